@@ -1,0 +1,27 @@
+"""tlslens: see what really happens inside TLS.
+
+>>> import tlslens
+>>> for conn in tlslens.read_capture("capture.pcapng"):
+...     print(conn.id, conn.sni, conn.cipher_suite)
+"""
+
+from tlslens.errors import CaptureError, DecodeError, TLSLensError
+from tlslens.model import CertificateInfo, Connection, Endpoint, Finding, TimelineEvent
+from tlslens.pipeline import Capture, CaptureSummary, read_capture
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Capture",
+    "CaptureError",
+    "CaptureSummary",
+    "CertificateInfo",
+    "Connection",
+    "DecodeError",
+    "Endpoint",
+    "Finding",
+    "TLSLensError",
+    "TimelineEvent",
+    "__version__",
+    "read_capture",
+]

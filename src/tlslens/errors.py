@@ -1,0 +1,29 @@
+"""The whole exception hierarchy of tlslens."""
+
+from __future__ import annotations
+
+
+class TLSLensError(Exception):
+    """Base of every error tlslens raises on purpose."""
+
+
+class DecodeError(TLSLensError, ValueError):
+    """Malformed bytes: ``layer`` names the parser, ``offset`` the byte where it failed."""
+
+    def __init__(self, msg: str, *, layer: str, offset: int | None = None) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.layer = layer
+        self.offset = offset
+
+    def __str__(self) -> str:
+        where = f" at byte {self.offset}" if self.offset is not None else ""
+        return f"{self.layer}: {self.msg}{where}"
+
+
+class CaptureError(DecodeError):
+    """The capture file itself (not a packet inside it) is unreadable."""
+
+
+class UnexpectedMessage(DecodeError):
+    """Well-formed, but in a place the protocol does not allow."""

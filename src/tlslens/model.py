@@ -1,0 +1,466 @@
+"""The connection model: what a capture showed of one TLS connection.
+
+``Connection`` holds the raw observations (the timeline of records and
+messages, the parsed hellos, certificates, alerts, problems); its properties
+draw the conclusions (version, cipher suite, key exchange, forward secrecy,
+resumption...). Everything here is pure data: building it is session.py's job,
+showing it is explain.py's and the CLI's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tlslens import registry
+from tlslens.handshake import extensions as ext
+from tlslens.handshake import messages as hs
+
+C2S = "c2s"
+S2C = "s2c"
+
+TLS13 = 0x0304
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    ip: bytes
+    port: int
+
+    def __str__(self) -> str:
+        addr = ipaddress.ip_address(self.ip)
+        if addr.version == 6:
+            return f"[{addr}]:{self.port}"
+        return f"{addr}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A problem found in the bytes, with where it was found."""
+
+    frame: int | None
+    direction: str | None
+    layer: str
+    offset: int | None  # byte offset within the direction's TCP stream
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "frame": self.frame,
+            "direction": self.direction,
+            "layer": self.layer,
+            "offset": self.offset,
+            "message": self.message,
+        }
+
+
+@dataclass(slots=True)
+class TimelineEvent:
+    """One thing that happened on the wire, in order.
+
+    ``kind`` is one of: handshake, encrypted_handshake, change_cipher_spec,
+    alert, application_data, early_data, heartbeat, gap, sslv2.
+    Application data in a row is one event with a record count.
+    """
+
+    frame: int
+    ts_ns: int
+    direction: str
+    kind: str
+    offset: int = 0
+    length: int = 0
+    message: hs.HandshakeMessage | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    records: int = 1
+    last_frame: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateInfo:
+    """One certificate as sent, parsed with ``cryptography`` where it can be."""
+
+    der: bytes = field(repr=False)
+    sha256: str
+    subject: str | None
+    issuer: str | None
+    serial: str | None
+    not_before: datetime | None
+    not_after: datetime | None
+    san: tuple[str, ...] = ()
+    key: str | None = None  # e.g. "RSA 2048", "EC secp256r1"
+    signature_algorithm: str | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "serial": self.serial,
+            "not_before": _iso(self.not_before),
+            "not_after": _iso(self.not_after),
+            "sha256": self.sha256,
+            "san": list(self.san),
+            "key": self.key,
+            "signature_algorithm": self.signature_algorithm,
+            "error": self.error,
+        }
+
+
+_CERT_CACHE: dict[bytes, CertificateInfo] = {}
+
+
+def parse_certificate(der: bytes) -> CertificateInfo:
+    """Parse a DER certificate; a certificate ``cryptography`` rejects keeps its reason."""
+    digest = hashlib.sha256(der).digest()
+    cached = _CERT_CACHE.get(digest)
+    if cached is not None:
+        return cached
+    info = _parse_certificate(der, digest.hex())
+    if len(_CERT_CACHE) > 4096:  # bounded: many captures reuse a few chains
+        _CERT_CACHE.clear()
+    _CERT_CACHE[digest] = info
+    return info
+
+
+def _parse_certificate(der: bytes, sha256: str) -> CertificateInfo:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        return CertificateInfo(der, sha256, None, None, None, None, None, error=str(exc))
+    fields: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, getter in (
+        ("subject", lambda: cert.subject.rfc4514_string()),
+        ("issuer", lambda: cert.issuer.rfc4514_string()),
+        ("serial", lambda: format(cert.serial_number, "x")),
+        ("not_before", lambda: cert.not_valid_before_utc),
+        ("not_after", lambda: cert.not_valid_after_utc),
+    ):
+        try:
+            fields[name] = getter()
+        except (ValueError, TypeError) as exc:
+            fields[name] = None
+            problems.append(f"{name}: {exc}")
+    san: tuple[str, ...] = ()
+    try:
+        ext_san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        san = tuple(
+            str(v.value) if not isinstance(v, x509.DNSName) else v.value for v in ext_san.value
+        )
+    except x509.ExtensionNotFound:
+        pass
+    except (ValueError, TypeError) as exc:
+        problems.append(f"extensions: {exc}")
+    key_text: str | None = None
+    try:
+        key = cert.public_key()
+        if isinstance(key, rsa.RSAPublicKey):
+            key_text = f"RSA {key.key_size}"
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key_text = f"EC {key.curve.name}"
+        elif isinstance(key, ed25519.Ed25519PublicKey):
+            key_text = "Ed25519"
+        elif isinstance(key, ed448.Ed448PublicKey):
+            key_text = "Ed448"
+        elif isinstance(key, dsa.DSAPublicKey):
+            key_text = f"DSA {key.key_size}"
+        else:
+            key_text = type(key).__name__
+    except (ValueError, TypeError) as exc:  # unsupported key types, e.g. ML-DSA
+        key_text = f"unsupported ({exc})"
+    sig_alg: str | None
+    try:
+        sig_alg = cert.signature_algorithm_oid._name
+    except (ValueError, AttributeError):
+        sig_alg = None
+    return CertificateInfo(
+        der,
+        sha256,
+        fields["subject"],
+        fields["issuer"],
+        fields["serial"],
+        fields["not_before"],
+        fields["not_after"],
+        san=san,
+        key=key_text,
+        signature_algorithm=sig_alg,
+        error="; ".join(problems) or None,
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def ts_iso(ts_ns: int) -> str:
+    moment = datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC)
+    micro = (ts_ns % 1_000_000_000) // 1000
+    return moment.replace(microsecond=micro).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
+class Prelude:
+    """Plaintext sent before TLS started (STARTTLS and friends)."""
+
+    protocol: str | None = None
+    c2s_bytes: int = 0
+    s2c_bytes: int = 0
+    lines: list[tuple[str, str]] = field(default_factory=list)  # (direction, text)
+
+
+@dataclass(slots=True)
+class DirectionStats:
+    records: int = 0
+    application_data_records: int = 0
+    application_data_bytes: int = 0
+    bytes: int = 0
+    gaps: int = 0
+    gap_bytes: int = 0
+
+
+@dataclass(slots=True)
+class Connection:
+    """One TCP connection that carried TLS."""
+
+    id: int
+    tcp_stream: int
+    client: Endpoint
+    server: Endpoint
+    first_frame: int
+    start_ts_ns: int
+    file: str = ""
+    last_frame: int = 0
+    end_ts_ns: int = 0
+    timeline: list[TimelineEvent] = field(default_factory=list)
+    problems: list[Finding] = field(default_factory=list)
+    prelude: Prelude | None = None
+    client_hellos: list[hs.ClientHello] = field(default_factory=list)
+    server_hello: hs.ServerHello | None = None
+    hello_retry_request: hs.ServerHello | None = None
+    certificates: list[CertificateInfo] = field(default_factory=list)
+    client_certificates: list[CertificateInfo] | None = None
+    server_key_exchange: hs.ServerKeyExchange | None = None
+    certificate_request: bool = False
+    certificate_status: hs.CertificateStatus | None = None
+    new_session_ticket: bool = False
+    renegotiation: bool = False
+    handshake_visible: bool = False  # the server's plaintext flight was seen
+    abbreviated: bool = False  # resumed TLS <= 1.2: server CCS right after ServerHello
+    sslv2_server_hello: bool = False
+    closed_by: str | None = None  # "fin", "rst" or None (capture ended)
+    stats: dict[str, DirectionStats] = field(
+        default_factory=lambda: {C2S: DirectionStats(), S2C: DirectionStats()}
+    )
+
+    # -- conclusions ---------------------------------------------------------
+    @property
+    def client_hello(self) -> hs.ClientHello | None:
+        return self.client_hellos[0] if self.client_hellos else None
+
+    def _sh_ext(self, ext_type: int) -> dict[str, Any] | None:
+        sh = self.server_hello
+        if sh is None:
+            return None
+        found = ext.find(sh.extensions, ext_type)
+        if found is None:
+            return None
+        try:
+            return ext.decode_extension(found, ext.SERVER_HELLO)
+        except ValueError:
+            return None
+
+    def _ch_ext(self, ext_type: int, hello: hs.ClientHello | None = None) -> dict[str, Any] | None:
+        ch = hello or self.client_hello
+        if ch is None:
+            return None
+        found = ext.find(ch.extensions, ext_type)
+        if found is None:
+            return None
+        try:
+            return ext.decode_extension(found, ext.CLIENT_HELLO)
+        except ValueError:
+            return None
+
+    @staticmethod
+    def version_of(hello: hs.ServerHello) -> int:
+        """The version a ServerHello (or HRR) selects: supported_versions wins."""
+        found = ext.find(hello.extensions, ext.SUPPORTED_VERSIONS)
+        if found is not None:
+            try:
+                value = ext.decode_extension(found, ext.SERVER_HELLO)
+            except ValueError:
+                value = None
+            if value is not None:
+                return int(value["selected_version"])
+        return hello.legacy_version
+
+    @property
+    def version(self) -> int | None:
+        if self.server_hello is None:
+            if self.sslv2_server_hello:
+                return 0x0002
+            return None
+        return self.version_of(self.server_hello)
+
+    @property
+    def tls13(self) -> bool:
+        v = self.version
+        return v is not None and hs.HandshakeContext(version=v).tls13
+
+    @property
+    def client_versions(self) -> list[int]:
+        ch = self.client_hello
+        if ch is None:
+            return []
+        offered = self._ch_ext(ext.SUPPORTED_VERSIONS)
+        if offered is not None:
+            return [v for v in offered["versions"] if not registry.is_grease(v)]
+        return [ch.legacy_version]
+
+    @property
+    def cipher_suite(self) -> int | None:
+        return self.server_hello.cipher_suite if self.server_hello else None
+
+    @property
+    def suite_info(self) -> registry.CipherSuiteInfo | None:
+        suite = self.cipher_suite
+        return registry.CIPHER_SUITES.get(suite) if suite is not None else None
+
+    @property
+    def sni(self) -> str | None:
+        value = self._ch_ext(ext.SERVER_NAME)
+        if value is None:
+            return None
+        for entry in value.get("names", []):
+            if entry["type"] == 0:
+                return str(entry["name"])
+        return None
+
+    @property
+    def alpn_offered(self) -> list[str]:
+        value = self._ch_ext(ext.ALPN)
+        return list(value["protocols"]) if value else []
+
+    @property
+    def alpn(self) -> str | None:
+        value = self._sh_ext(ext.ALPN)
+        if value and value["protocols"]:
+            return str(value["protocols"][0])
+        return None
+
+    @property
+    def group(self) -> int | None:
+        """The (EC)DH group of the key exchange, where the wire shows it."""
+        share = self._sh_ext(ext.KEY_SHARE)
+        if share is not None and share.get("shares"):
+            return int(share["shares"][0]["group"])
+        ske = self.server_key_exchange
+        if ske is not None and "named_curve" in ske.params:
+            return int(ske.params["named_curve"])
+        return None
+
+    @property
+    def group_name(self) -> str | None:
+        group = self.group
+        if group is not None:
+            return registry.group_name(group)
+        ske = self.server_key_exchange
+        if ske is not None and "dh_p" in ske.params:
+            bits = len(ske.params["dh_p"].lstrip(b"\0")) * 8
+            return f"DH {bits}-bit"
+        return None
+
+    @property
+    def key_exchange(self) -> str | None:
+        if self.server_hello is None:
+            return None
+        if self.tls13:
+            psk = self._sh_ext(ext.PRE_SHARED_KEY) is not None
+            share = self._sh_ext(ext.KEY_SHARE)
+            if share is None:
+                return "PSK" if psk else None
+            group = int(share["shares"][0]["group"])
+            kind = "DHE" if 0x0100 <= group <= 0x01FF else "ECDHE"
+            if 0x0200 <= group <= 0x02FF:
+                kind = "KEM"
+            elif group in (0x11EB, 0x11EC, 0x11ED, 0x6399, 0x639A, 4585, 4586, 4587, 4588, 4589):
+                kind = "ECDHE+KEM"
+            return f"PSK+{kind}" if psk else kind
+        info = self.suite_info
+        return info.kx if info else None
+
+    @property
+    def forward_secrecy(self) -> bool | None:
+        if self.server_hello is None:
+            return None
+        if self.tls13:
+            return self._sh_ext(ext.KEY_SHARE) is not None
+        info = self.suite_info
+        return info.forward_secrecy if info else None
+
+    @property
+    def resumed(self) -> str | None:
+        """How the session was resumed: "session_id", "ticket", "psk", or None."""
+        sh, ch = self.server_hello, self.client_hello
+        if sh is None or ch is None:
+            return None
+        if self.tls13:
+            return "psk" if self._sh_ext(ext.PRE_SHARED_KEY) is not None else None
+        if self.abbreviated:
+            if sh.legacy_session_id and sh.legacy_session_id == ch.legacy_session_id:
+                ticket = self._ch_ext(ext.SESSION_TICKET)
+                # RFC 5077 §3.4: with a ticket the server may echo the client's session id.
+                if ticket and ticket["ticket_length"]:
+                    return "ticket"
+                return "session_id"
+            return "ticket"
+        return None
+
+    @property
+    def session_ticket(self) -> dict[str, Any]:
+        offered = False
+        ticket = self._ch_ext(ext.SESSION_TICKET)
+        if ticket is not None:
+            offered = True
+        if self._ch_ext(ext.PRE_SHARED_KEY) is not None:
+            offered = True
+        issued: bool | None = self.new_session_ticket
+        if self.tls13 and not issued:
+            issued = None  # TLS 1.3 tickets travel encrypted
+        return {"offered": offered, "issued": issued}
+
+    @property
+    def ocsp_stapled(self) -> bool | None:
+        if self.certificate_status is not None:
+            return True
+        if self.tls13 or not self.handshake_visible:
+            return None
+        return False
+
+    @property
+    def client_auth(self) -> dict[str, Any]:
+        if self.tls13:
+            return {"requested": None, "sent": None}
+        requested: bool | None = self.certificate_request if self.handshake_visible else None
+        sent: bool | None = None
+        if self.client_certificates is not None:
+            sent = bool(self.client_certificates)
+        elif requested is False:
+            sent = False
+        return {"requested": requested, "sent": sent}
+
+    @property
+    def alerts(self) -> list[TimelineEvent]:
+        return [event for event in self.timeline if event.kind == "alert"]
+
+    @property
+    def handshake_events(self) -> list[TimelineEvent]:
+        return [e for e in self.timeline if e.kind in ("handshake", "encrypted_handshake")]

@@ -1,0 +1,263 @@
+"""From a capture file to TLS connections: frames -> TCP flows -> sessions.
+
+Strategy: one pass over the file. A dict maps both directions' 4-tuples to the
+flow, so each packet costs one lookup. Flows that turn out not to be TLS stop
+getting their payload parsed. A connection is handed out as soon as it ends
+(FIN from both sides, or RST) and every earlier-starting connection has been
+handed out too, so output is in order of first packet and memory is bounded by
+the connections open at once rather than by the capture's size.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tlslens.capture import CaptureReader, open_capture
+from tlslens.errors import CaptureError
+from tlslens.flows.packet import (
+    LINKTYPE_NAMES,
+    TCP_ACK,
+    TCP_FIN,
+    TCP_RST,
+    TCP_SYN,
+    Skip,
+    TCPSegment,
+    decode_tcp,
+)
+from tlslens.flows.tcp import HalfStream, StreamData, StreamEvent
+from tlslens.model import Connection, Endpoint, Finding
+from tlslens.session import TLSSession
+
+# Closed flows are remembered (so late retransmissions do not open new ones) this long.
+CLOSED_FLOW_LINGER_NS = 120 * 1_000_000_000
+PURGE_EVERY_FRAMES = 1 << 16
+PROGRESS_EVERY_FRAMES = 1 << 12
+
+
+@dataclass(slots=True)
+class CaptureSummary:
+    """What the pass over the file saw, beyond the connections."""
+
+    file: str
+    format: str = "unknown"
+    frames: int = 0
+    linktypes: list[str] = field(default_factory=list)
+    tcp_flows: int = 0
+    tls_connections: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    problems: list[Finding] = field(default_factory=list)
+    decryption_secrets_blocks: int = 0
+    readable: bool = False  # at least the file header could be read
+
+
+class _Flow:
+    __slots__ = ("closed", "closed_ts", "fin", "halves", "index", "isn", "rst", "session")
+
+    def __init__(self, index: int, session: TLSSession) -> None:
+        self.index = index
+        self.session = session
+        self.halves = (HalfStream(), HalfStream())
+        self.fin = [False, False]
+        self.rst = False
+        self.closed = False
+        self.closed_ts = 0
+        self.isn: int | None = None
+
+
+class Capture:
+    """A capture file, iterable over its TLS connections.
+
+    ``summary`` is complete once iteration has ended. Iteration raises
+    CaptureError when the file is not a readable capture at all (OSError when
+    it cannot be opened); every other problem is reported in the connections'
+    ``problems`` or in ``summary.problems``.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.summary = CaptureSummary(file=str(path))
+        self._on_progress = on_progress
+
+    def __iter__(self) -> Iterator[Connection]:
+        raw, reader = open_capture(self.path)
+        try:
+            yield from self._run(reader, raw.tell)
+        finally:
+            raw.close()
+
+    def _run(self, reader: CaptureReader, tell: Callable[[], int]) -> Iterator[Connection]:
+        summary = self.summary
+        frames = iter(reader)  # raises CaptureError if not a capture at all
+        summary.format = reader.format
+        summary.readable = True
+        flows: dict[tuple[bytes, int, bytes, int], tuple[_Flow, int]] = {}
+        ready: list[tuple[int, int, Connection | None]] = []  # heap by flow index
+        next_emit = 0
+        next_index = 0
+        next_id = 1
+        skipped: dict[Skip, int] = {}
+        file = str(self.path)
+        frame = 0
+        on_progress = self._on_progress
+
+        def close(flow: _Flow) -> None:
+            session = flow.session
+            for side, half in enumerate(flow.halves):
+                if half.pending:
+                    _dispatch(session, side, half.flush(), frame, session.ts_ns)
+            conn = session.finish()
+            heapq.heappush(ready, (flow.index, id(flow), conn))
+            flow.closed = True
+            flow.closed_ts = session.ts_ns
+
+        def emit() -> Iterator[Connection]:
+            nonlocal next_emit, next_id
+            while ready and ready[0][0] == next_emit:
+                _index, _key, conn = heapq.heappop(ready)
+                next_emit += 1
+                if conn is not None:
+                    conn.id = next_id
+                    next_id += 1
+                    summary.tls_connections += 1
+                    yield conn
+
+        for ts_ns, linktype, data in frames:
+            frame += 1
+            seg = decode_tcp(linktype, data)
+            if type(seg) is not TCPSegment:
+                skipped[seg] = skipped.get(seg, 0) + 1  # type: ignore[index]
+                continue
+            src, dst, sport, dport, seq, _ack, flags, payload = seg  # type: ignore[misc]
+            key = (src, sport, dst, dport)
+            entry = flows.get(key)
+            new_syn = flags & TCP_SYN and not flags & TCP_ACK
+            if entry is not None:
+                flow, side = entry
+                if new_syn and (flow.closed or (flow.isn is not None and flow.isn != seq)):
+                    # The 4-tuple is reused by a new connection.
+                    if not flow.closed:
+                        close(flow)
+                    entry = None
+            if entry is None:
+                if not payload and not flags & TCP_SYN:
+                    continue  # a stray ACK/FIN/RST of a flow we never saw
+                client_side = None
+                if flags & TCP_SYN:
+                    client_side = 1 if flags & TCP_ACK else 0
+                session = TLSSession(
+                    next_index,
+                    (Endpoint(src, sport), Endpoint(dst, dport)),
+                    frame,
+                    ts_ns,
+                    client_side=client_side,
+                    mid_stream=not flags & TCP_SYN,
+                    file=file,
+                )
+                flow = _Flow(next_index, session)
+                next_index += 1
+                summary.tcp_flows += 1
+                if new_syn:
+                    flow.isn = seq
+                flows[key] = (flow, 0)
+                flows[(dst, dport, src, sport)] = (flow, 1)
+                side = 0
+            if flow.closed:
+                continue
+            session = flow.session
+            if flags & TCP_SYN:
+                flow.halves[side].syn(seq)
+                if payload:  # TCP Fast Open: data rides on the SYN
+                    seq = (seq + 1) & 0xFFFFFFFF
+            if payload and not session.ignored:
+                events = flow.halves[side].feed(seq, payload)
+                if events:
+                    session.frame, session.ts_ns = frame, ts_ns
+                    if len(events) == 1 and type(events[0]) is StreamData:
+                        ev = events[0]
+                        session.data(side, ev.offset, ev.data, frame, ts_ns)
+                    else:
+                        _dispatch(session, side, events, frame, ts_ns)
+                if session.ignored:
+                    # Not TLS: hand its slot on so later connections are not held back.
+                    heapq.heappush(ready, (flow.index, id(flow), None))
+                    flow.closed = True
+                    flow.closed_ts = ts_ns
+            if flags & (TCP_FIN | TCP_RST):
+                session.frame, session.ts_ns = frame, ts_ns
+                if flags & TCP_RST:
+                    flow.rst = True
+                else:
+                    flow.fin[side] = True
+                if flow.rst or (flow.fin[0] and flow.fin[1]):
+                    if session.conn is not None:
+                        session.conn.closed_by = "rst" if flow.rst else "fin"
+                        session.conn.last_frame = frame
+                        session.conn.end_ts_ns = ts_ns
+                    close(flow)
+            if session.conn is not None:
+                session.conn.last_frame = frame
+                session.conn.end_ts_ns = ts_ns
+            if ready:
+                yield from emit()
+            if frame % PURGE_EVERY_FRAMES == 0:
+                _purge(flows, ts_ns)
+            if on_progress is not None and frame % PROGRESS_EVERY_FRAMES == 0:
+                on_progress(tell())
+
+        for flow, _side in list(flows.values()):
+            if not flow.closed:
+                close(flow)
+        yield from emit()
+        summary.frames = frame
+        summary.linktypes = sorted({LINKTYPE_NAMES.get(lt, f"link type {lt}") for lt in reader.linktypes})
+        summary.skipped = {reason.name.lower(): count for reason, count in skipped.items()}
+        summary.decryption_secrets_blocks = len(reader.secrets)
+        for problem in reader.problems:
+            summary.problems.append(
+                Finding(problem.frame, None, "capture", problem.offset, problem.message)
+            )
+        if on_progress is not None:
+            on_progress(tell())
+
+
+def _dispatch(session: TLSSession, side: int, events: list[StreamEvent], frame: int, ts_ns: int) -> None:
+    for ev in events:
+        if type(ev) is StreamData:
+            session.data(side, ev.offset, ev.data, frame, ts_ns)
+        else:
+            session.gap(side, ev.offset, ev.length, frame, ts_ns)
+
+
+def _purge(flows: dict[tuple[bytes, int, bytes, int], tuple[_Flow, int]], now_ns: int) -> None:
+    stale = [
+        key
+        for key, (flow, _side) in flows.items()
+        if flow.closed and now_ns - flow.closed_ts > CLOSED_FLOW_LINGER_NS
+    ]
+    for key in stale:
+        del flows[key]
+
+
+def read_capture(
+    path: str | Path, *, on_progress: Callable[[int], None] | None = None
+) -> Capture:
+    """Open a pcap/pcapng capture (optionally gzip-compressed) for dissection.
+
+    Iterating the result yields one ``Connection`` per TCP connection that
+    carried TLS, in order of first packet; ``.summary`` then describes the pass.
+
+    Raises (during iteration) CaptureError when the file is not a capture, and
+    OSError when it cannot be read.
+    """
+    return Capture(path, on_progress=on_progress)
+
+
+__all__ = ["Capture", "CaptureError", "CaptureSummary", "read_capture"]

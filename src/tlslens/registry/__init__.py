@@ -1,0 +1,111 @@
+"""IANA registries: names for every TLS code point, and cipher suite attributes.
+
+Fields in messages keep raw ints; these helpers turn them into names at display
+time. They are total: GREASE values (RFC 8701) and unknown codes come back as
+readable text carrying the number, never as an exception.
+"""
+
+from __future__ import annotations
+
+from tlslens.registry._generated import (
+    ALERT_DESCRIPTIONS,
+    CERTIFICATE_COMPRESSION,
+    CERTIFICATE_STATUS_TYPES,
+    CERTIFICATE_TYPES,
+    CIPHER_SUITES,
+    CONTENT_TYPES,
+    EC_POINT_FORMATS,
+    EXTENSION_TYPES,
+    HANDSHAKE_TYPES,
+    HASH_ALGORITHMS,
+    NAME_TYPES,
+    PSK_KEY_EXCHANGE_MODES,
+    SIGNATURE_ALGORITHMS,
+    SIGNATURE_SCHEMES,
+    SUPPORTED_GROUPS,
+    TLS_VERSIONS,
+)
+from tlslens.registry._types import CipherSuiteInfo
+
+__all__ = [
+    "ALERT_DESCRIPTIONS",
+    "CERTIFICATE_COMPRESSION",
+    "CERTIFICATE_STATUS_TYPES",
+    "CERTIFICATE_TYPES",
+    "CIPHER_SUITES",
+    "CONTENT_TYPES",
+    "EC_POINT_FORMATS",
+    "EXTENSION_TYPES",
+    "HANDSHAKE_TYPES",
+    "HASH_ALGORITHMS",
+    "NAME_TYPES",
+    "PSK_KEY_EXCHANGE_MODES",
+    "SIGNATURE_ALGORITHMS",
+    "SIGNATURE_SCHEMES",
+    "SUPPORTED_GROUPS",
+    "TLS_VERSIONS",
+    "CipherSuiteInfo",
+    "alert_name",
+    "cipher_suite_name",
+    "content_type_name",
+    "extension_name",
+    "group_name",
+    "handshake_name",
+    "is_grease",
+    "lookup",
+    "signature_scheme_name",
+    "version_name",
+]
+
+
+def is_grease(value: int) -> bool:
+    """RFC 8701: 0x0A0A, 0x1A1A, ... 0xFAFA (16-bit code points)."""
+    return (value & 0x0F0F) == 0x0A0A and (value >> 8) == (value & 0xFF)
+
+
+def lookup(table: dict[int, str], value: int, width: int = 4) -> str:
+    """Name of ``value`` in ``table``; GREASE and unknown values keep their number."""
+    name = table.get(value)
+    if name is not None and name != "Reserved":
+        return name
+    if width == 4 and is_grease(value):
+        return f"GREASE (0x{value:04x})"
+    return f"unknown (0x{value:0{width}x})"
+
+
+def cipher_suite_name(value: int) -> str:
+    info = CIPHER_SUITES.get(value)
+    if info is not None:
+        return info.name
+    return lookup({}, value)
+
+
+def group_name(value: int) -> str:
+    return lookup(SUPPORTED_GROUPS, value)
+
+
+def signature_scheme_name(value: int) -> str:
+    return lookup(SIGNATURE_SCHEMES, value)
+
+
+def extension_name(value: int) -> str:
+    return lookup(EXTENSION_TYPES, value)
+
+
+def alert_name(value: int) -> str:
+    return lookup(ALERT_DESCRIPTIONS, value, width=2)
+
+
+def handshake_name(value: int) -> str:
+    return lookup(HANDSHAKE_TYPES, value, width=2)
+
+
+def content_type_name(value: int) -> str:
+    return lookup(CONTENT_TYPES, value, width=2)
+
+
+def version_name(value: int) -> str:
+    name = TLS_VERSIONS.get(value)
+    if name is not None and not name.startswith("Reserved"):
+        return name
+    return lookup({}, value)

@@ -1,0 +1,102 @@
+"""tshark as an oracle: per TCP stream, what its TLS dissector saw.
+
+Used by the differential tests and by bench/. tshark runs without key material,
+so it sees what tlslens sees without keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FIELDS = [
+    "frame.number",
+    "tcp.stream",
+    "tls.handshake.type",
+    "tls.handshake.ciphersuite",
+    "tls.handshake.version",
+    "tls.handshake.extensions.supported_version",
+    "tls.handshake.extensions_server_name",
+    "tls.handshake.certificate",
+    "tls.handshake.random",
+]
+
+
+@dataclass
+class TsharkStream:
+    stream: int
+    frames: list[int] = field(default_factory=list)
+    types: list[int] = field(default_factory=list)  # handshake types in wire order
+    versions: list[int] = field(default_factory=list)  # per ServerHello (not HRR)
+    suites: list[int] = field(default_factory=list)  # per ServerHello
+    sni: list[str] = field(default_factory=list)
+    certificates: list[list[str]] = field(default_factory=list)  # sha256 per Certificate
+
+
+HRR_RANDOM = "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c"
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v, 0) for v in text.split(",") if v]
+
+
+def strip_secrets(path: Path, workdir: Path) -> Path:
+    """A copy of a pcapng without its Decryption Secrets Blocks.
+
+    tshark decrypts with embedded secrets on its own; the keyless comparison
+    must not let it.
+    """
+    name = path.name
+    if not (name.endswith(".pcapng") or name.endswith(".pcapng.gz")):
+        return path
+    out = workdir / (name.removesuffix(".gz") if name.endswith(".gz") else name)
+    subprocess.run(
+        ["editcap", "--discard-all-secrets", str(path), str(out)],
+        capture_output=True, timeout=120, check=True,
+    )
+    return out
+
+
+def run_tshark(path: Path, options: list[str], cwd: Path | None = None) -> dict[int, TsharkStream]:
+    cmd = [
+        "tshark", "-n", "-r", str(path),
+        "-o", "tcp.reassemble_out_of_order:TRUE",
+        *options,
+        "-Y", "tls.handshake and tcp",
+        "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,",
+    ]
+    for name in FIELDS:
+        cmd += ["-e", name]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, cwd=cwd, check=False
+    ).stdout
+    streams: dict[int, TsharkStream] = {}
+    for line in out.splitlines():
+        cols = line.split("\t")
+        cols += [""] * (len(FIELDS) - len(cols))
+        frame, stream_text, types, suites, versions, supported, sni, certs, randoms = cols
+        if not stream_text:
+            continue
+        st = streams.setdefault(int(stream_text), TsharkStream(int(stream_text)))
+        type_list = _ints(types)
+        if not type_list:
+            continue
+        st.frames.append(int(frame))
+        st.types.extend(type_list)
+        if 2 in type_list:
+            suite_list = _ints(suites)
+            random_list = [r for r in randoms.split(",") if r]
+            hrr = any(r == HRR_RANDOM for r in random_list)
+            if not hrr:
+                st.suites.extend(suite_list[-1:])
+                sv = _ints(supported)
+                st.versions.append(sv[-1] if sv else _ints(versions)[-1])
+        if 1 in type_list and sni:
+            st.sni.extend(s for s in sni.split(",") if s)
+        if certs:
+            st.certificates.append(
+                [hashlib.sha256(bytes.fromhex(c.replace(":", ""))).hexdigest() for c in certs.split(",")]
+            )
+    return streams
