@@ -54,18 +54,32 @@ def strip_secrets(path: Path, workdir: Path) -> Path:
     out = workdir / (name.removesuffix(".gz") if name.endswith(".gz") else name)
     subprocess.run(
         ["editcap", "--discard-all-secrets", str(path), str(out)],
-        capture_output=True, timeout=120, check=True,
+        capture_output=True,
+        timeout=120,
+        check=True,
     )
     return out
 
 
 def run_tshark(path: Path, options: list[str], cwd: Path | None = None) -> dict[int, TsharkStream]:
     cmd = [
-        "tshark", "-n", "-r", str(path),
-        "-o", "tcp.reassemble_out_of_order:TRUE",
+        "tshark",
+        "-n",
+        "-r",
+        str(path),
+        "-o",
+        "tcp.reassemble_out_of_order:TRUE",
         *options,
-        "-Y", "tls.handshake and tcp",
-        "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,",
+        "-Y",
+        "tls.handshake and tcp",
+        "-T",
+        "fields",
+        "-E",
+        "separator=\t",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
     ]
     for name in FIELDS:
         cmd += ["-e", name]
@@ -97,6 +111,57 @@ def run_tshark(path: Path, options: list[str], cwd: Path | None = None) -> dict[
             st.sni.extend(s for s in sni.split(",") if s)
         if certs:
             st.certificates.append(
-                [hashlib.sha256(bytes.fromhex(c.replace(":", ""))).hexdigest() for c in certs.split(",")]
+                [
+                    hashlib.sha256(bytes.fromhex(c.replace(":", ""))).hexdigest()
+                    for c in certs.split(",")
+                ]
             )
     return streams
+
+
+def compare(name: str, connections: list, streams: dict[int, TsharkStream]) -> list[str]:  # type: ignore[type-arg]
+    """Disagreements between tlslens connections and tshark streams, one line each.
+
+    A tshark stream is matched to the connection whose plaintext handshake
+    frames it shares. SSLv2-format ClientHellos are left out (tshark does not
+    count them as tls.handshake.type) and so is what tlslens marks encrypted.
+    """
+    problems: list[str] = []
+    for stream in streams.values():
+        if not stream.types:
+            continue
+        ours = None
+        for conn in connections:
+            frames = {e.frame for e in conn.handshake_events if e.kind == "handshake"}
+            if frames & set(stream.frames):
+                ours = conn
+                break
+        where = f"{name}: tshark stream {stream.stream}"
+        if ours is None:
+            problems.append(f"{where} (frames {stream.frames[:4]}): tlslens has no such connection")
+            continue
+        where += f" = tlslens connection {ours.id}"
+        types = [
+            e.message.msg_type
+            for e in ours.handshake_events
+            if e.kind == "handshake" and not e.detail.get("sslv2")
+        ]
+        if types != stream.types:
+            problems.append(f"{where}: handshake types tshark={stream.types} tlslens={types}")
+        if stream.suites and ours.cipher_suite != stream.suites[0]:
+            problems.append(
+                f"{where}: cipher suite tshark={stream.suites[0]:#06x} tlslens={ours.cipher_suite}"
+            )
+        if stream.versions and ours.version != stream.versions[0]:
+            problems.append(
+                f"{where}: version tshark={stream.versions[0]:#06x} tlslens={ours.version}"
+            )
+        if (stream.sni[:1] or [None])[0] != ours.sni:
+            problems.append(f"{where}: SNI tshark={stream.sni[:1]} tlslens={ours.sni!r}")
+        theirs = stream.certificates[0] if stream.certificates else []
+        mine = [c.sha256 for c in ours.certificates]
+        if theirs and theirs != mine:
+            problems.append(
+                f"{where}: certificate fingerprints differ ({len(theirs)} vs {len(mine)})"
+            )
+    return problems

@@ -30,6 +30,10 @@ class Buffer:
     def remaining(self) -> int:
         return self._end - self._pos
 
+    def skip_to(self, end: int) -> None:
+        """Move to ``end`` (within the buffer): the rest of a block we gave up on."""
+        self._pos = max(self._pos, min(end, self._end))
+
     def eof(self) -> bool:
         return self._pos >= self._end
 

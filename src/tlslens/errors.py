@@ -23,7 +23,3 @@ class DecodeError(TLSLensError, ValueError):
 
 class CaptureError(DecodeError):
     """The capture file itself (not a packet inside it) is unreadable."""
-
-
-class UnexpectedMessage(DecodeError):
-    """Well-formed, but in a place the protocol does not allow."""

@@ -9,8 +9,10 @@ showing it is explain.py's and the CLI's.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -118,7 +120,15 @@ def parse_certificate(der: bytes) -> CertificateInfo:
     cached = _CERT_CACHE.get(digest)
     if cached is not None:
         return cached
-    info = _parse_certificate(der, digest.hex())
+    # cryptography accepts some RFC 5280 violations (a serial that is not positive) with a
+    # deprecation warning: they become part of the certificate's reported problems.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        info = _parse_certificate(der, digest.hex())
+    notes = sorted({str(w.message).split(", which")[0] for w in caught})
+    if notes:
+        error = "; ".join([*notes, *([info.error] if info.error else [])])
+        info = dataclasses.replace(info, error=error)
     if len(_CERT_CACHE) > 4096:  # bounded: many captures reuse a few chains
         _CERT_CACHE.clear()
     _CERT_CACHE[digest] = info
@@ -133,8 +143,8 @@ def _parse_certificate(der: bytes, sha256: str) -> CertificateInfo:
         cert = x509.load_der_x509_certificate(der)
     except ValueError as exc:
         return CertificateInfo(der, sha256, None, None, None, None, None, error=str(exc))
-    fields: dict[str, Any] = {}
     problems: list[str] = []
+    fields: dict[str, Any] = {}
     for name, getter in (
         ("subject", lambda: cert.subject.rfc4514_string()),
         ("issuer", lambda: cert.issuer.rfc4514_string()),
@@ -206,6 +216,9 @@ def ts_iso(ts_ns: int) -> str:
     return moment.replace(microsecond=micro).isoformat().replace("+00:00", "Z")
 
 
+MAX_PRELUDE_KEPT = 4096
+
+
 @dataclass(slots=True)
 class Prelude:
     """Plaintext sent before TLS started (STARTTLS and friends)."""
@@ -213,7 +226,39 @@ class Prelude:
     protocol: str | None = None
     c2s_bytes: int = 0
     s2c_bytes: int = 0
-    lines: list[tuple[str, str]] = field(default_factory=list)  # (direction, text)
+    chunks: list[tuple[str, bytes]] = field(default_factory=list)  # (direction, bytes), merged
+    kept: int = 0
+
+    def add(self, direction: str, data: bytes) -> None:
+        if direction == C2S:
+            self.c2s_bytes += len(data)
+        else:
+            self.s2c_bytes += len(data)
+        room = MAX_PRELUDE_KEPT - self.kept
+        if room <= 0:
+            return
+        data = data[:room]
+        self.kept += len(data)
+        if self.chunks and self.chunks[-1][0] == direction:
+            self.chunks[-1] = (direction, self.chunks[-1][1] + data)
+        else:
+            self.chunks.append((direction, data))
+
+    @property
+    def lines(self) -> list[tuple[str, str]]:
+        """(direction, text) lines; binary runs are summarised by their size."""
+        out: list[tuple[str, str]] = []
+        for direction, data in self.chunks:
+            printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in data)
+            if printable >= 0.9 * len(data):
+                out.extend(
+                    (direction, line[:200])
+                    for line in data.decode("latin-1").splitlines()
+                    if line.strip()
+                )
+            else:
+                out.append((direction, f"<{len(data)} bytes of binary data>"))
+        return out
 
 
 @dataclass(slots=True)

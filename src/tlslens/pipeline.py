@@ -132,10 +132,10 @@ class Capture:
         for ts_ns, linktype, data in frames:
             frame += 1
             seg = decode_tcp(linktype, data)
-            if type(seg) is not TCPSegment:
-                skipped[seg] = skipped.get(seg, 0) + 1  # type: ignore[index]
+            if not isinstance(seg, TCPSegment):
+                skipped[seg] = skipped.get(seg, 0) + 1
                 continue
-            src, dst, sport, dport, seq, _ack, flags, payload = seg  # type: ignore[misc]
+            src, dst, sport, dport, seq, _ack, flags, payload = seg
             key = (src, sport, dst, dport)
             entry = flows.get(key)
             new_syn = flags & TCP_SYN and not flags & TCP_ACK
@@ -180,17 +180,20 @@ class Capture:
                 events = flow.halves[side].feed(seq, payload)
                 if events:
                     session.frame, session.ts_ns = frame, ts_ns
-                    if len(events) == 1 and type(events[0]) is StreamData:
-                        ev = events[0]
-                        session.data(side, ev.offset, ev.data, frame, ts_ns)
-                    else:
-                        _dispatch(session, side, events, frame, ts_ns)
-                if session.ignored:
-                    # Not TLS: hand its slot on so later connections are not held back.
-                    heapq.heappush(ready, (flow.index, id(flow), None))
-                    flow.closed = True
-                    flow.closed_ts = ts_ns
-            if flags & (TCP_FIN | TCP_RST):
+                    try:
+                        if len(events) == 1 and type(events[0]) is StreamData:
+                            ev = events[0]
+                            session.data(side, ev.offset, ev.data, frame, ts_ns)
+                        else:
+                            _dispatch(session, side, events, frame, ts_ns)
+                    except Exception as exc:  # a bug in tlslens: report it, keep going
+                        _internal_error(session, frame, exc)
+            if session.ignored and not flow.closed:
+                # Not TLS: hand its slot on so later connections are not held back.
+                heapq.heappush(ready, (flow.index, id(flow), None))
+                flow.closed = True
+                flow.closed_ts = ts_ns
+            elif flags & (TCP_FIN | TCP_RST):
                 session.frame, session.ts_ns = frame, ts_ns
                 if flags & TCP_RST:
                     flow.rst = True
@@ -217,7 +220,9 @@ class Capture:
                 close(flow)
         yield from emit()
         summary.frames = frame
-        summary.linktypes = sorted({LINKTYPE_NAMES.get(lt, f"link type {lt}") for lt in reader.linktypes})
+        summary.linktypes = sorted(
+            {LINKTYPE_NAMES.get(lt, f"link type {lt}") for lt in reader.linktypes}
+        )
         summary.skipped = {reason.name.lower(): count for reason, count in skipped.items()}
         summary.decryption_secrets_blocks = len(reader.secrets)
         for problem in reader.problems:
@@ -228,12 +233,21 @@ class Capture:
             on_progress(tell())
 
 
-def _dispatch(session: TLSSession, side: int, events: list[StreamEvent], frame: int, ts_ns: int) -> None:
+def _dispatch(
+    session: TLSSession, side: int, events: list[StreamEvent], frame: int, ts_ns: int
+) -> None:
     for ev in events:
-        if type(ev) is StreamData:
+        if isinstance(ev, StreamData):
             session.data(side, ev.offset, ev.data, frame, ts_ns)
         else:
             session.gap(side, ev.offset, ev.length, frame, ts_ns)
+
+
+def _internal_error(session: TLSSession, frame: int, exc: Exception) -> None:
+    """Report a bug as a finding of this connection and stop parsing it; the run goes on."""
+    session.abandon(
+        f"internal error ({type(exc).__name__}: {exc}); this connection is not parsed further"
+    )
 
 
 def _purge(flows: dict[tuple[bytes, int, bytes, int], tuple[_Flow, int]], now_ns: int) -> None:
@@ -246,9 +260,7 @@ def _purge(flows: dict[tuple[bytes, int, bytes, int], tuple[_Flow, int]], now_ns
         del flows[key]
 
 
-def read_capture(
-    path: str | Path, *, on_progress: Callable[[int], None] | None = None
-) -> Capture:
+def read_capture(path: str | Path, *, on_progress: Callable[[int], None] | None = None) -> Capture:
     """Open a pcap/pcapng capture (optionally gzip-compressed) for dissection.
 
     Iterating the result yields one ``Connection`` per TCP connection that

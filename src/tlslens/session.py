@@ -21,6 +21,7 @@ import re
 
 from tlslens import registry
 from tlslens.errors import DecodeError
+from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.model import (
     C2S,
@@ -36,7 +37,6 @@ from tlslens.model import (
 MAX_RECORD = 16384 + 2048  # RFC 5246 §6.2.3: TLSCiphertext.length
 MAX_HANDSHAKE_MESSAGE = 1 << 21
 MAX_PRELUDE_SCAN = 1 << 20  # plaintext bytes searched for a TLS start before giving up
-MAX_PRELUDE_LINES = 24
 RESYNC_WINDOW = 1 << 16
 
 _DETECT, _PLAINTEXT, _RECORDS, _RESYNC, _IGNORE = range(5)
@@ -49,12 +49,35 @@ CT_HEARTBEAT = 24
 
 _CLIENT_ONLY = {hs.CLIENT_HELLO, hs.CLIENT_KEY_EXCHANGE}
 _SERVER_ONLY = {
-    hs.SERVER_HELLO, hs.NEW_SESSION_TICKET, hs.ENCRYPTED_EXTENSIONS, hs.SERVER_KEY_EXCHANGE,
-    hs.CERTIFICATE_REQUEST, hs.SERVER_HELLO_DONE, hs.CERTIFICATE_STATUS,
+    hs.SERVER_HELLO,
+    hs.NEW_SESSION_TICKET,
+    hs.ENCRYPTED_EXTENSIONS,
+    hs.SERVER_KEY_EXCHANGE,
+    hs.CERTIFICATE_REQUEST,
+    hs.SERVER_HELLO_DONE,
+    hs.CERTIFICATE_STATUS,
 }
 TLS13_VERSION = 0x0304
 # Ports where the server side of a connection picked up mid-stream is obvious.
-_TLS_PORTS = {443, 465, 563, 636, 853, 989, 990, 992, 993, 994, 995, 5061, 5223, 5671, 8443, 8883, 9443}
+_TLS_PORTS = {
+    443,
+    465,
+    563,
+    636,
+    853,
+    989,
+    990,
+    992,
+    993,
+    994,
+    995,
+    5061,
+    5223,
+    5671,
+    8443,
+    8883,
+    9443,
+}
 
 _MAC_SIZES = {"MD5": 16, "SHA": 20, "SHA256": 32, "SHA384": 48}
 
@@ -67,6 +90,11 @@ _STARTTLS_HINTS: tuple[tuple[bytes, str], ...] = (
     (b"\x00\x00\x00\x08\x04\xd2\x16\x2f", "PostgreSQL SSLRequest"),
     (b"1.3.6.1.4.1.1466.20037", "LDAP StartTLS"),
     (b"<starttls", "XMPP STARTTLS"),
+    (b"ESMTP", "SMTP STARTTLS"),
+    (b"EHLO", "SMTP STARTTLS"),
+    (b"IMAP4", "IMAP STARTTLS"),
+    (b"+OK", "POP3 STLS"),
+    (b"NNTP", "NNTP STARTTLS"),
     (b"STARTTLS", "STARTTLS"),
     (b"STLS", "POP3 STLS"),
     (b"AUTH TLS", "FTP AUTH TLS"),
@@ -86,6 +114,16 @@ def _guess_client_side(ends: tuple[Endpoint, Endpoint]) -> int:
     if p0 < 1024 <= p1:
         return 1
     return 0
+
+
+def _looks_like(data: bytes, at: int) -> str:
+    """Which end sends a record that starts at ``at``, judging by its first message."""
+    if len(data) > at + 5 and data[at] == CT_HANDSHAKE:
+        if data[at + 5] in _CLIENT_ONLY:
+            return "client_hello"
+        if data[at + 5] in _SERVER_ONLY:
+            return "server_hello"
+    return "other"
 
 
 class _Side:
@@ -165,7 +203,9 @@ class TLSSession:
         return C2S if side == self.client_side else S2C
 
     def _finding(self, side: int | None, layer: str, offset: int | None, message: str) -> None:
-        direction = self._direction(side) if side is not None and self.client_side is not None else None
+        direction = (
+            self._direction(side) if side is not None and self.client_side is not None else None
+        )
         finding = Finding(self.frame, direction, layer, offset, message)
         if self.conn is not None:
             self.conn.problems.append(finding)
@@ -174,7 +214,13 @@ class TLSSession:
 
     def _event(self, side: int, kind: str, offset: int, length: int, **kw: object) -> TimelineEvent:
         event = TimelineEvent(
-            self.frame, self.ts_ns, self._direction(side), kind, offset, length, last_frame=self.frame
+            self.frame,
+            self.ts_ns,
+            self._direction(side),
+            kind,
+            offset,
+            length,
+            last_frame=self.frame,
         )
         for key, value in kw.items():
             setattr(event, key, value)
@@ -213,7 +259,7 @@ class TLSSession:
                     )
                 )
             self._pending_findings.clear()
-            if self._prelude.c2s_bytes or self._prelude.s2c_bytes or self._prelude.lines:
+            if self._prelude.c2s_bytes or self._prelude.s2c_bytes:
                 self.conn.prelude = self._prelude
         self.is_tls = True
 
@@ -248,12 +294,18 @@ class TLSSession:
             return
         if st.mode in (_RECORDS, _RESYNC):
             self._finding(
-                side, "tcp", offset,
+                side,
+                "tcp",
+                offset,
                 f"{length} bytes missing from the capture; looking for the next record header",
             )
             if st.hs_buf:
-                self._finding(side, "handshake", st.hs_offset,
-                              "a handshake message lost bytes in the gap; it is dropped")
+                self._finding(
+                    side,
+                    "handshake",
+                    st.hs_offset,
+                    "a handshake message lost bytes in the gap; it is dropped",
+                )
                 st.hs_buf.clear()
             st.mode = _RESYNC
             st.pend.clear()
@@ -264,19 +316,32 @@ class TLSSession:
             st.pend.clear()
             st.pend_offset = offset + length
 
+    def abandon(self, message: str) -> None:
+        """Stop parsing this connection (after a bug); its bytes are only counted from now on."""
+        self._finding(None, "internal", None, message)
+        for st in self.sides:
+            st.mode = _IGNORE
+        self.ignored = self.conn is None
+
     def finish(self) -> Connection | None:
         for side, st in enumerate(self.sides):
             if self.conn is None:
                 break
+            if st.mode == _RESYNC and st.pend:
+                self._resync(side, st, b"", st.pend_offset + len(st.pend), final=True)
             if st.mode == _RECORDS and st.pend:
                 self._finding(
-                    side, "record", st.pend_offset,
+                    side,
+                    "record",
+                    st.pend_offset,
                     f"the connection ends inside a record: {len(st.pend)} of {st.need} bytes present",
                 )
             if st.hs_buf and not st.encrypted:
                 declared = int.from_bytes(st.hs_buf[1:4], "big") if len(st.hs_buf) >= 4 else 0
                 self._finding(
-                    side, "handshake", st.hs_offset,
+                    side,
+                    "handshake",
+                    st.hs_offset,
                     f"handshake message type {st.hs_buf[0]} claims {declared} bytes, "
                     f"only {len(st.hs_buf) - 4} arrived",
                 )
@@ -314,14 +379,14 @@ class TLSSession:
             for other in self.sides:
                 other.mode = _IGNORE
             return
+        if self.is_tls and 20 <= b0 <= 24 and data[1] == 3:
+            # The other side already speaks TLS: a broken header here is reported, not
+            # mistaken for a plaintext prelude.
+            st.mode = _RECORDS
+            self._records(side, st, data, offset)
+            return
         if self._plausible_start(data, side):
-            ctype, htype = data[0], data[5]
-            looks = "other"
-            if ctype == CT_HANDSHAKE and htype in _CLIENT_ONLY:
-                looks = "client_hello"
-            elif ctype == CT_HANDSHAKE and htype in _SERVER_ONLY:
-                looks = "server_hello"
-            self._start_tls(side, looks)
+            self._start_tls(side, _looks_like(data, 0))
             st.mode = _RECORDS
             self._records(side, st, data, offset)
             return
@@ -338,14 +403,20 @@ class TLSSession:
         if ctype == CT_HANDSHAKE:
             return data[5] in registry.HANDSHAKE_TYPES
         if ctype == CT_ALERT:
-            return length == 2 and data[5] in (1, 2) or length > 2
+            return (length == 2 and data[5] in (1, 2)) or length > 2
         # Mid-stream pickups start with any record type.
-        return self.mid_stream and ctype in (CT_CHANGE_CIPHER_SPEC, CT_APPLICATION_DATA, CT_HEARTBEAT)
+        return self.mid_stream and ctype in (
+            CT_CHANGE_CIPHER_SPEC,
+            CT_APPLICATION_DATA,
+            CT_HEARTBEAT,
+        )
 
     def _plaintext(self, side: int, st: _Side, data: bytes, offset: int) -> None:
-        pattern = _CLIENT_START_RE if side == self.client_side or (
-            self.client_side is None and side == 0
-        ) else _SERVER_START_RE
+        pattern = (
+            _CLIENT_START_RE
+            if side == self.client_side or (self.client_side is None and side == 0)
+            else _SERVER_START_RE
+        )
         carry = st.prelude_carry
         window = carry + data
         match = pattern.search(window)
@@ -355,7 +426,9 @@ class TLSSession:
             if 0 < length <= MAX_RECORD:
                 break
             match = pattern.search(window, start + 1)
-        cut = match.start() if match else len(window) - min(len(window), 5)
+        # Only the new bytes are prelude; the carry (kept to find a header split across
+        # segments) was noted with the previous chunk.
+        cut = match.start() if match else len(window)
         self._note_prelude(side, window[len(carry) : max(cut, len(carry))], offset)
         if match is not None:
             begin = match.start()
@@ -379,27 +452,18 @@ class TLSSession:
     def _note_prelude(self, side: int, data: bytes, offset: int) -> None:
         if not data:
             return
-        st = self.sides[side]
-        st.prelude_bytes += len(data)
+        self.sides[side].prelude_bytes += len(data)
         prelude = self._prelude
-        direction = C2S if side == (self.client_side if self.client_side is not None else 0) else S2C
-        if direction == C2S:
-            prelude.c2s_bytes += len(data)
-        else:
-            prelude.s2c_bytes += len(data)
+        direction = (
+            C2S if side == (self.client_side if self.client_side is not None else 0) else S2C
+        )
+        prelude.add(direction, data)
         if prelude.protocol is None:
+            head = b"".join(chunk for _d, chunk in prelude.chunks)
             for needle, name in _STARTTLS_HINTS:
-                if needle in data:
+                if needle in head:
                     prelude.protocol = name
                     break
-        if len(prelude.lines) < MAX_PRELUDE_LINES:
-            printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in data[:512])
-            if printable >= 0.9 * min(len(data), 512):
-                for line in data.decode("latin-1").splitlines():
-                    if line.strip() and len(prelude.lines) < MAX_PRELUDE_LINES:
-                        prelude.lines.append((direction, line[:200]))
-            else:
-                prelude.lines.append((direction, f"<{len(data)} bytes of binary data>"))
 
     # -- record layer ---------------------------------------------------------------
     def _records(self, side: int, st: _Side, data: bytes, offset: int) -> None:
@@ -433,7 +497,7 @@ class TLSSession:
             ctype = data[pos]
             length = (data[pos + 3] << 8) | data[pos + 4]
             if ctype < 20 or ctype > 24 or data[pos + 1] != 3 or length > MAX_RECORD:
-                if ctype & 0x80 and data[pos + 1] == 3 or ctype & 0x80 and data[pos + 2] == 2:
+                if (ctype & 0x80 and data[pos + 1] == 3) or (ctype & 0x80 and data[pos + 2] == 2):
                     what = "an SSLv2 record, which is not decoded"
                 elif length > MAX_RECORD and 20 <= ctype <= 24:
                     what = (
@@ -447,8 +511,8 @@ class TLSSession:
                 st.pend_offset = offset + pos + 1
                 self._resync(side, st, data[pos + 1 :], offset + pos + 1)
                 return
-            stats.records += 1
             if ctype == CT_APPLICATION_DATA:
+                stats.records += 1
                 self._application_data(side, st, offset + pos, length)
                 pos += 5
                 if n - pos >= length:
@@ -462,13 +526,14 @@ class TLSSession:
                 st.pend_offset = offset + pos
                 st.need = 5 + length
                 return
+            stats.records += 1
             body = data[pos + 5 : pos + 5 + length]
             self._record(side, st, ctype, data[pos + 1] << 8 | data[pos + 2], body, offset + pos)
             pos += 5 + length
             if st.mode != _RECORDS:  # e.g. the connection turned out to be SSLv2
                 return
 
-    def _resync(self, side: int, st: _Side, data: bytes, offset: int) -> None:
+    def _resync(self, side: int, st: _Side, data: bytes, offset: int, final: bool = False) -> None:
         if not st.pend:
             st.pend_offset = offset
         st.pend += data
@@ -492,6 +557,10 @@ class TLSSession:
                 if nxt + 3 <= len(window):
                     if _HEADER_RE.match(window, nxt):
                         break
+                elif nxt == len(window) or (final and nxt <= len(window)):
+                    break  # the record ends exactly where the data does
+                elif final:
+                    pass
                 elif len(window) < RESYNC_WINDOW:
                     st.pend = bytearray(window[i:])
                     st.pend_offset += i
@@ -500,14 +569,22 @@ class TLSSession:
                     break
             pos = i + 1
         start_offset = st.pend_offset + i
+        if self.conn is None:  # the first TLS bytes came after a hole
+            self._start_tls(side, _looks_like(window, i))
         if i:
             self._finding(
-                side, "record", start_offset,
+                side,
+                "record",
+                start_offset,
                 f"resynchronised on a record header after skipping {i} bytes",
             )
         st.pend.clear()
         st.mode = _RECORDS
         self._records(side, st, window[i:], start_offset)
+
+    def _early_data_offered(self) -> bool:
+        ch = self.conn.client_hello if self.conn is not None else None
+        return ch is not None and ext.find(ch.extensions, ext.EARLY_DATA) is not None
 
     def _application_data(self, side: int, st: _Side, offset: int, length: int) -> None:
         conn = self.conn
@@ -523,7 +600,7 @@ class TLSSession:
                 kind = "encrypted_handshake"
             elif not is_client and not self.client_sent_encrypted:
                 kind = "encrypted_handshake"
-        elif is_client and conn.server_hello is None and conn.client_hellos:
+        elif is_client and conn.server_hello is None and self._early_data_offered():
             kind = "early_data"  # TLS 1.3 0-RTT, before the ServerHello
         if kind == "encrypted_handshake":
             self._event(side, kind, offset, length)
@@ -545,7 +622,9 @@ class TLSSession:
             return None
         return _MAC_SIZES.get(info.mac or "")
 
-    def _record(self, side: int, st: _Side, ctype: int, version: int, body: bytes, offset: int) -> None:
+    def _record(
+        self, side: int, st: _Side, ctype: int, version: int, body: bytes, offset: int
+    ) -> None:
         if st.encrypted and st.mac_size is not None and len(body) >= st.mac_size:
             body = body[: len(body) - st.mac_size]
             if ctype == CT_HANDSHAKE:
@@ -562,11 +641,14 @@ class TLSSession:
                 return
             self._handshake_bytes(side, st, body, offset + 5)
         elif ctype == CT_CHANGE_CIPHER_SPEC:
-            self._event(side, "change_cipher_spec", offset, len(body),
-                        detail={"encrypted": st.encrypted})
+            self._event(
+                side, "change_cipher_spec", offset, len(body), detail={"encrypted": st.encrypted}
+            )
             # Under an active cipher (renegotiation) the CCS body is encrypted too.
             if body != b"\x01" and not st.encrypted:
-                self._finding(side, "record", offset, f"ChangeCipherSpec body is {body.hex()}, not 01")
+                self._finding(
+                    side, "record", offset, f"ChangeCipherSpec body is {body.hex()}, not 01"
+                )
             # In TLS 1.3 the CCS is a middlebox-compatibility no-op (RFC 8446 §D.4); a client
             # CCS before any ServerHello can only be that.
             compat = self.ctx.tls13 or (
@@ -581,7 +663,9 @@ class TLSSession:
                 if side != self.client_side and self.conn is not None:
                     flight = self._server_flight
                     if hs.SERVER_HELLO in flight and not flight & {
-                        hs.CERTIFICATE, hs.SERVER_KEY_EXCHANGE, hs.SERVER_HELLO_DONE
+                        hs.CERTIFICATE,
+                        hs.SERVER_KEY_EXCHANGE,
+                        hs.SERVER_HELLO_DONE,
                     }:
                         self.conn.abbreviated = True
         elif ctype == CT_ALERT:
@@ -589,11 +673,16 @@ class TLSSession:
                 self._event(side, "alert", offset, len(body), detail={"encrypted": True})
                 return
             if len(body) % 2:
-                self._finding(side, "alert", offset, f"alert record of {len(body)} bytes (alerts are 2)")
+                self._finding(
+                    side, "alert", offset, f"alert record of {len(body)} bytes (alerts are 2)"
+                )
             for i in range(0, len(body) - 1, 2):
                 level, description = body[i], body[i + 1]
                 self._event(
-                    side, "alert", offset, 2,
+                    side,
+                    "alert",
+                    offset,
+                    2,
                     detail={"encrypted": False, "level": level, "description": description},
                 )
         elif ctype == CT_HEARTBEAT:
@@ -604,7 +693,9 @@ class TLSSession:
                 # RFC 6520 §4: payload + at least 16 bytes of padding must fit the record.
                 if claimed + 3 + 16 > len(body):
                     self._finding(
-                        side, "heartbeat", offset,
+                        side,
+                        "heartbeat",
+                        offset,
                         f"heartbeat claims {claimed} payload bytes in a {len(body)}-byte record: "
                         "the Heartbleed pattern (CVE-2014-0160)",
                     )
@@ -621,7 +712,9 @@ class TLSSession:
             length = (buf[1] << 16) | (buf[2] << 8) | buf[3]
             if length > MAX_HANDSHAKE_MESSAGE:
                 self._finding(
-                    side, "handshake", st.hs_offset,
+                    side,
+                    "handshake",
+                    st.hs_offset,
                     f"handshake message type {msg_type} claims {length} bytes "
                     f"(limit {MAX_HANDSHAKE_MESSAGE}); dropped",
                 )
@@ -643,12 +736,20 @@ class TLSSession:
             return
         assert self.conn is not None
         self.conn.stats[self._direction(side)].records += 1
-        self._event(side, "handshake", offset, len(record), message=message,
-                    detail={"raw": record, "sslv2": True})
+        self._event(
+            side,
+            "handshake",
+            offset,
+            len(record),
+            message=message,
+            detail={"raw": record, "sslv2": True},
+        )
         self.conn.client_hellos.append(message)  # type: ignore[arg-type]
         st.client_hello_seen = True
 
-    def _handshake_message(self, side: int, st: _Side, msg_type: int, raw: bytes, offset: int) -> None:
+    def _handshake_message(
+        self, side: int, st: _Side, msg_type: int, raw: bytes, offset: int
+    ) -> None:
         conn = self.conn
         assert conn is not None
         is_client = side == self.client_side
@@ -657,8 +758,13 @@ class TLSSession:
         except DecodeError as exc:
             name = registry.handshake_name(msg_type)
             self._finding(side, "handshake", offset, f"{name}: {exc.msg}")
-            self._event(side, "handshake", offset, len(raw),
-                        message=hs.OpaqueMessage(msg_type=msg_type, body=raw[4:], malformed=exc.msg))
+            self._event(
+                side,
+                "handshake",
+                offset,
+                len(raw),
+                message=hs.OpaqueMessage(msg_type=msg_type, body=raw[4:], malformed=exc.msg),
+            )
             return
         if message.malformed:
             self._finding(side, "handshake", offset, message.malformed)
@@ -677,7 +783,9 @@ class TLSSession:
             certs = [parse_certificate(entry.cert_data) for entry in message.certificate_list]
             for cert in certs:
                 if cert.error and cert.subject is None:
-                    self._finding(side, "x509", offset, f"certificate {cert.sha256[:16]}…: {cert.error}")
+                    self._finding(
+                        side, "x509", offset, f"certificate {cert.sha256[:16]}…: {cert.error}"
+                    )
             if is_client:
                 conn.client_certificates = certs
             elif not conn.certificates:

@@ -42,7 +42,18 @@ BLOCK_OPB = 2  # obsolete Packet Block
 BLOCK_SPB = 3
 BLOCK_EPB = 6
 BLOCK_DSB = 0x0000000A
-KNOWN_BLOCKS = {PCAPNG_SHB, BLOCK_IDB, BLOCK_OPB, BLOCK_SPB, 4, 5, BLOCK_EPB, BLOCK_DSB, 0xBAD, 0xBAD + 1}
+KNOWN_BLOCKS = {
+    PCAPNG_SHB,
+    BLOCK_IDB,
+    BLOCK_OPB,
+    BLOCK_SPB,
+    4,
+    5,
+    BLOCK_EPB,
+    BLOCK_DSB,
+    0xBAD,
+    0xBAD + 1,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +226,9 @@ class CaptureReader:
             self._pos = pos + blen
             if btype == BLOCK_EPB or btype == BLOCK_OPB:
                 if btype == BLOCK_EPB:
-                    iface, ts_hi, ts_lo, caplen = struct.unpack_from(order + "IIII", buf, body_start)
+                    iface, ts_hi, ts_lo, caplen = struct.unpack_from(
+                        order + "IIII", buf, body_start
+                    )
                 else:
                     iface, _drops, ts_hi, ts_lo, caplen = struct.unpack_from(
                         order + "HHIII", buf, body_start
@@ -312,7 +325,7 @@ def open_capture(path: str | Path) -> tuple[BinaryIO, CaptureReader]:
 
     Raises OSError when the file cannot be opened.
     """
-    raw: BinaryIO = open(path, "rb")  # noqa: SIM115 - the caller closes it
+    raw: BinaryIO = open(path, "rb")
     head = raw.read(2)
     raw.seek(0)
     stream: BinaryIO = raw

@@ -40,13 +40,13 @@ class HalfStream:
     """Reassembles one direction. ``feed`` returns the events it made available."""
 
     __slots__ = (
+        "gap_bytes",
         "next_seq",
         "offset",
+        "out_of_order_segments",
         "pending",
         "pending_bytes",
         "retransmitted_bytes",
-        "out_of_order_segments",
-        "gap_bytes",
     )
 
     def __init__(self) -> None:

@@ -85,9 +85,7 @@ def pull_extensions(buf: Buffer, message: str) -> tuple[tuple[Extension, ...], s
     except BufferReadError:
         return (), f"{message}: one stray byte where the extensions block should start"
     if total > buf.remaining:
-        problem = (
-            f"{message}: extensions block declares {total} bytes, {buf.remaining} remain"
-        )
+        problem = f"{message}: extensions block declares {total} bytes, {buf.remaining} remain"
         end = buf.position + buf.remaining
     else:
         problem = None
@@ -95,17 +93,23 @@ def pull_extensions(buf: Buffer, message: str) -> tuple[tuple[Extension, ...], s
     while buf.position < end:
         start = buf.position
         if end - start < 4:
-            return tuple(extensions), f"{message}: {end - start} stray bytes in the extensions block"
+            buf.skip_to(end)
+            return tuple(
+                extensions
+            ), f"{message}: {end - start} stray bytes in the extensions block"
         ext_type = buf.pull_uint16()
         length = buf.pull_uint16()
         if buf.position + length > end:
+            problem_at = buf.position
+            buf.skip_to(end)
             return tuple(extensions), (
                 f"{message}: extension {ext_type} declares {length} bytes, "
-                f"{end - buf.position} remain in the block"
+                f"{end - problem_at} remain in the block"
             )
         extensions.append(Extension(ext_type, buf.pull_bytes(length)))
     if problem is None and not buf.eof():
         problem = f"{message}: {buf.remaining} bytes after the extensions block"
+        buf.skip_to(buf.position + buf.remaining)
     return tuple(extensions), problem
 
 

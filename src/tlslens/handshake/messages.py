@@ -356,7 +356,9 @@ def _pull_certificate_request(buf: Buffer, ctx: HandshakeContext) -> Certificate
 
 def _pull_certificate_verify(buf: Buffer, ctx: HandshakeContext) -> CertificateVerify:
     scheme, signature = _pull_signature(buf, ctx)
-    return CertificateVerify(msg_type=CERTIFICATE_VERIFY, signature_scheme=scheme, signature=signature)
+    return CertificateVerify(
+        msg_type=CERTIFICATE_VERIFY, signature_scheme=scheme, signature=signature
+    )
 
 
 def _pull_client_key_exchange(buf: Buffer, ctx: HandshakeContext) -> ClientKeyExchange:
@@ -381,7 +383,9 @@ def _pull_client_key_exchange(buf: Buffer, ctx: HandshakeContext) -> ClientKeyEx
         keys = buf.pull_vector(2)
     else:
         keys = buf.pull_rest()
-    return ClientKeyExchange(msg_type=CLIENT_KEY_EXCHANGE, kx=ctx.kx, params=params, exchange_keys=keys)
+    return ClientKeyExchange(
+        msg_type=CLIENT_KEY_EXCHANGE, kx=ctx.kx, params=params, exchange_keys=keys
+    )
 
 
 def _pull_certificate_status(buf: Buffer, ctx: HandshakeContext) -> CertificateStatus:
@@ -474,9 +478,7 @@ def parse_sslv2_client_hello(record: bytes) -> ClientHello:
         challenge = buf.pull_bytes(challenge_len)
     except BufferReadError as exc:
         raise DecodeError(f"SSLv2 ClientHello: {exc}", layer="handshake") from exc
-    suites = tuple(
-        int.from_bytes(specs[i : i + 3], "big") for i in range(0, len(specs), 3)
-    )
+    suites = tuple(int.from_bytes(specs[i : i + 3], "big") for i in range(0, len(specs), 3))
     # The challenge becomes the right-aligned, zero-padded client random.
     random = challenge[-32:].rjust(32, b"\x00")
     return ClientHello(

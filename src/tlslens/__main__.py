@@ -1,0 +1,3 @@
+from tlslens.cli import run
+
+run()

@@ -1,0 +1,17 @@
+"""Attacker-controlled text, made safe for a terminal."""
+
+from __future__ import annotations
+
+import re
+
+# C0 and C1 control characters (ESC, CSI, BEL, backspace...) and DEL; tabs become spaces.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# Bidirectional overrides and isolates can reorder what a reader sees (CVE-2021-42574).
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+
+
+def safe_text(text: str) -> str:
+    """Replace every control or bidi character with a visible placeholder (�)."""
+    text = text.replace("\t", " ")
+    text = _CONTROL.sub("\ufffd", text)
+    return _BIDI.sub("\ufffd", text)

@@ -1,0 +1,261 @@
+"""The command line: the only module that prints or exits.
+
+Every string that came from a capture goes through ``safe_text`` and into
+``rich.text.Text`` objects (never markup), so a hostile certificate subject or
+SNI cannot move the cursor, recolour the screen or inject markup.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+
+from tlslens import __version__
+from tlslens._text import safe_text
+from tlslens.errors import CaptureError
+from tlslens.explain import Step, explain, summary_lines
+from tlslens.model import C2S, Connection, Finding
+from tlslens.pipeline import CaptureSummary, read_capture
+from tlslens.serialize import connection_to_json
+
+_TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "bold red"}
+
+
+def _problem_line(file: str, conn_id: int | None, finding: Finding) -> str:
+    where = [safe_text(file)]
+    if finding.frame is not None:
+        where.append(f"frame {finding.frame}")
+    if conn_id is not None:
+        where.append(
+            f"connection {conn_id}" + (f" ({finding.direction})" if finding.direction else "")
+        )
+    if finding.offset is not None:
+        where.append(f"byte offset {finding.offset}")
+    return f"{', '.join(where)}: {safe_text(finding.message)}"
+
+
+class _ServerFilter(click.ParamType):  # type: ignore[type-arg]
+    name = "HOST[:PORT]"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, int | None]:
+        text = str(value)
+        host, port = text, None
+        if text.startswith("["):  # [v6]:port
+            host, _, rest = text[1:].partition("]")
+            port_text = rest.lstrip(":")
+            port = int(port_text) if port_text.isdigit() else None
+        elif text.count(":") == 1:
+            host, port_text = text.split(":")
+            if not port_text.isdigit():
+                self.fail(f"{port_text!r} is not a port number", param, ctx)
+            port = int(port_text)
+        return host, port
+
+
+def _matches(
+    conn: Connection, number: int | None, server: tuple[str, int | None] | None, sni: str | None
+) -> bool:
+    if number is not None and conn.id != number:
+        return False
+    if server is not None:
+        host, port = server
+        text = str(conn.server)
+        ip = text.rsplit(":", 1)[0].strip("[]")
+        if host and host != ip and host != (conn.sni or ""):
+            return False
+        if port is not None and conn.server.port != port:
+            return False
+    return not (sni is not None and not fnmatch.fnmatch((conn.sni or "").lower(), sni.lower()))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tlslens")
+def main() -> None:
+    """tlslens: see what really happens inside TLS, step by step, from the real bytes."""
+
+
+@main.command()
+@click.argument(
+    "captures", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="JSON Lines, one object per connection (schema: connection.schema.json).",
+)
+@click.option(
+    "--connection", "number", type=int, help="Only connection N (the numbers `show` prints)."
+)
+@click.option(
+    "--server", type=_ServerFilter(), help="Only connections to HOST (IP or SNI) and/or PORT."
+)
+@click.option("--sni", help="Only connections whose SNI matches NAME (shell wildcards allowed).")
+def show(
+    captures: tuple[Path, ...],
+    as_json: bool,
+    number: int | None,
+    server: tuple[str, int | None] | None,
+    sni: str | None,
+) -> None:
+    """Narrate every TLS connection in CAPTURES (pcap or pcapng, optionally .gz)."""
+    out = Console(highlight=False, soft_wrap=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    readable = 0
+    for path in captures:
+        try:
+            connections = _connections(path, as_json, err)
+            shown = 0
+            for conn in connections.iter():
+                if not _matches(conn, number, server, sni):
+                    continue
+                shown += 1
+                if as_json:
+                    sys.stdout.write(json.dumps(connection_to_json(conn), ensure_ascii=True) + "\n")
+                else:
+                    _render(out, conn)
+            summary = connections.summary
+        except CaptureError as exc:
+            err.print(Text(f"{safe_text(str(path))}: {safe_text(str(exc))}", style="red"))
+            continue
+        except OSError as exc:
+            err.print(
+                Text(
+                    f"{safe_text(str(path))}: cannot read: {safe_text(exc.strerror or str(exc))}",
+                    style="red",
+                )
+            )
+            continue
+        readable += 1
+        for finding in summary.problems:
+            err.print(Text(_problem_line(str(path), None, finding), style="yellow"))
+        if not as_json:
+            _render_summary(out, summary, shown)
+    if readable == 0:
+        sys.exit(1)
+
+
+class _Connections:
+    """Runs the pipeline with a progress bar on a terminal's stderr."""
+
+    def __init__(self, path: Path, quiet: bool, err: Console) -> None:
+        self.path = path
+        self.quiet = quiet
+        self.err = err
+        self.summary = CaptureSummary(file=str(path))
+
+    def iter(self) -> Iterator[Connection]:
+        size = self.path.stat().st_size
+        use_bar = not self.quiet and self.err.is_terminal and size > (8 << 20)
+        if not use_bar:
+            capture = read_capture(self.path)
+            yield from capture
+            self.summary = capture.summary
+            return
+        progress = Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=self.err,
+            transient=True,
+        )
+        with progress:
+            task = progress.add_task(safe_text(self.path.name), total=size)
+            capture = read_capture(
+                self.path, on_progress=lambda done: progress.update(task, completed=done)
+            )
+            yield from capture
+        self.summary = capture.summary
+
+
+def _connections(path: Path, as_json: bool, err: Console) -> _Connections:
+    return _Connections(path, as_json, err)
+
+
+def _render(out: Console, conn: Connection) -> None:
+    title = f"Connection {conn.id} · {conn.client} → {conn.server}"
+    if conn.sni:
+        title += f" · {safe_text(conn.sni)}"
+    out.print(Rule(Text(title, style="bold")))
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold cyan")
+    facts.add_column()
+    for label, value in summary_lines(conn):
+        facts.add_row(label, Text(safe_text(value)))
+    out.print(facts)
+    out.print()
+    steps = explain(conn)
+    table = Table.grid(padding=(0, 1))
+    table.add_column(justify="right", style="dim")  # frame
+    table.add_column(style="dim")  # time
+    table.add_column()  # direction
+    table.add_column(ratio=1)
+    start = conn.start_ts_ns
+    for step in steps:
+        table.add_row(*_step_cells(step, start, conn))
+    out.print(table)
+    for finding in conn.problems:
+        out.print(Text("  ⚠ " + _problem_line(conn.file, conn.id, finding), style="yellow"))
+    out.print()
+
+
+def _step_cells(step: Step, start_ns: int, conn: Connection) -> tuple[Text, Text, Text, Text]:
+    arrow = {"c2s": "C → S", "s2c": "C ← S"}.get(step.direction, "")
+    style = _TONE_STYLE.get(step.tone, "")
+    body = Text(safe_text(step.title), style=("bold " + style).strip())
+    for line in step.lines:
+        if line:
+            body.append("\n" + safe_text(line), style=style or None)
+    frame = Text(f"#{step.frame}")
+    timestamp = Text(step.time[11:23] if step.time else "")
+    direction = Text(arrow, style="green" if step.direction == C2S else "magenta")
+    return frame, timestamp, direction, body
+
+
+def _render_summary(out: Console, summary: CaptureSummary, shown: int) -> None:
+    skipped = ", ".join(
+        f"{count} {reason.replace('_', ' ')}" for reason, count in sorted(summary.skipped.items())
+    )
+    text = (
+        f"{safe_text(summary.file)}: {summary.format}, {summary.frames} frames "
+        f"({', '.join(summary.linktypes) or 'no packets'}), {summary.tcp_flows} TCP connections, "
+        f"{summary.tls_connections} with TLS, {shown} shown"
+    )
+    if skipped:
+        text += f"; frames without TCP payload for us: {skipped}"
+    out.print(Text(text, style="dim"))
+
+
+def run() -> None:  # pragma: no cover - console entry point for `python -m tlslens`
+    try:
+        main(standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # a bug: one line for the user, the traceback on request
+        if os.environ.get("TLSLENS_DEBUG"):
+            raise
+        print(
+            f"tlslens: internal error: {type(exc).__name__}: {safe_text(str(exc))} "
+            "(a bug; set TLSLENS_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)

@@ -1,0 +1,554 @@
+"""Narration: a connection told step by step, as a teacher walks through a capture.
+
+Pure: Connection in, ``Step``s of plain text out. The CLI decides how they look.
+Text taken from the capture (names, certificate fields, prelude lines) is kept
+as it is here; the terminal layer strips control characters when it prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tlslens import registry
+from tlslens.errors import DecodeError
+from tlslens.handshake import extensions as ext
+from tlslens.handshake import messages as hs
+from tlslens.model import C2S, Connection, TimelineEvent, ts_iso
+from tlslens.serialize import alert_json, cipher_suite_label
+
+_CIPHER_WORDS = {
+    "GCM": "GCM mode",
+    "CCM": "CCM mode",
+    "CCM_8": "CCM mode with an 8-byte tag",
+    "CBC": "CBC mode",
+    "POLY1305": "with Poly1305",
+}
+_HASH_WORDS = {
+    "SHA": "SHA-1",
+    "SHA256": "SHA-256",
+    "SHA384": "SHA-384",
+    "SHA512": "SHA-512",
+    "MD5": "MD5",
+    "SM3": "SM3",
+}
+_KX_WORDS = {
+    "ECDHE": "ECDHE (ephemeral elliptic-curve Diffie-Hellman)",
+    "DHE": "DHE (ephemeral finite-field Diffie-Hellman)",
+    "RSA": "RSA (the client encrypts the premaster secret to the server's key)",
+    "ECDH": "static ECDH (the certificate's key; no forward secrecy)",
+    "DH": "static DH (the certificate's key; no forward secrecy)",
+    "PSK": "a pre-shared key",
+    "DH_anon": "anonymous DH (no authentication at all)",
+    "ECDH_anon": "anonymous ECDH (no authentication at all)",
+}
+_ALERT_WORDS = {
+    "close_notify": "a normal, orderly close",
+    "unknown_ca": "the sender did not trust the certificate's issuer",
+    "bad_certificate": "the sender rejected the certificate",
+    "certificate_expired": "the sender found the certificate expired",
+    "handshake_failure": "no acceptable set of parameters could be agreed",
+    "protocol_version": "the sender does not support the offered versions",
+    "decrypt_error": "a signature or Finished check failed",
+    "bad_record_mac": "a record failed its integrity check",
+    "unexpected_message": "a message arrived where it is not allowed",
+    "no_renegotiation": "renegotiation was refused",
+    "certificate_required": "the server wanted a client certificate",
+    "inappropriate_fallback": "a version downgrade was detected (RFC 7507)",
+    "unrecognized_name": "the server does not know the requested name",
+    "no_application_protocol": "no ALPN protocol in common",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    frame: int
+    time: str
+    direction: str  # "c2s", "s2c" or "" for notes
+    title: str
+    lines: tuple[str, ...] = ()
+    tone: str = "normal"  # normal | encrypted | warning | error
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def describe_cipher_suite(suite: int, version: int | None) -> str:
+    """'ECDHE for key exchange, RSA to authenticate the server, AES-256 in GCM mode...'"""
+    info = registry.CIPHER_SUITES.get(suite)
+    if info is None:
+        return f"{cipher_suite_label(suite)}, which no registry describes"
+    parts: list[str] = []
+    if info.tls13:
+        parts.append("the key exchange and authentication come from the extensions (TLS 1.3)")
+    else:
+        if info.kx:
+            parts.append(f"{info.kx} for key exchange")
+        if info.auth and info.auth not in ("anon", "PSK", info.kx):
+            parts.append(f"{info.auth} to authenticate the server")
+        elif info.auth == "anon":
+            parts.append("no authentication of the server")
+    parts.append(_describe_cipher(info.cipher or "NULL") + " for the data")
+    if info.mac and info.mac != "AEAD":
+        parts.append(f"HMAC-{_HASH_WORDS.get(info.mac, info.mac)} for integrity")
+    if version is not None and version < 0x0303 and not info.tls13:
+        parts.append("MD5+SHA-1 for the handshake hash (TLS 1.0/1.1 PRF)")
+    elif info.prf_hash:
+        parts.append(f"{_HASH_WORDS.get(info.prf_hash, info.prf_hash)} for the handshake hash")
+    return ", ".join(parts)
+
+
+def _describe_cipher(cipher: str) -> str:
+    if cipher == "NULL":
+        return "no encryption at all (NULL cipher)"
+    tokens = cipher.split("_")
+    if tokens[0] == "CHACHA20":
+        return "ChaCha20-Poly1305"
+    name = tokens[0]
+    bits = tokens[1] if len(tokens) > 1 and tokens[1].isdigit() else None
+    mode_tokens = tokens[2:] if bits else tokens[1:]
+    mode = "_".join(mode_tokens)
+    text = f"{name}-{bits}" if bits else name
+    if mode:
+        text += f" in {_CIPHER_WORDS.get(mode, mode + ' mode')}"
+    return text
+
+
+def _names(values: list[int] | tuple[int, ...], namer: Any, limit: int = 6) -> str:
+    shown = [namer(v) for v in values[:limit]]
+    more = len(values) - limit
+    text = ", ".join(shown)
+    return text + (f" and {more} more" if more > 0 else "")
+
+
+def _decoded(extension: ext.Extension, where: str) -> dict[str, Any] | None:
+    try:
+        return ext.decode_extension(extension, where)
+    except DecodeError:
+        return None
+
+
+def _client_hello(conn: Connection, msg: hs.ClientHello) -> list[str]:
+    lines: list[str] = []
+    sv = ext.find(msg.extensions, ext.SUPPORTED_VERSIONS)
+    sv_value = _decoded(sv, ext.CLIENT_HELLO) if sv else None
+    if sv_value:
+        versions = [v for v in sv_value["versions"] if not registry.is_grease(v)]
+        lines.append(
+            f"Versions offered: {_names(versions, registry.version_name)} (supported_versions)."
+        )
+    else:
+        lines.append(f"Highest version offered: {registry.version_name(msg.legacy_version)}.")
+    if msg.sslv2:
+        lines.append("Sent in the old SSLv2-compatible format, which carries no extensions.")
+    real = [s for s in msg.cipher_suites if not registry.is_grease(s)]
+    lines.append(
+        f"{len(real)} cipher suites, in the client's order of preference: "
+        f"{_names(real, cipher_suite_label, 4)}."
+    )
+    for extension in msg.extensions:
+        value = _decoded(extension, ext.CLIENT_HELLO)
+        if value is None:
+            continue
+        if extension.type == ext.SERVER_NAME and value.get("names"):
+            lines.append(f"Server name (SNI), sent in clear text: {value['names'][0]['name']}.")
+        elif extension.type == ext.ALPN:
+            lines.append(f"Application protocols (ALPN): {', '.join(value['protocols'])}.")
+        elif extension.type == ext.KEY_SHARE:
+            groups = [s["group"] for s in value["shares"] if not registry.is_grease(s["group"])]
+            if groups:
+                lines.append(
+                    f"Key shares already computed for {_names(groups, registry.group_name)}, "
+                    "so the server can answer in one round trip."
+                )
+        elif extension.type == ext.SUPPORTED_GROUPS:
+            groups = [g for g in value["groups"] if not registry.is_grease(g)]
+            lines.append(f"Groups for key exchange: {_names(groups, registry.group_name)}.")
+        elif extension.type == ext.PRE_SHARED_KEY:
+            lines.append(
+                f"Offers to resume with {len(value['identities'])} pre-shared key(s) (a TLS 1.3 ticket)."
+            )
+        elif extension.type == ext.SESSION_TICKET and value["ticket_length"]:
+            lines.append(f"Presents a session ticket of {value['ticket_length']} bytes to resume.")
+        elif extension.type == ext.EARLY_DATA:
+            lines.append("Will send 0-RTT early data before the handshake completes.")
+        elif extension.type == ext.ENCRYPTED_CLIENT_HELLO:
+            lines.append(
+                f"Encrypted ClientHello ({value.get('ech_type')}); the real hello is hidden."
+            )
+    if msg.legacy_session_id and not ext.find(msg.extensions, ext.SUPPORTED_VERSIONS):
+        lines.append(
+            f"Session ID of {len(msg.legacy_session_id)} bytes: the client hopes to resume that session."
+        )
+    names = [registry.extension_name(e.type) for e in msg.extensions]
+    if names:
+        lines.append(f"Extensions: {', '.join(names)}.")
+    return lines
+
+
+def _server_hello(conn: Connection, msg: hs.ServerHello) -> tuple[str, list[str]]:
+    version = conn.version_of(msg)
+    if msg.is_hello_retry_request:
+        lines = ["The server wants a different key share before it goes on (HelloRetryRequest)."]
+        ks = ext.find(msg.extensions, ext.KEY_SHARE)
+        value = _decoded(ks, ext.HELLO_RETRY_REQUEST) if ks else None
+        if value:
+            lines.append(
+                f"It asks the client for a share on {registry.group_name(value['selected_group'])}."
+            )
+        return "HelloRetryRequest", lines
+    lines = [
+        f"The server picked {registry.version_name(version)} and "
+        f"{registry.cipher_suite_name(msg.cipher_suite)}: "
+        f"{describe_cipher_suite(msg.cipher_suite, version)}."
+    ]
+    ks = ext.find(msg.extensions, ext.KEY_SHARE)
+    value = _decoded(ks, ext.SERVER_HELLO) if ks else None
+    if value and value.get("shares"):
+        group = value["shares"][0]["group"]
+        lines.append(
+            f"Its key share is on {registry.group_name(group)}: both sides can now compute the "
+            "shared secret, which never crosses the wire."
+        )
+    if ext.find(msg.extensions, ext.PRE_SHARED_KEY):
+        lines.append("It accepted the client's pre-shared key: this is a resumed session.")
+    ch = conn.client_hello
+    if ch is not None and msg.legacy_session_id and msg.legacy_session_id == ch.legacy_session_id:
+        if version is not None and version < 0x0304:
+            lines.append("It echoed the client's session ID: the previous session is resumed.")
+    alpn = ext.find(msg.extensions, ext.ALPN)
+    alpn_value = _decoded(alpn, ext.SERVER_HELLO) if alpn else None
+    if alpn_value and alpn_value["protocols"]:
+        lines.append(f"Application protocol chosen: {alpn_value['protocols'][0]}.")
+    if msg.legacy_compression_method:
+        lines.append(
+            f"Compression method {msg.legacy_compression_method} (DEFLATE is 1): CRIME-prone."
+        )
+    names = [registry.extension_name(e.type) for e in msg.extensions]
+    if names:
+        lines.append(f"Extensions: {', '.join(names)}.")
+    return "ServerHello", lines
+
+
+def _certificate(conn: Connection, event: TimelineEvent, msg: hs.Certificate) -> list[str]:
+    from tlslens.model import parse_certificate
+
+    certs = [parse_certificate(entry.cert_data) for entry in msg.certificate_list]
+    who = "client" if event.direction == C2S else "server"
+    if not certs:
+        return [f"The {who} sends an empty certificate list (it has no certificate to offer)."]
+    lines = [f"The {who} sends its certificate chain, {len(certs)} certificate(s), leaf first:"]
+    for i, cert in enumerate(certs):
+        if cert.subject is None:
+            lines.append(
+                f"  [{i}] unreadable certificate ({cert.error}); SHA-256 {cert.sha256[:16]}…"
+            )
+            continue
+        validity = ""
+        if cert.not_before and cert.not_after:
+            validity = f", valid {cert.not_before:%Y-%m-%d} to {cert.not_after:%Y-%m-%d}"
+        lines.append(f"  [{i}] {cert.subject}, issued by {cert.issuer}{validity}, key {cert.key}")
+    return lines
+
+
+def _server_key_exchange(conn: Connection, msg: hs.ServerKeyExchange) -> list[str]:
+    params = msg.params
+    if "named_curve" in params:
+        text = (
+            f"The server sends its ephemeral ECDHE public key on "
+            f"{registry.group_name(params['named_curve'])} ({len(params['public_key'])} bytes)"
+        )
+    elif "dh_p" in params:
+        bits = len(params["dh_p"].lstrip(b"\0")) * 8
+        text = f"The server sends ephemeral DH parameters: a {bits}-bit prime, the generator and its public value"
+    elif "rsa_modulus" in params:
+        bits = len(params["rsa_modulus"].lstrip(b"\0")) * 8
+        text = f"The server sends a temporary {bits}-bit RSA key (export-grade key exchange)"
+    else:
+        text = "The server sends key exchange parameters"
+    if msg.signature is not None:
+        scheme = (
+            registry.signature_scheme_name(msg.signature_scheme)
+            if msg.signature_scheme is not None
+            else "the suite's default algorithm"
+        )
+        text += (
+            f", signed with {scheme} ({len(msg.signature)} bytes) using the certificate's key, "
+            "so the client knows they come from the certificate's owner."
+        )
+    else:
+        text += "."
+    return [text]
+
+
+def _client_key_exchange(conn: Connection, msg: hs.ClientKeyExchange) -> list[str]:
+    kx = msg.kx or ""
+    n = len(msg.exchange_keys)
+    if kx in ("RSA", "RSA_PSK"):
+        return [
+            f"The client sends the premaster secret encrypted with the server's RSA public key ({n} bytes).",
+            "Whoever holds the server's private key, now or later, can decrypt this session: "
+            "no forward secrecy.",
+        ]
+    if kx.startswith("ECDH") or kx.startswith("DH"):
+        return [
+            f"The client sends its {kx} public value ({n} bytes). Each side combines the other's "
+            "public value with its own private one: both get the same premaster secret, which is "
+            "never sent."
+        ]
+    return [f"The client sends its key exchange message ({n} bytes)."]
+
+
+def _message_step(conn: Connection, event: TimelineEvent) -> Step:
+    msg = event.message
+    assert msg is not None
+    name = registry.handshake_name(msg.msg_type)
+    title = "".join(word.capitalize() for word in name.split("_"))
+    lines: list[str] = []
+    if isinstance(msg, hs.ClientHello):
+        title = "ClientHello"
+        lines = _client_hello(conn, msg)
+    elif isinstance(msg, hs.ServerHello):
+        title, lines = _server_hello(conn, msg)
+    elif isinstance(msg, hs.Certificate):
+        lines = _certificate(conn, event, msg)
+    elif isinstance(msg, hs.ServerKeyExchange):
+        lines = _server_key_exchange(conn, msg)
+    elif isinstance(msg, hs.ClientKeyExchange):
+        lines = _client_key_exchange(conn, msg)
+    elif isinstance(msg, hs.CertificateRequest):
+        lines = ["The server asks the client for a certificate (client authentication)."]
+    elif isinstance(msg, hs.CertificateVerify):
+        scheme = (
+            registry.signature_scheme_name(msg.signature_scheme)
+            if msg.signature_scheme is not None
+            else "the key's default algorithm"
+        )
+        lines = [
+            f"A signature over the handshake so far ({scheme}) proves possession of the certificate's private key."
+        ]
+    elif isinstance(msg, hs.CertificateStatus):
+        lines = [
+            f"The server staples an OCSP response ({len(msg.response)} bytes) vouching that its certificate is not revoked."
+        ]
+    elif isinstance(msg, hs.NewSessionTicket):
+        lines = [
+            f"The server issues a session ticket ({len(msg.ticket)} bytes, lifetime "
+            f"{msg.ticket_lifetime} s) that the client can present to resume without a full handshake."
+        ]
+    elif isinstance(msg, hs.Finished):
+        lines = [
+            f"Finished ({len(msg.verify_data)}-byte verify_data): a MAC over the whole handshake."
+        ]
+    elif msg.msg_type == hs.SERVER_HELLO_DONE:
+        lines = ["The server is done with its hello messages; the client's turn."]
+    elif msg.msg_type == hs.HELLO_REQUEST:
+        lines = ["The server asks the client to start a new handshake (renegotiation)."]
+    tone = "normal"
+    if msg.malformed:
+        lines.append(f"Malformed: {msg.malformed}")
+        tone = "warning"
+    return Step(event.frame, ts_iso(event.ts_ns), event.direction, title, tuple(lines), tone)
+
+
+def _encrypted_step(conn: Connection, event: TimelineEvent, seen: dict[str, int]) -> Step:
+    count = seen.get(event.direction, 0)
+    seen[event.direction] = count + 1
+    who = "client" if event.direction == C2S else "server"
+    if conn.tls13:
+        if event.direction == C2S:
+            text = (
+                "The client's encrypted handshake: its Finished (and its certificate if asked), "
+                "protected with the handshake traffic keys."
+            )
+        elif count == 0:
+            text = (
+                "Everything the server sends after its ServerHello is encrypted: EncryptedExtensions, "
+                "Certificate, CertificateVerify and Finished are in here. A key log opens them."
+            )
+        else:
+            text = "More of the server's encrypted handshake."
+        return Step(
+            event.frame,
+            ts_iso(event.ts_ns),
+            event.direction,
+            f"Encrypted handshake record ({event.length} bytes)",
+            (text,),
+            "encrypted",
+        )
+    if count == 0:
+        text = (
+            f"The {who}'s Finished, already encrypted with the new keys: it proves the {who} "
+            "saw the same handshake and derived the same keys."
+        )
+    else:
+        text = "An encrypted handshake message after Finished: a renegotiation (or its request)."
+    return Step(
+        event.frame,
+        ts_iso(event.ts_ns),
+        event.direction,
+        f"Encrypted handshake message ({event.length} bytes)",
+        (text,),
+        "encrypted",
+    )
+
+
+def explain(conn: Connection) -> list[Step]:
+    """The connection as narrated steps, in the order things happened."""
+    steps: list[Step] = []
+    if conn.prelude is not None:
+        prelude = conn.prelude
+        lines = [
+            f"{prelude.c2s_bytes} bytes from the client and {prelude.s2c_bytes} from the server "
+            "travel in plaintext before TLS starts."
+        ]
+        for direction, text in prelude.lines[:12]:
+            arrow = "C:" if direction == C2S else "S:"
+            lines.append(f"  {arrow} {text}")
+        steps.append(
+            Step(
+                conn.first_frame,
+                ts_iso(conn.start_ts_ns),
+                "",
+                f"Plaintext prelude ({prelude.protocol or 'unknown protocol'})",
+                tuple(lines),
+            )
+        )
+    encrypted_seen: dict[str, int] = {}
+    ccs_seen: set[str] = set()
+    for event in conn.timeline:
+        time = ts_iso(event.ts_ns)
+        if event.kind == "handshake":
+            steps.append(_message_step(conn, event))
+        elif event.kind == "encrypted_handshake":
+            steps.append(_encrypted_step(conn, event, encrypted_seen))
+        elif event.kind == "change_cipher_spec":
+            who = "client" if event.direction == C2S else "server"
+            if conn.tls13:
+                text = "A dummy ChangeCipherSpec for middlebox compatibility; it changes nothing in TLS 1.3."
+            elif event.direction in ccs_seen:
+                text = "ChangeCipherSpec of a renegotiation, sent encrypted."
+            else:
+                text = f"From here on the {who} encrypts everything it sends with the newly derived keys."
+            ccs_seen.add(event.direction)
+            steps.append(Step(event.frame, time, event.direction, "ChangeCipherSpec", (text,)))
+        elif event.kind == "alert":
+            alert = alert_json(event)
+            if alert["description"] == "encrypted":
+                text = (
+                    "An encrypted alert (most often close_notify, the normal end of the session)."
+                )
+                steps.append(
+                    Step(
+                        event.frame,
+                        time,
+                        event.direction,
+                        "Alert (encrypted)",
+                        (text,),
+                        "encrypted",
+                    )
+                )
+            else:
+                words = _ALERT_WORDS.get(alert["description"], "")
+                tone = "error" if alert["level"] == "fatal" else "warning"
+                steps.append(
+                    Step(
+                        event.frame,
+                        time,
+                        event.direction,
+                        f"Alert ({alert['level']}): {alert['description']}",
+                        (words.capitalize() + "." if words else "",),
+                        tone,
+                    )
+                )
+        elif event.kind in ("application_data", "early_data"):
+            frames = (
+                f"frame {event.frame}"
+                if event.last_frame == event.frame
+                else f"frames {event.frame}–{event.last_frame}"
+            )
+            label = "Early data (0-RTT)" if event.kind == "early_data" else "Application data"
+            steps.append(
+                Step(
+                    event.frame,
+                    time,
+                    event.direction,
+                    f"{label}: {event.records} record(s), {event.length} bytes",
+                    (f"Encrypted payload in {frames}.",),
+                    "encrypted",
+                )
+            )
+        elif event.kind == "heartbeat":
+            steps.append(
+                Step(
+                    event.frame,
+                    time,
+                    event.direction,
+                    "Heartbeat",
+                    (f"A heartbeat record of {event.length} bytes.",),
+                )
+            )
+        elif event.kind == "gap":
+            steps.append(
+                Step(
+                    event.frame,
+                    time,
+                    event.direction,
+                    f"{event.length} bytes missing from the capture",
+                    ("Packets were lost before capture; parsing picks up at the next record.",),
+                    "warning",
+                )
+            )
+        elif event.kind == "sslv2":
+            steps.append(
+                Step(
+                    event.frame,
+                    time,
+                    event.direction,
+                    "SSLv2 ServerHello",
+                    (
+                        "The server answered in SSL 2.0, broken since 1996; the rest is not decoded.",
+                    ),
+                    "error",
+                )
+            )
+    return steps
+
+
+def summary_lines(conn: Connection) -> list[tuple[str, str]]:
+    """Key facts of a connection, as (label, value) pairs."""
+    out: list[tuple[str, str]] = [("Client", str(conn.client)), ("Server", str(conn.server))]
+    if conn.sni:
+        out.append(("Server name", conn.sni))
+    version = conn.version
+    if version is not None:
+        out.append(("Version", registry.version_name(version)))
+    if conn.cipher_suite is not None:
+        out.append(("Cipher suite", registry.cipher_suite_name(conn.cipher_suite)))
+    if conn.key_exchange:
+        kx = _KX_WORDS.get(conn.key_exchange, conn.key_exchange)
+        if conn.group_name:
+            kx += f", {conn.group_name}"
+        out.append(("Key exchange", kx))
+    fs = conn.forward_secrecy
+    if fs is not None:
+        out.append(
+            ("Forward secrecy", "yes" if fs else "no: a leaked server key opens recorded sessions")
+        )
+    if conn.alpn:
+        out.append(("ALPN", conn.alpn))
+    if conn.resumed:
+        out.append(("Resumed", f"yes, by {conn.resumed.replace('_', ' ')}"))
+    if conn.hello_retry_request is not None:
+        out.append(("HelloRetryRequest", "yes"))
+    if conn.renegotiation:
+        out.append(("Renegotiation", "yes"))
+    if conn.ocsp_stapled:
+        out.append(("OCSP stapled", "yes"))
+    auth = conn.client_auth
+    if auth["requested"]:
+        out.append(("Client certificate", "requested, " + ("sent" if auth["sent"] else "not sent")))
+    if conn.certificates:
+        leaf = conn.certificates[0]
+        out.append(("Certificate", leaf.subject or f"unreadable ({leaf.error})"))
+    if conn.problems:
+        out.append(("Problems", str(len(conn.problems))))
+    return out

@@ -1,0 +1,107 @@
+"""The JSON form of a connection: a versioned contract (schema/connection.schema.json).
+
+Field names change only with a SCHEMA_VERSION bump.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tlslens import registry
+from tlslens.handshake import messages as hs
+from tlslens.model import Connection, TimelineEvent, ts_iso
+
+SCHEMA_VERSION = 1
+
+_ALERT_LEVELS = {1: "warning", 2: "fatal"}
+
+
+def cipher_suite_label(value: int) -> str:
+    if value > 0xFFFF:  # a 3-byte SSLv2 cipher spec that is not a TLS suite
+        return f"SSLv2 cipher spec 0x{value:06x}"
+    return registry.cipher_suite_name(value)
+
+
+def message_type_name(event: TimelineEvent) -> str:
+    message = event.message
+    if event.kind == "encrypted_handshake" or message is None:
+        return "encrypted"
+    if isinstance(message, hs.ServerHello) and message.is_hello_retry_request:
+        return "hello_retry_request"
+    return registry.handshake_name(message.msg_type)
+
+
+def alert_json(event: TimelineEvent) -> dict[str, Any]:
+    detail = event.detail
+    if detail.get("encrypted"):
+        return {
+            "frame": event.frame,
+            "direction": event.direction,
+            "level": None,
+            "description": "encrypted",
+        }
+    return {
+        "frame": event.frame,
+        "direction": event.direction,
+        "level": _ALERT_LEVELS.get(detail["level"], f"unknown ({detail['level']})"),
+        "description": registry.alert_name(detail["description"]),
+    }
+
+
+def connection_to_json(conn: Connection) -> dict[str, Any]:
+    """The connection as a JSON-ready dict (one line of ``show --json``)."""
+    ch = conn.client_hello
+    version = conn.version
+    suite = conn.cipher_suite
+    info = conn.suite_info
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "id": conn.id,
+        "tcp_stream": conn.tcp_stream,
+        "file": conn.file,
+        "client": str(conn.client),
+        "server": str(conn.server),
+        "first_frame": conn.first_frame,
+        "last_frame": conn.last_frame,
+        "start_time": ts_iso(conn.start_ts_ns),
+        "end_time": ts_iso(conn.end_ts_ns) if conn.end_ts_ns else None,
+        "starttls": conn.prelude.protocol or "plaintext prelude" if conn.prelude else None,
+        "sni": conn.sni,
+        "alpn_offered": conn.alpn_offered,
+        "alpn": conn.alpn,
+        "client_versions": [registry.version_name(v) for v in conn.client_versions],
+        "version": registry.version_name(version) if version is not None else None,
+        "version_id": version,
+        "cipher_suites_offered": [cipher_suite_label(s) for s in ch.cipher_suites] if ch else [],
+        "cipher_suite": registry.cipher_suite_name(suite) if suite is not None else None,
+        "cipher_suite_id": suite,
+        "key_exchange": conn.key_exchange,
+        "authentication": info.auth if info and not info.tls13 else None,
+        "group": conn.group_name,
+        "forward_secrecy": conn.forward_secrecy,
+        "resumed": conn.resumed,
+        "session_ticket": conn.session_ticket,
+        "ocsp_stapled": conn.ocsp_stapled,
+        "client_auth": conn.client_auth,
+        "hello_retry_request": conn.hello_retry_request is not None,
+        "renegotiation": conn.renegotiation,
+        "handshake": [
+            {"frame": e.frame, "direction": e.direction, "type": message_type_name(e)}
+            for e in conn.handshake_events
+        ],
+        "certificates": [cert.to_json() for cert in conn.certificates],
+        "alerts": [alert_json(e) for e in conn.alerts],
+        "bytes": {
+            direction: {
+                "total": stats.bytes,
+                "records": stats.records,
+                "application_data_records": stats.application_data_records,
+                "application_data_bytes": stats.application_data_bytes,
+                "gaps": stats.gaps,
+                "gap_bytes": stats.gap_bytes,
+            }
+            for direction, stats in conn.stats.items()
+        },
+        "closed_by": conn.closed_by,
+        "problems": [p.to_json() for p in conn.problems],
+    }

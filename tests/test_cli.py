@@ -1,0 +1,156 @@
+"""The command line: narration, JSON Lines against the schema, filters, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from tlslens.capture.writer import PcapngWriter
+from tlslens.cli import main
+
+from conftest import CAPTURES, ROOT
+
+SCHEMA = json.loads((ROOT / "src/tlslens/schema/connection.schema.json").read_text())
+DEMO = CAPTURES / "demo-tls12-tls13.pcapng"
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    runner = CliRunner()
+    result = runner.invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_show_narrates() -> None:
+    code, out, _err = _run("show", str(DEMO))
+    assert code == 0
+    assert "Connection 1" in out and "Connection 2" in out
+    assert "The server picked TLS 1.2 and TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384" in " ".join(
+        out.split()
+    )
+    assert (
+        "ECDHE for key exchange, RSA to authenticate the server, AES-256 in GCM mode"
+        in " ".join(out.split())
+    )
+    assert "Everything the server sends after its ServerHello is encrypted" in " ".join(out.split())
+
+
+@pytest.mark.parametrize("capture", sorted(p.name for p in CAPTURES.glob("*.pcap*")))
+def test_json_lines_follow_the_schema(capture: str) -> None:
+    code, out, _err = _run("show", "--json", str(CAPTURES / capture))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines
+    for line in lines:
+        jsonschema.validate(json.loads(line), SCHEMA)
+
+
+def test_json_fields() -> None:
+    _code, out, _err = _run("show", "--json", str(CAPTURES / "nginx-curl.pcapng"))
+    first = json.loads(out.splitlines()[0])
+    assert first["client"].startswith("[::1]:") and first["server"].startswith("[::1]:")
+    assert first["start_time"].endswith("Z")
+    assert first["handshake"][0] == {
+        "frame": first["handshake"][0]["frame"],
+        "direction": "c2s",
+        "type": "client_hello",
+    }
+    assert first["handshake"][-1]["type"] == "encrypted"
+
+
+def test_filters() -> None:
+    _code, out, _err = _run("show", "--json", "--connection", "2", str(DEMO))
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [2]
+    _code, out, _err = _run("show", "--json", "--sni", "*.test", str(DEMO))
+    assert len(out.splitlines()) == 2
+    _code, out, _err = _run("show", "--json", "--sni", "other.example", str(DEMO))
+    assert out == ""
+    port = json.loads(out or _run("show", "--json", str(DEMO))[1].splitlines()[0])["server"].rsplit(
+        ":", 1
+    )[1]
+    _code, out, _err = _run("show", "--json", "--server", f"127.0.0.1:{port}", str(DEMO))
+    assert len(out.splitlines()) == 2
+    _code, out, _err = _run("show", "--json", "--server", "127.0.0.1:1", str(DEMO))
+    assert out == ""
+
+
+def test_bad_files_one_line_each_and_exit_status(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.txt"
+    text.write_text("not a capture\n")
+    code, out, err = _run("show", str(empty), str(text), str(tmp_path / "missing.pcap"))
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 3
+    assert "empty.pcap: capture: the file is empty" in lines[0]
+    assert "not a pcap or pcapng file" in lines[1]
+    assert "missing.pcap: cannot read" in lines[2]
+    # one readable file among them: exit 0, and its connections are shown
+    code, out, err = _run("show", "--json", str(empty), str(DEMO))
+    assert code == 0 and len(out.splitlines()) == 2
+
+
+def test_truncated_capture_reports_and_goes_on(tmp_path: Path) -> None:
+    data = DEMO.read_bytes()
+    cut = tmp_path / "cut.pcapng"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    code, out, err = _run("show", str(cut))
+    assert code == 0
+    assert "Connection 1" in out
+    assert "cut.pcapng" in err and "byte offset" in err and "frame" in err
+
+
+def test_hostile_text_is_neutralised(tmp_path: Path) -> None:
+    """An SNI carrying terminal escape sequences is shown inert."""
+    from test_session import CLIENT_HELLO_BODY
+
+    evil_name = b"\x1b[2J\x1b]0;pwned\x07evil.test"
+    body = bytearray(CLIENT_HELLO_BODY)
+    # replace "tlslens.test" (12 bytes) in the server_name extension, fixing the lengths
+    old = b"tlslens.test"
+    i = body.index(old)
+    delta = len(evil_name) - len(old)
+    body[i : i + len(old)] = evil_name
+    for at, size in ((i - 2, 2), (i - 5, 2), (i - 7, 2), (2 + 32 + 33 + 10 + 2, 2)):
+        value = int.from_bytes(body[at : at + size], "big") + delta
+        body[at : at + size] = value.to_bytes(size, "big")
+    hello = b"\x01" + len(body).to_bytes(3, "big") + bytes(body)
+    record = b"\x16\x03\x01" + len(hello).to_bytes(2, "big") + hello
+    tcp = (b"\xc3\x50\x01\xbb" + b"\0\0\0\1" + b"\0\0\0\0" + b"\x50\x18\xff\xff\0\0\0\0") + record
+    ip = (
+        b"\x45\x00"
+        + (20 + len(tcp)).to_bytes(2, "big")
+        + b"\0\1\0\0\x40\x06\0\0"
+        + b"\x0a\0\0\1\x0a\0\0\2"
+    ) + tcp
+    path = tmp_path / "evil.pcapng"
+    with path.open("wb") as handle:
+        writer = PcapngWriter(handle)
+        writer.add_interface(101)
+        writer.add_packet(0, ip)
+    code, out, _err = _run("show", str(path))
+    assert code == 0
+    assert "evil.test" in out
+    assert "\x1b" not in out and "\x07" not in out
+    _code, out, _err = _run("show", "--json", str(path))
+    assert "\x1b" not in out and json.loads(out)["sni"].startswith("\x1b[2J")
+
+
+def test_console_script_help_and_wrong_argument() -> None:
+    exe = Path(sys.executable).parent / "tlslens"
+    done = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "show" in done.stdout
+    done = subprocess.run(
+        [str(exe), "show", "--connection", "x", str(DEMO)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "is not a valid integer" in done.stderr

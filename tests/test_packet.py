@@ -1,0 +1,143 @@
+"""Link layers, IPv4/IPv6 and TCP decoding: every link type gives the same connections."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import tlslens
+from tlslens.capture.writer import PcapngWriter
+from tlslens.flows.packet import Skip, TCPSegment, decode_tcp
+
+from _frames import ethernet_to_ip, null_loopback, read_frames, sll, sll2, with_vlan
+from conftest import CAPTURES
+
+V4 = CAPTURES / "demo-tls12-tls13.pcapng"
+V6 = CAPTURES / "nginx-curl.pcapng"
+
+WRAPPERS: dict[str, tuple[int, Callable[[bytes], bytes]]] = {
+    "ethernet": (1, lambda f: f),
+    "vlan": (1, lambda f: with_vlan(f, [(0x8100, 42)])),
+    "qinq": (1, lambda f: with_vlan(f, [(0x88A8, 100), (0x8100, 42)])),
+    "raw": (101, ethernet_to_ip),
+    "raw-ipv4-ipv6": (228, ethernet_to_ip),  # 228/229: the reader looks at the IP version
+    "sll": (113, lambda f: sll(ethernet_to_ip(f))),
+    "sll2": (276, lambda f: sll2(ethernet_to_ip(f))),
+    "null-le": (0, lambda f: null_loopback(ethernet_to_ip(f), "<")),
+    "null-be": (0, lambda f: null_loopback(ethernet_to_ip(f), ">")),
+    "loop": (108, lambda f: null_loopback(ethernet_to_ip(f), ">")),
+}
+
+
+def _facts(path: Path) -> list[tuple[str, str, str | None, int | None, list[str]]]:
+    return [
+        (str(c.client), str(c.server), c.sni, c.cipher_suite, [e.kind for e in c.handshake_events])
+        for c in tlslens.read_capture(path)
+    ]
+
+
+@pytest.mark.parametrize("source", [V4, V6], ids=["ipv4", "ipv6"])
+@pytest.mark.parametrize("wrapper", sorted(WRAPPERS))
+def test_link_types(tmp_path: Path, source: Path, wrapper: str) -> None:
+    linktype, wrap = WRAPPERS[wrapper]
+    path = tmp_path / "x.pcapng"
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(linktype)
+        for ts, _lt, data in read_frames(source):
+            writer.add_packet(ts, wrap(data))
+    assert _facts(path) == _facts(source)
+
+
+def _ipv4_tcp(
+    payload: bytes = b"x", *, options: bytes = b"", frag: int = 0, proto: int = 6
+) -> bytes:
+    tcp = struct.pack(">HHIIBBHHH", 1234, 443, 1000, 0, 5 << 4, 0x18, 65535, 0, 0) + payload
+    ihl = (20 + len(options)) // 4
+    ip = (
+        struct.pack(
+            ">BBHHHBBH4s4s",
+            0x40 | ihl,
+            0,
+            20 + len(options) + len(tcp),
+            1,
+            frag,
+            64,
+            proto,
+            0,
+            b"\x0a\0\0\x01",
+            b"\x0a\0\0\x02",
+        )
+        + options
+    )
+    return ip + tcp
+
+
+def test_ipv4_options_and_padding() -> None:
+    seg = decode_tcp(101, _ipv4_tcp(b"hello", options=b"\x01\x01\x01\x00") + b"\0" * 6)
+    assert isinstance(seg, TCPSegment)
+    assert seg.payload == b"hello"  # Ethernet-style padding trimmed by the IP total length
+    assert (seg.sport, seg.dport) == (1234, 443)
+
+
+def test_ipv4_fragments_and_udp_are_counted_not_parsed() -> None:
+    assert decode_tcp(101, _ipv4_tcp(frag=0x2000)) is Skip.IPV4_FRAGMENT  # MF
+    assert decode_tcp(101, _ipv4_tcp(frag=0x0010)) is Skip.IPV4_FRAGMENT  # offset
+    assert decode_tcp(101, _ipv4_tcp(proto=17)) is Skip.UDP
+    assert decode_tcp(101, _ipv4_tcp()[:30]) is Skip.TRUNCATED
+    assert decode_tcp(1, b"\xff" * 12 + b"\x08\x06" + b"\0" * 28) is Skip.NOT_IP  # ARP
+    assert decode_tcp(147, b"whatever") is Skip.UNSUPPORTED_LINK
+
+
+def test_ipv6_extension_headers() -> None:
+    tcp = struct.pack(">HHIIBBHHH", 5555, 443, 7, 0, 5 << 4, 0x18, 65535, 0, 0) + b"data"
+    hop_by_hop = bytes([60, 0]) + b"\0" * 6  # next: destination options
+    dest_opts = bytes([6, 0]) + b"\0" * 6  # next: TCP
+    payload = hop_by_hop + dest_opts + tcp
+    ip6 = (
+        struct.pack(
+            ">IHBB16s16s", 0x60000000, len(payload), 0, 64, b"\0" * 15 + b"\1", b"\0" * 15 + b"\2"
+        )
+        + payload
+    )
+    seg = decode_tcp(101, ip6)
+    assert isinstance(seg, TCPSegment) and seg.payload == b"data"
+    frag = bytes([6, 0, 0, 1]) + b"\0" * 4
+    ip6f = (
+        struct.pack(">IHBB16s16s", 0x60000000, len(frag) + len(tcp), 44, 64, b"\0" * 16, b"\0" * 16)
+        + frag
+        + tcp
+    )
+    assert decode_tcp(101, ip6f) is Skip.IPV6_FRAGMENT
+
+
+def test_udp_is_counted(tmp_path: Path) -> None:
+    path = tmp_path / "udp.pcapng"
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(101)
+        # A DTLS-looking datagram: must not become a TLS connection.
+        udp = struct.pack(">HHHH", 5000, 443, 8 + 13, 0) + b"\x16\xfe\xfd" + b"\0" * 10
+        ip = (
+            struct.pack(
+                ">BBHHHBBH4s4s",
+                0x45,
+                0,
+                20 + len(udp),
+                1,
+                0,
+                64,
+                17,
+                0,
+                b"\x0a\0\0\x01",
+                b"\x0a\0\0\x02",
+            )
+            + udp
+        )
+        writer.add_packet(0, ip)
+    cap = tlslens.read_capture(path)
+    assert list(cap) == []
+    assert cap.summary.skipped == {"udp": 1}

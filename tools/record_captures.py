@@ -1,0 +1,606 @@
+"""Record the project's own test captures from real TLS stacks on loopback.
+
+Usage (as root, with openssl, gnutls-bin, nginx, curl and dumpcap installed):
+    python tools/record_captures.py [--out tests/vectors/captures] [--only NAME ...]
+
+Each scenario starts a real server on 127.0.0.1 (or ::1) on a free port,
+captures that port with dumpcap (pcapng) or tcpdump (pcap), runs real clients
+against it, and stops everything. Key logs are written next to each capture
+(OpenSSL -keylogfile, SSLKEYLOGFILE for curl/GnuTLS/Python) for the decryption
+work. The lab PKI (a root, an intermediate, a server and a client certificate,
+and an unrelated root for the unknown-CA case) is made here with `cryptography`
+and kept in tests/vectors/pki so that captures and keys stay consistent.
+
+The expected facts of every scenario are in tests/vectors/captures/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+ROOT = Path(__file__).resolve().parent.parent
+PKI = ROOT / "tests" / "vectors" / "pki"
+OUT = ROOT / "tests" / "vectors" / "captures"
+HOST = "127.0.0.1"
+NAME = "tlslens.test"
+
+# A fixed validity window so regenerated certificates mean the same thing.
+NOT_BEFORE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+NOT_AFTER = dt.datetime(2036, 1, 1, tzinfo=dt.UTC)
+
+
+# -- lab PKI ---------------------------------------------------------------------
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "tlslens lab"),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        ]
+    )
+
+
+def _write_key(path: Path, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> None:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+def _issue(
+    subject: str,
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
+    issuer_name: x509.Name,
+    issuer_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool,
+    san: list[str] | None = None,
+    client: bool = False,
+) -> x509.Certificate:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOT_BEFORE)
+        .not_valid_after(NOT_AFTER)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+    else:
+        eku = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
+        builder = builder.add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_encipherment=True,
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+    if san:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in san]), critical=False
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def make_pki(pki: Path) -> None:
+    """root -> intermediate -> server (RSA, for RSA key exchange) and client; an ECDSA server;
+    an unrelated root for the unknown-CA case."""
+    if (pki / "server.pem").exists():
+        return
+    pki.mkdir(parents=True, exist_ok=True)
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root = _issue("tlslens lab root CA", root_key, _name("tlslens lab root CA"), root_key, ca=True)
+    inter_key = ec.generate_private_key(ec.SECP256R1())
+    inter = _issue("tlslens lab intermediate CA", inter_key, root.subject, root_key, ca=True)
+    server_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    server = _issue(NAME, server_key, inter.subject, inter_key, ca=False, san=[NAME, "localhost"])
+    ecdsa_key = ec.generate_private_key(ec.SECP256R1())
+    ecdsa = _issue(
+        "ecdsa." + NAME,
+        ecdsa_key,
+        inter.subject,
+        inter_key,
+        ca=False,
+        san=["ecdsa." + NAME, "localhost"],
+    )
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client = _issue(
+        "tlslens lab client", client_key, inter.subject, inter_key, ca=False, client=True
+    )
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    other = _issue("unrelated root CA", other_key, _name("unrelated root CA"), other_key, ca=True)
+    pem = serialization.Encoding.PEM
+    for name, cert in (
+        ("root", root),
+        ("intermediate", inter),
+        ("server", server),
+        ("ecdsa", ecdsa),
+        ("client", client),
+        ("other-root", other),
+    ):
+        (pki / f"{name}.pem").write_bytes(cert.public_bytes(pem))
+    for name, key in (
+        ("root", root_key),
+        ("intermediate", inter_key),
+        ("server", server_key),
+        ("ecdsa", ecdsa_key),
+        ("client", client_key),
+    ):
+        _write_key(pki / f"{name}.key", key)
+    (pki / "server-chain.pem").write_bytes(server.public_bytes(pem) + inter.public_bytes(pem))
+    (pki / "ecdsa-chain.pem").write_bytes(ecdsa.public_bytes(pem) + inter.public_bytes(pem))
+    (pki / "client-chain.pem").write_bytes(client.public_bytes(pem) + inter.public_bytes(pem))
+
+
+def make_ocsp_response(pki: Path, work: Path) -> Path:
+    """A 'good' OCSP response for the server certificate, signed by its issuer."""
+    from cryptography.x509 import ocsp
+
+    server = x509.load_pem_x509_certificate((pki / "server.pem").read_bytes())
+    inter = x509.load_pem_x509_certificate((pki / "intermediate.pem").read_bytes())
+    inter_key = serialization.load_pem_private_key((pki / "intermediate.key").read_bytes(), None)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    builder = (
+        ocsp.OCSPResponseBuilder()
+        .add_response(
+            cert=server,
+            issuer=inter,
+            algorithm=hashes.SHA256(),
+            cert_status=ocsp.OCSPCertStatus.GOOD,
+            this_update=now,
+            next_update=now + dt.timedelta(days=7),
+            revocation_time=None,
+            revocation_reason=None,
+        )
+        .responder_id(ocsp.OCSPResponderEncoding.HASH, inter)
+    )
+    response = builder.sign(inter_key, hashes.SHA256())  # type: ignore[arg-type]
+    path = work / "ocsp-good.der"
+    path.write_bytes(response.public_bytes(serialization.Encoding.DER))
+    return path
+
+
+# -- processes -------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, host: str = HOST, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    while time.monotonic() < deadline:
+        with socket.socket(family) as sock:
+            if sock.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port}")
+
+
+@contextmanager
+def process(cmd: list[str], **kw: object) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        **kw,
+    )  # type: ignore[call-overload]
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextmanager
+def capture(path: Path, port: int) -> Iterator[None]:
+    """dumpcap writes pcapng or classic pcap by the file's suffix (both formats get tested)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fmt = "-n" if path.suffix == ".pcapng" else "-P"
+    cmd = ["dumpcap", "-q", "-i", "lo", "-f", f"tcp port {port}", fmt, "-w", str(tmp)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # capture must be running before the first SYN
+    try:
+        yield
+    finally:
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        tmp.replace(path)
+
+
+def run(
+    cmd: list[str], stdin: bytes = b"", env: dict[str, str] | None = None, timeout_s: float = 20
+) -> None:
+    subprocess.run(
+        cmd,
+        input=stdin,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=timeout_s,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+# -- scenarios ---------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    pki: Path
+    out: Path
+    work: Path
+
+
+def s_client(port: int, *args: str, keylog: Path, data: bytes = b"GET / HTTP/1.0\r\n\r\n") -> None:
+    run(
+        [
+            "openssl",
+            "s_client",
+            "-connect",
+            f"{HOST}:{port}",
+            "-servername",
+            NAME,
+            "-keylogfile",
+            str(keylog),
+            "-ign_eof",
+            *args,
+        ],
+        stdin=data,
+    )
+
+
+@contextmanager
+def s_server(ctx: Context, port: int, *args: str, cert: str = "server") -> Iterator[None]:
+    cmd = [
+        "openssl",
+        "s_server",
+        "-accept",
+        str(port),
+        "-naccept",
+        "8",
+        "-cert",
+        str(ctx.pki / f"{cert}.pem"),
+        "-key",
+        str(ctx.pki / f"{cert}.key"),
+        "-cert_chain",
+        str(ctx.pki / "intermediate.pem"),
+        "-www",
+        *args,
+    ]
+    with process(cmd):
+        wait_port(port)
+        yield
+
+
+def scenario_openssl_versions(ctx: Context) -> None:
+    """OpenSSL s_server/s_client: TLS 1.0, 1.1 (RSA key exchange, CBC), 1.2 (ECDHE GCM, DHE CBC), 1.3."""
+    port = free_port()
+    keylog = ctx.out / "openssl-versions.keys"
+    keylog.unlink(missing_ok=True)
+    with (
+        s_server(ctx, port, "-cipher", "ALL:@SECLEVEL=0"),
+        capture(ctx.out / "openssl-versions.pcapng", port),
+    ):
+        s_client(port, "-tls1", "-cipher", "AES128-SHA:@SECLEVEL=0", keylog=keylog)
+        s_client(port, "-tls1_1", "-cipher", "AES256-SHA:@SECLEVEL=0", keylog=keylog)
+        s_client(port, "-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256", keylog=keylog)
+        s_client(port, "-tls1_2", "-cipher", "DHE-RSA-AES256-SHA256", keylog=keylog)
+        s_client(port, "-tls1_2", "-cipher", "AES128-GCM-SHA256", keylog=keylog)
+        s_client(port, "-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256", keylog=keylog)
+
+
+def scenario_openssl_resumption(ctx: Context) -> None:
+    """Resumption: by session ID (TLS 1.2, no tickets), by ticket (TLS 1.2), by PSK (TLS 1.3)."""
+    port = free_port()
+    keylog = ctx.out / "openssl-resumption.keys"
+    keylog.unlink(missing_ok=True)
+    sess = ctx.work / "sess.pem"
+    with s_server(ctx, port), capture(ctx.out / "openssl-resumption.pcap", port):
+        for args in (["-tls1_2", "-no_ticket"], ["-tls1_2"], ["-tls1_3"]):
+            sess.unlink(missing_ok=True)
+            s_client(port, *args, "-sess_out", str(sess), keylog=keylog)
+            s_client(port, *args, "-sess_in", str(sess), keylog=keylog)
+
+
+def scenario_openssl_hrr_clientauth(ctx: Context) -> None:
+    """HelloRetryRequest (client's first key share is not acceptable), client certificates
+    (TLS 1.2 and 1.3), and a fatal unknown_ca alert from a client that does not trust the root."""
+    port = free_port()
+    keylog = ctx.out / "openssl-hrr-clientauth.keys"
+    keylog.unlink(missing_ok=True)
+    with s_server(
+        ctx, port, "-groups", "P-256:P-384", "-Verify", "1", "-CAfile", str(ctx.pki / "root.pem")
+    ):
+        with capture(ctx.out / "openssl-hrr-clientauth.pcapng", port):
+            s_client(
+                port,
+                "-tls1_3",
+                "-groups",
+                "X25519:P-256",
+                "-cert",
+                str(ctx.pki / "client.pem"),
+                "-key",
+                str(ctx.pki / "client.key"),
+                "-cert_chain",
+                str(ctx.pki / "intermediate.pem"),
+                keylog=keylog,
+            )
+            s_client(
+                port,
+                "-tls1_2",
+                "-cert",
+                str(ctx.pki / "client.pem"),
+                "-key",
+                str(ctx.pki / "client.key"),
+                "-cert_chain",
+                str(ctx.pki / "intermediate.pem"),
+                keylog=keylog,
+            )
+            s_client(
+                port,
+                "-tls1_2",
+                "-verify_return_error",
+                "-CAfile",
+                str(ctx.pki / "other-root.pem"),
+                keylog=keylog,
+            )
+
+
+def scenario_openssl_ocsp(ctx: Context) -> None:
+    """OCSP stapling: s_server -status_file, clients asking with -status (TLS 1.2 and 1.3)."""
+    port = free_port()
+    keylog = ctx.out / "openssl-ocsp.keys"
+    keylog.unlink(missing_ok=True)
+    resp = make_ocsp_response(ctx.pki, ctx.work)
+    with (
+        s_server(ctx, port, "-status_file", str(resp)),
+        capture(ctx.out / "openssl-ocsp.pcapng", port),
+    ):
+        s_client(port, "-tls1_2", "-status", keylog=keylog)
+        s_client(port, "-tls1_3", "-status", keylog=keylog)
+
+
+def scenario_gnutls(ctx: Context) -> None:
+    """GnuTLS gnutls-serv/gnutls-cli: TLS 1.2 ECDHE-ECDSA and TLS 1.3, ECDSA certificate."""
+    port = free_port()
+    keylog = ctx.out / "gnutls.keys"
+    keylog.unlink(missing_ok=True)
+    cmd = [
+        "gnutls-serv",
+        "--http",
+        "-p",
+        str(port),
+        "--x509certfile",
+        str(ctx.pki / "ecdsa-chain.pem"),
+        "--x509keyfile",
+        str(ctx.pki / "ecdsa.key"),
+    ]
+    with process(cmd):
+        wait_port(port)
+        with capture(ctx.out / "gnutls.pcapng", port):
+            for prio in ("NORMAL:-VERS-ALL:+VERS-TLS1.2", "NORMAL:-VERS-ALL:+VERS-TLS1.3"):
+                run(
+                    [
+                        "gnutls-cli",
+                        "--insecure",
+                        f"--priority={prio}",
+                        "-p",
+                        str(port),
+                        "--sni-hostname",
+                        NAME,
+                        HOST,
+                    ],
+                    stdin=b"GET / HTTP/1.0\r\n\r\n",
+                    env={"SSLKEYLOGFILE": str(keylog)},
+                )
+
+
+def scenario_nginx_curl(ctx: Context) -> None:
+    """nginx serving HTTP/2 and HTTP/1.1 to curl, with ALPN, over IPv6 loopback."""
+    port = free_port()
+    keylog = ctx.out / "nginx-curl.keys"
+    keylog.unlink(missing_ok=True)
+    conf = ctx.work / "nginx.conf"
+    conf.write_text(f"""
+worker_processes 1;
+pid {ctx.work}/nginx.pid;
+error_log {ctx.work}/nginx-error.log;
+daemon off;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {ctx.work}/body; proxy_temp_path {ctx.work}/proxy;
+  fastcgi_temp_path {ctx.work}/fcgi; uwsgi_temp_path {ctx.work}/uwsgi; scgi_temp_path {ctx.work}/scgi;
+  server {{
+    listen [::1]:{port} ssl http2;
+    ssl_certificate {ctx.pki}/server-chain.pem;
+    ssl_certificate_key {ctx.pki}/server.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location / {{ return 200 "hello from nginx\\n"; }}
+  }}
+}}
+""")
+    with process(["nginx", "-c", str(conf)]):
+        wait_port(port, "::1")
+        _nginx_clients(ctx, port, keylog)
+
+
+def _nginx_clients(ctx: Context, port: int, keylog: Path) -> None:
+    with capture(ctx.out / "nginx-curl.pcapng", port):
+        url = f"https://{NAME}:{port}/"
+        resolve = f"{NAME}:{port}:[::1]"
+        env = {"SSLKEYLOGFILE": str(keylog)}
+        run(["curl", "-sk", "--resolve", resolve, "--http2", url], env=env)
+        run(
+            [
+                "curl",
+                "-sk",
+                "--resolve",
+                resolve,
+                "--http1.1",
+                "--tlsv1.2",
+                "--tls-max",
+                "1.2",
+                url,
+            ],
+            env=env,
+        )
+
+
+def scenario_python(ctx: Context) -> None:
+    """Python ssl on both ends, TLS 1.3 with an application payload in each direction."""
+    port = free_port()
+    keylog = ctx.out / "python-ssl.keys"
+    keylog.unlink(missing_ok=True)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(ctx.pki / "server-chain.pem", ctx.pki / "server.key")
+    server_ctx.keylog_filename = str(keylog)
+    listener = socket.create_server((HOST, port))
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _addr = listener.accept()
+            with server_ctx.wrap_socket(conn, server_side=True) as tls:
+                tls.sendall(tls.recv(1024).upper())
+
+    with capture(ctx.out / "python-ssl.pcap", port):
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            client_ctx.load_verify_locations(ctx.pki / "root.pem")
+            client_ctx.maximum_version = version
+            client_ctx.set_alpn_protocols(["tlslens/1"])
+            with (
+                socket.create_connection((HOST, port)) as raw,
+                client_ctx.wrap_socket(raw, server_hostname=NAME) as tls,
+            ):
+                tls.sendall(b"hello from python " * 100)
+                tls.recv(4096)
+        thread.join(timeout=5)
+    listener.close()
+
+
+def scenario_demo(ctx: Context) -> None:
+    """The `make demo` sample: curl against OpenSSL, one TLS 1.3 and one TLS 1.2 connection."""
+    port = free_port()
+    keylog = ctx.out / "demo-tls12-tls13.keys"
+    keylog.unlink(missing_ok=True)
+    with s_server(ctx, port), capture(ctx.out / "demo-tls12-tls13.pcapng", port):
+        url = f"https://{NAME}:{port}/"
+        resolve = f"{NAME}:{port}:{HOST}"
+        env = {"SSLKEYLOGFILE": str(keylog)}
+        run(
+            ["curl", "-s", "--cacert", str(ctx.pki / "root.pem"), "--resolve", resolve, url],
+            env=env,
+        )
+        run(
+            [
+                "curl",
+                "-s",
+                "--cacert",
+                str(ctx.pki / "root.pem"),
+                "--resolve",
+                resolve,
+                "--tls-max",
+                "1.2",
+                url,
+            ],
+            env=env,
+        )
+
+
+SCENARIOS: dict[str, Callable[[Context], None]] = {
+    "demo": scenario_demo,
+    "openssl-versions": scenario_openssl_versions,
+    "openssl-resumption": scenario_openssl_resumption,
+    "openssl-hrr-clientauth": scenario_openssl_hrr_clientauth,
+    "openssl-ocsp": scenario_openssl_ocsp,
+    "gnutls": scenario_gnutls,
+    "nginx-curl": scenario_nginx_curl,
+    "python": scenario_python,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--only", nargs="*", choices=sorted(SCENARIOS))
+    args = parser.parse_args(argv)
+    missing = [
+        t for t in ("openssl", "gnutls-serv", "nginx", "curl", "dumpcap") if shutil.which(t) is None
+    ]
+    if missing:
+        print(f"missing programs: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    make_pki(PKI)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = Context(PKI, args.out, Path(tmp))
+        for name in args.only or SCENARIOS:
+            print(f"recording {name}")
+            SCENARIOS[name](ctx)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
