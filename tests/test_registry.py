@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from conftest import CORPUS, IN_CI, ROOT
 from tlslens import registry
+
+from conftest import CORPUS, IN_CI, ROOT
 
 IANA = CORPUS.parent / "iana"
 
