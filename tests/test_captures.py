@@ -182,3 +182,28 @@ def test_resumed_handshake_is_abbreviated() -> None:
     ]
     assert kinds[1] == [1, 2, "enc", "enc"]  # no Certificate, no key exchange: abbreviated
     assert conns[1].certificates == []
+
+
+def test_stapled_ocsp_is_decoded() -> None:
+    from tlslens.explain import explain
+
+    conn = next(iter(tlslens.read_capture(CAPTURES / "openssl-ocsp.pcapng")))
+    step = next(s for s in explain(conn) if s.title == "CertificateStatus")
+    assert step.lines[1].startswith("Status: good, produced ")
+
+
+def test_four_tuple_reused_after_fin_is_a_new_connection(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from _frames import read_frames
+
+    from tlslens.capture.writer import write_pcap
+
+    frames = read_frames(CAPTURES / "python-ssl.pcap")
+    later = 10**12  # the same packets again, 1000 s later: same 4-tuples, same ISNs
+    doubled = [(ts, d) for ts, _lt, d in frames] + [(ts + later, d) for ts, _lt, d in frames]
+    path = tmp_path / "reused.pcap"
+    with path.open("wb") as handle:
+        write_pcap(handle, doubled, nanoseconds=True)
+    conns = list(tlslens.read_capture(path))
+    assert [c.version for c in conns] == [0x0304, 0x0303, 0x0304, 0x0303]
+    assert all(c.closed_by == "fin" for c in conns)
+    assert conns[2].first_frame == len(frames) + 1

@@ -327,7 +327,9 @@ def _message_step(conn: Connection, event: TimelineEvent) -> Step:
         ]
     elif isinstance(msg, hs.CertificateStatus):
         lines = [
-            f"The server staples an OCSP response ({len(msg.response)} bytes) vouching that its certificate is not revoked."
+            f"The server staples an OCSP response ({len(msg.response)} bytes): its CA's "
+            "signed, recent statement on whether the certificate is revoked.",
+            describe_ocsp(msg.response),
         ]
     elif isinstance(msg, hs.NewSessionTicket):
         lines = [
@@ -347,6 +349,33 @@ def _message_step(conn: Connection, event: TimelineEvent) -> Step:
         lines.append(f"Malformed: {msg.malformed}")
         tone = "warning"
     return Step(event.frame, ts_iso(event.ts_ns), event.direction, title, tuple(lines), tone)
+
+
+def describe_ocsp(der: bytes) -> str:
+    """What a stapled OCSP response says, read with ``cryptography``."""
+    from cryptography.x509 import ocsp
+
+    try:
+        response = ocsp.load_der_ocsp_response(der)
+    except ValueError as exc:
+        return f"The response cannot be parsed: {exc}."
+    if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+        return f"The responder answered {response.response_status.name.lower()}, not a status."
+    try:
+        status = response.certificate_status.name.lower()
+        text = (
+            f"Status: {status}, produced {response.produced_at_utc:%Y-%m-%d %H:%M} UTC, "
+            f"this update {response.this_update_utc:%Y-%m-%d %H:%M}"
+        )
+        if response.next_update_utc is not None:
+            text += f", next update {response.next_update_utc:%Y-%m-%d %H:%M}"
+        if response.certificate_status == ocsp.OCSPCertStatus.REVOKED:
+            reason = response.revocation_reason
+            text += f"; revoked {response.revocation_time_utc:%Y-%m-%d}"
+            text += f" ({reason.name})" if reason is not None else ""
+        return text + "."
+    except ValueError as exc:  # e.g. several SINGLERESPs
+        return f"The response holds more than one status or is unusual: {exc}."
 
 
 def _encrypted_step(conn: Connection, event: TimelineEvent, seen: dict[str, int]) -> Step:
