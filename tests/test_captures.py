@@ -6,11 +6,19 @@ each scenario does. The facts below follow from how each was recorded.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 import tlslens
+from tlslens.capture.writer import write_pcap
+from tlslens.explain import explain
 from tlslens.serialize import connection_to_json
 
+from _frames import read_frames
 from conftest import CAPTURES
 
 # capture -> one row per connection:
@@ -164,13 +172,7 @@ def test_certificate_chain_as_sent() -> None:
     ]
     leaf = conn.certificates[0]
     assert leaf.key == "RSA 2048" and leaf.san == ("tlslens.test", "localhost")
-    from cryptography import x509
-
     pem = (CAPTURES.parent / "pki" / "server.pem").read_bytes()
-    import hashlib
-
-    from cryptography.hazmat.primitives.serialization import Encoding
-
     der = x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)
     assert leaf.sha256 == hashlib.sha256(der).hexdigest()
 
@@ -185,18 +187,12 @@ def test_resumed_handshake_is_abbreviated() -> None:
 
 
 def test_stapled_ocsp_is_decoded() -> None:
-    from tlslens.explain import explain
-
     conn = next(iter(tlslens.read_capture(CAPTURES / "openssl-ocsp.pcapng")))
     step = next(s for s in explain(conn) if s.title == "CertificateStatus")
     assert step.lines[1].startswith("Status: good, produced ")
 
 
-def test_four_tuple_reused_after_fin_is_a_new_connection(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from _frames import read_frames
-
-    from tlslens.capture.writer import write_pcap
-
+def test_four_tuple_reused_after_fin_is_a_new_connection(tmp_path: Path) -> None:
     frames = read_frames(CAPTURES / "python-ssl.pcap")
     later = 10**12  # the same packets again, 1000 s later: same 4-tuples, same ISNs
     doubled = [(ts, d) for ts, _lt, d in frames] + [(ts + later, d) for ts, _lt, d in frames]
