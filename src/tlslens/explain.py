@@ -119,17 +119,9 @@ def _names(values: list[int] | tuple[int, ...], namer: Any, limit: int = 6) -> s
     return text + (f" and {more} more" if more > 0 else "")
 
 
-def _decoded(extension: ext.Extension, where: str) -> dict[str, Any] | None:
-    try:
-        return ext.decode_extension(extension, where)
-    except DecodeError:
-        return None
-
-
 def _client_hello(conn: Connection, msg: hs.ClientHello) -> list[str]:
     lines: list[str] = []
-    sv = ext.find(msg.extensions, ext.SUPPORTED_VERSIONS)
-    sv_value = _decoded(sv, ext.CLIENT_HELLO) if sv else None
+    sv_value = ext.find_decoded(msg.extensions, ext.SUPPORTED_VERSIONS, ext.CLIENT_HELLO)
     if sv_value:
         versions = [v for v in sv_value["versions"] if not registry.is_grease(v)]
         lines.append(
@@ -145,7 +137,10 @@ def _client_hello(conn: Connection, msg: hs.ClientHello) -> list[str]:
         f"{_names(real, cipher_suite_label, 4)}."
     )
     for extension in msg.extensions:
-        value = _decoded(extension, ext.CLIENT_HELLO)
+        try:
+            value = ext.decode_extension(extension, ext.CLIENT_HELLO)
+        except DecodeError:
+            continue
         if value is None:
             continue
         if extension.type == ext.SERVER_NAME and value.get("names"):
@@ -188,8 +183,7 @@ def _server_hello(conn: Connection, msg: hs.ServerHello) -> tuple[str, list[str]
     version = conn.version_of(msg)
     if msg.is_hello_retry_request:
         lines = ["The server wants a different key share before it goes on (HelloRetryRequest)."]
-        ks = ext.find(msg.extensions, ext.KEY_SHARE)
-        value = _decoded(ks, ext.HELLO_RETRY_REQUEST) if ks else None
+        value = ext.find_decoded(msg.extensions, ext.KEY_SHARE, ext.HELLO_RETRY_REQUEST)
         if value:
             lines.append(
                 f"It asks the client for a share on {registry.group_name(value['selected_group'])}."
@@ -200,8 +194,7 @@ def _server_hello(conn: Connection, msg: hs.ServerHello) -> tuple[str, list[str]
         f"{registry.cipher_suite_name(msg.cipher_suite)}: "
         f"{describe_cipher_suite(msg.cipher_suite, version)}."
     ]
-    ks = ext.find(msg.extensions, ext.KEY_SHARE)
-    value = _decoded(ks, ext.SERVER_HELLO) if ks else None
+    value = ext.find_decoded(msg.extensions, ext.KEY_SHARE, ext.SERVER_HELLO)
     if value and value.get("shares"):
         group = value["shares"][0]["group"]
         lines.append(
@@ -214,8 +207,7 @@ def _server_hello(conn: Connection, msg: hs.ServerHello) -> tuple[str, list[str]
     if ch is not None and msg.legacy_session_id and msg.legacy_session_id == ch.legacy_session_id:
         if version is not None and version < 0x0304:
             lines.append("It echoed the client's session ID: the previous session is resumed.")
-    alpn = ext.find(msg.extensions, ext.ALPN)
-    alpn_value = _decoded(alpn, ext.SERVER_HELLO) if alpn else None
+    alpn_value = ext.find_decoded(msg.extensions, ext.ALPN, ext.SERVER_HELLO)
     if alpn_value and alpn_value["protocols"]:
         lines.append(f"Application protocol chosen: {alpn_value['protocols'][0]}.")
     if msg.legacy_compression_method:

@@ -312,40 +312,17 @@ class Connection:
 
     def _sh_ext(self, ext_type: int) -> dict[str, Any] | None:
         sh = self.server_hello
-        if sh is None:
-            return None
-        found = ext.find(sh.extensions, ext_type)
-        if found is None:
-            return None
-        try:
-            return ext.decode_extension(found, ext.SERVER_HELLO)
-        except ValueError:
-            return None
+        return None if sh is None else ext.find_decoded(sh.extensions, ext_type, ext.SERVER_HELLO)
 
-    def _ch_ext(self, ext_type: int, hello: hs.ClientHello | None = None) -> dict[str, Any] | None:
-        ch = hello or self.client_hello
-        if ch is None:
-            return None
-        found = ext.find(ch.extensions, ext_type)
-        if found is None:
-            return None
-        try:
-            return ext.decode_extension(found, ext.CLIENT_HELLO)
-        except ValueError:
-            return None
+    def _ch_ext(self, ext_type: int) -> dict[str, Any] | None:
+        ch = self.client_hello
+        return None if ch is None else ext.find_decoded(ch.extensions, ext_type, ext.CLIENT_HELLO)
 
     @staticmethod
     def version_of(hello: hs.ServerHello) -> int:
         """The version a ServerHello (or HRR) selects: supported_versions wins."""
-        found = ext.find(hello.extensions, ext.SUPPORTED_VERSIONS)
-        if found is not None:
-            try:
-                value = ext.decode_extension(found, ext.SERVER_HELLO)
-            except ValueError:
-                value = None
-            if value is not None:
-                return int(value["selected_version"])
-        return hello.legacy_version
+        value = ext.find_decoded(hello.extensions, ext.SUPPORTED_VERSIONS, ext.SERVER_HELLO)
+        return int(value["selected_version"]) if value is not None else hello.legacy_version
 
     @property
     def version(self) -> int | None:

@@ -120,6 +120,19 @@ def find(extensions: tuple[Extension, ...], ext_type: int) -> Extension | None:
     return None
 
 
+def find_decoded(
+    extensions: tuple[Extension, ...], ext_type: int, message: str
+) -> dict[str, Any] | None:
+    """The decoded body of an extension; None when it is absent or malformed."""
+    found = find(extensions, ext_type)
+    if found is None:
+        return None
+    try:
+        return decode_extension(found, message)
+    except DecodeError:
+        return None
+
+
 # -- bodies ----------------------------------------------------------------
 
 
