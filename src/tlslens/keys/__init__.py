@@ -1,0 +1,1 @@
+"""Key material: key logs and the TLS key schedules (PRF, HKDF)."""

@@ -1,0 +1,108 @@
+"""NSS key log files (SSLKEYLOGFILE): every label Wireshark reads.
+
+Strategy: a ``KeyLog`` is a dict keyed by (label, client random) — the TLS 1.3
+labels and CLIENT_RANDOM — plus the RSA form keyed by the first 8 bytes of the
+encrypted premaster. Text from any source (files, pcapng Decryption Secrets
+Blocks, comments) goes through ``add_text``; every line that cannot be used is
+kept in ``problems`` with its source and line number, and the good lines are
+used all the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CLIENT_RANDOM = "CLIENT_RANDOM"
+RSA = "RSA"
+TLS13_LABELS = (
+    "CLIENT_EARLY_TRAFFIC_SECRET",
+    "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+    "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+    "CLIENT_TRAFFIC_SECRET_0",
+    "SERVER_TRAFFIC_SECRET_0",
+    "EARLY_EXPORTER_SECRET",
+    "EXPORTER_SECRET",
+)
+LABELS = (CLIENT_RANDOM, RSA, *TLS13_LABELS)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLogProblem:
+    source: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}, line {self.line}: {self.message}"
+
+
+@dataclass(slots=True)
+class KeyLog:
+    secrets: dict[tuple[str, bytes], bytes] = field(default_factory=dict)
+    rsa_premasters: dict[bytes, bytes] = field(default_factory=dict)
+    problems: list[KeyLogProblem] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.secrets) + len(self.rsa_premasters)
+
+    def add_text(self, text: str, source: str) -> int:
+        """Add every usable line of ``text``; returns how many were used."""
+        used = 0
+        for number, raw in enumerate(text.splitlines(), start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split()
+            label = parts[0]
+            if label not in LABELS:
+                self.problems.append(KeyLogProblem(source, number, f"unknown label {label[:40]!r}"))
+                continue
+            if len(parts) != 3:
+                self.problems.append(
+                    KeyLogProblem(source, number, f"{label} needs 2 values, found {len(parts) - 1}")
+                )
+                continue
+            try:
+                first, secret = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+            except ValueError:
+                self.problems.append(
+                    KeyLogProblem(source, number, "a value is not even-length hex")
+                )
+                continue
+            if label == RSA:
+                if len(first) != 8 or len(secret) != 48:
+                    self.problems.append(
+                        KeyLogProblem(
+                            source,
+                            number,
+                            "RSA needs 8 bytes of encrypted premaster and a 48-byte premaster",
+                        )
+                    )
+                    continue
+                self.rsa_premasters[first] = secret
+            else:
+                if len(first) != 32:
+                    self.problems.append(
+                        KeyLogProblem(
+                            source, number, f"client random has {len(first)} bytes, not 32"
+                        )
+                    )
+                    continue
+                if label == CLIENT_RANDOM and len(secret) != 48:
+                    self.problems.append(
+                        KeyLogProblem(
+                            source, number, f"master secret has {len(secret)} bytes, not 48"
+                        )
+                    )
+                    continue
+                self.secrets[(label, first)] = secret
+            used += 1
+        return used
+
+    def get(self, label: str, client_random: bytes) -> bytes | None:
+        return self.secrets.get((label, client_random))
+
+    def has_client_random(self, client_random: bytes) -> bool:
+        return any(
+            self.secrets.get((label, client_random)) for label in (CLIENT_RANDOM, *TLS13_LABELS)
+        )
