@@ -165,3 +165,47 @@ def compare(name: str, connections: list, streams: dict[int, TsharkStream]) -> l
                 f"{where}: certificate fingerprints differ ({len(theirs)} vs {len(mine)})"
             )
     return problems
+
+
+def follow_tls(
+    path: Path, options: list[str], streams: list[int], cwd: Path | None = None
+) -> dict[int, dict[str, bytes]]:
+    """tshark's `-z follow,tls,raw,N` for each stream: {stream: {"node0": ..., "node1": ...}}."""
+    if not streams:
+        return {}
+    cmd = [
+        "tshark",
+        "-n",
+        "-r",
+        str(path),
+        "-o",
+        "tcp.reassemble_out_of_order:TRUE",
+        *options,
+        "-q",
+    ]
+    for stream in streams:
+        cmd += ["-z", f"follow,tls,raw,{stream}"]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=600, cwd=cwd, check=False
+    ).stdout
+    result: dict[int, dict[str, bytes]] = {}
+    current: dict[str, bytearray] | None = None
+    nodes: dict[str, str] = {}
+    for line in out.splitlines():
+        if line.startswith("Filter: tcp.stream eq "):
+            stream = int(line.rsplit(" ", 1)[1])
+            current = {"node0": bytearray(), "node1": bytearray()}
+            result[stream] = current  # type: ignore[assignment]
+            nodes = {}
+        elif line.startswith("Node 0: ") or line.startswith("Node 1: "):
+            nodes[line[:6]] = line[8:]
+            if current is not None:
+                current[f"addr{line[5]}"] = bytearray(line[8:].encode())
+        elif line.startswith("Follow:"):
+            continue
+        elif current is not None and line and not line.startswith("="):
+            if line.startswith("\t"):
+                current["node1"] += bytes.fromhex(line.strip())
+            else:
+                current["node0"] += bytes.fromhex(line.strip())
+    return {k: {n: bytes(v) for n, v in d.items()} for k, d in result.items()}

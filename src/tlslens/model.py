@@ -293,6 +293,8 @@ class Connection:
     certificates: list[CertificateInfo] = field(default_factory=list)
     client_certificates: list[CertificateInfo] | None = None
     server_key_exchange: hs.ServerKeyExchange | None = None
+    encrypted_extensions: hs.EncryptedExtensions | None = None  # TLS 1.3, once decrypted
+    decryption: Any = None  # a decryption.ConnectionDecryptor when secrets were given
     certificate_request: bool = False
     certificate_status: hs.CertificateStatus | None = None
     new_session_ticket: bool = False
@@ -373,7 +375,12 @@ class Connection:
 
     @property
     def alpn(self) -> str | None:
-        value = self._sh_ext(ext.ALPN)
+        ee = self.encrypted_extensions
+        value = (
+            self._sh_ext(ext.ALPN)
+            if ee is None
+            else ext.find_decoded(ee.extensions, ext.ALPN, ext.ENCRYPTED_EXTENSIONS)
+        )
         if value and value["protocols"]:
             return str(value["protocols"][0])
         return None
@@ -455,7 +462,7 @@ class Connection:
         if self._ch_ext(ext.PRE_SHARED_KEY) is not None:
             offered = True
         issued: bool | None = self.new_session_ticket
-        if self.tls13 and not issued:
+        if self.tls13 and not issued and self.encrypted_extensions is None:
             issued = None  # TLS 1.3 tickets travel encrypted
         return {"offered": offered, "issued": issued}
 
@@ -463,14 +470,37 @@ class Connection:
     def ocsp_stapled(self) -> bool | None:
         if self.certificate_status is not None:
             return True
+        if self.tls13 and self.encrypted_extensions is not None:
+            return self.tls13_stapled_ocsp is not None
         if self.tls13 or not self.handshake_visible:
             return None
         return False
 
     @property
+    def tls13_stapled_ocsp(self) -> bytes | None:
+        """TLS 1.3 staples OCSP in the leaf's CertificateEntry (RFC 8446 §4.4.2.1)."""
+        for event in self.timeline:
+            msg = event.message
+            if isinstance(msg, hs.Certificate) and event.direction == S2C and msg.certificate_list:
+                value = ext.find_decoded(
+                    msg.certificate_list[0].extensions, ext.STATUS_REQUEST, ext.CERTIFICATE
+                )
+                if value is not None and "ocsp_response" in value:
+                    return bytes(value["ocsp_response"])
+        return None
+
+    @property
     def client_auth(self) -> dict[str, Any]:
-        if self.tls13:
+        if self.tls13 and self.encrypted_extensions is None:
             return {"requested": None, "sent": None}
+        if self.tls13:
+            sent13 = (
+                bool(self.client_certificates) if self.client_certificates is not None else None
+            )
+            return {
+                "requested": self.certificate_request,
+                "sent": sent13 if self.certificate_request else False,
+            }
         requested: bool | None = self.certificate_request if self.handshake_visible else None
         sent: bool | None = None
         if self.client_certificates is not None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tlslens.capture import CaptureReader, open_capture
+from tlslens.decryption import KeyStore
 from tlslens.errors import CaptureError
 from tlslens.flows.packet import (
     LINKTYPE_NAMES,
@@ -35,6 +36,7 @@ from tlslens.session import TLSSession
 CLOSED_FLOW_LINGER_NS = 120 * 1_000_000_000
 PURGE_EVERY_FRAMES = 1 << 16
 PROGRESS_EVERY_FRAMES = 1 << 12
+TLS_KEY_LOG = 0x544C534B  # pcapng DSB secrets type "TLSK"
 
 
 @dataclass(slots=True)
@@ -81,10 +83,14 @@ class Capture:
         path: str | Path,
         *,
         on_progress: Callable[[int], None] | None = None,
+        keys: KeyStore | None = None,
+        plaintext_sink: Callable[[int, str, bytes], None] | None = None,
     ) -> None:
         self.path = Path(path)
         self.summary = CaptureSummary(file=str(path))
         self._on_progress = on_progress
+        self.keys = keys
+        self._sink = plaintext_sink
 
     def __iter__(self) -> Iterator[Connection]:
         raw, reader = open_capture(self.path)
@@ -92,6 +98,19 @@ class Capture:
             yield from self._run(reader, raw.tell)
         finally:
             raw.close()
+
+    def _add_capture_secrets(
+        self, reader: CaptureReader, start: int, keys: KeyStore | None
+    ) -> KeyStore:
+        """Key logs carried by the capture itself (pcapng Decryption Secrets Blocks)."""
+        if keys is None:
+            keys = KeyStore()
+            self.keys = keys
+        for block in reader.secrets[start:]:
+            if block.secrets_type == TLS_KEY_LOG:
+                text = block.data.decode("utf-8", "replace")
+                keys.keylog.add_text(text, f"{self.path.name} (Decryption Secrets Block)", "pcapng")
+        return keys
 
     def _run(self, reader: CaptureReader, tell: Callable[[], int]) -> Iterator[Connection]:
         summary = self.summary
@@ -107,6 +126,9 @@ class Capture:
         file = str(self.path)
         frame = 0
         on_progress = self._on_progress
+        keys = self.keys
+        secrets_read = 0
+        sink = self._sink
 
         def close(flow: _Flow) -> None:
             session = flow.session
@@ -149,6 +171,9 @@ class Capture:
             if entry is None:
                 if not payload and not flags & TCP_SYN:
                     continue  # a stray ACK/FIN/RST of a flow we never saw
+                if len(reader.secrets) > secrets_read:
+                    keys = self._add_capture_secrets(reader, secrets_read, keys)
+                    secrets_read = len(reader.secrets)
                 client_side = None
                 if flags & TCP_SYN:
                     client_side = 1 if flags & TCP_ACK else 0
@@ -160,6 +185,8 @@ class Capture:
                     client_side=client_side,
                     mid_stream=not flags & TCP_SYN,
                     file=file,
+                    keys=keys or None,
+                    sink=_bind_sink(sink, next_index),
                 )
                 flow = _Flow(next_index, session)
                 next_index += 1
@@ -233,6 +260,14 @@ class Capture:
             on_progress(tell())
 
 
+def _bind_sink(
+    sink: Callable[[int, str, bytes], None] | None, index: int
+) -> Callable[[str, bytes], None] | None:
+    if sink is None:
+        return None
+    return lambda direction, data: sink(index, direction, data)
+
+
 def _dispatch(
     session: TLSSession, side: int, events: list[StreamEvent], frame: int, ts_ns: int
 ) -> None:
@@ -260,7 +295,13 @@ def _purge(flows: dict[tuple[bytes, int, bytes, int], tuple[_Flow, int]], now_ns
         del flows[key]
 
 
-def read_capture(path: str | Path, *, on_progress: Callable[[int], None] | None = None) -> Capture:
+def read_capture(
+    path: str | Path,
+    *,
+    on_progress: Callable[[int], None] | None = None,
+    keys: KeyStore | None = None,
+    plaintext_sink: Callable[[int, str, bytes], None] | None = None,
+) -> Capture:
     """Open a pcap/pcapng capture (optionally gzip-compressed) for dissection.
 
     Iterating the result yields one ``Connection`` per TCP connection that
@@ -268,8 +309,12 @@ def read_capture(path: str | Path, *, on_progress: Callable[[int], None] | None 
 
     Raises (during iteration) CaptureError when the file is not a capture, and
     OSError when it cannot be read.
+
+    With ``keys`` (and with any key log the pcapng carries), connections are
+    decrypted; ``plaintext_sink(tcp_stream, direction, data)`` then receives the
+    application data as it is opened.
     """
-    return Capture(path, on_progress=on_progress)
+    return Capture(path, on_progress=on_progress, keys=keys, plaintext_sink=plaintext_sink)
 
 
 __all__ = ["Capture", "CaptureError", "CaptureSummary", "read_capture"]

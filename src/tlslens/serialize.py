@@ -11,7 +11,7 @@ from tlslens import registry
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection, TimelineEvent, ts_iso
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _ALERT_LEVELS = {1: "warning", 2: "fatal"}
 
@@ -46,6 +46,25 @@ def alert_json(event: TimelineEvent) -> dict[str, Any]:
         "level": _ALERT_LEVELS.get(detail["level"], f"unknown ({detail['level']})"),
         "description": registry.alert_name(detail["description"]),
     }
+
+
+_NOT_ATTEMPTED = {
+    "status": "not_attempted",
+    "source": None,
+    "reason": None,
+    "finished_verified": {"c2s": None, "s2c": None},
+    "records_decrypted": {"c2s": 0, "s2c": 0},
+    "records_failed_integrity": {"c2s": 0, "s2c": 0},
+    "plaintext_bytes": {"c2s": 0, "s2c": 0},
+    "plaintext_sha256": {"c2s": None, "s2c": None},
+}
+
+
+def decryption_json(conn: Connection) -> dict[str, Any]:
+    if conn.decryption is None:
+        return dict(_NOT_ATTEMPTED)
+    result: dict[str, Any] = conn.decryption.to_json()
+    return result
 
 
 def connection_to_json(conn: Connection) -> dict[str, Any]:
@@ -103,5 +122,6 @@ def connection_to_json(conn: Connection) -> dict[str, Any]:
             for direction, stats in conn.stats.items()
         },
         "closed_by": conn.closed_by,
+        "decryption": decryption_json(conn),
         "problems": [p.to_json() for p in conn.problems],
     }

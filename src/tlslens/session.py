@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 
 from tlslens import registry
+from tlslens.decrypt import DecryptError
+from tlslens.decryption import ConnectionDecryptor, KeyStore, PlaintextSink
 from tlslens.errors import DecodeError
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
@@ -177,6 +179,8 @@ class TLSSession:
         client_side: int | None,
         mid_stream: bool,
         file: str = "",
+        keys: KeyStore | None = None,
+        sink: PlaintextSink | None = None,
     ) -> None:
         self.tcp_stream = tcp_stream
         self.ends = ends
@@ -197,6 +201,10 @@ class TLSSession:
         self._server_flight: set[int] = set()  # server handshake types before its CCS
         self.frame = first_frame
         self.ts_ns = start_ts_ns
+        # With secrets, application data bodies are read (not skipped) and opened.
+        self.decryptor = ConnectionDecryptor(keys, sink) if keys else None
+        self.decrypting = self.decryptor is not None
+        self._integrity_reported: set[str] = set()
 
     # -- helpers ---------------------------------------------------------------
     def _direction(self, side: int) -> str:
@@ -345,6 +353,8 @@ class TLSSession:
                     f"handshake message type {st.hs_buf[0]} claims {declared} bytes, "
                     f"only {len(st.hs_buf) - 4} arrived",
                 )
+        if self.conn is not None:
+            self.conn.decryption = self.decryptor
         return self.conn if self.is_tls else None
 
     # -- detection -------------------------------------------------------------------
@@ -511,7 +521,7 @@ class TLSSession:
                 st.pend_offset = offset + pos + 1
                 self._resync(side, st, data[pos + 1 :], offset + pos + 1)
                 return
-            if ctype == CT_APPLICATION_DATA:
+            if ctype == CT_APPLICATION_DATA and not self.decrypting:
                 stats.records += 1
                 self._application_data(side, st, offset + pos, length)
                 pos += 5
@@ -582,6 +592,29 @@ class TLSSession:
         st.mode = _RECORDS
         self._records(side, st, window[i:], start_offset)
 
+    def _plaintext_application_data(self, side: int, offset: int, plaintext: bytes) -> None:
+        conn = self.conn
+        dec = self.decryptor
+        assert conn is not None and dec is not None
+        direction = self._direction(side)
+        stats = conn.stats[direction]
+        stats.application_data_records += 1
+        stats.application_data_bytes += len(plaintext)
+        dec.application_data(direction, plaintext)
+        kind = "early_data" if direction == C2S and dec.early_active else "application_data"
+        last = conn.timeline[-1] if conn.timeline else None
+        if (
+            last is not None
+            and last.kind == kind
+            and last.direction == direction
+            and last.detail.get("decrypted")
+        ):
+            last.records += 1
+            last.length += len(plaintext)
+            last.last_frame = self.frame
+            return
+        self._event(side, kind, offset, len(plaintext), detail={"decrypted": True})
+
     def _early_data_offered(self) -> bool:
         ch = self.conn.client_hello if self.conn is not None else None
         return ch is not None and ext.find(ch.extensions, ext.EARLY_DATA) is not None
@@ -622,16 +655,55 @@ class TLSSession:
             return None
         return _MAC_SIZES.get(info.mac or "")
 
+    def _open(
+        self, side: int, st: _Side, ctype: int, version: int, body: bytes, offset: int
+    ) -> tuple[int, bytes] | bool | None:
+        """Decrypt a protected record: (type, plaintext), None (no key for it) or False (failed)."""
+        dec = self.decryptor
+        conn = self.conn
+        assert dec is not None and conn is not None
+        direction = self._direction(side)
+        if dec.tls13 or conn.server_hello is None:
+            # TLS 1.3 protects only application_data-typed records (the CCS stays plain).
+            if ctype != CT_APPLICATION_DATA:
+                return None
+            if direction == C2S and conn.server_hello is None:
+                return dec.open_early(version, body)
+            if direction == C2S:
+                dec.client_handshake_protection()
+        try:
+            return dec.open_record(direction, ctype, version, body)
+        except DecryptError as exc:
+            if direction not in self._integrity_reported:
+                self._integrity_reported.add(direction)
+                self._finding(side, "decrypt", offset, f"{exc} (later failures are only counted)")
+            self._event(side, "undecryptable", offset, len(body), detail={"reason": str(exc)})
+            return False
+
     def _record(
         self, side: int, st: _Side, ctype: int, version: int, body: bytes, offset: int
     ) -> None:
-        if st.encrypted and st.mac_size is not None and len(body) >= st.mac_size:
+        plain = False
+        if self.decryptor is not None and (st.encrypted or ctype == CT_APPLICATION_DATA):
+            opened = self._open(side, st, ctype, version, body, offset)
+            if opened is False:
+                return
+            if opened is not None and opened is not True:
+                ctype, body = opened
+                plain = True
+        if ctype == CT_APPLICATION_DATA:
+            if plain:
+                self._plaintext_application_data(side, offset, body)
+            else:
+                self._application_data(side, st, offset, len(body))
+            return
+        if not plain and st.encrypted and st.mac_size is not None and len(body) >= st.mac_size:
             body = body[: len(body) - st.mac_size]
             if ctype == CT_HANDSHAKE:
                 self._handshake_bytes(side, st, body, offset + 5)
                 return
         if ctype == CT_HANDSHAKE:
-            if st.encrypted or (self.tls13_encrypted and side != self.client_side):
+            if not plain and (st.encrypted or (self.tls13_encrypted and side != self.client_side)):
                 st.encrypted_handshake_records += 1
                 if st.finished:
                     assert self.conn is not None
@@ -639,13 +711,20 @@ class TLSSession:
                 st.finished = True
                 self._event(side, "encrypted_handshake", offset, len(body))
                 return
-            self._handshake_bytes(side, st, body, offset + 5)
+            if plain and st.finished and st.encrypted:
+                assert self.conn is not None
+                self.conn.renegotiation = True
+            self._handshake_bytes(side, st, body, offset + 5, decrypted=plain)
         elif ctype == CT_CHANGE_CIPHER_SPEC:
             self._event(
-                side, "change_cipher_spec", offset, len(body), detail={"encrypted": st.encrypted}
+                side,
+                "change_cipher_spec",
+                offset,
+                len(body),
+                detail={"encrypted": st.encrypted and not plain},
             )
             # Under an active cipher (renegotiation) the CCS body is encrypted too.
-            if body != b"\x01" and not st.encrypted:
+            if body != b"\x01" and not (st.encrypted and not plain):
                 self._finding(
                     side, "record", offset, f"ChangeCipherSpec body is {body.hex()}, not 01"
                 )
@@ -659,7 +738,10 @@ class TLSSession:
             )
             if not compat:
                 st.encrypted = True
-                st.mac_size = self._null_cipher_mac_size()
+                if self.decryptor is not None:
+                    self.decryptor.on_change_cipher_spec(self._direction(side))
+                else:
+                    st.mac_size = self._null_cipher_mac_size()
                 if side != self.client_side and self.conn is not None:
                     flight = self._server_flight
                     if hs.SERVER_HELLO in flight and not flight & {
@@ -669,7 +751,7 @@ class TLSSession:
                     }:
                         self.conn.abbreviated = True
         elif ctype == CT_ALERT:
-            if st.encrypted or self.tls13_encrypted:
+            if not plain and (st.encrypted or self.tls13_encrypted):
                 self._event(side, "alert", offset, len(body), detail={"encrypted": True})
                 return
             if len(body) % 2:
@@ -686,7 +768,9 @@ class TLSSession:
                     detail={"encrypted": False, "level": level, "description": description},
                 )
         elif ctype == CT_HEARTBEAT:
-            detail: dict[str, object] = {"encrypted": st.encrypted or self.tls13_encrypted}
+            detail: dict[str, object] = {
+                "encrypted": not plain and (st.encrypted or self.tls13_encrypted)
+            }
             if not detail["encrypted"] and len(body) >= 3:
                 claimed = (body[1] << 8) | body[2]
                 detail.update(type=body[0], payload_length=claimed)
@@ -702,7 +786,9 @@ class TLSSession:
             self._event(side, "heartbeat", offset, len(body), detail=detail)
 
     # -- handshake layer ---------------------------------------------------------------
-    def _handshake_bytes(self, side: int, st: _Side, body: bytes, offset: int) -> None:
+    def _handshake_bytes(
+        self, side: int, st: _Side, body: bytes, offset: int, decrypted: bool = False
+    ) -> None:
         if not st.hs_buf:
             st.hs_offset = offset
         st.hs_buf += body
@@ -726,7 +812,7 @@ class TLSSession:
             del buf[: 4 + length]
             msg_offset = st.hs_offset
             st.hs_offset += 4 + length
-            self._handshake_message(side, st, msg_type, raw, msg_offset)
+            self._handshake_message(side, st, msg_type, raw, msg_offset, decrypted)
 
     def _sslv2_client_hello(self, side: int, st: _Side, record: bytes, offset: int) -> None:
         try:
@@ -745,10 +831,13 @@ class TLSSession:
             detail={"raw": record, "sslv2": True},
         )
         self.conn.client_hellos.append(message)  # type: ignore[arg-type]
+        if self.decryptor is not None:
+            # RFC 5246 Appendix E.2: the handshake hash covers the message without its header.
+            self.decryptor.on_message(self._direction(side), record[2:], message)
         st.client_hello_seen = True
 
     def _handshake_message(
-        self, side: int, st: _Side, msg_type: int, raw: bytes, offset: int
+        self, side: int, st: _Side, msg_type: int, raw: bytes, offset: int, decrypted: bool = False
     ) -> None:
         conn = self.conn
         assert conn is not None
@@ -768,7 +857,16 @@ class TLSSession:
             return
         if message.malformed:
             self._finding(side, "handshake", offset, message.malformed)
-        self._event(side, "handshake", offset, len(raw), message=message)
+        self._event(
+            side,
+            "handshake",
+            offset,
+            len(raw),
+            message=message,
+            detail={"decrypted": True} if decrypted else {},
+        )
+        if self.decryptor is not None:
+            self.decryptor.on_message(self._direction(side), raw, message)
         if not is_client and not st.encrypted:
             self._server_flight.add(msg_type)
         if isinstance(message, hs.ClientHello):
@@ -798,6 +896,8 @@ class TLSSession:
             conn.certificate_status = message
         elif isinstance(message, hs.NewSessionTicket):
             conn.new_session_ticket = True
+        elif isinstance(message, hs.EncryptedExtensions):
+            conn.encrypted_extensions = message
 
     def _server_hello(self, message: hs.ServerHello) -> None:
         conn = self.conn

@@ -41,11 +41,13 @@ class KeyLog:
     secrets: dict[tuple[str, bytes], bytes] = field(default_factory=dict)
     rsa_premasters: dict[bytes, bytes] = field(default_factory=dict)
     problems: list[KeyLogProblem] = field(default_factory=list)
+    # where each secret came from: "keylog" (a file) or "pcapng" (a Decryption Secrets Block)
+    origins: dict[tuple[str, bytes], str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.secrets) + len(self.rsa_premasters)
 
-    def add_text(self, text: str, source: str) -> int:
+    def add_text(self, text: str, source: str, origin: str = "keylog") -> int:
         """Add every usable line of ``text``; returns how many were used."""
         used = 0
         for number, raw in enumerate(text.splitlines(), start=1):
@@ -96,11 +98,15 @@ class KeyLog:
                     )
                     continue
                 self.secrets[(label, first)] = secret
+                self.origins[(label, first)] = origin
             used += 1
         return used
 
     def get(self, label: str, client_random: bytes) -> bytes | None:
         return self.secrets.get((label, client_random))
+
+    def origin(self, label: str, client_random: bytes) -> str:
+        return self.origins.get((label, client_random), "keylog")
 
     def has_client_random(self, client_random: bytes) -> bool:
         return any(

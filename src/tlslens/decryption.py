@@ -1,0 +1,490 @@
+"""Decrypting one connection: from secrets to keys to plaintext, with every step kept.
+
+Strategy: a ``ConnectionDecryptor`` follows the handshake as session.py sees it
+(each handshake message in order, each ChangeCipherSpec, each protected record)
+and keeps the handshake transcript. As soon as the secret for this connection is
+known (a key log line for its client random, a premaster recovered with the
+server's RSA key, or the master secret of the session it resumes), it derives the
+keys both ends derived and keeps them in ``derivation`` to be shown. Each
+Finished is recomputed from the transcript and compared. Application data
+plaintext is hashed per direction (and handed to an optional sink) but never
+stored.
+
+Nothing here reads files or the clock: the ``KeyStore`` is filled by the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from tlslens import registry
+from tlslens.decrypt import (
+    CipherSpec,
+    DecryptError,
+    RecordProtection,
+    UnsupportedCipher,
+    cipher_spec,
+)
+from tlslens.handshake import extensions as ext
+from tlslens.handshake import messages as hs
+from tlslens.keys import tls12, tls13
+from tlslens.keys.keylog import CLIENT_RANDOM, KeyLog
+
+C2S = "c2s"
+S2C = "s2c"
+
+NOT_ATTEMPTED = "not_attempted"
+NO_SECRET = "no_secret"
+WRONG_SECRET = "wrong_secret"
+UNSUPPORTED_CIPHER = "unsupported_cipher"
+DECRYPTED = "decrypted"
+
+PlaintextSink = Callable[[str, bytes], None]
+
+
+@dataclass(slots=True)
+class KeyStore:
+    """Every secret the user gave, and the sessions learnt while reading the capture."""
+
+    keylog: KeyLog = field(default_factory=KeyLog)
+    rsa_keys: list[rsa.RSAPrivateKey] = field(default_factory=list)
+    psk: bytes | None = None
+    # master secrets of full handshakes seen, for the abbreviated ones that resume them
+    sessions: dict[bytes, bytes] = field(default_factory=dict)
+    tickets: dict[bytes, bytes] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(len(self.keylog) or self.rsa_keys or self.psk)
+
+
+@dataclass(slots=True)
+class DirectionResult:
+    records_decrypted: int = 0
+    records_failed_integrity: int = 0
+    plaintext_bytes: int = 0
+    sha256: Any = field(default_factory=hashlib.sha256)
+    finished_verified: bool | None = None
+
+
+class ConnectionDecryptor:
+    """Follows one connection's handshake and opens its protected records."""
+
+    def __init__(self, store: KeyStore, sink: PlaintextSink | None = None) -> None:
+        self.store = store
+        self.sink = sink
+        self.status = NOT_ATTEMPTED if not store else NO_SECRET
+        self.source: str | None = None
+        self.reason: str | None = None
+        self.derivation: list[tuple[str, bytes]] = []  # (name, value) in the order derived
+        self.results = {C2S: DirectionResult(), S2C: DirectionResult()}
+        self.transcript = bytearray()
+        self.version: int | None = None
+        self.info: registry.CipherSuiteInfo | None = None
+        self.spec: CipherSpec | None = None
+        self.client_random = b""
+        self.server_random = b""
+        self.master_secret: bytes | None = None
+        self.extended_master_secret = False
+        self.encrypt_then_mac = False
+        self.active: dict[str, RecordProtection | None] = {C2S: None, S2C: None}
+        self.pending: dict[str, RecordProtection | None] = {C2S: None, S2C: None}
+        self.tls13 = False
+        self.hash_name = "SHA256"
+        self.traffic: dict[str, bytes] = {}  # TLS 1.3 current traffic secret per direction
+        self.hrr_seen = False
+        self.client_session_id = b""
+        self.client_ticket = b""
+        self.session_id = b""
+        self.early: RecordProtection | None = None
+        self.early_secret: bytes | None = None
+        self.early_suite: registry.CipherSuiteInfo | None = None
+        self.early_active = False
+
+    # -- handshake messages ---------------------------------------------------------
+    def on_message(self, direction: str, raw: bytes, message: hs.HandshakeMessage) -> None:
+        """Called for every handshake message, in order, plaintext or decrypted."""
+        if isinstance(message, hs.Finished):
+            self._check_finished(direction, message)
+            self._append(raw)
+            if self.tls13:
+                self._tls13_after_finished(direction)
+            return
+        if isinstance(message, hs.ClientHello):
+            if not self.hrr_seen:
+                # A new handshake (the first, or a renegotiation) starts a new transcript.
+                self.transcript = bytearray()
+                self.client_random = message.random
+                self.client_session_id = message.legacy_session_id
+                ticket = ext.find(message.extensions, ext.SESSION_TICKET)
+                self.client_ticket = ticket.data if ticket else b""
+                self.early_secret = self.store.keylog.get(
+                    "CLIENT_EARLY_TRAFFIC_SECRET", self.client_random
+                )
+                suites = [s for s in message.cipher_suites if (s >> 8) == 0x13]
+                self.early_suite = registry.CIPHER_SUITES.get(suites[0]) if suites else None
+            self._append(raw)
+            return
+        if message.msg_type == hs.END_OF_EARLY_DATA:
+            self._append(raw)
+            self.early_active = False
+            return
+        if isinstance(message, hs.ServerHello) and message.is_hello_retry_request:
+            # RFC 8446 §4.4.1: the first ClientHello is replaced by its hash.
+            self.hrr_seen = True
+            info = registry.CIPHER_SUITES.get(message.cipher_suite)
+            name = info.prf_hash if info and info.prf_hash else "SHA256"
+            first = tls12.digest(name, bytes(self.transcript))
+            self.transcript = bytearray(bytes([hs.MESSAGE_HASH, 0, 0, len(first)]) + first)
+            self._append(raw)
+            return
+        if self.tls13 and message.msg_type in (hs.NEW_SESSION_TICKET, hs.KEY_UPDATE):
+            # Post-handshake messages are not part of the transcript (RFC 8446 §4.6), even
+            # when a server sends its tickets before the client's Finished.
+            if message.msg_type == hs.KEY_UPDATE:
+                self._key_update(direction)
+            return
+        self._append(raw)
+        if isinstance(message, hs.ServerHello):
+            self._server_hello(message)
+        elif isinstance(message, hs.ClientKeyExchange):
+            self._client_key_exchange(message)
+        elif isinstance(message, hs.NewSessionTicket) and self.master_secret and not self.tls13:
+            self.store.tickets[message.ticket] = self.master_secret
+
+    def _append(self, raw: bytes) -> None:
+        self.transcript += raw
+
+    def _server_hello(self, sh: hs.ServerHello) -> None:
+        from tlslens.model import Connection
+
+        self.version = Connection.version_of(sh)
+        self.server_random = sh.random
+        self.master_secret = None  # a renegotiation derives everything anew
+        self.pending = {C2S: None, S2C: None}
+        self.info = registry.CIPHER_SUITES.get(sh.cipher_suite)
+        if self.info is None or self.status == NOT_ATTEMPTED:
+            if self.info is None and self.store:
+                self.status, self.reason = (
+                    UNSUPPORTED_CIPHER,
+                    f"unknown cipher suite {sh.cipher_suite:#06x}",
+                )
+            return
+        try:
+            self.spec = cipher_spec(self.info, self.version)
+        except UnsupportedCipher as exc:
+            self.status, self.reason = UNSUPPORTED_CIPHER, str(exc)
+            return
+        self.tls13 = hs.HandshakeContext(version=self.version).tls13
+        self.hash_name = self.info.prf_hash or "SHA256"
+        self.extended_master_secret = (
+            ext.find(sh.extensions, ext.EXTENDED_MASTER_SECRET) is not None
+        )
+        self.encrypt_then_mac = (
+            ext.find(sh.extensions, ext.ENCRYPT_THEN_MAC) is not None and self.spec.kind == "block"
+        )
+        if self.tls13:
+            self._tls13_handshake_keys()
+            return
+        master = self.store.keylog.get(CLIENT_RANDOM, self.client_random)
+        source = self.store.keylog.origin(CLIENT_RANDOM, self.client_random)
+        if (
+            master is None
+            and sh.legacy_session_id
+            and sh.legacy_session_id == self.client_session_id
+        ):
+            master = self.store.sessions.get(sh.legacy_session_id)
+            source = "resumed_session"
+        if master is None and self.client_ticket:
+            master = self.store.tickets.get(self.client_ticket)
+            source = "resumed_ticket"
+        if master is not None:
+            self._set_master(master, source)
+        self._remember_session(sh)
+
+    def _remember_session(self, sh: hs.ServerHello) -> None:
+        self.session_id = sh.legacy_session_id
+
+    def _client_key_exchange(self, cke: hs.ClientKeyExchange) -> None:
+        if (
+            self.master_secret is not None
+            or self.tls13
+            or self.version is None
+            or self.info is None
+        ):
+            return
+        if self.spec is None:
+            return
+        if cke.kx == "PSK":
+            self._psk_premaster()
+            return
+        if cke.kx not in ("RSA", "RSA_PSK"):
+            return
+        premaster = self.store.keylog.rsa_premasters.get(cke.exchange_keys[:8])
+        source = "keylog"
+        if premaster is None and self.store.rsa_keys:
+            source = "rsa_key"
+            for key in self.store.rsa_keys:
+                if key.key_size // 8 != len(cke.exchange_keys):
+                    continue
+                try:
+                    candidate = key.decrypt(cke.exchange_keys, padding.PKCS1v15())
+                except ValueError:
+                    continue
+                if len(candidate) == 48:
+                    premaster = candidate
+                    break
+            if premaster is None:
+                self.reason = (
+                    "the RSA key given does not open this ClientKeyExchange (another server's key?)"
+                )
+        if premaster is None:
+            return
+        self._from_premaster(premaster, source)
+
+    def _psk_premaster(self) -> None:
+        """RFC 4279 §2: with a plain PSK, premaster = N zero bytes and the PSK, each length-prefixed."""
+        psk = self.store.psk
+        if psk is None:
+            self.reason = "a PSK cipher suite, and no --psk was given"
+            return
+        n = len(psk).to_bytes(2, "big")
+        premaster = n + b"\0" * len(psk) + n + psk
+        self._from_premaster(premaster, "psk")
+
+    def _from_premaster(self, premaster: bytes, source: str) -> None:
+        assert self.version is not None
+        self.derivation.append(("pre_master_secret", premaster))
+        session_hash = None
+        if self.extended_master_secret:
+            session_hash = tls12.session_hash(self.version, self.hash_name, bytes(self.transcript))
+            self.derivation.append(("session_hash", session_hash))
+        master = tls12.derive_master_secret(
+            self.version,
+            self.hash_name,
+            premaster,
+            self.client_random,
+            self.server_random,
+            session_hash,
+        )
+        self._set_master(master, source)
+
+    def _set_master(self, master: bytes, source: str) -> None:
+        assert self.version is not None and self.spec is not None
+        self.master_secret = master
+        self.source = source
+        self.derivation.append(("master_secret", master))
+        spec = self.spec
+        mac_len = spec.mac_len if spec.kind != "aead" else 0
+        block = tls12.derive_key_block(
+            self.version,
+            self.hash_name,
+            master,
+            self.client_random,
+            self.server_random,
+            mac_len=mac_len,
+            key_len=spec.key_len,
+            iv_len=spec.iv_len,
+        )
+        for name in (
+            "client_write_mac_key",
+            "server_write_mac_key",
+            "client_write_key",
+            "server_write_key",
+            "client_write_iv",
+            "server_write_iv",
+        ):
+            value = getattr(block, name)
+            if value:
+                self.derivation.append((name, value))
+        common = {"version": self.version, "encrypt_then_mac": self.encrypt_then_mac}
+        self.pending[C2S] = RecordProtection(
+            spec,
+            key=block.client_write_key,
+            iv=block.client_write_iv,
+            mac_key=block.client_write_mac_key,
+            **common,
+        )  # type: ignore[arg-type]
+        self.pending[S2C] = RecordProtection(
+            spec,
+            key=block.server_write_key,
+            iv=block.server_write_iv,
+            mac_key=block.server_write_mac_key,
+            **common,
+        )  # type: ignore[arg-type]
+        self.status = DECRYPTED
+
+    def on_change_cipher_spec(self, direction: str) -> None:
+        if self.tls13:
+            return
+        self.active[direction] = self.pending[direction]
+        self.pending[direction] = None
+        if self.master_secret is not None and self.session_id:
+            self.store.sessions[self.session_id] = self.master_secret
+
+    # -- TLS 1.3 ----------------------------------------------------------------------
+    def _tls13_protection(self, secret: bytes) -> RecordProtection:
+        assert self.spec is not None and self.version is not None
+        keys = tls13.derive_traffic_keys(self.hash_name, secret, self.spec.key_len, 12)
+        return RecordProtection(
+            self.spec, version=self.version, key=keys.key, iv=keys.iv, tls13=True
+        )
+
+    def _note_keys(self, prefix: str, secret: bytes) -> None:
+        assert self.spec is not None
+        keys = tls13.derive_traffic_keys(self.hash_name, secret, self.spec.key_len, 12)
+        self.derivation.append((f"{prefix}_traffic_secret", secret))
+        self.derivation.append((f"{prefix}_write_key", keys.key))
+        self.derivation.append((f"{prefix}_write_iv", keys.iv))
+
+    def open_early(self, version: int, body: bytes) -> tuple[int, bytes] | None:
+        """A 0-RTT record (before the ServerHello), with the client early traffic secret
+        and the cipher suite of the PSK (taken to be the first TLS 1.3 suite offered)."""
+        if self.early is None:
+            if self.early_secret is None or self.early_suite is None:
+                return None
+            try:
+                spec = cipher_spec(self.early_suite, 0x0304)
+            except UnsupportedCipher:
+                return None
+            name = self.early_suite.prf_hash or "SHA256"
+            keys = tls13.derive_traffic_keys(name, self.early_secret, spec.key_len, 12)
+            self.early = RecordProtection(
+                spec, version=0x0304, key=keys.key, iv=keys.iv, tls13=True
+            )
+            self.derivation.append(("client_early_traffic_secret", self.early_secret))
+        self.early_active = True
+        return self._open_with(self.early, C2S, 23, version, body)
+
+    def _tls13_handshake_keys(self) -> None:
+        log = self.store.keylog
+        c_hs = log.get("CLIENT_HANDSHAKE_TRAFFIC_SECRET", self.client_random)
+        s_hs = log.get("SERVER_HANDSHAKE_TRAFFIC_SECRET", self.client_random)
+        if c_hs is None or s_hs is None:
+            return
+        self.source = log.origin("SERVER_HANDSHAKE_TRAFFIC_SECRET", self.client_random)
+        self.status = DECRYPTED
+        self.traffic = {C2S: c_hs, S2C: s_hs}
+        self._note_keys("client_handshake", c_hs)
+        self._note_keys("server_handshake", s_hs)
+        self.active[S2C] = self._tls13_protection(s_hs)
+        self.pending[C2S] = self._tls13_protection(c_hs)
+
+    def client_handshake_protection(self) -> RecordProtection | None:
+        """TLS 1.3: the client's handshake keys, once the ServerHello is in."""
+        if self.pending[C2S] is not None and self.active[C2S] is None:
+            self.active[C2S] = self.pending[C2S]
+            self.pending[C2S] = None
+        return self.active[C2S]
+
+    def _tls13_after_finished(self, direction: str) -> None:
+        label = "CLIENT_TRAFFIC_SECRET_0" if direction == C2S else "SERVER_TRAFFIC_SECRET_0"
+        secret = self.store.keylog.get(label, self.client_random)
+        if secret is None:
+            self.active[direction] = None
+            if self.status == DECRYPTED:
+                self.reason = f"the key log has no {label} for this session"
+            return
+        self.traffic[direction] = secret
+        prefix = "client_application" if direction == C2S else "server_application"
+        self._note_keys(prefix, secret)
+        self.active[direction] = self._tls13_protection(secret)
+        if direction == C2S:
+            self.pending[C2S] = None
+
+    def _key_update(self, direction: str) -> None:
+        secret = self.traffic.get(direction)
+        if secret is None:
+            return
+        secret = tls13.next_traffic_secret(self.hash_name, secret)
+        self.traffic[direction] = secret
+        self._note_keys(
+            ("client" if direction == C2S else "server") + "_application_updated", secret
+        )
+        self.active[direction] = self._tls13_protection(secret)
+
+    # -- Finished ------------------------------------------------------------------------
+    def _check_finished(self, direction: str, finished: hs.Finished) -> None:
+        result = self.results[direction]
+        if self.version is None:
+            return
+        if self.tls13:
+            base = self.traffic.get(direction)
+            if base is None:
+                return
+            expected = tls13.finished_verify_data(
+                self.hash_name, base, tls12.digest(self.hash_name, bytes(self.transcript))
+            )
+        else:
+            if self.master_secret is None:
+                return
+            label = b"client finished" if direction == C2S else b"server finished"
+            expected = tls12.finished_verify_data(
+                self.version, self.hash_name, self.master_secret, label, bytes(self.transcript)
+            )
+        result.finished_verified = expected == finished.verify_data
+        if not result.finished_verified:
+            self.status = WRONG_SECRET
+            self.reason = (
+                "Finished does not verify: the secret belongs to another session, or the "
+                "handshake was altered"
+            )
+
+    # -- records ---------------------------------------------------------------------------
+    def open_record(
+        self, direction: str, ctype: int, version: int, body: bytes
+    ) -> tuple[int, bytes] | None:
+        """Decrypt one protected record; None when no key is active for it.
+
+        A record that fails its integrity check is counted and reported through the
+        status; it raises DecryptError for the caller to note where.
+        """
+        protection = self.active[direction]
+        if direction == C2S and self.early_active and self.early is not None:
+            protection = self.early  # 0-RTT goes on until EndOfEarlyData
+        if protection is None:
+            return None
+        return self._open_with(protection, direction, ctype, version, body)
+
+    def _open_with(
+        self, protection: RecordProtection, direction: str, ctype: int, version: int, body: bytes
+    ) -> tuple[int, bytes]:
+        result = self.results[direction]
+        try:
+            opened = protection.open_record(ctype, version, body)
+        except DecryptError:
+            result.records_failed_integrity += 1
+            if result.records_decrypted == 0:
+                self.status = WRONG_SECRET
+                self.reason = self.reason or (
+                    "the first protected record does not authenticate: the secret belongs to "
+                    "another session"
+                )
+            raise
+        result.records_decrypted += 1
+        return opened
+
+    def application_data(self, direction: str, plaintext: bytes) -> None:
+        result = self.results[direction]
+        result.plaintext_bytes += len(plaintext)
+        result.sha256.update(plaintext)
+        if self.sink is not None and plaintext:
+            self.sink(direction, plaintext)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "source": self.source,
+            "reason": self.reason,
+            "finished_verified": {d: r.finished_verified for d, r in self.results.items()},
+            "records_decrypted": {d: r.records_decrypted for d, r in self.results.items()},
+            "records_failed_integrity": {
+                d: r.records_failed_integrity for d, r in self.results.items()
+            },
+            "plaintext_bytes": {d: r.plaintext_bytes for d, r in self.results.items()},
+            "plaintext_sha256": {d: r.sha256.hexdigest() for d, r in self.results.items()},
+        }

@@ -1,0 +1,65 @@
+"""Loading secrets from files (the I/O edge of decryption): key logs and RSA keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import (
+    load_der_private_key,
+    load_pem_private_key,
+    pkcs12,
+)
+
+from tlslens.decryption import KeyStore
+from tlslens.errors import TLSLensError
+
+
+class KeyFileError(TLSLensError):
+    """A key file that cannot be used; the message says which and why."""
+
+
+def add_keylog_file(store: KeyStore, path: str | Path) -> int:
+    """Add an NSS key log file's good lines; bad lines land in store.keylog.problems."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8", "replace")
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot read the key log: {exc.strerror or exc}") from exc
+    return store.keylog.add_text(text, str(path))
+
+
+def load_rsa_key(path: str | Path, password: str | None = None) -> rsa.RSAPrivateKey:
+    """An RSA private key from PEM or DER (PKCS#1 or PKCS#8) or PKCS#12, with a password."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot read the key: {exc.strerror or exc}") from exc
+    secret = password.encode() if password else None
+    errors: list[str] = []
+    loaders = (
+        ("PEM", lambda: load_pem_private_key(data, secret)),
+        ("DER", lambda: load_der_private_key(data, secret)),
+        ("PKCS#12", lambda: pkcs12.load_key_and_certificates(data, secret)[0]),
+    )
+    for name, loader in loaders:
+        try:
+            key = loader()
+        except (ValueError, TypeError) as exc:
+            errors.append(f"{name}: {exc}")
+            continue
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise KeyFileError(f"{path}: holds a {type(key).__name__}, not an RSA private key")
+        return key
+    if b"ENCRYPTED" in data or (password is None and b"PRIVATE KEY" not in data):
+        hint = " (wrong or missing password?)"
+    else:
+        hint = ""
+    raise KeyFileError(f"{path}: not a usable RSA private key{hint}: {errors[-1]}")
+
+
+def parse_key_argument(argument: str) -> tuple[str, str | None]:
+    """FILE[:password] as --rsa-key takes it (a path may itself hold a colon: tried first)."""
+    if Path(argument).exists() or ":" not in argument:
+        return argument, None
+    path, _, password = argument.rpartition(":")
+    return path, password
