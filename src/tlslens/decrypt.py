@@ -31,7 +31,7 @@ class DecryptError(TLSLensError):
     """A record failed its integrity check (wrong key, or tampered bytes)."""
 
 
-class UnsupportedCipher(TLSLensError):
+class UnsupportedCipherError(TLSLensError):
     """The suite's cipher is not available from ``cryptography``."""
 
 
@@ -71,7 +71,7 @@ _AEAD = {  # cipher token -> (key bytes, tag bytes)
 
 
 def cipher_spec(info: CipherSuiteInfo, version: int) -> CipherSpec:
-    """What records of this suite need. Raises UnsupportedCipher, saying why."""
+    """What records of this suite need. Raises UnsupportedCipherError, saying why."""
     cipher = info.cipher or ""
     if cipher in _AEAD:
         key_len, tag_len = _AEAD[cipher]
@@ -81,7 +81,7 @@ def cipher_spec(info: CipherSuiteInfo, version: int) -> CipherSpec:
         return CipherSpec(cipher, "aead", key_len, iv_len, tag_len=tag_len)
     mac = info.mac
     if mac not in _MAC_LEN:
-        raise UnsupportedCipher(f"{info.name}: MAC {mac} is not supported")
+        raise UnsupportedCipherError(f"{info.name}: MAC {mac} is not supported")
     mac_len = _MAC_LEN[mac]
     if cipher in _BLOCK:
         key_len, block = _BLOCK[cipher]
@@ -94,7 +94,7 @@ def cipher_spec(info: CipherSuiteInfo, version: int) -> CipherSpec:
         return CipherSpec(cipher, "stream", 16, 0, mac=mac, mac_len=mac_len)
     if cipher == "NULL":
         return CipherSpec(cipher, "null", 0, 0, mac=mac, mac_len=mac_len)
-    raise UnsupportedCipher(
+    raise UnsupportedCipherError(
         f"{info.name}: the cipher {cipher} is not offered by the cryptography library "
         "(single DES, export ciphers, ARIA, GOST and SM ciphers among others), so its records "
         "cannot be decrypted"

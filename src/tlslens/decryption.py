@@ -27,7 +27,7 @@ from tlslens.decrypt import (
     CipherSpec,
     DecryptError,
     RecordProtection,
-    UnsupportedCipher,
+    UnsupportedCipherError,
     cipher_spec,
 )
 from tlslens.handshake import extensions as ext
@@ -176,7 +176,7 @@ class ConnectionDecryptor:
             return
         try:
             self.spec = cipher_spec(self.info, self.version)
-        except UnsupportedCipher as exc:
+        except UnsupportedCipherError as exc:
             self.status, self.reason = UNSUPPORTED_CIPHER, str(exc)
             return
         self.tls13 = hs.HandshakeContext(version=self.version).tls13
@@ -301,21 +301,15 @@ class ConnectionDecryptor:
             value = getattr(block, name)
             if value:
                 self.derivation.append((name, value))
-        common = {"version": self.version, "encrypt_then_mac": self.encrypt_then_mac}
-        self.pending[C2S] = RecordProtection(
-            spec,
-            key=block.client_write_key,
-            iv=block.client_write_iv,
-            mac_key=block.client_write_mac_key,
-            **common,
-        )  # type: ignore[arg-type]
-        self.pending[S2C] = RecordProtection(
-            spec,
-            key=block.server_write_key,
-            iv=block.server_write_iv,
-            mac_key=block.server_write_mac_key,
-            **common,
-        )  # type: ignore[arg-type]
+        for direction, prefix in ((C2S, "client"), (S2C, "server")):
+            self.pending[direction] = RecordProtection(
+                spec,
+                version=self.version,
+                key=getattr(block, f"{prefix}_write_key"),
+                iv=getattr(block, f"{prefix}_write_iv"),
+                mac_key=getattr(block, f"{prefix}_write_mac_key"),
+                encrypt_then_mac=self.encrypt_then_mac,
+            )
         self.status = DECRYPTED
 
     def on_change_cipher_spec(self, direction: str) -> None:
@@ -349,7 +343,7 @@ class ConnectionDecryptor:
                 return None
             try:
                 spec = cipher_spec(self.early_suite, 0x0304)
-            except UnsupportedCipher:
+            except UnsupportedCipherError:
                 return None
             name = self.early_suite.prf_hash or "SHA256"
             keys = tls13.derive_traffic_keys(name, self.early_secret, spec.key_len, 12)

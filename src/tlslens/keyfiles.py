@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -36,10 +37,14 @@ def load_rsa_key(path: str | Path, password: str | None = None) -> rsa.RSAPrivat
         raise KeyFileError(f"{path}: cannot read the key: {exc.strerror or exc}") from exc
     secret = password.encode() if password else None
     errors: list[str] = []
-    loaders = (
+
+    def from_pkcs12() -> object:
+        return pkcs12.load_key_and_certificates(data, secret)[0]
+
+    loaders: tuple[tuple[str, Callable[[], object]], ...] = (
         ("PEM", lambda: load_pem_private_key(data, secret)),
         ("DER", lambda: load_der_private_key(data, secret)),
-        ("PKCS#12", lambda: pkcs12.load_key_and_certificates(data, secret)[0]),
+        ("PKCS#12", from_pkcs12),
     )
     for name, loader in loaders:
         try:
