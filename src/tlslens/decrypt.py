@@ -48,6 +48,7 @@ class CipherSpec:
     tag_len: int = 16
     mac: str | None = None  # HMAC hash of block/stream/null suites
     mac_len: int = 0
+    export_key_len: int = 0  # export suites: the final key is derived from a 5-byte secret
 
 
 _BLOCK = {  # cipher token -> (key bytes, block size)
@@ -58,7 +59,12 @@ _BLOCK = {  # cipher token -> (key bytes, block size)
     "3DES_EDE_CBC": (24, 8),
     "SEED_CBC": (16, 16),
     "IDEA_CBC": (16, 8),
+    "DES_CBC": (8, 8),
+    "DES40_CBC": (5, 8),
+    "RC2_CBC_40": (5, 8),
 }
+# Export suites (RFC 2246 §6.3.1): the key block holds 5 secret bytes, stretched to this.
+_EXPORT_KEY_LEN = {"DES40_CBC": 8, "RC2_CBC_40": 16, "RC4_40": 16}
 _AEAD = {  # cipher token -> (key bytes, tag bytes)
     "AES_128_GCM": (16, 16),
     "AES_256_GCM": (32, 16),
@@ -83,20 +89,37 @@ def cipher_spec(info: CipherSuiteInfo, version: int) -> CipherSpec:
     if mac not in _MAC_LEN:
         raise UnsupportedCipherError(f"{info.name}: MAC {mac} is not supported")
     mac_len = _MAC_LEN[mac]
+    export = _EXPORT_KEY_LEN.get(cipher, 0)
     if cipher in _BLOCK:
         key_len, block = _BLOCK[cipher]
-        # TLS 1.1+ sends each record's IV explicitly; only TLS 1.0/SSL 3.0 take it from the key block.
-        iv_len = block if version <= 0x0301 else 0
+        # TLS 1.1+ sends each record's IV explicitly; TLS 1.0/SSL 3.0 take it from the key block
+        # (export suites derive it apart, so the key block holds none).
+        iv_len = block if version <= 0x0301 and not export else 0
         return CipherSpec(
-            cipher, "block", key_len, iv_len, block_size=block, mac=mac, mac_len=mac_len
+            cipher,
+            "block",
+            key_len,
+            iv_len,
+            block_size=block,
+            mac=mac,
+            mac_len=mac_len,
+            export_key_len=export,
         )
-    if cipher == "RC4_128":
-        return CipherSpec(cipher, "stream", 16, 0, mac=mac, mac_len=mac_len)
+    if cipher in ("RC4_128", "RC4_40"):
+        return CipherSpec(
+            cipher,
+            "stream",
+            5 if export else 16,
+            0,
+            mac=mac,
+            mac_len=mac_len,
+            export_key_len=export,
+        )
     if cipher == "NULL":
         return CipherSpec(cipher, "null", 0, 0, mac=mac, mac_len=mac_len)
     raise UnsupportedCipherError(
         f"{info.name}: the cipher {cipher} is not offered by the cryptography library "
-        "(single DES, export ciphers, ARIA, GOST and SM ciphers among others), so its records "
+        "(ARIA, GOST, SM4, Fortezza and Kerberos suites among others), so its records "
         "cannot be decrypted"
     )
 
@@ -105,9 +128,13 @@ def _block_algorithm(cipher: str, key: bytes) -> BlockCipherAlgorithm:
     if cipher.startswith("AES"):
         return algorithms.AES(key)
     if cipher.startswith("CAMELLIA"):
-        return algorithms.Camellia(key)
+        return decrepit.Camellia(key)
     if cipher == "3DES_EDE_CBC":
         return decrepit.TripleDES(key)
+    if cipher in ("DES_CBC", "DES40_CBC"):
+        return decrepit.TripleDES(key * 3)  # EDE with three equal keys is single DES
+    if cipher == "RC2_CBC_40":
+        return decrepit.RC2(key)
     if cipher == "SEED_CBC":
         return decrepit.SEED(key)
     return decrepit.IDEA(key)
@@ -212,7 +239,7 @@ class RecordProtection:
             body = protected
         if not body or len(body) % bs:
             raise DecryptError(f"record {seq}: {len(body)} bytes is not a whole number of blocks")
-        if self.iv and self.version <= 0x0301:
+        if self.iv and self.version <= 0x0301 and len(self.iv) == bs:
             iv, ciphertext = self.iv, body  # TLS 1.0/SSL 3.0: the IV chains from the last record
             self.iv = body[-bs:]
         else:

@@ -16,6 +16,7 @@ Nothing here reads files or the clock: the ``KeyStore`` is filled by the caller.
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ UNSUPPORTED_CIPHER = "unsupported_cipher"
 DECRYPTED = "decrypted"
 
 PlaintextSink = Callable[[str, bytes], None]
+MAX_DECOMPRESSED = (1 << 14) + 1024
 
 
 @dataclass(slots=True)
@@ -104,6 +106,8 @@ class ConnectionDecryptor:
         self.early_secret: bytes | None = None
         self.early_suite: registry.CipherSuiteInfo | None = None
         self.early_active = False
+        # DEFLATE (compression method 1, RFC 3749): one zlib stream per direction.
+        self.inflaters: dict[str, Any] | None = None
 
     # -- handshake messages ---------------------------------------------------------
     def on_message(self, direction: str, raw: bytes, message: hs.HandshakeMessage) -> None:
@@ -166,6 +170,8 @@ class ConnectionDecryptor:
         self.server_random = sh.random
         self.master_secret = None  # a renegotiation derives everything anew
         self.pending = {C2S: None, S2C: None}
+        if sh.legacy_compression_method == 1:
+            self.inflaters = {C2S: zlib.decompressobj(), S2C: zlib.decompressobj()}
         self.info = registry.CIPHER_SUITES.get(sh.cipher_suite)
         if self.info is None or self.status == NOT_ATTEMPTED:
             if self.info is None and self.store:
@@ -290,6 +296,15 @@ class ConnectionDecryptor:
             key_len=spec.key_len,
             iv_len=spec.iv_len,
         )
+        if spec.export_key_len:
+            block = tls12.derive_export_keys(
+                self.version,
+                block,
+                self.client_random,
+                self.server_random,
+                key_len=spec.export_key_len,
+                iv_len=spec.block_size,
+            )
         for name in (
             "client_write_mac_key",
             "server_write_mac_key",
@@ -460,6 +475,18 @@ class ConnectionDecryptor:
                 )
             raise
         result.records_decrypted += 1
+        if self.inflaters is not None and not self.tls13:
+            inflater = self.inflaters[direction]
+            # RFC 5246 §6.2.2: a decompressed fragment never exceeds 2^14 + 1024 bytes.
+            try:
+                plain = inflater.decompress(opened[1], MAX_DECOMPRESSED)
+            except zlib.error as exc:
+                raise DecryptError(f"the compressed record does not inflate: {exc}") from exc
+            if inflater.unconsumed_tail:
+                raise DecryptError(
+                    f"a compressed record inflates beyond {MAX_DECOMPRESSED} bytes (a zip bomb?)"
+                )
+            return opened[0], plain
         return opened
 
     def application_data(self, direction: str, plaintext: bytes) -> None:

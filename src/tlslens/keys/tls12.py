@@ -158,3 +158,39 @@ def session_hash(version: int, prf_hash: str, transcript: bytes) -> bytes:
     if version >= 0x0303:
         return digest(prf_hash, transcript)
     return digest("MD5", transcript) + digest("SHA1", transcript)
+
+
+def derive_export_keys(
+    version: int,
+    block: KeyBlock,
+    client_random: bytes,
+    server_random: bytes,
+    *,
+    key_len: int,
+    iv_len: int,
+) -> KeyBlock:
+    """Export suites stretch the 5-byte keys and make the IVs from the randoms alone
+    (RFC 2246 §6.3.1; SSL 3.0: RFC 6101 §6.2.2)."""
+    cr, sr = client_random, server_random
+    if version == 0x0300:
+        client_key = digest("MD5", block.client_write_key + cr + sr)[:key_len]
+        server_key = digest("MD5", block.server_write_key + sr + cr)[:key_len]
+        client_iv = digest("MD5", cr + sr)[:iv_len]
+        server_iv = digest("MD5", sr + cr)[:iv_len]
+    else:
+        client_key = prf(
+            version, "SHA256", block.client_write_key, b"client write key", cr + sr, key_len
+        )
+        server_key = prf(
+            version, "SHA256", block.server_write_key, b"server write key", cr + sr, key_len
+        )
+        ivs = prf(version, "SHA256", b"", b"IV block", cr + sr, 2 * iv_len)
+        client_iv, server_iv = ivs[:iv_len], ivs[iv_len:]
+    return KeyBlock(
+        block.client_write_mac_key,
+        block.server_write_mac_key,
+        client_key,
+        server_key,
+        client_iv,
+        server_iv,
+    )
