@@ -316,7 +316,7 @@ def s_server(ctx: Context, port: int, *args: str, cert: str = "server") -> Itera
         "-accept",
         str(port),
         "-naccept",
-        "8",
+        "16",
         "-cert",
         str(ctx.pki / f"{cert}.pem"),
         "-key",
@@ -346,6 +346,36 @@ def scenario_openssl_versions(ctx: Context) -> None:
         s_client(port, "-tls1_2", "-cipher", "DHE-RSA-AES256-SHA256", keylog=keylog)
         s_client(port, "-tls1_2", "-cipher", "AES128-GCM-SHA256", keylog=keylog)
         s_client(port, "-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256", keylog=keylog)
+
+
+PSK_HEX = "1a2b3c4d5e6f70819293a4b5c6d7e8f9"
+
+
+def scenario_openssl_ciphers(ctx: Context) -> None:
+    """Cipher families: AES-CCM and CCM_8 (TLS 1.2 and 1.3), Camellia-CBC with MAC-then-encrypt,
+    AES-CBC with encrypt-then-MAC, ChaCha20-Poly1305, and a plain PSK suite."""
+    port = free_port()
+    keylog = ctx.out / "openssl-ciphers.keys"
+    keylog.unlink(missing_ok=True)
+    suites13 = "TLS_AES_128_GCM_SHA256:TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256"
+    with (
+        s_server(
+            ctx, port, "-cipher", "ALL:@SECLEVEL=0", "-ciphersuites", suites13, "-psk", PSK_HEX
+        ),
+        capture(ctx.out / "openssl-ciphers.pcapng", port),
+    ):
+        s_client(port, "-tls1_2", "-cipher", "AES128-CCM", keylog=keylog)
+        s_client(port, "-tls1_2", "-cipher", "AES128-CCM8", keylog=keylog)
+        s_client(
+            port, "-tls1_2", "-cipher", "CAMELLIA128-SHA:@SECLEVEL=0", "-no_etm", keylog=keylog
+        )
+        s_client(port, "-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA256", keylog=keylog)
+        s_client(port, "-tls1_2", "-cipher", "ECDHE-RSA-CHACHA20-POLY1305", keylog=keylog)
+        s_client(port, "-tls1_3", "-ciphersuites", "TLS_AES_128_CCM_SHA256", keylog=keylog)
+        s_client(port, "-tls1_3", "-ciphersuites", "TLS_AES_128_CCM_8_SHA256", keylog=keylog)
+        s_client(
+            port, "-tls1_2", "-cipher", "PSK-AES128-GCM-SHA256", "-psk", PSK_HEX, keylog=keylog
+        )
 
 
 def scenario_openssl_resumption(ctx: Context) -> None:
@@ -573,6 +603,7 @@ SCENARIOS: dict[str, Callable[[Context], None]] = {
     "demo": scenario_demo,
     "openssl-versions": scenario_openssl_versions,
     "openssl-resumption": scenario_openssl_resumption,
+    "openssl-ciphers": scenario_openssl_ciphers,
     "openssl-hrr-clientauth": scenario_openssl_hrr_clientauth,
     "openssl-ocsp": scenario_openssl_ocsp,
     "gnutls": scenario_gnutls,

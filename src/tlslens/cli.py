@@ -11,7 +11,7 @@ import fnmatch
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -23,8 +23,10 @@ from rich.text import Text
 
 from tlslens import __version__
 from tlslens._text import safe_text
+from tlslens.decryption import KeyStore
 from tlslens.errors import CaptureError
-from tlslens.explain import Step, explain, summary_lines
+from tlslens.explain import ForwardSecrecyTally, Step, explain, summary_lines
+from tlslens.keyfiles import KeyFileError, add_keylog_file, load_rsa_key, parse_key_argument
 from tlslens.model import C2S, Connection, Finding
 from tlslens.pipeline import CaptureSummary, read_capture
 from tlslens.serialize import connection_to_json
@@ -81,6 +83,61 @@ def _matches(
     return not (sni is not None and not fnmatch.fnmatch((conn.sni or "").lower(), sni.lower()))
 
 
+def _secret_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--keylog, --rsa-key and --psk, shared by the commands that decrypt."""
+    options = [
+        click.option(
+            "--keylog",
+            "keylogs",
+            multiple=True,
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="NSS key log file (SSLKEYLOGFILE format); repeatable. "
+            "Without any secret option, $SSLKEYLOGFILE is read.",
+        ),
+        click.option(
+            "--rsa-key",
+            "rsa_keys",
+            multiple=True,
+            metavar="FILE[:PASSWORD]",
+            help="Server RSA private key (PEM, DER, PKCS#8 or PKCS#12); repeatable.",
+        ),
+        click.option("--psk", metavar="HEX", help="Pre-shared key for PSK cipher suites."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _key_store(
+    keylogs: tuple[Path, ...], rsa_keys: tuple[str, ...], psk: str | None, err: Console
+) -> KeyStore | None:
+    """The secrets given on the command line; every unusable one is said, one line each."""
+    if not keylogs and not rsa_keys and not psk and os.environ.get("SSLKEYLOGFILE"):
+        keylogs = (Path(os.environ["SSLKEYLOGFILE"]),)
+    if not keylogs and not rsa_keys and not psk:
+        return None
+    store = KeyStore()
+    for path in keylogs:
+        try:
+            add_keylog_file(store, path)
+        except KeyFileError as exc:
+            err.print(Text(safe_text(str(exc)), style="red"))
+    for problem in store.keylog.problems:
+        err.print(Text(safe_text(str(problem)), style="yellow"))
+    for argument in rsa_keys:
+        path_text, password = parse_key_argument(argument)
+        try:
+            store.rsa_keys.append(load_rsa_key(path_text, password))
+        except KeyFileError as exc:
+            err.print(Text(safe_text(str(exc)), style="red"))
+    if psk:
+        try:
+            store.psk = bytes.fromhex(psk)
+        except ValueError:
+            err.print(Text("--psk: not a hex string", style="red"))
+    return store
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tlslens")
 def main() -> None:
@@ -104,30 +161,50 @@ def main() -> None:
     "--server", type=_ServerFilter(), help="Only connections to HOST (IP or SNI) and/or PORT."
 )
 @click.option("--sni", help="Only connections whose SNI matches NAME (shell wildcards allowed).")
+@_secret_options
+@click.option(
+    "--reveal-keys",
+    is_flag=True,
+    help="Show derived secrets and keys in full (default: truncated).",
+)
 def show(
     captures: tuple[Path, ...],
     as_json: bool,
     number: int | None,
     server: tuple[str, int | None] | None,
     sni: str | None,
+    keylogs: tuple[Path, ...],
+    rsa_keys: tuple[str, ...],
+    psk: str | None,
+    reveal_keys: bool,
 ) -> None:
-    """Narrate every TLS connection in CAPTURES (pcap or pcapng, optionally .gz)."""
+    """Narrate every TLS connection in CAPTURES (pcap or pcapng, optionally .gz).
+
+    With --keylog (or SSLKEYLOGFILE), --rsa-key or --psk, the connections are
+    decrypted and the key derivation is shown step by step.
+    """
     out = Console(highlight=False, soft_wrap=False)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    keys = _key_store(keylogs, rsa_keys, psk, err)
     readable = 0
     for path in captures:
         try:
-            connections = _connections(path, as_json, err)
+            connections = _Connections(path, as_json, err, keys)
             shown = 0
+            tally = ForwardSecrecyTally()
             for conn in connections.iter():
                 if not _matches(conn, number, server, sni):
                     continue
                 shown += 1
+                tally.add(conn)
                 if as_json:
                     sys.stdout.write(json.dumps(connection_to_json(conn), ensure_ascii=True) + "\n")
                 else:
-                    _render(out, conn)
+                    _render(out, conn, reveal_keys)
             summary = connections.summary
+            if keys is not None and keys.rsa_keys and not as_json:
+                for line in tally.lines():
+                    out.print(Text(line))
         except CaptureError as exc:
             err.print(Text(f"{safe_text(str(path))}: {safe_text(str(exc))}", style="red"))
             continue
@@ -151,17 +228,26 @@ def show(
 class _Connections:
     """Runs the pipeline with a progress bar on a terminal's stderr."""
 
-    def __init__(self, path: Path, quiet: bool, err: Console) -> None:
+    def __init__(
+        self,
+        path: Path,
+        quiet: bool,
+        err: Console,
+        keys: KeyStore | None = None,
+        sink: Callable[[int, str, bytes], None] | None = None,
+    ) -> None:
         self.path = path
         self.quiet = quiet
         self.err = err
+        self.keys = keys
+        self.sink = sink
         self.summary = CaptureSummary(file=str(path))
 
     def iter(self) -> Iterator[Connection]:
         size = self.path.stat().st_size
         use_bar = not self.quiet and self.err.is_terminal and size > (8 << 20)
         if not use_bar:
-            capture = read_capture(self.path)
+            capture = read_capture(self.path, keys=self.keys, plaintext_sink=self.sink)
             yield from capture
             self.summary = capture.summary
             return
@@ -176,17 +262,16 @@ class _Connections:
         with progress:
             task = progress.add_task(safe_text(self.path.name), total=size)
             capture = read_capture(
-                self.path, on_progress=lambda done: progress.update(task, completed=done)
+                self.path,
+                on_progress=lambda done: progress.update(task, completed=done),
+                keys=self.keys,
+                plaintext_sink=self.sink,
             )
             yield from capture
         self.summary = capture.summary
 
 
-def _connections(path: Path, as_json: bool, err: Console) -> _Connections:
-    return _Connections(path, as_json, err)
-
-
-def _render(out: Console, conn: Connection) -> None:
+def _render(out: Console, conn: Connection, reveal_keys: bool = False) -> None:
     title = f"Connection {conn.id} · {conn.client} → {conn.server}"
     if conn.sni:
         title += f" · {safe_text(conn.sni)}"
@@ -198,7 +283,7 @@ def _render(out: Console, conn: Connection) -> None:
         facts.add_row(label, Text(safe_text(value)))
     out.print(facts)
     out.print()
-    steps = explain(conn)
+    steps = explain(conn, reveal_keys=reveal_keys)
     table = Table.grid(padding=(0, 1))
     table.add_column(justify="right", style="dim")  # frame
     table.add_column(style="dim")  # time

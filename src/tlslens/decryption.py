@@ -497,10 +497,17 @@ class ConnectionDecryptor:
             self.sink(direction, plaintext)
 
     def to_json(self) -> dict[str, Any]:
+        reason = self.reason
+        if self.status == NO_SECRET and reason is None:
+            reason = (
+                f"no secret for client random {self.client_random[:6].hex()}…"
+                if self.client_random
+                else "no ClientHello was seen, so no secret can be looked up"
+            )
         return {
             "status": self.status,
             "source": self.source,
-            "reason": self.reason,
+            "reason": reason,
             "finished_verified": {d: r.finished_verified for d, r in self.results.items()},
             "records_decrypted": {d: r.records_decrypted for d, r in self.results.items()},
             "records_failed_integrity": {

@@ -332,10 +332,29 @@ def _message_step(conn: Connection, event: TimelineEvent) -> Step:
         lines = [
             f"Finished ({len(msg.verify_data)}-byte verify_data): a MAC over the whole handshake."
         ]
+        dec = conn.decryption
+        verified = dec.results[event.direction].finished_verified if dec is not None else None
+        if verified is not None:
+            lines.append(
+                "tlslens recomputed it from the transcript and the keys: it matches, so both "
+                "sides saw the same handshake."
+                if verified
+                else "tlslens recomputed it and it does NOT match: wrong secret, or an altered "
+                "handshake."
+            )
+    elif isinstance(msg, hs.EncryptedExtensions):
+        names = [registry.extension_name(e.type) for e in msg.extensions]
+        lines = [
+            "The server's extensions that need no clear text: "
+            + (", ".join(names) if names else "none")
+            + "."
+        ]
     elif msg.msg_type == hs.SERVER_HELLO_DONE:
         lines = ["The server is done with its hello messages; the client's turn."]
     elif msg.msg_type == hs.HELLO_REQUEST:
         lines = ["The server asks the client to start a new handshake (renegotiation)."]
+    if event.detail.get("decrypted"):
+        title += " (decrypted)"
     tone = "normal"
     if msg.malformed:
         lines.append(f"Malformed: {msg.malformed}")
@@ -412,9 +431,136 @@ def _encrypted_step(conn: Connection, event: TimelineEvent, seen: dict[str, int]
     )
 
 
-def explain(conn: Connection) -> list[Step]:
+_KEY_WORDS = {
+    "pre_master_secret": "pre_master_secret",
+    "session_hash": "session_hash (RFC 7627: hash of the handshake up to ClientKeyExchange)",
+    "master_secret": "master_secret",
+}
+_SOURCE_WORDS = {
+    "keylog": "the key log",
+    "pcapng": "the key log inside the pcapng (Decryption Secrets Block)",
+    "rsa_key": "the server's RSA private key, which decrypts the ClientKeyExchange",
+    "psk": "the pre-shared key",
+    "resumed_session": "the session this one resumes (found earlier in the capture)",
+    "resumed_ticket": "the session whose ticket the client presented",
+}
+
+
+def _hex(value: bytes, reveal: bool) -> str:
+    if reveal or len(value) <= 8:
+        return value.hex()
+    return f"{value[:6].hex()}…{value[-2:].hex()}"
+
+
+def key_steps(conn: Connection, reveal: bool) -> list[str]:
+    """How the session keys were computed on each side (never sent), value by value."""
+    dec = conn.decryption
+    if dec is None or not dec.derivation:
+        return []
+    source = _SOURCE_WORDS.get(dec.source or "", dec.source or "")
+    lines = [
+        f"Neither side sends these keys: each computes them. tlslens did the same, from {source}."
+    ]
+    derived = dict(dec.derivation)
+    if conn.tls13:
+        lines.append(
+            "TLS 1.3: each traffic secret gives a key and an IV through HKDF-Expand-Label"
+            '(secret, "key" / "iv", "", length).'
+        )
+    else:
+        if "pre_master_secret" in derived:
+            lines.append(
+                f"pre_master_secret ({len(derived['pre_master_secret'])} bytes): "
+                f"{_hex(derived['pre_master_secret'], reveal)}"
+            )
+        if "session_hash" in derived:
+            lines.append(
+                'master_secret = PRF(pre_master_secret, "extended master secret", session_hash) '
+                "(RFC 7627)"
+            )
+        elif "pre_master_secret" in derived:
+            lines.append(
+                'master_secret = PRF(pre_master_secret, "master secret", '
+                "client_random + server_random)"
+            )
+        lines.append(f"master_secret (48 bytes): {_hex(derived['master_secret'], reveal)}")
+        lines.append(
+            'key_block = PRF(master_secret, "key expansion", server_random + client_random), '
+            "cut in order into:"
+        )
+    for name, value in dec.derivation:
+        if name in _KEY_WORDS:
+            continue
+        lines.append(f"  {name} ({len(value)} bytes): {_hex(value, reveal)}")
+    return lines
+
+
+def decryption_summary(conn: Connection) -> str | None:
+    dec = conn.decryption
+    if dec is None:
+        return None
+    data = dec.to_json()
+    status = data["status"]
+    if status == "decrypted":
+        fin = data["finished_verified"]
+        checks = "both Finished verify" if fin == {"c2s": True, "s2c": True} else f"Finished: {fin}"
+        records = sum(data["records_decrypted"].values())
+        size = sum(data["plaintext_bytes"].values())
+        text = f"decrypted ({records} records, {size} bytes of application data; {checks})"
+        if any(data["records_failed_integrity"].values()):
+            text += f"; records failing integrity: {data['records_failed_integrity']}"
+        return text
+    return f"{status.replace('_', ' ')}: {data['reason']}" if data["reason"] else status
+
+
+class ForwardSecrecyTally:
+    """Which sessions a server's RSA key opens, and which it cannot, and why."""
+
+    def __init__(self) -> None:
+        self.opened: list[int] = []
+        self.forward_secret: list[int] = []
+        self.other: list[int] = []
+
+    def add(self, conn: Connection) -> None:
+        dec = conn.decryption
+        if dec is not None and dec.source == "rsa_key" and dec.status == "decrypted":
+            self.opened.append(conn.id)
+        elif conn.forward_secrecy:
+            self.forward_secret.append(conn.id)
+        else:
+            self.other.append(conn.id)
+
+    def lines(self) -> list[str]:
+        total = len(self.opened) + len(self.forward_secret) + len(self.other)
+        out = [
+            f"Forward secrecy in practice: the RSA key opens {len(self.opened)} of {total} sessions."
+        ]
+        if self.opened:
+            out.append(
+                f"  Opened (RSA key exchange: the premaster secret travels encrypted to this key): "
+                f"{_ids(self.opened)}"
+            )
+        if self.forward_secret:
+            out.append(
+                "  Cannot be opened with it (ephemeral (EC)DHE or TLS 1.3: the key only signed the "
+                f"handshake; the session keys came from values that were never stored): "
+                f"{_ids(self.forward_secret)}"
+            )
+        if self.other:
+            out.append(f"  Not opened for another reason (see each connection): {_ids(self.other)}")
+        return out
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(str(i) for i in ids[:30]) + (
+        f" and {len(ids) - 30} more" if len(ids) > 30 else ""
+    )
+
+
+def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
     """The connection as narrated steps, in the order things happened."""
     steps: list[Step] = []
+    keys_told = False
     if conn.prelude is not None:
         prelude = conn.prelude
         lines = [
@@ -437,7 +583,26 @@ def explain(conn: Connection) -> list[Step]:
     ccs_seen: set[str] = set()
     for event in conn.timeline:
         time = ts_iso(event.ts_ns)
-        if event.kind == "handshake":
+        if not keys_told and (
+            event.kind in ("change_cipher_spec", "encrypted_handshake", "undecryptable")
+            or event.detail.get("decrypted")
+        ):
+            lines = key_steps(conn, reveal_keys)
+            if lines:
+                keys_told = True
+                steps.append(Step(event.frame, time, "", "Key derivation", tuple(lines)))
+        if event.kind == "undecryptable":
+            steps.append(
+                Step(
+                    event.frame,
+                    time,
+                    event.direction,
+                    f"Record that does not decrypt ({event.length} bytes)",
+                    (event.detail.get("reason", ""),),
+                    "error",
+                )
+            )
+        elif event.kind == "handshake":
             steps.append(_message_step(conn, event))
         elif event.kind == "encrypted_handshake":
             steps.append(_encrypted_step(conn, event, encrypted_seen))
@@ -487,6 +652,18 @@ def explain(conn: Connection) -> list[Step]:
                 else f"frames {event.frame}–{event.last_frame}"
             )
             label = "Early data (0-RTT)" if event.kind == "early_data" else "Application data"
+            if event.detail.get("decrypted"):
+                steps.append(
+                    Step(
+                        event.frame,
+                        time,
+                        event.direction,
+                        f"{label} (decrypted): {event.records} record(s), "
+                        f"{event.length} bytes of plaintext",
+                        (f"Opened and authenticated in {frames}.",),
+                    )
+                )
+                continue
             steps.append(
                 Step(
                     event.frame,
@@ -570,6 +747,9 @@ def summary_lines(conn: Connection) -> list[tuple[str, str]]:
     if conn.certificates:
         leaf = conn.certificates[0]
         out.append(("Certificate", leaf.subject or f"unreadable ({leaf.error})"))
+    decryption = decryption_summary(conn)
+    if decryption is not None:
+        out.append(("Decryption", decryption))
     if conn.problems:
         out.append(("Problems", str(len(conn.problems))))
     return out

@@ -1,0 +1,260 @@
+"""Decryption of the project's own captures, and every way secrets can be wrong."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+import tlslens
+from tlslens.capture.writer import PcapngWriter
+from tlslens.cli import main
+from tlslens.decryption import KeyStore
+from tlslens.explain import ForwardSecrecyTally
+from tlslens.keyfiles import KeyFileError, add_keylog_file, load_rsa_key
+from tlslens.serialize import connection_to_json
+
+from _frames import read_frames
+from conftest import CAPTURES, ROOT, VECTORS
+
+PKI = VECTORS / "pki"
+PSK = "1a2b3c4d5e6f70819293a4b5c6d7e8f9"  # tools/record_captures.py PSK_HEX
+SCHEMA = json.loads((ROOT / "src/tlslens/schema/connection.schema.json").read_text())
+
+
+def _store(*keylogs: Path, rsa_key: bool = False, psk: bool = False) -> KeyStore:
+    store = KeyStore()
+    for path in keylogs:
+        add_keylog_file(store, path)
+    if rsa_key:
+        store.rsa_keys.append(load_rsa_key(PKI / "server.key"))
+    if psk:
+        store.psk = bytes.fromhex(PSK)
+    return store
+
+
+def _decrypt(
+    capture: Path, store: KeyStore
+) -> tuple[list[tlslens.Connection], dict[tuple[int, str], bytes]]:
+    plain: dict[tuple[int, str], bytearray] = defaultdict(bytearray)
+
+    def sink(stream: int, direction: str, data: bytes) -> None:
+        plain[(stream, direction)] += data
+
+    conns = list(tlslens.read_capture(capture, keys=store, plaintext_sink=sink))
+    return conns, {k: bytes(v) for k, v in plain.items()}
+
+
+@pytest.mark.parametrize("capture", sorted(p.name for p in CAPTURES.glob("*.pcap*")))
+def test_own_captures_decrypt_with_their_key_logs(capture: str) -> None:
+    path = CAPTURES / capture
+    keylog = path.with_name(path.name.rsplit(".pcap", 1)[0] + ".keys")
+    conns, plain = _decrypt(path, _store(keylog))
+    assert conns
+    for conn in conns:
+        result = connection_to_json(conn)
+        jsonschema.validate(result, SCHEMA)
+        d = result["decryption"]
+        where = f"{capture} connection {conn.id}"
+        if any(a["description"] == "unknown_ca" for a in result["alerts"]):
+            continue  # the client gave up before any key was used
+        assert d["status"] == "decrypted", (where, d)
+        assert d["finished_verified"] == {"c2s": True, "s2c": True}, (where, d)
+        assert d["records_failed_integrity"] == {"c2s": 0, "s2c": 0}, where
+        c2s = plain.get((conn.tcp_stream, "c2s"), b"")
+        s2c = plain.get((conn.tcp_stream, "s2c"), b"")
+        assert hashlib.sha256(c2s).hexdigest() == d["plaintext_sha256"]["c2s"], where
+        assert len(s2c) == d["plaintext_bytes"]["s2c"], where
+        if capture.startswith(("openssl", "demo", "gnutls")):
+            assert c2s.startswith(b"GET / HTTP/1.") and b"HTTP/1." in s2c[:20], where
+        if capture.startswith("python"):
+            # the server echoes its first read in capitals
+            assert s2c and c2s.upper().startswith(s2c), where
+
+
+def test_tls13_certificates_appear_once_decrypted() -> None:
+    path = CAPTURES / "demo-tls12-tls13.pcapng"
+    before = next(iter(tlslens.read_capture(path)))
+    assert before.certificates == []
+    conns, _plain = _decrypt(path, _store(path.with_suffix(".keys")))
+    assert [c.subject for c in conns[0].certificates] == [
+        "CN=tlslens.test,O=tlslens lab",
+        "CN=tlslens lab intermediate CA,O=tlslens lab",
+    ]
+
+
+def test_rsa_key_opens_rsa_sessions_only() -> None:
+    conns, plain = _decrypt(CAPTURES / "openssl-versions.pcapng", _store(rsa_key=True))
+    verdict = {c.id: (c.key_exchange, c.decryption.status, c.decryption.source) for c in conns}
+    assert verdict == {
+        1: ("RSA", "decrypted", "rsa_key"),
+        2: ("RSA", "decrypted", "rsa_key"),
+        3: ("ECDHE", "no_secret", None),
+        4: ("DHE", "no_secret", None),
+        5: ("RSA", "decrypted", "rsa_key"),
+        6: ("ECDHE", "no_secret", None),
+    }
+    assert plain[(conns[0].tcp_stream, "c2s")].startswith(b"GET / HTTP/1.0")
+    tally = ForwardSecrecyTally()
+    for conn in conns:
+        tally.add(conn)
+    lines = tally.lines()
+    assert lines[0] == "Forward secrecy in practice: the RSA key opens 3 of 6 sessions."
+    assert lines[1].endswith(": 1, 2, 5") and lines[2].endswith(": 3, 4, 6")
+
+
+def test_psk_suite_with_the_psk_alone() -> None:
+    conns, plain = _decrypt(CAPTURES / "openssl-ciphers.pcapng", _store(psk=True))
+    psk_conn = conns[-1]
+    assert psk_conn.decryption.status == "decrypted" and psk_conn.decryption.source == "psk"
+    assert plain[(psk_conn.tcp_stream, "c2s")].startswith(b"GET / HTTP/1.0")
+
+
+def test_rsa_key_of_another_server(tmp_path: Path) -> None:
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    store = KeyStore(rsa_keys=[other])
+    conn = next(iter(tlslens.read_capture(CAPTURES / "openssl-versions.pcapng", keys=store)))
+    assert conn.decryption.status == "no_secret"
+    assert "does not open this ClientKeyExchange" in conn.decryption.to_json()["reason"]
+
+
+def test_wrong_rsa_key_password(tmp_path: Path) -> None:
+    key = load_rsa_key(PKI / "server.key")
+    locked = tmp_path / "locked.pem"
+    locked.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"right"),
+        )
+    )
+    assert load_rsa_key(locked, "right").key_size == 2048
+    with pytest.raises(KeyFileError, match="wrong or missing password"):
+        load_rsa_key(locked, "wrong")
+    with pytest.raises(KeyFileError, match="cannot read"):
+        load_rsa_key(tmp_path / "missing.pem")
+    with pytest.raises(KeyFileError, match="not an RSA private key"):
+        load_rsa_key(PKI / "ecdsa.key")
+
+
+def test_key_log_of_another_session_is_wrong_secret(tmp_path: Path) -> None:
+    path = CAPTURES / "openssl-versions.pcapng"
+    lines = path.with_suffix(".keys").read_text().splitlines()
+    first = next(line for line in lines if line.startswith("CLIENT_RANDOM"))
+    label, random, _master = first.split()
+    forged = tmp_path / "forged.keys"
+    forged.write_text(f"{label} {random} {'ab' * 48}\n")
+    conn = next(iter(tlslens.read_capture(path, keys=_store(forged))))
+    d = conn.decryption.to_json()
+    assert d["status"] == "wrong_secret"
+    assert d["reason"].startswith("the first protected record does not authenticate")
+    assert any(p.layer == "decrypt" for p in conn.problems)
+
+
+def test_tampered_record_is_caught_and_the_rest_decrypts(tmp_path: Path) -> None:
+    path = CAPTURES / "python-ssl.pcap"
+    frames = read_frames(path)
+    # Flip one bit in the last byte of the client's 1.8 kB application data record.
+    target = max(range(len(frames)), key=lambda i: len(frames[i][2]) if frames[i][2][-1:] else 0)
+    ts, lt, data = frames[target]
+    frames[target] = (ts, lt, data[:-1] + bytes([data[-1] ^ 0x01]))
+    out = io.BytesIO()
+    writer = PcapngWriter(out)
+    writer.add_interface(lt)
+    for ts_ns, _lt, frame in frames:
+        writer.add_packet(ts_ns, frame)
+    tampered = tmp_path / "tampered.pcapng"
+    tampered.write_bytes(out.getvalue())
+    conns, _plain = _decrypt(tampered, _store(path.with_suffix(".keys")))
+    failed = [c for c in conns if any(c.decryption.to_json()["records_failed_integrity"].values())]
+    assert len(failed) == 1
+    d = failed[0].decryption.to_json()
+    assert sum(d["records_failed_integrity"].values()) == 1
+    assert d["status"] == "decrypted" and d["finished_verified"] == {"c2s": True, "s2c": True}
+    problem = next(p for p in failed[0].problems if p.layer == "decrypt")
+    assert problem.frame == target + 1 and "does not verify" in problem.message
+    others = [c for c in conns if c is not failed[0]]
+    assert all(c.decryption.status == "decrypted" for c in others)
+
+
+def test_resumed_sessions_decrypt_from_the_session_they_resume(tmp_path: Path) -> None:
+    path = CAPTURES / "openssl-resumption.pcap"
+    without_keys = list(tlslens.read_capture(path))
+    resumed_randoms = {
+        c.client_hello.random.hex() for c in without_keys if c.resumed in ("session_id", "ticket")
+    }
+    assert len(resumed_randoms) == 2
+    lines = [
+        line
+        for line in path.with_suffix(".keys").read_text().splitlines()
+        if not any(r in line for r in resumed_randoms)
+    ]
+    partial = tmp_path / "partial.keys"
+    partial.write_text("\n".join(lines) + "\n")
+    conns, _plain = _decrypt(path, _store(partial))
+    by_resumption = {c.resumed: c.decryption for c in conns if c.version == 0x0303}
+    assert by_resumption["session_id"].source == "resumed_session"
+    assert by_resumption["ticket"].source == "resumed_ticket"
+    for dec in by_resumption.values():
+        assert dec.status == "decrypted"
+        assert dec.to_json()["finished_verified"] == {"c2s": True, "s2c": True}
+
+
+def test_pcapng_decryption_secrets_block(tmp_path: Path) -> None:
+    source = CAPTURES / "demo-tls12-tls13.pcapng"
+    out = io.BytesIO()
+    writer = PcapngWriter(out)
+    writer.add_secrets(source.with_suffix(".keys").read_bytes())
+    writer.add_interface(1)
+    for ts, _lt, data in read_frames(source):
+        writer.add_packet(ts, data)
+    path = tmp_path / "with-secrets.pcapng"
+    path.write_bytes(out.getvalue())
+    conns = list(tlslens.read_capture(path))
+    assert [(c.decryption.status, c.decryption.source) for c in conns] == [
+        ("decrypted", "pcapng"),
+        ("decrypted", "pcapng"),
+    ]
+
+
+def test_cli_keylog_narrates_and_reports_bad_lines(tmp_path: Path) -> None:
+    capture = CAPTURES / "demo-tls12-tls13.pcapng"
+    keylog = tmp_path / "k.keys"
+    keylog.write_text("junk line\n" + capture.with_suffix(".keys").read_text())
+    result = CliRunner().invoke(main, ["show", str(capture), "--keylog", str(keylog)])
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "Key derivation" in text and "Finished (decrypted)" in text
+    assert "it matches, so both sides saw the same handshake" in text
+    assert "Application data (decrypted)" in text
+    assert f"{keylog}, line 1: unknown label 'junk'" in result.stderr
+    assert "…" in text  # keys truncated by default
+    revealed = CliRunner().invoke(
+        main, ["show", str(capture), "--keylog", str(keylog), "--reveal-keys"]
+    )
+    assert revealed.stdout.count("…") < result.stdout.count("…")
+
+
+def test_sslkeylogfile_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    capture = CAPTURES / "nginx-curl.pcapng"
+    monkeypatch.setitem(os.environ, "SSLKEYLOGFILE", str(capture.with_suffix(".keys")))
+    result = CliRunner().invoke(main, ["show", "--json", str(capture)])
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["decryption"]["status"] for r in rows] == ["decrypted", "decrypted"]
+    assert rows[0]["alpn"] == "h2"  # TLS 1.3 ALPN travels in EncryptedExtensions
+
+
+def test_cli_rsa_key_forward_secrecy_summary() -> None:
+    capture = CAPTURES / "openssl-versions.pcapng"
+    result = CliRunner().invoke(main, ["show", str(capture), "--rsa-key", str(PKI / "server.key")])
+    assert result.exit_code == 0
+    assert "Forward secrecy in practice: the RSA key opens 3 of 6 sessions." in result.stdout
