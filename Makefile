@@ -30,6 +30,7 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_show.py
+	$(BIN)/python bench/bench_decrypt.py
 
 captures: $(STAMP)
 	$(BIN)/python tools/record_captures.py

@@ -67,9 +67,12 @@ def _set_lo_offload(on: bool) -> None:
     )
 
 
-def record_base(path: Path, count: int) -> None:
+def record_base(path: Path, count: int, keylog: Path | None = None) -> None:
     make_pki(PKI)
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if keylog is not None:
+        keylog.unlink(missing_ok=True)
+        server_ctx.keylog_filename = str(keylog)
     server_ctx.load_cert_chain(PKI / "server-chain.pem", PKI / "server.key")
     server_ctx.set_ciphers(":".join(TLS12_CIPHERS))
     listener = socket.create_server(("127.0.0.1", 0))

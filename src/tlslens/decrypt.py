@@ -292,5 +292,4 @@ class RecordProtection:
 
 
 def _xor_seq(iv: bytes, seq: int) -> bytes:
-    padded = seq.to_bytes(len(iv), "big")
-    return bytes(a ^ b for a, b in zip(iv, padded, strict=True))
+    return (int.from_bytes(iv, "big") ^ seq).to_bytes(len(iv), "big")

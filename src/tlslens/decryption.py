@@ -336,19 +336,16 @@ class ConnectionDecryptor:
             self.store.sessions[self.session_id] = self.master_secret
 
     # -- TLS 1.3 ----------------------------------------------------------------------
-    def _tls13_protection(self, secret: bytes) -> RecordProtection:
+    def _tls13_protection(self, prefix: str, secret: bytes) -> RecordProtection:
+        """The record protection of a traffic secret; the derivation is kept to be shown."""
         assert self.spec is not None and self.version is not None
-        keys = tls13.derive_traffic_keys(self.hash_name, secret, self.spec.key_len, 12)
-        return RecordProtection(
-            self.spec, version=self.version, key=keys.key, iv=keys.iv, tls13=True
-        )
-
-    def _note_keys(self, prefix: str, secret: bytes) -> None:
-        assert self.spec is not None
         keys = tls13.derive_traffic_keys(self.hash_name, secret, self.spec.key_len, 12)
         self.derivation.append((f"{prefix}_traffic_secret", secret))
         self.derivation.append((f"{prefix}_write_key", keys.key))
         self.derivation.append((f"{prefix}_write_iv", keys.iv))
+        return RecordProtection(
+            self.spec, version=self.version, key=keys.key, iv=keys.iv, tls13=True
+        )
 
     def open_early(self, version: int, body: bytes) -> tuple[int, bytes] | None:
         """A 0-RTT record (before the ServerHello), with the client early traffic secret
@@ -378,10 +375,8 @@ class ConnectionDecryptor:
         self.source = log.origin("SERVER_HANDSHAKE_TRAFFIC_SECRET", self.client_random)
         self.status = DECRYPTED
         self.traffic = {C2S: c_hs, S2C: s_hs}
-        self._note_keys("client_handshake", c_hs)
-        self._note_keys("server_handshake", s_hs)
-        self.active[S2C] = self._tls13_protection(s_hs)
-        self.pending[C2S] = self._tls13_protection(c_hs)
+        self.pending[C2S] = self._tls13_protection("client_handshake", c_hs)
+        self.active[S2C] = self._tls13_protection("server_handshake", s_hs)
 
     def client_handshake_protection(self) -> RecordProtection | None:
         """TLS 1.3: the client's handshake keys, once the ServerHello is in."""
@@ -400,8 +395,7 @@ class ConnectionDecryptor:
             return
         self.traffic[direction] = secret
         prefix = "client_application" if direction == C2S else "server_application"
-        self._note_keys(prefix, secret)
-        self.active[direction] = self._tls13_protection(secret)
+        self.active[direction] = self._tls13_protection(prefix, secret)
         if direction == C2S:
             self.pending[C2S] = None
 
@@ -411,10 +405,8 @@ class ConnectionDecryptor:
             return
         secret = tls13.next_traffic_secret(self.hash_name, secret)
         self.traffic[direction] = secret
-        self._note_keys(
-            ("client" if direction == C2S else "server") + "_application_updated", secret
-        )
-        self.active[direction] = self._tls13_protection(secret)
+        prefix = ("client" if direction == C2S else "server") + "_application_updated"
+        self.active[direction] = self._tls13_protection(prefix, secret)
 
     # -- Finished ------------------------------------------------------------------------
     def _check_finished(self, direction: str, finished: hs.Finished) -> None:

@@ -158,6 +158,8 @@ class Capture:
                 skipped[seg] = skipped.get(seg, 0) + 1
                 continue
             src, dst, sport, dport, seq, _ack, flags, payload = seg
+            if not payload and not flags & (TCP_SYN | TCP_FIN | TCP_RST):
+                continue  # a pure ACK: reassembly goes by sequence numbers alone
             key = (src, sport, dst, dport)
             entry = flows.get(key)
             new_syn = flags & TCP_SYN and not flags & TCP_ACK
@@ -203,18 +205,22 @@ class Capture:
                 flow.halves[side].syn(seq)
                 if payload:  # TCP Fast Open: data rides on the SYN
                     seq = (seq + 1) & 0xFFFFFFFF
+            session.frame, session.ts_ns = frame, ts_ns
             if payload and not session.ignored:
-                events = flow.halves[side].feed(seq, payload)
-                if events:
-                    session.frame, session.ts_ns = frame, ts_ns
-                    try:
-                        if len(events) == 1 and type(events[0]) is StreamData:
-                            ev = events[0]
-                            session.data(side, ev.offset, ev.data, frame, ts_ns)
-                        else:
+                half = flow.halves[side]
+                try:
+                    if half.next_seq == seq and not half.pending:
+                        # In order, nothing waiting: hand it on without building events.
+                        offset = half.offset
+                        half.offset = offset + len(payload)
+                        half.next_seq = (seq + len(payload)) & 0xFFFFFFFF
+                        session.data(side, offset, payload, frame, ts_ns)
+                    else:
+                        events = half.feed(seq, payload)
+                        if events:
                             _dispatch(session, side, events, frame, ts_ns)
-                    except Exception as exc:  # a bug in tlslens: report it, keep going
-                        _internal_error(session, frame, exc)
+                except Exception as exc:  # a bug in tlslens: report it, keep going
+                    _internal_error(session, frame, exc)
             if session.ignored and not flow.closed:
                 # Not TLS: hand its slot on so later connections are not held back.
                 heapq.heappush(ready, (flow.index, id(flow), None))
@@ -232,15 +238,13 @@ class Capture:
                         session.conn.last_frame = frame
                         session.conn.end_ts_ns = ts_ns
                     close(flow)
-            if session.conn is not None:
-                session.conn.last_frame = frame
-                session.conn.end_ts_ns = ts_ns
             if ready:
                 yield from emit()
-            if frame % PURGE_EVERY_FRAMES == 0:
-                _purge(flows, ts_ns)
-            if on_progress is not None and frame % PROGRESS_EVERY_FRAMES == 0:
-                on_progress(tell())
+            if not frame & (PROGRESS_EVERY_FRAMES - 1):
+                if not frame & (PURGE_EVERY_FRAMES - 1):
+                    _purge(flows, ts_ns)
+                if on_progress is not None:
+                    on_progress(tell())
 
         for flow, _side in list(flows.values()):
             if not flow.closed:

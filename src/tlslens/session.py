@@ -29,6 +29,7 @@ from tlslens.model import (
     C2S,
     S2C,
     Connection,
+    DirectionStats,
     Endpoint,
     Finding,
     Prelude,
@@ -144,6 +145,7 @@ class _Side:
         "prelude_bytes",
         "prelude_carry",
         "skip",
+        "stats",
     )
 
     def __init__(self) -> None:
@@ -161,6 +163,7 @@ class _Side:
         self.prelude_bytes = 0
         self.prelude_carry = b""
         self.client_hello_seen = False
+        self.stats: DirectionStats | None = None  # the connection's counters, once known
 
 
 class TLSSession:
@@ -277,6 +280,19 @@ class TLSSession:
         st = self.sides[side]
         mode = st.mode
         if mode == _RECORDS:
+            # Most segments only continue a record: skip its body, or add to it.
+            stats = st.stats
+            n = len(data)
+            if stats is not None:
+                if st.skip >= n:
+                    st.skip -= n
+                    stats.bytes += n
+                    return
+                pend = st.pend
+                if pend and len(pend) + n < st.need:
+                    pend += data
+                    stats.bytes += n
+                    return
             self._records(side, st, data, offset)
         elif mode == _IGNORE:
             if self.conn is not None:
@@ -332,6 +348,9 @@ class TLSSession:
         self.ignored = self.conn is None
 
     def finish(self) -> Connection | None:
+        if self.conn is not None:
+            self.conn.last_frame = self.frame
+            self.conn.end_ts_ns = self.ts_ns
         for side, st in enumerate(self.sides):
             if self.conn is None:
                 break
@@ -477,9 +496,10 @@ class TLSSession:
 
     # -- record layer ---------------------------------------------------------------
     def _records(self, side: int, st: _Side, data: bytes, offset: int) -> None:
-        conn = self.conn
-        assert conn is not None
-        stats = conn.stats[self._direction(side)]
+        stats = st.stats
+        if stats is None:
+            assert self.conn is not None
+            stats = st.stats = self.conn.stats[self._direction(side)]
         stats.bytes += len(data)
         if st.skip:
             n = len(data)

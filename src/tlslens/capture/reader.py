@@ -158,9 +158,21 @@ class CaptureReader:
         linktype = linktype_field & 0x0FFFFFFF
         self.linktypes.add(linktype)
         self._pos += 24
-        header = struct.Struct(order + "IIII")
+        unpack = struct.Struct(order + "IIII").unpack_from
         limit = max(MAX_FRAME, snaplen if snaplen < (1 << 24) else 0)
         while True:
+            # Fast path: the whole record is already in the buffer.
+            buf, pos = self._buf, self._pos
+            end = len(buf)
+            while pos + 16 <= end:
+                sec, frac, incl, _orig = unpack(buf, pos)
+                start = pos + 16
+                if incl > limit or start + incl > end:
+                    break
+                pos = start + incl
+                self._pos = pos
+                self.frames += 1
+                yield sec * 1_000_000_000 + frac * ts_mul, linktype, buf[start:pos]
             if not self._fill(16):
                 if len(self._buf) > self._pos:
                     self._problem(
@@ -168,7 +180,7 @@ class CaptureReader:
                         f"({len(self._buf) - self._pos} of 16 bytes)"
                     )
                 return
-            sec, frac, incl, _orig = header.unpack_from(self._buf, self._pos)
+            sec, frac, incl, _orig = unpack(self._buf, self._pos)
             if incl > limit:
                 self._problem(f"packet record claims {incl} bytes (corrupt header); reading stops")
                 return

@@ -81,8 +81,28 @@ class TCPSegment(NamedTuple):
     payload: bytes
 
 
+# Ethernet + IPv4 without options + TCP, the common case, in two unpacks.
+_ETH_IPV4 = struct.Struct(">12xHBxHxxHxB2x4s4s")
+_TCP = struct.Struct(">HHIIBB")
+
+
 def decode_tcp(linktype: int, data: bytes) -> TCPSegment | Skip:
     """Decode one frame down to its TCP segment."""
+    if linktype == LINKTYPE_ETHERNET and len(data) >= 54:
+        ethertype, vihl, total, frag, ip_proto, src, dst = _ETH_IPV4.unpack_from(data)
+        if ethertype == ETH_IPV4 and vihl == 0x45 and ip_proto == 6 and not frag & 0x3FFF:
+            end = 14 + total if 20 <= total and 14 + total <= len(data) else len(data)
+            if end >= 54:
+                sport, dport, seq, ack, doff, flags = _TCP.unpack_from(data, 34)
+                hlen = (doff >> 4) * 4
+                if hlen >= 20 and 34 + hlen <= end:
+                    return TCPSegment(
+                        src, dst, sport, dport, seq, ack, flags, data[34 + hlen : end]
+                    )
+    return _decode_tcp_slow(linktype, data)
+
+
+def _decode_tcp_slow(linktype: int, data: bytes) -> TCPSegment | Skip:
     # Link layer -> (ethertype-like protocol, offset of the network header)
     if linktype == LINKTYPE_ETHERNET:
         if len(data) < 14:
