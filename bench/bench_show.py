@@ -154,17 +154,20 @@ def multiply(base: Path, out_path: Path, size_mb: int) -> int:
     return copies
 
 
-def timed(cmd: list[str]) -> tuple[float, int]:
-    """Wall time and peak RSS (kB) of a command whose output is discarded."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if status != 0:
-        raise RuntimeError(
-            f"{cmd[0]} failed: {proc.stderr.read().decode()[:500] if proc.stderr else ''}"
-        )
-    return elapsed, usage.ru_maxrss
+def timed(cmd: list[str], runs: int = 3) -> tuple[float, int]:
+    """Median wall time over ``runs`` and peak RSS (kB) of a command, output discarded."""
+    times: list[float] = []
+    peak = 0
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        times.append(time.perf_counter() - start)
+        if status != 0:
+            error = proc.stderr.read().decode()[:500] if proc.stderr else ""
+            raise RuntimeError(f"{cmd[0]} failed: {error}")
+        peak = max(peak, usage.ru_maxrss)
+    return sorted(times)[len(times) // 2], peak
 
 
 def floor_walk(path: Path) -> float:

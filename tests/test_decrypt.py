@@ -258,3 +258,22 @@ def test_cli_rsa_key_forward_secrecy_summary() -> None:
     result = CliRunner().invoke(main, ["show", str(capture), "--rsa-key", str(PKI / "server.key")])
     assert result.exit_code == 0
     assert "Forward secrecy in practice: the RSA key opens 3 of 6 sessions." in result.stdout
+
+
+def test_master_secret_from_rsa_key_equals_openssl_key_log() -> None:
+    """The key block derived from the premaster we recover is the one OpenSSL's key log implies."""
+    path = CAPTURES / "openssl-versions.pcapng"
+    from_rsa = list(tlslens.read_capture(path, keys=_store(rsa_key=True)))
+    from_log = list(tlslens.read_capture(path, keys=_store(path.with_suffix(".keys"))))
+    compared = 0
+    for ours, theirs in zip(from_rsa, from_log, strict=True):
+        if ours.decryption.source != "rsa_key":
+            continue
+        derived = dict(ours.decryption.derivation)
+        logged = dict(theirs.decryption.derivation)
+        assert derived["master_secret"] == logged["master_secret"]
+        assert "session_hash" in derived  # OpenSSL negotiated the extended master secret
+        keys = [n for n in derived if n.endswith(("_key", "_iv")) and n != "pre_master_secret"]
+        assert keys and all(derived[n] == logged[n] for n in keys), keys
+        compared += 1
+    assert compared == 3

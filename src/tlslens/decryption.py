@@ -164,9 +164,7 @@ class ConnectionDecryptor:
         self.transcript += raw
 
     def _server_hello(self, sh: hs.ServerHello) -> None:
-        from tlslens.model import Connection
-
-        self.version = Connection.version_of(sh)
+        self.version = hs.selected_version(sh)
         self.server_random = sh.random
         self.master_secret = None  # a renegotiation derives everything anew
         self.pending = {C2S: None, S2C: None}

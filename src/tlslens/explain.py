@@ -180,7 +180,7 @@ def _client_hello(conn: Connection, msg: hs.ClientHello) -> list[str]:
 
 
 def _server_hello(conn: Connection, msg: hs.ServerHello) -> tuple[str, list[str]]:
-    version = conn.version_of(msg)
+    version = hs.selected_version(msg)
     if msg.is_hello_retry_request:
         lines = ["The server wants a different key share before it goes on (HelloRetryRequest)."]
         value = ext.find_decoded(msg.extensions, ext.KEY_SHARE, ext.HELLO_RETRY_REQUEST)

@@ -320,19 +320,13 @@ class Connection:
         ch = self.client_hello
         return None if ch is None else ext.find_decoded(ch.extensions, ext_type, ext.CLIENT_HELLO)
 
-    @staticmethod
-    def version_of(hello: hs.ServerHello) -> int:
-        """The version a ServerHello (or HRR) selects: supported_versions wins."""
-        value = ext.find_decoded(hello.extensions, ext.SUPPORTED_VERSIONS, ext.SERVER_HELLO)
-        return int(value["selected_version"]) if value is not None else hello.legacy_version
-
     @property
     def version(self) -> int | None:
         if self.server_hello is None:
             if self.sslv2_server_hello:
                 return 0x0002
             return None
-        return self.version_of(self.server_hello)
+        return hs.selected_version(self.server_hello)
 
     @property
     def tls13(self) -> bool:

@@ -926,7 +926,7 @@ class TLSSession:
             conn.hello_retry_request = message
             # The HRR's supported_versions already fixes TLS 1.3; the second ClientHello
             # that follows (and a middlebox-compatibility CCS before it) stays plaintext.
-            self.ctx = hs.HandshakeContext(version=conn.version_of(message))
+            self.ctx = hs.HandshakeContext(version=hs.selected_version(message))
             return
         if conn.server_hello is not None:
             conn.renegotiation = True

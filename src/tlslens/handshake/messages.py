@@ -176,6 +176,12 @@ class OpaqueMessage(HandshakeMessage):
     body: bytes = field(repr=False)
 
 
+def selected_version(hello: ServerHello) -> int:
+    """The version a ServerHello (or HelloRetryRequest) selects: supported_versions wins."""
+    value = ext.find_decoded(hello.extensions, ext.SUPPORTED_VERSIONS, ext.SERVER_HELLO)
+    return int(value["selected_version"]) if value is not None else hello.legacy_version
+
+
 # -- parsers ---------------------------------------------------------------
 
 
