@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,7 +40,11 @@ def load_rsa_key(path: str | Path, password: str | None = None) -> rsa.RSAPrivat
     errors: list[str] = []
 
     def from_pkcs12() -> object:
-        return pkcs12.load_key_and_certificates(data, secret)[0]
+        # Real bundles (the Wireshark corpus' key.p12) are BER, not DER; cryptography reads
+        # them with a UserWarning that would only confuse a user.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return pkcs12.load_key_and_certificates(data, secret)[0]
 
     loaders: tuple[tuple[str, Callable[[], object]], ...] = (
         ("PEM", lambda: load_pem_private_key(data, secret)),
