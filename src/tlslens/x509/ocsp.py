@@ -1,0 +1,179 @@
+"""Stapled OCSP responses: for this certificate? signed by whom? fresh at capture time?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+# Without nextUpdate, a response older than this is called stale (a common CA practice).
+MAX_AGE_WITHOUT_NEXT_UPDATE = timedelta(days=7)
+
+
+@dataclass(slots=True)
+class OCSPCheck:
+    status: str  # good / revoked / unknown / invalid / stale
+    produced_at: datetime | None = None
+    this_update: datetime | None = None
+    next_update: datetime | None = None
+    revocation_time: datetime | None = None
+    revocation_reason: str | None = None
+    responder: str | None = None
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat().replace("+00:00", "Z") if value else None
+
+        return {
+            "status": self.status,
+            "produced_at": iso(self.produced_at),
+            "this_update": iso(self.this_update),
+            "next_update": iso(self.next_update),
+            "revocation_time": iso(self.revocation_time),
+            "revocation_reason": self.revocation_reason,
+            "responder": self.responder,
+        }
+
+
+def _verify(signer: x509.Certificate, response: ocsp.OCSPResponse) -> bool:
+    key = signer.public_key()
+    algorithm = response.signature_hash_algorithm
+    try:
+        if isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
+            key.verify(
+                response.signature, response.tbs_response_bytes, padding.PKCS1v15(), algorithm
+            )
+        elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None:
+            key.verify(response.signature, response.tbs_response_bytes, ec.ECDSA(algorithm))
+        else:
+            return False
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError):
+        return False
+    return True
+
+
+def check_stapled_ocsp(
+    der: bytes, leaf: x509.Certificate, issuer: x509.Certificate | None, at: datetime
+) -> OCSPCheck:
+    """Check a stapled response against the leaf and its issuer, as of ``at``."""
+    try:
+        response = ocsp.load_der_ocsp_response(der)
+    except ValueError as exc:
+        return OCSPCheck(
+            "invalid",
+            problems=[("ocsp_invalid", f"the stapled OCSP response cannot be parsed: {exc}")],
+        )
+    if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+        name = response.response_status.name.lower()
+        return OCSPCheck(
+            "invalid", problems=[("ocsp_invalid", f"the OCSP responder answered {name}")]
+        )
+    try:
+        check = OCSPCheck(
+            response.certificate_status.name.lower(),
+            produced_at=response.produced_at_utc,
+            this_update=response.this_update_utc,
+            next_update=response.next_update_utc,
+        )
+        serial = response.serial_number
+        key_hash = response.issuer_key_hash
+        hash_algorithm = response.hash_algorithm
+    except ValueError as exc:
+        return OCSPCheck("invalid", problems=[("ocsp_invalid", f"the response is unusual: {exc}")])
+    if serial != leaf.serial_number:
+        check.status = "invalid"
+        check.problems.append(
+            ("ocsp_invalid", "the stapled response is for another certificate (serial differs)")
+        )
+        return check
+    if issuer is None:
+        check.problems.append(
+            ("ocsp_invalid", "the issuer is unknown, so the response's signature cannot be checked")
+        )
+        check.status = "invalid"
+        return check
+    expected = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, hash_algorithm).build()
+    if expected.issuer_key_hash != key_hash:
+        check.status = "invalid"
+        check.problems.append(("ocsp_invalid", "the response names another issuer key"))
+        return check
+    # RFC 6960 §4.2.2.2: signed by the issuer itself, or by a responder the issuer
+    # authorised with the OCSPSigning extended key usage.
+    if _verify(issuer, response):
+        check.responder = "the issuing CA"
+    else:
+        for responder in response.certificates:
+            try:
+                eku = responder.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+            except (x509.ExtensionNotFound, ValueError):
+                continue
+            if ExtendedKeyUsageOID.OCSP_SIGNING not in eku:
+                continue
+            try:
+                responder.verify_directly_issued_by(issuer)
+            except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+                continue
+            if _verify(responder, response):
+                check.responder = (
+                    f"a responder the CA authorised: {responder.subject.rfc4514_string()}"
+                )
+                break
+        else:
+            check.status = "invalid"
+            check.problems.append(
+                (
+                    "ocsp_invalid",
+                    "the response's signature does not verify with the issuer or an authorised responder",
+                )
+            )
+            return check
+    if response.certificate_status == ocsp.OCSPCertStatus.REVOKED:
+        check.revocation_time = response.revocation_time_utc
+        reason = response.revocation_reason
+        check.revocation_reason = reason.name if reason is not None else None
+        when = (
+            f"{check.revocation_time:%Y-%m-%d}" if check.revocation_time else "at an unknown time"
+        )
+        check.problems.append(
+            (
+                "ocsp_revoked",
+                f"the CA says the certificate was revoked {when}"
+                + (f" ({check.revocation_reason})" if check.revocation_reason else ""),
+            )
+        )
+    this_update, next_update = check.this_update, check.next_update
+    if this_update is not None and at < this_update - timedelta(minutes=5):
+        check.problems.append(
+            (
+                "ocsp_stale",
+                f"the response was produced after the capture ({this_update:%Y-%m-%d %H:%M} UTC)",
+            )
+        )
+    elif next_update is not None and at > next_update:
+        check.status = "stale"
+        check.problems.append(
+            (
+                "ocsp_stale",
+                f"the response expired {next_update:%Y-%m-%d %H:%M} UTC, before the capture",
+            )
+        )
+    elif (
+        next_update is None
+        and this_update is not None
+        and at - this_update > MAX_AGE_WITHOUT_NEXT_UPDATE
+    ):
+        check.status = "stale"
+        check.problems.append(
+            (
+                "ocsp_stale",
+                f"the response is {(at - this_update).days} days old and gives no next update",
+            )
+        )
+    return check

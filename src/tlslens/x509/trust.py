@@ -1,0 +1,42 @@
+"""Trust stores: the roots a client would accept, as data handed to validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.x509.verification import Store
+
+
+@dataclass(slots=True)
+class TrustStore:
+    """Named set of trust anchors. ``name`` goes into the JSON (mozilla, system, none, +ca)."""
+
+    name: str
+    roots: list[x509.Certificate] = field(default_factory=list)
+    _store: Store | None = None
+    _by_subject: dict[bytes, list[x509.Certificate]] | None = None
+
+    @classmethod
+    def from_pem(cls, name: str, pem: bytes) -> TrustStore:
+        return cls(name, list(x509.load_pem_x509_certificates(pem)) if pem.strip() else [])
+
+    def extended(self, name: str, extra: list[x509.Certificate]) -> TrustStore:
+        return TrustStore(name, [*self.roots, *extra])
+
+    @property
+    def store(self) -> Store | None:
+        if self._store is None and self.roots:
+            self._store = Store(self.roots)
+        return self._store
+
+    def by_subject(self, subject: x509.Name) -> list[x509.Certificate]:
+        if self._by_subject is None:
+            index: dict[bytes, list[x509.Certificate]] = {}
+            for root in self.roots:
+                index.setdefault(root.subject.public_bytes(), []).append(root)
+            self._by_subject = index
+        return self._by_subject.get(subject.public_bytes(), [])
+
+    def contains(self, cert: x509.Certificate) -> bool:
+        return any(root == cert for root in self.by_subject(cert.subject))

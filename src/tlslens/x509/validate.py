@@ -1,0 +1,426 @@
+"""Would a client trust this chain, as of the capture's time? And if not, why, in plain words.
+
+Strategy: two independent looks at the same certificates.
+1. ``cryptography.x509.verification`` (an RFC 5280 / CA-B Forum path validator) gives
+   the verdict: trusted or not, against the given store, at the given time, for the
+   given host name.
+2. Our own walk from the leaf, issuer by issuer (by name, then by signature), finds
+   the specific problems a network engineer needs named: a missing or misordered
+   intermediate, an expired certificate and by how many days, a name that does not
+   match, a root that is not in the store, weak algorithms, bad constraints.
+Problem codes are a stable vocabulary (see CODES); messages are for people.
+Nothing here reads the clock or files: the time and the store are passed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.verification import PolicyBuilder, VerificationError
+
+from tlslens.x509.ocsp import OCSPCheck, check_stapled_ocsp
+from tlslens.x509.trust import TrustStore
+
+CODES = (
+    "untrusted_root",
+    "missing_intermediate",
+    "intermediate_elsewhere_in_capture",
+    "wrong_order",
+    "extra_certificates",
+    "expired",
+    "not_yet_valid",
+    "name_mismatch",
+    "self_signed",
+    "weak_signature",
+    "weak_key",
+    "bad_basic_constraints",
+    "bad_key_usage",
+    "unparsable_certificate",
+    "ocsp_revoked",
+    "ocsp_stale",
+    "ocsp_invalid",
+    "no_certificate",
+    "verification_failed",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    code: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(slots=True)
+class Validation:
+    trusted: bool
+    checked_at: datetime
+    hostname: str | None
+    trust_store: str
+    problems: list[Problem] = field(default_factory=list)
+    path: list[x509.Certificate] = field(default_factory=list)  # leaf first, root last
+    path_in_store: bool = False  # the last certificate of the path is a trust anchor
+    unknown_root: str | None = None  # the issuer named by the top of the path, not found
+    links: list[list[str]] = field(default_factory=list)  # signature explanation per link
+    ocsp: OCSPCheck | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "trusted": self.trusted,
+            "problems": [p.to_json() for p in self.problems],
+            "path": [fingerprint(c) for c in self.path],
+            "checked_at": self.checked_at.isoformat().replace("+00:00", "Z"),
+            "hostname": self.hostname,
+            "trust_store": self.trust_store,
+            "ocsp": self.ocsp.to_json() if self.ocsp is not None else None,
+        }
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+
+
+def _name(cert: x509.Certificate) -> str:
+    try:
+        return cert.subject.rfc4514_string() or "(empty subject)"
+    except ValueError:
+        return "(unreadable subject)"
+
+
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Did ``issuer``'s key sign ``cert`` (names matching)?"""
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def _self_signed(cert: x509.Certificate) -> bool:
+    return cert.issuer == cert.subject and signed_by(cert, cert)
+
+
+def _hostname_matches(pattern: str, host: str) -> bool:
+    pattern, host = pattern.lower().rstrip("."), host.lower().rstrip(".")
+    if pattern.startswith("*."):
+        # RFC 6125 §6.4.3: the wildcard covers exactly one left-most label.
+        return "." in host and host.split(".", 1)[1] == pattern[2:] and bool(host.split(".", 1)[0])
+    return pattern == host
+
+
+def names_of(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+    """(DNS names, IP addresses) the certificate covers, from subjectAltName."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (x509.ExtensionNotFound, ValueError):
+        return [], []
+    return san.get_values_for_type(x509.DNSName), [
+        str(a) for a in san.get_values_for_type(x509.IPAddress)
+    ]
+
+
+def _covers(cert: x509.Certificate, host: str) -> bool:
+    dns, ips = names_of(cert)
+    try:
+        address = str(ipaddress.ip_address(host))
+        return address in ips
+    except ValueError:
+        return any(_hostname_matches(name, host) for name in dns)
+
+
+def _ext(cert: x509.Certificate, kind: type[Any]) -> Any:
+    try:
+        return cert.extensions.get_extension_for_class(kind).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+
+
+def _days(delta_seconds: float) -> str:
+    days = abs(delta_seconds) / 86400
+    return f"{days:.0f} days" if days >= 2 else f"{days * 24:.0f} hours"
+
+
+def explain_signature(cert: x509.Certificate, issuer: x509.Certificate) -> list[str]:
+    """What checking this link means, on the real bytes."""
+    lines = [f"{_name(issuer)} signed {_name(cert)}."]
+    try:
+        algorithm = cert.signature_algorithm_oid._name
+        hash_alg = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return [*lines, "The signature algorithm is not one cryptography can check."]
+    tbs = cert.tbs_certificate_bytes
+    key = issuer.public_key()
+    lines.append(
+        f"Checked: the issuer's public key verifies the {algorithm} signature over the "
+        f"certificate's to-be-signed part ({len(tbs)} bytes)."
+    )
+    params = cert.signature_algorithm_parameters
+    if isinstance(key, rsa.RSAPublicKey) and isinstance(params, padding.PKCS1v15) and hash_alg:
+        try:
+            digest_info = key.recover_data_from_signature(cert.signature, padding.PKCS1v15(), None)
+        except (ValueError, InvalidSignature):
+            return [
+                *lines,
+                "RSA: 'decrypting' the signature with the public key fails: it is not valid.",
+            ]
+        h = hashes.Hash(hash_alg)
+        h.update(tbs)
+        expected = h.finalize()
+        lines.append(
+            f"RSA PKCS#1 v1.5: raising the signature to the public exponent ('decrypting' it with "
+            f"the public key) gives a {len(digest_info)}-byte DigestInfo ending in "
+            f"{digest_info[-len(expected) :].hex()[:32]}…; {hash_alg.name.upper()} of the "
+            f"to-be-signed bytes is {expected.hex()[:32]}…: "
+            + ("they are equal." if digest_info.endswith(expected) else "they DIFFER.")
+        )
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        lines.append(
+            "ECDSA cannot be 'decrypted': the signature is a pair (r, s) that the verifier checks "
+            "with the public key and the hash; nothing is recovered from it."
+        )
+    elif isinstance(key, rsa.RSAPublicKey) and isinstance(params, padding.PSS):
+        lines.append(
+            "RSA-PSS adds random salt and masking: applying the public key gives an encoded "
+            "message that is checked against the hash, not a DigestInfo to compare."
+        )
+    return lines
+
+
+def validate(
+    certificates: list[bytes],
+    *,
+    hostname: str | None,
+    at: datetime,
+    store: TrustStore,
+    seen_elsewhere: Mapping[bytes, x509.Certificate] | None = None,
+    stapled_ocsp: bytes | None = None,
+) -> Validation:
+    """Validate the chain a server sent (DER, in the order sent) as of ``at``."""
+    result = Validation(False, at, hostname, store.name)
+    problems = result.problems
+    parsed: list[x509.Certificate] = []
+    for index, der in enumerate(certificates):
+        try:
+            parsed.append(x509.load_der_x509_certificate(der))
+        except ValueError as exc:
+            problems.append(
+                Problem("unparsable_certificate", f"certificate {index} cannot be parsed: {exc}")
+            )
+    if not parsed:
+        problems.append(
+            Problem("no_certificate", "the server sent no certificate that can be read")
+        )
+        return result
+    leaf = parsed[0]
+
+    # -- the path, walked issuer by issuer ---------------------------------------------
+    path = [leaf]
+    used = {0}
+    current = leaf
+    while len(path) < 10:
+        if _self_signed(current):
+            result.path_in_store = store.contains(current)
+            break
+        candidates = [
+            (i, c) for i, c in enumerate(parsed) if i not in used and c.subject == current.issuer
+        ]
+        found = next(((i, c) for i, c in candidates if signed_by(current, c)), None)
+        if found is not None:
+            used.add(found[0])
+            path.append(found[1])
+            current = found[1]
+            continue
+        root = next((r for r in store.by_subject(current.issuer) if signed_by(current, r)), None)
+        if root is not None:
+            path.append(root)
+            result.path_in_store = True
+            break
+        issuer_name = current.issuer.rfc4514_string()
+        elsewhere = (seen_elsewhere or {}).get(current.issuer.public_bytes())
+        message = f"the issuer of {_name(current)}, {issuer_name}, was not sent"
+        if elsewhere is not None and signed_by(current, elsewhere):
+            problems.append(Problem("missing_intermediate", message + "."))
+            problems.append(
+                Problem(
+                    "intermediate_elsewhere_in_capture",
+                    f"{issuer_name} does appear in another connection of this capture: the server "
+                    "forgot it here, and clients that cached it will still connect.",
+                )
+            )
+        elif len(path) == 1:
+            # Only the leaf was sent and its issuer is no root: the classic forgotten intermediate.
+            problems.append(
+                Problem("missing_intermediate", message + ", and it is not a root of the store.")
+            )
+        else:
+            result.unknown_root = issuer_name
+        break
+    result.path = path
+    sent_order = [i for i in range(len(parsed)) if i in used]
+    if sent_order != list(range(len(sent_order))):
+        problems.append(
+            Problem(
+                "wrong_order",
+                "the certificates were not sent leaf first, each followed by its issuer",
+            )
+        )
+    extra = [parsed[i] for i in range(len(parsed)) if i not in used]
+    if extra:
+        problems.append(
+            Problem(
+                "extra_certificates",
+                f"{len(extra)} certificate(s) sent that are not on the path: "
+                + "; ".join(_name(c) for c in extra[:3]),
+            )
+        )
+    top = path[-1]
+    if _self_signed(leaf) and len(path) == 1:
+        problems.append(Problem("self_signed", f"the leaf, {_name(leaf)}, is signed by itself"))
+    if not result.path_in_store and not any(p.code == "missing_intermediate" for p in problems):
+        end = result.unknown_root or _name(top)
+        problems.append(
+            Problem(
+                "untrusted_root",
+                f"the chain ends at {end}, which is not in today's {store.name} trust store "
+                "(a root that was trusted when the capture was made and has left the store since "
+                "is reported the same way)",
+            )
+        )
+
+    # -- each certificate on the path ----------------------------------------------------
+    for depth, cert in enumerate(path):
+        anchor = depth == len(path) - 1 and result.path_in_store
+        before, after = cert.not_valid_before_utc, cert.not_valid_after_utc
+        if at > after:
+            problems.append(
+                Problem(
+                    "expired",
+                    f"{_name(cert)} expired {after:%Y-%m-%d %H:%M} UTC, "
+                    f"{_days((at - after).total_seconds())} before the capture",
+                )
+            )
+        elif at < before:
+            problems.append(
+                Problem(
+                    "not_yet_valid",
+                    f"{_name(cert)} is valid only from {before:%Y-%m-%d %H:%M} UTC, "
+                    f"{_days((before - at).total_seconds())} after the capture",
+                )
+            )
+        if not anchor:
+            try:
+                hash_alg = cert.signature_hash_algorithm
+            except UnsupportedAlgorithm:
+                hash_alg = None
+            if hash_alg is not None and hash_alg.name in ("md5", "sha1"):
+                problems.append(
+                    Problem(
+                        "weak_signature", f"{_name(cert)} is signed with {hash_alg.name.upper()}"
+                    )
+                )
+        try:
+            key = cert.public_key()
+        except (ValueError, UnsupportedAlgorithm):
+            key = None
+        if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
+            problems.append(Problem("weak_key", f"{_name(cert)} has a {key.key_size}-bit RSA key"))
+        elif isinstance(key, dsa.DSAPublicKey):
+            problems.append(Problem("weak_key", f"{_name(cert)} has a DSA key"))
+        elif isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size < 256:
+            problems.append(Problem("weak_key", f"{_name(cert)} uses the {key.curve.name} curve"))
+        constraints = _ext(cert, x509.BasicConstraints)
+        usage = _ext(cert, x509.KeyUsage)
+        if depth > 0:
+            if constraints is None or not constraints.ca:
+                problems.append(
+                    Problem(
+                        "bad_basic_constraints",
+                        f"{_name(cert)} issues certificates but is not a CA",
+                    )
+                )
+            elif constraints.path_length is not None and constraints.path_length < depth - 1:
+                problems.append(
+                    Problem(
+                        "bad_basic_constraints",
+                        f"{_name(cert)} allows {constraints.path_length} CA(s) below it, "
+                        f"the path has {depth - 1}",
+                    )
+                )
+            if usage is not None and not usage.key_cert_sign:
+                problems.append(
+                    Problem("bad_key_usage", f"{_name(cert)} is not allowed to sign certificates")
+                )
+        else:
+            if constraints is not None and constraints.ca and len(path) > 1:
+                problems.append(
+                    Problem("bad_basic_constraints", f"the leaf, {_name(cert)}, claims to be a CA")
+                )
+            eku = _ext(cert, x509.ExtendedKeyUsage)
+            if eku is not None and not (
+                ExtendedKeyUsageOID.SERVER_AUTH in eku
+                or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in eku
+            ):
+                problems.append(
+                    Problem(
+                        "bad_key_usage",
+                        f"the leaf, {_name(cert)}, is not for TLS servers (no serverAuth)",
+                    )
+                )
+    for cert, issuer in itertools.pairwise(path):
+        result.links.append(explain_signature(cert, issuer))
+
+    # -- the name ------------------------------------------------------------------------------
+    if hostname and not _covers(leaf, hostname):
+        dns, ips = names_of(leaf)
+        covered = ", ".join([*dns, *ips][:8]) or "no subjectAltName at all (the CN is ignored)"
+        problems.append(
+            Problem(
+                "name_mismatch",
+                f"the client asked for {hostname}; the certificate covers {covered}",
+            )
+        )
+
+    # -- the verdict of an RFC 5280 validator ----------------------------------------------------
+    verifier_store = store.store
+    if verifier_store is not None:
+        dns, ips = names_of(leaf)
+        subject: x509.verification.Subject | None = None
+        name = hostname or (dns[0] if dns else (ips[0] if ips else None))
+        if name:
+            try:
+                subject = x509.IPAddress(ipaddress.ip_address(name))
+            except ValueError:
+                subject = x509.DNSName(name)
+        if subject is not None:
+            verifier = PolicyBuilder().store(verifier_store).time(at).build_server_verifier(subject)
+            try:
+                verifier.verify(leaf, parsed[1:])
+                result.trusted = True
+            except (VerificationError, ValueError) as exc:
+                if not problems:
+                    problems.append(
+                        Problem("verification_failed", f"the path validator says: {exc}")
+                    )
+    if result.trusted:
+        # The validator may build another path than the one sent; what it accepted stands.
+        problems[:] = [p for p in problems if p.code in ("wrong_order", "extra_certificates")]
+
+    if stapled_ocsp is not None:
+        leaf_issuer = path[1] if len(path) > 1 else None
+        result.ocsp = check_stapled_ocsp(stapled_ocsp, leaf, leaf_issuer, at)
+        problems.extend(Problem(code, message) for code, message in result.ocsp.problems)
+    return result
