@@ -13,10 +13,12 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 import click
+from cryptography import x509
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.rule import Rule
@@ -39,6 +41,7 @@ from tlslens.keyfiles import KeyFileError, add_keylog_file, load_rsa_key, parse_
 from tlslens.model import C2S, Connection, Finding
 from tlslens.pipeline import CaptureSummary, read_capture
 from tlslens.serialize import connection_to_json
+from tlslens.x509 import ChainChecker, TrustStore
 
 _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "bold red"}
 
@@ -147,6 +150,93 @@ def _key_store(
     return store
 
 
+SYSTEM_STORE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def _trust_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--trust-store, --ca, --host and --at, shared by the commands that check chains."""
+    options = [
+        click.option(
+            "--trust-store",
+            type=click.Choice(["mozilla", "system", "none"]),
+            default="mozilla",
+            show_default=True,
+            help="Roots to trust: Mozilla's (certifi), the system's, or none.",
+        ),
+        click.option(
+            "--ca",
+            "cas",
+            multiple=True,
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Extra trusted root(s), PEM or DER; repeatable.",
+        ),
+        click.option("--host", help="Check the certificate against this name instead of the SNI."),
+        click.option(
+            "--at",
+            "at_text",
+            metavar="TIME",
+            help="Validate as of TIME (ISO 8601, e.g. 2024-05-01T12:00Z) instead of the capture's.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _checker(
+    trust_store: str, cas: tuple[Path, ...], host: str | None, at_text: str | None, err: Console
+) -> ChainChecker:
+    store = TrustStore("none")
+    try:
+        if trust_store == "mozilla":
+            import certifi
+
+            store = TrustStore.from_pem("mozilla", Path(certifi.where()).read_bytes())
+        elif trust_store == "system":
+            store = TrustStore.from_pem("system", SYSTEM_STORE.read_bytes())
+    except (OSError, ValueError) as exc:
+        err.print(
+            Text(
+                f"trust store {trust_store}: cannot be read ({exc}); no roots are trusted",
+                style="red",
+            )
+        )
+    extra: list[x509.Certificate] = []
+    for path in cas:
+        try:
+            data = path.read_bytes()
+            if b"-----BEGIN" in data:
+                extra.extend(x509.load_pem_x509_certificates(data))
+            else:
+                extra.append(x509.load_der_x509_certificate(data))
+        except (OSError, ValueError) as exc:
+            err.print(
+                Text(f"{safe_text(str(path))}: not a usable certificate ({exc})", style="red")
+            )
+    if extra:
+        store = store.extended(f"{store.name}+ca", extra)
+    at = None
+    if at_text:
+        try:
+            at = datetime.fromisoformat(at_text.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise click.BadParameter(
+                f"{at_text!r} is not an ISO 8601 time", param_hint="--at"
+            ) from exc
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+    return ChainChecker(store, host=host, at=at)
+
+
+def _check_chain(checker: ChainChecker, conn: Connection) -> None:
+    conn.validation = checker.check(
+        [cert.der for cert in conn.certificates],
+        sni=conn.sni,
+        at=conn.start_time,
+        stapled_ocsp=conn.stapled_ocsp,
+    )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tlslens")
 def main() -> None:
@@ -176,6 +266,7 @@ def main() -> None:
     is_flag=True,
     help="Show derived secrets and keys in full (default: truncated).",
 )
+@_trust_options
 def show(
     captures: tuple[Path, ...],
     as_json: bool,
@@ -186,6 +277,10 @@ def show(
     rsa_keys: tuple[str, ...],
     psk: str | None,
     reveal_keys: bool,
+    trust_store: str,
+    cas: tuple[Path, ...],
+    host: str | None,
+    at_text: str | None,
 ) -> None:
     """Narrate every TLS connection in CAPTURES (pcap or pcapng, optionally .gz).
 
@@ -195,6 +290,7 @@ def show(
     out = Console(highlight=False, soft_wrap=False)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     keys = _key_store(keylogs, rsa_keys, psk, err)
+    checker = _checker(trust_store, cas, host, at_text, err)
     readable = 0
     for path in captures:
         try:
@@ -206,6 +302,7 @@ def show(
                     continue
                 shown += 1
                 tally.add(conn)
+                _check_chain(checker, conn)
                 if as_json:
                     sys.stdout.write(json.dumps(connection_to_json(conn), ensure_ascii=True) + "\n")
                 else:

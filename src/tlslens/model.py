@@ -295,6 +295,7 @@ class Connection:
     server_key_exchange: hs.ServerKeyExchange | None = None
     encrypted_extensions: hs.EncryptedExtensions | None = None  # TLS 1.3, once decrypted
     decryption: Any = None  # a decryption.ConnectionDecryptor when secrets were given
+    validation: Any = None  # an x509.Validation once the chain has been checked
     certificate_request: bool = False
     certificate_status: hs.CertificateStatus | None = None
     new_session_ticket: bool = False
@@ -502,6 +503,16 @@ class Connection:
         elif requested is False:
             sent = False
         return {"requested": requested, "sent": sent}
+
+    @property
+    def stapled_ocsp(self) -> bytes | None:
+        if self.certificate_status is not None:
+            return self.certificate_status.response
+        return self.tls13_stapled_ocsp
+
+    @property
+    def start_time(self) -> datetime:
+        return datetime.fromtimestamp(self.start_ts_ns / 1e9, tz=UTC)
 
     @property
     def alerts(self) -> list[TimelineEvent]:

@@ -11,7 +11,7 @@ from tlslens import registry
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection, TimelineEvent, ts_iso
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _ALERT_LEVELS = {1: "warning", 2: "fatal"}
 
@@ -123,5 +123,6 @@ def connection_to_json(conn: Connection) -> dict[str, Any]:
         },
         "closed_by": conn.closed_by,
         "decryption": decryption_json(conn),
+        "validation": conn.validation.to_json() if conn.validation is not None else None,
         "problems": [p.to_json() for p in conn.problems],
     }

@@ -2,10 +2,18 @@
 
 from tlslens.x509.ocsp import OCSPCheck, check_stapled_ocsp
 from tlslens.x509.trust import TrustStore
-from tlslens.x509.validate import CODES, Problem, Validation, explain_signature, validate
+from tlslens.x509.validate import (
+    CODES,
+    ChainChecker,
+    Problem,
+    Validation,
+    explain_signature,
+    validate,
+)
 
 __all__ = [
     "CODES",
+    "ChainChecker",
     "OCSPCheck",
     "Problem",
     "TrustStore",

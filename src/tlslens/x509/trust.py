@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -19,7 +20,13 @@ class TrustStore:
 
     @classmethod
     def from_pem(cls, name: str, pem: bytes) -> TrustStore:
-        return cls(name, list(x509.load_pem_x509_certificates(pem)) if pem.strip() else [])
+        if not pem.strip():
+            return cls(name, [])
+        # Some long-trusted roots have a non-positive serial, which cryptography accepts
+        # with a deprecation warning that means nothing to a user.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return cls(name, list(x509.load_pem_x509_certificates(pem)))
 
     def extended(self, name: str, extra: list[x509.Certificate]) -> TrustStore:
         return TrustStore(name, [*self.roots, *extra])

@@ -14,6 +14,7 @@ Nothing here reads the clock or files: the time and the store are passed in.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
 import itertools
@@ -424,3 +425,73 @@ def validate(
         result.ocsp = check_stapled_ocsp(stapled_ocsp, leaf, leaf_issuer, at)
         problems.extend(Problem(code, message) for code, message in result.ocsp.problems)
     return result
+
+
+class ChainChecker:
+    """Validates each connection's chain as of its own handshake time (or ``at``).
+
+    Keeps the certificates seen so far in the capture, to tell a missing intermediate
+    that another connection did send, and reuses a result while the validation time
+    stays inside the window where nothing it depends on changes.
+    """
+
+    MAX_POOL = 20_000
+    MAX_CACHE = 4096
+
+    def __init__(
+        self, store: TrustStore, *, host: str | None = None, at: datetime | None = None
+    ) -> None:
+        self.store = store
+        self.host = host
+        self.at = at
+        self.pool: dict[bytes, x509.Certificate] = {}
+        self.cache: dict[tuple[Any, ...], tuple[datetime, datetime, Validation]] = {}
+
+    def check(
+        self,
+        certificates: list[bytes],
+        *,
+        sni: str | None,
+        at: datetime,
+        stapled_ocsp: bytes | None,
+    ) -> Validation | None:
+        if not certificates:
+            return None
+        hostname = self.host or sni
+        when = self.at or at
+        key = (tuple(hashlib.sha256(der).digest() for der in certificates), hostname, stapled_ocsp)
+        cached = self.cache.get(key)
+        if cached is not None and cached[0] <= when <= cached[1]:
+            return dataclasses.replace(cached[2], checked_at=when)
+        result = validate(
+            certificates,
+            hostname=hostname,
+            at=when,
+            store=self.store,
+            seen_elsewhere=self.pool,
+            stapled_ocsp=stapled_ocsp,
+        )
+        self._remember(certificates)
+        if not any(
+            p.code in ("missing_intermediate", "unparsable_certificate") for p in result.problems
+        ):
+            start = max(c.not_valid_before_utc for c in result.path)
+            end = min(c.not_valid_after_utc for c in result.path)
+            if result.ocsp is not None:
+                start = max(start, result.ocsp.this_update or start)
+                end = min(end, result.ocsp.next_update or end)
+            if start <= when <= end:
+                if len(self.cache) >= self.MAX_CACHE:
+                    self.cache.clear()
+                self.cache[key] = (start, end, result)
+        return result
+
+    def _remember(self, certificates: list[bytes]) -> None:
+        for der in certificates[1:]:
+            if len(self.pool) >= self.MAX_POOL:
+                return
+            try:
+                cert = x509.load_der_x509_certificate(der)
+            except ValueError:
+                continue
+            self.pool.setdefault(cert.subject.public_bytes(), cert)
