@@ -7,6 +7,7 @@ SNI cannot move the cursor, recolour the screen or inject markup.
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import json
 import os
@@ -32,9 +33,11 @@ from tlslens.errors import CaptureError
 from tlslens.explain import (
     ForwardSecrecyTally,
     Step,
+    certificate_lines,
     decryption_summary,
     explain,
     summary_lines,
+    trust_lines,
 )
 from tlslens.http import summarize as http_summary
 from tlslens.keyfiles import KeyFileError, add_keylog_file, load_rsa_key, parse_key_argument
@@ -606,3 +609,97 @@ def _render_decrypted(
                     style = "green" if direction == "c2s" else "magenta"
                     console.print(Text(_printable(shown), style=style))
     console.print()
+
+
+@main.command()
+@click.argument("capture", type=click.Path(dir_okay=False, path_type=Path))
+@_trust_options
+@_secret_options
+@click.option("--connection", "number", type=int, help="Only connection N.")
+@click.option(
+    "--pem",
+    "pem_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write every certificate to DIR/connN-I.pem (I: its place in the chain as sent).",
+)
+def certs(
+    capture: Path,
+    trust_store: str,
+    cas: tuple[Path, ...],
+    host: str | None,
+    at_text: str | None,
+    keylogs: tuple[Path, ...],
+    rsa_keys: tuple[str, ...],
+    psk: str | None,
+    number: int | None,
+    pem_dir: Path | None,
+) -> None:
+    """Each connection's certificate chain: as sent, as a trust path, and the verdict.
+
+    TLS 1.3 chains travel encrypted: give --keylog to see them.
+    """
+    console = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    checker = _checker(trust_store, cas, host, at_text, err)
+    keys = _key_store(keylogs, rsa_keys, psk, err)
+    connections = _Connections(capture, False, err, keys)
+    try:
+        for conn in connections.iter():
+            if number is not None and conn.id != number:
+                continue
+            _check_chain(checker, conn)
+            _render_certs(console, conn)
+            if pem_dir is not None:
+                _write_pems(pem_dir, conn, err)
+    except CaptureError as exc:
+        err.print(Text(f"{safe_text(str(capture))}: {safe_text(str(exc))}", style="red"))
+        sys.exit(1)
+    except OSError as exc:
+        err.print(
+            Text(f"{safe_text(str(capture))}: cannot read: {exc.strerror or exc}", style="red")
+        )
+        sys.exit(1)
+
+
+def _render_certs(console: Console, conn: Connection) -> None:
+    title = f"Connection {conn.id} · {conn.client} → {conn.server}"
+    if conn.sni:
+        title += f" · {safe_text(conn.sni)}"
+    console.print(Rule(Text(title, style="bold")))
+    if not conn.certificates:
+        reason = (
+            "encrypted (TLS 1.3): give --keylog to see it" if conn.tls13 else "not in the capture"
+        )
+        console.print(Text(f"No certificate chain: {reason}."))
+        console.print()
+        return
+    console.print(Text("As sent, leaf first:", style="bold"))
+    for index, cert in enumerate(conn.certificates):
+        for line in certificate_lines(index, cert):
+            console.print(Text(safe_text(line)))
+    validation = conn.validation
+    if validation is not None:
+        console.print(Text("Trust:", style="bold"))
+        for line in trust_lines(validation):
+            style = "red" if "✗" in line else ""
+            console.print(Text(safe_text(line), style=style))
+        if validation.links:
+            console.print(Text("Signatures, link by link:", style="bold"))
+            for link in validation.links:
+                for i, line in enumerate(link):
+                    console.print(Text(("  " if i == 0 else "    ") + safe_text(line)))
+    console.print()
+
+
+def _write_pems(directory: Path, conn: Connection, err: Console) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for index, cert in enumerate(conn.certificates):
+            body = base64.encodebytes(cert.der).decode().replace("\n", "")
+            lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+            pem = (
+                "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
+            )
+            (directory / f"conn{conn.id}-{index}.pem").write_text(pem)
+    except OSError as exc:
+        err.print(Text(f"{safe_text(str(directory))}: {exc.strerror or exc}", style="red"))

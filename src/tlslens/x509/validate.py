@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import ipaddress
 import itertools
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, VerificationError
 
@@ -54,6 +56,12 @@ CODES = (
     "ocsp_invalid",
     "no_certificate",
     "verification_failed",
+)
+
+
+# Problems a chain can have and still be trusted by a client.
+ADVISORY = frozenset(
+    {"wrong_order", "extra_certificates", "weak_signature", "weak_key", "unparsable_certificate"}
 )
 
 
@@ -104,8 +112,31 @@ def _name(cert: x509.Certificate) -> str:
 
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """Did ``issuer``'s key sign ``cert`` (names matching)?"""
+    if cert.issuer != issuer.subject:
+        return False
     try:
         cert.verify_directly_issued_by(issuer)
+        return True
+    except (TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    except ValueError:
+        pass  # e.g. SHA-1, which that method refuses: check the signature with the key itself
+    try:
+        key = issuer.public_key()
+        hash_alg = cert.signature_hash_algorithm
+        tbs, signature = cert.tbs_certificate_bytes, cert.signature
+        params = cert.signature_algorithm_parameters
+        if isinstance(key, rsa.RSAPublicKey) and hash_alg is not None:
+            pad = (
+                params if isinstance(params, padding.PSS | padding.PKCS1v15) else padding.PKCS1v15()
+            )
+            key.verify(signature, tbs, pad, hash_alg)
+        elif isinstance(key, ec.EllipticCurvePublicKey) and hash_alg is not None:
+            key.verify(signature, tbs, ec.ECDSA(hash_alg))
+        elif isinstance(key, dsa.DSAPublicKey) and hash_alg is not None:
+            key.verify(signature, tbs, hash_alg)
+        else:
+            return False
     except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
     return True
@@ -211,6 +242,30 @@ def validate(
     stapled_ocsp: bytes | None = None,
 ) -> Validation:
     """Validate the chain a server sent (DER, in the order sent) as of ``at``."""
+    # A non-positive serial is reported with the certificate (model.CertificateInfo.error);
+    # cryptography's deprecation warning for it would only reach the user as noise.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return _validate(
+            certificates,
+            hostname=hostname,
+            at=at,
+            store=store,
+            seen_elsewhere=seen_elsewhere,
+            stapled_ocsp=stapled_ocsp,
+        )
+
+
+def _validate(
+    certificates: list[bytes],
+    *,
+    hostname: str | None,
+    at: datetime,
+    store: TrustStore,
+    seen_elsewhere: Mapping[bytes, x509.Certificate] | None = None,
+    stapled_ocsp: bytes | None = None,
+) -> Validation:
+    """Validate the chain a server sent (DER, in the order sent) as of ``at``."""
     result = Validation(False, at, hostname, store.name)
     problems = result.problems
     parsed: list[x509.Certificate] = []
@@ -231,6 +286,7 @@ def validate(
     # -- the path, walked issuer by issuer ---------------------------------------------
     path = [leaf]
     used = {0}
+    walk = [0]  # indices of the sent certificates, in path order
     current = leaf
     while len(path) < 10:
         if _self_signed(current):
@@ -242,6 +298,7 @@ def validate(
         found = next(((i, c) for i, c in candidates if signed_by(current, c)), None)
         if found is not None:
             used.add(found[0])
+            walk.append(found[0])
             path.append(found[1])
             current = found[1]
             continue
@@ -271,8 +328,7 @@ def validate(
             result.unknown_root = issuer_name
         break
     result.path = path
-    sent_order = [i for i in range(len(parsed)) if i in used]
-    if sent_order != list(range(len(sent_order))):
+    if walk != sorted(walk):
         problems.append(
             Problem(
                 "wrong_order",
@@ -405,20 +461,38 @@ def validate(
             try:
                 subject = x509.IPAddress(ipaddress.ip_address(name))
             except ValueError:
-                subject = x509.DNSName(name)
+                try:
+                    subject = x509.DNSName(name)
+                except ValueError:
+                    problems.append(
+                        Problem("name_mismatch", f"{name!r} is not a valid host name to check")
+                    )
         if subject is not None:
-            verifier = PolicyBuilder().store(verifier_store).time(at).build_server_verifier(subject)
             try:
-                verifier.verify(leaf, parsed[1:])
+                builder = PolicyBuilder().store(verifier_store).time(at)
+                builder.build_server_verifier(subject).verify(leaf, parsed[1:])
                 result.trusted = True
             except (VerificationError, ValueError) as exc:
                 if not problems:
                     problems.append(
                         Problem("verification_failed", f"the path validator says: {exc}")
                     )
+    if verifier_store is not None and not result.trusted and not problems:
+        dns, ips = names_of(leaf)
+        if not hostname and not dns and not ips:
+            problems.append(
+                Problem(
+                    "name_mismatch",
+                    "no host name was asked (no SNI) and the certificate names none (no "
+                    "subjectAltName; clients ignore the CN): no client can match it",
+                )
+            )
+        else:
+            problems.append(Problem("verification_failed", "the path validator rejected the chain"))
     if result.trusted:
-        # The validator may build another path than the one sent; what it accepted stands.
-        problems[:] = [p for p in problems if p.code in ("wrong_order", "extra_certificates")]
+        # The validator may build another path than the one sent; what it accepted stands,
+        # and only the problems a trusted chain can still have remain.
+        problems[:] = [p for p in problems if p.code in ADVISORY]
 
     if stapled_ocsp is not None:
         leaf_issuer = path[1] if len(path) > 1 else None
@@ -487,11 +561,13 @@ class ChainChecker:
         return result
 
     def _remember(self, certificates: list[bytes]) -> None:
-        for der in certificates[1:]:
-            if len(self.pool) >= self.MAX_POOL:
-                return
-            try:
-                cert = x509.load_der_x509_certificate(der)
-            except ValueError:
-                continue
-            self.pool.setdefault(cert.subject.public_bytes(), cert)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            for der in certificates[1:]:
+                if len(self.pool) >= self.MAX_POOL:
+                    return
+                try:
+                    cert = x509.load_der_x509_certificate(der)
+                except ValueError:
+                    continue
+                self.pool.setdefault(cert.subject.public_bytes(), cert)

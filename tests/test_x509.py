@@ -1,0 +1,340 @@
+"""Certificate chains: the verdict and the named problems, against chains built from the lab
+PKI (tests/vectors/pki), the project's captures, `openssl verify`, and the shared corpus."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+import tlslens
+from tlslens.cli import main
+from tlslens.x509 import ChainChecker, TrustStore, validate
+from tlslens.x509.ocsp import check_stapled_ocsp
+
+from conftest import CAPTURES, VECTORS, require_program
+
+PKI = VECTORS / "pki"
+DER = serialization.Encoding.DER
+AT = dt.datetime(2027, 6, 1, tzinfo=dt.UTC)  # inside the lab PKI's 2026-2036 validity
+
+
+def _load(name: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate((PKI / f"{name}.pem").read_bytes())
+
+
+def _key(name: str):  # type: ignore[no-untyped-def]
+    return serialization.load_pem_private_key((PKI / f"{name}.key").read_bytes(), None)
+
+
+ROOT, INTER, LEAF = _load("root"), _load("intermediate"), _load("server")
+LAB = TrustStore("lab", [ROOT])
+EMPTY = TrustStore("none", [])
+
+
+def _issue(
+    cn: str = "tlslens.test",
+    *,
+    san: list[str] | None = None,
+    key=None,  # type: ignore[no-untyped-def]
+    issuer: x509.Certificate = INTER,
+    issuer_key=None,  # type: ignore[no-untyped-def]
+    ca: bool = False,
+    eku: x509.ObjectIdentifier = ExtendedKeyUsageOID.SERVER_AUTH,
+    not_before: dt.datetime = dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    not_after: dt.datetime = dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+    digest: hashes.HashAlgorithm | None = None,
+    self_signed: bool = False,
+) -> x509.Certificate:
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    issuer_name = name if self_signed else issuer.subject
+    signing_key = key if self_signed else (issuer_key or _key("intermediate"))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in (san or [cn])]), critical=False
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(signing_key.public_key()),
+            critical=False,
+        )
+    )
+    return builder.sign(signing_key, digest or hashes.SHA256())
+
+
+def _ders(*certs: x509.Certificate) -> list[bytes]:
+    return [c.public_bytes(DER) for c in certs]
+
+
+def _codes(
+    certs: list[bytes],
+    store: TrustStore = LAB,
+    host: str | None = "tlslens.test",
+    at: dt.datetime = AT,
+    **kw,
+) -> list[str]:  # type: ignore[no-untyped-def]
+    return [p.code for p in validate(certs, hostname=host, at=at, store=store, **kw).problems]
+
+
+def test_good_chain_is_trusted_and_explained() -> None:
+    result = validate(_ders(LEAF, INTER), hostname="tlslens.test", at=AT, store=LAB)
+    assert result.trusted and result.problems == [] and result.path_in_store
+    assert [c.subject for c in result.path] == [LEAF.subject, INTER.subject, ROOT.subject]
+    assert "ECDSA cannot be 'decrypted'" in result.links[0][-1]
+
+
+@pytest.mark.parametrize(
+    ("certs", "kwargs", "expected"),
+    [
+        ("leaf", {}, ["missing_intermediate"]),
+        ("leaf inter", {"store": EMPTY}, ["untrusted_root"]),
+        ("leaf inter", {"host": "other.example"}, ["name_mismatch"]),
+        ("leaf inter", {"at": dt.datetime(2040, 1, 1, tzinfo=dt.UTC)}, ["expired"] * 3),
+        ("leaf inter", {"at": dt.datetime(2025, 1, 1, tzinfo=dt.UTC)}, ["not_yet_valid"] * 3),
+        ("leaf root inter", {}, ["wrong_order"]),
+        ("leaf inter other", {}, ["extra_certificates"]),
+    ],
+)
+def test_problems_are_named(certs: str, kwargs: dict, expected: list[str]) -> None:  # type: ignore[type-arg]
+    pool = {"leaf": LEAF, "inter": INTER, "root": ROOT, "other": _load("other-root")}
+    assert _codes(_ders(*(pool[n] for n in certs.split())), **kwargs) == expected
+
+
+def test_intermediate_elsewhere_in_capture() -> None:
+    checker = ChainChecker(LAB)
+    first = checker.check(_ders(LEAF, INTER), sni="tlslens.test", at=AT, stapled_ocsp=None)
+    assert first is not None and first.trusted
+    second = checker.check(
+        _ders(_issue("b.tlslens.test")), sni="b.tlslens.test", at=AT, stapled_ocsp=None
+    )
+    assert second is not None
+    assert [p.code for p in second.problems] == [
+        "missing_intermediate",
+        "intermediate_elsewhere_in_capture",
+    ]
+
+
+def test_cache_respects_the_validity_window() -> None:
+    checker = ChainChecker(LAB)
+    now = checker.check(_ders(LEAF, INTER), sni="tlslens.test", at=AT, stapled_ocsp=None)
+    later = checker.check(
+        _ders(LEAF, INTER),
+        sni="tlslens.test",
+        at=dt.datetime(2040, 1, 1, tzinfo=dt.UTC),
+        stapled_ocsp=None,
+    )
+    assert now is not None and later is not None
+    assert now.trusted and not later.trusted and "expired" in [p.code for p in later.problems]
+
+
+def test_self_signed_weak_and_misused_certificates() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    assert _codes(_ders(_issue(self_signed=True, key=key))) == ["self_signed", "untrusted_root"]
+    weak = _issue(key=rsa.generate_private_key(public_exponent=65537, key_size=1024))
+    assert "weak_key" in _codes(_ders(weak, INTER))
+    client_only = _issue(eku=ExtendedKeyUsageOID.CLIENT_AUTH)
+    assert "bad_key_usage" in _codes(_ders(client_only, INTER))
+    not_a_ca_key = ec.generate_private_key(ec.SECP256R1())
+    not_a_ca = _issue("not a CA", key=not_a_ca_key, ca=False)
+    below = _issue(issuer=not_a_ca, issuer_key=not_a_ca_key)
+    assert "bad_basic_constraints" in _codes(_ders(below, not_a_ca, INTER))
+
+
+def test_unparsable_certificate_is_reported() -> None:
+    result = validate(
+        [b"\x30\x03\x02\x01\x00", *_ders(LEAF, INTER)], hostname="tlslens.test", at=AT, store=LAB
+    )
+    assert result.problems[0].code == "unparsable_certificate"
+
+
+def _ocsp(
+    status: ocsp.OCSPCertStatus,
+    this_update: dt.datetime,
+    next_update: dt.datetime,
+    cert: x509.Certificate = LEAF,
+) -> bytes:
+    revoked = status == ocsp.OCSPCertStatus.REVOKED
+    builder = (
+        ocsp.OCSPResponseBuilder()
+        .add_response(
+            cert=cert,
+            issuer=INTER,
+            algorithm=hashes.SHA256(),
+            cert_status=status,
+            this_update=this_update,
+            next_update=next_update,
+            revocation_time=this_update if revoked else None,
+            revocation_reason=x509.ReasonFlags.key_compromise if revoked else None,
+        )
+        .responder_id(ocsp.OCSPResponderEncoding.HASH, INTER)
+    )
+    return builder.sign(_key("intermediate"), hashes.SHA256()).public_bytes(DER)
+
+
+def test_stapled_ocsp_good_revoked_stale_invalid() -> None:
+    t0, t1 = AT - dt.timedelta(days=1), AT + dt.timedelta(days=6)
+    good = check_stapled_ocsp(_ocsp(ocsp.OCSPCertStatus.GOOD, t0, t1), LEAF, INTER, AT)
+    assert (good.status, good.problems, good.responder) == ("good", [], "the issuing CA")
+    revoked = check_stapled_ocsp(_ocsp(ocsp.OCSPCertStatus.REVOKED, t0, t1), LEAF, INTER, AT)
+    assert revoked.status == "revoked" and revoked.revocation_reason == "key_compromise"
+    assert [c for c, _m in revoked.problems] == ["ocsp_revoked"]
+    stale = check_stapled_ocsp(
+        _ocsp(ocsp.OCSPCertStatus.GOOD, t0 - dt.timedelta(days=30), t0 - dt.timedelta(days=20)),
+        LEAF,
+        INTER,
+        AT,
+    )
+    assert stale.status == "stale" and [c for c, _m in stale.problems] == ["ocsp_stale"]
+    other = check_stapled_ocsp(
+        _ocsp(ocsp.OCSPCertStatus.GOOD, t0, t1, cert=_issue()), LEAF, INTER, AT
+    )
+    assert other.status == "invalid" and "another certificate" in other.problems[0][1]
+    garbage = check_stapled_ocsp(b"\x30\x02\x05\x00", LEAF, INTER, AT)
+    assert garbage.status == "invalid" and garbage.problems[0][0] == "ocsp_invalid"
+    codes = _codes(_ders(LEAF, INTER), stapled_ocsp=_ocsp(ocsp.OCSPCertStatus.REVOKED, t0, t1))
+    assert codes == ["ocsp_revoked"]
+
+
+def test_captured_chain_verdicts() -> None:
+    conn = next(iter(tlslens.read_capture(CAPTURES / "openssl-ocsp.pcapng")))
+    ders = [c.der for c in conn.certificates]
+    at = conn.start_time
+    staple = conn.stapled_ocsp
+    assert validate(ders, hostname=conn.sni, at=at, store=LAB, stapled_ocsp=staple).trusted
+    assert (
+        validate(ders, hostname=conn.sni, at=at, store=LAB, stapled_ocsp=staple).ocsp.status
+        == "good"
+    )  # type: ignore[union-attr]
+    assert _codes(ders, store=EMPTY, host=conn.sni, at=at) == ["untrusted_root"]
+
+
+def _openssl_verify(
+    tmp_path: Path, leaf: x509.Certificate, at: dt.datetime, host: str | None
+) -> bool:
+    (tmp_path / "leaf.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    cmd = [
+        "openssl",
+        "verify",
+        "-CAfile",
+        str(PKI / "root.pem"),
+        "-untrusted",
+        str(PKI / "intermediate.pem"),
+        "-attime",
+        str(int(at.timestamp())),
+    ]
+    if host:
+        cmd += ["-verify_hostname", host]
+    return (
+        subprocess.run(
+            [*cmd, str(tmp_path / "leaf.pem")], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("at", "host"),
+    [
+        (AT, "tlslens.test"),
+        (AT, "wrong.example"),
+        (dt.datetime(2040, 1, 1, tzinfo=dt.UTC), "tlslens.test"),
+        (dt.datetime(2025, 1, 1, tzinfo=dt.UTC), "tlslens.test"),
+        (AT, "localhost"),
+    ],
+)
+def test_agrees_with_openssl_verify(tmp_path: Path, at: dt.datetime, host: str) -> None:
+    require_program("openssl", "openssl")
+    ours = validate(_ders(LEAF, INTER), hostname=host, at=at, store=LAB).trusted
+    assert ours == _openssl_verify(tmp_path, LEAF, at, host)
+
+
+def test_corpus_chains_validate_without_error(corpus: Path) -> None:
+    import certifi
+
+    mozilla = TrustStore.from_pem("mozilla", Path(certifi.where()).read_bytes())
+    checked = 0
+    for path in sorted(corpus.rglob("*.pcap*")):
+        checker = ChainChecker(mozilla)
+        for conn in tlslens.read_capture(path):
+            result = checker.check(
+                [c.der for c in conn.certificates],
+                sni=conn.sni,
+                at=conn.start_time,
+                stapled_ocsp=conn.stapled_ocsp,
+            )
+            if result is not None:
+                checked += 1
+                assert result.trusted or result.problems, path
+    assert checked > 50
+    # Scapy's test capture with its own CA as the trust anchor: the path is sound, but its
+    # leaf names no host (no subjectAltName) and the client sent no SNI.
+    ca = x509.load_der_x509_certificate((corpus / "scapy/keys/ca_cert.der").read_bytes())
+    conn = next(iter(tlslens.read_capture(corpus / "scapy/tls_nss_example.pcap")))
+    scapy = ChainChecker(TrustStore("scapy-ca", [ca])).check(
+        [c.der for c in conn.certificates], sni=conn.sni, at=conn.start_time, stapled_ocsp=None
+    )
+    assert scapy is not None and scapy.path_in_store and not scapy.trusted
+    assert [p.code for p in scapy.problems] == ["name_mismatch"]
+    # Twitter's 2014 chain: SHA-1 signatures (which cryptography no longer signs with, so
+    # the unit tests cannot build one), a stapled response signed by the issuing CA, and a
+    # root that has left today's Mozilla store.
+    conn = next(iter(tlslens.read_capture(corpus / "zeek/ocsp-stapling-twimg.pcap")))
+    result = ChainChecker(mozilla).check(
+        [c.der for c in conn.certificates],
+        sni=conn.sni,
+        at=conn.start_time,
+        stapled_ocsp=conn.stapled_ocsp,
+    )
+    assert result is not None and not result.trusted
+    assert [p.code for p in result.problems] == [
+        "untrusted_root",
+        "weak_signature",
+        "weak_signature",
+    ]
+    assert result.ocsp is not None and result.ocsp.status == "good"
+    assert result.links[0][-1].endswith("they are equal.")
+
+
+def test_certs_command(tmp_path: Path) -> None:
+    capture = CAPTURES / "openssl-ocsp.pcapng"
+    result = CliRunner().invoke(
+        main, ["certs", str(capture), "--ca", str(PKI / "root.pem"), "--pem", str(tmp_path)]
+    )
+    assert result.exit_code == 0
+    text = result.stdout
+    assert "trusted." in text and "[trust anchor]" in text and "Stapled OCSP: good" in text
+    assert "No certificate chain: encrypted (TLS 1.3): give --keylog to see it." in text
+    pem = (tmp_path / "conn1-0.pem").read_bytes()
+    assert x509.load_pem_x509_certificate(pem) == LEAF
+    decrypted = CliRunner().invoke(
+        main,
+        [
+            "certs",
+            str(capture),
+            "--keylog",
+            str(capture.with_suffix(".keys")),
+            "--host",
+            "nope.example",
+            "--connection",
+            "2",
+        ],
+    )
+    assert "name_mismatch: the client asked for nope.example" in decrypted.stdout
