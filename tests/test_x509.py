@@ -338,3 +338,184 @@ def test_certs_command(tmp_path: Path) -> None:
         ],
     )
     assert "name_mismatch: the client asked for nope.example" in decrypted.stdout
+
+
+CHAINS = VECTORS / "chains"
+# (SNI, trusted with the chains root, problem codes), in the order recorded.
+CHAIN_VERDICTS = [
+    ("valid.chains.lab", True, []),
+    ("expired.chains.lab", False, ["expired"]),
+    ("not-yet-valid.chains.lab", False, ["not_yet_valid"]),
+    ("name-mismatch.chains.lab", False, ["name_mismatch"]),
+    (
+        "intermediate-elsewhere.chains.lab",
+        False,
+        ["missing_intermediate", "intermediate_elsewhere_in_capture"],
+    ),
+    ("missing-intermediate.chains.lab", False, ["missing_intermediate"]),
+    ("wrong-order.chains.lab", True, ["wrong_order"]),
+    ("ocsp-good.chains.lab", True, []),
+    ("ocsp-revoked.chains.lab", False, ["ocsp_revoked"]),
+    ("ocsp-stale.chains.lab", True, ["ocsp_stale"]),
+]
+
+
+def _chain_connections() -> list[tlslens.Connection]:
+    store = TrustStore("lab", [x509.load_pem_x509_certificate((CHAINS / "root.pem").read_bytes())])
+    checker = ChainChecker(store)
+    conns = list(tlslens.read_capture(CAPTURES / "chains.pcapng"))
+    for conn in conns:
+        conn.validation = checker.check(
+            [c.der for c in conn.certificates],
+            sni=conn.sni,
+            at=conn.start_time,
+            stapled_ocsp=conn.stapled_ocsp,
+        )
+    return conns
+
+
+def test_recorded_chain_verdicts() -> None:
+    got = [
+        (c.sni, c.validation.trusted, [p.code for p in c.validation.problems])
+        for c in _chain_connections()
+    ]
+    assert got == CHAIN_VERDICTS
+
+
+def test_recorded_chains_without_the_private_root() -> None:
+    conn = next(iter(tlslens.read_capture(CAPTURES / "chains.pcapng")))
+    result = ChainChecker(EMPTY).check(
+        [c.der for c in conn.certificates], sni=conn.sni, at=conn.start_time, stapled_ocsp=None
+    )
+    assert result is not None and [p.code for p in result.problems] == ["untrusted_root"]
+
+
+@pytest.mark.parametrize("index", range(7))  # the cases openssl verify can judge (no OCSP)
+def test_recorded_chains_agree_with_openssl_verify(tmp_path: Path, index: int) -> None:
+    require_program("openssl", "openssl")
+    conn = _chain_connections()[index]
+    certs = [x509.load_der_x509_certificate(c.der) for c in conn.certificates]
+    leaf = tmp_path / "leaf.pem"
+    leaf.write_bytes(certs[0].public_bytes(serialization.Encoding.PEM))
+    cmd = [
+        "openssl",
+        "verify",
+        "-CAfile",
+        str(CHAINS / "root.pem"),
+        "-attime",
+        str(int(conn.start_time.timestamp())),
+        "-verify_hostname",
+        str(conn.sni),
+    ]
+    if len(certs) > 1:
+        untrusted = tmp_path / "sent.pem"
+        untrusted.write_bytes(
+            b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs[1:])
+        )
+        cmd += ["-untrusted", str(untrusted)]
+    accepted = subprocess.run([*cmd, str(leaf)], capture_output=True, check=False).returncode == 0
+    assert conn.validation.trusted == accepted, conn.sni
+
+
+def test_pki_round_trip_with_openssl(tmp_path: Path) -> None:
+    """init -> csr -> sign -> a real s_server serves it -> s_client -verify_return_error accepts."""
+    require_program("openssl", "openssl")
+    runner = CliRunner()
+    ca = tmp_path / "ca"
+    assert runner.invoke(main, ["pki", "init", str(ca)]).exit_code == 0
+    result = runner.invoke(
+        main, ["pki", "csr", "--cn", "web.lab", "--san", "web.lab", "--out", str(tmp_path / "web")]
+    )
+    assert result.exit_code == 0 and "the CSR carries only the public key" in result.stdout
+    result = runner.invoke(
+        main,
+        [
+            "pki",
+            "sign",
+            str(tmp_path / "web.csr"),
+            "--ca-dir",
+            str(ca),
+            "--out",
+            str(tmp_path / "web.pem"),
+        ],
+    )
+    assert result.exit_code == 0 and "signs a server certificate for CN=web.lab" in result.stdout
+    result = runner.invoke(
+        main,
+        [
+            "pki",
+            "ocsp",
+            str(tmp_path / "web.pem"),
+            "--ca-dir",
+            str(ca),
+            "--out",
+            str(tmp_path / "web.ocsp"),
+        ],
+    )
+    assert result.exit_code == 0 and "is good" in result.stdout
+    import socket
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            "openssl",
+            "s_server",
+            "-accept",
+            str(port),
+            "-naccept",
+            "1",
+            "-www",
+            "-cert",
+            str(tmp_path / "web.pem"),
+            "-key",
+            str(tmp_path / "web.key"),
+            "-cert_chain",
+            str(ca / "intermediate.pem"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(0.5)
+        client = subprocess.run(
+            [
+                "openssl",
+                "s_client",
+                "-connect",
+                f"127.0.0.1:{port}",
+                "-servername",
+                "web.lab",
+                "-verify_return_error",
+                "-verify_hostname",
+                "web.lab",
+                "-CAfile",
+                str(ca / "root.pem"),
+            ],
+            input=b"GET / HTTP/1.0\r\n\r\n",
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    finally:
+        server.kill()
+        server.wait()
+    assert b"Verify return code: 0 (ok)" in client.stdout
+
+
+def test_pki_refuses_bad_input(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        [
+            "pki",
+            "sign",
+            str(tmp_path / "none.csr"),
+            "--ca-dir",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "x.pem"),
+        ],
+    )
+    assert result.exit_code != 0 and "no usable intermediate CA" in result.output

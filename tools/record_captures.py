@@ -34,9 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tlslens import pki
 
 ROOT = Path(__file__).resolve().parent.parent
 PKI = ROOT / "tests" / "vectors" / "pki"
@@ -52,165 +53,50 @@ NOT_AFTER = dt.datetime(2036, 1, 1, tzinfo=dt.UTC)
 # -- lab PKI ---------------------------------------------------------------------
 
 
-def _name(cn: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "tlslens lab"),
-            x509.NameAttribute(NameOID.COMMON_NAME, cn),
-        ]
-    )
-
-
-def _write_key(path: Path, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> None:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-
-
-def _issue(
-    subject: str,
-    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
-    issuer_name: x509.Name,
-    issuer_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
-    *,
-    ca: bool,
-    san: list[str] | None = None,
-    client: bool = False,
-) -> x509.Certificate:
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOT_BEFORE)
-        .not_valid_after(NOT_AFTER)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        # RFC 5280 §4.2.1.1-2: validators follow these identifiers from issuer to subject.
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
-            critical=False,
-        )
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-    else:
-        eku = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
-        builder = builder.add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_encipherment=True,
-                content_commitment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-    if san:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in san]), critical=False
-        )
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def make_pki(pki: Path) -> None:
+def make_pki(pki_dir: Path) -> None:
     """root -> intermediate -> server (RSA, for RSA key exchange) and client; an ECDSA server;
-    an unrelated root for the unknown-CA case."""
-    if (pki / "server.pem").exists():
+    an unrelated root for the unknown-CA case. Made once; the committed files are reused."""
+    if (pki_dir / "server.pem").exists():
         return
-    pki.mkdir(parents=True, exist_ok=True)
-    root_key = ec.generate_private_key(ec.SECP256R1())
-    root = _issue("tlslens lab root CA", root_key, _name("tlslens lab root CA"), root_key, ca=True)
-    inter_key = ec.generate_private_key(ec.SECP256R1())
-    inter = _issue("tlslens lab intermediate CA", inter_key, root.subject, root_key, ca=True)
-    server_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    server = _issue(NAME, server_key, inter.subject, inter_key, ca=False, san=[NAME, "localhost"])
-    ecdsa_key = ec.generate_private_key(ec.SECP256R1())
-    ecdsa = _issue(
-        "ecdsa." + NAME,
-        ecdsa_key,
-        inter.subject,
-        inter_key,
-        ca=False,
-        san=["ecdsa." + NAME, "localhost"],
-    )
-    client_key = ec.generate_private_key(ec.SECP256R1())
-    client = _issue(
-        "tlslens lab client", client_key, inter.subject, inter_key, ca=False, client=True
-    )
-    other_key = ec.generate_private_key(ec.SECP256R1())
-    other = _issue("unrelated root CA", other_key, _name("unrelated root CA"), other_key, ca=True)
-    pem = serialization.Encoding.PEM
-    for name, cert in (
-        ("root", root),
-        ("intermediate", inter),
-        ("server", server),
-        ("ecdsa", ecdsa),
-        ("client", client),
-        ("other-root", other),
+    pki_dir.mkdir(parents=True, exist_ok=True)
+    now = NOT_BEFORE + dt.timedelta(minutes=5)
+    days = (NOT_AFTER - NOT_BEFORE).days
+    root = pki.make_root("tlslens lab root CA", now=now, days=days)
+    inter = pki.make_intermediate("tlslens lab intermediate CA", root, now=now, days=days)
+    issued: dict[str, pki.Issued] = {"root": root, "intermediate": inter}
+    for label, cn, sans, key_type, client in (
+        ("server", NAME, [NAME, "localhost"], "rsa", False),
+        ("ecdsa", "ecdsa." + NAME, ["ecdsa." + NAME, "localhost"], "ec", False),
+        ("client", "tlslens lab client", ["client.tlslens.test"], "ec", True),
     ):
-        (pki / f"{name}.pem").write_bytes(cert.public_bytes(pem))
-    for name, key in (
-        ("root", root_key),
-        ("intermediate", inter_key),
-        ("server", server_key),
-        ("ecdsa", ecdsa_key),
-        ("client", client_key),
-    ):
-        _write_key(pki / f"{name}.key", key)
-    (pki / "server-chain.pem").write_bytes(server.public_bytes(pem) + inter.public_bytes(pem))
-    (pki / "ecdsa-chain.pem").write_bytes(ecdsa.public_bytes(pem) + inter.public_bytes(pem))
-    (pki / "client-chain.pem").write_bytes(client.public_bytes(pem) + inter.public_bytes(pem))
-
-
-def make_ocsp_response(pki: Path, work: Path) -> Path:
-    """A 'good' OCSP response for the server certificate, signed by its issuer."""
-    from cryptography.x509 import ocsp
-
-    server = x509.load_pem_x509_certificate((pki / "server.pem").read_bytes())
-    inter = x509.load_pem_x509_certificate((pki / "intermediate.pem").read_bytes())
-    inter_key = serialization.load_pem_private_key((pki / "intermediate.key").read_bytes(), None)
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    builder = (
-        ocsp.OCSPResponseBuilder()
-        .add_response(
-            cert=server,
-            issuer=inter,
-            algorithm=hashes.SHA256(),
-            cert_status=ocsp.OCSPCertStatus.GOOD,
-            this_update=now,
-            next_update=now + dt.timedelta(days=7),
-            revocation_time=None,
-            revocation_reason=None,
+        csr, key, _story = pki.make_csr(cn, sans, pki.new_key(key_type))
+        cert = pki.sign_csr(csr, inter, now=now, days=days, client=client).certificate
+        issued[label] = pki.Issued(cert, key, "")
+    issued["other-root"] = pki.make_root("unrelated root CA", now=now, days=days)
+    for label, item in issued.items():
+        (pki_dir / f"{label}.pem").write_bytes(pki.pem_cert(item.certificate))
+        if item.key is not None and label != "other-root":
+            (pki_dir / f"{label}.key").write_bytes(pki.pem_key(item.key))
+    chain = pki.pem_cert(inter.certificate)
+    for label in ("server", "ecdsa", "client"):
+        (pki_dir / f"{label}-chain.pem").write_bytes(
+            pki.pem_cert(issued[label].certificate) + chain
         )
-        .responder_id(ocsp.OCSPResponderEncoding.HASH, inter)
-    )
-    response = builder.sign(inter_key, hashes.SHA256())  # type: ignore[arg-type]
+
+
+def _lab_ca(pki_dir: Path) -> pki.Issued:
+    key = serialization.load_pem_private_key((pki_dir / "intermediate.key").read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey)
+    cert = x509.load_pem_x509_certificate((pki_dir / "intermediate.pem").read_bytes())
+    return pki.Issued(cert, key, "")
+
+
+def make_ocsp_response(pki_dir: Path, work: Path) -> Path:
+    """A 'good' OCSP response for the server certificate, signed by its issuer."""
+    server = x509.load_pem_x509_certificate((pki_dir / "server.pem").read_bytes())
+    der, _story = pki.make_ocsp_response(server, _lab_ca(pki_dir), now=dt.datetime.now(dt.UTC))
     path = work / "ocsp-good.der"
-    path.write_bytes(response.public_bytes(serialization.Encoding.DER))
+    path.write_bytes(der)
     return path
 
 
@@ -232,6 +118,19 @@ def wait_port(port: int, host: str = HOST, timeout_s: float = 10.0) -> None:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listens on {host}:{port}")
+
+
+def wait_listening(port: int, timeout_s: float = 10.0) -> None:
+    """Wait until something listens on the port, without connecting (nothing to capture)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                return  # taken: the server is up
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {HOST}:{port}")
 
 
 @contextmanager
@@ -256,11 +155,21 @@ def process(cmd: list[str], **kw: object) -> Iterator[subprocess.Popen[bytes]]:
 
 
 @contextmanager
-def capture(path: Path, port: int) -> Iterator[None]:
+def capture(path: Path, port: int, port_filter: str | None = None) -> Iterator[None]:
     """dumpcap writes pcapng or classic pcap by the file's suffix (both formats get tested)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     fmt = "-n" if path.suffix == ".pcapng" else "-P"
-    cmd = ["dumpcap", "-q", "-i", "lo", "-f", f"tcp port {port}", fmt, "-w", str(tmp)]
+    cmd = [
+        "dumpcap",
+        "-q",
+        "-i",
+        "lo",
+        "-f",
+        port_filter or f"tcp port {port}",
+        fmt,
+        "-w",
+        str(tmp),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # capture must be running before the first SYN
     try:
@@ -605,6 +514,93 @@ def scenario_demo(ctx: Context) -> None:
         )
 
 
+CHAINS = ROOT / "tests" / "vectors" / "chains"
+
+# Each chain case: (name, leaf host, SNI sent, chain sent, leaf validity, OCSP staple)
+CHAIN_CASES = (
+    "valid",
+    "expired",
+    "not_yet_valid",
+    "name_mismatch",
+    "intermediate_elsewhere",
+    "missing_intermediate",
+    "wrong_order",
+    "ocsp_good",
+    "ocsp_revoked",
+    "ocsp_stale",
+)
+
+
+def scenario_chains(ctx: Context) -> None:
+    """Certificate chain cases, each served by its own OpenSSL server, in one capture:
+    valid, expired, not yet valid, name mismatch, missing intermediate (also sent in an
+    earlier connection, and not), wrong order, and stapled OCSP good / revoked / stale.
+    The chains come from `tlslens.pki`; the roots are kept in tests/vectors/chains."""
+    CHAINS.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    root = pki.make_root("chains lab root CA", now=now)
+    inter_a = pki.make_intermediate("chains lab intermediate A", root, now=now)
+    inter_b = pki.make_intermediate("chains lab intermediate B", root, now=now)
+    (CHAINS / "root.pem").write_bytes(pki.pem_cert(root.certificate))
+    (CHAINS / "intermediate-a.pem").write_bytes(pki.pem_cert(inter_a.certificate))
+    (CHAINS / "intermediate-b.pem").write_bytes(pki.pem_cert(inter_b.certificate))
+    keylog = ctx.out / "chains.keys"
+    keylog.unlink(missing_ok=True)
+    ports = [free_port() for _ in CHAIN_CASES]
+    low, high = min(ports), max(ports)
+    with capture(ctx.out / "chains.pcapng", 0, port_filter=f"tcp portrange {low}-{high}"):
+        for case, port in zip(CHAIN_CASES, ports, strict=True):
+            host = f"{case.replace('_', '-')}.chains.lab"
+            issuer = inter_b if case == "missing_intermediate" else inter_a
+            not_before, days = now - dt.timedelta(minutes=5), 365
+            if case == "expired":
+                not_before, days = now - dt.timedelta(days=400), 30
+            elif case == "not_yet_valid":
+                not_before = now + dt.timedelta(hours=3)
+            names = ["other.lab"] if case == "name_mismatch" else [host]
+            csr, key, _story = pki.make_csr(names[0], names)
+            leaf = pki.sign_csr(csr, issuer, now=now, days=days, not_before=not_before).certificate
+            files = ctx.work / case
+            files.mkdir(exist_ok=True)
+            (files / "leaf.pem").write_bytes(pki.pem_cert(leaf))
+            (files / "leaf.key").write_bytes(pki.pem_key(key))
+            chain = {
+                "intermediate_elsewhere": b"",
+                "missing_intermediate": b"",
+                "wrong_order": pki.pem_cert(root.certificate) + pki.pem_cert(inter_a.certificate),
+            }.get(case, pki.pem_cert(inter_a.certificate))
+            args = ["-cert", str(files / "leaf.pem"), "-key", str(files / "leaf.key")]
+            if chain:
+                (files / "chain.pem").write_bytes(chain)
+                args += ["-cert_chain", str(files / "chain.pem")]
+            if case.startswith("ocsp"):
+                this_update = now - dt.timedelta(days=30) if case == "ocsp_stale" else now
+                der, _story = pki.make_ocsp_response(
+                    leaf, issuer, now=now, revoked=case == "ocsp_revoked", this_update=this_update
+                )
+                (files / "ocsp.der").write_bytes(der)
+                args += ["-status_file", str(files / "ocsp.der")]
+            cmd = ["openssl", "s_server", "-accept", str(port), "-naccept", "3", "-www", *args]
+            with process(cmd):
+                wait_listening(port)
+                run(
+                    [
+                        "openssl",
+                        "s_client",
+                        "-connect",
+                        f"{HOST}:{port}",
+                        "-servername",
+                        host,
+                        "-status",
+                        "-keylogfile",
+                        str(keylog),
+                        "-tls1_2",
+                        "-ign_eof",
+                    ],
+                    stdin=b"GET / HTTP/1.0\r\n\r\n",
+                )
+
+
 SCENARIOS: dict[str, Callable[[Context], None]] = {
     "demo": scenario_demo,
     "openssl-versions": scenario_openssl_versions,
@@ -615,6 +611,7 @@ SCENARIOS: dict[str, Callable[[Context], None]] = {
     "gnutls": scenario_gnutls,
     "nginx-curl": scenario_nginx_curl,
     "python": scenario_python,
+    "chains": scenario_chains,
 }
 
 

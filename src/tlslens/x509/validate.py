@@ -497,6 +497,8 @@ def _validate(
     if stapled_ocsp is not None:
         leaf_issuer = path[1] if len(path) > 1 else None
         result.ocsp = check_stapled_ocsp(stapled_ocsp, leaf, leaf_issuer, at)
+        if result.ocsp.status == "revoked":
+            result.trusted = False  # a client that reads the staple refuses the connection
         problems.extend(Problem(code, message) for code, message in result.ocsp.problems)
     return result
 
