@@ -519,3 +519,23 @@ def test_pki_refuses_bad_input(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code != 0 and "no usable intermediate CA" in result.output
+
+
+def test_cached_verdicts_keep_exact_wording() -> None:
+    checker = ChainChecker(LAB)
+    early = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    first = checker.check(_ders(LEAF, INTER), sni="tlslens.test", at=early, stapled_ocsp=None)
+    second = checker.check(
+        _ders(LEAF, INTER), sni="tlslens.test", at=early + dt.timedelta(days=100), stapled_ocsp=None
+    )
+    assert first is not None and second is not None
+    assert (
+        [p.code for p in first.problems]
+        == [p.code for p in second.problems]
+        == ["not_yet_valid"] * 3
+    )
+    assert first.problems[0].message != second.problems[0].message
+    fresh = validate(
+        _ders(LEAF, INTER), hostname="tlslens.test", at=early + dt.timedelta(days=100), store=LAB
+    )
+    assert second.problems == fresh.problems and second.checked_at == fresh.checked_at

@@ -21,7 +21,7 @@ import itertools
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -84,6 +84,7 @@ class Validation:
     path: list[x509.Certificate] = field(default_factory=list)  # leaf first, root last
     path_in_store: bool = False  # the last certificate of the path is a trust anchor
     unknown_root: str | None = None  # the issuer named by the top of the path, not found
+    validity_at: int = 0  # where the expired/not-yet-valid problems start in ``problems``
     links: list[list[str]] = field(default_factory=list)  # signature explanation per link
     ocsp: OCSPCheck | None = None
 
@@ -232,6 +233,30 @@ def explain_signature(cert: x509.Certificate, issuer: x509.Certificate) -> list[
     return lines
 
 
+def validity_problems(path: list[x509.Certificate], at: datetime) -> list[Problem]:
+    """Expired and not-yet-valid certificates of the path, as of ``at``."""
+    problems = []
+    for cert in path:
+        before, after = cert.not_valid_before_utc, cert.not_valid_after_utc
+        if at > after:
+            problems.append(
+                Problem(
+                    "expired",
+                    f"{_name(cert)} expired {after:%Y-%m-%d %H:%M} UTC, "
+                    f"{_days((at - after).total_seconds())} before the capture",
+                )
+            )
+        elif at < before:
+            problems.append(
+                Problem(
+                    "not_yet_valid",
+                    f"{_name(cert)} is valid only from {before:%Y-%m-%d %H:%M} UTC, "
+                    f"{_days((before - at).total_seconds())} after the capture",
+                )
+            )
+    return problems
+
+
 def validate(
     certificates: list[bytes],
     *,
@@ -359,25 +384,10 @@ def _validate(
         )
 
     # -- each certificate on the path ----------------------------------------------------
+    result.validity_at = len(problems)
+    problems.extend(validity_problems(path, at))
     for depth, cert in enumerate(path):
         anchor = depth == len(path) - 1 and result.path_in_store
-        before, after = cert.not_valid_before_utc, cert.not_valid_after_utc
-        if at > after:
-            problems.append(
-                Problem(
-                    "expired",
-                    f"{_name(cert)} expired {after:%Y-%m-%d %H:%M} UTC, "
-                    f"{_days((at - after).total_seconds())} before the capture",
-                )
-            )
-        elif at < before:
-            problems.append(
-                Problem(
-                    "not_yet_valid",
-                    f"{_name(cert)} is valid only from {before:%Y-%m-%d %H:%M} UTC, "
-                    f"{_days((before - at).total_seconds())} after the capture",
-                )
-            )
         if not anchor:
             try:
                 hash_alg = cert.signature_hash_algorithm
@@ -492,7 +502,9 @@ def _validate(
     if result.trusted:
         # The validator may build another path than the one sent; what it accepted stands,
         # and only the problems a trusted chain can still have remain.
+        kept_before = sum(1 for p in problems[: result.validity_at] if p.code in ADVISORY)
         problems[:] = [p for p in problems if p.code in ADVISORY]
+        result.validity_at = kept_before
 
     if stapled_ocsp is not None:
         leaf_issuer = path[1] if len(path) > 1 else None
@@ -501,6 +513,11 @@ def _validate(
             result.trusted = False  # a client that reads the staple refuses the connection
         problems.extend(Problem(code, message) for code, message in result.ocsp.problems)
     return result
+
+
+_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+_TICK = timedelta(microseconds=1)
 
 
 class ChainChecker:
@@ -538,7 +555,15 @@ class ChainChecker:
         key = (tuple(hashlib.sha256(der).digest() for der in certificates), hostname, stapled_ocsp)
         cached = self.cache.get(key)
         if cached is not None and cached[0] <= when <= cached[1]:
-            return dataclasses.replace(cached[2], checked_at=when)
+            # Same verdict; only the time-relative wording of validity problems changes.
+            old = cached[2]
+            count = sum(1 for p in old.problems if p.code in ("expired", "not_yet_valid"))
+            problems = [
+                *old.problems[: old.validity_at],
+                *validity_problems(old.path, when),
+                *old.problems[old.validity_at + count :],
+            ]
+            return dataclasses.replace(old, checked_at=when, problems=problems)
         result = validate(
             certificates,
             hostname=hostname,
@@ -551,15 +576,17 @@ class ChainChecker:
         if not any(
             p.code in ("missing_intermediate", "unparsable_certificate") for p in result.problems
         ):
-            start = max(c.not_valid_before_utc for c in result.path)
-            end = min(c.not_valid_after_utc for c in result.path)
+            # The verdict only changes when the time crosses a validity boundary of a
+            # certificate (or of the staple): it holds for the interval around ``when``.
+            boundaries = {c.not_valid_before_utc for c in result.path}
+            boundaries |= {c.not_valid_after_utc for c in result.path}
             if result.ocsp is not None:
-                start = max(start, result.ocsp.this_update or start)
-                end = min(end, result.ocsp.next_update or end)
-            if start <= when <= end:
-                if len(self.cache) >= self.MAX_CACHE:
-                    self.cache.clear()
-                self.cache[key] = (start, end, result)
+                boundaries |= {t for t in (result.ocsp.this_update, result.ocsp.next_update) if t}
+            start = max((b for b in boundaries if b <= when), default=_EARLIEST)
+            end = min((b for b in boundaries if b > when), default=_LATEST)
+            if len(self.cache) >= self.MAX_CACHE:
+                self.cache.clear()
+            self.cache[key] = (start, end - _TICK, result)
         return result
 
     def _remember(self, certificates: list[bytes]) -> None:
