@@ -344,6 +344,7 @@ CHAINS = VECTORS / "chains"
 # (SNI, trusted with the chains root, problem codes), in the order recorded.
 CHAIN_VERDICTS = [
     ("valid.chains.lab", True, []),
+    ("valid-then.chains.lab", True, []),  # valid for the capture; expired an hour later
     ("expired.chains.lab", False, ["expired"]),
     ("not-yet-valid.chains.lab", False, ["not_yet_valid"]),
     ("name-mismatch.chains.lab", False, ["name_mismatch"]),
@@ -382,6 +383,20 @@ def test_recorded_chain_verdicts() -> None:
     assert got == CHAIN_VERDICTS
 
 
+def test_valid_at_capture_time_expired_now() -> None:
+    conn = _chain_connections()[1]
+    assert conn.validation.trusted
+    root = x509.load_pem_x509_certificate((CHAINS / "root.pem").read_bytes())
+    now = dt.datetime.now(dt.UTC)
+    later = validate(
+        [c.der for c in conn.certificates],
+        hostname=conn.sni,
+        at=now,
+        store=TrustStore("lab", [root]),
+    )
+    assert not later.trusted and [p.code for p in later.problems] == ["expired"]
+
+
 def test_recorded_chains_without_the_private_root() -> None:
     conn = next(iter(tlslens.read_capture(CAPTURES / "chains.pcapng")))
     result = ChainChecker(EMPTY).check(
@@ -390,7 +405,7 @@ def test_recorded_chains_without_the_private_root() -> None:
     assert result is not None and [p.code for p in result.problems] == ["untrusted_root"]
 
 
-@pytest.mark.parametrize("index", range(7))  # the cases openssl verify can judge (no OCSP)
+@pytest.mark.parametrize("index", range(8))  # the cases openssl verify can judge (no OCSP)
 def test_recorded_chains_agree_with_openssl_verify(tmp_path: Path, index: int) -> None:
     require_program("openssl", "openssl")
     conn = _chain_connections()[index]

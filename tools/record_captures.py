@@ -519,6 +519,7 @@ CHAINS = ROOT / "tests" / "vectors" / "chains"
 # Each chain case: (name, leaf host, SNI sent, chain sent, leaf validity, OCSP staple)
 CHAIN_CASES = (
     "valid",
+    "valid_then",
     "expired",
     "not_yet_valid",
     "name_mismatch",
@@ -555,6 +556,8 @@ def scenario_chains(ctx: Context) -> None:
             not_before, days = now - dt.timedelta(minutes=5), 365
             if case == "expired":
                 not_before, days = now - dt.timedelta(days=400), 30
+            elif case == "valid_then":  # valid for the capture, expired an hour later
+                days = 1 / 24
             elif case == "not_yet_valid":
                 not_before = now + dt.timedelta(hours=3)
             names = ["other.lab"] if case == "name_mismatch" else [host]
@@ -580,6 +583,9 @@ def scenario_chains(ctx: Context) -> None:
                 )
                 (files / "ocsp.der").write_bytes(der)
                 args += ["-status_file", str(files / "ocsp.der")]
+            if case == "ocsp_good":
+                _nginx_stapling(ctx, port, files)
+                continue
             cmd = ["openssl", "s_server", "-accept", str(port), "-naccept", "3", "-www", *args]
             with process(cmd):
                 wait_listening(port)
@@ -599,6 +605,52 @@ def scenario_chains(ctx: Context) -> None:
                     ],
                     stdin=b"GET / HTTP/1.0\r\n\r\n",
                 )
+
+
+def _nginx_stapling(ctx: Context, port: int, files: Path) -> None:
+    """nginx serving a chain with a stapled OCSP response from ssl_stapling_file."""
+    chain = files / "fullchain.pem"
+    chain.write_bytes((files / "leaf.pem").read_bytes() + (files / "chain.pem").read_bytes())
+    conf = files / "nginx.conf"
+    conf.write_text(f"""
+worker_processes 1;
+pid {files}/nginx.pid;
+error_log {files}/nginx-error.log;
+daemon off;
+events {{ worker_connections 16; }}
+http {{
+  access_log off;
+  client_body_temp_path {files}/body; proxy_temp_path {files}/proxy;
+  fastcgi_temp_path {files}/fcgi; uwsgi_temp_path {files}/uwsgi; scgi_temp_path {files}/scgi;
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    ssl_certificate {chain};
+    ssl_certificate_key {files}/leaf.key;
+    ssl_stapling on;
+    ssl_stapling_file {files}/ocsp.der;
+    location / {{ return 200 "stapled\\n"; }}
+  }}
+}}
+""")
+    with process(["nginx", "-c", str(conf)]):
+        wait_listening(port)
+        host = "ocsp-good.chains.lab"
+        run(
+            [
+                "openssl",
+                "s_client",
+                "-connect",
+                f"{HOST}:{port}",
+                "-servername",
+                host,
+                "-status",
+                "-keylogfile",
+                str(ctx.out / "chains.keys"),
+                "-tls1_2",
+                "-ign_eof",
+            ],
+            stdin=b"GET / HTTP/1.0\r\n\r\n",
+        )
 
 
 SCENARIOS: dict[str, Callable[[Context], None]] = {

@@ -172,7 +172,7 @@ def sign_csr(
     issuer: Issued,
     *,
     now: dt.datetime,
-    days: int = 365,
+    days: float = 365,
     not_before: dt.datetime | None = None,
     client: bool = False,
 ) -> Issued:
