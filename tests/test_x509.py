@@ -387,11 +387,11 @@ def test_valid_at_capture_time_expired_now() -> None:
     conn = _chain_connections()[1]
     assert conn.validation.trusted
     root = x509.load_pem_x509_certificate((CHAINS / "root.pem").read_bytes())
-    now = dt.datetime.now(dt.UTC)
+    a_day_later = conn.start_time + dt.timedelta(days=1)  # any time after its hour of life
     later = validate(
         [c.der for c in conn.certificates],
         hostname=conn.sni,
-        at=now,
+        at=a_day_later,
         store=TrustStore("lab", [root]),
     )
     assert not later.trusted and [p.code for p in later.problems] == ["expired"]
