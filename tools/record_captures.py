@@ -553,7 +553,7 @@ def scenario_chains(ctx: Context) -> None:
         for case, port in zip(CHAIN_CASES, ports, strict=True):
             host = f"{case.replace('_', '-')}.chains.lab"
             issuer = inter_b if case == "missing_intermediate" else inter_a
-            not_before, days = now - dt.timedelta(minutes=5), 365
+            not_before, days = now - dt.timedelta(minutes=5), 365.0
             if case == "expired":
                 not_before, days = now - dt.timedelta(days=400), 30
             elif case == "valid_then":  # valid for the capture, expired an hour later

@@ -45,6 +45,7 @@ from tlslens.explain import (
 from tlslens.http import summarize as http_summary
 from tlslens.keyfiles import KeyFileError, add_keylog_file, load_rsa_key, parse_key_argument
 from tlslens.model import C2S, Connection, Finding
+from tlslens.net.revocation import RevocationChecker
 from tlslens.pipeline import CaptureSummary, read_capture
 from tlslens.serialize import connection_to_json
 from tlslens.x509 import ChainChecker, TrustStore
@@ -178,6 +179,14 @@ def _trust_options(command: Callable[..., None]) -> Callable[..., None]:
         ),
         click.option("--host", help="Check the certificate against this name instead of the SNI."),
         click.option(
+            "--revocation",
+            type=click.Choice(["off", "online"]),
+            default="off",
+            show_default=True,
+            help="online: ask the CAs' OCSP responders and CRLs about the leaf and every "
+            "intermediate (contacts third parties).",
+        ),
+        click.option(
             "--at",
             "at_text",
             metavar="TIME",
@@ -234,13 +243,18 @@ def _checker(
     return ChainChecker(store, host=host, at=at)
 
 
-def _check_chain(checker: ChainChecker, conn: Connection) -> None:
+def _check_chain(
+    checker: ChainChecker, conn: Connection, revoker: RevocationChecker | None = None
+) -> None:
     conn.validation = checker.check(
         [cert.der for cert in conn.certificates],
         sni=conn.sni,
         at=conn.start_time,
         stapled_ocsp=conn.stapled_ocsp,
     )
+    if revoker is not None and conn.validation is not None and len(conn.validation.path) > 1:
+        validation = conn.validation
+        validation.add_revocation(revoker.check_path(validation.path, validation.checked_at))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -286,6 +300,7 @@ def show(
     trust_store: str,
     cas: tuple[Path, ...],
     host: str | None,
+    revocation: str,
     at_text: str | None,
 ) -> None:
     """Narrate every TLS connection in CAPTURES (pcap or pcapng, optionally .gz).
@@ -297,6 +312,7 @@ def show(
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     keys = _key_store(keylogs, rsa_keys, psk, err)
     checker = _checker(trust_store, cas, host, at_text, err)
+    revoker = RevocationChecker() if revocation == "online" else None
     readable = 0
     for path in captures:
         try:
@@ -308,7 +324,7 @@ def show(
                     continue
                 shown += 1
                 tally.add(conn)
-                _check_chain(checker, conn)
+                _check_chain(checker, conn, revoker)
                 if as_json:
                     sys.stdout.write(json.dumps(connection_to_json(conn), ensure_ascii=True) + "\n")
                 else:
@@ -630,6 +646,7 @@ def certs(
     trust_store: str,
     cas: tuple[Path, ...],
     host: str | None,
+    revocation: str,
     at_text: str | None,
     keylogs: tuple[Path, ...],
     rsa_keys: tuple[str, ...],
@@ -644,13 +661,14 @@ def certs(
     console = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     checker = _checker(trust_store, cas, host, at_text, err)
+    revoker = RevocationChecker() if revocation == "online" else None
     keys = _key_store(keylogs, rsa_keys, psk, err)
     connections = _Connections(capture, False, err, keys)
     try:
         for conn in connections.iter():
             if number is not None and conn.id != number:
                 continue
-            _check_chain(checker, conn)
+            _check_chain(checker, conn, revoker)
             _render_certs(console, conn)
             if pem_dir is not None:
                 _write_pems(pem_dir, conn, err)

@@ -118,6 +118,61 @@ def make_root(
     return Issued(cert, key, story)
 
 
+def _with_urls(
+    builder: x509.CertificateBuilder, ocsp_url: str | None, crl_url: str | None
+) -> x509.CertificateBuilder:
+    """Where clients ask about revocation: AIA (OCSP) and CRL distribution points."""
+    if ocsp_url:
+        builder = builder.add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        x509.oid.AuthorityInformationAccessOID.OCSP,
+                        x509.UniformResourceIdentifier(ocsp_url),
+                    )
+                ]
+            ),
+            critical=False,
+        )
+    if crl_url:
+        builder = builder.add_extension(
+            x509.CRLDistributionPoints(
+                [
+                    x509.DistributionPoint(
+                        [x509.UniformResourceIdentifier(crl_url)], None, None, None
+                    )
+                ]
+            ),
+            critical=False,
+        )
+    return builder
+
+
+def make_crl(
+    issuer: Issued, revoked_serials: list[int], *, now: dt.datetime, days: int = 7
+) -> tuple[bytes, str]:
+    """A DER CRL signed by ``issuer`` listing the revoked serial numbers."""
+    assert issuer.key is not None
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.certificate.subject)
+        .last_update(now)
+        .next_update(now + dt.timedelta(days=days))
+    )
+    for serial in revoked_serials:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build()
+        )
+    signing_key: CertificateIssuerPrivateKeyTypes = issuer.key
+    crl = builder.sign(signing_key, hashes.SHA256())
+    story = (
+        f"'{issuer.certificate.subject.rfc4514_string()}' signs a CRL listing "
+        f"{len(revoked_serials)} revoked certificate(s), valid until "
+        f"{now + dt.timedelta(days=days):%Y-%m-%d}."
+    )
+    return crl.public_bytes(serialization.Encoding.DER), story
+
+
 def make_intermediate(
     common_name: str,
     root: Issued,
@@ -125,6 +180,8 @@ def make_intermediate(
     now: dt.datetime,
     days: int = 1825,
     key: PrivateKey | None = None,
+    ocsp_url: str | None = None,
+    crl_url: str | None = None,
 ) -> Issued:
     assert root.key is not None
     key = key or new_key()
@@ -139,6 +196,7 @@ def make_intermediate(
         ),
         0,
     )
+    builder = _with_urls(builder, ocsp_url, crl_url)
     cert = builder.sign(root.key, hashes.SHA256())
     story = (
         f"Intermediate CA '{common_name}': {describe_key(key)}; the root signs its certificate "
@@ -175,6 +233,8 @@ def sign_csr(
     days: float = 365,
     not_before: dt.datetime | None = None,
     client: bool = False,
+    ocsp_url: str | None = None,
+    crl_url: str | None = None,
 ) -> Issued:
     """Issue a server (or client) certificate for a CSR. Raises ValueError for a bad CSR."""
     assert issuer.key is not None
@@ -216,6 +276,7 @@ def sign_csr(
         builder = builder.add_extension(san.value, critical=False)
     except x509.ExtensionNotFound:
         pass
+    builder = _with_urls(builder, ocsp_url, crl_url)
     signing_key: CertificateIssuerPrivateKeyTypes = issuer.key
     cert = builder.sign(signing_key, hashes.SHA256())
     subject = csr.subject.rfc4514_string()

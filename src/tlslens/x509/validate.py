@@ -56,6 +56,9 @@ CODES = (
     "ocsp_invalid",
     "no_certificate",
     "verification_failed",
+    "crl_revoked",
+    "crl_invalid",
+    "revocation_unavailable",
 )
 
 
@@ -87,6 +90,24 @@ class Validation:
     validity_at: int = 0  # where the expired/not-yet-valid problems start in ``problems``
     links: list[list[str]] = field(default_factory=list)  # signature explanation per link
     ocsp: OCSPCheck | None = None
+    revocation: list[Any] | None = None  # net.revocation.RevocationResult, when checked online
+
+    def add_revocation(self, results: list[Any]) -> None:
+        """Fold the online answers (leaf and intermediates) into the verdict."""
+        self.revocation = results
+        for result in results:
+            where = f"{result.subject} ({result.method} at {result.url})"
+            if result.status == "revoked":
+                code = "ocsp_revoked" if result.method == "ocsp" else "crl_revoked"
+                self.problems.append(Problem(code, f"{where}: {result.message}"))
+                self.trusted = False
+            elif result.status == "invalid":
+                code = "ocsp_invalid" if result.method == "ocsp" else "crl_invalid"
+                self.problems.append(Problem(code, f"{where}: {result.message}"))
+            elif result.status == "unavailable":
+                self.problems.append(
+                    Problem("revocation_unavailable", f"{where}: {result.message}")
+                )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -97,6 +118,9 @@ class Validation:
             "hostname": self.hostname,
             "trust_store": self.trust_store,
             "ocsp": self.ocsp.to_json() if self.ocsp is not None else None,
+            "revocation": (
+                [r.to_json() for r in self.revocation] if self.revocation is not None else None
+            ),
         }
 
 
@@ -587,7 +611,8 @@ class ChainChecker:
             if len(self.cache) >= self.MAX_CACHE:
                 self.cache.clear()
             self.cache[key] = (start, end - _TICK, result)
-        return result
+        # Callers may add to the verdict (online revocation): never to the cached one.
+        return dataclasses.replace(result, problems=list(result.problems))
 
     def _remember(self, certificates: list[bytes]) -> None:
         with warnings.catch_warnings():

@@ -1,0 +1,1 @@
+"""EDGE: what talks to the network."""
