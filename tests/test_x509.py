@@ -554,3 +554,85 @@ def test_cached_verdicts_keep_exact_wording() -> None:
         _ders(LEAF, INTER), hostname="tlslens.test", at=early + dt.timedelta(days=100), store=LAB
     )
     assert second.problems == fresh.problems and second.checked_at == fresh.checked_at
+
+
+def test_unknown_critical_extension_is_explained_by_the_validator() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    odd = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tlslens.test")]))
+        .issuer_name(INTER.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("tlslens.test")]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(_key("intermediate").public_key()),
+            critical=False,
+        )
+        .add_extension(
+            x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00"),
+            critical=True,
+        )
+        .sign(_key("intermediate"), hashes.SHA256())
+    )
+    result = validate(_ders(odd, INTER), hostname="tlslens.test", at=AT, store=LAB)
+    assert not result.trusted
+    assert [p.code for p in result.problems] == ["verification_failed"]
+    assert "the path validator says" in result.problems[0].message
+
+
+def test_trust_store_choices_and_time(tmp_path: Path) -> None:
+    capture = CAPTURES / "chains.pcapng"
+    runner = CliRunner()
+    none = runner.invoke(
+        main, ["show", "--json", "--trust-store", "none", "--connection", "1", str(capture)]
+    )
+    import json
+
+    row = json.loads(none.stdout)
+    assert row["validation"]["trust_store"] == "none"
+    assert [p["code"] for p in row["validation"]["problems"]] == ["untrusted_root"]
+    system = runner.invoke(
+        main,
+        [
+            "show",
+            "--json",
+            "--trust-store",
+            "system",
+            "--connection",
+            "1",
+            "--ca",
+            str(CHAINS / "root.pem"),
+            str(capture),
+        ],
+    )
+    row = json.loads(system.stdout)
+    if Path("/etc/ssl/certs/ca-certificates.crt").exists():
+        assert row["validation"]["trust_store"] == "system+ca"
+    assert row["validation"]["trusted"]
+    later = runner.invoke(
+        main,
+        [
+            "show",
+            "--json",
+            "--connection",
+            "1",
+            "--ca",
+            str(CHAINS / "root.pem"),
+            "--at",
+            "2040-01-01T00:00Z",
+            str(capture),
+        ],
+    )
+    row = json.loads(later.stdout)
+    assert row["validation"]["checked_at"].startswith("2040-01-01")
+    assert "expired" in [p["code"] for p in row["validation"]["problems"]]
+    bad = runner.invoke(main, ["show", "--at", "yesterday", str(capture)])
+    assert bad.exit_code == 2 and "is not an ISO 8601 time" in bad.output
+    text = runner.invoke(
+        main, ["show", "--connection", "1", "--ca", str(CHAINS / "root.pem"), str(capture)]
+    )
+    assert "days of validity left at that time" in " ".join(text.stdout.split())

@@ -332,6 +332,11 @@ def trust_lines(validation: Any) -> list[str]:
         f"Verdict as of {when}, for {host}, with the {validation.trust_store} roots: {verdict}."
     ]
     lines.extend(path_tree(validation))
+    if validation.path:
+        leaf_end = validation.path[0].not_valid_after_utc
+        left = (leaf_end - validation.checked_at).total_seconds() / 86400
+        if left >= 0:
+            lines.append(f"  The leaf had {left:.0f} days of validity left at that time.")
     for problem in validation.problems:
         lines.append(f"  ✗ {problem.code}: {problem.message}")
     if validation.ocsp is not None:

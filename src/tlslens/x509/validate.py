@@ -507,7 +507,9 @@ def _validate(
                 builder.build_server_verifier(subject).verify(leaf, parsed[1:])
                 result.trusted = True
             except (VerificationError, ValueError) as exc:
-                if not problems:
+                # Our named checks may not see every reason (an unknown critical extension,
+                # a policy rule): then the validator's own words are the reason.
+                if all(p.code in ADVISORY for p in problems):
                     problems.append(
                         Problem("verification_failed", f"the path validator says: {exc}")
                     )
