@@ -66,6 +66,14 @@ def _problem_line(file: str, conn_id: int | None, finding: Finding) -> str:
     return f"{', '.join(where)}: {safe_text(finding.message)}"
 
 
+def _unreadable(path: Path, exc: Exception) -> Text:
+    """One red line: which file, and why nothing could be read from it."""
+    if isinstance(exc, CaptureError):
+        return Text(f"{safe_text(str(path))}: {safe_text(str(exc))}", style="red")
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return Text(f"{safe_text(str(path))}: cannot read: {safe_text(reason)}", style="red")
+
+
 class _ServerFilter(click.ParamType):  # type: ignore[type-arg]
     name = "HOST[:PORT]"
 
@@ -333,16 +341,8 @@ def show(
             if keys is not None and keys.rsa_keys and not as_json:
                 for line in tally.lines():
                     out.print(Text(line))
-        except CaptureError as exc:
-            err.print(Text(f"{safe_text(str(path))}: {safe_text(str(exc))}", style="red"))
-            continue
-        except OSError as exc:
-            err.print(
-                Text(
-                    f"{safe_text(str(path))}: cannot read: {safe_text(exc.strerror or str(exc))}",
-                    style="red",
-                )
-            )
+        except (CaptureError, OSError) as exc:
+            err.print(_unreadable(path, exc))
             continue
         readable += 1
         for finding in summary.problems:
@@ -573,13 +573,8 @@ def decrypt(
                 if out is None:
                     for path in paths.values():
                         path.unlink(missing_ok=True)
-        except CaptureError as exc:
-            err.print(Text(f"{safe_text(str(capture))}: {safe_text(str(exc))}", style="red"))
-            sys.exit(1)
-        except OSError as exc:
-            err.print(
-                Text(f"{safe_text(str(capture))}: cannot read: {exc.strerror or exc}", style="red")
-            )
+        except (CaptureError, OSError) as exc:
+            err.print(_unreadable(capture, exc))
             sys.exit(1)
         for finding in connections.summary.problems:
             err.print(Text(_problem_line(str(capture), None, finding), style="yellow"))
@@ -672,13 +667,8 @@ def certs(
             _render_certs(console, conn)
             if pem_dir is not None:
                 _write_pems(pem_dir, conn, err)
-    except CaptureError as exc:
-        err.print(Text(f"{safe_text(str(capture))}: {safe_text(str(exc))}", style="red"))
-        sys.exit(1)
-    except OSError as exc:
-        err.print(
-            Text(f"{safe_text(str(capture))}: cannot read: {exc.strerror or exc}", style="red")
-        )
+    except (CaptureError, OSError) as exc:
+        err.print(_unreadable(capture, exc))
         sys.exit(1)
 
 

@@ -15,14 +15,15 @@ Nothing here reads the clock or files: the time and the store are passed in.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import ipaddress
 import itertools
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -61,6 +62,8 @@ CODES = (
     "revocation_unavailable",
 )
 
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 # Problems a chain can have and still be trusted by a client.
 ADVISORY = frozenset(
@@ -281,31 +284,21 @@ def validity_problems(path: list[x509.Certificate], at: datetime) -> list[Proble
     return problems
 
 
+def _quiet(func: _F) -> _F:
+    """A non-positive serial is reported with the certificate (model.CertificateInfo.error);
+    cryptography's deprecation warning for it would only reach the user as noise."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            return func(*args, **kwargs)
+
+    return cast(_F, wrapper)
+
+
+@_quiet
 def validate(
-    certificates: list[bytes],
-    *,
-    hostname: str | None,
-    at: datetime,
-    store: TrustStore,
-    seen_elsewhere: Mapping[bytes, x509.Certificate] | None = None,
-    stapled_ocsp: bytes | None = None,
-) -> Validation:
-    """Validate the chain a server sent (DER, in the order sent) as of ``at``."""
-    # A non-positive serial is reported with the certificate (model.CertificateInfo.error);
-    # cryptography's deprecation warning for it would only reach the user as noise.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-        return _validate(
-            certificates,
-            hostname=hostname,
-            at=at,
-            store=store,
-            seen_elsewhere=seen_elsewhere,
-            stapled_ocsp=stapled_ocsp,
-        )
-
-
-def _validate(
     certificates: list[bytes],
     *,
     hostname: str | None,
@@ -616,14 +609,13 @@ class ChainChecker:
         # Callers may add to the verdict (online revocation): never to the cached one.
         return dataclasses.replace(result, problems=list(result.problems))
 
+    @_quiet
     def _remember(self, certificates: list[bytes]) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-            for der in certificates[1:]:
-                if len(self.pool) >= self.MAX_POOL:
-                    return
-                try:
-                    cert = x509.load_der_x509_certificate(der)
-                except ValueError:
-                    continue
-                self.pool.setdefault(cert.subject.public_bytes(), cert)
+        for der in certificates[1:]:
+            if len(self.pool) >= self.MAX_POOL:
+                return
+            try:
+                cert = x509.load_der_x509_certificate(der)
+            except ValueError:
+                continue
+            self.pool.setdefault(cert.subject.public_bytes(), cert)
