@@ -636,3 +636,139 @@ def test_trust_store_choices_and_time(tmp_path: Path) -> None:
         main, ["show", "--connection", "1", "--ca", str(CHAINS / "root.pem"), str(capture)]
     )
     assert "days of validity left at that time" in " ".join(text.stdout.split())
+
+
+# Verdicts for every chain of the shared corpus, against the committed Mozilla snapshot, as
+# of each capture's time: (trusted, problem codes) -> number of connections.
+CORPUS_VERDICTS = {
+    "hotplace/http/curl_http1_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256.pcapng": {
+        (False, "missing_intermediate name_mismatch"): 1
+    },
+    "hotplace/http/curl_http1_tls12.pcapng": {(True, ""): 1},
+    "hotplace/linux/ubuntu20.pcap": {(False, "missing_intermediate"): 1},
+    "hotplace/tls12/tls12_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256.pcapng": {
+        (False, "self_signed untrusted_root"): 1
+    },
+    "hotplace/tls12/tls12_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384.pcapng": {
+        (False, "self_signed untrusted_root"): 1
+    },
+    "hotplace/tls12/tls12_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256.pcapng": {
+        (False, "self_signed untrusted_root"): 1
+    },
+    "hotplace/tls12/tls12etm_TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256.pcapng": {
+        (False, "missing_intermediate"): 1
+    },
+    "hotplace/tls12/tls12mte_TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256.pcapng": {
+        (False, "missing_intermediate"): 1
+    },
+    "hotplace/tls12/tls12no_renogotiation.pcapng": {(False, "missing_intermediate"): 1},
+    "hotplace/tls12/tls12renogotiation.pcapng": {(False, "missing_intermediate"): 1},
+    "scapy/tls_nss_example.pcap": {(False, "missing_intermediate"): 1},
+    "scapy/tls_tcp_frag.pcap.gz": {(False, "verification_failed"): 1},
+    "scapy/tls_tcp_frag_withnss.pcap.gz": {(True, ""): 1},
+    "wireshark/dmgr.pcapng": {(False, "name_mismatch untrusted_root weak_signature"): 1},
+    "wireshark/http2-brotli.pcapng": {(False, "self_signed untrusted_root"): 1},
+    "wireshark/http2-data-reassembly.pcap": {(False, "self_signed untrusted_root"): 1},
+    "wireshark/http2_follow_multistream.pcapng": {(False, "untrusted_root"): 1},
+    "wireshark/rsasnakeoil2.pcap": {(False, "missing_intermediate weak_key weak_signature"): 1},
+    "wireshark/tls-renegotiation.pcap": {(False, "self_signed untrusted_root weak_key"): 1},
+    "wireshark/tls12-chacha20poly1305.pcap": {
+        (False, "name_mismatch self_signed untrusted_root"): 4
+    },
+    "wireshark/tls12-dsb.pcapng": {(False, "untrusted_root"): 2},
+    "wireshark-notes/all/dump.pcapng": {
+        (False, "missing_intermediate weak_signature"): 8,
+        (False, "self_signed untrusted_root weak_key weak_signature"): 49,
+        (False, "self_signed untrusted_root weak_signature"): 16,
+    },
+    "wireshark-notes/ssl3/dump.pcapng": {
+        (False, "self_signed untrusted_root weak_key weak_signature"): 7,
+        (False, "self_signed untrusted_root weak_signature"): 32,
+    },
+    "wireshark-notes/tls/all/dump.pcapng": {
+        (False, "self_signed untrusted_root weak_key weak_signature"): 7,
+        (False, "self_signed untrusted_root weak_signature"): 32,
+    },
+    "wireshark-notes/tls/amqps.pcapng": {(False, "self_signed untrusted_root weak_key"): 1},
+    "wireshark-notes/tls/http-chunked-ssl.pcapng": {(False, "untrusted_root"): 1},
+    "wireshark-notes/tls/http-no-content-length-ssl.pcapng": {(False, "untrusted_root"): 1},
+    "wireshark-notes/tls/http2-16-ssl.pcapng": {
+        (False, "name_mismatch self_signed untrusted_root weak_key"): 1
+    },
+    "wireshark-notes/tls/ldap-ssl.pcapng": {(False, "self_signed untrusted_root weak_key"): 1},
+    "wireshark-notes/tls/mysql-ssl-larger.pcapng": {(False, "self_signed untrusted_root"): 1},
+    "wireshark-notes/tls/mysql-ssl.pcapng": {(False, "self_signed untrusted_root"): 1},
+    "wireshark-notes/tls/pgsql-ssl.pcapng": {(False, "self_signed untrusted_root"): 1},
+    "wireshark-notes/tls/pop-ssl.pcapng": {(False, "self_signed untrusted_root"): 1},
+    "wireshark-notes/tls/smtp-ssl.pcapng": {(False, "self_signed untrusted_root"): 1},
+    "wireshark-notes/tls/smtp2525-ssl.pcapng": {(False, "self_signed untrusted_root"): 1},
+    "wireshark-notes/tls/tls-null.pcapng": {(False, "self_signed untrusted_root"): 1},
+    "wireshark-notes/tls/xmpp-ssl.pcapng": {(False, "untrusted_root weak_signature"): 1},
+    "zeek/CVE-2015-3194.pcap": {(False, "no_certificate unparsable_certificate"): 1},
+    "zeek/cert-no-cn.pcap": {(False, "self_signed untrusted_root weak_signature"): 1},
+    "zeek/certificate-request-failed.pcap": {(False, "untrusted_root"): 1},
+    "zeek/certificate-with-sct.pcap": {(False, "name_mismatch untrusted_root"): 1},
+    "zeek/chrome-34-google.pcap": {(False, "untrusted_root weak_signature"): 1},
+    "zeek/dhe.pcap": {(False, "untrusted_root weak_signature"): 1},
+    "zeek/ecdhe.pcap": {(False, "untrusted_root weak_signature"): 1},
+    "zeek/ecdsa-cert.pcap": {(True, ""): 1},
+    "zeek/google-cert-repeat.pcap": {(True, ""): 8},
+    "zeek/google-duplicate.pcap": {(False, "untrusted_root weak_signature"): 2},
+    "zeek/heartbleed-encrypted-short.pcap": {(False, "missing_intermediate"): 1},
+    "zeek/heartbleed-encrypted-success.pcap": {(False, "untrusted_root weak_signature"): 1},
+    "zeek/heartbleed-encrypted.pcap": {(False, "untrusted_root weak_signature"): 1},
+    "zeek/heartbleed-success.pcap": {(False, "untrusted_root weak_signature"): 1},
+    "zeek/heartbleed.pcap": {(False, "untrusted_root weak_signature"): 1},
+    "zeek/imap-starttls.pcap": {(False, "untrusted_root weak_signature"): 1},
+    "zeek/irc-starttls.pcap": {(False, "self_signed untrusted_root"): 1},
+    "zeek/ml-dsa-44-cert.pcap": {(False, "not_yet_valid self_signed untrusted_root"): 1},
+    "zeek/ocsp-stapling-twimg.pcap": {(False, "untrusted_root weak_signature"): 1},
+    "zeek/ocsp-stapling.pcap": {(False, "ocsp_invalid untrusted_root weak_signature"): 1},
+    "zeek/pop3-starttls.pcap": {(False, "missing_intermediate weak_signature"): 1},
+    "zeek/signed_certificate_timestamp-2.pcap": {(False, "untrusted_root"): 1},
+    "zeek/signed_certificate_timestamp.pcap": {(True, ""): 1},
+    "zeek/signed_certificate_timestamp_tls1_0.pcap": {(False, "untrusted_root weak_signature"): 1},
+    "zeek/ssl.v3.pcap": {(False, "untrusted_root weak_key weak_signature"): 3},
+    "zeek/telesec.pcap": {(False, "untrusted_root weak_signature"): 1},
+    "zeek/tls-conn-with-extensions.pcap": {(False, "untrusted_root weak_key weak_signature"): 1},
+    "zeek/tls-early-alert.pcap": {
+        (
+            False,
+            "bad_basic_constraints expired name_mismatch untrusted_root weak_key weak_signature",
+        ): 1
+    },
+    "zeek/tls-fragmented-handshake.pcap.gz": {
+        (False, "name_mismatch self_signed untrusted_root"): 1
+    },
+    "zeek/tls1.2-late-protocol-error.pcap": {(False, "untrusted_root weak_signature"): 1},
+    "zeek/tls1.2.pcap": {(False, "untrusted_root weak_signature"): 1},
+    "zeek/tls12-decryption.pcap": {(False, "untrusted_root"): 1},
+    "zeek/tls1_1.pcap": {(False, "untrusted_root weak_signature"): 1},
+    "zeek/x509-generalizedtime.pcap": {
+        (False, "self_signed untrusted_root weak_key weak_signature"): 1
+    },
+    "zeek/xmpp-dialback-starttls.pcap": {(True, ""): 1},
+    "zeek/xmpp-starttls.pcap": {(False, "untrusted_root weak_signature"): 1},
+}
+
+
+def test_corpus_verdicts(corpus: Path) -> None:
+    snapshot = next((VECTORS / "trust").glob("mozilla-certifi-*.pem"))
+    store = TrustStore.from_pem("mozilla", snapshot.read_bytes())
+    got: dict[str, dict[tuple[bool, str], int]] = {}
+    for path in sorted(corpus.rglob("*.pcap*")):
+        checker = ChainChecker(store)
+        rows: dict[tuple[bool, str], int] = {}
+        for conn in tlslens.read_capture(path):
+            result = checker.check(
+                [c.der for c in conn.certificates],
+                sni=conn.sni,
+                at=conn.start_time,
+                stapled_ocsp=conn.stapled_ocsp,
+            )
+            if result is not None:
+                key = (result.trusted, " ".join(sorted({p.code for p in result.problems})))
+                rows[key] = rows.get(key, 0) + 1
+        if rows:
+            got[str(path.relative_to(corpus))] = dict(sorted(rows.items()))
+    assert got == CORPUS_VERDICTS
