@@ -266,24 +266,10 @@ def test_agrees_with_openssl_verify(tmp_path: Path, at: dt.datetime, host: str) 
     assert ours == _openssl_verify(tmp_path, LEAF, at, host)
 
 
-def test_corpus_chains_validate_without_error(corpus: Path) -> None:
+def test_two_corpus_chains_in_detail(corpus: Path) -> None:
     import certifi
 
     mozilla = TrustStore.from_pem("mozilla", Path(certifi.where()).read_bytes())
-    checked = 0
-    for path in sorted(corpus.rglob("*.pcap*")):
-        checker = ChainChecker(mozilla)
-        for conn in tlslens.read_capture(path):
-            result = checker.check(
-                [c.der for c in conn.certificates],
-                sni=conn.sni,
-                at=conn.start_time,
-                stapled_ocsp=conn.stapled_ocsp,
-            )
-            if result is not None:
-                checked += 1
-                assert result.trusted or result.problems, path
-    assert checked > 50
     # Scapy's test capture with its own CA as the trust anchor: the path is sound, but its
     # leaf names no host (no subjectAltName) and the client sent no SNI.
     ca = x509.load_der_x509_certificate((corpus / "scapy/keys/ca_cert.der").read_bytes())
@@ -767,6 +753,7 @@ def test_corpus_verdicts(corpus: Path) -> None:
                 stapled_ocsp=conn.stapled_ocsp,
             )
             if result is not None:
+                assert result.trusted or result.problems, path  # a refusal always says why
                 key = (result.trusted, " ".join(sorted({p.code for p in result.problems})))
                 rows[key] = rows.get(key, 0) + 1
         if rows:
