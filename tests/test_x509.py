@@ -267,9 +267,8 @@ def test_agrees_with_openssl_verify(tmp_path: Path, at: dt.datetime, host: str) 
 
 
 def test_two_corpus_chains_in_detail(corpus: Path) -> None:
-    import certifi
-
-    mozilla = TrustStore.from_pem("mozilla", Path(certifi.where()).read_bytes())
+    snapshot = next((VECTORS / "trust").glob("mozilla-certifi-*.pem"))
+    mozilla = TrustStore.from_pem("mozilla", snapshot.read_bytes())
     # Scapy's test capture with its own CA as the trust anchor: the path is sound, but its
     # leaf names no host (no subjectAltName) and the client sent no SNI.
     ca = x509.load_der_x509_certificate((corpus / "scapy/keys/ca_cert.der").read_bytes())
