@@ -208,10 +208,7 @@ class ConnectionDecryptor:
             source = "resumed_ticket"
         if master is not None:
             self._set_master(master, source)
-        self._remember_session(sh)
-
-    def _remember_session(self, sh: hs.ServerHello) -> None:
-        self.session_id = sh.legacy_session_id
+        self.session_id = sh.legacy_session_id  # remembered with its master at the CCS
 
     def _client_key_exchange(self, cke: hs.ClientKeyExchange) -> None:
         if (

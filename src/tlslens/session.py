@@ -131,9 +131,7 @@ def _looks_like(data: bytes, at: int) -> str:
 
 class _Side:
     __slots__ = (
-        "client_hello_seen",
         "encrypted",
-        "encrypted_handshake_records",
         "finished",
         "hs_buf",
         "hs_offset",
@@ -158,11 +156,9 @@ class _Side:
         self.hs_offset = 0
         self.encrypted = False  # after this side's ChangeCipherSpec (TLS <= 1.2)
         self.mac_size: int | None = None  # set when the cipher is NULL: records stay readable
-        self.encrypted_handshake_records = 0
         self.finished = False
         self.prelude_bytes = 0
         self.prelude_carry = b""
-        self.client_hello_seen = False
         self.stats: DirectionStats | None = None  # the connection's counters, once known
 
 
@@ -589,14 +585,13 @@ class TLSSession:
                         break
                 elif nxt == len(window) or (final and nxt <= len(window)):
                     break  # the record ends exactly where the data does
-                elif final:
-                    pass
-                elif len(window) < RESYNC_WINDOW:
-                    st.pend = bytearray(window[i:])
+                elif not final:
+                    if len(window) >= RESYNC_WINDOW:
+                        break  # enough bytes seen: take it
+                    st.pend = bytearray(window[i:])  # wait for the bytes after this record
                     st.pend_offset += i
                     return
-                else:
-                    break
+                # at the end of the stream, a record that does not fit is no record
             pos = i + 1
         start_offset = st.pend_offset + i
         if self.conn is None:  # the first TLS bytes came after a hole
@@ -724,7 +719,6 @@ class TLSSession:
                 return
         if ctype == CT_HANDSHAKE:
             if not plain and (st.encrypted or (self.tls13_encrypted and side != self.client_side)):
-                st.encrypted_handshake_records += 1
                 if st.finished:
                     assert self.conn is not None
                     self.conn.renegotiation = True
@@ -854,7 +848,6 @@ class TLSSession:
         if self.decryptor is not None:
             # RFC 5246 Appendix E.2: the handshake hash covers the message without its header.
             self.decryptor.on_message(self._direction(side), record[2:], message)
-        st.client_hello_seen = True
 
     def _handshake_message(
         self, side: int, st: _Side, msg_type: int, raw: bytes, offset: int, decrypted: bool = False
@@ -894,7 +887,6 @@ class TLSSession:
             if conn.server_hello is not None and not self.ctx.tls13:
                 conn.renegotiation = True
             conn.client_hellos.append(message)
-            st.client_hello_seen = True
         elif isinstance(message, hs.ServerHello):
             self._server_hello(message)
         elif isinstance(message, hs.Certificate):

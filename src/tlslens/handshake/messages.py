@@ -254,8 +254,6 @@ def _pull_new_session_ticket(buf: Buffer, ctx: HandshakeContext) -> NewSessionTi
 
 def _pull_encrypted_extensions(buf: Buffer, ctx: HandshakeContext) -> EncryptedExtensions:
     extensions, problem = ext.pull_extensions(buf, "EncryptedExtensions")
-    if not extensions and problem is None and buf.eof():
-        pass
     return EncryptedExtensions(
         msg_type=ENCRYPTED_EXTENSIONS, extensions=extensions, malformed=problem
     )

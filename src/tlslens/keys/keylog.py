@@ -107,8 +107,3 @@ class KeyLog:
 
     def origin(self, label: str, client_random: bytes) -> str:
         return self.origins.get((label, client_random), "keylog")
-
-    def has_client_random(self, client_random: bytes) -> bool:
-        return any(
-            self.secrets.get((label, client_random)) for label in (CLIENT_RANDOM, *TLS13_LABELS)
-        )
