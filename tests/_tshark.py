@@ -61,15 +61,14 @@ def strip_secrets(path: Path, workdir: Path) -> Path:
     return out
 
 
+def _tshark_base(path: Path, options: list[str]) -> list[str]:
+    """Read ``path`` with the out-of-order reassembly the corpus captures need."""
+    return ["tshark", "-n", "-r", str(path), "-o", "tcp.reassemble_out_of_order:TRUE", *options]
+
+
 def run_tshark(path: Path, options: list[str], cwd: Path | None = None) -> dict[int, TsharkStream]:
     cmd = [
-        "tshark",
-        "-n",
-        "-r",
-        str(path),
-        "-o",
-        "tcp.reassemble_out_of_order:TRUE",
-        *options,
+        *_tshark_base(path, options),
         "-Y",
         "tls.handshake and tcp",
         "-T",
@@ -176,13 +175,7 @@ def follow_tls(
     if not streams:
         return {}
     cmd = [
-        "tshark",
-        "-n",
-        "-r",
-        str(path),
-        "-o",
-        "tcp.reassemble_out_of_order:TRUE",
-        *options,
+        *_tshark_base(path, options),
         "-q",
     ]
     for stream in streams:

@@ -315,29 +315,27 @@ def scenario_openssl_hrr_clientauth(ctx: Context) -> None:
     with s_server(
         ctx, port, "-groups", "P-256:P-384", "-Verify", "1", "-CAfile", str(ctx.pki / "root.pem")
     ):
+        client_cert = [
+            "-cert",
+            str(ctx.pki / "client.pem"),
+            "-key",
+            str(ctx.pki / "client.key"),
+            "-cert_chain",
+            str(ctx.pki / "intermediate.pem"),
+        ]
         with capture(ctx.out / "openssl-hrr-clientauth.pcapng", port):
             s_client(
                 port,
                 "-tls1_3",
                 "-groups",
                 "X25519:P-256",
-                "-cert",
-                str(ctx.pki / "client.pem"),
-                "-key",
-                str(ctx.pki / "client.key"),
-                "-cert_chain",
-                str(ctx.pki / "intermediate.pem"),
+                *client_cert,
                 keylog=keylog,
             )
             s_client(
                 port,
                 "-tls1_2",
-                "-cert",
-                str(ctx.pki / "client.pem"),
-                "-key",
-                str(ctx.pki / "client.key"),
-                "-cert_chain",
-                str(ctx.pki / "intermediate.pem"),
+                *client_cert,
                 keylog=keylog,
             )
             s_client(
