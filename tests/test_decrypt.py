@@ -18,9 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 import tlslens
 from tlslens.capture.writer import PcapngWriter
 from tlslens.cli import main
-from tlslens.decryption import KeyStore
+from tlslens.errors import KeyFileError
 from tlslens.explain import ForwardSecrecyTally
-from tlslens.keyfiles import KeyFileError, add_keylog_file, load_rsa_key
+from tlslens.keys.files import add_keylog_file, load_rsa_key
+from tlslens.keys.store import KeyStore
 from tlslens.serialize import connection_to_json
 
 from _frames import read_frames

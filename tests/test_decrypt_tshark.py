@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import tlslens
-from tlslens.decryption import KeyStore
-from tlslens.keyfiles import add_keylog_file, load_rsa_key
+from tlslens.keys.files import add_keylog_file, load_rsa_key
+from tlslens.keys.store import KeyStore
 
 from _tshark import follow_tls, run_tshark, strip_secrets
 from conftest import CORPUS

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tlslens.cli import main
-from tlslens.http import H2_PREFACE, summarize
+from tlslens.decrypt.http import H2_PREFACE, summarize
 
 from conftest import CAPTURES
 

@@ -22,7 +22,7 @@ from tlslens.flows.packet import TCP_SYN, TCPSegment, decode_tcp
 from tlslens.flows.tcp import HalfStream, StreamData
 from tlslens.model import Connection, Endpoint
 from tlslens.serialize import connection_to_json
-from tlslens.session import TLSSession
+from tlslens.tls.session import TLSSession
 
 from _frames import read_frames
 from conftest import CAPTURES

@@ -18,9 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from tlslens import pki
 from tlslens.net.revocation import RevocationChecker
-from tlslens.x509 import TrustStore, validate
+from tlslens.x509 import TrustStore, pki, validate
 
 from conftest import require_program
 

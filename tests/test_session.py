@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tlslens.model import Connection, Endpoint
-from tlslens.session import TLSSession
+from tlslens.tls.session import TLSSession
 
 from test_handshake import CLIENT_HELLO_BODY
 

@@ -37,7 +37,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tlslens import pki
+from tlslens.x509 import pki
 
 ROOT = Path(__file__).resolve().parent.parent
 PKI = ROOT / "tests" / "vectors" / "pki"
@@ -534,7 +534,7 @@ def scenario_chains(ctx: Context) -> None:
     """Certificate chain cases, each served by its own OpenSSL server, in one capture:
     valid, expired, not yet valid, name mismatch, missing intermediate (also sent in an
     earlier connection, and not), wrong order, and stapled OCSP good / revoked / stale.
-    The chains come from `tlslens.pki`; the roots are kept in tests/vectors/chains."""
+    The chains come from `tlslens.x509.pki`; the roots are kept in tests/vectors/chains."""
     CHAINS.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     root = pki.make_root("chains lab root CA", now=now)

@@ -6,8 +6,9 @@
 """
 
 from tlslens.errors import CaptureError, DecodeError, TLSLensError
-from tlslens.model import CertificateInfo, Connection, Endpoint, Finding, TimelineEvent
+from tlslens.model import Connection, Endpoint, Finding, TimelineEvent
 from tlslens.pipeline import Capture, CaptureSummary, read_capture
+from tlslens.x509.certificate import CertificateInfo
 
 __version__ = "0.1.0"
 

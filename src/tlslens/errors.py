@@ -23,3 +23,15 @@ class DecodeError(TLSLensError, ValueError):
 
 class CaptureError(DecodeError):
     """The capture file itself (not a packet inside it) is unreadable."""
+
+
+class DecryptError(TLSLensError):
+    """A record failed its integrity check (wrong key, or tampered bytes)."""
+
+
+class UnsupportedCipherError(TLSLensError):
+    """The suite's cipher is not available from ``cryptography``."""
+
+
+class KeyFileError(TLSLensError):
+    """A key file that cannot be used; the message says which and why."""

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tlslens.capture import CaptureReader, open_capture
-from tlslens.decryption import KeyStore
 from tlslens.errors import CaptureError
 from tlslens.flows.packet import (
     LINKTYPE_NAMES,
@@ -29,8 +28,9 @@ from tlslens.flows.packet import (
     decode_tcp,
 )
 from tlslens.flows.tcp import HalfStream, StreamData, StreamEvent
+from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint, Finding
-from tlslens.session import TLSSession
+from tlslens.tls.session import TLSSession
 
 # Closed flows are remembered (so late retransmissions do not open new ones) this long.
 CLOSED_FLOW_LINGER_NS = 120 * 1_000_000_000

@@ -285,7 +285,7 @@ def validity_problems(path: list[x509.Certificate], at: datetime) -> list[Proble
 
 
 def _quiet(func: _F) -> _F:
-    """A non-positive serial is reported with the certificate (model.CertificateInfo.error);
+    """A non-positive serial is reported with the certificate (x509.certificate.CertificateInfo.error);
     cryptography's deprecation warning for it would only reach the user as noise."""
 
     @functools.wraps(func)

@@ -22,18 +22,9 @@ from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
 
-from tlslens.errors import TLSLensError
+from tlslens.errors import DecryptError, UnsupportedCipherError
 from tlslens.keys.tls12 import hash_algorithm
 from tlslens.registry import CipherSuiteInfo
-
-
-class DecryptError(TLSLensError):
-    """A record failed its integrity check (wrong key, or tampered bytes)."""
-
-
-class UnsupportedCipherError(TLSLensError):
-    """The suite's cipher is not available from ``cryptography``."""
-
 
 _MAC_LEN = {"MD5": 16, "SHA": 20, "SHA256": 32, "SHA384": 48}
 

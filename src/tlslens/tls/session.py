@@ -20,11 +20,11 @@ from __future__ import annotations
 import re
 
 from tlslens import registry
-from tlslens.decrypt import DecryptError
-from tlslens.decryption import ConnectionDecryptor, KeyStore, PlaintextSink
-from tlslens.errors import DecodeError
+from tlslens.decrypt.decryptor import ConnectionDecryptor, PlaintextSink
+from tlslens.errors import DecodeError, DecryptError
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
+from tlslens.keys.store import KeyStore
 from tlslens.model import (
     C2S,
     S2C,
@@ -34,8 +34,8 @@ from tlslens.model import (
     Finding,
     Prelude,
     TimelineEvent,
-    parse_certificate,
 )
+from tlslens.x509.certificate import parse_certificate
 
 MAX_RECORD = 16384 + 2048  # RFC 5246 §6.2.3: TLSCiphertext.length
 MAX_HANDSHAKE_MESSAGE = 1 << 21

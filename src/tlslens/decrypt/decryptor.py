@@ -21,20 +21,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import padding
 
 from tlslens import registry
-from tlslens.decrypt import (
-    CipherSpec,
-    DecryptError,
-    RecordProtection,
-    UnsupportedCipherError,
-    cipher_spec,
-)
+from tlslens.decrypt.protection import CipherSpec, RecordProtection, cipher_spec
+from tlslens.errors import DecryptError, UnsupportedCipherError
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.keys import tls12, tls13
-from tlslens.keys.keylog import CLIENT_RANDOM, KeyLog
+from tlslens.keys.keylog import CLIENT_RANDOM
+from tlslens.keys.store import KeyStore
 
 C2S = "c2s"
 S2C = "s2c"
@@ -47,21 +43,6 @@ DECRYPTED = "decrypted"
 
 PlaintextSink = Callable[[str, bytes], None]
 MAX_DECOMPRESSED = (1 << 14) + 1024
-
-
-@dataclass(slots=True)
-class KeyStore:
-    """Every secret the user gave, and the sessions learnt while reading the capture."""
-
-    keylog: KeyLog = field(default_factory=KeyLog)
-    rsa_keys: list[rsa.RSAPrivateKey] = field(default_factory=list)
-    psk: bytes | None = None
-    # master secrets of full handshakes seen, for the abbreviated ones that resume them
-    sessions: dict[bytes, bytes] = field(default_factory=dict)
-    tickets: dict[bytes, bytes] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(len(self.keylog) or self.rsa_keys or self.psk)
 
 
 @dataclass(slots=True)

@@ -13,12 +13,8 @@ from cryptography.hazmat.primitives.serialization import (
     pkcs12,
 )
 
-from tlslens.decryption import KeyStore
-from tlslens.errors import TLSLensError
-
-
-class KeyFileError(TLSLensError):
-    """A key file that cannot be used; the message says which and why."""
+from tlslens.errors import KeyFileError
+from tlslens.keys.store import KeyStore
 
 
 def add_keylog_file(store: KeyStore, path: str | Path) -> int:

@@ -1,0 +1,116 @@
+"""`tlslens certs`: each chain as sent, as a trust path, its verdict and its signatures."""
+
+from __future__ import annotations
+
+import base64
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+from tlslens._text import safe_text
+from tlslens.cli.options import (
+    chain_checker,
+    check_chain,
+    key_store,
+    secret_options,
+    trust_options,
+)
+from tlslens.cli.output import Connections, connection_rule, unreadable
+from tlslens.errors import CaptureError
+from tlslens.explain import (
+    certificate_lines,
+    trust_lines,
+)
+from tlslens.model import Connection
+from tlslens.net.revocation import RevocationChecker
+
+
+@click.command()
+@click.argument("capture", type=click.Path(dir_okay=False, path_type=Path))
+@trust_options
+@secret_options
+@click.option("--connection", "number", type=int, help="Only connection N.")
+@click.option(
+    "--pem",
+    "pem_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write every certificate to DIR/connN-I.pem (I: its place in the chain as sent).",
+)
+def certs(
+    capture: Path,
+    trust_store: str,
+    cas: tuple[Path, ...],
+    host: str | None,
+    revocation: str,
+    at_text: str | None,
+    keylogs: tuple[Path, ...],
+    rsa_keys: tuple[str, ...],
+    psk: str | None,
+    number: int | None,
+    pem_dir: Path | None,
+) -> None:
+    """Each connection's certificate chain: as sent, as a trust path, and the verdict.
+
+    TLS 1.3 chains travel encrypted: give --keylog to see them.
+    """
+    console = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    checker = chain_checker(trust_store, cas, host, at_text, err)
+    revoker = RevocationChecker() if revocation == "online" else None
+    keys = key_store(keylogs, rsa_keys, psk, err)
+    connections = Connections(capture, False, err, keys)
+    try:
+        for conn in connections.iter():
+            if number is not None and conn.id != number:
+                continue
+            check_chain(checker, conn, revoker)
+            _render_certs(console, conn)
+            if pem_dir is not None:
+                _write_pems(pem_dir, conn, err)
+    except (CaptureError, OSError) as exc:
+        err.print(unreadable(capture, exc))
+        sys.exit(1)
+
+
+def _render_certs(console: Console, conn: Connection) -> None:
+    console.print(connection_rule(conn))
+    if not conn.certificates:
+        reason = (
+            "encrypted (TLS 1.3): give --keylog to see it" if conn.tls13 else "not in the capture"
+        )
+        console.print(Text(f"No certificate chain: {reason}."))
+        console.print()
+        return
+    console.print(Text("As sent, leaf first:", style="bold"))
+    for index, cert in enumerate(conn.certificates):
+        for line in certificate_lines(index, cert):
+            console.print(Text(safe_text(line)))
+    validation = conn.validation
+    if validation is not None:
+        console.print(Text("Trust:", style="bold"))
+        for line in trust_lines(validation):
+            style = "red" if "✗" in line else ""
+            console.print(Text(safe_text(line), style=style))
+        if validation.links:
+            console.print(Text("Signatures, link by link:", style="bold"))
+            for link in validation.links:
+                for i, line in enumerate(link):
+                    console.print(Text(("  " if i == 0 else "    ") + safe_text(line)))
+    console.print()
+
+
+def _write_pems(directory: Path, conn: Connection, err: Console) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for index, cert in enumerate(conn.certificates):
+            body = base64.encodebytes(cert.der).decode().replace("\n", "")
+            lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+            pem = (
+                "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
+            )
+            (directory / f"conn{conn.id}-{index}.pem").write_text(pem)
+    except OSError as exc:
+        err.print(Text(f"{safe_text(str(directory))}: {exc.strerror or exc}", style="red"))

@@ -1,0 +1,213 @@
+"""The options commands share: secrets (--keylog, --rsa-key, --psk), trust, filters."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from cryptography import x509
+from rich.console import Console
+from rich.text import Text
+
+from tlslens._text import safe_text
+from tlslens.errors import KeyFileError
+from tlslens.keys.files import add_keylog_file, load_rsa_key, parse_key_argument
+from tlslens.keys.store import KeyStore
+from tlslens.model import Connection
+from tlslens.net.revocation import RevocationChecker
+from tlslens.x509 import ChainChecker, TrustStore
+
+
+class ServerFilter(click.ParamType):  # type: ignore[type-arg]
+    name = "HOST[:PORT]"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, int | None]:
+        text = str(value)
+        host, port = text, None
+        if text.startswith("["):  # [v6]:port
+            host, _, rest = text[1:].partition("]")
+            port_text = rest.lstrip(":")
+            port = int(port_text) if port_text.isdigit() else None
+        elif text.count(":") == 1:
+            host, port_text = text.split(":")
+            if not port_text.isdigit():
+                self.fail(f"{port_text!r} is not a port number", param, ctx)
+            port = int(port_text)
+        return host, port
+
+
+def matches(
+    conn: Connection, number: int | None, server: tuple[str, int | None] | None, sni: str | None
+) -> bool:
+    if number is not None and conn.id != number:
+        return False
+    if server is not None:
+        host, port = server
+        text = str(conn.server)
+        ip = text.rsplit(":", 1)[0].strip("[]")
+        if host and host != ip and host != (conn.sni or ""):
+            return False
+        if port is not None and conn.server.port != port:
+            return False
+    return not (sni is not None and not fnmatch.fnmatch((conn.sni or "").lower(), sni.lower()))
+
+
+def secret_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--keylog, --rsa-key and --psk, shared by the commands that decrypt."""
+    options = [
+        click.option(
+            "--keylog",
+            "keylogs",
+            multiple=True,
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="NSS key log file (SSLKEYLOGFILE format); repeatable. "
+            "Without any secret option, $SSLKEYLOGFILE is read.",
+        ),
+        click.option(
+            "--rsa-key",
+            "rsa_keys",
+            multiple=True,
+            metavar="FILE[:PASSWORD]",
+            help="Server RSA private key (PEM, DER, PKCS#8 or PKCS#12); repeatable.",
+        ),
+        click.option("--psk", metavar="HEX", help="Pre-shared key for PSK cipher suites."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def key_store(
+    keylogs: tuple[Path, ...], rsa_keys: tuple[str, ...], psk: str | None, err: Console
+) -> KeyStore | None:
+    """The secrets given on the command line; every unusable one is said, one line each."""
+    if not keylogs and not rsa_keys and not psk and os.environ.get("SSLKEYLOGFILE"):
+        keylogs = (Path(os.environ["SSLKEYLOGFILE"]),)
+    if not keylogs and not rsa_keys and not psk:
+        return None
+    store = KeyStore()
+    for path in keylogs:
+        try:
+            add_keylog_file(store, path)
+        except KeyFileError as exc:
+            err.print(Text(safe_text(str(exc)), style="red"))
+    for problem in store.keylog.problems:
+        err.print(Text(safe_text(str(problem)), style="yellow"))
+    for argument in rsa_keys:
+        path_text, password = parse_key_argument(argument)
+        try:
+            store.rsa_keys.append(load_rsa_key(path_text, password))
+        except KeyFileError as exc:
+            err.print(Text(safe_text(str(exc)), style="red"))
+    if psk:
+        try:
+            store.psk = bytes.fromhex(psk)
+        except ValueError:
+            err.print(Text("--psk: not a hex string", style="red"))
+    return store
+
+
+SYSTEM_STORE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def trust_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--trust-store, --ca, --host and --at, shared by the commands that check chains."""
+    options = [
+        click.option(
+            "--trust-store",
+            type=click.Choice(["mozilla", "system", "none"]),
+            default="mozilla",
+            show_default=True,
+            help="Roots to trust: Mozilla's (certifi), the system's, or none.",
+        ),
+        click.option(
+            "--ca",
+            "cas",
+            multiple=True,
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Extra trusted root(s), PEM or DER; repeatable.",
+        ),
+        click.option("--host", help="Check the certificate against this name instead of the SNI."),
+        click.option(
+            "--revocation",
+            type=click.Choice(["off", "online"]),
+            default="off",
+            show_default=True,
+            help="online: ask the CAs' OCSP responders and CRLs about the leaf and every "
+            "intermediate (contacts third parties).",
+        ),
+        click.option(
+            "--at",
+            "at_text",
+            metavar="TIME",
+            help="Validate as of TIME (ISO 8601, e.g. 2024-05-01T12:00Z) instead of the capture's.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def chain_checker(
+    trust_store: str, cas: tuple[Path, ...], host: str | None, at_text: str | None, err: Console
+) -> ChainChecker:
+    store = TrustStore("none")
+    try:
+        if trust_store == "mozilla":
+            import certifi
+
+            store = TrustStore.from_pem("mozilla", Path(certifi.where()).read_bytes())
+        elif trust_store == "system":
+            store = TrustStore.from_pem("system", SYSTEM_STORE.read_bytes())
+    except (OSError, ValueError) as exc:
+        err.print(
+            Text(
+                f"trust store {trust_store}: cannot be read ({exc}); no roots are trusted",
+                style="red",
+            )
+        )
+    extra: list[x509.Certificate] = []
+    for path in cas:
+        try:
+            data = path.read_bytes()
+            if b"-----BEGIN" in data:
+                extra.extend(x509.load_pem_x509_certificates(data))
+            else:
+                extra.append(x509.load_der_x509_certificate(data))
+        except (OSError, ValueError) as exc:
+            err.print(
+                Text(f"{safe_text(str(path))}: not a usable certificate ({exc})", style="red")
+            )
+    if extra:
+        store = store.extended(f"{store.name}+ca", extra)
+    at = None
+    if at_text:
+        try:
+            at = datetime.fromisoformat(at_text.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise click.BadParameter(
+                f"{at_text!r} is not an ISO 8601 time", param_hint="--at"
+            ) from exc
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+    return ChainChecker(store, host=host, at=at)
+
+
+def check_chain(
+    checker: ChainChecker, conn: Connection, revoker: RevocationChecker | None = None
+) -> None:
+    conn.validation = checker.check(
+        [cert.der for cert in conn.certificates],
+        sni=conn.sni,
+        at=conn.start_time,
+        stapled_ocsp=conn.stapled_ocsp,
+    )
+    if revoker is not None and conn.validation is not None and len(conn.validation.path) > 1:
+        validation = conn.validation
+        validation.add_revocation(revoker.check_path(validation.path, validation.checked_at))

@@ -1,0 +1,174 @@
+"""`tlslens decrypt`: each connection's plaintext, per direction, with an HTTP summary."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import IO
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+from tlslens._text import safe_text
+from tlslens.cli.options import (
+    key_store,
+    secret_options,
+)
+from tlslens.cli.output import Connections, connection_rule, problem_line, unreadable
+from tlslens.decrypt.http import summarize as http_summary
+from tlslens.errors import CaptureError
+from tlslens.explain import (
+    decryption_summary,
+)
+from tlslens.keys.store import KeyStore
+from tlslens.model import Connection
+
+
+class _PlaintextFiles:
+    """Decrypted bytes per connection and direction, written as they are opened.
+
+    Files are kept open for the busiest connections only, so a capture with many
+    connections at once never runs out of file descriptors.
+    """
+
+    MAX_OPEN = 128
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.handles: dict[tuple[int, str], IO[bytes]] = {}
+        self.order: dict[int, list[tuple[str, int]]] = {}
+
+    def path(self, stream: int, direction: str) -> Path:
+        return self.directory / f".stream{stream}-{direction}.part"
+
+    def write(self, stream: int, direction: str, data: bytes) -> None:
+        key = (stream, direction)
+        handle = self.handles.pop(key, None)
+        if handle is None:
+            if len(self.handles) >= self.MAX_OPEN:
+                oldest = next(iter(self.handles))
+                self.handles.pop(oldest).close()
+            handle = self.path(stream, direction).open("ab")
+        self.handles[key] = handle  # most recently used last
+        handle.write(data)
+        chunks = self.order.setdefault(stream, [])
+        if chunks and chunks[-1][0] == direction:
+            chunks[-1] = (direction, chunks[-1][1] + len(data))
+        else:
+            chunks.append((direction, len(data)))
+
+    def finish(self, stream: int, conn_id: int) -> tuple[dict[str, Path], list[tuple[str, int]]]:
+        files: dict[str, Path] = {}
+        for direction in ("c2s", "s2c"):
+            handle = self.handles.pop((stream, direction), None)
+            if handle is not None:
+                handle.close()
+            part = self.path(stream, direction)
+            target = self.directory / f"conn{conn_id}-{direction}.bin"
+            if part.exists():
+                part.replace(target)
+            else:
+                target.write_bytes(b"")
+            files[direction] = target
+        return files, self.order.pop(stream, [])
+
+
+def _printable(data: bytes) -> str:
+    return "".join(chr(b) if 32 <= b < 127 or b in (10,) else "." for b in data)
+
+
+@click.command()
+@click.argument("capture", type=click.Path(dir_okay=False, path_type=Path))
+@secret_options
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write each connection's plaintext to DIR/connN-c2s.bin and connN-s2c.bin.",
+)
+@click.option("--connection", "number", type=int, help="Only connection N.")
+@click.option(
+    "--max-dump",
+    default=4096,
+    show_default=True,
+    help="Without --out: bytes of each direction's plaintext printed (follow-stream style).",
+)
+def decrypt(
+    capture: Path,
+    keylogs: tuple[Path, ...],
+    rsa_keys: tuple[str, ...],
+    psk: str | None,
+    out: Path | None,
+    number: int | None,
+    max_dump: int,
+) -> None:
+    """Decrypt CAPTURE's application data, connection by connection, with an HTTP summary."""
+    console = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    keys = key_store(keylogs, rsa_keys, psk, err) or KeyStore()
+    with tempfile.TemporaryDirectory(prefix="tlslens-") as scratch:
+        directory = out or Path(scratch)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            err.print(Text(f"{safe_text(str(directory))}: {exc.strerror or exc}", style="red"))
+            sys.exit(1)
+        files = _PlaintextFiles(directory)
+        connections = Connections(capture, False, err, keys, sink=files.write)
+        try:
+            for conn in connections.iter():
+                paths, chunks = files.finish(conn.tcp_stream, conn.id)
+                if number is not None and conn.id != number:
+                    continue
+                _render_decrypted(console, conn, paths, chunks, dump=None if out else max_dump)
+                if out is None:
+                    for path in paths.values():
+                        path.unlink(missing_ok=True)
+        except (CaptureError, OSError) as exc:
+            err.print(unreadable(capture, exc))
+            sys.exit(1)
+        for finding in connections.summary.problems:
+            err.print(Text(problem_line(str(capture), None, finding), style="yellow"))
+
+
+def _render_decrypted(
+    console: Console,
+    conn: Connection,
+    paths: dict[str, Path],
+    chunks: list[tuple[str, int]],
+    dump: int | None,
+) -> None:
+    console.print(connection_rule(conn))
+    console.print(
+        Text(
+            safe_text(
+                decryption_summary(conn)
+                or (
+                    "not attempted: no secret was given (--keylog, --rsa-key, --psk or SSLKEYLOGFILE)"
+                )
+            )
+        )
+    )
+    if dump is None:
+        for direction, path in paths.items():
+            console.print(Text(f"{direction}: {path} ({path.stat().st_size} bytes)"))
+    with paths["c2s"].open("rb") as c2s, paths["s2c"].open("rb") as s2c:
+        protocol, lines = http_summary(c2s, s2c)
+        if protocol:
+            console.print(Text(f"{protocol}:", style="bold"))
+            for line in lines:
+                console.print(Text("  " + safe_text(line)))
+        if dump is not None:
+            left = {"c2s": dump, "s2c": dump}
+            handles = {"c2s": c2s, "s2c": s2c}
+            for handle in handles.values():
+                handle.seek(0)
+            for direction, length in chunks:
+                data = handles[direction].read(length)
+                shown = data[: left[direction]]
+                left[direction] -= len(shown)
+                if shown:
+                    style = "green" if direction == "c2s" else "magenta"
+                    console.print(Text(_printable(shown), style=style))
+    console.print()

@@ -1,0 +1,1 @@
+"""Decryption: record protection undone, and one connection's decryptor."""

@@ -1,0 +1,164 @@
+"""Certificates told: the chain as sent, field by field, the trust verdict, stapled OCSP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tlslens.handshake import messages as hs
+from tlslens.model import C2S, Connection, TimelineEvent
+from tlslens.x509.certificate import CertificateInfo, parse_certificate
+
+
+def certificate_message_lines(
+    conn: Connection, event: TimelineEvent, msg: hs.Certificate
+) -> list[str]:
+
+    certs = [parse_certificate(entry.cert_data) for entry in msg.certificate_list]
+    who = "client" if event.direction == C2S else "server"
+    if not certs:
+        return [f"The {who} sends an empty certificate list (it has no certificate to offer)."]
+    lines = [f"The {who} sends its certificate chain, {len(certs)} certificate(s), leaf first:"]
+    for i, cert in enumerate(certs):
+        if cert.subject is None:
+            lines.append(
+                f"  [{i}] unreadable certificate ({cert.error}); SHA-256 {cert.sha256[:16]}…"
+            )
+            continue
+        validity = ""
+        if cert.not_before and cert.not_after:
+            validity = f", valid {cert.not_before:%Y-%m-%d} to {cert.not_after:%Y-%m-%d}"
+        lines.append(f"  [{i}] {cert.subject}, issued by {cert.issuer}{validity}, key {cert.key}")
+    if event.direction != C2S and conn.validation is not None:
+        lines.extend(trust_lines(conn.validation))
+    return lines
+
+
+def certificate_lines(index: int, cert: CertificateInfo) -> list[str]:
+    """One certificate as sent, field by field."""
+    if cert.subject is None:
+        return [f"[{index}] unreadable: {cert.error}", f"    SHA-256 {cert.sha256}"]
+    lines = [f"[{index}] {cert.subject}", f"    issuer     {cert.issuer}"]
+    if cert.not_before and cert.not_after:
+        lines.append(
+            f"    valid      {cert.not_before:%Y-%m-%d %H:%M} to {cert.not_after:%Y-%m-%d %H:%M} UTC"
+        )
+    lines.append(f"    serial     {cert.serial}")
+    lines.append(f"    key        {cert.key}; signed with {cert.signature_algorithm}")
+    if cert.san:
+        lines.append(
+            f"    names      {', '.join(cert.san[:12])}" + (" …" if len(cert.san) > 12 else "")
+        )
+    for name, value in certificate_extensions(cert.der):
+        lines.append(f"    {name:<10} {value}")
+    if cert.error:
+        lines.append(f"    note       {cert.error}")
+    lines.append(f"    SHA-256    {cert.sha256}")
+    return lines
+
+
+def certificate_extensions(der: bytes) -> list[tuple[str, str]]:
+    """Key usage, EKU, basic constraints, AIA/CRL URLs and embedded SCTs, as (label, text)."""
+    from cryptography import x509
+
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        extensions = list(cert.extensions)
+    except ValueError as exc:
+        return [("extensions", f"unreadable ({exc})")]
+    out: list[tuple[str, str]] = []
+    for extension in extensions:
+        value = extension.value
+        if isinstance(value, x509.BasicConstraints):
+            text = f"CA, path length {value.path_length}" if value.ca else "not a CA"
+            out.append(("basic", text))
+        elif isinstance(value, x509.KeyUsage):
+            names = [
+                "digital_signature",
+                "key_encipherment",
+                "key_agreement",
+                "key_cert_sign",
+                "crl_sign",
+            ]
+            out.append(("key usage", ", ".join(n for n in names if getattr(value, n))))
+        elif isinstance(value, x509.ExtendedKeyUsage):
+            out.append(
+                ("ext usage", ", ".join(getattr(o, "_name", o.dotted_string) for o in value))
+            )
+        elif isinstance(value, x509.AuthorityInformationAccess):
+            for access in value:
+                out.append(("AIA", f"{access.access_method._name}: {access.access_location.value}"))
+        elif isinstance(value, x509.CRLDistributionPoints):
+            for point in value:
+                for name in point.full_name or []:
+                    out.append(("CRL", str(name.value)))
+        elif isinstance(value, x509.PrecertificateSignedCertificateTimestamps):
+            for sct in value:
+                out.append(
+                    ("SCT", f"log {sct.log_id.hex()[:16]}… at {sct.timestamp:%Y-%m-%d %H:%M} UTC")
+                )
+    return out
+
+
+def path_tree(validation: Any) -> list[str]:
+    """The path as a tree, root first: who vouches for whom."""
+    lines = []
+    for depth, cert in enumerate(reversed(validation.path)):
+        try:
+            name = cert.subject.rfc4514_string() or "(empty subject)"
+        except ValueError:
+            name = "(unreadable subject)"
+        anchor = depth == 0 and validation.path_in_store
+        mark = " [trust anchor]" if anchor else " [root not trusted]" if depth == 0 else ""
+        lines.append("  " + "   " * depth + ("└─ " if depth else "") + name + mark)
+    return lines
+
+
+def trust_lines(validation: Any) -> list[str]:
+    """Would a client trust this chain? The verdict, the path and each problem."""
+    when = f"{validation.checked_at:%Y-%m-%d %H:%M} UTC"
+    host = validation.hostname or "no host name (no SNI)"
+    verdict = "trusted" if validation.trusted else "NOT trusted"
+    lines = [
+        f"Verdict as of {when}, for {host}, with the {validation.trust_store} roots: {verdict}."
+    ]
+    lines.extend(path_tree(validation))
+    if validation.path:
+        leaf_end = validation.path[0].not_valid_after_utc
+        left = (leaf_end - validation.checked_at).total_seconds() / 86400
+        if left >= 0:
+            lines.append(f"  The leaf had {left:.0f} days of validity left at that time.")
+    for problem in validation.problems:
+        lines.append(f"  ✗ {problem.code}: {problem.message}")
+    if validation.ocsp is not None:
+        lines.append(
+            f"  Stapled OCSP: {validation.ocsp.status}"
+            + (f", signed by {validation.ocsp.responder}" if validation.ocsp.responder else "")
+        )
+    return lines
+
+
+def describe_ocsp(der: bytes) -> str:
+    """What a stapled OCSP response says, read with ``cryptography``."""
+    from cryptography.x509 import ocsp
+
+    try:
+        response = ocsp.load_der_ocsp_response(der)
+    except ValueError as exc:
+        return f"The response cannot be parsed: {exc}."
+    if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+        return f"The responder answered {response.response_status.name.lower()}, not a status."
+    try:
+        status = response.certificate_status.name.lower()
+        text = (
+            f"Status: {status}, produced {response.produced_at_utc:%Y-%m-%d %H:%M} UTC, "
+            f"this update {response.this_update_utc:%Y-%m-%d %H:%M}"
+        )
+        if response.next_update_utc is not None:
+            text += f", next update {response.next_update_utc:%Y-%m-%d %H:%M}"
+        if response.certificate_status == ocsp.OCSPCertStatus.REVOKED:
+            reason = response.revocation_reason
+            text += f"; revoked {response.revocation_time_utc:%Y-%m-%d}"
+            text += f" ({reason.name})" if reason is not None else ""
+        return text + "."
+    except ValueError as exc:  # e.g. several SINGLERESPs
+        return f"The response holds more than one status or is unusual: {exc}."

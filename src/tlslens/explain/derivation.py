@@ -1,0 +1,132 @@
+"""Keys told: how both ends derived them, whether decryption worked, forward secrecy."""
+
+from __future__ import annotations
+
+from tlslens.model import Connection
+
+_KEY_WORDS = {
+    "pre_master_secret": "pre_master_secret",
+    "session_hash": "session_hash (RFC 7627: hash of the handshake up to ClientKeyExchange)",
+    "master_secret": "master_secret",
+}
+
+
+_SOURCE_WORDS = {
+    "keylog": "the key log",
+    "pcapng": "the key log inside the pcapng (Decryption Secrets Block)",
+    "rsa_key": "the server's RSA private key, which decrypts the ClientKeyExchange",
+    "psk": "the pre-shared key",
+    "resumed_session": "the session this one resumes (found earlier in the capture)",
+    "resumed_ticket": "the session whose ticket the client presented",
+}
+
+
+def _hex(value: bytes, reveal: bool) -> str:
+    if reveal or len(value) <= 8:
+        return value.hex()
+    return f"{value[:6].hex()}…{value[-2:].hex()}"
+
+
+def key_steps(conn: Connection, reveal: bool) -> list[str]:
+    """How the session keys were computed on each side (never sent), value by value."""
+    dec = conn.decryption
+    if dec is None or not dec.derivation:
+        return []
+    source = _SOURCE_WORDS.get(dec.source or "", dec.source or "")
+    lines = [
+        f"Neither side sends these keys: each computes them. tlslens did the same, from {source}."
+    ]
+    derived = dict(dec.derivation)
+    if conn.tls13:
+        lines.append(
+            "TLS 1.3: each traffic secret gives a key and an IV through HKDF-Expand-Label"
+            '(secret, "key" / "iv", "", length).'
+        )
+    else:
+        if "pre_master_secret" in derived:
+            lines.append(
+                f"pre_master_secret ({len(derived['pre_master_secret'])} bytes): "
+                f"{_hex(derived['pre_master_secret'], reveal)}"
+            )
+        if "session_hash" in derived:
+            lines.append(
+                'master_secret = PRF(pre_master_secret, "extended master secret", session_hash) '
+                "(RFC 7627)"
+            )
+        elif "pre_master_secret" in derived:
+            lines.append(
+                'master_secret = PRF(pre_master_secret, "master secret", '
+                "client_random + server_random)"
+            )
+        lines.append(f"master_secret (48 bytes): {_hex(derived['master_secret'], reveal)}")
+        lines.append(
+            'key_block = PRF(master_secret, "key expansion", server_random + client_random), '
+            "cut in order into:"
+        )
+    for name, value in dec.derivation:
+        if name in _KEY_WORDS:
+            continue
+        lines.append(f"  {name} ({len(value)} bytes): {_hex(value, reveal)}")
+    return lines
+
+
+def decryption_summary(conn: Connection) -> str | None:
+    dec = conn.decryption
+    if dec is None:
+        return None
+    data = dec.to_json()
+    status = data["status"]
+    if status == "decrypted":
+        fin = data["finished_verified"]
+        checks = "both Finished verify" if fin == {"c2s": True, "s2c": True} else f"Finished: {fin}"
+        records = sum(data["records_decrypted"].values())
+        size = sum(data["plaintext_bytes"].values())
+        text = f"decrypted ({records} records, {size} bytes of application data; {checks})"
+        if any(data["records_failed_integrity"].values()):
+            text += f"; records failing integrity: {data['records_failed_integrity']}"
+        return text
+    return f"{status.replace('_', ' ')}: {data['reason']}" if data["reason"] else status
+
+
+class ForwardSecrecyTally:
+    """Which sessions a server's RSA key opens, and which it cannot, and why."""
+
+    def __init__(self) -> None:
+        self.opened: list[int] = []
+        self.forward_secret: list[int] = []
+        self.other: list[int] = []
+
+    def add(self, conn: Connection) -> None:
+        dec = conn.decryption
+        if dec is not None and dec.source == "rsa_key" and dec.status == "decrypted":
+            self.opened.append(conn.id)
+        elif conn.forward_secrecy:
+            self.forward_secret.append(conn.id)
+        else:
+            self.other.append(conn.id)
+
+    def lines(self) -> list[str]:
+        total = len(self.opened) + len(self.forward_secret) + len(self.other)
+        out = [
+            f"Forward secrecy in practice: the RSA key opens {len(self.opened)} of {total} sessions."
+        ]
+        if self.opened:
+            out.append(
+                f"  Opened (RSA key exchange: the premaster secret travels encrypted to this key): "
+                f"{_ids(self.opened)}"
+            )
+        if self.forward_secret:
+            out.append(
+                "  Cannot be opened with it (ephemeral (EC)DHE or TLS 1.3: the key only signed the "
+                f"handshake; the session keys came from values that were never stored): "
+                f"{_ids(self.forward_secret)}"
+            )
+        if self.other:
+            out.append(f"  Not opened for another reason (see each connection): {_ids(self.other)}")
+        return out
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(str(i) for i in ids[:30]) + (
+        f" and {len(ids) - 30} more" if len(ids) > 30 else ""
+    )

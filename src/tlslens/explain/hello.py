@@ -1,0 +1,112 @@
+"""ClientHello and ServerHello told: what was offered, what was picked, what it means."""
+
+from __future__ import annotations
+
+from tlslens import registry
+from tlslens.errors import DecodeError
+from tlslens.explain.vocabulary import describe_cipher_suite, name_list
+from tlslens.handshake import extensions as ext
+from tlslens.handshake import messages as hs
+from tlslens.model import Connection
+from tlslens.serialize import cipher_suite_label
+
+
+def client_hello_lines(conn: Connection, msg: hs.ClientHello) -> list[str]:
+    lines: list[str] = []
+    sv_value = ext.find_decoded(msg.extensions, ext.SUPPORTED_VERSIONS, ext.CLIENT_HELLO)
+    if sv_value:
+        versions = [v for v in sv_value["versions"] if not registry.is_grease(v)]
+        lines.append(
+            f"Versions offered: {name_list(versions, registry.version_name)} (supported_versions)."
+        )
+    else:
+        lines.append(f"Highest version offered: {registry.version_name(msg.legacy_version)}.")
+    if msg.sslv2:
+        lines.append("Sent in the old SSLv2-compatible format, which carries no extensions.")
+    real = [s for s in msg.cipher_suites if not registry.is_grease(s)]
+    lines.append(
+        f"{len(real)} cipher suites, in the client's order of preference: "
+        f"{name_list(real, cipher_suite_label, 4)}."
+    )
+    for extension in msg.extensions:
+        try:
+            value = ext.decode_extension(extension, ext.CLIENT_HELLO)
+        except DecodeError:
+            continue
+        if value is None:
+            continue
+        if extension.type == ext.SERVER_NAME and value.get("names"):
+            lines.append(f"Server name (SNI), sent in clear text: {value['names'][0]['name']}.")
+        elif extension.type == ext.ALPN:
+            lines.append(f"Application protocols (ALPN): {', '.join(value['protocols'])}.")
+        elif extension.type == ext.KEY_SHARE:
+            groups = [s["group"] for s in value["shares"] if not registry.is_grease(s["group"])]
+            if groups:
+                lines.append(
+                    f"Key shares already computed for {name_list(groups, registry.group_name)}, "
+                    "so the server can answer in one round trip."
+                )
+        elif extension.type == ext.SUPPORTED_GROUPS:
+            groups = [g for g in value["groups"] if not registry.is_grease(g)]
+            lines.append(f"Groups for key exchange: {name_list(groups, registry.group_name)}.")
+        elif extension.type == ext.PRE_SHARED_KEY:
+            lines.append(
+                f"Offers to resume with {len(value['identities'])} pre-shared key(s) (a TLS 1.3 ticket)."
+            )
+        elif extension.type == ext.SESSION_TICKET and value["ticket_length"]:
+            lines.append(f"Presents a session ticket of {value['ticket_length']} bytes to resume.")
+        elif extension.type == ext.EARLY_DATA:
+            lines.append("Will send 0-RTT early data before the handshake completes.")
+        elif extension.type == ext.ENCRYPTED_CLIENT_HELLO:
+            lines.append(
+                f"Encrypted ClientHello ({value.get('ech_type')}); the real hello is hidden."
+            )
+    if msg.legacy_session_id and not ext.find(msg.extensions, ext.SUPPORTED_VERSIONS):
+        lines.append(
+            f"Session ID of {len(msg.legacy_session_id)} bytes: the client hopes to resume that session."
+        )
+    names = [registry.extension_name(e.type) for e in msg.extensions]
+    if names:
+        lines.append(f"Extensions: {', '.join(names)}.")
+    return lines
+
+
+def server_hello_lines(conn: Connection, msg: hs.ServerHello) -> tuple[str, list[str]]:
+    version = hs.selected_version(msg)
+    if msg.is_hello_retry_request:
+        lines = ["The server wants a different key share before it goes on (HelloRetryRequest)."]
+        value = ext.find_decoded(msg.extensions, ext.KEY_SHARE, ext.HELLO_RETRY_REQUEST)
+        if value:
+            lines.append(
+                f"It asks the client for a share on {registry.group_name(value['selected_group'])}."
+            )
+        return "HelloRetryRequest", lines
+    lines = [
+        f"The server picked {registry.version_name(version)} and "
+        f"{registry.cipher_suite_name(msg.cipher_suite)}: "
+        f"{describe_cipher_suite(msg.cipher_suite, version)}."
+    ]
+    value = ext.find_decoded(msg.extensions, ext.KEY_SHARE, ext.SERVER_HELLO)
+    if value and value.get("shares"):
+        group = value["shares"][0]["group"]
+        lines.append(
+            f"Its key share is on {registry.group_name(group)}: both sides can now compute the "
+            "shared secret, which never crosses the wire."
+        )
+    if ext.find(msg.extensions, ext.PRE_SHARED_KEY):
+        lines.append("It accepted the client's pre-shared key: this is a resumed session.")
+    ch = conn.client_hello
+    if ch is not None and msg.legacy_session_id and msg.legacy_session_id == ch.legacy_session_id:
+        if version is not None and version < 0x0304:
+            lines.append("It echoed the client's session ID: the previous session is resumed.")
+    alpn_value = ext.find_decoded(msg.extensions, ext.ALPN, ext.SERVER_HELLO)
+    if alpn_value and alpn_value["protocols"]:
+        lines.append(f"Application protocol chosen: {alpn_value['protocols'][0]}.")
+    if msg.legacy_compression_method:
+        lines.append(
+            f"Compression method {msg.legacy_compression_method} (DEFLATE is 1): CRIME-prone."
+        )
+    names = [registry.extension_name(e.type) for e in msg.extensions]
+    if names:
+        lines.append(f"Extensions: {', '.join(names)}.")
+    return "ServerHello", lines

@@ -1,0 +1,304 @@
+"""A connection told step by step, in the order things happened on the wire.
+
+Pure: Connection in, ``Step``s of plain text out; the CLI decides how they look.
+Text taken from the capture (names, certificate fields, prelude lines) is kept
+as it is here; the terminal layer strips control characters when it prints.
+"""
+
+from __future__ import annotations
+
+from tlslens import registry
+from tlslens.explain.chain import certificate_message_lines, describe_ocsp
+from tlslens.explain.derivation import key_steps
+from tlslens.explain.hello import client_hello_lines, server_hello_lines
+from tlslens.explain.key_exchange import client_key_exchange_lines, server_key_exchange_lines
+from tlslens.explain.vocabulary import Step
+from tlslens.handshake import messages as hs
+from tlslens.model import C2S, Connection, TimelineEvent, ts_iso
+from tlslens.serialize import alert_json
+
+_ALERT_WORDS = {
+    "close_notify": "a normal, orderly close",
+    "unknown_ca": "the sender did not trust the certificate's issuer",
+    "bad_certificate": "the sender rejected the certificate",
+    "certificate_expired": "the sender found the certificate expired",
+    "handshake_failure": "no acceptable set of parameters could be agreed",
+    "protocol_version": "the sender does not support the offered versions",
+    "decrypt_error": "a signature or Finished check failed",
+    "bad_record_mac": "a record failed its integrity check",
+    "unexpected_message": "a message arrived where it is not allowed",
+    "no_renegotiation": "renegotiation was refused",
+    "certificate_required": "the server wanted a client certificate",
+    "inappropriate_fallback": "a version downgrade was detected (RFC 7507)",
+    "unrecognized_name": "the server does not know the requested name",
+    "no_application_protocol": "no ALPN protocol in common",
+}
+
+
+def _message_step(conn: Connection, event: TimelineEvent) -> Step:
+    msg = event.message
+    assert msg is not None
+    name = registry.handshake_name(msg.msg_type)
+    title = "".join(word.capitalize() for word in name.split("_"))
+    lines: list[str] = []
+    if isinstance(msg, hs.ClientHello):
+        title = "ClientHello"
+        lines = client_hello_lines(conn, msg)
+    elif isinstance(msg, hs.ServerHello):
+        title, lines = server_hello_lines(conn, msg)
+    elif isinstance(msg, hs.Certificate):
+        lines = certificate_message_lines(conn, event, msg)
+    elif isinstance(msg, hs.ServerKeyExchange):
+        lines = server_key_exchange_lines(conn, msg)
+    elif isinstance(msg, hs.ClientKeyExchange):
+        lines = client_key_exchange_lines(conn, msg)
+    elif isinstance(msg, hs.CertificateRequest):
+        lines = ["The server asks the client for a certificate (client authentication)."]
+    elif isinstance(msg, hs.CertificateVerify):
+        scheme = (
+            registry.signature_scheme_name(msg.signature_scheme)
+            if msg.signature_scheme is not None
+            else "the key's default algorithm"
+        )
+        lines = [
+            f"A signature over the handshake so far ({scheme}) proves possession of the certificate's private key."
+        ]
+    elif isinstance(msg, hs.CertificateStatus):
+        lines = [
+            f"The server staples an OCSP response ({len(msg.response)} bytes): its CA's "
+            "signed, recent statement on whether the certificate is revoked.",
+            describe_ocsp(msg.response),
+        ]
+    elif isinstance(msg, hs.NewSessionTicket):
+        lines = [
+            f"The server issues a session ticket ({len(msg.ticket)} bytes, lifetime "
+            f"{msg.ticket_lifetime} s) that the client can present to resume without a full handshake."
+        ]
+    elif isinstance(msg, hs.Finished):
+        lines = [
+            f"Finished ({len(msg.verify_data)}-byte verify_data): a MAC over the whole handshake."
+        ]
+        dec = conn.decryption
+        verified = dec.results[event.direction].finished_verified if dec is not None else None
+        if verified is not None:
+            lines.append(
+                "tlslens recomputed it from the transcript and the keys: it matches, so both "
+                "sides saw the same handshake."
+                if verified
+                else "tlslens recomputed it and it does NOT match: wrong secret, or an altered "
+                "handshake."
+            )
+    elif isinstance(msg, hs.EncryptedExtensions):
+        names = [registry.extension_name(e.type) for e in msg.extensions]
+        lines = [
+            "The server's extensions that need no clear text: "
+            + (", ".join(names) if names else "none")
+            + "."
+        ]
+    elif msg.msg_type == hs.SERVER_HELLO_DONE:
+        lines = ["The server is done with its hello messages; the client's turn."]
+    elif msg.msg_type == hs.HELLO_REQUEST:
+        lines = ["The server asks the client to start a new handshake (renegotiation)."]
+    if event.detail.get("decrypted"):
+        title += " (decrypted)"
+    tone = "normal"
+    if msg.malformed:
+        lines.append(f"Malformed: {msg.malformed}")
+        tone = "warning"
+    return Step(event.frame, ts_iso(event.ts_ns), event.direction, title, tuple(lines), tone)
+
+
+def _encrypted_step(conn: Connection, event: TimelineEvent, seen: dict[str, int]) -> Step:
+    count = seen.get(event.direction, 0)
+    seen[event.direction] = count + 1
+    who = "client" if event.direction == C2S else "server"
+    if conn.tls13:
+        if event.direction == C2S:
+            text = (
+                "The client's encrypted handshake: its Finished (and its certificate if asked), "
+                "protected with the handshake traffic keys."
+            )
+        elif count == 0:
+            text = (
+                "Everything the server sends after its ServerHello is encrypted: EncryptedExtensions, "
+                "Certificate, CertificateVerify and Finished are in here. A key log opens them."
+            )
+        else:
+            text = "More of the server's encrypted handshake."
+        return Step(
+            event.frame,
+            ts_iso(event.ts_ns),
+            event.direction,
+            f"Encrypted handshake record ({event.length} bytes)",
+            (text,),
+            "encrypted",
+        )
+    if count == 0:
+        text = (
+            f"The {who}'s Finished, already encrypted with the new keys: it proves the {who} "
+            "saw the same handshake and derived the same keys."
+        )
+    else:
+        text = "An encrypted handshake message after Finished: a renegotiation (or its request)."
+    return Step(
+        event.frame,
+        ts_iso(event.ts_ns),
+        event.direction,
+        f"Encrypted handshake message ({event.length} bytes)",
+        (text,),
+        "encrypted",
+    )
+
+
+def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
+    """The connection as narrated steps, in the order things happened."""
+    steps: list[Step] = []
+    keys_told = False
+    if conn.prelude is not None:
+        prelude = conn.prelude
+        lines = [
+            f"{prelude.c2s_bytes} bytes from the client and {prelude.s2c_bytes} from the server "
+            "travel in plaintext before TLS starts."
+        ]
+        for direction, text in prelude.lines[:12]:
+            arrow = "C:" if direction == C2S else "S:"
+            lines.append(f"  {arrow} {text}")
+        steps.append(
+            Step(
+                conn.first_frame,
+                ts_iso(conn.start_ts_ns),
+                "",
+                f"Plaintext prelude ({prelude.protocol or 'unknown protocol'})",
+                tuple(lines),
+            )
+        )
+    encrypted_seen: dict[str, int] = {}
+    ccs_seen: set[str] = set()
+    for event in conn.timeline:
+        time = ts_iso(event.ts_ns)
+        if not keys_told and (
+            event.kind in ("change_cipher_spec", "encrypted_handshake", "undecryptable")
+            or event.detail.get("decrypted")
+        ):
+            lines = key_steps(conn, reveal_keys)
+            if lines:
+                keys_told = True
+                steps.append(Step(event.frame, time, "", "Key derivation", tuple(lines)))
+        if event.kind == "undecryptable":
+            steps.append(
+                Step(
+                    event.frame,
+                    time,
+                    event.direction,
+                    f"Record that does not decrypt ({event.length} bytes)",
+                    (event.detail.get("reason", ""),),
+                    "error",
+                )
+            )
+        elif event.kind == "handshake":
+            steps.append(_message_step(conn, event))
+        elif event.kind == "encrypted_handshake":
+            steps.append(_encrypted_step(conn, event, encrypted_seen))
+        elif event.kind == "change_cipher_spec":
+            who = "client" if event.direction == C2S else "server"
+            if conn.tls13:
+                text = "A dummy ChangeCipherSpec for middlebox compatibility; it changes nothing in TLS 1.3."
+            elif event.direction in ccs_seen:
+                text = "ChangeCipherSpec of a renegotiation, sent encrypted."
+            else:
+                text = f"From here on the {who} encrypts everything it sends with the newly derived keys."
+            ccs_seen.add(event.direction)
+            steps.append(Step(event.frame, time, event.direction, "ChangeCipherSpec", (text,)))
+        elif event.kind == "alert":
+            alert = alert_json(event)
+            if alert["description"] == "encrypted":
+                text = (
+                    "An encrypted alert (most often close_notify, the normal end of the session)."
+                )
+                steps.append(
+                    Step(
+                        event.frame,
+                        time,
+                        event.direction,
+                        "Alert (encrypted)",
+                        (text,),
+                        "encrypted",
+                    )
+                )
+            else:
+                words = _ALERT_WORDS.get(alert["description"], "")
+                tone = "error" if alert["level"] == "fatal" else "warning"
+                steps.append(
+                    Step(
+                        event.frame,
+                        time,
+                        event.direction,
+                        f"Alert ({alert['level']}): {alert['description']}",
+                        (words.capitalize() + "." if words else "",),
+                        tone,
+                    )
+                )
+        elif event.kind in ("application_data", "early_data"):
+            frames = (
+                f"frame {event.frame}"
+                if event.last_frame == event.frame
+                else f"frames {event.frame}–{event.last_frame}"
+            )
+            label = "Early data (0-RTT)" if event.kind == "early_data" else "Application data"
+            if event.detail.get("decrypted"):
+                steps.append(
+                    Step(
+                        event.frame,
+                        time,
+                        event.direction,
+                        f"{label} (decrypted): {event.records} record(s), "
+                        f"{event.length} bytes of plaintext",
+                        (f"Opened and authenticated in {frames}.",),
+                    )
+                )
+                continue
+            steps.append(
+                Step(
+                    event.frame,
+                    time,
+                    event.direction,
+                    f"{label}: {event.records} record(s), {event.length} bytes",
+                    (f"Encrypted payload in {frames}.",),
+                    "encrypted",
+                )
+            )
+        elif event.kind == "heartbeat":
+            steps.append(
+                Step(
+                    event.frame,
+                    time,
+                    event.direction,
+                    "Heartbeat",
+                    (f"A heartbeat record of {event.length} bytes.",),
+                )
+            )
+        elif event.kind == "gap":
+            steps.append(
+                Step(
+                    event.frame,
+                    time,
+                    event.direction,
+                    f"{event.length} bytes missing from the capture",
+                    ("Packets were lost before capture; parsing picks up at the next record.",),
+                    "warning",
+                )
+            )
+        elif event.kind == "sslv2":
+            steps.append(
+                Step(
+                    event.frame,
+                    time,
+                    event.direction,
+                    "SSLv2 ServerHello",
+                    (
+                        "The server answered in SSL 2.0, broken since 1996; the rest is not decoded.",
+                    ),
+                    "error",
+                )
+            )
+    return steps

@@ -1,0 +1,98 @@
+"""The words narration is made of: algorithm names in plain English, and ``Step``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tlslens import registry
+from tlslens.serialize import cipher_suite_label
+
+_CIPHER_WORDS = {
+    "GCM": "GCM mode",
+    "CCM": "CCM mode",
+    "CCM_8": "CCM mode with an 8-byte tag",
+    "CBC": "CBC mode",
+    "POLY1305": "with Poly1305",
+}
+
+
+_HASH_WORDS = {
+    "SHA": "SHA-1",
+    "SHA256": "SHA-256",
+    "SHA384": "SHA-384",
+    "SHA512": "SHA-512",
+    "MD5": "MD5",
+    "SM3": "SM3",
+}
+
+
+KX_WORDS = {
+    "ECDHE": "ECDHE (ephemeral elliptic-curve Diffie-Hellman)",
+    "DHE": "DHE (ephemeral finite-field Diffie-Hellman)",
+    "RSA": "RSA (the client encrypts the premaster secret to the server's key)",
+    "ECDH": "static ECDH (the certificate's key; no forward secrecy)",
+    "DH": "static DH (the certificate's key; no forward secrecy)",
+    "PSK": "a pre-shared key",
+    "DH_anon": "anonymous DH (no authentication at all)",
+    "ECDH_anon": "anonymous ECDH (no authentication at all)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    frame: int
+    time: str
+    direction: str  # "c2s", "s2c" or "" for notes
+    title: str
+    lines: tuple[str, ...] = ()
+    tone: str = "normal"  # normal | encrypted | warning | error
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def describe_cipher_suite(suite: int, version: int | None) -> str:
+    """'ECDHE for key exchange, RSA to authenticate the server, AES-256 in GCM mode...'"""
+    info = registry.CIPHER_SUITES.get(suite)
+    if info is None:
+        return f"{cipher_suite_label(suite)}, which no registry describes"
+    parts: list[str] = []
+    if info.tls13:
+        parts.append("the key exchange and authentication come from the extensions (TLS 1.3)")
+    else:
+        if info.kx:
+            parts.append(f"{info.kx} for key exchange")
+        if info.auth and info.auth not in ("anon", "PSK", info.kx):
+            parts.append(f"{info.auth} to authenticate the server")
+        elif info.auth == "anon":
+            parts.append("no authentication of the server")
+    parts.append(_describe_cipher(info.cipher or "NULL") + " for the data")
+    if info.mac and info.mac != "AEAD":
+        parts.append(f"HMAC-{_HASH_WORDS.get(info.mac, info.mac)} for integrity")
+    if version is not None and version < 0x0303 and not info.tls13:
+        parts.append("MD5+SHA-1 for the handshake hash (TLS 1.0/1.1 PRF)")
+    elif info.prf_hash:
+        parts.append(f"{_HASH_WORDS.get(info.prf_hash, info.prf_hash)} for the handshake hash")
+    return ", ".join(parts)
+
+
+def _describe_cipher(cipher: str) -> str:
+    if cipher == "NULL":
+        return "no encryption at all (NULL cipher)"
+    tokens = cipher.split("_")
+    if tokens[0] == "CHACHA20":
+        return "ChaCha20-Poly1305"
+    name = tokens[0]
+    bits = tokens[1] if len(tokens) > 1 and tokens[1].isdigit() else None
+    mode_tokens = tokens[2:] if bits else tokens[1:]
+    mode = "_".join(mode_tokens)
+    text = f"{name}-{bits}" if bits else name
+    if mode:
+        text += f" in {_CIPHER_WORDS.get(mode, mode + ' mode')}"
+    return text
+
+
+def name_list(values: list[int] | tuple[int, ...], namer: Any, limit: int = 6) -> str:
+    shown = [namer(v) for v in values[:limit]]
+    more = len(values) - limit
+    text = ", ".join(shown)
+    return text + (f" and {more} more" if more > 0 else "")

@@ -1,0 +1,24 @@
+"""Every secret a run knows: what the user gave, and the sessions learnt from the capture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tlslens.keys.keylog import KeyLog
+
+
+@dataclass(slots=True)
+class KeyStore:
+    """Every secret the user gave, and the sessions learnt while reading the capture."""
+
+    keylog: KeyLog = field(default_factory=KeyLog)
+    rsa_keys: list[rsa.RSAPrivateKey] = field(default_factory=list)
+    psk: bytes | None = None
+    # master secrets of full handshakes seen, for the abbreviated ones that resume them
+    sessions: dict[bytes, bytes] = field(default_factory=dict)
+    tickets: dict[bytes, bytes] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(len(self.keylog) or self.rsa_keys or self.psk)

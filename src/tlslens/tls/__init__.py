@@ -1,0 +1,1 @@
+"""The TLS layer of one connection: record layer, handshake reassembly, the session."""

@@ -1,0 +1,140 @@
+"""One certificate as sent, read with ``cryptography`` as far as it can be read."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateInfo:
+    """One certificate as sent, parsed with ``cryptography`` where it can be."""
+
+    der: bytes = field(repr=False)
+    sha256: str
+    subject: str | None
+    issuer: str | None
+    serial: str | None
+    not_before: datetime | None
+    not_after: datetime | None
+    san: tuple[str, ...] = ()
+    key: str | None = None  # e.g. "RSA 2048", "EC secp256r1"
+    signature_algorithm: str | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "serial": self.serial,
+            "not_before": _iso(self.not_before),
+            "not_after": _iso(self.not_after),
+            "sha256": self.sha256,
+            "san": list(self.san),
+            "key": self.key,
+            "signature_algorithm": self.signature_algorithm,
+            "error": self.error,
+        }
+
+
+_CERT_CACHE: dict[bytes, CertificateInfo] = {}
+
+
+def parse_certificate(der: bytes) -> CertificateInfo:
+    """Parse a DER certificate; a certificate ``cryptography`` rejects keeps its reason."""
+    digest = hashlib.sha256(der).digest()
+    cached = _CERT_CACHE.get(digest)
+    if cached is not None:
+        return cached
+    # cryptography accepts some RFC 5280 violations (a serial that is not positive) with a
+    # deprecation warning: they become part of the certificate's reported problems.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        info = _parse_certificate(der, digest.hex())
+    notes = sorted({str(w.message).split(", which")[0] for w in caught})
+    if notes:
+        error = "; ".join([*notes, *([info.error] if info.error else [])])
+        info = dataclasses.replace(info, error=error)
+    if len(_CERT_CACHE) > 4096:  # bounded: many captures reuse a few chains
+        _CERT_CACHE.clear()
+    _CERT_CACHE[digest] = info
+    return info
+
+
+def _parse_certificate(der: bytes, sha256: str) -> CertificateInfo:
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        return CertificateInfo(der, sha256, None, None, None, None, None, error=str(exc))
+    problems: list[str] = []
+    fields: dict[str, Any] = {}
+    for name, getter in (
+        ("subject", lambda: cert.subject.rfc4514_string()),
+        ("issuer", lambda: cert.issuer.rfc4514_string()),
+        ("serial", lambda: format(cert.serial_number, "x")),
+        ("not_before", lambda: cert.not_valid_before_utc),
+        ("not_after", lambda: cert.not_valid_after_utc),
+    ):
+        try:
+            fields[name] = getter()
+        except (ValueError, TypeError) as exc:
+            fields[name] = None
+            problems.append(f"{name}: {exc}")
+    san: tuple[str, ...] = ()
+    try:
+        ext_san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        san = tuple(
+            str(v.value) if not isinstance(v, x509.DNSName) else v.value for v in ext_san.value
+        )
+    except x509.ExtensionNotFound:
+        pass
+    except (ValueError, TypeError) as exc:
+        problems.append(f"extensions: {exc}")
+    key_text: str | None = None
+    try:
+        key = cert.public_key()
+        if isinstance(key, rsa.RSAPublicKey):
+            key_text = f"RSA {key.key_size}"
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key_text = f"EC {key.curve.name}"
+        elif isinstance(key, ed25519.Ed25519PublicKey):
+            key_text = "Ed25519"
+        elif isinstance(key, ed448.Ed448PublicKey):
+            key_text = "Ed448"
+        elif isinstance(key, dsa.DSAPublicKey):
+            key_text = f"DSA {key.key_size}"
+        else:
+            key_text = type(key).__name__
+    except (ValueError, TypeError) as exc:  # unsupported key types, e.g. ML-DSA
+        key_text = f"unsupported ({exc})"
+    sig_alg: str | None
+    try:
+        sig_alg = cert.signature_algorithm_oid._name
+    except (ValueError, AttributeError):
+        sig_alg = None
+    return CertificateInfo(
+        der,
+        sha256,
+        fields["subject"],
+        fields["issuer"],
+        fields["serial"],
+        fields["not_before"],
+        fields["not_after"],
+        san=san,
+        key=key_text,
+        signature_algorithm=sig_alg,
+        error="; ".join(problems) or None,
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
