@@ -1,0 +1,428 @@
+"""What the records of one connection carry, turned into the ``Connection`` model.
+
+Strategy: the session (session.py) frames each direction into records; this
+layer takes each record as it comes: opens it when a decryptor holds the keys,
+dispatches it by content type (handshake, change_cipher_spec, alert, heartbeat,
+application data), defragments and parses handshake messages with what was
+negotiated so far, and records each step in the connection's timeline. State
+that belongs to one direction lives in a ``DirectionState``.
+"""
+
+from __future__ import annotations
+
+from tlslens import registry
+from tlslens.decrypt.decryptor import ConnectionDecryptor, PlaintextSink
+from tlslens.errors import DecodeError, DecryptError
+from tlslens.handshake import extensions as ext
+from tlslens.handshake import messages as hs
+from tlslens.keys.store import KeyStore
+from tlslens.model import C2S, S2C, Connection, Finding, TimelineEvent
+from tlslens.tls.defrag import HandshakeDefragmenter, OversizedMessage
+from tlslens.tls.record import (
+    CT_ALERT,
+    CT_APPLICATION_DATA,
+    CT_CHANGE_CIPHER_SPEC,
+    CT_HANDSHAKE,
+    CT_HEARTBEAT,
+)
+from tlslens.x509.certificate import parse_certificate
+
+TLS13_VERSION = 0x0304
+_MAC_SIZES = {"MD5": 16, "SHA": 20, "SHA256": 32, "SHA384": 48}
+
+
+class DirectionState:
+    """What the content layer keeps for one direction."""
+
+    __slots__ = ("defrag", "encrypted", "finished", "mac_size")
+
+    def __init__(self) -> None:
+        self.defrag = HandshakeDefragmenter()
+        self.encrypted = False  # after this side's ChangeCipherSpec (TLS <= 1.2)
+        self.mac_size: int | None = None  # set when the cipher is NULL: records stay readable
+        self.finished = False
+
+
+class RecordContent:
+    """The content layer of one connection; ``TLSSession`` feeds it records.
+
+    ``conn`` is None until the session has seen the first TLS bytes.
+    """
+
+    def __init__(
+        self,
+        *,
+        client_side: int | None,
+        first_frame: int,
+        start_ts_ns: int,
+        keys: KeyStore | None,
+        sink: PlaintextSink | None,
+    ) -> None:
+        self.client_side = client_side
+        self.conn: Connection | None = None
+        self.ctx = hs.HandshakeContext()
+        self.tls13_encrypted = False  # after a TLS 1.3 ServerHello
+        self.client_sent_encrypted = False
+        self._pending_findings: list[Finding] = []
+        self._server_flight: set[int] = set()  # server handshake types before its CCS
+        self.frame = first_frame
+        self.ts_ns = start_ts_ns
+        # With secrets, application data bodies are read (not skipped) and opened.
+        self.decryptor = ConnectionDecryptor(keys, sink) if keys else None
+        self.decrypting = self.decryptor is not None
+        self._integrity_reported: set[str] = set()
+
+    def _direction(self, side: int) -> str:
+        return C2S if side == self.client_side else S2C
+
+    def _finding(self, side: int | None, layer: str, offset: int | None, message: str) -> None:
+        direction = (
+            self._direction(side) if side is not None and self.client_side is not None else None
+        )
+        finding = Finding(self.frame, direction, layer, offset, message)
+        if self.conn is not None:
+            self.conn.problems.append(finding)
+        else:
+            self._pending_findings.append(finding)
+
+    def _event(self, side: int, kind: str, offset: int, length: int, **kw: object) -> TimelineEvent:
+        event = TimelineEvent(
+            self.frame,
+            self.ts_ns,
+            self._direction(side),
+            kind,
+            offset,
+            length,
+            last_frame=self.frame,
+        )
+        for key, value in kw.items():
+            setattr(event, key, value)
+        assert self.conn is not None
+        self.conn.timeline.append(event)
+        return event
+
+    # -- record content ---------------------------------------------------------------
+    def _plaintext_application_data(self, side: int, offset: int, plaintext: bytes) -> None:
+        conn = self.conn
+        dec = self.decryptor
+        assert conn is not None and dec is not None
+        direction = self._direction(side)
+        stats = conn.stats[direction]
+        stats.application_data_records += 1
+        stats.application_data_bytes += len(plaintext)
+        dec.application_data(direction, plaintext)
+        kind = "early_data" if direction == C2S and dec.early_active else "application_data"
+        last = conn.timeline[-1] if conn.timeline else None
+        if (
+            last is not None
+            and last.kind == kind
+            and last.direction == direction
+            and last.detail.get("decrypted")
+        ):
+            last.records += 1
+            last.length += len(plaintext)
+            last.last_frame = self.frame
+            return
+        self._event(side, kind, offset, len(plaintext), detail={"decrypted": True})
+
+    def _early_data_offered(self) -> bool:
+        ch = self.conn.client_hello if self.conn is not None else None
+        return ch is not None and ext.find(ch.extensions, ext.EARLY_DATA) is not None
+
+    def _application_data(self, side: int, st: DirectionState, offset: int, length: int) -> None:
+        conn = self.conn
+        assert conn is not None
+        stats = conn.stats[self._direction(side)]
+        stats.application_data_records += 1
+        stats.application_data_bytes += length
+        is_client = side == self.client_side
+        kind = "application_data"
+        if self.tls13_encrypted:
+            if is_client and not self.client_sent_encrypted:
+                self.client_sent_encrypted = True
+                kind = "encrypted_handshake"
+            elif not is_client and not self.client_sent_encrypted:
+                kind = "encrypted_handshake"
+        elif is_client and conn.server_hello is None and self._early_data_offered():
+            kind = "early_data"  # TLS 1.3 0-RTT, before the ServerHello
+        if kind == "encrypted_handshake":
+            self._event(side, kind, offset, length)
+            return
+        last = conn.timeline[-1] if conn.timeline else None
+        direction = self._direction(side)
+        if last is not None and last.kind == kind and last.direction == direction:
+            last.records += 1
+            last.length += length
+            last.last_frame = self.frame
+            return
+        self._event(side, kind, offset, length)
+
+    def _null_cipher_mac_size(self) -> int | None:
+        """With a NULL cipher the protected records are the plaintext followed by the MAC."""
+        conn = self.conn
+        info = conn.suite_info if conn is not None else None
+        if info is None or info.cipher != "NULL" or conn is None or conn.version is None:
+            return None
+        return _MAC_SIZES.get(info.mac or "")
+
+    def _open(
+        self, side: int, st: DirectionState, ctype: int, version: int, body: bytes, offset: int
+    ) -> tuple[int, bytes] | bool | None:
+        """Decrypt a protected record: (type, plaintext), None (no key for it) or False (failed)."""
+        dec = self.decryptor
+        conn = self.conn
+        assert dec is not None and conn is not None
+        direction = self._direction(side)
+        if dec.tls13 or conn.server_hello is None:
+            # TLS 1.3 protects only application_data-typed records (the CCS stays plain).
+            if ctype != CT_APPLICATION_DATA:
+                return None
+            if direction == C2S and conn.server_hello is None:
+                return dec.open_early(version, body)
+            if direction == C2S:
+                dec.client_handshake_protection()
+        try:
+            return dec.open_record(direction, ctype, version, body)
+        except DecryptError as exc:
+            if direction not in self._integrity_reported:
+                self._integrity_reported.add(direction)
+                self._finding(side, "decrypt", offset, f"{exc} (later failures are only counted)")
+            self._event(side, "undecryptable", offset, len(body), detail={"reason": str(exc)})
+            return False
+
+    def _record(
+        self, side: int, st: DirectionState, ctype: int, version: int, body: bytes, offset: int
+    ) -> None:
+        plain = False
+        if self.decryptor is not None and (st.encrypted or ctype == CT_APPLICATION_DATA):
+            opened = self._open(side, st, ctype, version, body, offset)
+            if opened is False:
+                return
+            if opened is not None and opened is not True:
+                ctype, body = opened
+                plain = True
+        if ctype == CT_APPLICATION_DATA:
+            if plain:
+                self._plaintext_application_data(side, offset, body)
+            else:
+                self._application_data(side, st, offset, len(body))
+            return
+        if not plain and st.encrypted and st.mac_size is not None and len(body) >= st.mac_size:
+            body = body[: len(body) - st.mac_size]
+            if ctype == CT_HANDSHAKE:
+                self._handshake_bytes(side, st, body, offset + 5)
+                return
+        if ctype == CT_HANDSHAKE:
+            if not plain and (st.encrypted or (self.tls13_encrypted and side != self.client_side)):
+                if st.finished:
+                    assert self.conn is not None
+                    self.conn.renegotiation = True
+                st.finished = True
+                self._event(side, "encrypted_handshake", offset, len(body))
+                return
+            if plain and st.finished and st.encrypted:
+                assert self.conn is not None
+                self.conn.renegotiation = True
+            self._handshake_bytes(side, st, body, offset + 5, decrypted=plain)
+        elif ctype == CT_CHANGE_CIPHER_SPEC:
+            self._event(
+                side,
+                "change_cipher_spec",
+                offset,
+                len(body),
+                detail={"encrypted": st.encrypted and not plain},
+            )
+            # Under an active cipher (renegotiation) the CCS body is encrypted too.
+            if body != b"\x01" and not (st.encrypted and not plain):
+                self._finding(
+                    side, "record", offset, f"ChangeCipherSpec body is {body.hex()}, not 01"
+                )
+            # In TLS 1.3 the CCS is a middlebox-compatibility no-op (RFC 8446 §D.4); a client
+            # CCS before any ServerHello can only be that.
+            compat = self.ctx.tls13 or (
+                side == self.client_side
+                and self.conn is not None
+                and self.conn.server_hello is None
+                and TLS13_VERSION in self.conn.client_versions
+            )
+            if not compat:
+                st.encrypted = True
+                if self.decryptor is not None:
+                    self.decryptor.on_change_cipher_spec(self._direction(side))
+                else:
+                    st.mac_size = self._null_cipher_mac_size()
+                if side != self.client_side and self.conn is not None:
+                    flight = self._server_flight
+                    if hs.SERVER_HELLO in flight and not flight & {
+                        hs.CERTIFICATE,
+                        hs.SERVER_KEY_EXCHANGE,
+                        hs.SERVER_HELLO_DONE,
+                    }:
+                        self.conn.abbreviated = True
+        elif ctype == CT_ALERT:
+            if not plain and (st.encrypted or self.tls13_encrypted):
+                self._event(side, "alert", offset, len(body), detail={"encrypted": True})
+                return
+            if len(body) % 2:
+                self._finding(
+                    side, "alert", offset, f"alert record of {len(body)} bytes (alerts are 2)"
+                )
+            for i in range(0, len(body) - 1, 2):
+                level, description = body[i], body[i + 1]
+                self._event(
+                    side,
+                    "alert",
+                    offset,
+                    2,
+                    detail={"encrypted": False, "level": level, "description": description},
+                )
+        elif ctype == CT_HEARTBEAT:
+            detail: dict[str, object] = {
+                "encrypted": not plain and (st.encrypted or self.tls13_encrypted)
+            }
+            if not detail["encrypted"] and len(body) >= 3:
+                claimed = (body[1] << 8) | body[2]
+                detail.update(type=body[0], payload_length=claimed)
+                # RFC 6520 §4: payload + at least 16 bytes of padding must fit the record.
+                if claimed + 3 + 16 > len(body):
+                    self._finding(
+                        side,
+                        "heartbeat",
+                        offset,
+                        f"heartbeat claims {claimed} payload bytes in a {len(body)}-byte record: "
+                        "the Heartbleed pattern (CVE-2014-0160)",
+                    )
+            self._event(side, "heartbeat", offset, len(body), detail=detail)
+
+    # -- handshake layer ---------------------------------------------------------------
+    def _handshake_bytes(
+        self, side: int, st: DirectionState, body: bytes, offset: int, decrypted: bool = False
+    ) -> None:
+        defrag = st.defrag
+        defrag.feed(offset, body)
+        while (item := defrag.next_message()) is not None:
+            if isinstance(item, OversizedMessage):
+                self._finding(
+                    side,
+                    "handshake",
+                    item.offset,
+                    f"handshake message type {item.msg_type} claims {item.length} bytes "
+                    f"(limit {item.limit}); dropped",
+                )
+                return
+            self._handshake_message(side, st, item.msg_type, item.raw, item.offset, decrypted)
+
+    def _sslv2_client_hello(
+        self, side: int, st: DirectionState, record: bytes, offset: int
+    ) -> None:
+        try:
+            message: hs.HandshakeMessage = hs.parse_sslv2_client_hello(record)
+        except DecodeError as exc:
+            self._finding(side, "handshake", offset, str(exc))
+            return
+        assert self.conn is not None
+        self.conn.stats[self._direction(side)].records += 1
+        self._event(
+            side,
+            "handshake",
+            offset,
+            len(record),
+            message=message,
+            detail={"raw": record, "sslv2": True},
+        )
+        self.conn.client_hellos.append(message)  # type: ignore[arg-type]
+        if self.decryptor is not None:
+            # RFC 5246 Appendix E.2: the handshake hash covers the message without its header.
+            self.decryptor.on_message(self._direction(side), record[2:], message)
+
+    def _handshake_message(
+        self,
+        side: int,
+        st: DirectionState,
+        msg_type: int,
+        raw: bytes,
+        offset: int,
+        decrypted: bool = False,
+    ) -> None:
+        conn = self.conn
+        assert conn is not None
+        is_client = side == self.client_side
+        try:
+            message = hs.parse_message(msg_type, raw[4:], self.ctx)
+        except DecodeError as exc:
+            name = registry.handshake_name(msg_type)
+            self._finding(side, "handshake", offset, f"{name}: {exc.msg}")
+            self._event(
+                side,
+                "handshake",
+                offset,
+                len(raw),
+                message=hs.OpaqueMessage(msg_type=msg_type, body=raw[4:], malformed=exc.msg),
+            )
+            return
+        if message.malformed:
+            self._finding(side, "handshake", offset, message.malformed)
+        self._event(
+            side,
+            "handshake",
+            offset,
+            len(raw),
+            message=message,
+            detail={"decrypted": True} if decrypted else {},
+        )
+        if self.decryptor is not None:
+            self.decryptor.on_message(self._direction(side), raw, message)
+        if not is_client and not st.encrypted:
+            self._server_flight.add(msg_type)
+        if isinstance(message, hs.ClientHello):
+            # A second ClientHello after a TLS <= 1.2 ServerHello renegotiates (RFC 5746).
+            if conn.server_hello is not None and not self.ctx.tls13:
+                conn.renegotiation = True
+            conn.client_hellos.append(message)
+        elif isinstance(message, hs.ServerHello):
+            self._server_hello(message)
+        elif isinstance(message, hs.Certificate):
+            certs = [parse_certificate(entry.cert_data) for entry in message.certificate_list]
+            for cert in certs:
+                if cert.error and cert.subject is None:
+                    self._finding(
+                        side, "x509", offset, f"certificate {cert.sha256[:16]}…: {cert.error}"
+                    )
+            if is_client:
+                conn.client_certificates = certs
+            elif not conn.certificates:
+                conn.certificates = certs
+        elif isinstance(message, hs.ServerKeyExchange):
+            conn.server_key_exchange = message
+        elif isinstance(message, hs.CertificateRequest):
+            conn.certificate_request = True
+        elif isinstance(message, hs.CertificateStatus):
+            conn.certificate_status = message
+        elif isinstance(message, hs.NewSessionTicket):
+            conn.new_session_ticket = True
+        elif isinstance(message, hs.EncryptedExtensions):
+            conn.encrypted_extensions = message
+
+    def _server_hello(self, message: hs.ServerHello) -> None:
+        conn = self.conn
+        assert conn is not None
+        if message.is_hello_retry_request:
+            conn.hello_retry_request = message
+            # The HRR's supported_versions already fixes TLS 1.3; the second ClientHello
+            # that follows (and a middlebox-compatibility CCS before it) stays plaintext.
+            self.ctx = hs.HandshakeContext(version=hs.selected_version(message))
+            return
+        if conn.server_hello is not None:
+            conn.renegotiation = True
+        conn.server_hello = message
+        version = conn.version
+        info = conn.suite_info
+        self.ctx = hs.HandshakeContext(
+            version=version,
+            kx=info.kx if info else None,
+            auth=info.auth if info else None,
+        )
+        if self.ctx.tls13:
+            self.tls13_encrypted = True
+        else:
+            conn.handshake_visible = True
