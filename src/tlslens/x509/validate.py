@@ -14,7 +14,6 @@ Nothing here reads the clock or files: the time and the store are passed in.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import ipaddress
@@ -22,19 +21,20 @@ import itertools
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, VerificationError
 
+from tlslens.x509.names import covers, names_of, subject_text
 from tlslens.x509.ocsp import OCSPCheck, check_stapled_ocsp
+from tlslens.x509.signature import explain_signature, self_signed, signed_by
 from tlslens.x509.trust import TrustStore
 
 CODES = (
@@ -131,77 +131,6 @@ def fingerprint(cert: x509.Certificate) -> str:
     return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
 
 
-def _name(cert: x509.Certificate) -> str:
-    try:
-        return cert.subject.rfc4514_string() or "(empty subject)"
-    except ValueError:
-        return "(unreadable subject)"
-
-
-def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """Did ``issuer``'s key sign ``cert`` (names matching)?"""
-    if cert.issuer != issuer.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(issuer)
-        return True
-    except (TypeError, InvalidSignature, UnsupportedAlgorithm):
-        return False
-    except ValueError:
-        pass  # e.g. SHA-1, which that method refuses: check the signature with the key itself
-    try:
-        key = issuer.public_key()
-        hash_alg = cert.signature_hash_algorithm
-        tbs, signature = cert.tbs_certificate_bytes, cert.signature
-        params = cert.signature_algorithm_parameters
-        if isinstance(key, rsa.RSAPublicKey) and hash_alg is not None:
-            pad = (
-                params if isinstance(params, padding.PSS | padding.PKCS1v15) else padding.PKCS1v15()
-            )
-            key.verify(signature, tbs, pad, hash_alg)
-        elif isinstance(key, ec.EllipticCurvePublicKey) and hash_alg is not None:
-            key.verify(signature, tbs, ec.ECDSA(hash_alg))
-        elif isinstance(key, dsa.DSAPublicKey) and hash_alg is not None:
-            key.verify(signature, tbs, hash_alg)
-        else:
-            return False
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
-        return False
-    return True
-
-
-def _self_signed(cert: x509.Certificate) -> bool:
-    return cert.issuer == cert.subject and signed_by(cert, cert)
-
-
-def _hostname_matches(pattern: str, host: str) -> bool:
-    pattern, host = pattern.lower().rstrip("."), host.lower().rstrip(".")
-    if pattern.startswith("*."):
-        # RFC 6125 §6.4.3: the wildcard covers exactly one left-most label.
-        return "." in host and host.split(".", 1)[1] == pattern[2:] and bool(host.split(".", 1)[0])
-    return pattern == host
-
-
-def names_of(cert: x509.Certificate) -> tuple[list[str], list[str]]:
-    """(DNS names, IP addresses) the certificate covers, from subjectAltName."""
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (x509.ExtensionNotFound, ValueError):
-        return [], []
-    return san.get_values_for_type(x509.DNSName), [
-        str(a) for a in san.get_values_for_type(x509.IPAddress)
-    ]
-
-
-def _covers(cert: x509.Certificate, host: str) -> bool:
-    dns, ips = names_of(cert)
-    try:
-        address = str(ipaddress.ip_address(host))
-        return address in ips
-    except ValueError:
-        return any(_hostname_matches(name, host) for name in dns)
-
-
 def _ext(cert: x509.Certificate, kind: type[Any]) -> Any:
     try:
         return cert.extensions.get_extension_for_class(kind).value
@@ -214,52 +143,6 @@ def _days(delta_seconds: float) -> str:
     return f"{days:.0f} days" if days >= 2 else f"{days * 24:.0f} hours"
 
 
-def explain_signature(cert: x509.Certificate, issuer: x509.Certificate) -> list[str]:
-    """What checking this link means, on the real bytes."""
-    lines = [f"{_name(issuer)} signed {_name(cert)}."]
-    try:
-        algorithm = cert.signature_algorithm_oid._name
-        hash_alg = cert.signature_hash_algorithm
-    except UnsupportedAlgorithm:
-        return [*lines, "The signature algorithm is not one cryptography can check."]
-    tbs = cert.tbs_certificate_bytes
-    key = issuer.public_key()
-    lines.append(
-        f"Checked: the issuer's public key verifies the {algorithm} signature over the "
-        f"certificate's to-be-signed part ({len(tbs)} bytes)."
-    )
-    params = cert.signature_algorithm_parameters
-    if isinstance(key, rsa.RSAPublicKey) and isinstance(params, padding.PKCS1v15) and hash_alg:
-        try:
-            digest_info = key.recover_data_from_signature(cert.signature, padding.PKCS1v15(), None)
-        except (ValueError, InvalidSignature):
-            return [
-                *lines,
-                "RSA: 'decrypting' the signature with the public key fails: it is not valid.",
-            ]
-        h = hashes.Hash(hash_alg)
-        h.update(tbs)
-        expected = h.finalize()
-        lines.append(
-            f"RSA PKCS#1 v1.5: raising the signature to the public exponent ('decrypting' it with "
-            f"the public key) gives a {len(digest_info)}-byte DigestInfo ending in "
-            f"{digest_info[-len(expected) :].hex()[:32]}…; {hash_alg.name.upper()} of the "
-            f"to-be-signed bytes is {expected.hex()[:32]}…: "
-            + ("they are equal." if digest_info.endswith(expected) else "they DIFFER.")
-        )
-    elif isinstance(key, ec.EllipticCurvePublicKey):
-        lines.append(
-            "ECDSA cannot be 'decrypted': the signature is a pair (r, s) that the verifier checks "
-            "with the public key and the hash; nothing is recovered from it."
-        )
-    elif isinstance(key, rsa.RSAPublicKey) and isinstance(params, padding.PSS):
-        lines.append(
-            "RSA-PSS adds random salt and masking: applying the public key gives an encoded "
-            "message that is checked against the hash, not a DigestInfo to compare."
-        )
-    return lines
-
-
 def validity_problems(path: list[x509.Certificate], at: datetime) -> list[Problem]:
     """Expired and not-yet-valid certificates of the path, as of ``at``."""
     problems = []
@@ -269,7 +152,7 @@ def validity_problems(path: list[x509.Certificate], at: datetime) -> list[Proble
             problems.append(
                 Problem(
                     "expired",
-                    f"{_name(cert)} expired {after:%Y-%m-%d %H:%M} UTC, "
+                    f"{subject_text(cert)} expired {after:%Y-%m-%d %H:%M} UTC, "
                     f"{_days((at - after).total_seconds())} before the capture",
                 )
             )
@@ -277,14 +160,14 @@ def validity_problems(path: list[x509.Certificate], at: datetime) -> list[Proble
             problems.append(
                 Problem(
                     "not_yet_valid",
-                    f"{_name(cert)} is valid only from {before:%Y-%m-%d %H:%M} UTC, "
+                    f"{subject_text(cert)} is valid only from {before:%Y-%m-%d %H:%M} UTC, "
                     f"{_days((before - at).total_seconds())} after the capture",
                 )
             )
     return problems
 
 
-def _quiet(func: _F) -> _F:
+def quiet(func: _F) -> _F:
     """A non-positive serial is reported with the certificate (x509.certificate.CertificateInfo.error);
     cryptography's deprecation warning for it would only reach the user as noise."""
 
@@ -297,7 +180,7 @@ def _quiet(func: _F) -> _F:
     return cast(_F, wrapper)
 
 
-@_quiet
+@quiet
 def validate(
     certificates: list[bytes],
     *,
@@ -331,7 +214,7 @@ def validate(
     walk = [0]  # indices of the sent certificates, in path order
     current = leaf
     while len(path) < 10:
-        if _self_signed(current):
+        if self_signed(current):
             result.path_in_store = store.contains(current)
             break
         candidates = [
@@ -351,7 +234,7 @@ def validate(
             break
         issuer_name = current.issuer.rfc4514_string()
         elsewhere = (seen_elsewhere or {}).get(current.issuer.public_bytes())
-        message = f"the issuer of {_name(current)}, {issuer_name}, was not sent"
+        message = f"the issuer of {subject_text(current)}, {issuer_name}, was not sent"
         if elsewhere is not None and signed_by(current, elsewhere):
             problems.append(Problem("missing_intermediate", message + "."))
             problems.append(
@@ -383,14 +266,16 @@ def validate(
             Problem(
                 "extra_certificates",
                 f"{len(extra)} certificate(s) sent that are not on the path: "
-                + "; ".join(_name(c) for c in extra[:3]),
+                + "; ".join(subject_text(c) for c in extra[:3]),
             )
         )
     top = path[-1]
-    if _self_signed(leaf) and len(path) == 1:
-        problems.append(Problem("self_signed", f"the leaf, {_name(leaf)}, is signed by itself"))
+    if self_signed(leaf) and len(path) == 1:
+        problems.append(
+            Problem("self_signed", f"the leaf, {subject_text(leaf)}, is signed by itself")
+        )
     if not result.path_in_store and not any(p.code == "missing_intermediate" for p in problems):
-        end = result.unknown_root or _name(top)
+        end = result.unknown_root or subject_text(top)
         problems.append(
             Problem(
                 "untrusted_root",
@@ -413,7 +298,8 @@ def validate(
             if hash_alg is not None and hash_alg.name in ("md5", "sha1"):
                 problems.append(
                     Problem(
-                        "weak_signature", f"{_name(cert)} is signed with {hash_alg.name.upper()}"
+                        "weak_signature",
+                        f"{subject_text(cert)} is signed with {hash_alg.name.upper()}",
                     )
                 )
         try:
@@ -421,11 +307,15 @@ def validate(
         except (ValueError, UnsupportedAlgorithm):
             key = None
         if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
-            problems.append(Problem("weak_key", f"{_name(cert)} has a {key.key_size}-bit RSA key"))
+            problems.append(
+                Problem("weak_key", f"{subject_text(cert)} has a {key.key_size}-bit RSA key")
+            )
         elif isinstance(key, dsa.DSAPublicKey):
-            problems.append(Problem("weak_key", f"{_name(cert)} has a DSA key"))
+            problems.append(Problem("weak_key", f"{subject_text(cert)} has a DSA key"))
         elif isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size < 256:
-            problems.append(Problem("weak_key", f"{_name(cert)} uses the {key.curve.name} curve"))
+            problems.append(
+                Problem("weak_key", f"{subject_text(cert)} uses the {key.curve.name} curve")
+            )
         constraints = _ext(cert, x509.BasicConstraints)
         usage = _ext(cert, x509.KeyUsage)
         if depth > 0:
@@ -433,25 +323,30 @@ def validate(
                 problems.append(
                     Problem(
                         "bad_basic_constraints",
-                        f"{_name(cert)} issues certificates but is not a CA",
+                        f"{subject_text(cert)} issues certificates but is not a CA",
                     )
                 )
             elif constraints.path_length is not None and constraints.path_length < depth - 1:
                 problems.append(
                     Problem(
                         "bad_basic_constraints",
-                        f"{_name(cert)} allows {constraints.path_length} CA(s) below it, "
+                        f"{subject_text(cert)} allows {constraints.path_length} CA(s) below it, "
                         f"the path has {depth - 1}",
                     )
                 )
             if usage is not None and not usage.key_cert_sign:
                 problems.append(
-                    Problem("bad_key_usage", f"{_name(cert)} is not allowed to sign certificates")
+                    Problem(
+                        "bad_key_usage", f"{subject_text(cert)} is not allowed to sign certificates"
+                    )
                 )
         else:
             if constraints is not None and constraints.ca and len(path) > 1:
                 problems.append(
-                    Problem("bad_basic_constraints", f"the leaf, {_name(cert)}, claims to be a CA")
+                    Problem(
+                        "bad_basic_constraints",
+                        f"the leaf, {subject_text(cert)}, claims to be a CA",
+                    )
                 )
             eku = _ext(cert, x509.ExtendedKeyUsage)
             if eku is not None and not (
@@ -461,14 +356,14 @@ def validate(
                 problems.append(
                     Problem(
                         "bad_key_usage",
-                        f"the leaf, {_name(cert)}, is not for TLS servers (no serverAuth)",
+                        f"the leaf, {subject_text(cert)}, is not for TLS servers (no serverAuth)",
                     )
                 )
     for cert, issuer in itertools.pairwise(path):
         result.links.append(explain_signature(cert, issuer))
 
     # -- the name ------------------------------------------------------------------------------
-    if hostname and not _covers(leaf, hostname):
+    if hostname and not covers(leaf, hostname):
         dns, ips = names_of(leaf)
         covered = ", ".join([*dns, *ips][:8]) or "no subjectAltName at all (the CN is ignored)"
         problems.append(
@@ -532,90 +427,3 @@ def validate(
             result.trusted = False  # a client that reads the staple refuses the connection
         problems.extend(Problem(code, message) for code, message in result.ocsp.problems)
     return result
-
-
-_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
-_LATEST = datetime(9999, 12, 30, tzinfo=UTC)
-_TICK = timedelta(microseconds=1)
-
-
-class ChainChecker:
-    """Validates each connection's chain as of its own handshake time (or ``at``).
-
-    Keeps the certificates seen so far in the capture, to tell a missing intermediate
-    that another connection did send, and reuses a result while the validation time
-    stays inside the window where nothing it depends on changes.
-    """
-
-    MAX_POOL = 20_000
-    MAX_CACHE = 4096
-
-    def __init__(
-        self, store: TrustStore, *, host: str | None = None, at: datetime | None = None
-    ) -> None:
-        self.store = store
-        self.host = host
-        self.at = at
-        self.pool: dict[bytes, x509.Certificate] = {}
-        self.cache: dict[tuple[Any, ...], tuple[datetime, datetime, Validation]] = {}
-
-    def check(
-        self,
-        certificates: list[bytes],
-        *,
-        sni: str | None,
-        at: datetime,
-        stapled_ocsp: bytes | None,
-    ) -> Validation | None:
-        if not certificates:
-            return None
-        hostname = self.host or sni
-        when = self.at or at
-        key = (tuple(hashlib.sha256(der).digest() for der in certificates), hostname, stapled_ocsp)
-        cached = self.cache.get(key)
-        if cached is not None and cached[0] <= when <= cached[1]:
-            # Same verdict; only the time-relative wording of validity problems changes.
-            old = cached[2]
-            count = sum(1 for p in old.problems if p.code in ("expired", "not_yet_valid"))
-            problems = [
-                *old.problems[: old.validity_at],
-                *validity_problems(old.path, when),
-                *old.problems[old.validity_at + count :],
-            ]
-            return dataclasses.replace(old, checked_at=when, problems=problems)
-        result = validate(
-            certificates,
-            hostname=hostname,
-            at=when,
-            store=self.store,
-            seen_elsewhere=self.pool,
-            stapled_ocsp=stapled_ocsp,
-        )
-        self._remember(certificates)
-        if not any(
-            p.code in ("missing_intermediate", "unparsable_certificate") for p in result.problems
-        ):
-            # The verdict only changes when the time crosses a validity boundary of a
-            # certificate (or of the staple): it holds for the interval around ``when``.
-            boundaries = {c.not_valid_before_utc for c in result.path}
-            boundaries |= {c.not_valid_after_utc for c in result.path}
-            if result.ocsp is not None:
-                boundaries |= {t for t in (result.ocsp.this_update, result.ocsp.next_update) if t}
-            start = max((b for b in boundaries if b <= when), default=_EARLIEST)
-            end = min((b for b in boundaries if b > when), default=_LATEST)
-            if len(self.cache) >= self.MAX_CACHE:
-                self.cache.clear()
-            self.cache[key] = (start, end - _TICK, result)
-        # Callers may add to the verdict (online revocation): never to the cached one.
-        return dataclasses.replace(result, problems=list(result.problems))
-
-    @_quiet
-    def _remember(self, certificates: list[bytes]) -> None:
-        for der in certificates[1:]:
-            if len(self.pool) >= self.MAX_POOL:
-                return
-            try:
-                cert = x509.load_der_x509_certificate(der)
-            except ValueError:
-                continue
-            self.pool.setdefault(cert.subject.public_bytes(), cert)

@@ -1,0 +1,42 @@
+"""What a certificate is called and which host names it covers (RFC 6125)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from cryptography import x509
+
+
+def subject_text(cert: x509.Certificate) -> str:
+    try:
+        return cert.subject.rfc4514_string() or "(empty subject)"
+    except ValueError:
+        return "(unreadable subject)"
+
+
+def hostname_matches(pattern: str, host: str) -> bool:
+    pattern, host = pattern.lower().rstrip("."), host.lower().rstrip(".")
+    if pattern.startswith("*."):
+        # RFC 6125 §6.4.3: the wildcard covers exactly one left-most label.
+        return "." in host and host.split(".", 1)[1] == pattern[2:] and bool(host.split(".", 1)[0])
+    return pattern == host
+
+
+def names_of(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+    """(DNS names, IP addresses) the certificate covers, from subjectAltName."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (x509.ExtensionNotFound, ValueError):
+        return [], []
+    return san.get_values_for_type(x509.DNSName), [
+        str(a) for a in san.get_values_for_type(x509.IPAddress)
+    ]
+
+
+def covers(cert: x509.Certificate, host: str) -> bool:
+    dns, ips = names_of(cert)
+    try:
+        address = str(ipaddress.ip_address(host))
+        return address in ips
+    except ValueError:
+        return any(hostname_matches(name, host) for name in dns)
