@@ -5,12 +5,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := tests/vectors/captures/demo-tls12-tls13.pcapng
 
-.PHONY: demo test lint typecheck unit bench captures registry clean
+PINS := constraints.txt
 
-$(STAMP): pyproject.toml
+.PHONY: demo test lint typecheck unit bench captures registry pins clean
+
+# Every package at the version constraints.txt names: a new release of a linter or a
+# dependency cannot turn CI red on its own.
+$(STAMP): pyproject.toml $(PINS)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c $(PINS) --upgrade pip
+	$(BIN)/python -m pip install --quiet -c $(PINS) -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -37,6 +41,17 @@ captures: $(STAMP)
 
 registry: $(STAMP)
 	$(BIN)/python tools/gen_registry.py
+
+# Re-resolve every dependency to its newest release and write the pins.
+pins:
+	rm -rf .venv-pins
+	$(PYTHON) -m venv .venv-pins
+	.venv-pins/bin/python -m pip install --quiet --upgrade pip
+	.venv-pins/bin/python -m pip install --quiet '.[dev]'
+	{ sed -n '/^#/p' $(PINS); .venv-pins/bin/python -m pip freeze --all --exclude tlslens \
+	  --exclude setuptools | grep -v '^-e'; } > $(PINS).new
+	mv $(PINS).new $(PINS)
+	rm -rf .venv-pins build
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

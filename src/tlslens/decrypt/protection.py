@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher,
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
 
 from tlslens.errors import DecryptError, UnsupportedCipherError
-from tlslens.keys.tls12 import hash_algorithm
+from tlslens.keys.prf import hash_algorithm
 from tlslens.registry import CipherSuiteInfo
 
 _MAC_LEN = {"MD5": 16, "SHA": 20, "SHA256": 32, "SHA384": 48}

@@ -1,0 +1,1 @@
+"""Link, IP and TCP: frames decoded into flows, each direction reassembled into a stream."""

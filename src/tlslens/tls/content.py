@@ -11,7 +11,7 @@ that belongs to one direction lives in a ``DirectionState``.
 from __future__ import annotations
 
 from tlslens import registry
-from tlslens.decrypt.decryptor import ConnectionDecryptor, PlaintextSink
+from tlslens.decrypt.connection import ConnectionDecryptor, PlaintextSink
 from tlslens.errors import DecodeError, DecryptError
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs

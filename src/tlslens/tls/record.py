@@ -143,11 +143,13 @@ class RecordReader:
         """Bytes of an unfinished record are buffered (or a skipped body is unfinished)."""
         return bool(self._pend) or self._skip > 0
 
-    def feed(self, offset: int, data: bytes) -> bool:
+    def feed(self, offset: int, data: bytes | bytearray | memoryview) -> bool:
         """Add the direction's next bytes; False when they cannot complete any event.
 
         Drain ``next_event()`` before the next ``feed``.
         """
+        if type(data) is not bytes:
+            data = bytes(data)  # events always carry bytes, whatever a socket handed over
         n = len(data)
         if self._mode == _RESYNC:
             if not self._pend:

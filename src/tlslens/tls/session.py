@@ -17,7 +17,7 @@ parsing goes on.
 
 from __future__ import annotations
 
-from tlslens.decrypt.decryptor import PlaintextSink
+from tlslens.decrypt.connection import PlaintextSink
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, Prelude
 from tlslens.tls.content import DirectionState, RecordContent

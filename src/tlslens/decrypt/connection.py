@@ -28,7 +28,7 @@ from tlslens.decrypt.protection import CipherSpec, RecordProtection, cipher_spec
 from tlslens.errors import DecryptError, UnsupportedCipherError
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
-from tlslens.keys import tls12, tls13
+from tlslens.keys import hkdf, prf
 from tlslens.keys.keylog import CLIENT_RANDOM
 from tlslens.keys.store import KeyStore
 
@@ -123,7 +123,7 @@ class ConnectionDecryptor:
             self.hrr_seen = True
             info = registry.CIPHER_SUITES.get(message.cipher_suite)
             name = info.prf_hash if info and info.prf_hash else "SHA256"
-            first = tls12.digest(name, bytes(self.transcript))
+            first = prf.digest(name, bytes(self.transcript))
             self.transcript = bytearray(bytes([hs.MESSAGE_HASH, 0, 0, len(first)]) + first)
             self._append(raw)
             return
@@ -243,9 +243,9 @@ class ConnectionDecryptor:
         self.derivation.append(("pre_master_secret", premaster))
         session_hash = None
         if self.extended_master_secret:
-            session_hash = tls12.session_hash(self.version, self.hash_name, bytes(self.transcript))
+            session_hash = prf.session_hash(self.version, self.hash_name, bytes(self.transcript))
             self.derivation.append(("session_hash", session_hash))
-        master = tls12.derive_master_secret(
+        master = prf.derive_master_secret(
             self.version,
             self.hash_name,
             premaster,
@@ -262,7 +262,7 @@ class ConnectionDecryptor:
         self.derivation.append(("master_secret", master))
         spec = self.spec
         mac_len = spec.mac_len if spec.kind != "aead" else 0
-        block = tls12.derive_key_block(
+        block = prf.derive_key_block(
             self.version,
             self.hash_name,
             master,
@@ -273,7 +273,7 @@ class ConnectionDecryptor:
             iv_len=spec.iv_len,
         )
         if spec.export_key_len:
-            block = tls12.derive_export_keys(
+            block = prf.derive_export_keys(
                 self.version,
                 block,
                 self.client_random,
@@ -315,7 +315,7 @@ class ConnectionDecryptor:
     def _tls13_protection(self, prefix: str, secret: bytes) -> RecordProtection:
         """The record protection of a traffic secret; the derivation is kept to be shown."""
         assert self.spec is not None and self.version is not None
-        keys = tls13.derive_traffic_keys(self.hash_name, secret, self.spec.key_len, 12)
+        keys = hkdf.derive_traffic_keys(self.hash_name, secret, self.spec.key_len, 12)
         self.derivation.append((f"{prefix}_traffic_secret", secret))
         self.derivation.append((f"{prefix}_write_key", keys.key))
         self.derivation.append((f"{prefix}_write_iv", keys.iv))
@@ -334,7 +334,7 @@ class ConnectionDecryptor:
             except UnsupportedCipherError:
                 return None
             name = self.early_suite.prf_hash or "SHA256"
-            keys = tls13.derive_traffic_keys(name, self.early_secret, spec.key_len, 12)
+            keys = hkdf.derive_traffic_keys(name, self.early_secret, spec.key_len, 12)
             self.early = RecordProtection(
                 spec, version=0x0304, key=keys.key, iv=keys.iv, tls13=True
             )
@@ -379,7 +379,7 @@ class ConnectionDecryptor:
         secret = self.traffic.get(direction)
         if secret is None:
             return
-        secret = tls13.next_traffic_secret(self.hash_name, secret)
+        secret = hkdf.next_traffic_secret(self.hash_name, secret)
         self.traffic[direction] = secret
         prefix = ("client" if direction == C2S else "server") + "_application_updated"
         self.active[direction] = self._tls13_protection(prefix, secret)
@@ -393,14 +393,14 @@ class ConnectionDecryptor:
             base = self.traffic.get(direction)
             if base is None:
                 return
-            expected = tls13.finished_verify_data(
-                self.hash_name, base, tls12.digest(self.hash_name, bytes(self.transcript))
+            expected = hkdf.finished_verify_data(
+                self.hash_name, base, prf.digest(self.hash_name, bytes(self.transcript))
             )
         else:
             if self.master_secret is None:
                 return
             label = b"client finished" if direction == C2S else b"server finished"
-            expected = tls12.finished_verify_data(
+            expected = prf.finished_verify_data(
                 self.version, self.hash_name, self.master_secret, label, bytes(self.transcript)
             )
         result.finished_verified = expected == finished.verify_data

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import hmac
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
-from tlslens.keys.tls12 import digest, hash_algorithm
+from tlslens.keys.prf import digest, hash_algorithm
 
 HASH_LEN = {"SHA256": 32, "SHA384": 48, "SHA512": 64, "SM3": 32}
 
