@@ -22,6 +22,7 @@ from tlslens.cli.output import Connections, connection_rule, unreadable
 from tlslens.errors import CaptureError
 from tlslens.explain import (
     certificate_lines,
+    late_intermediate_lines,
     trust_lines,
 )
 from tlslens.model import Connection
@@ -65,6 +66,7 @@ def certs(
     try:
         for conn in connections.iter():
             if number is not None and conn.id != number:
+                checker.observe([cert.der for cert in conn.certificates], conn.id)
                 continue
             check_chain(checker, conn, revoker)
             _render_certs(console, conn)
@@ -73,6 +75,8 @@ def certs(
     except (CaptureError, OSError) as exc:
         err.print(unreadable(capture, exc))
         sys.exit(1)
+    for line in late_intermediate_lines(checker.late):
+        console.print(Text(line, style="yellow"))
 
 
 def _render_certs(console: Console, conn: Connection) -> None:

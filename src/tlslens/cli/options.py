@@ -207,6 +207,7 @@ def check_chain(
         sni=conn.sni,
         at=conn.start_time,
         stapled_ocsp=conn.stapled_ocsp,
+        conn_id=conn.id,
     )
     if revoker is not None and conn.validation is not None and len(conn.validation.path) > 1:
         validation = conn.validation

@@ -27,6 +27,7 @@ from tlslens.explain import (
     ForwardSecrecyTally,
     Step,
     explain,
+    late_intermediate_lines,
     summary_lines,
 )
 from tlslens.model import C2S, Connection
@@ -93,12 +94,14 @@ def show(
             connections = Connections(path, as_json, err, keys)
             shown = 0
             tally = ForwardSecrecyTally()
+            chains = checker.fresh()  # "elsewhere in the capture" means this capture
             for conn in connections.iter():
                 if not matches(conn, number, server, sni):
+                    chains.observe([cert.der for cert in conn.certificates], conn.id)
                     continue
                 shown += 1
                 tally.add(conn)
-                check_chain(checker, conn, revoker)
+                check_chain(chains, conn, revoker)
                 if as_json:
                     sys.stdout.write(json.dumps(connection_to_json(conn), ensure_ascii=True) + "\n")
                 else:
@@ -113,6 +116,9 @@ def show(
         readable += 1
         for finding in summary.problems:
             err.print(Text(problem_line(str(path), None, finding), style="yellow"))
+        for line in late_intermediate_lines(chains.late):
+            # JSON Lines carry one object per connection: the note goes to stderr there.
+            (err if as_json else out).print(Text(f"{safe_text(str(path))}: {line}", style="yellow"))
         if not as_json:
             _render_summary(out, summary, shown)
     if readable == 0:

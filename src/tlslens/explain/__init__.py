@@ -4,7 +4,13 @@ Pure: a ``Connection`` in, plain-text ``Step``s and lines out; the CLI and the
 HTML report decide how they look.
 """
 
-from tlslens.explain.chain import certificate_lines, describe_ocsp, path_tree, trust_lines
+from tlslens.explain.chain import (
+    certificate_lines,
+    describe_ocsp,
+    late_intermediate_lines,
+    path_tree,
+    trust_lines,
+)
 from tlslens.explain.derivation import ForwardSecrecyTally, decryption_summary, key_steps
 from tlslens.explain.summary import summary_lines
 from tlslens.explain.timeline import explain
@@ -19,6 +25,7 @@ __all__ = [
     "describe_ocsp",
     "explain",
     "key_steps",
+    "late_intermediate_lines",
     "path_tree",
     "summary_lines",
     "trust_lines",

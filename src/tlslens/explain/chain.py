@@ -7,6 +7,7 @@ from typing import Any
 from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection, TimelineEvent
 from tlslens.x509.certificate import CertificateInfo, parse_certificate
+from tlslens.x509.checker import LateIntermediate
 
 
 def certificate_message_lines(
@@ -162,3 +163,20 @@ def describe_ocsp(der: bytes) -> str:
         return text + "."
     except ValueError as exc:  # e.g. several SINGLERESPs
         return f"The response holds more than one status or is unusual: {exc}."
+
+
+def late_intermediate_lines(late: list[LateIntermediate]) -> list[str]:
+    """The closing summary for intermediates that only a later connection sent.
+
+    Verdicts are given as each connection ends, so these could not be named there."""
+    lines = []
+    for item in late:
+        ids = ", ".join(str(i) for i in item.missing_in)
+        if item.more:
+            ids += f" and {item.more} more"
+        lines.append(
+            f"Connection(s) {ids} did not send {item.issuer}, the intermediate CA their chain "
+            f"needs; connection {item.sent_in}, later in the capture, did: those servers forgot "
+            "it, and clients that had cached it would still have connected."
+        )
+    return lines

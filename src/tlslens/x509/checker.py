@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
 
+from tlslens.x509.signature import self_signed, signed_by
 from tlslens.x509.trust import TrustStore
 from tlslens.x509.validate import Validation, quiet, validate, validity_problems
 
@@ -17,16 +19,38 @@ _LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 _TICK = timedelta(microseconds=1)
 
 
+@dataclass(frozen=True, slots=True)
+class LateIntermediate:
+    """An issuer some connections did not send, that a later connection of the capture did."""
+
+    issuer: str
+    missing_in: tuple[int, ...]  # the first connections that lacked it (at most MAX_IDS)
+    more: int  # how many more lacked it
+    sent_in: int  # the first later connection that sent it
+
+
+@dataclass(slots=True)
+class _Awaited:
+    child: x509.Certificate  # the certificate whose issuer was missing
+    ids: list[int]
+    more: int = 0
+
+
 class ChainChecker:
     """Validates each connection's chain as of its own handshake time (or ``at``).
 
     Keeps the certificates seen so far in the capture, to tell a missing intermediate
     that another connection did send, and reuses a result while the validation time
-    stays inside the window where nothing it depends on changes.
+    stays inside the window where nothing it depends on changes. A verdict is given
+    when its connection ends, so an intermediate that only a *later* connection sends
+    cannot change it: ``late`` lists those cases for a closing summary. Every map here
+    is bounded, whatever the number of connections.
     """
 
     MAX_POOL = 20_000
     MAX_CACHE = 4096
+    MAX_AWAITED = 4096
+    MAX_IDS = 20
 
     def __init__(
         self, store: TrustStore, *, host: str | None = None, at: datetime | None = None
@@ -36,6 +60,17 @@ class ChainChecker:
         self.at = at
         self.pool: dict[bytes, x509.Certificate] = {}
         self.cache: dict[tuple[Any, ...], tuple[datetime, datetime, Validation]] = {}
+        self.known: set[bytes] = set()  # SHA-256 of the certificates remembered
+        self.awaited: dict[bytes, _Awaited] = {}  # issuer subject (DER) -> who lacked it
+        self.late: list[LateIntermediate] = []
+
+    def fresh(self) -> ChainChecker:
+        """The same store, host and time, for another capture: nothing seen yet."""
+        return ChainChecker(self.store, host=self.host, at=self.at)
+
+    def observe(self, certificates: list[bytes], conn_id: int | None = None) -> None:
+        """A connection whose chain is not checked still shows its certificates."""
+        self._remember(certificates, conn_id)
 
     def check(
         self,
@@ -44,14 +79,30 @@ class ChainChecker:
         sni: str | None,
         at: datetime,
         stapled_ocsp: bytes | None,
+        conn_id: int | None = None,
     ) -> Validation | None:
         if not certificates:
             return None
+        result = self._check(certificates, sni=sni, at=at, stapled_ocsp=stapled_ocsp)
+        if conn_id is not None:
+            self._await(result, conn_id)
+        self._remember(certificates, conn_id)
+        # Callers may add to the verdict (online revocation): never to the cached one.
+        return dataclasses.replace(result, problems=list(result.problems))
+
+    def _check(
+        self,
+        certificates: list[bytes],
+        *,
+        sni: str | None,
+        at: datetime,
+        stapled_ocsp: bytes | None,
+    ) -> Validation:
         hostname = self.host or sni
         when = self.at or at
         key = (tuple(hashlib.sha256(der).digest() for der in certificates), hostname, stapled_ocsp)
         cached = self.cache.get(key)
-        if cached is not None and cached[0] <= when <= cached[1]:
+        if cached is not None and cached[0] <= when <= cached[1] and self._pool_agrees(cached[2]):
             # Same verdict; only the time-relative wording of validity problems changes.
             old = cached[2]
             count = sum(1 for p in old.problems if p.code in ("expired", "not_yet_valid"))
@@ -69,7 +120,6 @@ class ChainChecker:
             seen_elsewhere=self.pool,
             stapled_ocsp=stapled_ocsp,
         )
-        self._remember(certificates)
         if not any(
             p.code in ("missing_intermediate", "unparsable_certificate") for p in result.problems
         ):
@@ -84,16 +134,59 @@ class ChainChecker:
             if len(self.cache) >= self.MAX_CACHE:
                 self.cache.clear()
             self.cache[key] = (start, end - _TICK, result)
-        # Callers may add to the verdict (online revocation): never to the cached one.
-        return dataclasses.replace(result, problems=list(result.problems))
+        return result
+
+    def _pool_agrees(self, old: Validation) -> bool:
+        """A verdict with a missing issuer holds only while no connection has sent it since."""
+        child = old.missing_issuer
+        if child is None or any(
+            p.code == "intermediate_elsewhere_in_capture" for p in old.problems
+        ):
+            return True
+        return child.issuer.public_bytes() not in self.pool
+
+    def _await(self, result: Validation, conn_id: int) -> None:
+        child = result.missing_issuer
+        if child is None or any(
+            p.code == "intermediate_elsewhere_in_capture" for p in result.problems
+        ):
+            return
+        key = child.issuer.public_bytes()
+        entry = self.awaited.get(key)
+        if entry is None:
+            if len(self.awaited) >= self.MAX_AWAITED:
+                return
+            entry = self.awaited[key] = _Awaited(child, [])
+        if len(entry.ids) < self.MAX_IDS:
+            entry.ids.append(conn_id)
+        else:
+            entry.more += 1
 
     @quiet
-    def _remember(self, certificates: list[bytes]) -> None:
+    def _remember(self, certificates: list[bytes], conn_id: int | None) -> None:
         for der in certificates[1:]:
-            if len(self.pool) >= self.MAX_POOL:
-                return
+            digest = hashlib.sha256(der).digest()
+            if digest in self.known:
+                continue
+            if len(self.known) < self.MAX_POOL:
+                self.known.add(digest)
             try:
                 cert = x509.load_der_x509_certificate(der)
             except ValueError:
                 continue
-            self.pool.setdefault(cert.subject.public_bytes(), cert)
+            subject = cert.subject.public_bytes()
+            entry = self.awaited.get(subject)
+            if (
+                entry is not None
+                and conn_id is not None
+                and not self_signed(cert)
+                and signed_by(entry.child, cert)
+            ):
+                del self.awaited[subject]
+                self.late.append(
+                    LateIntermediate(
+                        cert.subject.rfc4514_string(), tuple(entry.ids), entry.more, conn_id
+                    )
+                )
+            if len(self.pool) < self.MAX_POOL:
+                self.pool.setdefault(subject, cert)

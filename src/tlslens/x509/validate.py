@@ -90,6 +90,7 @@ class Validation:
     path: list[x509.Certificate] = field(default_factory=list)  # leaf first, root last
     path_in_store: bool = False  # the last certificate of the path is a trust anchor
     unknown_root: str | None = None  # the issuer named by the top of the path, not found
+    missing_issuer: x509.Certificate | None = None  # the path's top, whose issuer was not found
     validity_at: int = 0  # where the expired/not-yet-valid problems start in ``problems``
     links: list[list[str]] = field(default_factory=list)  # signature explanation per link
     ocsp: OCSPCheck | None = None
@@ -233,24 +234,27 @@ def validate(
             result.path_in_store = True
             break
         issuer_name = current.issuer.rfc4514_string()
-        elsewhere = (seen_elsewhere or {}).get(current.issuer.public_bytes())
+        result.missing_issuer = current
         message = f"the issuer of {subject_text(current)}, {issuer_name}, was not sent"
-        if elsewhere is not None and signed_by(current, elsewhere):
-            problems.append(Problem("missing_intermediate", message + "."))
-            problems.append(
-                Problem(
-                    "intermediate_elsewhere_in_capture",
-                    f"{issuer_name} does appear in another connection of this capture: the server "
-                    "forgot it here, and clients that cached it will still connect.",
-                )
-            )
-        elif len(path) == 1:
+        if len(path) == 1:
             # Only the leaf was sent and its issuer is no root: the classic forgotten intermediate.
             problems.append(
                 Problem("missing_intermediate", message + ", and it is not a root of the store.")
             )
         else:
             result.unknown_root = issuer_name
+        # Another connection's certificate can explain the gap, never change the verdict: only
+        # an intermediate (not a root, which a server need not send) counts.
+        elsewhere = (seen_elsewhere or {}).get(current.issuer.public_bytes())
+        if elsewhere is not None and not self_signed(elsewhere) and signed_by(current, elsewhere):
+            problems.append(
+                Problem(
+                    "intermediate_elsewhere_in_capture",
+                    f"{issuer_name} does appear in another connection of this capture, as an "
+                    f"intermediate CA issued by {elsewhere.issuer.rfc4514_string()}: the server "
+                    "forgot it here, and clients that cached it will still connect.",
+                )
+            )
         break
     result.path = path
     if walk != sorted(walk):

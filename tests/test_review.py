@@ -1,0 +1,128 @@
+"""Regression tests for the new user's review (issue 8): each test names its item."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import tlslens
+from tlslens.capture.writer import write_pcap
+from tlslens.cli import main
+from tlslens.flows.packet import TCPSegment, decode_tcp
+from tlslens.x509 import ChainChecker, TrustStore
+
+from _frames import read_frames
+from conftest import CAPTURES
+
+CHAINS = CAPTURES / "chains.pcapng"
+
+
+def _show_json(*args: str) -> list[dict]:  # type: ignore[type-arg]
+    result = CliRunner().invoke(main, ["show", "--json", *args], env={"SSLKEYLOGFILE": None})
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def _codes(row: dict) -> list[str]:  # type: ignore[type-arg]
+    return [p["code"] for p in row["validation"]["problems"]]
+
+
+# -- item 1: a chain's verdict does not depend on the other connections ---------------------
+
+
+def test_verdict_alone_equals_verdict_in_the_full_run_but_for_the_elsewhere_code() -> None:
+    full = _show_json(str(CHAINS))
+    assert len(full) == 11
+    for row in full:
+        alone = _show_json(str(CHAINS), "--connection", str(row["id"]))
+        assert len(alone) == 1
+        assert alone[0]["validation"]["trusted"] == row["validation"]["trusted"]
+        without = [c for c in _codes(row) if c != "intermediate_elsewhere_in_capture"]
+        # Alone, the connections before it are still observed (their certificates are in the
+        # capture): only the codes the pool can add may differ.
+        assert without == [
+            c for c in _codes(alone[0]) if c != "intermediate_elsewhere_in_capture"
+        ], row["id"]
+
+
+def test_a_root_sent_elsewhere_is_no_forgotten_intermediate() -> None:
+    # Connection 8 sends the lab root (wrong order); 9, 10 and 11 end at that root, which is
+    # not in Mozilla's store: an untrusted root, not a missing intermediate.
+    rows = {row["id"]: row for row in _show_json(str(CHAINS))}
+    for conn_id in (9, 10, 11):
+        codes = _codes(rows[conn_id])
+        assert "untrusted_root" in codes, codes
+        assert "missing_intermediate" not in codes
+        assert "intermediate_elsewhere_in_capture" not in codes
+    # The real forgotten intermediate (connection 6) is still named, with the connection
+    # that did send it.
+    assert _codes(rows[6]) == ["missing_intermediate", "intermediate_elsewhere_in_capture"]
+
+
+def _connection_frames(path: Path) -> dict[int, list[tuple[int, bytes]]]:
+    """The frames of each connection of a capture (by its client port), in file order."""
+    ports = {conn.client.port: conn.id for conn in tlslens.read_capture(path)}
+    frames: dict[int, list[tuple[int, bytes]]] = {}
+    for ts_ns, linktype, data in read_frames(path):
+        seg = decode_tcp(linktype, data)
+        assert isinstance(seg, TCPSegment)
+        conn_id = ports.get(seg.sport) or ports.get(seg.dport)
+        assert conn_id is not None
+        frames.setdefault(conn_id, []).append((ts_ns, data))
+    return frames
+
+
+def test_intermediate_sent_only_later_is_named_in_a_closing_summary(tmp_path: Path) -> None:
+    frames = _connection_frames(CHAINS)
+    # The forgotten-intermediate connection first, then the ones that send that intermediate.
+    order = [6, 1, 2, 3]
+    reordered = tmp_path / "later.pcap"
+    with reordered.open("wb") as out:
+        write_pcap(out, [frame for conn_id in order for frame in frames[conn_id]])
+    root = CAPTURES.parent / "chains" / "root.pem"
+    result = CliRunner().invoke(main, ["show", str(reordered), "--ca", str(root)])
+    assert result.exit_code == 0
+    assert "Connection(s) 1 did not send CN=" in result.stdout
+    assert "connection 2, later in the capture, did" in result.stdout
+    # In JSON the verdict of connection 1 stays what it was when it was printed, and the
+    # closing note goes to stderr, outside the JSON Lines.
+    rows = CliRunner().invoke(main, ["show", "--json", str(reordered), "--ca", str(root)])
+    first = json.loads(rows.stdout.splitlines()[0])
+    assert _codes(first) == ["missing_intermediate"]
+    assert "connection 2, later in the capture, did" in rows.stderr
+    assert all(line.startswith("{") for line in rows.stdout.splitlines())
+
+
+def test_late_intermediates_are_bounded() -> None:
+    checker = ChainChecker(TrustStore("none", []))
+    checker.MAX_AWAITED = 2
+    conns = list(tlslens.read_capture(CHAINS))
+    for i in range(5):
+        checker.check(
+            [c.der for c in conns[5].certificates],
+            sni=None,
+            at=conns[5].start_time,
+            stapled_ocsp=None,
+            conn_id=100 + i,
+        )
+    assert len(checker.awaited) == 1
+    (entry,) = checker.awaited.values()
+    assert entry.ids == [100, 101, 102, 103, 104]
+    checker.MAX_IDS = 0
+    checker.check(
+        [c.der for c in conns[5].certificates],
+        sni=None,
+        at=conns[5].start_time,
+        stapled_ocsp=None,
+        conn_id=200,
+    )
+    assert entry.more == 1
+
+
+@pytest.mark.parametrize("conn_id", [9, 10, 11])
+def test_alone_the_root_connections_say_untrusted_root(conn_id: int) -> None:
+    (row,) = _show_json(str(CHAINS), "--connection", str(conn_id))
+    assert "untrusted_root" in _codes(row)
