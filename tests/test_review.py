@@ -126,3 +126,69 @@ def test_late_intermediates_are_bounded() -> None:
 def test_alone_the_root_connections_say_untrusted_root(conn_id: int) -> None:
     (row,) = _show_json(str(CHAINS), "--connection", str(conn_id))
     assert "untrusted_root" in _codes(row)
+
+
+# -- item 2: no SNI and a wildcard certificate ----------------------------------------------
+
+
+def test_no_sni_checks_the_chain_without_a_name(corpus: Path) -> None:
+    capture = str(corpus / "scapy" / "tls_tcp_frag.pcap.gz")
+    (row,) = _show_json(capture)
+    assert row["sni"] is None
+    assert row["validation"]["hostname"] is None
+    assert row["validation"]["trusted"] is True, _codes(row)
+    assert _codes(row) == []
+    text = CliRunner().invoke(main, ["show", capture]).stdout
+    assert "No host name was checked" in text
+    assert "invalid domain name" not in text
+
+
+def test_host_option_still_checks_the_name(corpus: Path) -> None:
+    capture = str(corpus / "scapy" / "tls_tcp_frag.pcap.gz")
+    (row,) = _show_json(capture, "--host", "www.example.com")
+    assert _codes(row) == ["name_mismatch"]
+    (row,) = _show_json(capture, "--host", "www.mql5.net")
+    assert row["validation"]["trusted"] is True
+
+
+# -- item 11: output to a file or a pipe is never cut or padded -------------------------------
+
+
+def test_text_to_a_pipe_is_not_cut_or_padded() -> None:
+    capture = CAPTURES / "demo-tls12-tls13.pcapng"
+    keys = CAPTURES / "demo-tls12-tls13.keys"
+    result = CliRunner().invoke(
+        main, ["show", str(capture), "--keylog", str(keys), "--reveal-keys"]
+    )
+    lines = result.stdout.splitlines()
+    assert not any(line != line.rstrip() for line in lines), "trailing spaces"
+    assert not any("…" in line for line in lines if "traffic_secret" in line)
+    secrets = [line for line in lines if "traffic_secret (48 bytes):" in line]
+    assert secrets and all(len(line.split(": ")[-1]) == 96 for line in secrets)
+    assert max(len(line) for line in lines) > 120  # nothing folded at 80 columns
+    assert any(line.startswith("── Connection 1 · ") for line in lines)
+
+
+# -- item 18: a closed pipe ends quietly; a connection that does not exist is said -------------
+
+
+def test_closed_pipe_ends_quietly() -> None:
+    import subprocess
+    import sys
+
+    command = (
+        # Ten times the capture: far more than a pipe buffers, so the writer meets the close.
+        f"{sys.executable} -m tlslens show --json {' '.join([str(CHAINS)] * 10)} "
+        "| head -c 100 >/dev/null; "
+        'echo "status=${PIPESTATUS[0]}" >&2'
+    )
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
+    assert done.stderr.strip() == "status=0", done.stderr
+
+
+def test_no_such_connection_is_said() -> None:
+    result = CliRunner().invoke(main, ["show", str(CHAINS), "--connection", "99"])
+    assert result.exit_code == 0
+    assert "there is no connection 99; the capture holds 11 TLS connection(s)" in result.stderr
+    result = CliRunner().invoke(main, ["certs", str(CHAINS), "--connection", "0"])
+    assert "there is no connection 0" in result.stderr

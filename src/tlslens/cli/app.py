@@ -16,11 +16,22 @@ from tlslens import __version__
 from tlslens._text import safe_text
 from tlslens.cli.certs import certs
 from tlslens.cli.lab import pki
+from tlslens.cli.output import closed_pipe
 from tlslens.cli.plaintext import decrypt
 from tlslens.cli.show import show
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The group of commands; a reader that goes away (``| head``) ends the run quietly."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            closed_pipe()
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tlslens")
 def main() -> None:
     """tlslens: see what really happens inside TLS, step by step, from the real bytes."""
@@ -44,8 +55,3 @@ def run() -> None:  # pragma: no cover - console entry point for `python -m tlsl
             file=sys.stderr,
         )
         sys.exit(2)
-    except BrokenPipeError:
-        # The reader went away (e.g. `| head`): stop quietly.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(0)

@@ -18,7 +18,7 @@ from tlslens.cli.options import (
     secret_options,
     trust_options,
 )
-from tlslens.cli.output import Connections, connection_rule, unreadable
+from tlslens.cli.output import Connections, print_heading, say_if_no_such_connection, unreadable
 from tlslens.errors import CaptureError
 from tlslens.explain import (
     certificate_lines,
@@ -72,15 +72,18 @@ def certs(
             _render_certs(console, conn)
             if pem_dir is not None:
                 _write_pems(pem_dir, conn, err)
+    except BrokenPipeError:
+        raise
     except (CaptureError, OSError) as exc:
         err.print(unreadable(capture, exc))
         sys.exit(1)
     for line in late_intermediate_lines(checker.late):
         console.print(Text(line, style="yellow"))
+    say_if_no_such_connection(err, capture, number, connections.summary)
 
 
 def _render_certs(console: Console, conn: Connection) -> None:
-    console.print(connection_rule(conn))
+    print_heading(console, conn)
     if not conn.certificates:
         reason = (
             "encrypted (TLS 1.3): give --keylog to see it" if conn.tls13 else "not in the capture"

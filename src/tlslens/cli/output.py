@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
@@ -17,12 +21,53 @@ from tlslens.model import Connection, Finding
 from tlslens.pipeline import CaptureSummary, read_capture
 
 
-def connection_rule(conn: Connection) -> Rule:
-    """The line that opens a connection: number, endpoints, SNI."""
+def connection_title(conn: Connection) -> str:
+    """Number, endpoints and SNI: the heading of a connection."""
     title = f"Connection {conn.id} · {conn.client} → {conn.server}"
     if conn.sni:
         title += f" · {safe_text(conn.sni)}"
-    return Rule(Text(title, style="bold"))
+    return title
+
+
+def print_heading(out: Console, conn: Connection) -> None:
+    """A rule across a terminal; in a file or a pipe one plain line, never cut."""
+    if out.is_terminal:
+        out.print(Rule(Text(connection_title(conn), style="bold")))
+    else:
+        write_line(out, f"── {connection_title(conn)} ──")
+
+
+def closed_pipe() -> NoReturn:
+    """Standard output was closed by its reader: stop at once, with no message, exit 0.
+
+    Whatever is still buffered goes to /dev/null, so the interpreter's last flush cannot
+    raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):  # not a real file (tests)
+        pass
+    sys.exit(0)
+
+
+def say_if_no_such_connection(
+    err: Console, path: Path, number: int | None, summary: CaptureSummary
+) -> None:
+    """``--connection N`` that names no connection of the capture is said, not left silent."""
+    if number is not None and not 1 <= number <= summary.tls_connections:
+        err.print(
+            Text(
+                f"{safe_text(str(path))}: there is no connection {number}; the capture holds "
+                f"{summary.tls_connections} TLS connection(s), numbered from 1 (--connection)",
+                style="yellow",
+            )
+        )
+
+
+def write_line(out: Console, line: str) -> None:
+    """One line to a file or pipe as it is: no wrapping, cropping or padding, no rich overhead.
+    The caller has made it safe (``safe_text``)."""
+    out.file.write(line + "\n")
 
 
 def problem_line(file: str, conn_id: int | None, finding: Finding) -> str:

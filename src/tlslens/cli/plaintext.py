@@ -16,7 +16,13 @@ from tlslens.cli.options import (
     key_store,
     secret_options,
 )
-from tlslens.cli.output import Connections, connection_rule, problem_line, unreadable
+from tlslens.cli.output import (
+    Connections,
+    print_heading,
+    problem_line,
+    say_if_no_such_connection,
+    unreadable,
+)
 from tlslens.decrypt.http import summarize as http_summary
 from tlslens.errors import CaptureError
 from tlslens.explain import (
@@ -125,11 +131,14 @@ def decrypt(
                 if out is None:
                     for path in paths.values():
                         path.unlink(missing_ok=True)
+        except BrokenPipeError:
+            raise
         except (CaptureError, OSError) as exc:
             err.print(unreadable(capture, exc))
             sys.exit(1)
         for finding in connections.summary.problems:
             err.print(Text(problem_line(str(capture), None, finding), style="yellow"))
+        say_if_no_such_connection(err, capture, number, connections.summary)
 
 
 def _render_decrypted(
@@ -139,7 +148,7 @@ def _render_decrypted(
     chunks: list[tuple[str, int]],
     dump: int | None,
 ) -> None:
-    console.print(connection_rule(conn))
+    print_heading(console, conn)
     console.print(
         Text(
             safe_text(

@@ -21,7 +21,14 @@ from tlslens.cli.options import (
     secret_options,
     trust_options,
 )
-from tlslens.cli.output import Connections, connection_rule, problem_line, unreadable
+from tlslens.cli.output import (
+    Connections,
+    print_heading,
+    problem_line,
+    say_if_no_such_connection,
+    unreadable,
+    write_line,
+)
 from tlslens.errors import CaptureError
 from tlslens.explain import (
     ForwardSecrecyTally,
@@ -83,7 +90,7 @@ def show(
     With --keylog (or SSLKEYLOGFILE), --rsa-key or --psk, the connections are
     decrypted and the key derivation is shown step by step.
     """
-    out = Console(highlight=False, soft_wrap=False)
+    out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     keys = key_store(keylogs, rsa_keys, psk, err)
     checker = chain_checker(trust_store, cas, host, at_text, err)
@@ -110,6 +117,8 @@ def show(
             if keys is not None and keys.rsa_keys and not as_json:
                 for line in tally.lines():
                     out.print(Text(line))
+        except BrokenPipeError:
+            raise
         except (CaptureError, OSError) as exc:
             err.print(unreadable(path, exc))
             continue
@@ -119,6 +128,7 @@ def show(
         for line in late_intermediate_lines(chains.late):
             # JSON Lines carry one object per connection: the note goes to stderr there.
             (err if as_json else out).print(Text(f"{safe_text(str(path))}: {line}", style="yellow"))
+        say_if_no_such_connection(err, path, number, summary)
         if not as_json:
             _render_summary(out, summary, shown)
     if readable == 0:
@@ -126,31 +136,57 @@ def show(
 
 
 def _render(out: Console, conn: Connection, reveal_keys: bool = False) -> None:
-    out.print(connection_rule(conn))
-    facts = Table.grid(padding=(0, 2))
-    facts.add_column(style="bold cyan")
-    facts.add_column()
-    for label, value in summary_lines(conn):
-        facts.add_row(label, Text(safe_text(value)))
-    out.print(facts)
-    out.print()
+    print_heading(out, conn)
+    facts = summary_lines(conn)
     steps = explain(conn, reveal_keys=reveal_keys)
+    if not out.is_terminal:
+        _render_plain(out, conn, facts, steps)
+        return
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold cyan")
+    grid.add_column(overflow="fold")
+    for label, value in facts:
+        grid.add_row(label, Text(safe_text(value)))
+    out.print(grid)
+    out.print()
     table = Table.grid(padding=(0, 1))
     table.add_column(justify="right", style="dim")  # frame
     table.add_column(style="dim")  # time
     table.add_column()  # direction
-    table.add_column(ratio=1)
-    start = conn.start_ts_ns
+    table.add_column(ratio=1, overflow="fold")  # a long hex value folds, it is never cut
     for step in steps:
-        table.add_row(*_step_cells(step, start, conn))
+        table.add_row(*_step_cells(step))
     out.print(table)
     for finding in conn.problems:
         out.print(Text("  ⚠ " + problem_line(conn.file, conn.id, finding), style="yellow"))
     out.print()
 
 
-def _step_cells(step: Step, start_ns: int, conn: Connection) -> tuple[Text, Text, Text, Text]:
-    arrow = {"c2s": "C → S", "s2c": "C ← S"}.get(step.direction, "")
+def _render_plain(
+    out: Console, conn: Connection, facts: list[tuple[str, str]], steps: list[Step]
+) -> None:
+    """The same narration for a file or a pipe: whole lines, aligned, nothing cut or padded."""
+    width = max((len(label) for label, _ in facts), default=0) + 2
+    for label, value in facts:
+        write_line(out, f"{label:<{width}}{safe_text(value)}")
+    write_line(out, "")
+    for step in steps:
+        prefix = f"{'#' + str(step.frame):>7} {step.time[11:23] if step.time else '':12} "
+        prefix += f"{_ARROWS.get(step.direction, ''):5} "
+        write_line(out, prefix + safe_text(step.title))
+        indent = " " * len(prefix)
+        for line in step.lines:
+            if line:
+                write_line(out, indent + safe_text(line))
+    for finding in conn.problems:
+        write_line(out, "  ⚠ " + problem_line(conn.file, conn.id, finding))
+    write_line(out, "")
+
+
+_ARROWS = {"c2s": "C → S", "s2c": "C ← S"}
+
+
+def _step_cells(step: Step) -> tuple[Text, Text, Text, Text]:
     style = _TONE_STYLE.get(step.tone, "")
     body = Text(safe_text(step.title), style=("bold " + style).strip())
     for line in step.lines:
@@ -158,7 +194,9 @@ def _step_cells(step: Step, start_ns: int, conn: Connection) -> tuple[Text, Text
             body.append("\n" + safe_text(line), style=style or None)
     frame = Text(f"#{step.frame}")
     timestamp = Text(step.time[11:23] if step.time else "")
-    direction = Text(arrow, style="green" if step.direction == C2S else "magenta")
+    direction = Text(
+        _ARROWS.get(step.direction, ""), style="green" if step.direction == C2S else "magenta"
+    )
     return frame, timestamp, direction, body
 
 

@@ -117,11 +117,14 @@ def path_tree(validation: Any) -> list[str]:
 def trust_lines(validation: Any) -> list[str]:
     """Would a client trust this chain? The verdict, the path and each problem."""
     when = f"{validation.checked_at:%Y-%m-%d %H:%M} UTC"
-    host = validation.hostname or "no host name (no SNI)"
     verdict = "trusted" if validation.trusted else "NOT trusted"
-    lines = [
-        f"Verdict as of {when}, for {host}, with the {validation.trust_store} roots: {verdict}."
-    ]
+    host = f", for {validation.hostname}" if validation.hostname else ""
+    lines = [f"Verdict as of {when}{host}, with the {validation.trust_store} roots: {verdict}."]
+    if not validation.hostname:
+        lines.append(
+            "  No host name was checked: the client sent no SNI and no --host was given, so "
+            "only the path, the dates and the key usages decide."
+        )
     lines.extend(path_tree(validation))
     if validation.path:
         leaf_end = validation.path[0].not_valid_after_utc

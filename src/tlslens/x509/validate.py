@@ -144,6 +144,17 @@ def _days(delta_seconds: float) -> str:
     return f"{days:.0f} days" if days >= 2 else f"{days * 24:.0f} hours"
 
 
+def _stand_in_name(dns: list[str], ips: list[str]) -> str | None:
+    """With no name asked (no SNI, no --host) the chain is checked for a name the leaf itself
+    covers, so that only the path, times and usages decide; a wildcard stands for one label."""
+    for name in dns:
+        if not name.startswith("*."):
+            return name
+    if dns:
+        return "wildcard" + dns[0][1:]
+    return ips[0] if ips else None
+
+
 def validity_problems(path: list[x509.Certificate], at: datetime) -> list[Problem]:
     """Expired and not-yet-valid certificates of the path, as of ``at``."""
     problems = []
@@ -382,7 +393,7 @@ def validate(
     if verifier_store is not None:
         dns, ips = names_of(leaf)
         subject: x509.verification.Subject | None = None
-        name = hostname or (dns[0] if dns else (ips[0] if ips else None))
+        name = hostname or _stand_in_name(dns, ips)
         if name:
             try:
                 subject = x509.IPAddress(ipaddress.ip_address(name))
