@@ -192,3 +192,43 @@ def test_no_such_connection_is_said() -> None:
     assert "there is no connection 99; the capture holds 11 TLS connection(s)" in result.stderr
     result = CliRunner().invoke(main, ["certs", str(CHAINS), "--connection", "0"])
     assert "there is no connection 0" in result.stderr
+
+
+# -- item 4: the HTTP/1 summary with a long first request line ------------------------------
+
+
+def test_http1_summary_with_a_long_request_line() -> None:
+    import io
+
+    from tlslens.decrypt.http import summarize
+
+    c2s = io.BytesIO(b"GET /a/rather/long/path/to/a/resource.css HTTP/1.1\r\nHost: x\r\n\r\n")
+    s2c = io.BytesIO(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")
+    protocol, lines = summarize(c2s, s2c)
+    assert protocol == "HTTP/1.x"
+    assert lines == ["GET /a/rather/long/path/to/a/resource.css (host x) -> 200 OK (2 bytes)"]
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "first"),
+    [
+        (
+            "wireshark/dmgr.pcapng",
+            ["--rsa-key", "wireshark/keys/key.p12:WebAS"],
+            "GET /ibm/console/unsecureLogon.jsp (host localhost:9131) -> 200 OK",
+        ),
+        (
+            "wireshark/challenge01_ooo_stream.pcapng.gz",
+            [],
+            "GET /bootstrap.bundle.min.js (host 25th.syn-bit.nl) -> 200 OK",
+        ),
+    ],
+)
+def test_http1_summary_on_corpus_captures(
+    name: str, options: list[str], first: str, corpus: Path
+) -> None:
+    options = [str(corpus / o) if "/" in o else o for o in options]
+    result = CliRunner().invoke(main, ["decrypt", str(corpus / name), *options])
+    assert result.exit_code == 0, result.output
+    assert "HTTP/1.x:" in result.stdout
+    assert first in result.stdout

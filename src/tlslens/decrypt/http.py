@@ -178,6 +178,9 @@ def summarize(c2s: BinaryIO, s2c: BinaryIO) -> tuple[str | None, list[str]]:
     """("HTTP/1.x" | "HTTP/2" | None, one line per exchange and per note)."""
     head = c2s.read(len(H2_PREFACE))
     c2s.seek(0)
+    # An HTTP/1 request line is as long as its target: read the whole first line to decide.
+    first = c2s.readline(16384).rstrip(b"\r\n")
+    c2s.seek(0)
     notes: list[str] = []
     if head == H2_PREFACE:
         protocol = "HTTP/2"
@@ -189,7 +192,6 @@ def summarize(c2s: BinaryIO, s2c: BinaryIO) -> tuple[str | None, list[str]]:
             response = by_stream.get(request.stream)
             lines.append(_exchange(f"stream {request.stream}: ", request, response))
         return protocol, lines + notes
-    first = head.split(b"\r\n", 1)[0]
     if b" HTTP/1." not in first:
         return None, []
     requests = read_http1(c2s, "c2s", notes)
