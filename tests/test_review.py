@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from tlslens.x509 import ChainChecker, TrustStore
 
 from _frames import read_frames
 from conftest import CAPTURES
+from corpus_digests import _cwd, key_options
 
 CHAINS = CAPTURES / "chains.pcapng"
 
@@ -232,3 +235,48 @@ def test_http1_summary_on_corpus_captures(
     assert result.exit_code == 0, result.output
     assert "HTTP/1.x:" in result.stdout
     assert first in result.stdout
+
+
+# -- item 13: every value the user reads is worded -------------------------------------------
+
+LEAKS = re.compile(
+    r"ParseError|<Name\(|<DNSName|<[A-Za-z]+Name\(|Unknown OID|path length None|"
+    r"\{'c2s'|b'\\x|b\"\\x|ObjectIdentifier\("
+)
+
+
+def _corpus_names(corpus: Path) -> list[tuple[str, list[str]]]:
+    captures = json.loads((corpus / "ground_truth.json").read_text())["captures"]
+    return [(name, key_options(info)) for name, info in sorted(captures.items())]
+
+
+def test_no_internals_leak_into_what_users_read(corpus: Path) -> None:
+    runner = CliRunner()
+    leaks = []
+    with _cwd(corpus), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for name, options in _corpus_names(corpus):
+            for command in (["show", "--json"], ["show"], ["certs"]):
+                result = runner.invoke(main, [*command, name, *options])
+                for line in (result.stdout + result.stderr).splitlines():
+                    if LEAKS.search(line):
+                        leaks.append(f"{' '.join(command)} {name}: {line.strip()[:200]}")
+    assert leaks == []
+    # A library warning would reach the user's terminal as a traceback-like line.
+    assert [str(w.message)[:80] for w in caught] == []
+
+
+def test_wording_of_cryptography_errors() -> None:
+    from tlslens.x509.wording import error_text
+
+    raw = (
+        'error parsing asn1 value: ParseError { kind: EncodedDefault, location: ["OCSPResponse::'
+        'response_bytes", "ResponseData::version"] }'
+    )
+    assert error_text(raw) == (
+        "malformed DER: a field that encodes its DEFAULT value, which DER forbids in "
+        "OCSPResponse.response_bytes > ResponseData.version"
+    )
+    assert error_text("ParseError { kind: ShortData { needed: 3 } }") == (
+        "malformed DER: data that ends too early (3 more byte(s) needed)"
+    )

@@ -8,6 +8,8 @@ from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection, TimelineEvent
 from tlslens.x509.certificate import CertificateInfo, parse_certificate
 from tlslens.x509.checker import LateIntermediate
+from tlslens.x509.validate import quiet
+from tlslens.x509.wording import error_text, general_name_text, oid_text
 
 
 def certificate_message_lines(
@@ -57,6 +59,7 @@ def certificate_lines(index: int, cert: CertificateInfo) -> list[str]:
     return lines
 
 
+@quiet
 def certificate_extensions(der: bytes) -> list[tuple[str, str]]:
     """Key usage, EKU, basic constraints, AIA/CRL URLs and embedded SCTs, as (label, text)."""
     from cryptography import x509
@@ -65,12 +68,17 @@ def certificate_extensions(der: bytes) -> list[tuple[str, str]]:
         cert = x509.load_der_x509_certificate(der)
         extensions = list(cert.extensions)
     except ValueError as exc:
-        return [("extensions", f"unreadable ({exc})")]
+        return [("extensions", f"unreadable ({error_text(exc)})")]
     out: list[tuple[str, str]] = []
     for extension in extensions:
         value = extension.value
         if isinstance(value, x509.BasicConstraints):
-            text = f"CA, path length {value.path_length}" if value.ca else "not a CA"
+            if not value.ca:
+                text = "not a CA"
+            elif value.path_length is None:
+                text = "CA, with no limit on the CAs below it"
+            else:
+                text = f"CA, at most {value.path_length} CA(s) below it"
             out.append(("basic", text))
         elif isinstance(value, x509.KeyUsage):
             names = [
@@ -82,16 +90,20 @@ def certificate_extensions(der: bytes) -> list[tuple[str, str]]:
             ]
             out.append(("key usage", ", ".join(n for n in names if getattr(value, n))))
         elif isinstance(value, x509.ExtendedKeyUsage):
-            out.append(
-                ("ext usage", ", ".join(getattr(o, "_name", o.dotted_string) for o in value))
-            )
+            out.append(("ext usage", ", ".join(oid_text(o) for o in value)))
         elif isinstance(value, x509.AuthorityInformationAccess):
             for access in value:
-                out.append(("AIA", f"{access.access_method._name}: {access.access_location.value}"))
+                out.append(
+                    (
+                        "AIA",
+                        f"{oid_text(access.access_method)}: "
+                        f"{general_name_text(access.access_location)}",
+                    )
+                )
         elif isinstance(value, x509.CRLDistributionPoints):
             for point in value:
                 for name in point.full_name or []:
-                    out.append(("CRL", str(name.value)))
+                    out.append(("CRL", general_name_text(name)))
         elif isinstance(value, x509.PrecertificateSignedCertificateTimestamps):
             for sct in value:
                 out.append(
@@ -148,7 +160,7 @@ def describe_ocsp(der: bytes) -> str:
     try:
         response = ocsp.load_der_ocsp_response(der)
     except ValueError as exc:
-        return f"The response cannot be parsed: {exc}."
+        return f"The response cannot be parsed: {error_text(exc)}."
     if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
         return f"The responder answered {response.response_status.name.lower()}, not a status."
     try:
@@ -165,7 +177,7 @@ def describe_ocsp(der: bytes) -> str:
             text += f" ({reason.name})" if reason is not None else ""
         return text + "."
     except ValueError as exc:  # e.g. several SINGLERESPs
-        return f"The response holds more than one status or is unusual: {exc}."
+        return f"The response holds more than one status or is unusual: {error_text(exc)}."
 
 
 def late_intermediate_lines(late: list[LateIntermediate]) -> list[str]:

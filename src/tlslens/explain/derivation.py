@@ -77,15 +77,25 @@ def decryption_summary(conn: Connection) -> str | None:
     data = dec.to_json()
     status = data["status"]
     if status == "decrypted":
-        fin = data["finished_verified"]
-        checks = "both Finished verify" if fin == {"c2s": True, "s2c": True} else f"Finished: {fin}"
         records = sum(data["records_decrypted"].values())
         size = sum(data["plaintext_bytes"].values())
-        text = f"decrypted ({records} records, {size} bytes of application data; {checks})"
-        if any(data["records_failed_integrity"].values()):
-            text += f"; records failing integrity: {data['records_failed_integrity']}"
+        text = f"decrypted ({records} records, {size} bytes of application data; "
+        text += _finished_words(data["finished_verified"]) + ")"
+        failed = data["records_failed_integrity"]
+        if any(failed.values()):
+            text += (
+                f"; records failing their integrity check: {failed['c2s']} from the client, "
+                f"{failed['s2c']} from the server"
+            )
         return text
     return f"{status.replace('_', ' ')}: {data['reason']}" if data["reason"] else status
+
+
+def _finished_words(verified: dict[str, bool | None]) -> str:
+    if verified == {"c2s": True, "s2c": True}:
+        return "both Finished verify"
+    words = {True: "verifies", False: "does NOT verify", None: "was not seen"}
+    return f"the client's Finished {words[verified['c2s']]}, the server's {words[verified['s2c']]}"
 
 
 class ForwardSecrecyTally:

@@ -12,6 +12,8 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
+from tlslens.x509.wording import error_text, general_name_text
+
 
 @dataclass(frozen=True, slots=True)
 class CertificateInfo:
@@ -72,7 +74,7 @@ def _parse_certificate(der: bytes, sha256: str) -> CertificateInfo:
     try:
         cert = x509.load_der_x509_certificate(der)
     except ValueError as exc:
-        return CertificateInfo(der, sha256, None, None, None, None, None, error=str(exc))
+        return CertificateInfo(der, sha256, None, None, None, None, None, error=error_text(exc))
     problems: list[str] = []
     fields: dict[str, Any] = {}
     for name, getter in (
@@ -86,17 +88,15 @@ def _parse_certificate(der: bytes, sha256: str) -> CertificateInfo:
             fields[name] = getter()
         except (ValueError, TypeError) as exc:
             fields[name] = None
-            problems.append(f"{name}: {exc}")
+            problems.append(f"{name}: {error_text(exc)}")
     san: tuple[str, ...] = ()
     try:
         ext_san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-        san = tuple(
-            str(v.value) if not isinstance(v, x509.DNSName) else v.value for v in ext_san.value
-        )
+        san = tuple(general_name_text(v) for v in ext_san.value)
     except x509.ExtensionNotFound:
         pass
     except (ValueError, TypeError) as exc:
-        problems.append(f"extensions: {exc}")
+        problems.append(f"extensions: {error_text(exc)}")
     key_text: str | None = None
     try:
         key = cert.public_key()
@@ -113,7 +113,7 @@ def _parse_certificate(der: bytes, sha256: str) -> CertificateInfo:
         else:
             key_text = type(key).__name__
     except (ValueError, TypeError) as exc:  # unsupported key types, e.g. ML-DSA
-        key_text = f"unsupported ({exc})"
+        key_text = f"unsupported ({error_text(exc)})"
     sig_alg: str | None
     try:
         sig_alg = cert.signature_algorithm_oid._name

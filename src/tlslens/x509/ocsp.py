@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from tlslens.x509.wording import error_text
+
 # Without nextUpdate, a response older than this is called stale (a common CA practice).
 MAX_AGE_WITHOUT_NEXT_UPDATE = timedelta(days=7)
 
@@ -68,7 +70,9 @@ def check_stapled_ocsp(
     except ValueError as exc:
         return OCSPCheck(
             "invalid",
-            problems=[("ocsp_invalid", f"the stapled OCSP response cannot be parsed: {exc}")],
+            problems=[
+                ("ocsp_invalid", f"the stapled OCSP response cannot be parsed: {error_text(exc)}")
+            ],
         )
     if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
         name = response.response_status.name.lower()
@@ -86,7 +90,9 @@ def check_stapled_ocsp(
         key_hash = response.issuer_key_hash
         hash_algorithm = response.hash_algorithm
     except ValueError as exc:
-        return OCSPCheck("invalid", problems=[("ocsp_invalid", f"the response is unusual: {exc}")])
+        return OCSPCheck(
+            "invalid", problems=[("ocsp_invalid", f"the response is unusual: {error_text(exc)}")]
+        )
     if serial != leaf.serial_number:
         check.status = "invalid"
         check.problems.append(

@@ -36,6 +36,7 @@ from tlslens.x509.names import covers, names_of, subject_text
 from tlslens.x509.ocsp import OCSPCheck, check_stapled_ocsp
 from tlslens.x509.signature import explain_signature, self_signed, signed_by
 from tlslens.x509.trust import TrustStore
+from tlslens.x509.wording import error_text
 
 CODES = (
     "untrusted_root",
@@ -211,7 +212,10 @@ def validate(
             parsed.append(x509.load_der_x509_certificate(der))
         except ValueError as exc:
             problems.append(
-                Problem("unparsable_certificate", f"certificate {index} cannot be parsed: {exc}")
+                Problem(
+                    "unparsable_certificate",
+                    f"certificate {index} cannot be parsed: {error_text(exc)}",
+                )
             )
     if not parsed:
         problems.append(
@@ -414,7 +418,9 @@ def validate(
                 # a policy rule): then the validator's own words are the reason.
                 if all(p.code in ADVISORY for p in problems):
                     problems.append(
-                        Problem("verification_failed", f"the path validator says: {exc}")
+                        Problem(
+                            "verification_failed", f"the path validator says: {error_text(exc)}"
+                        )
                     )
     if verifier_store is not None and not result.trusted and not problems:
         dns, ips = names_of(leaf)
