@@ -280,3 +280,47 @@ def test_wording_of_cryptography_errors() -> None:
     assert error_text("ParseError { kind: ShortData { needed: 3 } }") == (
         "malformed DER: data that ends too early (3 more byte(s) needed)"
     )
+
+
+# -- item 17: unusable secrets are said before the capture is read ----------------------------
+
+DEMO = CAPTURES / "demo-tls12-tls13.pcapng"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "option"),
+    [
+        (["--keylog", "/nonexistent/k.log"], {}, "--keylog"),
+        (["--rsa-key", str(CAPTURES / "chains.keys")], {}, "--rsa-key"),
+        (["--psk", "zz"], {}, "--psk"),
+        ([], {"SSLKEYLOGFILE": "/nonexistent/k.log"}, "SSLKEYLOGFILE"),
+        (["--ca", "/nonexistent/root.pem"], {}, "--ca"),
+    ],
+)
+@pytest.mark.parametrize("command", ["show", "certs", "decrypt"])
+def test_unusable_secret_is_a_usage_error(
+    command: str, args: list[str], env: dict[str, str], option: str
+) -> None:
+    if command == "decrypt" and option == "--ca":
+        return  # decrypt checks no chain
+    result = CliRunner().invoke(
+        main, [command, str(DEMO), *args], env={"SSLKEYLOGFILE": None, **env}
+    )
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for {option}" in result.stderr
+    assert result.stdout == ""  # the capture was not read
+
+
+def test_garbage_key_log_is_summarised(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.log"
+    garbage.write_text("".join(f"line {i} is no key log\n" for i in range(40_000)))
+    result = CliRunner().invoke(main, ["show", str(DEMO), "--keylog", str(garbage)])
+    assert result.exit_code == 0
+    lines = result.stderr.splitlines()
+    assert len(lines) <= 8
+    assert "garbage.log, line 1: unknown label 'line'" in lines[0]
+    assert "... and 39995 more key log line(s) that cannot be used" in result.stderr
+    assert "no usable secret in what was given" in result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("Decryption")]
+    assert len(rows) == 2
+    assert all("no secret: the secrets given hold nothing for client random" in r for r in rows)

@@ -187,7 +187,7 @@ class Capture:
                     client_side=client_side,
                     mid_stream=not flags & TCP_SYN,
                     file=file,
-                    keys=keys or None,
+                    keys=keys,
                     sink=_bind_sink(sink, next_index),
                 )
                 flow = _Flow(next_index, session)

@@ -83,12 +83,20 @@ def secret_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+SHOWN_KEYLOG_PROBLEMS = 5
+
+
 def key_store(
     keylogs: tuple[Path, ...], rsa_keys: tuple[str, ...], psk: str | None, err: Console
 ) -> KeyStore | None:
-    """The secrets given on the command line; every unusable one is said, one line each."""
+    """The secrets given on the command line, checked before any capture is read.
+
+    A file that cannot be used is a usage error naming its option (exit 2); bad lines of
+    a key log are named, the first few with their numbers, then counted."""
+    hint = "--keylog"
     if not keylogs and not rsa_keys and not psk and os.environ.get("SSLKEYLOGFILE"):
         keylogs = (Path(os.environ["SSLKEYLOGFILE"]),)
+        hint = "SSLKEYLOGFILE"
     if not keylogs and not rsa_keys and not psk:
         return None
     store = KeyStore()
@@ -96,20 +104,38 @@ def key_store(
         try:
             add_keylog_file(store, path)
         except KeyFileError as exc:
-            err.print(Text(safe_text(str(exc)), style="red"))
-    for problem in store.keylog.problems:
+            raise click.BadParameter(safe_text(str(exc)), param_hint=hint) from exc
+    keylog = store.keylog
+    for problem in keylog.problems[:SHOWN_KEYLOG_PROBLEMS]:
         err.print(Text(safe_text(str(problem)), style="yellow"))
+    if keylog.problem_count > SHOWN_KEYLOG_PROBLEMS:
+        err.print(
+            Text(
+                f"... and {keylog.problem_count - SHOWN_KEYLOG_PROBLEMS} more key log line(s) "
+                f"that cannot be used; {len(keylog)} usable secret(s) in all",
+                style="yellow",
+            )
+        )
     for argument in rsa_keys:
         path_text, password = parse_key_argument(argument)
         try:
             store.rsa_keys.append(load_rsa_key(path_text, password))
         except KeyFileError as exc:
-            err.print(Text(safe_text(str(exc)), style="red"))
+            raise click.BadParameter(safe_text(str(exc)), param_hint="--rsa-key") from exc
     if psk:
         try:
             store.psk = bytes.fromhex(psk)
-        except ValueError:
-            err.print(Text("--psk: not a hex string", style="red"))
+        except ValueError as exc:
+            raise click.BadParameter(
+                f"{safe_text(psk)!r} is not a hex string", param_hint="--psk"
+            ) from exc
+    if not store:
+        err.print(
+            Text(
+                "no usable secret in what was given: no connection can be decrypted",
+                style="yellow",
+            )
+        )
     return store
 
 
@@ -181,9 +207,11 @@ def chain_checker(
             else:
                 extra.append(x509.load_der_x509_certificate(data))
         except (OSError, ValueError) as exc:
-            err.print(
-                Text(f"{safe_text(str(path))}: not a usable certificate ({exc})", style="red")
-            )
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise click.BadParameter(
+                f"{safe_text(str(path))}: not a usable certificate ({safe_text(reason)})",
+                param_hint="--ca",
+            ) from exc
     if extra:
         store = store.extended(f"{store.name}+ca", extra)
     at = None

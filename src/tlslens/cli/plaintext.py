@@ -28,7 +28,6 @@ from tlslens.errors import CaptureError
 from tlslens.explain import (
     decryption_summary,
 )
-from tlslens.keys.store import KeyStore
 from tlslens.model import Connection
 
 
@@ -112,7 +111,7 @@ def decrypt(
     """Decrypt CAPTURE's application data, connection by connection, with an HTTP summary."""
     console = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    keys = key_store(keylogs, rsa_keys, psk, err) or KeyStore()
+    keys = key_store(keylogs, rsa_keys, psk, err)
     with tempfile.TemporaryDirectory(prefix="tlslens-") as scratch:
         directory = out or Path(scratch)
         try:

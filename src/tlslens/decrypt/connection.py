@@ -60,7 +60,8 @@ class ConnectionDecryptor:
     def __init__(self, store: KeyStore, sink: PlaintextSink | None = None) -> None:
         self.store = store
         self.sink = sink
-        self.status = NOT_ATTEMPTED if not store else NO_SECRET
+        # A decryptor exists only where secrets were given (or the pcapng carries some).
+        self.status = NO_SECRET
         self.source: str | None = None
         self.reason: str | None = None
         self.derivation: list[tuple[str, bytes]] = []  # (name, value) in the order derived
@@ -152,12 +153,11 @@ class ConnectionDecryptor:
         if sh.legacy_compression_method == 1:
             self.inflaters = {C2S: zlib.decompressobj(), S2C: zlib.decompressobj()}
         self.info = registry.CIPHER_SUITES.get(sh.cipher_suite)
-        if self.info is None or self.status == NOT_ATTEMPTED:
-            if self.info is None and self.store:
-                self.status, self.reason = (
-                    UNSUPPORTED_CIPHER,
-                    f"unknown cipher suite {sh.cipher_suite:#06x}",
-                )
+        if self.info is None:
+            self.status, self.reason = (
+                UNSUPPORTED_CIPHER,
+                f"unknown cipher suite {sh.cipher_suite:#06x}",
+            )
             return
         try:
             self.spec = cipher_spec(self.info, self.version)
@@ -468,7 +468,7 @@ class ConnectionDecryptor:
         reason = self.reason
         if self.status == NO_SECRET and reason is None:
             reason = (
-                f"no secret for client random {self.client_random[:6].hex()}…"
+                f"the secrets given hold nothing for client random {self.client_random[:6].hex()}…"
                 if self.client_random
                 else "no ClientHello was seen, so no secret can be looked up"
             )

@@ -40,9 +40,17 @@ class KeyLogProblem:
 class KeyLog:
     secrets: dict[tuple[str, bytes], bytes] = field(default_factory=dict)
     rsa_premasters: dict[bytes, bytes] = field(default_factory=dict)
-    problems: list[KeyLogProblem] = field(default_factory=list)
+    problems: list[KeyLogProblem] = field(default_factory=list)  # the first MAX_PROBLEMS_KEPT
+    problem_count: int = 0  # every bad line, kept or not
     # where each secret came from: "keylog" (a file) or "pcapng" (a Decryption Secrets Block)
     origins: dict[tuple[str, bytes], str] = field(default_factory=dict)
+
+    MAX_PROBLEMS_KEPT = 20  # a garbage file must not cost memory per line
+
+    def _problem(self, source: str, number: int, message: str) -> None:
+        self.problem_count += 1
+        if len(self.problems) < self.MAX_PROBLEMS_KEPT:
+            self.problems.append(KeyLogProblem(source, number, message))
 
     def __len__(self) -> int:
         return len(self.secrets) + len(self.rsa_premasters)
@@ -57,45 +65,31 @@ class KeyLog:
             parts = line.split()
             label = parts[0]
             if label not in LABELS:
-                self.problems.append(KeyLogProblem(source, number, f"unknown label {label[:40]!r}"))
+                self._problem(source, number, f"unknown label {label[:40]!r}")
                 continue
             if len(parts) != 3:
-                self.problems.append(
-                    KeyLogProblem(source, number, f"{label} needs 2 values, found {len(parts) - 1}")
-                )
+                self._problem(source, number, f"{label} needs 2 values, found {len(parts) - 1}")
                 continue
             try:
                 first, secret = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
             except ValueError:
-                self.problems.append(
-                    KeyLogProblem(source, number, "a value is not even-length hex")
-                )
+                self._problem(source, number, "a value is not even-length hex")
                 continue
             if label == RSA:
                 if len(first) != 8 or len(secret) != 48:
-                    self.problems.append(
-                        KeyLogProblem(
-                            source,
-                            number,
-                            "RSA needs 8 bytes of encrypted premaster and a 48-byte premaster",
-                        )
+                    self._problem(
+                        source,
+                        number,
+                        "RSA needs 8 bytes of encrypted premaster and a 48-byte premaster",
                     )
                     continue
                 self.rsa_premasters[first] = secret
             else:
                 if len(first) != 32:
-                    self.problems.append(
-                        KeyLogProblem(
-                            source, number, f"client random has {len(first)} bytes, not 32"
-                        )
-                    )
+                    self._problem(source, number, f"client random has {len(first)} bytes, not 32")
                     continue
                 if label == CLIENT_RANDOM and len(secret) != 48:
-                    self.problems.append(
-                        KeyLogProblem(
-                            source, number, f"master secret has {len(secret)} bytes, not 48"
-                        )
-                    )
+                    self._problem(source, number, f"master secret has {len(secret)} bytes, not 48")
                     continue
                 self.secrets[(label, first)] = secret
                 self.origins[(label, first)] = origin

@@ -68,7 +68,9 @@ class RecordContent:
         self.frame = first_frame
         self.ts_ns = start_ts_ns
         # With secrets, application data bodies are read (not skipped) and opened.
-        self.decryptor = ConnectionDecryptor(keys, sink) if keys else None
+        # The user's secret options, even when none is usable, make each connection say why
+        # it was not decrypted.
+        self.decryptor = ConnectionDecryptor(keys, sink) if keys is not None else None
         self.decrypting = self.decryptor is not None
         self._integrity_reported: set[str] = set()
 
