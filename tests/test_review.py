@@ -8,7 +8,8 @@ import warnings
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
+from cryptography import x509
 
 import tlslens
 from tlslens.capture.writer import write_pcap
@@ -324,3 +325,99 @@ def test_garbage_key_log_is_summarised(tmp_path: Path) -> None:
     rows = [line for line in result.stdout.splitlines() if line.startswith("Decryption")]
     assert len(rows) == 2
     assert all("no secret: the secrets given hold nothing for client random" in r for r in rows)
+
+
+# -- item 19: the lab PKI refuses to overwrite a CA or to speak for another's certificates ----
+
+
+def _pki(*args: str) -> Result:
+    return CliRunner().invoke(main, ["pki", *args])
+
+
+def test_pki_init_refuses_to_overwrite_a_ca(tmp_path: Path) -> None:
+    lab = tmp_path / "lab"
+    assert _pki("init", str(lab)).exit_code == 0
+    root_key = (lab / "root.key").read_bytes()
+    again = _pki("init", str(lab))
+    assert again.exit_code == 1
+    assert "already holds a CA (root.pem, root.key" in again.output
+    assert "--force" in again.output
+    assert (lab / "root.key").read_bytes() == root_key
+    assert _pki("init", str(lab), "--force").exit_code == 0
+    assert (lab / "root.key").read_bytes() != root_key
+
+
+def test_pki_rsa_ca_shows_the_rsa_signature_walk(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from tlslens.x509 import explain_signature
+
+    lab = tmp_path / "lab"
+    assert _pki("init", str(lab), "--key-type", "rsa").exit_code == 0
+    root = x509.load_pem_x509_certificate((lab / "root.pem").read_bytes())
+    inter = x509.load_pem_x509_certificate((lab / "intermediate.pem").read_bytes())
+    assert isinstance(root.public_key(), rsa.RSAPublicKey)
+    assert isinstance(inter.public_key(), rsa.RSAPublicKey)
+    assert _pki("csr", "--cn", "web.lab", "--out", str(lab / "web")).exit_code == 0
+    signed = _pki("sign", str(lab / "web.csr"), "--ca-dir", str(lab), "--out", str(lab / "web.pem"))
+    assert signed.exit_code == 0
+    leaf = x509.load_pem_x509_certificate((lab / "web.pem").read_bytes())
+    text = " ".join(explain_signature(leaf, inter))
+    assert "RSA PKCS#1 v1.5: raising the signature to the public exponent" in text
+    assert "they are equal." in text
+
+
+def test_pki_ocsp_refuses_another_cas_certificate(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        assert _pki("init", str(tmp_path / name), "--intermediate-cn", f"CA {name}").exit_code == 0
+    a = tmp_path / "a"
+    assert _pki("csr", "--cn", "web.lab", "--out", str(a / "web")).exit_code == 0
+    assert (
+        _pki("sign", str(a / "web.csr"), "--ca-dir", str(a), "--out", str(a / "web.pem")).exit_code
+        == 0
+    )
+    result = _pki(
+        "ocsp",
+        str(a / "web.pem"),
+        "--ca-dir",
+        str(tmp_path / "b"),
+        "--out",
+        str(tmp_path / "x.ocsp"),
+    )
+    assert result.exit_code == 1
+    assert (
+        "was issued by CN=CA a,O=tlslens lab, not by this CA (CN=CA b,O=tlslens lab)"
+        in result.output
+    )
+    assert not (tmp_path / "x.ocsp").exists()
+
+
+def test_pki_revoke_publishes_a_crl(tmp_path: Path) -> None:
+    lab = tmp_path / "lab"
+    assert _pki("init", str(lab)).exit_code == 0
+    assert _pki("csr", "--cn", "web.lab", "--out", str(lab / "web")).exit_code == 0
+    assert (
+        _pki(
+            "sign", str(lab / "web.csr"), "--ca-dir", str(lab), "--out", str(lab / "web.pem")
+        ).exit_code
+        == 0
+    )
+    result = _pki("revoke", str(lab / "web.pem"), "--ca-dir", str(lab))
+    assert result.exit_code == 0, result.output
+    assert "signs a CRL listing 1 revoked certificate(s)" in result.output
+    crl = x509.load_der_x509_crl((lab / "intermediate.crl").read_bytes())
+    inter = x509.load_pem_x509_certificate((lab / "intermediate.pem").read_bytes())
+    leaf = x509.load_pem_x509_certificate((lab / "web.pem").read_bytes())
+    assert crl.is_signature_valid(inter.public_key())  # type: ignore[arg-type]
+    assert crl.get_revoked_certificate_by_serial_number(leaf.serial_number) is not None
+    # Revoking a second certificate keeps the first on the list.
+    assert _pki("csr", "--cn", "b.lab", "--out", str(lab / "b")).exit_code == 0
+    assert (
+        _pki(
+            "sign", str(lab / "b.csr"), "--ca-dir", str(lab), "--out", str(lab / "b.pem")
+        ).exit_code
+        == 0
+    )
+    assert _pki("revoke", str(lab / "b.pem"), "--ca-dir", str(lab)).exit_code == 0
+    crl = x509.load_der_x509_crl((lab / "intermediate.crl").read_bytes())
+    assert len(list(crl)) == 2

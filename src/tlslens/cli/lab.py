@@ -17,7 +17,8 @@ from tlslens.x509 import pki as tlspki
 
 @click.group()
 def pki() -> None:
-    """A lab PKI to build the story of trust yourself: root, intermediate, CSR, certificate."""
+    """A lab PKI to build the story of trust yourself: root, intermediate, CSR, certificate,
+    OCSP answer, revocation and CRL."""
 
 
 def _now() -> datetime:
@@ -45,24 +46,44 @@ def _load_ca(ca_dir: Path) -> tlspki.Issued:
     return tlspki.Issued(cert, key, "")
 
 
+_CA_FILES = ("root.pem", "root.key", "intermediate.pem", "intermediate.key")
+
+
 @pki.command("init")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--root-cn", default="tlslens lab root CA", show_default=True)
 @click.option("--intermediate-cn", default="tlslens lab intermediate CA", show_default=True)
-def pki_init(directory: Path, root_cn: str, intermediate_cn: str) -> None:
+@click.option(
+    "--key-type",
+    type=click.Choice(["ec", "rsa"]),
+    default="ec",
+    show_default=True,
+    help="Key of both CAs; rsa lets `certs` show the RSA signature arithmetic on each link.",
+)
+@click.option("--force", is_flag=True, help="Replace a CA that DIRECTORY already holds.")
+def pki_init(
+    directory: Path, root_cn: str, intermediate_cn: str, key_type: str, force: bool
+) -> None:
     """Create a root CA and an intermediate CA in DIRECTORY."""
+    existing = [name for name in _CA_FILES if (directory / name).exists()]
+    if existing and not force:
+        raise click.ClickException(
+            f"{directory} already holds a CA ({', '.join(existing)}): a new root key would orphan "
+            "every certificate the old one issued. Give --force to replace it."
+        )
     console = Console(highlight=False, soft_wrap=True)
     now = _now()
-    root = tlspki.make_root(root_cn, now=now)
+    root = tlspki.make_root(root_cn, now=now, key=tlspki.new_key(key_type))
     console.print(Text("1. " + root.story))
     assert root.key is not None
     _write(directory / "root.pem", tlspki.pem_cert(root.certificate), console)
     _write(directory / "root.key", tlspki.pem_key(root.key), console, secret=True)
-    inter = tlspki.make_intermediate(intermediate_cn, root, now=now)
+    inter = tlspki.make_intermediate(intermediate_cn, root, now=now, key=tlspki.new_key(key_type))
     console.print(Text("2. " + inter.story))
     assert inter.key is not None
     _write(directory / "intermediate.pem", tlspki.pem_cert(inter.certificate), console)
     _write(directory / "intermediate.key", tlspki.pem_key(inter.key), console, secret=True)
+    (directory / _REVOKED).unlink(missing_ok=True)  # a new CA has revoked nothing
     console.print(
         Text(
             f"Give {directory / 'root.pem'} to clients as their trust anchor (e.g. --ca); servers send "
@@ -138,6 +159,66 @@ def pki_ocsp(cert_path: Path, ca_dir: Path, revoked: bool, days: int, out: Path)
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"{cert_path}: {exc}") from exc
-    der, story = tlspki.make_ocsp_response(cert, ca, now=_now(), revoked=revoked, valid_days=days)
+    try:
+        der, story = tlspki.make_ocsp_response(
+            cert, ca, now=_now(), revoked=revoked, valid_days=days
+        )
+    except ValueError as exc:
+        raise click.ClickException(f"{cert_path}: {exc}; its own CA must answer for it") from exc
     console.print(Text(story))
     _write(out, der, console)
+
+
+_REVOKED = "revoked.txt"  # one line per revoked serial: hex serial, ISO time
+
+
+def _revoked(ca_dir: Path) -> dict[int, datetime]:
+    path = ca_dir / _REVOKED
+    revoked: dict[int, datetime] = {}
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return revoked
+    for number, line in enumerate(lines, start=1):
+        try:
+            serial, when = line.split()
+            revoked[int(serial, 16)] = datetime.fromisoformat(when)
+        except ValueError as exc:
+            raise click.ClickException(f"{path}, line {number}: not 'SERIAL TIME'") from exc
+    return revoked
+
+
+@pki.command("revoke")
+@click.argument("cert_path", metavar="CERT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--ca-dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--days", default=7, show_default=True, help="How long the CRL is valid.")
+def pki_revoke(cert_path: Path, ca_dir: Path, days: int) -> None:
+    """Revoke CERT and publish the intermediate's CRL (CA-DIR/intermediate.crl, DER)."""
+    console = Console(highlight=False, soft_wrap=True)
+    ca = _load_ca(ca_dir)
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        tlspki.verify_issued_by(cert, ca.certificate)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"{cert_path}: {exc}") from exc
+    now = _now()
+    revoked = _revoked(ca_dir)
+    if cert.serial_number in revoked:
+        console.print(
+            Text(
+                f"serial {cert.serial_number:x} was already revoked on {revoked[cert.serial_number]:%Y-%m-%d}"
+            )
+        )
+    revoked.setdefault(cert.serial_number, now)
+    text = "".join(f"{serial:x} {when.isoformat()}\n" for serial, when in revoked.items())
+    _write(ca_dir / _REVOKED, text.encode(), console)
+    der, story = tlspki.make_crl(ca, list(revoked), now=now, days=days, revoked_at=revoked)
+    console.print(Text(story))
+    _write(ca_dir / "intermediate.crl", der, console)
+    console.print(
+        Text(
+            "Clients that fetch this CRL (its URL goes in a certificate's CRL distribution "
+            "points) refuse the revoked certificates; a stapled OCSP answer says the same "
+            "per certificate (`tlslens pki ocsp --revoked`)."
+        )
+    )

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tlslens.x509.signature import signed_by
+
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
@@ -149,9 +151,15 @@ def _with_urls(
 
 
 def make_crl(
-    issuer: Issued, revoked_serials: list[int], *, now: dt.datetime, days: int = 7
+    issuer: Issued,
+    revoked_serials: list[int],
+    *,
+    now: dt.datetime,
+    days: int = 7,
+    revoked_at: dict[int, dt.datetime] | None = None,
 ) -> tuple[bytes, str]:
-    """A DER CRL signed by ``issuer`` listing the revoked serial numbers."""
+    """A DER CRL signed by ``issuer`` listing the revoked serial numbers (revoked ``now``
+    unless ``revoked_at`` says when)."""
     assert issuer.key is not None
     builder = (
         x509.CertificateRevocationListBuilder()
@@ -161,7 +169,10 @@ def make_crl(
     )
     for serial in revoked_serials:
         builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build()
+            x509.RevokedCertificateBuilder()
+            .serial_number(serial)
+            .revocation_date((revoked_at or {}).get(serial, now))
+            .build()
         )
     signing_key: CertificateIssuerPrivateKeyTypes = issuer.key
     crl = builder.sign(signing_key, hashes.SHA256())
@@ -297,8 +308,12 @@ def make_ocsp_response(
     valid_days: int = 7,
     this_update: dt.datetime | None = None,
 ) -> tuple[bytes, str]:
-    """A DER OCSP response (good or revoked) signed by the issuer, for stapling."""
+    """A DER OCSP response (good or revoked) signed by the issuer, for stapling.
+
+    Raises ValueError when ``issuer`` did not issue ``certificate``: a responder speaks
+    only for its own certificates (RFC 6960 §2.2)."""
     assert issuer.key is not None
+    verify_issued_by(certificate, issuer.certificate)
     start = this_update or now
     status = ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD
     builder = (
@@ -324,6 +339,17 @@ def make_ocsp_response(
         "the server staples it to its handshake."
     )
     return response.public_bytes(serialization.Encoding.DER), story
+
+
+def verify_issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> None:
+    """Raises ValueError, naming both, unless ``issuer`` signed ``certificate``."""
+    subject = certificate.subject.rfc4514_string()
+    ours = issuer.subject.rfc4514_string()
+    if certificate.issuer != issuer.subject or not signed_by(certificate, issuer):
+        raise ValueError(
+            f"{subject} was issued by {certificate.issuer.rfc4514_string()}, not by this CA "
+            f"({ours})"
+        )
 
 
 def pem_key(key: PrivateKey) -> bytes:
