@@ -421,3 +421,57 @@ def test_pki_revoke_publishes_a_crl(tmp_path: Path) -> None:
     assert _pki("revoke", str(lab / "b.pem"), "--ca-dir", str(lab)).exit_code == 0
     crl = x509.load_der_x509_crl((lab / "intermediate.crl").read_bytes())
     assert len(list(crl)) == 2
+
+
+# -- item 12: the trust tree is the path the validator built ----------------------------------
+
+
+def _tree(text: str) -> list[str]:
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Verdict as of"))
+    tree = []
+    for line in lines[start + 1 :]:
+        if line.startswith("  No host name"):
+            continue
+        if not line.startswith("  ") or line.startswith("  The leaf had") or "✗" in line:
+            break
+        tree.append(line.strip())
+    return tree
+
+
+def test_trusted_tree_ends_at_the_stores_root(corpus: Path) -> None:
+    # The server sends a cross-signed GTS Root R1; the validator ends at the store's own.
+    result = CliRunner().invoke(main, ["certs", str(corpus / "zeek" / "google-cert-repeat.pcap")])
+    tree = _tree(result.stdout)
+    assert tree[0] == (
+        "CN=GTS Root R1,O=Google Trust Services LLC,C=US [trust anchor, from the mozilla store]"
+    )
+    assert not any("not trusted" in line or "not in the" in line for line in tree)
+
+
+def test_untrusted_tree_ends_at_the_missing_issuer() -> None:
+    keys = CAPTURES / "demo-tls12-tls13.keys"
+    result = CliRunner().invoke(
+        main, ["certs", str(DEMO), "--keylog", str(keys), "--connection", "1"]
+    )
+    tree = _tree(result.stdout)
+    assert tree == [
+        "CN=tlslens lab root CA,O=tlslens lab [missing: not sent, not in the mozilla store]",
+        "└─ CN=tlslens lab intermediate CA,O=tlslens lab",
+        "└─ CN=tlslens.test,O=tlslens lab",
+    ]
+    root = CAPTURES.parent / "pki" / "root.pem"
+    trusted = CliRunner().invoke(
+        main, ["certs", str(DEMO), "--keylog", str(keys), "--connection", "1", "--ca", str(root)]
+    )
+    assert _tree(trusted.stdout)[0] == (
+        "CN=tlslens lab root CA,O=tlslens lab [trust anchor, from the mozilla+ca store]"
+    )
+
+
+def test_self_signed_root_not_in_the_store_is_named_so() -> None:
+    frames = CAPTURES / "chains.pcapng"  # connection 8 sends the lab root itself
+    result = CliRunner().invoke(main, ["certs", str(frames), "--connection", "8"])
+    assert _tree(result.stdout)[0] == (
+        "CN=chains lab root CA,O=tlslens lab [root, not in the mozilla store]"
+    )

@@ -305,7 +305,11 @@ def test_certs_command(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0
     text = result.stdout
-    assert "trusted." in text and "[trust anchor]" in text and "Stapled OCSP: good" in text
+    assert (
+        "trusted." in text
+        and "[trust anchor, from the mozilla+ca store]" in text
+        and "Stapled OCSP: good" in text
+    )
     assert "No certificate chain: encrypted (TLS 1.3): give --keylog to see it." in text
     pem = (tmp_path / "conn1-0.pem").read_bytes()
     assert x509.load_pem_x509_certificate(pem) == LEAF

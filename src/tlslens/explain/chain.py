@@ -113,17 +113,30 @@ def certificate_extensions(der: bytes) -> list[tuple[str, str]]:
 
 
 def path_tree(validation: Any) -> list[str]:
-    """The path as a tree, root first: who vouches for whom."""
-    lines = []
-    for depth, cert in enumerate(reversed(validation.path)):
+    """The path the validator built as a tree, root first: who vouches for whom.
+
+    It ends at the store's root (marked as from the store), at a root that is not in the
+    store, or, when an issuer was neither sent nor found, at that missing issuer."""
+    names: list[tuple[str, str]] = []  # (name, mark), root first
+    path = validation.path
+    if validation.missing_issuer is not None:
+        issuer = validation.missing_issuer.issuer.rfc4514_string() or "(empty name)"
+        names.append((issuer, f" [missing: not sent, not in the {validation.trust_store} store]"))
+    for depth, cert in enumerate(reversed(path)):
         try:
             name = cert.subject.rfc4514_string() or "(empty subject)"
         except ValueError:
             name = "(unreadable subject)"
-        anchor = depth == 0 and validation.path_in_store
-        mark = " [trust anchor]" if anchor else " [root not trusted]" if depth == 0 else ""
-        lines.append("  " + "   " * depth + ("└─ " if depth else "") + name + mark)
-    return lines
+        mark = ""
+        if depth == 0 and validation.path_in_store:
+            mark = f" [trust anchor, from the {validation.trust_store} store]"
+        elif depth == 0 and validation.missing_issuer is None and len(path) > 0:
+            mark = f" [root, not in the {validation.trust_store} store]"
+        names.append((name, mark))
+    return [
+        "  " + "   " * depth + ("└─ " if depth else "") + name + mark
+        for depth, (name, mark) in enumerate(names)
+    ]
 
 
 def trust_lines(validation: Any) -> list[str]:

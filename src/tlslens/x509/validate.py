@@ -411,8 +411,16 @@ def validate(
         if subject is not None:
             try:
                 builder = PolicyBuilder().store(verifier_store).time(at)
-                builder.build_server_verifier(subject).verify(leaf, parsed[1:])
+                built = builder.build_server_verifier(subject).verify(leaf, parsed[1:])
                 result.trusted = True
+                if built != path:
+                    # The validator found another path than our walk (a cross-signed
+                    # intermediate, a root sent but also in the store): show the one it built.
+                    result.path = path = list(built)
+                    result.path_in_store = True
+                    result.missing_issuer = None
+                    result.unknown_root = None
+                    result.links = [explain_signature(c, i) for c, i in itertools.pairwise(path)]
             except (VerificationError, ValueError) as exc:
                 # Our named checks may not see every reason (an unknown critical extension,
                 # a policy rule): then the validator's own words are the reason.
