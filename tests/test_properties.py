@@ -67,6 +67,8 @@ def _signature(conn: Connection | None) -> dict[str, Any] | None:
         row.pop(key)
     row["handshake"] = [(h["direction"], h["type"]) for h in row["handshake"]]
     row["alerts"] = [(a["direction"], a["description"]) for a in row["alerts"]]
+    for handshake in row["handshakes"]:
+        handshake.pop("first_frame")  # frame numbers change with the segmentation
     return row
 
 

@@ -15,6 +15,7 @@ import tlslens
 from tlslens.capture.writer import write_pcap
 from tlslens.cli import main
 from tlslens.flows.packet import TCPSegment, decode_tcp
+from tlslens.keys.store import KeyStore
 from tlslens.x509 import ChainChecker, TrustStore
 
 from _frames import read_frames
@@ -475,3 +476,158 @@ def test_self_signed_root_not_in_the_store_is_named_so() -> None:
     assert _tree(result.stdout)[0] == (
         "CN=chains lab root CA,O=tlslens lab [root, not in the mozilla store]"
     )
+
+
+# -- item 3: each handshake of a connection, with its own keys at its own step ----------------
+
+
+def test_renegotiation_keeps_the_first_handshake_and_lists_each(corpus: Path) -> None:
+    base = corpus / "wireshark"
+    row = _show_json(
+        str(base / "rsasnakeoil2.pcap"), "--rsa-key", str(base / "keys" / "rsasnakeoil2.key")
+    )[0]
+    assert row["schema_version"] == 4
+    assert (row["version"], row["cipher_suite"]) == ("SSL 3.0", "TLS_RSA_WITH_AES_256_CBC_SHA")
+    assert [(h["cipher_suite"], h["first_frame"]) for h in row["handshakes"]] == [
+        ("TLS_RSA_WITH_AES_256_CBC_SHA", 4),
+        ("TLS_RSA_WITH_3DES_EDE_CBC_SHA", 14),
+    ]
+    assert all(
+        h["key_exchange"] == "RSA" and len(h["certificates"]) == 1 for h in row["handshakes"]
+    )
+    text = (
+        CliRunner()
+        .invoke(
+            main,
+            [
+                "show",
+                str(base / "rsasnakeoil2.pcap"),
+                "--rsa-key",
+                str(base / "keys" / "rsasnakeoil2.key"),
+            ],
+        )
+        .stdout
+    )
+    first = text.index("Key derivation\n")
+    second = text.index("Key derivation (renegotiation 1)")
+    # The renegotiation's premaster (0300114444ab…) is told at its own step, after its
+    # ServerHello, and the first handshake's at the first step.
+    assert first < text.index("ServerHello (decrypted)") < second
+    assert "0300ff84566d" in text[first:second] and "0300114444ab" not in text[first:second]
+    assert "0300114444ab" in text[second:]
+
+
+def _tshark_masters(tshark: str, capture: Path, options: list[str], tmp_path: Path) -> list[str]:
+    import subprocess
+
+    debug = tmp_path / "tls-debug.txt"
+    subprocess.run(
+        [tshark, "-r", str(capture), *options, "-o", f"tls.debug_file:{debug}", "-V"],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    lines = debug.read_text(errors="replace").splitlines()
+    masters = []
+    for i, line in enumerate(lines):
+        if line.startswith("master secret[48]:"):
+            hexes = "".join("".join(row[2:49].split()) for row in lines[i + 1 : i + 4])
+            masters.append(hexes)
+    return masters
+
+
+def test_each_handshakes_master_secret_matches_tshark(
+    corpus: Path, tshark: str, tmp_path: Path
+) -> None:
+    base = corpus / "wireshark"
+    capture = base / "tls-renegotiation.pcap"
+    key = base / "keys" / "rsasnakeoil2.key"
+    theirs = _tshark_masters(
+        tshark, capture, ["-o", f'uat:rsa_keys:"{key}",""', "-d", "tcp.port==4433,tls"], tmp_path
+    )
+    assert len(theirs) == 3  # frames 8, 17 and 26; the two resumptions after reuse the third
+    (conn,) = [c for c in tlslens.read_capture(capture, keys=_rsa_store(key))]
+    ours = [dict(d.values)["master_secret"].hex() for d in conn.decryption.derivations]
+    assert ours[:3] == theirs
+    assert ours[3:] == [theirs[2], theirs[2]]
+    sources = [d.source for d in conn.decryption.derivations]
+    assert sources[:3] == ["rsa_key"] * 3
+    assert all(source.startswith("resumed_") for source in sources[3:])
+
+
+def _rsa_store(key: Path) -> KeyStore:
+    from tlslens.keys.files import load_rsa_key
+
+    store = KeyStore()
+    store.rsa_keys.append(load_rsa_key(key))
+    return store
+
+
+# -- item 14: wording that was false -------------------------------------------------------
+
+
+def test_plain_psk_has_no_server_key_to_leak() -> None:
+    capture = CAPTURES / "openssl-ciphers.pcapng"
+    text = (
+        CliRunner()
+        .invoke(main, ["show", str(capture), "--psk", "1a2b3c4d5e6f70819293a4b5c6d7e8f9"])
+        .stdout
+    )
+    psk_rows = [
+        line
+        for line in text.splitlines()
+        if line.startswith("Forward secrecy") and "pre-shared" in line
+    ]
+    assert psk_rows == [
+        "Forward secrecy  no: whoever holds the pre-shared key can open recorded sessions"
+    ]
+
+
+def test_at_before_the_capture_is_not_called_the_capture() -> None:
+    (row,) = _show_json(str(CHAINS), "--connection", "3", "--at", "2020-01-01T00:00Z")
+    messages = " ".join(p["message"] for p in row["validation"]["problems"])
+    assert "before the capture" not in messages and "after the capture" not in messages
+    assert "after 2020-01-01 00:00 UTC, the time checked" in messages
+
+
+def test_ssl3_key_derivation_is_not_called_a_tls_prf(corpus: Path) -> None:
+    text = (
+        CliRunner().invoke(main, ["show", str(corpus / "wireshark" / "rsasnakeoil2.pcap")]).stdout
+    )
+    assert "SSL 3.0's own, not a TLS PRF" in text
+    assert "TLS 1.0/1.1 PRF" not in text
+
+
+def test_renegotiation_asked_but_never_answered() -> None:
+    from tlslens.model import Endpoint
+    from tlslens.tls.session import TLSSession
+
+    from test_handshake import CLIENT_HELLO_BODY
+
+    def record(ctype: int, body: bytes) -> bytes:
+        return bytes([ctype]) + b"\x03\x03" + len(body).to_bytes(2, "big") + body
+
+    def handshake(msg_type: int, body: bytes) -> bytes:
+        return bytes([msg_type]) + len(body).to_bytes(3, "big") + body
+
+    server_hello = bytes.fromhex("0303") + bytes(32) + b"\x00" + bytes.fromhex("c02f00")
+    session = TLSSession(
+        0,
+        (Endpoint(b"\x0a\0\0\x01", 50000), Endpoint(b"\x0a\0\0\x02", 443)),
+        1,
+        0,
+        client_side=0,
+        mid_stream=False,
+    )
+    ch = record(22, handshake(1, CLIENT_HELLO_BODY))
+    session.data(0, 0, ch, 1, 1000)
+    session.data(1, 0, record(22, handshake(2, server_hello)), 2, 2000)
+    session.data(0, len(ch), ch, 3, 3000)  # a second ClientHello: renegotiation asked
+    session.data(1, 47, record(21, b"\x02\x28"), 4, 4000)  # handshake_failure
+    conn = session.finish()
+    assert conn is not None and conn.renegotiation
+    assert len(conn.handshakes) == 2 and conn.handshakes[1].server_hello is None
+    from tlslens.explain import summary_lines
+
+    words = dict(summary_lines(conn))["Renegotiation"]
+    assert words == "asked by the client (frame 3), never answered by the server with a ServerHello"

@@ -139,6 +139,48 @@ class DirectionStats:
     gap_bytes: int = 0
 
 
+def key_exchange_of(server_hello: hs.ServerHello) -> str | None:
+    """The key exchange a ServerHello chose: ECDHE, DHE, RSA, PSK+ECDHE, ECDHE+KEM..."""
+    version = hs.selected_version(server_hello)
+    if hs.HandshakeContext(version=version).tls13:
+        psk = ext.find(server_hello.extensions, ext.PRE_SHARED_KEY) is not None
+        share = ext.find_decoded(server_hello.extensions, ext.KEY_SHARE, ext.SERVER_HELLO)
+        if share is None:
+            return "PSK" if psk else None
+        group = int(share["shares"][0]["group"])
+        kind = "DHE" if 0x0100 <= group <= 0x01FF else "ECDHE"
+        if 0x0200 <= group <= 0x02FF:
+            kind = "KEM"
+        elif group in (0x11EB, 0x11EC, 0x11ED, 0x6399, 0x639A, 4585, 4586, 4587, 4588, 4589):
+            kind = "ECDHE+KEM"
+        return f"PSK+{kind}" if psk else kind
+    info = registry.CIPHER_SUITES.get(server_hello.cipher_suite)
+    return info.kx if info else None
+
+
+@dataclass(slots=True)
+class Handshake:
+    """One handshake of a connection: the first, or a renegotiation (RFC 5746)."""
+
+    first_frame: int  # its ClientHello's (or, picked up mid-stream, its ServerHello's)
+    client_hello_frame: int | None = None
+    server_hello: hs.ServerHello | None = None
+    server_hello_frame: int | None = None
+    certificates: list[CertificateInfo] = field(default_factory=list)
+
+    @property
+    def version(self) -> int | None:
+        return hs.selected_version(self.server_hello) if self.server_hello else None
+
+    @property
+    def cipher_suite(self) -> int | None:
+        return self.server_hello.cipher_suite if self.server_hello else None
+
+    @property
+    def key_exchange(self) -> str | None:
+        return key_exchange_of(self.server_hello) if self.server_hello else None
+
+
 @dataclass(slots=True)
 class Connection:
     """One TCP connection that carried TLS."""
@@ -156,7 +198,8 @@ class Connection:
     problems: list[Finding] = field(default_factory=list)
     prelude: Prelude | None = None
     client_hellos: list[hs.ClientHello] = field(default_factory=list)
-    server_hello: hs.ServerHello | None = None
+    server_hello: hs.ServerHello | None = None  # of the first handshake
+    handshakes: list[Handshake] = field(default_factory=list)  # the first, then renegotiations
     hello_retry_request: hs.ServerHello | None = None
     certificates: list[CertificateInfo] = field(default_factory=list)
     client_certificates: list[CertificateInfo] | None = None
@@ -272,22 +315,7 @@ class Connection:
 
     @property
     def key_exchange(self) -> str | None:
-        if self.server_hello is None:
-            return None
-        if self.tls13:
-            psk = self._sh_ext(ext.PRE_SHARED_KEY) is not None
-            share = self._sh_ext(ext.KEY_SHARE)
-            if share is None:
-                return "PSK" if psk else None
-            group = int(share["shares"][0]["group"])
-            kind = "DHE" if 0x0100 <= group <= 0x01FF else "ECDHE"
-            if 0x0200 <= group <= 0x02FF:
-                kind = "KEM"
-            elif group in (0x11EB, 0x11EC, 0x11ED, 0x6399, 0x639A, 4585, 4586, 4587, 4588, 4589):
-                kind = "ECDHE+KEM"
-            return f"PSK+{kind}" if psk else kind
-        info = self.suite_info
-        return info.kx if info else None
+        return key_exchange_of(self.server_hello) if self.server_hello is not None else None
 
     @property
     def forward_secrecy(self) -> bool | None:

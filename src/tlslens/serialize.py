@@ -11,7 +11,7 @@ from tlslens import registry
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection, TimelineEvent, ts_iso
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _ALERT_LEVELS = {1: "warning", 2: "fatal"}
 
@@ -104,6 +104,20 @@ def connection_to_json(conn: Connection) -> dict[str, Any]:
         "client_auth": conn.client_auth,
         "hello_retry_request": conn.hello_retry_request is not None,
         "renegotiation": conn.renegotiation,
+        "handshakes": [
+            {
+                "version": registry.version_name(h.version) if h.version is not None else None,
+                "cipher_suite": (
+                    registry.cipher_suite_name(h.cipher_suite)
+                    if h.cipher_suite is not None
+                    else None
+                ),
+                "key_exchange": h.key_exchange,
+                "certificates": [cert.to_json() for cert in h.certificates],
+                "first_frame": h.first_frame,
+            }
+            for h in conn.handshakes
+        ],
         "handshake": [
             {"frame": e.frame, "direction": e.direction, "type": message_type_name(e)}
             for e in conn.handshake_events

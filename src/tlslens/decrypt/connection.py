@@ -54,6 +54,14 @@ class DirectionResult:
     finished_verified: bool | None = None
 
 
+@dataclass(slots=True)
+class Derivation:
+    """The keys one handshake derived, in the order derived, and the secret they came from."""
+
+    values: list[tuple[str, bytes]] = field(default_factory=list)
+    source: str | None = None
+
+
 class ConnectionDecryptor:
     """Follows one connection's handshake and opens its protected records."""
 
@@ -64,7 +72,8 @@ class ConnectionDecryptor:
         self.status = NO_SECRET
         self.source: str | None = None
         self.reason: str | None = None
-        self.derivation: list[tuple[str, bytes]] = []  # (name, value) in the order derived
+        # One per handshake (the first, then each renegotiation), in order.
+        self.derivations: list[Derivation] = [Derivation()]
         self.results = {C2S: DirectionResult(), S2C: DirectionResult()}
         self.transcript = bytearray()
         self.version: int | None = None
@@ -102,8 +111,11 @@ class ConnectionDecryptor:
             return
         if isinstance(message, hs.ClientHello):
             if not self.hrr_seen:
-                # A new handshake (the first, or a renegotiation) starts a new transcript.
+                # A new handshake (the first, or a renegotiation) starts a new transcript,
+                # and derives its own keys.
                 self.transcript = bytearray()
+                if self.client_random:  # not the first handshake: a renegotiation
+                    self.derivations.append(Derivation())
                 self.client_random = message.random
                 self.client_session_id = message.legacy_session_id
                 ticket = ext.find(message.extensions, ext.SESSION_TICKET)
@@ -141,6 +153,11 @@ class ConnectionDecryptor:
             self._client_key_exchange(message)
         elif isinstance(message, hs.NewSessionTicket) and self.master_secret and not self.tls13:
             self.store.tickets[message.ticket] = self.master_secret
+
+    @property
+    def derivation(self) -> list[tuple[str, bytes]]:
+        """The current handshake's (name, value) pairs."""
+        return self.derivations[-1].values
 
     def _append(self, raw: bytes) -> None:
         self.transcript += raw
@@ -258,7 +275,7 @@ class ConnectionDecryptor:
     def _set_master(self, master: bytes, source: str) -> None:
         assert self.version is not None and self.spec is not None
         self.master_secret = master
-        self.source = source
+        self.source = self.derivations[-1].source = source
         self.derivation.append(("master_secret", master))
         spec = self.spec
         mac_len = spec.mac_len if spec.kind != "aead" else 0
@@ -349,6 +366,7 @@ class ConnectionDecryptor:
         if c_hs is None or s_hs is None:
             return
         self.source = log.origin("SERVER_HANDSHAKE_TRAFFIC_SECRET", self.client_random)
+        self.derivations[-1].source = self.source
         self.status = DECRYPTED
         self.traffic = {C2S: c_hs, S2C: s_hs}
         self.pending[C2S] = self._tls13_protection("client_handshake", c_hs)

@@ -27,16 +27,22 @@ def _hex(value: bytes, reveal: bool) -> str:
     return f"{value[:6].hex()}…{value[-2:].hex()}"
 
 
-def key_steps(conn: Connection, reveal: bool) -> list[str]:
-    """How the session keys were computed on each side (never sent), value by value."""
+def key_steps(conn: Connection, reveal: bool, handshake: int = 0) -> list[str]:
+    """How handshake ``handshake`` (0: the first, then each renegotiation) computed its
+    session keys on each side (never sent), value by value."""
     dec = conn.decryption
-    if dec is None or not dec.derivation:
+    if dec is None or handshake >= len(dec.derivations):
         return []
-    source = _SOURCE_WORDS.get(dec.source or "", dec.source or "")
+    derivation = dec.derivations[handshake]
+    if not derivation.values:
+        return []
+    source = _SOURCE_WORDS.get(derivation.source or "", derivation.source or "")
     lines = [
         f"Neither side sends these keys: each computes them. tlslens did the same, from {source}."
     ]
-    derived = dict(dec.derivation)
+    if handshake:
+        lines[0] = f"Renegotiation {handshake}: new keys from a new master secret. " + lines[0]
+    derived = dict(derivation.values)
     if conn.tls13:
         lines.append(
             "TLS 1.3: each traffic secret gives a key and an IV through HKDF-Expand-Label"
@@ -63,7 +69,7 @@ def key_steps(conn: Connection, reveal: bool) -> list[str]:
             'key_block = PRF(master_secret, "key expansion", server_random + client_random), '
             "cut in order into:"
         )
-    for name, value in dec.derivation:
+    for name, value in derivation.values:
         if name in _KEY_WORDS:
             continue
         lines.append(f"  {name} ({len(value)} bytes): {_hex(value, reveal)}")

@@ -25,9 +25,14 @@ def summary_lines(conn: Connection) -> list[tuple[str, str]]:
         out.append(("Key exchange", kx))
     fs = conn.forward_secrecy
     if fs is not None:
-        out.append(
-            ("Forward secrecy", "yes" if fs else "no: a leaked server key opens recorded sessions")
-        )
+        if fs:
+            words = "yes"
+        elif conn.key_exchange == "PSK":
+            # Plain PSK: no server key at all; the shared key itself opens every session.
+            words = "no: whoever holds the pre-shared key can open recorded sessions"
+        else:
+            words = "no: a leaked server key opens recorded sessions"
+        out.append(("Forward secrecy", words))
     if conn.alpn:
         out.append(("ALPN", conn.alpn))
     if conn.resumed:
@@ -35,7 +40,7 @@ def summary_lines(conn: Connection) -> list[tuple[str, str]]:
     if conn.hello_retry_request is not None:
         out.append(("HelloRetryRequest", "yes"))
     if conn.renegotiation:
-        out.append(("Renegotiation", "yes"))
+        out.append(("Renegotiation", _renegotiation_words(conn)))
     if conn.ocsp_stapled:
         out.append(("OCSP stapled", "yes"))
     auth = conn.client_auth
@@ -57,3 +62,26 @@ def summary_lines(conn: Connection) -> list[tuple[str, str]]:
     if conn.problems:
         out.append(("Problems", str(len(conn.problems))))
     return out
+
+
+def _renegotiation_words(conn: Connection) -> str:
+    """What the renegotiation was: answered (with what), only asked for, or unseen."""
+    later = conn.handshakes[1:]
+    answered = [h for h in later if h.server_hello is not None]
+    if answered:
+        shown = [
+            f"frame {h.first_frame}: {registry.version_name(h.version or 0)} "
+            f"{registry.cipher_suite_name(h.cipher_suite or 0)}"
+            for h in answered[:3]
+        ]
+        more = f" and {len(answered) - 3} more" if len(answered) > 3 else ""
+        return (
+            f"yes, {len(answered)} time(s) ({'; '.join(shown)}{more}); the version and suite "
+            "above are the first handshake's"
+        )
+    if later:
+        return (
+            f"asked by the client (frame {later[0].first_frame}), never answered by the server "
+            "with a ServerHello"
+        )
+    return "likely: encrypted handshake messages after Finished (a key log shows what they are)"

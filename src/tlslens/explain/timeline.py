@@ -150,10 +150,19 @@ def _encrypted_step(conn: Connection, event: TimelineEvent, seen: dict[str, int]
     )
 
 
+def _keys_in_use(conn: Connection, event: TimelineEvent) -> bool:
+    """Does this event show the new keys at work (a CCS, an encrypted or decrypted record)?"""
+    if event.kind in ("change_cipher_spec", "encrypted_handshake", "undecryptable"):
+        return True
+    # A renegotiation's own hello messages travel under the old keys.
+    return bool(event.detail.get("decrypted")) and (event.kind != "handshake" or conn.tls13)
+
+
 def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
     """The connection as narrated steps, in the order things happened."""
     steps: list[Step] = []
-    keys_told = False
+    keys_told: set[int] = set()  # handshakes whose key derivation was told
+    handshake = -1  # index of the handshake whose ServerHello came last
     if conn.prelude is not None:
         prelude = conn.prelude
         lines = [
@@ -176,14 +185,15 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
     ccs_seen: set[str] = set()
     for event in conn.timeline:
         time = ts_iso(event.ts_ns)
-        if not keys_told and (
-            event.kind in ("change_cipher_spec", "encrypted_handshake", "undecryptable")
-            or event.detail.get("decrypted")
-        ):
-            lines = key_steps(conn, reveal_keys)
+        if handshake >= 0 and handshake not in keys_told and _keys_in_use(conn, event):
+            # Each handshake's keys are told once, when they first protect something.
+            lines = key_steps(conn, reveal_keys, handshake)
             if lines:
-                keys_told = True
-                steps.append(Step(event.frame, time, "", "Key derivation", tuple(lines)))
+                keys_told.add(handshake)
+                title = "Key derivation" + (f" (renegotiation {handshake})" if handshake else "")
+                steps.append(Step(event.frame, time, "", title, tuple(lines)))
+        if isinstance(event.message, hs.ServerHello) and not event.message.is_hello_retry_request:
+            handshake += 1
         if event.kind == "undecryptable":
             steps.append(
                 Step(

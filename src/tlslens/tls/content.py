@@ -16,7 +16,7 @@ from tlslens.errors import DecodeError, DecryptError
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.keys.store import KeyStore
-from tlslens.model import C2S, S2C, Connection, Finding, TimelineEvent
+from tlslens.model import C2S, S2C, Connection, Finding, Handshake, TimelineEvent
 from tlslens.tls.defrag import HandshakeDefragmenter, OversizedMessage
 from tlslens.tls.record import (
     CT_ALERT,
@@ -73,6 +73,7 @@ class RecordContent:
         self.decryptor = ConnectionDecryptor(keys, sink) if keys is not None else None
         self.decrypting = self.decryptor is not None
         self._integrity_reported: set[str] = set()
+        self.suite: registry.CipherSuiteInfo | None = None  # of the latest ServerHello
 
     def _direction(self, side: int) -> str:
         return C2S if side == self.client_side else S2C
@@ -161,9 +162,8 @@ class RecordContent:
 
     def _null_cipher_mac_size(self) -> int | None:
         """With a NULL cipher the protected records are the plaintext followed by the MAC."""
-        conn = self.conn
-        info = conn.suite_info if conn is not None else None
-        if info is None or info.cipher != "NULL" or conn is None or conn.version is None:
+        info = self.suite  # of the handshake in force, which a renegotiation may change
+        if info is None or info.cipher != "NULL":
             return None
         return _MAC_SIZES.get(info.mac or "")
 
@@ -333,6 +333,7 @@ class RecordContent:
             detail={"raw": record, "sslv2": True},
         )
         self.conn.client_hellos.append(message)  # type: ignore[arg-type]
+        self._new_handshake()
         if self.decryptor is not None:
             # RFC 5246 Appendix E.2: the handshake hash covers the message without its header.
             self.decryptor.on_message(self._direction(side), record[2:], message)
@@ -381,6 +382,7 @@ class RecordContent:
             if conn.server_hello is not None and not self.ctx.tls13:
                 conn.renegotiation = True
             conn.client_hellos.append(message)
+            self._new_handshake()
         elif isinstance(message, hs.ServerHello):
             self._server_hello(message)
         elif isinstance(message, hs.Certificate):
@@ -392,8 +394,11 @@ class RecordContent:
                     )
             if is_client:
                 conn.client_certificates = certs
-            elif not conn.certificates:
-                conn.certificates = certs
+            else:
+                if not conn.certificates:
+                    conn.certificates = certs
+                if conn.handshakes:
+                    conn.handshakes[-1].certificates = certs
         elif isinstance(message, hs.ServerKeyExchange):
             conn.server_key_exchange = message
         elif isinstance(message, hs.CertificateRequest):
@@ -404,6 +409,15 @@ class RecordContent:
             conn.new_session_ticket = True
         elif isinstance(message, hs.EncryptedExtensions):
             conn.encrypted_extensions = message
+
+    def _new_handshake(self) -> None:
+        """A ClientHello opens a handshake, unless it answers a HelloRetryRequest."""
+        conn = self.conn
+        assert conn is not None
+        current = conn.handshakes[-1] if conn.handshakes else None
+        if current is not None and current.server_hello is None and conn.hello_retry_request:
+            return  # the second ClientHello of a TLS 1.3 HelloRetryRequest exchange
+        conn.handshakes.append(Handshake(first_frame=self.frame, client_hello_frame=self.frame))
 
     def _server_hello(self, message: hs.ServerHello) -> None:
         conn = self.conn
@@ -416,9 +430,16 @@ class RecordContent:
             return
         if conn.server_hello is not None:
             conn.renegotiation = True
-        conn.server_hello = message
-        version = conn.version
-        info = conn.suite_info
+        else:
+            conn.server_hello = message  # the top-level facts are the first handshake's
+        current = conn.handshakes[-1] if conn.handshakes else None
+        if current is None or current.server_hello is not None:
+            current = Handshake(first_frame=self.frame)  # no ClientHello seen for this one
+            conn.handshakes.append(current)
+        current.server_hello, current.server_hello_frame = message, self.frame
+        version = hs.selected_version(message)
+        info = registry.CIPHER_SUITES.get(message.cipher_suite)
+        self.suite = info
         self.ctx = hs.HandshakeContext(
             version=version,
             kx=info.kx if info else None,

@@ -108,7 +108,7 @@ class ChainChecker:
             count = sum(1 for p in old.problems if p.code in ("expired", "not_yet_valid"))
             problems = [
                 *old.problems[: old.validity_at],
-                *validity_problems(old.path, when),
+                *validity_problems(old.path, when, at_capture=self.at is None),
                 *old.problems[old.validity_at + count :],
             ]
             return dataclasses.replace(old, checked_at=when, problems=problems)
@@ -119,6 +119,7 @@ class ChainChecker:
             store=self.store,
             seen_elsewhere=self.pool,
             stapled_ocsp=stapled_ocsp,
+            at_capture=self.at is None,
         )
         if not any(
             p.code in ("missing_intermediate", "unparsable_certificate") for p in result.problems

@@ -156,8 +156,12 @@ def _stand_in_name(dns: list[str], ips: list[str]) -> str | None:
     return ips[0] if ips else None
 
 
-def validity_problems(path: list[x509.Certificate], at: datetime) -> list[Problem]:
-    """Expired and not-yet-valid certificates of the path, as of ``at``."""
+def validity_problems(
+    path: list[x509.Certificate], at: datetime, *, at_capture: bool = True
+) -> list[Problem]:
+    """Expired and not-yet-valid certificates of the path, as of ``at`` (the capture's time,
+    or a time the user chose)."""
+    moment = "the capture" if at_capture else f"{at:%Y-%m-%d %H:%M} UTC, the time checked"
     problems = []
     for cert in path:
         before, after = cert.not_valid_before_utc, cert.not_valid_after_utc
@@ -166,7 +170,7 @@ def validity_problems(path: list[x509.Certificate], at: datetime) -> list[Proble
                 Problem(
                     "expired",
                     f"{subject_text(cert)} expired {after:%Y-%m-%d %H:%M} UTC, "
-                    f"{_days((at - after).total_seconds())} before the capture",
+                    f"{_days((at - after).total_seconds())} before {moment}",
                 )
             )
         elif at < before:
@@ -174,7 +178,7 @@ def validity_problems(path: list[x509.Certificate], at: datetime) -> list[Proble
                 Problem(
                     "not_yet_valid",
                     f"{subject_text(cert)} is valid only from {before:%Y-%m-%d %H:%M} UTC, "
-                    f"{_days((before - at).total_seconds())} after the capture",
+                    f"{_days((before - at).total_seconds())} after {moment}",
                 )
             )
     return problems
@@ -202,8 +206,10 @@ def validate(
     store: TrustStore,
     seen_elsewhere: Mapping[bytes, x509.Certificate] | None = None,
     stapled_ocsp: bytes | None = None,
+    at_capture: bool = True,
 ) -> Validation:
-    """Validate the chain a server sent (DER, in the order sent) as of ``at``."""
+    """Validate the chain a server sent (DER, in the order sent) as of ``at``
+    (``at_capture``: the capture's own time, not one the user chose)."""
     result = Validation(False, at, hostname, store.name)
     problems = result.problems
     parsed: list[x509.Certificate] = []
@@ -306,7 +312,7 @@ def validate(
 
     # -- each certificate on the path ----------------------------------------------------
     result.validity_at = len(problems)
-    problems.extend(validity_problems(path, at))
+    problems.extend(validity_problems(path, at, at_capture=at_capture))
     for depth, cert in enumerate(path):
         anchor = depth == len(path) - 1 and result.path_in_store
         if not anchor:
