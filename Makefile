@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := tests/vectors/captures/demo-tls12-tls13.pcapng
+# The demo's own key log and the lab root it chains to: decryption, both Finished
+# verified and a trusted chain, from the first command.
+DEMO_ARGS := --keylog tests/vectors/captures/demo-tls12-tls13.keys --ca tests/vectors/pki/root.pem
 
 PINS := constraints.txt
 
@@ -18,7 +21,7 @@ $(STAMP): pyproject.toml $(PINS)
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/tlslens show $(DEMO)
+	$(BIN)/tlslens show $(DEMO) $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests tools bench

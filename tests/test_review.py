@@ -631,3 +631,38 @@ def test_renegotiation_asked_but_never_answered() -> None:
 
     words = dict(summary_lines(conn))["Renegotiation"]
     assert words == "asked by the client (frame 3), never answered by the server with a ServerHello"
+
+
+# -- item 22: which algorithms are symmetric and which asymmetric -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("capture", "expected"),
+    [
+        (
+            "openssl-versions.pcapng",
+            "Asymmetric: ECDHE (key agreement), RSA (signature over the key exchange); "
+            "symmetric: AES-128 in GCM mode (bulk encryption and integrity).",
+        ),
+        (
+            "openssl-versions.pcapng",
+            "Asymmetric: RSA (key transport: the client encrypts the premaster secret to the "
+            "server's key); symmetric: AES-128 in CBC mode (bulk encryption), HMAC-SHA-1 "
+            "(integrity).",
+        ),
+        (
+            "demo-tls12-tls13.pcapng",
+            "Asymmetric: ECDHE (key agreement, from key_share), the certificate's key "
+            "(signature, in CertificateVerify); symmetric: AES-256 in GCM mode (bulk "
+            "encryption and integrity).",
+        ),
+        (
+            "openssl-ciphers.pcapng",
+            "Asymmetric: none: the pre-shared key replaces public-key cryptography; "
+            "symmetric: AES-128 in GCM mode (bulk encryption and integrity).",
+        ),
+    ],
+)
+def test_symmetric_and_asymmetric_named(capture: str, expected: str) -> None:
+    text = CliRunner().invoke(main, ["show", str(CAPTURES / capture)]).stdout
+    assert expected in [line.strip() for line in text.splitlines()]

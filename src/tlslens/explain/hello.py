@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from tlslens import registry
 from tlslens.errors import DecodeError
-from tlslens.explain.vocabulary import describe_cipher_suite, name_list
+from tlslens.explain.vocabulary import algorithm_roles, describe_cipher_suite, name_list
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
-from tlslens.model import Connection
+from tlslens.model import Connection, key_exchange_of
 from tlslens.serialize import cipher_suite_label
 
 
@@ -86,6 +86,9 @@ def server_hello_lines(conn: Connection, msg: hs.ServerHello) -> tuple[str, list
         f"{registry.cipher_suite_name(msg.cipher_suite)}: "
         f"{describe_cipher_suite(msg.cipher_suite, version)}."
     ]
+    roles = algorithm_roles(msg.cipher_suite, version, key_exchange_of(msg))
+    if roles:
+        lines.append(roles)
     value = ext.find_decoded(msg.extensions, ext.KEY_SHARE, ext.SERVER_HELLO)
     if value and value.get("shares"):
         group = value["shares"][0]["group"]

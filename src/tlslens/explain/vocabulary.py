@@ -77,6 +77,52 @@ def describe_cipher_suite(suite: int, version: int | None) -> str:
     return ", ".join(parts)
 
 
+_KX_ROLES = {
+    "ECDHE": "ECDHE (key agreement)",
+    "DHE": "DHE (key agreement)",
+    "ECDH": "static ECDH (key agreement with the certificate's key)",
+    "DH": "static DH (key agreement with the certificate's key)",
+    "RSA": "RSA (key transport: the client encrypts the premaster secret to the server's key)",
+    "DH_anon": "anonymous DH (key agreement, no one authenticated)",
+    "ECDH_anon": "anonymous ECDH (key agreement, no one authenticated)",
+    "RSA_PSK": "RSA (key transport, mixed with the pre-shared key)",
+    "DHE_PSK": "DHE (key agreement, mixed with the pre-shared key)",
+    "ECDHE_PSK": "ECDHE (key agreement, mixed with the pre-shared key)",
+}
+
+
+def algorithm_roles(suite: int, version: int | None, key_exchange: str | None = None) -> str:
+    """Which algorithms of the suite are asymmetric (public-key) and which symmetric, and
+    what each one does: 'asymmetric: ECDHE (key agreement), RSA (signature); symmetric: ...'"""
+    info = registry.CIPHER_SUITES.get(suite)
+    if info is None:
+        return ""
+    asymmetric: list[str] = []
+    if info.tls13:
+        if key_exchange and key_exchange != "PSK":
+            kind = key_exchange.replace("PSK+", "")
+            asymmetric.append(f"{kind} (key agreement, from key_share)")
+        if key_exchange is None or not key_exchange.startswith("PSK"):
+            asymmetric.append("the certificate's key (signature, in CertificateVerify)")
+    else:
+        kx = info.kx or ""
+        if kx in _KX_ROLES:
+            asymmetric.append(_KX_ROLES[kx])
+        if info.auth and info.auth not in ("anon", "PSK", "NULL") and info.auth != kx:
+            asymmetric.append(f"{info.auth} (signature over the key exchange)")
+    symmetric = [_describe_cipher(info.cipher or "NULL")]
+    if info.mac and info.mac != "AEAD":
+        symmetric[0] += " (bulk encryption)"
+        symmetric.append(f"HMAC-{_HASH_WORDS.get(info.mac, info.mac)} (integrity)")
+    elif info.cipher and info.cipher != "NULL":
+        symmetric[0] += " (bulk encryption and integrity)"
+    if not asymmetric:
+        asymmetric_text = "none: the pre-shared key replaces public-key cryptography"
+    else:
+        asymmetric_text = ", ".join(asymmetric)
+    return f"Asymmetric: {asymmetric_text}; symmetric: {', '.join(symmetric)}."
+
+
 def _describe_cipher(cipher: str) -> str:
     if cipher == "NULL":
         return "no encryption at all (NULL cipher)"
