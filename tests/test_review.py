@@ -666,3 +666,87 @@ def test_renegotiation_asked_but_never_answered() -> None:
 def test_symmetric_and_asymmetric_named(capture: str, expected: str) -> None:
     text = CliRunner().invoke(main, ["show", str(CAPTURES / capture)]).stdout
     assert expected in [line.strip() for line in text.splitlines()]
+
+
+# -- item 16: a progress bar on stderr whenever stderr is a terminal ---------------------------
+
+
+def _run_with_stderr_on_a_terminal(args: list[str]) -> tuple[bytes, bytes, int]:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TLSLENS_PROGRESS_AFTER_S": "0", "TERM": "xterm", "COLUMNS": "100"}
+    env.pop("SSLKEYLOGFILE", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tlslens", *args],
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        env=env,
+    )
+    os.close(follower)
+    out = process.communicate(timeout=120)[0]
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    return out, seen, process.returncode
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_progress_bar_on_a_terminal_stderr_whatever_stdout_is(as_json: bool) -> None:
+    args = ["show", *(["--json"] if as_json else []), str(CAPTURES / "openssl-versions.pcapng")]
+    out, terminal, status = _run_with_stderr_on_a_terminal(args)
+    assert status == 0
+    assert b"openssl-versions.pcapng" in terminal and "━".encode() in terminal  # the bar
+    if as_json:
+        rows = [json.loads(line) for line in out.splitlines()]
+        assert len(rows) == 6  # stdout holds the JSON Lines and nothing of the bar
+    assert "━".encode() not in out
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TLSLENS_PROGRESS_AFTER_S": "0"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tlslens",
+            "show",
+            "--json",
+            str(CAPTURES / "openssl-versions.pcapng"),
+        ],
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0 and done.stderr == b""
+
+
+# -- item 26: the demo shows the point -------------------------------------------------------
+
+
+def test_make_demo_decrypts_verifies_and_trusts() -> None:
+    from conftest import ROOT
+
+    makefile = (ROOT / "Makefile").read_text()
+    demo = re.search(r"^DEMO := (.*)$", makefile, re.M)
+    args = re.search(r"^DEMO_ARGS := (.*)$", makefile, re.M)
+    assert demo and args and "$(DEMO_ARGS)" in makefile
+    options = [str(ROOT / a) if "/" in a else a for a in args[1].split()]
+    text = CliRunner().invoke(main, ["show", str(ROOT / demo[1]), *options]).stdout
+    assert text.count("Trust            trusted (mozilla+ca)") == 2
+    assert text.count("both Finished verify") == 2
+    assert "Key derivation" in text

@@ -62,7 +62,7 @@ def certs(
     checker = chain_checker(trust_store, cas, host, at_text, err)
     revoker = RevocationChecker() if revocation == "online" else None
     keys = key_store(keylogs, rsa_keys, psk, err)
-    connections = Connections(capture, False, err, keys)
+    connections = Connections(capture, err, keys)
     try:
         for conn in connections.iter():
             if number is not None and conn.id != number:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
@@ -91,32 +92,34 @@ def unreadable(path: Path, exc: Exception) -> Text:
     return Text(f"{safe_text(str(path))}: cannot read: {safe_text(reason)}", style="red")
 
 
+# A bar appears once the work has taken this long (tests set 0 to see it at once).
+PROGRESS_AFTER_S = float(os.environ.get("TLSLENS_PROGRESS_AFTER_S", "1"))
+
+
 class Connections:
-    """Runs the pipeline with a progress bar on a terminal's stderr."""
+    """Runs the pipeline; when stderr is a terminal and the work takes over a second, a
+    progress bar there counts the bytes of the file, whatever stdout is (JSON or a pipe)."""
 
     def __init__(
         self,
         path: Path,
-        quiet: bool,
         err: Console,
         keys: KeyStore | None = None,
         sink: Callable[[int, str, bytes], None] | None = None,
     ) -> None:
         self.path = path
-        self.quiet = quiet
         self.err = err
         self.keys = keys
         self.sink = sink
         self.summary = CaptureSummary(file=str(path))
 
     def iter(self) -> Iterator[Connection]:
-        size = self.path.stat().st_size
-        use_bar = not self.quiet and self.err.is_terminal and size > (8 << 20)
-        if not use_bar:
+        if not self.err.is_terminal:
             capture = read_capture(self.path, keys=self.keys, plaintext_sink=self.sink)
             yield from capture
             self.summary = capture.summary
             return
+        size = self.path.stat().st_size
         progress = Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
@@ -124,14 +127,29 @@ class Connections:
             TransferSpeedColumn(),
             console=self.err,
             transient=True,
+            # Output to the same terminal is printed above the bar; output to a file or a
+            # pipe must not be routed through the terminal's console.
+            redirect_stdout=sys.stdout.isatty(),
+            redirect_stderr=False,
         )
-        with progress:
-            task = progress.add_task(safe_text(self.path.name), total=size)
-            capture = read_capture(
-                self.path,
-                on_progress=lambda done: progress.update(task, completed=done),
-                keys=self.keys,
-                plaintext_sink=self.sink,
-            )
+        task = progress.add_task(safe_text(self.path.name), total=size)
+        started = time.monotonic()
+        shown = False
+
+        def on_progress(done: int) -> None:
+            nonlocal shown
+            if not shown and time.monotonic() - started >= PROGRESS_AFTER_S:
+                progress.start()
+                shown = True
+            if shown:
+                progress.update(task, completed=done)
+
+        capture = read_capture(
+            self.path, on_progress=on_progress, keys=self.keys, plaintext_sink=self.sink
+        )
+        try:
             yield from capture
+        finally:
+            if shown:
+                progress.stop()
         self.summary = capture.summary

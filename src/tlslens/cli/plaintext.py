@@ -120,7 +120,7 @@ def decrypt(
             err.print(Text(f"{safe_text(str(directory))}: {exc.strerror or exc}", style="red"))
             sys.exit(1)
         files = _PlaintextFiles(directory)
-        connections = Connections(capture, False, err, keys, sink=files.write)
+        connections = Connections(capture, err, keys, sink=files.write)
         try:
             for conn in connections.iter():
                 paths, chunks = files.finish(conn.tcp_stream, conn.id)

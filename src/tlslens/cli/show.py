@@ -98,7 +98,7 @@ def show(
     readable = 0
     for path in captures:
         try:
-            connections = Connections(path, as_json, err, keys)
+            connections = Connections(path, err, keys)
             shown = 0
             tally = ForwardSecrecyTally()
             chains = checker.fresh()  # "elsewhere in the capture" means this capture
