@@ -750,3 +750,35 @@ def test_make_demo_decrypts_verifies_and_trusts() -> None:
     assert text.count("Trust            trusted (mozilla+ca)") == 2
     assert text.count("both Finished verify") == 2
     assert "Key derivation" in text
+
+
+# -- item 9: a ClientHello answered in plaintext ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "first_line", "s2c_bytes"),
+    [
+        ("zeek/ssl-to-http-server.pcap", "HTTP/1.1 400 Bad Request", 341),
+        ("zeek/https-to-http.pcap", "<!DOCTYPE HTML>", 468),
+    ],
+)
+def test_plaintext_answer_to_a_client_hello_is_a_finding(
+    name: str, first_line: str, s2c_bytes: int, corpus: Path
+) -> None:
+    row = _show_json(str(corpus / name))[0]
+    assert f"the server answered in plaintext: {first_line!r}" in [
+        p["message"] for p in row["problems"]
+    ]
+    assert row["bytes"]["s2c"]["total"] == s2c_bytes
+    text = CliRunner().invoke(main, ["show", str(corpus / name)]).stdout
+    assert "the server answered in plaintext" in text
+
+
+def test_starttls_prelude_is_still_a_prelude(corpus: Path) -> None:
+    # Plaintext before any TLS (SMTP, IMAP, XMPP...) stays a prelude, not a finding.
+    preludes = 0
+    for name in ("zeek/xmpp-starttls.pcap", "zeek/xmpp-dialback-starttls.pcap"):
+        for row in _show_json(str(corpus / name)):
+            preludes += row["starttls"] is not None
+            assert not any("answered in plaintext" in p["message"] for p in row["problems"])
+    assert preludes >= 2

@@ -37,6 +37,12 @@ MAX_PRELUDE_SCAN = 1 << 20  # plaintext bytes searched for a TLS start before gi
 _DETECT, _PLAINTEXT, _RECORDS, _IGNORE = range(4)
 
 
+def _is_text(data: bytes) -> bool:
+    """Do the first bytes read as a line of text (HTTP, SMTP, an error message)?"""
+    head = data[:64]
+    return all(32 <= b < 127 or b in (9, 10, 13) for b in head) and len(head) >= 4
+
+
 class _Side(DirectionState):
     __slots__ = (
         "detect_buf",
@@ -247,6 +253,16 @@ class TLSSession(RecordContent):
         if plausible_start(data, mid_stream=self.mid_stream):
             self._start_tls(side, looks_like(data, 0))
             self._records(side, st, data, offset)
+            return
+        if self.is_tls and not self.mid_stream and _is_text(data):
+            # The other end opened TLS and this one answers in words: a plain-text server
+            # (HTTP on the HTTPS port, a proxy's error page) that never spoke TLS.
+            assert self.conn is not None
+            who = "server" if side != self.client_side else "client"
+            line = data.split(b"\n", 1)[0].rstrip(b"\r")[:120].decode("latin-1")
+            self._finding(side, "plaintext", offset, f"the {who} answered in plaintext: {line!r}")
+            self.conn.stats[self._direction(side)].bytes += len(data)
+            st.mode = _IGNORE
             return
         st.mode = _PLAINTEXT
         self._plaintext(side, st, data, offset)
