@@ -782,3 +782,34 @@ def test_starttls_prelude_is_still_a_prelude(corpus: Path) -> None:
             preludes += row["starttls"] is not None
             assert not any("answered in plaintext" in p["message"] for p in row["problems"])
     assert preludes >= 2
+
+
+# -- item 7: pre-standard TLS 1.3 ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "version"),
+    [
+        (
+            "zeek/chrome-63.0.3211.0-canary-tls_experiment.pcap",
+            "TLS 1.3 (Google experiment 1, pre-standard)",
+        ),
+        ("wireshark/tls13-20-chacha20poly1305.pcap", "TLS 1.3 (draft 20)"),
+    ],
+)
+def test_pre_standard_tls13_is_tls13(name: str, version: str, corpus: Path) -> None:
+    for row in _show_json(str(corpus / name)):
+        assert row["version"] == version
+        assert row["key_exchange"] == "ECDHE" and row["group"] == "x25519"  # key_share, code 40
+        assert row["forward_secrecy"] is True
+        assert row["resumed"] is None  # not a session-ID resumption
+    text = CliRunner().invoke(main, ["show", str(corpus / name)]).stdout
+    assert "Its key share is on x25519" in text
+
+
+def test_draft_codepoints_are_named() -> None:
+    from tlslens import registry
+
+    assert registry.version_name(0x7E02) == "TLS 1.3 (Google experiment 2, pre-standard)"
+    assert registry.version_name(0x7F29) == "TLS 1.3 (draft 41)"
+    assert registry.extension_name(40) == "key_share (TLS 1.3 drafts before 23)"

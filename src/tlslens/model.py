@@ -144,7 +144,7 @@ def key_exchange_of(server_hello: hs.ServerHello) -> str | None:
     version = hs.selected_version(server_hello)
     if hs.HandshakeContext(version=version).tls13:
         psk = ext.find(server_hello.extensions, ext.PRE_SHARED_KEY) is not None
-        share = ext.find_decoded(server_hello.extensions, ext.KEY_SHARE, ext.SERVER_HELLO)
+        share = ext.find_key_share(server_hello.extensions, ext.SERVER_HELLO)
         if share is None:
             return "PSK" if psk else None
         group = int(share["shares"][0]["group"])
@@ -294,7 +294,8 @@ class Connection:
     @property
     def group(self) -> int | None:
         """The (EC)DH group of the key exchange, where the wire shows it."""
-        share = self._sh_ext(ext.KEY_SHARE)
+        sh = self.server_hello
+        share = ext.find_key_share(sh.extensions, ext.SERVER_HELLO) if sh is not None else None
         if share is not None and share.get("shares"):
             return int(share["shares"][0]["group"])
         ske = self.server_key_exchange
@@ -322,7 +323,7 @@ class Connection:
         if self.server_hello is None:
             return None
         if self.tls13:
-            return self._sh_ext(ext.KEY_SHARE) is not None
+            return ext.find_key_share(self.server_hello.extensions, ext.SERVER_HELLO) is not None
         info = self.suite_info
         return info.forward_secrecy if info else None
 

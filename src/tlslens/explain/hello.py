@@ -39,7 +39,7 @@ def client_hello_lines(conn: Connection, msg: hs.ClientHello) -> list[str]:
             lines.append(f"Server name (SNI), sent in clear text: {value['names'][0]['name']}.")
         elif extension.type == ext.ALPN:
             lines.append(f"Application protocols (ALPN): {', '.join(value['protocols'])}.")
-        elif extension.type == ext.KEY_SHARE:
+        elif extension.type in (ext.KEY_SHARE, ext.DRAFT_KEY_SHARE):
             groups = [s["group"] for s in value["shares"] if not registry.is_grease(s["group"])]
             if groups:
                 lines.append(
@@ -75,7 +75,7 @@ def server_hello_lines(conn: Connection, msg: hs.ServerHello) -> tuple[str, list
     version = hs.selected_version(msg)
     if msg.is_hello_retry_request:
         lines = ["The server wants a different key share before it goes on (HelloRetryRequest)."]
-        value = ext.find_decoded(msg.extensions, ext.KEY_SHARE, ext.HELLO_RETRY_REQUEST)
+        value = ext.find_key_share(msg.extensions, ext.HELLO_RETRY_REQUEST)
         if value:
             lines.append(
                 f"It asks the client for a share on {registry.group_name(value['selected_group'])}."
@@ -89,7 +89,7 @@ def server_hello_lines(conn: Connection, msg: hs.ServerHello) -> tuple[str, list
     roles = algorithm_roles(msg.cipher_suite, version, key_exchange_of(msg))
     if roles:
         lines.append(roles)
-    value = ext.find_decoded(msg.extensions, ext.KEY_SHARE, ext.SERVER_HELLO)
+    value = ext.find_key_share(msg.extensions, ext.SERVER_HELLO)
     if value and value.get("shares"):
         group = value["shares"][0]["group"]
         lines.append(

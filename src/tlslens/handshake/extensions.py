@@ -47,6 +47,7 @@ OID_FILTERS = 48
 POST_HANDSHAKE_AUTH = 49
 SIGNATURE_ALGORITHMS_CERT = 50
 KEY_SHARE = 51
+DRAFT_KEY_SHARE = 40  # key_share in TLS 1.3 drafts before 23, and Google's experiments
 QUIC_TRANSPORT_PARAMETERS = 57
 NEXT_PROTOCOL_NEGOTIATION = 13172
 APPLICATION_SETTINGS_OLD = 17513
@@ -118,6 +119,13 @@ def find(extensions: tuple[Extension, ...], ext_type: int) -> Extension | None:
         if ext.type == ext_type:
             return ext
     return None
+
+
+def find_key_share(extensions: tuple[Extension, ...], message: str) -> dict[str, Any] | None:
+    """key_share, under its RFC 8446 code or the code the drafts used."""
+    return find_decoded(extensions, KEY_SHARE, message) or find_decoded(
+        extensions, DRAFT_KEY_SHARE, message
+    )
 
 
 def find_decoded(
@@ -381,6 +389,7 @@ _DECODERS: dict[int, Callable[[Buffer, str], dict[str, Any]]] = {
     POST_HANDSHAKE_AUTH: _empty,
     SIGNATURE_ALGORITHMS_CERT: _signature_algorithms,
     KEY_SHARE: _key_share,
+    DRAFT_KEY_SHARE: _key_share,
     NEXT_PROTOCOL_NEGOTIATION: _npn,
     APPLICATION_SETTINGS_OLD: _application_settings,
     APPLICATION_SETTINGS: _application_settings,

@@ -42,6 +42,15 @@ MESSAGE_HASH = 254
 HRR_RANDOM = bytes.fromhex("CF21AD74E59A6111BE1D8C021E65B891C2A211167ABB8C5E079E09E2C8A8339C")
 
 TLS1_3 = 0x0304
+
+
+def is_tls13_version(value: int) -> bool:
+    """RFC 8446's 0x0304 and every pre-standard TLS 1.3 code point: the IETF drafts
+    (0x7Fxx), Google's experiments (0x7E01-0x7E03) and Facebook's drafts (0xFB17, 0xFB1A)."""
+    return value == TLS1_3 or 0x7F00 <= value <= 0x7FFF or value in _TLS13_VARIANTS
+
+
+_TLS13_VARIANTS = frozenset({0x7E01, 0x7E02, 0x7E03, 0xFB17, 0xFB1A})
 SSL3 = 0x0300
 
 
@@ -56,7 +65,7 @@ class HandshakeContext:
     @property
     def tls13(self) -> bool:
         v = self.version
-        return v is not None and (v == TLS1_3 or 0x7F00 <= v <= 0x7FFF or v in (0xFB17, 0xFB1A))
+        return v is not None and is_tls13_version(v)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -89,6 +89,8 @@ def signature_scheme_name(value: int) -> str:
 
 
 def extension_name(value: int) -> str:
+    if value == 40 and value not in EXTENSION_TYPES:
+        return "key_share (TLS 1.3 drafts before 23)"  # moved to 51 by draft 23
     return lookup(EXTENSION_TYPES, value)
 
 
@@ -108,4 +110,9 @@ def version_name(value: int) -> str:
     name = TLS_VERSIONS.get(value)
     if name is not None and not name.startswith("Reserved"):
         return name
+    # Pre-standard TLS 1.3 code points that the registry does not list.
+    if 0x7E01 <= value <= 0x7E03:
+        return f"TLS 1.3 (Google experiment {value & 0xFF}, pre-standard)"
+    if 0x7F00 <= value <= 0x7FFF:
+        return f"TLS 1.3 (draft {value & 0xFF})"
     return lookup({}, value)
