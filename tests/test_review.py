@@ -813,3 +813,45 @@ def test_draft_codepoints_are_named() -> None:
     assert registry.version_name(0x7E02) == "TLS 1.3 (Google experiment 2, pre-standard)"
     assert registry.version_name(0x7F29) == "TLS 1.3 (draft 41)"
     assert registry.extension_name(40) == "key_share (TLS 1.3 drafts before 23)"
+
+
+# -- item 21: the record layer, on request ---------------------------------------------------
+
+
+def test_records_listed_as_tshark_frames_them(tshark: str) -> None:
+    import subprocess
+
+    capture = CAPTURES / "demo-tls12-tls13.pcapng"
+    rows = _show_json(str(capture), "--records")
+    ours = sorted(
+        (r["frame"], r["content_type_id"], r["length"]) for row in rows for r in row["records"]
+    )
+    ports = sorted({int(row["server"].rsplit(":", 1)[1]) for row in rows})
+    decode = [arg for port in ports for arg in ("-d", f"tcp.port=={port},tls")]
+    # tshark names the outer type of a TLS 1.3 protected record opaque_type.
+    fields = ["frame.number", "tls.record.content_type", "tls.record.opaque_type"]
+    fields += ["tls.record.length"]
+    done = subprocess.run(
+        [tshark, "-r", str(capture), *decode, "-Y", "tls", "-T", "fields"]
+        + [arg for field in fields for arg in ("-e", field)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    types, lengths = [], []
+    for line in done.stdout.splitlines():
+        frame, plain, opaque, sizes = line.split("\t")
+        types += [(int(frame), int(t)) for t in (plain + "," + opaque).split(",") if t]
+        lengths += [(int(frame), int(n)) for n in sizes.split(",")]
+    assert sorted((f, t) for f, t, _n in ours) == sorted(types)
+    assert sorted((f, n) for f, _t, n in ours) == sorted(lengths)
+    assert all("records" not in row for row in _show_json(str(capture)))
+
+
+def test_records_in_text_name_the_sub_protocols() -> None:
+    text = CliRunner().invoke(main, ["show", str(DEMO), "--records", "--connection", "2"]).stdout
+    assert "Record layer: 14 record(s), as framed on the wire:" in text
+    assert "  #24     C → S  handshake, TLS 1.0, 218 bytes (header at byte 0)" in text
+    for name in ("handshake", "change_cipher_spec", "alert", "application_data"):
+        assert f"  {name}: " in text

@@ -57,6 +57,18 @@ class Finding:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class RecordInfo:
+    """One record as the record layer framed it (kept on request: ``records=True``)."""
+
+    frame: int
+    direction: str
+    offset: int  # of its 5-byte header in the direction's stream
+    content_type: int
+    version: int  # the record header's (legacy_record_version)
+    length: int
+
+
 @dataclass(slots=True)
 class TimelineEvent:
     """One thing that happened on the wire, in order.
@@ -200,6 +212,7 @@ class Connection:
     client_hellos: list[hs.ClientHello] = field(default_factory=list)
     server_hello: hs.ServerHello | None = None  # of the first handshake
     handshakes: list[Handshake] = field(default_factory=list)  # the first, then renegotiations
+    records: list[RecordInfo] | None = None  # every record's header, when asked for
     hello_retry_request: hs.ServerHello | None = None
     certificates: list[CertificateInfo] = field(default_factory=list)
     client_certificates: list[CertificateInfo] | None = None

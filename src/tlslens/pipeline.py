@@ -85,12 +85,14 @@ class Capture:
         on_progress: Callable[[int], None] | None = None,
         keys: KeyStore | None = None,
         plaintext_sink: Callable[[int, str, bytes], None] | None = None,
+        records: bool = False,
     ) -> None:
         self.path = Path(path)
         self.summary = CaptureSummary(file=str(path))
         self._on_progress = on_progress
         self.keys = keys
         self._sink = plaintext_sink
+        self._records = records
 
     def __iter__(self) -> Iterator[Connection]:
         raw, reader = open_capture(self.path)
@@ -189,6 +191,7 @@ class Capture:
                     file=file,
                     keys=keys,
                     sink=_bind_sink(sink, next_index),
+                    keep_records=self._records,
                 )
                 flow = _Flow(next_index, session)
                 next_index += 1
@@ -305,6 +308,7 @@ def read_capture(
     on_progress: Callable[[int], None] | None = None,
     keys: KeyStore | None = None,
     plaintext_sink: Callable[[int, str, bytes], None] | None = None,
+    records: bool = False,
 ) -> Capture:
     """Open a pcap/pcapng capture (optionally gzip-compressed) for dissection.
 
@@ -316,9 +320,12 @@ def read_capture(
 
     With ``keys`` (and with any key log the pcapng carries), connections are
     decrypted; ``plaintext_sink(tcp_stream, direction, data)`` then receives the
-    application data as it is opened.
+    application data as it is opened. With ``records``, each connection keeps the header
+    of every record (``Connection.records``), which costs memory per record.
     """
-    return Capture(path, on_progress=on_progress, keys=keys, plaintext_sink=plaintext_sink)
+    return Capture(
+        path, on_progress=on_progress, keys=keys, plaintext_sink=plaintext_sink, records=records
+    )
 
 
 __all__ = ["Capture", "CaptureError", "CaptureSummary", "read_capture"]

@@ -9,7 +9,7 @@ from typing import Any
 
 from tlslens import registry
 from tlslens.handshake import messages as hs
-from tlslens.model import Connection, TimelineEvent, ts_iso
+from tlslens.model import Connection, RecordInfo, TimelineEvent, ts_iso
 
 SCHEMA_VERSION = 4
 
@@ -67,13 +67,26 @@ def decryption_json(conn: Connection) -> dict[str, Any]:
     return result
 
 
+def record_json(record: RecordInfo) -> dict[str, Any]:
+    return {
+        "frame": record.frame,
+        "direction": record.direction,
+        "offset": record.offset,
+        "content_type": registry.content_type_name(record.content_type),
+        "content_type_id": record.content_type,
+        "version": registry.version_name(record.version),
+        "length": record.length,
+    }
+
+
 def connection_to_json(conn: Connection) -> dict[str, Any]:
-    """The connection as a JSON-ready dict (one line of ``show --json``)."""
+    """The connection as a JSON-ready dict (one line of ``show --json``); ``records`` is
+    there only when the capture was read with ``records=True`` (``show --records``)."""
     ch = conn.client_hello
     version = conn.version
     suite = conn.cipher_suite
     info = conn.suite_info
-    return {
+    row: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "id": conn.id,
         "tcp_stream": conn.tcp_stream,
@@ -140,3 +153,6 @@ def connection_to_json(conn: Connection) -> dict[str, Any]:
         "validation": conn.validation.to_json() if conn.validation is not None else None,
         "problems": [p.to_json() for p in conn.problems],
     }
+    if conn.records is not None:
+        row["records"] = [record_json(r) for r in conn.records]
+    return row

@@ -106,16 +106,21 @@ class Connections:
         err: Console,
         keys: KeyStore | None = None,
         sink: Callable[[int, str, bytes], None] | None = None,
+        *,
+        records: bool = False,
     ) -> None:
         self.path = path
         self.err = err
         self.keys = keys
         self.sink = sink
+        self.records = records
         self.summary = CaptureSummary(file=str(path))
 
     def iter(self) -> Iterator[Connection]:
         if not self.err.is_terminal:
-            capture = read_capture(self.path, keys=self.keys, plaintext_sink=self.sink)
+            capture = read_capture(
+                self.path, keys=self.keys, plaintext_sink=self.sink, records=self.records
+            )
             yield from capture
             self.summary = capture.summary
             return
@@ -145,7 +150,11 @@ class Connections:
                 progress.update(task, completed=done)
 
         capture = read_capture(
-            self.path, on_progress=on_progress, keys=self.keys, plaintext_sink=self.sink
+            self.path,
+            on_progress=on_progress,
+            keys=self.keys,
+            plaintext_sink=self.sink,
+            records=self.records,
         )
         try:
             yield from capture

@@ -35,6 +35,7 @@ from tlslens.explain import (
     Step,
     explain,
     late_intermediate_lines,
+    record_lines,
     summary_lines,
 )
 from tlslens.model import C2S, Connection
@@ -68,6 +69,11 @@ _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "
     is_flag=True,
     help="Show derived secrets and keys in full (default: truncated).",
 )
+@click.option(
+    "--records",
+    is_flag=True,
+    help="Also list every record: its sub-protocol, record version and length.",
+)
 @trust_options
 def show(
     captures: tuple[Path, ...],
@@ -79,6 +85,7 @@ def show(
     rsa_keys: tuple[str, ...],
     psk: str | None,
     reveal_keys: bool,
+    records: bool,
     trust_store: str,
     cas: tuple[Path, ...],
     host: str | None,
@@ -98,7 +105,7 @@ def show(
     readable = 0
     for path in captures:
         try:
-            connections = Connections(path, err, keys)
+            connections = Connections(path, err, keys, records=records)
             shown = 0
             tally = ForwardSecrecyTally()
             chains = checker.fresh()  # "elsewhere in the capture" means this capture
@@ -157,6 +164,9 @@ def _render(out: Console, conn: Connection, reveal_keys: bool = False) -> None:
     for step in steps:
         table.add_row(*_step_cells(step))
     out.print(table)
+    if conn.records is not None:
+        for line in record_lines(conn):
+            out.print(Text(safe_text(line), style="dim" if line.startswith("  #") else ""))
     for finding in conn.problems:
         out.print(Text("  ⚠ " + problem_line(conn.file, conn.id, finding), style="yellow"))
     out.print()
@@ -178,6 +188,9 @@ def _render_plain(
         for line in step.lines:
             if line:
                 write_line(out, indent + safe_text(line))
+    if conn.records is not None:
+        for line in record_lines(conn):
+            write_line(out, safe_text(line))
     for finding in conn.problems:
         write_line(out, "  ⚠ " + problem_line(conn.file, conn.id, finding))
     write_line(out, "")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from tlslens.decrypt.connection import PlaintextSink
 from tlslens.keys.store import KeyStore
-from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, Prelude
+from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, Prelude, RecordInfo
 from tlslens.tls.content import DirectionState, RecordContent
 from tlslens.tls.detect import (
     find_tls_start,
@@ -81,6 +81,7 @@ class TLSSession(RecordContent):
         file: str = "",
         keys: KeyStore | None = None,
         sink: PlaintextSink | None = None,
+        keep_records: bool = False,
     ) -> None:
         super().__init__(
             client_side=client_side,
@@ -98,6 +99,7 @@ class TLSSession(RecordContent):
         self.is_tls = False
         self.ignored = False
         self._prelude = Prelude()
+        self.keep_records = keep_records
         self.sides = (_Side(not self.decrypting), _Side(not self.decrypting))
 
     def _start_tls(self, side: int, looks_like: str) -> None:
@@ -309,9 +311,28 @@ class TLSSession(RecordContent):
         if st.reader.feed(offset, data):
             self._drain(side, st)
 
+    def _keep_record(self, side: int, event: Record | SkippedRecord) -> None:
+        conn = self.conn
+        assert conn is not None
+        if conn.records is None:
+            conn.records = []
+        length = len(event.body) if isinstance(event, Record) else event.length
+        conn.records.append(
+            RecordInfo(
+                self.frame,
+                self._direction(side),
+                event.offset,
+                event.content_type,
+                event.version,
+                length,
+            )
+        )
+
     def _drain(self, side: int, st: _Side) -> None:
         reader = st.reader
         while st.mode == _RECORDS and (event := reader.next_event()) is not None:
+            if self.keep_records and isinstance(event, Record | SkippedRecord):
+                self._keep_record(side, event)
             if isinstance(event, Record):
                 self._record(side, st, event.content_type, event.version, event.body, event.offset)
             elif isinstance(event, SkippedRecord):

@@ -1,0 +1,39 @@
+"""The record layer told: which sub-protocol each record carries, its version and length.
+
+RFC 8446 §5 / RFC 5246 §6: every byte of TLS travels in records, and each record names
+the protocol it carries (handshake, change_cipher_spec, alert, application_data,
+heartbeat). Under encryption in TLS 1.3 the outer type is always application_data and
+the real one is inside.
+"""
+
+from __future__ import annotations
+
+from tlslens import registry
+from tlslens.model import C2S, Connection
+
+_ROLES = {
+    20: "tells the peer that what follows uses the new keys",
+    21: "carries an alert",
+    22: "carries handshake messages",
+    23: "carries application data (or, in TLS 1.3, any encrypted record)",
+    24: "carries a heartbeat (RFC 6520)",
+}
+
+
+def record_lines(conn: Connection) -> list[str]:
+    """One line per record kept (``show --records``), then what each sub-protocol is for."""
+    records = conn.records or []
+    lines = [f"Record layer: {len(records)} record(s), as framed on the wire:"]
+    for record in records:
+        arrow = "C → S" if record.direction == C2S else "C ← S"
+        lines.append(
+            f"  #{record.frame:<6} {arrow}  {registry.content_type_name(record.content_type)}, "
+            f"{registry.version_name(record.version)}, {record.length} bytes "
+            f"(header at byte {record.offset})"
+        )
+    seen = sorted({r.content_type for r in records})
+    for content_type in seen:
+        role = _ROLES.get(content_type)
+        if role:
+            lines.append(f"  {registry.content_type_name(content_type)}: {role}.")
+    return lines
