@@ -12,7 +12,7 @@ from tlslens.explain.chain import (
     trust_lines,
 )
 from tlslens.explain.derivation import ForwardSecrecyTally, decryption_summary, key_steps
-from tlslens.explain.records import record_lines
+from tlslens.explain.framing import record_lines
 from tlslens.explain.summary import summary_lines
 from tlslens.explain.timeline import explain
 from tlslens.explain.vocabulary import Step, describe_cipher_suite
