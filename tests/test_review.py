@@ -855,3 +855,139 @@ def test_records_in_text_name_the_sub_protocols() -> None:
     assert "  #24     C → S  handshake, TLS 1.0, 218 bytes (header at byte 0)" in text
     for name in ("handshake", "change_cipher_spec", "alert", "application_data"):
         assert f"  {name}: " in text
+
+
+# -- item 23: which connection issued the session being resumed -----------------------------
+
+RESUMPTION = CAPTURES / "openssl-resumption.pcap"
+
+
+def test_resumed_from_names_the_issuing_connection() -> None:
+    keys = str(RESUMPTION.with_suffix(".keys"))
+    rows = _show_json(str(RESUMPTION), "--keylog", keys)
+    assert [(r["id"], r["resumed"], r["resumed_from"]) for r in rows] == [
+        (1, None, None),
+        (2, "session_id", 1),
+        (3, None, None),
+        (4, "ticket", 3),
+        (5, None, None),
+        (6, "psk", 5),
+    ]
+    # Without keys the TLS 1.3 ticket travels encrypted: its issuer cannot be named.
+    assert _show_json(str(RESUMPTION))[5]["resumed_from"] is None
+
+
+def test_resumption_narrated_as_an_abbreviated_handshake() -> None:
+    keys = str(RESUMPTION.with_suffix(".keys"))
+    text = CliRunner().invoke(main, ["show", str(RESUMPTION), "--keylog", keys]).stdout
+    rows = [line for line in text.splitlines() if line.startswith("Resumed")]
+    assert rows[0] == (
+        "Resumed          yes, by session ID issued in connection 1: an abbreviated handshake: "
+        "no Certificate, ServerKeyExchange, ServerHelloDone, ClientKeyExchange on the wire; no "
+        "certificate is checked and no key exchange runs, the resumed master secret and fresh "
+        "randoms give new keys"
+    )
+    assert "issued in connection 5" in rows[2] and "CertificateVerify" in rows[2]
+
+
+def test_resumption_index_is_bounded() -> None:
+    from tlslens.tls.resumption import ResumptionIndex
+
+    conns = list(tlslens.read_capture(RESUMPTION))
+    index = ResumptionIndex(max_sessions=1)
+    index.learn(conns[0])
+    index.learn(conns[2])  # its ticket pushes the first connection's session ID out
+    assert len(index._issuers) == 1
+    conns[1].id = 2
+    assert index.resolve(conns[1]) is None
+
+
+# -- item 25: handshake timing, as seen at the capture point -------------------------------
+
+
+def test_handshake_timing_agrees_with_tshark_frame_times(tshark: str) -> None:
+    import subprocess
+
+    keys = RESUMPTION.with_suffix(".keys")
+    rows = _show_json(str(RESUMPTION), "--keylog", str(keys))
+    port = int(rows[0]["server"].rsplit(":", 1)[1])
+    done = subprocess.run(
+        [
+            tshark,
+            "-r",
+            str(RESUMPTION),
+            "-o",
+            f"tls.keylog_file:{keys}",
+            "-d",
+            f"tcp.port=={port},tls",
+            "-Y",
+            "tls.handshake.type or tcp.flags.syn == 1",
+            "-T",
+            "fields",
+            "-e",
+            "tcp.stream",
+            "-e",
+            "frame.time_epoch",
+            "-e",
+            "tls.handshake.type",
+            "-e",
+            "tcp.flags.syn",
+            "-e",
+            "tcp.flags.ack",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    times: dict[int, dict[str, list[float]]] = {}
+    for line in done.stdout.splitlines():
+        stream, when, types, syn, ack = line.split("\t")
+        entry = times.setdefault(
+            int(stream), {"ch": [], "sh": [], "fin": [], "syn": [], "synack": []}
+        )
+        kinds = [int(t) for t in types.split(",") if t]
+        t = float(when) * 1000
+        if 1 in kinds:
+            entry["ch"].append(t)
+        if 2 in kinds:
+            entry["sh"].append(t)
+        if 20 in kinds:
+            entry["fin"].append(t)
+        if syn in ("1", "True"):
+            entry["synack" if ack in ("1", "True") else "syn"].append(t)
+    for row in rows:
+        entry = times[row["tcp_stream"]]
+        timing = row["timing"]
+        first_finished = sorted(entry["fin"])[:2]
+        assert timing["handshake_ms"] == pytest.approx(
+            max(first_finished) - entry["ch"][0], abs=0.002
+        )
+        assert timing["client_hello_to_server_hello_ms"] == pytest.approx(
+            entry["sh"][0] - entry["ch"][0], abs=0.002
+        )
+        assert timing["tcp_handshake_ms"] == pytest.approx(
+            entry["synack"][0] - entry["syn"][0], abs=0.002
+        )
+
+
+def test_timing_without_keys_and_the_savings_summary() -> None:
+    rows = _show_json(str(RESUMPTION))
+    with_keys = _show_json(str(RESUMPTION), "--keylog", str(RESUMPTION.with_suffix(".keys")))
+    for plain, keyed in zip(rows, with_keys, strict=True):
+        assert plain["timing"] == keyed["timing"]  # encrypted Finished are timed all the same
+    text = CliRunner().invoke(main, ["show", str(RESUMPTION)]).stdout
+    assert re.search(
+        r"full handshakes [\d.]+ ms \(median of 3\), abbreviated [\d.]+ ms \(median of 3\): "
+        r"resumption saved [\d.]+ ms a handshake\.",
+        text,
+    )
+
+
+def test_timing_is_null_where_a_packet_is_missing(corpus: Path) -> None:
+    # An aborted handshake: ClientHellos and no ServerHello.
+    name = "zeek/tls13draft16-chrome55.0.2879.0-canary-aborted.pcap"
+    for row in _show_json(str(corpus / name)):
+        assert row["timing"]["tcp_handshake_ms"] is not None
+        assert row["timing"]["client_hello_to_server_hello_ms"] is None
+        assert row["timing"]["handshake_ms"] is None

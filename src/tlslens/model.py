@@ -223,11 +223,15 @@ class Connection:
     certificate_request: bool = False
     certificate_status: hs.CertificateStatus | None = None
     new_session_ticket: bool = False
+    issued_tickets: list[bytes] = field(default_factory=list)  # the first few NewSessionTickets
+    resumed_from: int | None = None  # the id of the connection whose session this resumes
     renegotiation: bool = False
     handshake_visible: bool = False  # the server's plaintext flight was seen
     abbreviated: bool = False  # resumed TLS <= 1.2: server CCS right after ServerHello
     sslv2_server_hello: bool = False
     closed_by: str | None = None  # "fin", "rst" or None (capture ended)
+    tcp_syn_ts_ns: int | None = None  # as seen at the capture point
+    tcp_synack_ts_ns: int | None = None
     stats: dict[str, DirectionStats] = field(
         default_factory=lambda: {C2S: DirectionStats(), S2C: DirectionStats()}
     )
@@ -427,6 +431,69 @@ class Connection:
     @property
     def alerts(self) -> list[TimelineEvent]:
         return [event for event in self.timeline if event.kind == "alert"]
+
+    @property
+    def timing(self) -> dict[str, float | None]:
+        """The handshake's times as seen at the capture point, in milliseconds; None where a
+        packet it needs is missing.
+
+        tcp_handshake_ms: SYN to SYN/ACK, the round trip before the client can send;
+        client_hello_to_server_hello_ms: what the server took to answer (plus a round trip
+        when the capture is at the client); handshake_ms: ClientHello to the later of the
+        two Finished messages of the first handshake."""
+        syn, synack = self.tcp_syn_ts_ns, self.tcp_synack_ts_ns
+        hello = self._first_ts(lambda e: isinstance(e.message, hs.ClientHello))
+        answer = self._first_ts(
+            lambda e: isinstance(e.message, hs.ServerHello) and not e.message.is_hello_retry_request
+        )
+        finished = self._finished_ts()
+
+        def ms(start: int | None, end: int | None) -> float | None:
+            if start is None or end is None or end < start:
+                return None
+            return round((end - start) / 1e6, 3)
+
+        return {
+            "tcp_handshake_ms": ms(syn, synack),
+            "client_hello_to_server_hello_ms": ms(hello, answer),
+            "handshake_ms": ms(hello, finished),
+        }
+
+    def _first_ts(self, wanted: Any) -> int | None:
+        return next((e.ts_ns for e in self.timeline if e.kind == "handshake" and wanted(e)), None)
+
+    def _finished_ts(self) -> int | None:
+        """When the later Finished of the first handshake was sent, read or not."""
+        done: dict[str, int] = {}
+        ccs: set[str] = set()
+        server_hello_seen = False
+        for event in self.timeline:
+            direction = event.direction
+            if direction in done:
+                continue
+            if isinstance(event.message, hs.Finished):
+                done[direction] = event.ts_ns
+            elif isinstance(event.message, hs.ServerHello):
+                server_hello_seen = True
+            elif event.kind == "change_cipher_spec" and not self.tls13:
+                ccs.add(direction)
+            elif event.kind == "encrypted_handshake" and server_hello_seen:
+                if self.tls13 and direction == C2S:
+                    done[direction] = event.ts_ns  # the client's flight ends with Finished
+                elif self.tls13:
+                    done.setdefault("s2c_last", event.ts_ns)
+                    done["s2c_last"] = event.ts_ns
+                    continue
+                elif direction in ccs:
+                    done[direction] = event.ts_ns  # the first record after CCS is Finished
+            if C2S in done and (S2C in done or "s2c_last" in done):
+                break
+        if C2S not in done:
+            return None
+        server = done.get(S2C, done.get("s2c_last"))
+        if server is None:
+            return None
+        return max(done[C2S], server)
 
     @property
     def handshake_events(self) -> list[TimelineEvent]:

@@ -30,6 +30,7 @@ from tlslens.flows.packet import (
 from tlslens.flows.tcp import HalfStream, StreamData, StreamEvent
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint, Finding
+from tlslens.tls.resumption import ResumptionIndex
 from tlslens.tls.session import TLSSession
 
 # Closed flows are remembered (so late retransmissions do not open new ones) this long.
@@ -56,7 +57,18 @@ class CaptureSummary:
 
 
 class _Flow:
-    __slots__ = ("closed", "closed_ts", "fin", "halves", "index", "isn", "rst", "session")
+    __slots__ = (
+        "closed",
+        "closed_ts",
+        "fin",
+        "halves",
+        "index",
+        "isn",
+        "rst",
+        "session",
+        "syn_ts",
+        "synack_ts",
+    )
 
     def __init__(self, index: int, session: TLSSession) -> None:
         self.index = index
@@ -67,6 +79,8 @@ class _Flow:
         self.closed = False
         self.closed_ts = 0
         self.isn: int | None = None
+        self.syn_ts: int | None = None  # the client's SYN, then the server's SYN/ACK
+        self.synack_ts: int | None = None
 
 
 class Capture:
@@ -124,6 +138,7 @@ class Capture:
         next_emit = 0
         next_index = 0
         next_id = 1
+        resumptions = ResumptionIndex()
         skipped: dict[Skip, int] = {}
         file = str(self.path)
         frame = 0
@@ -138,6 +153,8 @@ class Capture:
                 if half.pending:
                     _dispatch(session, side, half.flush(), frame, session.ts_ns)
             conn = session.finish()
+            if conn is not None:
+                conn.tcp_syn_ts_ns, conn.tcp_synack_ts_ns = flow.syn_ts, flow.synack_ts
             heapq.heappush(ready, (flow.index, id(flow), conn))
             flow.closed = True
             flow.closed_ts = session.ts_ns
@@ -151,6 +168,8 @@ class Capture:
                     conn.id = next_id
                     next_id += 1
                     summary.tls_connections += 1
+                    conn.resumed_from = resumptions.resolve(conn)
+                    resumptions.learn(conn)
                     yield conn
 
         for ts_ns, linktype, data in frames:
@@ -205,6 +224,10 @@ class Capture:
                 continue
             session = flow.session
             if flags & TCP_SYN:
+                if flags & TCP_ACK:
+                    flow.synack_ts = flow.synack_ts or ts_ns
+                else:
+                    flow.syn_ts = flow.syn_ts or ts_ns
                 flow.halves[side].syn(seq)
                 if payload:  # TCP Fast Open: data rides on the SYN
                     seq = (seq + 1) & 0xFFFFFFFF

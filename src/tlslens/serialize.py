@@ -112,6 +112,7 @@ def connection_to_json(conn: Connection) -> dict[str, Any]:
         "group": conn.group_name,
         "forward_secrecy": conn.forward_secrecy,
         "resumed": conn.resumed,
+        "resumed_from": conn.resumed_from,
         "session_ticket": conn.session_ticket,
         "ocsp_stapled": conn.ocsp_stapled,
         "client_auth": conn.client_auth,
@@ -149,6 +150,7 @@ def connection_to_json(conn: Connection) -> dict[str, Any]:
             for direction, stats in conn.stats.items()
         },
         "closed_by": conn.closed_by,
+        "timing": conn.timing,
         "decryption": decryption_json(conn),
         "validation": conn.validation.to_json() if conn.validation is not None else None,
         "problems": [p.to_json() for p in conn.problems],

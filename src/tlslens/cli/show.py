@@ -32,6 +32,7 @@ from tlslens.cli.output import (
 from tlslens.errors import CaptureError
 from tlslens.explain import (
     ForwardSecrecyTally,
+    ResumptionSavings,
     Step,
     explain,
     late_intermediate_lines,
@@ -108,6 +109,7 @@ def show(
             connections = Connections(path, err, keys, records=records)
             shown = 0
             tally = ForwardSecrecyTally()
+            savings = ResumptionSavings()
             chains = checker.fresh()  # "elsewhere in the capture" means this capture
             for conn in connections.iter():
                 if not matches(conn, number, server, sni):
@@ -115,6 +117,7 @@ def show(
                     continue
                 shown += 1
                 tally.add(conn)
+                savings.add(conn)
                 check_chain(chains, conn, revoker)
                 if as_json:
                     sys.stdout.write(json.dumps(connection_to_json(conn), ensure_ascii=True) + "\n")
@@ -136,6 +139,8 @@ def show(
             # JSON Lines carry one object per connection: the note goes to stderr there.
             (err if as_json else out).print(Text(f"{safe_text(str(path))}: {line}", style="yellow"))
         say_if_no_such_connection(err, path, number, summary)
+        for line in savings.lines():
+            (err if as_json else out).print(Text(safe_text(line)))
         if not as_json:
             _render_summary(out, summary, shown)
     if readable == 0:

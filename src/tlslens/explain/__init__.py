@@ -13,12 +13,13 @@ from tlslens.explain.chain import (
 )
 from tlslens.explain.derivation import ForwardSecrecyTally, decryption_summary, key_steps
 from tlslens.explain.framing import record_lines
-from tlslens.explain.summary import summary_lines
+from tlslens.explain.summary import ResumptionSavings, summary_lines
 from tlslens.explain.timeline import explain
 from tlslens.explain.vocabulary import Step, describe_cipher_suite
 
 __all__ = [
     "ForwardSecrecyTally",
+    "ResumptionSavings",
     "Step",
     "certificate_lines",
     "decryption_summary",

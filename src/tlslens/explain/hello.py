@@ -97,11 +97,17 @@ def server_hello_lines(conn: Connection, msg: hs.ServerHello) -> tuple[str, list
             "shared secret, which never crosses the wire."
         )
     if ext.find(msg.extensions, ext.PRE_SHARED_KEY):
-        lines.append("It accepted the client's pre-shared key: this is a resumed session.")
+        lines.append(
+            "It accepted the client's pre-shared key: this is a resumed session, an "
+            "abbreviated handshake without the server's certificate."
+        )
     ch = conn.client_hello
     if ch is not None and msg.legacy_session_id and msg.legacy_session_id == ch.legacy_session_id:
         if version is not None and version < 0x0304:
-            lines.append("It echoed the client's session ID: the previous session is resumed.")
+            lines.append(
+                "It echoed the client's session ID: the previous session is resumed, in an "
+                "abbreviated handshake (no certificate, no key exchange)."
+            )
     alpn_value = ext.find_decoded(msg.extensions, ext.ALPN, ext.SERVER_HELLO)
     if alpn_value and alpn_value["protocols"]:
         lines.append(f"Application protocol chosen: {alpn_value['protocols'][0]}.")

@@ -1,10 +1,13 @@
-"""The key facts of one connection, as (label, value) pairs."""
+"""The key facts of one connection, as (label, value) pairs; the timing tally of a capture."""
 
 from __future__ import annotations
+
+import statistics
 
 from tlslens import registry
 from tlslens.explain.derivation import decryption_summary
 from tlslens.explain.vocabulary import KX_WORDS
+from tlslens.handshake import messages as hs
 from tlslens.model import Connection
 
 
@@ -36,7 +39,7 @@ def summary_lines(conn: Connection) -> list[tuple[str, str]]:
     if conn.alpn:
         out.append(("ALPN", conn.alpn))
     if conn.resumed:
-        out.append(("Resumed", f"yes, by {conn.resumed.replace('_', ' ')}"))
+        out.append(("Resumed", _resumption_words(conn)))
     if conn.hello_retry_request is not None:
         out.append(("HelloRetryRequest", "yes"))
     if conn.renegotiation:
@@ -56,6 +59,9 @@ def summary_lines(conn: Connection) -> list[tuple[str, str]]:
         out.append(
             ("Trust", f"{verdict} ({validation.trust_store})" + (f": {codes}" if codes else ""))
         )
+    timing = _timing_words(conn)
+    if timing:
+        out.append(("Timing", timing))
     decryption = decryption_summary(conn)
     if decryption is not None:
         out.append(("Decryption", decryption))
@@ -85,3 +91,93 @@ def _renegotiation_words(conn: Connection) -> str:
             "with a ServerHello"
         )
     return "likely: encrypted handshake messages after Finished (a key log shows what they are)"
+
+
+# What a full TLS <= 1.2 handshake carries that a resumption leaves out (RFC 5246 §7.3).
+_FULL_ONLY = (
+    (hs.CERTIFICATE, "Certificate"),
+    (hs.SERVER_KEY_EXCHANGE, "ServerKeyExchange"),
+    (hs.SERVER_HELLO_DONE, "ServerHelloDone"),
+    (hs.CLIENT_KEY_EXCHANGE, "ClientKeyExchange"),
+)
+_SKIPPED_TLS13 = "the server's Certificate and CertificateVerify: the pre-shared key authenticates"
+
+
+def _resumption_words(conn: Connection) -> str:
+    """How, from which connection, and what the abbreviated handshake left out."""
+    assert conn.resumed is not None
+    how = {"session_id": "session ID", "ticket": "session ticket", "psk": "TLS 1.3 ticket (PSK)"}
+    origin = (
+        f" issued in connection {conn.resumed_from}"
+        if conn.resumed_from is not None
+        else " (issued before this capture, or in a connection it cannot see into)"
+    )
+    text = f"yes, by {how.get(conn.resumed, conn.resumed)}{origin}: an abbreviated handshake"
+    if conn.tls13:
+        text += f" that skips {_SKIPPED_TLS13}"
+        kx = conn.key_exchange or ""
+        if "+" in kx:
+            text += f"; a fresh {kx.split('+', 1)[1]} still runs (psk_dhe_ke), so it keeps forward secrecy"
+        return text
+    seen = {e.message.msg_type for e in conn.handshake_events if e.message is not None}
+    skipped = [name for msg_type, name in _FULL_ONLY if msg_type not in seen]
+    if not skipped:
+        return text
+    return (
+        text + f": no {', '.join(skipped)} on the wire; no certificate is checked and no key "
+        "exchange runs, the resumed master secret and fresh randoms give new keys"
+    )
+
+
+def _timing_words(conn: Connection) -> str | None:
+    t = conn.timing
+    parts = []
+    if t["tcp_handshake_ms"] is not None:
+        parts.append(f"TCP SYN to SYN/ACK {t['tcp_handshake_ms']:.1f} ms")
+    if t["client_hello_to_server_hello_ms"] is not None:
+        parts.append(f"ClientHello to ServerHello {t['client_hello_to_server_hello_ms']:.1f} ms")
+    if t["handshake_ms"] is not None:
+        parts.append(f"TLS handshake {t['handshake_ms']:.1f} ms (ClientHello to the last Finished)")
+    return "; ".join(parts) + ", as seen at the capture point" if parts else None
+
+
+class ResumptionSavings:
+    """Full and abbreviated handshakes of the same server, timed on the user's own traffic:
+    does resumption save the expensive part? Bounded: a sample of each kind per server."""
+
+    MAX_SERVERS = 4096
+    MAX_SAMPLES = 1001
+
+    def __init__(self) -> None:
+        self.samples: dict[str, tuple[list[float], list[float]]] = {}
+
+    def add(self, conn: Connection) -> None:
+        took = conn.timing["handshake_ms"]
+        if took is None or conn.server_hello is None:
+            return
+        server = str(conn.server) + (f" ({conn.sni})" if conn.sni else "")
+        entry = self.samples.get(server)
+        if entry is None:
+            if len(self.samples) >= self.MAX_SERVERS:
+                return
+            entry = self.samples[server] = ([], [])
+        kind = entry[1] if conn.resumed else entry[0]
+        if len(kind) < self.MAX_SAMPLES:
+            kind.append(took)
+
+    def lines(self) -> list[str]:
+        out = []
+        for server, (full, short) in sorted(self.samples.items()):
+            if not full or not short:
+                continue
+            full_ms, short_ms = statistics.median(full), statistics.median(short)
+            verdict = (
+                f"resumption saved {full_ms - short_ms:.1f} ms a handshake"
+                if short_ms < full_ms
+                else "resumption saved nothing measurable here"
+            )
+            out.append(
+                f"{server}: full handshakes {full_ms:.1f} ms (median of {len(full)}), "
+                f"abbreviated {short_ms:.1f} ms (median of {len(short)}): {verdict}."
+            )
+        return out

@@ -264,7 +264,13 @@ def _pre_shared_key(buf: Buffer, message: str) -> dict[str, Any]:
         while not buf.eof():
             identity = buf.pull_vector(2)
             age = buf.pull_uint32()
-            identities.append({"identity_length": len(identity), "obfuscated_ticket_age": age})
+            identities.append(
+                {
+                    "identity": identity,
+                    "identity_length": len(identity),
+                    "obfuscated_ticket_age": age,
+                }
+            )
     binders: list[int] = []
     with buf.pull_block(2):
         while not buf.eof():

@@ -28,6 +28,7 @@ from tlslens.tls.record import (
 from tlslens.x509.certificate import parse_certificate
 
 TLS13_VERSION = 0x0304
+MAX_TICKETS_KEPT = 8  # per connection, to find which one a later connection presents
 _MAC_SIZES = {"MD5": 16, "SHA": 20, "SHA256": 32, "SHA384": 48}
 
 
@@ -407,6 +408,8 @@ class RecordContent:
             conn.certificate_status = message
         elif isinstance(message, hs.NewSessionTicket):
             conn.new_session_ticket = True
+            if len(conn.issued_tickets) < MAX_TICKETS_KEPT:
+                conn.issued_tickets.append(message.ticket)
         elif isinstance(message, hs.EncryptedExtensions):
             conn.encrypted_extensions = message
 
