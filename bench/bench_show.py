@@ -67,7 +67,13 @@ def _set_lo_offload(on: bool) -> None:
     )
 
 
-def record_base(path: Path, count: int, keylog: Path | None = None) -> None:
+def record_base(
+    path: Path,
+    count: int,
+    keylog: Path | None = None,
+    sizes: tuple[int, int] = (100_000, 400_000),
+) -> None:
+    """Record ``count`` real connections, each carrying a response of ``sizes`` bytes."""
     make_pki(PKI)
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     if keylog is not None:
@@ -107,7 +113,7 @@ def record_base(path: Path, count: int, keylog: Path | None = None) -> None:
                     socket.create_connection(("127.0.0.1", port)) as raw,
                     ctx.wrap_socket(raw, server_hostname="tlslens.test") as tls,
                 ):
-                    tls.sendall(str(rnd.randint(100_000, 400_000)).encode())
+                    tls.sendall(str(rnd.randint(*sizes)).encode())
                     while tls.recv(65536):
                         pass
             thread.join(timeout=30)

@@ -991,3 +991,78 @@ def test_timing_is_null_where_a_packet_is_missing(corpus: Path) -> None:
         assert row["timing"]["tcp_handshake_ms"] is not None
         assert row["timing"]["client_hello_to_server_hello_ms"] is None
         assert row["timing"]["handshake_ms"] is None
+
+
+# -- item 5: a real-world stapled OCSP answer with an explicit default version ---------------
+
+
+def test_explicit_default_version_in_a_stapled_ocsp_answer(corpus: Path) -> None:
+    row = _show_json(str(corpus / "zeek" / "ocsp-stapling.pcap"))[0]
+    ocsp_check = row["validation"]["ocsp"]
+    assert ocsp_check["status"] == "good"
+    assert ocsp_check["responder"].startswith("a responder the CA authorised: CN=VeriSign")
+    assert "encodes the default version (v1) explicitly" in ocsp_check["notes"][0]
+    assert not [p for p in row["validation"]["problems"] if p["code"].startswith("ocsp")]
+    text = CliRunner().invoke(main, ["certs", str(corpus / "zeek" / "ocsp-stapling.pcap")]).stdout
+    assert (
+        "Stapled OCSP: good" in text and "Note: the responder encodes the default version" in text
+    )
+
+
+def _explicit_version(der: bytes, resign: object | None) -> bytes:
+    """The same OCSP response with version [0] EXPLICIT INTEGER 0 written out, re-signed
+    over the new bytes when ``resign`` (the issuer's key) is given."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509 import ocsp
+
+    from tlslens.x509.asn1 import _children, _header, _tlv
+
+    _, start, length = _header(der, 0)
+    status, wrapper = _children(der, start, length)
+    _, rb_start, rb_len = _header(der, _header(der, wrapper[1])[1])
+    oid, octets = _children(der, rb_start, rb_len)
+    _, basic_at, _ = _header(der, octets[1])
+    basic = der[basic_at : octets[2]]
+    _, b_start, b_len = _header(basic, 0)
+    tbs, _alg, signature, *rest = _children(basic, b_start, b_len)
+    _, t_start, t_len = _header(basic, tbs[1])
+    new_tbs = _tlv(0x30, bytes.fromhex("a003020100") + basic[t_start : t_start + t_len])
+    sig = basic[signature[1] : signature[2]]
+    if resign is not None:
+        assert isinstance(resign, ec.EllipticCurvePrivateKey)
+        sig = _tlv(0x03, b"\0" + resign.sign(new_tbs, ec.ECDSA(hashes.SHA256())))
+    new_basic = _tlv(
+        0x30, new_tbs + basic[_alg[1] : _alg[2]] + sig + b"".join(basic[s:e] for _t, s, e in rest)
+    )
+    rb = _tlv(0x30, der[oid[1] : oid[2]] + _tlv(0x04, new_basic))
+    out = _tlv(0x30, der[status[1] : status[2]] + _tlv(0xA0, rb))
+    try:
+        ocsp.load_der_ocsp_response(out)
+    except ValueError as exc:
+        assert "EncodedDefault" in str(exc)  # cryptography refuses it, as it did in the capture
+    else:
+        raise AssertionError("cryptography accepted an explicit default version")
+    return out
+
+
+def test_explicit_version_is_mended_and_the_signature_checked_over_the_bytes_sent() -> None:
+    import datetime as dt
+
+    from tlslens.x509 import pki as lab
+    from tlslens.x509.ocsp import check_stapled_ocsp
+
+    now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    root = lab.make_root("quirk root", now=now)
+    inter = lab.make_intermediate("quirk CA", root, now=now)
+    csr, _key, _story = lab.make_csr("quirk.lab", ["quirk.lab"])
+    leaf = lab.sign_csr(csr, inter, now=now).certificate
+    der, _ = lab.make_ocsp_response(leaf, inter, now=now)
+    resigned = _explicit_version(der, inter.key)
+    check = check_stapled_ocsp(resigned, leaf, inter.certificate, now)
+    assert (check.status, check.responder, check.problems) == ("good", "the issuing CA", [])
+    assert check.notes and "explicitly" in check.notes[0]
+    # Changed bytes under the old signature: the check is over the bytes as sent, so it fails.
+    tampered = check_stapled_ocsp(_explicit_version(der, None), leaf, inter.certificate, now)
+    assert tampered.status == "invalid"
+    assert "does not verify" in tampered.problems[0][1]

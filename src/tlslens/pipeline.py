@@ -83,6 +83,10 @@ class _Flow:
         self.synack_ts: int | None = None
 
 
+_CLOSED = TLSSession(-1, (Endpoint(b"", 0), Endpoint(b"", 0)), 0, 0, client_side=0, mid_stream=True)
+_NO_HALVES = (HalfStream(), HalfStream())
+
+
 class Capture:
     """A capture file, iterable over its TLS connections.
 
@@ -158,6 +162,11 @@ class Capture:
             heapq.heappush(ready, (flow.index, id(flow), conn))
             flow.closed = True
             flow.closed_ts = session.ts_ns
+            # A closed flow keeps only what tells a late retransmission (dropped) from a new
+            # connection on the same 4-tuple (its ISN): the session, its connection and the
+            # reassembly buffers go now, not when the flow is purged.
+            flow.session = _CLOSED
+            flow.halves = _NO_HALVES
 
         def emit() -> Iterator[Connection]:
             nonlocal next_emit, next_id

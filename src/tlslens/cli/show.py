@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from tlslens import registry
 from tlslens._text import safe_text
 from tlslens.cli.options import (
     ServerFilter,
@@ -71,6 +72,11 @@ _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "
     help="Show derived secrets and keys in full (default: truncated).",
 )
 @click.option(
+    "--brief",
+    is_flag=True,
+    help="One line per connection: client, server, SNI, version, suite, verdict, problems.",
+)
+@click.option(
     "--records",
     is_flag=True,
     help="Also list every record: its sub-protocol, record version and length.",
@@ -86,6 +92,7 @@ def show(
     rsa_keys: tuple[str, ...],
     psk: str | None,
     reveal_keys: bool,
+    brief: bool,
     records: bool,
     trust_store: str,
     cas: tuple[Path, ...],
@@ -121,6 +128,8 @@ def show(
                 check_chain(chains, conn, revoker)
                 if as_json:
                     sys.stdout.write(json.dumps(connection_to_json(conn), ensure_ascii=True) + "\n")
+                elif brief:
+                    _render_brief(out, conn)
                 else:
                     _render(out, conn, reveal_keys)
             summary = connections.summary
@@ -175,6 +184,28 @@ def _render(out: Console, conn: Connection, reveal_keys: bool = False) -> None:
     for finding in conn.problems:
         out.print(Text("  ⚠ " + problem_line(conn.file, conn.id, finding), style="yellow"))
     out.print()
+
+
+def _render_brief(out: Console, conn: Connection) -> None:
+    """One line: who, which name, what was negotiated, whether a client would trust it."""
+    version = registry.version_name(conn.version) if conn.version is not None else "no version"
+    suite = registry.cipher_suite_name(conn.cipher_suite) if conn.cipher_suite else "no suite"
+    validation = conn.validation
+    if validation is None:
+        verdict = "no chain seen"
+    else:
+        codes = ",".join(dict.fromkeys(p.code for p in validation.problems))
+        verdict = ("trusted" if validation.trusted else "NOT trusted") + (
+            f" ({codes})" if codes else ""
+        )
+    line = (
+        f"#{conn.id} {conn.client} → {conn.server} {safe_text(conn.sni or '-')} {version} "
+        f"{suite} {verdict}; {len(conn.problems)} problem(s)"
+    )
+    if out.is_terminal:
+        out.print(Text(line))
+    else:
+        write_line(out, line)
 
 
 def _render_plain(

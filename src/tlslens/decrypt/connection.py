@@ -152,7 +152,7 @@ class ConnectionDecryptor:
         elif isinstance(message, hs.ClientKeyExchange):
             self._client_key_exchange(message)
         elif isinstance(message, hs.NewSessionTicket) and self.master_secret and not self.tls13:
-            self.store.tickets[message.ticket] = self.master_secret
+            self.store.remember(self.store.tickets, message.ticket, self.master_secret)
 
     @property
     def derivation(self) -> list[tuple[str, bytes]]:
@@ -326,7 +326,7 @@ class ConnectionDecryptor:
         self.active[direction] = self.pending[direction]
         self.pending[direction] = None
         if self.master_secret is not None and self.session_id:
-            self.store.sessions[self.session_id] = self.master_secret
+            self.store.remember(self.store.sessions, self.session_id, self.master_secret)
 
     # -- TLS 1.3 ----------------------------------------------------------------------
     def _tls13_protection(self, prefix: str, secret: bytes) -> RecordProtection:

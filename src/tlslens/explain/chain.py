@@ -8,6 +8,7 @@ from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection, TimelineEvent
 from tlslens.x509.certificate import CertificateInfo, parse_certificate
 from tlslens.x509.checker import LateIntermediate
+from tlslens.x509.ocsp import load_ocsp_response
 from tlslens.x509.validate import quiet
 from tlslens.x509.wording import error_text, general_name_text, oid_text
 
@@ -163,6 +164,7 @@ def trust_lines(validation: Any) -> list[str]:
             f"  Stapled OCSP: {validation.ocsp.status}"
             + (f", signed by {validation.ocsp.responder}" if validation.ocsp.responder else "")
         )
+        lines.extend(f"  Note: {note}." for note in validation.ocsp.notes)
     return lines
 
 
@@ -171,7 +173,7 @@ def describe_ocsp(der: bytes) -> str:
     from cryptography.x509 import ocsp
 
     try:
-        response = ocsp.load_der_ocsp_response(der)
+        response = load_ocsp_response(der)[0]
     except ValueError as exc:
         return f"The response cannot be parsed: {error_text(exc)}."
     if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:

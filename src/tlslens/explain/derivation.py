@@ -105,44 +105,56 @@ def _finished_words(verified: dict[str, bool | None]) -> str:
 
 
 class ForwardSecrecyTally:
-    """Which sessions a server's RSA key opens, and which it cannot, and why."""
+    """Which sessions a server's RSA key opens, and which it cannot, and why.
+
+    Counts every connection; keeps the first ids of each kind to name them."""
+
+    SHOWN = 30
 
     def __init__(self) -> None:
         self.opened: list[int] = []
         self.forward_secret: list[int] = []
         self.other: list[int] = []
+        self.counts = {"opened": 0, "forward_secret": 0, "other": 0}
 
     def add(self, conn: Connection) -> None:
         dec = conn.decryption
         if dec is not None and dec.source == "rsa_key" and dec.status == "decrypted":
-            self.opened.append(conn.id)
+            kind, ids = "opened", self.opened
         elif conn.forward_secrecy:
-            self.forward_secret.append(conn.id)
+            kind, ids = "forward_secret", self.forward_secret
         else:
-            self.other.append(conn.id)
+            kind, ids = "other", self.other
+        self.counts[kind] += 1
+        if len(ids) < self.SHOWN:
+            ids.append(conn.id)
 
     def lines(self) -> list[str]:
-        total = len(self.opened) + len(self.forward_secret) + len(self.other)
+        counts = self.counts
+        total = sum(counts.values())
         out = [
-            f"Forward secrecy in practice: the RSA key opens {len(self.opened)} of {total} sessions."
+            f"Forward secrecy in practice: the RSA key opens {counts['opened']} of {total} sessions."
         ]
         if self.opened:
             out.append(
                 f"  Opened (RSA key exchange: the premaster secret travels encrypted to this key): "
-                f"{_ids(self.opened)}"
+                f"{_ids(self.opened, counts['opened'])}"
             )
         if self.forward_secret:
             out.append(
                 "  Cannot be opened with it (ephemeral (EC)DHE or TLS 1.3: the key only signed the "
                 f"handshake; the session keys came from values that were never stored): "
-                f"{_ids(self.forward_secret)}"
+                f"{_ids(self.forward_secret, counts['forward_secret'])}"
             )
         if self.other:
-            out.append(f"  Not opened for another reason (see each connection): {_ids(self.other)}")
+            out.append(
+                "  Not opened for another reason (see each connection): "
+                f"{_ids(self.other, counts['other'])}"
+            )
         return out
 
 
-def _ids(ids: list[int]) -> str:
-    return ", ".join(str(i) for i in ids[:30]) + (
-        f" and {len(ids) - 30} more" if len(ids) > 30 else ""
+def _ids(ids: list[int], count: int) -> str:
+    return ", ".join(str(i) for i in ids) + (
+        f" and {count - len(ids)} more" if count > len(ids) else ""
     )

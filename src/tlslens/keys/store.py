@@ -20,5 +20,14 @@ class KeyStore:
     sessions: dict[bytes, bytes] = field(default_factory=dict)
     tickets: dict[bytes, bytes] = field(default_factory=dict)
 
+    MAX_SESSIONS = 1 << 16  # resumable sessions remembered, oldest forgotten first
+
+    def remember(self, table: dict[bytes, bytes], key: bytes, master_secret: bytes) -> None:
+        """Keep a master secret for resumption (``sessions`` or ``tickets``), bounded."""
+        table.pop(key, None)
+        table[key] = master_secret
+        while len(table) > self.MAX_SESSIONS:
+            del table[next(iter(table))]  # dicts keep insertion order: the oldest first
+
     def __bool__(self) -> bool:
         return bool(len(self.keylog) or self.rsa_keys or self.psk)

@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from tlslens.x509.asn1 import drop_default_ocsp_version
+from tlslens.x509.signature import signed_by
 from tlslens.x509.wording import error_text
 
 # Without nextUpdate, a response older than this is called stale (a common CA practice).
@@ -28,6 +30,7 @@ class OCSPCheck:
     revocation_reason: str | None = None
     responder: str | None = None
     problems: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # quirks tolerated, as OpenSSL does
 
     def to_json(self) -> dict[str, Any]:
         def iso(value: datetime | None) -> str | None:
@@ -41,19 +44,42 @@ class OCSPCheck:
             "revocation_time": iso(self.revocation_time),
             "revocation_reason": self.revocation_reason,
             "responder": self.responder,
+            "notes": list(self.notes),
         }
 
 
-def _verify(signer: x509.Certificate, response: ocsp.OCSPResponse) -> bool:
+_EXPLICIT_VERSION_NOTE = (
+    "the responder encodes the default version (v1) explicitly, which DER forbids; OpenSSL and "
+    "Wireshark accept it, and so does tlslens: the signature was checked over the bytes as sent"
+)
+
+
+def load_ocsp_response(der: bytes) -> tuple[ocsp.OCSPResponse, bytes | None, list[str]]:
+    """Parse an OCSP response strictly, else mend the one quirk real responders have.
+
+    Returns (response, the signed bytes as sent when they differ from the parsed ones,
+    notes). Raises ValueError when the response cannot be read even so."""
+    try:
+        return ocsp.load_der_ocsp_response(der), None, []
+    except ValueError as exc:
+        mended = drop_default_ocsp_version(der) if "EncodedDefault" in str(exc) else None
+        if mended is None:
+            raise
+        response = ocsp.load_der_ocsp_response(mended[0])
+        return response, mended[1], [_EXPLICIT_VERSION_NOTE]
+
+
+def _verify(
+    signer: x509.Certificate, response: ocsp.OCSPResponse, signed: bytes | None = None
+) -> bool:
     key = signer.public_key()
     algorithm = response.signature_hash_algorithm
+    tbs = signed if signed is not None else response.tbs_response_bytes
     try:
         if isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
-            key.verify(
-                response.signature, response.tbs_response_bytes, padding.PKCS1v15(), algorithm
-            )
+            key.verify(response.signature, tbs, padding.PKCS1v15(), algorithm)
         elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None:
-            key.verify(response.signature, response.tbs_response_bytes, ec.ECDSA(algorithm))
+            key.verify(response.signature, tbs, ec.ECDSA(algorithm))
         else:
             return False
     except (InvalidSignature, UnsupportedAlgorithm, ValueError):
@@ -66,7 +92,7 @@ def check_stapled_ocsp(
 ) -> OCSPCheck:
     """Check a stapled response against the leaf and its issuer, as of ``at``."""
     try:
-        response = ocsp.load_der_ocsp_response(der)
+        response, signed, notes = load_ocsp_response(der)
     except ValueError as exc:
         return OCSPCheck(
             "invalid",
@@ -85,6 +111,7 @@ def check_stapled_ocsp(
             produced_at=response.produced_at_utc,
             this_update=response.this_update_utc,
             next_update=response.next_update_utc,
+            notes=notes,
         )
         serial = response.serial_number
         key_hash = response.issuer_key_hash
@@ -112,7 +139,7 @@ def check_stapled_ocsp(
         return check
     # RFC 6960 §4.2.2.2: signed by the issuer itself, or by a responder the issuer
     # authorised with the OCSPSigning extended key usage.
-    if _verify(issuer, response):
+    if _verify(issuer, response, signed):
         check.responder = "the issuing CA"
     else:
         for responder in response.certificates:
@@ -122,11 +149,9 @@ def check_stapled_ocsp(
                 continue
             if ExtendedKeyUsageOID.OCSP_SIGNING not in eku:
                 continue
-            try:
-                responder.verify_directly_issued_by(issuer)
-            except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+            if not signed_by(responder, issuer):  # SHA-1 included: old responders use it
                 continue
-            if _verify(responder, response):
+            if _verify(responder, response, signed):
                 check.responder = (
                     f"a responder the CA authorised: {responder.subject.rfc4514_string()}"
                 )

@@ -1,0 +1,87 @@
+"""Just enough DER to mend one encoding quirk before ``cryptography`` reads a structure.
+
+Strategy: ``cryptography`` parses X.509 and OCSP strictly. Some responders encode
+``version [0] EXPLICIT DEFAULT v1`` in an OCSP ResponseData, which DER forbids (X.690
+§11.5) and OpenSSL and Wireshark accept. ``drop_default_ocsp_version`` rewrites the
+response without that field, so that ``cryptography`` can read it, and hands back the
+original ResponseData bytes, which the responder's signature covers. No other byte
+changes; anything unexpected leaves the input alone.
+"""
+
+from __future__ import annotations
+
+_SEQUENCE = 0x30
+_OCTET_STRING = 0x04
+_CONTEXT_0 = 0xA0
+
+
+def _header(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, start of content, content length) of the TLV at ``pos``; ValueError if bad."""
+    if pos + 2 > len(data):
+        raise ValueError("truncated DER header")
+    tag, first = data[pos], data[pos + 1]
+    pos += 2
+    if first < 0x80:
+        length = first
+    else:
+        count = first & 0x7F
+        if count == 0 or count > 4 or pos + count > len(data):
+            raise ValueError("unsupported DER length")
+        length = int.from_bytes(data[pos : pos + count], "big")
+        pos += count
+    if pos + length > len(data):
+        raise ValueError("DER length beyond the data")
+    return tag, pos, length
+
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    n = len(content)
+    if n < 0x80:
+        return bytes([tag, n]) + content
+    size = (n.bit_length() + 7) // 8
+    return bytes([tag, 0x80 | size]) + n.to_bytes(size, "big") + content
+
+
+def _children(data: bytes, start: int, length: int) -> list[tuple[int, int, int]]:
+    """(tag, start of the TLV, end of the TLV) of each element inside a constructed value."""
+    out = []
+    pos, end = start, start + length
+    while pos < end:
+        tag, content, size = _header(data, pos)
+        out.append((tag, pos, content + size))
+        pos = content + size
+    if pos != end:
+        raise ValueError("elements overrun their container")
+    return out
+
+
+def drop_default_ocsp_version(der: bytes) -> tuple[bytes, bytes] | None:
+    """(mended OCSPResponse, original ResponseData TLV), or None when the quirk is absent."""
+    try:
+        tag, start, length = _header(der, 0)
+        if tag != _SEQUENCE:
+            return None
+        status, wrapper = _children(der, start, length)[:2]
+        if wrapper[0] != _CONTEXT_0:
+            return None
+        _, rb_start, rb_len = _header(der, _header(der, wrapper[1])[1])  # ResponseBytes
+        oid, octets = _children(der, rb_start, rb_len)
+        if octets[0] != _OCTET_STRING:
+            return None
+        _, basic_at, _ = _header(der, octets[1])
+        basic = der[basic_at : octets[2]]
+        _, b_start, b_len = _header(basic, 0)
+        tbs, *rest = _children(basic, b_start, b_len)
+        _, t_start, t_len = _header(basic, tbs[1])
+        fields = _children(basic, t_start, t_len)
+        first = fields[0]
+        if first[0] != _CONTEXT_0 or basic[first[1] : first[2]] != bytes.fromhex("a003020100"):
+            return None  # no explicit v1: nothing to mend
+        original_tbs = basic[tbs[1] : tbs[2]]
+        mended_tbs = _tlv(_SEQUENCE, b"".join(basic[s:e] for _t, s, e in fields[1:]))
+        mended_basic = _tlv(_SEQUENCE, mended_tbs + b"".join(basic[s:e] for _t, s, e in rest))
+        response_bytes = _tlv(_SEQUENCE, der[oid[1] : oid[2]] + _tlv(_OCTET_STRING, mended_basic))
+        mended = _tlv(_SEQUENCE, der[status[1] : status[2]] + _tlv(_CONTEXT_0, response_bytes))
+        return mended, original_tbs
+    except (ValueError, IndexError):
+        return None
