@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 from cryptography import x509
 
 import tlslens
+import tlslens.explain
 from tlslens.capture.writer import write_pcap
 from tlslens.cli import main
 from tlslens.flows.packet import TCPSegment, decode_tcp
@@ -1066,3 +1067,81 @@ def test_explicit_version_is_mended_and_the_signature_checked_over_the_bytes_sen
     tampered = check_stapled_ocsp(_explicit_version(der, None), leaf, inter.certificate, now)
     assert tampered.status == "invalid"
     assert "does not verify" in tampered.problems[0][1]
+
+
+# -- item 20: handshake signatures verified ---------------------------------------------------
+
+
+def test_every_handshake_signature_of_our_captures_verifies() -> None:
+    checked = []
+    for capture in sorted(CAPTURES.glob("*.pcap*")):
+        keys = capture.with_suffix(".keys")
+        for row in _show_json(str(capture), *(["--keylog", str(keys)] if keys.exists() else [])):
+            for check in row["handshake_signatures"]:
+                checked.append((capture.name, row["id"], check["message"], check["direction"]))
+                assert check["verified"] is True, (capture.name, row["id"], check)
+    kinds = {(m, d) for _c, _i, m, d in checked}
+    assert kinds == {
+        ("server_key_exchange", "s2c"),
+        ("certificate_verify", "s2c"),  # TLS 1.3, once decrypted
+        ("certificate_verify", "c2s"),  # client authentication, TLS 1.2 and 1.3
+    }
+
+
+def test_tls13_certificate_verify_without_keys_is_null() -> None:
+    row = _show_json(str(DEMO))[0]
+    assert row["version"] == "TLS 1.3"
+    assert row["handshake_signatures"] == [
+        {
+            "message": "certificate_verify",
+            "direction": "s2c",
+            "scheme": "unknown (encrypted)",
+            "verified": None,
+            "reason": "TLS 1.3 encrypts it: give the key log to check it",
+        }
+    ]
+
+
+def test_a_tampered_server_key_exchange_signature_fails() -> None:
+    from test_properties import _connection_streams
+
+    from tlslens.handshake import messages as hs
+    from tlslens.tls.session import TLSSession
+
+    ends, chunks = _connection_streams(CAPTURES / "demo-tls12-tls13.pcapng")[1]
+
+    def replay(chunks: list[tuple[int, bytes]]) -> tlslens.Connection:
+        session = TLSSession(0, ends, 1, 0, client_side=0, mid_stream=False)
+        offsets = [0, 0]
+        for frame, (side, data) in enumerate(chunks, start=1):
+            session.data(side, offsets[side], data, frame, 0)
+            offsets[side] += len(data)
+        conn = session.finish()
+        assert conn is not None
+        return conn
+
+    good = replay(chunks)
+    assert [c.verified for c in good.handshake_signatures] == [True]
+    ske = next(e for e in good.timeline if isinstance(e.message, hs.ServerKeyExchange))
+    last = ske.offset + ske.length - 1  # the last byte of the signature, in the s2c stream
+    stream = b"".join(d for s, d in chunks if s == 1)
+    tampered = stream[:last] + bytes([stream[last] ^ 1]) + stream[last + 1 :]
+    bad = replay([(0, b"".join(d for s, d in chunks if s == 0)), (1, tampered)])
+    (check,) = bad.handshake_signatures
+    assert check.verified is False
+    assert check.reason == "the signature does not verify with the certificate's public key"
+    text = " ".join(line for step in tlslens.explain.explain(bad) for line in step.lines)
+    assert "it does NOT verify" in text
+
+
+def test_no_corpus_signature_fails(corpus: Path) -> None:
+    verified = 0
+    with _cwd(corpus):
+        for name, options in _corpus_names(corpus):
+            for args in ([], options):
+                result = CliRunner().invoke(main, ["show", "--json", name, *args])
+                for line in result.stdout.splitlines():
+                    for check in json.loads(line)["handshake_signatures"]:
+                        assert check["verified"] is not False, (name, check)
+                        verified += check["verified"] is True
+    assert verified >= 350  # 353 when written: RSA, ECDSA, DSA, PSS, TLS 1.0 to 1.3

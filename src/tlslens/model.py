@@ -213,6 +213,7 @@ class Connection:
     server_hello: hs.ServerHello | None = None  # of the first handshake
     handshakes: list[Handshake] = field(default_factory=list)  # the first, then renegotiations
     records: list[RecordInfo] | None = None  # every record's header, when asked for
+    handshake_signatures: list[Any] = field(default_factory=list)  # tls.proof.SignatureCheck
     hello_retry_request: hs.ServerHello | None = None
     certificates: list[CertificateInfo] = field(default_factory=list)
     client_certificates: list[CertificateInfo] | None = None

@@ -137,6 +137,7 @@ def connection_to_json(conn: Connection) -> dict[str, Any]:
             for e in conn.handshake_events
         ],
         "certificates": [cert.to_json() for cert in conn.certificates],
+        "handshake_signatures": [check.to_json() for check in conn.handshake_signatures],
         "alerts": [alert_json(e) for e in conn.alerts],
         "bytes": {
             direction: {

@@ -154,6 +154,10 @@ class ConnectionDecryptor:
         elif isinstance(message, hs.NewSessionTicket) and self.master_secret and not self.tls13:
             self.store.remember(self.store.tickets, message.ticket, self.master_secret)
 
+    def transcript_hash(self) -> bytes:
+        """The hash of the handshake so far, with the suite's hash (RFC 8446 §4.4.1)."""
+        return prf.digest(self.hash_name, bytes(self.transcript))
+
     @property
     def derivation(self) -> list[tuple[str, bytes]]:
         """The current handshake's (name, value) pairs."""

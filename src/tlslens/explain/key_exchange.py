@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tlslens import registry
 from tlslens.handshake import messages as hs
-from tlslens.model import Connection
+from tlslens.model import C2S, Connection, TimelineEvent
 
 
 def server_key_exchange_lines(conn: Connection, msg: hs.ServerKeyExchange) -> list[str]:
@@ -53,3 +53,26 @@ def client_key_exchange_lines(conn: Connection, msg: hs.ClientKeyExchange) -> li
             "never sent."
         ]
     return [f"The client sends its key exchange message ({n} bytes)."]
+
+
+def signature_lines(conn: Connection, event: TimelineEvent, message: str) -> list[str]:
+    """What checking this message's signature showed, on the real bytes."""
+    check = next(
+        (
+            c
+            for c in conn.handshake_signatures
+            if c.frame == event.frame and c.direction == event.direction and c.message == message
+        ),
+        None,
+    )
+    if check is None:
+        return []
+    who = "client" if event.direction == C2S else "server"
+    if check.verified:
+        return [
+            f"tlslens checked it with the certificate's public key: it verifies ({check.scheme}). "
+            f"The {who} proved it holds the private key of the certificate it sent."
+        ]
+    if check.verified is False:
+        return [f"tlslens checked it: it does NOT verify ({check.reason}); a peer must abort here."]
+    return [f"Not checked: {check.reason}."]

@@ -11,7 +11,11 @@ from tlslens import registry
 from tlslens.explain.chain import certificate_message_lines, describe_ocsp
 from tlslens.explain.derivation import key_steps
 from tlslens.explain.hello import client_hello_lines, server_hello_lines
-from tlslens.explain.key_exchange import client_key_exchange_lines, server_key_exchange_lines
+from tlslens.explain.key_exchange import (
+    client_key_exchange_lines,
+    server_key_exchange_lines,
+    signature_lines,
+)
 from tlslens.explain.vocabulary import Step
 from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection, TimelineEvent, ts_iso
@@ -50,6 +54,7 @@ def _message_step(conn: Connection, event: TimelineEvent) -> Step:
         lines = certificate_message_lines(conn, event, msg)
     elif isinstance(msg, hs.ServerKeyExchange):
         lines = server_key_exchange_lines(conn, msg)
+        lines += signature_lines(conn, event, "server_key_exchange")
     elif isinstance(msg, hs.ClientKeyExchange):
         lines = client_key_exchange_lines(conn, msg)
     elif isinstance(msg, hs.CertificateRequest):
@@ -61,7 +66,8 @@ def _message_step(conn: Connection, event: TimelineEvent) -> Step:
             else "the key's default algorithm"
         )
         lines = [
-            f"A signature over the handshake so far ({scheme}) proves possession of the certificate's private key."
+            f"A signature over the handshake so far ({scheme}) proves possession of the certificate's private key.",
+            *signature_lines(conn, event, "certificate_verify"),
         ]
     elif isinstance(msg, hs.CertificateStatus):
         lines = [

@@ -17,6 +17,7 @@ from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Finding, Handshake, TimelineEvent
+from tlslens.tls import proof
 from tlslens.tls.defrag import HandshakeDefragmenter, OversizedMessage
 from tlslens.tls.record import (
     CT_ALERT,
@@ -25,9 +26,10 @@ from tlslens.tls.record import (
     CT_HANDSHAKE,
     CT_HEARTBEAT,
 )
-from tlslens.x509.certificate import parse_certificate
+from tlslens.x509.certificate import CertificateInfo, parse_certificate
 
 TLS13_VERSION = 0x0304
+MAX_TRANSCRIPT = 1 << 18  # a longer handshake is not kept for its CertificateVerify
 MAX_TICKETS_KEPT = 8  # per connection, to find which one a later connection presents
 _MAC_SIZES = {"MD5": 16, "SHA": 20, "SHA256": 32, "SHA384": 48}
 
@@ -75,6 +77,7 @@ class RecordContent:
         self.decrypting = self.decryptor is not None
         self._integrity_reported: set[str] = set()
         self.suite: registry.CipherSuiteInfo | None = None  # of the latest ServerHello
+        self._transcript: bytearray | None = None  # TLS <= 1.2 handshake messages so far
 
     def _direction(self, side: int) -> str:
         return C2S if side == self.client_side else S2C
@@ -374,6 +377,9 @@ class RecordContent:
             message=message,
             detail={"decrypted": True} if decrypted else {},
         )
+        if isinstance(message, hs.ServerKeyExchange | hs.CertificateVerify):
+            self._check_signature(side, message, raw)
+        self._keep_transcript(message, raw)
         if self.decryptor is not None:
             self.decryptor.on_message(self._direction(side), raw, message)
         if not is_client and not st.encrypted:
@@ -412,6 +418,94 @@ class RecordContent:
                 conn.issued_tickets.append(message.ticket)
         elif isinstance(message, hs.EncryptedExtensions):
             conn.encrypted_extensions = message
+
+    def _keep_transcript(self, message: hs.HandshakeMessage, raw: bytes) -> None:
+        """TLS <= 1.2: the handshake messages so far, which a client CertificateVerify signs."""
+        if isinstance(message, hs.ClientHello):
+            self._transcript = bytearray()
+        if self._transcript is None or message.msg_type == hs.HELLO_REQUEST:
+            return
+        if self.ctx.tls13 or len(self._transcript) + len(raw) > MAX_TRANSCRIPT:
+            self._transcript = None  # TLS 1.3 hashes the transcript in the decryptor
+            return
+        self._transcript += raw
+
+    def _check_signature(
+        self, side: int, message: hs.ServerKeyExchange | hs.CertificateVerify, raw: bytes
+    ) -> None:
+        """Rebuild what the peer signed and check it with its certificate's key."""
+        conn = self.conn
+        assert conn is not None
+        direction = self._direction(side)
+        is_client = direction == C2S
+        certs = conn.client_certificates if is_client else self._server_certificates()
+        name = (
+            "server_key_exchange"
+            if isinstance(message, hs.ServerKeyExchange)
+            else ("certificate_verify")
+        )
+        signature = message.signature
+        if signature is None:
+            return  # anonymous or PSK key exchange: nothing is signed
+        scheme = message.signature_scheme
+        data: bytes | None = None
+        reason: str | None = None
+        version = self.ctx.version
+        if isinstance(message, hs.ServerKeyExchange):
+            body = raw[4:]
+            sig_block = (2 if scheme is not None else 0) + 2 + len(signature)
+            hello, current = conn.client_hello, conn.handshakes[-1] if conn.handshakes else None
+            if hello is not None and current is not None and current.server_hello is not None:
+                randoms = conn.client_hellos[-1].random + current.server_hello.random
+                data = randoms + body[: len(body) - sig_block]
+            else:
+                reason = "the hellos with the randoms it signs were not both seen"
+        elif self.ctx.tls13:
+            if self.decryptor is None:  # not reached: TLS 1.3 CertificateVerify is encrypted
+                reason = "the transcript hash it signs is not known"
+            else:
+                context = proof.TLS13_CLIENT_CONTEXT if is_client else proof.TLS13_SERVER_CONTEXT
+                data = proof.tls13_signed_content(context, self.decryptor.transcript_hash())
+        elif version is not None and version <= 0x0300:
+            reason = "SSL 3.0's CertificateVerify hashes the master secret: not checked"
+        elif self._transcript is None:
+            reason = "the handshake messages it signs were not all seen"
+        else:
+            data = bytes(self._transcript)
+        verified: bool | None = None
+        if data is not None and not certs:
+            reason = f"no {'client' if is_client else 'server'} certificate was seen"
+        elif data is not None and certs:
+            verified, reason = proof.verify(certs[0].der, scheme, signature, data)
+        described = proof.scheme_name(scheme, certs[0].der if certs else None, version)
+        conn.handshake_signatures.append(
+            proof.SignatureCheck(name, direction, described, verified, reason, self.frame)
+        )
+
+    def note_unseen_signatures(self) -> None:
+        """A TLS 1.3 server's CertificateVerify that stayed encrypted is listed, unchecked."""
+        conn = self.conn
+        if conn is None or not conn.tls13 or conn.resumed is not None:
+            return
+        seen = any(c.direction == S2C for c in conn.handshake_signatures)
+        if not seen and self.decryptor is None and self.tls13_encrypted:
+            conn.handshake_signatures.append(
+                proof.SignatureCheck(
+                    "certificate_verify",
+                    S2C,
+                    "unknown (encrypted)",
+                    None,
+                    "TLS 1.3 encrypts it: give the key log to check it",
+                    conn.first_frame,
+                )
+            )
+
+    def _server_certificates(self) -> list[CertificateInfo]:
+        conn = self.conn
+        assert conn is not None
+        if conn.handshakes and conn.handshakes[-1].certificates:
+            return conn.handshakes[-1].certificates
+        return conn.certificates
 
     def _new_handshake(self) -> None:
         """A ClientHello opens a handshake, unless it answers a HelloRetryRequest."""

@@ -10,6 +10,7 @@ oldest sessions first.
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 
 from tlslens.handshake import extensions as ext
@@ -28,7 +29,7 @@ class ResumptionIndex:
         if conn.resumed is None:
             return None
         for key in _presented(conn):
-            issuer = self._issuers.get(key)
+            issuer = self._issuers.get(_short(key))
             if issuer is not None and issuer != conn.id:
                 return issuer
         return None
@@ -42,6 +43,7 @@ class ResumptionIndex:
             self._remember(("ticket", ticket), conn.id)
 
     def _remember(self, key: tuple[str, bytes], conn_id: int) -> None:
+        key = _short(key)
         self._issuers[key] = conn_id
         self._issuers.move_to_end(key)
         while len(self._issuers) > self.max_sessions:
@@ -63,3 +65,9 @@ def _presented(conn: Connection) -> list[tuple[str, bytes]]:
     if ch.legacy_session_id:
         keys.append(("session_id", ch.legacy_session_id))
     return keys
+
+
+def _short(key: tuple[str, bytes]) -> tuple[str, bytes]:
+    """Tickets run to hundreds of bytes: an index entry keeps 16 bytes of their hash."""
+    kind, value = key
+    return kind, hashlib.sha256(value).digest()[:16] if len(value) > 16 else value

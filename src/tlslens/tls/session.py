@@ -215,6 +215,7 @@ class TLSSession(RecordContent):
             stats.bytes += st.reader.bytes
             stats.records += st.reader.records
         conn.decryption = self.decryptor
+        self.note_unseen_signatures()
         return conn if self.is_tls else None
 
     # -- detection -------------------------------------------------------------------

@@ -1,0 +1,178 @@
+"""Handshake signatures checked: did the peer prove it holds its certificate's private key?
+
+Strategy: a TLS <= 1.2 server signs its ServerKeyExchange (client_random + server_random +
+params, RFC 5246 §7.4.3; MD5+SHA-1 before TLS 1.2); a TLS 1.3 peer signs the transcript
+hash in CertificateVerify, behind 64 spaces and a context string (RFC 8446 §4.4.3); a
+TLS <= 1.2 client signs the handshake messages so far in its CertificateVerify (RFC 5246
+§7.4.8). Here the signed bytes are rebuilt and the signature checked with the
+certificate's public key; every primitive comes from ``cryptography``.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+
+from tlslens import registry
+from tlslens.x509.wording import error_text
+
+_HASH_IDS: dict[int, hashes.HashAlgorithm] = {  # TLS 1.2 HashAlgorithm (RFC 5246 §7.4.1.4.1)
+    1: hashes.MD5(),
+    2: hashes.SHA1(),
+    3: hashes.SHA224(),
+    4: hashes.SHA256(),
+    5: hashes.SHA384(),
+    6: hashes.SHA512(),
+}
+_PSS: dict[int, hashes.HashAlgorithm] = {  # RFC 8446 §4.2.3: rsa_pss_rsae_*, rsa_pss_pss_*
+    0x0804: hashes.SHA256(),
+    0x0805: hashes.SHA384(),
+    0x0806: hashes.SHA512(),
+    0x0809: hashes.SHA256(),
+    0x080A: hashes.SHA384(),
+    0x080B: hashes.SHA512(),
+}
+TLS13_SERVER_CONTEXT = b"TLS 1.3, server CertificateVerify"
+TLS13_CLIENT_CONTEXT = b"TLS 1.3, client CertificateVerify"
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureCheck:
+    message: str  # "server_key_exchange" or "certificate_verify"
+    direction: str  # "c2s" or "s2c"
+    scheme: str  # the IANA name, or how a pre-TLS 1.2 signature is made
+    verified: bool | None  # None: the bytes needed were not seen
+    reason: str | None
+    frame: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "message": self.message,
+            "direction": self.direction,
+            "scheme": self.scheme,
+            "verified": self.verified,
+            "reason": self.reason,
+        }
+
+
+_HASH_WORDS = {1: "MD5", 2: "SHA-1", 3: "SHA-224", 4: "SHA-256", 5: "SHA-384", 6: "SHA-512"}
+_SIGNATURE_WORDS = {1: "RSA PKCS#1", 2: "DSA", 3: "ECDSA"}
+
+
+def scheme_name(
+    scheme: int | None, certificate_der: bytes | None = None, version: int | None = None
+) -> str:
+    """The IANA name (or the TLS 1.2 hash+signature pair it stands for); for a signature
+    before TLS 1.2 (no scheme), how the key's kind signs."""
+    if scheme is not None:
+        name = registry.signature_scheme_name(scheme)
+        hash_id, sig_id = scheme >> 8, scheme & 0xFF
+        if name.startswith("unknown") and hash_id in _HASH_WORDS and sig_id in _SIGNATURE_WORDS:
+            return f"{_SIGNATURE_WORDS[sig_id]} with {_HASH_WORDS[hash_id]} ({scheme:#06x})"
+        return name
+    era = "SSL 3.0" if version is not None and version <= 0x0300 else "TLS 1.0/1.1"
+    try:
+        key = (
+            x509.load_der_x509_certificate(certificate_der).public_key()
+            if certificate_der
+            else None
+        )
+    except (ValueError, UnsupportedAlgorithm):
+        key = None
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"RSA PKCS#1 over MD5+SHA-1 ({era})"
+    return f"SHA-1 ({era})"
+
+
+def tls13_signed_content(context: bytes, transcript_hash: bytes) -> bytes:
+    """RFC 8446 §4.4.3: 64 spaces, the context string, a zero byte, the transcript hash."""
+    return b" " * 64 + context + b"\x00" + transcript_hash
+
+
+def verify(
+    certificate_der: bytes, scheme: int | None, signature: bytes, data: bytes
+) -> tuple[bool | None, str | None]:
+    """(True, None) when ``signature`` over ``data`` verifies with the certificate's key,
+    (False, why) when it does not, (None, why) when it cannot be checked.
+
+    ``scheme`` None means a TLS 1.0/1.1 signature: MD5+SHA-1 for RSA, SHA-1 otherwise."""
+    try:
+        key = _public_key(certificate_der)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        return None, f"the certificate's public key cannot be read ({error_text(exc)})"
+    problem = _check(key, scheme, signature, data)
+    if problem is None:
+        return True, None
+    return (False if problem == _BAD else None), problem
+
+
+@functools.lru_cache(maxsize=1024)  # servers reuse a few certificates over many connections
+def _public_key(certificate_der: bytes) -> object:
+    return x509.load_der_x509_certificate(certificate_der).public_key()
+
+
+_BAD = "the signature does not verify with the certificate's public key"
+
+
+def _check(key: object, scheme: int | None, signature: bytes, data: bytes) -> str | None:
+    """None when it verifies, ``_BAD`` when it does not, another reason when it cannot be told."""
+    try:
+        if scheme is None:
+            return _verify_legacy(key, signature, data)
+        if scheme in _PSS:
+            if not isinstance(key, rsa.RSAPublicKey):
+                return "an RSA-PSS scheme with a key that is not RSA"
+            algorithm = _PSS[scheme]
+            pss = padding.PSS(mgf=padding.MGF1(algorithm), salt_length=algorithm.digest_size)
+            key.verify(signature, data, pss, algorithm)
+        elif scheme == 0x0807:
+            if not isinstance(key, ed25519.Ed25519PublicKey):
+                return "an Ed25519 scheme with a key that is not Ed25519"
+            key.verify(signature, data)
+        elif scheme == 0x0808:
+            if not isinstance(key, ed448.Ed448PublicKey):
+                return "an Ed448 scheme with a key that is not Ed448"
+            key.verify(signature, data)
+        elif (scheme >> 8) in _HASH_IDS and (scheme & 0xFF) in (1, 2, 3):
+            algorithm = _HASH_IDS[scheme >> 8]
+            kind = scheme & 0xFF
+            if kind == 1 and isinstance(key, rsa.RSAPublicKey):
+                key.verify(signature, data, padding.PKCS1v15(), algorithm)
+            elif kind == 3 and isinstance(key, ec.EllipticCurvePublicKey):
+                key.verify(signature, data, ec.ECDSA(algorithm))
+            elif kind == 2 and isinstance(key, dsa.DSAPublicKey):
+                key.verify(signature, data, algorithm)
+            else:
+                return f"the scheme {scheme_name(scheme)} does not match the certificate's key"
+        else:
+            return f"the scheme {scheme_name(scheme)} is not one tlslens can check"
+    except InvalidSignature:
+        return _BAD
+    except (UnsupportedAlgorithm, ValueError) as exc:
+        return f"the signature cannot be checked here ({exc})"
+    return None
+
+
+def _verify_legacy(key: object, signature: bytes, data: bytes) -> str | None:
+    """TLS 1.0/1.1 (RFC 4346 §7.4.3): RSA signs MD5(data) + SHA-1(data) with PKCS#1 v1.5 and
+    no DigestInfo; DSA and ECDSA sign SHA-1(data)."""
+    if isinstance(key, rsa.RSAPublicKey):
+        recovered = key.recover_data_from_signature(signature, padding.PKCS1v15(), None)
+        md5, sha1 = hashes.Hash(hashes.MD5()), hashes.Hash(hashes.SHA1())
+        md5.update(data)
+        sha1.update(data)
+        if recovered != md5.finalize() + sha1.finalize():
+            raise InvalidSignature
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        key.verify(signature, data, ec.ECDSA(hashes.SHA1()))
+    elif isinstance(key, dsa.DSAPublicKey):
+        key.verify(signature, data, hashes.SHA1())
+    else:
+        return "a TLS 1.0/1.1 signature with a key that is neither RSA, DSA nor ECDSA"
+    return None
