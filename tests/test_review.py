@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 import tlslens
 import tlslens.explain
@@ -1145,3 +1146,67 @@ def test_no_corpus_signature_fails(corpus: Path) -> None:
                         assert check["verified"] is not False, (name, check)
                         verified += check["verified"] is True
     assert verified >= 350  # 353 when written: RSA, ECDSA, DSA, PSS, TLS 1.0 to 1.3
+
+
+# -- item 24: client authentication -----------------------------------------------------------
+
+CLIENT_AUTH = CAPTURES / "openssl-hrr-clientauth.pcapng"
+LAB_ROOT = CAPTURES.parent / "pki" / "root.pem"
+
+
+def test_certificate_request_names_its_cas_and_types() -> None:
+    keys = str(CLIENT_AUTH.with_suffix(".keys"))
+    rows = _show_json(str(CLIENT_AUTH), "--keylog", keys)
+    tls12 = rows[1]["client_auth"]
+    assert tls12["certificate_types"] == ["rsa_sign", "dss_sign", "ecdsa_sign"]
+    assert tls12["authorities"] == ["CN=tlslens lab root CA,O=tlslens lab"]
+    tls13 = rows[0]["client_auth"]  # certificate_authorities extension, once decrypted
+    assert tls13["authorities"] == ["CN=tlslens lab root CA,O=tlslens lab"]
+    text = CliRunner().invoke(main, ["show", str(CLIENT_AUTH), "--keylog", keys]).stdout
+    assert "Certificate types it accepts: rsa_sign, dss_sign, ecdsa_sign." in text
+    assert "Issued by one of these 1 CA(s): CN=tlslens lab root CA,O=tlslens lab." in text
+
+
+def test_client_chain_validated_against_client_ca() -> None:
+    keys = str(CLIENT_AUTH.with_suffix(".keys"))
+    rows = _show_json(str(CLIENT_AUTH), "--keylog", keys, "--client-ca", str(LAB_ROOT))
+    for row in rows[:2]:  # TLS 1.3 and TLS 1.2, both with a client certificate
+        validation = row["client_auth"]["validation"]
+        assert validation["trusted"] is True and validation["problems"] == []
+        assert validation["trust_store"] == "client-ca"
+    assert rows[2]["client_auth"]["validation"] is None  # no client certificate sent
+    # Against the server's roots (Mozilla's) the lab client is not trusted, and says why.
+    untrusted = _show_json(str(CLIENT_AUTH), "--keylog", keys)[1]["client_auth"]["validation"]
+    assert untrusted["trusted"] is False
+    assert [p["code"] for p in untrusted["problems"]] == ["untrusted_root"]
+    text = (
+        CliRunner()
+        .invoke(main, ["certs", str(CLIENT_AUTH), "--keylog", keys, "--client-ca", str(LAB_ROOT)])
+        .stdout
+    )
+    assert "The client's certificate (client authentication), leaf first:" in text
+    assert "Client certificate verdict as of" in text and "roots: trusted" in text
+
+
+def test_client_certificate_without_client_auth_usage_is_named(tmp_path: Path) -> None:
+    from tlslens.x509 import TrustStore, validate
+
+    pki = CAPTURES.parent / "pki"
+    ders = [
+        x509.load_pem_x509_certificate((pki / name).read_bytes()).public_bytes(
+            serialization.Encoding.DER
+        )
+        for name in ("server.pem", "intermediate.pem")
+    ]
+    root = x509.load_pem_x509_certificate(LAB_ROOT.read_bytes())
+    import datetime as dt
+
+    result = validate(
+        ders,
+        hostname=None,
+        at=dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
+        store=TrustStore("lab", [root]),
+        client=True,
+    )
+    assert not result.trusted
+    assert any("is not for TLS clients (no clientAuth)" in p.message for p in result.problems)

@@ -17,6 +17,7 @@ from typing import Any
 from tlslens import registry
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
+from tlslens.x509.asn1 import name_from_der
 from tlslens.x509.certificate import CertificateInfo
 
 C2S = "c2s"
@@ -55,6 +56,20 @@ class Finding:
             "offset": self.offset,
             "message": self.message,
         }
+
+
+def _authority_names(request: hs.CertificateRequest) -> list[str]:
+    """The CA names a CertificateRequest lists (TLS 1.3: its certificate_authorities)."""
+    names = list(request.certificate_authorities)
+    found = ext.find_decoded(request.extensions, ext.CERTIFICATE_AUTHORITIES, "CertificateRequest")
+    names += found["authorities"] if found else []
+    out = []
+    for der in names:
+        try:
+            out.append(name_from_der(der).rfc4514_string() or "(empty name)")
+        except ValueError:
+            out.append(f"(unreadable name, {len(der)} bytes)")
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +237,8 @@ class Connection:
     decryption: Any = None  # a decryption.ConnectionDecryptor when secrets were given
     validation: Any = None  # an x509.Validation once the chain has been checked
     certificate_request: bool = False
+    certificate_request_message: hs.CertificateRequest | None = None
+    client_validation: Any = None  # an x509.Validation of the client's chain, once checked
     certificate_status: hs.CertificateStatus | None = None
     new_session_ticket: bool = False
     issued_tickets: list[bytes] = field(default_factory=list)  # the first few NewSessionTickets
@@ -401,6 +418,21 @@ class Connection:
 
     @property
     def client_auth(self) -> dict[str, Any]:
+        """Whether the server asked for a client certificate and whether one came, what it
+        asked for (certificate types, CA names) and the client chain's verdict."""
+        answer = self._client_auth_asked()
+        request = self.certificate_request_message
+        answer["certificate_types"] = (
+            [registry.client_certificate_type_name(t) for t in request.certificate_types]
+            if request is not None
+            else []
+        )
+        answer["authorities"] = _authority_names(request) if request is not None else []
+        validation = self.client_validation
+        answer["validation"] = validation.to_json() if validation is not None else None
+        return answer
+
+    def _client_auth_asked(self) -> dict[str, Any]:
         if self.tls13 and self.encrypted_extensions is None:
             return {"requested": None, "sent": None}
         if self.tls13:

@@ -27,6 +27,8 @@ from tlslens.explain import (
 )
 from tlslens.model import Connection
 from tlslens.net.revocation import RevocationChecker
+from tlslens.x509 import Validation
+from tlslens.x509.certificate import CertificateInfo
 
 
 @click.command()
@@ -45,6 +47,7 @@ def certs(
     trust_store: str,
     cas: tuple[Path, ...],
     host: str | None,
+    client_cas: tuple[Path, ...],
     revocation: str,
     at_text: str | None,
     keylogs: tuple[Path, ...],
@@ -59,7 +62,7 @@ def certs(
     """
     console = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    checker = chain_checker(trust_store, cas, host, at_text, err)
+    checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
     revoker = RevocationChecker() if revocation == "online" else None
     keys = key_store(keylogs, rsa_keys, psk, err)
     connections = Connections(capture, err, keys)
@@ -89,13 +92,25 @@ def _render_certs(console: Console, conn: Connection) -> None:
             "encrypted (TLS 1.3): give --keylog to see it" if conn.tls13 else "not in the capture"
         )
         console.print(Text(f"No certificate chain: {reason}."))
-        console.print()
-        return
-    console.print(Text("As sent, leaf first:", style="bold"))
-    for index, cert in enumerate(conn.certificates):
+    else:
+        _render_chain(console, "As sent, leaf first:", conn.certificates, conn.validation)
+    if conn.client_certificates:
+        _render_chain(
+            console,
+            "The client's certificate (client authentication), leaf first:",
+            conn.client_certificates,
+            conn.client_validation,
+        )
+    console.print()
+
+
+def _render_chain(
+    console: Console, title: str, certificates: list[CertificateInfo], validation: Validation | None
+) -> None:
+    console.print(Text(title, style="bold"))
+    for index, cert in enumerate(certificates):
         for line in certificate_lines(index, cert):
             console.print(Text(safe_text(line)))
-    validation = conn.validation
     if validation is not None:
         console.print(Text("Trust:", style="bold"))
         for line in trust_lines(validation):
@@ -106,7 +121,6 @@ def _render_certs(console: Console, conn: Connection) -> None:
             for link in validation.links:
                 for i, line in enumerate(link):
                     console.print(Text(("  " if i == 0 else "    ") + safe_text(line)))
-    console.print()
 
 
 def _write_pems(directory: Path, conn: Connection, err: Console) -> None:

@@ -161,6 +161,13 @@ def trust_options(command: Callable[..., None]) -> Callable[..., None]:
         ),
         click.option("--host", help="Check the certificate against this name instead of the SNI."),
         click.option(
+            "--client-ca",
+            "client_cas",
+            multiple=True,
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Root(s) to check client certificates against (default: the server's roots).",
+        ),
+        click.option(
             "--revocation",
             type=click.Choice(["off", "online"]),
             default="off",
@@ -180,8 +187,32 @@ def trust_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+def _certificates(paths: tuple[Path, ...], option: str) -> list[x509.Certificate]:
+    """Every certificate of the PEM or DER files an option names; a bad one is a usage error."""
+    found: list[x509.Certificate] = []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+            if b"-----BEGIN" in data:
+                found.extend(x509.load_pem_x509_certificates(data))
+            else:
+                found.append(x509.load_der_x509_certificate(data))
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise click.BadParameter(
+                f"{safe_text(str(path))}: not a usable certificate ({safe_text(reason)})",
+                param_hint=option,
+            ) from exc
+    return found
+
+
 def chain_checker(
-    trust_store: str, cas: tuple[Path, ...], host: str | None, at_text: str | None, err: Console
+    trust_store: str,
+    cas: tuple[Path, ...],
+    host: str | None,
+    at_text: str | None,
+    err: Console,
+    client_cas: tuple[Path, ...] = (),
 ) -> ChainChecker:
     store = TrustStore("none")
     try:
@@ -198,20 +229,7 @@ def chain_checker(
                 style="red",
             )
         )
-    extra: list[x509.Certificate] = []
-    for path in cas:
-        try:
-            data = path.read_bytes()
-            if b"-----BEGIN" in data:
-                extra.extend(x509.load_pem_x509_certificates(data))
-            else:
-                extra.append(x509.load_der_x509_certificate(data))
-        except (OSError, ValueError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise click.BadParameter(
-                f"{safe_text(str(path))}: not a usable certificate ({safe_text(reason)})",
-                param_hint="--ca",
-            ) from exc
+    extra = _certificates(cas, "--ca")
     if extra:
         store = store.extended(f"{store.name}+ca", extra)
     at = None
@@ -224,7 +242,9 @@ def chain_checker(
             ) from exc
         if at.tzinfo is None:
             at = at.replace(tzinfo=UTC)
-    return ChainChecker(store, host=host, at=at)
+    client_roots = _certificates(client_cas, "--client-ca")
+    client_store = TrustStore("client-ca", client_roots) if client_roots else None
+    return ChainChecker(store, host=host, at=at, client_store=client_store)
 
 
 def check_chain(
@@ -237,6 +257,10 @@ def check_chain(
         stapled_ocsp=conn.stapled_ocsp,
         conn_id=conn.id,
     )
+    if conn.client_certificates:
+        conn.client_validation = checker.check_client(
+            [cert.der for cert in conn.client_certificates], at=conn.start_time
+        )
     if revoker is not None and conn.validation is not None and len(conn.validation.path) > 1:
         validation = conn.validation
         validation.add_revocation(revoker.check_path(validation.path, validation.checked_at))

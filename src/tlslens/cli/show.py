@@ -97,6 +97,7 @@ def show(
     trust_store: str,
     cas: tuple[Path, ...],
     host: str | None,
+    client_cas: tuple[Path, ...],
     revocation: str,
     at_text: str | None,
 ) -> None:
@@ -108,7 +109,7 @@ def show(
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     keys = key_store(keylogs, rsa_keys, psk, err)
-    checker = chain_checker(trust_store, cas, host, at_text, err)
+    checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
     revoker = RevocationChecker() if revocation == "online" else None
     readable = 0
     for path in captures:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tlslens import registry
 from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection, TimelineEvent
 from tlslens.x509.certificate import CertificateInfo, parse_certificate
@@ -32,8 +33,9 @@ def certificate_message_lines(
         if cert.not_before and cert.not_after:
             validity = f", valid {cert.not_before:%Y-%m-%d} to {cert.not_after:%Y-%m-%d}"
         lines.append(f"  [{i}] {cert.subject}, issued by {cert.issuer}{validity}, key {cert.key}")
-    if event.direction != C2S and conn.validation is not None:
-        lines.extend(trust_lines(conn.validation))
+    validation = conn.validation if event.direction != C2S else conn.client_validation
+    if validation is not None:
+        lines.extend(trust_lines(validation))
     return lines
 
 
@@ -145,8 +147,14 @@ def trust_lines(validation: Any) -> list[str]:
     when = f"{validation.checked_at:%Y-%m-%d %H:%M} UTC"
     verdict = "trusted" if validation.trusted else "NOT trusted"
     host = f", for {validation.hostname}" if validation.hostname else ""
-    lines = [f"Verdict as of {when}{host}, with the {validation.trust_store} roots: {verdict}."]
-    if not validation.hostname:
+    if validation.purpose == "client":
+        lines = [
+            f"Client certificate verdict as of {when}, with the {validation.trust_store} roots: "
+            f"{verdict} (for client authentication: clientAuth usage, no name to match)."
+        ]
+    else:
+        lines = [f"Verdict as of {when}{host}, with the {validation.trust_store} roots: {verdict}."]
+    if not validation.hostname and validation.purpose != "client":
         lines.append(
             "  No host name was checked: the client sent no SNI and no --host was given, so "
             "only the path, the dates and the key usages decide."
@@ -208,5 +216,29 @@ def late_intermediate_lines(late: list[LateIntermediate]) -> list[str]:
             f"Connection(s) {ids} did not send {item.issuer}, the intermediate CA their chain "
             f"needs; connection {item.sent_in}, later in the capture, did: those servers forgot "
             "it, and clients that had cached it would still have connected."
+        )
+    return lines
+
+
+def certificate_request_lines(conn: Connection, msg: hs.CertificateRequest) -> list[str]:
+    """What the server asks of a client certificate: its type, its issuer, its signature."""
+    auth = conn.client_auth
+    lines = ["The server asks the client for a certificate (client authentication)."]
+    if auth["certificate_types"]:
+        lines.append(f"Certificate types it accepts: {', '.join(auth['certificate_types'])}.")
+    names = auth["authorities"]
+    if names:
+        shown = "; ".join(names[:6]) + (f"; and {len(names) - 6} more" if len(names) > 6 else "")
+        lines.append(f"Issued by one of these {len(names)} CA(s): {shown}.")
+    else:
+        lines.append("It names no CA: any certificate the client has may be offered.")
+    if msg.signature_schemes:
+        schemes = [registry.signature_scheme_name(s) for s in msg.signature_schemes[:6]]
+        more = len(msg.signature_schemes) - 6
+        lines.append(
+            "Signature schemes it accepts: "
+            + ", ".join(schemes)
+            + (f" and {more} more" if more > 0 else "")
+            + "."
         )
     return lines

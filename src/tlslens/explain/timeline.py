@@ -8,7 +8,11 @@ as it is here; the terminal layer strips control characters when it prints.
 from __future__ import annotations
 
 from tlslens import registry
-from tlslens.explain.chain import certificate_message_lines, describe_ocsp
+from tlslens.explain.chain import (
+    certificate_message_lines,
+    certificate_request_lines,
+    describe_ocsp,
+)
 from tlslens.explain.derivation import key_steps
 from tlslens.explain.hello import client_hello_lines, server_hello_lines
 from tlslens.explain.key_exchange import (
@@ -58,7 +62,7 @@ def _message_step(conn: Connection, event: TimelineEvent) -> Step:
     elif isinstance(msg, hs.ClientKeyExchange):
         lines = client_key_exchange_lines(conn, msg)
     elif isinstance(msg, hs.CertificateRequest):
-        lines = ["The server asks the client for a certificate (client authentication)."]
+        lines = certificate_request_lines(conn, msg)
     elif isinstance(msg, hs.CertificateVerify):
         scheme = (
             registry.signature_scheme_name(msg.signature_scheme)

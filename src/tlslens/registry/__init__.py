@@ -88,6 +88,28 @@ def signature_scheme_name(value: int) -> str:
     return lookup(SIGNATURE_SCHEMES, value)
 
 
+# TLS ClientCertificateType Identifiers (RFC 5246 §7.4.4, RFC 8422 §5.5, RFC 9189): the
+# registry is not among the CSVs of shared/iana, so its few values are written here.
+CLIENT_CERTIFICATE_TYPES = {
+    1: "rsa_sign",
+    2: "dss_sign",
+    3: "rsa_fixed_dh",
+    4: "dss_fixed_dh",
+    5: "rsa_ephemeral_dh",
+    6: "dss_ephemeral_dh",
+    20: "fortezza_dms",
+    64: "ecdsa_sign",
+    65: "rsa_fixed_ecdh",
+    66: "ecdsa_fixed_ecdh",
+    67: "gost_sign256",
+    68: "gost_sign512",
+}
+
+
+def client_certificate_type_name(value: int) -> str:
+    return lookup(CLIENT_CERTIFICATE_TYPES, value, width=2)
+
+
 def extension_name(value: int) -> str:
     if value == 40 and value not in EXTENSION_TYPES:
         return "key_share (TLS 1.3 drafts before 23)"  # moved to 51 by draft 23

@@ -410,6 +410,7 @@ class RecordContent:
             conn.server_key_exchange = message
         elif isinstance(message, hs.CertificateRequest):
             conn.certificate_request = True
+            conn.certificate_request_message = message
         elif isinstance(message, hs.CertificateStatus):
             conn.certificate_status = message
         elif isinstance(message, hs.NewSessionTicket):

@@ -1,4 +1,4 @@
-"""Just enough DER to mend one encoding quirk before ``cryptography`` reads a structure.
+"""Just enough DER to hand ``cryptography`` what it reads: a mended OCSP response, a bare name.
 
 Strategy: ``cryptography`` parses X.509 and OCSP strictly. Some responders encode
 ``version [0] EXPLICIT DEFAULT v1`` in an OCSP ResponseData, which DER forbids (X.690
@@ -9,6 +9,8 @@ changes; anything unexpected leaves the input alone.
 """
 
 from __future__ import annotations
+
+from cryptography import x509
 
 _SEQUENCE = 0x30
 _OCTET_STRING = 0x04
@@ -85,3 +87,19 @@ def drop_default_ocsp_version(der: bytes) -> tuple[bytes, bytes] | None:
         return mended, original_tbs
     except (ValueError, IndexError):
         return None
+
+
+def name_from_der(der: bytes) -> x509.Name:
+    """A DistinguishedName on its own (as a CertificateRequest lists them), read by
+    ``cryptography``: it reads names only inside a structure, so the name is wrapped as
+    the issuer of an empty CRL (RFC 5280 §5.1) whose signature nobody checks.
+
+    Raises ValueError when the bytes are no Name."""
+    tag, start, length = _header(der, 0)
+    if tag != _SEQUENCE or start + length != len(der):
+        raise ValueError("a distinguished name is a DER SEQUENCE")
+    algorithm = bytes.fromhex("300d06092a864886f70d01010b0500")  # sha256WithRSAEncryption
+    this_update = _tlv(0x17, b"250101000000Z")  # UTCTime
+    tbs = _tlv(_SEQUENCE, algorithm + der + this_update)
+    crl = _tlv(_SEQUENCE, tbs + algorithm + _tlv(0x03, b"\x00"))
+    return x509.load_der_x509_crl(crl).issuer

@@ -53,9 +53,15 @@ class ChainChecker:
     MAX_IDS = 20
 
     def __init__(
-        self, store: TrustStore, *, host: str | None = None, at: datetime | None = None
+        self,
+        store: TrustStore,
+        *,
+        host: str | None = None,
+        at: datetime | None = None,
+        client_store: TrustStore | None = None,
     ) -> None:
         self.store = store
+        self.client_store = client_store or store
         self.host = host
         self.at = at
         self.pool: dict[bytes, x509.Certificate] = {}
@@ -66,7 +72,20 @@ class ChainChecker:
 
     def fresh(self) -> ChainChecker:
         """The same store, host and time, for another capture: nothing seen yet."""
-        return ChainChecker(self.store, host=self.host, at=self.at)
+        return ChainChecker(self.store, host=self.host, at=self.at, client_store=self.client_store)
+
+    def check_client(self, certificates: list[bytes], *, at: datetime) -> Validation | None:
+        """The chain a client sent for client authentication, against the client roots."""
+        if not certificates:
+            return None
+        return validate(
+            certificates,
+            hostname=None,
+            at=self.at or at,
+            store=self.client_store,
+            at_capture=self.at is None,
+            client=True,
+        )
 
     def observe(self, certificates: list[bytes], conn_id: int | None = None) -> None:
         """A connection whose chain is not checked still shows its certificates."""

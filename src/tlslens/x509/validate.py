@@ -30,7 +30,12 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from cryptography.x509.verification import PolicyBuilder, VerificationError
+from cryptography.x509.verification import (
+    Criticality,
+    ExtensionPolicy,
+    PolicyBuilder,
+    VerificationError,
+)
 
 from tlslens.x509.names import covers, names_of, subject_text
 from tlslens.x509.ocsp import OCSPCheck, check_stapled_ocsp
@@ -96,6 +101,7 @@ class Validation:
     links: list[list[str]] = field(default_factory=list)  # signature explanation per link
     ocsp: OCSPCheck | None = None
     revocation: list[Any] | None = None  # net.revocation.RevocationResult, when checked online
+    purpose: str = "server"  # or "client": a client certificate, checked for client auth
 
     def add_revocation(self, results: list[Any]) -> None:
         """Fold the online answers (leaf and intermediates) into the verdict."""
@@ -207,10 +213,12 @@ def validate(
     seen_elsewhere: Mapping[bytes, x509.Certificate] | None = None,
     stapled_ocsp: bytes | None = None,
     at_capture: bool = True,
+    client: bool = False,
 ) -> Validation:
     """Validate the chain a server sent (DER, in the order sent) as of ``at``
-    (``at_capture``: the capture's own time, not one the user chose)."""
-    result = Validation(False, at, hostname, store.name)
+    (``at_capture``: the capture's own time, not one the user chose); with ``client``, the
+    chain a client sent for client authentication (no name; clientAuth usage)."""
+    result = Validation(False, at, hostname, store.name, purpose="client" if client else "server")
     problems = result.problems
     parsed: list[x509.Certificate] = []
     for index, der in enumerate(certificates):
@@ -374,14 +382,14 @@ def validate(
                     )
                 )
             eku = _ext(cert, x509.ExtendedKeyUsage)
+            usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
             if eku is not None and not (
-                ExtendedKeyUsageOID.SERVER_AUTH in eku
-                or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in eku
+                usage in eku or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in eku
             ):
+                role = "clients (no clientAuth)" if client else "servers (no serverAuth)"
                 problems.append(
                     Problem(
-                        "bad_key_usage",
-                        f"the leaf, {subject_text(cert)}, is not for TLS servers (no serverAuth)",
+                        "bad_key_usage", f"the leaf, {subject_text(cert)}, is not for TLS {role}"
                     )
                 )
     for cert, issuer in itertools.pairwise(path):
@@ -403,7 +411,7 @@ def validate(
     if verifier_store is not None:
         dns, ips = names_of(leaf)
         subject: x509.verification.Subject | None = None
-        name = hostname or _stand_in_name(dns, ips)
+        name = None if client else hostname or _stand_in_name(dns, ips)
         if name:
             try:
                 subject = x509.IPAddress(ipaddress.ip_address(name))
@@ -414,10 +422,22 @@ def validate(
                     problems.append(
                         Problem("name_mismatch", f"{name!r} is not a valid host name to check")
                     )
-        if subject is not None:
+        if subject is not None or client:
             try:
                 builder = PolicyBuilder().store(verifier_store).time(at)
-                built = builder.build_server_verifier(subject).verify(leaf, parsed[1:])
+                if client:
+                    # RFC 5280 lets a client certificate name its owner in the subject alone;
+                    # the web PKI profile's demand for a subjectAltName is for servers.
+                    ee = ExtensionPolicy.webpki_defaults_ee().may_be_present(
+                        x509.SubjectAlternativeName, Criticality.AGNOSTIC, None
+                    )
+                    builder = builder.extension_policies(
+                        ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee
+                    )
+                    built = builder.build_client_verifier().verify(leaf, parsed[1:]).chain
+                else:
+                    assert subject is not None
+                    built = builder.build_server_verifier(subject).verify(leaf, parsed[1:])
                 result.trusted = True
                 if built != path:
                     # The validator found another path than our walk (a cross-signed
@@ -438,7 +458,7 @@ def validate(
                     )
     if verifier_store is not None and not result.trusted and not problems:
         dns, ips = names_of(leaf)
-        if not hostname and not dns and not ips:
+        if not client and not hostname and not dns and not ips:
             problems.append(
                 Problem(
                     "name_mismatch",
