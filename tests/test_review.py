@@ -1210,3 +1210,70 @@ def test_client_certificate_without_client_auth_usage_is_named(tmp_path: Path) -
     )
     assert not result.trusted
     assert any("is not for TLS clients (no clientAuth)" in p.message for p in result.problems)
+
+
+# -- item 6: online revocation answers describe now -------------------------------------------
+
+
+def test_revoked_after_the_capture_leaves_the_capture_time_verdict(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from test_revocation import NOW, lab, ocsp_responder
+
+    from tlslens.explain import trust_lines
+    from tlslens.net.revocation import RevocationChecker
+    from tlslens.x509 import TrustStore, validate
+
+    from conftest import require_program
+
+    require_program("openssl", "openssl")
+    captured = NOW - dt.timedelta(minutes=2)  # revoked (at NOW) after this capture
+    der = serialization.Encoding.DER
+    for status in ("R", "V"):
+        with (
+            lab() as (root, inter, leaf, ocsp_port),
+            ocsp_responder(tmp_path, ocsp_port, inter, [(status, leaf)]),
+        ):
+            checker = RevocationChecker(timeout_s=5, now=NOW + dt.timedelta(seconds=30))
+            results = checker.check_path([leaf, inter.certificate, root.certificate], captured)
+            verdict = validate(
+                [leaf.public_bytes(der), inter.certificate.public_bytes(der)],
+                hostname="revoke.lab",
+                at=captured,
+                store=TrustStore("lab", [root.certificate]),
+            )
+            verdict.add_revocation(results)
+        # Judged as of now: an answer produced after the capture is not "stale".
+        assert all(p.code != "ocsp_stale" for p in verdict.problems), verdict.problems
+        assert verdict.trusted and verdict.problems == []
+        assert results[0].checked_at == NOW + dt.timedelta(seconds=30)
+        text = "\n".join(trust_lines(verdict))
+        assert "Online revocation, asked on" in text
+        if status == "R":
+            assert results[0].status == "revoked" and results[0].revoked_at is not None
+            assert f"revoked since {NOW:%Y-%m-%d}, after this capture" in text
+        else:
+            assert results[0].status == "good"
+
+
+def test_no_network_names_every_url_tried() -> None:
+    from test_revocation import NOW, _free_port
+
+    from tlslens.net.revocation import RevocationChecker
+    from tlslens.x509 import pki as lab
+
+    root = lab.make_root("r", now=NOW)
+    crl_port, ocsp_port = _free_port(), _free_port()
+    inter = lab.make_intermediate("i", root, now=NOW)
+    csr, _key, _story = lab.make_csr("x.lab", ["x.lab"])
+    leaf = lab.sign_csr(
+        csr,
+        inter,
+        now=NOW,
+        ocsp_url=f"http://127.0.0.1:{ocsp_port}/",
+        crl_url=f"http://127.0.0.1:{crl_port}/i.crl",
+    ).certificate
+    result = RevocationChecker(timeout_s=2, now=NOW).check(leaf, inter.certificate, NOW)
+    assert result.status == "unavailable"
+    assert result.message.startswith("no answer: OCSP http://127.0.0.1:")
+    assert f"; CRL http://127.0.0.1:{crl_port}/i.crl" in result.message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -63,7 +64,8 @@ def certs(
     console = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
-    revoker = RevocationChecker() if revocation == "online" else None
+    # Online answers describe the present: they are judged as of now.
+    revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
     keys = key_store(keylogs, rsa_keys, psk, err)
     connections = Connections(capture, err, keys)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -110,7 +111,8 @@ def show(
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     keys = key_store(keylogs, rsa_keys, psk, err)
     checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
-    revoker = RevocationChecker() if revocation == "online" else None
+    # Online answers describe the present: they are judged as of now.
+    revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
     readable = 0
     for path in captures:
         try:

@@ -173,6 +173,7 @@ def trust_lines(validation: Any) -> list[str]:
             + (f", signed by {validation.ocsp.responder}" if validation.ocsp.responder else "")
         )
         lines.extend(f"  Note: {note}." for note in validation.ocsp.notes)
+    lines.extend(_revocation_lines(validation))
     return lines
 
 
@@ -241,4 +242,28 @@ def certificate_request_lines(conn: Connection, msg: hs.CertificateRequest) -> l
             + (f" and {more} more" if more > 0 else "")
             + "."
         )
+    return lines
+
+
+def _revocation_lines(validation: Any) -> list[str]:
+    """The online answers, which describe today, told apart from the capture-time verdict."""
+    results = validation.revocation or []
+    if not results:
+        return []
+    asked = results[0].checked_at
+    when = f" on {asked:%Y-%m-%d %H:%M} UTC" if asked is not None else ""
+    lines = [f"  Online revocation, asked{when} (today's answers, not the capture's):"]
+    for result in results:
+        text = f"    {result.subject}: {result.status}, {result.message}"
+        revoked_at = result.revoked_at
+        if (
+            result.status == "revoked"
+            and revoked_at is not None
+            and revoked_at > validation.checked_at
+        ):
+            text = (
+                f"    {result.subject}: revoked since {revoked_at:%Y-%m-%d}, after this capture: "
+                "a client today refuses it; at the capture's time it was not revoked"
+            )
+        lines.append(text)
     return lines

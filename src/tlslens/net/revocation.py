@@ -26,6 +26,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from tlslens.x509.ocsp import check_stapled_ocsp
+from tlslens.x509.wording import error_text
 
 MAX_ANSWER = 1 << 20
 Fetch = Callable[[str, bytes | None, float], bytes]
@@ -38,6 +39,8 @@ class RevocationResult:
     url: str | None
     status: str  # good / revoked / unknown / unavailable / invalid
     message: str
+    checked_at: datetime | None = None  # when the answer was judged: now, not the capture
+    revoked_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,7 +49,13 @@ class RevocationResult:
             "url": self.url,
             "status": self.status,
             "message": self.message,
+            "checked_at": _iso(self.checked_at),
+            "revoked_at": _iso(self.revoked_at),
         }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 def http_fetch(url: str, body: bytes | None, timeout_s: float) -> bytes:
@@ -83,9 +92,19 @@ def _urls(cert: x509.Certificate) -> tuple[list[str], list[str]]:
 
 
 class RevocationChecker:
+    """Asks the CAs now. An online answer describes the present, so it is judged as of
+    ``now`` (the caller's clock), and a revocation after the capture's time does not
+    change the verdict at capture time: it is reported beside it."""
+
     def __init__(
-        self, *, timeout_s: float = 5.0, max_requests: int = 256, fetch: Fetch = http_fetch
+        self,
+        *,
+        timeout_s: float = 5.0,
+        max_requests: int = 256,
+        fetch: Fetch = http_fetch,
+        now: datetime | None = None,
     ) -> None:
+        self.now = now
         self.timeout_s = timeout_s
         self.max_requests = max_requests
         self.fetch = fetch
@@ -113,27 +132,38 @@ class RevocationChecker:
     def check(
         self, cert: x509.Certificate, issuer: x509.Certificate, at: datetime
     ) -> RevocationResult:
+        """``cert``'s status now (``at``, the capture's time, when no ``now`` was given)."""
+        now = self.now or at
         subject = cert.subject.rfc4514_string()
         ocsp_urls, crl_urls = _urls(cert)
+        tried: list[str] = []  # every URL that gave no answer, and why
         for url in ocsp_urls:
             request = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build()
             answer = self._get(url, request.public_bytes(Encoding.DER))
             if isinstance(answer, str):
-                if crl_urls:
-                    break  # try the CRL instead
-                return RevocationResult(subject, "ocsp", url, "unavailable", answer)
-            result = check_stapled_ocsp(answer, cert, issuer, at)
+                tried.append(f"OCSP {answer}")
+                continue
+            result = check_stapled_ocsp(answer, cert, issuer, now)
             message = (
                 "; ".join(m for _c, m in result.problems) or f"the responder says {result.status}"
             )
-            return RevocationResult(subject, "ocsp", url, result.status, message)
+            return RevocationResult(
+                subject, "ocsp", url, result.status, message, now, result.revocation_time
+            )
         for url in crl_urls:
             answer = self._get(url, None)
             if isinstance(answer, str):
-                return RevocationResult(subject, "crl", url, "unavailable", answer)
-            return self._crl(subject, cert, issuer, url, answer, at)
+                tried.append(f"CRL {answer}")
+                continue
+            return self._crl(subject, cert, issuer, url, answer, now)
+        if tried:
+            method = "ocsp" if ocsp_urls else "crl"
+            url = (ocsp_urls or crl_urls)[0]
+            return RevocationResult(
+                subject, method, url, "unavailable", "no answer: " + "; ".join(tried), now
+            )
         return RevocationResult(
-            subject, None, None, "unknown", "the certificate names no OCSP or CRL URL"
+            subject, None, None, "unknown", "the certificate names no OCSP or CRL URL", now
         )
 
     @staticmethod
@@ -153,11 +183,11 @@ class RevocationChecker:
             )
         except ValueError as exc:
             return RevocationResult(
-                subject, "crl", url, "invalid", f"the CRL cannot be parsed: {exc}"
+                subject, "crl", url, "invalid", f"the CRL cannot be parsed: {error_text(exc)}", at
             )
         if crl.issuer != issuer.subject or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
             return RevocationResult(
-                subject, "crl", url, "invalid", "the CRL is not signed by the issuer"
+                subject, "crl", url, "invalid", "the CRL is not signed by the issuer", at
             )
         next_update = crl.next_update_utc
         if next_update is not None and at > next_update:
@@ -166,7 +196,8 @@ class RevocationChecker:
                 "crl",
                 url,
                 "invalid",
-                f"the CRL expired {next_update:%Y-%m-%d %H:%M} UTC, before the capture",
+                f"the CRL expired {next_update:%Y-%m-%d %H:%M} UTC",
+                at,
             )
         entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
         if entry is not None:
@@ -176,5 +207,7 @@ class RevocationChecker:
                 url,
                 "revoked",
                 f"the CRL lists it as revoked on {entry.revocation_date_utc:%Y-%m-%d}",
+                at,
+                entry.revocation_date_utc,
             )
-        return RevocationResult(subject, "crl", url, "good", "not on the issuer's CRL")
+        return RevocationResult(subject, "crl", url, "good", "not on the issuer's CRL", at)

@@ -104,11 +104,15 @@ class Validation:
     purpose: str = "server"  # or "client": a client certificate, checked for client auth
 
     def add_revocation(self, results: list[Any]) -> None:
-        """Fold the online answers (leaf and intermediates) into the verdict."""
+        """Fold the online answers (leaf and intermediates) into the verdict.
+
+        They were judged as of now: a revocation dated after ``checked_at`` (the capture's
+        time) leaves the verdict at that time alone and is only reported with its date."""
         self.revocation = results
         for result in results:
             where = f"{result.subject} ({result.method} at {result.url})"
-            if result.status == "revoked":
+            revoked_at = getattr(result, "revoked_at", None)
+            if result.status == "revoked" and (revoked_at is None or revoked_at <= self.checked_at):
                 code = "ocsp_revoked" if result.method == "ocsp" else "crl_revoked"
                 self.problems.append(Problem(code, f"{where}: {result.message}"))
                 self.trusted = False
@@ -117,7 +121,7 @@ class Validation:
                 self.problems.append(Problem(code, f"{where}: {result.message}"))
             elif result.status == "unavailable":
                 self.problems.append(
-                    Problem("revocation_unavailable", f"{where}: {result.message}")
+                    Problem("revocation_unavailable", f"{result.subject}: {result.message}")
                 )
 
     def to_json(self) -> dict[str, Any]:
