@@ -76,7 +76,15 @@ EXPECTED = {
             "ECDHE",
             True,
             None,
-            {"client_auth": {"requested": True, "sent": True}},
+            {
+                "client_auth": {
+                    "requested": True,
+                    "sent": True,
+                    "certificate_types": ["rsa_sign", "dss_sign", "ecdsa_sign"],
+                    "authorities": ["CN=tlslens lab root CA,O=tlslens lab"],
+                    "validation": None,  # checked by the CLI (show, certs)
+                }
+            },
         ),
         (
             "TLS 1.2",

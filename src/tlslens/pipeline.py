@@ -11,6 +11,7 @@ the connections open at once rather than by the capture's size.
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,6 @@ from tlslens.tls.session import TLSSession
 
 # Closed flows are remembered (so late retransmissions do not open new ones) this long.
 CLOSED_FLOW_LINGER_NS = 120 * 1_000_000_000
-PURGE_EVERY_FRAMES = 1 << 16
 PROGRESS_EVERY_FRAMES = 1 << 12
 TLS_KEY_LOG = 0x544C534B  # pcapng DSB secrets type "TLSK"
 
@@ -64,6 +64,7 @@ class _Flow:
         "halves",
         "index",
         "isn",
+        "keys",
         "rst",
         "session",
         "syn_ts",
@@ -78,11 +79,13 @@ class _Flow:
         self.rst = False
         self.closed = False
         self.closed_ts = 0
+        self.keys: tuple[_FlowKey, _FlowKey] | None = None  # its two entries in the flow table
         self.isn: int | None = None
         self.syn_ts: int | None = None  # the client's SYN, then the server's SYN/ACK
         self.synack_ts: int | None = None
 
 
+_FlowKey = tuple[bytes, int, bytes, int]
 _CLOSED = TLSSession(-1, (Endpoint(b"", 0), Endpoint(b"", 0)), 0, 0, client_side=0, mid_stream=True)
 _NO_HALVES = (HalfStream(), HalfStream())
 
@@ -137,7 +140,8 @@ class Capture:
         frames = iter(reader)  # raises CaptureError if not a capture at all
         summary.format = reader.format
         summary.readable = True
-        flows: dict[tuple[bytes, int, bytes, int], tuple[_Flow, int]] = {}
+        flows: dict[_FlowKey, tuple[_Flow, int]] = {}
+        closing: deque[_Flow] = deque()  # closed flows, in the order they closed
         ready: list[tuple[int, int, Connection | None]] = []  # heap by flow index
         next_emit = 0
         next_index = 0
@@ -165,8 +169,8 @@ class Capture:
             # A closed flow keeps only what tells a late retransmission (dropped) from a new
             # connection on the same 4-tuple (its ISN): the session, its connection and the
             # reassembly buffers go now, not when the flow is purged.
-            flow.session = _CLOSED
-            flow.halves = _NO_HALVES
+            _forget(flow)
+            closing.append(flow)
 
         def emit() -> Iterator[Connection]:
             nonlocal next_emit, next_id
@@ -226,8 +230,10 @@ class Capture:
                 summary.tcp_flows += 1
                 if new_syn:
                     flow.isn = seq
+                reverse = (dst, dport, src, sport)
                 flows[key] = (flow, 0)
-                flows[(dst, dport, src, sport)] = (flow, 1)
+                flows[reverse] = (flow, 1)
+                flow.keys = (key, reverse)
                 side = 0
             if flow.closed:
                 continue
@@ -261,6 +267,8 @@ class Capture:
                 heapq.heappush(ready, (flow.index, id(flow), None))
                 flow.closed = True
                 flow.closed_ts = ts_ns
+                _forget(flow)
+                closing.append(flow)
             elif flags & (TCP_FIN | TCP_RST):
                 session.frame, session.ts_ns = frame, ts_ns
                 if flags & TCP_RST:
@@ -276,8 +284,7 @@ class Capture:
             if ready:
                 yield from emit()
             if not frame & (PROGRESS_EVERY_FRAMES - 1):
-                if not frame & (PURGE_EVERY_FRAMES - 1):
-                    _purge(flows, ts_ns)
+                _purge(flows, closing, ts_ns)
                 if on_progress is not None:
                     on_progress(tell())
 
@@ -324,14 +331,22 @@ def _internal_error(session: TLSSession, frame: int, exc: Exception) -> None:
     )
 
 
-def _purge(flows: dict[tuple[bytes, int, bytes, int], tuple[_Flow, int]], now_ns: int) -> None:
-    stale = [
-        key
-        for key, (flow, _side) in flows.items()
-        if flow.closed and now_ns - flow.closed_ts > CLOSED_FLOW_LINGER_NS
-    ]
-    for key in stale:
-        del flows[key]
+def _forget(flow: _Flow) -> None:
+    """A closed flow keeps only what tells a late retransmission (dropped) from a new
+    connection on the same 4-tuple (its ISN): the session, its connection and the
+    reassembly buffers go at once, not when the flow leaves the table."""
+    flow.session = _CLOSED
+    flow.halves = _NO_HALVES
+
+
+def _purge(flows: dict[_FlowKey, tuple[_Flow, int]], closing: deque[_Flow], now_ns: int) -> None:
+    """Drop the flows closed longer than the linger time, oldest first: O(dropped)."""
+    while closing and now_ns - closing[0].closed_ts > CLOSED_FLOW_LINGER_NS:
+        flow = closing.popleft()
+        for key in flow.keys or ():
+            entry = flows.get(key)
+            if entry is not None and entry[0] is flow:  # not a new flow on the same 4-tuple
+                del flows[key]
 
 
 def read_capture(
