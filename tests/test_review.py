@@ -1277,3 +1277,55 @@ def test_no_network_names_every_url_tried() -> None:
     assert result.status == "unavailable"
     assert result.message.startswith("no answer: OCSP http://127.0.0.1:")
     assert f"; CRL http://127.0.0.1:{crl_port}/i.crl" in result.message
+
+
+# -- item 8: SSL 2.0 decoded beyond the ClientHello ------------------------------------------
+
+
+def test_sslv2_handshake_decoded_with_names(corpus: Path) -> None:
+    capture = corpus / "wireshark-notes" / "ssl3" / "sslv2.pcapng"
+    (row,) = _show_json(str(capture))
+    assert row["version"] == "SSL 2.0"
+    assert row["cipher_suite"] == "SSL_CK_IDEA_128_CBC_WITH_MD5"  # the MANIFEST: IDEA
+    assert row["cipher_suites_offered"] == [
+        "SSL_CK_IDEA_128_CBC_WITH_MD5",
+        "SSL_CK_RC2_128_CBC_WITH_MD5",
+        "SSL_CK_DES_192_EDE3_CBC_WITH_MD5",
+    ]
+    assert row["certificates"][0]["subject"] == "CN=Very Secure"  # from the SERVER-HELLO
+    assert row["certificates"][0]["key"] == "RSA 384"
+    assert row["timing"]["tcp_handshake_ms"] is None  # frame 2's clock is off by decades
+    text = CliRunner().invoke(main, ["show", str(capture)]).stdout
+    assert "#6 21:39:14.927 C ← S SSL 2.0 SERVER-HELLO" in text
+    assert "Cipher kinds it accepts: SSL_CK_IDEA_128_CBC_WITH_MD5," in text
+    assert "#8 21:39:14.927 C → S SSL 2.0 CLIENT-MASTER-KEY" in text
+    assert "48 bytes encrypted to the server's RSA key; key argument (IV) 8 bytes" in text
+    assert text.count("SSL 2.0 encrypted records") == 5  # frames 9-13
+
+
+def test_sslv2_messages_parse_and_refuse_garbage() -> None:
+    from tlslens.errors import DecodeError
+    from tlslens.handshake import sslv2
+
+    body = (
+        bytes.fromhex(
+            "02"  # CLIENT-MASTER-KEY
+            "020080"  # cipher kind: RC4_128_EXPORT40_WITH_MD5
+            "000b"  # clear key: 11 bytes
+            "0002"  # encrypted key: 2 bytes
+            "0000"  # key argument: none
+        )
+        + bytes(11)
+        + b"\x01\x02"
+    )
+    message = sslv2.pull_message(body)
+    assert isinstance(message, sslv2.SSLv2ClientMasterKey)
+    assert (message.cipher_kind, len(message.clear_key), message.encrypted_key) == (
+        0x020080,
+        11,
+        b"\x01\x02",
+    )
+    with pytest.raises(DecodeError, match="SSLv2 CLIENT-MASTER-KEY"):
+        sslv2.pull_message(body[:-1])
+    assert sslv2.record_header(bytes.fromhex("8005")) == (2, 5)
+    assert sslv2.record_header(bytes.fromhex("0005")) is None  # 3-byte header, incomplete

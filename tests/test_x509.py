@@ -678,6 +678,10 @@ CORPUS_VERDICTS = {
         (False, "self_signed untrusted_root weak_key weak_signature"): 7,
         (False, "self_signed untrusted_root weak_signature"): 32,
     },
+    # The SSL 2.0 SERVER-HELLO carries the certificate since the review's item 8.
+    "wireshark-notes/ssl3/sslv2.pcapng": {
+        (False, "self_signed untrusted_root weak_key weak_signature"): 1
+    },
     "wireshark-notes/tls/amqps.pcapng": {(False, "self_signed untrusted_root weak_key"): 1},
     "wireshark-notes/tls/http-chunked-ssl.pcapng": {(False, "untrusted_root"): 1},
     "wireshark-notes/tls/http-no-content-length-ssl.pcapng": {(False, "untrusted_root"): 1},

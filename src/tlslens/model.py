@@ -24,6 +24,7 @@ C2S = "c2s"
 S2C = "s2c"
 
 TLS13 = 0x0304
+MAX_HANDSHAKE_NS = 600 * 1_000_000_000  # longer is a clock jump, not a handshake
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +248,8 @@ class Connection:
     handshake_visible: bool = False  # the server's plaintext flight was seen
     abbreviated: bool = False  # resumed TLS <= 1.2: server CCS right after ServerHello
     sslv2_server_hello: bool = False
+    sslv2_hello: Any = None  # handshake.sslv2.SSLv2ServerHello, decoded
+    sslv2_master_key: Any = None  # handshake.sslv2.SSLv2ClientMasterKey: the cipher chosen
     closed_by: str | None = None  # "fin", "rst" or None (capture ended)
     tcp_syn_ts_ns: int | None = None  # as seen at the capture point
     tcp_synack_ts_ns: int | None = None
@@ -292,7 +295,12 @@ class Connection:
 
     @property
     def cipher_suite(self) -> int | None:
-        return self.server_hello.cipher_suite if self.server_hello else None
+        """The suite chosen; for SSL 2.0 the 3-byte cipher kind of CLIENT-MASTER-KEY."""
+        if self.server_hello is not None:
+            return self.server_hello.cipher_suite
+        if self.sslv2_master_key is not None:
+            return int(self.sslv2_master_key.cipher_kind)
+        return None
 
     @property
     def suite_info(self) -> registry.CipherSuiteInfo | None:
@@ -482,7 +490,8 @@ class Connection:
         finished = self._finished_ts()
 
         def ms(start: int | None, end: int | None) -> float | None:
-            if start is None or end is None or end < start:
+            # A clock that jumps (a timestamp years off) makes no handshake time at all.
+            if start is None or end is None or not 0 <= end - start <= MAX_HANDSHAKE_NS:
                 return None
             return round((end - start) / 1e6, 3)
 

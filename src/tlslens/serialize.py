@@ -17,8 +17,8 @@ _ALERT_LEVELS = {1: "warning", 2: "fatal"}
 
 
 def cipher_suite_label(value: int) -> str:
-    if value > 0xFFFF:  # a 3-byte SSLv2 cipher spec that is not a TLS suite
-        return f"SSLv2 cipher spec 0x{value:06x}"
+    if value > 0xFFFF:  # a 3-byte SSLv2 cipher kind that is not a TLS suite
+        return registry.ssl2_cipher_kind_name(value)
     return registry.cipher_suite_name(value)
 
 
@@ -105,7 +105,7 @@ def connection_to_json(conn: Connection) -> dict[str, Any]:
         "version": registry.version_name(version) if version is not None else None,
         "version_id": version,
         "cipher_suites_offered": [cipher_suite_label(s) for s in ch.cipher_suites] if ch else [],
-        "cipher_suite": registry.cipher_suite_name(suite) if suite is not None else None,
+        "cipher_suite": cipher_suite_label(suite) if suite is not None else None,
         "cipher_suite_id": suite,
         "key_exchange": conn.key_exchange,
         "authentication": info.auth if info and not info.tls13 else None,

@@ -44,7 +44,7 @@ from tlslens.explain import (
 from tlslens.model import C2S, Connection
 from tlslens.net.revocation import RevocationChecker
 from tlslens.pipeline import CaptureSummary
-from tlslens.serialize import connection_to_json
+from tlslens.serialize import cipher_suite_label, connection_to_json
 
 _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "bold red"}
 
@@ -192,7 +192,7 @@ def _render(out: Console, conn: Connection, reveal_keys: bool = False) -> None:
 def _render_brief(out: Console, conn: Connection) -> None:
     """One line: who, which name, what was negotiated, whether a client would trust it."""
     version = registry.version_name(conn.version) if conn.version is not None else "no version"
-    suite = registry.cipher_suite_name(conn.cipher_suite) if conn.cipher_suite else "no suite"
+    suite = cipher_suite_label(conn.cipher_suite) if conn.cipher_suite else "no suite"
     validation = conn.validation
     if validation is None:
         verdict = "no chain seen"

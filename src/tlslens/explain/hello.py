@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from tlslens import registry
 from tlslens.errors import DecodeError
-from tlslens.explain.vocabulary import algorithm_roles, describe_cipher_suite, name_list
+from tlslens.explain.vocabulary import Step, algorithm_roles, describe_cipher_suite, name_list
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
-from tlslens.model import Connection, key_exchange_of
+from tlslens.handshake import sslv2
+from tlslens.model import Connection, TimelineEvent, key_exchange_of
 from tlslens.serialize import cipher_suite_label
 
 
@@ -119,3 +120,42 @@ def server_hello_lines(conn: Connection, msg: hs.ServerHello) -> tuple[str, list
     if names:
         lines.append(f"Extensions: {', '.join(names)}.")
     return "ServerHello", lines
+
+
+def sslv2_step(event: TimelineEvent, time: str) -> Step:
+    """An SSL 2.0 message after the ClientHello: the server's answer, the client's key."""
+    message = event.detail.get("decoded")
+    if event.detail.get("encrypted"):
+        return Step(
+            event.frame,
+            time,
+            event.direction,
+            f"SSL 2.0 encrypted records: {event.records} record(s), {event.length} bytes",
+            (
+                "Everything after CLIENT-MASTER-KEY is encrypted with keys made from the master key.",
+            ),
+            "encrypted",
+        )
+    lines: list[str] = []
+    title = f"SSL 2.0 {event.detail.get('message', 'message')}"
+    if isinstance(message, sslv2.SSLv2ServerHello):
+        lines = [
+            "The server answers in SSL 2.0, broken since 1996 and forbidden by RFC 6176: no "
+            "protection of the handshake, export-grade and MD5-only cipher kinds.",
+            f"Cipher kinds it accepts: {', '.join(cipher_suite_label(k) for k in message.cipher_specs)}.",
+            f"Its certificate ({len(message.certificate)} bytes) and a connection ID of "
+            f"{len(message.connection_id)} bytes"
+            + ("; it resumes the session the client named." if message.session_id_hit else "."),
+        ]
+    elif isinstance(message, sslv2.SSLv2ClientMasterKey):
+        lines = [
+            f"The client picks {cipher_suite_label(message.cipher_kind)} and sends the master key: "
+            f"{len(message.clear_key)} bytes in clear, {len(message.encrypted_key)} bytes "
+            "encrypted to the server's RSA key"
+            + (" (an export kind: most of the key travels in clear)" if message.clear_key else "")
+            + f"; key argument (IV) {len(message.key_arg)} bytes.",
+        ]
+    elif isinstance(message, sslv2.SSLv2Error):
+        code = sslv2.SSL2_ERRORS.get(message.error_code, f"error {message.error_code}")
+        lines = [f"The peer reports {code} and gives up."]
+    return Step(event.frame, time, event.direction, title, tuple(lines), "error")

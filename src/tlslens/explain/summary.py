@@ -9,6 +9,7 @@ from tlslens.explain.derivation import decryption_summary
 from tlslens.explain.vocabulary import KX_WORDS
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection
+from tlslens.serialize import cipher_suite_label
 
 
 def summary_lines(conn: Connection) -> list[tuple[str, str]]:
@@ -20,7 +21,7 @@ def summary_lines(conn: Connection) -> list[tuple[str, str]]:
     if version is not None:
         out.append(("Version", registry.version_name(version)))
     if conn.cipher_suite is not None:
-        out.append(("Cipher suite", registry.cipher_suite_name(conn.cipher_suite)))
+        out.append(("Cipher suite", cipher_suite_label(conn.cipher_suite)))
     if conn.key_exchange:
         kx = KX_WORDS.get(conn.key_exchange, conn.key_exchange)
         if conn.group_name:

@@ -14,7 +14,7 @@ from tlslens.explain.chain import (
     describe_ocsp,
 )
 from tlslens.explain.derivation import key_steps
-from tlslens.explain.hello import client_hello_lines, server_hello_lines
+from tlslens.explain.hello import client_hello_lines, server_hello_lines, sslv2_step
 from tlslens.explain.key_exchange import (
     client_key_exchange_lines,
     server_key_exchange_lines,
@@ -309,16 +309,5 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
                 )
             )
         elif event.kind == "sslv2":
-            steps.append(
-                Step(
-                    event.frame,
-                    time,
-                    event.direction,
-                    "SSLv2 ServerHello",
-                    (
-                        "The server answered in SSL 2.0, broken since 1996; the rest is not decoded.",
-                    ),
-                    "error",
-                )
-            )
+            steps.append(sslv2_step(event, time))
     return steps

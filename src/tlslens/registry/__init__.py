@@ -106,6 +106,24 @@ CLIENT_CERTIFICATE_TYPES = {
 }
 
 
+# SSL 2.0 cipher kinds (draft-hickman-netscape-ssl-00 Appendix C; 0x080080 as OpenSSL
+# names it): 3-byte values outside the TLS cipher suite space.
+SSL2_CIPHER_KINDS = {
+    0x010080: "SSL_CK_RC4_128_WITH_MD5",
+    0x020080: "SSL_CK_RC4_128_EXPORT40_WITH_MD5",
+    0x030080: "SSL_CK_RC2_128_CBC_WITH_MD5",
+    0x040080: "SSL_CK_RC2_128_CBC_EXPORT40_WITH_MD5",
+    0x050080: "SSL_CK_IDEA_128_CBC_WITH_MD5",
+    0x060040: "SSL_CK_DES_64_CBC_WITH_MD5",
+    0x0700C0: "SSL_CK_DES_192_EDE3_CBC_WITH_MD5",
+    0x080080: "SSL_CK_RC4_64_WITH_MD5",
+}
+
+
+def ssl2_cipher_kind_name(value: int) -> str:
+    return SSL2_CIPHER_KINDS.get(value, f"SSLv2 cipher kind 0x{value:06x}")
+
+
 def client_certificate_type_name(value: int) -> str:
     return lookup(CLIENT_CERTIFICATE_TYPES, value, width=2)
 

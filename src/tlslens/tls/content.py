@@ -15,6 +15,7 @@ from tlslens.decrypt.connection import ConnectionDecryptor, PlaintextSink
 from tlslens.errors import DecodeError, DecryptError
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
+from tlslens.handshake import sslv2
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Finding, Handshake, TimelineEvent
 from tlslens.tls import proof
@@ -78,6 +79,7 @@ class RecordContent:
         self._integrity_reported: set[str] = set()
         self.suite: registry.CipherSuiteInfo | None = None  # of the latest ServerHello
         self._transcript: bytearray | None = None  # TLS <= 1.2 handshake messages so far
+        self.sslv2_encrypted = False  # after an SSL 2.0 CLIENT-MASTER-KEY
 
     def _direction(self, side: int) -> str:
         return C2S if side == self.client_side else S2C
@@ -341,6 +343,44 @@ class RecordContent:
         if self.decryptor is not None:
             # RFC 5246 Appendix E.2: the handshake hash covers the message without its header.
             self.decryptor.on_message(self._direction(side), record[2:], message)
+
+    def sslv2_record(self, side: int, body: bytes, offset: int, size: int) -> None:
+        """One SSL 2.0 record: plaintext messages decoded until CLIENT-MASTER-KEY, then only
+        counted (everything after it is encrypted)."""
+        conn = self.conn
+        assert conn is not None
+        direction = self._direction(side)
+        stats = conn.stats[direction]
+        stats.records += 1
+        stats.bytes += size
+        if self.sslv2_encrypted:
+            last = conn.timeline[-1] if conn.timeline else None
+            if (
+                last is not None
+                and last.kind == "sslv2"
+                and last.direction == direction
+                and (last.detail.get("encrypted"))
+            ):
+                last.records += 1
+                last.length += len(body)
+                last.last_frame = self.frame
+            else:
+                self._event(side, "sslv2", offset, len(body), detail={"encrypted": True})
+            return
+        try:
+            message = sslv2.pull_message(body)
+        except DecodeError as exc:
+            self._finding(side, "handshake", offset, exc.msg)
+            return
+        name = sslv2.SSL2_MESSAGE_NAMES.get(body[0] if body else -1, "unknown message")
+        self._event(side, "sslv2", offset, len(body), detail={"message": name, "decoded": message})
+        if isinstance(message, sslv2.SSLv2ServerHello):
+            conn.sslv2_hello = message
+            if message.certificate_type == 1 and message.certificate:
+                conn.certificates = [parse_certificate(message.certificate)]
+        elif isinstance(message, sslv2.SSLv2ClientMasterKey):
+            conn.sslv2_master_key = message
+            self.sslv2_encrypted = True  # RFC 6101 Appendix E: all that follows is encrypted
 
     def _handshake_message(
         self,

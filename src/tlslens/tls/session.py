@@ -18,6 +18,7 @@ parsing goes on.
 from __future__ import annotations
 
 from tlslens.decrypt.connection import PlaintextSink
+from tlslens.handshake import sslv2
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, Prelude, RecordInfo
 from tlslens.tls.content import DirectionState, RecordContent
@@ -34,7 +35,7 @@ from tlslens.tls.record import BadHeader, Record, RecordReader, Resynchronised, 
 
 MAX_PRELUDE_SCAN = 1 << 20  # plaintext bytes searched for a TLS start before giving up
 
-_DETECT, _PLAINTEXT, _RECORDS, _IGNORE = range(4)
+_DETECT, _PLAINTEXT, _RECORDS, _IGNORE, _SSLV2 = range(5)
 
 
 def _is_text(data: bytes) -> bool:
@@ -151,6 +152,8 @@ class TLSSession(RecordContent):
                 self.conn.stats[self._direction(side)].bytes += len(data)
         elif mode == _DETECT:
             self._detect(side, st, data, offset)
+        elif mode == _SSLV2:
+            self._sslv2(side, st, data, offset)
         else:
             self._plaintext(side, st, data, offset)
 
@@ -241,12 +244,12 @@ class TLSSession(RecordContent):
                 self._records(side, st, data[length:], offset + length)
             return
         if self.is_tls and is_sslv2_server_hello(data):
-            # SSLv2 SERVER-HELLO: the rest of this connection is SSLv2, which we do not decode.
+            # SSLv2 SERVER-HELLO: from here both directions speak SSL 2.0's own records.
             assert self.conn is not None
             self.conn.sslv2_server_hello = True
-            self._event(side, "sslv2", offset, len(data), detail={"message": "server_hello"})
             for other in self.sides:
-                other.mode = _IGNORE
+                other.mode = _SSLV2
+            self._sslv2(side, st, data, offset)
             return
         if self.is_tls and 20 <= data[0] <= 24 and data[1] == 3:
             # The other side already speaks TLS: a broken header here is reported, not
@@ -304,6 +307,25 @@ class TLSSession(RecordContent):
         prelude.add(direction, data)
         if prelude.protocol is None:
             prelude.protocol = starttls_protocol(b"".join(chunk for _d, chunk in prelude.chunks))
+
+    # -- SSL 2.0 ------------------------------------------------------------------------
+    def _sslv2(self, side: int, st: _Side, data: bytes, offset: int) -> None:
+        """SSL 2.0 records (2- or 3-byte headers), each handed on whole."""
+        buf = st.detect_buf  # the detection buffer, free once detection is over
+        if not buf:
+            st.detect_offset = offset
+        buf += data
+        while (header := sslv2.record_header(buf)) is not None:
+            size = header[0] + header[1]
+            if len(buf) < size:
+                return
+            body = bytes(buf[header[0] : size])
+            start = st.detect_offset
+            del buf[:size]
+            st.detect_offset += size
+            self.sslv2_record(side, body, start, size)
+            if st.mode != _SSLV2:
+                return
 
     # -- record layer ---------------------------------------------------------------
     def _records(self, side: int, st: _Side, data: bytes, offset: int) -> None:
