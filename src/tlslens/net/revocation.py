@@ -26,7 +26,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from tlslens.x509.ocsp import check_stapled_ocsp
-from tlslens.x509.wording import error_text
+from tlslens.x509.wording import error_text, iso_time
 
 MAX_ANSWER = 1 << 20
 Fetch = Callable[[str, bytes | None, float], bytes]
@@ -49,13 +49,9 @@ class RevocationResult:
             "url": self.url,
             "status": self.status,
             "message": self.message,
-            "checked_at": _iso(self.checked_at),
-            "revoked_at": _iso(self.revoked_at),
+            "checked_at": iso_time(self.checked_at),
+            "revoked_at": iso_time(self.revoked_at),
         }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 def http_fetch(url: str, body: bytes | None, timeout_s: float) -> bytes:

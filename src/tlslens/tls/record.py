@@ -148,20 +148,21 @@ class RecordReader:
 
         Drain ``next_event()`` before the next ``feed``.
         """
+        n = len(data)
+        skip = self._skip
+        if skip >= n and self._mode == _RECORDS:  # most segments of a bulk transfer end here
+            self.bytes += n
+            self._skip = skip - n
+            return False
         if type(data) is not bytes:
             data = bytes(data)  # events always carry bytes, whatever a socket handed over
-        n = len(data)
         if self._mode == _RESYNC:
             if not self._pend:
                 self._pend_offset = offset
             self._pend += data
             return True
         self.bytes += n
-        skip = self._skip
         if skip:
-            if skip >= n:  # most segments of a bulk transfer end here
-                self._skip = skip - n
-                return False
             data = data[skip:]
             offset += skip
             self._skip = 0

@@ -6,13 +6,13 @@ import dataclasses
 import hashlib
 import warnings
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-from tlslens.x509.wording import error_text, general_name_text
+from tlslens.x509.wording import error_text, general_name_text, iso_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +36,8 @@ class CertificateInfo:
             "subject": self.subject,
             "issuer": self.issuer,
             "serial": self.serial,
-            "not_before": _iso(self.not_before),
-            "not_after": _iso(self.not_after),
+            "not_before": iso_time(self.not_before),
+            "not_after": iso_time(self.not_after),
             "sha256": self.sha256,
             "san": list(self.san),
             "key": self.key,
@@ -132,9 +132,3 @@ def _parse_certificate(der: bytes, sha256: str) -> CertificateInfo:
         signature_algorithm=sig_alg,
         error="; ".join(problems) or None,
     )
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -14,7 +14,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tlslens.x509.asn1 import drop_default_ocsp_version
 from tlslens.x509.signature import signed_by
-from tlslens.x509.wording import error_text
+from tlslens.x509.wording import error_text, iso_time
 
 # Without nextUpdate, a response older than this is called stale (a common CA practice).
 MAX_AGE_WITHOUT_NEXT_UPDATE = timedelta(days=7)
@@ -33,15 +33,12 @@ class OCSPCheck:
     notes: list[str] = field(default_factory=list)  # quirks tolerated, as OpenSSL does
 
     def to_json(self) -> dict[str, Any]:
-        def iso(value: datetime | None) -> str | None:
-            return value.isoformat().replace("+00:00", "Z") if value else None
-
         return {
             "status": self.status,
-            "produced_at": iso(self.produced_at),
-            "this_update": iso(self.this_update),
-            "next_update": iso(self.next_update),
-            "revocation_time": iso(self.revocation_time),
+            "produced_at": iso_time(self.produced_at),
+            "this_update": iso_time(self.this_update),
+            "next_update": iso_time(self.next_update),
+            "revocation_time": iso_time(self.revocation_time),
             "revocation_reason": self.revocation_reason,
             "responder": self.responder,
             "notes": list(self.notes),

@@ -41,7 +41,7 @@ from tlslens.x509.names import covers, names_of, subject_text
 from tlslens.x509.ocsp import OCSPCheck, check_stapled_ocsp
 from tlslens.x509.signature import explain_signature, self_signed, signed_by
 from tlslens.x509.trust import TrustStore
-from tlslens.x509.wording import error_text
+from tlslens.x509.wording import error_text, iso_time
 
 CODES = (
     "untrusted_root",
@@ -129,7 +129,7 @@ class Validation:
             "trusted": self.trusted,
             "problems": [p.to_json() for p in self.problems],
             "path": [fingerprint(c) for c in self.path],
-            "checked_at": self.checked_at.isoformat().replace("+00:00", "Z"),
+            "checked_at": iso_time(self.checked_at),
             "hostname": self.hostname,
             "trust_store": self.trust_store,
             "ocsp": self.ocsp.to_json() if self.ocsp is not None else None,

@@ -9,6 +9,7 @@ shown to a user about a certificate passes through here.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from cryptography import x509
 
@@ -96,3 +97,10 @@ def _other_name_value(der: bytes) -> str:
         except UnicodeDecodeError:
             pass
     return der.hex()
+
+
+def iso_time(value: datetime | None) -> str | None:
+    """A time as the JSON contract writes it: ISO 8601 in UTC with a Z."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
