@@ -114,9 +114,9 @@ class RecordReader:
         "_pend",
         "_pend_offset",
         "_pos",
-        "_skip",
         "bytes",
         "records",
+        "skip",
         "skip_application_data",
     )
 
@@ -129,7 +129,9 @@ class RecordReader:
         self._pend = bytearray()  # an incomplete record, or the resync window
         self._pend_offset = resync_at or 0
         self._need = 0
-        self._skip = 0  # bytes of a skipped body still to come
+        # Bytes of a skipped application data body still to come. Public so that a caller
+        # on a hot path may consume a segment that falls wholly inside it (see feed).
+        self.skip = 0
         self._eof = False
         self.bytes = 0
         self.records = 0
@@ -141,18 +143,20 @@ class RecordReader:
     @property
     def mid_record(self) -> bool:
         """Bytes of an unfinished record are buffered (or a skipped body is unfinished)."""
-        return bool(self._pend) or self._skip > 0
+        return bool(self._pend) or self.skip > 0
 
     def feed(self, offset: int, data: bytes | bytearray | memoryview) -> bool:
         """Add the direction's next bytes; False when they cannot complete any event.
 
-        Drain ``next_event()`` before the next ``feed``.
+        Drain ``next_event()`` before the next ``feed``. A segment wholly inside a skipped
+        body (``len(data) <= skip``) only lowers ``skip`` and adds to ``bytes``: a caller
+        may do that itself and not call ``feed`` at all.
         """
         n = len(data)
-        skip = self._skip
+        skip = self.skip
         if skip >= n and self._mode == _RECORDS:  # most segments of a bulk transfer end here
             self.bytes += n
-            self._skip = skip - n
+            self.skip = skip - n
             return False
         if type(data) is not bytes:
             data = bytes(data)  # events always carry bytes, whatever a socket handed over
@@ -165,7 +169,7 @@ class RecordReader:
         if skip:
             data = data[skip:]
             offset += skip
-            self._skip = 0
+            self.skip = 0
         pend = self._pend
         if pend:
             pend += data
@@ -180,12 +184,12 @@ class RecordReader:
         """``length`` bytes at ``offset`` are missing. True when the hole falls inside a
         skipped application data body (nothing is lost); otherwise the reader resynchronises
         after the hole."""
-        if self._mode == _RECORDS and self._skip >= length and not self._pend:
-            self._skip -= length
+        if self._mode == _RECORDS and self.skip >= length and not self._pend:
+            self.skip -= length
             return True
         self._mode = _RESYNC
         self._pend.clear()
-        self._skip = 0
+        self.skip = 0
         self._data = b""
         self._pend_offset = offset + length
         return False
@@ -223,7 +227,7 @@ class RecordReader:
             if n - pos >= length:
                 self._pos = pos + length
             else:
-                self._skip = length - (n - pos)
+                self.skip = length - (n - pos)
                 self._data = b""
             return SkippedRecord(ctype, version, offset, length)
         if avail < 5 + length:
