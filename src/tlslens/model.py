@@ -253,6 +253,7 @@ class Connection:
     closed_by: str | None = None  # "fin", "rst" or None (capture ended)
     tcp_syn_ts_ns: int | None = None  # as seen at the capture point
     tcp_synack_ts_ns: int | None = None
+    timing_cache: dict[str, float | None] | None = field(default=None, repr=False)
     stats: dict[str, DirectionStats] = field(
         default_factory=lambda: {C2S: DirectionStats(), S2C: DirectionStats()}
     )
@@ -475,6 +476,11 @@ class Connection:
 
     @property
     def timing(self) -> dict[str, float | None]:
+        if self.timing_cache is None:  # asked once the connection has ended, then kept
+            self.timing_cache = self._timing()
+        return dict(self.timing_cache)
+
+    def _timing(self) -> dict[str, float | None]:
         """The handshake's times as seen at the capture point, in milliseconds; None where a
         packet it needs is missing.
 
@@ -509,6 +515,7 @@ class Connection:
         done: dict[str, int] = {}
         ccs: set[str] = set()
         server_hello_seen = False
+        tls13 = self.tls13  # a property that reads the ServerHello: once, not per event
         for event in self.timeline:
             direction = event.direction
             if direction in done:
@@ -517,13 +524,12 @@ class Connection:
                 done[direction] = event.ts_ns
             elif isinstance(event.message, hs.ServerHello):
                 server_hello_seen = True
-            elif event.kind == "change_cipher_spec" and not self.tls13:
+            elif event.kind == "change_cipher_spec" and not tls13:
                 ccs.add(direction)
             elif event.kind == "encrypted_handshake" and server_hello_seen:
-                if self.tls13 and direction == C2S:
+                if tls13 and direction == C2S:
                     done[direction] = event.ts_ns  # the client's flight ends with Finished
-                elif self.tls13:
-                    done.setdefault("s2c_last", event.ts_ns)
+                elif tls13:
                     done["s2c_last"] = event.ts_ns
                     continue
                 elif direction in ccs:
