@@ -35,7 +35,6 @@ from tlslens.keys.store import KeyStore
 C2S = "c2s"
 S2C = "s2c"
 
-NOT_ATTEMPTED = "not_attempted"
 NO_SECRET = "no_secret"
 WRONG_SECRET = "wrong_secret"
 UNSUPPORTED_CIPHER = "unsupported_cipher"

@@ -14,7 +14,6 @@ from tlslens._buffer import Buffer, BufferReadError
 from tlslens.errors import DecodeError
 
 SSL2_ERROR = 0
-SSL2_CLIENT_HELLO = 1
 SSL2_CLIENT_MASTER_KEY = 2
 SSL2_SERVER_HELLO = 4
 SSL2_MESSAGE_NAMES = {
@@ -34,7 +33,6 @@ SSL2_ERRORS = {
     4: "BAD-CERTIFICATE-ERROR",
     6: "UNSUPPORTED-CERTIFICATE-TYPE-ERROR",
 }
-MAX_SSL2_RECORD = 0x7FFF
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -140,11 +140,6 @@ class RecordReader:
     def resynchronising(self) -> bool:
         return self._mode == _RESYNC
 
-    @property
-    def mid_record(self) -> bool:
-        """Bytes of an unfinished record are buffered (or a skipped body is unfinished)."""
-        return bool(self._pend) or self.skip > 0
-
     def feed(self, offset: int, data: bytes | bytearray | memoryview) -> bool:
         """Add the direction's next bytes; False when they cannot complete any event.
 
