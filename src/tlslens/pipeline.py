@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from tlslens.capture import CaptureReader, open_capture
 from tlslens.errors import CaptureError
@@ -107,8 +108,10 @@ class Capture:
         keys: KeyStore | None = None,
         plaintext_sink: Callable[[int, str, bytes], None] | None = None,
         records: bool = False,
+        stream: BinaryIO | None = None,
     ) -> None:
         self.path = Path(path)
+        self._stream = stream  # a capture already in memory, named ``path``
         self.summary = CaptureSummary(file=str(path))
         self._on_progress = on_progress
         self.keys = keys
@@ -116,6 +119,11 @@ class Capture:
         self._records = records
 
     def __iter__(self) -> Iterator[Connection]:
+        if self._stream is not None:
+            yield from self._run(
+                CaptureReader(self._stream, name=str(self.path)), self._stream.tell
+            )
+            return
         raw, reader = open_capture(self.path)
         try:
             yield from self._run(reader, raw.tell)
@@ -356,6 +364,7 @@ def read_capture(
     keys: KeyStore | None = None,
     plaintext_sink: Callable[[int, str, bytes], None] | None = None,
     records: bool = False,
+    stream: BinaryIO | None = None,
 ) -> Capture:
     """Open a pcap/pcapng capture (optionally gzip-compressed) for dissection.
 
@@ -368,10 +377,16 @@ def read_capture(
     With ``keys`` (and with any key log the pcapng carries), connections are
     decrypted; ``plaintext_sink(tcp_stream, direction, data)`` then receives the
     application data as it is opened. With ``records``, each connection keeps the header
-    of every record (``Connection.records``), which costs memory per record.
+    of every record (``Connection.records``), which costs memory per record. With
+    ``stream``, the capture is read from that binary file object, named ``path``.
     """
     return Capture(
-        path, on_progress=on_progress, keys=keys, plaintext_sink=plaintext_sink, records=records
+        path,
+        on_progress=on_progress,
+        keys=keys,
+        plaintext_sink=plaintext_sink,
+        records=records,
+        stream=stream,
     )
 
 

@@ -18,6 +18,7 @@ from tlslens.cli.certs import certs
 from tlslens.cli.lab import pki
 from tlslens.cli.output import closed_pipe
 from tlslens.cli.plaintext import decrypt
+from tlslens.cli.remote import connect
 from tlslens.cli.show import show
 
 
@@ -37,7 +38,7 @@ def main() -> None:
     """tlslens: see what really happens inside TLS, step by step, from the real bytes."""
 
 
-for _command in (show, decrypt, certs, pki):
+for _command in (show, connect, decrypt, certs, pki):
     main.add_command(_command)
 
 

@@ -134,7 +134,7 @@ def show(
                 elif brief:
                     _render_brief(out, conn)
                 else:
-                    _render(out, conn, reveal_keys)
+                    render_connection(out, conn, reveal_keys)
             summary = connections.summary
             if keys is not None and keys.rsa_keys and not as_json:
                 for line in tally.lines():
@@ -159,7 +159,8 @@ def show(
         sys.exit(1)
 
 
-def _render(out: Console, conn: Connection, reveal_keys: bool = False) -> None:
+def render_connection(out: Console, conn: Connection, reveal_keys: bool = False) -> None:
+    """A connection narrated: facts, steps, records and problems."""
     print_heading(out, conn)
     facts = summary_lines(conn)
     steps = explain(conn, reveal_keys=reveal_keys)

@@ -25,7 +25,7 @@ from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection, TimelineEvent, ts_iso
 from tlslens.serialize import alert_json
 
-_ALERT_WORDS = {
+ALERT_WORDS = {
     "close_notify": "a normal, orderly close",
     "unknown_ca": "the sender did not trust the certificate's issuer",
     "bad_certificate": "the sender rejected the certificate",
@@ -246,7 +246,7 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
                     )
                 )
             else:
-                words = _ALERT_WORDS.get(alert["description"], "")
+                words = ALERT_WORDS.get(alert["description"], "")
                 tone = "error" if alert["level"] == "fatal" else "warning"
                 steps.append(
                     Step(

@@ -1,0 +1,410 @@
+"""`tlslens connect`: one real handshake, recorded byte by byte and shown like a capture."""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from tlslens._text import safe_text
+from tlslens.cli.options import chain_checker, check_chain, trust_options
+from tlslens.cli.output import write_line
+from tlslens.cli.show import render_connection
+from tlslens.explain.verdict import LiveOutcome, Verdict, live_verdict
+from tlslens.model import Connection
+from tlslens.net import starttls as starttls_protocols
+from tlslens.net.live import VERSIONS, Plan, Recording, UsageError
+from tlslens.net.live import connect as live_connect
+from tlslens.pipeline import read_capture
+from tlslens.serialize import SCHEMA_VERSION, connection_to_json
+
+HTTP_PORTS = (443, 8443)
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?)+$")
+
+
+def split_host_port(text: str) -> tuple[str, int | None]:
+    """``HOST``, ``HOST:PORT``, ``[V6]`` or ``[V6]:PORT`` (a bare IPv6 address has no port).
+
+    Raises ValueError with the reason for anything else."""
+    host, port_text = text, None
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"{text!r}: an IPv6 address in brackets is [ADDRESS]:PORT")
+        port_text = rest[1:] if rest else None
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IPv6 address") from None
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    elif text.count(":") > 1:
+        try:
+            ipaddress.IPv6Address(text)
+        except ValueError:
+            raise ValueError(
+                f"{text!r}: write an IPv6 address with a port as [ADDRESS]:PORT"
+            ) from None
+    port = None
+    if port_text is not None:
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise ValueError(f"{port_text!r} is not a port number (1-65535)")
+        port = int(port_text)
+    if not host:
+        raise ValueError(f"{text!r} names no host")
+    if ":" not in host and not _HOSTNAME.match(
+        host.encode("idna").decode() if not host.isascii() else host
+    ):
+        raise ValueError(f"{host!r} is not a host name or an IP address")
+    return host, port
+
+
+class Target(click.ParamType):  # type: ignore[type-arg]
+    name = "HOST[:PORT]"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, int | None]:
+        try:
+            return split_host_port(str(value))
+        except (ValueError, UnicodeError) as exc:
+            self.fail(safe_text(str(exc)), param, ctx)
+
+
+def _unescape(text: str) -> bytes:
+    r"""``--send TEXT`` with ``\r``, ``\n``, ``\t``, ``\\`` and ``\xNN``."""
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            nxt = text[i + 1]
+            simple = {"r": b"\r", "n": b"\n", "t": b"\t", "\\": b"\\", "0": b"\0"}
+            if nxt in simple:
+                out += simple[nxt]
+                i += 2
+                continue
+            if nxt == "x" and re.fullmatch(r"[0-9A-Fa-f]{2}", text[i + 2 : i + 4]):
+                out.append(int(text[i + 2 : i + 4], 16))
+                i += 4
+                continue
+            raise click.BadParameter(
+                f"unknown escape \\{nxt} (use \\r \\n \\t \\\\ \\xNN)", param_hint="--send"
+            )
+        out += ch.encode("utf-8")
+        i += 1
+    return bytes(out)
+
+
+def _payload(send: str | None) -> bytes | None:
+    if send is None:
+        return None
+    if send.startswith("@"):
+        try:
+            return Path(send[1:]).read_bytes()
+        except OSError as exc:
+            raise click.BadParameter(
+                f"{safe_text(send[1:])}: cannot read ({exc.strerror or exc})", param_hint="--send"
+            ) from exc
+    return _unescape(send)
+
+
+def _writable(path: Path | None, option: str) -> io.BufferedWriter | None:
+    """Open an output file before connecting: a path that cannot be written is a usage error,
+    not a surprise after the handshake."""
+    if path is None:
+        return None
+    try:
+        return open(path, "wb")
+    except OSError as exc:
+        raise click.BadParameter(
+            f"{safe_text(str(path))}: cannot be written ({exc.strerror or exc})", param_hint=option
+        ) from exc
+
+
+def _readable(path: Path | None, option: str) -> str | None:
+    if path is None:
+        return None
+    try:
+        path.read_bytes()
+    except OSError as exc:
+        raise click.BadParameter(
+            f"{safe_text(str(path))}: cannot be read ({exc.strerror or exc})", param_hint=option
+        ) from exc
+    return str(path)
+
+
+@click.command()
+@click.argument("target", type=Target())
+@click.option("--sni", help="Server name to send (default: the host, unless it is an address).")
+@click.option("--no-sni", is_flag=True, help="Send no server_name extension.")
+@click.option("--alpn", metavar="LIST", help="ALPN protocols to offer, e.g. h2,http/1.1.")
+@click.option("--tls1.2", "tls12", is_flag=True, help="Offer TLS 1.2 only.")
+@click.option("--tls1.3", "tls13", is_flag=True, help="Offer TLS 1.3 only.")
+@click.option("--min-version", type=click.Choice(list(VERSIONS)), help="Lowest version offered.")
+@click.option("--max-version", type=click.Choice(list(VERSIONS)), help="Highest version offered.")
+@click.option(
+    "--cipher", metavar="LIST", help="TLS <= 1.2 cipher suites (an OpenSSL cipher string)."
+)
+@click.option("--ciphersuites", metavar="LIST", help="TLS 1.3 suites, e.g. TLS_AES_128_GCM_SHA256.")
+@click.option("--groups", metavar="LIST", help="Key exchange groups, e.g. X25519MLKEM768:X25519.")
+@click.option(
+    "--client-cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Client certificate chain (PEM).",
+)
+@click.option(
+    "--client-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Client private key (PEM).",
+)
+@click.option(
+    "--starttls",
+    type=click.Choice([*starttls_protocols.PROTOCOLS, "none"]),
+    help="Upgrade a plaintext protocol first (default: by well-known port).",
+)
+@click.option(
+    "--http", is_flag=True, help="Send HEAD / after the handshake (default on 443, 8443)."
+)
+@click.option(
+    "--send", metavar="TEXT|@FILE", help=r"Send this after the handshake (\r \n \xNN escapes)."
+)
+@click.option("--no-data", is_flag=True, help="Send nothing after the handshake.")
+@click.option(
+    "--read-limit",
+    type=click.IntRange(min=0),
+    default=1 << 20,
+    show_default=True,
+    help="Stop reading after this many plaintext bytes.",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0.1, max=3600),
+    default=10.0,
+    show_default=True,
+    help="Seconds for the whole operation.",
+)
+@click.option("-4", "ipv4", is_flag=True, help="Use IPv4 only.")
+@click.option("-6", "ipv6", is_flag=True, help="Use IPv6 only.")
+@click.option("--reveal-keys", is_flag=True, help="Show derived secrets and keys in full.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object: the connection as in show --json, plus target and verdict.",
+)
+@click.option(
+    "--keylog-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the secrets as an NSS key log.",
+)
+@click.option(
+    "--pcapng",
+    "pcapng_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the connection as a pcapng with its keys embedded.",
+)
+@trust_options
+def connect(
+    target: tuple[str, int | None],
+    sni: str | None,
+    no_sni: bool,
+    alpn: str | None,
+    tls12: bool,
+    tls13: bool,
+    min_version: str | None,
+    max_version: str | None,
+    cipher: str | None,
+    ciphersuites: str | None,
+    groups: str | None,
+    client_cert: Path | None,
+    client_key: Path | None,
+    starttls: str | None,
+    http: bool,
+    send: str | None,
+    no_data: bool,
+    read_limit: int,
+    timeout_s: float,
+    ipv4: bool,
+    ipv6: bool,
+    reveal_keys: bool,
+    as_json: bool,
+    keylog_out: Path | None,
+    pcapng_out: Path | None,
+    trust_store: str,
+    cas: tuple[Path, ...],
+    host: str | None,
+    client_cas: tuple[Path, ...],
+    revocation: str,
+    at_text: str | None,
+) -> None:
+    """Connect to TARGET (HOST[:PORT], default port 443), record one TLS handshake and
+    show it from the inside: every message, the keys, the decrypted data, the chain.
+
+    Exit status: 0 handshake completed and chain trusted; 3 completed but the chain is
+    not trusted; 1 no connection or the handshake failed; 2 bad usage.
+    """
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    name, port_given = target
+    port = port_given or 443
+    if sni and no_sni:
+        raise click.BadParameter("--sni and --no-sni exclude each other", param_hint="--sni")
+    if tls12 and tls13:
+        raise click.BadParameter("--tls1.2 and --tls1.3 exclude each other", param_hint="--tls1.2")
+    if sum(bool(x) for x in (http, send is not None, no_data)) > 1:
+        raise click.BadParameter("choose one of --http, --send and --no-data", param_hint="--send")
+    if ipv4 and ipv6:
+        raise click.BadParameter("-4 and -6 exclude each other", param_hint="-4")
+    literal = _is_address(name)
+    server_name = None if no_sni else (sni or (None if literal else name))
+    protocol = starttls
+    if protocol is None:
+        protocol = starttls_protocols.WELL_KNOWN_PORTS.get(port)
+    if protocol == "none":
+        protocol = None
+    versions = (min_version, max_version)
+    if tls12:
+        versions = ("1.2", "1.2")
+    elif tls13:
+        versions = ("1.3", "1.3")
+    payload = _payload(send)
+    plan = Plan(
+        host=name,
+        port=port,
+        sni=server_name,
+        timeout_s=timeout_s,
+        alpn=tuple(p.strip() for p in alpn.split(",") if p.strip()) if alpn else (),
+        # A modern client's floor unless asked: offering TLS 1.0 changes what is negotiated.
+        min_version=versions[0] or "1.2",
+        max_version=versions[1],
+        cipher=cipher,
+        ciphersuites=ciphersuites,
+        groups=groups,
+        client_cert=_readable(client_cert, "--client-cert"),
+        client_key=_readable(client_key, "--client-key"),
+        starttls=starttls_protocols.PROTOCOL_NAMES.get(protocol) if protocol else None,
+        send=None if no_data else payload,
+        http=not no_data
+        and payload is None
+        and (http or (port in HTTP_PORTS and protocol is None)),
+        read_limit=read_limit,
+        family={(True, False): 2, (False, True): 10}.get((ipv4, ipv6), 0),
+    )
+    # The name checked is the one a client would check: --host, else the SNI, else the
+    # address typed.
+    checked = host or server_name or (name if literal else None)
+    checker = chain_checker(trust_store, cas, checked, at_text, err, client_cas)
+    pcapng_file = _writable(pcapng_out, "--pcapng")
+    keylog_file = _writable(keylog_out, "--keylog-out")
+    prelude = starttls_protocols.PROTOCOLS.get(protocol) if protocol else None
+    try:
+        rec = _with_progress(err, plan, prelude)
+    except UsageError as exc:
+        raise click.BadParameter(safe_text(str(exc)), param_hint=exc.option) from exc
+    capture = rec.to_pcapng()
+    label = f"{name}:{port} (live)"
+    conn = next(iter(read_capture(label, stream=io.BytesIO(capture))), None)
+    if conn is not None:
+        check_chain(checker.fresh(), conn)
+    verdict = live_verdict(rec.outcome, conn)
+    if pcapng_file is not None:
+        with pcapng_file:
+            pcapng_file.write(capture)
+    if keylog_file is not None:
+        with keylog_file:
+            keylog_file.write(rec.keylog_text().encode("ascii"))
+    if as_json:
+        sys.stdout.write(json.dumps(_json(rec, conn, verdict), ensure_ascii=True) + "\n")
+    else:
+        _render(out, rec, conn, verdict, reveal_keys)
+    sys.exit(verdict.exit_status)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _with_progress(err: Console, plan: Plan, prelude: Any) -> Recording:
+    """The attempt, with a pulsing bar on a terminal's stderr (it may take the whole
+    timeout); nothing extra when stderr is not a terminal."""
+    if not err.is_terminal:
+        return live_connect(plan, prelude)
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    progress.add_task(safe_text(f"connecting to {plan.host} port {plan.port}"), total=None)
+    with progress:
+        return live_connect(plan, prelude)
+
+
+def _target_json(rec: Recording) -> dict[str, Any]:
+    plan = rec.plan
+    return {"host": plan.host, "ip": rec.ip, "port": plan.port, "sni": plan.sni}
+
+
+def _json(rec: Recording, conn: Connection | None, verdict: Verdict) -> dict[str, Any]:
+    row: dict[str, Any] = (
+        connection_to_json(conn) if conn is not None else {"schema_version": SCHEMA_VERSION}
+    )
+    row["target"] = _target_json(rec)
+    row["verdict"] = verdict.to_json()
+    row["notes"] = _notes(rec.outcome)
+    return row
+
+
+def _notes(outcome: LiveOutcome) -> list[str]:
+    notes = list(outcome.notes)
+    if outcome.handshake_done and outcome.transport == "reset":
+        notes.append("the server reset the connection after the handshake")
+    if outcome.handshake_done and outcome.tls_error:
+        notes.append(f"after the handshake the TLS library reported: {outcome.tls_error}")
+    return notes
+
+
+def _render(
+    out: Console, rec: Recording, conn: Connection | None, verdict: Verdict, reveal_keys: bool
+) -> None:
+    plan = rec.plan
+    where = (
+        f"{plan.host} ({rec.ip}) port {plan.port}"
+        if rec.ip and rec.ip != plan.host
+        else f"{plan.host} port {plan.port}"
+    )
+    head = f"Connecting to {where}; SNI {plan.sni or '(none)'}"
+    if plan.starttls:
+        head += f"; {plan.starttls} first"
+    _line(out, safe_text(head), "bold")
+    if conn is not None:
+        render_connection(out, conn, reveal_keys)
+    for note in _notes(rec.outcome):
+        _line(out, "note: " + safe_text(note), "yellow")
+    style = {"trusted": "bold green", "untrusted": "bold yellow"}.get(verdict.status, "bold red")
+    _line(out, safe_text(verdict.text), style)
+
+
+def _line(out: Console, text: str, style: str) -> None:
+    if out.is_terminal:
+        out.print(Text(text, style=style))
+    else:
+        write_line(out, text)

@@ -1,0 +1,519 @@
+"""One live TLS connection, driven over memory BIOs so that every byte is recorded.
+
+EDGE: sockets and the clock. tlslens owns the TCP socket; the TLS library only ever
+sees memory buffers, so whatever crosses the wire in either direction — the STARTTLS
+prelude, every record, the alerts, the close — is kept with the time it was sent or
+received, beside the secrets the library's key log callback hands out. The recording is
+then framed as a capture (``to_pcapng``) and goes through the capture pipeline unchanged.
+
+Why pyOpenSSL and not Python's ``ssl``: ``ssl.SSLObject`` cannot ask for OCSP stapling
+(``status_request``), and the system OpenSSL 3.0 behind it has no ML-KEM groups.
+pyOpenSSL runs on the OpenSSL that ``cryptography`` ships (memory BIOs, a key log
+callback, ``request_ocsp``, X25519MLKEM768), so the ClientHello is a modern client's.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import ipaddress
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from OpenSSL import SSL
+from OpenSSL._util import lib as _ssl_lib
+
+from tlslens.capture.writer import PcapngWriter
+from tlslens.explain.verdict import LiveOutcome
+from tlslens.flows.synth import Chunk, Close, iter_frames
+from tlslens.model import Endpoint
+from tlslens.net.request import HTTP1Head, HTTP2Head, RawRequest, Request
+
+READ_CHUNK = 65536
+QUIET_AFTER_HANDSHAKE_S = 0.3  # what a silent client waits for tickets before it closes
+CLOSE_WAIT_S = 1.0  # how long the server's close_notify and FIN are awaited
+VERSIONS = {
+    "1.0": SSL.TLS1_VERSION,
+    "1.1": SSL.TLS1_1_VERSION,
+    "1.2": SSL.TLS1_2_VERSION,
+    "1.3": SSL.TLS1_3_VERSION,
+}
+
+
+class UsageError(ValueError):
+    """An option the TLS library cannot use; ``option`` names it."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(message)
+        self.option = option
+
+
+@dataclass(slots=True)
+class Plan:
+    """What to offer and what to send; every field has the meaning of its CLI option."""
+
+    host: str
+    port: int
+    sni: str | None
+    timeout_s: float = 10.0
+    alpn: tuple[str, ...] = ()
+    min_version: str | None = None
+    max_version: str | None = None
+    cipher: str | None = None
+    ciphersuites: str | None = None
+    groups: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    starttls: str | None = None
+    send: bytes | None = None  # sent as it is after the handshake
+    http: bool = False  # send HEAD / (HTTP/1.1, or HTTP/2 when h2 is negotiated)
+    read_limit: int = 1 << 20
+    family: int = socket.AF_UNSPEC
+
+
+@dataclass(slots=True)
+class Recording:
+    """Everything one attempt saw; ``client`` is None until the socket is bound."""
+
+    plan: Plan
+    outcome: LiveOutcome
+    ip: str | None = None
+    server: Endpoint | None = None
+    client: Endpoint | None = None
+    syn_ts_ns: int = 0
+    synack_ts_ns: int | None = None
+    chunks: list[Chunk] = field(default_factory=list)
+    closes: list[Close] = field(default_factory=list)
+    keylog: list[bytes] = field(default_factory=list)
+    plaintext_in: int = 0
+
+    def keylog_text(self) -> str:
+        return "".join(line.decode("ascii", "replace") + "\n" for line in self.keylog)
+
+    def to_pcapng(self) -> bytes:
+        """The attempt as a pcapng: synthetic Ethernet/IP/TCP framing around the real
+        bytes and times, the key log in a Decryption Secrets Block ahead of the packets."""
+        out = io.BytesIO()
+        writer = PcapngWriter(out)
+        writer.add_interface(tsresol=9)
+        if self.keylog:
+            writer.add_secrets(self.keylog_text().encode("ascii"))
+        if self.server is not None and self.client is not None:
+            for ts_ns, frame in iter_frames(
+                self.client,
+                self.server,
+                syn_ts_ns=self.syn_ts_ns,
+                synack_ts_ns=self.synack_ts_ns,
+                chunks=self.chunks,
+                closes=self.closes,
+            ):
+                writer.add_packet(ts_ns, frame)
+        return out.getvalue()
+
+
+class _Deadline:
+    def __init__(self, timeout_s: float) -> None:
+        self.end = time.monotonic() + timeout_s
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+
+class DeadlineError(Exception):
+    """The whole operation's time is up."""
+
+
+class ServerClosedError(Exception):
+    """The server closed its side (FIN) when more was expected."""
+
+
+class Channel:
+    """The recorded socket: what the STARTTLS preludes and the TLS pump read and write."""
+
+    def __init__(self, sock: socket.socket, rec: Recording, deadline: _Deadline) -> None:
+        self.sock = sock
+        self.rec = rec
+        self.deadline = deadline
+        self.eof = False
+        self.buffer = b""  # plaintext read but not yet used by a prelude
+
+    def send(self, data: bytes) -> None:
+        if not data:
+            return
+        self.rec.chunks.append(Chunk(time.time_ns(), 0, data))
+        self.sock.sendall(data)
+
+    def recv(self, wait_s: float | None = None) -> bytes:
+        """The next bytes from the server; b"" at its FIN. Raises DeadlineError when the whole
+        operation's deadline passes, TimeoutError when only ``wait_s`` did."""
+        left = self.deadline.left()
+        if left <= 0:
+            raise DeadlineError
+        self.sock.settimeout(min(left, wait_s) if wait_s is not None else left)
+        try:
+            data = self.sock.recv(READ_CHUNK)
+        except TimeoutError:
+            if wait_s is not None and self.deadline.left() > 0:
+                raise
+            raise DeadlineError from None
+        now = time.time_ns()
+        if data:
+            self.rec.chunks.append(Chunk(now, 1, data))
+            self.rec.outcome.server_bytes += len(data)
+        elif not self.eof:
+            self.eof = True
+            self.rec.closes.append(Close(now, 1, "fin"))
+        return data
+
+    def read_until(self, done: Callable[[bytes], bool], limit: int = 1 << 16) -> bytes:
+        """Prelude text up to where ``done`` says the answer is complete."""
+        data = self.buffer
+        while not done(data):
+            if len(data) > limit:
+                break
+            more = self.recv()
+            if not more:
+                raise ServerClosedError
+            data += more
+        self.buffer = b""
+        return data
+
+
+def connect(plan: Plan, starttls: Callable[[Channel, Plan], None] | None = None) -> Recording:
+    """Resolve, connect, run the prelude and the handshake, send and read; never raises for
+    what the network or the server does: the outcome says it. UsageError for options the
+    TLS library refuses (before anything is sent)."""
+    context = _context(plan)
+    rec = Recording(plan, LiveOutcome(timeout_s=plan.timeout_s, starttls=plan.starttls))
+    outcome = rec.outcome
+    deadline = _Deadline(plan.timeout_s)
+    try:
+        address = _resolve(plan, deadline)
+    except OSError as exc:
+        outcome.transport = "dns"
+        outcome.detail = f"{plan.host}: {exc.strerror or exc}"
+        return rec
+    except DeadlineError:
+        outcome.transport = "dns"
+        outcome.detail = f"{plan.host}: no answer within {plan.timeout_s:g} s"
+        return rec
+    family, sockaddr = address
+    rec.ip = str(sockaddr[0])
+    rec.server = Endpoint(ipaddress.ip_address(sockaddr[0]).packed, plan.port)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        _run(sock, sockaddr, plan, rec, deadline, context, starttls)
+    finally:
+        sock.close()
+    return rec
+
+
+def _resolve(plan: Plan, deadline: _Deadline) -> tuple[int, tuple[str, int]]:
+    """One address for the host (the first the resolver gives), within the deadline."""
+    found: list[tuple[int, tuple[str, int]]] = []
+    failure: list[OSError] = []
+
+    def lookup() -> None:
+        try:
+            infos = socket.getaddrinfo(plan.host, plan.port, plan.family, socket.SOCK_STREAM)
+            found.extend((info[0], (str(info[4][0]), plan.port)) for info in infos)
+        except OSError as exc:
+            failure.append(exc)
+
+    worker = threading.Thread(target=lookup, daemon=True)
+    worker.start()
+    worker.join(max(deadline.left(), 0.0))
+    if worker.is_alive():
+        raise DeadlineError
+    if failure:
+        raise failure[0]
+    if not found:
+        raise OSError(errno.ENOENT, "no address")
+    return found[0]
+
+
+def _run(
+    sock: socket.socket,
+    sockaddr: tuple[str, int],
+    plan: Plan,
+    rec: Recording,
+    deadline: _Deadline,
+    context: SSL.Context,
+    starttls: Callable[[Channel, Plan], None] | None,
+) -> None:
+    outcome = rec.outcome
+    outcome.phase = "connecting"
+    rec.syn_ts_ns = time.time_ns()
+    sock.settimeout(max(deadline.left(), 0.001))
+    try:
+        sock.connect(sockaddr)
+    except OSError as exc:
+        outcome.transport, outcome.detail = _socket_failure(exc, f"{rec.ip} port {plan.port}")
+        if outcome.transport == "refused":
+            rec.closes.append(Close(time.time_ns(), 1, "rst"))
+        _bind_client(sock, rec)
+        return
+    rec.synack_ts_ns = time.time_ns()
+    _bind_client(sock, rec)
+    channel = Channel(sock, rec, deadline)
+    try:
+        if starttls is not None:
+            outcome.phase = "starttls"
+            starttls(channel, plan)
+            if outcome.starttls_refusal is not None:
+                _close(channel, None)
+                return
+        outcome.phase = "handshake"
+        start = len(rec.chunks)
+        tls = _handshake(channel, context, plan)
+        outcome.server_head = _server_head(rec, start)
+        if tls is None:
+            return
+        outcome.handshake_done = True
+        outcome.phase = "data"
+        _exchange(channel, tls, plan)
+        outcome.phase = "closing"
+        _close(channel, tls)
+    except DeadlineError:
+        outcome.transport = "timeout"
+        outcome.server_head = outcome.server_head or _server_head(rec, 0)
+    except ServerClosedError:
+        outcome.transport = "closed"
+    except OSError as exc:
+        outcome.transport, outcome.detail = _socket_failure(exc, "the connection")
+        if outcome.transport == "reset":
+            rec.closes.append(Close(time.time_ns(), 1, "rst"))
+    if not outcome.server_head:
+        outcome.server_head = _server_head(rec, 0)
+
+
+def _server_head(rec: Recording, start: int) -> bytes:
+    head = b""
+    for chunk in rec.chunks[start:]:
+        if chunk.side == 1:
+            head += chunk.data
+            if len(head) >= 64:
+                break
+    return head[:64]
+
+
+def _bind_client(sock: socket.socket, rec: Recording) -> None:
+    try:
+        local = sock.getsockname()
+    except OSError:
+        return
+    if local and local[1]:
+        rec.client = Endpoint(ipaddress.ip_address(local[0]).packed, int(local[1]))
+
+
+def _socket_failure(exc: OSError, what: str) -> tuple[str, str]:
+    code = exc.errno
+    if isinstance(exc, TimeoutError):
+        return "timeout", f"{what}: no answer"
+    if code == errno.ECONNREFUSED:
+        return "refused", f"{what}: connection refused"
+    if code in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL):
+        return "unreachable", f"{what}: {exc.strerror}"
+    if code in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED):
+        return "reset", f"{what}: reset by the server"
+    return "error", f"{what}: {exc.strerror or exc}"
+
+
+def _context(plan: Plan) -> SSL.Context:
+    context = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    # tlslens checks the chain itself, after the handshake, against the chosen trust
+    # store: the handshake must complete whatever the certificate, so that the
+    # validation can say what is wrong with it.
+    context.set_verify(SSL.VERIFY_NONE, None)
+    for option, value in (("--min-version", plan.min_version), ("--max-version", plan.max_version)):
+        if value is None:
+            continue
+        if value not in VERSIONS:
+            raise UsageError(option, f"{value!r} is not one of {', '.join(VERSIONS)}")
+        setter = (
+            context.set_min_proto_version
+            if option == "--min-version"
+            else context.set_max_proto_version
+        )
+        setter(VERSIONS[value])
+    # Security level 0: a diagnosing client must finish a handshake with a weak server
+    # (a 1024-bit key, TLS 1.0, SHA-1 signatures) to show what is weak; the offer itself
+    # stays the library's default list unless --cipher says otherwise.
+    try:
+        context.set_cipher_list(((plan.cipher or "DEFAULT") + ":@SECLEVEL=0").encode())
+    except SSL.Error as exc:
+        raise UsageError("--cipher", f"{plan.cipher!r}: OpenSSL knows no such cipher") from exc
+    if plan.ciphersuites is not None:
+        try:
+            context.set_tls13_ciphersuites(plan.ciphersuites.encode())
+        except SSL.Error as exc:
+            raise UsageError(
+                "--ciphersuites", f"{plan.ciphersuites!r}: OpenSSL knows no such TLS 1.3 suite"
+            ) from exc
+    if plan.groups is not None:
+        # pyOpenSSL has no setter for the group list; this is OpenSSL's own call on the
+        # same context (SSL_CTX_set1_groups_list under its older name).
+        if _ssl_lib.SSL_CTX_set1_curves_list(context._context, plan.groups.encode()) != 1:
+            raise UsageError("--groups", f"{plan.groups!r}: OpenSSL knows no such group")
+    if plan.alpn:
+        context.set_alpn_protos([name.encode() for name in plan.alpn])
+    if plan.client_cert is not None or plan.client_key is not None:
+        if plan.client_cert is None or plan.client_key is None:
+            raise UsageError("--client-cert", "--client-cert and --client-key go together")
+        try:
+            context.use_certificate_chain_file(plan.client_cert.encode())
+        except SSL.Error as exc:
+            raise UsageError(
+                "--client-cert", f"{plan.client_cert}: not a usable PEM certificate"
+            ) from exc
+        try:
+            context.use_privatekey_file(plan.client_key.encode())
+            context.check_privatekey()
+        except SSL.Error as exc:
+            raise UsageError(
+                "--client-key", f"{plan.client_key}: not a usable key for --client-cert"
+            ) from exc
+    # Ask for a stapled OCSP response (status_request): accept whatever comes; tlslens
+    # checks it with the chain.
+    context.set_ocsp_client_callback(lambda _conn, _data, _extra: True)
+    return context
+
+
+def _handshake(channel: Channel, context: SSL.Context, plan: Plan) -> SSL.Connection | None:
+    """The handshake over memory BIOs; None when it failed (the outcome says how)."""
+    rec = channel.rec
+    context.set_keylog_callback(lambda _conn, line: rec.keylog.append(bytes(line)))
+    tls = SSL.Connection(context, None)
+    tls.set_connect_state()
+    if plan.sni:
+        tls.set_tlsext_host_name(
+            plan.sni.encode("idna") if not plan.sni.isascii() else plan.sni.encode()
+        )
+    tls.request_ocsp()
+    while True:
+        try:
+            tls.do_handshake()
+        except SSL.WantReadError:
+            _flush(channel, tls)
+            data = channel.recv()
+            if not data:
+                rec.outcome.transport = "closed"
+                return None
+            tls.bio_write(data)
+            continue
+        except SSL.Error as exc:
+            _flush(channel, tls)  # the alert the library sends as it gives up
+            rec.outcome.tls_error = _ssl_error_text(exc)
+            return None
+        _flush(channel, tls)
+        return tls
+
+
+def _flush(channel: Channel, tls: SSL.Connection) -> None:
+    """Send whatever the TLS library has written to its outgoing buffer."""
+    while True:
+        try:
+            data = tls.bio_read(READ_CHUNK)
+        except SSL.WantReadError:
+            return
+        if not data:
+            return
+        channel.send(data)
+
+
+def _ssl_error_text(exc: SSL.Error) -> str:
+    reasons = []
+    for item in exc.args[0] if exc.args and isinstance(exc.args[0], list) else []:
+        if isinstance(item, tuple) and item:
+            reasons.append(str(item[-1]))
+    return "; ".join(dict.fromkeys(reasons)) or str(exc) or type(exc).__name__
+
+
+def _exchange(channel: Channel, tls: SSL.Connection, plan: Plan) -> None:
+    """Send the request (if any) and read the answer until close, the read limit or time."""
+    rec = channel.rec
+    request = _request(plan, tls.get_alpn_proto_negotiated().decode("ascii", "replace"))
+    for data in request.first():
+        tls.sendall(data)
+    _flush(channel, tls)
+    quiet = None if request.expects_answer else QUIET_AFTER_HANDSHAKE_S
+    while rec.plaintext_in < plan.read_limit and not request.done:
+        try:
+            data = channel.recv(quiet)
+        except TimeoutError:
+            return  # quiet long enough: the server has nothing more to say unasked
+        except DeadlineError:
+            rec.outcome.notes.append(
+                f"the answer was read until the timeout ({plan.timeout_s:g} s, --timeout)"
+            )
+            return
+        if not data:
+            return
+        tls.bio_write(data)
+        while True:
+            try:
+                plain = tls.recv(READ_CHUNK)
+            except SSL.WantReadError:
+                break
+            except SSL.ZeroReturnError:
+                request.done = True
+                break
+            except SSL.Error as exc:
+                rec.outcome.tls_error = _ssl_error_text(exc)
+                _flush(channel, tls)
+                request.done = True
+                break
+            rec.plaintext_in += len(plain)
+            for reply in request.received(plain):
+                tls.sendall(reply)
+        _flush(channel, tls)
+
+
+def _request(plan: Plan, alpn: str) -> Request:
+    name = plan.sni or plan.host
+    if plan.send is not None:
+        return RawRequest(plan.send)
+    if plan.http:
+        return HTTP2Head(name, plan.port) if alpn == "h2" else HTTP1Head(name, plan.port)
+    return Request()
+
+
+def _close(channel: Channel, tls: SSL.Connection | None) -> None:
+    """close_notify, then our FIN, then what the server still sends until its FIN."""
+    rec = channel.rec
+    if tls is not None:
+        try:
+            tls.shutdown()
+        except SSL.Error:
+            pass
+        _flush(channel, tls)
+    try:
+        channel.sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        return
+    rec.closes.append(Close(time.time_ns(), 0, "fin"))
+    # The server's close is awaited briefly, and never past the whole operation's time.
+    end = time.monotonic() + min(CLOSE_WAIT_S, max(channel.deadline.left(), 0.05))
+    while not channel.eof and time.monotonic() < end:
+        try:
+            data = channel.recv(end - time.monotonic())
+        except (TimeoutError, DeadlineError):
+            return
+        if not data:
+            return
+        if tls is not None:
+            tls.bio_write(data)
+
+
+__all__ = [
+    "Channel",
+    "DeadlineError",
+    "Plan",
+    "Recording",
+    "ServerClosedError",
+    "UsageError",
+    "connect",
+]
