@@ -15,6 +15,10 @@ from typing import Any
 
 import jsonschema
 import pytest
+from click.testing import CliRunner
+
+from tlslens.cli import main
+
 from _servers import (
     BODY,
     NAME,
@@ -30,10 +34,6 @@ from _servers import (
     starttls_server,
     tls_then,
 )
-from click.testing import CliRunner
-
-from tlslens.cli import main
-
 from conftest import IN_CI, ROOT, require_program
 
 SCHEMA = json.loads((ROOT / "src/tlslens/schema/connection.schema.json").read_text())
@@ -591,3 +591,15 @@ def test_body_is_decrypted_in_the_narration() -> None:
         "Handshake completed (TLS 1.3); the chain is trusted for tlslens.test (mozilla+ca)"
     )
     assert BODY  # the server's answer is part of the decrypted bytes counted above
+
+
+def test_progress_bar_on_a_terminal_while_waiting() -> None:
+    from test_review import _run_with_stderr_on_a_terminal
+
+    with ScriptedServer(lambda conn: (conn.recv(65536), time.sleep(3))) as server:
+        out, terminal, status = _run_with_stderr_on_a_terminal(
+            ["connect", "--json", "--timeout", "1.5", f"127.0.0.1:{server.port}"]
+        )
+    assert status == 1
+    assert f"connecting to 127.0.0.1 port {server.port}".encode() in terminal
+    assert json.loads(out)["verdict"]["status"] == "failed"  # stdout: the JSON alone

@@ -7,6 +7,8 @@ import ipaddress
 import json
 import re
 import sys
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +19,14 @@ from rich.text import Text
 
 from tlslens._text import safe_text
 from tlslens.cli.options import chain_checker, check_chain, trust_options
-from tlslens.cli.output import write_line
+from tlslens.cli.output import PROGRESS_AFTER_S, write_line
 from tlslens.cli.show import render_connection
 from tlslens.explain.verdict import LiveOutcome, Verdict, live_verdict
 from tlslens.model import Connection
 from tlslens.net import starttls as starttls_protocols
 from tlslens.net.live import VERSIONS, Plan, Recording, UsageError
 from tlslens.net.live import connect as live_connect
+from tlslens.net.revocation import RevocationChecker
 from tlslens.pipeline import read_capture
 from tlslens.serialize import SCHEMA_VERSION, connection_to_json
 
@@ -316,7 +319,9 @@ def connect(
     label = f"{name}:{port} (live)"
     conn = next(iter(read_capture(label, stream=io.BytesIO(capture))), None)
     if conn is not None:
-        check_chain(checker.fresh(), conn)
+        # --revocation online asks the CAs named in the chain: third parties, on request only.
+        revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
+        check_chain(checker.fresh(), conn, revoker)
     verdict = live_verdict(rec.outcome, conn)
     if pcapng_file is not None:
         with pcapng_file:
@@ -340,8 +345,8 @@ def _is_address(host: str) -> bool:
 
 
 def _with_progress(err: Console, plan: Plan, prelude: Any) -> Recording:
-    """The attempt, with a pulsing bar on a terminal's stderr (it may take the whole
-    timeout); nothing extra when stderr is not a terminal."""
+    """The attempt; on a terminal's stderr a pulsing bar appears once it has taken over
+    PROGRESS_AFTER_S (it may take the whole timeout); nothing extra otherwise."""
     if not err.is_terminal:
         return live_connect(plan, prelude)
     progress = Progress(
@@ -354,8 +359,14 @@ def _with_progress(err: Console, plan: Plan, prelude: Any) -> Recording:
         redirect_stderr=False,
     )
     progress.add_task(safe_text(f"connecting to {plan.host} port {plan.port}"), total=None)
-    with progress:
+    timer = threading.Timer(PROGRESS_AFTER_S, progress.start)
+    timer.start()
+    try:
         return live_connect(plan, prelude)
+    finally:
+        timer.cancel()
+        timer.join()
+        progress.stop()
 
 
 def _target_json(rec: Recording) -> dict[str, Any]:
