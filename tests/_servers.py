@@ -15,12 +15,12 @@ import ssl
 import struct
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography import x509
+from record_captures import wait_port
 
 from tlslens.x509 import pki
 
@@ -29,25 +29,6 @@ PKI = ROOT / "tests" / "vectors" / "pki"
 NAME = "tlslens.test"
 
 Behaviour = Callable[[socket.socket], None]
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, host: str = "127.0.0.1", timeout_s: float = 10.0) -> None:
-    """Wait until the port accepts; the probe connection is closed at once."""
-    deadline = time.monotonic() + timeout_s
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    while time.monotonic() < deadline:
-        with socket.socket(family) as sock:
-            if sock.connect_ex((host, port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {host}:{port}")
 
 
 class ScriptedServer:

@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 import pytest
 from click.testing import CliRunner
+from record_captures import free_port
 
 from tlslens.cli import main
 
@@ -25,7 +26,6 @@ from _servers import (
     PKI,
     ScriptedServer,
     expired_leaf,
-    free_port,
     http_answer,
     openssl_server,
     program,
@@ -603,3 +603,31 @@ def test_progress_bar_on_a_terminal_while_waiting() -> None:
     assert status == 1
     assert f"connecting to 127.0.0.1 port {server.port}".encode() in terminal
     assert json.loads(out)["verdict"]["status"] == "failed"  # stdout: the JSON alone
+
+
+def test_a_flooding_server_is_read_only_up_to_the_limit() -> None:
+    def flood(tls: socket.socket) -> None:
+        tls.recv(4096)
+        block = b"x" * 16000
+        for _ in range(400):  # 6.4 MB, far more than the client keeps
+            tls.sendall(block)
+
+    with ScriptedServer(tls_then(server_context(), flood)) as server:
+        code, row, elapsed = _timed(
+            f"127.0.0.1:{server.port}",
+            "--sni",
+            NAME,
+            "--ca",
+            ROOT_CA,
+            "--send",
+            GET,
+            "--read-limit",
+            "50000",
+            "--timeout",
+            "5",
+        )
+    assert code == 0, row["verdict"]
+    received = row["decryption"]["plaintext_bytes"]["s2c"]
+    assert 50000 <= received <= 50000 + (1 << 20) + 65536
+    assert row["bytes"]["s2c"]["total"] <= 50000 + (1 << 20) + 2 * 65536
+    assert elapsed < 5

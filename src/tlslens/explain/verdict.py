@@ -25,7 +25,8 @@ class LiveOutcome:
     """How far a live attempt got, as the network edge saw it.
 
     ``transport`` is None when the socket behaved, else one of "dns", "refused",
-    "unreachable", "timeout", "reset", "closed" (the server closed early) or "error";
+    "unreachable", "timeout", "reset", "closed" (the server closed early), "limit" (it
+    sent more than the recording keeps) or "error";
     ``phase`` says what was going on: "resolving", "connecting", "starttls",
     "handshake", "data" or "closing"."""
 
@@ -140,6 +141,10 @@ def _failure(outcome: LiveOutcome, conn: Connection | None) -> str | None:
         return f"Timed out after {outcome.timeout_s:g} s {where}, {seen}"
     if transport == "reset":
         return f"The server reset the connection {where}, {seen}"
+    if transport == "limit":
+        return (
+            f"The server sent more than tlslens keeps ({outcome.detail}) {where}: reading stopped"
+        )
     if transport == "closed":
         return f"The server closed the connection {where}, {seen}"
     if outcome.tls_error:

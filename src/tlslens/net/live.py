@@ -33,6 +33,9 @@ from tlslens.model import Endpoint
 from tlslens.net.request import HTTP1Head, HTTP2Head, RawRequest, Request
 
 READ_CHUNK = 65536
+# What the recording keeps from the server beyond --read-limit: room for the handshake
+# (certificate chains, tickets) and the records around the plaintext.
+HANDSHAKE_ALLOWANCE = 1 << 20
 QUIET_AFTER_HANDSHAKE_S = 0.3  # what a silent client waits for tickets before it closes
 CLOSE_WAIT_S = 1.0  # how long the server's close_notify and FIN are awaited
 VERSIONS = {
@@ -130,6 +133,11 @@ class ServerClosedError(Exception):
     """The server closed its side (FIN) when more was expected."""
 
 
+class RecordingLimitError(Exception):
+    """The server has sent more than the recording keeps (--read-limit plus the handshake's
+    allowance): memory is bounded by the work asked for, not by what a server sends."""
+
+
 class Channel:
     """The recorded socket: what the STARTTLS preludes and the TLS pump read and write."""
 
@@ -161,8 +169,11 @@ class Channel:
             raise DeadlineError from None
         now = time.time_ns()
         if data:
+            outcome = self.rec.outcome
+            if outcome.server_bytes + len(data) > self.rec.plan.read_limit + HANDSHAKE_ALLOWANCE:
+                raise RecordingLimitError
             self.rec.chunks.append(Chunk(now, 1, data))
-            self.rec.outcome.server_bytes += len(data)
+            outcome.server_bytes += len(data)
         elif not self.eof:
             self.eof = True
             self.rec.closes.append(Close(now, 1, "fin"))
@@ -282,6 +293,9 @@ def _run(
         outcome.server_head = outcome.server_head or _server_head(rec, 0)
     except ServerClosedError:
         outcome.transport = "closed"
+    except RecordingLimitError:
+        outcome.transport = "limit"
+        outcome.detail = f"{outcome.server_bytes} bytes kept"
     except OSError as exc:
         outcome.transport, outcome.detail = _socket_failure(exc, "the connection")
         if outcome.transport == "reset":
@@ -450,6 +464,12 @@ def _exchange(channel: Channel, tls: SSL.Connection, plan: Plan) -> None:
                 f"the answer was read until the timeout ({plan.timeout_s:g} s, --timeout)"
             )
             return
+        except RecordingLimitError:
+            rec.outcome.notes.append(
+                f"reading stopped after {rec.outcome.server_bytes} bytes from the server "
+                "(--read-limit)"
+            )
+            return
         if not data:
             return
         tls.bio_write(data)
@@ -500,7 +520,7 @@ def _close(channel: Channel, tls: SSL.Connection | None) -> None:
     while not channel.eof and time.monotonic() < end:
         try:
             data = channel.recv(end - time.monotonic())
-        except (TimeoutError, DeadlineError):
+        except (TimeoutError, DeadlineError, RecordingLimitError):
             return
         if not data:
             return
