@@ -14,6 +14,7 @@ import click
 
 from tlslens import __version__
 from tlslens._text import safe_text
+from tlslens.cli.audit import scan
 from tlslens.cli.certs import certs
 from tlslens.cli.lab import pki
 from tlslens.cli.output import closed_pipe
@@ -38,7 +39,7 @@ def main() -> None:
     """tlslens: see what really happens inside TLS, step by step, from the real bytes."""
 
 
-for _command in (show, connect, decrypt, certs, pki):
+for _command in (show, connect, scan, decrypt, certs, pki):
     main.add_command(_command)
 
 

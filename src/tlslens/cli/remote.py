@@ -269,7 +269,7 @@ def connect(
         raise click.BadParameter("choose one of --http, --send and --no-data", param_hint="--send")
     if ipv4 and ipv6:
         raise click.BadParameter("-4 and -6 exclude each other", param_hint="-4")
-    literal = _is_address(name)
+    literal = is_address(name)
     server_name = None if no_sni else (sni or (None if literal else name))
     protocol = starttls
     if protocol is None:
@@ -336,7 +336,7 @@ def connect(
     sys.exit(verdict.exit_status)
 
 
-def _is_address(host: str) -> bool:
+def is_address(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:

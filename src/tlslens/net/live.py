@@ -117,7 +117,7 @@ class Recording:
         return out.getvalue()
 
 
-class _Deadline:
+class Deadline:
     def __init__(self, timeout_s: float) -> None:
         self.end = time.monotonic() + timeout_s
 
@@ -141,7 +141,7 @@ class RecordingLimitError(Exception):
 class Channel:
     """The recorded socket: what the STARTTLS preludes and the TLS pump read and write."""
 
-    def __init__(self, sock: socket.socket, rec: Recording, deadline: _Deadline) -> None:
+    def __init__(self, sock: socket.socket, rec: Recording, deadline: Deadline) -> None:
         self.sock = sock
         self.rec = rec
         self.deadline = deadline
@@ -200,9 +200,9 @@ def connect(plan: Plan, starttls: Callable[[Channel, Plan], None] | None = None)
     context = _context(plan)
     rec = Recording(plan, LiveOutcome(timeout_s=plan.timeout_s, starttls=plan.starttls))
     outcome = rec.outcome
-    deadline = _Deadline(plan.timeout_s)
+    deadline = Deadline(plan.timeout_s)
     try:
-        address = _resolve(plan, deadline)
+        address = resolve(plan, deadline)
     except OSError as exc:
         outcome.transport = "dns"
         outcome.detail = f"{plan.host}: {exc.strerror or exc}"
@@ -222,7 +222,7 @@ def connect(plan: Plan, starttls: Callable[[Channel, Plan], None] | None = None)
     return rec
 
 
-def _resolve(plan: Plan, deadline: _Deadline) -> tuple[int, tuple[str, int]]:
+def resolve(plan: Plan, deadline: Deadline) -> tuple[int, tuple[str, int]]:
     """One address for the host (the first the resolver gives), within the deadline."""
     found: list[tuple[int, tuple[str, int]]] = []
     failure: list[OSError] = []
@@ -251,7 +251,7 @@ def _run(
     sockaddr: tuple[str, int],
     plan: Plan,
     rec: Recording,
-    deadline: _Deadline,
+    deadline: Deadline,
     context: SSL.Context,
     starttls: Callable[[Channel, Plan], None] | None,
 ) -> None:
@@ -262,7 +262,7 @@ def _run(
     try:
         sock.connect(sockaddr)
     except OSError as exc:
-        outcome.transport, outcome.detail = _socket_failure(exc, f"{rec.ip} port {plan.port}")
+        outcome.transport, outcome.detail = socket_failure(exc, f"{rec.ip} port {plan.port}")
         if outcome.transport == "refused":
             rec.closes.append(Close(time.time_ns(), 1, "rst"))
         _bind_client(sock, rec)
@@ -297,7 +297,7 @@ def _run(
         outcome.transport = "limit"
         outcome.detail = f"{outcome.server_bytes} bytes kept"
     except OSError as exc:
-        outcome.transport, outcome.detail = _socket_failure(exc, "the connection")
+        outcome.transport, outcome.detail = socket_failure(exc, "the connection")
         if outcome.transport == "reset":
             rec.closes.append(Close(time.time_ns(), 1, "rst"))
     if not outcome.server_head:
@@ -323,7 +323,7 @@ def _bind_client(sock: socket.socket, rec: Recording) -> None:
         rec.client = Endpoint(ipaddress.ip_address(local[0]).packed, int(local[1]))
 
 
-def _socket_failure(exc: OSError, what: str) -> tuple[str, str]:
+def socket_failure(exc: OSError, what: str) -> tuple[str, str]:
     code = exc.errno
     if isinstance(exc, TimeoutError):
         return "timeout", f"{what}: no answer"

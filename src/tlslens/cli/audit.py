@@ -1,0 +1,325 @@
+"""`tlslens scan`: what servers accept, found with few connections run at once, and graded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from tlslens import registry
+from tlslens._text import safe_text
+from tlslens.cli.options import chain_checker, check_chain, trust_options
+from tlslens.cli.output import PROGRESS_AFTER_S, write_line
+from tlslens.cli.remote import is_address, split_host_port
+from tlslens.net import starttls as starttls_protocols
+from tlslens.net.sweep import ScanSettings, scan_target
+from tlslens.scan.findings import VERSION_ORDER, ScanReport, findings
+from tlslens.scan.grade import grade
+from tlslens.x509 import ChainChecker
+
+_TONE = {"bad": "bold red", "warn": "yellow", "good": "green", "info": ""}
+_MARK = {"bad": "✗", "warn": "!", "good": "✓", "info": "·"}
+
+
+def _targets(texts: tuple[str, ...], target_file: Path | None) -> list[tuple[str, str, int]]:
+    lines = list(texts)
+    if target_file is not None:
+        try:
+            content = target_file.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise click.BadParameter(
+                f"{safe_text(str(target_file))}: cannot be read ({exc.strerror or exc})",
+                param_hint="-f",
+            ) from exc
+        for number, line in enumerate(content.splitlines(), start=1):
+            line = line.split("#", 1)[0].strip()
+            if line:
+                lines.append(line)
+            del number
+    if not lines:
+        raise click.UsageError("name at least one target (HOST[:PORT]) or -f FILE")
+    found = []
+    for text in lines:
+        try:
+            host, port = split_host_port(text)
+        except (ValueError, UnicodeError) as exc:
+            raise click.BadParameter(safe_text(str(exc)), param_hint="TARGET") from exc
+        found.append((text, host, port or 443))
+    return found
+
+
+@click.command()
+@click.argument("targets", nargs=-1)
+@click.option(
+    "-f",
+    "target_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read targets from FILE, one HOST[:PORT] per line (# comments).",
+)
+@click.option("--sni", help="Server name to send (default: the host, unless it is an address).")
+@click.option(
+    "--starttls",
+    type=click.Choice([*starttls_protocols.PROTOCOLS, "none"]),
+    help="Upgrade a plaintext protocol first (default: by well-known port).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per target (schema: scan.schema.json)."
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0.1, max=600),
+    default=5.0,
+    show_default=True,
+    help="Seconds for each connection.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1, max=256),
+    default=8,
+    show_default=True,
+    help="Connections in flight at once, per target.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.01),
+    help="At most this many new connections per second, per target.",
+)
+@click.option(
+    "--parallel",
+    "parallel_targets",
+    type=click.IntRange(min=1, max=64),
+    default=4,
+    show_default=True,
+    help="Targets scanned at once.",
+)
+@click.option(
+    "--no-resumption", is_flag=True, help="Skip the session resumption checks (full handshakes)."
+)
+@trust_options
+def scan(
+    targets: tuple[str, ...],
+    target_file: Path | None,
+    sni: str | None,
+    starttls: str | None,
+    as_json: bool,
+    timeout_s: float,
+    max_connections: int,
+    rate: float | None,
+    parallel_targets: int,
+    no_resumption: bool,
+    trust_store: str,
+    cas: tuple[Path, ...],
+    host: str | None,
+    client_cas: tuple[Path, ...],
+    revocation: str,
+    at_text: str | None,
+) -> None:
+    """Scan TARGETS (HOST[:PORT], default port 443): versions, cipher suites in the server's
+    order, groups, signature algorithms, resumption, stapling, ALPN, downgrade protection,
+    the certificate chains, and a grade after the SSL Labs rating guide.
+
+    Exit status: 0 every target was scanned (whatever was found), 1 a target could not be
+    scanned, 2 bad usage.
+    """
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
+    reports = []
+    for text, name, port in _targets(targets, target_file):
+        protocol = starttls or starttls_protocols.WELL_KNOWN_PORTS.get(port)
+        report = ScanReport(
+            target=text, host=name, port=port, sni=sni or (None if is_address(name) else name)
+        )
+        report.starttls = starttls_protocols.PROTOCOL_NAMES.get(protocol or "")
+        reports.append((report, None if protocol in (None, "none") else protocol))
+    asyncio.run(
+        _scan_all(
+            reports, err, timeout_s, max_connections, rate, parallel_targets, not no_resumption
+        )
+    )
+    failed = 0
+    for report, _protocol in reports:
+        _conclude(report, checker)
+        if not report.scanned:
+            failed += 1
+        if as_json:
+            sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=True) + "\n")
+        else:
+            _render(out, report)
+    sys.exit(1 if failed else 0)
+
+
+async def _scan_all(
+    reports: list[tuple[ScanReport, str | None]],
+    err: Console,
+    timeout_s: float,
+    max_connections: int,
+    rate: float | None,
+    parallel: int,
+    resumption: bool,
+) -> None:
+    limit = asyncio.Semaphore(parallel)
+    progress = Progress(
+        TextColumn("scanning"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    task = progress.add_task("scan", total=len(reports))
+    shown = False
+
+    async def one(report: ScanReport, protocol: str | None) -> None:
+        settings = ScanSettings(
+            timeout_s=timeout_s,
+            max_connections=max_connections,
+            rate=rate,
+            starttls=starttls_protocols.PROTOCOLS.get(protocol) if protocol else None,
+            starttls_name=report.starttls,
+            resumption=resumption,
+        )
+        async with limit:
+            await scan_target(report, settings)
+        progress.advance(task)
+
+    async def show_later() -> None:
+        nonlocal shown
+        await asyncio.sleep(PROGRESS_AFTER_S)
+        progress.start()
+        shown = True
+
+    timer = asyncio.create_task(show_later()) if err.is_terminal else None
+    try:
+        await asyncio.gather(*(one(report, protocol) for report, protocol in reports))
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if shown:
+            progress.stop()
+
+
+def _conclude(report: ScanReport, checker: ChainChecker) -> None:
+    """Chains validated as `show` validates them; the stapled answer; the grade."""
+    chains = checker.fresh()
+    for chain in report.certificate_chains:
+        conn = chain.conn
+        check_chain(chains, conn)
+        validation = conn.validation
+        if validation is not None and validation.ocsp is not None and report.ocsp_status is None:
+            report.ocsp_status = validation.ocsp.status
+            report.ocsp_problems = [message for _code, message in validation.ocsp.problems]
+    report.grade = grade(report)
+
+
+def _line(out: Console, text: str, style: str = "") -> None:
+    if out.is_terminal:
+        out.print(Text(text, style=style))
+    else:
+        write_line(out, text)
+
+
+def _render(out: Console, report: ScanReport) -> None:
+    head = f"── {safe_text(report.target)}"
+    if report.ip and report.ip != report.host:
+        head += f" · {report.ip} port {report.port}"
+    if report.starttls:
+        head += f" · {report.starttls}"
+    _line(out, head + " ──", "bold")
+    for error in report.errors:
+        _line(out, "  error: " + safe_text(error), "red")
+    if not report.scanned:
+        _line(out, "  not scanned: no TLS or SSL version answered", "bold red")
+        return
+    rows: list[tuple[str, str]] = []
+    for name in VERSION_ORDER:
+        support = report.versions[name]
+        if support.accepted is None:
+            rows.append((name, "could not be told"))
+            continue
+        if not support.accepted:
+            rows.append((name, "no"))
+            continue
+        order = {True: "server order", False: "client order", None: ""}[support.server_order]
+        suites = ", ".join(registry.cipher_suite_name(s) for s in support.cipher_suites)
+        rows.append((name, f"yes{f' ({order})' if order else ''}: {suites}"))
+    groups = ", ".join(registry.group_name(g) for g in report.groups) or "none found"
+    if report.groups_server_order is not None:
+        groups += " (server order)" if report.groups_server_order else " (client order)"
+    rows.append(("Groups", groups))
+    rows.append(
+        (
+            "Signatures",
+            ", ".join(registry.signature_scheme_name(s) for s in report.signature_algorithms)
+            or "none found",
+        )
+    )
+    rows.append(("ALPN", ", ".join(report.alpn) or "none"))
+    res = report.resumption
+    rows.append(
+        ("Resumption", ", ".join(f"{k.replace('_', ' ')} {_yes(v)}" for k, v in res.items()))
+    )
+    rows.append(
+        (
+            "OCSP stapling",
+            _yes(report.ocsp_stapled) + (f" ({report.ocsp_status})" if report.ocsp_status else ""),
+        )
+    )
+    for feature, flag in (
+        ("Fallback SCSV", report.fallback_scsv),
+        ("Secure renegotiation", report.secure_renegotiation),
+        ("Compression", report.compression),
+        ("Extended master secret", report.extended_master_secret),
+        ("Encrypt-then-MAC", report.encrypt_then_mac),
+    ):
+        rows.append((feature, _yes(flag)))
+    for chain in report.certificate_chains:
+        leaf = chain.conn.certificates[0]
+        validation = chain.validation
+        verdict = "trusted" if validation is not None and validation.trusted else "NOT trusted"
+        rows.append(
+            (
+                f"Chain ({chain.key_type})",
+                f"{leaf.subject}, {len(chain.conn.certificates)} certificate(s), {verdict}",
+            )
+        )
+    grade_value = report.grade
+    rows.append(
+        (
+            "Grade",
+            f"{grade_value.get('grade')} (score {grade_value.get('score')}; {grade_value.get('guide')})",
+        )
+    )
+    rows.append(("Cost", f"{report.connections_used} connections, {report.duration_s:.2f} s"))
+    if out.is_terminal:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold cyan")
+        table.add_column(overflow="fold")
+        for label, value in rows:
+            table.add_row(label, Text(safe_text(value)))
+        out.print(table)
+    else:
+        width = max(len(label) for label, _ in rows) + 2
+        for label, value in rows:
+            write_line(out, f"  {label:<{width}}{safe_text(value)}")
+    for cap in grade_value.get("caps", []):
+        _line(
+            out, f"  grade capped at {cap['grade']}: {cap['reason']} (fix: {cap['fix']})", "yellow"
+        )
+    for severity, sentence in findings(report):
+        _line(out, f"  {_MARK[severity]} {safe_text(sentence)}", _TONE[severity])
+    _line(out, "")
+
+
+def _yes(value: bool | None) -> str:
+    return {True: "yes", False: "no", None: "not told"}[value]

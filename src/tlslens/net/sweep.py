@@ -1,0 +1,631 @@
+"""`scan`'s network side: many probes against one server, at once, within bounds.
+
+EDGE: sockets, threads and asyncio. Each probe is one TCP connection carrying one
+ClientHello that ``scan.probe`` wrote (after the STARTTLS prelude, if any) and the server's
+first flight, read until the probe has what it needs. Independent questions run
+concurrently (``asyncio.gather``) under a per-target limit on connections in flight and an
+optional rate; the questions that depend on an earlier answer (the next cipher suite once
+the server's favourite is removed) run in sequence. Every connection and every read is
+bounded by the timeout. Resumption is checked with Python ``ssl`` full handshakes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from tlslens import registry
+from tlslens.explain.verdict import LiveOutcome
+from tlslens.handshake import extensions as ext
+from tlslens.handshake import messages as hs
+from tlslens.handshake.compose import push_sslv2_client_hello
+from tlslens.model import Connection
+from tlslens.net.live import (
+    Channel,
+    Deadline,
+    DeadlineError,
+    Plan,
+    Recording,
+    resolve,
+    socket_failure,
+)
+from tlslens.scan.findings import CertificateChain, ScanReport
+from tlslens.scan.probe import (
+    DEFAULT_GROUPS,
+    DEFAULT_SIGNATURE_ALGORITHMS,
+    SSL3,
+    TLS10,
+    TLS11,
+    TLS12,
+    TLS13,
+    Offer,
+    Probe,
+    ProbeResult,
+)
+
+VERSION_NAMES = {
+    SSL3: "SSL 3.0",
+    TLS10: "TLS 1.0",
+    TLS11: "TLS 1.1",
+    TLS12: "TLS 1.2",
+    TLS13: "TLS 1.3",
+}
+TLS13_SUITES = tuple(code for code, info in registry.CIPHER_SUITES.items() if info.tls13)
+# Every suite a TLS 1.2-or-older server could pick, strongest kinds first (so that a server
+# following the client's order shows the order a careful client would offer).
+LEGACY_SUITES = tuple(
+    sorted(
+        (c for c, i in registry.CIPHER_SUITES.items() if not i.tls13 and not i.scsv),
+        key=lambda c: (
+            {"ECDHE": 0, "DHE": 1}.get(registry.CIPHER_SUITES[c].kx or "", 2),
+            not registry.CIPHER_SUITES[c].aead,
+            c,
+        ),
+    )
+)
+ALPN_CANDIDATES = (
+    "h2",
+    "http/1.1",
+    "http/1.0",
+    "spdy/3.1",
+    "h3",
+    "acme-tls/1",
+    "imap",
+    "pop3",
+    "smtp",
+    "ftp",
+    "xmpp-client",
+    "postgresql",
+    "mysql",
+    "ldap",
+)
+ECDSA_SCHEMES = (0x0403, 0x0503, 0x0603)
+RSA_SCHEMES = (0x0804, 0x0805, 0x0806, 0x0809, 0x080A, 0x080B, 0x0401, 0x0501, 0x0601)
+EDDSA_SCHEMES = (0x0807, 0x0808)
+# Groups the scanner holds private keys for, so that it can read what follows ServerHello.
+SHAREABLE = (X25519, 23, 24, 25, 30)
+# Classical groups only, outside the group questions: a server that prefers a hybrid group
+# would otherwise answer every probe with a HelloRetryRequest the scanner cannot follow.
+CLASSICAL_GROUPS = tuple(g for g in DEFAULT_GROUPS if g < 0x1100)
+SSL2_KINDS = (0x010080, 0x020080, 0x030080, 0x040080, 0x050080, 0x060040, 0x0700C0)
+
+
+@dataclass(slots=True)
+class ScanSettings:
+    timeout_s: float = 5.0  # each connection, from SYN to the end of the server's flight
+    max_connections: int = 8  # in flight at once, per target
+    rate: float | None = None  # connections started per second, per target
+    starttls: Callable[[Channel, Plan], None] | None = None
+    starttls_name: str | None = None
+    resumption: bool = True
+
+
+class _Target:
+    """One server: the probes' shared limits and the report they fill in."""
+
+    def __init__(
+        self, report: ScanReport, sockaddr: tuple[str, int], family: int, settings: ScanSettings
+    ) -> None:
+        self.report = report
+        self.sockaddr = sockaddr
+        self.family = family
+        self.settings = settings
+        self.slots = asyncio.Semaphore(settings.max_connections)
+        self.next_start = 0.0
+        self.rate_lock = asyncio.Lock()
+        self.failures = 0
+
+    async def _paced(self) -> None:
+        rate = self.settings.rate
+        if not rate:
+            return
+        async with self.rate_lock:
+            now = time.monotonic()
+            wait = self.next_start - now
+            self.next_start = max(now, self.next_start) + 1.0 / rate
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def probe(self, offer: Offer) -> ProbeResult:
+        """One probe; a HelloRetryRequest for a group the scanner can make a key for is
+        followed, on a new connection, by the same offer with that key share."""
+        result = await self._one(offer)
+        group = _hrr_group(result.conn)
+        if offer.key_share_groups and group in SHAREABLE and group not in offer.key_share_groups:
+            result = await self._one(replace(offer, key_share_groups=(group,)))
+        return result
+
+    async def _one(self, offer: Offer) -> ProbeResult:
+        async with self.slots:
+            await self._paced()
+            self.report.connections_used += 1
+            return await asyncio.to_thread(
+                self._probe_blocking, Probe(offer, ts_ns=time.time_ns()), None
+            )
+
+    async def sslv2(self) -> ProbeResult:
+        async with self.slots:
+            await self._paced()
+            self.report.connections_used += 1
+            probe = Probe(Offer(version=TLS10, cipher_suites=()), ts_ns=time.time_ns())
+            hello = push_sslv2_client_hello(SSL2_KINDS, bytes(16))
+            return await asyncio.to_thread(self._probe_blocking, probe, hello)
+
+    def _open(self, deadline: Deadline) -> tuple[socket.socket, Channel]:
+        plan = Plan(
+            host=self.report.host,
+            port=self.report.port,
+            sni=self.report.sni,
+            timeout_s=self.settings.timeout_s,
+        )
+        sock = socket.socket(self.family, socket.SOCK_STREAM)
+        sock.settimeout(max(deadline.left(), 0.01))
+        try:
+            sock.connect(self.sockaddr)
+        except OSError:
+            sock.close()
+            raise
+        channel = Channel(sock, Recording(plan, LiveOutcome(timeout_s=plan.timeout_s)), deadline)
+        if self.settings.starttls is not None:
+            self.settings.starttls(channel, plan)
+            refusal = channel.rec.outcome.starttls_refusal
+            if refusal is not None:
+                sock.close()
+                raise ConnectionError(f"{self.settings.starttls_name} refused: {refusal}")
+        return sock, channel
+
+    def _probe_blocking(self, probe: Probe, hello: bytes | None) -> ProbeResult:
+        deadline = Deadline(self.settings.timeout_s)
+        try:
+            sock, channel = self._open(deadline)
+        except (OSError, DeadlineError, ConnectionError) as exc:
+            return ProbeResult(None, _failure_text(exc))
+        try:
+            sock.sendall(hello if hello is not None else probe.hello)
+            if hello is not None:
+                probe.hello = hello
+            while not probe.done:
+                try:
+                    data = channel.recv()
+                except DeadlineError:
+                    if not probe.result().answered:
+                        result = probe.result()
+                        result.error = (
+                            result.error
+                            or f"no complete answer within {self.settings.timeout_s:g} s"
+                        )
+                        return result
+                    break
+                probe.feed(data)
+        except OSError as exc:
+            result = probe.result()
+            if not result.answered:
+                result.error = result.error or socket_failure(exc, "the server")[1]
+            return result
+        finally:
+            sock.close()
+        return probe.result()
+
+    # -- resumption with Python ssl ------------------------------------------------
+
+    def _ssl_handshake(
+        self, context: ssl.SSLContext, session: ssl.SSLSession | None, wait_ticket: bool
+    ) -> ssl.SSLSocket:
+        deadline = Deadline(self.settings.timeout_s)
+        sock, _channel = self._open(deadline)
+        tls = context.wrap_socket(
+            sock, server_hostname=self.report.sni, session=session, do_handshake_on_connect=False
+        )
+        tls.settimeout(max(deadline.left(), 0.01))
+        tls.do_handshake()
+        if wait_ticket:
+            tls.settimeout(min(0.3, max(deadline.left(), 0.01)))
+            try:
+                tls.recv(1)  # NewSessionTicket arrives after the handshake in TLS 1.3
+            except (TimeoutError, ssl.SSLError, OSError):
+                pass
+        return tls
+
+    def _resumes(self, version: ssl.TLSVersion, tickets: bool) -> tuple[bool | None, bool | None]:
+        """(resumed, ticket issued) with two full Python ssl handshakes."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        context.minimum_version = context.maximum_version = version
+        if not tickets:
+            context.options |= ssl.OP_NO_TICKET
+        try:
+            first = self._ssl_handshake(context, None, version == ssl.TLSVersion.TLSv1_3)
+            session = first.session
+            _close_cleanly(first)
+            if session is None or (version == ssl.TLSVersion.TLSv1_3 and not session.has_ticket):
+                return False, False
+            second = self._ssl_handshake(context, session, False)
+            resumed = second.session_reused
+            _close_cleanly(second)
+            return resumed, session.has_ticket
+        except (OSError, ssl.SSLError, DeadlineError, ConnectionError, ValueError):
+            return None, None
+
+    async def resumption(self) -> None:
+        report = self.report
+        jobs: list[tuple[str, ssl.TLSVersion, bool]] = []
+        if report.versions["TLS 1.2"].accepted:
+            jobs += [
+                ("session_id", ssl.TLSVersion.TLSv1_2, False),
+                ("ticket", ssl.TLSVersion.TLSv1_2, True),
+            ]
+        if report.versions["TLS 1.3"].accepted:
+            jobs.append(("tls13_psk", ssl.TLSVersion.TLSv1_3, True))
+
+        async def one(name: str, version: ssl.TLSVersion, tickets: bool) -> None:
+            async with self.slots:
+                await self._paced()
+                report.connections_used += 2
+                resumed, issued = await asyncio.to_thread(self._resumes, version, tickets)
+            if name == "ticket" and issued is False:
+                resumed = False  # resumed by session ID, not by a ticket
+            report.resumption[name] = resumed
+            if name == "tls13_psk":
+                report.tls13_tickets_issued = issued
+
+        await asyncio.gather(*(one(*job) for job in jobs))
+
+
+def _close_cleanly(tls: ssl.SSLSocket) -> None:
+    """close_notify first: a server drops a session from its cache when the connection
+    ends without one."""
+    try:
+        tls.unwrap()
+    except (OSError, ssl.SSLError, ValueError):
+        pass
+    tls.close()
+
+
+def _failure_text(exc: BaseException) -> str:
+    if isinstance(exc, DeadlineError):
+        return "timed out"
+    if isinstance(exc, OSError):
+        return socket_failure(exc, "the server")[1]
+    return str(exc)
+
+
+def _answered_with(result: ProbeResult, version: int) -> Connection | None:
+    conn = result.conn
+    if conn is None or conn.server_hello is None or conn.version != version:
+        return None
+    return conn
+
+
+def _hrr_group(conn: Connection | None) -> int | None:
+    if conn is None or conn.hello_retry_request is None:
+        return None
+    value = ext.find_decoded(
+        conn.hello_retry_request.extensions, ext.KEY_SHARE, ext.HELLO_RETRY_REQUEST
+    )
+    return int(value["selected_group"]) if value and "selected_group" in value else None
+
+
+def _ske_curve(conn: Connection) -> int | None:
+    ske = conn.server_key_exchange
+    if ske is None:
+        return None
+    curve = ske.params.get("named_curve")
+    return int(curve) if isinstance(curve, int) else None
+
+
+class Scanner:
+    """Fills one ScanReport: the plan of probes and what each answer means."""
+
+    def __init__(self, target: _Target) -> None:
+        self.t = target
+        self.report = target.report
+        self.first: dict[int, Connection] = {}
+
+    def offer(self, version: int, suites: Sequence[int], **kw: object) -> Offer:
+        kw.setdefault("groups", CLASSICAL_GROUPS)
+        return Offer(version=version, cipher_suites=tuple(suites), sni=self.report.sni, **kw)  # type: ignore[arg-type]
+
+    async def run(self) -> None:
+        await self.versions()
+        if not self.first:
+            return
+        tasks = [self.suites(version) for version in self.first]
+        tasks += [
+            self.groups(),
+            self.chains(),
+            self.alpn(),
+            self.fallback(),
+            self.signature_algorithms(),
+        ]
+        if self.t.settings.resumption and self.t.settings.starttls is None:
+            tasks.append(self.t.resumption())
+        await asyncio.gather(*tasks)
+        self.legacy_features()
+
+    async def versions(self) -> None:
+        report = self.report
+        probes = {
+            SSL3: self.offer(SSL3, LEGACY_SUITES),
+            TLS10: self.offer(TLS10, LEGACY_SUITES),
+            TLS11: self.offer(TLS11, LEGACY_SUITES),
+            # Compression offered in the TLS 1.2 probe: a server that enables it picks it.
+            TLS12: self.offer(TLS12, LEGACY_SUITES, compression_methods=(1, 0)),
+            TLS13: self.offer(TLS13, TLS13_SUITES),
+        }
+        versions = list(probes)
+        results = await asyncio.gather(*(self.t.probe(probes[v]) for v in versions), self.t.sslv2())
+        errors: list[str] = []
+        for version, result in zip(versions, results[:-1], strict=True):
+            support = report.versions[VERSION_NAMES[version]]
+            conn = _answered_with(result, version)
+            if conn is not None:
+                support.accepted = True
+                self.first[version] = conn
+                continue
+            # An alert, another version, a close or a reset is a no; a timeout or bytes
+            # that are not TLS leave the question open.
+            undecided = result.error is not None and (
+                "timed out" in result.error
+                or "no complete answer" in result.error
+                or "not TLS" in result.error
+                or "HTTP" in result.error
+            )
+            support.accepted = None if undecided else False
+            if result.error:
+                errors.append(f"{VERSION_NAMES[version]} probe: {result.error}")
+        sslv2 = results[-1]
+        report.versions["SSL 2.0"].accepted = bool(
+            sslv2.conn is not None and sslv2.conn.sslv2_server_hello
+        )
+        if not self.first:
+            report.errors.extend(dict.fromkeys(errors))
+
+    async def suites(self, version: int) -> None:
+        name = VERSION_NAMES[version]
+        support = self.report.versions[name]
+        candidates = list(TLS13_SUITES if version == TLS13 else LEGACY_SUITES)
+        chosen: list[int] = []
+        conn: Connection | None = self.first[version]
+        while conn is not None:
+            suite = conn.cipher_suite
+            if suite is None or suite not in candidates:
+                if suite is not None:
+                    self.report.errors.append(
+                        f"{name}: the server chose {registry.cipher_suite_name(suite)}, which was not offered"
+                    )
+                break
+            chosen.append(suite)
+            candidates.remove(suite)
+            self._observe(conn)
+            if not candidates:
+                break
+            conn = _answered_with(await self.t.probe(self.offer(version, candidates)), version)
+        support.cipher_suites = chosen
+        if len(chosen) >= 2:
+            again = _answered_with(
+                await self.t.probe(self.offer(version, list(reversed(chosen)))), version
+            )
+            if again is not None:
+                support.server_order = again.cipher_suite == chosen[0]
+        if (
+            version != TLS13
+            and any(not (registry.CIPHER_SUITES[s].aead) for s in chosen)
+            and self.report.encrypt_then_mac is None
+        ):
+            cbc = [s for s in chosen if not registry.CIPHER_SUITES[s].aead]
+            probe_conn = _answered_with(await self.t.probe(self.offer(version, cbc)), version)
+            if probe_conn is not None:
+                self.report.encrypt_then_mac = (
+                    probe_conn.server_hello is not None
+                    and ext.find(probe_conn.server_hello.extensions, ext.ENCRYPT_THEN_MAC)
+                    is not None
+                )
+
+    def _observe(self, conn: Connection) -> None:
+        ske = conn.server_key_exchange
+        if ske is not None and "dh_p" in ske.params:
+            bits = len(ske.params["dh_p"].lstrip(b"\0")) * 8
+            if bits not in self.report.dh_bits:
+                self.report.dh_bits.append(bits)
+
+    async def groups(self) -> None:
+        report = self.report
+        tls13 = TLS13 in self.first
+        remaining = list(DEFAULT_GROUPS)
+        found: list[int] = []
+        ecdhe12 = [
+            s for s in LEGACY_SUITES if (registry.CIPHER_SUITES[s].kx or "").startswith("ECDHE")
+        ]
+        version = TLS13 if tls13 else max((v for v in self.first if v != TLS13), default=None)
+        if version is None:
+            return
+
+        async def selected(groups: list[int]) -> int | None:
+            if tls13:
+                # No key share at all: the server must say which group it wants (a
+                # HelloRetryRequest), by its own preference when it has one.
+                result = await self.t.probe(
+                    self.offer(TLS13, TLS13_SUITES, groups=tuple(groups), key_share_groups=())
+                )
+                return _hrr_group(result.conn)
+            conn = _answered_with(
+                await self.t.probe(self.offer(version, ecdhe12, groups=tuple(groups))), version
+            )
+            return _ske_curve(conn) if conn is not None else None
+
+        while remaining:
+            group = await selected(remaining)
+            if group is None or group not in remaining:
+                break
+            found.append(group)
+            remaining.remove(group)
+        report.groups = found
+        if tls13:
+            report.hello_retry_request = self.first[TLS13].hello_retry_request is not None
+        if len(found) >= 2:
+            first = await selected(list(reversed(found)))
+            report.groups_server_order = None if first is None else first == found[0]
+
+    async def chains(self) -> None:
+        """One certificate chain per key type the server selects."""
+        report = self.report
+        seen: set[str] = set()
+        if TLS13 in self.first:
+            offers = [
+                (kind, self.offer(TLS13, TLS13_SUITES, signature_algorithms=schemes))
+                for kind, schemes in (
+                    ("ECDSA", ECDSA_SCHEMES),
+                    ("RSA", RSA_SCHEMES),
+                    ("EdDSA", EDDSA_SCHEMES),
+                )
+            ]
+            version = TLS13
+        else:
+            version = max(self.first)
+            by_auth: dict[str, list[int]] = {}
+            for code in LEGACY_SUITES:
+                auth = registry.CIPHER_SUITES[code].auth or ""
+                kind = "ECDSA" if auth == "ECDSA" else "RSA" if auth == "RSA" else ""
+                if kind:
+                    by_auth.setdefault(kind, []).append(code)
+            offers = [(kind, self.offer(version, codes)) for kind, codes in by_auth.items()]
+        results = await asyncio.gather(*(self.t.probe(offer) for _kind, offer in offers))
+        for (kind, _offer), result in zip(offers, results, strict=True):
+            conn = _answered_with(result, version)
+            if conn is None or not conn.certificates:
+                continue
+            leaf = conn.certificates[0].sha256
+            if leaf in seen:
+                continue
+            seen.add(leaf)
+            key_type = conn.certificates[0].key.split()[0] if conn.certificates[0].key else kind
+            report.certificate_chains.append(
+                CertificateChain(key_type, conn, VERSION_NAMES[version])
+            )
+            if report.ocsp_stapled is None or not report.ocsp_stapled:
+                report.ocsp_stapled = conn.stapled_ocsp is not None
+            self._observe(conn)
+
+    async def alpn(self) -> None:
+        version = TLS13 if TLS13 in self.first else max(self.first)
+        remaining = list(ALPN_CANDIDATES)
+        found: list[str] = []
+        while remaining:
+            conn = _answered_with(
+                await self.t.probe(
+                    self.offer(
+                        version,
+                        TLS13_SUITES if version == TLS13 else LEGACY_SUITES,
+                        alpn=tuple(remaining),
+                    )
+                ),
+                version,
+            )
+            chosen = conn.alpn if conn is not None else None
+            if chosen is None or chosen not in remaining:
+                break
+            found.append(chosen)
+            remaining.remove(chosen)
+        self.report.alpn = found
+
+    async def fallback(self) -> None:
+        accepted = sorted(self.first)
+        if len(accepted) < 2:
+            return
+        below = accepted[-2]
+        result = await self.t.probe(self.offer(below, LEGACY_SUITES, fallback_scsv=True))
+        conn = result.conn
+        if conn is None:
+            return
+        if any(
+            registry.alert_name(e.detail.get("description", -1)) == "inappropriate_fallback"
+            for e in conn.alerts
+        ):
+            self.report.fallback_scsv = True
+        elif conn.server_hello is not None:
+            self.report.fallback_scsv = False
+
+    async def signature_algorithms(self) -> None:
+        """The schemes the server signs with, most preferred first, one probe each."""
+        tls13 = TLS13 in self.first
+        version = TLS13 if tls13 else max(self.first)
+        fs = [s for s in LEGACY_SUITES if registry.CIPHER_SUITES[s].forward_secrecy]
+        if not tls13 and version < TLS12:
+            return
+        remaining = list(DEFAULT_SIGNATURE_ALGORITHMS)
+        found: list[int] = []
+        while remaining:
+            conn = _answered_with(
+                await self.t.probe(
+                    self.offer(
+                        version,
+                        TLS13_SUITES if tls13 else fs,
+                        signature_algorithms=tuple(remaining),
+                    )
+                ),
+                version,
+            )
+            scheme = _signature_scheme(conn) if conn is not None else None
+            if scheme is None or scheme not in remaining:
+                break
+            found.append(scheme)
+            remaining.remove(scheme)
+        self.report.signature_algorithms = found
+
+    def legacy_features(self) -> None:
+        """What the first answer of the newest version up to TLS 1.2 says about the rest."""
+        report = self.report
+        legacy = [v for v in sorted(self.first) if v != TLS13]
+        if not legacy:
+            return
+        conn = self.first[legacy[-1]]
+        hello = conn.server_hello
+        assert hello is not None
+        report.secure_renegotiation = ext.find(hello.extensions, ext.RENEGOTIATION_INFO) is not None
+        report.extended_master_secret = (
+            ext.find(hello.extensions, ext.EXTENDED_MASTER_SECRET) is not None
+        )
+        report.compression = hello.legacy_compression_method != 0
+        if report.encrypt_then_mac is None and not (conn.suite_info and conn.suite_info.aead):
+            report.encrypt_then_mac = ext.find(hello.extensions, ext.ENCRYPT_THEN_MAC) is not None
+
+
+def _signature_scheme(conn: Connection) -> int | None:
+    for event in conn.timeline:
+        message = event.message
+        if isinstance(message, hs.CertificateVerify) and event.direction == "s2c":
+            return message.signature_scheme
+        if isinstance(message, hs.ServerKeyExchange):
+            return message.signature_scheme
+    return None
+
+
+async def scan_target(report: ScanReport, settings: ScanSettings) -> None:
+    """Fill ``report`` in; every failure goes to ``report.errors``."""
+    started = time.monotonic()
+    plan = Plan(host=report.host, port=report.port, sni=report.sni, timeout_s=settings.timeout_s)
+    try:
+        family, sockaddr = await asyncio.to_thread(resolve, plan, Deadline(settings.timeout_s))
+    except (OSError, DeadlineError) as exc:
+        report.errors.append(
+            f"cannot resolve {report.host}: {getattr(exc, 'strerror', None) or exc or 'timed out'}"
+        )
+        report.duration_s = time.monotonic() - started
+        return
+    report.ip = sockaddr[0]
+    target = _Target(report, sockaddr, family, settings)
+    try:
+        await Scanner(target).run()
+    except Exception as exc:  # a bug in tlslens: this target's entry says so, the scan goes on
+        report.errors.append(
+            f"internal error ({type(exc).__name__}: {exc}); the scan of this target stopped"
+        )
+    report.duration_s = time.monotonic() - started
+
+
+__all__ = ["ScanSettings", "scan_target"]

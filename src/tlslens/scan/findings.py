@@ -1,0 +1,286 @@
+"""What a scan found about one server, as facts (``ScanReport``) and in plain words.
+
+Pure: the scanner (``net.sweep``) fills the report in; ``findings`` says what each fact
+means for real clients, ``to_json`` is the contract of ``scan --json``
+(schema/scan.schema.json).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tlslens import registry
+from tlslens.model import Connection
+
+SCAN_SCHEMA_VERSION = 1
+VERSION_ORDER = ("SSL 2.0", "SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3")
+
+
+@dataclass(slots=True)
+class VersionSupport:
+    accepted: bool | None = None  # None: could not be told (the probe failed)
+    cipher_suites: list[int] = field(default_factory=list)
+    server_order: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "cipher_suites": [registry.cipher_suite_name(s) for s in self.cipher_suites],
+            "server_order": self.server_order,
+        }
+
+
+@dataclass(slots=True)
+class CertificateChain:
+    """The chain one probe got; ``conn.validation`` is filled in as ``show`` does it."""
+
+    key_type: str
+    conn: Connection
+    version: str  # the version of the probe that got it
+
+    @property
+    def validation(self) -> Any:
+        return self.conn.validation
+
+    def to_json(self) -> dict[str, Any]:
+        validation = self.validation
+        return {
+            "key_type": self.key_type,
+            "version": self.version,
+            "certificates": [cert.to_json() for cert in self.conn.certificates],
+            "validation": validation.to_json() if validation is not None else None,
+        }
+
+
+@dataclass(slots=True)
+class ScanReport:
+    target: str
+    host: str
+    port: int
+    ip: str | None = None
+    sni: str | None = None
+    starttls: str | None = None
+    versions: dict[str, VersionSupport] = field(
+        default_factory=lambda: {name: VersionSupport() for name in VERSION_ORDER}
+    )
+    groups: list[int] = field(default_factory=list)
+    groups_server_order: bool | None = None
+    hello_retry_request: bool | None = None  # the server asks for another key share
+    signature_algorithms: list[int] = field(default_factory=list)
+    resumption: dict[str, bool | None] = field(
+        default_factory=lambda: {"session_id": None, "ticket": None, "tls13_psk": None}
+    )
+    tls13_tickets_issued: bool | None = None
+    ocsp_stapled: bool | None = None
+    ocsp_status: str | None = None
+    ocsp_problems: list[str] = field(default_factory=list)
+    alpn: list[str] = field(default_factory=list)
+    fallback_scsv: bool | None = None
+    secure_renegotiation: bool | None = None
+    compression: bool | None = None
+    extended_master_secret: bool | None = None
+    encrypt_then_mac: bool | None = None
+    certificate_chains: list[CertificateChain] = field(default_factory=list)
+    dh_bits: list[int] = field(default_factory=list)  # DHE parameter sizes seen
+    grade: dict[str, Any] = field(default_factory=dict)
+    connections_used: int = 0
+    duration_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def accepted_versions(self) -> list[str]:
+        return [name for name in VERSION_ORDER if self.versions[name].accepted]
+
+    @property
+    def scanned(self) -> bool:
+        """Did any TLS (or SSL) version answer at all?"""
+        return bool(self.accepted_versions)
+
+    def all_suites(self) -> list[int]:
+        seen: dict[int, None] = {}
+        for name in VERSION_ORDER:
+            for suite in self.versions[name].cipher_suites:
+                seen.setdefault(suite, None)
+        return list(seen)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCAN_SCHEMA_VERSION,
+            "target": self.target,
+            "ip": self.ip,
+            "port": self.port,
+            "sni": self.sni,
+            "starttls": self.starttls,
+            "versions": {name: self.versions[name].to_json() for name in VERSION_ORDER},
+            "groups": [registry.group_name(g) for g in self.groups],
+            "groups_server_order": self.groups_server_order,
+            "hello_retry_request": self.hello_retry_request,
+            "signature_algorithms": [
+                registry.signature_scheme_name(s) for s in self.signature_algorithms
+            ],
+            "resumption": dict(self.resumption),
+            "tls13_tickets_issued": self.tls13_tickets_issued,
+            "ocsp_stapling": {
+                "stapled": self.ocsp_stapled,
+                "status": self.ocsp_status,
+                "problems": list(self.ocsp_problems),
+            },
+            "alpn": list(self.alpn),
+            "fallback_scsv": self.fallback_scsv,
+            "secure_renegotiation": self.secure_renegotiation,
+            "compression": self.compression,
+            "extended_master_secret": self.extended_master_secret,
+            "encrypt_then_mac": self.encrypt_then_mac,
+            "certificate_chains": [chain.to_json() for chain in self.certificate_chains],
+            "grade": self.grade,
+            "connections_used": self.connections_used,
+            "duration_s": round(self.duration_s, 3),
+            "errors": list(self.errors),
+        }
+
+
+_VERSION_WORDS = {
+    "SSL 2.0": "accepts SSL 2.0: broken since 1996 (DROWN); no client needs it; disable it",
+    "SSL 3.0": "accepts SSL 3.0: broken by POODLE (2014); no current client needs it; disable it",
+    "TLS 1.0": "accepts TLS 1.0: only clients from before 2014 need it; deprecated by RFC 8996, "
+    "and PCI DSS forbids it",
+    "TLS 1.1": "accepts TLS 1.1: no client needs it without also speaking TLS 1.2; deprecated "
+    "by RFC 8996",
+}
+
+
+def findings(report: ScanReport) -> list[tuple[str, str]]:
+    """(severity, sentence) pairs: "bad", "warn", "good" or "info", in reading order."""
+    out: list[tuple[str, str]] = []
+    if not report.scanned:
+        return out
+    for name in ("SSL 2.0", "SSL 3.0", "TLS 1.0", "TLS 1.1"):
+        if report.versions[name].accepted:
+            out.append(("bad" if name.startswith("SSL") else "warn", _VERSION_WORDS[name]))
+    if report.versions["TLS 1.3"].accepted:
+        out.append(
+            (
+                "good",
+                "accepts TLS 1.3: every current browser uses it (one round trip, "
+                "forward secrecy always)",
+            )
+        )
+    elif report.versions["TLS 1.3"].accepted is False:
+        out.append(
+            (
+                "warn",
+                "no TLS 1.3: current clients fall back to TLS 1.2 (an extra round "
+                "trip, and the certificate in clear text)",
+            )
+        )
+    if report.versions["TLS 1.2"].accepted is False and not report.versions["TLS 1.3"].accepted:
+        out.append(("bad", "no TLS 1.2 or 1.3: current clients cannot connect"))
+    suites = report.all_suites()
+    infos = [registry.CIPHER_SUITES.get(s) for s in suites]
+    weak = [
+        registry.cipher_suite_name(s)
+        for s, info in zip(suites, infos, strict=True)
+        if info is not None and _weak_cipher(info)
+    ]
+    if weak:
+        out.append(
+            (
+                "bad",
+                f"weak cipher suites accepted ({', '.join(weak[:4])}"
+                f"{' …' if len(weak) > 4 else ''}): broken or 64-bit-block ciphers; remove them",
+            )
+        )
+    no_fs = [
+        registry.cipher_suite_name(s)
+        for s, info in zip(suites, infos, strict=True)
+        if info is not None and not info.tls13 and info.forward_secrecy is False
+    ]
+    if no_fs:
+        out.append(
+            (
+                "warn",
+                f"{len(no_fs)} suite(s) without forward secrecy (RSA key exchange): "
+                "a stolen server key decrypts recorded traffic",
+            )
+        )
+    for name in ("TLS 1.2", "TLS 1.1", "TLS 1.0"):
+        support = report.versions[name]
+        if support.accepted and support.server_order is False and len(support.cipher_suites) > 1:
+            out.append(("info", f"{name}: the server follows the client's suite order"))
+    pq = [
+        g
+        for g in report.groups
+        if registry.group_name(g).upper().endswith(("MLKEM768", "MLKEM1024"))
+    ]
+    if pq:
+        out.append(
+            (
+                "good",
+                f"post-quantum key exchange offered ({', '.join(registry.group_name(g) for g in pq)}): "
+                "recorded traffic stays safe from a future quantum computer",
+            )
+        )
+    elif report.versions["TLS 1.3"].accepted:
+        out.append(
+            (
+                "info",
+                "no post-quantum hybrid group (X25519MLKEM768): Chrome and Firefox would use one",
+            )
+        )
+    if report.compression:
+        out.append(("bad", "TLS compression is on: CRIME (2012) recovers cookies; turn it off"))
+    if report.secure_renegotiation is False:
+        out.append(
+            ("bad", "no secure renegotiation (RFC 5746): the renegotiation attack of 2009 applies")
+        )
+    if report.fallback_scsv is False:
+        out.append(
+            (
+                "warn",
+                "no TLS_FALLBACK_SCSV: a network attacker can force a downgrade on old clients",
+            )
+        )
+    if report.extended_master_secret is False and report.versions["TLS 1.2"].accepted:
+        out.append(
+            ("warn", "no extended master secret (RFC 7627) in TLS 1.2: triple-handshake attacks")
+        )
+    if report.ocsp_stapled:
+        status = report.ocsp_status or "unreadable"
+        out.append(
+            (
+                "good" if status == "good" else "warn",
+                f"OCSP stapling on (the stapled answer is {status})",
+            )
+        )
+    elif report.ocsp_stapled is False:
+        out.append(
+            ("info", "no OCSP stapling: clients that check revocation ask the CA themselves")
+        )
+    res = report.resumption
+    if res.get("session_id") or res.get("ticket") or res.get("tls13_psk"):
+        kinds = [k.replace("_", " ") for k, v in res.items() if v]
+        out.append(
+            (
+                "good",
+                f"session resumption works ({', '.join(kinds)}): returning clients skip a round trip",
+            )
+        )
+    for chain in report.certificate_chains:
+        validation = chain.validation
+        if validation is not None and not validation.trusted:
+            codes = ", ".join(dict.fromkeys(p.code for p in validation.problems))
+            out.append(("bad", f"{chain.key_type} certificate chain NOT trusted ({codes})"))
+    return out
+
+
+def _weak_cipher(info: registry.CipherSuiteInfo) -> bool:
+    cipher = (info.cipher or "").upper()
+    return (
+        info.export
+        or any(word in cipher for word in ("RC4", "DES", "NULL", "RC2", "IDEA"))
+        or (info.kx is not None and "anon" in info.name)
+    )
+
+
+__all__ = ["SCAN_SCHEMA_VERSION", "CertificateChain", "ScanReport", "VersionSupport", "findings"]
