@@ -87,7 +87,7 @@ ECDSA_SCHEMES = (0x0403, 0x0503, 0x0603)
 RSA_SCHEMES = (0x0804, 0x0805, 0x0806, 0x0809, 0x080A, 0x080B, 0x0401, 0x0501, 0x0601)
 EDDSA_SCHEMES = (0x0807, 0x0808)
 # Groups the scanner holds private keys for, so that it can read what follows ServerHello.
-SHAREABLE = (X25519, 23, 24, 25, 30)
+SHAREABLE = (29, 23, 24, 25, 30)  # x25519, secp256r1, secp384r1, secp521r1, x448
 # Classical groups only, outside the group questions: a server that prefers a hybrid group
 # would otherwise answer every probe with a HelloRetryRequest the scanner cannot follow.
 CLASSICAL_GROUPS = tuple(g for g in DEFAULT_GROUPS if g < 0x1100)
@@ -135,7 +135,12 @@ class _Target:
         followed, on a new connection, by the same offer with that key share."""
         result = await self._one(offer)
         group = _hrr_group(result.conn)
-        if offer.key_share_groups and group in SHAREABLE and group not in offer.key_share_groups:
+        if (
+            group is not None
+            and offer.key_share_groups
+            and group in SHAREABLE
+            and group not in offer.key_share_groups
+        ):
             result = await self._one(replace(offer, key_share_groups=(group,)))
         return result
 
