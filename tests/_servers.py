@@ -14,6 +14,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,7 +35,7 @@ Behaviour = Callable[[socket.socket], None]
 class ScriptedServer:
     """Accepts up to ``limit`` connections and runs ``behaviour`` on each in a thread."""
 
-    def __init__(self, behaviour: Behaviour, *, host: str = "127.0.0.1", limit: int = 4) -> None:
+    def __init__(self, behaviour: Behaviour, *, host: str = "127.0.0.1", limit: int = 200) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.listener = socket.socket(family)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -268,12 +269,14 @@ def program(
     cmd: list[str], port: int, *, cwd: Path | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run a server program in its own process group until the test is done; stop it by PID."""
+    # stderr goes to a file: a pipe nobody reads fills up and stalls a chatty server.
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
         cmd,
         cwd=cwd,
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         start_new_session=True,
     )
     try:
@@ -281,8 +284,10 @@ def program(
             wait_port(port)
         except RuntimeError:
             proc.kill()
+            proc.wait(timeout=5)
+            log.seek(0)
             raise RuntimeError(
-                f"{cmd[0]} did not start: {proc.communicate(timeout=5)[1].decode(errors='replace')}"
+                f"{cmd[0]} did not start: {log.read().decode(errors='replace')}"
             ) from None
         yield proc
     finally:
@@ -293,6 +298,7 @@ def program(
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
+        log.close()
 
 
 def openssl_server(port: int, *args: str, cert: str = "server", chain: bool = True) -> list[str]:
@@ -328,3 +334,34 @@ def expired_leaf(work: Path) -> tuple[Path, Path]:
     cert.write_bytes(pki.pem_cert(leaf.certificate) + (PKI / "intermediate.pem").read_bytes())
     keyfile.write_bytes(pki.pem_key(leaf_key))
     return cert, keyfile
+
+
+def pyopenssl_behaviour(
+    groups: str, *, cert: str = "server", server_order: bool = True
+) -> Behaviour:
+    """A TLS server on the OpenSSL that `cryptography` ships (pyOpenSSL), which speaks
+    X25519MLKEM768: the truth for the post-quantum questions of the scanner."""
+    from OpenSSL import SSL
+    from OpenSSL._util import lib
+
+    context = SSL.Context(SSL.TLS_SERVER_METHOD)
+    context.use_certificate_chain_file(str(PKI / f"{cert}-chain.pem"))
+    context.use_privatekey_file(str(PKI / f"{cert}.key"))
+    assert lib.SSL_CTX_set1_curves_list(context._context, groups.encode()) == 1
+    if server_order:
+        context.set_options(SSL.OP_CIPHER_SERVER_PREFERENCE)
+
+    def behaviour(conn: socket.socket) -> None:
+        # pyOpenSSL wants a blocking socket (a timeout makes reads raise WantReadError);
+        # SO_RCVTIMEO still bounds a client that never sends.
+        conn.setblocking(True)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 10, 0))
+        tls = SSL.Connection(context, conn)
+        tls.set_accept_state()
+        try:
+            tls.do_handshake()
+            tls.shutdown()
+        except SSL.Error:
+            pass
+
+    return behaviour

@@ -71,6 +71,7 @@ ALPN_CANDIDATES = (
     "h2",
     "http/1.1",
     "http/1.0",
+    "http/0.9",
     "spdy/3.1",
     "h3",
     "acme-tls/1",
@@ -86,6 +87,9 @@ ALPN_CANDIDATES = (
 ECDSA_SCHEMES = (0x0403, 0x0503, 0x0603)
 RSA_SCHEMES = (0x0804, 0x0805, 0x0806, 0x0809, 0x080A, 0x080B, 0x0401, 0x0501, 0x0601)
 EDDSA_SCHEMES = (0x0807, 0x0808)
+MAX_SENSIBLE_CHAIN = 10
+# Probe failures that leave "is this version accepted?" open (a reset or a close is a no).
+UNDECIDED = ("timed out", "no complete answer", "not TLS", "HTTP", "malformed", "exceeds")
 # Groups the scanner holds private keys for, so that it can read what follows ServerHello.
 SHAREABLE = (29, 23, 24, 25, 30)  # x25519, secp256r1, secp384r1, secp521r1, x448
 # Classical groups only, outside the group questions: a server that prefers a hybrid group
@@ -374,12 +378,7 @@ class Scanner:
                 continue
             # An alert, another version, a close or a reset is a no; a timeout or bytes
             # that are not TLS leave the question open.
-            undecided = result.error is not None and (
-                "timed out" in result.error
-                or "no complete answer" in result.error
-                or "not TLS" in result.error
-                or "HTTP" in result.error
-            )
+            undecided = result.error is not None and any(word in result.error for word in UNDECIDED)
             support.accepted = None if undecided else False
             if result.error:
                 errors.append(f"{VERSION_NAMES[version]} probe: {result.error}")
@@ -508,6 +507,12 @@ class Scanner:
             if leaf in seen:
                 continue
             seen.add(leaf)
+            if len(conn.certificates) > MAX_SENSIBLE_CHAIN:
+                report.errors.append(
+                    f"{VERSION_NAMES[version]}: the server sent {len(conn.certificates)} "
+                    f"certificates; a chain needs a few (leaf, intermediates): clients may "
+                    "refuse it or waste time on it"
+                )
             key_type = conn.certificates[0].key.split()[0] if conn.certificates[0].key else kind
             report.certificate_chains.append(
                 CertificateChain(key_type, conn, VERSION_NAMES[version])

@@ -25,6 +25,7 @@ from tlslens.handshake import messages as hs
 from tlslens.keys.hkdf import derive_secret, hkdf_extract
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint
+from tlslens.tls.record import MAX_RECORD
 from tlslens.tls.session import TLSSession
 
 SSL3, TLS10, TLS11, TLS12, TLS13 = 0x0300, 0x0301, 0x0302, 0x0303, 0x0304
@@ -189,6 +190,10 @@ class Probe:
         if self.done:
             return
         if not data:
+            if self._session is None and self._buffer:
+                self.error = (
+                    f"the server closed after {len(self._buffer)} bytes, before a whole ServerHello"
+                )
             self.done = True
             return
         if len(self._buffer) + len(data) > MAX_FLIGHT:
@@ -206,6 +211,15 @@ class Probe:
     def _start(self) -> None:
         data = bytes(self._buffer)
         first = data[0]
+        if first in (21, 22) and len(data) >= 5:
+            claimed = int.from_bytes(data[3:5], "big")
+            if claimed > MAX_RECORD:
+                self.error = (
+                    f"the server's answer is malformed: a record header claiming {claimed} "
+                    f"bytes, more than TLS allows ({MAX_RECORD})"
+                )
+                self.done = True
+                return
         if first & 0x80 or first in (21, 22):
             hello = self._server_hello(data) if first == 22 else None
             if first == 22 and hello is None and not self._complete_record_without_hello(data):
@@ -302,6 +316,12 @@ class Probe:
         conn = session.conn if session is not None else None
         if conn is None:
             return
+        if conn.server_hello is None and conn.hello_retry_request is None:
+            broken = next((p for p in conn.problems if p.direction == "s2c"), None)
+            if broken is not None:
+                self.error = f"the server's answer is malformed: {broken.message}"
+                self.done = True
+                return
         for event in reversed(conn.timeline):
             if event.kind == "alert" or event.kind == "sslv2":
                 self.done = True
