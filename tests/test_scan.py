@@ -527,3 +527,38 @@ def test_targets_file_and_the_plain_table(openssl: str, tmp_path: Path) -> None:
     assert f"── 127.0.0.1:{port}" in text
     assert "TLS 1.3" in text and "Grade" in text and "connections" in text
     assert "\x1b" not in text  # a file or a pipe gets no escape sequences
+
+
+def test_ssl3_probe_against_a_captured_ssl3_server(corpus: Path) -> None:
+    """No SSL 3.0 server can be built here (OpenSSL 3.0 and cryptography's OpenSSL both
+    lack it): the probe's bytes are checked against the layout of a real SSL 3.0
+    ClientHello, and a real SSL 3.0 server's flight (wireshark-notes ssl3/dump.pcapng) is
+    fed to the probe, which must read SSL 3.0 accepted."""
+    from tlslens.capture import open_capture
+    from tlslens.flows.packet import TCPSegment, decode_tcp
+    from tlslens.scan.probe import SSL3, Offer, Probe
+
+    probe = Probe(Offer(version=SSL3, cipher_suites=(0x000A, 0x002F)))
+    assert probe.hello[:3] == b"\x16\x03\x00"  # record version SSL 3.0
+    hello = hs.parse_message(hs.CLIENT_HELLO, probe.client_hello[4:], hs.HandshakeContext())
+    assert isinstance(hello, hs.ClientHello)
+    assert hello.legacy_version == SSL3 and hello.extensions == ()
+    raw, reader = open_capture(corpus / "wireshark-notes" / "ssl3" / "dump.pcapng")
+    server = b""
+    with raw:
+        port = None
+        for _ts, linktype, data in reader:
+            seg = decode_tcp(linktype, data)
+            if not isinstance(seg, TCPSegment) or not seg.payload:
+                continue
+            if port is None and seg.payload[:1] == b"\x16" and seg.payload[5:6] == b"\x02":
+                port = seg.sport
+            if port is not None and seg.sport == port:
+                server += seg.payload
+                if b"\x0e\x00\x00\x00" in server:  # ServerHelloDone
+                    break
+    probe.feed(server)
+    result = probe.result()
+    assert result.answered and result.conn is not None
+    assert result.conn.version == SSL3
+    assert probe.done

@@ -83,7 +83,7 @@ def _targets(texts: tuple[str, ...], target_file: Path | None) -> list[tuple[str
 @click.option(
     "--max-connections",
     type=click.IntRange(min=1, max=256),
-    default=8,
+    default=16,
     show_default=True,
     help="Connections in flight at once, per target.",
 )

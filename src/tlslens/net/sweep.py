@@ -15,8 +15,10 @@ import asyncio
 import socket
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from tlslens import registry
 from tlslens.explain.verdict import LiveOutcome
@@ -37,6 +39,7 @@ from tlslens.scan.findings import CertificateChain, ScanReport
 from tlslens.scan.probe import (
     DEFAULT_GROUPS,
     DEFAULT_SIGNATURE_ALGORITHMS,
+    FFDHE,
     SSL3,
     TLS10,
     TLS11,
@@ -47,6 +50,7 @@ from tlslens.scan.probe import (
     ProbeResult,
 )
 
+T = TypeVar("T")
 VERSION_NAMES = {
     SSL3: "SSL 3.0",
     TLS10: "TLS 1.0",
@@ -101,7 +105,7 @@ SSL2_KINDS = (0x010080, 0x020080, 0x030080, 0x040080, 0x050080, 0x060040, 0x0700
 @dataclass(slots=True)
 class ScanSettings:
     timeout_s: float = 5.0  # each connection, from SYN to the end of the server's flight
-    max_connections: int = 8  # in flight at once, per target
+    max_connections: int = 16  # in flight at once, per target
     rate: float | None = None  # connections started per second, per target
     starttls: Callable[[Channel, Plan], None] | None = None
     starttls_name: str | None = None
@@ -122,6 +126,12 @@ class _Target:
         self.next_start = 0.0
         self.rate_lock = asyncio.Lock()
         self.failures = 0
+        # One thread per connection in flight: the default executor has a handful of
+        # threads, which would cap the probes in flight below --max-connections.
+        self.executor = ThreadPoolExecutor(settings.max_connections, thread_name_prefix="probe")
+
+    async def _blocking(self, function: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
 
     async def _paced(self) -> None:
         rate = self.settings.rate
@@ -152,7 +162,7 @@ class _Target:
         async with self.slots:
             await self._paced()
             self.report.connections_used += 1
-            return await asyncio.to_thread(
+            return await self._blocking(
                 self._probe_blocking, Probe(offer, ts_ns=time.time_ns()), None
             )
 
@@ -162,7 +172,7 @@ class _Target:
             self.report.connections_used += 1
             probe = Probe(Offer(version=TLS10, cipher_suites=()), ts_ns=time.time_ns())
             hello = push_sslv2_client_hello(SSL2_KINDS, bytes(16))
-            return await asyncio.to_thread(self._probe_blocking, probe, hello)
+            return await self._blocking(self._probe_blocking, probe, hello)
 
     def _open(self, deadline: Deadline) -> tuple[socket.socket, Channel]:
         plan = Plan(
@@ -275,7 +285,7 @@ class _Target:
             async with self.slots:
                 await self._paced()
                 report.connections_used += 2
-                resumed, issued = await asyncio.to_thread(self._resumes, version, tickets)
+                resumed, issued = await self._blocking(self._resumes, version, tickets)
             if name == "ticket" and issued is False:
                 resumed = False  # resumed by session ID, not by a ticket
             report.resumption[name] = resumed
@@ -325,6 +335,86 @@ def _ske_curve(conn: Connection) -> int | None:
         return None
     curve = ske.params.get("named_curve")
     return int(curve) if isinstance(curve, int) else None
+
+
+Choice = TypeVar("Choice", int, str)
+PARTITIONS = 8  # parallel chains when the server follows the client's order
+
+
+async def enumerate_choices(
+    candidates: Sequence[Choice],
+    ask: Callable[[list[Choice]], Awaitable[Choice | None]],
+    first: Choice | None = None,
+) -> tuple[list[Choice], bool | None]:
+    """Everything the server accepts among ``candidates`` and whether it has its own order.
+
+    The list is asked forwards and backwards at once: the same answer means the server
+    picks by its own preference (or accepts one alone), and then each remaining choice is
+    asked in turn, which is that preference order. Different answers mean it follows the
+    client: the candidates are dealt into interleaved partitions, each eliminated in
+    parallel, and the result is in the client's (our) order."""
+    pool: list[Choice] = list(candidates)
+    opening = _known(first) if first is not None else ask(pool)
+    answers: list[Choice | None] = list(await asyncio.gather(opening, ask(pool[::-1])))
+    forward, backward = answers
+    if forward is None or forward not in pool:
+        return [], None
+    if backward is not None and backward != forward and backward in pool:
+        rest = [c for c in pool if c not in (forward, backward)]
+        parts = [rest[i::PARTITIONS] for i in range(PARTITIONS)]
+        accepted = {forward, backward}
+        for chain in await asyncio.gather(*(_eliminate(part, ask) for part in parts if part)):
+            accepted.update(chain)
+        return [c for c in pool if c in accepted], False
+    rest_order: list[Choice] = await _eliminate([c for c in pool if c != forward], ask)
+    order: list[Choice] = [forward]
+    order.extend(rest_order)
+    return order, (True if len(order) > 1 else None)
+
+
+async def _merge_blocks(
+    first: list[Choice],
+    second: list[Choice],
+    ask: Callable[[list[Choice]], Awaitable[Choice | None]],
+) -> list[Choice]:
+    """Two lists, each in the server's order, as one: a block ahead of the other when the
+    last of one beats the first of the other, else merged head by head."""
+    if not first or not second:
+        return first + second
+    if await ask([first[-1], second[0]]) == first[-1]:
+        return first + second
+    if await ask([second[-1], first[0]]) == second[-1]:
+        return second + first
+    merged: list[Choice] = []
+    a, b = list(first), list(second)
+    while a and b:
+        winner = await ask([a[0], b[0]])
+        if winner == a[0]:
+            merged.append(a.pop(0))
+        elif winner == b[0]:
+            merged.append(b.pop(0))
+        else:
+            break
+    return merged + a + b
+
+
+async def _known(value: Choice) -> Choice | None:
+    return value
+
+
+async def _eliminate(
+    pool: list[Choice], ask: Callable[[list[Choice]], Awaitable[Choice | None]]
+) -> list[Choice]:
+    """Offer what is left, remove what the server picks, until it refuses."""
+    found: list[Choice] = []
+    remaining = list(pool)
+    while remaining:
+        choice = await ask(remaining)
+        if choice is None or choice not in remaining:
+            break
+        found.append(choice)
+        remaining.remove(choice)
+    return found
 
 
 class Scanner:
@@ -391,46 +481,35 @@ class Scanner:
 
     async def suites(self, version: int) -> None:
         name = VERSION_NAMES[version]
-        support = self.report.versions[name]
         candidates = list(TLS13_SUITES if version == TLS13 else LEGACY_SUITES)
-        chosen: list[int] = []
-        conn: Connection | None = self.first[version]
-        while conn is not None:
-            suite = conn.cipher_suite
-            if suite is None or suite not in candidates:
-                if suite is not None:
-                    self.report.errors.append(
-                        f"{name}: the server chose {registry.cipher_suite_name(suite)}, which was not offered"
-                    )
-                break
-            chosen.append(suite)
-            candidates.remove(suite)
+
+        async def ask(pool: list[int]) -> int | None:
+            conn = _answered_with(await self.t.probe(self.offer(version, pool)), version)
+            if conn is None or conn.cipher_suite is None:
+                return None
             self._observe(conn)
-            if not candidates:
-                break
-            conn = _answered_with(await self.t.probe(self.offer(version, candidates)), version)
-        support.cipher_suites = chosen
-        if len(chosen) >= 2:
-            again = _answered_with(
-                await self.t.probe(self.offer(version, list(reversed(chosen)))), version
-            )
-            if again is not None:
-                support.server_order = again.cipher_suite == chosen[0]
-        if (
-            version != TLS13
-            and any(not (registry.CIPHER_SUITES[s].aead) for s in chosen)
-            and self.report.encrypt_then_mac is None
-        ):
-            cbc = [s for s in chosen if not registry.CIPHER_SUITES[s].aead]
-            probe_conn = _answered_with(await self.t.probe(self.offer(version, cbc)), version)
-            if probe_conn is not None:
-                self.report.encrypt_then_mac = (
-                    probe_conn.server_hello is not None
-                    and ext.find(probe_conn.server_hello.extensions, ext.ENCRYPT_THEN_MAC)
-                    is not None
+            if conn.cipher_suite not in pool:
+                self.report.errors.append(
+                    f"{name}: the server chose {registry.cipher_suite_name(conn.cipher_suite)}, "
+                    "which was not offered"
                 )
+                return None
+            return conn.cipher_suite
+
+        first = self.first[version]
+        self._observe(first)
+        support = self.report.versions[name]
+        support.cipher_suites, support.server_order = await enumerate_choices(
+            candidates, ask, first.cipher_suite
+        )
 
     def _observe(self, conn: Connection) -> None:
+        """What every answer tells besides its choice: DH sizes, encrypt-then-MAC."""
+        hello = conn.server_hello
+        info = conn.suite_info
+        if hello is not None and info is not None and not info.aead and not info.tls13:
+            etm = ext.find(hello.extensions, ext.ENCRYPT_THEN_MAC) is not None
+            self.report.encrypt_then_mac = bool(self.report.encrypt_then_mac) or etm
         ske = conn.server_key_exchange
         if ske is not None and "dh_p" in ske.params:
             bits = len(ske.params["dh_p"].lstrip(b"\0")) * 8
@@ -440,8 +519,6 @@ class Scanner:
     async def groups(self) -> None:
         report = self.report
         tls13 = TLS13 in self.first
-        remaining = list(DEFAULT_GROUPS)
-        found: list[int] = []
         ecdhe12 = [
             s for s in LEGACY_SUITES if (registry.CIPHER_SUITES[s].kx or "").startswith("ECDHE")
         ]
@@ -462,18 +539,18 @@ class Scanner:
             )
             return _ske_curve(conn) if conn is not None else None
 
-        while remaining:
-            group = await selected(remaining)
-            if group is None or group not in remaining:
-                break
-            found.append(group)
-            remaining.remove(group)
-        report.groups = found
+        # Elliptic-curve and hybrid groups, and finite-field ones, are asked apart and at
+        # once: servers rank each family as a block, so one more probe orders the blocks.
+        curves = [g for g in DEFAULT_GROUPS if g not in FFDHE]
+        fields = [g for g in DEFAULT_GROUPS if g in FFDHE]
+        (ec_found, ec_order), (ff_found, ff_order) = await asyncio.gather(
+            enumerate_choices(curves, selected), enumerate_choices(fields, selected)
+        )
+        report.groups = await _merge_blocks(ec_found, ff_found, selected)
+        orders = [order for order in (ec_order, ff_order) if order is not None]
+        report.groups_server_order = orders[0] if orders else None
         if tls13:
             report.hello_retry_request = self.first[TLS13].hello_retry_request is not None
-        if len(found) >= 2:
-            first = await selected(list(reversed(found)))
-            report.groups_server_order = None if first is None else first == found[0]
 
     async def chains(self) -> None:
         """One certificate chain per key type the server selects."""
@@ -523,25 +600,15 @@ class Scanner:
 
     async def alpn(self) -> None:
         version = TLS13 if TLS13 in self.first else max(self.first)
-        remaining = list(ALPN_CANDIDATES)
-        found: list[str] = []
-        while remaining:
+        suites = TLS13_SUITES if version == TLS13 else LEGACY_SUITES
+
+        async def chosen(pool: list[str]) -> str | None:
             conn = _answered_with(
-                await self.t.probe(
-                    self.offer(
-                        version,
-                        TLS13_SUITES if version == TLS13 else LEGACY_SUITES,
-                        alpn=tuple(remaining),
-                    )
-                ),
-                version,
+                await self.t.probe(self.offer(version, suites, alpn=tuple(pool))), version
             )
-            chosen = conn.alpn if conn is not None else None
-            if chosen is None or chosen not in remaining:
-                break
-            found.append(chosen)
-            remaining.remove(chosen)
-        self.report.alpn = found
+            return conn.alpn if conn is not None else None
+
+        self.report.alpn, _order = await enumerate_choices(ALPN_CANDIDATES, chosen)
 
     async def fallback(self) -> None:
         accepted = sorted(self.first)
@@ -567,24 +634,16 @@ class Scanner:
         fs = [s for s in LEGACY_SUITES if registry.CIPHER_SUITES[s].forward_secrecy]
         if not tls13 and version < TLS12:
             return
-        remaining = list(DEFAULT_SIGNATURE_ALGORITHMS)
-        found: list[int] = []
-        while remaining:
+        suites = TLS13_SUITES if tls13 else fs
+
+        async def scheme(pool: list[int]) -> int | None:
             conn = _answered_with(
-                await self.t.probe(
-                    self.offer(
-                        version,
-                        TLS13_SUITES if tls13 else fs,
-                        signature_algorithms=tuple(remaining),
-                    )
-                ),
+                await self.t.probe(self.offer(version, suites, signature_algorithms=tuple(pool))),
                 version,
             )
-            scheme = _signature_scheme(conn) if conn is not None else None
-            if scheme is None or scheme not in remaining:
-                break
-            found.append(scheme)
-            remaining.remove(scheme)
+            return _signature_scheme(conn) if conn is not None else None
+
+        found, _order = await enumerate_choices(DEFAULT_SIGNATURE_ALGORITHMS, scheme)
         self.report.signature_algorithms = found
 
     def legacy_features(self) -> None:
@@ -635,6 +694,8 @@ async def scan_target(report: ScanReport, settings: ScanSettings) -> None:
         report.errors.append(
             f"internal error ({type(exc).__name__}: {exc}); the scan of this target stopped"
         )
+    finally:
+        target.executor.shutdown(wait=False)
     report.duration_s = time.monotonic() - started
 
 
