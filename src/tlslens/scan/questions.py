@@ -1,0 +1,452 @@
+"""The questions a scan asks one server, and what each answer means.
+
+Core: no sockets. A ``Scanner`` asks through a ``Prober`` (the network edge,
+``net.sweep``), which runs each ``Offer`` as one connection and returns the parsed answer.
+Independent questions run at once (``asyncio.gather``); each enumeration asks its list
+forwards and backwards first, then eliminates choices in one chain (the server has an
+order: that chain is the order) or in parallel partitions (it follows the client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, TypeVar
+
+from tlslens import registry
+from tlslens.handshake import extensions as ext
+from tlslens.handshake import messages as hs
+from tlslens.model import Connection
+from tlslens.scan.findings import CertificateChain, ScanReport
+from tlslens.scan.probe import (
+    DEFAULT_GROUPS,
+    DEFAULT_SIGNATURE_ALGORITHMS,
+    FFDHE,
+    SSL3,
+    TLS10,
+    TLS11,
+    TLS12,
+    TLS13,
+    Offer,
+    ProbeResult,
+)
+
+
+class Prober(Protocol):
+    """What the scanner needs from the network edge."""
+
+    async def probe(self, offer: Offer) -> ProbeResult: ...
+
+    async def sslv2(self) -> ProbeResult: ...
+
+    async def resumption(self) -> None: ...
+
+
+VERSION_NAMES = {
+    SSL3: "SSL 3.0",
+    TLS10: "TLS 1.0",
+    TLS11: "TLS 1.1",
+    TLS12: "TLS 1.2",
+    TLS13: "TLS 1.3",
+}
+TLS13_SUITES = tuple(code for code, info in registry.CIPHER_SUITES.items() if info.tls13)
+# Every suite a TLS 1.2-or-older server could pick, strongest kinds first (so that a server
+# following the client's order shows the order a careful client would offer).
+LEGACY_SUITES = tuple(
+    sorted(
+        (c for c, i in registry.CIPHER_SUITES.items() if not i.tls13 and not i.scsv),
+        key=lambda c: (
+            {"ECDHE": 0, "DHE": 1}.get(registry.CIPHER_SUITES[c].kx or "", 2),
+            not registry.CIPHER_SUITES[c].aead,
+            c,
+        ),
+    )
+)
+ALPN_CANDIDATES = (
+    "h2",
+    "http/1.1",
+    "http/1.0",
+    "http/0.9",
+    "spdy/3.1",
+    "h3",
+    "acme-tls/1",
+    "imap",
+    "pop3",
+    "smtp",
+    "ftp",
+    "xmpp-client",
+    "postgresql",
+    "mysql",
+    "ldap",
+)
+ECDSA_SCHEMES = (0x0403, 0x0503, 0x0603)
+RSA_SCHEMES = (0x0804, 0x0805, 0x0806, 0x0809, 0x080A, 0x080B, 0x0401, 0x0501, 0x0601)
+EDDSA_SCHEMES = (0x0807, 0x0808)
+MAX_SENSIBLE_CHAIN = 10
+# Probe failures that leave "is this version accepted?" open (a reset or a close is a no).
+UNDECIDED = ("timed out", "no complete answer", "not TLS", "HTTP", "malformed", "exceeds")
+# Classical groups only, outside the group questions: a server that prefers a hybrid group
+# would otherwise answer every probe with a HelloRetryRequest the scanner cannot follow.
+CLASSICAL_GROUPS = tuple(g for g in DEFAULT_GROUPS if g < 0x1100)
+
+
+def _answered_with(result: ProbeResult, version: int) -> Connection | None:
+    conn = result.conn
+    if conn is None or conn.server_hello is None or conn.version != version:
+        return None
+    return conn
+
+
+def hrr_group(conn: Connection | None) -> int | None:
+    if conn is None or conn.hello_retry_request is None:
+        return None
+    value = ext.find_decoded(
+        conn.hello_retry_request.extensions, ext.KEY_SHARE, ext.HELLO_RETRY_REQUEST
+    )
+    return int(value["selected_group"]) if value and "selected_group" in value else None
+
+
+def _ske_curve(conn: Connection) -> int | None:
+    ske = conn.server_key_exchange
+    if ske is None:
+        return None
+    curve = ske.params.get("named_curve")
+    return int(curve) if isinstance(curve, int) else None
+
+
+Choice = TypeVar("Choice", int, str)
+PARTITIONS = 8  # parallel chains when the server follows the client's order
+
+
+async def enumerate_choices(
+    candidates: Sequence[Choice],
+    ask: Callable[[list[Choice]], Awaitable[Choice | None]],
+    first: Choice | None = None,
+) -> tuple[list[Choice], bool | None]:
+    """Everything the server accepts among ``candidates`` and whether it has its own order.
+
+    The list is asked forwards and backwards at once: the same answer means the server
+    picks by its own preference (or accepts one alone), and then each remaining choice is
+    asked in turn, which is that preference order. Different answers mean it follows the
+    client: the candidates are dealt into interleaved partitions, each eliminated in
+    parallel, and the result is in the client's (our) order."""
+    pool: list[Choice] = list(candidates)
+    opening = _known(first) if first is not None else ask(pool)
+    answers: list[Choice | None] = list(await asyncio.gather(opening, ask(pool[::-1])))
+    forward, backward = answers
+    if forward is None or forward not in pool:
+        return [], None
+    if backward is not None and backward != forward and backward in pool:
+        rest = [c for c in pool if c not in (forward, backward)]
+        parts = [rest[i::PARTITIONS] for i in range(PARTITIONS)]
+        accepted = {forward, backward}
+        for chain in await asyncio.gather(*(_eliminate(part, ask) for part in parts if part)):
+            accepted.update(chain)
+        return [c for c in pool if c in accepted], False
+    rest_order: list[Choice] = await _eliminate([c for c in pool if c != forward], ask)
+    order: list[Choice] = [forward]
+    order.extend(rest_order)
+    return order, (True if len(order) > 1 else None)
+
+
+async def _merge_blocks(
+    first: list[Choice],
+    second: list[Choice],
+    ask: Callable[[list[Choice]], Awaitable[Choice | None]],
+) -> list[Choice]:
+    """Two lists, each in the server's order, as one: a block ahead of the other when the
+    last of one beats the first of the other, else merged head by head."""
+    if not first or not second:
+        return first + second
+    if await ask([first[-1], second[0]]) == first[-1]:
+        return first + second
+    if await ask([second[-1], first[0]]) == second[-1]:
+        return second + first
+    merged: list[Choice] = []
+    a, b = list(first), list(second)
+    while a and b:
+        winner = await ask([a[0], b[0]])
+        if winner == a[0]:
+            merged.append(a.pop(0))
+        elif winner == b[0]:
+            merged.append(b.pop(0))
+        else:
+            break
+    return merged + a + b
+
+
+async def _known(value: Choice) -> Choice | None:
+    return value
+
+
+async def _eliminate(
+    pool: list[Choice], ask: Callable[[list[Choice]], Awaitable[Choice | None]]
+) -> list[Choice]:
+    """Offer what is left, remove what the server picks, until it refuses."""
+    found: list[Choice] = []
+    remaining = list(pool)
+    while remaining:
+        choice = await ask(remaining)
+        if choice is None or choice not in remaining:
+            break
+        found.append(choice)
+        remaining.remove(choice)
+    return found
+
+
+class Scanner:
+    """Fills one ScanReport: the plan of probes and what each answer means."""
+
+    def __init__(self, prober: Prober, report: ScanReport, *, resumption: bool = True) -> None:
+        self.t = prober
+        self.report = report
+        self.resumption = resumption
+        self.first: dict[int, Connection] = {}
+
+    def offer(self, version: int, suites: Sequence[int], **kw: object) -> Offer:
+        kw.setdefault("groups", CLASSICAL_GROUPS)
+        return Offer(version=version, cipher_suites=tuple(suites), sni=self.report.sni, **kw)  # type: ignore[arg-type]
+
+    async def run(self) -> None:
+        await self.versions()
+        if not self.first:
+            return
+        tasks = [self.suites(version) for version in self.first]
+        tasks += [
+            self.groups(),
+            self.chains(),
+            self.alpn(),
+            self.fallback(),
+            self.signature_algorithms(),
+        ]
+        if self.resumption:
+            tasks.append(self.t.resumption())
+        await asyncio.gather(*tasks)
+        self.legacy_features()
+
+    async def versions(self) -> None:
+        report = self.report
+        probes = {
+            SSL3: self.offer(SSL3, LEGACY_SUITES),
+            TLS10: self.offer(TLS10, LEGACY_SUITES),
+            TLS11: self.offer(TLS11, LEGACY_SUITES),
+            # Compression offered in the TLS 1.2 probe: a server that enables it picks it.
+            TLS12: self.offer(TLS12, LEGACY_SUITES, compression_methods=(1, 0)),
+            TLS13: self.offer(TLS13, TLS13_SUITES),
+        }
+        versions = list(probes)
+        results = await asyncio.gather(*(self.t.probe(probes[v]) for v in versions), self.t.sslv2())
+        errors: list[str] = []
+        for version, result in zip(versions, results[:-1], strict=True):
+            support = report.versions[VERSION_NAMES[version]]
+            conn = _answered_with(result, version)
+            if conn is not None:
+                support.accepted = True
+                self.first[version] = conn
+                continue
+            # An alert, another version, a close or a reset is a no; a timeout or bytes
+            # that are not TLS leave the question open.
+            undecided = result.error is not None and any(word in result.error for word in UNDECIDED)
+            support.accepted = None if undecided else False
+            if result.error:
+                errors.append(f"{VERSION_NAMES[version]} probe: {result.error}")
+        sslv2 = results[-1]
+        report.versions["SSL 2.0"].accepted = bool(
+            sslv2.conn is not None and sslv2.conn.sslv2_server_hello
+        )
+        if not self.first:
+            report.errors.extend(dict.fromkeys(errors))
+
+    async def suites(self, version: int) -> None:
+        name = VERSION_NAMES[version]
+        candidates = list(TLS13_SUITES if version == TLS13 else LEGACY_SUITES)
+
+        async def ask(pool: list[int]) -> int | None:
+            conn = _answered_with(await self.t.probe(self.offer(version, pool)), version)
+            if conn is None or conn.cipher_suite is None:
+                return None
+            self._observe(conn)
+            if conn.cipher_suite not in pool:
+                self.report.errors.append(
+                    f"{name}: the server chose {registry.cipher_suite_name(conn.cipher_suite)}, "
+                    "which was not offered"
+                )
+                return None
+            return conn.cipher_suite
+
+        first = self.first[version]
+        self._observe(first)
+        support = self.report.versions[name]
+        support.cipher_suites, support.server_order = await enumerate_choices(
+            candidates, ask, first.cipher_suite
+        )
+
+    def _observe(self, conn: Connection) -> None:
+        """What every answer tells besides its choice: DH sizes, encrypt-then-MAC."""
+        hello = conn.server_hello
+        info = conn.suite_info
+        if hello is not None and info is not None and not info.aead and not info.tls13:
+            etm = ext.find(hello.extensions, ext.ENCRYPT_THEN_MAC) is not None
+            self.report.encrypt_then_mac = bool(self.report.encrypt_then_mac) or etm
+        ske = conn.server_key_exchange
+        if ske is not None and "dh_p" in ske.params:
+            bits = len(ske.params["dh_p"].lstrip(b"\0")) * 8
+            if bits not in self.report.dh_bits:
+                self.report.dh_bits.append(bits)
+
+    async def groups(self) -> None:
+        report = self.report
+        tls13 = TLS13 in self.first
+        ecdhe12 = [
+            s for s in LEGACY_SUITES if (registry.CIPHER_SUITES[s].kx or "").startswith("ECDHE")
+        ]
+        version = TLS13 if tls13 else max((v for v in self.first if v != TLS13), default=None)
+        if version is None:
+            return
+
+        async def selected(groups: list[int]) -> int | None:
+            if tls13:
+                # No key share at all: the server must say which group it wants (a
+                # HelloRetryRequest), by its own preference when it has one.
+                result = await self.t.probe(
+                    self.offer(TLS13, TLS13_SUITES, groups=tuple(groups), key_share_groups=())
+                )
+                return hrr_group(result.conn)
+            conn = _answered_with(
+                await self.t.probe(self.offer(version, ecdhe12, groups=tuple(groups))), version
+            )
+            return _ske_curve(conn) if conn is not None else None
+
+        # Elliptic-curve and hybrid groups, and finite-field ones, are asked apart and at
+        # once: servers rank each family as a block, so one more probe orders the blocks.
+        curves = [g for g in DEFAULT_GROUPS if g not in FFDHE]
+        fields = [g for g in DEFAULT_GROUPS if g in FFDHE]
+        (ec_found, ec_order), (ff_found, ff_order) = await asyncio.gather(
+            enumerate_choices(curves, selected), enumerate_choices(fields, selected)
+        )
+        report.groups = await _merge_blocks(ec_found, ff_found, selected)
+        orders = [order for order in (ec_order, ff_order) if order is not None]
+        report.groups_server_order = orders[0] if orders else None
+        if tls13:
+            report.hello_retry_request = self.first[TLS13].hello_retry_request is not None
+
+    async def chains(self) -> None:
+        """One certificate chain per key type the server selects."""
+        report = self.report
+        seen: set[str] = set()
+        if TLS13 in self.first:
+            offers = [
+                (kind, self.offer(TLS13, TLS13_SUITES, signature_algorithms=schemes))
+                for kind, schemes in (
+                    ("ECDSA", ECDSA_SCHEMES),
+                    ("RSA", RSA_SCHEMES),
+                    ("EdDSA", EDDSA_SCHEMES),
+                )
+            ]
+            version = TLS13
+        else:
+            version = max(self.first)
+            by_auth: dict[str, list[int]] = {}
+            for code in LEGACY_SUITES:
+                auth = registry.CIPHER_SUITES[code].auth or ""
+                kind = "ECDSA" if auth == "ECDSA" else "RSA" if auth == "RSA" else ""
+                if kind:
+                    by_auth.setdefault(kind, []).append(code)
+            offers = [(kind, self.offer(version, codes)) for kind, codes in by_auth.items()]
+        results = await asyncio.gather(*(self.t.probe(offer) for _kind, offer in offers))
+        for (kind, _offer), result in zip(offers, results, strict=True):
+            conn = _answered_with(result, version)
+            if conn is None or not conn.certificates:
+                continue
+            leaf = conn.certificates[0].sha256
+            if leaf in seen:
+                continue
+            seen.add(leaf)
+            if len(conn.certificates) > MAX_SENSIBLE_CHAIN:
+                report.errors.append(
+                    f"{VERSION_NAMES[version]}: the server sent {len(conn.certificates)} "
+                    f"certificates; a chain needs a few (leaf, intermediates): clients may "
+                    "refuse it or waste time on it"
+                )
+            key_type = conn.certificates[0].key.split()[0] if conn.certificates[0].key else kind
+            report.certificate_chains.append(
+                CertificateChain(key_type, conn, VERSION_NAMES[version])
+            )
+            if report.ocsp_stapled is None or not report.ocsp_stapled:
+                report.ocsp_stapled = conn.stapled_ocsp is not None
+            self._observe(conn)
+
+    async def alpn(self) -> None:
+        version = TLS13 if TLS13 in self.first else max(self.first)
+        suites = TLS13_SUITES if version == TLS13 else LEGACY_SUITES
+
+        async def chosen(pool: list[str]) -> str | None:
+            conn = _answered_with(
+                await self.t.probe(self.offer(version, suites, alpn=tuple(pool))), version
+            )
+            return conn.alpn if conn is not None else None
+
+        self.report.alpn, _order = await enumerate_choices(ALPN_CANDIDATES, chosen)
+
+    async def fallback(self) -> None:
+        accepted = sorted(self.first)
+        if len(accepted) < 2:
+            return
+        below = accepted[-2]
+        result = await self.t.probe(self.offer(below, LEGACY_SUITES, fallback_scsv=True))
+        conn = result.conn
+        if conn is None:
+            return
+        if any(
+            registry.alert_name(e.detail.get("description", -1)) == "inappropriate_fallback"
+            for e in conn.alerts
+        ):
+            self.report.fallback_scsv = True
+        elif conn.server_hello is not None:
+            self.report.fallback_scsv = False
+
+    async def signature_algorithms(self) -> None:
+        """The schemes the server signs with, most preferred first, one probe each."""
+        tls13 = TLS13 in self.first
+        version = TLS13 if tls13 else max(self.first)
+        fs = [s for s in LEGACY_SUITES if registry.CIPHER_SUITES[s].forward_secrecy]
+        if not tls13 and version < TLS12:
+            return
+        suites = TLS13_SUITES if tls13 else fs
+
+        async def scheme(pool: list[int]) -> int | None:
+            conn = _answered_with(
+                await self.t.probe(self.offer(version, suites, signature_algorithms=tuple(pool))),
+                version,
+            )
+            return _signature_scheme(conn) if conn is not None else None
+
+        found, _order = await enumerate_choices(DEFAULT_SIGNATURE_ALGORITHMS, scheme)
+        self.report.signature_algorithms = found
+
+    def legacy_features(self) -> None:
+        """What the first answer of the newest version up to TLS 1.2 says about the rest."""
+        report = self.report
+        legacy = [v for v in sorted(self.first) if v != TLS13]
+        if not legacy:
+            return
+        conn = self.first[legacy[-1]]
+        hello = conn.server_hello
+        assert hello is not None
+        report.secure_renegotiation = ext.find(hello.extensions, ext.RENEGOTIATION_INFO) is not None
+        report.extended_master_secret = (
+            ext.find(hello.extensions, ext.EXTENDED_MASTER_SECRET) is not None
+        )
+        report.compression = hello.legacy_compression_method != 0
+        if report.encrypt_then_mac is None and not (conn.suite_info and conn.suite_info.aead):
+            report.encrypt_then_mac = ext.find(hello.extensions, ext.ENCRYPT_THEN_MAC) is not None
+
+
+def _signature_scheme(conn: Connection) -> int | None:
+    for event in conn.timeline:
+        message = event.message
+        if isinstance(message, hs.CertificateVerify) and event.direction == "s2c":
+            return message.signature_scheme
+        if isinstance(message, hs.ServerKeyExchange):
+            return message.signature_scheme
+    return None
