@@ -365,3 +365,34 @@ def pyopenssl_behaviour(
             pass
 
     return behaviour
+
+
+def nginx_command(nginx: str, work: Path, port: int, directives: str) -> list[str]:
+    """nginx in the foreground, one process, every path under ``work``, serving the lab
+    certificate on 127.0.0.1:PORT over HTTP/2 and HTTP/1.1 with ``directives`` added."""
+    (work / "nginx.conf").write_text(
+        f"""
+daemon off;
+master_process off;
+pid {work}/nginx.pid;
+error_log {work}/error.log;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/body;
+    proxy_temp_path {work}/proxy;
+    fastcgi_temp_path {work}/fastcgi;
+    uwsgi_temp_path {work}/uwsgi;
+    scgi_temp_path {work}/scgi;
+    server {{
+        listen 127.0.0.1:{port} ssl http2;
+        server_name {NAME};
+        ssl_certificate {PKI}/server-chain.pem;
+        ssl_certificate_key {PKI}/server.key;
+        {directives}
+        location / {{ return 200 "hello from nginx\\n"; }}
+    }}
+}}
+"""
+    )
+    return [nginx, "-c", str(work / "nginx.conf"), "-p", str(work)]

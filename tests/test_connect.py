@@ -27,6 +27,7 @@ from _servers import (
     ScriptedServer,
     expired_leaf,
     http_answer,
+    nginx_command,
     openssl_server,
     program,
     read_line,
@@ -273,33 +274,12 @@ def test_alpn_h2_and_ocsp_stapling_with_nginx(tmp_path: Path) -> None:
     der, _story = lab.make_ocsp_response(server, ca, now=dt.datetime.now(dt.UTC))
     (tmp_path / "ocsp.der").write_bytes(der)
     port = free_port()
-    (tmp_path / "nginx.conf").write_text(
-        f"""
-daemon off;
-master_process off;
-pid {tmp_path}/nginx.pid;
-error_log {tmp_path}/error.log;
-events {{ worker_connections 16; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp_path}/body;
-    proxy_temp_path {tmp_path}/proxy;
-    fastcgi_temp_path {tmp_path}/fastcgi;
-    uwsgi_temp_path {tmp_path}/uwsgi;
-    scgi_temp_path {tmp_path}/scgi;
-    server {{
-        listen 127.0.0.1:{port} ssl http2;
-        server_name {NAME};
-        ssl_certificate {PKI}/server-chain.pem;
-        ssl_certificate_key {PKI}/server.key;
-        ssl_stapling on;
-        ssl_stapling_file {tmp_path}/ocsp.der;
-        location / {{ return 200 "hello from nginx\\n"; }}
-    }}
-}}
-"""
-    )
-    with program([nginx, "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)], port):
+    with program(
+        nginx_command(
+            nginx, tmp_path, port, f"ssl_stapling on; ssl_stapling_file {tmp_path}/ocsp.der;"
+        ),
+        port,
+    ):
         code, row, _err = _connect(
             f"127.0.0.1:{port}", "--sni", NAME, "--ca", ROOT_CA, "--alpn", "h2,http/1.1", "--http"
         )

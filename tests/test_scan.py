@@ -29,6 +29,7 @@ from _servers import (
     NAME,
     PKI,
     ScriptedServer,
+    nginx_command,
     openssl_server,
     program,
     pyopenssl_behaviour,
@@ -265,36 +266,18 @@ def test_starttls_smtp() -> None:
     assert not server.errors
 
 
-def test_nginx_tls12_and_13_with_stapling(tmp_path: Path) -> None:
+def test_nginx_tls12_and_13_server_order(tmp_path: Path) -> None:
     nginx = require_program("nginx", "nginx")
     port = free_port()
-    (tmp_path / "nginx.conf").write_text(
-        f"""
-daemon off;
-master_process off;
-pid {tmp_path}/nginx.pid;
-error_log {tmp_path}/error.log;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp_path}/body;
-    proxy_temp_path {tmp_path}/proxy;
-    fastcgi_temp_path {tmp_path}/fastcgi;
-    uwsgi_temp_path {tmp_path}/uwsgi;
-    scgi_temp_path {tmp_path}/scgi;
-    server {{
-        listen 127.0.0.1:{port} ssl http2;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_ciphers ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305;
-        ssl_prefer_server_ciphers on;
-        ssl_certificate {PKI}/server-chain.pem;
-        ssl_certificate_key {PKI}/server.key;
-        location / {{ return 200 "ok\\n"; }}
-    }}
-}}
-"""
-    )
-    with program([nginx, "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)], port):
+    with program(
+        nginx_command(
+            nginx,
+            tmp_path,
+            port,
+            "ssl_protocols TLSv1.2 TLSv1.3; ssl_prefer_server_ciphers on; ssl_ciphers ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305;",
+        ),
+        port,
+    ):
         row = _one(f"127.0.0.1:{port}")
     assert _accepted(row) == ["TLS 1.2", "TLS 1.3"]
     assert row["versions"]["TLS 1.2"] == {
