@@ -396,3 +396,30 @@ http {{
 """
     )
     return [nginx, "-c", str(work / "nginx.conf"), "-p", str(work)]
+
+
+def tlslite_behaviour(
+    cipher_names: list[str], key_exchange: list[str], versions: tuple[tuple[int, int], ...]
+) -> Behaviour:
+    """A server from tlslite-ng (pure Python): an implementation independent of OpenSSL and
+    GnuTLS, which picks cipher suites in its own, explicit order."""
+    from tlslite import HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
+
+    chain = X509CertChain()
+    chain.parsePemList((PKI / "server-chain.pem").read_text())
+    key = parsePEMKey((PKI / "server.key").read_text(), private=True)
+    settings = HandshakeSettings()
+    settings.cipherNames = list(cipher_names)
+    settings.keyExchangeNames = list(key_exchange)
+    settings.minVersion, settings.maxVersion = min(versions), max(versions)
+    settings.versions = sorted(versions, reverse=True)
+
+    def behaviour(conn: socket.socket) -> None:
+        tls = TLSConnection(conn)
+        try:
+            tls.handshakeServer(certChain=chain, privateKey=key, settings=settings)
+            tls.close()
+        except Exception:
+            pass
+
+    return behaviour

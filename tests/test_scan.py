@@ -36,6 +36,7 @@ from _servers import (
     server_context,
     starttls_server,
     tls_then,
+    tlslite_behaviour,
 )
 from conftest import IN_CI, ROOT, require_program
 
@@ -545,3 +546,28 @@ def test_ssl3_probe_against_a_captured_ssl3_server(corpus: Path) -> None:
     assert result.answered and result.conn is not None
     assert result.conn.version == SSL3
     assert probe.done
+
+
+def test_tlslite_ng_explicit_server_order() -> None:
+    """tlslite-ng (pure Python, independent of OpenSSL and GnuTLS) picks suites in the
+    order its own API computes for a configuration: that list is the truth."""
+    from tlslite import HandshakeSettings
+    from tlslite.constants import CipherSuite
+
+    ciphers, exchanges = ["aes128gcm", "chacha20-poly1305", "aes256"], ["ecdhe_rsa", "rsa"]
+    settings = HandshakeSettings()
+    settings.cipherNames, settings.keyExchangeNames = ciphers, exchanges
+    tls12 = CipherSuite.getEcdheCertSuites(settings, (3, 3)) + CipherSuite.getCertSuites(
+        settings, (3, 3)
+    )
+    tls13 = CipherSuite.getTLS13Suites(settings, (3, 4))
+    with ScriptedServer(tlslite_behaviour(ciphers, exchanges, ((3, 3), (3, 4)))) as server:
+        row = _one(f"127.0.0.1:{server.port}", "--no-resumption")
+    assert not server.errors
+    assert _accepted(row) == ["TLS 1.2", "TLS 1.3"]
+    assert row["versions"]["TLS 1.2"] == {
+        "accepted": True,
+        "cipher_suites": [CipherSuite.ietfNames[s] for s in tls12],
+        "server_order": True,
+    }
+    assert row["versions"]["TLS 1.3"]["cipher_suites"] == [CipherSuite.ietfNames[s] for s in tls13]
