@@ -73,7 +73,7 @@ class Relay:
                 if not data:
                     break
             await sender
-        except (ConnectionError, OSError):
+        except (ConnectionError, OSError, asyncio.CancelledError):
             sender.cancel()
         finally:
             writer.close()
@@ -85,7 +85,10 @@ class Relay:
         except OSError:
             client_w.close()
             return
-        await asyncio.gather(self._pipe(client_r, server_w), self._pipe(server_r, client_w))
+        try:
+            await asyncio.gather(self._pipe(client_r, server_w), self._pipe(server_r, client_w))
+        except asyncio.CancelledError:
+            pass  # the benchmark is over
 
     def start(self) -> None:
         self.thread.start()

@@ -7,6 +7,7 @@ SNI cannot move the cursor, recolour the screen or inject markup.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -14,17 +15,34 @@ import click
 
 from tlslens import __version__
 from tlslens._text import safe_text
-from tlslens.cli.audit import scan
-from tlslens.cli.certs import certs
-from tlslens.cli.lab import pki
 from tlslens.cli.output import closed_pipe
-from tlslens.cli.plaintext import decrypt
-from tlslens.cli.remote import connect
-from tlslens.cli.show import show
+
+# Each command is imported when it runs: `scan` does not pay for pyOpenSSL, `show` not for
+# the scanner (start-up time is part of every command's time).
+_COMMANDS = {
+    "show": "tlslens.cli.show:show",
+    "connect": "tlslens.cli.remote:connect",
+    "scan": "tlslens.cli.audit:scan",
+    "decrypt": "tlslens.cli.plaintext:decrypt",
+    "certs": "tlslens.cli.certs:certs",
+    "pki": "tlslens.cli.lab:pki",
+}
 
 
 class _Main(click.Group):
     """The group of commands; a reader that goes away (``| head``) ends the run quietly."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = _COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -37,10 +55,6 @@ class _Main(click.Group):
 @click.version_option(__version__, prog_name="tlslens")
 def main() -> None:
     """tlslens: see what really happens inside TLS, step by step, from the real bytes."""
-
-
-for _command in (show, connect, scan, decrypt, certs, pki):
-    main.add_command(_command)
 
 
 def run() -> None:  # pragma: no cover - console entry point for `python -m tlslens`

@@ -15,9 +15,14 @@ from rich.text import Text
 
 from tlslens import registry
 from tlslens._text import safe_text
-from tlslens.cli.options import chain_checker, check_chain, trust_options
+from tlslens.cli.options import (
+    chain_checker,
+    check_chain,
+    is_address,
+    split_host_port,
+    trust_options,
+)
 from tlslens.cli.output import PROGRESS_AFTER_S, write_line
-from tlslens.cli.remote import is_address, split_host_port
 from tlslens.net import starttls as starttls_protocols
 from tlslens.net.sweep import ScanSettings, scan_target
 from tlslens.scan.findings import VERSION_ORDER, ScanReport, findings

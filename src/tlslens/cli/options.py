@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import os
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +22,65 @@ from tlslens.keys.store import KeyStore
 from tlslens.model import Connection
 from tlslens.net.revocation import RevocationChecker
 from tlslens.x509 import ChainChecker, TrustStore
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?)+$")
+
+
+def split_host_port(text: str) -> tuple[str, int | None]:
+    """``HOST``, ``HOST:PORT``, ``[V6]`` or ``[V6]:PORT`` (a bare IPv6 address has no port).
+
+    Raises ValueError with the reason for anything else."""
+    host, port_text = text, None
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"{text!r}: an IPv6 address in brackets is [ADDRESS]:PORT")
+        port_text = rest[1:] if rest else None
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IPv6 address") from None
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    elif text.count(":") > 1:
+        try:
+            ipaddress.IPv6Address(text)
+        except ValueError:
+            raise ValueError(
+                f"{text!r}: write an IPv6 address with a port as [ADDRESS]:PORT"
+            ) from None
+    port = None
+    if port_text is not None:
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise ValueError(f"{port_text!r} is not a port number (1-65535)")
+        port = int(port_text)
+    if not host:
+        raise ValueError(f"{text!r} names no host")
+    if ":" not in host and not _HOSTNAME.match(
+        host.encode("idna").decode() if not host.isascii() else host
+    ):
+        raise ValueError(f"{host!r} is not a host name or an IP address")
+    return host, port
+
+
+class Target(click.ParamType):  # type: ignore[type-arg]
+    name = "HOST[:PORT]"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, int | None]:
+        try:
+            return split_host_port(str(value))
+        except (ValueError, UnicodeError) as exc:
+            self.fail(safe_text(str(exc)), param, ctx)
+
+
+def is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class ServerFilter(click.ParamType):  # type: ignore[type-arg]

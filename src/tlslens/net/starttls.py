@@ -12,7 +12,7 @@ import re
 import struct
 from collections.abc import Callable
 
-from tlslens.net.live import Channel, Plan
+from tlslens.net.wire import Channel, Plan
 
 _LDAP_STARTTLS_OID = b"1.3.6.1.4.1.1466.20037"
 _POSTGRES_SSL_REQUEST = struct.pack("!II", 8, 80877103)

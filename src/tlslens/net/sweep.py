@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from tlslens.explain.verdict import LiveOutcome
 from tlslens.handshake.compose import push_sslv2_client_hello
-from tlslens.net.live import (
+from tlslens.net.wire import (
     Channel,
     Deadline,
     DeadlineError,

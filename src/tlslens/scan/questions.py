@@ -79,9 +79,6 @@ ALPN_CANDIDATES = (
     "mysql",
     "ldap",
 )
-ECDSA_SCHEMES = (0x0403, 0x0503, 0x0603)
-RSA_SCHEMES = (0x0804, 0x0805, 0x0806, 0x0809, 0x080A, 0x080B, 0x0401, 0x0501, 0x0601)
-EDDSA_SCHEMES = (0x0807, 0x0808)
 MAX_SENSIBLE_CHAIN = 10
 # Probe failures that leave "is this version accepted?" open (a reset or a close is a no).
 UNDECIDED = ("timed out", "no complete answer", "not TLS", "HTTP", "malformed", "exceeds")
@@ -214,7 +211,6 @@ class Scanner:
         tasks = [self.suites(version) for version in self.first]
         tasks += [
             self.groups(),
-            self.chains(),
             self.alpn(),
             self.fallback(),
             self.signature_algorithms(),
@@ -250,6 +246,8 @@ class Scanner:
             support.accepted = None if undecided else False
             if result.error:
                 errors.append(f"{VERSION_NAMES[version]} probe: {result.error}")
+        for version in sorted(self.first, reverse=True):  # the newest version's chain first
+            self._observe(self.first[version])
         sslv2 = results[-1]
         report.versions["SSL 2.0"].accepted = bool(
             sslv2.conn is not None and sslv2.conn.sslv2_server_hello
@@ -275,14 +273,15 @@ class Scanner:
             return conn.cipher_suite
 
         first = self.first[version]
-        self._observe(first)
         support = self.report.versions[name]
         support.cipher_suites, support.server_order = await enumerate_choices(
             candidates, ask, first.cipher_suite
         )
 
     def _observe(self, conn: Connection) -> None:
-        """What every answer tells besides its choice: DH sizes, encrypt-then-MAC."""
+        """What every answer tells besides its choice: DH sizes, encrypt-then-MAC, the
+        certificate chain."""
+        self._keep_chain(conn)
         hello = conn.server_hello
         info = conn.suite_info
         if hello is not None and info is not None and not info.aead and not info.tls13:
@@ -330,51 +329,25 @@ class Scanner:
         if tls13:
             report.hello_retry_request = self.first[TLS13].hello_retry_request is not None
 
-    async def chains(self) -> None:
-        """One certificate chain per key type the server selects."""
+    def _keep_chain(self, conn: Connection) -> None:
+        """One certificate chain per key type, from whichever answer showed it first: the
+        suite and signature enumerations reach every key type the server selects (an
+        ECDSA-only offer gets the ECDSA certificate, or a refusal)."""
         report = self.report
-        seen: set[str] = set()
-        if TLS13 in self.first:
-            offers = [
-                (kind, self.offer(TLS13, TLS13_SUITES, signature_algorithms=schemes))
-                for kind, schemes in (
-                    ("ECDSA", ECDSA_SCHEMES),
-                    ("RSA", RSA_SCHEMES),
-                    ("EdDSA", EDDSA_SCHEMES),
-                )
-            ]
-            version = TLS13
-        else:
-            version = max(self.first)
-            by_auth: dict[str, list[int]] = {}
-            for code in LEGACY_SUITES:
-                auth = registry.CIPHER_SUITES[code].auth or ""
-                kind = "ECDSA" if auth == "ECDSA" else "RSA" if auth == "RSA" else ""
-                if kind:
-                    by_auth.setdefault(kind, []).append(code)
-            offers = [(kind, self.offer(version, codes)) for kind, codes in by_auth.items()]
-        results = await asyncio.gather(*(self.t.probe(offer) for _kind, offer in offers))
-        for (kind, _offer), result in zip(offers, results, strict=True):
-            conn = _answered_with(result, version)
-            if conn is None or not conn.certificates:
-                continue
-            leaf = conn.certificates[0].sha256
-            if leaf in seen:
-                continue
-            seen.add(leaf)
-            if len(conn.certificates) > MAX_SENSIBLE_CHAIN:
-                report.errors.append(
-                    f"{VERSION_NAMES[version]}: the server sent {len(conn.certificates)} "
-                    f"certificates; a chain needs a few (leaf, intermediates): clients may "
-                    "refuse it or waste time on it"
-                )
-            key_type = conn.certificates[0].key.split()[0] if conn.certificates[0].key else kind
-            report.certificate_chains.append(
-                CertificateChain(key_type, conn, VERSION_NAMES[version])
+        if not conn.certificates or conn.version is None:
+            return
+        leaf = conn.certificates[0]
+        key_type = leaf.key.split()[0] if leaf.key else "unknown"
+        if any(chain.key_type == key_type for chain in report.certificate_chains):
+            return
+        version = VERSION_NAMES.get(conn.version, registry.version_name(conn.version))
+        if len(conn.certificates) > MAX_SENSIBLE_CHAIN:
+            report.errors.append(
+                f"{version}: the server sent {len(conn.certificates)} certificates; a chain "
+                "needs a few (leaf, intermediates): clients may refuse it or waste time on it"
             )
-            if report.ocsp_stapled is None or not report.ocsp_stapled:
-                report.ocsp_stapled = conn.stapled_ocsp is not None
-            self._observe(conn)
+        report.certificate_chains.append(CertificateChain(key_type, conn, version))
+        report.ocsp_stapled = bool(report.ocsp_stapled) or conn.stapled_ocsp is not None
 
     async def alpn(self) -> None:
         version = TLS13 if TLS13 in self.first else max(self.first)
@@ -384,7 +357,10 @@ class Scanner:
             conn = _answered_with(
                 await self.t.probe(self.offer(version, suites, alpn=tuple(pool))), version
             )
-            return conn.alpn if conn is not None else None
+            if conn is None:
+                return None
+            self._observe(conn)
+            return conn.alpn
 
         self.report.alpn, _order = await enumerate_choices(ALPN_CANDIDATES, chosen)
 
@@ -419,7 +395,10 @@ class Scanner:
                 await self.t.probe(self.offer(version, suites, signature_algorithms=tuple(pool))),
                 version,
             )
-            return _signature_scheme(conn) if conn is not None else None
+            if conn is None:
+                return None
+            self._observe(conn)
+            return _signature_scheme(conn)
 
         found, _order = await enumerate_choices(DEFAULT_SIGNATURE_ALGORITHMS, scheme)
         self.report.signature_algorithms = found
