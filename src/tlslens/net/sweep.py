@@ -41,6 +41,7 @@ from tlslens.scan.probe import (
 from tlslens.scan.questions import Scanner, hrr_group
 
 T = TypeVar("T")
+TICKET_WAIT_S = 0.3  # the longest wait for a TLS 1.3 ticket after the handshake
 # Groups the scanner holds private keys for, so that it can read what follows ServerHello.
 SHAREABLE = (29, 23, 24, 25, 30)  # x25519, secp256r1, secp384r1, secp521r1, x448
 SSL2_KINDS = (0x010080, 0x020080, 0x030080, 0x040080, 0x050080, 0x060040, 0x0700C0)
@@ -186,11 +187,20 @@ class _Target:
         tls.settimeout(max(deadline.left(), 0.01))
         tls.do_handshake()
         if wait_ticket:
-            tls.settimeout(min(0.3, max(deadline.left(), 0.01)))
-            try:
-                tls.recv(1)  # NewSessionTicket arrives after the handshake in TLS 1.3
-            except (TimeoutError, ssl.SSLError, OSError):
-                pass
+            # TLS 1.3 tickets come after the handshake: read in short steps until one has
+            # been taken in (or TICKET_WAIT_S has passed).
+            until = time.monotonic() + min(TICKET_WAIT_S, max(deadline.left(), 0.01))
+            while time.monotonic() < until:
+                session = tls.session
+                if session is not None and session.has_ticket:
+                    break
+                tls.settimeout(0.02)
+                try:
+                    tls.recv(1)
+                except TimeoutError:
+                    continue
+                except (ssl.SSLError, OSError):
+                    break
         return tls
 
     def _resumes(self, version: ssl.TLSVersion, tickets: bool) -> tuple[bool | None, bool | None]:
@@ -214,14 +224,17 @@ class _Target:
         except (OSError, ssl.SSLError, DeadlineError, ConnectionError, ValueError):
             return None, None
 
-    async def resumption(self) -> None:
+    async def resumption(self, possible: dict[str, bool]) -> None:
+        """Resumed or not, by two full handshakes each; ``possible`` says which kinds the
+        first TLS 1.2 answer already ruled out (no session ID, no session_ticket)."""
         report = self.report
         jobs: list[tuple[str, ssl.TLSVersion, bool]] = []
         if report.versions["TLS 1.2"].accepted:
-            jobs += [
-                ("session_id", ssl.TLSVersion.TLSv1_2, False),
-                ("ticket", ssl.TLSVersion.TLSv1_2, True),
-            ]
+            for name, tickets in (("session_id", False), ("ticket", True)):
+                if possible.get(name, True):
+                    jobs.append((name, ssl.TLSVersion.TLSv1_2, tickets))
+                else:
+                    report.resumption[name] = False
         if report.versions["TLS 1.3"].accepted:
             jobs.append(("tls13_psk", ssl.TLSVersion.TLSv1_3, True))
 

@@ -39,7 +39,7 @@ class Prober(Protocol):
 
     async def sslv2(self) -> ProbeResult: ...
 
-    async def resumption(self) -> None: ...
+    async def resumption(self, possible: dict[str, bool]) -> None: ...
 
 
 VERSION_NAMES = {
@@ -112,7 +112,7 @@ def _ske_curve(conn: Connection) -> int | None:
 
 
 Choice = TypeVar("Choice", int, str)
-PARTITIONS = 8  # parallel chains when the server follows the client's order
+PARTITIONS = 8  # at most this many chains at once when the server follows our order
 
 
 async def enumerate_choices(
@@ -135,9 +135,10 @@ async def enumerate_choices(
         return [], None
     if backward is not None and backward != forward and backward in pool:
         rest = [c for c in pool if c not in (forward, backward)]
-        parts = [rest[i::PARTITIONS] for i in range(PARTITIONS)]
+        budget = [PARTITIONS - 2]
         accepted = {forward, backward}
-        for chain in await asyncio.gather(*(_eliminate(part, ask) for part in parts if part)):
+        halves = [rest[0::2], rest[1::2]]
+        for chain in await asyncio.gather(*(_spread(h, ask, budget) for h in halves if h)):
             accepted.update(chain)
         return [c for c in pool if c in accepted], False
     rest_order: list[Choice] = await _eliminate([c for c in pool if c != forward], ask)
@@ -170,6 +171,31 @@ async def _merge_blocks(
         else:
             break
     return merged + a + b
+
+
+async def _spread(
+    pool: list[Choice],
+    ask: Callable[[list[Choice]], Awaitable[Choice | None]],
+    budget: list[int],
+) -> list[Choice]:
+    """Eliminate choices (the server follows our order, so any split is sound); after each
+    one found, while ``budget`` lasts, the rest goes on as two chains at once. Long lists
+    fan out to PARTITIONS chains; short ones end in few refusals."""
+    found: list[Choice] = []
+    remaining = list(pool)
+    while remaining:
+        choice = await ask(remaining)
+        if choice is None or choice not in remaining:
+            break
+        found.append(choice)
+        remaining.remove(choice)
+        if budget[0] > 0 and len(remaining) > 1:
+            budget[0] -= 1
+            halves = [remaining[0::2], remaining[1::2]]
+            for chain in await asyncio.gather(*(_spread(h, ask, budget) for h in halves)):
+                found.extend(chain)
+            return found
+    return found
 
 
 async def _known(value: Choice) -> Choice | None:
@@ -209,16 +235,23 @@ class Scanner:
         if not self.first:
             return
         tasks = [self.suites(version) for version in self.first]
-        tasks += [
-            self.groups(),
-            self.alpn(),
-            self.fallback(),
-            self.signature_algorithms(),
-        ]
+        tasks += [self.groups(), self.alpn_and_signatures(), self.fallback()]
         if self.resumption:
-            tasks.append(self.t.resumption())
+            tasks.append(self.t.resumption(self._resumable()))
         await asyncio.gather(*tasks)
         self.legacy_features()
+
+    def _resumable(self) -> dict[str, bool]:
+        """What the first TLS 1.2 ServerHello allows: a session ID to resume by, and a
+        session_ticket extension (RFC 5077 §3.2: sent when a ticket will follow)."""
+        conn = self.first.get(TLS12)
+        if conn is None or conn.server_hello is None:
+            return {}
+        hello = conn.server_hello
+        return {
+            "session_id": bool(hello.legacy_session_id),
+            "ticket": ext.find(hello.extensions, ext.SESSION_TICKET) is not None,
+        }
 
     async def versions(self) -> None:
         report = self.report
@@ -349,21 +382,6 @@ class Scanner:
         report.certificate_chains.append(CertificateChain(key_type, conn, version))
         report.ocsp_stapled = bool(report.ocsp_stapled) or conn.stapled_ocsp is not None
 
-    async def alpn(self) -> None:
-        version = TLS13 if TLS13 in self.first else max(self.first)
-        suites = TLS13_SUITES if version == TLS13 else LEGACY_SUITES
-
-        async def chosen(pool: list[str]) -> str | None:
-            conn = _answered_with(
-                await self.t.probe(self.offer(version, suites, alpn=tuple(pool))), version
-            )
-            if conn is None:
-                return None
-            self._observe(conn)
-            return conn.alpn
-
-        self.report.alpn, _order = await enumerate_choices(ALPN_CANDIDATES, chosen)
-
     async def fallback(self) -> None:
         accepted = sorted(self.first)
         if len(accepted) < 2:
@@ -381,27 +399,62 @@ class Scanner:
         elif conn.server_hello is not None:
             self.report.fallback_scsv = False
 
-    async def signature_algorithms(self) -> None:
-        """The schemes the server signs with, most preferred first, one probe each."""
+    async def alpn_and_signatures(self) -> None:
+        """ALPN protocols and signature schemes, found by the same probes: each answer
+        names one of each (EncryptedExtensions and CertificateVerify in TLS 1.3, the
+        ServerHello and ServerKeyExchange before), so both lists shrink together. A refusal
+        is put to each list alone to learn which one ran dry."""
         tls13 = TLS13 in self.first
         version = TLS13 if tls13 else max(self.first)
-        fs = [s for s in LEGACY_SUITES if registry.CIPHER_SUITES[s].forward_secrecy]
-        if not tls13 and version < TLS12:
-            return
-        suites = TLS13_SUITES if tls13 else fs
+        signs = tls13 or version >= TLS12
+        suites = (
+            TLS13_SUITES
+            if tls13
+            else [s for s in LEGACY_SUITES if registry.CIPHER_SUITES[s].forward_secrecy]
+        )
+        protocols: list[str] = list(ALPN_CANDIDATES)
+        schemes: list[int] = list(DEFAULT_SIGNATURE_ALGORITHMS) if signs else []
+        found_protocols: list[str] = []
+        found_schemes: list[int] = []
 
-        async def scheme(pool: list[int]) -> int | None:
-            conn = _answered_with(
-                await self.t.probe(self.offer(version, suites, signature_algorithms=tuple(pool))),
+        async def ask(alpn: list[str], sigs: list[int]) -> Connection | None:
+            offer = self.offer(
                 version,
+                suites,
+                alpn=tuple(alpn),
+                signature_algorithms=tuple(sigs or DEFAULT_SIGNATURE_ALGORITHMS),
             )
-            if conn is None:
-                return None
-            self._observe(conn)
-            return _signature_scheme(conn)
+            conn = _answered_with(await self.t.probe(offer), version)
+            if conn is not None:
+                self._observe(conn)
+            return conn
 
-        found, _order = await enumerate_choices(DEFAULT_SIGNATURE_ALGORITHMS, scheme)
-        self.report.signature_algorithms = found
+        while protocols or schemes:
+            conn = await ask(protocols, schemes)
+            if conn is None:
+                if protocols and schemes:
+                    alone = await ask([], schemes)  # the schemes alone
+                    if alone is None:
+                        schemes = []
+                        continue
+                    protocols = []  # the server refuses what is left of the protocols
+                    conn = alone
+                else:
+                    break
+            chosen = conn.alpn
+            if protocols and chosen in protocols:
+                found_protocols.append(chosen)
+                protocols.remove(chosen)
+            else:
+                protocols = []  # none of the rest is taken: the server answered without it
+            scheme = _signature_scheme(conn) if schemes else None
+            if scheme is not None and scheme in schemes:
+                found_schemes.append(scheme)
+                schemes.remove(scheme)
+            else:
+                schemes = []
+        self.report.alpn = found_protocols
+        self.report.signature_algorithms = found_schemes
 
     def legacy_features(self) -> None:
         """What the first answer of the newest version up to TLS 1.2 says about the rest."""
