@@ -241,7 +241,7 @@ def main() -> None:
             base = results.get("tlslens")
             if base:
                 print(
-                    f"\n50 ms RTT, one nginx (TLS 1.2 + 1.3); ratios to tlslens ({base[0]:.2f} s, {base[1]} connections):"
+                    f"\n50 ms RTT, one nginx (TLS 1.2 + 1.3, {args.config} ciphers); ratios to tlslens ({base[0]:.2f} s, {base[1]} connections):"
                 )
                 for name, (elapsed, connections, _code) in results.items():
                     if name != "tlslens":

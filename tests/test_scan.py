@@ -571,3 +571,16 @@ def test_tlslite_ng_explicit_server_order() -> None:
         "server_order": True,
     }
     assert row["versions"]["TLS 1.3"]["cipher_suites"] == [CipherSuite.ietfNames[s] for s in tls13]
+
+
+def test_progress_bar_on_a_terminal(openssl: str) -> None:
+    from test_review import _run_with_stderr_on_a_terminal
+
+    port = free_port()
+    with program(openssl_server(port, "-naccept", "500"), port):
+        out, terminal, status = _run_with_stderr_on_a_terminal(
+            ["scan", "--json", f"127.0.0.1:{port}", "--sni", NAME, "--no-resumption"]
+        )
+    assert status == 0
+    assert b"scanning" in terminal and "━".encode() in terminal
+    assert json.loads(out)["target"] == f"127.0.0.1:{port}"  # stdout: the JSON alone
