@@ -10,7 +10,7 @@ DEMO_ARGS := --keylog tests/vectors/captures/demo-tls12-tls13.keys --ca tests/ve
 
 PINS := constraints.txt
 
-.PHONY: demo test lint typecheck unit bench captures registry pins clean
+.PHONY: demo test lint typecheck unit bench captures registry pins limbo clean
 
 # Every package at the version constraints.txt names: a new release of a linter or a
 # dependency cannot turn CI red on its own.
@@ -38,6 +38,10 @@ test: lint typecheck unit
 bench: $(STAMP)
 	$(BIN)/python bench/bench_show.py
 	$(BIN)/python bench/bench_decrypt.py
+
+# The x509-limbo suite through tlslens' validation (tests/test_limbo.py asserts the figures).
+limbo: $(STAMP)
+	$(BIN)/python tools/limbo.py --out limbo-results.json
 
 captures: $(STAMP)
 	$(BIN)/python tools/record_captures.py

@@ -22,6 +22,7 @@ from tlslens.keys.store import KeyStore
 from tlslens.model import Connection
 from tlslens.net.revocation import RevocationChecker
 from tlslens.x509 import ChainChecker, TrustStore
+from tlslens.x509.validate import quiet
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?)+$")
 
@@ -248,6 +249,7 @@ def trust_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+@quiet
 def _certificates(paths: tuple[Path, ...], option: str) -> list[x509.Certificate]:
     """Every certificate of the PEM or DER files an option names; a bad one is a usage error."""
     found: list[x509.Certificate] = []

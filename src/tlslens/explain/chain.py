@@ -11,7 +11,7 @@ from tlslens.x509.certificate import CertificateInfo, parse_certificate
 from tlslens.x509.checker import LateIntermediate
 from tlslens.x509.ocsp import load_ocsp_response
 from tlslens.x509.validate import quiet
-from tlslens.x509.wording import error_text, general_name_text, oid_text
+from tlslens.x509.wording import DECODE_ERRORS, error_text, general_name_text, oid_text
 
 
 def certificate_message_lines(
@@ -70,7 +70,7 @@ def certificate_extensions(der: bytes) -> list[tuple[str, str]]:
     try:
         cert = x509.load_der_x509_certificate(der)
         extensions = list(cert.extensions)
-    except ValueError as exc:
+    except DECODE_ERRORS as exc:
         return [("extensions", f"unreadable ({error_text(exc)})")]
     out: list[tuple[str, str]] = []
     for extension in extensions:

@@ -26,7 +26,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from tlslens.x509.ocsp import check_stapled_ocsp
-from tlslens.x509.wording import error_text, iso_time
+from tlslens.x509.wording import EXTENSION_ERRORS, error_text, iso_time
 
 MAX_ANSWER = 1 << 20
 Fetch = Callable[[str, bytes | None, float], bytes]
@@ -77,12 +77,12 @@ def _urls(cert: x509.Certificate) -> tuple[list[str], list[str]]:
             for d in aia
             if d.access_method == AuthorityInformationAccessOID.OCSP
         ]
-    except (x509.ExtensionNotFound, ValueError):
+    except EXTENSION_ERRORS:
         pass
     try:
         points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
         crl_urls = [str(n.value) for p in points for n in (p.full_name or [])]
-    except (x509.ExtensionNotFound, ValueError):
+    except EXTENSION_ERRORS:
         pass
     return ocsp_urls, crl_urls
 

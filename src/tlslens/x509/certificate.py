@@ -12,7 +12,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-from tlslens.x509.wording import error_text, general_name_text, iso_time
+from tlslens.x509.wording import DECODE_ERRORS, error_text, general_name_text, iso_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +95,7 @@ def _parse_certificate(der: bytes, sha256: str) -> CertificateInfo:
         san = tuple(general_name_text(v) for v in ext_san.value)
     except x509.ExtensionNotFound:
         pass
-    except (ValueError, TypeError) as exc:
+    except DECODE_ERRORS as exc:
         problems.append(f"extensions: {error_text(exc)}")
     key_text: str | None = None
     try:

@@ -6,6 +6,8 @@ import ipaddress
 
 from cryptography import x509
 
+from tlslens.x509.wording import EXTENSION_ERRORS
+
 
 def subject_text(cert: x509.Certificate) -> str:
     try:
@@ -26,7 +28,7 @@ def names_of(cert: x509.Certificate) -> tuple[list[str], list[str]]:
     """(DNS names, IP addresses) the certificate covers, from subjectAltName."""
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (x509.ExtensionNotFound, ValueError):
+    except EXTENSION_ERRORS:
         return [], []
     return san.get_values_for_type(x509.DNSName), [
         str(a) for a in san.get_values_for_type(x509.IPAddress)

@@ -14,7 +14,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tlslens.x509.asn1 import drop_default_ocsp_version
 from tlslens.x509.signature import signed_by
-from tlslens.x509.wording import error_text, iso_time
+from tlslens.x509.wording import EXTENSION_ERRORS, error_text, iso_time
 
 # Without nextUpdate, a response older than this is called stale (a common CA practice).
 MAX_AGE_WITHOUT_NEXT_UPDATE = timedelta(days=7)
@@ -142,7 +142,7 @@ def check_stapled_ocsp(
         for responder in response.certificates:
             try:
                 eku = responder.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-            except (x509.ExtensionNotFound, ValueError):
+            except EXTENSION_ERRORS:
                 continue
             if ExtendedKeyUsageOID.OCSP_SIGNING not in eku:
                 continue

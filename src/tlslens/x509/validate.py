@@ -26,7 +26,6 @@ from typing import Any, TypeVar, cast
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -39,9 +38,10 @@ from cryptography.x509.verification import (
 
 from tlslens.x509.names import covers, names_of, subject_text
 from tlslens.x509.ocsp import OCSPCheck, check_stapled_ocsp
+from tlslens.x509.profile import FORBIDDING, path_problems
 from tlslens.x509.signature import explain_signature, self_signed, signed_by
 from tlslens.x509.trust import TrustStore
-from tlslens.x509.wording import error_text, iso_time
+from tlslens.x509.wording import DECODE_ERRORS, EXTENSION_ERRORS, error_text, iso_time
 
 CODES = (
     "untrusted_root",
@@ -57,6 +57,15 @@ CODES = (
     "weak_key",
     "bad_basic_constraints",
     "bad_key_usage",
+    "bad_extension",
+    "bad_name_constraints",
+    "chain_too_long",
+    "malformed_certificate",
+    "malformed_extension",
+    "missing_key_identifier",
+    "bad_key_identifier",
+    "bad_serial",
+    "cn_not_in_san",
     "unparsable_certificate",
     "ocsp_revoked",
     "ocsp_stale",
@@ -70,10 +79,12 @@ CODES = (
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+# The validator's refusal, or a certificate field it could not decode on the way.
+_VERIFY_ERRORS: tuple[type[Exception], ...] = (VerificationError, *DECODE_ERRORS)
 
 # Problems a chain can have and still be trusted by a client.
 ADVISORY = frozenset(
-    {"wrong_order", "extra_certificates", "weak_signature", "weak_key", "unparsable_certificate"}
+    {"wrong_order", "extra_certificates", "weak_signature", "unparsable_certificate"}
 )
 
 
@@ -139,6 +150,40 @@ class Validation:
         }
 
 
+# The validator's reasons, by the words (and extension OIDs) its messages use, as our codes:
+# first match wins; "verification_failed" only when none fits.
+_VALIDATOR_REASONS = (
+    ("max depth", "chain_too_long"),
+    ("name constraint", "bad_name_constraints"),
+    ("2.5.29.30", "bad_name_constraints"),
+    ("2.5.29.35", "bad_key_identifier"),
+    ("2.5.29.14", "bad_key_identifier"),
+    ("KeyIdentifier", "bad_key_identifier"),
+    ("2.5.29.19", "bad_basic_constraints"),
+    ("basicConstraints", "bad_basic_constraints"),
+    ("keyUsage", "bad_key_usage"),
+    ("2.5.29.15", "bad_key_usage"),
+    ("2.5.29.37", "bad_key_usage"),
+    ("serial", "bad_serial"),
+    ("public key algorithm", "weak_key"),
+    ("criticality", "bad_extension"),
+    ("critical extension", "bad_extension"),
+    ("prohibited extension", "bad_extension"),
+    ("required extension", "bad_extension"),
+    ("subjectAltName", "bad_extension"),
+    ("Issuer", "malformed_certificate"),
+    ("Subject", "malformed_certificate"),
+)
+
+
+def validator_code(message: str) -> str:
+    """Our problem code for a reason ``cryptography``'s path validator gave in words."""
+    return next(
+        (code for words, code in _VALIDATOR_REASONS if words.lower() in message.lower()),
+        "verification_failed",
+    )
+
+
 def fingerprint(cert: x509.Certificate) -> str:
     return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
 
@@ -146,7 +191,7 @@ def fingerprint(cert: x509.Certificate) -> str:
 def _ext(cert: x509.Certificate, kind: type[Any]) -> Any:
     try:
         return cert.extensions.get_extension_for_class(kind).value
-    except (x509.ExtensionNotFound, ValueError):
+    except EXTENSION_ERRORS:
         return None
 
 
@@ -218,10 +263,12 @@ def validate(
     stapled_ocsp: bytes | None = None,
     at_capture: bool = True,
     client: bool = False,
+    max_depth: int | None = None,
 ) -> Validation:
     """Validate the chain a server sent (DER, in the order sent) as of ``at``
     (``at_capture``: the capture's own time, not one the user chose); with ``client``, the
-    chain a client sent for client authentication (no name; clientAuth usage)."""
+    chain a client sent for client authentication (no name; clientAuth usage). ``max_depth``
+    bounds the intermediates a path may have (RFC 5280 leaves it to the relying party)."""
     result = Validation(False, at, hostname, store.name, purpose="client" if client else "server")
     problems = result.problems
     parsed: list[x509.Certificate] = []
@@ -326,6 +373,15 @@ def validate(
     result.validity_at = len(problems)
     problems.extend(validity_problems(path, at, at_capture=at_capture))
     for depth, cert in enumerate(path):
+        try:
+            cert.extensions  # noqa: B018 - parsed lazily: a bad one raises here, not later
+        except DECODE_ERRORS as exc:
+            problems.append(
+                Problem(
+                    "malformed_extension",
+                    f"{subject_text(cert)} has extensions that cannot be read: {error_text(exc)}",
+                )
+            )
         anchor = depth == len(path) - 1 and result.path_in_store
         if not anchor:
             try:
@@ -339,20 +395,6 @@ def validate(
                         f"{subject_text(cert)} is signed with {hash_alg.name.upper()}",
                     )
                 )
-        try:
-            key = cert.public_key()
-        except (ValueError, UnsupportedAlgorithm):
-            key = None
-        if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
-            problems.append(
-                Problem("weak_key", f"{subject_text(cert)} has a {key.key_size}-bit RSA key")
-            )
-        elif isinstance(key, dsa.DSAPublicKey):
-            problems.append(Problem("weak_key", f"{subject_text(cert)} has a DSA key"))
-        elif isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size < 256:
-            problems.append(
-                Problem("weak_key", f"{subject_text(cert)} uses the {key.curve.name} curve")
-            )
         constraints = _ext(cert, x509.BasicConstraints)
         usage = _ext(cert, x509.KeyUsage)
         if depth > 0:
@@ -429,6 +471,8 @@ def validate(
         if subject is not None or client:
             try:
                 builder = PolicyBuilder().store(verifier_store).time(at)
+                if max_depth is not None:
+                    builder = builder.max_chain_depth(max_depth)
                 if client:
                     # RFC 5280 lets a client certificate name its owner in the subject alone;
                     # the web PKI profile's demand for a subjectAltName is for servers.
@@ -451,14 +495,13 @@ def validate(
                     result.missing_issuer = None
                     result.unknown_root = None
                     result.links = [explain_signature(c, i) for c, i in itertools.pairwise(path)]
-            except (VerificationError, ValueError) as exc:
+            except _VERIFY_ERRORS as exc:
                 # Our named checks may not see every reason (an unknown critical extension,
                 # a policy rule): then the validator's own words are the reason.
                 if all(p.code in ADVISORY for p in problems):
+                    text = error_text(exc)
                     problems.append(
-                        Problem(
-                            "verification_failed", f"the path validator says: {error_text(exc)}"
-                        )
+                        Problem(validator_code(text), f"the path validator says: {text}")
                     )
     if verifier_store is not None and not result.trusted and not problems:
         dns, ips = names_of(leaf)
@@ -478,6 +521,11 @@ def validate(
         kept_before = sum(1 for p in problems[: result.validity_at] if p.code in ADVISORY)
         problems[:] = [p for p in problems if p.code in ADVISORY]
         result.validity_at = kept_before
+    # What the validator does not check, on the path it built (or the one walked).
+    for code, message in path_problems(result.path, anchored=result.path_in_store):
+        problems.append(Problem(code, message))
+        if code in FORBIDDING:
+            result.trusted = False
 
     if stapled_ocsp is not None:
         leaf_issuer = path[1] if len(path) > 1 else None

@@ -13,6 +13,18 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 
+# What cryptography raises when it decodes a field lazily, on first access: a bad value
+# (ValueError), a name constraint that is no network (TypeError), the same extension twice,
+# a general name of a kind it does not know.
+DECODE_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    TypeError,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
+# An extension that is absent, or present and unreadable.
+EXTENSION_ERRORS: tuple[type[Exception], ...] = (x509.ExtensionNotFound, *DECODE_ERRORS)
+
 _PARSE_ERROR = re.compile(
     r"(?:error parsing asn1 value: )?ParseError \{ kind: (?P<kind>\w+)(?P<detail> \{[^}]*\})?"
     r"(?:, location: \[(?P<location>[^\]]*)\])? \}"
