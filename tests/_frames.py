@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import struct
+from datetime import datetime
 from pathlib import Path
 
 from tlslens.capture import open_capture
+from tlslens.capture.writer import PcapngWriter
+from tlslens.flows.synth import Chunk, Close, iter_frames
+from tlslens.handshake import compose
+from tlslens.model import Endpoint
 
 
 def read_frames(path: Path) -> list[tuple[int, int, bytes]]:
@@ -43,3 +48,51 @@ def sll2(ip: bytes) -> bytes:
 def null_loopback(ip: bytes, byteorder: str = "<") -> bytes:
     family = 2 if ip[0] >> 4 == 4 else 30
     return struct.pack(byteorder + "I", family) + ip
+
+
+def _server_hello() -> bytes:
+    body = b"\x03\x03" + bytes(32) + b"\x00" + b"\xc0\x2f" + b"\x00" + b"\x00\x00"
+    return compose.push_handshake(2, body)
+
+
+def _certificate(ders: list[bytes]) -> bytes:
+    entries = b"".join(len(d).to_bytes(3, "big") + d for d in ders)
+    return compose.push_handshake(11, len(entries).to_bytes(3, "big") + entries)
+
+
+def tls12_capture(path: Path, chains: list[tuple[list[bytes], str | None]], at: datetime) -> None:
+    """One TLS 1.2 connection per (chain, SNI): a ClientHello, then ServerHello, the chain
+    (DER, as given) in a Certificate message and ServerHelloDone, then FIN both ways."""
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface()
+        ts = int(at.timestamp() * 1e9)
+        for number, (ders, sni) in enumerate(chains):
+            hello = compose.push_client_hello(
+                compose.HelloSpec(
+                    legacy_version=0x0303,
+                    random=bytes(32),
+                    cipher_suites=(0xC02F,),
+                    server_name=sni,
+                    groups=(29,),
+                    signature_algorithms=(0x0804,),
+                )
+            )
+            flight = _server_hello() + _certificate(ders) + compose.push_handshake(14, b"")
+            client = Endpoint(
+                bytes([10, 0, number // 250, number % 250 + 1]), 40000 + number % 20000
+            )
+            server = Endpoint(bytes([10, 1, 0, 1]), 443)
+            for frame_ts, frame in iter_frames(
+                client,
+                server,
+                syn_ts_ns=ts,
+                synack_ts_ns=ts + 1000,
+                chunks=[
+                    Chunk(ts + 2000, 0, compose.push_records(22, 0x0301, hello)),
+                    Chunk(ts + 3000, 1, compose.push_records(22, 0x0303, flight)),
+                ],
+                closes=[Close(ts + 4000, 0, "fin"), Close(ts + 5000, 1, "fin")],
+            ):
+                writer.add_packet(frame_ts, frame)
+            ts += 10_000_000

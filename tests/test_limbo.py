@@ -17,13 +17,10 @@ from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from tlslens.capture.writer import PcapngWriter
 from tlslens.cli import main
-from tlslens.flows.synth import Chunk, Close, iter_frames
-from tlslens.handshake import compose
-from tlslens.model import Endpoint
 from tlslens.x509.validate import quiet
 
+from _frames import tls12_capture
 from conftest import IN_CI, ROOT
 
 LIMBO = ROOT.parent / "shared" / "x509-limbo" / "limbo.json"
@@ -69,64 +66,29 @@ def test_every_case_that_runs_matches(limbo: list[dict[str, Any]]) -> None:
             assert float(o.context.rsplit("(", 1)[1].split()[0]) < 5, o.id
 
 
-def _server_hello() -> bytes:
-    body = b"\x03\x03" + bytes(32) + b"\x00" + b"\xc0\x2f" + b"\x00" + b"\x00\x00"
-    return compose.push_handshake(2, body)
+def _sni(case: dict[str, Any]) -> str | None:
+    peer = case["expected_peer_name"]
+    return str(peer["value"]) if peer and peer["kind"] == "DNS" else None
 
 
-def _certificate(ders: list[bytes]) -> bytes:
-    entries = b"".join(len(d).to_bytes(3, "big") + d for d in ders)
-    return compose.push_handshake(11, len(entries).to_bytes(3, "big") + entries)
-
-
-@quiet
-def _capture(cases: list[dict[str, Any]], path: Path) -> None:
-    """One TLS 1.2 connection per case: ClientHello, then ServerHello, the case's chain
-    (leaf, then its intermediates) in a Certificate message, ServerHelloDone."""
-    with path.open("wb") as out:
-        writer = PcapngWriter(out)
-        writer.add_interface()
-        ts = int(NOW.timestamp() * 1e9)
-        for number, case in enumerate(cases):
-            ders = [
-                x509.load_pem_x509_certificate(pem.encode()).public_bytes(Encoding.DER)
-                for pem in [case["peer_certificate"], *case["untrusted_intermediates"]]
-            ]
-            peer = case["expected_peer_name"]
-            sni = peer["value"] if peer and peer["kind"] == "DNS" else None
-            hello = compose.push_client_hello(
-                compose.HelloSpec(
-                    legacy_version=0x0303,
-                    random=bytes(32),
-                    cipher_suites=(0xC02F,),
-                    server_name=sni,
-                    groups=(29,),
-                    signature_algorithms=(0x0804,),
-                )
-            )
-            flight = _server_hello() + _certificate(ders) + compose.push_handshake(14, b"")
-            client = Endpoint(bytes([10, 0, number // 250, number % 250 + 1]), 40000 + number)
-            server = Endpoint(bytes([10, 1, 0, 1]), 443)
-            for frame_ts, frame in iter_frames(
-                client,
-                server,
-                syn_ts_ns=ts,
-                synack_ts_ns=ts + 1000,
-                chunks=[
-                    Chunk(ts + 2000, 0, compose.push_records(22, 0x0301, hello)),
-                    Chunk(ts + 3000, 1, compose.push_records(22, 0x0303, flight)),
-                ],
-                closes=[Close(ts + 4000, 0, "fin"), Close(ts + 5000, 1, "fin")],
-            ):
-                writer.add_packet(frame_ts, frame)
-            ts += 10_000_000
+def _ders(chains: list[tuple[list[str], str | None]]) -> list[tuple[list[bytes], str | None]]:
+    return [
+        (
+            [x509.load_pem_x509_certificate(p.encode()).public_bytes(Encoding.DER) for p in pems],
+            sni,
+        )
+        for pems, sni in chains
+    ]
 
 
 def test_every_case_as_a_capture(limbo: list[dict[str, Any]], tmp_path: Path) -> None:
     """Every chain of the suite sent by a server in one capture: `show` and `certs` give each
     connection its certificates and a verdict with named problems, and none ends the run."""
     capture = tmp_path / "limbo.pcapng"
-    _capture(limbo, capture)
+    chains = [
+        ([case["peer_certificate"], *case["untrusted_intermediates"]], _sni(case)) for case in limbo
+    ]
+    tls12_capture(capture, quiet(_ders)(chains), NOW)
     roots = tmp_path / "roots.pem"
     roots.write_text("".join(pem for case in limbo for pem in case["trusted_certs"]))
     started = time.monotonic()
@@ -164,3 +126,24 @@ def test_every_case_as_a_capture(limbo: list[dict[str, Any]], tmp_path: Path) ->
     assert "internal error" not in certs.stdout + certs.stderr
     assert certs.stdout.count("Connection ") >= len(limbo)
     assert time.monotonic() - started < 120
+
+
+def test_a_chain_that_carries_its_issuer_did_not_forget_it(
+    limbo: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """A connection whose own chain holds the issuer its path cannot use (a cycle, a wrong
+    key) is not one that "forgot" it: no late-intermediate note names it against itself."""
+    capture = tmp_path / "limbo.pcapng"
+    tls12_capture(
+        capture,
+        quiet(_ders)(
+            [([c["peer_certificate"], *c["untrusted_intermediates"]], None) for c in limbo]
+        ),
+        NOW,
+    )
+    result = CliRunner().invoke(main, ["show", "--json", str(capture)], catch_exceptions=False)
+    for line in result.stderr.splitlines():
+        if "did not send" in line:
+            late = line.split("Connection(s) ", 1)[1].split(" did not send")[0]
+            by = line.split("; connection ", 1)[1].split(",", 1)[0]
+            assert by not in late.split(", "), line

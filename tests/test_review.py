@@ -21,7 +21,7 @@ from tlslens.keys.store import KeyStore
 from tlslens.x509 import ChainChecker, TrustStore
 
 from _frames import read_frames
-from conftest import CAPTURES
+from conftest import CAPTURES, VECTORS
 from corpus_digests import _cwd, key_options
 
 CHAINS = CAPTURES / "chains.pcapng"
@@ -1329,3 +1329,55 @@ def test_sslv2_messages_parse_and_refuse_garbage() -> None:
         sslv2.pull_message(body[:-1])
     assert sslv2.record_header(bytes.fromhex("8005")) == (2, 5)
     assert sslv2.record_header(bytes.fromhex("0005")) is None  # 3-byte header, incomplete
+
+
+# -- issue 13 item 4: fields cryptography decodes lazily ------------------------------------
+
+
+def _flipped_name_certificate() -> bytes:
+    """The lab server certificate with one byte inside its subject Name set to 0xff:
+    cryptography loads it, and raises ValueError only when the subject is first read."""
+    from cryptography import x509 as cx509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    der = bytearray(
+        cx509.load_pem_x509_certificate((VECTORS / "pki" / "server.pem").read_bytes()).public_bytes(
+            Encoding.DER
+        )
+    )
+    der[der.find(b"tlslens.test") - 12] = 0xFF
+    cert = cx509.load_der_x509_certificate(bytes(der))
+    with pytest.raises(ValueError):
+        cert.subject.rfc4514_string()
+    return bytes(der)
+
+
+def test_a_name_that_fails_to_decode_is_one_connections_problem(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from _frames import tls12_capture
+
+    good = (VECTORS / "pki" / "server.pem").read_bytes()
+    from cryptography import x509 as cx509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    good_der = cx509.load_pem_x509_certificate(good).public_bytes(Encoding.DER)
+    capture = tmp_path / "flipped.pcapng"
+    tls12_capture(
+        capture,
+        [([_flipped_name_certificate()], "tlslens.test"), ([good_der], "tlslens.test")],
+        dt.datetime(2026, 6, 1, tzinfo=dt.UTC),
+    )
+    for command in (["show", "--json"], ["certs"], ["show"]):
+        result = CliRunner().invoke(main, [*command, str(capture)], catch_exceptions=False)
+        assert result.exit_code == 0, (command, result.output)
+        assert "internal error" not in result.output, command
+        assert "Warning" not in result.stderr, command
+    rows = [
+        json.loads(line)
+        for line in CliRunner().invoke(main, ["show", "--json", str(capture)]).stdout.splitlines()
+    ]
+    assert len(rows) == 2  # the connection after the bad certificate is reported too
+    codes = [p["code"] for p in rows[0]["validation"]["problems"]]
+    assert "unparsable_certificate" in codes, codes
+    assert rows[1]["certificates"][0]["subject"] == "CN=tlslens.test,O=tlslens lab"

@@ -7,7 +7,7 @@ from typing import Any
 from tlslens import registry
 from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection, TimelineEvent
-from tlslens.x509.certificate import CertificateInfo, parse_certificate
+from tlslens.x509.certificate import CertificateInfo, load_certificate, parse_certificate
 from tlslens.x509.checker import LateIntermediate
 from tlslens.x509.ocsp import load_ocsp_response
 from tlslens.x509.validate import quiet
@@ -68,7 +68,7 @@ def certificate_extensions(der: bytes) -> list[tuple[str, str]]:
     from cryptography import x509
 
     try:
-        cert = x509.load_der_x509_certificate(der)
+        cert = load_certificate(der)
         extensions = list(cert.extensions)
     except DECODE_ERRORS as exc:
         return [("extensions", f"unreadable ({error_text(exc)})")]

@@ -70,6 +70,28 @@ def parse_certificate(der: bytes) -> CertificateInfo:
     return info
 
 
+def readable(cert: x509.Certificate) -> x509.Certificate:
+    """The certificate, once the fields that ``cryptography`` decodes lazily and that every
+    check reads (names, serial, validity) have decoded: a flipped byte inside a Name loads
+    fine and raises only on first use. Raises ValueError naming the field."""
+    for name, getter in (
+        ("subject", lambda: cert.subject.public_bytes()),
+        ("issuer", lambda: cert.issuer.public_bytes()),
+        ("serial", lambda: cert.serial_number),
+        ("validity", lambda: (cert.not_valid_before_utc, cert.not_valid_after_utc)),
+    ):
+        try:
+            getter()
+        except DECODE_ERRORS as exc:
+            raise ValueError(f"its {name} cannot be decoded: {error_text(exc)}") from exc
+    return cert
+
+
+def load_certificate(der: bytes) -> x509.Certificate:
+    """A DER certificate whose every field the checks read decodes; ValueError otherwise."""
+    return readable(x509.load_der_x509_certificate(der))
+
+
 def _parse_certificate(der: bytes, sha256: str) -> CertificateInfo:
     try:
         cert = x509.load_der_x509_certificate(der)

@@ -10,6 +10,7 @@ from typing import Any
 
 from cryptography import x509
 
+from tlslens.x509.certificate import load_certificate
 from tlslens.x509.signature import self_signed, signed_by
 from tlslens.x509.trust import TrustStore
 from tlslens.x509.validate import Validation, quiet, validate, validity_problems
@@ -191,21 +192,25 @@ class ChainChecker:
             if len(self.known) < self.MAX_POOL:
                 self.known.add(digest)
             try:
-                cert = x509.load_der_x509_certificate(der)
+                cert = load_certificate(der)
             except ValueError:
                 continue
             subject = cert.subject.public_bytes()
             entry = self.awaited.get(subject)
+            # Only a later connection can have sent what an earlier one lacked: a chain that
+            # carries the issuer and still cannot use it did not forget it.
+            waiting = [i for i in entry.ids if i != conn_id] if entry is not None else []
             if (
                 entry is not None
                 and conn_id is not None
+                and (waiting or entry.more)
                 and not self_signed(cert)
                 and signed_by(entry.child, cert)
             ):
                 del self.awaited[subject]
                 self.late.append(
                     LateIntermediate(
-                        cert.subject.rfc4514_string(), tuple(entry.ids), entry.more, conn_id
+                        cert.subject.rfc4514_string(), tuple(waiting), entry.more, conn_id
                     )
                 )
             if len(self.pool) < self.MAX_POOL:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from cryptography import x509
 from cryptography.x509.verification import Store
 
+from tlslens.x509.wording import DECODE_ERRORS
+
 
 @dataclass(slots=True)
 class TrustStore:
@@ -41,7 +43,11 @@ class TrustStore:
         if self._by_subject is None:
             index: dict[bytes, list[x509.Certificate]] = {}
             for root in self.roots:
-                index.setdefault(root.subject.public_bytes(), []).append(root)
+                try:
+                    key = root.subject.public_bytes()
+                except DECODE_ERRORS:
+                    continue  # a root whose name does not decode anchors nothing by name
+                index.setdefault(key, []).append(root)
             self._by_subject = index
         return self._by_subject.get(subject.public_bytes(), [])
 

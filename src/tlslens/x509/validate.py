@@ -36,6 +36,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
+from tlslens.x509.certificate import load_certificate
 from tlslens.x509.names import covers, names_of, subject_text
 from tlslens.x509.ocsp import OCSPCheck, check_stapled_ocsp
 from tlslens.x509.profile import FORBIDDING, path_problems
@@ -274,7 +275,7 @@ def validate(
     parsed: list[x509.Certificate] = []
     for index, der in enumerate(certificates):
         try:
-            parsed.append(x509.load_der_x509_certificate(der))
+            parsed.append(load_certificate(der))
         except ValueError as exc:
             problems.append(
                 Problem(
