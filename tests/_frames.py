@@ -60,9 +60,16 @@ def _certificate(ders: list[bytes]) -> bytes:
     return compose.push_handshake(11, len(entries).to_bytes(3, "big") + entries)
 
 
-def tls12_capture(path: Path, chains: list[tuple[list[bytes], str | None]], at: datetime) -> None:
+def tls12_capture(
+    path: Path,
+    chains: list[tuple[list[bytes], str | None]],
+    at: datetime,
+    *,
+    first_never_ends: bool = False,
+) -> None:
     """One TLS 1.2 connection per (chain, SNI): a ClientHello, then ServerHello, the chain
-    (DER, as given) in a Certificate message and ServerHelloDone, then FIN both ways."""
+    (DER, as given) in a Certificate message and ServerHelloDone, then FIN both ways. With
+    ``first_never_ends``, the first connection is still open when the capture ends."""
     with path.open("wb") as out:
         writer = PcapngWriter(out)
         writer.add_interface()
@@ -92,7 +99,11 @@ def tls12_capture(path: Path, chains: list[tuple[list[bytes], str | None]], at: 
                     Chunk(ts + 2000, 0, compose.push_records(22, 0x0301, hello)),
                     Chunk(ts + 3000, 1, compose.push_records(22, 0x0303, flight)),
                 ],
-                closes=[Close(ts + 4000, 0, "fin"), Close(ts + 5000, 1, "fin")],
+                closes=(
+                    []
+                    if first_never_ends and number == 0
+                    else [Close(ts + 4000, 0, "fin"), Close(ts + 5000, 1, "fin")]
+                ),
             ):
                 writer.add_packet(frame_ts, frame)
             ts += 10_000_000

@@ -1381,3 +1381,51 @@ def test_a_name_that_fails_to_decode_is_one_connections_problem(tmp_path: Path) 
     codes = [p["code"] for p in rows[0]["validation"]["problems"]]
     assert "unparsable_certificate" in codes, codes
     assert rows[1]["certificates"][0]["subject"] == "CN=tlslens.test,O=tlslens lab"
+
+
+# -- issue 13 item 3: a connection that never ends holds back only a bounded window ------
+
+
+def test_an_endless_connection_holds_back_a_bounded_window(tmp_path: Path) -> None:
+    import datetime as dt
+    import io
+
+    from cryptography import x509 as cx509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from tlslens.pipeline import read_capture
+
+    from _frames import tls12_capture
+
+    der = cx509.load_pem_x509_certificate(
+        (VECTORS / "pki" / "server.pem").read_bytes()
+    ).public_bytes(Encoding.DER)
+    capture = tmp_path / "endless.pcapng"
+    tls12_capture(
+        capture,
+        [([der], f"n{i}.tlslens.test") for i in range(2000)],
+        dt.datetime(2026, 6, 1, tzinfo=dt.UTC),
+        first_never_ends=True,
+    )
+    data = capture.read_bytes()
+    stream = io.BytesIO(data)
+    reading = read_capture("endless.pcapng", stream=stream)
+    reading.reorder_window = 10
+    seen: list[tuple[int, str | None, int]] = []
+    conns = []
+    for conn in reading:
+        seen.append((conn.id, conn.sni, stream.tell()))
+        conns.append(conn)
+    assert len(seen) == 2000
+    # The ended connections come out while the file is still being read, not at its end.
+    assert seen[0][2] < len(data) // 2
+    assert [sni for _id, sni, _pos in seen[:1999]] == [f"n{i}.tlslens.test" for i in range(1, 2000)]
+    late = conns[-1]
+    assert late.sni == "n0.tlslens.test"
+    assert late.id == 2000
+    assert any("reported out of first-packet order" in p.message for p in late.problems)
+    # With a window larger than the capture nothing changes order.
+    wide = read_capture(capture)
+    wide.reorder_window = 10**6
+    ordered = [c.sni for c in wide]
+    assert ordered == [f"n{i}.tlslens.test" for i in range(2000)]

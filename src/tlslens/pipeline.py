@@ -38,6 +38,9 @@ from tlslens.tls.session import TLSSession
 # Closed flows are remembered (so late retransmissions do not open new ones) this long.
 CLOSED_FLOW_LINGER_NS = 120 * 1_000_000_000
 PROGRESS_EVERY_FRAMES = 1 << 12
+# Ended connections held back while an earlier one is still open, to keep first-packet
+# order; past this many they are reported, and the open ones when they end, with a note.
+REORDER_WINDOW = 1000
 TLS_KEY_LOG = 0x544C534B  # pcapng DSB secrets type "TLSK"
 
 
@@ -112,6 +115,7 @@ class Capture:
     ) -> None:
         self.path = Path(path)
         self._stream = stream  # a capture already in memory, named ``path``
+        self.reorder_window = REORDER_WINDOW
         self.summary = CaptureSummary(file=str(path))
         self._on_progress = on_progress
         self.keys = keys
@@ -152,6 +156,8 @@ class Capture:
         closing: deque[_Flow] = deque()  # closed flows, in the order they closed
         ready: list[tuple[int, int, Connection | None]] = []  # heap by flow index
         next_emit = 0
+        deferred: set[int] = set()  # flows passed over while open: reported when they end
+        reorder_window = self.reorder_window
         next_index = 0
         next_id = 1
         resumptions = ResumptionIndex()
@@ -182,16 +188,44 @@ class Capture:
 
         def emit() -> Iterator[Connection]:
             nonlocal next_emit, next_id
-            while ready and ready[0][0] == next_emit:
-                _index, _key, conn = heapq.heappop(ready)
-                next_emit += 1
-                if conn is not None:
-                    conn.id = next_id
-                    next_id += 1
-                    summary.tls_connections += 1
-                    conn.resumed_from = resumptions.resolve(conn)
-                    resumptions.learn(conn)
-                    yield conn
+            while ready:
+                index = ready[0][0]
+                late = index in deferred
+                if index == next_emit or late:
+                    _index, _key, conn = heapq.heappop(ready)
+                    if late:
+                        deferred.discard(index)
+                    else:
+                        next_emit += 1
+                elif len(ready) > reorder_window:
+                    # Earlier connections are still open and the window is full: report the
+                    # ended ones now and those open ones when they end (memory stays bounded
+                    # by the window, not by how long one connection lasts).
+                    deferred.update(range(next_emit, index))
+                    next_emit = index
+                    continue
+                else:
+                    return
+                if conn is None:
+                    continue
+                if late:
+                    conn.problems.append(
+                        Finding(
+                            conn.first_frame,
+                            None,
+                            "capture",
+                            None,
+                            f"reported out of first-packet order: it was still open when "
+                            f"{reorder_window} later connections had ended, and those were "
+                            "reported first",
+                        )
+                    )
+                conn.id = next_id
+                next_id += 1
+                summary.tls_connections += 1
+                conn.resumed_from = resumptions.resolve(conn)
+                resumptions.learn(conn)
+                yield conn
 
         for ts_ns, linktype, data in frames:
             frame += 1
