@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from tlslens.x509.wording import DECODE_ERRORS, error_text, general_name_text, iso_time
@@ -134,7 +135,7 @@ def _parse_certificate(der: bytes, sha256: str) -> CertificateInfo:
             key_text = f"DSA {key.key_size}"
         else:
             key_text = type(key).__name__
-    except (ValueError, TypeError) as exc:  # unsupported key types, e.g. ML-DSA
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # e.g. ML-DSA, odd curves
         key_text = f"unsupported ({error_text(exc)})"
     sig_alg: str | None
     try:

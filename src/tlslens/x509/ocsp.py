@@ -69,10 +69,10 @@ def load_ocsp_response(der: bytes) -> tuple[ocsp.OCSPResponse, bytes | None, lis
 def _verify(
     signer: x509.Certificate, response: ocsp.OCSPResponse, signed: bytes | None = None
 ) -> bool:
-    key = signer.public_key()
-    algorithm = response.signature_hash_algorithm
-    tbs = signed if signed is not None else response.tbs_response_bytes
     try:
+        key = signer.public_key()
+        algorithm = response.signature_hash_algorithm
+        tbs = signed if signed is not None else response.tbs_response_bytes
         if isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
             key.verify(response.signature, tbs, padding.PKCS1v15(), algorithm)
         elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None:
@@ -113,7 +113,7 @@ def check_stapled_ocsp(
         serial = response.serial_number
         key_hash = response.issuer_key_hash
         hash_algorithm = response.hash_algorithm
-    except ValueError as exc:
+    except (ValueError, UnsupportedAlgorithm) as exc:
         return OCSPCheck(
             "invalid", problems=[("ocsp_invalid", f"the response is unusual: {error_text(exc)}")]
         )
