@@ -10,7 +10,7 @@ DEMO_ARGS := --keylog tests/vectors/captures/demo-tls12-tls13.keys --ca tests/ve
 
 PINS := constraints.txt
 
-.PHONY: demo test lint typecheck unit bench captures registry pins limbo clean
+.PHONY: demo test lint typecheck unit bench captures registry pins limbo fuzz clean
 
 # Every package at the version constraints.txt names: a new release of a linter or a
 # dependency cannot turn CI red on its own.
@@ -42,6 +42,12 @@ bench: $(STAMP)
 # The x509-limbo suite through tlslens' validation (tests/test_limbo.py asserts the figures).
 limbo: $(STAMP)
 	$(BIN)/python tools/limbo.py --out limbo-results.json
+
+# Coverage-guided fuzzing of every parser, FUZZ_SECONDS per target (crashes go to
+# tests/vectors/fuzz/, which tests/test_fuzz.py replays).
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	$(BIN)/python tools/fuzz.py all --seconds $(FUZZ_SECONDS)
 
 captures: $(STAMP)
 	$(BIN)/python tools/record_captures.py

@@ -52,7 +52,7 @@ def split_host_port(text: str) -> tuple[str, int | None]:
             ) from None
     port = None
     if port_text is not None:
-        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:
             raise ValueError(f"{port_text!r} is not a port number (1-65535)")
         port = int(port_text)
     if not host:
@@ -95,10 +95,10 @@ class ServerFilter(click.ParamType):  # type: ignore[type-arg]
         if text.startswith("["):  # [v6]:port
             host, _, rest = text[1:].partition("]")
             port_text = rest.lstrip(":")
-            port = int(port_text) if port_text.isdigit() else None
+            port = int(port_text) if port_text.isascii() and port_text.isdigit() else None
         elif text.count(":") == 1:
             host, port_text = text.split(":")
-            if not port_text.isdigit():
+            if not (port_text.isascii() and port_text.isdigit()):
                 self.fail(f"{port_text!r} is not a port number", param, ctx)
             port = int(port_text)
         return host, port
@@ -260,7 +260,7 @@ def _certificates(paths: tuple[Path, ...], option: str) -> list[x509.Certificate
                 found.extend(x509.load_pem_x509_certificates(data))
             else:
                 found.append(x509.load_der_x509_certificate(data))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, x509.InvalidVersion) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise click.BadParameter(
                 f"{safe_text(str(path))}: not a usable certificate ({safe_text(reason)})",

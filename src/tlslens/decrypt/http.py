@@ -67,7 +67,7 @@ def read_http1(handle: BinaryIO, direction: str, notes: list[str]) -> list[HTTPM
             message.header("transfer-encoding") or ""
         ):
             message.body_bytes = _skip_chunked(handle)
-        elif length is not None and length.strip().isdigit():
+        elif length is not None and length.strip().isascii() and length.strip().isdigit():
             size = int(length)
             before = handle.tell()
             handle.seek(size, 1)

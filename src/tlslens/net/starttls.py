@@ -39,10 +39,14 @@ def _smtp_like_reply(channel: Channel) -> tuple[int, str]:
     data = channel.read_until(lambda d: _lines_done(d) and complete(d))
     text = data.decode("utf-8", "replace")
     last = next(
-        (line for line in reversed(text.splitlines()) if line[:3].isdigit() and line[3:4] == " "),
+        (
+            line
+            for line in reversed(text.splitlines())
+            if line[:3].isascii() and line[:3].isdigit() and line[3:4] == " "
+        ),
         text.strip(),
     )
-    return int(last[:3]) if last[:3].isdigit() else 0, text
+    return int(last[:3]) if last[:3].isascii() and last[:3].isdigit() else 0, text
 
 
 def _refuse(channel: Channel, text: str) -> None:

@@ -83,7 +83,7 @@ def scheme_name(
             if certificate_der
             else None
         )
-    except (ValueError, UnsupportedAlgorithm):
+    except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion):
         key = None
     if isinstance(key, rsa.RSAPublicKey):
         return f"RSA PKCS#1 over MD5+SHA-1 ({era})"
@@ -104,7 +104,7 @@ def verify(
     ``scheme`` None means a TLS 1.0/1.1 signature: MD5+SHA-1 for RSA, SHA-1 otherwise."""
     try:
         key = _public_key(certificate_der)
-    except (ValueError, UnsupportedAlgorithm) as exc:
+    except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
         return None, f"the certificate's public key cannot be read ({error_text(exc)})"
     problem = _check(key, scheme, signature, data)
     if problem is None:

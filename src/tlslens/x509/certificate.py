@@ -90,13 +90,17 @@ def readable(cert: x509.Certificate) -> x509.Certificate:
 
 def load_certificate(der: bytes) -> x509.Certificate:
     """A DER certificate whose every field the checks read decodes; ValueError otherwise."""
-    return readable(x509.load_der_x509_certificate(der))
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except DECODE_ERRORS as exc:
+        raise ValueError(error_text(exc)) from exc
+    return readable(cert)
 
 
 def _parse_certificate(der: bytes, sha256: str) -> CertificateInfo:
     try:
         cert = x509.load_der_x509_certificate(der)
-    except ValueError as exc:
+    except DECODE_ERRORS as exc:
         return CertificateInfo(der, sha256, None, None, None, None, None, error=error_text(exc))
     problems: list[str] = []
     fields: dict[str, Any] = {}

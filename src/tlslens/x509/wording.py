@@ -13,14 +13,15 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 
-# What cryptography raises when it decodes a field lazily, on first access: a bad value
-# (ValueError), a name constraint that is no network (TypeError), the same extension twice,
-# a general name of a kind it does not know.
+# What cryptography raises on attacker bytes besides ValueError: a field decoded lazily, on
+# first access (a name constraint that is no network: TypeError; the same extension twice; a
+# general name of a kind it does not know), or a version field it does not know at loading.
 DECODE_ERRORS: tuple[type[Exception], ...] = (
     ValueError,
     TypeError,
     x509.DuplicateExtension,
     x509.UnsupportedGeneralNameType,
+    x509.InvalidVersion,  # at loading: a version field other than v1-v3
 )
 # An extension that is absent, or present and unreadable.
 EXTENSION_ERRORS: tuple[type[Exception], ...] = (x509.ExtensionNotFound, *DECODE_ERRORS)
