@@ -316,10 +316,12 @@ def _run_one(target: str, argv: list[str]) -> None:
     atheris.Fuzz()
 
 
-def run_all(seconds: int | None, runs: int | None) -> tuple[int, float, list[str]]:
+def run_all(
+    seconds: int | None, runs: int | None, only: list[str] | None = None
+) -> tuple[int, float, list[str]]:
     """Each target in a child process; (inputs, seconds, targets that crashed)."""
     total_runs, total_time, crashed = 0, 0.0, []
-    for target in sorted(_target_names()):
+    for target in sorted(only or _target_names()):
         artifacts = REGRESSIONS / target
         artifacts.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
@@ -374,8 +376,9 @@ def main() -> None:
         "--seconds", type=int, default=int(os.environ.get("FUZZ_SECONDS", "0")) or None
     )
     parser.add_argument("--runs", type=int)
+    parser.add_argument("--only", nargs="+", choices=_target_names(), help="these targets alone")
     args = parser.parse_args()
-    runs, elapsed, crashed = run_all(args.seconds, args.runs)
+    runs, elapsed, crashed = run_all(args.seconds, args.runs, args.only)
     print(f"all            {runs:9d} inputs {elapsed:6.0f} s  {len(crashed)} target(s) crashed")
     sys.exit(1 if crashed else 0)
 
