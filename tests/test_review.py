@@ -1429,3 +1429,37 @@ def test_an_endless_connection_holds_back_a_bounded_window(tmp_path: Path) -> No
     wide.reorder_window = 10**6
     ordered = [c.sni for c in wide]
     assert ordered == [f"n{i}.tlslens.test" for i in range(2000)]
+
+
+def test_every_capture_under_python_dev_mode_with_warnings_as_errors(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """Every corpus capture and the project's own, under `python -X dev -W error`: no
+    traceback, no warning, a valid JSON line per connection (issue 13)."""
+    import subprocess
+    import sys
+
+    captures = sorted(corpus.rglob("*.pcap*")) + sorted(CAPTURES.glob("*.pcap*"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "dev",
+            "-W",
+            "error",
+            "-m",
+            "tlslens",
+            "show",
+            "--json",
+            *map(str, captures),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and "Warning" not in done.stderr, done.stderr[-2000:]
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    expected = sum(sum(1 for _ in tlslens.read_capture(path)) for path in captures)
+    assert len(rows) == expected
