@@ -1463,3 +1463,42 @@ def test_every_capture_under_python_dev_mode_with_warnings_as_errors(
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     expected = sum(sum(1 for _ in tlslens.read_capture(path)) for path in captures)
     assert len(rows) == expected
+
+
+def test_half_open_connections_are_bounded_by_the_open_flow_limit() -> None:
+    """Thousands of SYNs that never go further: memory follows the connections open at once
+    (the limit), and the early closes are said (issue 13)."""
+    import io
+    import tracemalloc
+
+    from tlslens.capture.writer import PcapngWriter
+    from tlslens.flows.synth import iter_frames
+    from tlslens.model import Endpoint
+    from tlslens.pipeline import read_capture
+
+    out = io.BytesIO()
+    writer = PcapngWriter(out)
+    writer.add_interface()
+    server = Endpoint(bytes([10, 255, 0, 1]), 443)
+    for i in range(20_000):
+        client = Endpoint(bytes([10, (i >> 16) & 255, (i >> 8) & 255, i & 255]), 1024 + i % 60_000)
+        for ts, frame in iter_frames(
+            client, server, syn_ts_ns=10**18 + i * 1000, synack_ts_ns=None, chunks=[]
+        ):
+            writer.add_packet(ts, frame)
+    data = out.getvalue()
+
+    def peak(limit: int) -> tuple[int, list[str]]:
+        reading = read_capture("syn-flood.pcapng", stream=io.BytesIO(data))
+        reading.max_open_flows = limit
+        tracemalloc.start()
+        assert list(reading) == []  # no TLS at all
+        _current, high = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return high, [p.message for p in reading.summary.problems]
+
+    bounded, problems = peak(1_000)
+    unbounded, quiet = peak(10**9)
+    assert bounded < unbounded / 4, (bounded, unbounded)
+    assert any("19000 connection(s) were closed early" in p for p in problems), problems
+    assert not any("closed early" in p for p in quiet)

@@ -41,6 +41,10 @@ PROGRESS_EVERY_FRAMES = 1 << 12
 # Ended connections held back while an earlier one is still open, to keep first-packet
 # order; past this many they are reported, and the open ones when they end, with a note.
 REORDER_WINDOW = 1000
+# TCP connections tracked at once (about 3.4 kB each before any payload); past this many the
+# oldest open one is closed early, with a finding. Closed ones are remembered (to drop late
+# retransmissions) up to as many.
+MAX_OPEN_FLOWS = 50_000
 TLS_KEY_LOG = 0x544C534B  # pcapng DSB secrets type "TLSK"
 
 
@@ -116,6 +120,7 @@ class Capture:
         self.path = Path(path)
         self._stream = stream  # a capture already in memory, named ``path``
         self.reorder_window = REORDER_WINDOW
+        self.max_open_flows = MAX_OPEN_FLOWS
         self.summary = CaptureSummary(file=str(path))
         self._on_progress = on_progress
         self.keys = keys
@@ -156,6 +161,9 @@ class Capture:
         closing: deque[_Flow] = deque()  # closed flows, in the order they closed
         ready: list[tuple[int, int, Connection | None]] = []  # heap by flow index
         next_emit = 0
+        open_flows: dict[int, _Flow] = {}  # by index, oldest first
+        max_open = self.max_open_flows
+        evicted = 0
         deferred: set[int] = set()  # flows passed over while open: reported when they end
         reorder_window = self.reorder_window
         next_index = 0
@@ -179,6 +187,7 @@ class Capture:
                 conn.tcp_syn_ts_ns, conn.tcp_synack_ts_ns = flow.syn_ts, flow.synack_ts
             heapq.heappush(ready, (flow.index, id(flow), conn))
             flow.closed = True
+            open_flows.pop(flow.index, None)
             flow.closed_ts = session.ts_ns
             # A closed flow keeps only what tells a late retransmission (dropped) from a new
             # connection on the same 4-tuple (its ISN): the session, its connection and the
@@ -268,8 +277,26 @@ class Capture:
                     keep_records=self._records,
                 )
                 flow = _Flow(next_index, session)
+                open_flows[next_index] = flow
                 next_index += 1
                 summary.tcp_flows += 1
+                if len(open_flows) > max_open:
+                    # Memory is bounded by the connections open at once, not by how many a
+                    # capture opens and never closes: the oldest open one is closed now.
+                    evicted += 1
+                    oldest = next(iter(open_flows.values()))
+                    if oldest.session.conn is not None:
+                        oldest.session.conn.problems.append(
+                            Finding(
+                                frame,
+                                None,
+                                "capture",
+                                None,
+                                f"closed early at frame {frame}: more than {max_open} "
+                                "connections were open at once, and this was the oldest",
+                            )
+                        )
+                    close(oldest)
                 if new_syn:
                     flow.isn = seq
                 reverse = (dst, dport, src, sport)
@@ -308,6 +335,7 @@ class Capture:
                 # Not TLS: hand its slot on so later connections are not held back.
                 heapq.heappush(ready, (flow.index, id(flow), None))
                 flow.closed = True
+                open_flows.pop(flow.index, None)
                 flow.closed_ts = ts_ns
                 _forget(flow)
                 closing.append(flow)
@@ -326,7 +354,7 @@ class Capture:
             if ready:
                 yield from emit()
             if not frame & (PROGRESS_EVERY_FRAMES - 1):
-                _purge(flows, closing, ts_ns)
+                _purge(flows, closing, ts_ns, max_open)
                 if on_progress is not None:
                     on_progress(tell())
 
@@ -340,6 +368,17 @@ class Capture:
         )
         summary.skipped = {reason.name.lower(): count for reason, count in skipped.items()}
         summary.decryption_secrets_blocks = len(reader.secrets)
+        if evicted:
+            summary.problems.append(
+                Finding(
+                    None,
+                    None,
+                    "capture",
+                    None,
+                    f"{evicted} connection(s) were closed early, the oldest first: more than "
+                    f"{max_open} were open at once (half-open or never-ending connections)",
+                )
+            )
         for problem in reader.problems:
             summary.problems.append(
                 Finding(problem.frame, None, "capture", problem.offset, problem.message)
@@ -381,9 +420,14 @@ def _forget(flow: _Flow) -> None:
     flow.halves = _NO_HALVES
 
 
-def _purge(flows: dict[_FlowKey, tuple[_Flow, int]], closing: deque[_Flow], now_ns: int) -> None:
-    """Drop the flows closed longer than the linger time, oldest first: O(dropped)."""
-    while closing and now_ns - closing[0].closed_ts > CLOSED_FLOW_LINGER_NS:
+def _purge(
+    flows: dict[_FlowKey, tuple[_Flow, int]], closing: deque[_Flow], now_ns: int, keep: int
+) -> None:
+    """Drop the flows closed longer than the linger time, or past the ``keep`` most recent,
+    oldest first: O(dropped)."""
+    while closing and (
+        now_ns - closing[0].closed_ts > CLOSED_FLOW_LINGER_NS or len(closing) > keep
+    ):
         flow = closing.popleft()
         for key in flow.keys or ():
             entry = flows.get(key)
