@@ -423,3 +423,17 @@ def tlslite_behaviour(
             pass
 
     return behaviour
+
+
+def gnutls_command(gnutls: str, port: int, *extra: str) -> list[str]:
+    """gnutls-serv with the lab ECDSA certificate and its chain."""
+    return [
+        gnutls,
+        "-p",
+        str(port),
+        "--x509certfile",
+        str(PKI / "ecdsa-chain.pem"),
+        "--x509keyfile",
+        str(PKI / "ecdsa.key"),
+        *extra,
+    ]

@@ -26,6 +26,7 @@ from _servers import (
     PKI,
     ScriptedServer,
     expired_leaf,
+    gnutls_command,
     http_answer,
     nginx_command,
     openssl_server,
@@ -300,16 +301,7 @@ def test_alpn_h2_and_ocsp_stapling_with_nginx(tmp_path: Path) -> None:
 def test_gnutls_server_ecdsa() -> None:
     gnutls = require_program("gnutls-serv", "gnutls-bin")
     port = free_port()
-    cmd = [
-        gnutls,
-        "--http",
-        "-p",
-        str(port),
-        "--x509certfile",
-        str(PKI / "ecdsa-chain.pem"),
-        "--x509keyfile",
-        str(PKI / "ecdsa.key"),
-    ]
+    cmd = gnutls_command(gnutls, port, "--http")
     with program(cmd, port):
         code, row, _err = _connect(
             f"127.0.0.1:{port}", "--sni", "ecdsa." + NAME, "--ca", ROOT_CA, "--send", GET

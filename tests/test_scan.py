@@ -29,6 +29,7 @@ from _servers import (
     NAME,
     PKI,
     ScriptedServer,
+    gnutls_command,
     nginx_command,
     openssl_server,
     program,
@@ -297,17 +298,7 @@ def test_nginx_tls12_and_13_server_order(tmp_path: Path) -> None:
 def test_gnutls_server() -> None:
     gnutls = require_program("gnutls-serv", "gnutls-bin")
     port = free_port()
-    cmd = [
-        gnutls,
-        "-p",
-        str(port),
-        "--x509certfile",
-        str(PKI / "ecdsa-chain.pem"),
-        "--x509keyfile",
-        str(PKI / "ecdsa.key"),
-        "--priority",
-        "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3",
-    ]
+    cmd = gnutls_command(gnutls, port, "--priority", "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3")
     with program(cmd, port):
         code, rows, err = _scan(f"127.0.0.1:{port}", "--sni", "ecdsa." + NAME, "--ca", ROOT_CA)
     assert code == 0, err
