@@ -10,7 +10,7 @@ DEMO_ARGS := --keylog tests/vectors/captures/demo-tls12-tls13.keys --ca tests/ve
 
 PINS := constraints.txt
 
-.PHONY: demo test lint typecheck unit bench captures registry pins limbo fuzz clean
+.PHONY: demo test lint typecheck unit bench captures registry pins limbo fuzz adversarial clean
 
 # Every package at the version constraints.txt names: a new release of a linter or a
 # dependency cannot turn CI red on its own.
@@ -48,6 +48,10 @@ limbo: $(STAMP)
 FUZZ_SECONDS ?= 60
 fuzz: $(STAMP)
 	$(BIN)/python tools/fuzz.py all --seconds $(FUZZ_SECONDS)
+
+# The adversarial capture set, built and checked (time against a normal capture, peak RSS).
+adversarial: $(STAMP)
+	$(BIN)/python tools/adversarial.py --out bench/work/adversarial --check
 
 captures: $(STAMP)
 	$(BIN)/python tools/record_captures.py

@@ -26,6 +26,11 @@ from typing import BinaryIO
 from tlslens.errors import CaptureError
 
 CHUNK_SIZE = 1 << 20
+# A gzip'd capture may expand this many times its compressed size (and always to this many
+# bytes); past that it is read no further, as a decompression bomb would be. Real captures
+# compress 2-20 times.
+GZIP_MAX_RATIO = 50
+GZIP_FLOOR = 32 << 20
 # No link layer carries frames larger than this; anything bigger is a corrupt header.
 MAX_FRAME = 1 << 18
 MAX_PCAPNG_BLOCK = 1 << 24
@@ -111,8 +116,9 @@ class CaptureReader:
             try:
                 chunk = self.stream.read(max(CHUNK_SIZE, need))
             except (EOFError, OSError, zlib.error) as exc:
-                # A gzip stream cut short or corrupt: keep what was decompressed.
-                self._problem(f"compressed data is damaged or cut short ({exc})")
+                # A gzip stream cut short, corrupt or a bomb: keep what was decompressed.
+                what = str(exc) if "decompression bomb" in str(exc) else None
+                self._problem(what or f"compressed data is damaged or cut short ({exc})")
                 chunk = b""
             if not chunk:
                 self._eof = True
@@ -332,6 +338,27 @@ class CaptureReader:
         return False
 
 
+class GzipBudget:
+    """A gzip stream that stops once it has expanded past GZIP_MAX_RATIO times what was
+    read of the compressed file: OSError then, which the reader reports and ends on."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.gzip = gzip.GzipFile(fileobj=raw, mode="rb")
+        self.out = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.gzip.read(size)
+        self.out += len(data)
+        if self.out > max(GZIP_FLOOR, GZIP_MAX_RATIO * self.raw.tell()):
+            raise OSError(
+                f"the gzip stream expands more than {GZIP_MAX_RATIO} times "
+                f"({self.out:,} bytes from {self.raw.tell():,}): reading stopped there, as a "
+                "decompression bomb would need"
+            )
+        return data
+
+
 def open_capture(path: str | Path) -> tuple[BinaryIO, CaptureReader]:
     """Open a capture file (gzip-compressed or not) and return its reader.
 
@@ -342,5 +369,5 @@ def open_capture(path: str | Path) -> tuple[BinaryIO, CaptureReader]:
     raw.seek(0)
     stream: BinaryIO = raw
     if head == b"\x1f\x8b":
-        stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+        stream = GzipBudget(raw)  # type: ignore[assignment]
     return raw, CaptureReader(stream, name=str(path))

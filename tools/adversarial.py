@@ -1,0 +1,288 @@
+"""Build adversarial captures, and check that `tlslens show` survives each within bounds.
+
+Usage:
+    python tools/adversarial.py --out DIR [--scale 1.0]      # build the set
+    python tools/adversarial.py --out DIR --check            # build, then run show on each
+
+Each capture is made with the project's own writers (flows/synth for Ethernet/IP/TCP,
+handshake/compose for TLS, capture/writer for pcapng) and is hostile in one way. The check
+runs `tlslens show --json` on each in a child process and reports its time, its peak RSS
+and the first problem line, beside the time of a normal capture of about the same size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from tlslens.capture.writer import PcapngWriter
+from tlslens.flows.synth import Chunk, Close, iter_frames
+from tlslens.handshake import compose
+from tlslens.model import Endpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = 1_780_000_000 * 10**9
+SERVER = Endpoint(bytes([10, 255, 0, 1]), 443)
+
+
+def _client(number: int) -> Endpoint:
+    return Endpoint(
+        bytes([10, (number >> 16) & 255, (number >> 8) & 255, number & 255]), 1024 + number % 60000
+    )
+
+
+def _hello(sni: str = "adversarial.test", extra: list[tuple[int, bytes]] | None = None) -> bytes:
+    return compose.push_client_hello(
+        compose.HelloSpec(
+            legacy_version=0x0303,
+            random=bytes(32),
+            cipher_suites=(0xC02F, 0x1301),
+            server_name=sni,
+            groups=(29,),
+            signature_algorithms=(0x0804,),
+            extra=extra or [],
+        )
+    )
+
+
+def _server_flight(certificates: list[bytes]) -> bytes:
+    hello = compose.push_handshake(2, b"\x03\x03" + bytes(32) + b"\x00\xc0\x2f\x00\x00\x00")
+    entries = b"".join(len(c).to_bytes(3, "big") + c for c in certificates)
+    cert = compose.push_handshake(11, len(entries).to_bytes(3, "big") + entries)
+    return hello + cert + compose.push_handshake(14, b"")
+
+
+def _connection(
+    number: int, c2s: bytes, s2c: bytes, ts: int, *, ends: bool = True
+) -> Iterator[tuple[int, bytes]]:
+    chunks = [Chunk(ts + 2000, 0, c2s)] + ([Chunk(ts + 3000, 1, s2c)] if s2c else [])
+    closes = [Close(ts + 4000, 0, "fin"), Close(ts + 5000, 1, "fin")] if ends else []
+    yield from iter_frames(
+        _client(number), SERVER, syn_ts_ns=ts, synack_ts_ns=ts + 1000, chunks=chunks, closes=closes
+    )
+
+
+def _write(path: Path, frames: Iterator[tuple[int, bytes]]) -> None:
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(tsresol=9)
+        for ts, frame in frames:
+            writer.add_packet(ts, frame)
+
+
+def _normal(count: int) -> Iterator[tuple[int, bytes]]:
+    leaf = (ROOT / "tests" / "vectors" / "pki" / "server.pem").read_bytes()
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    der = x509.load_pem_x509_certificate(leaf).public_bytes(Encoding.DER)
+    flight = compose.push_records(22, 0x0303, _server_flight([der]))
+    hello = compose.push_records(22, 0x0301, _hello())
+    for i in range(count):
+        yield from _connection(i, hello, flight, T0 + i * 10_000_000)
+
+
+def huge_lengths(scale: float) -> Iterator[tuple[int, bytes]]:
+    """A record header claiming 65,535 bytes (more than TLS allows) and a handshake message
+    claiming 16 MB, each in its own connection."""
+    yield from _connection(0, b"\x16\x03\x01\xff\xff" + bytes(64), b"", T0)
+    fake = b"\x01\xff\xff\xff" + bytes(200)
+    yield from _connection(1, compose.push_records(22, 0x0301, fake), b"", T0 + 10**9)
+
+
+def one_byte_records(scale: float) -> Iterator[tuple[int, bytes]]:
+    """A ClientHello cut into one-byte records, 100,000 of them (the rest padding)."""
+    hello = _hello()
+    body = (hello + compose.push_handshake(1, bytes(max(0, int(100_000 * scale) - len(hello)))))[
+        : int(100_000 * scale)
+    ]
+    records = b"".join(b"\x16\x03\x01\x00\x01" + body[i : i + 1] for i in range(len(body)))
+    yield from _connection(0, records, b"", T0)
+
+
+def many_extensions(scale: float) -> Iterator[tuple[int, bytes]]:
+    extra = [(0xFA00 + i % 0x500, b"") for i in range(int(10_000 * scale))]
+    yield from _connection(0, compose.push_records(22, 0x0301, _hello(extra=extra)), b"", T0)
+
+
+def big_chain(scale: float) -> Iterator[tuple[int, bytes]]:
+    """A Certificate message of about 5 MB (the same certificate, over and over)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    der = x509.load_pem_x509_certificate(
+        (ROOT / "tests" / "vectors" / "pki" / "server.pem").read_bytes()
+    ).public_bytes(Encoding.DER)
+    count = max(2, int(5_000_000 * scale) // len(der))
+    flight = compose.push_records(22, 0x0303, _server_flight([der] * count))
+    yield from _connection(0, compose.push_records(22, 0x0301, _hello()), flight, T0)
+
+
+def nested_asn1(scale: float) -> Iterator[tuple[int, bytes]]:
+    """A "certificate" of 10,000 nested SEQUENCEs."""
+    depth = int(10_000 * scale)
+    inner = b""
+    for _ in range(depth):
+        size = len(inner)
+        length = (
+            bytes([size])
+            if size < 128
+            else bytes([0x80 | ((size.bit_length() + 7) // 8)])
+            + size.to_bytes((size.bit_length() + 7) // 8, "big")
+        )
+        inner = b"\x30" + length + inner
+    flight = compose.push_records(22, 0x0303, _server_flight([inner]))
+    yield from _connection(0, compose.push_records(22, 0x0301, _hello()), flight, T0)
+
+
+def overlapping_segments(scale: float) -> Iterator[tuple[int, bytes]]:
+    """The ClientHello sent twice over the same sequence numbers with different bytes."""
+    frames = list(_connection(0, compose.push_records(22, 0x0301, _hello()), b"", T0, ends=False))
+    yield from frames
+    for ts, frame in frames[3:]:  # the data segments again, with their payload bytes flipped
+        if len(frame) > 54:
+            yield ts + 1, frame[:54] + bytes(b ^ 0x5A for b in frame[54:])
+
+
+def sequence_wrap(scale: float) -> Iterator[tuple[int, bytes]]:
+    """Application data across the 2^32 sequence boundary, several times (the ISNs start
+    just below it, and the stream is long enough to cross once per direction per 4 GiB)."""
+    from tlslens.flows import synth
+
+    old = synth.CLIENT_ISN, synth.SERVER_ISN
+    synth.CLIENT_ISN, synth.SERVER_ISN = 0xFFFF_F000, 0xFFFF_FF00
+    try:
+        hello = compose.push_records(22, 0x0301, _hello())
+        data = compose.push_records(23, 0x0303, bytes(int(200_000 * scale)))
+        yield from iter_frames(
+            _client(0), SERVER, syn_ts_ns=T0, synack_ts_ns=T0 + 1,
+            chunks=[Chunk(T0 + 2, 0, hello + data), Chunk(T0 + 3, 1, data)],
+            closes=[Close(T0 + 4, 0, "fin"), Close(T0 + 5, 1, "fin")],
+        )  # fmt: skip
+    finally:
+        synth.CLIENT_ISN, synth.SERVER_ISN = old
+
+
+def half_open(scale: float) -> Iterator[tuple[int, bytes]]:
+    for i in range(int(1_000_000 * scale)):
+        yield from iter_frames(
+            _client(i), SERVER, syn_ts_ns=T0 + i * 1000, synack_ts_ns=None, chunks=[]
+        )
+
+
+def endless(scale: float) -> Iterator[tuple[int, bytes]]:
+    """One connection that never ends while 100,000 others come and go."""
+    hello = compose.push_records(22, 0x0301, _hello())
+    yield from _connection(0, hello, b"", T0, ends=False)
+    for i in range(1, int(100_000 * scale) + 1):
+        yield from _connection(i, hello, b"", T0 + i * 1_000_000)
+
+
+def time_backwards(scale: float) -> Iterator[tuple[int, bytes]]:
+    frames = list(_normal(int(200 * scale) + 2))
+    for index, (_ts, frame) in enumerate(frames):
+        yield T0 - index * 1_000_000, frame
+
+
+def _finish(path: Path, kind: str, scale: float) -> None:
+    """The captures that are not a stream of frames."""
+    if kind == "pcapng-4gb-block":
+        _write(path, _normal(3))
+        with path.open("ab") as out:
+            out.write(struct.pack("<II", 6, 0xFFFF_FFF0) + bytes(64))
+    elif kind == "gzip-bomb":
+        # A pcap header, then a gigabyte of zeros (zero-length records), gzip'd to ~1 MB.
+        size = (1 << 30) if scale >= 1 else int((1 << 30) * scale)
+        with gzip.open(path, "wb", compresslevel=9) as out:
+            out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+            block = bytes(1 << 20)
+            for _ in range(size >> 20):
+                out.write(block)
+
+
+KINDS: dict[str, Callable[[float], Iterator[tuple[int, bytes]]] | None] = {
+    "huge-lengths": huge_lengths,
+    "one-byte-records": one_byte_records,
+    "many-extensions": many_extensions,
+    "big-chain": big_chain,
+    "nested-asn1": nested_asn1,
+    "overlapping-segments": overlapping_segments,
+    "sequence-wrap": sequence_wrap,
+    "half-open": half_open,
+    "endless": endless,
+    "time-backwards": time_backwards,
+    "pcapng-4gb-block": None,
+    "gzip-bomb": None,
+}
+
+
+def build(out: Path, scale: float) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for kind, frames in KINDS.items():
+        path = out / (f"{kind}.pcap.gz" if kind == "gzip-bomb" else f"{kind}.pcapng")
+        if frames is None:
+            _finish(path, kind, scale)
+        else:
+            _write(path, frames(scale))
+        paths.append(path)
+    return paths
+
+
+_MEASURED = (
+    "import resource, runpy, sys\n"
+    "sys.argv = ['tlslens', 'show', '--json', sys.argv[1]]\n"
+    "try:\n"
+    "    runpy.run_module('tlslens', run_name='__main__')\n"
+    "finally:\n"
+    "    sys.stderr.write(f'\\nRSS_KB={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n')\n"
+)
+
+
+def run_show(path: Path) -> tuple[float, int, int, str, str]:
+    """(seconds, peak RSS in MB, exit status, stdout, stderr) of `show --json` on ``path``."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURED, str(path)], capture_output=True, text=True, timeout=900
+    )
+    elapsed = time.monotonic() - started
+    lines = done.stderr.splitlines()
+    rss = next((int(line[7:]) for line in reversed(lines) if line.startswith("RSS_KB=")), 0)
+    err = "\n".join(line for line in lines if not line.startswith("RSS_KB="))
+    return elapsed, rss // 1024, done.returncode, done.stdout, err
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    paths = build(args.out, args.scale)
+    if not args.check:
+        for path in paths:
+            print(f"{path}  {path.stat().st_size:,} bytes")
+        return
+    baseline = args.out / "normal.pcapng"
+    _write(baseline, _normal(int(20_000 * max(args.scale, 0.01))))
+    base_time, _rss, _code, _out, _err = run_show(baseline)
+    per_byte = base_time / baseline.stat().st_size
+    print(f"{'capture':24} {'size':>12} {'time':>8} {'budget':>8} {'RSS':>6}  first problem")
+    for path in paths:
+        elapsed, rss, code, _out, err = run_show(path)
+        budget = max(10 * per_byte * path.stat().st_size, 10 * base_time / 20)
+        first = next((line for line in err.splitlines() if line.strip()), "-")[:110]
+        flag = "" if code == 0 and elapsed <= budget and rss < 300 else "  <-- OVER"
+        print(
+            f"{path.name:24} {path.stat().st_size:12,} {elapsed:7.2f}s {budget:7.2f}s {rss:5d}M  {first}{flag}"
+        )
+
+
+if __name__ == "__main__":
+    main()
