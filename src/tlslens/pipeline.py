@@ -10,6 +10,7 @@ the connections open at once rather than by the capture's size.
 
 from __future__ import annotations
 
+import gc
 import heapq
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -38,6 +39,7 @@ from tlslens.tls.session import TLSSession
 # Closed flows are remembered (so late retransmissions do not open new ones) this long.
 CLOSED_FLOW_LINGER_NS = 120 * 1_000_000_000
 PROGRESS_EVERY_FRAMES = 1 << 12
+GC_THRESHOLD = 100_000  # allocations between young-generation collections while reading
 # Ended connections held back while an earlier one is still open, to keep first-packet
 # order; past this many they are reported, and the open ones when they end, with a note.
 REORDER_WINDOW = 1000
@@ -128,16 +130,23 @@ class Capture:
         self._records = records
 
     def __iter__(self) -> Iterator[Connection]:
-        if self._stream is not None:
-            yield from self._run(
-                CaptureReader(self._stream, name=str(self.path)), self._stream.tell
-            )
-            return
-        raw, reader = open_capture(self.path)
+        # Tens of thousands of live flows make the cyclic collector's young generation fill
+        # every few packets, and each collection walks them: collect far less often while
+        # reading (the pipeline's objects hold no reference cycles worth finding early).
+        threshold = gc.get_threshold()
+        gc.set_threshold(max(threshold[0], GC_THRESHOLD), *threshold[1:])
         try:
-            yield from self._run(reader, raw.tell)
+            if self._stream is not None:
+                reader = CaptureReader(self._stream, name=str(self.path))
+                yield from self._run(reader, self._stream.tell)
+                return
+            raw, reader = open_capture(self.path)
+            try:
+                yield from self._run(reader, raw.tell)
+            finally:
+                raw.close()
         finally:
-            raw.close()
+            gc.set_threshold(*threshold)
 
     def _add_capture_secrets(
         self, reader: CaptureReader, start: int, keys: KeyStore | None
