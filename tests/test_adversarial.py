@@ -19,6 +19,7 @@ EXPECTED = {
     "nested-asn1.pcapng": "malformed DER",
     "one-byte-records.pcapng": "handshake message type 1 claims",
     "pcapng-4gb-block.pcapng": "corrupt pcapng block",
+    "time-backwards.pcapng": "timestamp earlier than the frame before",
 }  # the gzip bomb at this scale stays under its floor: see the next test
 
 

@@ -173,6 +173,7 @@ class Capture:
         open_flows: dict[int, _Flow] = {}  # by index, oldest first
         max_open = self.max_open_flows
         evicted = 0
+        last_ts, backwards, first_backwards = 0, 0, 0  # frames whose clock went back
         deferred: set[int] = set()  # flows passed over while open: reported when they end
         reorder_window = self.reorder_window
         next_index = 0
@@ -247,6 +248,10 @@ class Capture:
 
         for ts_ns, linktype, data in frames:
             frame += 1
+            if ts_ns < last_ts:
+                backwards += 1
+                first_backwards = first_backwards or frame
+            last_ts = ts_ns
             seg = decode_tcp(linktype, data)
             if not isinstance(seg, TCPSegment):
                 skipped[seg] = skipped.get(seg, 0) + 1
@@ -377,6 +382,18 @@ class Capture:
         )
         summary.skipped = {reason.name.lower(): count for reason, count in skipped.items()}
         summary.decryption_secrets_blocks = len(reader.secrets)
+        if backwards:
+            summary.problems.append(
+                Finding(
+                    first_backwards,
+                    None,
+                    "capture",
+                    None,
+                    f"{backwards} frame(s) have a timestamp earlier than the frame before "
+                    f"(the first is frame {first_backwards}): the capture's clock went back, "
+                    "or its frames were merged out of order; times and durations may mislead",
+                )
+            )
         if evicted:
             summary.problems.append(
                 Finding(
