@@ -44,9 +44,11 @@ GC_THRESHOLD = 100_000  # allocations between young-generation collections while
 # order; past this many they are reported, and the open ones when they end, with a note.
 REORDER_WINDOW = 1000
 # TCP connections tracked at once (about 3.4 kB each before any payload); past this many the
-# oldest open one is closed early, with a finding. Closed ones are remembered (to drop late
-# retransmissions) up to as many.
+# oldest open one is closed early, with a finding.
 MAX_OPEN_FLOWS = 50_000
+# Closed connections remembered, to drop their late retransmissions (and for at most
+# CLOSED_FLOW_LINGER_NS).
+MAX_CLOSED_FLOWS = 10_000
 TLS_KEY_LOG = 0x544C534B  # pcapng DSB secrets type "TLSK"
 
 
@@ -368,7 +370,7 @@ class Capture:
             if ready:
                 yield from emit()
             if not frame & (PROGRESS_EVERY_FRAMES - 1):
-                _purge(flows, closing, ts_ns, max_open)
+                _purge(flows, closing, ts_ns, MAX_CLOSED_FLOWS)
                 if on_progress is not None:
                     on_progress(tell())
 
