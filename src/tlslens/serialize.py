@@ -10,8 +10,9 @@ from typing import Any
 from tlslens import registry
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection, RecordInfo, TimelineEvent, ts_iso
+from tlslens.tls.fingerprint import ja3_string, ja3s_string, md5_hex
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _ALERT_LEVELS = {1: "warning", 2: "fatal"}
 
@@ -83,6 +84,9 @@ def connection_to_json(conn: Connection) -> dict[str, Any]:
     """The connection as a JSON-ready dict (one line of ``show --json``); ``records`` is
     there only when the capture was read with ``records=True`` (``show --records``)."""
     ch = conn.client_hello
+    # JA3S is of the first ServerHello on the wire: a HelloRetryRequest when there is one
+    # (as tshark computes it).
+    first_hello = conn.hello_retry_request or conn.server_hello
     version = conn.version
     suite = conn.cipher_suite
     info = conn.suite_info
@@ -105,6 +109,8 @@ def connection_to_json(conn: Connection) -> dict[str, Any]:
         "version": registry.version_name(version) if version is not None else None,
         "version_id": version,
         "cipher_suites_offered": [cipher_suite_label(s) for s in ch.cipher_suites] if ch else [],
+        "ja3": md5_hex(ja3_string(ch)) if ch is not None and not ch.sslv2 else None,
+        "ja3s": md5_hex(ja3s_string(first_hello)) if first_hello is not None else None,
         "cipher_suite": cipher_suite_label(suite) if suite is not None else None,
         "cipher_suite_id": suite,
         "key_exchange": conn.key_exchange,
