@@ -19,6 +19,7 @@ from tlslens.cli.options import (
     chain_checker,
     check_chain,
     is_address,
+    live_options,
     split_host_port,
     trust_options,
 )
@@ -68,12 +69,7 @@ def _targets(texts: tuple[str, ...], target_file: Path | None) -> list[tuple[str
     type=click.Path(dir_okay=False, path_type=Path),
     help="Read targets from FILE, one HOST[:PORT] per line (# comments).",
 )
-@click.option("--sni", help="Server name to send (default: the host, unless it is an address).")
-@click.option(
-    "--starttls",
-    type=click.Choice([*starttls_protocols.PROTOCOLS, "none"]),
-    help="Upgrade a plaintext protocol first (default: by well-known port).",
-)
+@live_options
 @click.option(
     "--json", "as_json", is_flag=True, help="One JSON object per target (schema: scan.schema.json)."
 )
@@ -139,12 +135,12 @@ def scan(
     checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
     reports = []
     for text, name, port in _targets(targets, target_file):
-        protocol = starttls or starttls_protocols.WELL_KNOWN_PORTS.get(port)
+        protocol = starttls_protocols.protocol_for(starttls, port)
         report = ScanReport(
             target=text, host=name, port=port, sni=sni or (None if is_address(name) else name)
         )
         report.starttls = starttls_protocols.PROTOCOL_NAMES.get(protocol or "")
-        reports.append((report, None if protocol in (None, "none") else protocol))
+        reports.append((report, protocol))
     asyncio.run(
         _scan_all(
             reports, err, timeout_s, max_connections, rate, parallel_targets, not no_resumption

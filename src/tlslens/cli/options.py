@@ -90,18 +90,10 @@ class ServerFilter(click.ParamType):  # type: ignore[type-arg]
     def convert(
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
     ) -> tuple[str, int | None]:
-        text = str(value)
-        host, port = text, None
-        if text.startswith("["):  # [v6]:port
-            host, _, rest = text[1:].partition("]")
-            port_text = rest.lstrip(":")
-            port = int(port_text) if port_text.isascii() and port_text.isdigit() else None
-        elif text.count(":") == 1:
-            host, port_text = text.split(":")
-            if not (port_text.isascii() and port_text.isdigit()):
-                self.fail(f"{port_text!r} is not a port number", param, ctx)
-            port = int(port_text)
-        return host, port
+        try:
+            return split_host_port(str(value))
+        except (ValueError, UnicodeError) as exc:
+            self.fail(safe_text(str(exc)), param, ctx)
 
 
 def matches(
@@ -118,6 +110,25 @@ def matches(
         if port is not None and conn.server.port != port:
             return False
     return not (sni is not None and not fnmatch.fnmatch((conn.sni or "").lower(), sni.lower()))
+
+
+def live_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--sni and --starttls, shared by the commands that connect to servers."""
+    from tlslens.net.starttls import PROTOCOLS
+
+    options = [
+        click.option(
+            "--sni", help="Server name to send (default: the host, unless it is an address)."
+        ),
+        click.option(
+            "--starttls",
+            type=click.Choice([*PROTOCOLS, "none"]),
+            help="Upgrade a plaintext protocol first (default: by well-known port).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 def secret_options(command: Callable[..., None]) -> Callable[..., None]:

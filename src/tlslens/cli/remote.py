@@ -17,7 +17,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from tlslens._text import safe_text
-from tlslens.cli.options import Target, chain_checker, check_chain, is_address, trust_options
+from tlslens.cli.options import (
+    Target,
+    chain_checker,
+    check_chain,
+    is_address,
+    live_options,
+    trust_options,
+)
 from tlslens.cli.output import PROGRESS_AFTER_S, write_line
 from tlslens.cli.show import render_connection
 from tlslens.explain.verdict import LiveOutcome, Verdict, live_verdict
@@ -98,7 +105,7 @@ def _readable(path: Path | None, option: str) -> str | None:
 
 @click.command()
 @click.argument("target", type=Target())
-@click.option("--sni", help="Server name to send (default: the host, unless it is an address).")
+@live_options
 @click.option("--no-sni", is_flag=True, help="Send no server_name extension.")
 @click.option("--alpn", metavar="LIST", help="ALPN protocols to offer, e.g. h2,http/1.1.")
 @click.option("--tls1.2", "tls12", is_flag=True, help="Offer TLS 1.2 only.")
@@ -119,11 +126,6 @@ def _readable(path: Path | None, option: str) -> str | None:
     "--client-key",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Client private key (PEM).",
-)
-@click.option(
-    "--starttls",
-    type=click.Choice([*starttls_protocols.PROTOCOLS, "none"]),
-    help="Upgrade a plaintext protocol first (default: by well-known port).",
 )
 @click.option(
     "--http", is_flag=True, help="Send HEAD / after the handshake (default on 443, 8443)."
@@ -221,11 +223,7 @@ def connect(
         raise click.BadParameter("-4 and -6 exclude each other", param_hint="-4")
     literal = is_address(name)
     server_name = None if no_sni else (sni or (None if literal else name))
-    protocol = starttls
-    if protocol is None:
-        protocol = starttls_protocols.WELL_KNOWN_PORTS.get(port)
-    if protocol == "none":
-        protocol = None
+    protocol = starttls_protocols.protocol_for(starttls, port)
     versions = (min_version, max_version)
     if tls12:
         versions = ("1.2", "1.2")

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from tlslens import registry
 from tlslens.explain.timeline import ALERT_WORDS
-from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection
 
 EXIT_TRUSTED = 0
@@ -242,20 +241,4 @@ def _not_tls(outcome: LiveOutcome, conn: Connection | None) -> str | None:
     )
 
 
-def describe_handshake(conn: Connection) -> str:
-    """One line on what was negotiated, for the verdict's neighbours."""
-    parts = []
-    if conn.version is not None:
-        parts.append(registry.version_name(conn.version))
-    if conn.cipher_suite is not None:
-        parts.append(registry.cipher_suite_name(conn.cipher_suite))
-    if conn.group_name:
-        parts.append(conn.group_name)
-    if conn.alpn:
-        parts.append(f"ALPN {conn.alpn}")
-    if isinstance(conn.server_hello, hs.ServerHello) and conn.resumed:
-        parts.append("resumed")
-    return ", ".join(parts)
-
-
-__all__ = ["LiveOutcome", "Verdict", "describe_handshake", "likely_reason", "live_verdict"]
+__all__ = ["LiveOutcome", "Verdict", "likely_reason", "live_verdict"]

@@ -234,4 +234,12 @@ WELL_KNOWN_PORTS = {
     3306: "mysql",
 }
 
-__all__ = ["PROTOCOLS", "PROTOCOL_NAMES", "WELL_KNOWN_PORTS"]
+
+def protocol_for(option: str | None, port: int) -> str | None:
+    """The prelude to run: ``--starttls`` when given ("none": no prelude), else the one the
+    well-known port implies."""
+    protocol = option or WELL_KNOWN_PORTS.get(port)
+    return None if protocol == "none" else protocol
+
+
+__all__ = ["PROTOCOLS", "PROTOCOL_NAMES", "WELL_KNOWN_PORTS", "protocol_for"]

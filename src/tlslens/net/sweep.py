@@ -70,7 +70,6 @@ class _Target:
         self.slots = asyncio.Semaphore(settings.max_connections)
         self.next_start = 0.0
         self.rate_lock = asyncio.Lock()
-        self.failures = 0
         # One thread per connection in flight: the default executor has a handful of
         # threads, which would cap the probes in flight below --max-connections.
         self.executor = ThreadPoolExecutor(settings.max_connections, thread_name_prefix="probe")

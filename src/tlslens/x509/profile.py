@@ -11,6 +11,7 @@ tools/limbo.py.
 from __future__ import annotations
 
 import ipaddress
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -26,7 +27,11 @@ FORBIDDING = frozenset({"weak_key", "missing_key_identifier", "bad_key_identifie
 ADVISORY = frozenset({"cn_not_in_san"})
 
 
-def _ext(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> x509.ExtensionType | None:
+_E = TypeVar("_E", bound=x509.ExtensionType)
+
+
+def extension(cert: x509.Certificate, kind: type[_E]) -> _E | None:
+    """The extension's value; None when it is absent or cannot be decoded."""
     try:
         return cert.extensions.get_extension_for_class(kind).value
     except EXTENSION_ERRORS:
@@ -85,7 +90,7 @@ def path_problems(path: list[x509.Certificate], *, anchored: bool) -> list[tuple
             )
         if depth == 0:
             continue
-        ski = _ext(cert, x509.SubjectKeyIdentifier)
+        ski = extension(cert, x509.SubjectKeyIdentifier)
         aki, aki_error = _ext_or_error(cert, x509.AuthorityKeyIdentifier)
         if aki_error is not None:
             found.append(
@@ -154,7 +159,7 @@ def cn_outside_san(leaf: x509.Certificate) -> str | None:
         cns = leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     except EXTENSION_ERRORS:
         return None
-    san = _ext(leaf, x509.SubjectAlternativeName)
+    san = extension(leaf, x509.SubjectAlternativeName)
     if not cns or not isinstance(san, x509.SubjectAlternativeName):
         return None
     cn = cns[0].value
@@ -171,4 +176,4 @@ def cn_outside_san(leaf: x509.Certificate) -> str | None:
     )
 
 
-__all__ = ["ADVISORY", "FORBIDDING", "cn_outside_san", "key_problem", "path_problems"]
+__all__ = ["ADVISORY", "FORBIDDING", "cn_outside_san", "extension", "key_problem", "path_problems"]

@@ -39,10 +39,10 @@ from cryptography.x509.verification import (
 from tlslens.x509.certificate import load_certificate
 from tlslens.x509.names import covers, names_of, subject_text
 from tlslens.x509.ocsp import OCSPCheck, check_stapled_ocsp
-from tlslens.x509.profile import FORBIDDING, path_problems
+from tlslens.x509.profile import FORBIDDING, extension, path_problems
 from tlslens.x509.signature import explain_signature, self_signed, signed_by
 from tlslens.x509.trust import TrustStore
-from tlslens.x509.wording import DECODE_ERRORS, EXTENSION_ERRORS, error_text, iso_time
+from tlslens.x509.wording import DECODE_ERRORS, error_text, iso_time
 
 CODES = (
     "untrusted_root",
@@ -187,13 +187,6 @@ def validator_code(message: str) -> str:
 
 def fingerprint(cert: x509.Certificate) -> str:
     return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
-
-
-def _ext(cert: x509.Certificate, kind: type[Any]) -> Any:
-    try:
-        return cert.extensions.get_extension_for_class(kind).value
-    except EXTENSION_ERRORS:
-        return None
 
 
 def _days(delta_seconds: float) -> str:
@@ -396,8 +389,8 @@ def validate(
                         f"{subject_text(cert)} is signed with {hash_alg.name.upper()}",
                     )
                 )
-        constraints = _ext(cert, x509.BasicConstraints)
-        usage = _ext(cert, x509.KeyUsage)
+        constraints = extension(cert, x509.BasicConstraints)
+        usage = extension(cert, x509.KeyUsage)
         if depth > 0:
             if constraints is None or not constraints.ca:
                 problems.append(
@@ -428,10 +421,10 @@ def validate(
                         f"the leaf, {subject_text(cert)}, claims to be a CA",
                     )
                 )
-            eku = _ext(cert, x509.ExtendedKeyUsage)
-            usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
+            eku = extension(cert, x509.ExtendedKeyUsage)
+            purpose = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
             if eku is not None and not (
-                usage in eku or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in eku
+                purpose in eku or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in eku
             ):
                 role = "clients (no clientAuth)" if client else "servers (no serverAuth)"
                 problems.append(
