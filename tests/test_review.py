@@ -1434,12 +1434,16 @@ def test_an_endless_connection_holds_back_a_bounded_window(tmp_path: Path) -> No
 def test_every_capture_under_python_dev_mode_with_warnings_as_errors(
     corpus: Path, tmp_path: Path
 ) -> None:
-    """Every corpus capture and the project's own, under `python -X dev -W error`: no
-    traceback, no warning, a valid JSON line per connection (issue 13)."""
+    """Every corpus capture, the project's own and the adversarial set, under
+    `python -X dev -W error`: no traceback, no warning, a valid JSON line per connection
+    (issue 13)."""
     import subprocess
     import sys
 
+    import adversarial
+
     captures = sorted(corpus.rglob("*.pcap*")) + sorted(CAPTURES.glob("*.pcap*"))
+    captures += adversarial.build(tmp_path / "adversarial", 0.01)
     done = subprocess.run(
         [
             sys.executable,

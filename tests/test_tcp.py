@@ -7,7 +7,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tlslens.flows.tcp import HalfStream, StreamData, StreamGap
+from tlslens.flows.tcp import HalfStream, StreamConflict, StreamData, StreamGap
 
 DATA = bytes(range(256)) * 8
 
@@ -22,12 +22,12 @@ def _collect(
             if isinstance(ev, StreamData):
                 assert ev.offset == len(out) + sum(g.length for g in gaps)
                 out += ev.data
-            else:
+            elif isinstance(ev, StreamGap):
                 gaps.append(ev)
     for ev in stream.flush():
         if isinstance(ev, StreamData):
             out += ev.data
-        else:
+        elif isinstance(ev, StreamGap):
             gaps.append(ev)
     return bytes(out), gaps
 
@@ -106,3 +106,35 @@ def test_any_segmentation_and_order_gives_the_same_bytes(
     stream.syn(isn)
     data, gaps = _collect(stream, segs)
     assert data == DATA and not gaps
+
+
+def _conflicts(segments: list[tuple[int, bytes]]) -> tuple[bytes, list[StreamConflict]]:
+    stream = HalfStream()
+    stream.syn(999)
+    events = [ev for seq, payload in segments for ev in stream.feed(seq, payload)]
+    events += stream.flush()
+    data = b"".join(ev.data for ev in events if isinstance(ev, StreamData))
+    return data, [ev for ev in events if isinstance(ev, StreamConflict)]
+
+
+def test_a_retransmission_with_other_bytes_is_a_conflict_and_the_first_copy_is_kept() -> None:
+    data, conflicts = _conflicts([(1000, b"hello world"), (1006, b"WORLD!")])
+    assert data == b"hello world!"
+    assert conflicts == [StreamConflict(6, 5)]
+
+
+def test_an_identical_retransmission_is_no_conflict() -> None:
+    data, conflicts = _conflicts([(1000, b"hello world"), (1000, b"hello"), (1006, b"world")])
+    assert data == b"hello world"
+    assert conflicts == []
+
+
+def test_conflicting_copies_beyond_a_hole_are_compared() -> None:
+    # Two copies of the same out-of-order segment, then the hole fills.
+    data, conflicts = _conflicts([(1005, b"abcde"), (1005, b"abXde"), (1000, b"01234")])
+    assert data == b"01234abcde"
+    assert conflicts == [StreamConflict(7, 1)]
+    # Waiting data that overlaps what was handed on meanwhile, with other bytes.
+    data, conflicts = _conflicts([(1004, b"Zabc"), (1000, b"01234")])
+    assert data == b"01234abc"
+    assert conflicts == [StreamConflict(4, 1)]

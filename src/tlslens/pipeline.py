@@ -30,7 +30,7 @@ from tlslens.flows.packet import (
     TCPSegment,
     decode_tcp,
 )
-from tlslens.flows.tcp import HalfStream, StreamData, StreamEvent
+from tlslens.flows.tcp import HalfStream, StreamData, StreamEvent, StreamGap
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint, Finding
 from tlslens.tls.resumption import ResumptionIndex
@@ -338,6 +338,7 @@ class Capture:
                     if half.next_seq == seq and not half.pending:
                         # In order, nothing waiting: hand it on without building events.
                         offset = half.offset
+                        half.last, half.last_at = payload, offset
                         half.offset = offset + len(payload)
                         half.next_seq = (seq + len(payload)) & 0xFFFFFFFF
                         session.data(side, offset, payload, frame, ts_ns)
@@ -429,8 +430,10 @@ def _dispatch(
     for ev in events:
         if isinstance(ev, StreamData):
             session.data(side, ev.offset, ev.data, frame, ts_ns)
-        else:
+        elif isinstance(ev, StreamGap):
             session.gap(side, ev.offset, ev.length, frame, ts_ns)
+        else:
+            session.conflict(side, ev.offset, ev.length, frame, ts_ns)
 
 
 def _internal_error(session: TLSSession, frame: int, exc: Exception) -> None:

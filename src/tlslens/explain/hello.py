@@ -66,10 +66,32 @@ def client_hello_lines(conn: Connection, msg: hs.ClientHello) -> list[str]:
         lines.append(
             f"Session ID of {len(msg.legacy_session_id)} bytes: the client hopes to resume that session."
         )
-    names = [registry.extension_name(e.type) for e in msg.extensions]
-    if names:
-        lines.append(f"Extensions: {', '.join(names)}.")
+    if msg.extensions:
+        lines.append(f"Extensions: {extension_list(msg.extensions)}.")
     return lines
+
+
+def extension_list(extensions: tuple[ext.Extension, ...]) -> str:
+    """The extensions by name, in order; past a handful, the unregistered ones (a crafted
+    hello's thousands) are counted rather than named one by one."""
+    unregistered = [
+        e.type
+        for e in extensions
+        if e.type not in registry.EXTENSION_TYPES
+        and e.type != 40
+        and not registry.is_grease(e.type)
+    ]
+    if len(unregistered) <= 4:
+        return ", ".join(registry.extension_name(e.type) for e in extensions)
+    skip = set(unregistered)
+    named = [registry.extension_name(e.type) for e in extensions if e.type not in skip]
+    return ", ".join(
+        [
+            *named,
+            f"{len(unregistered)} of unregistered types "
+            f"(0x{min(unregistered):04x} to 0x{max(unregistered):04x})",
+        ]
+    )
 
 
 def server_hello_lines(conn: Connection, msg: hs.ServerHello) -> tuple[str, list[str]]:
@@ -116,9 +138,8 @@ def server_hello_lines(conn: Connection, msg: hs.ServerHello) -> tuple[str, list
         lines.append(
             f"Compression method {msg.legacy_compression_method} (DEFLATE is 1): CRIME-prone."
         )
-    names = [registry.extension_name(e.type) for e in msg.extensions]
-    if names:
-        lines.append(f"Extensions: {', '.join(names)}.")
+    if msg.extensions:
+        lines.append(f"Extensions: {extension_list(msg.extensions)}.")
     return "ServerHello", lines
 
 

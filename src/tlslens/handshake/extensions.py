@@ -16,6 +16,7 @@ from typing import Any
 
 from tlslens._buffer import Buffer, BufferReadError
 from tlslens.errors import DecodeError
+from tlslens.registry import extension_name
 
 # Extension code points (IANA "TLS ExtensionType Values").
 SERVER_NAME = 0
@@ -111,6 +112,16 @@ def pull_extensions(buf: Buffer, message: str) -> tuple[tuple[Extension, ...], s
     if problem is None and not buf.eof():
         problem = f"{message}: {buf.remaining} bytes after the extensions block"
         buf.skip_to(buf.position + buf.remaining)
+    types = {ext.type for ext in extensions}
+    if len(types) < len(extensions):
+        seen: set[int] = set()
+        repeated = next(e.type for e in extensions if e.type in seen or seen.add(e.type))
+        said = (
+            f"{message}: {len(extensions)} extensions, {len(extensions) - len(types)} of them "
+            f"repeating a type already present (the first: {extension_name(repeated)}); "
+            "RFC 8446 §4.2 and RFC 5246 §7.4.1.4 allow one of each type"
+        )
+        problem = said if problem is None else f"{problem}; {said}"
     return tuple(extensions), problem
 
 

@@ -32,6 +32,8 @@ from tlslens.x509.certificate import CertificateInfo, parse_certificate
 TLS13_VERSION = 0x0304
 MAX_TRANSCRIPT = 1 << 18  # a longer handshake is not kept for its CertificateVerify
 MAX_TICKETS_KEPT = 8  # per connection, to find which one a later connection presents
+# Extensions in one hello past which it is flagged as crafted (browsers send about 20).
+MANY_EXTENSIONS = 100
 _MAC_SIZES = {"MD5": 16, "SHA": 20, "SHA256": 32, "SHA384": 48}
 
 
@@ -409,6 +411,17 @@ class RecordContent:
             return
         if message.malformed:
             self._finding(side, "handshake", offset, message.malformed)
+        if isinstance(message, hs.ClientHello | hs.ServerHello) and (
+            len(message.extensions) > MANY_EXTENSIONS
+        ):
+            self._finding(
+                side,
+                "handshake",
+                offset,
+                f"{type(message).__name__} carries {len(message.extensions)} "
+                f"extensions; common TLS stacks send fewer than 30, so this hello was crafted "
+                "(by a fuzzer, a scanner or an attack)",
+            )
         self._event(
             side,
             "handshake",

@@ -115,6 +115,16 @@ def plausible_start(data: bytes, *, mid_stream: bool) -> bool:
     return mid_stream and ctype in (20, 23, 24)
 
 
+def oversized_start(data: bytes) -> bool:
+    """Do at least six bytes open a TLS handshake or alert record, but with a length past
+    what TLS allows? (The record layer then says so, rather than the flow going unseen.)"""
+    if data[1] != 3 or data[2] > 4 or ((data[3] << 8) | data[4]) <= MAX_RECORD:
+        return False
+    if data[0] == CT_HANDSHAKE:
+        return data[5] in registry.HANDSHAKE_TYPES
+    return data[0] == CT_ALERT and data[5] in (1, 2)
+
+
 def find_tls_start(window: bytes, *, from_client: bool) -> tuple[int, str] | None:
     """In plaintext, the first record that opens TLS from this side: (index, looks_like)."""
     pattern = _CLIENT_START_RE if from_client else _SERVER_START_RE

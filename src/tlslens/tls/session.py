@@ -27,6 +27,7 @@ from tlslens.tls.detect import (
     guess_client_side,
     is_sslv2_server_hello,
     looks_like,
+    oversized_start,
     plausible_start,
     sslv2_client_hello_length,
     starttls_protocol,
@@ -46,6 +47,7 @@ def _is_text(data: bytes) -> bool:
 
 class _Side(DirectionState):
     __slots__ = (
+        "conflicts",
         "detect_buf",
         "detect_offset",
         "mode",
@@ -62,6 +64,7 @@ class _Side(DirectionState):
         self.detect_offset = 0
         self.prelude_bytes = 0
         self.prelude_carry = b""
+        self.conflicts = 0  # later copies of TCP data that differ from the first
 
 
 class TLSSession(RecordContent):
@@ -194,6 +197,21 @@ class TLSSession(RecordContent):
             st.reader.gap(offset, length)
             st.mode = _RECORDS
 
+    def conflict(self, side: int, offset: int, length: int, frame: int, ts_ns: int) -> None:
+        """A later TCP copy of bytes already taken differs from them (the first is kept)."""
+        self.frame, self.ts_ns = frame, ts_ns
+        st = self.sides[side]
+        st.conflicts += 1
+        if st.conflicts == 1:
+            self._finding(
+                side,
+                "tcp",
+                offset,
+                f"overlapping TCP data conflicts: a later copy of these bytes differs over "
+                f"{length} bytes from the first copy (a middlebox rewriting, an evasion "
+                "attempt or a broken capture); the bytes seen first are kept",
+            )
+
     def abandon(self, message: str) -> None:
         """Stop parsing this connection (after a bug); its bytes are only counted from now on."""
         self._finding(None, "internal", None, message)
@@ -220,6 +238,14 @@ class TLSSession(RecordContent):
                     st.defrag.pending_offset,
                     f"handshake message type {msg_type} claims {declared} bytes, "
                     f"only {present} arrived",
+                )
+            if st.conflicts > 1:
+                self._finding(
+                    side,
+                    "tcp",
+                    None,
+                    f"{st.conflicts} TCP segments in all carried bytes that conflict with an "
+                    "earlier copy (the first is described above)",
                 )
             stats = conn.stats[self._direction(side)]
             stats.bytes += st.reader.bytes
@@ -263,7 +289,9 @@ class TLSSession(RecordContent):
             # mistaken for a plaintext prelude.
             self._records(side, st, data, offset)
             return
-        if plausible_start(data, mid_stream=self.mid_stream):
+        if plausible_start(data, mid_stream=self.mid_stream) or (
+            not self.mid_stream and oversized_start(data)
+        ):
             self._start_tls(side, looks_like(data, 0))
             self._records(side, st, data, offset)
             return
