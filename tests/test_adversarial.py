@@ -64,3 +64,121 @@ def test_the_gzip_bomb_stops_at_its_budget(tmp_path: Path) -> None:
     # 32 MiB (the floor) of 16-byte records at most, not 100 MB of them.
     assert frames <= (reader.GZIP_FLOOR // 16) + 1
     assert any("decompression bomb" in p.message for p in capture.problems)
+
+
+# -- the bounds as options (README "Bounds") ---------------------------------------------
+
+
+def _show(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["show", *args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_max_message_skips_a_longer_message_and_reads_the_next(captures: list[Path]) -> None:
+    chain = next(p for p in captures if p.name == "big-chain.pcapng")
+    code, out, _err = _show("--json", "--max-message", "1000", str(chain))
+    row = json.loads(out)
+    assert code == 0
+    messages = [p["message"] for p in row["problems"]]
+    assert len(messages) == 1 and "(limit 1000); skipped, as far as it claims" in messages[0]
+    # The Certificate's bytes are skipped as they come: the ServerHelloDone after it is read.
+    assert [m["type"] for m in row["handshake"]] == [
+        "client_hello",
+        "server_hello",
+        "server_hello_done",
+    ]
+    code, out, _err = _show("--json", str(chain))
+    assert "certificate" in [m["type"] for m in json.loads(out)["handshake"]]
+
+
+def test_max_connections_and_reorder_window(captures: list[Path]) -> None:
+    half_open = next(p for p in captures if p.name == "half-open.pcapng")
+    code, out, err = _show("--max-connections", "100", str(half_open))
+    assert code == 0
+    assert "9900 connection(s) were closed early" in out + err
+    assert "more than 100 were open at once" in out + err
+    endless = next(p for p in captures if p.name == "endless.pcapng")
+    code, out, _err = _show("--json", "--reorder-window", "10", str(endless))
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rows[-1]["tcp_stream"] == 0  # the endless one, reported last
+    assert any("reported out of first-packet order" in p["message"] for p in rows[-1]["problems"])
+    code, out, _err = _show("--json", str(endless))
+    assert json.loads(out.splitlines()[0])["tcp_stream"] == 0  # in order within the default
+
+
+def test_max_buffer_gives_up_a_hole_sooner(tmp_path: Path) -> None:
+    """The server's handshake with its third segment lost: the hole is given up at the end
+    of the connection by default, and after 8 KiB of waiting data with --max-buffer 8KiB."""
+    from tlslens.handshake import compose
+
+    frames = list(
+        adversarial._connection(
+            0,
+            compose.push_records(22, 0x0301, adversarial._hello()),
+            compose.push_records(22, 0x0303, compose.push_handshake(11, bytes(60_000))),
+            adversarial.T0,
+        )
+    )
+    big = [i for i, (_ts, frame) in enumerate(frames) if len(frame) > 1000]
+    del frames[big[2]]
+    path = tmp_path / "hole.pcapng"
+    adversarial._write(path, iter(frames))
+
+    def gap_frame(*options: str) -> int:
+        _code, out, _err = _show("--json", *options, str(path))
+        row = json.loads(out)
+        return next(
+            p["frame"] for p in row["problems"] if "missing from the capture" in p["message"]
+        )
+
+    late, early = gap_frame(), gap_frame("--max-buffer", "8KiB")
+    assert late == len(frames)  # at the FIN
+    assert early < late - 20
+
+
+def test_max_expansion_stops_a_gzip_capture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    from tlslens.capture import reader
+
+    path = tmp_path / "normal.pcapng.gz"
+    plain = tmp_path / "normal.pcapng"
+    adversarial._write(plain, adversarial._normal(2000))
+    path.write_bytes(gzip.compress(plain.read_bytes()))
+    ratio = plain.stat().st_size / path.stat().st_size
+    assert ratio > 4
+    # The 32 MiB floor would hide the ratio in a capture this small.
+    monkeypatch.setattr(reader, "GZIP_FLOOR", reader.CHUNK_SIZE)
+    _code, out, err = _show("--max-expansion", "2", str(path))
+    assert "the gzip stream expands more than 2 times" in out + err
+    _code, out, err = _show(str(path))
+    assert "expands" not in out + err and "2000 TCP connections, 2000 with TLS" in out + err
+
+
+def test_time_budget_stops_reading_and_reports_what_was_read(captures: list[Path]) -> None:
+    half_open = next(p for p in captures if p.name == "half-open.pcapng")
+    code, out, err = _show("--time-budget", "0.000001", str(half_open))
+    assert code == 0
+    assert "reading stopped after frame 256: the time budget of 1e-06 s" in out + err
+    assert "256 frames" in out + err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--max-buffer", "12XB", "is not a size"),
+        ("--max-message", "0", "must be at least 1 byte"),
+        ("--reorder-window", "0", "0 is not in the range x>=1"),
+        ("--time-budget", "0", "0.0 is not in the range x>0"),
+        ("--max-expansion", "many", "'many' is not a valid integer"),
+    ],
+)
+def test_a_bad_bound_is_a_usage_error_naming_the_option(
+    captures: list[Path], option: str, value: str, message: str
+) -> None:
+    for command in ("show", "certs", "decrypt"):
+        result = CliRunner().invoke(main, [command, option, value, str(captures[0])])
+        assert result.exit_code == 2, (command, result.output)
+        assert f"Invalid value for '{option}'" in result.stderr and message in result.stderr

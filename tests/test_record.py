@@ -194,6 +194,28 @@ def test_oversized_message_is_dropped() -> None:
     assert not defrag.pending
 
 
+def test_an_oversized_message_is_skipped_as_far_as_it_claims() -> None:
+    done = bytes.fromhex("0e000000")
+    defrag = HandshakeDefragmenter(max_message=1000)
+    defrag.feed(0, bytes.fromhex("0b000bb8") + bytes(996))  # claims 3000 bytes
+    assert defrag.next_message() == OversizedMessage(0x0B, 3000, 0, 1000)
+    defrag.feed(1000, bytes(1500))  # its body goes on: skipped, not read as messages
+    assert defrag.next_message() is None and not defrag.pending
+    defrag.feed(2500, bytes(504) + done)  # its last bytes, then the next message
+    assert defrag.next_message() == HandshakeBytes(0x0E, done, 3004)
+
+
+def test_a_record_opening_a_whole_message_ends_the_skip() -> None:
+    """A garbage header claiming megabytes, then a record holding a whole message: that
+    message is read (a real continuation would not look like one)."""
+    done = bytes.fromhex("0e000000")
+    defrag = HandshakeDefragmenter(max_message=1000)
+    defrag.feed(0, bytes.fromhex("38310b30") + bytes(20))
+    assert isinstance(defrag.next_message(), OversizedMessage)
+    defrag.feed(24, done)
+    assert defrag.next_message() == HandshakeBytes(0x0E, done, 24)
+
+
 # -- the live path: a real handshake, driven from memory BIOs -------------------------------
 
 

@@ -1393,7 +1393,7 @@ def test_an_endless_connection_holds_back_a_bounded_window(tmp_path: Path) -> No
     from cryptography import x509 as cx509
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from tlslens.pipeline import read_capture
+    from tlslens.pipeline import Limits, read_capture
 
     from _frames import tls12_capture
 
@@ -1409,8 +1409,7 @@ def test_an_endless_connection_holds_back_a_bounded_window(tmp_path: Path) -> No
     )
     data = capture.read_bytes()
     stream = io.BytesIO(data)
-    reading = read_capture("endless.pcapng", stream=stream)
-    reading.reorder_window = 10
+    reading = read_capture("endless.pcapng", stream=stream, limits=Limits(reorder_window=10))
     seen: list[tuple[int, str | None, int]] = []
     conns = []
     for conn in reading:
@@ -1425,8 +1424,7 @@ def test_an_endless_connection_holds_back_a_bounded_window(tmp_path: Path) -> No
     assert late.id == 2000
     assert any("reported out of first-packet order" in p.message for p in late.problems)
     # With a window larger than the capture nothing changes order.
-    wide = read_capture(capture)
-    wide.reorder_window = 10**6
+    wide = read_capture(capture, limits=Limits(reorder_window=10**6))
     ordered = [c.sni for c in wide]
     assert ordered == [f"n{i}.tlslens.test" for i in range(2000)]
 
@@ -1478,7 +1476,7 @@ def test_half_open_connections_are_bounded_by_the_open_flow_limit() -> None:
     from tlslens.capture.writer import PcapngWriter
     from tlslens.flows.synth import iter_frames
     from tlslens.model import Endpoint
-    from tlslens.pipeline import read_capture
+    from tlslens.pipeline import Limits, read_capture
 
     out = io.BytesIO()
     writer = PcapngWriter(out)
@@ -1493,8 +1491,9 @@ def test_half_open_connections_are_bounded_by_the_open_flow_limit() -> None:
     data = out.getvalue()
 
     def peak(limit: int) -> tuple[int, list[str]]:
-        reading = read_capture("syn-flood.pcapng", stream=io.BytesIO(data))
-        reading.max_open_flows = limit
+        reading = read_capture(
+            "syn-flood.pcapng", stream=io.BytesIO(data), limits=Limits(max_connections=limit)
+        )
         tracemalloc.start()
         assert list(reading) == []  # no TLS at all
         _current, high = tracemalloc.get_traced_memory()

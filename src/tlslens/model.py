@@ -83,6 +83,7 @@ class RecordInfo:
     content_type: int
     version: int  # the record header's (legacy_record_version)
     length: int
+    ts_ns: int = 0
 
 
 @dataclass(slots=True)
@@ -104,6 +105,7 @@ class TimelineEvent:
     detail: dict[str, Any] = field(default_factory=dict)
     records: int = 1
     last_frame: int = 0
+    raw: bytes | None = None  # a handshake message's bytes, header included (records=True)
 
 
 def ts_iso(ts_ns: int) -> str:

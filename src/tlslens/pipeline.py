@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tlslens.capture import CaptureReader, open_capture
+from tlslens.capture.reader import GZIP_MAX_RATIO
 from tlslens.errors import CaptureError
 from tlslens.flows.packet import (
     LINKTYPE_NAMES,
@@ -30,9 +31,10 @@ from tlslens.flows.packet import (
     TCPSegment,
     decode_tcp,
 )
-from tlslens.flows.tcp import HalfStream, StreamData, StreamEvent, StreamGap
+from tlslens.flows.tcp import MAX_PENDING_BYTES, HalfStream, StreamData, StreamEvent, StreamGap
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint, Finding
+from tlslens.tls.defrag import MAX_HANDSHAKE_MESSAGE
 from tlslens.tls.resumption import ResumptionIndex
 from tlslens.tls.session import TLSSession
 
@@ -50,6 +52,19 @@ MAX_OPEN_FLOWS = 50_000
 # CLOSED_FLOW_LINGER_NS).
 MAX_CLOSED_FLOWS = 10_000
 TLS_KEY_LOG = 0x544C534B  # pcapng DSB secrets type "TLSK"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a hostile or endless capture can make one read hold or spend (the README's
+    "Bounds" table; each has a command-line option)."""
+
+    reorder_window: int = REORDER_WINDOW
+    max_connections: int = MAX_OPEN_FLOWS  # TCP connections open at once
+    max_buffer: int = MAX_PENDING_BYTES  # out-of-order bytes per direction
+    max_message: int = MAX_HANDSHAKE_MESSAGE  # one handshake message
+    max_expansion: int = GZIP_MAX_RATIO  # a gzip'd capture's decompressed / compressed size
+    time_budget_s: float | None = None  # per file, checked between frames
 
 
 @dataclass(slots=True)
@@ -83,10 +98,10 @@ class _Flow:
         "synack_ts",
     )
 
-    def __init__(self, index: int, session: TLSSession) -> None:
+    def __init__(self, index: int, session: TLSSession, max_buffer: int) -> None:
         self.index = index
         self.session = session
-        self.halves = (HalfStream(), HalfStream())
+        self.halves = (HalfStream(max_buffer), HalfStream(max_buffer))
         self.fin = [False, False]
         self.rst = False
         self.closed = False
@@ -120,11 +135,13 @@ class Capture:
         plaintext_sink: Callable[[int, str, bytes], None] | None = None,
         records: bool = False,
         stream: BinaryIO | None = None,
+        limits: Limits = Limits(),
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.path = Path(path)
         self._stream = stream  # a capture already in memory, named ``path``
-        self.reorder_window = REORDER_WINDOW
-        self.max_open_flows = MAX_OPEN_FLOWS
+        self.limits = limits
+        self._clock = clock  # seconds, for the time budget
         self.summary = CaptureSummary(file=str(path))
         self._on_progress = on_progress
         self.keys = keys
@@ -142,7 +159,7 @@ class Capture:
                 reader = CaptureReader(self._stream, name=str(self.path))
                 yield from self._run(reader, self._stream.tell)
                 return
-            raw, reader = open_capture(self.path)
+            raw, reader = open_capture(self.path, self.limits.max_expansion)
             try:
                 yield from self._run(reader, raw.tell)
             finally:
@@ -173,11 +190,16 @@ class Capture:
         ready: list[tuple[int, int, Connection | None]] = []  # heap by flow index
         next_emit = 0
         open_flows: dict[int, _Flow] = {}  # by index, oldest first
-        max_open = self.max_open_flows
+        limits = self.limits
+        max_open = limits.max_connections
+        clock = self._clock
+        deadline = None
+        if limits.time_budget_s is not None and clock is not None:
+            deadline = clock() + limits.time_budget_s
         evicted = 0
         last_ts, backwards, first_backwards = 0, 0, 0  # frames whose clock went back
         deferred: set[int] = set()  # flows passed over while open: reported when they end
-        reorder_window = self.reorder_window
+        reorder_window = limits.reorder_window
         next_index = 0
         next_id = 1
         resumptions = ResumptionIndex()
@@ -291,8 +313,9 @@ class Capture:
                     keys=keys,
                     sink=_bind_sink(sink, next_index),
                     keep_records=self._records,
+                    max_message=limits.max_message,
                 )
-                flow = _Flow(next_index, session)
+                flow = _Flow(next_index, session, limits.max_buffer)
                 open_flows[next_index] = flow
                 next_index += 1
                 summary.tcp_flows += 1
@@ -374,6 +397,24 @@ class Capture:
                 _purge(flows, closing, ts_ns, MAX_CLOSED_FLOWS)
                 if on_progress is not None:
                     on_progress(tell())
+            if (
+                deadline is not None
+                and not frame & 255
+                and clock is not None
+                and clock() > deadline
+            ):
+                summary.problems.append(
+                    Finding(
+                        frame,
+                        None,
+                        "capture",
+                        None,
+                        f"reading stopped after frame {frame}: the time budget of "
+                        f"{limits.time_budget_s:g} s for this file ran out (--time-budget); "
+                        "the connections open then are reported as they stood",
+                    )
+                )
+                break
 
         for flow, _side in list(flows.values()):
             if not flow.closed:
@@ -474,6 +515,8 @@ def read_capture(
     plaintext_sink: Callable[[int, str, bytes], None] | None = None,
     records: bool = False,
     stream: BinaryIO | None = None,
+    limits: Limits = Limits(),
+    clock: Callable[[], float] | None = None,
 ) -> Capture:
     """Open a pcap/pcapng capture (optionally gzip-compressed) for dissection.
 
@@ -486,8 +529,10 @@ def read_capture(
     With ``keys`` (and with any key log the pcapng carries), connections are
     decrypted; ``plaintext_sink(tcp_stream, direction, data)`` then receives the
     application data as it is opened. With ``records``, each connection keeps the header
-    of every record (``Connection.records``), which costs memory per record. With
+    of every record (``Connection.records``) and each handshake message its bytes
+    (``TimelineEvent.raw``), which costs memory per record. With
     ``stream``, the capture is read from that binary file object, named ``path``.
+    ``limits`` bound what the read may hold; its time budget needs ``clock`` (seconds).
     """
     return Capture(
         path,
@@ -496,7 +541,9 @@ def read_capture(
         plaintext_sink=plaintext_sink,
         records=records,
         stream=stream,
+        limits=limits,
+        clock=clock,
     )
 
 
-__all__ = ["Capture", "CaptureError", "CaptureSummary", "read_capture"]
+__all__ = ["Capture", "CaptureError", "CaptureSummary", "Limits", "read_capture"]

@@ -339,28 +339,33 @@ class CaptureReader:
 
 
 class GzipBudget:
-    """A gzip stream that stops once it has expanded past GZIP_MAX_RATIO times what was
-    read of the compressed file: OSError then, which the reader reports and ends on."""
+    """A gzip stream that stops once it has expanded past ``max_ratio`` times what was
+    read of the compressed file (and past GZIP_FLOOR): OSError then, which the reader
+    reports and ends on."""
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, max_ratio: int = GZIP_MAX_RATIO) -> None:
         self.raw = raw
+        self.max_ratio = max_ratio
         self.gzip = gzip.GzipFile(fileobj=raw, mode="rb")
         self.out = 0
 
     def read(self, size: int = -1) -> bytes:
         data = self.gzip.read(size)
         self.out += len(data)
-        if self.out > max(GZIP_FLOOR, GZIP_MAX_RATIO * self.raw.tell()):
+        if self.out > max(GZIP_FLOOR, self.max_ratio * self.raw.tell()):
             raise OSError(
-                f"the gzip stream expands more than {GZIP_MAX_RATIO} times "
+                f"the gzip stream expands more than {self.max_ratio} times "
                 f"({self.out:,} bytes from {self.raw.tell():,}): reading stopped there, as a "
                 "decompression bomb would need"
             )
         return data
 
 
-def open_capture(path: str | Path) -> tuple[BinaryIO, CaptureReader]:
-    """Open a capture file (gzip-compressed or not) and return its reader.
+def open_capture(
+    path: str | Path, max_expansion: int = GZIP_MAX_RATIO
+) -> tuple[BinaryIO, CaptureReader]:
+    """Open a capture file (gzip-compressed or not) and return its reader; a gzip stream
+    may expand at most ``max_expansion`` times.
 
     Raises OSError when the file cannot be opened.
     """
@@ -369,5 +374,5 @@ def open_capture(path: str | Path) -> tuple[BinaryIO, CaptureReader]:
     raw.seek(0)
     stream: BinaryIO = raw
     if head == b"\x1f\x8b":
-        stream = GzipBudget(raw)  # type: ignore[assignment]
+        stream = GzipBudget(raw, max_expansion)  # type: ignore[assignment]
     return raw, CaptureReader(stream, name=str(path))

@@ -13,9 +13,11 @@ from rich.text import Text
 
 from tlslens._text import safe_text
 from tlslens.cli.options import (
+    capture_limits,
     chain_checker,
     check_chain,
     key_store,
+    limit_options,
     secret_options,
     trust_options,
 )
@@ -36,6 +38,7 @@ from tlslens.x509.certificate import CertificateInfo
 @click.argument("capture", type=click.Path(dir_okay=False, path_type=Path))
 @trust_options
 @secret_options
+@limit_options
 @click.option("--connection", "number", type=int, help="Only connection N.")
 @click.option(
     "--pem",
@@ -67,7 +70,7 @@ def certs(
     # Online answers describe the present: they are judged as of now.
     revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
     keys = key_store(keylogs, rsa_keys, psk, err)
-    connections = Connections(capture, err, keys)
+    connections = Connections(capture, err, keys, limits=capture_limits())
     try:
         for conn in connections.iter():
             if number is not None and conn.id != number:

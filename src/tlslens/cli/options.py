@@ -1,4 +1,5 @@
-"""The options commands share: secrets (--keylog, --rsa-key, --psk), trust, filters."""
+"""The options commands share: secrets (--keylog, --rsa-key, --psk), trust, filters,
+and the bounds of a capture read."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tlslens.keys.files import add_keylog_file, load_rsa_key, parse_key_argument
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection
 from tlslens.net.revocation import RevocationChecker
+from tlslens.pipeline import Limits
 from tlslens.x509 import ChainChecker, TrustStore
 from tlslens.x509.validate import quiet
 
@@ -154,6 +156,96 @@ def secret_options(command: Callable[..., None]) -> Callable[..., None]:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+_SIZE_UNITS = {"": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
+
+
+class Size(click.ParamType):  # type: ignore[type-arg]
+    """A byte count: digits, optionally with KiB, MiB or GiB."""
+
+    name = "bytes"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        if isinstance(value, int):
+            return value
+        match = re.fullmatch(r"\s*([0-9]+)\s*([A-Za-z]*)\s*", str(value))
+        unit = match.group(2).lower() if match else ""
+        if match is None or unit not in _SIZE_UNITS:
+            self.fail(f"{value!r} is not a size (digits, optionally with KiB, MiB or GiB)")
+        size = int(match.group(1)) * _SIZE_UNITS[unit]
+        if size < 1:
+            self.fail("must be at least 1 byte")
+        return size
+
+
+_LIMITS_KEY = "tlslens.limits"
+
+
+def _keep_limit(ctx: click.Context, param: click.Parameter, value: object) -> None:
+    if value is not None and param.name is not None:
+        ctx.meta.setdefault(_LIMITS_KEY, {})[param.name] = value
+
+
+def limit_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The bounds of a capture read (pipeline.Limits; the README's "Bounds" table), shared
+    by the commands that read captures; ``capture_limits`` gives what was chosen."""
+    defaults = Limits()
+    count = click.IntRange(min=1)
+    options: list[tuple[str, click.ParamType, str]] = [  # type: ignore[type-arg]
+        (
+            "--max-connections",
+            count,
+            "TCP connections tracked at once; past it the oldest is closed early, with a "
+            f"finding (default {defaults.max_connections:,}).",
+        ),
+        (
+            "--reorder-window",
+            count,
+            "Ended connections held back while an earlier one is still open, to keep "
+            f"first-packet order (default {defaults.reorder_window:,}).",
+        ),
+        (
+            "--max-buffer",
+            Size(),
+            "Out-of-order TCP bytes kept per direction before a hole is given up "
+            f"(default {defaults.max_buffer >> 20} MiB).",
+        ),
+        (
+            "--max-message",
+            Size(),
+            "Largest handshake message read; a longer one is reported and dropped "
+            f"(default {defaults.max_message >> 20} MiB).",
+        ),
+        (
+            "--max-expansion",
+            count,
+            "How many times a gzip'd capture may expand before reading stops "
+            f"(default {defaults.max_expansion}).",
+        ),
+        (
+            "--time-budget",
+            click.FloatRange(min=0, min_open=True),
+            "Seconds to spend reading one capture; then what was read is reported "
+            "(default: no limit).",
+        ),
+    ]
+    for name, kind, text in reversed(options):
+        command = click.option(
+            name, type=kind, help=text, expose_value=False, callback=_keep_limit
+        )(command)
+    return command
+
+
+def capture_limits() -> Limits:
+    """The bounds chosen with the options of ``limit_options``."""
+    chosen = click.get_current_context().meta.get(_LIMITS_KEY, {})
+    given = {name: chosen[name] for name in chosen if name != "time_budget"}
+    if "time_budget" in chosen:
+        given["time_budget_s"] = chosen["time_budget"]
+    return Limits(**given)
 
 
 SHOWN_KEYLOG_PROBLEMS = 5

@@ -17,17 +17,10 @@ from rich.text import Text
 
 from tlslens._text import safe_text
 from tlslens.errors import CaptureError
+from tlslens.explain.summary import connection_title
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Finding
-from tlslens.pipeline import CaptureSummary, read_capture
-
-
-def connection_title(conn: Connection) -> str:
-    """Number, endpoints and SNI: the heading of a connection."""
-    title = f"Connection {conn.id} · {conn.client} → {conn.server}"
-    if conn.sni:
-        title += f" · {safe_text(conn.sni)}"
-    return title
+from tlslens.pipeline import CaptureSummary, Limits, read_capture
 
 
 def print_heading(out: Console, conn: Connection) -> None:
@@ -108,8 +101,10 @@ class Connections:
         sink: Callable[[int, str, bytes], None] | None = None,
         *,
         records: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         self.path = path
+        self.limits = limits or Limits()
         self.err = err
         self.keys = keys
         self.sink = sink
@@ -119,7 +114,12 @@ class Connections:
     def iter(self) -> Iterator[Connection]:
         if not self.err.is_terminal:
             capture = read_capture(
-                self.path, keys=self.keys, plaintext_sink=self.sink, records=self.records
+                self.path,
+                keys=self.keys,
+                plaintext_sink=self.sink,
+                records=self.records,
+                limits=self.limits,
+                clock=time.monotonic,
             )
             yield from capture
             self.summary = capture.summary
@@ -155,6 +155,8 @@ class Connections:
             keys=self.keys,
             plaintext_sink=self.sink,
             records=self.records,
+            limits=self.limits,
+            clock=time.monotonic,
         )
         try:
             yield from capture

@@ -13,7 +13,9 @@ from rich.text import Text
 
 from tlslens._text import safe_text
 from tlslens.cli.options import (
+    capture_limits,
     key_store,
+    limit_options,
     secret_options,
 )
 from tlslens.cli.output import (
@@ -87,6 +89,7 @@ def _printable(data: bytes) -> str:
 @click.command()
 @click.argument("capture", type=click.Path(dir_okay=False, path_type=Path))
 @secret_options
+@limit_options
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -120,7 +123,7 @@ def decrypt(
             err.print(Text(f"{safe_text(str(directory))}: {exc.strerror or exc}", style="red"))
             sys.exit(1)
         files = _PlaintextFiles(directory)
-        connections = Connections(capture, err, keys, sink=files.write)
+        connections = Connections(capture, err, keys, sink=files.write, limits=capture_limits())
         try:
             for conn in connections.iter():
                 paths, chunks = files.finish(conn.tcp_stream, conn.id)

@@ -16,9 +16,11 @@ from tlslens import registry
 from tlslens._text import safe_text
 from tlslens.cli.options import (
     ServerFilter,
+    capture_limits,
     chain_checker,
     check_chain,
     key_store,
+    limit_options,
     matches,
     secret_options,
     trust_options,
@@ -83,6 +85,7 @@ _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "
     help="Also list every record: its sub-protocol, record version and length.",
 )
 @trust_options
+@limit_options
 def show(
     captures: tuple[Path, ...],
     as_json: bool,
@@ -110,13 +113,14 @@ def show(
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     keys = key_store(keylogs, rsa_keys, psk, err)
+    limits = capture_limits()
     checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
     # Online answers describe the present: they are judged as of now.
     revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
     readable = 0
     for path in captures:
         try:
-            connections = Connections(path, err, keys, records=records)
+            connections = Connections(path, err, keys, records=records, limits=limits)
             shown = 0
             tally = ForwardSecrecyTally()
             savings = ResumptionSavings()

@@ -21,7 +21,7 @@ _SOURCE_WORDS = {
 }
 
 
-def _hex(value: bytes, reveal: bool) -> str:
+def secret_hex(value: bytes, reveal: bool) -> str:
     if reveal or len(value) <= 8:
         return value.hex()
     return f"{value[:6].hex()}…{value[-2:].hex()}"
@@ -52,7 +52,7 @@ def key_steps(conn: Connection, reveal: bool, handshake: int = 0) -> list[str]:
         if "pre_master_secret" in derived:
             lines.append(
                 f"pre_master_secret ({len(derived['pre_master_secret'])} bytes): "
-                f"{_hex(derived['pre_master_secret'], reveal)}"
+                f"{secret_hex(derived['pre_master_secret'], reveal)}"
             )
         if "session_hash" in derived:
             lines.append(
@@ -64,7 +64,7 @@ def key_steps(conn: Connection, reveal: bool, handshake: int = 0) -> list[str]:
                 'master_secret = PRF(pre_master_secret, "master secret", '
                 "client_random + server_random)"
             )
-        lines.append(f"master_secret (48 bytes): {_hex(derived['master_secret'], reveal)}")
+        lines.append(f"master_secret (48 bytes): {secret_hex(derived['master_secret'], reveal)}")
         lines.append(
             'key_block = PRF(master_secret, "key expansion", server_random + client_random), '
             "cut in order into:"
@@ -72,7 +72,7 @@ def key_steps(conn: Connection, reveal: bool, handshake: int = 0) -> list[str]:
     for name, value in derivation.values:
         if name in _KEY_WORDS:
             continue
-        lines.append(f"  {name} ({len(value)} bytes): {_hex(value, reveal)}")
+        lines.append(f"  {name} ({len(value)} bytes): {secret_hex(value, reveal)}")
     return lines
 
 

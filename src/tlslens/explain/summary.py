@@ -5,11 +5,20 @@ from __future__ import annotations
 import statistics
 
 from tlslens import registry
+from tlslens._text import safe_text
 from tlslens.explain.derivation import decryption_summary
 from tlslens.explain.vocabulary import KX_WORDS
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection
 from tlslens.serialize import cipher_suite_label
+
+
+def connection_title(conn: Connection) -> str:
+    """Number, endpoints and SNI: the heading of a connection."""
+    title = f"Connection {conn.id} · {conn.client} → {conn.server}"
+    if conn.sni:
+        title += f" · {safe_text(conn.sni)}"
+    return title
 
 
 def summary_lines(conn: Connection) -> list[tuple[str, str]]:

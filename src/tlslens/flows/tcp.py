@@ -69,6 +69,7 @@ class HalfStream:
         "gap_bytes",
         "last",
         "last_at",
+        "max_pending",
         "next_seq",
         "offset",
         "out_of_order_segments",
@@ -77,7 +78,8 @@ class HalfStream:
         "retransmitted_bytes",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, max_pending: int = MAX_PENDING_BYTES) -> None:
+        self.max_pending = max_pending  # out-of-order bytes kept before a hole is given up
         self.next_seq: int | None = None
         self.offset = 0  # offset of next_seq within the direction
         self.pending: dict[int, bytes] = {}
@@ -133,7 +135,7 @@ class HalfStream:
             self.pending_bytes += n - (len(old) if old else 0)
             # The longer copy is kept; where the two overlap, the earlier one's bytes.
             self.pending[at] = payload if old is None else old + payload[len(old) :]
-        if self.pending_bytes > MAX_PENDING_BYTES or len(self.pending) > MAX_PENDING_SEGMENTS:
+        if self.pending_bytes > self.max_pending or len(self.pending) > MAX_PENDING_SEGMENTS:
             out = []
             self._skip_hole(out)
         elif conflict is None:

@@ -66,6 +66,10 @@ CERTIFICATE_REQUEST = "certificate_request"
 NEW_SESSION_TICKET = "new_session_ticket"
 
 
+# Extensions in one hello past which it is flagged as crafted (browsers send about 20).
+MANY_EXTENSIONS = 100
+
+
 @dataclass(frozen=True, slots=True)
 class Extension:
     type: int
@@ -115,7 +119,12 @@ def pull_extensions(buf: Buffer, message: str) -> tuple[tuple[Extension, ...], s
     types = {ext.type for ext in extensions}
     if len(types) < len(extensions):
         seen: set[int] = set()
-        repeated = next(e.type for e in extensions if e.type in seen or seen.add(e.type))
+        repeated = 0
+        for extension in extensions:
+            if extension.type in seen:
+                repeated = extension.type
+                break
+            seen.add(extension.type)
         said = (
             f"{message}: {len(extensions)} extensions, {len(extensions) - len(types)} of them "
             f"repeating a type already present (the first: {extension_name(repeated)}); "
@@ -123,6 +132,16 @@ def pull_extensions(buf: Buffer, message: str) -> tuple[tuple[Extension, ...], s
         )
         problem = said if problem is None else f"{problem}; {said}"
     return tuple(extensions), problem
+
+
+def crowding(extensions: tuple[Extension, ...], message: str) -> str | None:
+    """Why a hello with this many extensions was crafted, if it has too many."""
+    if len(extensions) <= MANY_EXTENSIONS:
+        return None
+    return (
+        f"{message} carries {len(extensions)} extensions; common TLS stacks send fewer than "
+        "30, so this hello was crafted (by a fuzzer, a scanner or an attack)"
+    )
 
 
 def find(extensions: tuple[Extension, ...], ext_type: int) -> Extension | None:

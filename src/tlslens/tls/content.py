@@ -19,7 +19,7 @@ from tlslens.handshake import sslv2
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Finding, Handshake, TimelineEvent
 from tlslens.tls import proof
-from tlslens.tls.defrag import HandshakeDefragmenter, OversizedMessage
+from tlslens.tls.defrag import MAX_HANDSHAKE_MESSAGE, HandshakeDefragmenter, OversizedMessage
 from tlslens.tls.record import (
     CT_ALERT,
     CT_APPLICATION_DATA,
@@ -32,8 +32,6 @@ from tlslens.x509.certificate import CertificateInfo, parse_certificate
 TLS13_VERSION = 0x0304
 MAX_TRANSCRIPT = 1 << 18  # a longer handshake is not kept for its CertificateVerify
 MAX_TICKETS_KEPT = 8  # per connection, to find which one a later connection presents
-# Extensions in one hello past which it is flagged as crafted (browsers send about 20).
-MANY_EXTENSIONS = 100
 _MAC_SIZES = {"MD5": 16, "SHA": 20, "SHA256": 32, "SHA384": 48}
 
 
@@ -42,8 +40,8 @@ class DirectionState:
 
     __slots__ = ("defrag", "encrypted", "finished", "mac_size")
 
-    def __init__(self) -> None:
-        self.defrag = HandshakeDefragmenter()
+    def __init__(self, max_message: int = MAX_HANDSHAKE_MESSAGE) -> None:
+        self.defrag = HandshakeDefragmenter(max_message)
         self.encrypted = False  # after this side's ChangeCipherSpec (TLS <= 1.2)
         self.mac_size: int | None = None  # set when the cipher is NULL: records stay readable
         self.finished = False
@@ -65,6 +63,7 @@ class RecordContent:
         sink: PlaintextSink | None,
     ) -> None:
         self.client_side = client_side
+        self.keep_records = False  # and the bytes of each handshake message
         self.conn: Connection | None = None
         self.ctx = hs.HandshakeContext()
         self.tls13_encrypted = False  # after a TLS 1.3 ServerHello
@@ -317,9 +316,10 @@ class RecordContent:
                     "handshake",
                     item.offset,
                     f"handshake message type {item.msg_type} claims {item.length} bytes "
-                    f"(limit {item.limit}); dropped",
+                    f"(limit {item.limit}); skipped, as far as it claims or to the next record of "
+                    "whole messages",
                 )
-                return
+                continue
             self._handshake_message(side, st, item.msg_type, item.raw, item.offset, decrypted)
 
     def _sslv2_client_hello(
@@ -401,6 +401,8 @@ class RecordContent:
         except DecodeError as exc:
             name = registry.handshake_name(msg_type)
             self._finding(side, "handshake", offset, f"{name}: {exc.msg}")
+            if not is_client and not st.encrypted:
+                self._server_flight.add(msg_type)  # unreadable, but it was sent
             self._event(
                 side,
                 "handshake",
@@ -411,17 +413,10 @@ class RecordContent:
             return
         if message.malformed:
             self._finding(side, "handshake", offset, message.malformed)
-        if isinstance(message, hs.ClientHello | hs.ServerHello) and (
-            len(message.extensions) > MANY_EXTENSIONS
-        ):
-            self._finding(
-                side,
-                "handshake",
-                offset,
-                f"{type(message).__name__} carries {len(message.extensions)} "
-                f"extensions; common TLS stacks send fewer than 30, so this hello was crafted "
-                "(by a fuzzer, a scanner or an attack)",
-            )
+        if isinstance(message, hs.ClientHello | hs.ServerHello):
+            crowded = ext.crowding(message.extensions, type(message).__name__)
+            if crowded is not None:
+                self._finding(side, "handshake", offset, crowded)
         self._event(
             side,
             "handshake",
@@ -429,6 +424,7 @@ class RecordContent:
             len(raw),
             message=message,
             detail={"decrypted": True} if decrypted else {},
+            raw=raw if self.keep_records else None,
         )
         if isinstance(message, hs.ServerKeyExchange | hs.CertificateVerify):
             self._check_signature(side, message, raw)

@@ -22,6 +22,7 @@ from tlslens.handshake import sslv2
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, Prelude, RecordInfo
 from tlslens.tls.content import DirectionState, RecordContent
+from tlslens.tls.defrag import MAX_HANDSHAKE_MESSAGE
 from tlslens.tls.detect import (
     find_tls_start,
     guess_client_side,
@@ -56,8 +57,8 @@ class _Side(DirectionState):
         "reader",
     )
 
-    def __init__(self, skip_application_data: bool) -> None:
-        super().__init__()
+    def __init__(self, skip_application_data: bool, max_message: int) -> None:
+        super().__init__(max_message)
         self.mode = _DETECT
         self.reader = RecordReader(skip_application_data=skip_application_data)
         self.detect_buf = bytearray()  # first bytes, until there are enough to decide
@@ -86,6 +87,7 @@ class TLSSession(RecordContent):
         keys: KeyStore | None = None,
         sink: PlaintextSink | None = None,
         keep_records: bool = False,
+        max_message: int = MAX_HANDSHAKE_MESSAGE,
     ) -> None:
         super().__init__(
             client_side=client_side,
@@ -104,7 +106,10 @@ class TLSSession(RecordContent):
         self.ignored = False
         self._prelude = Prelude()
         self.keep_records = keep_records
-        self.sides = (_Side(not self.decrypting), _Side(not self.decrypting))
+        self.sides = (
+            _Side(not self.decrypting, max_message),
+            _Side(not self.decrypting, max_message),
+        )
 
     def _start_tls(self, side: int, looks_like: str) -> None:
         """The first TLS bytes of the connection decide who the client is."""
@@ -383,6 +388,7 @@ class TLSSession(RecordContent):
                 event.content_type,
                 event.version,
                 length,
+                self.ts_ns,
             )
         )
 

@@ -1,0 +1,237 @@
+"""What the HTML report shows of one connection, as plain JSON-ready values.
+
+Strategy: everything is computed here, in Python, from the Connection model (read with
+``records=True`` so that records and message bytes are kept): the overview row, the ladder
+(explain/ladder.py), each arrow's bytes and fields (explain/fields.py), the narration of
+``show``, the chain cards and the key derivation. The page's script only draws what it is
+given. Every string here may come from a capture and is treated as text by the page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tlslens import registry
+from tlslens.explain import explain, summary_lines
+from tlslens.explain.derivation import secret_hex
+from tlslens.explain.fields import Field, alert_fields, message_fields, record_header_fields
+from tlslens.explain.ladder import Arrow, ladder
+from tlslens.explain.summary import connection_title
+from tlslens.model import Connection
+from tlslens.serialize import connection_to_json
+from tlslens.x509.validate import fingerprint
+
+# Overview columns, in order (the page's table header comes from here too).
+COLUMNS = (
+    "id",
+    "client",
+    "server",
+    "sni",
+    "version",
+    "suite",
+    "key_exchange",
+    "forward_secrecy",
+    "resumed",
+    "decrypted",
+    "chain",
+    "problems",
+)
+
+
+def chain_verdict(row: dict[str, Any]) -> str:
+    validation = row.get("validation")
+    if not row.get("certificates"):
+        return "no chain seen"
+    if not validation:
+        return "not checked"
+    return "trusted" if validation.get("trusted") else "not trusted"
+
+
+def overview_row(conn: Connection, row: dict[str, Any]) -> list[Any]:
+    """One table row; ``row`` is the connection's `show --json` object."""
+    resumed = row.get("resumed")
+    return [
+        conn.id,
+        row["client"],
+        row["server"],
+        row.get("sni") or "",
+        row.get("version") or "",
+        row.get("cipher_suite") or "",
+        row.get("key_exchange") or "",
+        {True: "yes", False: "no"}.get(row.get("forward_secrecy"), ""),  # type: ignore[arg-type]
+        resumed or "no",
+        row["decryption"]["status"].replace("_", " "),
+        chain_verdict(row),
+        len(row.get("problems") or []),
+    ]
+
+
+def _fields(fields: list[Field]) -> list[Any]:
+    return [[f.name, f.start, f.end, f.value, f.meaning, _fields(list(f.children))] for f in fields]
+
+
+def _part(conn: Connection, arrow: Arrow) -> dict[str, Any] | None:
+    """The bytes behind an arrow and what each of them says."""
+    if arrow.kind == "record" and arrow.record is not None and conn.records:
+        rec = conn.records[arrow.record]
+        raw, fields = record_header_fields(rec.content_type, rec.version, rec.length)
+        note = f"record header at stream offset {rec.offset} ({arrow.direction})"
+        if arrow.count > 1:
+            note += f"; the first of {arrow.count} records"
+        return {"title": note, "hex": raw.hex(), "fields": _fields(fields)}
+    if arrow.event is None:
+        return None
+    event = conn.timeline[arrow.event]
+    if event.raw is not None:
+        return {
+            "title": f"handshake message at stream offset {event.offset}",
+            "hex": event.raw.hex(),
+            "fields": _fields(message_fields(event.raw, tls13=conn.tls13)),
+        }
+    if event.kind == "alert" and "level" in event.detail:
+        body = bytes([event.detail["level"], event.detail.get("description", 0)])
+        return {"title": "alert", "hex": body.hex(), "fields": _fields(alert_fields(body))}
+    return None
+
+
+def connection_detail(conn: Connection, row: dict[str, Any], reveal: bool) -> dict[str, Any]:
+    arrows = ladder(conn)
+    parts: list[dict[str, Any] | None] = [_part(conn, arrow) for arrow in arrows]
+    steps = explain(conn, reveal)
+    return {
+        "id": conn.id,
+        "title": connection_title(conn),
+        "summary": [[label, text] for label, text in summary_lines(conn)],
+        "ladder": [
+            [a.kind, a.direction, a.frame, a.ms, a.label, a.tone, a.flight, a.count] for a in arrows
+        ],
+        "parts": parts,
+        "steps": [[s.frame, s.direction, s.title, list(s.lines), s.tone] for s in steps],
+        "chain": _chain(conn, row),
+        "keys": _keys(conn, reveal),
+        "problems": [p.message for p in conn.problems],
+    }
+
+
+def _card(cert: Any, info: Any, checked_at: Any) -> dict[str, Any]:
+    """One certificate card: ``cert`` an x509.Certificate of the path (or None), ``info`` the
+    CertificateInfo as sent (or None)."""
+    if info is not None and info.subject is None:
+        return {"subject": "(unreadable)", "error": info.error, "sha256": info.sha256}
+    subject = info.subject if info is not None else _name(cert, "subject")
+    not_before = info.not_before if info is not None else cert.not_valid_before_utc
+    not_after = info.not_after if info is not None else cert.not_valid_after_utc
+    valid = None
+    if checked_at is not None and not_before is not None and not_after is not None:
+        valid = not_before <= checked_at <= not_after
+    return {
+        "subject": subject,
+        "issuer": info.issuer if info is not None else _name(cert, "issuer"),
+        "not_before": f"{not_before:%Y-%m-%d %H:%M} UTC" if not_before else None,
+        "not_after": f"{not_after:%Y-%m-%d %H:%M} UTC" if not_after else None,
+        "valid_then": valid,
+        "key": info.key if info is not None else None,
+        "signature_algorithm": info.signature_algorithm if info is not None else None,
+        "san": list(info.san) if info is not None else [],
+        "sha256": info.sha256 if info is not None else fingerprint(cert),
+        "error": info.error if info is not None else None,
+    }
+
+
+def _name(cert: Any, which: str) -> str:
+    try:
+        return str(getattr(cert, which).rfc4514_string())
+    except ValueError:
+        return "(unreadable name)"
+
+
+def _chain(conn: Connection, row: dict[str, Any]) -> dict[str, Any] | None:
+    if not conn.certificates:
+        return None
+    validation = conn.validation
+    sent = {info.sha256: info for info in conn.certificates}
+    if validation is None:
+        cards = [_card(None, info, None) for info in conn.certificates]
+        return {
+            "verdict": chain_verdict(row),
+            "cards": cards,
+            "links": [],
+            "problems": [],
+            "off_path": [],
+            "checked": None,
+        }
+    path = validation.path
+    cards = []
+    on_path = set()
+    for cert in path:
+        digest = fingerprint(cert)
+        on_path.add(digest)
+        card = _card(cert, sent.get(digest), validation.checked_at)
+        card["sent"] = digest in sent
+        card["problems"] = [
+            f"{p.code}: {p.message}" for p in validation.problems if card["subject"] in p.message
+        ]
+        cards.append(card)
+    if path and validation.path_in_store:
+        cards[-1]["anchor"] = f"trust anchor from the {validation.trust_store} store"
+    if cards:
+        cards[0]["problems"] += [
+            f"{p.code}: {p.message}"
+            for p in validation.problems
+            if p.code == "name_mismatch" and f"{p.code}: {p.message}" not in cards[0]["problems"]
+        ]
+    placed = {text for card in cards for text in card["problems"]}
+    return {
+        "verdict": chain_verdict(row),
+        "checked": f"{validation.checked_at:%Y-%m-%d %H:%M} UTC, for "
+        f"{validation.hostname or 'no host name'}, with the {validation.trust_store} roots",
+        "cards": cards,
+        "links": [list(lines) for lines in validation.links],
+        "problems": [
+            f"{p.code}: {p.message}"
+            for p in validation.problems
+            if f"{p.code}: {p.message}" not in placed
+        ],
+        "missing": _name(validation.missing_issuer, "issuer")
+        if validation.missing_issuer is not None
+        else None,
+        "off_path": [
+            _card(None, info, validation.checked_at) for d, info in sent.items() if d not in on_path
+        ],
+    }
+
+
+def _keys(conn: Connection, reveal: bool) -> dict[str, Any] | None:
+    dec = conn.decryption
+    if dec is None or not dec.derivations or not dec.derivations[0].values:
+        return None
+    derivation = dec.derivations[0]
+    state = dec.to_json()
+    hello = conn.client_hello
+    inputs = []
+    if hello is not None:
+        inputs.append(["client random", hello.random.hex()])
+    if conn.server_hello is not None:
+        inputs.append(["server random", conn.server_hello.random.hex()])
+    fs = next((text for label, text in summary_lines(conn) if label == "Forward secrecy"), None)
+    return {
+        "tls13": conn.tls13,
+        "source": derivation.source,
+        "kx": registry.cipher_suite_name(conn.server_hello.cipher_suite)
+        if conn.server_hello is not None
+        else None,
+        "inputs": inputs,
+        "values": [
+            [name, secret_hex(value, reveal), len(value)] for name, value in derivation.values
+        ],
+        "finished": state["finished_verified"],
+        "records": state["records_decrypted"],
+        "failed": state["records_failed_integrity"],
+        "forward_secrecy": fs,
+        "revealed": reveal,
+    }
+
+
+def report_rows(conn: Connection, reveal: bool) -> tuple[list[Any], dict[str, Any]]:
+    row = connection_to_json(conn)
+    return overview_row(conn, row), connection_detail(conn, row, reveal)
