@@ -42,6 +42,7 @@ def _targets() -> dict[str, Callable[[bytes], None]]:
     from tlslens.decrypt.http import read_http1, read_http2, summarize
     from tlslens.decrypt.protection import RecordProtection, cipher_spec
     from tlslens.errors import TLSLensError
+    from tlslens.explain.fields import message_fields
     from tlslens.flows.packet import decode_tcp
     from tlslens.flows.tcp import HalfStream
     from tlslens.handshake import extensions as ext
@@ -110,9 +111,15 @@ def _targets() -> dict[str, Callable[[bytes], None]]:
             pass
 
     def handshake(data: bytes) -> None:
+        """Every message parser and extension decoder, and the byte layout the report draws
+        (explain/fields.py: it must never raise, whatever the lengths claim)."""
         if len(data) < 2:
             return
         msg_type = handshake_types[data[0] % len(handshake_types)]
+        raw = bytes([msg_type]) + (len(data) - 1).to_bytes(3, "big") + data[1:]
+        for tls13 in (False, True):
+            message_fields(raw, tls13=tls13)
+            message_fields(data, tls13=tls13)  # a header whose length lies
         for ctx in (
             hs.HandshakeContext(),
             hs.HandshakeContext(version=0x0303, kx="ECDHE", auth="RSA"),

@@ -10,6 +10,11 @@ _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 
+def printable(data: bytes) -> str:
+    """Bytes as text a reader can look at: printable ASCII and newlines, dots for the rest."""
+    return "".join(chr(b) if 32 <= b < 127 or b == 10 else "." for b in data)
+
+
 def safe_text(text: str) -> str:
     """Replace every control or bidi character with a visible placeholder (�)."""
     text = text.replace("\t", " ")

@@ -12,7 +12,7 @@ from tlslens.handshake import messages as hs
 from tlslens.model import Connection, RecordInfo, TimelineEvent, ts_iso
 from tlslens.tls.fingerprint import ja3_string, ja3s_string, md5_hex
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _ALERT_LEVELS = {1: "warning", 2: "fatal"}
 
@@ -61,10 +61,21 @@ _NOT_ATTEMPTED = {
 }
 
 
-def decryption_json(conn: Connection) -> dict[str, Any]:
+def decryption_json(conn: Connection, reveal_keys: bool = False) -> dict[str, Any]:
     if conn.decryption is None:
         return dict(_NOT_ATTEMPTED)
     result: dict[str, Any] = conn.decryption.to_json()
+    if reveal_keys:
+        # Names as the narration gives them, per handshake (then each renegotiation).
+        result["derived"] = [
+            {
+                "handshake": number,
+                "source": derivation.source,
+                "values": [{"name": name, "hex": value.hex()} for name, value in derivation.values],
+            }
+            for number, derivation in enumerate(conn.decryption.derivations)
+            if derivation.values
+        ]
     return result
 
 
@@ -80,9 +91,10 @@ def record_json(record: RecordInfo) -> dict[str, Any]:
     }
 
 
-def connection_to_json(conn: Connection) -> dict[str, Any]:
+def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[str, Any]:
     """The connection as a JSON-ready dict (one line of ``show --json``); ``records`` is
-    there only when the capture was read with ``records=True`` (``show --records``)."""
+    there only when the capture was read with ``records=True`` (``show --records``), and
+    ``decryption.derived`` (every secret, key and IV derived) only with ``reveal_keys``."""
     ch = conn.client_hello
     # JA3S is of the first ServerHello on the wire: a HelloRetryRequest when there is one
     # (as tshark computes it).
@@ -158,7 +170,7 @@ def connection_to_json(conn: Connection) -> dict[str, Any]:
         },
         "closed_by": conn.closed_by,
         "timing": conn.timing,
-        "decryption": decryption_json(conn),
+        "decryption": decryption_json(conn, reveal_keys),
         "validation": conn.validation.to_json() if conn.validation is not None else None,
         "problems": [p.to_json() for p in conn.problems],
     }

@@ -25,6 +25,7 @@ _COMMANDS = {
     "scan": "tlslens.cli.audit:scan",
     "decrypt": "tlslens.cli.plaintext:decrypt",
     "certs": "tlslens.cli.certs:certs",
+    "report": "tlslens.cli.picture:report",
     "pki": "tlslens.cli.lab:pki",
 }
 

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from tlslens._text import safe_text
+from tlslens._text import printable, safe_text
 from tlslens.cli.options import (
     capture_limits,
     key_store,
@@ -80,10 +80,6 @@ class _PlaintextFiles:
                 target.write_bytes(b"")
             files[direction] = target
         return files, self.order.pop(stream, [])
-
-
-def _printable(data: bytes) -> str:
-    return "".join(chr(b) if 32 <= b < 127 or b in (10,) else "." for b in data)
 
 
 @click.command()
@@ -181,5 +177,5 @@ def _render_decrypted(
                 left[direction] -= len(shown)
                 if shown:
                     style = "green" if direction == "c2s" else "magenta"
-                    console.print(Text(_printable(shown), style=style))
+                    console.print(Text(printable(shown), style=style))
     console.print()

@@ -260,7 +260,7 @@ def connect(
     keylog_file = _writable(keylog_out, "--keylog-out")
     prelude = starttls_protocols.PROTOCOLS.get(protocol) if protocol else None
     try:
-        rec = _with_progress(err, plan, prelude)
+        rec = with_progress(err, plan, prelude)
     except UsageError as exc:
         raise click.BadParameter(safe_text(str(exc)), param_hint=exc.option) from exc
     capture = rec.to_pcapng()
@@ -278,13 +278,15 @@ def connect(
         with keylog_file:
             keylog_file.write(rec.keylog_text().encode("ascii"))
     if as_json:
-        sys.stdout.write(json.dumps(_json(rec, conn, verdict), ensure_ascii=True) + "\n")
+        sys.stdout.write(
+            json.dumps(_json(rec, conn, verdict, reveal_keys), ensure_ascii=True) + "\n"
+        )
     else:
         _render(out, rec, conn, verdict, reveal_keys)
     sys.exit(verdict.exit_status)
 
 
-def _with_progress(err: Console, plan: Plan, prelude: Any) -> Recording:
+def with_progress(err: Console, plan: Plan, prelude: Any) -> Recording:
     """The attempt; on a terminal's stderr a pulsing bar appears once it has taken over
     PROGRESS_AFTER_S (it may take the whole timeout); nothing extra otherwise."""
     if not err.is_terminal:
@@ -314,9 +316,13 @@ def _target_json(rec: Recording) -> dict[str, Any]:
     return {"host": plan.host, "ip": rec.ip, "port": plan.port, "sni": plan.sni}
 
 
-def _json(rec: Recording, conn: Connection | None, verdict: Verdict) -> dict[str, Any]:
+def _json(
+    rec: Recording, conn: Connection | None, verdict: Verdict, reveal_keys: bool
+) -> dict[str, Any]:
     row: dict[str, Any] = (
-        connection_to_json(conn) if conn is not None else {"schema_version": SCHEMA_VERSION}
+        connection_to_json(conn, reveal_keys=reveal_keys)
+        if conn is not None
+        else {"schema_version": SCHEMA_VERSION}
     )
     row["target"] = _target_json(rec)
     row["verdict"] = verdict.to_json()

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from tlslens import registry
 from tlslens._text import safe_text
+from tlslens.cli.drawing import render_ladder
 from tlslens.cli.options import (
     ServerFilter,
     capture_limits,
@@ -84,6 +85,12 @@ _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "
     is_flag=True,
     help="Also list every record: its sub-protocol, record version and length.",
 )
+@click.option(
+    "--ladder",
+    is_flag=True,
+    help="Draw each connection as a ladder: an arrow per record and per message inside it.",
+)
+@click.option("--no-color", is_flag=True, help="No colours, and plain characters for --ladder.")
 @trust_options
 @limit_options
 def show(
@@ -98,6 +105,8 @@ def show(
     reveal_keys: bool,
     brief: bool,
     records: bool,
+    ladder: bool,
+    no_color: bool,
     trust_store: str,
     cas: tuple[Path, ...],
     host: str | None,
@@ -110,8 +119,8 @@ def show(
     With --keylog (or SSLKEYLOGFILE), --rsa-key or --psk, the connections are
     decrypted and the key derivation is shown step by step.
     """
-    out = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    out = Console(highlight=False, soft_wrap=True, no_color=no_color or None)
+    err = Console(stderr=True, highlight=False, soft_wrap=True, no_color=no_color or None)
     keys = key_store(keylogs, rsa_keys, psk, err)
     limits = capture_limits()
     checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
@@ -120,7 +129,7 @@ def show(
     readable = 0
     for path in captures:
         try:
-            connections = Connections(path, err, keys, records=records, limits=limits)
+            connections = Connections(path, err, keys, records=records or ladder, limits=limits)
             shown = 0
             tally = ForwardSecrecyTally()
             savings = ResumptionSavings()
@@ -134,9 +143,19 @@ def show(
                 savings.add(conn)
                 check_chain(chains, conn, revoker)
                 if as_json:
-                    sys.stdout.write(json.dumps(connection_to_json(conn), ensure_ascii=True) + "\n")
+                    sys.stdout.write(
+                        json.dumps(
+                            connection_to_json(conn, reveal_keys=reveal_keys), ensure_ascii=True
+                        )
+                        + "\n"
+                    )
                 elif brief:
                     _render_brief(out, conn)
+                elif ladder:
+                    print_heading(out, conn)
+                    render_ladder(out, conn, plain=no_color)
+                    for finding in conn.problems:
+                        out.print(Text(problem_line(str(path), conn.id, finding), style="yellow"))
                 else:
                     render_connection(out, conn, reveal_keys)
             summary = connections.summary

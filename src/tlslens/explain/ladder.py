@@ -18,6 +18,13 @@ from tlslens.model import Connection, RecordInfo, TimelineEvent
 APP_DATA_RUN = 3
 
 _MESSAGE_KINDS = {"handshake", "encrypted_handshake", "alert", "heartbeat", "early_data"}
+_RECORD_NAMES = {
+    20: "ChangeCipherSpec",
+    21: "alert",
+    22: "handshake",
+    23: "application data",
+    24: "heartbeat",
+}
 _RECORD_TONES = {20: "ccs", 21: "alert", 22: "handshake", 23: "data", 24: "heartbeat"}
 
 
@@ -113,18 +120,18 @@ def _record_arrow(
     conn: Connection, index: int, rec: RecordInfo, data_from: dict[str, int]
 ) -> _Draft:
     tone = _RECORD_TONES.get(rec.content_type, "data")
-    name = registry.content_type_name(rec.content_type).replace("_", " ")
+    name = _RECORD_NAMES.get(rec.content_type) or registry.content_type_name(rec.content_type)
     if rec.content_type == 23 and conn.tls13 and rec.offset < data_from.get(rec.direction, -1):
         # TLS 1.3 hides the rest of the handshake in records typed application data.
-        tone, name = "encrypted", "encrypted handshake (typed application_data)"
+        tone, name = "encrypted", "encrypted handshake"
     elif rec.content_type == 23 and conn.tls13 and rec.direction not in data_from:
-        tone, name = "encrypted", "encrypted (typed application_data)"
+        tone, name = "encrypted", "encrypted"
     return _Draft(
         "record",
         rec.direction,
         rec.frame,
         _ms(conn, rec.ts_ns),
-        f"{name} record, {rec.length} bytes",
+        f"{name} record, {rec.length} byte{'' if rec.length == 1 else 's'}",
         tone,
         record=index,
         size=rec.length,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from tlslens import registry
+from tlslens._text import printable
 from tlslens.explain import explain, summary_lines
 from tlslens.explain.derivation import secret_hex
 from tlslens.explain.fields import Field, alert_fields, message_fields, record_header_fields
@@ -66,35 +67,68 @@ def overview_row(conn: Connection, row: dict[str, Any]) -> list[Any]:
     ]
 
 
-def _fields(fields: list[Field]) -> list[Any]:
-    return [[f.name, f.start, f.end, f.value, f.meaning, _fields(list(f.children))] for f in fields]
+def _fields(fields: list[Field], raw: bytes) -> list[Any]:
+    """[name, start, end, value, meaning, children]; a value that only repeats the field's
+    bytes is left empty (the page shows the bytes)."""
+    return [
+        [
+            f.name,
+            f.start,
+            f.end,
+            "" if f.value == raw[f.start : f.end].hex() else f.value,
+            f.meaning,
+            _fields(list(f.children), raw),
+        ]
+        for f in fields
+    ]
 
 
 def _part(conn: Connection, arrow: Arrow) -> dict[str, Any] | None:
-    """The bytes behind an arrow and what each of them says."""
+    """The bytes behind an arrow and what each of them says: ``what`` and ``offset`` (in
+    the direction's stream), ``hex``, ``fields``, and in a Certificate message ``certs``,
+    where each certificate's DER lies (the page keeps each certificate once)."""
     if arrow.kind == "record" and arrow.record is not None and conn.records:
         rec = conn.records[arrow.record]
         raw, fields = record_header_fields(rec.content_type, rec.version, rec.length)
-        note = f"record header at stream offset {rec.offset} ({arrow.direction})"
-        if arrow.count > 1:
-            note += f"; the first of {arrow.count} records"
-        return {"title": note, "hex": raw.hex(), "fields": _fields(fields)}
+        return {
+            "what": "record header",
+            "offset": rec.offset,
+            "hex": raw.hex(),
+            "fields": _fields(fields, raw),
+        }
     if arrow.event is None:
         return None
     event = conn.timeline[arrow.event]
-    if event.raw is not None:
-        return {
-            "title": f"handshake message at stream offset {event.offset}",
-            "hex": event.raw.hex(),
-            "fields": _fields(message_fields(event.raw, tls13=conn.tls13)),
+    message = event.raw
+    if message is not None:
+        part: dict[str, Any] = {
+            "what": "handshake message",
+            "offset": event.offset,
+            "hex": message.hex(),
+            "fields": _fields(message_fields(message, tls13=conn.tls13), message),
         }
+        if message[:1] == b"\x0b":
+            spans = []
+            for info in [*conn.certificates, *(conn.client_certificates or [])]:
+                at = message.find(info.der)
+                if at > 0:
+                    spans.append([at, at + len(info.der)])
+            part["certs"] = sorted(spans)
+        return part
     if event.kind == "alert" and "level" in event.detail:
         body = bytes([event.detail["level"], event.detail.get("description", 0)])
-        return {"title": "alert", "hex": body.hex(), "fields": _fields(alert_fields(body))}
+        return {
+            "what": "alert",
+            "offset": event.offset,
+            "hex": body.hex(),
+            "fields": _fields(alert_fields(body), body),
+        }
     return None
 
 
-def connection_detail(conn: Connection, row: dict[str, Any], reveal: bool) -> dict[str, Any]:
+def connection_detail(
+    conn: Connection, row: dict[str, Any], reveal: bool, first: dict[str, bytes] | None = None
+) -> dict[str, Any]:
     arrows = ladder(conn)
     parts: list[dict[str, Any] | None] = [_part(conn, arrow) for arrow in arrows]
     steps = explain(conn, reveal)
@@ -108,7 +142,7 @@ def connection_detail(conn: Connection, row: dict[str, Any], reveal: bool) -> di
         "parts": parts,
         "steps": [[s.frame, s.direction, s.title, list(s.lines), s.tone] for s in steps],
         "chain": _chain(conn, row),
-        "keys": _keys(conn, reveal),
+        "keys": _keys(conn, reveal, first, _randoms(conn, parts)),
         "problems": [p.message for p in conn.problems],
     }
 
@@ -201,18 +235,33 @@ def _chain(conn: Connection, row: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _keys(conn: Connection, reveal: bool) -> dict[str, Any] | None:
+def _randoms(conn: Connection, parts: list[dict[str, Any] | None]) -> list[list[Any]]:
+    """The two randoms the keys come from: [name, hex], or [name, n] when part n (a hello
+    in the ladder) holds them, so that the page does not carry them twice."""
+    found: list[list[Any]] = []
+    for name, message in (
+        ("client random", conn.client_hello),
+        ("server random", conn.server_hello),
+    ):
+        if message is None:
+            continue
+        value = message.random.hex()
+        at = next((n for n, part in enumerate(parts) if part and part["hex"][12:76] == value), None)
+        found.append([name, value if at is None else at])
+    return found
+
+
+def _keys(
+    conn: Connection,
+    reveal: bool,
+    first: dict[str, bytes] | None,
+    randoms: list[list[Any]],
+) -> dict[str, Any] | None:
     dec = conn.decryption
     if dec is None or not dec.derivations or not dec.derivations[0].values:
         return None
     derivation = dec.derivations[0]
     state = dec.to_json()
-    hello = conn.client_hello
-    inputs = []
-    if hello is not None:
-        inputs.append(["client random", hello.random.hex()])
-    if conn.server_hello is not None:
-        inputs.append(["server random", conn.server_hello.random.hex()])
     fs = next((text for label, text in summary_lines(conn) if label == "Forward secrecy"), None)
     return {
         "tls13": conn.tls13,
@@ -220,7 +269,7 @@ def _keys(conn: Connection, reveal: bool) -> dict[str, Any] | None:
         "kx": registry.cipher_suite_name(conn.server_hello.cipher_suite)
         if conn.server_hello is not None
         else None,
-        "inputs": inputs,
+        "inputs": randoms,
         "values": [
             [name, secret_hex(value, reveal), len(value)] for name, value in derivation.values
         ],
@@ -229,9 +278,15 @@ def _keys(conn: Connection, reveal: bool) -> dict[str, Any] | None:
         "failed": state["records_failed_integrity"],
         "forward_secrecy": fs,
         "revealed": reveal,
+        # The first bytes each side sent, decrypted: what the keys were for.
+        "first": {direction: printable(data) for direction, data in (first or {}).items()},
     }
 
 
-def report_rows(conn: Connection, reveal: bool) -> tuple[list[Any], dict[str, Any]]:
+def report_rows(
+    conn: Connection, reveal: bool, first: dict[str, bytes] | None = None
+) -> tuple[list[Any], dict[str, Any]]:
+    """The overview row and the detail of one connection; ``first`` holds the first
+    decrypted bytes of each direction, when they were collected."""
     row = connection_to_json(conn)
-    return overview_row(conn, row), connection_detail(conn, row, reveal)
+    return overview_row(conn, row), connection_detail(conn, row, reveal, first)

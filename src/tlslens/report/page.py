@@ -1,10 +1,15 @@
 """One self-contained HTML page: the overview, the charts and every connection's detail.
 
 Strategy: the page is rendered by Jinja2 with autoescaping on. Captured text never goes
-into markup or code: the overview rows are one JSON block, and the connections' details
-are JSON too, gzip'd in chunks of CHUNK connections and base64'd, each chunk unpacked by the
-browser (DecompressionStream) only when one of its connections is opened, so a capture of
-thousands of connections stays a few megabytes and paints at once. JSON in a script block
+into markup or code: the overview rows are one JSON block, gzip'd and base64'd, and the
+connections' details are JSON too, gzip'd in chunks of CHUNK connections and base64'd,
+each chunk unpacked by the browser (DecompressionStream) only when one of its connections
+is opened, so a capture of thousands of connections stays a few megabytes and paints at
+once. To pack well, a chunk is stored by column (all ladders, then all narrations...);
+field names and meanings, the narration's lines, the ladder's labels and the summary's
+are numbers into one table of strings (most recur from connection to connection); each
+distinct list of fields is kept once, and so is each certificate's DER (a Certificate
+message's bytes refer to it): the shared block holds these tables. JSON in a script block
 has ``<``, ``>`` and ``&`` escaped, so no captured string can close the block. The script
 and the style are inline and allowed by their SHA-256 in a Content-Security-Policy that
 forbids every other load: no network, no external file, nothing but this page.
@@ -27,7 +32,8 @@ from markupsafe import Markup
 
 from tlslens.report.data import COLUMNS
 
-CHUNK = 50  # connections per compressed detail block
+CHUNK = 100  # connections per compressed detail block
+_COLUMNS = ("id", "title", "summary", "ladder", "parts", "steps", "chain", "keys", "problems")
 _JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 _CHARTS = (
     ("Versions", 4),
@@ -58,18 +64,71 @@ class ReportBuilder:
     chunks: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     _pending: list[dict[str, Any]] = field(default_factory=list)
+    _strings: dict[str, int] = field(default_factory=lambda: {"": 0})
+    _certs: dict[str, int] = field(default_factory=dict)
+    _fieldsets: dict[str, int] = field(default_factory=dict)
 
     def add(self, row: list[Any], detail: dict[str, Any]) -> None:
         self.rows.append(row)
+        s = self._string
+        detail["parts"] = [self._part(part) for part in detail["parts"]]
+        detail["ladder"] = [[*a[:4], s(a[4]), *a[5:]] for a in detail["ladder"]]
+        detail["steps"] = [
+            [frame, direction, s(title), [s(line) for line in lines], tone]
+            for frame, direction, title, lines, tone in detail["steps"]
+        ]
+        detail["summary"] = [[s(label), s(text)] for label, text in detail["summary"]]
         self._pending.append(detail)
         if len(self._pending) == CHUNK:
             self._seal()
 
+    def _string(self, text: str) -> int:
+        return self._strings.setdefault(text, len(self._strings))
+
+    def _fields(self, fields: list[Any]) -> list[Any]:
+        return [
+            [
+                self._string(name),
+                start,
+                end,
+                self._string(value) if value else 0,
+                self._string(meaning),
+                self._fields(kids),
+            ]
+            for name, start, end, value, meaning, kids in fields
+        ]
+
+    def _part(self, part: dict[str, Any] | None) -> list[Any] | int:
+        """[what, offset, hex, fields]; ``hex`` a list of hex strings and certificate
+        numbers when the part holds certificates."""
+        if part is None:
+            return 0
+        hexed: str | list[str | int] = part["hex"]
+        if part.get("certs"):
+            pieces: list[str | int] = []
+            at = 0
+            for start, end in part["certs"]:
+                if start < at:
+                    continue  # the same certificate twice: the first is referred to
+                der = part["hex"][2 * start : 2 * end]
+                pieces += [
+                    part["hex"][2 * at : 2 * start],
+                    self._certs.setdefault(der, len(self._certs)),
+                ]
+                at = end
+            pieces.append(part["hex"][2 * at :])
+            hexed = pieces
+        # The same layout recurs (every hello of one client stack, every record header of one
+        # length): each distinct field list is kept once.
+        layout = json.dumps(self._fields(part["fields"]), separators=(",", ":"))
+        fieldset = self._fieldsets.setdefault(layout, len(self._fieldsets))
+        return [self._string(part["what"]), part["offset"], hexed, fieldset]
+
     def _seal(self) -> None:
         if not self._pending:
             return
-        packed = json.dumps(self._pending, ensure_ascii=False, separators=(",", ":"))
-        self.chunks.append(base64.b64encode(gzip.compress(packed.encode(), 6, mtime=0)).decode())
+        columns = {name: [detail[name] for detail in self._pending] for name in _COLUMNS}
+        self.chunks.append(_packed(columns))
         self._pending = []
 
     def render(self) -> str:
@@ -95,9 +154,23 @@ class ReportBuilder:
             csp=f"default-src 'none'; script-src 'sha256-{_csp_hash(js)}'; "
             f"style-src 'sha256-{_csp_hash(css)}'; img-src data:; base-uri 'none'; "
             "form-action 'none'",
-            overview=script_json({"columns": COLUMNS, "rows": self.rows, "chunk": CHUNK}),
+            overview=script_json(_packed({"columns": COLUMNS, "rows": self.rows, "chunk": CHUNK})),
             chunks=script_json(self.chunks),
+            shared=script_json(
+                _packed(
+                    {
+                        "strings": list(self._strings),
+                        "certs": list(self._certs),
+                        "fieldsets": [json.loads(layout) for layout in self._fieldsets],
+                    }
+                )
+            ),
         )
+
+
+def _packed(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return base64.b64encode(gzip.compress(text.encode(), 9, mtime=0)).decode()
 
 
 def _charts(rows: list[list[Any]]) -> list[dict[str, Any]]:

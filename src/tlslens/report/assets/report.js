@@ -2,10 +2,17 @@
 // tlslens report: draws what the page's JSON blocks hold. Every string in them comes from a
 // capture and is attacker-controlled: it only ever becomes text (textContent, createTextNode,
 // SVG text nodes), never markup, code, a URL or an attribute that loads anything.
-(function () {
+(async function () {
   const SVG = "http://www.w3.org/2000/svg";
-  const data = JSON.parse(document.getElementById("tlslens-overview").textContent);
+  async function unpack(text) {
+    const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return JSON.parse(await new Response(stream).text());
+  }
+  const data = await unpack(JSON.parse(document.getElementById("tlslens-overview").textContent));
   const chunks = JSON.parse(document.getElementById("tlslens-chunks").textContent);
+  const sharedBlob = JSON.parse(document.getElementById("tlslens-shared").textContent);
+  let shared = null;  // {strings, certs}, unpacked with the first detail
   const PAGE = 100;
   const cache = new Map();
   let view = data.rows.map((row, i) => i);
@@ -94,15 +101,24 @@
 
   // -- detail, unpacked on demand ---------------------------------------------------------
   async function chunk(n) {
-    if (!cache.has(n)) {
-      const bytes = Uint8Array.from(atob(chunks[n]), (c) => c.charCodeAt(0));
-      const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-      cache.set(n, JSON.parse(await new Response(stream).text()));
-    }
+    if (!cache.has(n)) cache.set(n, await unpack(chunks[n]));
     return cache.get(n);
   }
+  async function detailOf(i) {
+    if (shared === null) shared = await unpack(sharedBlob);
+    const columns = await chunk(Math.floor(i / data.chunk));
+    const j = i % data.chunk;
+    const detail = {};
+    for (const [name, values] of Object.entries(columns)) detail[name] = values[j];
+    const S = shared.strings;
+    // Strings were packed as numbers into one table: back to text.
+    detail.ladder = detail.ladder.map((a) => [...a.slice(0, 4), S[a[4]], ...a.slice(5)]);
+    detail.steps = detail.steps.map(([f, d, t, lines, tone]) => [f, d, S[t], lines.map((l) => S[l]), tone]);
+    detail.summary = detail.summary.map(([k, v]) => [S[k], S[v]]);
+    return detail;
+  }
   async function openConnection(i) {
-    const detail = (await chunk(Math.floor(i / data.chunk)))[i % data.chunk];
+    const detail = await detailOf(i);
     document.getElementById("overview").hidden = true;
     document.getElementById("charts").hidden = true;
     const section = document.getElementById("detail");
@@ -113,7 +129,7 @@
     drawLadder(detail);
     drawSteps(detail);
     drawChain(detail.chain);
-    drawKeys(detail.keys);
+    drawKeys(detail.keys, detail);
     history.replaceState(null, "", "#connection-" + detail.id);
     window.scrollTo(0, 0);
   }
@@ -175,19 +191,26 @@
     document.getElementById("inspect").replaceChildren(el("p", { cls: "hint", text: "Click an arrow." }));
   }
 
+  function partHex(packed) {
+    const hexed = packed[2];
+    return typeof hexed === "string" ? hexed : hexed.map((x) => typeof x === "number" ? shared.certs[x] : x).join("");
+  }
   function inspect(detail, n, g) {
     document.querySelectorAll("#ladder .arrow.selected").forEach((x) => x.classList.remove("selected"));
     g.classList.add("selected");
     const a = detail.ladder[n];
-    const part = detail.parts[n];
+    const packed = detail.parts[n];
     const box = document.getElementById("inspect");
     box.replaceChildren(el("h4", { text: a[4] }));
     document.querySelectorAll("#steps li").forEach((li) => li.classList.toggle("on", Number(li.dataset.frame) === a[2]));
-    if (!part) {
+    if (!packed) {
       box.append(el("p", { cls: "hint", text: "No bytes kept for this arrow (encrypted, or not a record the capture holds)." }));
       return;
     }
-    box.append(el("p", { cls: "hint", text: part.title }));
+    const [what, offset, , fieldset] = packed;
+    const part = { hex: partHex(packed), fields: shared.fieldsets[fieldset] };
+    const where = a[7] > 1 ? `; the first of ${a[7]} records` : "";
+    box.append(el("p", { cls: "hint", text: `${shared.strings[what]} at stream offset ${offset} (${a[1]}), ${part.hex.length / 2} bytes${where}` }));
     const hex = el("div", { cls: "hex", id: "hex" });
     const spans = [];
     for (let i = 0; i < part.hex.length; i += 2) {
@@ -201,14 +224,16 @@
       s.addEventListener("mouseenter", () => { const f = owners[i]; if (f) light(f, spans, true); });
       s.addEventListener("mouseleave", () => { const f = owners[i]; if (f) light(f, spans, false); });
     });
-    box.append(list, hex);
+    box.append(hex, list);
   }
   function fieldList(fields, spans, owners) {
     const ul = el("ul", { cls: "fields" });
-    for (const [name, start, end, value, meaning, children] of fields) {
+    for (const [nameAt, start, end, value, meaningAt, children] of fields) {
+      const meaning = shared.strings[meaningAt];
+      const shown = value ? shared.strings[value] : spans.slice(start, end).map((s) => s.textContent).join("");
       const li = el("li", { cls: "field", "data-start": start, "data-end": end },
-        el("span", { cls: "fname", text: name }), document.createTextNode(" "),
-        el("span", { cls: "fval", text: value }),
+        el("span", { cls: "fname", text: shared.strings[nameAt] }), document.createTextNode(" "),
+        el("span", { cls: "fval", text: shown }),
         meaning ? el("span", { cls: "fmean", text: meaning }) : null);
       for (let i = start; i < end && i < owners.length; i++) owners[i] = li;
       li.addEventListener("mouseenter", (e) => { e.stopPropagation(); light(li, spans, true); });
@@ -263,7 +288,7 @@
       cards.append(card(c, tag));
       if (depth > 0) {
         const lines = chain.links[depth - 1] || [];
-        const bad = lines.some((l) => /not|fail|invalid/i.test(l));
+        const bad = lines.some((l) => /\bnot\b|fail|invalid/i.test(l));
         cards.append(el("div", { cls: bad ? "link red" : "link" }, el("strong", { text: "↓ signs the next: " }), ...lines.map((l) => el("div", { text: l }))));
       }
     });
@@ -277,20 +302,28 @@
   }
 
   // -- the key derivation -----------------------------------------------------------------
-  function drawKeys(keys) {
+  function drawKeys(keys, detail) {
     const box = document.getElementById("keys");
     box.replaceChildren();
     if (!keys) { box.append(el("p", { cls: "hint", text: "No secrets were given for this connection: give --keylog (or --rsa-key, --psk) to see its keys." })); return; }
     const flow = el("div", { cls: "derive", id: "derivation" });
     const box1 = (name, value, size) => el("div", { cls: "box" }, el("strong", { text: name + (size ? ` (${size} bytes)` : "") + ": " }), el("code", { text: value }));
     flow.append(el("p", { text: `From ${keys.source || "the given secret"}` + (keys.revealed ? "" : " (values shortened; --reveal-keys shows them whole)") }));
-    for (const [name, value] of keys.inputs) flow.append(box1(name, value));
+    for (const [name, value] of keys.inputs) {
+      // A number: the hello whose random it is (bytes 6 to 38 of that message).
+      const hex = typeof value === "number" ? partHex(detail.parts[value]).slice(12, 76) : value;
+      flow.append(box1(name, hex));
+    }
     flow.append(el("div", { cls: "step-arrow", text: keys.tls13 ? "↓ HKDF: the TLS 1.3 key schedule (RFC 8446 §7.1)" : "↓ PRF(pre-master secret, \"master secret\", randoms), then the key block" }));
     for (const [name, value, size] of keys.values) flow.append(box1(name, value, size));
     const fin = keys.finished;
     const ok = fin.c2s && fin.s2c;
     flow.append(el("p", { cls: ok ? "proof" : "proof red", text: `Proof: client Finished ${fin.c2s === null ? "not seen" : fin.c2s ? "verified" : "FAILED"}, server Finished ${fin.s2c === null ? "not seen" : fin.s2c ? "verified" : "FAILED"}; records decrypted: ${keys.records.c2s} from the client, ${keys.records.s2c} from the server` + ((keys.failed.c2s || keys.failed.s2c) ? `; failing their integrity check: ${keys.failed.c2s + keys.failed.s2c}` : "") }));
     if (keys.forward_secrecy) flow.append(el("p", { text: "Forward secrecy: " + keys.forward_secrecy }));
+    for (const [dir, text] of Object.entries(keys.first || {})) {
+      flow.append(el("p", { text: `The first bytes the ${dir === "c2s" ? "client" : "server"} sent, decrypted with these keys:` }),
+        el("pre", { cls: "plain", text }));
+    }
     box.append(flow);
   }
 
@@ -298,7 +331,7 @@
   const wanted = /^#connection-(\d+)$/.exec(location.hash);
   if (wanted) {
     const i = data.rows.findIndex((row) => row[0] === Number(wanted[1]));
-    if (i >= 0) openConnection(i);
+    if (i >= 0) await openConnection(i);
   }
   document.body.dataset.ready = "1";
 })();

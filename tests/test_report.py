@@ -1,0 +1,373 @@
+"""`tlslens report` (issue 11): the HTML page in a real browser (Playwright driving Debian's
+Chromium), checked against `show --json` and `certs`; hostile strings stay text; the
+terminal ladder; `show --json --reveal-keys` against the key log.
+
+Screenshots are kept in test-artifacts/ at the top of the repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from tlslens.cli import main
+
+from conftest import CAPTURES, require_program
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+PWNED = "window.__tlslens_pwned=1"
+PAYLOADS = [
+    f"<script>{PWNED}</script>",
+    f'"><img src=x onerror="{PWNED}">',
+    f"</script><script>{PWNED}</script>",
+    f"javascript:{PWNED}",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    chromium = require_program("chromium", "chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as play:
+        launched = play.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+class Page:
+    """A report opened in the browser, with what it logged, fetched and popped up."""
+
+    def __init__(self, browser: Any, path: Path) -> None:
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.dialogs: list[str] = []
+        self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = self.page
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.url = path.resolve().as_uri()
+        page.goto(self.url)
+        page.wait_for_selector("body[data-ready='1']")
+
+    def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+    def clean(self) -> None:
+        assert self.errors == []
+        assert self.requests == [self.url]  # nothing but the file itself
+        assert self.dialogs == []
+        self.page.close()
+
+
+def _report(tmp_path: Path, *args: str) -> Path:
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(main, ["report", "-o", str(out), *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _rows(*args: str) -> list[dict[str, Any]]:
+    result = CliRunner().invoke(main, ["show", "--json", "--records", *args])
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_the_report_of_a_corpus_capture(corpus: Path, tmp_path: Path, browser: Any) -> None:
+    capture = corpus / "wireshark-notes/tls/all/dump.pcapng"
+    keys = ["--keylog", str(capture.parent / "premaster.txt")]
+    out = _report(tmp_path, *keys, str(capture))
+    html = out.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html)
+    rows = _rows(*keys, str(capture))
+    assert len(rows) == 39
+    page = Page(browser, out)
+    p = page.page
+    csp = p.get_attribute("meta[http-equiv='Content-Security-Policy']", "content") or ""
+    assert csp.startswith("default-src 'none'; script-src 'sha256-")
+    assert p.locator("#rows tbody tr").count() == len(rows)
+    assert p.text_content("#shown") == f"{len(rows)} of {len(rows)} shown"
+    page.shot("report-overview")
+
+    # Sorting by SNI, both ways.
+    snis = sorted(row["sni"] or "" for row in rows)
+    p.click("#rows th[data-col='3']")
+    assert p.text_content("#rows tbody tr:first-child td:nth-child(4)") == snis[0]
+    p.click("#rows th[data-col='3']")
+    assert p.text_content("#rows tbody tr:first-child td:nth-child(4)") == snis[-1]
+    # Filtering by a client port: one row.
+    target = rows[20]
+    p.fill("#filter", target["client"])
+    assert p.locator("#rows tbody tr").count() == 1
+    assert p.text_content("#shown") == f"1 of {len(rows)} shown"
+
+    # One connection: the ladder's arrows against its records and messages.
+    p.click("#rows tbody tr:first-child")
+    p.wait_for_selector("#detail:not([hidden])")
+    assert p.get_attribute("#detail", "data-id") == str(target["id"])
+    records = p.eval_on_selector_all(
+        "#ladder .arrow.record", "els => els.reduce((n, e) => n + Number(e.dataset.count), 0)"
+    )
+    assert records == len(target["records"])
+    messages = p.locator("#ladder .arrow.message").count()
+    assert messages == len(target["handshake"]) + len(target["alerts"])
+    assert p.locator("#ladder .arrow.t-alert").count() >= 1  # its close_notify, in red
+
+    # An arrow's fields and bytes: hovering the random lights its 32 bytes, and a byte its field.
+    p.click("#ladder .arrow.message >> nth=0")
+    assert p.text_content("#inspect h4") == "ClientHello"
+    p.hover("#inspect .field:has(> .fname:text-is('random'))")
+    assert p.locator("#hex span.on").count() == 32
+    p.hover("#hex span[data-byte='0']")
+    assert p.locator("#inspect .field.on > .fname").first.text_content() == "msg_type"
+    assert p.locator("#steps li.on").count() >= 1  # the narration of that frame, lit
+    page.shot("report-connection")
+
+    # The chain's verdict is the one `certs` gives.
+    certs = CliRunner().invoke(
+        main, ["certs", *keys, "--connection", str(target["id"]), str(capture)]
+    )
+    trusted = "trusted)" in certs.stdout and "NOT trusted" not in certs.stdout
+    verdict = p.text_content("#chain > p")
+    assert verdict is not None and verdict.startswith(
+        "Verdict: trusted" if trusted else "Verdict: not trusted"
+    )
+    assert p.locator("#chain-cards .card").count() >= 1
+    # The key derivation, with its proof.
+    assert "client Finished verified, server Finished verified" in (
+        p.text_content("#derivation .proof") or ""
+    )
+    page.clean()
+
+
+def _hostile_certificate(tmp_path: Path) -> tuple[Path, Path, bytes]:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, PAYLOADS[0]),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, PAYLOADS[1]),
+        ]
+    )
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(p) for p in PAYLOADS[2:]]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "evil.pem", tmp_path / "evil.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path, cert.public_bytes(serialization.Encoding.DER)
+
+
+def _hostile_capture(path: Path, der: bytes) -> None:
+    """A ClientHello whose SNI and ALPN are the payloads, and a server flight carrying the
+    hostile certificate."""
+    from tlslens.capture.writer import PcapngWriter
+    from tlslens.flows.synth import Chunk, Close, iter_frames
+    from tlslens.handshake import compose
+    from tlslens.model import Endpoint
+
+    hello = compose.push_client_hello(
+        compose.HelloSpec(
+            legacy_version=0x0303,
+            random=bytes(32),
+            cipher_suites=(0xC02B,),
+            server_name=PAYLOADS[0],
+            groups=(23,),
+            signature_algorithms=(0x0403,),
+            alpn=PAYLOADS,
+        )
+    )
+    server_hello = compose.push_handshake(2, b"\x03\x03" + bytes(32) + b"\x00\xc0\x2b\x00\x00\x00")
+    entries = len(der).to_bytes(3, "big") + der
+    flight = (
+        server_hello
+        + compose.push_handshake(11, len(entries).to_bytes(3, "big") + entries)
+        + compose.push_handshake(14, b"")
+    )
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(tsresol=9)
+        t = 1_780_000_000 * 10**9
+        for ts, frame in iter_frames(
+            Endpoint(bytes([10, 0, 0, 1]), 40000),
+            Endpoint(bytes([10, 0, 0, 2]), 443),
+            syn_ts_ns=t,
+            synack_ts_ns=t + 1000,
+            chunks=[
+                Chunk(t + 2000, 0, compose.push_records(22, 0x0301, hello)),
+                Chunk(t + 3000, 1, compose.push_records(22, 0x0303, flight)),
+            ],
+            closes=[Close(t + 4000, 0, "fin"), Close(t + 5000, 1, "fin")],
+        ):
+            writer.add_packet(ts, frame)
+
+
+@pytest.fixture
+def hostile_server(tmp_path: Path) -> Iterator[int]:
+    """A TLS server on loopback with the hostile certificate that answers at once with
+    HTTP headers carrying the payloads; stopped when the test ends."""
+    cert, key, _der = _hostile_certificate(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    headers = "".join(f"X-Evil-{i}: {p}\r\n" for i, p in enumerate(PAYLOADS))
+    answer = f"HTTP/1.1 200 OK\r\n{headers}Content-Length: 0\r\n\r\n".encode()
+
+    def serve() -> None:
+        try:
+            sock, _addr = listener.accept()
+            with context.wrap_socket(sock, server_side=True) as tls:
+                tls.sendall(answer)
+                tls.settimeout(2)
+                try:
+                    tls.recv(1024)
+                except (OSError, ssl.SSLError):
+                    pass
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    listener.close()
+    thread.join(5)
+
+
+def test_hostile_strings_render_as_text(tmp_path: Path, browser: Any, hostile_server: int) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _cert, _key, der = _hostile_certificate(tmp_path / "a")
+    capture = tmp_path / "hostile.pcapng"
+    _hostile_capture(capture, der)
+    live = ["--connect", f"127.0.0.1:{hostile_server}", "--sni", "evil.test", "--timeout", "5"]
+    reports = [_report(tmp_path / "a", str(capture)), _report(tmp_path / "b", *live)]
+    for number, out in enumerate(reports):
+        page = Page(browser, out)
+        p = page.page
+        p.click("#rows tbody tr:first-child")
+        p.wait_for_selector("#detail:not([hidden])")
+        for arrow in range(p.locator("#ladder .arrow").count()):
+            p.click(f"#ladder .arrow >> nth={arrow}")
+        text = p.text_content("body") or ""
+        if number == 0:
+            assert PAYLOADS[0] in text  # the SNI and the subject, shown as they are
+            assert PAYLOADS[3] in text  # the SAN
+            p.click("#ladder .arrow.message >> nth=0")
+            assert "application_layer_protocol_negotiation" in (p.text_content("#inspect") or "")
+        else:
+            assert "X-Evil-2: " + PAYLOADS[2] in text  # the decrypted HTTP headers
+            assert PAYLOADS[1] in text
+        assert p.evaluate("window.__tlslens_pwned") is None
+        assert p.locator("img").count() == 0 and p.locator("script").count() == 4  # our own
+        page.shot(f"report-hostile-{number}")
+        page.clean()
+
+
+def test_report_usage_and_unreadable_input(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["report", "-o", str(tmp_path / "r.html")])
+    assert result.exit_code == 2 and "give CAPTURES or --connect" in result.stderr
+    capture = CAPTURES / "demo-tls12-tls13.pcapng"
+    result = runner.invoke(
+        main, ["report", "-o", str(tmp_path / "no/such/dir/r.html"), str(capture)]
+    )
+    assert result.exit_code == 2 and "Invalid value for --output" in result.stderr
+    assert "cannot write in" in result.stderr
+    garbage = tmp_path / "garbage.pcap"
+    garbage.write_bytes(b"not a capture at all")
+    result = runner.invoke(main, ["report", "-o", str(tmp_path / "r.html"), str(garbage)])
+    assert result.exit_code == 1 and "garbage.pcap" in result.stderr
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_show_ladder_in_a_pipe_is_plain_and_complete() -> None:
+    capture = CAPTURES / "demo-tls12-tls13.pcapng"
+    keys = CAPTURES / "demo-tls12-tls13.keys"
+    done = subprocess.run(
+        [sys.executable, "-m", "tlslens", "show", "--ladder", "--keylog", str(keys), str(capture)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "COLUMNS": "60"},
+    )
+    lines = done.stdout.splitlines()
+    assert all(line.isascii() for line in lines if not line.startswith("──"))
+    assert "\x1b" not in done.stdout
+    arrows = [line for line in lines if line.startswith("#")]
+    rows = _rows("--keylog", str(keys), str(capture))
+    expected = sum(len(r["records"]) + len(r["handshake"]) + len(r["alerts"]) for r in rows)
+    assert len(arrows) == expected  # no application data run long enough to merge here
+    hello = next(line for line in arrows if "ClientHello" in line)
+    assert hello.endswith(">|") and "EncryptedExtensions (decrypted)" in done.stdout
+    assert any("<." in line and "ServerHello" in line for line in arrows)
+
+
+def test_json_reveal_keys_gives_the_derived_secrets() -> None:
+    import jsonschema
+
+    capture = CAPTURES / "demo-tls12-tls13.pcapng"
+    keys = CAPTURES / "demo-tls12-tls13.keys"
+    schema = json.loads((ROOT / "src/tlslens/schema/connection.schema.json").read_text())
+    plain = _rows("--keylog", str(keys), str(capture))
+    assert all("derived" not in row["decryption"] for row in plain)
+    result = CliRunner().invoke(
+        main, ["show", "--json", "--reveal-keys", "--keylog", str(keys), str(capture)]
+    )
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    logged = {}
+    for line in keys.read_text().splitlines():
+        if line and not line.startswith("#"):
+            label, _random, secret = line.split()
+            logged.setdefault(label, set()).add(secret)
+    for row in rows:
+        jsonschema.validate(row, schema)
+        (derived,) = row["decryption"]["derived"]
+        values = {v["name"]: v["hex"] for v in derived["values"]}
+        if row["version"] == "TLS 1.3":
+            assert (
+                values["server_handshake_traffic_secret"]
+                in logged["SERVER_HANDSHAKE_TRAFFIC_SECRET"]
+            )
+            assert values["client_application_traffic_secret"] in logged["CLIENT_TRAFFIC_SECRET_0"]
+            assert len(values["server_application_write_key"]) == 64  # AES-256
+        else:
+            assert values["master_secret"] in logged["CLIENT_RANDOM"]
+            assert len(values["client_write_key"]) == 64
