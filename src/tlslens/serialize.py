@@ -10,7 +10,7 @@ from typing import Any
 from tlslens import registry
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection, RecordInfo, TimelineEvent, ts_iso
-from tlslens.tls.fingerprint import ja3_string, ja3s_string, md5_hex
+from tlslens.tls.fingerprint import ja3_string, ja3s_string, ja4, md5_hex
 
 SCHEMA_VERSION = 6
 
@@ -123,6 +123,7 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
         "cipher_suites_offered": [cipher_suite_label(s) for s in ch.cipher_suites] if ch else [],
         "ja3": md5_hex(ja3_string(ch)) if ch is not None and not ch.sslv2 else None,
         "ja3s": md5_hex(ja3s_string(first_hello)) if first_hello is not None else None,
+        "ja4": ja4(ch) if ch is not None and not ch.sslv2 else None,
         "cipher_suite": cipher_suite_label(suite) if suite is not None else None,
         "cipher_suite_id": suite,
         "key_exchange": conn.key_exchange,

@@ -203,7 +203,13 @@ def _vector(
 
 
 def _list_of(
-    cur: _Cursor, size_len: int, item: int, name: str, meaning: str, label: Callable[[int], str]
+    cur: _Cursor,
+    size_len: int,
+    item: int,
+    name: str,
+    meaning: str,
+    label: Callable[[int], str],
+    says: Callable[[int], str] = lambda _value: "",
 ) -> Field:
     start, size = cur.uint(size_len)
     end = cur.pos + size
@@ -212,7 +218,7 @@ def _list_of(
     children = []
     while cur.pos + item <= end:
         at, value = cur.uint(item)
-        children.append(Field(name.removesuffix("s"), at, cur.pos, label(value), ""))
+        children.append(Field(name.removesuffix("s"), at, cur.pos, label(value), says(value)))
     cur.pos = end
     return Field(name, start, end, f"{len(children)} entries", meaning, tuple(children))
 
@@ -287,6 +293,7 @@ def _client_hello(cur: _Cursor, fields: list[Field], _tls13: bool) -> None:
             "cipher_suites",
             "the cipher suites the client accepts, in its order of preference",
             registry.cipher_suite_name,
+            lambda suite: describe_cipher_suite(suite, None),
         )
     )
     fields.append(

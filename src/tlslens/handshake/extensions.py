@@ -234,6 +234,18 @@ def _protocol_list(buf: Buffer) -> list[str]:
     return protocols
 
 
+def first_alpn(extensions: tuple[Extension, ...]) -> bytes | None:
+    """The first protocol the ALPN extension names, as raw bytes (None without one)."""
+    found = find(extensions, ALPN)
+    if found is None:
+        return None
+    buf = Buffer(found.data)
+    try:
+        return buf.pull_vector(1) if buf.pull_uint16() else None
+    except BufferReadError:
+        return None
+
+
 def _alpn(buf: Buffer, message: str) -> dict[str, Any]:
     return {"protocols": _protocol_list(buf)}
 

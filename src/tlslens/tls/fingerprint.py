@@ -1,10 +1,19 @@
-"""JA3 and JA3S: the client's and the server's hello reduced to one comparable string.
+"""JA3, JA3S and JA4: the client's and the server's hello reduced to comparable strings.
 
 Pure: a hello in, the fingerprint out. JA3 (Salesforce, BSD-3-Clause) is
 "SSLVersion,Ciphers,Extensions,EllipticCurves,EllipticCurvePointFormats" of the
 ClientHello, each list in wire order with '-' between decimal values and GREASE (RFC 8701)
 left out, and its MD5; JA3S is "SSLVersion,Cipher,Extensions" of the ServerHello. The same
 strings tshark prints as tls.handshake.ja3_full and ja3s_full.
+
+JA4 (FoxIO, BSD-3-Clause; the client fingerprint only: JA4S and the rest of JA4+ are under
+the FoxIO License 1.1 and left out) is "a_b_c": a = transport ("t": TLS over TCP), the
+highest version offered (supported_versions, else the hello's), "d" with an SNI or "i"
+without, the counts of cipher suites and of extensions (two digits each, at most 99), the
+first and last characters of the first ALPN protocol ("00" without one); b = the first 12
+hex digits of the SHA-256 of the suites, as 4-digit hex sorted, comma-separated; c = the
+same of the extensions sorted (SNI and ALPN left out), "_", the signature algorithms in
+wire order. GREASE is left out everywhere.
 """
 
 from __future__ import annotations
@@ -49,4 +58,64 @@ def md5_hex(text: str) -> str:
     return hashlib.md5(text.encode("ascii"), usedforsecurity=False).hexdigest()
 
 
-__all__ = ["ja3_string", "ja3s_string", "md5_hex"]
+_JA4_VERSIONS = {
+    0x0304: "13",
+    0x0303: "12",
+    0x0302: "11",
+    0x0301: "10",
+    0x0300: "s3",
+    0x0002: "s2",
+    0xFEFF: "d1",
+    0xFEFD: "d2",
+    0xFEFC: "d3",
+}
+
+
+def _alnum(byte: int) -> bool:
+    return 0x30 <= byte <= 0x39 or 0x41 <= byte <= 0x5A or 0x61 <= byte <= 0x7A
+
+
+def _ja4_alpn(protocol: bytes | None) -> str:
+    if not protocol:
+        return "00"
+    if _alnum(protocol[0]) and _alnum(protocol[-1]):
+        return chr(protocol[0]) + chr(protocol[-1])
+    # A byte that is not a letter or a digit: the first and last hex digits instead.
+    digits = protocol.hex()
+    return digits[0] + digits[-1]
+
+
+def _sha12(text: str) -> str:
+    if not text:
+        return "000000000000"
+    return hashlib.sha256(text.encode("ascii")).hexdigest()[:12]
+
+
+def ja4_parts(hello: hs.ClientHello) -> tuple[str, str, str]:
+    """JA4's three parts before hashing: (a, the sorted suites, the sorted extensions and
+    signature algorithms), as JA4_r prints them."""
+    versions = ext.find_decoded(hello.extensions, ext.SUPPORTED_VERSIONS, ext.CLIENT_HELLO)
+    offered = [v for v in (versions or {}).get("versions", []) if not is_grease(v)]
+    version = max(offered) if offered else hello.legacy_version
+    suites = [s for s in hello.cipher_suites if not is_grease(s)]
+    types = [e.type for e in hello.extensions if not is_grease(e.type)]
+    sni = "d" if ext.SERVER_NAME in types else "i"
+    a = (
+        f"t{_JA4_VERSIONS.get(version, '00')}{sni}{min(len(suites), 99):02d}"
+        f"{min(len(types), 99):02d}{_ja4_alpn(ext.first_alpn(hello.extensions))}"
+    )
+    hashed = sorted(t for t in types if t not in (ext.SERVER_NAME, ext.ALPN))
+    schemes = ext.find_decoded(hello.extensions, ext.SIGNATURE_ALGORITHMS, ext.CLIENT_HELLO)
+    algorithms = [s for s in (schemes or {}).get("schemes", []) if not is_grease(s)]
+    c = ",".join(f"{t:04x}" for t in hashed)
+    if algorithms:
+        c += "_" + ",".join(f"{s:04x}" for s in algorithms)
+    return a, ",".join(f"{s:04x}" for s in sorted(suites)), c
+
+
+def ja4(hello: hs.ClientHello) -> str:
+    a, b, c = ja4_parts(hello)
+    return f"{a}_{_sha12(b)}_{_sha12(c)}"
+
+
+__all__ = ["ja3_string", "ja3s_string", "ja4", "ja4_parts", "md5_hex"]

@@ -205,6 +205,7 @@
     document.querySelectorAll("#steps li").forEach((li) => li.classList.toggle("on", Number(li.dataset.frame) === a[2]));
     if (!packed) {
       box.append(el("p", { cls: "hint", text: "No bytes kept for this arrow (encrypted, or not a record the capture holds)." }));
+      narrate(box, detail, a[2]);
       return;
     }
     const [what, offset, , fieldset] = packed;
@@ -225,6 +226,16 @@
       s.addEventListener("mouseleave", () => { const f = owners[i]; if (f) light(f, spans, false); });
     });
     box.append(hex, list);
+    narrate(box, detail, a[2]);
+  }
+  function narrate(box, detail, frame) {
+    // What `show` says of this frame, beside its bytes.
+    const said = detail.steps.filter(([f]) => f === frame);
+    if (said.length) {
+      box.append(el("h4", { text: `What tlslens show says of frame ${frame}` }),
+        ...said.map(([, , title, lines]) => el("div", { cls: "said" }, el("strong", { text: title }),
+          ...lines.map((line) => el("span", { cls: "line", text: line })))));
+    }
   }
   function fieldList(fields, spans, owners) {
     const ul = el("ul", { cls: "fields" });
