@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from tlslens import registry
+from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection, RecordInfo, TimelineEvent, ts_iso
 from tlslens.tls.fingerprint import ja3_string, ja3s_string, ja4, md5_hex
@@ -59,6 +60,15 @@ _NOT_ATTEMPTED = {
     "plaintext_bytes": {"c2s": 0, "s2c": 0},
     "plaintext_sha256": {"c2s": None, "s2c": None},
 }
+
+
+def _groups_offered(conn: Connection) -> list[str]:
+    """The groups of the first ClientHello's supported_groups, GREASE left out."""
+    hello = conn.client_hello
+    if hello is None:
+        return []
+    found = ext.find_decoded(hello.extensions, ext.SUPPORTED_GROUPS, ext.CLIENT_HELLO) or {}
+    return [registry.group_name(g) for g in found.get("groups", []) if not registry.is_grease(g)]
 
 
 def decryption_json(conn: Connection, reveal_keys: bool = False) -> dict[str, Any]:
@@ -118,6 +128,7 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
         "alpn_offered": conn.alpn_offered,
         "alpn": conn.alpn,
         "client_versions": [registry.version_name(v) for v in conn.client_versions],
+        "groups_offered": _groups_offered(conn),
         "version": registry.version_name(version) if version is not None else None,
         "version_id": version,
         "cipher_suites_offered": [cipher_suite_label(s) for s in ch.cipher_suites] if ch else [],

@@ -26,6 +26,7 @@ _COMMANDS = {
     "decrypt": "tlslens.cli.plaintext:decrypt",
     "certs": "tlslens.cli.certs:certs",
     "report": "tlslens.cli.picture:report",
+    "extract": "tlslens.cli.dataset:extract",
     "pki": "tlslens.cli.lab:pki",
 }
 

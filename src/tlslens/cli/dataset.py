@@ -1,0 +1,170 @@
+"""`tlslens extract`: captures (files, folders, globs) into a Parquet dataset."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from tlslens._text import safe_text
+from tlslens.cli.options import (
+    capture_limits,
+    chain_checker,
+    key_store,
+    limit_options,
+    secret_options,
+    trust_options,
+)
+from tlslens.tables.dataset import Done, Job, captures_in, done_marker, run_dask, run_local
+
+
+@click.command()
+@click.argument("captures", nargs=-1, required=True)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The dataset folder: connections/, certificates/, handshake_messages/, problems/.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=os.cpu_count() or 1,
+    show_default="all cores",
+    help="Captures extracted at once, each in its own process (1: this process).",
+)
+@click.option("--resume", is_flag=True, help="Skip the captures already extracted into --out.")
+@click.option(
+    "--dask",
+    "dask_address",
+    metavar="ADDRESS",
+    help="Run on a dask.distributed scheduler at ADDRESS (tcp://host:8786), or on a "
+    "LocalCluster of --workers processes with 'local'.",
+)
+@secret_options
+@trust_options
+@limit_options
+def extract(
+    captures: tuple[str, ...],
+    out: Path,
+    workers: int,
+    resume: bool,
+    dask_address: str | None,
+    keylogs: tuple[Path, ...],
+    rsa_keys: tuple[str, ...],
+    psk: str | None,
+    trust_store: str,
+    cas: tuple[Path, ...],
+    host: str | None,
+    client_cas: tuple[Path, ...],
+    revocation: str,
+    at_text: str | None,
+) -> None:
+    """Extract CAPTURES (files, folders searched for captures, globs) into a Parquet
+    dataset: one row per TLS connection (every field of `show --json`, with JA3, JA3S and
+    JA4), per distinct certificate, per handshake message and per problem. Each capture's
+    tables are written whole or not at all; --resume goes on where a run stopped.
+    """
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    if revocation == "online":
+        raise click.BadParameter("extract asks no CA online", param_hint="--revocation")
+    key_store(keylogs, rsa_keys, psk, err)  # checked once here, then in each job quietly
+    chain_checker(trust_store, cas, host, at_text, err, client_cas)
+    if not keylogs and not rsa_keys and not psk and os.environ.get("SSLKEYLOGFILE"):
+        keylogs = (Path(os.environ["SSLKEYLOGFILE"]),)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.BadParameter(f"{out}: {exc.strerror or exc}", param_hint="--out") from exc
+    paths = list(captures_in(captures))
+    missing = [p for p in paths if not p.is_file()]
+    for path in missing:
+        err.print(Text(f"{safe_text(str(path))}: no such capture file", style="red"))
+    jobs = [
+        Job(
+            capture=str(path),
+            out=str(out),
+            keylogs=tuple(map(str, keylogs)),
+            rsa_keys=rsa_keys,
+            psk=psk,
+            trust_store=trust_store,
+            cas=tuple(map(str, cas)),
+            host=host,
+            at=at_text,
+            limits=capture_limits(),
+        )
+        for path in paths
+        if path.is_file()
+    ]
+    skipped = [job for job in jobs if resume and done_marker(job.out, job.capture).exists()]
+    jobs = [job for job in jobs if job not in skipped]
+    if skipped:
+        err.print(Text(f"{len(skipped)} capture(s) already extracted: skipped (--resume)"))
+    failed = _run(err, jobs, workers, dask_address)
+    if failed or (missing and not jobs and not skipped):
+        sys.exit(1)
+
+
+def _run(err: Console, jobs: list[Job], workers: int, dask_address: str | None) -> int:
+    """The jobs, with a progress bar on a terminal's stderr; the closing summary; how many
+    captures could not be read."""
+    total = sum(Path(job.capture).stat().st_size for job in jobs)
+    started = time.monotonic()
+    done: list[Done] = []
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(
+            "files · {task.fields[mb]:.0f}/{task.fields[total_mb]:.0f} MB · "
+            "{task.fields[rate]:.0f} connections/s"
+        ),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+    task = progress.add_task("extract", total=len(jobs), mb=0.0, total_mb=total / 1e6, rate=0.0)
+
+    def on_done(result: Done) -> None:
+        done.append(result)
+        if result.error is not None:
+            progress.console.print(
+                Text(f"{safe_text(result.capture)}: {safe_text(result.error)}", style="red")
+            )
+        elapsed = max(time.monotonic() - started, 1e-9)
+        progress.update(
+            task,
+            advance=1,
+            mb=sum(d.size for d in done) / 1e6,
+            rate=sum(d.connections for d in done) / elapsed,
+        )
+
+    with progress:
+        if dask_address is not None:
+            run_dask(jobs, dask_address, workers, on_done)
+        else:
+            run_local(jobs, workers, on_done)
+    elapsed = time.monotonic() - started
+    connections = sum(d.connections for d in done)
+    failed = sum(1 for d in done if d.error is not None)
+    err.print(
+        Text(
+            f"extracted {len(done) - failed} capture(s), {connections} connection(s), "
+            f"{total / 1e6:.1f} MB in {elapsed:.1f} s ({connections / max(elapsed, 1e-9):.0f} "
+            f"connections/s)" + (f"; {failed} could not be read" if failed else "")
+        )
+    )
+    return failed

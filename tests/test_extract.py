@@ -1,0 +1,180 @@
+"""`tlslens extract` (issue 12): the Parquet dataset against `show`, a killed run resumed,
+the dask.distributed path on a LocalCluster, and the README's DuckDB recipes."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+import tlslens
+from tlslens.cli import main
+from tlslens.tables.columns import TABLES
+
+from conftest import CAPTURES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _extract(*args: str) -> Any:
+    result = CliRunner().invoke(main, ["extract", *args], catch_exceptions=False)
+    return result
+
+
+def _dataset(out: Path) -> dict[str, pa.Table]:
+    """Every table of a dataset, its rows in a fixed order (files finish in any order)."""
+    tables = {}
+    for table in TABLES:
+        parts = [pq.read_table(p) for p in sorted((out / table).glob("*.parquet"))]
+        whole = pa.concat_tables(parts)
+        keys = [
+            (c, "ascending")
+            for c in ("capture_file", "id", "connection", "index", "sha256")
+            if c in whole.column_names
+        ]
+        tables[table] = whole.sort_by(keys) if keys else whole
+    return tables
+
+
+def test_the_corpus_as_a_dataset(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    result = _extract("--out", str(out), "--workers", "2", str(corpus))
+    assert result.exit_code == 0, result.stderr[-2000:]
+    assert re.search(r"extracted \d+ capture\(s\), \d+ connection\(s\)", result.stderr)
+    counts = duckdb.sql(
+        f"SELECT capture_file, count(*) FROM '{out}/connections/*.parquet' GROUP BY ALL"
+    ).fetchall()
+    per_file = dict(counts)
+    captures = sorted(
+        p
+        for p in corpus.rglob("*")
+        if p.name.endswith((".pcap", ".pcapng", ".pcap.gz", ".pcapng.gz"))
+    )
+    for path in captures:
+        expected = sum(1 for _ in tlslens.read_capture(path))
+        assert per_file.get(str(path), 0) == expected, path
+    # The connections table carries the fingerprints and the JSON's scalars.
+    row = duckdb.sql(
+        f"SELECT ja3, ja3s, ja4, version, decryption_status, validation_trusted, start_time "
+        f"FROM '{out}/connections/*.parquet' WHERE ja4 IS NOT NULL LIMIT 1"
+    ).fetchall()[0]
+    assert row is not None and len(row[0]) == 32 and row[2].startswith("t")
+    # Every file's schema is the same, with its version in the metadata.
+    meta = pq.read_schema(next((out / "connections").glob("*.parquet"))).metadata
+    assert meta[b"tlslens.schema_version"] == b"1"
+    # One certificate row per distinct certificate of a file.
+    dupes = duckdb.sql(
+        f"SELECT capture_file, sha256, count(*) c FROM '{out}/certificates/*.parquet' "
+        "GROUP BY ALL HAVING c > 1"
+    ).fetchall()
+    assert dupes == []
+
+
+def test_a_killed_run_resumed_gives_the_clean_dataset(tmp_path: Path) -> None:
+    import shutil
+
+    captures = []
+    for copy in range(4):  # enough captures that the kill lands midway
+        folder = tmp_path / f"copy{copy}"
+        folder.mkdir()
+        for path in sorted(CAPTURES.glob("*.pcap*")):
+            captures.append(str(shutil.copy(path, folder)))
+    clean, broken = tmp_path / "clean", tmp_path / "broken"
+    assert _extract("--out", str(clean), "--workers", "1", *captures).exit_code == 0
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tlslens",
+            "extract",
+            "--out",
+            str(broken),
+            "--workers",
+            "1",
+            *captures,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list((broken / "_done").glob("*.json"))) < 3:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+    finished = len(list((broken / "_done").glob("*.json")))
+    assert 3 <= finished < len(captures), "the run was not stopped midway"
+    result = _extract("--out", str(broken), "--workers", "1", "--resume", *captures)
+    assert result.exit_code == 0
+    assert f"{finished} capture(s) already extracted: skipped (--resume)" in result.stderr
+    assert _dataset(broken) == _dataset(clean)
+    assert not list(broken.rglob("*.tmp"))
+
+
+def test_the_dask_path_gives_the_same_dataset(tmp_path: Path) -> None:
+    captures = sorted(str(p) for p in CAPTURES.glob("*.pcap*"))[:4]
+    local, cluster = tmp_path / "local", tmp_path / "cluster"
+    assert _extract("--out", str(local), "--workers", "1", *captures).exit_code == 0
+    result = _extract("--out", str(cluster), "--dask", "local", "--workers", "2", *captures)
+    assert result.exit_code == 0, result.stderr[-2000:]
+    assert _dataset(cluster) == _dataset(local)
+    # The same bytes, not only the same rows.
+    for table in TABLES:
+        for path in (local / table).glob("*.parquet"):
+            assert path.read_bytes() == (cluster / table / path.name).read_bytes()
+
+
+def test_bad_inputs_are_said_and_the_rest_goes_on(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.pcap"
+    garbage.write_bytes(b"this is no capture")
+    good = str(CAPTURES / "demo-tls12-tls13.pcapng")
+    out = tmp_path / "ds"
+    result = _extract("--out", str(out), str(tmp_path / "missing.pcap"), str(garbage), good)
+    assert result.exit_code == 1
+    assert "missing.pcap: no such capture file" in result.stderr
+    assert "garbage.pcap" in result.stderr and "could not be read" in result.stderr
+    assert duckdb.sql(f"SELECT count(*) FROM '{out}/connections/*.parquet'").fetchall()[0] == (2,)
+    result = _extract("--out", str(out), "--revocation", "online", good)
+    assert result.exit_code == 2 and "extract asks no CA online" in result.stderr
+
+
+def _recipes() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    block = text.split("<!-- duckdb recipes -->")[1].split("```")[1]
+    return [q.strip() for q in block.removeprefix("sql").split(";") if q.strip()]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("recipes")
+    captures = [str(p) for p in sorted(CAPTURES.glob("*.pcap*"))]
+    keys = [a for p in sorted(CAPTURES.glob("*.keys")) for a in ("--keylog", str(p))]
+    assert _extract("--out", str(out), "--workers", "2", *keys, *captures).exit_code == 0
+    return out
+
+
+def test_the_readme_recipes_run(dataset: Path) -> None:
+    recipes = _recipes()
+    assert len(recipes) == 4
+    results = []
+    for sql in recipes:
+        results.append(duckdb.sql(sql.replace("ds/", f"{dataset}/")).fetchall())
+    versions, expiring, mlkem, ja4_days = results
+    total = duckdb.sql(f"SELECT count(*) FROM '{dataset}/connections/*.parquet'").fetchall()[0]
+    assert sum(row[-1] for row in versions) == total[0]
+    # The lab's expired leaf (chains.pcapng) was already past its end when it was seen.
+    assert any("expired" in (row[0] or "") for row in expiring)
+    # The project's OpenSSL 3 / Python clients offer no ML-KEM; the query runs, typed.
+    assert all(isinstance(row[1], int) for row in mlkem)
+    assert all(row[0].startswith("t1") for row in ja4_days)
+    json.dumps([str(r) for r in results])
