@@ -14,7 +14,7 @@ import gc
 import heapq
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -30,10 +30,11 @@ from tlslens.flows.packet import (
     Skip,
     TCPSegment,
     decode_tcp,
+    share_of,
 )
 from tlslens.flows.tcp import MAX_PENDING_BYTES, HalfStream, StreamData, StreamEvent, StreamGap
 from tlslens.keys.store import KeyStore
-from tlslens.model import Connection, Endpoint, Finding
+from tlslens.model import CaptureSummary, Connection, Endpoint, Finding
 from tlslens.tls.defrag import MAX_HANDSHAKE_MESSAGE
 from tlslens.tls.resumption import ResumptionIndex
 from tlslens.tls.session import TLSSession
@@ -67,27 +68,12 @@ class Limits:
     time_budget_s: float | None = None  # per file, checked between frames
 
 
-@dataclass(slots=True)
-class CaptureSummary:
-    """What the pass over the file saw, beyond the connections."""
-
-    file: str
-    format: str = "unknown"
-    frames: int = 0
-    linktypes: list[str] = field(default_factory=list)
-    tcp_flows: int = 0
-    tls_connections: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-    problems: list[Finding] = field(default_factory=list)
-    decryption_secrets_blocks: int = 0
-    readable: bool = False  # at least the file header could be read
-
-
 class _Flow:
     __slots__ = (
         "closed",
         "closed_ts",
         "fin",
+        "foreign",
         "halves",
         "index",
         "isn",
@@ -110,6 +96,17 @@ class _Flow:
         self.isn: int | None = None
         self.syn_ts: int | None = None  # the client's SYN, then the server's SYN/ACK
         self.synack_ts: int | None = None
+        self.foreign = False  # another worker's (share): only its life is followed
+
+    @classmethod
+    def of_another_share(cls, index: int) -> _Flow:
+        """A flow another worker parses: kept only to number flows as one process would."""
+        flow = cls.__new__(cls)
+        flow.index, flow.session, flow.halves = index, _CLOSED, _NO_HALVES
+        flow.fin, flow.rst, flow.closed, flow.closed_ts = [False, False], False, False, 0
+        flow.keys, flow.isn, flow.syn_ts, flow.synack_ts = None, None, None, None
+        flow.foreign = True
+        return flow
 
 
 _FlowKey = tuple[bytes, int, bytes, int]
@@ -137,8 +134,10 @@ class Capture:
         stream: BinaryIO | None = None,
         limits: Limits = Limits(),
         clock: Callable[[], float] | None = None,
+        share: tuple[int, int] | None = None,
     ) -> None:
         self.path = Path(path)
+        self._share = share  # (k, n): parse only the k-th of n shares (share_of)
         self._stream = stream  # a capture already in memory, named ``path``
         self.limits = limits
         self._clock = clock  # seconds, for the time budget
@@ -191,6 +190,7 @@ class Capture:
         next_emit = 0
         open_flows: dict[int, _Flow] = {}  # by index, oldest first
         limits = self.limits
+        share = self._share
         max_open = limits.max_connections
         clock = self._clock
         deadline = None
@@ -290,9 +290,26 @@ class Capture:
                 flow, side = entry
                 if new_syn and (flow.closed or (flow.isn is not None and flow.isn != seq)):
                     # The 4-tuple is reused by a new connection.
-                    if not flow.closed:
+                    if flow.foreign:
+                        flow.closed = True
+                    elif not flow.closed:
                         close(flow)
                     entry = None
+            if (
+                entry is None
+                and share is not None
+                and (payload or flags & TCP_SYN)
+                and share_of(src, dst, share[1]) != share[0]
+            ):
+                flow, side = _Flow.of_another_share(next_index), 0
+                next_index += 1
+                summary.tcp_flows += 1
+                heapq.heappush(ready, (flow.index, id(flow), None))  # nothing to wait for
+                flow.isn = seq if new_syn else None
+                reverse = (dst, dport, src, sport)
+                flows[key], flows[reverse] = (flow, 0), (flow, 1)
+                flow.keys = (key, reverse)
+                entry = (flow, 0)
             if entry is None:
                 if not payload and not flags & TCP_SYN:
                     continue  # a stray ACK/FIN/RST of a flow we never saw
@@ -344,6 +361,13 @@ class Capture:
                 flow.keys = (key, reverse)
                 side = 0
             if flow.closed:
+                continue
+            if flow.foreign:
+                # Followed only to the end, so that a new connection on its 4-tuple gets
+                # the number one process would give it.
+                if flags & TCP_RST or (flags & TCP_FIN and _fin(flow, side)):
+                    flow.closed, flow.closed_ts = True, ts_ns
+                    closing.append(flow)
                 continue
             session = flow.session
             if flags & TCP_SYN:
@@ -417,7 +441,7 @@ class Capture:
                 break
 
         for flow, _side in list(flows.values()):
-            if not flow.closed:
+            if not flow.closed and not flow.foreign:
                 close(flow)
         yield from emit()
         summary.frames = frame
@@ -484,6 +508,12 @@ def _internal_error(session: TLSSession, frame: int, exc: Exception) -> None:
     )
 
 
+def _fin(flow: _Flow, side: int) -> bool:
+    """A FIN on ``side``: has the connection now ended both ways?"""
+    flow.fin[side] = True
+    return flow.fin[0] and flow.fin[1]
+
+
 def _forget(flow: _Flow) -> None:
     """A closed flow keeps only what tells a late retransmission (dropped) from a new
     connection on the same 4-tuple (its ISN): the session, its connection and the
@@ -517,6 +547,7 @@ def read_capture(
     stream: BinaryIO | None = None,
     limits: Limits = Limits(),
     clock: Callable[[], float] | None = None,
+    share: tuple[int, int] | None = None,
 ) -> Capture:
     """Open a pcap/pcapng capture (optionally gzip-compressed) for dissection.
 
@@ -533,6 +564,8 @@ def read_capture(
     (``TimelineEvent.raw``), which costs memory per record. With
     ``stream``, the capture is read from that binary file object, named ``path``.
     ``limits`` bound what the read may hold; its time budget needs ``clock`` (seconds).
+    With ``share`` (k, n), only the connections of share k of n are parsed (``share_of``),
+    numbered as the whole read would number them: one of n worker processes.
     """
     return Capture(
         path,
@@ -543,6 +576,7 @@ def read_capture(
         stream=stream,
         limits=limits,
         clock=clock,
+        share=share,
     )
 
 

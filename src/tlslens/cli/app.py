@@ -26,7 +26,7 @@ _COMMANDS = {
     "decrypt": "tlslens.cli.plaintext:decrypt",
     "certs": "tlslens.cli.certs:certs",
     "report": "tlslens.cli.picture:report",
-    "extract": "tlslens.cli.dataset:extract",
+    "extract": "tlslens.cli.harvest:extract",
     "pki": "tlslens.cli.lab:pki",
 }
 

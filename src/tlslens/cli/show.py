@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -34,6 +36,7 @@ from tlslens.cli.output import (
     unreadable,
     write_line,
 )
+from tlslens.cli.shares import Renumber, run_shares
 from tlslens.errors import CaptureError
 from tlslens.explain import (
     ForwardSecrecyTally,
@@ -44,10 +47,12 @@ from tlslens.explain import (
     record_lines,
     summary_lines,
 )
+from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, Connection
 from tlslens.net.revocation import RevocationChecker
-from tlslens.pipeline import CaptureSummary
+from tlslens.pipeline import CaptureSummary, Limits, read_capture
 from tlslens.serialize import cipher_suite_label, connection_to_json
+from tlslens.x509 import ChainChecker
 
 _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "bold red"}
 
@@ -91,6 +96,14 @@ _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "
     help="Draw each connection as a ladder: an arrow per record and per message inside it.",
 )
 @click.option("--no-color", is_flag=True, help="No colours, and plain characters for --ladder.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --json: processes reading each capture at once, one share of its connections "
+    "each (the output is the same).",
+)
 @trust_options
 @limit_options
 def show(
@@ -107,6 +120,7 @@ def show(
     records: bool,
     ladder: bool,
     no_color: bool,
+    workers: int,
     trust_store: str,
     cas: tuple[Path, ...],
     host: str | None,
@@ -126,8 +140,15 @@ def show(
     checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
     # Online answers describe the present: they are judged as of now.
     revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
+    if workers > 1 and not as_json:
+        raise click.BadParameter("works with --json only", param_hint="--workers")
     readable = 0
     for path in captures:
+        if workers > 1:
+            readable += _json_in_shares(
+                path, workers, keys, checker, revoker, limits, (number, server, sni), reveal_keys
+            )
+            continue
         try:
             connections = Connections(path, err, keys, records=records or ladder, limits=limits)
             shown = 0
@@ -180,6 +201,80 @@ def show(
             _render_summary(out, summary, shown)
     if readable == 0:
         sys.exit(1)
+
+
+def _json_in_shares(
+    path: Path,
+    workers: int,
+    keys: KeyStore | None,
+    checker: ChainChecker,
+    revoker: RevocationChecker | None,
+    limits: Limits,
+    filters: tuple[int | None, tuple[str, int | None] | None, str | None],
+    reveal_keys: bool,
+) -> int:
+    """`show --json` of one capture by ``workers`` processes (cli/shares.py); 1 if the
+    capture could be read."""
+    number, server, sni = filters
+
+    def work(share: tuple[int, int], write: Callable[[str], None]) -> None:
+        chains = checker.fresh()
+        flows: dict[int, int] = {}  # this worker's ids -> flow numbers
+        last = [0]
+
+        def progress(done: int) -> None:
+            if share[0] == 0 and done - last[0] >= 1 << 20:
+                last[0] = done
+                write(f"P\t{done}\n")
+
+        reading = read_capture(path, keys=keys, limits=limits, share=share, on_progress=progress)
+        try:
+            for conn in reading:
+                flows[conn.id] = conn.tcp_stream
+                if not matches(conn, None, server, sni):
+                    chains.observe([cert.der for cert in conn.certificates], conn.id)
+                    write(f"C\t{conn.tcp_stream}\t{conn.id}\t\t\n")
+                    continue
+                check_chain(chains, conn, revoker)
+                row = json.dumps(
+                    connection_to_json(conn, reveal_keys=reveal_keys), ensure_ascii=True
+                )
+                resumed = "" if conn.resumed_from is None else str(flows[conn.resumed_from])
+                write(f"C\t{conn.tcp_stream}\t{conn.id}\t{resumed}\t{row}\n")
+        except (CaptureError, OSError) as exc:
+            write(f"E\t{json.dumps(str(exc))}\n")
+            return
+        if share[0] == 0:
+            for finding in reading.summary.problems:
+                sys.stderr.write(problem_line(str(path), None, finding) + "\n")
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    size = path.stat().st_size if path.exists() else 0
+    renumber = Renumber()
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+    task = progress.add_task(safe_text(path.name), total=size)
+    failure = None
+    with progress:
+        for line in run_shares(workers, work):
+            if line.startswith("P\t"):
+                progress.update(task, completed=int(line[2:]))
+            elif line.startswith("E\t"):
+                failure = json.loads(line[2:])
+            else:
+                conn_id, row = renumber.line(line)
+                if row.strip() and (number is None or conn_id == number):
+                    sys.stdout.write(row)
+    if failure is not None:
+        err.print(Text(f"{safe_text(str(path))}: {safe_text(failure)}", style="red"))
+        return 0
+    return 1
 
 
 def render_connection(out: Console, conn: Connection, reveal_keys: bool = False) -> None:

@@ -9,6 +9,7 @@ built per packet beyond the result tuple.
 from __future__ import annotations
 
 import struct
+import zlib
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -193,3 +194,9 @@ def _decode_tcp_slow(linktype: int, data: bytes) -> TCPSegment | Skip:
     if hlen < 20 or off + hlen > end:
         return Skip.TRUNCATED
     return TCPSegment(src, dst, sport, dport, seq, ack, flags, data[off + hlen : end])
+
+
+def share_of(a: bytes, b: bytes, workers: int) -> int:
+    """Which of ``workers`` parses the connections between addresses a and b: all of a pair's
+    go to one, so a session and its resumptions stay together."""
+    return zlib.crc32(min(a, b) + max(a, b)) % workers

@@ -27,7 +27,7 @@ from tlslens.cli.options import (
     secret_options,
     trust_options,
 )
-from tlslens.tables.dataset import Done, Job, captures_in, done_marker, run_dask, run_local
+from tlslens.tables.jobs import Done, Job, captures_in, done_marker, run_dask, run_local
 
 
 @click.command()

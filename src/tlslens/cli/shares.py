@@ -1,0 +1,117 @@
+"""`show --json --workers N`: one capture read by N processes at once, one share of its
+connections each, printed as one process prints it.
+
+Strategy: the workers are forked, so each inherits the options already checked (secrets,
+trust store) with nothing to pickle. Each reads the whole file (reading and TCP are cheap
+next to TLS) and parses only its share of the connections (pipeline.share_of: by the pair of
+addresses, so resumptions stay with the session they resume), numbering every flow as one
+process would. A worker writes one line per connection: its flow number (``tcp_stream``),
+its own id for it, the flow number of the connection it resumes, and the JSON; once all are
+done the parent merges the workers' lines by flow number (each worker's are in that order
+already), gives the ids in that order and rewrites ``id`` and ``resumed_from``: the same
+bytes as one process. Memory stays that of one worker: the lines wait in files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import os
+import selectors
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, NoReturn
+
+Work = Callable[[tuple[int, int], Callable[[str], None]], None]
+
+
+def _flow_of(line: str) -> int:
+    return int(line.split("\t", 2)[1])
+
+
+def run_shares(workers: int, work: Work) -> Iterator[str]:
+    """The lines the ``workers`` forked processes write: progress ("P") and error ("E")
+    lines as they come, then the connections ("C") of all of them merged by flow number.
+
+    Connection lines go to a file per worker, not through a pipe: a pipe would hold the
+    worker that is ahead until the other catches up, and the two would take turns. Raises
+    RuntimeError if a worker dies."""
+    children: list[tuple[int, IO[str]]] = []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with tempfile.TemporaryDirectory(prefix="tlslens-shares-") as scratch:
+        parts = [Path(scratch) / f"share-{k}" for k in range(workers)]
+        for k in range(workers):
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child (its work is what the tests check)
+                os.close(read)
+                _child(k, workers, work, write, parts[k])
+            os.close(write)
+            children.append((pid, os.fdopen(read)))
+        try:
+            selector = selectors.DefaultSelector()
+            for _pid, stream in children:
+                selector.register(stream, selectors.EVENT_READ)
+            while selector.get_map():
+                for key, _events in selector.select():
+                    line = key.fileobj.readline()  # type: ignore[union-attr]
+                    if line:
+                        yield line
+                    else:
+                        selector.unregister(key.fileobj)
+        finally:
+            failed = 0
+            for pid, stream in children:
+                stream.close()
+                _pid, status = os.waitpid(pid, 0)
+                failed += status != 0
+        if failed:
+            raise RuntimeError(f"{failed} worker process(es) failed")
+        with contextlib.ExitStack() as files:
+            streams = [files.enter_context(part.open()) for part in parts]
+            yield from heapq.merge(*streams, key=_flow_of)
+
+
+def _child(k: int, workers: int, work: Work, notes: int, part: Path) -> NoReturn:
+    """A worker: its connections to ``part``, its notes to the pipe ``notes``."""
+    if k:
+        # One worker says what concerns the whole file (each sees all of it).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+    status = 0
+    try:
+        with part.open("w", buffering=1 << 16) as data, os.fdopen(notes, "w", buffering=1) as pipe:
+
+            def send(text: str) -> None:
+                (data if text.startswith("C") else pipe).write(text)
+
+            work((k, workers), send)
+    except BaseException:
+        traceback.print_exc()
+        status = 1
+    os._exit(status)
+
+
+class Renumber:
+    """Gives connections their ids in flow order and rewrites the workers' JSON with them."""
+
+    def __init__(self) -> None:
+        self.ids: dict[int, int] = {}  # flow number -> id
+
+    def line(self, text: str) -> tuple[int, str]:
+        """(id, the JSON line) of a worker's "C" line."""
+        _kind, flow, local, resumed, row = text.rstrip("\n").split("\t", 4)
+        number = len(self.ids) + 1
+        self.ids[int(flow)] = number
+        # Keys come in a fixed order and strings are escaped, so the first '"id": N' is the
+        # key itself, and so is the first '"resumed_from": '.
+        row = row.replace(f'"id": {local},', f'"id": {number},', 1)
+        if resumed:
+            source = self.ids[int(resumed)]
+            old = row[row.index('"resumed_from": ') :].split(",", 1)[0]
+            row = row.replace(old, f'"resumed_from": {source}', 1)
+        return number, row + "\n"

@@ -1,0 +1,56 @@
+"""`show --json --workers N` (issue 12): the same bytes as one process, on every corpus
+capture, on the project's captures with their key logs (resumptions included, so
+``resumed_from`` is renumbered) and on a capture of many hosts, whose connections do split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+import tlslens
+from tlslens.cli import main
+from tlslens.flows.packet import share_of
+
+import adversarial
+from conftest import CAPTURES
+
+
+def _show(*args: str) -> str:
+    result = CliRunner().invoke(main, ["show", "--json", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr[-1000:]
+    return result.stdout
+
+
+def test_every_corpus_capture_gives_the_same_bytes(corpus: Path) -> None:
+    captures = sorted(p for p in corpus.rglob("*.pcap*") if p.is_file())
+    assert len(captures) > 50
+    for path in captures:
+        assert _show("--workers", "2", str(path)) == _show(str(path)), path
+
+
+def test_decrypted_and_resumed_connections_give_the_same_bytes() -> None:
+    for path in sorted(CAPTURES.glob("*.pcap*")):
+        keys = path.with_suffix(".keys")
+        options = ["--keylog", str(keys)] if keys.exists() else []
+        one = _show(*options, str(path))
+        assert _show("--workers", "3", *options, str(path)) == one, path
+    resumption = CAPTURES / "openssl-resumption.pcap"
+    keys = ["--keylog", str(resumption.with_suffix(".keys"))]
+    assert '"resumed_from": 1' in _show(*keys, "--workers", "2", str(resumption))
+    # A filter on the connection number applies to the numbers of the whole capture.
+    assert _show(*keys, "--workers", "2", "--connection", "3", str(resumption)) == _show(
+        *keys, "--connection", "3", str(resumption)
+    )
+
+
+def test_many_hosts_are_shared_out_and_merged_back(tmp_path: Path) -> None:
+    path = tmp_path / "many.pcapng"
+    adversarial._write(path, adversarial._normal(300))
+    shares = {share_of(c.client.ip, c.server.ip, 2) for c in tlslens.read_capture(path)}
+    assert shares == {0, 1}  # both workers have work
+    one = _show(str(path))
+    assert len(one.splitlines()) == 300
+    assert _show("--workers", "2", str(path)) == one
+    result = CliRunner().invoke(main, ["show", "--workers", "2", str(path)])
+    assert result.exit_code == 2 and "works with --json only" in result.stderr
