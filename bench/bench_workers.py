@@ -1,0 +1,109 @@
+"""Benchmark: many short connections, tlslens with 1 and 2 workers against tshark, in one run.
+
+Usage (with tshark installed):
+    python bench/bench_workers.py [--connections 5000] [--keep]
+
+The capture: the project's recorded captures (real OpenSSL, GnuTLS, nginx and Python
+connections on loopback, with their key logs) copied to --connections TLS connections, each
+copy with its own client address (bench_report.py builds it), about 45 MB for 5,000. Then,
+each command three times (the median):
+    without keys: tlslens show --json [--workers 1|2]
+                  tshark -T fields (SNI, version, suite, certificate subject)
+    with keys:    tlslens show --json --keylog K [--workers 1|2]
+                  tshark -o tls.keylog_file:K -q -z io,stat,0,tls.app_data
+and prints each time, the ratios to tshark, the scaling from 1 to 2 workers and the peak
+RSS (of the largest process: a worker, with --workers 2). The --workers 2 output is checked
+to be the bytes of --workers 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from bench_report import CAPTURES, WORK, _frames, _multiplied
+from bench_show import timed
+
+from tlslens.capture.writer import write_pcap
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=5000)
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    frames, per_copy = _frames()
+    copies = -(-args.connections // per_copy)
+    capture = WORK / f"many-{copies * per_copy}.pcap"
+    keys = WORK / "many.keys"
+    if not (args.keep and capture.exists()):
+        with capture.open("wb") as out:
+            write_pcap(out, _multiplied(frames, copies), nanoseconds=True)
+    keys.write_text("".join(p.read_text() for p in sorted(CAPTURES.glob("*.keys"))))
+    tlslens = str(Path(sys.executable).parent / "tlslens")
+    show = [tlslens, "show", "--json"]
+    one = subprocess.run([*show, str(capture)], capture_output=True, check=True).stdout
+    two = subprocess.run([*show, "--workers", "2", str(capture)], capture_output=True, check=True)
+    assert two.stdout == one, "--workers 2 differs from --workers 1"
+    fields = [
+        "tshark",
+        "-n",
+        "-r",
+        str(capture),
+        "-Y",
+        "tls.handshake.type==1 || tls.handshake.type==2 || tls.handshake.type==11",
+        "-T",
+        "fields",
+        "-e",
+        "tls.handshake.extensions_server_name",
+        "-e",
+        "tls.handshake.version",
+        "-e",
+        "tls.handshake.ciphersuite",
+        "-e",
+        "x509sat.printableString",
+    ]
+    app = [
+        "tshark",
+        "-n",
+        "-r",
+        str(capture),
+        "-o",
+        f"tls.keylog_file:{keys}",
+        "-q",
+        "-z",
+        "io,stat,0,tls.app_data",
+    ]
+    with_keys = ["--keylog", str(keys)]
+    runs = {
+        "tlslens, no keys, 1 worker": timed([*show, "--workers", "1", str(capture)]),
+        "tlslens, no keys, 2 workers": timed([*show, "--workers", "2", str(capture)]),
+        "tshark -T fields": timed(fields),
+        "tlslens, keys, 1 worker": timed([*show, *with_keys, "--workers", "1", str(capture)]),
+        "tlslens, keys, 2 workers": timed([*show, *with_keys, "--workers", "2", str(capture)]),
+        "tshark -z io,stat (keys)": timed(app),
+    }
+    size = capture.stat().st_size / 1e6
+    print(f"capture: {size:.0f} MB, {len(one.splitlines())} TLS connections")
+    for name, (seconds, rss) in runs.items():
+        print(
+            f"{name:30} {seconds:6.2f} s  {size / seconds:6.1f} MB/s  peak RSS {rss / 1024:5.0f} MB"
+        )
+    for shape, tshark in (("no keys", "tshark -T fields"), ("keys", "tshark -z io,stat (keys)")):
+        w1 = runs[f"tlslens, {shape}, 1 worker"][0]
+        w2 = runs[f"tlslens, {shape}, 2 workers"][0]
+        theirs = runs[tshark][0]
+        print(
+            f"{shape}: tlslens / tshark throughput {theirs / w1:.2f}x with 1 worker, "
+            f"{theirs / w2:.2f}x with 2; 1 -> 2 workers {w1 / w2:.2f}x"
+        )
+    if not args.keep:
+        capture.unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
