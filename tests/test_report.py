@@ -371,3 +371,23 @@ def test_json_reveal_keys_gives_the_derived_secrets() -> None:
         else:
             assert values["master_secret"] in logged["CLIENT_RANDOM"]
             assert len(values["client_write_key"]) == 64
+
+
+def test_the_page_script_builds_no_markup_from_strings() -> None:
+    """Captured text only ever becomes text: the script has no HTML sinks and no eval, and
+    the template marks nothing from a capture safe."""
+    script = (ROOT / "src/tlslens/report/assets/report.js").read_text()
+    for sink in (
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+        'setAttribute("style"',
+        "href",
+        "src=",
+    ):
+        assert sink not in script, sink
+    template = (ROOT / "src/tlslens/report/assets/report.html.j2").read_text()
+    assert "|safe" not in template.replace(" ", "") and "autoescape false" not in template
