@@ -161,14 +161,28 @@ def find_key_share(extensions: tuple[Extension, ...], message: str) -> dict[str,
 def find_decoded(
     extensions: tuple[Extension, ...], ext_type: int, message: str
 ) -> dict[str, Any] | None:
-    """The decoded body of an extension; None when it is absent or malformed."""
+    """The decoded body of an extension; None when it is absent or malformed. The result
+    is shared: read it, do not change it."""
     found = find(extensions, ext_type)
     if found is None:
         return None
+    key = (found, message)
+    if key in _DECODED:
+        return _DECODED[key]
     try:
-        return decode_extension(found, message)
+        value = decode_extension(found, message)
     except DecodeError:
-        return None
+        value = None
+    if len(_DECODED) >= _MAX_DECODED:
+        _DECODED.clear()
+    _DECODED[key] = value
+    return value
+
+
+# The same extension is asked for again and again (the SNI, the groups, the versions by
+# the narration, the JSON, the fingerprints): its decoding is kept, a few thousand at most.
+_MAX_DECODED = 4096
+_DECODED: dict[tuple[Extension, str], dict[str, Any] | None] = {}
 
 
 # -- bodies ----------------------------------------------------------------

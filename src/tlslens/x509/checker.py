@@ -66,7 +66,8 @@ class ChainChecker:
         self.host = host
         self.at = at
         self.pool: dict[bytes, x509.Certificate] = {}
-        self.cache: dict[tuple[Any, ...], tuple[datetime, datetime, Validation]] = {}
+        # key -> (valid from, valid to, verdict, pool size then, complete chain)
+        self.cache: dict[tuple[Any, ...], tuple[datetime, datetime, Validation, int, bool]] = {}
         self.known: set[bytes] = set()  # SHA-256 of the certificates remembered
         self.awaited: dict[bytes, _Awaited] = {}  # issuer subject (DER) -> who lacked it
         self.late: list[LateIntermediate] = []
@@ -122,7 +123,13 @@ class ChainChecker:
         when = self.at or at
         key = (tuple(hashlib.sha256(der).digest() for der in certificates), hostname, stapled_ocsp)
         cached = self.cache.get(key)
-        if cached is not None and cached[0] <= when <= cached[1] and self._pool_agrees(cached[2]):
+        if (
+            cached is not None
+            and cached[0] <= when <= cached[1]
+            # The pool of certificates seen elsewhere only grows: unchanged since the
+            # verdict, the verdict stands; grown, it stands if its missing issuer is not new.
+            and (cached[3] == len(self.pool) or (cached[4] and self._pool_agrees(cached[2])))
+        ):
             # Same verdict; only the time-relative wording of validity problems changes.
             old = cached[2]
             count = sum(1 for p in old.problems if p.code in ("expired", "not_yet_valid"))
@@ -141,20 +148,21 @@ class ChainChecker:
             stapled_ocsp=stapled_ocsp,
             at_capture=self.at is None,
         )
-        if not any(
+        # The verdict only changes when the time crosses a validity boundary of a certificate
+        # (or of the staple), or when the pool grows: it holds for the interval around
+        # ``when`` and this pool. A chain short of an intermediate holds only for this pool.
+        complete = not any(
             p.code in ("missing_intermediate", "unparsable_certificate") for p in result.problems
-        ):
-            # The verdict only changes when the time crosses a validity boundary of a
-            # certificate (or of the staple): it holds for the interval around ``when``.
-            boundaries = {c.not_valid_before_utc for c in result.path}
-            boundaries |= {c.not_valid_after_utc for c in result.path}
-            if result.ocsp is not None:
-                boundaries |= {t for t in (result.ocsp.this_update, result.ocsp.next_update) if t}
-            start = max((b for b in boundaries if b <= when), default=_EARLIEST)
-            end = min((b for b in boundaries if b > when), default=_LATEST)
-            if len(self.cache) >= self.MAX_CACHE:
-                self.cache.clear()
-            self.cache[key] = (start, end - _TICK, result)
+        )
+        boundaries = {c.not_valid_before_utc for c in result.path}
+        boundaries |= {c.not_valid_after_utc for c in result.path}
+        if result.ocsp is not None:
+            boundaries |= {t for t in (result.ocsp.this_update, result.ocsp.next_update) if t}
+        start = max((b for b in boundaries if b <= when), default=_EARLIEST)
+        end = min((b for b in boundaries if b > when), default=_LATEST)
+        if len(self.cache) >= self.MAX_CACHE:
+            self.cache.clear()
+        self.cache[key] = (start, end - _TICK, result, len(self.pool), complete)
         return result
 
     def _pool_agrees(self, old: Validation) -> bool:
