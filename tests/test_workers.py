@@ -54,3 +54,33 @@ def test_many_hosts_are_shared_out_and_merged_back(tmp_path: Path) -> None:
     assert _show("--workers", "2", str(path)) == one
     result = CliRunner().invoke(main, ["show", "--workers", "2", str(path)])
     assert result.exit_code == 2 and "works with --json only" in result.stderr
+
+
+def test_a_chain_completed_by_another_share_gets_the_same_verdict(tmp_path: Path) -> None:
+    """Connections from many hosts, some sending the leaf alone and some the leaf with its
+    intermediate: the chains are checked by the parent in first-packet order, so a chain an
+    intermediate from another host pair completes ("elsewhere in the capture") and the late
+    intermediate note come out as one process gives them."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from _frames import tls12_capture
+
+    pki = Path(__file__).parent / "vectors" / "pki"
+    leaf, inter = (
+        x509.load_pem_x509_certificate((pki / name).read_bytes()).public_bytes(Encoding.DER)
+        for name in ("server.pem", "intermediate.pem")
+    )
+    chains = [([leaf] if i % 3 != 1 else [leaf, inter], "tlslens.test") for i in range(60)]
+    path = tmp_path / "elsewhere.pcapng"
+    tls12_capture(path, chains, dt.datetime(2026, 6, 1, tzinfo=dt.UTC))
+    trust = ["--ca", str(pki / "root.pem")]
+    one = CliRunner().invoke(main, ["show", "--json", *trust, str(path)])
+    two = CliRunner().invoke(main, ["show", "--json", "--workers", "2", *trust, str(path)])
+    assert "intermediate_elsewhere_in_capture" in one.stdout
+    assert two.stdout == one.stdout
+    shares = {share_of(c.client.ip, c.server.ip, 2) for c in tlslens.read_capture(path)}
+    assert shares == {0, 1}
+    assert one.stderr and two.stderr == one.stderr  # the late-intermediate note, once

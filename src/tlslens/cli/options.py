@@ -23,7 +23,7 @@ from tlslens.keys.store import KeyStore
 from tlslens.model import Connection
 from tlslens.net.revocation import RevocationChecker
 from tlslens.pipeline import Limits
-from tlslens.x509 import ChainChecker, TrustStore
+from tlslens.x509 import ChainChecker, TrustStore, Validation
 from tlslens.x509.validate import quiet
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?)+$")
@@ -416,17 +416,37 @@ def chain_checker(
 def check_chain(
     checker: ChainChecker, conn: Connection, revoker: RevocationChecker | None = None
 ) -> None:
-    conn.validation = checker.check(
+    validation, client = verdicts(
+        checker,
         [cert.der for cert in conn.certificates],
+        [cert.der for cert in conn.client_certificates or []],
         sni=conn.sni,
         at=conn.start_time,
         stapled_ocsp=conn.stapled_ocsp,
         conn_id=conn.id,
+        revoker=revoker,
     )
+    conn.validation = validation
     if conn.client_certificates:
-        conn.client_validation = checker.check_client(
-            [cert.der for cert in conn.client_certificates], at=conn.start_time
-        )
-    if revoker is not None and conn.validation is not None and len(conn.validation.path) > 1:
-        validation = conn.validation
+        conn.client_validation = client
+
+
+def verdicts(
+    checker: ChainChecker,
+    certificates: list[bytes],
+    client_certificates: list[bytes],
+    *,
+    sni: str | None,
+    at: datetime,
+    stapled_ocsp: bytes | None,
+    conn_id: int,
+    revoker: RevocationChecker | None = None,
+) -> tuple[Validation | None, Validation | None]:
+    """The server chain's verdict and the client chain's, as of ``at``."""
+    validation = checker.check(
+        certificates, sni=sni, at=at, stapled_ocsp=stapled_ocsp, conn_id=conn_id
+    )
+    client = checker.check_client(client_certificates, at=at) if client_certificates else None
+    if revoker is not None and validation is not None and len(validation.path) > 1:
         validation.add_revocation(revoker.check_path(validation.path, validation.checked_at))
+    return validation, client

@@ -6,16 +6,20 @@ trust store) with nothing to pickle. Each reads the whole file (reading and TCP 
 next to TLS) and parses only its share of the connections (pipeline.share_of: by the pair of
 addresses, so resumptions stay with the session they resume), numbering every flow as one
 process would. A worker writes one line per connection: its flow number (``tcp_stream``),
-its own id for it, the flow number of the connection it resumes, and the JSON; once all are
-done the parent merges the workers' lines by flow number (each worker's are in that order
-already), gives the ids in that order and rewrites ``id`` and ``resumed_from``: the same
-bytes as one process. Memory stays that of one worker: the lines wait in files.
+its own id for it, the flow number of the connection it resumes, what its chain check needs
+(certificates, each whole the first time) and the JSON; once all are done the parent merges
+the workers' lines by flow number (each worker's are in that order already), gives the ids
+in that order, checks the chains in that order with one checker (so a chain completed by
+another share's intermediate gets the verdict one process gives it) and writes ``id``,
+``resumed_from`` and the verdicts into the JSON: the same bytes as one process. Memory
+stays that of one worker: the lines wait in files.
 """
 
 from __future__ import annotations
 
 import contextlib
 import heapq
+import json
 import os
 import selectors
 import sys
@@ -23,7 +27,9 @@ import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import IO, Any, NoReturn
+
+from tlslens.x509 import Validation
 
 Work = Callable[[tuple[int, int], Callable[[str], None]], None]
 
@@ -102,9 +108,9 @@ class Renumber:
     def __init__(self) -> None:
         self.ids: dict[int, int] = {}  # flow number -> id
 
-    def line(self, text: str) -> tuple[int, str]:
-        """(id, the JSON line) of a worker's "C" line."""
-        _kind, flow, local, resumed, row = text.rstrip("\n").split("\t", 4)
+    def line(self, text: str) -> tuple[int, dict[str, Any], str]:
+        """(id, the chain to check, the JSON line) of a worker's "C" line."""
+        _kind, flow, local, resumed, chain, row = text.rstrip("\n").split("\t", 5)
         number = len(self.ids) + 1
         self.ids[int(flow)] = number
         # Keys come in a fixed order and strings are escaped, so the first '"id": N' is the
@@ -114,4 +120,24 @@ class Renumber:
             source = self.ids[int(resumed)]
             old = row[row.index('"resumed_from": ') :].split(",", 1)[0]
             row = row.replace(old, f'"resumed_from": {source}', 1)
-        return number, row + "\n"
+        return number, json.loads(chain), row + "\n"
+
+
+_VALIDATION = ', "validation": null, "problems": '
+_CLIENT_VALIDATION = '"validation": null}, "hello_retry_request": '
+
+
+def with_verdicts(row: str, server: Validation | None, client: Validation | None) -> str:
+    """A worker's JSON line with the chain verdicts the parent made: the last
+    "validation" key is the connection's, the one before "hello_retry_request" its client
+    chain's (keys come in a fixed order and strings are escaped)."""
+    if server is not None:
+        at = row.rindex(_VALIDATION)
+        verdict = json.dumps(server.to_json(), ensure_ascii=True)
+        row = f'{row[:at]}, "validation": {verdict}, "problems": {row[at + len(_VALIDATION) :]}'
+    if client is not None:
+        verdict = json.dumps(client.to_json(), ensure_ascii=True)
+        row = row.replace(
+            _CLIENT_VALIDATION, f'"validation": {verdict}}}, "hello_retry_request": ', 1
+        )
+    return row

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from tlslens.cli.options import (
     matches,
     secret_options,
     trust_options,
+    verdicts,
 )
 from tlslens.cli.output import (
     Connections,
@@ -36,7 +38,7 @@ from tlslens.cli.output import (
     unreadable,
     write_line,
 )
-from tlslens.cli.shares import Renumber, run_shares
+from tlslens.cli.shares import Renumber, run_shares, with_verdicts
 from tlslens.errors import CaptureError
 from tlslens.explain import (
     ForwardSecrecyTally,
@@ -218,9 +220,16 @@ def _json_in_shares(
     number, server, sni = filters
 
     def work(share: tuple[int, int], write: Callable[[str], None]) -> None:
-        chains = checker.fresh()
         flows: dict[int, int] = {}  # this worker's ids -> flow numbers
+        sent: set[bytes] = set()  # certificates already written out whole
         last = [0]
+
+        def der(data: bytes) -> str:
+            digest = hashlib.sha256(data).digest()
+            if digest in sent:
+                return "h" + digest.hex()
+            sent.add(digest)
+            return "d" + data.hex()
 
         def progress(done: int) -> None:
             if share[0] == 0 and done - last[0] >= 1 << 20:
@@ -231,16 +240,23 @@ def _json_in_shares(
         try:
             for conn in reading:
                 flows[conn.id] = conn.tcp_stream
-                if not matches(conn, None, server, sni):
-                    chains.observe([cert.der for cert in conn.certificates], conn.id)
-                    write(f"C\t{conn.tcp_stream}\t{conn.id}\t\t\n")
-                    continue
-                check_chain(chains, conn, revoker)
-                row = json.dumps(
-                    connection_to_json(conn, reveal_keys=reveal_keys), ensure_ascii=True
+                # The chain is checked by the parent, in the order one process checks it,
+                # with every certificate of the capture seen so far.
+                chain = {
+                    "c": [der(cert.der) for cert in conn.certificates],
+                    "k": [der(cert.der) for cert in conn.client_certificates or []],
+                    "s": conn.sni,
+                    "t": conn.start_time.isoformat(),
+                    "o": conn.stapled_ocsp.hex() if conn.stapled_ocsp else None,
+                    "m": matches(conn, None, server, sni),
+                }
+                row = (
+                    json.dumps(connection_to_json(conn, reveal_keys=reveal_keys), ensure_ascii=True)
+                    if chain["m"]
+                    else ""
                 )
                 resumed = "" if conn.resumed_from is None else str(flows[conn.resumed_from])
-                write(f"C\t{conn.tcp_stream}\t{conn.id}\t{resumed}\t{row}\n")
+                write(f"C\t{conn.tcp_stream}\t{conn.id}\t{resumed}\t{json.dumps(chain)}\t{row}\n")
         except (CaptureError, OSError) as exc:
             write(f"E\t{json.dumps(str(exc))}\n")
             return
@@ -261,16 +277,46 @@ def _json_in_shares(
     )
     task = progress.add_task(safe_text(path.name), total=size)
     failure = None
+    chains = checker.fresh()
+    certificates: dict[str, bytes] = {}  # by SHA-256 hex
+
+    def ders(refs: list[str]) -> list[bytes]:
+        out = []
+        for ref in refs:
+            if ref[0] == "d":
+                data = bytes.fromhex(ref[1:])
+                certificates.setdefault(hashlib.sha256(data).hexdigest(), data)
+                out.append(data)
+            else:
+                out.append(certificates[ref[1:]])
+        return out
+
     with progress:
         for line in run_shares(workers, work):
             if line.startswith("P\t"):
                 progress.update(task, completed=int(line[2:]))
-            elif line.startswith("E\t"):
+                continue
+            if line.startswith("E\t"):
                 failure = json.loads(line[2:])
-            else:
-                conn_id, row = renumber.line(line)
-                if row.strip() and (number is None or conn_id == number):
-                    sys.stdout.write(row)
+                continue
+            conn_id, chain, row = renumber.line(line)
+            sent = ders(chain["c"])
+            if not chain["m"] or (number is not None and conn_id != number):
+                chains.observe(sent, conn_id)
+                continue
+            validation, client = verdicts(
+                chains,
+                sent,
+                ders(chain["k"]),
+                sni=chain["s"],
+                at=datetime.fromisoformat(chain["t"]),
+                stapled_ocsp=bytes.fromhex(chain["o"]) if chain["o"] else None,
+                conn_id=conn_id,
+                revoker=revoker,
+            )
+            sys.stdout.write(with_verdicts(row, validation, client))
+    for line in late_intermediate_lines(chains.late):
+        err.print(Text(f"{safe_text(str(path))}: {line}", style="yellow"))
     if failure is not None:
         err.print(Text(f"{safe_text(str(path))}: {safe_text(failure)}", style="red"))
         return 0
