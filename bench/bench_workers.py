@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from bench_report import CAPTURES, WORK, _frames, _multiplied
-from bench_show import timed
+from bench_show import timed, tshark_fields
 
 from tlslens.capture.writer import write_pcap
 
@@ -52,24 +52,7 @@ def main() -> int:
     keys.write_text("".join(p.read_text() for p in sorted(CAPTURES.glob("*.keys"))))
     tlslens = str(Path(sys.executable).parent / "tlslens")
     show = [tlslens, "show", "--json"]
-    fields = [
-        "tshark",
-        "-n",
-        "-r",
-        str(capture),
-        "-Y",
-        "tls.handshake.type==1 || tls.handshake.type==2 || tls.handshake.type==11",
-        "-T",
-        "fields",
-        "-e",
-        "tls.handshake.extensions_server_name",
-        "-e",
-        "tls.handshake.version",
-        "-e",
-        "tls.handshake.ciphersuite",
-        "-e",
-        "x509sat.printableString",
-    ]
+    fields = tshark_fields(capture)
     app = [
         "tshark",
         "-n",
