@@ -84,3 +84,21 @@ def test_a_chain_completed_by_another_share_gets_the_same_verdict(tmp_path: Path
     shares = {share_of(c.client.ip, c.server.ip, 2) for c in tlslens.read_capture(path)}
     assert shares == {0, 1}
     assert one.stderr and two.stderr == one.stderr  # the late-intermediate note, once
+
+
+def test_unreadable_and_broken_captures_are_said_as_one_process_says_them(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.pcap"
+    garbage.write_bytes(b"garbage bytes here")
+    cut = tmp_path / "cut.pcapng"
+    cut.write_bytes((CAPTURES / "demo-tls12-tls13.pcapng").read_bytes()[:3000])
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "tlslens", "show", "--json", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    for path in (tmp_path / "missing.pcap", garbage, cut):
+        one, two = run(str(path)), run("--workers", "2", str(path))
+        assert (two.returncode, two.stdout, two.stderr) == (one.returncode, one.stdout, one.stderr)
+        assert one.stderr.strip(), path

@@ -265,7 +265,12 @@ def _json_in_shares(
                 sys.stderr.write(problem_line(str(path), None, finding) + "\n")
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    size = path.stat().st_size if path.exists() else 0
+    try:
+        size = path.stat().st_size
+        path.open("rb").close()  # said here, as one process says it, not by each worker
+    except OSError as exc:
+        err.print(unreadable(path, exc))
+        return 0
     renumber = Renumber()
     progress = Progress(
         TextColumn("[progress.description]{task.description}"),
