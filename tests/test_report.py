@@ -391,3 +391,30 @@ def test_the_page_script_builds_no_markup_from_strings() -> None:
         assert sink not in script, sink
     template = (ROOT / "src/tlslens/report/assets/report.html.j2").read_text()
     assert "|safe" not in template.replace(" ", "") and "autoescape false" not in template
+
+
+def test_every_kind_of_corpus_connection_opens_without_error(
+    corpus: Path, tmp_path: Path, browser: Any
+) -> None:
+    """The report of the whole corpus (TLS 1.0 to 1.3, SSL 2.0, STARTTLS, gaps, broken
+    handshakes): every tenth connection opened and three of its arrows inspected, with no
+    error in the page."""
+    captures = sorted(str(p) for p in corpus.rglob("*.pcap*") if p.is_file())
+    out = _report(tmp_path, *captures)
+    page = Page(browser, out)
+    p = page.page
+    total = int((p.text_content("#shown") or "0").split()[0])
+    assert total > 300
+    for number in range(0, total, 10):
+        pg, row = divmod(number, 100)
+        if pg and p.locator("#pages button[aria-current]").text_content() != str(pg + 1):
+            p.click(f"#pages button:text-is('{pg + 1}')")
+        p.locator("#rows tbody tr").nth(row).click()
+        p.wait_for_selector("#detail:not([hidden])")
+        arrows = p.locator("#ladder .arrow")
+        count = arrows.count()
+        for index in sorted({0, count // 2, count - 1} if count else set()):
+            arrows.nth(index).click()
+            assert p.text_content("#inspect h4")
+        p.click("#back")
+    page.clean()
