@@ -152,6 +152,9 @@ def extract(job: Job) -> Done:
     rows["certificates"] = list(certificates.values())
     key = key_of(name)
     for table in TABLES:
+        # What a killed run of this capture left half-written goes.
+        for stale in (Path(job.out) / table).glob(f".{key}.parquet.*.tmp"):
+            stale.unlink(missing_ok=True)
         columns = schema(table)
         _write(
             pa.Table.from_pylist(rows[table], schema=columns),
