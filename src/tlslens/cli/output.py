@@ -112,46 +112,10 @@ class Connections:
         self.summary = CaptureSummary(file=str(path))
 
     def iter(self) -> Iterator[Connection]:
-        if not self.err.is_terminal:
-            capture = read_capture(
-                self.path,
-                keys=self.keys,
-                plaintext_sink=self.sink,
-                records=self.records,
-                limits=self.limits,
-                clock=time.monotonic,
-            )
-            yield from capture
-            self.summary = capture.summary
-            return
-        size = self.path.stat().st_size
-        progress = Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            console=self.err,
-            transient=True,
-            # Output to the same terminal is printed above the bar; output to a file or a
-            # pipe must not be routed through the terminal's console.
-            redirect_stdout=sys.stdout.isatty(),
-            redirect_stderr=False,
-        )
-        task = progress.add_task(safe_text(self.path.name), total=size)
-        started = time.monotonic()
-        shown = False
-
-        def on_progress(done: int) -> None:
-            nonlocal shown
-            if not shown and time.monotonic() - started >= PROGRESS_AFTER_S:
-                progress.start()
-                shown = True
-            if shown:
-                progress.update(task, completed=done)
-
+        bar = FileProgress(self.err, self.path)
         capture = read_capture(
             self.path,
-            on_progress=on_progress,
+            on_progress=bar.update if self.err.is_terminal else None,
             keys=self.keys,
             plaintext_sink=self.sink,
             records=self.records,
@@ -161,6 +125,42 @@ class Connections:
         try:
             yield from capture
         finally:
-            if shown:
-                progress.stop()
+            bar.stop()
         self.summary = capture.summary
+
+
+class FileProgress:
+    """A bar on a terminal's stderr counting the bytes of one file, shown once the work has
+    taken PROGRESS_AFTER_S; nothing at all when stderr is not a terminal."""
+
+    def __init__(self, err: Console, path: Path) -> None:
+        self.active = err.is_terminal
+        self.shown = False
+        self.started = time.monotonic()
+        self.progress = Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=err,
+            transient=True,
+            # Output to the same terminal is printed above the bar; output to a file or a
+            # pipe must not be routed through the terminal's console.
+            redirect_stdout=sys.stdout.isatty(),
+            redirect_stderr=False,
+        )
+        size = path.stat().st_size if self.active and path.exists() else None
+        self.task = self.progress.add_task(safe_text(path.name), total=size)
+
+    def update(self, done: int) -> None:
+        if not self.active:
+            return
+        if not self.shown and time.monotonic() - self.started >= PROGRESS_AFTER_S:
+            self.progress.start()
+            self.shown = True
+        if self.shown:
+            self.progress.update(self.task, completed=done)
+
+    def stop(self) -> None:
+        if self.shown:
+            self.progress.stop()

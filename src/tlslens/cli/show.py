@@ -11,7 +11,6 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -32,6 +31,7 @@ from tlslens.cli.options import (
 )
 from tlslens.cli.output import (
     Connections,
+    FileProgress,
     print_heading,
     problem_line,
     say_if_no_such_connection,
@@ -266,21 +266,12 @@ def _json_in_shares(
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        size = path.stat().st_size
         path.open("rb").close()  # said here, as one process says it, not by each worker
     except OSError as exc:
         err.print(unreadable(path, exc))
         return 0
     renumber = Renumber()
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    )
-    task = progress.add_task(safe_text(path.name), total=size)
+    bar = FileProgress(err, path)
     failure = None
     chains = checker.fresh()
     certificates: dict[str, bytes] = {}  # by SHA-256 hex
@@ -296,10 +287,10 @@ def _json_in_shares(
                 out.append(certificates[ref[1:]])
         return out
 
-    with progress:
+    try:
         for line in run_shares(workers, work):
             if line.startswith("P\t"):
-                progress.update(task, completed=int(line[2:]))
+                bar.update(int(line[2:]))
                 continue
             if line.startswith("E\t"):
                 failure = json.loads(line[2:])
@@ -320,6 +311,8 @@ def _json_in_shares(
                 revoker=revoker,
             )
             sys.stdout.write(with_verdicts(row, validation, client))
+    finally:
+        bar.stop()
     for line in late_intermediate_lines(chains.late):
         err.print(Text(f"{safe_text(str(path))}: {line}", style="yellow"))
     if failure is not None:

@@ -132,17 +132,18 @@ def connection_detail(
     arrows = ladder(conn)
     parts: list[dict[str, Any] | None] = [_part(conn, arrow) for arrow in arrows]
     steps = explain(conn, reveal)
+    summary = summary_lines(conn)
     return {
         "id": conn.id,
         "title": connection_title(conn),
-        "summary": [[label, text] for label, text in summary_lines(conn)],
+        "summary": [[label, text] for label, text in summary],
         "ladder": [
             [a.kind, a.direction, a.frame, a.ms, a.label, a.tone, a.flight, a.count] for a in arrows
         ],
         "parts": parts,
         "steps": [[s.frame, s.direction, s.title, list(s.lines), s.tone] for s in steps],
         "chain": _chain(conn, row),
-        "keys": _keys(conn, reveal, first, _randoms(conn, parts)),
+        "keys": _keys(conn, reveal, first, _randoms(conn, parts), dict(summary)),
         "problems": [p.message for p in conn.problems],
     }
 
@@ -256,13 +257,13 @@ def _keys(
     reveal: bool,
     first: dict[str, bytes] | None,
     randoms: list[list[Any]],
+    summary: dict[str, str],
 ) -> dict[str, Any] | None:
     dec = conn.decryption
     if dec is None or not dec.derivations or not dec.derivations[0].values:
         return None
     derivation = dec.derivations[0]
     state = dec.to_json()
-    fs = next((text for label, text in summary_lines(conn) if label == "Forward secrecy"), None)
     return {
         "tls13": conn.tls13,
         "source": derivation.source,
@@ -276,7 +277,7 @@ def _keys(
         "finished": state["finished_verified"],
         "records": state["records_decrypted"],
         "failed": state["records_failed_integrity"],
-        "forward_secrecy": fs,
+        "forward_secrecy": summary.get("Forward secrecy"),
         "revealed": reveal,
         # The first bytes each side sent, decrypted: what the keys were for.
         "first": {direction: printable(data) for direction, data in (first or {}).items()},
