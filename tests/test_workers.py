@@ -102,3 +102,25 @@ def test_unreadable_and_broken_captures_are_said_as_one_process_says_them(tmp_pa
         one, two = run(str(path)), run("--workers", "2", str(path))
         assert (two.returncode, two.stdout, two.stderr) == (one.returncode, one.stdout, one.stderr)
         assert one.stderr.strip(), path
+
+
+def test_the_notes_on_stderr_are_one_process_notes() -> None:
+    """The resumption savings of each server and a --connection that names nothing are said
+    on stderr with --workers as one process says them."""
+    import subprocess
+    import sys
+
+    resumption = CAPTURES / "openssl-resumption.pcap"
+    keys = ["--keylog", str(resumption.with_suffix(".keys"))]
+
+    def run(*args: str) -> tuple[int, str, str]:
+        command = [sys.executable, "-m", "tlslens", "show", "--json", *keys, *args]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        return done.returncode, done.stdout, done.stderr
+
+    one = run(str(resumption))
+    assert "resumption saved" in one[2]
+    assert run("--workers", "2", str(resumption)) == one
+    missing = run("--connection", "99", str(resumption))
+    assert "there is no connection 99" in missing[2]
+    assert run("--workers", "2", "--connection", "99", str(resumption)) == missing

@@ -6,25 +6,30 @@ trust store) with nothing to pickle. Each reads the whole file (reading and TCP 
 next to TLS) and parses only its share of the connections (pipeline.share_of: by the pair of
 addresses, so resumptions stay with the session they resume), numbering every flow as one
 process would. A worker writes one line per connection: its flow number (``tcp_stream``),
-its own id for it, the flow number of the connection it resumes, what its chain check needs
-(certificates, each whole the first time) and the JSON; once all are done the parent merges
-the workers' lines by flow number (each worker's are in that order already), gives the ids
-in that order, checks the chains in that order with one checker (so a chain completed by
-another share's intermediate gets the verdict one process gives it) and writes ``id``,
-``resumed_from`` and the verdicts into the JSON: the same bytes as one process. Memory
-stays that of one worker: the lines wait in files.
+its own id for it, the flow number of the connection it resumes, what the parent needs of
+its chain (certificates, each whole the first time) and the JSON. A worker checks the
+chains of its share itself: a verdict that found every issuer does not depend on the other
+certificates of the capture, so it is final; only a chain short of an issuer waits for the
+parent, which has them all. While the workers work, the parent merges their lines by flow
+number (each worker's are in that order already), gives the ids in that order, checks the
+chains left to it in that order with one checker that has seen every certificate (so a
+chain completed by another share's intermediate gets the verdict one process gives it, and
+the late-intermediate note is one process's) and writes ``id``, ``resumed_from`` and those
+verdicts into the JSON: the same bytes as one process. Memory stays that of one worker: the
+lines wait in files.
 """
 
 from __future__ import annotations
 
 import contextlib
-import heapq
 import json
 import os
 import selectors
+import signal
 import sys
 import tempfile
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -34,22 +39,33 @@ from tlslens.x509 import Validation
 Work = Callable[[tuple[int, int], Callable[[str], None]], None]
 
 
-def _flow_of(line: str) -> int:
-    return int(line.split("\t", 2)[1])
+def _flow_of(line: bytes) -> int:
+    return int(line.split(b"\t", 2)[1])
+
+
+# How long the parent waits for a worker's note before it looks at their files again.
+_POLL_S = 0.02
 
 
 def run_shares(workers: int, work: Work) -> Iterator[str]:
     """The lines the ``workers`` forked processes write: progress ("P") and error ("E")
-    lines as they come, then the connections ("C") of all of them merged by flow number.
+    lines as they come, and the connections ("C") of all of them merged by flow number
+    while they work.
 
-    Connection lines go to a file per worker, not through a pipe: a pipe would hold the
-    worker that is ahead until the other catches up, and the two would take turns. Raises
-    RuntimeError if a worker dies."""
+    Connection lines go to a file per worker, which the parent reads as it grows, not
+    through a pipe: a pipe would hold the worker that is ahead until the other catches up,
+    and the two would take turns. Raises RuntimeError if a worker dies."""
     children: list[tuple[int, IO[str]]] = []
     sys.stdout.flush()
     sys.stderr.flush()
-    with tempfile.TemporaryDirectory(prefix="tlslens-shares-") as scratch:
+    with (
+        tempfile.TemporaryDirectory(prefix="tlslens-shares-") as scratch,
+        contextlib.ExitStack() as files,
+    ):
         parts = [Path(scratch) / f"share-{k}" for k in range(workers)]
+        for part in parts:
+            part.touch()
+        readers = [files.enter_context(part.open("rb")) for part in parts]
         for k in range(workers):
             read, write = os.pipe()
             pid = os.fork()
@@ -58,28 +74,48 @@ def run_shares(workers: int, work: Work) -> Iterator[str]:
                 _child(k, workers, work, write, parts[k])
             os.close(write)
             children.append((pid, os.fdopen(read)))
+        pending: list[deque[bytes]] = [deque() for _ in range(workers)]
+        partial = [b""] * workers
+        ended = [False] * workers  # the worker exited and its file was read to the end
+        failed = 0
         try:
             selector = selectors.DefaultSelector()
             for _pid, stream in children:
                 selector.register(stream, selectors.EVENT_READ)
-            while selector.get_map():
-                for key, _events in selector.select():
+            while not all(ended) or selector.get_map():
+                for key, _events in selector.select(_POLL_S if selector.get_map() else 0):
                     line = key.fileobj.readline()  # type: ignore[union-attr]
                     if line:
                         yield line
                     else:
                         selector.unregister(key.fileobj)
+                for k, (pid, _stream) in enumerate(children):
+                    if ended[k]:
+                        continue
+                    # Asked before reading: once it has exited, what is read is the whole file.
+                    exited, status = os.waitpid(pid, os.WNOHANG)
+                    chunk = partial[k] + readers[k].read()
+                    lines = chunk.split(b"\n")
+                    partial[k] = lines.pop()
+                    pending[k].extend(lines)
+                    if exited:
+                        ended[k] = True
+                        failed += status != 0
+                # A line goes out once every worker still at work has one waiting too.
+                while True:
+                    ready = [k for k in range(workers) if pending[k]]
+                    if not ready or any(not pending[k] and not ended[k] for k in range(workers)):
+                        break
+                    k = min(ready, key=lambda k: _flow_of(pending[k][0]))
+                    yield pending[k].popleft().decode() + "\n"
         finally:
-            failed = 0
-            for pid, stream in children:
+            for k, (pid, stream) in enumerate(children):
                 stream.close()
-                _pid, status = os.waitpid(pid, 0)
-                failed += status != 0
+                if not ended[k]:
+                    os.kill(pid, signal.SIGKILL)  # the reader stopped early
+                    os.waitpid(pid, 0)
         if failed:
             raise RuntimeError(f"{failed} worker process(es) failed")
-        with contextlib.ExitStack() as files:
-            streams = [files.enter_context(part.open()) for part in parts]
-            yield from heapq.merge(*streams, key=_flow_of)
 
 
 def _child(k: int, workers: int, work: Work, notes: int, part: Path) -> NoReturn:

@@ -223,6 +223,8 @@ def _json_in_shares(
         flows: dict[int, int] = {}  # this worker's ids -> flow numbers
         sent: set[bytes] = set()  # certificates already written out whole
         last = [0]
+        # Online revocation is asked by the parent, once per path, as one process asks it.
+        own_chains = checker.fresh() if revoker is None else None
 
         def der(data: bytes) -> str:
             digest = hashlib.sha256(data).digest()
@@ -240,19 +242,29 @@ def _json_in_shares(
         try:
             for conn in reading:
                 flows[conn.id] = conn.tcp_stream
-                # The chain is checked by the parent, in the order one process checks it,
-                # with every certificate of the capture seen so far.
+                shown = matches(conn, None, server, sni)
+                final = False
+                if shown and own_chains is not None:
+                    check_chain(own_chains, conn)
+                    final = conn.validation is None or conn.validation.missing_issuer is None
+                    if not final:  # the parent checks it with every certificate seen
+                        conn.validation = conn.client_validation = None
                 chain = {
                     "c": [der(cert.der) for cert in conn.certificates],
-                    "k": [der(cert.der) for cert in conn.client_certificates or []],
-                    "s": conn.sni,
-                    "t": conn.start_time.isoformat(),
-                    "o": conn.stapled_ocsp.hex() if conn.stapled_ocsp else None,
-                    "m": matches(conn, None, server, sni),
+                    "m": shown,
+                    "f": final,
+                    "r": ResumptionSavings.sample(conn) if shown else None,
                 }
+                if not final:
+                    chain |= {
+                        "k": [der(cert.der) for cert in conn.client_certificates or []],
+                        "s": conn.sni,
+                        "t": conn.start_time.isoformat(),
+                        "o": conn.stapled_ocsp.hex() if conn.stapled_ocsp else None,
+                    }
                 row = (
                     json.dumps(connection_to_json(conn, reveal_keys=reveal_keys), ensure_ascii=True)
-                    if chain["m"]
+                    if shown
                     else ""
                 )
                 resumed = "" if conn.resumed_from is None else str(flows[conn.resumed_from])
@@ -287,6 +299,7 @@ def _json_in_shares(
                 out.append(certificates[ref[1:]])
         return out
 
+    savings = ResumptionSavings()
     try:
         for line in run_shares(workers, work):
             if line.startswith("P\t"):
@@ -300,6 +313,14 @@ def _json_in_shares(
             if not chain["m"] or (number is not None and conn_id != number):
                 chains.observe(sent, conn_id)
                 continue
+            if chain["r"] is not None:
+                savings.add_sample(*chain["r"])
+            if chain["f"]:
+                # Its verdict found every issuer: what the others sent cannot change it,
+                # but the pool (and the late-intermediate note) still learns from it.
+                chains.observe(sent, conn_id)
+                sys.stdout.write(row)
+                continue
             validation, client = verdicts(
                 chains,
                 sent,
@@ -311,10 +332,16 @@ def _json_in_shares(
                 revoker=revoker,
             )
             sys.stdout.write(with_verdicts(row, validation, client))
+    except RuntimeError as exc:
+        failure = f"{exc}; the output above is incomplete"
     finally:
         bar.stop()
     for line in late_intermediate_lines(chains.late):
         err.print(Text(f"{safe_text(str(path))}: {line}", style="yellow"))
+    counted = CaptureSummary(file=str(path), tls_connections=len(renumber.ids))
+    say_if_no_such_connection(err, path, number, counted)
+    for line in savings.lines():
+        err.print(Text(safe_text(line)))
     if failure is not None:
         err.print(Text(f"{safe_text(str(path))}: {safe_text(failure)}", style="red"))
         return 0
