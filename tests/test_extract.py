@@ -178,3 +178,27 @@ def test_the_readme_recipes_run(dataset: Path) -> None:
     assert all(isinstance(row[1], int) for row in mlkem)
     assert all(row[0].startswith("t1") for row in ja4_days)
     json.dumps([str(r) for r in results])
+
+
+def test_one_capture_split_across_workers_gives_the_same_bytes(tmp_path: Path) -> None:
+    """A capture alone (or a big one) is read by all the workers at once, a share of its
+    connections each: the tables are the bytes one worker writes, ids, resumptions, chain
+    verdicts and the capture's own problems included."""
+    import adversarial
+
+    many = tmp_path / "many.pcapng"
+    adversarial._write(many, adversarial._normal(300))
+    resumption = CAPTURES / "openssl-resumption.pcap"
+    keys = ["--keylog", str(resumption.with_suffix(".keys"))]
+    for capture, options in ((many, []), (resumption, keys), (CAPTURES / "chains.pcapng", [])):
+        one, two = tmp_path / f"{capture.name}-1", tmp_path / f"{capture.name}-2"
+        assert _extract("--out", str(one), "--workers", "1", *options, str(capture)).exit_code == 0
+        result = _extract("--out", str(two), "--workers", "2", *options, str(capture))
+        assert result.exit_code == 0, result.stderr[-2000:]
+        for table in TABLES:
+            (path,) = (one / table).glob("*.parquet")
+            assert path.read_bytes() == (two / table / path.name).read_bytes(), (capture, table)
+    garbage = tmp_path / "garbage.pcap"
+    garbage.write_bytes(b"this is no capture")
+    result = _extract("--out", str(tmp_path / "bad"), "--workers", "2", str(garbage))
+    assert result.exit_code == 1 and "garbage.pcap: " in result.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 import tlslens
@@ -124,3 +125,27 @@ def test_the_notes_on_stderr_are_one_process_notes() -> None:
     missing = run("--connection", "99", str(resumption))
     assert "there is no connection 99" in missing[2]
     assert run("--workers", "2", "--connection", "99", str(resumption)) == missing
+
+
+def test_a_big_capture_is_shared_out_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --workers, `show --json` of a capture of AUTO_SPLIT_AT bytes or more uses
+    every core, and --records comes out of the workers too."""
+    from tlslens.cli import show as show_module
+
+    path = CAPTURES / "openssl-resumption.pcap"
+    keys = ["--keylog", str(path.with_suffix(".keys"))]
+    one = _show(*keys, "--records", "--workers", "1", str(path))
+    used: list[int] = []
+    real = show_module.SharedJson
+
+    def counted(*args: object, **kwargs: object) -> object:
+        used.append(int(str(args[1])))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(show_module, "SharedJson", counted)
+    monkeypatch.setattr(show_module.os, "cpu_count", lambda: 2)
+    assert _show(*keys, "--records", str(path)) == one  # under the size: one process
+    assert used == []
+    monkeypatch.setattr(show_module, "AUTO_SPLIT_AT", path.stat().st_size)
+    assert _show(*keys, "--records", str(path)) == one
+    assert used == [2] and '"records": [' in one

@@ -22,6 +22,7 @@ lines wait in files.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import selectors
@@ -31,10 +32,19 @@ import tempfile
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
-from tlslens.x509 import Validation
+from tlslens.cli.options import check_chain, matches, verdicts
+from tlslens.errors import CaptureError
+from tlslens.explain import ResumptionSavings
+from tlslens.keys.store import KeyStore
+from tlslens.model import Finding
+from tlslens.net.revocation import RevocationChecker
+from tlslens.pipeline import Limits, read_capture
+from tlslens.serialize import connection_to_json
+from tlslens.x509 import ChainChecker, Validation
 
 Work = Callable[[tuple[int, int], Callable[[str], None]], None]
 
@@ -177,3 +187,160 @@ def with_verdicts(row: str, server: Validation | None, client: Validation | None
             _CLIENT_VALIDATION, f'"validation": {verdict}}}, "hello_retry_request": ', 1
         )
     return row
+
+
+class SharedJson:
+    """`show --json` of one capture by ``workers`` forked processes: iterating gives the
+    lines one process prints, in its order; then ``failure`` (why the capture could not be
+    read, or None), ``problems`` (the capture's own findings), ``chains`` (the checker that
+    saw every certificate: its ``late`` notes), ``savings`` and ``connections`` (how many)
+    are what one process knows at the end."""
+
+    def __init__(
+        self,
+        path: Path,
+        workers: int,
+        keys: KeyStore | None,
+        checker: ChainChecker,
+        revoker: RevocationChecker | None,
+        limits: Limits,
+        filters: tuple[int | None, tuple[str, int | None] | None, str | None],
+        reveal_keys: bool,
+        on_progress: Callable[[int], None] | None = None,
+        *,
+        records: bool = False,
+    ) -> None:
+        self.path, self.workers, self.keys, self.checker = path, workers, keys, checker
+        self.revoker, self.limits, self.filters = revoker, limits, filters
+        self.reveal_keys, self.on_progress, self.records = reveal_keys, on_progress, records
+        self.failure: str | None = None
+        self.problems: list[Finding] = []
+        self.chains = checker.fresh()  # "elsewhere in the capture" means this capture
+        self.savings = ResumptionSavings()
+        self.connections = 0
+
+    def _work(self, share: tuple[int, int], write: Callable[[str], None]) -> None:
+        """A worker: one line per connection of its share, then the capture's findings."""
+        _number, server, sni = self.filters
+        flows: dict[int, int] = {}  # this worker's ids -> flow numbers
+        sent: set[bytes] = set()  # certificates already written out whole
+        last = [0]
+        # Online revocation is asked by the parent, once per path, as one process asks it.
+        own_chains = self.checker.fresh() if self.revoker is None else None
+
+        def der(data: bytes) -> str:
+            digest = hashlib.sha256(data).digest()
+            if digest in sent:
+                return "h" + digest.hex()
+            sent.add(digest)
+            return "d" + data.hex()
+
+        def progress(done: int) -> None:
+            if share[0] == 0 and done - last[0] >= 1 << 20:
+                last[0] = done
+                write(f"P\t{done}\n")
+
+        reading = read_capture(
+            self.path,
+            keys=self.keys,
+            limits=self.limits,
+            share=share,
+            on_progress=progress,
+            records=self.records,
+        )
+        try:
+            for conn in reading:
+                flows[conn.id] = conn.tcp_stream
+                shown = matches(conn, None, server, sni)
+                final = False
+                if shown and own_chains is not None:
+                    check_chain(own_chains, conn)
+                    final = conn.validation is None or conn.validation.missing_issuer is None
+                    if not final:  # the parent checks it with every certificate seen
+                        conn.validation = conn.client_validation = None
+                chain: dict[str, Any] = {
+                    "c": [der(cert.der) for cert in conn.certificates],
+                    "m": shown,
+                    "f": final,
+                    "r": ResumptionSavings.sample(conn) if shown else None,
+                }
+                if not final:
+                    chain |= {
+                        "k": [der(cert.der) for cert in conn.client_certificates or []],
+                        "s": conn.sni,
+                        "t": conn.start_time.isoformat(),
+                        "o": conn.stapled_ocsp.hex() if conn.stapled_ocsp else None,
+                    }
+                row = (
+                    json.dumps(
+                        connection_to_json(conn, reveal_keys=self.reveal_keys), ensure_ascii=True
+                    )
+                    if shown
+                    else ""
+                )
+                resumed = "" if conn.resumed_from is None else str(flows[conn.resumed_from])
+                write(f"C\t{conn.tcp_stream}\t{conn.id}\t{resumed}\t{json.dumps(chain)}\t{row}\n")
+        except (CaptureError, OSError) as exc:
+            write(f"E\t{json.dumps(str(exc))}\n")
+            return
+        if share[0] == 0:  # each worker saw the whole file: one says what concerns it
+            for finding in reading.summary.problems:
+                write(f"S\t{json.dumps(finding.to_json())}\n")
+
+    def __iter__(self) -> Iterator[str]:
+        number = self.filters[0]
+        renumber = Renumber()
+        chains = self.chains
+        certificates: dict[str, bytes] = {}  # by SHA-256 hex
+
+        def ders(refs: list[str]) -> list[bytes]:
+            out = []
+            for ref in refs:
+                if ref[0] == "d":
+                    data = bytes.fromhex(ref[1:])
+                    certificates.setdefault(hashlib.sha256(data).hexdigest(), data)
+                    out.append(data)
+                else:
+                    out.append(certificates[ref[1:]])
+            return out
+
+        try:
+            for line in run_shares(self.workers, self._work):
+                kind = line[:2]
+                if kind == "P\t":
+                    if self.on_progress is not None:
+                        self.on_progress(int(line[2:]))
+                    continue
+                if kind == "E\t":
+                    self.failure = json.loads(line[2:])
+                    continue
+                if kind == "S\t":
+                    self.problems.append(Finding(**json.loads(line[2:])))
+                    continue
+                conn_id, chain, row = renumber.line(line)
+                self.connections = conn_id
+                sent = ders(chain["c"])
+                if not chain["m"] or (number is not None and conn_id != number):
+                    chains.observe(sent, conn_id)
+                    continue
+                if chain["r"] is not None:
+                    self.savings.add_sample(*chain["r"])
+                if chain["f"]:
+                    # Its verdict found every issuer: what the others sent cannot change
+                    # it, but the pool (and the late-intermediate note) still learns from it.
+                    chains.observe(sent, conn_id)
+                    yield row
+                    continue
+                validation, client = verdicts(
+                    chains,
+                    sent,
+                    ders(chain["k"]),
+                    sni=chain["s"],
+                    at=datetime.fromisoformat(chain["t"]),
+                    stapled_ocsp=bytes.fromhex(chain["o"]) if chain["o"] else None,
+                    conn_id=conn_id,
+                    revoker=self.revoker,
+                )
+                yield with_verdicts(row, validation, client)
+        except RuntimeError as exc:
+            self.failure = f"{exc}; the output above is incomplete"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from tlslens.cli.options import (
     matches,
     secret_options,
     trust_options,
-    verdicts,
 )
 from tlslens.cli.output import (
     Connections,
@@ -38,7 +36,7 @@ from tlslens.cli.output import (
     unreadable,
     write_line,
 )
-from tlslens.cli.shares import Renumber, run_shares, with_verdicts
+from tlslens.cli.shares import SharedJson
 from tlslens.errors import CaptureError
 from tlslens.explain import (
     ForwardSecrecyTally,
@@ -52,10 +50,13 @@ from tlslens.explain import (
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, Connection
 from tlslens.net.revocation import RevocationChecker
-from tlslens.pipeline import CaptureSummary, Limits, read_capture
+from tlslens.pipeline import CaptureSummary, Limits
 from tlslens.serialize import cipher_suite_label, connection_to_json
 from tlslens.x509 import ChainChecker
 
+# Under this size a capture is read by one process (unless --workers): forking costs more
+# than it saves.
+AUTO_SPLIT_AT = 4 << 20
 _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "bold red"}
 
 
@@ -101,10 +102,10 @@ _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
+    default=None,
+    show_default=f"with --json, all cores for a capture of {AUTO_SPLIT_AT >> 20} MiB or more",
     help="With --json: processes reading each capture at once, one share of its connections "
-    "each (the output is the same).",
+    "each (the output is the same); 1: this process alone.",
 )
 @trust_options
 @limit_options
@@ -122,7 +123,7 @@ def show(
     records: bool,
     ladder: bool,
     no_color: bool,
-    workers: int,
+    workers: int | None,
     trust_store: str,
     cas: tuple[Path, ...],
     host: str | None,
@@ -142,13 +143,21 @@ def show(
     checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
     # Online answers describe the present: they are judged as of now.
     revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
-    if workers > 1 and not as_json:
+    if workers is not None and workers > 1 and not as_json:
         raise click.BadParameter("works with --json only", param_hint="--workers")
     readable = 0
     for path in captures:
-        if workers > 1:
+        shares = _shares(path, workers) if as_json else 1
+        if shares > 1:
             readable += _json_in_shares(
-                path, workers, keys, checker, revoker, limits, (number, server, sni), reveal_keys
+                path,
+                shares,
+                keys,
+                checker,
+                revoker,
+                limits,
+                (number, server, sni),
+                (reveal_keys, records),
             )
             continue
         try:
@@ -205,6 +214,17 @@ def show(
         sys.exit(1)
 
 
+def _shares(path: Path, workers: int | None) -> int:
+    """How many processes read ``path``: --workers, else all cores for a big capture."""
+    if workers is not None:
+        return workers
+    try:
+        big = path.stat().st_size >= AUTO_SPLIT_AT
+    except OSError:
+        return 1  # said by the one process that tries to read it
+    return (os.cpu_count() or 1) if big else 1
+
+
 def _json_in_shares(
     path: Path,
     workers: int,
@@ -213,138 +233,47 @@ def _json_in_shares(
     revoker: RevocationChecker | None,
     limits: Limits,
     filters: tuple[int | None, tuple[str, int | None] | None, str | None],
-    reveal_keys: bool,
+    flags: tuple[bool, bool],
 ) -> int:
     """`show --json` of one capture by ``workers`` processes (cli/shares.py); 1 if the
-    capture could be read."""
-    number, server, sni = filters
-
-    def work(share: tuple[int, int], write: Callable[[str], None]) -> None:
-        flows: dict[int, int] = {}  # this worker's ids -> flow numbers
-        sent: set[bytes] = set()  # certificates already written out whole
-        last = [0]
-        # Online revocation is asked by the parent, once per path, as one process asks it.
-        own_chains = checker.fresh() if revoker is None else None
-
-        def der(data: bytes) -> str:
-            digest = hashlib.sha256(data).digest()
-            if digest in sent:
-                return "h" + digest.hex()
-            sent.add(digest)
-            return "d" + data.hex()
-
-        def progress(done: int) -> None:
-            if share[0] == 0 and done - last[0] >= 1 << 20:
-                last[0] = done
-                write(f"P\t{done}\n")
-
-        reading = read_capture(path, keys=keys, limits=limits, share=share, on_progress=progress)
-        try:
-            for conn in reading:
-                flows[conn.id] = conn.tcp_stream
-                shown = matches(conn, None, server, sni)
-                final = False
-                if shown and own_chains is not None:
-                    check_chain(own_chains, conn)
-                    final = conn.validation is None or conn.validation.missing_issuer is None
-                    if not final:  # the parent checks it with every certificate seen
-                        conn.validation = conn.client_validation = None
-                chain = {
-                    "c": [der(cert.der) for cert in conn.certificates],
-                    "m": shown,
-                    "f": final,
-                    "r": ResumptionSavings.sample(conn) if shown else None,
-                }
-                if not final:
-                    chain |= {
-                        "k": [der(cert.der) for cert in conn.client_certificates or []],
-                        "s": conn.sni,
-                        "t": conn.start_time.isoformat(),
-                        "o": conn.stapled_ocsp.hex() if conn.stapled_ocsp else None,
-                    }
-                row = (
-                    json.dumps(connection_to_json(conn, reveal_keys=reveal_keys), ensure_ascii=True)
-                    if shown
-                    else ""
-                )
-                resumed = "" if conn.resumed_from is None else str(flows[conn.resumed_from])
-                write(f"C\t{conn.tcp_stream}\t{conn.id}\t{resumed}\t{json.dumps(chain)}\t{row}\n")
-        except (CaptureError, OSError) as exc:
-            write(f"E\t{json.dumps(str(exc))}\n")
-            return
-        if share[0] == 0:
-            for finding in reading.summary.problems:
-                sys.stderr.write(problem_line(str(path), None, finding) + "\n")
-
+    capture could be read. ``flags``: --reveal-keys, --records."""
+    reveal_keys, records = flags
+    number = filters[0]
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         path.open("rb").close()  # said here, as one process says it, not by each worker
     except OSError as exc:
         err.print(unreadable(path, exc))
         return 0
-    renumber = Renumber()
     bar = FileProgress(err, path)
-    failure = None
-    chains = checker.fresh()
-    certificates: dict[str, bytes] = {}  # by SHA-256 hex
-
-    def ders(refs: list[str]) -> list[bytes]:
-        out = []
-        for ref in refs:
-            if ref[0] == "d":
-                data = bytes.fromhex(ref[1:])
-                certificates.setdefault(hashlib.sha256(data).hexdigest(), data)
-                out.append(data)
-            else:
-                out.append(certificates[ref[1:]])
-        return out
-
-    savings = ResumptionSavings()
+    shared = SharedJson(
+        path,
+        workers,
+        keys,
+        checker,
+        revoker,
+        limits,
+        filters,
+        reveal_keys,
+        bar.update,
+        records=records,
+    )
     try:
-        for line in run_shares(workers, work):
-            if line.startswith("P\t"):
-                bar.update(int(line[2:]))
-                continue
-            if line.startswith("E\t"):
-                failure = json.loads(line[2:])
-                continue
-            conn_id, chain, row = renumber.line(line)
-            sent = ders(chain["c"])
-            if not chain["m"] or (number is not None and conn_id != number):
-                chains.observe(sent, conn_id)
-                continue
-            if chain["r"] is not None:
-                savings.add_sample(*chain["r"])
-            if chain["f"]:
-                # Its verdict found every issuer: what the others sent cannot change it,
-                # but the pool (and the late-intermediate note) still learns from it.
-                chains.observe(sent, conn_id)
-                sys.stdout.write(row)
-                continue
-            validation, client = verdicts(
-                chains,
-                sent,
-                ders(chain["k"]),
-                sni=chain["s"],
-                at=datetime.fromisoformat(chain["t"]),
-                stapled_ocsp=bytes.fromhex(chain["o"]) if chain["o"] else None,
-                conn_id=conn_id,
-                revoker=revoker,
-            )
-            sys.stdout.write(with_verdicts(row, validation, client))
-    except RuntimeError as exc:
-        failure = f"{exc}; the output above is incomplete"
+        for row in shared:
+            sys.stdout.write(row)
     finally:
         bar.stop()
-    for line in late_intermediate_lines(chains.late):
-        err.print(Text(f"{safe_text(str(path))}: {line}", style="yellow"))
-    counted = CaptureSummary(file=str(path), tls_connections=len(renumber.ids))
-    say_if_no_such_connection(err, path, number, counted)
-    for line in savings.lines():
-        err.print(Text(safe_text(line)))
-    if failure is not None:
-        err.print(Text(f"{safe_text(str(path))}: {safe_text(failure)}", style="red"))
+    if shared.failure is not None:
+        err.print(Text(f"{safe_text(str(path))}: {safe_text(shared.failure)}", style="red"))
         return 0
+    for finding in shared.problems:
+        err.print(Text(problem_line(str(path), None, finding), style="yellow"))
+    for line in late_intermediate_lines(shared.chains.late):
+        err.print(Text(f"{safe_text(str(path))}: {line}", style="yellow"))
+    counted = CaptureSummary(file=str(path), tls_connections=shared.connections)
+    say_if_no_such_connection(err, path, number, counted)
+    for line in shared.savings.lines():
+        err.print(Text(safe_text(line)))
     return 1
 
 

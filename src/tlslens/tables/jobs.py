@@ -11,6 +11,7 @@ captures whose marker exists.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -25,9 +26,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tlslens.errors import CaptureError
+from tlslens.keys.store import KeyStore
+from tlslens.model import Finding
 from tlslens.pipeline import Limits, read_capture
 from tlslens.serialize import connection_to_json
 from tlslens.tables.columns import TABLES, connection_row, schema
+from tlslens.x509 import ChainChecker
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
 
@@ -46,6 +50,7 @@ class Job:
     host: str | None = None
     at: str | None = None
     limits: Limits = field(default_factory=Limits)
+    shares: int = 1  # worker processes reading this one capture at once (cli/shares.py)
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,7 @@ def extract(job: Job) -> Done:
     """Extract one capture (never raises for a bad capture: the error is in the result)."""
     from rich.console import Console
 
-    from tlslens.cli.options import chain_checker, check_chain, key_store
+    from tlslens.cli.options import chain_checker, key_store
 
     size = Path(job.capture).stat().st_size if Path(job.capture).exists() else 0
     quiet = Console(file=io.StringIO())  # the command checked the options already
@@ -109,18 +114,17 @@ def extract(job: Job) -> Done:
     rows: dict[str, list[dict[str, Any]]] = {table: [] for table in TABLES}
     certificates: dict[str, dict[str, Any]] = {}
     name = job.capture
-    capture = read_capture(job.capture, keys=keys, limits=job.limits)
     try:
-        for conn in capture:
-            check_chain(checker, conn)
-            row = connection_to_json(conn)
+        summary_problems: list[Finding] = []
+        for row in _connections(job, keys, checker, summary_problems):
+            conn_id = row["id"]
             rows["connections"].append(connection_row(name, row))
             for index, message in enumerate(row["handshake"]):
                 rows["handshake_messages"].append(
-                    {"capture_file": name, "connection": conn.id, "index": index, **message}
+                    {"capture_file": name, "connection": conn_id, "index": index, **message}
                 )
             for problem in row["problems"]:
-                rows["problems"].append({"capture_file": name, "connection": conn.id, **problem})
+                rows["problems"].append({"capture_file": name, "connection": conn_id, **problem})
             for cert in row["certificates"]:
                 seen = certificates.get(cert["sha256"])
                 if seen is not None:
@@ -131,24 +135,14 @@ def extract(job: Job) -> Done:
                     **cert,
                     "not_before": _time(cert["not_before"]),
                     "not_after": _time(cert["not_after"]),
-                    "first_seen_connection": conn.id,
+                    "first_seen_connection": conn_id,
                     "first_seen_time": _time(row["start_time"]),
                     "connections": 1,
                 }
-    except (CaptureError, OSError) as exc:
+    except (CaptureError, OSError, _UnreadableError) as exc:
         return Done(name, size, error=str(exc))
-    for problem in capture.summary.problems:
-        rows["problems"].append(
-            {
-                "capture_file": name,
-                "connection": None,
-                "frame": problem.frame,
-                "direction": problem.direction,
-                "layer": problem.layer,
-                "offset": problem.offset,
-                "message": problem.message,
-            }
-        )
+    for problem in summary_problems:
+        rows["problems"].append({"capture_file": name, "connection": None, **problem.to_json()})
     rows["certificates"] = list(certificates.values())
     key = key_of(name)
     for table in TABLES:
@@ -167,23 +161,70 @@ def extract(job: Job) -> Done:
     return Done(name, size, connections=counts["connections"], rows=counts)
 
 
+class _UnreadableError(Exception):
+    """What the workers of a shared read said of a capture they could not read."""
+
+
+def _connections(
+    job: Job, keys: KeyStore | None, checker: ChainChecker, problems: list[Finding]
+) -> Iterator[dict[str, Any]]:
+    """The capture's connections as `show --json` gives them (by ``job.shares`` processes
+    at once: the same rows); the capture's own findings are added to ``problems`` at the
+    end. Raises CaptureError, OSError or _UnreadableError when it cannot be read."""
+    if job.shares <= 1:
+        from tlslens.cli.options import check_chain
+
+        capture = read_capture(job.capture, keys=keys, limits=job.limits)
+        for conn in capture:
+            check_chain(checker, conn)
+            yield connection_to_json(conn)
+        problems += capture.summary.problems
+        return
+    from tlslens.cli.shares import SharedJson
+
+    shared = SharedJson(
+        Path(job.capture), job.shares, keys, checker, None, job.limits, (None, None, None), False
+    )
+    for line in shared:
+        yield json.loads(line)
+    if shared.failure is not None:
+        raise _UnreadableError(shared.failure)
+    problems += shared.problems
+
+
+# A capture at least this big is read by all the workers at once, a share of its
+# connections each, rather than by one of them while the others wait for it at the end.
+SPLIT_AT = 64 << 20
+
+
 def run_local(jobs: list[Job], workers: int, on_done: Callable[[Done], None]) -> None:
-    """The jobs in this process (one worker) or in a pool of processes, each result handed
-    to ``on_done`` as it comes."""
-    if workers <= 1 or len(jobs) <= 1:
+    """The jobs in this process (one worker) or on ``workers`` processes, each result
+    handed to ``on_done`` as it comes: big captures (or all, when there are fewer captures
+    than workers) one after the other, each split across all the workers, then the rest
+    in a pool, one capture per process."""
+    if workers <= 1:
         for job in jobs:
+            on_done(extract(job))
+        return
+    split = [j for j in jobs if len(jobs) < workers or Path(j.capture).stat().st_size >= SPLIT_AT]
+    for job in split:
+        on_done(extract(dataclasses.replace(job, shares=workers)))
+    rest = [job for job in jobs if job not in split]
+    if len(rest) <= 1:
+        for job in rest:
             on_done(extract(job))
         return
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        for future in as_completed(pool.submit(extract, job) for job in jobs):
+        for future in as_completed(pool.submit(extract, job) for job in rest):
             on_done(future.result())
 
 
 def run_dask(jobs: list[Job], address: str, workers: int, on_done: Callable[[Done], None]) -> None:
     """The jobs on a dask.distributed cluster (``local``: a LocalCluster of ``workers``
-    processes started here), one task per capture."""
+    processes started here), one task per capture: a task's shares would each need the
+    whole file, which cluster workers may not share."""
     from dask.distributed import Client, LocalCluster, as_completed
 
     cluster = None
