@@ -11,7 +11,7 @@ from tlslens import registry
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection, RecordInfo, TimelineEvent, ts_iso
-from tlslens.tls.fingerprint import ja3_string, ja3s_string, ja4, md5_hex
+from tlslens.tls.fingerprint import client_fingerprints, ja3s_string, md5_hex
 
 SCHEMA_VERSION = 6
 
@@ -22,6 +22,21 @@ def cipher_suite_label(value: int) -> str:
     if value > 0xFFFF:  # a 3-byte SSLv2 cipher kind that is not a TLS suite
         return registry.ssl2_cipher_kind_name(value)
     return registry.cipher_suite_name(value)
+
+
+_LABELS: dict[tuple[int, ...], list[str]] = {}
+_MAX_LABELS = 4096  # distinct suite lists remembered: a fleet's clients send few
+
+
+def _suite_labels(suites: tuple[int, ...]) -> list[str]:
+    """The names of a hello's suites (a new list: the caller may keep it)."""
+    names = _LABELS.get(suites)
+    if names is None:
+        names = [cipher_suite_label(s) for s in suites]
+        if len(_LABELS) >= _MAX_LABELS:
+            _LABELS.clear()
+        _LABELS[suites] = names
+    return list(names)
 
 
 def message_type_name(event: TimelineEvent) -> str:
@@ -112,6 +127,7 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
     version = conn.version
     suite = conn.cipher_suite
     info = conn.suite_info
+    fingerprints = client_fingerprints(ch) if ch is not None and not ch.sslv2 else None
     row: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "id": conn.id,
@@ -131,10 +147,10 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
         "groups_offered": _groups_offered(conn),
         "version": registry.version_name(version) if version is not None else None,
         "version_id": version,
-        "cipher_suites_offered": [cipher_suite_label(s) for s in ch.cipher_suites] if ch else [],
-        "ja3": md5_hex(ja3_string(ch)) if ch is not None and not ch.sslv2 else None,
+        "cipher_suites_offered": _suite_labels(ch.cipher_suites) if ch else [],
+        "ja3": fingerprints[0] if fingerprints else None,
         "ja3s": md5_hex(ja3s_string(first_hello)) if first_hello is not None else None,
-        "ja4": ja4(ch) if ch is not None and not ch.sslv2 else None,
+        "ja4": fingerprints[1] if fingerprints else None,
         "cipher_suite": cipher_suite_label(suite) if suite is not None else None,
         "cipher_suite_id": suite,
         "key_exchange": conn.key_exchange,

@@ -118,4 +118,37 @@ def ja4(hello: hs.ClientHello) -> str:
     return f"{a}_{_sha12(b)}_{_sha12(c)}"
 
 
-__all__ = ["ja3_string", "ja3s_string", "ja4", "ja4_parts", "md5_hex"]
+# What the client fingerprints read of a hello besides its version, suites and extension
+# types: the bodies of these extensions (the rest, randoms and key shares included, differ
+# from one connection to the next while the fingerprints stay those of the client's stack).
+_READ = frozenset(
+    (
+        ext.SUPPORTED_GROUPS,
+        ext.EC_POINT_FORMATS,
+        ext.SUPPORTED_VERSIONS,
+        ext.SIGNATURE_ALGORITHMS,
+        ext.ALPN,
+    )
+)
+_SEEN: dict[tuple[object, ...], tuple[str, str]] = {}
+_MAX_SEEN = 4096  # distinct client stacks remembered; a fleet has few
+
+
+def client_fingerprints(hello: hs.ClientHello) -> tuple[str, str]:
+    """(JA3 as MD5 hex, JA4) of a ClientHello, remembered for the next hello of the same
+    client stack (the same suites and extensions: the fingerprints only read those)."""
+    key = (
+        hello.legacy_version,
+        hello.cipher_suites,
+        *[(e.type, e.data if e.type in _READ else None) for e in hello.extensions],
+    )
+    found = _SEEN.get(key)
+    if found is None:
+        found = (md5_hex(ja3_string(hello)), ja4(hello))
+        if len(_SEEN) >= _MAX_SEEN:
+            _SEEN.clear()
+        _SEEN[key] = found
+    return found
+
+
+__all__ = ["client_fingerprints", "ja3_string", "ja3s_string", "ja4", "ja4_parts", "md5_hex"]

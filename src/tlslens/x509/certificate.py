@@ -33,6 +33,19 @@ class CertificateInfo:
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
+        # The same certificate comes in connection after connection (parse_certificate
+        # hands out one object per DER): its JSON is made once.
+        cached = _JSON.get(id(self))
+        if cached is not None and cached[0] is self:
+            made = cached[1]
+        else:
+            made = self._json()
+            if len(_JSON) >= 4096:
+                _JSON.clear()
+            _JSON[id(self)] = (self, made)
+        return {**made, "san": list(made["san"])}  # the caller's to keep, or change
+
+    def _json(self) -> dict[str, Any]:
         return {
             "subject": self.subject,
             "issuer": self.issuer,
@@ -48,6 +61,7 @@ class CertificateInfo:
 
 
 _CERT_CACHE: dict[bytes, CertificateInfo] = {}
+_JSON: dict[int, tuple[CertificateInfo, dict[str, Any]]] = {}  # by id(), with the object
 
 
 def parse_certificate(der: bytes) -> CertificateInfo:
