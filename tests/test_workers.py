@@ -4,6 +4,7 @@ capture, on the project's captures with their key logs (resumptions included, so
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,83 @@ def test_a_big_capture_is_shared_out_by_default(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(show_module, "AUTO_SPLIT_AT", path.stat().st_size)
     assert _show(*keys, "--records", str(path)) == one
     assert used == [2] and '"records": [' in one
+
+
+def test_without_secrets_one_client_s_connections_are_shared_out(tmp_path: Path) -> None:
+    """With no secret given, shares go by 4-tuple: one client's connections to one server
+    (the project's captures are all 127.0.0.1 to 127.0.0.1) spread over the workers, and
+    the parent says which connection each resumes."""
+    from tlslens.flows.packet import endpoint
+
+    resumption = CAPTURES / "openssl-resumption.pcap"
+    conns = list(tlslens.read_capture(resumption))
+    keys = {
+        share_of(endpoint(c.client.ip, c.client.port), endpoint(c.server.ip, c.server.port), 2)
+        for c in conns
+    }
+    assert keys == {0, 1}
+    one = _show(str(resumption))
+    assert '"resumed_from": 1' in one and '"resumed_from": 3' in one
+    assert _show("--workers", "2", str(resumption)) == one
+    for path in sorted(CAPTURES.glob("*.pcap*")):
+        assert _show("--workers", "3", str(path)) == _show(str(path)), path
+
+
+def test_secrets_in_the_capture_that_a_resumption_needs_from_another_share(
+    tmp_path: Path,
+) -> None:
+    """A pcapng whose own key log (a Decryption Secrets Block) lacks the lines of the two
+    resumed TLS 1.2 connections: one process decrypts them with the secrets learnt from the
+    connections they resume. Shared out by 4-tuple, a worker may not have learnt it: it
+    says so, and the capture is read again by address pair, with the same bytes out."""
+    from tlslens.capture import open_capture
+    from tlslens.capture.writer import PcapngWriter
+    from tlslens.flows.packet import endpoint
+    from tlslens.pipeline import read_capture
+
+    source = CAPTURES / "openssl-resumption.pcap"
+    keyed = list(read_capture(source, keys=_keys(source.with_suffix(".keys"))))
+    resumed = [c for c in keyed if c.resumed and not c.tls13]
+    assert len(resumed) == 2
+    skip = {c.client_hello.random.hex() for c in resumed if c.client_hello is not None}
+    log = "".join(
+        line + "\n"
+        for line in source.with_suffix(".keys").read_text().splitlines()
+        if line and not any(random in line for random in skip)
+    )
+    path = tmp_path / "secrets.pcapng"
+    raw, reader = open_capture(source)
+    with raw, path.open("wb") as out:
+        writer = PcapngWriter(out)
+        frames = list(reader)
+        writer.add_interface(frames[0][1], tsresol=9)
+        writer.add_secrets(log.encode())
+        for ts_ns, _linktype, data in frames:
+            writer.add_packet(ts_ns, data)
+    one = _show(str(path))
+    sources = [json.loads(line)["decryption"]["source"] for line in one.splitlines()]
+    assert sources.count("resumed_session") == 1 and sources.count("resumed_ticket") == 1
+
+    # A number of workers that puts a resumption and the connection it resumes apart.
+    def share(c: object, n: int) -> int:
+        return share_of(
+            endpoint(c.client.ip, c.client.port), endpoint(c.server.ip, c.server.port), n
+        )  # type: ignore[attr-defined]
+
+    workers = next(
+        n for n in range(2, 9) if any(share(keyed[c.id - 2], n) != share(c, n) for c in resumed)
+    )
+    apart = next(c for c in resumed if share(keyed[c.id - 2], workers) != share(c, workers))
+    # Alone in its share, the resumption cannot be decrypted with what the capture carries.
+    alone = read_capture(path, share=(share(apart, workers), workers), share_by_connection=True)
+    (mine,) = [c for c in alone if c.tcp_stream == apart.tcp_stream]
+    assert mine.decryption is not None and mine.decryption.to_json()["status"] != "decrypted"
+    assert _show("--workers", str(workers), str(path)) == one
+
+
+def _keys(path: Path) -> object:
+    from tlslens.keys.store import KeyStore
+
+    store = KeyStore()
+    store.keylog.add_text(path.read_text(), path.name, "file")
+    return store

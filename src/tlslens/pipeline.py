@@ -30,7 +30,7 @@ from tlslens.flows.packet import (
     Skip,
     TCPSegment,
     decode_tcp,
-    share_of,
+    flow_share,
 )
 from tlslens.flows.tcp import MAX_PENDING_BYTES, HalfStream, StreamData, StreamEvent, StreamGap
 from tlslens.keys.store import KeyStore
@@ -135,9 +135,13 @@ class Capture:
         limits: Limits = Limits(),
         clock: Callable[[], float] | None = None,
         share: tuple[int, int] | None = None,
+        share_by_connection: bool = False,
+        journal: bool = False,
     ) -> None:
         self.path = Path(path)
+        self._journal = journal  # keep KeyStore.journal (the secrets learnt and looked up)
         self._share = share  # (k, n): parse only the k-th of n shares (share_of)
+        self._by_connection = share_by_connection  # shares by 4-tuple, not address pair
         self._stream = stream  # a capture already in memory, named ``path``
         self.limits = limits
         self._clock = clock  # seconds, for the time budget
@@ -171,7 +175,7 @@ class Capture:
     ) -> KeyStore:
         """Key logs carried by the capture itself (pcapng Decryption Secrets Blocks)."""
         if keys is None:
-            keys = KeyStore()
+            keys = KeyStore(journal=[] if self._journal else None)
             self.keys = keys
         for block in reader.secrets[start:]:
             if block.secrets_type == TLS_KEY_LOG:
@@ -191,6 +195,7 @@ class Capture:
         open_flows: dict[int, _Flow] = {}  # by index, oldest first
         limits = self.limits
         share = self._share
+        by_connection = self._by_connection
         max_open = limits.max_connections
         clock = self._clock
         deadline = None
@@ -208,6 +213,9 @@ class Capture:
         frame = 0
         on_progress = self._on_progress
         keys = self.keys
+        if self._journal and keys is not None and keys.journal is None:
+            keys.journal = []
+        journal = keys if keys is not None and keys.journal is not None else None
         secrets_read = 0
         sink = self._sink
 
@@ -299,7 +307,7 @@ class Capture:
                 entry is None
                 and share is not None
                 and (payload or flags & TCP_SYN)
-                and share_of(src, dst, share[1]) != share[0]
+                and flow_share(src, sport, dst, dport, share[1], by_connection) != share[0]
             ):
                 flow, side = _Flow.of_another_share(next_index), 0
                 next_index += 1
@@ -316,6 +324,7 @@ class Capture:
                 if len(reader.secrets) > secrets_read:
                     keys = self._add_capture_secrets(reader, secrets_read, keys)
                     secrets_read = len(reader.secrets)
+                    journal = keys if keys.journal is not None else None
                 client_side = None
                 if flags & TCP_SYN:
                     client_side = 1 if flags & TCP_ACK else 0
@@ -379,6 +388,8 @@ class Capture:
                 if payload:  # TCP Fast Open: data rides on the SYN
                     seq = (seq + 1) & 0xFFFFFFFF
             session.frame, session.ts_ns = frame, ts_ns
+            if journal is not None:
+                journal.frame = frame
             if payload and not session.ignored:
                 half = flow.halves[side]
                 try:
@@ -548,6 +559,8 @@ def read_capture(
     limits: Limits = Limits(),
     clock: Callable[[], float] | None = None,
     share: tuple[int, int] | None = None,
+    share_by_connection: bool = False,
+    journal: bool = False,
 ) -> Capture:
     """Open a pcap/pcapng capture (optionally gzip-compressed) for dissection.
 
@@ -564,8 +577,10 @@ def read_capture(
     (``TimelineEvent.raw``), which costs memory per record. With
     ``stream``, the capture is read from that binary file object, named ``path``.
     ``limits`` bound what the read may hold; its time budget needs ``clock`` (seconds).
-    With ``share`` (k, n), only the connections of share k of n are parsed (``share_of``),
-    numbered as the whole read would number them: one of n worker processes.
+    With ``share`` (k, n), only the connections of share k of n are parsed (``flow_share``:
+    by address pair, or with ``share_by_connection`` by 4-tuple), numbered as the whole
+    read would number them: one of n worker processes. ``journal`` keeps the sessions
+    learnt and looked up in ``keys.journal`` (``KeyStore``), for cli/shares.py.
     """
     return Capture(
         path,
@@ -577,6 +592,8 @@ def read_capture(
         limits=limits,
         clock=clock,
         share=share,
+        share_by_connection=share_by_connection,
+        journal=journal,
     )
 
 

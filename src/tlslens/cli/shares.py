@@ -1,22 +1,28 @@
-"""`show --json --workers N`: one capture read by N processes at once, one share of its
-connections each, printed as one process prints it.
+"""`show --json --workers N` (and `extract` of a big capture): one capture read by N
+processes at once, one share of its connections each, printed as one process prints it.
 
 Strategy: the workers are forked, so each inherits the options already checked (secrets,
 trust store) with nothing to pickle. Each reads the whole file (reading and TCP are cheap
-next to TLS) and parses only its share of the connections (pipeline.share_of: by the pair of
-addresses, so resumptions stay with the session they resume), numbering every flow as one
-process would. A worker writes one line per connection: its flow number (``tcp_stream``),
-its own id for it, the flow number of the connection it resumes, what the parent needs of
-its chain (certificates, each whole the first time) and the JSON. A worker checks the
+next to TLS) and parses only its share of the connections, by 4-tuple, so that one
+client's connections to one server spread too (pipeline.flow_share), numbering every flow
+as one process would. A worker writes one line per connection: its flow number, its own id
+for it, what the parent needs (its certificates, each whole the first time; the session
+keys it presented and was issued, for ``resumed_from``) and the JSON. A worker checks the
 chains of its share itself: a verdict that found every issuer does not depend on the other
-certificates of the capture, so it is final; only a chain short of an issuer waits for the
-parent, which has them all. While the workers work, the parent merges their lines by flow
-number (each worker's are in that order already), gives the ids in that order, checks the
-chains left to it in that order with one checker that has seen every certificate (so a
-chain completed by another share's intermediate gets the verdict one process gives it, and
-the late-intermediate note is one process's) and writes ``id``, ``resumed_from`` and those
-verdicts into the JSON: the same bytes as one process. Memory stays that of one worker: the
-lines wait in files.
+certificates of the capture, and one short of an issuer stands unless the parent has seen
+a certificate that could be that issuer (ChainChecker.adopt); else the parent checks it.
+The parent merges the lines by flow number as they come (each worker's are in that order
+already), gives the ids and ``resumed_from`` in that order, checks the chains left to it
+with one checker that has seen every certificate (a chain completed by another share's
+intermediate gets the verdict one process gives it, and the late-intermediate note is one
+process's) and writes them into the JSON: the same bytes as one process.
+
+Only the secrets a TLS 1.2 session's resumptions reuse cross connections: where secrets
+may decrypt, the lines wait in the workers' files until each worker has sent its journal
+of sessions learnt and looked up (KeyStore.journal); replayed in frame order, it tells
+whether each resumption found what it finds in one process. If one did not, the capture
+is read again by address pair (which keeps a client's sessions together), then by one
+process. Memory stays that of one worker: the lines wait in files.
 """
 
 from __future__ import annotations
@@ -30,20 +36,24 @@ import signal
 import sys
 import tempfile
 import traceback
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
+from cryptography.hazmat.primitives import serialization
+
+from tlslens.capture import open_capture
 from tlslens.cli.options import check_chain, matches, verdicts
 from tlslens.errors import CaptureError
 from tlslens.explain import ResumptionSavings
 from tlslens.keys.store import KeyStore
-from tlslens.model import Finding
+from tlslens.model import Connection, Finding
 from tlslens.net.revocation import RevocationChecker
 from tlslens.pipeline import Limits, read_capture
 from tlslens.serialize import connection_to_json
+from tlslens.tls.resumption import ResumptionIndex, issued, presented
 from tlslens.x509 import ChainChecker, Validation
 
 Work = Callable[[tuple[int, int], Callable[[str], None]], None]
@@ -57,10 +67,10 @@ def _flow_of(line: bytes) -> int:
 _POLL_S = 0.02
 
 
-def run_shares(workers: int, work: Work) -> Iterator[str]:
-    """The lines the ``workers`` forked processes write: progress ("P") and error ("E")
-    lines as they come, and the connections ("C") of all of them merged by flow number
-    while they work.
+def run_shares(workers: int, work: Work, *, hold: bool = False) -> Iterator[str]:
+    """The lines the ``workers`` forked processes write: their notes (progress "P", error
+    "E" and the like) as they come, and the connections ("C") of all of them merged by flow
+    number while they work (with ``hold``, once all have ended and every note is out).
 
     Connection lines go to a file per worker, which the parent reads as it grows, not
     through a pipe: a pipe would hold the worker that is ahead until the other catches up,
@@ -112,7 +122,7 @@ def run_shares(workers: int, work: Work) -> Iterator[str]:
                         ended[k] = True
                         failed += status != 0
                 # A line goes out once every worker still at work has one waiting too.
-                while True:
+                while not hold or (all(ended) and not selector.get_map()):
                     ready = [k for k in range(workers) if pending[k]]
                     if not ready or any(not pending[k] and not ended[k] for k in range(workers)):
                         break
@@ -149,44 +159,72 @@ def _child(k: int, workers: int, work: Work, notes: int, part: Path) -> NoReturn
 
 
 class Renumber:
-    """Gives connections their ids in flow order and rewrites the workers' JSON with them."""
+    """Gives connections their ids in flow order and rewrites the workers' JSON with them,
+    and with the connection each resumes (resolved here: its issuer may be another
+    worker's)."""
 
     def __init__(self) -> None:
-        self.ids: dict[int, int] = {}  # flow number -> id
+        self.count = 0
+        self.resumptions = ResumptionIndex()
 
     def line(self, text: str) -> tuple[int, dict[str, Any], str]:
-        """(id, the chain to check, the JSON line) of a worker's "C" line."""
-        _kind, flow, local, resumed, chain, row = text.rstrip("\n").split("\t", 5)
-        number = len(self.ids) + 1
-        self.ids[int(flow)] = number
-        # Keys come in a fixed order and strings are escaped, so the first '"id": N' is the
-        # key itself, and so is the first '"resumed_from": '.
-        row = row.replace(f'"id": {local},', f'"id": {number},', 1)
-        if resumed:
-            source = self.ids[int(resumed)]
-            old = row[row.index('"resumed_from": ') :].split(",", 1)[0]
-            row = row.replace(old, f'"resumed_from": {source}', 1)
-        return number, json.loads(chain), row + "\n"
+        """(id, what the worker says of the connection, the JSON line) of a "C" line."""
+        _kind, _flow, local, meta_text, row = text.rstrip("\n").split("\t", 4)
+        self.count += 1
+        number = self.count
+        meta = json.loads(meta_text)
+        presented = [(kind, bytes.fromhex(value)) for kind, value in meta.get("p", ())]
+        source = self.resumptions.resolve_keys(presented, number)
+        self.resumptions.learn_keys(
+            [(kind, bytes.fromhex(value)) for kind, value in meta.get("i", ())], number
+        )
+        if row:
+            # Keys come in a fixed order and strings are escaped, so the first '"id": N' is
+            # the key itself, and so is the first '"resumed_from": '.
+            row = row.replace(f'"id": {local},', f'"id": {number},', 1)
+            at = row.index('"resumed_from": ')
+            end = row.index(",", at)
+            value = "null" if source is None else str(source)
+            row = f'{row[:at]}"resumed_from": {value}{row[end:]}'
+        return number, meta, row + "\n"
 
 
 _VALIDATION = ', "validation": null, "problems": '
 _CLIENT_VALIDATION = '"validation": null}, "hello_retry_request": '
 
 
-def with_verdicts(row: str, server: Validation | None, client: Validation | None) -> str:
-    """A worker's JSON line with the chain verdicts the parent made: the last
+def with_verdicts(row: str, server: str | None, client: str | None) -> str:
+    """A worker's JSON line with the chain verdicts (as JSON) the parent gives: the last
     "validation" key is the connection's, the one before "hello_retry_request" its client
     chain's (keys come in a fixed order and strings are escaped)."""
     if server is not None:
         at = row.rindex(_VALIDATION)
-        verdict = json.dumps(server.to_json(), ensure_ascii=True)
-        row = f'{row[:at]}, "validation": {verdict}, "problems": {row[at + len(_VALIDATION) :]}'
+        row = f'{row[:at]}, "validation": {server}, "problems": {row[at + len(_VALIDATION) :]}'
     if client is not None:
-        verdict = json.dumps(client.to_json(), ensure_ascii=True)
         row = row.replace(
-            _CLIENT_VALIDATION, f'"validation": {verdict}}}, "hello_retry_request": ', 1
+            _CLIENT_VALIDATION, f'"validation": {client}}}, "hello_retry_request": ', 1
         )
     return row
+
+
+def _json(validation: Validation) -> str:
+    return json.dumps(validation.to_json(), ensure_ascii=True)
+
+
+def _verdict_to_adopt(conn: Connection) -> dict[str, Any]:
+    """A worker's verdicts of a chain short of an issuer, and what the parent needs to
+    tell whether it stands (ChainChecker.adopt): which certificate lacks its issuer, and
+    whether a certificate of the share was found for it."""
+    validation = conn.validation
+    assert validation is not None and validation.missing_issuer is not None
+    top = validation.missing_issuer.public_bytes(serialization.Encoding.DER)
+    client = conn.client_validation if conn.client_certificates else None
+    return {
+        "v": _json(validation),
+        "w": None if client is None else _json(client),
+        "x": next(i for i, cert in enumerate(conn.certificates) if cert.der == top),
+        "e": any(p.code == "intermediate_elsewhere_in_capture" for p in validation.problems),
+    }
 
 
 class SharedJson:
@@ -213,16 +251,23 @@ class SharedJson:
         self.path, self.workers, self.keys, self.checker = path, workers, keys, checker
         self.revoker, self.limits, self.filters = revoker, limits, filters
         self.reveal_keys, self.on_progress, self.records = reveal_keys, on_progress, records
+        self._start()
+        # By 4-tuple, so that one client's connections to one server spread too; by address
+        # pair (which keeps a session with its resumptions) or by one process if a
+        # resumption would not find the secrets one process finds (see _same_secrets).
+        self._split = "connections"
+
+    def _start(self) -> None:
+        """What one read of the capture learns, from nothing."""
         self.failure: str | None = None
         self.problems: list[Finding] = []
-        self.chains = checker.fresh()  # "elsewhere in the capture" means this capture
+        self.chains = self.checker.fresh()  # "elsewhere in the capture" means this capture
         self.savings = ResumptionSavings()
         self.connections = 0
 
     def _work(self, share: tuple[int, int], write: Callable[[str], None]) -> None:
         """A worker: one line per connection of its share, then the capture's findings."""
         _number, server, sni = self.filters
-        flows: dict[int, int] = {}  # this worker's ids -> flow numbers
         sent: set[bytes] = set()  # certificates already written out whole
         last = [0]
         # Online revocation is asked by the parent, once per path, as one process asks it.
@@ -247,23 +292,31 @@ class SharedJson:
             share=share,
             on_progress=progress,
             records=self.records,
+            share_by_connection=self._split == "connections",
+            journal=True,
         )
         try:
             for conn in reading:
-                flows[conn.id] = conn.tcp_stream
                 shown = matches(conn, None, server, sni)
                 final = False
+                chain: dict[str, Any] = {}
                 if shown and own_chains is not None:
                     check_chain(own_chains, conn)
                     final = conn.validation is None or conn.validation.missing_issuer is None
-                    if not final:  # the parent checks it with every certificate seen
+                    if not final:
+                        # Short of an issuer: the parent, which has seen every certificate,
+                        # keeps this verdict if none of them can be that issuer.
+                        chain |= _verdict_to_adopt(conn)
                         conn.validation = conn.client_validation = None
-                chain: dict[str, Any] = {
+                chain |= {
                     "c": [der(cert.der) for cert in conn.certificates],
                     "m": shown,
                     "f": final,
                     "r": ResumptionSavings.sample(conn) if shown else None,
                 }
+                for tag, keys in (("p", presented(conn)), ("i", issued(conn))):
+                    if keys:
+                        chain[tag] = [(kind, value.hex()) for kind, value in keys]
                 if not final:
                     chain |= {
                         "k": [der(cert.der) for cert in conn.client_certificates or []],
@@ -278,17 +331,36 @@ class SharedJson:
                     if shown
                     else ""
                 )
-                resumed = "" if conn.resumed_from is None else str(flows[conn.resumed_from])
-                write(f"C\t{conn.tcp_stream}\t{conn.id}\t{resumed}\t{json.dumps(chain)}\t{row}\n")
+                write(f"C\t{conn.tcp_stream}\t{conn.id}\t{json.dumps(chain)}\t{row}\n")
         except (CaptureError, OSError) as exc:
             write(f"E\t{json.dumps(str(exc))}\n")
             return
+        if reading.keys is not None and reading.keys.journal:
+            events = [
+                (f, op, table, key.hex(), hit) for f, op, table, key, hit in reading.keys.journal
+            ]
+            write(f"J\t{json.dumps(events)}\n")
         if share[0] == 0:  # each worker saw the whole file: one says what concerns it
             for finding in reading.summary.problems:
                 write(f"S\t{json.dumps(finding.to_json())}\n")
 
     def __iter__(self) -> Iterator[str]:
+        # Where secrets may decrypt (given, or carried by a pcapng), the connections wait in
+        # the workers' files until every worker has said which sessions it learnt and looked
+        # up: if a resumption would not find what it finds in one process, nothing came out
+        # yet and the capture is read again, by address pair, then by one process.
+        hold = bool(self.keys) or _may_carry_secrets(self.path)
+        for split, workers in (("connections", self.workers), ("addresses", self.workers), ("", 1)):
+            self._start()
+            self._split = split
+            yield from self._merged(workers, hold=hold)
+            if self.failure != _RETRY:
+                return
+
+    def _merged(self, workers: int, *, hold: bool) -> Iterator[str]:
         number = self.filters[0]
+        journals: list[list[Any]] = []
+        checked = not hold
         renumber = Renumber()
         chains = self.chains
         certificates: dict[str, bytes] = {}  # by SHA-256 hex
@@ -305,7 +377,7 @@ class SharedJson:
             return out
 
         try:
-            for line in run_shares(self.workers, self._work):
+            for line in run_shares(workers, self._work, hold=hold):
                 kind = line[:2]
                 if kind == "P\t":
                     if self.on_progress is not None:
@@ -317,6 +389,14 @@ class SharedJson:
                 if kind == "S\t":
                     self.problems.append(Finding(**json.loads(line[2:])))
                     continue
+                if kind == "J\t":
+                    journals.append(json.loads(line[2:]))
+                    continue
+                if not checked:  # held: every note is in
+                    checked = True
+                    if workers > 1 and not _same_secrets(journals):
+                        self.failure = _RETRY
+                        return
                 conn_id, chain, row = renumber.line(line)
                 self.connections = conn_id
                 sent = ders(chain["c"])
@@ -331,6 +411,9 @@ class SharedJson:
                     chains.observe(sent, conn_id)
                     yield row
                     continue
+                if "v" in chain and chains.adopt(sent, chain["x"], chain["e"], conn_id):
+                    yield with_verdicts(row, chain["v"], chain["w"])
+                    continue
                 validation, client = verdicts(
                     chains,
                     sent,
@@ -341,6 +424,49 @@ class SharedJson:
                     conn_id=conn_id,
                     revoker=self.revoker,
                 )
-                yield with_verdicts(row, validation, client)
+                yield with_verdicts(
+                    row,
+                    None if validation is None else _json(validation),
+                    None if client is None else _json(client),
+                )
         except RuntimeError as exc:
             self.failure = f"{exc}; the output above is incomplete"
+
+
+_RETRY = "read again"
+
+
+def _same_secrets(journals: list[list[Any]]) -> bool:
+    """Whether every resumption a worker looked up found (or missed) the session secret
+    it would have found in one process reading the whole capture: the workers' journals
+    (KeyStore.journal), replayed in frame order on one bounded store."""
+    events = sorted((event for journal in journals for event in journal), key=lambda e: e[0])
+    tables: dict[str, OrderedDict[str, None]] = {
+        "sessions": OrderedDict(),
+        "tickets": OrderedDict(),
+    }
+    for _frame, op, table, key, found in events:
+        learnt = tables[table]
+        if op == "learn":
+            learnt.pop(key, None)
+            learnt[key] = None
+            while len(learnt) > KeyStore.MAX_SESSIONS:
+                learnt.popitem(last=False)
+        elif (key in learnt) != found:
+            return False
+    return True
+
+
+def _may_carry_secrets(path: Path) -> bool:
+    """Whether the capture is pcapng (whose Decryption Secrets Blocks carry key logs);
+    a file that cannot be opened is for the workers to say."""
+    try:
+        raw, reader = open_capture(path)
+    except OSError:
+        return False
+    with raw:
+        try:
+            iter(reader)
+        except CaptureError:
+            return False
+        return reader.format == "pcapng"

@@ -151,7 +151,7 @@ class ConnectionDecryptor:
         elif isinstance(message, hs.ClientKeyExchange):
             self._client_key_exchange(message)
         elif isinstance(message, hs.NewSessionTicket) and self.master_secret and not self.tls13:
-            self.store.remember(self.store.tickets, message.ticket, self.master_secret)
+            self.store.remember("tickets", message.ticket, self.master_secret)
 
     def transcript_hash(self) -> bytes:
         """The hash of the handshake so far, with the suite's hash (RFC 8446 §4.4.1)."""
@@ -202,10 +202,10 @@ class ConnectionDecryptor:
             and sh.legacy_session_id
             and sh.legacy_session_id == self.client_session_id
         ):
-            master = self.store.sessions.get(sh.legacy_session_id)
+            master = self.store.look_up("sessions", sh.legacy_session_id)
             source = "resumed_session"
         if master is None and self.client_ticket:
-            master = self.store.tickets.get(self.client_ticket)
+            master = self.store.look_up("tickets", self.client_ticket)
             source = "resumed_ticket"
         if master is not None:
             self._set_master(master, source)
@@ -329,7 +329,7 @@ class ConnectionDecryptor:
         self.active[direction] = self.pending[direction]
         self.pending[direction] = None
         if self.master_secret is not None and self.session_id:
-            self.store.remember(self.store.sessions, self.session_id, self.master_secret)
+            self.store.remember("sessions", self.session_id, self.master_secret)
 
     # -- TLS 1.3 ----------------------------------------------------------------------
     def _tls13_protection(self, prefix: str, secret: bytes) -> RecordProtection:

@@ -197,6 +197,21 @@ def _decode_tcp_slow(linktype: int, data: bytes) -> TCPSegment | Skip:
 
 
 def share_of(a: bytes, b: bytes, workers: int) -> int:
-    """Which of ``workers`` parses the connections between addresses a and b: all of a pair's
-    go to one, so a session and its resumptions stay together."""
+    """Which of ``workers`` parses the connections between a and b: addresses (all of a
+    pair's connections go to one, so a session and its resumptions stay together) or
+    endpoints (``endpoint``: address and port, one connection at a time)."""
     return zlib.crc32(min(a, b) + max(a, b)) % workers
+
+
+def endpoint(address: bytes, port: int) -> bytes:
+    """An address and a port as one key for ``share_of``."""
+    return address + port.to_bytes(2, "big")
+
+
+def flow_share(
+    src: bytes, sport: int, dst: bytes, dport: int, workers: int, by_connection: bool
+) -> int:
+    """``share_of`` a TCP connection: by its 4-tuple, or by its pair of addresses."""
+    if by_connection:
+        return share_of(endpoint(src, sport), endpoint(dst, dport), workers)
+    return share_of(src, dst, workers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -19,15 +20,33 @@ class KeyStore:
     # master secrets of full handshakes seen, for the abbreviated ones that resume them
     sessions: dict[bytes, bytes] = field(default_factory=dict)
     tickets: dict[bytes, bytes] = field(default_factory=dict)
+    # Kept by a worker that reads one share of a capture's connections (cli/shares.py):
+    # every session learnt and every resumption looked up, with its frame (``frame``, set
+    # by the reader), so that the parent can tell whether one process would have found the
+    # same secrets: (frame, "learn" or "look_up", table, key, found).
+    journal: list[tuple[int, str, str, bytes, bool]] | None = None
+    frame: int = 0
 
     MAX_SESSIONS = 1 << 16  # resumable sessions remembered, oldest forgotten first
 
-    def remember(self, table: dict[bytes, bytes], key: bytes, master_secret: bytes) -> None:
-        """Keep a master secret for resumption (``sessions`` or ``tickets``), bounded."""
-        table.pop(key, None)
-        table[key] = master_secret
-        while len(table) > self.MAX_SESSIONS:
-            del table[next(iter(table))]  # dicts keep insertion order: the oldest first
+    def remember(
+        self, table: Literal["sessions", "tickets"], key: bytes, master_secret: bytes
+    ) -> None:
+        """Keep a master secret for resumption (by session ID or by ticket), bounded."""
+        secrets = self.sessions if table == "sessions" else self.tickets
+        secrets.pop(key, None)
+        secrets[key] = master_secret
+        while len(secrets) > self.MAX_SESSIONS:
+            del secrets[next(iter(secrets))]  # dicts keep insertion order: the oldest first
+        if self.journal is not None:
+            self.journal.append((self.frame, "learn", table, key, True))
+
+    def look_up(self, table: Literal["sessions", "tickets"], key: bytes) -> bytes | None:
+        """The master secret of a session a connection resumes, if it was learnt."""
+        found = (self.sessions if table == "sessions" else self.tickets).get(key)
+        if self.journal is not None:
+            self.journal.append((self.frame, "look_up", table, key, found is not None))
+        return found
 
     def __bool__(self) -> bool:
         return bool(len(self.keylog) or self.rsa_keys or self.psk)

@@ -19,35 +19,53 @@ from tlslens.model import Connection
 MAX_SESSIONS = 1 << 16
 
 
+Key = tuple[str, bytes]  # ("session_id" or "ticket", the value, hashed when long)
+
+
 class ResumptionIndex:
     def __init__(self, max_sessions: int = MAX_SESSIONS) -> None:
         self.max_sessions = max_sessions
-        self._issuers: OrderedDict[tuple[str, bytes], int] = OrderedDict()
+        self._issuers: OrderedDict[Key, int] = OrderedDict()
 
     def resolve(self, conn: Connection) -> int | None:
         """The id of the connection whose session ``conn`` resumes, if the capture has it."""
-        if conn.resumed is None:
-            return None
-        for key in _presented(conn):
-            issuer = self._issuers.get(_short(key))
-            if issuer is not None and issuer != conn.id:
-                return issuer
-        return None
+        return self.resolve_keys(presented(conn), conn.id)
 
     def learn(self, conn: Connection) -> None:
         """Remember the session ID and tickets ``conn``'s server issued."""
-        sh = conn.server_hello
-        if sh is not None and sh.legacy_session_id and not conn.resumed and not conn.tls13:
-            self._remember(("session_id", sh.legacy_session_id), conn.id)
-        for ticket in conn.issued_tickets:
-            self._remember(("ticket", ticket), conn.id)
+        self.learn_keys(issued(conn), conn.id)
 
-    def _remember(self, key: tuple[str, bytes], conn_id: int) -> None:
-        key = _short(key)
-        self._issuers[key] = conn_id
-        self._issuers.move_to_end(key)
-        while len(self._issuers) > self.max_sessions:
-            self._issuers.popitem(last=False)
+    def resolve_keys(self, keys: list[Key], conn_id: int) -> int | None:
+        """``resolve`` from what a connection presented (``presented``)."""
+        for key in keys:
+            issuer = self._issuers.get(key)
+            if issuer is not None and issuer != conn_id:
+                return issuer
+        return None
+
+    def learn_keys(self, keys: list[Key], conn_id: int) -> None:
+        """``learn`` from what a connection's server issued (``issued``)."""
+        for key in keys:
+            self._issuers[key] = conn_id
+            self._issuers.move_to_end(key)
+            while len(self._issuers) > self.max_sessions:
+                self._issuers.popitem(last=False)
+
+
+def presented(conn: Connection) -> list[Key]:
+    """What a resumed connection's ClientHello presented, as index keys (none if the
+    connection did not resume)."""
+    return [_short(key) for key in _presented(conn)] if conn.resumed is not None else []
+
+
+def issued(conn: Connection) -> list[Key]:
+    """The session ID and tickets ``conn``'s server issued, as index keys."""
+    keys: list[Key] = []
+    sh = conn.server_hello
+    if sh is not None and sh.legacy_session_id and not conn.resumed and not conn.tls13:
+        keys.append(_short(("session_id", sh.legacy_session_id)))
+    keys += [_short(("ticket", ticket)) for ticket in conn.issued_tickets]
+    return keys
 
 
 def _presented(conn: Connection) -> list[tuple[str, bytes]]:

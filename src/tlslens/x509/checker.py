@@ -71,6 +71,9 @@ class ChainChecker:
         self.known: set[bytes] = set()  # SHA-256 of the certificates remembered
         self.awaited: dict[bytes, _Awaited] = {}  # issuer subject (DER) -> who lacked it
         self.late: list[LateIntermediate] = []
+        # adopt()'s certificates by DER: parsed, their issuer's name, whether the pool's
+        # certificate of that name signed them (None: the pool has none yet)
+        self._children: dict[bytes, tuple[x509.Certificate, bytes, bool | None]] = {}
 
     def fresh(self) -> ChainChecker:
         """The same store, host and time, for another capture: nothing seen yet."""
@@ -92,6 +95,37 @@ class ChainChecker:
     def observe(self, certificates: list[bytes], conn_id: int | None = None) -> None:
         """A connection whose chain is not checked still shows its certificates."""
         self._remember(certificates, conn_id)
+
+    def adopt(self, certificates: list[bytes], missing: int, elsewhere: bool, conn_id: int) -> bool:
+        """A verdict made by a checker that saw fewer of the capture's certificates (a worker
+        reading a share of the connections), whose path stopped at ``certificates[missing]``
+        for want of its issuer: True if this checker would make the same, that is when
+        neither found that issuer elsewhere in the capture (as ``validate`` looks for it);
+        it then learns from the connection as ``check`` would. ``elsewhere``: the verdict
+        did find it."""
+        if elsewhere:
+            return False
+        der = certificates[missing]
+        known = self._children.get(der)
+        if known is None:
+            try:
+                child = load_certificate(der)
+            except ValueError:
+                return False
+            known = (child, child.issuer.public_bytes(), None)
+        child, issuer, usable = known
+        candidate = self.pool.get(issuer)
+        if candidate is not None and usable is None:
+            # The pool keeps the first certificate of each name: this answer holds.
+            usable = not self_signed(candidate) and signed_by(child, candidate)
+        if len(self._children) >= self.MAX_CACHE:
+            self._children.clear()
+        self._children[der] = (child, issuer, usable)
+        if usable:
+            return False
+        self._await_child(child, conn_id)
+        self._remember(certificates, conn_id)
+        return True
 
     def check(
         self,
@@ -180,6 +214,10 @@ class ChainChecker:
             p.code == "intermediate_elsewhere_in_capture" for p in result.problems
         ):
             return
+        self._await_child(child, conn_id)
+
+    def _await_child(self, child: x509.Certificate, conn_id: int) -> None:
+        """``child``'s issuer was missing in connection ``conn_id``: wait for it."""
         key = child.issuer.public_bytes()
         entry = self.awaited.get(key)
         if entry is None:
