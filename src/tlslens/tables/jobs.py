@@ -90,13 +90,6 @@ def done_marker(out: str, capture: str) -> Path:
     return Path(out) / "_done" / f"{key_of(capture)}.json"
 
 
-def _write(table: pa.Table, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    pq.write_table(table, temporary, compression="zstd")
-    os.replace(temporary, target)
-
-
 def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
@@ -111,20 +104,21 @@ def extract(job: Job) -> Done:
     quiet = Console(file=io.StringIO())  # the command checked the options already
     keys = key_store(tuple(map(Path, job.keylogs)), job.rsa_keys, job.psk, quiet)
     checker = chain_checker(job.trust_store, tuple(map(Path, job.cas)), job.host, job.at, quiet)
-    rows: dict[str, list[dict[str, Any]]] = {table: [] for table in TABLES}
-    certificates: dict[str, dict[str, Any]] = {}
     name = job.capture
+    key = key_of(name)
+    tables = {table: _Table(Path(job.out), table, key) for table in TABLES}
+    certificates: dict[str, dict[str, Any]] = {}  # distinct, so bounded by the work
     try:
         summary_problems: list[Finding] = []
         for row in _connections(job, keys, checker, summary_problems):
             conn_id = row["id"]
-            rows["connections"].append(connection_row(name, row))
+            tables["connections"].add(connection_row(name, row))
             for index, message in enumerate(row["handshake"]):
-                rows["handshake_messages"].append(
+                tables["handshake_messages"].add(
                     {"capture_file": name, "connection": conn_id, "index": index, **message}
                 )
             for problem in row["problems"]:
-                rows["problems"].append({"capture_file": name, "connection": conn_id, **problem})
+                tables["problems"].add({"capture_file": name, "connection": conn_id, **problem})
             for cert in row["certificates"]:
                 seen = certificates.get(cert["sha256"])
                 if seen is not None:
@@ -140,25 +134,61 @@ def extract(job: Job) -> Done:
                     "connections": 1,
                 }
     except (CaptureError, OSError, _UnreadableError) as exc:
+        for table in tables.values():
+            table.discard()
         return Done(name, size, error=str(exc))
     for problem in summary_problems:
-        rows["problems"].append({"capture_file": name, "connection": None, **problem.to_json()})
-    rows["certificates"] = list(certificates.values())
-    key = key_of(name)
-    for table in TABLES:
-        # What a killed run of this capture left half-written goes.
-        for stale in (Path(job.out) / table).glob(f".{key}.parquet.*.tmp"):
-            stale.unlink(missing_ok=True)
-        columns = schema(table)
-        _write(
-            pa.Table.from_pylist(rows[table], schema=columns),
-            Path(job.out) / table / f"{key}.parquet",
-        )
-    counts = {table: len(rows[table]) for table in TABLES}
+        tables["problems"].add({"capture_file": name, "connection": None, **problem.to_json()})
+    for cert_row in certificates.values():
+        tables["certificates"].add(cert_row)
+    for table in tables.values():
+        table.commit()
+    counts = {table_name: table.count for table_name, table in tables.items()}
     marker = done_marker(job.out, name)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"capture": name, "rows": counts}) + "\n")
     return Done(name, size, connections=counts["connections"], rows=counts)
+
+
+# Rows held before they are written out as one row group: memory stays bounded whatever
+# the size of the capture.
+GROUP_ROWS = 2048
+
+
+class _Table:
+    """One table of one capture, written as it grows to a temporary file that is renamed
+    into place once the capture is whole (what a killed run of it left goes first)."""
+
+    def __init__(self, out: Path, table: str, key: str) -> None:
+        self.target = out / table / f"{key}.parquet"
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        for stale in self.target.parent.glob(f".{key}.parquet.*.tmp"):
+            stale.unlink(missing_ok=True)
+        self.temporary = self.target.with_name(f".{self.target.name}.{os.getpid()}.tmp")
+        self.schema = schema(table)
+        self.writer = pq.ParquetWriter(self.temporary, self.schema, compression="zstd")
+        self.rows: list[dict[str, Any]] = []
+        self.count = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.count += 1
+        if len(self.rows) >= GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.rows:
+            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
+            self.rows = []
+
+    def commit(self) -> None:
+        self._flush()
+        self.writer.close()
+        os.replace(self.temporary, self.target)
+
+    def discard(self) -> None:
+        self.writer.close()
+        self.temporary.unlink(missing_ok=True)
 
 
 class _UnreadableError(Exception):

@@ -1,0 +1,92 @@
+"""Benchmark: a fleet of captures through `tlslens extract`, 1 and 2 workers, against tshark
+run per file under `xargs -P 2`, in one run.
+
+Usage (with tshark installed):
+    python bench/bench_extract.py [--gb 5] [--keep]
+
+The captures: the many-connection capture of bench_workers.py (the project's recorded
+OpenSSL, GnuTLS, nginx and Python connections copied to 5,040 connections, 45 MB), as many
+times as makes --gb of captures, each a hard link of its own name (the same bytes: the page
+cache holds them, for every tool alike). Then, once each:
+    tlslens extract --workers 1 --out D1 FILES...
+    tlslens extract --workers 2 --out D2 FILES...
+    printf FILES | xargs -P 2 -n 1 tshark -T fields (SNI, version, suite, subject)
+and prints the times, the ratios at equal cores, the scaling from 1 to 2 workers and the
+peak RSS of the largest process (a worker). The two datasets are checked to be the same
+bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+from bench_report import WORK
+from bench_show import timed, tshark_fields
+from bench_workers import _build
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gb", type=float, default=5.0)
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    base = WORK / "many-5040.pcap"
+    if not (args.keep and base.exists()):
+        _build(base, 5040)
+    fleet = WORK / "fleet"
+    shutil.rmtree(fleet, ignore_errors=True)
+    fleet.mkdir()
+    count = max(2, round(args.gb * 1e9 / base.stat().st_size))
+    files = []
+    for k in range(count):
+        link = fleet / f"sensor{k:03d}.pcap"
+        os.link(base, link)
+        files.append(str(link))
+    total = count * base.stat().st_size / 1e9
+    tlslens = str(Path(sys.executable).parent / "tlslens")
+    out = {n: WORK / f"dataset-{n}" for n in (1, 2)}
+    runs = {}
+    for workers in (1, 2):
+        shutil.rmtree(out[workers], ignore_errors=True)
+        command = [tlslens, "extract", "--workers", str(workers), "--out", str(out[workers])]
+        runs[f"tlslens extract --workers {workers}"] = timed([*command, *files], runs=1)
+    listing = fleet / "files.txt"
+    listing.write_text("".join(f"{f}\n" for f in files))
+    # One tshark per file, its output discarded: tshark_fields with "$1" for the file.
+    script = fleet / "tshark-one.sh"
+    words = [shlex.quote(word) for word in tshark_fields(Path("FILE"))]
+    script.write_text(" ".join(words).replace("FILE", '"$1"') + " > /dev/null\n")
+    xargs = ["xargs", "-P", "2", "-n", "1", "-a", str(listing), "sh", str(script)]
+    runs["tshark -T fields, xargs -P 2"] = timed(xargs, runs=1)
+    for table in ("connections", "certificates", "handshake_messages", "problems"):
+        one = sorted((out[1] / table).glob("*.parquet"))
+        two = sorted((out[2] / table).glob("*.parquet"))
+        assert [p.name for p in one] == [p.name for p in two], table
+        assert all(a.read_bytes() == b.read_bytes() for a, b in zip(one, two, strict=True)), table
+    print(f"{count} captures, {total:.2f} GB, {count * 5040} TLS connections")
+    for name, (seconds, rss) in runs.items():
+        print(
+            f"{name:32} {seconds:7.1f} s  {total * 1000 / seconds:6.1f} MB/s  "
+            f"peak RSS {rss / 1024:5.0f} MB"
+        )
+    one_s = runs["tlslens extract --workers 1"][0]
+    two_s = runs["tlslens extract --workers 2"][0]
+    theirs = runs["tshark -T fields, xargs -P 2"][0]
+    print(
+        f"tlslens (2 workers) / tshark (xargs -P 2) throughput {theirs / two_s:.2f}x; "
+        f"1 -> 2 workers {one_s / two_s:.2f}x"
+    )
+    if not args.keep:
+        for path in (fleet, *out.values()):
+            shutil.rmtree(path, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
