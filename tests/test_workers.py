@@ -5,6 +5,8 @@ capture, on the project's captures with their key logs (resumptions included, so
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,8 +56,14 @@ def test_many_hosts_are_shared_out_and_merged_back(tmp_path: Path) -> None:
     one = _show(str(path))
     assert len(one.splitlines()) == 300
     assert _show("--workers", "2", str(path)) == one
-    result = CliRunner().invoke(main, ["show", "--workers", "2", str(path)])
-    assert result.exit_code == 2 and "works with --json only" in result.stderr
+    # The narration too, in a file or a pipe (CliRunner's output is not a terminal).
+    narrated = CliRunner().invoke(main, ["show", "--workers", "1", str(path)])
+    assert narrated.exit_code == 0 and narrated.stdout.count("Connection 300 ·") == 1
+    for args in ([], ["--brief"], ["--ladder"], ["--connection", "7"]):
+        two = CliRunner().invoke(main, ["show", *args, "--workers", "2", str(path)])
+        assert two.exit_code == 0
+        one_run = CliRunner().invoke(main, ["show", *args, "--workers", "1", str(path)])
+        assert (two.stdout, two.stderr) == (one_run.stdout, one_run.stderr), args
 
 
 def test_a_chain_completed_by_another_share_gets_the_same_verdict(tmp_path: Path) -> None:
@@ -131,6 +139,7 @@ def test_the_notes_on_stderr_are_one_process_notes() -> None:
 def test_a_big_capture_is_shared_out_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without --workers, `show --json` of a capture of AUTO_SPLIT_AT bytes or more uses
     every core, and --records comes out of the workers too."""
+    from tlslens.cli import shares as shares_module
     from tlslens.cli import show as show_module
 
     path = CAPTURES / "openssl-resumption.pcap"
@@ -144,10 +153,10 @@ def test_a_big_capture_is_shared_out_by_default(monkeypatch: pytest.MonkeyPatch)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(show_module, "SharedJson", counted)
-    monkeypatch.setattr(show_module.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(shares_module.os, "cpu_count", lambda: 2)
     assert _show(*keys, "--records", str(path)) == one  # under the size: one process
     assert used == []
-    monkeypatch.setattr(show_module, "AUTO_SPLIT_AT", path.stat().st_size)
+    monkeypatch.setattr(shares_module, "AUTO_SPLIT_AT", path.stat().st_size)
     assert _show(*keys, "--records", str(path)) == one
     assert used == [2] and '"records": [' in one
 
@@ -230,3 +239,65 @@ def _keys(path: Path) -> object:
     store = KeyStore()
     store.keylog.add_text(path.read_text(), path.name, "file")
     return store
+
+
+def _narrate(*args: str) -> tuple[int, str, str]:
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "tlslens", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_the_narration_in_a_pipe_is_one_process_narration(corpus: Path) -> None:
+    """`show`, `show --brief`, `--ladder`, `--records` and `certs` to a pipe with
+    --workers 2 write the bytes one process writes, stdout and stderr, on the project's
+    captures with their key logs (resumptions: read again by address pair; chains
+    completed by another connection's intermediate) and on every corpus capture; the
+    workers' markers for connection numbers never show."""
+    captures = sorted(CAPTURES.glob("*.pcap*"))
+    for path in captures:
+        keys = path.with_suffix(".keys")
+        options = ["--keylog", str(keys)] if keys.exists() else []
+        for command in (["show"], ["show", "--brief"], ["show", "--ladder"], ["certs"]):
+            one = _narrate(*command, *options, "--workers", "1", str(path))
+            assert _narrate(*command, *options, "--workers", "2", str(path)) == one, (command, path)
+            two = _narrate(*command, *options, "--workers", "2", str(path))
+            assert not re.search("tlslens[0-9a-f]{32}", two[1])
+    for path in sorted(p for p in corpus.rglob("*.pcap*") if p.is_file()):
+        runner = CliRunner()
+        one = runner.invoke(main, ["show", "--records", "--workers", "1", str(path)])
+        two = runner.invoke(main, ["show", "--records", "--workers", "2", str(path)])
+        assert (two.exit_code, two.stdout, two.stderr) == (
+            one.exit_code,
+            one.stdout,
+            one.stderr,
+        ), path
+
+
+def test_the_narration_is_made_by_the_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The narration above came from the workers, not from one process falling back: on
+    many hosts by 4-tuple, on the resumption capture by address pair (its resumptions are
+    another share's by 4-tuple)."""
+    from tlslens.cli import shares
+
+    reads: list[shares.SharedText] = []
+    real = shares.SharedText.__iter__
+
+    def kept(self: shares.SharedText) -> Iterator[str]:
+        reads.append(self)
+        return real(self)
+
+    monkeypatch.setattr(shares.SharedText, "__iter__", kept)
+    many = tmp_path / "many.pcapng"
+    adversarial._write(many, adversarial._normal(300))
+    resumption = CAPTURES / "openssl-resumption.pcap"
+    keys = ["--keylog", str(resumption.with_suffix(".keys"))]
+    for args, split in (([str(many)], "connections"), ([*keys, str(resumption)], "addresses")):
+        for command in ("show", "certs"):
+            result = CliRunner().invoke(main, [command, "--workers", "2", *args])
+            assert result.exit_code == 0
+            assert not reads[-1].fallback and reads[-1]._split == split, (command, args)

@@ -21,16 +21,25 @@ from tlslens.cli.options import (
     secret_options,
     trust_options,
 )
-from tlslens.cli.output import Connections, print_heading, say_if_no_such_connection, unreadable
+from tlslens.cli.output import (
+    Connections,
+    FileProgress,
+    print_heading,
+    say_if_no_such_connection,
+    unreadable,
+)
+from tlslens.cli.shares import AUTO_SPLIT_AT, SharedText, rendered, workers_for
 from tlslens.errors import CaptureError
 from tlslens.explain import (
     certificate_lines,
     late_intermediate_lines,
     trust_lines,
 )
+from tlslens.keys.store import KeyStore
 from tlslens.model import Connection
 from tlslens.net.revocation import RevocationChecker
-from tlslens.x509 import Validation
+from tlslens.pipeline import Limits
+from tlslens.x509 import ChainChecker, Validation
 from tlslens.x509.certificate import CertificateInfo
 
 
@@ -46,6 +55,14 @@ from tlslens.x509.certificate import CertificateInfo
     type=click.Path(file_okay=False, path_type=Path),
     help="Write every certificate to DIR/connN-I.pem (I: its place in the chain as sent).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    show_default=f"all cores for a capture of {AUTO_SPLIT_AT >> 20} MiB or more",
+    help="Processes reading the capture at once, one share of its connections each (the "
+    "output is the same), for output to a file or pipe; 1: this process alone.",
+)
 def certs(
     capture: Path,
     trust_store: str,
@@ -59,6 +76,7 @@ def certs(
     psk: str | None,
     number: int | None,
     pem_dir: Path | None,
+    workers: int | None,
 ) -> None:
     """Each connection's certificate chain: as sent, as a trust path, and the verdict.
 
@@ -70,7 +88,17 @@ def certs(
     # Online answers describe the present: they are judged as of now.
     revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
     keys = key_store(keylogs, rsa_keys, psk, err)
-    connections = Connections(capture, err, keys, limits=capture_limits())
+    limits = capture_limits()
+    shares = workers_for(capture, workers)
+    # A terminal sees the chains as they come, from one process (and online revocation is
+    # asked by one).
+    if shares > 1 and not console.is_terminal and revoker is None:
+        done = _certs_in_shares(capture, shares, (keys, checker, limits, number), console, pem_dir)
+        if done is not None:
+            if not done:
+                sys.exit(1)
+            return
+    connections = Connections(capture, err, keys, limits=limits)
     try:
         for conn in connections.iter():
             if number is not None and conn.id != number:
@@ -79,7 +107,7 @@ def certs(
             check_chain(checker, conn, revoker)
             _render_certs(console, conn)
             if pem_dir is not None:
-                _write_pems(pem_dir, conn, err)
+                _write_pems(pem_dir, conn.id, [cert.der for cert in conn.certificates], err)
     except BrokenPipeError:
         raise
     except (CaptureError, OSError) as exc:
@@ -88,6 +116,51 @@ def certs(
     for line in late_intermediate_lines(checker.late):
         console.print(Text(line, style="yellow"))
     say_if_no_such_connection(err, capture, number, connections.summary)
+
+
+def _certs_in_shares(
+    capture: Path,
+    workers: int,
+    reading: tuple[KeyStore | None, ChainChecker, Limits, int | None],
+    console: Console,
+    pem_dir: Path | None,
+) -> bool | None:
+    """`certs` of a capture by ``workers`` processes (cli/shares.SharedText) for a file or
+    a pipe: True if it could be read, False if not, None if only one process can tell it
+    (nothing was written then)."""
+    keys, checker, limits, number = reading
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        capture.open("rb").close()
+    except OSError as exc:
+        err.print(unreadable(capture, exc))
+        return False
+
+    def pems(conn_id: int, ders: list[bytes]) -> None:
+        if pem_dir is not None:
+            _write_pems(pem_dir, conn_id, ders, err)
+
+    bar = FileProgress(err, capture)
+    shared = SharedText(
+        capture, workers, keys, checker, limits, (number, None, None),
+        rendered(_render_certs, False), checks=True, on_progress=bar.update, certificates=pems,
+    )  # fmt: skip
+    try:
+        for chunk in shared:
+            console.file.write(chunk)
+    finally:
+        bar.stop()
+    if shared.fallback:
+        return None
+    if shared.failure is not None:
+        err.print(Text(f"{safe_text(str(capture))}: {safe_text(shared.failure)}", style="red"))
+        return False
+    for line in late_intermediate_lines(shared.chains.late):
+        console.print(Text(line, style="yellow"))
+    summary = shared.summary
+    summary.tls_connections = shared.connections
+    say_if_no_such_connection(err, capture, number, summary)
+    return True
 
 
 def _render_certs(console: Console, conn: Connection) -> None:
@@ -128,15 +201,15 @@ def _render_chain(
                     console.print(Text(("  " if i == 0 else "    ") + safe_text(line)))
 
 
-def _write_pems(directory: Path, conn: Connection, err: Console) -> None:
+def _write_pems(directory: Path, conn_id: int, certificates: list[bytes], err: Console) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        for index, cert in enumerate(conn.certificates):
-            body = base64.encodebytes(cert.der).decode().replace("\n", "")
+        for index, der in enumerate(certificates):
+            body = base64.encodebytes(der).decode().replace("\n", "")
             lines = [body[i : i + 64] for i in range(0, len(body), 64)]
             pem = (
                 "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
             )
-            (directory / f"conn{conn.id}-{index}.pem").write_text(pem)
+            (directory / f"conn{conn_id}-{index}.pem").write_text(pem)
     except OSError as exc:
         err.print(Text(f"{safe_text(str(directory))}: {exc.strerror or exc}", style="red"))

@@ -28,13 +28,17 @@ process. Memory stays that of one worker: the lines wait in files.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import io
 import json
 import os
+import secrets
 import selectors
 import signal
 import sys
 import tempfile
+import time
 import traceback
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
@@ -43,6 +47,7 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from cryptography.hazmat.primitives import serialization
+from rich.console import Console
 
 from tlslens.capture import open_capture
 from tlslens.cli.options import check_chain, matches, verdicts
@@ -51,12 +56,28 @@ from tlslens.explain import ResumptionSavings
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Finding
 from tlslens.net.revocation import RevocationChecker
-from tlslens.pipeline import Limits, read_capture
+from tlslens.pipeline import CaptureSummary, Limits, read_capture
 from tlslens.serialize import connection_to_json
-from tlslens.tls.resumption import ResumptionIndex, issued, presented
+from tlslens.tls.resumption import MAX_SESSIONS, ResumptionIndex, issued, presented
 from tlslens.x509 import ChainChecker, Validation
 
 Work = Callable[[tuple[int, int], Callable[[str], None]], None]
+
+
+# Under this size a capture is read by one process (unless --workers): forking costs more
+# than it saves.
+AUTO_SPLIT_AT = 4 << 20
+
+
+def workers_for(path: Path, workers: int | None) -> int:
+    """How many processes read ``path``: --workers, else all cores for a big capture."""
+    if workers is not None:
+        return workers
+    try:
+        big = path.stat().st_size >= AUTO_SPLIT_AT
+    except OSError:
+        return 1  # said by the one process that tries to read it
+    return (os.cpu_count() or 1) if big else 1
 
 
 def _flow_of(line: bytes) -> int:
@@ -159,34 +180,45 @@ def _child(k: int, workers: int, work: Work, notes: int, part: Path) -> NoReturn
 
 
 class Renumber:
-    """Gives connections their ids in flow order and rewrites the workers' JSON with them,
-    and with the connection each resumes (resolved here: its issuer may be another
-    worker's)."""
+    """Gives connections their ids in flow order, and the connection each resumes
+    (resolved here: its issuer may be another worker's)."""
 
     def __init__(self) -> None:
         self.count = 0
         self.resumptions = ResumptionIndex()
+        # The flow of each connection that issued a session, for SharedText (bounded as
+        # the index is).
+        self.flows: OrderedDict[int, int] = OrderedDict()
 
-    def line(self, text: str) -> tuple[int, dict[str, Any], str]:
-        """(id, what the worker says of the connection, the JSON line) of a "C" line."""
-        _kind, _flow, local, meta_text, row = text.rstrip("\n").split("\t", 4)
+    def line(self, text: str) -> tuple[int, dict[str, Any], str, int | None]:
+        """(id, what the worker says of the connection, its row, the id of the connection
+        it resumes) of a "C" line."""
+        _kind, flow, local, meta_text, row = text.rstrip("\n").split("\t", 4)
         self.count += 1
         number = self.count
         meta = json.loads(meta_text)
+        meta["local"] = int(local)
         presented = [(kind, bytes.fromhex(value)) for kind, value in meta.get("p", ())]
         source = self.resumptions.resolve_keys(presented, number)
-        self.resumptions.learn_keys(
-            [(kind, bytes.fromhex(value)) for kind, value in meta.get("i", ())], number
-        )
-        if row:
-            # Keys come in a fixed order and strings are escaped, so the first '"id": N' is
-            # the key itself, and so is the first '"resumed_from": '.
-            row = row.replace(f'"id": {local},', f'"id": {number},', 1)
-            at = row.index('"resumed_from": ')
-            end = row.index(",", at)
-            value = "null" if source is None else str(source)
-            row = f'{row[:at]}"resumed_from": {value}{row[end:]}'
-        return number, meta, row + "\n"
+        if "i" in meta:
+            self.resumptions.learn_keys(
+                [(kind, bytes.fromhex(value)) for kind, value in meta["i"]], number
+            )
+            self.flows[number] = int(flow)
+            if len(self.flows) > self.resumptions.max_sessions:
+                self.flows.popitem(last=False)
+        return number, meta, row, source
+
+
+def _json_ids(row: str, local: int, number: int, source: int | None) -> str:
+    """A worker's JSON line with the id and ``resumed_from`` the parent gave: keys come in
+    a fixed order and strings are escaped, so the first '"id": N' is the key itself, and
+    so is the first '"resumed_from": '."""
+    row = row.replace(f'"id": {local},', f'"id": {number},', 1)
+    at = row.index('"resumed_from": ')
+    end = row.index(",", at)
+    value = "null" if source is None else str(source)
+    return f'{row[:at]}"resumed_from": {value}{row[end:]}'
 
 
 _VALIDATION = ', "validation": null, "problems": '
@@ -211,19 +243,21 @@ def _json(validation: Validation) -> str:
     return json.dumps(validation.to_json(), ensure_ascii=True)
 
 
-def _verdict_to_adopt(conn: Connection) -> dict[str, Any]:
+def _verdict_to_adopt(conn: Connection, chains: ChainChecker) -> dict[str, Any]:
     """A worker's verdicts of a chain short of an issuer, and what the parent needs to
     tell whether it stands (ChainChecker.adopt): which certificate lacks its issuer, and
-    whether a certificate of the share was found for it."""
+    which certificate of the share the verdict names as that issuer, if any."""
     validation = conn.validation
     assert validation is not None and validation.missing_issuer is not None
-    top = validation.missing_issuer.public_bytes(serialization.Encoding.DER)
+    child = validation.missing_issuer
+    top = child.public_bytes(serialization.Encoding.DER)
     client = conn.client_validation if conn.client_certificates else None
+    named = any(p.code == "intermediate_elsewhere_in_capture" for p in validation.problems)
     return {
         "v": _json(validation),
         "w": None if client is None else _json(client),
         "x": next(i for i, cert in enumerate(conn.certificates) if cert.der == top),
-        "e": any(p.code == "intermediate_elsewhere_in_capture" for p in validation.problems),
+        "e": chains.elsewhere(child) if named else None,
     }
 
 
@@ -251,6 +285,9 @@ class SharedJson:
         self.path, self.workers, self.keys, self.checker = path, workers, keys, checker
         self.revoker, self.limits, self.filters = revoker, limits, filters
         self.reveal_keys, self.on_progress, self.records = reveal_keys, on_progress, records
+        self.checks = True  # chains checked (SharedText: as the command does)
+        self.rechecks = True  # the parent can check a chain again and mend the row
+        self._issuers: OrderedDict[int, int] = OrderedDict()  # a worker's: id -> flow
         self._start()
         # By 4-tuple, so that one client's connections to one server spread too; by address
         # pair (which keeps a session with its resumptions) or by one process if a
@@ -264,6 +301,45 @@ class SharedJson:
         self.chains = self.checker.fresh()  # "elsewhere in the capture" means this capture
         self.savings = ResumptionSavings()
         self.connections = 0
+        self.shown = 0
+        self.summary = CaptureSummary(file=str(self.path))
+
+    def _out(
+        self,
+        conn_id: int,
+        chain: dict[str, Any],
+        row: str,
+        source: int | None,
+        sent: list[bytes],
+        ders: Callable[[list[str]], list[bytes]],
+        renumber: Renumber,
+    ) -> str | None:
+        """What is printed of a connection the filters let through; None if only one
+        process can print it (never, for JSON)."""
+        chains = self.chains
+        row = _json_ids(row, chain["local"], conn_id, source) + "\n"
+        if chain["f"]:
+            # Its verdict found every issuer: what the others sent cannot change it, but
+            # the pool (and the late-intermediate note) still learns from it.
+            chains.observe(sent, conn_id)
+            return row
+        if "v" in chain and chains.adopt(sent, chain["x"], chain["e"], conn_id):
+            return with_verdicts(row, chain["v"], chain["w"])
+        validation, client = verdicts(
+            chains,
+            sent,
+            ders(chain["k"]),
+            sni=chain["s"],
+            at=datetime.fromisoformat(chain["t"]),
+            stapled_ocsp=bytes.fromhex(chain["o"]) if chain["o"] else None,
+            conn_id=conn_id,
+            revoker=self.revoker,
+        )
+        return with_verdicts(
+            row,
+            None if validation is None else _json(validation),
+            None if client is None else _json(client),
+        )
 
     def _work(self, share: tuple[int, int], write: Callable[[str], None]) -> None:
         """A worker: one line per connection of its share, then the capture's findings."""
@@ -271,7 +347,7 @@ class SharedJson:
         sent: set[bytes] = set()  # certificates already written out whole
         last = [0]
         # Online revocation is asked by the parent, once per path, as one process asks it.
-        own_chains = self.checker.fresh() if self.revoker is None else None
+        own_chains = self.checker.fresh() if self.revoker is None and self.checks else None
 
         def der(data: bytes) -> str:
             digest = hashlib.sha256(data).digest()
@@ -294,6 +370,7 @@ class SharedJson:
             records=self.records,
             share_by_connection=self._split == "connections",
             journal=True,
+            clock=time.monotonic,
         )
         try:
             for conn in reading:
@@ -306,8 +383,9 @@ class SharedJson:
                     if not final:
                         # Short of an issuer: the parent, which has seen every certificate,
                         # keeps this verdict if none of them can be that issuer.
-                        chain |= _verdict_to_adopt(conn)
-                        conn.validation = conn.client_validation = None
+                        chain |= _verdict_to_adopt(conn, own_chains)
+                        if self.rechecks:  # else left in the row, which the parent cannot mend
+                            conn.validation = conn.client_validation = None
                 chain |= {
                     "c": [der(cert.der) for cert in conn.certificates],
                     "m": shown,
@@ -317,21 +395,20 @@ class SharedJson:
                 for tag, keys in (("p", presented(conn)), ("i", issued(conn))):
                     if keys:
                         chain[tag] = [(kind, value.hex()) for kind, value in keys]
-                if not final:
+                if "i" in chain:
+                    self._issuers[conn.id] = conn.tcp_stream
+                    if len(self._issuers) > MAX_SESSIONS:
+                        self._issuers.popitem(last=False)
+                if not final and self.rechecks:
                     chain |= {
                         "k": [der(cert.der) for cert in conn.client_certificates or []],
                         "s": conn.sni,
                         "t": conn.start_time.isoformat(),
                         "o": conn.stapled_ocsp.hex() if conn.stapled_ocsp else None,
                     }
-                row = (
-                    json.dumps(
-                        connection_to_json(conn, reveal_keys=self.reveal_keys), ensure_ascii=True
-                    )
-                    if shown
-                    else ""
-                )
-                write(f"C\t{conn.tcp_stream}\t{conn.id}\t{json.dumps(chain)}\t{row}\n")
+                local = conn.id
+                row = self._row(conn, chain) if shown else ""
+                write(f"C\t{conn.tcp_stream}\t{local}\t{json.dumps(chain)}\t{row}\n")
         except (CaptureError, OSError) as exc:
             write(f"E\t{json.dumps(str(exc))}\n")
             return
@@ -343,6 +420,13 @@ class SharedJson:
         if share[0] == 0:  # each worker saw the whole file: one says what concerns it
             for finding in reading.summary.problems:
                 write(f"S\t{json.dumps(finding.to_json())}\n")
+            summary = dataclasses.asdict(reading.summary)
+            del summary["problems"]
+            write(f"U\t{json.dumps(summary)}\n")
+
+    def _row(self, conn: Connection, chain: dict[str, Any]) -> str:
+        """What the parent prints of a connection, on one line (here: its JSON)."""
+        return json.dumps(connection_to_json(conn, reveal_keys=self.reveal_keys), ensure_ascii=True)
 
     def __iter__(self) -> Iterator[str]:
         # Where secrets may decrypt (given, or carried by a pcapng), the connections wait in
@@ -357,7 +441,10 @@ class SharedJson:
             if self.failure != _RETRY:
                 return
 
-    def _merged(self, workers: int, *, hold: bool) -> Iterator[str]:
+    def _merged(self, workers: int, *, hold: bool, check_at_end: bool = False) -> Iterator[str]:
+        """The lines of one read by ``workers``; the journals of secrets are checked before
+        the first connection comes out (``hold``), or once all came out (``check_at_end``,
+        for a caller that keeps them until then), or not at all."""
         number = self.filters[0]
         journals: list[list[Any]] = []
         checked = not hold
@@ -392,48 +479,35 @@ class SharedJson:
                 if kind == "J\t":
                     journals.append(json.loads(line[2:]))
                     continue
+                if kind == "U\t":
+                    self.summary = CaptureSummary(**json.loads(line[2:]))
+                    continue
                 if not checked:  # held: every note is in
                     checked = True
                     if workers > 1 and not _same_secrets(journals):
                         self.failure = _RETRY
                         return
-                conn_id, chain, row = renumber.line(line)
+                conn_id, chain, row, source = renumber.line(line)
                 self.connections = conn_id
                 sent = ders(chain["c"])
                 if not chain["m"] or (number is not None and conn_id != number):
                     chains.observe(sent, conn_id)
                     continue
+                self.shown += 1
                 if chain["r"] is not None:
                     self.savings.add_sample(*chain["r"])
-                if chain["f"]:
-                    # Its verdict found every issuer: what the others sent cannot change
-                    # it, but the pool (and the late-intermediate note) still learns from it.
-                    chains.observe(sent, conn_id)
-                    yield row
-                    continue
-                if "v" in chain and chains.adopt(sent, chain["x"], chain["e"], conn_id):
-                    yield with_verdicts(row, chain["v"], chain["w"])
-                    continue
-                validation, client = verdicts(
-                    chains,
-                    sent,
-                    ders(chain["k"]),
-                    sni=chain["s"],
-                    at=datetime.fromisoformat(chain["t"]),
-                    stapled_ocsp=bytes.fromhex(chain["o"]) if chain["o"] else None,
-                    conn_id=conn_id,
-                    revoker=self.revoker,
-                )
-                yield with_verdicts(
-                    row,
-                    None if validation is None else _json(validation),
-                    None if client is None else _json(client),
-                )
+                out = self._out(conn_id, chain, row, source, sent, ders, renumber)
+                if out is None:
+                    return  # _out said why (self.failure)
+                yield out
+            if check_at_end and workers > 1 and not _same_secrets(journals):
+                self.failure = _RETRY
         except RuntimeError as exc:
             self.failure = f"{exc}; the output above is incomplete"
 
 
-_RETRY = "read again"
+_RETRY = "read again"  # by address pair, then by one process
+_ONE = "read by one process"
 
 
 def _same_secrets(journals: list[list[Any]]) -> bool:
@@ -470,3 +544,128 @@ def _may_carry_secrets(path: Path) -> bool:
         except CaptureError:
             return False
         return reader.format == "pcapng"
+
+
+class _Mark(int):
+    """A connection number only the parent knows (its own, or the one it resumes): a
+    worker prints it as a marker that the parent replaces. The marker holds a random
+    number drawn for the run, so captured text cannot forge one; it is made of letters and
+    digits, so that safe_text (through which some numbers are printed) leaves it alone."""
+
+    mark: str
+
+    def __new__(cls, value: int, mark: str) -> _Mark:
+        made = super().__new__(cls, value)
+        made.mark = mark
+        return made
+
+    def __str__(self) -> str:
+        return self.mark
+
+    __repr__ = __str__
+
+    def __format__(self, spec: str) -> str:
+        return self.mark
+
+
+class SharedText(SharedJson):
+    """A narrated command's output (``render`` of each connection) for a file or a pipe,
+    by ``workers`` processes: the bytes one process writes. A worker renders its
+    connections itself, with markers for the numbers only the parent knows; nothing the
+    parent cannot mend may differ from one process: the secrets resumptions find, the
+    connection each resumes, a verdict short of an issuer that another share's certificate
+    could complete. So the output waits in a file until all is checked; on a difference
+    the capture is read again by address pair, and if that differs too, ``fallback`` is
+    set and nothing was given: the caller reads it in one process. ``certificates(id,
+    ders)`` is called, in order, for each connection rendered."""
+
+    def __init__(
+        self,
+        path: Path,
+        workers: int,
+        keys: KeyStore | None,
+        checker: ChainChecker,
+        limits: Limits,
+        filters: tuple[int | None, tuple[str, int | None] | None, str | None],
+        render: Callable[[Connection], str],
+        *,
+        checks: bool,
+        records: bool = False,
+        on_progress: Callable[[int], None] | None = None,
+        certificates: Callable[[int, list[bytes]], None] | None = None,
+    ) -> None:
+        super().__init__(
+            path, workers, keys, checker, None, limits, filters, False, on_progress, records=records
+        )
+        self.render, self.checks, self.rechecks = render, checks, False
+        self.on_certificates = certificates
+        self.fallback = False
+        nonce = secrets.token_hex(16)
+        self._marks = (f"tlslens{nonce}i", f"tlslens{nonce}r")  # own number, resumed one
+
+    def __iter__(self) -> Iterator[str]:
+        # Spooled as the workers go; the first difference stops them.
+        for split in ("connections", "addresses"):
+            self._start()
+            self._split = split
+            with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
+                for text in self._merged(self.workers, hold=False, check_at_end=True):
+                    spool.write(text)
+                if self.failure == _ONE:
+                    break
+                if self.failure == _RETRY:
+                    continue
+                spool.seek(0)
+                yield from iter(lambda: spool.read(1 << 16), "")
+                return
+        self._start()
+        self.fallback = True
+
+    def _row(self, conn: Connection, chain: dict[str, Any]) -> str:
+        if conn.resumed_from is not None:
+            chain["rf"] = self._issuers.get(conn.resumed_from)
+            conn.resumed_from = _Mark(conn.resumed_from, self._marks[1])
+        conn.id = _Mark(conn.id, self._marks[0])
+        return json.dumps(self.render(conn))
+
+    def _out(
+        self,
+        conn_id: int,
+        chain: dict[str, Any],
+        row: str,
+        source: int | None,
+        sent: list[bytes],
+        ders: Callable[[list[str]], list[bytes]],
+        renumber: Renumber,
+    ) -> str | None:
+        if chain.get("rf") != (None if source is None else renumber.flows.get(source)):
+            self.failure = _RETRY  # it resumes another connection than in one process
+            return None
+        if self.checks:
+            if chain["f"]:
+                self.chains.observe(sent, conn_id)
+            elif not ("x" in chain and self.chains.adopt(sent, chain["x"], chain["e"], conn_id)):
+                self.failure = _ONE  # a verdict only one process can give
+                return None
+        if self.on_certificates is not None:
+            self.on_certificates(conn_id, sent)
+        text: str = json.loads(row)
+        own, resumed = self._marks
+        return text.replace(own, str(conn_id)).replace(resumed, str(source))
+
+
+def rendered(
+    draw: Callable[[Console, Connection], None], no_color: bool
+) -> Callable[[Connection], str]:
+    """``draw`` (a command's way of printing one connection to a file or a pipe) as a
+    function that returns what it prints."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, highlight=False, soft_wrap=True, no_color=no_color or None)
+
+    def render(conn: Connection) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        draw(console, conn)
+        return buffer.getvalue()
+
+    return render

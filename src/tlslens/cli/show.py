@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from tlslens.cli.output import (
     unreadable,
     write_line,
 )
-from tlslens.cli.shares import SharedJson
+from tlslens.cli.shares import AUTO_SPLIT_AT, SharedJson, SharedText, rendered, workers_for
 from tlslens.errors import CaptureError
 from tlslens.explain import (
     ForwardSecrecyTally,
@@ -54,9 +54,6 @@ from tlslens.pipeline import CaptureSummary, Limits
 from tlslens.serialize import cipher_suite_label, connection_to_json
 from tlslens.x509 import ChainChecker
 
-# Under this size a capture is read by one process (unless --workers): forking costs more
-# than it saves.
-AUTO_SPLIT_AT = 4 << 20
 _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "bold red"}
 
 
@@ -103,9 +100,10 @@ _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    show_default=f"with --json, all cores for a capture of {AUTO_SPLIT_AT >> 20} MiB or more",
-    help="With --json: processes reading each capture at once, one share of its connections "
-    "each (the output is the same); 1: this process alone.",
+    show_default=f"all cores for a capture of {AUTO_SPLIT_AT >> 20} MiB or more",
+    help="Processes reading each capture at once, one share of its connections each (the "
+    "output is the same), for --json or for output to a file or pipe (a terminal sees the "
+    "narration as it comes, from one process); 1: this process alone.",
 )
 @trust_options
 @limit_options
@@ -143,12 +141,25 @@ def show(
     checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
     # Online answers describe the present: they are judged as of now.
     revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
-    if workers is not None and workers > 1 and not as_json:
-        raise click.BadParameter("works with --json only", param_hint="--workers")
+    # Narration on a terminal comes as it is made, from one process; so do the RSA key's
+    # forward-secrecy tally and online revocation, which one process keeps.
+    narrated_shares = not out.is_terminal and revoker is None and not (keys and keys.rsa_keys)
+
+    def draw(console: Console, conn: Connection) -> None:
+        if brief:
+            _render_brief(console, conn)
+        elif ladder:
+            print_heading(console, conn)
+            render_ladder(console, conn, plain=no_color)
+            for finding in conn.problems:
+                console.print(Text(problem_line(conn.file, conn.id, finding), style="yellow"))
+        else:
+            render_connection(console, conn, reveal_keys)
+
     readable = 0
     for path in captures:
-        shares = _shares(path, workers) if as_json else 1
-        if shares > 1:
+        shares = workers_for(path, workers) if as_json or narrated_shares else 1
+        if shares > 1 and as_json:
             readable += _json_in_shares(
                 path,
                 shares,
@@ -160,6 +171,18 @@ def show(
                 (reveal_keys, records),
             )
             continue
+        if shares > 1:
+            done = _text_in_shares(
+                path,
+                shares,
+                (keys, checker, limits, (number, server, sni)),
+                rendered(draw, no_color),
+                records or ladder,
+                out,
+            )
+            if done is not None:
+                readable += done
+                continue
         try:
             connections = Connections(path, err, keys, records=records or ladder, limits=limits)
             shown = 0
@@ -181,15 +204,8 @@ def show(
                         )
                         + "\n"
                     )
-                elif brief:
-                    _render_brief(out, conn)
-                elif ladder:
-                    print_heading(out, conn)
-                    render_ladder(out, conn, plain=no_color)
-                    for finding in conn.problems:
-                        out.print(Text(problem_line(str(path), conn.id, finding), style="yellow"))
                 else:
-                    render_connection(out, conn, reveal_keys)
+                    draw(out, conn)
             summary = connections.summary
             if keys is not None and keys.rsa_keys and not as_json:
                 for line in tally.lines():
@@ -212,17 +228,6 @@ def show(
             _render_summary(out, summary, shown)
     if readable == 0:
         sys.exit(1)
-
-
-def _shares(path: Path, workers: int | None) -> int:
-    """How many processes read ``path``: --workers, else all cores for a big capture."""
-    if workers is not None:
-        return workers
-    try:
-        big = path.stat().st_size >= AUTO_SPLIT_AT
-    except OSError:
-        return 1  # said by the one process that tries to read it
-    return (os.cpu_count() or 1) if big else 1
 
 
 def _json_in_shares(
@@ -274,6 +279,57 @@ def _json_in_shares(
     say_if_no_such_connection(err, path, number, counted)
     for line in shared.savings.lines():
         err.print(Text(safe_text(line)))
+    return 1
+
+
+def _text_in_shares(
+    path: Path,
+    workers: int,
+    reading: tuple[
+        KeyStore | None,
+        ChainChecker,
+        Limits,
+        tuple[int | None, tuple[str, int | None] | None, str | None],
+    ],
+    render: Callable[[Connection], str],
+    records: bool,
+    out: Console,
+) -> int | None:
+    """The narration of one capture by ``workers`` processes (cli/shares.SharedText), for a
+    file or a pipe; 1 if the capture could be read, 0 if not, None if only one process can
+    narrate it (nothing was written then)."""
+    keys, checker, limits, filters = reading
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        path.open("rb").close()
+    except OSError as exc:
+        err.print(unreadable(path, exc))
+        return 0
+    bar = FileProgress(err, path)
+    shared = SharedText(
+        path, workers, keys, checker, limits, filters, render,
+        checks=True, records=records, on_progress=bar.update,
+    )  # fmt: skip
+    try:
+        for chunk in shared:
+            out.file.write(chunk)
+    finally:
+        bar.stop()
+    if shared.fallback:
+        return None
+    if shared.failure is not None:
+        err.print(Text(f"{safe_text(str(path))}: {safe_text(shared.failure)}", style="red"))
+        return 0
+    summary = shared.summary
+    summary.tls_connections = shared.connections
+    for finding in shared.problems:
+        err.print(Text(problem_line(str(path), None, finding), style="yellow"))
+    for line in late_intermediate_lines(shared.chains.late):
+        out.print(Text(f"{safe_text(str(path))}: {line}", style="yellow"))
+    say_if_no_such_connection(err, path, filters[0], summary)
+    for line in shared.savings.lines():
+        out.print(Text(safe_text(line)))
+    _render_summary(out, summary, shared.shown)
     return 1
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from tlslens.x509.certificate import load_certificate
 from tlslens.x509.signature import self_signed, signed_by
@@ -16,6 +17,12 @@ from tlslens.x509.trust import TrustStore
 from tlslens.x509.validate import Validation, quiet, validate, validity_problems
 
 _EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+
+
+def _sha256(cert: x509.Certificate) -> str:
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
 _LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 _TICK = timedelta(microseconds=1)
 
@@ -96,15 +103,15 @@ class ChainChecker:
         """A connection whose chain is not checked still shows its certificates."""
         self._remember(certificates, conn_id)
 
-    def adopt(self, certificates: list[bytes], missing: int, elsewhere: bool, conn_id: int) -> bool:
+    def adopt(
+        self, certificates: list[bytes], missing: int, elsewhere: str | None, conn_id: int
+    ) -> bool:
         """A verdict made by a checker that saw fewer of the capture's certificates (a worker
         reading a share of the connections), whose path stopped at ``certificates[missing]``
-        for want of its issuer: True if this checker would make the same, that is when
-        neither found that issuer elsewhere in the capture (as ``validate`` looks for it);
-        it then learns from the connection as ``check`` would. ``elsewhere``: the verdict
-        did find it."""
-        if elsewhere:
-            return False
+        for want of its issuer: True if this checker would make the same, that is when both
+        found the same issuer elsewhere in the capture (``elsewhere``: the SHA-256 of the
+        one the verdict names), or neither did (as ``validate`` looks for it); it then
+        learns from the connection as ``check`` would."""
         der = certificates[missing]
         known = self._children.get(der)
         if known is None:
@@ -121,11 +128,20 @@ class ChainChecker:
         if len(self._children) >= self.MAX_CACHE:
             self._children.clear()
         self._children[der] = (child, issuer, usable)
-        if usable:
+        if elsewhere is None:
+            if usable:
+                return False
+            self._await_child(child, conn_id)
+        elif not usable or candidate is None or _sha256(candidate) != elsewhere:
             return False
-        self._await_child(child, conn_id)
         self._remember(certificates, conn_id)
         return True
+
+    def elsewhere(self, child: x509.Certificate) -> str | None:
+        """The SHA-256 (hex) of the certificate this checker would name as ``child``'s issuer
+        seen elsewhere in the capture, if it has one of that name (for ``adopt``)."""
+        candidate = self.pool.get(child.issuer.public_bytes())
+        return None if candidate is None else _sha256(candidate)
 
     def check(
         self,
