@@ -260,7 +260,8 @@ def test_the_narration_in_a_pipe_is_one_process_narration(corpus: Path) -> None:
     for path in captures:
         keys = path.with_suffix(".keys")
         options = ["--keylog", str(keys)] if keys.exists() else []
-        for command in (["show"], ["show", "--brief"], ["show", "--ladder"], ["certs"]):
+        commands = (["show"], ["show", "--brief"], ["show", "--ladder"], ["certs"], ["decrypt"])
+        for command in commands:
             one = _narrate(*command, *options, "--workers", "1", str(path))
             assert _narrate(*command, *options, "--workers", "2", str(path)) == one, (command, path)
             two = _narrate(*command, *options, "--workers", "2", str(path))
@@ -301,3 +302,21 @@ def test_the_narration_is_made_by_the_workers(
             result = CliRunner().invoke(main, [command, "--workers", "2", *args])
             assert result.exit_code == 0
             assert not reads[-1].fallback and reads[-1]._split == split, (command, args)
+
+
+def test_decrypt_out_writes_the_files_one_process_writes(tmp_path: Path) -> None:
+    """`decrypt --out DIR --workers 2`: the same connN-c2s.bin / connN-s2c.bin files, the
+    same narration naming them, for each project capture with its key log."""
+    for path in sorted(CAPTURES.glob("*.pcap*")):
+        keys = ["--keylog", str(path.with_suffix(".keys"))]
+        out = {n: tmp_path / f"{path.stem}-{n}" for n in (1, 2)}
+        said = {
+            n: _narrate("decrypt", *keys, "--workers", str(n), "--out", str(out[n]), str(path))
+            for n in (1, 2)
+        }
+        assert said[2][1].replace(str(out[2]), "DIR") == said[1][1].replace(str(out[1]), "DIR")
+        assert (said[2][0], said[2][2]) == (said[1][0], said[1][2])
+        names = sorted(p.name for p in out[1].iterdir())
+        assert names == sorted(p.name for p in out[2].iterdir()) and names, path
+        for name in names:
+            assert (out[1] / name).read_bytes() == (out[2] / name).read_bytes(), (path, name)

@@ -20,17 +20,22 @@ from tlslens.cli.options import (
 )
 from tlslens.cli.output import (
     Connections,
+    FileProgress,
     print_heading,
     problem_line,
     say_if_no_such_connection,
     unreadable,
 )
+from tlslens.cli.shares import AUTO_SPLIT_AT, SharedText, rendered, workers_for
 from tlslens.decrypt.http import summarize as http_summary
 from tlslens.errors import CaptureError
 from tlslens.explain import (
     decryption_summary,
 )
+from tlslens.keys.store import KeyStore
 from tlslens.model import Connection
+from tlslens.pipeline import Limits
+from tlslens.x509 import ChainChecker, TrustStore
 
 
 class _PlaintextFiles:
@@ -67,19 +72,37 @@ class _PlaintextFiles:
             chunks.append((direction, len(data)))
 
     def finish(self, stream: int, conn_id: int) -> tuple[dict[str, Path], list[tuple[str, int]]]:
+        parts, chunks = self.finish_parts(stream)
+        return {direction: self.name(stream, conn_id, direction) for direction in parts}, chunks
+
+    def finish_parts(self, stream: int) -> tuple[dict[str, Path], list[tuple[str, int]]]:
+        """A connection's plaintext files, closed (empty if it had none), still under the
+        names of its stream, and the order its chunks came in."""
         files: dict[str, Path] = {}
         for direction in ("c2s", "s2c"):
             handle = self.handles.pop((stream, direction), None)
             if handle is not None:
                 handle.close()
             part = self.path(stream, direction)
-            target = self.directory / f"conn{conn_id}-{direction}.bin"
-            if part.exists():
-                part.replace(target)
-            else:
-                target.write_bytes(b"")
-            files[direction] = target
+            if not part.exists():
+                part.write_bytes(b"")
+            files[direction] = part
         return files, self.order.pop(stream, [])
+
+    def name(self, stream: int, conn_id: int, direction: str) -> Path:
+        """A finished part under its connection's number (what --out promises)."""
+        target = self.directory / f"conn{conn_id}-{direction}.bin"
+        self.path(stream, direction).replace(target)
+        return target
+
+    def clear(self) -> None:
+        """What an abandoned read left (cli/shares.SharedText reads again)."""
+        for handle in self.handles.values():
+            handle.close()
+        self.handles.clear()
+        self.order.clear()
+        for part in self.directory.glob(".stream*.part"):
+            part.unlink(missing_ok=True)
 
 
 @click.command()
@@ -92,6 +115,14 @@ class _PlaintextFiles:
     help="Write each connection's plaintext to DIR/connN-c2s.bin and connN-s2c.bin.",
 )
 @click.option("--connection", "number", type=int, help="Only connection N.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    show_default=f"all cores for a capture of {AUTO_SPLIT_AT >> 20} MiB or more",
+    help="Processes reading the capture at once, one share of its connections each (the "
+    "output and the files are the same), for output to a file or pipe; 1: this process alone.",
+)
 @click.option(
     "--max-dump",
     default=4096,
@@ -106,6 +137,7 @@ def decrypt(
     out: Path | None,
     number: int | None,
     max_dump: int,
+    workers: int | None,
 ) -> None:
     """Decrypt CAPTURE's application data, connection by connection, with an HTTP summary."""
     console = Console(highlight=False, soft_wrap=True)
@@ -119,13 +151,23 @@ def decrypt(
             err.print(Text(f"{safe_text(str(directory))}: {exc.strerror or exc}", style="red"))
             sys.exit(1)
         files = _PlaintextFiles(directory)
-        connections = Connections(capture, err, keys, sink=files.write, limits=capture_limits())
+        limits = capture_limits()
+        dump = None if out else max_dump
+        shares = workers_for(capture, workers)
+        # A terminal sees the plaintext as it comes, from one process.
+        if shares > 1 and not console.is_terminal:
+            done = _decrypt_in_shares(capture, shares, (keys, limits, number), console, files, dump)
+            if done is not None:
+                if not done:
+                    sys.exit(1)
+                return
+        connections = Connections(capture, err, keys, sink=files.write, limits=limits)
         try:
             for conn in connections.iter():
                 paths, chunks = files.finish(conn.tcp_stream, conn.id)
                 if number is not None and conn.id != number:
                     continue
-                _render_decrypted(console, conn, paths, chunks, dump=None if out else max_dump)
+                _render_decrypted(console, conn, paths, chunks, dump=dump)
                 if out is None:
                     for path in paths.values():
                         path.unlink(missing_ok=True)
@@ -139,13 +181,73 @@ def decrypt(
         say_if_no_such_connection(err, capture, number, connections.summary)
 
 
+def _decrypt_in_shares(
+    capture: Path,
+    workers: int,
+    reading: tuple[KeyStore | None, Limits, int | None],
+    console: Console,
+    files: _PlaintextFiles,
+    dump: int | None,
+) -> bool | None:
+    """`decrypt` of a capture by ``workers`` processes (cli/shares.SharedText) for a file or
+    a pipe: True if it could be read, False if not, None if only one process can tell it
+    (nothing was written then). A worker writes the plaintext of its connections under
+    their streams' names and narrates them; the parent gives the files their numbers."""
+    keys, limits, number = reading
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        capture.open("rb").close()
+    except OSError as exc:
+        err.print(unreadable(capture, exc))
+        return False
+
+    def draw(console: Console, conn: Connection) -> None:  # in a worker
+        parts, chunks = files.finish_parts(conn.tcp_stream)
+        named = {d: files.directory / f"conn{conn.id}-{d}.bin" for d in parts}
+        _render_decrypted(console, conn, parts, chunks, dump=dump, named=named)
+        if dump is not None:
+            for part in parts.values():
+                part.unlink(missing_ok=True)
+
+    def number_files(conn_id: int, flow: int) -> None:
+        if dump is None:
+            for direction in ("c2s", "s2c"):
+                files.name(flow, conn_id, direction)
+
+    bar = FileProgress(err, capture)
+    shared = SharedText(
+        capture, workers, keys, ChainChecker(TrustStore("none", [])), limits,
+        (number, None, None), rendered(draw, False), checks=False, on_progress=bar.update,
+        each=number_files, sink=files.write, restart=files.clear,
+    )  # fmt: skip
+    try:
+        for chunk in shared:
+            console.file.write(chunk)
+    finally:
+        bar.stop()
+    if shared.fallback:
+        return None
+    if shared.failure is not None:
+        err.print(Text(f"{safe_text(str(capture))}: {safe_text(shared.failure)}", style="red"))
+        return False
+    for finding in shared.problems:
+        err.print(Text(problem_line(str(capture), None, finding), style="yellow"))
+    summary = shared.summary
+    summary.tls_connections = shared.connections
+    say_if_no_such_connection(err, capture, number, summary)
+    return True
+
+
 def _render_decrypted(
     console: Console,
     conn: Connection,
     paths: dict[str, Path],
     chunks: list[tuple[str, int]],
     dump: int | None,
+    named: dict[str, Path] | None = None,
 ) -> None:
+    """``paths``: the plaintext files, by direction; ``named``: the names they are given
+    (by default the same)."""
     print_heading(console, conn)
     console.print(
         Text(
@@ -159,7 +261,8 @@ def _render_decrypted(
     )
     if dump is None:
         for direction, path in paths.items():
-            console.print(Text(f"{direction}: {path} ({path.stat().st_size} bytes)"))
+            name = (named or paths)[direction]
+            console.print(Text(f"{direction}: {name} ({path.stat().st_size} bytes)"))
     with paths["c2s"].open("rb") as c2s, paths["s2c"].open("rb") as s2c:
         protocol, lines = http_summary(c2s, s2c)
         if protocol:

@@ -287,6 +287,8 @@ class SharedJson:
         self.reveal_keys, self.on_progress, self.records = reveal_keys, on_progress, records
         self.checks = True  # chains checked (SharedText: as the command does)
         self.rechecks = True  # the parent can check a chain again and mend the row
+        self.sink: Callable[[int, str, bytes], None] | None = None  # SharedText's, in workers
+        self.each: Callable[[int, int], None] | None = None  # SharedText's: (id, flow)
         self._issuers: OrderedDict[int, int] = OrderedDict()  # a worker's: id -> flow
         self._start()
         # By 4-tuple, so that one client's connections to one server spread too; by address
@@ -371,6 +373,7 @@ class SharedJson:
             share_by_connection=self._split == "connections",
             journal=True,
             clock=time.monotonic,
+            plaintext_sink=self.sink,
         )
         try:
             for conn in reading:
@@ -489,6 +492,8 @@ class SharedJson:
                         return
                 conn_id, chain, row, source = renumber.line(line)
                 self.connections = conn_id
+                if self.each is not None:
+                    self.each(conn_id, _flow_of(line.encode()))
                 sent = ders(chain["c"])
                 if not chain["m"] or (number is not None and conn_id != number):
                     chains.observe(sent, conn_id)
@@ -577,7 +582,9 @@ class SharedText(SharedJson):
     could complete. So the output waits in a file until all is checked; on a difference
     the capture is read again by address pair, and if that differs too, ``fallback`` is
     set and nothing was given: the caller reads it in one process. ``certificates(id,
-    ders)`` is called, in order, for each connection rendered."""
+    ders)`` is called, in order, for each connection rendered; ``each(id, flow)`` for every
+    connection; ``sink`` receives the workers' plaintext (as ``read_capture``'s), and
+    ``restart()`` is called before each read of the capture."""
 
     def __init__(
         self,
@@ -593,12 +600,16 @@ class SharedText(SharedJson):
         records: bool = False,
         on_progress: Callable[[int], None] | None = None,
         certificates: Callable[[int, list[bytes]], None] | None = None,
+        each: Callable[[int, int], None] | None = None,
+        sink: Callable[[int, str, bytes], None] | None = None,
+        restart: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(
             path, workers, keys, checker, None, limits, filters, False, on_progress, records=records
         )
         self.render, self.checks, self.rechecks = render, checks, False
         self.on_certificates = certificates
+        self.each, self.sink, self.restart = each, sink, restart
         self.fallback = False
         nonce = secrets.token_hex(16)
         self._marks = (f"tlslens{nonce}i", f"tlslens{nonce}r")  # own number, resumed one
@@ -608,6 +619,8 @@ class SharedText(SharedJson):
         for split in ("connections", "addresses"):
             self._start()
             self._split = split
+            if self.restart is not None:
+                self.restart()
             with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
                 for text in self._merged(self.workers, hold=False, check_at_end=True):
                     spool.write(text)
@@ -619,6 +632,8 @@ class SharedText(SharedJson):
                 yield from iter(lambda: spool.read(1 << 16), "")
                 return
         self._start()
+        if self.restart is not None:
+            self.restart()
         self.fallback = True
 
     def _row(self, conn: Connection, chain: dict[str, Any]) -> str:
