@@ -283,16 +283,16 @@ def test_the_narration_is_made_by_the_workers(
     """The narration above came from the workers, not from one process falling back: on
     many hosts by 4-tuple, on the resumption capture by address pair (its resumptions are
     another share's by 4-tuple)."""
-    from tlslens.cli import shares
+    from tlslens.cli import narrated
 
-    reads: list[shares.SharedText] = []
-    real = shares.SharedText.__iter__
+    reads: list[narrated.SharedText] = []
+    real = narrated.SharedText.__iter__
 
-    def kept(self: shares.SharedText) -> Iterator[str]:
+    def kept(self: narrated.SharedText) -> Iterator[str]:
         reads.append(self)
         return real(self)
 
-    monkeypatch.setattr(shares.SharedText, "__iter__", kept)
+    monkeypatch.setattr(narrated.SharedText, "__iter__", kept)
     many = tmp_path / "many.pcapng"
     adversarial._write(many, adversarial._normal(300))
     resumption = CAPTURES / "openssl-resumption.pcap"

@@ -16,6 +16,7 @@ from rich.text import Text
 from tlslens import registry
 from tlslens._text import safe_text
 from tlslens.cli.drawing import render_ladder
+from tlslens.cli.narrated import SharedText, rendered
 from tlslens.cli.options import (
     ServerFilter,
     capture_limits,
@@ -36,7 +37,7 @@ from tlslens.cli.output import (
     unreadable,
     write_line,
 )
-from tlslens.cli.shares import AUTO_SPLIT_AT, SharedJson, SharedText, rendered, workers_for
+from tlslens.cli.shares import AUTO_SPLIT_AT, SharedJson, workers_for
 from tlslens.errors import CaptureError
 from tlslens.explain import (
     ForwardSecrecyTally,
