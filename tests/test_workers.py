@@ -139,7 +139,7 @@ def test_the_notes_on_stderr_are_one_process_notes() -> None:
 def test_a_big_capture_is_shared_out_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without --workers, `show --json` of a capture of AUTO_SPLIT_AT bytes or more uses
     every core, and --records comes out of the workers too."""
-    from tlslens.cli import shares as shares_module
+    from tlslens.cli import options as options_module
     from tlslens.cli import show as show_module
 
     path = CAPTURES / "openssl-resumption.pcap"
@@ -153,10 +153,10 @@ def test_a_big_capture_is_shared_out_by_default(monkeypatch: pytest.MonkeyPatch)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(show_module, "SharedJson", counted)
-    monkeypatch.setattr(shares_module.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(options_module.os, "cpu_count", lambda: 2)
     assert _show(*keys, "--records", str(path)) == one  # under the size: one process
     assert used == []
-    monkeypatch.setattr(shares_module, "AUTO_SPLIT_AT", path.stat().st_size)
+    monkeypatch.setattr(options_module, "AUTO_SPLIT_AT", path.stat().st_size)
     assert _show(*keys, "--records", str(path)) == one
     assert used == [2] and '"records": [' in one
 

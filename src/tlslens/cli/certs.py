@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from tlslens._text import safe_text
-from tlslens.cli.narrated import SharedText, rendered
+from tlslens.cli.narrated import SharedText, rendered, write_shared
 from tlslens.cli.options import (
     capture_limits,
     chain_checker,
@@ -21,15 +21,15 @@ from tlslens.cli.options import (
     limit_options,
     secret_options,
     trust_options,
+    workers_for,
+    workers_option,
 )
 from tlslens.cli.output import (
     Connections,
-    FileProgress,
     print_heading,
     say_if_no_such_connection,
     unreadable,
 )
-from tlslens.cli.shares import AUTO_SPLIT_AT, workers_for
 from tlslens.errors import CaptureError
 from tlslens.explain import (
     certificate_lines,
@@ -56,14 +56,7 @@ from tlslens.x509.certificate import CertificateInfo
     type=click.Path(file_okay=False, path_type=Path),
     help="Write every certificate to DIR/connN-I.pem (I: its place in the chain as sent).",
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    show_default=f"all cores for a capture of {AUTO_SPLIT_AT >> 20} MiB or more",
-    help="Processes reading the capture at once, one share of its connections each (the "
-    "output is the same), for output to a file or pipe; 1: this process alone.",
-)
+@workers_option("for output to a file or pipe")
 def certs(
     capture: Path,
     trust_store: str,
@@ -131,37 +124,21 @@ def _certs_in_shares(
     (nothing was written then)."""
     keys, checker, limits, number = reading
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    try:
-        capture.open("rb").close()
-    except OSError as exc:
-        err.print(unreadable(capture, exc))
-        return False
 
     def pems(conn_id: int, ders: list[bytes]) -> None:
         if pem_dir is not None:
             _write_pems(pem_dir, conn_id, ders, err)
 
-    bar = FileProgress(err, capture)
     shared = SharedText(
         capture, workers, keys, checker, limits, (number, None, None),
-        rendered(_render_certs, False), checks=True, on_progress=bar.update, certificates=pems,
+        rendered(_render_certs, False), checks=True, certificates=pems,
     )  # fmt: skip
-    try:
-        for chunk in shared:
-            console.file.write(chunk)
-    finally:
-        bar.stop()
-    if shared.fallback:
-        return None
-    if shared.failure is not None:
-        err.print(Text(f"{safe_text(str(capture))}: {safe_text(shared.failure)}", style="red"))
-        return False
-    for line in late_intermediate_lines(shared.chains.late):
-        console.print(Text(line, style="yellow"))
-    summary = shared.summary
-    summary.tls_connections = shared.connections
-    say_if_no_such_connection(err, capture, number, summary)
-    return True
+    done = write_shared(shared, console)
+    if done:
+        for line in late_intermediate_lines(shared.chains.late):
+            console.print(Text(line, style="yellow"))
+        say_if_no_such_connection(err, capture, number, shared.summary)
+    return done
 
 
 def _render_certs(console: Console, conn: Connection) -> None:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from cryptography import x509
@@ -450,3 +451,32 @@ def verdicts(
     if revoker is not None and validation is not None and len(validation.path) > 1:
         validation.add_revocation(revoker.check_path(validation.path, validation.checked_at))
     return validation, client
+
+
+# Under this size a capture is read by one process (unless --workers): forking costs more
+# than it saves.
+AUTO_SPLIT_AT = 4 << 20
+
+
+def workers_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--workers of a command that reads captures (cli/shares.py); ``what`` says where the
+    workers apply."""
+    return click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        default=None,
+        show_default=f"all cores for a capture of {AUTO_SPLIT_AT >> 20} MiB or more",
+        help="Processes reading each capture at once, one share of its connections each (the "
+        f"output is the same), {what}; 1: this process alone.",
+    )
+
+
+def workers_for(path: Path, workers: int | None) -> int:
+    """How many processes read ``path``: --workers, else all cores for a big capture."""
+    if workers is not None:
+        return workers
+    try:
+        big = path.stat().st_size >= AUTO_SPLIT_AT
+    except OSError:
+        return 1  # said by the one process that tries to read it
+    return (os.cpu_count() or 1) if big else 1

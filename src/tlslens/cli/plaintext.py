@@ -12,22 +12,22 @@ from rich.console import Console
 from rich.text import Text
 
 from tlslens._text import printable, safe_text
-from tlslens.cli.narrated import SharedText, rendered
+from tlslens.cli.narrated import SharedText, rendered, write_shared
 from tlslens.cli.options import (
     capture_limits,
     key_store,
     limit_options,
     secret_options,
+    workers_for,
+    workers_option,
 )
 from tlslens.cli.output import (
     Connections,
-    FileProgress,
     print_heading,
     problem_line,
     say_if_no_such_connection,
     unreadable,
 )
-from tlslens.cli.shares import AUTO_SPLIT_AT, workers_for
 from tlslens.decrypt.http import summarize as http_summary
 from tlslens.errors import CaptureError
 from tlslens.explain import (
@@ -116,14 +116,7 @@ class _PlaintextFiles:
     help="Write each connection's plaintext to DIR/connN-c2s.bin and connN-s2c.bin.",
 )
 @click.option("--connection", "number", type=int, help="Only connection N.")
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    show_default=f"all cores for a capture of {AUTO_SPLIT_AT >> 20} MiB or more",
-    help="Processes reading the capture at once, one share of its connections each (the "
-    "output and the files are the same), for output to a file or pipe; 1: this process alone.",
-)
+@workers_option("for output to a file or pipe (the files too)")
 @click.option(
     "--max-dump",
     default=4096,
@@ -196,11 +189,6 @@ def _decrypt_in_shares(
     their streams' names and narrates them; the parent gives the files their numbers."""
     keys, limits, number = reading
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    try:
-        capture.open("rb").close()
-    except OSError as exc:
-        err.print(unreadable(capture, exc))
-        return False
 
     def draw(console: Console, conn: Connection) -> None:  # in a worker
         parts, chunks = files.finish_parts(conn.tcp_stream)
@@ -215,28 +203,17 @@ def _decrypt_in_shares(
             for direction in ("c2s", "s2c"):
                 files.name(flow, conn_id, direction)
 
-    bar = FileProgress(err, capture)
     shared = SharedText(
         capture, workers, keys, ChainChecker(TrustStore("none", [])), limits,
-        (number, None, None), rendered(draw, False), checks=False, on_progress=bar.update,
+        (number, None, None), rendered(draw, False), checks=False,
         each=number_files, sink=files.write, restart=files.clear,
     )  # fmt: skip
-    try:
-        for chunk in shared:
-            console.file.write(chunk)
-    finally:
-        bar.stop()
-    if shared.fallback:
-        return None
-    if shared.failure is not None:
-        err.print(Text(f"{safe_text(str(capture))}: {safe_text(shared.failure)}", style="red"))
-        return False
-    for finding in shared.problems:
-        err.print(Text(problem_line(str(capture), None, finding), style="yellow"))
-    summary = shared.summary
-    summary.tls_connections = shared.connections
-    say_if_no_such_connection(err, capture, number, summary)
-    return True
+    done = write_shared(shared, console)
+    if done:
+        for finding in shared.problems:
+            err.print(Text(problem_line(str(capture), None, finding), style="yellow"))
+        say_if_no_such_connection(err, capture, number, shared.summary)
+    return done
 
 
 def _render_decrypted(

@@ -61,22 +61,6 @@ from tlslens.x509 import ChainChecker, Validation
 Work = Callable[[tuple[int, int], Callable[[str], None]], None]
 
 
-# Under this size a capture is read by one process (unless --workers): forking costs more
-# than it saves.
-AUTO_SPLIT_AT = 4 << 20
-
-
-def workers_for(path: Path, workers: int | None) -> int:
-    """How many processes read ``path``: --workers, else all cores for a big capture."""
-    if workers is not None:
-        return workers
-    try:
-        big = path.stat().st_size >= AUTO_SPLIT_AT
-    except OSError:
-        return 1  # said by the one process that tries to read it
-    return (os.cpu_count() or 1) if big else 1
-
-
 def _flow_of(line: bytes) -> int:
     return int(line.split(b"\t", 2)[1])
 

@@ -16,7 +16,7 @@ from rich.text import Text
 from tlslens import registry
 from tlslens._text import safe_text
 from tlslens.cli.drawing import render_ladder
-from tlslens.cli.narrated import SharedText, rendered
+from tlslens.cli.narrated import SharedText, rendered, write_shared
 from tlslens.cli.options import (
     ServerFilter,
     capture_limits,
@@ -27,6 +27,8 @@ from tlslens.cli.options import (
     matches,
     secret_options,
     trust_options,
+    workers_for,
+    workers_option,
 )
 from tlslens.cli.output import (
     Connections,
@@ -37,7 +39,7 @@ from tlslens.cli.output import (
     unreadable,
     write_line,
 )
-from tlslens.cli.shares import AUTO_SPLIT_AT, SharedJson, workers_for
+from tlslens.cli.shares import SharedJson
 from tlslens.errors import CaptureError
 from tlslens.explain import (
     ForwardSecrecyTally,
@@ -97,14 +99,9 @@ _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "
     help="Draw each connection as a ladder: an arrow per record and per message inside it.",
 )
 @click.option("--no-color", is_flag=True, help="No colours, and plain characters for --ladder.")
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    show_default=f"all cores for a capture of {AUTO_SPLIT_AT >> 20} MiB or more",
-    help="Processes reading each capture at once, one share of its connections each (the "
-    "output is the same), for --json or for output to a file or pipe (a terminal sees the "
-    "narration as it comes, from one process); 1: this process alone.",
+@workers_option(
+    "for --json or for output to a file or pipe (a terminal sees the narration as it comes, "
+    "from one process)"
 )
 @trust_options
 @limit_options
@@ -301,36 +298,20 @@ def _text_in_shares(
     narrate it (nothing was written then)."""
     keys, checker, limits, filters = reading
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    try:
-        path.open("rb").close()
-    except OSError as exc:
-        err.print(unreadable(path, exc))
-        return 0
-    bar = FileProgress(err, path)
     shared = SharedText(
-        path, workers, keys, checker, limits, filters, render,
-        checks=True, records=records, on_progress=bar.update,
-    )  # fmt: skip
-    try:
-        for chunk in shared:
-            out.file.write(chunk)
-    finally:
-        bar.stop()
-    if shared.fallback:
-        return None
-    if shared.failure is not None:
-        err.print(Text(f"{safe_text(str(path))}: {safe_text(shared.failure)}", style="red"))
-        return 0
-    summary = shared.summary
-    summary.tls_connections = shared.connections
+        path, workers, keys, checker, limits, filters, render, checks=True, records=records
+    )
+    done = write_shared(shared, out)
+    if not done:
+        return None if done is None else 0
     for finding in shared.problems:
         err.print(Text(problem_line(str(path), None, finding), style="yellow"))
     for line in late_intermediate_lines(shared.chains.late):
         out.print(Text(f"{safe_text(str(path))}: {line}", style="yellow"))
-    say_if_no_such_connection(err, path, filters[0], summary)
+    say_if_no_such_connection(err, path, filters[0], shared.summary)
     for line in shared.savings.lines():
         out.print(Text(safe_text(line)))
-    _render_summary(out, summary, shared.shown)
+    _render_summary(out, shared.summary, shared.shown)
     return 1
 
 
