@@ -14,12 +14,11 @@ import gc
 import heapq
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from tlslens.bounds import DEFAULT_LIMITS, Limits
 from tlslens.capture import CaptureReader, open_capture
-from tlslens.capture.reader import GZIP_MAX_RATIO
 from tlslens.errors import CaptureError
 from tlslens.flows.packet import (
     LINKTYPE_NAMES,
@@ -32,10 +31,9 @@ from tlslens.flows.packet import (
     decode_tcp,
     flow_share,
 )
-from tlslens.flows.tcp import MAX_PENDING_BYTES, HalfStream, StreamData, StreamEvent, StreamGap
+from tlslens.flows.tcp import HalfStream, StreamData, StreamEvent, StreamGap
 from tlslens.keys.store import KeyStore
 from tlslens.model import CaptureSummary, Connection, Endpoint, Finding
-from tlslens.tls.defrag import MAX_HANDSHAKE_MESSAGE
 from tlslens.tls.resumption import ResumptionIndex
 from tlslens.tls.session import TLSSession
 
@@ -43,29 +41,10 @@ from tlslens.tls.session import TLSSession
 CLOSED_FLOW_LINGER_NS = 120 * 1_000_000_000
 PROGRESS_EVERY_FRAMES = 1 << 12
 GC_THRESHOLD = 100_000  # allocations between young-generation collections while reading
-# Ended connections held back while an earlier one is still open, to keep first-packet
-# order; past this many they are reported, and the open ones when they end, with a note.
-REORDER_WINDOW = 1000
-# TCP connections tracked at once (about 3.4 kB each before any payload); past this many the
-# oldest open one is closed early, with a finding.
-MAX_OPEN_FLOWS = 50_000
 # Closed connections remembered, to drop their late retransmissions (and for at most
 # CLOSED_FLOW_LINGER_NS).
 MAX_CLOSED_FLOWS = 10_000
 TLS_KEY_LOG = 0x544C534B  # pcapng DSB secrets type "TLSK"
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """What a hostile or endless capture can make one read hold or spend (the README's
-    "Bounds" table; each has a command-line option)."""
-
-    reorder_window: int = REORDER_WINDOW
-    max_connections: int = MAX_OPEN_FLOWS  # TCP connections open at once
-    max_buffer: int = MAX_PENDING_BYTES  # out-of-order bytes per direction
-    max_message: int = MAX_HANDSHAKE_MESSAGE  # one handshake message
-    max_expansion: int = GZIP_MAX_RATIO  # a gzip'd capture's decompressed / compressed size
-    time_budget_s: float | None = None  # per file, checked between frames
 
 
 class _Flow:
@@ -132,7 +111,7 @@ class Capture:
         plaintext_sink: Callable[[int, str, bytes], None] | None = None,
         records: bool = False,
         stream: BinaryIO | None = None,
-        limits: Limits = Limits(),
+        limits: Limits = DEFAULT_LIMITS,
         clock: Callable[[], float] | None = None,
         share: tuple[int, int] | None = None,
         share_by_connection: bool = False,
@@ -556,7 +535,7 @@ def read_capture(
     plaintext_sink: Callable[[int, str, bytes], None] | None = None,
     records: bool = False,
     stream: BinaryIO | None = None,
-    limits: Limits = Limits(),
+    limits: Limits = DEFAULT_LIMITS,
     clock: Callable[[], float] | None = None,
     share: tuple[int, int] | None = None,
     share_by_connection: bool = False,

@@ -1,0 +1,33 @@
+"""What one read of a capture may hold or spend: the bounds a hostile or endless capture
+meets (the README's "Bounds" table; each has a command-line option, cli/options.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tlslens.capture.reader import GZIP_MAX_RATIO
+from tlslens.flows.tcp import MAX_PENDING_BYTES
+from tlslens.tls.defrag import MAX_HANDSHAKE_MESSAGE
+
+# Ended connections held back while an earlier one is still open, to keep first-packet
+# order; past this many they are reported, and the open ones when they end, with a note.
+REORDER_WINDOW = 1000
+# TCP connections tracked at once (about 3.4 kB each before any payload); past this many the
+# oldest open one is closed early, with a finding.
+MAX_OPEN_FLOWS = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a hostile or endless capture can make one read hold or spend (the README's
+    "Bounds" table; each has a command-line option)."""
+
+    reorder_window: int = REORDER_WINDOW
+    max_connections: int = MAX_OPEN_FLOWS  # TCP connections open at once
+    max_buffer: int = MAX_PENDING_BYTES  # out-of-order bytes per direction
+    max_message: int = MAX_HANDSHAKE_MESSAGE  # one handshake message
+    max_expansion: int = GZIP_MAX_RATIO  # a gzip'd capture's decompressed / compressed size
+    time_budget_s: float | None = None  # per file, checked between frames
+
+
+DEFAULT_LIMITS = Limits()
