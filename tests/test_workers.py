@@ -105,13 +105,20 @@ def test_unreadable_and_broken_captures_are_said_as_one_process_says_them(tmp_pa
     import sys
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "tlslens", "show", "--json", *args]
+        command = [sys.executable, "-m", "tlslens", *args]
         return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
+    commands = (["show", "--json"], ["show"], ["show", "--brief"], ["certs"], ["decrypt"])
     for path in (tmp_path / "missing.pcap", garbage, cut):
-        one, two = run(str(path)), run("--workers", "2", str(path))
-        assert (two.returncode, two.stdout, two.stderr) == (one.returncode, one.stdout, one.stderr)
-        assert one.stderr.strip(), path
+        for command in commands:
+            one = run(*command, "--workers", "1", str(path))
+            two = run(*command, "--workers", "2", str(path))
+            assert (two.returncode, two.stdout, two.stderr) == (
+                one.returncode,
+                one.stdout,
+                one.stderr,
+            ), (command, path)
+            assert one.stderr.strip(), path
 
 
 def test_the_notes_on_stderr_are_one_process_notes() -> None:

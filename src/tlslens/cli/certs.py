@@ -27,6 +27,7 @@ from tlslens.cli.options import (
 from tlslens.cli.output import (
     Connections,
     print_heading,
+    problem_line,
     say_if_no_such_connection,
     unreadable,
 )
@@ -107,6 +108,8 @@ def certs(
     except (CaptureError, OSError) as exc:
         err.print(unreadable(capture, exc))
         sys.exit(1)
+    for finding in connections.summary.problems:
+        err.print(Text(problem_line(str(capture), None, finding), style="yellow"))
     for line in late_intermediate_lines(checker.late):
         console.print(Text(line, style="yellow"))
     say_if_no_such_connection(err, capture, number, connections.summary)
@@ -135,6 +138,8 @@ def _certs_in_shares(
     )  # fmt: skip
     done = write_shared(shared, console)
     if done:
+        for finding in shared.problems:
+            err.print(Text(problem_line(str(capture), None, finding), style="yellow"))
         for line in late_intermediate_lines(shared.chains.late):
             console.print(Text(line, style="yellow"))
         say_if_no_such_connection(err, capture, number, shared.summary)
