@@ -327,3 +327,22 @@ def test_decrypt_out_writes_the_files_one_process_writes(tmp_path: Path) -> None
         assert names == sorted(p.name for p in out[2].iterdir()) and names, path
         for name in names:
             assert (out[1] / name).read_bytes() == (out[2] / name).read_bytes(), (path, name)
+
+
+def test_the_replay_of_journals_keeps_only_what_the_slower_worker_has_not_passed() -> None:
+    """Session secrets learnt by one worker and looked up by another are judged in frame
+    order, as they come: a worker's events wait only until every worker has read past them,
+    so the parent's memory stays bounded however long the capture."""
+    from tlslens.cli.shares import _END, _Replay
+
+    replay = _Replay(2)
+    learn = [10, "learn", "sessions", "aa", True]
+    assert replay.add(0, 100, [learn, [90, "learn", "tickets", "bb", True]])
+    assert len(replay.events[0]) == 2  # worker 1 has read nothing yet
+    assert replay.add(1, 50, [[20, "look_up", "sessions", "aa", True]])
+    assert [len(q) for q in replay.events] == [1, 0]  # up to frame 50 replayed
+    # A lookup that misses what one process would have found (the ticket, frame 90).
+    assert not replay.add(1, _END, [[95, "look_up", "tickets", "bb", False]])
+    fresh = _Replay(2)
+    assert fresh.add(0, _END, [[5, "look_up", "sessions", "cc", False]])
+    assert fresh.add(1, _END, [[6, "learn", "sessions", "cc", True]])

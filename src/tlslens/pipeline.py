@@ -409,6 +409,7 @@ class Capture:
                 yield from emit()
             if not frame & (PROGRESS_EVERY_FRAMES - 1):
                 _purge(flows, closing, ts_ns, MAX_CLOSED_FLOWS)
+                summary.frames = frame  # read so far (cli/shares.py's journals go by it)
                 if on_progress is not None:
                     on_progress(tell())
             if (

@@ -102,7 +102,7 @@ class SharedText(SharedJson):
             if self.restart is not None:
                 self.restart()
             with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
-                for text in self._merged(self.workers, hold=False, check_at_end=True):
+                for text in self._merged(self.workers, hold=False):
                     spool.write(text)
                 if self.failure == ONE_PROCESS:
                     break

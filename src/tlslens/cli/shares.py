@@ -67,6 +67,10 @@ def _flow_of(line: bytes) -> int:
 
 # How long the parent waits for a worker's note before it looks at their files again.
 _POLL_S = 0.02
+# What the parent reads of a worker's file at a time, and how many of its lines it keeps
+# waiting before it reads more: memory stays bounded however much the workers write.
+_CHUNK = 1 << 20
+_LINES_AHEAD = 256
 
 
 def run_shares(workers: int, work: Work, *, hold: bool = False) -> Iterator[str]:
@@ -98,6 +102,7 @@ def run_shares(workers: int, work: Work, *, hold: bool = False) -> Iterator[str]
             children.append((pid, os.fdopen(read)))
         pending: list[deque[bytes]] = [deque() for _ in range(workers)]
         partial = [b""] * workers
+        exited = [False] * workers
         ended = [False] * workers  # the worker exited and its file was read to the end
         failed = 0
         try:
@@ -105,26 +110,31 @@ def run_shares(workers: int, work: Work, *, hold: bool = False) -> Iterator[str]
             for _pid, stream in children:
                 selector.register(stream, selectors.EVENT_READ)
             while not all(ended) or selector.get_map():
-                for key, _events in selector.select(_POLL_S if selector.get_map() else 0):
+                waiting = selector.get_map() and not all(exited)
+                for key, _events in selector.select(_POLL_S if waiting else 0):
                     line = key.fileobj.readline()  # type: ignore[union-attr]
                     if line:
                         yield line
                     else:
                         selector.unregister(key.fileobj)
                 for k, (pid, _stream) in enumerate(children):
-                    if ended[k]:
+                    if not exited[k]:
+                        # Asked before reading: once it has exited, what is read is all.
+                        done, status = os.waitpid(pid, os.WNOHANG)
+                        if done:
+                            exited[k] = True
+                            failed += status != 0
+                    if ended[k] or len(pending[k]) >= _LINES_AHEAD:
                         continue
-                    # Asked before reading: once it has exited, what is read is the whole file.
-                    exited, status = os.waitpid(pid, os.WNOHANG)
-                    chunk = partial[k] + readers[k].read()
-                    lines = chunk.split(b"\n")
-                    partial[k] = lines.pop()
-                    pending[k].extend(lines)
-                    if exited:
+                    chunk = readers[k].read(_CHUNK)
+                    if chunk:
+                        lines = (partial[k] + chunk).split(b"\n")
+                        partial[k] = lines.pop()
+                        pending[k].extend(lines)
+                    elif exited[k]:
                         ended[k] = True
-                        failed += status != 0
                 # A line goes out once every worker still at work has one waiting too.
-                while not hold or (all(ended) and not selector.get_map()):
+                while not hold or (all(exited) and not selector.get_map()):
                     ready = [k for k in range(workers) if pending[k]]
                     if not ready or any(not pending[k] and not ended[k] for k in range(workers)):
                         break
@@ -133,7 +143,7 @@ def run_shares(workers: int, work: Work, *, hold: bool = False) -> Iterator[str]
         finally:
             for k, (pid, stream) in enumerate(children):
                 stream.close()
-                if not ended[k]:
+                if not exited[k]:
                     os.kill(pid, signal.SIGKILL)  # the reader stopped early
                     os.waitpid(pid, 0)
         if failed:
@@ -274,7 +284,7 @@ class SharedJson:
         self._start()
         # By 4-tuple, so that one client's connections to one server spread too; by address
         # pair (which keeps a session with its resumptions) or by one process if a
-        # resumption would not find the secrets one process finds (see _same_secrets).
+        # resumption would not find the secrets one process finds (see _Replay).
         self._split = "connections"
 
     def _start(self) -> None:
@@ -343,6 +353,16 @@ class SharedJson:
             if share[0] == 0 and done - last[0] >= 1 << 20:
                 last[0] = done
                 write(f"P\t{done}\n")
+            journal(reading.summary.frames)
+
+        def journal(mark: int) -> None:
+            """The sessions learnt and looked up since the last note, and the frame up to
+            which this worker has read (the parent's replay goes as far as all have)."""
+            keys = reading.keys
+            events = keys.journal if keys is not None and keys.journal else []
+            data = [(f, op, table, key.hex(), hit) for f, op, table, key, hit in events]
+            write(f"J\t{share[0]}\t{mark}\t{json.dumps(data)}\n")
+            events.clear()  # a worker's journal holds no more than a note's worth
 
         reading = read_capture(
             self.path,
@@ -396,11 +416,7 @@ class SharedJson:
         except (CaptureError, OSError) as exc:
             write(f"E\t{json.dumps(str(exc))}\n")
             return
-        if reading.keys is not None and reading.keys.journal:
-            events = [
-                (f, op, table, key.hex(), hit) for f, op, table, key, hit in reading.keys.journal
-            ]
-            write(f"J\t{json.dumps(events)}\n")
+        journal(_END)
         if share[0] == 0:  # each worker saw the whole file: one says what concerns it
             for finding in reading.summary.problems:
                 write(f"S\t{json.dumps(finding.to_json())}\n")
@@ -425,13 +441,12 @@ class SharedJson:
             if self.failure != RETRY:
                 return
 
-    def _merged(self, workers: int, *, hold: bool, check_at_end: bool = False) -> Iterator[str]:
-        """The lines of one read by ``workers``; the journals of secrets are checked before
-        the first connection comes out (``hold``), or once all came out (``check_at_end``,
-        for a caller that keeps them until then), or not at all."""
+    def _merged(self, workers: int, *, hold: bool) -> Iterator[str]:
+        """The lines of one read by ``workers`` (with ``hold``, once every worker has ended
+        and its journal is replayed; else as they come, for a caller that keeps them until
+        the read has ended without a RETRY)."""
         number = self.filters[0]
-        journals: list[list[Any]] = []
-        checked = not hold
+        replay = _Replay(workers)
         renumber = Renumber()
         chains = self.chains
         certificates: dict[str, bytes] = {}  # by SHA-256 hex
@@ -461,16 +476,14 @@ class SharedJson:
                     self.problems.append(Finding(**json.loads(line[2:])))
                     continue
                 if kind == "J\t":
-                    journals.append(json.loads(line[2:]))
+                    worker, mark, events = line[2:].split("\t", 2)
+                    if not replay.add(int(worker), int(mark), json.loads(events)):
+                        self.failure = RETRY  # a resumption would find other secrets
+                        return
                     continue
                 if kind == "U\t":
                     self.summary = CaptureSummary(**json.loads(line[2:]))
                     continue
-                if not checked:  # held: every note is in
-                    checked = True
-                    if workers > 1 and not _same_secrets(journals):
-                        self.failure = RETRY
-                        return
                 conn_id, chain, row, source = renumber.line(line)
                 self.connections = conn_id
                 if self.each is not None:
@@ -486,8 +499,6 @@ class SharedJson:
                 if out is None:
                     return  # _out said why (self.failure)
                 yield out
-            if check_at_end and workers > 1 and not _same_secrets(journals):
-                self.failure = RETRY
         except RuntimeError as exc:
             self.failure = f"{exc}; the output above is incomplete"
 
@@ -496,25 +507,41 @@ RETRY = "read again"  # by address pair, then by one process
 ONE_PROCESS = "read by one process"
 
 
-def _same_secrets(journals: list[list[Any]]) -> bool:
-    """Whether every resumption a worker looked up found (or missed) the session secret
-    it would have found in one process reading the whole capture: the workers' journals
-    (KeyStore.journal), replayed in frame order on one bounded store."""
-    events = sorted((event for journal in journals for event in journal), key=lambda e: e[0])
-    tables: dict[str, OrderedDict[str, None]] = {
-        "sessions": OrderedDict(),
-        "tickets": OrderedDict(),
-    }
-    for _frame, op, table, key, found in events:
-        learnt = tables[table]
-        if op == "learn":
-            learnt.pop(key, None)
-            learnt[key] = None
-            while len(learnt) > KeyStore.MAX_SESSIONS:
-                learnt.popitem(last=False)
-        elif (key in learnt) != found:
-            return False
-    return True
+_END = 1 << 62  # the last journal note's mark: nothing more will come
+
+
+class _Replay:
+    """The workers' journals of session secrets (KeyStore.journal), replayed as they come
+    in frame order on one bounded store, as one process would have learnt and looked them
+    up: ``add`` is False at the first lookup that would have found otherwise. Events wait
+    only until every worker has read past them (its mark), so memory is bounded by how far
+    the workers drift apart."""
+
+    def __init__(self, workers: int) -> None:
+        self.events: list[deque[list[Any]]] = [deque() for _ in range(workers)]
+        self.marks = [0] * workers
+        self.tables: dict[str, OrderedDict[str, None]] = {
+            "sessions": OrderedDict(),
+            "tickets": OrderedDict(),
+        }
+
+    def add(self, worker: int, mark: int, events: list[list[Any]]) -> bool:
+        self.events[worker].extend(events)
+        self.marks[worker] = mark
+        limit = min(self.marks)
+        while True:
+            heads = [(q[0][0], k) for k, q in enumerate(self.events) if q and q[0][0] <= limit]
+            if not heads:
+                return True
+            _frame, op, table, key, found = self.events[min(heads)[1]].popleft()
+            learnt = self.tables[table]
+            if op == "learn":
+                learnt.pop(key, None)
+                learnt[key] = None
+                while len(learnt) > KeyStore.MAX_SESSIONS:
+                    learnt.popitem(last=False)
+            elif (key in learnt) != found:
+                return False
 
 
 def _may_carry_secrets(path: Path) -> bool:
