@@ -346,3 +346,29 @@ def test_the_replay_of_journals_keeps_only_what_the_slower_worker_has_not_passed
     fresh = _Replay(2)
     assert fresh.add(0, _END, [[5, "look_up", "sessions", "cc", False]])
     assert fresh.add(1, _END, [[6, "learn", "sessions", "cc", True]])
+
+
+def test_a_narration_uses_every_core_by_default_only_into_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The narration waits for the workers to end before it is written: by default it uses
+    them only when it goes to a file; through a pipe (``| less``) it comes as it is made, by
+    one process. JSON streams, so it uses them either way; --workers always decides."""
+    import os
+    import sys
+
+    from tlslens.cli import options
+
+    monkeypatch.setattr(options, "AUTO_SPLIT_AT", 0)
+    monkeypatch.setattr(options.os, "cpu_count", lambda: 2)
+    capture = CAPTURES / "python-ssl.pcap"
+    with (tmp_path / "out.txt").open("w") as file:
+        monkeypatch.setattr(sys, "stdout", file)
+        assert options.workers_for(capture, None, spooled=True) == 2
+    read, write = os.pipe()
+    with os.fdopen(write, "w") as pipe:
+        monkeypatch.setattr(sys, "stdout", pipe)
+        assert options.workers_for(capture, None, spooled=True) == 1
+        assert options.workers_for(capture, None) == 2
+        assert options.workers_for(capture, 3, spooled=True) == 3
+    os.close(read)

@@ -84,7 +84,7 @@ def certs(
     revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
     keys = key_store(keylogs, rsa_keys, psk, err)
     limits = capture_limits()
-    shares = workers_for(capture, workers)
+    shares = workers_for(capture, workers, spooled=True)
     # A terminal sees the chains as they come, from one process (and online revocation is
     # asked by one).
     if shares > 1 and not console.is_terminal and revoker is None:

@@ -4,9 +4,12 @@ and the bounds of a capture read."""
 from __future__ import annotations
 
 import fnmatch
+import io
 import ipaddress
 import os
 import re
+import stat
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -465,18 +468,30 @@ def workers_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., An
         "--workers",
         type=click.IntRange(min=1),
         default=None,
-        show_default=f"all cores for a capture of {AUTO_SPLIT_AT >> 20} MiB or more",
+        show_default=f"all cores for a capture of {AUTO_SPLIT_AT >> 20} MiB or more; for a "
+        "narration, when it goes to a file",
         help="Processes reading each capture at once, one share of its connections each (the "
         f"output is the same), {what}; 1: this process alone.",
     )
 
 
-def workers_for(path: Path, workers: int | None) -> int:
-    """How many processes read ``path``: --workers, else all cores for a big capture."""
+def workers_for(path: Path, workers: int | None, *, spooled: bool = False) -> int:
+    """How many processes read ``path``: --workers, else all cores for a big capture. Output
+    the workers hold back until the end (``spooled``: a narration) gets them by default only
+    when it goes to a file: through a pipe (to ``less``, ``head``) it comes as it is made."""
     if workers is not None:
         return workers
+    if spooled and not _stdout_is_a_file():
+        return 1
     try:
         big = path.stat().st_size >= AUTO_SPLIT_AT
     except OSError:
         return 1  # said by the one process that tries to read it
     return (os.cpu_count() or 1) if big else 1
+
+
+def _stdout_is_a_file() -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(sys.stdout.fileno()).st_mode)
+    except (OSError, ValueError, io.UnsupportedOperation):  # not a real file (tests)
+        return False

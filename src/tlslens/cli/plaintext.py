@@ -147,7 +147,7 @@ def decrypt(
         files = _PlaintextFiles(directory)
         limits = capture_limits()
         dump = None if out else max_dump
-        shares = workers_for(capture, workers)
+        shares = workers_for(capture, workers, spooled=True)
         # A terminal sees the plaintext as it comes, from one process.
         if shares > 1 and not console.is_terminal:
             done = _decrypt_in_shares(capture, shares, (keys, limits, number), console, files, dump)

@@ -156,7 +156,9 @@ def show(
 
     readable = 0
     for path in captures:
-        shares = workers_for(path, workers) if as_json or narrated_shares else 1
+        shares = (
+            workers_for(path, workers, spooled=not as_json) if as_json or narrated_shares else 1
+        )
         if shares > 1 and as_json:
             readable += _json_in_shares(
                 path,
