@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from tlslens._text import safe_text
-from tlslens.cli.narrated import SharedText, rendered, write_shared
+from tlslens.cli.narrated import SharedText, rendered
 from tlslens.cli.options import (
     capture_limits,
     chain_checker,
@@ -31,6 +31,7 @@ from tlslens.cli.output import (
     say_if_no_such_connection,
     unreadable,
 )
+from tlslens.cli.shares import write_shared
 from tlslens.errors import CaptureError
 from tlslens.explain import (
     certificate_lines,

@@ -20,10 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.text import Text
 
-from tlslens._text import safe_text
-from tlslens.cli.output import FileProgress, unreadable
 from tlslens.cli.shares import ONE_PROCESS, RETRY, Renumber, SharedJson
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection
@@ -90,7 +87,6 @@ class SharedText(SharedJson):
         self.render, self.checks, self.rechecks = render, checks, False
         self.on_certificates = certificates
         self.each, self.sink, self.restart = each, sink, restart
-        self.fallback = False
         nonce = secrets.token_hex(16)
         self._marks = (f"tlslens{nonce}i", f"tlslens{nonce}r")  # own number, resumed one
 
@@ -164,31 +160,3 @@ def rendered(
         return buffer.getvalue()
 
     return render
-
-
-def write_shared(shared: SharedText, out: Console) -> bool | None:
-    """``shared``'s output to ``out`` (a file or a pipe), with the progress bar of a file:
-    True if the capture could be read (``shared`` then holds what its closing notes need,
-    ``summary`` counted), False if not (said here), None if only one process can tell it
-    (nothing was written then)."""
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
-    path = shared.path
-    try:
-        path.open("rb").close()  # said here, as one process says it, not by each worker
-    except OSError as exc:
-        err.print(unreadable(path, exc))
-        return False
-    bar = FileProgress(err, path)
-    shared.on_progress = bar.update
-    try:
-        for chunk in shared:
-            out.file.write(chunk)
-    finally:
-        bar.stop()
-    if shared.fallback:
-        return None
-    if shared.failure is not None:
-        err.print(Text(f"{safe_text(str(path))}: {safe_text(shared.failure)}", style="red"))
-        return False
-    shared.summary.tls_connections = shared.connections
-    return True

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from tlslens._text import printable, safe_text
-from tlslens.cli.narrated import SharedText, rendered, write_shared
+from tlslens.cli.narrated import SharedText, rendered
 from tlslens.cli.options import (
     capture_limits,
     key_store,
@@ -28,6 +28,7 @@ from tlslens.cli.output import (
     say_if_no_such_connection,
     unreadable,
 )
+from tlslens.cli.shares import write_shared
 from tlslens.decrypt.http import summarize as http_summary
 from tlslens.errors import CaptureError
 from tlslens.explain import (

@@ -45,9 +45,13 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from cryptography.hazmat.primitives import serialization
+from rich.console import Console
+from rich.text import Text
 
+from tlslens._text import safe_text
 from tlslens.capture import open_capture
 from tlslens.cli.options import check_chain, matches, verdicts
+from tlslens.cli.output import FileProgress, unreadable
 from tlslens.errors import CaptureError
 from tlslens.explain import ResumptionSavings
 from tlslens.keys.store import KeyStore
@@ -281,6 +285,7 @@ class SharedJson:
         self.sink: Callable[[int, str, bytes], None] | None = None  # SharedText's, in workers
         self.each: Callable[[int, int], None] | None = None  # SharedText's: (id, flow)
         self._issuers: OrderedDict[int, int] = OrderedDict()  # a worker's: id -> flow
+        self.fallback = False  # only one process can give the output (SharedText)
         self._start()
         # By 4-tuple, so that one client's connections to one server spread too; by address
         # pair (which keeps a session with its resumptions) or by one process if a
@@ -557,3 +562,31 @@ def _may_carry_secrets(path: Path) -> bool:
         except CaptureError:
             return False
         return reader.format == "pcapng"
+
+
+def write_shared(shared: SharedJson, out: Console) -> bool | None:
+    """``shared``'s output to ``out`` (a file or a pipe), with the progress bar of a file:
+    True if the capture could be read (``shared`` then holds what its closing notes need,
+    ``summary`` counted), False if not (said here), None if only one process can tell it
+    (nothing was written then)."""
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    path = shared.path
+    try:
+        path.open("rb").close()  # said here, as one process says it, not by each worker
+    except OSError as exc:
+        err.print(unreadable(path, exc))
+        return False
+    bar = FileProgress(err, path)
+    shared.on_progress = bar.update
+    try:
+        for chunk in shared:
+            out.file.write(chunk)
+    finally:
+        bar.stop()
+    if shared.fallback:
+        return None
+    if shared.failure is not None:
+        err.print(Text(f"{safe_text(str(path))}: {safe_text(shared.failure)}", style="red"))
+        return False
+    shared.summary.tls_connections = shared.connections
+    return True

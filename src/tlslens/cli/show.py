@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from rich.text import Text
 from tlslens import registry
 from tlslens._text import safe_text
 from tlslens.cli.drawing import render_ladder
-from tlslens.cli.narrated import SharedText, rendered, write_shared
+from tlslens.cli.narrated import SharedText, rendered
 from tlslens.cli.options import (
     ServerFilter,
     capture_limits,
@@ -32,14 +31,13 @@ from tlslens.cli.options import (
 )
 from tlslens.cli.output import (
     Connections,
-    FileProgress,
     print_heading,
     problem_line,
     say_if_no_such_connection,
     unreadable,
     write_line,
 )
-from tlslens.cli.shares import SharedJson
+from tlslens.cli.shares import SharedJson, write_shared
 from tlslens.errors import CaptureError
 from tlslens.explain import (
     ForwardSecrecyTally,
@@ -50,12 +48,10 @@ from tlslens.explain import (
     record_lines,
     summary_lines,
 )
-from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, Connection
 from tlslens.net.revocation import RevocationChecker
-from tlslens.pipeline import CaptureSummary, Limits
+from tlslens.pipeline import CaptureSummary
 from tlslens.serialize import cipher_suite_label, connection_to_json
-from tlslens.x509 import ChainChecker
 
 _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "bold red"}
 
@@ -159,27 +155,20 @@ def show(
         shares = (
             workers_for(path, workers, spooled=not as_json) if as_json or narrated_shares else 1
         )
-        if shares > 1 and as_json:
-            readable += _json_in_shares(
-                path,
-                shares,
-                keys,
-                checker,
-                revoker,
-                limits,
-                (number, server, sni),
-                (reveal_keys, records),
-            )
-            continue
         if shares > 1:
-            done = _text_in_shares(
-                path,
-                shares,
-                (keys, checker, limits, (number, server, sni)),
-                rendered(draw, no_color),
-                records or ladder,
-                out,
-            )
+            filters = (number, server, sni)
+            shared: SharedJson = (
+                SharedJson(
+                    path, shares, keys, checker, revoker, limits, filters, reveal_keys,
+                    records=records,
+                )
+                if as_json
+                else SharedText(
+                    path, shares, keys, checker, limits, filters, rendered(draw, no_color),
+                    checks=True, records=records or ladder,
+                )
+            )  # fmt: skip
+            done = _in_shares(shared, out, as_json)
             if done is not None:
                 readable += done
                 continue
@@ -230,90 +219,26 @@ def show(
         sys.exit(1)
 
 
-def _json_in_shares(
-    path: Path,
-    workers: int,
-    keys: KeyStore | None,
-    checker: ChainChecker,
-    revoker: RevocationChecker | None,
-    limits: Limits,
-    filters: tuple[int | None, tuple[str, int | None] | None, str | None],
-    flags: tuple[bool, bool],
-) -> int:
-    """`show --json` of one capture by ``workers`` processes (cli/shares.py); 1 if the
-    capture could be read. ``flags``: --reveal-keys, --records."""
-    reveal_keys, records = flags
-    number = filters[0]
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
-    try:
-        path.open("rb").close()  # said here, as one process says it, not by each worker
-    except OSError as exc:
-        err.print(unreadable(path, exc))
-        return 0
-    bar = FileProgress(err, path)
-    shared = SharedJson(
-        path,
-        workers,
-        keys,
-        checker,
-        revoker,
-        limits,
-        filters,
-        reveal_keys,
-        bar.update,
-        records=records,
-    )
-    try:
-        for row in shared:
-            sys.stdout.write(row)
-    finally:
-        bar.stop()
-    if shared.failure is not None:
-        err.print(Text(f"{safe_text(str(path))}: {safe_text(shared.failure)}", style="red"))
-        return 0
-    for finding in shared.problems:
-        err.print(Text(problem_line(str(path), None, finding), style="yellow"))
-    for line in late_intermediate_lines(shared.chains.late):
-        err.print(Text(f"{safe_text(str(path))}: {line}", style="yellow"))
-    counted = CaptureSummary(file=str(path), tls_connections=shared.connections)
-    say_if_no_such_connection(err, path, number, counted)
-    for line in shared.savings.lines():
-        err.print(Text(safe_text(line)))
-    return 1
-
-
-def _text_in_shares(
-    path: Path,
-    workers: int,
-    reading: tuple[
-        KeyStore | None,
-        ChainChecker,
-        Limits,
-        tuple[int | None, tuple[str, int | None] | None, str | None],
-    ],
-    render: Callable[[Connection], str],
-    records: bool,
-    out: Console,
-) -> int | None:
-    """The narration of one capture by ``workers`` processes (cli/shares.SharedText), for a
-    file or a pipe; 1 if the capture could be read, 0 if not, None if only one process can
-    narrate it (nothing was written then)."""
-    keys, checker, limits, filters = reading
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
-    shared = SharedText(
-        path, workers, keys, checker, limits, filters, render, checks=True, records=records
-    )
+def _in_shares(shared: SharedJson, out: Console, as_json: bool) -> int | None:
+    """One capture by its workers (cli/shares.py, cli/narrated.py), with the closing notes
+    one process gives: 1 if it could be read, 0 if not, None if only one process can give
+    it (nothing was written then)."""
     done = write_shared(shared, out)
     if not done:
         return None if done is None else 0
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    path = str(shared.path)
     for finding in shared.problems:
-        err.print(Text(problem_line(str(path), None, finding), style="yellow"))
+        err.print(Text(problem_line(path, None, finding), style="yellow"))
+    # JSON Lines carry one object per connection: the notes go to stderr there.
+    notes = err if as_json else out
     for line in late_intermediate_lines(shared.chains.late):
-        out.print(Text(f"{safe_text(str(path))}: {line}", style="yellow"))
-    say_if_no_such_connection(err, path, filters[0], shared.summary)
+        notes.print(Text(f"{safe_text(path)}: {line}", style="yellow"))
+    say_if_no_such_connection(err, shared.path, shared.filters[0], shared.summary)
     for line in shared.savings.lines():
-        out.print(Text(safe_text(line)))
-    _render_summary(out, shared.summary, shared.shown)
+        notes.print(Text(safe_text(line)))
+    if not as_json:
+        _render_summary(out, shared.summary, shared.shown)
     return 1
 
 
