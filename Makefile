@@ -10,7 +10,7 @@ DEMO_ARGS := --keylog tests/vectors/captures/demo-tls12-tls13.keys --ca tests/ve
 
 PINS := constraints.txt
 
-.PHONY: demo test lint typecheck unit bench captures registry pins limbo fuzz adversarial clean
+.PHONY: bytecode demo test lint typecheck unit bench captures registry pins limbo fuzz adversarial clean
 
 # Every package at the version constraints.txt names: a new release of a linter or a
 # dependency cannot turn CI red on its own.
@@ -18,7 +18,14 @@ $(STAMP): pyproject.toml $(PINS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c $(PINS) --upgrade pip
 	$(BIN)/python -m pip install --quiet -c $(PINS) -e '.[dev]'
+	$(MAKE) bytecode
 	touch $(STAMP)
+
+# An editable install leaves src/ without bytecode, and where PYTHONDONTWRITEBYTECODE is set
+# (as in many containers) every run would compile 70 modules again: 0.15 s of a 0.3 s start.
+# pip compiles a regular install; this does it for ours (a stale file is only recompiled).
+bytecode:
+	$(BIN)/python -m compileall -q src
 
 demo: $(STAMP)
 	$(BIN)/tlslens show $(DEMO) $(DEMO_ARGS)
@@ -35,7 +42,7 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
-bench: $(STAMP)
+bench: $(STAMP) bytecode
 	$(BIN)/python bench/bench_show.py
 	$(BIN)/python bench/bench_decrypt.py
 

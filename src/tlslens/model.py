@@ -256,6 +256,10 @@ class Connection:
     tcp_syn_ts_ns: int | None = None  # as seen at the capture point
     tcp_synack_ts_ns: int | None = None
     timing_cache: dict[str, float | None] | None = field(default=None, repr=False)
+    # (ServerHello, the version it selects): asked a dozen times per connection.
+    version_cache: tuple[hs.ServerHello, int] | None = field(
+        default=None, repr=False, compare=False
+    )
     stats: dict[str, DirectionStats] = field(
         default_factory=lambda: {C2S: DirectionStats(), S2C: DirectionStats()}
     )
@@ -275,16 +279,20 @@ class Connection:
 
     @property
     def version(self) -> int | None:
-        if self.server_hello is None:
+        sh = self.server_hello
+        if sh is None:
             if self.sslv2_server_hello:
                 return 0x0002
             return None
-        return hs.selected_version(self.server_hello)
+        cached = self.version_cache
+        if cached is None or cached[0] is not sh:
+            cached = self.version_cache = (sh, hs.selected_version(sh))
+        return cached[1]
 
     @property
     def tls13(self) -> bool:
         v = self.version
-        return v is not None and hs.HandshakeContext(version=v).tls13
+        return v is not None and hs.is_tls13_version(v)
 
     @property
     def client_versions(self) -> list[int]:

@@ -96,23 +96,23 @@ def pull_extensions(buf: Buffer, message: str) -> tuple[tuple[Extension, ...], s
     else:
         problem = None
         end = buf.position + total
-    while buf.position < end:
-        start = buf.position
-        if end - start < 4:
-            buf.skip_to(end)
-            return tuple(
-                extensions
-            ), f"{message}: {end - start} stray bytes in the extensions block"
-        ext_type = buf.pull_uint16()
-        length = buf.pull_uint16()
-        if buf.position + length > end:
-            problem_at = buf.position
-            buf.skip_to(end)
+    # The block read at once, then walked here: a hello carries a dozen extensions or more,
+    # and this is the hottest loop of the handshake parse.
+    block = buf.pull_bytes(end - buf.position)
+    at, size = 0, len(block)
+    while at < size:
+        if size - at < 4:
+            return tuple(extensions), f"{message}: {size - at} stray bytes in the extensions block"
+        ext_type = (block[at] << 8) | block[at + 1]
+        length = (block[at + 2] << 8) | block[at + 3]
+        at += 4
+        if at + length > size:
             return tuple(extensions), (
                 f"{message}: extension {ext_type} declares {length} bytes, "
-                f"{end - problem_at} remain in the block"
+                f"{size - at} remain in the block"
             )
-        extensions.append(Extension(ext_type, buf.pull_bytes(length)))
+        extensions.append(Extension(ext_type, block[at : at + length]))
+        at += length
     if problem is None and not buf.eof():
         problem = f"{message}: {buf.remaining} bytes after the extensions block"
         buf.skip_to(buf.position + buf.remaining)
@@ -166,7 +166,8 @@ def find_decoded(
     found = find(extensions, ext_type)
     if found is None:
         return None
-    key = (found, message)
+    # By type and bytes, not by the Extension: builtins hash and compare in C.
+    key = (found.type, found.data, message)
     if key in _DECODED:
         return _DECODED[key]
     try:
@@ -182,7 +183,7 @@ def find_decoded(
 # The same extension is asked for again and again (the SNI, the groups, the versions by
 # the narration, the JSON, the fingerprints): its decoding is kept, a few thousand at most.
 _MAX_DECODED = 4096
-_DECODED: dict[tuple[Extension, str], dict[str, Any] | None] = {}
+_DECODED: dict[tuple[int, bytes, str], dict[str, Any] | None] = {}
 
 
 # -- bodies ----------------------------------------------------------------

@@ -31,19 +31,20 @@ def digest(name: str, data: bytes) -> bytes:
     return h.finalize()
 
 
-def _hmac(name: str, key: bytes, data: bytes) -> bytes:
-    mac = hmac.HMAC(key, hash_algorithm(name))
-    mac.update(data)
-    return mac.finalize()
-
-
 def p_hash(name: str, secret: bytes, seed: bytes, length: int) -> bytes:
     """RFC 5246 §5: P_hash(secret, seed)."""
+    keyed = hmac.HMAC(secret, hash_algorithm(name))  # keyed once, copied for each HMAC
+
+    def mac(data: bytes) -> bytes:
+        copy = keyed.copy()
+        copy.update(data)
+        return copy.finalize()
+
     out = bytearray()
     a = seed
     while len(out) < length:
-        a = _hmac(name, secret, a)
-        out += _hmac(name, secret, a + seed)
+        a = mac(a)
+        out += mac(a + seed)
     return bytes(out[:length])
 
 

@@ -10,6 +10,8 @@ that belongs to one direction lives in a ``DirectionState``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tlslens import registry
 from tlslens.decrypt.connection import ConnectionDecryptor, PlaintextSink
 from tlslens.errors import DecodeError, DecryptError
@@ -95,7 +97,7 @@ class RecordContent:
         else:
             self._pending_findings.append(finding)
 
-    def _event(self, side: int, kind: str, offset: int, length: int, **kw: object) -> TimelineEvent:
+    def _event(self, side: int, kind: str, offset: int, length: int, **kw: Any) -> TimelineEvent:
         event = TimelineEvent(
             self.frame,
             self.ts_ns,
@@ -104,9 +106,8 @@ class RecordContent:
             offset,
             length,
             last_frame=self.frame,
+            **kw,
         )
-        for key, value in kw.items():
-            setattr(event, key, value)
         assert self.conn is not None
         self.conn.timeline.append(event)
         return event

@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tlslens.x509.certificate import load_certificate
+from tlslens.x509.names import issuer_key, subject_key
 from tlslens.x509.signature import self_signed, signed_by
 from tlslens.x509.trust import TrustStore
 from tlslens.x509.validate import Validation, quiet, validate, validity_problems
@@ -119,7 +120,7 @@ class ChainChecker:
                 child = load_certificate(der)
             except ValueError:
                 return False
-            known = (child, child.issuer.public_bytes(), None)
+            known = (child, issuer_key(child), None)
         child, issuer, usable = known
         candidate = self.pool.get(issuer)
         if candidate is not None and usable is None:
@@ -140,7 +141,7 @@ class ChainChecker:
     def elsewhere(self, child: x509.Certificate) -> str | None:
         """The SHA-256 (hex) of the certificate this checker would name as ``child``'s issuer
         seen elsewhere in the capture, if it has one of that name (for ``adopt``)."""
-        candidate = self.pool.get(child.issuer.public_bytes())
+        candidate = self.pool.get(issuer_key(child))
         return None if candidate is None else _sha256(candidate)
 
     def check(
@@ -158,8 +159,7 @@ class ChainChecker:
         if conn_id is not None:
             self._await(result, conn_id)
         self._remember(certificates, conn_id)
-        # Callers may add to the verdict (online revocation): never to the cached one.
-        return dataclasses.replace(result, problems=list(result.problems))
+        return result
 
     def _check(
         self,
@@ -213,7 +213,8 @@ class ChainChecker:
         if len(self.cache) >= self.MAX_CACHE:
             self.cache.clear()
         self.cache[key] = (start, end - _TICK, result, len(self.pool), complete)
-        return result
+        # Callers may add to the verdict (online revocation): never to the cached one.
+        return dataclasses.replace(result, problems=list(result.problems))
 
     def _pool_agrees(self, old: Validation) -> bool:
         """A verdict with a missing issuer holds only while no connection has sent it since."""
@@ -222,7 +223,7 @@ class ChainChecker:
             p.code == "intermediate_elsewhere_in_capture" for p in old.problems
         ):
             return True
-        return child.issuer.public_bytes() not in self.pool
+        return issuer_key(child) not in self.pool
 
     def _await(self, result: Validation, conn_id: int) -> None:
         child = result.missing_issuer
@@ -234,7 +235,7 @@ class ChainChecker:
 
     def _await_child(self, child: x509.Certificate, conn_id: int) -> None:
         """``child``'s issuer was missing in connection ``conn_id``: wait for it."""
-        key = child.issuer.public_bytes()
+        key = issuer_key(child)
         entry = self.awaited.get(key)
         if entry is None:
             if len(self.awaited) >= self.MAX_AWAITED:
@@ -257,7 +258,7 @@ class ChainChecker:
                 cert = load_certificate(der)
             except ValueError:
                 continue
-            subject = cert.subject.public_bytes()
+            subject = subject_key(cert)
             entry = self.awaited.get(subject)
             # Only a later connection can have sent what an earlier one lacked: a chain that
             # carries the issuer and still cannot use it did not forget it.

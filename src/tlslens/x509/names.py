@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from cryptography import x509
@@ -9,11 +10,24 @@ from cryptography import x509
 from tlslens.x509.wording import EXTENSION_ERRORS
 
 
+# Servers send the same few certificates over and over, and each verdict names them.
+@functools.lru_cache(maxsize=4096)
 def subject_text(cert: x509.Certificate) -> str:
     try:
         return cert.subject.rfc4514_string() or "(empty subject)"
     except ValueError:
         return "(unreadable subject)"
+
+
+@functools.lru_cache(maxsize=4096)
+def issuer_key(cert: x509.Certificate) -> bytes:
+    """The issuer name's DER: how an issuer is looked up by the name its child gives."""
+    return cert.issuer.public_bytes()
+
+
+@functools.lru_cache(maxsize=4096)
+def subject_key(cert: x509.Certificate) -> bytes:
+    return cert.subject.public_bytes()
 
 
 def hostname_matches(pattern: str, host: str) -> bool:

@@ -37,7 +37,7 @@ from cryptography.x509.verification import (
 )
 
 from tlslens.x509.certificate import load_certificate
-from tlslens.x509.names import covers, names_of, subject_text
+from tlslens.x509.names import covers, issuer_key, names_of, subject_text
 from tlslens.x509.ocsp import OCSPCheck, check_stapled_ocsp
 from tlslens.x509.profile import FORBIDDING, extension, path_problems
 from tlslens.x509.signature import explain_signature, self_signed, signed_by
@@ -185,6 +185,7 @@ def validator_code(message: str) -> str:
     )
 
 
+@functools.lru_cache(maxsize=4096)  # each verdict's path, again for every connection
 def fingerprint(cert: x509.Certificate) -> str:
     return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
 
@@ -213,24 +214,35 @@ def validity_problems(
     moment = "the capture" if at_capture else f"{at:%Y-%m-%d %H:%M} UTC, the time checked"
     problems = []
     for cert in path:
-        before, after = cert.not_valid_before_utc, cert.not_valid_after_utc
+        before, after, since, until = _validity(cert)
         if at > after:
             problems.append(
                 Problem(
                     "expired",
-                    f"{subject_text(cert)} expired {after:%Y-%m-%d %H:%M} UTC, "
-                    f"{_days((at - after).total_seconds())} before {moment}",
+                    f"{until}, {_days((at - after).total_seconds())} before {moment}",
                 )
             )
         elif at < before:
             problems.append(
                 Problem(
                     "not_yet_valid",
-                    f"{subject_text(cert)} is valid only from {before:%Y-%m-%d %H:%M} UTC, "
-                    f"{_days((before - at).total_seconds())} after {moment}",
+                    f"{since}, {_days((before - at).total_seconds())} after {moment}",
                 )
             )
     return problems
+
+
+@functools.lru_cache(maxsize=4096)  # asked again for every connection that sends the chain
+def _validity(cert: x509.Certificate) -> tuple[datetime, datetime, str, str]:
+    """A certificate's validity, and the words for each end of it."""
+    before, after = cert.not_valid_before_utc, cert.not_valid_after_utc
+    subject = subject_text(cert)
+    return (
+        before,
+        after,
+        f"{subject} is valid only from {before:%Y-%m-%d %H:%M} UTC",
+        f"{subject} expired {after:%Y-%m-%d %H:%M} UTC",
+    )
 
 
 def quiet(func: _F) -> _F:
@@ -319,7 +331,7 @@ def validate(
             result.unknown_root = issuer_name
         # Another connection's certificate can explain the gap, never change the verdict: only
         # an intermediate (not a root, which a server need not send) counts.
-        elsewhere = (seen_elsewhere or {}).get(current.issuer.public_bytes())
+        elsewhere = (seen_elsewhere or {}).get(issuer_key(current))
         if elsewhere is not None and not self_signed(elsewhere) and signed_by(current, elsewhere):
             problems.append(
                 Problem(
