@@ -91,14 +91,7 @@ class ChainChecker:
         """The chain a client sent for client authentication, against the client roots."""
         if not certificates:
             return None
-        return validate(
-            certificates,
-            hostname=None,
-            at=self.at or at,
-            store=self.client_store,
-            at_capture=self.at is None,
-            client=True,
-        )
+        return self._check(certificates, sni=None, at=at, stapled_ocsp=None, client=True)
 
     def observe(self, certificates: list[bytes], conn_id: int | None = None) -> None:
         """A connection whose chain is not checked still shows its certificates."""
@@ -168,17 +161,25 @@ class ChainChecker:
         sni: str | None,
         at: datetime,
         stapled_ocsp: bytes | None,
+        client: bool = False,
     ) -> Validation:
-        hostname = self.host or sni
+        """The verdict on a server's chain, or (``client``) on a client's, against the client
+        roots and without the pool: a client's chain is not completed from elsewhere."""
+        hostname = None if client else self.host or sni
         when = self.at or at
-        key = (tuple(hashlib.sha256(der).digest() for der in certificates), hostname, stapled_ocsp)
+        digests = tuple(hashlib.sha256(der).digest() for der in certificates)
+        key = (digests, hostname, stapled_ocsp, client)
         cached = self.cache.get(key)
         if (
             cached is not None
             and cached[0] <= when <= cached[1]
             # The pool of certificates seen elsewhere only grows: unchanged since the
             # verdict, the verdict stands; grown, it stands if its missing issuer is not new.
-            and (cached[3] == len(self.pool) or (cached[4] and self._pool_agrees(cached[2])))
+            and (
+                client
+                or cached[3] == len(self.pool)
+                or (cached[4] and self._pool_agrees(cached[2]))
+            )
         ):
             # Same verdict; only the time-relative wording of validity problems changes.
             old = cached[2]
@@ -193,10 +194,11 @@ class ChainChecker:
             certificates,
             hostname=hostname,
             at=when,
-            store=self.store,
-            seen_elsewhere=self.pool,
+            store=self.client_store if client else self.store,
+            seen_elsewhere=None if client else self.pool,
             stapled_ocsp=stapled_ocsp,
             at_capture=self.at is None,
+            client=client,
         )
         # The verdict only changes when the time crosses a validity boundary of a certificate
         # (or of the staple), or when the pool grows: it holds for the interval around
