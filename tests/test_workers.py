@@ -333,19 +333,19 @@ def test_the_replay_of_journals_keeps_only_what_the_slower_worker_has_not_passed
     """Session secrets learnt by one worker and looked up by another are judged in frame
     order, as they come: a worker's events wait only until every worker has read past them,
     so the parent's memory stays bounded however long the capture."""
-    from tlslens.cli.shares import _END, _Replay
+    from tlslens.cli.journals import END, Replay
 
-    replay = _Replay(2)
+    replay = Replay(2)
     learn = [10, "learn", "sessions", "aa", True]
     assert replay.add(0, 100, [learn, [90, "learn", "tickets", "bb", True]])
     assert len(replay.events[0]) == 2  # worker 1 has read nothing yet
     assert replay.add(1, 50, [[20, "look_up", "sessions", "aa", True]])
     assert [len(q) for q in replay.events] == [1, 0]  # up to frame 50 replayed
     # A lookup that misses what one process would have found (the ticket, frame 90).
-    assert not replay.add(1, _END, [[95, "look_up", "tickets", "bb", False]])
-    fresh = _Replay(2)
-    assert fresh.add(0, _END, [[5, "look_up", "sessions", "cc", False]])
-    assert fresh.add(1, _END, [[6, "learn", "sessions", "cc", True]])
+    assert not replay.add(1, END, [[95, "look_up", "tickets", "bb", False]])
+    fresh = Replay(2)
+    assert fresh.add(0, END, [[5, "look_up", "sessions", "cc", False]])
+    assert fresh.add(1, END, [[6, "learn", "sessions", "cc", True]])
 
 
 def test_a_narration_uses_every_core_by_default_only_into_a_file(
@@ -372,3 +372,56 @@ def test_a_narration_uses_every_core_by_default_only_into_a_file(
         assert options.workers_for(capture, None) == 2
         assert options.workers_for(capture, 3, spooled=True) == 3
     os.close(read)
+
+
+def test_connections_held_past_the_bounds_come_out_as_one_process_gives_them(
+    tmp_path: Path,
+) -> None:
+    """Connections that stay open while later ones end (keep-alive, or cut by the end of the
+    capture) meet the reorder window, and many open at once meet --max-connections. A worker
+    cannot see when another share's connection ends as one process sees it, so where such a
+    bound may bite, the capture is read by one process (without giving twice what was
+    already given): the same bytes, JSON and narration."""
+    from tlslens.bounds import Limits
+    from tlslens.capture.writer import write_pcap
+    from tlslens.flows.packet import TCP_FIN, TCPSegment, decode_tcp
+
+    order: dict[tuple[object, ...], int] = {}
+    frames = []
+    for ts, frame in adversarial._normal(300):
+        seg = decode_tcp(1, frame)
+        assert isinstance(seg, TCPSegment)
+        ends = sorted([(seg.src, seg.sport), (seg.dst, seg.dport)])
+        number = order.setdefault(tuple(ends), len(order))
+        if number in (3, 50, 51, 120) and seg.flags & TCP_FIN:
+            continue  # these never end
+        frames.append((ts, frame))
+    path = tmp_path / "held.pcapng"  # pcapng: the lines wait in the workers' files
+    adversarial._write(path, iter(frames))
+    streamed = tmp_path / "held.pcap"  # pcap without keys: they stream as they come
+    with streamed.open("wb") as out:
+        write_pcap(out, frames, nanoseconds=True)
+    for options, said, capture in (
+        (["--reorder-window", "5"], "reported out of first-packet order", path),
+        (["--max-connections", "3"], "closed early", path),
+        (["--reorder-window", "5"], "reported out of first-packet order", streamed),
+        (["--max-connections", "3"], "closed early", streamed),
+    ):
+        one = _show(*options, str(capture))
+        assert said in one
+        assert _show("--workers", "2", *options, str(capture)) == one, options
+        assert _show("--workers", "3", *options, str(capture)) == one, options
+        narrated = [
+            CliRunner().invoke(main, ["show", "--brief", *options, "--workers", w, str(capture)])
+            for w in ("1", "2")
+        ]
+        assert narrated[0].exit_code == 0
+        assert (narrated[1].stdout, narrated[1].stderr) == (
+            narrated[0].stdout,
+            narrated[0].stderr,
+        )
+    # A worker says so only where a bound may bite: with the default bounds it reads on.
+    for limits, reached in ((Limits(reorder_window=5), True), (Limits(), False)):
+        reading = tlslens.read_capture(path, limits=limits, share=(0, 2), share_by_connection=True)
+        assert sum(1 for _ in reading) > 100
+        assert reading.watch is not None and reading.watch.reached is reached

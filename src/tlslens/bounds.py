@@ -3,7 +3,9 @@ meets (the README's "Bounds" table; each has a command-line option, cli/options.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
+from typing import Any
 
 from tlslens.capture.reader import GZIP_MAX_RATIO
 from tlslens.flows.tcp import MAX_PENDING_BYTES
@@ -31,3 +33,32 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+
+class ShareWatch:
+    """Whether a worker reading one share of a capture's connections (cli/shares.py) may
+    meet a bound that one process applies across all of them: the reorder window (an open
+    connection holding back more than ``reorder_window`` later ones) or ``max_connections``
+    open at once. The worker sees every flow begin, but another share's end only at its FIN
+    or RST (one process lets a non-TLS flow go at once), so it errs towards "reached", and
+    no later than one process would reach it. Once ``reached``, the share's output may
+    differ from one process's: the caller reads the capture by one process."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.window = limits.reorder_window
+        self.max_open = limits.max_connections
+        self.foreign_open = 0  # another share's flows begun and not yet seen to end
+        self.reached = False
+        # (index, flow) of the flows that may still be open; those found ended are dropped
+        # when they come to the top, so it holds no more than the window's worth.
+        self._open: list[tuple[int, Any]] = []
+
+    def begun(self, index: int, flow: Any, own_open: int) -> None:
+        """Flow ``index`` began (``flow.closed`` tells later whether it ended); ``own_open``
+        of this share's flows are open, itself included if it is one."""
+        heap = self._open
+        heapq.heappush(heap, (index, flow))
+        while heap[0][1].closed:
+            heapq.heappop(heap)
+        if own_open + self.foreign_open > self.max_open or index - heap[0][0] > self.window:
+            self.reached = True

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from tlslens.bounds import DEFAULT_LIMITS, Limits
+from tlslens.bounds import DEFAULT_LIMITS, Limits, ShareWatch
 from tlslens.capture import CaptureReader, open_capture
 from tlslens.errors import CaptureError
 from tlslens.flows.packet import (
@@ -125,6 +125,8 @@ class Capture:
         self.limits = limits
         self._clock = clock  # seconds, for the time budget
         self.summary = CaptureSummary(file=str(path))
+        # With a share of n > 1: whether a bound one process applies may have been met.
+        self.watch: ShareWatch | None = None
         self._on_progress = on_progress
         self.keys = keys
         self._sink = plaintext_sink
@@ -197,6 +199,7 @@ class Capture:
         journal = keys if keys is not None and keys.journal is not None else None
         secrets_read = 0
         sink = self._sink
+        watch = self.watch = ShareWatch(limits) if share is not None and share[1] > 1 else None
 
         def close(flow: _Flow) -> None:
             session = flow.session
@@ -278,6 +281,8 @@ class Capture:
                 if new_syn and (flow.closed or (flow.isn is not None and flow.isn != seq)):
                     # The 4-tuple is reused by a new connection.
                     if flow.foreign:
+                        if watch is not None and not flow.closed:
+                            watch.foreign_open -= 1
                         flow.closed = True
                     elif not flow.closed:
                         close(flow)
@@ -297,6 +302,9 @@ class Capture:
                 flows[key], flows[reverse] = (flow, 0), (flow, 1)
                 flow.keys = (key, reverse)
                 entry = (flow, 0)
+                if watch is not None:
+                    watch.foreign_open += 1
+                    watch.begun(flow.index, flow, len(open_flows))
             if entry is None:
                 if not payload and not flags & TCP_SYN:
                     continue  # a stray ACK/FIN/RST of a flow we never saw
@@ -322,6 +330,8 @@ class Capture:
                 )
                 flow = _Flow(next_index, session, limits.max_buffer)
                 open_flows[next_index] = flow
+                if watch is not None:
+                    watch.begun(next_index, flow, len(open_flows))
                 next_index += 1
                 summary.tcp_flows += 1
                 if len(open_flows) > max_open:
@@ -355,6 +365,8 @@ class Capture:
                 # the number one process would give it.
                 if flags & TCP_RST or (flags & TCP_FIN and _fin(flow, side)):
                     flow.closed, flow.closed_ts = True, ts_ns
+                    if watch is not None:
+                        watch.foreign_open -= 1
                     closing.append(flow)
                 continue
             session = flow.session

@@ -21,7 +21,7 @@ from typing import Any
 
 from rich.console import Console
 
-from tlslens.cli.shares import ONE_PROCESS, RETRY, Renumber, SharedJson
+from tlslens.cli.shares import BOUNDS, ONE_PROCESS, RETRY, Renumber, SharedJson
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection
 from tlslens.pipeline import Limits
@@ -100,7 +100,7 @@ class SharedText(SharedJson):
             with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
                 for text in self._merged(self.workers, hold=False):
                     spool.write(text)
-                if self.failure == ONE_PROCESS:
+                if self.failure in (ONE_PROCESS, BOUNDS):
                     break
                 if self.failure == RETRY:
                     continue

@@ -50,6 +50,7 @@ from rich.text import Text
 
 from tlslens._text import safe_text
 from tlslens.capture import open_capture
+from tlslens.cli.journals import END, Replay
 from tlslens.cli.options import check_chain, matches, verdicts
 from tlslens.cli.output import FileProgress, unreadable
 from tlslens.errors import CaptureError
@@ -165,7 +166,7 @@ def _child(k: int, workers: int, work: Work, notes: int, part: Path) -> NoReturn
         with part.open("w", buffering=1 << 16) as data, os.fdopen(notes, "w", buffering=1) as pipe:
 
             def send(text: str) -> None:
-                (data if text.startswith("C") else pipe).write(text)
+                (data if text.startswith(("C", "B")) else pipe).write(text)
 
             work((k, workers), send)
     except BaseException:
@@ -289,7 +290,7 @@ class SharedJson:
         self._start()
         # By 4-tuple, so that one client's connections to one server spread too; by address
         # pair (which keeps a session with its resumptions) or by one process if a
-        # resumption would not find the secrets one process finds (see _Replay).
+        # resumption would not find the secrets one process finds (see journals.Replay).
         self._split = "connections"
 
     def _start(self) -> None:
@@ -383,6 +384,8 @@ class SharedJson:
         )
         try:
             for conn in reading:
+                if reading.watch is not None and reading.watch.reached:
+                    break
                 shown = matches(conn, None, server, sni)
                 final = False
                 chain: dict[str, Any] = {}
@@ -421,7 +424,12 @@ class SharedJson:
         except (CaptureError, OSError) as exc:
             write(f"E\t{json.dumps(str(exc))}\n")
             return
-        journal(_END)
+        if reading.watch is not None and reading.watch.reached:
+            # Among this worker's lines, in their order (flow 0: the parent takes it at
+            # once): what it wrote before is what one process gives; what follows may not be.
+            write("B\t0\n")
+            return
+        journal(END)
         if share[0] == 0:  # each worker saw the whole file: one says what concerns it
             for finding in reading.summary.problems:
                 write(f"S\t{json.dumps(finding.to_json())}\n")
@@ -438,12 +446,26 @@ class SharedJson:
         # the workers' files until every worker has said which sessions it learnt and looked
         # up: if a resumption would not find what it finds in one process, nothing came out
         # yet and the capture is read again, by address pair, then by one process.
+        # A share that may meet a bound one process applies to all connections (BOUNDS)
+        # stops where its output stops being one process's: one process reads the capture
+        # again, and what was given already is not given twice.
         hold = bool(self.keys) or _may_carry_secrets(self.path)
-        for split, workers in (("connections", self.workers), ("addresses", self.workers), ("", 1)):
+        given = 0
+        reads = [("connections", self.workers), ("addresses", self.workers), ("", 1)]
+        while reads:
+            split, workers = reads.pop(0)
             self._start()
             self._split = split
-            yield from self._merged(workers, hold=hold)
-            if self.failure != RETRY:
+            skip = given
+            for line in self._merged(workers, hold=hold):
+                if skip:
+                    skip -= 1
+                    continue
+                given += 1
+                yield line
+            if self.failure == BOUNDS:
+                reads = reads[-1:]
+            elif self.failure != RETRY:
                 return
 
     def _merged(self, workers: int, *, hold: bool) -> Iterator[str]:
@@ -451,7 +473,7 @@ class SharedJson:
         and its journal is replayed; else as they come, for a caller that keeps them until
         the read has ended without a RETRY)."""
         number = self.filters[0]
-        replay = _Replay(workers)
+        replay = Replay(workers)
         renumber = Renumber()
         chains = self.chains
         certificates: dict[str, bytes] = {}  # by SHA-256 hex
@@ -486,6 +508,9 @@ class SharedJson:
                         self.failure = RETRY  # a resumption would find other secrets
                         return
                     continue
+                if kind == "B\t":
+                    self.failure = BOUNDS
+                    return
                 if kind == "U\t":
                     self.summary = CaptureSummary(**json.loads(line[2:]))
                     continue
@@ -510,43 +535,7 @@ class SharedJson:
 
 RETRY = "read again"  # by address pair, then by one process
 ONE_PROCESS = "read by one process"
-
-
-_END = 1 << 62  # the last journal note's mark: nothing more will come
-
-
-class _Replay:
-    """The workers' journals of session secrets (KeyStore.journal), replayed as they come
-    in frame order on one bounded store, as one process would have learnt and looked them
-    up: ``add`` is False at the first lookup that would have found otherwise. Events wait
-    only until every worker has read past them (its mark), so memory is bounded by how far
-    the workers drift apart."""
-
-    def __init__(self, workers: int) -> None:
-        self.events: list[deque[list[Any]]] = [deque() for _ in range(workers)]
-        self.marks = [0] * workers
-        self.tables: dict[str, OrderedDict[str, None]] = {
-            "sessions": OrderedDict(),
-            "tickets": OrderedDict(),
-        }
-
-    def add(self, worker: int, mark: int, events: list[list[Any]]) -> bool:
-        self.events[worker].extend(events)
-        self.marks[worker] = mark
-        limit = min(self.marks)
-        while True:
-            heads = [(q[0][0], k) for k, q in enumerate(self.events) if q and q[0][0] <= limit]
-            if not heads:
-                return True
-            _frame, op, table, key, found = self.events[min(heads)[1]].popleft()
-            learnt = self.tables[table]
-            if op == "learn":
-                learnt.pop(key, None)
-                learnt[key] = None
-                while len(learnt) > KeyStore.MAX_SESSIONS:
-                    learnt.popitem(last=False)
-            elif (key in learnt) != found:
-                return False
+BOUNDS = "a bound may be met"  # --reorder-window, --max-connections: by one process
 
 
 def _may_carry_secrets(path: Path) -> bool:
