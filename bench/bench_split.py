@@ -32,46 +32,37 @@ from pathlib import Path
 import _bytecode  # noqa: F401  (tlslens' bytecode, compiled before anything is timed)
 
 from tlslens.capture import open_capture
-from tlslens.flows.packet import (
-    TCP_FIN,
-    TCP_RST,
-    TCP_SYN,
-    Skip,
-    TCPSegment,
-    decode_tcp,
-    flow_share,
-)
+from tlslens.flows.packet import TCP_FIN, TCP_RST, TCP_SYN, TCPSegment, decode_tcp, flow_share
 
 _HEAD = struct.Struct(">QBHHIIBI")  # ts, address length, sport, dport, seq, ack, flags, size
 _CHUNK = 256 * 1024
 _CONTROL = TCP_SYN | TCP_FIN | TCP_RST
 
 
-def _frames(path: Path) -> Iterator[TCPSegment | Skip]:
-    """Every frame decoded; pure ACKs left out, as the pipeline leaves them."""
+def _shared(path: Path, workers: int) -> Iterator[tuple[int, TCPSegment]]:
+    """Every TCP segment (pure ACKs left out, as the pipeline leaves them) with its share."""
+    shares: dict[tuple[bytes, int, bytes, int], int] = {}
     raw, reader = open_capture(path)
     try:
         for _ts, linktype, data in reader:
             seg = decode_tcp(linktype, data)
-            if not isinstance(seg, TCPSegment) or seg.payload or seg.flags & _CONTROL:
-                yield seg
+            if not isinstance(seg, TCPSegment) or not (seg.payload or seg.flags & _CONTROL):
+                continue
+            key = (seg.src, seg.sport, seg.dst, seg.dport)
+            share = shares.get(key)
+            if share is None:
+                share = flow_share(seg.src, seg.sport, seg.dst, seg.dport, workers, True)
+                shares[key] = shares[(seg.dst, seg.dport, seg.src, seg.sport)] = share
+            yield share, seg
     finally:
         raw.close()
 
 
-def _each_reads(path: Path, share: int, workers: int) -> tuple[int, int]:
+def _each_reads(path: Path, mine: int, workers: int) -> tuple[int, int]:
     """A worker of today's design: reads every frame, keeps its share's segments."""
-    mine: dict[tuple[bytes, int, bytes, int], bool] = {}
     count = size = 0
-    for seg in _frames(path):
-        if not isinstance(seg, TCPSegment):
-            continue
-        key = (seg.src, seg.sport, seg.dst, seg.dport)
-        keep = mine.get(key)
-        if keep is None:
-            keep = flow_share(seg.src, seg.sport, seg.dst, seg.dport, workers, True) == share
-            mine[key] = mine[(seg.dst, seg.dport, seg.src, seg.sport)] = keep
-        if keep:
+    for share, seg in _shared(path, workers):
+        if share == mine:
             count += 1
             size += len(seg.payload)
     return count, size
@@ -80,15 +71,7 @@ def _each_reads(path: Path, share: int, workers: int) -> tuple[int, int]:
 def _reader(path: Path, pipes: list[int], workers: int) -> None:
     """The one reader: decodes every frame, writes each segment to its worker's pipe."""
     out = [bytearray() for _ in pipes]
-    shares: dict[tuple[bytes, int, bytes, int], int] = {}
-    for seg in _frames(path):
-        if not isinstance(seg, TCPSegment):
-            continue
-        key = (seg.src, seg.sport, seg.dst, seg.dport)
-        share = shares.get(key)
-        if share is None:
-            share = flow_share(seg.src, seg.sport, seg.dst, seg.dport, workers, True)
-            shares[key] = shares[(seg.dst, seg.dport, seg.src, seg.sport)] = share
+    for share, seg in _shared(path, workers):
         buf = out[share]
         buf += _HEAD.pack(
             0, len(seg.src), seg.sport, seg.dport, seg.seq, seg.ack, seg.flags, len(seg.payload)

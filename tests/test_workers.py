@@ -420,8 +420,40 @@ def test_connections_held_past_the_bounds_come_out_as_one_process_gives_them(
             narrated[0].stdout,
             narrated[0].stderr,
         )
-    # A worker says so only where a bound may bite: with the default bounds it reads on.
+    # A worker says so only where a bound may bite, and stops there; with the default
+    # bounds it reads its whole share (about 150 of the 300).
     for limits, reached in ((Limits(reorder_window=5), True), (Limits(), False)):
         reading = tlslens.read_capture(path, limits=limits, share=(0, 2), share_by_connection=True)
-        assert sum(1 for _ in reading) > 100
+        count = sum(1 for _ in reading)
         assert reading.watch is not None and reading.watch.reached is reached
+        assert count < 20 if reached else count > 100
+
+
+def test_many_connections_open_at_once_are_still_shared_out(tmp_path: Path) -> None:
+    """Sixty connections open at once that end in the order they began meet no bound in
+    one process (none is held back): the workers read on, and give one process's bytes."""
+    from tlslens.bounds import Limits
+
+    hello = adversarial.compose.push_records(22, 0x0301, adversarial._hello())
+    flight = adversarial.compose.push_records(22, 0x0303, adversarial._server_flight([]))
+    frames = sorted(
+        (
+            frame
+            for i in range(60)
+            for frame in adversarial._connection(i, hello, flight, adversarial.T0 + i * 100)
+        ),
+        key=lambda frame: frame[0],
+    )
+    path = tmp_path / "together.pcap"
+    with path.open("wb") as out:
+        from tlslens.capture.writer import write_pcap
+
+        write_pcap(out, frames, nanoseconds=True)
+    limits = Limits(reorder_window=5)
+    for k in (0, 1):
+        reading = tlslens.read_capture(path, limits=limits, share=(k, 2), share_by_connection=True)
+        assert sum(1 for _ in reading) > 10
+        assert reading.watch is not None and not reading.watch.reached
+    one = _show("--reorder-window", "5", str(path))
+    assert len(one.splitlines()) == 60 and "out of first-packet order" not in one
+    assert _show("--workers", "2", "--reorder-window", "5", str(path)) == one

@@ -49,6 +49,7 @@ TLS_KEY_LOG = 0x544C534B  # pcapng DSB secrets type "TLSK"
 
 class _Flow:
     __slots__ = (
+        "carried",
         "closed",
         "closed_ts",
         "fin",
@@ -76,6 +77,7 @@ class _Flow:
         self.syn_ts: int | None = None  # the client's SYN, then the server's SYN/ACK
         self.synack_ts: int | None = None
         self.foreign = False  # another worker's (share): only its life is followed
+        self.carried = 0  # another share's: its bytes, for ShareWatch.carried
 
     @classmethod
     def of_another_share(cls, index: int) -> _Flow:
@@ -84,7 +86,7 @@ class _Flow:
         flow.index, flow.session, flow.halves = index, _CLOSED, _NO_HALVES
         flow.fin, flow.rst, flow.closed, flow.closed_ts = [False, False], False, False, 0
         flow.keys, flow.isn, flow.syn_ts, flow.synack_ts = None, None, None, None
-        flow.foreign = True
+        flow.foreign, flow.carried = True, 0
         return flow
 
 
@@ -199,7 +201,8 @@ class Capture:
         journal = keys if keys is not None and keys.journal is not None else None
         secrets_read = 0
         sink = self._sink
-        watch = self.watch = ShareWatch(limits) if share is not None and share[1] > 1 else None
+        watch = self.watch = ShareWatch(limits, share)
+        begun, ended = watch.begun, watch.ended
 
         def close(flow: _Flow) -> None:
             session = flow.session
@@ -230,7 +233,7 @@ class Capture:
                         deferred.discard(index)
                     else:
                         next_emit += 1
-                elif len(ready) > reorder_window:
+                elif len(ready) > reorder_window and not watch.on:  # a share: see ShareWatch
                     # Earlier connections are still open and the window is full: report the
                     # ended ones now and those open ones when they end (memory stays bounded
                     # by the window, not by how long one connection lasts).
@@ -281,11 +284,12 @@ class Capture:
                 if new_syn and (flow.closed or (flow.isn is not None and flow.isn != seq)):
                     # The 4-tuple is reused by a new connection.
                     if flow.foreign:
-                        if watch is not None and not flow.closed:
-                            watch.foreign_open -= 1
-                        flow.closed = True
+                        if not flow.closed:
+                            flow.closed = True
+                            ended(flow.index, flow)
                     elif not flow.closed:
                         close(flow)
+                        ended(flow.index, flow)
                     entry = None
             if (
                 entry is None
@@ -302,9 +306,7 @@ class Capture:
                 flows[key], flows[reverse] = (flow, 0), (flow, 1)
                 flow.keys = (key, reverse)
                 entry = (flow, 0)
-                if watch is not None:
-                    watch.foreign_open += 1
-                    watch.begun(flow.index, flow, len(open_flows))
+                begun(flow.index, flow, len(open_flows))
             if entry is None:
                 if not payload and not flags & TCP_SYN:
                     continue  # a stray ACK/FIN/RST of a flow we never saw
@@ -330,8 +332,7 @@ class Capture:
                 )
                 flow = _Flow(next_index, session, limits.max_buffer)
                 open_flows[next_index] = flow
-                if watch is not None:
-                    watch.begun(next_index, flow, len(open_flows))
+                begun(next_index, flow, len(open_flows))
                 next_index += 1
                 summary.tcp_flows += 1
                 if len(open_flows) > max_open:
@@ -365,9 +366,10 @@ class Capture:
                 # the number one process would give it.
                 if flags & TCP_RST or (flags & TCP_FIN and _fin(flow, side)):
                     flow.closed, flow.closed_ts = True, ts_ns
-                    if watch is not None:
-                        watch.foreign_open -= 1
                     closing.append(flow)
+                    ended(flow.index, flow)
+                elif payload and flow.carried >= 0 and watch.on:
+                    watch.carried(flow, side, seq, payload)
                 continue
             session = flow.session
             if flags & TCP_SYN:
@@ -405,6 +407,7 @@ class Capture:
                 flow.closed_ts = ts_ns
                 _forget(flow)
                 closing.append(flow)
+                ended(flow.index, flow)
             elif flags & (TCP_FIN | TCP_RST):
                 session.frame, session.ts_ns = frame, ts_ns
                 if flags & TCP_RST:
@@ -417,7 +420,10 @@ class Capture:
                         session.conn.last_frame = frame
                         session.conn.end_ts_ns = ts_ns
                     close(flow)
+                    ended(flow.index, flow)
             if ready:
+                if watch.reached:
+                    break  # the caller reads by one process: what follows would be lost work
                 yield from emit()
             if not frame & (PROGRESS_EVERY_FRAMES - 1):
                 _purge(flows, closing, ts_ns, MAX_CLOSED_FLOWS)

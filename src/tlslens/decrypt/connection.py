@@ -90,6 +90,7 @@ class ConnectionDecryptor:
         self.traffic: dict[str, bytes] = {}  # TLS 1.3 current traffic secret per direction
         self.hrr_seen = False
         self.client_session_id = b""
+        self.client_version = 0  # the ClientHello's, which an RSA premaster begins with
         self.client_ticket = b""
         self.session_id = b""
         self.early: RecordProtection | None = None
@@ -117,6 +118,7 @@ class ConnectionDecryptor:
                     self.derivations.append(Derivation())
                 self.client_random = message.random
                 self.client_session_id = message.legacy_session_id
+                self.client_version = message.legacy_version
                 ticket = ext.find(message.extensions, ext.SESSION_TICKET)
                 self.client_ticket = ticket.data if ticket else b""
                 self.early_secret = self.store.keylog.get(
@@ -237,7 +239,11 @@ class ConnectionDecryptor:
                     candidate = key.decrypt(cke.exchange_keys, padding.PKCS1v15())
                 except ValueError:
                     continue
-                if len(candidate) == 48:
+                # RFC 5246 §7.4.7.1: 48 bytes, opening with the ClientHello's version (some
+                # old clients put the negotiated one). A wrong key need not fail: OpenSSL's
+                # implicit rejection answers it with random bytes, at times 48 of them.
+                versions = (self.client_version, self.version or 0)
+                if len(candidate) == 48 and int.from_bytes(candidate[:2]) in versions:
                     premaster = candidate
                     break
             if premaster is None:
