@@ -332,20 +332,80 @@ def test_decrypt_out_writes_the_files_one_process_writes(tmp_path: Path) -> None
 def test_the_replay_of_journals_keeps_only_what_the_slower_worker_has_not_passed() -> None:
     """Session secrets learnt by one worker and looked up by another are judged in frame
     order, as they come: a worker's events wait only until every worker has read past them,
-    so the parent's memory stays bounded however long the capture."""
+    so the parent's memory stays bounded however long the capture. Within one frame (the
+    end of the capture, where every open connection is flushed) they go by connection."""
     from tlslens.cli.journals import END, Replay
 
     replay = Replay(2)
-    learn = [10, "learn", "sessions", "aa", True]
-    assert replay.add(0, 100, [learn, [90, "learn", "tickets", "bb", True]])
+    learn = [10, 0, "learn", "sessions", "aa", True]
+    assert replay.add(0, 100, [learn, [90, 4, "learn", "tickets", "bb", True]])
     assert len(replay.events[0]) == 2  # worker 1 has read nothing yet
-    assert replay.add(1, 50, [[20, "look_up", "sessions", "aa", True]])
+    assert replay.add(1, 50, [[20, 1, "look_up", "sessions", "aa", True]])
     assert [len(q) for q in replay.events] == [1, 0]  # up to frame 50 replayed
     # A lookup that misses what one process would have found (the ticket, frame 90).
-    assert not replay.add(1, END, [[95, "look_up", "tickets", "bb", False]])
+    assert not replay.add(1, END, [[95, 5, "look_up", "tickets", "bb", False]])
     fresh = Replay(2)
-    assert fresh.add(0, END, [[5, "look_up", "sessions", "cc", False]])
-    assert fresh.add(1, END, [[6, "learn", "sessions", "cc", True]])
+    assert fresh.add(0, END, [[5, 0, "look_up", "sessions", "cc", False]])
+    assert fresh.add(1, END, [[6, 1, "learn", "sessions", "cc", True]])
+    # The last frame: connection 2 (worker 1) learns before connection 3 (worker 0) looks up.
+    flushed = Replay(2)
+    assert flushed.add(0, END, [[99, 3, "look_up", "sessions", "dd", False]])
+    assert not flushed.add(1, END, [[99, 2, "learn", "sessions", "dd", True]])
+
+
+def test_what_connections_open_at_the_end_learn_and_look_up_is_judged_as_one_process(
+    tmp_path: Path,
+) -> None:
+    """A TLS 1.2 connection and the resumption of its session, both still open at the end of
+    the capture with their server's data behind a hole (a SYN-ACK 100 bytes early, no FIN):
+    one process learns the session and finds it in the end-of-capture flush, in first-packet
+    order. A worker holding only the resumption looks it up then too, at the capture's last
+    frame and after the other worker's learning, so the parent sees that it missed it and
+    reads again by address pair: the same bytes as one process."""
+    import struct
+
+    from tlslens.capture import open_capture
+    from tlslens.capture.writer import write_pcap
+    from tlslens.flows.packet import TCPSegment, decode_tcp, endpoint
+    from tlslens.pipeline import read_capture
+
+    source = CAPTURES / "openssl-resumption.pcap"
+    keyed = list(read_capture(source, keys=_keys(source.with_suffix(".keys"))))
+    full, resumed = keyed[0], keyed[1]
+    assert resumed.resumed == "session_id" and resumed.resumed_from == full.id
+    random = resumed.client_hello.random.hex() if resumed.client_hello else "?"
+    log = tmp_path / "flush.keys"
+    text = source.with_suffix(".keys").read_text()
+    log.write_text("".join(f"{line}\n" for line in text.splitlines() if random not in line))
+    ports = {full.client.port, resumed.client.port}
+    frames = []
+    raw, reader = open_capture(source)
+    with raw:
+        for ts_ns, linktype, data in reader:
+            segment = decode_tcp(linktype, data)
+            if isinstance(segment, TCPSegment) and {segment.sport, segment.dport} & ports:
+                if segment.flags & 0x05:  # FIN or RST: open until the end
+                    continue
+                if segment.flags & 0x12 == 0x12:  # SYN-ACK: data 100 bytes after it
+                    early = struct.pack(">I", (segment.seq - 100) & 0xFFFFFFFF)
+                    data = data[:38] + early + data[42:]
+            frames.append((ts_ns, data))
+    path = tmp_path / "flush.pcap"
+    with path.open("wb") as out:
+        write_pcap(out, frames, nanoseconds=True)
+    one = _show("--keylog", str(log), str(path))
+    rows = [json.loads(line) for line in one.splitlines()]
+    assert rows[1]["decryption"]["source"] == "resumed_session", rows[1]["decryption"]
+    assert rows[1]["bytes"]["s2c"]["gaps"] == 1
+
+    def share(c: object, n: int) -> int:
+        return share_of(
+            endpoint(c.client.ip, c.client.port), endpoint(c.server.ip, c.server.port), n
+        )  # type: ignore[attr-defined]
+
+    # Apart, the resumption in the lower share: by worker alone it would be judged first.
+    workers = next(n for n in range(2, 9) if share(resumed, n) < share(full, n))
+    assert _show("--keylog", str(log), "--workers", str(workers), str(path)) == one
 
 
 def test_a_narration_uses_every_core_by_default_only_into_a_file(

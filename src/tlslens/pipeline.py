@@ -41,9 +41,7 @@ from tlslens.tls.session import TLSSession
 CLOSED_FLOW_LINGER_NS = 120 * 1_000_000_000
 PROGRESS_EVERY_FRAMES = 1 << 12
 GC_THRESHOLD = 100_000  # allocations between young-generation collections while reading
-# Closed connections remembered, to drop their late retransmissions (and for at most
-# CLOSED_FLOW_LINGER_NS).
-MAX_CLOSED_FLOWS = 10_000
+MAX_CLOSED_FLOWS = 10_000  # closed flows remembered, to drop their late retransmissions
 TLS_KEY_LOG = 0x544C534B  # pcapng DSB secrets type "TLSK"
 
 
@@ -206,6 +204,8 @@ class Capture:
 
         def close(flow: _Flow) -> None:
             session = flow.session
+            if journal is not None:  # at the end of the capture, the last frame of all
+                journal.frame, journal.flow = frame, flow.index
             for side, half in enumerate(flow.halves):
                 if half.pending:
                     _dispatch(session, side, half.flush(), frame, session.ts_ns)
@@ -382,7 +382,7 @@ class Capture:
                     seq = (seq + 1) & 0xFFFFFFFF
             session.frame, session.ts_ns = frame, ts_ns
             if journal is not None:
-                journal.frame = frame
+                journal.frame, journal.flow = frame, flow.index
             if payload and not session.ignored:
                 half = flow.halves[side]
                 try:
@@ -449,9 +449,10 @@ class Capture:
                 )
                 break
 
-        for flow, _side in list(flows.values()):
-            if not flow.closed and not flow.foreign:
-                close(flow)
+        # In first-packet order, the order of a share's journal (KeyStore.journal).
+        still_open = {f.index: f for f, _side in flows.values() if not f.closed and not f.foreign}
+        for index in sorted(still_open):
+            close(still_open[index])
         yield from emit()
         summary.frames = frame
         summary.linktypes = sorted(

@@ -31,10 +31,13 @@ class Replay:
         self.marks[worker] = mark
         limit = min(self.marks)
         while True:
-            heads = [(q[0][0], k) for k, q in enumerate(self.events) if q and q[0][0] <= limit]
+            # By frame, then (within the end-of-capture flush) by connection, as one process.
+            heads = [
+                (q[0][0], q[0][1], k) for k, q in enumerate(self.events) if q and q[0][0] <= limit
+            ]
             if not heads:
                 return True
-            _frame, op, table, key, found = self.events[min(heads)[1]].popleft()
+            _frame, _flow, op, table, key, found = self.events[min(heads)[2]].popleft()
             learnt = self.tables[table]
             if op == "learn":
                 learnt.pop(key, None)

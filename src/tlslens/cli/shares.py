@@ -366,7 +366,7 @@ class SharedJson:
             which this worker has read (the parent's replay goes as far as all have)."""
             keys = reading.keys
             events = keys.journal if keys is not None and keys.journal else []
-            data = [(f, op, table, key.hex(), hit) for f, op, table, key, hit in events]
+            data = [(f, n, op, table, key.hex(), hit) for f, n, op, table, key, hit in events]
             write(f"J\t{share[0]}\t{mark}\t{json.dumps(data)}\n")
             events.clear()  # a worker's journal holds no more than a note's worth
 

@@ -21,11 +21,14 @@ class KeyStore:
     sessions: dict[bytes, bytes] = field(default_factory=dict)
     tickets: dict[bytes, bytes] = field(default_factory=dict)
     # Kept by a worker that reads one share of a capture's connections (cli/shares.py):
-    # every session learnt and every resumption looked up, with its frame (``frame``, set
-    # by the reader), so that the parent can tell whether one process would have found the
-    # same secrets: (frame, "learn" or "look_up", table, key, found).
-    journal: list[tuple[int, str, str, bytes, bool]] | None = None
+    # every session learnt and every resumption looked up, with its frame and the number
+    # of its connection in first-packet order (``frame``, ``flow``, set by the reader), so
+    # that the parent can tell whether one process would have found the same secrets:
+    # (frame, flow, "learn" or "look_up", table, key, found). The flow orders what happens
+    # within one frame: the end of the capture, where every open connection is flushed.
+    journal: list[tuple[int, int, str, str, bytes, bool]] | None = None
     frame: int = 0
+    flow: int = 0
 
     MAX_SESSIONS = 1 << 16  # resumable sessions remembered, oldest forgotten first
 
@@ -39,13 +42,13 @@ class KeyStore:
         while len(secrets) > self.MAX_SESSIONS:
             del secrets[next(iter(secrets))]  # dicts keep insertion order: the oldest first
         if self.journal is not None:
-            self.journal.append((self.frame, "learn", table, key, True))
+            self.journal.append((self.frame, self.flow, "learn", table, key, True))
 
     def look_up(self, table: Literal["sessions", "tickets"], key: bytes) -> bytes | None:
         """The master secret of a session a connection resumes, if it was learnt."""
         found = (self.sessions if table == "sessions" else self.tickets).get(key)
         if self.journal is not None:
-            self.journal.append((self.frame, "look_up", table, key, found is not None))
+            self.journal.append((self.frame, self.flow, "look_up", table, key, found is not None))
         return found
 
     def __bool__(self) -> bool:
