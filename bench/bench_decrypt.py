@@ -27,21 +27,17 @@ import _bytecode  # noqa: F401  (tlslens' bytecode, compiled before anything is 
 from bench_show import WORK, multiply, record_base, timed
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--app-mb", type=int, default=160)
-    parser.add_argument("--base", type=int, default=240)
-    parser.add_argument("--keep", action="store_true")
-    args = parser.parse_args()
+def bulk_capture(app_mb: int, base_count: int, keep: bool) -> tuple[Path, Path]:
+    """The bulk capture (recorded if missing, or unless ``keep``) and its key log."""
     WORK.mkdir(parents=True, exist_ok=True)
-    base = WORK / f"decrypt-base-{args.base}.pcap"
+    base = WORK / f"decrypt-base-{base_count}.pcap"
     keylog = base.with_suffix(".keys")
-    big = WORK / f"decrypt-{args.app_mb}.pcap"
-    if not (args.keep and base.exists() and keylog.exists()):
-        print(f"recording {args.base} real connections with a key log...", flush=True)
-        record_base(base, args.base, keylog)
+    big = WORK / f"decrypt-{app_mb}.pcap"
+    if not (keep and base.exists() and keylog.exists()):
+        print(f"recording {base_count} real connections with a key log...", flush=True)
+        record_base(base, base_count, keylog)
     tlslens = str(Path(sys.executable).parent / "tlslens")
-    if not (args.keep and big.exists()):
+    if not (keep and big.exists()):
         probe = subprocess.run(
             [tlslens, "show", "--json", "--keylog", str(keylog), str(base)],
             capture_output=True,
@@ -52,12 +48,23 @@ def main() -> int:
             sum(json.loads(line)["decryption"]["plaintext_bytes"].values())
             for line in probe.splitlines()
         )
-        copies = max(1, -(-args.app_mb * 1_000_000 // app))
+        copies = max(1, -(-app_mb * 1_000_000 // app))
         base_mb = base.stat().st_size / 1e6
         multiply(base, big, int(base_mb * copies))
         print(
             f"built {big.name}: about {copies} copies, {app * copies / 1e6:.0f} MB of application data"
         )
+    return big, keylog
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--app-mb", type=int, default=160)
+    parser.add_argument("--base", type=int, default=240)
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    big, keylog = bulk_capture(args.app_mb, args.base, args.keep)
+    tlslens = str(Path(sys.executable).parent / "tlslens")
     size_mb = big.stat().st_size / 1e6
     show = [tlslens, "show", "--json", "--keylog", str(keylog)]
     out = subprocess.run([*show, "--workers", "1", str(big)], capture_output=True, check=True)

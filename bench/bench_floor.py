@@ -1,19 +1,22 @@
-"""Benchmark: how much of `show --json` on many short connections is work done in C, which
-no trimming of tlslens' Python can remove, against tshark's time, in one run.
+"""Benchmark: how much of `show --json` is work done in C, which no trimming of tlslens'
+Python can remove, against tshark's time, in one run.
 
-Usage (with tshark installed):
-    python bench/bench_floor.py [--connections 5000] [--keep]
+Usage (with tshark installed; --bulk records as root if bench_decrypt.py has not):
+    python bench/bench_floor.py [--connections 5000] [--bulk] [--keep]
 
-The capture is bench_workers.py's (real loopback connections copied to --connections). One
+The captures are bench_workers.py's (real loopback connections copied to --connections) and,
+with --bulk, bench_decrypt.py's (720 connections, 175 MB of application data). One
 process runs `tlslens show --json` (without and with the key log) under cProfile, and the
 time of the C functions it calls is summed by kind: signature verifications, symmetric
 decryption, key derivation and HMAC, hashing, X.509 parsing in `cryptography`, and the JSON
 encoder. That sum is a floor: a tool that checks every handshake's signature, opens every
 record and prints what `show --json` prints spends at least that, in whatever language the
-rest is written. It is printed against tshark's median time and the time the targets of
-issue 12 leave (3x tshark without keys, 2x with keys, on 2 cores scaling perfectly), with
-tlslens' own median time. cProfile's own cost per call (measured on ``len``) is taken off
-each C function's time; what it adds around a call, it gives the caller, which is Python.
+rest is written; a reader in Python also walks the pcap record headers at least
+(bench_show.floor_walk). It is printed against tshark's median time and the time the
+targets of issue 12 leave (many connections: 3x tshark without keys, 2x with keys; bulk: 3x;
+on 2 cores scaling perfectly), with tlslens' own median time. cProfile's own cost per call
+(measured on ``len``) is taken off each C function's time; what it adds around a call, it
+gives the caller, which is Python.
 """
 
 from __future__ import annotations
@@ -28,9 +31,12 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import _bytecode  # noqa: F401  (tlslens' bytecode, compiled before anything is timed)
+from bench_decrypt import bulk_capture
 from bench_report import CAPTURES, WORK
-from bench_show import timed, tshark_fields
+from bench_show import floor_walk, timed, tshark_fields
 from bench_workers import _build
+
+from tlslens.capture import open_capture
 
 CORES = 2
 
@@ -89,9 +95,17 @@ def profiled(command: list[str], stats: Path, per_call: float) -> dict[str, floa
     return seconds
 
 
+def _tshark_keys(capture: Path, keys: Path) -> list[str]:
+    return [
+        "tshark", "-n", "-r", str(capture), "-o", f"tls.keylog_file:{keys}",
+        "-q", "-z", "io,stat,0,tls.app_data",
+    ]  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=5000)
+    parser.add_argument("--bulk", action="store_true", help="also bench_decrypt's capture")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
@@ -101,39 +115,48 @@ def main() -> int:
         with ProcessPoolExecutor(1) as pool:  # a child: see bench_workers.py
             pool.submit(_build, capture, args.connections).result()
     keys.write_text("".join(p.read_text() for p in sorted(CAPTURES.glob("*.keys"))))
+    show = ["show", "--json", "--workers", "1"]
+    # (shape, capture, tlslens arguments, peer, target ratio)
+    shapes = [
+        ("many, no keys", capture, show, tshark_fields(capture), 3),
+        ("many, keys", capture, [*show, "--keylog", str(keys)], _tshark_keys(capture, keys), 2),
+    ]
+    if args.bulk:
+        bulk, bulk_keys = bulk_capture(160, 240, keep=True)
+        bulk_show = [*show, "--keylog", str(bulk_keys)]
+        shapes.append(("bulk, keys", bulk, bulk_show, _tshark_keys(bulk, bulk_keys), 3))
     tlslens = str(Path(sys.executable).parent / "tlslens")
-    show = ["show", "--json", "--workers", "1", str(capture)]
-    with_keys = ["show", "--json", "--workers", "1", "--keylog", str(keys), str(capture)]
-    tshark_keys = [
-        "tshark", "-n", "-r", str(capture), "-o", f"tls.keylog_file:{keys}",
-        "-q", "-z", "io,stat,0,tls.app_data",
-    ]  # fmt: skip
-    start = [sys.executable, "-c", "import tlslens.cli.app"]
-    shapes = (("no keys", show, tshark_fields(capture), 3), ("keys", with_keys, tshark_keys, 2))
-    started = timed(start)[0]
-    print(f"capture: {capture.stat().st_size / 1e6:.0f} MB, {args.connections} connections")
+    started = timed([sys.executable, "-c", "import tlslens.cli.app"])[0]
     print(f"tlslens start-up (import): {started:.2f} s")
     per_call = profiler_cost()
     print(f"cProfile's cost per call, taken off each: {per_call * 1e9:.0f} ns")
     with tempfile.TemporaryDirectory() as scratch:
-        for shape, command, peer, target in shapes:
-            ours = timed([tlslens, *command])[0]
+        for shape, path, command, peer, target in shapes:
+            ours = timed([tlslens, *command, str(path)])[0]
             theirs = timed(peer)[0]
-            floor = profiled(command, Path(scratch) / "stats", per_call)
+            floor = profiled([*command, str(path)], Path(scratch) / "stats", per_call)
+            walk = min(floor_walk(path) for _ in range(3))
+            raw, reader = open_capture(path)
+            with raw:
+                frames = sum(1 for _ in reader)
             c_work = sum(v for k, v in floor.items() if k != "profile")
             budget = theirs / target  # wall time the target allows
-            print(f"\n{shape}: tshark {theirs:.2f} s, tlslens (1 process) {ours:.2f} s")
+            print(
+                f"\n{shape} ({path.stat().st_size / 1e6:.0f} MB, {frames} frames): "
+                f"tshark {theirs:.2f} s, tlslens (1 process) {ours:.2f} s"
+            )
             for kind, _marks in KINDS:
                 print(f"  C work: {kind:26} {floor[kind]:6.3f} s")
-            print(f"  C work in all:   {c_work:.2f} s of a {floor['profile']:.2f} s profile")
-            best = started + c_work / CORES
+            print(f"  C work in all: {c_work:.2f} s (of a {floor['profile']:.2f} s profile)")
+            print(f"  the least a Python reader does (walk the pcap headers): {walk:.2f} s")
+            best = started + (c_work + walk) / CORES
             print(
                 f"  {target}x tshark on {CORES} cores leaves {budget:.2f} s of wall time; "
-                f"start-up plus only this C work, perfectly split, takes {best:.2f} s "
+                f"start-up plus only these, perfectly split, take {best:.2f} s "
                 f"({best / budget:.0%} of it), leaving "
-                f"{max(budget - best, 0) * CORES * 1e6 / args.connections:.0f} us of CPU a "
-                f"connection for all the rest (tlslens spends "
-                f"{(ours - started - c_work) * 1e6 / args.connections:.0f} us now)"
+                f"{max(budget - best, 0) * CORES * 1e6 / frames:.1f} us of CPU a frame for "
+                f"all the rest (tlslens spends {(ours - started - c_work - walk) * 1e6 / frames:.1f} "
+                "us now)"
             )
     if not args.keep:
         capture.unlink()
