@@ -27,14 +27,12 @@ import pstats
 import subprocess
 import sys
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import _bytecode  # noqa: F401  (tlslens' bytecode, compiled before anything is timed)
 from bench_decrypt import bulk_capture
-from bench_report import CAPTURES, WORK
 from bench_show import floor_walk, timed, tshark_fields
-from bench_workers import _build
+from bench_workers import many_capture
 
 from tlslens.capture import open_capture
 
@@ -108,13 +106,7 @@ def main() -> int:
     parser.add_argument("--bulk", action="store_true", help="also bench_decrypt's capture")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    WORK.mkdir(parents=True, exist_ok=True)
-    capture = WORK / f"many-{args.connections}.pcap"
-    keys = WORK / "many.keys"
-    if not (args.keep and capture.exists()):
-        with ProcessPoolExecutor(1) as pool:  # a child: see bench_workers.py
-            pool.submit(_build, capture, args.connections).result()
-    keys.write_text("".join(p.read_text() for p in sorted(CAPTURES.glob("*.keys"))))
+    capture, keys = many_capture(args.connections, args.keep)
     show = ["show", "--json", "--workers", "1"]
     # (shape, capture, tlslens arguments, peer, target ratio)
     shapes = [

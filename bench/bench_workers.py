@@ -37,20 +37,26 @@ def _build(capture: Path, connections: int) -> None:
         write_pcap(out, _multiplied(frames, -(-connections // per_copy)), nanoseconds=True)
 
 
+def many_capture(connections: int, keep: bool) -> tuple[Path, Path]:
+    """The many-connection capture (built unless ``keep`` finds it) and its key log."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    capture = WORK / f"many-{connections}.pcap"
+    keys = WORK / "many.keys"
+    if not (keep and capture.exists()):
+        # In a child: the peak RSS a process reports carries over to the processes it
+        # starts (fork), so this one stays small for the measures that follow.
+        with ProcessPoolExecutor(1) as pool:
+            pool.submit(_build, capture, connections).result()
+    keys.write_text("".join(p.read_text() for p in sorted(CAPTURES.glob("*.keys"))))
+    return capture, keys
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=5000)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    WORK.mkdir(parents=True, exist_ok=True)
-    capture = WORK / f"many-{args.connections}.pcap"
-    keys = WORK / "many.keys"
-    if not (args.keep and capture.exists()):
-        # In a child: the peak RSS a process reports carries over to the processes it
-        # starts (fork), so this one stays small for the measures that follow.
-        with ProcessPoolExecutor(1) as pool:
-            pool.submit(_build, capture, args.connections).result()
-    keys.write_text("".join(p.read_text() for p in sorted(CAPTURES.glob("*.keys"))))
+    capture, keys = many_capture(args.connections, args.keep)
     tlslens = str(Path(sys.executable).parent / "tlslens")
     show = [tlslens, "show", "--json"]
     fields = tshark_fields(capture)
