@@ -367,9 +367,13 @@ def pyopenssl_behaviour(
     return behaviour
 
 
-def nginx_command(nginx: str, work: Path, port: int, directives: str) -> list[str]:
+def nginx_command(
+    nginx: str, work: Path, port: int, directives: str, *, tls: bool = True
+) -> list[str]:
     """nginx in the foreground, one process, every path under ``work``, serving the lab
-    certificate on 127.0.0.1:PORT over HTTP/2 and HTTP/1.1 with ``directives`` added."""
+    certificate on 127.0.0.1:PORT over HTTP/2 and HTTP/1.1 with ``directives`` added
+    (plain HTTP/1.1 without ``tls``: a TLS client on the wrong port)."""
+    listen = "ssl http2" if tls else ""
     (work / "nginx.conf").write_text(
         f"""
 daemon off;
@@ -385,7 +389,7 @@ http {{
     uwsgi_temp_path {work}/uwsgi;
     scgi_temp_path {work}/scgi;
     server {{
-        listen 127.0.0.1:{port} ssl http2;
+        listen 127.0.0.1:{port} {listen};
         server_name {NAME};
         ssl_certificate {PKI}/server-chain.pem;
         ssl_certificate_key {PKI}/server.key;

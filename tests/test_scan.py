@@ -440,7 +440,7 @@ def test_reset_http_garbage_and_oversized_records() -> None:
     for behaviour, words in (
         (reset, "reset by the server"),
         (http, "plaintext HTTP"),
-        (garbage, "is not TLS"),
+        (garbage, "not TLS"),
         (oversized, "more than TLS allows"),
     ):
         code, row, elapsed = _faulty(behaviour)

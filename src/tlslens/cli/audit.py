@@ -26,7 +26,7 @@ from tlslens.cli.options import (
 from tlslens.cli.output import PROGRESS_AFTER_S, write_line
 from tlslens.net import starttls as starttls_protocols
 from tlslens.net.sweep import ScanSettings, scan_target
-from tlslens.scan.findings import VERSION_ORDER, ScanReport, findings
+from tlslens.scan.findings import VERSION_ORDER, ScanReport, answer_words, findings
 from tlslens.scan.grade import grade
 from tlslens.x509 import ChainChecker
 
@@ -258,22 +258,22 @@ def _render(out: Console, report: ScanReport) -> None:
     if report.groups_server_order is not None:
         groups += " (server order)" if report.groups_server_order else " (client order)"
     rows.append(("Groups", groups))
-    rows.append(
-        (
-            "Signatures",
-            ", ".join(registry.signature_scheme_name(s) for s in report.signature_algorithms)
-            or "none found",
-        )
-    )
+    for version, schemes in report.signatures_json().items():
+        words = (", ".join(schemes) or "none found") if isinstance(schemes, list) else schemes
+        rows.append((f"Signatures {version}", answer_words(None) if words is None else words))
     rows.append(("ALPN", ", ".join(report.alpn) or "none"))
     res = report.resumption
     rows.append(
-        ("Resumption", ", ".join(f"{k.replace('_', ' ')} {_yes(v)}" for k, v in res.items()))
+        (
+            "Resumption",
+            ", ".join(f"{k.replace('_', ' ')} {answer_words(v)}" for k, v in res.items()),
+        )
     )
     rows.append(
         (
             "OCSP stapling",
-            _yes(report.ocsp_stapled) + (f" ({report.ocsp_status})" if report.ocsp_status else ""),
+            answer_words(report.ocsp_stapled)
+            + (f" ({report.ocsp_status})" if report.ocsp_status else ""),
         )
     )
     for feature, flag in (
@@ -283,7 +283,7 @@ def _render(out: Console, report: ScanReport) -> None:
         ("Extended master secret", report.extended_master_secret),
         ("Encrypt-then-MAC", report.encrypt_then_mac),
     ):
-        rows.append((feature, _yes(flag)))
+        rows.append((feature, answer_words(flag)))
     for chain in report.certificate_chains:
         leaf = chain.conn.certificates[0]
         validation = chain.validation
@@ -320,7 +320,3 @@ def _render(out: Console, report: ScanReport) -> None:
     for severity, sentence in findings(report):
         _line(out, f"  {_MARK[severity]} {safe_text(sentence)}", _TONE[severity])
     _line(out, "")
-
-
-def _yes(value: bool | None) -> str:
-    return {True: "yes", False: "no", None: "not told"}[value]

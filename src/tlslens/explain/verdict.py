@@ -222,6 +222,13 @@ def _not_tls(outcome: LiveOutcome, conn: Connection | None) -> str | None:
     head = outcome.server_head
     if not head or (conn is not None and conn.server_hello is not None):
         return None
+    return not_tls(head, outcome.server_bytes)
+
+
+def not_tls(head: bytes, total: int) -> str | None:
+    """What a server's first bytes say when they are not TLS records (None when they are),
+    with the start of a plaintext answer (``connect`` and ``scan`` alike). ``total`` is how
+    many bytes the server sent; the sentence is raw text for the output's sanitiser."""
     if head[:1] in (b"\x14", b"\x15", b"\x16", b"\x17") and head[1:2] == b"\x03":
         return None  # records; what they said is told elsewhere
     first_line = head.split(b"\n", 1)[0].strip().decode("ascii", "replace")
@@ -235,10 +242,7 @@ def _not_tls(outcome: LiveOutcome, conn: Connection | None) -> str | None:
             f"The server answered in plaintext ({first_line[:80]!r}), not TLS: a STARTTLS "
             "protocol (--starttls) or the wrong port?"
         )
-    return (
-        f"The server sent {outcome.server_bytes} byte(s) that are not TLS "
-        f"(they begin {head[:16].hex(' ')})"
-    )
+    return f"The server sent {total} byte(s) that are not TLS (they begin {head[:16].hex(' ')})"
 
 
-__all__ = ["LiveOutcome", "Verdict", "likely_reason", "live_verdict"]
+__all__ = ["LiveOutcome", "Verdict", "likely_reason", "live_verdict", "not_tls"]

@@ -8,13 +8,32 @@ means for real clients, ``to_json`` is the contract of ``scan --json``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, Literal
 
 from tlslens import registry
 from tlslens.model import Connection
 
-SCAN_SCHEMA_VERSION = 1
+SCAN_SCHEMA_VERSION = 2
 VERSION_ORDER = ("SSL 2.0", "SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3")
+# The versions whose signature algorithms are asked apart: TLS 1.2 signs the
+# ServerKeyExchange with any scheme of RFC 5246, TLS 1.3 only with the schemes of RFC 8446.
+SIGNATURE_VERSIONS = ("TLS 1.2", "TLS 1.3")
+# One answer to a yes/no question, the same in the JSON and, in words, in the text: None
+# is a question the scan could not settle, NOT_APPLICABLE one that the server's versions
+# leave without an object (TLS 1.3 PSK resumption on a server without TLS 1.3).
+NOT_APPLICABLE: Final = "not applicable"
+Answer = bool | None | Literal["not applicable"]
+_ANSWER_WORDS: dict[Answer, str] = {
+    True: "yes",
+    False: "no",
+    None: "not told",
+    NOT_APPLICABLE: NOT_APPLICABLE,
+}
+
+
+def answer_words(value: Answer) -> str:
+    """An answer as the text output says it."""
+    return _ANSWER_WORDS[value]
 
 
 @dataclass(slots=True)
@@ -66,21 +85,22 @@ class ScanReport:
     )
     groups: list[int] = field(default_factory=list)
     groups_server_order: bool | None = None
-    hello_retry_request: bool | None = None  # the server asks for another key share
-    signature_algorithms: list[int] = field(default_factory=list)
-    resumption: dict[str, bool | None] = field(
+    hello_retry_request: Answer = None  # the server asks for another key share
+    # Per version of SIGNATURE_VERSIONS that was asked: the schemes the server accepts.
+    signature_algorithms: dict[str, list[int]] = field(default_factory=dict)
+    resumption: dict[str, Answer] = field(
         default_factory=lambda: {"session_id": None, "ticket": None, "tls13_psk": None}
     )
-    tls13_tickets_issued: bool | None = None
+    tls13_tickets_issued: Answer = None
     ocsp_stapled: bool | None = None
     ocsp_status: str | None = None
     ocsp_problems: list[str] = field(default_factory=list)
     alpn: list[str] = field(default_factory=list)
-    fallback_scsv: bool | None = None
-    secure_renegotiation: bool | None = None
-    compression: bool | None = None
-    extended_master_secret: bool | None = None
-    encrypt_then_mac: bool | None = None
+    fallback_scsv: Answer = None
+    secure_renegotiation: Answer = None
+    compression: Answer = None
+    extended_master_secret: Answer = None
+    encrypt_then_mac: Answer = None
     certificate_chains: list[CertificateChain] = field(default_factory=list)
     dh_bits: list[int] = field(default_factory=list)  # DHE parameter sizes seen
     grade: dict[str, Any] = field(default_factory=dict)
@@ -104,6 +124,39 @@ class ScanReport:
                 seen.setdefault(suite, None)
         return list(seen)
 
+    def mark_not_applicable(self) -> None:
+        """Once the versions are known: the questions they leave without an object."""
+        versions = self.versions
+        if versions["TLS 1.3"].accepted is False:
+            self.resumption["tls13_psk"] = NOT_APPLICABLE
+            self.tls13_tickets_issued = self.hello_retry_request = NOT_APPLICABLE
+        legacy = [versions[name].accepted for name in VERSION_ORDER[1:-1]]
+        if not any(legacy) and None not in legacy:
+            # Session IDs, tickets and these extensions exist before TLS 1.3 only.
+            self.resumption["session_id"] = self.resumption["ticket"] = NOT_APPLICABLE
+            self.secure_renegotiation = self.compression = NOT_APPLICABLE
+            self.extended_master_secret = self.encrypt_then_mac = NOT_APPLICABLE
+        elif self.encrypt_then_mac is None and self._aead_only():
+            self.encrypt_then_mac = NOT_APPLICABLE  # RFC 7366 changes CBC suites only
+        if len(self.accepted_versions) == 1 and None not in (v.accepted for v in versions.values()):
+            self.fallback_scsv = NOT_APPLICABLE  # no lower version to fall back to
+
+    def _aead_only(self) -> bool:
+        suites = [s for name in VERSION_ORDER[1:-1] for s in self.versions[name].cipher_suites]
+        infos = [registry.CIPHER_SUITES.get(s) for s in suites]
+        return bool(infos) and all(info is not None and info.aead for info in infos)
+
+    def signatures_json(self) -> dict[str, list[str] | str | None]:
+        """Per version: the schemes' names; not applicable to a version the server refuses."""
+        found: dict[str, list[str] | str | None] = {}
+        for name in SIGNATURE_VERSIONS:
+            schemes = self.signature_algorithms.get(name)
+            if schemes is not None:
+                found[name] = [registry.signature_scheme_name(s) for s in schemes]
+            else:
+                found[name] = NOT_APPLICABLE if self.versions[name].accepted is False else None
+        return found
+
     def to_json(self) -> dict[str, Any]:
         return {
             "schema_version": SCAN_SCHEMA_VERSION,
@@ -116,9 +169,7 @@ class ScanReport:
             "groups": [registry.group_name(g) for g in self.groups],
             "groups_server_order": self.groups_server_order,
             "hello_retry_request": self.hello_retry_request,
-            "signature_algorithms": [
-                registry.signature_scheme_name(s) for s in self.signature_algorithms
-            ],
+            "signature_algorithms": self.signatures_json(),
             "resumption": dict(self.resumption),
             "tls13_tickets_issued": self.tls13_tickets_issued,
             "ocsp_stapling": {
@@ -228,7 +279,7 @@ def findings(report: ScanReport) -> list[tuple[str, str]]:
                 "no post-quantum hybrid group (X25519MLKEM768): Chrome and Firefox would use one",
             )
         )
-    if report.compression:
+    if report.compression is True:
         out.append(("bad", "TLS compression is on: CRIME (2012) recovers cookies; turn it off"))
     if report.secure_renegotiation is False:
         out.append(
@@ -258,8 +309,8 @@ def findings(report: ScanReport) -> list[tuple[str, str]]:
             ("info", "no OCSP stapling: clients that check revocation ask the CA themselves")
         )
     res = report.resumption
-    if res.get("session_id") or res.get("ticket") or res.get("tls13_psk"):
-        kinds = [k.replace("_", " ") for k, v in res.items() if v]
+    kinds = [k.replace("_", " ") for k, v in res.items() if v is True]
+    if kinds:
         out.append(
             (
                 "good",
@@ -283,4 +334,14 @@ def _weak_cipher(info: registry.CipherSuiteInfo) -> bool:
     )
 
 
-__all__ = ["SCAN_SCHEMA_VERSION", "CertificateChain", "ScanReport", "VersionSupport", "findings"]
+__all__ = [
+    "NOT_APPLICABLE",
+    "SCAN_SCHEMA_VERSION",
+    "SIGNATURE_VERSIONS",
+    "Answer",
+    "CertificateChain",
+    "ScanReport",
+    "VersionSupport",
+    "answer_words",
+    "findings",
+]

@@ -241,7 +241,7 @@ def _caps(report: ScanReport, infos: list[registry.CipherSuiteInfo]) -> list[Cap
                     "B", f"DH parameters of {bits} bits", "use 2048-bit DH parameters or only ECDHE"
                 )
             )
-    if report.compression:
+    if report.compression is True:
         add(Cap("C", "TLS compression is on (CRIME)", "turn TLS compression off"))
     fs = versions["TLS 1.3"].accepted or any(info.forward_secrecy for info in infos)
     if not fs:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
 
 from tlslens import registry
 from tlslens.errors import DecodeError
+from tlslens.explain.verdict import not_tls
 from tlslens.handshake import compose
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
@@ -240,9 +241,11 @@ class Probe:
             self._session.data(1, 0, data, 2, self.ts_ns)
             self._offset = len(data)
             return
-        self.error = "the server's answer is not TLS (it begins " + data[:16].hex(" ") + ")"
-        if data.startswith(b"HTTP/"):
-            self.error = "the server answered in plaintext HTTP: this port speaks HTTP, not TLS"
+        # A ChangeCipherSpec or application data record first is TLS, not an answer to a
+        # ClientHello: not_tls leaves it to us.
+        self.error = not_tls(data, len(data)) or (
+            "the server's answer is not TLS (it begins " + data[:16].hex(" ") + ")"
+        )
         self.done = True
 
     @staticmethod

@@ -39,7 +39,7 @@ class Prober(Protocol):
 
     async def sslv2(self) -> ProbeResult: ...
 
-    async def resumption(self, possible: dict[str, bool]) -> None: ...
+    async def resumption(self, possible: dict[str, bool], suites: Sequence[int]) -> None: ...
 
 
 VERSION_NAMES = {
@@ -85,6 +85,16 @@ UNDECIDED = ("timed out", "no complete answer", "not TLS", "HTTP", "malformed", 
 # Classical groups only, outside the group questions: a server that prefers a hybrid group
 # would otherwise answer every probe with a HelloRetryRequest the scanner cannot follow.
 CLASSICAL_GROUPS = tuple(g for g in DEFAULT_GROUPS if g < 0x1100)
+# RFC 8446 §4.2.3: RSASSA-PKCS1-v1_5, SHA-1 and SHA-224 schemes never sign a TLS 1.3
+# handshake (they may still be offered for certificates).
+TLS13_SIGNATURE_ALGORITHMS = tuple(
+    s for s in DEFAULT_SIGNATURE_ALGORITHMS if s & 0xFF not in (1, 2) and s >> 8 not in (2, 3)
+)
+# TLS 1.2 signs with any named scheme of the hash/signature pairs (RFC 5246 §7.4.1.4.1)
+# and the RSA-PSS and EdDSA ones (RFC 8446 §4.2.3 allows them in 1.2): each is asked alone.
+TLS12_SIGNATURE_ALGORITHMS = tuple(
+    s for s in DEFAULT_SIGNATURE_ALGORITHMS if registry.SIGNATURE_SCHEMES.get(s) is not None
+)
 
 
 def _answered_with(result: ProbeResult, version: int) -> Connection | None:
@@ -235,11 +245,12 @@ class Scanner:
         if not self.first:
             return
         tasks = [self.suites(version) for version in self.first]
-        tasks += [self.groups(), self.alpn_and_signatures(), self.fallback()]
+        tasks += [self.groups(), self.alpn_and_signatures(), self.signatures12(), self.fallback()]
         if self.resumption:
-            tasks.append(self.t.resumption(self._resumable()))
+            tasks.append(self.t.resumption(self._resumable(), self._resumption_suites()))
         await asyncio.gather(*tasks)
         self.legacy_features()
+        self.report.mark_not_applicable()
 
     def _resumable(self) -> dict[str, bool]:
         """What the first TLS 1.2 ServerHello allows: a session ID to resume by, and a
@@ -248,10 +259,17 @@ class Scanner:
         if conn is None or conn.server_hello is None:
             return {}
         hello = conn.server_hello
-        return {
-            "session_id": bool(hello.legacy_session_id),
-            "ticket": ext.find(hello.extensions, ext.SESSION_TICKET) is not None,
-        }
+        ticket = ext.find(hello.extensions, ext.SESSION_TICKET) is not None
+        # That probe offered a ticket: a server about to issue one may leave the session ID
+        # empty (OpenSSL does, RFC 5077 §3.4) and still resume by ID a client that offers
+        # none. Only an empty ID without a ticket to come rules the ID out.
+        return {"session_id": bool(hello.legacy_session_id) or ticket, "ticket": ticket}
+
+    def _resumption_suites(self) -> list[int]:
+        """The TLS 1.2 suite the server chose in its first answer: resumption is asked
+        with it, so that a server of RSA key exchange alone is asked in its own terms."""
+        conn = self.first.get(TLS12)
+        return [conn.cipher_suite] if conn is not None and conn.cipher_suite is not None else []
 
     async def versions(self) -> None:
         report = self.report
@@ -265,7 +283,7 @@ class Scanner:
         }
         versions = list(probes)
         results = await asyncio.gather(*(self.t.probe(probes[v]) for v in versions), self.t.sslv2())
-        errors: list[str] = []
+        errors: dict[str, list[str]] = {}  # the same failure of several probes told once
         for version, result in zip(versions, results[:-1], strict=True):
             support = report.versions[VERSION_NAMES[version]]
             conn = _answered_with(result, version)
@@ -278,7 +296,7 @@ class Scanner:
             undecided = result.error is not None and any(word in result.error for word in UNDECIDED)
             support.accepted = None if undecided else False
             if result.error:
-                errors.append(f"{VERSION_NAMES[version]} probe: {result.error}")
+                errors.setdefault(result.error, []).append(VERSION_NAMES[version])
         for version in sorted(self.first, reverse=True):  # the newest version's chain first
             self._observe(self.first[version])
         sslv2 = results[-1]
@@ -286,7 +304,10 @@ class Scanner:
             sslv2.conn is not None and sslv2.conn.sslv2_server_hello
         )
         if not self.first:
-            report.errors.extend(dict.fromkeys(errors))
+            report.errors.extend(
+                f"{', '.join(names)} probe{'s' if len(names) > 1 else ''}: {error}"
+                for error, names in errors.items()
+            )
 
     async def suites(self, version: int) -> None:
         name = VERSION_NAMES[version]
@@ -400,20 +421,19 @@ class Scanner:
             self.report.fallback_scsv = False
 
     async def alpn_and_signatures(self) -> None:
-        """ALPN protocols and signature schemes, found by the same probes: each answer
-        names one of each (EncryptedExtensions and CertificateVerify in TLS 1.3, the
-        ServerHello and ServerKeyExchange before), so both lists shrink together. A refusal
-        is put to each list alone to learn which one ran dry."""
+        """ALPN protocols, and the TLS 1.3 signature schemes, found by the same probes: each
+        answer names one of each (EncryptedExtensions and CertificateVerify), so both lists
+        shrink together. A refusal is put to each list alone to learn which one ran dry.
+        Without TLS 1.3 the newest version asks ALPN alone."""
         tls13 = TLS13 in self.first
         version = TLS13 if tls13 else max(self.first)
-        signs = tls13 or version >= TLS12
         suites = (
             TLS13_SUITES
             if tls13
             else [s for s in LEGACY_SUITES if registry.CIPHER_SUITES[s].forward_secrecy]
         )
         protocols: list[str] = list(ALPN_CANDIDATES)
-        schemes: list[int] = list(DEFAULT_SIGNATURE_ALGORITHMS) if signs else []
+        schemes: list[int] = list(TLS13_SIGNATURE_ALGORITHMS) if tls13 else []
         found_protocols: list[str] = []
         found_schemes: list[int] = []
 
@@ -454,7 +474,31 @@ class Scanner:
             else:
                 schemes = []
         self.report.alpn = found_protocols
-        self.report.signature_algorithms = found_schemes
+        if tls13:
+            self.report.signature_algorithms["TLS 1.3"] = found_schemes
+
+    async def signatures12(self) -> None:
+        """The TLS 1.2 signature schemes: one probe per scheme, each offering that scheme
+        alone with every suite (so the server answers with one of its own, RSA key exchange
+        included). A server that takes the offer and signs its ServerKeyExchange with that
+        scheme, or sends none to sign (RSA key exchange), accepts it; the order of the
+        list is ours."""
+        if TLS12 not in self.first:
+            return
+
+        async def accepts(scheme: int) -> bool:
+            offer = self.offer(TLS12, LEGACY_SUITES, signature_algorithms=(scheme,))
+            conn = _answered_with(await self.t.probe(offer), TLS12)
+            if conn is None:
+                return False
+            self._observe(conn)
+            signed = _signature_scheme(conn)
+            return signed == scheme or (signed is None and conn.server_key_exchange is None)
+
+        answers = await asyncio.gather(*(accepts(s) for s in TLS12_SIGNATURE_ALGORITHMS))
+        self.report.signature_algorithms["TLS 1.2"] = [
+            s for s, ok in zip(TLS12_SIGNATURE_ALGORITHMS, answers, strict=True) if ok
+        ]
 
     def legacy_features(self) -> None:
         """What the first answer of the newest version up to TLS 1.2 says about the rest."""
