@@ -651,6 +651,13 @@ http {{
         )
 
 
+def scenario_compressed(ctx: Context) -> None:
+    """A tlslite-ng server compressing its certificate (RFC 8879), in its own module."""
+    import record_compressed  # here, not at the top: it imports this module
+
+    record_compressed.scenario_compressed(ctx)
+
+
 SCENARIOS: dict[str, Callable[[Context], None]] = {
     "demo": scenario_demo,
     "openssl-versions": scenario_openssl_versions,
@@ -662,6 +669,7 @@ SCENARIOS: dict[str, Callable[[Context], None]] = {
     "nginx-curl": scenario_nginx_curl,
     "python": scenario_python,
     "chains": scenario_chains,
+    "compressed": scenario_compressed,
 }
 
 

@@ -1,0 +1,312 @@
+"""Compressed certificates (RFC 8879): handshake/compression.py on real and forged input.
+
+The real input is compressed-certificate.pcapng (tools/record_compressed.py): a tlslite-ng
+server to headless Chromium (uncompressed, then brotli) and to a tlslite-ng client (zlib,
+zstd, and zlib both ways with a client certificate). The forged input is plaintext flights
+built here around a CompressedCertificate whose bytes lie, read through the same parser.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import brotli
+import pytest
+import zstandard
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+import tlslens
+from tlslens.bounds import Limits
+from tlslens.capture.writer import PcapngWriter
+from tlslens.errors import DecodeError
+from tlslens.explain import explain
+from tlslens.flows.synth import Chunk, Close, iter_frames
+from tlslens.handshake import compose
+from tlslens.handshake.compression import BROTLI, ZLIB, ZSTD, decompress
+from tlslens.keys.files import add_keylog_file
+from tlslens.keys.store import KeyStore
+from tlslens.model import Endpoint
+from tlslens.serialize import connection_to_json
+
+from conftest import CAPTURES, ROOT
+from test_cli import _run
+
+CAPTURE = CAPTURES / "compressed-certificate.pcapng"
+KEYLOG = CAPTURES / "compressed-certificate.keys"
+PKI = ROOT / "tests" / "vectors" / "pki"
+SUBJECTS = ["CN=tlslens.test,O=tlslens lab", "CN=tlslens lab intermediate CA,O=tlslens lab"]
+# connection -> (algorithm of the server's Certificate, of the client's), as recorded
+ALGORITHMS = {
+    1: (None, None),  # Chromium, the server compressing nothing
+    2: (None, None),
+    3: ("brotli", None),  # Chromium
+    4: ("brotli", None),
+    5: ("zlib", None),  # tlslite-ng client
+    6: ("zstd", None),
+    7: ("zlib", "zlib"),  # and a client certificate, compressed too
+}
+
+
+def _rows() -> list[dict[str, object]]:
+    code, out, err = _run(
+        "show", "--json", "--keylog", str(KEYLOG), "--ca", str(PKI / "root.pem"), str(CAPTURE)
+    )
+    assert code == 0, err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_compressed_chain_checks_as_the_uncompressed_one() -> None:
+    rows = _rows()
+    assert [r["id"] for r in rows] == list(ALGORITHMS)
+    baseline = rows[0]
+    for row in rows:
+        where = f"connection {row['id']}"
+        server, client = ALGORITHMS[row["id"]]  # type: ignore[index]
+        packed = row["compressed_certificates"]
+        assert [(p["direction"], p["algorithm"]) for p in packed] == [  # type: ignore[union-attr]
+            (d, a) for d, a in (("s2c", server), ("c2s", client)) if a is not None
+        ], where
+        for entry in packed:  # type: ignore[union-attr]
+            assert entry["decompressed"] is True, where
+            assert 0 < entry["compressed_length"] < entry["uncompressed_length"], where
+        # The same chain, the same verdict and the same signature check as uncompressed.
+        assert row["certificates"] == baseline["certificates"], where
+        assert row["validation"]["trusted"] is True, where  # type: ignore[index]
+        checks = {(s["direction"], s["verified"]) for s in row["handshake_signatures"]}  # type: ignore[union-attr]
+        assert ("s2c", True) in checks, where
+        # The transcript hashes the CompressedCertificate as sent (RFC 8879 §4).
+        assert row["decryption"]["finished_verified"] == {"c2s": True, "s2c": True}, where  # type: ignore[index]
+        assert not row["problems"], where
+    last = rows[-1]
+    assert last["client_auth"]["sent"] is True  # type: ignore[index]
+    assert last["client_auth"]["validation"]["trusted"] is True  # type: ignore[index]
+    assert ("c2s", True) in {(s["direction"], s["verified"]) for s in last["handshake_signatures"]}  # type: ignore[union-attr]
+    assert {p["uncompressed_length"] for p in rows[2]["compressed_certificates"]} == {1212}  # type: ignore[union-attr]
+
+
+def test_chain_from_the_api_and_the_narration() -> None:
+    store = KeyStore()
+    add_keylog_file(store, KEYLOG)
+    conns = list(tlslens.read_capture(CAPTURE, keys=store))
+    brotli_conn = conns[2]
+    assert [c.subject for c in brotli_conn.certificates] == SUBJECTS
+    der = x509.load_pem_x509_certificate((PKI / "server.pem").read_bytes())
+    assert brotli_conn.certificates[0].der == der.public_bytes(Encoding.DER)
+    steps = explain(brotli_conn)
+    hello = next(s for s in steps if s.title == "ClientHello")
+    assert (
+        "The client can read a certificate compressed with brotli (compress_certificate, RFC 8879)."
+        in hello.lines
+    )
+    step = next(s for s in steps if s.title.startswith("CompressedCertificate"))
+    assert step.lines[0] == (
+        "The server's Certificate comes compressed with brotli (RFC 8879): 1023 bytes on the "
+        "wire for 1212 declared uncompressed."
+    )
+    assert step.lines[1].startswith("The server sends its certificate chain, 2 certificate(s)")
+    request = next(s for s in explain(conns[6]) if s.title.startswith("CertificateRequest"))
+    assert any("compressed with zlib, brotli, zstd" in line for line in request.lines)
+
+
+def test_tshark_sees_the_same_algorithms_and_lengths(tshark: str) -> None:
+    out = subprocess.run(
+        [
+            tshark,
+            "-n",
+            "-r",
+            str(CAPTURE),
+            "-o",
+            f"tls.keylog_file:{KEYLOG}",
+            "-Y",
+            "tls.handshake.type == 25",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=l",  # a CertificateRequest's offer comes first in its frame
+            "-e",
+            "frame.number",
+            "-e",
+            "tls.compress_certificate.algorithm",
+            "-e",
+            "tls.compress_certificate.uncompressed_length",
+            "-e",
+            "tls.compress_certificate.compressed_certificate_message.length",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    theirs = {tuple(int(v) for v in line.split("\t")) for line in out.splitlines()}
+    ours = {
+        (p["frame"], p["algorithm_id"], p["uncompressed_length"], p["compressed_length"])
+        for row in _rows()
+        for p in row["compressed_certificates"]  # type: ignore[attr-defined]
+    }
+    assert ours == theirs and len(ours) == 6
+
+
+# -- forged ------------------------------------------------------------------------
+
+
+def _certificate_body() -> bytes:
+    """A TLS 1.3 Certificate body with the lab chain: context, then DER + no extensions."""
+    entries = b""
+    for name in ("server.pem", "intermediate.pem"):
+        der = x509.load_pem_x509_certificate((PKI / name).read_bytes()).public_bytes(Encoding.DER)
+        entries += len(der).to_bytes(3, "big") + der + b"\x00\x00"
+    return b"\x00" + len(entries).to_bytes(3, "big") + entries
+
+
+def _compressed(algorithm: int, declared: int, data: bytes) -> bytes:
+    body = algorithm.to_bytes(2, "big") + declared.to_bytes(3, "big")
+    return compose.push_handshake(25, body + len(data).to_bytes(3, "big") + data)
+
+
+def _capture(path: Path, messages: list[bytes]) -> None:
+    """One plaintext flight per message: ClientHello, then ServerHello, the message and
+    ServerHelloDone; each in its own connection, so what follows a bad one is read too."""
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface()
+        ts = int(datetime(2026, 6, 1, tzinfo=UTC).timestamp() * 1e9)
+        for number, message in enumerate(messages):
+            hello = compose.push_client_hello(
+                compose.HelloSpec(
+                    legacy_version=0x0303,
+                    random=bytes(32),
+                    cipher_suites=(0xC02F,),
+                    server_name="tlslens.test",
+                    groups=(29,),
+                    signature_algorithms=(0x0804,),
+                )
+            )
+            server_hello = compose.push_handshake(
+                2, b"\x03\x03" + bytes(32) + b"\x00\xc0\x2f\x00\x00\x00"
+            )
+            flight = server_hello + message + compose.push_handshake(14, b"")
+            client = Endpoint(bytes([10, 0, 0, number + 1]), 40000 + number)
+            server = Endpoint(bytes([10, 1, 0, 1]), 443)
+            for frame_ts, frame in iter_frames(
+                client,
+                server,
+                syn_ts_ns=ts,
+                synack_ts_ns=ts + 1000,
+                chunks=[
+                    Chunk(ts + 2000, 0, compose.push_records(22, 0x0301, hello)),
+                    Chunk(ts + 3000, 1, compose.push_records(22, 0x0303, flight)),
+                ],
+                closes=[Close(ts + 4000, 0, "fin"), Close(ts + 5000, 1, "fin")],
+            ):
+                writer.add_packet(frame_ts, frame)
+            ts += 10_000_000
+
+
+BODY = _certificate_body()
+FORGED = {
+    # name: (message, limit, what the finding says)
+    "honest zlib": (_compressed(ZLIB, len(BODY), zlib.compress(BODY)), None, None),
+    "honest zstd": (
+        _compressed(ZSTD, len(BODY), zstandard.ZstdCompressor().compress(BODY)),
+        None,
+        None,
+    ),
+    "declares less": (
+        _compressed(BROTLI, len(BODY) - 100, brotli.compress(BODY)),
+        None,
+        f"the brotli stream expands past {len(BODY) - 100} bytes",
+    ),
+    "declares more": (
+        _compressed(ZLIB, len(BODY) + 100, zlib.compress(BODY)),
+        None,
+        f"the zlib stream gives {len(BODY)} bytes, not the {len(BODY) + 100} it declares",
+    ),
+    "bomb declared small": (
+        _compressed(ZLIB, 4096, zlib.compress(bytes(50_000_000), 9)),
+        None,
+        "the zlib stream expands past 4096 bytes (decompression stopped there)",
+    ),
+    "past --max-message": (
+        _compressed(BROTLI, 3_000_000, brotli.compress(bytes(3_000_000))),
+        1 << 21,
+        f"past the limit of {1 << 21} bytes per message (--max-message)",
+    ),
+    "real chain past a small --max-message": (
+        _compressed(ZLIB, len(BODY), zlib.compress(BODY)),
+        1024,
+        "past the limit of 1024 bytes per message (--max-message): not decompressed",
+    ),
+    "unknown algorithm": (
+        _compressed(0x4242, len(BODY), zlib.compress(BODY)),
+        None,
+        "unknown compression algorithm unknown (0x4242)",
+    ),
+    "corrupt": (
+        _compressed(ZSTD, len(BODY), b"\x28\xb5\x2f\xfd" + bytes(40)),
+        None,
+        "zstd",
+    ),
+    "not a certificate inside": (
+        _compressed(ZLIB, 5, zlib.compress(b"\x00\x00\x00\x09\x00")),
+        None,
+        "message type 11",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORGED))
+def test_forged_compressed_certificate_is_a_finding(tmp_path: Path, name: str) -> None:
+    message, limit, problem = FORGED[name]
+    honest = FORGED["honest zlib"][0]
+    path = tmp_path / "forged.pcapng"
+    _capture(path, [message, honest])
+    limits = Limits(max_message=limit or (1 << 21))
+    conns = list(tlslens.read_capture(path, limits=limits))
+    assert len(conns) == 2
+    forged, after = (connection_to_json(c) for c in conns)
+    types = [h["type"] for h in forged["handshake"]]
+    assert types == [
+        "client_hello",
+        "server_hello",
+        "compressed_certificate",
+        "server_hello_done",
+    ]
+    findings = [p for p in forged["problems"] if p["layer"] == "handshake"]
+    if problem is None:
+        assert not findings
+        assert [c["subject"] for c in forged["certificates"]] == SUBJECTS
+        assert forged["compressed_certificates"][0]["decompressed"] is True
+    else:
+        assert len(findings) == 1, findings
+        assert problem in findings[0]["message"], findings[0]
+        assert findings[0]["message"].startswith("CompressedCertificate (")
+        assert findings[0]["direction"] == "s2c"
+        assert findings[0]["frame"] == forged["handshake"][2]["frame"]
+        assert findings[0]["offset"] is not None
+        assert forged["certificates"] == []
+        assert forged["compressed_certificates"][0]["decompressed"] is False
+    # The capture goes on: the next connection's chain is read (past the small limit too).
+    if limit != 1024:
+        assert [c["subject"] for c in after["certificates"]] == SUBJECTS
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "pack"),
+    [
+        (ZLIB, zlib.compress),
+        (BROTLI, brotli.compress),
+        (ZSTD, zstandard.ZstdCompressor().compress),
+    ],
+)
+def test_decompress_stops_one_byte_past_the_cap(algorithm: int, pack: object) -> None:
+    bomb = pack(bytes(20_000_000))  # type: ignore[operator]
+    with pytest.raises(DecodeError, match="past 1000"):
+        decompress(algorithm, bomb, 1000)
+    assert decompress(algorithm, pack(BODY), len(BODY)) == BODY  # type: ignore[operator]
+    with pytest.raises(DecodeError, match=r"cut short|corrupt|unreadable"):
+        decompress(algorithm, pack(BODY)[:-8], len(BODY))  # type: ignore[operator]
