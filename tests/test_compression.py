@@ -19,12 +19,14 @@ import pytest
 import zstandard
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from record_captures import free_port
 
 import tlslens
 from tlslens.bounds import Limits
 from tlslens.capture.writer import PcapngWriter
 from tlslens.errors import DecodeError
 from tlslens.explain import explain
+from tlslens.explain.fields import message_fields
 from tlslens.flows.synth import Chunk, Close, iter_frames
 from tlslens.handshake import compose
 from tlslens.handshake.compression import BROTLI, ZLIB, ZSTD, decompress
@@ -33,8 +35,10 @@ from tlslens.keys.store import KeyStore
 from tlslens.model import Endpoint
 from tlslens.serialize import connection_to_json
 
-from conftest import CAPTURES, ROOT
+from _servers import ScriptedServer, openssl_server, program, tlslite_behaviour
+from conftest import CAPTURES, ROOT, require_program
 from test_cli import _run
+from test_scan import _one
 
 CAPTURE = CAPTURES / "compressed-certificate.pcapng"
 KEYLOG = CAPTURES / "compressed-certificate.keys"
@@ -111,6 +115,21 @@ def test_chain_from_the_api_and_the_narration() -> None:
     assert step.lines[1].startswith("The server sends its certificate chain, 2 certificate(s)")
     request = next(s for s in explain(conns[6]) if s.title.startswith("CertificateRequest"))
     assert any("compressed with zlib, brotli, zstd" in line for line in request.lines)
+
+
+def test_certs_and_the_report_fields() -> None:
+    code, out, err = _run("certs", "--keylog", str(KEYLOG), "--connection", "6", str(CAPTURE))
+    assert code == 0, err
+    assert "[0] CN=tlslens.test,O=tlslens lab" in out
+    store = KeyStore()
+    add_keylog_file(store, KEYLOG)
+    conn = list(tlslens.read_capture(CAPTURE, keys=store, records=True))[5]
+    raw = next(e.raw for e in conn.timeline if e.message is not None and e.message.msg_type == 25)
+    assert raw is not None
+    fields = {f.name: f.value for f in message_fields(raw, tls13=True)}
+    assert fields["algorithm"] == "zstd"
+    assert fields["uncompressed_length"] == "1212"
+    assert fields["compressed_certificate_message"] == "935 bytes"
 
 
 def test_tshark_sees_the_same_algorithms_and_lengths(tshark: str) -> None:
@@ -310,3 +329,30 @@ def test_decompress_stops_one_byte_past_the_cap(algorithm: int, pack: object) ->
     assert decompress(algorithm, pack(BODY), len(BODY)) == BODY  # type: ignore[operator]
     with pytest.raises(DecodeError, match=r"cut short|corrupt|unreadable"):
         decompress(algorithm, pack(BODY)[:-8], len(BODY))  # type: ignore[operator]
+
+
+# -- scan --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("compress", "expected"),
+    [
+        (["zlib", "zstd"], {"zlib": True, "brotli": False, "zstd": True}),
+        ([], {"zlib": False, "brotli": False, "zstd": False}),
+    ],
+)
+def test_scan_asks_each_algorithm(compress: list[str], expected: dict[str, bool]) -> None:
+    behaviour = tlslite_behaviour(["aes128gcm"], ["ecdhe_rsa"], ((3, 3), (3, 4)), compress)
+    with ScriptedServer(behaviour) as server:
+        row = _one(f"127.0.0.1:{server.port}", "--no-resumption")
+    assert not server.errors
+    assert row["schema_version"] == 2
+    assert row["certificate_compression"] == expected
+
+
+def test_scan_without_tls13_does_not_tell() -> None:
+    require_program("openssl", "openssl")
+    port = free_port()
+    with program(openssl_server(port, "-tls1_2", "-naccept", "500"), port):
+        row = _one(f"127.0.0.1:{port}", "--no-resumption")
+    assert row["certificate_compression"] == {"zlib": None, "brotli": None, "zstd": None}

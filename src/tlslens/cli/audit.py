@@ -270,6 +270,8 @@ def _render(out: Console, report: ScanReport) -> None:
     rows.append(
         ("Resumption", ", ".join(f"{k.replace('_', ' ')} {_yes(v)}" for k, v in res.items()))
     )
+    packed = report.certificate_compression
+    rows.append(("Certificate compression", ", ".join(f"{k} {_yes(v)}" for k, v in packed.items())))
     rows.append(
         (
             "OCSP stapling",

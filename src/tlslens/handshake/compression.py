@@ -16,6 +16,7 @@ import dataclasses
 import zlib
 
 from tlslens import registry
+from tlslens._buffer import push_vector
 from tlslens.errors import DecodeError
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
@@ -35,6 +36,13 @@ def offered_algorithms(extensions: tuple[ext.Extension, ...], message: str) -> l
     """The algorithms of a compress_certificate extension (ClientHello, CertificateRequest)."""
     value = ext.find_decoded(extensions, ext.COMPRESS_CERTIFICATE, message)
     return list(value["algorithms"]) if value is not None else []
+
+
+def push_compress_certificate(algorithms: tuple[int, ...]) -> bytes:
+    """The body of a compress_certificate extension offering ``algorithms``."""
+    out = bytearray()
+    push_vector(out, 1, b"".join(a.to_bytes(2, "big") for a in algorithms))
+    return bytes(out)
 
 
 def _inflate_zlib(data: bytes, cap: int) -> tuple[bytes, bool]:

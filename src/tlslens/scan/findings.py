@@ -13,7 +13,7 @@ from typing import Any
 from tlslens import registry
 from tlslens.model import Connection
 
-SCAN_SCHEMA_VERSION = 1
+SCAN_SCHEMA_VERSION = 2
 VERSION_ORDER = ("SSL 2.0", "SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3")
 
 
@@ -72,6 +72,10 @@ class ScanReport:
         default_factory=lambda: {"session_id": None, "ticket": None, "tls13_psk": None}
     )
     tls13_tickets_issued: bool | None = None
+    # RFC 8879 algorithm -> the server compresses its certificate with it (None: not told)
+    certificate_compression: dict[str, bool | None] = field(
+        default_factory=lambda: {"zlib": None, "brotli": None, "zstd": None}
+    )
     ocsp_stapled: bool | None = None
     ocsp_status: str | None = None
     ocsp_problems: list[str] = field(default_factory=list)
@@ -121,6 +125,7 @@ class ScanReport:
             ],
             "resumption": dict(self.resumption),
             "tls13_tickets_issued": self.tls13_tickets_issued,
+            "certificate_compression": dict(self.certificate_compression),
             "ocsp_stapling": {
                 "stapled": self.ocsp_stapled,
                 "status": self.ocsp_status,
