@@ -23,19 +23,17 @@ from record_captures import free_port
 
 import tlslens
 from tlslens.bounds import Limits
-from tlslens.capture.writer import PcapngWriter
 from tlslens.errors import DecodeError
 from tlslens.explain import explain
 from tlslens.explain.fields import message_fields
-from tlslens.flows.synth import Chunk, Close, iter_frames
 from tlslens.handshake import compose
 from tlslens.handshake.compression import BROTLI, ZLIB, ZSTD, decompress
 from tlslens.keys.files import add_keylog_file
 from tlslens.keys.store import KeyStore
-from tlslens.model import Endpoint
 from tlslens.serialize import connection_to_json
 
-from _servers import ScriptedServer, openssl_server, program, tlslite_behaviour
+from _frames import server_flights_capture
+from _servers import NAME, ScriptedServer, openssl_server, program, tlslite_behaviour
 from conftest import CAPTURES, ROOT, require_program
 from test_cli import _run
 from test_scan import _one
@@ -187,45 +185,6 @@ def _compressed(algorithm: int, declared: int, data: bytes) -> bytes:
     return compose.push_handshake(25, body + len(data).to_bytes(3, "big") + data)
 
 
-def _capture(path: Path, messages: list[bytes]) -> None:
-    """One plaintext flight per message: ClientHello, then ServerHello, the message and
-    ServerHelloDone; each in its own connection, so what follows a bad one is read too."""
-    with path.open("wb") as out:
-        writer = PcapngWriter(out)
-        writer.add_interface()
-        ts = int(datetime(2026, 6, 1, tzinfo=UTC).timestamp() * 1e9)
-        for number, message in enumerate(messages):
-            hello = compose.push_client_hello(
-                compose.HelloSpec(
-                    legacy_version=0x0303,
-                    random=bytes(32),
-                    cipher_suites=(0xC02F,),
-                    server_name="tlslens.test",
-                    groups=(29,),
-                    signature_algorithms=(0x0804,),
-                )
-            )
-            server_hello = compose.push_handshake(
-                2, b"\x03\x03" + bytes(32) + b"\x00\xc0\x2f\x00\x00\x00"
-            )
-            flight = server_hello + message + compose.push_handshake(14, b"")
-            client = Endpoint(bytes([10, 0, 0, number + 1]), 40000 + number)
-            server = Endpoint(bytes([10, 1, 0, 1]), 443)
-            for frame_ts, frame in iter_frames(
-                client,
-                server,
-                syn_ts_ns=ts,
-                synack_ts_ns=ts + 1000,
-                chunks=[
-                    Chunk(ts + 2000, 0, compose.push_records(22, 0x0301, hello)),
-                    Chunk(ts + 3000, 1, compose.push_records(22, 0x0303, flight)),
-                ],
-                closes=[Close(ts + 4000, 0, "fin"), Close(ts + 5000, 1, "fin")],
-            ):
-                writer.add_packet(frame_ts, frame)
-            ts += 10_000_000
-
-
 BODY = _certificate_body()
 FORGED = {
     # name: (message, limit, what the finding says)
@@ -283,7 +242,10 @@ def test_forged_compressed_certificate_is_a_finding(tmp_path: Path, name: str) -
     message, limit, problem = FORGED[name]
     honest = FORGED["honest zlib"][0]
     path = tmp_path / "forged.pcapng"
-    _capture(path, [message, honest])
+    # Each in its own connection, so that what follows a bad one is read too.
+    server_flights_capture(
+        path, [(message, NAME), (honest, NAME)], datetime(2026, 6, 1, tzinfo=UTC)
+    )
     limits = Limits(max_message=limit or (1 << 21))
     conns = list(tlslens.read_capture(path, limits=limits))
     assert len(conns) == 2

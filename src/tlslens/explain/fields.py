@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from tlslens import registry
 from tlslens.explain.vocabulary import describe_cipher_suite
+from tlslens.handshake import compression
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,7 +435,7 @@ def _compressed_certificate(cur: _Cursor, fields: list[Field], _tls13: bool) -> 
             "algorithm",
             start,
             cur.pos,
-            registry.lookup(registry.CERTIFICATE_COMPRESSION, algorithm),
+            compression.algorithm_name(algorithm),
             "the compression algorithm, one the peer offered in compress_certificate",
         )
     )
