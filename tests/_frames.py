@@ -70,11 +70,24 @@ def tls12_capture(
     """One TLS 1.2 connection per (chain, SNI): a ClientHello, then ServerHello, the chain
     (DER, as given) in a Certificate message and ServerHelloDone, then FIN both ways. With
     ``first_never_ends``, the first connection is still open when the capture ends."""
+    messages = [(_certificate(ders), sni) for ders, sni in chains]
+    server_flights_capture(path, messages, at, first_never_ends=first_never_ends)
+
+
+def server_flights_capture(
+    path: Path,
+    messages: list[tuple[bytes, str | None]],
+    at: datetime,
+    *,
+    first_never_ends: bool = False,
+) -> None:
+    """As ``tls12_capture``, with the server's handshake messages (as given, between its
+    ServerHello and ServerHelloDone) in place of a Certificate message."""
     with path.open("wb") as out:
         writer = PcapngWriter(out)
         writer.add_interface()
         ts = int(at.timestamp() * 1e9)
-        for number, (ders, sni) in enumerate(chains):
+        for number, (middle, sni) in enumerate(messages):
             hello = compose.push_client_hello(
                 compose.HelloSpec(
                     legacy_version=0x0303,
@@ -85,7 +98,7 @@ def tls12_capture(
                     signature_algorithms=(0x0804,),
                 )
             )
-            flight = _server_hello() + _certificate(ders) + compose.push_handshake(14, b"")
+            flight = _server_hello() + middle + compose.push_handshake(14, b"")
             client = Endpoint(
                 bytes([10, 0, number // 250, number % 250 + 1]), 40000 + number % 20000
             )

@@ -403,10 +403,14 @@ http {{
 
 
 def tlslite_behaviour(
-    cipher_names: list[str], key_exchange: list[str], versions: tuple[tuple[int, int], ...]
+    cipher_names: list[str],
+    key_exchange: list[str],
+    versions: tuple[tuple[int, int], ...],
+    compress: list[str] | None = None,
 ) -> Behaviour:
     """A server from tlslite-ng (pure Python): an implementation independent of OpenSSL and
-    GnuTLS, which picks cipher suites in its own, explicit order."""
+    GnuTLS, which picks cipher suites in its own, explicit order; ``compress`` the RFC 8879
+    algorithms it compresses its certificate with (its default: all it has)."""
     from tlslite import HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
 
     chain = X509CertChain()
@@ -417,6 +421,8 @@ def tlslite_behaviour(
     settings.keyExchangeNames = list(key_exchange)
     settings.minVersion, settings.maxVersion = min(versions), max(versions)
     settings.versions = sorted(versions, reverse=True)
+    if compress is not None:
+        settings.certificate_compression_send = list(compress)
 
     def behaviour(conn: socket.socket) -> None:
         tls = TLSConnection(conn)

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from record_captures import free_port
-from test_scan import _one
 
 from tlslens.cli import main
 
 from _servers import NAME, PKI, nginx_command, openssl_server, program
 from conftest import require_program
+from test_scan import _one
 
 RSA_KEX_ONLY = ("-cipher", "AES128-GCM-SHA256", "-no_tls1_3")
 SSLSCAN_SIGS_ONLY = (

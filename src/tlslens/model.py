@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tlslens import registry
+from tlslens.handshake import compression
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.x509.asn1 import name_from_der
@@ -426,10 +427,10 @@ class Connection:
     def tls13_stapled_ocsp(self) -> bytes | None:
         """TLS 1.3 staples OCSP in the leaf's CertificateEntry (RFC 8446 §4.4.2.1)."""
         for event in self.timeline:
-            msg = event.message
-            if isinstance(msg, hs.Certificate) and event.direction == S2C and msg.certificate_list:
+            certificate = compression.certificate_of(event.message)
+            if certificate is not None and event.direction == S2C and certificate.certificate_list:
                 value = ext.find_decoded(
-                    msg.certificate_list[0].extensions, ext.STATUS_REQUEST, ext.CERTIFICATE
+                    certificate.certificate_list[0].extensions, ext.STATUS_REQUEST, ext.CERTIFICATE
                 )
                 if value is not None and "ocsp_response" in value:
                     return bytes(value["ocsp_response"])

@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from tlslens import registry
+from tlslens.handshake import compression
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection, RecordInfo, TimelineEvent, ts_iso
 from tlslens.tls.fingerprint import client_fingerprints, ja3s_string, md5_hex
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _ALERT_LEVELS = {1: "warning", 2: "fatal"}
 
@@ -104,6 +105,23 @@ def decryption_json(conn: Connection, reveal_keys: bool = False) -> dict[str, An
     return result
 
 
+def compressed_certificates_json(conn: Connection) -> list[dict[str, Any]]:
+    """Each CompressedCertificate (RFC 8879): how it was packed, and whether it opened."""
+    return [
+        {
+            "frame": event.frame,
+            "direction": event.direction,
+            "algorithm": compression.algorithm_name(message.algorithm),
+            "algorithm_id": message.algorithm,
+            "compressed_length": len(message.compressed_certificate_message),
+            "uncompressed_length": message.uncompressed_length,
+            "decompressed": message.certificate is not None,
+        }
+        for event in conn.timeline
+        if isinstance(message := event.message, hs.CompressedCertificate)
+    ]
+
+
 def record_json(record: RecordInfo) -> dict[str, Any]:
     return {
         "frame": record.frame,
@@ -183,6 +201,7 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
             for e in conn.handshake_events
         ],
         "certificates": [cert.to_json() for cert in conn.certificates],
+        "compressed_certificates": compressed_certificates_json(conn),
         "handshake_signatures": [check.to_json() for check in conn.handshake_signatures],
         "alerts": [alert_json(e) for e in conn.alerts],
         "bytes": {

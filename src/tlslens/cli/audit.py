@@ -269,6 +269,10 @@ def _render(out: Console, report: ScanReport) -> None:
             ", ".join(f"{k.replace('_', ' ')} {answer_words(v)}" for k, v in res.items()),
         )
     )
+    packed = report.certificate_compression
+    rows.append(
+        ("Certificate compression", ", ".join(f"{k} {answer_words(v)}" for k, v in packed.items()))
+    )
     rows.append(
         (
             "OCSP stapling",

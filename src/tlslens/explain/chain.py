@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from tlslens import registry
+from tlslens.explain.vocabulary import name_list
+from tlslens.handshake import compression
+from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection, TimelineEvent
 from tlslens.x509.certificate import CertificateInfo, load_certificate, parse_certificate
@@ -37,6 +40,31 @@ def certificate_message_lines(
     if validation is not None:
         lines.extend(trust_lines(validation))
     return lines
+
+
+def compressed_certificate_lines(
+    conn: Connection, event: TimelineEvent, msg: hs.CompressedCertificate
+) -> list[str]:
+    """A CompressedCertificate: how it was packed, then its chain as for a Certificate."""
+    who = "client" if event.direction == C2S else "server"
+    packed = len(msg.compressed_certificate_message)
+    lines = [
+        f"The {who}'s Certificate comes compressed with "
+        f"{compression.algorithm_name(msg.algorithm)} (RFC 8879): {packed} bytes on the wire "
+        f"for {msg.uncompressed_length} declared uncompressed."
+    ]
+    if msg.certificate is None:
+        lines.append("tlslens could not decompress it, so the chain it carries is not known.")
+        return lines
+    return lines + certificate_message_lines(conn, event, msg.certificate)
+
+
+def compression_offer_line(algorithms: list[int], who: str) -> str:
+    """A compress_certificate extension (ClientHello, CertificateRequest) in words."""
+    return (
+        f"The {who} can read a certificate compressed with "
+        f"{name_list(algorithms, compression.algorithm_name)} (compress_certificate, RFC 8879)."
+    )
 
 
 def certificate_lines(index: int, cert: CertificateInfo) -> list[str]:
@@ -233,6 +261,9 @@ def certificate_request_lines(conn: Connection, msg: hs.CertificateRequest) -> l
         lines.append(f"Issued by one of these {len(names)} CA(s): {shown}.")
     else:
         lines.append("It names no CA: any certificate the client has may be offered.")
+    offered = compression.offered_algorithms(msg.extensions, ext.CERTIFICATE_REQUEST)
+    if offered:
+        lines.append(compression_offer_line(offered, "server"))
     if msg.signature_schemes:
         schemes = [registry.signature_scheme_name(s) for s in msg.signature_schemes[:6]]
         more = len(msg.signature_schemes) - 6

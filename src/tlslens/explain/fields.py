@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from tlslens import registry
 from tlslens.explain.vocabulary import describe_cipher_suite
+from tlslens.handshake import compression
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,7 @@ _MESSAGE_MEANINGS = {
     "and derived the same keys",
     22: "CertificateStatus: a stapled OCSP answer about the server's certificate",
     24: "KeyUpdate: the sender moves to the next generation of traffic keys",
+    25: "CompressedCertificate: the sender's Certificate message, compressed (RFC 8879)",
 }
 
 
@@ -426,6 +428,40 @@ def _client_key_exchange(cur: _Cursor, fields: list[Field], _tls13: bool) -> Non
         fields.append(_vector(cur, 1, "public", "the client's ephemeral EC public key (ECDHE)")[0])
 
 
+def _compressed_certificate(cur: _Cursor, fields: list[Field], _tls13: bool) -> None:
+    start, algorithm = cur.uint(2)
+    fields.append(
+        Field(
+            "algorithm",
+            start,
+            cur.pos,
+            compression.algorithm_name(algorithm),
+            "the compression algorithm, one the peer offered in compress_certificate",
+        )
+    )
+    start, length = cur.uint(3)
+    fields.append(
+        Field(
+            "uncompressed_length",
+            start,
+            cur.pos,
+            str(length),
+            "the Certificate message's length once decompressed",
+        )
+    )
+    start, size = cur.uint(3)
+    cur.take(size)
+    fields.append(
+        Field(
+            "compressed_certificate_message",
+            start,
+            cur.pos,
+            f"{size} bytes",
+            "the Certificate message body, compressed (the transcript hashes it as sent)",
+        )
+    )
+
+
 def _finished(cur: _Cursor, fields: list[Field], _tls13: bool) -> None:
     start, data = cur.take(len(cur.data) - cur.pos)
     fields.append(
@@ -447,4 +483,5 @@ _BODIES = {
     15: _certificate_verify,
     16: _client_key_exchange,
     20: _finished,
+    25: _compressed_certificate,
 }

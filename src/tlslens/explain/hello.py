@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tlslens import registry
 from tlslens.errors import DecodeError
+from tlslens.explain.chain import compression_offer_line
 from tlslens.explain.vocabulary import Step, algorithm_roles, describe_cipher_suite, name_list
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
@@ -56,6 +57,8 @@ def client_hello_lines(conn: Connection, msg: hs.ClientHello) -> list[str]:
             )
         elif extension.type == ext.SESSION_TICKET and value["ticket_length"]:
             lines.append(f"Presents a session ticket of {value['ticket_length']} bytes to resume.")
+        elif extension.type == ext.COMPRESS_CERTIFICATE and value["algorithms"]:
+            lines.append(compression_offer_line(value["algorithms"], "client"))
         elif extension.type == ext.EARLY_DATA:
             lines.append("Will send 0-RTT early data before the handshake completes.")
         elif extension.type == ext.ENCRYPTED_CLIENT_HELLO:

@@ -11,6 +11,7 @@ from tlslens import registry
 from tlslens.explain.chain import (
     certificate_message_lines,
     certificate_request_lines,
+    compressed_certificate_lines,
     describe_ocsp,
 )
 from tlslens.explain.derivation import key_steps
@@ -56,6 +57,8 @@ def _message_step(conn: Connection, event: TimelineEvent) -> Step:
         title, lines = server_hello_lines(conn, msg)
     elif isinstance(msg, hs.Certificate):
         lines = certificate_message_lines(conn, event, msg)
+    elif isinstance(msg, hs.CompressedCertificate):
+        lines = compressed_certificate_lines(conn, event, msg)
     elif isinstance(msg, hs.ServerKeyExchange):
         lines = server_key_exchange_lines(conn, msg)
         lines += signature_lines(conn, event, "server_key_exchange")

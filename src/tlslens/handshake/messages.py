@@ -176,6 +176,7 @@ class CompressedCertificate(HandshakeMessage):
     algorithm: int
     uncompressed_length: int
     compressed_certificate_message: bytes = field(repr=False)
+    certificate: Certificate | None = None  # once opened (handshake/compression.py)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

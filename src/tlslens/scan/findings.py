@@ -92,6 +92,10 @@ class ScanReport:
         default_factory=lambda: {"session_id": None, "ticket": None, "tls13_psk": None}
     )
     tls13_tickets_issued: Answer = None
+    # RFC 8879 algorithm -> the server compresses its certificate with it (None: not told)
+    certificate_compression: dict[str, Answer] = field(
+        default_factory=lambda: {"zlib": None, "brotli": None, "zstd": None}
+    )
     ocsp_stapled: bool | None = None
     ocsp_status: str | None = None
     ocsp_problems: list[str] = field(default_factory=list)
@@ -130,6 +134,10 @@ class ScanReport:
         if versions["TLS 1.3"].accepted is False:
             self.resumption["tls13_psk"] = NOT_APPLICABLE
             self.tls13_tickets_issued = self.hello_retry_request = NOT_APPLICABLE
+            # RFC 8879 compresses TLS 1.3 certificates only.
+            self.certificate_compression = dict.fromkeys(
+                self.certificate_compression, NOT_APPLICABLE
+            )
         legacy = [versions[name].accepted for name in VERSION_ORDER[1:-1]]
         if not any(legacy) and None not in legacy:
             # Session IDs, tickets and these extensions exist before TLS 1.3 only.
@@ -172,6 +180,7 @@ class ScanReport:
             "signature_algorithms": self.signatures_json(),
             "resumption": dict(self.resumption),
             "tls13_tickets_issued": self.tls13_tickets_issued,
+            "certificate_compression": dict(self.certificate_compression),
             "ocsp_stapling": {
                 "stapled": self.ocsp_stapled,
                 "status": self.ocsp_status,

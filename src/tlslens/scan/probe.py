@@ -23,6 +23,7 @@ from tlslens.explain.verdict import not_tls
 from tlslens.handshake import compose
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
+from tlslens.handshake.compression import push_compress_certificate
 from tlslens.keys.hkdf import derive_secret, hkdf_extract
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint
@@ -81,6 +82,7 @@ class Offer:
     compression_methods: tuple[int, ...] = (0,)
     tls13_versions: tuple[int, ...] = (TLS13,)
     grease: bool = False
+    compress_certificate: tuple[int, ...] = ()  # RFC 8879 algorithms offered (TLS 1.3)
 
 
 @dataclass(slots=True)
@@ -170,6 +172,11 @@ class Probe:
             ec_point_formats=offer.version >= TLS10,
             psk_key_exchange_modes=(1,) if tls13 else (),
             grease=compose.GREASE_VALUES[self.random[0] & 0x0F] if offer.grease else None,
+            extra=[
+                (ext.COMPRESS_CERTIFICATE, push_compress_certificate(offer.compress_certificate))
+            ]
+            if offer.compress_certificate and tls13
+            else [],
         )
         self.client_hello = compose.push_client_hello(spec)
         # SSL 3.0 and TLS 1.0 servers expect the record version no higher than 1.0.

@@ -17,6 +17,7 @@ from tlslens import registry
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection
+from tlslens.scan.compressed import certificate_compression
 from tlslens.scan.findings import CertificateChain, ScanReport
 from tlslens.scan.probe import (
     DEFAULT_GROUPS,
@@ -246,6 +247,7 @@ class Scanner:
             return
         tasks = [self.suites(version) for version in self.first]
         tasks += [self.groups(), self.alpn_and_signatures(), self.signatures12(), self.fallback()]
+        tasks.append(certificate_compression(self.t.probe, self.offer, self.report, self.first))
         if self.resumption:
             tasks.append(self.t.resumption(self._resumable(), self._resumption_suites()))
         await asyncio.gather(*tasks)

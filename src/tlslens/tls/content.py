@@ -15,9 +15,9 @@ from typing import Any
 from tlslens import registry
 from tlslens.decrypt.connection import ConnectionDecryptor, PlaintextSink
 from tlslens.errors import DecodeError, DecryptError
+from tlslens.handshake import compression, sslv2
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
-from tlslens.handshake import sslv2
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Finding, Handshake, TimelineEvent
 from tlslens.tls import proof
@@ -412,6 +412,7 @@ class RecordContent:
                 message=hs.OpaqueMessage(msg_type=msg_type, body=raw[4:], malformed=exc.msg),
             )
             return
+        message = compression.opened(message, self.ctx, st.defrag.max_message)
         if message.malformed:
             self._finding(side, "handshake", offset, message.malformed)
         if isinstance(message, hs.ClientHello | hs.ServerHello):
@@ -442,8 +443,8 @@ class RecordContent:
             self._new_handshake()
         elif isinstance(message, hs.ServerHello):
             self._server_hello(message)
-        elif isinstance(message, hs.Certificate):
-            certs = [parse_certificate(entry.cert_data) for entry in message.certificate_list]
+        elif (certificate := compression.certificate_of(message)) is not None:
+            certs = [parse_certificate(entry.cert_data) for entry in certificate.certificate_list]
             for cert in certs:
                 if cert.error and cert.subject is None:
                     self._finding(
