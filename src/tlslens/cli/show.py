@@ -181,6 +181,7 @@ def show(
             for conn in connections.iter():
                 if not matches(conn, number, server, sni):
                     chains.observe([cert.der for cert in conn.certificates], conn.id)
+                    tally.learn(conn)
                     continue
                 shown += 1
                 tally.add(conn)
