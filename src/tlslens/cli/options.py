@@ -450,7 +450,11 @@ def verdicts(
     validation = checker.check(
         certificates, sni=sni, at=at, stapled_ocsp=stapled_ocsp, conn_id=conn_id
     )
-    client = checker.check_client(client_certificates, at=at) if client_certificates else None
+    client = (
+        checker.check_client(client_certificates, at=at, lent=certificates)
+        if client_certificates
+        else None
+    )
     if revoker is not None and validation is not None and len(validation.path) > 1:
         validation.add_revocation(revoker.check_path(validation.path, validation.checked_at))
     return validation, client
