@@ -79,6 +79,39 @@ def test_filters() -> None:
     assert out == ""
 
 
+def test_server_filter_by_port_alone() -> None:
+    """`--server :PORT`, as --help says ("HOST and/or PORT")."""
+    port = json.loads(_run("show", "--json", str(DEMO))[1].splitlines()[0])["server"].rsplit(":")[
+        -1
+    ]
+    code, out, _err = _run("show", "--json", "--server", f":{port}", str(DEMO))
+    assert code == 0 and [json.loads(line)["id"] for line in out.splitlines()] == [1, 2]
+    code, out, err = _run("show", "--server", ":1", "--brief", str(DEMO))
+    assert (code, out.startswith("#")) == (1, False)
+    assert "no connection matches --server :1" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["show", "--sni", "other.example"], "no connection matches --sni other.example"),
+        (["show", "--json", "--server", "[::1]:443"], "no connection matches --server [::1]:443"),
+        (["show", "--connection", "99"], "there is no connection 99; the capture holds 2 TLS connections"),
+        (["show", "--connection", "2", "--sni", "x.test"], "matches --connection 2 --sni x.test"),
+        (["certs", "--connection", "99"], "there is no connection 99"),
+        (["decrypt", "--connection", "3"], "there is no connection 3"),
+        (["report", "--sni", "nothing.test", "-o", "{tmp}/r.html"], "matches --sni nothing.test"),
+        (["report", "--connection", "5", "-o", "{tmp}/r.html"], "there is no connection 5"),
+    ],
+)
+def test_a_filter_that_matches_nothing_fails(tmp_path: Path, args: list[str], said: str) -> None:
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
+    for workers in (["--workers", "1"], ["--workers", "2"]) if args[0] != "report" else ([],):
+        code, _out, err = _run(*args, *workers, str(DEMO))
+        assert code == 1, (args, workers)
+        assert said in err
+
+
 def test_bad_files_one_line_each_and_exit_status(tmp_path: Path) -> None:
     empty = tmp_path / "empty.pcap"
     empty.write_bytes(b"")

@@ -195,10 +195,10 @@ def test_closed_pipe_ends_quietly() -> None:
 
 def test_no_such_connection_is_said() -> None:
     result = CliRunner().invoke(main, ["show", str(CHAINS), "--connection", "99"])
-    assert result.exit_code == 0
-    assert "there is no connection 99; the capture holds 11 TLS connection(s)" in result.stderr
+    assert result.exit_code == 1  # an empty answer must not pass for "nothing wrong"
+    assert "there is no connection 99; the capture holds 11 TLS connections" in result.stderr
     result = CliRunner().invoke(main, ["certs", str(CHAINS), "--connection", "0"])
-    assert "there is no connection 0" in result.stderr
+    assert "there is no connection 0" in result.stderr and result.exit_code == 1
 
 
 # -- item 4: the HTTP/1 summary with a long first request line ------------------------------

@@ -33,8 +33,9 @@ from tlslens.x509.validate import quiet
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?)+$")
 
 
-def split_host_port(text: str) -> tuple[str, int | None]:
-    """``HOST``, ``HOST:PORT``, ``[V6]`` or ``[V6]:PORT`` (a bare IPv6 address has no port).
+def split_host_port(text: str, *, port_alone: bool = False) -> tuple[str, int | None]:
+    """``HOST``, ``HOST:PORT``, ``[V6]`` or ``[V6]:PORT`` (a bare IPv6 address has no port);
+    with ``port_alone`` (a filter), ``:PORT`` too, as ("", PORT).
 
     Raises ValueError with the reason for anything else."""
     host, port_text = text, None
@@ -61,6 +62,8 @@ def split_host_port(text: str) -> tuple[str, int | None]:
         if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:
             raise ValueError(f"{port_text!r} is not a port number (1-65535)")
         port = int(port_text)
+    if not host and port_alone and port is not None:
+        return host, port
     if not host:
         raise ValueError(f"{text!r} names no host")
     if ":" not in host and not _HOSTNAME.match(
@@ -91,13 +94,13 @@ def is_address(host: str) -> bool:
 
 
 class ServerFilter(click.ParamType):  # type: ignore[type-arg]
-    name = "HOST[:PORT]"
+    name = "[HOST][:PORT]"
 
     def convert(
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
     ) -> tuple[str, int | None]:
         try:
-            return split_host_port(str(value))
+            return split_host_port(str(value), port_alone=True)
         except (ValueError, UnicodeError) as exc:
             self.fail(safe_text(str(exc)), param, ctx)
 

@@ -31,6 +31,7 @@ from tlslens.cli.options import (
 )
 from tlslens.cli.output import (
     Connections,
+    exit_if_nothing_matched,
     print_heading,
     problem_line,
     say_if_no_such_connection,
@@ -150,7 +151,7 @@ def show(
         else:
             render_connection(console, conn, reveal_keys)
 
-    readable = 0
+    readable = shown_in_all = 0
     for path in captures:
         shares = (
             workers_for(path, workers, spooled=not as_json) if as_json or narrated_shares else 1
@@ -171,6 +172,7 @@ def show(
             done = _in_shares(shared, out, as_json)
             if done is not None:
                 readable += done
+                shown_in_all += shared.shown
                 continue
         try:
             connections = Connections(path, err, keys, records=records or ladder, limits=limits)
@@ -216,8 +218,10 @@ def show(
             (err if as_json else out).print(Text(safe_text(line)))
         if not as_json:
             _render_summary(out, summary, shown)
+        shown_in_all += shown
     if readable == 0:
         sys.exit(1)
+    exit_if_nothing_matched(err, shown_in_all, number, server, sni)
 
 
 def _in_shares(shared: SharedJson, out: Console, as_json: bool) -> int | None:

@@ -515,7 +515,9 @@ def validate(
                     builder = builder.extension_policies(
                         ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee
                     )
-                    built = builder.build_client_verifier().verify(leaf, parsed[1:] + lent_certs).chain
+                    built = (
+                        builder.build_client_verifier().verify(leaf, parsed[1:] + lent_certs).chain
+                    )
                 else:
                     assert subject is not None
                     built = builder.build_server_verifier(subject).verify(leaf, parsed[1:])
