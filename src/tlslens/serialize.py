@@ -13,7 +13,7 @@ from tlslens.handshake import messages as hs
 from tlslens.model import Connection, RecordInfo, TimelineEvent, ts_iso
 from tlslens.tls.fingerprint import client_fingerprints, ja3s_string, md5_hex
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _ALERT_LEVELS = {1: "warning", 2: "fatal"}
 

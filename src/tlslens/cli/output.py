@@ -99,7 +99,8 @@ def problem_line(file: str, conn_id: int | None, finding: Finding) -> str:
         )
     if finding.offset is not None:
         where.append(f"byte offset {finding.offset}")
-    return f"{', '.join(where)}: {safe_text(finding.message)}"
+    code = f"{finding.code}: " if finding.code else ""
+    return f"{', '.join(where)}: {code}{safe_text(finding.message)}"
 
 
 def unreadable(path: Path, exc: Exception) -> Text:

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tlslens import registry
-from tlslens._text import safe_text
+from tlslens._text import plural, safe_text
 from tlslens.cli.drawing import render_ladder
 from tlslens.cli.narrated import SharedText, rendered
 from tlslens.cli.options import (
@@ -290,9 +290,11 @@ def _render_brief(out: Console, conn: Connection) -> None:
         verdict = ("trusted" if validation.trusted else "NOT trusted") + (
             f" ({codes})" if codes else ""
         )
+    named = ",".join(dict.fromkeys(p.code for p in conn.problems if p.code))
     line = (
         f"#{conn.id} {conn.client} → {conn.server} {safe_text(conn.sni or '-')} {version} "
-        f"{suite} {verdict}; {len(conn.problems)} problem(s)"
+        f"{suite} {verdict}; {plural(len(conn.problems), 'problem')}"
+        + (f" ({named})" if named else "")
     )
     if out.is_terminal:
         out.print(Text(line))

@@ -11,6 +11,7 @@ from tlslens.explain.vocabulary import KX_WORDS
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection
 from tlslens.serialize import cipher_suite_label
+from tlslens.tls.deprecated import deprecation
 
 
 def connection_title(conn: Connection) -> str:
@@ -28,7 +29,8 @@ def summary_lines(conn: Connection) -> list[tuple[str, str]]:
         out.append(("Server name", conn.sni))
     version = conn.version
     if version is not None:
-        out.append(("Version", registry.version_name(version)))
+        retired = " (deprecated_version: see the problems)" if deprecation(version) else ""
+        out.append(("Version", registry.version_name(version) + retired))
     if conn.cipher_suite is not None:
         out.append(("Cipher suite", cipher_suite_label(conn.cipher_suite)))
     if conn.key_exchange:

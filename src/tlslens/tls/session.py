@@ -18,11 +18,13 @@ parsing goes on.
 from __future__ import annotations
 
 from tlslens.decrypt.connection import PlaintextSink
+from tlslens.handshake import messages as hs
 from tlslens.handshake import sslv2
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, Prelude, RecordInfo
 from tlslens.tls.content import DirectionState, RecordContent
 from tlslens.tls.defrag import MAX_HANDSHAKE_MESSAGE
+from tlslens.tls.deprecated import DEPRECATED_VERSION, deprecation
 from tlslens.tls.detect import (
     find_tls_start,
     guess_client_side,
@@ -257,6 +259,7 @@ class TLSSession(RecordContent):
             stats.records += st.reader.records
         conn.decryption = self.decryptor
         self.note_unseen_signatures()
+        _note_deprecated_version(conn)
         return conn if self.is_tls else None
 
     # -- detection -------------------------------------------------------------------
@@ -421,3 +424,30 @@ class TLSSession(RecordContent):
                     f"the connection ends inside a record: {event.present} of "
                     f"{event.needed} bytes present",
                 )
+
+
+def _note_deprecated_version(conn: Connection) -> None:
+    """A retired protocol version negotiated is a problem with a name (``deprecated_version``),
+    found where the server chose it."""
+    why = deprecation(conn.version)
+    if why is None:
+        return
+    hello = next(
+        (
+            event
+            for event in conn.timeline
+            if event.direction == S2C
+            and (isinstance(event.message, hs.ServerHello) or event.kind == "sslv2")
+        ),
+        None,
+    )
+    conn.problems.append(
+        Finding(
+            hello.frame if hello else None,
+            S2C,
+            "handshake",
+            hello.offset if hello else None,
+            why,
+            code=DEPRECATED_VERSION,
+        )
+    )
