@@ -78,11 +78,21 @@ def live_verdict(outcome: LiveOutcome, conn: Connection | None) -> Verdict:
         return Verdict(
             "untrusted", EXIT_UNTRUSTED, f"{done}, but the server sent no certificate to check"
         )
-    if validation.trusted:
+    if validation.trusted and not validation.problems:
         return Verdict(
             "trusted",
             EXIT_TRUSTED,
             f"{done}; the chain is trusted for {name} ({validation.trust_store})",
+        )
+    if validation.trusted:
+        # The path holds, yet the Trust line names a problem (a staple that does not check
+        # out, a CN outside the SANs): the last line and the exit status say so too.
+        named = "; ".join(dict.fromkeys(f"{p.code}: {p.message}" for p in validation.problems))
+        return Verdict(
+            "untrusted",
+            EXIT_UNTRUSTED,
+            f"{done}; the path to a {validation.trust_store} root holds for {name}, but the "
+            f"chain is not clean: {named}",
         )
     reasons = "; ".join(dict.fromkeys(problem.message for problem in validation.problems))
     return Verdict(
