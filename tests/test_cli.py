@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -149,6 +150,18 @@ def test_ssl3_is_a_deprecated_version(corpus: Path) -> None:
     for line in out.splitlines():
         (problem,) = [p for p in json.loads(line)["problems"] if p.get("code")]
         assert problem["message"] == f"negotiated SSL 3.0: {WHY_DEPRECATED['SSL 3.0']}"
+
+
+def test_certs_no_color() -> None:
+    """`certs --no-color`, as `show --no-color`: on a terminal (FORCE_COLOR), no colour."""
+    colour = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-8]|9[0-7])m")
+    args = ["certs", "--connection", "2", str(DEMO)]
+    runner = CliRunner(env={"FORCE_COLOR": "1", "NO_COLOR": None})
+    coloured = runner.invoke(main, args, catch_exceptions=False)
+    assert colour.search(coloured.stdout), "the terminal should see colours without the option"
+    plain = runner.invoke(main, [*args, "--no-color"], catch_exceptions=False)
+    assert plain.exit_code == 0 and "untrusted_root" in plain.stdout
+    assert not colour.search(plain.stdout + plain.stderr)
 
 
 def test_bad_files_one_line_each_and_exit_status(tmp_path: Path) -> None:

@@ -59,6 +59,7 @@ from tlslens.x509.certificate import CertificateInfo
     type=click.Path(file_okay=False, path_type=Path),
     help="Write every certificate to DIR/connN-I.pem (I: its place in the chain as sent).",
 )
+@click.option("--no-color", is_flag=True, help="No colours (as `show --no-color`).")
 @workers_option("for output to a file or pipe")
 def certs(
     capture: Path,
@@ -73,14 +74,15 @@ def certs(
     psk: str | None,
     number: int | None,
     pem_dir: Path | None,
+    no_color: bool,
     workers: int | None,
 ) -> None:
     """Each connection's certificate chain: as sent, as a trust path, and the verdict.
 
     TLS 1.3 chains travel encrypted: give --keylog to see them.
     """
-    console = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True, no_color=no_color or None)
+    err = Console(stderr=True, highlight=False, soft_wrap=True, no_color=no_color or None)
     checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
     # Online answers describe the present: they are judged as of now.
     revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
@@ -132,7 +134,7 @@ def _certs_in_shares(
     a pipe: the number of connections shown if it could be read, -1 if not, None if only
     one process can tell it (nothing was written then)."""
     keys, checker, limits, number = reading
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True, no_color=console.no_color or None)
 
     def pems(conn_id: int, ders: list[bytes]) -> None:
         if pem_dir is not None:
@@ -140,7 +142,7 @@ def _certs_in_shares(
 
     shared = SharedText(
         capture, workers, keys, checker, limits, (number, None, None),
-        rendered(_render_certs, False), checks=True, certificates=pems,
+        rendered(_render_certs, console.no_color), checks=True, certificates=pems,
     )  # fmt: skip
     done = write_shared(shared, console)
     if done:
