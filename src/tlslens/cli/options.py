@@ -20,7 +20,7 @@ from cryptography import x509
 from rich.console import Console
 from rich.text import Text
 
-from tlslens._text import safe_text
+from tlslens._text import plural, safe_text
 from tlslens.errors import KeyFileError
 from tlslens.keys.files import add_keylog_file, load_rsa_key, parse_key_argument
 from tlslens.keys.store import KeyStore
@@ -283,8 +283,8 @@ def key_store(
     if keylog.problem_count > SHOWN_KEYLOG_PROBLEMS:
         err.print(
             Text(
-                f"... and {keylog.problem_count - SHOWN_KEYLOG_PROBLEMS} more key log line(s) "
-                f"that cannot be used; {len(keylog)} usable secret(s) in all",
+                f"... and {plural(keylog.problem_count - SHOWN_KEYLOG_PROBLEMS, 'more key log line')} "
+                f"that cannot be used; {plural(len(keylog), 'usable secret')} in all",
                 style="yellow",
             )
         )

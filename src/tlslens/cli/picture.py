@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from tlslens._text import safe_text
+from tlslens._text import plural, safe_text
 from tlslens.cli.options import (
     ServerFilter,
     Target,
@@ -187,7 +187,10 @@ def report(
         exit_if_nothing_matched(err, len(builder.rows), number, server, sni)
     _write(output, builder.render(), err)
     err.print(
-        Text(f"{safe_text(str(output))}: {len(builder.rows)} connection(s) reported", style="green")
+        Text(
+            f"{safe_text(str(output))}: {plural(len(builder.rows), 'connection')} reported",
+            style="green",
+        )
     )
     if not builder.rows:
         sys.exit(1)

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from tlslens._text import printable, safe_text
+from tlslens._text import plural, printable, safe_text
 from tlslens.cli.narrated import SharedText, rendered
 from tlslens.cli.options import (
     capture_limits,
@@ -247,7 +247,7 @@ def _render_decrypted(
     if dump is None:
         for direction, path in paths.items():
             name = (named or paths)[direction]
-            console.print(Text(f"{direction}: {name} ({path.stat().st_size} bytes)"))
+            console.print(Text(f"{direction}: {name} ({plural(path.stat().st_size, 'byte')})"))
     with paths["c2s"].open("rb") as c2s, paths["s2c"].open("rb") as s2c:
         protocol, lines = http_summary(c2s, s2c)
         if protocol:

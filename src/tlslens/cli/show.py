@@ -348,8 +348,8 @@ def _render_summary(out: Console, summary: CaptureSummary, shown: int) -> None:
         f"{count} {reason.replace('_', ' ')}" for reason, count in sorted(summary.skipped.items())
     )
     text = (
-        f"{safe_text(summary.file)}: {summary.format}, {summary.frames} frames "
-        f"({', '.join(summary.linktypes) or 'no packets'}), {summary.tcp_flows} TCP connections, "
+        f"{safe_text(summary.file)}: {summary.format}, {plural(summary.frames, 'frame')} "
+        f"({', '.join(summary.linktypes) or 'no packets'}), {plural(summary.tcp_flows, 'TCP connection')}, "
         f"{summary.tls_connections} with TLS, {shown} shown"
     )
     if skipped:

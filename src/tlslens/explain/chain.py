@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tlslens import registry
+from tlslens._text import plural
 from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection, TimelineEvent
 from tlslens.x509.certificate import CertificateInfo, load_certificate, parse_certificate
@@ -22,7 +23,9 @@ def certificate_message_lines(
     who = "client" if event.direction == C2S else "server"
     if not certs:
         return [f"The {who} sends an empty certificate list (it has no certificate to offer)."]
-    lines = [f"The {who} sends its certificate chain, {len(certs)} certificate(s), leaf first:"]
+    lines = [
+        f"The {who} sends its certificate chain, {plural(len(certs), 'certificate')}, leaf first:"
+    ]
     for i, cert in enumerate(certs):
         if cert.subject is None:
             lines.append(
@@ -81,7 +84,7 @@ def certificate_extensions(der: bytes) -> list[tuple[str, str]]:
             elif value.path_length is None:
                 text = "CA, with no limit on the CAs below it"
             else:
-                text = f"CA, at most {value.path_length} CA(s) below it"
+                text = f"CA, at most {plural(value.path_length, 'CA')} below it"
             out.append(("basic", text))
         elif isinstance(value, x509.KeyUsage):
             names = [
@@ -230,7 +233,7 @@ def certificate_request_lines(conn: Connection, msg: hs.CertificateRequest) -> l
     names = auth["authorities"]
     if names:
         shown = "; ".join(names[:6]) + (f"; and {len(names) - 6} more" if len(names) > 6 else "")
-        lines.append(f"Issued by one of these {len(names)} CA(s): {shown}.")
+        lines.append(f"Issued by one of these {plural(len(names), 'CA')}: {shown}.")
     else:
         lines.append("It names no CA: any certificate the client has may be offered.")
     if msg.signature_schemes:

@@ -88,7 +88,9 @@ def decryption_summary(conn: Connection) -> str | None:
     if status == "decrypted":
         records = sum(data["records_decrypted"].values())
         size = sum(data["plaintext_bytes"].values())
-        text = f"decrypted ({records} records, {size} bytes of application data; "
+        text = (
+            f"decrypted ({plural(records, 'record')}, {plural(size, 'byte')} of application data; "
+        )
         text += _finished_words(data["finished_verified"]) + ")"
         failed = data["records_failed_integrity"]
         if any(failed.values()):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 
 from tlslens import registry
-from tlslens._text import safe_text
+from tlslens._text import plural, safe_text
 from tlslens.explain.derivation import decryption_summary
 from tlslens.explain.vocabulary import KX_WORDS
 from tlslens.handshake import messages as hs
@@ -94,7 +94,7 @@ def _renegotiation_words(conn: Connection) -> str:
         ]
         more = f" and {len(answered) - 3} more" if len(answered) > 3 else ""
         return (
-            f"yes, {len(answered)} time(s) ({'; '.join(shown)}{more}); the version and suite "
+            f"yes, {plural(len(answered), 'time')} ({'; '.join(shown)}{more}); the version and suite "
             "above are the first handshake's"
         )
     if later:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tlslens import registry
+from tlslens._text import plural
 from tlslens.explain.timeline import ALERT_WORDS
 from tlslens.model import C2S, Connection
 
@@ -143,7 +144,7 @@ def _failure(outcome: LiveOutcome, conn: Connection | None) -> str | None:
         return alert
     if outcome.handshake_done:
         return None
-    seen = f"after {outcome.server_bytes} byte(s) from the server"
+    seen = f"after {plural(outcome.server_bytes, 'byte')} from the server"
     if not outcome.server_bytes:
         seen = "before the server sent anything"
     if transport == "timeout":
@@ -246,7 +247,7 @@ def _not_tls(outcome: LiveOutcome, conn: Connection | None) -> str | None:
             "protocol (--starttls) or the wrong port?"
         )
     return (
-        f"The server sent {outcome.server_bytes} byte(s) that are not TLS "
+        f"The server sent {plural(outcome.server_bytes, 'byte')} that are not TLS "
         f"(they begin {head[:16].hex(' ')})"
     )
 

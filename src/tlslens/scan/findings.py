@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tlslens import registry
+from tlslens._text import plural
 from tlslens.model import Connection
 from tlslens.tls.deprecated import WHY_DEPRECATED
 
@@ -196,7 +197,7 @@ def findings(report: ScanReport) -> list[tuple[str, str]]:
         out.append(
             (
                 "warn",
-                f"{len(no_fs)} suite(s) without forward secrecy (RSA key exchange): "
+                f"{plural(len(no_fs), 'suite')} without forward secrecy (RSA key exchange): "
                 "a stolen server key decrypts recorded traffic",
             )
         )

@@ -265,7 +265,7 @@ class Scanner:
         }
         versions = list(probes)
         results = await asyncio.gather(*(self.t.probe(probes[v]) for v in versions), self.t.sslv2())
-        errors: list[str] = []
+        errors: dict[str, list[str]] = {}  # reason -> the probes that failed for it
         for version, result in zip(versions, results[:-1], strict=True):
             support = report.versions[VERSION_NAMES[version]]
             conn = _answered_with(result, version)
@@ -278,7 +278,7 @@ class Scanner:
             undecided = result.error is not None and any(word in result.error for word in UNDECIDED)
             support.accepted = None if undecided else False
             if result.error:
-                errors.append(f"{VERSION_NAMES[version]} probe: {result.error}")
+                errors.setdefault(result.error, []).append(VERSION_NAMES[version])
         for version in sorted(self.first, reverse=True):  # the newest version's chain first
             self._observe(self.first[version])
         sslv2 = results[-1]
@@ -286,7 +286,11 @@ class Scanner:
             sslv2.conn is not None and sslv2.conn.sslv2_server_hello
         )
         if not self.first:
-            report.errors.extend(dict.fromkeys(errors))
+            # One line per reason: a server that resets every probe is told so once.
+            report.errors.extend(
+                f"{', '.join(names)} {'probe' if len(names) == 1 else 'probes'}: {reason}"
+                for reason, names in errors.items()
+            )
 
     async def suites(self, version: int) -> None:
         name = VERSION_NAMES[version]

@@ -17,6 +17,7 @@ parsing goes on.
 
 from __future__ import annotations
 
+from tlslens._text import plural
 from tlslens.decrypt.connection import PlaintextSink
 from tlslens.handshake import messages as hs
 from tlslens.handshake import sslv2
@@ -189,7 +190,7 @@ class TLSSession(RecordContent):
                 side,
                 "tcp",
                 offset,
-                f"{length} bytes missing from the capture; looking for the next record header",
+                f"{plural(length, 'byte')} missing from the capture; looking for the next record header",
             )
             if st.defrag.pending:
                 self._finding(
@@ -243,7 +244,7 @@ class TLSSession(RecordContent):
                     side,
                     "handshake",
                     st.defrag.pending_offset,
-                    f"handshake message type {msg_type} claims {declared} bytes, "
+                    f"handshake message type {msg_type} claims {plural(declared, 'byte')}, "
                     f"only {present} arrived",
                 )
             if st.conflicts > 1:
@@ -414,7 +415,7 @@ class TLSSession(RecordContent):
                         side,
                         "record",
                         event.offset,
-                        f"resynchronised on a record header after skipping {event.skipped} bytes",
+                        f"resynchronised on a record header after skipping {plural(event.skipped, 'byte')}",
                     )
             else:
                 self._finding(

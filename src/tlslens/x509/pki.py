@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tlslens._text import plural
 from tlslens.x509.signature import signed_by
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -178,7 +179,7 @@ def make_crl(
     crl = builder.sign(signing_key, hashes.SHA256())
     story = (
         f"'{issuer.certificate.subject.rfc4514_string()}' signs a CRL listing "
-        f"{len(revoked_serials)} revoked certificate(s), valid until "
+        f"{plural(len(revoked_serials), 'revoked certificate')}, valid until "
         f"{now + dt.timedelta(days=days):%Y-%m-%d}."
     )
     return crl.public_bytes(serialization.Encoding.DER), story

@@ -36,6 +36,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
+from tlslens._text import plural
 from tlslens.x509.certificate import load_certificate
 from tlslens.x509.names import covers, issuer_key, names_of, san_texts, subject_text
 from tlslens.x509.ocsp import OCSPCheck, check_stapled_ocsp
@@ -383,7 +384,7 @@ def validate(
         problems.append(
             Problem(
                 "extra_certificates",
-                f"{len(extra)} certificate(s) sent that are not on the path: "
+                f"{plural(len(extra), 'certificate')} sent that are not on the path: "
                 + "; ".join(subject_text(c) for c in extra[:3]),
             )
         )
@@ -443,7 +444,7 @@ def validate(
                 problems.append(
                     Problem(
                         "bad_basic_constraints",
-                        f"{subject_text(cert)} allows {constraints.path_length} CA(s) below it, "
+                        f"{subject_text(cert)} allows {plural(constraints.path_length, 'CA')} below it, "
                         f"the path has {depth - 1}",
                     )
                 )
