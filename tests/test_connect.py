@@ -520,7 +520,7 @@ def test_garbage_and_an_oversized_record(tmp_path: Path) -> None:
         code, row, _elapsed = _timed(f"127.0.0.1:{server.port}", "--timeout", "3")
     assert code == 1
     assert row["verdict"]["text"] == (
-        "The server sent 64 byte(s) that are not TLS (they begin "
+        "The server sent 64 bytes that are not TLS (they begin "
         "80 81 82 83 84 85 86 87 88 89 8a 8b 8c 8d 8e 8f)"
     )
 

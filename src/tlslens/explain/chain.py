@@ -216,10 +216,12 @@ def late_intermediate_lines(late: list[LateIntermediate]) -> list[str]:
         ids = ", ".join(str(i) for i in item.missing_in)
         if item.more:
             ids += f" and {item.more} more"
+        one = len(item.missing_in) + item.more == 1
         lines.append(
-            f"Connection(s) {ids} did not send {item.issuer}, the intermediate CA their chain "
-            f"needs; connection {item.sent_in}, later in the capture, did: those servers forgot "
-            "it, and clients that had cached it would still have connected."
+            f"{'Connection' if one else 'Connections'} {ids} did not send {item.issuer}, the "
+            f"intermediate CA {'its' if one else 'their'} chain needs; connection "
+            f"{item.sent_in}, later in the capture, did: {'that server' if one else 'those servers'} "
+            "forgot it, and clients that had cached it would still have connected."
         )
     return lines
 
@@ -233,7 +235,11 @@ def certificate_request_lines(conn: Connection, msg: hs.CertificateRequest) -> l
     names = auth["authorities"]
     if names:
         shown = "; ".join(names[:6]) + (f"; and {len(names) - 6} more" if len(names) > 6 else "")
-        lines.append(f"Issued by one of these {plural(len(names), 'CA')}: {shown}.")
+        lines.append(
+            f"Issued by this CA: {shown}."
+            if len(names) == 1
+            else f"Issued by one of these {len(names)} CAs: {shown}."
+        )
     else:
         lines.append("It names no CA: any certificate the client has may be offered.")
     if msg.signature_schemes:
