@@ -28,6 +28,7 @@ from _servers import (
     expired_leaf,
     gnutls_command,
     http_answer,
+    lab_staple,
     nginx_command,
     openssl_server,
     program,
@@ -261,20 +262,7 @@ def test_python_ssl_server_http_and_the_pcapng(tmp_path: Path) -> None:
 def test_a_bad_staple_is_never_called_trusted(openssl: str, tmp_path: Path) -> None:
     """openssl s_server staples a response for another certificate (the lab client's): the
     Trust line says ocsp_invalid, so the last line must not say "trusted", nor exit 0."""
-    import datetime as dt
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    from tlslens.x509 import pki as lab
-
-    other = x509.load_pem_x509_certificate((PKI / "client.pem").read_bytes())
-    ca_key = serialization.load_pem_private_key((PKI / "intermediate.key").read_bytes(), None)
-    ca = lab.Issued(
-        x509.load_pem_x509_certificate((PKI / "intermediate.pem").read_bytes()), ca_key, ""
-    )  # type: ignore[arg-type]
-    der, _story = lab.make_ocsp_response(other, ca, now=dt.datetime.now(dt.UTC))
-    (tmp_path / "ocsp.der").write_bytes(der)
+    lab_staple(tmp_path / "ocsp.der", "client")
     port = free_port()
     target = [f"127.0.0.1:{port}", "--sni", NAME, "--ca", ROOT_CA, "--no-data"]
     with program(openssl_server(port, "-status_file", str(tmp_path / "ocsp.der")), port):
@@ -291,20 +279,7 @@ def test_a_bad_staple_is_never_called_trusted(openssl: str, tmp_path: Path) -> N
 
 def test_alpn_h2_and_ocsp_stapling_with_nginx(tmp_path: Path) -> None:
     nginx = require_program("nginx", "nginx")
-    import datetime as dt
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    from tlslens.x509 import pki as lab
-
-    server = x509.load_pem_x509_certificate((PKI / "server.pem").read_bytes())
-    ca_key = serialization.load_pem_private_key((PKI / "intermediate.key").read_bytes(), None)
-    ca = lab.Issued(
-        x509.load_pem_x509_certificate((PKI / "intermediate.pem").read_bytes()), ca_key, ""
-    )  # type: ignore[arg-type]
-    der, _story = lab.make_ocsp_response(server, ca, now=dt.datetime.now(dt.UTC))
-    (tmp_path / "ocsp.der").write_bytes(der)
+    lab_staple(tmp_path / "ocsp.der", "server")
     port = free_port()
     with program(
         nginx_command(

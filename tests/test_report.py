@@ -279,7 +279,8 @@ def _overview(html: str) -> dict[str, Any]:
 
     block = re.search(r'<script type="application/json" id="tlslens-overview">"(.*?)"', html)
     assert block is not None
-    return json.loads(gzip.decompress(base64.b64decode(block.group(1))))  # type: ignore[no-any-return]
+    overview: dict[str, Any] = json.loads(gzip.decompress(base64.b64decode(block.group(1))))
+    return overview
 
 
 def test_the_report_of_several_captures(tmp_path: Path, browser: Any) -> None:

@@ -91,7 +91,8 @@ class Buffer:
         end = self._pos + length
         if end > self._end:
             raise BufferReadError(
-                f"block at offset {self._pos} declares {length} bytes, {self._end - self._pos} remain"
+                f"block at offset {self._pos} declares {length} bytes, {self._end - self._pos} "
+                "remain"
             )
         outer_end = self._end
         self._end = end

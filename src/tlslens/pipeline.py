@@ -468,9 +468,9 @@ class Capture:
                     None,
                     "capture",
                     None,
-                    f"{plural(backwards, 'frame')} {'has' if backwards == 1 else 'have'} a timestamp earlier than the frame before "
-                    f"(the first is frame {first_backwards}): the capture's clock went back, "
-                    "or its frames were merged out of order; times and durations may mislead",
+                    f"{plural(backwards, 'frame')} {'has' if backwards == 1 else 'have'} a "
+                    f"timestamp earlier than the frame before (the first is frame {first_backwards}"
+                    "): the clock went back, or frames were merged out of order; times mislead",
                 )
             )
         if evicted:
@@ -480,8 +480,8 @@ class Capture:
                     None,
                     "capture",
                     None,
-                    f"{plural(evicted, 'connection')} {'was' if evicted == 1 else 'were'} closed early, the oldest first: more than "
-                    f"{max_open} were open at once (half-open or never-ending connections)",
+                    f"{plural(evicted, 'connection')} {'was' if evicted == 1 else 'were'} closed "
+                    f"early, the oldest first: over {max_open} open at once (half-open or endless)",
                 )
             )
         for problem in reader.problems:

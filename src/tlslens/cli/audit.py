@@ -298,7 +298,8 @@ def _render(out: Console, report: ScanReport) -> None:
     rows.append(
         (
             "Grade",
-            f"{grade_value.get('grade')} (score {grade_value.get('score')}; {grade_value.get('guide')})",
+            f"{grade_value.get('grade')} (score {grade_value.get('score')}; "
+            f"{grade_value.get('guide')})",
         )
     )
     rows.append(

@@ -283,7 +283,8 @@ def key_store(
     if keylog.problem_count > SHOWN_KEYLOG_PROBLEMS:
         err.print(
             Text(
-                f"... and {plural(keylog.problem_count - SHOWN_KEYLOG_PROBLEMS, 'more key log line')} "
+                "... and "
+                f"{plural(keylog.problem_count - SHOWN_KEYLOG_PROBLEMS, 'more key log line')} "
                 f"that cannot be used; {plural(len(keylog), 'usable secret')} in all",
                 style="yellow",
             )

@@ -191,8 +191,9 @@ def _decrypt_in_shares(
 ) -> int | None:
     """`decrypt` of a capture by ``workers`` processes (cli/shares.SharedText) for a file or
     a pipe: the number of connections shown if it could be read, -1 if not, None if only
-    one process can tell it (nothing was written then). A worker writes the plaintext of its connections under
-    their streams' names and narrates them; the parent gives the files their numbers."""
+    one process can tell it (nothing was written then). A worker writes the plaintext of
+    its connections under their streams' names and narrates them; the parent gives the
+    files their numbers."""
     keys, limits, number = reading
     err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -239,7 +240,8 @@ def _render_decrypted(
             safe_text(
                 decryption_summary(conn)
                 or (
-                    "not attempted: no secret was given (--keylog, --rsa-key, --psk or SSLKEYLOGFILE)"
+                    "not attempted: no secret was given (--keylog, --rsa-key, --psk or "
+                    "SSLKEYLOGFILE)"
                 )
             )
         )

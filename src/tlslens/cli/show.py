@@ -349,7 +349,8 @@ def _render_summary(out: Console, summary: CaptureSummary, shown: int) -> None:
     )
     text = (
         f"{safe_text(summary.file)}: {summary.format}, {plural(summary.frames, 'frame')} "
-        f"({', '.join(summary.linktypes) or 'no packets'}), {plural(summary.tcp_flows, 'TCP connection')}, "
+        f"({', '.join(summary.linktypes) or 'no packets'}), "
+        f"{plural(summary.tcp_flows, 'TCP connection')}, "
         f"{summary.tls_connections} with TLS, {shown} shown"
     )
     if skipped:

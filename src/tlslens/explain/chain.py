@@ -49,7 +49,8 @@ def certificate_lines(index: int, cert: CertificateInfo) -> list[str]:
     lines = [f"[{index}] {cert.subject}", f"    issuer     {cert.issuer}"]
     if cert.not_before and cert.not_after:
         lines.append(
-            f"    valid      {cert.not_before:%Y-%m-%d %H:%M} to {cert.not_after:%Y-%m-%d %H:%M} UTC"
+            f"    valid      {cert.not_before:%Y-%m-%d %H:%M} to {cert.not_after:%Y-%m-%d %H:%M} "
+            "UTC"
         )
     lines.append(f"    serial     {cert.serial}")
     lines.append(f"    key        {cert.key}; signed with {cert.signature_algorithm}")
@@ -220,7 +221,8 @@ def late_intermediate_lines(late: list[LateIntermediate]) -> list[str]:
         lines.append(
             f"{'Connection' if one else 'Connections'} {ids} did not send {item.issuer}, the "
             f"intermediate CA {'its' if one else 'their'} chain needs; connection "
-            f"{item.sent_in}, later in the capture, did: {'that server' if one else 'those servers'} "
+            f"{item.sent_in}, later in the capture, did: "
+            f"{'that server' if one else 'those servers'} "
             "forgot it, and clients that had cached it would still have connected."
         )
     return lines

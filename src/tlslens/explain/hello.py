@@ -53,7 +53,8 @@ def client_hello_lines(conn: Connection, msg: hs.ClientHello) -> list[str]:
             lines.append(f"Groups for key exchange: {name_list(groups, registry.group_name)}.")
         elif extension.type == ext.PRE_SHARED_KEY:
             lines.append(
-                f"Offers to resume with {plural(len(value['identities']), 'pre-shared key')} (a TLS 1.3 ticket)."
+                f"Offers to resume with {plural(len(value['identities']), 'pre-shared key')} (a "
+                "TLS 1.3 ticket)."
             )
         elif extension.type == ext.SESSION_TICKET and value["ticket_length"]:
             lines.append(
@@ -67,7 +68,8 @@ def client_hello_lines(conn: Connection, msg: hs.ClientHello) -> list[str]:
             )
     if msg.legacy_session_id and not ext.find(msg.extensions, ext.SUPPORTED_VERSIONS):
         lines.append(
-            f"Session ID of {plural(len(msg.legacy_session_id), 'byte')}: the client hopes to resume that session."
+            f"Session ID of {plural(len(msg.legacy_session_id), 'byte')}: the client hopes to "
+            "resume that session."
         )
     if msg.extensions:
         lines.append(f"Extensions: {extension_list(msg.extensions)}.")
@@ -154,9 +156,11 @@ def sslv2_step(event: TimelineEvent, time: str) -> Step:
             event.frame,
             time,
             event.direction,
-            f"SSL 2.0 encrypted records: {plural(event.records, 'record')}, {plural(event.length, 'byte')}",
+            f"SSL 2.0 encrypted records: {plural(event.records, 'record')}, "
+            f"{plural(event.length, 'byte')}",
             (
-                "Everything after CLIENT-MASTER-KEY is encrypted with keys made from the master key.",
+                "Everything after CLIENT-MASTER-KEY is encrypted with keys made from the master "
+                "key.",
             ),
             "encrypted",
         )
@@ -166,7 +170,8 @@ def sslv2_step(event: TimelineEvent, time: str) -> Step:
         lines = [
             "The server answers in SSL 2.0, broken since 1996 and forbidden by RFC 6176: no "
             "protection of the handshake, export-grade and MD5-only cipher kinds.",
-            f"Cipher kinds it accepts: {', '.join(cipher_suite_label(k) for k in message.cipher_specs)}.",
+            "Cipher kinds it accepts: "
+            f"{', '.join(cipher_suite_label(k) for k in message.cipher_specs)}.",
             f"Its certificate ({len(message.certificate)} bytes) and a connection ID of "
             f"{len(message.connection_id)} bytes"
             + ("; it resumes the session the client named." if message.session_id_hit else "."),

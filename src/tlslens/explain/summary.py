@@ -94,7 +94,8 @@ def _renegotiation_words(conn: Connection) -> str:
         ]
         more = f" and {len(answered) - 3} more" if len(answered) > 3 else ""
         return (
-            f"yes, {plural(len(answered), 'time')} ({'; '.join(shown)}{more}); the version and suite "
+            f"yes, {plural(len(answered), 'time')} ({'; '.join(shown)}{more}); the version and "
+            "suite "
             "above are the first handshake's"
         )
     if later:

@@ -71,7 +71,8 @@ def _message_step(conn: Connection, event: TimelineEvent) -> Step:
             else "the key's default algorithm"
         )
         lines = [
-            f"A signature over the handshake so far ({scheme}) proves possession of the certificate's private key.",
+            f"A signature over the handshake so far ({scheme}) proves possession of the "
+            "certificate's private key.",
             *signature_lines(conn, event, "certificate_verify"),
         ]
     elif isinstance(msg, hs.CertificateStatus):
@@ -83,7 +84,8 @@ def _message_step(conn: Connection, event: TimelineEvent) -> Step:
     elif isinstance(msg, hs.NewSessionTicket):
         lines = [
             f"The server issues a session ticket ({plural(len(msg.ticket), 'byte')}, lifetime "
-            f"{msg.ticket_lifetime} s) that the client can present to resume without a full handshake."
+            f"{msg.ticket_lifetime} s) that the client can present to resume without a full "
+            "handshake."
         ]
     elif isinstance(msg, hs.Finished):
         lines = [
@@ -131,7 +133,8 @@ def _encrypted_step(conn: Connection, event: TimelineEvent, seen: dict[str, int]
             )
         elif count == 0:
             text = (
-                "Everything the server sends after its ServerHello is encrypted: EncryptedExtensions, "
+                "Everything the server sends after its ServerHello is encrypted: "
+                "EncryptedExtensions, "
                 "Certificate, CertificateVerify and Finished are in here. A key log opens them."
             )
         else:
@@ -177,7 +180,8 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
     if conn.prelude is not None:
         prelude = conn.prelude
         lines = [
-            f"{plural(prelude.c2s_bytes, 'byte')} from the client and {prelude.s2c_bytes} from the server "
+            f"{plural(prelude.c2s_bytes, 'byte')} from the client and {prelude.s2c_bytes} from "
+            "the server "
             "travel in plaintext before TLS starts."
         ]
         for direction, text in prelude.lines[:12]:

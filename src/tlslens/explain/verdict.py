@@ -99,7 +99,8 @@ def live_verdict(outcome: LiveOutcome, conn: Connection | None) -> Verdict:
     return Verdict(
         "untrusted",
         EXIT_UNTRUSTED,
-        f"{done}, but the chain is NOT trusted for {name}: {reasons or 'no path to a trusted root'}",
+        f"{done}, but the chain is NOT trusted for {name}: "
+        f"{reasons or 'no path to a trusted root'}",
     )
 
 

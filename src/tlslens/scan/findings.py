@@ -214,7 +214,8 @@ def findings(report: ScanReport) -> list[tuple[str, str]]:
         out.append(
             (
                 "good",
-                f"post-quantum key exchange offered ({', '.join(registry.group_name(g) for g in pq)}): "
+                "post-quantum key exchange offered "
+                f"({', '.join(registry.group_name(g) for g in pq)}): "
                 "recorded traffic stays safe from a future quantum computer",
             )
         )
@@ -260,7 +261,8 @@ def findings(report: ScanReport) -> list[tuple[str, str]]:
         out.append(
             (
                 "good",
-                f"session resumption works ({', '.join(kinds)}): returning clients skip a round trip",
+                f"session resumption works ({', '.join(kinds)}): returning clients skip a round "
+                "trip",
             )
         )
     for chain in report.certificate_chains:

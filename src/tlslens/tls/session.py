@@ -190,7 +190,8 @@ class TLSSession(RecordContent):
                 side,
                 "tcp",
                 offset,
-                f"{plural(length, 'byte')} missing from the capture; looking for the next record header",
+                f"{plural(length, 'byte')} missing from the capture; looking for the next record "
+                "header",
             )
             if st.defrag.pending:
                 self._finding(
@@ -415,7 +416,8 @@ class TLSSession(RecordContent):
                         side,
                         "record",
                         event.offset,
-                        f"resynchronised on a record header after skipping {plural(event.skipped, 'byte')}",
+                        "resynchronised on a record header after skipping "
+                        f"{plural(event.skipped, 'byte')}",
                     )
             else:
                 self._finding(

@@ -293,7 +293,8 @@ def sign_csr(
     cert = builder.sign(signing_key, hashes.SHA256())
     subject = csr.subject.rfc4514_string()
     story = (
-        f"'{issuer.certificate.subject.rfc4514_string()}' signs a {'client' if client else 'server'} "
+        f"'{issuer.certificate.subject.rfc4514_string()}' signs a "
+        f"{'client' if client else 'server'} "
         f"certificate for {subject} with its private key, valid {start:%Y-%m-%d} to "
         f"{start + dt.timedelta(days=days):%Y-%m-%d}. The requester's private key never left them."
     )

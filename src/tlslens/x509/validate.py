@@ -444,7 +444,8 @@ def validate(
                 problems.append(
                     Problem(
                         "bad_basic_constraints",
-                        f"{subject_text(cert)} allows {plural(constraints.path_length, 'CA')} below it, "
+                        f"{subject_text(cert)} allows {plural(constraints.path_length, 'CA')} "
+                        "below it, "
                         f"the path has {depth - 1}",
                     )
                 )

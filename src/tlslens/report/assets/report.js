@@ -22,7 +22,8 @@
   // address with #connection-FILE-N opens it; opening one puts it there).
   const several = new Set(data.rows.map((row) => row[1])).size > 1;
   const nameOf = (id, file) => (several ? `${file}#${id}` : String(id));
-  const linkOf = (id, file) => "#connection-" + (several ? `${encodeURIComponent(file)}-${id}` : id);
+  const linkOf = (id, file) =>
+    "#connection-" + (several ? `${encodeURIComponent(file)}-${id}` : id);
 
   function el(tag, props, ...kids) {
     const node = document.createElement(tag);
