@@ -323,11 +323,7 @@ def openssl_server(port: int, *args: str, cert: str = "server", chain: bool = Tr
 
 def expired_leaf(work: Path) -> tuple[Path, Path]:
     """A leaf for tlslens.test, issued by the lab intermediate, that expired in 2021."""
-    from cryptography.hazmat.primitives import serialization
-
-    key = serialization.load_pem_private_key((PKI / "intermediate.key").read_bytes(), None)
-    inter = x509.load_pem_x509_certificate((PKI / "intermediate.pem").read_bytes())
-    issuer = pki.Issued(inter, key, "")  # type: ignore[arg-type]
+    issuer = lab_intermediate()
     csr, leaf_key, _story = pki.make_csr(NAME, [NAME], pki.new_key("ec"))
     leaf = pki.sign_csr(csr, issuer, now=dt.datetime(2020, 1, 1, tzinfo=dt.UTC), days=365)
     cert, keyfile = work / "expired.pem", work / "expired.key"
@@ -447,3 +443,21 @@ def gnutls_command(gnutls: str, port: int, *extra: str) -> list[str]:
         str(PKI / "ecdsa.key"),
         *extra,
     ]
+
+
+def lab_intermediate() -> pki.Issued:
+    """The lab PKI's intermediate CA, with its key, to issue certificates and OCSP answers."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key((PKI / "intermediate.key").read_bytes(), None)
+    inter = x509.load_pem_x509_certificate((PKI / "intermediate.pem").read_bytes())
+    return pki.Issued(inter, key, "")  # type: ignore[arg-type]
+
+
+def lab_staple(path: Path, cert: str = "server") -> Path:
+    """A good OCSP response from the lab intermediate for ``cert`` (PKI/cert.pem), written to
+    ``path`` for a server to staple: for another certificate than the server's, a bad staple."""
+    subject = x509.load_pem_x509_certificate((PKI / f"{cert}.pem").read_bytes())
+    der, _story = pki.make_ocsp_response(subject, lab_intermediate(), now=dt.datetime.now(dt.UTC))
+    path.write_bytes(der)
+    return path

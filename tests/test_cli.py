@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -77,6 +78,90 @@ def test_filters() -> None:
     assert len(out.splitlines()) == 2
     _code, out, _err = _run("show", "--json", "--server", "127.0.0.1:1", str(DEMO))
     assert out == ""
+
+
+def test_server_filter_by_port_alone() -> None:
+    """`--server :PORT`, as --help says ("HOST and/or PORT")."""
+    port = json.loads(_run("show", "--json", str(DEMO))[1].splitlines()[0])["server"].rsplit(":")[
+        -1
+    ]
+    code, out, _err = _run("show", "--json", "--server", f":{port}", str(DEMO))
+    assert code == 0 and [json.loads(line)["id"] for line in out.splitlines()] == [1, 2]
+    code, out, err = _run("show", "--server", ":1", "--brief", str(DEMO))
+    assert (code, out.startswith("#")) == (1, False)
+    assert "no connection matches --server :1" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["show", "--sni", "other.example"], "no connection matches --sni other.example"),
+        (["show", "--json", "--server", "[::1]:443"], "no connection matches --server [::1]:443"),
+        (
+            ["show", "--connection", "99"],
+            "there is no connection 99; the capture holds 2 TLS connections",
+        ),
+        (["show", "--connection", "2", "--sni", "x.test"], "matches --connection 2 --sni x.test"),
+        (["certs", "--connection", "99"], "there is no connection 99"),
+        (["decrypt", "--connection", "3"], "there is no connection 3"),
+        (["report", "--sni", "nothing.test", "-o", "{tmp}/r.html"], "matches --sni nothing.test"),
+        (["report", "--connection", "5", "-o", "{tmp}/r.html"], "there is no connection 5"),
+    ],
+)
+def test_a_filter_that_matches_nothing_fails(tmp_path: Path, args: list[str], said: str) -> None:
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
+    for workers in (["--workers", "1"], ["--workers", "2"]) if args[0] != "report" else ([],):
+        code, _out, err = _run(*args, *workers, str(DEMO))
+        assert code == 1, (args, workers)
+        assert said in err
+
+
+def test_a_deprecated_version_is_a_named_problem() -> None:
+    """TLS 1.0 and 1.1 (RFC 8996) negotiated: the problem code `deprecated_version`, in the
+    JSON's problems, the narration and --brief, in the words `scan` uses for a server that
+    accepts them."""
+    from tlslens.tls.deprecated import WHY_DEPRECATED  # here: the module is new
+
+    capture = CAPTURES / "openssl-versions.pcapng"  # TLS 1.0, 1.1, then 1.2 x3 and 1.3
+    _code, out, _err = _run("show", "--json", str(capture))
+    rows = [json.loads(line) for line in out.splitlines()]
+    for row in rows:
+        jsonschema.validate(row, SCHEMA)
+    named = [[p for p in row["problems"] if p.get("code")] for row in rows]
+    assert [len(found) for found in named] == [1, 1, 0, 0, 0, 0]
+    tls10 = named[0][0]
+    assert tls10["code"] == "deprecated_version" and tls10["direction"] == "s2c"
+    assert tls10["frame"] == rows[0]["handshake"][1]["frame"]  # the ServerHello's
+    assert tls10["message"] == f"negotiated TLS 1.0: {WHY_DEPRECATED['TLS 1.0']}"
+    assert "deprecated by RFC 8996" in named[1][0]["message"]
+    _code, text, _err = _run("show", "--connection", "2", str(capture))
+    assert "Version          TLS 1.1 (deprecated_version: see the problems)" in text
+    assert "deprecated_version: negotiated TLS 1.1: no client needs it" in text
+    _code, brief, _err = _run("show", "--brief", str(capture))
+    lines = brief.splitlines()
+    assert lines[0].endswith("; 1 problem (deprecated_version)")
+    assert lines[2].endswith("; 0 problems")
+
+
+def test_ssl3_is_a_deprecated_version(corpus: Path) -> None:
+    from tlslens.tls.deprecated import WHY_DEPRECATED
+
+    _code, out, _err = _run("show", "--json", str(corpus / "wireshark/rsasnakeoil2.pcap"))
+    for line in out.splitlines():
+        (problem,) = [p for p in json.loads(line)["problems"] if p.get("code")]
+        assert problem["message"] == f"negotiated SSL 3.0: {WHY_DEPRECATED['SSL 3.0']}"
+
+
+def test_certs_no_color() -> None:
+    """`certs --no-color`, as `show --no-color`: on a terminal (FORCE_COLOR), no colour."""
+    colour = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-8]|9[0-7])m")
+    args = ["certs", "--connection", "2", str(DEMO)]
+    runner = CliRunner(env={"FORCE_COLOR": "1", "NO_COLOR": None})
+    coloured = runner.invoke(main, args, catch_exceptions=False)
+    assert colour.search(coloured.stdout), "the terminal should see colours without the option"
+    plain = runner.invoke(main, [*args, "--no-color"], catch_exceptions=False)
+    assert plain.exit_code == 0 and "untrusted_root" in plain.stdout
+    assert not colour.search(plain.stdout + plain.stderr)
 
 
 def test_bad_files_one_line_each_and_exit_status(tmp_path: Path) -> None:

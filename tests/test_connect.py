@@ -28,6 +28,7 @@ from _servers import (
     expired_leaf,
     gnutls_command,
     http_answer,
+    lab_staple,
     nginx_command,
     openssl_server,
     program,
@@ -258,22 +259,27 @@ def test_python_ssl_server_http_and_the_pcapng(tmp_path: Path) -> None:
     assert shown["validation"]["trusted"] is True
 
 
+def test_a_bad_staple_is_never_called_trusted(openssl: str, tmp_path: Path) -> None:
+    """openssl s_server staples a response for another certificate (the lab client's): the
+    Trust line says ocsp_invalid, so the last line must not say "trusted", nor exit 0."""
+    lab_staple(tmp_path / "ocsp.der", "client")
+    port = free_port()
+    target = [f"127.0.0.1:{port}", "--sni", NAME, "--ca", ROOT_CA, "--no-data"]
+    with program(openssl_server(port, "-status_file", str(tmp_path / "ocsp.der")), port):
+        code, row, _err = _connect(*target)
+        text = CliRunner().invoke(main, ["connect", *target], catch_exceptions=False)
+    codes = [p["code"] for p in row["validation"]["problems"]]
+    assert "ocsp_invalid" in codes, row["validation"]
+    assert row["verdict"]["status"] != "trusted" and code == row["verdict"]["exit_status"] == 3
+    assert "the stapled response is for another certificate" in row["verdict"]["text"]
+    last = text.stdout.strip().splitlines()[-1]
+    assert "is trusted" not in last and "ocsp_invalid" in last, last
+    assert text.exit_code == 3
+
+
 def test_alpn_h2_and_ocsp_stapling_with_nginx(tmp_path: Path) -> None:
     nginx = require_program("nginx", "nginx")
-    import datetime as dt
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    from tlslens.x509 import pki as lab
-
-    server = x509.load_pem_x509_certificate((PKI / "server.pem").read_bytes())
-    ca_key = serialization.load_pem_private_key((PKI / "intermediate.key").read_bytes(), None)
-    ca = lab.Issued(
-        x509.load_pem_x509_certificate((PKI / "intermediate.pem").read_bytes()), ca_key, ""
-    )  # type: ignore[arg-type]
-    der, _story = lab.make_ocsp_response(server, ca, now=dt.datetime.now(dt.UTC))
-    (tmp_path / "ocsp.der").write_bytes(der)
+    lab_staple(tmp_path / "ocsp.der", "server")
     port = free_port()
     with program(
         nginx_command(
@@ -489,7 +495,7 @@ def test_garbage_and_an_oversized_record(tmp_path: Path) -> None:
         code, row, _elapsed = _timed(f"127.0.0.1:{server.port}", "--timeout", "3")
     assert code == 1
     assert row["verdict"]["text"] == (
-        "The server sent 64 byte(s) that are not TLS (they begin "
+        "The server sent 64 bytes that are not TLS (they begin "
         "80 81 82 83 84 85 86 87 88 89 8a 8b 8c 8d 8e 8f)"
     )
 

@@ -261,6 +261,29 @@ def test_cli_rsa_key_forward_secrecy_summary() -> None:
     assert "Forward secrecy in practice: the RSA key opens 3 of 6 sessions." in result.stdout
 
 
+@pytest.mark.parametrize("number", [None, 2])
+def test_rsa_key_tally_counts_a_resumed_session_it_opened(corpus: Path, number: int | None) -> None:
+    """rsasnakeoil2: connection 2 resumes (by session ID) the session connection 1's
+    renegotiation opened with the RSA key; the key opens both, shown together or alone."""
+    folder = corpus / "wireshark"
+    args = [
+        "show",
+        str(folder / "rsasnakeoil2.pcap"),
+        "--rsa-key",
+        str(folder / "keys/rsasnakeoil2.key"),
+    ]
+    result = CliRunner().invoke(main, args + (["--connection", str(number)] if number else []))
+    assert result.exit_code == 0
+    opened, total = ("1", "1") if number else ("2", "2")
+    session = "session" if total == "1" else "sessions"
+    assert f"the RSA key opens {opened} of {total} {session}." in result.stdout
+    assert (
+        "Opened through the session they resume (a resumed session reuses the master "
+        "secret the key opened): 2" in result.stdout
+    )
+    assert "Not opened for another reason" not in result.stdout
+
+
 def test_master_secret_from_rsa_key_equals_openssl_key_log() -> None:
     """The key block derived from the premaster we recover is the one OpenSSL's key log implies."""
     path = CAPTURES / "openssl-versions.pcapng"

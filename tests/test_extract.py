@@ -116,7 +116,10 @@ def test_a_killed_run_resumed_gives_the_clean_dataset(tmp_path: Path) -> None:
     assert 3 <= finished < len(captures), "the run was not stopped midway"
     result = _extract("--out", str(broken), "--workers", "1", "--resume", *captures)
     assert result.exit_code == 0
-    assert f"{finished} capture(s) already extracted: skipped (--resume)" in result.stderr
+    assert (
+        f"{finished} capture{'' if finished == 1 else 's'} already extracted: skipped (--resume)"
+        in result.stderr
+    )
     assert _dataset(broken) == _dataset(clean)
     assert not list(broken.rglob("*.tmp"))
 

@@ -171,6 +171,20 @@ def test_ja4_by_hand_for_the_edge_cases() -> None:
     assert ja4(hello).startswith("t12i9901")
 
 
+def test_ja4_of_an_ssl2_client_hello(corpus: Path) -> None:
+    """An SSL 2.0 CLIENT-HELLO (MANIFEST: frame 4 of sslv2.pcapng offers IDEA-128-CBC-MD5,
+    RC2-128-CBC-MD5, DES-192-EDE3-CBC-MD5): version "s2" in FoxIO's table, no SNI, three
+    cipher specs (SSL 2.0 kinds 0x050080, 0x030080, 0x0700c0: six hex digits, sorted), no
+    extensions, no ALPN."""
+    import hashlib
+
+    (conn,) = tlslens.read_capture(corpus / "wireshark-notes/ssl3/sslv2.pcapng")
+    row = connection_to_json(conn)
+    specs = hashlib.sha256(b"030080,050080,0700c0").hexdigest()[:12]
+    assert row["ja4"] == f"ts2i030000_{specs}_000000000000"
+    assert row["ja3"] is None
+
+
 def test_ja4_in_show_json_for_every_corpus_hello(corpus: Path) -> None:
     """Every TLS hello in the corpus gets a JA4 of the right shape, whose a part says what
     the hello says (version, SNI, counts, ALPN)."""
@@ -179,14 +193,18 @@ def test_ja4_in_show_json_for_every_corpus_hello(corpus: Path) -> None:
     from tlslens.handshake import extensions as ext
     from tlslens.registry import is_grease
 
-    shape = re.compile(r"^t(1[0-3]|s3|00)[di]\d{4}[0-9a-zA-Z]{2}_[0-9a-f]{12}_[0-9a-f]{12}$")
+    shape = re.compile(r"^t(1[0-3]|s[23]|00)[di]\d{4}[0-9a-zA-Z]{2}_[0-9a-f]{12}_[0-9a-f]{12}$")
     seen = 0
     for path in sorted(corpus.rglob("*.pcap*")):
         for conn in tlslens.read_capture(path):
             row = connection_to_json(conn)
             hello = conn.client_hello
-            if hello is None or hello.sslv2:
+            if hello is None:
                 assert row["ja4"] is None
+                continue
+            if hello.sslv2:  # no JA3 (tshark gives none), a JA4 without extensions
+                assert row["ja3"] is None and row["ja4"].endswith("_000000000000")
+                assert shape.match(row["ja4"]) and row["ja4"][6:10] == "0000", row["ja4"]
                 continue
             seen += 1
             assert shape.match(row["ja4"]), (path.name, row["ja4"])

@@ -7,6 +7,7 @@ The suite is `../shared/x509-limbo/limbo.json` (C2SP, 207 cases); the harness is
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,6 +145,6 @@ def test_a_chain_that_carries_its_issuer_did_not_forget_it(
     result = CliRunner().invoke(main, ["show", "--json", str(capture)], catch_exceptions=False)
     for line in result.stderr.splitlines():
         if "did not send" in line:
-            late = line.split("Connection(s) ", 1)[1].split(" did not send")[0]
+            late = re.split(r"Connections? ", line, maxsplit=1)[1].split(" did not send")[0]
             by = line.split("; connection ", 1)[1].split(",", 1)[0]
             assert by not in late.split(", "), line

@@ -69,6 +69,8 @@ def _signature(conn: Connection | None) -> dict[str, Any] | None:
     row["alerts"] = [(a["direction"], a["description"]) for a in row["alerts"]]
     for handshake in row["handshakes"]:
         handshake.pop("first_frame")  # frame numbers change with the segmentation
+    for problem in row["problems"]:
+        problem.pop("frame")
     return row
 
 

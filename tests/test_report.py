@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
@@ -105,10 +106,10 @@ def test_the_report_of_a_corpus_capture(corpus: Path, tmp_path: Path, browser: A
 
     # Sorting by SNI, both ways.
     snis = sorted(row["sni"] or "" for row in rows)
-    p.click("#rows th[data-col='3']")
-    assert p.text_content("#rows tbody tr:first-child td:nth-child(4)") == snis[0]
-    p.click("#rows th[data-col='3']")
-    assert p.text_content("#rows tbody tr:first-child td:nth-child(4)") == snis[-1]
+    p.click("#rows th[data-col='4']")
+    assert p.text_content("#rows tbody tr:first-child td:nth-child(5)") == snis[0]
+    p.click("#rows th[data-col='4']")
+    assert p.text_content("#rows tbody tr:first-child td:nth-child(5)") == snis[-1]
     # Filtering by a client port: one row.
     target = rows[20]
     p.fill("#filter", target["client"])
@@ -269,6 +270,51 @@ def hostile_server(tmp_path: Path) -> Iterator[int]:
     yield listener.getsockname()[1]
     listener.close()
     thread.join(5)
+
+
+def _overview(html: str) -> dict[str, Any]:
+    """The overview block of a report page, unpacked as the page's script unpacks it."""
+    import base64
+    import gzip
+
+    block = re.search(r'<script type="application/json" id="tlslens-overview">"(.*?)"', html)
+    assert block is not None
+    overview: dict[str, Any] = json.loads(gzip.decompress(base64.b64decode(block.group(1))))
+    return overview
+
+
+def test_the_report_of_several_captures(tmp_path: Path, browser: Any) -> None:
+    """Two captures, each numbering its connections from 1: a file column, connections named
+    by file and number (in the table, the detail and the link), and a filter that finds
+    problem codes."""
+    demo, versions = CAPTURES / "demo-tls12-tls13.pcapng", CAPTURES / "openssl-versions.pcapng"
+    out = _report(tmp_path, str(demo), str(versions))
+    overview = _overview(out.read_text())
+    columns, rows = overview["columns"], overview["rows"]
+    assert columns[:2] == ["id", "file"] and columns[-1] == "codes"
+    assert [(row[0], row[1]) for row in rows] == [(1, str(demo)), (2, str(demo))] + [
+        (n, str(versions)) for n in range(1, 7)
+    ]
+    codes = [row[-1].split() for row in rows]
+    assert "deprecated_version" in codes[2] and "deprecated_version" in codes[3]
+    assert all("untrusted_root" in found for found in codes[1:7])  # the last: TLS 1.3, no keys
+
+    page = Page(browser, out)
+    p = page.page
+    assert p.text_content("#rows tbody tr:first-child td:first-child") == f"{demo}#1"
+    p.fill("#filter", "deprecated_version")
+    assert p.locator("#rows tbody tr").count() == 2
+    p.click("#rows tbody tr:nth-child(2)")
+    p.wait_for_selector("#detail:not([hidden])")
+    assert p.get_attribute("#detail", "data-id") == f"{versions}#2"
+    assert (p.text_content("#detail-title") or "").startswith(f"{versions} · Connection 2 ")
+    link = p.evaluate("location.hash")
+    assert link == "#connection-" + quote(str(versions), safe="") + "-2"
+    # The link opens the same connection, not connection 2 of the first file.
+    p.goto(page.url + "#connection-" + quote(str(demo), safe="") + "-2")
+    p.wait_for_selector("body[data-ready='1']")
+    p.wait_for_function(f"document.getElementById('detail').dataset.id === '{demo}#2'")
+    page.clean()
 
 
 def test_hostile_strings_render_as_text(tmp_path: Path, browser: Any, hostile_server: int) -> None:

@@ -30,6 +30,7 @@ from _servers import (
     PKI,
     ScriptedServer,
     gnutls_command,
+    lab_staple,
     nginx_command,
     openssl_server,
     program,
@@ -182,20 +183,7 @@ def test_client_order_and_rsa_key_exchange_only(openssl: str) -> None:
 
 
 def test_tls13_chosen_groups_no_tickets_and_stapling(openssl: str, tmp_path: Path) -> None:
-    import datetime as dt
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    from tlslens.x509 import pki as lab
-
-    server = x509.load_pem_x509_certificate((PKI / "server.pem").read_bytes())
-    ca_key = serialization.load_pem_private_key((PKI / "intermediate.key").read_bytes(), None)
-    ca = lab.Issued(
-        x509.load_pem_x509_certificate((PKI / "intermediate.pem").read_bytes()), ca_key, ""
-    )  # type: ignore[arg-type]
-    der, _story = lab.make_ocsp_response(server, ca, now=dt.datetime.now(dt.UTC))
-    (tmp_path / "ocsp.der").write_bytes(der)
+    lab_staple(tmp_path / "ocsp.der", "server")
     port = free_port()
     args = (
         "-groups",

@@ -17,6 +17,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import tlslens
 from tlslens.cli import main
+from tlslens.cli.options import verdicts
 from tlslens.x509 import ChainChecker, TrustStore, validate
 from tlslens.x509.ocsp import check_stapled_ocsp
 
@@ -53,6 +54,7 @@ def _issue(
     not_after: dt.datetime = dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
     digest: hashes.HashAlgorithm | None = None,
     self_signed: bool = False,
+    names: list[x509.GeneralName] | None = None,
 ) -> x509.Certificate:
     key = key or ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
@@ -69,7 +71,8 @@ def _issue(
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in (san or [cn])]), critical=False
+            x509.SubjectAlternativeName(names or [x509.DNSName(n) for n in (san or [cn])]),
+            critical=False,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
@@ -130,6 +133,63 @@ def test_intermediate_elsewhere_in_capture() -> None:
         "missing_intermediate",
         "intermediate_elsewhere_in_capture",
     ]
+
+
+def test_client_chain_uses_the_intermediates_of_its_connection() -> None:
+    """A client that sends its leaf alone, issued by the CA whose intermediate the server sent
+    in the same connection: the path is built with it (the server holds it)."""
+    client = _load("client")
+    checker = ChainChecker(LAB)
+    alone = checker.check_client(_ders(client), at=AT)
+    assert alone is not None and not alone.trusted
+    assert [p.code for p in alone.problems] == ["missing_intermediate"]
+    lent = checker.check_client(_ders(client), at=AT, lent=_ders(LEAF, INTER))
+    assert lent is not None and lent.trusted and lent.problems == []
+    assert lent.path == [client, INTER, ROOT]
+    server, verdict = verdicts(
+        ChainChecker(LAB),
+        _ders(LEAF, INTER),
+        _ders(client),
+        sni="tlslens.test",
+        at=AT,
+        stapled_ocsp=None,
+        conn_id=1,
+    )
+    assert server is not None and server.trusted
+    assert verdict is not None and verdict.trusted and verdict.path == [client, INTER, ROOT]
+
+
+def test_web_pki_rules_are_for_server_certificates_only() -> None:
+    """CN not among the SANs and a 1024-bit RSA key break the CA/B Forum's Baseline
+    Requirements, which govern server certificates; a client's chain is not held to them."""
+    person = _issue(
+        "Alice Example",
+        names=[x509.RFC822Name("alice@example.com")],
+        key=rsa.generate_private_key(public_exponent=65537, key_size=1024),
+        eku=ExtendedKeyUsageOID.CLIENT_AUTH,
+    )
+    as_server = validate(_ders(person, INTER), hostname=None, at=AT, store=LAB)
+    assert {"cn_not_in_san", "weak_key"} <= {p.code for p in as_server.problems}
+    as_client = ChainChecker(LAB).check_client(_ders(person, INTER), at=AT)
+    assert as_client is not None and as_client.trusted and as_client.problems == []
+
+
+@pytest.mark.parametrize(
+    "name", [x509.RFC822Name("ops@example.com"), x509.UniformResourceIdentifier("https://a.test/")]
+)
+def test_email_and_uri_sans_are_sans(name: x509.GeneralName) -> None:
+    leaf = _issue("tlslens.test", names=[name])
+    shown = (
+        name.value if isinstance(name, x509.UniformResourceIdentifier) else f"email:{name.value}"
+    )
+    asked = validate(_ders(leaf, INTER), hostname="tlslens.test", at=AT, store=LAB)
+    texts = {p.code: p.message for p in asked.problems}
+    assert texts["name_mismatch"].endswith(f"the certificate covers {shown}")
+    assert f"subjectAltName values as written ({shown})" in texts["cn_not_in_san"]
+    unasked = validate(_ders(leaf, INTER), hostname=None, at=AT, store=LAB)
+    mismatch = next(p.message for p in unasked.problems if p.code == "name_mismatch")
+    assert "no subjectAltName" not in mismatch
+    assert f"names no host (its subjectAltName holds only {shown})" in mismatch
 
 
 def test_cache_respects_the_validity_window() -> None:

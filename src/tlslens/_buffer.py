@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from tlslens._text import plural
+
 
 class BufferReadError(ValueError):
     """Read past the end of the buffer, or a block not consumed exactly."""
@@ -40,7 +42,9 @@ class Buffer:
     def _take(self, n: int) -> int:
         pos = self._pos
         if n < 0 or pos + n > self._end:
-            raise BufferReadError(f"needs {n} bytes at offset {pos}, {self._end - pos} remain")
+            raise BufferReadError(
+                f"needs {plural(n, 'byte')} at offset {pos}, {self._end - pos} remain"
+            )
         self._pos = pos + n
         return pos
 
@@ -87,7 +91,8 @@ class Buffer:
         end = self._pos + length
         if end > self._end:
             raise BufferReadError(
-                f"block at offset {self._pos} declares {length} bytes, {self._end - self._pos} remain"
+                f"block at offset {self._pos} declares {length} bytes, {self._end - self._pos} "
+                "remain"
             )
         outer_end = self._end
         self._end = end

@@ -1,4 +1,5 @@
-"""Attacker-controlled text, made safe for a terminal."""
+"""Text helpers: attacker-controlled text made safe for a terminal; counts and articles in
+English ("1 byte", "2 bytes", "an ECPrivateKey")."""
 
 from __future__ import annotations
 
@@ -20,3 +21,20 @@ def safe_text(text: str) -> str:
     text = text.replace("\t", " ")
     text = _CONTROL.sub("\ufffd", text)
     return _BIDI.sub("\ufffd", text)
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``count`` and ``noun`` in agreement: "1 byte", "2 bytes", "0 bytes" (``many``: an
+    irregular plural, such as "entries")."""
+    return f"{count} {noun if count == 1 else many or noun + 's'}"
+
+
+# Initialisms read letter by letter whose first letter sounds like a vowel ("an RSA key",
+# "an ECPrivateKey", "an X.509 certificate"), and words starting with a vowel letter that
+# do not ("a UTF-8 string").
+_VOWEL_SOUND = re.compile(r"(?:[aeio]|u(?![nst]?[aeiou])|[FHLMNRSX](?=[A-Z0-9.\-]))")
+
+
+def article(word: str) -> str:
+    """``word`` after "a" or "an", by how it is spoken: "an ECPrivateKey", "a PEM file"."""
+    return f"{'an' if _VOWEL_SOUND.match(word) or word[:1] in 'AEIO' else 'a'} {word}"

@@ -49,15 +49,19 @@ class Finding:
     layer: str
     offset: int | None  # byte offset within the direction's TCP stream
     message: str
+    code: str | None = None  # a problem with a name to act on (e.g. "deprecated_version")
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        made: dict[str, Any] = {
             "frame": self.frame,
             "direction": self.direction,
             "layer": self.layer,
             "offset": self.offset,
             "message": self.message,
         }
+        if self.code is not None:
+            made["code"] = self.code
+        return made
 
 
 def _authority_names(request: hs.CertificateRequest) -> list[str]:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from tlslens._text import plural
 from tlslens.bounds import DEFAULT_LIMITS, Limits, ShareWatch
 from tlslens.capture import CaptureReader, open_capture
 from tlslens.errors import CaptureError
@@ -467,9 +468,9 @@ class Capture:
                     None,
                     "capture",
                     None,
-                    f"{backwards} frame(s) have a timestamp earlier than the frame before "
-                    f"(the first is frame {first_backwards}): the capture's clock went back, "
-                    "or its frames were merged out of order; times and durations may mislead",
+                    f"{plural(backwards, 'frame')} {'has' if backwards == 1 else 'have'} a "
+                    f"timestamp earlier than the frame before (the first is frame {first_backwards}"
+                    "): the clock went back, or frames were merged out of order; times mislead",
                 )
             )
         if evicted:
@@ -479,8 +480,8 @@ class Capture:
                     None,
                     "capture",
                     None,
-                    f"{evicted} connection(s) were closed early, the oldest first: more than "
-                    f"{max_open} were open at once (half-open or never-ending connections)",
+                    f"{plural(evicted, 'connection')} {'was' if evicted == 1 else 'were'} closed "
+                    f"early, the oldest first: over {max_open} open at once (half-open or endless)",
                 )
             )
         for problem in reader.problems:

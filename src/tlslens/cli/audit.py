@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tlslens import registry
-from tlslens._text import safe_text
+from tlslens._text import plural, safe_text
 from tlslens.cli.options import (
     chain_checker,
     check_chain,
@@ -295,17 +295,20 @@ def _render(out: Console, report: ScanReport) -> None:
         rows.append(
             (
                 f"Chain ({chain.key_type})",
-                f"{leaf.subject}, {len(chain.conn.certificates)} certificate(s), {verdict}",
+                f"{leaf.subject}, {plural(len(chain.conn.certificates), 'certificate')}, {verdict}",
             )
         )
     grade_value = report.grade
     rows.append(
         (
             "Grade",
-            f"{grade_value.get('grade')} (score {grade_value.get('score')}; {grade_value.get('guide')})",
+            f"{grade_value.get('grade')} (score {grade_value.get('score')}; "
+            f"{grade_value.get('guide')})",
         )
     )
-    rows.append(("Cost", f"{report.connections_used} connections, {report.duration_s:.2f} s"))
+    rows.append(
+        ("Cost", f"{plural(report.connections_used, 'connection')}, {report.duration_s:.2f} s")
+    )
     if out.is_terminal:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold cyan")

@@ -26,6 +26,7 @@ from tlslens.cli.options import (
 )
 from tlslens.cli.output import (
     Connections,
+    exit_if_nothing_matched,
     print_heading,
     problem_line,
     say_if_no_such_connection,
@@ -58,6 +59,7 @@ from tlslens.x509.certificate import CertificateInfo
     type=click.Path(file_okay=False, path_type=Path),
     help="Write every certificate to DIR/connN-I.pem (I: its place in the chain as sent).",
 )
+@click.option("--no-color", is_flag=True, help="No colours (as `show --no-color`).")
 @workers_option("for output to a file or pipe")
 def certs(
     capture: Path,
@@ -72,14 +74,15 @@ def certs(
     psk: str | None,
     number: int | None,
     pem_dir: Path | None,
+    no_color: bool,
     workers: int | None,
 ) -> None:
     """Each connection's certificate chain: as sent, as a trust path, and the verdict.
 
     TLS 1.3 chains travel encrypted: give --keylog to see them.
     """
-    console = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True, no_color=no_color or None)
+    err = Console(stderr=True, highlight=False, soft_wrap=True, no_color=no_color or None)
     checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
     # Online answers describe the present: they are judged as of now.
     revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
@@ -91,15 +94,18 @@ def certs(
     if shares > 1 and not console.is_terminal and revoker is None:
         done = _certs_in_shares(capture, shares, (keys, checker, limits, number), console, pem_dir)
         if done is not None:
-            if not done:
+            if done < 0:
                 sys.exit(1)
+            exit_if_nothing_matched(err, done, number)
             return
     connections = Connections(capture, err, keys, limits=limits)
+    shown = 0
     try:
         for conn in connections.iter():
             if number is not None and conn.id != number:
                 checker.observe([cert.der for cert in conn.certificates], conn.id)
                 continue
+            shown += 1
             check_chain(checker, conn, revoker)
             _render_certs(console, conn)
             if pem_dir is not None:
@@ -114,6 +120,7 @@ def certs(
     for line in late_intermediate_lines(checker.late):
         console.print(Text(line, style="yellow"))
     say_if_no_such_connection(err, capture, number, connections.summary)
+    exit_if_nothing_matched(err, shown, number)
 
 
 def _certs_in_shares(
@@ -122,12 +129,12 @@ def _certs_in_shares(
     reading: tuple[KeyStore | None, ChainChecker, Limits, int | None],
     console: Console,
     pem_dir: Path | None,
-) -> bool | None:
+) -> int | None:
     """`certs` of a capture by ``workers`` processes (cli/shares.SharedText) for a file or
-    a pipe: True if it could be read, False if not, None if only one process can tell it
-    (nothing was written then)."""
+    a pipe: the number of connections shown if it could be read, -1 if not, None if only
+    one process can tell it (nothing was written then)."""
     keys, checker, limits, number = reading
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True, no_color=console.no_color or None)
 
     def pems(conn_id: int, ders: list[bytes]) -> None:
         if pem_dir is not None:
@@ -135,7 +142,7 @@ def _certs_in_shares(
 
     shared = SharedText(
         capture, workers, keys, checker, limits, (number, None, None),
-        rendered(_render_certs, False), checks=True, certificates=pems,
+        rendered(_render_certs, console.no_color), checks=True, certificates=pems,
     )  # fmt: skip
     done = write_shared(shared, console)
     if done:
@@ -144,7 +151,8 @@ def _certs_in_shares(
         for line in late_intermediate_lines(shared.chains.late):
             console.print(Text(line, style="yellow"))
         say_if_no_such_connection(err, capture, number, shared.summary)
-    return done
+        return shared.shown
+    return None if done is None else -1
 
 
 def _render_certs(console: Console, conn: Connection) -> None:

@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from tlslens._text import safe_text
+from tlslens._text import plural, safe_text
 from tlslens.cli.options import (
     capture_limits,
     chain_checker,
@@ -111,7 +111,7 @@ def extract(
     skipped = [job for job in jobs if resume and done_marker(job.out, job.capture).exists()]
     jobs = [job for job in jobs if job not in skipped]
     if skipped:
-        err.print(Text(f"{len(skipped)} capture(s) already extracted: skipped (--resume)"))
+        err.print(Text(f"{plural(len(skipped), 'capture')} already extracted: skipped (--resume)"))
     failed = _run(err, jobs, workers, dask_address)
     if failed or (missing and not jobs and not skipped):
         sys.exit(1)

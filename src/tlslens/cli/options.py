@@ -20,7 +20,7 @@ from cryptography import x509
 from rich.console import Console
 from rich.text import Text
 
-from tlslens._text import safe_text
+from tlslens._text import plural, safe_text
 from tlslens.errors import KeyFileError
 from tlslens.keys.files import add_keylog_file, load_rsa_key, parse_key_argument
 from tlslens.keys.store import KeyStore
@@ -33,8 +33,9 @@ from tlslens.x509.validate import quiet
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?)+$")
 
 
-def split_host_port(text: str) -> tuple[str, int | None]:
-    """``HOST``, ``HOST:PORT``, ``[V6]`` or ``[V6]:PORT`` (a bare IPv6 address has no port).
+def split_host_port(text: str, *, port_alone: bool = False) -> tuple[str, int | None]:
+    """``HOST``, ``HOST:PORT``, ``[V6]`` or ``[V6]:PORT`` (a bare IPv6 address has no port);
+    with ``port_alone`` (a filter), ``:PORT`` too, as ("", PORT).
 
     Raises ValueError with the reason for anything else."""
     host, port_text = text, None
@@ -61,6 +62,8 @@ def split_host_port(text: str) -> tuple[str, int | None]:
         if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:
             raise ValueError(f"{port_text!r} is not a port number (1-65535)")
         port = int(port_text)
+    if not host and port_alone and port is not None:
+        return host, port
     if not host:
         raise ValueError(f"{text!r} names no host")
     if ":" not in host and not _HOSTNAME.match(
@@ -91,13 +94,13 @@ def is_address(host: str) -> bool:
 
 
 class ServerFilter(click.ParamType):  # type: ignore[type-arg]
-    name = "HOST[:PORT]"
+    name = "[HOST][:PORT]"
 
     def convert(
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
     ) -> tuple[str, int | None]:
         try:
-            return split_host_port(str(value))
+            return split_host_port(str(value), port_alone=True)
         except (ValueError, UnicodeError) as exc:
             self.fail(safe_text(str(exc)), param, ctx)
 
@@ -280,8 +283,9 @@ def key_store(
     if keylog.problem_count > SHOWN_KEYLOG_PROBLEMS:
         err.print(
             Text(
-                f"... and {keylog.problem_count - SHOWN_KEYLOG_PROBLEMS} more key log line(s) "
-                f"that cannot be used; {len(keylog)} usable secret(s) in all",
+                "... and "
+                f"{plural(keylog.problem_count - SHOWN_KEYLOG_PROBLEMS, 'more key log line')} "
+                f"that cannot be used; {plural(len(keylog), 'usable secret')} in all",
                 style="yellow",
             )
         )
@@ -450,7 +454,11 @@ def verdicts(
     validation = checker.check(
         certificates, sni=sni, at=at, stapled_ocsp=stapled_ocsp, conn_id=conn_id
     )
-    client = checker.check_client(client_certificates, at=at) if client_certificates else None
+    client = (
+        checker.check_client(client_certificates, at=at, lent=certificates)
+        if client_certificates
+        else None
+    )
     if revoker is not None and validation is not None and len(validation.path) > 1:
         validation.add_revocation(revoker.check_path(validation.path, validation.checked_at))
     return validation, client

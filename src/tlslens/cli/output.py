@@ -15,7 +15,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.rule import Rule
 from rich.text import Text
 
-from tlslens._text import safe_text
+from tlslens._text import plural, safe_text
 from tlslens.errors import CaptureError
 from tlslens.explain.summary import connection_title
 from tlslens.keys.store import KeyStore
@@ -52,10 +52,35 @@ def say_if_no_such_connection(
         err.print(
             Text(
                 f"{safe_text(str(path))}: there is no connection {number}; the capture holds "
-                f"{summary.tls_connections} TLS connection(s), numbered from 1 (--connection)",
+                f"{plural(summary.tls_connections, 'TLS connection')}, numbered from 1 "
+                "(--connection)",
                 style="yellow",
             )
         )
+
+
+def exit_if_nothing_matched(
+    err: Console,
+    shown: int,
+    number: int | None,
+    server: tuple[str, int | None] | None = None,
+    sni: str | None = None,
+) -> None:
+    """Filters that matched no connection of any capture are said on stderr, and the run
+    fails (exit 1): an empty answer must not pass for "nothing wrong". ``--connection N``
+    alone was said capture by capture (``say_if_no_such_connection``)."""
+    if shown or (number is None and server is None and sni is None):
+        return
+    if server is not None or sni is not None:
+        used = [f"--connection {number}"] if number is not None else []
+        if server is not None:
+            host, port = server
+            where = f"[{host}]" if ":" in host else host
+            used.append(f"--server {where}{f':{port}' if port is not None else ''}")
+        if sni is not None:
+            used.append(f"--sni {sni}")
+        err.print(Text(safe_text(f"no connection matches {' '.join(used)}"), style="yellow"))
+    sys.exit(1)
 
 
 def write_line(out: Console, line: str) -> None:
@@ -74,7 +99,8 @@ def problem_line(file: str, conn_id: int | None, finding: Finding) -> str:
         )
     if finding.offset is not None:
         where.append(f"byte offset {finding.offset}")
-    return f"{', '.join(where)}: {safe_text(finding.message)}"
+    code = f"{finding.code}: " if finding.code else ""
+    return f"{', '.join(where)}: {code}{safe_text(finding.message)}"
 
 
 def unreadable(path: Path, exc: Exception) -> Text:

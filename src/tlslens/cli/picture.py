@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from tlslens._text import safe_text
+from tlslens._text import plural, safe_text
 from tlslens.cli.options import (
     ServerFilter,
     Target,
@@ -27,11 +27,16 @@ from tlslens.cli.options import (
     secret_options,
     trust_options,
 )
-from tlslens.cli.output import Connections, unreadable
+from tlslens.cli.output import (
+    Connections,
+    exit_if_nothing_matched,
+    say_if_no_such_connection,
+    unreadable,
+)
 from tlslens.errors import CaptureError
 from tlslens.net.revocation import RevocationChecker
 from tlslens.net.starttls import PROTOCOLS
-from tlslens.pipeline import read_capture
+from tlslens.pipeline import CaptureSummary, read_capture
 from tlslens.report.data import report_rows
 from tlslens.report.page import ReportBuilder
 
@@ -153,6 +158,7 @@ def report(
         builder = ReportBuilder(names, [str(p) for p in captures], made)
         limits = capture_limits()
         readable = 0
+        summaries: list[tuple[Path, CaptureSummary]] = []
         for path in captures:
             first = _FirstBytes()
             connections = Connections(
@@ -171,13 +177,20 @@ def report(
                 err.print(unreadable(path, exc))
                 continue
             readable += 1
+            summaries.append((path, connections.summary))
             for problem in connections.summary.problems:
                 builder.notes.append(f"{path.name}: {problem.message}")
         if not readable:
             sys.exit(1)
+        for path, summary in summaries:
+            say_if_no_such_connection(err, path, number, summary)
+        exit_if_nothing_matched(err, len(builder.rows), number, server, sni)
     _write(output, builder.render(), err)
     err.print(
-        Text(f"{safe_text(str(output))}: {len(builder.rows)} connection(s) reported", style="green")
+        Text(
+            f"{safe_text(str(output))}: {plural(len(builder.rows), 'connection')} reported",
+            style="green",
+        )
     )
     if not builder.rows:
         sys.exit(1)

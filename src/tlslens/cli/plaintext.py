@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from tlslens._text import printable, safe_text
+from tlslens._text import plural, printable, safe_text
 from tlslens.cli.narrated import SharedText, rendered
 from tlslens.cli.options import (
     capture_limits,
@@ -23,6 +23,7 @@ from tlslens.cli.options import (
 )
 from tlslens.cli.output import (
     Connections,
+    exit_if_nothing_matched,
     print_heading,
     problem_line,
     say_if_no_such_connection,
@@ -153,15 +154,18 @@ def decrypt(
         if shares > 1 and not console.is_terminal:
             done = _decrypt_in_shares(capture, shares, (keys, limits, number), console, files, dump)
             if done is not None:
-                if not done:
+                if done < 0:
                     sys.exit(1)
+                exit_if_nothing_matched(err, done, number)
                 return
         connections = Connections(capture, err, keys, sink=files.write, limits=limits)
+        shown = 0
         try:
             for conn in connections.iter():
                 paths, chunks = files.finish(conn.tcp_stream, conn.id)
                 if number is not None and conn.id != number:
                     continue
+                shown += 1
                 _render_decrypted(console, conn, paths, chunks, dump=dump)
                 if out is None:
                     for path in paths.values():
@@ -174,6 +178,7 @@ def decrypt(
         for finding in connections.summary.problems:
             err.print(Text(problem_line(str(capture), None, finding), style="yellow"))
         say_if_no_such_connection(err, capture, number, connections.summary)
+    exit_if_nothing_matched(err, shown, number)
 
 
 def _decrypt_in_shares(
@@ -183,11 +188,12 @@ def _decrypt_in_shares(
     console: Console,
     files: _PlaintextFiles,
     dump: int | None,
-) -> bool | None:
+) -> int | None:
     """`decrypt` of a capture by ``workers`` processes (cli/shares.SharedText) for a file or
-    a pipe: True if it could be read, False if not, None if only one process can tell it
-    (nothing was written then). A worker writes the plaintext of its connections under
-    their streams' names and narrates them; the parent gives the files their numbers."""
+    a pipe: the number of connections shown if it could be read, -1 if not, None if only
+    one process can tell it (nothing was written then). A worker writes the plaintext of
+    its connections under their streams' names and narrates them; the parent gives the
+    files their numbers."""
     keys, limits, number = reading
     err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -214,7 +220,8 @@ def _decrypt_in_shares(
         for finding in shared.problems:
             err.print(Text(problem_line(str(capture), None, finding), style="yellow"))
         say_if_no_such_connection(err, capture, number, shared.summary)
-    return done
+        return shared.shown
+    return None if done is None else -1
 
 
 def _render_decrypted(
@@ -233,7 +240,8 @@ def _render_decrypted(
             safe_text(
                 decryption_summary(conn)
                 or (
-                    "not attempted: no secret was given (--keylog, --rsa-key, --psk or SSLKEYLOGFILE)"
+                    "not attempted: no secret was given (--keylog, --rsa-key, --psk or "
+                    "SSLKEYLOGFILE)"
                 )
             )
         )
@@ -241,7 +249,7 @@ def _render_decrypted(
     if dump is None:
         for direction, path in paths.items():
             name = (named or paths)[direction]
-            console.print(Text(f"{direction}: {name} ({path.stat().st_size} bytes)"))
+            console.print(Text(f"{direction}: {name} ({plural(path.stat().st_size, 'byte')})"))
     with paths["c2s"].open("rb") as c2s, paths["s2c"].open("rb") as s2c:
         protocol, lines = http_summary(c2s, s2c)
         if protocol:

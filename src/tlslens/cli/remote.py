@@ -207,7 +207,8 @@ def connect(
     show it from the inside: every message, the keys, the decrypted data, the chain.
 
     Exit status: 0 handshake completed and chain trusted; 3 completed but the chain is
-    not trusted; 1 no connection or the handshake failed; 2 bad usage.
+    not trusted, or its Trust line names a problem (ocsp_invalid...); 1 no connection or
+    the handshake failed; 2 bad usage.
     """
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)

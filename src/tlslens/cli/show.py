@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tlslens import registry
-from tlslens._text import safe_text
+from tlslens._text import plural, safe_text
 from tlslens.cli.drawing import render_ladder
 from tlslens.cli.narrated import SharedText, rendered
 from tlslens.cli.options import (
@@ -31,6 +31,7 @@ from tlslens.cli.options import (
 )
 from tlslens.cli.output import (
     Connections,
+    exit_if_nothing_matched,
     print_heading,
     problem_line,
     say_if_no_such_connection,
@@ -150,7 +151,7 @@ def show(
         else:
             render_connection(console, conn, reveal_keys)
 
-    readable = 0
+    readable = shown_in_all = 0
     for path in captures:
         shares = (
             workers_for(path, workers, spooled=not as_json) if as_json or narrated_shares else 1
@@ -171,6 +172,7 @@ def show(
             done = _in_shares(shared, out, as_json)
             if done is not None:
                 readable += done
+                shown_in_all += shared.shown
                 continue
         try:
             connections = Connections(path, err, keys, records=records or ladder, limits=limits)
@@ -181,6 +183,7 @@ def show(
             for conn in connections.iter():
                 if not matches(conn, number, server, sni):
                     chains.observe([cert.der for cert in conn.certificates], conn.id)
+                    tally.learn(conn)
                     continue
                 shown += 1
                 tally.add(conn)
@@ -215,8 +218,10 @@ def show(
             (err if as_json else out).print(Text(safe_text(line)))
         if not as_json:
             _render_summary(out, summary, shown)
+        shown_in_all += shown
     if readable == 0:
         sys.exit(1)
+    exit_if_nothing_matched(err, shown_in_all, number, server, sni)
 
 
 def _in_shares(shared: SharedJson, out: Console, as_json: bool) -> int | None:
@@ -285,9 +290,11 @@ def _render_brief(out: Console, conn: Connection) -> None:
         verdict = ("trusted" if validation.trusted else "NOT trusted") + (
             f" ({codes})" if codes else ""
         )
+    named = ",".join(dict.fromkeys(p.code for p in conn.problems if p.code))
     line = (
         f"#{conn.id} {conn.client} → {conn.server} {safe_text(conn.sni or '-')} {version} "
-        f"{suite} {verdict}; {len(conn.problems)} problem(s)"
+        f"{suite} {verdict}; {plural(len(conn.problems), 'problem')}"
+        + (f" ({named})" if named else "")
     )
     if out.is_terminal:
         out.print(Text(line))
@@ -341,8 +348,9 @@ def _render_summary(out: Console, summary: CaptureSummary, shown: int) -> None:
         f"{count} {reason.replace('_', ' ')}" for reason, count in sorted(summary.skipped.items())
     )
     text = (
-        f"{safe_text(summary.file)}: {summary.format}, {summary.frames} frames "
-        f"({', '.join(summary.linktypes) or 'no packets'}), {summary.tcp_flows} TCP connections, "
+        f"{safe_text(summary.file)}: {summary.format}, {plural(summary.frames, 'frame')} "
+        f"({', '.join(summary.linktypes) or 'no packets'}), "
+        f"{plural(summary.tcp_flows, 'TCP connection')}, "
         f"{summary.tls_connections} with TLS, {shown} shown"
     )
     if skipped:

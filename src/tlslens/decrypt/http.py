@@ -16,6 +16,8 @@ import hpack
 from hyperframe.exceptions import HyperframeError
 from hyperframe.frame import ContinuationFrame, DataFrame, Frame, HeadersFrame
 
+from tlslens._text import plural
+
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 MAX_HEADER_BLOCK = 256 * 1024
 MAX_MESSAGES = 10_000
@@ -215,5 +217,5 @@ def _exchange(prefix: str, request: HTTPMessage, response: HTTPMessage | None) -
     )
     kind = response.header("content-type")
     text += f" -> {status}"
-    details = [d for d in (kind, f"{response.body_bytes} bytes") if d]
+    details = [d for d in (kind, plural(response.body_bytes, "byte")) if d]
     return text + f" ({', '.join(details)})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tlslens import registry
+from tlslens._text import plural
 from tlslens.explain.vocabulary import name_list
 from tlslens.handshake import compression
 from tlslens.handshake import extensions as ext
@@ -25,7 +26,9 @@ def certificate_message_lines(
     who = "client" if event.direction == C2S else "server"
     if not certs:
         return [f"The {who} sends an empty certificate list (it has no certificate to offer)."]
-    lines = [f"The {who} sends its certificate chain, {len(certs)} certificate(s), leaf first:"]
+    lines = [
+        f"The {who} sends its certificate chain, {plural(len(certs), 'certificate')}, leaf first:"
+    ]
     for i, cert in enumerate(certs):
         if cert.subject is None:
             lines.append(
@@ -74,7 +77,8 @@ def certificate_lines(index: int, cert: CertificateInfo) -> list[str]:
     lines = [f"[{index}] {cert.subject}", f"    issuer     {cert.issuer}"]
     if cert.not_before and cert.not_after:
         lines.append(
-            f"    valid      {cert.not_before:%Y-%m-%d %H:%M} to {cert.not_after:%Y-%m-%d %H:%M} UTC"
+            f"    valid      {cert.not_before:%Y-%m-%d %H:%M} to {cert.not_after:%Y-%m-%d %H:%M} "
+            "UTC"
         )
     lines.append(f"    serial     {cert.serial}")
     lines.append(f"    key        {cert.key}; signed with {cert.signature_algorithm}")
@@ -109,7 +113,7 @@ def certificate_extensions(der: bytes) -> list[tuple[str, str]]:
             elif value.path_length is None:
                 text = "CA, with no limit on the CAs below it"
             else:
-                text = f"CA, at most {value.path_length} CA(s) below it"
+                text = f"CA, at most {plural(value.path_length, 'CA')} below it"
             out.append(("basic", text))
         elif isinstance(value, x509.KeyUsage):
             names = [
@@ -241,10 +245,13 @@ def late_intermediate_lines(late: list[LateIntermediate]) -> list[str]:
         ids = ", ".join(str(i) for i in item.missing_in)
         if item.more:
             ids += f" and {item.more} more"
+        one = len(item.missing_in) + item.more == 1
         lines.append(
-            f"Connection(s) {ids} did not send {item.issuer}, the intermediate CA their chain "
-            f"needs; connection {item.sent_in}, later in the capture, did: those servers forgot "
-            "it, and clients that had cached it would still have connected."
+            f"{'Connection' if one else 'Connections'} {ids} did not send {item.issuer}, the "
+            f"intermediate CA {'its' if one else 'their'} chain needs; connection "
+            f"{item.sent_in}, later in the capture, did: "
+            f"{'that server' if one else 'those servers'} "
+            "forgot it, and clients that had cached it would still have connected."
         )
     return lines
 
@@ -258,7 +265,11 @@ def certificate_request_lines(conn: Connection, msg: hs.CertificateRequest) -> l
     names = auth["authorities"]
     if names:
         shown = "; ".join(names[:6]) + (f"; and {len(names) - 6} more" if len(names) > 6 else "")
-        lines.append(f"Issued by one of these {len(names)} CA(s): {shown}.")
+        lines.append(
+            f"Issued by this CA: {shown}."
+            if len(names) == 1
+            else f"Issued by one of these {len(names)} CAs: {shown}."
+        )
     else:
         lines.append("It names no CA: any certificate the client has may be offered.")
     offered = compression.offered_algorithms(msg.extensions, ext.CERTIFICATE_REQUEST)

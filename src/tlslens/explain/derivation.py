@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+
+from tlslens._text import plural
 from tlslens.model import Connection
 
 _KEY_WORDS = {
@@ -85,7 +88,9 @@ def decryption_summary(conn: Connection) -> str | None:
     if status == "decrypted":
         records = sum(data["records_decrypted"].values())
         size = sum(data["plaintext_bytes"].values())
-        text = f"decrypted ({records} records, {size} bytes of application data; "
+        text = (
+            f"decrypted ({plural(records, 'record')}, {plural(size, 'byte')} of application data; "
+        )
         text += _finished_words(data["finished_verified"]) + ")"
         failed = data["records_failed_integrity"]
         if any(failed.values()):
@@ -107,24 +112,61 @@ def _finished_words(verified: dict[str, bool | None]) -> str:
 class ForwardSecrecyTally:
     """Which sessions a server's RSA key opens, and which it cannot, and why.
 
-    Counts every connection; keeps the first ids of each kind to name them."""
+    Counts every connection; keeps the first ids of each kind to name them. A resumed
+    session reuses its origin's master secret, so the key opens it too when it opened the
+    origin: the tally keeps (a hash of) each master secret the key opened, from every
+    connection read, shown or not (``learn``)."""
 
     SHOWN = 30
+    MAX_MASTERS = 1 << 16  # as many as the key store remembers for resumption
 
     def __init__(self) -> None:
         self.opened: list[int] = []
+        self.resumed: list[int] = []
         self.forward_secret: list[int] = []
         self.other: list[int] = []
-        self.counts = {"opened": 0, "forward_secret": 0, "other": 0}
+        self.counts = {"opened": 0, "resumed": 0, "forward_secret": 0, "other": 0}
+        self._masters: dict[bytes, None] = {}
+
+    def learn(self, conn: Connection) -> None:
+        """Remember the master secrets ``conn``'s handshakes got from the RSA key."""
+        dec = conn.decryption
+        if dec is None:
+            return
+        opened = False
+        for derivation in dec.derivations:
+            master = dict(derivation.values).get("master_secret")
+            if master is None:
+                continue
+            digest = hashlib.sha256(master).digest()[:16]
+            if derivation.source == "rsa_key" or (
+                derivation.source in _RESUMED and (opened or digest in self._masters)
+            ):
+                opened = True
+                self._masters.pop(digest, None)
+                self._masters[digest] = None
+                while len(self._masters) > self.MAX_MASTERS:
+                    del self._masters[next(iter(self._masters))]
 
     def add(self, conn: Connection) -> None:
+        self.learn(conn)
         dec = conn.decryption
-        if dec is not None and dec.source == "rsa_key" and dec.status == "decrypted":
-            kind, ids = "opened", self.opened
-        elif conn.forward_secrecy:
-            kind, ids = "forward_secret", self.forward_secret
-        else:
-            kind, ids = "other", self.other
+        kind = "other"
+        if dec is not None and dec.status == "decrypted":
+            sources = {derivation.source for derivation in dec.derivations}
+            if "rsa_key" in sources:
+                kind = "opened"
+            elif sources & _RESUMED and dec.master_secret is not None:
+                digest = hashlib.sha256(dec.master_secret).digest()[:16]
+                kind = "resumed" if digest in self._masters else "other"
+        if kind == "other" and conn.forward_secrecy:
+            kind = "forward_secret"
+        ids = {
+            "opened": self.opened,
+            "resumed": self.resumed,
+            "forward_secret": self.forward_secret,
+            "other": self.other,
+        }[kind]
         self.counts[kind] += 1
         if len(ids) < self.SHOWN:
             ids.append(conn.id)
@@ -132,13 +174,20 @@ class ForwardSecrecyTally:
     def lines(self) -> list[str]:
         counts = self.counts
         total = sum(counts.values())
+        opened = counts["opened"] + counts["resumed"]
         out = [
-            f"Forward secrecy in practice: the RSA key opens {counts['opened']} of {total} sessions."
+            "Forward secrecy in practice: the RSA key opens "
+            f"{opened} of {plural(total, 'session')}."
         ]
         if self.opened:
             out.append(
                 f"  Opened (RSA key exchange: the premaster secret travels encrypted to this key): "
                 f"{_ids(self.opened, counts['opened'])}"
+            )
+        if self.resumed:
+            out.append(
+                "  Opened through the session they resume (a resumed session reuses the master "
+                f"secret the key opened): {_ids(self.resumed, counts['resumed'])}"
             )
         if self.forward_secret:
             out.append(
@@ -152,6 +201,9 @@ class ForwardSecrecyTally:
                 f"{_ids(self.other, counts['other'])}"
             )
         return out
+
+
+_RESUMED = frozenset({"resumed_session", "resumed_ticket"})
 
 
 def _ids(ids: list[int], count: int) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tlslens import registry
+from tlslens._text import plural
 from tlslens.explain.vocabulary import describe_cipher_suite
 from tlslens.handshake import compression
 
@@ -175,7 +176,9 @@ def message_fields(raw: bytes, *, tls13: bool = False) -> list[Field]:
             walk(body, fields, tls13)
         if body.pos < end:
             fields.append(
-                Field("body", body.pos, end, f"{end - body.pos} bytes", "the message's content")
+                Field(
+                    "body", body.pos, end, plural(end - body.pos, "byte"), "the message's content"
+                )
             )
         cur.pos = end
     except _OverrunError:
@@ -187,7 +190,7 @@ def message_fields(raw: bytes, *, tls13: bool = False) -> list[Field]:
                 "malformed",
                 covered,
                 len(raw),
-                f"{len(raw) - covered} bytes",
+                plural(len(raw) - covered, "byte"),
                 "bytes a length field claims but the message does not hold, or left over",
             )
         )
@@ -222,7 +225,9 @@ def _list_of(
         at, value = cur.uint(item)
         children.append(Field(name.removesuffix("s"), at, cur.pos, label(value), says(value)))
     cur.pos = end
-    return Field(name, start, end, f"{len(children)} entries", meaning, tuple(children))
+    return Field(
+        name, start, end, plural(len(children), "entry", "entries"), meaning, tuple(children)
+    )
 
 
 def _version(cur: _Cursor, fields: list[Field], meaning: str) -> None:
@@ -260,7 +265,7 @@ def _extensions(cur: _Cursor, fields: list[Field]) -> None:
                 registry.extension_name(ext_type),
                 at,
                 cur.pos,
-                f"type {ext_type}, {ext_len} bytes",
+                f"type {ext_type}, {plural(ext_len, 'byte')}",
                 _EXTENSION_MEANINGS.get(
                     ext_type,
                     "GREASE: a reserved value that checks the peer ignores what it does not know"
@@ -350,7 +355,7 @@ def _certificate(cur: _Cursor, fields: list[Field], tls13: bool) -> None:
         number += 1
         which = "the leaf: the sender's own" if number == 1 else "an intermediate or a root"
         children.append(
-            Field(f"certificate {number}", at, cur.pos, f"{cert_len} bytes of DER", which)
+            Field(f"certificate {number}", at, cur.pos, f"{plural(cert_len, 'byte')} of DER", which)
         )
         if tls13:
             children.append(_vector(cur, 2, "extensions", "per-certificate extensions")[0])
@@ -360,7 +365,7 @@ def _certificate(cur: _Cursor, fields: list[Field], tls13: bool) -> None:
             "certificate_list",
             start,
             end,
-            f"{number} certificates",
+            plural(number, "certificate"),
             "the chain, leaf first, each as a 3-byte length and its DER",
             tuple(children),
         )

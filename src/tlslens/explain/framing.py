@@ -9,6 +9,7 @@ the real one is inside.
 from __future__ import annotations
 
 from tlslens import registry
+from tlslens._text import plural
 from tlslens.model import C2S, Connection
 
 _ROLES = {
@@ -23,12 +24,12 @@ _ROLES = {
 def record_lines(conn: Connection) -> list[str]:
     """One line per record kept (``show --records``), then what each sub-protocol is for."""
     records = conn.records or []
-    lines = [f"Record layer: {len(records)} record(s), as framed on the wire:"]
+    lines = [f"Record layer: {plural(len(records), 'record')}, as framed on the wire:"]
     for record in records:
         arrow = "C → S" if record.direction == C2S else "C ← S"
         lines.append(
             f"  #{record.frame:<6} {arrow}  {registry.content_type_name(record.content_type)}, "
-            f"{registry.version_name(record.version)}, {record.length} bytes "
+            f"{registry.version_name(record.version)}, {plural(record.length, 'byte')} "
             f"(header at byte {record.offset})"
         )
     seen = sorted({r.content_type for r in records})

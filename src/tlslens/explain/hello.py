@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tlslens import registry
+from tlslens._text import plural
 from tlslens.errors import DecodeError
 from tlslens.explain.chain import compression_offer_line
 from tlslens.explain.vocabulary import Step, algorithm_roles, describe_cipher_suite, name_list
@@ -53,10 +54,13 @@ def client_hello_lines(conn: Connection, msg: hs.ClientHello) -> list[str]:
             lines.append(f"Groups for key exchange: {name_list(groups, registry.group_name)}.")
         elif extension.type == ext.PRE_SHARED_KEY:
             lines.append(
-                f"Offers to resume with {len(value['identities'])} pre-shared key(s) (a TLS 1.3 ticket)."
+                f"Offers to resume with {plural(len(value['identities']), 'pre-shared key')} (a "
+                "TLS 1.3 ticket)."
             )
         elif extension.type == ext.SESSION_TICKET and value["ticket_length"]:
-            lines.append(f"Presents a session ticket of {value['ticket_length']} bytes to resume.")
+            lines.append(
+                f"Presents a session ticket of {plural(value['ticket_length'], 'byte')} to resume."
+            )
         elif extension.type == ext.COMPRESS_CERTIFICATE and value["algorithms"]:
             lines.append(compression_offer_line(value["algorithms"], "client"))
         elif extension.type == ext.EARLY_DATA:
@@ -67,7 +71,8 @@ def client_hello_lines(conn: Connection, msg: hs.ClientHello) -> list[str]:
             )
     if msg.legacy_session_id and not ext.find(msg.extensions, ext.SUPPORTED_VERSIONS):
         lines.append(
-            f"Session ID of {len(msg.legacy_session_id)} bytes: the client hopes to resume that session."
+            f"Session ID of {plural(len(msg.legacy_session_id), 'byte')}: the client hopes to "
+            "resume that session."
         )
     if msg.extensions:
         lines.append(f"Extensions: {extension_list(msg.extensions)}.")
@@ -154,9 +159,11 @@ def sslv2_step(event: TimelineEvent, time: str) -> Step:
             event.frame,
             time,
             event.direction,
-            f"SSL 2.0 encrypted records: {event.records} record(s), {event.length} bytes",
+            f"SSL 2.0 encrypted records: {plural(event.records, 'record')}, "
+            f"{plural(event.length, 'byte')}",
             (
-                "Everything after CLIENT-MASTER-KEY is encrypted with keys made from the master key.",
+                "Everything after CLIENT-MASTER-KEY is encrypted with keys made from the master "
+                "key.",
             ),
             "encrypted",
         )
@@ -166,7 +173,8 @@ def sslv2_step(event: TimelineEvent, time: str) -> Step:
         lines = [
             "The server answers in SSL 2.0, broken since 1996 and forbidden by RFC 6176: no "
             "protection of the handshake, export-grade and MD5-only cipher kinds.",
-            f"Cipher kinds it accepts: {', '.join(cipher_suite_label(k) for k in message.cipher_specs)}.",
+            "Cipher kinds it accepts: "
+            f"{', '.join(cipher_suite_label(k) for k in message.cipher_specs)}.",
             f"Its certificate ({len(message.certificate)} bytes) and a connection ID of "
             f"{len(message.connection_id)} bytes"
             + ("; it resumes the session the client named." if message.session_id_hit else "."),

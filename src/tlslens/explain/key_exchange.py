@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tlslens import registry
+from tlslens._text import plural
 from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection, TimelineEvent
 
@@ -42,17 +43,19 @@ def client_key_exchange_lines(conn: Connection, msg: hs.ClientKeyExchange) -> li
     n = len(msg.exchange_keys)
     if kx in ("RSA", "RSA_PSK"):
         return [
-            f"The client sends the premaster secret encrypted with the server's RSA public key ({n} bytes).",
+            "The client sends the premaster secret encrypted with the server's RSA public key "
+            f"({plural(n, 'byte')}).",
             "Whoever holds the server's private key, now or later, can decrypt this session: "
             "no forward secrecy.",
         ]
     if kx.startswith("ECDH") or kx.startswith("DH"):
         return [
-            f"The client sends its {kx} public value ({n} bytes). Each side combines the other's "
+            f"The client sends its {kx} public value ({plural(n, 'byte')}). Each side combines "
+            "the other's "
             "public value with its own private one: both get the same premaster secret, which is "
             "never sent."
         ]
-    return [f"The client sends its key exchange message ({n} bytes)."]
+    return [f"The client sends its key exchange message ({plural(n, 'byte')})."]
 
 
 def signature_lines(conn: Connection, event: TimelineEvent, message: str) -> list[str]:

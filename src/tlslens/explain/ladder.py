@@ -13,6 +13,7 @@ import bisect
 from dataclasses import dataclass
 
 from tlslens import registry
+from tlslens._text import plural
 from tlslens.model import Connection, RecordInfo, TimelineEvent
 
 APP_DATA_RUN = 3
@@ -146,7 +147,7 @@ def _message_arrow(conn: Connection, number: int, event: TimelineEvent) -> _Draf
         if event.detail.get("decrypted"):
             label += " (decrypted)"
     elif event.kind == "encrypted_handshake":
-        label, tone = f"encrypted handshake message, {event.length} bytes", "encrypted"
+        label, tone = f"encrypted handshake message, {plural(event.length, 'byte')}", "encrypted"
     elif event.kind == "alert":
         label, tone = _alert_label(event), "alert"
     else:
@@ -171,14 +172,14 @@ def _loose(conn: Connection, number: int) -> _Draft:
             event.direction,
             event.frame,
             _ms(conn, event.ts_ns),
-            f"{event.length} bytes missing from the capture",
+            f"{plural(event.length, 'byte')} missing from the capture",
             "gap",
             event=number,
         )
     draft = _message_arrow(conn, number, event)
     draft.kind = "record" if event.kind not in _MESSAGE_KINDS else draft.kind
     if event.kind == "application_data":
-        draft.label = f"application data, {event.records} record(s)"
+        draft.label = f"application data, {plural(event.records, 'record')}"
         draft.tone, draft.count = "data", event.records
     elif event.kind == "change_cipher_spec":
         draft.tone = "ccs"
@@ -194,7 +195,7 @@ def _merge_runs(drafts: list[_Draft]) -> list[_Draft]:
         if len(run) > APP_DATA_RUN:
             first = run[0]
             size = sum(d.size for d in run)
-            first.label = f"application data, {len(run)} records, {size} bytes"
+            first.label = f"application data, {plural(len(run), 'record')}, {plural(size, 'byte')}"
             first.count = len(run)
             out.append(first)
         else:

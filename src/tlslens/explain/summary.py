@@ -5,12 +5,13 @@ from __future__ import annotations
 import statistics
 
 from tlslens import registry
-from tlslens._text import safe_text
+from tlslens._text import plural, safe_text
 from tlslens.explain.derivation import decryption_summary
 from tlslens.explain.vocabulary import KX_WORDS
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection
 from tlslens.serialize import cipher_suite_label
+from tlslens.tls.deprecated import deprecation
 
 
 def connection_title(conn: Connection) -> str:
@@ -28,7 +29,8 @@ def summary_lines(conn: Connection) -> list[tuple[str, str]]:
         out.append(("Server name", conn.sni))
     version = conn.version
     if version is not None:
-        out.append(("Version", registry.version_name(version)))
+        retired = " (deprecated_version: see the problems)" if deprecation(version) else ""
+        out.append(("Version", registry.version_name(version) + retired))
     if conn.cipher_suite is not None:
         out.append(("Cipher suite", cipher_suite_label(conn.cipher_suite)))
     if conn.key_exchange:
@@ -92,7 +94,8 @@ def _renegotiation_words(conn: Connection) -> str:
         ]
         more = f" and {len(answered) - 3} more" if len(answered) > 3 else ""
         return (
-            f"yes, {len(answered)} time(s) ({'; '.join(shown)}{more}); the version and suite "
+            f"yes, {plural(len(answered), 'time')} ({'; '.join(shown)}{more}); the version and "
+            "suite "
             "above are the first handshake's"
         )
     if later:

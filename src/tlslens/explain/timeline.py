@@ -8,6 +8,7 @@ as it is here; the terminal layer strips control characters when it prints.
 from __future__ import annotations
 
 from tlslens import registry
+from tlslens._text import plural
 from tlslens.explain.chain import (
     certificate_message_lines,
     certificate_request_lines,
@@ -73,19 +74,21 @@ def _message_step(conn: Connection, event: TimelineEvent) -> Step:
             else "the key's default algorithm"
         )
         lines = [
-            f"A signature over the handshake so far ({scheme}) proves possession of the certificate's private key.",
+            f"A signature over the handshake so far ({scheme}) proves possession of the "
+            "certificate's private key.",
             *signature_lines(conn, event, "certificate_verify"),
         ]
     elif isinstance(msg, hs.CertificateStatus):
         lines = [
-            f"The server staples an OCSP response ({len(msg.response)} bytes): its CA's "
+            f"The server staples an OCSP response ({plural(len(msg.response), 'byte')}): its CA's "
             "signed, recent statement on whether the certificate is revoked.",
             describe_ocsp(msg.response),
         ]
     elif isinstance(msg, hs.NewSessionTicket):
         lines = [
-            f"The server issues a session ticket ({len(msg.ticket)} bytes, lifetime "
-            f"{msg.ticket_lifetime} s) that the client can present to resume without a full handshake."
+            f"The server issues a session ticket ({plural(len(msg.ticket), 'byte')}, lifetime "
+            f"{msg.ticket_lifetime} s) that the client can present to resume without a full "
+            "handshake."
         ]
     elif isinstance(msg, hs.Finished):
         lines = [
@@ -133,7 +136,8 @@ def _encrypted_step(conn: Connection, event: TimelineEvent, seen: dict[str, int]
             )
         elif count == 0:
             text = (
-                "Everything the server sends after its ServerHello is encrypted: EncryptedExtensions, "
+                "Everything the server sends after its ServerHello is encrypted: "
+                "EncryptedExtensions, "
                 "Certificate, CertificateVerify and Finished are in here. A key log opens them."
             )
         else:
@@ -142,7 +146,7 @@ def _encrypted_step(conn: Connection, event: TimelineEvent, seen: dict[str, int]
             event.frame,
             ts_iso(event.ts_ns),
             event.direction,
-            f"Encrypted handshake record ({event.length} bytes)",
+            f"Encrypted handshake record ({plural(event.length, 'byte')})",
             (text,),
             "encrypted",
         )
@@ -157,7 +161,7 @@ def _encrypted_step(conn: Connection, event: TimelineEvent, seen: dict[str, int]
         event.frame,
         ts_iso(event.ts_ns),
         event.direction,
-        f"Encrypted handshake message ({event.length} bytes)",
+        f"Encrypted handshake message ({plural(event.length, 'byte')})",
         (text,),
         "encrypted",
     )
@@ -179,7 +183,8 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
     if conn.prelude is not None:
         prelude = conn.prelude
         lines = [
-            f"{prelude.c2s_bytes} bytes from the client and {prelude.s2c_bytes} from the server "
+            f"{plural(prelude.c2s_bytes, 'byte')} from the client and {prelude.s2c_bytes} from "
+            "the server "
             "travel in plaintext before TLS starts."
         ]
         for direction, text in prelude.lines[:12]:
@@ -213,7 +218,7 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
                     event.frame,
                     time,
                     event.direction,
-                    f"Record that does not decrypt ({event.length} bytes)",
+                    f"Record that does not decrypt ({plural(event.length, 'byte')})",
                     (event.detail.get("reason", ""),),
                     "error",
                 )
@@ -274,8 +279,8 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
                         event.frame,
                         time,
                         event.direction,
-                        f"{label} (decrypted): {event.records} record(s), "
-                        f"{event.length} bytes of plaintext",
+                        f"{label} (decrypted): {plural(event.records, 'record')}, "
+                        f"{plural(event.length, 'byte')} of plaintext",
                         (f"Opened and authenticated in {frames}.",),
                     )
                 )
@@ -285,7 +290,7 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
                     event.frame,
                     time,
                     event.direction,
-                    f"{label}: {event.records} record(s), {event.length} bytes",
+                    f"{label}: {plural(event.records, 'record')}, {plural(event.length, 'byte')}",
                     (f"Encrypted payload in {frames}.",),
                     "encrypted",
                 )
@@ -297,7 +302,7 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
                     time,
                     event.direction,
                     "Heartbeat",
-                    (f"A heartbeat record of {event.length} bytes.",),
+                    (f"A heartbeat record of {plural(event.length, 'byte')}.",),
                 )
             )
         elif event.kind == "gap":
@@ -306,7 +311,7 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
                     event.frame,
                     time,
                     event.direction,
-                    f"{event.length} bytes missing from the capture",
+                    f"{plural(event.length, 'byte')} missing from the capture",
                     ("Packets were lost before capture; parsing picks up at the next record.",),
                     "warning",
                 )

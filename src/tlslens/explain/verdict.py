@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tlslens import registry
+from tlslens._text import plural
 from tlslens.explain.timeline import ALERT_WORDS
 from tlslens.model import C2S, Connection
 
@@ -78,17 +79,28 @@ def live_verdict(outcome: LiveOutcome, conn: Connection | None) -> Verdict:
         return Verdict(
             "untrusted", EXIT_UNTRUSTED, f"{done}, but the server sent no certificate to check"
         )
-    if validation.trusted:
+    if validation.trusted and not validation.problems:
         return Verdict(
             "trusted",
             EXIT_TRUSTED,
             f"{done}; the chain is trusted for {name} ({validation.trust_store})",
         )
+    if validation.trusted:
+        # The path holds, yet the Trust line names a problem (a staple that does not check
+        # out, a CN outside the SANs): the last line and the exit status say so too.
+        named = "; ".join(dict.fromkeys(f"{p.code}: {p.message}" for p in validation.problems))
+        return Verdict(
+            "untrusted",
+            EXIT_UNTRUSTED,
+            f"{done}; the path to a {validation.trust_store} root holds for {name}, but the "
+            f"chain is not clean: {named}",
+        )
     reasons = "; ".join(dict.fromkeys(problem.message for problem in validation.problems))
     return Verdict(
         "untrusted",
         EXIT_UNTRUSTED,
-        f"{done}, but the chain is NOT trusted for {name}: {reasons or 'no path to a trusted root'}",
+        f"{done}, but the chain is NOT trusted for {name}: "
+        f"{reasons or 'no path to a trusted root'}",
     )
 
 
@@ -133,7 +145,7 @@ def _failure(outcome: LiveOutcome, conn: Connection | None) -> str | None:
         return alert
     if outcome.handshake_done:
         return None
-    seen = f"after {outcome.server_bytes} byte(s) from the server"
+    seen = f"after {plural(outcome.server_bytes, 'byte')} from the server"
     if not outcome.server_bytes:
         seen = "before the server sent anything"
     if transport == "timeout":
@@ -242,7 +254,7 @@ def not_tls(head: bytes, total: int) -> str | None:
             f"The server answered in plaintext ({first_line[:80]!r}), not TLS: a STARTTLS "
             "protocol (--starttls) or the wrong port?"
         )
-    return f"The server sent {total} byte(s) that are not TLS (they begin {head[:16].hex(' ')})"
+    return f"The server sent {plural(total, 'byte')} that are not TLS (they begin {head[:16].hex(' ')})"
 
 
 __all__ = ["LiveOutcome", "Verdict", "likely_reason", "live_verdict", "not_tls"]

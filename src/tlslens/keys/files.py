@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.serialization import (
     pkcs12,
 )
 
+from tlslens._text import article
 from tlslens.errors import KeyFileError
 from tlslens.keys.store import KeyStore
 
@@ -54,7 +55,9 @@ def load_rsa_key(path: str | Path, password: str | None = None) -> rsa.RSAPrivat
             errors.append(f"{name}: {exc}")
             continue
         if not isinstance(key, rsa.RSAPrivateKey):
-            raise KeyFileError(f"{path}: holds a {type(key).__name__}, not an RSA private key")
+            raise KeyFileError(
+                f"{path}: holds {article(type(key).__name__)}, not an RSA private key"
+            )
         return key
     if b"ENCRYPTED" in data or (password is None and b"PRIVATE KEY" not in data):
         hint = " (wrong or missing password?)"

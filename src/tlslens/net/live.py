@@ -22,6 +22,7 @@ from collections.abc import Callable
 from OpenSSL import SSL
 from OpenSSL._util import lib as _ssl_lib
 
+from tlslens._text import plural
 from tlslens.explain.verdict import LiveOutcome
 from tlslens.flows.synth import Close
 from tlslens.model import Endpoint
@@ -135,7 +136,7 @@ def _run(
         outcome.transport = "closed"
     except RecordingLimitError:
         outcome.transport = "limit"
-        outcome.detail = f"{outcome.server_bytes} bytes kept"
+        outcome.detail = f"{plural(outcome.server_bytes, 'byte')} kept"
     except OSError as exc:
         outcome.transport, outcome.detail = socket_failure(exc, "the connection")
         if outcome.transport == "reset":
@@ -293,7 +294,7 @@ def _exchange(channel: Channel, tls: SSL.Connection, plan: Plan) -> None:
             return
         except RecordingLimitError:
             rec.outcome.notes.append(
-                f"reading stopped after {rec.outcome.server_bytes} bytes from the server "
+                f"reading stopped after {plural(rec.outcome.server_bytes, 'byte')} from the server "
                 "(--read-limit)"
             )
             return

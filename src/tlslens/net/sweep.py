@@ -168,7 +168,7 @@ class _Target:
         except OSError as exc:
             result = probe.result()
             if not result.answered:
-                result.error = result.error or socket_failure(exc, "the server")[1]
+                result.error = result.error or socket_failure(exc, "the connection")[1]
             return result
         finally:
             sock.close()
@@ -291,7 +291,7 @@ def _failure_text(exc: BaseException) -> str:
     if isinstance(exc, DeadlineError):
         return "timed out"
     if isinstance(exc, OSError):
-        return socket_failure(exc, "the server")[1]
+        return socket_failure(exc, "the connection")[1]
     return str(exc)
 
 

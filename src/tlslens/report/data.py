@@ -25,6 +25,7 @@ from tlslens.x509.validate import fingerprint
 # Overview columns, in order (the page's table header comes from here too).
 COLUMNS = (
     "id",
+    "file",
     "client",
     "server",
     "sni",
@@ -36,6 +37,7 @@ COLUMNS = (
     "decrypted",
     "chain",
     "problems",
+    "codes",
 )
 
 
@@ -53,6 +55,7 @@ def overview_row(conn: Connection, row: dict[str, Any]) -> list[Any]:
     resumed = row.get("resumed")
     return [
         conn.id,
+        conn.file,
         row["client"],
         row["server"],
         row.get("sni") or "",
@@ -64,7 +67,17 @@ def overview_row(conn: Connection, row: dict[str, Any]) -> list[Any]:
         row["decryption"]["status"].replace("_", " "),
         chain_verdict(row),
         len(row.get("problems") or []),
+        problem_codes(row),
     ]
+
+
+def problem_codes(row: dict[str, Any]) -> str:
+    """Every problem code of a connection, once each, space-separated: the chain's, the
+    client chain's and the connection's own (what the overview's filter finds)."""
+    validations = [row.get("validation"), (row.get("client_auth") or {}).get("validation")]
+    codes = [p["code"] for v in validations if v for p in v.get("problems") or []]
+    codes += [p["code"] for p in row.get("problems") or [] if p.get("code")]
+    return " ".join(dict.fromkeys(codes))
 
 
 def _fields(fields: list[Field], raw: bytes) -> list[Any]:
@@ -135,6 +148,7 @@ def connection_detail(
     summary = summary_lines(conn)
     return {
         "id": conn.id,
+        "file": conn.file,
         "title": connection_title(conn),
         "summary": [[label, text] for label, text in summary],
         "ladder": [
@@ -144,7 +158,7 @@ def connection_detail(
         "steps": [[s.frame, s.direction, s.title, list(s.lines), s.tone] for s in steps],
         "chain": _chain(conn, row),
         "keys": _keys(conn, reveal, first, _randoms(conn, parts), dict(summary)),
-        "problems": [p.message for p in conn.problems],
+        "problems": [f"{p.code}: {p.message}" if p.code else p.message for p in conn.problems],
     }
 
 

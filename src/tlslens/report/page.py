@@ -33,13 +33,15 @@ from markupsafe import Markup
 from tlslens.report.data import COLUMNS
 
 CHUNK = 100  # connections per compressed detail block
-_COLUMNS = ("id", "title", "summary", "ladder", "parts", "steps", "chain", "keys", "problems")
+_COLUMNS = (
+    "id", "file", "title", "summary", "ladder", "parts", "steps", "chain", "keys", "problems"
+)  # fmt: skip
 _JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 _CHARTS = (
-    ("Versions", 4),
-    ("Cipher suites", 5),
-    ("Key exchange", 6),
-    ("Chain verdicts", 10),
+    ("Versions", COLUMNS.index("version")),
+    ("Cipher suites", COLUMNS.index("suite")),
+    ("Key exchange", COLUMNS.index("key_exchange")),
+    ("Chain verdicts", COLUMNS.index("chain")),
 )
 
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from tlslens import registry
+from tlslens._text import plural
 from tlslens.model import Connection
+from tlslens.tls.deprecated import WHY_DEPRECATED
 
 SCAN_SCHEMA_VERSION = 2
 VERSION_ORDER = ("SSL 2.0", "SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3")
@@ -200,16 +202,6 @@ class ScanReport:
         }
 
 
-_VERSION_WORDS = {
-    "SSL 2.0": "accepts SSL 2.0: broken since 1996 (DROWN); no client needs it; disable it",
-    "SSL 3.0": "accepts SSL 3.0: broken by POODLE (2014); no current client needs it; disable it",
-    "TLS 1.0": "accepts TLS 1.0: only clients from before 2014 need it; deprecated by RFC 8996, "
-    "and PCI DSS forbids it",
-    "TLS 1.1": "accepts TLS 1.1: no client needs it without also speaking TLS 1.2; deprecated "
-    "by RFC 8996",
-}
-
-
 def findings(report: ScanReport) -> list[tuple[str, str]]:
     """(severity, sentence) pairs: "bad", "warn", "good" or "info", in reading order."""
     out: list[tuple[str, str]] = []
@@ -217,7 +209,12 @@ def findings(report: ScanReport) -> list[tuple[str, str]]:
         return out
     for name in ("SSL 2.0", "SSL 3.0", "TLS 1.0", "TLS 1.1"):
         if report.versions[name].accepted:
-            out.append(("bad" if name.startswith("SSL") else "warn", _VERSION_WORDS[name]))
+            out.append(
+                (
+                    "bad" if name.startswith("SSL") else "warn",
+                    f"accepts {name}: {WHY_DEPRECATED[name]}",
+                )
+            )
     if report.versions["TLS 1.3"].accepted:
         out.append(
             (
@@ -260,7 +257,7 @@ def findings(report: ScanReport) -> list[tuple[str, str]]:
         out.append(
             (
                 "warn",
-                f"{len(no_fs)} suite(s) without forward secrecy (RSA key exchange): "
+                f"{plural(len(no_fs), 'suite')} without forward secrecy (RSA key exchange): "
                 "a stolen server key decrypts recorded traffic",
             )
         )
@@ -277,7 +274,8 @@ def findings(report: ScanReport) -> list[tuple[str, str]]:
         out.append(
             (
                 "good",
-                f"post-quantum key exchange offered ({', '.join(registry.group_name(g) for g in pq)}): "
+                "post-quantum key exchange offered "
+                f"({', '.join(registry.group_name(g) for g in pq)}): "
                 "recorded traffic stays safe from a future quantum computer",
             )
         )
@@ -323,7 +321,8 @@ def findings(report: ScanReport) -> list[tuple[str, str]]:
         out.append(
             (
                 "good",
-                f"session resumption works ({', '.join(kinds)}): returning clients skip a round trip",
+                f"session resumption works ({', '.join(kinds)}): returning clients skip a round "
+                "trip",
             )
         )
     for chain in report.certificate_chains:

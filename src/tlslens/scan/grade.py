@@ -16,7 +16,8 @@ from typing import Any
 from tlslens import registry
 from tlslens.scan.findings import ScanReport
 
-GUIDE = "SSL Labs SSL Server Rating Guide 2009r"
+GUIDE_VERSION = "2009r"
+GUIDE = f"SSL Labs SSL Server Rating Guide {GUIDE_VERSION}"
 _PROTOCOL_SCORES = {
     "SSL 2.0": 0,
     "SSL 3.0": 80,
@@ -181,7 +182,7 @@ def _caps(report: ScanReport, infos: list[registry.CipherSuiteInfo]) -> list[Cap
         add(
             Cap(
                 "B",
-                "TLS 1.0 or TLS 1.1 is accepted (guide 2009q)",
+                f"TLS 1.0 or TLS 1.1 is accepted (guide {GUIDE_VERSION}; a rule since 2009q)",
                 "disable TLS 1.0 and 1.1; every current client speaks TLS 1.2",
             )
         )
@@ -266,7 +267,7 @@ def _caps(report: ScanReport, infos: list[registry.CipherSuiteInfo]) -> list[Cap
     if report.fallback_scsv is False:
         add(Cap("A-", "TLS_FALLBACK_SCSV is not honoured", "upgrade the TLS library (RFC 7507)"))
     if versions["TLS 1.3"].accepted is False:
-        add(Cap("A-", "TLS 1.3 is not accepted (guide 2009r)", "enable TLS 1.3"))
+        add(Cap("A-", f"TLS 1.3 is not accepted (guide {GUIDE_VERSION})", "enable TLS 1.3"))
     return caps
 
 

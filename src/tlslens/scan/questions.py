@@ -285,7 +285,7 @@ class Scanner:
         }
         versions = list(probes)
         results = await asyncio.gather(*(self.t.probe(probes[v]) for v in versions), self.t.sslv2())
-        errors: dict[str, list[str]] = {}  # the same failure of several probes told once
+        errors: dict[str, list[str]] = {}  # reason -> the probes that failed for it
         for version, result in zip(versions, results[:-1], strict=True):
             support = report.versions[VERSION_NAMES[version]]
             conn = _answered_with(result, version)
@@ -306,9 +306,10 @@ class Scanner:
             sslv2.conn is not None and sslv2.conn.sslv2_server_hello
         )
         if not self.first:
+            # One line per reason: a server that resets every probe is told so once.
             report.errors.extend(
-                f"{', '.join(names)} probe{'s' if len(names) > 1 else ''}: {error}"
-                for error, names in errors.items()
+                f"{', '.join(names)} {'probe' if len(names) == 1 else 'probes'}: {reason}"
+                for reason, names in errors.items()
             )
 
     async def suites(self, version: int) -> None:

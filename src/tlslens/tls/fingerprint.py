@@ -13,7 +13,10 @@ without, the counts of cipher suites and of extensions (two digits each, at most
 first and last characters of the first ALPN protocol ("00" without one); b = the first 12
 hex digits of the SHA-256 of the suites, as 4-digit hex sorted, comma-separated; c = the
 same of the extensions sorted (SNI and ALPN left out), "_", the signature algorithms in
-wire order. GREASE is left out everywhere.
+wire order. GREASE is left out everywhere. An SSLv2-format CLIENT-HELLO (RFC 5246
+Appendix E.2) has a JA4 too, from its version ("s2" for SSL 2.0, in FoxIO's table), its
+cipher specs (those outside the 16-bit space of TLS suites, SSL 2.0's own kinds, in six
+hex digits) and no extensions; it has no JA3, as tshark gives none.
 """
 
 from __future__ import annotations
@@ -110,7 +113,8 @@ def ja4_parts(hello: hs.ClientHello) -> tuple[str, str, str]:
     c = ",".join(f"{t:04x}" for t in hashed)
     if algorithms:
         c += "_" + ",".join(f"{s:04x}" for s in algorithms)
-    return a, ",".join(f"{s:04x}" for s in sorted(suites)), c
+    # SSL 2.0's own cipher kinds lie outside the 16-bit space: all three bytes, in hex.
+    return a, ",".join(f"{s:04x}" if s <= 0xFFFF else f"{s:06x}" for s in sorted(suites)), c
 
 
 def ja4(hello: hs.ClientHello) -> str:
@@ -134,9 +138,12 @@ _SEEN: dict[tuple[object, ...], tuple[str, str]] = {}
 _MAX_SEEN = 4096  # distinct client stacks remembered; a fleet has few
 
 
-def client_fingerprints(hello: hs.ClientHello) -> tuple[str, str]:
+def client_fingerprints(hello: hs.ClientHello) -> tuple[str | None, str]:
     """(JA3 as MD5 hex, JA4) of a ClientHello, remembered for the next hello of the same
-    client stack (the same suites and extensions: the fingerprints only read those)."""
+    client stack (the same suites and extensions: the fingerprints only read those). An
+    SSLv2-format hello has no JA3 (None)."""
+    if hello.sslv2:
+        return None, ja4(hello)
     key = (
         hello.legacy_version,
         hello.cipher_suites,

@@ -17,12 +17,15 @@ parsing goes on.
 
 from __future__ import annotations
 
+from tlslens._text import plural
 from tlslens.decrypt.connection import PlaintextSink
+from tlslens.handshake import messages as hs
 from tlslens.handshake import sslv2
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, Prelude, RecordInfo
 from tlslens.tls.content import DirectionState, RecordContent
 from tlslens.tls.defrag import MAX_HANDSHAKE_MESSAGE
+from tlslens.tls.deprecated import DEPRECATED_VERSION, deprecation
 from tlslens.tls.detect import (
     find_tls_start,
     guess_client_side,
@@ -187,7 +190,8 @@ class TLSSession(RecordContent):
                 side,
                 "tcp",
                 offset,
-                f"{length} bytes missing from the capture; looking for the next record header",
+                f"{plural(length, 'byte')} missing from the capture; looking for the next record "
+                "header",
             )
             if st.defrag.pending:
                 self._finding(
@@ -241,7 +245,7 @@ class TLSSession(RecordContent):
                     side,
                     "handshake",
                     st.defrag.pending_offset,
-                    f"handshake message type {msg_type} claims {declared} bytes, "
+                    f"handshake message type {msg_type} claims {plural(declared, 'byte')}, "
                     f"only {present} arrived",
                 )
             if st.conflicts > 1:
@@ -257,6 +261,7 @@ class TLSSession(RecordContent):
             stats.records += st.reader.records
         conn.decryption = self.decryptor
         self.note_unseen_signatures()
+        _note_deprecated_version(conn)
         return conn if self.is_tls else None
 
     # -- detection -------------------------------------------------------------------
@@ -411,7 +416,8 @@ class TLSSession(RecordContent):
                         side,
                         "record",
                         event.offset,
-                        f"resynchronised on a record header after skipping {event.skipped} bytes",
+                        "resynchronised on a record header after skipping "
+                        f"{plural(event.skipped, 'byte')}",
                     )
             else:
                 self._finding(
@@ -421,3 +427,30 @@ class TLSSession(RecordContent):
                     f"the connection ends inside a record: {event.present} of "
                     f"{event.needed} bytes present",
                 )
+
+
+def _note_deprecated_version(conn: Connection) -> None:
+    """A retired protocol version negotiated is a problem with a name (``deprecated_version``),
+    found where the server chose it."""
+    why = deprecation(conn.version)
+    if why is None:
+        return
+    hello = next(
+        (
+            event
+            for event in conn.timeline
+            if event.direction == S2C
+            and (isinstance(event.message, hs.ServerHello) or event.kind == "sslv2")
+        ),
+        None,
+    )
+    conn.problems.append(
+        Finding(
+            hello.frame if hello else None,
+            S2C,
+            "handshake",
+            hello.offset if hello else None,
+            why,
+            code=DEPRECATED_VERSION,
+        )
+    )

@@ -87,11 +87,17 @@ class ChainChecker:
         """The same store, host and time, for another capture: nothing seen yet."""
         return ChainChecker(self.store, host=self.host, at=self.at, client_store=self.client_store)
 
-    def check_client(self, certificates: list[bytes], *, at: datetime) -> Validation | None:
-        """The chain a client sent for client authentication, against the client roots."""
+    def check_client(
+        self, certificates: list[bytes], *, at: datetime, lent: list[bytes] | None = None
+    ) -> Validation | None:
+        """The chain a client sent for client authentication, against the client roots;
+        ``lent``: the server's certificates of the same connection, whose intermediates the
+        path may use (a client often sends its leaf alone, issued by the server's CA)."""
         if not certificates:
             return None
-        return self._check(certificates, sni=None, at=at, stapled_ocsp=None, client=True)
+        return self._check(
+            certificates, sni=None, at=at, stapled_ocsp=None, client=True, lent=lent or []
+        )
 
     def observe(self, certificates: list[bytes], conn_id: int | None = None) -> None:
         """A connection whose chain is not checked still shows its certificates."""
@@ -162,13 +168,15 @@ class ChainChecker:
         at: datetime,
         stapled_ocsp: bytes | None,
         client: bool = False,
+        lent: list[bytes] | None = None,
     ) -> Validation:
         """The verdict on a server's chain, or (``client``) on a client's, against the client
         roots and without the pool: a client's chain is not completed from elsewhere."""
         hostname = None if client else self.host or sni
         when = self.at or at
         digests = tuple(hashlib.sha256(der).digest() for der in certificates)
-        key = (digests, hostname, stapled_ocsp, client)
+        lent_digests = tuple(hashlib.sha256(der).digest() for der in lent or [])
+        key = (digests, hostname, stapled_ocsp, client, lent_digests)
         cached = self.cache.get(key)
         if (
             cached is not None
@@ -199,6 +207,7 @@ class ChainChecker:
             stapled_ocsp=stapled_ocsp,
             at_capture=self.at is None,
             client=client,
+            lent=lent or [],
         )
         # The verdict only changes when the time crosses a validity boundary of a certificate
         # (or of the staple), or when the pool grows: it holds for the interval around

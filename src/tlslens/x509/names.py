@@ -7,7 +7,7 @@ import ipaddress
 
 from cryptography import x509
 
-from tlslens.x509.wording import EXTENSION_ERRORS
+from tlslens.x509.wording import EXTENSION_ERRORS, general_name_text
 
 
 # Servers send the same few certificates over and over, and each verdict names them.
@@ -47,6 +47,16 @@ def names_of(cert: x509.Certificate) -> tuple[list[str], list[str]]:
     return san.get_values_for_type(x509.DNSName), [
         str(a) for a in san.get_values_for_type(x509.IPAddress)
     ]
+
+
+def san_texts(cert: x509.Certificate) -> list[str]:
+    """Every subjectAltName value, of any kind (DNS, IP, email, URI...), as a person writes
+    it: a certificate whose only SAN is an email address or a URI has SANs all the same."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except EXTENSION_ERRORS:
+        return []
+    return [general_name_text(name) for name in san]
 
 
 def covers(cert: x509.Certificate, host: str) -> bool:

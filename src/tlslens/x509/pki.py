@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tlslens._text import plural
 from tlslens.x509.signature import signed_by
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -178,7 +179,7 @@ def make_crl(
     crl = builder.sign(signing_key, hashes.SHA256())
     story = (
         f"'{issuer.certificate.subject.rfc4514_string()}' signs a CRL listing "
-        f"{len(revoked_serials)} revoked certificate(s), valid until "
+        f"{plural(len(revoked_serials), 'revoked certificate')}, valid until "
         f"{now + dt.timedelta(days=days):%Y-%m-%d}."
     )
     return crl.public_bytes(serialization.Encoding.DER), story
@@ -292,7 +293,8 @@ def sign_csr(
     cert = builder.sign(signing_key, hashes.SHA256())
     subject = csr.subject.rfc4514_string()
     story = (
-        f"'{issuer.certificate.subject.rfc4514_string()}' signs a {'client' if client else 'server'} "
+        f"'{issuer.certificate.subject.rfc4514_string()}' signs a "
+        f"{'client' if client else 'server'} "
         f"certificate for {subject} with its private key, valid {start:%Y-%m-%d} to "
         f"{start + dt.timedelta(days=days):%Y-%m-%d}. The requester's private key never left them."
     )

@@ -18,7 +18,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.x509.oid import NameOID
 
-from tlslens.x509.names import subject_text
+from tlslens.x509.names import san_texts, subject_text
 from tlslens.x509.signature import self_signed
 from tlslens.x509.wording import DECODE_ERRORS, EXTENSION_ERRORS, error_text
 
@@ -69,15 +69,19 @@ def key_problem(cert: x509.Certificate) -> str | None:
     return None
 
 
-def path_problems(path: list[x509.Certificate], *, anchored: bool) -> list[tuple[str, str]]:
+def path_problems(
+    path: list[x509.Certificate], *, anchored: bool, client: bool = False
+) -> list[tuple[str, str]]:
     """(code, message) for each rule the path breaks; ``anchored``: its last certificate is a
-    trust anchor of the store (trusted for what it is: its own identifiers are not asked)."""
+    trust anchor of the store (trusted for what it is: its own identifiers are not asked).
+    ``client``: a client's chain, to which RFC 5280's rules apply but not the CA/Browser
+    Forum's (its Baseline Requirements govern publicly trusted server certificates)."""
     found: list[tuple[str, str]] = []
     last = len(path) - 1
     for depth, cert in enumerate(path):
         anchor = anchored and depth == last
         name = subject_text(cert)
-        weak = key_problem(cert)
+        weak = None if client else key_problem(cert)
         if weak is not None:
             found.append(("weak_key", weak))
         if not anchor and cert.serial_number <= 0:
@@ -117,7 +121,7 @@ def path_problems(path: list[x509.Certificate], *, anchored: bool) -> list[tuple
                     "§4.2.1.1: every certificate a CA issues MUST name its key)",
                 )
             )
-        if anchor and root and isinstance(aki, x509.AuthorityKeyIdentifier):
+        if not client and anchor and root and isinstance(aki, x509.AuthorityKeyIdentifier):
             if aki.authority_cert_issuer or aki.authority_cert_serial_number is not None:
                 found.append(
                     (
@@ -138,7 +142,7 @@ def path_problems(path: list[x509.Certificate], *, anchored: bool) -> list[tuple
                         "differs from its own subjectKeyIdentifier (CA/B BR §7.1.2.1.3)",
                     )
                 )
-    if path:
+    if path and not client:
         mismatch = cn_outside_san(path[0])
         if mismatch is not None:
             found.append(("cn_not_in_san", mismatch))
@@ -171,8 +175,8 @@ def cn_outside_san(leaf: x509.Certificate) -> str | None:
         return None
     return (
         f"the leaf's commonName {cn!r} is not one of its subjectAltName values as written "
-        f"({', '.join([*dns, *ips][:6]) or 'none'}); clients ignore the CN, CA/B BR §7.1.4.3 "
-        "forbids the difference"
+        f"({', '.join(san_texts(leaf)[:6]) or 'none'}); clients ignore the CN, CA/B BR "
+        "§7.1.4.3 forbids the difference"
     )
 
 

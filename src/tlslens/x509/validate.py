@@ -19,7 +19,7 @@ import hashlib
 import ipaddress
 import itertools
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -36,8 +36,9 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
+from tlslens._text import plural
 from tlslens.x509.certificate import load_certificate
-from tlslens.x509.names import covers, issuer_key, names_of, subject_text
+from tlslens.x509.names import covers, issuer_key, names_of, san_texts, subject_text
 from tlslens.x509.ocsp import OCSPCheck, check_stapled_ocsp
 from tlslens.x509.profile import FORBIDDING, extension, path_problems
 from tlslens.x509.signature import explain_signature, self_signed, signed_by
@@ -195,6 +196,18 @@ def _days(delta_seconds: float) -> str:
     return f"{days:.0f} days" if days >= 2 else f"{days * 24:.0f} hours"
 
 
+def _loadable(certificates: Sequence[bytes]) -> list[x509.Certificate]:
+    """The certificates of ``certificates`` that parse (the others are another chain's
+    problem, told with that chain)."""
+    loaded = []
+    for der in certificates:
+        try:
+            loaded.append(load_certificate(der))
+        except ValueError:
+            continue
+    return loaded
+
+
 def _stand_in_name(dns: list[str], ips: list[str]) -> str | None:
     """With no name asked (no SNI, no --host) the chain is checked for a name the leaf itself
     covers, so that only the path, times and usages decide; a wildcard stands for one label."""
@@ -270,11 +283,14 @@ def validate(
     at_capture: bool = True,
     client: bool = False,
     max_depth: int | None = None,
+    lent: Sequence[bytes] = (),
 ) -> Validation:
     """Validate the chain a server sent (DER, in the order sent) as of ``at``
     (``at_capture``: the capture's own time, not one the user chose); with ``client``, the
     chain a client sent for client authentication (no name; clientAuth usage). ``max_depth``
-    bounds the intermediates a path may have (RFC 5280 leaves it to the relying party)."""
+    bounds the intermediates a path may have (RFC 5280 leaves it to the relying party).
+    ``lent``: intermediates the path may use that this chain did not send (for a client's
+    chain, the server's of the same connection: the server holds them)."""
     result = Validation(False, at, hostname, store.name, purpose="client" if client else "server")
     problems = result.problems
     parsed: list[x509.Certificate] = []
@@ -294,6 +310,7 @@ def validate(
         )
         return result
     leaf = parsed[0]
+    lent_certs = _loadable(lent)
 
     # -- the path, walked issuer by issuer ---------------------------------------------
     path = [leaf]
@@ -313,6 +330,18 @@ def validate(
             walk.append(found[0])
             path.append(found[1])
             current = found[1]
+            continue
+        borrowed = next(
+            (
+                c
+                for c in lent_certs
+                if c not in path and c.subject == current.issuer and signed_by(current, c)
+            ),
+            None,
+        )
+        if borrowed is not None:
+            path.append(borrowed)
+            current = borrowed
             continue
         root = next((r for r in store.by_subject(current.issuer) if signed_by(current, r)), None)
         if root is not None:
@@ -355,7 +384,7 @@ def validate(
         problems.append(
             Problem(
                 "extra_certificates",
-                f"{len(extra)} certificate(s) sent that are not on the path: "
+                f"{plural(len(extra), 'certificate')} sent that are not on the path: "
                 + "; ".join(subject_text(c) for c in extra[:3]),
             )
         )
@@ -415,7 +444,8 @@ def validate(
                 problems.append(
                     Problem(
                         "bad_basic_constraints",
-                        f"{subject_text(cert)} allows {constraints.path_length} CA(s) below it, "
+                        f"{subject_text(cert)} allows {plural(constraints.path_length, 'CA')} "
+                        "below it, "
                         f"the path has {depth - 1}",
                     )
                 )
@@ -449,8 +479,7 @@ def validate(
 
     # -- the name ------------------------------------------------------------------------------
     if hostname and not covers(leaf, hostname):
-        dns, ips = names_of(leaf)
-        covered = ", ".join([*dns, *ips][:8]) or "no subjectAltName at all (the CN is ignored)"
+        covered = ", ".join(san_texts(leaf)[:8]) or "no subjectAltName at all (the CN is ignored)"
         problems.append(
             Problem(
                 "name_mismatch",
@@ -488,7 +517,9 @@ def validate(
                     builder = builder.extension_policies(
                         ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee
                     )
-                    built = builder.build_client_verifier().verify(leaf, parsed[1:]).chain
+                    built = (
+                        builder.build_client_verifier().verify(leaf, parsed[1:] + lent_certs).chain
+                    )
                 else:
                     assert subject is not None
                     built = builder.build_server_verifier(subject).verify(leaf, parsed[1:])
@@ -512,11 +543,17 @@ def validate(
     if verifier_store is not None and not result.trusted and not problems:
         dns, ips = names_of(leaf)
         if not client and not hostname and not dns and not ips:
+            others = san_texts(leaf)
+            names = (
+                f"no host (its subjectAltName holds only {', '.join(others[:4])})"
+                if others
+                else "none (no subjectAltName; clients ignore the CN)"
+            )
             problems.append(
                 Problem(
                     "name_mismatch",
-                    "no host name was asked (no SNI) and the certificate names none (no "
-                    "subjectAltName; clients ignore the CN): no client can match it",
+                    f"no host name was asked (no SNI) and the certificate names {names}: "
+                    "no client can match it",
                 )
             )
         else:
@@ -528,7 +565,7 @@ def validate(
         problems[:] = [p for p in problems if p.code in ADVISORY]
         result.validity_at = kept_before
     # What the validator does not check, on the path it built (or the one walked).
-    for code, message in path_problems(result.path, anchored=result.path_in_store):
+    for code, message in path_problems(result.path, anchored=result.path_in_store, client=client):
         problems.append(Problem(code, message))
         if code in FORBIDDING:
             result.trusted = False

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 
+from tlslens._text import plural
+
 # What cryptography raises on attacker bytes besides ValueError: a field decoded lazily, on
 # first access (a name constraint that is no network: TypeError; the same extension twice; a
 # general name of a kind it does not know), or a version field it does not know at loading.
@@ -54,7 +56,7 @@ def error_text(error: Exception | str) -> str:
         kind = _KINDS.get(match["kind"], match["kind"])
         needed = re.search(r"needed: (\d+)", match["detail"] or "")
         if needed:
-            kind += f" ({needed[1]} more byte(s) needed)"
+            kind += f" ({plural(int(needed[1]), 'more byte')} needed)"
         location = [
             part.strip().strip('"').replace("::", ".")
             for part in (match["location"] or "").split(",")

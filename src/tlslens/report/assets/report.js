@@ -17,6 +17,13 @@
   const cache = new Map();
   let view = data.rows.map((row, i) => i);
   let sortCol = 0, sortDir = 1, page = 0;
+  // Each capture numbers its connections from 1: in a report of several, a connection is
+  // named by its file and its number there ("a.pcapng#3"), and so is its link (the page's
+  // address with #connection-FILE-N opens it; opening one puts it there).
+  const several = new Set(data.rows.map((row) => row[1])).size > 1;
+  const nameOf = (id, file) => (several ? `${file}#${id}` : String(id));
+  const linkOf = (id, file) =>
+    "#connection-" + (several ? `${encodeURIComponent(file)}-${id}` : id);
 
   function el(tag, props, ...kids) {
     const node = document.createElement(tag);
@@ -58,7 +65,8 @@
       const row = data.rows[i];
       const tr = el("tr", { "data-id": row[0] });
       row.forEach((cell, c) => {
-        const td = el("td", { text: String(cell), title: String(cell) });
+        const text = c === 0 ? nameOf(cell, row[1]) : String(cell);
+        const td = el("td", { text, title: text });
         const name = data.columns[c];
         if ((name === "chain" && cell === "not trusted") || (name === "problems" && cell > 0) ||
             (name === "forward_secrecy" && cell === "no")) td.className = "bad";
@@ -123,14 +131,15 @@
     document.getElementById("charts").hidden = true;
     const section = document.getElementById("detail");
     section.hidden = false;
-    section.dataset.id = detail.id;
-    document.getElementById("detail-title").textContent = detail.title;
+    section.dataset.id = nameOf(detail.id, detail.file);
+    document.getElementById("detail-title").textContent =
+      several ? `${detail.file} · ${detail.title}` : detail.title;
     drawSummary(detail);
     drawLadder(detail);
     drawSteps(detail);
     drawChain(detail.chain);
     drawKeys(detail.keys, detail);
-    history.replaceState(null, "", "#connection-" + detail.id);
+    history.replaceState(null, "", linkOf(detail.id, detail.file));
     window.scrollTo(0, 0);
   }
   document.getElementById("back").addEventListener("click", () => {
@@ -339,10 +348,11 @@
   }
 
   applyView();
-  const wanted = /^#connection-(\d+)$/.exec(location.hash);
-  if (wanted) {
-    const i = data.rows.findIndex((row) => row[0] === Number(wanted[1]));
+  async function follow() {
+    const i = data.rows.findIndex((row) => linkOf(row[0], row[1]) === location.hash);
     if (i >= 0) await openConnection(i);
   }
+  window.addEventListener("hashchange", follow);
+  await follow();
   document.body.dataset.ready = "1";
 })();
