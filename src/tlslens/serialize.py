@@ -13,7 +13,7 @@ from tlslens.handshake import messages as hs
 from tlslens.model import Connection, RecordInfo, TimelineEvent, ts_iso
 from tlslens.tls.fingerprint import client_fingerprints, ja3s_string, md5_hex
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _ALERT_LEVELS = {1: "warning", 2: "fatal"}
 
@@ -65,7 +65,7 @@ def alert_json(event: TimelineEvent) -> dict[str, Any]:
     }
 
 
-_NOT_ATTEMPTED = {
+_NOT_ATTEMPTED: dict[str, Any] = {
     "status": "not_attempted",
     "source": None,
     "reason": None,
@@ -74,6 +74,12 @@ _NOT_ATTEMPTED = {
     "records_failed_integrity": {"c2s": 0, "s2c": 0},
     "plaintext_bytes": {"c2s": 0, "s2c": 0},
     "plaintext_sha256": {"c2s": None, "s2c": None},
+    "opened": {
+        "handshake": {"c2s": False, "s2c": False},
+        "application_data": {"c2s": False, "s2c": False},
+        "early_data": False,
+    },
+    "missing_secrets": [],
 }
 
 

@@ -25,6 +25,7 @@ from tlslens.cli.output import (
     Connections,
     print_heading,
     problem_line,
+    say_if_key_log_matched_none,
     say_if_no_such_connection,
     unreadable,
 )
@@ -174,6 +175,7 @@ def decrypt(
         for finding in connections.summary.problems:
             err.print(Text(problem_line(str(capture), None, finding), style="yellow"))
         say_if_no_such_connection(err, capture, number, connections.summary)
+        say_if_key_log_matched_none(err, capture, connections.summary)
 
 
 def _decrypt_in_shares(
@@ -214,6 +216,7 @@ def _decrypt_in_shares(
         for finding in shared.problems:
             err.print(Text(problem_line(str(capture), None, finding), style="yellow"))
         say_if_no_such_connection(err, capture, number, shared.summary)
+        say_if_key_log_matched_none(err, capture, shared.summary)
     return done
 
 

@@ -514,6 +514,8 @@ class RecordContent:
         elif self.ctx.tls13:
             if self.decryptor is None:  # not reached: TLS 1.3 CertificateVerify is encrypted
                 reason = "the transcript hash it signs is not known"
+            elif not self.decryptor.transcript_complete():
+                reason = "it signs the server's encrypted handshake, which was not opened"
             else:
                 context = proof.TLS13_CLIENT_CONTEXT if is_client else proof.TLS13_SERVER_CONTEXT
                 data = proof.tls13_signed_content(context, self.decryptor.transcript_hash())
@@ -539,15 +541,17 @@ class RecordContent:
         if conn is None or not conn.tls13 or conn.resumed is not None:
             return
         seen = any(c.direction == S2C for c in conn.handshake_signatures)
-        if not seen and self.decryptor is None and self.tls13_encrypted:
+        dec = self.decryptor
+        if not seen and self.tls13_encrypted and (dec is None or not dec.transcript_complete()):
+            reason = (
+                "TLS 1.3 encrypts it: give the key log to check it"
+                if dec is None
+                else "TLS 1.3 encrypts it: the key log has no SERVER_HANDSHAKE_TRAFFIC_SECRET "
+                "for this connection"
+            )
             conn.handshake_signatures.append(
                 proof.SignatureCheck(
-                    "certificate_verify",
-                    S2C,
-                    "unknown (encrypted)",
-                    None,
-                    "TLS 1.3 encrypts it: give the key log to check it",
-                    conn.first_frame,
+                    "certificate_verify", S2C, "unknown (encrypted)", None, reason, conn.first_frame
                 )
             )
 
