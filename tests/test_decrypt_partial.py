@@ -237,6 +237,12 @@ def test_some_secrets_open_what_they_reach(
             if label not in keep
         ]
         assert got["missing_secrets"] == missing
+        signatures = [s for s in part[stream]["handshake_signatures"] if s["direction"] == "s2c"]  # type: ignore[attr-defined]
+        if handshake["s2c"]:
+            assert [s["verified"] for s in signatures] == [True]
+        else:  # listed, unchecked, saying which secret would open it
+            assert [s["verified"] for s in signatures] == [None]
+            assert "no SERVER_HANDSHAKE_TRAFFIC_SECRET" in signatures[0]["reason"]
         finished = got["finished_verified"]
         assert finished == {  # type: ignore[comparison-overlap]
             "c2s": True if handshake["c2s"] and handshake["s2c"] else None,
@@ -273,3 +279,22 @@ def test_early_secret_alone_opens_0rtt(tmp_path: Path) -> None:
     ]
     assert b"GET /early" in plain[(conns[1].tcp_stream, "c2s")]
     assert connection_to_json(conns[0])["decryption"]["status"] == "no_secret"
+
+
+def test_wrong_application_secrets_are_no_integrity_failures(tmp_path: Path) -> None:
+    """Application secrets that are not this session's are tried and open nothing: the
+    records are not counted as failing (they may be the handshake), and the reason says
+    the key log's secrets for this client random open no record."""
+    keys = CAPTURES / "demo-tls12-tls13.keys"
+    lines = []
+    for line in keys.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] in APPLICATION:
+            lines.append(f"{parts[0]} {parts[1]} {'00' * (len(parts[2]) // 2)}")
+    cut = tmp_path / "wrong.keys"
+    cut.write_text("\n".join(lines) + "\n")
+    for data in _by_stream(CAPTURES / "demo-tls12-tls13.pcapng", cut).values():
+        decryption: dict[str, object] = data["decryption"]  # type: ignore[assignment]
+        assert decryption["status"] == "no_secret"
+        assert decryption["records_failed_integrity"] == {"c2s": 0, "s2c": 0}
+        assert "open no record of this connection" in str(decryption["reason"])

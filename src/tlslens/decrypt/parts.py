@@ -43,11 +43,14 @@ def decryption_json(dec: ConnectionDecryptor) -> dict[str, Any]:
     reason = dec.reason
     missing = missing_secrets(dec)
     if dec.status == NO_SECRET and reason is None:
-        reason = (
-            f"the secrets given hold nothing for client random {dec.client_random[:6].hex()}…"
-            if dec.client_random
-            else "no ClientHello was seen, so no secret can be looked up"
-        )
+        random = f"client random {dec.client_random[:6].hex()}…"
+        if not dec.client_random:
+            reason = "no ClientHello was seen, so no secret can be looked up"
+        elif dec.store.keylog.knows(dec.client_random):
+            # Application secrets are tried record by record: none opened.
+            reason = f"the key log's secrets for {random} open no record of this connection"
+        else:
+            reason = f"the secrets given hold nothing for {random}"
     elif dec.status == DECRYPTED and reason is None and missing:
         # A renegotiation looks its secrets up by its own client random.
         which = (
