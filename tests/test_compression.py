@@ -110,7 +110,9 @@ def test_chain_from_the_api_and_the_narration() -> None:
         "The server's Certificate comes compressed with brotli (RFC 8879): 1023 bytes on the "
         "wire for 1212 declared uncompressed."
     )
-    assert step.lines[1].startswith("The server sends its certificate chain, 2 certificates, leaf first:")
+    assert step.lines[1].startswith(
+        "The server sends its certificate chain, 2 certificates, leaf first:"
+    )
     request = next(s for s in explain(conns[6]) if s.title.startswith("CertificateRequest"))
     assert any("compressed with zlib, brotli, zstd" in line for line in request.lines)
 

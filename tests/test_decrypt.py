@@ -55,7 +55,11 @@ def _decrypt(
     return conns, {k: bytes(v) for k, v in plain.items()}
 
 
-@pytest.mark.parametrize("capture", sorted(p.name for p in CAPTURES.glob("*.pcap*")))
+# aborted.pcapng's handshakes end before both Finished, and its key log holds no
+# application secrets: what it opens is tested in test_decrypt_partial.py.
+@pytest.mark.parametrize(
+    "capture", sorted(p.name for p in CAPTURES.glob("*.pcap*") if p.name != "aborted.pcapng")
+)
 def test_own_captures_decrypt_with_their_key_logs(capture: str) -> None:
     path = CAPTURES / capture
     keylog = path.with_name(path.name.rsplit(".pcap", 1)[0] + ".keys")

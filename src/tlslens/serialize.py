@@ -66,7 +66,7 @@ def alert_json(event: TimelineEvent) -> dict[str, Any]:
     }
 
 
-_NOT_ATTEMPTED = {
+_NOT_ATTEMPTED: dict[str, Any] = {
     "status": "not_attempted",
     "source": None,
     "reason": None,
@@ -75,6 +75,12 @@ _NOT_ATTEMPTED = {
     "records_failed_integrity": {"c2s": 0, "s2c": 0},
     "plaintext_bytes": {"c2s": 0, "s2c": 0},
     "plaintext_sha256": {"c2s": None, "s2c": None},
+    "opened": {
+        "handshake": {"c2s": False, "s2c": False},
+        "application_data": {"c2s": False, "s2c": False},
+        "early_data": False,
+    },
+    "missing_secrets": [],
 }
 
 

@@ -29,16 +29,19 @@ from tlslens.cli.output import (
     exit_if_nothing_matched,
     print_heading,
     problem_line,
+    say_if_key_log_matched_none,
     say_if_no_such_connection,
     unreadable,
 )
 from tlslens.cli.shares import write_shared
+from tlslens.decrypt.parts import missing_secrets
 from tlslens.errors import CaptureError
 from tlslens.explain import (
     certificate_lines,
     late_intermediate_lines,
     trust_lines,
 )
+from tlslens.keys.keylog import SERVER_HANDSHAKE_TRAFFIC_SECRET
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection
 from tlslens.net.revocation import RevocationChecker
@@ -120,6 +123,7 @@ def certs(
     for line in late_intermediate_lines(checker.late):
         console.print(Text(line, style="yellow"))
     say_if_no_such_connection(err, capture, number, connections.summary)
+    say_if_key_log_matched_none(err, capture, connections.summary)
     exit_if_nothing_matched(err, shown, number)
 
 
@@ -151,6 +155,7 @@ def _certs_in_shares(
         for line in late_intermediate_lines(shared.chains.late):
             console.print(Text(line, style="yellow"))
         say_if_no_such_connection(err, capture, number, shared.summary)
+        say_if_key_log_matched_none(err, capture, shared.summary)
         return shared.shown
     return None if done is None else -1
 
@@ -158,10 +163,7 @@ def _certs_in_shares(
 def _render_certs(console: Console, conn: Connection) -> None:
     print_heading(console, conn)
     if not conn.certificates:
-        reason = (
-            "encrypted (TLS 1.3): give --keylog to see it" if conn.tls13 else "not in the capture"
-        )
-        console.print(Text(f"No certificate chain: {reason}."))
+        console.print(Text(f"No certificate chain: {_no_chain(conn)}."))
     else:
         _render_chain(console, "As sent, leaf first:", conn.certificates, conn.validation)
     if conn.client_certificates:
@@ -172,6 +174,28 @@ def _render_certs(console: Console, conn: Connection) -> None:
             conn.client_validation,
         )
     console.print()
+
+
+def _no_chain(conn: Connection) -> str:
+    """Why no server certificate is shown: TLS 1.3 sends it encrypted, and the secrets given
+    may hold nothing for this connection, or not the server's handshake secret."""
+    dec = conn.decryption
+    if not conn.tls13:
+        return "not in the capture"
+    if dec is None:
+        return "encrypted (TLS 1.3): give --keylog to see it"
+    if not dec.store.keylog.knows(dec.client_random):
+        return "encrypted (TLS 1.3), and the key log given holds nothing for this connection"
+    if SERVER_HANDSHAKE_TRAFFIC_SECRET in missing_secrets(dec):
+        return (
+            f"encrypted (TLS 1.3), and the key log has no {SERVER_HANDSHAKE_TRAFFIC_SECRET} "
+            "for this connection"
+        )
+    if conn.resumed is not None:
+        return "none sent: the session was resumed"
+    if dec.status != "decrypted":
+        return f"encrypted (TLS 1.3), and not opened: {dec.to_json()['reason']}"
+    return "not in the capture"
 
 
 def _render_chain(

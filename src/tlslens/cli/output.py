@@ -83,6 +83,34 @@ def exit_if_nothing_matched(
     sys.exit(1)
 
 
+def key_log_match(conn: Connection) -> bool | None:
+    """Whether the key log given has a line for this connection's client random (None when
+    no secrets were given or no ClientHello was seen)."""
+    dec = conn.decryption
+    if dec is None or not dec.client_random or not dec.store.keylog.secrets:
+        return None
+    return bool(dec.store.keylog.knows(dec.client_random))
+
+
+def count_key_log_match(summary: CaptureSummary, matched: bool | None) -> None:
+    if matched is not None:
+        summary.client_randoms += 1
+        summary.key_log_matched += matched
+
+
+def say_if_key_log_matched_none(err: Console, path: Path, summary: CaptureSummary) -> None:
+    """A key log for other connections is said once for the capture, not once for each."""
+    if summary.client_randoms and not summary.key_log_matched:
+        err.print(
+            Text(
+                f"{safe_text(str(path))}: the key log matched 0 of {summary.client_randoms} "
+                "client randoms: its secrets are for other connections (another capture, or "
+                "another run of the client)",
+                style="yellow",
+            )
+        )
+
+
 def write_line(out: Console, line: str) -> None:
     """One line to a file or pipe as it is: no wrapping, cropping or padding, no rich overhead.
     The caller has made it safe (``safe_text``)."""
@@ -149,7 +177,9 @@ class Connections:
             clock=time.monotonic,
         )
         try:
-            yield from capture
+            for conn in capture:
+                count_key_log_match(capture.summary, key_log_match(conn))
+                yield conn
         finally:
             bar.stop()
         self.summary = capture.summary

@@ -26,6 +26,7 @@ from tlslens.cli.output import (
     exit_if_nothing_matched,
     print_heading,
     problem_line,
+    say_if_key_log_matched_none,
     say_if_no_such_connection,
     unreadable,
 )
@@ -178,6 +179,7 @@ def decrypt(
         for finding in connections.summary.problems:
             err.print(Text(problem_line(str(capture), None, finding), style="yellow"))
         say_if_no_such_connection(err, capture, number, connections.summary)
+        say_if_key_log_matched_none(err, capture, connections.summary)
     exit_if_nothing_matched(err, shown, number)
 
 
@@ -220,6 +222,7 @@ def _decrypt_in_shares(
         for finding in shared.problems:
             err.print(Text(problem_line(str(capture), None, finding), style="yellow"))
         say_if_no_such_connection(err, capture, number, shared.summary)
+        say_if_key_log_matched_none(err, capture, shared.summary)
         return shared.shown
     return None if done is None else -1
 

@@ -52,7 +52,7 @@ from tlslens._text import safe_text
 from tlslens.capture import open_capture
 from tlslens.cli.journals import END, Replay
 from tlslens.cli.options import check_chain, matches, verdicts
-from tlslens.cli.output import FileProgress, unreadable
+from tlslens.cli.output import FileProgress, count_key_log_match, key_log_match, unreadable
 from tlslens.errors import CaptureError
 from tlslens.explain import ResumptionSavings
 from tlslens.keys.store import KeyStore
@@ -302,6 +302,7 @@ class SharedJson:
         self.connections = 0
         self.shown = 0
         self.summary = CaptureSummary(file=str(self.path))
+        self.key_log = CaptureSummary(file=str(self.path))  # its matches, over all workers
 
     def _out(
         self,
@@ -400,6 +401,7 @@ class SharedJson:
                             conn.validation = conn.client_validation = None
                 chain |= {
                     "c": [der(cert.der) for cert in conn.certificates],
+                    "y": key_log_match(conn),
                     "m": shown,
                     "f": final,
                     "r": ResumptionSavings.sample(conn) if shown else None,
@@ -519,6 +521,7 @@ class SharedJson:
                 if self.each is not None:
                     self.each(conn_id, _flow_of(line.encode()))
                 sent = ders(chain["c"])
+                count_key_log_match(self.key_log, chain["y"])
                 if not chain["m"] or (number is not None and conn_id != number):
                     chains.observe(sent, conn_id)
                     continue
@@ -578,4 +581,6 @@ def write_shared(shared: SharedJson, out: Console) -> bool | None:
         err.print(Text(f"{safe_text(str(path))}: {safe_text(shared.failure)}", style="red"))
         return False
     shared.summary.tls_connections = shared.connections
+    shared.summary.client_randoms = shared.key_log.client_randoms
+    shared.summary.key_log_matched = shared.key_log.key_log_matched
     return True

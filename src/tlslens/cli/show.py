@@ -34,6 +34,7 @@ from tlslens.cli.output import (
     exit_if_nothing_matched,
     print_heading,
     problem_line,
+    say_if_key_log_matched_none,
     say_if_no_such_connection,
     unreadable,
     write_line,
@@ -44,6 +45,7 @@ from tlslens.explain import (
     ForwardSecrecyTally,
     ResumptionSavings,
     Step,
+    decryption_status,
     explain,
     late_intermediate_lines,
     record_lines,
@@ -214,6 +216,7 @@ def show(
             # JSON Lines carry one object per connection: the note goes to stderr there.
             (err if as_json else out).print(Text(f"{safe_text(str(path))}: {line}", style="yellow"))
         say_if_no_such_connection(err, path, number, summary)
+        say_if_key_log_matched_none(err, path, summary)
         for line in savings.lines():
             (err if as_json else out).print(Text(safe_text(line)))
         if not as_json:
@@ -240,6 +243,7 @@ def _in_shares(shared: SharedJson, out: Console, as_json: bool) -> int | None:
     for line in late_intermediate_lines(shared.chains.late):
         notes.print(Text(f"{safe_text(path)}: {line}", style="yellow"))
     say_if_no_such_connection(err, shared.path, shared.filters[0], shared.summary)
+    say_if_key_log_matched_none(err, shared.path, shared.summary)
     for line in shared.savings.lines():
         notes.print(Text(safe_text(line)))
     if not as_json:
@@ -296,6 +300,9 @@ def _render_brief(out: Console, conn: Connection) -> None:
         f"{suite} {verdict}; {plural(len(conn.problems), 'problem')}"
         + (f" ({named})" if named else "")
     )
+    decryption = decryption_status(conn)
+    if decryption is not None:  # secrets were given
+        line += f"; {decryption}"
     if out.is_terminal:
         out.print(Text(line))
     else:

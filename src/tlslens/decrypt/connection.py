@@ -10,6 +10,14 @@ Finished is recomputed from the transcript and compared. Application data
 plaintext is hashed per direction (and handed to an optional sink) but never
 stored.
 
+Key logs are often partial: a TLS 1.3 client that aborts its handshake logged its
+handshake secrets and never the application ones, and some stacks log one side's
+secret before the other's. Each TLS 1.3 secret is used on its own, for its own
+direction and phase; a direction whose handshake secret is missing tries its
+application traffic secret on each record (as Wireshark does) until one opens, since
+its encrypted handshake cannot be read to see where it ends. ``opened`` keeps which
+parts were read and ``missing_secrets`` names the key-log labels that were not there.
+
 Nothing here reads files or the clock: the ``KeyStore`` is filled by the caller.
 """
 
@@ -24,24 +32,34 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from tlslens import registry
+from tlslens.decrypt import parts
+from tlslens.decrypt.parts import (
+    APPLICATION_DATA,
+    C2S,
+    DECRYPTED,
+    EARLY_DATA,
+    HANDSHAKE,
+    NO_SECRET,
+    S2C,
+)
 from tlslens.decrypt.protection import CipherSpec, RecordProtection, cipher_spec
 from tlslens.errors import DecryptError, UnsupportedCipherError
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.keys import hkdf, prf
-from tlslens.keys.keylog import CLIENT_RANDOM
+from tlslens.keys.keylog import CLIENT_RANDOM, EARLY
 from tlslens.keys.store import KeyStore
 
-C2S = "c2s"
-S2C = "s2c"
-
-NO_SECRET = "no_secret"
 WRONG_SECRET = "wrong_secret"
 UNSUPPORTED_CIPHER = "unsupported_cipher"
-DECRYPTED = "decrypted"
 
 PlaintextSink = Callable[[str, bytes], None]
 MAX_DECOMPRESSED = (1 << 14) + 1024
+# Records of a direction tried with its application traffic secret, its handshake secret
+# missing, before that secret is taken to be another session's: a server's encrypted
+# handshake is a few records (a large chain spans several of 16 KiB).
+MAX_TRIAL_RECORDS = 32
+_SIDE = {C2S: "CLIENT", S2C: "SERVER"}
 
 
 @dataclass(slots=True)
@@ -99,6 +117,14 @@ class ConnectionDecryptor:
         self.early_active = False
         # DEFLATE (compression method 1, RFC 3749): one zlib stream per direction.
         self.inflaters: dict[str, Any] | None = None
+        # TLS 1.3: what the keys in force per direction protect, and the application keys
+        # tried on a direction whose handshake keys are missing (see Strategy).
+        self.phase = {C2S: HANDSHAKE, S2C: HANDSHAKE}
+        self.trial: dict[str, RecordProtection | None] = {C2S: None, S2C: None}
+        self.trial_failures = {C2S: 0, S2C: 0}
+        self.early_seen = False  # a 0-RTT record was seen, opened or not
+        self.opened: set[tuple[str, str]] = set()  # (part, direction) with a record opened
+        self.server_handshake_keys = False  # TLS 1.3: its flight, in the transcript, is read
 
     # -- handshake messages ---------------------------------------------------------
     def on_message(self, direction: str, raw: bytes, message: hs.HandshakeMessage) -> None:
@@ -121,9 +147,7 @@ class ConnectionDecryptor:
                 self.client_version = message.legacy_version
                 ticket = ext.find(message.extensions, ext.SESSION_TICKET)
                 self.client_ticket = ticket.data if ticket else b""
-                self.early_secret = self.store.keylog.get(
-                    "CLIENT_EARLY_TRAFFIC_SECRET", self.client_random
-                )
+                self.early_secret = self.store.keylog.get(EARLY, self.client_random)
                 suites = [s for s in message.cipher_suites if (s >> 8) == 0x13]
                 self.early_suite = registry.CIPHER_SUITES.get(suites[0]) if suites else None
             self._append(raw)
@@ -352,6 +376,7 @@ class ConnectionDecryptor:
     def open_early(self, version: int, body: bytes) -> tuple[int, bytes] | None:
         """A 0-RTT record (before the ServerHello), with the client early traffic secret
         and the cipher suite of the PSK (taken to be the first TLS 1.3 suite offered)."""
+        self.early_seen = True
         if self.early is None:
             if self.early_secret is None or self.early_suite is None:
                 return None
@@ -365,21 +390,57 @@ class ConnectionDecryptor:
                 spec, version=0x0304, key=keys.key, iv=keys.iv, tls13=True
             )
             self.derivation.append(("client_early_traffic_secret", self.early_secret))
+            if self.source is None:
+                self.source = self.derivations[-1].source = self.store.keylog.origin(
+                    EARLY, self.client_random
+                )
         self.early_active = True
         return self._open_with(self.early, C2S, 23, version, body)
 
     def _tls13_handshake_keys(self) -> None:
+        """Each direction's handshake keys from its own secret; a direction without one
+        gets its application keys to try (see Strategy)."""
         log = self.store.keylog
-        c_hs = log.get("CLIENT_HANDSHAKE_TRAFFIC_SECRET", self.client_random)
-        s_hs = log.get("SERVER_HANDSHAKE_TRAFFIC_SECRET", self.client_random)
-        if c_hs is None or s_hs is None:
-            return
-        self.source = log.origin("SERVER_HANDSHAKE_TRAFFIC_SECRET", self.client_random)
-        self.derivations[-1].source = self.source
-        self.status = DECRYPTED
-        self.traffic = {C2S: c_hs, S2C: s_hs}
-        self.pending[C2S] = self._tls13_protection("client_handshake", c_hs)
-        self.active[S2C] = self._tls13_protection("server_handshake", s_hs)
+        for direction in (C2S, S2C):
+            label = f"{_SIDE[direction]}_HANDSHAKE_TRAFFIC_SECRET"
+            secret = log.get(label, self.client_random)
+            if secret is None:
+                self.trial[direction] = self._application_keys(direction)
+                continue
+            self._found(label)
+            self.server_handshake_keys = self.server_handshake_keys or direction == S2C
+            self.traffic[direction] = secret
+            prefix = f"{_SIDE[direction].lower()}_handshake"
+            protection = self._tls13_protection(prefix, secret)
+            # The client's handshake keys are in force from its first protected record.
+            if direction == C2S:
+                self.pending[C2S] = protection
+            else:
+                self.active[S2C] = protection
+
+    def _found(self, label: str) -> None:
+        """A secret of this connection was found: where the first came from is its source."""
+        if self.source is None:
+            self.source = self.store.keylog.origin(label, self.client_random)
+            self.derivations[-1].source = self.source
+        if self.status == NO_SECRET:
+            self.status = DECRYPTED
+
+    def _application_keys(self, direction: str) -> RecordProtection | None:
+        """TLS 1.3: the record protection of a direction's first application traffic
+        secret, if the key log holds it."""
+        label = f"{_SIDE[direction]}_TRAFFIC_SECRET_0"
+        secret = self.store.keylog.get(label, self.client_random)
+        if secret is None:
+            return None
+        self.traffic[direction] = secret
+        prefix = "client_application" if direction == C2S else "server_application"
+        return self._tls13_protection(prefix, secret)
+
+    def transcript_complete(self) -> bool:
+        """TLS 1.3: whether every handshake message so far was read (the server's flight
+        needs its handshake secret), so that a transcript hash is the one both ends took."""
+        return not self.tls13 or self.server_handshake_keys
 
     def client_handshake_protection(self) -> RecordProtection | None:
         """TLS 1.3: the client's handshake keys, once the ServerHello is in."""
@@ -389,16 +450,8 @@ class ConnectionDecryptor:
         return self.active[C2S]
 
     def _tls13_after_finished(self, direction: str) -> None:
-        label = "CLIENT_TRAFFIC_SECRET_0" if direction == C2S else "SERVER_TRAFFIC_SECRET_0"
-        secret = self.store.keylog.get(label, self.client_random)
-        if secret is None:
-            self.active[direction] = None
-            if self.status == DECRYPTED:
-                self.reason = f"the key log has no {label} for this session"
-            return
-        self.traffic[direction] = secret
-        prefix = "client_application" if direction == C2S else "server_application"
-        self.active[direction] = self._tls13_protection(prefix, secret)
+        self.phase[direction] = APPLICATION_DATA
+        self.active[direction] = self._application_keys(direction)
         if direction == C2S:
             self.pending[C2S] = None
 
@@ -418,7 +471,8 @@ class ConnectionDecryptor:
             return
         if self.tls13:
             base = self.traffic.get(direction)
-            if base is None:
+            # The client's Finished covers the server's flight, which needs its own secret.
+            if base is None or not self.transcript_complete():
                 return
             expected = hkdf.finished_verify_data(
                 self.hash_name, base, prf.digest(self.hash_name, bytes(self.transcript))
@@ -450,17 +504,47 @@ class ConnectionDecryptor:
         protection = self.active[direction]
         if direction == C2S and self.early_active and self.early is not None:
             protection = self.early  # 0-RTT goes on until EndOfEarlyData
-        if protection is None:
+        if protection is not None:
+            return self._open_with(protection, direction, ctype, version, body)
+        trial = self.trial[direction]
+        if trial is None:
             return None
-        return self._open_with(protection, direction, ctype, version, body)
+        opened = self._open_with(trial, direction, ctype, version, body, trial=True)
+        if opened is not None:
+            # The first record the application keys open ends this direction's handshake.
+            self.trial[direction], self.active[direction] = None, trial
+            self.phase[direction] = APPLICATION_DATA
+            self._found(f"{_SIDE[direction]}_TRAFFIC_SECRET_0")
+        return opened
 
     def _open_with(
-        self, protection: RecordProtection, direction: str, ctype: int, version: int, body: bytes
-    ) -> tuple[int, bytes]:
+        self,
+        protection: RecordProtection,
+        direction: str,
+        ctype: int,
+        version: int,
+        body: bytes,
+        *,
+        trial: bool = False,
+    ) -> tuple[int, bytes] | None:
+        """Open one record; with ``trial``, a record that does not open is one the keys
+        do not protect (None), not a failure."""
         result = self.results[direction]
         try:
             opened = protection.open_record(ctype, version, body)
         except DecryptError:
+            if trial:
+                protection.seq = 0  # not this key's record: its first is still to come
+                self.trial_failures[direction] += 1
+                if self.trial_failures[direction] >= MAX_TRIAL_RECORDS:
+                    self.trial[direction] = None
+                    self.reason = (
+                        f"no record of {MAX_TRIAL_RECORDS} from the "
+                        f"{_SIDE[direction].lower()} opens with its "
+                        f"{_SIDE[direction]}_TRAFFIC_SECRET_0: the secret belongs to another "
+                        "session"
+                    )
+                return None
             result.records_failed_integrity += 1
             if result.records_decrypted == 0:
                 self.status = WRONG_SECRET
@@ -470,6 +554,7 @@ class ConnectionDecryptor:
                 )
             raise
         result.records_decrypted += 1
+        self._mark_opened(protection, direction, opened[0])
         if self.inflaters is not None and not self.tls13:
             inflater = self.inflaters[direction]
             # RFC 5246 §6.2.2: a decompressed fragment never exceeds 2^14 + 1024 bytes.
@@ -484,6 +569,24 @@ class ConnectionDecryptor:
             return opened[0], plain
         return opened
 
+    def _mark_opened(self, protection: RecordProtection, direction: str, ctype: int) -> None:
+        """Which part a record opened belongs to: in TLS 1.3 the keys tell (an alert under
+        handshake keys ends the handshake); before, the content type (the Finished is the
+        encrypted handshake)."""
+        if protection is self.early:
+            part: str | None = EARLY_DATA
+        elif self.tls13:
+            # Tried application keys open application data, whatever the phase said.
+            part = (
+                APPLICATION_DATA if protection is self.trial[direction] else self.phase[direction]
+            )
+        else:
+            part = {22: HANDSHAKE, 23: APPLICATION_DATA}.get(ctype)
+        if part is not None:
+            self.opened.add((part, direction))
+        if self.status == NO_SECRET:
+            self.status = DECRYPTED  # 0-RTT opened with the early secret alone
+
     def application_data(self, direction: str, plaintext: bytes) -> None:
         result = self.results[direction]
         result.plaintext_bytes += len(plaintext)
@@ -492,22 +595,4 @@ class ConnectionDecryptor:
             self.sink(direction, plaintext)
 
     def to_json(self) -> dict[str, Any]:
-        reason = self.reason
-        if self.status == NO_SECRET and reason is None:
-            reason = (
-                f"the secrets given hold nothing for client random {self.client_random[:6].hex()}…"
-                if self.client_random
-                else "no ClientHello was seen, so no secret can be looked up"
-            )
-        return {
-            "status": self.status,
-            "source": self.source,
-            "reason": reason,
-            "finished_verified": {d: r.finished_verified for d, r in self.results.items()},
-            "records_decrypted": {d: r.records_decrypted for d, r in self.results.items()},
-            "records_failed_integrity": {
-                d: r.records_failed_integrity for d, r in self.results.items()
-            },
-            "plaintext_bytes": {d: r.plaintext_bytes for d, r in self.results.items()},
-            "plaintext_sha256": {d: r.sha256.hexdigest() for d, r in self.results.items()},
-        }
+        return parts.decryption_json(self)

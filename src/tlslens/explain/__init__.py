@@ -11,7 +11,12 @@ from tlslens.explain.chain import (
     path_tree,
     trust_lines,
 )
-from tlslens.explain.derivation import ForwardSecrecyTally, decryption_summary, key_steps
+from tlslens.explain.derivation import (
+    ForwardSecrecyTally,
+    decryption_status,
+    decryption_summary,
+    key_steps,
+)
 from tlslens.explain.framing import record_lines
 from tlslens.explain.summary import ResumptionSavings, summary_lines
 from tlslens.explain.timeline import explain
@@ -22,6 +27,7 @@ __all__ = [
     "ResumptionSavings",
     "Step",
     "certificate_lines",
+    "decryption_status",
     "decryption_summary",
     "describe_cipher_suite",
     "describe_ocsp",

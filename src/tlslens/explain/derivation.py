@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from tlslens._text import plural
 from tlslens.model import Connection
@@ -88,10 +89,13 @@ def decryption_summary(conn: Connection) -> str | None:
     if status == "decrypted":
         records = sum(data["records_decrypted"].values())
         size = sum(data["plaintext_bytes"].values())
-        text = (
-            f"decrypted ({plural(records, 'record')}, {plural(size, 'byte')} of application data; "
-        )
+        text = "decrypted"
+        if data["missing_secrets"]:  # the parts opened matter only when some could not be
+            text += f": {opened_words(data['opened'])}"
+        text += f" ({plural(records, 'record')}, {plural(size, 'byte')} of application data; "
         text += _finished_words(data["finished_verified"]) + ")"
+        if data["reason"]:
+            text += f"; {data['reason']}"
         failed = data["records_failed_integrity"]
         if any(failed.values()):
             text += (
@@ -100,6 +104,62 @@ def decryption_summary(conn: Connection) -> str | None:
             )
         return text
     return f"{status.replace('_', ' ')}: {data['reason']}" if data["reason"] else status
+
+
+def decryption_status(conn: Connection) -> str | None:
+    """One phrase for a --brief line: what the secrets given opened of this connection, and
+    which were missing (None when no secrets were given)."""
+    dec = conn.decryption
+    if dec is None:
+        return None
+    data = dec.to_json()
+    if data["status"] == "decrypted":
+        text = f"decrypted: {opened_words(data['opened'])}"
+    else:
+        text = "not decrypted: " + data["status"].replace("_", " ")
+    if data["missing_secrets"]:
+        text += f" ({missing_words(data['missing_secrets'])})"
+    return text
+
+
+_PAIRS = {
+    "handshake traffic secrets": (
+        "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+        "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+    ),
+    "application traffic secrets": ("CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"),
+}
+
+
+def missing_words(missing: list[str]) -> str:
+    """'no application traffic secrets' for both of a pair, else each label by name, in
+    the order given."""
+    words: list[str] = []
+    for label in missing:
+        pair = next((n for n, labels in _PAIRS.items() if label in labels), None)
+        if pair is not None and all(other in missing for other in _PAIRS[pair]):
+            label = pair
+        if label not in words:
+            words.append(label)
+    return "no " + ", no ".join(words)
+
+
+def opened_words(opened: dict[str, Any]) -> str:
+    """'handshake only', "the server's handshake only", 'handshake and application data'…"""
+    parts = []
+    for part, noun in (("handshake", "handshake"), ("application_data", "application data")):
+        sides = opened[part]
+        if sides["c2s"] and sides["s2c"]:
+            parts.append(noun)
+        elif sides["c2s"] or sides["s2c"]:
+            parts.append(f"the {'client' if sides['c2s'] else 'server'}'s {noun}")
+    if opened["early_data"]:
+        parts.append("early data")
+    if not parts:
+        return "no record opened"
+    if len(parts) == 1:
+        return parts[0] + " only"
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def _finished_words(verified: dict[str, bool | None]) -> str:

@@ -24,6 +24,15 @@ TLS13_LABELS = (
     "EXPORTER_SECRET",
 )
 LABELS = (CLIENT_RANDOM, RSA, *TLS13_LABELS)
+EARLY = "CLIENT_EARLY_TRAFFIC_SECRET"
+SERVER_HANDSHAKE_TRAFFIC_SECRET = "SERVER_HANDSHAKE_TRAFFIC_SECRET"
+# What opens a TLS 1.3 connection's records after the ServerHello, in the order used.
+TLS13_TRAFFIC_LABELS = (
+    "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+    SERVER_HANDSHAKE_TRAFFIC_SECRET,
+    "CLIENT_TRAFFIC_SECRET_0",
+    "SERVER_TRAFFIC_SECRET_0",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +107,10 @@ class KeyLog:
 
     def get(self, label: str, client_random: bytes) -> bytes | None:
         return self.secrets.get((label, client_random))
+
+    def knows(self, client_random: bytes) -> bool:
+        """Whether any line of the key log is for this client random."""
+        return any((label, client_random) in self.secrets for label in LABELS)
 
     def origin(self, label: str, client_random: bytes) -> str:
         return self.origins.get((label, client_random), "keylog")

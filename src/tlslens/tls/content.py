@@ -513,7 +513,8 @@ class RecordContent:
             else:
                 reason = "the hellos with the randoms it signs were not both seen"
         elif self.ctx.tls13:
-            if self.decryptor is None:  # not reached: TLS 1.3 CertificateVerify is encrypted
+            # Without the server's handshake secret its flight, in the transcript, is unread.
+            if self.decryptor is None or not self.decryptor.transcript_complete():
                 reason = "the transcript hash it signs is not known"
             else:
                 context = proof.TLS13_CLIENT_CONTEXT if is_client else proof.TLS13_SERVER_CONTEXT
@@ -533,24 +534,6 @@ class RecordContent:
         conn.handshake_signatures.append(
             proof.SignatureCheck(name, direction, described, verified, reason, self.frame)
         )
-
-    def note_unseen_signatures(self) -> None:
-        """A TLS 1.3 server's CertificateVerify that stayed encrypted is listed, unchecked."""
-        conn = self.conn
-        if conn is None or not conn.tls13 or conn.resumed is not None:
-            return
-        seen = any(c.direction == S2C for c in conn.handshake_signatures)
-        if not seen and self.decryptor is None and self.tls13_encrypted:
-            conn.handshake_signatures.append(
-                proof.SignatureCheck(
-                    "certificate_verify",
-                    S2C,
-                    "unknown (encrypted)",
-                    None,
-                    "TLS 1.3 encrypts it: give the key log to check it",
-                    conn.first_frame,
-                )
-            )
 
     def _server_certificates(self) -> list[CertificateInfo]:
         conn = self.conn

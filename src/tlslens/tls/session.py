@@ -23,6 +23,7 @@ from tlslens.handshake import messages as hs
 from tlslens.handshake import sslv2
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, Prelude, RecordInfo
+from tlslens.tls import proof
 from tlslens.tls.content import DirectionState, RecordContent
 from tlslens.tls.defrag import MAX_HANDSHAKE_MESSAGE
 from tlslens.tls.deprecated import DEPRECATED_VERSION, deprecation
@@ -263,6 +264,26 @@ class TLSSession(RecordContent):
         self.note_unseen_signatures()
         _note_deprecated_version(conn)
         return conn if self.is_tls else None
+
+    def note_unseen_signatures(self) -> None:
+        """A TLS 1.3 server's CertificateVerify that stayed encrypted is listed, unchecked."""
+        conn = self.conn
+        if conn is None or not conn.tls13 or conn.resumed is not None:
+            return
+        seen = any(c.direction == S2C for c in conn.handshake_signatures)
+        dec = self.decryptor
+        if not seen and self.tls13_encrypted and (dec is None or not dec.transcript_complete()):
+            reason = (
+                "TLS 1.3 encrypts it: give the key log to check it"
+                if dec is None
+                else "TLS 1.3 encrypts it: the key log has no SERVER_HANDSHAKE_TRAFFIC_SECRET "
+                "for this connection"
+            )
+            conn.handshake_signatures.append(
+                proof.SignatureCheck(
+                    "certificate_verify", S2C, "unknown (encrypted)", None, reason, conn.first_frame
+                )
+            )
 
     # -- detection -------------------------------------------------------------------
     def _detect(self, side: int, st: _Side, data: bytes, offset: int) -> None:
