@@ -204,3 +204,40 @@ def follow_tls(
             else:
                 current["node0"] += bytes.fromhex(line.strip())
     return {k: {n: bytes(v) for n, v in d.items()} for k, d in result.items()}
+
+
+def alerts_by_stream(
+    path: Path, options: list[str], cwd: Path | None = None
+) -> dict[int, list[tuple[int, int]]]:
+    """Every alert tshark decodes (plaintext, or decrypted with ``options``' key log), per
+    TCP stream in wire order: {stream: [(level, description), ...]}."""
+    cmd = [
+        *_tshark_base(path, options),
+        "-Y",
+        "tls.alert_message",
+        "-T",
+        "fields",
+        "-E",
+        "separator=\t",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+        "-e",
+        "tcp.stream",
+        "-e",
+        "tls.alert_message.level",
+        "-e",
+        "tls.alert_message.desc",
+    ]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, cwd=cwd, check=False
+    ).stdout
+    alerts: dict[int, list[tuple[int, int]]] = {}
+    for line in out.splitlines():
+        stream, levels, descriptions = (line.split("\t") + ["", ""])[:3]
+        if not stream:
+            continue
+        pairs = zip(_ints(levels), _ints(descriptions), strict=True)
+        alerts.setdefault(int(stream), []).extend(pairs)
+    return alerts

@@ -50,6 +50,7 @@ from tlslens.explain import (
 )
 from tlslens.model import C2S, Connection
 from tlslens.net.revocation import RevocationChecker
+from tlslens.outcome import outcome_of
 from tlslens.pipeline import CaptureSummary
 from tlslens.serialize import cipher_suite_label, connection_to_json
 
@@ -82,7 +83,8 @@ _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "
 @click.option(
     "--brief",
     is_flag=True,
-    help="One line per connection: client, server, SNI, version, suite, verdict, problems.",
+    help="One line per connection: client, server, SNI, version, suite, verdict, outcome, "
+    "problems.",
 )
 @click.option(
     "--records",
@@ -287,7 +289,7 @@ def _render_brief(out: Console, conn: Connection) -> None:
         )
     line = (
         f"#{conn.id} {conn.client} → {conn.server} {safe_text(conn.sni or '-')} {version} "
-        f"{suite} {verdict}; {len(conn.problems)} problem(s)"
+        f"{suite} {verdict}; {outcome_of(conn).brief}; {len(conn.problems)} problem(s)"
     )
     if out.is_terminal:
         out.print(Text(line))

@@ -23,31 +23,14 @@ from tlslens.explain.key_exchange import (
 from tlslens.explain.vocabulary import Step
 from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection, TimelineEvent, ts_iso
+from tlslens.outcome import ALERT_WORDS, message_title, outcome_of
 from tlslens.serialize import alert_json
-
-ALERT_WORDS = {
-    "close_notify": "a normal, orderly close",
-    "unknown_ca": "the sender did not trust the certificate's issuer",
-    "bad_certificate": "the sender rejected the certificate",
-    "certificate_expired": "the sender found the certificate expired",
-    "handshake_failure": "no acceptable set of parameters could be agreed",
-    "protocol_version": "the sender does not support the offered versions",
-    "decrypt_error": "a signature or Finished check failed",
-    "bad_record_mac": "a record failed its integrity check",
-    "unexpected_message": "a message arrived where it is not allowed",
-    "no_renegotiation": "renegotiation was refused",
-    "certificate_required": "the server wanted a client certificate",
-    "inappropriate_fallback": "a version downgrade was detected (RFC 7507)",
-    "unrecognized_name": "the server does not know the requested name",
-    "no_application_protocol": "no ALPN protocol in common",
-}
 
 
 def _message_step(conn: Connection, event: TimelineEvent) -> Step:
     msg = event.message
     assert msg is not None
-    name = registry.handshake_name(msg.msg_type)
-    title = "".join(word.capitalize() for word in name.split("_"))
+    title = message_title(msg.msg_type)
     lines: list[str] = []
     if isinstance(msg, hs.ClientHello):
         title = "ClientHello"
@@ -193,6 +176,7 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
         )
     encrypted_seen: dict[str, int] = {}
     ccs_seen: set[str] = set()
+    completed = outcome_of(conn).status == "completed"
     for event in conn.timeline:
         time = ts_iso(event.ts_ns)
         if handshake >= 0 and handshake not in keys_told and _keys_in_use(conn, event):
@@ -234,6 +218,9 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
             if alert["description"] == "encrypted":
                 text = (
                     "An encrypted alert (most often close_notify, the normal end of the session)."
+                    if completed
+                    else "An encrypted alert in a handshake that never finished: most likely "
+                    "the fatal alert that ended it (a key log shows which)."
                 )
                 steps.append(
                     Step(

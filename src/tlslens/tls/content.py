@@ -270,7 +270,10 @@ class RecordContent:
                     }:
                         self.conn.abbreviated = True
         elif ctype == CT_ALERT:
-            if not plain and (st.encrypted or self.tls13_encrypted):
+            # RFC 8446 §5.2: a protected TLS 1.3 record always has outer type 23, so a type-21
+            # record is a plaintext alert, from either side and at any point (a client that
+            # rejects the server's certificate often sends one in the clear).
+            if not plain and st.encrypted and not self.ctx.tls13:
                 self._event(side, "alert", offset, len(body), detail={"encrypted": True})
                 return
             if len(body) % 2:
