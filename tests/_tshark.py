@@ -235,7 +235,7 @@ def alerts_by_stream(
     ).stdout
     alerts: dict[int, list[tuple[int, int]]] = {}
     for line in out.splitlines():
-        stream, levels, descriptions = (line.split("\t") + ["", ""])[:3]
+        stream, levels, descriptions = [*line.split("\t"), "", ""][:3]
         if not stream:
             continue
         pairs = zip(_ints(levels), _ints(descriptions), strict=True)

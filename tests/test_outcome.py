@@ -117,8 +117,9 @@ def test_a_tls13_plaintext_alert_is_decoded_and_told() -> None:
     assert row["outcome"]["alert"] == "certificate_expired"
     text = _text("show", str(ABORTED), "--connection", "1")
     lines = text.splitlines()
-    assert lines[1].startswith("Outcome  ") and "FAILED by client: certificate_expired — " in (
-        lines[1]
+    assert (
+        lines[1].startswith("Outcome  ")
+        and "FAILED by client: certificate_expired — " in (lines[1])
     )
     assert "Alert (fatal): certificate_expired" in text
     assert "most often close_notify" not in text

@@ -418,3 +418,25 @@ def test_every_kind_of_corpus_connection_opens_without_error(
             assert p.text_content("#inspect h4")
         p.click("#back")
     page.clean()
+
+
+def test_the_outcome_in_the_table_and_on_the_connection_page(tmp_path: Path, browser: Any) -> None:
+    # aborted.pcapng: connection 1 is a TLS 1.3 handshake the client aborted in plaintext.
+    out = _report(tmp_path, str(CAPTURES / "aborted.pcapng"))
+    page = Page(browser, out)
+    p = page.page
+    headers = p.eval_on_selector_all("#rows th", "els => els.map((e) => e.textContent)")
+    column = headers.index("outcome") + 1
+    cell = f"#rows tbody tr:first-child td:nth-child({column})"
+    assert p.text_content(cell) == "FAILED by client: certificate_expired"
+    assert p.get_attribute(cell, "class") == "bad"
+    p.click("#rows tbody tr:first-child")
+    p.wait_for_selector("#detail:not([hidden])")
+    first = p.eval_on_selector_all(
+        "#summary tr:first-child td", "els => els.map((e) => e.textContent)"
+    )
+    assert first[0] == "Outcome"
+    assert first[1].startswith(
+        "FAILED by client: certificate_expired — the client rejected the server's certificate"
+    )
+    page.clean()

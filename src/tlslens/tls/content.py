@@ -270,9 +270,7 @@ class RecordContent:
                     }:
                         self.conn.abbreviated = True
         elif ctype == CT_ALERT:
-            # RFC 8446 §5.2: a protected TLS 1.3 record always has outer type 23, so a type-21
-            # record is a plaintext alert, from either side and at any point (a client that
-            # rejects the server's certificate often sends one in the clear).
+            # RFC 8446 §5.2: TLS 1.3 protects only outer type 23; a type-21 record is plaintext.
             if not plain and st.encrypted and not self.ctx.tls13:
                 self._event(side, "alert", offset, len(body), detail={"encrypted": True})
                 return
