@@ -16,11 +16,9 @@ from click.testing import CliRunner
 from record_captures import ABORT_CASES, ABORT_CLIENTS
 
 from tlslens import registry
-from tlslens.capture.writer import PcapngWriter
 from tlslens.cli import main
-from tlslens.flows.synth import Chunk, Close, iter_frames
-from tlslens.model import Endpoint
 
+from _frames import write_conversation
 from _tshark import alerts_by_stream
 from conftest import CAPTURES, ROOT
 
@@ -164,25 +162,9 @@ def test_an_encrypted_alert_of_an_unfinished_handshake_is_not_called_a_normal_en
     alert = next(r for r in sent if r[0] == 21)
     flight = [r for r in _records(server) if r[0] == 22][:5]
     assert [r[0] for r in sent[ccs : ccs + 2]] == [20, 22] and len(flight) == 5
-    ts = 1_700_000_000 * 10**9
     cut = tmp_path / "unfinished.pcapng"
-    with cut.open("wb") as out:
-        writer = PcapngWriter(out)
-        writer.add_interface()
-        for frame_ts, frame in iter_frames(
-            Endpoint(bytes([10, 0, 0, 1]), 40000),
-            Endpoint(bytes([10, 0, 0, 2]), 443),
-            syn_ts_ns=ts,
-            synack_ts_ns=ts + 1000,
-            chunks=[
-                Chunk(ts + 2000, 0, sent[0]),
-                Chunk(ts + 3000, 1, b"".join(flight)),
-                Chunk(ts + 4000, 0, b"".join(sent[1 : ccs + 2])),
-                Chunk(ts + 5000, 0, alert),
-            ],
-            closes=[Close(ts + 6000, 0, "fin"), Close(ts + 7000, 1, "fin")],
-        ):
-            writer.add_packet(frame_ts, frame)
+    conversation = [(0, sent[0]), (1, b"".join(flight)), (0, b"".join(sent[1 : ccs + 2]))]
+    write_conversation(cut, [*conversation, (0, alert)], 1_700_000_000 * 10**9)
     row = _show(str(cut))[0]
     assert row["alerts"][0]["description"] == "encrypted"
     assert row["outcome"]["status"] == "failed" and row["outcome"]["by"] == "client"
@@ -221,3 +203,31 @@ def test_a_capture_cut_after_the_server_hello_is_incomplete(tshark: str, tmp_pat
     assert row["outcome"]["by"] is None and row["outcome"]["alert"] is None
     assert row["outcome"]["reason"].startswith("the capture ends before the handshake did")
     assert "incomplete" in _text("show", str(cut), "--brief", "--connection", "4")
+
+
+def _judged(rows: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    return [(row["outcome"]["status"], row["outcome"]["by"]) for row in rows]
+
+
+@pytest.mark.parametrize(
+    "capture",
+    sorted(p for p in CAPTURES.glob("*.pcap*") if p.with_suffix(".keys").exists()),
+    ids=lambda p: p.name,
+)
+def test_without_keys_the_recorded_outcomes_are_those_decryption_shows(capture: Path) -> None:
+    with_keys = _show(str(capture), "--keylog", str(capture.with_suffix(".keys")))
+    assert _judged(_show(str(capture))) == _judged(with_keys)
+
+
+@pytest.mark.parametrize("name", ["http1.pcapng", "http2.pcapng", "http2_trial.pcapng"])
+def test_without_keys_a_browsers_aborts_and_resumptions_are_told_apart(
+    corpus: Path, name: str
+) -> None:
+    # Chromium rejecting a certificate for another name (its TLS 1.3 alert is encrypted),
+    # and resuming with a ticket where it completed: what the record sizes tell without
+    # the key log is what the decrypted handshake shows.
+    capture = corpus / "hotplace" / "http" / name
+    with_keys = _show(str(capture), "--keylog", str(capture.parent / "sslkeylog"))
+    assert {row["outcome"]["alert"] for row in with_keys} >= {"certificate_unknown"}
+    assert ("completed", None) in _judged(with_keys) or name == "http1.pcapng"
+    assert _judged(_show(str(capture))) == _judged(with_keys)

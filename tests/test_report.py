@@ -198,10 +198,9 @@ def _hostile_certificate(tmp_path: Path) -> tuple[Path, Path, bytes]:
 def _hostile_capture(path: Path, der: bytes) -> None:
     """A ClientHello whose SNI and ALPN are the payloads, and a server flight carrying the
     hostile certificate."""
-    from tlslens.capture.writer import PcapngWriter
-    from tlslens.flows.synth import Chunk, Close, iter_frames
     from tlslens.handshake import compose
-    from tlslens.model import Endpoint
+
+    from _frames import write_conversation
 
     hello = compose.push_client_hello(
         compose.HelloSpec(
@@ -221,22 +220,14 @@ def _hostile_capture(path: Path, der: bytes) -> None:
         + compose.push_handshake(11, len(entries).to_bytes(3, "big") + entries)
         + compose.push_handshake(14, b"")
     )
-    with path.open("wb") as out:
-        writer = PcapngWriter(out)
-        writer.add_interface(tsresol=9)
-        t = 1_780_000_000 * 10**9
-        for ts, frame in iter_frames(
-            Endpoint(bytes([10, 0, 0, 1]), 40000),
-            Endpoint(bytes([10, 0, 0, 2]), 443),
-            syn_ts_ns=t,
-            synack_ts_ns=t + 1000,
-            chunks=[
-                Chunk(t + 2000, 0, compose.push_records(22, 0x0301, hello)),
-                Chunk(t + 3000, 1, compose.push_records(22, 0x0303, flight)),
-            ],
-            closes=[Close(t + 4000, 0, "fin"), Close(t + 5000, 1, "fin")],
-        ):
-            writer.add_packet(ts, frame)
+    write_conversation(
+        path,
+        [
+            (0, compose.push_records(22, 0x0301, hello)),
+            (1, compose.push_records(22, 0x0303, flight)),
+        ],
+        1_780_000_000 * 10**9,
+    )
 
 
 @pytest.fixture

@@ -153,6 +153,8 @@ def _completion(conn: Connection) -> str | None:
     data: set[str] = set()
     ccs: set[str] = set()
     tls13 = conn.tls13
+    client_flight = False  # TLS 1.3, unread: the client's protected flight, not an alert
+    refused = False  # TLS 1.3, unread: the server's answer to it looks like an alert
     for event in conn.timeline:
         direction, kind = event.direction, event.kind
         if isinstance(event.message, hs.Finished):
@@ -161,13 +163,21 @@ def _completion(conn: Connection) -> str | None:
             ccs.add(direction)
         elif kind == "encrypted_handshake" and not tls13 and direction in ccs:
             finished.add(direction)  # the first record after ChangeCipherSpec is Finished
+        elif kind == "encrypted_handshake" and direction == C2S:
+            client_flight = client_flight or not alert_sized(conn, event)
         elif kind == "sslv2" and event.detail.get("encrypted"):
             data.add(direction)
-        elif kind == "application_data" and not _alert_sized(conn, event):
+        elif kind == "application_data" and direction == S2C and alert_sized(conn, event):
+            refused = conn.closed_first == S2C  # the server's alert, and it closed
+        elif kind == "application_data":
             # TLS 1.3's encrypted flights aside, application data flows only after Finished.
             data.add(direction)
     if finished >= {C2S, S2C}:
         return "both sides sent their Finished message"
+    if tls13 and client_flight and conn.server_hello is not None and not refused:
+        # The server's Finished is in its flight, the client's in its own; a server that
+        # did not take it answers with one alert-sized record and closes.
+        return "both sides sent their Finished message (encrypted)"
     if not (finished | data) >= {C2S, S2C}:
         return None
     if conn.client_hello is None and conn.server_hello is None:
@@ -245,11 +255,11 @@ def _chain_evidence(conn: Connection, validation: Any, alert: str) -> str:
     return f"; {problems[0].message.rstrip('.')}"
 
 
-def _alert_sized(conn: Connection, event: TimelineEvent) -> bool:
-    """A lone, unread TLS 1.3 server record as long as a protected alert (its 2 bytes, the
-    inner content type and the AEAD tag): what a server that rejects the client's flight
-    sends, where a completed handshake brings session tickets or an answer."""
-    if event.kind != "application_data" or event.direction != S2C or event.records != 1:
+def alert_sized(conn: Connection, event: TimelineEvent) -> bool:
+    """A lone, unread TLS 1.3 record as long as a protected alert (its 2 bytes, the inner
+    content type and the AEAD tag): what a side that rejects the other's flight sends,
+    where a completed handshake brings a Finished, session tickets or an answer."""
+    if event.kind not in ("application_data", "encrypted_handshake") or event.records != 1:
         return False
     if event.detail.get("decrypted") or not conn.tls13:
         return False
@@ -260,7 +270,16 @@ def _alert_sized(conn: Connection, event: TimelineEvent) -> bool:
 
 def _failed_by_close(conn: Connection, closed_first: str) -> Outcome:
     how = "reset" if conn.closed_by == "rst" else "closed"
-    unread = [e for e in conn.timeline if _alert_sized(conn, e) or e.kind == "alert"]
+    # A server that closed first after one alert-sized record most likely sent its alert
+    # in it; after the client's close, such a record is more likely its close_notify. A
+    # client's first protected record of that size is never its Finished.
+    server_closed = closed_first == S2C
+    unread = [
+        e
+        for e in conn.timeline
+        if e.kind == "alert"
+        or (alert_sized(conn, e) and (server_closed or e.kind == "encrypted_handshake"))
+    ]
     last_alert = unread[-1] if unread else None
     if last_alert is not None:
         who = _side(last_alert.direction)
@@ -269,7 +288,7 @@ def _failed_by_close(conn: Connection, closed_first: str) -> Outcome:
             what = (
                 "an encrypted alert"
                 if last_alert.kind == "alert"
-                else ("one encrypted record the size of an alert")
+                else "one encrypted record the size of an alert"
             )
             return Outcome(
                 FAILED,

@@ -23,7 +23,7 @@ from tlslens.explain.key_exchange import (
 from tlslens.explain.vocabulary import Step
 from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection, TimelineEvent, ts_iso
-from tlslens.outcome import ALERT_WORDS, message_title, outcome_of
+from tlslens.outcome import ALERT_WORDS, alert_sized, message_title, outcome_of
 from tlslens.serialize import alert_json
 
 
@@ -106,7 +106,12 @@ def _encrypted_step(conn: Connection, event: TimelineEvent, seen: dict[str, int]
     seen[event.direction] = count + 1
     who = "client" if event.direction == C2S else "server"
     if conn.tls13:
-        if event.direction == C2S:
+        if event.direction == C2S and alert_sized(conn, event):
+            text = (
+                "One protected record the size of an alert, not of a Finished: most likely the "
+                "alert that ended the handshake (a key log shows it)."
+            )
+        elif event.direction == C2S:
             text = (
                 "The client's encrypted handshake: its Finished (and its certificate if asked), "
                 "protected with the handshake traffic keys."
