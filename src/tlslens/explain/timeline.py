@@ -156,6 +156,52 @@ def _keys_in_use(conn: Connection, event: TimelineEvent) -> bool:
     return bool(event.detail.get("decrypted")) and (event.kind != "handshake" or conn.tls13)
 
 
+def _alert_step(event: TimelineEvent, time: str, completed: bool) -> Step:
+    alert = alert_json(event)
+    if alert["description"] == "encrypted":
+        text = (
+            "An encrypted alert (most often close_notify, the normal end of the session)."
+            if completed
+            else "An encrypted alert in a handshake that never finished: most likely the fatal "
+            "alert that ended it (a key log shows which)."
+        )
+        return Step(event.frame, time, event.direction, "Alert (encrypted)", (text,), "encrypted")
+    words = ALERT_WORDS.get(alert["description"], "")
+    return Step(
+        event.frame,
+        time,
+        event.direction,
+        f"Alert ({alert['level']}): {alert['description']}",
+        (words.capitalize() + "." if words else "",),
+        "error" if alert["level"] == "fatal" else "warning",
+    )
+
+
+def _data_step(event: TimelineEvent, time: str) -> Step:
+    frames = (
+        f"frame {event.frame}"
+        if event.last_frame == event.frame
+        else f"frames {event.frame}–{event.last_frame}"
+    )
+    label = "Early data (0-RTT)" if event.kind == "early_data" else "Application data"
+    if event.detail.get("decrypted"):
+        return Step(
+            event.frame,
+            time,
+            event.direction,
+            f"{label} (decrypted): {event.records} record(s), {event.length} bytes of plaintext",
+            (f"Opened and authenticated in {frames}.",),
+        )
+    return Step(
+        event.frame,
+        time,
+        event.direction,
+        f"{label}: {event.records} record(s), {event.length} bytes",
+        (f"Encrypted payload in {frames}.",),
+        "encrypted",
+    )
+
+
 def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
     """The connection as narrated steps, in the order things happened."""
     steps: list[Step] = []
@@ -219,66 +265,9 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
             ccs_seen.add(event.direction)
             steps.append(Step(event.frame, time, event.direction, "ChangeCipherSpec", (text,)))
         elif event.kind == "alert":
-            alert = alert_json(event)
-            if alert["description"] == "encrypted":
-                text = (
-                    "An encrypted alert (most often close_notify, the normal end of the session)."
-                    if completed
-                    else "An encrypted alert in a handshake that never finished: most likely "
-                    "the fatal alert that ended it (a key log shows which)."
-                )
-                steps.append(
-                    Step(
-                        event.frame,
-                        time,
-                        event.direction,
-                        "Alert (encrypted)",
-                        (text,),
-                        "encrypted",
-                    )
-                )
-            else:
-                words = ALERT_WORDS.get(alert["description"], "")
-                tone = "error" if alert["level"] == "fatal" else "warning"
-                steps.append(
-                    Step(
-                        event.frame,
-                        time,
-                        event.direction,
-                        f"Alert ({alert['level']}): {alert['description']}",
-                        (words.capitalize() + "." if words else "",),
-                        tone,
-                    )
-                )
+            steps.append(_alert_step(event, time, completed))
         elif event.kind in ("application_data", "early_data"):
-            frames = (
-                f"frame {event.frame}"
-                if event.last_frame == event.frame
-                else f"frames {event.frame}–{event.last_frame}"
-            )
-            label = "Early data (0-RTT)" if event.kind == "early_data" else "Application data"
-            if event.detail.get("decrypted"):
-                steps.append(
-                    Step(
-                        event.frame,
-                        time,
-                        event.direction,
-                        f"{label} (decrypted): {event.records} record(s), "
-                        f"{event.length} bytes of plaintext",
-                        (f"Opened and authenticated in {frames}.",),
-                    )
-                )
-                continue
-            steps.append(
-                Step(
-                    event.frame,
-                    time,
-                    event.direction,
-                    f"{label}: {event.records} record(s), {event.length} bytes",
-                    (f"Encrypted payload in {frames}.",),
-                    "encrypted",
-                )
-            )
+            steps.append(_data_step(event, time))
         elif event.kind == "heartbeat":
             steps.append(
                 Step(
