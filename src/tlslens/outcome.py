@@ -75,14 +75,33 @@ _NOTHING_IN_COMMON = frozenset({"handshake_failure", "insufficient_security"})
 
 
 @dataclass(frozen=True, slots=True)
+class ChainEvidence:
+    """A reason that turns on what the check of a chain found (``which``: the "server"'s
+    or the "client"'s): its words before and after that finding, so that a verdict given
+    later can be put in (cli/shares.py: the parent process checks some chains itself)."""
+
+    which: str
+    alert: str
+    before: str
+    unseen: str  # said when the chain was not checked
+    after: str
+
+    def reason(self, validation: dict[str, Any] | None) -> str:
+        """The reason, with the chain's verdict (its JSON form) or None."""
+        return self.before + chain_evidence(validation, self.alert, self.unseen) + self.after
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """How the handshake ended. ``by`` is "client", "server" or None; ``alert`` the name of
-    the alert that ended it, when one was read; ``reason`` one sentence in plain words."""
+    the alert that ended it, when one was read; ``reason`` one sentence in plain words;
+    ``evidence`` how the reason depends on a chain's verdict, where it does."""
 
     status: str
     by: str | None
     alert: str | None
     reason: str
+    evidence: ChainEvidence | None = None
 
     def to_json(self) -> dict[str, str | None]:
         return {"status": self.status, "by": self.by, "alert": self.alert, "reason": self.reason}
@@ -188,25 +207,46 @@ def _completion(conn: Connection) -> str | None:
 def _failed_by_alert(conn: Connection, event: TimelineEvent, completed: bool) -> Outcome:
     name = registry.alert_name(int(event.detail["description"]))
     who = _side(event.direction)
-    reason = _alert_reason(conn, event, name) or _generic_alert_reason(conn, event, name)
-    if completed:
-        reason += ", after the handshake had completed"
-    return Outcome(FAILED, who, name, reason)
+    after = ", after the handshake had completed" if completed else ""
+    evidence = _certificate_alert(conn, event, name, after)
+    if evidence is not None:
+        validation = conn.validation if evidence.which == "server" else conn.client_validation
+        checked = validation.to_json() if validation is not None else None
+        return Outcome(FAILED, who, name, evidence.reason(checked), evidence)
+    reason = _alert_reason(conn, event, name) or _generic_alert_reason(event, name)
+    return Outcome(FAILED, who, name, reason + after)
 
 
-def _generic_alert_reason(conn: Connection, event: TimelineEvent, name: str) -> str:
+def _generic_alert_reason(event: TimelineEvent, name: str) -> str:
     meaning = ALERT_WORDS.get(name)
     text = f"the {_side(event.direction)} sent a fatal {name} alert (frame {event.frame})"
     return text + (f": {meaning}" if meaning else "")
 
 
+def _certificate_alert(
+    conn: Connection, event: TimelineEvent, name: str, after: str
+) -> ChainEvidence | None:
+    """A side rejecting the other's certificate: the reason, but for what the check of
+    that chain found."""
+    if name not in _CERTIFICATE_ALERTS:
+        return None
+    if event.direction == C2S:
+        unseen = "; no certificate was seen"
+        if conn.tls13 and conn.decryption is not None:
+            unseen = "; the certificate travelled encrypted and the secrets given did not open it"
+        elif conn.tls13:
+            unseen = "; the certificate travelled encrypted (a key log opens it)"
+        before = f"the client rejected the server's certificate: {name}"
+        return ChainEvidence("server", name, before, unseen, after)
+    if conn.client_certificates:
+        before = f"the server rejected the client's certificate: {name}"
+        return ChainEvidence("client", name, before, "", after)
+    return None
+
+
 def _alert_reason(conn: Connection, event: TimelineEvent, name: str) -> str | None:
     """The alert tied to what the capture shows, where the capture shows something."""
     if event.direction == C2S:
-        if name in _CERTIFICATE_ALERTS:
-            return f"the client rejected the server's certificate: {name}" + _chain_evidence(
-                conn, conn.validation, name
-            )
         return None
     if name == "certificate_required" or (
         name in ("handshake_failure", "bad_certificate")
@@ -214,10 +254,6 @@ def _alert_reason(conn: Connection, event: TimelineEvent, name: str) -> str | No
         and not conn.client_certificates
     ):
         return f"the server required a client certificate and the client sent none: {name}"
-    if name in _CERTIFICATE_ALERTS and conn.client_certificates:
-        return f"the server rejected the client's certificate: {name}" + _chain_evidence(
-            conn, conn.client_validation, name
-        )
     answered = conn.server_hello is not None
     if name in _NOTHING_IN_COMMON and not answered:
         return f"the server found no cipher suite in common with the client's offer: {name}"
@@ -234,25 +270,22 @@ def _alert_reason(conn: Connection, event: TimelineEvent, name: str) -> str | No
     return None
 
 
-def _chain_evidence(conn: Connection, validation: Any, alert: str) -> str:
-    """What tlslens' own check of the chain found that explains ``alert``."""
+def chain_evidence(validation: dict[str, Any] | None, alert: str, unseen: str) -> str:
+    """What tlslens' own check of a chain (its JSON form) found that explains ``alert``;
+    ``unseen`` when the chain was not checked."""
     if validation is None:
-        if conn.tls13 and conn.decryption is not None:
-            return "; the certificate travelled encrypted and the secrets given did not open it"
-        if conn.tls13:
-            return "; the certificate travelled encrypted (a key log opens it)"
-        return "; no certificate was seen"
-    problems = list(validation.problems)
+        return unseen
+    problems = validation["problems"]
     if not problems:
         return (
-            f"; tlslens finds the chain trusted ({validation.trust_store}): the client trusts "
-            "other roots, or checks what tlslens does not"
+            f"; tlslens finds the chain trusted ({validation['trust_store']}): the client "
+            "trusts other roots, or checks what tlslens does not"
         )
     for code in (*_CERTIFICATE_ALERTS.get(alert, ()), *_LIKELY_CERTIFICATE_PROBLEMS):
-        found = next((p for p in problems if p.code == code), None)
+        found = next((p for p in problems if p["code"] == code), None)
         if found is not None:
-            return f"; {found.message.rstrip('.')}"
-    return f"; {problems[0].message.rstrip('.')}"
+            return f"; {found['message'].rstrip('.')}"
+    return f"; {problems[0]['message'].rstrip('.')}"
 
 
 def alert_sized(conn: Connection, event: TimelineEvent) -> bool:

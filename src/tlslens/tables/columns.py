@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-TABLE_SCHEMA_VERSION = 1
+TABLE_SCHEMA_VERSION = 2  # 2: the outcome_ columns
 TABLES = ("connections", "certificates", "handshake_messages", "problems")
 
 _SCALARS = {
