@@ -120,3 +120,22 @@ def server_flights_capture(
             ):
                 writer.add_packet(frame_ts, frame)
             ts += 10_000_000
+
+
+def write_conversation(path: Path, sent: list[tuple[int, bytes]], at_ns: int) -> None:
+    """One TCP connection, 10.0.0.1:40000 to 10.0.0.2:443, carrying ``sent`` ((side, bytes),
+    side 0 the client, one microsecond apart) and then a FIN each way, as a pcapng."""
+    chunks = [Chunk(at_ns + 1000 * (i + 2), side, data) for i, (side, data) in enumerate(sent)]
+    end = at_ns + 1000 * (len(sent) + 2)
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(tsresol=9)
+        for ts, frame in iter_frames(
+            Endpoint(bytes([10, 0, 0, 1]), 40000),
+            Endpoint(bytes([10, 0, 0, 2]), 443),
+            syn_ts_ns=at_ns,
+            synack_ts_ns=at_ns + 1000,
+            chunks=chunks,
+            closes=[Close(end, 0, "fin"), Close(end + 1000, 1, "fin")],
+        ):
+            writer.add_packet(ts, frame)

@@ -66,25 +66,22 @@ def _tshark_base(path: Path, options: list[str]) -> list[str]:
     return ["tshark", "-n", "-r", str(path), "-o", "tcp.reassemble_out_of_order:TRUE", *options]
 
 
-def run_tshark(path: Path, options: list[str], cwd: Path | None = None) -> dict[int, TsharkStream]:
-    cmd = [
-        *_tshark_base(path, options),
-        "-Y",
-        "tls.handshake and tcp",
-        "-T",
-        "fields",
-        "-E",
-        "separator=\t",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "aggregator=,",
-    ]
-    for name in FIELDS:
+def _fields(
+    path: Path, options: list[str], wanted: str, fields: list[str], cwd: Path | None
+) -> str:
+    """tshark's ``fields`` of the packets ``wanted`` selects: tab-separated, every
+    occurrence, joined by commas."""
+    cmd = [*_tshark_base(path, options), "-Y", wanted, "-T", "fields", "-E", "separator=\t"]
+    cmd += ["-E", "occurrence=a", "-E", "aggregator=,"]
+    for name in fields:
         cmd += ["-e", name]
-    out = subprocess.run(
+    return subprocess.run(
         cmd, capture_output=True, text=True, timeout=300, cwd=cwd, check=False
     ).stdout
+
+
+def run_tshark(path: Path, options: list[str], cwd: Path | None = None) -> dict[int, TsharkStream]:
+    out = _fields(path, options, "tls.handshake and tcp", FIELDS, cwd)
     streams: dict[int, TsharkStream] = {}
     for line in out.splitlines():
         cols = line.split("\t")
@@ -204,3 +201,20 @@ def follow_tls(
             else:
                 current["node0"] += bytes.fromhex(line.strip())
     return {k: {n: bytes(v) for n, v in d.items()} for k, d in result.items()}
+
+
+def alerts_by_stream(
+    path: Path, options: list[str], cwd: Path | None = None
+) -> dict[int, list[tuple[int, int]]]:
+    """Every alert tshark decodes (plaintext, or decrypted with ``options``' key log), per
+    TCP stream in wire order: {stream: [(level, description), ...]}."""
+    fields = ["tcp.stream", "tls.alert_message.level", "tls.alert_message.desc"]
+    out = _fields(path, options, "tls.alert_message", fields, cwd)
+    alerts: dict[int, list[tuple[int, int]]] = {}
+    for line in out.splitlines():
+        stream, levels, descriptions = [*line.split("\t"), "", ""][:3]
+        if not stream:
+            continue
+        pairs = zip(_ints(levels), _ints(descriptions), strict=True)
+        alerts.setdefault(int(stream), []).extend(pairs)
+    return alerts

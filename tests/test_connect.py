@@ -78,6 +78,12 @@ def test_tls13_trusted_with_the_lab_root(openssl: str, tmp_path: Path) -> None:
         )
     assert code == 0, row["verdict"]
     assert row["verdict"]["status"] == "trusted"
+    assert row["outcome"] == {
+        "status": "completed",
+        "by": None,
+        "alert": None,
+        "reason": "both sides sent their Finished message",
+    }
     assert row["target"] == {"host": "127.0.0.1", "ip": "127.0.0.1", "port": port, "sni": NAME}
     assert row["version"] == "TLS 1.3"
     assert row["cipher_suite"] == "TLS_CHACHA20_POLY1305_SHA256"
@@ -457,6 +463,12 @@ def test_reset_mid_handshake() -> None:
         "The server reset the connection during the TLS handshake, before the server sent anything"
     )
     assert row["closed_by"] == "rst"
+    assert row["outcome"] == {
+        "status": "failed",
+        "by": "server",
+        "alert": None,
+        "reason": "the server reset the connection after the ClientHello, before answering",
+    }
     assert elapsed < 3
 
 
@@ -469,6 +481,11 @@ def test_fatal_alert_names_the_likely_reason(openssl: str) -> None:
     assert text.startswith("The server sent a fatal protocol_version alert"), text
     assert "the client offered only TLS 1.3" in text
     assert row["alerts"][0]["direction"] == "s2c"
+    assert (row["outcome"]["status"], row["outcome"]["by"]) == ("failed", "server")
+    assert row["outcome"]["alert"] == "protocol_version"
+    assert row["outcome"]["reason"] == (
+        "the server accepts none of the versions the client offered (TLS 1.3): protocol_version"
+    )
     assert elapsed < 5
 
 

@@ -168,11 +168,11 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_readme_recipes_run(dataset: Path) -> None:
     recipes = _recipes()
-    assert len(recipes) == 4
+    assert len(recipes) == 5
     results = []
     for sql in recipes:
         results.append(duckdb.sql(sql.replace("ds/", f"{dataset}/")).fetchall())
-    versions, expiring, mlkem, ja4_days = results
+    versions, expiring, mlkem, ja4_days, failed = results
     total = duckdb.sql(f"SELECT count(*) FROM '{dataset}/connections/*.parquet'").fetchall()[0]
     assert sum(row[-1] for row in versions) == total[0]
     # The lab's expired leaf (chains.pcapng) was already past its end when it was seen.
@@ -180,6 +180,9 @@ def test_the_readme_recipes_run(dataset: Path) -> None:
     # The project's OpenSSL 3 / Python clients offer no ML-KEM; the query runs, typed.
     assert all(isinstance(row[1], int) for row in mlkem)
     assert all(row[0].startswith("t1") for row in ja4_days)
+    # aborted.pcapng: its clients rejecting the expired leaf, and the server that resets.
+    assert any(row[2:4] == ("client", "certificate_expired") for row in failed)
+    assert any(row[2:4] == ("server", None) for row in failed)
     json.dumps([str(r) for r in results])
 
 

@@ -199,10 +199,9 @@ def _hostile_certificate(tmp_path: Path) -> tuple[Path, Path, bytes]:
 def _hostile_capture(path: Path, der: bytes) -> None:
     """A ClientHello whose SNI and ALPN are the payloads, and a server flight carrying the
     hostile certificate."""
-    from tlslens.capture.writer import PcapngWriter
-    from tlslens.flows.synth import Chunk, Close, iter_frames
     from tlslens.handshake import compose
-    from tlslens.model import Endpoint
+
+    from _frames import write_conversation
 
     hello = compose.push_client_hello(
         compose.HelloSpec(
@@ -222,22 +221,14 @@ def _hostile_capture(path: Path, der: bytes) -> None:
         + compose.push_handshake(11, len(entries).to_bytes(3, "big") + entries)
         + compose.push_handshake(14, b"")
     )
-    with path.open("wb") as out:
-        writer = PcapngWriter(out)
-        writer.add_interface(tsresol=9)
-        t = 1_780_000_000 * 10**9
-        for ts, frame in iter_frames(
-            Endpoint(bytes([10, 0, 0, 1]), 40000),
-            Endpoint(bytes([10, 0, 0, 2]), 443),
-            syn_ts_ns=t,
-            synack_ts_ns=t + 1000,
-            chunks=[
-                Chunk(t + 2000, 0, compose.push_records(22, 0x0301, hello)),
-                Chunk(t + 3000, 1, compose.push_records(22, 0x0303, flight)),
-            ],
-            closes=[Close(t + 4000, 0, "fin"), Close(t + 5000, 1, "fin")],
-        ):
-            writer.add_packet(ts, frame)
+    write_conversation(
+        path,
+        [
+            (0, compose.push_records(22, 0x0301, hello)),
+            (1, compose.push_records(22, 0x0303, flight)),
+        ],
+        1_780_000_000 * 10**9,
+    )
 
 
 @pytest.fixture
@@ -463,4 +454,26 @@ def test_every_kind_of_corpus_connection_opens_without_error(
             arrows.nth(index).click()
             assert p.text_content("#inspect h4")
         p.click("#back")
+    page.clean()
+
+
+def test_the_outcome_in_the_table_and_on_the_connection_page(tmp_path: Path, browser: Any) -> None:
+    # aborted.pcapng: connection 1 is a TLS 1.3 handshake the client aborted in plaintext.
+    out = _report(tmp_path, str(CAPTURES / "aborted.pcapng"))
+    page = Page(browser, out)
+    p = page.page
+    headers = p.eval_on_selector_all("#rows th", "els => els.map((e) => e.textContent)")
+    column = headers.index("outcome") + 1
+    cell = f"#rows tbody tr:first-child td:nth-child({column})"
+    assert p.text_content(cell) == "FAILED by client: certificate_expired"
+    assert p.get_attribute(cell, "class") == "bad"
+    p.click("#rows tbody tr:first-child")
+    p.wait_for_selector("#detail:not([hidden])")
+    first = p.eval_on_selector_all(
+        "#summary tr:first-child td", "els => els.map((e) => e.textContent)"
+    )
+    assert first[0] == "Outcome"
+    assert first[1].startswith(
+        "FAILED by client: certificate_expired — the client rejected the server's certificate"
+    )
     page.clean()

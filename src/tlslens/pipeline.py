@@ -410,7 +410,7 @@ class Capture:
                 closing.append(flow)
                 ended(flow.index, flow)
             elif flags & (TCP_FIN | TCP_RST):
-                session.frame, session.ts_ns = frame, ts_ns
+                session.closing(side, frame, ts_ns)
                 if flags & TCP_RST:
                     flow.rst = True
                 else:

@@ -12,6 +12,7 @@ from tlslens.handshake import compression
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection, RecordInfo, TimelineEvent, ts_iso
+from tlslens.outcome import outcome_of
 from tlslens.tls.fingerprint import client_fingerprints, ja3s_string, md5_hex
 
 SCHEMA_VERSION = 7
@@ -222,6 +223,7 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
             for direction, stats in conn.stats.items()
         },
         "closed_by": conn.closed_by,
+        "outcome": outcome_of(conn).to_json(),
         "timing": conn.timing,
         "decryption": decryption_json(conn, reveal_keys),
         "validation": conn.validation.to_json() if conn.validation is not None else None,

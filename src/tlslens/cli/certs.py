@@ -45,6 +45,7 @@ from tlslens.keys.keylog import SERVER_HANDSHAKE_TRAFFIC_SECRET
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection
 from tlslens.net.revocation import RevocationChecker
+from tlslens.outcome import outcome_of
 from tlslens.pipeline import Limits
 from tlslens.x509 import ChainChecker, Validation
 from tlslens.x509.certificate import CertificateInfo
@@ -162,6 +163,8 @@ def _certs_in_shares(
 
 def _render_certs(console: Console, conn: Connection) -> None:
     print_heading(console, conn)
+    # Whether the handshake went through, and why not: often the chain below is the reason.
+    console.print(Text(safe_text(f"Outcome: {outcome_of(conn).headline}")))
     if not conn.certificates:
         console.print(Text(f"No certificate chain: {_no_chain(conn)}."))
     else:

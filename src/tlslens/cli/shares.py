@@ -58,6 +58,7 @@ from tlslens.explain import ResumptionSavings
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Finding
 from tlslens.net.revocation import RevocationChecker
+from tlslens.outcome import ChainEvidence, outcome_of
 from tlslens.pipeline import CaptureSummary, Limits, read_capture
 from tlslens.serialize import connection_to_json
 from tlslens.tls.resumption import MAX_SESSIONS, ResumptionIndex, issued, presented
@@ -221,10 +222,22 @@ _VALIDATION = ', "validation": null, "problems": '
 _CLIENT_VALIDATION = '"validation": null}, "hello_retry_request": '
 
 
-def with_verdicts(row: str, server: str | None, client: str | None) -> str:
+def with_verdicts(
+    row: str, server: str | None, client: str | None, evidence: list[str] | None = None
+) -> str:
     """A worker's JSON line with the chain verdicts (as JSON) the parent gives: the last
     "validation" key is the connection's, the one before "hello_retry_request" its client
-    chain's (keys come in a fixed order and strings are escaped)."""
+    chain's (keys come in a fixed order and strings are escaped). With ``evidence`` (an
+    outcome.ChainEvidence's fields), the outcome's reason, which the worker gave as for a
+    chain not checked, says what the parent's verdict found."""
+    if evidence is not None:
+        told = ChainEvidence(*evidence)
+        verdict = server if told.which == "server" else client
+        old = json.dumps(told.reason(None), ensure_ascii=True)
+        checked = None if verdict is None else json.loads(verdict)
+        new = json.dumps(told.reason(checked), ensure_ascii=True)
+        at = row.index(old, row.index('"outcome": '))
+        row = row[:at] + new + row[at + len(old) :]
     if server is not None:
         at = row.rindex(_VALIDATION)
         row = f'{row[:at]}, "validation": {server}, "problems": {row[at + len(_VALIDATION) :]}'
@@ -324,7 +337,7 @@ class SharedJson:
             chains.observe(sent, conn_id)
             return row
         if "v" in chain and chains.adopt(sent, chain["x"], chain["e"], conn_id):
-            return with_verdicts(row, chain["v"], chain["w"])
+            return with_verdicts(row, chain["v"], chain["w"], chain.get("u"))
         validation, client = verdicts(
             chains,
             sent,
@@ -339,6 +352,7 @@ class SharedJson:
             row,
             None if validation is None else _json(validation),
             None if client is None else _json(client),
+            chain.get("u"),
         )
 
     def _work(self, share: tuple[int, int], write: Callable[[str], None]) -> None:
@@ -420,6 +434,10 @@ class SharedJson:
                         "t": conn.start_time.isoformat(),
                         "o": conn.stapled_ocsp.hex() if conn.stapled_ocsp else None,
                     }
+                if not final and self.rechecks and shown:
+                    evidence = outcome_of(conn).evidence  # the parent gives the verdict
+                    if evidence is not None:
+                        chain["u"] = dataclasses.astuple(evidence)
                 local = conn.id
                 row = self._row(conn, chain) if shown else ""
                 write(f"C\t{conn.tcp_stream}\t{local}\t{json.dumps(chain)}\t{row}\n")

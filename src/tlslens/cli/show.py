@@ -53,6 +53,7 @@ from tlslens.explain import (
 )
 from tlslens.model import C2S, Connection
 from tlslens.net.revocation import RevocationChecker
+from tlslens.outcome import outcome_of
 from tlslens.pipeline import CaptureSummary
 from tlslens.serialize import cipher_suite_label, connection_to_json
 
@@ -85,7 +86,8 @@ _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "
 @click.option(
     "--brief",
     is_flag=True,
-    help="One line per connection: client, server, SNI, version, suite, verdict, problems.",
+    help="One line per connection: client, server, SNI, version, suite, verdict, outcome, "
+    "problems.",
 )
 @click.option(
     "--records",
@@ -297,7 +299,7 @@ def _render_brief(out: Console, conn: Connection) -> None:
     named = ",".join(dict.fromkeys(p.code for p in conn.problems if p.code))
     line = (
         f"#{conn.id} {conn.client} → {conn.server} {safe_text(conn.sni or '-')} {version} "
-        f"{suite} {verdict}; {plural(len(conn.problems), 'problem')}"
+        f"{suite} {verdict}; {outcome_of(conn).brief}; {plural(len(conn.problems), 'problem')}"
         + (f" ({named})" if named else "")
     )
     decryption = decryption_status(conn)

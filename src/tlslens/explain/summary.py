@@ -10,6 +10,7 @@ from tlslens.explain.derivation import decryption_summary
 from tlslens.explain.vocabulary import KX_WORDS
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection
+from tlslens.outcome import outcome_of
 from tlslens.serialize import cipher_suite_label
 from tlslens.tls.deprecated import deprecation
 
@@ -24,7 +25,11 @@ def connection_title(conn: Connection) -> str:
 
 def summary_lines(conn: Connection) -> list[tuple[str, str]]:
     """Key facts of a connection, as (label, value) pairs."""
-    out: list[tuple[str, str]] = [("Client", str(conn.client)), ("Server", str(conn.server))]
+    out: list[tuple[str, str]] = [
+        ("Outcome", outcome_of(conn).headline),
+        ("Client", str(conn.client)),
+        ("Server", str(conn.server)),
+    ]
     if conn.sni:
         out.append(("Server name", conn.sni))
     version = conn.version

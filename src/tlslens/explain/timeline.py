@@ -25,31 +25,14 @@ from tlslens.explain.key_exchange import (
 from tlslens.explain.vocabulary import Step
 from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection, TimelineEvent, ts_iso
+from tlslens.outcome import ALERT_WORDS, alert_sized, message_title, outcome_of
 from tlslens.serialize import alert_json
-
-ALERT_WORDS = {
-    "close_notify": "a normal, orderly close",
-    "unknown_ca": "the sender did not trust the certificate's issuer",
-    "bad_certificate": "the sender rejected the certificate",
-    "certificate_expired": "the sender found the certificate expired",
-    "handshake_failure": "no acceptable set of parameters could be agreed",
-    "protocol_version": "the sender does not support the offered versions",
-    "decrypt_error": "a signature or Finished check failed",
-    "bad_record_mac": "a record failed its integrity check",
-    "unexpected_message": "a message arrived where it is not allowed",
-    "no_renegotiation": "renegotiation was refused",
-    "certificate_required": "the server wanted a client certificate",
-    "inappropriate_fallback": "a version downgrade was detected (RFC 7507)",
-    "unrecognized_name": "the server does not know the requested name",
-    "no_application_protocol": "no ALPN protocol in common",
-}
 
 
 def _message_step(conn: Connection, event: TimelineEvent) -> Step:
     msg = event.message
     assert msg is not None
-    name = registry.handshake_name(msg.msg_type)
-    title = "".join(word.capitalize() for word in name.split("_"))
+    title = message_title(msg.msg_type)
     lines: list[str] = []
     if isinstance(msg, hs.ClientHello):
         title = "ClientHello"
@@ -129,7 +112,12 @@ def _encrypted_step(conn: Connection, event: TimelineEvent, seen: dict[str, int]
     seen[event.direction] = count + 1
     who = "client" if event.direction == C2S else "server"
     if conn.tls13:
-        if event.direction == C2S:
+        if event.direction == C2S and alert_sized(conn, event):
+            text = (
+                "One protected record the size of an alert, not of a Finished: most likely the "
+                "alert that ended the handshake (a key log shows it)."
+            )
+        elif event.direction == C2S:
             text = (
                 "The client's encrypted handshake: its Finished (and its certificate if asked), "
                 "protected with the handshake traffic keys."
@@ -175,6 +163,53 @@ def _keys_in_use(conn: Connection, event: TimelineEvent) -> bool:
     return bool(event.detail.get("decrypted")) and (event.kind != "handshake" or conn.tls13)
 
 
+def _alert_step(event: TimelineEvent, time: str, completed: bool) -> Step:
+    alert = alert_json(event)
+    if alert["description"] == "encrypted":
+        text = (
+            "An encrypted alert (most often close_notify, the normal end of the session)."
+            if completed
+            else "An encrypted alert in a handshake that never finished: most likely the fatal "
+            "alert that ended it (a key log shows which)."
+        )
+        return Step(event.frame, time, event.direction, "Alert (encrypted)", (text,), "encrypted")
+    words = ALERT_WORDS.get(alert["description"], "")
+    return Step(
+        event.frame,
+        time,
+        event.direction,
+        f"Alert ({alert['level']}): {alert['description']}",
+        (words.capitalize() + "." if words else "",),
+        "error" if alert["level"] == "fatal" else "warning",
+    )
+
+
+def _data_step(event: TimelineEvent, time: str) -> Step:
+    frames = (
+        f"frame {event.frame}"
+        if event.last_frame == event.frame
+        else f"frames {event.frame}–{event.last_frame}"
+    )
+    label = "Early data (0-RTT)" if event.kind == "early_data" else "Application data"
+    if event.detail.get("decrypted"):
+        return Step(
+            event.frame,
+            time,
+            event.direction,
+            f"{label} (decrypted): {plural(event.records, 'record')}, "
+            f"{plural(event.length, 'byte')} of plaintext",
+            (f"Opened and authenticated in {frames}.",),
+        )
+    return Step(
+        event.frame,
+        time,
+        event.direction,
+        f"{label}: {plural(event.records, 'record')}, {plural(event.length, 'byte')}",
+        (f"Encrypted payload in {frames}.",),
+        "encrypted",
+    )
+
+
 def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
     """The connection as narrated steps, in the order things happened."""
     steps: list[Step] = []
@@ -201,6 +236,7 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
         )
     encrypted_seen: dict[str, int] = {}
     ccs_seen: set[str] = set()
+    completed = outcome_of(conn).status == "completed"
     for event in conn.timeline:
         time = ts_iso(event.ts_ns)
         if handshake >= 0 and handshake not in keys_told and _keys_in_use(conn, event):
@@ -238,63 +274,9 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
             ccs_seen.add(event.direction)
             steps.append(Step(event.frame, time, event.direction, "ChangeCipherSpec", (text,)))
         elif event.kind == "alert":
-            alert = alert_json(event)
-            if alert["description"] == "encrypted":
-                text = (
-                    "An encrypted alert (most often close_notify, the normal end of the session)."
-                )
-                steps.append(
-                    Step(
-                        event.frame,
-                        time,
-                        event.direction,
-                        "Alert (encrypted)",
-                        (text,),
-                        "encrypted",
-                    )
-                )
-            else:
-                words = ALERT_WORDS.get(alert["description"], "")
-                tone = "error" if alert["level"] == "fatal" else "warning"
-                steps.append(
-                    Step(
-                        event.frame,
-                        time,
-                        event.direction,
-                        f"Alert ({alert['level']}): {alert['description']}",
-                        (words.capitalize() + "." if words else "",),
-                        tone,
-                    )
-                )
+            steps.append(_alert_step(event, time, completed))
         elif event.kind in ("application_data", "early_data"):
-            frames = (
-                f"frame {event.frame}"
-                if event.last_frame == event.frame
-                else f"frames {event.frame}–{event.last_frame}"
-            )
-            label = "Early data (0-RTT)" if event.kind == "early_data" else "Application data"
-            if event.detail.get("decrypted"):
-                steps.append(
-                    Step(
-                        event.frame,
-                        time,
-                        event.direction,
-                        f"{label} (decrypted): {plural(event.records, 'record')}, "
-                        f"{plural(event.length, 'byte')} of plaintext",
-                        (f"Opened and authenticated in {frames}.",),
-                    )
-                )
-                continue
-            steps.append(
-                Step(
-                    event.frame,
-                    time,
-                    event.direction,
-                    f"{label}: {plural(event.records, 'record')}, {plural(event.length, 'byte')}",
-                    (f"Encrypted payload in {frames}.",),
-                    "encrypted",
-                )
-            )
+            steps.append(_data_step(event, time))
         elif event.kind == "heartbeat":
             steps.append(
                 Step(

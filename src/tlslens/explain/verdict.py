@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from tlslens import registry
 from tlslens._text import plural
-from tlslens.explain.timeline import ALERT_WORDS
 from tlslens.model import C2S, Connection
+from tlslens.outcome import ALERT_WORDS, is_fatal
 
 EXIT_TRUSTED = 0
 EXIT_FAILED = 1
@@ -166,16 +166,16 @@ def _failure(outcome: LiveOutcome, conn: Connection | None) -> str | None:
 def _fatal_alert(conn: Connection | None, tls_error: str | None) -> str | None:
     if conn is None:
         return None
+    tls13 = conn.tls13
     for event in conn.alerts:
         detail = event.detail
         if "level" not in detail:
             continue  # an alert still encrypted
-        level, description = detail["level"], detail["description"]
-        name = registry.alert_name(description)
-        if level != 2 and name != "close_notify":
-            continue
+        name = registry.alert_name(detail["description"])
         if name == "close_notify":
             return None
+        if not is_fatal(event, tls13):
+            continue
         sender = "The client (tlslens)" if event.direction == C2S else "The server"
         text = f"{sender} sent a fatal {name} alert"
         meaning = ALERT_WORDS.get(name)

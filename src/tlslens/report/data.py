@@ -19,6 +19,7 @@ from tlslens.explain.fields import Field, alert_fields, message_fields, record_h
 from tlslens.explain.ladder import Arrow, ladder
 from tlslens.explain.summary import connection_title
 from tlslens.model import Connection
+from tlslens.outcome import Outcome
 from tlslens.serialize import connection_to_json
 from tlslens.x509.validate import fingerprint
 
@@ -36,6 +37,7 @@ COLUMNS = (
     "resumed",
     "decrypted",
     "chain",
+    "outcome",
     "problems",
     "codes",
 )
@@ -66,6 +68,7 @@ def overview_row(conn: Connection, row: dict[str, Any]) -> list[Any]:
         resumed or "no",
         row["decryption"]["status"].replace("_", " "),
         chain_verdict(row),
+        Outcome(**row["outcome"]).brief,
         len(row.get("problems") or []),
         problem_codes(row),
     ]

@@ -20,9 +20,8 @@ from typing import Any
 
 import pyarrow as pa
 
-TABLE_SCHEMA_VERSION = (
-    2  # 2: outcome_*, decryption_opened_*, decryption_missing_secrets (show --json 7)
-)
+# 2 (show --json 7): outcome_*, decryption_opened_*, decryption_missing_secrets, compressed_certificates
+TABLE_SCHEMA_VERSION = 2
 TABLES = ("connections", "certificates", "handshake_messages", "problems")
 
 _SCALARS = {

@@ -270,22 +270,7 @@ class RecordContent:
                     }:
                         self.conn.abbreviated = True
         elif ctype == CT_ALERT:
-            if not plain and (st.encrypted or self.tls13_encrypted):
-                self._event(side, "alert", offset, len(body), detail={"encrypted": True})
-                return
-            if len(body) % 2:
-                self._finding(
-                    side, "alert", offset, f"alert record of {len(body)} bytes (alerts are 2)"
-                )
-            for i in range(0, len(body) - 1, 2):
-                level, description = body[i], body[i + 1]
-                self._event(
-                    side,
-                    "alert",
-                    offset,
-                    2,
-                    detail={"encrypted": False, "level": level, "description": description},
-                )
+            self._alert(side, st, body, offset, plain)
         elif ctype == CT_HEARTBEAT:
             detail: dict[str, object] = {
                 "encrypted": not plain and (st.encrypted or self.tls13_encrypted)
@@ -303,6 +288,19 @@ class RecordContent:
                         "the Heartbleed pattern (CVE-2014-0160)",
                     )
             self._event(side, "heartbeat", offset, len(body), detail=detail)
+
+    def _alert(self, side: int, st: DirectionState, body: bytes, offset: int, plain: bool) -> None:
+        # RFC 8446 §5.2: TLS 1.3 protects only outer type 23; a type-21 record is plaintext.
+        if not plain and st.encrypted and not self.ctx.tls13:
+            self._event(side, "alert", offset, len(body), detail={"encrypted": True})
+            return
+        if len(body) % 2:
+            self._finding(
+                side, "alert", offset, f"alert record of {len(body)} bytes (alerts are 2)"
+            )
+        for i in range(0, len(body) - 1, 2):
+            detail = {"encrypted": False, "level": body[i], "description": body[i + 1]}
+            self._event(side, "alert", offset, 2, detail=detail)
 
     # -- handshake layer ---------------------------------------------------------------
     def _handshake_bytes(

@@ -222,6 +222,13 @@ class TLSSession(RecordContent):
                 "attempt or a broken capture); the bytes seen first are kept",
             )
 
+    def closing(self, side: int, frame: int, ts_ns: int) -> None:
+        """A FIN or RST from ``side``: the first one says who ended the connection."""
+        self.frame, self.ts_ns = frame, ts_ns
+        conn = self.conn
+        if conn is not None and conn.closed_first is None:
+            conn.closed_first = self._direction(side)
+
     def abandon(self, message: str) -> None:
         """Stop parsing this connection (after a bug); its bytes are only counted from now on."""
         self._finding(None, "internal", None, message)

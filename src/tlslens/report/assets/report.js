@@ -69,7 +69,8 @@
         const td = el("td", { text, title: text });
         const name = data.columns[c];
         if ((name === "chain" && cell === "not trusted") || (name === "problems" && cell > 0) ||
-            (name === "forward_secrecy" && cell === "no")) td.className = "bad";
+            (name === "forward_secrecy" && cell === "no") ||
+            (name === "outcome" && String(cell).startsWith("FAILED"))) td.className = "bad";
         if (name === "chain" && cell === "trusted") td.className = "good";
         tr.append(td);
       });

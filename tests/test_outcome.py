@@ -1,0 +1,233 @@
+"""How each handshake ended (`outcome`), on handshakes recorded failing from real stacks
+(tests/vectors/captures/aborted.pcapng: OpenSSL, GnuTLS and Python clients, see
+tools/record_captures.py scenario_aborted), with tshark as the oracle for the alerts; TLS
+1.3 plaintext alerts; and a capture cut in the middle of a handshake."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+from record_captures import ABORT_CASES, ABORT_CLIENTS
+
+from tlslens import registry
+from tlslens.cli import main
+
+from _frames import write_conversation
+from _tshark import alerts_by_stream
+from conftest import CAPTURES, ROOT
+
+ABORTED = CAPTURES / "aborted.pcapng"
+KEYS = CAPTURES / "aborted.keys"
+SCHEMA = json.loads((ROOT / "src/tlslens/schema/connection.schema.json").read_text())
+# The cases where the server refuses; in the others the client rejects the certificate.
+SERVER_REFUSES = ("no_shared_cipher", "client_cert_required")
+RESETS = 2  # the last connections: a server that resets after the ClientHello
+
+
+def _show(*args: str) -> list[dict[str, Any]]:
+    result = CliRunner().invoke(main, ["show", "--json", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def _text(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _case(conn_id: int) -> str:
+    """The scenario's case of a connection: cases x (1.3, 1.2) x clients, then resets."""
+    index = conn_id - 1
+    per_case = 2 * len(ABORT_CLIENTS)
+    return ABORT_CASES[index // per_case] if index < len(ABORT_CASES) * per_case else "reset"
+
+
+@pytest.mark.parametrize("keys", [True, False], ids=["keylog", "no-keys"])
+def test_every_aborted_handshake_fails_by_the_side_and_alert_tshark_sees(
+    tshark: str, keys: bool
+) -> None:
+    options = ["--keylog", str(KEYS)] if keys else []
+    rows = _show(str(ABORTED), *options)
+    assert len(rows) == len(ABORT_CASES) * 2 * len(ABORT_CLIENTS) + RESETS
+    oracle = alerts_by_stream(ABORTED, ["-o", f"tls.keylog_file:{KEYS}"] if keys else [])
+    for row in rows:
+        jsonschema.validate(row, SCHEMA)
+        case, outcome = _case(row["id"]), row["outcome"]
+        where = f"connection {row['id']} ({case}): {outcome}"
+        assert outcome["status"] == "failed", where
+        if case == "reset":
+            assert outcome == {
+                "status": "failed",
+                "by": "server",
+                "alert": None,
+                "reason": "the server reset the connection after the ClientHello, before answering",
+            }
+            assert row["tcp_stream"] not in oracle
+            continue
+        assert outcome["by"] == ("server" if case in SERVER_REFUSES else "client"), where
+        fatal = [d for level, d in oracle.get(row["tcp_stream"], []) if level == 2]
+        if outcome["alert"] is None:
+            # Without the key log, only GnuTLS' TLS 1.3 alert stays encrypted, as for tshark.
+            assert not keys and not fatal, where
+            assert "encrypted" in outcome["reason"], where
+            continue
+        assert outcome["alert"] == registry.alert_name(fatal[0]), where
+
+
+def test_the_reasons_tie_the_alert_to_what_the_capture_shows() -> None:
+    rows = {row["id"]: row["outcome"] for row in _show(str(ABORTED), "--keylog", str(KEYS))}
+    # TLS 1.2, OpenSSL: the chain was seen and checked.
+    assert rows[4]["reason"] == (
+        "the client rejected the server's certificate: certificate_expired; CN=tlslens.test,"
+        "O=tlslens lab expired 2025-11-30 10:25 UTC, 370 days before the capture"
+    )
+    assert rows[10]["reason"].startswith(
+        "the client rejected the server's certificate: unknown_ca; the issuer of CN=tlslens.test"
+    )
+    assert "the client asked for wrong.tlslens.test" in rows[22]["reason"]
+    # TLS 1.3, OpenSSL: the certificate is encrypted and the key log holds only the
+    # handshake secrets (item 2 of the issue opens it).
+    assert rows[1]["reason"].startswith(
+        "the client rejected the server's certificate: certificate_expired; "
+    )
+    assert rows[25]["reason"] == (
+        "the server found no cipher suite in common with the client's offer: handshake_failure"
+    )
+    for conn_id, alert in ((31, "certificate_required"), (34, "handshake_failure")):
+        assert rows[conn_id]["reason"].startswith(
+            f"the server required a client certificate and the client sent none: {alert}"
+        )
+
+
+def test_a_tls13_plaintext_alert_is_decoded_and_told() -> None:
+    # Connection 1: OpenSSL's s_client aborts TLS 1.3 with `15 03 03 00 02 02 2d`.
+    row = _show(str(ABORTED), "--connection", "1")[0]
+    assert row["alerts"] == [
+        {"frame": 8, "direction": "c2s", "level": "fatal", "description": "certificate_expired"}
+    ]
+    assert row["outcome"]["alert"] == "certificate_expired"
+    text = _text("show", str(ABORTED), "--connection", "1")
+    lines = text.splitlines()
+    assert (
+        lines[1].startswith("Outcome  ")
+        and "FAILED by client: certificate_expired — " in (lines[1])
+    )
+    assert "Alert (fatal): certificate_expired" in text
+    assert "most often close_notify" not in text
+    brief = _text("show", str(ABORTED), "--brief", "--connection", "1")
+    assert "; FAILED by client: certificate_expired; 0 problem(s)" in brief
+
+
+def _records(stream: bytes) -> list[bytes]:
+    out = []
+    while len(stream) >= 5:
+        size = 5 + int.from_bytes(stream[3:5], "big")
+        out.append(stream[:size])
+        stream = stream[size:]
+    return out
+
+
+def _tcp_stream(path: Path, stream: int) -> tuple[bytes, bytes]:
+    """(client bytes, server bytes) of a TCP stream, as tshark follows it."""
+    out = subprocess.run(
+        ["tshark", "-r", str(path), "-q", "-z", f"follow,tcp,raw,{stream}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    body = out.split("Node 1: ", 1)[1].split("\n", 1)[1]
+    sides = [bytearray(), bytearray()]
+    for line in body.splitlines():
+        if line and not line.startswith("="):
+            sides[line.startswith("\t")] += bytes.fromhex(line.strip())
+    return bytes(sides[0]), bytes(sides[1])
+
+
+def test_an_encrypted_alert_of_an_unfinished_handshake_is_not_called_a_normal_end(
+    tshark: str, tmp_path: Path
+) -> None:
+    # The real records of a TLS 1.2 handshake (openssl-hrr-clientauth, connection 2): the
+    # client's flight up to its encrypted Finished, then its encrypted alert; the server's
+    # ChangeCipherSpec and Finished never come.
+    client, server = _tcp_stream(CAPTURES / "openssl-hrr-clientauth.pcapng", 1)
+    sent = _records(client)
+    ccs = next(i for i, r in enumerate(sent) if r[0] == 20)
+    alert = next(r for r in sent if r[0] == 21)
+    flight = [r for r in _records(server) if r[0] == 22][:5]
+    assert [r[0] for r in sent[ccs : ccs + 2]] == [20, 22] and len(flight) == 5
+    cut = tmp_path / "unfinished.pcapng"
+    conversation = [(0, sent[0]), (1, b"".join(flight)), (0, b"".join(sent[1 : ccs + 2]))]
+    write_conversation(cut, [*conversation, (0, alert)], 1_700_000_000 * 10**9)
+    row = _show(str(cut))[0]
+    assert row["alerts"][0]["description"] == "encrypted"
+    assert row["outcome"]["status"] == "failed" and row["outcome"]["by"] == "client"
+    assert row["outcome"]["reason"].startswith("the client sent an encrypted alert (frame ")
+    text = _text("show", str(cut))
+    assert "Alert (encrypted)" in text
+    assert "most often close_notify" not in text
+    assert "in a handshake that never finished" in text
+
+
+def test_certs_says_how_the_handshake_ended() -> None:
+    text = _text("certs", str(ABORTED), "--connection", "4")
+    assert "Outcome: FAILED by client: certificate_expired — the client rejected" in text
+
+
+def test_the_client_rejecting_the_ca_in_tls12_and_the_completed_ones() -> None:
+    capture = CAPTURES / "openssl-hrr-clientauth.pcapng"
+    rows = _show(str(capture))
+    outcomes = [(row["outcome"]["status"], row["outcome"]["by"]) for row in rows]
+    assert outcomes == [("completed", None), ("completed", None), ("failed", "client")]
+    assert rows[2]["outcome"]["alert"] == "unknown_ca"
+    assert rows[2]["outcome"]["reason"].startswith(
+        "the client rejected the server's certificate: unknown_ca; "
+    )
+    assert "completed" in _text("show", str(capture), "--brief", "--connection", "1")
+
+
+def test_a_capture_cut_after_the_server_hello_is_incomplete(tshark: str, tmp_path: Path) -> None:
+    first = _show(str(ABORTED), "--connection", "4")[0]
+    hello = next(m["frame"] for m in first["handshake"] if m["type"] == "server_hello")
+    cut = tmp_path / "cut.pcapng"
+    subprocess.run(["editcap", "-r", str(ABORTED), str(cut), f"1-{hello}"], check=True)
+    row = _show(str(cut), "--connection", "4")[0]
+    assert row["closed_by"] is None
+    assert row["outcome"]["status"] == "incomplete"
+    assert row["outcome"]["by"] is None and row["outcome"]["alert"] is None
+    assert row["outcome"]["reason"].startswith("the capture ends before the handshake did")
+    assert "incomplete" in _text("show", str(cut), "--brief", "--connection", "4")
+
+
+def _judged(rows: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    return [(row["outcome"]["status"], row["outcome"]["by"]) for row in rows]
+
+
+@pytest.mark.parametrize(
+    "capture",
+    sorted(p for p in CAPTURES.glob("*.pcap*") if p.with_suffix(".keys").exists()),
+    ids=lambda p: p.name,
+)
+def test_without_keys_the_recorded_outcomes_are_those_decryption_shows(capture: Path) -> None:
+    with_keys = _show(str(capture), "--keylog", str(capture.with_suffix(".keys")))
+    assert _judged(_show(str(capture))) == _judged(with_keys)
+
+
+@pytest.mark.parametrize("name", ["http1.pcapng", "http2.pcapng", "http2_trial.pcapng"])
+def test_without_keys_a_browsers_aborts_and_resumptions_are_told_apart(
+    corpus: Path, name: str
+) -> None:
+    # Chromium rejecting a certificate for another name (its TLS 1.3 alert is encrypted),
+    # and resuming with a ticket where it completed: what the record sizes tell without
+    # the key log is what the decrypted handshake shows.
+    capture = corpus / "hotplace" / "http" / name
+    with_keys = _show(str(capture), "--keylog", str(capture.parent / "sslkeylog"))
+    assert {row["outcome"]["alert"] for row in with_keys} >= {"certificate_unknown"}
+    assert ("completed", None) in _judged(with_keys) or name == "http1.pcapng"
+    assert _judged(_show(str(capture))) == _judged(with_keys)
