@@ -14,14 +14,12 @@ each over --runs runs, and the text/JSON ratios; the target is at most 2x.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import _bytecode  # noqa: F401  (tlslens' bytecode, compiled before anything is timed)
+from bench_memory import run_to
 from bench_workers import many_capture
 
 TARGET_RATIO = 2.0
@@ -29,14 +27,7 @@ TARGET_RATIO = 2.0
 
 def _run(cmd: list[str], out: Path) -> tuple[float, float]:
     """Wall and CPU seconds of one run, its standard output to ``out``."""
-    with out.open("wb") as sink:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.PIPE)
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-    if status != 0:
-        error = proc.stderr.read().decode()[:500] if proc.stderr else ""
-        raise RuntimeError(f"{' '.join(cmd)} failed: {error}")
+    wall, usage = run_to(cmd, out)
     return wall, usage.ru_utime + usage.ru_stime
 
 

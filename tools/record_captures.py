@@ -397,31 +397,42 @@ def scenario_gnutls(ctx: Context) -> None:
                 )
 
 
+def _nginx_conf(work: Path, name: str, http: str) -> Path:
+    """An nginx configuration in the foreground with every path under ``work``; ``http``:
+    the rest of its http block (directives and servers)."""
+    conf = work / f"{name}.conf"
+    conf.write_text(f"""
+worker_processes 1;
+pid {work}/{name}.pid;
+error_log {work}/{name}-error.log;
+daemon off;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {work}/body; proxy_temp_path {work}/proxy;
+  fastcgi_temp_path {work}/fcgi; uwsgi_temp_path {work}/uwsgi; scgi_temp_path {work}/scgi;
+{http}
+}}
+""")
+    return conf
+
+
 def scenario_nginx_curl(ctx: Context) -> None:
     """nginx serving HTTP/2 and HTTP/1.1 to curl, with ALPN, over IPv6 loopback."""
     port = free_port()
     keylog = ctx.out / "nginx-curl.keys"
     keylog.unlink(missing_ok=True)
-    conf = ctx.work / "nginx.conf"
-    conf.write_text(f"""
-worker_processes 1;
-pid {ctx.work}/nginx.pid;
-error_log {ctx.work}/nginx-error.log;
-daemon off;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {ctx.work}/body; proxy_temp_path {ctx.work}/proxy;
-  fastcgi_temp_path {ctx.work}/fcgi; uwsgi_temp_path {ctx.work}/uwsgi; scgi_temp_path {ctx.work}/scgi;
-  server {{
+    conf = _nginx_conf(
+        ctx.work,
+        "nginx",
+        f"""  server {{
     listen [::1]:{port} ssl http2;
     ssl_certificate {ctx.pki}/server-chain.pem;
     ssl_certificate_key {ctx.pki}/server.key;
     ssl_protocols TLSv1.2 TLSv1.3;
     location / {{ return 200 "hello from nginx\\n"; }}
-  }}
-}}
-""")
+  }}""",
+    )
     with process(["nginx", "-c", str(conf)]):
         wait_port(port, "::1")
         _nginx_clients(ctx, port, keylog)
@@ -462,27 +473,18 @@ def scenario_nginx_h2(ctx: Context) -> None:
     site.chmod(0o755)
     (site / "index.txt").write_text("hello over h2\n")
     (site / "big.bin").write_bytes(bytes(range(256)) * 4096)  # 1 MiB: still sending at the RST
-    conf = ctx.work / "nginx-h2.conf"
-    conf.write_text(f"""
-worker_processes 1;
-pid {ctx.work}/nginx-h2.pid;
-error_log {ctx.work}/nginx-h2-error.log;
-daemon off;
-events {{ worker_connections 16; }}
-http {{
-  access_log off;
-  client_body_temp_path {ctx.work}/body; proxy_temp_path {ctx.work}/proxy;
-  fastcgi_temp_path {ctx.work}/fcgi; uwsgi_temp_path {ctx.work}/uwsgi; scgi_temp_path {ctx.work}/scgi;
-  keepalive_requests 3;
+    conf = _nginx_conf(
+        ctx.work,
+        "nginx-h2",
+        f"""  keepalive_requests 3;
   server {{
     listen {HOST}:{port} ssl http2;
     ssl_certificate {ctx.pki}/server-chain.pem;
     ssl_certificate_key {ctx.pki}/server.key;
     ssl_protocols TLSv1.3;
     root {site};
-  }}
-}}
-""")
+  }}""",
+    )
     with process(["nginx", "-c", str(conf)]):
         wait_listening(port)
         with capture(ctx.out / "nginx-h2.pcapng", port):
