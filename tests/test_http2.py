@@ -1,5 +1,5 @@
 """HTTP/2 in `tlslens decrypt`: frames and header blocks per direction and per stream
-(tlslens/decrypt/http2.py), against tshark's http2 dissector on real captures."""
+(tlslens/decrypt/h2wire.py), against tshark's http2 dissector on real captures."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from hyperframe.frame import GoAwayFrame, HeadersFrame, RstStreamFrame, SettingsFrame
 
 from tlslens.cli import main
+from tlslens.decrypt.h2wire import H2_PREFACE, H2Direction, read_http2
 from tlslens.decrypt.http import summarize
-from tlslens.decrypt.http2 import H2_PREFACE, H2Direction, read_http2
 
 from _tshark import run_tshark_http2
 from conftest import CAPTURES, CORPUS

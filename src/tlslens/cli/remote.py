@@ -27,8 +27,8 @@ from tlslens.cli.options import (
 )
 from tlslens.cli.output import PROGRESS_AFTER_S, write_line
 from tlslens.cli.show import render_connection
+from tlslens.decrypt.h2wire import read_http2
 from tlslens.decrypt.http import read_http1
-from tlslens.decrypt.http2 import read_http2
 from tlslens.explain.verdict import LiveOutcome, Verdict, live_verdict
 from tlslens.model import Connection
 from tlslens.net import starttls as starttls_protocols

@@ -2,7 +2,7 @@
 
 Strategy: both readers take a binary file object per direction and seek over
 bodies instead of reading them, so a 1 GB download costs a few reads. HTTP/2 is
-read frame by frame in ``decrypt/http2.py``; here its header blocks become the
+read frame by frame in ``decrypt/h2wire.py``; here its header blocks become the
 exchange lines. Anything malformed ends the summary of that direction with a
 note; it never raises.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from tlslens.decrypt.http2 import H2_PREFACE, H2Direction, frame_lines, read_http2
+from tlslens.decrypt.h2wire import H2_PREFACE, H2Direction, frame_lines, read_http2
 
 MAX_MESSAGES = 10_000
 
