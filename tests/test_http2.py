@@ -124,3 +124,28 @@ def test_a_frame_cut_short_is_a_note() -> None:
     protocol, lines = summarize(io.BytesIO(data), io.BytesIO(b""))
     assert protocol == "HTTP/2"
     assert lines[-1] == "c2s: the last HTTP/2 frame is cut short"
+
+
+def test_a_pushed_request_is_not_the_stream_s_response() -> None:
+    import hpack
+    from hyperframe.frame import DataFrame, PushPromiseFrame
+
+    encoder = hpack.Encoder()
+    request = HeadersFrame(1, flags=["END_HEADERS", "END_STREAM"])
+    request.data = hpack.Encoder().encode([(":method", "GET"), (":path", "/")])
+    push = PushPromiseFrame(1, promised_stream_id=2, flags=["END_HEADERS"])
+    push.data = encoder.encode([(":method", "GET"), (":path", "/style.css")])
+    response = HeadersFrame(1, flags=["END_HEADERS"])
+    response.data = encoder.encode([(":status", "200")])
+    body = DataFrame(1, data=b"hello", flags=["END_STREAM"])
+    protocol, lines = summarize(
+        io.BytesIO(H2_PREFACE + _frames(request)), io.BytesIO(_frames(push, response, body))
+    )
+    assert protocol == "HTTP/2"
+    assert lines[0] == "stream 1: GET / -> 200 (5 bytes)"
+    assert lines[1] == "client → server: 1 frame"
+    assert lines[6:9] == [
+        "  stream 1: PUSH_PROMISE of stream 2",
+        "      :method: GET",
+        "      :path: /style.css",
+    ]

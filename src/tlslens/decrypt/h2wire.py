@@ -200,7 +200,8 @@ def read_http2(handle: BinaryIO, direction: str, notes: list[str]) -> H2Directio
                 notes.append(f"{direction}: header block does not decode ({exc})")
                 break
             decoded = tuple((str(name), str(value)) for name, value in fields)
-            if len(seen.blocks) < MAX_BLOCKS:
+            # A PUSH_PROMISE's block is the pushed request, not this stream's message.
+            if len(seen.blocks) < MAX_BLOCKS and opener.promised_stream is None:
                 seen.blocks.append((opener.stream, decoded))
             if at < len(seen.frames):
                 seen.frames[at] = _with_headers(opener, decoded)
@@ -286,7 +287,8 @@ def frame_lines(seen: H2Direction) -> list[str]:
     for frame in seen.frames:
         by_stream.setdefault(frame.stream, []).append(frame)
     more = f"; the first {len(seen.frames):,} told" if seen.count > len(seen.frames) else ""
-    lines = [f"{DIRECTION_WORDS.get(seen.direction, seen.direction)}: {seen.count:,} frames{more}"]
+    frames = f"{seen.count:,} frame{'' if seen.count == 1 else 's'}"
+    lines = [f"{DIRECTION_WORDS.get(seen.direction, seen.direction)}: {frames}{more}"]
     streams = sorted(by_stream)
     for stream in streams[:MAX_STREAMS_TOLD]:
         told = _stream_lines(by_stream[stream])
