@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -29,7 +30,12 @@ from bench_show import WORK, multiply, record_base
 
 def run(cmd: list[str]) -> tuple[float, int]:
     """Wall time (s) and peak RSS (kB) of one run, output to a file on disk."""
-    out = WORK / "out.txt"
+    took, usage = run_to(cmd, WORK / "out.txt")
+    return took, usage.ru_maxrss
+
+
+def run_to(cmd: list[str], out: Path) -> tuple[float, resource.struct_rusage]:
+    """Wall time (s) and resource usage of one run, its standard output to ``out``."""
     start = time.perf_counter()
     with out.open("wb") as sink:
         proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.PIPE)
@@ -38,7 +44,7 @@ def run(cmd: list[str]) -> tuple[float, int]:
     if status != 0:
         error = proc.stderr.read().decode()[:500] if proc.stderr else ""
         raise RuntimeError(f"{' '.join(cmd)} failed: {error}")
-    return took, usage.ru_maxrss
+    return took, usage
 
 
 def main() -> int:

@@ -218,3 +218,49 @@ def alerts_by_stream(
         pairs = zip(_ints(levels), _ints(descriptions), strict=True)
         alerts.setdefault(int(stream), []).extend(pairs)
     return alerts
+
+
+@dataclass
+class TsharkHTTP2:
+    """What tshark's http2 dissector saw one TCP port send, in wire order."""
+
+    frames: list[tuple[int, int, int]] = field(default_factory=list)  # (stream, type, length)
+    headers: list[tuple[str, str]] = field(default_factory=list)  # every header block's fields
+    resets: list[int] = field(default_factory=list)  # RST_STREAM error codes
+    goaways: list[tuple[int, int]] = field(default_factory=list)  # (last stream, error code)
+
+
+HTTP2_FIELDS = [
+    "tcp.srcport",
+    "http2.streamid",
+    "http2.type",
+    "http2.length",
+    "http2.header.name",
+    "http2.header.value",
+    "http2.rst_stream.error",
+    "http2.goaway.last_stream_id",
+    "http2.goaway.error",
+]
+
+
+def run_tshark_http2(path: Path, options: list[str]) -> dict[int, TsharkHTTP2]:
+    """tshark's HTTP/2 frames of a capture (decrypted with ``options``), by sending port.
+    Fields are joined with U+001F: header values hold commas."""
+    cmd = [*_tshark_base(path, options), "-Y", "http2", "-T", "fields", "-E", "occurrence=a"]
+    cmd += ["-E", "aggregator=\x1f", "-E", "separator=\t"]
+    for name in HTTP2_FIELDS:
+        cmd += ["-e", name]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False).stdout
+    seen: dict[int, TsharkHTTP2] = {}
+    for line in out.splitlines():
+        cols = [c.split("\x1f") if c else [] for c in line.split("\t")]
+        cols += [[]] * (len(HTTP2_FIELDS) - len(cols))
+        port, streams, types, lengths, names, values, resets, lasts, errors = cols
+        if not types:
+            continue  # the client's connection preface alone
+        side = seen.setdefault(int(port[0]), TsharkHTTP2())
+        side.frames.extend(zip(map(int, streams), map(int, types), map(int, lengths), strict=True))
+        side.headers.extend(zip(names, values, strict=True))
+        side.resets.extend(int(code, 0) for code in resets)
+        side.goaways.extend(zip(map(int, lasts), (int(c, 0) for c in errors), strict=True))
+    return seen

@@ -626,3 +626,68 @@ def test_a_flooding_server_is_read_only_up_to_the_limit() -> None:
     assert 50000 <= received <= 50000 + (1 << 20) + 65536
     assert row["bytes"]["s2c"]["total"] <= 50000 + (1 << 20) + 2 * 65536
     assert elapsed < 5
+
+
+# -- the start of the answer ---------------------------------------------------------------
+
+
+def _text(*args: str) -> tuple[int, list[str]]:
+    result = CliRunner().invoke(main, ["connect", *args], catch_exceptions=False)
+    return result.exit_code, result.stdout.splitlines()
+
+
+def test_http_reply_start_is_shown_and_sanitised() -> None:
+    """The status line and the first headers of what the server answered, its escape
+    sequences made visible, the rest counted."""
+
+    def answer(tls: socket.socket) -> None:
+        while b"\r\n\r\n" not in tls.recv(4096):
+            pass
+        extra = "".join(f"X-Extra-{i}: {i}\r\n" for i in range(10))
+        tls.sendall(
+            b"HTTP/1.1 301 Moved Permanently\r\nServer: evil\x1b[31mred\x1b[0m\r\n"
+            + f"Location: https://{NAME}/{'a' * 300}\r\n{extra}Content-Length: 0\r\n\r\n".encode()
+        )
+        tls.close()
+
+    with ScriptedServer(tls_then(server_context(), answer)) as server:
+        code, lines = _text(f"127.0.0.1:{server.port}", "--sni", NAME, "--ca", ROOT_CA, "--http")
+    assert code == 0
+    start = next(i for i, line in enumerate(lines) if line.startswith("HTTP reply ("))
+    assert lines[start].endswith(" bytes of plaintext read):")
+    assert lines[start + 1 : start + 4] == [
+        "  HTTP/1.1 301 Moved Permanently",
+        "  Server: evil\ufffd[31mred\ufffd[0m",
+        f"  Location: https://{NAME}/{'a' * (120 - len(f'https://{NAME}/'))}…",
+    ]
+    assert lines[start + 9] == "  X-Extra-5: 5"
+    assert lines[start + 10] == "  … and 5 more header(s)"
+
+
+def test_http2_reply_start_is_shown(tmp_path: Path) -> None:
+    nginx = require_program("nginx", "nginx")
+    port = free_port()
+    with program(nginx_command(nginx, tmp_path, port, ""), port):
+        code, lines = _text(
+            f"127.0.0.1:{port}", "--sni", NAME, "--ca", ROOT_CA, "--alpn", "h2", "--http"
+        )
+    assert code == 0
+    start = next(i for i, line in enumerate(lines) if line.startswith("HTTP/2 reply"))
+    assert lines[start].startswith("HTTP/2 reply, stream 1 (")
+    assert lines[start + 1] == "  :status 200"
+    assert lines[start + 2].startswith("  server: nginx/")
+    assert "  content-type: text/plain" in lines[start:]
+
+
+def test_no_reply_start_when_the_answer_is_not_http() -> None:
+    def answer(tls: socket.socket) -> None:
+        tls.recv(4096)
+        tls.sendall(b"220 not http at all\r\n")
+        tls.close()
+
+    with ScriptedServer(tls_then(server_context(), answer)) as server:
+        code, lines = _text(
+            f"127.0.0.1:{server.port}", "--sni", NAME, "--ca", ROOT_CA, "--send", GET
+        )
+    assert code == 0
+    assert not any("reply" in line for line in lines)

@@ -39,7 +39,8 @@ def _targets() -> dict[str, Callable[[bytes], None]]:
     from cryptography.hazmat.primitives.serialization import Encoding
 
     from tlslens.capture import CaptureReader
-    from tlslens.decrypt.http import read_http1, read_http2, summarize
+    from tlslens.decrypt.h2wire import read_http2
+    from tlslens.decrypt.http import read_http1, summarize
     from tlslens.decrypt.protection import RecordProtection, cipher_spec
     from tlslens.errors import TLSLensError
     from tlslens.explain.fields import message_fields

@@ -9,6 +9,7 @@ showing it is explain.py's and the CLI's.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -114,9 +115,18 @@ class TimelineEvent:
 
 
 def ts_iso(ts_ns: int) -> str:
-    moment = datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC)
+    """``2026-11-28T10:00:00.123456Z`` (no fraction when the microseconds are 0, as
+    ``datetime.isoformat`` writes it)."""
     micro = (ts_ns % 1_000_000_000) // 1000
-    return moment.replace(microsecond=micro).isoformat().replace("+00:00", "Z")
+    second = _second_iso(ts_ns // 1_000_000_000)
+    return f"{second}.{micro:06d}Z" if micro else second + "Z"
+
+
+@functools.lru_cache(maxsize=64)
+def _second_iso(seconds: int) -> str:
+    # A narration times every step, and a connection's steps share their second: building
+    # a datetime for each cost as much as writing the line.
+    return datetime.fromtimestamp(seconds, tz=UTC).isoformat().removesuffix("+00:00")
 
 
 MAX_PRELUDE_KEPT = 4096

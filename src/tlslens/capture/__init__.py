@@ -4,7 +4,8 @@ from tlslens.capture.reader import (
     CaptureProblem,
     CaptureReader,
     DecryptionSecrets,
+    is_stdin,
     open_capture,
 )
 
-__all__ = ["CaptureProblem", "CaptureReader", "DecryptionSecrets", "open_capture"]
+__all__ = ["CaptureProblem", "CaptureReader", "DecryptionSecrets", "is_stdin", "open_capture"]

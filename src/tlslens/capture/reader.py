@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -341,16 +342,20 @@ class CaptureReader:
 class GzipBudget:
     """A gzip stream that stops once it has expanded past ``max_ratio`` times what was
     read of the compressed file (and past GZIP_FLOOR): OSError then, which the reader
-    reports and ends on."""
+    reports and ends on. ``arriving``: hand on what has been decompressed so far instead
+    of waiting for ``size`` bytes (a pipe)."""
 
-    def __init__(self, raw: BinaryIO, max_ratio: int = GZIP_MAX_RATIO) -> None:
+    def __init__(
+        self, raw: BinaryIO, max_ratio: int = GZIP_MAX_RATIO, arriving: bool = False
+    ) -> None:
         self.raw = raw
         self.max_ratio = max_ratio
         self.gzip = gzip.GzipFile(fileobj=raw, mode="rb")
         self.out = 0
+        self.arriving = arriving
 
     def read(self, size: int = -1) -> bytes:
-        data = self.gzip.read(size)
+        data = self.gzip.read1(size) if self.arriving else self.gzip.read(size)
         self.out += len(data)
         if self.out > max(GZIP_FLOOR, self.max_ratio * self.raw.tell()):
             raise OSError(
@@ -361,14 +366,76 @@ class GzipBudget:
         return data
 
 
+# The capture "file" that names standard input (``tcpdump -w - | tlslens show -``).
+STDIN = "-"
+
+
+def is_stdin(path: str | Path) -> bool:
+    return str(path) == STDIN
+
+
+class ArrivingStream:
+    """A pipe read as its bytes arrive: ``read(n)`` returns what is there (at least one
+    byte, b"" at the end) instead of waiting for ``n``, so a capture being written is told
+    as it grows; ``tell()`` counts the bytes read, as nothing can be sought."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.head = b""  # read by ``peek``, not yet handed on
+        self.done = 0
+
+    def peek(self, size: int) -> bytes:
+        """The next ``size`` bytes (fewer at the end), left to be read."""
+        while len(self.head) < size:
+            chunk = self._read_raw(size - len(self.head))
+            if not chunk:
+                break
+            self.head += chunk
+        return self.head[:size]
+
+    def _read_raw(self, size: int) -> bytes:
+        # A buffered reader's read(n) waits for n bytes; read1 takes one read of the pipe.
+        read1 = getattr(self.raw, "read1", None)
+        return bytes(read1(size) if read1 is not None else self.raw.read(size))
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            data = self.head if size < 0 else self.head[:size]
+            self.head = self.head[len(data) :]
+        else:
+            data = self._read_raw(size if size > 0 else CHUNK_SIZE)
+        self.done += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self.done
+
+    def close(self) -> None:
+        """Standard input stays open: a second ``-`` then reads as an empty capture."""
+
+
 def open_capture(
     path: str | Path, max_expansion: int = GZIP_MAX_RATIO
 ) -> tuple[BinaryIO, CaptureReader]:
-    """Open a capture file (gzip-compressed or not) and return its reader; a gzip stream
-    may expand at most ``max_expansion`` times.
+    """Open a capture file (gzip-compressed or not), or standard input for ``-`` (read as
+    it arrives, never sought), and return its reader; a gzip stream may expand at most
+    ``max_expansion`` times.
 
-    Raises OSError when the file cannot be opened.
+    Raises OSError when the file cannot be opened, CaptureError when ``-`` names a
+    terminal (nothing would ever come).
     """
+    if is_stdin(path):
+        if sys.stdin is None or sys.stdin.isatty():
+            raise CaptureError(
+                "standard input is a terminal: pipe a capture in (tcpdump -w - | tlslens show -)",
+                layer="capture",
+                offset=0,
+            )
+        arriving = ArrivingStream(sys.stdin.buffer)
+        piped: BinaryIO = arriving  # type: ignore[assignment]
+        if arriving.peek(2) == b"\x1f\x8b":
+            piped = GzipBudget(piped, max_expansion, arriving=True)  # type: ignore[assignment]
+        return arriving, CaptureReader(piped, name=STDIN)  # type: ignore[return-value]
     raw: BinaryIO = open(path, "rb")
     head = raw.read(2)
     raw.seek(0)

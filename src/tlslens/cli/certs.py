@@ -52,7 +52,7 @@ from tlslens.x509.certificate import CertificateInfo
 
 
 @click.command()
-@click.argument("capture", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("capture", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @trust_options
 @secret_options
 @limit_options
@@ -82,6 +82,7 @@ def certs(
     workers: int | None,
 ) -> None:
     """Each connection's certificate chain: as sent, as a trust path, and the verdict.
+    CAPTURE - reads standard input as it arrives.
 
     TLS 1.3 chains travel encrypted: give --keylog to see them.
     """

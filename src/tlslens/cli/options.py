@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.text import Text
 
 from tlslens._text import plural, safe_text
+from tlslens.capture import is_stdin
 from tlslens.errors import KeyFileError
 from tlslens.keys.files import add_keylog_file, load_rsa_key, parse_key_argument
 from tlslens.keys.store import KeyStore
@@ -479,7 +480,8 @@ def workers_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., An
         show_default=f"all cores for a capture of {AUTO_SPLIT_AT >> 20} MiB or more; for a "
         "narration, when it goes to a file",
         help="Processes reading each capture at once, one share of its connections each (the "
-        f"output is the same), {what}; 1: this process alone.",
+        f"output is the same), {what}; 1: this process alone. A capture on standard input "
+        "(-) is read by this one process, as it arrives.",
     )
 
 
@@ -487,6 +489,8 @@ def workers_for(path: Path, workers: int | None, *, spooled: bool = False) -> in
     """How many processes read ``path``: --workers, else all cores for a big capture. Output
     the workers hold back until the end (``spooled``: a narration) gets them by default only
     when it goes to a file: through a pipe (to ``less``, ``head``) it comes as it is made."""
+    if is_stdin(path):
+        return 1  # a pipe is read once, as it comes: it cannot be shared out
     if workers is not None:
         return workers
     if spooled and not _stdout_is_a_file():

@@ -110,7 +110,7 @@ class _PlaintextFiles:
 
 
 @click.command()
-@click.argument("capture", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("capture", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @secret_options
 @limit_options
 @click.option(
@@ -136,7 +136,10 @@ def decrypt(
     max_dump: int,
     workers: int | None,
 ) -> None:
-    """Decrypt CAPTURE's application data, connection by connection, with an HTTP summary."""
+    """Decrypt CAPTURE's application data, connection by connection, with an HTTP summary.
+
+    CAPTURE - reads standard input as it arrives.
+    """
     console = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     keys = key_store(keylogs, rsa_keys, psk, err)

@@ -27,6 +27,8 @@ from tlslens.cli.options import (
 )
 from tlslens.cli.output import PROGRESS_AFTER_S, write_line
 from tlslens.cli.show import render_connection
+from tlslens.decrypt.h2wire import read_http2
+from tlslens.decrypt.http import read_http1
 from tlslens.explain.verdict import LiveOutcome, Verdict, live_verdict
 from tlslens.model import Connection
 from tlslens.net import starttls as starttls_protocols
@@ -355,6 +357,8 @@ def _render(
     _line(out, safe_text(head), "bold")
     if conn is not None:
         render_connection(out, conn, reveal_keys)
+        for index, line in enumerate(reply_lines(rec.reply_head, rec.plaintext_in, conn.alpn)):
+            _line(out, safe_text(line), "bold" if index == 0 else "")
     for note in _notes(rec.outcome):
         _line(out, "note: " + safe_text(note), "yellow")
     style = {"trusted": "bold green", "untrusted": "bold yellow"}.get(verdict.status, "bold red")
@@ -366,3 +370,34 @@ def _line(out: Console, text: str, style: str) -> None:
         out.print(Text(text, style=style))
     else:
         write_line(out, text)
+
+
+REPLY_HEADERS_SHOWN = 8
+REPLY_VALUE_SHOWN = 120
+
+
+def reply_lines(head: bytes, total: int, alpn: str | None) -> list[str]:
+    """The start of an HTTP answer: its status and first headers, from ``head`` (the first
+    bytes of the ``total`` the server sent decrypted); nothing when it is not HTTP."""
+    notes: list[str] = []
+    if alpn == "h2":
+        seen = read_http2(io.BytesIO(head), "s2c", notes)
+        blocks = [fields for stream, fields in seen.blocks if stream == 1]
+        if not blocks:
+            return []
+        title, fields = "HTTP/2 reply, stream 1", list(blocks[-1])
+        first, rest = f"{fields[0][0]} {fields[0][1]}", fields[1:]
+    else:
+        if not head.startswith(b"HTTP/"):
+            return []
+        messages = read_http1(io.BytesIO(head), "s2c", notes)
+        if not messages:
+            return []
+        title, first, rest = "HTTP reply", messages[0].start_line, messages[0].headers
+    lines = [f"{title} ({total:,} bytes of plaintext read):", f"  {first}"]
+    for name, value in rest[:REPLY_HEADERS_SHOWN]:
+        cut = value if len(value) <= REPLY_VALUE_SHOWN else value[:REPLY_VALUE_SHOWN] + "…"
+        lines.append(f"  {name}: {cut}")
+    if len(rest) > REPLY_HEADERS_SHOWN:
+        lines.append(f"  … and {len(rest) - REPLY_HEADERS_SHOWN} more header(s)")
+    return lines

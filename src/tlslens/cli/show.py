@@ -38,6 +38,7 @@ from tlslens.cli.output import (
     say_if_no_such_connection,
     unreadable,
     write_line,
+    write_lines,
 )
 from tlslens.cli.shares import SharedJson, write_shared
 from tlslens.errors import CaptureError
@@ -62,7 +63,10 @@ _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "
 
 @click.command()
 @click.argument(
-    "captures", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path)
+    "captures",
+    nargs=-1,
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
 )
 @click.option(
     "--json",
@@ -128,7 +132,8 @@ def show(
     revocation: str,
     at_text: str | None,
 ) -> None:
-    """Narrate every TLS connection in CAPTURES (pcap or pcapng, optionally .gz).
+    """Narrate every TLS connection in CAPTURES (pcap or pcapng, optionally .gz; - reads
+    standard input as it arrives, e.g. tcpdump -w - | tlslens show -).
 
     With --keylog (or SSLKEYLOGFILE), --rsa-key or --psk, the connections are
     decrypted and the key derivation is shown step by step.
@@ -316,23 +321,19 @@ def _render_plain(
 ) -> None:
     """The same narration for a file or a pipe: whole lines, aligned, nothing cut or padded."""
     width = max((len(label) for label, _ in facts), default=0) + 2
-    for label, value in facts:
-        write_line(out, f"{label:<{width}}{safe_text(value)}")
-    write_line(out, "")
+    lines = [f"{label:<{width}}{safe_text(value)}" for label, value in facts]
+    lines.append("")
     for step in steps:
         prefix = f"{'#' + str(step.frame):>7} {step.time[11:23] if step.time else '':12} "
         prefix += f"{_ARROWS.get(step.direction, ''):5} "
-        write_line(out, prefix + safe_text(step.title))
+        lines.append(prefix + safe_text(step.title))
         indent = " " * len(prefix)
-        for line in step.lines:
-            if line:
-                write_line(out, indent + safe_text(line))
+        lines.extend(indent + safe_text(line) for line in step.lines if line)
     if conn.records is not None:
-        for line in record_lines(conn):
-            write_line(out, safe_text(line))
-    for finding in conn.problems:
-        write_line(out, "  ⚠ " + problem_line(conn.file, conn.id, finding))
-    write_line(out, "")
+        lines.extend(safe_text(line) for line in record_lines(conn))
+    lines.extend("  ⚠ " + problem_line(conn.file, conn.id, finding) for finding in conn.problems)
+    lines.append("")
+    write_lines(out, lines)
 
 
 _ARROWS = {"c2s": "C → S", "s2c": "C ← S"}

@@ -1,10 +1,10 @@
 """What decrypted application data says at the HTTP level: HTTP/1.x and HTTP/2.
 
 Strategy: both readers take a binary file object per direction and seek over
-bodies instead of reading them, so a 1 GB download costs a few reads. HTTP/2
-frames are parsed with ``hyperframe`` and header blocks decoded with ``hpack``
-(one decoder per direction, as the protocol requires). Anything malformed ends
-the summary of that direction with a note; it never raises.
+bodies instead of reading them, so a 1 GB download costs a few reads. HTTP/2 is
+read frame by frame in ``decrypt/h2wire.py``; here its header blocks become the
+exchange lines. Anything malformed ends the summary of that direction with a
+note; it never raises.
 """
 
 from __future__ import annotations
@@ -12,14 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-import hpack
-from hyperframe.exceptions import HyperframeError
-from hyperframe.frame import ContinuationFrame, DataFrame, Frame, HeadersFrame
-
 from tlslens._text import plural
+from tlslens.decrypt.h2wire import H2_PREFACE, H2Direction, frame_lines, read_http2
 
-H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-MAX_HEADER_BLOCK = 256 * 1024
 MAX_MESSAGES = 10_000
 
 
@@ -114,65 +109,23 @@ def _skip_chunked(handle: BinaryIO) -> int:
         total += size
 
 
-def read_http2(handle: BinaryIO, direction: str, notes: list[str]) -> list[HTTPMessage]:
-    """HTTP/2 header blocks and DATA sizes of one direction, per stream."""
-    if direction == "c2s" and handle.read(len(H2_PREFACE)) != H2_PREFACE:
-        notes.append("c2s: no HTTP/2 connection preface")
-        return []
-    decoder = hpack.Decoder()
-    decoder.max_allowed_table_size = 65536
+def _h2_messages(seen: H2Direction) -> list[HTTPMessage]:
+    """The requests or responses of one HTTP/2 direction, with each stream's DATA length
+    given to its last message (the final response after any 1xx)."""
     messages: list[HTTPMessage] = []
-    by_stream: dict[int, HTTPMessage] = {}
-    block = bytearray()
-    block_stream = 0
-    while len(messages) < MAX_MESSAGES:
-        header = handle.read(9)
-        if len(header) < 9:
-            break
-        try:
-            frame, length = Frame.parse_frame_header(memoryview(header))
-        except HyperframeError as exc:
-            notes.append(f"{direction}: bad HTTP/2 frame header ({exc})")
-            break
-        if isinstance(frame, DataFrame):
-            handle.seek(length, 1)
-            target = by_stream.get(frame.stream_id)
-            if target is not None:
-                target.body_bytes += length
-            continue
-        body = handle.read(length)
-        if len(body) < length:
-            notes.append(f"{direction}: the last HTTP/2 frame is cut short")
-            break
-        try:
-            frame.parse_body(memoryview(body))
-        except HyperframeError as exc:
-            notes.append(f"{direction}: bad HTTP/2 {type(frame).__name__} ({exc})")
-            break
-        if isinstance(frame, HeadersFrame | ContinuationFrame):
-            if isinstance(frame, HeadersFrame):
-                block = bytearray()
-                block_stream = frame.stream_id
-            block += frame.data
-            if len(block) > MAX_HEADER_BLOCK:
-                notes.append(f"{direction}: header block over {MAX_HEADER_BLOCK} bytes")
-                break
-            if "END_HEADERS" in frame.flags:
-                try:
-                    fields = decoder.decode(bytes(block), raw=False)
-                except hpack.HPACKError as exc:
-                    notes.append(f"{direction}: header block does not decode ({exc})")
-                    break
-                pairs = [(str(k), str(v)) for k, v in fields]
-                pseudo = dict(p for p in pairs if p[0].startswith(":"))
-                if ":status" in pseudo:
-                    start = f"HTTP/2 {pseudo[':status']}"
-                else:
-                    start = f"{pseudo.get(':method', '?')} {pseudo.get(':path', '?')} HTTP/2"
-                message = HTTPMessage(direction, start, pairs, stream=block_stream)
-                if block_stream not in by_stream or ":status" in pseudo or ":method" in pseudo:
-                    by_stream[block_stream] = message
-                    messages.append(message)
+    last: dict[int, HTTPMessage] = {}
+    for stream, fields in seen.blocks:
+        pairs = list(fields)
+        pseudo = dict(p for p in pairs if p[0].startswith(":"))
+        if ":status" in pseudo:
+            start = f"HTTP/2 {pseudo[':status']}"
+        else:
+            start = f"{pseudo.get(':method', '?')} {pseudo.get(':path', '?')} HTTP/2"
+        if stream not in last or ":status" in pseudo or ":method" in pseudo:
+            last[stream] = HTTPMessage(seen.direction, start, pairs, stream=stream)
+            messages.append(last[stream])
+    for stream, message in last.items():
+        message.body_bytes = seen.data_bytes.get(stream, 0)
     return messages
 
 
@@ -185,15 +138,14 @@ def summarize(c2s: BinaryIO, s2c: BinaryIO) -> tuple[str | None, list[str]]:
     c2s.seek(0)
     notes: list[str] = []
     if head == H2_PREFACE:
-        protocol = "HTTP/2"
-        requests = read_http2(c2s, "c2s", notes)
-        responses = read_http2(s2c, "s2c", notes)
-        by_stream = {m.stream: m for m in responses}
+        sent = read_http2(c2s, "c2s", notes)
+        answered = read_http2(s2c, "s2c", notes)
+        by_stream = {m.stream: m for m in _h2_messages(answered)}
         lines = []
-        for request in requests:
+        for request in _h2_messages(sent):
             response = by_stream.get(request.stream)
             lines.append(_exchange(f"stream {request.stream}: ", request, response))
-        return protocol, lines + notes
+        return "HTTP/2", lines + frame_lines(sent) + frame_lines(answered) + notes
     if b" HTTP/1." not in first:
         return None, []
     requests = read_http1(c2s, "c2s", notes)

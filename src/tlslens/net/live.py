@@ -29,6 +29,7 @@ from tlslens.model import Endpoint
 from tlslens.net.request import HTTP1Head, HTTP2Head, RawRequest, Request
 from tlslens.net.wire import (
     READ_CHUNK,
+    REPLY_KEPT,
     Channel,
     Deadline,
     DeadlineError,
@@ -315,6 +316,8 @@ def _exchange(channel: Channel, tls: SSL.Connection, plan: Plan) -> None:
                 request.done = True
                 break
             rec.plaintext_in += len(plain)
+            if len(rec.reply_head) < REPLY_KEPT:
+                rec.reply_head += plain[: REPLY_KEPT - len(rec.reply_head)]
             for reply in request.received(plain):
                 tls.sendall(reply)
         _flush(channel, tls)

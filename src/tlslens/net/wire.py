@@ -50,6 +50,11 @@ class Plan:
     family: int = socket.AF_UNSPEC
 
 
+# Of the server's decrypted answer, what is kept to show its start (an HTTP status line and
+# headers, or HTTP/2's first frames).
+REPLY_KEPT = 16384
+
+
 @dataclass(slots=True)
 class Recording:
     """Everything one attempt saw; ``client`` is None until the socket is bound."""
@@ -65,6 +70,7 @@ class Recording:
     closes: list[Close] = field(default_factory=list)
     keylog: list[bytes] = field(default_factory=list)
     plaintext_in: int = 0
+    reply_head: bytes = b""  # the first REPLY_KEPT bytes of the server's decrypted answer
 
     def keylog_text(self) -> str:
         return "".join(line.decode("ascii", "replace") + "\n" for line in self.keylog)
