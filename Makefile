@@ -9,12 +9,15 @@ DEMO := tests/vectors/captures/demo-tls12-tls13.pcapng
 DEMO_ARGS := --keylog tests/vectors/captures/demo-tls12-tls13.keys --ca tests/vectors/pki/root.pem
 
 PINS := constraints.txt
+# The Rust core (tlslens._core): a change to any of these rebuilds it on the next make.
+RUST_SOURCES := Cargo.toml Cargo.lock $(shell find crates -path '*/fuzz' -prune -o \( -name '*.rs' -o -name Cargo.toml \) -print)
 
-.PHONY: bytecode demo test lint typecheck unit bench captures registry pins limbo fuzz adversarial clean
+.PHONY: bytecode demo test lint typecheck rust unit bench captures registry pins limbo fuzz adversarial clean
 
 # Every package at the version constraints.txt names: a new release of a linter or a
 # dependency cannot turn CI red on its own.
-$(STAMP): pyproject.toml $(PINS)
+# pip builds the Rust core through maturin (pyproject's build-system) with cargo.
+$(STAMP): pyproject.toml $(PINS) $(RUST_SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c $(PINS) --upgrade pip
 	$(BIN)/python -m pip install --quiet -c $(PINS) -e '.[dev]'
@@ -40,7 +43,13 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -bb -m pytest -q
 
-test: lint typecheck unit
+# The Rust crates: formatted, no clippy warning, their unit tests and the fuzz corpus replayed.
+rust:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo test --workspace --quiet
+
+test: lint typecheck rust unit
 
 bench: $(STAMP) bytecode
 	$(BIN)/python bench/bench_show.py

@@ -1,0 +1,4 @@
+//! tlslens' data plane: parsers of attacker-controlled bytes, sans-IO, no `unsafe`.
+#![forbid(unsafe_code)]
+
+pub mod capture;
