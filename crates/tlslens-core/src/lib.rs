@@ -2,3 +2,5 @@
 #![forbid(unsafe_code)]
 
 pub mod capture;
+#[doc(hidden)]
+pub mod fuzzing;
