@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from tlslens._text import safe_text
+from tlslens.cli.gate import Gate, fail_on_option
 from tlslens.cli.narrated import SharedText, rendered
 from tlslens.cli.options import (
     capture_limits,
@@ -65,6 +66,7 @@ from tlslens.x509.certificate import CertificateInfo
 )
 @click.option("--no-color", is_flag=True, help="No colours (as `show --no-color`).")
 @workers_option("for output to a file or pipe")
+@fail_on_option
 def certs(
     capture: Path,
     trust_store: str,
@@ -80,6 +82,7 @@ def certs(
     pem_dir: Path | None,
     no_color: bool,
     workers: int | None,
+    fail_on: tuple[str, ...] | None,
 ) -> None:
     """Each connection's certificate chain: as sent, as a trust path, and the verdict.
     CAPTURE - reads standard input as it arrives.
@@ -93,7 +96,9 @@ def certs(
     revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
     keys = key_store(keylogs, rsa_keys, psk, err)
     limits = capture_limits()
-    shares = workers_for(capture, workers, spooled=True)
+    # The gate watches each connection, as one process reads them.
+    shares = 1 if fail_on else workers_for(capture, workers, spooled=True)
+    gate = Gate(fail_on)
     # A terminal sees the chains as they come, from one process (and online revocation is
     # asked by one).
     if shares > 1 and not console.is_terminal and revoker is None:
@@ -112,6 +117,7 @@ def certs(
                 continue
             shown += 1
             check_chain(checker, conn, revoker)
+            gate.check(conn)
             _render_certs(console, conn)
             if pem_dir is not None:
                 _write_pems(pem_dir, conn.id, [cert.der for cert in conn.certificates], err)
@@ -127,6 +133,7 @@ def certs(
     say_if_no_such_connection(err, capture, number, connections.summary)
     say_if_key_log_matched_none(err, capture, connections.summary)
     exit_if_nothing_matched(err, shown, number)
+    gate.close(err)
 
 
 def _certs_in_shares(

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from tlslens._text import plural, printable, safe_text
+from tlslens.cli.gate import Gate, fail_on_option
 from tlslens.cli.narrated import SharedText, rendered
 from tlslens.cli.options import (
     capture_limits,
@@ -126,6 +127,7 @@ class _PlaintextFiles:
     show_default=True,
     help="Without --out: bytes of each direction's plaintext printed (follow-stream style).",
 )
+@fail_on_option
 def decrypt(
     capture: Path,
     keylogs: tuple[Path, ...],
@@ -135,6 +137,7 @@ def decrypt(
     number: int | None,
     max_dump: int,
     workers: int | None,
+    fail_on: tuple[str, ...] | None,
 ) -> None:
     """Decrypt CAPTURE's application data, connection by connection, with an HTTP summary.
 
@@ -153,7 +156,9 @@ def decrypt(
         files = _PlaintextFiles(directory)
         limits = capture_limits()
         dump = None if out else max_dump
-        shares = workers_for(capture, workers, spooled=True)
+        # The gate watches each connection, as one process reads them.
+        shares = 1 if fail_on else workers_for(capture, workers, spooled=True)
+        gate = Gate(fail_on)
         # A terminal sees the plaintext as it comes, from one process.
         if shares > 1 and not console.is_terminal:
             done = _decrypt_in_shares(capture, shares, (keys, limits, number), console, files, dump)
@@ -170,6 +175,7 @@ def decrypt(
                 if number is not None and conn.id != number:
                     continue
                 shown += 1
+                gate.check(conn)
                 _render_decrypted(console, conn, paths, chunks, dump=dump)
                 if out is None:
                     for path in paths.values():
@@ -184,6 +190,7 @@ def decrypt(
         say_if_no_such_connection(err, capture, number, connections.summary)
         say_if_key_log_matched_none(err, capture, connections.summary)
     exit_if_nothing_matched(err, shown, number)
+    gate.close(err)
 
 
 def _decrypt_in_shares(

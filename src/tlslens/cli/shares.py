@@ -1,28 +1,23 @@
 """`show --json --workers N` (and `extract` of a big capture): one capture read by N
 processes at once, one share of its connections each, printed as one process prints it.
 
-Strategy: the workers are forked, so each inherits the options already checked (secrets,
-trust store) with nothing to pickle. Each reads the whole file (reading and TCP are cheap
-next to TLS) and parses only its share of the connections, by 4-tuple, so that one
-client's connections to one server spread too (pipeline.flow_share), numbering every flow
-as one process would. A worker writes one line per connection: its flow number, its own id
-for it, what the parent needs (its certificates, each whole the first time; the session
-keys it presented and was issued, for ``resumed_from``) and the JSON. A worker checks the
-chains of its share itself: a verdict that found every issuer does not depend on the other
-certificates of the capture, and one short of an issuer stands unless the parent has seen
-a certificate that could be that issuer (ChainChecker.adopt); else the parent checks it.
-The parent merges the lines by flow number as they come (each worker's are in that order
-already), gives the ids and ``resumed_from`` in that order, checks the chains left to it
-with one checker that has seen every certificate (a chain completed by another share's
-intermediate gets the verdict one process gives it, and the late-intermediate note is one
-process's) and writes them into the JSON: the same bytes as one process.
+Strategy: forked workers (the options already checked, nothing to pickle) each read the
+whole file and parse only their share of the connections, by 4-tuple (flow_share),
+numbering every flow as one process would. A worker writes one line per connection: its
+flow number, its own id, what the parent needs (certificates, each whole the first time;
+the session keys presented and issued, for ``resumed_from``) and the JSON. A worker checks
+its chains: a verdict that found every issuer does not depend on the other certificates,
+and one short of an issuer stands unless the parent saw a certificate that could be that
+issuer (ChainChecker.adopt); else the parent checks it. The parent merges the lines by
+flow number as they come, gives the ids and ``resumed_from`` in that order, checks the
+chains left to it with one checker that has seen every certificate, and writes them into
+the JSON: the same bytes as one process.
 
 Only the secrets a TLS 1.2 session's resumptions reuse cross connections: where secrets
 may decrypt, the lines wait in the workers' files until each worker has sent its journal
 of sessions learnt and looked up (KeyStore.journal); replayed in frame order, it tells
 whether each resumption found what it finds in one process. If one did not, the capture
-is read again by address pair (which keeps a client's sessions together), then by one
-process. Memory stays that of one worker: the lines wait in files.
+is read again by address pair, then by one process. Memory stays that of one worker.
 """
 
 from __future__ import annotations

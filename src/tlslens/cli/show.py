@@ -15,6 +15,7 @@ from rich.text import Text
 from tlslens import registry
 from tlslens._text import plural, safe_text
 from tlslens.cli.drawing import render_ladder
+from tlslens.cli.gate import Gate, fail_on_option
 from tlslens.cli.narrated import SharedText, rendered
 from tlslens.cli.options import (
     ServerFilter,
@@ -110,6 +111,7 @@ _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "
 )
 @trust_options
 @limit_options
+@fail_on_option
 def show(
     captures: tuple[Path, ...],
     as_json: bool,
@@ -131,6 +133,7 @@ def show(
     client_cas: tuple[Path, ...],
     revocation: str,
     at_text: str | None,
+    fail_on: tuple[str, ...] | None,
 ) -> None:
     """Narrate every TLS connection in CAPTURES (pcap or pcapng, optionally .gz; - reads
     standard input as it arrives, e.g. tcpdump -w - | tlslens show -).
@@ -148,6 +151,7 @@ def show(
     # Narration on a terminal comes as it is made, from one process; so do the RSA key's
     # forward-secrecy tally and online revocation, which one process keeps.
     narrated_shares = not out.is_terminal and revoker is None and not (keys and keys.rsa_keys)
+    gate = Gate(fail_on)
 
     def draw(console: Console, conn: Connection) -> None:
         if brief:
@@ -165,6 +169,8 @@ def show(
         shares = (
             workers_for(path, workers, spooled=not as_json) if as_json or narrated_shares else 1
         )
+        if fail_on:
+            shares = 1  # the gate watches each connection, as one process reads them
         if shares > 1:
             filters = (number, server, sni)
             shared: SharedJson = (
@@ -198,6 +204,7 @@ def show(
                 tally.add(conn)
                 savings.add(conn)
                 check_chain(chains, conn, revoker)
+                gate.check(conn)
                 if as_json:
                     sys.stdout.write(
                         json.dumps(
@@ -232,6 +239,7 @@ def show(
     if readable == 0:
         sys.exit(1)
     exit_if_nothing_matched(err, shown_in_all, number, server, sni)
+    gate.close(err)
 
 
 def _in_shares(shared: SharedJson, out: Console, as_json: bool) -> int | None:
