@@ -232,7 +232,11 @@ def _certificate_alert(
         return None
     if event.direction == C2S:
         unseen = "; no certificate was seen"
-        if conn.tls13 and conn.decryption is not None:
+        if conn.resumed is not None:
+            # An abbreviated handshake carries no certificate: the alert is about the one
+            # of the session's first handshake, or about nothing this connection shows.
+            unseen = "; the session was resumed: the server sent no certificate in this connection"
+        elif conn.tls13 and conn.decryption is not None:
             unseen = "; the certificate travelled encrypted and the secrets given did not open it"
         elif conn.tls13:
             unseen = "; the certificate travelled encrypted (a key log opens it)"
