@@ -260,3 +260,22 @@ def test_a_certificate_alert_in_a_resumed_session_does_not_blame_the_key_log(
         assert "did not open it" not in outcome["reason"]
         assert "a key log opens it" not in outcome["reason"]
         assert "the session was resumed" in outcome["reason"]
+
+
+def test_a_capture_that_starts_after_the_handshake_is_not_a_failed_one(
+    tshark: str, tmp_path: Path
+) -> None:
+    # The demo's TLS 1.2 connection from its last application data on: both encrypted
+    # close_notify alerts (31-byte records, tshark: "Encrypted Alert") and both FINs.
+    demo = CAPTURES / "demo-tls12-tls13.pcapng"
+    cut = tmp_path / "mid.pcapng"
+    subprocess.run(["editcap", "-r", str(demo), str(cut), "32-37"], check=True)
+    (row,) = _show(str(cut))
+    assert row["closed_by"] == "fin"
+    assert row["alerts"] == [
+        {"frame": 1, "direction": "c2s", "level": None, "description": "encrypted"},
+        {"frame": 3, "direction": "s2c", "level": None, "description": "encrypted"},
+    ]
+    assert row["outcome"]["status"] == "incomplete"
+    assert row["outcome"]["by"] is None and row["outcome"]["alert"] is None
+    assert row["outcome"]["reason"].startswith("the capture starts after the handshake began")
