@@ -10,10 +10,11 @@ on its chain. The questions are asked in this order:
    after both Finished messages;
 2. otherwise both sides' Finished (read, or sent encrypted right after ChangeCipherSpec)
    or application data both ways complete it;
-3. otherwise a FIN or RST fails it, by the side that closed first, or that sent the last
-   alert before the close (an encrypted alert in a handshake that never finished is most
-   likely the fatal one);
-4. otherwise the capture ended, or began, before the end: incomplete.
+3. otherwise, where the hellos were seen, a FIN or RST fails it, by the side that closed
+   first, or that sent the last alert before the close (an encrypted alert in a handshake
+   that never finished is most likely the fatal one);
+4. otherwise, the capture began after the hellos (whatever closed it) or ended before
+   the end: incomplete.
 """
 
 from __future__ import annotations
@@ -135,9 +136,8 @@ def outcome_of(conn: Connection) -> Outcome:
         return _failed_by_alert(conn, fatal, completed is not None)
     if completed is not None:
         return Outcome(COMPLETED, None, None, completed)
-    if conn.closed_first is not None:
-        return _failed_by_close(conn, conn.closed_first)
     if conn.client_hello is None and conn.server_hello is None:
+        # A close seen here may end a session that completed long before the capture began.
         return Outcome(
             INCOMPLETE,
             None,
@@ -145,6 +145,8 @@ def outcome_of(conn: Connection) -> Outcome:
             "the capture starts after the handshake began, and what it shows does not tell "
             "whether the handshake completed",
         )
+    if conn.closed_first is not None:
+        return _failed_by_close(conn, conn.closed_first)
     return Outcome(
         INCOMPLETE,
         None,
@@ -229,7 +231,11 @@ def _certificate_alert(
         return None
     if event.direction == C2S:
         unseen = "; no certificate was seen"
-        if conn.tls13 and conn.decryption is not None:
+        if conn.resumed is not None:
+            # An abbreviated handshake carries no certificate: the alert is about the one
+            # of the session's first handshake, or about nothing this connection shows.
+            unseen = "; the session was resumed: the server sent no certificate in this connection"
+        elif conn.tls13 and conn.decryption is not None:
             unseen = "; the certificate travelled encrypted and the secrets given did not open it"
         elif conn.tls13:
             unseen = "; the certificate travelled encrypted (a key log opens it)"

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from tlslens._text import plural, printable, safe_text
-from tlslens.cli.gate import Gate, fail_on_option
+from tlslens.cli.gate import Gate, fail_on_option_without_chains
 from tlslens.cli.options import (
     capture_limits,
     key_store,
@@ -102,7 +102,7 @@ class _PlaintextFiles:
     show_default=True,
     help="Without --out: bytes of each direction's plaintext printed (follow-stream style).",
 )
-@fail_on_option
+@fail_on_option_without_chains
 def decrypt(
     capture: Path,
     keylogs: tuple[Path, ...],
