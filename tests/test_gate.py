@@ -73,3 +73,11 @@ def test_an_unknown_condition_is_a_usage_error() -> None:
     code, _out, err = _run("show", str(DEMO), "--fail-on", "failed,bogus")
     assert code == 2
     assert "bogus: choose from failed, untrusted, deprecated, problem" in err
+
+
+def test_decrypt_refuses_a_condition_it_cannot_judge() -> None:
+    # decrypt checks no chain: an untrusted gate there would pass whatever the chain.
+    code, _out, err = _run("decrypt", str(DEMO), *_keys(DEMO), "--fail-on", "untrusted")
+    assert code == 2
+    assert "untrusted (this command checks no chain: show and certs do)" in err
+    assert "choose from failed, deprecated, problem" in err

@@ -149,3 +149,37 @@ def test_a_pushed_request_is_not_the_stream_s_response() -> None:
         "      :method: GET",
         "      :path: /style.css",
     ]
+
+
+def test_header_blocks_that_repeat_a_table_entry_do_not_fill_memory() -> None:
+    """HPACK amplification: one 4 KB dynamic-table entry, then 3,000 header blocks of 15
+    one-byte references to it (75 KB on the wire, 180 MB decoded). Past the budget a
+    block keeps the fields the exchange lines need; the reading goes on to the end."""
+    import tracemalloc
+
+    import hpack
+
+    encoder = hpack.Encoder()
+    first = HeadersFrame(1, flags=["END_HEADERS"])
+    first.data = encoder.encode([(":method", "GET"), (":path", "/"), ("x-big", "v" * 4000)])
+    blocks = [first]
+    for n in range(3000):
+        block = HeadersFrame(2 * n + 3, flags=["END_HEADERS", "END_STREAM"])
+        # 0x82 :method GET, 0x84 :path /, then 15 times index 62 (x-big, the newest entry).
+        block.data = b"\x82\x84" + b"\xbe" * 15
+        blocks.append(block)
+    data = H2_PREFACE + _frames(*blocks)
+    notes: list[str] = []
+    tracemalloc.start()
+    try:
+        seen = read_http2(io.BytesIO(data), "c2s", notes)
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 << 20, f"{peak:,} bytes"
+    assert len(seen.blocks) == 3001
+    assert seen.blocks[-1] == (6001, ((":method", "GET"), (":path", "/")))
+    assert notes == [
+        "c2s: past 4,194,304 bytes of header fields, only :authority, :method, :path, "
+        ":status, content-type, host are kept, cut to 200 characters"
+    ]

@@ -243,3 +243,39 @@ def test_without_keys_a_browsers_aborts_and_resumptions_are_told_apart(
     assert {row["outcome"]["alert"] for row in with_keys} >= {"certificate_unknown"}
     assert ("completed", None) in _judged(with_keys) or name == "http1.pcapng"
     assert _judged(_show(str(capture))) == _judged(with_keys)
+
+
+def test_a_certificate_alert_in_a_resumed_session_does_not_blame_the_key_log(
+    corpus: Path,
+) -> None:
+    # hotplace http2 connection 5 resumes connection 4's ticket: its handshake is opened
+    # from the key log and carries no certificate; Chromium still sends certificate_unknown.
+    capture = corpus / "hotplace" / "http" / "http2.pcapng"
+    for options in ([], ["--keylog", str(capture.parent / "sslkeylog")]):
+        (row,) = _show(str(capture), "--connection", "5", *options)
+        outcome = row["outcome"]
+        assert outcome["alert"] in ("certificate_unknown", None), outcome
+        if outcome["alert"] is None:
+            continue  # without keys the alert stays encrypted
+        assert "did not open it" not in outcome["reason"]
+        assert "a key log opens it" not in outcome["reason"]
+        assert "the session was resumed" in outcome["reason"]
+
+
+def test_a_capture_that_starts_after_the_handshake_is_not_a_failed_one(
+    tshark: str, tmp_path: Path
+) -> None:
+    # The demo's TLS 1.2 connection from its last application data on: both encrypted
+    # close_notify alerts (31-byte records, tshark: "Encrypted Alert") and both FINs.
+    demo = CAPTURES / "demo-tls12-tls13.pcapng"
+    cut = tmp_path / "mid.pcapng"
+    subprocess.run(["editcap", "-r", str(demo), str(cut), "32-37"], check=True)
+    (row,) = _show(str(cut))
+    assert row["closed_by"] == "fin"
+    assert row["alerts"] == [
+        {"frame": 1, "direction": "c2s", "level": None, "description": "encrypted"},
+        {"frame": 3, "direction": "s2c", "level": None, "description": "encrypted"},
+    ]
+    assert row["outcome"]["status"] == "incomplete"
+    assert row["outcome"]["by"] is None and row["outcome"]["alert"] is None
+    assert row["outcome"]["reason"].startswith("the capture starts after the handshake began")

@@ -10,10 +10,11 @@ on its chain. The questions are asked in this order:
    after both Finished messages;
 2. otherwise both sides' Finished (read, or sent encrypted right after ChangeCipherSpec)
    or application data both ways complete it;
-3. otherwise a FIN or RST fails it, by the side that closed first, or that sent the last
-   alert before the close (an encrypted alert in a handshake that never finished is most
-   likely the fatal one);
-4. otherwise the capture ended, or began, before the end: incomplete.
+3. otherwise, where the hellos were seen, a FIN or RST fails it, by the side that closed
+   first, or that sent the last alert before the close (an encrypted alert in a handshake
+   that never finished is most likely the fatal one);
+4. otherwise, the capture began after the hellos (whatever closed it) or ended before
+   the end: incomplete.
 """
 
 from __future__ import annotations
@@ -77,8 +78,7 @@ _NOTHING_IN_COMMON = frozenset({"handshake_failure", "insufficient_security"})
 @dataclass(frozen=True, slots=True)
 class ChainEvidence:
     """A reason that turns on what the check of a chain found (``which``: the "server"'s
-    or the "client"'s): its words before and after that finding, so that a verdict given
-    later can be put in (cli/shares.py: the parent process checks some chains itself)."""
+    or the "client"'s): its words before and after that finding."""
 
     which: str
     alert: str
@@ -94,14 +94,12 @@ class ChainEvidence:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """How the handshake ended. ``by`` is "client", "server" or None; ``alert`` the name of
-    the alert that ended it, when one was read; ``reason`` one sentence in plain words;
-    ``evidence`` how the reason depends on a chain's verdict, where it does."""
+    the alert that ended it, when one was read; ``reason`` one sentence in plain words."""
 
     status: str
     by: str | None
     alert: str | None
     reason: str
-    evidence: ChainEvidence | None = None
 
     def to_json(self) -> dict[str, str | None]:
         return {"status": self.status, "by": self.by, "alert": self.alert, "reason": self.reason}
@@ -138,9 +136,8 @@ def outcome_of(conn: Connection) -> Outcome:
         return _failed_by_alert(conn, fatal, completed is not None)
     if completed is not None:
         return Outcome(COMPLETED, None, None, completed)
-    if conn.closed_first is not None:
-        return _failed_by_close(conn, conn.closed_first)
     if conn.client_hello is None and conn.server_hello is None:
+        # A close seen here may end a session that completed long before the capture began.
         return Outcome(
             INCOMPLETE,
             None,
@@ -148,6 +145,8 @@ def outcome_of(conn: Connection) -> Outcome:
             "the capture starts after the handshake began, and what it shows does not tell "
             "whether the handshake completed",
         )
+    if conn.closed_first is not None:
+        return _failed_by_close(conn, conn.closed_first)
     return Outcome(
         INCOMPLETE,
         None,
@@ -212,7 +211,7 @@ def _failed_by_alert(conn: Connection, event: TimelineEvent, completed: bool) ->
     if evidence is not None:
         validation = conn.validation if evidence.which == "server" else conn.client_validation
         checked = validation.to_json() if validation is not None else None
-        return Outcome(FAILED, who, name, evidence.reason(checked), evidence)
+        return Outcome(FAILED, who, name, evidence.reason(checked))
     reason = _alert_reason(conn, event, name) or _generic_alert_reason(event, name)
     return Outcome(FAILED, who, name, reason + after)
 
@@ -232,7 +231,11 @@ def _certificate_alert(
         return None
     if event.direction == C2S:
         unseen = "; no certificate was seen"
-        if conn.tls13 and conn.decryption is not None:
+        if conn.resumed is not None:
+            # An abbreviated handshake carries no certificate: the alert is about the one
+            # of the session's first handshake, or about nothing this connection shows.
+            unseen = "; the session was resumed: the server sent no certificate in this connection"
+        elif conn.tls13 and conn.decryption is not None:
             unseen = "; the certificate travelled encrypted and the secrets given did not open it"
         elif conn.tls13:
             unseen = "; the certificate travelled encrypted (a key log opens it)"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tlslens._text import plural
-from tlslens.bounds import DEFAULT_LIMITS, Limits, ShareWatch
+from tlslens.bounds import DEFAULT_LIMITS, Limits
 from tlslens.capture import CaptureReader, open_capture
 from tlslens.errors import CaptureError
 from tlslens.flows.packet import (
@@ -30,7 +30,6 @@ from tlslens.flows.packet import (
     Skip,
     TCPSegment,
     decode_tcp,
-    flow_share,
 )
 from tlslens.flows.tcp import HalfStream, StreamData, StreamEvent, StreamGap
 from tlslens.keys.store import KeyStore
@@ -48,11 +47,9 @@ TLS_KEY_LOG = 0x544C534B  # pcapng DSB secrets type "TLSK"
 
 class _Flow:
     __slots__ = (
-        "carried",
         "closed",
         "closed_ts",
         "fin",
-        "foreign",
         "halves",
         "index",
         "isn",
@@ -75,18 +72,6 @@ class _Flow:
         self.isn: int | None = None
         self.syn_ts: int | None = None  # the client's SYN, then the server's SYN/ACK
         self.synack_ts: int | None = None
-        self.foreign = False  # another worker's (share): only its life is followed
-        self.carried = 0  # another share's: its bytes, for ShareWatch.carried
-
-    @classmethod
-    def of_another_share(cls, index: int) -> _Flow:
-        """A flow another worker parses: kept only to number flows as one process would."""
-        flow = cls.__new__(cls)
-        flow.index, flow.session, flow.halves = index, _CLOSED, _NO_HALVES
-        flow.fin, flow.rst, flow.closed, flow.closed_ts = [False, False], False, False, 0
-        flow.keys, flow.isn, flow.syn_ts, flow.synack_ts = None, None, None, None
-        flow.foreign, flow.carried = True, 0
-        return flow
 
 
 _FlowKey = tuple[bytes, int, bytes, int]
@@ -114,20 +99,12 @@ class Capture:
         stream: BinaryIO | None = None,
         limits: Limits = DEFAULT_LIMITS,
         clock: Callable[[], float] | None = None,
-        share: tuple[int, int] | None = None,
-        share_by_connection: bool = False,
-        journal: bool = False,
     ) -> None:
         self.path = Path(path)
-        self._journal = journal  # keep KeyStore.journal (the secrets learnt and looked up)
-        self._share = share  # (k, n): parse only the k-th of n shares (share_of)
-        self._by_connection = share_by_connection  # shares by 4-tuple, not address pair
         self._stream = stream  # a capture already in memory, named ``path``
         self.limits = limits
         self._clock = clock  # seconds, for the time budget
         self.summary = CaptureSummary(file=str(path))
-        # With a share of n > 1: whether a bound one process applies may have been met.
-        self.watch: ShareWatch | None = None
         self._on_progress = on_progress
         self.keys = keys
         self._sink = plaintext_sink
@@ -157,7 +134,7 @@ class Capture:
     ) -> KeyStore:
         """Key logs carried by the capture itself (pcapng Decryption Secrets Blocks)."""
         if keys is None:
-            keys = KeyStore(journal=[] if self._journal else None)
+            keys = KeyStore()
             self.keys = keys
         for block in reader.secrets[start:]:
             if block.secrets_type == TLS_KEY_LOG:
@@ -176,8 +153,6 @@ class Capture:
         next_emit = 0
         open_flows: dict[int, _Flow] = {}  # by index, oldest first
         limits = self.limits
-        share = self._share
-        by_connection = self._by_connection
         max_open = limits.max_connections
         clock = self._clock
         deadline = None
@@ -195,18 +170,11 @@ class Capture:
         frame = 0
         on_progress = self._on_progress
         keys = self.keys
-        if self._journal and keys is not None and keys.journal is None:
-            keys.journal = []
-        journal = keys if keys is not None and keys.journal is not None else None
         secrets_read = 0
         sink = self._sink
-        watch = self.watch = ShareWatch(limits, share)
-        begun, ended = watch.begun, watch.ended
 
         def close(flow: _Flow) -> None:
             session = flow.session
-            if journal is not None:  # at the end of the capture, the last frame of all
-                journal.frame, journal.flow = frame, flow.index
             for side, half in enumerate(flow.halves):
                 if half.pending:
                     _dispatch(session, side, half.flush(), frame, session.ts_ns)
@@ -234,7 +202,7 @@ class Capture:
                         deferred.discard(index)
                     else:
                         next_emit += 1
-                elif len(ready) > reorder_window and not watch.on:  # a share: see ShareWatch
+                elif len(ready) > reorder_window:
                     # Earlier connections are still open and the window is full: report the
                     # ended ones now and those open ones when they end (memory stays bounded
                     # by the window, not by how long one connection lasts).
@@ -284,37 +252,15 @@ class Capture:
                 flow, side = entry
                 if new_syn and (flow.closed or (flow.isn is not None and flow.isn != seq)):
                     # The 4-tuple is reused by a new connection.
-                    if flow.foreign:
-                        if not flow.closed:
-                            flow.closed = True
-                            ended(flow.index, flow)
-                    elif not flow.closed:
+                    if not flow.closed:
                         close(flow)
-                        ended(flow.index, flow)
                     entry = None
-            if (
-                entry is None
-                and share is not None
-                and (payload or flags & TCP_SYN)
-                and flow_share(src, sport, dst, dport, share[1], by_connection) != share[0]
-            ):
-                flow, side = _Flow.of_another_share(next_index), 0
-                next_index += 1
-                summary.tcp_flows += 1
-                heapq.heappush(ready, (flow.index, id(flow), None))  # nothing to wait for
-                flow.isn = seq if new_syn else None
-                reverse = (dst, dport, src, sport)
-                flows[key], flows[reverse] = (flow, 0), (flow, 1)
-                flow.keys = (key, reverse)
-                entry = (flow, 0)
-                begun(flow.index, flow, len(open_flows))
             if entry is None:
                 if not payload and not flags & TCP_SYN:
                     continue  # a stray ACK/FIN/RST of a flow we never saw
                 if len(reader.secrets) > secrets_read:
                     keys = self._add_capture_secrets(reader, secrets_read, keys)
                     secrets_read = len(reader.secrets)
-                    journal = keys if keys.journal is not None else None
                 client_side = None
                 if flags & TCP_SYN:
                     client_side = 1 if flags & TCP_ACK else 0
@@ -333,7 +279,6 @@ class Capture:
                 )
                 flow = _Flow(next_index, session, limits.max_buffer)
                 open_flows[next_index] = flow
-                begun(next_index, flow, len(open_flows))
                 next_index += 1
                 summary.tcp_flows += 1
                 if len(open_flows) > max_open:
@@ -362,16 +307,6 @@ class Capture:
                 side = 0
             if flow.closed:
                 continue
-            if flow.foreign:
-                # Followed only to the end, so that a new connection on its 4-tuple gets
-                # the number one process would give it.
-                if flags & TCP_RST or (flags & TCP_FIN and _fin(flow, side)):
-                    flow.closed, flow.closed_ts = True, ts_ns
-                    closing.append(flow)
-                    ended(flow.index, flow)
-                elif payload and flow.carried >= 0 and watch.on:
-                    watch.carried(flow, side, seq, payload)
-                continue
             session = flow.session
             if flags & TCP_SYN:
                 if flags & TCP_ACK:
@@ -382,8 +317,6 @@ class Capture:
                 if payload:  # TCP Fast Open: data rides on the SYN
                     seq = (seq + 1) & 0xFFFFFFFF
             session.frame, session.ts_ns = frame, ts_ns
-            if journal is not None:
-                journal.frame, journal.flow = frame, flow.index
             if payload and not session.ignored:
                 half = flow.halves[side]
                 try:
@@ -408,7 +341,6 @@ class Capture:
                 flow.closed_ts = ts_ns
                 _forget(flow)
                 closing.append(flow)
-                ended(flow.index, flow)
             elif flags & (TCP_FIN | TCP_RST):
                 session.closing(side, frame, ts_ns)
                 if flags & TCP_RST:
@@ -421,14 +353,10 @@ class Capture:
                         session.conn.last_frame = frame
                         session.conn.end_ts_ns = ts_ns
                     close(flow)
-                    ended(flow.index, flow)
             if ready:
-                if watch.reached:
-                    break  # the caller reads by one process: what follows would be lost work
                 yield from emit()
             if not frame & (PROGRESS_EVERY_FRAMES - 1):
                 _purge(flows, closing, ts_ns, MAX_CLOSED_FLOWS)
-                summary.frames = frame  # read so far (cli/shares.py's journals go by it)
                 if on_progress is not None:
                     on_progress(tell())
             if (
@@ -450,8 +378,9 @@ class Capture:
                 )
                 break
 
-        # In first-packet order, the order of a share's journal (KeyStore.journal).
-        still_open = {f.index: f for f, _side in flows.values() if not f.closed and not f.foreign}
+        # Flushed in first-packet order, the order one connection's resumption of another's
+        # session needs (a later connection looks up what an earlier one learnt).
+        still_open = {f.index: f for f, _side in flows.values() if not f.closed}
         for index in sorted(still_open):
             close(still_open[index])
         yield from emit()
@@ -519,12 +448,6 @@ def _internal_error(session: TLSSession, frame: int, exc: Exception) -> None:
     )
 
 
-def _fin(flow: _Flow, side: int) -> bool:
-    """A FIN on ``side``: has the connection now ended both ways?"""
-    flow.fin[side] = True
-    return flow.fin[0] and flow.fin[1]
-
-
 def _forget(flow: _Flow) -> None:
     """A closed flow keeps only what tells a late retransmission (dropped) from a new
     connection on the same 4-tuple (its ISN): the session, its connection and the
@@ -558,9 +481,6 @@ def read_capture(
     stream: BinaryIO | None = None,
     limits: Limits = DEFAULT_LIMITS,
     clock: Callable[[], float] | None = None,
-    share: tuple[int, int] | None = None,
-    share_by_connection: bool = False,
-    journal: bool = False,
 ) -> Capture:
     """Open a pcap/pcapng capture (optionally gzip-compressed) for dissection.
 
@@ -577,10 +497,6 @@ def read_capture(
     (``TimelineEvent.raw``), which costs memory per record. With
     ``stream``, the capture is read from that binary file object, named ``path``.
     ``limits`` bound what the read may hold; its time budget needs ``clock`` (seconds).
-    With ``share`` (k, n), only the connections of share k of n are parsed (``flow_share``:
-    by address pair, or with ``share_by_connection`` by 4-tuple), numbered as the whole
-    read would number them: one of n worker processes. ``journal`` keeps the sessions
-    learnt and looked up in ``keys.journal`` (``KeyStore``), for cli/shares.py.
     """
     return Capture(
         path,
@@ -591,9 +507,6 @@ def read_capture(
         stream=stream,
         limits=limits,
         clock=clock,
-        share=share,
-        share_by_connection=share_by_connection,
-        journal=journal,
     )
 
 

@@ -53,9 +53,11 @@ CONDITIONS: dict[str, tuple[Callable[[Connection], bool], str]] = {
 
 
 class Conditions(click.ParamType):  # type: ignore[type-arg]
-    """A comma-separated list of CONDITIONS' names."""
+    """A comma-separated list of CONDITIONS' names, of those a command can judge."""
 
-    name = ",".join(CONDITIONS)
+    def __init__(self, allowed: tuple[str, ...]) -> None:
+        self.allowed = allowed
+        self.name = ",".join(allowed)
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
@@ -63,23 +65,33 @@ class Conditions(click.ParamType):  # type: ignore[type-arg]
         if isinstance(value, tuple):
             return value
         names = tuple(dict.fromkeys(part.strip() for part in str(value).split(",") if part))
-        unknown = [name for name in names if name not in CONDITIONS]
+        unknown = [name for name in names if name not in self.allowed]
         if unknown or not names:
-            self.fail(
-                f"{', '.join(unknown) or 'nothing'}: choose from {', '.join(CONDITIONS)}",
-                param,
-                ctx,
-            )
+            said = ", ".join(unknown) or "nothing"
+            if "untrusted" in unknown:
+                said += " (this command checks no chain: show and certs do)"
+            self.fail(f"{said}: choose from {', '.join(self.allowed)}", param, ctx)
         return names
 
 
-def fail_on_option(command: Callable[..., Any]) -> Callable[..., Any]:
+def _fail_on(command: Callable[..., Any], allowed: tuple[str, ...]) -> Callable[..., Any]:
     help_text = (
         "Exit with status 4 when a connection shown matches one of these (comma-separated): "
-        + "; ".join(f"{name}: {words}" for name, (_test, words) in CONDITIONS.items())
+        + "; ".join(f"{name}: {CONDITIONS[name][1]}" for name in allowed)
         + ". The output is the same; what matched is said on stderr."
     )
-    return click.option("--fail-on", "fail_on", type=Conditions(), help=help_text)(command)
+    return click.option("--fail-on", "fail_on", type=Conditions(allowed), help=help_text)(command)
+
+
+def fail_on_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--fail-on for a command that checks each shown connection's chain (show, certs)."""
+    return _fail_on(command, tuple(CONDITIONS))
+
+
+def fail_on_option_without_chains(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--fail-on for a command that checks no chain (decrypt): "untrusted" could never
+    match there, so it is refused rather than passed in silence."""
+    return _fail_on(command, tuple(name for name in CONDITIONS if name != "untrusted"))
 
 
 class Gate:
@@ -109,4 +121,4 @@ class Gate:
         sys.exit(GATE_EXIT)
 
 
-__all__ = ["CONDITIONS", "GATE_EXIT", "Gate", "fail_on_option"]
+__all__ = ["CONDITIONS", "GATE_EXIT", "Gate", "fail_on_option", "fail_on_option_without_chains"]

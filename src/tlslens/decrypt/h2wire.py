@@ -35,6 +35,11 @@ MAX_FRAMES_KEPT = 10_000  # per direction; past it frames are counted, not kept
 MAX_BLOCKS = 10_000  # header blocks kept per direction, and streams whose DATA is summed
 MAX_STREAMS_TOLD = 100  # per direction, in the text
 MAX_VALUE_SHOWN = 200  # characters of a header value in the text
+# Decoded header fields kept per direction (name and value lengths): HPACK lets a few
+# bytes on the wire name a 4 KB table entry again and again, so past this budget a block
+# keeps only what the exchange lines need, each name once, its value cut to the text's.
+MAX_FIELD_BYTES_KEPT = 1 << 22
+_NEEDED = frozenset({":method", ":path", ":status", ":authority", "host", "content-type"})
 
 # RFC 9113 §6 (and RFC 7838 ALTSVC, RFC 8336 ORIGIN, RFC 9218 PRIORITY_UPDATE).
 FRAME_TYPES = {
@@ -103,6 +108,8 @@ class H2Direction:
     # length: what the exchange lines need, however many frames there were.
     blocks: list[tuple[int, tuple[tuple[str, str], ...]]] = field(default_factory=list)
     data_bytes: dict[int, int] = field(default_factory=dict)
+    field_bytes: int = 0  # decoded header fields kept, name and value lengths
+    fields_cut: bool = False  # past MAX_FIELD_BYTES_KEPT
 
 
 def _block_frame(frame: HeadersFrame | PushPromiseFrame, length: int) -> H2Frame:
@@ -199,7 +206,7 @@ def read_http2(handle: BinaryIO, direction: str, notes: list[str]) -> H2Directio
             except hpack.HPACKError as exc:
                 notes.append(f"{direction}: header block does not decode ({exc})")
                 break
-            decoded = tuple((str(name), str(value)) for name, value in fields)
+            decoded = _kept(seen, tuple((str(n), str(v)) for n, v in fields), notes)
             # A PUSH_PROMISE's block is the pushed request, not this stream's message.
             if len(seen.blocks) < MAX_BLOCKS and opener.promised_stream is None:
                 seen.blocks.append((opener.stream, decoded))
@@ -207,6 +214,28 @@ def read_http2(handle: BinaryIO, direction: str, notes: list[str]) -> H2Directio
                 seen.frames[at] = _with_headers(opener, decoded)
             opener, block = None, bytearray()
     return seen
+
+
+def _kept(
+    seen: H2Direction, fields: tuple[tuple[str, str], ...], notes: list[str]
+) -> tuple[tuple[str, str], ...]:
+    """The fields of a header block as kept: all of them within the direction's budget,
+    past it only the needed ones (see MAX_FIELD_BYTES_KEPT)."""
+    size = sum(len(name) + len(value) for name, value in fields)
+    if seen.field_bytes + size <= MAX_FIELD_BYTES_KEPT:
+        seen.field_bytes += size
+        return fields
+    if not seen.fields_cut:
+        seen.fields_cut = True
+        notes.append(
+            f"{seen.direction}: past {MAX_FIELD_BYTES_KEPT:,} bytes of header fields, only "
+            f"{', '.join(sorted(_NEEDED))} are kept, cut to {MAX_VALUE_SHOWN} characters"
+        )
+    needed: dict[str, str] = {}
+    for name, value in fields:
+        if name in _NEEDED and name not in needed:
+            needed[name] = value[:MAX_VALUE_SHOWN]
+    return tuple(needed.items())
 
 
 def _with_headers(frame: H2Frame, headers: tuple[tuple[str, str], ...]) -> H2Frame:

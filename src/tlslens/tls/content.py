@@ -291,7 +291,14 @@ class RecordContent:
 
     def _alert(self, side: int, st: DirectionState, body: bytes, offset: int, plain: bool) -> None:
         # RFC 8446 §5.2: TLS 1.3 protects only outer type 23; a type-21 record is plaintext.
-        if not plain and st.encrypted and not self.ctx.tls13:
+        conn = self.conn
+        # A capture that starts after the hellos cannot tell: only a lone 2-byte alert of
+        # level warning or fatal is read as plaintext there (an encrypted one is 26+ bytes).
+        unknown = conn is None or (conn.client_hello is None and conn.server_hello is None)
+        if not plain and (
+            (st.encrypted and not self.ctx.tls13)
+            or (unknown and not (len(body) == 2 and body[0] in (1, 2)))
+        ):
             self._event(side, "alert", offset, len(body), detail={"encrypted": True})
             return
         if len(body) % 2:
