@@ -14,6 +14,8 @@
 mod gzip;
 mod pcap;
 mod pcapng;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeSet;
 
@@ -341,7 +343,8 @@ impl Reader {
         self.buf.get(self.pos..).unwrap_or_default()
     }
 
-    fn offset(&self) -> u64 {
+    /// Offset in the (decompressed) stream of the next byte to walk.
+    pub fn offset(&self) -> u64 {
         self.base.saturating_add(self.pos as u64)
     }
 
