@@ -1,0 +1,664 @@
+//! The flow table's boundary: `tlslens._core.FlowCore`.
+//!
+//! Strategy: the frames never cross into Python. `pull` takes the capture reader's next
+//! batch inside Rust, walks it through the flow table with the GIL released, and returns
+//! one `FlowBatch` of typed events (one class per kind) for Python's sessions: one call per
+//! batch of frames, not per frame. The walk stops early where Python must speak before the
+//! next frame (`ask`: may this flow's session have given it up?) or look at its clock
+//! (`check`, with a time budget). A panic in the table is a bug: it is caught here and
+//! becomes the capture's last problem, and reading stops.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+use tlslens_core::capture::{Batch, Reader};
+use tlslens_core::flows::{
+    CloseReason, FlowEvent, FlowSink, FlowTable, Limits, Opened, Step, Verdict,
+};
+
+use super::CaptureReader;
+
+/// Bytes of stream data gathered before a batch is handed to Python, so that memory is
+/// bounded by this and not by how much one capture batch holds.
+const MAX_BATCH_DATA: usize = 4 << 20;
+
+/// A new TCP flow: `client_side` 0 or 1 when its first frame was a SYN or SYN/ACK.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct FlowOpened {
+    flow: u64,
+    src: Py<PyBytes>,
+    sport: u16,
+    dst: Py<PyBytes>,
+    dport: u16,
+    frame: u64,
+    ts_ns: i128,
+    client_side: Option<u8>,
+    mid_stream: bool,
+    /// Decryption Secrets Blocks read so far.
+    secrets: usize,
+}
+
+/// Reassembled bytes of one side at `offset` within that direction.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct FlowData {
+    flow: u64,
+    side: u8,
+    offset: u64,
+    data: Py<PyBytes>,
+    frame: u64,
+    ts_ns: i128,
+}
+
+/// Bytes the capture lacks: a hole given up on.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct FlowGap {
+    flow: u64,
+    side: u8,
+    offset: u64,
+    length: u64,
+    frame: u64,
+    ts_ns: i128,
+}
+
+/// A later copy of bytes already taken differs from them (the first copy is kept).
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct FlowConflict {
+    flow: u64,
+    side: u8,
+    offset: u64,
+    length: u64,
+    frame: u64,
+    ts_ns: i128,
+}
+
+/// A FIN or RST from `side`.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct FlowClosing {
+    flow: u64,
+    side: u8,
+    frame: u64,
+    ts_ns: i128,
+}
+
+/// About to be closed early at `frame`: more than `max_connections` were open.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct FlowEvicted {
+    flow: u64,
+    frame: u64,
+}
+
+/// The flow ended: `frame`, `ts_ns` are its session's last; `by` "fin", "rst" or None.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct FlowClosed {
+    flow: u64,
+    frame: u64,
+    ts_ns: i128,
+    by: Option<&'static str>,
+    syn_ts_ns: Option<i128>,
+    synack_ts_ns: Option<i128>,
+}
+
+/// The flow's connection is next in first-packet order (`late`: after later ones).
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct FlowHandOut {
+    flow: u64,
+    late: bool,
+}
+
+/// What one `pull` (or `answer`, `finish`) made of the frames.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct FlowBatch {
+    events: Py<PyList>,
+    /// (byte offset, message, frame number) of the capture reader, and the core's own.
+    problems: Py<PyList>,
+    /// (secrets type, data) of the Decryption Secrets Blocks read.
+    secrets: Py<PyList>,
+    /// The flow whose session must say, before the next frame, whether it gave it up.
+    ask: Option<u64>,
+    /// A frame at which a time budget is checked was reached.
+    check: bool,
+    /// A progress point (every 4096 frames) was passed.
+    progress: bool,
+    /// The reader needs more bytes before anything else can be walked.
+    hungry: bool,
+}
+
+/// An event kept until the GIL is taken again: data as a range of the arena.
+enum Kept {
+    Opened(Opened, usize),
+    Data {
+        flow: u64,
+        side: u8,
+        offset: u64,
+        start: usize,
+        end: usize,
+        frame: u64,
+        ts_ns: i128,
+    },
+    Gap {
+        flow: u64,
+        side: u8,
+        offset: u64,
+        length: u64,
+        frame: u64,
+        ts_ns: i128,
+    },
+    Conflict {
+        flow: u64,
+        side: u8,
+        offset: u64,
+        length: u64,
+        frame: u64,
+        ts_ns: i128,
+    },
+    Closing {
+        flow: u64,
+        side: u8,
+        frame: u64,
+        ts_ns: i128,
+    },
+    Evicted {
+        flow: u64,
+        frame: u64,
+    },
+    Closed {
+        flow: u64,
+        frame: u64,
+        ts_ns: i128,
+        by: Option<CloseReason>,
+        syn: Option<i128>,
+        synack: Option<i128>,
+    },
+    HandOut {
+        flow: u64,
+        late: bool,
+    },
+}
+
+#[derive(Default)]
+struct Collector {
+    events: Vec<Kept>,
+    arena: Vec<u8>,
+    secrets: usize,
+}
+
+impl FlowSink for Collector {
+    fn event(&mut self, event: FlowEvent<'_>) {
+        self.events.push(match event {
+            FlowEvent::Opened(opened) => Kept::Opened(opened, self.secrets),
+            FlowEvent::Data {
+                flow,
+                side,
+                offset,
+                data,
+                frame,
+                ts_ns,
+            } => {
+                let start = self.arena.len();
+                self.arena.extend_from_slice(data);
+                Kept::Data {
+                    flow,
+                    side,
+                    offset,
+                    start,
+                    end: self.arena.len(),
+                    frame,
+                    ts_ns,
+                }
+            }
+            FlowEvent::Gap {
+                flow,
+                side,
+                offset,
+                length,
+                frame,
+                ts_ns,
+            } => Kept::Gap {
+                flow,
+                side,
+                offset,
+                length,
+                frame,
+                ts_ns,
+            },
+            FlowEvent::Conflict {
+                flow,
+                side,
+                offset,
+                length,
+                frame,
+                ts_ns,
+            } => Kept::Conflict {
+                flow,
+                side,
+                offset,
+                length,
+                frame,
+                ts_ns,
+            },
+            FlowEvent::Closing {
+                flow,
+                side,
+                frame,
+                ts_ns,
+            } => Kept::Closing {
+                flow,
+                side,
+                frame,
+                ts_ns,
+            },
+            FlowEvent::Evicted { flow, frame } => Kept::Evicted { flow, frame },
+            FlowEvent::Closed {
+                flow,
+                frame,
+                ts_ns,
+                by,
+                syn_ts_ns,
+                synack_ts_ns,
+            } => Kept::Closed {
+                flow,
+                frame,
+                ts_ns,
+                by,
+                syn: syn_ts_ns,
+                synack: synack_ts_ns,
+            },
+            FlowEvent::HandOut { flow, late } => Kept::HandOut { flow, late },
+        });
+    }
+}
+
+/// The flow table over a capture reader's frames. See the module's documentation.
+#[pyclass(module = "tlslens._core")]
+pub struct FlowCore {
+    table: FlowTable,
+    batch: Batch,
+    next: usize,
+    collector: Collector,
+    /// Stop at each frame where a time budget is checked.
+    checks: bool,
+    /// A panic was caught: nothing more is walked.
+    broken: Option<String>,
+}
+
+/// Why a walk stopped.
+#[derive(Default)]
+struct Stop {
+    ask: Option<u64>,
+    check: bool,
+    progress: bool,
+}
+
+impl Stop {
+    fn note(&mut self, step: Step) {
+        match step {
+            Step::Ask { flow } => self.ask = Some(flow),
+            Step::Done { progress, check } => {
+                self.progress |= progress;
+                self.check |= check;
+            }
+            Step::Passed => {}
+        }
+    }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned())
+}
+
+#[pymethods]
+impl FlowCore {
+    #[new]
+    #[pyo3(signature = (*, reorder_window, max_connections, max_buffer, watch_after, checks))]
+    fn new(
+        reorder_window: usize,
+        max_connections: usize,
+        max_buffer: usize,
+        watch_after: u64,
+        checks: bool,
+    ) -> Self {
+        let limits = Limits {
+            reorder_window,
+            max_connections,
+            max_buffer,
+            watch_after,
+        };
+        FlowCore {
+            table: FlowTable::new(limits),
+            batch: Batch::default(),
+            next: 0,
+            collector: Collector::default(),
+            checks,
+            broken: None,
+        }
+    }
+
+    /// Walk the reader's frames until Python must act: a batch of events.
+    fn pull(&mut self, py: Python<'_>, reader: &Bound<'_, CaptureReader>) -> PyResult<FlowBatch> {
+        let mut reader = reader.borrow_mut();
+        let problems = PyList::empty(py);
+        let secrets = PyList::empty(py);
+        let mut hungry = false;
+        if self.next >= self.batch.frames.len() && self.broken.is_none() {
+            self.batch = reader.guard(py, Reader::poll);
+            self.next = 0;
+            if let Some(problem) = reader.panic.take() {
+                self.batch.problems.push(problem);
+            }
+            for problem in &self.batch.problems {
+                problems.append((problem.offset, problem.message.as_str(), problem.frame))?;
+            }
+            for block in &self.batch.secrets {
+                secrets.append((block.secrets_type, PyBytes::new(py, &block.data)))?;
+            }
+            self.collector.secrets += self.batch.secrets.len();
+            hungry = self.batch.frames.is_empty() && !(reader.broken || reader.reader.done());
+        }
+        let checks = self.checks;
+        let (table, batch, next, collector) = (
+            &mut self.table,
+            &self.batch,
+            &mut self.next,
+            &mut self.collector,
+        );
+        let walked = py.allow_threads(|| {
+            catch_unwind(AssertUnwindSafe(|| {
+                let mut stop = Stop::default();
+                while let Some(frame) = batch.frames.get(*next) {
+                    *next += 1;
+                    stop.note(table.frame(
+                        frame.ts_ns,
+                        frame.linktype,
+                        batch.bytes(frame),
+                        collector,
+                    ));
+                    if stop.ask.is_some()
+                        || (checks && stop.check)
+                        || collector.arena.len() > MAX_BATCH_DATA
+                    {
+                        break;
+                    }
+                }
+                stop
+            }))
+        });
+        let stop = self.survive(walked, &problems);
+        self.hand_over(py, stop, problems, secrets, hungry)
+    }
+
+    /// The answer to `ask`: "ignored" (the session gave its flow up), "tls" (it never
+    /// will) or "undecided"; the frame then goes on.
+    fn answer(&mut self, py: Python<'_>, verdict: &str) -> PyResult<FlowBatch> {
+        let verdict = match verdict {
+            "ignored" => Verdict::Ignored,
+            "tls" => Verdict::Tls,
+            _ => Verdict::Undecided,
+        };
+        let (table, collector) = (&mut self.table, &mut self.collector);
+        let walked = catch_unwind(AssertUnwindSafe(|| {
+            let mut stop = Stop::default();
+            stop.note(table.answer(verdict, collector));
+            stop
+        }));
+        let problems = PyList::empty(py);
+        let stop = self.survive(walked, &problems);
+        self.hand_over(py, stop, problems, PyList::empty(py), false)
+    }
+
+    /// A flow whose session gave it up after an internal error: let go from now on.
+    fn ignore(&mut self, py: Python<'_>, flow: u64) -> PyResult<FlowBatch> {
+        let (table, collector) = (&mut self.table, &mut self.collector);
+        let walked = catch_unwind(AssertUnwindSafe(|| {
+            table.ignore(flow, collector);
+            Stop::default()
+        }));
+        let problems = PyList::empty(py);
+        let stop = self.survive(walked, &problems);
+        self.hand_over(py, stop, problems, PyList::empty(py), false)
+    }
+
+    /// The end of reading: every open flow closes, every connection is handed out.
+    fn finish(&mut self, py: Python<'_>) -> PyResult<FlowBatch> {
+        let (table, collector) = (&mut self.table, &mut self.collector);
+        let walked = catch_unwind(AssertUnwindSafe(|| {
+            table.finish(collector);
+            Stop::default()
+        }));
+        let problems = PyList::empty(py);
+        let stop = self.survive(walked, &problems);
+        self.hand_over(py, stop, problems, PyList::empty(py), false)
+    }
+
+    /// Frames walked so far.
+    #[getter]
+    fn frames(&self) -> u64 {
+        self.table.frames
+    }
+
+    #[getter]
+    fn tcp_flows(&self) -> u64 {
+        self.table.tcp_flows
+    }
+
+    /// Flows closed early, over `max_connections` open at once.
+    #[getter]
+    fn evicted(&self) -> u64 {
+        self.table.evicted
+    }
+
+    /// (frames whose timestamp went back, the first of them)
+    #[getter]
+    fn backwards(&self) -> (u64, u64) {
+        (self.table.backwards, self.table.first_backwards)
+    }
+
+    /// Frames without a TCP segment for us, by reason, in the order first met.
+    #[getter]
+    fn skipped(&self) -> Vec<(&'static str, u64)> {
+        self.table
+            .skipped()
+            .iter()
+            .map(|(reason, n)| (reason.name(), *n))
+            .collect()
+    }
+
+    /// Whether nothing more will be walked (the reader is spent or a panic was caught).
+    fn exhausted(&self, reader: &Bound<'_, CaptureReader>) -> bool {
+        let reader = reader.borrow();
+        self.broken.is_some()
+            || ((reader.broken || reader.reader.done()) && self.next >= self.batch.frames.len())
+    }
+}
+
+impl FlowCore {
+    /// A caught panic stops the walk for good and becomes a problem of the capture.
+    fn survive(&mut self, walked: std::thread::Result<Stop>, problems: &Bound<'_, PyList>) -> Stop {
+        match walked {
+            Ok(stop) => stop,
+            Err(panic) => {
+                let message = format!(
+                    "internal error in the flow table ({}): reading stops here",
+                    panic_text(panic.as_ref())
+                );
+                let frame = self.table.frames;
+                let _ = problems.append((0u64, message.as_str(), frame));
+                self.broken = Some(message);
+                self.next = self.batch.frames.len();
+                Stop::default()
+            }
+        }
+    }
+
+    fn hand_over(
+        &mut self,
+        py: Python<'_>,
+        stop: Stop,
+        problems: Bound<'_, PyList>,
+        secrets: Bound<'_, PyList>,
+        hungry: bool,
+    ) -> PyResult<FlowBatch> {
+        let events = PyList::empty(py);
+        let collector = std::mem::take(&mut self.collector.events);
+        for kept in &collector {
+            events.append(to_python(py, kept, &self.collector.arena)?)?;
+        }
+        self.collector.arena.clear();
+        // Keep the allocation for the next batch, the events' too.
+        let mut collector = collector;
+        collector.clear();
+        self.collector.events = collector;
+        Ok(FlowBatch {
+            events: events.unbind(),
+            problems: problems.unbind(),
+            secrets: secrets.unbind(),
+            ask: stop.ask,
+            check: stop.check,
+            progress: stop.progress,
+            hungry: hungry && self.broken.is_none(),
+        })
+    }
+}
+
+fn to_python(py: Python<'_>, kept: &Kept, arena: &[u8]) -> PyResult<PyObject> {
+    Ok(match *kept {
+        Kept::Opened(ref o, secrets) => FlowOpened {
+            flow: o.flow,
+            src: PyBytes::new(py, o.src.as_bytes()).unbind(),
+            sport: o.sport,
+            dst: PyBytes::new(py, o.dst.as_bytes()).unbind(),
+            dport: o.dport,
+            frame: o.frame,
+            ts_ns: o.ts_ns,
+            client_side: o.client_side,
+            mid_stream: o.mid_stream,
+            secrets,
+        }
+        .into_pyobject(py)?
+        .into_any()
+        .unbind(),
+        Kept::Data {
+            flow,
+            side,
+            offset,
+            start,
+            end,
+            frame,
+            ts_ns,
+        } => FlowData {
+            flow,
+            side,
+            offset,
+            data: PyBytes::new(py, arena.get(start..end).unwrap_or_default()).unbind(),
+            frame,
+            ts_ns,
+        }
+        .into_pyobject(py)?
+        .into_any()
+        .unbind(),
+        Kept::Gap {
+            flow,
+            side,
+            offset,
+            length,
+            frame,
+            ts_ns,
+        } => FlowGap {
+            flow,
+            side,
+            offset,
+            length,
+            frame,
+            ts_ns,
+        }
+        .into_pyobject(py)?
+        .into_any()
+        .unbind(),
+        Kept::Conflict {
+            flow,
+            side,
+            offset,
+            length,
+            frame,
+            ts_ns,
+        } => FlowConflict {
+            flow,
+            side,
+            offset,
+            length,
+            frame,
+            ts_ns,
+        }
+        .into_pyobject(py)?
+        .into_any()
+        .unbind(),
+        Kept::Closing {
+            flow,
+            side,
+            frame,
+            ts_ns,
+        } => FlowClosing {
+            flow,
+            side,
+            frame,
+            ts_ns,
+        }
+        .into_pyobject(py)?
+        .into_any()
+        .unbind(),
+        Kept::Evicted { flow, frame } => FlowEvicted { flow, frame }
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
+        Kept::Closed {
+            flow,
+            frame,
+            ts_ns,
+            by,
+            syn,
+            synack,
+        } => FlowClosed {
+            flow,
+            frame,
+            ts_ns,
+            by: by.map(|by| match by {
+                CloseReason::Fin => "fin",
+                CloseReason::Rst => "rst",
+            }),
+            syn_ts_ns: syn,
+            synack_ts_ns: synack,
+        }
+        .into_pyobject(py)?
+        .into_any()
+        .unbind(),
+        Kept::HandOut { flow, late } => FlowHandOut { flow, late }
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
+    })
+}
+
+/// The name of a link type as the summary gives it.
+#[pyfunction]
+fn linktype_name(linktype: u32) -> String {
+    tlslens_core::flows::packet::linktype_name(linktype)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(linktype_name, m)?)?;
+    m.add_class::<FlowCore>()?;
+    m.add_class::<FlowBatch>()?;
+    m.add_class::<FlowOpened>()?;
+    m.add_class::<FlowData>()?;
+    m.add_class::<FlowGap>()?;
+    m.add_class::<FlowConflict>()?;
+    m.add_class::<FlowClosing>()?;
+    m.add_class::<FlowEvicted>()?;
+    m.add_class::<FlowClosed>()?;
+    m.add_class::<FlowHandOut>()?;
+    Ok(())
+}
