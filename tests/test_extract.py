@@ -186,25 +186,28 @@ def test_the_readme_recipes_run(dataset: Path) -> None:
     json.dumps([str(r) for r in results])
 
 
-def test_one_capture_split_across_workers_gives_the_same_bytes(tmp_path: Path) -> None:
-    """A capture alone (or a big one) is read by all the workers at once, a share of its
-    connections each: the tables are the bytes one worker writes, ids, resumptions, chain
-    verdicts and the capture's own problems included."""
+def test_one_worker_and_several_give_the_same_bytes(tmp_path: Path) -> None:
+    """Several captures on two processes, one capture each: the tables are the bytes one
+    process writes, ids, resumptions, chain verdicts and the captures' own problems
+    included; a capture that cannot be read is said, and the others are extracted."""
     import adversarial
 
     many = tmp_path / "many.pcapng"
     adversarial._write(many, adversarial._normal(300))
     resumption = CAPTURES / "openssl-resumption.pcap"
     keys = ["--keylog", str(resumption.with_suffix(".keys"))]
-    for capture, options in ((many, []), (resumption, keys), (CAPTURES / "chains.pcapng", [])):
-        one, two = tmp_path / f"{capture.name}-1", tmp_path / f"{capture.name}-2"
-        assert _extract("--out", str(one), "--workers", "1", *options, str(capture)).exit_code == 0
-        result = _extract("--out", str(two), "--workers", "2", *options, str(capture))
-        assert result.exit_code == 0, result.stderr[-2000:]
-        for table in TABLES:
-            (path,) = (one / table).glob("*.parquet")
-            assert path.read_bytes() == (two / table / path.name).read_bytes(), (capture, table)
+    captures = [str(many), str(resumption), str(CAPTURES / "chains.pcapng")]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert _extract("--out", str(one), "--workers", "1", *keys, *captures).exit_code == 0
+    result = _extract("--out", str(two), "--workers", "2", *keys, *captures)
+    assert result.exit_code == 0, result.stderr[-2000:]
+    for table in TABLES:
+        paths = sorted((one / table).glob("*.parquet"))
+        assert len(paths) == len(captures), table
+        for path in paths:
+            assert path.read_bytes() == (two / table / path.name).read_bytes(), (path, table)
     garbage = tmp_path / "garbage.pcap"
     garbage.write_bytes(b"this is no capture")
-    result = _extract("--out", str(tmp_path / "bad"), "--workers", "2", str(garbage))
+    result = _extract("--out", str(tmp_path / "bad"), "--workers", "2", str(garbage), str(many))
     assert result.exit_code == 1 and "garbage.pcap: " in result.stderr
+    assert len(list((tmp_path / "bad" / "connections").glob("*.parquet"))) == 1

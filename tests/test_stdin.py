@@ -53,8 +53,7 @@ def _summary_named(output: bytes, capture: Path) -> bytes:
 )
 def test_stdin_from_a_file_tells_what_the_file_does(capture: Path, args: list[str]) -> None:
     keys = ["--keylog", str(capture.with_suffix(".keys"))] if args[0] != "show" else []
-    # --workers 2: a pipe is still read by one process, with the same output.
-    args = [*args, *keys, "--workers", "2"]
+    args = [*args, *keys]
     with capture.open("rb") as stdin:
         piped = subprocess.run(
             [TLSLENS, *args, "-"], stdin=stdin, capture_output=True, timeout=120, check=False
@@ -95,7 +94,7 @@ def _trickle(stdin: subprocess.Popen[bytes], data: bytes, first: queue.Queue[byt
 def test_a_capture_trickling_in_is_told_as_it_arrives(capture: Path, args: list[str]) -> None:
     data = capture.read_bytes()
     process = subprocess.Popen(
-        [TLSLENS, *args, "--workers", "1", "-"],
+        [TLSLENS, *args, "-"],
         # Output to a pipe as a user's shell gives it: block-buffered, unless tlslens flushes.
         env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
         stdin=subprocess.PIPE,
@@ -125,9 +124,7 @@ def test_a_capture_trickling_in_is_told_as_it_arrives(capture: Path, args: list[
     process.wait(timeout=120)
     assert not failure, f"nothing was told before the end of the input: {failure!r}"
     assert process.returncode == 0, err
-    assert out[0] + rest == _summary_named(
-        _from_file([*args, "--workers", "1"], capture).stdout, capture
-    )
+    assert out[0] + rest == _summary_named(_from_file(args, capture).stdout, capture)
 
 
 def test_a_terminal_on_stdin_is_said_not_waited_for() -> None:

@@ -77,8 +77,7 @@ _NOTHING_IN_COMMON = frozenset({"handshake_failure", "insufficient_security"})
 @dataclass(frozen=True, slots=True)
 class ChainEvidence:
     """A reason that turns on what the check of a chain found (``which``: the "server"'s
-    or the "client"'s): its words before and after that finding, so that a verdict given
-    later can be put in (cli/shares.py: the parent process checks some chains itself)."""
+    or the "client"'s): its words before and after that finding."""
 
     which: str
     alert: str
@@ -94,14 +93,12 @@ class ChainEvidence:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """How the handshake ended. ``by`` is "client", "server" or None; ``alert`` the name of
-    the alert that ended it, when one was read; ``reason`` one sentence in plain words;
-    ``evidence`` how the reason depends on a chain's verdict, where it does."""
+    the alert that ended it, when one was read; ``reason`` one sentence in plain words."""
 
     status: str
     by: str | None
     alert: str | None
     reason: str
-    evidence: ChainEvidence | None = None
 
     def to_json(self) -> dict[str, str | None]:
         return {"status": self.status, "by": self.by, "alert": self.alert, "reason": self.reason}
@@ -212,7 +209,7 @@ def _failed_by_alert(conn: Connection, event: TimelineEvent, completed: bool) ->
     if evidence is not None:
         validation = conn.validation if evidence.which == "server" else conn.client_validation
         checked = validation.to_json() if validation is not None else None
-        return Outcome(FAILED, who, name, evidence.reason(checked), evidence)
+        return Outcome(FAILED, who, name, evidence.reason(checked))
     reason = _alert_reason(conn, event, name) or _generic_alert_reason(event, name)
     return Outcome(FAILED, who, name, reason + after)
 

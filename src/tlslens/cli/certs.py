@@ -12,7 +12,6 @@ from rich.console import Console
 from rich.text import Text
 
 from tlslens._text import safe_text
-from tlslens.cli.narrated import SharedText, rendered
 from tlslens.cli.options import (
     capture_limits,
     chain_checker,
@@ -21,8 +20,6 @@ from tlslens.cli.options import (
     limit_options,
     secret_options,
     trust_options,
-    workers_for,
-    workers_option,
 )
 from tlslens.cli.output import (
     Connections,
@@ -33,7 +30,6 @@ from tlslens.cli.output import (
     say_if_no_such_connection,
     unreadable,
 )
-from tlslens.cli.shares import write_shared
 from tlslens.decrypt.parts import missing_secrets
 from tlslens.errors import CaptureError
 from tlslens.explain import (
@@ -42,12 +38,10 @@ from tlslens.explain import (
     trust_lines,
 )
 from tlslens.keys.keylog import SERVER_HANDSHAKE_TRAFFIC_SECRET
-from tlslens.keys.store import KeyStore
 from tlslens.model import Connection
 from tlslens.net.revocation import RevocationChecker
 from tlslens.outcome import outcome_of
-from tlslens.pipeline import Limits
-from tlslens.x509 import ChainChecker, Validation
+from tlslens.x509 import Validation
 from tlslens.x509.certificate import CertificateInfo
 
 
@@ -64,7 +58,6 @@ from tlslens.x509.certificate import CertificateInfo
     help="Write every certificate to DIR/connN-I.pem (I: its place in the chain as sent).",
 )
 @click.option("--no-color", is_flag=True, help="No colours (as `show --no-color`).")
-@workers_option("for output to a file or pipe")
 def certs(
     capture: Path,
     trust_store: str,
@@ -79,7 +72,6 @@ def certs(
     number: int | None,
     pem_dir: Path | None,
     no_color: bool,
-    workers: int | None,
 ) -> None:
     """Each connection's certificate chain: as sent, as a trust path, and the verdict.
     CAPTURE - reads standard input as it arrives.
@@ -93,16 +85,6 @@ def certs(
     revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
     keys = key_store(keylogs, rsa_keys, psk, err)
     limits = capture_limits()
-    shares = workers_for(capture, workers, spooled=True)
-    # A terminal sees the chains as they come, from one process (and online revocation is
-    # asked by one).
-    if shares > 1 and not console.is_terminal and revoker is None:
-        done = _certs_in_shares(capture, shares, (keys, checker, limits, number), console, pem_dir)
-        if done is not None:
-            if done < 0:
-                sys.exit(1)
-            exit_if_nothing_matched(err, done, number)
-            return
     connections = Connections(capture, err, keys, limits=limits)
     shown = 0
     try:
@@ -127,39 +109,6 @@ def certs(
     say_if_no_such_connection(err, capture, number, connections.summary)
     say_if_key_log_matched_none(err, capture, connections.summary)
     exit_if_nothing_matched(err, shown, number)
-
-
-def _certs_in_shares(
-    capture: Path,
-    workers: int,
-    reading: tuple[KeyStore | None, ChainChecker, Limits, int | None],
-    console: Console,
-    pem_dir: Path | None,
-) -> int | None:
-    """`certs` of a capture by ``workers`` processes (cli/shares.SharedText) for a file or
-    a pipe: the number of connections shown if it could be read, -1 if not, None if only
-    one process can tell it (nothing was written then)."""
-    keys, checker, limits, number = reading
-    err = Console(stderr=True, highlight=False, soft_wrap=True, no_color=console.no_color or None)
-
-    def pems(conn_id: int, ders: list[bytes]) -> None:
-        if pem_dir is not None:
-            _write_pems(pem_dir, conn_id, ders, err)
-
-    shared = SharedText(
-        capture, workers, keys, checker, limits, (number, None, None),
-        rendered(_render_certs, console.no_color), checks=True, certificates=pems,
-    )  # fmt: skip
-    done = write_shared(shared, console)
-    if done:
-        for finding in shared.problems:
-            err.print(Text(problem_line(str(capture), None, finding), style="yellow"))
-        for line in late_intermediate_lines(shared.chains.late):
-            console.print(Text(line, style="yellow"))
-        say_if_no_such_connection(err, capture, number, shared.summary)
-        say_if_key_log_matched_none(err, capture, shared.summary)
-        return shared.shown
-    return None if done is None else -1
 
 
 def _render_certs(console: Console, conn: Connection) -> None:

@@ -4,16 +4,12 @@ and the bounds of a capture read."""
 from __future__ import annotations
 
 import fnmatch
-import io
 import ipaddress
 import os
 import re
-import stat
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 from cryptography import x509
@@ -21,7 +17,6 @@ from rich.console import Console
 from rich.text import Text
 
 from tlslens._text import plural, safe_text
-from tlslens.capture import is_stdin
 from tlslens.errors import KeyFileError
 from tlslens.keys.files import add_keylog_file, load_rsa_key, parse_key_argument
 from tlslens.keys.store import KeyStore
@@ -463,47 +458,3 @@ def verdicts(
     if revoker is not None and validation is not None and len(validation.path) > 1:
         validation.add_revocation(revoker.check_path(validation.path, validation.checked_at))
     return validation, client
-
-
-# Under this size a capture is read by one process (unless --workers): forking costs more
-# than it saves.
-AUTO_SPLIT_AT = 4 << 20
-
-
-def workers_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """--workers of a command that reads captures (cli/shares.py); ``what`` says where the
-    workers apply."""
-    return click.option(
-        "--workers",
-        type=click.IntRange(min=1),
-        default=None,
-        show_default=f"all cores for a capture of {AUTO_SPLIT_AT >> 20} MiB or more; for a "
-        "narration, when it goes to a file",
-        help="Processes reading each capture at once, one share of its connections each (the "
-        f"output is the same), {what}; 1: this process alone. A capture on standard input "
-        "(-) is read by this one process, as it arrives.",
-    )
-
-
-def workers_for(path: Path, workers: int | None, *, spooled: bool = False) -> int:
-    """How many processes read ``path``: --workers, else all cores for a big capture. Output
-    the workers hold back until the end (``spooled``: a narration) gets them by default only
-    when it goes to a file: through a pipe (to ``less``, ``head``) it comes as it is made."""
-    if is_stdin(path):
-        return 1  # a pipe is read once, as it comes: it cannot be shared out
-    if workers is not None:
-        return workers
-    if spooled and not _stdout_is_a_file():
-        return 1
-    try:
-        big = path.stat().st_size >= AUTO_SPLIT_AT
-    except OSError:
-        return 1  # said by the one process that tries to read it
-    return (os.cpu_count() or 1) if big else 1
-
-
-def _stdout_is_a_file() -> bool:
-    try:
-        return stat.S_ISREG(os.fstat(sys.stdout.fileno()).st_mode)
-    except (OSError, ValueError, io.UnsupportedOperation):  # not a real file (tests)
-        return False

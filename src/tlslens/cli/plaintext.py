@@ -12,14 +12,11 @@ from rich.console import Console
 from rich.text import Text
 
 from tlslens._text import plural, printable, safe_text
-from tlslens.cli.narrated import SharedText, rendered
 from tlslens.cli.options import (
     capture_limits,
     key_store,
     limit_options,
     secret_options,
-    workers_for,
-    workers_option,
 )
 from tlslens.cli.output import (
     Connections,
@@ -30,16 +27,12 @@ from tlslens.cli.output import (
     say_if_no_such_connection,
     unreadable,
 )
-from tlslens.cli.shares import write_shared
 from tlslens.decrypt.http import summarize as http_summary
 from tlslens.errors import CaptureError
 from tlslens.explain import (
     decryption_summary,
 )
-from tlslens.keys.store import KeyStore
 from tlslens.model import Connection
-from tlslens.pipeline import Limits
-from tlslens.x509 import ChainChecker, TrustStore
 
 
 class _PlaintextFiles:
@@ -76,12 +69,8 @@ class _PlaintextFiles:
             chunks.append((direction, len(data)))
 
     def finish(self, stream: int, conn_id: int) -> tuple[dict[str, Path], list[tuple[str, int]]]:
-        parts, chunks = self.finish_parts(stream)
-        return {direction: self.name(stream, conn_id, direction) for direction in parts}, chunks
-
-    def finish_parts(self, stream: int) -> tuple[dict[str, Path], list[tuple[str, int]]]:
-        """A connection's plaintext files, closed (empty if it had none), still under the
-        names of its stream, and the order its chunks came in."""
+        """A connection's plaintext files, closed (empty if it had none), under its number
+        (what --out promises), and the order its chunks came in."""
         files: dict[str, Path] = {}
         for direction in ("c2s", "s2c"):
             handle = self.handles.pop((stream, direction), None)
@@ -90,23 +79,10 @@ class _PlaintextFiles:
             part = self.path(stream, direction)
             if not part.exists():
                 part.write_bytes(b"")
-            files[direction] = part
+            target = self.directory / f"conn{conn_id}-{direction}.bin"
+            part.replace(target)
+            files[direction] = target
         return files, self.order.pop(stream, [])
-
-    def name(self, stream: int, conn_id: int, direction: str) -> Path:
-        """A finished part under its connection's number (what --out promises)."""
-        target = self.directory / f"conn{conn_id}-{direction}.bin"
-        self.path(stream, direction).replace(target)
-        return target
-
-    def clear(self) -> None:
-        """What an abandoned read left (cli/shares.SharedText reads again)."""
-        for handle in self.handles.values():
-            handle.close()
-        self.handles.clear()
-        self.order.clear()
-        for part in self.directory.glob(".stream*.part"):
-            part.unlink(missing_ok=True)
 
 
 @click.command()
@@ -119,7 +95,6 @@ class _PlaintextFiles:
     help="Write each connection's plaintext to DIR/connN-c2s.bin and connN-s2c.bin.",
 )
 @click.option("--connection", "number", type=int, help="Only connection N.")
-@workers_option("for output to a file or pipe (the files too)")
 @click.option(
     "--max-dump",
     default=4096,
@@ -134,7 +109,6 @@ def decrypt(
     out: Path | None,
     number: int | None,
     max_dump: int,
-    workers: int | None,
 ) -> None:
     """Decrypt CAPTURE's application data, connection by connection, with an HTTP summary.
 
@@ -153,15 +127,6 @@ def decrypt(
         files = _PlaintextFiles(directory)
         limits = capture_limits()
         dump = None if out else max_dump
-        shares = workers_for(capture, workers, spooled=True)
-        # A terminal sees the plaintext as it comes, from one process.
-        if shares > 1 and not console.is_terminal:
-            done = _decrypt_in_shares(capture, shares, (keys, limits, number), console, files, dump)
-            if done is not None:
-                if done < 0:
-                    sys.exit(1)
-                exit_if_nothing_matched(err, done, number)
-                return
         connections = Connections(capture, err, keys, sink=files.write, limits=limits)
         shown = 0
         try:
@@ -186,60 +151,14 @@ def decrypt(
     exit_if_nothing_matched(err, shown, number)
 
 
-def _decrypt_in_shares(
-    capture: Path,
-    workers: int,
-    reading: tuple[KeyStore | None, Limits, int | None],
-    console: Console,
-    files: _PlaintextFiles,
-    dump: int | None,
-) -> int | None:
-    """`decrypt` of a capture by ``workers`` processes (cli/shares.SharedText) for a file or
-    a pipe: the number of connections shown if it could be read, -1 if not, None if only
-    one process can tell it (nothing was written then). A worker writes the plaintext of
-    its connections under their streams' names and narrates them; the parent gives the
-    files their numbers."""
-    keys, limits, number = reading
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-    def draw(console: Console, conn: Connection) -> None:  # in a worker
-        parts, chunks = files.finish_parts(conn.tcp_stream)
-        named = {d: files.directory / f"conn{conn.id}-{d}.bin" for d in parts}
-        _render_decrypted(console, conn, parts, chunks, dump=dump, named=named)
-        if dump is not None:
-            for part in parts.values():
-                part.unlink(missing_ok=True)
-
-    def number_files(conn_id: int, flow: int) -> None:
-        if dump is None:
-            for direction in ("c2s", "s2c"):
-                files.name(flow, conn_id, direction)
-
-    shared = SharedText(
-        capture, workers, keys, ChainChecker(TrustStore("none", [])), limits,
-        (number, None, None), rendered(draw, False), checks=False,
-        each=number_files, sink=files.write, restart=files.clear,
-    )  # fmt: skip
-    done = write_shared(shared, console)
-    if done:
-        for finding in shared.problems:
-            err.print(Text(problem_line(str(capture), None, finding), style="yellow"))
-        say_if_no_such_connection(err, capture, number, shared.summary)
-        say_if_key_log_matched_none(err, capture, shared.summary)
-        return shared.shown
-    return None if done is None else -1
-
-
 def _render_decrypted(
     console: Console,
     conn: Connection,
     paths: dict[str, Path],
     chunks: list[tuple[str, int]],
     dump: int | None,
-    named: dict[str, Path] | None = None,
 ) -> None:
-    """``paths``: the plaintext files, by direction; ``named``: the names they are given
-    (by default the same)."""
+    """``paths``: the plaintext files, by direction."""
     print_heading(console, conn)
     console.print(
         Text(
@@ -254,8 +173,7 @@ def _render_decrypted(
     )
     if dump is None:
         for direction, path in paths.items():
-            name = (named or paths)[direction]
-            console.print(Text(f"{direction}: {name} ({plural(path.stat().st_size, 'byte')})"))
+            console.print(Text(f"{direction}: {path} ({plural(path.stat().st_size, 'byte')})"))
     with paths["c2s"].open("rb") as c2s, paths["s2c"].open("rb") as s2c:
         protocol, lines = http_summary(c2s, s2c)
         if protocol:

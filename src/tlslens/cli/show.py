@@ -15,7 +15,6 @@ from rich.text import Text
 from tlslens import registry
 from tlslens._text import plural, safe_text
 from tlslens.cli.drawing import render_ladder
-from tlslens.cli.narrated import SharedText, rendered
 from tlslens.cli.options import (
     ServerFilter,
     capture_limits,
@@ -26,8 +25,6 @@ from tlslens.cli.options import (
     matches,
     secret_options,
     trust_options,
-    workers_for,
-    workers_option,
 )
 from tlslens.cli.output import (
     Connections,
@@ -40,7 +37,6 @@ from tlslens.cli.output import (
     write_line,
     write_lines,
 )
-from tlslens.cli.shares import SharedJson, write_shared
 from tlslens.errors import CaptureError
 from tlslens.explain import (
     ForwardSecrecyTally,
@@ -104,10 +100,6 @@ _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "
     help="Draw each connection as a ladder: an arrow per record and per message inside it.",
 )
 @click.option("--no-color", is_flag=True, help="No colours, and plain characters for --ladder.")
-@workers_option(
-    "for --json or for output to a file or pipe (a terminal sees the narration as it comes, "
-    "from one process)"
-)
 @trust_options
 @limit_options
 def show(
@@ -124,7 +116,6 @@ def show(
     records: bool,
     ladder: bool,
     no_color: bool,
-    workers: int | None,
     trust_store: str,
     cas: tuple[Path, ...],
     host: str | None,
@@ -145,9 +136,6 @@ def show(
     checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
     # Online answers describe the present: they are judged as of now.
     revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
-    # Narration on a terminal comes as it is made, from one process; so do the RSA key's
-    # forward-secrecy tally and online revocation, which one process keeps.
-    narrated_shares = not out.is_terminal and revoker is None and not (keys and keys.rsa_keys)
 
     def draw(console: Console, conn: Connection) -> None:
         if brief:
@@ -162,27 +150,6 @@ def show(
 
     readable = shown_in_all = 0
     for path in captures:
-        shares = (
-            workers_for(path, workers, spooled=not as_json) if as_json or narrated_shares else 1
-        )
-        if shares > 1:
-            filters = (number, server, sni)
-            shared: SharedJson = (
-                SharedJson(
-                    path, shares, keys, checker, revoker, limits, filters, reveal_keys,
-                    records=records,
-                )
-                if as_json
-                else SharedText(
-                    path, shares, keys, checker, limits, filters, rendered(draw, no_color),
-                    checks=True, records=records or ladder,
-                )
-            )  # fmt: skip
-            done = _in_shares(shared, out, as_json)
-            if done is not None:
-                readable += done
-                shown_in_all += shared.shown
-                continue
         try:
             connections = Connections(path, err, keys, records=records or ladder, limits=limits)
             shown = 0
@@ -232,30 +199,6 @@ def show(
     if readable == 0:
         sys.exit(1)
     exit_if_nothing_matched(err, shown_in_all, number, server, sni)
-
-
-def _in_shares(shared: SharedJson, out: Console, as_json: bool) -> int | None:
-    """One capture by its workers (cli/shares.py, cli/narrated.py), with the closing notes
-    one process gives: 1 if it could be read, 0 if not, None if only one process can give
-    it (nothing was written then)."""
-    done = write_shared(shared, out)
-    if not done:
-        return None if done is None else 0
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
-    path = str(shared.path)
-    for finding in shared.problems:
-        err.print(Text(problem_line(path, None, finding), style="yellow"))
-    # JSON Lines carry one object per connection: the notes go to stderr there.
-    notes = err if as_json else out
-    for line in late_intermediate_lines(shared.chains.late):
-        notes.print(Text(f"{safe_text(path)}: {line}", style="yellow"))
-    say_if_no_such_connection(err, shared.path, shared.filters[0], shared.summary)
-    say_if_key_log_matched_none(err, shared.path, shared.summary)
-    for line in shared.savings.lines():
-        notes.print(Text(safe_text(line)))
-    if not as_json:
-        _render_summary(out, shared.summary, shared.shown)
-    return 1
 
 
 def render_connection(out: Console, conn: Connection, reveal_keys: bool = False) -> None:

@@ -170,26 +170,17 @@ class ResumptionSavings:
         self.samples: dict[str, tuple[list[float], list[float]]] = {}
 
     def add(self, conn: Connection) -> None:
-        sample = self.sample(conn)
-        if sample is not None:
-            self.add_sample(*sample)
-
-    @staticmethod
-    def sample(conn: Connection) -> tuple[str, str | None, float] | None:
-        """(server, how it resumed, handshake time in ms) of a connection, or None if not timed:
-        what ``add`` keeps of it (a worker process sends it to the parent)."""
+        """A connection's handshake time (ms), under its server, if it was timed."""
         took = conn.timing["handshake_ms"]
         if took is None or conn.server_hello is None:
-            return None
-        return str(conn.server) + (f" ({conn.sni})" if conn.sni else ""), conn.resumed, took
-
-    def add_sample(self, server: str, resumed: str | None, took: float) -> None:
+            return
+        server = str(conn.server) + (f" ({conn.sni})" if conn.sni else "")
         entry = self.samples.get(server)
         if entry is None:
             if len(self.samples) >= self.MAX_SERVERS:
                 return
             entry = self.samples[server] = ([], [])
-        kind = entry[1] if resumed else entry[0]
+        kind = entry[1] if conn.resumed else entry[0]
         if len(kind) < self.MAX_SAMPLES:
             kind.append(took)
 

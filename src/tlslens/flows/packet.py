@@ -9,7 +9,6 @@ built per packet beyond the result tuple.
 from __future__ import annotations
 
 import struct
-import zlib
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -194,24 +193,3 @@ def _decode_tcp_slow(linktype: int, data: bytes) -> TCPSegment | Skip:
     if hlen < 20 or off + hlen > end:
         return Skip.TRUNCATED
     return TCPSegment(src, dst, sport, dport, seq, ack, flags, data[off + hlen : end])
-
-
-def share_of(a: bytes, b: bytes, workers: int) -> int:
-    """Which of ``workers`` parses the connections between a and b: addresses (all of a
-    pair's connections go to one, so a session and its resumptions stay together) or
-    endpoints (``endpoint``: address and port, one connection at a time)."""
-    return zlib.crc32(min(a, b) + max(a, b)) % workers
-
-
-def endpoint(address: bytes, port: int) -> bytes:
-    """An address and a port as one key for ``share_of``."""
-    return address + port.to_bytes(2, "big")
-
-
-def flow_share(
-    src: bytes, sport: int, dst: bytes, dport: int, workers: int, by_connection: bool
-) -> int:
-    """``share_of`` a TCP connection: by its 4-tuple, or by its pair of addresses."""
-    if by_connection:
-        return share_of(endpoint(src, sport), endpoint(dst, dport), workers)
-    return share_of(src, dst, workers)

@@ -20,15 +20,6 @@ class KeyStore:
     # master secrets of full handshakes seen, for the abbreviated ones that resume them
     sessions: dict[bytes, bytes] = field(default_factory=dict)
     tickets: dict[bytes, bytes] = field(default_factory=dict)
-    # Kept by a worker that reads one share of a capture's connections (cli/shares.py):
-    # every session learnt and every resumption looked up, with its frame and the number
-    # of its connection in first-packet order (``frame``, ``flow``, set by the reader), so
-    # that the parent can tell whether one process would have found the same secrets:
-    # (frame, flow, "learn" or "look_up", table, key, found). The flow orders what happens
-    # within one frame: the end of the capture, where every open connection is flushed.
-    journal: list[tuple[int, int, str, str, bytes, bool]] | None = None
-    frame: int = 0
-    flow: int = 0
 
     MAX_SESSIONS = 1 << 16  # resumable sessions remembered, oldest forgotten first
 
@@ -41,15 +32,10 @@ class KeyStore:
         secrets[key] = master_secret
         while len(secrets) > self.MAX_SESSIONS:
             del secrets[next(iter(secrets))]  # dicts keep insertion order: the oldest first
-        if self.journal is not None:
-            self.journal.append((self.frame, self.flow, "learn", table, key, True))
 
     def look_up(self, table: Literal["sessions", "tickets"], key: bytes) -> bytes | None:
         """The master secret of a session a connection resumes, if it was learnt."""
-        found = (self.sessions if table == "sessions" else self.tickets).get(key)
-        if self.journal is not None:
-            self.journal.append((self.frame, self.flow, "look_up", table, key, found is not None))
-        return found
+        return (self.sessions if table == "sessions" else self.tickets).get(key)
 
     def __bool__(self) -> bool:
         return bool(len(self.keylog) or self.rsa_keys or self.psk)

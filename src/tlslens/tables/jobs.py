@@ -11,7 +11,6 @@ captures whose marker exists.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
@@ -50,7 +49,6 @@ class Job:
     host: str | None = None
     at: str | None = None
     limits: Limits = field(default_factory=Limits)
-    shares: int = 1  # worker processes reading this one capture at once (cli/shares.py)
 
 
 @dataclass(frozen=True)
@@ -133,7 +131,7 @@ def extract(job: Job) -> Done:
                     "first_seen_time": _time(row["start_time"]),
                     "connections": 1,
                 }
-    except (CaptureError, OSError, _UnreadableError) as exc:
+    except (CaptureError, OSError) as exc:
         for table in tables.values():
             table.discard()
         return Done(name, size, error=str(exc))
@@ -191,70 +189,38 @@ class _Table:
         self.temporary.unlink(missing_ok=True)
 
 
-class _UnreadableError(Exception):
-    """What the workers of a shared read said of a capture they could not read."""
-
-
 def _connections(
     job: Job, keys: KeyStore | None, checker: ChainChecker, problems: list[Finding]
 ) -> Iterator[dict[str, Any]]:
-    """The capture's connections as `show --json` gives them (by ``job.shares`` processes
-    at once: the same rows); the capture's own findings are added to ``problems`` at the
-    end. Raises CaptureError, OSError or _UnreadableError when it cannot be read."""
-    if job.shares <= 1:
-        from tlslens.cli.options import check_chain
+    """The capture's connections as `show --json` gives them; the capture's own findings
+    are added to ``problems`` at the end. Raises CaptureError or OSError when it cannot be
+    read."""
+    from tlslens.cli.options import check_chain
 
-        capture = read_capture(job.capture, keys=keys, limits=job.limits)
-        for conn in capture:
-            check_chain(checker, conn)
-            yield connection_to_json(conn)
-        problems += capture.summary.problems
-        return
-    from tlslens.cli.shares import SharedJson
-
-    shared = SharedJson(
-        Path(job.capture), job.shares, keys, checker, None, job.limits, (None, None, None), False
-    )
-    for line in shared:
-        yield json.loads(line)
-    if shared.failure is not None:
-        raise _UnreadableError(shared.failure)
-    problems += shared.problems
-
-
-# A capture at least this big is read by all the workers at once, a share of its
-# connections each, rather than by one of them while the others wait for it at the end.
-SPLIT_AT = 64 << 20
+    capture = read_capture(job.capture, keys=keys, limits=job.limits)
+    for conn in capture:
+        check_chain(checker, conn)
+        yield connection_to_json(conn)
+    problems += capture.summary.problems
 
 
 def run_local(jobs: list[Job], workers: int, on_done: Callable[[Done], None]) -> None:
-    """The jobs in this process (one worker) or on ``workers`` processes, each result
-    handed to ``on_done`` as it comes: big captures (or all, when there are fewer captures
-    than workers) one after the other, each split across all the workers, then the rest
-    in a pool, one capture per process."""
-    if workers <= 1:
+    """The jobs in this process (one worker, or one job) or on ``workers`` processes, one
+    capture per process, each result handed to ``on_done`` as it comes."""
+    if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
-            on_done(extract(job))
-        return
-    split = [j for j in jobs if len(jobs) < workers or Path(j.capture).stat().st_size >= SPLIT_AT]
-    for job in split:
-        on_done(extract(dataclasses.replace(job, shares=workers)))
-    rest = [job for job in jobs if job not in split]
-    if len(rest) <= 1:
-        for job in rest:
             on_done(extract(job))
         return
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for future in as_completed(pool.submit(extract, job) for job in rest):
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        for future in as_completed(pool.submit(extract, job) for job in jobs):
             on_done(future.result())
 
 
 def run_dask(jobs: list[Job], address: str, workers: int, on_done: Callable[[Done], None]) -> None:
     """The jobs on a dask.distributed cluster (``local``: a LocalCluster of ``workers``
-    processes started here), one task per capture: a task's shares would each need the
-    whole file, which cluster workers may not share."""
+    processes started here), one task per capture."""
     from dask.distributed import Client, LocalCluster, as_completed
 
     cluster = None

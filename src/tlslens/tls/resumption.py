@@ -29,36 +29,22 @@ class ResumptionIndex:
 
     def resolve(self, conn: Connection) -> int | None:
         """The id of the connection whose session ``conn`` resumes, if the capture has it."""
-        return self.resolve_keys(presented(conn), conn.id)
-
-    def learn(self, conn: Connection) -> None:
-        """Remember the session ID and tickets ``conn``'s server issued."""
-        self.learn_keys(issued(conn), conn.id)
-
-    def resolve_keys(self, keys: list[Key], conn_id: int) -> int | None:
-        """``resolve`` from what a connection presented (``presented``)."""
-        for key in keys:
+        for key in _presented(conn):
             issuer = self._issuers.get(key)
-            if issuer is not None and issuer != conn_id:
+            if issuer is not None and issuer != conn.id:
                 return issuer
         return None
 
-    def learn_keys(self, keys: list[Key], conn_id: int) -> None:
-        """``learn`` from what a connection's server issued (``issued``)."""
-        for key in keys:
-            self._issuers[key] = conn_id
+    def learn(self, conn: Connection) -> None:
+        """Remember the session ID and tickets ``conn``'s server issued."""
+        for key in _issued(conn):
+            self._issuers[key] = conn.id
             self._issuers.move_to_end(key)
             while len(self._issuers) > self.max_sessions:
                 self._issuers.popitem(last=False)
 
 
-def presented(conn: Connection) -> list[Key]:
-    """What a resumed connection's ClientHello presented, as index keys (none if the
-    connection did not resume)."""
-    return [_short(key) for key in _presented(conn)] if conn.resumed is not None else []
-
-
-def issued(conn: Connection) -> list[Key]:
+def _issued(conn: Connection) -> list[Key]:
     """The session ID and tickets ``conn``'s server issued, as index keys."""
     keys: list[Key] = []
     sh = conn.server_hello
@@ -68,10 +54,11 @@ def issued(conn: Connection) -> list[Key]:
     return keys
 
 
-def _presented(conn: Connection) -> list[tuple[str, bytes]]:
-    """What the resuming ClientHello presented: tickets first, then its session ID."""
+def _presented(conn: Connection) -> list[Key]:
+    """What a resumed connection's ClientHello presented, as index keys, tickets first, then
+    its session ID (none if the connection did not resume)."""
     ch = conn.client_hello
-    if ch is None:
+    if ch is None or conn.resumed is None:
         return []
     keys: list[tuple[str, bytes]] = []
     ticket = ext.find(ch.extensions, ext.SESSION_TICKET)
@@ -82,7 +69,7 @@ def _presented(conn: Connection) -> list[tuple[str, bytes]]:
         keys.append(("ticket", identity["identity"]))
     if ch.legacy_session_id:
         keys.append(("session_id", ch.legacy_session_id))
-    return keys
+    return [_short(key) for key in keys]
 
 
 def _short(key: tuple[str, bytes]) -> tuple[str, bytes]:

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from tlslens.x509.certificate import load_certificate
 from tlslens.x509.names import issuer_key, subject_key
@@ -18,10 +17,6 @@ from tlslens.x509.trust import TrustStore
 from tlslens.x509.validate import Validation, quiet, validate, validity_problems
 
 _EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
-
-
-def _sha256(cert: x509.Certificate) -> str:
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
 _LATEST = datetime(9999, 12, 30, tzinfo=UTC)
@@ -79,9 +74,6 @@ class ChainChecker:
         self.known: set[bytes] = set()  # SHA-256 of the certificates remembered
         self.awaited: dict[bytes, _Awaited] = {}  # issuer subject (DER) -> who lacked it
         self.late: list[LateIntermediate] = []
-        # adopt()'s certificates by DER: parsed, their issuer's name, whether the pool's
-        # certificate of that name signed them (None: the pool has none yet)
-        self._children: dict[bytes, tuple[x509.Certificate, bytes, bool | None]] = {}
 
     def fresh(self) -> ChainChecker:
         """The same store, host and time, for another capture: nothing seen yet."""
@@ -102,46 +94,6 @@ class ChainChecker:
     def observe(self, certificates: list[bytes], conn_id: int | None = None) -> None:
         """A connection whose chain is not checked still shows its certificates."""
         self._remember(certificates, conn_id)
-
-    def adopt(
-        self, certificates: list[bytes], missing: int, elsewhere: str | None, conn_id: int
-    ) -> bool:
-        """A verdict made by a checker that saw fewer of the capture's certificates (a worker
-        reading a share of the connections), whose path stopped at ``certificates[missing]``
-        for want of its issuer: True if this checker would make the same, that is when both
-        found the same issuer elsewhere in the capture (``elsewhere``: the SHA-256 of the
-        one the verdict names), or neither did (as ``validate`` looks for it); it then
-        learns from the connection as ``check`` would."""
-        der = certificates[missing]
-        known = self._children.get(der)
-        if known is None:
-            try:
-                child = load_certificate(der)
-            except ValueError:
-                return False
-            known = (child, issuer_key(child), None)
-        child, issuer, usable = known
-        candidate = self.pool.get(issuer)
-        if candidate is not None and usable is None:
-            # The pool keeps the first certificate of each name: this answer holds.
-            usable = not self_signed(candidate) and signed_by(child, candidate)
-        if len(self._children) >= self.MAX_CACHE:
-            self._children.clear()
-        self._children[der] = (child, issuer, usable)
-        if elsewhere is None:
-            if usable:
-                return False
-            self._await_child(child, conn_id)
-        elif not usable or candidate is None or _sha256(candidate) != elsewhere:
-            return False
-        self._remember(certificates, conn_id)
-        return True
-
-    def elsewhere(self, child: x509.Certificate) -> str | None:
-        """The SHA-256 (hex) of the certificate this checker would name as ``child``'s issuer
-        seen elsewhere in the capture, if it has one of that name (for ``adopt``)."""
-        candidate = self.pool.get(issuer_key(child))
-        return None if candidate is None else _sha256(candidate)
 
     def check(
         self,
@@ -242,10 +194,7 @@ class ChainChecker:
             p.code == "intermediate_elsewhere_in_capture" for p in result.problems
         ):
             return
-        self._await_child(child, conn_id)
-
-    def _await_child(self, child: x509.Certificate, conn_id: int) -> None:
-        """``child``'s issuer was missing in connection ``conn_id``: wait for it."""
+        # The issuer was missing in connection ``conn_id``: wait for it.
         key = issuer_key(child)
         entry = self.awaited.get(key)
         if entry is None:
