@@ -45,8 +45,40 @@ class CaptureReader:
 
 # -- the flow table (crates/tlslens-py/src/flows.rs) ---------------------------------------
 
+REORDER_WINDOW: int
+MAX_OPEN_FLOWS: int
+MAX_PENDING_BYTES: int
+TCP_FIN: int
+TCP_SYN: int
+TCP_RST: int
+TCP_ACK: int
+
 def linktype_name(linktype: int) -> str:
     """The name of a link type as the summary gives it."""
+
+@final
+class TcpSegment:
+    """One frame's TCP segment, as ``decode_tcp`` found it."""
+
+    @property
+    def src(self) -> bytes: ...
+    @property
+    def dst(self) -> bytes: ...
+    @property
+    def sport(self) -> int: ...
+    @property
+    def dport(self) -> int: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def ack(self) -> int: ...
+    @property
+    def flags(self) -> int: ...
+    @property
+    def payload(self) -> bytes: ...
+
+def decode_tcp(linktype: int, frame: bytes) -> TcpSegment | None:
+    """One frame down to its TCP segment; None when it carries none for us."""
 
 @final
 class FlowOpened:

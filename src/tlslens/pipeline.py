@@ -84,9 +84,6 @@ class Capture:
             gc.set_threshold(*threshold)
 
 
-
-
-
 class _Pass:
     """One read of a capture: the core's events to sessions, sessions to connections."""
 

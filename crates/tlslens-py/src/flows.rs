@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use tlslens_core::capture::{Batch, Reader};
 use tlslens_core::flows::{
-    CloseReason, FlowEvent, FlowSink, FlowTable, Limits, Opened, Step, Verdict,
+    packet, CloseReason, FlowEvent, FlowSink, FlowTable, Limits, Opened, Step, Verdict,
 };
 
 use super::CaptureReader;
@@ -642,14 +642,54 @@ fn to_python(py: Python<'_>, kept: &Kept, arena: &[u8]) -> PyResult<PyObject> {
     })
 }
 
+/// One frame's TCP segment, as `decode_tcp` found it.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct TcpSegment {
+    src: Py<PyBytes>,
+    dst: Py<PyBytes>,
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: Py<PyBytes>,
+}
+
+/// One frame down to its TCP segment; None when it carries none for us (the reason is
+/// counted in a capture's summary, `skipped`).
+#[pyfunction]
+fn decode_tcp(py: Python<'_>, linktype: u32, frame: &[u8]) -> Option<TcpSegment> {
+    let seg = packet::decode_tcp(linktype, frame).ok()?;
+    Some(TcpSegment {
+        src: PyBytes::new(py, seg.src.as_bytes()).unbind(),
+        dst: PyBytes::new(py, seg.dst.as_bytes()).unbind(),
+        sport: seg.sport,
+        dport: seg.dport,
+        seq: seg.seq,
+        ack: seg.ack,
+        flags: seg.flags,
+        payload: PyBytes::new(py, seg.payload).unbind(),
+    })
+}
+
 /// The name of a link type as the summary gives it.
 #[pyfunction]
 fn linktype_name(linktype: u32) -> String {
-    tlslens_core::flows::packet::linktype_name(linktype)
+    packet::linktype_name(linktype)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(linktype_name, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_tcp, m)?)?;
+    m.add_class::<TcpSegment>()?;
+    let limits = Limits::default();
+    m.add("REORDER_WINDOW", limits.reorder_window)?;
+    m.add("MAX_OPEN_FLOWS", limits.max_connections)?;
+    m.add("MAX_PENDING_BYTES", limits.max_buffer)?;
+    m.add("TCP_FIN", packet::TCP_FIN)?;
+    m.add("TCP_SYN", packet::TCP_SYN)?;
+    m.add("TCP_RST", packet::TCP_RST)?;
+    m.add("TCP_ACK", packet::TCP_ACK)?;
     m.add_class::<FlowCore>()?;
     m.add_class::<FlowBatch>()?;
     m.add_class::<FlowOpened>()?;

@@ -11,6 +11,8 @@
 //! per direction, closed flows remembered by `MAX_CLOSED_FLOWS` and a linger time, ended
 //! flows held back for order by `reorder_window`.
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod order;
 pub mod packet;
 mod table;
