@@ -256,8 +256,9 @@ class FlowCore:
     ) -> None: ...
     def pull(self, reader: CaptureReader) -> FlowBatch:
         """Walk the reader's frames until Python must act."""
-    def answer(self, verdict: str) -> FlowBatch:
-        """``ignored``, ``tls`` or ``undecided``: the session of the flow ``ask`` named."""
+    def answer(self, verdict: str, watch: tuple[bool, bool] = (True, True)) -> FlowBatch:
+        """``ignored``, ``tls`` or ``undecided``: the session of the flow ``ask`` named;
+        ``watch``: which sides' data could still make an undecided one give its flow up."""
     def ignore(self, flow: int) -> FlowBatch:
         """A flow whose session gave it up after an internal error: let go from now on."""
     def finish(self) -> FlowBatch:

@@ -127,7 +127,7 @@ class _Pass:
             yield from self._events(batch.events)
             check, progress = batch.check, batch.progress
             while batch.ask is not None:
-                batch = core.answer(self._verdict(batch.ask))
+                batch = self._answer(batch.ask)
                 yield from self._events(batch.events)
                 check, progress = check or batch.check, progress or batch.progress
             if progress and self.capture._on_progress is not None:
@@ -155,13 +155,16 @@ class _Pass:
         if batch.secrets:
             reader.secrets.extend(DecryptionSecrets(*block) for block in batch.secrets)
 
-    def _verdict(self, flow: int) -> str:
-        """Whether the session of ``flow`` gave it up after its data (the core asked)."""
+    def _answer(self, flow: int) -> _core.FlowBatch:
+        """Whether the session of ``flow`` gave it up after its data (the core asked), and
+        if not, which of its sides could still make it."""
         session = self.sessions.get(flow)
         if session is None or session.ignored:
             self.sessions.pop(flow, None)  # not TLS: its session goes now
-            return "ignored"
-        return "undecided" if session.conn is None else "tls"
+            return self.core.answer("ignored")
+        if session.conn is not None:
+            return self.core.answer("tls")
+        return self.core.answer("undecided", (session.may_give_up(0), session.may_give_up(1)))
 
     def _out_of_time(self) -> bool:
         clock = self.capture._clock

@@ -392,12 +392,21 @@ impl FlowCore {
     }
 
     /// The answer to `ask`: "ignored" (the session gave its flow up), "tls" (it never
-    /// will) or "undecided"; the frame then goes on.
-    fn answer(&mut self, py: Python<'_>, verdict: &str) -> PyResult<FlowBatch> {
+    /// will) or "undecided", with `watch`: the sides whose data could still make it give
+    /// the flow up (the others are not asked about again); the frame then goes on.
+    #[pyo3(signature = (verdict, watch=(true, true)))]
+    fn answer(
+        &mut self,
+        py: Python<'_>,
+        verdict: &str,
+        watch: (bool, bool),
+    ) -> PyResult<FlowBatch> {
         let verdict = match verdict {
             "ignored" => Verdict::Ignored,
             "tls" => Verdict::Tls,
-            _ => Verdict::Undecided,
+            _ => Verdict::Undecided {
+                watch: [watch.0, watch.1],
+            },
         };
         let (table, collector) = (&mut self.table, &mut self.collector);
         let walked = catch_unwind(AssertUnwindSafe(|| {

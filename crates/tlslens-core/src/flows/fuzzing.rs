@@ -147,7 +147,13 @@ pub fn flows(data: &[u8]) {
         fed += frame.len();
         ts += i128::from(frame.first().copied().unwrap_or(1)) - 8; // now and then backwards
         if let Step::Ask { .. } = table.frame(ts, linktype, &frame, &mut sink) {
-            let verdict = [Verdict::Ignored, Verdict::Tls, Verdict::Undecided][fed % 3];
+            let verdict = [
+                Verdict::Ignored,
+                Verdict::Tls,
+                Verdict::Undecided {
+                    watch: [true, false],
+                },
+            ][fed % 3];
             table.answer(verdict, &mut sink);
         }
         assert!(table.open_flows() <= limits.max_connections);

@@ -122,8 +122,9 @@ pub enum Verdict {
     Ignored,
     /// TLS: never asked about again.
     Tls,
-    /// Not decided yet: asked again after its next data.
-    Undecided,
+    /// Not decided yet: asked again after the next data of a side in `watch` (the others'
+    /// data can no longer make the session give the flow up).
+    Undecided { watch: [bool; 2] },
 }
 
 /// How a frame went.
@@ -153,6 +154,8 @@ struct Live {
     last_ts: i128,
     delivered: [u64; 2],
     decided: bool,
+    /// The sides whose data could still make the session give the flow up.
+    watch: [bool; 2],
 }
 
 #[derive(Debug)]
@@ -330,7 +333,11 @@ impl FlowTable {
             });
             debug_assert!(live.halves[half].offset() >= before);
             live.delivered[half] += delivered;
-            if delivered > 0 && !live.decided && live.delivered[half] > self.limits.watch_after {
+            if delivered > 0
+                && !live.decided
+                && live.watch[half]
+                && live.delivered[half] > self.limits.watch_after
+            {
                 self.waiting = Some(Waiting {
                     flow: index,
                     side,
@@ -378,6 +385,7 @@ impl FlowTable {
             last_ts: ts_ns,
             delivered: [0; 2],
             decided: false,
+            watch: [true; 2],
         };
         self.flows.insert(
             index,
@@ -422,7 +430,11 @@ impl FlowTable {
                     live.decided = true;
                 }
             }
-            Verdict::Undecided => {}
+            Verdict::Undecided { watch } => {
+                if let Some(live) = self.live(w.flow) {
+                    live.watch = watch;
+                }
+            }
         }
         self.end_of_frame(w.flow, w.side, w.flags, w.ts_ns, sink)
     }

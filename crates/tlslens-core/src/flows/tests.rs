@@ -557,7 +557,12 @@ fn run(table: &mut FlowTable, frames: &[Vec<u8>]) -> Vec<Ev> {
     for (i, frame) in frames.iter().enumerate() {
         let step = table.frame(i as i128 * 1000, LINKTYPE_RAW, frame, &mut sink);
         if let Step::Ask { .. } = step {
-            table.answer(Verdict::Undecided, &mut sink);
+            table.answer(
+                Verdict::Undecided {
+                    watch: [true, false],
+                },
+                &mut sink,
+            );
         }
     }
     table.finish(&mut sink);
@@ -729,6 +734,24 @@ fn a_session_that_gives_up_is_let_go_at_that_frame() {
     );
     table.finish(&mut sink);
     assert_eq!(sink.0.last(), Some(&Ev::Data(0, 0, 10, b"more".to_vec())));
+    // Undecided, with this side's data unable to change that: not asked about it again.
+    let mut table = FlowTable::new(limits);
+    let mut sink = Sink::default();
+    table.frame(0, LINKTYPE_RAW, &frames[0], &mut sink);
+    assert_eq!(
+        table.frame(1, LINKTYPE_RAW, &frames[1], &mut sink),
+        Step::Ask { flow: 0 }
+    );
+    table.answer(
+        Verdict::Undecided {
+            watch: [false, true],
+        },
+        &mut sink,
+    );
+    assert!(matches!(
+        table.frame(2, LINKTYPE_RAW, &frames[2], &mut sink),
+        Step::Done { .. }
+    ));
     // Decided TLS: never asked again.
     let mut table = FlowTable::new(limits);
     let mut sink = Sink::default();
