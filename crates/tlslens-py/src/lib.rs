@@ -6,6 +6,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+mod flow_events;
 mod flows;
 
 use pyo3::prelude::*;

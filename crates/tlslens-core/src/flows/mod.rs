@@ -11,6 +11,7 @@
 //! per direction, closed flows remembered by `MAX_CLOSED_FLOWS` and a linger time, ended
 //! flows held back for order by `reorder_window`.
 
+mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod order;
@@ -18,7 +19,8 @@ pub mod packet;
 mod table;
 pub mod tcp;
 
-pub use table::{CloseReason, FlowEvent, FlowSink, FlowTable, Limits, Opened, Step, Verdict};
+pub use events::{CloseReason, FlowEvent, FlowSink, Limits, Opened, Step, Verdict};
+pub use table::FlowTable;
 
 /// Closed flows are remembered (so late retransmissions do not open new ones) this long.
 pub const CLOSED_FLOW_LINGER_NS: i128 = 120 * 1_000_000_000;
