@@ -1,24 +1,48 @@
-//! The flow table's events as Python sees them: one frozen class per kind, made once per
-//! batch from what the walk kept while the GIL was released.
+//! The flow table's events as Python sees them: one frozen class per kind. The walk runs
+//! with the GIL released, so it keeps these classes as plain Rust values (stream data as a
+//! range of one arena) and they become Python objects once per batch.
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use tlslens_core::flows::{CloseReason, FlowEvent, FlowSink, Opened};
+use tlslens_core::flows::packet::Addr;
+use tlslens_core::flows::tcp::StreamEvent;
+use tlslens_core::flows::{CloseReason, FlowEvent, FlowSink};
 
 /// A new TCP flow: `client_side` 0 or 1 when its first frame was a SYN or SYN/ACK.
-#[pyclass(frozen, module = "tlslens._core", get_all)]
+#[pyclass(frozen, module = "tlslens._core")]
 pub struct FlowOpened {
+    #[pyo3(get)]
     flow: u64,
-    src: Py<PyBytes>,
+    src_addr: Addr,
+    #[pyo3(get)]
     sport: u16,
-    dst: Py<PyBytes>,
+    dst_addr: Addr,
+    #[pyo3(get)]
     dport: u16,
+    #[pyo3(get)]
     frame: u64,
+    #[pyo3(get)]
     ts_ns: i128,
+    #[pyo3(get)]
     client_side: Option<u8>,
+    #[pyo3(get)]
     mid_stream: bool,
     /// Decryption Secrets Blocks read so far.
+    #[pyo3(get)]
     secrets: usize,
+}
+
+#[pymethods]
+impl FlowOpened {
+    #[getter]
+    fn src<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.src_addr.as_bytes())
+    }
+
+    #[getter]
+    fn dst<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.dst_addr.as_bytes())
+    }
 }
 
 /// Reassembled bytes of one side at `offset` within that direction.
@@ -88,56 +112,23 @@ pub struct FlowHandOut {
     late: bool,
 }
 
-/// An event kept until the GIL is taken again: data as a range of the arena.
+/// An event kept until the GIL is taken again: stream data as a range of the arena.
 pub enum Kept {
-    Opened(Opened, usize),
+    Opened(FlowOpened),
     Data {
         flow: u64,
         side: u8,
         offset: u64,
-        start: usize,
-        end: usize,
+        bytes: std::ops::Range<usize>,
         frame: u64,
         ts_ns: i128,
     },
-    Gap {
-        flow: u64,
-        side: u8,
-        offset: u64,
-        length: u64,
-        frame: u64,
-        ts_ns: i128,
-    },
-    Conflict {
-        flow: u64,
-        side: u8,
-        offset: u64,
-        length: u64,
-        frame: u64,
-        ts_ns: i128,
-    },
-    Closing {
-        flow: u64,
-        side: u8,
-        frame: u64,
-        ts_ns: i128,
-    },
-    Evicted {
-        flow: u64,
-        frame: u64,
-    },
-    Closed {
-        flow: u64,
-        frame: u64,
-        ts_ns: i128,
-        by: Option<CloseReason>,
-        syn: Option<i128>,
-        synack: Option<i128>,
-    },
-    HandOut {
-        flow: u64,
-        late: bool,
-    },
+    Gap(FlowGap),
+    Conflict(FlowConflict),
+    Closing(FlowClosing),
+    Evicted(FlowEvicted),
+    Closed(FlowClosed),
+    HandOut(FlowHandOut),
 }
 
 #[derive(Default)]
@@ -148,72 +139,83 @@ pub struct Collector {
     pub secrets: usize,
 }
 
-impl FlowSink for Collector {
-    fn event(&mut self, event: FlowEvent<'_>) {
-        self.events.push(match event {
-            FlowEvent::Opened(opened) => Kept::Opened(opened, self.secrets),
-            FlowEvent::Data {
-                flow,
-                side,
-                offset,
-                data,
-                frame,
-                ts_ns,
-            } => {
+impl Collector {
+    fn stream(
+        &mut self,
+        flow: u64,
+        side: u8,
+        event: StreamEvent<'_>,
+        frame: u64,
+        ts_ns: i128,
+    ) -> Kept {
+        match event {
+            StreamEvent::Data { offset, data } => {
                 let start = self.arena.len();
                 self.arena.extend_from_slice(data);
+                let bytes = start..self.arena.len();
                 Kept::Data {
                     flow,
                     side,
                     offset,
-                    start,
-                    end: self.arena.len(),
+                    bytes,
                     frame,
                     ts_ns,
                 }
             }
-            FlowEvent::Gap {
+            StreamEvent::Gap { offset, length } => Kept::Gap(FlowGap {
                 flow,
                 side,
                 offset,
                 length,
                 frame,
                 ts_ns,
-            } => Kept::Gap {
+            }),
+            StreamEvent::Conflict { offset, length } => Kept::Conflict(FlowConflict {
                 flow,
                 side,
                 offset,
                 length,
                 frame,
                 ts_ns,
-            },
-            FlowEvent::Conflict {
+            }),
+        }
+    }
+}
+
+impl FlowSink for Collector {
+    fn event(&mut self, event: FlowEvent<'_>) {
+        let kept = match event {
+            FlowEvent::Opened(o) => Kept::Opened(FlowOpened {
+                flow: o.flow,
+                src_addr: o.src,
+                sport: o.sport,
+                dst_addr: o.dst,
+                dport: o.dport,
+                frame: o.frame,
+                ts_ns: o.ts_ns,
+                client_side: o.client_side,
+                mid_stream: o.mid_stream,
+                secrets: self.secrets,
+            }),
+            FlowEvent::Stream {
                 flow,
                 side,
-                offset,
-                length,
+                event,
                 frame,
                 ts_ns,
-            } => Kept::Conflict {
-                flow,
-                side,
-                offset,
-                length,
-                frame,
-                ts_ns,
-            },
+            } => self.stream(flow, side, event, frame, ts_ns),
             FlowEvent::Closing {
                 flow,
                 side,
                 frame,
                 ts_ns,
-            } => Kept::Closing {
+            } => Kept::Closing(FlowClosing {
                 flow,
                 side,
                 frame,
                 ts_ns,
-            },
-            FlowEvent::Evicted { flow, frame } => Kept::Evicted { flow, frame },
+            }),
+            FlowEvent::Evicted { flow, frame } => Kept::Evicted(FlowEvicted { flow, frame }),
             FlowEvent::Closed {
                 flow,
                 frame,
@@ -221,134 +223,54 @@ impl FlowSink for Collector {
                 by,
                 syn_ts_ns,
                 synack_ts_ns,
-            } => Kept::Closed {
+            } => Kept::Closed(FlowClosed {
                 flow,
                 frame,
                 ts_ns,
-                by,
-                syn: syn_ts_ns,
-                synack: synack_ts_ns,
-            },
-            FlowEvent::HandOut { flow, late } => Kept::HandOut { flow, late },
-        });
+                by: by.map(|by| match by {
+                    CloseReason::Fin => "fin",
+                    CloseReason::Rst => "rst",
+                }),
+                syn_ts_ns,
+                synack_ts_ns,
+            }),
+            FlowEvent::HandOut { flow, late } => Kept::HandOut(FlowHandOut { flow, late }),
+        };
+        self.events.push(kept);
     }
 }
 
-pub fn to_python(py: Python<'_>, kept: &Kept, arena: &[u8]) -> PyResult<PyObject> {
-    Ok(match *kept {
-        Kept::Opened(ref o, secrets) => FlowOpened {
-            flow: o.flow,
-            src: PyBytes::new(py, o.src.as_bytes()).unbind(),
-            sport: o.sport,
-            dst: PyBytes::new(py, o.dst.as_bytes()).unbind(),
-            dport: o.dport,
-            frame: o.frame,
-            ts_ns: o.ts_ns,
-            client_side: o.client_side,
-            mid_stream: o.mid_stream,
-            secrets,
-        }
-        .into_pyobject(py)?
-        .into_any()
-        .unbind(),
+pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8]) -> PyResult<PyObject> {
+    Ok(match kept {
+        Kept::Opened(event) => Py::new(py, event)?.into_any(),
         Kept::Data {
             flow,
             side,
             offset,
-            start,
-            end,
+            bytes,
             frame,
             ts_ns,
-        } => FlowData {
-            flow,
-            side,
-            offset,
-            data: PyBytes::new(py, arena.get(start..end).unwrap_or_default()).unbind(),
-            frame,
-            ts_ns,
-        }
-        .into_pyobject(py)?
-        .into_any()
-        .unbind(),
-        Kept::Gap {
-            flow,
-            side,
-            offset,
-            length,
-            frame,
-            ts_ns,
-        } => FlowGap {
-            flow,
-            side,
-            offset,
-            length,
-            frame,
-            ts_ns,
-        }
-        .into_pyobject(py)?
-        .into_any()
-        .unbind(),
-        Kept::Conflict {
-            flow,
-            side,
-            offset,
-            length,
-            frame,
-            ts_ns,
-        } => FlowConflict {
-            flow,
-            side,
-            offset,
-            length,
-            frame,
-            ts_ns,
-        }
-        .into_pyobject(py)?
-        .into_any()
-        .unbind(),
-        Kept::Closing {
-            flow,
-            side,
-            frame,
-            ts_ns,
-        } => FlowClosing {
-            flow,
-            side,
-            frame,
-            ts_ns,
-        }
-        .into_pyobject(py)?
-        .into_any()
-        .unbind(),
-        Kept::Evicted { flow, frame } => FlowEvicted { flow, frame }
-            .into_pyobject(py)?
+        } => {
+            let data = PyBytes::new(py, arena.get(bytes).unwrap_or_default()).unbind();
+            Py::new(
+                py,
+                FlowData {
+                    flow,
+                    side,
+                    offset,
+                    data,
+                    frame,
+                    ts_ns,
+                },
+            )?
             .into_any()
-            .unbind(),
-        Kept::Closed {
-            flow,
-            frame,
-            ts_ns,
-            by,
-            syn,
-            synack,
-        } => FlowClosed {
-            flow,
-            frame,
-            ts_ns,
-            by: by.map(|by| match by {
-                CloseReason::Fin => "fin",
-                CloseReason::Rst => "rst",
-            }),
-            syn_ts_ns: syn,
-            synack_ts_ns: synack,
         }
-        .into_pyobject(py)?
-        .into_any()
-        .unbind(),
-        Kept::HandOut { flow, late } => FlowHandOut { flow, late }
-            .into_pyobject(py)?
-            .into_any()
-            .unbind(),
+        Kept::Gap(event) => Py::new(py, event)?.into_any(),
+        Kept::Conflict(event) => Py::new(py, event)?.into_any(),
+        Kept::Closing(event) => Py::new(py, event)?.into_any(),
+        Kept::Evicted(event) => Py::new(py, event)?.into_any(),
+        Kept::Closed(event) => Py::new(py, event)?.into_any(),
+        Kept::HandOut(event) => Py::new(py, event)?.into_any(),
     })
 }
 

@@ -283,15 +283,12 @@ impl FlowCore {
         hungry: bool,
     ) -> PyResult<FlowBatch> {
         let events = PyList::empty(py);
-        let collector = std::mem::take(&mut self.collector.events);
-        for kept in &collector {
-            events.append(to_python(py, kept, &self.collector.arena)?)?;
+        let mut kept = std::mem::take(&mut self.collector.events);
+        for event in kept.drain(..) {
+            events.append(to_python(py, event, &self.collector.arena)?)?;
         }
         self.collector.arena.clear();
-        // Keep the allocation for the next batch, the events' too.
-        let mut collector = collector;
-        collector.clear();
-        self.collector.events = collector;
+        self.collector.events = kept; // its allocation serves the next batch
         Ok(FlowBatch {
             events: events.unbind(),
             problems: problems.unbind(),

@@ -1,7 +1,7 @@
 //! What the flow table takes (its bounds, the answers of the sessions) and what it tells.
 
 use super::packet::Addr;
-use super::tcp::MAX_PENDING_BYTES;
+use super::tcp::{StreamEvent, MAX_PENDING_BYTES};
 
 /// What a hostile or endless capture can make the table hold (the flow part of
 /// Python's `bounds.Limits`, same defaults).
@@ -54,27 +54,11 @@ pub enum CloseReason {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlowEvent<'a> {
     Opened(Opened),
-    Data {
+    /// What reassembly made available of one side (data, a gap or a conflict), at `frame`.
+    Stream {
         flow: u64,
         side: u8,
-        offset: u64,
-        data: &'a [u8],
-        frame: u64,
-        ts_ns: i128,
-    },
-    Gap {
-        flow: u64,
-        side: u8,
-        offset: u64,
-        length: u64,
-        frame: u64,
-        ts_ns: i128,
-    },
-    Conflict {
-        flow: u64,
-        side: u8,
-        offset: u64,
-        length: u64,
+        event: StreamEvent<'a>,
         frame: u64,
         ts_ns: i128,
     },

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use super::packet::LINKTYPE_RAW;
+use super::tcp::StreamEvent;
 use super::{FlowEvent, FlowSink, FlowTable, Limits, Step, Verdict};
 
 /// What each flow has shown so far, to check the events' order.
@@ -22,43 +23,30 @@ impl FlowSink for Checked {
                 let fresh = self.flows.insert(opened.flow, ([0, 0], false, false));
                 assert!(fresh.is_none(), "flow {} opened twice", opened.flow);
             }
-            FlowEvent::Data {
-                flow,
-                side,
-                offset,
-                data,
-                ..
-            } => {
-                self.data_bytes += data.len();
-                let state = self
-                    .flows
-                    .get_mut(&flow)
-                    .expect("data of a flow never opened");
-                assert!(!state.1, "data after the flow closed");
-                let next = &mut state.0[usize::from(side)];
-                assert!(offset == *next, "data at {offset}, expected {next}");
-                *next = offset + data.len() as u64;
-            }
-            FlowEvent::Gap {
-                flow,
-                side,
-                offset,
-                length,
-                ..
+            FlowEvent::Stream {
+                flow, side, event, ..
             } => {
                 let state = self
                     .flows
                     .get_mut(&flow)
-                    .expect("a gap of a flow never opened");
+                    .expect("a stream of a flow never opened");
+                assert!(!state.1, "a stream event after the flow closed");
                 let next = &mut state.0[usize::from(side)];
-                assert!(
-                    length > 0 && offset >= *next,
-                    "a gap at {offset}, expected {next}"
-                );
-                *next = offset + length;
-            }
-            FlowEvent::Conflict { flow, length, .. } => {
-                assert!(length > 0 && self.flows.contains_key(&flow));
+                match event {
+                    StreamEvent::Data { offset, data } => {
+                        self.data_bytes += data.len();
+                        assert!(offset == *next, "data at {offset}, expected {next}");
+                        *next = offset + data.len() as u64;
+                    }
+                    StreamEvent::Gap { offset, length } => {
+                        assert!(
+                            length > 0 && offset >= *next,
+                            "a gap at {offset}, expected {next}"
+                        );
+                        *next = offset + length;
+                    }
+                    StreamEvent::Conflict { length, .. } => assert!(length > 0),
+                }
             }
             FlowEvent::Closing { flow, .. } | FlowEvent::Evicted { flow, .. } => {
                 assert!(

@@ -198,7 +198,13 @@ impl FlowTable {
                 if let StreamEvent::Data { data, .. } = ev {
                     delivered += data.len() as u64;
                 }
-                sink.event(stream_event(index, side, ev, frame, ts_ns));
+                sink.event(FlowEvent::Stream {
+                    flow: index,
+                    side,
+                    event: ev,
+                    frame,
+                    ts_ns,
+                });
             });
             debug_assert!(live.halves[half].offset() >= before);
             live.delivered[half] += delivered;
@@ -406,7 +412,15 @@ impl FlowTable {
             let half = &mut live.halves[usize::from(side)];
             if half.has_pending() {
                 last_frame = frame;
-                half.flush(&mut |ev| sink.event(stream_event(index, side, ev, frame, ts_ns)));
+                half.flush(&mut |event| {
+                    sink.event(FlowEvent::Stream {
+                        flow: index,
+                        side,
+                        event,
+                        frame,
+                        ts_ns,
+                    })
+                });
             }
         }
         sink.event(FlowEvent::Closed {
@@ -457,40 +471,5 @@ impl FlowTable {
             self.close(index, None, sink);
         }
         self.emit(sink);
-    }
-}
-
-fn stream_event<'a>(
-    flow: u64,
-    side: u8,
-    ev: StreamEvent<'a>,
-    frame: u64,
-    ts_ns: i128,
-) -> FlowEvent<'a> {
-    match ev {
-        StreamEvent::Data { offset, data } => FlowEvent::Data {
-            flow,
-            side,
-            offset,
-            data,
-            frame,
-            ts_ns,
-        },
-        StreamEvent::Gap { offset, length } => FlowEvent::Gap {
-            flow,
-            side,
-            offset,
-            length,
-            frame,
-            ts_ns,
-        },
-        StreamEvent::Conflict { offset, length } => FlowEvent::Conflict {
-            flow,
-            side,
-            offset,
-            length,
-            frame,
-            ts_ns,
-        },
     }
 }

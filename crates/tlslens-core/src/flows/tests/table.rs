@@ -2,6 +2,7 @@
 
 use super::{ipv4, tcp_header};
 use crate::flows::packet::{Skip, LINKTYPE_RAW, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
+use crate::flows::tcp::StreamEvent;
 use crate::flows::{CloseReason, FlowEvent, FlowSink, FlowTable, Limits, Step, Verdict};
 
 #[derive(Debug, PartialEq, Eq, Clone)]
@@ -23,21 +24,13 @@ impl FlowSink for Sink {
     fn event(&mut self, event: FlowEvent<'_>) {
         self.0.push(match event {
             FlowEvent::Opened(o) => Ev::Opened(o.flow, o.client_side, o.mid_stream),
-            FlowEvent::Data {
-                flow,
-                side,
-                offset,
-                data,
-                ..
-            } => Ev::Data(flow, side, offset, data.to_vec()),
-            FlowEvent::Gap {
-                flow,
-                side,
-                offset,
-                length,
-                ..
-            } => Ev::Gap(flow, side, offset, length),
-            FlowEvent::Conflict { flow, side, .. } => Ev::Conflict(flow, side),
+            FlowEvent::Stream {
+                flow, side, event, ..
+            } => match event {
+                StreamEvent::Data { offset, data } => Ev::Data(flow, side, offset, data.to_vec()),
+                StreamEvent::Gap { offset, length } => Ev::Gap(flow, side, offset, length),
+                StreamEvent::Conflict { .. } => Ev::Conflict(flow, side),
+            },
             FlowEvent::Closing { flow, side, .. } => Ev::Closing(flow, side),
             FlowEvent::Evicted { flow, frame } => Ev::Evicted(flow, frame),
             FlowEvent::Closed { flow, by, .. } => Ev::Closed(flow, by),
