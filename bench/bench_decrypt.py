@@ -7,12 +7,9 @@ Records real connections on loopback (as bench_show.py does: Python `ssl`, TLS 1
 with AES-GCM, ChaCha20 and AES-CBC suites and TLS 1.3, MTU 1500, offload off) with the
 server's key log, multiplies them until the capture holds --app-mb of application
 data, then times, in one run,
-    tlslens show --json --keylog K --workers 1 and --workers 2
-                                             (decrypts and hashes every record)
+    tlslens show --json --keylog K   (decrypts and hashes every record)
     tshark -o tls.keylog_file:K -q -z io,stat,0,tls.app_data
-and prints MB/s of the capture for each, the ratios, the scaling from 1 to 2 workers and
-peak RSS (of the largest process: a worker, with 2). The two tlslens outputs are checked to
-be the same bytes.
+and prints MB/s of the capture for each, the ratio and peak RSS.
 """
 
 from __future__ import annotations
@@ -67,15 +64,12 @@ def main() -> int:
     tlslens = str(Path(sys.executable).parent / "tlslens")
     size_mb = big.stat().st_size / 1e6
     show = [tlslens, "show", "--json", "--keylog", str(keylog)]
-    out = subprocess.run([*show, "--workers", "1", str(big)], capture_output=True, check=True)
-    two = subprocess.run([*show, "--workers", "2", str(big)], capture_output=True, check=True)
-    assert two.stdout == out.stdout, "--workers 2 differs from --workers 1"
+    out = subprocess.run([*show, str(big)], capture_output=True, check=True)
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     app_mb = sum(sum(r["decryption"]["plaintext_bytes"].values()) for r in rows) / 1e6
     failed = [r["id"] for r in rows if r["decryption"]["status"] != "decrypted"]
-    del out, two, rows  # this process stays small: its children's peak RSS is measured
-    one_s, one_rss = timed([*show, "--workers", "1", str(big)])
-    two_s, two_rss = timed([*show, "--workers", "2", str(big)])
+    del out, rows  # this process stays small: its children's peak RSS is measured
+    ours_s, ours_rss = timed([*show, str(big)])
     theirs_s, theirs_rss = timed(
         [
             "tshark",
@@ -94,18 +88,14 @@ def main() -> int:
         f"({len(failed)} connection(s) not decrypted)"
     )
     for name, seconds, rss in (
-        ("tlslens --workers 1", one_s, one_rss),
-        ("tlslens --workers 2", two_s, two_rss),
+        ("tlslens show --json", ours_s, ours_rss),
         ("tshark -z io,stat (keylog)", theirs_s, theirs_rss),
     ):
         print(
             f"{name:28} {seconds:6.2f} s  {size_mb / seconds:6.1f} MB/s  "
             f"peak RSS {rss / 1024:5.0f} MB"
         )
-    print(
-        f"tlslens / tshark throughput: {theirs_s / one_s:.2f}x with 1 worker, "
-        f"{theirs_s / two_s:.2f}x with 2; 1 -> 2 workers {one_s / two_s:.2f}x"
-    )
+    print(f"tlslens / tshark throughput: {theirs_s / ours_s:.2f}x")
     return 0
 
 

@@ -13,8 +13,9 @@ encoder. That sum is a floor: a tool that checks every handshake's signature, op
 record and prints what `show --json` prints spends at least that, in whatever language the
 rest is written; a reader in Python also walks the pcap record headers at least
 (bench_show.floor_walk). It is printed against tshark's median time and the time the
-targets of issue 12 leave (many connections: 3x tshark without keys, 2x with keys; bulk: 3x;
-on 2 cores scaling perfectly), with tlslens' own median time. cProfile's own cost per call
+targets of issue 12 leave (many connections: 3x tshark without keys, 2x with keys; bulk: 3x),
+with tlslens' own median time. One capture is read by one process (the share machinery that
+split it across processes went in issue 23), so the floor is counted on one core. cProfile's own cost per call
 (measured on ``len``) is taken off each C function's time; what it adds around a call, it
 gives the caller, which is Python.
 """
@@ -35,8 +36,6 @@ from bench_show import floor_walk, timed, tshark_fields
 from bench_workers import many_capture
 
 from tlslens.capture import open_capture
-
-CORES = 2
 
 # (kind, what a C function's profile name holds); the first that matches counts it.
 KINDS = (
@@ -107,7 +106,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     capture, keys = many_capture(args.connections, args.keep)
-    show = ["show", "--json", "--workers", "1"]
+    show = ["show", "--json"]
     # (shape, capture, tlslens arguments, peer, target ratio)
     shapes = [
         ("many, no keys", capture, show, tshark_fields(capture), 3),
@@ -141,12 +140,12 @@ def main() -> int:
                 print(f"  C work: {kind:26} {floor[kind]:6.3f} s")
             print(f"  C work in all: {c_work:.2f} s (of a {floor['profile']:.2f} s profile)")
             print(f"  the least a Python reader does (walk the pcap headers): {walk:.2f} s")
-            best = started + (c_work + walk) / CORES
+            best = started + c_work + walk
             print(
-                f"  {target}x tshark on {CORES} cores leaves {budget:.2f} s of wall time; "
-                f"start-up plus only these, perfectly split, take {best:.2f} s "
+                f"  {target}x tshark leaves {budget:.2f} s of wall time; "
+                f"start-up plus only these, in one process, take {best:.2f} s "
                 f"({best / budget:.0%} of it), leaving "
-                f"{max(budget - best, 0) * CORES * 1e6 / frames:.1f} us of CPU a frame for "
+                f"{max(budget - best, 0) * 1e6 / frames:.1f} us of CPU a frame for "
                 f"all the rest (tlslens spends {(ours - started - c_work - walk) * 1e6 / frames:.1f} "
                 "us now)"
             )

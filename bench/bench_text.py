@@ -4,7 +4,7 @@ Usage:
     python bench/bench_text.py [--connections 24000] [--runs 3] [--keep]
 
 The capture is bench_workers.py's many-connection capture (the project's recorded captures
-copied to --connections connections, about 9 kB each). Both commands run with --workers 1,
+copied to --connections connections, about 9 kB each). Both commands run in one process,
 so the comparison is per core, and write to a file (the narration's plain path, as
 `tlslens show CAPTURE > file` takes it), alternating text and JSON so that a slow moment of
 a shared machine falls on both. Prints the median wall time and CPU time (user + system) of
@@ -44,8 +44,8 @@ def main() -> int:
     capture, _keys = many_capture(args.connections, args.keep)
     tlslens = str(Path(sys.executable).parent / "tlslens")
     commands = {
-        "text": [tlslens, "show", "--workers", "1", str(capture)],
-        "json": [tlslens, "show", "--json", "--workers", "1", str(capture)],
+        "text": [tlslens, "show", str(capture)],
+        "json": [tlslens, "show", "--json", str(capture)],
     }
     walls: dict[str, list[float]] = {name: [] for name in commands}
     cpus: dict[str, list[float]] = {name: [] for name in commands}
@@ -57,7 +57,7 @@ def main() -> int:
                 cpus[name].append(cpu)
         sizes = {name: (Path(scratch) / name).stat().st_size for name in commands}
     size_mb = capture.stat().st_size / 1e6
-    print(f"{capture.name}: {size_mb:.0f} MB, {args.connections:,} connections, --workers 1")
+    print(f"{capture.name}: {size_mb:.0f} MB, {args.connections:,} connections")
     for name in commands:
         print(
             f"  {name}: {_median(walls[name]):.2f} s wall, {_median(cpus[name]):.2f} s CPU "

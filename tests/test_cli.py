@@ -121,7 +121,7 @@ def test_workers_is_gone_from_the_commands_that_read_one_capture(command: str) -
     extract keeps --workers for many): an old script that passes it gets click's error."""
     code, out, err = _run(command, "--workers", "2", str(DEMO))
     assert code == 2 and not out
-    assert "No such option: --workers" in err
+    assert "No such option '--workers'" in err
 
 
 def test_a_deprecated_version_is_a_named_problem() -> None:

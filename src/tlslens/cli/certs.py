@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from tlslens._text import safe_text
+from tlslens.cli.gate import Gate, fail_on_option
 from tlslens.cli.options import (
     capture_limits,
     chain_checker,
@@ -58,6 +59,7 @@ from tlslens.x509.certificate import CertificateInfo
     help="Write every certificate to DIR/connN-I.pem (I: its place in the chain as sent).",
 )
 @click.option("--no-color", is_flag=True, help="No colours (as `show --no-color`).")
+@fail_on_option
 def certs(
     capture: Path,
     trust_store: str,
@@ -72,6 +74,7 @@ def certs(
     number: int | None,
     pem_dir: Path | None,
     no_color: bool,
+    fail_on: tuple[str, ...] | None,
 ) -> None:
     """Each connection's certificate chain: as sent, as a trust path, and the verdict.
     CAPTURE - reads standard input as it arrives.
@@ -85,6 +88,7 @@ def certs(
     revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
     keys = key_store(keylogs, rsa_keys, psk, err)
     limits = capture_limits()
+    gate = Gate(fail_on)
     connections = Connections(capture, err, keys, limits=limits)
     shown = 0
     try:
@@ -94,6 +98,7 @@ def certs(
                 continue
             shown += 1
             check_chain(checker, conn, revoker)
+            gate.check(conn)
             _render_certs(console, conn)
             if pem_dir is not None:
                 _write_pems(pem_dir, conn.id, [cert.der for cert in conn.certificates], err)
@@ -109,6 +114,7 @@ def certs(
     say_if_no_such_connection(err, capture, number, connections.summary)
     say_if_key_log_matched_none(err, capture, connections.summary)
     exit_if_nothing_matched(err, shown, number)
+    gate.close(err)
 
 
 def _render_certs(console: Console, conn: Connection) -> None:

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from tlslens._text import plural, printable, safe_text
+from tlslens.cli.gate import Gate, fail_on_option
 from tlslens.cli.options import (
     capture_limits,
     key_store,
@@ -101,6 +102,7 @@ class _PlaintextFiles:
     show_default=True,
     help="Without --out: bytes of each direction's plaintext printed (follow-stream style).",
 )
+@fail_on_option
 def decrypt(
     capture: Path,
     keylogs: tuple[Path, ...],
@@ -109,6 +111,7 @@ def decrypt(
     out: Path | None,
     number: int | None,
     max_dump: int,
+    fail_on: tuple[str, ...] | None,
 ) -> None:
     """Decrypt CAPTURE's application data, connection by connection, with an HTTP summary.
 
@@ -127,6 +130,7 @@ def decrypt(
         files = _PlaintextFiles(directory)
         limits = capture_limits()
         dump = None if out else max_dump
+        gate = Gate(fail_on)
         connections = Connections(capture, err, keys, sink=files.write, limits=limits)
         shown = 0
         try:
@@ -135,6 +139,7 @@ def decrypt(
                 if number is not None and conn.id != number:
                     continue
                 shown += 1
+                gate.check(conn)
                 _render_decrypted(console, conn, paths, chunks, dump=dump)
                 if out is None:
                     for path in paths.values():
@@ -149,6 +154,7 @@ def decrypt(
         say_if_no_such_connection(err, capture, number, connections.summary)
         say_if_key_log_matched_none(err, capture, connections.summary)
     exit_if_nothing_matched(err, shown, number)
+    gate.close(err)
 
 
 def _render_decrypted(

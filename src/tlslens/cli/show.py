@@ -15,6 +15,7 @@ from rich.text import Text
 from tlslens import registry
 from tlslens._text import plural, safe_text
 from tlslens.cli.drawing import render_ladder
+from tlslens.cli.gate import Gate, fail_on_option
 from tlslens.cli.options import (
     ServerFilter,
     capture_limits,
@@ -102,6 +103,7 @@ _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "
 @click.option("--no-color", is_flag=True, help="No colours, and plain characters for --ladder.")
 @trust_options
 @limit_options
+@fail_on_option
 def show(
     captures: tuple[Path, ...],
     as_json: bool,
@@ -122,6 +124,7 @@ def show(
     client_cas: tuple[Path, ...],
     revocation: str,
     at_text: str | None,
+    fail_on: tuple[str, ...] | None,
 ) -> None:
     """Narrate every TLS connection in CAPTURES (pcap or pcapng, optionally .gz; - reads
     standard input as it arrives, e.g. tcpdump -w - | tlslens show -).
@@ -136,6 +139,7 @@ def show(
     checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
     # Online answers describe the present: they are judged as of now.
     revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
+    gate = Gate(fail_on)
 
     def draw(console: Console, conn: Connection) -> None:
         if brief:
@@ -165,6 +169,7 @@ def show(
                 tally.add(conn)
                 savings.add(conn)
                 check_chain(chains, conn, revoker)
+                gate.check(conn)
                 if as_json:
                     sys.stdout.write(
                         json.dumps(
@@ -199,6 +204,7 @@ def show(
     if readable == 0:
         sys.exit(1)
     exit_if_nothing_matched(err, shown_in_all, number, server, sni)
+    gate.close(err)
 
 
 def render_connection(out: Console, conn: Connection, reveal_keys: bool = False) -> None:
