@@ -62,8 +62,17 @@ limbo: $(STAMP)
 # Coverage-guided fuzzing of every parser, FUZZ_SECONDS per target (crashes go to
 # tests/vectors/fuzz/, which tests/test_fuzz.py replays).
 FUZZ_SECONDS ?= 60
+# The core's cargo-fuzz targets too (cargo-fuzz installed if missing; RUSTC_BOOTSTRAP lets
+# the stable toolchain take its sanitizer flags); new crashes go to the crate's
+# fuzz/artifacts/, which `cargo test` replays with the corpus.
+CORE_FUZZ_TARGETS := capture flows
 fuzz: $(STAMP)
 	$(BIN)/python tools/fuzz.py all --seconds $(FUZZ_SECONDS)
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	for target in $(CORE_FUZZ_TARGETS); do \
+	  (cd crates/tlslens-core && RUSTC_BOOTSTRAP=1 cargo fuzz run $$target -- \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=8192) || exit 1; \
+	done
 
 # The adversarial capture set, built and checked (time against a normal capture, peak RSS).
 adversarial: $(STAMP)

@@ -3,3 +3,5 @@
 
 pub mod capture;
 pub mod flows;
+#[doc(hidden)]
+pub mod fuzzing;

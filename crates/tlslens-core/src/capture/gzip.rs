@@ -1,42 +1,58 @@
 //! A gzip'd capture inflated as its compressed bytes arrive, under an expansion budget.
 //!
-//! Strategy: flate2's write-side `MultiGzDecoder` is fed small slices of the compressed
-//! input and hands out at most its 32 KiB buffer per slice, so memory follows what the
-//! walk asks for, never what a bomb would expand to; every member of a concatenated file
-//! is read, as `gzip` does.
+//! Strategy: flate2's raw-deflate `Decompress` writes straight into the reader's buffer,
+//! at most what the walk asks for (plus one 32 KiB step), so memory follows the frames,
+//! never what a bomb would expand to. The gzip framing around each deflate stream (RFC
+//! 1952 header, CRC-32 and length trailer) is read here, member after member as `gzip`
+//! does, so that where a damaged stream stops is the same however its bytes were split.
 
-use std::io::Write;
+use flate2::{Crc, Decompress, FlushDecompress, Status};
 
-use flate2::write::MultiGzDecoder;
-
-/// Compressed bytes given to the decoder at once: at deflate's 1:1032 ceiling, 1 MiB out.
-const SLICE: usize = 1 << 10;
+/// Output made room for at each inflate step.
+const STEP: usize = 32 << 10;
+const FTEXT_MASK: u8 = 0xE0; // reserved flag bits: set, the header is not one we know
+const FHCRC: u8 = 0x02;
+const FEXTRA: u8 = 0x04;
+const FNAME: u8 = 0x08;
+const FCOMMENT: u8 = 0x10;
 
 /// What stops a gzip stream: the message of the capture problem it becomes.
 pub type Stop = String;
 
+enum Part {
+    /// Before a member's header; `first`: the file's first member (nothing is no gzip).
+    Header {
+        first: bool,
+    },
+    Body,
+    Trailer,
+    Over,
+}
+
 pub struct Inflater {
-    decoder: MultiGzDecoder<Vec<u8>>,
+    part: Part,
+    inflate: Decompress,
+    crc: Crc,
     pending: Vec<u8>,
     taken: usize,
     total_in: u64,
     total_out: u64,
     max_ratio: u64,
     floor: u64,
-    finished: bool,
 }
 
 impl Inflater {
     pub fn new(max_ratio: u64, floor: u64) -> Self {
         Self {
-            decoder: MultiGzDecoder::new(Vec::new()),
+            part: Part::Header { first: true },
+            inflate: Decompress::new(false),
+            crc: Crc::new(),
             pending: Vec::new(),
             taken: 0,
             total_in: 0,
             total_out: 0,
             max_ratio,
             floor,
-            finished: false,
         }
     }
 
@@ -47,65 +63,76 @@ impl Inflater {
         self.total_in = self.total_in.saturating_add(chunk.len() as u64);
     }
 
-    /// Inflate into `out` until it has grown by `want` bytes or the compressed input fed so
-    /// far is used up; `ended`: no more will come, so the stream must be complete.
-    /// Ok(true) once the gzip stream is over (nothing more will ever come out).
-    pub fn pull(&mut self, out: &mut Vec<u8>, want: usize, ended: bool) -> Result<bool, Stop> {
-        if self.finished {
-            return Ok(true);
-        }
-        let goal = out.len().saturating_add(want);
-        while out.len() < goal {
-            let rest = self.pending.get(self.taken..).unwrap_or_default();
-            if rest.is_empty() {
-                break;
-            }
-            let slice = rest.get(..SLICE.min(rest.len())).unwrap_or_default();
-            match self.decoder.write(slice) {
-                Ok(0) => {
-                    // Bytes the decoder will not take: nothing of a gzip stream follows.
-                    self.finished = true;
-                    return Err(damaged("bytes after the end of the gzip stream"));
-                }
-                Ok(n) => self.taken = self.taken.saturating_add(n),
-                Err(err) => {
-                    self.finished = true;
-                    return Err(damaged(&err.to_string()));
-                }
-            }
-            self.take_output(out)?;
-        }
-        if self.taken < self.pending.len() {
-            return Ok(false);
-        }
-        // All fed input consumed: hand on what the decoder still holds (a pipe is told as
-        // it arrives), and at the end check the stream was whole.
-        let result = if ended {
-            self.finished = true;
-            self.decoder.try_finish()
-        } else {
-            self.decoder.flush()
-        };
-        if let Err(err) = result {
-            self.finished = true;
-            let why = if err.kind() == std::io::ErrorKind::UnexpectedEof || ended {
-                "Compressed file ended before the end-of-stream marker was reached".to_owned()
-            } else {
-                err.to_string()
-            };
-            return Err(damaged(&why));
-        }
-        self.take_output(out)?;
-        Ok(self.finished)
+    fn rest(&self) -> &[u8] {
+        self.pending.get(self.taken..).unwrap_or_default()
     }
 
-    fn take_output(&mut self, out: &mut Vec<u8>) -> Result<(), Stop> {
-        let produced = self.decoder.get_mut();
+    /// Inflate into `out` until it has grown by `want` bytes or the compressed input fed so
+    /// far is used up; `ended`: no more will come. Ok(true) once the gzip stream is over.
+    pub fn pull(&mut self, out: &mut Vec<u8>, want: usize, ended: bool) -> Result<bool, Stop> {
+        let goal = out.len().saturating_add(want);
+        while out.len() < goal {
+            let progress = match self.part {
+                Part::Over => return Ok(true),
+                Part::Header { first } => self.header(first, ended),
+                Part::Body => self.body(out, goal),
+                Part::Trailer => self.trailer(),
+            };
+            let progress = progress.inspect_err(|_| self.part = Part::Over)?;
+            if !progress {
+                if ended && !matches!(self.part, Part::Over) {
+                    self.part = Part::Over;
+                    return Err(damaged(
+                        "Compressed file ended before the end-of-stream marker was reached",
+                    ));
+                }
+                break;
+            }
+        }
+        Ok(matches!(self.part, Part::Over))
+    }
+
+    /// A member's header read (true), or not all of it here yet (false).
+    fn header(&mut self, first: bool, ended: bool) -> Result<bool, Stop> {
+        // Zeros may pad a file after a member (gzip and Python's gzip skip them).
+        if !first {
+            let zeros = self.rest().iter().take_while(|&&b| b == 0).count();
+            self.taken += zeros;
+            if self.rest().is_empty() && ended {
+                self.part = Part::Over;
+                return Ok(true);
+            }
+        }
+        match header_length(self.rest())? {
+            None => Ok(false),
+            Some(length) => {
+                self.taken += length;
+                self.inflate.reset(false);
+                self.crc.reset();
+                self.part = Part::Body;
+                Ok(true)
+            }
+        }
+    }
+
+    fn body(&mut self, out: &mut Vec<u8>, goal: usize) -> Result<bool, Stop> {
+        let start = out.len();
+        out.reserve(STEP.min(goal - start).max(1));
+        let before_in = self.inflate.total_in();
+        let input = self.pending.get(self.taken..).unwrap_or_default();
+        // Output made before a damaged spot is kept: the walk reads up to it, then stops.
+        let status = self
+            .inflate
+            .decompress_vec(input, out, FlushDecompress::None);
+        let consumed = usize::try_from(self.inflate.total_in() - before_in).unwrap_or(usize::MAX);
+        self.taken = self.taken.saturating_add(consumed).min(self.pending.len());
+        let produced = out.get(start..).unwrap_or_default();
+        self.crc.update(produced);
         self.total_out = self.total_out.saturating_add(produced.len() as u64);
+        let status = status.map_err(|err| damaged(&err.to_string()))?;
         let budget = self.floor.max(self.max_ratio.saturating_mul(self.total_in));
         if self.total_out > budget {
-            produced.clear();
-            self.finished = true;
+            out.truncate(start);
             return Err(format!(
                 "the gzip stream expands more than {} times ({} bytes from {}): reading \
                  stopped there, as a decompression bomb would need",
@@ -114,9 +141,90 @@ impl Inflater {
                 thousands(self.total_in)
             ));
         }
-        out.append(produced);
-        Ok(())
+        if status == Status::StreamEnd {
+            self.part = Part::Trailer;
+            return Ok(true);
+        }
+        Ok(consumed > 0 || out.len() > start)
     }
+
+    fn trailer(&mut self) -> Result<bool, Stop> {
+        let Some(trailer) = self.rest().get(..8) else {
+            return Ok(false);
+        };
+        let crc = u32::from_le_bytes(
+            trailer
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .unwrap_or_default(),
+        );
+        let size = u32::from_le_bytes(
+            trailer
+                .get(4..)
+                .and_then(|b| b.try_into().ok())
+                .unwrap_or_default(),
+        );
+        if crc != self.crc.sum() {
+            return Err(damaged(&format!(
+                "CRC check failed 0x{crc:x} != 0x{:x}",
+                self.crc.sum()
+            )));
+        }
+        if size != self.crc.amount() {
+            return Err(damaged("Incorrect length of data produced"));
+        }
+        self.taken += 8;
+        self.part = Part::Header { first: false };
+        Ok(true)
+    }
+}
+
+/// The length of the RFC 1952 member header at the start of `bytes`: None while it is not
+/// all there.
+fn header_length(bytes: &[u8]) -> Result<Option<usize>, Stop> {
+    let Some(fixed) = bytes.get(..10) else {
+        return match bytes.get(..2) {
+            Some(magic) if magic != [0x1f, 0x8b] => Err(not_gzip(magic)),
+            _ => Ok(None),
+        };
+    };
+    if fixed.get(..2) != Some(&[0x1f, 0x8b]) {
+        return Err(not_gzip(fixed.get(..2).unwrap_or_default()));
+    }
+    if fixed.get(2) != Some(&8) {
+        return Err(damaged("Unknown compression method"));
+    }
+    let flags = fixed.get(3).copied().unwrap_or(0);
+    if flags & FTEXT_MASK != 0 {
+        return Err(damaged("gzip header with reserved flags set"));
+    }
+    let mut at = 10usize;
+    if flags & FEXTRA != 0 {
+        let Some(len) = bytes
+            .get(at..at + 2)
+            .and_then(|b| <[u8; 2]>::try_from(b).ok())
+        else {
+            return Ok(None);
+        };
+        at += 2 + usize::from(u16::from_le_bytes(len));
+    }
+    for flag in [FNAME, FCOMMENT] {
+        if flags & flag != 0 {
+            let Some(end) = bytes.get(at..).and_then(|b| b.iter().position(|&c| c == 0)) else {
+                return Ok(None);
+            };
+            at += end + 1;
+        }
+    }
+    if flags & FHCRC != 0 {
+        at += 2;
+    }
+    Ok((bytes.len() >= at).then_some(at))
+}
+
+fn not_gzip(magic: &[u8]) -> Stop {
+    let shown: String = magic.iter().map(|b| format!("\\x{b:02x}")).collect();
+    damaged(&format!("Not a gzipped file (b'{shown}')"))
 }
 
 fn damaged(why: &str) -> Stop {

@@ -318,9 +318,10 @@ impl Reader {
                     let before = self.buf.len();
                     match inflater.pull(&mut self.buf, need - have, self.ended) {
                         Ok(over) => self.stopped = over,
+                        // Told once the walk has read all that came before it.
                         Err(message) => {
                             self.stopped = true;
-                            self.problem(batch, message, None);
+                            self.input_error.get_or_insert(message);
                         }
                     }
                     if self.buf.len() > before {

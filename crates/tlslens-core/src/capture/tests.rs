@@ -5,53 +5,9 @@ use std::io::Write;
 
 use super::*;
 
+use crate::fuzzing::{read_all as read_chunks, Reading as Read};
+
 type Frames = Vec<(i128, u32, Vec<u8>)>;
-
-#[derive(Debug, PartialEq)]
-struct Read {
-    frames: Frames,
-    problems: Vec<Problem>,
-    secrets: Vec<Secrets>,
-    fatal: Option<String>,
-    format: Format,
-    linktypes: Vec<u32>,
-}
-
-fn read_chunks<'a>(chunks: impl IntoIterator<Item = &'a [u8]>, reader: &mut Reader) -> Read {
-    let mut frames = Vec::new();
-    let mut problems = Vec::new();
-    let mut secrets = Vec::new();
-    let mut take = |batch: Batch| {
-        for frame in &batch.frames {
-            frames.push((frame.ts_ns, frame.linktype, batch.bytes(frame).to_vec()));
-            assert_eq!(frame.number as usize, frames.len());
-        }
-        problems.extend(batch.problems);
-        secrets.extend(batch.secrets);
-    };
-    for chunk in chunks {
-        reader.feed(chunk);
-        loop {
-            let batch = reader.poll();
-            if batch.is_empty() {
-                break;
-            }
-            take(batch);
-        }
-    }
-    reader.finish(None);
-    while !reader.done() {
-        take(reader.poll());
-    }
-    Read {
-        frames,
-        problems,
-        secrets,
-        fatal: reader.fatal().map(str::to_owned),
-        format: reader.format(),
-        linktypes: reader.linktypes().iter().copied().collect(),
-    }
-}
 
 fn read(data: &[u8]) -> Read {
     read_chunks([data], &mut Reader::default())

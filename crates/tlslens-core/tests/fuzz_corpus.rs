@@ -1,0 +1,37 @@
+//! Every input of the cargo-fuzz corpora (and every crash kept in fuzz/artifacts) replayed
+//! by a plain `cargo test`: no cargo-fuzz, no nightly needed.
+
+use std::fs;
+use std::path::Path;
+
+fn replay(target: &str, run: fn(&[u8])) -> usize {
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut replayed = 0;
+    for folder in [
+        fuzz.join("corpus").join(target),
+        fuzz.join("artifacts").join(target),
+    ] {
+        let Ok(entries) = fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.expect("a readable corpus folder").path();
+            let data = fs::read(&path).expect("a readable corpus file");
+            run(&data);
+            replayed += 1;
+        }
+    }
+    replayed
+}
+
+#[test]
+fn capture_corpus_replays_without_a_crash() {
+    let replayed = replay("capture", tlslens_core::fuzzing::capture);
+    assert!(replayed > 10, "the capture corpus holds {replayed} inputs");
+}
+
+#[test]
+fn flows_corpus_replays_without_a_crash() {
+    let replayed = replay("flows", tlslens_core::flows::fuzzing::flows);
+    assert!(replayed > 10, "the flows corpus holds {replayed} inputs");
+}
