@@ -14,14 +14,14 @@ from tlslens import _core
 from tlslens.bounds import DEFAULT_LIMITS, Limits
 from tlslens.capture import open_capture
 from tlslens.capture.writer import PcapngWriter
-from tlslens.flows.synth import Chunk, Close, iter_frames
+from tlslens.flows.synth import Chunk, iter_frames
 from tlslens.model import Endpoint
 
 from _frames import read_frames, tls12_capture
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))
-import adversarial  # noqa: E402
+import adversarial
 
 
 def test_the_frames_are_walked_a_batch_at_a_time(tmp_path: Path) -> None:
