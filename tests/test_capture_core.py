@@ -29,7 +29,7 @@ def test_the_stub_names_what_the_module_holds() -> None:
     named = {
         node.target.id if isinstance(node, ast.AnnAssign) else node.name  # type: ignore[union-attr]
         for node in stub.body
-        if isinstance(node, ast.ClassDef | ast.AnnAssign)
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AnnAssign)
     }
     assert named == {name for name in dir(_core) if not name.startswith("_")}
     assert _core.GZIP_FLOOR == 32 << 20 and _core.GZIP_MAX_RATIO == 50

@@ -1,4 +1,6 @@
-"""Link layers, IPv4/IPv6 and TCP decoding: every link type gives the same connections."""
+"""Link layers, IPv4/IPv6 and TCP decoding through the compiled core: every link type gives
+the same connections, and a frame without TCP for us is counted by its reason (the decoder's
+own unit tests are Rust's: crates/tlslens-core/src/flows/tests.rs)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import tlslens
+from tlslens._core import decode_tcp
 from tlslens.capture.writer import PcapngWriter
-from tlslens.flows.packet import Skip, TCPSegment, decode_tcp
 
 from _frames import ethernet_to_ip, null_loopback, read_frames, sll, sll2, with_vlan
 from conftest import CAPTURES
@@ -76,23 +78,45 @@ def _ipv4_tcp(
     return ip + tcp
 
 
+def _skipped(tmp_path: Path, linktype: int, frame: bytes) -> dict[str, int]:
+    """What a capture of this one frame says it skipped."""
+    path = tmp_path / "one.pcapng"
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(linktype)
+        writer.add_packet(0, frame)
+    cap = tlslens.read_capture(path)
+    assert list(cap) == []
+    return cap.summary.skipped
+
+
 def test_ipv4_options_and_padding() -> None:
     seg = decode_tcp(101, _ipv4_tcp(b"hello", options=b"\x01\x01\x01\x00") + b"\0" * 6)
-    assert isinstance(seg, TCPSegment)
+    assert seg is not None
     assert seg.payload == b"hello"  # Ethernet-style padding trimmed by the IP total length
     assert (seg.sport, seg.dport) == (1234, 443)
 
 
-def test_ipv4_fragments_and_udp_are_counted_not_parsed() -> None:
-    assert decode_tcp(101, _ipv4_tcp(frag=0x2000)) is Skip.IPV4_FRAGMENT  # MF
-    assert decode_tcp(101, _ipv4_tcp(frag=0x0010)) is Skip.IPV4_FRAGMENT  # offset
-    assert decode_tcp(101, _ipv4_tcp(proto=17)) is Skip.UDP
-    assert decode_tcp(101, _ipv4_tcp()[:30]) is Skip.TRUNCATED
-    assert decode_tcp(1, b"\xff" * 12 + b"\x08\x06" + b"\0" * 28) is Skip.NOT_IP  # ARP
-    assert decode_tcp(147, b"whatever") is Skip.UNSUPPORTED_LINK
+@pytest.mark.parametrize(
+    ("linktype", "frame", "reason"),
+    [
+        (101, _ipv4_tcp(frag=0x2000), "ipv4_fragment"),  # MF
+        (101, _ipv4_tcp(frag=0x0010), "ipv4_fragment"),  # offset
+        (101, _ipv4_tcp(proto=17), "udp"),
+        (101, _ipv4_tcp(proto=1), "other_protocol"),
+        (101, _ipv4_tcp()[:30], "truncated"),
+        (1, b"\xff" * 12 + b"\x08\x06" + b"\0" * 28, "not_ip"),  # ARP
+        (147, b"whatever", "unsupported_link"),
+    ],
+)
+def test_fragments_udp_and_the_rest_are_counted_not_parsed(
+    tmp_path: Path, linktype: int, frame: bytes, reason: str
+) -> None:
+    assert decode_tcp(linktype, frame) is None
+    assert _skipped(tmp_path, linktype, frame) == {reason: 1}
 
 
-def test_ipv6_extension_headers() -> None:
+def test_ipv6_extension_headers(tmp_path: Path) -> None:
     tcp = struct.pack(">HHIIBBHHH", 5555, 443, 7, 0, 5 << 4, 0x18, 65535, 0, 0) + b"data"
     hop_by_hop = bytes([60, 0]) + b"\0" * 6  # next: destination options
     dest_opts = bytes([6, 0]) + b"\0" * 6  # next: TCP
@@ -104,14 +128,15 @@ def test_ipv6_extension_headers() -> None:
         + payload
     )
     seg = decode_tcp(101, ip6)
-    assert isinstance(seg, TCPSegment) and seg.payload == b"data"
+    assert seg is not None and seg.payload == b"data" and len(seg.src) == 16
     frag = bytes([6, 0, 0, 1]) + b"\0" * 4
     ip6f = (
         struct.pack(">IHBB16s16s", 0x60000000, len(frag) + len(tcp), 44, 64, b"\0" * 16, b"\0" * 16)
         + frag
         + tcp
     )
-    assert decode_tcp(101, ip6f) is Skip.IPV6_FRAGMENT
+    assert decode_tcp(101, ip6f) is None
+    assert _skipped(tmp_path, 101, ip6f) == {"ipv6_fragment": 1}
 
 
 def test_udp_is_counted(tmp_path: Path) -> None:

@@ -18,9 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tlslens
+from tlslens import _core
+from tlslens.bounds import DEFAULT_LIMITS
+from tlslens.capture import open_capture
 from tlslens.capture.writer import PcapngWriter
-from tlslens.flows.packet import TCP_SYN, TCPSegment, decode_tcp
-from tlslens.flows.tcp import HalfStream, StreamData
 from tlslens.model import Connection, Endpoint
 from tlslens.serialize import connection_to_json
 from tlslens.tls.session import TLSSession
@@ -34,29 +35,34 @@ SOURCES = sorted(CAPTURES.glob("*.pcap*"))
 def _connection_streams(
     path: Path,
 ) -> list[tuple[tuple[Endpoint, Endpoint], list[tuple[int, bytes]]]]:
-    """Per TCP connection: its two ends and the (side, bytes) chunks in capture order."""
-    flows: dict[tuple[bytes, int, bytes, int], tuple[int, int]] = {}
+    """Per TCP connection begun by a SYN: its two ends and the (side, bytes) chunks the
+    compiled flow table reassembled, in capture order."""
+    limits = DEFAULT_LIMITS
+    core = _core.FlowCore(
+        reorder_window=limits.reorder_window,
+        max_connections=limits.max_connections,
+        max_buffer=limits.max_buffer,
+        watch_after=1 << 62,  # no session here gives its flow up
+        checks=False,
+    )
     result: list[tuple[tuple[Endpoint, Endpoint], list[tuple[int, bytes]]]] = []
-    halves: list[tuple[HalfStream, HalfStream]] = []
-    for _ts, linktype, data in read_frames(path):
-        seg = decode_tcp(linktype, data)
-        if not isinstance(seg, TCPSegment):
-            continue
-        key = (seg.src, seg.sport, seg.dst, seg.dport)
-        if key not in flows:
-            if not seg.flags & TCP_SYN:
-                continue
-            index = len(result)
-            flows[key] = (index, 0)
-            flows[(seg.dst, seg.dport, seg.src, seg.sport)] = (index, 1)
-            result.append(((Endpoint(seg.src, seg.sport), Endpoint(seg.dst, seg.dport)), []))
-            halves.append((HalfStream(), HalfStream()))
-        index, side = flows[key]
-        if seg.flags & TCP_SYN:
-            halves[index][side].syn(seg.seq)
-        for ev in halves[index][side].feed(seg.seq, seg.payload) if seg.payload else []:
-            assert isinstance(ev, StreamData)
-            result[index][1].append((side, ev.data))
+    index: dict[int, int] = {}
+    raw, reader = open_capture(path)
+    with raw:
+        capture_core = reader.open_core()
+        while True:
+            batch = core.pull(capture_core)
+            for ev in batch.events:
+                if isinstance(ev, _core.FlowOpened) and not ev.mid_stream:
+                    index[ev.flow] = len(result)
+                    result.append(((Endpoint(ev.src, ev.sport), Endpoint(ev.dst, ev.dport)), []))
+                elif isinstance(ev, _core.FlowData) and ev.flow in index:
+                    result[index[ev.flow]][1].append((ev.side, ev.data))
+            if batch.hungry:
+                if not reader.more(capture_core):
+                    break
+            elif core.exhausted(capture_core):
+                break
     return result
 
 

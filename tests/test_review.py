@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import serialization
 
 import tlslens
 import tlslens.explain
+from tlslens._core import TcpSegment, decode_tcp
 from tlslens.capture.writer import write_pcap
 from tlslens.cli import main
-from tlslens.flows.packet import TCPSegment, decode_tcp
 from tlslens.keys.store import KeyStore
 from tlslens.x509 import ChainChecker, TrustStore
 
@@ -75,7 +75,7 @@ def _connection_frames(path: Path) -> dict[int, list[tuple[int, bytes]]]:
     frames: dict[int, list[tuple[int, bytes]]] = {}
     for ts_ns, linktype, data in read_frames(path):
         seg = decode_tcp(linktype, data)
-        assert isinstance(seg, TCPSegment)
+        assert isinstance(seg, TcpSegment)
         conn_id = ports.get(seg.sport) or ports.get(seg.dport)
         assert conn_id is not None
         frames.setdefault(conn_id, []).append((ts_ns, data))

@@ -497,8 +497,8 @@ def test_ssl3_probe_against_a_captured_ssl3_server(corpus: Path) -> None:
     lack it): the probe's bytes are checked against the layout of a real SSL 3.0
     ClientHello, and a real SSL 3.0 server's flight (wireshark-notes ssl3/dump.pcapng) is
     fed to the probe, which must read SSL 3.0 accepted."""
+    from tlslens._core import TcpSegment, decode_tcp
     from tlslens.capture import open_capture
-    from tlslens.flows.packet import TCPSegment, decode_tcp
     from tlslens.scan.probe import SSL3, Offer, Probe
 
     probe = Probe(Offer(version=SSL3, cipher_suites=(0x000A, 0x002F)))
@@ -512,7 +512,7 @@ def test_ssl3_probe_against_a_captured_ssl3_server(corpus: Path) -> None:
         port = None
         for _ts, linktype, data in reader:
             seg = decode_tcp(linktype, data)
-            if not isinstance(seg, TCPSegment) or not seg.payload:
+            if not isinstance(seg, TcpSegment) or not seg.payload:
                 continue
             if port is None and seg.payload[:1] == b"\x16" and seg.payload[5:6] == b"\x02":
                 port = seg.sport

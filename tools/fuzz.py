@@ -38,14 +38,13 @@ def _targets() -> dict[str, Callable[[bytes], None]]:
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
+    from tlslens._core import decode_tcp
     from tlslens.capture import CaptureReader
     from tlslens.decrypt.h2wire import read_http2
     from tlslens.decrypt.http import read_http1, summarize
     from tlslens.decrypt.protection import RecordProtection, cipher_spec
     from tlslens.errors import TLSLensError
     from tlslens.explain.fields import message_fields
-    from tlslens.flows.packet import decode_tcp
-    from tlslens.flows.tcp import HalfStream
     from tlslens.handshake import extensions as ext
     from tlslens.handshake import messages as hs
     from tlslens.keys.keylog import KeyLog
@@ -81,22 +80,9 @@ def _targets() -> dict[str, Callable[[bytes], None]]:
             pass
 
     def packet(data: bytes) -> None:
+        """The compiled decoder through its boundary (reassembly is cargo-fuzz's: make fuzz)."""
         for linktype in (0, 1, 101, 108, 113, 228, 229, 276):
             decode_tcp(linktype, data)
-
-    def tcp(data: bytes) -> None:
-        """Segments with arbitrary sequence numbers, overlaps and retransmissions."""
-        half = HalfStream()
-        pos = 0
-        if len(data) >= 4:
-            half.syn(int.from_bytes(data[:4], "big"))
-            pos = 4
-        while pos + 6 <= len(data):
-            seq = int.from_bytes(data[pos : pos + 4], "big")
-            size = int.from_bytes(data[pos + 4 : pos + 6], "big") % 2048
-            pos += 6
-            half.feed(seq, data[pos : pos + size])
-            pos += size
 
     def record(data: bytes) -> None:
         reader = RecordReader(skip_application_data=bool(data[:1]) and data[0] & 1 == 1)
@@ -205,7 +191,6 @@ def _targets() -> dict[str, Callable[[bytes], None]]:
         "capture": capture,
         "capture_reader": capture_reader,
         "packet": packet,
-        "tcp": tcp,
         "record": record,
         "handshake": handshake,
         "keylog": keylog,
@@ -228,9 +213,9 @@ def seeds(target: str, into: Path) -> None:
         small += [p for p in sorted(corpus.rglob("*.pcap*")) if p.stat().st_size < 60_000][:10]
     if target in ("capture", "capture_reader"):
         found = [p.read_bytes() for p in small]
-    elif target in ("packet", "tcp", "record", "handshake", "probe", "http"):
+    elif target in ("packet", "record", "handshake", "probe", "http"):
+        from tlslens._core import TcpSegment, decode_tcp
         from tlslens.capture import open_capture
-        from tlslens.flows.packet import TCPSegment, decode_tcp
 
         for path in small[:4]:
             raw, reader = open_capture(path)
@@ -240,7 +225,7 @@ def seeds(target: str, into: Path) -> None:
                     if target == "packet" and len(found) < 40:
                         found.append(frame)
                     seg = decode_tcp(linktype, frame)
-                    if isinstance(seg, TCPSegment) and seg.payload:
+                    if isinstance(seg, TcpSegment) and seg.payload:
                         key = (seg.sport, seg.dport)
                         if len(payloads.get(key, b"")) < 20_000:
                             payloads[key] = payloads.get(key, b"") + seg.payload
@@ -264,13 +249,6 @@ def seeds(target: str, into: Path) -> None:
                             )
                             + body[4:]
                         )
-                elif target == "tcp":
-                    found.append(
-                        b"\0\0\0\x01"
-                        + b"\0\0\0\x02"
-                        + len(stream[:2000]).to_bytes(2, "big")
-                        + stream[:2000]
-                    )
         if target == "http":
             found += [
                 b"GET / HTTP/1.1\r\nHost: a\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
@@ -362,7 +340,7 @@ def run_all(
 
 def _target_names() -> list[str]:
     return [
-        "capture", "capture_reader", "packet", "tcp", "record", "handshake",
+        "capture", "capture_reader", "packet", "record", "handshake",
         "keylog", "certificate", "ocsp", "decrypt", "http", "probe",
     ]  # fmt: skip
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tlslens import _core
 from tlslens.capture.reader import GZIP_MAX_RATIO
-from tlslens.flows.tcp import MAX_PENDING_BYTES
 from tlslens.tls.defrag import MAX_HANDSHAKE_MESSAGE
 
+# The flow table's defaults are the compiled core's (crates/tlslens-core/src/flows).
 # Ended connections held back while an earlier one is still open, to keep first-packet
 # order; past this many they are reported, and the open ones when they end, with a note.
-REORDER_WINDOW = 1000
-# TCP connections tracked at once (about 3.4 kB each before any payload); past this many the
-# oldest open one is closed early, with a finding.
-MAX_OPEN_FLOWS = 50_000
+REORDER_WINDOW = _core.REORDER_WINDOW
+# TCP connections tracked at once; past this many the oldest open one is closed early, with
+# a finding.
+MAX_OPEN_FLOWS = _core.MAX_OPEN_FLOWS
+# Out-of-order bytes kept per direction before a hole is given up as a gap.
+MAX_PENDING_BYTES = _core.MAX_PENDING_BYTES
 
 
 @dataclass(frozen=True, slots=True)

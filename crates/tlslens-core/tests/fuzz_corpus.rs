@@ -29,3 +29,9 @@ fn capture_corpus_replays_without_a_crash() {
     let replayed = replay("capture", tlslens_core::fuzzing::capture);
     assert!(replayed > 10, "the capture corpus holds {replayed} inputs");
 }
+
+#[test]
+fn flows_corpus_replays_without_a_crash() {
+    let replayed = replay("flows", tlslens_core::flows::fuzzing::flows);
+    assert!(replayed > 10, "the flows corpus holds {replayed} inputs");
+}

@@ -6,6 +6,9 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+mod flow_events;
+mod flows;
+
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 use tlslens_core::capture::{self, Batch, Problem, Reader};
@@ -167,5 +170,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("GZIP_FLOOR", capture::GZIP_FLOOR)?;
     m.add_class::<CaptureReader>()?;
     m.add_class::<FrameBatch>()?;
+    flows::register(m)?;
     Ok(())
 }

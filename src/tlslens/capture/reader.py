@@ -65,7 +65,7 @@ class CaptureReader:
     _ended: bool = False
 
     def __iter__(self) -> Iterator[tuple[int, int, bytes]]:
-        core = _core.CaptureReader(self.max_expansion, GZIP_FLOOR)
+        core = self.open_core()
         first: list[tuple[int, int, bytes]] = []
         while core.format == "unknown" and (batch := self._next(core)) is not None:
             first += batch
@@ -94,19 +94,31 @@ class CaptureReader:
             return batch.frames
         if core.done or self._ended:  # once finished, the core walks all it was given
             return None
+        self.more(core)
+        return []
+
+    def open_core(self) -> _core.CaptureReader:
+        """The compiled reader for this capture, at the gzip bounds in force now."""
+        return _core.CaptureReader(self.max_expansion, GZIP_FLOOR)
+
+    def more(self, core: _core.CaptureReader) -> bool:
+        """Read one more chunk into the core, or tell it the stream ended; False when it
+        had already ended (the core has walked all it was given)."""
+        if self._ended:
+            return False
         try:
             chunk = self.stream.read(CHUNK_SIZE)
         except OSError as exc:
             core.finish(f"the capture could not be read further ({exc})")
             self._ended = True
-            return []
+            return True
         if chunk:
             self.bytes_read += len(chunk)
             core.feed(chunk)
         else:
             core.finish()
             self._ended = True
-        return []
+        return True
 
 
 # The capture "file" that names standard input (``tcpdump -w - | tlslens show -``).

@@ -1,1 +1,2 @@
-"""Link, IP and TCP: frames decoded into flows, each direction reassembled into a stream."""
+"""Frames written for a connection recorded above TCP (``synth``, for ``connect``'s pcapng);
+frames are read into flows by the compiled core (crates/tlslens-core/src/flows)."""

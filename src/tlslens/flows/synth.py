@@ -13,9 +13,11 @@ import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from tlslens.flows.packet import ETH_IPV4, ETH_IPV6, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
+from tlslens._core import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
 from tlslens.model import Endpoint
 
+ETH_IPV4 = 0x0800
+ETH_IPV6 = 0x86DD
 TCP_PSH = 0x08
 # Locally administered MAC addresses: the real ones of a live connection are not known.
 CLIENT_MAC = bytes.fromhex("020000000001")

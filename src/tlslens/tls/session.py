@@ -229,6 +229,11 @@ class TLSSession(RecordContent):
         if conn is not None and conn.closed_first is None:
             conn.closed_first = self._direction(side)
 
+    def may_give_up(self, side: int) -> bool:
+        """Whether more data on ``side`` could still make this session give its flow up
+        (``ignored``): only while that side is searched for a TLS start in plaintext."""
+        return self.conn is None and self.sides[side].mode in (_DETECT, _PLAINTEXT)
+
     def abandon(self, message: str) -> None:
         """Stop parsing this connection (after a bug); its bytes are only counted from now on."""
         self._finding(None, "internal", None, message)

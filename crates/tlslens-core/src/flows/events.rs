@@ -1,0 +1,120 @@
+//! What the flow table takes (its bounds, the answers of the sessions) and what it tells.
+
+use super::packet::Addr;
+use super::tcp::{StreamEvent, MAX_PENDING_BYTES};
+
+/// What a hostile or endless capture can make the table hold (the flow part of
+/// Python's `bounds.Limits`, same defaults).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Ended connections held back while an earlier one is still open.
+    pub reorder_window: usize,
+    /// TCP connections open at once; past this the oldest is closed early.
+    pub max_connections: usize,
+    /// Out-of-order bytes per direction.
+    pub max_buffer: usize,
+    /// Bytes of one side after which an undecided session may give its flow up
+    /// (the session's `MAX_PRELUDE_SCAN`).
+    pub watch_after: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            reorder_window: 1000,
+            max_connections: 50_000,
+            max_buffer: MAX_PENDING_BYTES,
+            watch_after: 1 << 20,
+        }
+    }
+}
+
+/// A new flow, as its first frame shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Opened {
+    pub flow: u64,
+    pub src: Addr,
+    pub sport: u16,
+    pub dst: Addr,
+    pub dport: u16,
+    pub frame: u64,
+    pub ts_ns: i128,
+    /// 0 when the first frame is the client's SYN, 1 for a SYN/ACK, unknown otherwise.
+    pub client_side: Option<u8>,
+    pub mid_stream: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    Fin,
+    Rst,
+}
+
+/// What the table tells its sink, in frame order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowEvent<'a> {
+    Opened(Opened),
+    /// What reassembly made available of one side (data, a gap or a conflict), at `frame`.
+    Stream {
+        flow: u64,
+        side: u8,
+        event: StreamEvent<'a>,
+        frame: u64,
+        ts_ns: i128,
+    },
+    /// A FIN or RST from `side`.
+    Closing {
+        flow: u64,
+        side: u8,
+        frame: u64,
+        ts_ns: i128,
+    },
+    /// About to be closed early at `frame`: more than `max_connections` were open.
+    Evicted {
+        flow: u64,
+        frame: u64,
+    },
+    /// The flow ended; `frame` and `ts_ns` are the session's last.
+    Closed {
+        flow: u64,
+        frame: u64,
+        ts_ns: i128,
+        by: Option<CloseReason>,
+        syn_ts_ns: Option<i128>,
+        synack_ts_ns: Option<i128>,
+    },
+    /// The flow's connection is next in order (`late`: after later ones, past the window).
+    HandOut {
+        flow: u64,
+        late: bool,
+    },
+}
+
+pub trait FlowSink {
+    fn event(&mut self, event: FlowEvent<'_>);
+}
+
+/// The answer to [`Step::Ask`]: what the flow's session said after its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not TLS: the flow is let go now.
+    Ignored,
+    /// TLS: never asked about again.
+    Tls,
+    /// Not decided yet: asked again after the next data of a side in `watch` (the others'
+    /// data can no longer make the session give the flow up).
+    Undecided { watch: [bool; 2] },
+}
+
+/// How a frame went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Left before the end of the frame loop (not TCP, a pure ACK, a closed flow...).
+    Passed,
+    /// Went through; `progress` every `PROGRESS_EVERY_FRAMES` frames (the closed flows were
+    /// purged), `check` every `CHECK_EVERY_FRAMES` (a time budget may be checked).
+    Done { progress: bool, check: bool },
+    /// The flow's session may have given it up: answer with [`FlowTable::answer`] before
+    /// the next frame.
+    Ask { flow: u64 },
+}

@@ -1,0 +1,35 @@
+//! From frames to TCP flows: decoding (`packet`), reassembly (`tcp`), the flow table, and
+//! the order connections are handed out (`order`).
+//!
+//! One pass over the frames. A map from both directions' 4-tuples to the flow costs one
+//! lookup per packet. Each flow's stream events go to a [`FlowSink`] in frame order; the
+//! sessions that read them live outside (Python's `TLSSession` for now). A session may say
+//! its flow is not TLS after a megabyte of plaintext on one side: the table then asks
+//! ([`Step::Ask`]) before it goes on, so that the flow is let go at the very frame it
+//! would have been. Every table is bounded by [`Limits`]: open flows by
+//! `max_connections` (the oldest is closed early), out-of-order bytes by `max_buffer`
+//! per direction, closed flows remembered by `MAX_CLOSED_FLOWS` and a linger time, ended
+//! flows held back for order by `reorder_window`.
+
+mod events;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod order;
+pub mod packet;
+mod table;
+pub mod tcp;
+
+pub use events::{CloseReason, FlowEvent, FlowSink, Limits, Opened, Step, Verdict};
+pub use table::FlowTable;
+
+/// Closed flows are remembered (so late retransmissions do not open new ones) this long.
+pub const CLOSED_FLOW_LINGER_NS: i128 = 120 * 1_000_000_000;
+/// Closed flows remembered, to drop their late retransmissions.
+pub const MAX_CLOSED_FLOWS: usize = 10_000;
+/// Frames between purges of closed flows (and progress reports).
+pub const PROGRESS_EVERY_FRAMES: u64 = 1 << 12;
+/// Frames between checks of a time budget.
+pub const CHECK_EVERY_FRAMES: u64 = 1 << 8;
+
+#[cfg(test)]
+mod tests;

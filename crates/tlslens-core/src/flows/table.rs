@@ -1,0 +1,475 @@
+//! The flow table: TCP segments to flows, each flow's life (SYN, FIN, RST, reuse of its
+//! 4-tuple, eviction) and its reassembled stream events.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use super::events::{CloseReason, FlowEvent, FlowSink, Limits, Opened, Step, Verdict};
+use super::order::Order;
+use super::packet::{decode_tcp, Addr, Segment, Skip, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
+use super::tcp::{HalfStream, StreamEvent};
+use super::{CHECK_EVERY_FRAMES, CLOSED_FLOW_LINGER_NS, MAX_CLOSED_FLOWS, PROGRESS_EVERY_FRAMES};
+
+type Key = (Addr, u16, Addr, u16);
+
+#[derive(Debug)]
+struct Live {
+    halves: [HalfStream; 2],
+    fin: [bool; 2],
+    rst: bool,
+    syn_ts: Option<i128>,
+    synack_ts: Option<i128>,
+    /// The last frame of this flow that reached the session, and its time.
+    last_frame: u64,
+    last_ts: i128,
+    delivered: [u64; 2],
+    decided: bool,
+    /// The sides whose data could still make the session give the flow up.
+    watch: [bool; 2],
+}
+
+#[derive(Debug)]
+struct Flow {
+    keys: [Key; 2],
+    isn: Option<u32>,
+    closed_ts: i128,
+    /// None once closed: a closed flow keeps only what tells a late retransmission
+    /// (dropped) from a new connection on the same 4-tuple (its ISN).
+    live: Option<Box<Live>>,
+}
+
+/// The rest of a frame, after the table asked about its flow.
+#[derive(Clone, Copy, Debug)]
+struct Waiting {
+    flow: u64,
+    side: u8,
+    flags: u8,
+    ts_ns: i128,
+}
+
+/// Frames in, flow events out. See the module's documentation.
+#[derive(Debug)]
+pub struct FlowTable {
+    limits: Limits,
+    table: HashMap<Key, (u64, u8)>,
+    flows: HashMap<u64, Flow>,
+    open: BTreeSet<u64>,
+    closing: VecDeque<u64>,
+    order: Order,
+    next_index: u64,
+    waiting: Option<Waiting>,
+    /// Frames read so far.
+    pub frames: u64,
+    pub tcp_flows: u64,
+    /// Flows closed early, over `max_connections` open at once.
+    pub evicted: u64,
+    /// Frames whose clock went back, and the first of them.
+    pub backwards: u64,
+    pub first_backwards: u64,
+    last_ts: i128,
+    skipped: Vec<(Skip, u64)>,
+}
+
+impl FlowTable {
+    pub fn new(limits: Limits) -> FlowTable {
+        FlowTable {
+            limits,
+            table: HashMap::new(),
+            flows: HashMap::new(),
+            open: BTreeSet::new(),
+            closing: VecDeque::new(),
+            order: Order::new(limits.reorder_window),
+            next_index: 0,
+            waiting: None,
+            frames: 0,
+            tcp_flows: 0,
+            evicted: 0,
+            backwards: 0,
+            first_backwards: 0,
+            last_ts: 0,
+            skipped: Vec::new(),
+        }
+    }
+
+    /// Frames that carried no TCP segment, by reason, in the order each was first met.
+    pub fn skipped(&self) -> &[(Skip, u64)] {
+        &self.skipped
+    }
+
+    /// Flows in the table now (open, or closed and remembered).
+    pub fn flows_held(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn open_flows(&self) -> usize {
+        self.open.len()
+    }
+
+    /// One frame of the capture.
+    pub fn frame(
+        &mut self,
+        ts_ns: i128,
+        linktype: u32,
+        data: &[u8],
+        sink: &mut impl FlowSink,
+    ) -> Step {
+        debug_assert!(self.waiting.is_none(), "a frame before the answer to Ask");
+        self.frames += 1;
+        let frame = self.frames;
+        if ts_ns < self.last_ts {
+            self.backwards += 1;
+            if self.first_backwards == 0 {
+                self.first_backwards = frame;
+            }
+        }
+        self.last_ts = ts_ns;
+        match decode_tcp(linktype, data) {
+            Ok(seg) => self.segment(&seg, ts_ns, sink),
+            Err(reason) => {
+                match self.skipped.iter_mut().find(|(r, _)| *r == reason) {
+                    Some((_, count)) => *count += 1,
+                    None => self.skipped.push((reason, 1)),
+                }
+                Step::Passed
+            }
+        }
+    }
+
+    fn segment(&mut self, seg: &Segment<'_>, ts_ns: i128, sink: &mut impl FlowSink) -> Step {
+        let flags = seg.flags;
+        if seg.payload.is_empty() && flags & (TCP_SYN | TCP_FIN | TCP_RST) == 0 {
+            return Step::Passed; // a pure ACK: reassembly goes by sequence numbers alone
+        }
+        let key = (seg.src, seg.sport, seg.dst, seg.dport);
+        let new_syn = flags & TCP_SYN != 0 && flags & TCP_ACK == 0;
+        let mut entry = self.table.get(&key).copied();
+        if let Some((index, _)) = entry {
+            let (closed, isn) = match self.flows.get(&index) {
+                Some(flow) => (flow.live.is_none(), flow.isn),
+                None => (true, None),
+            };
+            if new_syn && (closed || isn.is_some_and(|isn| isn != seg.seq)) {
+                // The 4-tuple is reused by a new connection.
+                if !closed {
+                    self.close(index, None, sink);
+                }
+                entry = None;
+            }
+        }
+        let (index, side) = match entry {
+            Some(found) => found,
+            None => {
+                if seg.payload.is_empty() && flags & TCP_SYN == 0 {
+                    return Step::Passed; // a stray ACK/FIN/RST of a flow never seen
+                }
+                (self.open_flow(seg, key, new_syn, ts_ns, sink), 0)
+            }
+        };
+        let frame = self.frames;
+        let Some(live) = self
+            .flows
+            .get_mut(&index)
+            .and_then(|f| f.live.as_deref_mut())
+        else {
+            return Step::Passed;
+        };
+        let mut seq = seg.seq;
+        let half = usize::from(side);
+        if flags & TCP_SYN != 0 {
+            let stamp = if flags & TCP_ACK != 0 {
+                &mut live.synack_ts
+            } else {
+                &mut live.syn_ts
+            };
+            // The first SYN's time, as Python's `or` kept it: a zero time counts as none.
+            if stamp.unwrap_or(0) == 0 {
+                *stamp = Some(ts_ns);
+            }
+            live.halves[half].syn(seq);
+            if !seg.payload.is_empty() {
+                seq = seq.wrapping_add(1); // TCP Fast Open: data rides on the SYN
+            }
+        }
+        live.last_frame = frame;
+        live.last_ts = ts_ns;
+        if !seg.payload.is_empty() {
+            let before = live.halves[half].offset();
+            let mut delivered = 0u64;
+            live.halves[half].feed(seq, seg.payload, &mut |ev| {
+                if let StreamEvent::Data { data, .. } = ev {
+                    delivered += data.len() as u64;
+                }
+                sink.event(FlowEvent::Stream {
+                    flow: index,
+                    side,
+                    event: ev,
+                    frame,
+                    ts_ns,
+                });
+            });
+            debug_assert!(live.halves[half].offset() >= before);
+            live.delivered[half] += delivered;
+            if delivered > 0
+                && !live.decided
+                && live.watch[half]
+                && live.delivered[half] > self.limits.watch_after
+            {
+                self.waiting = Some(Waiting {
+                    flow: index,
+                    side,
+                    flags,
+                    ts_ns,
+                });
+                return Step::Ask { flow: index };
+            }
+        }
+        self.end_of_frame(index, side, flags, ts_ns, sink)
+    }
+
+    fn open_flow(
+        &mut self,
+        seg: &Segment<'_>,
+        key: Key,
+        new_syn: bool,
+        ts_ns: i128,
+        sink: &mut impl FlowSink,
+    ) -> u64 {
+        let index = self.next_index;
+        self.next_index += 1;
+        self.tcp_flows += 1;
+        let syn = seg.flags & TCP_SYN != 0;
+        sink.event(FlowEvent::Opened(Opened {
+            flow: index,
+            src: seg.src,
+            sport: seg.sport,
+            dst: seg.dst,
+            dport: seg.dport,
+            frame: self.frames,
+            ts_ns,
+            client_side: syn.then_some(u8::from(seg.flags & TCP_ACK != 0)),
+            mid_stream: !syn,
+        }));
+        let reverse = (seg.dst, seg.dport, seg.src, seg.sport);
+        let max_buffer = self.limits.max_buffer;
+        let live = Live {
+            halves: [HalfStream::new(max_buffer), HalfStream::new(max_buffer)],
+            fin: [false; 2],
+            rst: false,
+            syn_ts: None,
+            synack_ts: None,
+            last_frame: self.frames,
+            last_ts: ts_ns,
+            delivered: [0; 2],
+            decided: false,
+            watch: [true; 2],
+        };
+        self.flows.insert(
+            index,
+            Flow {
+                keys: [key, reverse],
+                isn: new_syn.then_some(seg.seq),
+                closed_ts: 0,
+                live: Some(Box::new(live)),
+            },
+        );
+        self.open.insert(index);
+        if self.open.len() > self.limits.max_connections {
+            // Memory is bounded by the connections open at once, not by how many a capture
+            // opens and never closes: the oldest open one is closed now.
+            if let Some(&oldest) = self.open.first() {
+                self.evicted += 1;
+                sink.event(FlowEvent::Evicted {
+                    flow: oldest,
+                    frame: self.frames,
+                });
+                self.close(oldest, None, sink);
+            }
+        }
+        self.table.insert(key, (index, 0));
+        self.table.insert(reverse, (index, 1));
+        index
+    }
+
+    /// The answer to the last [`Step::Ask`]; the frame then goes on.
+    pub fn answer(&mut self, verdict: Verdict, sink: &mut impl FlowSink) -> Step {
+        let Some(w) = self.waiting.take() else {
+            return Step::Passed;
+        };
+        match verdict {
+            Verdict::Ignored => {
+                self.let_go(w.flow, w.ts_ns);
+                self.emit(sink);
+                return self.checkpoints(w.ts_ns);
+            }
+            Verdict::Tls => {
+                if let Some(live) = self.live(w.flow) {
+                    live.decided = true;
+                }
+            }
+            Verdict::Undecided { watch } => {
+                if let Some(live) = self.live(w.flow) {
+                    live.watch = watch;
+                }
+            }
+        }
+        self.end_of_frame(w.flow, w.side, w.flags, w.ts_ns, sink)
+    }
+
+    /// A flow whose session gave it up outside a [`Step::Ask`] (after an internal error):
+    /// let go from now on.
+    pub fn ignore(&mut self, flow: u64, sink: &mut impl FlowSink) {
+        if self.live(flow).is_some() {
+            self.let_go(flow, self.last_ts);
+            self.emit(sink);
+        }
+    }
+
+    fn live(&mut self, flow: u64) -> Option<&mut Live> {
+        self.flows
+            .get_mut(&flow)
+            .and_then(|f| f.live.as_deref_mut())
+    }
+
+    /// Not TLS: its slot in the order is handed on so later connections are not held back.
+    fn let_go(&mut self, index: u64, ts_ns: i128) {
+        if let Some(flow) = self.flows.get_mut(&index) {
+            flow.live = None;
+            flow.closed_ts = ts_ns;
+        }
+        self.order.push(index, false);
+        self.open.remove(&index);
+        self.closing.push_back(index);
+    }
+
+    fn end_of_frame(
+        &mut self,
+        index: u64,
+        side: u8,
+        flags: u8,
+        ts_ns: i128,
+        sink: &mut impl FlowSink,
+    ) -> Step {
+        let frame = self.frames;
+        if flags & (TCP_FIN | TCP_RST) != 0 {
+            sink.event(FlowEvent::Closing {
+                flow: index,
+                side,
+                frame,
+                ts_ns,
+            });
+            if let Some(live) = self.live(index) {
+                if flags & TCP_RST != 0 {
+                    live.rst = true;
+                } else {
+                    live.fin[usize::from(side)] = true;
+                }
+                let by = if live.rst {
+                    Some(CloseReason::Rst)
+                } else if live.fin == [true, true] {
+                    Some(CloseReason::Fin)
+                } else {
+                    None
+                };
+                if by.is_some() {
+                    self.close(index, by, sink);
+                }
+            }
+        }
+        self.emit(sink);
+        self.checkpoints(ts_ns)
+    }
+
+    fn checkpoints(&mut self, ts_ns: i128) -> Step {
+        let frame = self.frames;
+        let progress = frame & (PROGRESS_EVERY_FRAMES - 1) == 0;
+        if progress {
+            self.purge(ts_ns, MAX_CLOSED_FLOWS);
+        }
+        Step::Done {
+            progress,
+            check: frame & (CHECK_EVERY_FRAMES - 1) == 0,
+        }
+    }
+
+    fn emit(&mut self, sink: &mut impl FlowSink) {
+        if !self.order.is_empty() {
+            self.order
+                .emit(&mut |flow, late| sink.event(FlowEvent::HandOut { flow, late }));
+        }
+    }
+
+    /// End flow `index`: its remaining holes are given up, its connection handed on.
+    fn close(&mut self, index: u64, by: Option<CloseReason>, sink: &mut impl FlowSink) {
+        let Some(flow) = self.flows.get_mut(&index) else {
+            return;
+        };
+        let Some(mut live) = flow.live.take() else {
+            return;
+        };
+        let frame = self.frames;
+        let ts_ns = live.last_ts;
+        let mut last_frame = live.last_frame;
+        for side in 0..2u8 {
+            let half = &mut live.halves[usize::from(side)];
+            if half.has_pending() {
+                last_frame = frame;
+                half.flush(&mut |event| {
+                    sink.event(FlowEvent::Stream {
+                        flow: index,
+                        side,
+                        event,
+                        frame,
+                        ts_ns,
+                    })
+                });
+            }
+        }
+        sink.event(FlowEvent::Closed {
+            flow: index,
+            frame: last_frame,
+            ts_ns,
+            by,
+            syn_ts_ns: live.syn_ts,
+            synack_ts_ns: live.synack_ts,
+        });
+        flow.closed_ts = ts_ns;
+        self.order.push(index, true);
+        self.open.remove(&index);
+        self.closing.push_back(index);
+    }
+
+    /// Drop the flows closed longer than the linger time, or past the `keep` most recent,
+    /// oldest first.
+    fn purge(&mut self, now_ns: i128, keep: usize) {
+        while let Some(&index) = self.closing.front() {
+            let closed_ts = self.flows.get(&index).map_or(i128::MIN, |f| f.closed_ts);
+            if now_ns.saturating_sub(closed_ts) <= CLOSED_FLOW_LINGER_NS
+                && self.closing.len() <= keep
+            {
+                return;
+            }
+            self.closing.pop_front();
+            if let Some(flow) = self.flows.remove(&index) {
+                for key in &flow.keys {
+                    // Not a new flow on the same 4-tuple.
+                    if self.table.get(key).is_some_and(|&(i, _)| i == index) {
+                        self.table.remove(key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The end of the capture (or of reading it): every open flow closes, in first-packet
+    /// order, and every connection is handed out.
+    pub fn finish(&mut self, sink: &mut impl FlowSink) {
+        if let Some(w) = self.waiting.take() {
+            // Asked and never answered: the frame ends as if the session kept the flow.
+            self.end_of_frame(w.flow, w.side, w.flags, w.ts_ns, sink);
+        }
+        let open: Vec<u64> = self.open.iter().copied().collect();
+        for index in open {
+            self.close(index, None, sink);
+        }
+        self.emit(sink);
+    }
+}

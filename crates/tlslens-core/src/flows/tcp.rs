@@ -1,0 +1,213 @@
+//! TCP reassembly for one direction of a connection.
+//!
+//! Sequence numbers become a 64-bit byte offset within the direction through the signed
+//! 32-bit distance from the next expected sequence number, which survives wrap-around.
+//! In-order data (the common case) is handed on at once, borrowed from the frame; earlier
+//! bytes (retransmissions, overlaps) are trimmed away; later bytes wait in a map keyed by
+//! offset. A hole is given up on, and reported as a gap, when the waiting data exceeds its
+//! bound or when the connection ends, so memory stays bounded however much is lost.
+//!
+//! Overlapping copies are compared where both are at hand: the last chunk handed on and
+//! the data waiting beyond a hole. Bytes that differ are a conflict; the copy seen first
+//! is the one kept.
+
+use std::collections::BTreeMap;
+
+/// Out-of-order bytes kept per direction before a hole is declared lost (`Limits.max_buffer`).
+pub const MAX_PENDING_BYTES: usize = 4 << 20;
+/// Out-of-order segments kept per direction before a hole is declared lost.
+pub const MAX_PENDING_SEGMENTS: usize = 4096;
+
+/// What reassembly makes available, in stream order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamEvent<'a> {
+    /// Bytes at `offset` within the direction.
+    Data { offset: u64, data: &'a [u8] },
+    /// `length` bytes at `offset` the capture lacks.
+    Gap { offset: u64, length: u64 },
+    /// A later copy of bytes at `offset` differs from the copy already taken, over `length`
+    /// bytes from the first difference to the last.
+    Conflict { offset: u64, length: u64 },
+}
+
+/// Where two copies of a stretch of the stream disagree, if they do: (offset, length).
+/// Offsets are signed because a retransmission may reach back before the stream's start.
+fn differ(a: &[u8], a_at: i64, b: &[u8], b_at: i64) -> Option<(u64, u64)> {
+    let lo = a_at.max(b_at);
+    let hi = (a_at + a.len() as i64).min(b_at + b.len() as i64);
+    if lo >= hi {
+        return None;
+    }
+    let x = a.get((lo - a_at) as usize..(hi - a_at) as usize)?;
+    let y = b.get((lo - b_at) as usize..(hi - b_at) as usize)?;
+    let first = x.iter().zip(y).position(|(p, q)| p != q)?;
+    let last = x.iter().zip(y).rposition(|(p, q)| p != q)?;
+    Some(((lo as u64) + first as u64, (last - first + 1) as u64))
+}
+
+/// Reassembles one direction. `feed` hands the events it made available to `out`.
+#[derive(Debug, Default)]
+pub struct HalfStream {
+    /// Out-of-order bytes kept before a hole is given up.
+    max_pending: usize,
+    next_seq: Option<u32>,
+    /// The offset of `next_seq` within the direction.
+    offset: u64,
+    pending: BTreeMap<u64, Vec<u8>>,
+    pending_bytes: usize,
+    pub retransmitted_bytes: u64,
+    pub out_of_order_segments: u64,
+    pub gap_bytes: u64,
+    /// The last chunk handed on, at offset `last_at`: what a retransmission is compared with.
+    last: Vec<u8>,
+    last_at: u64,
+}
+
+impl HalfStream {
+    pub fn new(max_pending: usize) -> HalfStream {
+        HalfStream {
+            max_pending,
+            ..HalfStream::default()
+        }
+    }
+
+    /// The offset the next in-order byte will have.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Out-of-order bytes waiting now.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    pub fn syn(&mut self, seq: u32) {
+        if self.next_seq.is_none() || self.offset == 0 {
+            self.next_seq = Some(seq.wrapping_add(1));
+        }
+    }
+
+    fn hand_on(&mut self, data: &[u8], out: &mut impl FnMut(StreamEvent<'_>)) {
+        out(StreamEvent::Data {
+            offset: self.offset,
+            data,
+        });
+        self.last.clear();
+        self.last.extend_from_slice(data);
+        self.last_at = self.offset;
+        self.offset += data.len() as u64;
+        self.next_seq = Some(self.next_seq.unwrap_or(0).wrapping_add(data.len() as u32));
+    }
+
+    pub fn feed(&mut self, seq: u32, payload: &[u8], out: &mut impl FnMut(StreamEvent<'_>)) {
+        // Picked up mid-stream: start where data is first seen.
+        let next_seq = *self.next_seq.get_or_insert(seq);
+        let delta = i64::from(seq.wrapping_sub(next_seq) as i32);
+        if delta == 0 {
+            self.hand_on(payload, out);
+            self.drain(out);
+            return;
+        }
+        let n = payload.len() as i64;
+        if delta < 0 {
+            if let Some((at, length)) = differ(
+                &self.last,
+                self.last_at as i64,
+                payload,
+                self.offset as i64 + delta,
+            ) {
+                out(StreamEvent::Conflict { offset: at, length });
+            }
+            if delta + n <= 0 {
+                self.retransmitted_bytes += n as u64;
+                return;
+            }
+            self.retransmitted_bytes += (-delta) as u64;
+            let fresh = payload.get((-delta) as usize..).unwrap_or_default();
+            self.hand_on(fresh, out);
+            self.drain(out);
+            return;
+        }
+        self.beyond_hole(self.offset + delta as u64, payload, out);
+    }
+
+    /// Data beyond a hole: kept until the hole fills or is given up.
+    fn beyond_hole(&mut self, at: u64, payload: &[u8], out: &mut impl FnMut(StreamEvent<'_>)) {
+        self.out_of_order_segments += 1;
+        let conflict = match self.pending.get_mut(&at) {
+            Some(old) => {
+                let conflict = differ(old, at as i64, payload, at as i64);
+                if old.len() < payload.len() {
+                    // The longer copy is kept; where the two overlap, the earlier one's bytes.
+                    self.pending_bytes += payload.len() - old.len();
+                    let tail = payload.get(old.len()..).unwrap_or_default();
+                    old.extend_from_slice(tail);
+                }
+                conflict
+            }
+            None => {
+                self.pending_bytes += payload.len();
+                self.pending.insert(at, payload.to_vec());
+                None
+            }
+        };
+        if let Some((offset, length)) = conflict {
+            out(StreamEvent::Conflict { offset, length });
+        }
+        if self.pending_bytes > self.max_pending || self.pending.len() > MAX_PENDING_SEGMENTS {
+            self.skip_hole(out);
+        }
+    }
+
+    fn drain(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
+        while let Some(entry) = self.pending.first_entry() {
+            let at = *entry.key();
+            if at > self.offset {
+                return;
+            }
+            let data = entry.remove();
+            self.pending_bytes -= data.len();
+            let end = at + data.len() as u64;
+            if at < self.offset {
+                if let Some((offset, length)) =
+                    differ(&self.last, self.last_at as i64, &data, at as i64)
+                {
+                    out(StreamEvent::Conflict { offset, length });
+                }
+            }
+            if end <= self.offset {
+                self.retransmitted_bytes += data.len() as u64;
+                continue;
+            }
+            let skip = (self.offset - at) as usize;
+            self.retransmitted_bytes += skip as u64;
+            self.hand_on(data.get(skip..).unwrap_or_default(), out);
+        }
+    }
+
+    fn skip_hole(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
+        let Some(&at) = self.pending.keys().next() else {
+            return;
+        };
+        let length = at - self.offset;
+        out(StreamEvent::Gap {
+            offset: self.offset,
+            length,
+        });
+        self.gap_bytes += length;
+        self.next_seq = Some(self.next_seq.unwrap_or(0).wrapping_add(length as u32));
+        self.offset = at;
+        self.drain(out);
+    }
+
+    /// At the end of the connection: give up every remaining hole.
+    pub fn flush(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
+        while self.has_pending() {
+            self.skip_hole(out);
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! The flow table's life cycle: SYN to FIN, reuse, eviction, order, sessions giving up.
+
+use super::{ipv4, tcp_header};
+use crate::flows::packet::{Skip, LINKTYPE_RAW, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
+use crate::flows::tcp::StreamEvent;
+use crate::flows::{CloseReason, FlowEvent, FlowSink, FlowTable, Limits, Step, Verdict};
+
+#[derive(Debug, PartialEq, Eq, Clone)]
+enum Ev {
+    Opened(u64, Option<u8>, bool),
+    Data(u64, u8, u64, Vec<u8>),
+    Gap(u64, u8, u64, u64),
+    Conflict(u64, u8),
+    Closing(u64, u8),
+    Evicted(u64, u64),
+    Closed(u64, Option<CloseReason>),
+    HandOut(u64, bool),
+}
+
+#[derive(Default)]
+struct Sink(Vec<Ev>);
+
+impl FlowSink for Sink {
+    fn event(&mut self, event: FlowEvent<'_>) {
+        self.0.push(match event {
+            FlowEvent::Opened(o) => Ev::Opened(o.flow, o.client_side, o.mid_stream),
+            FlowEvent::Stream {
+                flow, side, event, ..
+            } => match event {
+                StreamEvent::Data { offset, data } => Ev::Data(flow, side, offset, data.to_vec()),
+                StreamEvent::Gap { offset, length } => Ev::Gap(flow, side, offset, length),
+                StreamEvent::Conflict { .. } => Ev::Conflict(flow, side),
+            },
+            FlowEvent::Closing { flow, side, .. } => Ev::Closing(flow, side),
+            FlowEvent::Evicted { flow, frame } => Ev::Evicted(flow, frame),
+            FlowEvent::Closed { flow, by, .. } => Ev::Closed(flow, by),
+            FlowEvent::HandOut { flow, late } => Ev::HandOut(flow, late),
+        });
+    }
+}
+
+const SYN: u8 = TCP_SYN;
+const SYNACK: u8 = TCP_SYN | TCP_ACK;
+const PSH: u8 = 0x18;
+const FIN: u8 = TCP_FIN | TCP_ACK;
+const RST: u8 = TCP_RST;
+
+/// A frame from the client (port `cport`) or the server (443).
+fn seg(cport: u16, from_client: bool, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let (src, dst, sport, dport) = if from_client {
+        ([10, 0, 0, 1], [10, 0, 0, 2], cport, 443)
+    } else {
+        ([10, 0, 0, 2], [10, 0, 0, 1], 443, cport)
+    };
+    ipv4(
+        src,
+        dst,
+        6,
+        0,
+        &[],
+        &tcp_header(sport, dport, seq, flags, payload),
+    )
+}
+
+fn run(table: &mut FlowTable, frames: &[Vec<u8>]) -> Vec<Ev> {
+    let mut sink = Sink::default();
+    for (i, frame) in frames.iter().enumerate() {
+        let step = table.frame(i as i128 * 1000, LINKTYPE_RAW, frame, &mut sink);
+        if let Step::Ask { .. } = step {
+            table.answer(
+                Verdict::Undecided {
+                    watch: [true, false],
+                },
+                &mut sink,
+            );
+        }
+    }
+    table.finish(&mut sink);
+    sink.0
+}
+
+fn connection(cport: u16) -> Vec<Vec<u8>> {
+    vec![
+        seg(cport, true, 100, SYN, b""),
+        seg(cport, false, 500, SYNACK, b""),
+        seg(cport, true, 101, 0x10, b""), // a pure ACK
+        seg(cport, true, 101, PSH, b"hello"),
+        seg(cport, false, 501, PSH, b"world"),
+        seg(cport, true, 106, FIN, b""),
+        seg(cport, false, 506, FIN, b""),
+    ]
+}
+
+#[test]
+fn a_connection_from_syn_to_fin() {
+    let mut table = FlowTable::new(Limits::default());
+    let evs = run(&mut table, &connection(40000));
+    assert_eq!(
+        evs,
+        vec![
+            Ev::Opened(0, Some(0), false),
+            Ev::Data(0, 0, 0, b"hello".to_vec()),
+            Ev::Data(0, 1, 0, b"world".to_vec()),
+            Ev::Closing(0, 0),
+            Ev::Closing(0, 1),
+            Ev::Closed(0, Some(CloseReason::Fin)),
+            Ev::HandOut(0, false),
+        ]
+    );
+    assert_eq!((table.frames, table.tcp_flows), (7, 1));
+}
+
+#[test]
+fn reuse_rst_stray_and_late_retransmissions() {
+    let mut table = FlowTable::new(Limits::default());
+    let mut frames = connection(40000);
+    frames.push(seg(40000, false, 501, PSH, b"world")); // late: the flow is closed
+    frames.push(seg(40001, true, 7, FIN, b"")); // a stray FIN of a flow never seen
+    frames.push(seg(40000, true, 9000, SYN, b"")); // the 4-tuple reused
+    frames.push(seg(40000, true, 9001, PSH, b"again"));
+    frames.push(seg(40000, false, 77, RST, b""));
+    let evs = run(&mut table, &frames);
+    assert_eq!(table.tcp_flows, 2);
+    assert_eq!(
+        &evs[7..],
+        &[
+            Ev::Opened(1, Some(0), false),
+            Ev::Data(1, 0, 0, b"again".to_vec()),
+            Ev::Closing(1, 1),
+            Ev::Closed(1, Some(CloseReason::Rst)),
+            Ev::HandOut(1, false),
+        ]
+    );
+    // A new SYN with another ISN on an open flow closes it.
+    let mut table = FlowTable::new(Limits::default());
+    let evs = run(
+        &mut table,
+        &[
+            seg(1, true, 10, SYN, b""),
+            seg(1, true, 11, PSH, b"a"),
+            seg(1, true, 50, SYN, b""),
+        ],
+    );
+    // Handed out at the end of the frame, as every frame's connections are.
+    assert_eq!(
+        evs[2..5],
+        [
+            Ev::Closed(0, None),
+            Ev::Opened(1, Some(0), false),
+            Ev::HandOut(0, false)
+        ]
+    );
+}
+
+#[test]
+fn holes_are_given_up_at_the_end_and_tfo_data_rides_on_the_syn() {
+    let mut table = FlowTable::new(Limits::default());
+    let frames = [
+        seg(2, true, 10, SYN, b"tfo"),
+        seg(2, true, 20, PSH, b"later"),
+    ];
+    let evs = run(&mut table, &frames);
+    assert_eq!(evs[1], Ev::Data(0, 0, 0, b"tfo".to_vec()));
+    assert_eq!(
+        evs[2..4],
+        [Ev::Gap(0, 0, 3, 6), Ev::Data(0, 0, 9, b"later".to_vec())]
+    );
+}
+
+#[test]
+fn the_oldest_open_flow_is_evicted_past_max_connections() {
+    let limits = Limits {
+        max_connections: 3,
+        ..Limits::default()
+    };
+    let mut table = FlowTable::new(limits);
+    let frames: Vec<Vec<u8>> = (0..10).map(|p| seg(1000 + p, true, 5, PSH, b"x")).collect();
+    let evs = run(&mut table, &frames);
+    assert_eq!(table.evicted, 7);
+    assert!(evs.contains(&Ev::Evicted(0, 4)));
+    let handed: Vec<u64> = evs
+        .iter()
+        .filter_map(|e| match e {
+            Ev::HandOut(f, _) => Some(*f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(handed, (0..10).collect::<Vec<_>>());
+    assert!(table.open_flows() == 0);
+}
+
+#[test]
+fn past_the_reorder_window_ended_flows_go_first_and_the_open_one_late() {
+    let limits = Limits {
+        reorder_window: 2,
+        ..Limits::default()
+    };
+    let mut table = FlowTable::new(limits);
+    let mut frames = vec![seg(1, true, 5, PSH, b"long")];
+    for p in 2..6 {
+        frames.push(seg(p, true, 5, PSH, b"x"));
+        frames.push(seg(p, true, 6, RST, b""));
+    }
+    frames.push(seg(1, true, 9, RST, b""));
+    let evs = run(&mut table, &frames);
+    let handed: Vec<(u64, bool)> = evs
+        .iter()
+        .filter_map(|e| match e {
+            Ev::HandOut(f, l) => Some((*f, *l)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        handed,
+        vec![(1, false), (2, false), (3, false), (4, false), (0, true)]
+    );
+}
+
+#[test]
+fn a_session_that_gives_up_is_let_go_at_that_frame() {
+    let limits = Limits {
+        watch_after: 10,
+        ..Limits::default()
+    };
+    let mut table = FlowTable::new(limits);
+    let mut sink = Sink::default();
+    let frames = [
+        seg(1, true, 5, PSH, b"0123456789"),
+        seg(1, true, 15, PSH, b"more"),
+        seg(1, true, 19, PSH, b"after"),
+    ];
+    assert!(matches!(
+        table.frame(0, LINKTYPE_RAW, &frames[0], &mut sink),
+        Step::Done { .. }
+    ));
+    assert_eq!(
+        table.frame(1, LINKTYPE_RAW, &frames[1], &mut sink),
+        Step::Ask { flow: 0 }
+    );
+    table.answer(Verdict::Ignored, &mut sink);
+    assert_eq!(
+        table.frame(2, LINKTYPE_RAW, &frames[2], &mut sink),
+        Step::Passed
+    );
+    table.finish(&mut sink);
+    assert_eq!(sink.0.last(), Some(&Ev::Data(0, 0, 10, b"more".to_vec())));
+    // Undecided, with this side's data unable to change that: not asked about it again.
+    let mut table = FlowTable::new(limits);
+    let mut sink = Sink::default();
+    table.frame(0, LINKTYPE_RAW, &frames[0], &mut sink);
+    assert_eq!(
+        table.frame(1, LINKTYPE_RAW, &frames[1], &mut sink),
+        Step::Ask { flow: 0 }
+    );
+    table.answer(
+        Verdict::Undecided {
+            watch: [false, true],
+        },
+        &mut sink,
+    );
+    assert!(matches!(
+        table.frame(2, LINKTYPE_RAW, &frames[2], &mut sink),
+        Step::Done { .. }
+    ));
+    // Decided TLS: never asked again.
+    let mut table = FlowTable::new(limits);
+    let mut sink = Sink::default();
+    table.frame(0, LINKTYPE_RAW, &frames[0], &mut sink);
+    table.frame(1, LINKTYPE_RAW, &frames[1], &mut sink);
+    table.answer(Verdict::Tls, &mut sink);
+    assert!(matches!(
+        table.frame(2, LINKTYPE_RAW, &frames[2], &mut sink),
+        Step::Done { .. }
+    ));
+}
+
+#[test]
+fn closed_flows_remembered_are_bounded() {
+    let mut table = FlowTable::new(Limits::default());
+    let mut sink = Sink::default();
+    for p in 0..12_000u32 {
+        let port = p as u16 + 1;
+        table.frame(
+            i128::from(p),
+            LINKTYPE_RAW,
+            &seg(port, true, 5, PSH, b"x"),
+            &mut sink,
+        );
+        table.frame(
+            i128::from(p),
+            LINKTYPE_RAW,
+            &seg(port, true, 6, RST, b""),
+            &mut sink,
+        );
+    }
+    assert!(
+        table.flows_held()
+            <= crate::flows::MAX_CLOSED_FLOWS + crate::flows::PROGRESS_EVERY_FRAMES as usize
+    );
+}
+
+#[test]
+fn skipped_frames_are_counted_by_reason_in_first_seen_order() {
+    let mut table = FlowTable::new(Limits::default());
+    let mut sink = Sink::default();
+    let udp = ipv4([1; 4], [2; 4], 17, 0, &[], &[0; 8]);
+    table.frame(0, 147, b"x", &mut sink);
+    table.frame(0, LINKTYPE_RAW, &udp, &mut sink);
+    table.frame(0, LINKTYPE_RAW, &udp, &mut sink);
+    assert_eq!(
+        table.skipped(),
+        &[(Skip::UnsupportedLink, 1), (Skip::Udp, 2)]
+    );
+    table.frame(-5, LINKTYPE_RAW, &udp, &mut sink);
+    assert_eq!((table.backwards, table.first_backwards), (1, 4));
+}
