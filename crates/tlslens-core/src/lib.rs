@@ -5,3 +5,4 @@ pub mod capture;
 pub mod flows;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod records;

@@ -35,3 +35,9 @@ fn flows_corpus_replays_without_a_crash() {
     let replayed = replay("flows", tlslens_core::flows::fuzzing::flows);
     assert!(replayed > 10, "the flows corpus holds {replayed} inputs");
 }
+
+#[test]
+fn records_corpus_replays_without_a_crash() {
+    let replayed = replay("records", tlslens_core::records::fuzzing::records);
+    assert!(replayed > 10, "the records corpus holds {replayed} inputs");
+}
