@@ -16,6 +16,10 @@ PACKAGE = ROOT / "src" / "tlslens"
 GENERATED = {PACKAGE / "registry" / "_generated.py"}
 EDGES = ("tlslens.cli", "tlslens.net", "tlslens.report", "tlslens.tables")
 MAX_LINES = 600
+MAX_FUNCTION_LINES = 100
+# Modules another part of issue 23 is rewriting right now (cli/ is being restructured):
+# their long functions are expected to go with that work, and strict xfail says when.
+IN_FLIGHT = {PACKAGE / "cli" / "remote.py", PACKAGE / "cli" / "show.py"}
 
 MODULES = sorted(PACKAGE.rglob("*.py"))
 
@@ -65,6 +69,38 @@ def test_no_hand_written_module_over_600_lines(path: Path) -> None:
     if path in GENERATED:
         return
     assert len(path.read_text().splitlines()) <= MAX_LINES
+
+
+def _long_functions(path: Path) -> list[str]:
+    """Functions and methods of ``path`` longer than MAX_FUNCTION_LINES, counted from the
+    ``def`` line to the last line of the body (decorators not counted), as name:lines."""
+    long = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            assert node.end_lineno is not None
+            lines = node.end_lineno - node.lineno + 1
+            if lines > MAX_FUNCTION_LINES:
+                long.append(f"{node.name}:{lines}")
+    return long
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(
+            path,
+            marks=[pytest.mark.xfail(strict=True, reason="being restructured for issue 23")]
+            if path in IN_FLIGHT
+            else [],
+        )
+        for path in MODULES
+    ],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_no_function_over_100_lines(path: Path) -> None:
+    if path in GENERATED:
+        return
+    assert _long_functions(path) == []
 
 
 def test_no_two_modules_share_a_name_up_to_a_suffix() -> None:
