@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import click
 from rich.console import Console
@@ -22,6 +23,7 @@ from tlslens.keys.store import KeyStore
 from tlslens.net.revocation import RevocationChecker
 from tlslens.x509 import ChainChecker
 
+_T = TypeVar("_T")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?)+$")
 
 
@@ -241,16 +243,21 @@ def key_store(
     if not keylogs and not rsa_keys and not psk and os.environ.get("SSLKEYLOGFILE"):
         keylogs = (Path(os.environ["SSLKEYLOGFILE"]),)
         hint = "SSLKEYLOGFILE"
+    warn = _warner(err, "yellow")
+    return _usage(lambda: secrets_given(keylogs, rsa_keys, psk, warn=warn, keylog_option=hint))
+
+
+def _usage(make: Callable[[], _T]) -> _T:
+    """What ``make`` makes; an option value it cannot use is a usage error naming the
+    option (exit 2)."""
     try:
-        return secrets_given(
-            keylogs,
-            rsa_keys,
-            psk,
-            warn=lambda line: err.print(Text(line, style="yellow")),
-            keylog_option=hint,
-        )
+        return make()
     except OptionError as exc:
         raise click.BadParameter(str(exc), param_hint=exc.option) from exc
+
+
+def _warner(err: Console, style: str) -> Callable[[str], None]:
+    return lambda line: err.print(Text(line, style=style))
 
 
 def trust_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -308,17 +315,10 @@ def chain_checker(
 ) -> ChainChecker:
     """The chain checker the trust options make (judge.checker_given); a bad value is a
     usage error naming its option (exit 2)."""
-    try:
-        return checker_given(
-            trust_store,
-            cas,
-            host,
-            at_text,
-            warn=lambda line: err.print(Text(line, style="red")),
-            client_cas=client_cas,
-        )
-    except OptionError as exc:
-        raise click.BadParameter(str(exc), param_hint=exc.option) from exc
+    warn = _warner(err, "red")
+    return _usage(
+        lambda: checker_given(trust_store, cas, host, at_text, warn=warn, client_cas=client_cas)
+    )
 
 
 def judging(checker: ChainChecker, revocation: str) -> Judge:
