@@ -17,9 +17,6 @@ GENERATED = {PACKAGE / "registry" / "_generated.py"}
 EDGES = ("tlslens.cli", "tlslens.net", "tlslens.report", "tlslens.tables")
 MAX_LINES = 600
 MAX_FUNCTION_LINES = 100
-# Modules another part of issue 23 is rewriting right now (cli/ is being restructured):
-# their long functions are expected to go with that work, and strict xfail says when.
-IN_FLIGHT = {PACKAGE / "cli" / "remote.py", PACKAGE / "cli" / "show.py"}
 
 MODULES = sorted(PACKAGE.rglob("*.py"))
 
@@ -86,15 +83,7 @@ def _long_functions(path: Path) -> list[str]:
 
 @pytest.mark.parametrize(
     "path",
-    [
-        pytest.param(
-            path,
-            marks=[pytest.mark.xfail(strict=True, reason="being restructured for issue 23")]
-            if path in IN_FLIGHT
-            else [],
-        )
-        for path in MODULES
-    ],
+    MODULES,
     ids=lambda p: str(p.relative_to(PACKAGE)),
 )
 def test_no_function_over_100_lines(path: Path) -> None:
@@ -129,6 +118,16 @@ def test_every_module_opens_with_a_docstring(path: Path) -> None:
     if path.name == "__main__.py" or path in GENERATED:  # its header comment gives the source
         return
     assert ast.get_docstring(ast.parse(path.read_text())), f"{path} has no module docstring"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_other_edges_import_nothing_from_the_cli(path: Path) -> None:
+    """`report`, `extract` and `connect` judge a capture as `show` does through
+    tlslens.judge, not through the command line's modules (issue 23, item 4)."""
+    if path.relative_to(PACKAGE).parts[0] not in ("net", "report", "tables"):
+        return
+    leaks = sorted(n for n in _imports(path) if n == "tlslens.cli" or n.startswith("tlslens.cli."))
+    assert leaks == []
 
 
 def test_only_the_cli_prints() -> None:
