@@ -405,3 +405,153 @@ def find_tls_start(window: bytes, *, from_client: bool) -> tuple[int, str] | Non
 
 def starttls_protocol(head: bytes) -> str | None:
     """The protocol a plaintext prelude belongs to, from the words it uses."""
+
+# -- the session: one connection's mode machine (tlslens-core records::session) -----------
+MAX_PRELUDE_SCAN: int
+
+@final
+class TlsStarted:
+    """The connection's first TLS bytes came from ``side``; ``client_side`` is decided."""
+
+    side: int
+    client_side: int
+
+@final
+class PreludeChunk:
+    """Plaintext before TLS; ``protocol`` once the kept prelude names a STARTTLS one."""
+
+    side: int
+    from_client: bool
+    offset: int
+    data: bytes
+    protocol: str | None
+
+@final
+class TlsRecord:
+    side: int
+    offset: int
+    content_type: int
+    version: int
+    body: bytes
+
+@final
+class SkippedBody:
+    """An application data record whose body was skipped (nothing decrypts it)."""
+
+    side: int
+    offset: int
+    content_type: int
+    version: int
+    length: int
+
+@final
+class RecordBadHeader:
+    side: int
+    offset: int
+    message: str
+
+@final
+class RecordResync:
+    side: int
+    offset: int
+    skipped: int
+
+@final
+class RecordTruncated:
+    side: int
+    offset: int
+    present: int
+    needed: int
+
+@final
+class Sslv2ClientHello:
+    """An SSLv2-compatible ClientHello record, header included."""
+
+    side: int
+    offset: int
+    record: bytes
+
+@final
+class Sslv2ServerHello:
+    side: int
+
+@final
+class Sslv2Record:
+    side: int
+    offset: int
+    size: int
+    body: bytes
+
+@final
+class StreamGap:
+    """Bytes missing; ``lost``: records were being read and the reader resynchronises."""
+
+    side: int
+    offset: int
+    length: int
+    lost: bool
+
+@final
+class StreamConflict:
+    """The first later TCP copy of ``side``'s bytes that differs from the first."""
+
+    side: int
+    offset: int
+    length: int
+
+@final
+class PlaintextAnswer:
+    """The other end opened TLS and this side answered in text: its first line."""
+
+    side: int
+    offset: int
+    line: bytes
+
+@final
+class SideEnd:
+    """At the end of a TLS connection, per side: record layer totals, TCP conflicts."""
+
+    side: int
+    bytes: int
+    records: int
+    conflicts: int
+
+SessionEvent = (
+    TlsStarted
+    | PreludeChunk
+    | TlsRecord
+    | SkippedBody
+    | RecordBadHeader
+    | RecordResync
+    | RecordTruncated
+    | Sslv2ClientHello
+    | Sslv2ServerHello
+    | Sslv2Record
+    | StreamGap
+    | StreamConflict
+    | PlaintextAnswer
+    | SideEnd
+)
+
+@final
+class Session:
+    """One connection's mode machine, sans-IO: stream events in, record-level events out.
+
+    A bug in it raises RuntimeError."""
+
+    def __init__(
+        self,
+        *,
+        client_side: int | None,
+        mid_stream: bool,
+        ports: tuple[int, int],
+        skip_application_data: bool,
+    ) -> None: ...
+    def data(self, side: int, offset: int, data: bytes) -> list[SessionEvent]: ...
+    def gap(self, side: int, offset: int, length: int) -> list[SessionEvent]: ...
+    def conflict(self, side: int, offset: int, length: int) -> list[SessionEvent]: ...
+    def finish(self) -> list[SessionEvent]: ...
+    def abandon(self) -> None: ...
+    def may_give_up(self, side: int) -> bool: ...
+    @property
+    def ignored(self) -> bool: ...

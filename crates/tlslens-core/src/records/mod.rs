@@ -10,8 +10,10 @@ pub mod detect;
 #[doc(hidden)]
 pub mod fuzzing;
 mod reader;
+pub mod session;
 
 pub use reader::{RecordEvent, RecordReader};
+pub use session::{Session, SessionEvent};
 
 /// RFC 5246 §6.2.3: TLSCiphertext.length.
 pub const MAX_RECORD: usize = 16384 + 2048;

@@ -1,0 +1,437 @@
+//! The session's boundary: `tlslens._core.Session`, one connection's mode machine, and its
+//! record-level events, one frozen class per kind.
+//!
+//! Strategy: sans-IO, bytes of one direction in, record-level events out. The capture path,
+//! `connect` and `scan`'s probe all read a connection through it. A panic inside is a bug:
+//! it is caught here and raised as a `RuntimeError`, which the Python session reports as
+//! an internal error of that connection (not a traceback).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+use tlslens_core::records::{RecordEvent, Session as CoreSession, SessionEvent};
+
+/// The connection's first TLS bytes came from `side`; `client_side` is now decided.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct TlsStarted {
+    side: u8,
+    client_side: u8,
+}
+
+/// Plaintext before TLS (a STARTTLS prelude); `protocol` once the kept prelude names one.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct PreludeChunk {
+    side: u8,
+    from_client: bool,
+    offset: u64,
+    data: Py<PyBytes>,
+    protocol: Option<&'static str>,
+}
+
+/// A whole TLS record: header fields and body (still protected, if it was).
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct TlsRecord {
+    side: u8,
+    offset: u64,
+    content_type: u8,
+    version: u16,
+    body: Py<PyBytes>,
+}
+
+/// An application data record whose body was skipped (nothing decrypts it).
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct SkippedBody {
+    side: u8,
+    offset: u64,
+    content_type: u8,
+    version: u16,
+    length: usize,
+}
+
+/// Bytes where a record header should be that cannot be one.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct RecordBadHeader {
+    side: u8,
+    offset: u64,
+    message: String,
+}
+
+/// A plausible record header found after a hole or a bad header.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct RecordResync {
+    side: u8,
+    offset: u64,
+    skipped: usize,
+}
+
+/// At the end of the stream: a record that never completed.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct RecordTruncated {
+    side: u8,
+    offset: u64,
+    present: usize,
+    needed: usize,
+}
+
+/// An SSLv2-compatible ClientHello record, header included.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct Sslv2ClientHello {
+    side: u8,
+    offset: u64,
+    record: Py<PyBytes>,
+}
+
+/// An SSLv2 SERVER-HELLO follows: both directions speak SSL 2.0 from here.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct Sslv2ServerHello {
+    side: u8,
+}
+
+/// One SSL 2.0 record's body; `size`: the record with its header.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct Sslv2Record {
+    side: u8,
+    offset: u64,
+    size: usize,
+    body: Py<PyBytes>,
+}
+
+/// Bytes missing from the capture; `lost`: records were being read (the reader
+/// resynchronises), not a hole inside a skipped body.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct StreamGap {
+    side: u8,
+    offset: u64,
+    length: u64,
+    lost: bool,
+}
+
+/// The first later TCP copy of `side`'s bytes that differs from the first.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct StreamConflict {
+    side: u8,
+    offset: u64,
+    length: u64,
+}
+
+/// The other end opened TLS and this side answered in text: its first line.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct PlaintextAnswer {
+    side: u8,
+    offset: u64,
+    line: Py<PyBytes>,
+}
+
+/// At the end of a TLS connection, per side: the record layer's totals and the count of
+/// conflicting TCP copies.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct SideEnd {
+    side: u8,
+    bytes: u64,
+    records: u64,
+    conflicts: u64,
+}
+
+pub fn event_to_python(py: Python<'_>, event: SessionEvent) -> PyResult<PyObject> {
+    let bytes = |data: &[u8]| PyBytes::new(py, data).unbind();
+    Ok(match event {
+        SessionEvent::Started { side, client_side } => {
+            Py::new(py, TlsStarted { side, client_side })?.into_any()
+        }
+        SessionEvent::Prelude {
+            side,
+            from_client,
+            offset,
+            data,
+            protocol,
+        } => Py::new(
+            py,
+            PreludeChunk {
+                side,
+                from_client,
+                offset,
+                data: bytes(&data),
+                protocol,
+            },
+        )?
+        .into_any(),
+        SessionEvent::Record { side, event } => record_to_python(py, side, event)?,
+        SessionEvent::Sslv2ClientHello {
+            side,
+            offset,
+            record,
+        } => Py::new(
+            py,
+            Sslv2ClientHello {
+                side,
+                offset,
+                record: bytes(&record),
+            },
+        )?
+        .into_any(),
+        SessionEvent::Sslv2ServerHello { side } => {
+            Py::new(py, Sslv2ServerHello { side })?.into_any()
+        }
+        SessionEvent::Sslv2Record {
+            side,
+            offset,
+            size,
+            body,
+        } => Py::new(
+            py,
+            Sslv2Record {
+                side,
+                offset,
+                size,
+                body: bytes(&body),
+            },
+        )?
+        .into_any(),
+        SessionEvent::Gap {
+            side,
+            offset,
+            length,
+            lost,
+        } => Py::new(
+            py,
+            StreamGap {
+                side,
+                offset,
+                length,
+                lost,
+            },
+        )?
+        .into_any(),
+        SessionEvent::Conflict {
+            side,
+            offset,
+            length,
+        } => Py::new(
+            py,
+            StreamConflict {
+                side,
+                offset,
+                length,
+            },
+        )?
+        .into_any(),
+        SessionEvent::PlaintextAnswer { side, offset, line } => Py::new(
+            py,
+            PlaintextAnswer {
+                side,
+                offset,
+                line: bytes(&line),
+            },
+        )?
+        .into_any(),
+        SessionEvent::End {
+            side,
+            bytes,
+            records,
+            conflicts,
+        } => Py::new(
+            py,
+            SideEnd {
+                side,
+                bytes,
+                records,
+                conflicts,
+            },
+        )?
+        .into_any(),
+    })
+}
+
+fn record_to_python(py: Python<'_>, side: u8, event: RecordEvent) -> PyResult<PyObject> {
+    Ok(match event {
+        RecordEvent::Record {
+            content_type,
+            version,
+            offset,
+            body,
+        } => Py::new(
+            py,
+            TlsRecord {
+                side,
+                offset,
+                content_type,
+                version,
+                body: PyBytes::new(py, &body).unbind(),
+            },
+        )?
+        .into_any(),
+        RecordEvent::Skipped {
+            content_type,
+            version,
+            offset,
+            length,
+        } => Py::new(
+            py,
+            SkippedBody {
+                side,
+                offset,
+                content_type,
+                version,
+                length,
+            },
+        )?
+        .into_any(),
+        RecordEvent::BadHeader { offset, message } => Py::new(
+            py,
+            RecordBadHeader {
+                side,
+                offset,
+                message,
+            },
+        )?
+        .into_any(),
+        RecordEvent::Resynchronised {
+            offset, skipped, ..
+        } => Py::new(
+            py,
+            RecordResync {
+                side,
+                offset,
+                skipped,
+            },
+        )?
+        .into_any(),
+        RecordEvent::Truncated {
+            offset,
+            present,
+            needed,
+        } => Py::new(
+            py,
+            RecordTruncated {
+                side,
+                offset,
+                present,
+                needed,
+            },
+        )?
+        .into_any(),
+    })
+}
+
+/// One connection's mode machine, sans-IO: stream events in, record-level events out.
+#[pyclass(module = "tlslens._core")]
+pub struct Session {
+    session: CoreSession,
+    out: Vec<SessionEvent>,
+}
+
+#[pymethods]
+impl Session {
+    /// `client_side`: 0 or 1 when a SYN said so; `ports`: side 0's and side 1's;
+    /// `skip_application_data`: nothing will decrypt it (its bodies are not copied).
+    #[new]
+    #[pyo3(signature = (*, client_side, mid_stream, ports, skip_application_data))]
+    fn new(
+        client_side: Option<u8>,
+        mid_stream: bool,
+        ports: (u16, u16),
+        skip_application_data: bool,
+    ) -> Self {
+        Session {
+            session: CoreSession::new(
+                client_side,
+                mid_stream,
+                [ports.0, ports.1],
+                skip_application_data,
+            ),
+            out: Vec::new(),
+        }
+    }
+
+    /// The next bytes of `side` at stream `offset`: the events they complete.
+    fn data(&mut self, py: Python<'_>, side: u8, offset: u64, data: &[u8]) -> PyResult<Py<PyList>> {
+        self.run(py, |session, out| session.data(side, offset, data, out))
+    }
+
+    /// `length` bytes of `side` at `offset` are missing.
+    fn gap(&mut self, py: Python<'_>, side: u8, offset: u64, length: u64) -> PyResult<Py<PyList>> {
+        self.run(py, |session, out| session.gap(side, offset, length, out))
+    }
+
+    /// A later TCP copy of `side`'s bytes differs from the first.
+    fn conflict(
+        &mut self,
+        py: Python<'_>,
+        side: u8,
+        offset: u64,
+        length: u64,
+    ) -> PyResult<Py<PyList>> {
+        self.run(py, |session, out| {
+            session.conflict(side, offset, length, out)
+        })
+    }
+
+    /// The connection ended.
+    fn finish(&mut self, py: Python<'_>) -> PyResult<Py<PyList>> {
+        self.run(py, CoreSession::finish)
+    }
+
+    /// Stop reading (after a bug): bytes are only counted from now on.
+    fn abandon(&mut self) {
+        self.session.abandon();
+    }
+
+    /// Whether more data on `side` could still make the session give its flow up.
+    fn may_give_up(&self, side: u8) -> bool {
+        self.session.may_give_up(side)
+    }
+
+    /// Not TLS: the flow can be let go.
+    #[getter]
+    fn ignored(&self) -> bool {
+        self.session.ignored()
+    }
+}
+
+impl Session {
+    fn run(
+        &mut self,
+        py: Python<'_>,
+        work: impl FnOnce(&mut CoreSession, &mut Vec<SessionEvent>),
+    ) -> PyResult<Py<PyList>> {
+        let (session, out) = (&mut self.session, &mut self.out);
+        let walked = catch_unwind(AssertUnwindSafe(|| work(session, out)));
+        let events = PyList::empty(py);
+        let kept = std::mem::take(&mut self.out);
+        if let Err(panic) = walked {
+            return Err(PyRuntimeError::new_err(format!(
+                "the session panicked ({})",
+                super::flows::panic_text(panic.as_ref())
+            )));
+        }
+        for event in kept {
+            events.append(event_to_python(py, event)?)?;
+        }
+        Ok(events.unbind())
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Session>()?;
+    m.add_class::<TlsStarted>()?;
+    m.add_class::<PreludeChunk>()?;
+    m.add_class::<TlsRecord>()?;
+    m.add_class::<SkippedBody>()?;
+    m.add_class::<RecordBadHeader>()?;
+    m.add_class::<RecordResync>()?;
+    m.add_class::<RecordTruncated>()?;
+    m.add_class::<Sslv2ClientHello>()?;
+    m.add_class::<Sslv2ServerHello>()?;
+    m.add_class::<Sslv2Record>()?;
+    m.add_class::<StreamGap>()?;
+    m.add_class::<StreamConflict>()?;
+    m.add_class::<PlaintextAnswer>()?;
+    m.add_class::<SideEnd>()?;
+    m.add(
+        "MAX_PRELUDE_SCAN",
+        tlslens_core::records::session::MAX_PRELUDE_SCAN,
+    )?;
+    Ok(())
+}
