@@ -205,6 +205,31 @@ class FlowHandOut:
     @property
     def late(self) -> bool: ...
 
+@final
+class SessionEvents:
+    """What one stream event of a flow made its core session say, at ``frame`` (with
+    ``FlowCore(sessions=True)``); a connection's last ones come before its ``FlowClosed``."""
+
+    flow: int
+    frame: int
+    ts_ns: int
+    events: list[SessionEvent]
+
+@final
+class SessionFailed:
+    """A flow's core session panicked (a bug): it only counts bytes from here."""
+
+    flow: int
+    frame: int
+    ts_ns: int
+    message: str
+
+@final
+class FlowIgnored:
+    """The flow's core session gave it up (not TLS): the flow is let go."""
+
+    flow: int
+
 FlowEvent = (
     FlowOpened
     | FlowData
@@ -214,11 +239,14 @@ FlowEvent = (
     | FlowEvicted
     | FlowClosed
     | FlowHandOut
+    | SessionEvents
+    | SessionFailed
+    | FlowIgnored
 )
 
 @final
 class FlowBatch:
-    """What one ``FlowCore.pull`` (or ``answer``, ``ignore``, ``finish``) made of the frames."""
+    """What one ``FlowCore.pull`` (or ``abandon``, ``finish``) made of the frames."""
 
     @property
     def events(self) -> list[FlowEvent]: ...
@@ -228,9 +256,6 @@ class FlowBatch:
     @property
     def secrets(self) -> list[tuple[int, bytes]]:
         """Decryption Secrets Blocks read: ``(secrets type, data)``."""
-    @property
-    def ask(self) -> int | None:
-        """The flow whose session must say, before the next frame, if it gave it up."""
     @property
     def check(self) -> bool:
         """A frame at which a time budget is checked was reached."""
@@ -253,14 +278,17 @@ class FlowCore:
         max_buffer: int,
         watch_after: int,
         checks: bool,
-    ) -> None: ...
+        sessions: bool = False,
+        keys: bool = False,
+    ) -> None:
+        """``sessions``: each flow's stream goes through its core session (record-level
+        events out, ``SessionEvents``), otherwise the reassembled bytes (``FlowData``...);
+        ``keys``: a key log was given (application data bodies are kept)."""
     def pull(self, reader: CaptureReader) -> FlowBatch:
         """Walk the reader's frames until Python must act."""
-    def answer(self, verdict: str, watch: tuple[bool, bool] = (True, True)) -> FlowBatch:
-        """``ignored``, ``tls`` or ``undecided``: the session of the flow ``ask`` named;
-        ``watch``: which sides' data could still make an undecided one give its flow up."""
-    def ignore(self, flow: int) -> FlowBatch:
-        """A flow whose session gave it up after an internal error: let go from now on."""
+    def abandon(self, flow: int) -> FlowBatch:
+        """A flow whose content failed in Python (a bug): its core session only counts
+        bytes from now on; a flow not yet TLS is let go."""
     def finish(self) -> FlowBatch:
         """Every open flow closes; every connection is handed out."""
     def exhausted(self, reader: CaptureReader) -> bool:

@@ -3,12 +3,14 @@
 Strategy: the compiled core (``tlslens._core``) reads the capture, decodes every frame
 down to TCP, keeps the flow table and reassembles each direction; Python never sees a
 frame. Per batch of frames it hands over the events of each flow (opened, data, gap,
-conflict, closing, closed, and when a connection is next in first-packet order), and this
-module feeds them to the flows' ``TLSSession`` and yields the connections in that order.
-Memory is bounded by the connections open at once (``Limits``), not by the capture's size.
+closing, closed, and when a connection is next in first-packet order), and each flow's
+stream goes through the core's session (tls/session.py's mode machine, in Rust): Python
+gets record-level events, never stream bytes. This module hands them to the flows'
+``FlowSession`` (the content layer) and yields the connections in that order. Memory is
+bounded by the connections open at once (``Limits``), not by the capture's size.
 
-A session may give its flow up (not TLS, after a megabyte of plaintext): the core asks
-before the next frame (``FlowBatch.ask``), so the flow is let go at that very frame.
+A core session may give its flow up (not TLS, after a megabyte of plaintext): the core
+lets the flow go at that very frame and says so (``FlowIgnored``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from tlslens.errors import CaptureError
 from tlslens.keys.store import KeyStore
 from tlslens.model import CaptureSummary, Connection, Endpoint, Finding
 from tlslens.tls.resumption import ResumptionIndex
-from tlslens.tls.session import MAX_PRELUDE_SCAN, TLSSession
+from tlslens.tls.session import MAX_PRELUDE_SCAN, FlowSession
 
 GC_THRESHOLD = 100_000  # allocations between young-generation collections while reading
 TLS_KEY_LOG = 0x544C534B  # pcapng DSB secrets type "TLSK"
@@ -95,7 +97,7 @@ class _Pass:
         self.file = str(capture.path)
         self.keys = capture.keys
         self.secrets_read = 0
-        self.sessions: dict[int, TLSSession] = {}  # open flows' sessions
+        self.sessions: dict[int, FlowSession] = {}  # open flows' sessions
         self.ended: dict[int, Connection | None] = {}  # closed, waiting for their turn
         self.later: list[_core.FlowEvent] = []  # events made while others were handled
         self.resumptions = ResumptionIndex()
@@ -110,6 +112,8 @@ class _Pass:
             max_buffer=limits.max_buffer,
             watch_after=MAX_PRELUDE_SCAN,
             checks=self.deadline is not None,
+            sessions=True,
+            keys=self.keys is not None,
         )
 
     def run(self) -> Iterator[Connection]:
@@ -126,10 +130,6 @@ class _Pass:
             self._take(batch)
             yield from self._events(batch.events)
             check, progress = batch.check, batch.progress
-            while batch.ask is not None:
-                batch = self._answer(batch.ask)
-                yield from self._events(batch.events)
-                check, progress = check or batch.check, progress or batch.progress
             if progress and self.capture._on_progress is not None:
                 self.capture._on_progress(self.tell())
             if check and self._out_of_time():
@@ -155,17 +155,6 @@ class _Pass:
         if batch.secrets:
             reader.secrets.extend(DecryptionSecrets(*block) for block in batch.secrets)
 
-    def _answer(self, flow: int) -> _core.FlowBatch:
-        """Whether the session of ``flow`` gave it up after its data (the core asked), and
-        if not, which of its sides could still make it."""
-        session = self.sessions.get(flow)
-        if session is None or session.ignored:
-            self.sessions.pop(flow, None)  # not TLS: its session goes now
-            return self.core.answer("ignored")
-        if session.conn is not None:
-            return self.core.answer("tls")
-        return self.core.answer("undecided", (session.may_give_up(0), session.may_give_up(1)))
-
     def _out_of_time(self) -> bool:
         clock = self.capture._clock
         if self.deadline is None or clock is None or clock() <= self.deadline:
@@ -188,11 +177,12 @@ class _Pass:
     def _events(self, events: list[_core.FlowEvent]) -> Iterator[Connection]:
         sessions = self.sessions
         for ev in events:
-            if type(ev) is _core.FlowData:
+            if type(ev) is _core.SessionEvents:
                 session = sessions.get(ev.flow)
-                if session is not None and not session.ignored:
+                if session is not None:
+                    session.frame, session.ts_ns = ev.frame, ev.ts_ns
                     try:
-                        session.data(ev.side, ev.offset, ev.data, ev.frame, ev.ts_ns)
+                        session.take(ev.events)
                     except Exception as exc:  # a bug in tlslens: report it, keep going
                         self._internal_error(ev.flow, session, exc)
             elif type(ev) is _core.FlowHandOut:
@@ -213,16 +203,19 @@ class _Pass:
         session = self.sessions.get(ev.flow)
         if session is None:
             return
-        try:
-            if type(ev) is _core.FlowGap:
-                session.gap(ev.side, ev.offset, ev.length, ev.frame, ev.ts_ns)
-            elif type(ev) is _core.FlowConflict:
-                session.conflict(ev.side, ev.offset, ev.length, ev.frame, ev.ts_ns)
-            elif type(ev) is _core.FlowClosing:
-                session.closing(ev.side, ev.frame, ev.ts_ns)
-        except Exception as exc:  # a bug in tlslens: report it, keep going
-            self._internal_error(ev.flow, session, exc)
-        if type(ev) is _core.FlowEvicted:
+        if type(ev) is _core.FlowIgnored:
+            del self.sessions[ev.flow]  # not TLS: its session goes now
+        elif type(ev) is _core.SessionFailed:
+            session.frame, session.ts_ns = ev.frame, ev.ts_ns
+            session.abandon(
+                f"internal error in the core session ({ev.message}); this connection is not "
+                "parsed further"
+            )
+            if session.conn is None:
+                del self.sessions[ev.flow]
+        elif type(ev) is _core.FlowClosing:
+            session.closing(ev.side, ev.frame, ev.ts_ns)
+        elif type(ev) is _core.FlowEvicted:
             if session.conn is not None:
                 max_open = self.capture.limits.max_connections
                 session.conn.problems.append(
@@ -249,7 +242,7 @@ class _Pass:
         if ev.secrets > self.secrets_read:
             self._add_capture_secrets(ev.secrets)
         sink = self.capture._sink
-        self.sessions[ev.flow] = TLSSession(
+        self.sessions[ev.flow] = FlowSession(
             ev.flow,
             (Endpoint(ev.src, ev.sport), Endpoint(ev.dst, ev.dport)),
             ev.frame,
@@ -274,15 +267,15 @@ class _Pass:
                 keys.keylog.add_text(block.data.decode("utf-8", "replace"), name, "pcapng")
         self.secrets_read = upto
 
-    def _internal_error(self, flow: int, session: TLSSession, exc: Exception) -> None:
+    def _internal_error(self, flow: int, session: FlowSession, exc: Exception) -> None:
         """Report a bug as a finding of this connection and stop parsing it; the run goes
-        on (a session that is then nothing is let go by the core)."""
+        on (the core session only counts bytes; one that is then nothing is let go)."""
         session.abandon(
             f"internal error ({type(exc).__name__}: {exc}); this connection is not parsed further"
         )
-        if session.ignored:
+        self.later.extend(self.core.abandon(flow).events)
+        if session.conn is None:
             del self.sessions[flow]
-            self.later.extend(self.core.ignore(flow).events)
 
     def _hand_out(self, conn: Connection, late: bool) -> Connection:
         if late:

@@ -1,12 +1,23 @@
 //! The flow table's events as Python sees them: one frozen class per kind. The walk runs
 //! with the GIL released, so it keeps these classes as plain Rust values (stream data as a
 //! range of one arena) and they become Python objects once per batch.
+//!
+//! With sessions (the capture path), each flow's stream goes through its core session here,
+//! inside the walk: Python gets record-level events (`SessionEvents`), never stream bytes.
+//! Without (`FlowCore(sessions=False)`), the reassembled bytes themselves (`FlowData`...).
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyList};
 use tlslens_core::flows::packet::Addr;
 use tlslens_core::flows::tcp::StreamEvent;
-use tlslens_core::flows::{CloseReason, FlowEvent, FlowSink};
+use tlslens_core::flows::{CloseReason, FlowEvent, FlowSink, Verdict};
+use tlslens_core::records::{Session, SessionEvent};
+
+use super::flows::panic_text;
+use super::session::event_to_python;
 
 /// A new TCP flow: `client_side` 0 or 1 when its first frame was a SYN or SYN/ACK.
 #[pyclass(frozen, module = "tlslens._core")]
@@ -112,8 +123,41 @@ pub struct FlowHandOut {
     late: bool,
 }
 
+/// What one stream event of a flow made its session say (record-level events, in order),
+/// at `frame`; the connection's last ones come before its `FlowClosed`.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct SessionEvents {
+    flow: u64,
+    frame: u64,
+    ts_ns: i128,
+    events: Py<PyList>,
+}
+
+/// The flow's session gave it up (not TLS, after a megabyte of plaintext): let go.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct FlowIgnored {
+    flow: u64,
+}
+
+/// A flow's session panicked (a bug): it only counts bytes from here.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct SessionFailed {
+    flow: u64,
+    frame: u64,
+    ts_ns: i128,
+    message: String,
+}
+
 /// An event kept until the GIL is taken again: stream data as a range of the arena.
 pub enum Kept {
+    Session {
+        flow: u64,
+        frame: u64,
+        ts_ns: i128,
+        events: Vec<SessionEvent>,
+    },
+    Failed(SessionFailed),
+    Ignored(FlowIgnored),
     Opened(FlowOpened),
     Data {
         flow: u64,
@@ -137,9 +181,107 @@ pub struct Collector {
     pub arena: Vec<u8>,
     /// Decryption Secrets Blocks read so far, told with each new flow.
     pub secrets: usize,
+    /// Each open flow's session, when the core drives them (`None`: stream bytes go out).
+    pub sessions: Option<HashMap<u64, Session>>,
+    /// A key log was given: application data bodies are kept for decryption.
+    pub keys: bool,
+    /// Stream bytes given to sessions since the last batch went out.
+    pub fed: usize,
 }
 
 impl Collector {
+    /// Bytes this batch holds for Python (or made sessions read): what bounds a batch.
+    pub fn held(&self) -> usize {
+        self.arena.len().max(self.fed)
+    }
+
+    /// The verdict on a flow the table asks about: its session's.
+    pub fn verdict(&mut self, flow: u64) -> Verdict {
+        let Some(sessions) = self.sessions.as_mut() else {
+            return Verdict::Tls;
+        };
+        match sessions.get(&flow) {
+            None => Verdict::Ignored,
+            Some(session) if session.ignored() => {
+                sessions.remove(&flow);
+                self.events.push(Kept::Ignored(FlowIgnored { flow }));
+                Verdict::Ignored
+            }
+            Some(session) if session.started() => Verdict::Tls,
+            Some(session) => Verdict::Undecided {
+                watch: [session.may_give_up(0), session.may_give_up(1)],
+            },
+        }
+    }
+
+    /// A flow's session is abandoned (after a bug in Python): whether it is then ignored.
+    pub fn abandon(&mut self, flow: u64) -> bool {
+        let Some(session) = self.sessions.as_mut().and_then(|s| s.get_mut(&flow)) else {
+            return false;
+        };
+        session.abandon();
+        let ignored = session.ignored();
+        if let Some(sessions) = self.sessions.as_mut().filter(|_| ignored) {
+            sessions.remove(&flow);
+        }
+        ignored
+    }
+
+    /// Run `work` on the flow's session, if it has one; what it says goes out as one event.
+    fn with_session(
+        &mut self,
+        flow: u64,
+        frame: u64,
+        ts_ns: i128,
+        work: impl FnOnce(&mut Session, &mut Vec<SessionEvent>),
+    ) {
+        let Some(session) = self.sessions.as_mut().and_then(|s| s.get_mut(&flow)) else {
+            return;
+        };
+        let mut events = Vec::new();
+        let walked = catch_unwind(AssertUnwindSafe(|| work(session, &mut events)));
+        if let Err(panic) = walked {
+            session.abandon();
+            self.events.push(Kept::Failed(SessionFailed {
+                flow,
+                frame,
+                ts_ns,
+                message: panic_text(panic.as_ref()),
+            }));
+            return;
+        }
+        if !events.is_empty() {
+            self.events.push(Kept::Session {
+                flow,
+                frame,
+                ts_ns,
+                events,
+            });
+        }
+    }
+
+    fn opened(&mut self, o: &tlslens_core::flows::Opened) {
+        let skip = !(self.keys || self.secrets > 0);
+        if let Some(sessions) = self.sessions.as_mut() {
+            let session = Session::new(o.client_side, o.mid_stream, [o.sport, o.dport], skip);
+            sessions.insert(o.flow, session);
+        }
+    }
+
+    /// A stream event through the flow's session.
+    fn drive(&mut self, flow: u64, side: u8, event: StreamEvent<'_>, frame: u64, ts_ns: i128) {
+        self.with_session(flow, frame, ts_ns, |session, out| match event {
+            StreamEvent::Data { offset, data } => session.data(side, offset, data, out),
+            StreamEvent::Gap { offset, length } => session.gap(side, offset, length, out),
+            StreamEvent::Conflict { offset, length } => {
+                session.conflict(side, offset, length, out);
+            }
+        });
+        if let StreamEvent::Data { data, .. } = event {
+            self.fed += data.len();
+        }
+    }
+
     fn stream(
         &mut self,
         flow: u64,
@@ -184,19 +326,33 @@ impl Collector {
 
 impl FlowSink for Collector {
     fn event(&mut self, event: FlowEvent<'_>) {
+        let driven = self.sessions.is_some();
         let kept = match event {
-            FlowEvent::Opened(o) => Kept::Opened(FlowOpened {
-                flow: o.flow,
-                src_addr: o.src,
-                sport: o.sport,
-                dst_addr: o.dst,
-                dport: o.dport,
-                frame: o.frame,
-                ts_ns: o.ts_ns,
-                client_side: o.client_side,
-                mid_stream: o.mid_stream,
-                secrets: self.secrets,
-            }),
+            FlowEvent::Stream {
+                flow,
+                side,
+                event,
+                frame,
+                ts_ns,
+            } if driven => {
+                self.drive(flow, side, event, frame, ts_ns);
+                return;
+            }
+            FlowEvent::Opened(o) => {
+                self.opened(&o);
+                Kept::Opened(FlowOpened {
+                    flow: o.flow,
+                    src_addr: o.src,
+                    sport: o.sport,
+                    dst_addr: o.dst,
+                    dport: o.dport,
+                    frame: o.frame,
+                    ts_ns: o.ts_ns,
+                    client_side: o.client_side,
+                    mid_stream: o.mid_stream,
+                    secrets: self.secrets,
+                })
+            }
             FlowEvent::Stream {
                 flow,
                 side,
@@ -223,17 +379,24 @@ impl FlowSink for Collector {
                 by,
                 syn_ts_ns,
                 synack_ts_ns,
-            } => Kept::Closed(FlowClosed {
-                flow,
-                frame,
-                ts_ns,
-                by: by.map(|by| match by {
-                    CloseReason::Fin => "fin",
-                    CloseReason::Rst => "rst",
-                }),
-                syn_ts_ns,
-                synack_ts_ns,
-            }),
+            } => {
+                // The session's last events come before the flow's end.
+                self.with_session(flow, frame, ts_ns, Session::finish);
+                if let Some(sessions) = self.sessions.as_mut() {
+                    sessions.remove(&flow);
+                }
+                Kept::Closed(FlowClosed {
+                    flow,
+                    frame,
+                    ts_ns,
+                    by: by.map(|by| match by {
+                        CloseReason::Fin => "fin",
+                        CloseReason::Rst => "rst",
+                    }),
+                    syn_ts_ns,
+                    synack_ts_ns,
+                })
+            }
             FlowEvent::HandOut { flow, late } => Kept::HandOut(FlowHandOut { flow, late }),
         };
         self.events.push(kept);
@@ -242,6 +405,29 @@ impl FlowSink for Collector {
 
 pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8]) -> PyResult<PyObject> {
     Ok(match kept {
+        Kept::Session {
+            flow,
+            frame,
+            ts_ns,
+            events,
+        } => {
+            let list = PyList::empty(py);
+            for event in events {
+                list.append(event_to_python(py, event)?)?;
+            }
+            Py::new(
+                py,
+                SessionEvents {
+                    flow,
+                    frame,
+                    ts_ns,
+                    events: list.unbind(),
+                },
+            )?
+            .into_any()
+        }
+        Kept::Failed(event) => Py::new(py, event)?.into_any(),
+        Kept::Ignored(event) => Py::new(py, event)?.into_any(),
         Kept::Opened(event) => Py::new(py, event)?.into_any(),
         Kept::Data {
             flow,
@@ -283,5 +469,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FlowEvicted>()?;
     m.add_class::<FlowClosed>()?;
     m.add_class::<FlowHandOut>()?;
+    m.add_class::<SessionEvents>()?;
+    m.add_class::<SessionFailed>()?;
+    m.add_class::<FlowIgnored>()?;
     Ok(())
 }

@@ -2,18 +2,19 @@
 //!
 //! Strategy: the frames never cross into Python. `pull` takes the capture reader's next
 //! batch inside Rust, walks it through the flow table with the GIL released, and returns
-//! one `FlowBatch` of typed events (one class per kind) for Python's sessions: one call per
-//! batch of frames, not per frame. The walk stops early where Python must speak before the
-//! next frame (`ask`: may this flow's session have given it up?) or look at its clock
-//! (`check`, with a time budget). A panic in the table is a bug: it is caught here and
-//! becomes the capture's last problem, and reading stops.
+//! one `FlowBatch` of typed events (one class per kind): one call per batch of frames, not
+//! per frame. With `sessions`, each flow's core session reads its stream inside the walk
+//! and Python gets record-level events; a session that gives its flow up (not TLS) is
+//! answered for at that very frame, without Python. The walk stops early where Python must
+//! look at its clock (`check`, with a time budget). A panic in the table is a bug: it is
+//! caught here and becomes the capture's last problem, and reading stops.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use tlslens_core::capture::{Batch, Reader};
-use tlslens_core::flows::{packet, FlowTable, Limits, Step, Verdict};
+use tlslens_core::flows::{packet, FlowTable, Limits, Step};
 
 use super::flow_events::{to_python, Collector};
 use super::CaptureReader;
@@ -30,8 +31,6 @@ pub struct FlowBatch {
     problems: Py<PyList>,
     /// (secrets type, data) of the Decryption Secrets Blocks read.
     secrets: Py<PyList>,
-    /// The flow whose session must say, before the next frame, whether it gave it up.
-    ask: Option<u64>,
     /// A frame at which a time budget is checked was reached.
     check: bool,
     /// A progress point (every 4096 frames) was passed.
@@ -56,20 +55,20 @@ pub struct FlowCore {
 /// Why a walk stopped.
 #[derive(Default)]
 struct Stop {
-    ask: Option<u64>,
     check: bool,
     progress: bool,
 }
 
 impl Stop {
-    fn note(&mut self, step: Step) {
-        match step {
-            Step::Ask { flow } => self.ask = Some(flow),
-            Step::Done { progress, check } => {
-                self.progress |= progress;
-                self.check |= check;
-            }
-            Step::Passed => {}
+    /// Note how a frame went; the table's questions (may this flow's session have given it
+    /// up?) are answered from the session before the next frame.
+    fn note(&mut self, mut step: Step, table: &mut FlowTable, collector: &mut Collector) {
+        while let Step::Ask { flow } = step {
+            step = table.answer(collector.verdict(flow), collector);
+        }
+        if let Step::Done { progress, check } = step {
+            self.progress |= progress;
+            self.check |= check;
         }
     }
 }
@@ -85,13 +84,22 @@ pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 #[pymethods]
 impl FlowCore {
     #[new]
-    #[pyo3(signature = (*, reorder_window, max_connections, max_buffer, watch_after, checks))]
+    /// `sessions`: read each flow through its core session (record-level events out);
+    /// otherwise the reassembled bytes go out. `keys`: a key log was given (application
+    /// data bodies are kept for decryption).
+    #[pyo3(signature = (
+        *, reorder_window, max_connections, max_buffer, watch_after, checks, sessions=false,
+        keys=false
+    ))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         reorder_window: usize,
         max_connections: usize,
         max_buffer: usize,
         watch_after: u64,
         checks: bool,
+        sessions: bool,
+        keys: bool,
     ) -> Self {
         let limits = Limits {
             reorder_window,
@@ -103,7 +111,11 @@ impl FlowCore {
             table: FlowTable::new(limits),
             batch: Batch::default(),
             next: 0,
-            collector: Collector::default(),
+            collector: Collector {
+                sessions: sessions.then(Default::default),
+                keys,
+                ..Collector::default()
+            },
             checks,
             broken: None,
         }
@@ -142,16 +154,10 @@ impl FlowCore {
                 let mut stop = Stop::default();
                 while let Some(frame) = batch.frames.get(*next) {
                     *next += 1;
-                    stop.note(table.frame(
-                        frame.ts_ns,
-                        frame.linktype,
-                        batch.bytes(frame),
-                        collector,
-                    ));
-                    if stop.ask.is_some()
-                        || (checks && stop.check)
-                        || collector.arena.len() > MAX_BATCH_DATA
-                    {
+                    let step =
+                        table.frame(frame.ts_ns, frame.linktype, batch.bytes(frame), collector);
+                    stop.note(step, table, collector);
+                    if (checks && stop.check) || collector.held() > MAX_BATCH_DATA {
                         break;
                     }
                 }
@@ -162,39 +168,14 @@ impl FlowCore {
         self.hand_over(py, stop, problems, secrets, hungry)
     }
 
-    /// The answer to `ask`: "ignored" (the session gave its flow up), "tls" (it never
-    /// will) or "undecided", with `watch`: the sides whose data could still make it give
-    /// the flow up (the others are not asked about again); the frame then goes on.
-    #[pyo3(signature = (verdict, watch=(true, true)))]
-    fn answer(
-        &mut self,
-        py: Python<'_>,
-        verdict: &str,
-        watch: (bool, bool),
-    ) -> PyResult<FlowBatch> {
-        let verdict = match verdict {
-            "ignored" => Verdict::Ignored,
-            "tls" => Verdict::Tls,
-            _ => Verdict::Undecided {
-                watch: [watch.0, watch.1],
-            },
-        };
+    /// A flow whose content failed in Python (a bug): its session only counts bytes from
+    /// now on, and a flow not yet TLS is let go.
+    fn abandon(&mut self, py: Python<'_>, flow: u64) -> PyResult<FlowBatch> {
         let (table, collector) = (&mut self.table, &mut self.collector);
         let walked = catch_unwind(AssertUnwindSafe(|| {
-            let mut stop = Stop::default();
-            stop.note(table.answer(verdict, collector));
-            stop
-        }));
-        let problems = PyList::empty(py);
-        let stop = self.survive(walked, &problems);
-        self.hand_over(py, stop, problems, PyList::empty(py), false)
-    }
-
-    /// A flow whose session gave it up after an internal error: let go from now on.
-    fn ignore(&mut self, py: Python<'_>, flow: u64) -> PyResult<FlowBatch> {
-        let (table, collector) = (&mut self.table, &mut self.collector);
-        let walked = catch_unwind(AssertUnwindSafe(|| {
-            table.ignore(flow, collector);
+            if collector.sessions.is_none() || collector.abandon(flow) {
+                table.ignore(flow, collector);
+            }
             Stop::default()
         }));
         let problems = PyList::empty(py);
@@ -288,12 +269,12 @@ impl FlowCore {
             events.append(to_python(py, event, &self.collector.arena)?)?;
         }
         self.collector.arena.clear();
+        self.collector.fed = 0;
         self.collector.events = kept; // its allocation serves the next batch
         Ok(FlowBatch {
             events: events.unbind(),
             problems: problems.unbind(),
             secrets: secrets.unbind(),
-            ask: stop.ask,
             check: stop.check,
             progress: stop.progress,
             hungry: hungry && self.broken.is_none(),

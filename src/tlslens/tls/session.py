@@ -24,8 +24,9 @@ from tlslens.tls.deprecated import DEPRECATED_VERSION, deprecation
 MAX_PRELUDE_SCAN = _core.MAX_PRELUDE_SCAN  # plaintext bytes searched for a TLS start
 
 
-class TLSSession(RecordContent):
-    """Feed one TCP connection's stream events; ``finish`` returns the model.
+class FlowSession(RecordContent):
+    """One TCP connection's record-level events (``take``) from a core session; ``finish``
+    returns the model. The capture path's ``FlowCore`` drives the core sessions itself.
 
     Any exception other than those this module handles is a bug.
     """
@@ -63,33 +64,6 @@ class TLSSession(RecordContent):
         self._prelude = Prelude()
         self.keep_records = keep_records
         self.sides = (DirectionState(max_message), DirectionState(max_message))
-        self.core = _core.Session(
-            client_side=client_side,
-            mid_stream=mid_stream,
-            ports=(ends[0].port, ends[1].port),
-            skip_application_data=not self.decrypting,
-        )
-
-    @property
-    def ignored(self) -> bool:
-        """Not TLS (or abandoned before TLS was seen): the flow can be let go."""
-        return self.core.ignored
-
-    # -- stream events -----------------------------------------------------------
-    def data(self, side: int, offset: int, data: bytes, frame: int, ts_ns: int) -> None:
-        self.frame, self.ts_ns = frame, ts_ns
-        events = self.core.data(side, offset, data)
-        if events:
-            self.take(events)
-
-    def gap(self, side: int, offset: int, length: int, frame: int, ts_ns: int) -> None:
-        self.frame, self.ts_ns = frame, ts_ns
-        self.take(self.core.gap(side, offset, length))
-
-    def conflict(self, side: int, offset: int, length: int, frame: int, ts_ns: int) -> None:
-        """A later TCP copy of bytes already taken differs from them (the first is kept)."""
-        self.frame, self.ts_ns = frame, ts_ns
-        self.take(self.core.conflict(side, offset, length))
 
     def closing(self, side: int, frame: int, ts_ns: int) -> None:
         """A FIN or RST from ``side``: the first one says who ended the connection."""
@@ -98,24 +72,19 @@ class TLSSession(RecordContent):
         if conn is not None and conn.closed_first is None:
             conn.closed_first = self._direction(side)
 
-    def may_give_up(self, side: int) -> bool:
-        """Whether more data on ``side`` could still make this session give its flow up
-        (``ignored``): only while that side is searched for a TLS start in plaintext."""
-        return self.core.may_give_up(side)
-
     def abandon(self, message: str) -> None:
-        """Stop parsing this connection (after a bug); its bytes are only counted from now on."""
+        """Stop parsing this connection (after a bug); the core session only counts its
+        bytes from now on."""
         self._finding(None, "internal", None, message)
         self._abandoned = True
-        self.core.abandon()
 
     def finish(self) -> Connection | None:
+        """The model, once the core session's last events (``SideEnd``) were taken."""
         conn = self.conn
         if conn is None:
             return None
         conn.last_frame = self.frame
         conn.end_ts_ns = self.ts_ns
-        self.take(self.core.finish())
         conn.decryption = self.decryptor
         self.note_unseen_signatures()
         _note_deprecated_version(conn)
@@ -304,6 +273,80 @@ class TLSSession(RecordContent):
                 self.frame, self._direction(side), offset, ctype, version, length, self.ts_ns
             )
         )
+
+
+class TLSSession(FlowSession):
+    """Feed one TCP connection's stream events (a live client's bytes, a test's); its own
+    core session reads them. ``finish`` returns the model."""
+
+    def __init__(
+        self,
+        tcp_stream: int,
+        ends: tuple[Endpoint, Endpoint],
+        first_frame: int,
+        start_ts_ns: int,
+        *,
+        client_side: int | None,
+        mid_stream: bool,
+        file: str = "",
+        keys: KeyStore | None = None,
+        sink: PlaintextSink | None = None,
+        keep_records: bool = False,
+        max_message: int = MAX_HANDSHAKE_MESSAGE,
+    ) -> None:
+        super().__init__(
+            tcp_stream,
+            ends,
+            first_frame,
+            start_ts_ns,
+            client_side=client_side,
+            mid_stream=mid_stream,
+            file=file,
+            keys=keys,
+            sink=sink,
+            keep_records=keep_records,
+            max_message=max_message,
+        )
+        self.core = _core.Session(
+            client_side=client_side,
+            mid_stream=mid_stream,
+            ports=(ends[0].port, ends[1].port),
+            skip_application_data=not self.decrypting,
+        )
+
+    @property
+    def ignored(self) -> bool:
+        """Not TLS (or abandoned before TLS was seen): the flow can be let go."""
+        return self.core.ignored
+
+    def data(self, side: int, offset: int, data: bytes, frame: int, ts_ns: int) -> None:
+        self.frame, self.ts_ns = frame, ts_ns
+        events = self.core.data(side, offset, data)
+        if events:
+            self.take(events)
+
+    def gap(self, side: int, offset: int, length: int, frame: int, ts_ns: int) -> None:
+        self.frame, self.ts_ns = frame, ts_ns
+        self.take(self.core.gap(side, offset, length))
+
+    def conflict(self, side: int, offset: int, length: int, frame: int, ts_ns: int) -> None:
+        """A later TCP copy of bytes already taken differs from them (the first is kept)."""
+        self.frame, self.ts_ns = frame, ts_ns
+        self.take(self.core.conflict(side, offset, length))
+
+    def may_give_up(self, side: int) -> bool:
+        """Whether more data on ``side`` could still make this session give its flow up
+        (``ignored``): only while that side is searched for a TLS start in plaintext."""
+        return self.core.may_give_up(side)
+
+    def abandon(self, message: str) -> None:
+        super().abandon(message)
+        self.core.abandon()
+
+    def finish(self) -> Connection | None:
+        if self.conn is not None:
+            self.take(self.core.finish())
+        return super().finish()
 
 
 def _note_deprecated_version(conn: Connection) -> None:

@@ -496,3 +496,7 @@ fn sslv2_header(data: &[u8]) -> Option<(usize, usize)> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;
