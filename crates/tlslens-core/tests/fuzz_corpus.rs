@@ -41,3 +41,9 @@ fn records_corpus_replays_without_a_crash() {
     let replayed = replay("records", tlslens_core::records::fuzzing::records);
     assert!(replayed > 10, "the records corpus holds {replayed} inputs");
 }
+
+#[test]
+fn session_corpus_replays_without_a_crash() {
+    let replayed = replay("session", tlslens_core::records::fuzzing::session);
+    assert!(replayed > 10, "the session corpus holds {replayed} inputs");
+}

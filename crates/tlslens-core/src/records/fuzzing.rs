@@ -114,3 +114,50 @@ pub fn records(data: &[u8]) {
     }
     detect::starttls_protocol(input);
 }
+
+/// The `session` target: the input's first byte chooses a chunk size, whether the client is
+/// known and whether the capture began mid-stream; the rest is cut in chunks that go to side
+/// 0 and side 1 in turn (a chunk whose first byte is 0xff is a hole instead, one whose first
+/// byte is 0xfe a conflict). Panics if an event lies outside what its side was given or a
+/// side ends with more records than bytes, never otherwise.
+pub fn session(data: &[u8]) {
+    use super::{Session, SessionEvent};
+    let (choice, input) = data.split_first().unwrap_or((&0, &[]));
+    let chunk = usize::from(choice >> 3).max(1);
+    let client_side = (choice & 1 == 1).then_some((choice >> 1) & 1);
+    let mut session = Session::new(client_side, choice & 4 == 4, [443, 50000], choice & 2 == 2);
+    let mut offsets = [0u64; 2];
+    let mut out = Vec::new();
+    for (index, piece) in input.chunks(chunk).enumerate() {
+        let side = u8::from(index % 2 == 1);
+        let at = offsets[usize::from(side)];
+        match piece.first() {
+            Some(0xff) => session.gap(side, at, piece.len() as u64, &mut out),
+            Some(0xfe) => session.conflict(side, at, piece.len() as u64, &mut out),
+            _ => session.data(side, at, piece, &mut out),
+        }
+        offsets[usize::from(side)] += piece.len() as u64;
+        if index % 7 == 6 {
+            session.may_give_up(side);
+        }
+    }
+    session.finish(&mut out);
+    for event in &out {
+        let (side, offset) = match event {
+            SessionEvent::Prelude { side, offset, .. }
+            | SessionEvent::Sslv2ClientHello { side, offset, .. }
+            | SessionEvent::Sslv2Record { side, offset, .. }
+            | SessionEvent::PlaintextAnswer { side, offset, .. } => (*side, *offset),
+            SessionEvent::End { bytes, records, .. } => {
+                assert!(records <= bytes, "{event:?}: more records than bytes");
+                continue;
+            }
+            _ => continue,
+        };
+        assert!(
+            offset <= offsets[usize::from(side)],
+            "{event:?} past the {} bytes of side {side}",
+            offsets[usize::from(side)]
+        );
+    }
+}
