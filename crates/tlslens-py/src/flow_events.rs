@@ -326,18 +326,7 @@ impl Collector {
 
 impl FlowSink for Collector {
     fn event(&mut self, event: FlowEvent<'_>) {
-        let driven = self.sessions.is_some();
         let kept = match event {
-            FlowEvent::Stream {
-                flow,
-                side,
-                event,
-                frame,
-                ts_ns,
-            } if driven => {
-                self.drive(flow, side, event, frame, ts_ns);
-                return;
-            }
             FlowEvent::Opened(o) => {
                 self.opened(&o);
                 Kept::Opened(FlowOpened {
@@ -359,7 +348,13 @@ impl FlowSink for Collector {
                 event,
                 frame,
                 ts_ns,
-            } => self.stream(flow, side, event, frame, ts_ns),
+            } => {
+                if self.sessions.is_some() {
+                    self.drive(flow, side, event, frame, ts_ns);
+                    return;
+                }
+                self.stream(flow, side, event, frame, ts_ns)
+            }
             FlowEvent::Closing {
                 flow,
                 side,
