@@ -5,11 +5,16 @@ capture, so that Python receives records, not stream bytes."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tlslens import _core
 from tlslens.bounds import DEFAULT_LIMITS
 from tlslens.capture import open_capture
 from tlslens.pipeline import read_capture
+from tlslens.serialize import connection_to_json
+from tlslens.tls.session import FlowSession
 
 from conftest import CAPTURES
 
@@ -93,3 +98,27 @@ def test_a_starttls_capture_through_the_core_session(corpus: Path) -> None:
     assert len(conns) == 1
     prelude = conns[0].prelude
     assert prelude is not None and prelude.protocol == "IMAP STARTTLS"
+
+
+def test_a_bug_in_one_connections_content_is_its_finding_and_the_run_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The core session of a connection whose content raised only counts its bytes from
+    then on; the connection is reported with the internal error, the others as before."""
+    path = CAPTURES / "demo-tls12-tls13.pcapng"
+    clean = [connection_to_json(conn) for conn in read_capture(path)]
+    original = FlowSession._record
+
+    def failing(self: FlowSession, side: int, *args: Any) -> None:
+        if self.tcp_stream == 0:
+            raise RuntimeError("boom")
+        original(self, side, *args)
+
+    monkeypatch.setattr(FlowSession, "_record", failing)
+    conns = list(read_capture(path))
+    assert len(conns) == len(clean) > 1
+    broken = conns[0]
+    assert [p.layer for p in broken.problems if "internal error" in p.message] == ["internal"]
+    assert "RuntimeError: boom" in broken.problems[0].message
+    assert broken.stats["c2s"].bytes > 0  # counted still
+    assert [connection_to_json(conn) for conn in conns[1:]] == clean[1:]

@@ -50,7 +50,8 @@ class DirectionState:
 
 
 class RecordContent:
-    """The content layer of one connection; ``TLSSession`` feeds it records.
+    """The content layer of one connection; ``FlowSession`` (tls/session.py) feeds it the
+    core session's records.
 
     ``conn`` is None until the session has seen the first TLS bytes.
     """
