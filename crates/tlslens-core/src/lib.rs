@@ -5,3 +5,5 @@ pub mod capture;
 pub mod flows;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod keys;
+pub mod protection;

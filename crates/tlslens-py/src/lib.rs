@@ -8,6 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 mod flow_events;
 mod flows;
+mod keys;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
@@ -171,5 +172,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CaptureReader>()?;
     m.add_class::<FrameBatch>()?;
     flows::register(m)?;
+    keys::register(m)?;
     Ok(())
 }
