@@ -104,10 +104,14 @@ fn ssl3_prf_vectors() {
     }
 }
 
+/// A block of the traces: its title and its (name, value) fields.
+type Block = (String, Vec<(String, Vec<u8>)>);
+
 /// The traces' blocks: a `{client}`/`{server}` title and its `name (N octets): hex` fields.
-fn tls13_blocks(text: &str) -> Vec<(String, Vec<(String, Vec<u8>)>)> {
-    let mut blocks: Vec<(String, Vec<(String, Vec<u8>)>)> = Vec::new();
-    let mut open = false; // a field's hex may go on over the next lines
+fn tls13_blocks(text: &str) -> Vec<Block> {
+    let mut blocks: Vec<Block> = Vec::new();
+    // A field's hex goes on over the next lines, across page breaks, to the next field.
+    let mut open = false;
     for line in text.lines() {
         if line.starts_with("Thomson ")
             || line.starts_with("Internet-Draft ")
@@ -154,8 +158,6 @@ fn tls13_blocks(text: &str) -> Vec<(String, Vec<(String, Vec<u8>)>)> {
                     value.extend(hex(more));
                 }
             }
-        } else if line.trim().is_empty() {
-            open = false;
         }
     }
     blocks
@@ -232,4 +234,66 @@ fn rfc5869_case_1_and_short_secrets() {
         hkdf::traffic_keys(HashAlg::Sha384, &[1; 32], 32, 12),
         Err(hkdf::HkdfError::ShortSecret { got: 32, need: 48 })
     );
+}
+
+/// The traces' first protected record (the server's encrypted handshake flight, sequence
+/// number 0) opens with its handshake traffic key and IV to the payload shown, and a
+/// flipped bit anywhere makes it fail its tag.
+#[test]
+fn tls13_record_of_the_traces_opens() {
+    use tlslens_core::protection::{cipher_spec, RecordProtection};
+    let Some(text) = vectors("draft-ietf-tls-tls13-vectors-07.txt") else {
+        return;
+    };
+    let blocks = tls13_blocks(&text);
+    let get = |title: &str, name: &str| -> Vec<u8> {
+        let (_, fields) = blocks
+            .iter()
+            .find(|(t, _)| t.starts_with(title))
+            .expect(title);
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .expect(name)
+    };
+    let key = get(
+        "derive write traffic keys for handshake data",
+        "key expanded",
+    );
+    let iv = get(
+        "derive write traffic keys for handshake data",
+        "iv expanded",
+    );
+    let (_, fields) = blocks
+        .iter()
+        .find(|(_, f)| {
+            f.iter()
+                .any(|(n, v)| n == "complete record" && v.first() == Some(&0x17))
+        })
+        .expect("a protected record");
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .expect(name)
+    };
+    let (record, payload) = (field("complete record"), field("payload"));
+    let spec =
+        cipher_spec("TLS_AES_128_GCM_SHA256", "AES_128_GCM", "", true, 0x0304).expect("spec");
+    let open = |body: &[u8]| {
+        let mut protection =
+            RecordProtection::new(spec.clone(), 0x0304, &key, &iv, b"", (false, true), None)
+                .expect("keys");
+        protection.open(record[0], 0x0303, body)
+    };
+    let (ctype, plain) = open(&record[5..]).expect("opens");
+    assert_eq!((ctype, plain), (22, payload));
+    for at in [5, record.len() / 2, record.len() - 1] {
+        let mut tampered = record.clone();
+        tampered[at] ^= 1;
+        let err = open(&tampered[5..]).expect_err("a flipped bit");
+        assert_eq!(err.0, "record 0: the AEAD tag does not verify");
+    }
 }
