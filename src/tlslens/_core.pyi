@@ -318,10 +318,11 @@ def key_block(
 def session_hash(version: int, prf_hash: str, transcript: bytes) -> bytes:
     """RFC 7627 §3: MD5 + SHA-1 of the transcript before TLS 1.2, the suite's hash after."""
 
-def finished_verify_data(
-    version: int, prf_hash: str, master: bytes, label: bytes, transcript: bytes
-) -> bytes:
-    """A TLS 1.0-1.2 (or SSL 3.0) Finished's verify_data."""
+def finished_matches(
+    version: int, prf_hash: str, master: bytes, label: bytes, transcript: bytes, verify_data: bytes
+) -> bool:
+    """Whether a TLS 1.0-1.2 (or SSL 3.0) Finished's verify_data is the one computed
+    (compared in constant time)."""
 
 def hkdf_extract(name: str, salt: bytes, ikm: bytes) -> bytes: ...
 def hkdf_expand_label(name: str, secret: bytes, label: bytes, context: bytes, length: int) -> bytes:
@@ -334,8 +335,11 @@ def traffic_keys(name: str, secret: bytes, key_len: int, iv_len: int) -> tuple[b
 def next_traffic_secret(name: str, secret: bytes) -> bytes:
     """RFC 8446 §7.2: the traffic secret after a KeyUpdate."""
 
-def tls13_finished_verify_data(name: str, base_key: bytes, transcript_hash: bytes) -> bytes:
-    """RFC 8446 §4.4.4: HMAC(finished_key, transcript hash)."""
+def tls13_finished_matches(
+    name: str, base_key: bytes, transcript_hash: bytes, verify_data: bytes
+) -> bool:
+    """RFC 8446 §4.4.4: whether verify_data is HMAC(finished_key, transcript hash), checked
+    in constant time."""
 
 @final
 class CipherSpec:

@@ -297,3 +297,35 @@ fn tls13_record_of_the_traces_opens() {
         assert_eq!(err.0, "record 0: the AEAD tag does not verify");
     }
 }
+
+/// A Finished matches only its own verify_data, whole: a flipped bit or a cut one fails.
+#[test]
+fn finished_compared_whole() {
+    let (master, transcript) = ([3u8; 48], b"ClientHello..ClientKeyExchange");
+    for version in [0x0300, 0x0301, 0x0303] {
+        let good = prf::finished_verify_data(
+            version,
+            HashAlg::Sha256,
+            &master,
+            b"client finished",
+            transcript,
+        );
+        let matches = |vd: &[u8]| {
+            prf::finished_matches(
+                version,
+                HashAlg::Sha256,
+                &master,
+                b"client finished",
+                transcript,
+                vd,
+            )
+        };
+        let mut flipped = good.clone();
+        flipped[0] ^= 1;
+        assert!(matches(&good) && !matches(&flipped) && !matches(&good[..good.len() - 1]));
+    }
+    let hash = HashAlg::Sha384.digest(&[transcript]);
+    let good = hkdf::finished_verify_data(HashAlg::Sha384, &[4; 48], &hash).expect("finished");
+    let matches = |vd: &[u8]| hkdf::finished_matches(HashAlg::Sha384, &[4; 48], &hash, vd);
+    assert_eq!((matches(&good), matches(&good[1..])), (Ok(true), Ok(false)));
+}

@@ -157,19 +157,25 @@ fn session_hash<'py>(
     ))
 }
 
-/// The verify_data of a TLS 1.0-1.2 (or SSL 3.0) Finished.
+/// Whether a TLS 1.0-1.2 (or SSL 3.0) Finished's verify_data is the one computed from the
+/// master secret and the transcript (compared in constant time).
 #[pyfunction]
-fn finished_verify_data<'py>(
-    py: Python<'py>,
+fn finished_matches(
     version: u16,
     prf_hash: &str,
     master: &[u8],
     label: &[u8],
     transcript: &[u8],
-) -> PyResult<Bound<'py, PyBytes>> {
-    Ok(bytes(
-        py,
-        &prf::finished_verify_data(version, hash(prf_hash)?, master, label, transcript),
+    verify_data: &[u8],
+) -> PyResult<bool> {
+    let alg = hash(prf_hash)?;
+    Ok(prf::finished_matches(
+        version,
+        alg,
+        master,
+        label,
+        transcript,
+        verify_data,
     ))
 }
 
@@ -247,18 +253,18 @@ fn next_traffic_secret<'py>(
     hkdf_result(py, hkdf::next_traffic_secret(hash(name)?, secret))
 }
 
-/// The verify_data of a TLS 1.3 Finished (RFC 8446 §4.4.4).
+/// Whether a TLS 1.3 Finished's verify_data is HMAC(finished_key, transcript hash)
+/// (RFC 8446 §4.4.4), checked in constant time.
 #[pyfunction]
-fn tls13_finished_verify_data<'py>(
-    py: Python<'py>,
+fn tls13_finished_matches(
+    py: Python<'_>,
     name: &str,
     base_key: &[u8],
     transcript_hash: &[u8],
-) -> PyResult<Bound<'py, PyBytes>> {
-    hkdf_result(
-        py,
-        hkdf::finished_verify_data(hash(name)?, base_key, transcript_hash),
-    )
+    verify_data: &[u8],
+) -> PyResult<bool> {
+    hkdf::finished_matches(hash(name)?, base_key, transcript_hash, verify_data)
+        .map_err(|e| decrypt_error(py, e.to_string()))
 }
 
 /// What the records of a cipher suite need.
@@ -421,13 +427,13 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(master_secret, m)?)?;
     m.add_function(wrap_pyfunction!(key_block, m)?)?;
     m.add_function(wrap_pyfunction!(session_hash, m)?)?;
-    m.add_function(wrap_pyfunction!(finished_verify_data, m)?)?;
+    m.add_function(wrap_pyfunction!(finished_matches, m)?)?;
     m.add_function(wrap_pyfunction!(hkdf_extract, m)?)?;
     m.add_function(wrap_pyfunction!(hkdf_expand_label, m)?)?;
     m.add_function(wrap_pyfunction!(derive_secret, m)?)?;
     m.add_function(wrap_pyfunction!(traffic_keys, m)?)?;
     m.add_function(wrap_pyfunction!(next_traffic_secret, m)?)?;
-    m.add_function(wrap_pyfunction!(tls13_finished_verify_data, m)?)?;
+    m.add_function(wrap_pyfunction!(tls13_finished_matches, m)?)?;
     m.add_function(wrap_pyfunction!(cipher_spec, m)?)?;
     m.add_class::<CipherSpec>()?;
     m.add_class::<RecordProtection>()?;

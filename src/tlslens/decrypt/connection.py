@@ -486,17 +486,21 @@ class ConnectionDecryptor:
             # The client's Finished covers the server's flight, which needs its own secret.
             if base is None or not self.transcript_complete():
                 return
-            expected = _core.tls13_finished_verify_data(
-                self.hash_name, base, _core.digest(self.hash_name, bytes(self.transcript))
+            result.finished_verified = _core.tls13_finished_matches(
+                self.hash_name, base, self.transcript_hash(), finished.verify_data
             )
         else:
             if self.master_secret is None:
                 return
             label = b"client finished" if direction == C2S else b"server finished"
-            expected = _core.finished_verify_data(
-                self.version, self.hash_name, self.master_secret, label, bytes(self.transcript)
+            result.finished_verified = _core.finished_matches(
+                self.version,
+                self.hash_name,
+                self.master_secret,
+                label,
+                bytes(self.transcript),
+                finished.verify_data,
             )
-        result.finished_verified = expected == finished.verify_data
         if not result.finished_verified:
             self.status = WRONG_SECRET
             self.reason = (

@@ -116,3 +116,15 @@ pub fn finished_verify_data(
     let finished_key = expand_label(alg, base_key, b"finished", b"", alg.output_len())?;
     Ok(alg.hmac(&finished_key, &[transcript_hash]))
 }
+
+/// Whether a TLS 1.3 Finished's `verify_data` is the HMAC of the transcript hash under the
+/// finished key, checked by the `hmac` crate in constant time.
+pub fn finished_matches(
+    alg: HashAlg,
+    base_key: &[u8],
+    transcript_hash: &[u8],
+    verify_data: &[u8],
+) -> Result<bool, HkdfError> {
+    let finished_key = expand_label(alg, base_key, b"finished", b"", alg.output_len())?;
+    Ok(alg.hmac_verify(&finished_key, &[transcript_hash], verify_data))
+}

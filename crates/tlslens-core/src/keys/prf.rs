@@ -3,6 +3,7 @@
 
 use digest::core_api::BlockSizeUser;
 use digest::{Digest, Mac};
+use subtle::ConstantTimeEq;
 
 use super::{keyed, with_hash, HashAlg};
 
@@ -251,4 +252,17 @@ pub fn finished_verify_data(
     }
     let handshake_hash = session_hash(version, prf_hash, transcript);
     prf(version, prf_hash, master, label, &handshake_hash, 12)
+}
+
+/// Whether a Finished's `verify_data` is the one computed, compared in constant time.
+pub fn finished_matches(
+    version: u16,
+    prf_hash: HashAlg,
+    master: &[u8],
+    label: &[u8],
+    transcript: &[u8],
+    verify_data: &[u8],
+) -> bool {
+    let expected = finished_verify_data(version, prf_hash, master, label, transcript);
+    bool::from(expected.ct_eq(verify_data))
 }
