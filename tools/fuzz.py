@@ -40,9 +40,9 @@ def _targets() -> dict[str, Callable[[bytes], None]]:
 
     from tlslens._core import RecordProtection, decode_tcp
     from tlslens.capture import CaptureReader
-    from tlslens.decrypt.connection import cipher_spec
     from tlslens.decrypt.h2wire import read_http2
     from tlslens.decrypt.http import read_http1, summarize
+    from tlslens.decrypt.suites import cipher_spec
     from tlslens.errors import TLSLensError
     from tlslens.explain.fields import message_fields
     from tlslens.handshake import extensions as ext

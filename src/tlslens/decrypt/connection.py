@@ -43,6 +43,7 @@ from tlslens.decrypt.parts import (
     NO_SECRET,
     S2C,
 )
+from tlslens.decrypt.suites import cipher_spec, key_block
 from tlslens.errors import DecryptError, UnsupportedCipherError
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
@@ -59,20 +60,6 @@ MAX_DECOMPRESSED = (1 << 14) + 1024
 # handshake is a few records (a large chain spans several of 16 KiB).
 MAX_TRIAL_RECORDS = 32
 _SIDE = {C2S: "CLIENT", S2C: "SERVER"}
-# The key block's values in the order RFC 5246 §6.3 cuts them (and _core.key_block returns).
-_KEY_BLOCK = (
-    "client_write_mac_key",
-    "server_write_mac_key",
-    "client_write_key",
-    "server_write_key",
-    "client_write_iv",
-    "server_write_iv",
-)
-
-
-def cipher_spec(info: registry.CipherSuiteInfo, version: int) -> CipherSpec:
-    """What records of this suite need. Raises UnsupportedCipherError, saying why."""
-    return _core.cipher_spec(info.name, info.cipher or "", info.mac or "", info.tls13, version)
 
 
 @dataclass(slots=True)
@@ -322,26 +309,8 @@ class ConnectionDecryptor:
         self.source = self.derivations[-1].source = source
         self.derivation.append(("master_secret", master))
         spec = self.spec
-        mac_len = spec.mac_len if spec.kind != "aead" else 0
-        # Export suites stretch their 5-byte keys and make IVs of a block from the randoms.
-        export = (spec.export_key_len, spec.block_size) if spec.export_key_len else None
-        block = dict(
-            zip(
-                _KEY_BLOCK,
-                _core.key_block(
-                    self.version,
-                    self.hash_name,
-                    master,
-                    self.client_random,
-                    self.server_random,
-                    mac_len,
-                    spec.key_len,
-                    spec.iv_len,
-                    export,
-                ),
-                strict=True,
-            )
-        )
+        randoms = (self.client_random, self.server_random)
+        block = key_block(spec, self.version, self.hash_name, master, randoms)
         self.derivation.extend((name, value) for name, value in block.items() if value)
         for direction, prefix in ((C2S, "client"), (S2C, "server")):
             self.pending[direction] = RecordProtection(
