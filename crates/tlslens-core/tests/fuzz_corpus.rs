@@ -35,3 +35,12 @@ fn flows_corpus_replays_without_a_crash() {
     let replayed = replay("flows", tlslens_core::flows::fuzzing::flows);
     assert!(replayed > 10, "the flows corpus holds {replayed} inputs");
 }
+
+#[test]
+fn protection_corpus_replays_without_a_crash() {
+    let replayed = replay("protection", tlslens_core::fuzzing::protection);
+    assert!(
+        replayed > 10,
+        "the protection corpus holds {replayed} inputs"
+    );
+}
