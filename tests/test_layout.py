@@ -16,6 +16,7 @@ PACKAGE = ROOT / "src" / "tlslens"
 GENERATED = {PACKAGE / "registry" / "_generated.py"}
 EDGES = ("tlslens.cli", "tlslens.net", "tlslens.report", "tlslens.tables")
 MAX_LINES = 600
+MAX_FUNCTION_LINES = 100
 
 MODULES = sorted(PACKAGE.rglob("*.py"))
 
@@ -67,6 +68,30 @@ def test_no_hand_written_module_over_600_lines(path: Path) -> None:
     assert len(path.read_text().splitlines()) <= MAX_LINES
 
 
+def _long_functions(path: Path) -> list[str]:
+    """Functions and methods of ``path`` longer than MAX_FUNCTION_LINES, counted from the
+    ``def`` line to the last line of the body (decorators not counted), as name:lines."""
+    long = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            assert node.end_lineno is not None
+            lines = node.end_lineno - node.lineno + 1
+            if lines > MAX_FUNCTION_LINES:
+                long.append(f"{node.name}:{lines}")
+    return long
+
+
+@pytest.mark.parametrize(
+    "path",
+    MODULES,
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_no_function_over_100_lines(path: Path) -> None:
+    if path in GENERATED:
+        return
+    assert _long_functions(path) == []
+
+
 def test_no_two_modules_share_a_name_up_to_a_suffix() -> None:
     names = _module_names()
     clashes = [
@@ -93,6 +118,16 @@ def test_every_module_opens_with_a_docstring(path: Path) -> None:
     if path.name == "__main__.py" or path in GENERATED:  # its header comment gives the source
         return
     assert ast.get_docstring(ast.parse(path.read_text())), f"{path} has no module docstring"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_other_edges_import_nothing_from_the_cli(path: Path) -> None:
+    """`report`, `extract` and `connect` judge a capture as `show` does through
+    tlslens.judge, not through the command line's modules (issue 23, item 4)."""
+    if path.relative_to(PACKAGE).parts[0] not in ("net", "report", "tables"):
+        return
+    leaks = sorted(n for n in _imports(path) if n == "tlslens.cli" or n.startswith("tlslens.cli."))
+    assert leaks == []
 
 
 def test_only_the_cli_prints() -> None:

@@ -1,4 +1,4 @@
-"""The record layer on its own (tls/record.py) and handshake defragmentation
+"""The record layer on its own (the core's, through tlslens._core) and handshake defragmentation
 (tls/defrag.py), sans-IO: fed whole, byte by byte, split anywhere, with holes and
 junk, and driven the way a live client drives it, from a real handshake between two
 Python `ssl` endpoints over memory BIOs."""
@@ -6,21 +6,24 @@ Python `ssl` endpoints over memory BIOs."""
 from __future__ import annotations
 
 import ssl
+from typing import TYPE_CHECKING
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tlslens.tls.defrag import HandshakeBytes, HandshakeDefragmenter, OversizedMessage
-from tlslens.tls.record import (
+from tlslens._core import (
     MAX_RECORD,
     BadHeader,
     Record,
-    RecordEvent,
     RecordReader,
     Resynchronised,
     SkippedRecord,
     Truncated,
 )
+
+if TYPE_CHECKING:
+    from tlslens._core import RecordEvent
+from tlslens.tls.defrag import HandshakeBytes, HandshakeDefragmenter, OversizedMessage
 
 from conftest import VECTORS
 
@@ -37,24 +40,15 @@ ALERT = bytes.fromhex("15030300020100")  # warning close_notify
 STREAM = HANDSHAKE + CCS + APPDATA + ALERT
 
 
-def _drain(reader: RecordReader) -> list[RecordEvent]:
-    events: list[RecordEvent] = []
-    while (event := reader.next_event()) is not None:
-        events.append(event)
-    return events
-
-
 def _read(chunks: list[bytes], *, skip: bool = True, eof: bool = True) -> list[RecordEvent]:
     reader = RecordReader(skip_application_data=skip)
     events: list[RecordEvent] = []
     offset = 0
     for chunk in chunks:
-        reader.feed(offset, chunk)
-        events += _drain(reader)
+        events += reader.feed(offset, chunk)
         offset += len(chunk)
     if eof:
-        reader.feed_eof()
-        events += _drain(reader)
+        events += reader.finish()
     return events
 
 
@@ -81,10 +75,8 @@ def test_application_data_bodies_when_asked() -> None:
 
 def test_bodies_are_bytes_not_views() -> None:
     reader = RecordReader(skip_application_data=False)
-    reader.feed(0, bytearray(STREAM[:20]))
-    events = _drain(reader)
-    reader.feed(20, memoryview(STREAM[20:]))
-    events += _drain(reader)
+    events = reader.feed(0, bytearray(STREAM[:20]))
+    events += reader.feed(20, memoryview(STREAM[20:]))
     assert all(type(e.body) is bytes for e in events if isinstance(e, Record))
 
 
@@ -98,7 +90,6 @@ def test_any_segmentation_gives_the_same_records(cuts: list[int], skip: bool) ->
 def test_counts_bytes_and_records() -> None:
     reader = RecordReader()
     reader.feed(0, STREAM)
-    _drain(reader)
     assert (reader.bytes, reader.records) == (len(STREAM), 4)
 
 
@@ -116,24 +107,20 @@ def test_without_eof_an_incomplete_record_waits() -> None:
 def test_gap_inside_a_skipped_body_costs_nothing() -> None:
     big = bytes.fromhex("1703031000") + bytes(0x1000)
     reader = RecordReader()
-    reader.feed(0, big[:100])
-    assert _drain(reader) == [SkippedRecord(23, 0x0303, 0, 0x1000)]
+    assert reader.feed(0, big[:100]) == [SkippedRecord(23, 0x0303, 0, 0x1000)]
     assert reader.gap(100, 1000) is True
-    reader.feed(1100, big[1100:] + ALERT)
-    assert _drain(reader) == [Record(21, 0x0303, len(big), b"\x01\x00")]
+    assert reader.feed(1100, big[1100:] + ALERT) == [Record(21, 0x0303, len(big), b"\x01\x00")]
     assert not reader.resynchronising
 
 
 def test_gap_elsewhere_resynchronises_on_the_next_header() -> None:
     reader = RecordReader()
-    reader.feed(0, HANDSHAKE[:7])
-    assert _drain(reader) == []
+    assert reader.feed(0, HANDSHAKE[:7]) == []
     assert reader.gap(7, 5) is False
     assert reader.resynchronising
     # What follows the hole: the rest of a lost record, then real records.
     tail = b"\x00\x0e\x00\x00"
-    reader.feed(12, tail + CCS + ALERT)
-    events = _drain(reader)
+    events = reader.feed(12, tail + CCS + ALERT)
     assert events[0] == Resynchronised(12 + len(tail), len(tail), (CCS + ALERT)[:6])
     assert events[1:] == [Record(20, 0x0303, 16, b"\x01"), Record(21, 0x0303, 22, b"\x01\x00")]
 
@@ -156,8 +143,7 @@ def test_bad_header_is_named_then_records_resume() -> None:
 def test_hostile_length_is_refused_not_buffered() -> None:
     header = bytes.fromhex("160303ffff")
     reader = RecordReader(skip_application_data=False)
-    reader.feed(0, header + bytes(100))
-    event = reader.next_event()
+    event = reader.feed(0, header + bytes(100))[0]
     assert isinstance(event, BadHeader)
     assert f"claiming 65535 bytes, more than TLS allows ({MAX_RECORD})" in event.message
 
@@ -165,9 +151,8 @@ def test_hostile_length_is_refused_not_buffered() -> None:
 def test_resync_window_is_bounded() -> None:
     reader = RecordReader(resync_at=0)
     for i in range(64):
-        reader.feed(i * 4096, b"\x00" * 4096)
-        assert _drain(reader) == []
-    assert len(reader._pend) <= 4
+        assert reader.feed(i * 4096, b"\x00" * 4096) == []
+    assert reader.pending <= 4
 
 
 # -- handshake defragmentation ------------------------------------------------------------

@@ -136,3 +136,19 @@ def test_heartbleed_pattern_is_reported() -> None:
     conn = _feed([(0, CH_RECORD), (0, heartbeat)])
     assert conn is not None
     assert any("Heartbleed" in p.message for p in conn.problems)
+
+
+def test_a_server_alert_whose_header_ends_a_plaintext_segment() -> None:
+    """A STARTTLS server refusing with an alert whose 2 bytes come in the next segment: the
+    TLS start is found at the header (the search once read past it: an internal error)."""
+    alert = _record(21, b"\x02\x28")  # fatal handshake_failure
+    session = _session()
+    session.data(1, 0, b"220 mail.example ESMTP\r\n", 1, 1000)
+    session.data(0, 0, b"STARTTLS\r\n", 2, 2000)
+    session.data(1, 24, b"220 go ahead\r\n" + alert[:5], 3, 3000)
+    session.data(1, 43, alert[5:], 4, 4000)
+    conn = session.finish()
+    assert conn is not None and conn.prelude is not None
+    assert conn.prelude.protocol == "SMTP STARTTLS"
+    assert [(e.kind, e.offset) for e in conn.timeline] == [("alert", 38)]
+    assert not any(p.layer == "internal" for p in conn.problems)

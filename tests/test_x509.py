@@ -17,7 +17,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import tlslens
 from tlslens.cli import main
-from tlslens.cli.options import verdicts
+from tlslens.judge import verdicts
 from tlslens.x509 import ChainChecker, TrustStore, validate
 from tlslens.x509.ocsp import check_stapled_ocsp
 

@@ -38,7 +38,7 @@ def _targets() -> dict[str, Callable[[bytes], None]]:
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from tlslens._core import RecordProtection, decode_tcp
+    from tlslens._core import RecordProtection, RecordReader, decode_tcp
     from tlslens.capture import CaptureReader
     from tlslens.decrypt.h2wire import read_http2
     from tlslens.decrypt.http import read_http1, summarize
@@ -51,7 +51,6 @@ def _targets() -> dict[str, Callable[[bytes], None]]:
     from tlslens.pipeline import read_capture
     from tlslens.registry import CIPHER_SUITES
     from tlslens.scan.probe import TLS12, TLS13, Offer, Probe
-    from tlslens.tls.record import RecordReader
     from tlslens.x509.certificate import parse_certificate
     from tlslens.x509.ocsp import check_stapled_ocsp
     from tlslens.x509.trust import TrustStore
@@ -91,11 +90,7 @@ def _targets() -> dict[str, Callable[[bytes], None]]:
             chunk = data[start : start + 97]
             reader.feed(offset, chunk)
             offset += len(chunk)
-            while reader.next_event() is not None:
-                pass
-        reader.feed_eof()
-        while reader.next_event() is not None:
-            pass
+        reader.finish()
 
     def handshake(data: bytes) -> None:
         """Every message parser and extension decoder, and the byte layout the report draws

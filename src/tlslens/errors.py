@@ -35,3 +35,12 @@ class UnsupportedCipherError(TLSLensError):
 
 class KeyFileError(TLSLensError):
     """A key file that cannot be used; the message says which and why."""
+
+
+class OptionError(TLSLensError, ValueError):
+    """A value given for an option (a secret, a root, a time) that cannot be used:
+    ``option`` names the option, the message says why and is safe to print."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(message)
+        self.option = option

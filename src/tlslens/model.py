@@ -589,6 +589,6 @@ class CaptureSummary:
     decryption_secrets_blocks: int = 0
     readable: bool = False  # at least the file header could be read
     # With a key log: the client randoms seen, and how many of them it has a line for
-    # (counted by the CLI, over every connection, shown or not).
+    # (counted by judge.Reading, over every connection, shown or not).
     client_randoms: int = 0
     key_log_matched: int = 0

@@ -7,3 +7,4 @@ pub mod flows;
 pub mod fuzzing;
 pub mod keys;
 pub mod protection;
+pub mod records;

@@ -37,6 +37,12 @@ fn flows_corpus_replays_without_a_crash() {
 }
 
 #[test]
+fn records_corpus_replays_without_a_crash() {
+    let replayed = replay("records", tlslens_core::records::fuzzing::records);
+    assert!(replayed > 10, "the records corpus holds {replayed} inputs");
+}
+
+#[test]
 fn protection_corpus_replays_without_a_crash() {
     let replayed = replay("protection", tlslens_core::fuzzing::protection);
     assert!(

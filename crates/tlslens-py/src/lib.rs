@@ -9,6 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 mod flow_events;
 mod flows;
 mod keys;
+mod records;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
@@ -173,5 +174,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FrameBatch>()?;
     flows::register(m)?;
     keys::register(m)?;
+    records::register(m)?;
     Ok(())
 }

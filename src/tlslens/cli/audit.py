@@ -17,13 +17,13 @@ from tlslens import registry
 from tlslens._text import plural, safe_text
 from tlslens.cli.options import (
     chain_checker,
-    check_chain,
     is_address,
     live_options,
     split_host_port,
     trust_options,
 )
 from tlslens.cli.output import PROGRESS_AFTER_S, write_line
+from tlslens.judge import check_chain
 from tlslens.net import starttls as starttls_protocols
 from tlslens.net.sweep import ScanSettings, scan_target
 from tlslens.scan.findings import VERSION_ORDER, ScanReport, answer_words, findings

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -16,31 +15,26 @@ from tlslens.cli.gate import Gate, fail_on_option
 from tlslens.cli.options import (
     capture_limits,
     chain_checker,
-    check_chain,
+    judging,
     key_store,
     limit_options,
     secret_options,
     trust_options,
 )
 from tlslens.cli.output import (
-    Connections,
     exit_if_nothing_matched,
+    judged,
     print_heading,
     problem_line,
-    say_if_key_log_matched_none,
-    say_if_no_such_connection,
+    say_note,
     unreadable,
 )
 from tlslens.decrypt.parts import missing_secrets
 from tlslens.errors import CaptureError
-from tlslens.explain import (
-    certificate_lines,
-    late_intermediate_lines,
-    trust_lines,
-)
+from tlslens.explain import certificate_lines, trust_lines
+from tlslens.judge import Reading, Selection
 from tlslens.keys.keylog import SERVER_HANDSHAKE_TRAFFIC_SECRET
 from tlslens.model import Connection
-from tlslens.net.revocation import RevocationChecker
 from tlslens.outcome import outcome_of
 from tlslens.x509 import Validation
 from tlslens.x509.certificate import CertificateInfo
@@ -83,21 +77,14 @@ def certs(
     """
     console = Console(highlight=False, soft_wrap=True, no_color=no_color or None)
     err = Console(stderr=True, highlight=False, soft_wrap=True, no_color=no_color or None)
-    checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
-    # Online answers describe the present: they are judged as of now.
-    revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
+    judge = judging(chain_checker(trust_store, cas, host, at_text, err, client_cas), revocation)
     keys = key_store(keylogs, rsa_keys, psk, err)
     limits = capture_limits()
     gate = Gate(fail_on)
-    connections = Connections(capture, err, keys, limits=limits)
-    shown = 0
+    selection = Selection(number)
+    reading = Reading(capture, judge, keys=keys, selection=selection, limits=limits)
     try:
-        for conn in connections.iter():
-            if number is not None and conn.id != number:
-                checker.observe([cert.der for cert in conn.certificates], conn.id)
-                continue
-            shown += 1
-            check_chain(checker, conn, revoker)
+        for conn in judged(reading, err):
             gate.check(conn)
             _render_certs(console, conn)
             if pem_dir is not None:
@@ -107,13 +94,14 @@ def certs(
     except (CaptureError, OSError) as exc:
         err.print(unreadable(capture, exc))
         sys.exit(1)
-    for finding in connections.summary.problems:
+    notes = reading.notes()
+    for finding in notes.problems:
         err.print(Text(problem_line(str(capture), None, finding), style="yellow"))
-    for line in late_intermediate_lines(checker.late):
+    for line in notes.late_intermediates:
         console.print(Text(line, style="yellow"))
-    say_if_no_such_connection(err, capture, number, connections.summary)
-    say_if_key_log_matched_none(err, capture, connections.summary)
-    exit_if_nothing_matched(err, shown, number)
+    say_note(err, capture, notes.no_such_connection)
+    say_note(err, capture, notes.key_log_unmatched)
+    exit_if_nothing_matched(err, notes.shown, selection)
     gate.close(err)
 
 

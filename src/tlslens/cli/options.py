@@ -3,29 +3,27 @@ and the bounds of a capture read."""
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import os
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import click
-from cryptography import x509
 from rich.console import Console
 from rich.text import Text
 
-from tlslens._text import plural, safe_text
-from tlslens.errors import KeyFileError
-from tlslens.keys.files import add_keylog_file, load_rsa_key, parse_key_argument
+from tlslens._text import safe_text
+from tlslens.bounds import Limits
+from tlslens.errors import OptionError
+from tlslens.judge import Judge, checker_given, secrets_given
 from tlslens.keys.store import KeyStore
-from tlslens.model import Connection
 from tlslens.net.revocation import RevocationChecker
-from tlslens.pipeline import Limits
-from tlslens.x509 import ChainChecker, TrustStore, Validation
-from tlslens.x509.validate import quiet
+from tlslens.x509 import ChainChecker
 
+_T = TypeVar("_T")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?)+$")
 
 
@@ -99,22 +97,6 @@ class ServerFilter(click.ParamType):  # type: ignore[type-arg]
             return split_host_port(str(value), port_alone=True)
         except (ValueError, UnicodeError) as exc:
             self.fail(safe_text(str(exc)), param, ctx)
-
-
-def matches(
-    conn: Connection, number: int | None, server: tuple[str, int | None] | None, sni: str | None
-) -> bool:
-    if number is not None and conn.id != number:
-        return False
-    if server is not None:
-        host, port = server
-        text = str(conn.server)
-        ip = text.rsplit(":", 1)[0].strip("[]")
-        if host and host != ip and host != (conn.sni or ""):
-            return False
-        if port is not None and conn.server.port != port:
-            return False
-    return not (sni is not None and not fnmatch.fnmatch((conn.sni or "").lower(), sni.lower()))
 
 
 def live_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -251,64 +233,31 @@ def capture_limits() -> Limits:
     return Limits(**given)
 
 
-SHOWN_KEYLOG_PROBLEMS = 5
-
-
 def key_store(
     keylogs: tuple[Path, ...], rsa_keys: tuple[str, ...], psk: str | None, err: Console
 ) -> KeyStore | None:
-    """The secrets given on the command line, checked before any capture is read.
-
-    A file that cannot be used is a usage error naming its option (exit 2); bad lines of
-    a key log are named, the first few with their numbers, then counted."""
+    """The secrets given on the command line (judge.secrets_given), checked before any
+    capture is read: without any secret option, $SSLKEYLOGFILE. A file that cannot be used
+    is a usage error naming its option (exit 2)."""
     hint = "--keylog"
     if not keylogs and not rsa_keys and not psk and os.environ.get("SSLKEYLOGFILE"):
         keylogs = (Path(os.environ["SSLKEYLOGFILE"]),)
         hint = "SSLKEYLOGFILE"
-    if not keylogs and not rsa_keys and not psk:
-        return None
-    store = KeyStore()
-    for path in keylogs:
-        try:
-            add_keylog_file(store, path)
-        except KeyFileError as exc:
-            raise click.BadParameter(safe_text(str(exc)), param_hint=hint) from exc
-    keylog = store.keylog
-    for problem in keylog.problems[:SHOWN_KEYLOG_PROBLEMS]:
-        err.print(Text(safe_text(str(problem)), style="yellow"))
-    if keylog.problem_count > SHOWN_KEYLOG_PROBLEMS:
-        err.print(
-            Text(
-                "... and "
-                f"{plural(keylog.problem_count - SHOWN_KEYLOG_PROBLEMS, 'more key log line')} "
-                f"that cannot be used; {plural(len(keylog), 'usable secret')} in all",
-                style="yellow",
-            )
-        )
-    for argument in rsa_keys:
-        path_text, password = parse_key_argument(argument)
-        try:
-            store.rsa_keys.append(load_rsa_key(path_text, password))
-        except KeyFileError as exc:
-            raise click.BadParameter(safe_text(str(exc)), param_hint="--rsa-key") from exc
-    if psk:
-        try:
-            store.psk = bytes.fromhex(psk)
-        except ValueError as exc:
-            raise click.BadParameter(
-                f"{safe_text(psk)!r} is not a hex string", param_hint="--psk"
-            ) from exc
-    if not store:
-        err.print(
-            Text(
-                "no usable secret in what was given: no connection can be decrypted",
-                style="yellow",
-            )
-        )
-    return store
+    warn = _warner(err, "yellow")
+    return _usage(lambda: secrets_given(keylogs, rsa_keys, psk, warn=warn, keylog_option=hint))
 
 
-SYSTEM_STORE = Path("/etc/ssl/certs/ca-certificates.crt")
+def _usage(make: Callable[[], _T]) -> _T:
+    """What ``make`` makes; an option value it cannot use is a usage error naming the
+    option (exit 2)."""
+    try:
+        return make()
+    except OptionError as exc:
+        raise click.BadParameter(str(exc), param_hint=exc.option) from exc
+
+
+def _warner(err: Console, style: str) -> Callable[[str], None]:
+    return lambda line: err.print(Text(line, style=style))
 
 
 def trust_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -356,26 +305,6 @@ def trust_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
-@quiet
-def _certificates(paths: tuple[Path, ...], option: str) -> list[x509.Certificate]:
-    """Every certificate of the PEM or DER files an option names; a bad one is a usage error."""
-    found: list[x509.Certificate] = []
-    for path in paths:
-        try:
-            data = path.read_bytes()
-            if b"-----BEGIN" in data:
-                found.extend(x509.load_pem_x509_certificates(data))
-            else:
-                found.append(x509.load_der_x509_certificate(data))
-        except (OSError, ValueError, x509.InvalidVersion) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise click.BadParameter(
-                f"{safe_text(str(path))}: not a usable certificate ({safe_text(reason)})",
-                param_hint=option,
-            ) from exc
-    return found
-
-
 def chain_checker(
     trust_store: str,
     cas: tuple[Path, ...],
@@ -384,77 +313,16 @@ def chain_checker(
     err: Console,
     client_cas: tuple[Path, ...] = (),
 ) -> ChainChecker:
-    store = TrustStore("none")
-    try:
-        if trust_store == "mozilla":
-            import certifi
-
-            store = TrustStore.from_pem("mozilla", Path(certifi.where()).read_bytes())
-        elif trust_store == "system":
-            store = TrustStore.from_pem("system", SYSTEM_STORE.read_bytes())
-    except (OSError, ValueError) as exc:
-        err.print(
-            Text(
-                f"trust store {trust_store}: cannot be read ({exc}); no roots are trusted",
-                style="red",
-            )
-        )
-    extra = _certificates(cas, "--ca")
-    if extra:
-        store = store.extended(f"{store.name}+ca", extra)
-    at = None
-    if at_text:
-        try:
-            at = datetime.fromisoformat(at_text.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise click.BadParameter(
-                f"{at_text!r} is not an ISO 8601 time", param_hint="--at"
-            ) from exc
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-    client_roots = _certificates(client_cas, "--client-ca")
-    client_store = TrustStore("client-ca", client_roots) if client_roots else None
-    return ChainChecker(store, host=host, at=at, client_store=client_store)
-
-
-def check_chain(
-    checker: ChainChecker, conn: Connection, revoker: RevocationChecker | None = None
-) -> None:
-    validation, client = verdicts(
-        checker,
-        [cert.der for cert in conn.certificates],
-        [cert.der for cert in conn.client_certificates or []],
-        sni=conn.sni,
-        at=conn.start_time,
-        stapled_ocsp=conn.stapled_ocsp,
-        conn_id=conn.id,
-        revoker=revoker,
+    """The chain checker the trust options make (judge.checker_given); a bad value is a
+    usage error naming its option (exit 2)."""
+    warn = _warner(err, "red")
+    return _usage(
+        lambda: checker_given(trust_store, cas, host, at_text, warn=warn, client_cas=client_cas)
     )
-    conn.validation = validation
-    if conn.client_certificates:
-        conn.client_validation = client
 
 
-def verdicts(
-    checker: ChainChecker,
-    certificates: list[bytes],
-    client_certificates: list[bytes],
-    *,
-    sni: str | None,
-    at: datetime,
-    stapled_ocsp: bytes | None,
-    conn_id: int,
-    revoker: RevocationChecker | None = None,
-) -> tuple[Validation | None, Validation | None]:
-    """The server chain's verdict and the client chain's, as of ``at``."""
-    validation = checker.check(
-        certificates, sni=sni, at=at, stapled_ocsp=stapled_ocsp, conn_id=conn_id
-    )
-    client = (
-        checker.check_client(client_certificates, at=at, lent=certificates)
-        if client_certificates
-        else None
-    )
-    if revoker is not None and validation is not None and len(validation.path) > 1:
-        validation.add_revocation(revoker.check_path(validation.path, validation.checked_at))
-    return validation, client
+def judging(checker: ChainChecker, revocation: str) -> Judge:
+    """How a command judges connections: ``checker`` and, with --revocation online, the
+    CAs' answers, judged as of now (online answers describe the present)."""
+    revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
+    return Judge(checker, revoker)

@@ -6,7 +6,7 @@ import io
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -15,13 +15,12 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.rule import Rule
 from rich.text import Text
 
-from tlslens._text import plural, safe_text
+from tlslens._text import safe_text
 from tlslens.capture import is_stdin
 from tlslens.errors import CaptureError
 from tlslens.explain.summary import connection_title
-from tlslens.keys.store import KeyStore
+from tlslens.judge import Reading, Selection
 from tlslens.model import Connection, Finding
-from tlslens.pipeline import CaptureSummary, Limits, read_capture
 
 
 def print_heading(out: Console, conn: Connection) -> None:
@@ -45,31 +44,18 @@ def closed_pipe() -> NoReturn:
     sys.exit(0)
 
 
-def say_if_no_such_connection(
-    err: Console, path: Path, number: int | None, summary: CaptureSummary
-) -> None:
-    """``--connection N`` that names no connection of the capture is said, not left silent."""
-    if number is not None and not 1 <= number <= summary.tls_connections:
-        err.print(
-            Text(
-                f"{safe_text(str(path))}: there is no connection {number}; the capture holds "
-                f"{plural(summary.tls_connections, 'TLS connection')}, numbered from 1 "
-                "(--connection)",
-                style="yellow",
-            )
-        )
+def say_note(err: Console, path: Path, note: str | None) -> None:
+    """One closing note of a capture (judge.ClosingNotes), on stderr under its file's name:
+    said once for the capture, not once for each connection."""
+    if note is not None:
+        err.print(Text(f"{safe_text(str(path))}: {note}", style="yellow"))
 
 
-def exit_if_nothing_matched(
-    err: Console,
-    shown: int,
-    number: int | None,
-    server: tuple[str, int | None] | None = None,
-    sni: str | None = None,
-) -> None:
+def exit_if_nothing_matched(err: Console, shown: int, selection: Selection) -> None:
     """Filters that matched no connection of any capture are said on stderr, and the run
     fails (exit 1): an empty answer must not pass for "nothing wrong". ``--connection N``
-    alone was said capture by capture (``say_if_no_such_connection``)."""
+    alone was said capture by capture (``ClosingNotes.no_such_connection``)."""
+    number, server, sni = selection.number, selection.server, selection.sni
     if shown or (number is None and server is None and sni is None):
         return
     if server is not None or sni is not None:
@@ -82,34 +68,6 @@ def exit_if_nothing_matched(
             used.append(f"--sni {sni}")
         err.print(Text(safe_text(f"no connection matches {' '.join(used)}"), style="yellow"))
     sys.exit(1)
-
-
-def key_log_match(conn: Connection) -> bool | None:
-    """Whether the key log given has a line for this connection's client random (None when
-    no secrets were given or no ClientHello was seen)."""
-    dec = conn.decryption
-    if dec is None or not dec.client_random or not dec.store.keylog.secrets:
-        return None
-    return bool(dec.store.keylog.knows(dec.client_random))
-
-
-def count_key_log_match(summary: CaptureSummary, matched: bool | None) -> None:
-    if matched is not None:
-        summary.client_randoms += 1
-        summary.key_log_matched += matched
-
-
-def say_if_key_log_matched_none(err: Console, path: Path, summary: CaptureSummary) -> None:
-    """A key log for other connections is said once for the capture, not once for each."""
-    if summary.client_randoms and not summary.key_log_matched:
-        err.print(
-            Text(
-                f"{safe_text(str(path))}: the key log matched 0 of {summary.client_randoms} "
-                "client randoms: its secrets are for other connections (another capture, or "
-                "another run of the client)",
-                style="yellow",
-            )
-        )
 
 
 def write_line(out: Console, line: str) -> None:
@@ -150,51 +108,23 @@ def unreadable(path: Path, exc: Exception) -> Text:
 PROGRESS_AFTER_S = float(os.environ.get("TLSLENS_PROGRESS_AFTER_S", "1"))
 
 
-class Connections:
-    """Runs the pipeline; when stderr is a terminal and the work takes over a second, a
-    progress bar there counts the bytes of the file, whatever stdout is (JSON or a pipe)."""
-
-    def __init__(
-        self,
-        path: Path,
-        err: Console,
-        keys: KeyStore | None = None,
-        sink: Callable[[int, str, bytes], None] | None = None,
-        *,
-        records: bool = False,
-        limits: Limits | None = None,
-    ) -> None:
-        self.path = path
-        self.limits = limits or Limits()
-        self.err = err
-        self.keys = keys
-        self.sink = sink
-        self.records = records
-        self.summary = CaptureSummary(file=str(path))
-
-    def iter(self) -> Iterator[Connection]:
-        bar = FileProgress(self.err, self.path)
-        capture = read_capture(
-            self.path,
-            on_progress=bar.update if self.err.is_terminal else None,
-            keys=self.keys,
-            plaintext_sink=self.sink,
-            records=self.records,
-            limits=self.limits,
-            clock=time.monotonic,
-        )
-        live = is_stdin(self.path)
-        try:
-            for conn in capture:
-                count_key_log_match(capture.summary, key_log_match(conn))
-                yield conn
-                if live:
-                    # A capture still being written (tcpdump -w - | tlslens show -): what
-                    # is told goes out now, not when a buffer fills.
-                    sys.stdout.flush()
-        finally:
-            bar.stop()
-        self.summary = capture.summary
+def judged(reading: Reading, err: Console) -> Iterator[Connection]:
+    """A capture's judged connections as a command reads them: when stderr is a terminal
+    and the work takes over a second, a progress bar there counts the bytes of the file,
+    whatever stdout is (JSON or a pipe)."""
+    bar = FileProgress(err, reading.path)
+    live = is_stdin(reading.path)
+    try:
+        for conn in reading.connections(
+            bar.update if err.is_terminal else None, clock=time.monotonic
+        ):
+            yield conn
+            if live:
+                # A capture still being written (tcpdump -w - | tlslens show -): what is
+                # told goes out now, not when a buffer fills.
+                sys.stdout.flush()
+    finally:
+        bar.stop()
 
 
 class FileProgress:

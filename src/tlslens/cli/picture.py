@@ -19,24 +19,19 @@ from tlslens.cli.options import (
     Target,
     capture_limits,
     chain_checker,
-    check_chain,
     is_address,
+    judging,
     key_store,
     limit_options,
-    matches,
     secret_options,
     trust_options,
 )
-from tlslens.cli.output import (
-    Connections,
-    exit_if_nothing_matched,
-    say_if_no_such_connection,
-    unreadable,
-)
+from tlslens.cli.output import exit_if_nothing_matched, judged, say_note, unreadable
 from tlslens.errors import CaptureError
-from tlslens.net.revocation import RevocationChecker
+from tlslens.judge import Judge, Reading, Selection
+from tlslens.keys.store import KeyStore
+from tlslens.model import Connection
 from tlslens.net.starttls import PROTOCOLS
-from tlslens.pipeline import CaptureSummary, read_capture
 from tlslens.report.data import report_rows
 from tlslens.report.page import ReportBuilder
 
@@ -57,6 +52,10 @@ class _FirstBytes:
 
     def take(self, stream: int) -> dict[str, bytes]:
         return {d: bytes(b) for d, b in sorted(self.kept.pop(stream, {}).items())}
+
+    def passed_over(self, conn: Connection) -> None:
+        """A connection not reported: its bytes go."""
+        self.kept.pop(conn.tcp_stream, None)
 
 
 @click.command()
@@ -134,7 +133,6 @@ def report(
             param_hint="--output",
         )
     keys = key_store(keylogs, rsa_keys, psk, err)
-    revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
     made = datetime.now(UTC)
     if target is not None:
         name, port = target
@@ -142,49 +140,26 @@ def report(
         label, capture = _live(err, name, port or 443, sni, starttls, timeout_s)
         builder = ReportBuilder(label, [label], made)
         first = _FirstBytes()
-        reading = read_capture(
-            label, stream=io.BytesIO(capture), keys=keys, records=True, plaintext_sink=first.write
+        reading = Reading(
+            label,
+            judging(checker, revocation),
+            keys=keys,
+            records=True,
+            sink=first.write,
+            stream=io.BytesIO(capture),
         )
         for conn in reading:
-            check_chain(checker.fresh(), conn, revoker)
             builder.add(*report_rows(conn, reveal_keys, first.take(conn.tcp_stream)))
         if not builder.rows:
             builder.notes.append(
                 "No TLS was seen on this connection: `tlslens connect` says what happened."
             )
     else:
-        checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
+        judge = judging(chain_checker(trust_store, cas, host, at_text, err, client_cas), revocation)
         names = ", ".join(p.name for p in captures)
         builder = ReportBuilder(names, [str(p) for p in captures], made)
-        limits = capture_limits()
-        readable = 0
-        summaries: list[tuple[Path, CaptureSummary]] = []
-        for path in captures:
-            first = _FirstBytes()
-            connections = Connections(
-                path, err, keys, sink=first.write, records=True, limits=limits
-            )
-            chains = checker.fresh()
-            try:
-                for conn in connections.iter():
-                    kept = first.take(conn.tcp_stream)
-                    if not matches(conn, number, server, sni):
-                        chains.observe([cert.der for cert in conn.certificates], conn.id)
-                        continue
-                    check_chain(chains, conn, revoker)
-                    builder.add(*report_rows(conn, reveal_keys, kept))
-            except (CaptureError, OSError) as exc:
-                err.print(unreadable(path, exc))
-                continue
-            readable += 1
-            summaries.append((path, connections.summary))
-            for problem in connections.summary.problems:
-                builder.notes.append(f"{path.name}: {problem.message}")
-        if not readable:
-            sys.exit(1)
-        for path, summary in summaries:
-            say_if_no_such_connection(err, path, number, summary)
-        exit_if_nothing_matched(err, len(builder.rows), number, server, sni)
+        selection = Selection(number, server, sni)
+        _add_captures(builder, err, captures, judge, keys, selection, reveal_keys)
     _write(output, builder.render(), err)
     err.print(
         Text(
@@ -194,6 +169,48 @@ def report(
     )
     if not builder.rows:
         sys.exit(1)
+
+
+def _add_captures(
+    builder: ReportBuilder,
+    err: Console,
+    captures: tuple[Path, ...],
+    judge: Judge,
+    keys: KeyStore | None,
+    selection: Selection,
+    reveal_keys: bool,
+) -> None:
+    """Every selected connection of the captures, and their notes; exit 1 when no capture
+    could be read or nothing matched the filters."""
+    limits = capture_limits()
+    readable: list[tuple[Path, str | None]] = []  # and whether --connection N was there
+    for path in captures:
+        first = _FirstBytes()
+        reading = Reading(
+            path,
+            judge,
+            keys=keys,
+            selection=selection,
+            passed_over=first.passed_over,
+            sink=first.write,
+            records=True,
+            limits=limits,
+        )
+        try:
+            for conn in judged(reading, err):
+                builder.add(*report_rows(conn, reveal_keys, first.take(conn.tcp_stream)))
+        except (CaptureError, OSError) as exc:
+            err.print(unreadable(path, exc))
+            continue
+        notes = reading.notes()
+        readable.append((path, notes.no_such_connection))
+        for problem in notes.problems:
+            builder.notes.append(f"{path.name}: {problem.message}")
+    if not readable:
+        sys.exit(1)
+    for path, missing in readable:
+        say_note(err, path, missing)
+    exit_if_nothing_matched(err, len(builder.rows), selection)
 
 
 def _live(

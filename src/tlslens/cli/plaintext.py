@@ -20,19 +20,17 @@ from tlslens.cli.options import (
     secret_options,
 )
 from tlslens.cli.output import (
-    Connections,
     exit_if_nothing_matched,
+    judged,
     print_heading,
     problem_line,
-    say_if_key_log_matched_none,
-    say_if_no_such_connection,
+    say_note,
     unreadable,
 )
 from tlslens.decrypt.http import summarize as http_summary
 from tlslens.errors import CaptureError
-from tlslens.explain import (
-    decryption_summary,
-)
+from tlslens.explain import decryption_summary
+from tlslens.judge import Judge, Reading, Selection
 from tlslens.model import Connection
 
 
@@ -68,6 +66,11 @@ class _PlaintextFiles:
             chunks[-1] = (direction, chunks[-1][1] + len(data))
         else:
             chunks.append((direction, len(data)))
+
+    def passed_over(self, conn: Connection) -> None:
+        """A connection not shown: its files are finished all the same (under --out, every
+        connection's plaintext is written)."""
+        self.finish(conn.tcp_stream, conn.id)
 
     def finish(self, stream: int, conn_id: int) -> tuple[dict[str, Path], list[tuple[str, int]]]:
         """A connection's plaintext files, closed (empty if it had none), under its number
@@ -131,14 +134,19 @@ def decrypt(
         limits = capture_limits()
         dump = None if out else max_dump
         gate = Gate(fail_on)
-        connections = Connections(capture, err, keys, sink=files.write, limits=limits)
-        shown = 0
+        selection = Selection(number)
+        reading = Reading(
+            capture,
+            Judge(),  # the plaintext, not the chains: no verdict is given here
+            keys=keys,
+            selection=selection,
+            passed_over=files.passed_over,
+            sink=files.write,
+            limits=limits,
+        )
         try:
-            for conn in connections.iter():
+            for conn in judged(reading, err):
                 paths, chunks = files.finish(conn.tcp_stream, conn.id)
-                if number is not None and conn.id != number:
-                    continue
-                shown += 1
                 gate.check(conn)
                 _render_decrypted(console, conn, paths, chunks, dump=dump)
                 if out is None:
@@ -149,11 +157,12 @@ def decrypt(
         except (CaptureError, OSError) as exc:
             err.print(unreadable(capture, exc))
             sys.exit(1)
-        for finding in connections.summary.problems:
+        notes = reading.notes()
+        for finding in notes.problems:
             err.print(Text(problem_line(str(capture), None, finding), style="yellow"))
-        say_if_no_such_connection(err, capture, number, connections.summary)
-        say_if_key_log_matched_none(err, capture, connections.summary)
-    exit_if_nothing_matched(err, shown, number)
+        say_note(err, capture, notes.no_such_connection)
+        say_note(err, capture, notes.key_log_unmatched)
+    exit_if_nothing_matched(err, notes.shown, selection)
     gate.close(err)
 
 

@@ -7,7 +7,6 @@ import json
 import re
 import sys
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,8 @@ from tlslens._text import safe_text
 from tlslens.cli.options import (
     Target,
     chain_checker,
-    check_chain,
     is_address,
+    judging,
     live_options,
     trust_options,
 )
@@ -30,13 +29,12 @@ from tlslens.cli.show import render_connection
 from tlslens.decrypt.h2wire import read_http2
 from tlslens.decrypt.http import read_http1
 from tlslens.explain.verdict import LiveOutcome, Verdict, live_verdict
+from tlslens.judge import Reading
 from tlslens.model import Connection
 from tlslens.net import starttls as starttls_protocols
 from tlslens.net.live import VERSIONS, UsageError
 from tlslens.net.live import connect as live_connect
-from tlslens.net.revocation import RevocationChecker
 from tlslens.net.wire import Plan, Recording
-from tlslens.pipeline import read_capture
 from tlslens.serialize import SCHEMA_VERSION, connection_to_json
 
 HTTP_PORTS = (443, 8443)
@@ -216,22 +214,14 @@ def connect(
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     name, port_given = target
     port = port_given or 443
-    if sni and no_sni:
-        raise click.BadParameter("--sni and --no-sni exclude each other", param_hint="--sni")
-    if tls12 and tls13:
-        raise click.BadParameter("--tls1.2 and --tls1.3 exclude each other", param_hint="--tls1.2")
-    if sum(bool(x) for x in (http, send is not None, no_data)) > 1:
-        raise click.BadParameter("choose one of --http, --send and --no-data", param_hint="--send")
-    if ipv4 and ipv6:
-        raise click.BadParameter("-4 and -6 exclude each other", param_hint="-4")
+    _exclusive(
+        bool(sni) and no_sni, tls12 and tls13, (http, send is not None, no_data), ipv4 and ipv6
+    )
     literal = is_address(name)
     server_name = None if no_sni else (sni or (None if literal else name))
     protocol = starttls_protocols.protocol_for(starttls, port)
-    versions = (min_version, max_version)
-    if tls12:
-        versions = ("1.2", "1.2")
-    elif tls13:
-        versions = ("1.3", "1.3")
+    fixed = {(True, False): ("1.2", "1.2"), (False, True): ("1.3", "1.3")}
+    versions = fixed.get((tls12, tls13), (min_version, max_version))
     payload = _payload(send)
     plan = Plan(
         host=name,
@@ -267,19 +257,12 @@ def connect(
     except UsageError as exc:
         raise click.BadParameter(safe_text(str(exc)), param_hint=exc.option) from exc
     capture = rec.to_pcapng()
-    label = f"{name}:{port} (live)"
-    conn = next(iter(read_capture(label, stream=io.BytesIO(capture))), None)
-    if conn is not None:
-        # --revocation online asks the CAs named in the chain: third parties, on request only.
-        revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
-        check_chain(checker.fresh(), conn, revoker)
+    # --revocation online asks the CAs named in the chain: third parties, on request only.
+    judge = judging(checker, revocation)
+    conn = next(iter(Reading(f"{name}:{port} (live)", judge, stream=io.BytesIO(capture))), None)
     verdict = live_verdict(rec.outcome, conn)
-    if pcapng_file is not None:
-        with pcapng_file:
-            pcapng_file.write(capture)
-    if keylog_file is not None:
-        with keylog_file:
-            keylog_file.write(rec.keylog_text().encode("ascii"))
+    _save(pcapng_file, capture)
+    _save(keylog_file, rec.keylog_text().encode("ascii"))
     if as_json:
         sys.stdout.write(
             json.dumps(_json(rec, conn, verdict, reveal_keys), ensure_ascii=True) + "\n"
@@ -287,6 +270,27 @@ def connect(
     else:
         _render(out, rec, conn, verdict, reveal_keys)
     sys.exit(verdict.exit_status)
+
+
+def _exclusive(
+    sni_and_no_sni: bool, both_versions: bool, data: tuple[bool, bool, bool], both_families: bool
+) -> None:
+    """Options that exclude each other are a usage error naming the first of them."""
+    if sni_and_no_sni:
+        raise click.BadParameter("--sni and --no-sni exclude each other", param_hint="--sni")
+    if both_versions:
+        raise click.BadParameter("--tls1.2 and --tls1.3 exclude each other", param_hint="--tls1.2")
+    if sum(data) > 1:
+        raise click.BadParameter("choose one of --http, --send and --no-data", param_hint="--send")
+    if both_families:
+        raise click.BadParameter("-4 and -6 exclude each other", param_hint="-4")
+
+
+def _save(file: io.BufferedWriter | None, data: bytes) -> None:
+    """What --pcapng or --keylog-out asked for, written and closed."""
+    if file is not None:
+        with file:
+            file.write(data)
 
 
 def with_progress(err: Console, plan: Plan, prelude: Any) -> Recording:

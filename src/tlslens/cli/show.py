@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -20,39 +19,33 @@ from tlslens.cli.options import (
     ServerFilter,
     capture_limits,
     chain_checker,
-    check_chain,
+    judging,
     key_store,
     limit_options,
-    matches,
     secret_options,
     trust_options,
 )
 from tlslens.cli.output import (
-    Connections,
     exit_if_nothing_matched,
+    judged,
     print_heading,
     problem_line,
-    say_if_key_log_matched_none,
-    say_if_no_such_connection,
+    say_note,
     unreadable,
     write_line,
     write_lines,
 )
 from tlslens.errors import CaptureError
 from tlslens.explain import (
-    ForwardSecrecyTally,
-    ResumptionSavings,
     Step,
     decryption_status,
     explain,
-    late_intermediate_lines,
     record_lines,
     summary_lines,
 )
-from tlslens.model import C2S, Connection
-from tlslens.net.revocation import RevocationChecker
+from tlslens.judge import ClosingNotes, Reading, Selection
+from tlslens.model import C2S, CaptureSummary, Connection
 from tlslens.outcome import outcome_of
-from tlslens.pipeline import CaptureSummary
 from tlslens.serialize import cipher_suite_label, connection_to_json
 
 _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "bold red"}
@@ -136,52 +129,36 @@ def show(
     err = Console(stderr=True, highlight=False, soft_wrap=True, no_color=no_color or None)
     keys = key_store(keylogs, rsa_keys, psk, err)
     limits = capture_limits()
-    checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
-    # Online answers describe the present: they are judged as of now.
-    revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
+    judge = judging(chain_checker(trust_store, cas, host, at_text, err, client_cas), revocation)
+    selection = Selection(number, server, sni)
     gate = Gate(fail_on)
 
-    def draw(console: Console, conn: Connection) -> None:
-        if brief:
-            _render_brief(console, conn)
+    def draw(conn: Connection) -> None:
+        if as_json:
+            line = json.dumps(connection_to_json(conn, reveal_keys=reveal_keys), ensure_ascii=True)
+            sys.stdout.write(line + "\n")
+        elif brief:
+            _render_brief(out, conn)
         elif ladder:
-            print_heading(console, conn)
-            render_ladder(console, conn, plain=no_color)
+            print_heading(out, conn)
+            render_ladder(out, conn, plain=no_color)
             for finding in conn.problems:
-                console.print(Text(problem_line(conn.file, conn.id, finding), style="yellow"))
+                out.print(Text(problem_line(conn.file, conn.id, finding), style="yellow"))
         else:
-            render_connection(console, conn, reveal_keys)
+            render_connection(out, conn, reveal_keys)
 
     readable = shown_in_all = 0
     for path in captures:
+        reading = Reading(
+            path, judge, keys=keys, selection=selection, records=records or ladder, limits=limits
+        )
         try:
-            connections = Connections(path, err, keys, records=records or ladder, limits=limits)
-            shown = 0
-            tally = ForwardSecrecyTally()
-            savings = ResumptionSavings()
-            chains = checker.fresh()  # "elsewhere in the capture" means this capture
-            for conn in connections.iter():
-                if not matches(conn, number, server, sni):
-                    chains.observe([cert.der for cert in conn.certificates], conn.id)
-                    tally.learn(conn)
-                    continue
-                shown += 1
-                tally.add(conn)
-                savings.add(conn)
-                check_chain(chains, conn, revoker)
+            for conn in judged(reading, err):
                 gate.check(conn)
-                if as_json:
-                    sys.stdout.write(
-                        json.dumps(
-                            connection_to_json(conn, reveal_keys=reveal_keys), ensure_ascii=True
-                        )
-                        + "\n"
-                    )
-                else:
-                    draw(out, conn)
-            summary = connections.summary
-            if keys is not None and keys.rsa_keys and not as_json:
-                for line in tally.lines():
+                draw(conn)
+            notes = reading.notes()
+            if not as_json:
+                for line in notes.forward_secrecy:
                     out.print(Text(line))
         except BrokenPipeError:
             raise
@@ -189,22 +166,27 @@ def show(
             err.print(unreadable(path, exc))
             continue
         readable += 1
-        for finding in summary.problems:
-            err.print(Text(problem_line(str(path), None, finding), style="yellow"))
-        for line in late_intermediate_lines(chains.late):
-            # JSON Lines carry one object per connection: the note goes to stderr there.
-            (err if as_json else out).print(Text(f"{safe_text(str(path))}: {line}", style="yellow"))
-        say_if_no_such_connection(err, path, number, summary)
-        say_if_key_log_matched_none(err, path, summary)
-        for line in savings.lines():
-            (err if as_json else out).print(Text(safe_text(line)))
+        # JSON Lines carry one object per connection: the notes go to stderr there.
+        _say_notes(err if as_json else out, err, path, notes)
         if not as_json:
-            _render_summary(out, summary, shown)
-        shown_in_all += shown
+            _render_summary(out, reading.summary, notes.shown)
+        shown_in_all += notes.shown
     if readable == 0:
         sys.exit(1)
-    exit_if_nothing_matched(err, shown_in_all, number, server, sni)
+    exit_if_nothing_matched(err, shown_in_all, selection)
     gate.close(err)
+
+
+def _say_notes(out: Console, err: Console, path: Path, notes: ClosingNotes) -> None:
+    """A capture's closing notes, in the order `show` has always said them."""
+    for finding in notes.problems:
+        err.print(Text(problem_line(str(path), None, finding), style="yellow"))
+    for line in notes.late_intermediates:
+        out.print(Text(f"{safe_text(str(path))}: {line}", style="yellow"))
+    say_note(err, path, notes.no_such_connection)
+    say_note(err, path, notes.key_log_unmatched)
+    for line in notes.resumption_savings:
+        out.print(Text(line))
 
 
 def render_connection(out: Console, conn: Connection, reveal_keys: bool = False) -> None:

@@ -202,11 +202,26 @@ class ScanReport:
         }
 
 
-def findings(report: ScanReport) -> list[tuple[str, str]]:
+_Finding = tuple[str, str]
+
+
+def findings(report: ScanReport) -> list[_Finding]:
     """(severity, sentence) pairs: "bad", "warn", "good" or "info", in reading order."""
-    out: list[tuple[str, str]] = []
     if not report.scanned:
-        return out
+        return []
+    return [
+        *_version_findings(report),
+        *_suite_findings(report),
+        *_group_findings(report),
+        *_hardening_findings(report),
+        *_stapling_findings(report),
+        *_resumption_findings(report),
+        *_chain_findings(report),
+    ]
+
+
+def _version_findings(report: ScanReport) -> list[_Finding]:
+    out: list[_Finding] = []
     for name in ("SSL 2.0", "SSL 3.0", "TLS 1.0", "TLS 1.1"):
         if report.versions[name].accepted:
             out.append(
@@ -233,6 +248,11 @@ def findings(report: ScanReport) -> list[tuple[str, str]]:
         )
     if report.versions["TLS 1.2"].accepted is False and not report.versions["TLS 1.3"].accepted:
         out.append(("bad", "no TLS 1.2 or 1.3: current clients cannot connect"))
+    return out
+
+
+def _suite_findings(report: ScanReport) -> list[_Finding]:
+    out: list[_Finding] = []
     suites = report.all_suites()
     infos = [registry.CIPHER_SUITES.get(s) for s in suites]
     weak = [
@@ -265,27 +285,38 @@ def findings(report: ScanReport) -> list[tuple[str, str]]:
         support = report.versions[name]
         if support.accepted and support.server_order is False and len(support.cipher_suites) > 1:
             out.append(("info", f"{name}: the server follows the client's suite order"))
+    return out
+
+
+def _group_findings(report: ScanReport) -> list[_Finding]:
     pq = [
         g
         for g in report.groups
         if registry.group_name(g).upper().endswith(("MLKEM768", "MLKEM1024"))
     ]
     if pq:
-        out.append(
+        return [
             (
                 "good",
                 "post-quantum key exchange offered "
                 f"({', '.join(registry.group_name(g) for g in pq)}): "
                 "recorded traffic stays safe from a future quantum computer",
             )
-        )
-    elif report.versions["TLS 1.3"].accepted:
-        out.append(
+        ]
+    if report.versions["TLS 1.3"].accepted:
+        return [
             (
                 "info",
                 "no post-quantum hybrid group (X25519MLKEM768): Chrome and Firefox would use one",
             )
-        )
+        ]
+    return []
+
+
+def _hardening_findings(report: ScanReport) -> list[_Finding]:
+    """The protocol's own defences (and one weakness): compression, secure renegotiation,
+    the downgrade signal, the extended master secret."""
+    out: list[_Finding] = []
     if report.compression is True:
         out.append(("bad", "TLS compression is on: CRIME (2012) recovers cookies; turn it off"))
     if report.secure_renegotiation is False:
@@ -303,28 +334,37 @@ def findings(report: ScanReport) -> list[tuple[str, str]]:
         out.append(
             ("warn", "no extended master secret (RFC 7627) in TLS 1.2: triple-handshake attacks")
         )
+    return out
+
+
+def _stapling_findings(report: ScanReport) -> list[_Finding]:
     if report.ocsp_stapled:
         status = report.ocsp_status or "unreadable"
-        out.append(
+        return [
             (
                 "good" if status == "good" else "warn",
                 f"OCSP stapling on (the stapled answer is {status})",
             )
+        ]
+    if report.ocsp_stapled is False:
+        return [("info", "no OCSP stapling: clients that check revocation ask the CA themselves")]
+    return []
+
+
+def _resumption_findings(report: ScanReport) -> list[_Finding]:
+    kinds = [k.replace("_", " ") for k, v in report.resumption.items() if v is True]
+    if not kinds:
+        return []
+    return [
+        (
+            "good",
+            f"session resumption works ({', '.join(kinds)}): returning clients skip a round trip",
         )
-    elif report.ocsp_stapled is False:
-        out.append(
-            ("info", "no OCSP stapling: clients that check revocation ask the CA themselves")
-        )
-    res = report.resumption
-    kinds = [k.replace("_", " ") for k, v in res.items() if v is True]
-    if kinds:
-        out.append(
-            (
-                "good",
-                f"session resumption works ({', '.join(kinds)}): returning clients skip a round "
-                "trip",
-            )
-        )
+    ]
+
+
+def _chain_findings(report: ScanReport) -> list[_Finding]:
+    out: list[_Finding] = []
     for chain in report.certificate_chains:
         validation = chain.validation
         if validation is not None and not validation.trusted:

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
 
 from tlslens import registry
-from tlslens._core import derive_secret, hkdf_extract
+from tlslens._core import MAX_RECORD, derive_secret, hkdf_extract
 from tlslens.errors import DecodeError
 from tlslens.explain.verdict import not_tls
 from tlslens.handshake import compose
@@ -27,7 +27,6 @@ from tlslens.handshake import messages as hs
 from tlslens.handshake.compression import push_compress_certificate
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint
-from tlslens.tls.record import MAX_RECORD
 from tlslens.tls.session import TLSSession
 
 SSL3, TLS10, TLS11, TLS12, TLS13 = 0x0300, 0x0301, 0x0302, 0x0303, 0x0304

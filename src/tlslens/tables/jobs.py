@@ -12,7 +12,6 @@ captures whose marker exists.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -24,10 +23,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tlslens.bounds import Limits
 from tlslens.errors import CaptureError
+from tlslens.judge import Judge, Reading, checker_given, secrets_given
 from tlslens.keys.store import KeyStore
 from tlslens.model import Finding
-from tlslens.pipeline import Limits, read_capture
 from tlslens.serialize import connection_to_json
 from tlslens.tables.columns import TABLES, connection_row, schema
 from tlslens.x509 import ChainChecker
@@ -94,14 +94,11 @@ def _time(text: str | None) -> datetime | None:
 
 def extract(job: Job) -> Done:
     """Extract one capture (never raises for a bad capture: the error is in the result)."""
-    from rich.console import Console
-
-    from tlslens.cli.options import chain_checker, key_store
-
     size = Path(job.capture).stat().st_size if Path(job.capture).exists() else 0
-    quiet = Console(file=io.StringIO())  # the command checked the options already
-    keys = key_store(tuple(map(Path, job.keylogs)), job.rsa_keys, job.psk, quiet)
-    checker = chain_checker(job.trust_store, tuple(map(Path, job.cas)), job.host, job.at, quiet)
+    # The command checked the options and said what they warn of already.
+    keys = secrets_given(tuple(map(Path, job.keylogs)), job.rsa_keys, job.psk, warn=_quiet)
+    trust = tuple(map(Path, job.cas))
+    checker = checker_given(job.trust_store, trust, job.host, job.at, warn=_quiet)
     name = job.capture
     key = key_of(name)
     tables = {table: _Table(Path(job.out), table, key) for table in TABLES}
@@ -189,19 +186,20 @@ class _Table:
         self.temporary.unlink(missing_ok=True)
 
 
+def _quiet(line: str) -> None:
+    """A warning the command has said already, once for every job."""
+
+
 def _connections(
     job: Job, keys: KeyStore | None, checker: ChainChecker, problems: list[Finding]
 ) -> Iterator[dict[str, Any]]:
     """The capture's connections as `show --json` gives them; the capture's own findings
     are added to ``problems`` at the end. Raises CaptureError or OSError when it cannot be
     read."""
-    from tlslens.cli.options import check_chain
-
-    capture = read_capture(job.capture, keys=keys, limits=job.limits)
-    for conn in capture:
-        check_chain(checker, conn)
+    reading = Reading(job.capture, Judge(checker), keys=keys, limits=job.limits)
+    for conn in reading:
         yield connection_to_json(conn)
-    problems += capture.summary.problems
+    problems += reading.notes().problems
 
 
 def run_local(jobs: list[Job], workers: int, on_done: Callable[[Done], None]) -> None:

@@ -13,6 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from tlslens import registry
+from tlslens._core import (
+    CT_ALERT,
+    CT_APPLICATION_DATA,
+    CT_CHANGE_CIPHER_SPEC,
+    CT_HANDSHAKE,
+    CT_HEARTBEAT,
+)
 from tlslens.decrypt.connection import ConnectionDecryptor, PlaintextSink
 from tlslens.errors import DecodeError, DecryptError
 from tlslens.handshake import compression, sslv2
@@ -22,13 +29,6 @@ from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Finding, Handshake, TimelineEvent
 from tlslens.tls import proof
 from tlslens.tls.defrag import MAX_HANDSHAKE_MESSAGE, HandshakeDefragmenter, OversizedMessage
-from tlslens.tls.record import (
-    CT_ALERT,
-    CT_APPLICATION_DATA,
-    CT_CHANGE_CIPHER_SPEC,
-    CT_HANDSHAKE,
-    CT_HEARTBEAT,
-)
 from tlslens.x509.certificate import CertificateInfo, parse_certificate
 
 TLS13_VERSION = 0x0304

@@ -4,9 +4,9 @@ Strategy: each direction (side 0 = the TCP initiator as far as we know, side 1 =
 the other) goes through a few modes over its reassembled byte stream:
 
   DETECT     first bytes: a TLS record header, an SSLv2 ClientHello, or plaintext?
-             (tls/detect.py)
+             (the core's detection functions, tlslens._core)
   PLAINTEXT  a STARTTLS-style prelude: keep a summary, look for the TLS start
-  RECORDS    the record layer (tls/record.py) frames records, skips application
+  RECORDS    the core's record layer (_core.RecordReader) frames records, skips application
              data bodies without copying and resynchronises after gaps; what each
              record carries is handled by tls/content.py
   IGNORE     not TLS (or SSLv2 after the hello): bytes are only counted
@@ -17,6 +17,26 @@ parsing goes on.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from tlslens._core import (
+    BadHeader,
+    Record,
+    RecordReader,
+    Resynchronised,
+    SkippedRecord,
+    find_tls_start,
+    guess_client_side,
+    is_sslv2_server_hello,
+    looks_like,
+    oversized_start,
+    plausible_start,
+    sslv2_client_hello_length,
+    starttls_protocol,
+)
+
+if TYPE_CHECKING:
+    from tlslens._core import RecordEvent
 from tlslens._text import plural
 from tlslens.decrypt.connection import PlaintextSink
 from tlslens.handshake import messages as hs
@@ -27,17 +47,6 @@ from tlslens.tls import proof
 from tlslens.tls.content import DirectionState, RecordContent
 from tlslens.tls.defrag import MAX_HANDSHAKE_MESSAGE
 from tlslens.tls.deprecated import DEPRECATED_VERSION, deprecation
-from tlslens.tls.detect import (
-    find_tls_start,
-    guess_client_side,
-    is_sslv2_server_hello,
-    looks_like,
-    oversized_start,
-    plausible_start,
-    sslv2_client_hello_length,
-    starttls_protocol,
-)
-from tlslens.tls.record import BadHeader, Record, RecordReader, Resynchronised, SkippedRecord
 
 MAX_PRELUDE_SCAN = 1 << 20  # plaintext bytes searched for a TLS start before giving up
 
@@ -157,15 +166,9 @@ class TLSSession(RecordContent):
         st = self.sides[side]
         mode = st.mode
         if mode == _RECORDS:
-            reader = st.reader
-            n = len(data)
-            if reader.skip >= n:
-                # Inside a skipped application data body, most segments of a bulk transfer:
-                # the record layer's own fast path, without a call per segment.
-                reader.skip -= n
-                reader.bytes += n
-            elif reader.feed(offset, data):
-                self._drain(side, st)
+            events = st.reader.feed(offset, data)
+            if events:
+                self._drain(side, st, events)
         elif mode == _IGNORE:
             if self.conn is not None:
                 self.conn.stats[self._direction(side)].bytes += len(data)
@@ -249,8 +252,7 @@ class TLSSession(RecordContent):
         conn.end_ts_ns = self.ts_ns
         for side, st in enumerate(self.sides):
             if st.mode == _RECORDS:
-                st.reader.feed_eof()
-                self._drain(side, st)
+                self._drain(side, st, st.reader.finish())
             incomplete = st.defrag.incomplete()
             if incomplete is not None and not st.encrypted:
                 msg_type, declared, present = incomplete
@@ -409,8 +411,7 @@ class TLSSession(RecordContent):
     def _records(self, side: int, st: _Side, data: bytes, offset: int) -> None:
         """Hand the rest of this direction to the record layer."""
         st.mode = _RECORDS
-        if st.reader.feed(offset, data):
-            self._drain(side, st)
+        self._drain(side, st, st.reader.feed(offset, data))
 
     def _keep_record(self, side: int, event: Record | SkippedRecord) -> None:
         conn = self.conn
@@ -430,9 +431,10 @@ class TLSSession(RecordContent):
             )
         )
 
-    def _drain(self, side: int, st: _Side) -> None:
-        reader = st.reader
-        while st.mode == _RECORDS and (event := reader.next_event()) is not None:
+    def _drain(self, side: int, st: _Side, events: list[RecordEvent]) -> None:
+        for event in events:
+            if st.mode != _RECORDS:
+                return
             if self.keep_records and isinstance(event, Record | SkippedRecord):
                 self._keep_record(side, event)
             if isinstance(event, Record):

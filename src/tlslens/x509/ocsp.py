@@ -8,6 +8,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -87,21 +88,15 @@ def _verify(
 def check_stapled_ocsp(
     der: bytes, leaf: x509.Certificate, issuer: x509.Certificate | None, at: datetime
 ) -> OCSPCheck:
-    """Check a stapled response against the leaf and its issuer, as of ``at``."""
+    """Check a stapled response against the leaf and its issuer, as of ``at``: the checks of
+    RFC 6960 §3.2 in its order (the certificate it is for, the signature and the signer's
+    authority, then the times)."""
     try:
         response, signed, notes = load_ocsp_response(der)
     except ValueError as exc:
-        return OCSPCheck(
-            "invalid",
-            problems=[
-                ("ocsp_invalid", f"the stapled OCSP response cannot be parsed: {error_text(exc)}")
-            ],
-        )
+        return _invalid(f"the stapled OCSP response cannot be parsed: {error_text(exc)}")
     if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
-        name = response.response_status.name.lower()
-        return OCSPCheck(
-            "invalid", problems=[("ocsp_invalid", f"the OCSP responder answered {name}")]
-        )
+        return _invalid(f"the OCSP responder answered {response.response_status.name.lower()}")
     try:
         check = OCSPCheck(
             response.certificate_status.name.lower(),
@@ -114,68 +109,86 @@ def check_stapled_ocsp(
         key_hash = response.issuer_key_hash
         hash_algorithm = response.hash_algorithm
     except (ValueError, UnsupportedAlgorithm) as exc:
-        return OCSPCheck(
-            "invalid", problems=[("ocsp_invalid", f"the response is unusual: {error_text(exc)}")]
-        )
+        return _invalid(f"the response is unusual: {error_text(exc)}")
+    failure = _not_for(leaf, issuer, serial, key_hash, hash_algorithm)
+    if failure is None and issuer is not None:  # an unknown issuer is a failure of its own
+        check.responder = _signer(response, issuer, signed)
+        if check.responder is None:
+            failure = "the response's signature does not verify with the issuer or an authorised responder"
+    if failure is not None:
+        check.status = "invalid"
+        check.problems.append(("ocsp_invalid", failure))
+        return check
+    if response.certificate_status == ocsp.OCSPCertStatus.REVOKED:
+        _note_revocation(check, response)
+    _check_times(check, at)
+    return check
+
+
+def _invalid(message: str) -> OCSPCheck:
+    return OCSPCheck("invalid", problems=[("ocsp_invalid", message)])
+
+
+def _not_for(
+    leaf: x509.Certificate,
+    issuer: x509.Certificate | None,
+    serial: int,
+    key_hash: bytes,
+    hash_algorithm: hashes.HashAlgorithm,
+) -> str | None:
+    """Why the response is not about this leaf from this issuer (RFC 6960 §3.2 step 1); None
+    when it is."""
     if serial != leaf.serial_number:
-        check.status = "invalid"
-        check.problems.append(
-            ("ocsp_invalid", "the stapled response is for another certificate (serial differs)")
-        )
-        return check
+        return "the stapled response is for another certificate (serial differs)"
     if issuer is None:
-        check.problems.append(
-            ("ocsp_invalid", "the issuer is unknown, so the response's signature cannot be checked")
-        )
-        check.status = "invalid"
-        return check
+        return "the issuer is unknown, so the response's signature cannot be checked"
     expected = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, hash_algorithm).build()
     if expected.issuer_key_hash != key_hash:
-        check.status = "invalid"
-        check.problems.append(("ocsp_invalid", "the response names another issuer key"))
-        return check
-    # RFC 6960 §4.2.2.2: signed by the issuer itself, or by a responder the issuer
-    # authorised with the OCSPSigning extended key usage.
+        return "the response names another issuer key"
+    return None
+
+
+def _signer(
+    response: ocsp.OCSPResponse, issuer: x509.Certificate, signed: bytes | None
+) -> str | None:
+    """Who signed the response, in words; None when no one the client can accept did.
+
+    RFC 6960 §4.2.2.2: signed by the issuer itself, or by a responder the issuer
+    authorised with the OCSPSigning extended key usage."""
     if _verify(issuer, response, signed):
-        check.responder = "the issuing CA"
-    else:
-        for responder in response.certificates:
-            try:
-                eku = responder.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-            except EXTENSION_ERRORS:
-                continue
-            if ExtendedKeyUsageOID.OCSP_SIGNING not in eku:
-                continue
-            if not signed_by(responder, issuer):  # SHA-1 included: old responders use it
-                continue
-            if _verify(responder, response, signed):
-                check.responder = (
-                    f"a responder the CA authorised: {responder.subject.rfc4514_string()}"
-                )
-                break
-        else:
-            check.status = "invalid"
-            check.problems.append(
-                (
-                    "ocsp_invalid",
-                    "the response's signature does not verify with the issuer or an authorised responder",
-                )
-            )
-            return check
-    if response.certificate_status == ocsp.OCSPCertStatus.REVOKED:
-        check.revocation_time = response.revocation_time_utc
-        reason = response.revocation_reason
-        check.revocation_reason = reason.name if reason is not None else None
-        when = (
-            f"{check.revocation_time:%Y-%m-%d}" if check.revocation_time else "at an unknown time"
+        return "the issuing CA"
+    for responder in response.certificates:
+        try:
+            eku = responder.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        except EXTENSION_ERRORS:
+            continue
+        if ExtendedKeyUsageOID.OCSP_SIGNING not in eku:
+            continue
+        if not signed_by(responder, issuer):  # SHA-1 included: old responders use it
+            continue
+        if _verify(responder, response, signed):
+            return f"a responder the CA authorised: {responder.subject.rfc4514_string()}"
+    return None
+
+
+def _note_revocation(check: OCSPCheck, response: ocsp.OCSPResponse) -> None:
+    check.revocation_time = response.revocation_time_utc
+    reason = response.revocation_reason
+    check.revocation_reason = reason.name if reason is not None else None
+    when = f"{check.revocation_time:%Y-%m-%d}" if check.revocation_time else "at an unknown time"
+    check.problems.append(
+        (
+            "ocsp_revoked",
+            f"the CA says the certificate was revoked {when}"
+            + (f" ({check.revocation_reason})" if check.revocation_reason else ""),
         )
-        check.problems.append(
-            (
-                "ocsp_revoked",
-                f"the CA says the certificate was revoked {when}"
-                + (f" ({check.revocation_reason})" if check.revocation_reason else ""),
-            )
-        )
+    )
+
+
+def _check_times(check: OCSPCheck, at: datetime) -> None:
+    """RFC 6960 §3.2 steps 5 and 6: thisUpdate not after the capture (five minutes of clock
+    skew allowed), nextUpdate not before it; without nextUpdate, not older than
+    MAX_AGE_WITHOUT_NEXT_UPDATE."""
     this_update, next_update = check.this_update, check.next_update
     if this_update is not None and at < this_update - timedelta(minutes=5):
         check.problems.append(
@@ -204,4 +217,3 @@ def check_stapled_ocsp(
                 f"the response is {(at - this_update).days} days old and gives no next update",
             )
         )
-    return check

@@ -33,16 +33,18 @@ from cryptography.x509.verification import (
     Criticality,
     ExtensionPolicy,
     PolicyBuilder,
+    Store,
     VerificationError,
 )
 
 from tlslens._text import plural
 from tlslens.x509.certificate import load_certificate
-from tlslens.x509.names import covers, issuer_key, names_of, san_texts, subject_text
+from tlslens.x509.names import covers, names_of, san_texts, subject_text
 from tlslens.x509.ocsp import OCSPCheck, check_stapled_ocsp
 from tlslens.x509.profile import FORBIDDING, extension, path_problems
-from tlslens.x509.signature import explain_signature, self_signed, signed_by
+from tlslens.x509.signature import explain_signature
 from tlslens.x509.trust import TrustStore
+from tlslens.x509.walk import Walk, walk_path
 from tlslens.x509.wording import DECODE_ERRORS, error_text, iso_time
 
 CODES = (
@@ -293,6 +295,43 @@ def validate(
     chain, the server's of the same connection: the server holds them)."""
     result = Validation(False, at, hostname, store.name, purpose="client" if client else "server")
     problems = result.problems
+    parsed = _parse_sent(certificates, problems)
+    if not parsed:
+        problems.append(
+            Problem("no_certificate", "the server sent no certificate that can be read")
+        )
+        return result
+    leaf = parsed[0]
+    lent_certs = _loadable(lent)
+    _take_walk(result, walk_path(parsed, lent_certs, store, seen_elsewhere or {}))
+    result.validity_at = len(problems)
+    problems.extend(validity_problems(result.path, at, at_capture=at_capture))
+    problems.extend(
+        _certificate_problems(result.path, anchored=result.path_in_store, client=client)
+    )
+    result.links = [explain_signature(c, i) for c, i in itertools.pairwise(result.path)]
+    problems.extend(_name_problems(leaf, hostname))
+    if store.store is not None:
+        subject = _validator_subject(leaf, hostname, client, problems)
+        if subject is not None or client:
+            sent_and_lent = parsed[1:] + lent_certs if client else parsed[1:]
+            _ask_validator(result, store.store, subject, sent_and_lent, max_depth)
+        if not result.trusted and not problems:
+            problems.append(_why_rejected(leaf, hostname, client))
+    if result.trusted:
+        _keep_advisory(result)
+    # What the validator does not check, on the path it built (or the one walked).
+    for code, message in path_problems(result.path, anchored=result.path_in_store, client=client):
+        problems.append(Problem(code, message))
+        if code in FORBIDDING:
+            result.trusted = False
+    if stapled_ocsp is not None:
+        _check_staple(result, stapled_ocsp, leaf)
+    return result
+
+
+def _parse_sent(certificates: list[bytes], problems: list[Problem]) -> list[x509.Certificate]:
+    """The certificates that parse, in the order sent; each one that does not is a problem."""
     parsed: list[x509.Certificate] = []
     for index, der in enumerate(certificates):
         try:
@@ -304,276 +343,222 @@ def validate(
                     f"certificate {index} cannot be parsed: {error_text(exc)}",
                 )
             )
-    if not parsed:
-        problems.append(
-            Problem("no_certificate", "the server sent no certificate that can be read")
-        )
-        return result
-    leaf = parsed[0]
-    lent_certs = _loadable(lent)
+    return parsed
 
-    # -- the path, walked issuer by issuer ---------------------------------------------
-    path = [leaf]
-    used = {0}
-    walk = [0]  # indices of the sent certificates, in path order
-    current = leaf
-    while len(path) < 10:
-        if self_signed(current):
-            result.path_in_store = store.contains(current)
-            break
-        candidates = [
-            (i, c) for i, c in enumerate(parsed) if i not in used and c.subject == current.issuer
-        ]
-        found = next(((i, c) for i, c in candidates if signed_by(current, c)), None)
-        if found is not None:
-            used.add(found[0])
-            walk.append(found[0])
-            path.append(found[1])
-            current = found[1]
-            continue
-        borrowed = next(
-            (
-                c
-                for c in lent_certs
-                if c not in path and c.subject == current.issuer and signed_by(current, c)
-            ),
-            None,
-        )
-        if borrowed is not None:
-            path.append(borrowed)
-            current = borrowed
-            continue
-        root = next((r for r in store.by_subject(current.issuer) if signed_by(current, r)), None)
-        if root is not None:
-            path.append(root)
-            result.path_in_store = True
-            break
-        issuer_name = current.issuer.rfc4514_string()
-        result.missing_issuer = current
-        message = f"the issuer of {subject_text(current)}, {issuer_name}, was not sent"
-        if len(path) == 1:
-            # Only the leaf was sent and its issuer is no root: the classic forgotten intermediate.
-            problems.append(
-                Problem("missing_intermediate", message + ", and it is not a root of the store.")
-            )
-        else:
-            result.unknown_root = issuer_name
-        # Another connection's certificate can explain the gap, never change the verdict: only
-        # an intermediate (not a root, which a server need not send) counts.
-        elsewhere = (seen_elsewhere or {}).get(issuer_key(current))
-        if elsewhere is not None and not self_signed(elsewhere) and signed_by(current, elsewhere):
-            problems.append(
-                Problem(
-                    "intermediate_elsewhere_in_capture",
-                    f"{issuer_name} does appear in another connection of this capture, as an "
-                    f"intermediate CA issued by {elsewhere.issuer.rfc4514_string()}: the server "
-                    "forgot it here, and clients that cached it will still connect.",
-                )
-            )
-        break
-    result.path = path
-    if walk != sorted(walk):
-        problems.append(
-            Problem(
-                "wrong_order",
-                "the certificates were not sent leaf first, each followed by its issuer",
-            )
-        )
-    extra = [parsed[i] for i in range(len(parsed)) if i not in used]
-    if extra:
-        problems.append(
-            Problem(
-                "extra_certificates",
-                f"{plural(len(extra), 'certificate')} sent that are not on the path: "
-                + "; ".join(subject_text(c) for c in extra[:3]),
-            )
-        )
-    top = path[-1]
-    if self_signed(leaf) and len(path) == 1:
-        problems.append(
-            Problem("self_signed", f"the leaf, {subject_text(leaf)}, is signed by itself")
-        )
-    if not result.path_in_store and not any(p.code == "missing_intermediate" for p in problems):
-        end = result.unknown_root or subject_text(top)
-        problems.append(
-            Problem(
-                "untrusted_root",
-                f"the chain ends at {end}, which is not in today's {store.name} trust store "
-                "(a root that was trusted when the capture was made and has left the store since "
-                "is reported the same way)",
-            )
-        )
 
-    # -- each certificate on the path ----------------------------------------------------
-    result.validity_at = len(problems)
-    problems.extend(validity_problems(path, at, at_capture=at_capture))
+def _take_walk(result: Validation, walk: Walk) -> None:
+    result.path = walk.path
+    result.path_in_store = walk.in_store
+    result.unknown_root = walk.unknown_root
+    result.missing_issuer = walk.missing_issuer
+    result.problems.extend(Problem(code, message) for code, message in walk.problems)
+
+
+def _certificate_problems(
+    path: list[x509.Certificate], *, anchored: bool, client: bool
+) -> list[Problem]:
+    """Each certificate on the path, by its place: readable extensions, a signature hash that
+    is not broken (a trust anchor's own signature is never checked), a CA's right to issue,
+    a leaf's purpose."""
+    problems = []
     for depth, cert in enumerate(path):
-        try:
-            cert.extensions  # noqa: B018 - parsed lazily: a bad one raises here, not later
-        except DECODE_ERRORS as exc:
-            problems.append(
-                Problem(
-                    "malformed_extension",
-                    f"{subject_text(cert)} has extensions that cannot be read: {error_text(exc)}",
-                )
-            )
-        anchor = depth == len(path) - 1 and result.path_in_store
-        if not anchor:
-            try:
-                hash_alg = cert.signature_hash_algorithm
-            except UnsupportedAlgorithm:
-                hash_alg = None
-            if hash_alg is not None and hash_alg.name in ("md5", "sha1"):
-                problems.append(
-                    Problem(
-                        "weak_signature",
-                        f"{subject_text(cert)} is signed with {hash_alg.name.upper()}",
-                    )
-                )
-        constraints = extension(cert, x509.BasicConstraints)
-        usage = extension(cert, x509.KeyUsage)
+        problems.extend(_unreadable_extensions(cert))
+        if not (anchored and depth == len(path) - 1):
+            problems.extend(_weak_signature(cert))
         if depth > 0:
-            if constraints is None or not constraints.ca:
-                problems.append(
-                    Problem(
-                        "bad_basic_constraints",
-                        f"{subject_text(cert)} issues certificates but is not a CA",
-                    )
-                )
-            elif constraints.path_length is not None and constraints.path_length < depth - 1:
-                problems.append(
-                    Problem(
-                        "bad_basic_constraints",
-                        f"{subject_text(cert)} allows {plural(constraints.path_length, 'CA')} "
-                        "below it, "
-                        f"the path has {depth - 1}",
-                    )
-                )
-            if usage is not None and not usage.key_cert_sign:
-                problems.append(
-                    Problem(
-                        "bad_key_usage", f"{subject_text(cert)} is not allowed to sign certificates"
-                    )
-                )
+            problems.extend(_issuer_problems(cert, depth))
         else:
-            if constraints is not None and constraints.ca and len(path) > 1:
-                problems.append(
-                    Problem(
-                        "bad_basic_constraints",
-                        f"the leaf, {subject_text(cert)}, claims to be a CA",
-                    )
-                )
-            eku = extension(cert, x509.ExtendedKeyUsage)
-            purpose = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
-            if eku is not None and not (
-                purpose in eku or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in eku
-            ):
-                role = "clients (no clientAuth)" if client else "servers (no serverAuth)"
-                problems.append(
-                    Problem(
-                        "bad_key_usage", f"the leaf, {subject_text(cert)}, is not for TLS {role}"
-                    )
-                )
-    for cert, issuer in itertools.pairwise(path):
-        result.links.append(explain_signature(cert, issuer))
+            problems.extend(_leaf_problems(cert, len(path), client))
+    return problems
 
-    # -- the name ------------------------------------------------------------------------------
-    if hostname and not covers(leaf, hostname):
-        covered = ", ".join(san_texts(leaf)[:8]) or "no subjectAltName at all (the CN is ignored)"
+
+def _unreadable_extensions(cert: x509.Certificate) -> list[Problem]:
+    try:
+        cert.extensions  # noqa: B018 - parsed lazily: a bad one raises here, not later
+    except DECODE_ERRORS as exc:
+        return [
+            Problem(
+                "malformed_extension",
+                f"{subject_text(cert)} has extensions that cannot be read: {error_text(exc)}",
+            )
+        ]
+    return []
+
+
+def _weak_signature(cert: x509.Certificate) -> list[Problem]:
+    try:
+        hash_alg = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return []
+    if hash_alg is not None and hash_alg.name in ("md5", "sha1"):
+        return [
+            Problem(
+                "weak_signature", f"{subject_text(cert)} is signed with {hash_alg.name.upper()}"
+            )
+        ]
+    return []
+
+
+def _issuer_problems(cert: x509.Certificate, depth: int) -> list[Problem]:
+    """RFC 5280 §6.1.4 (k), (l) and (n): an issuer must be a CA, within its path length, and
+    allowed to sign certificates."""
+    problems = []
+    constraints = extension(cert, x509.BasicConstraints)
+    if constraints is None or not constraints.ca:
         problems.append(
             Problem(
-                "name_mismatch",
-                f"the client asked for {hostname}; the certificate covers {covered}",
+                "bad_basic_constraints",
+                f"{subject_text(cert)} issues certificates but is not a CA",
             )
         )
+    elif constraints.path_length is not None and constraints.path_length < depth - 1:
+        problems.append(
+            Problem(
+                "bad_basic_constraints",
+                f"{subject_text(cert)} allows {plural(constraints.path_length, 'CA')} "
+                "below it, "
+                f"the path has {depth - 1}",
+            )
+        )
+    usage = extension(cert, x509.KeyUsage)
+    if usage is not None and not usage.key_cert_sign:
+        problems.append(
+            Problem("bad_key_usage", f"{subject_text(cert)} is not allowed to sign certificates")
+        )
+    return problems
 
-    # -- the verdict of an RFC 5280 validator ----------------------------------------------------
-    verifier_store = store.store
-    if verifier_store is not None:
-        dns, ips = names_of(leaf)
-        subject: x509.verification.Subject | None = None
-        name = None if client else hostname or _stand_in_name(dns, ips)
-        if name:
-            try:
-                subject = x509.IPAddress(ipaddress.ip_address(name))
-            except ValueError:
-                try:
-                    subject = x509.DNSName(name)
-                except ValueError:
-                    problems.append(
-                        Problem("name_mismatch", f"{name!r} is not a valid host name to check")
-                    )
-        if subject is not None or client:
-            try:
-                builder = PolicyBuilder().store(verifier_store).time(at)
-                if max_depth is not None:
-                    builder = builder.max_chain_depth(max_depth)
-                if client:
-                    # RFC 5280 lets a client certificate name its owner in the subject alone;
-                    # the web PKI profile's demand for a subjectAltName is for servers.
-                    ee = ExtensionPolicy.webpki_defaults_ee().may_be_present(
-                        x509.SubjectAlternativeName, Criticality.AGNOSTIC, None
-                    )
-                    builder = builder.extension_policies(
-                        ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee
-                    )
-                    built = (
-                        builder.build_client_verifier().verify(leaf, parsed[1:] + lent_certs).chain
-                    )
-                else:
-                    assert subject is not None
-                    built = builder.build_server_verifier(subject).verify(leaf, parsed[1:])
-                result.trusted = True
-                if built != path:
-                    # The validator found another path than our walk (a cross-signed
-                    # intermediate, a root sent but also in the store): show the one it built.
-                    result.path = path = list(built)
-                    result.path_in_store = True
-                    result.missing_issuer = None
-                    result.unknown_root = None
-                    result.links = [explain_signature(c, i) for c, i in itertools.pairwise(path)]
-            except _VERIFY_ERRORS as exc:
-                # Our named checks may not see every reason (an unknown critical extension,
-                # a policy rule): then the validator's own words are the reason.
-                if all(p.code in ADVISORY for p in problems):
-                    text = error_text(exc)
-                    problems.append(
-                        Problem(validator_code(text), f"the path validator says: {text}")
-                    )
-    if verifier_store is not None and not result.trusted and not problems:
-        dns, ips = names_of(leaf)
-        if not client and not hostname and not dns and not ips:
-            others = san_texts(leaf)
-            names = (
-                f"no host (its subjectAltName holds only {', '.join(others[:4])})"
-                if others
-                else "none (no subjectAltName; clients ignore the CN)"
+
+def _leaf_problems(cert: x509.Certificate, path_length: int, client: bool) -> list[Problem]:
+    """A leaf under a CA that claims to be one, or whose extended key usage is not for the
+    side of TLS it was sent from (RFC 5280 §4.2.1.12)."""
+    problems = []
+    constraints = extension(cert, x509.BasicConstraints)
+    if constraints is not None and constraints.ca and path_length > 1:
+        problems.append(
+            Problem(
+                "bad_basic_constraints",
+                f"the leaf, {subject_text(cert)}, claims to be a CA",
             )
-            problems.append(
-                Problem(
-                    "name_mismatch",
-                    f"no host name was asked (no SNI) and the certificate names {names}: "
-                    "no client can match it",
-                )
+        )
+    eku = extension(cert, x509.ExtendedKeyUsage)
+    purpose = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
+    if eku is not None and not (
+        purpose in eku or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in eku
+    ):
+        role = "clients (no clientAuth)" if client else "servers (no serverAuth)"
+        problems.append(
+            Problem("bad_key_usage", f"the leaf, {subject_text(cert)}, is not for TLS {role}")
+        )
+    return problems
+
+
+def _name_problems(leaf: x509.Certificate, hostname: str | None) -> list[Problem]:
+    if not hostname or covers(leaf, hostname):
+        return []
+    covered = ", ".join(san_texts(leaf)[:8]) or "no subjectAltName at all (the CN is ignored)"
+    return [
+        Problem(
+            "name_mismatch",
+            f"the client asked for {hostname}; the certificate covers {covered}",
+        )
+    ]
+
+
+def _validator_subject(
+    leaf: x509.Certificate, hostname: str | None, client: bool, problems: list[Problem]
+) -> x509.verification.Subject | None:
+    """The name the validator checks the leaf for: none for a client's chain, the name asked,
+    else one the leaf covers; a name that is neither an address nor a DNS name is a problem."""
+    dns, ips = names_of(leaf)
+    name = None if client else hostname or _stand_in_name(dns, ips)
+    if not name:
+        return None
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        pass
+    try:
+        return x509.DNSName(name)
+    except ValueError:
+        problems.append(Problem("name_mismatch", f"{name!r} is not a valid host name to check"))
+        return None
+
+
+def _ask_validator(
+    result: Validation,
+    verifier_store: Store,
+    subject: x509.verification.Subject | None,
+    intermediates: list[x509.Certificate],
+    max_depth: int | None,
+) -> None:
+    """The verdict of an RFC 5280 validator; a server's chain when ``subject`` is given, else
+    a client's."""
+    leaf = result.path[0]
+    try:
+        builder = PolicyBuilder().store(verifier_store).time(result.checked_at)
+        if max_depth is not None:
+            builder = builder.max_chain_depth(max_depth)
+        if subject is None:
+            # RFC 5280 lets a client certificate name its owner in the subject alone;
+            # the web PKI profile's demand for a subjectAltName is for servers.
+            ee = ExtensionPolicy.webpki_defaults_ee().may_be_present(
+                x509.SubjectAlternativeName, Criticality.AGNOSTIC, None
             )
+            builder = builder.extension_policies(
+                ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee
+            )
+            built = builder.build_client_verifier().verify(leaf, intermediates).chain
         else:
-            problems.append(Problem("verification_failed", "the path validator rejected the chain"))
-    if result.trusted:
-        # The validator may build another path than the one sent; what it accepted stands,
-        # and only the problems a trusted chain can still have remain.
-        kept_before = sum(1 for p in problems[: result.validity_at] if p.code in ADVISORY)
-        problems[:] = [p for p in problems if p.code in ADVISORY]
-        result.validity_at = kept_before
-    # What the validator does not check, on the path it built (or the one walked).
-    for code, message in path_problems(result.path, anchored=result.path_in_store, client=client):
-        problems.append(Problem(code, message))
-        if code in FORBIDDING:
-            result.trusted = False
+            built = builder.build_server_verifier(subject).verify(leaf, intermediates)
+        result.trusted = True
+        if built != result.path:
+            # The validator found another path than our walk (a cross-signed
+            # intermediate, a root sent but also in the store): show the one it built.
+            result.path = list(built)
+            result.path_in_store = True
+            result.missing_issuer = None
+            result.unknown_root = None
+            result.links = [explain_signature(c, i) for c, i in itertools.pairwise(result.path)]
+    except _VERIFY_ERRORS as exc:
+        # Our named checks may not see every reason (an unknown critical extension,
+        # a policy rule): then the validator's own words are the reason.
+        if all(p.code in ADVISORY for p in result.problems):
+            text = error_text(exc)
+            result.problems.append(
+                Problem(validator_code(text), f"the path validator says: {text}")
+            )
 
-    if stapled_ocsp is not None:
-        leaf_issuer = path[1] if len(path) > 1 else None
-        result.ocsp = check_stapled_ocsp(stapled_ocsp, leaf, leaf_issuer, at)
-        if result.ocsp.status == "revoked":
-            result.trusted = False  # a client that reads the staple refuses the connection
-        problems.extend(Problem(code, message) for code, message in result.ocsp.problems)
-    return result
+
+def _why_rejected(leaf: x509.Certificate, hostname: str | None, client: bool) -> Problem:
+    """The reason when the validator refused and none of our checks found one."""
+    dns, ips = names_of(leaf)
+    if client or hostname or dns or ips:
+        return Problem("verification_failed", "the path validator rejected the chain")
+    others = san_texts(leaf)
+    names = (
+        f"no host (its subjectAltName holds only {', '.join(others[:4])})"
+        if others
+        else "none (no subjectAltName; clients ignore the CN)"
+    )
+    return Problem(
+        "name_mismatch",
+        f"no host name was asked (no SNI) and the certificate names {names}: "
+        "no client can match it",
+    )
+
+
+def _keep_advisory(result: Validation) -> None:
+    """The validator may build another path than the one sent; what it accepted stands,
+    and only the problems a trusted chain can still have remain."""
+    problems = result.problems
+    kept_before = sum(1 for p in problems[: result.validity_at] if p.code in ADVISORY)
+    problems[:] = [p for p in problems if p.code in ADVISORY]
+    result.validity_at = kept_before
+
+
+def _check_staple(result: Validation, stapled_ocsp: bytes, leaf: x509.Certificate) -> None:
+    leaf_issuer = result.path[1] if len(result.path) > 1 else None
+    result.ocsp = check_stapled_ocsp(stapled_ocsp, leaf, leaf_issuer, result.checked_at)
+    if result.ocsp.status == "revoked":
+        result.trusted = False  # a client that reads the staple refuses the connection
+    result.problems.extend(Problem(code, message) for code, message in result.ocsp.problems)

@@ -1,0 +1,376 @@
+"""Capture-wide judgement in one place: a capture read with its options gives its
+connections judged in order, and once read, its closing notes as data.
+
+Every command that reads a capture (`show`, `certs`, `decrypt`, `report`, `connect`,
+`extract`) reads it through ``Reading``, so that a connection gets the same verdict
+whichever command shows it: its chain checked against the roots given and against the
+certificates the capture's earlier connections sent (connections left out by a filter
+still lend theirs), revocation when asked, the key log's match counted, the
+forward-secrecy tally and resumption savings kept. What is printed, and where, is the
+command line's business (cli/); the option values arrive here as plain values, and an
+unusable one is an ``OptionError`` naming its option.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from cryptography import x509
+
+from tlslens._text import plural, safe_text
+from tlslens.bounds import DEFAULT_LIMITS, Limits
+from tlslens.errors import KeyFileError, OptionError
+from tlslens.explain import ForwardSecrecyTally, ResumptionSavings, late_intermediate_lines
+from tlslens.keys.files import add_keylog_file, load_rsa_key, parse_key_argument
+from tlslens.keys.store import KeyStore
+from tlslens.model import CaptureSummary, Connection, Finding
+from tlslens.pipeline import read_capture
+from tlslens.x509 import ChainChecker, TrustStore, Validation
+from tlslens.x509.validate import quiet
+
+Warn = Callable[[str], None]  # a line for the user (already safe to print)
+
+
+class Revoker(Protocol):
+    """Online revocation answers for a trust path (net.revocation.RevocationChecker)."""
+
+    def check_path(self, path: list[x509.Certificate], at: datetime) -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class Judge:
+    """How connections are judged, whatever the capture: the chain checker the trust
+    options made (None: chains are not judged, as `decrypt` does) and where revocation is
+    asked (None: it is not)."""
+
+    checker: ChainChecker | None = None
+    revoker: Revoker | None = None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The connections a command shows: --connection N, --server [HOST][:PORT] and --sni
+    NAME (shell wildcards) together; nothing given takes every connection."""
+
+    number: int | None = None
+    server: tuple[str, int | None] | None = None
+    sni: str | None = None
+
+    def takes(self, conn: Connection) -> bool:
+        if self.number is not None and conn.id != self.number:
+            return False
+        if self.server is not None:
+            host, port = self.server
+            ip = str(conn.server).rsplit(":", 1)[0].strip("[]")
+            if host and host != ip and host != (conn.sni or ""):
+                return False
+            if port is not None and conn.server.port != port:
+                return False
+        sni = self.sni
+        return not (sni is not None and not fnmatch.fnmatch((conn.sni or "").lower(), sni.lower()))
+
+
+@dataclass(frozen=True)
+class ClosingNotes:
+    """What is said of a capture once it has been read, beyond its connections. Lines are
+    safe to print; each command chooses which it prints and where."""
+
+    problems: list[Finding]  # the capture's own findings (not any one connection's)
+    # Intermediates that only a later connection sent: verdicts were given before.
+    late_intermediates: list[str]
+    no_such_connection: str | None  # --connection N named no connection of the capture
+    key_log_unmatched: str | None  # a key log given for other connections
+    forward_secrecy: list[str]  # which sessions the RSA key opened (with --rsa-key only)
+    resumption_savings: list[str]
+    shown: int  # connections the selection took
+
+
+class Reading:
+    """One capture read with the options of a command: iterating it yields the selected
+    connections in first-packet order, numbered, with ``resumed_from`` and their chains
+    judged; ``notes()`` then gives the closing notes, and ``summary`` the pass.
+
+    Iteration raises CaptureError when the file is not a capture and OSError when it
+    cannot be read, as ``pipeline.read_capture`` does. ``passed_over`` receives, after the
+    judge has seen them, the connections the selection leaves out (a plaintext sink's owner
+    lets their bytes go).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        judge: Judge,
+        *,
+        keys: KeyStore | None = None,
+        selection: Selection | None = None,
+        passed_over: Callable[[Connection], None] | None = None,
+        sink: Callable[[int, str, bytes], None] | None = None,
+        records: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
+        stream: BinaryIO | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.judge = judge
+        self.keys = keys
+        self.selection = selection or Selection()
+        self.passed_over = passed_over
+        self.sink = sink
+        self.records = records
+        self.limits = limits
+        self.stream = stream
+        self.summary = CaptureSummary(file=str(path))
+        # "Elsewhere in the capture" means this capture: the pool starts empty.
+        self.chains = judge.checker.fresh() if judge.checker is not None else None
+        self.tally = ForwardSecrecyTally()
+        self.savings = ResumptionSavings()
+        self.shown = 0
+
+    def __iter__(self) -> Iterator[Connection]:
+        return self.connections()
+
+    def connections(
+        self,
+        on_progress: Callable[[int], None] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> Iterator[Connection]:
+        """The selected connections, judged; ``on_progress`` gets the bytes read so far,
+        and ``clock`` (seconds) makes the time budget of ``limits`` count."""
+        capture = read_capture(
+            self.path,
+            on_progress=on_progress,
+            keys=self.keys,
+            plaintext_sink=self.sink,
+            records=self.records,
+            stream=self.stream,
+            limits=self.limits,
+            clock=clock,
+        )
+        self.summary = capture.summary
+        chains, revoker = self.chains, self.judge.revoker
+        for conn in capture:
+            _count_key_log_match(capture.summary, conn)
+            if not self.selection.takes(conn):
+                if chains is not None:
+                    chains.observe([cert.der for cert in conn.certificates], conn.id)
+                self.tally.learn(conn)
+                if self.passed_over is not None:
+                    self.passed_over(conn)
+                continue
+            self.shown += 1
+            self.tally.add(conn)
+            self.savings.add(conn)
+            if chains is not None:
+                check_chain(chains, conn, revoker)
+            yield conn
+
+    def notes(self) -> ClosingNotes:
+        """What is said once the capture has been read whole."""
+        summary, number = self.summary, self.selection.number
+        missing = None
+        if number is not None and not 1 <= number <= summary.tls_connections:
+            missing = (
+                f"there is no connection {number}; the capture holds "
+                f"{plural(summary.tls_connections, 'TLS connection')}, numbered from 1 "
+                "(--connection)"
+            )
+        unmatched = None
+        if summary.client_randoms and not summary.key_log_matched:
+            unmatched = (
+                f"the key log matched 0 of {summary.client_randoms} client randoms: its "
+                "secrets are for other connections (another capture, or another run of the "
+                "client)"
+            )
+        late = self.chains.late if self.chains is not None else []
+        rsa = self.keys is not None and bool(self.keys.rsa_keys)
+        return ClosingNotes(
+            problems=list(summary.problems),
+            late_intermediates=[safe_text(line) for line in late_intermediate_lines(late)],
+            no_such_connection=missing,
+            key_log_unmatched=unmatched,
+            forward_secrecy=[safe_text(line) for line in self.tally.lines()] if rsa else [],
+            resumption_savings=[safe_text(line) for line in self.savings.lines()],
+            shown=self.shown,
+        )
+
+
+def _count_key_log_match(summary: CaptureSummary, conn: Connection) -> None:
+    """Whether the key log has a line for this connection's client random, counted over
+    every connection, shown or not (nothing when no key log was given or no ClientHello
+    was seen)."""
+    dec = conn.decryption
+    if dec is None or not dec.client_random or not dec.store.keylog.secrets:
+        return
+    summary.client_randoms += 1
+    summary.key_log_matched += bool(dec.store.keylog.knows(dec.client_random))
+
+
+def check_chain(checker: ChainChecker, conn: Connection, revoker: Revoker | None = None) -> None:
+    """The verdicts on ``conn``'s chains, set on it (the client's only when it sent one)."""
+    validation, client = verdicts(
+        checker,
+        [cert.der for cert in conn.certificates],
+        [cert.der for cert in conn.client_certificates or []],
+        sni=conn.sni,
+        at=conn.start_time,
+        stapled_ocsp=conn.stapled_ocsp,
+        conn_id=conn.id,
+        revoker=revoker,
+    )
+    conn.validation = validation
+    if conn.client_certificates:
+        conn.client_validation = client
+
+
+def verdicts(
+    checker: ChainChecker,
+    certificates: list[bytes],
+    client_certificates: list[bytes],
+    *,
+    sni: str | None,
+    at: datetime,
+    stapled_ocsp: bytes | None,
+    conn_id: int,
+    revoker: Revoker | None = None,
+) -> tuple[Validation | None, Validation | None]:
+    """The server chain's verdict and the client chain's, as of ``at``."""
+    validation = checker.check(
+        certificates, sni=sni, at=at, stapled_ocsp=stapled_ocsp, conn_id=conn_id
+    )
+    client = (
+        checker.check_client(client_certificates, at=at, lent=certificates)
+        if client_certificates
+        else None
+    )
+    if revoker is not None and validation is not None and len(validation.path) > 1:
+        validation.add_revocation(revoker.check_path(validation.path, validation.checked_at))
+    return validation, client
+
+
+SHOWN_KEYLOG_PROBLEMS = 5
+
+
+def secrets_given(
+    keylogs: Sequence[Path],
+    rsa_keys: Sequence[str],
+    psk: str | None,
+    *,
+    warn: Warn,
+    keylog_option: str = "--keylog",
+) -> KeyStore | None:
+    """The secrets given (None: none was), read before any capture is.
+
+    A file that cannot be used is an OptionError naming its option (``keylog_option`` for
+    the key logs); bad lines of a key log are said through ``warn``, the first few with
+    their numbers, then counted."""
+    if not keylogs and not rsa_keys and not psk:
+        return None
+    store = KeyStore()
+    for path in keylogs:
+        try:
+            add_keylog_file(store, path)
+        except KeyFileError as exc:
+            raise OptionError(keylog_option, safe_text(str(exc))) from exc
+    keylog = store.keylog
+    for problem in keylog.problems[:SHOWN_KEYLOG_PROBLEMS]:
+        warn(safe_text(str(problem)))
+    if keylog.problem_count > SHOWN_KEYLOG_PROBLEMS:
+        warn(
+            "... and "
+            f"{plural(keylog.problem_count - SHOWN_KEYLOG_PROBLEMS, 'more key log line')} "
+            f"that cannot be used; {plural(len(keylog), 'usable secret')} in all"
+        )
+    for argument in rsa_keys:
+        path_text, password = parse_key_argument(argument)
+        try:
+            store.rsa_keys.append(load_rsa_key(path_text, password))
+        except KeyFileError as exc:
+            raise OptionError("--rsa-key", safe_text(str(exc))) from exc
+    if psk:
+        try:
+            store.psk = bytes.fromhex(psk)
+        except ValueError as exc:
+            raise OptionError("--psk", f"{safe_text(psk)!r} is not a hex string") from exc
+    if not store:
+        warn("no usable secret in what was given: no connection can be decrypted")
+    return store
+
+
+SYSTEM_STORE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def checker_given(
+    trust_store: str,
+    cas: Sequence[Path],
+    host: str | None,
+    at_text: str | None,
+    *,
+    warn: Warn,
+    client_cas: Sequence[Path] = (),
+) -> ChainChecker:
+    """The chain checker the trust options make: the roots (``mozilla``, ``system`` or
+    ``none``) and the extra ones, the name to check, the time (ISO 8601) and the client
+    roots. A store that cannot be read is said through ``warn`` and trusts nothing; a bad
+    --ca, --at or --client-ca is an OptionError."""
+    store = TrustStore("none")
+    try:
+        if trust_store == "mozilla":
+            import certifi
+
+            store = TrustStore.from_pem("mozilla", Path(certifi.where()).read_bytes())
+        elif trust_store == "system":
+            store = TrustStore.from_pem("system", SYSTEM_STORE.read_bytes())
+    except (OSError, ValueError) as exc:
+        warn(f"trust store {trust_store}: cannot be read ({exc}); no roots are trusted")
+    extra = _certificates(cas, "--ca")
+    if extra:
+        store = store.extended(f"{store.name}+ca", extra)
+    at = None
+    if at_text:
+        try:
+            at = datetime.fromisoformat(at_text.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise OptionError("--at", f"{at_text!r} is not an ISO 8601 time") from exc
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+    client_roots = _certificates(client_cas, "--client-ca")
+    client_store = TrustStore("client-ca", client_roots) if client_roots else None
+    return ChainChecker(store, host=host, at=at, client_store=client_store)
+
+
+@quiet
+def _certificates(paths: Sequence[Path], option: str) -> list[x509.Certificate]:
+    """Every certificate of the PEM or DER files an option names; a bad one is an
+    OptionError."""
+    found: list[x509.Certificate] = []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+            if b"-----BEGIN" in data:
+                found.extend(x509.load_pem_x509_certificates(data))
+            else:
+                found.append(x509.load_der_x509_certificate(data))
+        except (OSError, ValueError, x509.InvalidVersion) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise OptionError(
+                option,
+                f"{safe_text(str(path))}: not a usable certificate ({safe_text(reason)})",
+            ) from exc
+    return found
+
+
+__all__ = [
+    "ClosingNotes",
+    "Judge",
+    "Reading",
+    "Revoker",
+    "Selection",
+    "check_chain",
+    "checker_given",
+    "secrets_given",
+    "verdicts",
+]
