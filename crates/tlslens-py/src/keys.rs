@@ -5,6 +5,8 @@
 //! Python); the bytes cross once each way. Errors become tlslens' own exceptions
 //! (`DecryptError`, `UnsupportedCipherError`), so that callers catch what they caught before.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
@@ -389,7 +391,8 @@ impl RecordProtection {
     }
 
     /// Decrypt and check one record: (real content type, plaintext). Raises DecryptError
-    /// when it does not authenticate.
+    /// when it does not authenticate. A panic in the core (a bug) is caught here and told
+    /// as that record's DecryptError, so that it becomes a finding where the record is.
     fn open_record<'py>(
         &mut self,
         py: Python<'py>,
@@ -397,9 +400,17 @@ impl RecordProtection {
         version: u16,
         body: &[u8],
     ) -> PyResult<(u8, Bound<'py, PyBytes>)> {
-        match self.0.open(ctype, version, body) {
-            Ok((real, plain)) => Ok((real, bytes(py, &plain))),
-            Err(err) => Err(decrypt_error(py, err.0)),
+        let protection = &mut self.0;
+        match catch_unwind(AssertUnwindSafe(|| protection.open(ctype, version, body))) {
+            Ok(Ok((real, plain))) => Ok((real, bytes(py, &plain))),
+            Ok(Err(err)) => Err(decrypt_error(py, err.0)),
+            Err(panic) => Err(decrypt_error(
+                py,
+                format!(
+                    "internal error in record protection ({})",
+                    super::flows::panic_text(panic.as_ref())
+                ),
+            )),
         }
     }
 
