@@ -297,3 +297,32 @@ def test_wrong_application_secrets_are_no_integrity_failures(tmp_path: Path) -> 
         assert decryption["status"] == "no_secret"
         assert decryption["records_failed_integrity"] == {"c2s": 0, "s2c": 0}
         assert "open no record of this connection" in str(decryption["reason"])
+
+
+def test_tls13_secret_shorter_than_the_hash_is_left_out(tmp_path: Path) -> None:
+    """A TLS 1.3 key-log secret shorter than the suite's hash cannot be a PRK of HKDF-Expand
+    (RFC 5869 §2.3): it is told as such, not derived from, and the TLS 1.2 connection
+    beside it still decrypts."""
+    demo = CAPTURES / "demo-tls12-tls13.keys"
+    lines = []
+    for line in demo.read_text().splitlines():
+        label, random, secret = line.split()
+        if label != "CLIENT_RANDOM":
+            secret = secret[:32]  # 16 bytes, fewer than SHA-384's 48
+        lines.append(f"{label} {random} {secret}")
+    short = tmp_path / "short.keys"
+    short.write_text("\n".join(lines) + "\n")
+    by_version = {
+        data["version"]: data["decryption"]
+        for data in (
+            connection_to_json(conn)
+            for conn in tlslens.read_capture(
+                CAPTURES / "demo-tls12-tls13.pcapng", keys=_store(short)
+            )
+        )
+    }
+    tls13 = by_version["TLS 1.3"]
+    assert tls13["status"] == "no_secret"
+    assert tls13["records_failed_integrity"] == {"c2s": 0, "s2c": 0}
+    assert "has 16 bytes, fewer than SHA384 makes" in tls13["reason"]
+    assert by_version["TLS 1.2"]["status"] == "decrypted"

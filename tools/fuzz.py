@@ -38,11 +38,11 @@ def _targets() -> dict[str, Callable[[bytes], None]]:
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from tlslens._core import RecordReader, decode_tcp
+    from tlslens._core import RecordProtection, RecordReader, decode_tcp
     from tlslens.capture import CaptureReader
     from tlslens.decrypt.h2wire import read_http2
     from tlslens.decrypt.http import read_http1, summarize
-    from tlslens.decrypt.protection import RecordProtection, cipher_spec
+    from tlslens.decrypt.suites import cipher_spec
     from tlslens.errors import TLSLensError
     from tlslens.explain.fields import message_fields
     from tlslens.handshake import extensions as ext

@@ -583,3 +583,117 @@ class Session:
     def may_give_up(self, side: int) -> bool: ...
     @property
     def ignored(self) -> bool: ...
+# -- key schedules and record protection (crates/tlslens-py/src/keys.rs) -------------------
+# Hashes are named as the cipher suite registry names them: MD5, SHA (SHA-1), SHA1, SHA224,
+# SHA256, SHA384, SHA512, SM3; another name raises ValueError.
+
+def digest(name: str, data: bytes) -> bytes: ...
+def tls_prf(
+    version: int, prf_hash: str, secret: bytes, label: bytes, seed: bytes, length: int
+) -> bytes:
+    """The PRF of ``version``: MD5 xor SHA-1 before TLS 1.2, the suite's hash after."""
+
+def ssl3_prf(secret: bytes, seed: bytes, length: int) -> bytes:
+    """SSL 3.0's key derivation (RFC 6101 §6.1)."""
+
+def master_secret(
+    version: int,
+    prf_hash: str,
+    pre_master_secret: bytes,
+    client_random: bytes,
+    server_random: bytes,
+    session_hash: bytes | None = None,
+) -> bytes:
+    """RFC 5246 §8.1; with ``session_hash`` the extended master secret of RFC 7627."""
+
+def key_block(
+    version: int,
+    prf_hash: str,
+    master: bytes,
+    client_random: bytes,
+    server_random: bytes,
+    mac_len: int,
+    key_len: int,
+    iv_len: int,
+    export_lens: tuple[int, int] | None = None,
+) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes]:
+    """RFC 5246 §6.3: (client MAC key, server MAC key, client key, server key, client IV,
+    server IV); export suites' keys and IVs stretched to ``export_lens`` (key, IV bytes)."""
+
+def session_hash(version: int, prf_hash: str, transcript: bytes) -> bytes:
+    """RFC 7627 §3: MD5 + SHA-1 of the transcript before TLS 1.2, the suite's hash after."""
+
+def finished_matches(
+    version: int, prf_hash: str, master: bytes, label: bytes, transcript: bytes, verify_data: bytes
+) -> bool:
+    """Whether a TLS 1.0-1.2 (or SSL 3.0) Finished's verify_data is the one computed
+    (compared in constant time)."""
+
+def hkdf_extract(name: str, salt: bytes, ikm: bytes) -> bytes: ...
+def hkdf_expand_label(name: str, secret: bytes, label: bytes, context: bytes, length: int) -> bytes:
+    """RFC 8446 §7.1. Raises DecryptError for a secret shorter than the hash."""
+
+def derive_secret(name: str, secret: bytes, label: bytes, messages: bytes) -> bytes: ...
+def traffic_keys(name: str, secret: bytes, key_len: int, iv_len: int) -> tuple[bytes, bytes]:
+    """RFC 8446 §7.3: (write key, write IV) of a traffic secret."""
+
+def next_traffic_secret(name: str, secret: bytes) -> bytes:
+    """RFC 8446 §7.2: the traffic secret after a KeyUpdate."""
+
+def tls13_finished_matches(
+    name: str, base_key: bytes, transcript_hash: bytes, verify_data: bytes
+) -> bool:
+    """RFC 8446 §4.4.4: whether verify_data is HMAC(finished_key, transcript hash), checked
+    in constant time."""
+
+@final
+class CipherSpec:
+    """What the records of a cipher suite need."""
+
+    @property
+    def cipher(self) -> str: ...
+    @property
+    def kind(self) -> str:
+        """``aead``, ``block``, ``stream`` or ``null``."""
+    @property
+    def key_len(self) -> int: ...
+    @property
+    def iv_len(self) -> int:
+        """Key block IV bytes (TLS 1.2 AEAD salt, CBC IV) or the TLS 1.3 nonce."""
+    @property
+    def block_size(self) -> int: ...
+    @property
+    def tag_len(self) -> int: ...
+    @property
+    def mac_len(self) -> int: ...
+    @property
+    def export_key_len(self) -> int:
+        """Export suites: the length the 5-byte secret key is stretched to."""
+
+def cipher_spec(name: str, cipher: str, mac: str, tls13: bool, version: int) -> CipherSpec:
+    """Raises UnsupportedCipherError, saying why the suite's records cannot be opened."""
+
+@final
+class RecordProtection:
+    """One direction's record protection: keys, IV chaining, sequence number."""
+
+    def __init__(
+        self,
+        spec: CipherSpec,
+        *,
+        version: int,
+        key: bytes,
+        iv: bytes,
+        mac_key: bytes = b"",
+        encrypt_then_mac: bool = False,
+        tls13: bool = False,
+    ) -> None: ...
+    def open_record(self, ctype: int, version: int, body: bytes) -> tuple[int, bytes]:
+        """(real content type, plaintext); raises DecryptError when it does not authenticate."""
+    @property
+    def spec(self) -> CipherSpec: ...
+    @property
+    def seq(self) -> int:
+        """The sequence number of the next record."""
+    @seq.setter
+    def seq(self, seq: int) -> None: ...

@@ -5,4 +5,6 @@ pub mod capture;
 pub mod flows;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod keys;
+pub mod protection;
 pub mod records;

@@ -47,3 +47,12 @@ fn session_corpus_replays_without_a_crash() {
     let replayed = replay("session", tlslens_core::records::fuzzing::session);
     assert!(replayed > 10, "the session corpus holds {replayed} inputs");
 }
+
+#[test]
+fn protection_corpus_replays_without_a_crash() {
+    let replayed = replay("protection", tlslens_core::fuzzing::protection);
+    assert!(
+        replayed > 10,
+        "the protection corpus holds {replayed} inputs"
+    );
+}

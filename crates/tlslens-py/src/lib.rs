@@ -8,6 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 mod flow_events;
 mod flows;
+mod keys;
 mod records;
 mod session;
 
@@ -173,6 +174,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CaptureReader>()?;
     m.add_class::<FrameBatch>()?;
     flows::register(m)?;
+    keys::register(m)?;
     records::register(m)?;
     session::register(m)?;
     Ok(())

@@ -31,7 +31,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from tlslens import registry
+from tlslens import _core, registry
+from tlslens._core import CipherSpec, RecordProtection
 from tlslens.decrypt import parts
 from tlslens.decrypt.parts import (
     APPLICATION_DATA,
@@ -42,11 +43,10 @@ from tlslens.decrypt.parts import (
     NO_SECRET,
     S2C,
 )
-from tlslens.decrypt.protection import CipherSpec, RecordProtection, cipher_spec
+from tlslens.decrypt.suites import cipher_spec, key_block
 from tlslens.errors import DecryptError, UnsupportedCipherError
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
-from tlslens.keys import hkdf, prf
 from tlslens.keys.keylog import CLIENT_RANDOM, EARLY
 from tlslens.keys.store import KeyStore
 
@@ -112,7 +112,6 @@ class ConnectionDecryptor:
         self.client_ticket = b""
         self.session_id = b""
         self.early: RecordProtection | None = None
-        self.early_secret: bytes | None = None
         self.early_suite: registry.CipherSuiteInfo | None = None
         self.early_active = False
         # DEFLATE (compression method 1, RFC 3749): one zlib stream per direction.
@@ -147,7 +146,6 @@ class ConnectionDecryptor:
                 self.client_version = message.legacy_version
                 ticket = ext.find(message.extensions, ext.SESSION_TICKET)
                 self.client_ticket = ticket.data if ticket else b""
-                self.early_secret = self.store.keylog.get(EARLY, self.client_random)
                 suites = [s for s in message.cipher_suites if (s >> 8) == 0x13]
                 self.early_suite = registry.CIPHER_SUITES.get(suites[0]) if suites else None
             self._append(raw)
@@ -161,7 +159,7 @@ class ConnectionDecryptor:
             self.hrr_seen = True
             info = registry.CIPHER_SUITES.get(message.cipher_suite)
             name = info.prf_hash if info and info.prf_hash else "SHA256"
-            first = prf.digest(name, bytes(self.transcript))
+            first = _core.digest(name, bytes(self.transcript))
             self.transcript = bytearray(bytes([hs.MESSAGE_HASH, 0, 0, len(first)]) + first)
             self._append(raw)
             return
@@ -181,7 +179,7 @@ class ConnectionDecryptor:
 
     def transcript_hash(self) -> bytes:
         """The hash of the handshake so far, with the suite's hash (RFC 8446 §4.4.1)."""
-        return prf.digest(self.hash_name, bytes(self.transcript))
+        return _core.digest(self.hash_name, bytes(self.transcript))
 
     @property
     def derivation(self) -> list[tuple[str, bytes]]:
@@ -293,9 +291,9 @@ class ConnectionDecryptor:
         self.derivation.append(("pre_master_secret", premaster))
         session_hash = None
         if self.extended_master_secret:
-            session_hash = prf.session_hash(self.version, self.hash_name, bytes(self.transcript))
+            session_hash = _core.session_hash(self.version, self.hash_name, bytes(self.transcript))
             self.derivation.append(("session_hash", session_hash))
-        master = prf.derive_master_secret(
+        master = _core.master_secret(
             self.version,
             self.hash_name,
             premaster,
@@ -311,44 +309,16 @@ class ConnectionDecryptor:
         self.source = self.derivations[-1].source = source
         self.derivation.append(("master_secret", master))
         spec = self.spec
-        mac_len = spec.mac_len if spec.kind != "aead" else 0
-        block = prf.derive_key_block(
-            self.version,
-            self.hash_name,
-            master,
-            self.client_random,
-            self.server_random,
-            mac_len=mac_len,
-            key_len=spec.key_len,
-            iv_len=spec.iv_len,
-        )
-        if spec.export_key_len:
-            block = prf.derive_export_keys(
-                self.version,
-                block,
-                self.client_random,
-                self.server_random,
-                key_len=spec.export_key_len,
-                iv_len=spec.block_size,
-            )
-        for name in (
-            "client_write_mac_key",
-            "server_write_mac_key",
-            "client_write_key",
-            "server_write_key",
-            "client_write_iv",
-            "server_write_iv",
-        ):
-            value = getattr(block, name)
-            if value:
-                self.derivation.append((name, value))
+        randoms = (self.client_random, self.server_random)
+        block = key_block(spec, self.version, self.hash_name, master, randoms)
+        self.derivation.extend((name, value) for name, value in block.items() if value)
         for direction, prefix in ((C2S, "client"), (S2C, "server")):
             self.pending[direction] = RecordProtection(
                 spec,
                 version=self.version,
-                key=getattr(block, f"{prefix}_write_key"),
-                iv=getattr(block, f"{prefix}_write_iv"),
-                mac_key=getattr(block, f"{prefix}_write_mac_key"),
+                key=block[f"{prefix}_write_key"],
+                iv=block[f"{prefix}_write_iv"],
+                mac_key=block[f"{prefix}_write_mac_key"],
                 encrypt_then_mac=self.encrypt_then_mac,
             )
         self.status = DECRYPTED
@@ -365,31 +335,30 @@ class ConnectionDecryptor:
     def _tls13_protection(self, prefix: str, secret: bytes) -> RecordProtection:
         """The record protection of a traffic secret; the derivation is kept to be shown."""
         assert self.spec is not None and self.version is not None
-        keys = hkdf.derive_traffic_keys(self.hash_name, secret, self.spec.key_len, 12)
+        key, iv = _core.traffic_keys(self.hash_name, secret, self.spec.key_len, 12)
         self.derivation.append((f"{prefix}_traffic_secret", secret))
-        self.derivation.append((f"{prefix}_write_key", keys.key))
-        self.derivation.append((f"{prefix}_write_iv", keys.iv))
-        return RecordProtection(
-            self.spec, version=self.version, key=keys.key, iv=keys.iv, tls13=True
-        )
+        self.derivation.append((f"{prefix}_write_key", key))
+        self.derivation.append((f"{prefix}_write_iv", iv))
+        return RecordProtection(self.spec, version=self.version, key=key, iv=iv, tls13=True)
 
     def open_early(self, version: int, body: bytes) -> tuple[int, bytes] | None:
         """A 0-RTT record (before the ServerHello), with the client early traffic secret
         and the cipher suite of the PSK (taken to be the first TLS 1.3 suite offered)."""
         self.early_seen = True
         if self.early is None:
-            if self.early_secret is None or self.early_suite is None:
+            if self.early_suite is None:
+                return None
+            name = self.early_suite.prf_hash or "SHA256"
+            secret = self._tls13_secret(EARLY, name)
+            if secret is None:
                 return None
             try:
                 spec = cipher_spec(self.early_suite, 0x0304)
             except UnsupportedCipherError:
                 return None
-            name = self.early_suite.prf_hash or "SHA256"
-            keys = hkdf.derive_traffic_keys(name, self.early_secret, spec.key_len, 12)
-            self.early = RecordProtection(
-                spec, version=0x0304, key=keys.key, iv=keys.iv, tls13=True
-            )
-            self.derivation.append(("client_early_traffic_secret", self.early_secret))
+            key, iv = _core.traffic_keys(name, secret, spec.key_len, 12)
+            self.early = RecordProtection(spec, version=0x0304, key=key, iv=iv, tls13=True)
+            self.derivation.append(("client_early_traffic_secret", secret))
             if self.source is None:
                 self.source = self.derivations[-1].source = self.store.keylog.origin(
                     EARLY, self.client_random
@@ -400,10 +369,9 @@ class ConnectionDecryptor:
     def _tls13_handshake_keys(self) -> None:
         """Each direction's handshake keys from its own secret; a direction without one
         gets its application keys to try (see Strategy)."""
-        log = self.store.keylog
         for direction in (C2S, S2C):
             label = f"{_SIDE[direction]}_HANDSHAKE_TRAFFIC_SECRET"
-            secret = log.get(label, self.client_random)
+            secret = self._tls13_secret(label, self.hash_name)
             if secret is None:
                 self.trial[direction] = self._application_keys(direction)
                 continue
@@ -418,6 +386,19 @@ class ConnectionDecryptor:
             else:
                 self.active[S2C] = protection
 
+    def _tls13_secret(self, label: str, hash_name: str) -> bytes | None:
+        """A TLS 1.3 secret of the key log, if it can be this suite's: HKDF-Expand takes
+        no key shorter than the hash (RFC 5869 §2.3), so a shorter one is told and left
+        out rather than derived from."""
+        secret = self.store.keylog.get(label, self.client_random)
+        if secret is not None and len(secret) < len(_core.digest(hash_name, b"")):
+            self.reason = (
+                f"the key log's {label} has {len(secret)} bytes, fewer than {hash_name} "
+                "makes: it is not this connection's"
+            )
+            return None
+        return secret
+
     def _found(self, label: str) -> None:
         """A secret of this connection was found: where the first came from is its source."""
         if self.source is None:
@@ -430,7 +411,7 @@ class ConnectionDecryptor:
         """TLS 1.3: the record protection of a direction's first application traffic
         secret, if the key log holds it."""
         label = f"{_SIDE[direction]}_TRAFFIC_SECRET_0"
-        secret = self.store.keylog.get(label, self.client_random)
+        secret = self._tls13_secret(label, self.hash_name)
         if secret is None:
             return None
         self.traffic[direction] = secret
@@ -459,7 +440,7 @@ class ConnectionDecryptor:
         secret = self.traffic.get(direction)
         if secret is None:
             return
-        secret = hkdf.next_traffic_secret(self.hash_name, secret)
+        secret = _core.next_traffic_secret(self.hash_name, secret)
         self.traffic[direction] = secret
         prefix = ("client" if direction == C2S else "server") + "_application_updated"
         self.active[direction] = self._tls13_protection(prefix, secret)
@@ -474,17 +455,21 @@ class ConnectionDecryptor:
             # The client's Finished covers the server's flight, which needs its own secret.
             if base is None or not self.transcript_complete():
                 return
-            expected = hkdf.finished_verify_data(
-                self.hash_name, base, prf.digest(self.hash_name, bytes(self.transcript))
+            result.finished_verified = _core.tls13_finished_matches(
+                self.hash_name, base, self.transcript_hash(), finished.verify_data
             )
         else:
             if self.master_secret is None:
                 return
             label = b"client finished" if direction == C2S else b"server finished"
-            expected = prf.finished_verify_data(
-                self.version, self.hash_name, self.master_secret, label, bytes(self.transcript)
+            result.finished_verified = _core.finished_matches(
+                self.version,
+                self.hash_name,
+                self.master_secret,
+                label,
+                bytes(self.transcript),
+                finished.verify_data,
             )
-        result.finished_verified = expected == finished.verify_data
         if not result.finished_verified:
             self.status = WRONG_SECRET
             self.reason = (

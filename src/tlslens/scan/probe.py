@@ -18,14 +18,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
 
 from tlslens import registry
-from tlslens._core import MAX_RECORD
+from tlslens._core import MAX_RECORD, derive_secret, hkdf_extract
 from tlslens.errors import DecodeError
 from tlslens.explain.verdict import not_tls
 from tlslens.handshake import compose
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.handshake.compression import push_compress_certificate
-from tlslens.keys.hkdf import derive_secret, hkdf_extract
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint
 from tlslens.tls.session import TLSSession

@@ -1,0 +1,123 @@
+//! Record protection on records built here with RustCrypto's encrypting halves: CBC +
+//! HMAC in both orders (RFC 5246 MAC-then-encrypt, RFC 7366 encrypt-then-MAC), TLS 1.0's
+//! chained IVs, SSL 3.0's MAC, RC4 and NULL; a flipped bit fails the check, never panics.
+
+use aes::Aes128;
+use cbc::cipher::{BlockEncryptMut, KeyInit, KeyIvInit, StreamCipher};
+use tlslens_core::keys::HashAlg;
+use tlslens_core::protection::{cipher_spec, RecordProtection};
+
+const KEY: [u8; 16] = [7; 16];
+const MAC_KEY: [u8; 20] = [9; 20];
+
+fn header(seq: u64, ctype: u8, version: u16, len: usize) -> Vec<u8> {
+    let mut out = seq.to_be_bytes().to_vec();
+    out.push(ctype);
+    out.extend_from_slice(&version.to_be_bytes());
+    out.extend_from_slice(&u16::try_from(len).expect("short").to_be_bytes());
+    out
+}
+
+fn cbc_encrypt(iv: &[u8], plain: &[u8]) -> Vec<u8> {
+    let pad = 15 - plain.len() % 16;
+    let mut data = plain.to_vec();
+    data.extend(vec![u8::try_from(pad).expect("pad"); pad + 1]);
+    let enc = cbc::Encryptor::<Aes128>::new_from_slices(&KEY, iv).expect("key");
+    let len = data.len();
+    enc.encrypt_padded_mut::<cbc::cipher::block_padding::NoPadding>(&mut data, len)
+        .expect("blocks")
+        .to_vec()
+}
+
+/// A TLS 1.2 AES-CBC-SHA record, MAC-then-encrypt or encrypt-then-MAC.
+fn tls12_record(seq: u64, data: &[u8], etm: bool) -> Vec<u8> {
+    let iv = [seq as u8; 16];
+    if etm {
+        let mut body = iv.to_vec();
+        body.extend(cbc_encrypt(&iv, data));
+        let mac = HashAlg::Sha1.hmac(&MAC_KEY, &[&header(seq, 23, 0x0303, body.len()), &body]);
+        body.extend(mac);
+        return body;
+    }
+    let mac = HashAlg::Sha1.hmac(&MAC_KEY, &[&header(seq, 23, 0x0303, data.len()), data]);
+    let mut body = iv.to_vec();
+    body.extend(cbc_encrypt(&iv, &[data, &mac].concat()));
+    body
+}
+
+fn protection(cipher: &str, mac: &str, version: u16, iv: &[u8], etm: bool) -> RecordProtection {
+    let spec = cipher_spec("test", cipher, mac, false, version).expect("spec");
+    let key: &[u8] = if spec.key_len == 0 { b"" } else { &KEY };
+    RecordProtection::new(spec, version, key, iv, &MAC_KEY, (etm, false), None).expect("keys")
+}
+
+#[test]
+fn cbc_hmac_both_orders() {
+    for etm in [false, true] {
+        let mut p = protection("AES_128_CBC", "SHA", 0x0303, b"", etm);
+        for (seq, data) in [b"GET / HTTP/1.1\r\n".as_slice(), b"", &[0xAB; 100]]
+            .iter()
+            .enumerate()
+        {
+            let record = tls12_record(seq as u64, data, etm);
+            assert_eq!(
+                p.open(23, 0x0303, &record).expect("opens"),
+                (23, data.to_vec())
+            );
+        }
+        let mut record = tls12_record(3, b"tampered", etm);
+        record[20] ^= 1;
+        let err = p.open(23, 0x0303, &record).expect_err("tampered").0;
+        let expected = if etm {
+            "the MAC does not verify (encrypt-then-MAC)"
+        } else {
+            "the MAC does not verify (wrong key, or tampered)"
+        };
+        assert!(
+            err.starts_with("record 3: ") && err.contains(expected),
+            "{err}"
+        );
+        assert!(p.open(23, 0x0303, &[1, 2, 3]).is_err()); // short: an error, not a panic
+    }
+}
+
+#[test]
+fn tls10_chains_the_iv_and_ssl3_macs_its_own_way() {
+    // TLS 1.0: the first IV from the key block, then each record's last ciphertext block.
+    let first_iv = [5u8; 16];
+    let mut p = protection("AES_128_CBC", "SHA", 0x0301, &first_iv, false);
+    let mut iv = first_iv.to_vec();
+    for seq in 0..3u64 {
+        let data = vec![seq as u8; 30];
+        let mac = HashAlg::Sha1.hmac(&MAC_KEY, &[&header(seq, 23, 0x0301, data.len()), &data]);
+        let body = cbc_encrypt(&iv, &[data.as_slice(), &mac].concat());
+        iv = body[body.len() - 16..].to_vec();
+        assert_eq!(p.open(23, 0x0301, &body).expect("opens").1, data);
+    }
+    // SSL 3.0 NULL-SHA: hash(secret + pad_2 + hash(secret + pad_1 + seq + type + length + data)).
+    let mut p = protection("NULL", "SHA", 0x0300, b"", false);
+    let data = b"ssl3";
+    let mut seq_type_len = 0u64.to_be_bytes().to_vec();
+    seq_type_len.extend([23, 0, 4]);
+    let inner = HashAlg::Sha1.digest(&[&MAC_KEY, &[0x36; 40], &seq_type_len, data]);
+    let mac = HashAlg::Sha1.digest(&[&MAC_KEY, &[0x5c; 40], &inner]);
+    let record = [data.as_slice(), &mac].concat();
+    assert_eq!(p.open(23, 0x0300, &record).expect("opens").1, data);
+    assert!(
+        p.open(23, 0x0300, &record).is_err(),
+        "the same record again: seq 1 differs"
+    );
+}
+
+#[test]
+fn rc4_keystream_runs_across_records() {
+    let mut p = protection("RC4_128", "MD5", 0x0303, b"", false);
+    let mut rc4 = rc4::Rc4::<rc4::consts::U16>::new_from_slice(&KEY).expect("key");
+    for seq in 0..2u64 {
+        let data = vec![seq as u8 + 1; 10];
+        let mac = HashAlg::Md5.hmac(&MAC_KEY, &[&header(seq, 23, 0x0303, data.len()), &data]);
+        let mut body = [data.as_slice(), &mac].concat();
+        rc4.apply_keystream(&mut body);
+        assert_eq!(p.open(23, 0x0303, &body).expect("opens").1, data);
+    }
+}
