@@ -583,6 +583,7 @@ class Session:
     def may_give_up(self, side: int) -> bool: ...
     @property
     def ignored(self) -> bool: ...
+
 # -- key schedules and record protection (crates/tlslens-py/src/keys.rs) -------------------
 # Hashes are named as the cipher suite registry names them: MD5, SHA (SHA-1), SHA1, SHA224,
 # SHA256, SHA384, SHA512, SM3; another name raises ValueError.

@@ -10,6 +10,8 @@ layer (tls/content.py) and the ``Connection`` model. Every malformed thing becom
 
 from __future__ import annotations
 
+import functools
+
 from tlslens import _core
 from tlslens._text import plural
 from tlslens.decrypt.connection import PlaintextSink
@@ -279,38 +281,14 @@ class TLSSession(FlowSession):
     """Feed one TCP connection's stream events (a live client's bytes, a test's); its own
     core session reads them. ``finish`` returns the model."""
 
-    def __init__(
-        self,
-        tcp_stream: int,
-        ends: tuple[Endpoint, Endpoint],
-        first_frame: int,
-        start_ts_ns: int,
-        *,
-        client_side: int | None,
-        mid_stream: bool,
-        file: str = "",
-        keys: KeyStore | None = None,
-        sink: PlaintextSink | None = None,
-        keep_records: bool = False,
-        max_message: int = MAX_HANDSHAKE_MESSAGE,
-    ) -> None:
-        super().__init__(
-            tcp_stream,
-            ends,
-            first_frame,
-            start_ts_ns,
-            client_side=client_side,
-            mid_stream=mid_stream,
-            file=file,
-            keys=keys,
-            sink=sink,
-            keep_records=keep_records,
-            max_message=max_message,
-        )
-        self.core = _core.Session(
-            client_side=client_side,
-            mid_stream=mid_stream,
-            ports=(ends[0].port, ends[1].port),
+    @functools.cached_property
+    def core(self) -> _core.Session:
+        """The core session, made on first use from what the connection was opened with
+        (``client_side`` changes only when the core says TLS started)."""
+        return _core.Session(
+            client_side=self.client_side,
+            mid_stream=self.mid_stream,
+            ports=(self.ends[0].port, self.ends[1].port),
             skip_application_data=not self.decrypting,
         )
 
