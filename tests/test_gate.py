@@ -37,7 +37,10 @@ def test_failed_handshakes_trip_the_gate_and_the_output_stays(command: list[str]
     assert plain[0] == 0
     assert gated[0] == GATE_EXIT
     assert gated[1] == plain[1]  # what is printed does not depend on the gate
-    assert "--fail-on: 38 connections matched (failed: 38)" in gated[2]
+    assert (
+        "--fail-on: 38 connections matched (failed: #1, #2, #3, #4, #5, #6, #7, #8, #9, #10 and 28 more)"
+        in gated[2]
+    )
 
 
 def test_a_completed_trusted_capture_passes_every_condition() -> None:
@@ -53,7 +56,7 @@ def test_untrusted_chains_trip_the_gate() -> None:
     # Without the lab root the demo's chains lead nowhere the default store trusts.
     code, _out, err = _run("show", str(DEMO), *_keys(DEMO), "--brief", "--fail-on", "untrusted")
     assert code == GATE_EXIT
-    assert "(untrusted: 2)" in err
+    assert "(untrusted: #1, #2)" in err
 
 
 @pytest.mark.parametrize(("condition", "number", "code"), [
@@ -81,3 +84,22 @@ def test_decrypt_refuses_a_condition_it_cannot_judge() -> None:
     assert code == 2
     assert "untrusted (this command checks no chain: show and certs do)" in err
     assert "choose from failed, deprecated, problem" in err
+
+
+def test_conditions_are_taken_in_either_case() -> None:
+    # --help shows the choices in capitals, as click writes a metavar.
+    assert (
+        _run("show", str(VERSIONS), "--brief", "--connection", "1", "--fail-on", "DEPRECATED")[0]
+        == GATE_EXIT
+    )
+
+
+def test_a_chain_too_encrypted_to_judge_is_said_not_passed_in_silence() -> None:
+    # The demo's TLS 1.3 connection without its key log: no chain to judge, said on stderr;
+    # its TLS 1.2 connection's chain is judged (untrusted without the lab root).
+    code, _out, err = _run("show", str(DEMO), "--brief", "--fail-on", "untrusted")
+    assert code == GATE_EXIT
+    assert "no chain seen to judge in 1 connection (#1)" in err
+    assert "(untrusted: #2)" in err
+    code, _out, err = _run("show", str(DEMO), *_keys(DEMO), "--brief", "--fail-on", "untrusted")
+    assert "no chain seen" not in err

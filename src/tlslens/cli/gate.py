@@ -9,7 +9,6 @@ capture that could be read, whatever it holds.
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -64,7 +63,9 @@ class Conditions(click.ParamType):  # type: ignore[type-arg]
     ) -> tuple[str, ...]:
         if isinstance(value, tuple):
             return value
-        names = tuple(dict.fromkeys(part.strip() for part in str(value).split(",") if part))
+        # --help shows the choices as a metavar, in capitals: either case is taken.
+        parts = (part.strip().lower() for part in str(value).split(","))
+        names = tuple(dict.fromkeys(part for part in parts if part))
         unknown = [name for name in names if name not in self.allowed]
         if unknown or not names:
             said = ", ".join(unknown) or "nothing"
@@ -94,24 +95,49 @@ def fail_on_option_without_chains(command: Callable[..., Any]) -> Callable[..., 
     return _fail_on(command, tuple(name for name in CONDITIONS if name != "untrusted"))
 
 
+MAX_NAMED = 10  # connections named per condition on stderr; the rest are counted
+
+
+def _numbers(ids: list[int]) -> str:
+    named = ", ".join(f"#{conn_id}" for conn_id in ids[:MAX_NAMED])
+    return named + (f" and {len(ids) - MAX_NAMED} more" if len(ids) > MAX_NAMED else "")
+
+
 class Gate:
     """Watches the connections shown; ``close`` exits with GATE_EXIT if any matched."""
 
     def __init__(self, names: tuple[str, ...] | None) -> None:
         self.names = names or ()
-        self.matched: Counter[str] = Counter()
+        self.matched: dict[str, list[int]] = {}
         self.connections = 0
+        self.unjudged: list[int] = []  # "untrusted" asked, but no chain was seen to judge
 
     def check(self, conn: Connection) -> None:
         hits = [name for name in self.names if CONDITIONS[name][0](conn)]
-        self.matched.update(hits)
+        for name in hits:
+            self.matched.setdefault(name, []).append(conn.id)
         self.connections += bool(hits)
+        # A TLS 1.3 chain travels encrypted: without the secrets there is none to judge (a
+        # resumed session has no chain at all, and is not counted).
+        if "untrusted" in self.names and conn.validation is None:
+            if conn.tls13 and conn.resumed is None:
+                self.unjudged.append(conn.id)
 
     def close(self, err: Console) -> None:
-        """Say what matched and exit with GATE_EXIT; nothing when nothing matched."""
+        """Say what matched and exit with GATE_EXIT; nothing when nothing matched. A chain
+        that could not be judged (TLS 1.3 without a key log) is said, not counted."""
+        if self.unjudged:
+            err.print(
+                Text(
+                    f"--fail-on untrusted: no chain seen to judge in "
+                    f"{plural(len(self.unjudged), 'connection')} ({_numbers(self.unjudged)}): "
+                    "TLS 1.3 encrypts it and no secret given opened it (--keylog)",
+                    style="yellow",
+                )
+            )
         if not self.connections:
             return
-        what = ", ".join(f"{name}: {count}" for name, count in self.matched.items())
+        what = "; ".join(f"{name}: {_numbers(ids)}" for name, ids in self.matched.items())
         err.print(
             Text(
                 f"--fail-on: {plural(self.connections, 'connection')} matched ({what})",
