@@ -247,3 +247,27 @@ def test_console_script_help_and_wrong_argument() -> None:
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "is not a valid integer" in done.stderr
+
+
+def test_decrypt_into_a_closed_pipe_ends_quietly() -> None:
+    """`decrypt … | head` exits 0 with nothing on stderr, as `show … | head` does: rich's own
+    handling of the closed pipe would exit 1."""
+    import fcntl
+    import os
+
+    capture = CAPTURES / "nginx-h2"
+    command = [sys.executable, "-m", "tlslens", "decrypt", f"{capture}.pcapng"]
+    read, write = os.pipe()
+    # A one-page pipe: the narration (over 10 kB) cannot all fit before the reader goes.
+    fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, 4096)
+    with subprocess.Popen(
+        [*command, "--keylog", f"{capture}.keys"],
+        stdout=write,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as child:
+        os.close(write)
+        assert os.read(read, 1)  # what `head` reads before it leaves
+        os.close(read)
+        _out, err = child.communicate(timeout=60)
+    assert (child.returncode, err) == (0, "")

@@ -44,6 +44,14 @@ def closed_pipe() -> NoReturn:
     sys.exit(0)
 
 
+class PipedConsole(Console):
+    """Standard output through rich that a closed pipe ends as ``closed_pipe`` does: rich
+    catches the BrokenPipeError itself and would exit 1, which ``| head`` must not see."""
+
+    def on_broken_pipe(self) -> NoReturn:
+        closed_pipe()
+
+
 def say_note(err: Console, path: Path, note: str | None) -> None:
     """One closing note of a capture (judge.ClosingNotes), on stderr under its file's name:
     said once for the capture, not once for each connection."""

@@ -20,6 +20,7 @@ from tlslens.cli.options import (
     secret_options,
 )
 from tlslens.cli.output import (
+    PipedConsole,
     exit_if_nothing_matched,
     judged,
     print_heading,
@@ -120,7 +121,7 @@ def decrypt(
 
     CAPTURE - reads standard input as it arrives.
     """
-    console = Console(highlight=False, soft_wrap=True)
+    console = PipedConsole(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     keys = key_store(keylogs, rsa_keys, psk, err)
     with tempfile.TemporaryDirectory(prefix="tlslens-") as scratch:
