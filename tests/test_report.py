@@ -474,6 +474,6 @@ def test_the_outcome_in_the_table_and_on_the_connection_page(tmp_path: Path, bro
     )
     assert first[0] == "Outcome"
     assert first[1].startswith(
-        "FAILED by client: certificate_expired — the client rejected the server's certificate"
+        "FAILED by client — the client rejected the server's certificate: certificate_expired"
     )
     page.clean()

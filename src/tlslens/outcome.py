@@ -19,6 +19,7 @@ on its chain. The questions are asked in this order:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,8 +115,12 @@ class Outcome:
 
     @property
     def headline(self) -> str:
-        """The brief words and the reason: the narration's first line."""
-        return f"{self.brief} — {self.reason}"
+        """The brief words and the reason: the narration's first line. The reason names
+        the alert itself where it can (it stands alone in the JSON): said once here."""
+        brief = self.brief
+        if self.alert and re.search(rf"\b{re.escape(self.alert)}\b", self.reason):
+            brief = brief.removesuffix(f": {self.alert}")
+        return f"{brief} — {self.reason}"
 
 
 def _side(direction: str) -> str:
