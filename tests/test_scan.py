@@ -563,3 +563,18 @@ def test_progress_bar_on_a_terminal(openssl: str) -> None:
     assert status == 0
     assert b"scanning" in terminal and "━".encode() in terminal
     assert json.loads(out)["target"] == f"127.0.0.1:{port}"  # stdout: the JSON alone
+
+
+def test_an_address_is_checked_as_connect_checks_it(openssl: str) -> None:
+    """No --sni, an IP typed: scan checks the certificate against that address, as connect
+    does, so the lab leaf (tlslens.test, localhost) is a name mismatch: grade M."""
+    port = free_port()
+    with program(openssl_server(port, "-naccept", "500"), port):
+        code, rows, err = _scan(f"127.0.0.1:{port}", "--ca", ROOT_CA, "--no-resumption")
+        connect = CliRunner().invoke(main, ["connect", f"127.0.0.1:{port}", "--ca", ROOT_CA])
+    assert code == 0, err
+    validation = rows[0]["certificate_chains"][0]["validation"]
+    assert validation["hostname"] == "127.0.0.1"
+    assert [p["code"] for p in validation["problems"]] == ["name_mismatch"]
+    assert "name_mismatch" in connect.stdout and connect.exit_code == 3
+    assert rows[0]["grade"]["grade"] == "M"

@@ -19,6 +19,7 @@ from tlslens.cli.options import (
     chain_checker,
     is_address,
     live_options,
+    name_to_check,
     split_host_port,
     trust_options,
 )
@@ -148,7 +149,7 @@ def scan(
     )
     failed = 0
     for report, _protocol in reports:
-        _conclude(report, checker)
+        _conclude(report, checker.fresh(host=name_to_check(host, report.sni, report.host)))
         if not report.scanned:
             failed += 1
         if as_json:
@@ -210,9 +211,9 @@ async def _scan_all(
             progress.stop()
 
 
-def _conclude(report: ScanReport, checker: ChainChecker) -> None:
-    """Chains validated as `show` validates them; the stapled answer; the grade."""
-    chains = checker.fresh()
+def _conclude(report: ScanReport, chains: ChainChecker) -> None:
+    """Chains validated as `show` validates them, against the name `connect` would check
+    for the same target (``chains``, fresh for it); the stapled answer; the grade."""
     for chain in report.certificate_chains:
         conn = chain.conn
         check_chain(chains, conn)

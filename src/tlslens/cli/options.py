@@ -87,6 +87,12 @@ def is_address(host: str) -> bool:
     return True
 
 
+def name_to_check(host: str | None, sni: str | None, target: str) -> str | None:
+    """The name a client would check the certificate against: --host, else the SNI sent,
+    else the address typed (a client connecting to an IP checks the IP)."""
+    return host or sni or (target if is_address(target) else None)
+
+
 class ServerFilter(click.ParamType):  # type: ignore[type-arg]
     name = "[HOST][:PORT]"
 

@@ -22,6 +22,7 @@ from tlslens.cli.options import (
     is_address,
     judging,
     live_options,
+    name_to_check,
     trust_options,
 )
 from tlslens.cli.output import PROGRESS_AFTER_S, write_line
@@ -245,9 +246,7 @@ def connect(
         read_limit=read_limit,
         family={(True, False): 2, (False, True): 10}.get((ipv4, ipv6), 0),
     )
-    # The name checked is the one a client would check: --host, else the SNI, else the
-    # address typed.
-    checked = host or server_name or (name if literal else None)
+    checked = name_to_check(host, server_name, name)
     checker = chain_checker(trust_store, cas, checked, at_text, err, client_cas)
     pcapng_file = _writable(pcapng_out, "--pcapng")
     keylog_file = _writable(keylog_out, "--keylog-out")

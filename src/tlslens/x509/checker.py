@@ -75,9 +75,12 @@ class ChainChecker:
         self.awaited: dict[bytes, _Awaited] = {}  # issuer subject (DER) -> who lacked it
         self.late: list[LateIntermediate] = []
 
-    def fresh(self) -> ChainChecker:
-        """The same store, host and time, for another capture: nothing seen yet."""
-        return ChainChecker(self.store, host=self.host, at=self.at, client_store=self.client_store)
+    def fresh(self, *, host: str | None = None) -> ChainChecker:
+        """The same store, host (or ``host`` when given) and time, for another capture or
+        target: nothing seen yet."""
+        return ChainChecker(
+            self.store, host=host or self.host, at=self.at, client_store=self.client_store
+        )
 
     def check_client(
         self, certificates: list[bytes], *, at: datetime, lent: list[bytes] | None = None
