@@ -1,28 +1,19 @@
-"""The record layer on its own (the core's, through tlslens._core) and handshake defragmentation
-(tls/defrag.py), sans-IO: fed whole, byte by byte, split anywhere, with holes and
-junk, and driven the way a live client drives it, from a real handshake between two
-Python `ssl` endpoints over memory BIOs."""
+"""The record layer on its own (the core's, through tlslens._core.Session: one direction's
+bytes in, record-level events out) and handshake defragmentation (tls/defrag.py), sans-IO:
+fed whole, byte by byte, split anywhere, with holes and junk, and driven the way a live
+client drives it, from a real handshake between two Python `ssl` endpoints over memory BIOs.
+Framing internals the session does not expose (the resync window's bound, detection) are
+the core's own unit tests (crates/tlslens-core/src/records/tests.rs)."""
 
 from __future__ import annotations
 
 import ssl
-from typing import TYPE_CHECKING
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tlslens._core import (
-    MAX_RECORD,
-    BadHeader,
-    Record,
-    RecordReader,
-    Resynchronised,
-    SkippedRecord,
-    Truncated,
-)
-
-if TYPE_CHECKING:
-    from tlslens._core import RecordEvent
+from tlslens import _core
+from tlslens._core import MAX_RECORD
 from tlslens.tls.defrag import HandshakeBytes, HandshakeDefragmenter, OversizedMessage
 
 from conftest import VECTORS
@@ -38,25 +29,57 @@ CCS = bytes.fromhex("140303000101")  # change_cipher_spec
 APPDATA = bytes.fromhex("1703030006") + b"secret"  # application_data, 6 bytes
 ALERT = bytes.fromhex("15030300020100")  # warning close_notify
 STREAM = HANDSHAKE + CCS + APPDATA + ALERT
+SERVER = 1  # the side the records above come from (side 0 opened the connection)
+
+Event = tuple[object, ...]
 
 
-def _read(chunks: list[bytes], *, skip: bool = True, eof: bool = True) -> list[RecordEvent]:
-    reader = RecordReader(skip_application_data=skip)
-    events: list[RecordEvent] = []
+def _session(*, skip: bool = True, mid_stream: bool = False) -> _core.Session:
+    return _core.Session(
+        client_side=0, mid_stream=mid_stream, ports=(50000, 443), skip_application_data=skip
+    )
+
+
+def _event(ev: _core.SessionEvent) -> Event | None:
+    """A record-level event as a comparable tuple (kind, then fields); None for the others."""
+    if isinstance(ev, _core.TlsRecord):
+        return ("record", ev.content_type, ev.version, ev.offset, ev.body)
+    if isinstance(ev, _core.SkippedBody):
+        return ("skipped", ev.content_type, ev.version, ev.offset, ev.length)
+    if isinstance(ev, _core.RecordBadHeader):
+        return ("bad header", ev.offset, ev.message)
+    if isinstance(ev, _core.RecordResync):
+        return ("resync", ev.offset, ev.skipped)
+    if isinstance(ev, _core.RecordTruncated):
+        return ("truncated", ev.offset, ev.present, ev.needed)
+    if isinstance(ev, _core.StreamGap):
+        return ("gap", ev.offset, ev.length, ev.lost)
+    return None
+
+
+def _events(events: list[_core.SessionEvent]) -> list[Event]:
+    return [e for e in map(_event, events) if e is not None]
+
+
+def _read(
+    chunks: list[bytes], *, skip: bool = True, eof: bool = True, mid_stream: bool = False
+) -> list[Event]:
+    session = _session(skip=skip, mid_stream=mid_stream)
+    events: list[_core.SessionEvent] = []
     offset = 0
     for chunk in chunks:
-        events += reader.feed(offset, chunk)
+        events += session.data(SERVER, offset, chunk)
         offset += len(chunk)
     if eof:
-        events += reader.finish()
-    return events
+        events += session.finish()
+    return _events(events)
 
 
 EXPECTED_SKIPPING = [
-    Record(22, 0x0303, 0, HANDSHAKE[5:]),
-    Record(20, 0x0303, 13, b"\x01"),
-    SkippedRecord(23, 0x0303, 19, 6),
-    Record(21, 0x0303, 30, b"\x01\x00"),
+    ("record", 22, 0x0303, 0, HANDSHAKE[5:]),
+    ("record", 20, 0x0303, 13, b"\x01"),
+    ("skipped", 23, 0x0303, 19, 6),
+    ("record", 21, 0x0303, 30, b"\x01\x00"),
 ]
 
 
@@ -70,14 +93,14 @@ def test_byte_by_byte() -> None:
 
 def test_application_data_bodies_when_asked() -> None:
     events = _read([STREAM], skip=False)
-    assert events[2] == Record(23, 0x0303, 19, b"secret")
+    assert events[2] == ("record", 23, 0x0303, 19, b"secret")
 
 
 def test_bodies_are_bytes_not_views() -> None:
-    reader = RecordReader(skip_application_data=False)
-    events = reader.feed(0, bytearray(STREAM[:20]))
-    events += reader.feed(20, memoryview(STREAM[20:]))
-    assert all(type(e.body) is bytes for e in events if isinstance(e, Record))
+    session = _session(skip=False)
+    events = session.data(SERVER, 0, STREAM[:20]) + session.data(SERVER, 20, STREAM[20:])
+    bodies = [e.body for e in events if isinstance(e, _core.TlsRecord)]
+    assert len(bodies) == 4 and all(type(body) is bytes for body in bodies)
 
 
 @given(cuts=st.lists(st.integers(0, len(STREAM)), max_size=12), skip=st.booleans())
@@ -88,71 +111,66 @@ def test_any_segmentation_gives_the_same_records(cuts: list[int], skip: bool) ->
 
 
 def test_counts_bytes_and_records() -> None:
-    reader = RecordReader()
-    reader.feed(0, STREAM)
-    assert (reader.bytes, reader.records) == (len(STREAM), 4)
+    session = _session()
+    session.data(SERVER, 0, STREAM)
+    ends = [e for e in session.finish() if isinstance(e, _core.SideEnd) and e.side == SERVER]
+    assert [(e.bytes, e.records) for e in ends] == [(len(STREAM), 4)]
 
 
 def test_stream_ending_inside_a_record_is_truncated() -> None:
     events = _read([STREAM[:-1]])
-    assert events[-1] == Truncated(30, 6, 7)
+    assert events[-1] == ("truncated", 30, 6, 7)
 
 
 def test_without_eof_an_incomplete_record_waits() -> None:
     events = _read([STREAM[:-1]], eof=False)
     assert len(events) == 3
-    assert not any(isinstance(e, Truncated) for e in events)
+    assert not any(e[0] == "truncated" for e in events)
 
 
 def test_gap_inside_a_skipped_body_costs_nothing() -> None:
     big = bytes.fromhex("1703031000") + bytes(0x1000)
-    reader = RecordReader()
-    assert reader.feed(0, big[:100]) == [SkippedRecord(23, 0x0303, 0, 0x1000)]
-    assert reader.gap(100, 1000) is True
-    assert reader.feed(1100, big[1100:] + ALERT) == [Record(21, 0x0303, len(big), b"\x01\x00")]
-    assert not reader.resynchronising
+    session = _session(mid_stream=True)
+    assert _events(session.data(SERVER, 0, big[:100])) == [("skipped", 23, 0x0303, 0, 0x1000)]
+    assert _events(session.gap(SERVER, 100, 1000)) == [("gap", 100, 1000, False)]
+    assert _events(session.data(SERVER, 1100, big[1100:] + ALERT)) == [
+        ("record", 21, 0x0303, len(big), b"\x01\x00")
+    ]
 
 
 def test_gap_elsewhere_resynchronises_on_the_next_header() -> None:
-    reader = RecordReader()
-    assert reader.feed(0, HANDSHAKE[:7]) == []
-    assert reader.gap(7, 5) is False
-    assert reader.resynchronising
+    session = _session()
+    assert _events(session.data(SERVER, 0, HANDSHAKE[:7])) == []
+    assert _events(session.gap(SERVER, 7, 5)) == [("gap", 7, 5, True)]
     # What follows the hole: the rest of a lost record, then real records.
     tail = b"\x00\x0e\x00\x00"
-    events = reader.feed(12, tail + CCS + ALERT)
-    assert events[0] == Resynchronised(12 + len(tail), len(tail), (CCS + ALERT)[:6])
-    assert events[1:] == [Record(20, 0x0303, 16, b"\x01"), Record(21, 0x0303, 22, b"\x01\x00")]
+    assert _events(session.data(SERVER, 12, tail + CCS + ALERT)) == [
+        ("resync", 12 + len(tail), len(tail)),
+        ("record", 20, 0x0303, 16, b"\x01"),
+        ("record", 21, 0x0303, 22, b"\x01\x00"),
+    ]
 
 
 def test_bad_header_is_named_then_records_resume() -> None:
     junk = b"GET / HTTP/1.1\r\n"
-    events = _read([CCS + junk + ALERT + CCS])
-    assert events[0] == Record(20, 0x0303, 0, b"\x01")
-    assert isinstance(events[1], BadHeader)
-    assert events[1].offset == 6
-    assert "not a TLS record header (474554202f)" in events[1].message
-    assert isinstance(events[2], Resynchronised)
-    assert events[2].offset == 6 + len(junk)
+    events = _read([CCS + junk + ALERT + CCS], mid_stream=True)
+    assert events[0] == ("record", 20, 0x0303, 0, b"\x01")
+    kind, offset, message = events[1]
+    assert (kind, offset) == ("bad header", 6)
+    assert "not a TLS record header (474554202f)" in str(message)
+    assert events[2][:2] == ("resync", 6 + len(junk))
     assert events[3:] == [
-        Record(21, 0x0303, 6 + len(junk), b"\x01\x00"),
-        Record(20, 0x0303, 13 + len(junk), b"\x01"),
+        ("record", 21, 0x0303, 6 + len(junk), b"\x01\x00"),
+        ("record", 20, 0x0303, 13 + len(junk), b"\x01"),
     ]
 
 
 def test_hostile_length_is_refused_not_buffered() -> None:
     header = bytes.fromhex("160303ffff")
-    reader = RecordReader(skip_application_data=False)
-    event = reader.feed(0, header + bytes(100))[0]
-    assert isinstance(event, BadHeader)
+    session = _session(skip=False)
+    events = session.data(SERVER, 0, header + bytes(100))
+    (event,) = [e for e in events if isinstance(e, _core.RecordBadHeader)]
     assert f"claiming 65535 bytes, more than TLS allows ({MAX_RECORD})" in event.message
-
-
-def test_resync_window_is_bounded() -> None:
-    reader = RecordReader(resync_at=0)
-    for i in range(64):
-        assert reader.feed(i * 4096, b"\x00" * 4096) == []
-    assert reader.pending <= 4
 
 
 # -- handshake defragmentation ------------------------------------------------------------
@@ -239,25 +257,35 @@ def _handshake_bytes() -> tuple[bytes, bytes]:
 
 def test_records_of_a_live_handshake() -> None:
     c2s, s2c = _handshake_bytes()
-    client_records = _read([c2s[i : i + 7] for i in range(0, len(c2s), 7)])
-    server_records = _read([s2c])
-    assert all(isinstance(e, Record | SkippedRecord) for e in client_records + server_records)
+    session = _session()
+    events: list[_core.SessionEvent] = []
+    for i in range(0, len(c2s), 7):
+        events += session.data(0, i, c2s[i : i + 7])
+    events += session.data(1, 0, s2c)
+    events += session.finish()
+    started = [e for e in events if isinstance(e, _core.TlsStarted)]
+    assert [(e.side, e.client_side) for e in started] == [(0, 0)]
+    kinds = (_core.TlsStarted, _core.TlsRecord, _core.SkippedBody, _core.SideEnd)
+    assert all(isinstance(e, kinds) for e in events)
+    records = [e for e in events if isinstance(e, _core.TlsRecord | _core.SkippedBody)]
+    client_records = [e for e in records if e.side == 0]
+    server_records = [e for e in records if e.side == 1]
     first = client_records[0]
-    assert isinstance(first, Record) and first.content_type == 22 and first.body[0] == 1
+    assert isinstance(first, _core.TlsRecord) and first.content_type == 22 and first.body[0] == 1
     assert [e.content_type for e in client_records] == [22, 22, 20, 22, 23]
     assert server_records[0].content_type == 22
     assert sum(
-        5 + (len(e.body) if isinstance(e, Record) else e.length) for e in client_records
+        5 + (len(e.body) if isinstance(e, _core.TlsRecord) else e.length) for e in client_records
     ) == len(c2s)
     # Handshake messages of the server's first flight, defragmented across its records.
     defrag = HandshakeDefragmenter()
     types = []
     for event in server_records:
-        if isinstance(event, Record) and event.content_type == 22:
+        if isinstance(event, _core.TlsRecord) and event.content_type == 22:
             defrag.feed(event.offset + 5, event.body)
             while isinstance(message := defrag.next_message(), HandshakeBytes):
                 types.append(message.msg_type)
-        if isinstance(event, Record) and event.content_type == 20:
+        if event.content_type == 20:
             break
     assert types[:2] == [2, 11]  # ServerHello, Certificate
     assert 14 in types  # ServerHelloDone

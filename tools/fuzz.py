@@ -38,7 +38,7 @@ def _targets() -> dict[str, Callable[[bytes], None]]:
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from tlslens._core import RecordProtection, RecordReader, decode_tcp
+    from tlslens._core import RecordProtection, Session, decode_tcp
     from tlslens.capture import CaptureReader
     from tlslens.decrypt.h2wire import read_http2
     from tlslens.decrypt.http import read_http1, summarize
@@ -84,13 +84,22 @@ def _targets() -> dict[str, Callable[[bytes], None]]:
             decode_tcp(linktype, data)
 
     def record(data: bytes) -> None:
-        reader = RecordReader(skip_application_data=bool(data[:1]) and data[0] & 1 == 1)
+        """The record layer through the session that reads every connection: the first
+        byte picks the options, the rest is one direction's bytes in 97-byte segments."""
+        flags = data[0] if data else 0
+        session = Session(
+            client_side=flags >> 1 & 1,
+            mid_stream=flags & 4 == 4,
+            ports=(50000, 443),
+            skip_application_data=flags & 1 == 1,
+        )
+        side = flags >> 3 & 1
         offset = 0
         for start in range(1, len(data), 97):
             chunk = data[start : start + 97]
-            reader.feed(offset, chunk)
+            session.data(side, offset, chunk)
             offset += len(chunk)
-        reader.finish()
+        session.finish()
 
     def handshake(data: bytes) -> None:
         """Every message parser and extension decoder, and the byte layout the report draws

@@ -306,136 +306,15 @@ class FlowCore:
     def skipped(self) -> list[tuple[str, int]]:
         """Frames without a TCP segment for us, by reason, in the order first met."""
 
-# -- the record layer and TLS detection (crates/tlslens-py/src/records.rs) -----------------
-
+# -- the session: one connection's mode machine (tlslens-core records::session) -----------
+# One direction's bytes in, record-level events out: the only way into the record layer.
+MAX_PRELUDE_SCAN: int
 MAX_RECORD: int
-RESYNC_WINDOW: int
 CT_CHANGE_CIPHER_SPEC: int
 CT_ALERT: int
 CT_HANDSHAKE: int
 CT_APPLICATION_DATA: int
 CT_HEARTBEAT: int
-
-@final
-class Record:
-    """A whole record: its header fields and its body (still protected, if it was)."""
-
-    def __init__(self, content_type: int, version: int, offset: int, body: bytes) -> None: ...
-    @property
-    def content_type(self) -> int: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def offset(self) -> int:
-        """Stream offset of the 5-byte header."""
-    @property
-    def body(self) -> bytes: ...
-
-@final
-class SkippedRecord:
-    """An application data record whose body was skipped, as asked."""
-
-    def __init__(self, content_type: int, version: int, offset: int, length: int) -> None: ...
-    @property
-    def content_type(self) -> int: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def length(self) -> int: ...
-
-@final
-class BadHeader:
-    """Bytes where a header should be that cannot be one; the reader resynchronises."""
-
-    @property
-    def offset(self) -> int: ...
-    @property
-    def message(self) -> str: ...
-
-@final
-class Resynchronised:
-    """A plausible header found after a hole or a bad header; records follow from here."""
-
-    def __init__(self, offset: int, skipped: int, head: bytes) -> None: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def skipped(self) -> int:
-        """Bytes passed over in this search window to find it."""
-    @property
-    def head(self) -> bytes:
-        """The first bytes at ``offset``, enough to tell which side sent them."""
-
-@final
-class Truncated:
-    """At the end of the stream: a record that never completed."""
-
-    def __init__(self, offset: int, present: int, needed: int) -> None: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def present(self) -> int: ...
-    @property
-    def needed(self) -> int: ...
-
-RecordEvent = Record | SkippedRecord | BadHeader | Resynchronised | Truncated
-
-@final
-class RecordReader:
-    """One direction's record layer, sans-IO: ``feed`` bytes, get the events they complete.
-
-    Raises nothing on bad input (it becomes an event); a bug in it raises RuntimeError.
-    """
-
-    def __init__(
-        self, *, skip_application_data: bool = True, resync_at: int | None = None
-    ) -> None: ...
-    def feed(self, offset: int, data: bytes | bytearray | memoryview) -> list[RecordEvent]:
-        """The direction's next bytes, starting at stream ``offset``: the events they
-        complete, in order."""
-    def gap(self, offset: int, length: int) -> bool:
-        """``length`` bytes at ``offset`` are missing: True when the hole falls inside a
-        skipped application data body (nothing is lost); otherwise the reader
-        resynchronises after it."""
-    def finish(self) -> list[RecordEvent]:
-        """The stream ended: the last events (a last try after a hole, or ``Truncated``)."""
-    @property
-    def bytes(self) -> int:
-        """Stream bytes taken as record data (a resync's skipped bytes are not)."""
-    @property
-    def records(self) -> int: ...
-    @property
-    def resynchronising(self) -> bool: ...
-    @property
-    def pending(self) -> int:
-        """Bytes held: an incomplete record or the resync window."""
-
-def guess_client_side(port0: int, port1: int) -> int:
-    """Without a SYN or a hello, the well-known (or lower, privileged) port is the server's."""
-
-def looks_like(data: bytes, at: int) -> str:
-    """``client_hello``, ``server_hello`` or ``other``: which end sends a record at ``at``."""
-
-def sslv2_client_hello_length(data: bytes) -> int | None:
-    """The record length of an SSLv2-compatible ClientHello (RFC 5246 Appendix E.2)."""
-
-def is_sslv2_server_hello(data: bytes) -> bool: ...
-def plausible_start(data: bytes, *, mid_stream: bool) -> bool:
-    """Do at least six bytes look like the first record of a TLS stream?"""
-
-def oversized_start(data: bytes) -> bool:
-    """Six bytes opening a handshake or alert record longer than TLS allows?"""
-
-def find_tls_start(window: bytes, *, from_client: bool) -> tuple[int, str] | None:
-    """In plaintext, the first record that opens TLS from this side: (index, looks_like)."""
-
-def starttls_protocol(head: bytes) -> str | None:
-    """The protocol a plaintext prelude belongs to, from the words it uses."""
-
-# -- the session: one connection's mode machine (tlslens-core records::session) -----------
-MAX_PRELUDE_SCAN: int
 
 @final
 class TlsStarted:

@@ -9,7 +9,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 mod flow_events;
 mod flows;
 mod keys;
-mod records;
 mod session;
 
 use pyo3::prelude::*;
@@ -175,7 +174,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FrameBatch>()?;
     flows::register(m)?;
     keys::register(m)?;
-    records::register(m)?;
     session::register(m)?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
-use tlslens_core::records::{RecordEvent, Session as CoreSession, SessionEvent};
+use tlslens_core::records::{self, RecordEvent, Session as CoreSession, SessionEvent};
 
 /// The connection's first TLS bytes came from `side`; `client_side` is now decided.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
@@ -414,6 +414,13 @@ impl Session {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // The record layer's constants, which content decoding and the scanner's probe share.
+    m.add("MAX_RECORD", records::MAX_RECORD)?;
+    m.add("CT_CHANGE_CIPHER_SPEC", records::CT_CHANGE_CIPHER_SPEC)?;
+    m.add("CT_ALERT", records::CT_ALERT)?;
+    m.add("CT_HANDSHAKE", records::CT_HANDSHAKE)?;
+    m.add("CT_APPLICATION_DATA", records::CT_APPLICATION_DATA)?;
+    m.add("CT_HEARTBEAT", records::CT_HEARTBEAT)?;
     m.add_class::<Session>()?;
     m.add_class::<TlsStarted>()?;
     m.add_class::<PreludeChunk>()?;
@@ -429,9 +436,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<StreamConflict>()?;
     m.add_class::<PlaintextAnswer>()?;
     m.add_class::<SideEnd>()?;
-    m.add(
-        "MAX_PRELUDE_SCAN",
-        tlslens_core::records::session::MAX_PRELUDE_SCAN,
-    )?;
+    m.add("MAX_PRELUDE_SCAN", records::session::MAX_PRELUDE_SCAN)?;
     Ok(())
 }
