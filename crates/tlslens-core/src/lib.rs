@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod capture;
+pub mod codec;
 pub mod flows;
 #[doc(hidden)]
 pub mod fuzzing;
