@@ -249,19 +249,20 @@ def test_console_script_help_and_wrong_argument() -> None:
     assert "is not a valid integer" in done.stderr
 
 
-def test_decrypt_into_a_closed_pipe_ends_quietly() -> None:
-    """`decrypt … | head` exits 0 with nothing on stderr, as `show … | head` does: rich's own
-    handling of the closed pipe would exit 1."""
+@pytest.mark.parametrize("command", ["decrypt", "certs", "show"])
+def test_a_closed_pipe_ends_quietly(command: str) -> None:
+    """`tlslens COMMAND … | head` exits 0 with nothing on stderr: rich's own handling of the
+    closed pipe would exit 1 (certs did, before its console was a PipedConsole)."""
     import fcntl
     import os
 
     capture = CAPTURES / "nginx-h2"
-    command = [sys.executable, "-m", "tlslens", "decrypt", f"{capture}.pcapng"]
+    argv = [sys.executable, "-m", "tlslens", command, f"{capture}.pcapng"]
     read, write = os.pipe()
     # A one-page pipe: the narration (over 10 kB) cannot all fit before the reader goes.
     fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, 4096)
     with subprocess.Popen(
-        [*command, "--keylog", f"{capture}.keys"],
+        [*argv, "--keylog", f"{capture}.keys"],
         stdout=write,
         stderr=subprocess.PIPE,
         text=True,

@@ -348,6 +348,7 @@ def _certificates(paths: Sequence[Path], option: str) -> list[x509.Certificate]:
     OptionError."""
     found: list[x509.Certificate] = []
     for path in paths:
+        data: bytes | None = None
         try:
             data = path.read_bytes()
             if b"-----BEGIN" in data:
@@ -355,12 +356,23 @@ def _certificates(paths: Sequence[Path], option: str) -> list[x509.Certificate]:
             else:
                 found.append(x509.load_der_x509_certificate(data))
         except (OSError, ValueError, x509.InvalidVersion) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise OptionError(
                 option,
-                f"{safe_text(str(path))}: not a usable certificate ({safe_text(reason)})",
+                f"{safe_text(str(path))}: not a usable certificate ({_unusable(exc, data)})",
             ) from exc
     return found
+
+
+def _unusable(exc: Exception, data: bytes | None) -> str:
+    """Why a certificate file could not be used, in words: the parser's own message is a
+    debug dump of ASN.1 tags, useless to the reader."""
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    if isinstance(exc, x509.InvalidVersion):
+        return f"X.509 version {exc.parsed_version} is not one of v1 to v3"
+    if data is not None and b"-----BEGIN" in data:
+        return "a PEM block in it is not a readable X.509 certificate"
+    return "neither a PEM file with a CERTIFICATE block nor a DER certificate"
 
 
 __all__ = [

@@ -23,7 +23,7 @@ from tlslens.cli.options import (
     split_host_port,
     trust_options,
 )
-from tlslens.cli.output import PROGRESS_AFTER_S, write_line
+from tlslens.cli.output import PROGRESS_AFTER_S, PipedConsole, write_line
 from tlslens.judge import check_chain
 from tlslens.net import starttls as starttls_protocols
 from tlslens.net.sweep import ScanSettings, scan_target
@@ -131,7 +131,7 @@ def scan(
     Exit status: 0 every target was scanned (whatever was found), 1 a target could not be
     scanned, 2 bad usage.
     """
-    out = Console(highlight=False, soft_wrap=True)
+    out = PipedConsole(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
     reports = []

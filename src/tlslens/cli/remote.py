@@ -25,7 +25,7 @@ from tlslens.cli.options import (
     name_to_check,
     trust_options,
 )
-from tlslens.cli.output import PROGRESS_AFTER_S, write_line
+from tlslens.cli.output import PROGRESS_AFTER_S, PipedConsole, write_line
 from tlslens.cli.show import render_connection
 from tlslens.decrypt.h2wire import read_http2
 from tlslens.decrypt.http import read_http1
@@ -211,7 +211,7 @@ def connect(
     not trusted, or its Trust line names a problem (ocsp_invalid...); 1 no connection or
     the handshake failed; 2 bad usage.
     """
-    out = Console(highlight=False, soft_wrap=True)
+    out = PipedConsole(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     name, port_given = target
     port = port_given or 443
