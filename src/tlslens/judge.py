@@ -14,6 +14,7 @@ unusable one is an ``OptionError`` naming its option.
 from __future__ import annotations
 
 import fnmatch
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -138,8 +139,9 @@ class Reading:
         on_progress: Callable[[int], None] | None = None,
         clock: Callable[[], float] | None = None,
     ) -> Iterator[Connection]:
-        """The selected connections, judged; ``on_progress`` gets the bytes read so far,
-        and ``clock`` (seconds) makes the time budget of ``limits`` count."""
+        """The selected connections, judged; ``on_progress`` gets the bytes read so far.
+        ``clock`` (seconds, the monotonic clock unless a test gives its own) makes the
+        time budget of ``limits`` count, for every command alike (extract had none)."""
         capture = read_capture(
             self.path,
             on_progress=on_progress,
@@ -148,7 +150,7 @@ class Reading:
             records=self.records,
             stream=self.stream,
             limits=self.limits,
-            clock=clock,
+            clock=clock or time.monotonic,
         )
         self.summary = capture.summary
         chains, revoker = self.chains, self.judge.revoker
