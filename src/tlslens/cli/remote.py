@@ -29,11 +29,12 @@ from tlslens.cli.output import PROGRESS_AFTER_S, PipedConsole, write_line
 from tlslens.cli.show import render_connection
 from tlslens.decrypt.h2wire import read_http2
 from tlslens.decrypt.http import read_http1
+from tlslens.errors import OptionError
 from tlslens.explain.verdict import LiveOutcome, Verdict, live_verdict
 from tlslens.judge import Reading
 from tlslens.model import Connection
 from tlslens.net import starttls as starttls_protocols
-from tlslens.net.live import VERSIONS, UsageError
+from tlslens.net.live import VERSIONS
 from tlslens.net.live import connect as live_connect
 from tlslens.net.wire import Plan, Recording
 from tlslens.serialize import SCHEMA_VERSION, connection_to_json
@@ -253,7 +254,7 @@ def connect(
     prelude = starttls_protocols.PROTOCOLS.get(protocol) if protocol else None
     try:
         rec = with_progress(err, plan, prelude)
-    except UsageError as exc:
+    except OptionError as exc:
         raise click.BadParameter(safe_text(str(exc)), param_hint=exc.option) from exc
     capture = rec.to_pcapng()
     # --revocation online asks the CAs named in the chain: third parties, on request only.
