@@ -150,6 +150,23 @@ def test_client_certificate_required(openssl: str) -> None:
     _both_finished(row)
 
 
+def test_no_sni_to_a_name_still_checks_that_name(openssl: str) -> None:
+    """`--no-sni` sends no server_name, but a client that dialled a DNS name still checks
+    the certificate against it (before, no name at all was checked: trusted by default)."""
+    port = free_port()
+    with program(openssl_server(port, "-tls1_3"), port):
+        code, row, _err = _connect(f"localhost:{port}", "--no-sni", "--ca", ROOT_CA)
+        assert row["sni"] is None
+        assert row["validation"]["hostname"] == "localhost"
+        assert code == 0, row["verdict"]  # the lab certificate names localhost
+        code, row, _err = _connect(
+            f"localhost:{port}", "--no-sni", "--host", "other.example", "--ca", ROOT_CA
+        )
+    assert row["validation"]["hostname"] == "other.example"
+    assert "name_mismatch" in [p["code"] for p in row["validation"]["problems"]]
+    assert code == 3
+
+
 def test_expired_leaf_and_missing_intermediate(openssl: str, tmp_path: Path) -> None:
     cert, key = expired_leaf(tmp_path)
     port = free_port()
