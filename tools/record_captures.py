@@ -1,6 +1,6 @@
 """Record the project's own test captures from real TLS stacks on loopback.
 
-Usage (as root, with openssl, gnutls-bin, nginx, curl and dumpcap installed):
+Usage (as root, with openssl, gnutls-bin, nginx, curl, dumpcap and editcap installed):
     python tools/record_captures.py [--out tests/vectors/captures] [--only NAME ...]
 
 Each scenario starts a real server on 127.0.0.1 (or ::1) on a free port,
@@ -103,8 +103,9 @@ def make_ocsp_response(pki_dir: Path, work: Path) -> Path:
 # -- processes -------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
+def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    """A port free for ``kind`` (TCP by default, SOCK_DGRAM for the QUIC and DTLS servers)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
 
@@ -120,11 +121,14 @@ def wait_port(port: int, host: str = HOST, timeout_s: float = 10.0) -> None:
     raise RuntimeError(f"nothing listens on {host}:{port}")
 
 
-def wait_listening(port: int, timeout_s: float = 10.0) -> None:
-    """Wait until something listens on the port, without connecting (nothing to capture)."""
+def wait_listening(
+    port: int, timeout_s: float = 10.0, kind: socket.SocketKind = socket.SOCK_STREAM
+) -> None:
+    """Wait until something listens on the port (bound, for SOCK_DGRAM), without
+    connecting (nothing to capture)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        with socket.socket() as sock:
+        with socket.socket(socket.AF_INET, kind) as sock:
             try:
                 sock.bind((HOST, port))
             except OSError:
@@ -181,6 +185,18 @@ def capture(path: Path, port: int, port_filter: str | None = None) -> Iterator[N
         tmp.replace(path)
 
 
+def embed_key_log(pcapng: Path, keylog: Path) -> None:
+    """Put the key log into the capture as a Decryption Secrets Block, so that Wireshark
+    opens it decrypted; the .keys file stays beside it for the tools that want a file."""
+    tmp = pcapng.with_suffix(pcapng.suffix + ".tmp")
+    subprocess.run(
+        ["editcap", "--inject-secrets", f"tls,{keylog}", str(pcapng), str(tmp)],
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
+    tmp.replace(pcapng)
+
+
 def run(
     cmd: list[str], stdin: bytes = b"", env: dict[str, str] | None = None, timeout_s: float = 20
 ) -> None:
@@ -203,6 +219,14 @@ class Context:
     pki: Path
     out: Path
     work: Path
+
+    @property
+    def udp_out(self) -> Path:
+        """Where the QUIC and DTLS captures go: a folder of their own, so that the tests
+        that read every TCP capture of ``out`` do not take them for TCP ones."""
+        path = self.out / "udp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
 
 def s_client(port: int, *args: str, keylog: Path, data: bytes = b"GET / HTTP/1.0\r\n\r\n") -> None:
@@ -761,6 +785,20 @@ def scenario_compressed(ctx: Context) -> None:
     record_compressed.scenario_compressed(ctx)
 
 
+def scenario_quic(ctx: Context) -> None:
+    """aioquic HTTP/3 clients and Chromium against aioquic servers, in its own module."""
+    import record_quic  # here, not at the top: it imports this module
+
+    record_quic.scenario_quic(ctx)
+
+
+def scenario_dtls(ctx: Context) -> None:
+    """OpenSSL and GnuTLS DTLS 1.0 and 1.2, in its own module."""
+    import record_dtls  # here, not at the top: it imports this module
+
+    record_dtls.scenario_dtls(ctx)
+
+
 SCENARIOS: dict[str, Callable[[Context], None]] = {
     "aborted": scenario_aborted,
     "demo": scenario_demo,
@@ -775,6 +813,8 @@ SCENARIOS: dict[str, Callable[[Context], None]] = {
     "python": scenario_python,
     "chains": scenario_chains,
     "compressed": scenario_compressed,
+    "quic": scenario_quic,
+    "dtls": scenario_dtls,
 }
 
 
@@ -784,7 +824,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", choices=sorted(SCENARIOS))
     args = parser.parse_args(argv)
     missing = [
-        t for t in ("openssl", "gnutls-serv", "nginx", "curl", "dumpcap") if shutil.which(t) is None
+        t
+        for t in ("openssl", "gnutls-serv", "nginx", "curl", "dumpcap", "editcap")
+        if shutil.which(t) is None
     ]
     if missing:
         print(f"missing programs: {', '.join(missing)}", file=sys.stderr)
