@@ -1,6 +1,6 @@
 """Record the project's own test captures from real TLS stacks on loopback.
 
-Usage (as root, with openssl, gnutls-bin, nginx, curl, dumpcap and editcap installed):
+Usage (as root, with openssl, gnutls-bin, nginx, curl and dumpcap installed):
     python tools/record_captures.py [--out tests/vectors/captures] [--only NAME ...]
 
 Each scenario starts a real server on 127.0.0.1 (or ::1) on a free port,
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import os
 import shutil
 import signal
@@ -37,6 +38,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from tlslens.capture import open_capture
+from tlslens.capture.writer import LINKTYPE_ETHERNET, PcapngWriter
 from tlslens.x509 import pki
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,15 +189,20 @@ def capture(path: Path, port: int, port_filter: str | None = None) -> Iterator[N
 
 
 def embed_key_log(pcapng: Path, keylog: Path) -> None:
-    """Put the key log into the capture as a Decryption Secrets Block, so that Wireshark
-    opens it decrypted; the .keys file stays beside it for the tools that want a file."""
-    tmp = pcapng.with_suffix(pcapng.suffix + ".tmp")
-    subprocess.run(
-        ["editcap", "--inject-secrets", f"tls,{keylog}", str(pcapng), str(tmp)],
-        stdout=subprocess.DEVNULL,
-        check=True,
-    )
-    tmp.replace(pcapng)
+    """Write the capture again with the key log in a Decryption Secrets Block after the
+    interface, as `tlslens connect` does, so that Wireshark opens it decrypted; the .keys
+    file stays beside it. (editcap --inject-secrets puts the DSB before the interface, and
+    editcap 4.0 then cannot rewrite the file: --discard-all-secrets fails on it.)"""
+    raw, reader = open_capture(pcapng)
+    with raw:
+        frames = list(reader)
+    out = io.BytesIO()
+    writer = PcapngWriter(out)
+    writer.add_interface(frames[0][1] if frames else LINKTYPE_ETHERNET, tsresol=9)
+    writer.add_secrets(keylog.read_bytes())
+    for ts_ns, _linktype, data in frames:
+        writer.add_packet(ts_ns, data)
+    pcapng.write_bytes(out.getvalue())
 
 
 def run(
@@ -824,9 +832,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", choices=sorted(SCENARIOS))
     args = parser.parse_args(argv)
     missing = [
-        t
-        for t in ("openssl", "gnutls-serv", "nginx", "curl", "dumpcap", "editcap")
-        if shutil.which(t) is None
+        t for t in ("openssl", "gnutls-serv", "nginx", "curl", "dumpcap") if shutil.which(t) is None
     ]
     if missing:
         print(f"missing programs: {', '.join(missing)}", file=sys.stderr)
