@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import os
 import shutil
 import signal
@@ -37,6 +38,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from tlslens.capture import open_capture
+from tlslens.capture.writer import LINKTYPE_ETHERNET, PcapngWriter
 from tlslens.x509 import pki
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,8 +106,9 @@ def make_ocsp_response(pki_dir: Path, work: Path) -> Path:
 # -- processes -------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
+def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    """A port free for ``kind`` (TCP by default, SOCK_DGRAM for the QUIC and DTLS servers)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
 
@@ -120,11 +124,14 @@ def wait_port(port: int, host: str = HOST, timeout_s: float = 10.0) -> None:
     raise RuntimeError(f"nothing listens on {host}:{port}")
 
 
-def wait_listening(port: int, timeout_s: float = 10.0) -> None:
-    """Wait until something listens on the port, without connecting (nothing to capture)."""
+def wait_listening(
+    port: int, timeout_s: float = 10.0, kind: socket.SocketKind = socket.SOCK_STREAM
+) -> None:
+    """Wait until something listens on the port (bound, for SOCK_DGRAM), without
+    connecting (nothing to capture)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        with socket.socket() as sock:
+        with socket.socket(socket.AF_INET, kind) as sock:
             try:
                 sock.bind((HOST, port))
             except OSError:
@@ -181,6 +188,23 @@ def capture(path: Path, port: int, port_filter: str | None = None) -> Iterator[N
         tmp.replace(path)
 
 
+def embed_key_log(pcapng: Path, keylog: Path) -> None:
+    """Write the capture again with the key log in a Decryption Secrets Block after the
+    interface, as `tlslens connect` does, so that Wireshark opens it decrypted; the .keys
+    file stays beside it. (editcap --inject-secrets puts the DSB before the interface, and
+    editcap 4.0 then cannot rewrite the file: --discard-all-secrets fails on it.)"""
+    raw, reader = open_capture(pcapng)
+    with raw:
+        frames = list(reader)
+    out = io.BytesIO()
+    writer = PcapngWriter(out)
+    writer.add_interface(frames[0][1] if frames else LINKTYPE_ETHERNET, tsresol=9)
+    writer.add_secrets(keylog.read_bytes())
+    for ts_ns, _linktype, data in frames:
+        writer.add_packet(ts_ns, data)
+    pcapng.write_bytes(out.getvalue())
+
+
 def run(
     cmd: list[str], stdin: bytes = b"", env: dict[str, str] | None = None, timeout_s: float = 20
 ) -> None:
@@ -203,6 +227,14 @@ class Context:
     pki: Path
     out: Path
     work: Path
+
+    @property
+    def udp_out(self) -> Path:
+        """Where the QUIC and DTLS captures go: a folder of their own, so that the tests
+        that read every TCP capture of ``out`` do not take them for TCP ones."""
+        path = self.out / "udp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
 
 def s_client(port: int, *args: str, keylog: Path, data: bytes = b"GET / HTTP/1.0\r\n\r\n") -> None:
@@ -761,6 +793,20 @@ def scenario_compressed(ctx: Context) -> None:
     record_compressed.scenario_compressed(ctx)
 
 
+def scenario_quic(ctx: Context) -> None:
+    """aioquic HTTP/3 clients and Chromium against aioquic servers, in its own module."""
+    import record_quic  # here, not at the top: it imports this module
+
+    record_quic.scenario_quic(ctx)
+
+
+def scenario_dtls(ctx: Context) -> None:
+    """OpenSSL and GnuTLS DTLS 1.0 and 1.2, in its own module."""
+    import record_dtls  # here, not at the top: it imports this module
+
+    record_dtls.scenario_dtls(ctx)
+
+
 SCENARIOS: dict[str, Callable[[Context], None]] = {
     "aborted": scenario_aborted,
     "demo": scenario_demo,
@@ -775,6 +821,8 @@ SCENARIOS: dict[str, Callable[[Context], None]] = {
     "python": scenario_python,
     "chains": scenario_chains,
     "compressed": scenario_compressed,
+    "quic": scenario_quic,
+    "dtls": scenario_dtls,
 }
 
 
