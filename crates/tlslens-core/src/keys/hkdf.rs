@@ -82,8 +82,8 @@ pub fn expand_label_prefixed(
     length: usize,
 ) -> Result<Vec<u8>, HkdfError> {
     let out_len = u16::try_from(length).map_err(|_| HkdfError::TooLong(length))?;
-    let label_len = u8::try_from(label.len().saturating_add(prefix.len()))
-        .map_err(|_| HkdfError::LongLabel)?;
+    let label_len =
+        u8::try_from(label.len().saturating_add(prefix.len())).map_err(|_| HkdfError::LongLabel)?;
     let context_len = u8::try_from(context.len()).map_err(|_| HkdfError::LongLabel)?;
     let info: [&[u8]; 6] = [
         &out_len.to_be_bytes(),

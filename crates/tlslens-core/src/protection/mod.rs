@@ -173,14 +173,9 @@ impl RecordProtection {
         self.seq = self.seq.wrapping_add(1);
         let err = |what: String| DecryptError(format!("record {seq}: {what}"));
         match &self.state {
-            State::Aead(aead) if self.tls13 => open_inner(
-                aead,
-                &xor_seq(&self.iv, seq),
-                aad,
-                body,
-                self.spec.tag_len,
-            )
-            .map_err(err),
+            State::Aead(aead) if self.tls13 => {
+                open_inner(aead, &xor_seq(&self.iv, seq), aad, body, self.spec.tag_len).map_err(err)
+            }
             _ => Err(err("not a TLS 1.3 AEAD".to_owned())),
         }
     }
