@@ -163,3 +163,5 @@ pub enum DtlsEvent {
 mod tests;
 #[cfg(test)]
 mod tests_captures;
+#[cfg(test)]
+mod tests_dtls13;
