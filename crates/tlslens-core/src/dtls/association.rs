@@ -319,6 +319,9 @@ impl Association {
         while s.epochs.len() > max_epochs {
             s.epochs.pop_first();
         }
+        if let Some((&oldest, _)) = s.epochs.first_key_value() {
+            s.next_seq.retain(|e, _| *e >= oldest);
+        }
         s.epochs.contains_key(&epoch)
     }
 

@@ -17,6 +17,9 @@ const EXT_SUPPORTED_VERSIONS: u16 = 43;
 /// RFC 7366: encrypt_then_mac.
 const EXT_ENCRYPT_THEN_MAC: u16 = 22;
 
+/// Separate byte ranges held for one message (each fragment is sorted in: bounded work).
+pub const MAX_RANGES: usize = 512;
+
 /// The 12-byte header before each fragment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fragment {
@@ -77,11 +80,15 @@ struct Pending {
 
 impl Pending {
     fn complete(&self) -> bool {
-        matches!(self.have.as_slice(), [(0, end)] if *end == self.body.len())
+        self.body.is_empty()
+            || matches!(self.have.as_slice(), [(0, end)] if *end == self.body.len())
     }
 
     /// Store `bytes` at `at`; Err when an overlap holds different bytes.
     fn insert(&mut self, at: usize, bytes: &[u8]) -> Result<(), usize> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
         let end = at.saturating_add(bytes.len());
         for &(start, stop) in &self.have {
             let (lo, hi) = (start.max(at), stop.min(end));
@@ -162,6 +169,11 @@ impl Reassembler {
                 fragment.msg_type,
                 pending.msg_type,
                 pending.body.len()
+            ));
+        }
+        if pending.have.len() >= MAX_RANGES {
+            return Outcome::Refused(format!(
+                "message {seq} arrived in more than {MAX_RANGES} separate pieces"
             ));
         }
         if let Err(at) = pending.insert(fragment.fragment_offset as usize, bytes) {

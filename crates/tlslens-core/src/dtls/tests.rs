@@ -239,3 +239,29 @@ fn an_ack_lists_record_numbers() {
     }));
     assert!(handshake::read_ack(&[0, 17, 0], 0).is_err());
 }
+
+#[test]
+fn a_message_in_too_many_pieces_is_refused_and_empty_fragments_cost_nothing() {
+    let mut datagram = Vec::new();
+    // Empty fragments first (not kept), then single bytes two apart: separate ranges.
+    datagram.extend(record(22, 0, &fragment(11, 2000, 0, 7, &[])));
+    for i in 0..=handshake::MAX_RANGES {
+        let offset = u32::try_from(2 * i).unwrap();
+        datagram.extend(record(22, 1, &fragment(11, 2000, 0, offset, &[1])));
+    }
+    datagram.extend(record(22, 2, &fragment(14, 0, 1, 0, &[])));
+    let events = run(&[(server(), datagram)], None);
+    let found = findings(&events);
+    assert!(
+        found[0].what.contains("more than 512 separate pieces"),
+        "{found:?}"
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        DtlsEvent::Message {
+            msg_type: 14,
+            message_seq: 1,
+            ..
+        }
+    )));
+}
