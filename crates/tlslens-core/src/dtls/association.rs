@@ -232,7 +232,9 @@ impl Association {
         let side = usize::from(!at.from_client);
         if !self.epoch_keys(side, at.epoch) {
             let told = &mut self.sides[side].told_missing;
-            if self.keys.is_some() && !told.contains(&at.epoch) && told.len() < 64 {
+            // Only when this connection's keys were found: otherwise the ServerHello's
+            // finding already said why nothing opens.
+            if self.suite.is_some() && !told.contains(&at.epoch) && told.len() < 64 {
                 told.push(at.epoch);
                 return Err(format!(
                     "no keys for epoch {}: its records stay encrypted",
@@ -478,10 +480,11 @@ impl Association {
             return Ok(());
         };
         let suite_id = hello.suite;
-        let suite = keys
-            .suites
-            .get(&suite_id)
-            .ok_or_else(|| format!("suite 0x{suite_id:04x}: its records cannot be opened"))?;
+        let suite = keys.suites.get(&suite_id).ok_or_else(|| {
+            format!(
+                "suite 0x{suite_id:04x} has no record protection here: its records stay encrypted"
+            )
+        })?;
         let client_random = self.client_random.unwrap_or([0; 32]);
         let secrets = keys.secrets.get(&client_random).ok_or_else(|| {
             "the key log has no secrets for this ClientHello's random: records stay encrypted"
