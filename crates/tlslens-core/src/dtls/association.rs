@@ -410,7 +410,7 @@ impl Association {
     fn message(&mut self, at: At, message_seq: u16, msg_type: u8, tls: Vec<u8>) {
         let body = tls.get(4..).unwrap_or(&[]);
         let read = match msg_type {
-            CLIENT_HELLO if at.from_client => self.client_hello(at, message_seq, body),
+            CLIENT_HELLO if at.from_client => self.client_hello(at, message_seq, &tls),
             handshake::SERVER_HELLO if !at.from_client => self.server_hello(at, body),
             HELLO_VERIFY_REQUEST if !at.from_client => handshake::read_hello_verify_request(body)
                 .map(|(version, cookie)| {
@@ -440,9 +440,11 @@ impl Association {
         &mut self,
         at: At,
         message_seq: u16,
-        body: &[u8],
+        message: &[u8],
     ) -> crate::codec::CodecResult<()> {
-        let hello = handshake::read_hello(CLIENT_HELLO, body)?;
+        let hello = handshake::read_hello(CLIENT_HELLO, message.get(4..).unwrap_or(&[]))?;
+        let tls = handshake::without_cookie(message, hello.cookie_at, hello.cookie.len())
+            .unwrap_or_default();
         self.client_random = Some(hello.random);
         // The ID the client asked for is carried by the server's records.
         self.sides[1].cid_len = hello.cid.as_ref().map_or(0, Vec::len);
@@ -452,6 +454,7 @@ impl Association {
             message_seq,
             random: hello.random,
             cookie: hello.cookie,
+            tls,
         });
         Ok(())
     }

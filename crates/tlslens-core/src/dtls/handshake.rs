@@ -225,6 +225,8 @@ pub struct Hello {
     pub version: u16,
     pub random: [u8; 32],
     pub cookie: Vec<u8>,
+    /// Where the cookie vector (its length byte included) starts in the TLS-form message.
+    pub cookie_at: usize,
     /// The server's choice (ServerHello only).
     pub suite: u16,
     /// supported_versions: the ServerHello's selected version.
@@ -235,7 +237,8 @@ pub struct Hello {
     pub encrypt_then_mac: bool,
 }
 
-/// Parse a ClientHello or ServerHello body (`body_offset`: where it starts in the message).
+/// Parse a ClientHello or ServerHello body (offsets are the TLS-form message's: the body
+/// starts at 4).
 pub fn read_hello(msg_type: u8, body: &[u8]) -> CodecResult<Hello> {
     let mut r = Reader::at_offset(body, 4);
     let mut hello = Hello {
@@ -245,6 +248,7 @@ pub fn read_hello(msg_type: u8, body: &[u8]) -> CodecResult<Hello> {
     hello.random.copy_from_slice(r.take(32)?);
     r.vec_u8()?;
     if msg_type == CLIENT_HELLO {
+        hello.cookie_at = r.offset();
         hello.cookie = r.vec_u8()?.rest().to_vec();
         r.vec_u16()?;
         r.vec_u8()?;
@@ -297,4 +301,19 @@ pub fn read_ack(body: &[u8], base: usize) -> CodecResult<Vec<(u64, u64)>> {
         numbers.push((list.u64()?, list.u64()?));
     }
     Ok(numbers)
+}
+
+/// A DTLS ClientHello in TLS form as TLS would have sent it: the cookie vector cut out and
+/// the 24-bit length lowered to match, for a parser that knows no DTLS. (The transcript
+/// hash keeps the DTLS form.)
+pub fn without_cookie(tls: &[u8], cookie_at: usize, cookie_len: usize) -> Option<Vec<u8>> {
+    let end = cookie_at.checked_add(1)?.checked_add(cookie_len)?;
+    let body_len = tls.len().checked_sub(4)?.checked_sub(end - cookie_at)?;
+    let length = u32::try_from(body_len).ok()?.to_be_bytes();
+    let mut out = Vec::with_capacity(tls.len());
+    out.push(*tls.first()?);
+    out.extend_from_slice(&length[1..]);
+    out.extend_from_slice(tls.get(4..cookie_at)?);
+    out.extend_from_slice(tls.get(end..)?);
+    Some(out)
 }

@@ -113,12 +113,15 @@ pub enum DtlsEvent {
         message_seq: u16,
         msg_type: u8,
     },
-    /// A ClientHello's DTLS field: the cookie (empty before a HelloVerifyRequest).
+    /// A ClientHello's DTLS field: the cookie (empty before a HelloVerifyRequest); `tls`:
+    /// the message without it, as a TLS ClientHello (the [`DtlsEvent::Message`] that
+    /// follows keeps the DTLS form).
     ClientHello {
         frame: u64,
         message_seq: u16,
         random: [u8; 32],
         cookie: Vec<u8>,
+        tls: Vec<u8>,
     },
     HelloVerifyRequest {
         frame: u64,

@@ -144,6 +144,15 @@ fn messages(events: &[DtlsEvent]) -> Vec<(u64, bool, u16, u8, usize)> {
         .collect()
 }
 
+/// The TLS-form lengths of the whole messages of one type.
+fn all_messages(events: &[DtlsEvent], kind: u8) -> Vec<usize> {
+    messages(events)
+        .iter()
+        .filter(|m| m.3 == kind)
+        .map(|m| m.4)
+        .collect()
+}
+
 #[test]
 fn openssl_dtls12_records_match_tshark_and_decrypt() {
     let events = read("openssl-dtls12", Some(keys("openssl-dtls12", 0x0303)));
@@ -160,6 +169,26 @@ fn openssl_dtls12_records_match_tshark_and_decrypt() {
     assert_eq!(cookies.len(), 3);
     assert!(cookies[0].is_empty() && !cookies[1].is_empty());
     assert_eq!(cookies[1], cookies[2]);
+    // Without its cookie each ClientHello is a TLS one: both the same (same random, suites,
+    // extensions), the 24-bit length matching, the cipher suites right after the session
+    // ID; each DTLS form one cookie vector longer.
+    let hellos: Vec<(&Vec<u8>, usize)> = events
+        .iter()
+        .filter_map(|e| match e {
+            DtlsEvent::ClientHello { tls, cookie, .. } => Some((tls, cookie.len())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(hellos[0].0, hellos[1].0);
+    let tls = hellos[0].0;
+    assert_eq!(
+        usize::from(tls[2]) << 8 | usize::from(tls[3]),
+        tls.len() - 4
+    );
+    let suites_at = 4 + 2 + 32 + 1 + usize::from(tls[38]);
+    assert_eq!(tls[suites_at..suites_at + 2], [0, 2 * 2]);
+    let dtls: Vec<usize> = all_messages(&events, 1);
+    assert_eq!(dtls, [tls.len() + 1, tls.len() + 1 + hellos[1].1]);
     let all = messages(&events);
     // The certificate came in 5 fragments over frames 4-7 (tshark: offsets 0, 161, 408,
     // 655): one whole message when the last arrived; each whole message in TLS form.
