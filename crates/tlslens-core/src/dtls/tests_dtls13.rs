@@ -101,11 +101,21 @@ fn hello(msg_type: u8, random: u8, extensions: &[u8]) -> Vec<u8> {
 /// A server record of epoch 2 in a unified header: CID, 16- or 8-bit sequence number,
 /// length present or not; encrypted, then its sequence number masked.
 fn protected(seq: u16, wide: bool, with_length: bool, inner: &[u8]) -> Vec<u8> {
+    protected_with(&SECRET, 2, (seq, wide, with_length), inner)
+}
+
+/// The same under `secret`, for an epoch whose two low bits are `epoch`.
+fn protected_with(
+    secret: &[u8],
+    epoch: u8,
+    (seq, wide, with_length): (u16, bool, bool),
+    inner: &[u8],
+) -> Vec<u8> {
     let expand = |label: &[u8], n| {
-        expand_label_prefixed(HashAlg::Sha256, DTLS13, &SECRET, label, b"", n).unwrap()
+        expand_label_prefixed(HashAlg::Sha256, DTLS13, secret, label, b"", n).unwrap()
     };
     let (key, iv, sn) = (expand(b"key", 16), expand(b"iv", 12), expand(b"sn", 16));
-    let first = 0x30 | u8::from(wide) << 3 | u8::from(with_length) << 2 | 2;
+    let first = 0x30 | u8::from(wide) << 3 | u8::from(with_length) << 2 | (epoch & 3);
     let mut header = vec![first];
     header.extend_from_slice(CLIENT_CID);
     let seq_at = header.len();
@@ -221,4 +231,46 @@ fn dtls13_records_stay_encrypted_without_keys_and_a_wrong_key_is_a_finding() {
     );
     assert!(found[0].what.contains("the AEAD tag does not verify"));
     assert!(found[1].offset > 0);
+}
+
+/// RFC 9147 §8: after a KeyUpdate the next epoch's secret is "dtls13traffic upd" of the
+/// last; epochs past 3 are derived as their records arrive, the epoch rebuilt from 2 bits.
+#[test]
+fn dtls13_key_updates_are_followed_into_later_epochs() {
+    let app = [4u8; 32];
+    let upd = |secret: &[u8]| {
+        expand_label_prefixed(HashAlg::Sha256, DTLS13, secret, b"traffic upd", b"", 32).unwrap()
+    };
+    let epoch4 = upd(&app);
+    let epoch5 = upd(&epoch4);
+    let data = |text: &[u8]| [text, &[23]].concat();
+    let mut flight = dtls13_flight();
+    flight.push((
+        server(),
+        protected_with(&app, 3, (0, true, false), &data(b"three")),
+    ));
+    flight.push((
+        server(),
+        protected_with(&epoch4, 0, (0, true, false), &data(b"four")),
+    ));
+    flight.push((
+        server(),
+        protected_with(&epoch5, 1, (0, false, false), &data(b"five")),
+    ));
+    let mut keys = dtls13_keys(SECRET);
+    if let Some(secrets) = keys.secrets.get_mut(&[1; 32]) {
+        secrets.server_application = Some(app.to_vec());
+    }
+    let events = run(&flight, Some(keys));
+    let opened: Vec<(u64, &[u8])> = events
+        .iter()
+        .filter_map(|e| match e {
+            DtlsEvent::ApplicationData { epoch, data, .. } => Some((*epoch, data.as_slice())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        opened,
+        [(3, &b"three"[..]), (4, &b"four"[..]), (5, &b"five"[..])]
+    );
 }
