@@ -44,6 +44,13 @@ struct At {
     base: usize,
 }
 
+/// Why a record does not open, named by its epoch and sequence number (the protection's
+/// own message counts in the 64-bit epoch || sequence of DTLS 1.2's MAC).
+fn undecrypted(epoch: u64, seq: u64, e: &crate::protection::DecryptError) -> String {
+    let why = e.0.split_once(": ").map_or(e.0.as_str(), |(_, why)| why);
+    format!("epoch {epoch} record {seq} does not open: {why}")
+}
+
 pub struct Association {
     limits: Limits,
     keys: Option<Arc<Keys>>,
@@ -265,7 +272,7 @@ impl Association {
                 let (inner, plain) = keys
                     .protection
                     .open(*content_type, *version, rec.body)
-                    .map_err(|e| format!("epoch {} {}", at.epoch, e.0))?;
+                    .map_err(|e| undecrypted(at.epoch, at.seq, &e))?;
                 Ok(Some((at.seq, inner, plain)))
             }
             Header::Unified {
@@ -285,7 +292,7 @@ impl Association {
                 let (inner, plain) = keys
                     .protection
                     .open_with_aad(&aad, rec.body)
-                    .map_err(|e| format!("epoch {} {}", at.epoch, e.0))?;
+                    .map_err(|e| undecrypted(at.epoch, seq, &e))?;
                 side.next_seq
                     .insert(at.epoch, next.max(seq.saturating_add(1)));
                 Ok(Some((seq, inner, plain)))
