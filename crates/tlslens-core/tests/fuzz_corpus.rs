@@ -56,3 +56,12 @@ fn protection_corpus_replays_without_a_crash() {
         "the protection corpus holds {replayed} inputs"
     );
 }
+
+#[test]
+fn extensions_corpus_replays_without_a_crash() {
+    let replayed = replay("extensions", tlslens_core::extensions::fuzzing::extensions);
+    assert!(
+        replayed > 10,
+        "the extensions corpus holds {replayed} inputs"
+    );
+}
