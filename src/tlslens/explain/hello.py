@@ -143,7 +143,7 @@ def server_hello_lines(conn: Connection, msg: hs.ServerHello) -> tuple[str, list
     roles = algorithm_roles(msg.cipher_suite, version, key_exchange_of(msg))
     if roles:
         lines.append(roles)
-    share = ext.find_key_share(msg.extensions, ext.SERVER_HELLO, KeyShareList)
+    share = ext.server_key_share(msg)
     if share and share.shares:
         group = share.shares[0].group
         lines.append(

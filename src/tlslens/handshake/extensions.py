@@ -71,7 +71,7 @@ NEW_SESSION_TICKET = "new_session_ticket"
 
 if TYPE_CHECKING:
     # A union of the core's classes, declared in its stub only.
-    from tlslens._core import DecodedExtension
+    from tlslens._core import DecodedExtension, KeyShareList
 
 D = TypeVar("D", bound="DecodedExtension")
 
@@ -207,6 +207,25 @@ def find_decoded(
             _DECODED.clear()
         _DECODED[key] = value
     return value if isinstance(value, kind) else None
+
+
+class Holder(Protocol):
+    """A message with extensions (a hello, EncryptedExtensions, a CertificateEntry...)."""
+
+    @property
+    def extensions(self) -> Sequence[Body]: ...
+
+
+def decoded_in(holder: Holder | None, ext_type: int, message: str, kind: type[D]) -> D | None:
+    """``find_decoded`` over the extensions of a message that may be absent."""
+    return None if holder is None else find_decoded(holder.extensions, ext_type, message, kind)
+
+
+def server_key_share(hello: Holder | None) -> KeyShareList | None:
+    """The one key share a ServerHello carries, under either code; None without one."""
+    if hello is None:
+        return None
+    return find_key_share(hello.extensions, SERVER_HELLO, _core.KeyShareList)
 
 
 # The same extension is asked for again and again (the SNI, the groups, the versions by
