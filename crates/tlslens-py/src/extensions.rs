@@ -142,160 +142,221 @@ fn transport_parameter(param: core::TransportParameter) -> TransportParameter {
     }
 }
 
+fn sct_list(scts: Vec<core::SignedCertificateTimestamp>) -> SignedCertificateTimestampList {
+    let scts = scts.into_iter().map(|s| SignedCertificateTimestamp {
+        version: s.version,
+        log_id: s.log_id.to_vec(),
+        timestamp_ms: s.timestamp_ms,
+    });
+    SignedCertificateTimestampList {
+        scts: scts.collect(),
+    }
+}
+
+fn offered_psks(identities: Vec<core::PskIdentity>, binder_lengths: Vec<u8>) -> OfferedPSKs {
+    let identities = identities.into_iter().map(|i| PSKIdentity {
+        identity_length: i.identity.len(),
+        identity: i.identity,
+        obfuscated_ticket_age: i.obfuscated_ticket_age,
+    });
+    OfferedPSKs {
+        identities: identities.collect(),
+        binder_lengths: widen(binder_lengths),
+    }
+}
+
+fn key_share_list(shares: Vec<core::KeyShareEntry>) -> KeyShareList {
+    let shares = shares.into_iter().map(|s| KeyShareEntry {
+        group: s.group,
+        key_length: s.key_length,
+    });
+    KeyShareList {
+        shares: shares.collect(),
+    }
+}
+
+/// A new Python object of a shape class (`?` on failure).
+macro_rules! obj {
+    ($py:ident, $value:expr) => {
+        Bound::new($py, $value)?.into_any().unbind()
+    };
+}
+
 /// The Python object of one decoded value.
 fn to_python(py: Python<'_>, value: Decoded) -> PyResult<PyObject> {
-    macro_rules! obj {
-        ($value:expr) => {
-            Bound::new(py, $value)?.into_any().unbind()
-        };
-    }
     Ok(match value {
-        Decoded::Acknowledged => obj!(Acknowledged {}),
-        Decoded::Empty => obj!(Empty {}),
-        Decoded::ServerNames(names) => obj!(ServerNameList {
-            names: names
-                .into_iter()
-                .map(|n| ServerName {
-                    r#type: n.name_type,
-                    name: n.name
-                })
-                .collect(),
-        }),
+        Decoded::Acknowledged => obj!(py, Acknowledged {}),
+        Decoded::Empty => obj!(py, Empty {}),
+        Decoded::ServerNames(names) => obj!(
+            py,
+            ServerNameList {
+                names: names
+                    .into_iter()
+                    .map(|n| ServerName {
+                        r#type: n.name_type,
+                        name: n.name
+                    })
+                    .collect(),
+            }
+        ),
         Decoded::StatusRequest {
             status_type,
             responder_ids_length,
             request_extensions_length,
-        } => obj!(StatusRequest {
-            status_type,
-            responder_ids_length,
-            request_extensions_length,
-        }),
+        } => obj!(
+            py,
+            StatusRequest {
+                status_type,
+                responder_ids_length,
+                request_extensions_length,
+            }
+        ),
         Decoded::CertificateStatus {
             status_type,
             ocsp_response,
-        } => obj!(CertificateStatus {
-            status_type,
-            ocsp_response,
-        }),
-        Decoded::SupportedGroups(groups) => obj!(SupportedGroups { groups }),
-        Decoded::EcPointFormats(formats) => obj!(ECPointFormats {
-            formats: widen(formats)
-        }),
-        Decoded::SignatureSchemes(schemes) => obj!(SignatureSchemes { schemes }),
-        Decoded::UseSrtp { profiles, mki } => obj!(UseSRTP { profiles, mki }),
-        Decoded::Heartbeat(mode) => obj!(Heartbeat { mode }),
-        Decoded::Protocols(protocols) => obj!(ProtocolNameList { protocols }),
-        Decoded::SctRequested => obj!(SCTRequest {}),
-        Decoded::Scts(scts) => obj!(SignedCertificateTimestampList {
-            scts: scts
-                .into_iter()
-                .map(|s| SignedCertificateTimestamp {
-                    version: s.version,
-                    log_id: s.log_id.to_vec(),
-                    timestamp_ms: s.timestamp_ms,
-                })
-                .collect(),
-        }),
-        Decoded::CertificateTypes(types) => obj!(CertificateTypeList {
-            types: widen(types)
-        }),
-        Decoded::CertificateType(kind) => obj!(CertificateType { r#type: kind }),
-        Decoded::Padding { length, all_zero } => obj!(Padding { length, all_zero }),
-        Decoded::CompressCertificate(algorithms) => obj!(CompressCertificate { algorithms }),
-        Decoded::RecordSizeLimit(limit) => obj!(RecordSizeLimit { limit }),
-        Decoded::MaxFragmentLength { code, length } => obj!(MaxFragmentLength { code, length }),
-        Decoded::SessionTicket { ticket_length } => obj!(SessionTicket { ticket_length }),
+        } => obj!(
+            py,
+            CertificateStatus {
+                status_type,
+                ocsp_response,
+            }
+        ),
+        Decoded::SupportedGroups(groups) => obj!(py, SupportedGroups { groups }),
+        Decoded::EcPointFormats(formats) => obj!(
+            py,
+            ECPointFormats {
+                formats: widen(formats)
+            }
+        ),
+        Decoded::SignatureSchemes(schemes) => obj!(py, SignatureSchemes { schemes }),
+        Decoded::UseSrtp { profiles, mki } => obj!(py, UseSRTP { profiles, mki }),
+        Decoded::Heartbeat(mode) => obj!(py, Heartbeat { mode }),
+        Decoded::Protocols(protocols) => obj!(py, ProtocolNameList { protocols }),
+        Decoded::SctRequested => obj!(py, SCTRequest {}),
+        Decoded::Scts(scts) => obj!(py, sct_list(scts)),
+        Decoded::CertificateTypes(types) => obj!(
+            py,
+            CertificateTypeList {
+                types: widen(types)
+            }
+        ),
+        Decoded::CertificateType(kind) => obj!(py, CertificateType { r#type: kind }),
+        Decoded::Padding { length, all_zero } => obj!(py, Padding { length, all_zero }),
+        Decoded::CompressCertificate(algorithms) => obj!(py, CompressCertificate { algorithms }),
+        Decoded::RecordSizeLimit(limit) => obj!(py, RecordSizeLimit { limit }),
+        Decoded::MaxFragmentLength { code, length } => obj!(py, MaxFragmentLength { code, length }),
+        Decoded::SessionTicket { ticket_length } => obj!(py, SessionTicket { ticket_length }),
         Decoded::OfferedPsks {
             identities,
             binder_lengths,
-        } => obj!(OfferedPSKs {
-            identities: identities
-                .into_iter()
-                .map(|i| PSKIdentity {
-                    identity_length: i.identity.len(),
-                    identity: i.identity,
-                    obfuscated_ticket_age: i.obfuscated_ticket_age,
-                })
-                .collect(),
-            binder_lengths: widen(binder_lengths),
-        }),
+        } => obj!(py, offered_psks(identities, binder_lengths)),
         Decoded::SelectedIdentity(selected_identity) => {
-            obj!(SelectedIdentity { selected_identity })
+            obj!(py, SelectedIdentity { selected_identity })
         }
         Decoded::EarlyDataIndication {
             max_early_data_size,
-        } => obj!(EarlyDataIndication {
-            max_early_data_size
-        }),
+        } => obj!(
+            py,
+            EarlyDataIndication {
+                max_early_data_size
+            }
+        ),
         other => more_to_python(py, other)?,
     })
 }
 
 /// The second half of [`to_python`]'s variants (kept apart for length).
 fn more_to_python(py: Python<'_>, value: Decoded) -> PyResult<PyObject> {
-    macro_rules! obj {
-        ($value:expr) => {
-            Bound::new(py, $value)?.into_any().unbind()
-        };
-    }
     Ok(match value {
-        Decoded::SupportedVersions(versions) => obj!(SupportedVersions { versions }),
-        Decoded::SelectedVersion(selected_version) => obj!(SelectedVersion { selected_version }),
-        Decoded::Cookie { cookie_length } => obj!(Cookie { cookie_length }),
-        Decoded::PskKeyExchangeModes(modes) => obj!(PSKKeyExchangeModes {
-            modes: widen(modes)
-        }),
-        Decoded::CertificateAuthorities(authorities) => {
-            obj!(CertificateAuthorities { authorities })
+        Decoded::SupportedVersions(versions) => obj!(py, SupportedVersions { versions }),
+        Decoded::SelectedVersion(selected_version) => {
+            obj!(py, SelectedVersion { selected_version })
         }
-        Decoded::KeyShares(shares) => obj!(KeyShareList {
-            shares: shares
-                .into_iter()
-                .map(|s| KeyShareEntry {
-                    group: s.group,
-                    key_length: s.key_length,
-                })
-                .collect(),
-        }),
-        Decoded::SelectedGroup(selected_group) => obj!(SelectedGroup { selected_group }),
-        Decoded::RenegotiationInfo(renegotiated_connection) => obj!(RenegotiationInfo {
-            renegotiated_connection
-        }),
+        Decoded::Cookie { cookie_length } => obj!(py, Cookie { cookie_length }),
+        Decoded::PskKeyExchangeModes(modes) => obj!(
+            py,
+            PSKKeyExchangeModes {
+                modes: widen(modes)
+            }
+        ),
+        Decoded::CertificateAuthorities(authorities) => {
+            obj!(py, CertificateAuthorities { authorities })
+        }
+        Decoded::KeyShares(shares) => obj!(py, key_share_list(shares)),
+        Decoded::SelectedGroup(selected_group) => obj!(py, SelectedGroup { selected_group }),
+        Decoded::RenegotiationInfo(renegotiated_connection) => obj!(
+            py,
+            RenegotiationInfo {
+                renegotiated_connection
+            }
+        ),
         Decoded::EchOuter {
             kdf_id,
             aead_id,
             config_id,
             enc_length,
             payload_length,
-        } => obj!(ECHOuter {
-            ech_type: "outer",
-            kdf_id,
-            aead_id,
-            config_id,
-            enc_length,
-            payload_length,
-        }),
-        Decoded::EchInner => obj!(ECHInner { ech_type: "inner" }),
-        Decoded::EchConfirmation(confirmation) => obj!(ECHConfirmation {
-            confirmation: confirmation.to_vec()
-        }),
+        } => obj!(
+            py,
+            ECHOuter {
+                ech_type: "outer",
+                kdf_id,
+                aead_id,
+                config_id,
+                enc_length,
+                payload_length,
+            }
+        ),
+        Decoded::EchInner => obj!(py, ECHInner { ech_type: "inner" }),
+        Decoded::EchConfirmation(confirmation) => obj!(
+            py,
+            ECHConfirmation {
+                confirmation: confirmation.to_vec()
+            }
+        ),
         Decoded::EchRetryConfigs {
             retry_configs_length,
-        } => obj!(ECHRetryConfigs {
-            retry_configs_length
-        }),
+        } => obj!(
+            py,
+            ECHRetryConfigs {
+                retry_configs_length
+            }
+        ),
         Decoded::ApplicationSettings { settings_length } => {
-            obj!(ApplicationSettings { settings_length })
+            obj!(py, ApplicationSettings { settings_length })
         }
-        Decoded::DelegatedCredential { length } => obj!(DelegatedCredential { length }),
-        Decoded::TransportParameters(parameters) => obj!(TransportParameters {
-            parameters: parameters.into_iter().map(transport_parameter).collect(),
-        }),
-        // to_python took every other variant before handing this one over.
-        other => {
-            return Err(PyRuntimeError::new_err(format!(
-                "no Python class for {other:?}"
-            )))
+        Decoded::DelegatedCredential { length } => obj!(py, DelegatedCredential { length }),
+        Decoded::TransportParameters(parameters) => obj!(
+            py,
+            TransportParameters {
+                parameters: parameters.into_iter().map(transport_parameter).collect(),
+            }
+        ),
+        // to_python's own variants, named so that a new variant fails to compile here.
+        Decoded::Acknowledged
+        | Decoded::Empty
+        | Decoded::ServerNames { .. }
+        | Decoded::StatusRequest { .. }
+        | Decoded::CertificateStatus { .. }
+        | Decoded::SupportedGroups { .. }
+        | Decoded::EcPointFormats { .. }
+        | Decoded::SignatureSchemes { .. }
+        | Decoded::UseSrtp { .. }
+        | Decoded::Heartbeat { .. }
+        | Decoded::Protocols { .. }
+        | Decoded::SctRequested
+        | Decoded::Scts { .. }
+        | Decoded::CertificateTypes { .. }
+        | Decoded::CertificateType { .. }
+        | Decoded::Padding { .. }
+        | Decoded::CompressCertificate { .. }
+        | Decoded::RecordSizeLimit { .. }
+        | Decoded::MaxFragmentLength { .. }
+        | Decoded::SessionTicket { .. }
+        | Decoded::OfferedPsks { .. }
+        | Decoded::SelectedIdentity { .. }
+        | Decoded::EarlyDataIndication { .. } => {
+            return Err(PyRuntimeError::new_err("to_python converts this variant"));
         }
     })
 }

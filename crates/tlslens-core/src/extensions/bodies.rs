@@ -15,17 +15,7 @@ pub(super) fn decode_body(
     use Message::*;
     let value = match ext_type {
         SERVER_NAME => server_name(r)?,
-        MAX_FRAGMENT_LENGTH => {
-            let code = r.u8()?;
-            let length = match code {
-                1 => Some(512),
-                2 => Some(1024),
-                3 => Some(2048),
-                4 => Some(4096),
-                _ => None,
-            };
-            Decoded::MaxFragmentLength { code, length }
-        }
+        MAX_FRAGMENT_LENGTH => max_fragment_length(r.u8()?),
         STATUS_REQUEST => status_request(r, message)?,
         SUPPORTED_GROUPS => Decoded::SupportedGroups(u16_list(r.vec_u16()?)?),
         EC_POINT_FORMATS => Decoded::EcPointFormats(r.vec_u8()?.rest().to_vec()),
@@ -106,6 +96,18 @@ pub(super) fn decode_body(
         _ => return Ok(None),
     };
     Ok(Some(value))
+}
+
+/// RFC 6066 §4: codes 1 to 4 stand for 2^9 to 2^12 bytes.
+fn max_fragment_length(code: u8) -> Decoded {
+    let length = match code {
+        1 => Some(512),
+        2 => Some(1024),
+        3 => Some(2048),
+        4 => Some(4096),
+        _ => None,
+    };
+    Decoded::MaxFragmentLength { code, length }
 }
 
 /// A list of 16-bit codes filling `block`; an odd byte count is an error.
