@@ -467,3 +467,80 @@ fn every_decoder_on_every_cut_of_a_body_errs_or_decodes() {
         }
     }
 }
+
+#[test]
+fn every_decoder_refuses_a_cut_or_overlong_body() {
+    // One well-formed body per decoder: cut by one byte it is refused, and with a byte
+    // after it (where the shape does not take the rest) it is refused too.
+    let cases: [(u16, &str, Message, bool); 29] = [
+        (SERVER_NAME, "0004 00 0001 61", ClientHello, true),
+        (MAX_FRAGMENT_LENGTH, "01", ClientHello, true),
+        (STATUS_REQUEST, "01 0000 0000", ClientHello, true),
+        (STATUS_REQUEST, "01 000001 30", Certificate, true),
+        (SUPPORTED_GROUPS, "0002 001d", ClientHello, true),
+        (EC_POINT_FORMATS, "01 00", ClientHello, true),
+        (SIGNATURE_ALGORITHMS, "0002 0403", ClientHello, true),
+        (USE_SRTP, "0002 0001 00", ClientHello, true),
+        (HEARTBEAT, "01", ClientHello, true),
+        (ALPN, "0003 02 6832", ClientHello, true),
+        (CLIENT_CERTIFICATE_TYPE, "01 02", ClientHello, true),
+        (SERVER_CERTIFICATE_TYPE, "02", EncryptedExtensions, true),
+        (COMPRESS_CERTIFICATE, "02 0002", ClientHello, true),
+        (RECORD_SIZE_LIMIT, "4001", ClientHello, true),
+        (DELEGATED_CREDENTIAL, "0002 0403", ClientHello, true),
+        (
+            PRE_SHARED_KEY,
+            "0007 0001 aa 00000000 0002 01 bb",
+            ClientHello,
+            true,
+        ),
+        (PRE_SHARED_KEY, "0000", ServerHello, true),
+        (EARLY_DATA, "00000400", NewSessionTicket, true),
+        (SUPPORTED_VERSIONS, "02 0304", ClientHello, true),
+        (COOKIE, "0001 aa", HelloRetryRequest, true),
+        (PSK_KEY_EXCHANGE_MODES, "01 01", ClientHello, true),
+        (
+            CERTIFICATE_AUTHORITIES,
+            "0003 0001 30",
+            CertificateRequest,
+            true,
+        ),
+        (KEY_SHARE, "0005 001d 0001 aa", ClientHello, true),
+        (KEY_SHARE, "0017", HelloRetryRequest, true),
+        (RENEGOTIATION_INFO, "01 00", ServerHello, true),
+        (
+            ENCRYPTED_CLIENT_HELLO,
+            "00 0001 0001 00 0000 0001 aa",
+            ClientHello,
+            true,
+        ),
+        (
+            ENCRYPTED_CLIENT_HELLO,
+            "0102030405060708",
+            HelloRetryRequest,
+            true,
+        ),
+        (APPLICATION_SETTINGS, "0003 02 6832", ClientHello, true),
+        (NEXT_PROTOCOL_NEGOTIATION, "02 6832", ServerHello, false),
+    ];
+    for (ext_type, body, message, exact) in cases {
+        let body = h(body);
+        assert!(
+            decode(ext_type, &body, message).is_ok(),
+            "{ext_type} in {message:?}"
+        );
+        let cut = body.get(..body.len() - 1).unwrap_or_default();
+        assert!(
+            decode(ext_type, cut, message).is_err(),
+            "{ext_type} cut in {message:?}"
+        );
+        if exact {
+            let mut longer = body.clone();
+            longer.push(0);
+            assert!(
+                decode(ext_type, &longer, message).is_err(),
+                "{ext_type} with a byte more in {message:?}"
+            );
+        }
+    }
+}
