@@ -28,6 +28,7 @@ HELLO_FIELDS = [
     "tls.handshake.extensions_key_share_group",
     "tls.handshake.extensions.supported_version",
     "tls.handshake.extensions_ec_point_format",
+    "tls.handshake.extensions_key_share_key_exchange",
 ]
 
 
@@ -69,7 +70,7 @@ def test_client_hello_extensions_agree_with_tshark(tshark: str, path: Path) -> N
     ours = _hellos(path)
     assert ours and set(ours) <= set(theirs), (sorted(ours), sorted(theirs))
     for frame, hello in ours.items():
-        sni, groups, alpn, shares, versions, formats = theirs[frame]
+        sni, groups, alpn, shares, versions, formats, keys = theirs[frame]
         names = _decoded(hello, ext.SERVER_NAME, _core.ServerNameList)
         assert ([n.name for n in names.names] if names else []) == sni
         offered = _decoded(hello, ext.SUPPORTED_GROUPS, _core.SupportedGroups)
@@ -77,9 +78,9 @@ def test_client_hello_extensions_agree_with_tshark(tshark: str, path: Path) -> N
         protocols = _decoded(hello, ext.ALPN, _core.ProtocolNameList)
         assert (protocols.protocols if protocols else []) == alpn
         key_share = ext.find_key_share(hello.extensions, ext.CLIENT_HELLO, _core.KeyShareList)
-        assert ([s.group for s in key_share.shares] if key_share else []) == [
-            int(g) for g in shares
-        ]
+        entries = key_share.shares if key_share else []
+        assert [s.group for s in entries] == [int(g) for g in shares]
+        assert [s.key_exchange.hex() for s in entries] == keys
         supported = _decoded(hello, ext.SUPPORTED_VERSIONS, _core.SupportedVersions)
         assert (supported.versions if supported else []) == [int(v, 16) for v in versions]
         points = _decoded(hello, ext.EC_POINT_FORMATS, _core.ECPointFormats)

@@ -732,6 +732,7 @@ class CertificateAuthorities:
 class KeyShareEntry:
     group: Final[int]
     key_length: Final[int]
+    key_exchange: Final[bytes]
 
 @final
 class KeyShareList:

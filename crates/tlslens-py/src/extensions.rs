@@ -73,7 +73,7 @@ shapes! {
     PSKKeyExchangeModes { modes: Vec<u16> }
     /// DER DistinguishedNames (RFC 8446 §4.2.4).
     CertificateAuthorities { authorities: Vec<Vec<u8>> }
-    KeyShareEntry { group: u16, key_length: usize }
+    KeyShareEntry { group: u16, key_length: usize, key_exchange: Vec<u8> }
     /// A ClientHello's client_shares, or a ServerHello's one server_share.
     KeyShareList { shares: Vec<KeyShareEntry> }
     /// key_share in a HelloRetryRequest: the group the server wants.
@@ -168,7 +168,8 @@ fn offered_psks(identities: Vec<core::PskIdentity>, binder_lengths: Vec<u8>) -> 
 fn key_share_list(shares: Vec<core::KeyShareEntry>) -> KeyShareList {
     let shares = shares.into_iter().map(|s| KeyShareEntry {
         group: s.group,
-        key_length: s.key_length,
+        key_length: s.key_exchange.len(),
+        key_exchange: s.key_exchange,
     });
     KeyShareList {
         shares: shares.collect(),

@@ -226,8 +226,11 @@ fn offered_psks(r: &mut Reader<'_>) -> Body {
 fn key_share(r: &mut Reader<'_>, message: Message) -> Body {
     let entry = |r: &mut Reader<'_>| -> CodecResult<KeyShareEntry> {
         let group = r.u16()?;
-        let key_length = r.vec_u16()?.left();
-        Ok(KeyShareEntry { group, key_length })
+        let key_exchange = r.vec_u16()?.rest().to_vec();
+        Ok(KeyShareEntry {
+            group,
+            key_exchange,
+        })
     };
     match message {
         Message::HelloRetryRequest => Ok(Decoded::SelectedGroup(r.u16()?)),

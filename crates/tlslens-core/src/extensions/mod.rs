@@ -127,11 +127,11 @@ pub struct PskIdentity {
     pub obfuscated_ticket_age: u32,
 }
 
-/// One KeyShareEntry (RFC 8446 §4.2.8): the group and the size of its key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One KeyShareEntry (RFC 8446 §4.2.8): the group and its key exchange bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyShareEntry {
     pub group: u16,
-    pub key_length: usize,
+    pub key_exchange: Vec<u8>,
 }
 
 /// A decoded extension body, one variant per extension and per shape.

@@ -134,14 +134,17 @@ fn versions_by_message() {
 
 #[test]
 fn key_share_by_message() {
-    let share = |group, key_length| KeyShareEntry { group, key_length };
+    let share = |group, key: &[u8]| KeyShareEntry {
+        group,
+        key_exchange: key.to_vec(),
+    };
     assert_eq!(
         ok(KEY_SHARE, "0009 001d 0001 aa 0017 0000", ClientHello),
-        Decoded::KeyShares(vec![share(0x1d, 1), share(0x17, 0)])
+        Decoded::KeyShares(vec![share(0x1d, &[0xaa]), share(0x17, &[])])
     );
     assert_eq!(
         ok(DRAFT_KEY_SHARE, "001d 0002 aabb", ServerHello),
-        Decoded::KeyShares(vec![share(0x1d, 2)])
+        Decoded::KeyShares(vec![share(0x1d, &[0xaa, 0xbb])])
     );
     assert_eq!(
         ok(KEY_SHARE, "0017", HelloRetryRequest),
