@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tlslens import _core
 from tlslens.errors import DecodeError
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
@@ -93,12 +94,20 @@ def test_client_hello_fields() -> None:
     assert [e.type for e in msg.extensions] == [0, 11, 10, 35, 22, 23, 13, 43, 45, 51]
     assert msg.malformed is None
     decoded = {e.type: ext.decode_extension(e, ext.CLIENT_HELLO) for e in msg.extensions}
-    assert decoded[0] == {"names": [{"type": 0, "name": "tlslens.test"}]}
-    assert decoded[10] == {"groups": [0x001D, 0x0017]}
-    assert decoded[43] == {"versions": [0x0304]}
-    assert decoded[51] == {"shares": [{"group": 0x001D, "key_length": 32}]}
-    assert decoded[45] == {"modes": [1]}
-    assert len(decoded[13]["schemes"]) == 14
+    names = decoded[0]
+    assert isinstance(names, _core.ServerNameList)
+    assert [(n.type, n.name) for n in names.names] == [(0, "tlslens.test")]
+    groups = decoded[10]
+    assert isinstance(groups, _core.SupportedGroups) and groups.groups == [0x001D, 0x0017]
+    versions = decoded[43]
+    assert isinstance(versions, _core.SupportedVersions) and versions.versions == [0x0304]
+    shares = decoded[51]
+    assert isinstance(shares, _core.KeyShareList)
+    assert [(s.group, s.key_length) for s in shares.shares] == [(0x001D, 32)]
+    modes = decoded[45]
+    assert isinstance(modes, _core.PSKKeyExchangeModes) and modes.modes == [1]
+    schemes = decoded[13]
+    assert isinstance(schemes, _core.SignatureSchemes) and len(schemes.schemes) == 14
 
 
 def test_hello_retry_request() -> None:
@@ -108,7 +117,8 @@ def test_hello_retry_request() -> None:
     assert msg.cipher_suite == 0x1302
     key_share = ext.find(msg.extensions, ext.KEY_SHARE)
     assert key_share is not None
-    assert ext.decode_extension(key_share, ext.HELLO_RETRY_REQUEST) == {"selected_group": 0x17}
+    selected = ext.decode_extension(key_share, ext.HELLO_RETRY_REQUEST)
+    assert isinstance(selected, _core.SelectedGroup) and selected.selected_group == 0x17
 
 
 def test_extension_block_overrunning_its_message_keeps_what_it_can() -> None:

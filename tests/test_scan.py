@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 from record_lab import free_port
 
+from tlslens import _core
 from tlslens.cli import main
 from tlslens.handshake import compose
 from tlslens.handshake import extensions as ext
@@ -96,9 +97,14 @@ def test_client_hello_writer_round_trips_through_the_parser() -> None:
     assert hello.random == bytes(range(32)) and hello.legacy_session_id == b"\x11" * 32
     assert hello.cipher_suites == (0x2A2A, 0x1301, 0xC02F, 0x002F)
     decoded = {e.type: ext.decode_extension(e, ext.CLIENT_HELLO) for e in hello.extensions}
-    assert decoded[ext.SUPPORTED_VERSIONS] == {"versions": [0x2A2A, 0x0304, 0x0303]}
-    assert decoded[ext.ALPN] == {"protocols": ["h2", "http/1.1"]}
-    assert decoded[ext.KEY_SHARE] == {"shares": [{"group": 29, "key_length": 32}]}
+    versions = decoded[ext.SUPPORTED_VERSIONS]
+    assert isinstance(versions, _core.SupportedVersions)
+    assert versions.versions == [0x2A2A, 0x0304, 0x0303]
+    alpn = decoded[ext.ALPN]
+    assert isinstance(alpn, _core.ProtocolNameList) and alpn.protocols == ["h2", "http/1.1"]
+    shares = decoded[ext.KEY_SHARE]
+    assert isinstance(shares, _core.KeyShareList)
+    assert [(s.group, s.key_length) for s in shares.shares] == [(29, 32)]
     assert ext.SERVER_NAME in decoded and ext.STATUS_REQUEST in decoded
     assert hello.extensions[0].type == 0x2A2A  # GREASE first, as browsers send it
     records = compose.push_records(22, 0x0301, message)
@@ -117,9 +123,9 @@ def test_mlkem_key_share_has_the_size_of_the_group() -> None:
     probe = Probe(Offer(version=0x0304, cipher_suites=(0x1301,), key_share_groups=(0x11EC, 29, 23)))
     hello = hs.parse_message(hs.CLIENT_HELLO, probe.client_hello[4:], hs.HandshakeContext())
     assert isinstance(hello, hs.ClientHello)
-    shares = ext.find_decoded(hello.extensions, ext.KEY_SHARE, ext.CLIENT_HELLO)
+    shares = ext.find_decoded(hello.extensions, ext.KEY_SHARE, ext.CLIENT_HELLO, _core.KeyShareList)
     assert shares is not None
-    assert [(s["group"], s["key_length"]) for s in shares["shares"]] == [
+    assert [(s.group, s.key_length) for s in shares.shares] == [
         (0x11EC, 1216),
         (29, 32),
         (23, 65),

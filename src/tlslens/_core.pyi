@@ -1,6 +1,6 @@
 """Types of the compiled core (crates/tlslens-py), built by maturin into tlslens._core."""
 
-from typing import final
+from typing import Final, TypeAlias, final
 
 GZIP_MAX_RATIO: int
 GZIP_FLOOR: int
@@ -577,3 +577,279 @@ class RecordProtection:
         """The sequence number of the next record."""
     @seq.setter
     def seq(self, seq: int) -> None: ...
+
+# -- extension bodies (crates/tlslens-py/src/extensions.rs) --------------------------------
+# One frozen class per decoded shape; fields are raw values (codes as ints, opaque fields as
+# bytes), names come from the registries at display time.
+
+@final
+class Acknowledged:
+    """An empty server_name or status_request: the server's acknowledgement."""
+
+@final
+class Empty:
+    """A body that must be empty, and is."""
+
+@final
+class ServerName:
+    """One ServerNameList entry; non-ASCII bytes of ``name`` are U+FFFD."""
+
+    type: Final[int]
+    name: Final[str]
+
+@final
+class ServerNameList:
+    names: Final[list[ServerName]]
+
+@final
+class StatusRequest:
+    status_type: Final[int]
+    responder_ids_length: Final[int]
+    request_extensions_length: Final[int]
+
+@final
+class CertificateStatus:
+    """status_request in a TLS 1.3 CertificateEntry: the stapled OCSP response."""
+
+    status_type: Final[int]
+    ocsp_response: Final[bytes]
+
+@final
+class SupportedGroups:
+    groups: Final[list[int]]
+
+@final
+class ECPointFormats:
+    formats: Final[list[int]]
+
+@final
+class SignatureSchemes:
+    """signature_algorithms, signature_algorithms_cert, delegated_credential (ClientHello)."""
+
+    schemes: Final[list[int]]
+
+@final
+class UseSRTP:
+    profiles: Final[list[int]]
+    mki: Final[bytes]
+
+@final
+class Heartbeat:
+    mode: Final[int]
+
+@final
+class ProtocolNameList:
+    """ALPN, application_settings (ClientHello), NPN (ServerHello); non-ASCII bytes U+FFFD."""
+
+    protocols: Final[list[str]]
+
+@final
+class SCTRequest:
+    """An empty signed_certificate_timestamp: the client asks for SCTs."""
+
+@final
+class SignedCertificateTimestamp:
+    version: Final[int]
+    log_id: Final[bytes]
+    timestamp_ms: Final[int]
+
+@final
+class SignedCertificateTimestampList:
+    scts: Final[list[SignedCertificateTimestamp]]
+
+@final
+class CertificateTypeList:
+    types: Final[list[int]]
+
+@final
+class CertificateType:
+    type: Final[int]
+
+@final
+class Padding:
+    length: Final[int]
+    all_zero: Final[bool]
+
+@final
+class CompressCertificate:
+    algorithms: Final[list[int]]
+
+@final
+class RecordSizeLimit:
+    limit: Final[int]
+
+@final
+class MaxFragmentLength:
+    code: Final[int]
+    length: Final[int | None]
+
+@final
+class SessionTicket:
+    ticket_length: Final[int]
+
+@final
+class PSKIdentity:
+    identity: Final[bytes]
+    identity_length: Final[int]
+    obfuscated_ticket_age: Final[int]
+
+@final
+class OfferedPSKs:
+    identities: Final[list[PSKIdentity]]
+    binder_lengths: Final[list[int]]
+
+@final
+class SelectedIdentity:
+    selected_identity: Final[int]
+
+@final
+class EarlyDataIndication:
+    max_early_data_size: Final[int]
+
+@final
+class SupportedVersions:
+    versions: Final[list[int]]
+
+@final
+class SelectedVersion:
+    selected_version: Final[int]
+
+@final
+class Cookie:
+    cookie_length: Final[int]
+
+@final
+class PSKKeyExchangeModes:
+    modes: Final[list[int]]
+
+@final
+class CertificateAuthorities:
+    """DER DistinguishedNames."""
+
+    authorities: Final[list[bytes]]
+
+@final
+class KeyShareEntry:
+    group: Final[int]
+    key_length: Final[int]
+    key_exchange: Final[bytes]
+
+@final
+class KeyShareList:
+    """A ClientHello's client_shares, or a ServerHello's one server_share."""
+
+    shares: Final[list[KeyShareEntry]]
+
+@final
+class SelectedGroup:
+    """key_share in a HelloRetryRequest: the group the server wants."""
+
+    selected_group: Final[int]
+
+@final
+class RenegotiationInfo:
+    renegotiated_connection: Final[bytes]
+
+@final
+class ECHOuter:
+    ech_type: Final[str]
+    kdf_id: Final[int]
+    aead_id: Final[int]
+    config_id: Final[int]
+    enc_length: Final[int]
+    payload_length: Final[int]
+
+@final
+class ECHInner:
+    ech_type: Final[str]
+
+@final
+class ECHConfirmation:
+    confirmation: Final[bytes]
+
+@final
+class ECHRetryConfigs:
+    retry_configs_length: Final[int]
+
+@final
+class ApplicationSettings:
+    settings_length: Final[int]
+
+@final
+class DelegatedCredential:
+    length: Final[int]
+
+@final
+class PreferredAddress:
+    ipv4_address: Final[bytes]
+    ipv4_port: Final[int]
+    ipv6_address: Final[bytes]
+    ipv6_port: Final[int]
+    connection_id: Final[bytes]
+    stateless_reset_token: Final[bytes]
+
+@final
+class TransportParameter:
+    """``name`` per RFC 9000 §18.2 (None for unknown and GREASE ids), ``value`` the raw
+    bytes, ``integer`` for varint-valued parameters."""
+
+    id: Final[int]
+    name: Final[str | None]
+    value: Final[bytes]
+    integer: Final[int | None]
+    preferred_address: Final[PreferredAddress | None]
+
+@final
+class TransportParameters:
+    parameters: Final[list[TransportParameter]]
+
+DecodedExtension: TypeAlias = (
+    Acknowledged
+    | Empty
+    | ServerNameList
+    | StatusRequest
+    | CertificateStatus
+    | SupportedGroups
+    | ECPointFormats
+    | SignatureSchemes
+    | UseSRTP
+    | Heartbeat
+    | ProtocolNameList
+    | SCTRequest
+    | SignedCertificateTimestampList
+    | CertificateTypeList
+    | CertificateType
+    | Padding
+    | CompressCertificate
+    | RecordSizeLimit
+    | MaxFragmentLength
+    | SessionTicket
+    | OfferedPSKs
+    | SelectedIdentity
+    | EarlyDataIndication
+    | SupportedVersions
+    | SelectedVersion
+    | Cookie
+    | PSKKeyExchangeModes
+    | CertificateAuthorities
+    | KeyShareList
+    | SelectedGroup
+    | RenegotiationInfo
+    | ECHOuter
+    | ECHInner
+    | ECHConfirmation
+    | ECHRetryConfigs
+    | ApplicationSettings
+    | DelegatedCredential
+    | TransportParameters
+)
+
+def decode_extension(ext_type: int, data: bytes, message: str) -> DecodedExtension | None:
+    """A known extension's body as it appears in ``message`` ("client_hello",
+    "server_hello", "hello_retry_request", "encrypted_extensions", "certificate",
+    "certificate_request", "new_session_ticket"); None for a code kept raw. Raises
+    DecodeError on a malformed body, ValueError on an unknown message name."""
+
+def first_alpn(data: bytes) -> bytes | None:
+    """The first protocol an ALPN body names (None when it names none), even where the
+    rest of the body is broken."""

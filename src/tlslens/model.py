@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tlslens import registry
+from tlslens import _core, registry
 from tlslens.handshake import compression
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
@@ -68,8 +68,9 @@ class Finding:
 def _authority_names(request: hs.CertificateRequest) -> list[str]:
     """The CA names a CertificateRequest lists (TLS 1.3: its certificate_authorities)."""
     names = list(request.certificate_authorities)
-    found = ext.find_decoded(request.extensions, ext.CERTIFICATE_AUTHORITIES, "CertificateRequest")
-    names += found["authorities"] if found else []
+    kind = _core.CertificateAuthorities
+    found = ext.decoded_in(request, ext.CERTIFICATE_AUTHORITIES, ext.CERTIFICATE_REQUEST, kind)
+    names += found.authorities if found else []
     out = []
     for der in names:
         try:
@@ -189,10 +190,10 @@ def key_exchange_of(server_hello: hs.ServerHello) -> str | None:
     version = hs.selected_version(server_hello)
     if hs.HandshakeContext(version=version).tls13:
         psk = ext.find(server_hello.extensions, ext.PRE_SHARED_KEY) is not None
-        share = ext.find_key_share(server_hello.extensions, ext.SERVER_HELLO)
+        share = ext.server_key_share(server_hello)
         if share is None:
             return "PSK" if psk else None
-        group = int(share["shares"][0]["group"])
+        group = share.shares[0].group
         kind = "DHE" if 0x0100 <= group <= 0x01FF else "ECDHE"
         if 0x0200 <= group <= 0x02FF:
             kind = "KEM"
@@ -285,13 +286,11 @@ class Connection:
     def client_hello(self) -> hs.ClientHello | None:
         return self.client_hellos[0] if self.client_hellos else None
 
-    def _sh_ext(self, ext_type: int) -> dict[str, Any] | None:
-        sh = self.server_hello
-        return None if sh is None else ext.find_decoded(sh.extensions, ext_type, ext.SERVER_HELLO)
+    def _sh_ext(self, ext_type: int, kind: type[ext.D]) -> ext.D | None:
+        return ext.decoded_in(self.server_hello, ext_type, ext.SERVER_HELLO, kind)
 
-    def _ch_ext(self, ext_type: int) -> dict[str, Any] | None:
-        ch = self.client_hello
-        return None if ch is None else ext.find_decoded(ch.extensions, ext_type, ext.CLIENT_HELLO)
+    def _ch_ext(self, ext_type: int, kind: type[ext.D]) -> ext.D | None:
+        return ext.decoded_in(self.client_hello, ext_type, ext.CLIENT_HELLO, kind)
 
     @property
     def version(self) -> int | None:
@@ -315,9 +314,9 @@ class Connection:
         ch = self.client_hello
         if ch is None:
             return []
-        offered = self._ch_ext(ext.SUPPORTED_VERSIONS)
+        offered = self._ch_ext(ext.SUPPORTED_VERSIONS, _core.SupportedVersions)
         if offered is not None:
-            return [v for v in offered["versions"] if not registry.is_grease(v)]
+            return [v for v in offered.versions if not registry.is_grease(v)]
         return [ch.legacy_version]
 
     @property
@@ -336,38 +335,37 @@ class Connection:
 
     @property
     def sni(self) -> str | None:
-        value = self._ch_ext(ext.SERVER_NAME)
+        value = self._ch_ext(ext.SERVER_NAME, _core.ServerNameList)
         if value is None:
             return None
-        for entry in value.get("names", []):
-            if entry["type"] == 0:
-                return str(entry["name"])
+        for entry in value.names:
+            if entry.type == 0:
+                return entry.name
         return None
 
     @property
     def alpn_offered(self) -> list[str]:
-        value = self._ch_ext(ext.ALPN)
-        return list(value["protocols"]) if value else []
+        value = self._ch_ext(ext.ALPN, _core.ProtocolNameList)
+        return list(value.protocols) if value else []
 
     @property
     def alpn(self) -> str | None:
         ee = self.encrypted_extensions
         value = (
-            self._sh_ext(ext.ALPN)
+            self._sh_ext(ext.ALPN, _core.ProtocolNameList)
             if ee is None
-            else ext.find_decoded(ee.extensions, ext.ALPN, ext.ENCRYPTED_EXTENSIONS)
+            else ext.decoded_in(ee, ext.ALPN, ext.ENCRYPTED_EXTENSIONS, _core.ProtocolNameList)
         )
-        if value and value["protocols"]:
-            return str(value["protocols"][0])
+        if value and value.protocols:
+            return value.protocols[0]
         return None
 
     @property
     def group(self) -> int | None:
         """The (EC)DH group of the key exchange, where the wire shows it."""
-        sh = self.server_hello
-        share = ext.find_key_share(sh.extensions, ext.SERVER_HELLO) if sh is not None else None
-        if share is not None and share.get("shares"):
-            return int(share["shares"][0]["group"])
+        share = ext.server_key_share(self.server_hello)
+        if share is not None and share.shares:
+            return share.shares[0].group
         ske = self.server_key_exchange
         if ske is not None and "named_curve" in ske.params:
             return int(ske.params["named_curve"])
@@ -393,7 +391,7 @@ class Connection:
         if self.server_hello is None:
             return None
         if self.tls13:
-            return ext.find_key_share(self.server_hello.extensions, ext.SERVER_HELLO) is not None
+            return ext.server_key_share(self.server_hello) is not None
         info = self.suite_info
         return info.forward_secrecy if info else None
 
@@ -404,12 +402,13 @@ class Connection:
         if sh is None or ch is None:
             return None
         if self.tls13:
-            return "psk" if self._sh_ext(ext.PRE_SHARED_KEY) is not None else None
+            psk = self._sh_ext(ext.PRE_SHARED_KEY, _core.SelectedIdentity)
+            return "psk" if psk is not None else None
         if self.abbreviated:
             if sh.legacy_session_id and sh.legacy_session_id == ch.legacy_session_id:
-                ticket = self._ch_ext(ext.SESSION_TICKET)
+                ticket = self._ch_ext(ext.SESSION_TICKET, _core.SessionTicket)
                 # RFC 5077 §3.4: with a ticket the server may echo the client's session id.
-                if ticket and ticket["ticket_length"]:
+                if ticket and ticket.ticket_length:
                     return "ticket"
                 return "session_id"
             return "ticket"
@@ -418,10 +417,10 @@ class Connection:
     @property
     def session_ticket(self) -> dict[str, Any]:
         offered = False
-        ticket = self._ch_ext(ext.SESSION_TICKET)
+        ticket = self._ch_ext(ext.SESSION_TICKET, _core.SessionTicket)
         if ticket is not None:
             offered = True
-        if self._ch_ext(ext.PRE_SHARED_KEY) is not None:
+        if self._ch_ext(ext.PRE_SHARED_KEY, _core.OfferedPSKs) is not None:
             offered = True
         issued: bool | None = self.new_session_ticket
         if self.tls13 and not issued and self.encrypted_extensions is None:
@@ -444,11 +443,10 @@ class Connection:
         for event in self.timeline:
             certificate = compression.certificate_of(event.message)
             if certificate is not None and event.direction == S2C and certificate.certificate_list:
-                value = ext.find_decoded(
-                    certificate.certificate_list[0].extensions, ext.STATUS_REQUEST, ext.CERTIFICATE
-                )
-                if value is not None and "ocsp_response" in value:
-                    return bytes(value["ocsp_response"])
+                leaf, kind = certificate.certificate_list[0], _core.CertificateStatus
+                value = ext.decoded_in(leaf, ext.STATUS_REQUEST, ext.CERTIFICATE, kind)
+                if value is not None:
+                    return value.ocsp_response
         return None
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from tlslens import registry
+from tlslens._core import SupportedGroups
 from tlslens.handshake import compression
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
@@ -90,8 +91,11 @@ def _groups_offered(conn: Connection) -> list[str]:
     hello = conn.client_hello
     if hello is None:
         return []
-    found = ext.find_decoded(hello.extensions, ext.SUPPORTED_GROUPS, ext.CLIENT_HELLO) or {}
-    return [registry.group_name(g) for g in found.get("groups", []) if not registry.is_grease(g)]
+    found = ext.find_decoded(
+        hello.extensions, ext.SUPPORTED_GROUPS, ext.CLIENT_HELLO, SupportedGroups
+    )
+    groups = found.groups if found is not None else []
+    return [registry.group_name(g) for g in groups if not registry.is_grease(g)]
 
 
 def decryption_json(conn: Connection, reveal_keys: bool = False) -> dict[str, Any]:

@@ -4,6 +4,7 @@
 pub mod capture;
 pub mod codec;
 pub mod dtls;
+pub mod extensions;
 pub mod flows;
 #[doc(hidden)]
 pub mod fuzzing;

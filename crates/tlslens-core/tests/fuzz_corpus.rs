@@ -62,3 +62,12 @@ fn dtls_corpus_replays_without_a_crash() {
     let replayed = replay("dtls", tlslens_core::dtls::fuzzing::dtls);
     assert!(replayed > 10, "the dtls corpus holds {replayed} inputs");
 }
+
+#[test]
+fn extensions_corpus_replays_without_a_crash() {
+    let replayed = replay("extensions", tlslens_core::extensions::fuzzing::extensions);
+    assert!(
+        replayed > 10,
+        "the extensions corpus holds {replayed} inputs"
+    );
+}

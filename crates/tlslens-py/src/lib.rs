@@ -6,6 +6,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+mod extensions;
 mod flow_events;
 mod flows;
 mod keys;
@@ -172,6 +173,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("GZIP_FLOOR", capture::GZIP_FLOOR)?;
     m.add_class::<CaptureReader>()?;
     m.add_class::<FrameBatch>()?;
+    extensions::register(m)?;
     flows::register(m)?;
     keys::register(m)?;
     session::register(m)?;

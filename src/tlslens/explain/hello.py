@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tlslens import registry
+from tlslens._core import (
+    CompressCertificate,
+    ECHInner,
+    ECHOuter,
+    Empty,
+    KeyShareList,
+    OfferedPSKs,
+    ProtocolNameList,
+    SelectedGroup,
+    ServerNameList,
+    SessionTicket,
+    SupportedGroups,
+    SupportedVersions,
+)
 from tlslens._text import plural
 from tlslens.errors import DecodeError
 from tlslens.explain.chain import compression_offer_line
@@ -13,12 +29,17 @@ from tlslens.handshake import sslv2
 from tlslens.model import Connection, TimelineEvent, key_exchange_of
 from tlslens.serialize import cipher_suite_label
 
+if TYPE_CHECKING:
+    from tlslens._core import DecodedExtension
+
 
 def client_hello_lines(conn: Connection, msg: hs.ClientHello) -> list[str]:
     lines: list[str] = []
-    sv_value = ext.find_decoded(msg.extensions, ext.SUPPORTED_VERSIONS, ext.CLIENT_HELLO)
+    sv_value = ext.find_decoded(
+        msg.extensions, ext.SUPPORTED_VERSIONS, ext.CLIENT_HELLO, SupportedVersions
+    )
     if sv_value:
-        versions = [v for v in sv_value["versions"] if not registry.is_grease(v)]
+        versions = [v for v in sv_value.versions if not registry.is_grease(v)]
         lines.append(
             f"Versions offered: {name_list(versions, registry.version_name)} (supported_versions)."
         )
@@ -36,39 +57,9 @@ def client_hello_lines(conn: Connection, msg: hs.ClientHello) -> list[str]:
             value = ext.decode_extension(extension, ext.CLIENT_HELLO)
         except DecodeError:
             continue
-        if value is None:
-            continue
-        if extension.type == ext.SERVER_NAME and value.get("names"):
-            lines.append(f"Server name (SNI), sent in clear text: {value['names'][0]['name']}.")
-        elif extension.type == ext.ALPN:
-            lines.append(f"Application protocols (ALPN): {', '.join(value['protocols'])}.")
-        elif extension.type in (ext.KEY_SHARE, ext.DRAFT_KEY_SHARE):
-            groups = [s["group"] for s in value["shares"] if not registry.is_grease(s["group"])]
-            if groups:
-                lines.append(
-                    f"Key shares already computed for {name_list(groups, registry.group_name)}, "
-                    "so the server can answer in one round trip."
-                )
-        elif extension.type == ext.SUPPORTED_GROUPS:
-            groups = [g for g in value["groups"] if not registry.is_grease(g)]
-            lines.append(f"Groups for key exchange: {name_list(groups, registry.group_name)}.")
-        elif extension.type == ext.PRE_SHARED_KEY:
-            lines.append(
-                f"Offers to resume with {plural(len(value['identities']), 'pre-shared key')} (a "
-                "TLS 1.3 ticket)."
-            )
-        elif extension.type == ext.SESSION_TICKET and value["ticket_length"]:
-            lines.append(
-                f"Presents a session ticket of {plural(value['ticket_length'], 'byte')} to resume."
-            )
-        elif extension.type == ext.COMPRESS_CERTIFICATE and value["algorithms"]:
-            lines.append(compression_offer_line(value["algorithms"], "client"))
-        elif extension.type == ext.EARLY_DATA:
-            lines.append("Will send 0-RTT early data before the handshake completes.")
-        elif extension.type == ext.ENCRYPTED_CLIENT_HELLO:
-            lines.append(
-                f"Encrypted ClientHello ({value.get('ech_type')}); the real hello is hidden."
-            )
+        line = _offer_line(extension.type, value)
+        if line is not None:
+            lines.append(line)
     if msg.legacy_session_id and not ext.find(msg.extensions, ext.SUPPORTED_VERSIONS):
         lines.append(
             f"Session ID of {plural(len(msg.legacy_session_id), 'byte')}: the client hopes to "
@@ -77,6 +68,38 @@ def client_hello_lines(conn: Connection, msg: hs.ClientHello) -> list[str]:
     if msg.extensions:
         lines.append(f"Extensions: {extension_list(msg.extensions)}.")
     return lines
+
+
+def _offer_line(ext_type: int, value: DecodedExtension | None) -> str | None:
+    """What one decoded ClientHello extension offers, told; None for the untold ones."""
+    if isinstance(value, ServerNameList) and value.names:
+        return f"Server name (SNI), sent in clear text: {value.names[0].name}."
+    if isinstance(value, ProtocolNameList) and ext_type == ext.ALPN:
+        return f"Application protocols (ALPN): {', '.join(value.protocols)}."
+    if isinstance(value, KeyShareList):
+        groups = [s.group for s in value.shares if not registry.is_grease(s.group)]
+        if groups:
+            return (
+                f"Key shares already computed for {name_list(groups, registry.group_name)}, "
+                "so the server can answer in one round trip."
+            )
+    elif isinstance(value, SupportedGroups):
+        groups = [g for g in value.groups if not registry.is_grease(g)]
+        return f"Groups for key exchange: {name_list(groups, registry.group_name)}."
+    elif isinstance(value, OfferedPSKs):
+        return (
+            f"Offers to resume with {plural(len(value.identities), 'pre-shared key')} (a "
+            "TLS 1.3 ticket)."
+        )
+    elif isinstance(value, SessionTicket) and value.ticket_length:
+        return f"Presents a session ticket of {plural(value.ticket_length, 'byte')} to resume."
+    elif isinstance(value, CompressCertificate) and value.algorithms:
+        return compression_offer_line(value.algorithms, "client")
+    elif isinstance(value, Empty) and ext_type == ext.EARLY_DATA:
+        return "Will send 0-RTT early data before the handshake completes."
+    elif isinstance(value, ECHOuter | ECHInner):
+        return f"Encrypted ClientHello ({value.ech_type}); the real hello is hidden."
+    return None
 
 
 def extension_list(extensions: tuple[ext.Extension, ...]) -> str:
@@ -106,10 +129,10 @@ def server_hello_lines(conn: Connection, msg: hs.ServerHello) -> tuple[str, list
     version = hs.selected_version(msg)
     if msg.is_hello_retry_request:
         lines = ["The server wants a different key share before it goes on (HelloRetryRequest)."]
-        value = ext.find_key_share(msg.extensions, ext.HELLO_RETRY_REQUEST)
-        if value:
+        asked = ext.find_key_share(msg.extensions, ext.HELLO_RETRY_REQUEST, SelectedGroup)
+        if asked:
             lines.append(
-                f"It asks the client for a share on {registry.group_name(value['selected_group'])}."
+                f"It asks the client for a share on {registry.group_name(asked.selected_group)}."
             )
         return "HelloRetryRequest", lines
     lines = [
@@ -120,9 +143,9 @@ def server_hello_lines(conn: Connection, msg: hs.ServerHello) -> tuple[str, list
     roles = algorithm_roles(msg.cipher_suite, version, key_exchange_of(msg))
     if roles:
         lines.append(roles)
-    value = ext.find_key_share(msg.extensions, ext.SERVER_HELLO)
-    if value and value.get("shares"):
-        group = value["shares"][0]["group"]
+    share = ext.server_key_share(msg)
+    if share and share.shares:
+        group = share.shares[0].group
         lines.append(
             f"Its key share is on {registry.group_name(group)}: both sides can now compute the "
             "shared secret, which never crosses the wire."
@@ -139,9 +162,9 @@ def server_hello_lines(conn: Connection, msg: hs.ServerHello) -> tuple[str, list
                 "It echoed the client's session ID: the previous session is resumed, in an "
                 "abbreviated handshake (no certificate, no key exchange)."
             )
-    alpn_value = ext.find_decoded(msg.extensions, ext.ALPN, ext.SERVER_HELLO)
-    if alpn_value and alpn_value["protocols"]:
-        lines.append(f"Application protocol chosen: {alpn_value['protocols'][0]}.")
+    alpn_value = ext.find_decoded(msg.extensions, ext.ALPN, ext.SERVER_HELLO, ProtocolNameList)
+    if alpn_value and alpn_value.protocols:
+        lines.append(f"Application protocol chosen: {alpn_value.protocols[0]}.")
     if msg.legacy_compression_method:
         lines.append(
             f"Compression method {msg.legacy_compression_method} (DEFLATE is 1): CRIME-prone."

@@ -17,6 +17,7 @@ import zlib
 
 from tlslens import registry
 from tlslens._buffer import push_vector
+from tlslens._core import CompressCertificate
 from tlslens.errors import DecodeError
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
@@ -34,8 +35,8 @@ def algorithm_name(value: int) -> str:
 
 def offered_algorithms(extensions: tuple[ext.Extension, ...], message: str) -> list[int]:
     """The algorithms of a compress_certificate extension (ClientHello, CertificateRequest)."""
-    value = ext.find_decoded(extensions, ext.COMPRESS_CERTIFICATE, message)
-    return list(value["algorithms"]) if value is not None else []
+    value = ext.find_decoded(extensions, ext.COMPRESS_CERTIFICATE, message, CompressCertificate)
+    return list(value.algorithms) if value is not None else []
 
 
 def push_compress_certificate(algorithms: tuple[int, ...]) -> bytes:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tlslens._buffer import Buffer, BufferReadError
+from tlslens._core import SelectedVersion
 from tlslens.errors import DecodeError
 from tlslens.handshake import extensions as ext
 
@@ -188,8 +189,10 @@ class OpaqueMessage(HandshakeMessage):
 
 def selected_version(hello: ServerHello) -> int:
     """The version a ServerHello (or HelloRetryRequest) selects: supported_versions wins."""
-    value = ext.find_decoded(hello.extensions, ext.SUPPORTED_VERSIONS, ext.SERVER_HELLO)
-    return int(value["selected_version"]) if value is not None else hello.legacy_version
+    value = ext.find_decoded(
+        hello.extensions, ext.SUPPORTED_VERSIONS, ext.SERVER_HELLO, SelectedVersion
+    )
+    return value.selected_version if value is not None else hello.legacy_version
 
 
 # -- parsers ---------------------------------------------------------------

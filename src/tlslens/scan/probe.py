@@ -293,17 +293,16 @@ class Probe:
         """TLS 1.3 on a group we hold a key for: the handshake traffic secrets, as a key log."""
         if hs.selected_version(hello) != TLS13 or hello.is_hello_retry_request:
             return
-        share = ext.find(hello.extensions, ext.KEY_SHARE)
+        share = ext.server_key_share(hello)
         info = registry.CIPHER_SUITES.get(hello.cipher_suite)
-        if share is None or len(share.data) < 4 or info is None or info.prf_hash is None:
+        if share is None or info is None or info.prf_hash is None:
             return
-        private = self.private.get(int.from_bytes(share.data[:2], "big"))
+        (entry,) = share.shares  # a ServerHello's KeyShareServerHello holds one entry
+        private = self.private.get(entry.group)
         if private is None:
             return
         try:
-            shared = _shared_secret(
-                private, share.data[4 : 4 + int.from_bytes(share.data[2:4], "big")]
-            )
+            shared = _shared_secret(private, entry.key_exchange)
         except (ValueError, TypeError):
             return  # a malformed server share: the session reports the rest
         hash_name = info.prf_hash

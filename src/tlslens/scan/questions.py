@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
 from tlslens import registry
+from tlslens._core import SelectedGroup
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection
@@ -109,9 +110,9 @@ def hrr_group(conn: Connection | None) -> int | None:
     if conn is None or conn.hello_retry_request is None:
         return None
     value = ext.find_decoded(
-        conn.hello_retry_request.extensions, ext.KEY_SHARE, ext.HELLO_RETRY_REQUEST
+        conn.hello_retry_request.extensions, ext.KEY_SHARE, ext.HELLO_RETRY_REQUEST, SelectedGroup
     )
-    return int(value["selected_group"]) if value and "selected_group" in value else None
+    return value.selected_group if value is not None else None
 
 
 def _ske_curve(conn: Connection) -> int | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 
+from tlslens._core import ECPointFormats, SignatureSchemes, SupportedGroups, SupportedVersions
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.registry import is_grease
@@ -33,15 +34,19 @@ def _join(values: list[int] | tuple[int, ...]) -> str:
 
 
 def ja3_string(hello: hs.ClientHello) -> str:
-    groups = ext.find_decoded(hello.extensions, ext.SUPPORTED_GROUPS, ext.CLIENT_HELLO) or {}
-    formats = ext.find_decoded(hello.extensions, ext.EC_POINT_FORMATS, ext.CLIENT_HELLO) or {}
+    groups = ext.find_decoded(
+        hello.extensions, ext.SUPPORTED_GROUPS, ext.CLIENT_HELLO, SupportedGroups
+    )
+    formats = ext.find_decoded(
+        hello.extensions, ext.EC_POINT_FORMATS, ext.CLIENT_HELLO, ECPointFormats
+    )
     return ",".join(
         (
             str(hello.legacy_version),
             _join(hello.cipher_suites),
             _join([e.type for e in hello.extensions]),
-            _join(groups.get("groups", [])),
-            "-".join(str(f) for f in formats.get("formats", [])),
+            _join(groups.groups if groups is not None else []),
+            "-".join(str(f) for f in (formats.formats if formats is not None else [])),
         )
     )
 
@@ -97,8 +102,10 @@ def _sha12(text: str) -> str:
 def ja4_parts(hello: hs.ClientHello) -> tuple[str, str, str]:
     """JA4's three parts before hashing: (a, the sorted suites, the sorted extensions and
     signature algorithms), as JA4_r prints them."""
-    versions = ext.find_decoded(hello.extensions, ext.SUPPORTED_VERSIONS, ext.CLIENT_HELLO)
-    offered = [v for v in (versions or {}).get("versions", []) if not is_grease(v)]
+    versions = ext.find_decoded(
+        hello.extensions, ext.SUPPORTED_VERSIONS, ext.CLIENT_HELLO, SupportedVersions
+    )
+    offered = [v for v in (versions.versions if versions else []) if not is_grease(v)]
     version = max(offered) if offered else hello.legacy_version
     suites = [s for s in hello.cipher_suites if not is_grease(s)]
     types = [e.type for e in hello.extensions if not is_grease(e.type)]
@@ -108,8 +115,10 @@ def ja4_parts(hello: hs.ClientHello) -> tuple[str, str, str]:
         f"{min(len(types), 99):02d}{_ja4_alpn(ext.first_alpn(hello.extensions))}"
     )
     hashed = sorted(t for t in types if t not in (ext.SERVER_NAME, ext.ALPN))
-    schemes = ext.find_decoded(hello.extensions, ext.SIGNATURE_ALGORITHMS, ext.CLIENT_HELLO)
-    algorithms = [s for s in (schemes or {}).get("schemes", []) if not is_grease(s)]
+    schemes = ext.find_decoded(
+        hello.extensions, ext.SIGNATURE_ALGORITHMS, ext.CLIENT_HELLO, SignatureSchemes
+    )
+    algorithms = [s for s in (schemes.schemes if schemes else []) if not is_grease(s)]
     c = ",".join(f"{t:04x}" for t in hashed)
     if algorithms:
         c += "_" + ",".join(f"{s:04x}" for s in algorithms)

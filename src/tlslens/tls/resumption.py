@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 
+from tlslens._core import OfferedPSKs
 from tlslens.handshake import extensions as ext
 from tlslens.model import Connection
 
@@ -64,9 +65,9 @@ def _presented(conn: Connection) -> list[Key]:
     ticket = ext.find(ch.extensions, ext.SESSION_TICKET)
     if ticket is not None and ticket.data:
         keys.append(("ticket", ticket.data))
-    psk = ext.find_decoded(ch.extensions, ext.PRE_SHARED_KEY, ext.CLIENT_HELLO)
-    for identity in (psk or {}).get("identities", []):
-        keys.append(("ticket", identity["identity"]))
+    psk = ext.find_decoded(ch.extensions, ext.PRE_SHARED_KEY, ext.CLIENT_HELLO, OfferedPSKs)
+    for identity in psk.identities if psk is not None else []:
+        keys.append(("ticket", identity.identity))
     if ch.legacy_session_id:
         keys.append(("session_id", ch.legacy_session_id))
     return [_short(key) for key in keys]
