@@ -6,6 +6,7 @@ pub mod codec;
 pub mod flows;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod handshake;
 pub mod keys;
 pub mod protection;
 pub mod records;
