@@ -56,3 +56,12 @@ fn protection_corpus_replays_without_a_crash() {
         "the protection corpus holds {replayed} inputs"
     );
 }
+
+#[test]
+fn handshake_corpus_replays_without_a_crash() {
+    let replayed = replay("handshake", tlslens_core::handshake::fuzzing::handshake);
+    assert!(
+        replayed > 10,
+        "the handshake corpus holds {replayed} inputs"
+    );
+}

@@ -8,6 +8,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 mod flow_events;
 mod flows;
+mod handshake;
+mod handshake_kx;
 mod keys;
 mod session;
 
@@ -173,6 +175,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CaptureReader>()?;
     m.add_class::<FrameBatch>()?;
     flows::register(m)?;
+    handshake::register(m)?;
     keys::register(m)?;
     session::register(m)?;
     Ok(())

@@ -9,9 +9,6 @@ use std::collections::HashSet;
 
 use crate::codec::Reader;
 
-/// Extensions in one hello past which it is flagged as crafted (browsers send about 20).
-pub const MANY_EXTENSIONS: usize = 100;
-
 /// One extension: its code point and its body, undecoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Extension<'a> {

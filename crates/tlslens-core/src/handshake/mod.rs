@@ -14,7 +14,7 @@ use crate::codec::{CodecError, CodecResult, Reader};
 pub mod defrag;
 pub mod extensions_list;
 pub mod fuzzing;
-mod key_exchange;
+pub mod key_exchange;
 pub mod messages;
 pub mod sslv2;
 #[cfg(test)]
