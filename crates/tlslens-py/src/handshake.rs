@@ -341,7 +341,8 @@ pub fn made<T: PyClass>(py: Python<'_>, init: PyClassInitializer<T>) -> PyResult
     Ok(Py::new(py, init)?.into_any())
 }
 
-fn simple(py: Python<'_>, message: &Message<'_>) -> PyResult<PyObject> {
+/// The Python object of a message read by the core.
+pub fn to_python(py: Python<'_>, message: &Message<'_>) -> PyResult<PyObject> {
     match message {
         Message::Finished(data) => made(
             py,
@@ -387,17 +388,14 @@ fn simple(py: Python<'_>, message: &Message<'_>) -> PyResult<PyObject> {
                 body: bytes(py, body),
             }),
         ),
-        other => handshake_kx::to_python(py, other),
-    }
-}
-
-pub fn to_python(py: Python<'_>, message: &Message<'_>) -> PyResult<PyObject> {
-    match message {
+        Message::ServerKeyExchange(m) => handshake_kx::server_key_exchange(py, m),
+        Message::ClientKeyExchange(m) => handshake_kx::client_key_exchange(py, m),
+        Message::CertificateRequest(m) => handshake_kx::certificate_request(py, m),
+        Message::CertificateVerify(m) => handshake_kx::certificate_verify(py, m),
         Message::ClientHello(m) => client_hello(py, m),
         Message::ServerHello(m) => server_hello(py, m),
         Message::NewSessionTicket(m) => new_session_ticket(py, m),
         Message::Certificate(m) => Ok(certificate(py, m)?.into_any()),
-        other => simple(py, other),
     }
 }
 

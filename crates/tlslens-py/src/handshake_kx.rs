@@ -4,8 +4,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use tlslens_core::handshake::defrag::{Defragmented, Defragmenter, MAX_HANDSHAKE_MESSAGE};
-use tlslens_core::handshake::key_exchange::{Param, Params};
-use tlslens_core::handshake::messages::Message;
+use tlslens_core::handshake::key_exchange::{self, Param, Params};
 use tlslens_core::handshake::{self as core, sslv2};
 
 use crate::handshake::{
@@ -57,55 +56,68 @@ fn params(py: Python<'_>, params: &Params<'_>) -> PyResult<Py<PyDict>> {
     Ok(dict.unbind())
 }
 
-pub fn to_python(py: Python<'_>, message: &Message<'_>) -> PyResult<PyObject> {
-    match message {
-        Message::ServerKeyExchange(m) => made(
-            py,
-            base(core::SERVER_KEY_EXCHANGE, None).add_subclass(ServerKeyExchange {
-                kx: m.kx.clone(),
-                params: params(py, &m.params)?,
-                signature_scheme: m.signature_scheme,
-                signature: m.signature.map(|s| bytes(py, s)),
-            }),
-        ),
-        Message::ClientKeyExchange(m) => made(
-            py,
-            base(core::CLIENT_KEY_EXCHANGE, None).add_subclass(ClientKeyExchange {
-                kx: m.kx.clone(),
-                params: params(py, &m.params)?,
-                exchange_keys: bytes(py, m.exchange_keys),
-            }),
-        ),
-        Message::CertificateRequest(m) => {
-            let authorities: Vec<Py<PyBytes>> = m
-                .certificate_authorities
-                .iter()
-                .map(|name| bytes(py, name))
-                .collect();
-            let problem = malformed(py, &m.extensions, "CertificateRequest");
-            made(
-                py,
-                base(core::CERTIFICATE_REQUEST, problem).add_subclass(CertificateRequest {
-                    certificate_request_context: m
-                        .certificate_request_context
-                        .map(|c| bytes(py, c)),
-                    certificate_types: bytes(py, m.certificate_types),
-                    signature_schemes: ints(py, &m.signature_schemes)?,
-                    certificate_authorities: PyTuple::new(py, authorities)?.unbind(),
-                    extensions: extension_tuple(py, &m.extensions.list)?,
-                }),
-            )
-        }
-        Message::CertificateVerify(m) => made(
-            py,
-            base(core::CERTIFICATE_VERIFY, None).add_subclass(CertificateVerify {
-                signature_scheme: m.signature_scheme,
-                signature: bytes(py, m.signature),
-            }),
-        ),
-        // The other variants are made in handshake.rs, which sends only these here.
-        _ => Err(decode_error(py, "message kept undecoded".to_owned())),
-    }
+pub fn server_key_exchange(
+    py: Python<'_>,
+    m: &key_exchange::ServerKeyExchange<'_>,
+) -> PyResult<PyObject> {
+    made(
+        py,
+        base(core::SERVER_KEY_EXCHANGE, None).add_subclass(ServerKeyExchange {
+            kx: m.kx.clone(),
+            params: params(py, &m.params)?,
+            signature_scheme: m.signature_scheme,
+            signature: m.signature.map(|s| bytes(py, s)),
+        }),
+    )
+}
+
+pub fn client_key_exchange(
+    py: Python<'_>,
+    m: &key_exchange::ClientKeyExchange<'_>,
+) -> PyResult<PyObject> {
+    made(
+        py,
+        base(core::CLIENT_KEY_EXCHANGE, None).add_subclass(ClientKeyExchange {
+            kx: m.kx.clone(),
+            params: params(py, &m.params)?,
+            exchange_keys: bytes(py, m.exchange_keys),
+        }),
+    )
+}
+
+pub fn certificate_request(
+    py: Python<'_>,
+    m: &key_exchange::CertificateRequest<'_>,
+) -> PyResult<PyObject> {
+    let authorities: Vec<Py<PyBytes>> = m
+        .certificate_authorities
+        .iter()
+        .map(|name| bytes(py, name))
+        .collect();
+    let problem = malformed(py, &m.extensions, "CertificateRequest");
+    made(
+        py,
+        base(core::CERTIFICATE_REQUEST, problem).add_subclass(CertificateRequest {
+            certificate_request_context: m.certificate_request_context.map(|c| bytes(py, c)),
+            certificate_types: bytes(py, m.certificate_types),
+            signature_schemes: ints(py, &m.signature_schemes)?,
+            certificate_authorities: PyTuple::new(py, authorities)?.unbind(),
+            extensions: extension_tuple(py, &m.extensions.list)?,
+        }),
+    )
+}
+
+pub fn certificate_verify(
+    py: Python<'_>,
+    m: &key_exchange::CertificateVerify<'_>,
+) -> PyResult<PyObject> {
+    made(
+        py,
+        base(core::CERTIFICATE_VERIFY, None).add_subclass(CertificateVerify {
+            signature_scheme: m.signature_scheme,
+            signature: bytes(py, m.signature),
+        }),
+    )
 }
 
 #[pyclass(frozen, module = "tlslens._core", get_all)]

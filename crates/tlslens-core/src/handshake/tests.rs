@@ -371,3 +371,77 @@ fn errors_read_as_the_findings_always_said() {
     let trailing = Reader::new(&[1, 2]).finish().unwrap_err();
     assert_eq!(describe(&trailing), "2 bytes after the end of the message");
 }
+
+#[test]
+fn each_message_names_its_extensions_block() {
+    let v13 = ctx(Some(TLS1_3), None, None);
+    let mut hrr = vec![3, 3];
+    hrr.extend(HRR_RANDOM);
+    hrr.extend([0, 0x13, 0x02, 0, 0, 9]);
+    let cases: [(u8, Vec<u8>, &str); 5] = [
+        (SERVER_HELLO, hrr, "HelloRetryRequest"),
+        (
+            NEW_SESSION_TICKET,
+            vec![0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 9],
+            "NewSessionTicket",
+        ),
+        (ENCRYPTED_EXTENSIONS, vec![0, 9], "EncryptedExtensions"),
+        (CERTIFICATE_REQUEST, vec![0, 0, 9], "CertificateRequest"),
+        (
+            CLIENT_HELLO,
+            [&client_hello()[..47], &[0, 9]].concat(),
+            "ClientHello",
+        ),
+    ];
+    for (msg_type, body, name) in cases {
+        let message = parse(msg_type, &body, &v13).unwrap();
+        let (extensions, told) = message.extensions().unwrap();
+        assert_eq!(told, name);
+        assert_eq!(
+            extensions.describe(told, |t| t.to_string()),
+            Some(format!(
+                "{name}: extensions block declares 9 bytes, 0 remain"
+            ))
+        );
+    }
+    assert!(parse(FINISHED, &[], &v13).unwrap().extensions().is_none());
+}
+
+#[test]
+fn truncated_small_messages_name_the_byte() {
+    let v13 = ctx(Some(TLS1_3), None, None);
+    let cases: [(u8, &[u8], &str); 6] = [
+        (
+            NEW_SESSION_TICKET,
+            &[0, 0, 0, 1, 0, 0],
+            "needs 4 bytes at offset 4, 2 remain",
+        ),
+        (
+            CERTIFICATE_STATUS,
+            &[1, 0, 0, 5, 1],
+            "needs 5 bytes at offset 4, 1 remain",
+        ),
+        (
+            COMPRESSED_CERTIFICATE,
+            &[0, 1, 0, 0],
+            "needs 3 bytes at offset 2, 2 remain",
+        ),
+        (
+            CERTIFICATE_VERIFY,
+            &[8, 4, 0],
+            "needs 2 bytes at offset 2, 1 remain",
+        ),
+        (
+            SERVER_HELLO,
+            &[3, 3],
+            "needs 32 bytes at offset 2, 0 remain",
+        ),
+        (KEY_UPDATE, &[1, 2], "1 bytes after the end of the message"),
+    ];
+    for (msg_type, body, why) in cases {
+        assert_eq!(
+            parse(msg_type, body, &v13).unwrap_err(),
+            format!("message type {msg_type}: {why}")
+        );
+    }
+}
