@@ -5,6 +5,8 @@
 //! Python object once (bytes, tuples of ints, the extensions as `Extension`). A malformed
 //! body raises tlslens' `DecodeError` (layer "handshake"), as the callers always caught.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBytes, PyDict, PyTuple, PyType};
@@ -13,6 +15,7 @@ use tlslens_core::handshake::extensions_list::{Extension as CoreExtension, Exten
 use tlslens_core::handshake::messages::{self, Message};
 use tlslens_core::handshake::{self as core, Context};
 
+use crate::flows::panic_text;
 use crate::handshake_kx;
 
 static DECODE_ERROR: GILOnceCell<Py<PyType>> = GILOnceCell::new();
@@ -30,6 +33,23 @@ pub fn decode_error(py: Python<'_>, msg: String) -> PyErr {
     match made {
         Ok(error) => PyErr::from_value(error),
         Err(err) => err,
+    }
+}
+
+/// Run the core on input: its error becomes a DecodeError, and so does a panic (a bug, which
+/// must reach the connection's findings, never Python as a traceback).
+pub fn guarded<T>(
+    py: Python<'_>,
+    what: &str,
+    work: impl FnOnce() -> Result<T, String>,
+) -> PyResult<T> {
+    match catch_unwind(AssertUnwindSafe(work)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(text)) => Err(decode_error(py, text)),
+        Err(panic) => Err(decode_error(
+            py,
+            format!("internal error in the {what} ({})", panic_text(&*panic)),
+        )),
     }
 }
 
@@ -412,10 +432,10 @@ fn parse_message(
     auth: Option<String>,
 ) -> PyResult<PyObject> {
     let ctx = Context { version, kx, auth };
-    match messages::parse(msg_type, body, &ctx) {
-        Ok(message) => to_python(py, &message),
-        Err(text) => Err(decode_error(py, text)),
-    }
+    let message = guarded(py, "handshake parser", || {
+        messages::parse(msg_type, body, &ctx)
+    })?;
+    to_python(py, &message)
 }
 
 /// RFC 8446's 0x0304 and every pre-standard TLS 1.3 code point.

@@ -8,8 +8,7 @@ use tlslens_core::handshake::key_exchange::{self, Param, Params};
 use tlslens_core::handshake::{self as core, sslv2};
 
 use crate::handshake::{
-    base, bytes, client_hello, decode_error, extension_tuple, ints, made, malformed,
-    HandshakeMessage,
+    base, bytes, client_hello, extension_tuple, guarded, ints, made, malformed, HandshakeMessage,
 };
 
 #[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core", get_all)]
@@ -147,17 +146,15 @@ pub struct SSLv2Error {
 /// An SSLv2-format ClientHello (RFC 5246 Appendix E.2), its record header included.
 #[pyfunction]
 fn parse_sslv2_client_hello(py: Python<'_>, record: &[u8]) -> PyResult<PyObject> {
-    match sslv2::client_hello(record) {
-        Ok(hello) => client_hello(py, &hello),
-        Err(text) => Err(decode_error(py, text)),
-    }
+    let hello = guarded(py, "SSL 2.0 parser", || sslv2::client_hello(record))?;
+    client_hello(py, &hello)
 }
 
 /// The plaintext SSL 2.0 message in a record body, or None for a type kept undecoded.
 /// The DecodeError says what broke, not which message (the caller names it).
 #[pyfunction]
 fn sslv2_message(py: Python<'_>, body: &[u8]) -> PyResult<Option<PyObject>> {
-    let message = sslv2::message(body).map_err(|text| decode_error(py, text))?;
+    let message = guarded(py, "SSL 2.0 parser", || sslv2::message(body))?;
     Ok(match message {
         None => None,
         Some(sslv2::Message::ServerHello(m)) => Some(
@@ -273,12 +270,18 @@ impl HandshakeDefragmenter {
         self.max_message
     }
 
-    fn feed(&mut self, offset: u64, data: &[u8]) {
-        self.inner.feed(offset, data);
+    fn feed(&mut self, py: Python<'_>, offset: u64, data: &[u8]) -> PyResult<()> {
+        let inner = &mut self.inner;
+        guarded(py, "handshake defragmenter", || {
+            inner.feed(offset, data);
+            Ok(())
+        })
     }
 
     fn next_message(&mut self, py: Python<'_>) -> PyResult<Option<PyObject>> {
-        Ok(match self.inner.next_message() {
+        let inner = &mut self.inner;
+        let next = guarded(py, "handshake defragmenter", || Ok(inner.next_message()))?;
+        Ok(match next {
             None => None,
             Some(Defragmented::Message {
                 msg_type,
