@@ -219,3 +219,80 @@ def test_any_bytes_in_any_message_raise_only_decode_error(
         hs.parse_message(msg_type, body, ctx)
     except DecodeError:
         pass
+
+
+# -- the messages are the Rust core's (crates/tlslens-core/src/handshake/) ------------------
+
+
+def test_messages_are_the_cores_frozen_classes() -> None:
+    msg = hs.parse_message(hs.CLIENT_HELLO, CLIENT_HELLO_BODY, hs.HandshakeContext())
+    assert type(msg).__module__ == "tlslens._core"
+    assert isinstance(msg, hs.HandshakeMessage) and isinstance(msg, hs.ClientHello)
+    with pytest.raises(AttributeError):
+        msg.random = b""  # type: ignore[misc]
+    first = msg.extensions[0]
+    assert first == ext.Extension(0, first.data) and first != ext.Extension(1, first.data)
+    assert len({first, ext.Extension(0, first.data)}) == 1
+
+
+def test_repeated_extensions_are_named_by_the_registry() -> None:
+    """The finding names the repeated type as the registry does, after the block's fault."""
+    body = bytearray(CLIENT_HELLO_BODY)
+    at = 2 + 32 + 33 + 10 + 2  # the extensions length
+    body[at : at + 2] = (0x0200).to_bytes(2, "big")
+    again = bytes.fromhex("002b0003020304")  # supported_versions a second time
+    msg = hs.parse_message(hs.CLIENT_HELLO, bytes(body) + again + b"\0\0", hs.HandshakeContext())
+    assert isinstance(msg, hs.ClientHello)
+    assert msg.malformed == "ClientHello: 2 stray bytes in the extensions block"
+    msg = hs.parse_message(hs.CLIENT_HELLO, bytes(body) + again, hs.HandshakeContext())
+    assert isinstance(msg, hs.ClientHello)
+    assert msg.malformed == (
+        "ClientHello: extensions block declares 512 bytes, 147 remain; ClientHello: 11 "
+        "extensions, 1 of them repeating a type already present (the first: "
+        "supported_versions); RFC 8446 §4.2 and RFC 5246 §7.4.1.4 allow one of each type"
+    )
+
+
+def test_a_cut_message_names_the_offset_in_its_body() -> None:
+    with pytest.raises(DecodeError) as cut:
+        hs.parse_message(hs.CLIENT_HELLO, CLIENT_HELLO_BODY[:40], hs.HandshakeContext())
+    assert cut.value.layer == "handshake"
+    assert cut.value.msg == "message type 1: needs 32 bytes at offset 35, 5 remain"
+    with pytest.raises(DecodeError, match="message type 12: explicit curve parameters"):
+        hs.parse_message(
+            hs.SERVER_KEY_EXCHANGE,
+            b"\x01\x00",
+            hs.HandshakeContext(version=0x0303, kx="ECDHE", auth="RSA"),
+        )
+
+
+def test_key_exchange_params_keep_their_rfc_names() -> None:
+    ske = hs.parse_message(
+        hs.SERVER_KEY_EXCHANGE,
+        bytes.fromhex("03001741" + "04" * 65 + "0401" + "0002abcd"),
+        hs.HandshakeContext(version=0x0303, kx="ECDHE", auth="RSA"),
+    )
+    assert isinstance(ske, hs.ServerKeyExchange)
+    assert ske.params == {"curve_type": 3, "named_curve": 0x17, "public_key": b"\x04" * 65}
+    assert (ske.kx, ske.signature_scheme, ske.signature) == ("ECDHE", 0x0401, b"\xab\xcd")
+    cke = hs.parse_message(
+        hs.CLIENT_KEY_EXCHANGE,
+        bytes.fromhex("0001610003010203"),
+        hs.HandshakeContext(version=0x0303, kx="DHE_PSK", auth="PSK"),
+    )
+    assert isinstance(cke, hs.ClientKeyExchange)
+    assert cke.params == {"psk_identity": "a", "dh_Yc_length": 3}
+
+
+def test_a_compressed_certificate_is_copied_when_opened() -> None:
+    ctx = hs.HandshakeContext(version=0x0304)
+    compressed = hs.parse_message(
+        hs.COMPRESSED_CERTIFICATE, bytes.fromhex("0002000009000001aa"), ctx
+    )
+    certificate = hs.parse_message(hs.CERTIFICATE, bytes.fromhex("00000000"), ctx)
+    assert isinstance(compressed, hs.CompressedCertificate)
+    assert isinstance(certificate, hs.Certificate)
+    opened = compressed.with_certificate(certificate)
+    assert opened.certificate is certificate and compressed.certificate is None
+    refused = compressed.with_malformed("why")
+    assert (refused.malformed, refused.algorithm, refused.certificate) == ("why", 2, None)

@@ -1,5 +1,6 @@
 """The record layer on its own (the core's, through tlslens._core.Session: one direction's
-bytes in, record-level events out) and handshake defragmentation (tls/defrag.py), sans-IO:
+bytes in, record-level events out) and handshake defragmentation (the core's
+HandshakeDefragmenter, crates/tlslens-core/src/handshake/defrag.rs), sans-IO:
 fed whole, byte by byte, split anywhere, with holes and junk, and driven the way a live
 client drives it, from a real handshake between two Python `ssl` endpoints over memory BIOs.
 Framing internals the session does not expose (the resync window's bound, detection) are
@@ -12,9 +13,14 @@ import ssl
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tlslens import _core
-from tlslens._core import MAX_RECORD
-from tlslens.tls.defrag import HandshakeBytes, HandshakeDefragmenter, OversizedMessage
+from tlslens import _core, registry
+from tlslens._core import (
+    MAX_HANDSHAKE_MESSAGE,
+    MAX_RECORD,
+    HandshakeBytes,
+    HandshakeDefragmenter,
+    OversizedMessage,
+)
 
 from conftest import VECTORS
 
@@ -176,10 +182,14 @@ def test_hostile_length_is_refused_not_buffered() -> None:
 # -- handshake defragmentation ------------------------------------------------------------
 
 
+def _defragmenter(max_message: int = MAX_HANDSHAKE_MESSAGE) -> HandshakeDefragmenter:
+    return HandshakeDefragmenter(max_message, sorted(registry.HANDSHAKE_TYPES))
+
+
 def test_message_spanning_records_and_records_holding_two() -> None:
     finished = bytes.fromhex("1400000c") + bytes(12)
     done = bytes.fromhex("0e000000")
-    defrag = HandshakeDefragmenter()
+    defrag = _defragmenter()
     defrag.feed(100, finished[:7])
     assert defrag.next_message() is None
     assert defrag.incomplete() == (0x14, 12, 3)
@@ -191,7 +201,7 @@ def test_message_spanning_records_and_records_holding_two() -> None:
 
 
 def test_oversized_message_is_dropped() -> None:
-    defrag = HandshakeDefragmenter(max_message=1000)
+    defrag = _defragmenter(1000)
     defrag.feed(0, bytes.fromhex("0bffffff"))
     assert defrag.next_message() == OversizedMessage(0x0B, 0xFFFFFF, 0, 1000)
     assert not defrag.pending
@@ -199,7 +209,7 @@ def test_oversized_message_is_dropped() -> None:
 
 def test_an_oversized_message_is_skipped_as_far_as_it_claims() -> None:
     done = bytes.fromhex("0e000000")
-    defrag = HandshakeDefragmenter(max_message=1000)
+    defrag = _defragmenter(1000)
     defrag.feed(0, bytes.fromhex("0b000bb8") + bytes(996))  # claims 3000 bytes
     assert defrag.next_message() == OversizedMessage(0x0B, 3000, 0, 1000)
     defrag.feed(1000, bytes(1500))  # its body goes on: skipped, not read as messages
@@ -212,7 +222,7 @@ def test_a_record_opening_a_whole_message_ends_the_skip() -> None:
     """A garbage header claiming megabytes, then a record holding a whole message: that
     message is read (a real continuation would not look like one)."""
     done = bytes.fromhex("0e000000")
-    defrag = HandshakeDefragmenter(max_message=1000)
+    defrag = _defragmenter(1000)
     defrag.feed(0, bytes.fromhex("38310b30") + bytes(20))
     assert isinstance(defrag.next_message(), OversizedMessage)
     defrag.feed(24, done)
@@ -278,7 +288,7 @@ def test_records_of_a_live_handshake() -> None:
         5 + (len(e.body) if isinstance(e, _core.TlsRecord) else e.length) for e in client_records
     ) == len(c2s)
     # Handshake messages of the server's first flight, defragmented across its records.
-    defrag = HandshakeDefragmenter()
+    defrag = _defragmenter()
     types = []
     for event in server_records:
         if isinstance(event, _core.TlsRecord) and event.content_type == 22:

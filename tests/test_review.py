@@ -1333,8 +1333,6 @@ def test_sslv2_messages_parse_and_refuse_garbage() -> None:
     )
     with pytest.raises(DecodeError, match="SSLv2 CLIENT-MASTER-KEY"):
         sslv2.pull_message(body[:-1])
-    assert sslv2.record_header(bytes.fromhex("8005")) == (2, 5)
-    assert sslv2.record_header(bytes.fromhex("0005")) is None  # 3-byte header, incomplete
 
 
 # -- issue 13 item 4: fields cryptography decodes lazily ------------------------------------

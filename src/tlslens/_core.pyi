@@ -1,6 +1,6 @@
 """Types of the compiled core (crates/tlslens-py), built by maturin into tlslens._core."""
 
-from typing import Final, TypeAlias, final
+from typing import Final, TypeAlias, TypedDict, final
 
 GZIP_MAX_RATIO: int
 GZIP_FLOOR: int
@@ -608,7 +608,7 @@ class StatusRequest:
     request_extensions_length: Final[int]
 
 @final
-class CertificateStatus:
+class StapledStatus:
     """status_request in a TLS 1.3 CertificateEntry: the stapled OCSP response."""
 
     status_type: Final[int]
@@ -808,7 +808,7 @@ DecodedExtension: TypeAlias = (
     | Empty
     | ServerNameList
     | StatusRequest
-    | CertificateStatus
+    | StapledStatus
     | SupportedGroups
     | ECPointFormats
     | SignatureSchemes
@@ -853,3 +853,293 @@ def decode_extension(ext_type: int, data: bytes, message: str) -> DecodedExtensi
 def first_alpn(data: bytes) -> bytes | None:
     """The first protocol an ALPN body names (None when it names none), even where the
     rest of the body is broken."""
+
+# -- the handshake layer (crates/tlslens-core/src/handshake/) --------------------------------
+
+MAX_HANDSHAKE_MESSAGE: int
+
+@final
+class Extension:
+    """One extension of a message: its code point and its body, undecoded."""
+
+    def __init__(self, type: int, data: bytes) -> None: ...
+    @property
+    def type(self) -> int: ...
+    @property
+    def data(self) -> bytes: ...
+    def __hash__(self) -> int: ...
+
+class HandshakeMessage:
+    @property
+    def msg_type(self) -> int: ...
+    @property
+    def malformed(self) -> str | None:
+        """Why parts of the message could not be read (what could is kept)."""
+
+@final
+class ClientHello(HandshakeMessage):
+    @property
+    def legacy_version(self) -> int: ...
+    @property
+    def random(self) -> bytes: ...
+    @property
+    def legacy_session_id(self) -> bytes: ...
+    @property
+    def cipher_suites(self) -> tuple[int, ...]:
+        """16-bit suites; an SSLv2-format hello's 3-byte cipher kinds keep their 24 bits."""
+    @property
+    def legacy_compression_methods(self) -> bytes: ...
+    @property
+    def extensions(self) -> tuple[Extension, ...]: ...
+    @property
+    def sslv2(self) -> bool:
+        """Sent in the SSLv2-compatible format (RFC 5246 Appendix E.2)."""
+
+@final
+class ServerHello(HandshakeMessage):
+    @property
+    def legacy_version(self) -> int: ...
+    @property
+    def random(self) -> bytes: ...
+    @property
+    def legacy_session_id(self) -> bytes: ...
+    @property
+    def cipher_suite(self) -> int: ...
+    @property
+    def legacy_compression_method(self) -> int: ...
+    @property
+    def extensions(self) -> tuple[Extension, ...]: ...
+    @property
+    def is_hello_retry_request(self) -> bool: ...
+
+@final
+class NewSessionTicket(HandshakeMessage):
+    @property
+    def ticket_lifetime(self) -> int: ...
+    @property
+    def ticket_age_add(self) -> int | None: ...
+    @property
+    def ticket_nonce(self) -> bytes | None: ...
+    @property
+    def ticket(self) -> bytes: ...
+    @property
+    def extensions(self) -> tuple[Extension, ...]: ...
+
+@final
+class EncryptedExtensions(HandshakeMessage):
+    @property
+    def extensions(self) -> tuple[Extension, ...]: ...
+
+@final
+class CertificateEntry:
+    @property
+    def cert_data(self) -> bytes: ...
+    @property
+    def extensions(self) -> tuple[Extension, ...]: ...
+
+@final
+class Certificate(HandshakeMessage):
+    @property
+    def certificate_request_context(self) -> bytes | None:
+        """TLS 1.3 only."""
+    @property
+    def certificate_list(self) -> tuple[CertificateEntry, ...]: ...
+
+class ServerKeyExchangeParams(TypedDict, total=False):
+    """What a ServerKeyExchange carries, by key exchange (the RFCs' names)."""
+
+    psk_identity_hint: str
+    curve_type: int
+    named_curve: int
+    public_key: bytes
+    dh_p: bytes
+    dh_g: bytes
+    dh_Ys: bytes
+    rsa_modulus: bytes
+    rsa_exponent: bytes
+    srp_N: bytes
+    srp_g: bytes
+    srp_s: bytes
+    srp_B: bytes
+    raw: bytes
+
+class ClientKeyExchangeParams(TypedDict, total=False):
+    psk_identity: str
+    encrypted_pre_master_secret_length: int
+    ecdh_Yc_length: int
+    dh_Yc_length: int
+
+@final
+class ServerKeyExchange(HandshakeMessage):
+    @property
+    def kx(self) -> str | None:
+        """The key exchange this was read as."""
+    @property
+    def params(self) -> ServerKeyExchangeParams: ...
+    @property
+    def signature_scheme(self) -> int | None: ...
+    @property
+    def signature(self) -> bytes | None: ...
+
+@final
+class CertificateRequest(HandshakeMessage):
+    @property
+    def certificate_request_context(self) -> bytes | None: ...
+    @property
+    def certificate_types(self) -> bytes: ...
+    @property
+    def signature_schemes(self) -> tuple[int, ...]: ...
+    @property
+    def certificate_authorities(self) -> tuple[bytes, ...]: ...
+    @property
+    def extensions(self) -> tuple[Extension, ...]: ...
+
+@final
+class CertificateVerify(HandshakeMessage):
+    @property
+    def signature_scheme(self) -> int | None: ...
+    @property
+    def signature(self) -> bytes: ...
+
+@final
+class ClientKeyExchange(HandshakeMessage):
+    @property
+    def kx(self) -> str | None: ...
+    @property
+    def params(self) -> ClientKeyExchangeParams: ...
+    @property
+    def exchange_keys(self) -> bytes: ...
+
+@final
+class Finished(HandshakeMessage):
+    @property
+    def verify_data(self) -> bytes: ...
+
+@final
+class CertificateStatus(HandshakeMessage):
+    @property
+    def status_type(self) -> int: ...
+    @property
+    def response(self) -> bytes: ...
+
+@final
+class KeyUpdate(HandshakeMessage):
+    @property
+    def request_update(self) -> int: ...
+
+@final
+class CompressedCertificate(HandshakeMessage):
+    @property
+    def algorithm(self) -> int: ...
+    @property
+    def uncompressed_length(self) -> int: ...
+    @property
+    def compressed_certificate_message(self) -> bytes: ...
+    @property
+    def certificate(self) -> Certificate | None:
+        """The Certificate inside, once opened (handshake/compression.py)."""
+    def with_certificate(self, certificate: Certificate) -> CompressedCertificate: ...
+    def with_malformed(self, malformed: str) -> CompressedCertificate: ...
+
+@final
+class OpaqueMessage(HandshakeMessage):
+    """Empty messages (HelloRequest, ServerHelloDone, EndOfEarlyData) and ones kept raw."""
+
+    def __init__(self, *, msg_type: int, body: bytes, malformed: str | None = None) -> None: ...
+    @property
+    def body(self) -> bytes: ...
+
+def parse_message(
+    msg_type: int,
+    body: bytes,
+    version: int | None = None,
+    kx: str | None = None,
+    auth: str | None = None,
+) -> HandshakeMessage:
+    """One handshake message body (without its header), with the negotiated version and the
+    suite's key exchange and authentication; raises DecodeError on a malformed body."""
+
+def is_tls13_version(value: int) -> bool:
+    """RFC 8446's 0x0304 and every pre-standard TLS 1.3 code point."""
+
+def parse_sslv2_client_hello(record: bytes) -> ClientHello:
+    """An SSLv2-format ClientHello, its record header included; raises DecodeError."""
+
+@final
+class SSLv2ServerHello:
+    @property
+    def session_id_hit(self) -> bool: ...
+    @property
+    def certificate_type(self) -> int:
+        """1: X.509"""
+    @property
+    def server_version(self) -> int: ...
+    @property
+    def certificate(self) -> bytes: ...
+    @property
+    def cipher_specs(self) -> tuple[int, ...]: ...
+    @property
+    def connection_id(self) -> bytes: ...
+
+@final
+class SSLv2ClientMasterKey:
+    @property
+    def cipher_kind(self) -> int: ...
+    @property
+    def clear_key(self) -> bytes: ...
+    @property
+    def encrypted_key(self) -> bytes: ...
+    @property
+    def key_arg(self) -> bytes: ...
+
+@final
+class SSLv2Error:
+    @property
+    def error_code(self) -> int: ...
+
+def sslv2_message(body: bytes) -> SSLv2ServerHello | SSLv2ClientMasterKey | SSLv2Error | None:
+    """The plaintext SSL 2.0 message of a record body (None: a type kept undecoded); the
+    DecodeError it raises says what broke, not which message."""
+
+@final
+class HandshakeBytes:
+    """A whole handshake message: its 4-byte header and body, and its stream offset."""
+
+    def __init__(self, msg_type: int, raw: bytes, offset: int) -> None: ...
+    @property
+    def msg_type(self) -> int: ...
+    @property
+    def raw(self) -> bytes: ...
+    @property
+    def offset(self) -> int: ...
+
+@final
+class OversizedMessage:
+    """A header claiming more than the limit: its bytes are skipped."""
+
+    def __init__(self, msg_type: int, length: int, offset: int, limit: int) -> None: ...
+    @property
+    def msg_type(self) -> int: ...
+    @property
+    def length(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def limit(self) -> int: ...
+
+@final
+class HandshakeDefragmenter:
+    """One direction's handshake messages out of its records' handshake bytes."""
+
+    def __init__(self, max_message: int, known_types: list[int]) -> None: ...
+    @property
+    def max_message(self) -> int: ...
+    def feed(self, offset: int, data: bytes) -> None: ...
+    def next_message(self) -> HandshakeBytes | OversizedMessage | None: ...
+    @property
+    def pending(self) -> bool: ...
+    @property
+    def pending_offset(self) -> int: ...
+    def incomplete(self) -> tuple[int, int, int] | None:
+        """(type, declared length, body bytes present) of a message still incomplete."""
+    def clear(self) -> None: ...

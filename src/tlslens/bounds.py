@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tlslens import _core
+from tlslens._core import MAX_HANDSHAKE_MESSAGE
 from tlslens.capture.reader import GZIP_MAX_RATIO
-from tlslens.tls.defrag import MAX_HANDSHAKE_MESSAGE
 
 # The flow table's defaults are the compiled core's (crates/tlslens-core/src/flows).
 # Ended connections held back while an earlier one is still open, to keep first-packet

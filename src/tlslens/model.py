@@ -443,7 +443,7 @@ class Connection:
         for event in self.timeline:
             certificate = compression.certificate_of(event.message)
             if certificate is not None and event.direction == S2C and certificate.certificate_list:
-                leaf, kind = certificate.certificate_list[0], _core.CertificateStatus
+                leaf, kind = certificate.certificate_list[0], _core.StapledStatus
                 value = ext.decoded_in(leaf, ext.STATUS_REQUEST, ext.CERTIFICATE, kind)
                 if value is not None:
                     return value.ocsp_response

@@ -8,6 +8,7 @@ pub mod extensions;
 pub mod flows;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod handshake;
 pub mod keys;
 pub mod protection;
 pub mod records;

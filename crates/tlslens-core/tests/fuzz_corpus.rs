@@ -71,3 +71,12 @@ fn extensions_corpus_replays_without_a_crash() {
         "the extensions corpus holds {replayed} inputs"
     );
 }
+
+#[test]
+fn handshake_corpus_replays_without_a_crash() {
+    let replayed = replay("handshake", tlslens_core::handshake::fuzzing::handshake);
+    assert!(
+        replayed > 10,
+        "the handshake corpus holds {replayed} inputs"
+    );
+}

@@ -42,7 +42,7 @@ shapes! {
     /// status_request in a hello (RFC 6066 §8).
     StatusRequest { status_type: u8, responder_ids_length: usize, request_extensions_length: usize }
     /// status_request in a TLS 1.3 CertificateEntry: the stapled OCSP response.
-    CertificateStatus { status_type: u8, ocsp_response: Vec<u8> }
+    StapledStatus { status_type: u8, ocsp_response: Vec<u8> }
     SupportedGroups { groups: Vec<u16> }
     ECPointFormats { formats: Vec<u16> }
     /// signature_algorithms, signature_algorithms_cert, delegated_credential (ClientHello).
@@ -217,7 +217,7 @@ fn to_python(py: Python<'_>, value: Decoded) -> PyResult<PyObject> {
             ocsp_response,
         } => obj!(
             py,
-            CertificateStatus {
+            StapledStatus {
                 status_type,
                 ocsp_response,
             }
@@ -419,7 +419,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ServerName>()?;
     m.add_class::<ServerNameList>()?;
     m.add_class::<StatusRequest>()?;
-    m.add_class::<CertificateStatus>()?;
+    m.add_class::<StapledStatus>()?;
     m.add_class::<SupportedGroups>()?;
     m.add_class::<ECPointFormats>()?;
     m.add_class::<SignatureSchemes>()?;

@@ -9,6 +9,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 mod extensions;
 mod flow_events;
 mod flows;
+mod handshake;
+mod handshake_kx;
 mod keys;
 mod session;
 
@@ -175,6 +177,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FrameBatch>()?;
     extensions::register(m)?;
     flows::register(m)?;
+    handshake::register(m)?;
     keys::register(m)?;
     session::register(m)?;
     Ok(())

@@ -176,9 +176,9 @@ def decompress_certificate(
             f"CompressedCertificate ({name}, {len(message.compressed_certificate_message)} "
             f"bytes declaring {declared} uncompressed): {exc.msg}"
         )
-        return dataclasses.replace(message, malformed=problem)
+        return message.with_malformed(problem)
     assert isinstance(certificate, hs.Certificate)
-    return dataclasses.replace(message, certificate=certificate)
+    return message.with_certificate(certificate)
 
 
 def _tls13(ctx: hs.HandshakeContext) -> hs.HandshakeContext:

@@ -1,25 +1,25 @@
 """TLS extensions: the list in a hello, and each extension's body.
 
-Strategy: an ``Extension`` keeps its code and raw body (so unknown and GREASE
-extensions survive untouched), and ``decode_extension`` hands a known body to the
-core's decoders, which return one typed class per shape (``tlslens._core``), by the
-message it sits in, since several extensions (key_share, supported_versions,
-pre_shared_key, server_name...) have a different shape in a ClientHello, a ServerHello,
-a HelloRetryRequest or EncryptedExtensions. ``find_decoded`` asks for the shape it
-expects, so its callers read typed fields. Names are added at display time from the
-registries.
+Strategy: an ``Extension`` (the Rust core's, read with its message by
+``crates/tlslens-core/src/handshake/extensions_list.rs``) keeps its code and raw body
+(so unknown and GREASE extensions survive untouched), and ``decode_extension`` hands a
+known body to the core's decoders, which return one typed class per shape
+(``tlslens._core``), by the message it sits in, since several extensions (key_share,
+supported_versions, pre_shared_key, server_name...) have a different shape in a
+ClientHello, a ServerHello, a HelloRetryRequest or EncryptedExtensions. ``find_decoded``
+asks for the shape it expects, so its callers read typed fields. Names are added at
+display time from the registries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from tlslens import _core
 from tlslens._buffer import Buffer, BufferReadError
+from tlslens._core import Extension as Extension
 from tlslens.errors import DecodeError
-from tlslens.registry import extension_name
 
 # Extension code points (IANA "TLS ExtensionType Values").
 SERVER_NAME = 0
@@ -77,70 +77,6 @@ D = TypeVar("D", bound="DecodedExtension")
 
 # Extensions in one hello past which it is flagged as crafted (browsers send about 20).
 MANY_EXTENSIONS = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Extension:
-    type: int
-    data: bytes = field(repr=False)
-
-
-def pull_extensions(buf: Buffer, message: str) -> tuple[tuple[Extension, ...], str | None]:
-    """The extensions block at the end of a message.
-
-    Returns the extensions that could be read and, when the block is malformed
-    (it overruns its message, or an entry overruns the block), why; the
-    extensions read before the fault are kept.
-    """
-    if buf.eof():
-        return (), None  # RFC 5246 §7.4.1.2: extensions may be absent
-    extensions: list[Extension] = []
-    try:
-        total = buf.pull_uint16()
-    except BufferReadError:
-        return (), f"{message}: one stray byte where the extensions block should start"
-    if total > buf.remaining:
-        problem = f"{message}: extensions block declares {total} bytes, {buf.remaining} remain"
-        end = buf.position + buf.remaining
-    else:
-        problem = None
-        end = buf.position + total
-    # The block read at once, then walked here: a hello carries a dozen extensions or more,
-    # and this is the hottest loop of the handshake parse.
-    block = buf.pull_bytes(end - buf.position)
-    at, size = 0, len(block)
-    while at < size:
-        if size - at < 4:
-            return tuple(extensions), f"{message}: {size - at} stray bytes in the extensions block"
-        ext_type = (block[at] << 8) | block[at + 1]
-        length = (block[at + 2] << 8) | block[at + 3]
-        at += 4
-        if at + length > size:
-            return tuple(extensions), (
-                f"{message}: extension {ext_type} declares {length} bytes, "
-                f"{size - at} remain in the block"
-            )
-        extensions.append(Extension(ext_type, block[at : at + length]))
-        at += length
-    if problem is None and not buf.eof():
-        problem = f"{message}: {buf.remaining} bytes after the extensions block"
-        buf.skip_to(buf.position + buf.remaining)
-    types = {ext.type for ext in extensions}
-    if len(types) < len(extensions):
-        seen: set[int] = set()
-        repeated = 0
-        for extension in extensions:
-            if extension.type in seen:
-                repeated = extension.type
-                break
-            seen.add(extension.type)
-        said = (
-            f"{message}: {len(extensions)} extensions, {len(extensions) - len(types)} of them "
-            f"repeating a type already present (the first: {extension_name(repeated)}); "
-            "RFC 8446 §4.2 and RFC 5246 §7.4.1.4 allow one of each type"
-        )
-        problem = said if problem is None else f"{problem}; {said}"
-    return tuple(extensions), problem
 
 
 def crowding(extensions: tuple[Extension, ...], message: str) -> str | None:

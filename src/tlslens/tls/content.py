@@ -19,6 +19,9 @@ from tlslens._core import (
     CT_CHANGE_CIPHER_SPEC,
     CT_HANDSHAKE,
     CT_HEARTBEAT,
+    MAX_HANDSHAKE_MESSAGE,
+    HandshakeDefragmenter,
+    OversizedMessage,
 )
 from tlslens.decrypt.connection import ConnectionDecryptor, PlaintextSink
 from tlslens.errors import DecodeError, DecryptError
@@ -28,13 +31,14 @@ from tlslens.handshake import messages as hs
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Finding, Handshake, TimelineEvent
 from tlslens.tls import proof
-from tlslens.tls.defrag import MAX_HANDSHAKE_MESSAGE, HandshakeDefragmenter, OversizedMessage
 from tlslens.x509.certificate import CertificateInfo, parse_certificate
 
 TLS13_VERSION = 0x0304
 MAX_TRANSCRIPT = 1 << 18  # a longer handshake is not kept for its CertificateVerify
 MAX_TICKETS_KEPT = 8  # per connection, to find which one a later connection presents
 _MAC_SIZES = {"MD5": 16, "SHA": 20, "SHA256": 32, "SHA384": 48}
+# A record of whole messages of these types ends the skip of an oversized one.
+_HANDSHAKE_TYPES = sorted(registry.HANDSHAKE_TYPES)
 
 
 class DirectionState:
@@ -43,7 +47,7 @@ class DirectionState:
     __slots__ = ("defrag", "encrypted", "finished", "mac_size")
 
     def __init__(self, max_message: int = MAX_HANDSHAKE_MESSAGE) -> None:
-        self.defrag = HandshakeDefragmenter(max_message)
+        self.defrag = HandshakeDefragmenter(max_message, _HANDSHAKE_TYPES)
         self.encrypted = False  # after this side's ChangeCipherSpec (TLS <= 1.2)
         self.mac_size: int | None = None  # set when the cipher is NULL: records stay readable
         self.finished = False

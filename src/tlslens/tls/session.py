@@ -20,7 +20,6 @@ from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, Prelude, RecordInfo
 from tlslens.tls import proof
 from tlslens.tls.content import DirectionState, RecordContent
-from tlslens.tls.defrag import MAX_HANDSHAKE_MESSAGE
 from tlslens.tls.deprecated import DEPRECATED_VERSION, deprecation
 
 MAX_PRELUDE_SCAN = _core.MAX_PRELUDE_SCAN  # plaintext bytes searched for a TLS start
@@ -46,7 +45,7 @@ class FlowSession(RecordContent):
         keys: KeyStore | None = None,
         sink: PlaintextSink | None = None,
         keep_records: bool = False,
-        max_message: int = MAX_HANDSHAKE_MESSAGE,
+        max_message: int = _core.MAX_HANDSHAKE_MESSAGE,
     ) -> None:
         super().__init__(
             client_side=client_side,

@@ -1,0 +1,286 @@
+//! Handshake messages out of record bodies, sans-IO: one direction's defragmenter.
+//!
+//! A handshake message may span records and a record may hold several messages (RFC 8446
+//! §5.1). [`Defragmenter::feed`] takes the handshake bytes of one record with the stream
+//! offset where they start; [`Defragmenter::next_message`] gives each message whole,
+//! header included, with the offset of its first byte. A header claiming more than
+//! `max_message` bytes is reported, and the bytes it claims are skipped as they come
+//! instead of buffered (so what follows is read as the next message, not its body), unless
+//! a later record is whole messages exactly: the header was garbage, then. What is held is
+//! bounded by `max_message` plus one record.
+
+/// The default bound on one message (2 MiB: a long certificate chain fits many times).
+pub const MAX_HANDSHAKE_MESSAGE: u32 = 1 << 21;
+
+/// What the defragmenter gives, one at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Defragmented<'a> {
+    /// A whole message: the 4-byte header and the body.
+    Message {
+        msg_type: u8,
+        raw: &'a [u8],
+        offset: u64,
+    },
+    /// A header claiming more than the limit; its bytes are skipped.
+    Oversized {
+        msg_type: u8,
+        length: u32,
+        offset: u64,
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Defragmenter {
+    pub max_message: u32,
+    /// Handshake types a record of whole messages may hold (the registry's).
+    known: [bool; 256],
+    buf: Vec<u8>,
+    /// Where the unread bytes of `buf` start; the read front is dropped on the next feed.
+    start: usize,
+    /// Stream offset of `buf[start]`.
+    offset: u64,
+    /// Bytes still to come of an oversized message.
+    skip: u64,
+}
+
+fn header(bytes: &[u8]) -> Option<(u8, u32)> {
+    match bytes {
+        [msg_type, a, b, c, ..] => Some((*msg_type, u32::from_be_bytes([0, *a, *b, *c]))),
+        _ => None,
+    }
+}
+
+impl Defragmenter {
+    pub fn new(max_message: u32, known_types: &[u8]) -> Self {
+        let mut known = [false; 256];
+        for t in known_types {
+            if let Some(slot) = known.get_mut(usize::from(*t)) {
+                *slot = true;
+            }
+        }
+        Self {
+            max_message,
+            known,
+            buf: Vec::new(),
+            start: 0,
+            offset: 0,
+            skip: 0,
+        }
+    }
+
+    /// Is `data` (one record's body) whole handshake messages of known types, exactly?
+    /// (HelloRequest, all zeros, is left out: zeros are common inside a certificate.)
+    fn whole_messages(&self, data: &[u8]) -> bool {
+        let mut rest = data;
+        while let Some((msg_type, length)) = header(rest) {
+            let known = self.known.get(usize::from(msg_type)).copied();
+            if msg_type == 0 || known != Some(true) || length > self.max_message {
+                return false;
+            }
+            let end = 4usize.saturating_add(length as usize);
+            match rest.get(end..) {
+                Some(after) => rest = after,
+                None => return false,
+            }
+        }
+        rest.is_empty() && !data.is_empty()
+    }
+
+    pub fn feed(&mut self, offset: u64, data: &[u8]) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        let (mut data, mut offset) = (data, offset);
+        if self.skip > 0 && self.whole_messages(data) {
+            // A record of whole messages: the oversized header was garbage (a real
+            // message's continuation would not look like that), so read on from here.
+            self.skip = 0;
+        }
+        if self.skip > 0 {
+            let n = usize::try_from(self.skip)
+                .unwrap_or(usize::MAX)
+                .min(data.len());
+            self.skip -= n as u64;
+            if n == data.len() {
+                return;
+            }
+            data = data.get(n..).unwrap_or(&[]);
+            offset = offset.saturating_add(n as u64);
+        }
+        if self.buf.is_empty() {
+            self.offset = offset;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    fn unread(&self) -> &[u8] {
+        self.buf.get(self.start..).unwrap_or(&[])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start = self.start.saturating_add(n).min(self.buf.len());
+        self.offset = self.offset.saturating_add(n as u64);
+    }
+
+    pub fn next_message(&mut self) -> Option<Defragmented<'_>> {
+        let held = self.unread().len();
+        let (msg_type, length) = header(self.unread())?;
+        let whole = 4usize.saturating_add(length as usize);
+        let offset = self.offset;
+        if length > self.max_message {
+            if held >= whole {
+                self.consume(whole);
+            } else {
+                self.skip = (whole - held) as u64;
+                self.buf.clear();
+                self.start = 0;
+            }
+            return Some(Defragmented::Oversized {
+                msg_type,
+                length,
+                offset,
+                limit: self.max_message,
+            });
+        }
+        if held < whole {
+            return None;
+        }
+        let from = self.start;
+        self.consume(whole);
+        // The consumed bytes stay until the next feed: the message is lent from there.
+        let raw = self.buf.get(from..from.saturating_add(whole))?;
+        Some(Defragmented::Message {
+            msg_type,
+            raw,
+            offset,
+        })
+    }
+
+    pub fn pending(&self) -> bool {
+        !self.unread().is_empty()
+    }
+
+    pub fn pending_offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// (type, declared length, body bytes present) of a message still incomplete.
+    pub fn incomplete(&self) -> Option<(u8, u32, i64)> {
+        let unread = self.unread();
+        let msg_type = *unread.first()?;
+        let declared = header(unread).map_or(0, |(_, length)| length);
+        Some((msg_type, declared, unread.len() as i64 - 4))
+    }
+
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.start = 0;
+        self.skip = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KNOWN: [u8; 6] = [1, 2, 11, 12, 14, 20];
+
+    fn message(d: &mut Defragmenter) -> Option<(u8, Vec<u8>, u64)> {
+        match d.next_message()? {
+            Defragmented::Message {
+                msg_type,
+                raw,
+                offset,
+            } => Some((msg_type, raw.to_vec(), offset)),
+            Defragmented::Oversized { .. } => panic!("not oversized"),
+        }
+    }
+
+    #[test]
+    fn a_message_across_records_and_two_in_one() {
+        let finished: Vec<u8> = [0x14, 0, 0, 12].into_iter().chain([7; 12]).collect();
+        let done = [0x0e, 0, 0, 0];
+        let mut d = Defragmenter::new(MAX_HANDSHAKE_MESSAGE, &KNOWN);
+        d.feed(100, &finished[..7]);
+        assert_eq!(d.next_message(), None);
+        assert_eq!(d.incomplete(), Some((0x14, 12, 3)));
+        let mut second = finished[7..].to_vec();
+        second.extend(done);
+        d.feed(200, &second);
+        assert_eq!(message(&mut d), Some((0x14, finished.clone(), 100)));
+        assert_eq!(message(&mut d), Some((0x0e, done.to_vec(), 116)));
+        assert_eq!(d.next_message(), None);
+        assert!(!d.pending());
+        assert_eq!(d.incomplete(), None);
+    }
+
+    #[test]
+    fn a_short_header_is_incomplete_with_no_length() {
+        let mut d = Defragmenter::new(MAX_HANDSHAKE_MESSAGE, &KNOWN);
+        d.feed(0, &[0x0b, 0]);
+        assert_eq!(d.next_message(), None);
+        assert_eq!(d.incomplete(), Some((0x0b, 0, -2)));
+        assert!(d.pending());
+        d.clear();
+        assert!(!d.pending());
+    }
+
+    #[test]
+    fn an_oversized_header_in_one_record_is_dropped() {
+        let mut d = Defragmenter::new(1000, &KNOWN);
+        d.feed(0, &[0x0b, 0xff, 0xff, 0xff]);
+        assert_eq!(
+            d.next_message(),
+            Some(Defragmented::Oversized {
+                msg_type: 0x0b,
+                length: 0xff_ffff,
+                offset: 0,
+                limit: 1000
+            })
+        );
+        assert!(!d.pending());
+    }
+
+    #[test]
+    fn an_oversized_message_is_skipped_as_it_comes() {
+        let done = [0x0e, 0, 0, 0];
+        let mut d = Defragmenter::new(1000, &KNOWN);
+        let mut first = vec![0x0b, 0, 0x0b, 0xb8]; // claims 3000 bytes
+        first.extend([0; 996]);
+        d.feed(0, &first);
+        assert!(matches!(
+            d.next_message(),
+            Some(Defragmented::Oversized { length: 3000, .. })
+        ));
+        d.feed(1000, &[0; 1500]);
+        assert_eq!(d.next_message(), None);
+        assert!(!d.pending());
+        let mut last = vec![0; 504];
+        last.extend(done);
+        d.feed(2500, &last);
+        assert_eq!(message(&mut d), Some((0x0e, done.to_vec(), 3004)));
+    }
+
+    #[test]
+    fn a_garbage_header_gives_way_to_a_record_of_whole_messages() {
+        let done = [0x0e, 0, 0, 0];
+        let mut d = Defragmenter::new(1000, &KNOWN);
+        let mut garbage = vec![0x38, 0x31, 0x0b, 0x30];
+        garbage.extend([0; 20]);
+        d.feed(0, &garbage);
+        assert!(matches!(
+            d.next_message(),
+            Some(Defragmented::Oversized { .. })
+        ));
+        d.feed(24, &done);
+        assert_eq!(message(&mut d), Some((0x0e, done.to_vec(), 24)));
+        // Zeros (a HelloRequest look-alike), unknown types and short tails are not whole.
+        assert!(!d.whole_messages(&[0, 0, 0, 0]));
+        assert!(!d.whole_messages(&[0x63, 0, 0, 0]));
+        assert!(!d.whole_messages(&[0x0e, 0, 0, 1]));
+        assert!(!d.whole_messages(&[0x0e, 0, 0, 0, 1]));
+        assert!(!d.whole_messages(&[]));
+    }
+}

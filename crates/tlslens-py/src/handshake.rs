@@ -1,0 +1,464 @@
+//! The handshake layer's boundary: `parse_message` and one frozen class per message, with
+//! the field names the narration, the JSON and the decryptor read.
+//!
+//! Strategy: one call per message; the core reads the body, then each field becomes a
+//! Python object once (bytes, tuples of ints, the extensions as `Extension`). A malformed
+//! body raises tlslens' `DecodeError` (layer "handshake"), as the callers always caught.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
+use pyo3::types::{PyBytes, PyDict, PyTuple, PyType};
+use pyo3::{PyClass, PyClassInitializer};
+use tlslens_core::handshake::extensions_list::{Extension as CoreExtension, Extensions};
+use tlslens_core::handshake::messages::{self, Message};
+use tlslens_core::handshake::{self as core, Context};
+
+use crate::flows::panic_text;
+use crate::handshake_kx;
+
+static DECODE_ERROR: GILOnceCell<Py<PyType>> = GILOnceCell::new();
+static EXTENSION_NAME: GILOnceCell<PyObject> = GILOnceCell::new();
+
+/// tlslens' `DecodeError(msg, layer="handshake")`.
+pub fn decode_error(py: Python<'_>, msg: String) -> PyErr {
+    let made = DECODE_ERROR
+        .import(py, "tlslens.errors", "DecodeError")
+        .and_then(|cls| {
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("layer", "handshake")?;
+            cls.call((msg,), Some(&kwargs))
+        });
+    match made {
+        Ok(error) => PyErr::from_value(error),
+        Err(err) => err,
+    }
+}
+
+/// Run the core on input: its error becomes a DecodeError, and so does a panic (a bug, which
+/// must reach the connection's findings, never Python as a traceback).
+pub fn guarded<T>(
+    py: Python<'_>,
+    what: &str,
+    work: impl FnOnce() -> Result<T, String>,
+) -> PyResult<T> {
+    match catch_unwind(AssertUnwindSafe(work)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(text)) => Err(decode_error(py, text)),
+        Err(panic) => Err(decode_error(
+            py,
+            format!("internal error in the {what} ({})", panic_text(&*panic)),
+        )),
+    }
+}
+
+pub fn bytes(py: Python<'_>, data: &[u8]) -> Py<PyBytes> {
+    PyBytes::new(py, data).unbind()
+}
+
+pub fn ints<T>(py: Python<'_>, items: &[T]) -> PyResult<Py<PyTuple>>
+where
+    T: Copy + for<'py> IntoPyObject<'py>,
+{
+    Ok(PyTuple::new(py, items.iter().copied())?.unbind())
+}
+
+/// One extension: its code point and its body, undecoded (`handshake/extensions.py`
+/// decodes known bodies).
+#[pyclass(frozen, module = "tlslens._core")]
+pub struct Extension {
+    #[pyo3(get, name = "type")]
+    ext_type: u16,
+    #[pyo3(get)]
+    data: Py<PyBytes>,
+}
+
+#[pymethods]
+impl Extension {
+    #[new]
+    fn new(r#type: u16, data: Py<PyBytes>) -> Self {
+        Self {
+            ext_type: r#type,
+            data,
+        }
+    }
+
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> bool {
+        match other.downcast::<Self>() {
+            Ok(other) => {
+                let other = other.get();
+                self.ext_type == other.ext_type && self.data.as_bytes(py) == other.data.as_bytes(py)
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
+        (self.ext_type, self.data.clone_ref(py))
+            .into_pyobject(py)?
+            .hash()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "Extension(type={}, {} bytes)",
+            self.ext_type,
+            self.data.as_bytes(py).len()
+        )
+    }
+}
+
+pub fn extension_tuple(py: Python<'_>, list: &[CoreExtension<'_>]) -> PyResult<Py<PyTuple>> {
+    let items = list
+        .iter()
+        .map(|e| {
+            Py::new(
+                py,
+                Extension {
+                    ext_type: e.ext_type,
+                    data: bytes(py, e.data),
+                },
+            )
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(PyTuple::new(py, items)?.unbind())
+}
+
+/// The registry's name of an extension type, for the one finding that names it.
+fn extension_name(py: Python<'_>, ext_type: u16) -> String {
+    let named = EXTENSION_NAME
+        .get_or_try_init(py, || {
+            Ok::<_, PyErr>(
+                py.import("tlslens.registry")?
+                    .getattr("extension_name")?
+                    .unbind(),
+            )
+        })
+        .and_then(|f| f.call1(py, (ext_type,))?.extract::<String>(py));
+    named.unwrap_or_else(|_| ext_type.to_string())
+}
+
+pub fn malformed(py: Python<'_>, extensions: &Extensions<'_>, message: &str) -> Option<String> {
+    extensions.describe(message, |t| extension_name(py, t))
+}
+
+/// What every handshake message has: its type, and why parts of it could not be read.
+#[pyclass(subclass, frozen, module = "tlslens._core")]
+pub struct HandshakeMessage {
+    #[pyo3(get)]
+    msg_type: u8,
+    #[pyo3(get)]
+    malformed: Option<String>,
+}
+
+pub fn base(msg_type: u8, malformed: Option<String>) -> PyClassInitializer<HandshakeMessage> {
+    PyClassInitializer::from(HandshakeMessage {
+        msg_type,
+        malformed,
+    })
+}
+
+#[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core", get_all)]
+pub struct ClientHello {
+    legacy_version: u16,
+    random: Py<PyBytes>,
+    legacy_session_id: Py<PyBytes>,
+    cipher_suites: Py<PyTuple>,
+    legacy_compression_methods: Py<PyBytes>,
+    extensions: Py<PyTuple>,
+    /// Sent in the SSLv2-compatible format (RFC 5246 Appendix E.2).
+    sslv2: bool,
+}
+
+pub fn client_hello(py: Python<'_>, m: &messages::ClientHello<'_>) -> PyResult<PyObject> {
+    let init = base(
+        core::CLIENT_HELLO,
+        malformed(py, &m.extensions, "ClientHello"),
+    );
+    let hello = ClientHello {
+        legacy_version: m.legacy_version,
+        random: bytes(py, &m.random),
+        legacy_session_id: bytes(py, m.legacy_session_id),
+        cipher_suites: ints(py, &m.cipher_suites)?,
+        legacy_compression_methods: bytes(py, m.legacy_compression_methods),
+        extensions: extension_tuple(py, &m.extensions.list)?,
+        sslv2: m.sslv2,
+    };
+    Ok(Py::new(py, init.add_subclass(hello))?.into_any())
+}
+
+#[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core", get_all)]
+pub struct ServerHello {
+    legacy_version: u16,
+    random: Py<PyBytes>,
+    legacy_session_id: Py<PyBytes>,
+    cipher_suite: u16,
+    legacy_compression_method: u8,
+    extensions: Py<PyTuple>,
+    /// RFC 8446 §4.1.3: the HelloRetryRequest random.
+    is_hello_retry_request: bool,
+}
+
+fn server_hello(py: Python<'_>, m: &messages::ServerHello<'_>) -> PyResult<PyObject> {
+    let init = base(core::SERVER_HELLO, malformed(py, &m.extensions, m.name()));
+    let hello = ServerHello {
+        legacy_version: m.legacy_version,
+        random: bytes(py, &m.random),
+        legacy_session_id: bytes(py, m.legacy_session_id),
+        cipher_suite: m.cipher_suite,
+        legacy_compression_method: m.legacy_compression_method,
+        extensions: extension_tuple(py, &m.extensions.list)?,
+        is_hello_retry_request: m.is_hello_retry_request(),
+    };
+    Ok(Py::new(py, init.add_subclass(hello))?.into_any())
+}
+
+#[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core", get_all)]
+pub struct NewSessionTicket {
+    ticket_lifetime: u32,
+    ticket_age_add: Option<u32>,
+    ticket_nonce: Option<Py<PyBytes>>,
+    ticket: Py<PyBytes>,
+    extensions: Py<PyTuple>,
+}
+
+fn new_session_ticket(py: Python<'_>, m: &messages::NewSessionTicket<'_>) -> PyResult<PyObject> {
+    let init = base(
+        core::NEW_SESSION_TICKET,
+        malformed(py, &m.extensions, "NewSessionTicket"),
+    );
+    let ticket = NewSessionTicket {
+        ticket_lifetime: m.ticket_lifetime,
+        ticket_age_add: m.ticket_age_add,
+        ticket_nonce: m.ticket_nonce.map(|n| bytes(py, n)),
+        ticket: bytes(py, m.ticket),
+        extensions: extension_tuple(py, &m.extensions.list)?,
+    };
+    Ok(Py::new(py, init.add_subclass(ticket))?.into_any())
+}
+
+#[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core", get_all)]
+pub struct EncryptedExtensions {
+    extensions: Py<PyTuple>,
+}
+
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct CertificateEntry {
+    cert_data: Py<PyBytes>,
+    extensions: Py<PyTuple>,
+}
+
+#[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core", get_all)]
+pub struct Certificate {
+    /// TLS 1.3 only.
+    certificate_request_context: Option<Py<PyBytes>>,
+    certificate_list: Py<PyTuple>,
+}
+
+fn certificate(py: Python<'_>, m: &messages::Certificate<'_>) -> PyResult<Py<Certificate>> {
+    let entries = m
+        .certificate_list
+        .iter()
+        .map(|entry| {
+            Py::new(
+                py,
+                CertificateEntry {
+                    cert_data: bytes(py, entry.cert_data),
+                    extensions: extension_tuple(py, &entry.extensions)?,
+                },
+            )
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let certificate = Certificate {
+        certificate_request_context: m.certificate_request_context.map(|c| bytes(py, c)),
+        certificate_list: PyTuple::new(py, entries)?.unbind(),
+    };
+    Py::new(py, base(core::CERTIFICATE, None).add_subclass(certificate))
+}
+
+#[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core", get_all)]
+pub struct Finished {
+    verify_data: Py<PyBytes>,
+}
+
+#[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core", get_all)]
+pub struct CertificateStatus {
+    status_type: u8,
+    response: Py<PyBytes>,
+}
+
+#[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core", get_all)]
+pub struct KeyUpdate {
+    request_update: u8,
+}
+
+#[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core", get_all)]
+pub struct CompressedCertificate {
+    algorithm: u16,
+    uncompressed_length: u32,
+    compressed_certificate_message: Py<PyBytes>,
+    /// The Certificate inside, once opened (`handshake/compression.py`).
+    certificate: Option<Py<Certificate>>,
+}
+
+#[pymethods]
+impl CompressedCertificate {
+    /// The same message with the Certificate it was opened into.
+    fn with_certificate(
+        slf: &Bound<'_, Self>,
+        certificate: Py<Certificate>,
+    ) -> PyResult<Py<CompressedCertificate>> {
+        Self::copy(slf, Some(certificate), None)
+    }
+
+    /// The same message, with why it could not be opened.
+    fn with_malformed(
+        slf: &Bound<'_, Self>,
+        malformed: String,
+    ) -> PyResult<Py<CompressedCertificate>> {
+        Self::copy(slf, None, Some(malformed))
+    }
+}
+
+impl CompressedCertificate {
+    fn copy(
+        slf: &Bound<'_, Self>,
+        certificate: Option<Py<Certificate>>,
+        malformed: Option<String>,
+    ) -> PyResult<Py<CompressedCertificate>> {
+        let py = slf.py();
+        let this = slf.get();
+        let old = slf.as_super().get();
+        let init = base(old.msg_type, malformed.or_else(|| old.malformed.clone()));
+        let copy = Self {
+            algorithm: this.algorithm,
+            uncompressed_length: this.uncompressed_length,
+            compressed_certificate_message: this.compressed_certificate_message.clone_ref(py),
+            certificate: certificate.or_else(|| this.certificate.as_ref().map(|c| c.clone_ref(py))),
+        };
+        Py::new(py, init.add_subclass(copy))
+    }
+}
+
+/// Empty messages (HelloRequest, ServerHelloDone, EndOfEarlyData) and ones kept raw.
+#[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core", get_all)]
+pub struct OpaqueMessage {
+    body: Py<PyBytes>,
+}
+
+#[pymethods]
+impl OpaqueMessage {
+    #[new]
+    #[pyo3(signature = (*, msg_type, body, malformed=None))]
+    fn new(msg_type: u8, body: Py<PyBytes>, malformed: Option<String>) -> PyClassInitializer<Self> {
+        base(msg_type, malformed).add_subclass(Self { body })
+    }
+}
+
+/// A message object made from its initializer.
+pub fn made<T: PyClass>(py: Python<'_>, init: PyClassInitializer<T>) -> PyResult<PyObject> {
+    Ok(Py::new(py, init)?.into_any())
+}
+
+/// The Python object of a message read by the core.
+pub fn to_python(py: Python<'_>, message: &Message<'_>) -> PyResult<PyObject> {
+    match message {
+        Message::Finished(data) => made(
+            py,
+            base(core::FINISHED, None).add_subclass(Finished {
+                verify_data: bytes(py, data),
+            }),
+        ),
+        Message::KeyUpdate(request_update) => made(
+            py,
+            base(core::KEY_UPDATE, None).add_subclass(KeyUpdate {
+                request_update: *request_update,
+            }),
+        ),
+        Message::CertificateStatus(m) => made(
+            py,
+            base(core::CERTIFICATE_STATUS, None).add_subclass(CertificateStatus {
+                status_type: m.status_type,
+                response: bytes(py, m.response),
+            }),
+        ),
+        Message::CompressedCertificate(m) => made(
+            py,
+            base(core::COMPRESSED_CERTIFICATE, None).add_subclass(CompressedCertificate {
+                algorithm: m.algorithm,
+                uncompressed_length: m.uncompressed_length,
+                compressed_certificate_message: bytes(py, m.compressed_certificate_message),
+                certificate: None,
+            }),
+        ),
+        Message::EncryptedExtensions(e) => made(
+            py,
+            base(
+                core::ENCRYPTED_EXTENSIONS,
+                malformed(py, e, "EncryptedExtensions"),
+            )
+            .add_subclass(EncryptedExtensions {
+                extensions: extension_tuple(py, &e.list)?,
+            }),
+        ),
+        Message::Opaque { msg_type, body } => made(
+            py,
+            base(*msg_type, None).add_subclass(OpaqueMessage {
+                body: bytes(py, body),
+            }),
+        ),
+        Message::ServerKeyExchange(m) => handshake_kx::server_key_exchange(py, m),
+        Message::ClientKeyExchange(m) => handshake_kx::client_key_exchange(py, m),
+        Message::CertificateRequest(m) => handshake_kx::certificate_request(py, m),
+        Message::CertificateVerify(m) => handshake_kx::certificate_verify(py, m),
+        Message::ClientHello(m) => client_hello(py, m),
+        Message::ServerHello(m) => server_hello(py, m),
+        Message::NewSessionTicket(m) => new_session_ticket(py, m),
+        Message::Certificate(m) => Ok(certificate(py, m)?.into_any()),
+    }
+}
+
+/// Decode one handshake message body (without its 4-byte header) with what was negotiated
+/// so far. Raises DecodeError on a malformed body.
+#[pyfunction]
+#[pyo3(signature = (msg_type, body, version=None, kx=None, auth=None))]
+fn parse_message(
+    py: Python<'_>,
+    msg_type: u8,
+    body: &[u8],
+    version: Option<u16>,
+    kx: Option<String>,
+    auth: Option<String>,
+) -> PyResult<PyObject> {
+    let ctx = Context { version, kx, auth };
+    let message = guarded(py, "handshake parser", || {
+        messages::parse(msg_type, body, &ctx)
+    })?;
+    to_python(py, &message)
+}
+
+/// RFC 8446's 0x0304 and every pre-standard TLS 1.3 code point.
+#[pyfunction]
+fn is_tls13_version(value: u16) -> bool {
+    core::is_tls13_version(value)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Extension>()?;
+    m.add_class::<HandshakeMessage>()?;
+    m.add_class::<ClientHello>()?;
+    m.add_class::<ServerHello>()?;
+    m.add_class::<NewSessionTicket>()?;
+    m.add_class::<EncryptedExtensions>()?;
+    m.add_class::<CertificateEntry>()?;
+    m.add_class::<Certificate>()?;
+    m.add_class::<Finished>()?;
+    m.add_class::<CertificateStatus>()?;
+    m.add_class::<KeyUpdate>()?;
+    m.add_class::<CompressedCertificate>()?;
+    m.add_class::<OpaqueMessage>()?;
+    m.add_function(wrap_pyfunction!(parse_message, m)?)?;
+    m.add_function(wrap_pyfunction!(is_tls13_version, m)?)?;
+    handshake_kx::register(m)
+}
