@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from tlslens import _core
-from tlslens._buffer import Buffer, BufferReadError
 from tlslens._core import Extension as Extension
 from tlslens.errors import DecodeError
 
