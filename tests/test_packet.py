@@ -139,12 +139,13 @@ def test_ipv6_extension_headers(tmp_path: Path) -> None:
     assert _skipped(tmp_path, 101, ip6f) == {"ipv6_fragment": 1}
 
 
-def test_udp_is_counted(tmp_path: Path) -> None:
+def test_a_dtls_looking_datagram_is_an_association_not_a_connection(tmp_path: Path) -> None:
     path = tmp_path / "udp.pcapng"
     with path.open("wb") as out:
         writer = PcapngWriter(out)
         writer.add_interface(101)
-        # A DTLS-looking datagram: must not become a TLS connection.
+        # A DTLS-looking datagram: an association of its own (tests/test_udp_flows.py),
+        # never a TLS connection.
         udp = struct.pack(">HHHH", 5000, 443, 8 + 13, 0) + b"\x16\xfe\xfd" + b"\0" * 10
         ip = (
             struct.pack(
@@ -165,4 +166,5 @@ def test_udp_is_counted(tmp_path: Path) -> None:
         writer.add_packet(0, ip)
     cap = tlslens.read_capture(path)
     assert list(cap) == []
-    assert cap.summary.skipped == {"udp": 1}
+    assert cap.summary.skipped == {}
+    assert cap.summary.udp_flows == {"DTLS": 1}

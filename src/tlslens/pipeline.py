@@ -11,6 +11,10 @@ bounded by the connections open at once (``Limits``), not by the capture's size.
 
 A core session may give its flow up (not TLS, after a megabyte of plaintext): the core
 lets the flow go at that very frame and says so (``FlowIgnored``).
+
+UDP datagrams that look like QUIC or DTLS open associations in the core (``UdpOpened``,
+``UdpClosed``), numbered with the TCP flows; until they are dissected, the summary only
+counts them by kind.
 """
 
 from __future__ import annotations
@@ -114,6 +118,7 @@ class _Pass:
             checks=self.deadline is not None,
             sessions=True,
             keys=self.keys is not None,
+            max_udp_flows=limits.max_udp_flows,
         )
 
     def run(self) -> Iterator[Connection]:
@@ -199,6 +204,10 @@ class _Pass:
         """Every event but data and hand-outs: a flow's life."""
         if type(ev) is _core.FlowOpened:
             self._open(ev)
+            return
+        if type(ev) is _core.UdpOpened:
+            udp = self.summary.udp_flows
+            udp[ev.kind] = udp.get(ev.kind, 0) + 1
             return
         session = self.sessions.get(ev.flow)
         if session is None:
@@ -330,9 +339,40 @@ class _Pass:
                     f"over {max_open} open at once (half-open or endless)",
                 )
             )
+        self._summarise_udp()
         for problem in reader.problems:
             summary.problems.append(
                 Finding(problem.frame, None, "capture", problem.offset, problem.message)
+            )
+
+    def _summarise_udp(self) -> None:
+        """What the UDP associations met: the bound, UDP lengths that lied."""
+        summary, core = self.summary, self.core
+        if core.udp_evicted:
+            max_open = self.capture.limits.max_udp_flows
+            summary.problems.append(
+                Finding(
+                    None,
+                    None,
+                    "capture",
+                    None,
+                    f"{plural(core.udp_evicted, 'QUIC or DTLS association')} "
+                    f"{'was' if core.udp_evicted == 1 else 'were'} ended early, the one idle "
+                    f"longest first: over {max_open} open at once (--max-udp-flows)",
+                )
+            )
+        bad, first_bad = core.udp_bad_length
+        if bad:
+            summary.problems.append(
+                Finding(
+                    first_bad,
+                    None,
+                    "capture",
+                    None,
+                    f"{plural(bad, 'QUIC or DTLS datagram')} {'has' if bad == 1 else 'have'} "
+                    f"a UDP length that disagrees with the IP packet (the first is frame "
+                    f"{first_bad}): each is read as far as the packet goes",
+                )
             )
 
 

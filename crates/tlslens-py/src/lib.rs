@@ -10,6 +10,7 @@ mod flow_events;
 mod flows;
 mod keys;
 mod session;
+mod udp_events;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};

@@ -198,8 +198,7 @@ pub struct UdpFlows {
     open: HashMap<u64, Association>,
     /// Open associations by their last datagram's time: the idle ones first.
     idle: BTreeSet<(i128, u64)>,
-    /// Associations opened, and ended early over `max_udp_flows`.
-    pub opened: u64,
+    /// Associations ended early, over `max_udp_flows`.
     pub evicted: u64,
     /// Datagrams of associations whose UDP length disagreed with their IP packet, and the
     /// first of their frames.
@@ -232,7 +231,6 @@ impl UdpFlows {
         let key = (d.src, d.sport, d.dst, d.dport);
         let reverse = (d.dst, d.dport, d.src, d.sport);
         let index = opened.flow;
-        self.opened += 1;
         self.open.insert(
             index,
             Association {
