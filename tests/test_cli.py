@@ -272,3 +272,22 @@ def test_a_closed_pipe_ends_quietly(command: str) -> None:
         os.close(read)
         _out, err = child.communicate(timeout=60)
     assert (child.returncode, err) == (0, "")
+
+
+def test_decrypt_dump_says_each_chunk_s_direction() -> None:
+    """In a file or a pipe the dump has no colour: each chunk is headed by its direction
+    (before, client and server bytes ran together)."""
+    capture = CAPTURES / "nginx-curl"
+    result = CliRunner().invoke(
+        main,
+        [
+            *("decrypt", f"{capture}.pcapng", "--keylog", f"{capture}.keys"),
+            *("--connection", "2", "--max-dump", "100"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    request = lines.index("client → server (82 bytes)")
+    assert lines[request + 1] == "GET / HTTP/1.1."
+    answer = lines.index("server → client (165 bytes, first 100 shown)")
+    assert lines[answer + 1] == "HTTP/1.1 200 OK." and answer > request

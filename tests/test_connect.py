@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 import pytest
 from click.testing import CliRunner
-from record_captures import free_port
+from record_lab import free_port
 
 from tlslens.cli import main
 
@@ -165,6 +165,23 @@ def test_no_sni_to_a_name_still_checks_that_name(openssl: str) -> None:
     assert row["validation"]["hostname"] == "other.example"
     assert "name_mismatch" in [p["code"] for p in row["validation"]["problems"]]
     assert code == 3
+
+
+def test_an_ip_without_sni_suggests_sni(openssl: str) -> None:
+    """Dialling an IP sends no SNI, and the usual result is the name mismatch of a default
+    certificate: the notes say why and what to give; not when the name was given, nor when
+    --no-sni asked for it."""
+    port = free_port()
+    with program(openssl_server(port, "-tls1_3"), port):
+        code, row, _err = _connect(f"127.0.0.1:{port}", "--ca", ROOT_CA)
+        assert code == 3 and "name_mismatch" in str(row["validation"]["problems"])
+        assert any("give --sni NAME" in note for note in row["notes"]), row["notes"]
+        text = CliRunner().invoke(main, ["connect", f"127.0.0.1:{port}", "--ca", ROOT_CA])
+        assert "note: no SNI was sent (127.0.0.1 is an IP address)" in text.stdout
+        _code, row, _err = _connect(f"127.0.0.1:{port}", "--no-sni", "--ca", ROOT_CA)
+        assert not any("--sni" in note for note in row["notes"])
+        _code, row, _err = _connect(f"127.0.0.1:{port}", "--sni", NAME, "--ca", ROOT_CA)
+    assert row["notes"] == []
 
 
 def test_expired_leaf_and_missing_intermediate(openssl: str, tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from record_captures import (
+from record_lab import (
     HOST,
     NAME,
     Context,

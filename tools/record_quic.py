@@ -44,7 +44,7 @@ from aioquic.quic.events import ProtocolNegotiated, QuicEvent
 from aioquic.quic.packet import QuicProtocolVersion
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from record_captures import HOST, NAME, Context, capture, embed_key_log, free_port, run
+from record_lab import HOST, NAME, Context, capture, embed_key_log, free_port, run
 
 QUIC_PORT = 443  # the usual port for the plain server; the others are free ports
 TIMEOUT_S = 10.0

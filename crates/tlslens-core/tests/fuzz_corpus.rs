@@ -56,3 +56,9 @@ fn protection_corpus_replays_without_a_crash() {
         "the protection corpus holds {replayed} inputs"
     );
 }
+
+#[test]
+fn dtls_corpus_replays_without_a_crash() {
+    let replayed = replay("dtls", tlslens_core::dtls::fuzzing::dtls);
+    assert!(replayed > 10, "the dtls corpus holds {replayed} inputs");
+}
