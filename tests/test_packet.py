@@ -14,7 +14,7 @@ import tlslens
 from tlslens._core import decode_tcp
 from tlslens.capture.writer import PcapngWriter
 
-from _frames import ethernet_to_ip, null_loopback, read_frames, sll, sll2, with_vlan
+from _frames import ethernet_to_ip, null_loopback, rewrapped, sll, sll2, with_vlan
 from conftest import CAPTURES
 
 V4 = CAPTURES / "demo-tls12-tls13.pcapng"
@@ -44,13 +44,7 @@ def _facts(path: Path) -> list[tuple[str, str, str | None, int | None, list[str]
 @pytest.mark.parametrize("source", [V4, V6], ids=["ipv4", "ipv6"])
 @pytest.mark.parametrize("wrapper", sorted(WRAPPERS))
 def test_link_types(tmp_path: Path, source: Path, wrapper: str) -> None:
-    linktype, wrap = WRAPPERS[wrapper]
-    path = tmp_path / "x.pcapng"
-    with path.open("wb") as out:
-        writer = PcapngWriter(out)
-        writer.add_interface(linktype)
-        for ts, _lt, data in read_frames(source):
-            writer.add_packet(ts, wrap(data))
+    path = rewrapped(source, tmp_path / "x.pcapng", *WRAPPERS[wrapper])
     assert _facts(path) == _facts(source)
 
 

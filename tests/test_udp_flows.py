@@ -17,11 +17,10 @@ from test_packet import WRAPPERS
 import tlslens
 from tlslens import _core
 from tlslens.bounds import DEFAULT_LIMITS, Limits
-from tlslens.capture import open_capture
 from tlslens.capture.writer import PcapngWriter
 from tlslens.cli import main
 
-from _frames import read_frames
+from _frames import core_events, rewrapped
 from conftest import CAPTURES
 
 UDP = CAPTURES / "udp"
@@ -33,32 +32,6 @@ MIGRATED_FRAMES = 5
 TSHARK_FIELDS = ["-e", "udp.stream", "-e", "frame.number", "-e", "udp.srcport", "-e", "udp.payload"]
 
 
-def _core_events(path: Path, limits: Limits = DEFAULT_LIMITS) -> list[_core.FlowEvent]:
-    """Every event of the flow core over a capture, without sessions (datagrams out)."""
-    core = _core.FlowCore(
-        reorder_window=limits.reorder_window,
-        max_connections=limits.max_connections,
-        max_buffer=limits.max_buffer,
-        watch_after=1 << 20,
-        checks=False,
-        max_udp_flows=limits.max_udp_flows,
-    )
-    events: list[_core.FlowEvent] = []
-    raw, reader = open_capture(path)
-    with raw:
-        capture_core = reader.open_core()
-        while True:
-            batch = core.pull(capture_core)
-            events.extend(batch.events)
-            if batch.hungry:
-                if not reader.more(capture_core):
-                    break
-            elif core.exhausted(capture_core):
-                break
-        events.extend(core.finish().events)
-    return events
-
-
 @pytest.mark.parametrize("wrapper", sorted(WRAPPERS))
 @pytest.mark.parametrize(
     ("source", "kind", "count", "skipped"),
@@ -68,13 +41,7 @@ def _core_events(path: Path, limits: Limits = DEFAULT_LIMITS) -> list[_core.Flow
 def test_every_link_type_gives_the_same_associations(
     tmp_path: Path, wrapper: str, source: Path, kind: str, count: int, skipped: dict[str, int]
 ) -> None:
-    linktype, wrap = WRAPPERS[wrapper]
-    path = tmp_path / "x.pcapng"
-    with path.open("wb") as out:
-        writer = PcapngWriter(out)
-        writer.add_interface(linktype)
-        for ts, _lt, data in read_frames(source):
-            writer.add_packet(ts, wrap(data))
+    path = rewrapped(source, tmp_path / "x.pcapng", *WRAPPERS[wrapper])
     cap = tlslens.read_capture(path)
     assert list(cap) == []  # no connection object for what is not dissected yet
     assert cap.summary.udp_flows == {kind: count}
@@ -112,7 +79,7 @@ def test_datagrams_match_tshark_udp_streams(tshark: str) -> None:
             streams[int(stream)].append((int(frame), int(sport), payload))
         ours: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
         ports: dict[int, tuple[int, int]] = {}
-        for ev in _core_events(path):
+        for ev in core_events(path, sessions=False):
             if isinstance(ev, _core.UdpOpened):
                 ports[ev.flow] = (ev.sport, ev.dport)
             elif isinstance(ev, _core.UdpDatagram):
@@ -126,7 +93,7 @@ def test_datagrams_match_tshark_udp_streams(tshark: str) -> None:
 
 
 def test_udp_core_events_are_typed_and_ordered() -> None:
-    events = _core_events(DTLS)
+    events = core_events(DTLS, sessions=False)
     opened = [ev for ev in events if isinstance(ev, _core.UdpOpened)]
     closed = [ev for ev in events if isinstance(ev, _core.UdpClosed)]
     handed = [ev.flow for ev in events if isinstance(ev, _core.FlowHandOut)]

@@ -167,11 +167,8 @@ class _Pass:
         frame = self.core.frames
         budget = self.capture.limits.time_budget_s
         self.summary.problems.append(
-            Finding(
+            _capture_finding(
                 frame,
-                None,
-                "capture",
-                None,
                 f"reading stopped after frame {frame}: the time budget of {budget:g} s for "
                 "this file ran out (--time-budget); the connections open then are reported "
                 "as they stood",
@@ -228,11 +225,8 @@ class _Pass:
             if session.conn is not None:
                 max_open = self.capture.limits.max_connections
                 session.conn.problems.append(
-                    Finding(
+                    _capture_finding(
                         ev.frame,
-                        None,
-                        "capture",
-                        None,
                         f"closed early at frame {ev.frame}: more than {max_open} "
                         "connections were open at once, and this was the oldest",
                     )
@@ -290,11 +284,8 @@ class _Pass:
         if late:
             window = self.capture.limits.reorder_window
             conn.problems.append(
-                Finding(
+                _capture_finding(
                     conn.first_frame,
-                    None,
-                    "capture",
-                    None,
                     f"reported out of first-packet order: it was still open when {window} "
                     "later connections had ended, and those were reported first",
                 )
@@ -316,11 +307,8 @@ class _Pass:
         backwards, first_backwards = core.backwards
         if backwards:
             summary.problems.append(
-                Finding(
+                _capture_finding(
                     first_backwards,
-                    None,
-                    "capture",
-                    None,
                     f"{plural(backwards, 'frame')} {'has' if backwards == 1 else 'have'} a "
                     f"timestamp earlier than the frame before (the first is frame {first_backwards}"
                     "): the clock went back, or frames were merged out of order; times mislead",
@@ -329,10 +317,7 @@ class _Pass:
         if core.evicted:
             max_open = self.capture.limits.max_connections
             summary.problems.append(
-                Finding(
-                    None,
-                    None,
-                    "capture",
+                _capture_finding(
                     None,
                     f"{plural(core.evicted, 'connection')} "
                     f"{'was' if core.evicted == 1 else 'were'} closed early, the oldest first: "
@@ -351,10 +336,7 @@ class _Pass:
         if core.udp_evicted:
             max_open = self.capture.limits.max_udp_flows
             summary.problems.append(
-                Finding(
-                    None,
-                    None,
-                    "capture",
+                _capture_finding(
                     None,
                     f"{plural(core.udp_evicted, 'QUIC or DTLS association')} "
                     f"{'was' if core.udp_evicted == 1 else 'were'} ended early, the one idle "
@@ -364,16 +346,18 @@ class _Pass:
         bad, first_bad = core.udp_bad_length
         if bad:
             summary.problems.append(
-                Finding(
+                _capture_finding(
                     first_bad,
-                    None,
-                    "capture",
-                    None,
                     f"{plural(bad, 'QUIC or DTLS datagram')} {'has' if bad == 1 else 'have'} "
                     f"a UDP length that disagrees with the IP packet (the first is frame "
                     f"{first_bad}): each is read as far as the packet goes",
                 )
             )
+
+
+def _capture_finding(frame: int | None, message: str) -> Finding:
+    """A finding of the capture as a whole (at ``frame``, if one frame is to blame)."""
+    return Finding(frame, None, "capture", None, message)
 
 
 def _bind_sink(

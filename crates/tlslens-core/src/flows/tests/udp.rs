@@ -79,6 +79,15 @@ fn opened(evs: &[Ev]) -> Vec<(UdpKind, u64)> {
         .collect()
 }
 
+fn handed_out(evs: &[Ev]) -> Vec<u64> {
+    evs.iter()
+        .filter_map(|e| match e {
+            Ev::HandOut(f) => Some(*f),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A datagram from 10.0.0.1:`cport` to 10.0.0.2:443, or back.
 fn dgram(cport: u16, from_client: bool, payload: &[u8]) -> Vec<u8> {
     let (src, dst, sport, dport) = if from_client {
@@ -146,13 +155,7 @@ fn the_real_captures_open_one_association_per_session() {
         })
         .sum();
     assert_eq!(counted, frames.len() as u64);
-    let handed: Vec<u64> = evs
-        .iter()
-        .filter_map(|e| match e {
-            Ev::HandOut(f) => Some(*f),
-            _ => None,
-        })
-        .collect();
+    let handed = handed_out(&evs);
     assert_eq!(handed, vec![0, 1, 2, 3, 4]);
 }
 
@@ -368,13 +371,7 @@ fn past_max_udp_flows_the_one_idle_longest_ends_and_order_is_by_first_frame() {
     assert_eq!(table.udp.evicted, 1);
     assert!(evs.contains(&Ev::Closed(2, UdpEnd::Evicted, [1, 0], [55, 0])));
     assert!(table.udp.open_count() == 0);
-    let handed: Vec<u64> = evs
-        .iter()
-        .filter_map(|e| match e {
-            Ev::HandOut(f) => Some(*f),
-            _ => None,
-        })
-        .collect();
+    let handed = handed_out(&evs);
     assert_eq!(handed, vec![0, 1, 2, 3]);
     assert!(evs.contains(&Ev::TcpOpened(1)));
 }
