@@ -51,7 +51,8 @@ pub fn linktype_name(linktype: u32) -> String {
     name.to_owned()
 }
 
-/// Why a frame gave no TCP segment.
+/// Why a frame gave no TCP segment (nor a datagram the flow table keeps: `Udp` counts the
+/// UDP frames that open or join no QUIC/DTLS association, and those cut inside the header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Skip {
     UnsupportedLink,
