@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from tlslens import _core
+from tlslens.bounds import DEFAULT_LIMITS, Limits
 from tlslens.capture import open_capture
 from tlslens.capture.writer import PcapngWriter
 from tlslens.flows.synth import Chunk, Close, iter_frames
@@ -17,6 +20,47 @@ def read_frames(path: Path) -> list[tuple[int, int, bytes]]:
     raw, reader = open_capture(path)
     with raw:
         return list(reader)
+
+
+def core_events(
+    path: Path, *, sessions: bool, keys: bool = False, limits: Limits = DEFAULT_LIMITS
+) -> list[_core.FlowEvent]:
+    """Every event of the compiled flow table over a capture (``sessions``: record-level
+    events out; otherwise stream bytes and datagrams)."""
+    core = _core.FlowCore(
+        reorder_window=limits.reorder_window,
+        max_connections=limits.max_connections,
+        max_buffer=limits.max_buffer,
+        watch_after=_core.MAX_PRELUDE_SCAN,
+        checks=False,
+        sessions=sessions,
+        keys=keys,
+        max_udp_flows=limits.max_udp_flows,
+    )
+    events: list[_core.FlowEvent] = []
+    raw, reader = open_capture(path)
+    with raw:
+        capture_core = reader.open_core()
+        while True:
+            batch = core.pull(capture_core)
+            events.extend(batch.events)
+            if batch.hungry:
+                if not reader.more(capture_core):
+                    break
+            elif core.exhausted(capture_core):
+                break
+        events.extend(core.finish().events)
+    return events
+
+
+def rewrapped(source: Path, path: Path, linktype: int, wrap: Callable[[bytes], bytes]) -> Path:
+    """``source``'s frames, each re-wrapped by ``wrap``, written to ``path`` under ``linktype``."""
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(linktype)
+        for ts, _lt, data in read_frames(source):
+            writer.add_packet(ts, wrap(data))
+    return path
 
 
 def ethernet_to_ip(frame: bytes) -> bytes:

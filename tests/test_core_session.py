@@ -10,42 +10,14 @@ from typing import Any
 import pytest
 
 from tlslens import _core
-from tlslens.bounds import DEFAULT_LIMITS
-from tlslens.capture import open_capture
 from tlslens.pipeline import read_capture
 from tlslens.serialize import connection_to_json
 from tlslens.tls.session import FlowSession
 
+from _frames import core_events
 from conftest import CAPTURES
 
 CLIENT_HELLO = b"\x16\x03\x01\x00\x04\x01\x00\x00\x00"
-
-
-def _flow_events(path: Path, *, keys: bool = False) -> list[_core.FlowEvent]:
-    limits = DEFAULT_LIMITS
-    core = _core.FlowCore(
-        reorder_window=limits.reorder_window,
-        max_connections=limits.max_connections,
-        max_buffer=limits.max_buffer,
-        watch_after=_core.MAX_PRELUDE_SCAN,
-        checks=False,
-        sessions=True,
-        keys=keys,
-    )
-    events: list[_core.FlowEvent] = []
-    raw, reader = open_capture(path)
-    with raw:
-        capture_core = reader.open_core()
-        while True:
-            batch = core.pull(capture_core)
-            events.extend(batch.events)
-            if batch.hungry:
-                if not reader.more(capture_core):
-                    break
-            elif core.exhausted(capture_core):
-                break
-        events.extend(core.finish().events)
-    return events
 
 
 def test_one_connection_bytes_in_record_level_events_out() -> None:
@@ -66,7 +38,7 @@ def test_one_connection_bytes_in_record_level_events_out() -> None:
 
 def test_the_capture_path_hands_python_records_not_stream_bytes() -> None:
     path = CAPTURES / "demo-tls12-tls13.pcapng"
-    events = _flow_events(path)
+    events = core_events(path, sessions=True)
     kinds = {type(ev) for ev in events}
     assert not kinds & {_core.FlowData, _core.FlowGap, _core.FlowConflict}
     records = [
@@ -86,7 +58,7 @@ def test_the_capture_path_hands_python_records_not_stream_bytes() -> None:
 
 
 def test_a_key_log_keeps_application_data_bodies() -> None:
-    events = _flow_events(CAPTURES / "demo-tls12-tls13.pcapng", keys=True)
+    events = core_events(CAPTURES / "demo-tls12-tls13.pcapng", sessions=True, keys=True)
     kinds = {
         type(ev) for batch in events if type(batch) is _core.SessionEvents for ev in batch.events
     }

@@ -14,7 +14,7 @@ import tlslens
 from tlslens._core import decode_tcp
 from tlslens.capture.writer import PcapngWriter
 
-from _frames import ethernet_to_ip, null_loopback, read_frames, sll, sll2, with_vlan
+from _frames import ethernet_to_ip, null_loopback, rewrapped, sll, sll2, with_vlan
 from conftest import CAPTURES
 
 V4 = CAPTURES / "demo-tls12-tls13.pcapng"
@@ -44,13 +44,7 @@ def _facts(path: Path) -> list[tuple[str, str, str | None, int | None, list[str]
 @pytest.mark.parametrize("source", [V4, V6], ids=["ipv4", "ipv6"])
 @pytest.mark.parametrize("wrapper", sorted(WRAPPERS))
 def test_link_types(tmp_path: Path, source: Path, wrapper: str) -> None:
-    linktype, wrap = WRAPPERS[wrapper]
-    path = tmp_path / "x.pcapng"
-    with path.open("wb") as out:
-        writer = PcapngWriter(out)
-        writer.add_interface(linktype)
-        for ts, _lt, data in read_frames(source):
-            writer.add_packet(ts, wrap(data))
+    path = rewrapped(source, tmp_path / "x.pcapng", *WRAPPERS[wrapper])
     assert _facts(path) == _facts(source)
 
 
@@ -139,12 +133,13 @@ def test_ipv6_extension_headers(tmp_path: Path) -> None:
     assert _skipped(tmp_path, 101, ip6f) == {"ipv6_fragment": 1}
 
 
-def test_udp_is_counted(tmp_path: Path) -> None:
+def test_a_dtls_looking_datagram_is_an_association_not_a_connection(tmp_path: Path) -> None:
     path = tmp_path / "udp.pcapng"
     with path.open("wb") as out:
         writer = PcapngWriter(out)
         writer.add_interface(101)
-        # A DTLS-looking datagram: must not become a TLS connection.
+        # A DTLS-looking datagram: an association of its own (tests/test_udp_flows.py),
+        # never a TLS connection.
         udp = struct.pack(">HHHH", 5000, 443, 8 + 13, 0) + b"\x16\xfe\xfd" + b"\0" * 10
         ip = (
             struct.pack(
@@ -165,4 +160,5 @@ def test_udp_is_counted(tmp_path: Path) -> None:
         writer.add_packet(0, ip)
     cap = tlslens.read_capture(path)
     assert list(cap) == []
-    assert cap.summary.skipped == {"udp": 1}
+    assert cap.summary.skipped == {}
+    assert cap.summary.udp_flows == {"DTLS": 1}

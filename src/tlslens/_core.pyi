@@ -1,6 +1,6 @@
 """Types of the compiled core (crates/tlslens-py), built by maturin into tlslens._core."""
 
-from typing import Final, TypeAlias, TypedDict, final
+from typing import Final, Literal, TypeAlias, TypedDict, final
 
 GZIP_MAX_RATIO: int
 GZIP_FLOOR: int
@@ -48,6 +48,8 @@ class CaptureReader:
 REORDER_WINDOW: int
 MAX_OPEN_FLOWS: int
 MAX_PENDING_BYTES: int
+MAX_UDP_FLOWS: int
+UDP_IDLE_TIMEOUT_NS: int
 TCP_FIN: int
 TCP_SYN: int
 TCP_RST: int
@@ -230,6 +232,54 @@ class FlowIgnored:
 
     flow: int
 
+@final
+class UdpOpened:
+    """A new UDP association (QUIC or DTLS, by its first datagram, whose sender is the
+    client, side 0); numbered with the TCP flows."""
+
+    @property
+    def flow(self) -> int: ...
+    @property
+    def kind(self) -> Literal["QUIC", "DTLS"]: ...
+    @property
+    def src(self) -> bytes: ...
+    @property
+    def sport(self) -> int: ...
+    @property
+    def dst(self) -> bytes: ...
+    @property
+    def dport(self) -> int: ...
+    @property
+    def frame(self) -> int: ...
+    @property
+    def ts_ns(self) -> int: ...
+
+@final
+class UdpDatagram:
+    """One datagram of a UDP association from ``side`` (only with ``sessions=False``);
+    ``bad_length``: its UDP length disagreed with the IP packet, read as far as it goes."""
+
+    flow: int
+    side: int
+    frame: int
+    ts_ns: int
+    data: bytes
+    bad_length: bool
+
+@final
+class UdpClosed:
+    """A UDP association ended: ``frame``, ``ts_ns`` are its last datagram's; ``end`` why;
+    ``datagrams`` and ``bytes`` per side (client, server)."""
+
+    flow: int
+    kind: Literal["QUIC", "DTLS"]
+    frame: int
+    ts_ns: int
+    first_ts_ns: int
+    end: Literal["idle", "evicted", "end_of_capture"]
+    datagrams: tuple[int, int]
+    bytes: tuple[int, int]
+
 FlowEvent = (
     FlowOpened
     | FlowData
@@ -242,6 +292,9 @@ FlowEvent = (
     | SessionEvents
     | SessionFailed
     | FlowIgnored
+    | UdpOpened
+    | UdpDatagram
+    | UdpClosed
 )
 
 @final
@@ -280,10 +333,12 @@ class FlowCore:
         checks: bool,
         sessions: bool = False,
         keys: bool = False,
+        max_udp_flows: int = ...,
     ) -> None:
         """``sessions``: each flow's stream goes through its core session (record-level
-        events out, ``SessionEvents``), otherwise the reassembled bytes (``FlowData``...);
-        ``keys``: a key log was given (application data bodies are kept)."""
+        events out, ``SessionEvents``), otherwise the reassembled bytes (``FlowData``...,
+        and each UDP association's ``UdpDatagram``); ``keys``: a key log was given
+        (application data bodies are kept)."""
     def pull(self, reader: CaptureReader) -> FlowBatch:
         """Walk the reader's frames until Python must act."""
     def abandon(self, flow: int) -> FlowBatch:
@@ -305,6 +360,13 @@ class FlowCore:
     @property
     def skipped(self) -> list[tuple[str, int]]:
         """Frames without a TCP segment for us, by reason, in the order first met."""
+    @property
+    def udp_evicted(self) -> int:
+        """UDP associations ended early, over ``max_udp_flows`` open at once."""
+    @property
+    def udp_bad_length(self) -> tuple[int, int]:
+        """Datagrams of UDP associations whose UDP length disagreed with their IP packet,
+        and the first of their frames."""
 
 # -- the session: one connection's mode machine (tlslens-core records::session) -----------
 # One direction's bytes in, record-level events out: the only way into the record layer.

@@ -18,6 +18,9 @@ REORDER_WINDOW = _core.REORDER_WINDOW
 MAX_OPEN_FLOWS = _core.MAX_OPEN_FLOWS
 # Out-of-order bytes kept per direction before a hole is given up as a gap.
 MAX_PENDING_BYTES = _core.MAX_PENDING_BYTES
+# UDP associations (QUIC, DTLS) tracked at once; past this many the one idle longest ends
+# early, with a finding.
+MAX_UDP_FLOWS = _core.MAX_UDP_FLOWS
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,7 @@ class Limits:
     reorder_window: int = REORDER_WINDOW
     max_connections: int = MAX_OPEN_FLOWS  # TCP connections open at once
     max_buffer: int = MAX_PENDING_BYTES  # out-of-order bytes per direction
+    max_udp_flows: int = MAX_UDP_FLOWS  # UDP associations (QUIC, DTLS) open at once
     max_message: int = MAX_HANDSHAKE_MESSAGE  # one handshake message
     max_expansion: int = GZIP_MAX_RATIO  # a gzip'd capture's decompressed / compressed size
     time_budget_s: float | None = None  # per file, checked between frames

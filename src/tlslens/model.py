@@ -582,6 +582,9 @@ class CaptureSummary:
     linktypes: list[str] = field(default_factory=list)
     tcp_flows: int = 0
     tls_connections: int = 0
+    # UDP associations that look like QUIC or DTLS, by kind ("QUIC", "DTLS"): kept apart
+    # from the other UDP frames (counted in ``skipped``), not yet dissected.
+    udp_flows: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
     problems: list[Finding] = field(default_factory=list)
     decryption_secrets_blocks: int = 0

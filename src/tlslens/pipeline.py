@@ -11,6 +11,10 @@ bounded by the connections open at once (``Limits``), not by the capture's size.
 
 A core session may give its flow up (not TLS, after a megabyte of plaintext): the core
 lets the flow go at that very frame and says so (``FlowIgnored``).
+
+UDP datagrams that look like QUIC or DTLS open associations in the core (``UdpOpened``,
+``UdpClosed``), numbered with the TCP flows; until they are dissected, the summary only
+counts them by kind.
 """
 
 from __future__ import annotations
@@ -114,6 +118,7 @@ class _Pass:
             checks=self.deadline is not None,
             sessions=True,
             keys=self.keys is not None,
+            max_udp_flows=limits.max_udp_flows,
         )
 
     def run(self) -> Iterator[Connection]:
@@ -162,11 +167,8 @@ class _Pass:
         frame = self.core.frames
         budget = self.capture.limits.time_budget_s
         self.summary.problems.append(
-            Finding(
+            _capture_finding(
                 frame,
-                None,
-                "capture",
-                None,
                 f"reading stopped after frame {frame}: the time budget of {budget:g} s for "
                 "this file ran out (--time-budget); the connections open then are reported "
                 "as they stood",
@@ -200,6 +202,10 @@ class _Pass:
         if type(ev) is _core.FlowOpened:
             self._open(ev)
             return
+        if type(ev) is _core.UdpOpened:
+            udp = self.summary.udp_flows
+            udp[ev.kind] = udp.get(ev.kind, 0) + 1
+            return
         session = self.sessions.get(ev.flow)
         if session is None:
             return
@@ -219,11 +225,8 @@ class _Pass:
             if session.conn is not None:
                 max_open = self.capture.limits.max_connections
                 session.conn.problems.append(
-                    Finding(
+                    _capture_finding(
                         ev.frame,
-                        None,
-                        "capture",
-                        None,
                         f"closed early at frame {ev.frame}: more than {max_open} "
                         "connections were open at once, and this was the oldest",
                     )
@@ -281,11 +284,8 @@ class _Pass:
         if late:
             window = self.capture.limits.reorder_window
             conn.problems.append(
-                Finding(
+                _capture_finding(
                     conn.first_frame,
-                    None,
-                    "capture",
-                    None,
                     f"reported out of first-packet order: it was still open when {window} "
                     "later connections had ended, and those were reported first",
                 )
@@ -307,11 +307,8 @@ class _Pass:
         backwards, first_backwards = core.backwards
         if backwards:
             summary.problems.append(
-                Finding(
+                _capture_finding(
                     first_backwards,
-                    None,
-                    "capture",
-                    None,
                     f"{plural(backwards, 'frame')} {'has' if backwards == 1 else 'have'} a "
                     f"timestamp earlier than the frame before (the first is frame {first_backwards}"
                     "): the clock went back, or frames were merged out of order; times mislead",
@@ -320,20 +317,47 @@ class _Pass:
         if core.evicted:
             max_open = self.capture.limits.max_connections
             summary.problems.append(
-                Finding(
-                    None,
-                    None,
-                    "capture",
+                _capture_finding(
                     None,
                     f"{plural(core.evicted, 'connection')} "
                     f"{'was' if core.evicted == 1 else 'were'} closed early, the oldest first: "
                     f"over {max_open} open at once (half-open or endless)",
                 )
             )
+        self._summarise_udp()
         for problem in reader.problems:
             summary.problems.append(
                 Finding(problem.frame, None, "capture", problem.offset, problem.message)
             )
+
+    def _summarise_udp(self) -> None:
+        """What the UDP associations met: the bound, UDP lengths that lied."""
+        summary, core = self.summary, self.core
+        if core.udp_evicted:
+            max_open = self.capture.limits.max_udp_flows
+            summary.problems.append(
+                _capture_finding(
+                    None,
+                    f"{plural(core.udp_evicted, 'QUIC or DTLS association')} "
+                    f"{'was' if core.udp_evicted == 1 else 'were'} ended early, the one idle "
+                    f"longest first: over {max_open} open at once (--max-udp-flows)",
+                )
+            )
+        bad, first_bad = core.udp_bad_length
+        if bad:
+            summary.problems.append(
+                _capture_finding(
+                    first_bad,
+                    f"{plural(bad, 'QUIC or DTLS datagram')} {'has' if bad == 1 else 'have'} "
+                    f"a UDP length that disagrees with the IP packet (the first is frame "
+                    f"{first_bad}): each is read as far as the packet goes",
+                )
+            )
+
+
+def _capture_finding(frame: int | None, message: str) -> Finding:
+    """A finding of the capture as a whole (at ``frame``, if one frame is to blame)."""
+    return Finding(frame, None, "capture", None, message)
 
 
 def _bind_sink(

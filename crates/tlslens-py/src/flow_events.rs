@@ -18,6 +18,7 @@ use tlslens_core::records::{Session, SessionEvent};
 
 use super::flows::panic_text;
 use super::session::event_to_python;
+use super::udp_events::{UdpClosed, UdpDatagram, UdpOpened};
 
 /// A new TCP flow: `client_side` 0 or 1 when its first frame was a SYN or SYN/ACK.
 #[pyclass(frozen, module = "tlslens._core")]
@@ -173,6 +174,16 @@ pub enum Kept {
     Evicted(FlowEvicted),
     Closed(FlowClosed),
     HandOut(FlowHandOut),
+    UdpOpened(UdpOpened),
+    Datagram {
+        flow: u64,
+        side: u8,
+        frame: u64,
+        ts_ns: i128,
+        bytes: std::ops::Range<usize>,
+        bad_length: bool,
+    },
+    UdpClosed(UdpClosed),
 }
 
 #[derive(Default)]
@@ -393,6 +404,30 @@ impl FlowSink for Collector {
                 })
             }
             FlowEvent::HandOut { flow, late } => Kept::HandOut(FlowHandOut { flow, late }),
+            FlowEvent::UdpOpened(o) => Kept::UdpOpened(UdpOpened::new(&o)),
+            FlowEvent::Datagram {
+                flow,
+                side,
+                frame,
+                ts_ns,
+                payload,
+                bad_length,
+            } => {
+                if self.sessions.is_some() {
+                    return; // no QUIC or DTLS session reads them yet
+                }
+                let start = self.arena.len();
+                self.arena.extend_from_slice(payload);
+                Kept::Datagram {
+                    flow,
+                    side,
+                    frame,
+                    ts_ns,
+                    bytes: start..self.arena.len(),
+                    bad_length,
+                }
+            }
+            FlowEvent::UdpClosed(c) => Kept::UdpClosed(UdpClosed::new(&c)),
         };
         self.events.push(kept);
     }
@@ -452,6 +487,27 @@ pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8]) -> PyResult<PyObject>
         Kept::Evicted(event) => Py::new(py, event)?.into_any(),
         Kept::Closed(event) => Py::new(py, event)?.into_any(),
         Kept::HandOut(event) => Py::new(py, event)?.into_any(),
+        Kept::UdpOpened(event) => Py::new(py, event)?.into_any(),
+        Kept::Datagram {
+            flow,
+            side,
+            frame,
+            ts_ns,
+            bytes,
+            bad_length,
+        } => {
+            let data = PyBytes::new(py, arena.get(bytes).unwrap_or_default()).unbind();
+            let datagram = UdpDatagram {
+                flow,
+                side,
+                frame,
+                ts_ns,
+                data,
+                bad_length,
+            };
+            Py::new(py, datagram)?.into_any()
+        }
+        Kept::UdpClosed(event) => Py::new(py, event)?.into_any(),
     })
 }
 
@@ -467,5 +523,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SessionEvents>()?;
     m.add_class::<SessionFailed>()?;
     m.add_class::<FlowIgnored>()?;
+    super::udp_events::register(m)?;
     Ok(())
 }

@@ -14,7 +14,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use tlslens_core::capture::{Batch, Reader};
-use tlslens_core::flows::{packet, FlowTable, Limits, Step};
+use tlslens_core::flows::{packet, udp, FlowTable, Limits, Step};
 
 use super::flow_events::{to_python, Collector};
 use super::CaptureReader;
@@ -89,7 +89,7 @@ impl FlowCore {
     /// data bodies are kept for decryption).
     #[pyo3(signature = (
         *, reorder_window, max_connections, max_buffer, watch_after, checks, sessions=false,
-        keys=false
+        keys=false, max_udp_flows=udp::MAX_UDP_FLOWS
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -100,12 +100,14 @@ impl FlowCore {
         checks: bool,
         sessions: bool,
         keys: bool,
+        max_udp_flows: usize,
     ) -> Self {
         let limits = Limits {
             reorder_window,
             max_connections,
             max_buffer,
             watch_after,
+            max_udp_flows,
         };
         FlowCore {
             table: FlowTable::new(limits),
@@ -210,6 +212,19 @@ impl FlowCore {
     #[getter]
     fn evicted(&self) -> u64 {
         self.table.evicted
+    }
+
+    /// UDP associations ended early, over `max_udp_flows` open at once.
+    #[getter]
+    fn udp_evicted(&self) -> u64 {
+        self.table.udp.evicted
+    }
+
+    /// (datagrams of UDP associations whose UDP length disagreed with their IP packet,
+    /// the first of their frames)
+    #[getter]
+    fn udp_bad_length(&self) -> (u64, u64) {
+        (self.table.udp.bad_length, self.table.udp.first_bad_length)
     }
 
     /// (frames whose timestamp went back, the first of them)

@@ -13,6 +13,7 @@ mod handshake;
 mod handshake_kx;
 mod keys;
 mod session;
+mod udp_events;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};

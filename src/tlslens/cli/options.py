@@ -194,6 +194,12 @@ def limit_options(command: Callable[..., None]) -> Callable[..., None]:
             f"finding (default {defaults.max_connections:,}).",
         ),
         (
+            "--max-udp-flows",
+            count,
+            "QUIC and DTLS associations (UDP 4-tuples) tracked at once; past it the one idle "
+            f"longest ends early, with a finding (default {defaults.max_udp_flows:,}).",
+        ),
+        (
             "--reorder-window",
             count,
             "Ended connections held back while an earlier one is still open, to keep "

@@ -2,6 +2,7 @@
 
 use super::packet::Addr;
 use super::tcp::{StreamEvent, MAX_PENDING_BYTES};
+use super::udp::{UdpClosed, UdpOpened, MAX_UDP_FLOWS};
 
 /// What a hostile or endless capture can make the table hold (the flow part of
 /// Python's `bounds.Limits`, same defaults).
@@ -16,6 +17,8 @@ pub struct Limits {
     /// Bytes of one side after which an undecided session may give its flow up
     /// (the session's `MAX_PRELUDE_SCAN`).
     pub watch_after: u64,
+    /// UDP associations (QUIC, DTLS) open at once; past this the one idle longest ends.
+    pub max_udp_flows: usize,
 }
 
 impl Default for Limits {
@@ -25,6 +28,7 @@ impl Default for Limits {
             max_connections: 50_000,
             max_buffer: MAX_PENDING_BYTES,
             watch_after: 1 << 20,
+            max_udp_flows: MAX_UDP_FLOWS,
         }
     }
 }
@@ -83,6 +87,21 @@ pub enum FlowEvent<'a> {
         syn_ts_ns: Option<i128>,
         synack_ts_ns: Option<i128>,
     },
+    /// A UDP association (QUIC or DTLS) opened: numbered with the TCP flows.
+    UdpOpened(UdpOpened),
+    /// One datagram of a UDP association from `side` (0: the first sender's), whole as
+    /// the frame carried it; `bad_length`: its UDP length disagreed with the IP packet and
+    /// it was read as far as the packet goes.
+    Datagram {
+        flow: u64,
+        side: u8,
+        frame: u64,
+        ts_ns: i128,
+        payload: &'a [u8],
+        bad_length: bool,
+    },
+    /// A UDP association ended (idle, pushed out, or at the end of the capture).
+    UdpClosed(UdpClosed),
     /// The flow's connection is next in order (`late`: after later ones, past the window).
     HandOut {
         flow: u64,

@@ -62,6 +62,36 @@ impl FlowSink for Checked {
                 assert!(!state.1, "flow {flow} closed twice");
                 state.1 = true;
             }
+            FlowEvent::UdpOpened(opened) => {
+                let fresh = self.flows.insert(opened.flow, ([0, 0], false, false));
+                assert!(fresh.is_none(), "association {} opened twice", opened.flow);
+            }
+            FlowEvent::Datagram {
+                flow,
+                side,
+                payload,
+                ..
+            } => {
+                let state = self
+                    .flows
+                    .get_mut(&flow)
+                    .expect("a datagram of an association never opened");
+                assert!(!state.1, "a datagram after the association ended");
+                state.0[usize::from(side)] += 1;
+                self.data_bytes += payload.len();
+            }
+            FlowEvent::UdpClosed(closed) => {
+                let state = self
+                    .flows
+                    .get_mut(&closed.flow)
+                    .expect("an association never opened ended");
+                assert!(!state.1, "association {} ended twice", closed.flow);
+                assert_eq!(
+                    state.0, closed.datagrams,
+                    "datagrams counted and handed out"
+                );
+                state.1 = true;
+            }
             FlowEvent::HandOut { flow, .. } => {
                 let state = self
                     .flows
@@ -74,8 +104,9 @@ impl FlowSink for Checked {
     }
 }
 
-/// A frame from the fuzzer's bytes: mostly a well-formed IPv4/TCP segment between a few
-/// endpoints (so that flows live and die), sometimes raw bytes under any link type.
+/// A frame from the fuzzer's bytes: mostly a well-formed IPv4/TCP segment or UDP datagram
+/// between a few endpoints (so that flows live and die), sometimes raw bytes under any
+/// link type.
 fn next_frame(input: &mut &[u8]) -> Option<(u32, Vec<u8>)> {
     let (&kind, rest) = input.split_first()?;
     *input = rest;
@@ -90,10 +121,19 @@ fn next_frame(input: &mut &[u8]) -> Option<(u32, Vec<u8>)> {
         let linktype = [0, 1, 12, 101, 108, 113, 228, 229, 276][usize::from(kind & 7) % 9];
         return Some((linktype, take(input, len)));
     }
-    let head = take(input, 5);
-    let byte = |i: usize| head.get(i).copied().unwrap_or(0);
     let port = 1000 + u16::from(kind & 3);
     let from_client = kind & 4 == 0;
+    if kind & 0x40 != 0 {
+        let (&len, rest) = input.split_first()?;
+        *input = rest;
+        let payload = take(input, usize::from(len));
+        return Some((
+            LINKTYPE_RAW,
+            udp_frame(from_client, port, kind & 0x20 != 0, &payload),
+        ));
+    }
+    let head = take(input, 5);
+    let byte = |i: usize| head.get(i).copied().unwrap_or(0);
     let flags = byte(0) & 0x1F;
     let seq = u32::from_be_bytes([0, byte(1), byte(2), byte(3)]);
     let payload = take(input, usize::from(byte(4) & 0x3F));
@@ -118,6 +158,29 @@ fn next_frame(input: &mut &[u8]) -> Option<(u32, Vec<u8>)> {
     Some((LINKTYPE_RAW, ip))
 }
 
+/// An IPv4/UDP frame from a client port to 443 or back; `lie`: its UDP length says 16 bytes
+/// more than it holds.
+fn udp_frame(from_client: bool, port: u16, lie: bool, payload: &[u8]) -> Vec<u8> {
+    let (src, dst, sport, dport) = if from_client {
+        ([10, 0, 0, 1], [10, 0, 0, 2], port, 443u16)
+    } else {
+        ([10, 0, 0, 2], [10, 0, 0, 1], 443, port)
+    };
+    let length = 8 + payload.len() as u16 + if lie { 16 } else { 0 };
+    let total = (28 + payload.len()) as u16;
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&[0, 1, 0, 0, 64, 17, 0, 0]);
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    ip.extend_from_slice(&sport.to_be_bytes());
+    ip.extend_from_slice(&dport.to_be_bytes());
+    ip.extend_from_slice(&length.to_be_bytes());
+    ip.extend_from_slice(&[0, 0]);
+    ip.extend_from_slice(payload);
+    ip
+}
+
 /// The flow table on the frames of `data`, under bounds small enough to be met.
 pub fn flows(data: &[u8]) {
     let limits = Limits {
@@ -125,6 +188,7 @@ pub fn flows(data: &[u8]) {
         max_connections: 3,
         max_buffer: 256,
         watch_after: 64,
+        max_udp_flows: 2,
     };
     let mut table = FlowTable::new(limits);
     let mut sink = Checked::default();
@@ -145,8 +209,10 @@ pub fn flows(data: &[u8]) {
             table.answer(verdict, &mut sink);
         }
         assert!(table.open_flows() <= limits.max_connections);
+        assert!(table.udp.open_count() <= limits.max_udp_flows);
     }
     table.finish(&mut sink);
     assert!(sink.data_bytes <= fed, "more stream bytes than frame bytes");
     assert_eq!(table.open_flows(), 0);
+    assert_eq!(table.udp.open_count(), 0);
 }

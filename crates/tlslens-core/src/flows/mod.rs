@@ -1,5 +1,6 @@
-//! From frames to TCP flows: decoding (`packet`), reassembly (`tcp`), the flow table, and
-//! the order connections are handed out (`order`).
+//! From frames to TCP flows and UDP associations: decoding (`packet`), reassembly (`tcp`),
+//! the QUIC/DTLS datagrams kept (`udp`), the flow table, and the order connections are
+//! handed out (`order`, TCP flows and UDP associations numbered together by first frame).
 //!
 //! One pass over the frames. A map from both directions' 4-tuples to the flow costs one
 //! lookup per packet. Each flow's stream events go to a [`FlowSink`] in frame order; the
@@ -9,7 +10,8 @@
 //! would have been. Every table is bounded by [`Limits`]: open flows by
 //! `max_connections` (the oldest is closed early), out-of-order bytes by `max_buffer`
 //! per direction, closed flows remembered by `MAX_CLOSED_FLOWS` and a linger time, ended
-//! flows held back for order by `reorder_window`.
+//! flows held back for order by `reorder_window`, UDP associations by `max_udp_flows` (the
+//! one idle longest ends early).
 
 mod events;
 #[doc(hidden)]
@@ -18,6 +20,7 @@ pub mod order;
 pub mod packet;
 mod table;
 pub mod tcp;
+pub mod udp;
 
 pub use events::{CloseReason, FlowEvent, FlowSink, Limits, Opened, Step, Verdict};
 pub use table::FlowTable;

@@ -1,5 +1,6 @@
-//! Link layer, IPv4/IPv6 and TCP header decoding: one frame down to its TCP segment, or
-//! the reason it carries none for us (UDP, ARP, a fragment, a truncated header...).
+//! Link layer, IPv4/IPv6, TCP and UDP header decoding: one frame down to its TCP segment
+//! or UDP datagram, or the reason it carries none for us (ARP, a fragment, a truncated
+//! header...).
 //!
 //! Every read is bounds-checked through `get`, so no length field of the frame can make
 //! the decoder index past its end: a short frame is `Skip::Truncated`, never a panic.
@@ -50,7 +51,8 @@ pub fn linktype_name(linktype: u32) -> String {
     name.to_owned()
 }
 
-/// Why a frame gave no TCP segment.
+/// Why a frame gave no TCP segment (nor a datagram the flow table keeps: `Udp` counts the
+/// UDP frames that open or join no QUIC/DTLS association, and those cut inside the header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Skip {
     UnsupportedLink,
@@ -102,6 +104,27 @@ impl Addr {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
+}
+
+/// One UDP datagram: the payload borrows the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Datagram<'a> {
+    pub src: Addr,
+    pub dst: Addr,
+    pub sport: u16,
+    pub dport: u16,
+    pub payload: &'a [u8],
+    /// The UDP length field disagrees with the IP packet: below the 8-byte header, or
+    /// beyond what the packet holds. The payload is then what the packet holds after the
+    /// header (see `udp`).
+    pub bad_length: bool,
+}
+
+/// What a frame carries for us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Packet<'a> {
+    Tcp(Segment<'a>),
+    Udp(Datagram<'a>),
 }
 
 /// One TCP segment: the payload borrows the frame.
@@ -275,21 +298,30 @@ fn ipv6(data: &[u8], off: usize) -> Result<Network, Skip> {
     })
 }
 
-/// Decode one frame down to its TCP segment.
-pub fn decode_tcp(linktype: u32, data: &[u8]) -> Result<Segment<'_>, Skip> {
+/// Decode one frame down to its TCP segment or UDP datagram.
+pub fn decode(linktype: u32, data: &[u8]) -> Result<Packet<'_>, Skip> {
     let (proto, off) = link(linktype, data)?;
     let net = match proto {
         ETH_IPV4 => ipv4(data, off)?,
         ETH_IPV6 => ipv6(data, off)?,
         _ => return Err(Skip::NotIp),
     };
-    if net.proto != 6 {
-        return Err(if net.proto == 17 {
-            Skip::Udp
-        } else {
-            Skip::OtherProtocol
-        });
+    match net.proto {
+        6 => tcp(data, &net).map(Packet::Tcp),
+        17 => udp(data, &net).map(Packet::Udp),
+        _ => Err(Skip::OtherProtocol),
     }
+}
+
+/// Decode one frame down to its TCP segment.
+pub fn decode_tcp(linktype: u32, data: &[u8]) -> Result<Segment<'_>, Skip> {
+    match decode(linktype, data)? {
+        Packet::Tcp(seg) => Ok(seg),
+        Packet::Udp(_) => Err(Skip::Udp),
+    }
+}
+
+fn tcp<'a>(data: &'a [u8], net: &Network) -> Result<Segment<'a>, Skip> {
     let off = net.off;
     if net.end < off || net.end - off < 20 {
         return Err(Skip::Truncated);
@@ -314,5 +346,36 @@ pub fn decode_tcp(linktype: u32, data: &[u8]) -> Result<Segment<'_>, Skip> {
         ack,
         flags,
         payload,
+    })
+}
+
+/// The UDP header (RFC 768). A frame whose header is cut short counts as UDP, as any UDP
+/// frame did before datagrams were read: the summary's counts stay what they were.
+///
+/// A UDP length shorter than the IP payload ends the datagram there (the rest is link
+/// padding, as Wireshark reads it). One that is below 8 or claims more than the packet
+/// holds is a lie or a capture cut by its snap length: the datagram is read as far as the
+/// packet goes and marked `bad_length`, not skipped, because a DTLS datagram carries whole
+/// records one after the other and a QUIC datagram whole packets, so those before the cut
+/// are still worth reading (the parser after us reports where the cut one ends).
+fn udp<'a>(data: &'a [u8], net: &Network) -> Result<Datagram<'a>, Skip> {
+    let off = net.off;
+    if net.end < off || net.end - off < 8 {
+        return Err(Skip::Udp);
+    }
+    let sport = u16_at(data, off).ok_or(Skip::Udp)?;
+    let dport = u16_at(data, off + 2).ok_or(Skip::Udp)?;
+    let length = usize::from(u16_at(data, off + 4).ok_or(Skip::Udp)?);
+    let held = net.end - off;
+    let bad_length = length < 8 || length > held;
+    let end = if bad_length { net.end } else { off + length };
+    let payload = data.get(off + 8..end).ok_or(Skip::Udp)?;
+    Ok(Datagram {
+        src: net.src,
+        dst: net.dst,
+        sport,
+        dport,
+        payload,
+        bad_length,
     })
 }

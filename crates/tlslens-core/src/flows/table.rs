@@ -1,12 +1,16 @@
 //! The flow table: TCP segments to flows, each flow's life (SYN, FIN, RST, reuse of its
-//! 4-tuple, eviction) and its reassembled stream events.
+//! 4-tuple, eviction) and its reassembled stream events; QUIC and DTLS datagrams to UDP
+//! associations (`udp`), numbered and handed out in the same order.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use super::events::{CloseReason, FlowEvent, FlowSink, Limits, Opened, Step, Verdict};
 use super::order::Order;
-use super::packet::{decode_tcp, Addr, Segment, Skip, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
+use super::packet::{
+    decode, Addr, Datagram, Packet, Segment, Skip, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN,
+};
 use super::tcp::{HalfStream, StreamEvent};
+use super::udp::{udp_kind, UdpEnd, UdpFlows, UdpOpened};
 use super::{CHECK_EVERY_FRAMES, CLOSED_FLOW_LINGER_NS, MAX_CLOSED_FLOWS, PROGRESS_EVERY_FRAMES};
 
 type Key = (Addr, u16, Addr, u16);
@@ -67,6 +71,8 @@ pub struct FlowTable {
     pub first_backwards: u64,
     last_ts: i128,
     skipped: Vec<(Skip, u64)>,
+    /// The UDP associations (QUIC, DTLS).
+    pub udp: UdpFlows,
 }
 
 impl FlowTable {
@@ -87,6 +93,7 @@ impl FlowTable {
             first_backwards: 0,
             last_ts: 0,
             skipped: Vec::new(),
+            udp: UdpFlows::default(),
         }
     }
 
@@ -122,15 +129,88 @@ impl FlowTable {
             }
         }
         self.last_ts = ts_ns;
-        match decode_tcp(linktype, data) {
-            Ok(seg) => self.segment(&seg, ts_ns, sink),
-            Err(reason) => {
-                match self.skipped.iter_mut().find(|(r, _)| *r == reason) {
-                    Some((_, count)) => *count += 1,
-                    None => self.skipped.push((reason, 1)),
-                }
-                Step::Passed
+        while let Some(index) = self.udp.stalest(Some(ts_ns)) {
+            self.close_udp(index, UdpEnd::Idle, sink);
+        }
+        match decode(linktype, data) {
+            Ok(Packet::Tcp(seg)) => self.segment(&seg, ts_ns, sink),
+            Ok(Packet::Udp(datagram)) => self.datagram(&datagram, ts_ns, sink),
+            Err(reason) => self.skip(reason),
+        }
+    }
+
+    fn skip(&mut self, reason: Skip) -> Step {
+        match self.skipped.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, count)) => *count += 1,
+            None => self.skipped.push((reason, 1)),
+        }
+        Step::Passed
+    }
+
+    /// A UDP datagram: to its association, or opening one if it looks like the start of
+    /// QUIC or DTLS; any other is only counted. Ports 0 open nothing: a destination port 0
+    /// is reserved and a source port 0 says no answer is expected (RFC 768), neither a
+    /// QUIC nor a DTLS endpoint.
+    fn datagram(&mut self, d: &Datagram<'_>, ts_ns: i128, sink: &mut impl FlowSink) -> Step {
+        let frame = self.frames;
+        let (flow, side) = match self.udp.take(d, frame, ts_ns) {
+            Some(found) => found,
+            None => {
+                let kind = match udp_kind(d.payload) {
+                    Some(kind) if d.sport != 0 && d.dport != 0 => kind,
+                    _ => return self.skip(Skip::Udp),
+                };
+                (self.open_udp(d, kind, ts_ns, sink), 0)
             }
+        };
+        sink.event(FlowEvent::Datagram {
+            flow,
+            side,
+            frame,
+            ts_ns,
+            payload: d.payload,
+            bad_length: d.bad_length,
+        });
+        self.emit(sink);
+        self.checkpoints(ts_ns)
+    }
+
+    fn open_udp(
+        &mut self,
+        d: &Datagram<'_>,
+        kind: super::udp::UdpKind,
+        ts_ns: i128,
+        sink: &mut impl FlowSink,
+    ) -> u64 {
+        if self.udp.open_count() >= self.limits.max_udp_flows {
+            // Memory is bounded by the associations open at once: the one idle longest
+            // ends now (UDP has no close to wait for).
+            if let Some(stalest) = self.udp.stalest(None) {
+                self.close_udp(stalest, UdpEnd::Evicted, sink);
+            }
+        }
+        let index = self.next_index;
+        self.next_index += 1;
+        let opened = UdpOpened {
+            flow: index,
+            kind,
+            src: d.src,
+            sport: d.sport,
+            dst: d.dst,
+            dport: d.dport,
+            frame: self.frames,
+            ts_ns,
+        };
+        sink.event(FlowEvent::UdpOpened(opened));
+        self.udp.open(&opened, d);
+        index
+    }
+
+    /// End UDP association `index`: its connection is handed on in order.
+    fn close_udp(&mut self, index: u64, end: UdpEnd, sink: &mut impl FlowSink) {
+        if let Some(closed) = self.udp.close(index, end) {
+            sink.event(FlowEvent::UdpClosed(closed));
+            self.order.push(index, true);
         }
     }
 
@@ -469,6 +549,9 @@ impl FlowTable {
         let open: Vec<u64> = self.open.iter().copied().collect();
         for index in open {
             self.close(index, None, sink);
+        }
+        for index in self.udp.open_flows() {
+            self.close_udp(index, UdpEnd::Finished, sink);
         }
         self.emit(sink);
     }

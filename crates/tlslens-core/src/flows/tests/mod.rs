@@ -4,6 +4,7 @@
 mod packet;
 mod stream;
 mod table;
+mod udp;
 
 /// A deterministic generator for the property tests (xorshift64*).
 pub struct Rng(pub u64);
@@ -56,6 +57,18 @@ pub fn ipv4(
     ip.extend_from_slice(options);
     ip.extend_from_slice(body);
     ip
+}
+
+/// A UDP header before `payload`, its length field `length` (the true one when None).
+pub fn udp_header(sport: u16, dport: u16, length: Option<u16>, payload: &[u8]) -> Vec<u8> {
+    let length = length.unwrap_or(8 + payload.len() as u16);
+    let mut u = Vec::new();
+    u.extend_from_slice(&sport.to_be_bytes());
+    u.extend_from_slice(&dport.to_be_bytes());
+    u.extend_from_slice(&length.to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(payload);
+    u
 }
 
 pub fn ipv6(next: u8, body: &[u8]) -> Vec<u8> {

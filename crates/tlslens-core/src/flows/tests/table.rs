@@ -35,6 +35,9 @@ impl FlowSink for Sink {
             FlowEvent::Evicted { flow, frame } => Ev::Evicted(flow, frame),
             FlowEvent::Closed { flow, by, .. } => Ev::Closed(flow, by),
             FlowEvent::HandOut { flow, late } => Ev::HandOut(flow, late),
+            FlowEvent::UdpOpened(_) | FlowEvent::Datagram { .. } | FlowEvent::UdpClosed(_) => {
+                panic!("no UDP in these tests")
+            }
         });
     }
 }
