@@ -8,4 +8,5 @@ pub mod flows;
 pub mod fuzzing;
 pub mod keys;
 pub mod protection;
+pub mod quic;
 pub mod records;
