@@ -56,3 +56,12 @@ fn protection_corpus_replays_without_a_crash() {
         "the protection corpus holds {replayed} inputs"
     );
 }
+
+#[test]
+fn quic_packet_corpus_replays_without_a_crash() {
+    let replayed = replay("quic_packet", tlslens_core::quic::fuzzing::quic_packet);
+    assert!(
+        replayed > 10,
+        "the quic_packet corpus holds {replayed} inputs"
+    );
+}

@@ -151,3 +151,46 @@ fn slice(data: &[u8], from: u64, to: u64) -> &[u8] {
     };
     data.get(from..to).unwrap_or(&[])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_order_overlapping_and_conflicting_bytes() {
+        let mut s = CryptoStream::new(1 << 20);
+        assert_eq!(s.push(5, b"fghij"), Ok(Pushed::default()));
+        let pushed = s.push(0, b"abcdefg").expect("in bounds");
+        assert_eq!(pushed.run, Some((0, b"abcdefghij".to_vec())));
+        assert_eq!(pushed.conflict, None);
+        // A retransmission of handed-out bytes gives nothing; a hole is filled once.
+        assert_eq!(s.push(3, b"defgh"), Ok(Pushed::default()));
+        assert_eq!(s.push(20, b"uv"), Ok(Pushed::default()));
+        let pushed = s.push(12, b"XXXXXXXXZZ").expect("in bounds");
+        assert_eq!(pushed.run, None);
+        assert_eq!(pushed.conflict, Some(CryptoError::Conflict { offset: 20 }));
+        let pushed = s.push(10, b"kl").expect("in bounds");
+        assert_eq!(pushed.run, Some((10, b"klXXXXXXXXuv".to_vec())));
+        assert_eq!(s.delivered(), 22);
+    }
+
+    #[test]
+    fn offsets_past_2_62_or_the_limit_keep_nothing() {
+        let mut s = CryptoStream::new(1 << 20);
+        let err = s.push(MAX_STREAM_OFFSET, b"x").expect_err("past 2^62 - 1");
+        assert_eq!(
+            err,
+            CryptoError::PastQuicLimit {
+                offset: MAX_STREAM_OFFSET,
+                len: 1
+            }
+        );
+        assert!(s.push(u64::MAX, b"x").is_err());
+        assert!(matches!(
+            s.push((1 << 20) - 1, b"xy"),
+            Err(CryptoError::PastLimit { .. })
+        ));
+        assert_eq!(s.pending_bytes, 0);
+        assert!(s.pending.is_empty());
+    }
+}

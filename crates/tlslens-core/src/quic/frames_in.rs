@@ -13,6 +13,33 @@ use super::table::QuicConnections;
 use super::version::Version;
 use super::{Datagram, PacketEvent, QuicEvent, Space};
 
+/// What a packet's frames ask of the table.
+enum Work {
+    /// CRYPTO data: the frame's offset in the plaintext, its stream offset and bytes.
+    Crypto {
+        at: usize,
+        offset: u64,
+        data: Vec<u8>,
+    },
+    /// A Connection ID the sender gives its peer (NEW_CONNECTION_ID).
+    NewCid(Vec<u8>),
+}
+
+fn work_of(frames: &[FrameAt], payload: &[u8]) -> Vec<Work> {
+    frames
+        .iter()
+        .filter_map(|at| match &at.frame {
+            Frame::Crypto { offset, data } => Some(Work::Crypto {
+                at: at.offset,
+                offset: *offset,
+                data: data.of(payload).to_vec(),
+            }),
+            Frame::NewConnectionId { cid, .. } => Some(Work::NewCid(cid.of(payload).to_vec())),
+            _ => None,
+        })
+        .collect()
+}
+
 impl QuicConnections {
     pub(super) fn protected(
         &mut self,
@@ -107,40 +134,15 @@ impl QuicConnections {
             payload: opened.payload,
             frames,
         };
-        let frames = event.frames.clone();
-        let payload = event.payload.clone();
+        // What the frames ask of the table, taken before the plaintext moves into the event.
+        let work = work_of(&event.frames, &event.payload);
         self.events.push_back(QuicEvent::Packet(event));
-        self.frames_in(d, conn, side, level.space(), base, &payload, &frames);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn frames_in(
-        &mut self,
-        d: &Datagram<'_>,
-        conn: u64,
-        side: u8,
-        space: Space,
-        base: usize,
-        payload: &[u8],
-        frames: &[FrameAt],
-    ) {
-        for at in frames {
-            match &at.frame {
-                Frame::Crypto { offset, data } => {
-                    self.crypto(
-                        d,
-                        conn,
-                        side,
-                        space,
-                        base + at.offset,
-                        *offset,
-                        data.of(payload),
-                    );
+        for item in work {
+            match item {
+                Work::Crypto { at, offset, data } => {
+                    self.crypto(d, conn, side, level.space(), base + at, offset, &data);
                 }
-                Frame::NewConnectionId { cid, .. } => {
-                    self.register_cid(conn, cid.of(payload), side);
-                }
-                _ => {}
+                Work::NewCid(cid) => self.register_cid(conn, &cid, side),
             }
         }
     }

@@ -145,8 +145,21 @@ pub const V2_RETRY: &str =
 /// Protect a packet with an AES-128-GCM secret: `header` ends with the packet number
 /// (`pn_len` bytes, its length in the first byte's low bits). RFC 9001 §5.3, §5.4.
 pub fn protect(secret: &Secret, header: &[u8], pn: u64, pn_len: usize, payload: &[u8]) -> Vec<u8> {
+    protect_updated(secret, secret, header, pn, pn_len, payload)
+}
+
+/// `protect` after key updates: the AEAD of `secret`, the header protection of the
+/// connection's first 1-RTT secret `hp_secret` (RFC 9001 §6: it is never updated).
+pub fn protect_updated(
+    secret: &Secret,
+    hp_secret: &Secret,
+    header: &[u8],
+    pn: u64,
+    pn_len: usize,
+    payload: &[u8],
+) -> Vec<u8> {
     let KeyMaterial { key, iv, .. } = secret.material().expect("material");
-    let keys = secret.keys().expect("keys");
+    let keys = hp_secret.keys().expect("keys");
     let aead = Aes128Gcm::new_from_slice(&key).expect("a 16-byte key");
     let mut nonce = [0u8; 12];
     nonce.copy_from_slice(&iv);
