@@ -361,32 +361,94 @@ fn an_unknown_frame_type_is_a_finding_and_the_rest_of_the_packet_is_skipped() {
 }
 
 #[test]
-fn the_connection_table_is_bounded() {
+fn the_connection_table_is_bounded_by_letting_the_least_recent_go() {
     let limits = Limits {
-        max_connections: 1,
+        max_connections: 2,
         ..Limits::default()
     };
     let mut table = QuicConnections::new(limits);
+    let payload = padded(crypto_frame(0, b"\x01"), 1100);
+    let hosts: Vec<Endpoint> = (3..6).map(|h| (Addr::v4([10, 0, 0, h]), 40_000)).collect();
+    feed(
+        &mut table,
+        1,
+        hosts[0],
+        server(),
+        &client_initial(&hex("01"), 0, &payload),
+    );
+    feed(
+        &mut table,
+        2,
+        hosts[1],
+        server(),
+        &client_initial(&hex("02"), 0, &payload),
+    );
+    // The first connection is seen again: the second is now the least recent.
+    feed(
+        &mut table,
+        3,
+        hosts[0],
+        server(),
+        &client_initial(&hex("01"), 1, &payload),
+    );
+    feed(
+        &mut table,
+        4,
+        hosts[2],
+        server(),
+        &client_initial(&hex("03"), 0, &payload),
+    );
+    assert_eq!(table.connections(), 2);
+    // The let-go connection's next packet starts no confusion: a new connection.
+    feed(
+        &mut table,
+        5,
+        hosts[1],
+        server(),
+        &client_initial(&hex("02"), 1, &payload),
+    );
+    let events = drain(&mut table);
+    let found: Vec<_> = findings(&events)
+        .iter()
+        .map(|f| (f.frame, f.conn))
+        .collect();
+    assert_eq!(found, [(4, Some(1)), (5, Some(0))]);
+    assert!(findings(&events)[0]
+        .what
+        .contains("more than 2 QUIC connections"));
+    let opened: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            QuicEvent::Opened { conn, frame, .. } => Some((*conn, *frame)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(opened, [(0, 1), (1, 2), (2, 4), (3, 5)]);
+}
+
+#[test]
+fn a_new_initial_on_a_known_address_pair_is_a_new_connection() {
+    let mut table = QuicConnections::new(Limits::default());
     let payload = padded(crypto_frame(0, b"\x01"), 1100);
     feed(
         &mut table,
         1,
         client(),
         server(),
-        &client_initial(&hex("01"), 0, &payload),
+        &client_initial(&hex("0a0b"), 0, &payload),
     );
-    let other = (Addr::v4([10, 0, 0, 3]), 40_000);
     feed(
         &mut table,
         2,
-        other,
+        client(),
         server(),
-        &client_initial(&hex("02"), 0, &payload),
+        &client_initial(&hex("0c0d"), 0, &payload),
     );
     let events = drain(&mut table);
-    assert_eq!(table.connections(), 1);
-    let found = findings(&events);
-    assert_eq!(found.len(), 1);
-    assert_eq!(found[0].frame, 2);
-    assert!(found[0].what.contains("more than 1 QUIC connections"));
+    let opened = events
+        .iter()
+        .filter(|e| matches!(e, QuicEvent::Opened { .. }))
+        .count();
+    assert_eq!(opened, 2);
+    assert_eq!(table.connections(), 2);
 }

@@ -72,6 +72,8 @@ pub struct Conn {
     pub suite: Option<Suite>,
     /// Packets waiting for their keys, at most `Limits::max_buffered`.
     pub buffered: Vec<Buffered>,
+    /// The frame number of the last datagram that carried one of its packets.
+    pub last_frame: u64,
 }
 
 /// A packet kept until its keys are known.
@@ -132,6 +134,7 @@ impl Conn {
             client_random: None,
             suite: None,
             buffered: Vec::new(),
+            last_frame: 0,
         }
     }
 

@@ -52,6 +52,7 @@ impl QuicConnections {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        c.last_frame = c.last_frame.max(d.frame);
         if level == Level::Initial {
             let Some(version) = Version::from_wire(view.version) else {
                 return;

@@ -113,7 +113,9 @@ impl QuicConnections {
                 0,
                 None,
                 format!(
-                    "a UDP datagram of {} bytes on port {QUIC_PORT} that is not QUIC",
+                    "a UDP datagram of {} bytes on port {QUIC_PORT} that is neither a QUIC long \
+                     header nor a short header of a QUIC connection seen (if QUIC, its \
+                     handshake is not in the capture)",
                     d.payload.len()
                 ),
             );
@@ -235,8 +237,12 @@ impl QuicConnections {
         }
         if let Some(&conn) = self.by_tuple.get(&(d.src, d.dst)) {
             let side = u8::from(self.conns.get(&conn).is_some_and(|c| c.server == d.src));
-            self.register_cid(conn, view.scid, side);
-            return Some((conn, side));
+            // A client's Initial to a Connection ID never seen is a new connection, even
+            // from the same address and port.
+            if kind != LongType::Initial || side == 1 {
+                self.register_cid(conn, view.scid, side);
+                return Some((conn, side));
+            }
         }
         if kind != LongType::Initial {
             self.finding(
@@ -255,16 +261,7 @@ impl QuicConnections {
 
     fn open_conn(&mut self, d: &Datagram<'_>, view: &PacketView<'_>) -> Option<(u64, u8)> {
         if self.conns.len() >= self.limits.max_connections {
-            self.finding(
-                d.frame,
-                view.start,
-                None,
-                format!(
-                    "more than {} QUIC connections at once: this one is not followed",
-                    self.limits.max_connections
-                ),
-            );
-            return None;
+            self.evict(d.frame);
         }
         let id = self.next_id;
         self.next_id += 1;
@@ -286,6 +283,49 @@ impl QuicConnections {
             dcid: view.dcid.to_vec(),
         });
         Some((id, 0))
+    }
+
+    /// The table is full: the connection seen least recently is no longer followed (its
+    /// kept packets are told unopened), as the TCP flow table closes its oldest flow.
+    fn evict(&mut self, frame: u64) {
+        let Some(oldest) = self
+            .conns
+            .iter()
+            .min_by_key(|(id, c)| (c.last_frame, **id))
+            .map(|(id, _)| *id)
+        else {
+            return;
+        };
+        for kept in self.take_buffered(oldest) {
+            self.kept_sealed(oldest, &kept);
+        }
+        let Some(c) = self.conns.remove(&oldest) else {
+            return;
+        };
+        for (cid, _) in &c.cids {
+            if self
+                .by_cid
+                .get(cid)
+                .is_some_and(|(owner, _)| *owner == oldest)
+            {
+                self.by_cid.remove(cid);
+            }
+        }
+        for tuple in [(c.client, c.server), (c.server, c.client)] {
+            if self.by_tuple.get(&tuple) == Some(&oldest) {
+                self.by_tuple.remove(&tuple);
+            }
+        }
+        self.finding(
+            frame,
+            0,
+            Some(oldest),
+            format!(
+                "more than {} QUIC connections at once: connection {oldest}, the one seen \
+                 least recently, is no longer followed",
+                self.limits.max_connections
+            ),
+        );
     }
 
     /// Remember a Connection ID of `conn` chosen by `side`, within `max_cids`.
@@ -320,6 +360,13 @@ impl QuicConnections {
             return;
         }
         if side == 0 && to == d.dst {
+            // The old path's entries go: the table holds two per connection, whatever
+            // the number of migrations (later packets on the old path are found by CID).
+            for tuple in [(c.client, c.server), (c.server, c.client)] {
+                if self.by_tuple.get(&tuple) == Some(&conn) {
+                    self.by_tuple.remove(&tuple);
+                }
+            }
             c.client = d.src;
             self.by_tuple.insert((d.src, d.dst), conn);
             self.by_tuple.insert((d.dst, d.src), conn);
