@@ -261,3 +261,13 @@ fn the_test_protector_reproduces_rfc9001_a2() {
     );
     assert_eq!(packet, hex(V1_CLIENT_INITIAL));
 }
+
+/// draft-ietf-quic-tls-29 §A.4: its Retry, whose tag uses the draft's key and nonce.
+#[test]
+fn draft29_retry_tag() {
+    let retry = hex("ffff00001d0008f067a5502a4262b5746f6b656ed16926d81f6f9ca2953a8aa4575e1e49");
+    let view = parse_long(&retry, 0).expect("a Retry");
+    assert_eq!(view.form, Form::Long(LongType::Retry));
+    assert!(retry_tag_ok(Version::Draft29, &hex(DCID), &retry));
+    assert!(!retry_tag_ok(Version::V1, &hex(DCID), &retry));
+}

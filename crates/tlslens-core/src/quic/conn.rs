@@ -59,7 +59,8 @@ pub struct Conn {
     pub initial_dcid: Vec<u8>,
     /// The client's first one (a Retry's tag is computed over it).
     pub original_dcid: Vec<u8>,
-    pub retried: bool,
+    /// A Retry's Source Connection ID: the Initial keys' input from then on (RFC 9001 §5.2).
+    pub retry_scid: Option<Vec<u8>>,
     /// Connection IDs registered for this connection, with the side that chose them.
     pub cids: Vec<(Vec<u8>, u8)>,
     initial: Option<(Version, [Keys; 2])>,
@@ -123,7 +124,7 @@ impl Conn {
             server,
             initial_dcid: dcid.to_vec(),
             original_dcid: dcid.to_vec(),
-            retried: false,
+            retry_scid: None,
             cids: Vec::new(),
             initial: None,
             handshake: [None, None],

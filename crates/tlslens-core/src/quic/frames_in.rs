@@ -57,12 +57,12 @@ impl QuicConnections {
             let Some(version) = Version::from_wire(view.version) else {
                 return;
             };
-            // A client Initial after a Retry is protected from the Retry's Connection ID.
-            let dcid = if side == 0 && c.retried {
-                view.dcid.to_vec()
-            } else {
-                c.initial_dcid.clone()
-            };
+            // After a Retry, both sides' Initials are protected from the Retry's Connection
+            // ID (the client's next DCID), whatever DCIDs later Initials carry.
+            let dcid = c
+                .retry_scid
+                .clone()
+                .unwrap_or_else(|| c.original_dcid.clone());
             if let Err(err) = c.ensure_initial(version, &dcid) {
                 self.finding(d.frame, view.start, Some(conn), err);
                 return;
@@ -84,7 +84,7 @@ impl QuicConnections {
                     d.frame,
                     view.start,
                     Some(conn),
-                    format!("a {} packet that does not open: {err}", view.name()),
+                    format!("a packet ({}) that does not open: {err}", view.name()),
                 );
                 self.sealed(d, view, conn, side);
                 return;

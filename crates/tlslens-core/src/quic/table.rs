@@ -387,7 +387,7 @@ impl QuicConnections {
         };
         let bytes = d.payload.get(view.start..view.end).unwrap_or(&[]);
         let tag_ok = keys::retry_tag_ok(version, &c.original_dcid, bytes);
-        c.retried = true;
+        c.retry_scid = Some(view.scid.to_vec());
         self.register_cid(conn, view.scid, 1);
         self.events.push_back(QuicEvent::Retry {
             conn,

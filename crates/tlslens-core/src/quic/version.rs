@@ -1,6 +1,7 @@
-//! What differs between the QUIC versions the core opens: v1 (RFC 9000/9001) and v2
-//! (RFC 9369) share everything but the long packet type bits, the Initial salt, the HKDF
-//! labels and the Retry integrity key. Other versions are still recognised as QUIC (by the
+//! What differs between the QUIC versions the core opens: v1 (RFC 9000/9001), v2
+//! (RFC 9369) and the late IETF drafts 29 to 32 (still in captures of 2020-2021 browsers)
+//! share everything but the long packet type bits, the Initial salt, the HKDF labels and
+//! the Retry integrity key. Other versions are still recognised as QUIC (by the
 //! invariants of RFC 8999) so that their packets are named, not decrypted.
 
 /// QUIC version 1 (RFC 9000).
@@ -33,6 +34,9 @@ impl LongType {
 pub enum Version {
     V1,
     V2,
+    /// draft-ietf-quic-tls-29 to -32 (0xff00001d-0xff000020): v1's labels and packet
+    /// types, their own salt and Retry key.
+    Draft29,
 }
 
 /// HKDF labels of one version (RFC 9001 §5.1, RFC 9369 §3.3.2).
@@ -62,14 +66,8 @@ impl Version {
         match version {
             V1 => Some(Self::V1),
             V2 => Some(Self::V2),
+            0xff00_001d..=0xff00_0020 => Some(Self::Draft29),
             _ => None,
-        }
-    }
-
-    pub fn wire(self) -> u32 {
-        match self {
-            Self::V1 => V1,
-            Self::V2 => V2,
         }
     }
 
@@ -88,13 +86,14 @@ impl Version {
             LongType::Handshake,
         ];
         let table = match self {
-            Self::V1 => v1,
+            Self::V1 | Self::Draft29 => v1,
             Self::V2 => v2,
         };
         table[usize::from(bits & 3)]
     }
 
-    /// RFC 9001 §5.2 and RFC 9369 §3.3.1: the salt of the Initial secret.
+    /// RFC 9001 §5.2, RFC 9369 §3.3.1 and draft-ietf-quic-tls-29 §5.2: the salt of the
+    /// Initial secret.
     pub fn initial_salt(self) -> [u8; 20] {
         match self {
             Self::V1 => [
@@ -105,18 +104,22 @@ impl Version {
                 0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93, 0x81, 0xbe, 0x6e, 0x26,
                 0x9d, 0xcb, 0xf9, 0xbd, 0x2e, 0xd9,
             ],
+            Self::Draft29 => [
+                0xaf, 0xbf, 0xec, 0x28, 0x99, 0x93, 0xd2, 0x4c, 0x9e, 0x97, 0x86, 0xf1, 0x9c, 0x61,
+                0x11, 0xe0, 0x43, 0x90, 0xa8, 0x99,
+            ],
         }
     }
 
     pub fn labels(self) -> &'static Labels {
         match self {
-            Self::V1 => &V1_LABELS,
+            Self::V1 | Self::Draft29 => &V1_LABELS,
             Self::V2 => &V2_LABELS,
         }
     }
 
-    /// RFC 9001 §5.8 and RFC 9369 §3.3.3: the AES-128-GCM key and nonce of the Retry
-    /// integrity tag.
+    /// RFC 9001 §5.8, RFC 9369 §3.3.3 and draft-ietf-quic-tls-29 §5.8: the AES-128-GCM
+    /// key and nonce of the Retry integrity tag.
     pub fn retry_key_nonce(self) -> ([u8; 16], [u8; 12]) {
         match self {
             Self::V1 => (
@@ -135,6 +138,15 @@ impl Version {
                 ],
                 [
                     0xd8, 0x69, 0x69, 0xbc, 0x2d, 0x7c, 0x6d, 0x99, 0x90, 0xef, 0xb0, 0x4a,
+                ],
+            ),
+            Self::Draft29 => (
+                [
+                    0xcc, 0xce, 0x18, 0x7e, 0xd0, 0x9a, 0x09, 0xd0, 0x57, 0x28, 0x15, 0x5a, 0x6c,
+                    0xb9, 0x6b, 0xe1,
+                ],
+                [
+                    0xe5, 0x49, 0x30, 0xf9, 0x7f, 0x21, 0x36, 0xf0, 0x53, 0x0a, 0x8c, 0x1c,
                 ],
             ),
         }
