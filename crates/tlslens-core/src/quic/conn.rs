@@ -4,7 +4,7 @@
 
 use super::crypto_stream::CryptoStream;
 use super::keys::{initial_secrets, PacketKeys, Secret, Suite};
-use super::unprotect::{decode_pn, open_payload, remove_header_protection, Header};
+use super::unprotect::{open_payload, unmask, Header, Unmasked};
 use super::version::{LongType, Version};
 use super::{Endpoint, Space};
 use crate::quic::packet::PacketView;
@@ -219,13 +219,15 @@ impl Conn {
         let keys = self
             .keys(level, side)
             .ok_or_else(|| "no keys for this level".to_owned())?;
-        let header = remove_header_protection(datagram, view, &keys.packet.hp)?;
         let s = usize::from(side.min(1));
         let space = level.space().index();
-        let largest = self.largest[s][space];
-        let pn = decode_pn(largest, header.truncated_pn, header.pn_len);
-        let payload_offset = view.pn_offset + header.pn_len;
-        let ciphertext = datagram.get(payload_offset..view.end).unwrap_or(&[]);
+        let unmasked = unmask(datagram, view, &keys.packet.hp, self.largest[s][space])?;
+        let ciphertext = unmasked.ciphertext(datagram, view);
+        let Unmasked {
+            header,
+            pn,
+            payload_offset,
+        } = unmasked;
         let mut key_update = None;
         let payload = if level == Level::OneRtt && header.key_phase() != keys.phase {
             let (payload, update) = self.open_other_phase(side, &header, pn, ciphertext)?;

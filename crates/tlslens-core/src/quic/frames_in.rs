@@ -120,20 +120,11 @@ impl QuicConnections {
         }
         let key_phase = (view.form == Form::Short).then(|| opened.header.key_phase());
         let event = PacketEvent {
-            conn,
-            frame: d.frame,
-            ts_ns: d.ts_ns,
-            side,
-            offset: view.start,
-            len: view.end.saturating_sub(view.start),
-            form: view.form,
-            version: view.version,
-            dcid: view.dcid.to_vec(),
-            scid: view.scid.to_vec(),
             pn: Some(opened.pn),
             key_phase,
             payload: opened.payload,
             frames,
+            ..PacketEvent::unopened(d, view, conn, side)
         };
         // What the frames ask of the table, taken before the plaintext moves into the event.
         let work = work_of(&event.frames, &event.payload);

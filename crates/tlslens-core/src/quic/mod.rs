@@ -124,6 +124,28 @@ pub struct PacketEvent {
     pub frames: Vec<FrameAt>,
 }
 
+impl PacketEvent {
+    /// A packet as its header shows it, before (or without) opening it.
+    fn unopened(d: &Datagram<'_>, view: &packet::PacketView<'_>, conn: u64, side: u8) -> Self {
+        Self {
+            conn,
+            frame: d.frame,
+            ts_ns: d.ts_ns,
+            side,
+            offset: view.start,
+            len: view.end.saturating_sub(view.start),
+            form: view.form,
+            version: view.version,
+            dcid: view.dcid.to_vec(),
+            scid: view.scid.to_vec(),
+            pn: None,
+            key_phase: None,
+            payload: Vec::new(),
+            frames: Vec::new(),
+        }
+    }
+}
+
 /// What the reader tells, in datagram order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QuicEvent {

@@ -482,21 +482,7 @@ impl QuicConnections {
 
     /// An event for a packet that was not opened.
     pub(super) fn sealed(&mut self, d: &Datagram<'_>, view: &PacketView<'_>, conn: u64, side: u8) {
-        self.events.push_back(QuicEvent::Packet(PacketEvent {
-            conn,
-            frame: d.frame,
-            ts_ns: d.ts_ns,
-            side,
-            offset: view.start,
-            len: view.end.saturating_sub(view.start),
-            form: view.form,
-            version: view.version,
-            dcid: view.dcid.to_vec(),
-            scid: view.scid.to_vec(),
-            pn: None,
-            key_phase: None,
-            payload: Vec::new(),
-            frames: Vec::new(),
-        }));
+        let event = PacketEvent::unopened(d, view, conn, side);
+        self.events.push_back(QuicEvent::Packet(event));
     }
 }

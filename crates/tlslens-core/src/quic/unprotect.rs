@@ -124,6 +124,40 @@ pub fn open_payload(
     Ok(data)
 }
 
+/// A packet's header unmasked, its full packet number, and where its payload starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unmasked {
+    pub header: Header,
+    pub pn: u64,
+    /// Offset of the payload's first byte in the datagram.
+    pub payload_offset: usize,
+}
+
+impl Unmasked {
+    /// The protected payload (ciphertext and tag) in `datagram`.
+    pub fn ciphertext<'a>(&self, datagram: &'a [u8], view: &PacketView<'_>) -> &'a [u8] {
+        datagram.get(self.payload_offset..view.end).unwrap_or(&[])
+    }
+}
+
+/// Header protection removed and the packet number decoded; `largest` is the largest
+/// packet number opened in the packet's number space and direction.
+pub fn unmask(
+    datagram: &[u8],
+    view: &PacketView<'_>,
+    hp: &HeaderKey,
+    largest: Option<u64>,
+) -> Result<Unmasked, String> {
+    let header = remove_header_protection(datagram, view, hp)?;
+    let pn = decode_pn(largest, header.truncated_pn, header.pn_len);
+    let payload_offset = view.pn_offset + header.pn_len;
+    Ok(Unmasked {
+        header,
+        pn,
+        payload_offset,
+    })
+}
+
 /// A packet opened: its header, full packet number and plaintext payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Opened {
@@ -134,8 +168,8 @@ pub struct Opened {
     pub payload_offset: usize,
 }
 
-/// Remove header protection and open the payload of `view` with `keys`; `largest` is the
-/// largest packet number opened in the packet's number space and direction.
+/// Remove header protection and open the payload of `view` with one set of keys (the
+/// connection table follows key phases itself, through `unmask` and `open_payload`).
 pub fn unprotect(
     datagram: &[u8],
     view: &PacketView<'_>,
@@ -143,15 +177,17 @@ pub fn unprotect(
     hp: &HeaderKey,
     largest: Option<u64>,
 ) -> Result<Opened, String> {
-    let header = remove_header_protection(datagram, view, hp)?;
-    let pn = decode_pn(largest, header.truncated_pn, header.pn_len);
-    let payload_offset = view.pn_offset + header.pn_len;
-    let ciphertext = datagram.get(payload_offset..view.end).unwrap_or(&[]);
-    let payload = open_payload(keys, &header.bytes, pn, ciphertext)?;
+    let unmasked = unmask(datagram, view, hp, largest)?;
+    let payload = open_payload(
+        keys,
+        &unmasked.header.bytes,
+        unmasked.pn,
+        unmasked.ciphertext(datagram, view),
+    )?;
     Ok(Opened {
-        header,
-        pn,
+        header: unmasked.header,
+        pn: unmasked.pn,
         payload,
-        payload_offset,
+        payload_offset: unmasked.payload_offset,
     })
 }
