@@ -68,7 +68,13 @@ fn one_rtt_updated(
 
 /// A v1 Handshake packet, 4-byte packet number.
 fn handshake(secret: &Secret, dcid: &[u8], pn: u32, payload: &[u8]) -> Vec<u8> {
-    let mut header = vec![0xe3, 0, 0, 0, 1, dcid.len() as u8];
+    long_packet(0xe3, secret, dcid, pn, payload)
+}
+
+/// A v1 long header packet with no SCID and a 4-byte packet number: `first` gives the
+/// type (0x10 0-RTT, 0x20 Handshake).
+fn long_packet(first: u8, secret: &Secret, dcid: &[u8], pn: u32, payload: &[u8]) -> Vec<u8> {
+    let mut header = vec![first, 0, 0, 0, 1, dcid.len() as u8];
     header.extend_from_slice(dcid);
     header.push(0);
     let length = 0x4000 | (4 + payload.len() + 16) as u16;
@@ -362,4 +368,49 @@ fn every_frame_type_parses_and_a_tls_alert_is_named() {
     put_varint(&mut huge, 1 << 40).expect("varint");
     let (_, error) = parse_frames(&huge);
     assert_eq!(error.map(|e| e.offset()), Some(3));
+}
+
+/// A v1 0-RTT packet (long header type 1), 4-byte packet number.
+fn zero_rtt(secret: &Secret, dcid: &[u8], pn: u32, payload: &[u8]) -> Vec<u8> {
+    long_packet(0xd3, secret, dcid, pn, payload)
+}
+
+#[test]
+fn a_0rtt_packet_before_the_server_hello_opens_once_the_suite_is_known() {
+    let mut table = QuicConnections::new(Limits::default());
+    assert!(table.add_secret("CLIENT_EARLY_TRAFFIC_SECRET", &hex(RANDOM), &[0x44; 32]));
+    feed(&mut table, 1, client(), server(), &hex(V1_CLIENT_INITIAL));
+    // Early data to the client's first DCID, before the ServerHello names the suite.
+    let early = zero_rtt(&secret(0x44), &hex(DCID), 0, b"\x0b\x00\x05GET /");
+    feed(&mut table, 2, client(), server(), &early);
+    let before: Vec<_> = std::iter::from_fn(|| table.poll()).collect();
+    assert!(!before
+        .iter()
+        .any(|e| matches!(e, QuicEvent::Packet(p) if p.frame == 2)));
+    feed(&mut table, 3, server(), client(), &hex(V1_SERVER_INITIAL));
+    let after: Vec<_> = std::iter::from_fn(|| table.poll()).collect();
+    assert!(
+        !after.iter().any(|e| matches!(e, QuicEvent::Finding(_))),
+        "{after:?}"
+    );
+    let Some(QuicEvent::Packet(p)) = after
+        .iter()
+        .find(|e| matches!(e, QuicEvent::Packet(p) if p.frame == 2))
+    else {
+        panic!("the 0-RTT packet, opened: {after:?}");
+    };
+    assert_eq!(
+        (p.form, p.pn, p.side),
+        (Form::Long(LongType::ZeroRtt), Some(0), 0)
+    );
+    let Frame::Stream {
+        stream: 0,
+        fin: true,
+        data,
+        ..
+    } = &p.frames[0].frame
+    else {
+        panic!("{:?}", p.frames);
+    };
+    assert_eq!(data.of(&p.payload), b"GET /");
 }
