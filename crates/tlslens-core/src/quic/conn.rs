@@ -144,10 +144,16 @@ impl Conn {
         self
     }
 
-    /// Initial keys for `version` from `dcid` (again after a Retry or a version change).
-    pub fn ensure_initial(&mut self, version: Version, dcid: &[u8]) -> Result<(), String> {
+    /// Initial keys for the connection's current version, from the client's first
+    /// Destination Connection ID or, after a Retry, from the Retry's Source Connection ID
+    /// (the client's next DCID), whatever DCIDs later Initials carry (RFC 9001 §5.2).
+    /// Derived again when the version changes (compatible version negotiation).
+    pub fn ensure_initial(&mut self) -> Result<(), String> {
+        let version = Version::from_wire(self.version)
+            .ok_or_else(|| format!("no Initial keys for {}", super::version_name(self.version)))?;
+        let dcid = self.retry_scid.as_ref().unwrap_or(&self.original_dcid);
         let current =
-            self.initial.as_ref().is_some_and(|(v, _)| *v == version) && self.initial_dcid == dcid;
+            self.initial.as_ref().is_some_and(|(v, _)| *v == version) && self.initial_dcid == *dcid;
         if current {
             return Ok(());
         }
@@ -156,7 +162,7 @@ impl Conn {
             version,
             [Keys::new(client, false)?, Keys::new(server, false)?],
         ));
-        self.initial_dcid = dcid.to_vec();
+        self.initial_dcid = dcid.clone();
         Ok(())
     }
 

@@ -10,7 +10,6 @@ use super::hello::{client_random, server_suite};
 use super::keys::Suite;
 use super::packet::{parse_long, parse_short, Form, PacketView};
 use super::table::QuicConnections;
-use super::version::Version;
 use super::{Datagram, PacketEvent, QuicEvent, Space};
 
 /// What a packet's frames ask of the table.
@@ -53,23 +52,14 @@ impl QuicConnections {
             return;
         };
         c.last_frame = c.last_frame.max(d.frame);
+        if view.form != Form::Short {
+            c.version = view.version;
+        }
         if level == Level::Initial {
-            let Some(version) = Version::from_wire(view.version) else {
-                return;
-            };
-            // After a Retry, both sides' Initials are protected from the Retry's Connection
-            // ID (the client's next DCID), whatever DCIDs later Initials carry.
-            let dcid = c
-                .retry_scid
-                .clone()
-                .unwrap_or_else(|| c.original_dcid.clone());
-            if let Err(err) = c.ensure_initial(version, &dcid) {
+            if let Err(err) = c.ensure_initial() {
                 self.finding(d.frame, view.start, Some(conn), err);
                 return;
             }
-        }
-        if view.form != Form::Short && c.version != view.version {
-            c.version = view.version;
         }
         if !c.has_keys(level, side) {
             if !self.buffer(d, view, conn, side) {
