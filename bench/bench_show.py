@@ -35,7 +35,7 @@ import _bytecode  # noqa: F401  (tlslens' bytecode, compiled before anything is 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
-from record_captures import PKI, capture, make_pki  # noqa: E402
+from record_lab import PKI, capture, make_pki  # noqa: E402
 
 from tlslens.capture import open_capture  # noqa: E402
 from tlslens.capture.writer import write_pcap  # noqa: E402

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography import x509
-from record_captures import wait_port
+from record_lab import wait_port
 
 from tlslens.x509 import pki
 

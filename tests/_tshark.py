@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 FIELDS = [
     "frame.number",
@@ -264,3 +268,165 @@ def run_tshark_http2(path: Path, options: list[str]) -> dict[int, TsharkHTTP2]:
         side.resets.extend(int(code, 0) for code in resets)
         side.goaways.extend(zip(map(int, lasts), (int(c, 0) for c in errors), strict=True))
     return seen
+
+
+@dataclass
+class TsharkQUIC:
+    """What tshark's QUIC dissector saw of one QUIC connection (``quic.connection.number``:
+    connection IDs followed across changes and migration), in wire order."""
+
+    number: int
+    frames: list[int] = field(default_factory=list)
+    versions: list[int] = field(default_factory=list)  # distinct long-header versions
+    client_ports: list[int] = field(default_factory=list)  # distinct, first seen first
+    server_port: int = 0
+    client_short_dcids: list[str] = field(default_factory=list)  # distinct, 1-RTT packets
+    client_first_datagrams: int = 0  # datagrams the client sent before the server's first
+    handshake_types: list[int] = field(default_factory=list)
+    suites: list[int] = field(default_factory=list)  # per ServerHello
+    sni: list[str] = field(default_factory=list)
+    alpn: list[list[str]] = field(default_factory=list)  # per ClientHello / EncryptedExtensions
+    key_share_groups: list[int] = field(default_factory=list)  # the ClientHello's shares
+    frame_types: set[int] = field(default_factory=set)
+    retries: int = 0  # Retry packets whose integrity tag tshark checked
+    decrypted_short: int = 0  # datagrams of 1-RTT packets alone that tshark opened
+    http3_frames: list[int] = field(default_factory=list)  # HTTP/3 frame types
+    closes: list[tuple[int, int | None]] = field(default_factory=list)  # (error code, alert)
+
+
+QUIC_FIELDS = [
+    "frame.number",
+    "quic.connection.number",
+    "udp.srcport",
+    "udp.dstport",
+    "quic.header_form",
+    "quic.version",
+    "quic.long.packet_type",
+    "quic.dcid",
+    "quic.frame_type",
+    "quic.retry_integrity_tag",
+    "quic.bad_retry",
+    "tls.handshake.type",
+    "tls.handshake.ciphersuite",
+    "tls.handshake.extensions_server_name",
+    "tls.handshake.extensions_alpn_str",
+    "tls.handshake.extensions_key_share_group",
+    "http3.frame_type",
+    "quic.cc.error_code",
+    "quic.cc.error_code.tls_alert",
+]
+
+
+def _add_distinct(into: list[T], values: Iterable[T]) -> None:
+    into.extend(v for v in dict.fromkeys(values) if v not in into)
+
+
+def _quic_packet(conn: TsharkQUIC, col: dict[str, str]) -> None:
+    """One datagram's fields (every QUIC packet coalesced in it) folded into ``conn``."""
+    conn.frames.append(int(col["frame.number"]))
+    from_client = not conn.client_ports or int(col["udp.dstport"]) == conn.server_port
+    if not conn.client_ports:
+        conn.server_port = int(col["udp.dstport"])
+    if from_client:
+        _add_distinct(conn.client_ports, [int(col["udp.srcport"])])
+    _add_distinct(conn.versions, [v for v in _ints(col["quic.version"]) if v])
+    forms = _ints(col["quic.header_form"])
+    if from_client and forms == [0]:
+        _add_distinct(conn.client_short_dcids, col["quic.dcid"].split(",")[-1:])
+    if from_client and conn.client_first_datagrams == len(conn.frames) - 1:
+        conn.client_first_datagrams += 1  # every datagram so far came from the client
+    frame_types = _ints(col["quic.frame_type"])
+    conn.frame_types.update(frame_types)
+    if forms == [0] and frame_types:
+        conn.decrypted_short += 1
+    if col["quic.retry_integrity_tag"] and not col["quic.bad_retry"]:
+        conn.retries += 1
+    types = _ints(col["tls.handshake.type"])
+    conn.handshake_types.extend(types)
+    if 2 in types:
+        conn.suites.extend(_ints(col["tls.handshake.ciphersuite"])[:1])
+    if 1 in types:
+        conn.sni.extend(s for s in col["tls.handshake.extensions_server_name"].split(",") if s)
+        conn.key_share_groups.extend(_ints(col["tls.handshake.extensions_key_share_group"]))
+    if (1 in types or 8 in types) and col["tls.handshake.extensions_alpn_str"]:
+        conn.alpn.append(col["tls.handshake.extensions_alpn_str"].split(","))
+    conn.http3_frames.extend(_ints(col["http3.frame_type"]))
+    alerts = _ints(col["quic.cc.error_code.tls_alert"])
+    for code in _ints(col["quic.cc.error_code"]):
+        conn.closes.append((code, alerts[0] if alerts else None))
+
+
+def run_tshark_quic(path: Path, options: list[str]) -> dict[int, TsharkQUIC]:
+    """tshark's QUIC connections of a capture (decrypted with ``options``' key log), by
+    ``quic.connection.number``."""
+    out = _fields(path, options, "quic", QUIC_FIELDS, None)
+    connections: dict[int, TsharkQUIC] = {}
+    for line in out.splitlines():
+        col = dict(zip(QUIC_FIELDS, [*line.split("\t"), *[""] * len(QUIC_FIELDS)], strict=False))
+        if not col["quic.connection.number"]:
+            continue
+        number = int(col["quic.connection.number"].split(",")[0])
+        _quic_packet(connections.setdefault(number, TsharkQUIC(number)), col)
+    return connections
+
+
+@dataclass
+class TsharkDTLS:
+    """What tshark's DTLS dissector saw of one UDP conversation (``udp.stream``)."""
+
+    stream: int
+    handshake_types: list[int] = field(default_factory=list)
+    versions: list[int] = field(default_factory=list)  # per ServerHello
+    suites: list[int] = field(default_factory=list)  # per ServerHello
+    sni: list[str] = field(default_factory=list)
+    cookies: int = 0  # HelloVerifyRequests
+    fragments: int = 0  # handshake records holding part of a message
+    alerts: list[tuple[int, int]] = field(default_factory=list)  # (level, description)
+    plaintext: dict[int, bytes] = field(default_factory=dict)  # decrypted app data by port
+
+
+DTLS_FIELDS = [
+    "udp.stream",
+    "udp.srcport",
+    "dtls.handshake.type",
+    "dtls.handshake.version",
+    "dtls.handshake.ciphersuite",
+    "dtls.handshake.extensions_server_name",
+    "dtls.handshake.fragment_length",
+    "dtls.handshake.length",
+    "dtls.alert_message.level",
+    "dtls.alert_message.desc",
+    "data.data",
+]
+
+
+def run_tshark_dtls(path: Path, options: list[str]) -> dict[int, TsharkDTLS]:
+    """tshark's DTLS conversations of a capture (decrypted with ``options``' key log)."""
+    out = _fields(path, options, "dtls", DTLS_FIELDS, None)
+    streams: dict[int, TsharkDTLS] = {}
+    for line in out.splitlines():
+        col = dict(zip(DTLS_FIELDS, [*line.split("\t"), *[""] * len(DTLS_FIELDS)], strict=False))
+        st = streams.setdefault(int(col["udp.stream"]), TsharkDTLS(int(col["udp.stream"])))
+        types = _ints(col["dtls.handshake.type"])
+        st.handshake_types.extend(types)
+        st.cookies += types.count(3)
+        if 2 in types:
+            # a ServerHello never shares its datagram with a ClientHello or HelloVerifyRequest
+            st.versions.extend(_ints(col["dtls.handshake.version"])[:1])
+            st.suites.extend(_ints(col["dtls.handshake.ciphersuite"])[:1])
+        if 1 in types:
+            st.sni.extend(s for s in col["dtls.handshake.extensions_server_name"].split(",") if s)
+        pieces = zip(
+            _ints(col["dtls.handshake.fragment_length"]),
+            _ints(col["dtls.handshake.length"]),
+            strict=False,
+        )
+        st.fragments += sum(1 for piece, whole in pieces if piece < whole)
+        levels, descriptions = col["dtls.alert_message.level"], col["dtls.alert_message.desc"]
+        pairs = zip(_ints(levels), _ints(descriptions), strict=True)
+        st.alerts.extend(pairs)
+        if col["data.data"]:
+            port = int(col["udp.srcport"])
+            data = b"".join(bytes.fromhex(d) for d in col["data.data"].split(","))
+            st.plaintext[port] = st.plaintext.get(port, b"") + data
+    return streams

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -163,6 +164,18 @@ def test_time_budget_stops_reading_and_reports_what_was_read(captures: list[Path
     assert code == 0
     assert "reading stopped after frame 256: the time budget of 1e-06 s" in out + err
     assert "256 frames" in out + err
+
+
+def test_extract_keeps_the_time_budget_too(captures: list[Path], tmp_path: Path) -> None:
+    """--time-budget was offered by extract and never counted there."""
+    half_open = next(p for p in captures if p.name == "half-open.pcapng")
+    out = tmp_path / "ds"
+    result = CliRunner().invoke(
+        main, ["extract", "--out", str(out), "--time-budget", "0.000001", str(half_open)]
+    )
+    assert result.exit_code == 0, result.stderr[-2000:]
+    problems = pq.read_table(out / "problems").to_pylist()
+    assert any("the time budget of 1e-06 s" in row["message"] for row in problems), problems
 
 
 @pytest.mark.parametrize(

@@ -249,19 +249,20 @@ def test_console_script_help_and_wrong_argument() -> None:
     assert "is not a valid integer" in done.stderr
 
 
-def test_decrypt_into_a_closed_pipe_ends_quietly() -> None:
-    """`decrypt … | head` exits 0 with nothing on stderr, as `show … | head` does: rich's own
-    handling of the closed pipe would exit 1."""
+@pytest.mark.parametrize("command", ["decrypt", "certs", "show"])
+def test_a_closed_pipe_ends_quietly(command: str) -> None:
+    """`tlslens COMMAND … | head` exits 0 with nothing on stderr: rich's own handling of the
+    closed pipe would exit 1 (certs did, before its console was a PipedConsole)."""
     import fcntl
     import os
 
     capture = CAPTURES / "nginx-h2"
-    command = [sys.executable, "-m", "tlslens", "decrypt", f"{capture}.pcapng"]
+    argv = [sys.executable, "-m", "tlslens", command, f"{capture}.pcapng"]
     read, write = os.pipe()
     # A one-page pipe: the narration (over 10 kB) cannot all fit before the reader goes.
     fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, 4096)
     with subprocess.Popen(
-        [*command, "--keylog", f"{capture}.keys"],
+        [*argv, "--keylog", f"{capture}.keys"],
         stdout=write,
         stderr=subprocess.PIPE,
         text=True,
@@ -271,3 +272,22 @@ def test_decrypt_into_a_closed_pipe_ends_quietly() -> None:
         os.close(read)
         _out, err = child.communicate(timeout=60)
     assert (child.returncode, err) == (0, "")
+
+
+def test_decrypt_dump_says_each_chunk_s_direction() -> None:
+    """In a file or a pipe the dump has no colour: each chunk is headed by its direction
+    (before, client and server bytes ran together)."""
+    capture = CAPTURES / "nginx-curl"
+    result = CliRunner().invoke(
+        main,
+        [
+            *("decrypt", f"{capture}.pcapng", "--keylog", f"{capture}.keys"),
+            *("--connection", "2", "--max-dump", "100"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    request = lines.index("client → server (82 bytes)")
+    assert lines[request + 1] == "GET / HTTP/1.1."
+    answer = lines.index("server → client (165 bytes, first 100 shown)")
+    assert lines[answer + 1] == "HTTP/1.1 200 OK." and answer > request

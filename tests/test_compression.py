@@ -19,7 +19,7 @@ import pytest
 import zstandard
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from record_captures import free_port
+from record_lab import free_port
 
 import tlslens
 from tlslens.bounds import Limits

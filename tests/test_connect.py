@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 import pytest
 from click.testing import CliRunner
-from record_captures import free_port
+from record_lab import free_port
 
 from tlslens.cli import main
 
@@ -148,6 +148,40 @@ def test_client_certificate_required(openssl: str) -> None:
     assert "The server sent a fatal certificate_required alert" in text
     assert "--client-cert" in text
     _both_finished(row)
+
+
+def test_no_sni_to_a_name_still_checks_that_name(openssl: str) -> None:
+    """`--no-sni` sends no server_name, but a client that dialled a DNS name still checks
+    the certificate against it (before, no name at all was checked: trusted by default)."""
+    port = free_port()
+    with program(openssl_server(port, "-tls1_3"), port):
+        code, row, _err = _connect(f"localhost:{port}", "--no-sni", "--ca", ROOT_CA)
+        assert row["sni"] is None
+        assert row["validation"]["hostname"] == "localhost"
+        assert code == 0, row["verdict"]  # the lab certificate names localhost
+        code, row, _err = _connect(
+            f"localhost:{port}", "--no-sni", "--host", "other.example", "--ca", ROOT_CA
+        )
+    assert row["validation"]["hostname"] == "other.example"
+    assert "name_mismatch" in [p["code"] for p in row["validation"]["problems"]]
+    assert code == 3
+
+
+def test_an_ip_without_sni_suggests_sni(openssl: str) -> None:
+    """Dialling an IP sends no SNI, and the usual result is the name mismatch of a default
+    certificate: the notes say why and what to give; not when the name was given, nor when
+    --no-sni asked for it."""
+    port = free_port()
+    with program(openssl_server(port, "-tls1_3"), port):
+        code, row, _err = _connect(f"127.0.0.1:{port}", "--ca", ROOT_CA)
+        assert code == 3 and "name_mismatch" in str(row["validation"]["problems"])
+        assert any("give --sni NAME" in note for note in row["notes"]), row["notes"]
+        text = CliRunner().invoke(main, ["connect", f"127.0.0.1:{port}", "--ca", ROOT_CA])
+        assert "note: no SNI was sent (127.0.0.1 is an IP address)" in text.stdout
+        _code, row, _err = _connect(f"127.0.0.1:{port}", "--no-sni", "--ca", ROOT_CA)
+        assert not any("--sni" in note for note in row["notes"])
+        _code, row, _err = _connect(f"127.0.0.1:{port}", "--sni", NAME, "--ca", ROOT_CA)
+    assert row["notes"] == []
 
 
 def test_expired_leaf_and_missing_intermediate(openssl: str, tmp_path: Path) -> None:

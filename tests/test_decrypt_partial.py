@@ -111,8 +111,10 @@ def test_aborted_tls13_server_certificate_from_handshake_secrets(tshark: str) ->
         assert decryption["opened"]["handshake"]["s2c"] is True
         if not labels & set(APPLICATION):  # the client aborted before deriving them
             assert decryption["opened"]["application_data"] == {"c2s": False, "s2c": False}
-            assert decryption["missing_secrets"][-2:] == APPLICATION
-            assert "CLIENT_TRAFFIC_SECRET_0" in decryption["reason"]
+            # Never derived, so never missing: the handshake failed before them.
+            assert data["outcome"]["status"] == "failed"
+            assert not set(APPLICATION) & set(decryption["missing_secrets"])
+            assert "TRAFFIC_SECRET_0" not in (decryption["reason"] or "")
             aborted += 1
         client_secret = "CLIENT_HANDSHAKE_TRAFFIC_SECRET" in labels
         # GnuTLS logs its own and encrypts its alert with it; OpenSSL and Python do not.
@@ -130,11 +132,12 @@ def test_brief_line_says_what_was_decrypted() -> None:
     code, out, _ = _run("show", "--brief", str(ABORTED), "--keylog", str(ABORTED_KEYS))
     assert code == 0
     lines = out.splitlines()
+    # The application secrets of a handshake that failed are not asked for: no side derived
+    # them (they were, wrongly, before).
     assert lines[0].endswith(
-        "; decrypted: the server's handshake only "
-        "(no CLIENT_HANDSHAKE_TRAFFIC_SECRET, no application traffic secrets)"
+        "; decrypted: the server's handshake only (no CLIENT_HANDSHAKE_TRAFFIC_SECRET)"
     )
-    assert lines[1].endswith("; decrypted: handshake only (no application traffic secrets)")
+    assert lines[1].endswith("; decrypted: handshake only")
     assert lines[3].endswith("; not decrypted: no secret (no CLIENT_RANDOM)")  # TLS 1.2
     # Without secrets the line is as it was.
     code, out, _ = _run("show", "--brief", str(ABORTED))
@@ -146,10 +149,7 @@ def test_narration_names_the_missing_secrets() -> None:
     assert code == 0
     line = next(line for line in out.splitlines() if line.startswith("Decryption"))
     assert "decrypted: the server's handshake only" in line
-    assert (
-        "the key log has no CLIENT_HANDSHAKE_TRAFFIC_SECRET, CLIENT_TRAFFIC_SECRET_0, "
-        "SERVER_TRAFFIC_SECRET_0 for this session" in line
-    )
+    assert line.endswith("the key log has no CLIENT_HANDSHAKE_TRAFFIC_SECRET for this session")
     assert "Certificate (decrypted)" in out
     assert "CertificateVerify (decrypted)" in out
 

@@ -93,6 +93,19 @@ def test_an_unusable_option_value_names_its_option(tmp_path: Path) -> None:
     assert caught.value.option == "--psk"
 
 
+def test_a_file_that_is_no_certificate_is_said_in_words(tmp_path: Path) -> None:
+    """The parser's message is a Rust debug dump of ASN.1 tags (ParseError { kind: ...
+    }): the option error says what the file is not instead."""
+    text = tmp_path / "README.md"
+    text.write_text("# a readme\n")
+    result = CliRunner().invoke(main, ["show", str(CHAINS), "--ca", str(text)])
+    assert result.exit_code == 2
+    assert "neither a PEM file with a CERTIFICATE block nor a DER certificate" in result.output
+    assert "ParseError" not in result.output and "Tag {" not in result.output
+    missing = CliRunner().invoke(main, ["show", str(CHAINS), "--ca", str(tmp_path / "no")])
+    assert "No such file or directory" in missing.output
+
+
 def test_a_hostile_late_intermediate_reaches_no_terminal_raw(tmp_path: Path) -> None:
     """The closing note names an intermediate by its subject, which the server wrote: its
     control characters are replaced, as every other line from a certificate is."""

@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema
 import pytest
 from click.testing import CliRunner
-from record_captures import free_port
+from record_lab import free_port
 
 from tlslens.cli import main
 from tlslens.handshake import compose
@@ -572,7 +572,13 @@ def test_an_address_is_checked_as_connect_checks_it(openssl: str) -> None:
     with program(openssl_server(port, "-naccept", "500"), port):
         code, rows, err = _scan(f"127.0.0.1:{port}", "--ca", ROOT_CA, "--no-resumption")
         connect = CliRunner().invoke(main, ["connect", f"127.0.0.1:{port}", "--ca", ROOT_CA])
+        text = CliRunner().invoke(
+            main, ["scan", f"127.0.0.1:{port}", "--ca", ROOT_CA, "--no-resumption"]
+        )
     assert code == 0, err
+    # The text says why the letter is M and which grade the configuration earned.
+    earned = rows[0]["grade"]["grade_if_trusted"]
+    assert f"M — the name does not match (name_mismatch); {earned} if it did" in text.stdout
     validation = rows[0]["certificate_chains"][0]["validation"]
     assert validation["hostname"] == "127.0.0.1"
     assert [p["code"] for p in validation["problems"]] == ["name_mismatch"]

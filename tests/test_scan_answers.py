@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from record_captures import free_port
+from record_lab import free_port
 
 from tlslens.cli import main
 

@@ -15,7 +15,7 @@ import socket
 import ssl
 import threading
 
-from record_captures import (
+from record_lab import (
     HOST,
     NAME,
     Context,

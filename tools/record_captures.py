@@ -18,232 +18,42 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import shutil
-import signal
 import socket
 import ssl
-import subprocess
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+import record_aborted
+import record_compressed
+import record_dtls
+import record_quic
+from record_lab import (
+    HOST,
+    NAME,
+    OUT,
+    PKI,
+    ROOT,
+    Context,
+    capture,
+    free_port,
+    make_ocsp_response,
+    make_pki,
+    process,
+    run,
+    s_client,
+    s_server,
+    wait_listening,
+    wait_port,
+)
+from record_nginx import nginx_stapling, scenario_nginx_curl, scenario_nginx_h2
 
 from tlslens.x509 import pki
 
-ROOT = Path(__file__).resolve().parent.parent
-PKI = ROOT / "tests" / "vectors" / "pki"
-OUT = ROOT / "tests" / "vectors" / "captures"
-HOST = "127.0.0.1"
-NAME = "tlslens.test"
-
-# A fixed validity window so regenerated certificates mean the same thing.
-NOT_BEFORE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-NOT_AFTER = dt.datetime(2036, 1, 1, tzinfo=dt.UTC)
-
-
-# -- lab PKI ---------------------------------------------------------------------
-
-
-def make_pki(pki_dir: Path) -> None:
-    """root -> intermediate -> server (RSA, for RSA key exchange) and client; an ECDSA server;
-    an unrelated root for the unknown-CA case. Made once; the committed files are reused."""
-    if (pki_dir / "server.pem").exists():
-        return
-    pki_dir.mkdir(parents=True, exist_ok=True)
-    now = NOT_BEFORE + dt.timedelta(minutes=5)
-    days = (NOT_AFTER - NOT_BEFORE).days
-    root = pki.make_root("tlslens lab root CA", now=now, days=days)
-    inter = pki.make_intermediate("tlslens lab intermediate CA", root, now=now, days=days)
-    issued: dict[str, pki.Issued] = {"root": root, "intermediate": inter}
-    for label, cn, sans, key_type, client in (
-        ("server", NAME, [NAME, "localhost"], "rsa", False),
-        ("ecdsa", "ecdsa." + NAME, ["ecdsa." + NAME, "localhost"], "ec", False),
-        ("client", "tlslens lab client", ["client.tlslens.test"], "ec", True),
-    ):
-        csr, key, _story = pki.make_csr(cn, sans, pki.new_key(key_type))
-        cert = pki.sign_csr(csr, inter, now=now, days=days, client=client).certificate
-        issued[label] = pki.Issued(cert, key, "")
-    issued["other-root"] = pki.make_root("unrelated root CA", now=now, days=days)
-    for label, item in issued.items():
-        (pki_dir / f"{label}.pem").write_bytes(pki.pem_cert(item.certificate))
-        if item.key is not None and label != "other-root":
-            (pki_dir / f"{label}.key").write_bytes(pki.pem_key(item.key))
-    chain = pki.pem_cert(inter.certificate)
-    for label in ("server", "ecdsa", "client"):
-        (pki_dir / f"{label}-chain.pem").write_bytes(
-            pki.pem_cert(issued[label].certificate) + chain
-        )
-
-
-def _lab_ca(pki_dir: Path) -> pki.Issued:
-    key = serialization.load_pem_private_key((pki_dir / "intermediate.key").read_bytes(), None)
-    assert isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey)
-    cert = x509.load_pem_x509_certificate((pki_dir / "intermediate.pem").read_bytes())
-    return pki.Issued(cert, key, "")
-
-
-def make_ocsp_response(pki_dir: Path, work: Path) -> Path:
-    """A 'good' OCSP response for the server certificate, signed by its issuer."""
-    server = x509.load_pem_x509_certificate((pki_dir / "server.pem").read_bytes())
-    der, _story = pki.make_ocsp_response(server, _lab_ca(pki_dir), now=dt.datetime.now(dt.UTC))
-    path = work / "ocsp-good.der"
-    path.write_bytes(der)
-    return path
-
-
-# -- processes -------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, host: str = HOST, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    while time.monotonic() < deadline:
-        with socket.socket(family) as sock:
-            if sock.connect_ex((host, port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {host}:{port}")
-
-
-def wait_listening(port: int, timeout_s: float = 10.0) -> None:
-    """Wait until something listens on the port, without connecting (nothing to capture)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            try:
-                sock.bind((HOST, port))
-            except OSError:
-                return  # taken: the server is up
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {HOST}:{port}")
-
-
-@contextmanager
-def process(cmd: list[str], **kw: object) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(
-        cmd,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        **kw,
-    )  # type: ignore[call-overload]
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-
-
-@contextmanager
-def capture(path: Path, port: int, port_filter: str | None = None) -> Iterator[None]:
-    """dumpcap writes pcapng or classic pcap by the file's suffix (both formats get tested)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fmt = "-n" if path.suffix == ".pcapng" else "-P"
-    cmd = [
-        "dumpcap",
-        "-q",
-        "-i",
-        "lo",
-        "-f",
-        port_filter or f"tcp port {port}",
-        fmt,
-        "-w",
-        str(tmp),
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)  # capture must be running before the first SYN
-    try:
-        yield
-    finally:
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
-        tmp.replace(path)
-
-
-def run(
-    cmd: list[str], stdin: bytes = b"", env: dict[str, str] | None = None, timeout_s: float = 20
-) -> None:
-    subprocess.run(
-        cmd,
-        input=stdin,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        timeout=timeout_s,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-
-
 # -- scenarios ---------------------------------------------------------------------
-
-
-@dataclass
-class Context:
-    pki: Path
-    out: Path
-    work: Path
-
-
-def s_client(port: int, *args: str, keylog: Path, data: bytes = b"GET / HTTP/1.0\r\n\r\n") -> None:
-    run(
-        [
-            "openssl",
-            "s_client",
-            "-connect",
-            f"{HOST}:{port}",
-            "-servername",
-            NAME,
-            "-keylogfile",
-            str(keylog),
-            "-ign_eof",
-            *args,
-        ],
-        stdin=data,
-    )
-
-
-@contextmanager
-def s_server(ctx: Context, port: int, *args: str, cert: str = "server") -> Iterator[None]:
-    cmd = [
-        "openssl",
-        "s_server",
-        "-accept",
-        str(port),
-        "-naccept",
-        "16",
-        "-cert",
-        str(ctx.pki / f"{cert}.pem"),
-        "-key",
-        str(ctx.pki / f"{cert}.key"),
-        "-cert_chain",
-        str(ctx.pki / "intermediate.pem"),
-        "-www",
-        *args,
-    ]
-    with process(cmd):
-        wait_port(port)
-        yield
 
 
 def scenario_openssl_versions(ctx: Context) -> None:
@@ -397,154 +207,6 @@ def scenario_gnutls(ctx: Context) -> None:
                 )
 
 
-def _nginx_conf(work: Path, name: str, http: str) -> Path:
-    """An nginx configuration in the foreground with every path under ``work``; ``http``:
-    the rest of its http block (directives and servers)."""
-    conf = work / f"{name}.conf"
-    conf.write_text(f"""
-worker_processes 1;
-pid {work}/{name}.pid;
-error_log {work}/{name}-error.log;
-daemon off;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {work}/body; proxy_temp_path {work}/proxy;
-  fastcgi_temp_path {work}/fcgi; uwsgi_temp_path {work}/uwsgi; scgi_temp_path {work}/scgi;
-{http}
-}}
-""")
-    return conf
-
-
-def scenario_nginx_curl(ctx: Context) -> None:
-    """nginx serving HTTP/2 and HTTP/1.1 to curl, with ALPN, over IPv6 loopback."""
-    port = free_port()
-    keylog = ctx.out / "nginx-curl.keys"
-    keylog.unlink(missing_ok=True)
-    conf = _nginx_conf(
-        ctx.work,
-        "nginx",
-        f"""  server {{
-    listen [::1]:{port} ssl http2;
-    ssl_certificate {ctx.pki}/server-chain.pem;
-    ssl_certificate_key {ctx.pki}/server.key;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    location / {{ return 200 "hello from nginx\\n"; }}
-  }}""",
-    )
-    with process(["nginx", "-c", str(conf)]):
-        wait_port(port, "::1")
-        _nginx_clients(ctx, port, keylog)
-
-
-def _nginx_clients(ctx: Context, port: int, keylog: Path) -> None:
-    with capture(ctx.out / "nginx-curl.pcapng", port):
-        url = f"https://{NAME}:{port}/"
-        resolve = f"{NAME}:{port}:[::1]"
-        env = {"SSLKEYLOGFILE": str(keylog)}
-        run(["curl", "-sk", "--resolve", resolve, "--http2", url], env=env)
-        run(
-            [
-                "curl",
-                "-sk",
-                "--resolve",
-                resolve,
-                "--http1.1",
-                "--tlsv1.2",
-                "--tls-max",
-                "1.2",
-                url,
-            ],
-            env=env,
-        )
-
-
-def scenario_nginx_h2(ctx: Context) -> None:
-    """nginx serving HTTP/2 to a Python `h2` client that resets a stream (RST_STREAM CANCEL)
-    while nginx ends the connection after three requests with GOAWAY (keepalive_requests 3)."""
-    port = free_port()
-    keylog = ctx.out / "nginx-h2.keys"
-    keylog.unlink(missing_ok=True)
-    site = ctx.work / "h2-site"
-    site.mkdir(exist_ok=True)
-    # nginx's workers run as nobody: the files and the (private) work folder must be readable.
-    ctx.work.chmod(0o711)
-    site.chmod(0o755)
-    (site / "index.txt").write_text("hello over h2\n")
-    (site / "big.bin").write_bytes(bytes(range(256)) * 4096)  # 1 MiB: still sending at the RST
-    conf = _nginx_conf(
-        ctx.work,
-        "nginx-h2",
-        f"""  keepalive_requests 3;
-  server {{
-    listen {HOST}:{port} ssl http2;
-    ssl_certificate {ctx.pki}/server-chain.pem;
-    ssl_certificate_key {ctx.pki}/server.key;
-    ssl_protocols TLSv1.3;
-    root {site};
-  }}""",
-    )
-    with process(["nginx", "-c", str(conf)]):
-        wait_listening(port)
-        with capture(ctx.out / "nginx-h2.pcapng", port):
-            _h2_client(ctx, port, keylog)
-
-
-def _h2_client(ctx: Context, port: int, keylog: Path) -> None:
-    """GET /index.txt (stream 1), GET /big.bin reset at once (stream 3), GET /index.txt
-    (stream 5); reads until nginx closes."""
-    import h2.config
-    import h2.connection
-    import h2.errors
-    import h2.events
-    import h2.exceptions
-
-    tls_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    tls_ctx.load_verify_locations(ctx.pki / "root.pem")
-    tls_ctx.set_alpn_protocols(["h2"])
-    tls_ctx.keylog_filename = str(keylog)
-    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-    with (
-        socket.create_connection((HOST, port)) as raw,
-        tls_ctx.wrap_socket(raw, server_hostname=NAME) as tls,
-    ):
-        tls.settimeout(5)
-        conn.initiate_connection()
-
-        def request(stream: int, path: str) -> None:
-            headers = [(":method", "GET"), (":path", path), (":scheme", "https")]
-            conn.send_headers(stream, [*headers, (":authority", NAME)], end_stream=True)
-
-        request(1, "/index.txt")
-        request(3, "/big.bin")
-        tls.sendall(conn.data_to_send())
-        conn.reset_stream(3, h2.errors.ErrorCodes.CANCEL)
-        request(5, "/index.txt")
-        tls.sendall(conn.data_to_send())
-        # nginx says GOAWAY (last stream 5) on the third request, then answers streams 1
-        # and 5 and closes: h2 takes no frame after a GOAWAY, so the rest is read as bytes.
-        done = False
-        try:
-            while data := tls.recv(65536):
-                if done:
-                    continue
-                try:
-                    events = conn.receive_data(data)
-                except h2.exceptions.ProtocolError:
-                    done = True  # frames after the GOAWAY, in the same read
-                    continue
-                for event in events:
-                    done = done or isinstance(event, h2.events.ConnectionTerminated)
-                    if isinstance(event, h2.events.DataReceived) and not done:
-                        conn.acknowledge_received_data(
-                            event.flow_controlled_length, event.stream_id
-                        )
-                tls.sendall(conn.data_to_send())
-        except (OSError, ssl.SSLError):
-            pass  # nginx may reset what is still in flight of /big.bin
-
-
 def scenario_python(ctx: Context) -> None:
     """Python ssl on both ends, TLS 1.3 with an application payload in each direction."""
     port = free_port()
@@ -678,7 +340,7 @@ def scenario_chains(ctx: Context) -> None:
                 (files / "ocsp.der").write_bytes(der)
                 args += ["-status_file", str(files / "ocsp.der")]
             if case == "ocsp_good":
-                _nginx_stapling(ctx, port, files)
+                nginx_stapling(ctx, port, files)
                 continue
             cmd = ["openssl", "s_server", "-accept", str(port), "-naccept", "3", "-www", *args]
             with process(cmd):
@@ -701,68 +363,8 @@ def scenario_chains(ctx: Context) -> None:
                 )
 
 
-def _nginx_stapling(ctx: Context, port: int, files: Path) -> None:
-    """nginx serving a chain with a stapled OCSP response from ssl_stapling_file."""
-    chain = files / "fullchain.pem"
-    chain.write_bytes((files / "leaf.pem").read_bytes() + (files / "chain.pem").read_bytes())
-    conf = files / "nginx.conf"
-    conf.write_text(f"""
-worker_processes 1;
-pid {files}/nginx.pid;
-error_log {files}/nginx-error.log;
-daemon off;
-events {{ worker_connections 16; }}
-http {{
-  access_log off;
-  client_body_temp_path {files}/body; proxy_temp_path {files}/proxy;
-  fastcgi_temp_path {files}/fcgi; uwsgi_temp_path {files}/uwsgi; scgi_temp_path {files}/scgi;
-  server {{
-    listen 127.0.0.1:{port} ssl;
-    ssl_certificate {chain};
-    ssl_certificate_key {files}/leaf.key;
-    ssl_stapling on;
-    ssl_stapling_file {files}/ocsp.der;
-    location / {{ return 200 "stapled\\n"; }}
-  }}
-}}
-""")
-    with process(["nginx", "-c", str(conf)]):
-        wait_listening(port)
-        host = "ocsp-good.chains.lab"
-        run(
-            [
-                "openssl",
-                "s_client",
-                "-connect",
-                f"{HOST}:{port}",
-                "-servername",
-                host,
-                "-status",
-                "-keylogfile",
-                str(ctx.out / "chains.keys"),
-                "-tls1_2",
-                "-ign_eof",
-            ],
-            stdin=b"GET / HTTP/1.0\r\n\r\n",
-        )
-
-
-def scenario_aborted(ctx: Context) -> None:
-    """Failing handshakes (certificate rejections, refusals, a reset), in their own module."""
-    import record_aborted  # here, not at the top: it imports this module
-
-    record_aborted.scenario_aborted(ctx)
-
-
-def scenario_compressed(ctx: Context) -> None:
-    """A tlslite-ng server compressing its certificate (RFC 8879), in its own module."""
-    import record_compressed  # here, not at the top: it imports this module
-
-    record_compressed.scenario_compressed(ctx)
-
-
 SCENARIOS: dict[str, Callable[[Context], None]] = {
-    "aborted": scenario_aborted,
+    "aborted": record_aborted.scenario_aborted,
     "demo": scenario_demo,
     "openssl-versions": scenario_openssl_versions,
     "openssl-resumption": scenario_openssl_resumption,
@@ -774,7 +376,9 @@ SCENARIOS: dict[str, Callable[[Context], None]] = {
     "nginx-h2": scenario_nginx_h2,
     "python": scenario_python,
     "chains": scenario_chains,
-    "compressed": scenario_compressed,
+    "compressed": record_compressed.scenario_compressed,
+    "quic": record_quic.scenario_quic,
+    "dtls": record_dtls.scenario_dtls,
 }
 
 

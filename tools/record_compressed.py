@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from record_captures import HOST, NAME, Context, capture, free_port, run
+from record_lab import HOST, NAME, Context, capture, free_port, run
 
 _LABELS = {
     b"c hs traffic": "CLIENT_HANDSHAKE_TRAFFIC_SECRET",

@@ -14,6 +14,7 @@ unusable one is an ``OptionError`` naming its option.
 from __future__ import annotations
 
 import fnmatch
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -138,8 +139,9 @@ class Reading:
         on_progress: Callable[[int], None] | None = None,
         clock: Callable[[], float] | None = None,
     ) -> Iterator[Connection]:
-        """The selected connections, judged; ``on_progress`` gets the bytes read so far,
-        and ``clock`` (seconds) makes the time budget of ``limits`` count."""
+        """The selected connections, judged; ``on_progress`` gets the bytes read so far.
+        ``clock`` (seconds, the monotonic clock unless a test gives its own) makes the
+        time budget of ``limits`` count, for every command alike (extract had none)."""
         capture = read_capture(
             self.path,
             on_progress=on_progress,
@@ -148,7 +150,7 @@ class Reading:
             records=self.records,
             stream=self.stream,
             limits=self.limits,
-            clock=clock,
+            clock=clock or time.monotonic,
         )
         self.summary = capture.summary
         chains, revoker = self.chains, self.judge.revoker
@@ -348,6 +350,7 @@ def _certificates(paths: Sequence[Path], option: str) -> list[x509.Certificate]:
     OptionError."""
     found: list[x509.Certificate] = []
     for path in paths:
+        data: bytes | None = None
         try:
             data = path.read_bytes()
             if b"-----BEGIN" in data:
@@ -355,12 +358,23 @@ def _certificates(paths: Sequence[Path], option: str) -> list[x509.Certificate]:
             else:
                 found.append(x509.load_der_x509_certificate(data))
         except (OSError, ValueError, x509.InvalidVersion) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise OptionError(
                 option,
-                f"{safe_text(str(path))}: not a usable certificate ({safe_text(reason)})",
+                f"{safe_text(str(path))}: not a usable certificate ({_unusable(exc, data)})",
             ) from exc
     return found
+
+
+def _unusable(exc: Exception, data: bytes | None) -> str:
+    """Why a certificate file could not be used, in words: the parser's own message is a
+    debug dump of ASN.1 tags, useless to the reader."""
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    if isinstance(exc, x509.InvalidVersion):
+        return f"X.509 version {exc.parsed_version} is not one of v1 to v3"
+    if data is not None and b"-----BEGIN" in data:
+        return "a PEM block in it is not a readable X.509 certificate"
+    return "neither a PEM file with a CERTIFICATE block nor a DER certificate"
 
 
 __all__ = [

@@ -101,6 +101,15 @@ class Outcome:
     by: str | None
     alert: str | None
     reason: str
+    # A fatal alert read after both Finished: the handshake had completed (not in the
+    # JSON, whose reason says it in words).
+    after_completion: bool = False
+
+    @property
+    def failed_in_handshake(self) -> bool:
+        """The handshake failed before it completed, so no application traffic secret was
+        ever derived by the side that ended it."""
+        return self.status == FAILED and not self.after_completion
 
     def to_json(self) -> dict[str, str | None]:
         return {"status": self.status, "by": self.by, "alert": self.alert, "reason": self.reason}
@@ -216,9 +225,9 @@ def _failed_by_alert(conn: Connection, event: TimelineEvent, completed: bool) ->
     if evidence is not None:
         validation = conn.validation if evidence.which == "server" else conn.client_validation
         checked = validation.to_json() if validation is not None else None
-        return Outcome(FAILED, who, name, evidence.reason(checked))
+        return Outcome(FAILED, who, name, evidence.reason(checked), completed)
     reason = _alert_reason(conn, event, name) or _generic_alert_reason(event, name)
-    return Outcome(FAILED, who, name, reason + after)
+    return Outcome(FAILED, who, name, reason + after, completed)
 
 
 def _generic_alert_reason(event: TimelineEvent, name: str) -> str:

@@ -97,7 +97,7 @@ def _groups_offered(conn: Connection) -> list[str]:
 def decryption_json(conn: Connection, reveal_keys: bool = False) -> dict[str, Any]:
     if conn.decryption is None:
         return dict(_NOT_ATTEMPTED)
-    result: dict[str, Any] = conn.decryption.to_json()
+    result: dict[str, Any] = conn.decryption.to_json(outcome_of(conn).failed_in_handshake)
     if reveal_keys:
         # Names as the narration gives them, per handshake (then each renegotiation).
         result["derived"] = [

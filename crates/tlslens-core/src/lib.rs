@@ -3,6 +3,7 @@
 
 pub mod capture;
 pub mod codec;
+pub mod dtls;
 pub mod flows;
 #[doc(hidden)]
 pub mod fuzzing;

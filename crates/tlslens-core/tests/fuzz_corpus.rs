@@ -58,6 +58,12 @@ fn protection_corpus_replays_without_a_crash() {
 }
 
 #[test]
+fn dtls_corpus_replays_without_a_crash() {
+    let replayed = replay("dtls", tlslens_core::dtls::fuzzing::dtls);
+    assert!(replayed > 10, "the dtls corpus holds {replayed} inputs");
+}
+
+#[test]
 fn quic_packet_corpus_replays_without_a_crash() {
     let replayed = replay("quic_packet", tlslens_core::quic::fuzzing::quic_packet);
     assert!(

@@ -121,3 +121,20 @@ fn rc4_keystream_runs_across_records() {
         assert_eq!(p.open(23, 0x0303, &body).expect("opens").1, data);
     }
 }
+
+#[test]
+fn a_cipher_without_an_implementation_is_said_as_ours_not_a_library_s() {
+    // The reason is shown to the user: since record protection moved into the core it is
+    // tlslens (its RustCrypto set), not Python's `cryptography`, that lacks the cipher.
+    let Err(reason) = cipher_spec(
+        "TLS_RSA_WITH_ARIA_128_CBC_SHA256",
+        "ARIA_128_CBC",
+        "SHA256",
+        false,
+        0x0303,
+    ) else {
+        panic!("ARIA has no implementation here");
+    };
+    assert!(reason.starts_with("TLS_RSA_WITH_ARIA_128_CBC_SHA256: tlslens carries no vetted"));
+    assert!(!reason.contains("cryptography library"));
+}

@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -23,7 +24,7 @@ from tlslens.cli.options import (
     split_host_port,
     trust_options,
 )
-from tlslens.cli.output import PROGRESS_AFTER_S, write_line
+from tlslens.cli.output import PROGRESS_AFTER_S, PipedConsole, write_line
 from tlslens.judge import check_chain
 from tlslens.net import starttls as starttls_protocols
 from tlslens.net.sweep import ScanSettings, scan_target
@@ -131,7 +132,7 @@ def scan(
     Exit status: 0 every target was scanned (whatever was found), 1 a target could not be
     scanned, 2 bad usage.
     """
-    out = Console(highlight=False, soft_wrap=True)
+    out = PipedConsole(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
     reports = []
@@ -224,6 +225,30 @@ def _conclude(report: ScanReport, chains: ChainChecker) -> None:
     report.grade = grade(report)
 
 
+def _grade_words(report: ScanReport, grade_value: dict[str, Any]) -> str:
+    """The grade and why: T and M replace the letter the configuration earned, which is
+    said beside them (the JSON's grade_if_trusted) with the problems that cost it."""
+    letter = grade_value.get("grade")
+    text = f"{letter}"
+    earned = grade_value.get("grade_if_trusted")
+    if earned is not None:
+        codes = sorted(
+            {
+                p.code
+                for chain in report.certificate_chains
+                if chain.validation is not None and not chain.validation.trusted
+                for p in chain.validation.problems
+            }
+        )
+        why, unless = (
+            ("the name does not match", "if it did")
+            if letter == "M"
+            else ("the chain is not trusted", "if it were")
+        )
+        text += f" — {why} ({', '.join(codes)}); {earned} {unless}"
+    return text + f" (score {grade_value.get('score')}; {grade_value.get('guide')})"
+
+
 def _line(out: Console, text: str, style: str = "") -> None:
     if out.is_terminal:
         out.print(Text(text, style=style))
@@ -300,13 +325,7 @@ def _render(out: Console, report: ScanReport) -> None:
             )
         )
     grade_value = report.grade
-    rows.append(
-        (
-            "Grade",
-            f"{grade_value.get('grade')} (score {grade_value.get('score')}; "
-            f"{grade_value.get('guide')})",
-        )
-    )
+    rows.append(("Grade", _grade_words(report, grade_value)))
     rows.append(
         ("Cost", f"{plural(report.connections_used, 'connection')}, {report.duration_s:.2f} s")
     )

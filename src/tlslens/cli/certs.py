@@ -22,6 +22,7 @@ from tlslens.cli.options import (
     trust_options,
 )
 from tlslens.cli.output import (
+    PipedConsole,
     exit_if_nothing_matched,
     judged,
     print_heading,
@@ -75,7 +76,7 @@ def certs(
 
     TLS 1.3 chains travel encrypted: give --keylog to see them.
     """
-    console = Console(highlight=False, soft_wrap=True, no_color=no_color or None)
+    console = PipedConsole(highlight=False, soft_wrap=True, no_color=no_color or None)
     err = Console(stderr=True, highlight=False, soft_wrap=True, no_color=no_color or None)
     judge = judging(chain_checker(trust_store, cas, host, at_text, err, client_cas), revocation)
     keys = key_store(keylogs, rsa_keys, psk, err)

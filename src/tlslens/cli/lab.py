@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, load_pem_priv
 from rich.console import Console
 from rich.text import Text
 
+from tlslens.cli.output import PipedConsole
 from tlslens.x509 import pki as tlspki
 
 
@@ -71,7 +72,7 @@ def pki_init(
             f"{directory} already holds a CA ({', '.join(existing)}): a new root key would orphan "
             "every certificate the old one issued. Give --force to replace it."
         )
-    console = Console(highlight=False, soft_wrap=True)
+    console = PipedConsole(highlight=False, soft_wrap=True)
     now = _now()
     root = tlspki.make_root(root_cn, now=now, key=tlspki.new_key(key_type))
     console.print(Text("1. " + root.story))
@@ -107,7 +108,7 @@ def pki_init(
 )
 def pki_csr(cn: str, sans: tuple[str, ...], key_type: str, prefix: Path) -> None:
     """Make a private key and a certificate signing request."""
-    console = Console(highlight=False, soft_wrap=True)
+    console = PipedConsole(highlight=False, soft_wrap=True)
     csr, key, story = tlspki.make_csr(cn, list(sans), tlspki.new_key(key_type))
     console.print(Text(story))
     _write(prefix.with_suffix(".key"), tlspki.pem_key(key), console, secret=True)
@@ -132,7 +133,7 @@ def pki_csr(cn: str, sans: tuple[str, ...], key_type: str, prefix: Path) -> None
 )
 def pki_sign(csr_path: Path, ca_dir: Path, days: int, client: bool, out: Path) -> None:
     """Issue a certificate for CSR from the intermediate CA."""
-    console = Console(highlight=False, soft_wrap=True)
+    console = PipedConsole(highlight=False, soft_wrap=True)
     ca = _load_ca(ca_dir)
     try:
         csr = x509.load_pem_x509_csr(csr_path.read_bytes())
@@ -153,7 +154,7 @@ def pki_sign(csr_path: Path, ca_dir: Path, days: int, client: bool, out: Path) -
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 def pki_ocsp(cert_path: Path, ca_dir: Path, revoked: bool, days: int, out: Path) -> None:
     """Make a signed OCSP response for CERT (DER), for a server to staple."""
-    console = Console(highlight=False, soft_wrap=True)
+    console = PipedConsole(highlight=False, soft_wrap=True)
     ca = _load_ca(ca_dir)
     try:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
@@ -194,7 +195,7 @@ def _revoked(ca_dir: Path) -> dict[int, datetime]:
 @click.option("--days", default=7, show_default=True, help="How long the CRL is valid.")
 def pki_revoke(cert_path: Path, ca_dir: Path, days: int) -> None:
     """Revoke CERT and publish the intermediate's CRL (CA-DIR/intermediate.crl, DER)."""
-    console = Console(highlight=False, soft_wrap=True)
+    console = PipedConsole(highlight=False, soft_wrap=True)
     ca = _load_ca(ca_dir)
     try:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())

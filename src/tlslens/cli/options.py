@@ -89,8 +89,9 @@ def is_address(host: str) -> bool:
 
 def name_to_check(host: str | None, sni: str | None, target: str) -> str | None:
     """The name a client would check the certificate against: --host, else the SNI sent,
-    else the address typed (a client connecting to an IP checks the IP)."""
-    return host or sni or (target if is_address(target) else None)
+    else the target typed (a client dialling an IP checks the IP; one dialling a name with
+    --no-sni still checks that name)."""
+    return host or sni or target
 
 
 class ServerFilter(click.ParamType):  # type: ignore[type-arg]

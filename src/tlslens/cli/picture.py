@@ -27,7 +27,7 @@ from tlslens.cli.options import (
     trust_options,
 )
 from tlslens.cli.output import exit_if_nothing_matched, judged, say_note, unreadable
-from tlslens.errors import CaptureError
+from tlslens.errors import CaptureError, OptionError
 from tlslens.judge import Judge, Reading, Selection
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection
@@ -219,7 +219,6 @@ def _live(
     """One recorded connection, as `tlslens connect` makes it (HEAD on the HTTPS ports)."""
     from tlslens.cli.remote import HTTP_PORTS, with_progress
     from tlslens.net import starttls as starttls_protocols
-    from tlslens.net.live import UsageError
     from tlslens.net.wire import Plan
 
     protocol = starttls_protocols.protocol_for(starttls, port)
@@ -235,7 +234,7 @@ def _live(
     prelude = starttls_protocols.PROTOCOLS.get(protocol) if protocol else None
     try:
         rec = with_progress(err, plan, prelude)
-    except UsageError as exc:
+    except OptionError as exc:
         raise click.BadParameter(safe_text(str(exc)), param_hint=exc.option) from exc
     return f"{name}:{port} (live)", rec.to_pcapng()
 

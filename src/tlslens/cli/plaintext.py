@@ -34,6 +34,8 @@ from tlslens.explain import decryption_summary
 from tlslens.judge import Judge, Reading, Selection
 from tlslens.model import Connection
 
+_ARROWS = {"c2s": "client → server", "s2c": "server → client"}
+
 
 class _PlaintextFiles:
     """Decrypted bytes per connection and direction, written as they are opened.
@@ -207,5 +209,10 @@ def _render_decrypted(
                 left[direction] -= len(shown)
                 if shown:
                     style = "green" if direction == "c2s" else "magenta"
+                    # The colour alone tells the sides apart on a terminal; in a file or a
+                    # pipe each chunk needs its heading.
+                    heading = f"{_ARROWS[direction]} ({plural(len(data), 'byte')}"
+                    heading += f", first {len(shown)} shown)" if len(shown) < len(data) else ")"
+                    console.print(Text(heading, style=f"bold {style}"))
                     console.print(Text(printable(shown), style=style))
     console.print()

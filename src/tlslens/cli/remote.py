@@ -25,15 +25,16 @@ from tlslens.cli.options import (
     name_to_check,
     trust_options,
 )
-from tlslens.cli.output import PROGRESS_AFTER_S, write_line
+from tlslens.cli.output import PROGRESS_AFTER_S, PipedConsole, write_line
 from tlslens.cli.show import render_connection
 from tlslens.decrypt.h2wire import read_http2
 from tlslens.decrypt.http import read_http1
+from tlslens.errors import OptionError
 from tlslens.explain.verdict import LiveOutcome, Verdict, live_verdict
 from tlslens.judge import Reading
 from tlslens.model import Connection
 from tlslens.net import starttls as starttls_protocols
-from tlslens.net.live import VERSIONS, UsageError
+from tlslens.net.live import VERSIONS
 from tlslens.net.live import connect as live_connect
 from tlslens.net.wire import Plan, Recording
 from tlslens.serialize import SCHEMA_VERSION, connection_to_json
@@ -211,7 +212,7 @@ def connect(
     not trusted, or its Trust line names a problem (ocsp_invalid...); 1 no connection or
     the handshake failed; 2 bad usage.
     """
-    out = Console(highlight=False, soft_wrap=True)
+    out = PipedConsole(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     name, port_given = target
     port = port_given or 443
@@ -253,7 +254,7 @@ def connect(
     prelude = starttls_protocols.PROTOCOLS.get(protocol) if protocol else None
     try:
         rec = with_progress(err, plan, prelude)
-    except UsageError as exc:
+    except OptionError as exc:
         raise click.BadParameter(safe_text(str(exc)), param_hint=exc.option) from exc
     capture = rec.to_pcapng()
     # --revocation online asks the CAs named in the chain: third parties, on request only.
@@ -262,12 +263,12 @@ def connect(
     verdict = live_verdict(rec.outcome, conn)
     _save(pcapng_file, capture)
     _save(keylog_file, rec.keylog_text().encode("ascii"))
+    notes = _notes(rec.outcome) + _sni_hint(plan, verdict, asked=no_sni)
     if as_json:
-        sys.stdout.write(
-            json.dumps(_json(rec, conn, verdict, reveal_keys), ensure_ascii=True) + "\n"
-        )
+        row = _json(rec, conn, verdict, reveal_keys, notes)
+        sys.stdout.write(json.dumps(row, ensure_ascii=True) + "\n")
     else:
-        _render(out, rec, conn, verdict, reveal_keys)
+        _render(out, rec, conn, verdict, reveal_keys, notes)
     sys.exit(verdict.exit_status)
 
 
@@ -323,7 +324,7 @@ def _target_json(rec: Recording) -> dict[str, Any]:
 
 
 def _json(
-    rec: Recording, conn: Connection | None, verdict: Verdict, reveal_keys: bool
+    rec: Recording, conn: Connection | None, verdict: Verdict, reveal_keys: bool, notes: list[str]
 ) -> dict[str, Any]:
     row: dict[str, Any] = (
         connection_to_json(conn, reveal_keys=reveal_keys)
@@ -332,7 +333,7 @@ def _json(
     )
     row["target"] = _target_json(rec)
     row["verdict"] = verdict.to_json()
-    row["notes"] = _notes(rec.outcome)
+    row["notes"] = notes
     return row
 
 
@@ -345,8 +346,25 @@ def _notes(outcome: LiveOutcome) -> list[str]:
     return notes
 
 
+def _sni_hint(plan: Plan, verdict: Verdict, asked: bool) -> list[str]:
+    """A target typed as an IP address sends no SNI: a server hosting several names then
+    answers with its default certificate (or refuses), which is the usual reason for a
+    name mismatch or a failure here. Said unless --no-sni asked for it, or all went well."""
+    if asked or plan.sni is not None or verdict.status == "trusted" or not is_address(plan.host):
+        return []
+    return [
+        f"no SNI was sent ({plan.host} is an IP address): a server with several names "
+        "answers with its default certificate, or refuses; give --sni NAME to ask for one"
+    ]
+
+
 def _render(
-    out: Console, rec: Recording, conn: Connection | None, verdict: Verdict, reveal_keys: bool
+    out: Console,
+    rec: Recording,
+    conn: Connection | None,
+    verdict: Verdict,
+    reveal_keys: bool,
+    notes: list[str],
 ) -> None:
     plan = rec.plan
     where = (
@@ -362,7 +380,7 @@ def _render(
         render_connection(out, conn, reveal_keys)
         for index, line in enumerate(reply_lines(rec.reply_head, rec.plaintext_in, conn.alpn)):
             _line(out, safe_text(line), "bold" if index == 0 else "")
-    for note in _notes(rec.outcome):
+    for note in notes:
         _line(out, "note: " + safe_text(note), "yellow")
     style = {"trusted": "bold green", "untrusted": "bold yellow"}.get(verdict.status, "bold red")
     _line(out, safe_text(verdict.text), style)

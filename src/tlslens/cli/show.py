@@ -26,6 +26,7 @@ from tlslens.cli.options import (
     trust_options,
 )
 from tlslens.cli.output import (
+    PipedConsole,
     exit_if_nothing_matched,
     judged,
     print_heading,
@@ -125,7 +126,7 @@ def show(
     With --keylog (or SSLKEYLOGFILE), --rsa-key or --psk, the connections are
     decrypted and the key derivation is shown step by step.
     """
-    out = Console(highlight=False, soft_wrap=True, no_color=no_color or None)
+    out = PipedConsole(highlight=False, soft_wrap=True, no_color=no_color or None)
     err = Console(stderr=True, highlight=False, soft_wrap=True, no_color=no_color or None)
     keys = key_store(keylogs, rsa_keys, psk, err)
     limits = capture_limits()

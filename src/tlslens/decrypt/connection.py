@@ -579,5 +579,5 @@ class ConnectionDecryptor:
         if self.sink is not None and plaintext:
             self.sink(direction, plaintext)
 
-    def to_json(self) -> dict[str, Any]:
-        return parts.decryption_json(self)
+    def to_json(self, failed_in_handshake: bool = False) -> dict[str, Any]:
+        return parts.decryption_json(self, failed_in_handshake)

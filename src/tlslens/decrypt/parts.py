@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tlslens.keys.keylog import CLIENT_RANDOM, EARLY, TLS13_TRAFFIC_LABELS
+from tlslens.keys.keylog import (
+    CLIENT_RANDOM,
+    EARLY,
+    TLS13_APPLICATION_LABELS,
+    TLS13_TRAFFIC_LABELS,
+)
 
 if TYPE_CHECKING:
     from tlslens.decrypt.connection import ConnectionDecryptor
@@ -24,24 +29,30 @@ NO_SECRET = "no_secret"
 DECRYPTED = "decrypted"
 
 
-def missing_secrets(dec: ConnectionDecryptor) -> list[str]:
+def missing_secrets(dec: ConnectionDecryptor, failed_in_handshake: bool = False) -> list[str]:
     """The key-log labels this connection's records need and the key log lacks: the four
     TLS 1.3 traffic secrets (and the early one where 0-RTT was sent), or CLIENT_RANDOM
-    when no other source (RSA key, PSK, a resumed session) gave the master secret."""
+    when no other source (RSA key, PSK, a resumed session) gave the master secret.
+
+    A TLS 1.3 handshake that failed before it completed never reached its application
+    traffic secrets (the aborting side never derived them, so no key log can hold them):
+    they are not asked for then."""
     if not dec.client_random:
         return []
     labels = [EARLY] if dec.early_seen else []
     if dec.tls13:
         labels += TLS13_TRAFFIC_LABELS
+        if failed_in_handshake:
+            labels = [label for label in labels if label not in TLS13_APPLICATION_LABELS]
     elif dec.version is not None and dec.master_secret is None:
         labels.append(CLIENT_RANDOM)
     return [label for label in labels if dec.store.keylog.get(label, dec.client_random) is None]
 
 
-def decryption_json(dec: ConnectionDecryptor) -> dict[str, Any]:
+def decryption_json(dec: ConnectionDecryptor, failed_in_handshake: bool = False) -> dict[str, Any]:
     """The ``decryption`` object of ``show --json`` (connection.schema.json)."""
     reason = dec.reason
-    missing = missing_secrets(dec)
+    missing = missing_secrets(dec, failed_in_handshake)
     if dec.status == NO_SECRET and reason is None:
         random = f"client random {dec.client_random[:6].hex()}…"
         if not dec.client_random:

@@ -7,6 +7,7 @@ from typing import Any
 
 from tlslens._text import plural
 from tlslens.model import Connection
+from tlslens.serialize import decryption_json
 
 _KEY_WORDS = {
     "pre_master_secret": "pre_master_secret",
@@ -84,7 +85,7 @@ def decryption_summary(conn: Connection) -> str | None:
     dec = conn.decryption
     if dec is None:
         return None
-    data = dec.to_json()
+    data = decryption_json(conn)
     status = data["status"]
     if status == "decrypted":
         records = sum(data["records_decrypted"].values())
@@ -112,7 +113,7 @@ def decryption_status(conn: Connection) -> str | None:
     dec = conn.decryption
     if dec is None:
         return None
-    data = dec.to_json()
+    data = decryption_json(conn)
     if data["status"] == "decrypted":
         text = f"decrypted: {opened_words(data['opened'])}"
     else:

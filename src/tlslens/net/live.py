@@ -23,6 +23,7 @@ from OpenSSL import SSL
 from OpenSSL._util import lib as _ssl_lib
 
 from tlslens._text import plural
+from tlslens.errors import OptionError
 from tlslens.explain.verdict import LiveOutcome
 from tlslens.flows.synth import Close
 from tlslens.model import Endpoint
@@ -51,17 +52,9 @@ VERSIONS = {
 }
 
 
-class UsageError(ValueError):
-    """An option the TLS library cannot use; ``option`` names it."""
-
-    def __init__(self, option: str, message: str) -> None:
-        super().__init__(message)
-        self.option = option
-
-
 def connect(plan: Plan, starttls: Callable[[Channel, Plan], None] | None = None) -> Recording:
     """Resolve, connect, run the prelude and the handshake, send and read; never raises for
-    what the network or the server does: the outcome says it. UsageError for options the
+    what the network or the server does: the outcome says it. OptionError for options the
     TLS library refuses (before anything is sent)."""
     context = _context(plan)
     rec = Recording(plan, LiveOutcome(timeout_s=plan.timeout_s, starttls=plan.starttls))
@@ -175,7 +168,7 @@ def _context(plan: Plan) -> SSL.Context:
         if value is None:
             continue
         if value not in VERSIONS:
-            raise UsageError(option, f"{value!r} is not one of {', '.join(VERSIONS)}")
+            raise OptionError(option, f"{value!r} is not one of {', '.join(VERSIONS)}")
         setter = (
             context.set_min_proto_version
             if option == "--min-version"
@@ -188,35 +181,35 @@ def _context(plan: Plan) -> SSL.Context:
     try:
         context.set_cipher_list(((plan.cipher or "DEFAULT") + ":@SECLEVEL=0").encode())
     except SSL.Error as exc:
-        raise UsageError("--cipher", f"{plan.cipher!r}: OpenSSL knows no such cipher") from exc
+        raise OptionError("--cipher", f"{plan.cipher!r}: OpenSSL knows no such cipher") from exc
     if plan.ciphersuites is not None:
         try:
             context.set_tls13_ciphersuites(plan.ciphersuites.encode())
         except SSL.Error as exc:
-            raise UsageError(
+            raise OptionError(
                 "--ciphersuites", f"{plan.ciphersuites!r}: OpenSSL knows no such TLS 1.3 suite"
             ) from exc
     if plan.groups is not None:
         # pyOpenSSL has no setter for the group list; this is OpenSSL's own call on the
         # same context (SSL_CTX_set1_groups_list under its older name).
         if _ssl_lib.SSL_CTX_set1_curves_list(context._context, plan.groups.encode()) != 1:
-            raise UsageError("--groups", f"{plan.groups!r}: OpenSSL knows no such group")
+            raise OptionError("--groups", f"{plan.groups!r}: OpenSSL knows no such group")
     if plan.alpn:
         context.set_alpn_protos([name.encode() for name in plan.alpn])
     if plan.client_cert is not None or plan.client_key is not None:
         if plan.client_cert is None or plan.client_key is None:
-            raise UsageError("--client-cert", "--client-cert and --client-key go together")
+            raise OptionError("--client-cert", "--client-cert and --client-key go together")
         try:
             context.use_certificate_chain_file(plan.client_cert.encode())
         except SSL.Error as exc:
-            raise UsageError(
+            raise OptionError(
                 "--client-cert", f"{plan.client_cert}: not a usable PEM certificate"
             ) from exc
         try:
             context.use_privatekey_file(plan.client_key.encode())
             context.check_privatekey()
         except SSL.Error as exc:
-            raise UsageError(
+            raise OptionError(
                 "--client-key", f"{plan.client_key}: not a usable key for --client-cert"
             ) from exc
     # Ask for a stapled OCSP response (status_request): accept whatever comes; tlslens
@@ -359,4 +352,4 @@ def _close(channel: Channel, tls: SSL.Connection | None) -> None:
             tls.bio_write(data)
 
 
-__all__ = ["VERSIONS", "UsageError", "connect"]
+__all__ = ["VERSIONS", "connect"]

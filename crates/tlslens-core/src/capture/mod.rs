@@ -32,6 +32,8 @@ pub const GZIP_FLOOR: u64 = 32 << 20;
 pub const BATCH_BYTES: usize = 1 << 20;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// Distinct link types listed for a capture (one per pcap file, a few per pcapng).
+pub const MAX_LINKTYPES: usize = 64;
 
 /// Something wrong in the capture: where (byte offset in the decompressed stream), what,
 /// and the number of the frame that was being read.
@@ -255,7 +257,7 @@ impl Reader {
                 }
                 Fill::Ready => {
                     let header = pcap::Header::parse(self.ahead());
-                    self.linktypes.insert(header.linktype);
+                    self.note_linktype(header.linktype);
                     self.pos += 24;
                     (Walk::Pcap(header), Step::More)
                 }
@@ -347,6 +349,14 @@ impl Reader {
     /// Offset in the (decompressed) stream of the next byte to walk.
     pub fn offset(&self) -> u64 {
         self.base.saturating_add(self.pos as u64)
+    }
+
+    /// Remember a declared link type; past MAX_LINKTYPES distinct ones (each section of a
+    /// hostile file may declare new ones) the rest are not listed.
+    fn note_linktype(&mut self, linktype: u32) {
+        if self.linktypes.len() < MAX_LINKTYPES {
+            self.linktypes.insert(linktype);
+        }
     }
 
     fn problem(&self, batch: &mut Batch, message: String, offset: Option<u64>) {

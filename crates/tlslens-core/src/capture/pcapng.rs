@@ -24,6 +24,9 @@ const KNOWN_BLOCKS: [u32; 10] = [
     0xBAD + 1,
 ];
 const BLOCK_HEADER: usize = 12;
+/// Interfaces kept per section. An IDB is 20 bytes, so without a bound a hostile file
+/// would make the table as large as itself; real captures have a handful.
+pub const MAX_INTERFACES: usize = 4096;
 
 #[derive(Debug, Clone, Copy)]
 struct Interface {
@@ -50,6 +53,8 @@ impl Interface {
 pub struct Section {
     big: bool,
     interfaces: Vec<Interface>,
+    /// MAX_INTERFACES was passed in this section (said once).
+    too_many_interfaces: bool,
     /// After a corrupt block: where it started and how far the search for the next good
     /// block has gone.
     resync: Option<(u64, u32)>,
@@ -84,6 +89,7 @@ impl Reader {
                 }
             }
             section.interfaces.clear();
+            section.too_many_interfaces = false;
         }
         let blen = u32_at(self.ahead(), 4, section.big).unwrap_or(0);
         if blen < 12 || blen % 4 != 0 || blen > MAX_PCAPNG_BLOCK {
@@ -177,9 +183,19 @@ impl Reader {
                 self.emit(batch, 0, info.linktype, 8 + 4, caplen);
             }
             BLOCK_IDB => match parse_idb(body, big) {
+                Some(_) if section.interfaces.len() >= MAX_INTERFACES => {
+                    if !section.too_many_interfaces {
+                        section.too_many_interfaces = true;
+                        let message = format!(
+                            "more than {MAX_INTERFACES} interface description blocks in one \
+                             section: the later ones are ignored, and their packets with them"
+                        );
+                        self.problem(batch, message, after);
+                    }
+                }
                 Some(info) => {
                     section.interfaces.push(info);
-                    self.linktypes.insert(info.linktype);
+                    self.note_linktype(info.linktype);
                 }
                 None => {
                     let message =

@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use super::*;
+use crate::capture::pcapng::MAX_INTERFACES;
 
 use crate::fuzzing::{read_all as read_chunks, Reading as Read};
 
@@ -215,6 +216,29 @@ fn pcapng_either_byte_order() {
             ]
         );
     }
+}
+
+#[test]
+fn pcapng_interfaces_and_link_types_are_bounded() {
+    // A file of IDBs alone would otherwise grow the table with its own size.
+    let mut ng = Ng::new(false);
+    for n in 0..MAX_INTERFACES + 10 {
+        ng.interface(u16::try_from(n % 1000).unwrap_or(0) + 1000, 0, &[]);
+    }
+    ng.epb(0, 1, b"first")
+        .epb(MAX_INTERFACES as u32, 2, b"past the bound");
+    let got = read(&ng.out);
+    let told = messages(&got);
+    assert_eq!(
+        told.iter()
+            .filter(|m| m.starts_with("more than 4096 interface"))
+            .count(),
+        1,
+        "{told:?}"
+    );
+    assert!(told.contains(&"packet block names interface 4096, which was not described"));
+    assert_eq!(got.frames.len(), 1);
+    assert_eq!(got.linktypes.len(), MAX_LINKTYPES);
 }
 
 #[test]

@@ -56,6 +56,11 @@ fn expand_with<D: Digest + BlockSizeUser + Clone>(
     Ok(out)
 }
 
+/// The label prefix of TLS 1.3 (and QUIC): RFC 8446 §7.1.
+pub const TLS13: &[u8] = b"tls13 ";
+/// DTLS 1.3's prefix, without a space: RFC 9147 §5.9.
+pub const DTLS13: &[u8] = b"dtls13";
+
 /// RFC 8446 §7.1: HKDF-Expand(secret, HkdfLabel, length) with the "tls13 " prefix.
 pub fn expand_label(
     alg: HashAlg,
@@ -64,13 +69,26 @@ pub fn expand_label(
     context: &[u8],
     length: usize,
 ) -> Result<Vec<u8>, HkdfError> {
+    expand_label_prefixed(alg, TLS13, secret, label, context, length)
+}
+
+/// HKDF-Expand-Label with the protocol's label `prefix` ([`TLS13`] or [`DTLS13`]).
+pub fn expand_label_prefixed(
+    alg: HashAlg,
+    prefix: &[u8],
+    secret: &[u8],
+    label: &[u8],
+    context: &[u8],
+    length: usize,
+) -> Result<Vec<u8>, HkdfError> {
     let out_len = u16::try_from(length).map_err(|_| HkdfError::TooLong(length))?;
-    let label_len = u8::try_from(label.len() + 6).map_err(|_| HkdfError::LongLabel)?;
+    let label_len =
+        u8::try_from(label.len().saturating_add(prefix.len())).map_err(|_| HkdfError::LongLabel)?;
     let context_len = u8::try_from(context.len()).map_err(|_| HkdfError::LongLabel)?;
     let info: [&[u8]; 6] = [
         &out_len.to_be_bytes(),
         &[label_len],
-        b"tls13 ",
+        prefix,
         label,
         &[context_len],
         context,

@@ -8,9 +8,11 @@
 //! input) is written here. MACs are compared in constant time by the crates.
 
 mod ciphers;
+mod mask;
 mod spec;
 
 pub use ciphers::{Aead, ExternalCbc};
+pub use mask::header_mask;
 pub use spec::{cipher_spec, CipherSpec, Kind};
 
 use ciphers::{Block, Rc4};
@@ -59,6 +61,28 @@ pub(crate) fn xor_seq(iv: &[u8], seq: u64) -> [u8; 12] {
         *byte ^= s;
     }
     nonce
+}
+
+/// Open a TLS 1.3 record body and split its TLSInnerPlaintext: content, the real type, then
+/// zero padding.
+fn open_inner(
+    aead: &Aead,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    body: &[u8],
+    tag_len: usize,
+) -> Result<(u8, Vec<u8>), String> {
+    let mut inner = body.to_vec();
+    if body.len() < tag_len || !aead.open(nonce, aad, &mut inner, tag_len) {
+        return Err("the AEAD tag does not verify".to_owned());
+    }
+    let end = inner
+        .iter()
+        .rposition(|&b| b != 0)
+        .ok_or("TLSInnerPlaintext has no content type")?;
+    let real = inner[end];
+    inner.truncate(end);
+    Ok((real, inner))
 }
 
 impl RecordProtection {
@@ -137,6 +161,25 @@ impl RecordProtection {
         }
     }
 
+    /// Open a TLS 1.3-style record (nonce = IV xor [`Self::seq`], an inner plaintext) whose
+    /// additional data is given: DTLS 1.3's is its unified header as sent, with the record
+    /// number before its encryption (RFC 9147 §4), not TLS 1.3's five bytes.
+    pub fn open_with_aad(
+        &mut self,
+        aad: &[u8],
+        body: &[u8],
+    ) -> Result<(u8, Vec<u8>), DecryptError> {
+        let seq = self.seq;
+        self.seq = self.seq.wrapping_add(1);
+        let err = |what: String| DecryptError(format!("record {seq}: {what}"));
+        match &self.state {
+            State::Aead(aead) if self.tls13 => {
+                open_inner(aead, &xor_seq(&self.iv, seq), aad, body, self.spec.tag_len).map_err(err)
+            }
+            _ => Err(err("not a TLS 1.3 AEAD".to_owned())),
+        }
+    }
+
     fn open_aead(
         &self,
         ctype: u8,
@@ -156,20 +199,7 @@ impl RecordProtection {
             let mut aad = vec![ctype];
             aad.extend_from_slice(&version.to_be_bytes());
             aad.extend_from_slice(&u16::try_from(body.len()).unwrap_or(u16::MAX).to_be_bytes());
-            let mut inner = body.to_vec();
-            if body.len() < tag_len
-                || !aead.open(&nonce, if draft { &[] } else { &aad }, &mut inner, tag_len)
-            {
-                return Err("the AEAD tag does not verify".to_owned());
-            }
-            // TLSInnerPlaintext: content, the real type, then zero padding.
-            let end = inner
-                .iter()
-                .rposition(|&b| b != 0)
-                .ok_or("TLSInnerPlaintext has no content type")?;
-            let real = inner[end];
-            inner.truncate(end);
-            return Ok((real, inner));
+            return open_inner(aead, &nonce, if draft { &[] } else { &aad }, body, tag_len);
         }
         let (nonce, ciphertext) = if self.iv.len() == 12 {
             // ChaCha20-Poly1305 in TLS 1.2 (RFC 7905): an implicit nonce.

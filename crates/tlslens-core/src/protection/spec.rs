@@ -128,7 +128,7 @@ pub fn cipher_spec(
         (Kind::Null, 0, 0, 0)
     } else {
         return Err(format!(
-            "{name}: the cipher {cipher} is not offered by the cryptography library (ARIA, \
+            "{name}: tlslens carries no vetted implementation of the cipher {cipher} (ARIA, \
              GOST, SM4, Fortezza and Kerberos suites among others), so its records cannot be \
              decrypted"
         ));

@@ -3,18 +3,13 @@
 //! version's labels, the "quic ku" key update, and the Retry integrity tag.
 //!
 //! Strategy: the HKDF glue is `keys::hkdf` (QUIC labels are TLS 1.3 HKDF-Expand-Label
-//! labels), the AEADs are `protection::Aead`; only header protection (one AES block, or
-//! five ChaCha20 keystream bytes) is keyed here, from RustCrypto's `aes` and `chacha20`.
-
-use aes::cipher::{BlockEncrypt, KeyInit};
-use aes::{Aes128, Aes256};
-use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
-use chacha20::ChaCha20;
+//! labels), the AEADs are `protection::Aead` and the header protection mask is
+//! `protection::header_mask` (shared with DTLS 1.3's record-number encryption).
 
 use super::version::Version;
 use crate::keys::hkdf::{expand_label, extract};
 use crate::keys::HashAlg;
-use crate::protection::Aead;
+use crate::protection::{header_mask, Aead};
 
 /// The AEAD tag of every TLS 1.3 suite QUIC uses (RFC 9001 §5.3: CCM_8 is not allowed).
 pub const TAG_LEN: usize = 16;
@@ -29,17 +24,16 @@ pub struct Suite {
     /// The AEAD, as `protection::Aead` names it.
     pub cipher: &'static str,
     pub key_len: usize,
-    pub chacha_hp: bool,
 }
 
 impl Suite {
     /// The suites of RFC 8446 §B.4 that QUIC may negotiate; None for any other value.
     pub fn from_id(id: u16) -> Option<Self> {
-        let (hash, cipher, key_len, chacha_hp) = match id {
-            0x1301 => (HashAlg::Sha256, "AES_128_GCM", 16, false),
-            0x1302 => (HashAlg::Sha384, "AES_256_GCM", 32, false),
-            0x1303 => (HashAlg::Sha256, "CHACHA20_POLY1305", 32, true),
-            0x1304 => (HashAlg::Sha256, "AES_128_CCM", 16, false),
+        let (hash, cipher, key_len) = match id {
+            0x1301 => (HashAlg::Sha256, "AES_128_GCM", 16),
+            0x1302 => (HashAlg::Sha384, "AES_256_GCM", 32),
+            0x1303 => (HashAlg::Sha256, "CHACHA20_POLY1305", 32),
+            0x1304 => (HashAlg::Sha256, "AES_128_CCM", 16),
             _ => return None,
         };
         Some(Self {
@@ -47,7 +41,6 @@ impl Suite {
             hash,
             cipher,
             key_len,
-            chacha_hp,
         })
     }
 
@@ -58,58 +51,34 @@ impl Suite {
             hash: HashAlg::Sha256,
             cipher: "AES_128_GCM",
             key_len: 16,
-            chacha_hp: false,
         }
     }
 }
 
-/// Header protection, keyed (RFC 9001 §5.4.3, §5.4.4).
-pub enum HeaderKey {
-    Aes128(Box<Aes128>),
-    Aes256(Box<Aes256>),
-    ChaCha(Box<[u8; 32]>),
+/// A header protection key (RFC 9001 §5.4.3, §5.4.4) and the suite's cipher it is for.
+pub struct HeaderKey {
+    cipher: &'static str,
+    key: Vec<u8>,
 }
 
 impl HeaderKey {
     fn new(suite: Suite, key: &[u8]) -> Result<Self, String> {
-        let wrong = || format!("a header protection key of {} bytes", key.len());
-        if suite.chacha_hp {
-            let key: [u8; 32] = key.try_into().map_err(|_| wrong())?;
-            return Ok(Self::ChaCha(Box::new(key)));
-        }
-        Ok(match suite.key_len {
-            16 => Self::Aes128(Box::new(Aes128::new_from_slice(key).map_err(|_| wrong())?)),
-            _ => Self::Aes256(Box::new(Aes256::new_from_slice(key).map_err(|_| wrong())?)),
-        })
+        let hp = Self {
+            cipher: suite.cipher,
+            key: key.to_vec(),
+        };
+        // A key of the wrong length is refused here, not at every packet.
+        hp.mask(&[0; SAMPLE_LEN])?;
+        Ok(hp)
     }
 
     /// The five mask bytes of a 16-byte ciphertext sample.
-    pub fn mask(&self, sample: &[u8; SAMPLE_LEN]) -> [u8; 5] {
+    pub fn mask(&self, sample: &[u8; SAMPLE_LEN]) -> Result<[u8; 5], String> {
+        let block = header_mask(self.cipher, &self.key, sample)?;
         let mut out = [0u8; 5];
-        match self {
-            Self::Aes128(aes) => aes_mask(aes.as_ref(), sample, &mut out),
-            Self::Aes256(aes) => aes_mask(aes.as_ref(), sample, &mut out),
-            Self::ChaCha(key) => {
-                // The first 4 bytes are the block counter (little-endian), the rest the nonce.
-                let (counter, nonce) = sample.split_at(4);
-                let counter = u32::from_le_bytes([counter[0], counter[1], counter[2], counter[3]]);
-                let mut cipher = ChaCha20::new(key.as_ref().into(), nonce.into());
-                cipher.seek(u64::from(counter) * 64);
-                cipher.apply_keystream(&mut out);
-            }
-        }
-        out
+        out.copy_from_slice(&block[..5]);
+        Ok(out)
     }
-}
-
-fn aes_mask<C: BlockEncrypt<BlockSize = aes::cipher::consts::U16>>(
-    aes: &C,
-    sample: &[u8; SAMPLE_LEN],
-    out: &mut [u8; 5],
-) {
-    let mut block = aes::Block::clone_from_slice(sample);
-    aes.encrypt_block(&mut block);
-    out.copy_from_slice(&block[..5]);
 }
 
 /// The key, IV and header protection key of one secret (RFC 9001 §5.1).

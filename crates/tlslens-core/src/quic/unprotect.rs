@@ -55,7 +55,7 @@ pub fn remove_header_protection(
                 view.end.saturating_sub(view.start)
             )
         })?;
-    let mask = hp.mask(sample);
+    let mask = hp.mask(sample)?;
     let low_bits = if view.form == Form::Short { 0x1f } else { 0x0f };
     let first = view.first ^ (mask[0] & low_bits);
     let pn_len = usize::from(first & 0x03) + 1;

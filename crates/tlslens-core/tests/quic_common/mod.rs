@@ -178,7 +178,7 @@ pub fn protect_updated(
 fn mask_header(hp: &HeaderKey, packet: &mut [u8], pn_offset: usize, pn_len: usize) {
     let mut sample = [0u8; 16];
     sample.copy_from_slice(&packet[pn_offset + 4..pn_offset + 20]);
-    let mask = hp.mask(&sample);
+    let mask = hp.mask(&sample).expect("a mask");
     let low = if packet[0] & 0x80 != 0 { 0x0f } else { 0x1f };
     packet[0] ^= mask[0] & low;
     for i in 0..pn_len {

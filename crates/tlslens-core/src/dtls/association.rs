@@ -1,0 +1,547 @@
+//! One DTLS association: datagrams in, [`DtlsEvent`]s out. Which end is the client, the
+//! connection IDs each direction's records carry, the negotiated version and suite, and the
+//! keys of each direction's epochs live here; the reading is `record`'s and `handshake`'s.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use super::handshake::{self, Outcome, Reassembler, CLIENT_HELLO, HELLO_VERIFY_REQUEST};
+use super::keys::{self, EpochKeys, Keys, Suite};
+use super::record::{self, Header, Record, CT_ACK, CT_TLS12_CID};
+use super::{DtlsEvent, Endpoint, Finding, Limits, RecordInfo};
+use crate::codec::Reader;
+use crate::records::{CT_ALERT, CT_APPLICATION_DATA, CT_CHANGE_CIPHER_SPEC, CT_HANDSHAKE};
+
+/// DTLS 1.3's epochs (RFC 9147 §6.1): 2 handshake, 3 the first application keys.
+const EPOCH_HANDSHAKE: u64 = 2;
+const EPOCH_APPLICATION: u64 = 3;
+const DTLS13: u16 = 0xfefc;
+
+#[derive(Default)]
+struct Side {
+    reassembler: Reassembler,
+    /// Length of the connection ID this direction's records carry (the peer asked for it).
+    cid_len: usize,
+    epochs: BTreeMap<u64, EpochKeys>,
+    /// DTLS 1.3: the next sequence number expected per epoch, to rebuild the sent bits.
+    next_seq: BTreeMap<u64, u64>,
+    /// The newest epoch seen (DTLS 1.3 epoch bits are rebuilt around it).
+    newest_epoch: u64,
+    /// DTLS 1.3: the newest application traffic secret derived, and its epoch.
+    app_secret: Option<(u64, Vec<u8>)>,
+    /// Epochs whose missing keys were told (once each).
+    told_missing: Vec<u64>,
+}
+
+/// Where a record's content came from: its frame, direction, epoch and sequence number.
+#[derive(Clone, Copy)]
+struct At {
+    frame: u64,
+    from_client: bool,
+    epoch: u64,
+    seq: u64,
+    /// Offset of the content in the datagram (of the record body when decrypted).
+    base: usize,
+}
+
+/// Why a record does not open, named by its epoch and sequence number (the protection's
+/// own message counts in the 64-bit epoch || sequence of DTLS 1.2's MAC).
+fn undecrypted(epoch: u64, seq: u64, e: &crate::protection::DecryptError) -> String {
+    let why = e.0.split_once(": ").map_or(e.0.as_str(), |(_, why)| why);
+    format!("epoch {epoch} record {seq} does not open: {why}")
+}
+
+pub struct Association {
+    limits: Limits,
+    keys: Option<Arc<Keys>>,
+    client: Option<Endpoint>,
+    /// 0: the client's direction, 1: the server's.
+    sides: [Side; 2],
+    client_random: Option<[u8; 32]>,
+    /// The connection ID the ClientHello asked for.
+    client_cid: Option<Vec<u8>>,
+    version: Option<u16>,
+    suite: Option<Suite>,
+    handshake_seen: bool,
+    events: VecDeque<DtlsEvent>,
+    /// Retransmissions told in the current datagram: (side, message_seq).
+    told_retransmissions: Vec<(usize, u16)>,
+}
+
+impl Association {
+    /// `keys`: the key log's secrets and the suites, when records are to be decrypted.
+    pub fn new(limits: Limits, keys: Option<Arc<Keys>>) -> Self {
+        Association {
+            limits,
+            keys,
+            client: None,
+            sides: [Side::default(), Side::default()],
+            client_random: None,
+            client_cid: None,
+            version: None,
+            suite: None,
+            handshake_seen: false,
+            events: VecDeque::new(),
+            told_retransmissions: Vec::new(),
+        }
+    }
+
+    /// Whether a handshake record was read: from then on a unified header is DTLS 1.3.
+    pub fn handshake_seen(&self) -> bool {
+        self.handshake_seen
+    }
+
+    /// The next event, if any.
+    pub fn poll(&mut self) -> Option<DtlsEvent> {
+        self.events.pop_front()
+    }
+
+    /// One UDP datagram of the association.
+    pub fn feed(&mut self, frame: u64, src: Endpoint, dst: Endpoint, payload: &[u8]) {
+        let client = *self.client.get_or_insert_with(|| {
+            // A server's first flight seen first (the capture started late): its receiver is
+            // the client.
+            let server_first = payload.first() == Some(&CT_HANDSHAKE)
+                && matches!(payload.get(13), Some(2 | 3 | 11 | 12 | 14));
+            if server_first {
+                dst
+            } else {
+                src
+            }
+        });
+        let from_client = src == client;
+        let side = usize::from(!from_client);
+        self.told_retransmissions.clear();
+        let mut r = Reader::new(payload);
+        while !r.is_empty() {
+            match record::read_record(&mut r, self.sides[side].cid_len) {
+                Ok(rec) => self.record(frame, from_client, &rec),
+                Err(e) => {
+                    let what = format!("not a DTLS record ({e}); the datagram's rest is skipped");
+                    self.finding(frame, from_client, e.offset(), what);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// At the end: the handshake messages left incomplete.
+    pub fn finish(&mut self, frame: u64) {
+        for (side, from_client) in [(0, true), (1, false)] {
+            for (seq, have, length) in self.sides[side].reassembler.incomplete() {
+                let what = format!(
+                    "handshake message {seq} never completed: {have} of {length} bytes seen"
+                );
+                self.finding(frame, from_client, 0, what);
+            }
+        }
+    }
+
+    fn finding(&mut self, frame: u64, from_client: bool, offset: usize, what: String) {
+        self.events.push_back(DtlsEvent::Finding(Finding {
+            frame,
+            from_client,
+            offset,
+            what,
+        }));
+    }
+
+    fn record(&mut self, frame: u64, from_client: bool, rec: &Record<'_>) {
+        let side = usize::from(!from_client);
+        let (epoch, seq, mut info) = match &rec.header {
+            Header::Classic {
+                content_type,
+                version,
+                epoch,
+                seq,
+                cid,
+            } => {
+                let info = RecordInfo {
+                    content_type: Some(*content_type),
+                    version: Some(*version),
+                    epoch: u64::from(*epoch),
+                    seq: *seq,
+                    cid: cid.clone(),
+                    length: rec.body.len(),
+                    unified: false,
+                };
+                if *epoch == 0 && *content_type != CT_TLS12_CID {
+                    let at = At {
+                        frame,
+                        from_client,
+                        epoch: 0,
+                        seq: *seq,
+                        base: rec.body_offset,
+                    };
+                    self.push_record(rec.offset, at, info, None);
+                    self.content(at, *content_type, rec.body);
+                    return;
+                }
+                (u64::from(*epoch), *seq, info)
+            }
+            Header::Unified {
+                epoch_bits,
+                seq_bits,
+                cid,
+                ..
+            } => {
+                let newest = self.sides[side].newest_epoch.max(EPOCH_HANDSHAKE);
+                let epoch = record::reconstruct(newest, u64::from(*epoch_bits), 2);
+                let info = RecordInfo {
+                    content_type: None,
+                    version: None,
+                    epoch: u64::from(*epoch_bits),
+                    seq: u64::from(*seq_bits),
+                    cid: cid.clone(),
+                    length: rec.body.len(),
+                    unified: true,
+                };
+                (epoch, u64::from(*seq_bits), info)
+            }
+        };
+        let at = At {
+            frame,
+            from_client,
+            epoch,
+            seq,
+            base: rec.body_offset,
+        };
+        match self.open(at, rec) {
+            Ok(Some((seq, inner_type, plain))) => {
+                let side = &mut self.sides[side];
+                side.newest_epoch = side.newest_epoch.max(epoch);
+                (info.epoch, info.seq) = (epoch, seq);
+                let at = At { seq, ..at };
+                self.push_record(rec.offset, at, info, Some(inner_type));
+                self.content(at, inner_type, &plain);
+            }
+            Ok(None) => self.push_record(rec.offset, at, info, None),
+            Err(what) => {
+                self.push_record(rec.offset, at, info, None);
+                self.finding(frame, from_client, rec.offset, what);
+            }
+        }
+    }
+
+    fn push_record(&mut self, offset: usize, at: At, record: RecordInfo, inner: Option<u8>) {
+        self.events.push_back(DtlsEvent::Record {
+            frame: at.frame,
+            from_client: at.from_client,
+            offset,
+            record,
+            decrypted: inner.is_some(),
+            inner_type: inner,
+        });
+    }
+
+    /// Remove a protected record's protection: Ok(None) when there are no keys for it.
+    fn open(&mut self, at: At, rec: &Record<'_>) -> Result<Option<(u64, u8, Vec<u8>)>, String> {
+        let side = usize::from(!at.from_client);
+        if !self.epoch_keys(side, at.epoch) {
+            let told = &mut self.sides[side].told_missing;
+            // Only when this connection's keys were found: otherwise the ServerHello's
+            // finding already said why nothing opens.
+            if self.suite.is_some() && !told.contains(&at.epoch) && told.len() < 64 {
+                told.push(at.epoch);
+                return Err(format!(
+                    "no keys for epoch {}: its records stay encrypted",
+                    at.epoch
+                ));
+            }
+            return Ok(None);
+        }
+        let side = &mut self.sides[side];
+        let Some(keys) = side.epochs.get_mut(&at.epoch) else {
+            return Ok(None);
+        };
+        match &rec.header {
+            Header::Classic {
+                content_type,
+                version,
+                ..
+            } => {
+                if *content_type == CT_TLS12_CID {
+                    return Err(
+                        "a connection-ID record (RFC 9146): its additional data is not \
+                                rebuilt, it stays encrypted"
+                            .to_owned(),
+                    );
+                }
+                // RFC 6347 §4.1.2.1: the MAC's and AEAD's 64-bit sequence is epoch || seq.
+                keys.protection.seq = at.epoch << 48 | at.seq;
+                let (inner, plain) = keys
+                    .protection
+                    .open(*content_type, *version, rec.body)
+                    .map_err(|e| undecrypted(at.epoch, at.seq, &e))?;
+                Ok(Some((at.seq, inner, plain)))
+            }
+            Header::Unified {
+                seq_bits, seq_len, ..
+            } => {
+                let mask = keys.sn_mask(rec.body)?;
+                let plain_bits = if *seq_len == 2 {
+                    seq_bits ^ u16::from_be_bytes([mask[0], mask[1]])
+                } else {
+                    seq_bits ^ u16::from(mask[0])
+                };
+                let width = if *seq_len == 2 { 16 } else { 8 };
+                let next = side.next_seq.get(&at.epoch).copied().unwrap_or(0);
+                let seq = record::reconstruct(next, u64::from(plain_bits), width);
+                keys.protection.seq = seq;
+                let aad = record::unified_aad(rec, plain_bits);
+                let (inner, plain) = keys
+                    .protection
+                    .open_with_aad(&aad, rec.body)
+                    .map_err(|e| undecrypted(at.epoch, seq, &e))?;
+                side.next_seq
+                    .insert(at.epoch, next.max(seq.saturating_add(1)));
+                Ok(Some((seq, inner, plain)))
+            }
+        }
+    }
+
+    /// Whether `side` has keys for `epoch`, deriving DTLS 1.3 key updates up to it.
+    fn epoch_keys(&mut self, side: usize, epoch: u64) -> bool {
+        let max_epochs = self.limits.max_epochs;
+        let s = &mut self.sides[side];
+        if s.epochs.contains_key(&epoch) {
+            return true;
+        }
+        let (Some(suite), Some((mut have, secret))) = (&self.suite, s.app_secret.clone()) else {
+            return false;
+        };
+        if epoch <= have || epoch - have > max_epochs as u64 {
+            return false;
+        }
+        let mut secret = secret;
+        while have < epoch {
+            let Ok(next) = keys::next_secret(suite.hash, &secret) else {
+                return false;
+            };
+            secret = next;
+            have += 1;
+            if let Ok(k) = keys::dtls13(suite, &secret) {
+                s.epochs.insert(have, k);
+            }
+        }
+        s.app_secret = Some((have, secret));
+        while s.epochs.len() > max_epochs {
+            s.epochs.pop_first();
+        }
+        if let Some((&oldest, _)) = s.epochs.first_key_value() {
+            s.next_seq.retain(|e, _| *e >= oldest);
+        }
+        s.epochs.contains_key(&epoch)
+    }
+
+    /// The content of a record (plaintext, or decrypted).
+    fn content(&mut self, at: At, content_type: u8, data: &[u8]) {
+        let (frame, from_client) = (at.frame, at.from_client);
+        match content_type {
+            CT_HANDSHAKE => self.handshake(at, data),
+            CT_CHANGE_CIPHER_SPEC => self
+                .events
+                .push_back(DtlsEvent::ChangeCipherSpec { frame, from_client }),
+            CT_ALERT => match data {
+                [level, description] => self.events.push_back(DtlsEvent::Alert {
+                    frame,
+                    from_client,
+                    level: *level,
+                    description: *description,
+                }),
+                _ => {
+                    let what = format!("an alert of {} bytes, 2 expected", data.len());
+                    self.finding(frame, from_client, at.base, what);
+                }
+            },
+            CT_APPLICATION_DATA => self.events.push_back(DtlsEvent::ApplicationData {
+                frame,
+                from_client,
+                epoch: at.epoch,
+                seq: at.seq,
+                data: data.to_vec(),
+            }),
+            CT_ACK => match handshake::read_ack(data, at.base) {
+                Ok(records) => self.events.push_back(DtlsEvent::Ack {
+                    frame,
+                    from_client,
+                    records,
+                }),
+                Err(e) => self.finding(frame, from_client, e.offset(), format!("ACK: {e}")),
+            },
+            _ => {}
+        }
+    }
+
+    fn handshake(&mut self, at: At, data: &[u8]) {
+        self.handshake_seen = true;
+        let side = usize::from(!at.from_client);
+        let mut r = Reader::at_offset(data, at.base);
+        while !r.is_empty() {
+            let offset = r.offset();
+            let (fragment, bytes) = match handshake::read_fragment(&mut r) {
+                Ok(read) => read,
+                Err(e) => {
+                    let what = format!("handshake fragment: {e}");
+                    self.finding(at.frame, at.from_client, e.offset(), what);
+                    return;
+                }
+            };
+            let limits = &self.limits;
+            match self.sides[side].reassembler.add(&fragment, bytes, limits) {
+                Outcome::Complete {
+                    msg_type,
+                    message_seq,
+                    tls,
+                } => self.message(at, message_seq, msg_type, tls),
+                Outcome::Partial => {}
+                Outcome::Retransmission {
+                    msg_type,
+                    message_seq,
+                } => {
+                    if !self.told_retransmissions.contains(&(side, message_seq)) {
+                        self.told_retransmissions.push((side, message_seq));
+                        self.events.push_back(DtlsEvent::Retransmission {
+                            frame: at.frame,
+                            from_client: at.from_client,
+                            message_seq,
+                            msg_type,
+                        });
+                    }
+                }
+                Outcome::Refused(what) => self.finding(at.frame, at.from_client, offset, what),
+            }
+        }
+    }
+
+    fn message(&mut self, at: At, message_seq: u16, msg_type: u8, tls: Vec<u8>) {
+        let body = tls.get(4..).unwrap_or(&[]);
+        let read = match msg_type {
+            CLIENT_HELLO if at.from_client => self.client_hello(at, message_seq, &tls),
+            handshake::SERVER_HELLO if !at.from_client => self.server_hello(at, body),
+            HELLO_VERIFY_REQUEST if !at.from_client => handshake::read_hello_verify_request(body)
+                .map(|(version, cookie)| {
+                    self.events.push_back(DtlsEvent::HelloVerifyRequest {
+                        frame: at.frame,
+                        version,
+                        cookie,
+                    });
+                }),
+            _ => Ok(()),
+        };
+        if let Err(e) = read {
+            let what = format!("handshake message {message_seq} (type {msg_type}): {e}");
+            self.finding(at.frame, at.from_client, at.base, what);
+        }
+        self.events.push_back(DtlsEvent::Message {
+            frame: at.frame,
+            from_client: at.from_client,
+            epoch: at.epoch,
+            message_seq,
+            msg_type,
+            tls,
+        });
+    }
+
+    fn client_hello(
+        &mut self,
+        at: At,
+        message_seq: u16,
+        message: &[u8],
+    ) -> crate::codec::CodecResult<()> {
+        let hello = handshake::read_hello(CLIENT_HELLO, message.get(4..).unwrap_or(&[]))?;
+        let tls = handshake::without_cookie(message, hello.cookie_at, hello.cookie.len())
+            .unwrap_or_default();
+        self.client_random = Some(hello.random);
+        // The ID the client asked for is carried by the server's records.
+        self.sides[1].cid_len = hello.cid.as_ref().map_or(0, Vec::len);
+        self.client_cid = hello.cid;
+        self.events.push_back(DtlsEvent::ClientHello {
+            frame: at.frame,
+            message_seq,
+            random: hello.random,
+            cookie: hello.cookie,
+            tls,
+        });
+        Ok(())
+    }
+
+    fn server_hello(&mut self, at: At, body: &[u8]) -> crate::codec::CodecResult<()> {
+        let hello = handshake::read_hello(handshake::SERVER_HELLO, body)?;
+        let version = hello.selected_version.unwrap_or(hello.version);
+        self.version = Some(version);
+        self.sides[0].cid_len = hello.cid.as_ref().map_or(0, Vec::len);
+        self.events.push_back(DtlsEvent::Negotiated {
+            frame: at.frame,
+            version,
+            suite: hello.suite,
+            client_cid: self.client_cid.clone(),
+            server_cid: hello.cid.clone(),
+        });
+        if let Err(what) = self.install(&hello, version) {
+            self.finding(at.frame, at.from_client, at.base, what);
+        }
+        Ok(())
+    }
+
+    /// Keys for the epochs the ServerHello opens, from the key log; Err says why none.
+    fn install(&mut self, hello: &handshake::Hello, version: u16) -> Result<(), String> {
+        let Some(keys) = self.keys.clone() else {
+            return Ok(());
+        };
+        let suite_id = hello.suite;
+        let suite = keys.suites.get(&suite_id).ok_or_else(|| {
+            format!(
+                "suite 0x{suite_id:04x} has no record protection here: its records stay encrypted"
+            )
+        })?;
+        let client_random = self.client_random.unwrap_or([0; 32]);
+        let secrets = keys.secrets.get(&client_random).ok_or_else(|| {
+            "the key log has no secrets for this ClientHello's random: records stay encrypted"
+                .to_owned()
+        })?;
+        self.suite = Some(suite.clone());
+        if version == DTLS13 {
+            let sides = [
+                (&secrets.client_handshake, &secrets.client_application),
+                (&secrets.server_handshake, &secrets.server_application),
+            ];
+            for (side, (handshake, application)) in sides.into_iter().enumerate() {
+                let s = &mut self.sides[side];
+                if let Some(secret) = handshake {
+                    s.epochs
+                        .insert(EPOCH_HANDSHAKE, keys::dtls13(suite, secret)?);
+                }
+                if let Some(secret) = application {
+                    s.epochs
+                        .insert(EPOCH_APPLICATION, keys::dtls13(suite, secret)?);
+                    s.app_secret = Some((EPOCH_APPLICATION, secret.clone()));
+                }
+            }
+            return Ok(());
+        }
+        let master = secrets
+            .master_secret
+            .as_ref()
+            .ok_or("the key log has no master secret for this connection")?;
+        let (client, server) = keys::dtls12(
+            suite,
+            (version, hello.encrypt_then_mac),
+            master,
+            (&client_random, &hello.random),
+        )?;
+        // A renegotiation's keys are the next epoch's.
+        for (side, k) in [(0, client), (1, server)] {
+            let s = &mut self.sides[side];
+            let epoch = s
+                .epochs
+                .last_key_value()
+                .map_or(1, |(e, _)| e.saturating_add(1));
+            s.epochs.insert(epoch, k);
+            while s.epochs.len() > self.limits.max_epochs {
+                s.epochs.pop_first();
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,319 @@
+//! DTLS handshake fragments (RFC 6347 §4.2.2, RFC 9147 §5.2): the 12-byte header, one
+//! direction's reassembly into whole messages per `message_seq`, retransmissions told apart
+//! from new messages, and the few fields of the hellos the record layer itself needs.
+
+use std::collections::BTreeMap;
+
+use super::Limits;
+use crate::codec::{CodecResult, Reader};
+
+pub const CLIENT_HELLO: u8 = 1;
+pub const SERVER_HELLO: u8 = 2;
+pub const HELLO_VERIFY_REQUEST: u8 = 3;
+/// RFC 9146 §3: connection_id.
+const EXT_CONNECTION_ID: u16 = 54;
+/// RFC 8446 §4.2.1: supported_versions.
+const EXT_SUPPORTED_VERSIONS: u16 = 43;
+/// RFC 7366: encrypt_then_mac.
+const EXT_ENCRYPT_THEN_MAC: u16 = 22;
+
+/// Separate byte ranges held for one message (each fragment is sorted in: bounded work).
+pub const MAX_RANGES: usize = 512;
+
+/// The 12-byte header before each fragment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fragment {
+    pub msg_type: u8,
+    pub length: u32,
+    pub message_seq: u16,
+    pub fragment_offset: u32,
+    pub fragment_length: u32,
+}
+
+/// Read one fragment header and its bytes; the fragment must lie inside the message.
+pub fn read_fragment<'a>(r: &mut Reader<'a>) -> CodecResult<(Fragment, &'a [u8])> {
+    let msg_type = r.u8()?;
+    let length = r.u24()?;
+    let message_seq = r.u16()?;
+    let fragment_offset = r.u24()?;
+    let fragment_length = r.u24()?;
+    if u64::from(fragment_offset) + u64::from(fragment_length) > u64::from(length) {
+        return Err(r.invalid(format!(
+            "fragment {fragment_offset}+{fragment_length} of message {message_seq} runs past \
+             its length {length}"
+        )));
+    }
+    let bytes = r.take(fragment_length as usize)?;
+    let fragment = Fragment {
+        msg_type,
+        length,
+        message_seq,
+        fragment_offset,
+        fragment_length,
+    };
+    Ok((fragment, bytes))
+}
+
+/// What one fragment did to the reassembly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The message is whole: its bytes in TLS form (4-byte header + body).
+    Complete {
+        msg_type: u8,
+        message_seq: u16,
+        tls: Vec<u8>,
+    },
+    /// More fragments are needed.
+    Partial,
+    /// A fragment of a message already completed.
+    Retransmission { msg_type: u8, message_seq: u16 },
+    /// Bad or unbounded: the message is dropped and the reason told.
+    Refused(String),
+}
+
+struct Pending {
+    msg_type: u8,
+    body: Vec<u8>,
+    /// Received byte ranges, sorted and merged.
+    have: Vec<(usize, usize)>,
+}
+
+impl Pending {
+    fn complete(&self) -> bool {
+        self.body.is_empty()
+            || matches!(self.have.as_slice(), [(0, end)] if *end == self.body.len())
+    }
+
+    /// Store `bytes` at `at`; Err when an overlap holds different bytes.
+    fn insert(&mut self, at: usize, bytes: &[u8]) -> Result<(), usize> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let end = at.saturating_add(bytes.len());
+        for &(start, stop) in &self.have {
+            let (lo, hi) = (start.max(at), stop.min(end));
+            if lo < hi && self.body.get(lo..hi) != bytes.get(lo - at..hi - at) {
+                let first = (lo..hi)
+                    .find(|&i| self.body.get(i) != bytes.get(i - at))
+                    .unwrap_or(lo);
+                return Err(first);
+            }
+        }
+        if let Some(slot) = self.body.get_mut(at..end) {
+            slot.copy_from_slice(bytes);
+        }
+        self.have.push((at, end));
+        self.have.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(self.have.len());
+        for &(start, stop) in &self.have {
+            match merged.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(stop),
+                _ => merged.push((start, stop)),
+            }
+        }
+        self.have = merged;
+        Ok(())
+    }
+}
+
+/// One direction's reassembly.
+#[derive(Default)]
+pub struct Reassembler {
+    pending: BTreeMap<u16, Pending>,
+    pending_bytes: usize,
+    /// message_seq -> type of the messages completed, the oldest forgotten past the limit.
+    completed: BTreeMap<u16, u8>,
+}
+
+impl Reassembler {
+    /// Add one fragment (its header already checked against its own length).
+    pub fn add(&mut self, fragment: &Fragment, bytes: &[u8], limits: &Limits) -> Outcome {
+        let seq = fragment.message_seq;
+        if self.completed.get(&seq) == Some(&fragment.msg_type) {
+            return Outcome::Retransmission {
+                msg_type: fragment.msg_type,
+                message_seq: seq,
+            };
+        }
+        let length = fragment.length as usize;
+        if length > limits.max_message {
+            return Outcome::Refused(format!(
+                "message {seq} of {length} bytes is longer than the {} kept",
+                limits.max_message
+            ));
+        }
+        if !self.pending.contains_key(&seq) {
+            if self.pending.len() >= limits.max_pending_messages
+                || self.pending_bytes.saturating_add(length) > limits.max_pending_bytes
+            {
+                return Outcome::Refused(format!(
+                    "message {seq} would exceed the {} messages or {} bytes held for reassembly",
+                    limits.max_pending_messages, limits.max_pending_bytes
+                ));
+            }
+            self.pending_bytes += length;
+            let pending = Pending {
+                msg_type: fragment.msg_type,
+                body: vec![0; length],
+                have: Vec::new(),
+            };
+            self.pending.insert(seq, pending);
+        }
+        let Some(pending) = self.pending.get_mut(&seq) else {
+            return Outcome::Partial;
+        };
+        if pending.msg_type != fragment.msg_type || pending.body.len() != length {
+            return Outcome::Refused(format!(
+                "a fragment of message {seq} says type {} length {length}, an earlier one \
+                 type {} length {}",
+                fragment.msg_type,
+                pending.msg_type,
+                pending.body.len()
+            ));
+        }
+        if pending.have.len() >= MAX_RANGES {
+            return Outcome::Refused(format!(
+                "message {seq} arrived in more than {MAX_RANGES} separate pieces"
+            ));
+        }
+        if let Err(at) = pending.insert(fragment.fragment_offset as usize, bytes) {
+            return Outcome::Refused(format!(
+                "a fragment of message {seq} overlaps an earlier one with different bytes (at \
+                 byte {at} of the message)"
+            ));
+        }
+        if !pending.complete() {
+            return Outcome::Partial;
+        }
+        let Some(done) = self.pending.remove(&seq) else {
+            return Outcome::Partial;
+        };
+        self.pending_bytes = self.pending_bytes.saturating_sub(done.body.len());
+        self.completed.insert(seq, done.msg_type);
+        while self.completed.len() > limits.max_completed {
+            self.completed.pop_first();
+        }
+        let mut tls = Vec::with_capacity(done.body.len().saturating_add(4));
+        tls.push(done.msg_type);
+        tls.extend_from_slice(&fragment.length.to_be_bytes()[1..]);
+        tls.extend_from_slice(&done.body);
+        Outcome::Complete {
+            msg_type: done.msg_type,
+            message_seq: seq,
+            tls,
+        }
+    }
+
+    /// Messages still incomplete: (message_seq, bytes received, length).
+    pub fn incomplete(&self) -> Vec<(u16, usize, usize)> {
+        self.pending
+            .iter()
+            .map(|(seq, p)| (*seq, p.have.iter().map(|(a, b)| b - a).sum(), p.body.len()))
+            .collect()
+    }
+
+    /// Forget a message that is being replaced (a restart of the handshake).
+    pub fn forget(&mut self, message_seq: u16) {
+        self.completed.remove(&message_seq);
+    }
+}
+
+/// What the record layer needs of a ClientHello (RFC 6347 §4.2.1: the cookie follows the
+/// session ID) or a ServerHello.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hello {
+    pub version: u16,
+    pub random: [u8; 32],
+    pub cookie: Vec<u8>,
+    /// Where the cookie vector (its length byte included) starts in the TLS-form message.
+    pub cookie_at: usize,
+    /// The server's choice (ServerHello only).
+    pub suite: u16,
+    /// supported_versions: the ServerHello's selected version.
+    pub selected_version: Option<u16>,
+    /// connection_id: the ID its sender wants records towards it to carry.
+    pub cid: Option<Vec<u8>>,
+    /// encrypt_then_mac (in a ServerHello: CBC records are MAC'ed after encryption).
+    pub encrypt_then_mac: bool,
+}
+
+/// Parse a ClientHello or ServerHello body (offsets are the TLS-form message's: the body
+/// starts at 4).
+pub fn read_hello(msg_type: u8, body: &[u8]) -> CodecResult<Hello> {
+    let mut r = Reader::at_offset(body, 4);
+    let mut hello = Hello {
+        version: r.u16()?,
+        ..Hello::default()
+    };
+    hello.random.copy_from_slice(r.take(32)?);
+    r.vec_u8()?;
+    if msg_type == CLIENT_HELLO {
+        hello.cookie_at = r.offset();
+        hello.cookie = r.vec_u8()?.rest().to_vec();
+        r.vec_u16()?;
+        r.vec_u8()?;
+    } else {
+        hello.suite = r.u16()?;
+        r.u8()?;
+    }
+    if r.is_empty() {
+        return Ok(hello);
+    }
+    let mut extensions = r.vec_u16()?;
+    r.finish()?;
+    while !extensions.is_empty() {
+        let kind = extensions.u16()?;
+        let mut data = extensions.vec_u16()?;
+        match kind {
+            EXT_CONNECTION_ID => hello.cid = Some(data.vec_u8()?.rest().to_vec()),
+            EXT_ENCRYPT_THEN_MAC => hello.encrypt_then_mac = true,
+            EXT_SUPPORTED_VERSIONS if msg_type == SERVER_HELLO => {
+                hello.selected_version = Some(data.u16()?);
+            }
+            _ => {}
+        }
+    }
+    Ok(hello)
+}
+
+/// RFC 6347 §4.2.1: HelloVerifyRequest (server_version, cookie).
+pub fn read_hello_verify_request(body: &[u8]) -> CodecResult<(u16, Vec<u8>)> {
+    let mut r = Reader::at_offset(body, 4);
+    let version = r.u16()?;
+    let cookie = r.vec_u8()?.rest().to_vec();
+    r.finish()?;
+    Ok((version, cookie))
+}
+
+/// The most record numbers one ACK is read for (an ACK record is at most 2^14 bytes: 1024).
+pub const MAX_ACKED: usize = 1024;
+
+/// RFC 9147 §7: ACK = RecordNumber record_numbers<0..2^16-1>, each (epoch, sequence) u64s.
+pub fn read_ack(body: &[u8], base: usize) -> CodecResult<Vec<(u64, u64)>> {
+    let mut r = Reader::at_offset(body, base);
+    let mut list = r.vec_u16()?;
+    r.finish()?;
+    let mut numbers = Vec::new();
+    while !list.is_empty() {
+        if numbers.len() >= MAX_ACKED {
+            return Err(list.invalid(format!("more than {MAX_ACKED} record numbers")));
+        }
+        numbers.push((list.u64()?, list.u64()?));
+    }
+    Ok(numbers)
+}
+
+/// A DTLS ClientHello in TLS form as TLS would have sent it: the cookie vector cut out and
+/// the 24-bit length lowered to match, for a parser that knows no DTLS. (The transcript
+/// hash keeps the DTLS form.)
+pub fn without_cookie(tls: &[u8], cookie_at: usize, cookie_len: usize) -> Option<Vec<u8>> {
+    let end = cookie_at.checked_add(1)?.checked_add(cookie_len)?;
+    let body_len = tls.len().checked_sub(4)?.checked_sub(end - cookie_at)?;
+    let length = u32::try_from(body_len).ok()?.to_be_bytes();
+    let mut out = Vec::with_capacity(tls.len());
+    out.push(*tls.first()?);
+    out.extend_from_slice(&length[1..]);
+    out.extend_from_slice(tls.get(4..cookie_at)?);
+    out.extend_from_slice(tls.get(end..)?);
+    Some(out)
+}

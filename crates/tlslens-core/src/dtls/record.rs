@@ -1,0 +1,179 @@
+//! DTLS record headers: RFC 6347 §4.1's 13 bytes (DTLS 1.0, 1.2 and DTLS 1.3's plaintext
+//! records), RFC 9146's `tls12_cid` record, and RFC 9147 §4's unified header; several
+//! records per datagram. Only headers here: bodies stay borrowed from the datagram.
+
+use crate::codec::{CodecResult, Reader};
+
+/// RFC 9146 §4: a DTLS 1.2 record carrying a connection ID.
+pub const CT_TLS12_CID: u8 = 25;
+/// RFC 9147 §7: DTLS 1.3's ACK.
+pub const CT_ACK: u8 = 26;
+
+/// DTLS 1.0 (RFC 4347), 1.2 (RFC 6347), 1.3 (RFC 9147), and OpenSSL's pre-standard
+/// DTLS1_BAD_VER (before 0.9.8f, still in captures such as Wireshark's snakeoil-dtls).
+pub const VERSIONS: [u16; 4] = [0xfeff, 0xfefd, 0xfefc, 0x0100];
+
+/// How a record's header was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Header {
+    /// RFC 6347 §4.1 (with the connection ID of RFC 9146 when the type is 25).
+    Classic {
+        content_type: u8,
+        version: u16,
+        epoch: u16,
+        seq: u64,
+        cid: Vec<u8>,
+    },
+    /// RFC 9147 §4 unified header: the epoch's 2 low bits, the sequence number's low 8 or 16
+    /// bits as sent (encrypted when record-number encryption is on).
+    Unified {
+        first: u8,
+        epoch_bits: u8,
+        seq_bits: u16,
+        seq_len: usize,
+        cid: Vec<u8>,
+    },
+}
+
+/// One record of a datagram: `offset` is where its header starts, `body_offset` its body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record<'a> {
+    pub offset: usize,
+    pub header: Header,
+    pub header_bytes: &'a [u8],
+    pub body_offset: usize,
+    pub body: &'a [u8],
+}
+
+/// Does the first byte open a DTLS 1.3 unified header (0b001CSLEE)?
+pub fn is_unified(first: u8) -> bool {
+    first & 0xe0 == 0x20
+}
+
+/// Does `payload` look like a datagram of DTLS records: a 13-byte header with content type
+/// 20–26 and a DTLS version, or (once a DTLS handshake was seen on the flow) a unified
+/// header.
+pub fn looks_like_dtls(payload: &[u8], handshake_seen: bool) -> bool {
+    match payload {
+        [first, ..] if handshake_seen && is_unified(*first) => true,
+        [20..=26, hi, lo, rest @ ..] => {
+            rest.len() >= 10 && VERSIONS.contains(&u16::from_be_bytes([*hi, *lo]))
+        }
+        _ => false,
+    }
+}
+
+/// Read the record at `r`'s position; `cid_len` is the connection ID length records
+/// towards this receiver carry (0 when none was negotiated).
+pub fn read_record<'a>(r: &mut Reader<'a>, cid_len: usize) -> CodecResult<Record<'a>> {
+    let start = r.clone();
+    let offset = r.offset();
+    let first = r.peek(1)?[0];
+    let (header, body_len) = if is_unified(first) {
+        read_unified(r, cid_len)?
+    } else {
+        read_classic(r, cid_len)?
+    };
+    let header_len = r.offset().saturating_sub(offset);
+    let header_bytes = start.clone().take(header_len)?;
+    let body_offset = r.offset();
+    let body = match body_len {
+        Some(len) => r.take(len)?,
+        None => r.rest(),
+    };
+    Ok(Record {
+        offset,
+        header,
+        header_bytes,
+        body_offset,
+        body,
+    })
+}
+
+fn read_classic(r: &mut Reader<'_>, cid_len: usize) -> CodecResult<(Header, Option<usize>)> {
+    let content_type = r.u8()?;
+    if !(20..=CT_ACK).contains(&content_type) {
+        return Err(r.invalid(format!("content type {content_type} is not a DTLS one")));
+    }
+    let version = r.u16()?;
+    if !VERSIONS.contains(&version) {
+        return Err(r.invalid(format!("version 0x{version:04x} is not a DTLS one")));
+    }
+    let epoch = r.u16()?;
+    let seq = r.u48()?;
+    let cid = if content_type == CT_TLS12_CID {
+        r.take(cid_len)?.to_vec()
+    } else {
+        Vec::new()
+    };
+    let length = usize::from(r.u16()?);
+    let header = Header::Classic {
+        content_type,
+        version,
+        epoch,
+        seq,
+        cid,
+    };
+    Ok((header, Some(length)))
+}
+
+/// RFC 9147 §4 Figure 3: 0 0 1 C S L E E, [CID], 8 or 16 bits of sequence, [16-bit length].
+fn read_unified(r: &mut Reader<'_>, cid_len: usize) -> CodecResult<(Header, Option<usize>)> {
+    let first = r.u8()?;
+    let cid = if first & 0x10 != 0 {
+        if cid_len == 0 {
+            return Err(r.invalid("a unified header with a connection ID none was negotiated for"));
+        }
+        r.take(cid_len)?.to_vec()
+    } else {
+        Vec::new()
+    };
+    let (seq_bits, seq_len) = if first & 0x08 != 0 {
+        (r.u16()?, 2)
+    } else {
+        (u16::from(r.u8()?), 1)
+    };
+    let length = if first & 0x04 != 0 {
+        Some(usize::from(r.u16()?))
+    } else {
+        None
+    };
+    let header = Header::Unified {
+        first,
+        epoch_bits: first & 0x03,
+        seq_bits,
+        seq_len,
+        cid,
+    };
+    Ok((header, length))
+}
+
+/// The unified header with its sequence number bits replaced by `seq_bits` (the AEAD's
+/// additional data is the header before record-number encryption, RFC 9147 §4).
+pub fn unified_aad(record: &Record<'_>, seq_bits: u16) -> Vec<u8> {
+    let mut aad = record.header_bytes.to_vec();
+    if let Header::Unified { seq_len, cid, .. } = &record.header {
+        let at = 1usize.saturating_add(cid.len());
+        let bytes = seq_bits.to_be_bytes();
+        let value: &[u8] = if *seq_len == 2 { &bytes } else { &bytes[1..] };
+        if let Some(slot) = aad.get_mut(at..at.saturating_add(value.len())) {
+            slot.copy_from_slice(value);
+        }
+    }
+    aad
+}
+
+/// The full value closest to `expected` whose low `bits` bits are `low` (RFC 9147 §4.2.2,
+/// as QUIC's packet numbers, RFC 9000 §A.3): for sequence numbers and epochs alike.
+pub fn reconstruct(expected: u64, low: u64, bits: u32) -> u64 {
+    let window = 1u64 << bits;
+    let candidate = (expected & !(window - 1)) | (low & (window - 1));
+    let half = window / 2;
+    if candidate.saturating_add(half) <= expected && candidate.checked_add(window).is_some() {
+        candidate + window
+    } else if candidate > expected.saturating_add(half) && candidate >= window {
+        candidate - window
+    } else {
+        candidate
+    }
+}

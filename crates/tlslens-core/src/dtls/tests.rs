@@ -1,0 +1,267 @@
+//! Hand-built DTLS: what real stacks do not send (conflicting overlaps, lying lengths,
+//! garbage), retransmitted flights, bounds, ACKs.
+
+use std::sync::Arc;
+
+use super::record::{looks_like_dtls, reconstruct};
+use super::{handshake, Association, DtlsEvent, Finding, Keys, Limits};
+use crate::flows::packet::Addr;
+
+pub(super) fn client() -> (Addr, u16) {
+    (Addr::v4([10, 0, 0, 1]), 5000)
+}
+
+pub(super) fn server() -> (Addr, u16) {
+    (Addr::v4([10, 0, 0, 2]), 4433)
+}
+
+/// A DTLS 1.2 plaintext record (epoch 0) holding `body`.
+pub(super) fn record(content_type: u8, seq: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![content_type, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, seq];
+    out.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// A handshake fragment: type, length, message_seq, offset, then `bytes`.
+pub(super) fn fragment(
+    msg_type: u8,
+    length: u32,
+    message_seq: u16,
+    offset: u32,
+    bytes: &[u8],
+) -> Vec<u8> {
+    let mut out = vec![msg_type];
+    out.extend_from_slice(&length.to_be_bytes()[1..]);
+    out.extend_from_slice(&message_seq.to_be_bytes());
+    out.extend_from_slice(&offset.to_be_bytes()[1..]);
+    out.extend_from_slice(&u32::try_from(bytes.len()).unwrap().to_be_bytes()[1..]);
+    out.extend_from_slice(bytes);
+    out
+}
+
+pub(super) fn run(datagrams: &[((Addr, u16), Vec<u8>)], keys: Option<Keys>) -> Vec<DtlsEvent> {
+    let mut association = Association::new(Limits::default(), keys.map(Arc::new));
+    let mut events = Vec::new();
+    for (frame, (src, payload)) in (1..).zip(datagrams) {
+        let dst = if *src == client() { server() } else { client() };
+        association.feed(frame, *src, dst, payload);
+        events.extend(std::iter::from_fn(|| association.poll()));
+    }
+    association.finish(u64::try_from(datagrams.len()).unwrap());
+    events.extend(std::iter::from_fn(|| association.poll()));
+    events
+}
+
+pub(super) fn findings(events: &[DtlsEvent]) -> Vec<Finding> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            DtlsEvent::Finding(f) => Some(f.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn certificate(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+#[test]
+fn fragments_overlapping_with_different_bytes_are_a_finding() {
+    let cert = certificate(300);
+    let mut tampered = cert[100..200].to_vec();
+    tampered[50] ^= 0xff;
+    let first = record(22, 0, &fragment(11, 300, 0, 0, &cert[..200]));
+    let second = record(22, 1, &fragment(11, 300, 0, 100, &tampered));
+    let events = run(&[(server(), first), (server(), second)], None);
+    let found = findings(&events);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!((found[0].frame, found[0].from_client), (2, false));
+    // Where the conflicting fragment starts in the datagram: after the 13-byte record header.
+    assert_eq!(found[0].offset, 13);
+    assert!(found[0].what.contains("different bytes (at byte 150"));
+    // The message never completes and the end says so.
+    assert!(found[1].what.contains("never completed: 200 of 300"));
+}
+
+#[test]
+fn overlapping_fragments_with_the_same_bytes_complete_the_message() {
+    let cert = certificate(300);
+    let datagrams = [
+        (
+            server(),
+            record(22, 0, &fragment(11, 300, 0, 100, &cert[100..])),
+        ),
+        (
+            server(),
+            record(22, 1, &fragment(11, 300, 0, 0, &cert[..150])),
+        ),
+    ];
+    let events = run(&datagrams, None);
+    assert_eq!(findings(&events), []);
+    let mut tls = vec![11, 0, 1, 44];
+    tls.extend_from_slice(&cert);
+    assert!(events.contains(&DtlsEvent::Message {
+        frame: 2,
+        from_client: false,
+        epoch: 0,
+        message_seq: 0,
+        msg_type: 11,
+        tls
+    }));
+}
+
+#[test]
+fn a_fragment_past_its_length_and_a_huge_length_are_findings_and_the_rest_goes_on() {
+    let past = record(22, 0, &fragment(11, 100, 0, 90, &[0; 20]));
+    // 2^24 - 1 bytes announced: more than Limits::max_message, nothing is allocated.
+    let huge = record(22, 1, &fragment(11, 0xff_ffff, 1, 0, &[0; 20]));
+    let garbage = b"\x16\xfe\xfd garbage on the port".to_vec();
+    let alert = record(21, 2, &[2, 40]);
+    let events = run(
+        &[
+            (server(), past),
+            (server(), huge),
+            (server(), garbage),
+            (server(), alert),
+        ],
+        None,
+    );
+    let found = findings(&events);
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert_eq!((found[0].frame, found[0].offset), (1, 25));
+    assert!(found[0]
+        .what
+        .contains("fragment 90+20 of message 0 runs past its length 100"));
+    assert_eq!((found[1].frame, found[1].offset), (2, 13));
+    assert!(found[1].what.contains("16777215 bytes is longer than"));
+    assert_eq!(found[2].frame, 3);
+    assert!(found[2].what.starts_with("not a DTLS record"));
+    assert!(events.contains(&DtlsEvent::Alert {
+        frame: 4,
+        from_client: false,
+        level: 2,
+        description: 40
+    }));
+}
+
+#[test]
+fn a_retransmitted_flight_is_told_once_per_message_not_read_again() {
+    let cert = certificate(300);
+    let flight = |seq: u8| {
+        let mut datagram = record(22, seq, &fragment(11, 300, 1, 0, &cert[..150]));
+        datagram.extend(record(
+            22,
+            seq + 1,
+            &fragment(11, 300, 1, 150, &cert[150..]),
+        ));
+        datagram.extend(record(22, seq + 2, &fragment(14, 0, 2, 0, &[])));
+        datagram
+    };
+    let events = run(&[(server(), flight(0)), (server(), flight(3))], None);
+    assert_eq!(findings(&events), []);
+    let whole: Vec<(u64, u8)> = events
+        .iter()
+        .filter_map(|e| match e {
+            DtlsEvent::Message {
+                frame, msg_type, ..
+            } => Some((*frame, *msg_type)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(whole, [(1, 11), (1, 14)]);
+    let again: Vec<(u64, u16)> = events
+        .iter()
+        .filter_map(|e| match e {
+            DtlsEvent::Retransmission {
+                frame, message_seq, ..
+            } => Some((*frame, *message_seq)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(again, [(2, 1), (2, 2)]);
+}
+
+#[test]
+fn limits_bound_what_is_held_for_reassembly() {
+    let limits = Limits {
+        max_pending_messages: 2,
+        ..Limits::default()
+    };
+    let mut association = Association::new(limits, None);
+    for seq in 0..3u16 {
+        let datagram = record(22, 0, &fragment(11, 1000, seq, 0, &[1; 10]));
+        association.feed(1, server(), client(), &datagram);
+    }
+    let found: Vec<DtlsEvent> = std::iter::from_fn(|| association.poll())
+        .filter(|e| matches!(e, DtlsEvent::Finding(_)))
+        .collect();
+    assert_eq!(found.len(), 1);
+}
+
+#[test]
+fn the_detector_takes_dtls_headers_and_unified_ones_after_a_handshake() {
+    let hello = record(22, 0, &fragment(1, 0, 0, 0, &[]));
+    assert!(looks_like_dtls(&hello, false));
+    let mut tls = hello.clone();
+    tls[1..3].copy_from_slice(&[3, 3]);
+    assert!(!looks_like_dtls(&tls, false));
+    assert!(!looks_like_dtls(&hello[..12], false));
+    assert!(!looks_like_dtls(&[0x2c, 1, 2, 3], false));
+    assert!(looks_like_dtls(&[0x2c, 1, 2, 3], true));
+    assert!(!looks_like_dtls(b"GET / HTTP/1.1", true));
+}
+
+#[test]
+fn sequence_numbers_are_rebuilt_from_their_low_bits() {
+    // RFC 9000 §A.3's example, as RFC 9147 §4.2.2 points to it.
+    assert_eq!(reconstruct(0xa82f30eb, 0x9b32, 16), 0xa82f9b32);
+    assert_eq!(reconstruct(0x1ff, 0x02, 8), 0x202);
+    assert_eq!(reconstruct(0x100, 0xff, 8), 0xff);
+    assert_eq!(reconstruct(0, 0xff, 8), 0xff);
+    assert_eq!(reconstruct(3, 0, 2), 4);
+    assert_eq!(reconstruct(u64::MAX, 0, 8), u64::MAX - 0xff);
+}
+
+#[test]
+fn an_ack_lists_record_numbers() {
+    let mut body = vec![0, 32];
+    for (epoch, seq) in [(2u64, 0u64), (2, 1)] {
+        body.extend_from_slice(&epoch.to_be_bytes());
+        body.extend_from_slice(&seq.to_be_bytes());
+    }
+    let events = run(&[(client(), record(26, 0, &body))], None);
+    assert!(events.contains(&DtlsEvent::Ack {
+        frame: 1,
+        from_client: true,
+        records: vec![(2, 0), (2, 1)]
+    }));
+    assert!(handshake::read_ack(&[0, 17, 0], 0).is_err());
+}
+
+#[test]
+fn a_message_in_too_many_pieces_is_refused_and_empty_fragments_cost_nothing() {
+    let mut datagram = Vec::new();
+    // Empty fragments first (not kept), then single bytes two apart: separate ranges.
+    datagram.extend(record(22, 0, &fragment(11, 2000, 0, 7, &[])));
+    for i in 0..=handshake::MAX_RANGES {
+        let offset = u32::try_from(2 * i).unwrap();
+        datagram.extend(record(22, 1, &fragment(11, 2000, 0, offset, &[1])));
+    }
+    datagram.extend(record(22, 2, &fragment(14, 0, 1, 0, &[])));
+    let events = run(&[(server(), datagram)], None);
+    let found = findings(&events);
+    assert!(
+        found[0].what.contains("more than 512 separate pieces"),
+        "{found:?}"
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        DtlsEvent::Message {
+            msg_type: 14,
+            message_seq: 1,
+            ..
+        }
+    )));
+}
