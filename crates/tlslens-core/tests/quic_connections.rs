@@ -218,6 +218,26 @@ fn crypto_is_reassembled_across_datagrams_out_of_order_with_overlap() {
 }
 
 #[test]
+fn crypto_frames_in_order_in_one_datagram_are_one_run() {
+    let dcid = hex("0011223344556677");
+    let hello = client_hello();
+    let mut table = QuicConnections::new(Limits::default());
+    let mut frames = crypto_frame(0, &hello[..60]);
+    frames.extend_from_slice(&crypto_frame(60, &hello[60..200]));
+    frames.push(0x01);
+    frames.extend_from_slice(&crypto_frame(200, &hello[200..]));
+    feed(
+        &mut table,
+        1,
+        client(),
+        server(),
+        &client_initial(&dcid, 0, &padded(frames, 1100)),
+    );
+    let events = drain(&mut table);
+    assert_eq!(crypto(&events), [(0, Space::Initial, 0, hello)]);
+}
+
+#[test]
 fn a_crypto_offset_at_2_62_or_past_the_limit_is_a_finding() {
     let dcid = hex("0011223344556677");
     let mut table = QuicConnections::new(Limits::default());

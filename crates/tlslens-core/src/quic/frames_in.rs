@@ -164,6 +164,23 @@ impl QuicConnections {
         if space == Space::Initial && start == 0 {
             self.hello(d, conn, side, at, &bytes);
         }
+        // A run that continues the one just told (CRYPTO frames of one datagram in order)
+        // joins it: the handshake parser gets one event per stretch of bytes.
+        if let Some(QuicEvent::Crypto {
+            conn: c,
+            frame,
+            side: s,
+            space: sp,
+            offset,
+            data,
+        }) = self.events.back_mut()
+        {
+            let end = offset.saturating_add(data.len() as u64);
+            if (*c, *frame, *s, *sp, end) == (conn, d.frame, side, space, start) {
+                data.extend_from_slice(&bytes);
+                return;
+            }
+        }
         self.events.push_back(QuicEvent::Crypto {
             conn,
             frame: d.frame,
