@@ -11,4 +11,5 @@ pub mod fuzzing;
 pub mod handshake;
 pub mod keys;
 pub mod protection;
+pub mod quic;
 pub mod records;

@@ -80,3 +80,12 @@ fn handshake_corpus_replays_without_a_crash() {
         "the handshake corpus holds {replayed} inputs"
     );
 }
+
+#[test]
+fn quic_packet_corpus_replays_without_a_crash() {
+    let replayed = replay("quic_packet", tlslens_core::quic::fuzzing::quic_packet);
+    assert!(
+        replayed > 10,
+        "the quic_packet corpus holds {replayed} inputs"
+    );
+}

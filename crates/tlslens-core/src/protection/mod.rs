@@ -11,11 +11,11 @@ mod ciphers;
 mod mask;
 mod spec;
 
-pub use ciphers::ExternalCbc;
+pub use ciphers::{Aead, ExternalCbc};
 pub use mask::header_mask;
 pub use spec::{cipher_spec, CipherSpec, Kind};
 
-use ciphers::{Aead, Block, Rc4};
+use ciphers::{Block, Rc4};
 use subtle::ConstantTimeEq;
 
 /// Why a record does not open: the message names the record by its sequence number.
@@ -53,7 +53,7 @@ fn mac_header(seq: u64, ctype: u8, version: u16, len: usize) -> [u8; 13] {
 }
 
 /// RFC 8446 §5.3: the per-record nonce, the IV xor the sequence number (right-aligned).
-fn xor_seq(iv: &[u8], seq: u64) -> [u8; 12] {
+pub(crate) fn xor_seq(iv: &[u8], seq: u64) -> [u8; 12] {
     let mut nonce = [0u8; 12];
     let n = iv.len().min(12);
     nonce[12 - n..].copy_from_slice(&iv[iv.len() - n..]);

@@ -1,0 +1,291 @@
+//! A protected packet through its connection: Initial keys derived when needed, the packet
+//! opened or kept for its keys, its frames parsed, CRYPTO data reassembled (the hellos'
+//! random and suite taken from it to install the key log's keys) and new Connection IDs
+//! registered.
+
+use super::conn::{Buffered, Level};
+use super::crypto_stream::Pushed;
+use super::frames::{parse_frames, Frame, FrameAt};
+use super::hello::{client_random, server_suite};
+use super::keys::Suite;
+use super::packet::{parse_long, parse_short, Form, PacketView};
+use super::table::QuicConnections;
+use super::{Datagram, PacketEvent, QuicEvent, Space};
+
+/// What a packet's frames ask of the table.
+enum Work {
+    /// CRYPTO data: the frame's offset in the plaintext, its stream offset and bytes.
+    Crypto {
+        at: usize,
+        offset: u64,
+        data: Vec<u8>,
+    },
+    /// A Connection ID the sender gives its peer (NEW_CONNECTION_ID).
+    NewCid(Vec<u8>),
+}
+
+fn work_of(frames: &[FrameAt], payload: &[u8]) -> Vec<Work> {
+    frames
+        .iter()
+        .filter_map(|at| match &at.frame {
+            Frame::Crypto { offset, data } => Some(Work::Crypto {
+                at: at.offset,
+                offset: *offset,
+                data: data.of(payload).to_vec(),
+            }),
+            Frame::NewConnectionId { cid, .. } => Some(Work::NewCid(cid.of(payload).to_vec())),
+            _ => None,
+        })
+        .collect()
+}
+
+impl QuicConnections {
+    pub(super) fn protected(
+        &mut self,
+        d: &Datagram<'_>,
+        view: &PacketView<'_>,
+        conn: u64,
+        side: u8,
+        level: Level,
+    ) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.last_frame = c.last_frame.max(d.frame);
+        if view.form != Form::Short {
+            c.version = view.version;
+        }
+        if level == Level::Initial {
+            if let Err(err) = c.ensure_initial() {
+                self.finding(d.frame, view.start, Some(conn), err);
+                return;
+            }
+        }
+        if !c.has_keys(level, side) {
+            if !self.buffer(d, view, conn, side) {
+                self.sealed(d, view, conn, side);
+            }
+            return;
+        }
+        let opened = match c.open(d.payload, view, level, side) {
+            Ok(opened) => opened,
+            Err(err) => {
+                self.finding(
+                    d.frame,
+                    view.start,
+                    Some(conn),
+                    format!("a packet ({}) that does not open: {err}", view.name()),
+                );
+                self.sealed(d, view, conn, side);
+                return;
+            }
+        };
+        if opened.header.reserved_bits_set(view.form == Form::Short) {
+            self.finding(
+                d.frame,
+                view.start,
+                Some(conn),
+                "reserved header bits set after header protection was removed: a protocol \
+                 violation (RFC 9000 §17.2)"
+                    .to_owned(),
+            );
+        }
+        if let Some(key_phase) = opened.key_update {
+            self.events.push_back(QuicEvent::KeyUpdate {
+                conn,
+                frame: d.frame,
+                side,
+                key_phase,
+            });
+        }
+        let (frames, error) = parse_frames(&opened.payload);
+        let base = opened.payload_offset;
+        if let Some(err) = error {
+            self.finding(
+                d.frame,
+                base + err.offset(),
+                Some(conn),
+                format!("a frame that does not parse ({err}): the rest of the packet is skipped"),
+            );
+        }
+        let key_phase = (view.form == Form::Short).then(|| opened.header.key_phase());
+        let event = PacketEvent {
+            pn: Some(opened.pn),
+            key_phase,
+            payload: opened.payload,
+            frames,
+            ..PacketEvent::unopened(d, view, conn, side)
+        };
+        // What the frames ask of the table, taken before the plaintext moves into the event.
+        let work = work_of(&event.frames, &event.payload);
+        self.events.push_back(QuicEvent::Packet(event));
+        for item in work {
+            match item {
+                Work::Crypto { at, offset, data } => {
+                    self.crypto(d, conn, side, level.space(), base + at, offset, &data);
+                }
+                Work::NewCid(cid) => self.register_cid(conn, &cid, side),
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn crypto(
+        &mut self,
+        d: &Datagram<'_>,
+        conn: u64,
+        side: u8,
+        space: Space,
+        at: usize,
+        offset: u64,
+        data: &[u8],
+    ) {
+        let Some(stream) = self
+            .conns
+            .get_mut(&conn)
+            .and_then(|c| c.crypto.get_mut(usize::from(side.min(1))))
+            .and_then(|s| s.get_mut(space.index()))
+        else {
+            return;
+        };
+        let Pushed { run, conflict } = match stream.push(offset, data) {
+            Ok(pushed) => pushed,
+            Err(err) => {
+                self.finding(d.frame, at, Some(conn), err.to_string());
+                return;
+            }
+        };
+        if let Some(conflict) = conflict {
+            self.finding(d.frame, at, Some(conn), conflict.to_string());
+        }
+        let Some((start, bytes)) = run else {
+            return;
+        };
+        if space == Space::Initial && start == 0 {
+            self.hello(d, conn, side, at, &bytes);
+        }
+        // A run that continues the one just told (CRYPTO frames of one datagram in order)
+        // joins it: the handshake parser gets one event per stretch of bytes.
+        if let Some(QuicEvent::Crypto {
+            conn: c,
+            frame,
+            side: s,
+            space: sp,
+            offset,
+            data,
+        }) = self.events.back_mut()
+        {
+            let end = offset.saturating_add(data.len() as u64);
+            if (*c, *frame, *s, *sp, end) == (conn, d.frame, side, space, start) {
+                data.extend_from_slice(&bytes);
+                return;
+            }
+        }
+        self.events.push_back(QuicEvent::Crypto {
+            conn,
+            frame: d.frame,
+            side,
+            space,
+            offset: start,
+            data: bytes,
+        });
+    }
+
+    /// The ClientHello's random or the ServerHello's suite, then the key log's keys.
+    fn hello(&mut self, d: &Datagram<'_>, conn: u64, side: u8, at: usize, stream: &[u8]) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        // A hello that does not parse is the handshake parser's to tell; no keys follow.
+        if side == 0 {
+            match client_random(stream) {
+                Ok(random) => c.client_random = Some(random),
+                Err(_) => return,
+            }
+        } else {
+            let Ok(id) = server_suite(stream) else {
+                return;
+            };
+            match Suite::from_id(id) {
+                Some(suite) => c.suite = Some(suite),
+                None => {
+                    let what = format!("a ServerHello with suite 0x{id:04x}, not one QUIC uses");
+                    self.finding(d.frame, at, Some(conn), what);
+                    return;
+                }
+            }
+        }
+        self.install_keys(conn, d.frame);
+    }
+
+    /// Install the key log's secrets of `conn` and open the packets kept for them.
+    pub(super) fn install_keys(&mut self, conn: u64, frame: u64) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(logged) = c.client_random.and_then(|r| self.keylog.get(&r)) else {
+            return;
+        };
+        match c.install(logged) {
+            Ok(true) => self.replay(conn),
+            Ok(false) => {}
+            Err(err) => self.finding(
+                frame,
+                0,
+                Some(conn),
+                format!("the key log's secrets do not make keys: {err}"),
+            ),
+        }
+    }
+
+    /// Packets kept for keys, through again (those still without keys are kept again).
+    fn replay(&mut self, conn: u64) {
+        for kept in self.take_buffered(conn) {
+            let Some((d, view, level)) = self.kept_packet(conn, &kept) else {
+                continue;
+            };
+            self.protected(&d, &view, conn, kept.side, level);
+        }
+    }
+
+    /// A kept packet parsed again, with the datagram it came in.
+    fn kept_packet<'a>(
+        &self,
+        conn: u64,
+        kept: &'a Buffered,
+    ) -> Option<(Datagram<'a>, PacketView<'a>, Level)> {
+        let c = self.conns.get(&conn)?;
+        let (src, dst) = if kept.side == 0 {
+            (c.client, c.server)
+        } else {
+            (c.server, c.client)
+        };
+        let d = Datagram {
+            frame: kept.frame,
+            ts_ns: kept.ts_ns,
+            src,
+            dst,
+            payload: &kept.bytes,
+        };
+        let short = kept.bytes.get(kept.offset).is_some_and(|b| b & 0x80 == 0);
+        let view = if short {
+            parse_short(&kept.bytes, kept.offset, kept.dcid_len)
+        } else {
+            parse_long(&kept.bytes, kept.offset)
+        }
+        .ok()?;
+        let level = match view.form {
+            Form::Short => Level::OneRtt,
+            Form::Long(kind) => Level::of(Some(kind))?,
+            _ => return None,
+        };
+        Some((d, view, level))
+    }
+
+    /// A kept packet told as not opened.
+    pub(super) fn kept_sealed(&mut self, conn: u64, kept: &Buffered) {
+        if let Some((d, view, _)) = self.kept_packet(conn, kept) {
+            self.sealed(&d, &view, conn, kept.side);
+        }
+    }
+}
