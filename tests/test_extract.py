@@ -72,7 +72,7 @@ def test_the_corpus_as_a_dataset(corpus: Path, tmp_path: Path) -> None:
     assert row is not None and len(row[0]) == 32 and row[2].startswith("t")
     # Every file's schema is the same, with its version in the metadata.
     meta = pq.read_schema(next((out / "connections").glob("*.parquet"))).metadata
-    assert meta[b"tlslens.schema_version"] == b"2"
+    assert meta[b"tlslens.schema_version"] == b"3"
     # One certificate row per distinct certificate of a file.
     dupes = duckdb.sql(
         f"SELECT capture_file, sha256, count(*) c FROM '{out}/certificates/*.parquet' "

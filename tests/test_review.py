@@ -492,7 +492,7 @@ def test_renegotiation_keeps_the_first_handshake_and_lists_each(corpus: Path) ->
     row = _show_json(
         str(base / "rsasnakeoil2.pcap"), "--rsa-key", str(base / "keys" / "rsasnakeoil2.key")
     )[0]
-    assert row["schema_version"] == 7
+    assert row["schema_version"] == 8
     # The renegotiations leave the outcome of the connection as its first handshake's.
     assert row["outcome"]["status"] == "completed"
     assert (row["version"], row["cipher_suite"]) == ("SSL 3.0", "TLS_RSA_WITH_AES_256_CBC_SHA")

@@ -13,7 +13,7 @@ import functools
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from tlslens import _core, registry
 from tlslens.handshake import compression
@@ -28,6 +28,9 @@ S2C = "s2c"
 TLS13 = 0x0304
 MAX_HANDSHAKE_NS = 600 * 1_000_000_000  # longer is a clock jump, not a handshake
 
+
+# What carried a connection's handshake: a TCP stream, QUIC (CRYPTO frames), DTLS records.
+Transport = Literal["tcp", "quic", "dtls"]
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
@@ -229,7 +232,8 @@ class Handshake:
 
 @dataclass(slots=True)
 class Connection:
-    """One TCP connection that carried TLS."""
+    """One TLS connection: over a TCP stream, or over UDP (QUIC, DTLS) where
+    ``tcp_stream`` is the flow index of the first UDP address pair it was seen on."""
 
     id: int
     tcp_stream: int
@@ -238,6 +242,7 @@ class Connection:
     first_frame: int
     start_ts_ns: int
     file: str = ""
+    transport: Transport = "tcp"
     last_frame: int = 0
     end_ts_ns: int = 0
     timeline: list[TimelineEvent] = field(default_factory=list)

@@ -16,7 +16,7 @@ from tlslens.model import Connection, RecordInfo, TimelineEvent, ts_iso
 from tlslens.outcome import outcome_of
 from tlslens.tls.fingerprint import client_fingerprints, ja3s_string, md5_hex
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 _ALERT_LEVELS = {1: "warning", 2: "fatal"}
 
@@ -160,7 +160,9 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
     row: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "id": conn.id,
-        "tcp_stream": conn.tcp_stream,
+        "transport": conn.transport,
+        "tcp_stream": conn.tcp_stream if conn.transport == "tcp" else None,
+        "udp_stream": None if conn.transport == "tcp" else conn.tcp_stream,
         "file": conn.file,
         "client": str(conn.client),
         "server": str(conn.server),

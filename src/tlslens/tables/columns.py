@@ -21,7 +21,8 @@ from typing import Any
 import pyarrow as pa
 
 # 2 (show --json 7): outcome_*, decryption_opened_*, decryption_missing_secrets, compressed_certificates
-TABLE_SCHEMA_VERSION = 2
+# 3 (show --json 8): transport, udp_stream; tcp_stream may be null
+TABLE_SCHEMA_VERSION = 3
 TABLES = ("connections", "certificates", "handshake_messages", "problems")
 
 _SCALARS = {
