@@ -32,6 +32,7 @@ MAX_HANDSHAKE_NS = 600 * 1_000_000_000  # longer is a clock jump, not a handshak
 # What carried a connection's handshake: a TCP stream, QUIC (CRYPTO frames), DTLS records.
 Transport = Literal["tcp", "quic", "dtls"]
 
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     ip: bytes
