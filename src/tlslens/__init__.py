@@ -5,9 +5,10 @@
 ...     print(conn.id, conn.sni, conn.cipher_suite)
 """
 
+from tlslens.capture.tally import CaptureSummary
 from tlslens.errors import CaptureError, DecodeError, TLSLensError
 from tlslens.model import Connection, Endpoint, Finding, TimelineEvent
-from tlslens.pipeline import Capture, CaptureSummary, read_capture
+from tlslens.pipeline import Capture, read_capture
 from tlslens.x509.certificate import CertificateInfo
 
 __version__ = "0.1.0"

@@ -25,11 +25,12 @@ from cryptography import x509
 
 from tlslens._text import plural, safe_text
 from tlslens.bounds import DEFAULT_LIMITS, Limits
+from tlslens.capture.tally import CaptureSummary
 from tlslens.errors import KeyFileError, OptionError
 from tlslens.explain import ForwardSecrecyTally, ResumptionSavings, late_intermediate_lines
 from tlslens.keys.files import add_keylog_file, load_rsa_key, parse_key_argument
 from tlslens.keys.store import KeyStore
-from tlslens.model import CaptureSummary, Connection, Finding
+from tlslens.model import Connection, Finding
 from tlslens.pipeline import read_capture
 from tlslens.x509 import ChainChecker, TrustStore, Validation
 from tlslens.x509.validate import quiet

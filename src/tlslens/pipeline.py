@@ -29,9 +29,10 @@ from tlslens._text import plural
 from tlslens.bounds import DEFAULT_LIMITS, Limits
 from tlslens.capture import CaptureReader, open_capture
 from tlslens.capture.reader import CaptureProblem, DecryptionSecrets
+from tlslens.capture.tally import CaptureSummary
 from tlslens.errors import CaptureError
 from tlslens.keys.store import KeyStore
-from tlslens.model import CaptureSummary, Connection, Endpoint, Finding
+from tlslens.model import Connection, Endpoint, Finding
 from tlslens.tls.resumption import ResumptionIndex
 from tlslens.tls.session import MAX_PRELUDE_SCAN, FlowSession
 

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from tlslens import registry
 from tlslens._text import plural, safe_text
+from tlslens.capture.tally import CaptureSummary
 from tlslens.cli.drawing import render_ladder
 from tlslens.cli.gate import Gate, fail_on_option
 from tlslens.cli.options import (
@@ -45,7 +46,7 @@ from tlslens.explain import (
     summary_lines,
 )
 from tlslens.judge import ClosingNotes, Reading, Selection
-from tlslens.model import C2S, CaptureSummary, Connection
+from tlslens.model import C2S, Connection
 from tlslens.outcome import outcome_of
 from tlslens.serialize import cipher_suite_label, connection_to_json
 
