@@ -13,8 +13,9 @@ A core session may give its flow up (not TLS, after a megabyte of plaintext): th
 lets the flow go at that very frame and says so (``FlowIgnored``).
 
 UDP datagrams that look like QUIC or DTLS open associations in the core (``UdpOpened``,
-``UdpClosed``), numbered with the TCP flows; until they are dissected, the summary only
-counts them by kind.
+``UdpClosed``), numbered with the TCP flows; a DTLS association's datagrams go to its
+``DtlsSession`` (tls/dtls.py) and its connection is handed out in the same order. The
+summary counts the associations by kind.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from tlslens.capture.reader import CaptureProblem, DecryptionSecrets
 from tlslens.errors import CaptureError
 from tlslens.keys.store import KeyStore
 from tlslens.model import CaptureSummary, Connection, Endpoint, Finding
+from tlslens.tls.dtls import DtlsSession, dtls_keys
 from tlslens.tls.resumption import ResumptionIndex
 from tlslens.tls.session import MAX_PRELUDE_SCAN, FlowSession
 
@@ -102,6 +104,8 @@ class _Pass:
         self.keys = capture.keys
         self.secrets_read = 0
         self.sessions: dict[int, FlowSession] = {}  # open flows' sessions
+        self.dtls: dict[int, DtlsSession] = {}  # open DTLS associations' sessions
+        self.dtls_keys: tuple[int, _core.DtlsKeys] | None = None  # (key log size, keys)
         self.ended: dict[int, Connection | None] = {}  # closed, waiting for their turn
         self.later: list[_core.FlowEvent] = []  # events made while others were handled
         self.resumptions = ResumptionIndex()
@@ -205,6 +209,18 @@ class _Pass:
         if type(ev) is _core.UdpOpened:
             udp = self.summary.udp_flows
             udp[ev.kind] = udp.get(ev.kind, 0) + 1
+            if ev.kind == "DTLS":
+                self._open_dtls(ev)
+            return
+        if type(ev) is _core.UdpDatagram:
+            dtls = self.dtls.get(ev.flow)
+            if dtls is not None:
+                dtls.datagram(ev.side, ev.frame, ev.ts_ns, ev.data)
+            return
+        if type(ev) is _core.UdpClosed:
+            ended = self.dtls.pop(ev.flow, None)
+            if ended is not None:
+                self.ended[ev.flow] = ended.finish()
             return
         session = self.sessions.get(ev.flow)
         if session is None:
@@ -255,6 +271,29 @@ class _Pass:
             file=self.file,
             keys=self.keys,
             sink=_bind_sink(sink, ev.flow),
+            keep_records=self.capture._records,
+            max_message=self.capture.limits.max_message,
+        )
+
+    def _open_dtls(self, ev: _core.UdpOpened) -> None:
+        """A DTLS association: its session decrypts with the key log as it stands now."""
+        if len(self.reader.secrets) > self.secrets_read:
+            self._add_capture_secrets(len(self.reader.secrets))
+        keys = None
+        if self.keys is not None:
+            size = len(self.keys.keylog)
+            if self.dtls_keys is None or self.dtls_keys[0] != size:
+                self.dtls_keys = (size, dtls_keys(self.keys))
+            keys = self.dtls_keys[1]
+        self.dtls[ev.flow] = DtlsSession(
+            ev.flow,
+            (Endpoint(ev.src, ev.sport), Endpoint(ev.dst, ev.dport)),
+            ev.frame,
+            ev.ts_ns,
+            file=self.file,
+            keys=keys,
+            store=self.keys,
+            sink=_bind_sink(self.capture._sink, ev.flow),
             keep_records=self.capture._records,
             max_message=self.capture.limits.max_message,
         )

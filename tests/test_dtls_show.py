@@ -1,0 +1,220 @@
+"""DTLS connections told end to end: the capture path's DTLS associations, read by the core
+and the same handshake parsers and ``Connection`` model as TCP, against tshark's DTLS
+dissector (tests/_tshark.py) on the project's capture (tests/vectors/captures/udp, with its
+.keys file and with its own Decryption Secrets Block) and on the corpus's DTLS captures.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+from test_udp_flows import _udp_frame
+
+from tlslens.capture.writer import PcapngWriter
+from tlslens.cli import main
+from tlslens.keys.files import add_keylog_file
+from tlslens.keys.store import KeyStore
+from tlslens.model import C2S, S2C, Connection
+from tlslens.outcome import outcome_of
+from tlslens.pipeline import read_capture
+from tlslens.serialize import connection_to_json
+
+from _frames import read_frames
+from _tshark import TsharkDTLS, run_tshark_dtls, strip_secrets
+from conftest import CAPTURES, ROOT
+
+UDP = CAPTURES / "udp"
+SCHEMA = json.loads((ROOT / "src/tlslens/schema/connection.schema.json").read_text())
+DTLS13 = 0xFEFC
+CLIENT_LINE, SERVER_LINE = b"hello from the DTLS client\n", b"hello from the DTLS server\n"
+# The corpus's DTLS captures: (file, tshark's options, whether tshark decrypts its handshake
+# with the key log beside it). hotplace's run on port 9000, which tshark does not take for
+# DTLS unless told.
+HOTPLACE = ["-d", "udp.port==9000,dtls"]
+CORPUS_DTLS = [
+    "hotplace/dtls12/dtls12.pcapng",
+    "hotplace/dtls12/dtls12mtu1500.pcapng",
+    "hotplace/dtls12/dtls12netclient.pcapng",
+    "hotplace/dtls12/dtls12_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256.pcapng",
+    "wireshark/dtls12-aes128ccm8-dsb.pcapng",
+    "wireshark/udt-dtls.pcapng.gz",
+    "zeek/dtls1_0.pcap",
+    "zeek/dtls1_2.pcap",
+    "zeek/webrtc-stun.pcap",
+    "zeek/dtls13-wolfssl.pcap",
+]
+
+
+def _read(path: Path, keylog: Path | None = None) -> tuple[list[Connection], dict[int, bytes]]:
+    """The connections of ``path`` and the plaintext each direction opened, by flow and
+    direction (the ``decrypt`` sink's view)."""
+    store = None
+    if keylog is not None:
+        store = KeyStore()
+        add_keylog_file(store, keylog)
+    plaintext: dict[tuple[int, str], bytes] = defaultdict(bytes)
+
+    def sink(flow: int, direction: str, data: bytes) -> None:
+        plaintext[flow, direction] += data
+
+    capture = read_capture(path, keys=store, plaintext_sink=sink)
+    conns = list(capture)
+    return conns, plaintext  # type: ignore[return-value]
+
+
+def _by_port(conn: Connection, plaintext: dict[tuple[int, str], bytes]) -> dict[int, bytes]:
+    """The plaintext each end sent, by its port (as tshark's ``data`` is kept)."""
+    ports = {C2S: conn.client.port, S2C: conn.server.port}
+    return {ports[d]: plaintext[conn.tcp_stream, d] for d in ports if plaintext[conn.tcp_stream, d]}
+
+
+def _agree(conn: Connection, st: TsharkDTLS, what: str) -> None:
+    """Version, SNI, ALPN, suite and leaf certificate as tshark read them (a ServerHello
+    sent again is the same one: tshark lists each copy)."""
+    assert conn.server_hello is not None, what
+    assert {conn.server_hello.legacy_version} == set(st.versions), what
+    if conn.version != DTLS13:  # else supported_versions, checked by the caller
+        assert conn.version == conn.server_hello.legacy_version, what
+    assert {conn.cipher_suite} == set(st.suites), what
+    assert conn.sni == (st.sni[0] if st.sni else None), what
+    assert conn.alpn == (st.alpn[0] if st.alpn else None), what
+    leaf = conn.certificates[0].sha256 if conn.certificates else None
+    assert leaf == st.leaf_sha256, what
+
+
+@pytest.mark.parametrize("way", ["keys", "dsb"])
+def test_project_capture_agrees_with_tshark(tshark: str, tmp_path: Path, way: str) -> None:
+    path = UDP / "dtls.pcapng"
+    keys = UDP / "dtls.keys"
+    if way == "keys":
+        path, options, keylog = (
+            strip_secrets(path, tmp_path),
+            ["-o", f"tls.keylog_file:{keys}"],
+            keys,
+        )
+    else:
+        options, keylog = [], None
+    conns, plaintext = _read(path, keylog)
+    oracle = [st for _n, st in sorted(run_tshark_dtls(path, options).items())]
+    assert len(conns) == len(oracle) == 5
+    assert [c.id for c in conns] == [1, 2, 3, 4, 5]
+    assert [c.first_frame for c in conns] == sorted(c.first_frame for c in conns)
+    for conn, st in zip(conns, oracle, strict=True):
+        what = f"connection {conn.id}"
+        assert conn.transport == "dtls", what
+        assert conn.tcp_stream == st.stream, what  # the udp_stream of the JSON
+        _agree(conn, st, what)
+        # the decrypted application data: tshark's ``data`` per sender port (tshark 4.0
+        # cannot open connection 2's ChaCha20-Poly1305; the README says what it holds)
+        if conn.id != 2:
+            assert _by_port(conn, plaintext) == st.plaintext, what
+        decryption = connection_to_json(conn)["decryption"]
+        if conn.id == 5:  # the client refused the certificate: no key was ever logged
+            assert decryption["status"] == "no_secret", what
+        else:
+            assert decryption["status"] == "decrypted", what
+            assert decryption["source"] == ("keylog" if way == "keys" else "pcapng"), what
+            assert decryption["finished_verified"] == {C2S: True, S2C: True}, what
+            assert decryption["plaintext_bytes"] == {C2S: 27, S2C: 27}, what
+    assert plaintext[1, C2S] == CLIENT_LINE and plaintext[1, S2C] == SERVER_LINE
+    statuses = [outcome_of(c).status for c in conns]
+    assert statuses == ["completed"] * 4 + ["failed"]
+    assert outcome_of(conns[4]).alert == "unknown_ca"
+
+
+def test_without_keys_the_handshake_still_reads(tshark: str, tmp_path: Path) -> None:
+    path = strip_secrets(UDP / "dtls.pcapng", tmp_path)
+    conns, plaintext = _read(path)
+    oracle = [st for _n, st in sorted(run_tshark_dtls(path, []).items())]
+    for conn, st in zip(conns, oracle, strict=True):
+        _agree(conn, st, f"connection {conn.id}")
+        assert conn.records is None
+    assert not plaintext
+    assert [outcome_of(c).status for c in conns] == ["completed"] * 4 + ["failed"]
+
+
+@pytest.mark.parametrize("name", CORPUS_DTLS)
+def test_corpus_capture_agrees_with_tshark(corpus: Path, tshark: str, name: str) -> None:
+    path = corpus / name
+    keylog = path.parent / "sslkeylog" if name.startswith("hotplace/") else None
+    options = HOTPLACE if keylog is not None else []
+    if keylog is not None:
+        options = [*options, "-o", f"tls.keylog_file:{keylog}"]
+    conns, plaintext = _read(path, keylog)
+    oracle = {n: st for n, st in run_tshark_dtls(path, options).items() if st.versions}
+    mine = [c for c in conns if c.server_hello is not None]
+    assert len(mine) == len(oracle) > 0
+    for conn, (_n, st) in zip(mine, sorted(oracle.items()), strict=True):
+        _agree(conn, st, f"{name} connection {conn.id}")
+        assert conn.transport == "dtls"
+        assert not conn.problems, [p.message for p in conn.problems]
+        if st.plaintext:  # tshark opened the application data: the same bytes
+            assert _by_port(conn, plaintext) == st.plaintext, name
+        if keylog is not None:  # hotplace: with its key log, decrypted and both Finished
+            decryption = connection_to_json(conn)["decryption"]
+            assert decryption["status"] == "decrypted", name
+            assert decryption["finished_verified"] == {C2S: True, S2C: True}, name
+    if "dtls13" in name:
+        assert [c.version for c in mine] == [DTLS13] * len(mine)  # its supported_versions
+
+
+def test_json_and_ja4_say_dtls() -> None:
+    result = CliRunner().invoke(main, ["show", "--json", str(UDP / "dtls.pcapng")])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    conns = [r for r in rows if "transport" in r]
+    assert [r["transport"] for r in conns] == ["dtls"] * 5
+    assert [r["udp_stream"] for r in conns] == [0, 1, 2, 3, 4]
+    assert all(r["tcp_stream"] is None for r in conns)
+    # FoxIO's JA4: "d" for DTLS, then the version DTLS 1.2 ("d2") or 1.0 ("d1")
+    assert [r["ja4"][:3] for r in conns] == ["dd2", "dd2", "dd1", "dd2", "dd2"]
+    assert conns[0]["dtls"]["cookie_length"] == 20 and conns[0]["dtls"]["cookie_frame"] == 2
+    assert conns[0]["dtls"]["epochs"] == {"c2s": [0, 1], "s2c": [0, 1]}
+    records = CliRunner().invoke(
+        main, ["show", "--json", "--records", "--connection", "1", str(UDP / "dtls.pcapng")]
+    )
+    (row,) = [json.loads(line) for line in records.output.splitlines() if '"transport"' in line]
+    for row_ in [*conns, row]:
+        jsonschema.validate(row_, SCHEMA)
+    # every record with its epoch and sequence number, as tshark numbers them
+    first = row["records"][:3]
+    assert [(r["frame"], r["epoch"], r["seq"]) for r in first] == [(1, 0, 0), (2, 0, 0), (3, 0, 1)]
+
+
+def test_text_lists_the_connections() -> None:
+    result = CliRunner().invoke(main, ["show", str(UDP / "dtls.pcapng")])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.count("── Connection ") == 5
+    assert "not yet dissected" not in out
+    assert "HelloVerifyRequest" in out and "the client must send its ClientHello again" in out
+    assert len(re.findall(r"\nDTLS cookie +asked for in frame \d+\n", out)) == 5
+    assert out.count("both Finished verify") == 4  # the DSB's secrets
+
+
+def test_garbage_in_a_dtls_flow_is_a_finding(tmp_path: Path) -> None:
+    """The project's first ClientHello, then a datagram of garbage from the client on the
+    same addresses: a finding naming its frame, direction and offset; the next datagram (the
+    ClientHello again) is still read."""
+    hello = read_frames(UDP / "dtls.pcapng")[0][2][14 + 20 + 8 :]  # Ethernet, IPv4, UDP
+    garbage = b"\x17\xfe\xfd\x00\x00" + b"\xff" * 3
+    path = tmp_path / "garbage.pcapng"
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(101)  # raw IP
+        for i, payload in enumerate([hello, garbage, hello]):
+            writer.add_packet(i * 1000, _udp_frame(40000, 4433, payload))
+    conns, _ = _read(path)
+    assert len(conns) == 1 and conns[0].transport == "dtls"
+    (finding,) = conns[0].problems
+    assert (finding.frame, finding.direction, finding.layer) == (2, C2S, "dtls")
+    assert finding.offset == 5 and "not a DTLS record (truncated" in finding.message
+    # the ClientHello sent again after the garbage is read, as a retransmission
+    assert len(conns[0].client_hellos) == 1 and conns[0].sni == "tlslens.test"
+    assert conns[0].dtls.retransmissions == {C2S: 1, S2C: 0}
