@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from test_udp_flows import _udp_frame
 
+from tlslens.bounds import Limits
 from tlslens.capture.writer import PcapngWriter
 from tlslens.cli import main
 from tlslens.keys.files import add_keylog_file
@@ -24,6 +25,7 @@ from tlslens.model import C2S, S2C, Connection
 from tlslens.outcome import outcome_of
 from tlslens.pipeline import read_capture
 from tlslens.serialize import connection_to_json
+from tlslens.tls.dtls import DtlsSession
 
 from _frames import read_frames
 from _tshark import TsharkDTLS, run_tshark_dtls, strip_secrets
@@ -218,3 +220,43 @@ def test_garbage_in_a_dtls_flow_is_a_finding(tmp_path: Path) -> None:
     # the ClientHello sent again after the garbage is read, as a retransmission
     assert len(conns[0].client_hellos) == 1 and conns[0].sni == "tlslens.test"
     assert conns[0].dtls.retransmissions == {C2S: 1, S2C: 0}
+
+
+def test_an_association_ended_by_the_bound_says_so(tmp_path: Path) -> None:
+    """Past --max-udp-flows the association idle longest ends: its connection is reported
+    as it stood, with a finding naming the frame."""
+    hello = read_frames(UDP / "dtls.pcapng")[0][2][14 + 20 + 8 :]
+    path = tmp_path / "many.pcapng"
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(101)
+        for i in range(3):
+            writer.add_packet(i * 1000, _udp_frame(40000 + i, 4433, hello))
+    conns = list(read_capture(path, limits=Limits(max_udp_flows=2)))
+    assert [c.sni for c in conns] == ["tlslens.test"] * 3
+    (finding,) = conns[0].problems
+    assert finding.frame == 1 and "more than 2 QUIC or DTLS associations" in finding.message
+    assert not conns[1].problems and not conns[2].problems
+
+
+def test_a_bug_in_one_association_is_a_finding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception while reading one association is reported on that connection; the
+    others are read."""
+    calls = 0
+    original = DtlsSession.datagram
+
+    def failing(self: DtlsSession, side: int, frame: int, ts_ns: int, data: bytes) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("boom")
+        original(self, side, frame, ts_ns, data)
+
+    monkeypatch.setattr(DtlsSession, "datagram", failing)
+    conns, _ = _read(UDP / "dtls.pcapng")
+    assert len(conns) == 5
+    (finding,) = conns[0].problems
+    assert finding.layer == "internal" and "RuntimeError: boom" in finding.message
+    assert all(not c.problems for c in conns[1:4])

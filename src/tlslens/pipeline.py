@@ -212,15 +212,8 @@ class _Pass:
             if ev.kind == "DTLS":
                 self._open_dtls(ev)
             return
-        if type(ev) is _core.UdpDatagram:
-            dtls = self.dtls.get(ev.flow)
-            if dtls is not None:
-                dtls.datagram(ev.side, ev.frame, ev.ts_ns, ev.data)
-            return
-        if type(ev) is _core.UdpClosed:
-            ended = self.dtls.pop(ev.flow, None)
-            if ended is not None:
-                self.ended[ev.flow] = ended.finish()
+        if type(ev) is _core.UdpDatagram or type(ev) is _core.UdpClosed:
+            self._dtls_event(ev)
             return
         session = self.sessions.get(ev.flow)
         if session is None:
@@ -274,6 +267,34 @@ class _Pass:
             keep_records=self.capture._records,
             max_message=self.capture.limits.max_message,
         )
+
+    def _dtls_event(self, ev: _core.UdpDatagram | _core.UdpClosed) -> None:
+        """A DTLS association's datagram or end; a bug in reading it is reported as a
+        finding of that connection, which is not parsed further, and the run goes on."""
+        dtls = self.dtls.get(ev.flow)
+        if dtls is None:
+            return
+        try:
+            if type(ev) is _core.UdpDatagram:
+                dtls.datagram(ev.side, ev.frame, ev.ts_ns, ev.data)
+                return
+        except Exception as exc:  # a bug in tlslens: report it, keep going
+            dtls.abandon(f"internal error ({type(exc).__name__}: {exc})")
+            return
+        assert type(ev) is _core.UdpClosed
+        del self.dtls[ev.flow]
+        dtls.frame, dtls.ts_ns = ev.frame, ev.ts_ns
+        conn = dtls.finish()
+        if ev.end == "evicted":
+            conn.problems.append(
+                _capture_finding(
+                    ev.frame,
+                    f"ended early after frame {ev.frame}, its last datagram: more than "
+                    f"{self.capture.limits.max_udp_flows} QUIC or DTLS associations were open "
+                    "at once, and this one had been idle longest",
+                )
+            )
+        self.ended[ev.flow] = conn
 
     def _open_dtls(self, ev: _core.UdpOpened) -> None:
         """A DTLS association: its session decrypts with the key log as it stands now."""

@@ -242,14 +242,13 @@ class DtlsSession(RecordContent):
         return conn
 
     def _broken(self, exc: ValueError) -> None:
+        self.abandon(f"internal error in the core DTLS association ({exc})")
+
+    def abandon(self, why: str) -> None:
+        """Stop reading this association after a bug: a finding says why; the connection
+        is reported as it stood."""
         self.broken = True
-        self._finding(
-            None,
-            "internal",
-            None,
-            f"internal error in the core DTLS association ({exc}); "
-            "this connection is not parsed further",
-        )
+        self._finding(None, "internal", None, f"{why}; this connection is not parsed further")
 
     def _learn_client(self, client_flow_side: int) -> None:
         """The association told which side is the client: the first datagram's sender
@@ -417,21 +416,4 @@ class DtlsSession(RecordContent):
         facts.plaintext_bytes[direction] += len(plaintext)
         if self.plaintext_sink is not None:
             self.plaintext_sink(direction, plaintext)
-        last = conn.timeline[-1] if conn.timeline else None
-        if (
-            last is not None
-            and last.kind == "application_data"
-            and last.direction == direction
-            and last.detail.get("decrypted")
-        ):
-            last.records += 1
-            last.length += len(plaintext)
-            last.last_frame = self.frame
-            return
-        self._event(
-            side,
-            "application_data",
-            self.record_offset[side],
-            len(plaintext),
-            detail={"decrypted": True},
-        )
+        self._plaintext_event(side, "application_data", self.record_offset[side], len(plaintext))
