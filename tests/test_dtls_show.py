@@ -260,3 +260,45 @@ def test_a_bug_in_one_association_is_a_finding(
     (finding,) = conns[0].problems
     assert finding.layer == "internal" and "RuntimeError: boom" in finding.message
     assert all(not c.problems for c in conns[1:4])
+
+
+def test_numbered_with_the_tcp_connections_in_first_frame_order(tmp_path: Path) -> None:
+    """DTLS connection 1's datagrams, the demo's two TCP connections, the other four DTLS
+    connections: one numbering, in the order of each connection's first frame."""
+    dtls = read_frames(UDP / "dtls.pcapng")
+    tcp = read_frames(CAPTURES / "demo-tls12-tls13.pcapng")
+    path = tmp_path / "mixed.pcapng"
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(1)  # Ethernet, as both captures
+        frames = dtls[:13] + tcp + dtls[13:]
+        for i, (_ts, _linktype, frame) in enumerate(frames):
+            writer.add_packet(i * 1000, frame)
+    conns, _ = _read(path)
+    assert [(c.id, c.transport) for c in conns] == [
+        (1, "dtls"),
+        (2, "tcp"),
+        (3, "tcp"),
+        (4, "dtls"),
+        (5, "dtls"),
+        (6, "dtls"),
+        (7, "dtls"),
+    ]
+    assert [c.first_frame for c in conns] == sorted(c.first_frame for c in conns)
+
+
+def test_an_ack_is_counted(tmp_path: Path) -> None:
+    """A DTLS 1.3 ACK record (RFC 9147 §7) from the server acknowledging the ClientHello's
+    record (epoch 0, sequence 0): counted in ``dtls.acks``."""
+    hello = read_frames(UDP / "dtls.pcapng")[0][2][14 + 20 + 8 :]
+    numbers = (16).to_bytes(2, "big") + bytes(16)  # one record number: epoch 0, sequence 0
+    ack = b"\x1a\xfe\xfd" + bytes(2) + (1).to_bytes(6, "big") + (18).to_bytes(2, "big") + numbers
+    path = tmp_path / "ack.pcapng"
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(101)
+        writer.add_packet(0, _udp_frame(40000, 4433, hello))
+        writer.add_packet(1000, _udp_frame(4433, 40000, ack, back=True))
+    (conn,) = _read(path)[0]
+    assert conn.dtls.acks == {C2S: 0, S2C: 1}
+    assert connection_to_json(conn)["dtls"]["acks"] == {C2S: 0, S2C: 1}

@@ -53,6 +53,7 @@ class DtlsFacts:
     records: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
     epochs: dict[str, list[int]] = field(default_factory=lambda: {C2S: [], S2C: []})
     retransmissions: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
+    acks: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})  # DTLS 1.3 ACKs
     records_decrypted: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
     unified_headers: int = 0  # DTLS 1.3 records with the unified header
     # Datagrams of the protocols RFC 7983 multiplexes with DTLS on one UDP flow (WebRTC's
@@ -81,6 +82,7 @@ class DtlsFacts:
             "records": dict(self.records),
             "epochs": {d: list(e) for d, e in self.epochs.items()},
             "retransmissions": dict(self.retransmissions),
+            "acks": dict(self.acks),
             "unified_headers": self.unified_headers,
             "multiplexed_datagrams": self.multiplexed,
         }
@@ -278,6 +280,8 @@ class DtlsSession(RecordContent):
             self.facts.cookie_length = len(ev.cookie or b"")
         elif kind == "retransmission":
             self.facts.retransmissions[self._direction(side)] += 1
+        elif kind == "ack":
+            self.facts.acks[self._direction(side)] += 1
         elif kind == "change_cipher_spec":
             self._change_cipher_spec(side)
         elif kind == "alert":
