@@ -1222,7 +1222,8 @@ class DtlsKeys:
 @final
 class DtlsEvent:
     """One event of a DTLS association; ``kind`` names it and which fields it fills:
-    "record", "message" (``data``: the message in TLS form), "retransmission",
+    "record", "message" (``data``: the message in TLS form, ``fragments``: how many it was
+    reassembled from), "retransmission",
     "client_hello" (``data``: the message as TLS, without the ``cookie``),
     "hello_verify_request", "negotiated", "change_cipher_spec", "alert",
     "application_data" (``data``: the plaintext), "ack", "finding" (``offset``, ``text``).
@@ -1262,6 +1263,7 @@ class DtlsEvent:
     description: int
     acks: list[tuple[int, int]]
     text: str
+    fragments: int
 
 @final
 class DtlsAssociation:

@@ -59,7 +59,7 @@ impl DtlsKeys {
 /// One event of a DTLS association; `kind` names it and which fields it fills:
 /// "record" (offset, content_type (None: unified header), version, epoch, seq, cid,
 /// length, unified, decrypted, inner_type), "message" (epoch, message_seq, msg_type,
-/// data: the message in TLS form), "retransmission" (message_seq, msg_type),
+/// data: the message in TLS form, fragments: how many it was reassembled from), "retransmission" (message_seq, msg_type),
 /// "client_hello" (message_seq, data: the message as TLS without the cookie, cookie),
 /// "hello_verify_request" (version, cookie), "negotiated" (version, suite),
 /// "change_cipher_spec", "alert" (level, description), "application_data" (epoch, seq,
@@ -90,6 +90,7 @@ pub struct DtlsEvent {
     description: u8,
     acks: Vec<(u64, u64)>,
     text: String,
+    fragments: usize,
 }
 
 fn bytes(py: Python<'_>, data: &[u8]) -> Option<Py<PyBytes>> {
@@ -128,6 +129,7 @@ fn convert(py: Python<'_>, event: CoreEvent) -> DtlsEvent {
             message_seq,
             msg_type,
             tls,
+            fragments,
         } => DtlsEvent {
             kind: "message",
             frame,
@@ -136,6 +138,7 @@ fn convert(py: Python<'_>, event: CoreEvent) -> DtlsEvent {
             message_seq,
             msg_type,
             data: bytes(py, &tls),
+            fragments,
             ..DtlsEvent::default()
         },
         CoreEvent::Retransmission {

@@ -33,6 +33,14 @@ def hello_verify_request_lines(conn: Connection) -> list[str]:
     ]
 
 
+def fragments_line(fragments: int) -> str:
+    """A handshake message's step, when it came in pieces."""
+    return (
+        f"It came in {fragments} fragments (each datagram must fit the path's MTU), "
+        "reassembled by their offsets (RFC 6347 §4.2.3)."
+    )
+
+
 def _side_words(facts: DtlsFacts, direction: str, who: str) -> str:
     records = facts.records[direction]
     epochs = ", ".join(str(e) for e in facts.epochs[direction])
@@ -51,6 +59,14 @@ def dtls_facts(conn: Connection) -> list[tuple[str, str]]:
     out = [("DTLS records", records)]
     if facts.cookie_frame is not None:
         out.append(("DTLS cookie", f"asked for in frame {facts.cookie_frame}"))
+    pieces = [
+        f"{plural(facts.fragmented[d], 'handshake message')} from the {who} in "
+        f"{plural(facts.fragments[d], 'fragment')}"
+        for d, who in ((C2S, "client"), (S2C, "server"))
+        if facts.fragmented[d]
+    ]
+    if pieces:
+        out.append(("Fragmented", "; ".join(pieces) + ", reassembled"))
     again = facts.retransmissions
     if again[C2S] or again[S2C]:
         out.append(

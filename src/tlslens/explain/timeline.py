@@ -16,7 +16,11 @@ from tlslens.explain.chain import (
     describe_ocsp,
 )
 from tlslens.explain.derivation import key_steps
-from tlslens.explain.dtls import HELLO_VERIFY_REQUEST, hello_verify_request_lines
+from tlslens.explain.dtls import (
+    HELLO_VERIFY_REQUEST,
+    fragments_line,
+    hello_verify_request_lines,
+)
 from tlslens.explain.hello import client_hello_lines, server_hello_lines, sslv2_step
 from tlslens.explain.key_exchange import (
     client_key_exchange_lines,
@@ -103,6 +107,8 @@ def _message_step(conn: Connection, event: TimelineEvent) -> Step:
         lines = ["The server asks the client to start a new handshake (renegotiation)."]
     elif msg.msg_type == HELLO_VERIFY_REQUEST:
         lines = hello_verify_request_lines(conn)
+    if event.detail.get("fragments"):  # DTLS (tls/dtls.py)
+        lines.append(fragments_line(event.detail["fragments"]))
     if event.detail.get("decrypted"):
         title += " (decrypted)"
     tone = "normal"

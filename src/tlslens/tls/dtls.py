@@ -54,6 +54,9 @@ class DtlsFacts:
     epochs: dict[str, list[int]] = field(default_factory=lambda: {C2S: [], S2C: []})
     retransmissions: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
     acks: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})  # DTLS 1.3 ACKs
+    # Handshake messages that came in several fragments, and those fragments, per direction.
+    fragmented: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
+    fragments: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
     records_decrypted: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
     unified_headers: int = 0  # DTLS 1.3 records with the unified header
     # Datagrams of the protocols RFC 7983 multiplexes with DTLS on one UDP flow (WebRTC's
@@ -83,6 +86,8 @@ class DtlsFacts:
             "epochs": {d: list(e) for d, e in self.epochs.items()},
             "retransmissions": dict(self.retransmissions),
             "acks": dict(self.acks),
+            "fragmented_messages": dict(self.fragmented),
+            "fragments": dict(self.fragments),
             "unified_headers": self.unified_headers,
             "multiplexed_datagrams": self.multiplexed,
         }
@@ -272,6 +277,7 @@ class DtlsSession(RecordContent):
             self._hash_message(side, ev)
             if ev.msg_type != hs.CLIENT_HELLO:  # read from its cookie-less TLS form
                 self._message(side, ev.msg_type, ev.data, decrypted=ev.epoch > 0)
+            self._fragments(side, ev.fragments)
         elif kind == "client_hello":
             self._message(0, hs.CLIENT_HELLO, ev.data, decrypted=False)
             self._look_up_secrets()
@@ -402,6 +408,18 @@ class DtlsSession(RecordContent):
         if label is not None:
             facts.known = True
             facts.source = store.keylog.origin(label, random)
+
+    def _fragments(self, side: int, fragments: int) -> None:
+        """A message reassembled from several fragments: counted, and said on its step."""
+        conn = self.conn
+        if fragments < 2 or conn is None:
+            return
+        direction = self._direction(side)
+        self.facts.fragmented[direction] += 1
+        self.facts.fragments[direction] += fragments
+        last = conn.timeline[-1] if conn.timeline else None
+        if last is not None and last.kind == "handshake" and last.direction == direction:
+            last.detail["fragments"] = fragments
 
     def _change_cipher_spec(self, side: int) -> None:
         self._event(side, "change_cipher_spec", self.record_offset[side], 1)
