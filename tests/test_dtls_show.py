@@ -28,7 +28,7 @@ from tlslens.serialize import connection_to_json
 from tlslens.tls.dtls import DtlsSession
 
 from _frames import read_frames
-from _tshark import TsharkDTLS, run_tshark_dtls, strip_secrets
+from _tshark import TsharkDTLS, _fields, run_tshark_dtls, strip_secrets
 from conftest import CAPTURES, ROOT
 
 UDP = CAPTURES / "udp"
@@ -186,6 +186,12 @@ def test_json_and_ja4_say_dtls() -> None:
     (row,) = [json.loads(line) for line in records.output.splitlines() if '"transport"' in line]
     for row_ in [*conns, row]:
         jsonschema.validate(row_, SCHEMA)
+    text = CliRunner().invoke(
+        main, ["show", "--records", "--connection", "1", str(UDP / "dtls.pcapng")]
+    )
+    assert "  #1      C → S  handshake, DTLS 1.0, 161 bytes (epoch 0, sequence 0; header at " in (
+        text.output
+    )
     # every record with its epoch and sequence number, as tshark numbers them
     first = row["records"][:3]
     assert [(r["frame"], r["epoch"], r["seq"]) for r in first] == [(1, 0, 0), (2, 0, 0), (3, 0, 1)]
@@ -306,3 +312,20 @@ def test_an_ack_is_counted(tmp_path: Path) -> None:
     (conn,) = _read(path)[0]
     assert conn.dtls.acks == {C2S: 0, S2C: 1}
     assert connection_to_json(conn)["dtls"]["acks"] == {C2S: 0, S2C: 1}
+
+
+def test_records_agree_with_tshark(tshark: str) -> None:
+    """``--records``: every record's frame, epoch and sequence number as tshark reads them."""
+    path = UDP / "dtls.pcapng"
+    fields = ["frame.number", "dtls.record.epoch", "dtls.record.sequence_number"]
+    oracle = []
+    for line in _fields(path, [], "dtls", fields, None).splitlines():
+        frame, epochs, seqs = line.split("\t")
+        oracle += [
+            (int(frame), int(e), int(q))
+            for e, q in zip(epochs.split(","), seqs.split(","), strict=True)
+        ]
+    result = CliRunner().invoke(main, ["show", "--json", "--records", str(path)])
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    mine = sorted((r["frame"], r["epoch"], r["seq"]) for row in rows for r in row["records"])
+    assert mine == sorted(oracle) and len(mine) == 91
