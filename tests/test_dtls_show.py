@@ -7,6 +7,7 @@ dissector (tests/_tshark.py) on the project's capture (tests/vectors/captures/ud
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -19,6 +20,7 @@ from test_udp_flows import _udp_frame
 from tlslens.bounds import Limits
 from tlslens.capture.writer import PcapngWriter
 from tlslens.cli import main
+from tlslens.explain.timeline import explain
 from tlslens.keys.files import add_keylog_file
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection
@@ -329,3 +331,32 @@ def test_records_agree_with_tshark(tshark: str) -> None:
     rows = [json.loads(line) for line in result.output.splitlines()]
     mine = sorted((r["frame"], r["epoch"], r["seq"]) for row in rows for r in row["records"])
     assert mine == sorted(oracle) and len(mine) == 91
+
+
+def test_mutated_datagrams_never_crash(tmp_path: Path) -> None:
+    """A ClientHello, then the project's DTLS datagrams with bytes changed and cut, either
+    way, in any order: every connection is told (JSON and narration) with findings, never
+    an internal error."""
+    rng = random.Random(24)
+    datagrams = [frame[14 + 20 + 8 :] for _ts, _lt, frame in read_frames(UDP / "dtls.pcapng")]
+    path = tmp_path / "mutated.pcapng"
+    told = 0
+    for _trial in range(60):
+        with path.open("wb") as out:
+            writer = PcapngWriter(out)
+            writer.add_interface(101)
+            writer.add_packet(0, _udp_frame(40000, 4433, datagrams[0]))  # opens it as DTLS
+            for i in range(1, rng.randint(2, 13)):
+                payload = bytearray(rng.choice(datagrams))
+                for _ in range(rng.randint(0, 6)):
+                    payload[rng.randrange(len(payload))] = rng.randrange(256)
+                payload = payload[: rng.randint(0, len(payload))]
+                back = rng.random() < 0.5
+                ports = (4433, 40000) if back else (40000, 4433)
+                writer.add_packet(i * 1000, _udp_frame(*ports, bytes(payload), back=back))
+        for conn in read_capture(path):
+            connection_to_json(conn)
+            explain(conn)
+            assert all(p.layer != "internal" for p in conn.problems), conn.problems
+            told += 1
+    assert told == 60
