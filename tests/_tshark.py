@@ -383,6 +383,8 @@ class TsharkDTLS:
     fragments: int = 0  # handshake records holding part of a message
     alerts: list[tuple[int, int]] = field(default_factory=list)  # (level, description)
     plaintext: dict[int, bytes] = field(default_factory=dict)  # decrypted app data by port
+    leaf_sha256: str | None = None  # of the first certificate sent
+    alpn: list[str] = field(default_factory=list)  # per ServerHello that selects one
 
 
 DTLS_FIELDS = [
@@ -397,6 +399,8 @@ DTLS_FIELDS = [
     "dtls.alert_message.level",
     "dtls.alert_message.desc",
     "data.data",
+    "dtls.handshake.certificate",
+    "dtls.handshake.extensions_alpn_str",
 ]
 
 
@@ -416,6 +420,12 @@ def run_tshark_dtls(path: Path, options: list[str]) -> dict[int, TsharkDTLS]:
             st.suites.extend(_ints(col["dtls.handshake.ciphersuite"])[:1])
         if 1 in types:
             st.sni.extend(s for s in col["dtls.handshake.extensions_server_name"].split(",") if s)
+        elif 2 in types and col["dtls.handshake.extensions_alpn_str"]:
+            st.alpn.append(col["dtls.handshake.extensions_alpn_str"].split(",")[0])
+        certificates = col["dtls.handshake.certificate"]
+        if certificates and st.leaf_sha256 is None:
+            leaf = bytes.fromhex(certificates.split(",")[0].replace(":", ""))
+            st.leaf_sha256 = hashlib.sha256(leaf).hexdigest()
         pieces = zip(
             _ints(col["dtls.handshake.fragment_length"]),
             _ints(col["dtls.handshake.length"]),

@@ -256,7 +256,7 @@ class UdpOpened:
 
 @final
 class UdpDatagram:
-    """One datagram of a UDP association from ``side`` (only with ``sessions=False``);
+    """One datagram of a UDP association from ``side`` (0: its first datagram's sender);
     ``bad_length``: its UDP length disagreed with the IP packet, read as far as it goes."""
 
     flow: int
@@ -1205,3 +1205,73 @@ class HandshakeDefragmenter:
     def incomplete(self) -> tuple[int, int, int] | None:
         """(type, declared length, body bytes present) of a message still incomplete."""
     def clear(self) -> None: ...
+
+# -- DTLS associations (crates/tlslens-py/src/dtls.rs) ------------------------------------
+@final
+class DtlsKeys:
+    """The key log's DTLS secrets by client random and the suites they may be used with."""
+
+    def __init__(
+        self,
+        secrets: list[tuple[str, bytes, bytes]],
+        suites: list[tuple[int, CipherSpec, str]],
+    ) -> None:
+        """``secrets``: (key log label, client random, secret); ``suites``: (code point, its
+        record layout, its PRF/HKDF hash name)."""
+
+@final
+class DtlsEvent:
+    """One event of a DTLS association; ``kind`` names it and which fields it fills:
+    "record", "message" (``data``: the message in TLS form, ``fragments``: how many it was
+    reassembled from), "retransmission",
+    "client_hello" (``data``: the message as TLS, without the ``cookie``),
+    "hello_verify_request", "negotiated", "change_cipher_spec", "alert",
+    "application_data" (``data``: the plaintext), "ack", "finding" (``offset``, ``text``).
+    ``from_client`` is None for the hellos' events."""
+
+    kind: Literal[
+        "record",
+        "message",
+        "retransmission",
+        "client_hello",
+        "hello_verify_request",
+        "negotiated",
+        "change_cipher_spec",
+        "alert",
+        "application_data",
+        "ack",
+        "finding",
+    ]
+    frame: int
+    from_client: bool | None
+    offset: int
+    content_type: int | None
+    version: int | None
+    epoch: int
+    seq: int
+    cid: bytes
+    length: int
+    unified: bool
+    decrypted: bool
+    inner_type: int | None
+    message_seq: int
+    msg_type: int
+    data: bytes | None
+    cookie: bytes | None
+    suite: int | None
+    level: int
+    description: int
+    acks: list[tuple[int, int]]
+    text: str
+    fragments: int
+
+@final
+class DtlsAssociation:
+    """One DTLS association (the core's ``dtls::Association``): datagrams in, events out."""
+
+    def __init__(self, keys: DtlsKeys | None = None, max_message: int | None = None) -> None: ...
+    def feed(self, frame: int, side: int, payload: bytes) -> list[DtlsEvent]:
+        """A datagram from ``side`` (0: the flow's first sender). Raises ValueError after a
+        bug in the core, naming it; nothing more is read then."""
+    def finish(self, frame: int) -> list[DtlsEvent]:
+        """The end: messages left incomplete become findings."""

@@ -95,6 +95,8 @@ class RecordInfo:
     version: int  # the record header's (legacy_record_version)
     length: int
     ts_ns: int = 0
+    epoch: int | None = None  # DTLS: the record's epoch and sequence number
+    seq: int | None = None
 
 
 @dataclass(slots=True)
@@ -260,6 +262,7 @@ class Connection:
     server_key_exchange: hs.ServerKeyExchange | None = None
     encrypted_extensions: hs.EncryptedExtensions | None = None  # TLS 1.3, once decrypted
     decryption: Any = None  # a decryption.ConnectionDecryptor when secrets were given
+    dtls: Any = None  # a tls.dtls.DtlsFacts over DTLS: cookie, epochs, retransmissions
     validation: Any = None  # an x509.Validation once the chain has been checked
     certificate_request: bool = False
     certificate_request_message: hs.CertificateRequest | None = None

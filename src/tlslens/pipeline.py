@@ -13,8 +13,9 @@ A core session may give its flow up (not TLS, after a megabyte of plaintext): th
 lets the flow go at that very frame and says so (``FlowIgnored``).
 
 UDP datagrams that look like QUIC or DTLS open associations in the core (``UdpOpened``,
-``UdpClosed``), numbered with the TCP flows; until they are dissected, the summary only
-counts them by kind.
+``UdpClosed``), numbered with the TCP flows; a DTLS association's datagrams go to its
+``DtlsSession`` (tls/dtls.py) and its connection is handed out in the same order. The
+summary counts the associations by kind.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from tlslens.capture.tally import CaptureSummary
 from tlslens.errors import CaptureError
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint, Finding
+from tlslens.tls.dtls import DtlsSession, dtls_keys
 from tlslens.tls.resumption import ResumptionIndex
 from tlslens.tls.session import MAX_PRELUDE_SCAN, FlowSession
 
@@ -103,6 +105,8 @@ class _Pass:
         self.keys = capture.keys
         self.secrets_read = 0
         self.sessions: dict[int, FlowSession] = {}  # open flows' sessions
+        self.dtls: dict[int, DtlsSession] = {}  # open DTLS associations' sessions
+        self.dtls_keys: tuple[int, _core.DtlsKeys] | None = None  # (key log size, keys)
         self.ended: dict[int, Connection | None] = {}  # closed, waiting for their turn
         self.later: list[_core.FlowEvent] = []  # events made while others were handled
         self.resumptions = ResumptionIndex()
@@ -206,6 +210,11 @@ class _Pass:
         if type(ev) is _core.UdpOpened:
             udp = self.summary.udp_flows
             udp[ev.kind] = udp.get(ev.kind, 0) + 1
+            if ev.kind == "DTLS":
+                self._open_dtls(ev)
+            return
+        if type(ev) is _core.UdpDatagram or type(ev) is _core.UdpClosed:
+            self._dtls_event(ev)
             return
         session = self.sessions.get(ev.flow)
         if session is None:
@@ -256,6 +265,57 @@ class _Pass:
             file=self.file,
             keys=self.keys,
             sink=_bind_sink(sink, ev.flow),
+            keep_records=self.capture._records,
+            max_message=self.capture.limits.max_message,
+        )
+
+    def _dtls_event(self, ev: _core.UdpDatagram | _core.UdpClosed) -> None:
+        """A DTLS association's datagram or end; a bug in reading it is reported as a
+        finding of that connection, which is not parsed further, and the run goes on."""
+        dtls = self.dtls.get(ev.flow)
+        if dtls is None:
+            return
+        try:
+            if type(ev) is _core.UdpDatagram:
+                dtls.datagram(ev.side, ev.frame, ev.ts_ns, ev.data)
+                return
+        except Exception as exc:  # a bug in tlslens: report it, keep going
+            dtls.abandon(f"internal error ({type(exc).__name__}: {exc})")
+            return
+        assert type(ev) is _core.UdpClosed
+        del self.dtls[ev.flow]
+        dtls.frame, dtls.ts_ns = ev.frame, ev.ts_ns
+        conn = dtls.finish()
+        if ev.end == "evicted":
+            conn.problems.append(
+                _capture_finding(
+                    ev.frame,
+                    f"ended early after frame {ev.frame}, its last datagram: more than "
+                    f"{self.capture.limits.max_udp_flows} QUIC or DTLS associations were open "
+                    "at once, and this one had been idle longest",
+                )
+            )
+        self.ended[ev.flow] = conn
+
+    def _open_dtls(self, ev: _core.UdpOpened) -> None:
+        """A DTLS association: its session decrypts with the key log as it stands now."""
+        if len(self.reader.secrets) > self.secrets_read:
+            self._add_capture_secrets(len(self.reader.secrets))
+        keys = None
+        if self.keys is not None:
+            size = len(self.keys.keylog)
+            if self.dtls_keys is None or self.dtls_keys[0] != size:
+                self.dtls_keys = (size, dtls_keys(self.keys))
+            keys = self.dtls_keys[1]
+        self.dtls[ev.flow] = DtlsSession(
+            ev.flow,
+            (Endpoint(ev.src, ev.sport), Endpoint(ev.dst, ev.dport)),
+            ev.frame,
+            ev.ts_ns,
+            file=self.file,
+            keys=keys,
+            store=self.keys,
+            sink=_bind_sink(self.capture._sink, ev.flow),
             keep_records=self.capture._records,
             max_message=self.capture.limits.max_message,
         )

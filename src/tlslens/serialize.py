@@ -99,9 +99,12 @@ def _groups_offered(conn: Connection) -> list[str]:
 
 
 def decryption_json(conn: Connection, reveal_keys: bool = False) -> dict[str, Any]:
+    if conn.dtls is not None:  # over DTLS the core's association decrypts (tls/dtls.py)
+        result: dict[str, Any] = conn.dtls.decryption_json()
+        return result
     if conn.decryption is None:
         return dict(_NOT_ATTEMPTED)
-    result: dict[str, Any] = conn.decryption.to_json(outcome_of(conn).failed_in_handshake)
+    result = conn.decryption.to_json(outcome_of(conn).failed_in_handshake)
     if reveal_keys:
         # Names as the narration gives them, per handshake (then each renegotiation).
         result["derived"] = [
@@ -142,7 +145,7 @@ def record_json(record: RecordInfo) -> dict[str, Any]:
         "content_type_id": record.content_type,
         "version": registry.version_name(record.version),
         "length": record.length,
-    }
+    } | ({"epoch": record.epoch, "seq": record.seq} if record.epoch is not None else {})
 
 
 def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[str, Any]:
@@ -156,7 +159,7 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
     version = conn.version
     suite = conn.cipher_suite
     info = conn.suite_info
-    fingerprints = client_fingerprints(ch) if ch is not None else None
+    fingerprints = client_fingerprints(ch, conn.transport) if ch is not None else None
     row: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "id": conn.id,
@@ -237,4 +240,6 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
     }
     if conn.records is not None:
         row["records"] = [record_json(r) for r in conn.records]
+    if conn.dtls is not None:  # over DTLS: what the association read (tls/dtls.py)
+        row["dtls"] = conn.dtls.to_json()
     return row

@@ -413,9 +413,7 @@ impl FlowSink for Collector {
                 payload,
                 bad_length,
             } => {
-                if self.sessions.is_some() {
-                    return; // no QUIC or DTLS session reads them yet
-                }
+                // Python's QUIC and DTLS readers take every datagram (tls/dtls.py).
                 let start = self.arena.len();
                 self.arena.extend_from_slice(payload);
                 Kept::Datagram {

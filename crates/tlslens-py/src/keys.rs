@@ -33,7 +33,7 @@ fn decrypt_error(py: Python<'_>, msg: String) -> PyErr {
     tlslens_error(py, &DECRYPT_ERROR, "DecryptError", msg)
 }
 
-fn hash(name: &str) -> PyResult<HashAlg> {
+pub(crate) fn hash(name: &str) -> PyResult<HashAlg> {
     HashAlg::from_name(name).ok_or_else(|| PyValueError::new_err(format!("unknown hash {name}")))
 }
 
@@ -272,7 +272,7 @@ fn tls13_finished_matches(
 /// What the records of a cipher suite need.
 #[pyclass(frozen, module = "tlslens._core")]
 #[derive(Clone)]
-pub struct CipherSpec(CoreSpec);
+pub struct CipherSpec(pub(crate) CoreSpec);
 
 #[pymethods]
 impl CipherSpec {

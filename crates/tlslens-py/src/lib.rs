@@ -6,6 +6,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+mod dtls;
 mod extensions;
 mod flow_events;
 mod flows;
@@ -179,6 +180,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     extensions::register(m)?;
     flows::register(m)?;
     handshake::register(m)?;
+    dtls::register(m)?;
     keys::register(m)?;
     session::register(m)?;
     Ok(())

@@ -1,5 +1,5 @@
 //! The UDP associations' events as Python sees them (QUIC or DTLS, told by their first
-//! datagram): opened, one datagram (only without core sessions, as TCP stream bytes), ended.
+//! datagram): opened, one datagram, ended.
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;

@@ -81,9 +81,15 @@ def key_steps(conn: Connection, reveal: bool, handshake: int = 0) -> list[str]:
     return lines
 
 
+def _attempted(conn: Connection) -> bool:
+    """Whether secrets were given for this connection (over DTLS: to its association)."""
+    if conn.dtls is not None:
+        return bool(conn.dtls.keys_given)
+    return conn.decryption is not None
+
+
 def decryption_summary(conn: Connection) -> str | None:
-    dec = conn.decryption
-    if dec is None:
+    if not _attempted(conn):
         return None
     data = decryption_json(conn)
     status = data["status"]
@@ -110,8 +116,7 @@ def decryption_summary(conn: Connection) -> str | None:
 def decryption_status(conn: Connection) -> str | None:
     """One phrase for a --brief line: what the secrets given opened of this connection, and
     which were missing (None when no secrets were given)."""
-    dec = conn.decryption
-    if dec is None:
+    if not _attempted(conn):
         return None
     data = decryption_json(conn)
     if data["status"] == "decrypted":

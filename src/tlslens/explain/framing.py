@@ -27,10 +27,13 @@ def record_lines(conn: Connection) -> list[str]:
     lines = [f"Record layer: {plural(len(records), 'record')}, as framed on the wire:"]
     for record in records:
         arrow = "C → S" if record.direction == C2S else "C ← S"
+        where = f"header at byte {record.offset}"
+        if record.epoch is not None:  # DTLS: in the datagram, with its record number
+            where = f"epoch {record.epoch}, sequence {record.seq}; {where} of the datagram"
         lines.append(
             f"  #{record.frame:<6} {arrow}  {registry.content_type_name(record.content_type)}, "
             f"{registry.version_name(record.version)}, {plural(record.length, 'byte')} "
-            f"(header at byte {record.offset})"
+            f"({where})"
         )
     seen = sorted({r.content_type for r in records})
     for content_type in seen:

@@ -7,6 +7,7 @@ import statistics
 from tlslens import registry
 from tlslens._text import plural, safe_text
 from tlslens.explain.derivation import decryption_summary
+from tlslens.explain.dtls import dtls_facts
 from tlslens.explain.vocabulary import KX_WORDS
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection
@@ -79,6 +80,7 @@ def summary_lines(conn: Connection) -> list[tuple[str, str]]:
     timing = _timing_words(conn)
     if timing:
         out.append(("Timing", timing))
+    out.extend(dtls_facts(conn))
     decryption = decryption_summary(conn)
     if decryption is not None:
         out.append(("Decryption", decryption))

@@ -16,6 +16,11 @@ from tlslens.explain.chain import (
     describe_ocsp,
 )
 from tlslens.explain.derivation import key_steps
+from tlslens.explain.dtls import (
+    HELLO_VERIFY_REQUEST,
+    fragments_line,
+    hello_verify_request_lines,
+)
 from tlslens.explain.hello import client_hello_lines, server_hello_lines, sslv2_step
 from tlslens.explain.key_exchange import (
     client_key_exchange_lines,
@@ -79,6 +84,8 @@ def _message_step(conn: Connection, event: TimelineEvent) -> Step:
         ]
         dec = conn.decryption
         verified = dec.results[event.direction].finished_verified if dec is not None else None
+        if conn.dtls is not None:  # over DTLS, checked by tls/dtls.py
+            verified = conn.dtls.finished_verified[event.direction]
         if verified is not None:
             lines.append(
                 "tlslens recomputed it from the transcript and the keys: it matches, so both "
@@ -98,6 +105,10 @@ def _message_step(conn: Connection, event: TimelineEvent) -> Step:
         lines = ["The server is done with its hello messages; the client's turn."]
     elif msg.msg_type == hs.HELLO_REQUEST:
         lines = ["The server asks the client to start a new handshake (renegotiation)."]
+    elif msg.msg_type == HELLO_VERIFY_REQUEST:
+        lines = hello_verify_request_lines(conn)
+    if event.detail.get("fragments"):  # DTLS (tls/dtls.py)
+        lines.append(fragments_line(event.detail["fragments"]))
     if event.detail.get("decrypted"):
         title += " (decrypted)"
     tone = "normal"

@@ -128,18 +128,25 @@ class RecordContent:
         stats.application_data_bytes += len(plaintext)
         dec.application_data(direction, plaintext)
         kind = "early_data" if direction == C2S and dec.early_active else "application_data"
+        self._plaintext_event(side, kind, offset, len(plaintext))
+
+    def _plaintext_event(self, side: int, kind: str, offset: int, length: int) -> None:
+        """A decrypted record's step: one more record of the step before when that is of
+        the same kind and direction."""
+        conn = self.conn
+        assert conn is not None
         last = conn.timeline[-1] if conn.timeline else None
         if (
             last is not None
             and last.kind == kind
-            and last.direction == direction
+            and last.direction == self._direction(side)
             and last.detail.get("decrypted")
         ):
             last.records += 1
-            last.length += len(plaintext)
+            last.length += length
             last.last_frame = self.frame
             return
-        self._event(side, kind, offset, len(plaintext), detail={"decrypted": True})
+        self._event(side, kind, offset, length, detail={"decrypted": True})
 
     def _early_data_offered(self) -> bool:
         ch = self.conn.client_hello if self.conn is not None else None

@@ -79,6 +79,10 @@ _JA4_VERSIONS = {
 }
 
 
+# JA4's first character: the protocol that carried the hello (FoxIO's JA4.md).
+_JA4_PROTOCOLS = {"tcp": "t", "quic": "q", "dtls": "d"}
+
+
 def _alnum(byte: int) -> bool:
     return 0x30 <= byte <= 0x39 or 0x41 <= byte <= 0x5A or 0x61 <= byte <= 0x7A
 
@@ -99,9 +103,10 @@ def _sha12(text: str) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()[:12]
 
 
-def ja4_parts(hello: hs.ClientHello) -> tuple[str, str, str]:
+def ja4_parts(hello: hs.ClientHello, transport: str = "tcp") -> tuple[str, str, str]:
     """JA4's three parts before hashing: (a, the sorted suites, the sorted extensions and
-    signature algorithms), as JA4_r prints them."""
+    signature algorithms), as JA4_r prints them. ``transport`` (a ``model.Transport``) is
+    what carried the hello: JA4 starts with "q" for QUIC, "d" for DTLS, "t" otherwise."""
     versions = ext.find_decoded(
         hello.extensions, ext.SUPPORTED_VERSIONS, ext.CLIENT_HELLO, SupportedVersions
     )
@@ -111,7 +116,7 @@ def ja4_parts(hello: hs.ClientHello) -> tuple[str, str, str]:
     types = [e.type for e in hello.extensions if not is_grease(e.type)]
     sni = "d" if ext.SERVER_NAME in types else "i"
     a = (
-        f"t{_JA4_VERSIONS.get(version, '00')}{sni}{min(len(suites), 99):02d}"
+        f"{_JA4_PROTOCOLS.get(transport, 't')}{_JA4_VERSIONS.get(version, '00')}{sni}{min(len(suites), 99):02d}"
         f"{min(len(types), 99):02d}{_ja4_alpn(ext.first_alpn(hello.extensions))}"
     )
     hashed = sorted(t for t in types if t not in (ext.SERVER_NAME, ext.ALPN))
@@ -126,8 +131,8 @@ def ja4_parts(hello: hs.ClientHello) -> tuple[str, str, str]:
     return a, ",".join(f"{s:04x}" if s <= 0xFFFF else f"{s:06x}" for s in sorted(suites)), c
 
 
-def ja4(hello: hs.ClientHello) -> str:
-    a, b, c = ja4_parts(hello)
+def ja4(hello: hs.ClientHello, transport: str = "tcp") -> str:
+    a, b, c = ja4_parts(hello, transport)
     return f"{a}_{_sha12(b)}_{_sha12(c)}"
 
 
@@ -147,20 +152,21 @@ _SEEN: dict[tuple[object, ...], tuple[str, str]] = {}
 _MAX_SEEN = 4096  # distinct client stacks remembered; a fleet has few
 
 
-def client_fingerprints(hello: hs.ClientHello) -> tuple[str | None, str]:
-    """(JA3 as MD5 hex, JA4) of a ClientHello, remembered for the next hello of the same
-    client stack (the same suites and extensions: the fingerprints only read those). An
-    SSLv2-format hello has no JA3 (None)."""
+def client_fingerprints(hello: hs.ClientHello, transport: str = "tcp") -> tuple[str | None, str]:
+    """(JA3 as MD5 hex, JA4) of a ClientHello carried over ``transport``, remembered for the
+    next hello of the same client stack (the same suites and extensions: the fingerprints
+    only read those). An SSLv2-format hello has no JA3 (None)."""
     if hello.sslv2:
         return None, ja4(hello)
     key = (
+        transport,
         hello.legacy_version,
         hello.cipher_suites,
         *[(e.type, e.data if e.type in _READ else None) for e in hello.extensions],
     )
     found = _SEEN.get(key)
     if found is None:
-        found = (md5_hex(ja3_string(hello)), ja4(hello))
+        found = (md5_hex(ja3_string(hello)), ja4(hello, transport))
         if len(_SEEN) >= _MAX_SEEN:
             _SEEN.clear()
         _SEEN[key] = found

@@ -88,7 +88,7 @@ class FlowSession(RecordContent):
         conn.end_ts_ns = self.ts_ns
         conn.decryption = self.decryptor
         self.note_unseen_signatures()
-        _note_deprecated_version(conn)
+        note_deprecated_version(conn)
         return conn if self.is_tls else None
 
     def note_unseen_signatures(self) -> None:
@@ -326,7 +326,7 @@ class TLSSession(FlowSession):
         return super().finish()
 
 
-def _note_deprecated_version(conn: Connection) -> None:
+def note_deprecated_version(conn: Connection) -> None:
     """A retired protocol version negotiated is a problem with a name (``deprecated_version``),
     found where the server chose it."""
     why = deprecation(conn.version)

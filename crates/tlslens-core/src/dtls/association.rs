@@ -393,7 +393,8 @@ impl Association {
                     msg_type,
                     message_seq,
                     tls,
-                } => self.message(at, message_seq, msg_type, tls),
+                    fragments,
+                } => self.message(at, (message_seq, fragments), msg_type, tls),
                 Outcome::Partial => {}
                 Outcome::Retransmission {
                     msg_type,
@@ -414,7 +415,14 @@ impl Association {
         }
     }
 
-    fn message(&mut self, at: At, message_seq: u16, msg_type: u8, tls: Vec<u8>) {
+    /// A whole message: `(message_seq, fragments)` it came in.
+    fn message(
+        &mut self,
+        at: At,
+        (message_seq, fragments): (u16, usize),
+        msg_type: u8,
+        tls: Vec<u8>,
+    ) {
         let body = tls.get(4..).unwrap_or(&[]);
         let read = match msg_type {
             CLIENT_HELLO if at.from_client => self.client_hello(at, message_seq, &tls),
@@ -440,6 +448,7 @@ impl Association {
             message_seq,
             msg_type,
             tls,
+            fragments,
         });
     }
 

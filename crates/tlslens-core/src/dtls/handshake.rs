@@ -57,11 +57,13 @@ pub fn read_fragment<'a>(r: &mut Reader<'a>) -> CodecResult<(Fragment, &'a [u8])
 /// What one fragment did to the reassembly.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The message is whole: its bytes in TLS form (4-byte header + body).
+    /// The message is whole: its bytes in TLS form (4-byte header + body), and how many
+    /// fragments brought them.
     Complete {
         msg_type: u8,
         message_seq: u16,
         tls: Vec<u8>,
+        fragments: usize,
     },
     /// More fragments are needed.
     Partial,
@@ -76,6 +78,8 @@ struct Pending {
     body: Vec<u8>,
     /// Received byte ranges, sorted and merged.
     have: Vec<(usize, usize)>,
+    /// Fragments that brought bytes (at most `MAX_RANGES` more than the ranges kept).
+    fragments: usize,
 }
 
 impl Pending {
@@ -103,6 +107,7 @@ impl Pending {
             slot.copy_from_slice(bytes);
         }
         self.have.push((at, end));
+        self.fragments = self.fragments.saturating_add(1);
         self.have.sort_unstable();
         let mut merged: Vec<(usize, usize)> = Vec::with_capacity(self.have.len());
         for &(start, stop) in &self.have {
@@ -156,6 +161,7 @@ impl Reassembler {
                 msg_type: fragment.msg_type,
                 body: vec![0; length],
                 have: Vec::new(),
+                fragments: 0,
             };
             self.pending.insert(seq, pending);
         }
@@ -201,6 +207,7 @@ impl Reassembler {
             msg_type: done.msg_type,
             message_seq: seq,
             tls,
+            fragments: done.fragments.max(1),
         }
     }
 

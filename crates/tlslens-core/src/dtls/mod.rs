@@ -97,7 +97,8 @@ pub enum DtlsEvent {
         decrypted: bool,
         inner_type: Option<u8>,
     },
-    /// A whole handshake message in TLS form (type, 24-bit length, body).
+    /// A whole handshake message in TLS form (type, 24-bit length, body); `fragments`: how
+    /// many handshake fragments it was reassembled from (1: it came whole).
     Message {
         frame: u64,
         from_client: bool,
@@ -105,6 +106,7 @@ pub enum DtlsEvent {
         message_seq: u16,
         msg_type: u8,
         tls: Vec<u8>,
+        fragments: usize,
     },
     /// Fragments of a message already completed (told once per datagram and message).
     Retransmission {

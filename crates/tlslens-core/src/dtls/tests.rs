@@ -108,7 +108,8 @@ fn overlapping_fragments_with_the_same_bytes_complete_the_message() {
         epoch: 0,
         message_seq: 0,
         msg_type: 11,
-        tls
+        tls,
+        fragments: 2,
     }));
 }
 

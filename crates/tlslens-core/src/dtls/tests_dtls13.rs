@@ -202,7 +202,8 @@ fn dtls13_records_with_encrypted_record_numbers_open_with_the_dtls13_labels() {
         epoch: 2,
         message_seq: 1,
         msg_type: 8,
-        tls: vec![8, 0, 0, 2, 0, 0]
+        tls: vec![8, 0, 0, 2, 0, 0],
+        fragments: 1,
     }));
     assert!(events.iter().any(|e| matches!(
         e,

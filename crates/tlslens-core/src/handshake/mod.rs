@@ -47,13 +47,30 @@ pub const TLS1_3: u16 = 0x0304;
 pub const TLS1_2: u16 = 0x0303;
 pub const SSL3: u16 = 0x0300;
 
-/// RFC 8446's 0x0304 and every pre-standard TLS 1.3 code point: the IETF drafts (0x7Fxx),
-/// Google's experiments (0x7E01-0x7E03) and Facebook's drafts (0xFB17, 0xFB1A).
+/// DTLS 1.3 (RFC 9147), DTLS 1.2 (RFC 6347) and DTLS 1.0 (RFC 4347).
+pub const DTLS1_3: u16 = 0xFEFC;
+pub const DTLS1_2: u16 = 0xFEFD;
+pub const DTLS1_0: u16 = 0xFEFF;
+
+/// RFC 8446's 0x0304, DTLS 1.3 (its handshake is TLS 1.3's) and every pre-standard TLS 1.3
+/// code point: the IETF drafts (0x7Fxx), Google's experiments (0x7E01-0x7E03) and
+/// Facebook's drafts (0xFB17, 0xFB1A).
 pub fn is_tls13_version(value: u16) -> bool {
     matches!(
         value,
-        TLS1_3 | 0x7F00..=0x7FFF | 0x7E01..=0x7E03 | 0xFB17 | 0xFB1A
+        TLS1_3 | DTLS1_3 | 0x7F00..=0x7FFF | 0x7E01..=0x7E03 | 0xFB17 | 0xFB1A
     )
+}
+
+/// The TLS version whose handshake a DTLS version uses (DTLS counts down from 0xFEFF:
+/// DTLS 1.0 is TLS 1.1, RFC 4347 §1); any other version is itself.
+pub fn tls_equivalent(value: u16) -> u16 {
+    match value {
+        DTLS1_0 => 0x0302,
+        DTLS1_2 => TLS1_2,
+        DTLS1_3 => TLS1_3,
+        other => other,
+    }
 }
 
 /// What was negotiated so far, for the messages whose layout depends on it.
@@ -75,7 +92,7 @@ impl Context {
     /// TLS 1.2 put a SignatureAndHashAlgorithm in front of signatures and a list of them in
     /// CertificateRequest (RFC 5246 §7.4.1.4.1); an unknown version reads it that way too.
     fn has_signature_schemes(&self) -> bool {
-        self.version.map_or(true, |v| v >= TLS1_2)
+        self.version.map_or(true, |v| tls_equivalent(v) >= TLS1_2)
     }
 }
 

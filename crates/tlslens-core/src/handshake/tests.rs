@@ -338,13 +338,28 @@ fn small_messages() {
 
 #[test]
 fn tls13_versions_include_the_drafts_and_experiments() {
-    for v in [0x0304, 0x7F12, 0x7F1C, 0x7E02, 0xFB17, 0xFB1A] {
+    for v in [0x0304, 0xFEFC, 0x7F12, 0x7F1C, 0x7E02, 0xFB17, 0xFB1A] {
         assert!(is_tls13_version(v), "{v:#x}");
     }
-    for v in [0x0303, 0x0300, 0x7E04, 0xFB18, 0x0305] {
+    for v in [0x0303, 0x0300, 0x7E04, 0xFB18, 0x0305, 0xFEFD, 0xFEFF] {
         assert!(!is_tls13_version(v), "{v:#x}");
     }
     assert!(!Context::default().tls13());
+}
+
+#[test]
+fn dtls_versions_read_as_the_tls_they_are_based_on() {
+    // A DTLS 1.0 ServerKeyExchange (TLS 1.1 layout) has no SignatureAndHashAlgorithm; a DTLS
+    // 1.2 one has.
+    let body = [3, 0, 29, 1, 7, 0, 2, 0xAB, 0xCD];
+    let dtls10 = ctx(Some(0xFEFF), Some("ECDHE"), Some("RSA"));
+    assert!(parse(SERVER_KEY_EXCHANGE, &body, &dtls10).is_ok());
+    let with_scheme = [3, 0, 29, 1, 7, 4, 1, 0, 2, 0xAB, 0xCD];
+    let dtls12 = ctx(Some(0xFEFD), Some("ECDHE"), Some("RSA"));
+    assert!(parse(SERVER_KEY_EXCHANGE, &with_scheme, &dtls12).is_ok());
+    assert!(parse(SERVER_KEY_EXCHANGE, &body, &dtls12).is_err());
+    assert_eq!(tls_equivalent(0xFEFC), 0x0304);
+    assert_eq!(tls_equivalent(0x0301), 0x0301);
 }
 
 #[test]

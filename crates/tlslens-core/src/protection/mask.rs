@@ -3,8 +3,9 @@
 //! and nonce are the sample, over 16 bytes of ciphertext. RustCrypto's `aes` and `chacha20`.
 
 use aes::{Aes128, Aes256};
-use chacha20::ChaCha20;
-use cipher::{BlockEncrypt, KeyInit, KeyIvInit, StreamCipher, StreamCipherSeek};
+use chacha20::ChaChaCore;
+use cipher::consts::U10;
+use cipher::{Block, BlockEncrypt, KeyInit, KeyIvInit, StreamCipherCore, StreamCipherSeekCore};
 
 /// The mask for `sample` (16 bytes of ciphertext) under `key`, for the suite's `cipher`
 /// token (AES-GCM and AES-CCM suites use AES, ChaCha20-Poly1305 ChaCha20). Err names why.
@@ -28,12 +29,17 @@ pub fn header_mask(cipher: &str, key: &[u8], sample: &[u8]) -> Result<[u8; 16], 
         }
         "CHACHA20_POLY1305" => {
             let (counter, nonce) = sample.split_at(4);
-            let mut stream = ChaCha20::new_from_slices(key, nonce).map_err(wrong_key)?;
-            // The counter is little-endian (RFC 9001 §5.4.4); a block is 64 bytes.
-            let counter = u32::from_le_bytes([counter[0], counter[1], counter[2], counter[3]]);
-            stream.seek(u64::from(counter) * 64);
+            // The block of that counter straight from the core: the stream wrapper refuses
+            // (panics on) the last block, counter 2^32-1, which a sample may well name.
+            let mut core = ChaChaCore::<U10>::new_from_slices(key, nonce).map_err(wrong_key)?;
+            // The counter is little-endian (RFC 9001 §5.4.4).
+            core.set_block_pos(u32::from_le_bytes([
+                counter[0], counter[1], counter[2], counter[3],
+            ]));
+            let mut keystream = Block::<ChaChaCore<U10>>::default();
+            core.write_keystream_block(&mut keystream);
             let mut mask = [0u8; 16];
-            stream.apply_keystream(&mut mask);
+            mask.copy_from_slice(&keystream[..16]);
             return Ok(mask);
         }
         other => return Err(format!("no header protection for {other}")),
@@ -68,6 +74,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(chacha[..5], hex("aefefe7d03"));
+        // A sample naming ChaCha20's last block (counter 2^32-1, found by `cargo fuzz run
+        // dtls`): the mask as pyca/cryptography (OpenSSL) computes it with the same key and
+        // 16-byte counter-and-nonce, not a panic.
+        let last = header_mask(
+            "CHACHA20_POLY1305",
+            &hex("25a282b9e82f06f21f488917a4fc8f1b73573685608597d0efcb076b0ab7a7a4"),
+            &hex("ffffffff5e5cd55c41f69080575d7999"),
+        )
+        .unwrap();
+        assert_eq!(last.to_vec(), hex("26688b38040464567ed1b1cb3184ec0b"));
         assert!(header_mask("AES_128_GCM", &[0; 16], &[0; 15]).is_err());
         assert!(header_mask("AES_128_CBC", &[0; 16], &[0; 16]).is_err());
     }

@@ -1,0 +1,344 @@
+//! One DTLS association of a capture, for `tls/dtls.py`: the core's `dtls::Association`
+//! fed a datagram at a time, its events handed back as one small class.
+//!
+//! Strategy: the association only needs to tell the two ends apart, so the sides of the
+//! UDP flow (0: the first datagram's sender) stand for the endpoints; the association
+//! decides which side is the client. A panic in the core is a bug: it is caught here and
+//! becomes a `DecodeError` naming it, which the caller reports as a finding.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+use tlslens_core::dtls::{Association, DtlsEvent as CoreEvent, Keys, Limits, Secrets, Suite};
+use tlslens_core::flows::packet::Addr;
+
+use super::flows::panic_text;
+use super::keys::{hash, CipherSpec};
+
+/// The key log's DTLS secrets by client random and the suites they may be used with,
+/// shared by the associations of a capture.
+#[pyclass(frozen, module = "tlslens._core")]
+pub struct DtlsKeys(Arc<Keys>);
+
+#[pymethods]
+impl DtlsKeys {
+    /// `secrets`: (key log label, client random, secret); `suites`: (code point, its
+    /// record layout, its PRF/HKDF hash name).
+    #[new]
+    fn new(
+        secrets: Vec<(String, [u8; 32], Vec<u8>)>,
+        suites: Vec<(u16, PyRef<'_, CipherSpec>, String)>,
+    ) -> PyResult<Self> {
+        let mut keys = Keys::default();
+        for (label, random, secret) in secrets {
+            let entry: &mut Secrets = keys.secrets.entry(random).or_default();
+            let slot = match label.as_str() {
+                "CLIENT_RANDOM" => &mut entry.master_secret,
+                "CLIENT_HANDSHAKE_TRAFFIC_SECRET" => &mut entry.client_handshake,
+                "SERVER_HANDSHAKE_TRAFFIC_SECRET" => &mut entry.server_handshake,
+                "CLIENT_TRAFFIC_SECRET_0" => &mut entry.client_application,
+                "SERVER_TRAFFIC_SECRET_0" => &mut entry.server_application,
+                _ => continue, // the other labels protect nothing DTLS reads
+            };
+            *slot = Some(secret);
+        }
+        for (code, spec, hash_name) in suites {
+            let suite = Suite {
+                spec: spec.0.clone(),
+                hash: hash(&hash_name)?,
+            };
+            keys.suites.insert(code, suite);
+        }
+        Ok(DtlsKeys(Arc::new(keys)))
+    }
+}
+
+/// One event of a DTLS association; `kind` names it and which fields it fills:
+/// "record" (offset, content_type (None: unified header), version, epoch, seq, cid,
+/// length, unified, decrypted, inner_type), "message" (epoch, message_seq, msg_type,
+/// data: the message in TLS form, fragments: how many it was reassembled from), "retransmission" (message_seq, msg_type),
+/// "client_hello" (message_seq, data: the message as TLS without the cookie, cookie),
+/// "hello_verify_request" (version, cookie), "negotiated" (version, suite),
+/// "change_cipher_spec", "alert" (level, description), "application_data" (epoch, seq,
+/// data), "ack" (acks), "finding" (offset, text). `from_client` is None where the event
+/// has no direction of its own (the hellos').
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+#[derive(Default)]
+pub struct DtlsEvent {
+    kind: &'static str,
+    frame: u64,
+    from_client: Option<bool>,
+    offset: usize,
+    content_type: Option<u8>,
+    version: Option<u16>,
+    epoch: u64,
+    seq: u64,
+    cid: Vec<u8>,
+    length: usize,
+    unified: bool,
+    decrypted: bool,
+    inner_type: Option<u8>,
+    message_seq: u16,
+    msg_type: u8,
+    data: Option<Py<PyBytes>>,
+    cookie: Option<Py<PyBytes>>,
+    suite: Option<u16>,
+    level: u8,
+    description: u8,
+    acks: Vec<(u64, u64)>,
+    text: String,
+    fragments: usize,
+}
+
+fn bytes(py: Python<'_>, data: &[u8]) -> Option<Py<PyBytes>> {
+    Some(PyBytes::new(py, data).unbind())
+}
+
+fn convert(py: Python<'_>, event: CoreEvent) -> DtlsEvent {
+    match event {
+        CoreEvent::Record {
+            frame,
+            from_client,
+            offset,
+            record,
+            decrypted,
+            inner_type,
+        } => DtlsEvent {
+            kind: "record",
+            frame,
+            from_client: Some(from_client),
+            offset,
+            content_type: record.content_type,
+            version: record.version,
+            epoch: record.epoch,
+            seq: record.seq,
+            cid: record.cid,
+            length: record.length,
+            unified: record.unified,
+            decrypted,
+            inner_type,
+            ..DtlsEvent::default()
+        },
+        CoreEvent::Message {
+            frame,
+            from_client,
+            epoch,
+            message_seq,
+            msg_type,
+            tls,
+            fragments,
+        } => DtlsEvent {
+            kind: "message",
+            frame,
+            from_client: Some(from_client),
+            epoch,
+            message_seq,
+            msg_type,
+            data: bytes(py, &tls),
+            fragments,
+            ..DtlsEvent::default()
+        },
+        CoreEvent::Retransmission {
+            frame,
+            from_client,
+            message_seq,
+            msg_type,
+        } => DtlsEvent {
+            kind: "retransmission",
+            frame,
+            from_client: Some(from_client),
+            message_seq,
+            msg_type,
+            ..DtlsEvent::default()
+        },
+        CoreEvent::ClientHello {
+            frame,
+            message_seq,
+            cookie,
+            tls,
+            ..
+        } => DtlsEvent {
+            kind: "client_hello",
+            frame,
+            message_seq,
+            data: bytes(py, &tls),
+            cookie: bytes(py, &cookie),
+            ..DtlsEvent::default()
+        },
+        CoreEvent::HelloVerifyRequest {
+            frame,
+            version,
+            cookie,
+        } => DtlsEvent {
+            kind: "hello_verify_request",
+            frame,
+            version: Some(version),
+            cookie: bytes(py, &cookie),
+            ..DtlsEvent::default()
+        },
+        rest => convert_rest(py, rest),
+    }
+}
+
+fn convert_rest(py: Python<'_>, event: CoreEvent) -> DtlsEvent {
+    match event {
+        CoreEvent::Negotiated {
+            frame,
+            version,
+            suite,
+            ..
+        } => DtlsEvent {
+            kind: "negotiated",
+            frame,
+            version: Some(version),
+            suite: Some(suite),
+            ..DtlsEvent::default()
+        },
+        CoreEvent::ChangeCipherSpec { frame, from_client } => DtlsEvent {
+            kind: "change_cipher_spec",
+            frame,
+            from_client: Some(from_client),
+            ..DtlsEvent::default()
+        },
+        CoreEvent::Alert {
+            frame,
+            from_client,
+            level,
+            description,
+        } => DtlsEvent {
+            kind: "alert",
+            frame,
+            from_client: Some(from_client),
+            level,
+            description,
+            ..DtlsEvent::default()
+        },
+        CoreEvent::ApplicationData {
+            frame,
+            from_client,
+            epoch,
+            seq,
+            data,
+        } => DtlsEvent {
+            kind: "application_data",
+            frame,
+            from_client: Some(from_client),
+            epoch,
+            seq,
+            data: bytes(py, &data),
+            ..DtlsEvent::default()
+        },
+        CoreEvent::Ack {
+            frame,
+            from_client,
+            records,
+        } => DtlsEvent {
+            kind: "ack",
+            frame,
+            from_client: Some(from_client),
+            acks: records,
+            ..DtlsEvent::default()
+        },
+        CoreEvent::Finding(f) => DtlsEvent {
+            kind: "finding",
+            frame: f.frame,
+            from_client: Some(f.from_client),
+            offset: f.offset,
+            text: f.what,
+            ..DtlsEvent::default()
+        },
+        // `convert`'s own variants (named, so that a new variant must be placed).
+        first @ (CoreEvent::Record { .. }
+        | CoreEvent::Message { .. }
+        | CoreEvent::Retransmission { .. }
+        | CoreEvent::ClientHello { .. }
+        | CoreEvent::HelloVerifyRequest { .. }) => convert(py, first),
+    }
+}
+
+/// The endpoint standing for a side of the flow (the association compares them only).
+fn end(side: u8) -> (Addr, u16) {
+    (Addr::v4([0, 0, 0, side]), u16::from(side))
+}
+
+/// One DTLS association: `feed` its datagrams in capture order, `finish` at its end; each
+/// returns the events they made.
+#[pyclass(module = "tlslens._core")]
+pub struct DtlsAssociation {
+    core: Association,
+    broken: bool, // a panic was caught: nothing more is read
+}
+
+#[pymethods]
+impl DtlsAssociation {
+    #[new]
+    #[pyo3(signature = (keys=None, max_message=None))]
+    fn new(keys: Option<PyRef<'_, DtlsKeys>>, max_message: Option<usize>) -> Self {
+        let mut limits = Limits::default();
+        if let Some(max) = max_message {
+            limits.max_message = max;
+        }
+        DtlsAssociation {
+            core: Association::new(limits, keys.map(|k| Arc::clone(&k.0))),
+            broken: false,
+        }
+    }
+
+    /// A datagram from `side` (0: the flow's first sender). Raises ValueError after a bug
+    /// in the core (a panic), naming it; the association reads nothing more then.
+    fn feed<'py>(
+        &mut self,
+        py: Python<'py>,
+        frame: u64,
+        side: u8,
+        payload: &[u8],
+    ) -> PyResult<Bound<'py, PyList>> {
+        let (src, dst) = (end(side), end(1 - side.min(1)));
+        self.run(py, |core| core.feed(frame, src, dst, payload))
+    }
+
+    /// The end of the association: messages left incomplete become findings.
+    fn finish<'py>(&mut self, py: Python<'py>, frame: u64) -> PyResult<Bound<'py, PyList>> {
+        self.run(py, |core| core.finish(frame))
+    }
+}
+
+impl DtlsAssociation {
+    fn run<'py>(
+        &mut self,
+        py: Python<'py>,
+        work: impl FnOnce(&mut Association),
+    ) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        if self.broken {
+            return Ok(list);
+        }
+        let core = &mut self.core;
+        let walked = catch_unwind(AssertUnwindSafe(|| {
+            work(core);
+            std::iter::from_fn(|| core.poll()).collect::<Vec<_>>()
+        }));
+        match walked {
+            Ok(events) => {
+                for event in events {
+                    list.append(convert(py, event))?;
+                }
+                Ok(list)
+            }
+            Err(panic) => {
+                self.broken = true;
+                Err(PyValueError::new_err(panic_text(panic.as_ref())))
+            }
+        }
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<DtlsKeys>()?;
+    m.add_class::<DtlsEvent>()?;
+    m.add_class::<DtlsAssociation>()?;
+    Ok(())
+}

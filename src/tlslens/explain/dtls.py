@@ -1,0 +1,88 @@
+"""What DTLS adds to a connection's story: the cookie exchange, the records' epochs and
+sequence numbers, the fragments sent again (RFC 6347, RFC 9147).
+
+Reads only the model (``Connection.dtls``, a ``tls.dtls.DtlsFacts``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tlslens._text import plural
+from tlslens.model import C2S, S2C, Connection
+
+if TYPE_CHECKING:
+    from tlslens.tls.dtls import DtlsFacts
+
+HELLO_VERIFY_REQUEST = 3
+
+
+def hello_verify_request_lines(conn: Connection) -> list[str]:
+    """The HelloVerifyRequest step: why DTLS servers ask for a cookie."""
+    facts = conn.dtls
+    size = (
+        f" ({plural(facts.cookie_length, 'byte')})"
+        if facts is not None and facts.cookie_length
+        else ""
+    )
+    return [
+        f"The server answers with a cookie{size} and keeps no state yet (RFC 6347 §4.2.1): "
+        "the client must send its ClientHello again with the cookie, which proves it receives "
+        "datagrams at the address it claims; a spoofed source gets no amplified answer.",
+        "The handshake hash starts with that second ClientHello.",
+    ]
+
+
+def fragments_line(fragments: int) -> str:
+    """A handshake message's step, when it came in pieces."""
+    return (
+        f"It came in {fragments} fragments (each datagram must fit the path's MTU), "
+        "reassembled by their offsets (RFC 6347 §4.2.3)."
+    )
+
+
+def _side_words(facts: DtlsFacts, direction: str, who: str) -> str:
+    records = facts.records[direction]
+    epochs = ", ".join(str(e) for e in facts.epochs[direction])
+    words = f"{plural(records, 'record')} from the {who}"
+    return words + (f" (epochs {epochs})" if epochs else "")
+
+
+def dtls_facts(conn: Connection) -> list[tuple[str, str]]:
+    """The key facts DTLS adds, as (label, value) pairs (none over TCP)."""
+    facts: DtlsFacts | None = conn.dtls
+    if facts is None:
+        return []
+    records = f"{_side_words(facts, C2S, 'client')}, {_side_words(facts, S2C, 'server')}"
+    if facts.unified_headers:
+        records += f"; {plural(facts.unified_headers, 'DTLS 1.3 unified header')}"
+    out = [("DTLS records", records)]
+    if facts.cookie_frame is not None:
+        out.append(("DTLS cookie", f"asked for in frame {facts.cookie_frame}"))
+    pieces = [
+        f"{plural(facts.fragmented[d], 'handshake message')} from the {who} in "
+        f"{plural(facts.fragments[d], 'fragment')}"
+        for d, who in ((C2S, "client"), (S2C, "server"))
+        if facts.fragmented[d]
+    ]
+    if pieces:
+        out.append(("Fragmented", "; ".join(pieces) + ", reassembled"))
+    again = facts.retransmissions
+    if again[C2S] or again[S2C]:
+        out.append(
+            (
+                "Retransmitted",
+                f"{plural(again[C2S], 'handshake message')} from the client, "
+                f"{again[S2C]} from the server, sent again after a loss or a timeout (read "
+                "once)",
+            )
+        )
+    if facts.multiplexed:
+        out.append(
+            (
+                "Multiplexed",
+                f"{plural(facts.multiplexed, 'datagram')} of another protocol on this flow "
+                "(STUN, RTP: WebRTC, RFC 7983), passed over",
+            )
+        )
+    return out

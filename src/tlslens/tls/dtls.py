@@ -1,0 +1,441 @@
+"""One DTLS association of a capture in, one TLS ``Connection`` model out.
+
+Strategy: the compiled core's association (``tlslens._core.DtlsAssociation``, Rust
+``dtls::Association``) reads the datagrams: records with their epochs and sequence numbers,
+fragments reassembled (retransmissions told), the cookie exchange, and with a key log's
+secrets the protected records opened. It hands back whole handshake messages in TLS form,
+which go through the same message parsers and content layer (tls/content.py) as a TCP
+connection's, so the version, SNI, ALPN, suite, certificates and outcome are told the
+same way. What only DTLS has (the cookie, the records' epochs, retransmissions) is kept in
+``DtlsFacts``. Every malformed thing is a ``Finding`` naming the frame, the direction and
+the byte offset in the datagram; reading goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from tlslens import _core, registry
+from tlslens._core import CT_ALERT, CT_APPLICATION_DATA, CT_HANDSHAKE
+from tlslens.decrypt.connection import PlaintextSink
+from tlslens.decrypt.suites import cipher_spec
+from tlslens.errors import UnsupportedCipherError
+from tlslens.handshake import messages as hs
+from tlslens.keys.store import KeyStore
+from tlslens.model import C2S, S2C, Connection, Endpoint, RecordInfo
+from tlslens.tls.content import DirectionState, RecordContent
+from tlslens.tls.session import note_deprecated_version
+
+DTLS13 = 0xFEFC
+_UNOPENED = "does not open"  # the core's words for a record its keys do not open
+TLS11, TLS12, TLS13 = 0x0302, 0x0303, 0x0304  # what DTLS 1.0, 1.2 and 1.3 are based on
+DTLS12 = 0xFEFD
+HELLO_VERIFY_REQUEST = 3
+# The key log labels a DTLS association decrypts with (DTLS 1.0/1.2, then DTLS 1.3).
+DTLS_LABELS = (
+    "CLIENT_RANDOM",
+    "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+    "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+    "CLIENT_TRAFFIC_SECRET_0",
+    "SERVER_TRAFFIC_SECRET_0",
+)
+
+
+@dataclass(slots=True)
+class DtlsFacts:
+    """What DTLS adds to a connection: the cookie exchange, the records by epoch, the
+    fragments and retransmissions the association reassembled."""
+
+    cookie_frame: int | None = None  # the HelloVerifyRequest's
+    cookie_length: int | None = None
+    records: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
+    epochs: dict[str, list[int]] = field(default_factory=lambda: {C2S: [], S2C: []})
+    retransmissions: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
+    acks: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})  # DTLS 1.3 ACKs
+    # Handshake messages that came in several fragments, and those fragments, per direction.
+    fragmented: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
+    fragments: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
+    records_decrypted: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
+    unified_headers: int = 0  # DTLS 1.3 records with the unified header
+    # Datagrams of the protocols RFC 7983 multiplexes with DTLS on one UDP flow (WebRTC's
+    # STUN, ZRTP, TURN channels, RTP/RTCP), told by their first byte and passed over.
+    multiplexed: int = 0
+    # Decryption: whether a key log was given, what it held for this connection, and what
+    # opened (the core's association opens the records; a record that fails is a finding).
+    keys_given: bool = False
+    source: str | None = None  # "keylog" or "pcapng" (a Decryption Secrets Block)
+    known: bool = False  # the key log has a secret for this connection's client random
+    records_failed: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
+    plaintext: dict[str, Any] = field(
+        default_factory=lambda: {C2S: hashlib.sha256(), S2C: hashlib.sha256()}
+    )
+    plaintext_bytes: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
+    opened: set[tuple[str, str]] = field(default_factory=set)  # (part, direction)
+    finished_verified: dict[str, bool | None] = field(
+        default_factory=lambda: {C2S: None, S2C: None}
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``dtls`` object of ``show --json`` (connection.schema.json)."""
+        return {
+            "cookie_frame": self.cookie_frame,
+            "cookie_length": self.cookie_length,
+            "records": dict(self.records),
+            "epochs": {d: list(e) for d, e in self.epochs.items()},
+            "retransmissions": dict(self.retransmissions),
+            "acks": dict(self.acks),
+            "fragmented_messages": dict(self.fragmented),
+            "fragments": dict(self.fragments),
+            "unified_headers": self.unified_headers,
+            "multiplexed_datagrams": self.multiplexed,
+        }
+
+    def decryption_json(self) -> dict[str, Any]:
+        """The ``decryption`` object of ``show --json``, as for TCP (DTLS 1.3's Finished
+        messages are not checked: ``finished_verified`` stays null for them)."""
+        decrypted = any(self.records_decrypted.values())
+        if not self.keys_given:
+            status, reason = "not_attempted", None
+        elif False in self.finished_verified.values():
+            status = "wrong_secret"
+            reason = (
+                "Finished does not verify: the secret belongs to another session, or the "
+                "handshake was altered"
+            )
+        elif decrypted:
+            status, reason = "decrypted", None
+        elif not self.known:
+            status, reason = "no_secret", "the secrets given hold nothing for this connection"
+        else:
+            status = "wrong_secret"
+            reason = "the key log's secrets for this connection open none of its records"
+        return {
+            "status": status,
+            "source": self.source if decrypted else None,
+            "reason": reason,
+            "finished_verified": dict(self.finished_verified),
+            "records_decrypted": dict(self.records_decrypted),
+            "records_failed_integrity": dict(self.records_failed),
+            "plaintext_bytes": dict(self.plaintext_bytes),
+            "plaintext_sha256": {
+                d: h.hexdigest() if self.plaintext_bytes[d] else None
+                for d, h in self.plaintext.items()
+            },
+            "opened": {
+                part: {d: (part, d) in self.opened for d in (C2S, S2C)}
+                for part in ("handshake", "application_data")
+            }
+            | {"early_data": False},
+            "missing_secrets": [],
+        }
+
+
+_HASHES = frozenset(("SHA256", "SHA384"))  # the PRF and HKDF hashes DTLS suites use
+# Suites are the same for every capture: their record layouts are made once.
+_SUITES: list[tuple[int, _core.CipherSpec, str]] = []
+
+
+def _suites() -> list[tuple[int, _core.CipherSpec, str]]:
+    if not _SUITES:
+        for code, info in registry.CIPHER_SUITES.items():
+            try:
+                spec = cipher_spec(info, TLS13 if info.tls13 else TLS12)
+            except UnsupportedCipherError:
+                continue  # the association says so when a connection negotiates one
+            if info.prf_hash in _HASHES:
+                _SUITES.append((code, spec, info.prf_hash))
+    return _SUITES
+
+
+def dtls_keys(keys: KeyStore) -> _core.DtlsKeys:
+    """The key log's DTLS secrets for the core's associations."""
+    secrets = [
+        (label, random, secret)
+        for (label, random), secret in keys.keylog.secrets.items()
+        if label in DTLS_LABELS
+    ]
+    return _core.DtlsKeys(secrets, _suites())
+
+
+def _multiplexed(first: int) -> bool:
+    """RFC 7983 §7: a first byte of 0-3 (STUN), 16-19 (ZRTP), 64-79 (TURN channel) or
+    128-191 (RTP, RTCP) is not DTLS (whose content types are 20-63)."""
+    return first <= 3 or 16 <= first <= 19 or 64 <= first <= 79 or 128 <= first <= 191
+
+
+class DtlsSession(RecordContent):
+    """One DTLS association's datagrams (``datagram``) in capture order; ``finish`` returns
+    the model. Any exception other than those this module handles is a bug."""
+
+    def __init__(
+        self,
+        flow: int,
+        ends: tuple[Endpoint, Endpoint],
+        first_frame: int,
+        start_ts_ns: int,
+        *,
+        file: str = "",
+        keys: _core.DtlsKeys | None = None,
+        store: KeyStore | None = None,
+        sink: PlaintextSink | None = None,
+        keep_records: bool = False,
+        max_message: int = _core.MAX_HANDSHAKE_MESSAGE,
+    ) -> None:
+        super().__init__(
+            client_side=0,
+            first_frame=first_frame,
+            start_ts_ns=start_ts_ns,
+            keys=None,  # the core's association opens the records
+            sink=None,
+        )
+        self.core = _core.DtlsAssociation(keys, max_message)
+        self.keep_records = keep_records
+        self.plaintext_sink = sink
+        self.ends = ends
+        self.sides = (DirectionState(max_message), DirectionState(max_message))
+        self.facts = DtlsFacts(keys_given=keys is not None)
+        self._transcript_dtls: bytearray | None = None  # the handshake hash's messages
+        self.store = store
+        self.client_flow_side: int | None = None  # which side of the flow is the client
+        self.record_offset = [0, 0]  # of the latest record per side, for its messages
+        self.broken = False
+        self.conn = Connection(
+            id=0,
+            tcp_stream=flow,
+            client=ends[0],
+            server=ends[1],
+            first_frame=first_frame,
+            start_ts_ns=start_ts_ns,
+            file=file,
+            transport="dtls",
+        )
+
+    def datagram(self, side: int, frame: int, ts_ns: int, data: bytes) -> None:
+        """A datagram from ``side`` of the UDP flow (0: its first sender)."""
+        self.frame, self.ts_ns = frame, ts_ns
+        if self.broken:
+            return
+        if data and _multiplexed(data[0]):
+            self.facts.multiplexed += 1
+            return
+        try:
+            events = self.core.feed(frame, side, data)
+        except ValueError as exc:
+            self._broken(exc)
+            return
+        if self.client_flow_side is None:
+            directed = next((e for e in events if e.from_client is not None), None)
+            if directed is not None:
+                self._learn_client(side if directed.from_client else 1 - side)
+        for ev in events:
+            self._take(ev)
+
+    def finish(self) -> Connection:
+        """The model, at the association's end."""
+        if not self.broken:
+            try:
+                for ev in self.core.finish(self.frame):
+                    self._take(ev)
+            except ValueError as exc:
+                self._broken(exc)
+        conn = self.conn
+        assert conn is not None
+        conn.last_frame = self.frame
+        conn.end_ts_ns = self.ts_ns
+        conn.dtls = self.facts
+        note_deprecated_version(conn)
+        return conn
+
+    def _broken(self, exc: ValueError) -> None:
+        self.abandon(f"internal error in the core DTLS association ({exc})")
+
+    def abandon(self, why: str) -> None:
+        """Stop reading this association after a bug: a finding says why; the connection
+        is reported as it stood."""
+        self.broken = True
+        self._finding(None, "internal", None, f"{why}; this connection is not parsed further")
+
+    def _learn_client(self, client_flow_side: int) -> None:
+        """The association told which side is the client: the first datagram's sender
+        unless the capture began with the server's flight."""
+        self.client_flow_side = client_flow_side
+        conn = self.conn
+        assert conn is not None
+        if client_flow_side == 1:
+            conn.client, conn.server = self.ends[1], self.ends[0]
+
+    # -- the core's events -------------------------------------------------------------
+    def _take(self, ev: _core.DtlsEvent) -> None:
+        self.frame = ev.frame
+        side = 0 if ev.from_client in (True, None) else 1
+        kind = ev.kind
+        if kind == "record":
+            self._dtls_record(side, ev)
+        elif kind == "message":
+            self._hash_message(side, ev)
+            if ev.msg_type != hs.CLIENT_HELLO:  # read from its cookie-less TLS form
+                self._message(side, ev.msg_type, ev.data, decrypted=ev.epoch > 0)
+            self._fragments(side, ev.fragments)
+        elif kind == "client_hello":
+            self._message(0, hs.CLIENT_HELLO, ev.data, decrypted=False)
+            self._look_up_secrets()
+        elif kind == "hello_verify_request":
+            self.facts.cookie_frame = ev.frame
+            self.facts.cookie_length = len(ev.cookie or b"")
+        elif kind == "retransmission":
+            self.facts.retransmissions[self._direction(side)] += 1
+        elif kind == "ack":
+            self.facts.acks[self._direction(side)] += 1
+        elif kind == "change_cipher_spec":
+            self._change_cipher_spec(side)
+        elif kind == "alert":
+            detail = {"encrypted": False, "level": ev.level, "description": ev.description}
+            self._event(side, "alert", self.record_offset[side], 2, detail=detail)
+        elif kind == "application_data":
+            self._application_plaintext(side, ev.data or b"")
+        elif kind == "finding":
+            if _UNOPENED in ev.text:
+                self.facts.records_failed[self._direction(side)] += 1
+            self._finding(side, "dtls", ev.offset, ev.text)
+
+    def _dtls_record(self, side: int, ev: _core.DtlsEvent) -> None:
+        direction = self._direction(side)
+        facts = self.facts
+        self.record_offset[side] = ev.offset
+        facts.records[direction] += 1
+        if ev.unified:
+            facts.unified_headers += 1
+        if ev.epoch not in facts.epochs[direction]:
+            facts.epochs[direction].append(ev.epoch)
+        conn = self.conn
+        assert conn is not None
+        stats = conn.stats[direction]
+        stats.records += 1
+        stats.bytes += ev.length
+        if ev.decrypted:
+            facts.records_decrypted[direction] += 1
+        if self.keep_records:
+            if conn.records is None:
+                conn.records = []
+            conn.records.append(
+                RecordInfo(
+                    self.frame,
+                    direction,
+                    ev.offset,
+                    ev.content_type if ev.content_type is not None else CT_APPLICATION_DATA,
+                    ev.version if ev.version is not None else DTLS13,
+                    ev.length,
+                    self.ts_ns,
+                    epoch=ev.epoch,
+                    seq=ev.seq,
+                )
+            )
+        if ev.decrypted or (ev.epoch == 0 and not ev.unified):
+            return  # its content comes as its own events
+        st = self.sides[side]
+        ctype = ev.content_type
+        if ctype == CT_HANDSHAKE:
+            st.finished = True
+            self._event(side, "encrypted_handshake", ev.offset, ev.length)
+        elif ctype == CT_ALERT:
+            self._event(side, "alert", ev.offset, ev.length, detail={"encrypted": True})
+        else:  # application data, or a DTLS 1.3 record whose type is encrypted too
+            self._application_data(side, st, ev.offset, ev.length)
+
+    def _message(self, side: int, msg_type: int, raw: bytes | None, *, decrypted: bool) -> None:
+        if raw is None:
+            return
+        st = self.sides[side]
+        if decrypted:
+            self.facts.opened.add(("handshake", self._direction(side)))
+        self._handshake_message(side, st, msg_type, raw, self.record_offset[side], decrypted)
+
+    def _new_handshake(self) -> None:
+        """A ClientHello opens a handshake, unless it answers a HelloVerifyRequest (RFC 6347
+        §4.2.1: the same handshake, with the cookie)."""
+        conn = self.conn
+        assert conn is not None
+        current = conn.handshakes[-1] if conn.handshakes else None
+        if current is not None and current.server_hello is None and self.facts.cookie_frame:
+            return
+        super()._new_handshake()
+
+    def _hash_message(self, side: int, ev: _core.DtlsEvent) -> None:
+        """DTLS 1.0/1.2's handshake hash (RFC 6347 §4.2.6): every message as one fragment,
+        its 12-byte header included, from the ClientHello that answers the cookie exchange
+        (the first ClientHello and the HelloVerifyRequest are left out); each Finished is
+        checked against it with the key log's master secret."""
+        raw = ev.data
+        if raw is None or len(raw) < 4:
+            return
+        if ev.msg_type == hs.CLIENT_HELLO:
+            self._transcript_dtls = bytearray()
+        elif ev.msg_type == HELLO_VERIFY_REQUEST:
+            self._transcript_dtls = None
+        transcript = self._transcript_dtls
+        if transcript is None:
+            return
+        if ev.msg_type == hs.FINISHED:
+            self._check_finished(side, raw[4:], bytes(transcript))
+        seq = ev.message_seq.to_bytes(2, "big")
+        transcript += raw[:4] + seq + b"\0\0\0" + raw[1:4] + raw[4:]
+
+    def _check_finished(self, side: int, verify_data: bytes, transcript: bytes) -> None:
+        conn, store = self.conn, self.store
+        if store is None or conn is None or conn.client_hello is None or conn.tls13:
+            return
+        master = store.keylog.get("CLIENT_RANDOM", conn.client_hello.random)
+        info = conn.suite_info
+        if master is None or info is None or conn.version is None:
+            return
+        direction = self._direction(side)
+        label = b"client finished" if direction == C2S else b"server finished"
+        version = TLS12 if conn.version == DTLS12 else TLS11
+        self.facts.finished_verified[direction] = _core.finished_matches(
+            version, info.prf_hash or "SHA256", master, label, transcript, verify_data
+        )
+
+    def _look_up_secrets(self) -> None:
+        """Whether the key log holds a secret for the first ClientHello's random, and
+        where it came from."""
+        conn, store, facts = self.conn, self.store, self.facts
+        if store is None or conn is None or conn.client_hello is None or facts.known:
+            return
+        random = conn.client_hello.random
+        label = next((lb for lb in DTLS_LABELS if store.keylog.get(lb, random)), None)
+        if label is not None:
+            facts.known = True
+            facts.source = store.keylog.origin(label, random)
+
+    def _fragments(self, side: int, fragments: int) -> None:
+        """A message reassembled from several fragments: counted, and said on its step."""
+        conn = self.conn
+        if fragments < 2 or conn is None:
+            return
+        direction = self._direction(side)
+        self.facts.fragmented[direction] += 1
+        self.facts.fragments[direction] += fragments
+        last = conn.timeline[-1] if conn.timeline else None
+        if last is not None and last.kind == "handshake" and last.direction == direction:
+            last.detail["fragments"] = fragments
+
+    def _change_cipher_spec(self, side: int) -> None:
+        self._event(side, "change_cipher_spec", self.record_offset[side], 1)
+        self.sides[side].encrypted = True
+
+    def _application_plaintext(self, side: int, plaintext: bytes) -> None:
+        conn = self.conn
+        assert conn is not None
+        direction = self._direction(side)
+        stats = conn.stats[direction]
+        stats.application_data_records += 1
+        stats.application_data_bytes += len(plaintext)
+        facts = self.facts
+        facts.opened.add(("application_data", direction))
+        facts.plaintext[direction].update(plaintext)
+        facts.plaintext_bytes[direction] += len(plaintext)
+        if self.plaintext_sink is not None:
+            self.plaintext_sink(direction, plaintext)
+        self._plaintext_event(side, "application_data", self.record_offset[side], len(plaintext))
