@@ -16,7 +16,7 @@ from tlslens.explain.chain import (
     describe_ocsp,
 )
 from tlslens.explain.derivation import key_steps
-from tlslens.explain.dtls import (
+from tlslens.explain.datagram import (
     HELLO_VERIFY_REQUEST,
     fragments_line,
     hello_verify_request_lines,
