@@ -7,7 +7,7 @@ import statistics
 from tlslens import registry
 from tlslens._text import plural, safe_text
 from tlslens.explain.derivation import decryption_summary
-from tlslens.explain.datagram import dtls_facts
+from tlslens.explain.over_udp import dtls_facts
 from tlslens.explain.vocabulary import KX_WORDS
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection

@@ -16,16 +16,16 @@ from tlslens.explain.chain import (
     describe_ocsp,
 )
 from tlslens.explain.derivation import key_steps
-from tlslens.explain.datagram import (
-    HELLO_VERIFY_REQUEST,
-    fragments_line,
-    hello_verify_request_lines,
-)
 from tlslens.explain.hello import client_hello_lines, server_hello_lines, sslv2_step
 from tlslens.explain.key_exchange import (
     client_key_exchange_lines,
     server_key_exchange_lines,
     signature_lines,
+)
+from tlslens.explain.over_udp import (
+    HELLO_VERIFY_REQUEST,
+    fragments_line,
+    hello_verify_request_lines,
 )
 from tlslens.explain.vocabulary import Step
 from tlslens.handshake import messages as hs
