@@ -193,7 +193,7 @@ def test_ja4_in_show_json_for_every_corpus_hello(corpus: Path) -> None:
     from tlslens.handshake import extensions as ext
     from tlslens.registry import is_grease
 
-    shape = re.compile(r"^t(1[0-3]|s[23]|00)[di]\d{4}[0-9a-zA-Z]{2}_[0-9a-f]{12}_[0-9a-f]{12}$")
+    shape = re.compile(r"^[tqd](1[0-3]|s[23]|00)[di]\d{4}[0-9a-zA-Z]{2}_[0-9a-f]{12}_[0-9a-f]{12}$")
     seen = 0
     for path in sorted(corpus.rglob("*.pcap*")):
         for conn in tlslens.read_capture(path):
@@ -208,6 +208,7 @@ def test_ja4_in_show_json_for_every_corpus_hello(corpus: Path) -> None:
                 continue
             seen += 1
             assert shape.match(row["ja4"]), (path.name, row["ja4"])
+            assert row["ja4"][0] == {"tcp": "t", "quic": "q", "dtls": "d"}[conn.transport]
             suites = [s for s in hello.cipher_suites if not is_grease(s)]
             assert row["ja4"][4:6] == f"{min(len(suites), 99):02d}"
             assert row["ja4"][3] == ("d" if row["sni"] is not None else "i")

@@ -19,6 +19,7 @@ from tlslens import _core, registry
 from tlslens.handshake import compression
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
+from tlslens.quic.model import QuicDetails
 from tlslens.x509.asn1 import name_from_der
 from tlslens.x509.certificate import CertificateInfo
 
@@ -286,6 +287,7 @@ class Connection:
     stats: dict[str, DirectionStats] = field(
         default_factory=lambda: {C2S: DirectionStats(), S2C: DirectionStats()}
     )
+    quic: QuicDetails | None = None  # over QUIC: packets, frames, Retry, migration, close
 
     # -- conclusions ---------------------------------------------------------
     @property

@@ -156,7 +156,7 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
     version = conn.version
     suite = conn.cipher_suite
     info = conn.suite_info
-    fingerprints = client_fingerprints(ch) if ch is not None else None
+    fingerprints = client_fingerprints(ch, conn.transport) if ch is not None else None
     row: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "id": conn.id,

@@ -7,7 +7,8 @@ left out, and its MD5; JA3S is "SSLVersion,Cipher,Extensions" of the ServerHello
 strings tshark prints as tls.handshake.ja3_full and ja3s_full.
 
 JA4 (FoxIO, BSD-3-Clause; the client fingerprint only: JA4S and the rest of JA4+ are under
-the FoxIO License 1.1 and left out) is "a_b_c": a = transport ("t": TLS over TCP), the
+the FoxIO License 1.1 and left out) is "a_b_c": a = transport ("t": TLS over TCP, "q":
+QUIC, "d": DTLS; the connection's transport, not guessed from the hello), the
 highest version offered (supported_versions, else the hello's), "d" with an SNI or "i"
 without, the counts of cipher suites and of extensions (two digits each, at most 99), the
 first and last characters of the first ALPN protocol ("00" without one); b = the first 12
@@ -99,9 +100,13 @@ def _sha12(text: str) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()[:12]
 
 
-def ja4_parts(hello: hs.ClientHello) -> tuple[str, str, str]:
+# JA4's first character: the transport the hello came over (FoxIO's JA4.md).
+_JA4_TRANSPORTS = {"tcp": "t", "quic": "q", "dtls": "d"}
+
+
+def ja4_parts(hello: hs.ClientHello, transport: str = "tcp") -> tuple[str, str, str]:
     """JA4's three parts before hashing: (a, the sorted suites, the sorted extensions and
-    signature algorithms), as JA4_r prints them."""
+    signature algorithms), as JA4_r prints them; ``transport`` "tcp", "quic" or "dtls"."""
     versions = ext.find_decoded(
         hello.extensions, ext.SUPPORTED_VERSIONS, ext.CLIENT_HELLO, SupportedVersions
     )
@@ -111,7 +116,7 @@ def ja4_parts(hello: hs.ClientHello) -> tuple[str, str, str]:
     types = [e.type for e in hello.extensions if not is_grease(e.type)]
     sni = "d" if ext.SERVER_NAME in types else "i"
     a = (
-        f"t{_JA4_VERSIONS.get(version, '00')}{sni}{min(len(suites), 99):02d}"
+        f"{_JA4_TRANSPORTS[transport]}{_JA4_VERSIONS.get(version, '00')}{sni}{min(len(suites), 99):02d}"
         f"{min(len(types), 99):02d}{_ja4_alpn(ext.first_alpn(hello.extensions))}"
     )
     hashed = sorted(t for t in types if t not in (ext.SERVER_NAME, ext.ALPN))
@@ -126,8 +131,8 @@ def ja4_parts(hello: hs.ClientHello) -> tuple[str, str, str]:
     return a, ",".join(f"{s:04x}" if s <= 0xFFFF else f"{s:06x}" for s in sorted(suites)), c
 
 
-def ja4(hello: hs.ClientHello) -> str:
-    a, b, c = ja4_parts(hello)
+def ja4(hello: hs.ClientHello, transport: str = "tcp") -> str:
+    a, b, c = ja4_parts(hello, transport)
     return f"{a}_{_sha12(b)}_{_sha12(c)}"
 
 
@@ -147,20 +152,21 @@ _SEEN: dict[tuple[object, ...], tuple[str, str]] = {}
 _MAX_SEEN = 4096  # distinct client stacks remembered; a fleet has few
 
 
-def client_fingerprints(hello: hs.ClientHello) -> tuple[str | None, str]:
-    """(JA3 as MD5 hex, JA4) of a ClientHello, remembered for the next hello of the same
-    client stack (the same suites and extensions: the fingerprints only read those). An
-    SSLv2-format hello has no JA3 (None)."""
+def client_fingerprints(hello: hs.ClientHello, transport: str = "tcp") -> tuple[str | None, str]:
+    """(JA3 as MD5 hex, JA4) of a ClientHello over ``transport``, remembered for the next
+    hello of the same client stack (the same suites and extensions: the fingerprints only
+    read those). An SSLv2-format hello has no JA3 (None)."""
     if hello.sslv2:
         return None, ja4(hello)
     key = (
+        transport,
         hello.legacy_version,
         hello.cipher_suites,
         *[(e.type, e.data if e.type in _READ else None) for e in hello.extensions],
     )
     found = _SEEN.get(key)
     if found is None:
-        found = (md5_hex(ja3_string(hello)), ja4(hello))
+        found = (md5_hex(ja3_string(hello)), ja4(hello, transport))
         if len(_SEEN) >= _MAX_SEEN:
             _SEEN.clear()
         _SEEN[key] = found

@@ -115,7 +115,8 @@ impl QuicConnections {
                 format!(
                     "a UDP datagram of {} bytes on port {QUIC_PORT} that is neither a QUIC long \
                      header nor a short header of a QUIC connection seen (if QUIC, its \
-                     handshake is not in the capture)",
+                     handshake is not in the capture, or its Connection ID was issued in a \
+                     packet not opened: without the key log)",
                     d.payload.len()
                 ),
             );

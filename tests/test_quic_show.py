@@ -1,0 +1,204 @@
+"""QUIC connections told end to end: the project's recorded capture
+(tests/vectors/captures/udp/quic.pcapng, its README lists each connection) through
+`show` and `show --json`, each connection's version, SNI, ALPN, suite and leaf certificate
+against tshark's QUIC dissection with the same key log; without keys, the Initials are
+still opened; the migrated client's short headers are the same connection's."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import tlslens
+from tlslens.cli import main
+from tlslens.keys.store import KeyStore
+from tlslens.model import Connection
+from tlslens.serialize import connection_to_json
+from tlslens.tls.fingerprint import ja4
+
+from _tshark import _fields, run_tshark_quic, strip_secrets
+from conftest import CAPTURES
+
+UDP = CAPTURES / "udp"
+QUIC = UDP / "quic.pcapng"
+KEYS = UDP / "quic.keys"
+TLS13 = 0x0304
+# The connection after a Retry: aioquic sends a second ClientHello with a new random, and
+# the key log holds only that one (captures README); the core keeps the first ClientHello
+# of the Initial CRYPTO stream, so this connection stays sealed past its Initials.
+RETRY_CONNECTION = 2
+MIGRATING_CONNECTION = 4
+REFUSED_CONNECTION = 5
+BAD_CERTIFICATE = 42
+
+
+def _keyed(path: Path) -> list[Connection]:
+    keys = KeyStore()
+    keys.keylog.add_text(KEYS.read_text(), str(KEYS))
+    return list(tlslens.read_capture(path, keys=keys))
+
+
+@pytest.fixture(scope="module")
+def stripped(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The capture without its Decryption Secrets Block (the key log given apart)."""
+    return strip_secrets(QUIC, tmp_path_factory.mktemp("quic"))
+
+
+def _tshark_leaves(path: Path, options: list[str]) -> dict[int, str]:
+    """SHA-256 of the first certificate each QUIC connection's server sent, by tshark."""
+    out = _fields(
+        path,
+        options,
+        "tls.handshake.type == 11",
+        ["quic.connection.number", "tls.handshake.certificate"],
+        None,
+    )
+    leaves: dict[int, str] = {}
+    for line in out.splitlines():
+        number, certs = [*line.split("\t"), ""][:2]
+        if number and certs:
+            leaf = certs.split(",")[0].replace(":", "")
+            leaves.setdefault(
+                int(number.split(",")[0]), hashlib.sha256(bytes.fromhex(leaf)).hexdigest()
+            )
+    return leaves
+
+
+def test_every_quic_connection_agrees_with_tshark(tshark: str, stripped: Path) -> None:
+    options = ["-o", f"tls.keylog_file:{KEYS}"]
+    theirs = [c for _n, c in sorted(run_tshark_quic(stripped, options).items())]
+    leaves = _tshark_leaves(stripped, options)
+    for ours in (_keyed(stripped), list(tlslens.read_capture(QUIC))):  # key log, then DSB
+        assert len(ours) == len(theirs) == 7
+        for index, (conn, them) in enumerate(zip(ours, theirs, strict=True)):
+            assert conn.transport == "quic" and conn.id == index + 1
+            assert conn.quic is not None and [conn.quic.version] == them.versions
+            assert conn.version == TLS13
+            assert [conn.sni] == sorted(set(them.sni))
+            assert conn.alpn_offered == them.alpn[0]
+            assert [conn.cipher_suite] == them.suites
+            if index == RETRY_CONNECTION:
+                assert conn.certificates == [] and conn.alpn is None
+                continue
+            assert [conn.alpn] == them.alpn[-1]  # chosen in EncryptedExtensions
+            assert conn.certificates[0].sha256 == leaves[them.number]
+            assert conn.decryption.results["c2s"].finished_verified in (True, None)
+            assert conn.decryption.results["s2c"].finished_verified is True
+
+
+def test_quic_connections_in_show_json_and_text(tshark: str) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["show", "--json", str(QUIC)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    conns = [line for line in lines if "transport" in line]  # one line per connection
+    assert [c["transport"] for c in conns] == ["quic"] * 7
+    assert [c["udp_stream"] for c in conns] == list(range(7))
+    assert all(c["tcp_stream"] is None for c in conns)
+    refused = conns[REFUSED_CONNECTION]
+    assert refused["outcome"]["status"] == "failed"
+    assert refused["outcome"]["by"] == "client"
+    assert refused["outcome"]["alert"] == "bad_certificate"
+    assert [c["outcome"]["status"] for i, c in enumerate(conns) if i != REFUSED_CONNECTION] == [
+        "completed"
+    ] * 6
+    for index, conn in enumerate(conns):
+        decryption = conn["decryption"]
+        assert decryption["status"] == ("no_secret" if index == RETRY_CONNECTION else "decrypted")
+        if index not in (RETRY_CONNECTION, REFUSED_CONNECTION):
+            assert decryption["finished_verified"] == {"c2s": True, "s2c": True}
+            assert decryption["opened"]["application_data"] == {"c2s": True, "s2c": True}
+            assert all(decryption["records_decrypted"][d] > 0 for d in ("c2s", "s2c"))
+    text = runner.invoke(main, ["show", str(QUIC)]).output
+    assert "7 with TLS, 7 shown" in text and "not yet dissected" not in text
+
+
+def test_without_keys_the_initials_are_still_opened(stripped: Path) -> None:
+    """No key at all: ClientHello and ServerHello come out of the Initial packets (keys
+    from the client's first Destination Connection ID); the certificate stays sealed."""
+    conns = list(tlslens.read_capture(stripped))
+    assert len(conns) == 7
+    for conn in conns:
+        assert conn.sni == "tlslens.test" and conn.cipher_suite == 0x1302
+        assert conn.certificates == []
+        assert conn.decryption is None
+        assert any(e.kind == "encrypted_handshake" for e in conn.timeline)
+
+
+def test_the_migrated_client_stays_one_connection() -> None:
+    """After the client moves to a new port, its short headers (which open no UDP
+    association) are taken by Connection ID: one connection, both client ports."""
+    conn = list(tlslens.read_capture(QUIC))[MIGRATING_CONNECTION]
+    assert conn.quic is not None
+    assert len(conn.quic.migrations) == 1
+    frame, address = conn.quic.migrations[0]
+    assert address.startswith("127.0.0.1:") and address != str(conn.client)
+    assert conn.last_frame > frame  # later packets on the new path are this connection's
+
+
+def test_crypto_error_is_the_tls_alert(tshark: str) -> None:
+    conn = list(tlslens.read_capture(QUIC))[REFUSED_CONNECTION]
+    assert conn.quic is not None
+    (close,) = conn.quic.closes
+    assert close.code == 0x100 + BAD_CERTIFICATE and close.direction == "c2s"
+    alerts = [e for e in conn.timeline if e.kind == "alert"]
+    assert [e.detail["description"] for e in alerts] == [BAD_CERTIFICATE]
+
+
+def test_the_corpus_quic_capture_agrees_with_tshark(tshark: str, corpus: Path) -> None:
+    """Wireshark's quic-fragmented-handshakes (its key log in a DSB): a HelloRetryRequest
+    connection decrypted, then 16 connections of a ClientHello each, fragmented and out of
+    order across Initials; per connection the ClientHellos, SNI, suite and leaf agree."""
+    path = corpus / "wireshark" / "quic-fragmented-handshakes.pcapng.gz"
+    out = _fields(
+        path,
+        [],
+        "tls.handshake.type",
+        [
+            "quic.connection.number",
+            "tls.handshake.type",
+            "tls.handshake.extensions_server_name",
+            "tls.handshake.ciphersuite",
+        ],
+        None,
+    )
+    hellos: dict[int, int] = {}
+    names: dict[int, set[str]] = {}
+    suites: dict[int, list[int]] = {}
+    for line in out.splitlines():
+        number, types, sni, suite = [*line.split("\t"), "", "", ""][:4]
+        n = int(number.split(",")[0])
+        hellos[n] = hellos.get(n, 0) + types.split(",").count("1")
+        names.setdefault(n, set()).update(s for s in sni.split(",") if s)
+        if "1" not in types.split(","):  # a ClientHello's ciphersuite field lists its offer
+            suites.setdefault(n, []).extend(int(s, 16) for s in suite.split(",") if s)
+    leaves = _tshark_leaves(path, [])
+    ours = list(tlslens.read_capture(path))
+    assert len(ours) == len(hellos) == 17
+    for n, conn in enumerate(ours):
+        assert len(conn.client_hellos) == hellos[n], n
+        assert ({conn.sni} if conn.sni else set()) == names[n], n
+        # tshark names the HelloRetryRequest's suite and the ServerHello's: the same one.
+        assert ([conn.cipher_suite] if conn.cipher_suite else []) == sorted(
+            set(suites.get(n, []))
+        ), n
+        assert [c.sha256 for c in conn.certificates[:1]] == ([leaves[n]] if n in leaves else [])
+    first = ours[0]
+    assert first.hello_retry_request is not None
+    assert first.decryption.results["c2s"].finished_verified is True
+    assert first.decryption.results["s2c"].finished_verified is True
+
+
+def test_ja4_says_quic() -> None:
+    """FoxIO's JA4 begins with the transport: "q" for a ClientHello carried by QUIC; the
+    rest is computed as over TCP."""
+    for conn in tlslens.read_capture(QUIC):
+        hello = conn.client_hello
+        assert hello is not None
+        row = connection_to_json(conn)
+        assert row["ja4"] == "q" + ja4(hello)[1:]
+        assert row["ja4"].startswith("q13d")
