@@ -7,6 +7,7 @@ still opened; the migrated client's short headers are the same connection's."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from pathlib import Path
 
@@ -202,3 +203,41 @@ def test_ja4_says_quic() -> None:
         row = connection_to_json(conn)
         assert row["ja4"] == "q" + ja4(hello)[1:]
         assert row["ja4"].startswith("q13d")
+
+
+def _hkdf_expand_label(secret: bytes, label: bytes, length: int) -> bytes:
+    """RFC 8446 §7.1 over SHA-256, written out here as an independent check of the core."""
+    full = b"tls13 " + label
+    info = length.to_bytes(2, "big") + bytes([len(full)]) + full + b"\x00"
+    out, block, counter = b"", b"", 1
+    while len(out) < length:
+        block = hmac.new(secret, block + info + bytes([counter]), hashlib.sha256).digest()
+        out += block
+        counter += 1
+    return out[:length]
+
+
+def test_the_narration_tells_quic_steps() -> None:
+    runner = CliRunner()
+    refused = runner.invoke(
+        main, ["show", str(QUIC), "--connection", "6", "--reveal-keys", "--records"]
+    ).output
+    # The Initial keys with QUIC's labels, checked against RFC 9001 §5.2 computed here.
+    dcid = list(tlslens.read_capture(QUIC))[REFUSED_CONNECTION].quic.initial_dcid
+    salt = bytes.fromhex("38762cf7f55934b34d179ae6a4c80cadccbb7f0a")  # RFC 9001 §5.2, v1
+    initial = hmac.new(salt, dcid, hashlib.sha256).digest()
+    client = _hkdf_expand_label(initial, b"client in", 32)
+    assert "QUIC v1 Initial keys" in refused
+    assert f'"client in", "", 32): {client.hex()}' in refused
+    assert f'"quic key" (16 bytes): {_hkdf_expand_label(client, b"quic key", 16).hex()}' in refused
+    assert f'"quic hp" (16 bytes): {_hkdf_expand_label(client, b"quic hp", 16).hex()}' in refused
+    assert "CONNECTION_CLOSE" in refused and "CRYPTO_ERROR 0x100 + its code" in refused
+    assert "Alert (fatal): bad_certificate" in refused
+    # --records: each packet, its space and number, and its frames
+    assert "QUIC packets: 8, as carried in UDP datagrams:" in refused
+    assert "Initial (initial space, pn 0), 517 bytes at byte 0" in refused
+    assert "CONNECTION_CLOSE (caused by a frame of type 0x6): CRYPTO_ERROR: TLS alert 42" in refused
+    retry = runner.invoke(main, ["show", str(QUIC), "--connection", "3"]).output
+    assert "Retry" in retry and "its integrity tag verifies (RFC 9001 §5.8)" in retry
+    migrated = runner.invoke(main, ["show", str(QUIC), "--connection", "5"]).output
+    assert "Connection migration" in migrated and "New Connection IDs" in migrated

@@ -380,6 +380,16 @@ class QuicFinding:
     offset: int
     message: str
 
+def quic_key_material(version: int, suite: int, secret: bytes) -> list[tuple[str, bytes]] | None:
+    """A QUIC packet protection secret's [(label, bytes)] for key, IV and header protection
+    key (RFC 9001 §5.1, RFC 9369); None for a version or suite the core does not open."""
+
+def quic_initial_secrets(version: int, dcid: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """(salt, client initial secret, server initial secret) from the client's first
+    Destination Connection ID (RFC 9001 §5.2); None for a version the core cannot open."""
+
+def quic_version_name(version: int) -> str: ...
+
 QuicEvent = (
     QuicOpened
     | QuicPacket

@@ -16,8 +16,9 @@ use pyo3::types::{PyBytes, PyList};
 use tlslens_core::flows::packet as udp_packet;
 use tlslens_core::flows::udp;
 use tlslens_core::quic::frames::{error_name, Frame, FrameAt};
+use tlslens_core::quic::keys::{self, Secret};
 use tlslens_core::quic::packet::Form;
-use tlslens_core::quic::version::LongType;
+use tlslens_core::quic::version::{LongType, Version};
 use tlslens_core::quic::{self, Datagram, Endpoint, PacketEvent, QuicConnections, QuicEvent};
 
 /// The pcapng Decryption Secrets Block type of a TLS key log (pcapng spec §4.7).
@@ -576,7 +577,47 @@ impl QuicKept {
     }
 }
 
+/// A QUIC packet protection secret's keys as the core derives them (RFC 9001 §5.1, RFC
+/// 9369 §3.3.2): [(label, bytes)] for the key, the IV and the header protection key, or
+/// None for a version or suite the core does not open.
+#[pyfunction]
+fn quic_key_material(version: u32, suite: u16, secret: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+    let version = Version::from_wire(version)?;
+    let secret = Secret {
+        version,
+        suite: keys::Suite::from_id(suite)?,
+        bytes: secret.to_vec(),
+    };
+    let material = secret.material().ok()?;
+    let labels = version.labels();
+    let name = |label: &[u8]| String::from_utf8_lossy(label).into_owned();
+    Some(vec![
+        (name(labels.key), material.key),
+        (name(labels.iv), material.iv),
+        (name(labels.hp), material.hp),
+    ])
+}
+
+/// The Initial secrets of a connection (RFC 9001 §5.2): (the version's salt, client
+/// initial secret, server initial secret) from the client's first Destination Connection
+/// ID; None for a version the core does not open.
+#[pyfunction]
+fn quic_initial_secrets(version: u32, dcid: &[u8]) -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+    let version = Version::from_wire(version)?;
+    let (client, server) = keys::initial_secrets(version, dcid).ok()?;
+    Some((version.initial_salt().to_vec(), client.bytes, server.bytes))
+}
+
+/// The name of a QUIC version ("QUIC v1", "QUIC v2", a draft, a GREASE version).
+#[pyfunction]
+fn quic_version_name(version: u32) -> String {
+    quic::version_name(version)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(quic_version_name, m)?)?;
+    m.add_function(wrap_pyfunction!(quic_key_material, m)?)?;
+    m.add_function(wrap_pyfunction!(quic_initial_secrets, m)?)?;
     m.add_class::<QuicEvents>()?;
     m.add_class::<QuicOpened>()?;
     m.add_class::<QuicPacket>()?;

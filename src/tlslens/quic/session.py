@@ -84,6 +84,8 @@ class QuicSession(RecordContent):
             transport="quic",
             quic=self.quic,
         )
+        if keep_records:
+            self.conn.records = []  # --records: the packets are listed (``conn.quic``)
         # A CRYPTO stream per (side, packet number space), each from offset 0.
         self.crypto: dict[tuple[int, str], DirectionState] = {}
 
