@@ -241,3 +241,41 @@ def test_the_narration_tells_quic_steps() -> None:
     assert "Retry" in retry and "its integrity tag verifies (RFC 9001 §5.8)" in retry
     migrated = runner.invoke(main, ["show", str(QUIC), "--connection", "5"]).output
     assert "Connection migration" in migrated and "New Connection IDs" in migrated
+
+
+def _tshark_streams(path: Path, options: list[str]) -> dict[tuple[int, int, str], bytes]:
+    """tshark's STREAM frame bytes by (QUIC connection, stream id, direction), in order."""
+    out = _fields(
+        path,
+        options,
+        "quic.stream_data",
+        ["quic.connection.number", "udp.dstport", "quic.stream.stream_id", "quic.stream_data"],
+        None,
+    )
+    servers = {n: c.server_port for n, c in run_tshark_quic(path, options).items()}
+    streams: dict[tuple[int, int, str], bytes] = {}
+    for line in out.splitlines():
+        number, dport, ids, datas = line.split("\t")
+        n = int(number.split(",")[0])
+        direction = "c2s" if int(dport) == servers[n] else "s2c"
+        for stream, data in zip(ids.split(","), datas.split(","), strict=True):
+            key = (n, int(stream), direction)
+            streams[key] = streams.get(key, b"") + bytes.fromhex(data)
+    return streams
+
+
+def test_decrypt_writes_each_quic_stream_as_tshark_reads_it(
+    tshark: str, stripped: Path, tmp_path: Path
+) -> None:
+    theirs = _tshark_streams(stripped, ["-o", f"tls.keylog_file:{KEYS}"])
+    out = tmp_path / "plain"
+    result = CliRunner().invoke(
+        main, ["decrypt", str(stripped), "--keylog", str(KEYS), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    ours: dict[tuple[int, int, str], bytes] = {}
+    for path in out.glob("conn*-stream*-*.bin"):
+        conn, stream, direction = path.stem.removeprefix("conn").split("-")
+        ours[(int(conn) - 1, int(stream.removeprefix("stream")), direction)] = path.read_bytes()
+    assert ours == theirs
+    assert len(ours) > 40  # six connections' HTTP/3 control, QPACK and request streams

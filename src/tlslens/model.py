@@ -1,10 +1,9 @@
 """The connection model: what a capture showed of one TLS connection.
 
-``Connection`` holds the raw observations (the timeline of records and
-messages, the parsed hellos, certificates, alerts, problems); its properties
-draw the conclusions (version, cipher suite, key exchange, forward secrecy,
-resumption...). Everything here is pure data: building it is session.py's job,
-showing it is explain.py's and the CLI's.
+``Connection`` holds the raw observations (the timeline of records and messages, the parsed
+hellos, certificates, alerts, problems; over QUIC, its packets too); its properties draw the
+conclusions (version, cipher suite, key exchange, forward secrecy, resumption...). Everything
+here is pure data: building it is the sessions' job, showing it the explain package's.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from tlslens import _core, registry
 from tlslens.handshake import compression
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
-from tlslens.quic.model import QuicDetails
+from tlslens.quic.details import QuicDetails
 from tlslens.x509.asn1 import name_from_der
 from tlslens.x509.certificate import CertificateInfo
 
@@ -590,14 +589,12 @@ class CaptureSummary:
     linktypes: list[str] = field(default_factory=list)
     tcp_flows: int = 0
     tls_connections: int = 0
-    # UDP associations that look like QUIC or DTLS, by kind ("QUIC", "DTLS"): kept apart
-    # from the other UDP frames (counted in ``skipped``), not yet dissected.
+    # UDP associations not dissected (DTLS), by kind; other UDP frames are in ``skipped``.
     udp_flows: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
     problems: list[Finding] = field(default_factory=list)
     decryption_secrets_blocks: int = 0
     readable: bool = False  # at least the file header could be read
-    # With a key log: the client randoms seen, and how many of them it has a line for
-    # (counted by judge.Reading, over every connection, shown or not).
+    # Client randoms seen (judge.Reading: every connection, shown or not), and in the key log.
     client_randoms: int = 0
     key_log_matched: int = 0

@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 
 from tlslens._text import plural
-from tlslens.explain.quic import quic_key_lines
+from tlslens.explain.packets import quic_key_lines
 from tlslens.model import Connection
 from tlslens.serialize import decryption_json
 

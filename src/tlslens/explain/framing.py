@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from tlslens import registry
 from tlslens._text import plural
-from tlslens.explain.quic import quic_packet_lines
+from tlslens.explain.packets import quic_packet_lines
 from tlslens.model import C2S, Connection
 
 _ROLES = {

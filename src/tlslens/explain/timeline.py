@@ -24,7 +24,7 @@ from tlslens.explain.key_exchange import (
     server_key_exchange_lines,
     signature_lines,
 )
-from tlslens.explain.quic import quic_steps
+from tlslens.explain.packets import quic_steps
 from tlslens.explain.vocabulary import Step
 from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection, TimelineEvent, ts_iso

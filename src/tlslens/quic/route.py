@@ -15,7 +15,7 @@ from tlslens import _core
 from tlslens.decrypt.connection import PlaintextSink
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint, Finding
-from tlslens.quic.session import QuicSession
+from tlslens.quic.assembly import QuicSession
 
 _QUIC = "QUIC"
 # Findings of datagrams of no connection kept one by one; the rest are counted.

@@ -18,7 +18,7 @@ from tlslens.decrypt.connection import PlaintextSink
 from tlslens.decrypt.parts import APPLICATION_DATA, EARLY_DATA, HANDSHAKE
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint
-from tlslens.quic.model import (
+from tlslens.quic.details import (
     MAX_PACKETS_KEPT,
     MAX_STREAMS_KEPT,
     QuicClose,
@@ -84,6 +84,12 @@ class QuicSession(RecordContent):
             transport="quic",
             quic=self.quic,
         )
+        # The plaintext goes out per stream ("stream4-c2s"), not as one byte stream per
+        # direction: QUIC's streams interleave in packets and each is its own byte stream.
+        self.stream_sink = sink
+        self.stream_next: dict[tuple[str, int], int] = {}  # the next offset of each stream
+        if self.decryptor is not None:
+            self.decryptor.sink = None
         if keep_records:
             self.conn.records = []  # --records: the packets are listed (``conn.quic``)
         # A CRYPTO stream per (side, packet number space), each from offset 0.
@@ -182,6 +188,7 @@ class QuicSession(RecordContent):
                 streams[key] = streams.get(key, 0) + len(f.data)
             if self.decryptor is not None:
                 self._plaintext_application_data(side, packet.offset, f.data)
+                self._stream_out(side, f)
         elif f.name == "NEW_CONNECTION_ID" and f.data is not None:
             if len(self.quic.connection_ids) < MAX_STREAMS_KEPT:
                 self.quic.connection_ids.append(f.data)
@@ -200,6 +207,31 @@ class QuicSession(RecordContent):
                     "quic": "CRYPTO_ERROR",
                 }
                 self._event(side, "alert", packet.offset, 2, detail=detail)
+
+    def _stream_out(self, side: int, f: _core.QuicFrame) -> None:
+        """A STREAM frame's bytes to the sink, in stream order: a retransmitted prefix is
+        dropped; bytes past a hole (a packet the capture lacks) are a finding."""
+        if self.stream_sink is None or f.data is None or f.stream is None or f.at is None:
+            return
+        direction = self._direction(side)
+        key = (direction, f.stream)
+        data, at = f.data, f.at
+        expected = self.stream_next.get(key, 0)
+        if at < expected:
+            data = data[expected - at :]
+        elif at > expected:
+            self._finding(
+                side,
+                "quic",
+                at,
+                f"stream {f.stream}: bytes {expected}..{at} are missing from the capture; "
+                "the plaintext written goes on after the hole",
+            )
+        if not data:
+            return
+        if key in self.stream_next or len(self.stream_next) < MAX_STREAMS_KEPT:
+            self.stream_next[key] = max(expected, at + len(f.data))
+        self.stream_sink(f"stream{f.stream}-{direction}", data)
 
     def _sealed(self, side: int, kind: str, offset: int, length: int) -> None:
         """A packet not opened: counted into the last event of its kind and direction."""

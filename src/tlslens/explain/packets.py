@@ -14,7 +14,7 @@ from tlslens import _core, registry
 from tlslens._text import plural, printable
 from tlslens.explain.vocabulary import Step
 from tlslens.model import C2S, Connection, ts_iso
-from tlslens.quic.model import MAX_PACKETS_KEPT, QuicDetails, QuicPacketInfo
+from tlslens.quic.details import MAX_PACKETS_KEPT, QuicDetails, QuicPacketInfo
 
 _ARROWS = {C2S: "C → S", "s2c": "C ← S"}
 # The Initial packets' hash and key size: always TLS_AES_128_GCM_SHA256 (RFC 9001 §5.2).

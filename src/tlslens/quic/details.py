@@ -1,6 +1,6 @@
 """What a QUIC connection has that TLS over TCP does not: its packets and their frames,
 Retry, Version Negotiation, migration, key updates and the close. Plain data, filled by
-``tlslens.quic.session`` and read by the narration and the JSON."""
+``tlslens.quic.assembly`` and read by the narration and the JSON."""
 
 from __future__ import annotations
 
