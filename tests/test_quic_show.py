@@ -9,18 +9,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import struct
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 import tlslens
+from tlslens.capture.writer import PcapngWriter
 from tlslens.cli import main
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection
 from tlslens.serialize import connection_to_json
 from tlslens.tls.fingerprint import ja4
 
+from _frames import read_frames
 from _tshark import _fields, run_tshark_quic, strip_secrets
 from conftest import CAPTURES
 
@@ -279,3 +282,39 @@ def test_decrypt_writes_each_quic_stream_as_tshark_reads_it(
         ours[(int(conn) - 1, int(stream.removeprefix("stream")), direction)] = path.read_bytes()
     assert ours == theirs
     assert len(ours) > 40  # six connections' HTTP/3 control, QPACK and request streams
+
+
+def test_a_forged_retry_and_garbage_on_443_are_findings(tmp_path: Path) -> None:
+    """The Retry's last byte (its integrity tag) flipped, and a datagram of garbage to port
+    443 from a new port at the end: each is a finding naming its frame and offset; every
+    connection is still read."""
+    frames = read_frames(QUIC)
+    retry_frame = 22
+    udp_payload = 14 + 20 + 8  # Ethernet, IPv4 without options, UDP
+    out = tmp_path / "hostile.pcapng"
+    with out.open("wb") as f:
+        writer = PcapngWriter(f)
+        writer.add_interface(1)
+        for number, (ts, _lt, data) in enumerate(frames, start=1):
+            if number == retry_frame:
+                data = data[:-1] + bytes([data[-1] ^ 0x01])
+            writer.add_packet(ts, data)
+        ts, _lt, first = frames[0]
+        garbage = bytes((7 * i + 0x41) & 0x7F for i in range(len(first) - udp_payload))
+        forged = first[:34] + struct.pack(">H", 40000) + first[36:udp_payload] + garbage
+        writer.add_packet(frames[-1][0] + 1000, forged)
+    cap = tlslens.read_capture(out)
+    conns = list(cap)
+    assert [c.sni for c in conns] == ["tlslens.test"] * 7
+    retry = conns[RETRY_CONNECTION]
+    (tag,) = [p for p in retry.problems if "integrity tag" in p.message]
+    retry_length = len(frames[retry_frame - 1][2]) - udp_payload
+    assert (tag.frame, tag.layer, tag.offset) == (retry_frame, "quic", retry_length - 16)
+    assert retry.quic is not None and retry.quic.retry is not None
+    assert retry.quic.retry[1] is False
+    # (the migrated client's datagrams are findings too here: no key log, see test_udp_flows)
+    (junk,) = [p for p in cap.summary.problems if p.frame == len(frames) + 1]
+    assert (junk.layer, junk.offset) == ("quic", 0)
+    assert "port 443" in junk.message
+    text = CliRunner().invoke(main, ["show", str(out), "--connection", "3"]).output
+    assert "its integrity tag does NOT verify" in text
