@@ -200,7 +200,9 @@ def test_the_corpus_quic_capture_agrees_with_tshark(tshark: str, corpus: Path) -
 def test_ja4_says_quic() -> None:
     """FoxIO's JA4 begins with the transport: "q" for a ClientHello carried by QUIC; the
     rest is computed as over TCP."""
-    for conn in tlslens.read_capture(QUIC):
+    conns = list(tlslens.read_capture(QUIC))
+    assert len(conns) == 7
+    for conn in conns:
         hello = conn.client_hello
         assert hello is not None
         row = connection_to_json(conn)
