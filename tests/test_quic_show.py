@@ -12,6 +12,7 @@ import json
 import struct
 from pathlib import Path
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 
@@ -100,6 +101,21 @@ def test_quic_connections_in_show_json_and_text(tshark: str) -> None:
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.output.splitlines()]
     conns = [line for line in lines if "transport" in line]  # one line per connection
+    schema = json.loads(
+        (Path(tlslens.__file__).parent / "schema/connection.schema.json").read_text()
+    )
+    for row in conns:
+        jsonschema.validate(row, schema)
+    quic = [row["quic"] for row in conns]
+    assert [q["version"] for q in quic] == ["QUIC v1", "QUIC v2", *["QUIC v1"] * 5]
+    assert [q["retry"] is not None for q in quic] == [i == RETRY_CONNECTION for i in range(7)]
+    assert quic[RETRY_CONNECTION]["retry"]["integrity_tag_verified"] is True
+    assert [len(q["migrations"]) for q in quic] == [
+        int(i == MIGRATING_CONNECTION) for i in range(7)
+    ]
+    (close,) = quic[REFUSED_CONNECTION]["closes"]
+    assert (close["code"], close["error"]) == (0x12A, "CRYPTO_ERROR: TLS alert 42")
+    assert {s["stream"] for s in quic[0]["streams"]} >= {0, 2, 3}  # request, control streams
     assert [c["transport"] for c in conns] == ["quic"] * 7
     assert [c["udp_stream"] for c in conns] == list(range(7))
     assert all(c["tcp_stream"] is None for c in conns)

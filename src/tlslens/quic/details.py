@@ -5,6 +5,9 @@ Retry, Version Negotiation, migration, key updates and the close. Plain data, fi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+from tlslens import _core
 
 # Packets kept per connection for the narration and --records; the rest are counted.
 MAX_PACKETS_KEPT = 4096
@@ -68,3 +71,46 @@ class QuicDetails:
     # (direction, stream id) -> bytes of STREAM data seen (1-RTT and 0-RTT, opened)
     streams: dict[tuple[str, int], int] = field(default_factory=dict)
     connection_ids: list[bytes] = field(default_factory=list)  # NEW_CONNECTION_ID's
+
+
+def details_json(quic: QuicDetails) -> dict[str, Any]:
+    """``show --json``'s ``quic`` object. The reason phrase of a close is the peer's text,
+    decoded as UTF-8 or replaced."""
+    return {
+        "version": _core.quic_version_name(quic.version),
+        "version_id": quic.version,
+        "initial_dcid": quic.initial_dcid.hex(),
+        "packets": dict(quic.packet_count),
+        "packets_unopened": quic.unopened,
+        "retry": None
+        if quic.retry is None
+        else {
+            "frame": quic.retry[0],
+            "integrity_tag_verified": quic.retry[1],
+            "token_length": quic.retry[2],
+        },
+        "version_negotiation": [
+            {"frame": frame, "versions": [f"0x{v:08x}" for v in versions]}
+            for frame, versions in quic.version_negotiation
+        ],
+        "migrations": [{"frame": frame, "client": client} for frame, client in quic.migrations],
+        "key_updates": [
+            {"frame": frame, "direction": direction, "key_phase": int(phase)}
+            for frame, direction, phase in quic.key_updates
+        ],
+        "closes": [
+            {
+                "frame": c.frame,
+                "direction": c.direction,
+                "application": c.application,
+                "code": c.code,
+                "error": c.error,
+                "reason": c.reason.decode("utf-8", "replace"),
+            }
+            for c in quic.closes
+        ],
+        "streams": [
+            {"direction": direction, "stream": stream, "bytes": size}
+            for (direction, stream), size in quic.streams.items()
+        ],
+    }
