@@ -258,6 +258,12 @@ def test_the_narration_tells_quic_steps() -> None:
     assert "QUIC packets: 8, as carried in UDP datagrams:" in refused
     assert "Initial (initial space, pn 0), 517 bytes at byte 0" in refused
     assert "CONNECTION_CLOSE (caused by a frame of type 0x6): CRYPTO_ERROR: TLS alert 42" in refused
+    # The 1-RTT packet the core kept for keys that never came is told where its frame is.
+    packets = refused[refused.index("QUIC packets: 8") :]
+    assert packets.index("#69     C ← S  1-RTT (application space, not opened)") < packets.index(
+        "#70"
+    )
+    assert list(tlslens.read_capture(QUIC))[REFUSED_CONNECTION].last_frame == 71
     retry = runner.invoke(main, ["show", str(QUIC), "--connection", "3"]).output
     assert "Retry" in retry and "its integrity tag verifies (RFC 9001 §5.8)" in retry
     migrated = runner.invoke(main, ["show", str(QUIC), "--connection", "5"]).output

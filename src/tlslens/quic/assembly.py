@@ -13,11 +13,13 @@ application data, as TLS 1.3 records are without keys.
 
 from __future__ import annotations
 
+import bisect
+
 from tlslens import _core
 from tlslens.decrypt.connection import PlaintextSink
 from tlslens.decrypt.parts import APPLICATION_DATA, EARLY_DATA, HANDSHAKE
 from tlslens.keys.store import KeyStore
-from tlslens.model import Connection, Endpoint
+from tlslens.model import Connection, Endpoint, TimelineEvent
 from tlslens.quic.details import (
     MAX_PACKETS_KEPT,
     MAX_STREAMS_KEPT,
@@ -42,6 +44,14 @@ _SEALED_KIND = {
 
 # What an opened packet of each kind decrypted, in the decryption summary's parts.
 _OPENED_PART = {"Handshake": HANDSHAKE, "1-RTT": APPLICATION_DATA, "0-RTT": EARLY_DATA}
+
+
+def _frame_of(event: TimelineEvent) -> int:
+    return event.frame
+
+
+def _packet_frame(packet: QuicPacketInfo) -> int:
+    return packet.frame
 
 
 class QuicSession(RecordContent):
@@ -87,6 +97,7 @@ class QuicSession(RecordContent):
         # The plaintext goes out per stream ("stream4-c2s"), not as one byte stream per
         # direction: QUIC's streams interleave in packets and each is its own byte stream.
         self.stream_sink = sink
+        self.latest = (opened.frame, opened.ts_ns)
         self.stream_next: dict[tuple[str, int], int] = {}  # the next offset of each stream
         if self.decryptor is not None:
             self.decryptor.sink = None
@@ -101,6 +112,8 @@ class QuicSession(RecordContent):
         if frame:
             self.frame = frame
             self.ts_ns = getattr(ev, "ts_ns", self.ts_ns)
+            # The connection's last frame: packets kept for keys come late, not last.
+            self.latest = max(self.latest, (frame, self.ts_ns))
         if type(ev) is _core.QuicPacket:
             self._packet(ev)
         elif type(ev) is _core.QuicCrypto:
@@ -130,8 +143,8 @@ class QuicSession(RecordContent):
                     f"handshake message type {msg_type} in the {space} CRYPTO stream claims "
                     f"{declared} bytes, only {present} arrived",
                 )
-        conn.last_frame = self.frame
-        conn.end_ts_ns = self.ts_ns
+        self.quic.packets.sort(key=_packet_frame)  # those kept for keys were told late
+        conn.last_frame, conn.end_ts_ns = self.latest
         conn.decryption = self.decryptor
         proof.note_unseen_signature(conn, self.decryptor, self.tls13_encrypted)
         return conn
@@ -241,7 +254,15 @@ class QuicSession(RecordContent):
             stats = conn.stats[self._direction(side)]
             stats.application_data_records += 1
             stats.application_data_bytes += length
-        last = conn.timeline[-1] if conn.timeline else None
+        timeline = conn.timeline
+        last = timeline[-1] if timeline else None
+        if last is not None and last.frame > self.frame:
+            # A packet the core kept for keys that never came, told at the end of the
+            # capture: it goes where its frame is.
+            event = self._event(side, kind, offset, length)
+            timeline.pop()
+            timeline.insert(bisect.bisect_right(timeline, event.frame, key=_frame_of), event)
+            return
         if last is not None and last.kind == kind and last.direction == self._direction(side):
             last.records += 1
             last.length += length
