@@ -147,7 +147,8 @@ impl QuicFeed {
 
 /// Even-length hex to bytes; None for anything else.
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
+    // from_str_radix alone would take a sign ("+f").
+    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())
@@ -201,4 +202,30 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(quic_key_material, m)?)?;
     m.add_function(wrap_pyfunction!(quic_initial_secrets, m)?)?;
     super::quic_classes::register(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{unhex, QuicFeed, TLS_KEY_LOG};
+
+    #[test]
+    fn key_log_lines_of_a_secrets_block_are_taken_and_junk_is_skipped() {
+        assert_eq!(unhex("00ff10"), Some(vec![0x00, 0xff, 0x10]));
+        for junk in ["0", "zz", "0é", "é0", "+1"] {
+            assert_eq!(unhex(junk), None, "{junk}");
+        }
+        let random = "ab".repeat(32);
+        let text = format!(
+            "# comment\nCLIENT_TRAFFIC_SECRET_0 {random} {s}\nSERVER_TRAFFIC_SECRET_0 {random}\n\
+             CLIENT_RANDOM {random} {s}\n\u{0}\u{ff}é {random} zz\nCLIENT_HANDSHAKE_TRAFFIC_SECRET \
+             {random} {s} extra\n",
+            s = "11".repeat(32)
+        );
+        let mut feed = QuicFeed::default();
+        feed.add_secrets_block(TLS_KEY_LOG, text.as_bytes());
+        feed.add_secrets_block(0x1234, b"not a key log");
+        // Only the first line is a usable QUIC secret: the table now knows this random.
+        assert!(feed.add_secret("SERVER_TRAFFIC_SECRET_0", &[0xab; 32], &[0x22; 32]));
+        assert!(!feed.add_secret("CLIENT_RANDOM", &[0xab; 32], &[0x22; 48]));
+    }
 }
