@@ -266,6 +266,10 @@ def test_the_narration_tells_quic_steps() -> None:
     assert list(tlslens.read_capture(QUIC))[REFUSED_CONNECTION].last_frame == 71
     retry = runner.invoke(main, ["show", str(QUIC), "--connection", "3"]).output
     assert "Retry" in retry and "its integrity tag verifies (RFC 9001 §5.8)" in retry
+    first = runner.invoke(main, ["show", str(QUIC), "--connection", "1"]).output
+    # QUIC protects packets: the decryption line counts them (11 Handshake and 1-RTT), and
+    # the plaintext is the STREAM frames' bytes, all streams together.
+    assert "decrypted (11 packets, 136 bytes of application data; both Finished verify)" in first
     migrated = runner.invoke(main, ["show", str(QUIC), "--connection", "5"]).output
     assert "Connection migration" in migrated and "New Connection IDs" in migrated
 

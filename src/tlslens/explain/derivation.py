@@ -96,7 +96,8 @@ def decryption_summary(conn: Connection) -> str | None:
         text = "decrypted"
         if data["missing_secrets"]:  # the parts opened matter only when some could not be
             text += f": {opened_words(data['opened'])}"
-        text += f" ({plural(records, 'record')}, {plural(size, 'byte')} of application data; "
+        unit = "record" if conn.quic is None else "packet"  # QUIC protects packets
+        text += f" ({plural(records, unit)}, {plural(size, 'byte')} of application data; "
         text += _finished_words(data["finished_verified"]) + ")"
         if data["reason"]:
             text += f"; {data['reason']}"
