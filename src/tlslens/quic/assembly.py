@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 
 from tlslens import _core
-from tlslens.decrypt.connection import PlaintextSink
+from tlslens.decrypt.connection import ConnectionDecryptor, PlaintextSink
 from tlslens.decrypt.parts import APPLICATION_DATA, EARLY_DATA, HANDSHAKE
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint, TimelineEvent
@@ -98,6 +98,9 @@ class QuicSession(RecordContent):
         # direction: QUIC's streams interleave in packets and each is its own byte stream.
         self.stream_sink = sink
         self.latest = (opened.frame, opened.ts_ns)
+        self.client_initial = bytearray()  # the client's Initial CRYPTO bytes, in order
+        self.replay: bytes | None = None  # after a Retry: what a resend would repeat
+        self.held: list[_core.QuicCrypto] = []
         self.stream_next: dict[tuple[str, int], int] = {}  # the next offset of each stream
         if self.decryptor is not None:
             self.decryptor.sink = None
@@ -122,6 +125,8 @@ class QuicSession(RecordContent):
             self._finding(None, "quic", ev.offset, ev.message)
         elif type(ev) is _core.QuicRetry:
             self.quic.retry = (ev.frame, ev.tag_ok, len(ev.token))
+            if ev.tag_ok:  # the client's next Initial CRYPTO bytes start over at 0
+                self.replay, self.held = bytes(self.client_initial), []
         elif type(ev) is _core.QuicVersionNegotiation:
             self.quic.version_negotiation.append((ev.frame, tuple(ev.versions)))
         elif type(ev) is _core.QuicKeyUpdate:
@@ -270,8 +275,44 @@ class QuicSession(RecordContent):
             return
         self._event(side, kind, offset, length)
 
+    def _restart(self) -> None:
+        """After a Retry the client sent a different ClientHello (aioquic: a new random):
+        the handshake, its transcript and keys begin again with it; the first stays in the
+        timeline and in ``client_hellos``."""
+        conn = self.conn
+        assert conn is not None
+        self.crypto.pop((0, "initial"), None)
+        conn.handshakes.clear()
+        if self.decryptor is not None:
+            self.decryptor = ConnectionDecryptor(self.decryptor.store, None)
+
+    def _replayed(self, ev: _core.QuicCrypto) -> bool:
+        """After a Retry (RFC 9000 §17.2.5.2), the client's Initial CRYPTO bytes from offset
+        0 again: while they repeat the first ClientHello they are a retransmission (held,
+        then dropped once all of it came again, as tshark shows it); at the first byte that
+        differs the handshake restarts and the held bytes are read. True when ``ev`` is
+        held."""
+        replay = self.replay
+        if replay is None or (ev.side, ev.space) != (0, "initial"):
+            return False
+        seen = sum(len(h.data) for h in self.held)
+        if ev.offset == seen and replay[ev.offset : ev.offset + len(ev.data)] == ev.data:
+            self.held.append(ev)
+            if ev.offset + len(ev.data) >= len(replay):
+                self.replay, self.held = None, []  # the same ClientHello, sent again
+            return True
+        held, self.replay, self.held = self.held, None, []
+        self._restart()
+        for h in held:
+            self._crypto(h)
+        return False
+
     # -- the handshake --------------------------------------------------------------------
     def _crypto(self, ev: _core.QuicCrypto) -> None:
+        if self._replayed(ev):
+            return
+        if (ev.side, ev.space) == (0, "initial") and len(self.client_initial) < self.max_message:
+            self.client_initial += ev.data  # what a Retry's resend is compared with
         st = self.crypto.get((ev.side, ev.space))
         if st is None:
             st = self.crypto[(ev.side, ev.space)] = DirectionState(self.max_message)
