@@ -357,3 +357,23 @@ def test_a_forged_retry_and_garbage_on_443_are_findings(tmp_path: Path) -> None:
     assert "port 443" in junk.message
     text = CliRunner().invoke(main, ["show", str(out), "--connection", "3"]).output
     assert "its integrity tag does NOT verify" in text
+
+
+def test_many_datagrams_of_no_connection_are_counted_past_the_first_few(tmp_path: Path) -> None:
+    """Garbage to UDP 443 from 12 ports: the first 8 are findings of their own (frame,
+    offset), the rest one line that counts them; nothing else is made of them."""
+    ts, _lt, first = read_frames(QUIC)[0]
+    header = 14 + 20 + 8
+    out = tmp_path / "noise.pcapng"
+    with out.open("wb") as f:
+        writer = PcapngWriter(f)
+        writer.add_interface(1)
+        for n in range(12):
+            payload = bytes([0x41 + n]) * (len(first) - header)
+            frame = first[:34] + struct.pack(">H", 40000 + n) + first[36:header] + payload
+            writer.add_packet(ts + n, frame)
+    cap = tlslens.read_capture(out)
+    assert list(cap) == []
+    problems = cap.summary.problems
+    assert [(p.frame, p.offset) for p in problems[:8]] == [(n, 0) for n in range(1, 9)]
+    assert len(problems) == 9 and problems[8].message.startswith("4 more QUIC datagrams")
