@@ -194,7 +194,7 @@ def test_ja4_in_show_json_for_every_corpus_hello(corpus: Path) -> None:
     from tlslens.registry import is_grease
 
     shape = re.compile(
-        r"^[td](1[0-3]|s[23]|d[123]|00)[di]\d{4}[0-9a-zA-Z]{2}_[0-9a-f]{12}_[0-9a-f]{12}$"
+        r"^[tqd](1[0-3]|s[23]|d[123]|00)[di]\d{4}[0-9a-zA-Z]{2}_[0-9a-f]{12}_[0-9a-f]{12}$"
     )
     seen = 0
     for path in sorted(corpus.rglob("*.pcap*")):
@@ -211,7 +211,7 @@ def test_ja4_in_show_json_for_every_corpus_hello(corpus: Path) -> None:
             seen += 1
             assert shape.match(row["ja4"]), (path.name, row["ja4"])
             # FoxIO's first character: what carried the hello
-            assert row["ja4"][0] == {"tcp": "t", "dtls": "d"}[row["transport"]]
+            assert row["ja4"][0] == {"tcp": "t", "quic": "q", "dtls": "d"}[row["transport"]]
             suites = [s for s in hello.cipher_suites if not is_grease(s)]
             assert row["ja4"][4:6] == f"{min(len(suites), 99):02d}"
             assert row["ja4"][3] == ("d" if row["sni"] is not None else "i")

@@ -280,6 +280,137 @@ class UdpClosed:
     datagrams: tuple[int, int]
     bytes: tuple[int, int]
 
+# -- QUIC connections (tlslens-core quic::QuicConnections, inside the flow walk) -----------
+@final
+class QuicOpened:
+    """A QUIC connection begins at its client's first Initial (``dcid``: the Destination
+    Connection ID its Initial keys come from)."""
+
+    conn: int
+    frame: int
+    ts_ns: int
+    version: int
+    dcid: bytes
+
+@final
+class QuicFrame:
+    """One frame of an opened packet (``offset``: its type byte's in the plaintext);
+    ``data``: a CRYPTO, STREAM or DATAGRAM frame's bytes, a NEW_CONNECTION_ID's Connection
+    ID, a CONNECTION_CLOSE's reason phrase; ``error``: a CONNECTION_CLOSE's error name."""
+
+    name: str
+    offset: int
+    stream: int | None
+    at: int | None
+    fin: bool
+    data: bytes | None
+    code: int | None
+    error: str | None
+    detail: str
+
+@final
+class QuicPacket:
+    """One packet of a datagram (``offset``, ``len`` in the UDP payload), opened (``pn``
+    set, ``frames`` read) or not; ``side`` 0 is the client."""
+
+    conn: int
+    frame: int
+    ts_ns: int
+    side: int
+    offset: int
+    len: int
+    kind: str
+    space: Literal["initial", "handshake", "application"] | None
+    version: int
+    dcid: bytes
+    scid: bytes
+    pn: int | None
+    key_phase: bool | None
+    frames: list[QuicFrame]
+
+@final
+class QuicCrypto:
+    """Handshake bytes of a CRYPTO stream that became contiguous, at their offset."""
+
+    conn: int
+    frame: int
+    side: int
+    space: Literal["initial", "handshake", "application"]
+    offset: int
+    data: bytes
+
+@final
+class QuicVersionNegotiation:
+    conn: int | None
+    frame: int
+    versions: list[int]
+
+@final
+class QuicRetry:
+    """A Retry; ``tag_ok``: its integrity tag verifies (RFC 9001 §5.8)."""
+
+    conn: int
+    frame: int
+    scid: bytes
+    token: bytes
+    tag_ok: bool
+
+@final
+class QuicKeyUpdate:
+    conn: int
+    frame: int
+    side: int
+    key_phase: bool
+
+@final
+class QuicMigrated:
+    """The client moved to ``address``:``port``."""
+
+    conn: int
+    frame: int
+    address: bytes
+    port: int
+
+@final
+class QuicFinding:
+    """Something wrong in a datagram: its frame and byte offset in the UDP payload."""
+
+    conn: int | None
+    frame: int
+    offset: int
+    message: str
+
+def quic_key_material(version: int, suite: int, secret: bytes) -> list[tuple[str, bytes]] | None:
+    """A QUIC packet protection secret's [(label, bytes)] for key, IV and header protection
+    key (RFC 9001 §5.1, RFC 9369); None for a version or suite the core does not open."""
+
+def quic_initial_secrets(version: int, dcid: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """(salt, client initial secret, server initial secret) from the client's first
+    Destination Connection ID (RFC 9001 §5.2); None for a version the core cannot open."""
+
+def quic_version_name(version: int) -> str: ...
+
+QuicEvent = (
+    QuicOpened
+    | QuicPacket
+    | QuicCrypto
+    | QuicVersionNegotiation
+    | QuicRetry
+    | QuicKeyUpdate
+    | QuicMigrated
+    | QuicFinding
+)
+
+@final
+class QuicEvents:
+    """What one datagram made the QUIC connection table say (``flow``: its UDP
+    association, None for a datagram of none or the end of the capture)."""
+
+    flow: int | None
+    frame: int
+    ts_ns: int
+    events: list[QuicEvent]
+
 FlowEvent = (
     FlowOpened
     | FlowData
@@ -295,6 +426,7 @@ FlowEvent = (
     | UdpOpened
     | UdpDatagram
     | UdpClosed
+    | QuicEvents
 )
 
 @final
@@ -348,6 +480,9 @@ class FlowCore:
         """Every open flow closes; every connection is handed out."""
     def exhausted(self, reader: CaptureReader) -> bool:
         """Nothing more will be walked."""
+    def add_quic_secret(self, label: str, client_random: bytes, secret: bytes) -> bool:
+        """A key log secret for the QUIC packets of the connection with this client
+        random; False when QUIC has no use for it."""
     @property
     def frames(self) -> int: ...
     @property

@@ -1,10 +1,9 @@
 """The connection model: what a capture showed of one TLS connection.
 
-``Connection`` holds the raw observations (the timeline of records and
-messages, the parsed hellos, certificates, alerts, problems); its properties
-draw the conclusions (version, cipher suite, key exchange, forward secrecy,
-resumption...). Everything here is pure data: building it is session.py's job,
-showing it is explain.py's and the CLI's.
+``Connection`` holds the raw observations (the timeline of records and messages, the parsed
+hellos, certificates, alerts, problems; over QUIC, its packets too); its properties draw the
+conclusions (version, cipher suite, key exchange, forward secrecy, resumption...). Everything
+here is pure data: building it is the sessions' job, showing it the explain package's.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from tlslens import _core, registry
 from tlslens.handshake import compression
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
+from tlslens.quic.details import QuicDetails
 from tlslens.x509.asn1 import name_from_der
 from tlslens.x509.certificate import CertificateInfo
 
@@ -289,6 +289,7 @@ class Connection:
     stats: dict[str, DirectionStats] = field(
         default_factory=lambda: {C2S: DirectionStats(), S2C: DirectionStats()}
     )
+    quic: QuicDetails | None = None  # over QUIC: packets, frames, Retry, migration, close
 
     # -- conclusions ---------------------------------------------------------
     @property

@@ -13,9 +13,10 @@ A core session may give its flow up (not TLS, after a megabyte of plaintext): th
 lets the flow go at that very frame and says so (``FlowIgnored``).
 
 UDP datagrams that look like QUIC or DTLS open associations in the core (``UdpOpened``,
-``UdpClosed``), numbered with the TCP flows; a DTLS association's datagrams go to its
-``DtlsSession`` (tls/dtls.py) and its connection is handed out in the same order. The
-summary counts the associations by kind.
+``UdpClosed``), numbered with the TCP flows. A DTLS association's datagrams go to its
+``DtlsSession`` (tls/dtls.py); the core's QUIC connection table reads the QUIC ones
+(``QuicEvents``) and ``quic.route`` makes their connections. Both are handed out in their
+association's place; the summary counts the other associations by kind.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from tlslens.capture.tally import CaptureSummary
 from tlslens.errors import CaptureError
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint, Finding
+from tlslens.quic.route import QuicRouter
 from tlslens.tls.dtls import DtlsSession, dtls_keys
 from tlslens.tls.resumption import ResumptionIndex
 from tlslens.tls.session import MAX_PRELUDE_SCAN, FlowSession
@@ -125,6 +127,14 @@ class _Pass:
             keys=self.keys is not None,
             max_udp_flows=limits.max_udp_flows,
         )
+        self.quic = QuicRouter(
+            file=self.file,
+            keys=self.keys,
+            sink=lambda flow: _bind_sink(capture._sink, flow),
+            keep_records=capture._records,
+            max_message=limits.max_message,
+        )
+        self.quic.add_secrets(self.core)
 
     def run(self) -> Iterator[Connection]:
         reader, core, summary = self.reader, self.core, self.summary
@@ -196,6 +206,8 @@ class _Pass:
                 conn = self.ended.pop(ev.flow, None)
                 if conn is not None:
                     yield self._hand_out(conn, ev.late)
+                for quic in self.quic.hand_out(ev.flow):
+                    yield self._hand_out(quic, ev.late)
             else:
                 self._flow_event(ev)
         while self.later:
@@ -207,7 +219,18 @@ class _Pass:
         if type(ev) is _core.FlowOpened:
             self._open(ev)
             return
+        if type(ev) is _core.QuicEvents:
+            if len(self.reader.secrets) > self.secrets_read:
+                self._add_capture_secrets(len(self.reader.secrets))
+                self.quic.keys = self.keys
+            self.quic.take(ev)
+            return
+        if type(ev) is _core.UdpClosed:
+            self.quic.closed(ev.flow)
+            return
         if type(ev) is _core.UdpOpened:
+            if self.quic.opened(ev):
+                return
             udp = self.summary.udp_flows
             udp[ev.kind] = udp.get(ev.kind, 0) + 1
             if ev.kind == "DTLS":
@@ -386,6 +409,7 @@ class _Pass:
                 )
             )
         self._summarise_udp()
+        summary.problems.extend(self.quic.capture_problems())
         for problem in reader.problems:
             summary.problems.append(
                 Finding(problem.frame, None, "capture", problem.offset, problem.message)

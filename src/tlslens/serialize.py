@@ -14,6 +14,7 @@ from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection, RecordInfo, TimelineEvent, ts_iso
 from tlslens.outcome import outcome_of
+from tlslens.quic.details import details_json
 from tlslens.tls.fingerprint import client_fingerprints, ja3s_string, md5_hex
 
 SCHEMA_VERSION = 8
@@ -242,4 +243,6 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
         row["records"] = [record_json(r) for r in conn.records]
     if conn.dtls is not None:  # over DTLS: what the association read (tls/dtls.py)
         row["dtls"] = conn.dtls.to_json()
+    if conn.quic is not None:  # over QUIC only: TCP connections' JSON is unchanged
+        row["quic"] = details_json(conn.quic)
     return row

@@ -11,12 +11,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
-use tlslens_core::flows::packet::Addr;
+use tlslens_core::flows::packet::{self, Addr};
 use tlslens_core::flows::tcp::StreamEvent;
 use tlslens_core::flows::{CloseReason, FlowEvent, FlowSink, Verdict};
 use tlslens_core::records::{Session, SessionEvent};
 
 use super::flows::panic_text;
+use super::quic_events::{QuicFeed, QuicKept};
 use super::session::event_to_python;
 use super::udp_events::{UdpClosed, UdpDatagram, UdpOpened};
 
@@ -184,6 +185,7 @@ pub enum Kept {
         bad_length: bool,
     },
     UdpClosed(UdpClosed),
+    Quic(QuicKept),
 }
 
 #[derive(Default)]
@@ -198,6 +200,8 @@ pub struct Collector {
     pub keys: bool,
     /// Stream bytes given to sessions since the last batch went out.
     pub fed: usize,
+    /// The QUIC connection table, with sessions: QUIC associations' datagrams go to it.
+    pub quic: Option<QuicFeed>,
 }
 
 impl Collector {
@@ -336,6 +340,18 @@ impl Collector {
 }
 
 impl FlowSink for Collector {
+    fn unassociated(&mut self, d: &packet::Datagram<'_>, frame: u64, ts_ns: i128) -> bool {
+        let Some(quic) = self.quic.as_mut() else {
+            return false;
+        };
+        let (taken, said) = quic.unassociated(d, frame, ts_ns);
+        if let Some(said) = said {
+            self.fed += d.payload.len();
+            self.events.push(Kept::Quic(said));
+        }
+        taken
+    }
+
     fn event(&mut self, event: FlowEvent<'_>) {
         let kept = match event {
             FlowEvent::Opened(o) => {
@@ -404,7 +420,12 @@ impl FlowSink for Collector {
                 })
             }
             FlowEvent::HandOut { flow, late } => Kept::HandOut(FlowHandOut { flow, late }),
-            FlowEvent::UdpOpened(o) => Kept::UdpOpened(UdpOpened::new(&o)),
+            FlowEvent::UdpOpened(o) => {
+                if let Some(quic) = self.quic.as_mut() {
+                    quic.opened(&o);
+                }
+                Kept::UdpOpened(UdpOpened::new(&o))
+            }
             FlowEvent::Datagram {
                 flow,
                 side,
@@ -413,7 +434,17 @@ impl FlowSink for Collector {
                 payload,
                 bad_length,
             } => {
-                // Python's QUIC and DTLS readers take every datagram (tls/dtls.py).
+                // QUIC associations go to the core's QUIC table (quic_events.rs); the others
+                // (DTLS, read by tls/dtls.py) up to Python.
+                if self.sessions.is_some() {
+                    if let Some(quic) = self.quic.as_mut().filter(|quic| quic.owns(flow)) {
+                        if let Some(said) = quic.datagram(flow, side, frame, ts_ns, payload) {
+                            self.fed += payload.len();
+                            self.events.push(Kept::Quic(said));
+                        }
+                        return;
+                    }
+                }
                 let start = self.arena.len();
                 self.arena.extend_from_slice(payload);
                 Kept::Datagram {
@@ -425,7 +456,12 @@ impl FlowSink for Collector {
                     bad_length,
                 }
             }
-            FlowEvent::UdpClosed(c) => Kept::UdpClosed(UdpClosed::new(&c)),
+            FlowEvent::UdpClosed(c) => {
+                if let Some(quic) = self.quic.as_mut() {
+                    quic.closed(c.flow);
+                }
+                Kept::UdpClosed(UdpClosed::new(&c))
+            }
         };
         self.events.push(kept);
     }
@@ -506,6 +542,7 @@ pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8]) -> PyResult<PyObject>
             Py::new(py, datagram)?.into_any()
         }
         Kept::UdpClosed(event) => Py::new(py, event)?.into_any(),
+        Kept::Quic(kept) => kept.to_python(py)?,
     })
 }
 
@@ -522,5 +559,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SessionFailed>()?;
     m.add_class::<FlowIgnored>()?;
     super::udp_events::register(m)?;
+    super::quic_events::register(m)?;
     Ok(())
 }

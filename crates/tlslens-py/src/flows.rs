@@ -16,7 +16,7 @@ use pyo3::types::{PyBytes, PyList};
 use tlslens_core::capture::{Batch, Reader};
 use tlslens_core::flows::{packet, udp, FlowTable, Limits, Step};
 
-use super::flow_events::{to_python, Collector};
+use super::flow_events::{to_python, Collector, Kept};
 use super::CaptureReader;
 
 /// Bytes of stream data gathered before a batch is handed to Python, so that memory is
@@ -115,6 +115,7 @@ impl FlowCore {
             next: 0,
             collector: Collector {
                 sessions: sessions.then(Default::default),
+                quic: sessions.then(Default::default),
                 keys,
                 ..Collector::default()
             },
@@ -140,6 +141,10 @@ impl FlowCore {
             }
             for block in &self.batch.secrets {
                 secrets.append((block.secrets_type, PyBytes::new(py, &block.data)))?;
+                // Before this batch's frames are walked: its QUIC packets need them.
+                if let Some(quic) = self.collector.quic.as_mut() {
+                    quic.add_secrets_block(block.secrets_type, &block.data);
+                }
             }
             self.collector.secrets += self.batch.secrets.len();
             hungry = self.batch.frames.is_empty() && !(reader.broken || reader.reader.done());
@@ -188,13 +193,27 @@ impl FlowCore {
     /// The end of reading: every open flow closes, every connection is handed out.
     fn finish(&mut self, py: Python<'_>) -> PyResult<FlowBatch> {
         let (table, collector) = (&mut self.table, &mut self.collector);
+        let frames = table.frames;
         let walked = catch_unwind(AssertUnwindSafe(|| {
+            // Packets the QUIC table kept for keys go out before the associations close.
+            if let Some(said) = collector.quic.as_mut().and_then(|quic| quic.finish(frames)) {
+                collector.events.push(Kept::Quic(said));
+            }
             table.finish(collector);
             Stop::default()
         }));
         let problems = PyList::empty(py);
         let stop = self.survive(walked, &problems);
         self.hand_over(py, stop, problems, PyList::empty(py), false)
+    }
+
+    /// A key log secret (NSS label, client random, secret) for the QUIC packets of the
+    /// connection with this client random; false when QUIC has no use for it.
+    fn add_quic_secret(&mut self, label: &str, client_random: &[u8], secret: &[u8]) -> bool {
+        self.collector
+            .quic
+            .as_mut()
+            .is_some_and(|quic| quic.add_secret(label, client_random, secret))
     }
 
     /// Frames walked so far.

@@ -13,6 +13,8 @@ mod flows;
 mod handshake;
 mod handshake_kx;
 mod keys;
+mod quic_classes;
+mod quic_events;
 mod session;
 mod udp_events;
 

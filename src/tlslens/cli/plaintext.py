@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 from typing import IO
 
@@ -50,6 +51,9 @@ class _PlaintextFiles:
         self.directory = directory
         self.handles: dict[tuple[int, str], IO[bytes]] = {}
         self.order: dict[int, list[tuple[str, int]]] = {}
+        # Per connection, the directions besides c2s and s2c: a QUIC connection's plaintext
+        # comes per stream and direction ("stream0-c2s"), each its own file.
+        self.streams: dict[int, set[str]] = {}
 
     def path(self, stream: int, direction: str) -> Path:
         return self.directory / f".stream{stream}-{direction}.part"
@@ -64,6 +68,8 @@ class _PlaintextFiles:
             handle = self.path(stream, direction).open("ab")
         self.handles[key] = handle  # most recently used last
         handle.write(data)
+        if direction not in _ARROWS:
+            self.streams.setdefault(stream, set()).add(direction)
         chunks = self.order.setdefault(stream, [])
         if chunks and chunks[-1][0] == direction:
             chunks[-1] = (direction, chunks[-1][1] + len(data))
@@ -79,7 +85,7 @@ class _PlaintextFiles:
         """A connection's plaintext files, closed (empty if it had none), under its number
         (what --out promises), and the order its chunks came in."""
         files: dict[str, Path] = {}
-        for direction in ("c2s", "s2c"):
+        for direction in ("c2s", "s2c", *sorted(self.streams.pop(stream, ()), key=_stream_order)):
             handle = self.handles.pop((stream, direction), None)
             if handle is not None:
                 handle.close()
@@ -90,6 +96,20 @@ class _PlaintextFiles:
             part.replace(target)
             files[direction] = target
         return files, self.order.pop(stream, [])
+
+
+def _stream_order(direction: str) -> tuple[int, str]:
+    """ "stream4-c2s" sorts by its stream number, then direction."""
+    number, _, side = direction.removeprefix("stream").partition("-")
+    return (int(number) if number.isdigit() else -1, side)
+
+
+def _arrow(direction: str) -> str:
+    """ "client → server", or for a QUIC stream "client → server, stream 4"."""
+    if direction in _ARROWS:
+        return _ARROWS[direction]
+    number, _, side = direction.removeprefix("stream").partition("-")
+    return f"{_ARROWS.get(side, side)}, stream {number}"
 
 
 @click.command()
@@ -199,20 +219,35 @@ def _render_decrypted(
             for line in lines:
                 console.print(Text("  " + safe_text(line)))
         if dump is not None:
-            left = {"c2s": dump, "s2c": dump}
-            handles = {"c2s": c2s, "s2c": s2c}
-            for handle in handles.values():
-                handle.seek(0)
-            for direction, length in chunks:
-                data = handles[direction].read(length)
-                shown = data[: left[direction]]
-                left[direction] -= len(shown)
-                if shown:
-                    style = "green" if direction == "c2s" else "magenta"
-                    # The colour alone tells the sides apart on a terminal; in a file or a
-                    # pipe each chunk needs its heading.
-                    heading = f"{_ARROWS[direction]} ({plural(len(data), 'byte')}"
-                    heading += f", first {len(shown)} shown)" if len(shown) < len(data) else ")"
-                    console.print(Text(heading, style=f"bold {style}"))
-                    console.print(Text(printable(shown), style=style))
+            _dump_chunks(console, paths, chunks, dump, {"c2s": c2s, "s2c": s2c})
     console.print()
+
+
+def _dump_chunks(
+    console: Console,
+    paths: dict[str, Path],
+    chunks: list[tuple[str, int]],
+    dump: int,
+    handles: dict[str, IO[bytes]],
+) -> None:
+    """Each chunk of plaintext in the order it came, at most ``dump`` bytes per file."""
+    left = dict.fromkeys(paths, dump)
+    for handle in handles.values():
+        handle.seek(0)
+    with ExitStack() as stack:
+        # A QUIC connection's streams: each its own file, read in chunk order.
+        for direction, path in paths.items():
+            if direction not in handles:
+                handles[direction] = stack.enter_context(path.open("rb"))
+        for direction, length in chunks:
+            data = handles[direction].read(length)
+            shown = data[: left[direction]]
+            left[direction] -= len(shown)
+            if shown:
+                style = "green" if direction.endswith("c2s") else "magenta"
+                # The colour alone tells the sides apart on a terminal; in a file or a
+                # pipe each chunk needs its heading.
+                heading = f"{_arrow(direction)} ({plural(len(data), 'byte')}"
+                heading += f", first {len(shown)} shown)" if len(shown) < len(data) else ")"
+                console.print(Text(heading, style=f"bold {style}"))
+                console.print(Text(printable(shown), style=style))

@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 from tlslens._text import plural
+from tlslens.explain.packets import quic_key_lines
 from tlslens.model import Connection
 from tlslens.serialize import decryption_json
 
@@ -48,6 +49,8 @@ def key_steps(conn: Connection, reveal: bool, handshake: int = 0) -> list[str]:
     if handshake:
         lines[0] = f"Renegotiation {handshake}: new keys from a new master secret. " + lines[0]
     derived = dict(derivation.values)
+    if conn.quic is not None:
+        return lines + quic_key_lines(conn, derivation.values, lambda v: secret_hex(v, reveal))
     if conn.tls13:
         lines.append(
             "TLS 1.3: each traffic secret gives a key and an IV through HKDF-Expand-Label"
@@ -99,7 +102,8 @@ def decryption_summary(conn: Connection) -> str | None:
         text = "decrypted"
         if data["missing_secrets"]:  # the parts opened matter only when some could not be
             text += f": {opened_words(data['opened'])}"
-        text += f" ({plural(records, 'record')}, {plural(size, 'byte')} of application data; "
+        unit = "record" if conn.quic is None else "packet"  # QUIC protects packets
+        text += f" ({plural(records, unit)}, {plural(size, 'byte')} of application data; "
         text += _finished_words(data["finished_verified"]) + ")"
         if data["reason"]:
             text += f"; {data['reason']}"

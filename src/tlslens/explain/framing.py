@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from tlslens import registry
 from tlslens._text import plural
+from tlslens.explain.packets import quic_packet_lines
 from tlslens.model import C2S, Connection
 
 _ROLES = {
@@ -23,6 +24,8 @@ _ROLES = {
 
 def record_lines(conn: Connection) -> list[str]:
     """One line per record kept (``show --records``), then what each sub-protocol is for."""
+    if conn.quic is not None:
+        return quic_packet_lines(conn)  # QUIC has packets and frames, not TLS records
     records = conn.records or []
     lines = [f"Record layer: {plural(len(records), 'record')}, as framed on the wire:"]
     for record in records:

@@ -7,6 +7,8 @@ as it is here; the terminal layer strips control characters when it prints.
 
 from __future__ import annotations
 
+import heapq
+
 from tlslens import registry
 from tlslens._text import plural
 from tlslens.explain.chain import (
@@ -15,7 +17,7 @@ from tlslens.explain.chain import (
     compressed_certificate_lines,
     describe_ocsp,
 )
-from tlslens.explain.derivation import key_steps
+from tlslens.explain.derivation import key_steps, secret_hex
 from tlslens.explain.hello import client_hello_lines, server_hello_lines, sslv2_step
 from tlslens.explain.key_exchange import (
     client_key_exchange_lines,
@@ -27,6 +29,7 @@ from tlslens.explain.over_udp import (
     fragments_line,
     hello_verify_request_lines,
 )
+from tlslens.explain.packets import quic_steps
 from tlslens.explain.vocabulary import Step
 from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection, TimelineEvent, ts_iso
@@ -311,4 +314,7 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
             )
         elif event.kind == "sslv2":
             steps.append(sslv2_step(event, time))
+    if conn.quic is not None:  # QUIC's own steps, before the TLS ones of the same frame
+        told = quic_steps(conn, lambda value: secret_hex(value, reveal_keys))
+        steps = list(heapq.merge(told, steps, key=lambda step: step.frame))
     return steps

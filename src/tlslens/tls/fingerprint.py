@@ -7,7 +7,8 @@ left out, and its MD5; JA3S is "SSLVersion,Cipher,Extensions" of the ServerHello
 strings tshark prints as tls.handshake.ja3_full and ja3s_full.
 
 JA4 (FoxIO, BSD-3-Clause; the client fingerprint only: JA4S and the rest of JA4+ are under
-the FoxIO License 1.1 and left out) is "a_b_c": a = transport ("t": TLS over TCP), the
+the FoxIO License 1.1 and left out) is "a_b_c": a = transport ("t": TLS over TCP, "q":
+QUIC, "d": DTLS; the connection's transport, not guessed from the hello), the
 highest version offered (supported_versions, else the hello's), "d" with an SNI or "i"
 without, the counts of cipher suites and of extensions (two digits each, at most 99), the
 first and last characters of the first ALPN protocol ("00" without one); b = the first 12

@@ -176,3 +176,23 @@ def _verify_legacy(key: object, signature: bytes, data: bytes) -> str | None:
     else:
         return "a TLS 1.0/1.1 signature with a key that is neither RSA, DSA nor ECDSA"
     return None
+
+
+def note_unseen_signature(conn: Any, dec: Any, tls13_encrypted: bool) -> None:
+    """A TLS 1.3 server's CertificateVerify that stayed encrypted is listed in
+    ``conn.handshake_signatures``, unchecked (``dec``: the connection's decryptor, if any)."""
+    if not conn.tls13 or conn.resumed is not None:
+        return
+    seen = any(c.direction == "s2c" for c in conn.handshake_signatures)
+    if not seen and tls13_encrypted and (dec is None or not dec.transcript_complete()):
+        reason = (
+            "TLS 1.3 encrypts it: give the key log to check it"
+            if dec is None
+            else "TLS 1.3 encrypts it: the key log has no SERVER_HANDSHAKE_TRAFFIC_SECRET "
+            "for this connection"
+        )
+        conn.handshake_signatures.append(
+            SignatureCheck(
+                "certificate_verify", "s2c", "unknown (encrypted)", None, reason, conn.first_frame
+            )
+        )

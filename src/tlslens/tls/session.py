@@ -93,23 +93,8 @@ class FlowSession(RecordContent):
 
     def note_unseen_signatures(self) -> None:
         """A TLS 1.3 server's CertificateVerify that stayed encrypted is listed, unchecked."""
-        conn = self.conn
-        if conn is None or not conn.tls13 or conn.resumed is not None:
-            return
-        seen = any(c.direction == S2C for c in conn.handshake_signatures)
-        dec = self.decryptor
-        if not seen and self.tls13_encrypted and (dec is None or not dec.transcript_complete()):
-            reason = (
-                "TLS 1.3 encrypts it: give the key log to check it"
-                if dec is None
-                else "TLS 1.3 encrypts it: the key log has no SERVER_HANDSHAKE_TRAFFIC_SECRET "
-                "for this connection"
-            )
-            conn.handshake_signatures.append(
-                proof.SignatureCheck(
-                    "certificate_verify", S2C, "unknown (encrypted)", None, reason, conn.first_frame
-                )
-            )
+        if self.conn is not None:
+            proof.note_unseen_signature(self.conn, self.decryptor, self.tls13_encrypted)
 
     # -- the core's events -------------------------------------------------------------
     def take(self, events: list[_core.SessionEvent]) -> None:

@@ -111,6 +111,18 @@ pub enum FlowEvent<'a> {
 
 pub trait FlowSink {
     fn event(&mut self, event: FlowEvent<'_>);
+
+    /// A UDP datagram of no association that does not look like the start of QUIC or DTLS
+    /// (at `frame`): whether the sink takes it as its own (a migrated QUIC client's short
+    /// headers, known by their Connection ID). One not taken is counted as skipped UDP.
+    fn unassociated(
+        &mut self,
+        _datagram: &super::packet::Datagram<'_>,
+        _frame: u64,
+        _ts_ns: i128,
+    ) -> bool {
+        false
+    }
 }
 
 /// The answer to [`Step::Ask`]: what the flow's session said after its data.

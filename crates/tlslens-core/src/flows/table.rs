@@ -148,7 +148,7 @@ impl FlowTable {
     }
 
     /// A UDP datagram: to its association, or opening one if it looks like the start of
-    /// QUIC or DTLS; any other is only counted. Ports 0 open nothing: a destination port 0
+    /// QUIC or DTLS; any other is offered to the sink (`unassociated`), else only counted. Ports 0 open nothing: a destination port 0
     /// is reserved and a source port 0 says no answer is expected (RFC 768), neither a
     /// QUIC nor a DTLS endpoint.
     fn datagram(&mut self, d: &Datagram<'_>, ts_ns: i128, sink: &mut impl FlowSink) -> Step {
@@ -158,6 +158,7 @@ impl FlowTable {
             None => {
                 let kind = match udp_kind(d.payload) {
                     Some(kind) if d.sport != 0 && d.dport != 0 => kind,
+                    _ if sink.unassociated(d, frame, ts_ns) => return self.checkpoints(ts_ns),
                     _ => return self.skip(Skip::Udp),
                 };
                 (self.open_udp(d, kind, ts_ns, sink), 0)

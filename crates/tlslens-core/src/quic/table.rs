@@ -6,6 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::conn::{Buffered, Conn, Level, LoggedSecrets};
+use super::crypto_stream::CryptoStream;
 use super::packet::{looks_like_long, parse_long, parse_short, Form, PacketView, MAX_CID_LEN};
 use super::version::{LongType, Version};
 use super::{keys, Datagram, Endpoint, Finding, Limits, PacketEvent, QuicEvent};
@@ -115,7 +116,8 @@ impl QuicConnections {
                 format!(
                     "a UDP datagram of {} bytes on port {QUIC_PORT} that is neither a QUIC long \
                      header nor a short header of a QUIC connection seen (if QUIC, its \
-                     handshake is not in the capture)",
+                     handshake is not in the capture, or its Connection ID was issued in a \
+                     packet not opened: without the key log)",
                     d.payload.len()
                 ),
             );
@@ -387,6 +389,16 @@ impl QuicConnections {
         };
         let bytes = d.payload.get(view.start..view.end).unwrap_or(&[]);
         let tag_ok = keys::retry_tag_ok(version, &c.original_dcid, bytes);
+        if tag_ok {
+            // RFC 9000 §17.2.5.2: the server kept no state, and the client's next Initial
+            // carries its ClientHello again from offset 0 (aioquic's even has a new random):
+            // the client's Initial CRYPTO stream starts over. A client discards a Retry
+            // whose tag fails, and so does this reader.
+            let initial = super::Space::Initial.index();
+            if let Some(stream) = c.crypto.get_mut(0).and_then(|s| s.get_mut(initial)) {
+                *stream = CryptoStream::new(self.limits.max_crypto);
+            }
+        }
         c.retry_scid = Some(view.scid.to_vec());
         self.register_cid(conn, view.scid, 1);
         self.events.push_back(QuicEvent::Retry {

@@ -375,3 +375,41 @@ fn past_max_udp_flows_the_one_idle_longest_ends_and_order_is_by_first_frame() {
     assert_eq!(handed, vec![0, 1, 2, 3]);
     assert!(evs.contains(&Ev::TcpOpened(1)));
 }
+
+/// Takes the unassociated datagrams whose payload starts with `0x40` (a stand-in for a
+/// short header of a known QUIC connection), as the capture path's QUIC table does.
+#[derive(Default)]
+struct Taker {
+    taken: Vec<(u64, Vec<u8>)>,
+}
+
+impl FlowSink for Taker {
+    fn event(&mut self, _event: FlowEvent<'_>) {}
+
+    fn unassociated(
+        &mut self,
+        d: &crate::flows::packet::Datagram<'_>,
+        frame: u64,
+        _: i128,
+    ) -> bool {
+        let mine = d.payload.first() == Some(&0x40);
+        if mine {
+            self.taken.push((frame, d.payload.to_vec()));
+        }
+        mine
+    }
+}
+
+#[test]
+fn a_datagram_of_no_association_is_offered_to_the_sink_before_it_is_skipped() {
+    let mut table = FlowTable::new(Limits::default());
+    let mut sink = Taker::default();
+    let short = [0x40, 9, 9, 9, 9];
+    for (ts, payload) in [(1, &short[..]), (2, &DNS_QUERY[..])] {
+        let frame = ethernet(ETH_IPV4, &dgram(50_000, true, payload));
+        table.frame(ts, LINKTYPE_ETHERNET, &frame, &mut sink);
+    }
+    table.finish(&mut sink);
+    assert_eq!(sink.taken, vec![(1, short.to_vec())]);
+    assert_eq!(table.skipped(), &[(Skip::Udp, 1)]); // only the DNS query
+}

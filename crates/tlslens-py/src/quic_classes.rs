@@ -1,0 +1,441 @@
+//! The QUIC connection table's events as Python sees them (`tlslens._core.Quic*`): one
+//! frozen class per kind, made once per batch from the core's `QuicEvent`s; frames keep
+//! their fields and bytes, packets their header and frames.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+use tlslens_core::quic::frames::{error_name, Frame, FrameAt};
+use tlslens_core::quic::packet::Form;
+use tlslens_core::quic::version::LongType;
+use tlslens_core::quic::{self, PacketEvent, QuicEvent};
+
+use super::quic_events::QuicKept;
+
+/// What one datagram made the QUIC connection table say: events naming their connection.
+/// `flow` is the UDP association it came in (None: the end of the capture).
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct QuicEvents {
+    flow: Option<u64>,
+    frame: u64,
+    ts_ns: i128,
+    events: Py<PyList>,
+}
+
+/// A QUIC connection begins at its client's first Initial.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct QuicOpened {
+    conn: u64,
+    frame: u64,
+    ts_ns: i128,
+    version: u32,
+    /// The client's first Destination Connection ID: what the Initial keys come from.
+    dcid: Py<PyBytes>,
+}
+
+/// One packet of a datagram (`offset`, `len`: its bytes in the UDP payload), opened
+/// (`pn` set, `frames` read) or not.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct QuicPacket {
+    conn: u64,
+    frame: u64,
+    ts_ns: i128,
+    /// 0 from the client, 1 from the server.
+    side: u8,
+    offset: usize,
+    len: usize,
+    /// "Initial", "0-RTT", "Handshake", "Retry", "1-RTT", "Version Negotiation", "other".
+    kind: &'static str,
+    /// "initial", "handshake", "application", or None (Retry, Version Negotiation).
+    space: Option<&'static str>,
+    version: u32,
+    dcid: Py<PyBytes>,
+    scid: Py<PyBytes>,
+    pn: Option<u64>,
+    key_phase: Option<bool>,
+    frames: Py<PyList>,
+}
+
+/// One frame of an opened packet; `offset` is its type byte's in the packet's plaintext.
+/// `data` is a CRYPTO, STREAM or DATAGRAM frame's bytes, a NEW_CONNECTION_ID's Connection
+/// ID, a CONNECTION_CLOSE's reason phrase (attacker-controlled text).
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct QuicFrame {
+    name: &'static str,
+    offset: usize,
+    stream: Option<u64>,
+    /// A CRYPTO or STREAM frame's offset in its stream.
+    at: Option<u64>,
+    fin: bool,
+    data: Option<Py<PyBytes>>,
+    /// A CONNECTION_CLOSE's error code, and its name (a TLS alert inside CRYPTO_ERROR).
+    code: Option<u64>,
+    error: Option<String>,
+    /// The other fields, told in one line.
+    detail: String,
+}
+
+/// Handshake bytes of a CRYPTO stream that became contiguous, at their stream offset.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct QuicCrypto {
+    conn: u64,
+    frame: u64,
+    side: u8,
+    space: &'static str,
+    offset: u64,
+    data: Py<PyBytes>,
+}
+
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct QuicVersionNegotiation {
+    conn: Option<u64>,
+    frame: u64,
+    versions: Vec<u32>,
+}
+
+/// A Retry; `tag_ok`: its integrity tag verifies (RFC 9001 §5.8).
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct QuicRetry {
+    conn: u64,
+    frame: u64,
+    scid: Py<PyBytes>,
+    token: Py<PyBytes>,
+    tag_ok: bool,
+}
+
+/// One side's 1-RTT keys moved to the next key phase.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct QuicKeyUpdate {
+    conn: u64,
+    frame: u64,
+    side: u8,
+    key_phase: bool,
+}
+
+/// The client's address or port changed.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct QuicMigrated {
+    conn: u64,
+    frame: u64,
+    address: Py<PyBytes>,
+    port: u16,
+}
+
+/// Something wrong in a datagram: its frame number and byte offset in the UDP payload.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct QuicFinding {
+    conn: Option<u64>,
+    frame: u64,
+    offset: usize,
+    message: String,
+}
+
+fn space_name(space: quic::Space) -> &'static str {
+    match space {
+        quic::Space::Initial => "initial",
+        quic::Space::Handshake => "handshake",
+        quic::Space::Application => "application",
+    }
+}
+
+fn bytes(py: Python<'_>, data: &[u8]) -> Py<PyBytes> {
+    PyBytes::new(py, data).unbind()
+}
+
+/// A frame's fields for Python; `payload` is the packet's plaintext its spans index.
+fn frame_to_python(py: Python<'_>, at: &FrameAt, payload: &[u8]) -> PyResult<Py<QuicFrame>> {
+    let mut out = QuicFrame {
+        name: at.frame.name(),
+        offset: at.offset,
+        stream: None,
+        at: None,
+        fin: false,
+        data: None,
+        code: None,
+        error: None,
+        detail: String::new(),
+    };
+    match &at.frame {
+        Frame::Padding { len } => out.detail = format!("{len} bytes"),
+        Frame::Ack {
+            largest,
+            first_range,
+            ranges,
+            ..
+        } => {
+            let smallest = largest.saturating_sub(*first_range);
+            out.detail = format!("packets {smallest}..{largest}");
+            if !ranges.is_empty() {
+                out.detail += &format!(" and {} more ranges", ranges.len());
+            }
+        }
+        Frame::Crypto { offset, data } | Frame::Stream { offset, data, .. } => {
+            out.at = Some(*offset);
+            out.data = Some(bytes(py, data.of(payload)));
+            out.detail = format!("offset {offset}, {} bytes", data.len);
+            if let Frame::Stream { stream, fin, .. } = &at.frame {
+                out.stream = Some(*stream);
+                out.fin = *fin;
+                out.detail = format!("stream {stream}, {}", out.detail);
+                if *fin {
+                    out.detail += ", FIN";
+                }
+            }
+        }
+        Frame::Datagram { data } => {
+            out.data = Some(bytes(py, data.of(payload)));
+            out.detail = format!("{} bytes", data.len);
+        }
+        Frame::NewConnectionId {
+            seq,
+            retire_prior_to,
+            cid,
+            ..
+        } => {
+            let cid = cid.of(payload);
+            out.data = Some(bytes(py, cid));
+            let hex: String = cid.iter().map(|b| format!("{b:02x}")).collect();
+            out.detail =
+                format!("sequence {seq}, Connection ID {hex}, retire prior to {retire_prior_to}");
+        }
+        Frame::ConnectionClose {
+            application,
+            code,
+            frame_type,
+            reason,
+        } => {
+            out.code = Some(*code);
+            out.error = Some(error_name(*code, *application));
+            out.data = Some(bytes(py, reason.of(payload)));
+            out.detail = match frame_type {
+                Some(kind) => format!("caused by a frame of type 0x{kind:x}"),
+                None => String::new(),
+            };
+        }
+        other => out.detail = other_detail(other),
+    }
+    Py::new(py, out)
+}
+
+/// The one-line fields of the frames that carry no bytes.
+fn other_detail(frame: &Frame) -> String {
+    match frame {
+        Frame::ResetStream {
+            stream,
+            code,
+            final_size,
+        } => format!("stream {stream}, error 0x{code:x}, final size {final_size}"),
+        Frame::StopSending { stream, code } => format!("stream {stream}, error 0x{code:x}"),
+        Frame::MaxData(max) | Frame::DataBlocked(max) => format!("{max} bytes"),
+        Frame::MaxStreamData { stream, max } => format!("stream {stream}, {max} bytes"),
+        Frame::StreamDataBlocked { stream, limit } => format!("stream {stream}, {limit} bytes"),
+        Frame::MaxStreams { bidi, max } | Frame::StreamsBlocked { bidi, limit: max } => {
+            format!(
+                "{max} {}",
+                if *bidi {
+                    "bidirectional"
+                } else {
+                    "unidirectional"
+                }
+            )
+        }
+        Frame::RetireConnectionId { seq } => format!("sequence {seq}"),
+        Frame::PathChallenge(data) | Frame::PathResponse(data) => {
+            data.iter().map(|b| format!("{b:02x}")).collect()
+        }
+        _ => String::new(),
+    }
+}
+
+fn packet_to_python(py: Python<'_>, p: &PacketEvent) -> PyResult<Py<QuicPacket>> {
+    let (kind, space) = match p.form {
+        Form::Long(kind) => {
+            let space = match kind {
+                LongType::Initial => Some(quic::Space::Initial),
+                LongType::Handshake => Some(quic::Space::Handshake),
+                LongType::ZeroRtt => Some(quic::Space::Application),
+                LongType::Retry => None,
+            };
+            (kind.name(), space)
+        }
+        Form::Short => ("1-RTT", Some(quic::Space::Application)),
+        Form::VersionNegotiation => ("Version Negotiation", None),
+        Form::OtherVersion => ("other", None),
+    };
+    let frames = PyList::empty(py);
+    for at in &p.frames {
+        frames.append(frame_to_python(py, at, &p.payload)?)?;
+    }
+    Py::new(
+        py,
+        QuicPacket {
+            conn: p.conn,
+            frame: p.frame,
+            ts_ns: p.ts_ns,
+            side: p.side,
+            offset: p.offset,
+            len: p.len,
+            kind,
+            space: space.map(space_name),
+            version: p.version,
+            dcid: bytes(py, &p.dcid),
+            scid: bytes(py, &p.scid),
+            pn: p.pn,
+            key_phase: p.key_phase,
+            frames: frames.unbind(),
+        },
+    )
+}
+
+fn event_to_python(py: Python<'_>, event: &QuicEvent) -> PyResult<PyObject> {
+    Ok(match event {
+        QuicEvent::Opened {
+            conn,
+            frame,
+            ts_ns,
+            version,
+            dcid,
+            ..
+        } => Py::new(
+            py,
+            QuicOpened {
+                conn: *conn,
+                frame: *frame,
+                ts_ns: *ts_ns,
+                version: *version,
+                dcid: bytes(py, dcid),
+            },
+        )?
+        .into_any(),
+        QuicEvent::Packet(p) => packet_to_python(py, p)?.into_any(),
+        QuicEvent::Crypto {
+            conn,
+            frame,
+            side,
+            space,
+            offset,
+            data,
+        } => Py::new(
+            py,
+            QuicCrypto {
+                conn: *conn,
+                frame: *frame,
+                side: *side,
+                space: space_name(*space),
+                offset: *offset,
+                data: bytes(py, data),
+            },
+        )?
+        .into_any(),
+        QuicEvent::VersionNegotiation {
+            conn,
+            frame,
+            versions,
+        } => Py::new(
+            py,
+            QuicVersionNegotiation {
+                conn: *conn,
+                frame: *frame,
+                versions: versions.clone(),
+            },
+        )?
+        .into_any(),
+        other => rare_to_python(py, other)?,
+    })
+}
+
+/// Retry, key updates, migration and findings.
+fn rare_to_python(py: Python<'_>, event: &QuicEvent) -> PyResult<PyObject> {
+    Ok(match event {
+        QuicEvent::Retry {
+            conn,
+            frame,
+            scid,
+            token,
+            tag_ok,
+        } => Py::new(
+            py,
+            QuicRetry {
+                conn: *conn,
+                frame: *frame,
+                scid: bytes(py, scid),
+                token: bytes(py, token),
+                tag_ok: *tag_ok,
+            },
+        )?
+        .into_any(),
+        QuicEvent::KeyUpdate {
+            conn,
+            frame,
+            side,
+            key_phase,
+        } => Py::new(
+            py,
+            QuicKeyUpdate {
+                conn: *conn,
+                frame: *frame,
+                side: *side,
+                key_phase: *key_phase,
+            },
+        )?
+        .into_any(),
+        QuicEvent::Migrated {
+            conn,
+            frame,
+            client,
+        } => Py::new(
+            py,
+            QuicMigrated {
+                conn: *conn,
+                frame: *frame,
+                address: bytes(py, client.0.as_bytes()),
+                port: client.1,
+            },
+        )?
+        .into_any(),
+        QuicEvent::Finding(f) => Py::new(
+            py,
+            QuicFinding {
+                conn: f.conn,
+                frame: f.frame,
+                offset: f.offset,
+                message: f.what.clone(),
+            },
+        )?
+        .into_any(),
+        // The common kinds are converted by `event_to_python`.
+        QuicEvent::Opened { .. }
+        | QuicEvent::Packet(_)
+        | QuicEvent::Crypto { .. }
+        | QuicEvent::VersionNegotiation { .. } => event_to_python(py, event)?,
+    })
+}
+
+impl QuicKept {
+    pub fn to_python(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let events = PyList::empty(py);
+        for event in &self.events {
+            events.append(event_to_python(py, event)?)?;
+        }
+        let batch = QuicEvents {
+            flow: self.flow,
+            frame: self.frame,
+            ts_ns: self.ts_ns,
+            events: events.unbind(),
+        };
+        Ok(Py::new(py, batch)?.into_any())
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<QuicEvents>()?;
+    m.add_class::<QuicOpened>()?;
+    m.add_class::<QuicPacket>()?;
+    m.add_class::<QuicFrame>()?;
+    m.add_class::<QuicCrypto>()?;
+    m.add_class::<QuicVersionNegotiation>()?;
+    m.add_class::<QuicRetry>()?;
+    m.add_class::<QuicKeyUpdate>()?;
+    m.add_class::<QuicMigrated>()?;
+    m.add_class::<QuicFinding>()?;
+    Ok(())
+}

@@ -1,0 +1,236 @@
+//! QUIC connections on the capture path: the datagrams of QUIC associations go through the
+//! core's connection table (`tlslens_core::quic::QuicConnections`) inside the flow walk,
+//! and Python gets its typed events (`QuicEvents`, one per datagram that said something).
+//!
+//! The connection table, not the 4-tuple, says which QUIC connection a packet belongs to
+//! (Connection IDs across migration): each event names its connection (`conn`), and
+//! Python groups them. The association the datagram came in (`flow`) only orders the
+//! hand-out. Key log secrets (the user's, and those of the pcapng's Decryption Secrets
+//! Blocks, before the frames of their batch are walked) go to the table so that it opens
+//! the Handshake, 0-RTT and 1-RTT packets itself.
+
+use std::collections::HashMap;
+
+use pyo3::prelude::*;
+use tlslens_core::flows::packet as udp_packet;
+use tlslens_core::flows::udp;
+use tlslens_core::quic::keys::{self, Secret};
+use tlslens_core::quic::version::Version;
+use tlslens_core::quic::{self, Datagram, Endpoint, QuicConnections, QuicEvent};
+
+/// The pcapng Decryption Secrets Block type of a TLS key log (pcapng spec §4.7).
+const TLS_KEY_LOG: u32 = 0x544c_534b;
+
+/// The QUIC associations open now and the core's connection table fed their datagrams.
+pub struct QuicFeed {
+    table: QuicConnections,
+    /// Association → (its client's endpoint, its server's), to address each datagram.
+    flows: HashMap<u64, (Endpoint, Endpoint)>,
+}
+
+impl Default for QuicFeed {
+    fn default() -> Self {
+        Self {
+            table: QuicConnections::new(quic::Limits::default()),
+            flows: HashMap::new(),
+        }
+    }
+}
+
+/// What one datagram (or the end) made the table say, kept until the GIL is taken.
+pub struct QuicKept {
+    pub flow: Option<u64>,
+    pub frame: u64,
+    pub ts_ns: i128,
+    pub events: Vec<QuicEvent>,
+}
+
+impl QuicFeed {
+    /// A UDP association opened; only QUIC ones are followed.
+    pub fn opened(&mut self, o: &udp::UdpOpened) {
+        if o.kind == udp::UdpKind::Quic {
+            self.flows
+                .insert(o.flow, ((o.src, o.sport), (o.dst, o.dport)));
+        }
+    }
+
+    /// Is association `flow` a QUIC one (its datagrams are this table's)?
+    pub fn owns(&self, flow: u64) -> bool {
+        self.flows.contains_key(&flow)
+    }
+
+    pub fn closed(&mut self, flow: u64) {
+        self.flows.remove(&flow);
+    }
+
+    /// One datagram of association `flow` from `side`: what the table said about it.
+    pub fn datagram(
+        &mut self,
+        flow: u64,
+        side: u8,
+        frame: u64,
+        ts_ns: i128,
+        payload: &[u8],
+    ) -> Option<QuicKept> {
+        let &(client, server) = self.flows.get(&flow)?;
+        let (src, dst) = if side == 0 {
+            (client, server)
+        } else {
+            (server, client)
+        };
+        self.table.datagram(&Datagram {
+            frame,
+            ts_ns,
+            src,
+            dst,
+            payload,
+        });
+        self.drain(Some(flow), frame, ts_ns)
+    }
+
+    /// A UDP datagram of no association: whether it is QUIC (a short header of a known
+    /// connection, from a migrated client), and what the table said about it.
+    pub fn unassociated(
+        &mut self,
+        d: &udp_packet::Datagram<'_>,
+        frame: u64,
+        ts_ns: i128,
+    ) -> (bool, Option<QuicKept>) {
+        let quic = self.table.datagram(&Datagram {
+            frame,
+            ts_ns,
+            src: (d.src, d.sport),
+            dst: (d.dst, d.dport),
+            payload: d.payload,
+        });
+        (quic, self.drain(None, frame, ts_ns))
+    }
+
+    /// The end of the capture: packets kept for keys that never came are told unopened.
+    pub fn finish(&mut self, frame: u64) -> Option<QuicKept> {
+        self.table.finish();
+        self.drain(None, frame, 0)
+    }
+
+    fn drain(&mut self, flow: Option<u64>, frame: u64, ts_ns: i128) -> Option<QuicKept> {
+        let mut events = Vec::new();
+        while let Some(event) = self.table.poll() {
+            events.push(event);
+        }
+        (!events.is_empty()).then_some(QuicKept {
+            flow,
+            frame,
+            ts_ns,
+            events,
+        })
+    }
+
+    /// One key log secret for the QUIC packets of the connection with this client random.
+    pub fn add_secret(&mut self, label: &str, client_random: &[u8], secret: &[u8]) -> bool {
+        self.table.add_secret(label, client_random, secret)
+    }
+
+    /// A Decryption Secrets Block: its TLS 1.3 key log lines, if it is a key log.
+    pub fn add_secrets_block(&mut self, secrets_type: u32, data: &[u8]) {
+        if secrets_type != TLS_KEY_LOG {
+            return;
+        }
+        // Lines that do not parse are the Python key log's to report; here they are skipped.
+        for line in String::from_utf8_lossy(data).lines() {
+            let mut parts = line.split_whitespace();
+            let (Some(label), Some(random), Some(secret), None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            if let (Some(random), Some(secret)) = (unhex(random), unhex(secret)) {
+                self.table.add_secret(label, &random, &secret);
+            }
+        }
+    }
+}
+
+/// Even-length hex to bytes; None for anything else.
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    // from_str_radix alone would take a sign ("+f").
+    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect()
+}
+
+/// A QUIC packet protection secret's keys as the core derives them (RFC 9001 §5.1, RFC
+/// 9369 §3.3.2): [(label, bytes)] for the key, the IV and the header protection key, or
+/// None for a version or suite the core does not open.
+#[pyfunction]
+fn quic_key_material(version: u32, suite: u16, secret: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+    let version = Version::from_wire(version)?;
+    let secret = Secret {
+        version,
+        suite: keys::Suite::from_id(suite)?,
+        bytes: secret.to_vec(),
+    };
+    let material = secret.material().ok()?;
+    let labels = version.labels();
+    let name = |label: &[u8]| String::from_utf8_lossy(label).into_owned();
+    Some(vec![
+        (name(labels.key), material.key),
+        (name(labels.iv), material.iv),
+        (name(labels.hp), material.hp),
+    ])
+}
+
+/// The Initial secrets of a connection (RFC 9001 §5.2): (the version's salt, client
+/// initial secret, server initial secret) from the client's first Destination Connection
+/// ID; None for a version the core does not open.
+#[pyfunction]
+fn quic_initial_secrets(version: u32, dcid: &[u8]) -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+    let version = Version::from_wire(version)?;
+    let (client, server) = keys::initial_secrets(version, dcid).ok()?;
+    Some((version.initial_salt().to_vec(), client.bytes, server.bytes))
+}
+
+/// The name of a QUIC version ("QUIC v1", "QUIC v2", a draft, a GREASE version).
+#[pyfunction]
+fn quic_version_name(version: u32) -> String {
+    quic::version_name(version)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(quic_version_name, m)?)?;
+    m.add_function(wrap_pyfunction!(quic_key_material, m)?)?;
+    m.add_function(wrap_pyfunction!(quic_initial_secrets, m)?)?;
+    super::quic_classes::register(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{unhex, QuicFeed, TLS_KEY_LOG};
+
+    #[test]
+    fn key_log_lines_of_a_secrets_block_are_taken_and_junk_is_skipped() {
+        assert_eq!(unhex("00ff10"), Some(vec![0x00, 0xff, 0x10]));
+        for junk in ["0", "zz", "0é", "é0", "+1"] {
+            assert_eq!(unhex(junk), None, "{junk}");
+        }
+        let random = "ab".repeat(32);
+        let text = format!(
+            "# comment\nCLIENT_TRAFFIC_SECRET_0 {random} {s}\nSERVER_TRAFFIC_SECRET_0 {random}\n\
+             CLIENT_RANDOM {random} {s}\n\u{0}\u{ff}é {random} zz\nCLIENT_HANDSHAKE_TRAFFIC_SECRET \
+             {random} {s} extra\n",
+            s = "11".repeat(32)
+        );
+        let mut feed = QuicFeed::default();
+        feed.add_secrets_block(TLS_KEY_LOG, text.as_bytes());
+        feed.add_secrets_block(0x1234, b"not a key log");
+        // Only the first line is a usable QUIC secret: the table now knows this random.
+        assert!(feed.add_secret("SERVER_TRAFFIC_SECRET_0", &[0xab; 32], &[0x22; 32]));
+        assert!(!feed.add_secret("CLIENT_RANDOM", &[0xab; 32], &[0x22; 48]));
+    }
+}

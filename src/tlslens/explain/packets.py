@@ -1,0 +1,185 @@
+"""QUIC's own steps in a connection's narration: the Initial keys anyone can compute, the
+packet protection keys with QUIC's labels, Retry, Version Negotiation, new Connection IDs,
+migration, key updates and the close; and ``--records``' list of packets and frames.
+
+Pure: a ``Connection`` (with ``conn.quic``) in, plain text out. Text from the capture (a
+CONNECTION_CLOSE's reason phrase) is kept as it is: the terminal layer sanitises it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tlslens import _core, registry
+from tlslens._text import plural, printable
+from tlslens.explain.vocabulary import Step
+from tlslens.model import C2S, Connection, ts_iso
+from tlslens.quic.details import MAX_PACKETS_KEPT, QuicDetails, QuicPacketInfo
+
+_ARROWS = {C2S: "C → S", "s2c": "C ← S"}
+# The Initial packets' hash and key size: always TLS_AES_128_GCM_SHA256 (RFC 9001 §5.2).
+_INITIAL_SUITE = 0x1301
+_INITIAL_SECRET_LENGTH = 32
+
+
+def quic_key_lines(
+    conn: Connection, values: list[tuple[str, bytes]], hex_of: Callable[[bytes], str]
+) -> list[str]:
+    """The packet keys of each TLS 1.3 traffic secret, derived with QUIC's labels (the key
+    log's secrets protect packets, not TLS records)."""
+    quic = conn.quic
+    suite = conn.cipher_suite
+    if quic is None or suite is None:
+        return []
+    lines = [
+        "QUIC: each TLS 1.3 traffic secret protects packets, not records. It gives a packet "
+        "key, an IV and a header protection key through HKDF-Expand-Label(secret, "
+        '"quic key" / "quic iv" / "quic hp", "", length) (RFC 9001 §5.1; QUIC v2 uses '
+        '"quicv2 key" / "quicv2 iv" / "quicv2 hp", RFC 9369 §3.3.2).'
+    ]
+    for name, secret in values:
+        if not name.endswith("_traffic_secret"):
+            continue  # the TLS record keys, which QUIC does not use
+        lines.append(f"  {name} ({plural(len(secret), 'byte')}): {hex_of(secret)}")
+        material = _core.quic_key_material(quic.version, suite, secret) or []
+        for label, value in material:
+            lines.append(f'    "{label}" ({plural(len(value), "byte")}): {hex_of(value)}')
+    return lines
+
+
+def _initial_step(conn: Connection, quic: QuicDetails, hex_of: Callable[[bytes], str]) -> Step:
+    dcid = quic.initial_dcid
+    lines = [
+        "Initial packets are protected with keys anyone can compute from the client's first "
+        f"Destination Connection ID ({dcid.hex() or 'empty'}) and the version's published "
+        "salt (RFC 9001 §5.2): they hide the ClientHello and ServerHello from nothing but "
+        "ossified middleboxes, and tlslens opened them without any key log."
+    ]
+    secrets = _core.quic_initial_secrets(quic.version, dcid)
+    if secrets is None:
+        lines.append(f"{registry_version(quic.version)}: a version tlslens cannot open.")
+    else:
+        salt, client, server = secrets
+        lines.append(f"initial_secret = HKDF-Extract(salt {salt.hex()}, {dcid.hex()})")
+        for side, secret in (("client", client), ("server", server)):
+            lines.append(
+                f'{side}_initial_secret = HKDF-Expand-Label(initial_secret, "{side} in", "", '
+                f"{_INITIAL_SECRET_LENGTH}): {hex_of(secret)}"
+            )
+            material = _core.quic_key_material(quic.version, _INITIAL_SUITE, secret) or []
+            for label, value in material:
+                lines.append(f'  "{label}" ({plural(len(value), "byte")}): {hex_of(value)}')
+    title = f"{registry_version(quic.version)} Initial keys"
+    return Step(conn.first_frame, ts_iso(conn.start_ts_ns), "", title, tuple(lines))
+
+
+def registry_version(version: int) -> str:
+    """The name of a QUIC version, as the core names it."""
+    return _core.quic_version_name(version)
+
+
+def _packets_step(conn: Connection, quic: QuicDetails) -> Step:
+    counts = ", ".join(f"{kind} {n}" for kind, n in quic.packet_count.items())
+    total = sum(quic.packet_count.values())
+    lines = [
+        f"{plural(total, 'packet')} of this connection: {counts}; "
+        f"{quic.unopened} not opened (no key for them)."
+        if quic.unopened
+        else f"{plural(total, 'packet')} of this connection: {counts}; every one opened.",
+        "Each packet number space (Initial, Handshake, application) has its own keys, packet "
+        "numbers and CRYPTO stream; show --records lists every packet and its frames.",
+    ]
+    return Step(conn.first_frame, ts_iso(conn.start_ts_ns), "", "QUIC packets", tuple(lines))
+
+
+def _frame_steps(packet: QuicPacketInfo) -> list[Step]:
+    """The frames worth a step of their own: new Connection IDs (one step per packet)."""
+    issued = [f.detail for f in packet.frames if f.name == "NEW_CONNECTION_ID"]
+    if not issued:
+        return []
+    who = "client" if packet.direction == C2S else "server"
+    lines = [
+        f"The {who} issues {plural(len(issued), 'Connection ID')} in a {packet.kind} packet "
+        "(NEW_CONNECTION_ID): its peer may switch to one, so that a new path cannot be linked "
+        "to the old one by an observer.",
+        *(f"  {detail}" for detail in issued),
+    ]
+    return [
+        Step(
+            packet.frame, ts_iso(packet.ts_ns), packet.direction, "New Connection IDs", tuple(lines)
+        )
+    ]
+
+
+def quic_steps(conn: Connection, hex_of: Callable[[bytes], str]) -> list[Step]:
+    """QUIC's own steps, in frame order, to be merged with the TLS timeline."""
+    quic = conn.quic
+    if quic is None:
+        return []
+    steps = [_initial_step(conn, quic, hex_of), _packets_step(conn, quic)]
+    for packet in quic.packets:
+        steps.extend(_frame_steps(packet))
+    for frame, versions in quic.version_negotiation:
+        names = ", ".join(registry_version(v) for v in versions) or "no version"
+        text = f"The server does not speak the client's version; it offers: {names}."
+        steps.append(Step(frame, "", "s2c", "Version Negotiation", (text,), "warning"))
+    if quic.retry is not None:
+        frame, tag_ok, token = quic.retry
+        check = (
+            "its integrity tag verifies (RFC 9001 §5.8)"
+            if tag_ok
+            else "its integrity tag does NOT verify (RFC 9001 §5.8): a client discards it"
+        )
+        text = (
+            f"The server asks the client to prove its address: a token of "
+            f"{plural(token, 'byte')} to send back in a new Initial; {check}."
+        )
+        steps.append(Step(frame, "", "s2c", "Retry", (text,), "normal" if tag_ok else "error"))
+    for frame, address in quic.migrations:
+        text = (
+            f"The client now sends from {address}: the same QUIC connection (known by its "
+            "Connection IDs), a new path (RFC 9000 §9)."
+        )
+        steps.append(Step(frame, "", C2S, "Connection migration", (text,)))
+    for frame, direction, phase in quic.key_updates:
+        who = "client" if direction == C2S else "server"
+        text = f"The {who}'s 1-RTT keys move to key phase {int(phase)} (RFC 9001 §6)."
+        steps.append(Step(frame, "", direction, "Key update", (text,)))
+    for close in quic.closes:
+        lines = [f"Error: {close.error}."]
+        if close.reason:
+            lines.append(f"Reason phrase: {printable(close.reason)!r}")
+        if close.error.startswith("CRYPTO_ERROR"):
+            alert = registry.alert_name(close.code - 0x100)
+            lines.append(
+                f"A TLS alert ({alert}) travels in QUIC's CONNECTION_CLOSE, as CRYPTO_ERROR "
+                "0x100 + its code (RFC 9001 §4.8): QUIC has no TLS alert records."
+            )
+        tone = "normal" if close.error in ("NO_ERROR", "application error 0x0") else "warning"
+        steps.append(Step(close.frame, "", close.direction, "CONNECTION_CLOSE", tuple(lines), tone))
+    steps.sort(key=lambda step: step.frame)
+    return steps
+
+
+def quic_packet_lines(conn: Connection) -> list[str]:
+    """``--records`` for QUIC: one line per packet (type, packet number space, packet
+    number, length, where in the datagram) and its frames."""
+    quic = conn.quic
+    if quic is None:
+        return []
+    total = sum(quic.packet_count.values())
+    lines = [f"QUIC packets: {total}, as carried in UDP datagrams:"]
+    for p in quic.packets:
+        space = f"{p.space} space, " if p.space else ""
+        number = f"pn {p.pn}" if p.pn is not None else "not opened"
+        lines.append(
+            f"  #{p.frame:<6} {_ARROWS.get(p.direction, '')}  {p.kind} ({space}{number}), "
+            f"{plural(p.length, 'byte')} at byte {p.offset}, DCID {p.dcid.hex() or '(empty)'}"
+        )
+        for f in p.frames:
+            detail = f" ({f.detail})" if f.detail else ""
+            error = f": {f.error}" if f.error else ""
+            lines.append(f"      {f.name}{detail}{error} at byte {f.offset} of the plaintext")
+    if total > len(quic.packets):
+        lines.append(f"  … the first {MAX_PACKETS_KEPT} packets are listed")
+    return lines

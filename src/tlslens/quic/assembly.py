@@ -1,0 +1,320 @@
+"""One QUIC connection's events from the core in, one TLS ``Connection`` model out.
+
+Strategy: the core's connection table (``tlslens._core.QuicEvents``) already found each
+packet's connection (by Connection ID, across migration), opened what it could (Initial
+packets from the client's first Destination Connection ID, the others with the key log's
+secrets) and reassembled the CRYPTO streams. Here, each packet number space's CRYPTO
+bytes go through the same handshake layer as TLS records over TCP (``RecordContent``'s
+defragmenter, parsers, certificates, signatures, Finished checks), the STREAM frames of
+opened packets are the application data, a CONNECTION_CLOSE carrying CRYPTO_ERROR is the
+TLS alert it holds, and packets left sealed are told as encrypted handshake or
+application data, as TLS 1.3 records are without keys.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+from tlslens import _core
+from tlslens.decrypt.connection import ConnectionDecryptor, PlaintextSink
+from tlslens.decrypt.parts import APPLICATION_DATA, EARLY_DATA, HANDSHAKE
+from tlslens.keys.store import KeyStore
+from tlslens.model import Connection, Endpoint, TimelineEvent
+from tlslens.quic.details import (
+    MAX_PACKETS_KEPT,
+    MAX_STREAMS_KEPT,
+    QuicClose,
+    QuicDetails,
+    QuicFrameInfo,
+    QuicPacketInfo,
+)
+from tlslens.tls import proof
+from tlslens.tls.content import DirectionState, RecordContent
+
+# RFC 9001 §4.8: a TLS alert is carried as CRYPTO_ERROR, 0x0100 + its description.
+CRYPTO_ERROR_BASE = 0x0100
+CRYPTO_ERROR_LAST = 0x01FF
+_FATAL = 2
+# What a packet left sealed is, by its packet number space, as TLS 1.3 tells records.
+_SEALED_KIND = {
+    "initial": "encrypted_handshake",
+    "handshake": "encrypted_handshake",
+    "application": "application_data",
+}
+
+# What an opened packet of each kind decrypted, in the decryption summary's parts.
+_OPENED_PART = {"Handshake": HANDSHAKE, "1-RTT": APPLICATION_DATA, "0-RTT": EARLY_DATA}
+
+
+def _frame_of(event: TimelineEvent) -> int:
+    return event.frame
+
+
+def _packet_frame(packet: QuicPacketInfo) -> int:
+    return packet.frame
+
+
+class QuicSession(RecordContent):
+    """One QUIC connection: ``take`` each of its core events, ``finish`` for the model.
+
+    The client is side 0 (the sender of the first Initial). Any exception other than those
+    the content layer handles is a bug.
+    """
+
+    def __init__(
+        self,
+        udp_stream: int,
+        ends: tuple[Endpoint, Endpoint],
+        opened: _core.QuicOpened,
+        *,
+        file: str = "",
+        keys: KeyStore | None = None,
+        sink: PlaintextSink | None = None,
+        keep_records: bool = False,
+        max_message: int = _core.MAX_HANDSHAKE_MESSAGE,
+    ) -> None:
+        super().__init__(
+            client_side=0,
+            first_frame=opened.frame,
+            start_ts_ns=opened.ts_ns,
+            keys=keys,
+            sink=sink,
+        )
+        self.keep_records = keep_records
+        self.max_message = max_message
+        self.quic = QuicDetails(opened.version, opened.dcid)
+        self.conn = Connection(
+            id=0,
+            tcp_stream=udp_stream,
+            client=ends[0],
+            server=ends[1],
+            first_frame=opened.frame,
+            start_ts_ns=opened.ts_ns,
+            file=file,
+            transport="quic",
+            quic=self.quic,
+        )
+        # The plaintext goes out per stream ("stream4-c2s"), not as one byte stream per
+        # direction: QUIC's streams interleave in packets and each is its own byte stream.
+        self.stream_sink = sink
+        self.latest = (opened.frame, opened.ts_ns)
+        self.client_initial = bytearray()  # the client's Initial CRYPTO bytes, in order
+        self.replay: bytes | None = None  # after a Retry: what a resend would repeat
+        self.held: list[_core.QuicCrypto] = []
+        self.stream_next: dict[tuple[str, int], int] = {}  # the next offset of each stream
+        if self.decryptor is not None:
+            self.decryptor.sink = None
+        if keep_records:
+            self.conn.records = []  # --records: the packets are listed (``conn.quic``)
+        # A CRYPTO stream per (side, packet number space), each from offset 0.
+        self.crypto: dict[tuple[int, str], DirectionState] = {}
+
+    def take(self, ev: object) -> None:
+        """One core event of this connection."""
+        frame = getattr(ev, "frame", None)
+        if frame:
+            self.frame = frame
+            self.ts_ns = getattr(ev, "ts_ns", self.ts_ns)
+            # The connection's last frame: packets kept for keys come late, not last.
+            self.latest = max(self.latest, (frame, self.ts_ns))
+        if type(ev) is _core.QuicPacket:
+            self._packet(ev)
+        elif type(ev) is _core.QuicCrypto:
+            self._crypto(ev)
+        elif type(ev) is _core.QuicFinding:
+            self._finding(None, "quic", ev.offset, ev.message)
+        elif type(ev) is _core.QuicRetry:
+            self.quic.retry = (ev.frame, ev.tag_ok, len(ev.token))
+            if ev.tag_ok:  # the client's next Initial CRYPTO bytes start over at 0
+                self.replay, self.held = bytes(self.client_initial), []
+        elif type(ev) is _core.QuicVersionNegotiation:
+            self.quic.version_negotiation.append((ev.frame, tuple(ev.versions)))
+        elif type(ev) is _core.QuicKeyUpdate:
+            self.quic.key_updates.append((ev.frame, self._direction(ev.side), ev.key_phase))
+        elif type(ev) is _core.QuicMigrated:
+            self.quic.migrations.append((ev.frame, str(Endpoint(ev.address, ev.port))))
+
+    def finish(self) -> Connection:
+        conn = self.conn
+        assert conn is not None
+        for (side, space), st in self.crypto.items():
+            incomplete = st.defrag.incomplete()
+            if incomplete is not None:
+                msg_type, declared, present = incomplete
+                self._finding(
+                    side,
+                    "handshake",
+                    st.defrag.pending_offset,
+                    f"handshake message type {msg_type} in the {space} CRYPTO stream claims "
+                    f"{declared} bytes, only {present} arrived",
+                )
+        self.quic.packets.sort(key=_packet_frame)  # those kept for keys were told late
+        conn.last_frame, conn.end_ts_ns = self.latest
+        conn.decryption = self.decryptor
+        proof.note_unseen_signature(conn, self.decryptor, self.tls13_encrypted)
+        return conn
+
+    # -- packets and frames ---------------------------------------------------------------
+    def _packet(self, ev: _core.QuicPacket) -> None:
+        conn, quic = self.conn, self.quic
+        assert conn is not None
+        direction = self._direction(ev.side)
+        stats = conn.stats[direction]
+        stats.records += 1
+        stats.bytes += ev.len
+        quic.packet_count[ev.kind] = quic.packet_count.get(ev.kind, 0) + 1
+        opened = ev.pn is not None
+        frames = [QuicFrameInfo(f.name, f.offset, f.detail, f.error) for f in ev.frames]
+        if len(quic.packets) < MAX_PACKETS_KEPT:
+            quic.packets.append(
+                QuicPacketInfo(
+                    ev.frame,
+                    ev.ts_ns,
+                    direction,
+                    ev.offset,
+                    ev.len,
+                    ev.kind,
+                    ev.space,
+                    ev.pn,
+                    ev.key_phase,
+                    ev.dcid,
+                    ev.scid,
+                    frames,
+                )
+            )
+        if not opened:
+            quic.unopened += 1
+            kind = _SEALED_KIND.get(ev.space or "")
+            if kind is not None:
+                self._sealed(ev.side, kind, ev.offset, ev.len)
+            return
+        part = _OPENED_PART.get(ev.kind)
+        if part is not None and self.decryptor is not None:
+            # Opened with the key log's secrets (Initials need none): counted as records.
+            self.decryptor.results[direction].records_decrypted += 1
+            self.decryptor.opened.add((part, direction))
+        for f in ev.frames:
+            self._frame(ev, f)
+
+    def _frame(self, packet: _core.QuicPacket, f: _core.QuicFrame) -> None:
+        side = packet.side
+        direction = self._direction(side)
+        if f.name == "STREAM" and f.stream is not None and f.data is not None:
+            key = (direction, f.stream)
+            streams = self.quic.streams
+            if key in streams or len(streams) < MAX_STREAMS_KEPT:
+                streams[key] = streams.get(key, 0) + len(f.data)
+            if self.decryptor is not None:
+                self._plaintext_application_data(side, packet.offset, f.data)
+                self._stream_out(side, f)
+        elif f.name == "NEW_CONNECTION_ID" and f.data is not None:
+            if len(self.quic.connection_ids) < MAX_STREAMS_KEPT:
+                self.quic.connection_ids.append(f.data)
+        elif f.name == "CONNECTION_CLOSE" and f.code is not None:
+            application = (f.error or "").startswith("application")
+            self.quic.closes.append(
+                QuicClose(
+                    packet.frame, direction, application, f.code, f.error or "", f.data or b""
+                )
+            )
+            if not application and CRYPTO_ERROR_BASE <= f.code <= CRYPTO_ERROR_LAST:
+                detail = {
+                    "encrypted": False,
+                    "level": _FATAL,
+                    "description": f.code - CRYPTO_ERROR_BASE,
+                    "quic": "CRYPTO_ERROR",
+                }
+                self._event(side, "alert", packet.offset, 2, detail=detail)
+
+    def _stream_out(self, side: int, f: _core.QuicFrame) -> None:
+        """A STREAM frame's bytes to the sink, in stream order: a retransmitted prefix is
+        dropped; bytes past a hole (a packet the capture lacks) are a finding."""
+        if self.stream_sink is None or f.data is None or f.stream is None or f.at is None:
+            return
+        direction = self._direction(side)
+        key = (direction, f.stream)
+        data, at = f.data, f.at
+        expected = self.stream_next.get(key, 0)
+        if at < expected:
+            data = data[expected - at :]
+        elif at > expected:
+            self._finding(
+                side,
+                "quic",
+                at,
+                f"stream {f.stream}: bytes {expected}..{at} are missing from the capture; "
+                "the plaintext written goes on after the hole",
+            )
+        if not data:
+            return
+        if key in self.stream_next or len(self.stream_next) < MAX_STREAMS_KEPT:
+            self.stream_next[key] = max(expected, at + len(f.data))
+        self.stream_sink(f"stream{f.stream}-{direction}", data)
+
+    def _sealed(self, side: int, kind: str, offset: int, length: int) -> None:
+        """A packet not opened: counted into the last event of its kind and direction."""
+        conn = self.conn
+        assert conn is not None
+        if kind == "application_data":
+            stats = conn.stats[self._direction(side)]
+            stats.application_data_records += 1
+            stats.application_data_bytes += length
+        timeline = conn.timeline
+        last = timeline[-1] if timeline else None
+        if last is not None and last.frame > self.frame:
+            # A packet the core kept for keys that never came, told at the end of the
+            # capture: it goes where its frame is.
+            event = self._event(side, kind, offset, length)
+            timeline.pop()
+            timeline.insert(bisect.bisect_right(timeline, event.frame, key=_frame_of), event)
+            return
+        if last is not None and last.kind == kind and last.direction == self._direction(side):
+            last.records += 1
+            last.length += length
+            last.last_frame = self.frame
+            return
+        self._event(side, kind, offset, length)
+
+    def _restart(self) -> None:
+        """After a Retry the client sent a different ClientHello (aioquic: a new random):
+        the handshake, its transcript and keys begin again with it; the first stays in the
+        timeline and in ``client_hellos``."""
+        conn = self.conn
+        assert conn is not None
+        self.crypto.pop((0, "initial"), None)
+        conn.handshakes.clear()
+        if self.decryptor is not None:
+            self.decryptor = ConnectionDecryptor(self.decryptor.store, None)
+
+    def _replayed(self, ev: _core.QuicCrypto) -> bool:
+        """After a Retry (RFC 9000 §17.2.5.2), the client's Initial CRYPTO bytes from offset
+        0 again: while they repeat the first ClientHello they are a retransmission (held,
+        then dropped once all of it came again, as tshark shows it); at the first byte that
+        differs the handshake restarts and the held bytes are read. True when ``ev`` is
+        held."""
+        replay = self.replay
+        if replay is None or (ev.side, ev.space) != (0, "initial"):
+            return False
+        seen = sum(len(h.data) for h in self.held)
+        if ev.offset == seen and replay[ev.offset : ev.offset + len(ev.data)] == ev.data:
+            self.held.append(ev)
+            if ev.offset + len(ev.data) >= len(replay):
+                self.replay, self.held = None, []  # the same ClientHello, sent again
+            return True
+        held, self.replay, self.held = self.held, None, []
+        self._restart()
+        for h in held:
+            self._crypto(h)
+        return False
+
+    # -- the handshake --------------------------------------------------------------------
+    def _crypto(self, ev: _core.QuicCrypto) -> None:
+        if self._replayed(ev):
+            return
+        if (ev.side, ev.space) == (0, "initial") and len(self.client_initial) < self.max_message:
+            self.client_initial += ev.data  # what a Retry's resend is compared with
+        st = self.crypto.get((ev.side, ev.space))
+        if st is None:
+            st = self.crypto[(ev.side, ev.space)] = DirectionState(self.max_message)
+        # Handshake and 1-RTT CRYPTO bytes were opened with the key log's secrets.
+        self._handshake_bytes(ev.side, st, ev.data, ev.offset, decrypted=ev.space != "initial")

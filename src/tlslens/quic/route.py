@@ -1,0 +1,141 @@
+"""The QUIC connections of one capture pass: the core's events routed to their
+connection's ``QuicSession``, and the finished models handed out in the place of the UDP
+association that opened them (first-frame order, with the TCP connections).
+
+A QUIC connection is the core's (its Connection IDs, across 4-tuples): it is opened in
+the association of its client's first Initial and ends with that association; events
+the core gives no connection (a datagram of garbage on port 443) are the capture's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tlslens import _core
+from tlslens.decrypt.connection import PlaintextSink
+from tlslens.keys.store import KeyStore
+from tlslens.model import Connection, Endpoint, Finding
+from tlslens.quic.assembly import QuicSession
+
+_QUIC = "QUIC"
+# Findings of datagrams of no connection kept one by one; the rest are counted.
+MAX_CAPTURE_FINDINGS = 8
+
+
+class QuicRouter:
+    """Owns the QUIC sessions of a pass. ``problems`` collects the capture's findings."""
+
+    def __init__(
+        self,
+        *,
+        file: str,
+        keys: KeyStore | None,
+        sink: Callable[[int], PlaintextSink | None],
+        keep_records: bool,
+        max_message: int,
+    ) -> None:
+        self.file = file
+        self.keys = keys
+        self.sink = sink  # the plaintext sink of a connection, by its flow index
+        self.keep_records = keep_records
+        self.max_message = max_message
+        self.flows: dict[int, tuple[Endpoint, Endpoint]] = {}  # open QUIC associations
+        self.sessions: dict[int, QuicSession] = {}  # by the core's connection number
+        self.by_flow: dict[int, list[int]] = {}  # connections opened in each association
+        self.done: dict[int, list[Connection]] = {}  # ended, waiting for their hand-out
+        self.broken: set[int] = set()  # connections whose session failed (a bug)
+        self.problems: list[Finding] = []
+        self.more_problems = 0  # past MAX_CAPTURE_FINDINGS
+
+    def opened(self, ev: _core.UdpOpened) -> bool:
+        """A UDP association: whether it is QUIC (and so is this router's)."""
+        if ev.kind != _QUIC:
+            return False
+        self.flows[ev.flow] = (Endpoint(ev.src, ev.sport), Endpoint(ev.dst, ev.dport))
+        return True
+
+    def take(self, batch: _core.QuicEvents) -> None:
+        """What one datagram made the core say."""
+        last: QuicSession | None = None
+        for ev in batch.events:
+            if type(ev) is _core.QuicOpened:
+                last = self._open(batch.flow, ev)
+                continue
+            conn = getattr(ev, "conn", None)
+            session = self.sessions.get(conn) if conn is not None else last
+            if session is None and batch.flow is not None:
+                opened = self.by_flow.get(batch.flow)
+                session = self.sessions.get(opened[-1]) if opened else None
+            if session is None:
+                self._capture_event(ev)
+                continue
+            last = session
+            if conn in self.broken:
+                continue
+            try:
+                session.take(ev)
+            except Exception as exc:  # a bug in tlslens: told on the connection, run goes on
+                session._finding(
+                    None,
+                    "internal",
+                    None,
+                    f"internal error ({type(exc).__name__}: {exc}); this QUIC connection is "
+                    "not parsed further",
+                )
+                if conn is not None:
+                    self.broken.add(conn)
+
+    def _open(self, flow: int | None, ev: _core.QuicOpened) -> QuicSession | None:
+        ends = self.flows.get(flow) if flow is not None else None
+        if flow is None or ends is None:
+            return None
+        session = QuicSession(
+            flow,
+            ends,
+            ev,
+            file=self.file,
+            keys=self.keys,
+            sink=self.sink(flow),
+            keep_records=self.keep_records,
+            max_message=self.max_message,
+        )
+        self.sessions[ev.conn] = session
+        self.by_flow.setdefault(flow, []).append(ev.conn)
+        return session
+
+    def _capture_event(self, ev: object) -> None:
+        if type(ev) is not _core.QuicFinding:
+            return
+        if len(self.problems) < MAX_CAPTURE_FINDINGS:
+            self.problems.append(Finding(ev.frame, None, "quic", ev.offset, ev.message))
+        else:
+            self.more_problems += 1
+
+    def capture_problems(self) -> list[Finding]:
+        """The capture's QUIC findings: the first few, then how many more."""
+        more = self.more_problems
+        if not more:
+            return self.problems
+        note = f"{more} more QUIC datagrams of no connection seen (as above), not listed"
+        return [*self.problems, Finding(None, None, "quic", None, note)]
+
+    def closed(self, flow: int) -> None:
+        """The association ended: its connections are finished, to be handed out."""
+        if self.flows.pop(flow, None) is None:
+            return
+        ended = []
+        for conn in self.by_flow.pop(flow, []):
+            session = self.sessions.pop(conn)
+            self.broken.discard(conn)
+            ended.append(session.finish())
+        self.done[flow] = ended
+
+    def hand_out(self, flow: int) -> list[Connection]:
+        return self.done.pop(flow, [])
+
+    def add_secrets(self, core: _core.FlowCore) -> None:
+        """The key log's TLS 1.3 secrets, for the core to open QUIC packets with."""
+        if self.keys is None:
+            return
+        for (label, client_random), secret in self.keys.keylog.secrets.items():
+            core.add_quic_secret(label, client_random, secret)
