@@ -227,6 +227,8 @@ class _Pass:
             return
         if type(ev) is _core.UdpClosed:
             self.quic.closed(ev.flow)
+            if ev.flow in self.dtls:
+                self._dtls_event(ev)
             return
         if type(ev) is _core.UdpOpened:
             if self.quic.opened(ev):
@@ -236,7 +238,7 @@ class _Pass:
             if ev.kind == "DTLS":
                 self._open_dtls(ev)
             return
-        if type(ev) is _core.UdpDatagram or type(ev) is _core.UdpClosed:
+        if type(ev) is _core.UdpDatagram:
             self._dtls_event(ev)
             return
         session = self.sessions.get(ev.flow)
