@@ -13,6 +13,7 @@ import pytest
 import tlslens
 from tlslens._core import decode_tcp
 from tlslens.capture.writer import PcapngWriter
+from tlslens.outcome import outcome_of
 
 from _frames import ethernet_to_ip, null_loopback, rewrapped, sll, sll2, with_vlan
 from conftest import CAPTURES
@@ -133,13 +134,14 @@ def test_ipv6_extension_headers(tmp_path: Path) -> None:
     assert _skipped(tmp_path, 101, ip6f) == {"ipv6_fragment": 1}
 
 
-def test_a_dtls_looking_datagram_is_an_association_not_a_connection(tmp_path: Path) -> None:
+def test_a_dtls_looking_datagram_is_an_association_and_a_dtls_connection(tmp_path: Path) -> None:
     path = tmp_path / "udp.pcapng"
     with path.open("wb") as out:
         writer = PcapngWriter(out)
         writer.add_interface(101)
-        # A DTLS-looking datagram: an association of its own (tests/test_udp_flows.py),
-        # never a TLS connection.
+        # A DTLS-looking datagram: an association of its own (tests/test_udp_flows.py), read
+        # as DTLS: a connection as a TCP flow that starts with a TLS record is, whose
+        # handshake never began.
         udp = struct.pack(">HHHH", 5000, 443, 8 + 13, 0) + b"\x16\xfe\xfd" + b"\0" * 10
         ip = (
             struct.pack(
@@ -159,6 +161,8 @@ def test_a_dtls_looking_datagram_is_an_association_not_a_connection(tmp_path: Pa
         )
         writer.add_packet(0, ip)
     cap = tlslens.read_capture(path)
-    assert list(cap) == []
+    (conn,) = list(cap)
+    assert conn.transport == "dtls" and conn.client_hello is None
+    assert outcome_of(conn).status == "incomplete"
     assert cap.summary.skipped == {}
     assert cap.summary.udp_flows == {"DTLS": 1}

@@ -692,6 +692,15 @@ def test_trust_store_choices_and_time(tmp_path: Path) -> None:
 # Verdicts for every chain of the shared corpus, against the committed Mozilla snapshot, as
 # of each capture's time: (trusted, problem codes) -> number of connections.
 CORPUS_VERDICTS = {
+    "hotplace/dtls12/dtls12.pcapng": {(False, "cn_not_in_san missing_intermediate"): 1},
+    "hotplace/dtls12/dtls12_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256.pcapng": {
+        (False, "cn_not_in_san missing_intermediate"): 1
+    },
+    "hotplace/dtls12/dtls12_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256.pcapng": {
+        (False, "cn_not_in_san missing_intermediate"): 1
+    },
+    "hotplace/dtls12/dtls12mtu1500.pcapng": {(False, "cn_not_in_san missing_intermediate"): 1},
+    "hotplace/dtls12/dtls12netclient.pcapng": {(False, "cn_not_in_san missing_intermediate"): 1},
     "hotplace/http/curl_http1_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256.pcapng": {
         (False, "cn_not_in_san missing_intermediate name_mismatch"): 1
     },
@@ -725,6 +734,9 @@ CORPUS_VERDICTS = {
     "wireshark/http2-brotli.pcapng": {(False, "self_signed untrusted_root"): 1},
     "wireshark/http2-data-reassembly.pcap": {(False, "self_signed untrusted_root"): 1},
     "wireshark/http2_follow_multistream.pcapng": {(False, "untrusted_root"): 1},
+    "wireshark/quic-fragmented-handshakes.pcapng.gz": {
+        (False, "name_mismatch self_signed untrusted_root"): 1
+    },
     "wireshark/rsasnakeoil2.pcap": {
         (False, "cn_not_in_san missing_intermediate weak_key weak_signature"): 1
     },
@@ -765,12 +777,15 @@ CORPUS_VERDICTS = {
     "wireshark-notes/tls/smtp2525-ssl.pcapng": {(False, "self_signed untrusted_root"): 1},
     "wireshark-notes/tls/tls-null.pcapng": {(False, "self_signed untrusted_root"): 1},
     "wireshark-notes/tls/xmpp-ssl.pcapng": {(False, "untrusted_root weak_signature"): 1},
+    "wireshark/udt-dtls.pcapng.gz": {(False, "name_mismatch self_signed untrusted_root"): 1},
     "zeek/CVE-2015-3194.pcap": {(False, "no_certificate unparsable_certificate"): 1},
     "zeek/cert-no-cn.pcap": {(False, "self_signed untrusted_root weak_signature"): 1},
     "zeek/certificate-request-failed.pcap": {(False, "untrusted_root"): 1},
     "zeek/certificate-with-sct.pcap": {(False, "name_mismatch untrusted_root"): 1},
     "zeek/chrome-34-google.pcap": {(False, "untrusted_root weak_signature"): 1},
     "zeek/dhe.pcap": {(False, "untrusted_root weak_signature"): 1},
+    "zeek/dtls1_0.pcap": {(False, "self_signed untrusted_root weak_signature"): 1},
+    "zeek/dtls1_2.pcap": {(False, "self_signed untrusted_root"): 1},
     "zeek/ecdhe.pcap": {(False, "untrusted_root weak_signature"): 1},
     "zeek/ecdsa-cert.pcap": {(True, ""): 1},
     "zeek/google-cert-repeat.pcap": {(True, ""): 8},
@@ -807,6 +822,7 @@ CORPUS_VERDICTS = {
     "zeek/tls1.2.pcap": {(False, "untrusted_root weak_signature"): 1},
     "zeek/tls12-decryption.pcap": {(False, "untrusted_root"): 1},
     "zeek/tls1_1.pcap": {(False, "untrusted_root weak_signature"): 1},
+    "zeek/webrtc-stun.pcap": {(False, "self_signed untrusted_root"): 1},
     "zeek/x509-generalizedtime.pcap": {
         (False, "self_signed untrusted_root weak_key weak_signature"): 1
     },

@@ -499,6 +499,11 @@ class RecordContent:
             return
         self._transcript += raw
 
+    def _signed_messages(self) -> bytes | None:
+        """TLS <= 1.2: the handshake messages a CertificateVerify signs, as they went on the
+        wire (DTLS overrides it: its messages are hashed with their 12-byte headers)."""
+        return None if self._transcript is None else bytes(self._transcript)
+
     def _check_signature(
         self, side: int, message: hs.ServerKeyExchange | hs.CertificateVerify, raw: bytes
     ) -> None:
@@ -538,10 +543,10 @@ class RecordContent:
                 data = proof.tls13_signed_content(context, self.decryptor.transcript_hash())
         elif version is not None and version <= 0x0300:
             reason = "SSL 3.0's CertificateVerify hashes the master secret: not checked"
-        elif self._transcript is None:
+        elif (signed := self._signed_messages()) is None:
             reason = "the handshake messages it signs were not all seen"
         else:
-            data = bytes(self._transcript)
+            data = signed
         verified: bool | None = None
         if data is not None and not certs:
             reason = f"no {'client' if is_client else 'server'} certificate was seen"

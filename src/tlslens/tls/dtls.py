@@ -274,9 +274,10 @@ class DtlsSession(RecordContent):
         if kind == "record":
             self._dtls_record(side, ev)
         elif kind == "message":
-            self._hash_message(side, ev)
+            # Read first: a CertificateVerify signs the messages before it, not itself.
             if ev.msg_type != hs.CLIENT_HELLO:  # read from its cookie-less TLS form
                 self._message(side, ev.msg_type, ev.data, decrypted=ev.epoch > 0)
+            self._hash_message(side, ev)
             self._fragments(side, ev.fragments)
         elif kind == "client_hello":
             self._message(0, hs.CLIENT_HELLO, ev.data, decrypted=False)
@@ -381,6 +382,12 @@ class DtlsSession(RecordContent):
             self._check_finished(side, raw[4:], bytes(transcript))
         seq = ev.message_seq.to_bytes(2, "big")
         transcript += raw[:4] + seq + b"\0\0\0" + raw[1:4] + raw[4:]
+
+    def _signed_messages(self) -> bytes | None:
+        """What a DTLS <= 1.2 CertificateVerify signs: the same DTLS-form messages as the
+        Finished (RFC 6347 §4.2.6), not their TLS form."""
+        transcript = self._transcript_dtls
+        return None if transcript is None else bytes(transcript)
 
     def _check_finished(self, side: int, verify_data: bytes, transcript: bytes) -> None:
         conn, store = self.conn, self.store
