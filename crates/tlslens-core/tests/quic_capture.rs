@@ -193,6 +193,16 @@ fn message_types(events: &[QuicEvent]) -> (BTreeMap<u8, usize>, Streams) {
         } = event
         {
             let stream = streams.entry((*conn, *side, space.index())).or_default();
+            // After a Retry the client's Initial CRYPTO stream starts over (quic/table.rs):
+            // the same bytes again are a retransmission (RFC 9000 §17.2.5.2, and what tshark
+            // counts), other bytes at offset 0 a new ClientHello that replaces the first.
+            let at = usize::try_from(*offset).expect("small offsets");
+            if stream.get(at..at + data.len()) == Some(data.as_slice()) {
+                continue;
+            }
+            if at == 0 {
+                stream.clear();
+            }
             assert_eq!(*offset, stream.len() as u64, "runs come in order");
             stream.extend_from_slice(data);
         }
