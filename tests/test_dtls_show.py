@@ -360,3 +360,50 @@ def test_mutated_datagrams_never_crash(tmp_path: Path) -> None:
             assert all(p.layer != "internal" for p in conn.problems), conn.problems
             told += 1
     assert told == 60
+
+
+def test_decryption_status_follows_the_records_not_the_finished(tmp_path: Path) -> None:
+    """The records' tags prove the secret: a handshake cut before any protected record, or
+    one whose Finished does not verify while every record opens, is not "wrong_secret"
+    (both were, before)."""
+    frames = [frame for _ts, _lt, frame in read_frames(UDP / "dtls.pcapng")]
+    keys = UDP / "dtls.keys"
+
+    def written(name: str, chosen: list[bytes]) -> Path:
+        path = tmp_path / name
+        with path.open("wb") as out:
+            writer = PcapngWriter(out)
+            writer.add_interface(1)
+            for i, frame in enumerate(chosen):
+                writer.add_packet(i * 1000, frame)
+        return path
+
+    cut, _ = _read(written("cut.pcapng", frames[:3]), keys)  # ClientHello, HVR, ClientHello
+    decryption = connection_to_json(cut[0])["decryption"]
+    assert decryption["status"] == "decrypted", decryption
+    assert "no protected record" in decryption["reason"]
+    # One byte of the first connection's certificate changed: its Finished hashes it.
+    ports = {frames[0][34:38], frames[0][36:38] + frames[0][34:36]}  # UDP ports, both ways
+    first = [f for f in frames if f[34:38] in ports]
+    at = next(i for i, f in enumerate(first) if b"tlslens lab" in f)
+    altered = bytearray(first[at])
+    altered[altered.index(b"tlslens lab")] ^= 0x20
+    conns, _ = _read(
+        written("altered.pcapng", [*first[:at], bytes(altered), *first[at + 1 :]]), keys
+    )
+    decryption = connection_to_json(conns[0])["decryption"]
+    assert False in decryption["finished_verified"].values(), decryption
+    assert decryption["records_failed_integrity"] == {"c2s": 0, "s2c": 0}
+    assert decryption["status"] == "decrypted" and "does not verify" in decryption["reason"]
+
+
+def test_psk_and_rsa_key_are_said_unused_over_dtls(corpus: Path) -> None:
+    """--psk (and --rsa-key) open TCP connections; over DTLS they are not applied yet, and
+    the reason says so instead of "the secrets given hold nothing"."""
+    capture = corpus / "wireshark" / "dtls12-aes128ccm8.pcap"
+    result = CliRunner().invoke(
+        main, ["show", "--json", "--psk", "ca19e028a8a372ad2d325f950fcaceed", str(capture)]
+    )
+    decryption = json.loads(result.stdout.splitlines()[0])["decryption"]
+    assert decryption["status"] == "no_secret"
+    assert "--rsa-key and --psk are not applied to DTLS" in decryption["reason"]

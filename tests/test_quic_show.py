@@ -21,6 +21,7 @@ from tlslens.capture.writer import PcapngWriter
 from tlslens.cli import main
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection
+from tlslens.outcome import outcome_of
 from tlslens.serialize import connection_to_json
 from tlslens.tls.fingerprint import ja4
 
@@ -153,6 +154,17 @@ def test_without_keys_the_initials_are_still_opened(stripped: Path) -> None:
         assert conn.certificates == []
         assert conn.decryption is None
         assert any(e.kind == "encrypted_handshake" for e in conn.timeline)
+
+
+def test_without_keys_a_refused_handshake_is_not_called_completed(stripped: Path) -> None:
+    """Unread, a client's Handshake packets may hold only ACKs or its CONNECTION_CLOSE:
+    only its 1-RTT packets show it completed. Connection 6 (the refused certificate) sent
+    none: not "completed", as it was told before; the six others did."""
+    outcomes = {conn.id: outcome_of(conn).status for conn in tlslens.read_capture(stripped)}
+    assert outcomes[6] == "incomplete"
+    assert [n for n, status in outcomes.items() if status == "completed"] == [1, 2, 3, 4, 5, 7]
+    keyed = {conn.id: outcome_of(conn) for conn in _keyed(QUIC)}
+    assert (keyed[6].status, keyed[6].by, keyed[6].alert) == ("failed", "client", "bad_certificate")
 
 
 def test_the_migrated_client_stays_one_connection() -> None:

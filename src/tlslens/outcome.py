@@ -185,6 +185,9 @@ def _completion(conn: Connection) -> str | None:
     data: set[str] = set()
     ccs: set[str] = set()
     tls13 = conn.tls13
+    # QUIC's Handshake packets carry ACKs and closes as well as the Finished: only the
+    # client's 1-RTT packets (sent after its Finished) show, unread, that it completed.
+    quic = conn.transport == "quic"
     client_flight = False  # TLS 1.3, unread: the client's protected flight, not an alert
     refused = False  # TLS 1.3, unread: the server's answer to it looks like an alert
     for event in conn.timeline:
@@ -195,7 +198,7 @@ def _completion(conn: Connection) -> str | None:
             ccs.add(direction)
         elif kind == "encrypted_handshake" and not tls13 and direction in ccs:
             finished.add(direction)  # the first record after ChangeCipherSpec is Finished
-        elif kind == "encrypted_handshake" and direction == C2S:
+        elif kind == "encrypted_handshake" and direction == C2S and not quic:
             client_flight = client_flight or not alert_sized(conn, event)
         elif kind == "sslv2" and event.detail.get("encrypted"):
             data.add(direction)

@@ -65,6 +65,7 @@ class DtlsFacts:
     # Decryption: whether a key log was given, what it held for this connection, and what
     # opened (the core's association opens the records; a record that fails is a finding).
     keys_given: bool = False
+    other_secrets: bool = False  # --rsa-key or --psk given: not applied to DTLS yet
     source: str | None = None  # "keylog" or "pcapng" (a Decryption Secrets Block)
     known: bool = False  # the key log has a secret for this connection's client random
     records_failed: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
@@ -96,21 +97,33 @@ class DtlsFacts:
         """The ``decryption`` object of ``show --json``, as for TCP (DTLS 1.3's Finished
         messages are not checked: ``finished_verified`` stays null for them)."""
         decrypted = any(self.records_decrypted.values())
+        failed = any(self.records_failed.values())
+        reason: str | None = None
         if not self.keys_given:
-            status, reason = "not_attempted", None
-        elif False in self.finished_verified.values():
-            status = "wrong_secret"
-            reason = (
-                "Finished does not verify: the secret belongs to another session, or the "
-                "handshake was altered"
-            )
-        elif decrypted:
-            status, reason = "decrypted", None
+            status = "not_attempted"
         elif not self.known:
             status, reason = "no_secret", "the secrets given hold nothing for this connection"
-        else:
+            if self.other_secrets:
+                # Said, not ignored: tshark opens these; tlslens does not yet over DTLS.
+                reason = (
+                    "over DTLS only a key log is used: --rsa-key and --psk are not applied "
+                    "to DTLS connections yet"
+                )
+        elif failed and not decrypted:
             status = "wrong_secret"
             reason = "the key log's secrets for this connection open none of its records"
+        else:
+            # Records that authenticate prove the secret (as for TCP, a secret found with
+            # no protected record yet is "decrypted"): a Finished that does not verify then
+            # means the handshake messages it hashes were altered or not all read.
+            status = "decrypted"
+            if not decrypted:
+                reason = "the secrets are there, and the capture holds no protected record"
+            elif False in self.finished_verified.values():
+                reason = (
+                    "a Finished does not verify although the records open: the handshake "
+                    "messages it hashes were altered, or not all read"
+                )
         return {
             "status": status,
             "source": self.source if decrypted else None,
@@ -195,7 +208,8 @@ class DtlsSession(RecordContent):
         self.plaintext_sink = sink
         self.ends = ends
         self.sides = (DirectionState(max_message), DirectionState(max_message))
-        self.facts = DtlsFacts(keys_given=keys is not None)
+        other = store is not None and bool(store.rsa_keys or store.psk)
+        self.facts = DtlsFacts(keys_given=keys is not None or other, other_secrets=other)
         self._transcript_dtls: bytearray | None = None  # the handshake hash's messages
         self.store = store
         self.client_flow_side: int | None = None  # which side of the flow is the client
