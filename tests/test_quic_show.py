@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -19,9 +20,11 @@ from click.testing import CliRunner
 import tlslens
 from tlslens.capture.writer import PcapngWriter
 from tlslens.cli import main
+from tlslens.explain.timeline import explain
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection
 from tlslens.outcome import outcome_of
+from tlslens.report.data import overview_row
 from tlslens.serialize import connection_to_json
 from tlslens.tls.fingerprint import ja4
 
@@ -389,3 +392,27 @@ def test_many_datagrams_of_no_connection_are_counted_past_the_first_few(tmp_path
     problems = cap.summary.problems
     assert [(p.frame, p.offset) for p in problems[:8]] == [(n, 0) for n in range(1, 9)]
     assert len(problems) == 9 and problems[8].message.startswith("4 more QUIC datagrams")
+
+
+def test_the_text_says_a_connection_is_quic() -> None:
+    """TLS 1.3 alone does not tell QUIC from TCP: the heading, the Version line, --brief and
+    the report's overview name QUIC and its version (QUIC v2 too)."""
+    runner = CliRunner()
+    text = runner.invoke(main, ["show", str(QUIC), "--connection", "2"]).stdout
+    assert (
+        "── Connection 2 · 127.0.0.1:42096 → 127.0.0.1:443 · tlslens.test · over QUIC v2 ──" in text
+    )
+    assert re.search(r"^Version\s+TLS 1\.3, over QUIC v2$", text, re.M)
+    lines = runner.invoke(main, ["show", "--brief", str(QUIC)]).stdout.splitlines()
+    brief = [line for line in lines if line.startswith("#")]
+    assert all(" TLS 1.3 over QUIC v" in line for line in brief) and len(brief) == 7
+    conn = next(c for c in tlslens.read_capture(QUIC) if c.id == 1)
+    assert overview_row(conn, connection_to_json(conn))[5] == "TLS 1.3 over QUIC v1"
+
+
+def test_every_quic_step_has_its_time() -> None:
+    """A Retry, a migration or a key update names only its frame: its step is timed by the
+    datagram that carried it (they printed no time before)."""
+    for conn in tlslens.read_capture(QUIC):
+        for step in explain(conn):
+            assert step.time, (conn.id, step.title)

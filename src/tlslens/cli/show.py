@@ -40,6 +40,7 @@ from tlslens.cli.output import (
 from tlslens.errors import CaptureError
 from tlslens.explain import (
     Step,
+    carried_over,
     decryption_status,
     explain,
     record_lines,
@@ -225,6 +226,9 @@ def render_connection(out: Console, conn: Connection, reveal_keys: bool = False)
 def _render_brief(out: Console, conn: Connection) -> None:
     """One line: who, which name, what was negotiated, whether a client would trust it."""
     version = registry.version_name(conn.version) if conn.version is not None else "no version"
+    carrier = carried_over(conn)
+    if carrier:
+        version += f" {carrier}"
     suite = cipher_suite_label(conn.cipher_suite) if conn.cipher_suite else "no suite"
     validation = conn.validation
     if validation is None:

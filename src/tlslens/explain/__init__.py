@@ -18,7 +18,7 @@ from tlslens.explain.derivation import (
     key_steps,
 )
 from tlslens.explain.framing import record_lines
-from tlslens.explain.summary import ResumptionSavings, summary_lines
+from tlslens.explain.summary import ResumptionSavings, carried_over, summary_lines
 from tlslens.explain.timeline import explain
 from tlslens.explain.vocabulary import Step, describe_cipher_suite
 
@@ -26,6 +26,7 @@ __all__ = [
     "ForwardSecrecyTally",
     "ResumptionSavings",
     "Step",
+    "carried_over",
     "certificate_lines",
     "decryption_status",
     "decryption_summary",

@@ -111,18 +111,28 @@ def _frame_steps(packet: QuicPacketInfo) -> list[Step]:
     ]
 
 
+def _times(conn: Connection, quic: QuicDetails) -> Callable[[int], str]:
+    """The capture time of a frame, from the packets kept and the TLS timeline (the steps
+    of a Retry, a close or a migration name only their frame)."""
+    times = {event.frame: event.ts_ns for event in conn.timeline}
+    times.update((packet.frame, packet.ts_ns) for packet in quic.packets)
+    times.update(quic.times)
+    return lambda frame: ts_iso(times[frame]) if frame in times else ""
+
+
 def quic_steps(conn: Connection, hex_of: Callable[[bytes], str]) -> list[Step]:
     """QUIC's own steps, in frame order, to be merged with the TLS timeline."""
     quic = conn.quic
     if quic is None:
         return []
     steps = [_initial_step(conn, quic, hex_of), _packets_step(conn, quic)]
+    when = _times(conn, quic)
     for packet in quic.packets:
         steps.extend(_frame_steps(packet))
     for frame, versions in quic.version_negotiation:
         names = ", ".join(registry_version(v) for v in versions) or "no version"
         text = f"The server does not speak the client's version; it offers: {names}."
-        steps.append(Step(frame, "", "s2c", "Version Negotiation", (text,), "warning"))
+        steps.append(Step(frame, when(frame), "s2c", "Version Negotiation", (text,), "warning"))
     if quic.retry is not None:
         frame, tag_ok, token = quic.retry
         check = (
@@ -134,17 +144,19 @@ def quic_steps(conn: Connection, hex_of: Callable[[bytes], str]) -> list[Step]:
             f"The server asks the client to prove its address: a token of "
             f"{plural(token, 'byte')} to send back in a new Initial; {check}."
         )
-        steps.append(Step(frame, "", "s2c", "Retry", (text,), "normal" if tag_ok else "error"))
+        steps.append(
+            Step(frame, when(frame), "s2c", "Retry", (text,), "normal" if tag_ok else "error")
+        )
     for frame, address in quic.migrations:
         text = (
             f"The client now sends from {address}: the same QUIC connection (known by its "
             "Connection IDs), a new path (RFC 9000 §9)."
         )
-        steps.append(Step(frame, "", C2S, "Connection migration", (text,)))
+        steps.append(Step(frame, when(frame), C2S, "Connection migration", (text,)))
     for frame, direction, phase in quic.key_updates:
         who = "client" if direction == C2S else "server"
         text = f"The {who}'s 1-RTT keys move to key phase {int(phase)} (RFC 9001 §6)."
-        steps.append(Step(frame, "", direction, "Key update", (text,)))
+        steps.append(Step(frame, when(frame), direction, "Key update", (text,)))
     for close in quic.closes:
         lines = [f"Error: {close.error}."]
         if close.reason:
@@ -156,7 +168,16 @@ def quic_steps(conn: Connection, hex_of: Callable[[bytes], str]) -> list[Step]:
                 "0x100 + its code (RFC 9001 §4.8): QUIC has no TLS alert records."
             )
         tone = "normal" if close.error in ("NO_ERROR", "application error 0x0") else "warning"
-        steps.append(Step(close.frame, "", close.direction, "CONNECTION_CLOSE", tuple(lines), tone))
+        steps.append(
+            Step(
+                close.frame,
+                when(close.frame),
+                close.direction,
+                "CONNECTION_CLOSE",
+                tuple(lines),
+                tone,
+            )
+        )
     steps.sort(key=lambda step: step.frame)
     return steps
 

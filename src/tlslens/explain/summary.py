@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from tlslens import registry
+from tlslens import _core, registry
 from tlslens._text import plural, safe_text
 from tlslens.explain.derivation import decryption_summary
 from tlslens.explain.over_udp import dtls_facts
@@ -17,11 +17,21 @@ from tlslens.tls.deprecated import deprecation
 
 
 def connection_title(conn: Connection) -> str:
-    """Number, endpoints and SNI: the heading of a connection."""
+    """Number, endpoints and SNI: the heading of a connection (and QUIC, when it carried
+    the handshake: DTLS says itself in the version)."""
     title = f"Connection {conn.id} · {conn.client} → {conn.server}"
     if conn.sni:
         title += f" · {safe_text(conn.sni)}"
-    return title
+    carrier = carried_over(conn)
+    return title + f" · {carrier}" if carrier else title
+
+
+def carried_over(conn: Connection) -> str | None:
+    """ "over QUIC v1" for a QUIC connection, None otherwise: its TLS version alone
+    (TLS 1.3) would not tell it from a TCP one."""
+    if conn.quic is None:
+        return None
+    return f"over {_core.quic_version_name(conn.quic.version)}"
 
 
 def summary_lines(conn: Connection) -> list[tuple[str, str]]:
@@ -36,7 +46,9 @@ def summary_lines(conn: Connection) -> list[tuple[str, str]]:
     version = conn.version
     if version is not None:
         retired = " (deprecated_version: see the problems)" if deprecation(version) else ""
-        out.append(("Version", registry.version_name(version) + retired))
+        carrier = carried_over(conn)
+        over = f", {carrier}" if carrier else ""
+        out.append(("Version", registry.version_name(version) + over + retired))
     if conn.cipher_suite is not None:
         out.append(("Cipher suite", cipher_suite_label(conn.cipher_suite)))
     if conn.key_exchange:

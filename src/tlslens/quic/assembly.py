@@ -98,6 +98,7 @@ class QuicSession(RecordContent):
         # direction: QUIC's streams interleave in packets and each is its own byte stream.
         self.stream_sink = sink
         self.latest = (opened.frame, opened.ts_ns)
+        self.batch = (opened.frame, opened.ts_ns)  # the datagram the core speaks of now
         self.client_initial = bytearray()  # the client's Initial CRYPTO bytes, in order
         self.replay: bytes | None = None  # after a Retry: what a resend would repeat
         self.held: list[_core.QuicCrypto] = []
@@ -114,7 +115,10 @@ class QuicSession(RecordContent):
         frame = getattr(ev, "frame", None)
         if frame:
             self.frame = frame
-            self.ts_ns = getattr(ev, "ts_ns", self.ts_ns)
+            # A Retry, a migration or a key update carries its frame only: its time is the
+            # datagram's that made the core say it (quic.route sets ``batch``).
+            batch_frame, batch_ts = self.batch
+            self.ts_ns = getattr(ev, "ts_ns", batch_ts if frame == batch_frame else self.ts_ns)
             # The connection's last frame: packets kept for keys come late, not last.
             self.latest = max(self.latest, (frame, self.ts_ns))
         if type(ev) is _core.QuicPacket:
@@ -125,14 +129,18 @@ class QuicSession(RecordContent):
             self._finding(None, "quic", ev.offset, ev.message)
         elif type(ev) is _core.QuicRetry:
             self.quic.retry = (ev.frame, ev.tag_ok, len(ev.token))
+            self.quic.times[ev.frame] = self.ts_ns
             if ev.tag_ok:  # the client's next Initial CRYPTO bytes start over at 0
                 self.replay, self.held = bytes(self.client_initial), []
         elif type(ev) is _core.QuicVersionNegotiation:
             self.quic.version_negotiation.append((ev.frame, tuple(ev.versions)))
+            self.quic.times[ev.frame] = self.ts_ns
         elif type(ev) is _core.QuicKeyUpdate:
             self.quic.key_updates.append((ev.frame, self._direction(ev.side), ev.key_phase))
+            self.quic.times[ev.frame] = self.ts_ns
         elif type(ev) is _core.QuicMigrated:
             self.quic.migrations.append((ev.frame, str(Endpoint(ev.address, ev.port))))
+            self.quic.times[ev.frame] = self.ts_ns
 
     def finish(self) -> Connection:
         conn = self.conn

@@ -71,6 +71,9 @@ class QuicDetails:
     # (direction, stream id) -> bytes of STREAM data seen (1-RTT and 0-RTT, opened)
     streams: dict[tuple[str, int], int] = field(default_factory=dict)
     connection_ids: list[bytes] = field(default_factory=list)  # NEW_CONNECTION_ID's
+    # The capture time of the frames above that name no packet kept (Retry, VN, migration,
+    # key update): one entry per such event.
+    times: dict[int, int] = field(default_factory=dict)
 
 
 def details_json(quic: QuicDetails) -> dict[str, Any]:

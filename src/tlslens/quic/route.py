@@ -73,6 +73,7 @@ class QuicRouter:
             if conn in self.broken:
                 continue
             try:
+                session.batch = (batch.frame, batch.ts_ns)
                 session.take(ev)
             except Exception as exc:  # a bug in tlslens: told on the connection, run goes on
                 session._finding(

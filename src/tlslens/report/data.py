@@ -13,7 +13,7 @@ from typing import Any
 
 from tlslens import registry
 from tlslens._text import printable
-from tlslens.explain import explain, summary_lines
+from tlslens.explain import carried_over, explain, summary_lines
 from tlslens.explain.derivation import secret_hex
 from tlslens.explain.fields import Field, alert_fields, message_fields, record_header_fields
 from tlslens.explain.ladder import Arrow, ladder
@@ -61,7 +61,7 @@ def overview_row(conn: Connection, row: dict[str, Any]) -> list[Any]:
         row["client"],
         row["server"],
         row.get("sni") or "",
-        row.get("version") or "",
+        " ".join(filter(None, [row.get("version"), carried_over(conn)])),
         row.get("cipher_suite") or "",
         row.get("key_exchange") or "",
         {True: "yes", False: "no"}.get(row.get("forward_secrecy"), ""),  # type: ignore[arg-type]
