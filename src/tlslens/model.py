@@ -296,6 +296,14 @@ class Connection:
     def client_hello(self) -> hs.ClientHello | None:
         return self.client_hellos[0] if self.client_hellos else None
 
+    @property
+    def current_server_certificates(self) -> list[CertificateInfo]:
+        """The chain of the latest handshake that sent one (a renegotiation's, else the
+        first's): the key a server signature is checked with."""
+        if self.handshakes and self.handshakes[-1].certificates:
+            return self.handshakes[-1].certificates
+        return self.certificates
+
     def _sh_ext(self, ext_type: int, kind: type[ext.D]) -> ext.D | None:
         return ext.decoded_in(self.server_hello, ext_type, ext.SERVER_HELLO, kind)
 

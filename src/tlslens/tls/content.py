@@ -31,7 +31,7 @@ from tlslens.handshake import messages as hs
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Finding, Handshake, TimelineEvent
 from tlslens.tls import proof
-from tlslens.x509.certificate import CertificateInfo, parse_certificate
+from tlslens.x509.certificate import parse_certificate
 
 TLS13_VERSION = 0x0304
 MAX_TRANSCRIPT = 1 << 18  # a longer handshake is not kept for its CertificateVerify
@@ -512,7 +512,7 @@ class RecordContent:
         assert conn is not None
         direction = self._direction(side)
         is_client = direction == C2S
-        certs = conn.client_certificates if is_client else self._server_certificates()
+        certs = conn.client_certificates if is_client else conn.current_server_certificates
         name = (
             "server_key_exchange"
             if isinstance(message, hs.ServerKeyExchange)
@@ -556,13 +556,6 @@ class RecordContent:
         conn.handshake_signatures.append(
             proof.SignatureCheck(name, direction, described, verified, reason, self.frame)
         )
-
-    def _server_certificates(self) -> list[CertificateInfo]:
-        conn = self.conn
-        assert conn is not None
-        if conn.handshakes and conn.handshakes[-1].certificates:
-            return conn.handshakes[-1].certificates
-        return conn.certificates
 
     def _new_handshake(self) -> None:
         """A ClientHello opens a handshake, unless it answers a HelloRetryRequest."""
