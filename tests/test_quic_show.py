@@ -416,3 +416,14 @@ def test_every_quic_step_has_its_time() -> None:
     for conn in tlslens.read_capture(QUIC):
         for step in explain(conn):
             assert step.time, (conn.id, step.title)
+
+
+def test_a_new_connection_id_on_a_known_address_pair_stays_the_connections(
+    stripped: Path,
+) -> None:
+    """Without keys the Connection ID a client switches to is unknown (NEW_CONNECTION_ID is
+    in 1-RTT): on the connection's own address pair its packets are the connection's,
+    unopened, not findings about a stranger (connection 5 had 7 of those)."""
+    conns = {conn.id: conn for conn in tlslens.read_capture(stripped)}
+    assert conns[5].problems == []
+    assert conns[5].quic is not None and conns[5].quic.unopened > 0

@@ -180,15 +180,18 @@ impl QuicConnections {
                 return Some((conn, 1 - owner, len));
             }
         }
-        // A zero-length Connection ID: only the addresses tell.
+        // An unknown (or zero-length) Connection ID on a connection's own address pair:
+        // one the receiver issued in a packet not opened (NEW_CONNECTION_ID travels in
+        // 1-RTT), of the length its other Connection IDs have, as a peer uses one length.
         let conn = *self.by_tuple.get(&(d.src, d.dst))?;
         let c = self.conns.get(&conn)?;
         let side = u8::from(d.src == c.server);
-        let chosen_by_receiver = c
+        let len = c
             .cids
             .iter()
-            .any(|(id, owner)| id.is_empty() && *owner != side);
-        chosen_by_receiver.then_some((conn, side, 0))
+            .find(|(_, owner)| *owner != side)
+            .map(|(id, _)| id.len())?;
+        Some((conn, side, len))
     }
 
     fn long_packet(&mut self, d: &Datagram<'_>, view: &PacketView<'_>) {
