@@ -119,7 +119,9 @@ def _arrow(direction: str) -> str:
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Write each connection's plaintext to DIR/connN-c2s.bin and connN-s2c.bin.",
+    help="Write each connection's plaintext to DIR/connN-c2s.bin and connN-s2c.bin; a QUIC "
+    "connection's, stream by stream, to DIR/connN-streamK-c2s.bin and -s2c.bin (its "
+    "connN-c2s.bin and connN-s2c.bin are then empty).",
 )
 @click.option("--connection", "number", type=int, help="Only connection N.")
 @click.option(
