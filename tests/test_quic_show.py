@@ -427,3 +427,11 @@ def test_a_new_connection_id_on_a_known_address_pair_stays_the_connections(
     conns = {conn.id: conn for conn in tlslens.read_capture(stripped)}
     assert conns[5].problems == []
     assert conns[5].quic is not None and conns[5].quic.unopened > 0
+
+
+def test_quic_steps_speak_of_packets_and_closes() -> None:
+    """QUIC has packets, not records, and no alert records: the refused connection's steps
+    say "packet" and carry the alert in its CONNECTION_CLOSE."""
+    text = CliRunner().invoke(main, ["show", str(QUIC), "--connection", "6"]).stdout
+    assert "Alert (fatal): bad_certificate, as CRYPTO_ERROR in CONNECTION_CLOSE" in text
+    assert "Application data: 1 packet, 53 bytes" in text

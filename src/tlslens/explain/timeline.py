@@ -148,7 +148,7 @@ def _encrypted_step(conn: Connection, event: TimelineEvent, seen: dict[str, int]
             event.frame,
             ts_iso(event.ts_ns),
             event.direction,
-            f"Encrypted handshake record ({plural(event.length, 'byte')})",
+            f"Encrypted handshake {_unit(conn)} ({plural(event.length, 'byte')})",
             (text,),
             "encrypted",
         )
@@ -177,6 +177,11 @@ def _keys_in_use(conn: Connection, event: TimelineEvent) -> bool:
     return bool(event.detail.get("decrypted")) and (event.kind != "handshake" or conn.tls13)
 
 
+def _unit(conn: Connection) -> str:
+    """What carries the protected bytes: QUIC packets, TLS/DTLS records."""
+    return "packet" if conn.transport == "quic" else "record"
+
+
 def _alert_step(event: TimelineEvent, time: str, completed: bool) -> Step:
     alert = alert_json(event)
     if alert["description"] == "encrypted":
@@ -188,17 +193,19 @@ def _alert_step(event: TimelineEvent, time: str, completed: bool) -> Step:
         )
         return Step(event.frame, time, event.direction, "Alert (encrypted)", (text,), "encrypted")
     words = ALERT_WORDS.get(alert["description"], "")
+    # QUIC has no alert records: the alert is the code of a CONNECTION_CLOSE (RFC 9001 §4.8).
+    carried = ", as CRYPTO_ERROR in CONNECTION_CLOSE" if event.detail.get("quic") else ""
     return Step(
         event.frame,
         time,
         event.direction,
-        f"Alert ({alert['level']}): {alert['description']}",
+        f"Alert ({alert['level']}): {alert['description']}{carried}",
         (words.capitalize() + "." if words else "",),
         "error" if alert["level"] == "fatal" else "warning",
     )
 
 
-def _data_step(event: TimelineEvent, time: str) -> Step:
+def _data_step(event: TimelineEvent, time: str, unit: str = "record") -> Step:
     frames = (
         f"frame {event.frame}"
         if event.last_frame == event.frame
@@ -210,7 +217,7 @@ def _data_step(event: TimelineEvent, time: str) -> Step:
             event.frame,
             time,
             event.direction,
-            f"{label} (decrypted): {plural(event.records, 'record')}, "
+            f"{label} (decrypted): {plural(event.records, unit)}, "
             f"{plural(event.length, 'byte')} of plaintext",
             (f"Opened and authenticated in {frames}.",),
         )
@@ -218,7 +225,7 @@ def _data_step(event: TimelineEvent, time: str) -> Step:
         event.frame,
         time,
         event.direction,
-        f"{label}: {plural(event.records, 'record')}, {plural(event.length, 'byte')}",
+        f"{label}: {plural(event.records, unit)}, {plural(event.length, 'byte')}",
         (f"Encrypted payload in {frames}.",),
         "encrypted",
     )
@@ -290,7 +297,7 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
         elif event.kind == "alert":
             steps.append(_alert_step(event, time, completed))
         elif event.kind in ("application_data", "early_data"):
-            steps.append(_data_step(event, time))
+            steps.append(_data_step(event, time, _unit(conn)))
         elif event.kind == "heartbeat":
             steps.append(
                 Step(
