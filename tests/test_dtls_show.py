@@ -407,3 +407,13 @@ def test_psk_and_rsa_key_are_said_unused_over_dtls(corpus: Path) -> None:
     decryption = json.loads(result.stdout.splitlines()[0])["decryption"]
     assert decryption["status"] == "no_secret"
     assert "--rsa-key and --psk are not applied to DTLS" in decryption["reason"]
+
+
+def test_dtls13_epoch_2_is_the_handshake_unread(corpus: Path) -> None:
+    """Zeek's DTLS 1.3 capture, no keys: the client's records of epoch 2 (RFC 9147 §6.1,
+    the handshake's) are its encrypted handshake, not application data (they were)."""
+    conns, _ = _read(corpus / "zeek" / "dtls13-cid.pcap")
+    conn = next(c for c in conns if c.id == 2)
+    client = [e.kind for e in conn.timeline if e.direction == C2S and e.kind != "handshake"]
+    assert client and set(client) == {"encrypted_handshake"}, client
+    assert conn.stats[C2S].application_data_records == 0

@@ -351,7 +351,9 @@ class DtlsSession(RecordContent):
             return  # its content comes as its own events
         st = self.sides[side]
         ctype = ev.content_type
-        if ctype == CT_HANDSHAKE:
+        # DTLS 1.3's epoch 2 is the handshake's (RFC 9147 §6.1): unread, its records are the
+        # encrypted handshake, not application data (epoch 3 and on).
+        if ctype == CT_HANDSHAKE or (ev.unified and ev.epoch == 2):
             st.finished = True
             self._event(side, "encrypted_handshake", ev.offset, ev.length)
         elif ctype == CT_ALERT:
