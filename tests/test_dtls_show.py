@@ -417,3 +417,12 @@ def test_dtls13_epoch_2_is_the_handshake_unread(corpus: Path) -> None:
     client = [e.kind for e in conn.timeline if e.direction == C2S and e.kind != "handshake"]
     assert client and set(client) == {"encrypted_handshake"}, client
     assert conn.stats[C2S].application_data_records == 0
+
+
+def test_a_key_log_without_this_connection_is_no_finding() -> None:
+    """Connection 5 (refused, unknown_ca) logged no secret: its decryption status says so,
+    as over TCP; it is no problem of the capture (it was one, at its ServerHello)."""
+    conns, _ = _read(UDP / "dtls.pcapng", UDP / "dtls.keys")
+    refused = next(c for c in conns if c.id == 5)
+    assert refused.problems == []
+    assert connection_to_json(refused)["decryption"]["status"] == "no_secret"
