@@ -426,3 +426,13 @@ def test_a_key_log_without_this_connection_is_no_finding() -> None:
     refused = next(c for c in conns if c.id == 5)
     assert refused.problems == []
     assert connection_to_json(refused)["decryption"]["status"] == "no_secret"
+
+
+def test_an_unopened_dtls13_record_number_is_not_shown_as_a_number(corpus: Path) -> None:
+    """Without keys a DTLS 1.3 record number is still encrypted (RFC 9147 §4.2.3): --records
+    says so (null in JSON) instead of printing the masked bits as a sequence number."""
+    capture = read_capture(corpus / "zeek" / "dtls13-cid.pcap", records=True)
+    conn = next(c for c in capture if c.id == 2)
+    records = conn.records or []
+    assert [r.seq for r in records if r.epoch == 0] == [0, 0, 1, 1]  # plaintext: as sent
+    assert {r.seq for r in records if r.epoch and r.epoch >= 2} == {None}

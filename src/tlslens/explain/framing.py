@@ -32,7 +32,8 @@ def record_lines(conn: Connection) -> list[str]:
         arrow = "C → S" if record.direction == C2S else "C ← S"
         where = f"header at byte {record.offset}"
         if record.epoch is not None:  # DTLS: in the datagram, with its record number
-            where = f"epoch {record.epoch}, sequence {record.seq}; {where} of the datagram"
+            seq = "still encrypted" if record.seq is None else record.seq
+            where = f"epoch {record.epoch}, sequence {seq}; {where} of the datagram"
         lines.append(
             f"  #{record.frame:<6} {arrow}  {registry.content_type_name(record.content_type)}, "
             f"{registry.version_name(record.version)}, {plural(record.length, 'byte')} "

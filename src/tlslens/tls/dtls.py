@@ -344,7 +344,9 @@ class DtlsSession(RecordContent):
                     ev.length,
                     self.ts_ns,
                     epoch=ev.epoch,
-                    seq=ev.seq,
+                    # A DTLS 1.3 record number stays encrypted until a key opens it (RFC
+                    # 9147 §4.2.3): unknown then, not the masked bits.
+                    seq=ev.seq if ev.decrypted or not ev.unified else None,
                 )
             )
         if ev.decrypted or (ev.epoch == 0 and not ev.unified):
