@@ -231,11 +231,9 @@ class _Pass:
                 self._dtls_event(ev)
             return
         if type(ev) is _core.UdpOpened:
-            if self.quic.opened(ev):
-                return
             udp = self.summary.udp_flows
             udp[ev.kind] = udp.get(ev.kind, 0) + 1
-            if ev.kind == "DTLS":
+            if not self.quic.opened(ev) and ev.kind == "DTLS":
                 self._open_dtls(ev)
             return
         if type(ev) is _core.UdpDatagram:

@@ -293,11 +293,11 @@ def _step_cells(step: Step) -> tuple[Text, Text, Text, Text]:
 # What one UDP association of each kind is called: a DTLS association is one session; a
 # QUIC connection may move between 4-tuples (migration), and each 4-tuple is one flow.
 _UDP_NOUNS = {"DTLS": "DTLS association", "QUIC": "QUIC flow"}
-_UDP_DISSECTED = frozenset(("DTLS",))  # kinds whose connections are shown
+_UDP_DISSECTED = frozenset(("DTLS", "QUIC"))  # kinds whose connections are shown
 
 
 def _udp_flows_text(udp_flows: dict[str, int]) -> str:
-    """ "6 DTLS associations and 9 QUIC flows not yet dissected", by kind in name order."""
+    """ "6 DTLS associations and 9 QUIC flows", by kind in name order."""
     parts = [
         plural(count, _UDP_NOUNS[kind]) + ("" if kind in _UDP_DISSECTED else " not yet dissected")
         for kind, count in sorted(udp_flows.items())
