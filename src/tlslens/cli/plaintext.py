@@ -29,6 +29,7 @@ from tlslens.cli.output import (
     say_note,
     unreadable,
 )
+from tlslens.decrypt.h3wire import summarize_http3
 from tlslens.decrypt.http import summarize as http_summary
 from tlslens.errors import CaptureError
 from tlslens.explain import decryption_summary
@@ -215,7 +216,11 @@ def _render_decrypted(
         for direction, path in paths.items():
             console.print(Text(f"{direction}: {path} ({plural(path.stat().st_size, 'byte')})"))
     with paths["c2s"].open("rb") as c2s, paths["s2c"].open("rb") as s2c:
-        protocol, lines = http_summary(c2s, s2c)
+        protocol: str | None = "HTTP/3"
+        if conn.transport == "quic" and conn.alpn == "h3":
+            lines = _http3_lines(paths)
+        else:
+            protocol, lines = http_summary(c2s, s2c)
         if protocol:
             console.print(Text(f"{protocol}:", style="bold"))
             for line in lines:
@@ -223,6 +228,17 @@ def _render_decrypted(
         if dump is not None:
             _dump_chunks(console, paths, chunks, dump, {"c2s": c2s, "s2c": s2c})
     console.print()
+
+
+def _http3_lines(paths: dict[str, Path]) -> list[str]:
+    """The HTTP/3 summary of a QUIC connection's per-stream plaintext files."""
+    with ExitStack() as stack:
+        files = {
+            direction: stack.enter_context(path.open("rb"))
+            for direction, path in paths.items()
+            if direction not in _ARROWS
+        }
+        return summarize_http3(files)
 
 
 def _dump_chunks(

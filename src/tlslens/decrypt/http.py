@@ -109,18 +109,18 @@ def _skip_chunked(handle: BinaryIO) -> int:
         total += size
 
 
-def _h2_messages(seen: H2Direction) -> list[HTTPMessage]:
-    """The requests or responses of one HTTP/2 direction, with each stream's DATA length
-    given to its last message (the final response after any 1xx)."""
+def _h2_messages(seen: H2Direction, version: str = "HTTP/2") -> list[HTTPMessage]:
+    """The requests or responses of one HTTP/2 (or HTTP/3) direction, with each stream's
+    DATA length given to its last message (the final response after any 1xx)."""
     messages: list[HTTPMessage] = []
     last: dict[int, HTTPMessage] = {}
     for stream, fields in seen.blocks:
         pairs = list(fields)
         pseudo = dict(p for p in pairs if p[0].startswith(":"))
         if ":status" in pseudo:
-            start = f"HTTP/2 {pseudo[':status']}"
+            start = f"{version} {pseudo[':status']}"
         else:
-            start = f"{pseudo.get(':method', '?')} {pseudo.get(':path', '?')} HTTP/2"
+            start = f"{pseudo.get(':method', '?')} {pseudo.get(':path', '?')} {version}"
         if stream not in last or ":status" in pseudo or ":method" in pseudo:
             last[stream] = HTTPMessage(seen.direction, start, pairs, stream=stream)
             messages.append(last[stream])
