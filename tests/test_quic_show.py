@@ -435,3 +435,11 @@ def test_quic_steps_speak_of_packets_and_closes() -> None:
     text = CliRunner().invoke(main, ["show", str(QUIC), "--connection", "6"]).stdout
     assert "Alert (fatal): bad_certificate, as CRYPTO_ERROR in CONNECTION_CLOSE" in text
     assert "Application data: 1 packet, 53 bytes" in text
+
+
+def test_an_outer_ech_is_not_said_to_hide_a_real_hello() -> None:
+    """Chromium sends GREASE ECH to every server: the narration says an outer ECH may be
+    either, instead of "the real hello is hidden" (as it said)."""
+    text = CliRunner().invoke(main, ["show", str(QUIC), "--connection", "7"]).stdout
+    assert "the real hello is hidden" not in text
+    assert "either a real inner hello travels hidden in it, or it is GREASE" in text

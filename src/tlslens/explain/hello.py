@@ -97,8 +97,17 @@ def _offer_line(ext_type: int, value: DecodedExtension | None) -> str | None:
         return compression_offer_line(value.algorithms, "client")
     elif isinstance(value, Empty) and ext_type == ext.EARLY_DATA:
         return "Will send 0-RTT early data before the handshake completes."
-    elif isinstance(value, ECHOuter | ECHInner):
-        return f"Encrypted ClientHello ({value.ech_type}); the real hello is hidden."
+    elif isinstance(value, ECHInner):
+        return "Encrypted ClientHello (inner): this is the hello the outer one carried."
+    elif isinstance(value, ECHOuter):
+        # Browsers send a random ECH extension to servers that have no ECH key ("GREASE
+        # ECH" in the ECH specification), made to look like a real one: the wire alone
+        # cannot tell them apart.
+        return (
+            f"Encrypted ClientHello (outer, {plural(value.payload_length, 'byte')} sealed): "
+            "either a real inner hello travels hidden in it, or it is GREASE, which browsers "
+            "send to every server; only the server's key tells which."
+        )
     return None
 
 
