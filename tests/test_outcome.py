@@ -282,3 +282,35 @@ def test_a_capture_that_starts_after_the_handshake_is_not_a_failed_one(
     assert row["outcome"]["status"] == "incomplete"
     assert row["outcome"]["by"] is None and row["outcome"]["alert"] is None
     assert row["outcome"]["reason"].startswith("the capture starts after the handshake began")
+
+
+def test_the_server_reset_is_a_step_of_the_narration(tshark: str) -> None:
+    """The two connections the server resets end with a "TCP reset (RST)" step at the frame
+    tshark shows the RST in (the narration said nothing of it before)."""
+    out = subprocess.run(
+        [
+            tshark,
+            "-r",
+            str(ABORTED),
+            "-Y",
+            "tcp.flags.reset == 1",
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+            "-e",
+            "tcp.stream",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    first_rst: dict[int, int] = {}
+    for line in out.splitlines():
+        frame, stream = (int(x) for x in line.split("\t"))
+        first_rst.setdefault(stream, frame)
+    result = CliRunner().invoke(main, ["show", str(ABORTED), "--connection", "38"])
+    line = next(line for line in result.stdout.splitlines() if "TCP reset (RST)" in line)
+    assert int(line.split()[0].lstrip("#")) == first_rst[37]
+    assert "C ← S" in line

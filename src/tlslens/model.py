@@ -279,6 +279,7 @@ class Connection:
     sslv2_master_key: Any = None  # handshake.sslv2.SSLv2ClientMasterKey: the cipher chosen
     closed_by: str | None = None  # "fin", "rst" or None (capture ended)
     closed_first: str | None = None  # the direction of the first FIN or RST: who ended it
+    closed_at: tuple[int, int] | None = None  # its (frame, timestamp in ns)
     tcp_syn_ts_ns: int | None = None  # as seen at the capture point
     tcp_synack_ts_ns: int | None = None
     timing_cache: dict[str, float | None] | None = field(default=None, repr=False)

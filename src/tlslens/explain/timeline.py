@@ -321,7 +321,27 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
             )
         elif event.kind == "sslv2":
             steps.append(sslv2_step(event, time))
-    if conn.quic is not None:  # QUIC's own steps, before the TLS ones of the same frame
+    return _with_transport_steps(conn, steps, reveal_keys)
+
+
+def _with_transport_steps(conn: Connection, steps: list[Step], reveal_keys: bool) -> list[Step]:
+    """The TLS steps merged, in frame order, with what the transport showed: QUIC's own
+    steps (before the TLS ones of the same frame), and the TCP close or reset."""
+    if conn.quic is not None:
         told = quic_steps(conn, lambda value: secret_hex(value, reveal_keys))
         steps = list(heapq.merge(told, steps, key=lambda step: step.frame))
+    if conn.closed_first is not None and conn.closed_at is not None:
+        frame, ts_ns = conn.closed_at
+        who = "client" if conn.closed_first == C2S else "server"
+        reset = conn.closed_by == "rst"  # how the connection ended, not who sent what
+        title = "TCP reset (RST)" if reset else "TCP close (FIN)"
+        text = (
+            f"The {who} was first to end the TCP connection, which ended with a reset: "
+            "no orderly close."
+            if reset
+            else f"The {who} closed the TCP connection first: it sends nothing more."
+        )
+        tone = "warning" if reset else "normal"
+        close = Step(frame, ts_iso(ts_ns), conn.closed_first, title, (text,), tone)
+        steps = list(heapq.merge(steps, [close], key=lambda step: step.frame))
     return steps

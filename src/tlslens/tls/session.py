@@ -72,6 +72,7 @@ class FlowSession(RecordContent):
         conn = self.conn
         if conn is not None and conn.closed_first is None:
             conn.closed_first = self._direction(side)
+            conn.closed_at = (frame, ts_ns)
 
     def abandon(self, message: str) -> None:
         """Stop parsing this connection (after a bug); the core session only counts its
