@@ -6,16 +6,14 @@ use std::collections::BTreeMap;
 
 use super::Limits;
 use crate::codec::{CodecResult, Reader};
+use crate::extensions::{decode, Decoded, Message, ENCRYPT_THEN_MAC, SUPPORTED_VERSIONS};
+use crate::handshake::messages::{ClientHello, ServerHello};
 
 pub const CLIENT_HELLO: u8 = 1;
 pub const SERVER_HELLO: u8 = 2;
 pub const HELLO_VERIFY_REQUEST: u8 = 3;
 /// RFC 9146 §3: connection_id.
 const EXT_CONNECTION_ID: u16 = 54;
-/// RFC 8446 §4.2.1: supported_versions.
-const EXT_SUPPORTED_VERSIONS: u16 = 43;
-/// RFC 7366: encrypt_then_mac.
-const EXT_ENCRYPT_THEN_MAC: u16 = 22;
 
 /// Separate byte ranges held for one message (each fragment is sorted in: bounded work).
 pub const MAX_RANGES: usize = 512;
@@ -244,38 +242,45 @@ pub struct Hello {
     pub encrypt_then_mac: bool,
 }
 
-/// Parse a ClientHello or ServerHello body (offsets are the TLS-form message's: the body
-/// starts at 4).
+/// The few fields of a ClientHello or ServerHello body the record layer needs (offsets are
+/// the DTLS-form message's: the body starts at 4). Only the ClientHello's cookie, which TLS
+/// has not, is read here; the rest is the handshake layer's parser, on the TLS form.
 pub fn read_hello(msg_type: u8, body: &[u8]) -> CodecResult<Hello> {
-    let mut r = Reader::at_offset(body, 4);
-    let mut hello = Hello {
-        version: r.u16()?,
-        ..Hello::default()
-    };
-    hello.random.copy_from_slice(r.take(32)?);
-    r.vec_u8()?;
-    if msg_type == CLIENT_HELLO {
+    let mut hello = Hello::default();
+    let tls_body;
+    let extensions = if msg_type == CLIENT_HELLO {
+        // version, random, session_id, then DTLS's cookie<0..2^8-1> (RFC 6347 §4.2.1).
+        let mut r = Reader::at_offset(body, 4);
+        r.take(2 + 32)?;
+        r.vec_u8()?;
         hello.cookie_at = r.offset();
         hello.cookie = r.vec_u8()?.rest().to_vec();
-        r.vec_u16()?;
-        r.vec_u8()?;
+        let cut = hello.cookie_at - 4;
+        tls_body = [body.get(..cut).unwrap_or(&[]), r.rest()].concat();
+        let read = ClientHello::read(&mut Reader::at_offset(&tls_body, 4))?;
+        (hello.version, hello.random) = (read.legacy_version, read.random);
+        read.extensions
     } else {
-        hello.suite = r.u16()?;
-        r.u8()?;
-    }
-    if r.is_empty() {
-        return Ok(hello);
-    }
-    let mut extensions = r.vec_u16()?;
-    r.finish()?;
-    while !extensions.is_empty() {
-        let kind = extensions.u16()?;
-        let mut data = extensions.vec_u16()?;
-        match kind {
-            EXT_CONNECTION_ID => hello.cid = Some(data.vec_u8()?.rest().to_vec()),
-            EXT_ENCRYPT_THEN_MAC => hello.encrypt_then_mac = true,
-            EXT_SUPPORTED_VERSIONS if msg_type == SERVER_HELLO => {
-                hello.selected_version = Some(data.u16()?);
+        let mut r = Reader::at_offset(body, 4);
+        let read = ServerHello::read(&mut r)?;
+        r.finish()?;
+        (hello.version, hello.random) = (read.legacy_version, read.random);
+        hello.suite = read.cipher_suite;
+        read.extensions
+    };
+    for ext in &extensions.list {
+        match ext.ext_type {
+            // RFC 9146 §3, DTLS only: the ID its sender wants records towards it to carry.
+            EXT_CONNECTION_ID => {
+                let mut data = Reader::new(ext.data);
+                hello.cid = Some(data.vec_u8()?.rest().to_vec());
+            }
+            ENCRYPT_THEN_MAC => hello.encrypt_then_mac = true,
+            SUPPORTED_VERSIONS if msg_type == SERVER_HELLO => {
+                let shape = decode(SUPPORTED_VERSIONS, ext.data, Message::ServerHello)?;
+                if let Some(Decoded::SelectedVersion(version)) = shape {
+                    hello.selected_version = Some(version);
+                }
             }
             _ => {}
         }
