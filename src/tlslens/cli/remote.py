@@ -7,6 +7,7 @@ import json
 import re
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from tlslens.model import Connection
 from tlslens.net import starttls as starttls_protocols
 from tlslens.net.live import VERSIONS
 from tlslens.net.live import connect as live_connect
+from tlslens.net.quic_live import connect_quic, quic_notes
 from tlslens.net.wire import Plan, Recording
 from tlslens.serialize import SCHEMA_VERSION, connection_to_json
 
@@ -108,6 +110,11 @@ def _readable(path: Path | None, option: str) -> str | None:
 @click.command()
 @click.argument("target", type=Target())
 @live_options
+@click.option(
+    "--quic",
+    is_flag=True,
+    help="Over QUIC v1 (UDP, aioquic; ALPN h3 unless --alpn): GET / over HTTP/3, then close.",
+)
 @click.option("--no-sni", is_flag=True, help="Send no server_name extension.")
 @click.option("--alpn", metavar="LIST", help="ALPN protocols to offer, e.g. h2,http/1.1.")
 @click.option("--tls1.2", "tls12", is_flag=True, help="Offer TLS 1.2 only.")
@@ -175,6 +182,7 @@ def _readable(path: Path | None, option: str) -> str | None:
 def connect(
     target: tuple[str, int | None],
     sni: str | None,
+    quic: bool,
     no_sni: bool,
     alpn: str | None,
     tls12: bool,
@@ -207,6 +215,7 @@ def connect(
 ) -> None:
     """Connect to TARGET (HOST[:PORT], default port 443), record one TLS handshake and
     show it from the inside: every message, the keys, the decrypted data, the chain.
+    With --quic the handshake runs over QUIC v1 (UDP) and is recorded as datagrams.
 
     Exit status: 0 handshake completed and chain trusted; 3 completed but the chain is
     not trusted, or its Trust line names a problem (ocsp_invalid...); 1 no connection or
@@ -219,9 +228,20 @@ def connect(
     _exclusive(
         bool(sni) and no_sni, tls12 and tls13, (http, send is not None, no_data), ipv4 and ipv6
     )
+    if quic:
+        _quic_refuses(
+            starttls=starttls not in (None, "none"),
+            tls12=tls12,
+            min_version=min_version not in (None, "1.3"),
+            max_version=max_version not in (None, "1.3"),
+            cipher=cipher is not None,
+            ciphersuites=ciphersuites is not None,
+            groups=groups is not None,
+            send=send is not None,
+        )
     literal = is_address(name)
     server_name = None if no_sni else (sni or (None if literal else name))
-    protocol = starttls_protocols.protocol_for(starttls, port)
+    protocol = None if quic else starttls_protocols.protocol_for(starttls, port)
     fixed = {(True, False): ("1.2", "1.2"), (False, True): ("1.3", "1.3")}
     versions = fixed.get((tls12, tls13), (min_version, max_version))
     payload = _payload(send)
@@ -243,7 +263,7 @@ def connect(
         send=None if no_data else payload,
         http=not no_data
         and payload is None
-        and (http or (port in HTTP_PORTS and protocol is None)),
+        and (quic or http or (port in HTTP_PORTS and protocol is None)),
         read_limit=read_limit,
         family={(True, False): 2, (False, True): 10}.get((ipv4, ipv6), 0),
     )
@@ -253,7 +273,7 @@ def connect(
     keylog_file = _writable(keylog_out, "--keylog-out")
     prelude = starttls_protocols.PROTOCOLS.get(protocol) if protocol else None
     try:
-        rec = with_progress(err, plan, prelude)
+        rec = with_progress(err, plan, prelude, (lambda: connect_quic(plan)) if quic else None)
     except OptionError as exc:
         raise click.BadParameter(safe_text(str(exc)), param_hint=exc.option) from exc
     capture = rec.to_pcapng()
@@ -264,6 +284,8 @@ def connect(
     _save(pcapng_file, capture)
     _save(keylog_file, rec.keylog_text().encode("ascii"))
     notes = _notes(rec.outcome) + _sni_hint(plan, verdict, asked=no_sni)
+    if rec.udp:
+        notes += quic_notes(rec, conn)
     if as_json:
         row = _json(rec, conn, verdict, reveal_keys, notes)
         sys.stdout.write(json.dumps(row, ensure_ascii=True) + "\n")
@@ -286,6 +308,19 @@ def _exclusive(
         raise click.BadParameter("-4 and -6 exclude each other", param_hint="-4")
 
 
+def _quic_refuses(**given: bool) -> None:
+    """The options of a TLS-over-TCP connection that QUIC has no place for: aioquic offers
+    TLS 1.3 alone, with its own suites and groups, and over HTTP/3 sends GET /."""
+    for name, present in given.items():
+        if present:
+            option = "--" + name.replace("_", "-").replace("tls12", "tls1.2")
+            raise click.BadParameter(
+                f"{option} is not available with --quic (QUIC carries TLS 1.3 only; aioquic "
+                "chooses its suites and groups; over HTTP/3 tlslens sends GET /)",
+                param_hint=option,
+            )
+
+
 def _save(file: io.BufferedWriter | None, data: bytes) -> None:
     """What --pcapng or --keylog-out asked for, written and closed."""
     if file is not None:
@@ -293,11 +328,15 @@ def _save(file: io.BufferedWriter | None, data: bytes) -> None:
             file.write(data)
 
 
-def with_progress(err: Console, plan: Plan, prelude: Any) -> Recording:
-    """The attempt; on a terminal's stderr a pulsing bar appears once it has taken over
-    PROGRESS_AFTER_S (it may take the whole timeout); nothing extra otherwise."""
+def with_progress(
+    err: Console, plan: Plan, prelude: Any, attempt: Callable[[], Recording] | None = None
+) -> Recording:
+    """The attempt (``attempt``, or TLS over TCP with ``prelude``); on a terminal's stderr
+    a pulsing bar appears once it has taken over PROGRESS_AFTER_S (it may take the whole
+    timeout); nothing extra otherwise."""
+    run = attempt or (lambda: live_connect(plan, prelude))
     if not err.is_terminal:
-        return live_connect(plan, prelude)
+        return run()
     progress = Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -311,7 +350,7 @@ def with_progress(err: Console, plan: Plan, prelude: Any) -> Recording:
     timer = threading.Timer(PROGRESS_AFTER_S, progress.start)
     timer.start()
     try:
-        return live_connect(plan, prelude)
+        return run()
     finally:
         timer.cancel()
         timer.join()
@@ -373,12 +412,19 @@ def _render(
         else f"{plan.host} port {plan.port}"
     )
     head = f"Connecting to {where}; SNI {plan.sni or '(none)'}"
+    if rec.udp:
+        head += "; over QUIC (UDP)"
     if plan.starttls:
         head += f"; {plan.starttls} first"
     _line(out, safe_text(head), "bold")
     if conn is not None:
         render_connection(out, conn, reveal_keys)
-        for index, line in enumerate(reply_lines(rec.reply_head, rec.plaintext_in, conn.alpn)):
+        lines = (
+            h3_reply_lines(rec.reply_headers, rec.plaintext_in)
+            if rec.udp
+            else reply_lines(rec.reply_head, rec.plaintext_in, conn.alpn)
+        )
+        for index, line in enumerate(lines):
             _line(out, safe_text(line), "bold" if index == 0 else "")
     for note in notes:
         _line(out, "note: " + safe_text(note), "yellow")
@@ -404,17 +450,26 @@ def reply_lines(head: bytes, total: int, alpn: str | None) -> list[str]:
     if alpn == "h2":
         seen = read_http2(io.BytesIO(head), "s2c", notes)
         blocks = [fields for stream, fields in seen.blocks if stream == 1]
-        if not blocks:
-            return []
-        title, fields = "HTTP/2 reply, stream 1", list(blocks[-1])
-        first, rest = f"{fields[0][0]} {fields[0][1]}", fields[1:]
-    else:
-        if not head.startswith(b"HTTP/"):
-            return []
-        messages = read_http1(io.BytesIO(head), "s2c", notes)
-        if not messages:
-            return []
-        title, first, rest = "HTTP reply", messages[0].start_line, messages[0].headers
+        return _fields_head("HTTP/2 reply, stream 1", list(blocks[-1]), total) if blocks else []
+    if not head.startswith(b"HTTP/"):
+        return []
+    messages = read_http1(io.BytesIO(head), "s2c", notes)
+    if not messages:
+        return []
+    return _reply_head("HTTP reply", messages[0].start_line, messages[0].headers, total)
+
+
+def h3_reply_lines(fields: list[tuple[str, str]], total: int) -> list[str]:
+    """The start of an HTTP/3 answer, from the header fields the QUIC stack decoded."""
+    return _fields_head("HTTP/3 reply, stream 0", fields, total) if fields else []
+
+
+def _fields_head(title: str, fields: list[tuple[str, str]], total: int) -> list[str]:
+    """HTTP/2 and HTTP/3 answers: the pseudo-header :status leads the fields."""
+    return _reply_head(title, f"{fields[0][0]} {fields[0][1]}", fields[1:], total)
+
+
+def _reply_head(title: str, first: str, rest: list[tuple[str, str]], total: int) -> list[str]:
     lines = [f"{title} ({total:,} bytes of plaintext read):", f"  {first}"]
     for name, value in rest[:REPLY_HEADERS_SHOWN]:
         cut = value if len(value) <= REPLY_VALUE_SHOWN else value[:REPLY_VALUE_SHOWN] + "…"

@@ -1,10 +1,12 @@
-"""Ethernet/IP/TCP frames for a byte conversation recorded above TCP (a live connection).
+"""Ethernet/IP/TCP (or UDP) frames for a conversation recorded above the transport (a live
+connection).
 
 Pure: the two endpoints and what each side sent, with when, in; Ethernet frames out,
 ready for a pcapng writer. The framing is synthetic but consistent, so that Wireshark,
 tshark and the capture pipeline all read it as the connection it was: a three-way
 handshake with MSS options, sequence and acknowledgement numbers that follow the bytes,
-MSS-sized segments, correct IPv4 and TCP checksums, and FIN or RST at the end.
+MSS-sized segments, correct IPv4 and TCP checksums, and FIN or RST at the end; for UDP
+(a live QUIC connection), one frame per datagram with its UDP checksum.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ SERVER_ISN = 0x5000_0000
 WINDOW = 65535
 MSS_IPV4 = 1460
 MSS_IPV6 = 1440
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,26 +78,38 @@ class _Framer:
         header = struct.pack(
             "!HHIIBBHHH", src.port, dst.port, seq, ack, offset_words << 4, flags, WINDOW, 0, 0
         )
-        segment = header + options + payload
+        advance = len(payload) + (1 if flags & (TCP_SYN | TCP_FIN) else 0)
+        self.next_seq[side] = (seq + advance) & 0xFFFFFFFF
+        return self._wrap(side, IPPROTO_TCP, header + options + payload, 16)
+
+    def datagram(self, side: int, payload: bytes) -> bytes:
+        src, dst = self.ends[side], self.ends[1 - side]
+        header = struct.pack("!HHHH", src.port, dst.port, 8 + len(payload), 0)
+        return self._wrap(side, IPPROTO_UDP, header + payload, 6)
+
+    def _wrap(self, side: int, protocol: int, segment: bytes, checksum_at: int) -> bytes:
+        """IP and Ethernet around a transport segment whose checksum (at ``checksum_at``)
+        is filled in over the pseudo-header."""
+        src, dst = self.ends[side], self.ends[1 - side]
         length = len(segment)
         if self.v6:
-            pseudo = src.ip + dst.ip + struct.pack("!IxxxB", length, 6)
+            pseudo = src.ip + dst.ip + struct.pack("!IxxxB", length, protocol)
         else:
-            pseudo = src.ip + dst.ip + struct.pack("!xBH", 6, length)
+            pseudo = src.ip + dst.ip + struct.pack("!xBH", protocol, length)
         checksum = _checksum(pseudo + segment)
-        segment = segment[:16] + struct.pack("!H", checksum) + segment[18:]
+        if protocol == IPPROTO_UDP and checksum == 0:
+            checksum = 0xFFFF  # RFC 768: a computed zero is sent as all ones
+        segment = segment[:checksum_at] + struct.pack("!H", checksum) + segment[checksum_at + 2 :]
         if self.v6:
-            ip = struct.pack("!IHBB", 6 << 28, length, 6, 64) + src.ip + dst.ip
+            ip = struct.pack("!IHBB", 6 << 28, length, protocol, 64) + src.ip + dst.ip
             ethertype = ETH_IPV6
         else:
             ident = self.ip_id[side]
             self.ip_id[side] = (ident + 1) & 0xFFFF
-            ip = struct.pack("!BBHHHBBH", 0x45, 0, 20 + length, ident, 0x4000, 64, 6, 0)
+            ip = struct.pack("!BBHHHBBH", 0x45, 0, 20 + length, ident, 0x4000, 64, protocol, 0)
             ip += src.ip + dst.ip
             ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
             ethertype = ETH_IPV4
-        advance = len(payload) + (1 if flags & (TCP_SYN | TCP_FIN) else 0)
-        self.next_seq[side] = (seq + advance) & 0xFFFFFFFF
         ether = self.macs[1 - side] + self.macs[side] + struct.pack("!H", ethertype)
         return ether + ip + segment
 
@@ -143,4 +159,14 @@ def iter_frames(
             yield ts_ns, framer.frame(event.side, TCP_FIN | TCP_ACK)
 
 
-__all__ = ["Chunk", "Close", "iter_frames"]
+def iter_datagram_frames(
+    client: Endpoint, server: Endpoint, datagrams: Sequence[Chunk]
+) -> Iterator[tuple[int, bytes]]:
+    """``(ts_ns, ethernet_frame)`` for each UDP datagram (one ``Chunk`` each), in the order
+    given (the order they were sent and received)."""
+    framer = _Framer(client, server)
+    for datagram in datagrams:
+        yield datagram.ts_ns, framer.datagram(datagram.side, datagram.data)
+
+
+__all__ = ["Chunk", "Close", "iter_datagram_frames", "iter_frames"]

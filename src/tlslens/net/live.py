@@ -38,6 +38,7 @@ from tlslens.net.wire import (
     Recording,
     RecordingLimitError,
     ServerClosedError,
+    bind_client,
     resolve,
     socket_failure,
 )
@@ -100,10 +101,10 @@ def _run(
         outcome.transport, outcome.detail = socket_failure(exc, f"{rec.ip} port {plan.port}")
         if outcome.transport == "refused":
             rec.closes.append(Close(time.time_ns(), 1, "rst"))
-        _bind_client(sock, rec)
+        bind_client(sock, rec)
         return
     rec.synack_ts_ns = time.time_ns()
-    _bind_client(sock, rec)
+    bind_client(sock, rec)
     channel = Channel(sock, rec, deadline)
     try:
         if starttls is not None:
@@ -147,15 +148,6 @@ def _server_head(rec: Recording, start: int) -> bytes:
             if len(head) >= 64:
                 break
     return head[:64]
-
-
-def _bind_client(sock: socket.socket, rec: Recording) -> None:
-    try:
-        local = sock.getsockname()
-    except OSError:
-        return
-    if local and local[1]:
-        rec.client = Endpoint(ipaddress.ip_address(local[0]).packed, int(local[1]))
 
 
 def _context(plan: Plan) -> SSL.Context:

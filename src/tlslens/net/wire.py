@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import io
+import ipaddress
 import socket
 import threading
 import time
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 from tlslens.capture.writer import PcapngWriter
 from tlslens.explain.verdict import LiveOutcome
-from tlslens.flows.synth import Chunk, Close, iter_frames
+from tlslens.flows.synth import Chunk, Close, iter_datagram_frames, iter_frames
 from tlslens.model import Endpoint
 
 READ_CHUNK = 65536
@@ -66,24 +67,30 @@ class Recording:
     client: Endpoint | None = None
     syn_ts_ns: int = 0
     synack_ts_ns: int | None = None
-    chunks: list[Chunk] = field(default_factory=list)
+    chunks: list[Chunk] = field(default_factory=list)  # over QUIC: one per UDP datagram
+    udp: bool = False  # the chunks are datagrams (``connect --quic``)
     closes: list[Close] = field(default_factory=list)
     keylog: list[bytes] = field(default_factory=list)
     plaintext_in: int = 0
     reply_head: bytes = b""  # the first REPLY_KEPT bytes of the server's decrypted answer
+    # Over HTTP/3, the answer's header fields as the QUIC stack's QPACK decoder gave them.
+    reply_headers: list[tuple[str, str]] = field(default_factory=list)
 
     def keylog_text(self) -> str:
         return "".join(line.decode("ascii", "replace") + "\n" for line in self.keylog)
 
     def to_pcapng(self) -> bytes:
-        """The attempt as a pcapng: synthetic Ethernet/IP/TCP framing around the real
+        """The attempt as a pcapng: synthetic Ethernet/IP/TCP (or UDP) framing around the real
         bytes and times, the key log in a Decryption Secrets Block ahead of the packets."""
         out = io.BytesIO()
         writer = PcapngWriter(out)
         writer.add_interface(tsresol=9)
         if self.keylog:
             writer.add_secrets(self.keylog_text().encode("ascii"))
-        if self.server is not None and self.client is not None:
+        if self.server is not None and self.client is not None and self.udp:
+            for ts_ns, frame in iter_datagram_frames(self.client, self.server, self.chunks):
+                writer.add_packet(ts_ns, frame)
+        elif self.server is not None and self.client is not None:
             for ts_ns, frame in iter_frames(
                 self.client,
                 self.server,
@@ -172,6 +179,16 @@ class Channel:
         return data
 
 
+def bind_client(sock: socket.socket, rec: Recording) -> None:
+    """The client's end of the recording: the socket's local address once it is bound."""
+    try:
+        local = sock.getsockname()
+    except OSError:
+        return
+    if local and local[1]:
+        rec.client = Endpoint(ipaddress.ip_address(local[0]).packed, int(local[1]))
+
+
 def resolve(plan: Plan, deadline: Deadline) -> tuple[int, tuple[str, int]]:
     """One address for the host (the first the resolver gives), within the deadline."""
     found: list[tuple[int, tuple[str, int]]] = []
@@ -219,6 +236,7 @@ __all__ = [
     "Recording",
     "RecordingLimitError",
     "ServerClosedError",
+    "bind_client",
     "resolve",
     "socket_failure",
 ]
