@@ -106,6 +106,13 @@ def _targets(texts: tuple[str, ...], target_file: Path | None) -> list[tuple[str
 @click.option(
     "--no-resumption", is_flag=True, help="Skip the session resumption checks (full handshakes)."
 )
+@click.option(
+    "--quic",
+    is_flag=True,
+    help="Also ask over QUIC (UDP, same port): v1 and v2, ALPN h3, Retry, transport "
+    "parameters, the certificate against TCP's. Off by default: 2 more connections, and a "
+    "server without QUIC costs a --timeout of silence.",
+)
 @trust_options
 def scan(
     targets: tuple[str, ...],
@@ -118,6 +125,7 @@ def scan(
     rate: float | None,
     parallel_targets: int,
     no_resumption: bool,
+    quic: bool,
     trust_store: str,
     cas: tuple[Path, ...],
     host: str | None,
@@ -127,7 +135,8 @@ def scan(
 ) -> None:
     """Scan TARGETS (HOST[:PORT], default port 443): versions, cipher suites in the server's
     order, groups, signature algorithms, resumption, stapling, ALPN, downgrade protection,
-    the certificate chains, and a grade after the SSL Labs rating guide.
+    the certificate chains, and a grade after the SSL Labs rating guide; with --quic, the
+    same port over QUIC too.
 
     Exit status: 0 every target was scanned (whatever was found), 1 a target could not be
     scanned, 2 bad usage.
@@ -145,7 +154,13 @@ def scan(
         reports.append((report, protocol))
     asyncio.run(
         _scan_all(
-            reports, err, timeout_s, max_connections, rate, parallel_targets, not no_resumption
+            reports,
+            err,
+            timeout_s,
+            max_connections,
+            rate,
+            parallel_targets,
+            (not no_resumption, quic),
         )
     )
     failed = 0
@@ -167,8 +182,9 @@ async def _scan_all(
     max_connections: int,
     rate: float | None,
     parallel: int,
-    resumption: bool,
+    asked: tuple[bool, bool],
 ) -> None:
+    """``asked``: the resumption questions, the QUIC questions."""
     limit = asyncio.Semaphore(parallel)
     progress = Progress(
         TextColumn("scanning"),
@@ -190,7 +206,8 @@ async def _scan_all(
             rate=rate,
             starttls=starttls_protocols.PROTOCOLS.get(protocol) if protocol else None,
             starttls_name=report.starttls,
-            resumption=resumption,
+            resumption=asked[0],
+            quic=asked[1],
         )
         async with limit:
             await scan_target(report, settings)
@@ -326,6 +343,9 @@ def _render(out: Console, report: ScanReport) -> None:
         )
     grade_value = report.grade
     rows.append(("Grade", _grade_words(report, grade_value)))
+    if report.quic is not None:
+        rows.extend(report.quic.rows())
+        rows.extend(("QUIC error", error) for error in report.quic.errors)
     rows.append(
         ("Cost", f"{plural(report.connections_used, 'connection')}, {report.duration_s:.2f} s")
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import io
 import ipaddress
+import logging
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -61,6 +62,9 @@ MAX_DATAGRAMS = 2048
 CLOSE_WAIT_S = 1.0  # how long the server's last datagrams are awaited after our close
 USER_AGENT = b"tlslens"
 H3_NO_ERROR = int(ErrorCode.H3_NO_ERROR)
+# aioquic logs its connection's troubles (no common version...) as warnings under "quic":
+# the outcome says them; without a handler of the caller's, Python would print them raw.
+logging.getLogger("quic").addHandler(logging.NullHandler())
 
 
 class _RecordingTransport(asyncio.DatagramTransport):

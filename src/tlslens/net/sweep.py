@@ -23,6 +23,7 @@ from typing import TypeVar
 
 from tlslens.explain.verdict import LiveOutcome
 from tlslens.handshake.compose import push_sslv2_client_hello
+from tlslens.net.quic_live import attempt
 from tlslens.net.wire import (
     Channel,
     Deadline,
@@ -40,6 +41,7 @@ from tlslens.scan.probe import (
     ProbeResult,
 )
 from tlslens.scan.questions import Scanner, hrr_group
+from tlslens.scan.quic import QuicSupport, compare_certificates, quic_questions
 
 T = TypeVar("T")
 TICKET_WAIT_S = 0.3  # the longest wait for a TLS 1.3 ticket after the handshake
@@ -56,6 +58,7 @@ class ScanSettings:
     starttls: Callable[[Channel, Plan], None] | None = None
     starttls_name: str | None = None
     resumption: bool = True
+    quic: bool = False  # also ask the QUIC questions (scan --quic)
 
 
 class _Target:
@@ -295,6 +298,11 @@ def _failure_text(exc: BaseException) -> str:
     return str(exc)
 
 
+async def _quic(support: QuicSupport, plan: Plan, report: ScanReport) -> None:
+    used = await quic_questions(support, plan, attempt)
+    report.connections_used += used  # after the await: the TCP probes count meanwhile
+
+
 async def scan_target(report: ScanReport, settings: ScanSettings) -> None:
     """Fill ``report`` in; every failure goes to ``report.errors``."""
     started = time.monotonic()
@@ -311,7 +319,13 @@ async def scan_target(report: ScanReport, settings: ScanSettings) -> None:
     target = _Target(report, sockaddr, family, settings)
     try:
         resumption = settings.resumption and settings.starttls is None
-        await Scanner(target, report, resumption=resumption).run()
+        questions = [Scanner(target, report, resumption=resumption).run()]
+        if settings.quic and settings.starttls is None:  # QUIC has no STARTTLS
+            report.quic = QuicSupport()
+            questions.append(_quic(report.quic, plan, report))
+        await asyncio.gather(*questions)
+        if report.quic is not None:
+            compare_certificates(report.quic, report.certificate_chains)
     except Exception as exc:  # a bug in tlslens: this target's entry says so, the scan goes on
         report.errors.append(
             f"internal error ({type(exc).__name__}: {exc}); the scan of this target stopped"

@@ -8,14 +8,17 @@ means for real clients, ``to_json`` is the contract of ``scan --json``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from tlslens import registry
 from tlslens._text import plural
 from tlslens.model import Connection
 from tlslens.tls.deprecated import WHY_DEPRECATED
 
-SCAN_SCHEMA_VERSION = 2
+if TYPE_CHECKING:
+    from tlslens.scan.quic import QuicSupport
+
+SCAN_SCHEMA_VERSION = 3  # 3: the quic object (scan --quic)
 VERSION_ORDER = ("SSL 2.0", "SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3")
 # The versions whose signature algorithms are asked apart: TLS 1.2 signs the
 # ServerKeyExchange with any scheme of RFC 5246, TLS 1.3 only with the schemes of RFC 8446.
@@ -109,6 +112,7 @@ class ScanReport:
     encrypt_then_mac: Answer = None
     certificate_chains: list[CertificateChain] = field(default_factory=list)
     dh_bits: list[int] = field(default_factory=list)  # DHE parameter sizes seen
+    quic: QuicSupport | None = None  # asked with scan --quic
     grade: dict[str, Any] = field(default_factory=dict)
     connections_used: int = 0
     duration_s: float = 0.0
@@ -195,6 +199,7 @@ class ScanReport:
             "extended_master_secret": self.extended_master_secret,
             "encrypt_then_mac": self.encrypt_then_mac,
             "certificate_chains": [chain.to_json() for chain in self.certificate_chains],
+            "quic": self.quic.to_json() if self.quic is not None else None,
             "grade": self.grade,
             "connections_used": self.connections_used,
             "duration_s": round(self.duration_s, 3),

@@ -1,0 +1,215 @@
+"""`scan --quic`: what a server says over QUIC, and whether it is the server of the TCP port.
+
+Each question is one live QUIC connection (``attempt``: aioquic, recorded as datagrams,
+see ``net.quic_live``) read back through the capture path, so that every answer is the
+capture path's reading: the QUIC version of the server's packets, a Retry, a Version
+Negotiation and its list, ALPN, the transport parameters (decoded by the core from the
+server's EncryptedExtensions) and the certificates. Two connections, at once:
+
+1. QUIC v1 offering ALPN h3 alone: v1, h3, Retry, transport parameters, the chain;
+2. QUIC v2 (RFC 9369) from the first Initial: accepted, or the Version Negotiation's list.
+
+The chain over QUIC is then compared with the chains the TCP scan of the same port saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tlslens import _core
+from tlslens._text import plural
+from tlslens.errors import TLSLensError
+from tlslens.handshake import extensions as ext
+from tlslens.model import Connection
+from tlslens.net.quic_live import QUIC_V1, QUIC_V2
+from tlslens.net.wire import Plan, Recording
+from tlslens.pipeline import read_capture
+from tlslens.scan.findings import Answer, CertificateChain, answer_words
+
+QUIC_VERSIONS = {"QUIC v1": QUIC_V1, "QUIC v2": QUIC_V2}
+QUIC_TRANSPORT_PARAMETERS = 0x39  # RFC 9001 §8.2
+NO_APPLICATION_PROTOCOL = 0x100 + 120  # CRYPTO_ERROR carrying the TLS alert (RFC 9001 §4.8)
+
+Attempt = Callable[[Plan, Sequence[int]], Awaitable[Recording]]
+
+
+@dataclass(slots=True)
+class QuicSupport:
+    """The QUIC answers of one server; None where the scan could not tell."""
+
+    versions: dict[str, Answer] = field(default_factory=lambda: dict.fromkeys(QUIC_VERSIONS))
+    version_negotiation: list[int] | None = None  # the versions a VN packet listed
+    alpn_h3: Answer = None
+    retry: Answer = None
+    # RFC 9000 §18.2 name (or the hex id) -> the integer, or the value's hex
+    transport_parameters: dict[str, int | str] = field(default_factory=dict)
+    chain: list[tuple[str, str]] = field(default_factory=list)  # (sha256, subject) leaf first
+    same_certificate_as_tcp: Answer = None
+    certificate_difference: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "versions": dict(self.versions),
+            "version_negotiation": None
+            if self.version_negotiation is None
+            else [f"0x{v:08x}" for v in self.version_negotiation],
+            "alpn_h3": self.alpn_h3,
+            "retry": self.retry,
+            "transport_parameters": dict(self.transport_parameters),
+            "leaf_sha256": self.chain[0][0] if self.chain else None,
+            "same_certificate_as_tcp": self.same_certificate_as_tcp,
+            "certificate_difference": self.certificate_difference,
+            "errors": list(self.errors),
+        }
+
+    def rows(self) -> list[tuple[str, str]]:
+        """The text output's lines (label, value)."""
+        versions = ", ".join(f"{name[5:]} {answer_words(v)}" for name, v in self.versions.items())
+        if self.version_negotiation is not None:
+            listed = ", ".join(_core.quic_version_name(v) for v in self.version_negotiation)
+            versions += f" (Version Negotiation lists {listed or 'nothing'})"
+        params = ", ".join(f"{k} {v}" for k, v in self.transport_parameters.items())
+        same = answer_words(self.same_certificate_as_tcp)
+        if self.certificate_difference:
+            same += f": {self.certificate_difference}"
+        return [
+            ("QUIC", versions),
+            ("QUIC ALPN h3", answer_words(self.alpn_h3)),
+            ("QUIC Retry", answer_words(self.retry)),
+            ("QUIC transport parameters", params or "not told"),
+            ("QUIC certificate as TCP", same),
+        ]
+
+
+def read_back(rec: Recording, name: str) -> Connection | None:
+    """The attempt's one connection, read from its pcapng by the capture path."""
+    try:
+        return next(iter(read_capture(name, stream=io.BytesIO(rec.to_pcapng()))), None)
+    except TLSLensError:
+        return None
+
+
+def _spoken(conn: Connection | None, version: int) -> bool:
+    """Did the server answer in ``version`` with packets that opened?"""
+    quic = conn.quic if conn is not None else None
+    if quic is None or quic.version != version:
+        return False
+    return any(p.direction == "s2c" and p.pn is not None for p in quic.packets)
+
+
+def transport_parameters(conn: Connection) -> dict[str, int | str]:
+    """The server's quic_transport_parameters, as the core decodes them."""
+    found = ext.decoded_in(
+        conn.encrypted_extensions,
+        QUIC_TRANSPORT_PARAMETERS,
+        ext.ENCRYPTED_EXTENSIONS,
+        _core.TransportParameters,
+    )
+    if found is None:
+        return {}
+    return {
+        (p.name or f"0x{p.id:x}"): (p.integer if p.integer is not None else p.value.hex())
+        for p in found.parameters
+    }
+
+
+def _failure(rec: Recording, probe: str) -> str | None:
+    outcome = rec.outcome
+    if outcome.handshake_done:
+        return None
+    what = outcome.detail or outcome.tls_error or outcome.transport or "no handshake"
+    if outcome.transport == "timeout":
+        what = f"timed out after {plural(outcome.server_bytes, 'byte')} from the server"
+    return f"{probe}: {what}"
+
+
+def _v1(support: QuicSupport, rec: Recording, conn: Connection | None) -> None:
+    support.versions["QUIC v1"] = True if _spoken(conn, QUIC_V1) else _undecided(rec, conn)
+    if conn is None or conn.quic is None or not _spoken(conn, QUIC_V1):
+        return
+    support.retry = conn.quic.retry is not None
+    if rec.outcome.handshake_done:
+        support.alpn_h3 = conn.alpn == "h3"
+    elif any(c.code == NO_APPLICATION_PROTOCOL for c in conn.quic.closes):
+        support.alpn_h3 = False
+    support.transport_parameters = transport_parameters(conn)
+    support.chain = [(cert.sha256, cert.subject or "") for cert in conn.certificates]
+
+
+def _v2(support: QuicSupport, rec: Recording, conn: Connection | None) -> None:
+    quic = conn.quic if conn is not None else None
+    if _spoken(conn, QUIC_V2):
+        support.versions["QUIC v2"] = True
+    elif quic is not None and quic.version_negotiation:
+        support.versions["QUIC v2"] = QUIC_V2 in quic.version_negotiation[0][1]
+        support.version_negotiation = list(quic.version_negotiation[0][1])
+    else:
+        support.versions["QUIC v2"] = _undecided(rec, conn)
+
+
+def _undecided(rec: Recording, conn: Connection | None) -> Answer:
+    """No answer in the version asked: a refusal (ICMP) or a close is a no, silence is
+    not told."""
+    if rec.outcome.transport == "refused":
+        return False
+    quic = conn.quic if conn is not None else None
+    if quic is not None and any(c.direction == "s2c" for c in quic.closes):
+        return False
+    return None
+
+
+async def quic_questions(support: QuicSupport, plan: Plan, attempt: Attempt) -> int:
+    """Ask both questions at once; returns the connections used."""
+    probe = Plan(
+        host=plan.host, port=plan.port, sni=plan.sni, timeout_s=plan.timeout_s, alpn=("h3",)
+    )
+    v1, v2 = await asyncio.gather(attempt(probe, [QUIC_V1]), attempt(probe, [QUIC_V2]))
+    where = f"{plan.host}:{plan.port}"
+    conn1, conn2 = read_back(v1, f"{where} (QUIC v1)"), read_back(v2, f"{where} (QUIC v2)")
+    _v1(support, v1, conn1)
+    _v2(support, v2, conn2)
+    for rec, name in ((v1, "QUIC v1"), (v2, "QUIC v2")):
+        failure = _failure(rec, f"{name} probe")
+        if failure is not None and support.versions[name] is None:
+            support.errors.append(failure)
+    return 2
+
+
+def compare_certificates(support: QuicSupport, chains: Sequence[CertificateChain]) -> None:
+    """The chain over QUIC against the TCP scan's: the same when a TCP chain has the same
+    certificates; else which certificate differs, with its SHA-256 on both sides."""
+    tcp = [[(c.sha256, c.subject or "") for c in chain.conn.certificates] for chain in chains]
+    if not support.chain or not tcp:
+        return
+    if support.chain in tcp:
+        support.same_certificate_as_tcp = True
+        return
+    support.same_certificate_as_tcp = False
+    other = next((c for c in tcp if c and c[0] == support.chain[0]), tcp[0])
+    for index, (quic_cert, tcp_cert) in enumerate(zip(support.chain, other, strict=False)):
+        if quic_cert != tcp_cert:
+            which = "the leaf" if index == 0 else f"certificate [{index}]"
+            support.certificate_difference = (
+                f"{which} differs: over QUIC {quic_cert[1]} (SHA-256 {quic_cert[0]}), "
+                f"over TCP {tcp_cert[1]} (SHA-256 {tcp_cert[0]})"
+            )
+            return
+    support.certificate_difference = (
+        f"the chains differ in length: {len(support.chain)} certificates over QUIC, "
+        f"{len(other)} over TCP"
+    )
+
+
+__all__ = [
+    "QUIC_VERSIONS",
+    "QuicSupport",
+    "compare_certificates",
+    "quic_questions",
+    "read_back",
+    "transport_parameters",
+]
