@@ -461,3 +461,59 @@ def lab_staple(path: Path, cert: str = "server") -> Path:
     der, _story = pki.make_ocsp_response(subject, lab_intermediate(), now=dt.datetime.now(dt.UTC))
     path.write_bytes(der)
     return path
+
+
+# -- QUIC -----------------------------------------------------------------------------
+
+
+class QuicServer:
+    """tools/record_quic.py's aioquic HTTP/3 server on 127.0.0.1:``port`` (UDP), in its own
+    event loop on a daemon thread; ``options`` are its QuicConfiguration fields. Stopped
+    (the endpoint closed, the loop ended, the thread joined) by the test that started it."""
+
+    def __init__(self, port: int, *, cert: str = "server", retry: bool = False, **options: object):
+        import asyncio
+
+        from aioquic.asyncio.server import serve
+        from record_quic import H3Server, server_config
+
+        self.port = port
+        self.loop = asyncio.new_event_loop()
+        config = server_config(PKI, cert, **options)
+        started = threading.Event()
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self.endpoint = self.loop.run_until_complete(
+                    serve(
+                        "127.0.0.1",
+                        port,
+                        configuration=config,
+                        create_protocol=H3Server,
+                        retry=retry,
+                    )
+                )
+            except BaseException as exc:
+                failed.append(exc)
+                started.set()
+                return
+            started.set()
+            self.loop.run_forever()
+            self.endpoint.close()
+            self.loop.close()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        if not started.wait(10) or failed:
+            raise RuntimeError(f"the QUIC server did not start: {failed}")
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+    def __enter__(self) -> QuicServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

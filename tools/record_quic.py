@@ -50,7 +50,7 @@ QUIC_PORT = 443  # the usual port for the plain server; the others are free port
 TIMEOUT_S = 10.0
 
 
-class _H3Server(QuicConnectionProtocol):
+class H3Server(QuicConnectionProtocol):
     """Answers every request with a short text naming its path."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -126,9 +126,12 @@ class _H3Client(QuicConnectionProtocol):
             old.close()
 
 
-def _server_config(ctx: Context) -> QuicConfiguration:
-    config = QuicConfiguration(is_client=False, alpn_protocols=H3_ALPN)
-    config.load_cert_chain(ctx.pki / "server-chain.pem", ctx.pki / "server.key")
+def server_config(pki: Path, cert: str = "server", **options: Any) -> QuicConfiguration:
+    """An aioquic HTTP/3 server's configuration with the lab certificate ``cert`` (its
+    chain and key under ``pki``); ``options`` are QuicConfiguration fields (the live tests
+    set idle_timeout, max_data and supported_versions)."""
+    config = QuicConfiguration(is_client=False, alpn_protocols=H3_ALPN, **options)
+    config.load_cert_chain(pki / f"{cert}-chain.pem", pki / f"{cert}.key")
     return config
 
 
@@ -211,11 +214,11 @@ def _chromium(ctx: Context, port: int, keylog: Path) -> None:
 
 async def _record(ctx: Context, ports: tuple[int, int, int], keylog: Path) -> None:
     port, retry_port, chromium_port = ports
-    config = _server_config(ctx)
+    config = server_config(ctx.pki)
     servers = [
-        await serve(HOST, port, configuration=config, create_protocol=_H3Server),
-        await serve(HOST, retry_port, configuration=config, create_protocol=_H3Server, retry=True),
-        await serve(HOST, chromium_port, configuration=config, create_protocol=_H3Server),
+        await serve(HOST, port, configuration=config, create_protocol=H3Server),
+        await serve(HOST, retry_port, configuration=config, create_protocol=H3Server, retry=True),
+        await serve(HOST, chromium_port, configuration=config, create_protocol=H3Server),
     ]
     try:
         await _aioquic_clients(ctx, port, retry_port, keylog)
