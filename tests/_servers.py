@@ -467,11 +467,19 @@ def lab_staple(path: Path, cert: str = "server") -> Path:
 
 
 class QuicServer:
-    """tools/record_quic.py's aioquic HTTP/3 server on 127.0.0.1:``port`` (UDP), in its own
+    """tools/record_quic.py's aioquic HTTP/3 server on ``host``:``port`` (UDP), in its own
     event loop on a daemon thread; ``options`` are its QuicConfiguration fields. Stopped
     (the endpoint closed, the loop ended, the thread joined) by the test that started it."""
 
-    def __init__(self, port: int, *, cert: str = "server", retry: bool = False, **options: object):
+    def __init__(
+        self,
+        port: int,
+        *,
+        cert: str = "server",
+        retry: bool = False,
+        host: str = "127.0.0.1",
+        **options: object,
+    ):
         import asyncio
 
         from aioquic.asyncio.server import serve
@@ -487,7 +495,7 @@ class QuicServer:
             try:
                 self.endpoint = self.loop.run_until_complete(
                     serve(
-                        "127.0.0.1",
+                        host,
                         port,
                         configuration=config,
                         create_protocol=H3Server,

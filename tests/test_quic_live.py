@@ -119,6 +119,28 @@ def test_connect_quic_through_a_retry(quic_port: int) -> None:
     assert row["alpn"] == "h3" and row["certificates"][0]["sha256"] == _leaf_sha256("server")
 
 
+def test_connect_quic_over_ipv6(quic_port: int, tshark: str, tmp_path: Path) -> None:
+    pcapng = tmp_path / "live-quic6.pcapng"
+    try:
+        server = QuicServer(quic_port, host="::1")
+    except RuntimeError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    with server:
+        code, out = _connect(
+            f"[::1]:{quic_port}", "-6", "--sni", NAME, "--ca", ROOT_CA, "--json",
+            "--pcapng", str(pcapng),
+        )  # fmt: skip
+    assert code == 0, out
+    row = json.loads(out)
+    assert row["server"] == f"[::1]:{quic_port}" and row["alpn"] == "h3"
+    seen = run_tshark_quic(pcapng, [])
+    assert [c.sni for c in seen.values()] == [[NAME]]
+    checks = _fields(
+        pcapng, ["-o", "udp.check_checksum:TRUE"], "ipv6 and udp", ["udp.checksum.status"], None
+    )
+    assert checks.split() and set(checks.split()) == {"1"}
+
+
 def test_connect_quic_where_nothing_listens(quic_port: int) -> None:
     started = time.monotonic()
     code, out = _connect(f"127.0.0.1:{quic_port}", "--timeout", "3", "--sni", NAME)

@@ -97,9 +97,10 @@ class _Recorder(QuicConnectionProtocol):
     """aioquic's protocol, with every datagram recorded, the attempt's ends signalled
     (``wake``), and the HTTP/3 answer to our request kept."""
 
-    def __init__(self, quic: QuicConnection, rec: Recording) -> None:
+    def __init__(self, quic: QuicConnection, rec: Recording, peer: tuple[str, int]) -> None:
         super().__init__(quic)
         self.rec = rec
+        self.peer = peer
         self.wake = asyncio.Event()
         self.handshake_done = False
         self.terminated: ConnectionTerminated | None = None
@@ -136,7 +137,11 @@ class _Recorder(QuicConnectionProtocol):
             return
         if self.rec.outcome.phase == "connecting":
             self.rec.outcome.phase = "handshake"
-        super().datagram_received(data, addr)
+        # The socket is connected: every datagram is the server's. aioquic compares
+        # addresses as tuples, and an IPv6 socket reports 4-tuples where the path it
+        # connected to is the resolver's 2-tuple: a mismatch it would take for another path.
+        del addr
+        super().datagram_received(data, self.peer)
 
     def error_received(self, exc: Exception) -> None:
         # A connected UDP socket reports the ICMP answers to what it sent (port
@@ -287,7 +292,7 @@ async def _run(
 ) -> None:
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.create_datagram_endpoint(
-        lambda: _Recorder(QuicConnection(configuration=config), rec), sock=sock
+        lambda: _Recorder(QuicConnection(configuration=config), rec, sockaddr), sock=sock
     )
     assert isinstance(protocol, _Recorder)
     try:
