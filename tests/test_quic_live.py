@@ -141,6 +141,18 @@ def test_connect_quic_over_ipv6(quic_port: int, tshark: str, tmp_path: Path) -> 
     assert checks.split() and set(checks.split()) == {"1"}
 
 
+def test_connect_quic_refused_by_the_server(quic_port: int) -> None:
+    """The server closes during the handshake (no ALPN in common): its CONNECTION_CLOSE
+    carries the TLS alert, told as connect tells an alert over TCP."""
+    with QuicServer(quic_port):
+        code, out = _connect(f"127.0.0.1:{quic_port}", "--sni", NAME, "--alpn", "hq-interop")
+    assert code == 1
+    assert out.splitlines()[-1] == (
+        "The server sent a fatal no_application_protocol alert (no ALPN protocol in common): "
+        "none of the ALPN protocols offered (hq-interop) is served"
+    )
+
+
 def test_connect_quic_where_nothing_listens(quic_port: int) -> None:
     started = time.monotonic()
     code, out = _connect(f"127.0.0.1:{quic_port}", "--timeout", "3", "--sni", NAME)
@@ -253,6 +265,21 @@ def test_scan_quic_v2_without_retry_and_another_certificate_than_tcp() -> None:
     assert _leaf_sha256("server") in difference and _leaf_sha256("ecdsa") in difference
     assert re.search(r"^  QUIC {2,}v1 yes, v2 yes$", result.stdout, re.MULTILINE)
     assert re.search(r"^  QUIC certificate as TCP {2,}no: the leaf differs", result.stdout, re.M)
+
+
+def test_scan_quic_where_nothing_listens_on_udp() -> None:
+    with _tcp_and_quic("server") as tcp:
+        row = _scan(tcp.port, "--quic", "--timeout", "3")
+    quic = row["quic"]
+    # ICMP port unreachable: a no, not a question left open.
+    assert quic["versions"] == {"QUIC v1": False, "QUIC v2": False}
+    assert quic["alpn_h3"] is None and quic["retry"] is None and quic["leaf_sha256"] is None
+    assert quic["same_certificate_as_tcp"] is None and quic["transport_parameters"] == {}
+    assert row["versions"]["TLS 1.3"]["accepted"] is True
+    assert quic["errors"] == [
+        f"QUIC {v} probe: 127.0.0.1 UDP port {tcp.port}: ICMP port unreachable"
+        for v in ("v1", "v2")
+    ]
 
 
 def test_scan_without_quic_asks_nothing_over_udp() -> None:

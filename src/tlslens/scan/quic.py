@@ -173,9 +173,11 @@ async def quic_questions(support: QuicSupport, plan: Plan, attempt: Attempt) -> 
     conn1, conn2 = read_back(v1, f"{where} (QUIC v1)"), read_back(v2, f"{where} (QUIC v2)")
     _v1(support, v1, conn1)
     _v2(support, v2, conn2)
+    # Why a version is not a yes, unless a Version Negotiation already said it.
     for rec, name in ((v1, "QUIC v1"), (v2, "QUIC v2")):
         failure = _failure(rec, f"{name} probe")
-        if failure is not None and support.versions[name] is None:
+        told = name == "QUIC v2" and support.version_negotiation is not None
+        if failure is not None and support.versions[name] is not True and not told:
             support.errors.append(failure)
     return 2
 
