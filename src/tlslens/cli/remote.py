@@ -32,12 +32,12 @@ from tlslens.decrypt.h2wire import read_http2
 from tlslens.decrypt.http import read_http1
 from tlslens.errors import OptionError
 from tlslens.explain.verdict import LiveOutcome, Verdict, live_verdict
-from tlslens.judge import Reading
+from tlslens.judge import Judge, Reading
 from tlslens.model import Connection
 from tlslens.net import starttls as starttls_protocols
 from tlslens.net.live import VERSIONS
 from tlslens.net.live import connect as live_connect
-from tlslens.net.quic_live import connect_quic, quic_notes
+from tlslens.net.udpclient import connect_quic, quic_notes
 from tlslens.net.wire import Plan, Recording
 from tlslens.serialize import SCHEMA_VERSION, connection_to_json
 
@@ -229,18 +229,10 @@ def connect(
         bool(sni) and no_sni, tls12 and tls13, (http, send is not None, no_data), ipv4 and ipv6
     )
     if quic:
-        _quic_refuses(
-            starttls=starttls not in (None, "none"),
-            tls12=tls12,
-            min_version=min_version not in (None, "1.3"),
-            max_version=max_version not in (None, "1.3"),
-            cipher=cipher is not None,
-            ciphersuites=ciphersuites is not None,
-            groups=groups is not None,
-            send=send is not None,
-        )
-    literal = is_address(name)
-    server_name = None if no_sni else (sni or (None if literal else name))
+        _quic_refuses(starttls not in (None, "none"), tls12, (min_version, max_version), {
+            "--cipher": cipher, "--ciphersuites": ciphersuites, "--groups": groups, "--send": send
+        })  # fmt: skip
+    server_name = None if no_sni else (sni or (None if is_address(name) else name))
     protocol = None if quic else starttls_protocols.protocol_for(starttls, port)
     fixed = {(True, False): ("1.2", "1.2"), (False, True): ("1.3", "1.3")}
     versions = fixed.get((tls12, tls13), (min_version, max_version))
@@ -269,20 +261,14 @@ def connect(
     )
     checked = name_to_check(host, server_name, name)
     checker = chain_checker(trust_store, cas, checked, at_text, err, client_cas)
-    pcapng_file = _writable(pcapng_out, "--pcapng")
-    keylog_file = _writable(keylog_out, "--keylog-out")
+    files = (_writable(pcapng_out, "--pcapng"), _writable(keylog_out, "--keylog-out"))
     prelude = starttls_protocols.PROTOCOLS.get(protocol) if protocol else None
     try:
         rec = with_progress(err, plan, prelude, (lambda: connect_quic(plan)) if quic else None)
     except OptionError as exc:
         raise click.BadParameter(safe_text(str(exc)), param_hint=exc.option) from exc
-    capture = rec.to_pcapng()
     # --revocation online asks the CAs named in the chain: third parties, on request only.
-    judge = judging(checker, revocation)
-    conn = next(iter(Reading(f"{name}:{port} (live)", judge, stream=io.BytesIO(capture))), None)
-    verdict = live_verdict(rec.outcome, conn)
-    _save(pcapng_file, capture)
-    _save(keylog_file, rec.keylog_text().encode("ascii"))
+    conn, verdict = _read_back(rec, judging(checker, revocation), *files)
     notes = _notes(rec.outcome) + _sni_hint(plan, verdict, asked=no_sni)
     if rec.udp:
         notes += quic_notes(rec, conn)
@@ -292,6 +278,22 @@ def connect(
     else:
         _render(out, rec, conn, verdict, reveal_keys, notes)
     sys.exit(verdict.exit_status)
+
+
+def _read_back(
+    rec: Recording,
+    judge: Judge,
+    pcapng_file: io.BufferedWriter | None,
+    keylog_file: io.BufferedWriter | None,
+) -> tuple[Connection | None, Verdict]:
+    """The recording through the capture path (the connection, judged) and its verdict;
+    what --pcapng and --keylog-out asked for, written."""
+    capture = rec.to_pcapng()
+    where = f"{rec.plan.host}:{rec.plan.port} (live)"
+    conn = next(iter(Reading(where, judge, stream=io.BytesIO(capture))), None)
+    _save(pcapng_file, capture)
+    _save(keylog_file, rec.keylog_text().encode("ascii"))
+    return conn, live_verdict(rec.outcome, conn)
 
 
 def _exclusive(
@@ -308,12 +310,17 @@ def _exclusive(
         raise click.BadParameter("-4 and -6 exclude each other", param_hint="-4")
 
 
-def _quic_refuses(**given: bool) -> None:
+def _quic_refuses(
+    starttls: bool, tls12: bool, bounds: tuple[str | None, str | None], given: dict[str, Any]
+) -> None:
     """The options of a TLS-over-TCP connection that QUIC has no place for: aioquic offers
     TLS 1.3 alone, with its own suites and groups, and over HTTP/3 sends GET /."""
-    for name, present in given.items():
+    named = {"--starttls": starttls, "--tls1.2": tls12}
+    named |= {"--min-version": bounds[0] not in (None, "1.3")}
+    named |= {"--max-version": bounds[1] not in (None, "1.3")}
+    named |= {option: value is not None for option, value in given.items()}
+    for option, present in named.items():
         if present:
-            option = "--" + name.replace("_", "-").replace("tls12", "tls1.2")
             raise click.BadParameter(
                 f"{option} is not available with --quic (QUIC carries TLS 1.3 only; aioquic "
                 "chooses its suites and groups; over HTTP/3 tlslens sends GET /)",

@@ -23,7 +23,7 @@ from typing import TypeVar
 
 from tlslens.explain.verdict import LiveOutcome
 from tlslens.handshake.compose import push_sslv2_client_hello
-from tlslens.net.quic_live import attempt
+from tlslens.net.udpclient import attempt
 from tlslens.net.wire import (
     Channel,
     Deadline,
@@ -41,7 +41,15 @@ from tlslens.scan.probe import (
     ProbeResult,
 )
 from tlslens.scan.questions import Scanner, hrr_group
-from tlslens.scan.quic import QuicSupport, compare_certificates, quic_questions
+from tlslens.scan.udpquestions import (
+    QUIC_V1,
+    QUIC_V2,
+    QuicAnswer,
+    QuicSupport,
+    answer_quic,
+    compare_certificates,
+    read_back,
+)
 
 T = TypeVar("T")
 TICKET_WAIT_S = 0.3  # the longest wait for a TLS 1.3 ticket after the handshake
@@ -299,8 +307,19 @@ def _failure_text(exc: BaseException) -> str:
 
 
 async def _quic(support: QuicSupport, plan: Plan, report: ScanReport) -> None:
-    used = await quic_questions(support, plan, attempt)
-    report.connections_used += used  # after the await: the TCP probes count meanwhile
+    """The QUIC questions (scan.udpquestions): two live QUIC connections at once, each
+    recording read back through the capture path."""
+    probe = Plan(
+        host=plan.host, port=plan.port, sni=plan.sni, timeout_s=plan.timeout_s, alpn=("h3",)
+    )
+    versions = {"QUIC v1": QUIC_V1, "QUIC v2": QUIC_V2}
+    recs = await asyncio.gather(*(attempt(probe, [v]) for v in versions.values()))
+    report.connections_used += len(recs)
+    v1, v2 = (
+        QuicAnswer(rec.outcome, read_back(rec.to_pcapng(), f"{plan.host}:{plan.port} ({name})"))
+        for rec, name in zip(recs, versions, strict=True)
+    )
+    answer_quic(support, v1, v2)
 
 
 async def scan_target(report: ScanReport, settings: ScanSettings) -> None:

@@ -16,7 +16,7 @@ from tlslens.model import Connection
 from tlslens.tls.deprecated import WHY_DEPRECATED
 
 if TYPE_CHECKING:
-    from tlslens.scan.quic import QuicSupport
+    from tlslens.scan.udpquestions import QuicSupport
 
 SCAN_SCHEMA_VERSION = 3  # 3: the quic object (scan --quic)
 VERSION_ORDER = ("SSL 2.0", "SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3")

@@ -53,8 +53,7 @@ from tlslens.net.wire import (
     socket_failure,
 )
 
-QUIC_V1 = int(QuicProtocolVersion.VERSION_1)
-QUIC_V2 = int(QuicProtocolVersion.VERSION_2)
+QUIC_V1_ONLY = (int(QuicProtocolVersion.VERSION_1),)  # what connect --quic offers
 DEFAULT_ALPN = ("h3",)
 # Datagrams kept per attempt, both directions: a handshake, one request and the close
 # take a few dozen; a server that floods is cut off there.
@@ -240,12 +239,12 @@ def configuration(plan: Plan, versions: Sequence[int], keylog: io.StringIO) -> Q
     return config
 
 
-def connect_quic(plan: Plan, versions: Sequence[int] = (QUIC_V1,)) -> Recording:
+def connect_quic(plan: Plan, versions: Sequence[int] = QUIC_V1_ONLY) -> Recording:
     """``connect --quic``: one attempt from a synchronous caller (see ``attempt``)."""
     return asyncio.run(attempt(plan, versions))
 
 
-async def attempt(plan: Plan, versions: Sequence[int] = (QUIC_V1,)) -> Recording:
+async def attempt(plan: Plan, versions: Sequence[int] = QUIC_V1_ONLY) -> Recording:
     """Resolve, handshake offering ``versions`` (the first in the Initial), GET / over
     HTTP/3 when ``plan.http`` and ALPN h3, close; the Recording's ``udp`` chunks are the
     datagrams. Never raises for what the network or the server does; OptionError for
@@ -391,8 +390,7 @@ def quic_notes(rec: Recording, conn: Connection | None) -> list[str]:
 __all__ = [
     "DEFAULT_ALPN",
     "MAX_DATAGRAMS",
-    "QUIC_V1",
-    "QUIC_V2",
+    "QUIC_V1_ONLY",
     "attempt",
     "configuration",
     "connect_quic",

@@ -1,10 +1,11 @@
 """`scan --quic`: what a server says over QUIC, and whether it is the server of the TCP port.
 
-Each question is one live QUIC connection (``attempt``: aioquic, recorded as datagrams,
-see ``net.quic_live``) read back through the capture path, so that every answer is the
-capture path's reading: the QUIC version of the server's packets, a Retry, a Version
-Negotiation and its list, ALPN, the transport parameters (decoded by the core from the
-server's EncryptedExtensions) and the certificates. Two connections, at once:
+Core: no sockets. Each question is one live QUIC connection (``net.udpclient``: aioquic,
+recorded as datagrams; ``net.sweep`` runs them) whose recording is read back through the
+capture path (``read_back``), so that every answer is the capture path's reading: the
+QUIC version of the server's packets, a Retry, a Version Negotiation and its list, ALPN,
+the transport parameters (decoded by the core from the server's EncryptedExtensions) and
+the certificates. Two connections, at once:
 
 1. QUIC v1 offering ALPN h3 alone: v1, h3, Retry, transport parameters, the chain;
 2. QUIC v2 (RFC 9369) from the first Initial: accepted, or the Version Negotiation's list.
@@ -14,27 +15,34 @@ The chain over QUIC is then compared with the chains the TCP scan of the same po
 
 from __future__ import annotations
 
-import asyncio
 import io
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tlslens import _core
 from tlslens._text import plural
 from tlslens.errors import TLSLensError
+from tlslens.explain.verdict import LiveOutcome
 from tlslens.handshake import extensions as ext
 from tlslens.model import Connection
-from tlslens.net.quic_live import QUIC_V1, QUIC_V2
-from tlslens.net.wire import Plan, Recording
 from tlslens.pipeline import read_capture
 from tlslens.scan.findings import Answer, CertificateChain, answer_words
 
+QUIC_V1 = 0x00000001  # RFC 9000 §15
+QUIC_V2 = 0x6B3343CF  # RFC 9369 §3.1
 QUIC_VERSIONS = {"QUIC v1": QUIC_V1, "QUIC v2": QUIC_V2}
 QUIC_TRANSPORT_PARAMETERS = 0x39  # RFC 9001 §8.2
 NO_APPLICATION_PROTOCOL = 0x100 + 120  # CRYPTO_ERROR carrying the TLS alert (RFC 9001 §4.8)
 
-Attempt = Callable[[Plan, Sequence[int]], Awaitable[Recording]]
+
+@dataclass(frozen=True, slots=True)
+class QuicAnswer:
+    """One QUIC probe: how the attempt went, and its connection as the capture path read
+    the recording back (None when it found none)."""
+
+    outcome: LiveOutcome
+    conn: Connection | None
 
 
 @dataclass(slots=True)
@@ -86,10 +94,10 @@ class QuicSupport:
         ]
 
 
-def read_back(rec: Recording, name: str) -> Connection | None:
-    """The attempt's one connection, read from its pcapng by the capture path."""
+def read_back(pcapng: bytes, name: str) -> Connection | None:
+    """An attempt's one connection, read from its recording by the capture path."""
     try:
-        return next(iter(read_capture(name, stream=io.BytesIO(rec.to_pcapng()))), None)
+        return next(iter(read_capture(name, stream=io.BytesIO(pcapng))), None)
     except TLSLensError:
         return None
 
@@ -118,8 +126,7 @@ def transport_parameters(conn: Connection) -> dict[str, int | str]:
     }
 
 
-def _failure(rec: Recording, probe: str) -> str | None:
-    outcome = rec.outcome
+def _failure(outcome: LiveOutcome, probe: str) -> str | None:
     if outcome.handshake_done:
         return None
     what = outcome.detail or outcome.tls_error or outcome.transport or "no handshake"
@@ -128,12 +135,13 @@ def _failure(rec: Recording, probe: str) -> str | None:
     return f"{probe}: {what}"
 
 
-def _v1(support: QuicSupport, rec: Recording, conn: Connection | None) -> None:
-    support.versions["QUIC v1"] = True if _spoken(conn, QUIC_V1) else _undecided(rec, conn)
+def _v1(support: QuicSupport, answer: QuicAnswer) -> None:
+    conn = answer.conn
+    support.versions["QUIC v1"] = True if _spoken(conn, QUIC_V1) else _undecided(answer)
     if conn is None or conn.quic is None or not _spoken(conn, QUIC_V1):
         return
     support.retry = conn.quic.retry is not None
-    if rec.outcome.handshake_done:
+    if answer.outcome.handshake_done:
         support.alpn_h3 = conn.alpn == "h3"
     elif any(c.code == NO_APPLICATION_PROTOCOL for c in conn.quic.closes):
         support.alpn_h3 = False
@@ -141,7 +149,8 @@ def _v1(support: QuicSupport, rec: Recording, conn: Connection | None) -> None:
     support.chain = [(cert.sha256, cert.subject or "") for cert in conn.certificates]
 
 
-def _v2(support: QuicSupport, rec: Recording, conn: Connection | None) -> None:
+def _v2(support: QuicSupport, answer: QuicAnswer) -> None:
+    conn = answer.conn
     quic = conn.quic if conn is not None else None
     if _spoken(conn, QUIC_V2):
         support.versions["QUIC v2"] = True
@@ -149,37 +158,30 @@ def _v2(support: QuicSupport, rec: Recording, conn: Connection | None) -> None:
         support.versions["QUIC v2"] = QUIC_V2 in quic.version_negotiation[0][1]
         support.version_negotiation = list(quic.version_negotiation[0][1])
     else:
-        support.versions["QUIC v2"] = _undecided(rec, conn)
+        support.versions["QUIC v2"] = _undecided(answer)
 
 
-def _undecided(rec: Recording, conn: Connection | None) -> Answer:
+def _undecided(answer: QuicAnswer) -> Answer:
     """No answer in the version asked: a refusal (ICMP) or a close is a no, silence is
     not told."""
-    if rec.outcome.transport == "refused":
+    if answer.outcome.transport == "refused":
         return False
-    quic = conn.quic if conn is not None else None
+    quic = answer.conn.quic if answer.conn is not None else None
     if quic is not None and any(c.direction == "s2c" for c in quic.closes):
         return False
     return None
 
 
-async def quic_questions(support: QuicSupport, plan: Plan, attempt: Attempt) -> int:
-    """Ask both questions at once; returns the connections used."""
-    probe = Plan(
-        host=plan.host, port=plan.port, sni=plan.sni, timeout_s=plan.timeout_s, alpn=("h3",)
-    )
-    v1, v2 = await asyncio.gather(attempt(probe, [QUIC_V1]), attempt(probe, [QUIC_V2]))
-    where = f"{plan.host}:{plan.port}"
-    conn1, conn2 = read_back(v1, f"{where} (QUIC v1)"), read_back(v2, f"{where} (QUIC v2)")
-    _v1(support, v1, conn1)
-    _v2(support, v2, conn2)
+def answer_quic(support: QuicSupport, v1: QuicAnswer, v2: QuicAnswer) -> None:
+    """Fill ``support`` in from the QUIC v1 (ALPN h3) and QUIC v2 probes."""
+    _v1(support, v1)
+    _v2(support, v2)
     # Why a version is not a yes, unless a Version Negotiation already said it.
-    for rec, name in ((v1, "QUIC v1"), (v2, "QUIC v2")):
-        failure = _failure(rec, f"{name} probe")
+    for answer, name in ((v1, "QUIC v1"), (v2, "QUIC v2")):
+        failure = _failure(answer.outcome, f"{name} probe")
         told = name == "QUIC v2" and support.version_negotiation is not None
         if failure is not None and support.versions[name] is not True and not told:
             support.errors.append(failure)
-    return 2
 
 
 def compare_certificates(support: QuicSupport, chains: Sequence[CertificateChain]) -> None:
@@ -208,10 +210,13 @@ def compare_certificates(support: QuicSupport, chains: Sequence[CertificateChain
 
 
 __all__ = [
+    "QUIC_V1",
+    "QUIC_V2",
     "QUIC_VERSIONS",
+    "QuicAnswer",
     "QuicSupport",
+    "answer_quic",
     "compare_certificates",
-    "quic_questions",
     "read_back",
     "transport_parameters",
 ]
