@@ -167,8 +167,10 @@ def test_connect_quic_where_nothing_listens(quic_port: int) -> None:
 
 
 @pytest.fixture
-def garbage_port() -> Iterator[int]:
-    """A UDP port that answers every datagram with text."""
+def garbage_port(request: pytest.FixtureRequest) -> Iterator[int]:
+    """A UDP port that answers every datagram with text (``request.param`` datagrams of it,
+    one without a parameter)."""
+    copies = getattr(request, "param", 1)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     sock.settimeout(0.2)
@@ -180,7 +182,8 @@ def garbage_port() -> Iterator[int]:
                 _data, addr = sock.recvfrom(65536)
             except TimeoutError:
                 continue
-            sock.sendto(b"hello, this is not QUIC at all", addr)
+            for _ in range(copies):
+                sock.sendto(b"hello, this is not QUIC at all", addr)
 
     worker = threading.Thread(target=answer, daemon=True)
     worker.start()
@@ -200,6 +203,18 @@ def test_connect_quic_to_a_port_that_answers_garbage(garbage_port: int) -> None:
     note = next(line for line in lines if line.startswith("note: 127.0.0.1 UDP port"))
     assert "none of which opened as a QUIC packet of this connection" in note
     assert "68 65 6c 6c 6f" in note  # "hello", as hex
+
+
+@pytest.mark.parametrize("garbage_port", [3000], indirect=True)
+def test_connect_quic_stops_recording_a_flood(garbage_port: int) -> None:
+    code, out = _connect(f"127.0.0.1:{garbage_port}", "--timeout", "5", "--json")
+    assert code == 1
+    row = json.loads(out)
+    assert row["verdict"]["text"] == (
+        "The server sent more than tlslens keeps (2048 datagrams kept) during the TLS "
+        "handshake: reading stopped"
+    )
+    assert row["last_frame"] <= 2048
 
 
 def test_connect_quic_refuses_tcp_only_options() -> None:
