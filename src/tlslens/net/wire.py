@@ -2,7 +2,8 @@
 
 EDGE: sockets and the clock. ``Channel`` is what the STARTTLS preludes, the live TLS pump
 (``live``) and the scanner's probes (``sweep``) read and write; ``Recording`` is what a
-connection saw, framed as a capture by ``to_pcapng``. Every read is bounded by a deadline
+connection saw (a TCP byte conversation, or a live QUIC connection's UDP datagrams from
+``udpclient``), framed as a capture by ``to_pcapng``. Every read is bounded by a deadline
 and the recording by ``--read-limit`` plus an allowance for the handshake.
 """
 
