@@ -15,10 +15,12 @@ import struct
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jsonschema
 import pytest
 from click.testing import CliRunner
+from test_report import Page, browser  # noqa: F401 (the browser fixture)
 
 import tlslens
 from tlslens.capture.writer import PcapngWriter
@@ -342,3 +344,31 @@ def _details(html: str) -> list[dict[str, Any]]:
         for rows in _unpack(chunk)["ladder"]:
             out.append({"ladder": [strings[a[4]] for a in rows]})
     return out
+
+
+def test_the_report_draws_quic_arrows_and_shows_a_hostile_phrase_as_text(
+    hostile_close: Path,
+    tmp_path: Path,
+    browser: Any,  # noqa: F811 (test_report's fixture)
+) -> None:
+    """In the browser: the QUIC ladder's datagram and packet arrows are drawn, clicking
+    each runs no captured text, and the reason phrase reads as the text it is."""
+    report = tmp_path / "report.html"
+    args = ["report", "-o", str(report), str(hostile_close), str(QUIC), "--keylog", str(KEYS)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    page = Page(browser, report)
+    p = page.page
+    p.click("#rows tbody tr:first-child")
+    p.wait_for_selector("#detail:not([hidden])")
+    for arrow in range(p.locator("#ladder .arrow").count()):
+        p.click(f"#ladder .arrow >> nth={arrow}")
+    assert "<script>window.__tlslens_pwned=1</script>" in (p.text_content("body") or "")
+    assert p.evaluate("window.__tlslens_pwned") is None
+    p.goto(page.url + "#connection-" + quote(str(QUIC), safe="") + "-3")  # after a Retry
+    p.wait_for_selector("body[data-ready='1']")
+    p.wait_for_function(f"document.getElementById('detail').dataset.id === '{QUIC}#3'")
+    labels = p.locator("#ladder .arrow text:not(.time)").all_text_contents()
+    assert "Retry: integrity tag verified, a token of 61 bytes" in labels
+    assert "datagram: Initial + Handshake, 1200 bytes" in labels
+    assert p.locator("#ladder .arrow.message").count() >= 4  # coalesced packets, stacked
+    page.clean()

@@ -197,7 +197,7 @@ def quic_packet_lines(conn: Connection) -> list[str]:
         return []
     total = sum(quic.packet_count.values())
     datagrams = quic_datagrams(quic)
-    lines = [f"QUIC: {plural(total, 'packet')}, as carried in UDP datagrams:"]
+    lines = [f"QUIC packets: {total}, as carried in UDP datagrams:"]
     for datagram in datagrams:
         kinds = " + ".join(p.kind for p in datagram.packets)
         lines.append(f"  #{datagram.frame:<6} {_ARROWS.get(datagram.direction, '')}  {kinds}")
