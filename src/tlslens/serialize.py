@@ -9,7 +9,7 @@ from typing import Any
 
 from tlslens import registry
 from tlslens._core import SupportedGroups
-from tlslens.explain.datagrams import datagrams_json
+from tlslens.explain.coalesced import datagrams_json
 from tlslens.handshake import compression
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs

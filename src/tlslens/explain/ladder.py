@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from tlslens import _core, registry
 from tlslens._text import plural
-from tlslens.explain.datagrams import (
+from tlslens.explain.coalesced import (
     RETRY,
     VERSION_NEGOTIATION,
     Datagram,

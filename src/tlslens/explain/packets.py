@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from tlslens import _core, registry
 from tlslens._text import plural, printable
-from tlslens.explain.datagrams import (
+from tlslens.explain.coalesced import (
     RETRY,
     VERSION_NEGOTIATION,
     close_words,
