@@ -372,3 +372,29 @@ def test_the_report_draws_quic_arrows_and_shows_a_hostile_phrase_as_text(
     assert "datagram: Initial + Handshake, 1200 bytes" in labels
     assert p.locator("#ladder .arrow.message").count() >= 4  # coalesced packets, stacked
     page.clean()
+
+
+def test_dtls_retransmissions_are_drawn_where_tshark_sees_them(tshark: str, corpus: Path) -> None:
+    """Zeek's DTLS 1.3 capture: clients resend their ClientHello unanswered. Each datagram
+    that repeats a message (tshark: the same message_seq and fragment offset one way
+    again) gets a "… again (retransmission)" arrow under its record, and no other does."""
+    path = corpus / "zeek" / "dtls13-cid.pcap"
+    cmd = ["tshark", "-n", "-r", str(path), "-Y", "dtls.handshake", "-T", "fields"]
+    for name in ("frame.number", "udp.stream", "udp.srcport", "dtls.handshake.message_seq"):
+        cmd += ["-e", name]
+    cmd += ["-e", "dtls.handshake.fragment_offset", "-E", "occurrence=f"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+    seen: set[tuple[str, ...]] = set()
+    theirs = []
+    for line in out.splitlines():
+        frame, *key = line.split("\t")
+        if tuple(key) in seen:
+            theirs.append(int(frame))
+        seen.add(tuple(key))
+    ours = [
+        arrow.frame
+        for conn in tlslens.read_capture(path, records=True)
+        for arrow in ladder(conn)
+        if arrow.label == "ClientHello again (retransmission)"
+    ]
+    assert ours == theirs == [2, 3, 20, 21, 22, 24, 25]

@@ -96,6 +96,8 @@ def ladder(conn: Connection) -> list[Arrow]:
         arrows.append(_record_arrow(conn, index, rec, data_from))
         for number in inside.get(index, []):
             arrows.append(_message_arrow(conn, number, conn.timeline[number]))
+        if datagrams is not None and datagrams[(rec.frame, rec.direction)][-1] == index:
+            arrows.extend(_retransmitted(conn, rec))
     while next_loose is not None:
         arrows.append(_loose(conn, next_loose))
         next_loose = next(pending, None)
@@ -154,6 +156,25 @@ def _dtls_holder(
     return held[-1] if held else None
 
 
+def _retransmitted(conn: Connection, rec: RecordInfo) -> list[_Draft]:
+    """DTLS: the handshake messages this datagram sent again (a lost flight resent, RFC
+    6347 §4.2.4), which the handshake reads once."""
+    if conn.dtls is None:
+        return []
+    return [
+        _Draft(
+            "message",
+            direction,
+            frame,
+            _ms(conn, rec.ts_ns),
+            f"{_message_name(msg_type)} again (retransmission)",
+            "notice",
+        )
+        for frame, direction, msg_type in conn.dtls.retransmitted
+        if (frame, direction) == (rec.frame, rec.direction)
+    ]
+
+
 def _ms(conn: Connection, ts_ns: int) -> float:
     return round((ts_ns - conn.start_ts_ns) / 1e6, 3) if ts_ns else 0.0
 
@@ -187,8 +208,7 @@ def _record_arrow(
 def _message_arrow(conn: Connection, number: int, event: TimelineEvent) -> _Draft:
     tone = "handshake"
     if event.kind == "handshake" and event.message is not None:
-        label = registry.handshake_name(event.message.msg_type)
-        label = "".join(word.capitalize() for word in label.split("_"))
+        label = _message_name(event.message.msg_type)
         if event.detail.get("decrypted"):
             label += " (decrypted)"
     elif event.kind == "encrypted_handshake":
@@ -471,7 +491,9 @@ def _frame_runs(frames: list[QuicFrameInfo]) -> list[tuple[str, list[QuicFrameIn
 
 
 def _event_name(event: TimelineEvent) -> str:
-    if event.message is None:
-        return event.kind
-    label = registry.handshake_name(event.message.msg_type)
-    return "".join(word.capitalize() for word in label.split("_"))
+    return event.kind if event.message is None else _message_name(event.message.msg_type)
+
+
+def _message_name(msg_type: int) -> str:
+    """A handshake message's name as the RFCs write it: "ServerHello", not "server_hello"."""
+    return "".join(word.capitalize() for word in registry.handshake_name(msg_type).split("_"))
