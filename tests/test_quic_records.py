@@ -374,6 +374,65 @@ def test_the_report_draws_quic_arrows_and_shows_a_hostile_phrase_as_text(
     page.clean()
 
 
+def _server_to_client(frame: bytes) -> bytes:
+    """``frame`` sent back: IPv4 addresses and UDP ports swapped."""
+    ip, udp = bytearray(frame[14:34]), bytearray(frame[34:42])
+    ip[12:16], ip[16:20] = ip[16:20], ip[12:16]
+    udp[0:2], udp[2:4] = udp[2:4], udp[0:2]
+    return frame[:14] + bytes(ip) + bytes(udp) + frame[42:]
+
+
+@pytest.fixture(scope="module")
+def version_negotiation(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real aioquic client's first Initial, then a server's Version Negotiation packet
+    (RFC 9000 §17.2.1: its Connection IDs echo the client's) offering v2 and a GREASE
+    version."""
+    from aioquic.quic.configuration import QuicConfiguration
+    from aioquic.quic.connection import QuicConnection
+
+    client = QuicConnection(configuration=QuicConfiguration(is_client=True, alpn_protocols=["h3"]))
+    client.connect(("127.0.0.1", 443), now=1.0)
+    (initial,) = [data for data, _addr in client.datagrams_to_send(now=1.0)]
+    dcil = initial[5]
+    dcid, scid = initial[6 : 6 + dcil], initial[7 + dcil : 7 + dcil + initial[6 + dcil]]
+    packet = (
+        bytes([0x80 | 0x2A])  # long header, the other bits unused
+        + b"\0\0\0\0"  # version 0: Version Negotiation
+        + bytes([len(scid)])
+        + scid
+        + bytes([len(dcid)])
+        + dcid
+        + struct.pack(">II", 0x6B3343CF, 0x1A2A3A4A)  # QUIC v2, a GREASE version
+    )
+    _ts, _lt, template = read_frames(QUIC)[0]
+    path = tmp_path_factory.mktemp("vn") / "vn.pcapng"
+    with path.open("wb") as f:
+        writer = PcapngWriter(f)
+        writer.add_interface(1)
+        writer.add_packet(1_700_000_000_000_000_000, _udp_frame(template, initial, 50001))
+        answer = _server_to_client(_udp_frame(template, packet, 50001))
+        writer.add_packet(1_700_000_000_001_000_000, answer)
+    return path
+
+
+def test_version_negotiation_is_listed_and_drawn(tshark: str, version_negotiation: Path) -> None:
+    (row,) = _rows(str(version_negotiation))
+    assert our_packets(row) == tshark_packets(version_negotiation, [])[0]
+    assert our_packets(row)[-1] == (2, "Version Negotiation", None, [])
+    conn = next(iter(tlslens.read_capture(version_negotiation, records=True)))
+    assert [(a.kind, a.direction, a.frame, a.label) for a in ladder(conn)][-1] == (
+        "record",
+        "s2c",
+        2,
+        "Version Negotiation: the server offers QUIC v2, reserved (GREASE) version 0x1a2a3a4a",
+    )
+    text = CliRunner().invoke(main, ["show", "--records", str(version_negotiation)]).output
+    assert (
+        "  #2      C ← S  Version Negotiation\n      Version Negotiation: versions offered QUIC v2"
+        in text
+    )
+
+
 def test_dtls_retransmissions_are_drawn_where_tshark_sees_them(tshark: str, corpus: Path) -> None:
     """Zeek's DTLS 1.3 capture: clients resend their ClientHello unanswered. Each datagram
     that repeats a message (tshark: the same message_seq and fragment offset one way
