@@ -358,10 +358,7 @@ def test_the_report_draws_quic_arrows_and_shows_a_hostile_phrase_as_text(
     assert CliRunner().invoke(main, args).exit_code == 0
     page = Page(browser, report)
     p = page.page
-    p.click("#rows tbody tr:first-child")
-    p.wait_for_selector("#detail:not([hidden])")
-    for arrow in range(p.locator("#ladder .arrow").count()):
-        p.click(f"#ladder .arrow >> nth={arrow}")
+    page.click_every_arrow()
     assert "<script>window.__tlslens_pwned=1</script>" in (p.text_content("body") or "")
     assert p.evaluate("window.__tlslens_pwned") is None
     p.goto(page.url + "#connection-" + quote(str(QUIC), safe="") + "-3")  # after a Retry
