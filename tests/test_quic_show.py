@@ -277,13 +277,15 @@ def test_the_narration_tells_quic_steps() -> None:
     assert "Alert (fatal): bad_certificate" in refused
     # --records: each packet, its space and number, and its frames
     assert "QUIC packets: 8, as carried in UDP datagrams:" in refused
-    assert "Initial (initial space, pn 0), 517 bytes at byte 0" in refused
-    assert "CONNECTION_CLOSE (caused by a frame of type 0x6): CRYPTO_ERROR: TLS alert 42" in refused
+    assert "Initial, QUIC v1 (initial space), pn 0, 517 bytes at byte 0" in refused
+    assert (
+        "CONNECTION_CLOSE: CRYPTO_ERROR 0x12a: TLS alert bad_certificate, caused by a frame of "
+        "type 0x6" in refused
+    )
     # The 1-RTT packet the core kept for keys that never came is told where its frame is.
     packets = refused[refused.index("QUIC packets: 8") :]
-    assert packets.index("#69     C ← S  1-RTT (application space, not opened)") < packets.index(
-        "#70"
-    )
+    sealed = packets.index("1-RTT (application space), 53 bytes at byte 722")
+    assert packets.index("#69     C ← S  Handshake + 1-RTT") < sealed < packets.index("#70")
     assert list(tlslens.read_capture(QUIC))[REFUSED_CONNECTION].last_frame == 71
     retry = runner.invoke(main, ["show", str(QUIC), "--connection", "3"]).output
     assert "Retry" in retry and "its integrity tag verifies (RFC 9001 §5.8)" in retry

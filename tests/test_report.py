@@ -65,6 +65,14 @@ class Page:
         page.goto(self.url)
         page.wait_for_selector("body[data-ready='1']")
 
+    def click_every_arrow(self) -> None:
+        """Open the first connection of the table and click each arrow of its ladder."""
+        p = self.page
+        p.click("#rows tbody tr:first-child")
+        p.wait_for_selector("#detail:not([hidden])")
+        for arrow in range(p.locator("#ladder .arrow").count()):
+            p.click(f"#ladder .arrow >> nth={arrow}")
+
     def shot(self, name: str) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -319,10 +327,7 @@ def test_hostile_strings_render_as_text(tmp_path: Path, browser: Any, hostile_se
     for number, out in enumerate(reports):
         page = Page(browser, out)
         p = page.page
-        p.click("#rows tbody tr:first-child")
-        p.wait_for_selector("#detail:not([hidden])")
-        for arrow in range(p.locator("#ladder .arrow").count()):
-            p.click(f"#ladder .arrow >> nth={arrow}")
+        page.click_every_arrow()
         text = p.text_content("body") or ""
         if number == 0:
             assert PAYLOADS[0] in text  # the SNI and the subject, shown as they are

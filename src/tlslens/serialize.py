@@ -9,6 +9,7 @@ from typing import Any
 
 from tlslens import registry
 from tlslens._core import SupportedGroups
+from tlslens.explain.coalesced import datagrams_json
 from tlslens.handshake import compression
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
@@ -245,4 +246,6 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
         row["dtls"] = conn.dtls.to_json()
     if conn.quic is not None:  # over QUIC only: TCP connections' JSON is unchanged
         row["quic"] = details_json(conn.quic)
+        if conn.records is not None:  # --records: every datagram, its packets and frames
+            row["quic"]["datagrams"] = datagrams_json(conn.quic, ts_iso)
     return row

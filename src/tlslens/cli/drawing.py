@@ -23,6 +23,7 @@ _TONES = {
     "encrypted": "dim",
     "heartbeat": "yellow",
     "gap": "yellow",
+    "notice": "yellow",  # QUIC: Retry, Version Negotiation, migration, key update
 }
 
 

@@ -89,12 +89,14 @@ _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "
 @click.option(
     "--records",
     is_flag=True,
-    help="Also list every record: its sub-protocol, record version and length.",
+    help="Also list every record: its sub-protocol, record version and length (QUIC: each "
+    "datagram, its packets and their frames).",
 )
 @click.option(
     "--ladder",
     is_flag=True,
-    help="Draw each connection as a ladder: an arrow per record and per message inside it.",
+    help="Draw each connection as a ladder: an arrow per record and per message inside it "
+    "(QUIC: per datagram and per packet inside it).",
 )
 @click.option("--no-color", is_flag=True, help="No colours, and plain characters for --ladder.")
 @trust_options

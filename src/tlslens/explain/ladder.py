@@ -3,8 +3,11 @@ message inside it, grouped into flights.
 
 Pure: a Connection read with ``records=True`` in, ``Arrow``s out (the terminal and the HTML
 report draw them). A message belongs to the record whose bytes hold its first byte (by
-stream offset, per direction); a run of more than ``APP_DATA_RUN`` application data records
-in one direction is one arrow that counts them, so a bulk transfer stays one line.
+stream offset, per direction; over DTLS, by its datagram's frame and the offset in it); a
+run of more than ``APP_DATA_RUN`` application data records in one direction is one arrow
+that counts them, so a bulk transfer stays one line. A QUIC connection has no records: its
+datagrams are the arrows, the packets coalesced in each are stacked under it, and the
+frames that matter are named on them (``quic_drafts``).
 """
 
 from __future__ import annotations
@@ -12,9 +15,17 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-from tlslens import registry
+from tlslens import _core, registry
 from tlslens._text import plural
-from tlslens.model import Connection, RecordInfo, TimelineEvent
+from tlslens.explain.coalesced import (
+    RETRY,
+    VERSION_NEGOTIATION,
+    Datagram,
+    close_words,
+    quic_datagrams,
+)
+from tlslens.model import C2S, Connection, RecordInfo, TimelineEvent
+from tlslens.quic.details import QuicDetails, QuicFrameInfo, QuicPacketInfo
 
 APP_DATA_RUN = 3
 
@@ -31,7 +42,9 @@ _RECORD_TONES = {20: "ccs", 21: "alert", 22: "handshake", 23: "data", 24: "heart
 
 @dataclass(frozen=True, slots=True)
 class Arrow:
-    kind: str  # "record", "message" (inside the record before it) or "gap"
+    # "record" (a QUIC datagram), "message" (inside the record before it: a QUIC packet),
+    # "gap" or "note" (QUIC: a migration or key update between datagrams)
+    kind: str
     direction: str  # c2s or s2c
     frame: int
     ms: float  # since the connection's first packet
@@ -44,12 +57,16 @@ class Arrow:
 
 
 def ladder(conn: Connection) -> list[Arrow]:
+    if conn.quic is not None:
+        return _finish(quic_drafts(conn))
     records = conn.records or []
     starts: dict[str, list[int]] = {}
     ordered: dict[str, list[int]] = {}
     for index, rec in enumerate(records):
         starts.setdefault(rec.direction, []).append(rec.offset)
         ordered.setdefault(rec.direction, []).append(index)
+    # DTLS: each datagram's records, whose offsets are in the datagram, not in a stream.
+    datagrams = _by_datagram(records) if conn.dtls is not None else None
     inside: dict[int, list[int]] = {}  # record index -> timeline events in it
     loose: list[int] = []  # events in no kept record (gaps, SSL 2.0, records not kept)
     for number, event in enumerate(conn.timeline):
@@ -57,7 +74,10 @@ def ladder(conn: Connection) -> list[Arrow]:
             if event.kind == "gap" or not records:
                 loose.append(number)
             continue
-        holder = _holder(event, records, starts, ordered)
+        if datagrams is not None:
+            holder = _dtls_holder(event, records, datagrams)
+        else:
+            holder = _holder(event, records, starts, ordered)
         if holder is None:
             loose.append(number)
         else:
@@ -76,6 +96,8 @@ def ladder(conn: Connection) -> list[Arrow]:
         arrows.append(_record_arrow(conn, index, rec, data_from))
         for number in inside.get(index, []):
             arrows.append(_message_arrow(conn, number, conn.timeline[number]))
+        if datagrams is not None and datagrams[(rec.frame, rec.direction)][-1] == index:
+            arrows.extend(_retransmitted(conn, rec))
     while next_loose is not None:
         arrows.append(_loose(conn, next_loose))
         next_loose = next(pending, None)
@@ -94,6 +116,7 @@ class _Draft:
     event: int | None = None
     count: int = 1
     size: int = 0  # bytes of the records it stands for
+    bulk: bool = False  # data alone: merged with its neighbours in a run
 
 
 def _holder(
@@ -113,6 +136,45 @@ def _holder(
     return index if event.offset < rec.offset + 5 + rec.length else None
 
 
+def _by_datagram(records: list[RecordInfo]) -> dict[tuple[int, str], list[int]]:
+    found: dict[tuple[int, str], list[int]] = {}
+    for index, rec in enumerate(records):
+        found.setdefault((rec.frame, rec.direction), []).append(index)
+    return found
+
+
+def _dtls_holder(
+    event: TimelineEvent, records: list[RecordInfo], datagrams: dict[tuple[int, str], list[int]]
+) -> int | None:
+    """The record of the event's datagram that holds its offset (the last record that
+    starts at or before it: a DTLS 1.3 unified header's length varies)."""
+    held = [
+        index
+        for index in datagrams.get((event.frame, event.direction), [])
+        if records[index].offset <= event.offset
+    ]
+    return held[-1] if held else None
+
+
+def _retransmitted(conn: Connection, rec: RecordInfo) -> list[_Draft]:
+    """DTLS: the handshake messages this datagram sent again (a lost flight resent, RFC
+    6347 §4.2.4), which the handshake reads once."""
+    if conn.dtls is None:
+        return []
+    return [
+        _Draft(
+            "message",
+            direction,
+            frame,
+            _ms(conn, rec.ts_ns),
+            f"{_message_name(msg_type)} again (retransmission)",
+            "notice",
+        )
+        for frame, direction, msg_type in conn.dtls.retransmitted
+        if (frame, direction) == (rec.frame, rec.direction)
+    ]
+
+
 def _ms(conn: Connection, ts_ns: int) -> float:
     return round((ts_ns - conn.start_ts_ns) / 1e6, 3) if ts_ns else 0.0
 
@@ -127,23 +189,26 @@ def _record_arrow(
         tone, name = "encrypted", "encrypted handshake"
     elif rec.content_type == 23 and conn.tls13 and rec.direction not in data_from:
         tone, name = "encrypted", "encrypted"
+    label = f"{name} record, {rec.length} byte{'' if rec.length == 1 else 's'}"
+    if rec.epoch is not None:  # DTLS: a retransmission is the same message, a new number
+        label += f", epoch {rec.epoch} seq {'?' if rec.seq is None else rec.seq}"
     return _Draft(
         "record",
         rec.direction,
         rec.frame,
         _ms(conn, rec.ts_ns),
-        f"{name} record, {rec.length} byte{'' if rec.length == 1 else 's'}",
+        label,
         tone,
         record=index,
         size=rec.length,
+        bulk=tone == "data",
     )
 
 
 def _message_arrow(conn: Connection, number: int, event: TimelineEvent) -> _Draft:
     tone = "handshake"
     if event.kind == "handshake" and event.message is not None:
-        label = registry.handshake_name(event.message.msg_type)
-        label = "".join(word.capitalize() for word in label.split("_"))
+        label = _message_name(event.message.msg_type)
         if event.detail.get("decrypted"):
             label += " (decrypted)"
     elif event.kind == "encrypted_handshake":
@@ -186,8 +251,11 @@ def _loose(conn: Connection, number: int) -> _Draft:
     return draft
 
 
-def _merge_runs(drafts: list[_Draft]) -> list[_Draft]:
-    """Runs of application data records in one direction: one arrow past APP_DATA_RUN."""
+def _merge_runs(
+    drafts: list[_Draft], what: str = "application data", unit: str = "record"
+) -> list[_Draft]:
+    """Runs of data alone (application data records, 1-RTT datagrams) in one direction:
+    one arrow past APP_DATA_RUN."""
     out: list[_Draft] = []
     run: list[_Draft] = []
 
@@ -195,7 +263,7 @@ def _merge_runs(drafts: list[_Draft]) -> list[_Draft]:
         if len(run) > APP_DATA_RUN:
             first = run[0]
             size = sum(d.size for d in run)
-            first.label = f"application data, {plural(len(run), 'record')}, {plural(size, 'byte')}"
+            first.label = f"{what}, {plural(len(run), unit)}, {plural(size, 'byte')}"
             first.count = len(run)
             out.append(first)
         else:
@@ -203,7 +271,7 @@ def _merge_runs(drafts: list[_Draft]) -> list[_Draft]:
         run.clear()
 
     for draft in drafts:
-        mergeable = draft.kind == "record" and draft.tone == "data" and draft.record is not None
+        mergeable = draft.bulk
         if mergeable and (not run or run[0].direction == draft.direction):
             run.append(draft)
             continue
@@ -237,3 +305,195 @@ def _finish(drafts: list[_Draft]) -> list[Arrow]:
             )
         )
     return arrows
+
+
+# -- QUIC: datagrams as arrows, the packets coalesced in each below it --------------------
+# Frames not worth naming on a packet's arrow when others are there (they are in --records).
+_QUIET_FRAMES = frozenset(("PADDING", "PING", "ACK", "ACK_ECN"))
+# Frames a run of 1-RTT datagrams may hold and still be drawn as one arrow.
+_BULK_FRAMES = _QUIET_FRAMES | {"STREAM", "MAX_DATA", "MAX_STREAM_DATA", "MAX_STREAMS", "DATAGRAM"}
+_FINE_CLOSES = ("NO_ERROR", "application error 0x0")
+
+
+def quic_drafts(conn: Connection) -> list[_Draft]:
+    """A QUIC connection's ladder: an arrow per datagram, then, when it coalesces more than
+    one packet, an arrow per packet stacked under it; the handshake messages its CRYPTO
+    frames completed, HANDSHAKE_DONE and CONNECTION_CLOSE (a TLS alert named) on them;
+    Retry, Version Negotiation, migration and key updates where they happen. A run of more
+    than APP_DATA_RUN datagrams of 1-RTT data alone one way is one arrow that counts them."""
+    quic = conn.quic
+    assert quic is not None
+    messages = _quic_messages(conn)
+    notes = _quic_notes(conn, quic)
+    drafts: list[_Draft] = []
+    for datagram in quic_datagrams(quic):
+        while notes and notes[0].frame <= datagram.frame:
+            drafts.append(notes.pop(0))
+        drafts.extend(_datagram_drafts(conn, datagram, messages))
+    drafts.extend(notes)
+    return _merge_runs(drafts, "1-RTT data", "datagram")
+
+
+def _quic_messages(conn: Connection) -> dict[tuple[int, str], list[int]]:
+    """Handshake messages and alerts (CRYPTO_ERROR) of the timeline by (frame, direction):
+    the datagram whose CRYPTO bytes completed them."""
+    found: dict[tuple[int, str], list[int]] = {}
+    for number, event in enumerate(conn.timeline):
+        if event.kind in ("handshake", "alert"):
+            found.setdefault((event.frame, event.direction), []).append(number)
+    return found
+
+
+def _quic_notes(conn: Connection, quic: QuicDetails) -> list[_Draft]:
+    """Migration and key updates: what happens between datagrams, at their frame."""
+    times = {p.frame: p.ts_ns for p in quic.packets} | quic.times
+    notes = [
+        _Draft(
+            "note",
+            C2S,
+            frame,
+            _ms(conn, times.get(frame, 0)),
+            f"migration: the client now sends from {address}",
+            "notice",
+        )
+        for frame, address in quic.migrations
+    ]
+    for frame, direction, phase in quic.key_updates:
+        who = "client" if direction == C2S else "server"
+        label = f"key update: the {who}'s 1-RTT keys move to key phase {int(phase)}"
+        notes.append(
+            _Draft("note", direction, frame, _ms(conn, times.get(frame, 0)), label, "notice")
+        )
+    notes.sort(key=lambda d: d.frame)
+    return notes
+
+
+def _datagram_drafts(
+    conn: Connection, datagram: Datagram, messages: dict[tuple[int, str], list[int]]
+) -> list[_Draft]:
+    events = messages.get((datagram.frame, datagram.direction), [])
+    placed = _place_messages(conn, datagram, events)
+    packets = [
+        _packet_draft(conn, datagram, packet, placed.get(index, []))
+        for index, packet in enumerate(datagram.packets)
+    ]
+    size = sum(p.length for p in datagram.packets)
+    kinds = " + ".join(p.kind for p in datagram.packets)
+    bulk = all(
+        p.kind == "1-RTT" and p.pn is not None and all(f.name in _BULK_FRAMES for f in p.frames)
+        for p in datagram.packets
+    )
+    if len(packets) == 1:
+        only = packets[0]
+        only.kind, only.bulk = "record", bulk
+        only.label = f"{only.label}; {plural(size, 'byte')}" if size else only.label
+        return [only]
+    tones = [p.tone for p in packets]
+    tone = next((t for t in ("alert", "notice", "handshake", "data") if t in tones), "encrypted")
+    head = _Draft(
+        "record",
+        datagram.direction,
+        datagram.frame,
+        _ms(conn, datagram.ts_ns),
+        f"datagram: {kinds}, {plural(size, 'byte')}",
+        tone,
+        size=size,
+        bulk=bulk,
+    )
+    return [head, *packets]
+
+
+def _place_messages(
+    conn: Connection, datagram: Datagram, events: list[int]
+) -> dict[int, list[int]]:
+    """Which packet of the datagram carried each message: a decrypted one in the first
+    non-Initial packet with CRYPTO frames, one read from the Initial packets in the Initial
+    packet with CRYPTO frames; an alert in the packet with the CONNECTION_CLOSE."""
+    placed: dict[int, list[int]] = {}
+    packets = datagram.packets
+    for number in events:
+        event = conn.timeline[number]
+        wanted = "CONNECTION_CLOSE" if event.kind == "alert" else "CRYPTO"
+        decrypted = bool(event.detail.get("decrypted"))
+        candidates = [
+            index
+            for index, packet in enumerate(packets)
+            if any(f.name == wanted for f in packet.frames)
+        ]
+        preferred = [
+            index
+            for index in candidates
+            if event.kind == "alert" or (packets[index].space != "initial") == decrypted
+        ]
+        chosen = (preferred or candidates or [len(packets) - 1])[0]
+        placed.setdefault(chosen, []).append(number)
+    return placed
+
+
+def _packet_draft(
+    conn: Connection, datagram: Datagram, packet: QuicPacketInfo, events: list[int]
+) -> _Draft:
+    label, tone = _packet_label(conn, packet, events)
+    return _Draft(
+        "message",
+        datagram.direction,
+        datagram.frame,
+        _ms(conn, datagram.ts_ns),
+        label,
+        tone,
+        event=events[0] if events else None,
+        size=packet.length,
+    )
+
+
+def _packet_label(conn: Connection, packet: QuicPacketInfo, events: list[int]) -> tuple[str, str]:
+    quic = conn.quic
+    assert quic is not None
+    if packet.kind == RETRY and quic.retry is not None:
+        _frame, tag_ok, token = quic.retry
+        check = "integrity tag verified" if tag_ok else "integrity tag does NOT verify"
+        return (
+            f"Retry: {check}, a token of {plural(token, 'byte')}",
+            "notice" if tag_ok else "alert",
+        )
+    if packet.kind == VERSION_NEGOTIATION:
+        offered = [v for frame, vs in quic.version_negotiation if frame == packet.frame for v in vs]
+        versions = ", ".join(_core.quic_version_name(v) for v in offered) or "no version"
+        return f"Version Negotiation: the server offers {versions}", "notice"
+    head = packet.kind if packet.pn is None else f"{packet.kind} pn {packet.pn}"
+    if packet.pn is None:
+        return f"{head}, sealed (no key)", "encrypted"
+    names: list[str] = []
+    tone = "data" if packet.kind in ("1-RTT", "0-RTT") else "handshake"
+    for name, frames in _frame_runs(packet.frames):
+        if name == "CRYPTO":
+            said = [
+                _event_name(conn.timeline[n])
+                for n in events
+                if conn.timeline[n].kind == "handshake"
+            ]
+            names.append(f"CRYPTO ({', '.join(said)})" if said else "CRYPTO")
+        elif name == "CONNECTION_CLOSE":
+            names.extend(f"CONNECTION_CLOSE {close_words(f)}" for f in frames)
+            if any(f.error not in _FINE_CLOSES for f in frames):
+                tone = "alert"
+        elif name not in _QUIET_FRAMES or len(packet.frames) == len(frames):
+            names.append(name if len(frames) == 1 else f"{name} x{len(frames)}")
+    return f"{head}: {', '.join(names)}" if names else head, tone
+
+
+def _frame_runs(frames: list[QuicFrameInfo]) -> list[tuple[str, list[QuicFrameInfo]]]:
+    """The packet's frames by name, in the order each name first appears."""
+    runs: dict[str, list[QuicFrameInfo]] = {}
+    for f in frames:
+        runs.setdefault(f.name, []).append(f)
+    return list(runs.items())
+
+
+def _event_name(event: TimelineEvent) -> str:
+    return event.kind if event.message is None else _message_name(event.message.msg_type)
+
+
+def _message_name(msg_type: int) -> str:
+    """A handshake message's name as the RFCs write it: "ServerHello", not "server_hello"."""
+    return "".join(word.capitalize() for word in registry.handshake_name(msg_type).split("_"))

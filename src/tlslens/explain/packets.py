@@ -12,9 +12,16 @@ from collections.abc import Callable
 
 from tlslens import _core, registry
 from tlslens._text import plural, printable
+from tlslens.explain.coalesced import (
+    RETRY,
+    VERSION_NEGOTIATION,
+    close_words,
+    key_words,
+    quic_datagrams,
+)
 from tlslens.explain.vocabulary import Step
 from tlslens.model import C2S, Connection, ts_iso
-from tlslens.quic.details import MAX_PACKETS_KEPT, QuicDetails, QuicPacketInfo
+from tlslens.quic.details import MAX_PACKETS_KEPT, QuicDetails, QuicFrameInfo, QuicPacketInfo
 
 _ARROWS = {C2S: "C → S", "s2c": "C ← S"}
 # The Initial packets' hash and key size: always TLS_AES_128_GCM_SHA256 (RFC 9001 §5.2).
@@ -183,24 +190,54 @@ def quic_steps(conn: Connection, hex_of: Callable[[bytes], str]) -> list[Step]:
 
 
 def quic_packet_lines(conn: Connection) -> list[str]:
-    """``--records`` for QUIC: one line per packet (type, packet number space, packet
-    number, length, where in the datagram) and its frames."""
+    """``--records`` for QUIC: each datagram, each packet coalesced in it (type, version,
+    Connection IDs, packet number, length, which key opened it) and each frame of it."""
     quic = conn.quic
     if quic is None:
         return []
     total = sum(quic.packet_count.values())
+    datagrams = quic_datagrams(quic)
     lines = [f"QUIC packets: {total}, as carried in UDP datagrams:"]
-    for p in quic.packets:
-        space = f"{p.space} space, " if p.space else ""
-        number = f"pn {p.pn}" if p.pn is not None else "not opened"
-        lines.append(
-            f"  #{p.frame:<6} {_ARROWS.get(p.direction, '')}  {p.kind} ({space}{number}), "
-            f"{plural(p.length, 'byte')} at byte {p.offset}, DCID {p.dcid.hex() or '(empty)'}"
-        )
-        for f in p.frames:
-            detail = f" ({f.detail})" if f.detail else ""
-            error = f": {f.error}" if f.error else ""
-            lines.append(f"      {f.name}{detail}{error} at byte {f.offset} of the plaintext")
+    for datagram in datagrams:
+        kinds = " + ".join(p.kind for p in datagram.packets)
+        lines.append(f"  #{datagram.frame:<6} {_ARROWS.get(datagram.direction, '')}  {kinds}")
+        for p in datagram.packets:
+            lines.extend(_packet_lines(quic, p))
     if total > len(quic.packets):
         lines.append(f"  … the first {MAX_PACKETS_KEPT} packets are listed")
     return lines
+
+
+def _packet_lines(quic: QuicDetails, p: QuicPacketInfo) -> list[str]:
+    if p.kind == RETRY and quic.retry is not None:
+        tag = "verified" if quic.retry[1] else "NOT verified"
+        return [f"      Retry: integrity tag {tag}, a token of {plural(quic.retry[2], 'byte')}"]
+    if p.kind == VERSION_NEGOTIATION:
+        offered = [versions for frame, versions in quic.version_negotiation if frame == p.frame]
+        names = ", ".join(registry_version(v) for v in (offered or [()])[0]) or "none"
+        return [f"      Version Negotiation: versions offered {names}"]
+    version = f", {registry_version(p.version)}" if p.version else ""
+    number = f"pn {p.pn}, " if p.pn is not None else ""
+    space = f" ({p.space} space)" if p.space else ""
+    ids = f"DCID {p.dcid.hex() or '(empty)'}"
+    if p.kind != "1-RTT":
+        ids += f", SCID {p.scid.hex() or '(empty)'}"
+    lines = [
+        f"      {p.kind}{version}{space}, {number}{plural(p.length, 'byte')} at byte {p.offset};"
+        f" {ids}; {key_words(p)}"
+    ]
+    for f in p.frames:
+        lines.append(f"        {_frame_words(f)} (at byte {f.offset} of the plaintext)")
+    return lines
+
+
+def _frame_words(f: QuicFrameInfo) -> str:
+    """One frame in words: its name and main fields."""
+    if f.name != "CONNECTION_CLOSE":
+        return f"{f.name}: {f.detail}" if f.detail else f.name
+    words = f"CONNECTION_CLOSE: {close_words(f)}"
+    if f.detail:
+        words += f", {f.detail}"
+    if f.data:
+        words += f", reason {printable(f.data)!r}"
+    return words

@@ -54,6 +54,26 @@ def _packet_frame(packet: QuicPacketInfo) -> int:
     return packet.frame
 
 
+# Frames whose bytes are kept for --records: short, and told as they are.
+_SHOWN_DATA = frozenset(("NEW_CONNECTION_ID", "CONNECTION_CLOSE"))
+
+
+def _frame_info(f: _core.QuicFrame) -> QuicFrameInfo:
+    data = f.data
+    return QuicFrameInfo(
+        f.name,
+        f.offset,
+        f.detail,
+        f.error,
+        stream=f.stream,
+        at=f.at,
+        fin=f.fin,
+        length=None if data is None or f.name in _SHOWN_DATA else len(data),
+        code=f.code,
+        data=data if f.name in _SHOWN_DATA else None,
+    )
+
+
 class QuicSession(RecordContent):
     """One QUIC connection: ``take`` each of its core events, ``finish`` for the model.
 
@@ -172,7 +192,7 @@ class QuicSession(RecordContent):
         stats.bytes += ev.len
         quic.packet_count[ev.kind] = quic.packet_count.get(ev.kind, 0) + 1
         opened = ev.pn is not None
-        frames = [QuicFrameInfo(f.name, f.offset, f.detail, f.error) for f in ev.frames]
+        frames = [_frame_info(f) for f in ev.frames]
         if len(quic.packets) < MAX_PACKETS_KEPT:
             quic.packets.append(
                 QuicPacketInfo(
@@ -188,6 +208,7 @@ class QuicSession(RecordContent):
                     ev.dcid,
                     ev.scid,
                     frames,
+                    ev.version,
                 )
             )
         if not opened:

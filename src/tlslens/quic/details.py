@@ -18,12 +18,21 @@ MAX_STREAMS_KEPT = 256
 @dataclass(frozen=True, slots=True)
 class QuicFrameInfo:
     """One frame of an opened packet: its name, offset in the plaintext, fields in words
-    (``detail``), and a CONNECTION_CLOSE's error name."""
+    (``detail``), and a CONNECTION_CLOSE's error name. For ``--records``' JSON: a STREAM
+    frame's ``stream``, a CRYPTO or STREAM frame's ``at`` (offset in its stream), ``fin``
+    and ``length`` (bytes carried), a CONNECTION_CLOSE's ``code``; ``data`` only the short
+    bytes worth showing (a NEW_CONNECTION_ID's Connection ID, a close's reason phrase)."""
 
     name: str
     offset: int
     detail: str = ""
     error: str | None = None
+    stream: int | None = None
+    at: int | None = None
+    fin: bool = False
+    length: int | None = None
+    code: int | None = None
+    data: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -42,6 +51,7 @@ class QuicPacketInfo:
     dcid: bytes
     scid: bytes
     frames: list[QuicFrameInfo] = field(default_factory=list)
+    version: int = 0  # of a long header; 0 for a short header (1-RTT) and VN
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,10 @@ DTLS_LABELS = (
 )
 
 
+# Retransmitted handshake messages kept by frame for the ladder; the rest only counted.
+MAX_RETRANSMISSIONS_KEPT = 256
+
+
 @dataclass(slots=True)
 class DtlsFacts:
     """What DTLS adds to a connection: the cookie exchange, the records by epoch, the
@@ -53,6 +57,8 @@ class DtlsFacts:
     records: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
     epochs: dict[str, list[int]] = field(default_factory=lambda: {C2S: [], S2C: []})
     retransmissions: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
+    # (frame, direction, handshake type) of the first MAX_RETRANSMISSIONS_KEPT, for the ladder
+    retransmitted: list[tuple[int, str, int]] = field(default_factory=list)
     acks: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})  # DTLS 1.3 ACKs
     # Handshake messages that came in several fragments, and those fragments, per direction.
     fragmented: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
@@ -301,6 +307,8 @@ class DtlsSession(RecordContent):
             self.facts.cookie_length = len(ev.cookie or b"")
         elif kind == "retransmission":
             self.facts.retransmissions[self._direction(side)] += 1
+            if len(self.facts.retransmitted) < MAX_RETRANSMISSIONS_KEPT:
+                self.facts.retransmitted.append((ev.frame, self._direction(side), ev.msg_type))
         elif kind == "ack":
             self.facts.acks[self._direction(side)] += 1
         elif kind == "change_cipher_spec":
