@@ -42,16 +42,28 @@ from aioquic.h3.events import DataReceived, H3Event, HeadersReceived
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.events import ProtocolNegotiated, QuicEvent
 from aioquic.quic.packet import QuicProtocolVersion
+from aioquic.tls import CipherSuite
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from record_lab import HOST, NAME, Context, capture, embed_key_log, free_port, run
 
 QUIC_PORT = 443  # the usual port for the plain server; the others are free ports
 TIMEOUT_S = 10.0
+BULK_PATH = b"/bytes/"  # GET /bytes/N: N bytes of data (bench/bench_quic.py's transfers)
+MAX_BULK = 1 << 30
+
+
+def _body(path: bytes) -> bytes:
+    """A short text naming the path, or for ``/bytes/N`` N bytes of data."""
+    size = path.removeprefix(BULK_PATH)
+    if path.startswith(BULK_PATH) and size.isdigit() and int(size) <= MAX_BULK:
+        block = hashlib.sha256(path).digest() * 2048  # 64 kB, repeated
+        return (block * (int(size) // len(block) + 1))[: int(size)]
+    return b"<html><body>hello over HTTP/3, " + path + b"</body></html>\n"
 
 
 class H3Server(QuicConnectionProtocol):
-    """Answers every request with a short text naming its path."""
+    """Answers every request with a short text naming its path (or bulk data, ``_body``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -64,8 +76,7 @@ class H3Server(QuicConnectionProtocol):
             return
         for h3_event in self._h3.handle_event(event):
             if isinstance(h3_event, HeadersReceived):
-                path = dict(h3_event.headers).get(b":path", b"/")
-                body = b"<html><body>hello over HTTP/3, " + path + b"</body></html>\n"
+                body = _body(dict(h3_event.headers).get(b":path", b"/"))
                 self._h3.send_headers(
                     h3_event.stream_id,
                     [
@@ -86,7 +97,7 @@ class _H3Client(QuicConnectionProtocol):
         self._h3 = H3Connection(self._quic)
         self._waiting: dict[int, asyncio.Future[None]] = {}
 
-    async def get(self, path: str) -> None:
+    async def get(self, path: str, timeout_s: float = TIMEOUT_S) -> None:
         stream_id = self._quic.get_next_available_stream_id()
         self._h3.send_headers(
             stream_id,
@@ -102,7 +113,7 @@ class _H3Client(QuicConnectionProtocol):
         done = asyncio.get_running_loop().create_future()
         self._waiting[stream_id] = done
         self.transmit()
-        await asyncio.wait_for(done, TIMEOUT_S)
+        await asyncio.wait_for(done, timeout_s)
 
     def quic_event_received(self, event: QuicEvent) -> None:
         for h3_event in self._h3.handle_event(event):
@@ -144,6 +155,7 @@ async def _client(
     version: int = QuicProtocolVersion.VERSION_1,
     root: str = "root.pem",
     large_hello: bool = False,
+    suite: CipherSuite | None = None,
 ) -> AsyncIterator[_H3Client]:
     with keylog.open("a") as secrets:
         config = QuicConfiguration(
@@ -153,6 +165,7 @@ async def _client(
             secrets_log_file=secrets,
             supported_versions=[version],
             quantum_readiness_test=large_hello,
+            cipher_suites=None if suite is None else [suite],
         )
         config.load_verify_locations(str(ctx.pki / root))
         async with connect(HOST, port, configuration=config, create_protocol=_H3Client) as conn:
