@@ -380,6 +380,40 @@ class QuicFinding:
     offset: int
     message: str
 
+@final
+class QuicRun:
+    """Routine 1-RTT packets of one connection folded (``FlowCore.quic_runs``): packets
+    and their bytes per side (client, server), and the STREAM frames of ``stream_side``:
+    their count, their bytes joined (``data``), bytes per stream in first-seen order, the
+    first one's (frame, ts_ns, packet offset, length) and the last one's frame.
+    ``frame``/``ts_ns``: the last packet's; ``kept``: those of them the caller lists."""
+
+    data: bytes  # before ``bytes``, which names the attribute below it in this class
+    conn: int
+    frame: int
+    ts_ns: int
+    packets: tuple[int, int]
+    bytes: tuple[int, int]
+    stream_side: int | None
+    stream_frames: int
+    first_stream: tuple[int, int, int, int] | None
+    last_stream_frame: int
+    streams: list[tuple[int, int]]
+    kept: QuicKeptPackets | None
+
+@final
+class QuicKeptPackets:
+    """The packets of a run its caller lists, made on demand by ``packets()``."""
+
+    def __len__(self) -> int: ...
+    def packets(self) -> list[_KeptPacket]:
+        """(frame, ts_ns, side, offset, length, pn, key phase, DCID, frames) of each
+        packet; a frame: (name, offset, detail, stream, offset in its stream, FIN, bytes
+        carried)."""
+
+_KeptFrame = tuple[str, int, str, int | None, int | None, bool, int | None]
+_KeptPacket = tuple[int, int, int, int, int, int, bool | None, bytes, list[_KeptFrame]]
+
 def quic_key_material(version: int, suite: int, secret: bytes) -> list[tuple[str, bytes]] | None:
     """A QUIC packet protection secret's [(label, bytes)] for key, IV and header protection
     key (RFC 9001 §5.1, RFC 9369); None for a version or suite the core does not open."""
@@ -399,6 +433,7 @@ QuicEvent = (
     | QuicKeyUpdate
     | QuicMigrated
     | QuicFinding
+    | QuicRun
 )
 
 @final
@@ -483,6 +518,10 @@ class FlowCore:
     def add_quic_secret(self, label: str, client_random: bytes, secret: bytes) -> bool:
         """A key log secret for the QUIC packets of the connection with this client
         random; False when QUIC has no use for it."""
+    def quic_runs(self, after: int) -> None:
+        """Fold each QUIC connection's routine 1-RTT packets past its first ``after`` into
+        ``QuicRun``s (for a caller that keeps only the first packets one by one and writes
+        no plaintext per stream)."""
     @property
     def frames(self) -> int: ...
     @property

@@ -134,7 +134,7 @@ class _Pass:
             keep_records=capture._records,
             max_message=limits.max_message,
         )
-        self.quic.add_secrets(self.core)
+        self.quic.attach(self.core, writes_plaintext=capture._sink is not None)
 
     def run(self) -> Iterator[Connection]:
         reader, core, summary = self.reader, self.core, self.summary

@@ -347,7 +347,7 @@ impl FlowSink for Collector {
         let (taken, said) = quic.unassociated(d, frame, ts_ns);
         if let Some(said) = said {
             self.fed += d.payload.len();
-            self.events.push(Kept::Quic(said));
+            quic.push(&mut self.events, said);
         }
         taken
     }
@@ -440,7 +440,7 @@ impl FlowSink for Collector {
                     if let Some(quic) = self.quic.as_mut().filter(|quic| quic.owns(flow)) {
                         if let Some(said) = quic.datagram(flow, side, frame, ts_ns, payload) {
                             self.fed += payload.len();
-                            self.events.push(Kept::Quic(said));
+                            quic.push(&mut self.events, said);
                         }
                         return;
                     }

@@ -216,6 +216,15 @@ impl FlowCore {
             .is_some_and(|quic| quic.add_secret(label, client_random, secret))
     }
 
+    /// Fold QUIC connections' routine 1-RTT packets into `QuicRun`s, those among a
+    /// connection's first `keep` with their details (for a caller that lists only the
+    /// first packets and writes no plaintext per stream).
+    fn quic_runs(&mut self, keep: u64) {
+        if let Some(quic) = self.collector.quic.as_mut() {
+            quic.runs_keep = Some(keep);
+        }
+    }
+
     /// Frames walked so far.
     #[getter]
     fn frames(&self) -> u64 {

@@ -6,10 +6,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use tlslens_core::quic::frames::{error_name, Frame, FrameAt};
 use tlslens_core::quic::packet::Form;
+use tlslens_core::quic::runs::{KeptPacket, PacketRun};
 use tlslens_core::quic::version::LongType;
 use tlslens_core::quic::{self, PacketEvent, QuicEvent};
 
-use super::quic_events::QuicKept;
+use super::quic_events::{QuicKept, Said};
 
 /// What one datagram made the QUIC connection table say: events naming their connection.
 /// `flow` is the UDP association it came in (None: the end of the capture).
@@ -120,6 +121,115 @@ pub struct QuicMigrated {
     port: u16,
 }
 
+/// Routine 1-RTT packets of one connection folded (`FlowCore.quic_runs`): packets and
+/// bytes per side (0: the client), and the STREAM frames of `stream_side`: their count,
+/// bytes joined (`data`), bytes per stream in first-seen order, the first one's (frame,
+/// ts_ns, packet offset, length) and the last one's frame. `frame`/`ts_ns`: the last
+/// packet's.
+/// `kept`: those of them the caller lists (None: none).
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct QuicRun {
+    conn: u64,
+    frame: u64,
+    ts_ns: i128,
+    packets: (u64, u64),
+    bytes: (u64, u64),
+    stream_side: Option<u8>,
+    stream_frames: u64,
+    first_stream: Option<(u64, i128, usize, usize)>,
+    last_stream_frame: u64,
+    data: Py<PyBytes>,
+    streams: Vec<(u64, u64)>,
+    kept: Option<Py<QuicKeptPackets>>,
+}
+
+/// The packets of a run its caller lists, held in the core (without the run's bytes)
+/// until `packets()` makes them.
+#[pyclass(frozen, module = "tlslens._core")]
+pub struct QuicKeptPackets {
+    held: Vec<KeptPacket>,
+}
+
+/// A listed packet of a run: (frame, ts_ns, side, offset, length, pn, key phase, DCID,
+/// frames).
+type KeptTuple = (
+    u64,
+    i128,
+    u8,
+    usize,
+    usize,
+    u64,
+    Option<bool>,
+    Py<PyBytes>,
+    Vec<KeptFrame>,
+);
+
+/// A frame of a listed packet: (name, offset, detail, stream, offset in its stream, FIN,
+/// bytes carried), as `QuicFrame` has them.
+type KeptFrame = (
+    &'static str,
+    usize,
+    String,
+    Option<u64>,
+    Option<u64>,
+    bool,
+    Option<usize>,
+);
+
+fn kept_frame(at: &FrameAt) -> KeptFrame {
+    // A run has no NEW_CONNECTION_ID: no detail needs the plaintext.
+    let detail = frame_detail(&at.frame, &[]);
+    let (stream, offset, fin, length) = match &at.frame {
+        Frame::Stream {
+            stream,
+            offset,
+            fin,
+            data,
+        } => (Some(*stream), Some(*offset), *fin, Some(data.len)),
+        Frame::Crypto { offset, data } => (None, Some(*offset), false, Some(data.len)),
+        Frame::Datagram { data } => (None, None, false, Some(data.len)),
+        _ => (None, None, false, None),
+    };
+    (
+        at.frame.name(),
+        at.offset,
+        detail,
+        stream,
+        offset,
+        fin,
+        length,
+    )
+}
+
+#[pymethods]
+impl QuicKeptPackets {
+    fn __len__(&self) -> usize {
+        self.held.len()
+    }
+
+    /// The packets, made on demand: a caller that does not list them pays nothing.
+    fn packets(&self, py: Python<'_>) -> Vec<KeptTuple> {
+        self.held
+            .iter()
+            .map(|k| {
+                let frames = k.frames.iter().map(kept_frame).collect();
+                let dcid = bytes(py, &k.dcid);
+                (
+                    k.frame,
+                    k.ts_ns,
+                    k.side,
+                    k.offset,
+                    k.len,
+                    k.pn,
+                    k.key_phase,
+                    dcid,
+                    frames,
+                )
+            })
+            .collect()
+    }
+}
+
 /// Something wrong in a datagram: its frame number and byte offset in the UDP payload.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct QuicFinding {
@@ -152,10 +262,38 @@ fn frame_to_python(py: Python<'_>, at: &FrameAt, payload: &[u8]) -> PyResult<Py<
         data: None,
         code: None,
         error: None,
-        detail: String::new(),
+        detail: frame_detail(&at.frame, payload),
     };
     match &at.frame {
-        Frame::Padding { len } => out.detail = format!("{len} bytes"),
+        Frame::Crypto { offset, data } | Frame::Stream { offset, data, .. } => {
+            out.at = Some(*offset);
+            out.data = Some(bytes(py, data.of(payload)));
+            if let Frame::Stream { stream, fin, .. } = &at.frame {
+                out.stream = Some(*stream);
+                out.fin = *fin;
+            }
+        }
+        Frame::Datagram { data } => out.data = Some(bytes(py, data.of(payload))),
+        Frame::NewConnectionId { cid, .. } => out.data = Some(bytes(py, cid.of(payload))),
+        Frame::ConnectionClose {
+            application,
+            code,
+            reason,
+            ..
+        } => {
+            out.code = Some(*code);
+            out.error = Some(error_name(*code, *application));
+            out.data = Some(bytes(py, reason.of(payload)));
+        }
+        _ => {}
+    }
+    Py::new(py, out)
+}
+
+/// A frame's fields in one line (`QuicFrame.detail`).
+fn frame_detail(frame: &Frame, payload: &[u8]) -> String {
+    match frame {
+        Frame::Padding { len } => format!("{len} bytes"),
         Frame::Ack {
             largest,
             first_range,
@@ -163,57 +301,38 @@ fn frame_to_python(py: Python<'_>, at: &FrameAt, payload: &[u8]) -> PyResult<Py<
             ..
         } => {
             let smallest = largest.saturating_sub(*first_range);
-            out.detail = format!("packets {smallest}..{largest}");
+            let mut detail = format!("packets {smallest}..{largest}");
             if !ranges.is_empty() {
-                out.detail += &format!(" and {} more ranges", ranges.len());
+                detail += &format!(" and {} more ranges", ranges.len());
             }
+            detail
         }
-        Frame::Crypto { offset, data } | Frame::Stream { offset, data, .. } => {
-            out.at = Some(*offset);
-            out.data = Some(bytes(py, data.of(payload)));
-            out.detail = format!("offset {offset}, {} bytes", data.len);
-            if let Frame::Stream { stream, fin, .. } = &at.frame {
-                out.stream = Some(*stream);
-                out.fin = *fin;
-                out.detail = format!("stream {stream}, {}", out.detail);
-                if *fin {
-                    out.detail += ", FIN";
-                }
-            }
+        Frame::Crypto { offset, data } => format!("offset {offset}, {} bytes", data.len),
+        Frame::Stream {
+            stream,
+            offset,
+            fin,
+            data,
+        } => {
+            let end = if *fin { ", FIN" } else { "" };
+            format!("stream {stream}, offset {offset}, {} bytes{end}", data.len)
         }
-        Frame::Datagram { data } => {
-            out.data = Some(bytes(py, data.of(payload)));
-            out.detail = format!("{} bytes", data.len);
-        }
+        Frame::Datagram { data } => format!("{} bytes", data.len),
         Frame::NewConnectionId {
             seq,
             retire_prior_to,
             cid,
             ..
         } => {
-            let cid = cid.of(payload);
-            out.data = Some(bytes(py, cid));
-            let hex: String = cid.iter().map(|b| format!("{b:02x}")).collect();
-            out.detail =
-                format!("sequence {seq}, Connection ID {hex}, retire prior to {retire_prior_to}");
+            let hex: String = cid.of(payload).iter().map(|b| format!("{b:02x}")).collect();
+            format!("sequence {seq}, Connection ID {hex}, retire prior to {retire_prior_to}")
         }
-        Frame::ConnectionClose {
-            application,
-            code,
-            frame_type,
-            reason,
-        } => {
-            out.code = Some(*code);
-            out.error = Some(error_name(*code, *application));
-            out.data = Some(bytes(py, reason.of(payload)));
-            out.detail = match frame_type {
-                Some(kind) => format!("caused by a frame of type 0x{kind:x}"),
-                None => String::new(),
-            };
-        }
-        other => out.detail = other_detail(other),
+        Frame::ConnectionClose { frame_type, .. } => match frame_type {
+            Some(kind) => format!("caused by a frame of type 0x{kind:x}"),
+            None => String::new(),
+        },
+        other => other_detail(other),
     }
-    Py::new(py, out)
 }
 
 /// The one-line fields of the frames that carry no bytes.
@@ -410,11 +529,41 @@ fn rare_to_python(py: Python<'_>, event: &QuicEvent) -> PyResult<PyObject> {
     })
 }
 
+fn run_to_python(py: Python<'_>, run: &PacketRun) -> PyResult<PyObject> {
+    let [client_packets, server_packets] = run.packets;
+    let [client_bytes, server_bytes] = run.bytes;
+    let out = QuicRun {
+        conn: run.conn,
+        frame: run.frame,
+        ts_ns: run.ts_ns,
+        packets: (client_packets, server_packets),
+        bytes: (client_bytes, server_bytes),
+        stream_side: run.stream_side,
+        stream_frames: run.stream_frames,
+        first_stream: run
+            .first_stream
+            .map(|f| (f.frame, f.ts_ns, f.offset, f.len)),
+        last_stream_frame: run.last_stream_frame,
+        data: bytes(py, &run.data),
+        streams: run.streams.clone(),
+        kept: if run.kept.is_empty() {
+            None
+        } else {
+            let held = run.kept.clone();
+            Some(Py::new(py, QuicKeptPackets { held })?)
+        },
+    };
+    Ok(Py::new(py, out)?.into_any())
+}
+
 impl QuicKept {
     pub fn to_python(&self, py: Python<'_>) -> PyResult<PyObject> {
         let events = PyList::empty(py);
-        for event in &self.events {
-            events.append(event_to_python(py, event)?)?;
+        for said in &self.events {
+            events.append(match said {
+                Said::Event(event) => event_to_python(py, event)?,
+                Said::Run(run) => run_to_python(py, run)?,
+            })?;
         }
         let batch = QuicEvents {
             flow: self.flow,
@@ -437,5 +586,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<QuicKeyUpdate>()?;
     m.add_class::<QuicMigrated>()?;
     m.add_class::<QuicFinding>()?;
+    m.add_class::<QuicRun>()?;
+    m.add_class::<QuicKeptPackets>()?;
     Ok(())
 }

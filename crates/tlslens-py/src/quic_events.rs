@@ -15,8 +15,11 @@ use pyo3::prelude::*;
 use tlslens_core::flows::packet as udp_packet;
 use tlslens_core::flows::udp;
 use tlslens_core::quic::keys::{self, Secret};
+use tlslens_core::quic::runs::PacketRun;
 use tlslens_core::quic::version::Version;
 use tlslens_core::quic::{self, Datagram, Endpoint, QuicConnections, QuicEvent};
+
+use super::flow_events::Kept;
 
 /// The pcapng Decryption Secrets Block type of a TLS key log (pcapng spec §4.7).
 const TLS_KEY_LOG: u32 = 0x544c_534b;
@@ -26,6 +29,9 @@ pub struct QuicFeed {
     table: QuicConnections,
     /// Association → (its client's endpoint, its server's), to address each datagram.
     flows: HashMap<u64, (Endpoint, Endpoint)>,
+    /// Set: routine 1-RTT packets are folded into runs (`push`), those among their
+    /// connection's first this many with their details.
+    pub runs_keep: Option<u64>,
 }
 
 impl Default for QuicFeed {
@@ -33,6 +39,7 @@ impl Default for QuicFeed {
         Self {
             table: QuicConnections::new(quic::Limits::default()),
             flows: HashMap::new(),
+            runs_keep: None,
         }
     }
 }
@@ -42,7 +49,22 @@ pub struct QuicKept {
     pub flow: Option<u64>,
     pub frame: u64,
     pub ts_ns: i128,
-    pub events: Vec<QuicEvent>,
+    pub events: Vec<Said>,
+}
+
+/// An event of the table, or routine packets folded (`QuicFeed::runs_keep`).
+pub enum Said {
+    Event(QuicEvent),
+    Run(PacketRun),
+}
+
+impl Said {
+    fn run_mut(&mut self) -> Option<&mut PacketRun> {
+        match self {
+            Self::Run(run) => Some(run),
+            Self::Event(_) => None,
+        }
+    }
 }
 
 impl QuicFeed {
@@ -115,7 +137,7 @@ impl QuicFeed {
     fn drain(&mut self, flow: Option<u64>, frame: u64, ts_ns: i128) -> Option<QuicKept> {
         let mut events = Vec::new();
         while let Some(event) = self.table.poll() {
-            events.push(event);
+            events.push(Said::Event(event));
         }
         (!events.is_empty()).then_some(QuicKept {
             flow,
@@ -123,6 +145,52 @@ impl QuicFeed {
             ts_ns,
             events,
         })
+    }
+
+    /// Add what a datagram made the table say to the events for Python. With `runs_keep`
+    /// set, a routine packet joins the run the events end with, or starts one: a bulk
+    /// transfer crosses into Python as a few runs per batch, not an object per packet and
+    /// frame. Joining only the last event keeps the order of everything else.
+    pub fn push(&self, out: &mut Vec<Kept>, said: QuicKept) {
+        let Some(keep) = self.runs_keep else {
+            out.push(Kept::Quic(said));
+            return;
+        };
+        let QuicKept {
+            flow,
+            frame,
+            ts_ns,
+            events,
+        } = said;
+        let mut folded: Vec<Said> = Vec::with_capacity(events.len());
+        for said in events {
+            if let Said::Event(QuicEvent::Packet(p)) = &said {
+                let detail = p.seq < keep;
+                let last = match folded.last_mut() {
+                    Some(last) => last.run_mut(),
+                    None => match out.last_mut() {
+                        Some(Kept::Quic(kept)) => kept.events.last_mut().and_then(Said::run_mut),
+                        _ => None,
+                    },
+                };
+                if last.is_some_and(|run| run.absorb(p, detail)) {
+                    continue;
+                }
+                if let Some(run) = PacketRun::start(p, detail) {
+                    folded.push(Said::Run(run));
+                    continue;
+                }
+            }
+            folded.push(said);
+        }
+        if !folded.is_empty() {
+            out.push(Kept::Quic(QuicKept {
+                flow,
+                frame,
+                ts_ns,
+                events: folded,
+            }));
+        }
     }
 
     /// One key log secret for the QUIC packets of the connection with this client random.

@@ -50,10 +50,6 @@ def _frame_of(event: TimelineEvent) -> int:
     return event.frame
 
 
-def _packet_frame(packet: QuicPacketInfo) -> int:
-    return packet.frame
-
-
 # Frames whose bytes are kept for --records: short, and told as they are.
 _SHOWN_DATA = frozenset(("NEW_CONNECTION_ID", "CONNECTION_CLOSE"))
 
@@ -143,6 +139,8 @@ class QuicSession(RecordContent):
             self.latest = max(self.latest, (frame, self.ts_ns))
         if type(ev) is _core.QuicPacket:
             self._packet(ev)
+        elif type(ev) is _core.QuicRun:
+            self._run(ev)
         elif type(ev) is _core.QuicCrypto:
             self._crypto(ev)
         elif type(ev) is _core.QuicFinding:
@@ -176,7 +174,6 @@ class QuicSession(RecordContent):
                     f"handshake message type {msg_type} in the {space} CRYPTO stream claims "
                     f"{declared} bytes, only {present} arrived",
                 )
-        self.quic.packets.sort(key=_packet_frame)  # those kept for keys were told late
         conn.last_frame, conn.end_ts_ns = self.latest
         conn.decryption = self.decryptor
         proof.note_unseen_signature(conn, self.decryptor, self.tls13_encrypted)
@@ -192,9 +189,9 @@ class QuicSession(RecordContent):
         stats.bytes += ev.len
         quic.packet_count[ev.kind] = quic.packet_count.get(ev.kind, 0) + 1
         opened = ev.pn is not None
-        frames = [_frame_info(f) for f in ev.frames]
-        if len(quic.packets) < MAX_PACKETS_KEPT:
-            quic.packets.append(
+        if quic.kept < MAX_PACKETS_KEPT:
+            frames = [_frame_info(f) for f in ev.frames]
+            quic.tell(
                 QuicPacketInfo(
                     ev.frame,
                     ev.ts_ns,
@@ -224,6 +221,52 @@ class QuicSession(RecordContent):
             self.decryptor.opened.add((part, direction))
         for f in ev.frames:
             self._frame(ev, f)
+
+    def _run(self, run: _core.QuicRun) -> None:
+        """Routine 1-RTT packets the core folded (when no plaintext is written per stream):
+        kept (those among the first MAX_PACKETS_KEPT) and counted as ``_packet`` and
+        ``_frame`` do one by one, and their STREAM bytes told as one more step of
+        application data."""
+        conn, quic, dec = self.conn, self.quic, self.decryptor
+        assert conn is not None
+        if run.kept is not None:
+            quic.tell((run.kept, (self._direction(0), self._direction(1))))
+        for side, (packets, size) in enumerate(zip(run.packets, run.bytes, strict=True)):
+            if not packets:
+                continue
+            direction = self._direction(side)
+            stats = conn.stats[direction]
+            stats.records += packets
+            stats.bytes += size
+            if dec is not None:
+                dec.results[direction].records_decrypted += packets
+                dec.opened.add((APPLICATION_DATA, direction))
+        quic.packet_count["1-RTT"] = quic.packet_count.get("1-RTT", 0) + sum(run.packets)
+        sender, first = run.stream_side, run.first_stream
+        if sender is None or first is None:
+            return
+        direction = self._direction(sender)
+        streams = quic.streams
+        for stream, size in run.streams:
+            key = (direction, stream)
+            if key in streams or len(streams) < MAX_STREAMS_KEPT:
+                streams[key] = streams.get(key, 0) + size
+        if dec is None:
+            return
+        # The first STREAM frame is told as ``_frame`` tells it (a new step, or one more
+        # record of the step before); the others join that step.
+        last_frame, last_ts = self.frame, self.ts_ns
+        self.frame, self.ts_ns, offset, length = first
+        self._plaintext_application_data(sender, offset, run.data[:length])
+        dec.application_data(direction, run.data[length:])
+        stats = conn.stats[direction]
+        stats.application_data_records += run.stream_frames - 1
+        stats.application_data_bytes += len(run.data) - length
+        step = conn.timeline[-1]
+        step.records += run.stream_frames - 1
+        step.length += len(run.data) - length
+        step.last_frame = run.last_stream_frame
+        self.frame, self.ts_ns = last_frame, last_ts
 
     def _frame(self, packet: _core.QuicPacket, f: _core.QuicFrame) -> None:
         side = packet.side

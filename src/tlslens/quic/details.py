@@ -66,11 +66,51 @@ class QuicClose:
     reason: bytes
 
 
+def _packet_frame(packet: QuicPacketInfo) -> int:
+    return packet.frame
+
+
+# The packets kept of a run the core folded, with the direction of each side (client,
+# server).
+_Run = tuple[_core.QuicKeptPackets, tuple[str, str]]
+
+
+def _run_packets(run: _core.QuicKeptPackets, directions: tuple[str, str]) -> list[QuicPacketInfo]:
+    """The packets kept of a run the core folded (routine 1-RTT packets)."""
+    return [
+        QuicPacketInfo(
+            frame,
+            ts_ns,
+            directions[side],
+            offset,
+            length,
+            "1-RTT",
+            "application",
+            pn,
+            key_phase,
+            dcid,
+            b"",
+            [
+                QuicFrameInfo(
+                    name, at, detail, None, stream=stream, at=offset, fin=fin, length=size
+                )
+                for name, at, detail, stream, offset, fin, size in frames
+            ],
+        )
+        for frame, ts_ns, side, offset, length, pn, key_phase, dcid, frames in run.packets()
+    ]
+
+
 @dataclass(slots=True)
 class QuicDetails:
     version: int
     initial_dcid: bytes
-    packets: list[QuicPacketInfo] = field(default_factory=list)  # the first MAX_PACKETS_KEPT
+    # The first MAX_PACKETS_KEPT packets as told: one by one, or in the runs of routine
+    # packets the core folded, whose packets are made only when ``packets`` is read (JSON
+    # does not read them).
+    told: list[QuicPacketInfo | _Run] = field(default_factory=list)
+    kept: int = 0  # packets in ``told``, those of its runs included
+    listed: list[QuicPacketInfo] | None = None  # ``packets``, once made
     packet_count: dict[str, int] = field(default_factory=dict)  # by kind
     unopened: int = 0
     retry: tuple[int, bool, int] | None = None  # (frame, tag verified, token length)
@@ -84,6 +124,25 @@ class QuicDetails:
     # The capture time of the frames above that name no packet kept (Retry, VN, migration,
     # key update): one entry per such event.
     times: dict[int, int] = field(default_factory=dict)
+
+    def tell(self, packet: QuicPacketInfo | _Run) -> None:
+        """A packet kept, or a run of them (``kept``: how many) with its directions."""
+        self.told.append(packet)
+        self.kept += 1 if isinstance(packet, QuicPacketInfo) else len(packet[0])
+        self.listed = None
+
+    @property
+    def packets(self) -> list[QuicPacketInfo]:
+        """The packets kept, in frame order (those kept for keys were told late)."""
+        if self.listed is None:
+            packets: list[QuicPacketInfo] = []
+            for item in self.told:
+                if isinstance(item, QuicPacketInfo):
+                    packets.append(item)
+                else:
+                    packets.extend(_run_packets(*item))
+            self.listed = sorted(packets, key=_packet_frame)
+        return self.listed
 
 
 def details_json(quic: QuicDetails) -> dict[str, Any]:

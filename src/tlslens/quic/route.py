@@ -16,6 +16,7 @@ from tlslens.decrypt.connection import PlaintextSink
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint, Finding
 from tlslens.quic.assembly import QuicSession
+from tlslens.quic.details import MAX_PACKETS_KEPT
 
 _QUIC = "QUIC"
 # Findings of datagrams of no connection kept one by one; the rest are counted.
@@ -134,8 +135,13 @@ class QuicRouter:
     def hand_out(self, flow: int) -> list[Connection]:
         return self.done.pop(flow, [])
 
-    def add_secrets(self, core: _core.FlowCore) -> None:
-        """The key log's TLS 1.3 secrets, for the core to open QUIC packets with."""
+    def attach(self, core: _core.FlowCore, *, writes_plaintext: bool) -> None:
+        """The key log's TLS 1.3 secrets, for the core to open QUIC packets with; and,
+        unless the plaintext is written per stream (which needs each STREAM frame's
+        offset), the core folds a connection's routine 1-RTT packets past those kept one by
+        one into runs (``QuicSession.take``)."""
+        if not writes_plaintext:
+            core.quic_runs(MAX_PACKETS_KEPT)
         if self.keys is None:
             return
         for (label, client_random), secret in self.keys.keylog.secrets.items():

@@ -75,6 +75,8 @@ pub struct Conn {
     pub buffered: Vec<Buffered>,
     /// The frame number of the last datagram that carried one of its packets.
     pub last_frame: u64,
+    /// Packet events told so far (the next one's `seq`).
+    pub told: u64,
 }
 
 /// A packet kept until its keys are known.
@@ -136,6 +138,7 @@ impl Conn {
             suite: None,
             buffered: Vec::new(),
             last_frame: 0,
+            told: 0,
         }
     }
 
@@ -208,6 +211,13 @@ impl Conn {
             Level::ZeroRtt => self.zero_rtt.as_ref().filter(|_| side == 0),
             Level::OneRtt => self.one_rtt.get(side)?.as_ref(),
         }
+    }
+
+    /// The `seq` of the connection's next packet event.
+    pub fn next_seq(&mut self) -> u64 {
+        let seq = self.told;
+        self.told = seq.saturating_add(1);
+        seq
     }
 
     pub fn has_keys(&self, level: Level, side: u8) -> bool {

@@ -3,7 +3,7 @@
 //! random and suite taken from it to install the key log's keys) and new Connection IDs
 //! registered.
 
-use super::conn::{Buffered, Level};
+use super::conn::{Buffered, Conn, Level};
 use super::crypto_stream::Pushed;
 use super::frames::{parse_frames, Frame, FrameAt};
 use super::hello::{client_random, server_suite};
@@ -109,12 +109,13 @@ impl QuicConnections {
             );
         }
         let key_phase = (view.form == Form::Short).then(|| opened.header.key_phase());
+        let seq = self.conns.get_mut(&conn).map_or(0, Conn::next_seq);
         let event = PacketEvent {
             pn: Some(opened.pn),
             key_phase,
             payload: opened.payload,
             frames,
-            ..PacketEvent::unopened(d, view, conn, side)
+            ..PacketEvent::unopened(d, view, conn, side, seq)
         };
         // What the frames ask of the table, taken before the plaintext moves into the event.
         let work = work_of(&event.frames, &event.payload);

@@ -20,6 +20,7 @@ pub mod fuzzing;
 pub mod hello;
 pub mod keys;
 pub mod packet;
+pub mod runs;
 mod table;
 pub mod unprotect;
 pub mod version;
@@ -112,6 +113,8 @@ pub struct PacketEvent {
     /// The packet's bytes in the datagram's payload.
     pub offset: usize,
     pub len: usize,
+    /// The packet's place among its connection's packet events, from 0.
+    pub seq: u64,
     pub form: Form,
     pub version: u32,
     pub dcid: Vec<u8>,
@@ -126,7 +129,13 @@ pub struct PacketEvent {
 
 impl PacketEvent {
     /// A packet as its header shows it, before (or without) opening it.
-    fn unopened(d: &Datagram<'_>, view: &packet::PacketView<'_>, conn: u64, side: u8) -> Self {
+    fn unopened(
+        d: &Datagram<'_>,
+        view: &packet::PacketView<'_>,
+        conn: u64,
+        side: u8,
+        seq: u64,
+    ) -> Self {
         Self {
             conn,
             frame: d.frame,
@@ -134,6 +143,7 @@ impl PacketEvent {
             side,
             offset: view.start,
             len: view.end.saturating_sub(view.start),
+            seq,
             form: view.form,
             version: view.version,
             dcid: view.dcid.to_vec(),

@@ -497,7 +497,8 @@ impl QuicConnections {
 
     /// An event for a packet that was not opened.
     pub(super) fn sealed(&mut self, d: &Datagram<'_>, view: &PacketView<'_>, conn: u64, side: u8) {
-        let event = PacketEvent::unopened(d, view, conn, side);
+        let seq = self.conns.get_mut(&conn).map_or(0, Conn::next_seq);
+        let event = PacketEvent::unopened(d, view, conn, side, seq);
         self.events.push_back(QuicEvent::Packet(event));
     }
 }
