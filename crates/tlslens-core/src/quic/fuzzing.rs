@@ -1,8 +1,10 @@
 //! The body of the `quic_packet` cargo-fuzz target, shared with the corpus replay of
 //! `cargo test`: hostile datagrams through detection, header parsing, Initial decryption,
-//! frame parsing and CRYPTO reassembly, under small bounds.
+//! frame parsing and CRYPTO reassembly, under small bounds; the packets folded into runs
+//! as the Python boundary folds them.
 
 use super::frames::parse_frames;
+use super::runs::{PacketRun, MAX_RUN_DATA, MAX_RUN_STREAMS};
 use super::{Datagram, Limits, QuicConnections, QuicEvent};
 use crate::flows::packet::Addr;
 
@@ -57,11 +59,37 @@ pub fn quic_packet(data: &[u8]) {
         });
     }
     table.finish();
+    let mut runs: Vec<PacketRun> = Vec::new();
+    let mut folded = 0u64;
     while let Some(event) = table.poll() {
-        if let QuicEvent::Crypto { offset, data, .. } = event {
-            let end = offset.saturating_add(data.len() as u64);
-            assert!(end <= limits.max_crypto, "a CRYPTO run past the bound");
+        match event {
+            QuicEvent::Crypto { offset, data, .. } => {
+                let end = offset.saturating_add(data.len() as u64);
+                assert!(end <= limits.max_crypto, "a CRYPTO run past the bound");
+            }
+            QuicEvent::Packet(p) => {
+                let keep = p.seq < 2;
+                if runs.last_mut().is_some_and(|run| run.absorb(&p, keep)) {
+                    folded += 1;
+                } else if let Some(run) = PacketRun::start(&p, keep) {
+                    runs.push(run);
+                    folded += 1;
+                }
+            }
+            _ => {}
         }
     }
     assert!(table.connections() <= limits.max_connections);
+    let mut counted = 0u64;
+    for run in &runs {
+        assert!(run.data.len() <= MAX_RUN_DATA && run.streams.len() <= MAX_RUN_STREAMS);
+        let streamed: u64 = run.streams.iter().map(|(_, bytes)| bytes).sum();
+        assert_eq!(
+            streamed,
+            run.data.len() as u64,
+            "a run's streams and bytes disagree"
+        );
+        counted += run.packets.iter().sum::<u64>();
+    }
+    assert_eq!(counted, folded, "a packet folded but not counted");
 }
