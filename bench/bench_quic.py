@@ -1,7 +1,7 @@
 """Benchmark: QUIC with its key log, tlslens against tshark.
 
 Usage (as root, with tshark and dumpcap installed):
-    python bench/bench_quic.py [--size-mb 110] [--transfer-mb 8] [--keep]
+    python bench/bench_quic.py [--size-mb 110] [--transfer-mb 8] [--keep] [--before CMD]
 
 Records real QUIC connections on loopback, aioquic client against aioquic server (the
 HTTP/3 server and client of tools/record_quic.py), each one GET of --transfer-mb of bulk
@@ -14,7 +14,9 @@ protection. Then times, in one run (median of 3, peak RSS),
 and without the key log
     tlslens show --json              against
     tshark -T fields -e quic.version -e tls.handshake.extensions_server_name
-and checks once (not timed) that both decrypted the same STREAM bytes.
+and checks once (not timed) that both decrypted the same STREAM bytes. ``--before CMD``
+(another checkout's tlslens, as bench_flows.py takes it) is timed beside, its output checked
+to be the same bytes.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import argparse
 import asyncio
 import itertools
 import json
+import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -78,21 +82,33 @@ def record(path: Path, keylog: Path, size_mb: int, transfer_mb: int) -> int:
     return count
 
 
-def tshark_stream_bytes(path: Path, keylog: Path) -> tuple[int, int]:
-    """The STREAM frames tshark decrypted and their bytes (``quic.stream_data``, hex)."""
+def tshark_keyed(path: Path, keylog: Path) -> list[str]:
+    """The timed tshark command: every packet opened to count the STREAM data in it."""
+    return [
+        "tshark", "-n", "-r", str(path), "-o", f"tls.keylog_file:{keylog}",
+        "-q", "-z", "io,stat,0,quic.stream_data",
+    ]  # fmt: skip
+
+
+def tshark_stream_bytes(path: Path, keylog: Path) -> tuple[int, int, int, int]:
+    """What tshark decrypted: packets with STREAM data, STREAM frames and their bytes
+    (``quic.stream_data``, hex), and the packets the timed ``io,stat`` command counted."""
     cmd = ["tshark", "-n", "-r", str(path), "-o", f"tls.keylog_file:{keylog}"]
     proc = subprocess.Popen(
         [*cmd, "-T", "fields", "-e", "quic.stream_data"], stdout=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None
-    frames = total = 0
+    packets = frames = total = 0
     for line in proc.stdout:
-        for data in line.split(","):
-            if data.strip():
-                frames += 1
-                total += len(data.strip()) // 2
+        found = [data for data in line.strip().split(",") if data]
+        packets += bool(found)
+        frames += len(found)
+        total += sum(len(data) // 2 for data in found)
     proc.wait()
-    return frames, total
+    stat = subprocess.run(tshark_keyed(path, keylog), capture_output=True, text=True).stdout
+    # The table's row: "|  0 <> 12 | 90997 |" (interval, then the count).
+    counted = [int(m) for m in re.findall(r"<>[^|]*\|\s*(\d+)\s*\|", stat)]
+    return packets, frames, total, sum(counted)
 
 
 def tlslens_stream_bytes(tlslens: str, path: Path, keylog: Path) -> tuple[int, int, int]:
@@ -109,11 +125,47 @@ def tlslens_stream_bytes(tlslens: str, path: Path, keylog: Path) -> tuple[int, i
     return len(quic), decrypted, total
 
 
+def _compare(
+    name: str,
+    size_mb: float,
+    tlslens: str,
+    args: list[str],
+    tshark: list[str],
+    before: list[str] | None,
+) -> None:
+    """Time ``show --json ARGS`` and tshark (and the ``before`` tlslens, checked to print
+    the same bytes) and print the times, peak RSS and ratios."""
+    ours = [tlslens, "show", "--json", *args]
+    rows = [("tlslens", ours), ("tshark", tshark)]
+    if before is not None:
+        old = [*before, "show", "--json", *args]
+        same = subprocess.run(old, capture_output=True, check=True).stdout == (
+            subprocess.run(ours, capture_output=True, check=True).stdout
+        )
+        print(f"{name}: before and after print {'the same' if same else 'DIFFERENT'} bytes")
+        rows.insert(0, ("before", old))
+    times = {}
+    for label, cmd in rows:
+        seconds, rss = timed(cmd)
+        times[label] = seconds
+        print(
+            f"{name:17} {label:8} {seconds:6.2f} s  {size_mb / seconds:6.1f} MB/s  "
+            f"peak RSS {rss / 1024:5.0f} MB",
+            flush=True,
+        )
+    ratio = f"{name:17} tshark / tlslens {times['tshark'] / times['tlslens']:.2f}x"
+    if "before" in times:
+        ratio += f"  (before: {times['tshark'] / times['before']:.2f}x; "
+        ratio += f"after is {times['before'] / times['tlslens']:.2f}x before)"
+    print(ratio, flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=110, help="the capture's size")
     parser.add_argument("--transfer-mb", type=int, default=8, help="data per connection")
     parser.add_argument("--keep", action="store_true", help="reuse bench/work/ if present")
+    parser.add_argument("--before", help="another tlslens command to time beside this one")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     cap = WORK / f"quic-{args.size_mb}.pcap"
@@ -125,36 +177,19 @@ def main() -> int:
     tlslens = str(Path(sys.executable).parent / "tlslens")
     size_mb = cap.stat().st_size / 1e6
     conns, decrypted, ours = tlslens_stream_bytes(tlslens, cap, keylog)
-    frames, theirs = tshark_stream_bytes(cap, keylog)
+    packets, frames, theirs, counted = tshark_stream_bytes(cap, keylog)
     print(
         f"capture: {size_mb:.0f} MB, {conns} QUIC connections ({decrypted} decrypted); "
         f"STREAM bytes decrypted: tlslens {ours:,}, tshark {theirs:,} in {frames:,} frames"
         + ("" if ours == theirs else "  MISMATCH")
+        + f"; tshark's io,stat counted {counted:,} packets with STREAM data of {packets:,}"
     )
-    show = [tlslens, "show", "--json"]
-    keyed = ["-o", f"tls.keylog_file:{keylog}"]
-    runs = (
-        (
-            "with the key log",
-            [*show, "--keylog", str(keylog), str(cap)],
-            ["tshark", "-n", "-r", str(cap), *keyed, "-q", "-z", "io,stat,0,quic.stream_data"],
-        ),
-        (
-            "without keys",
-            [*show, str(cap)],
-            ["tshark", "-n", "-r", str(cap), "-T", "fields", "-e", "quic.version",
-             "-e", "tls.handshake.extensions_server_name"],
-        ),
-    )  # fmt: skip
-    for name, ours_cmd, theirs_cmd in runs:
-        ours_s, ours_rss = timed(ours_cmd)
-        theirs_s, theirs_rss = timed(theirs_cmd)
-        print(
-            f"{name}: tlslens {ours_s:6.2f} s ({size_mb / ours_s:6.1f} MB/s, peak RSS "
-            f"{ours_rss / 1024:5.0f} MB)  tshark {theirs_s:6.2f} s ({size_mb / theirs_s:6.1f} "
-            f"MB/s, peak RSS {theirs_rss / 1024:5.0f} MB)  ratio {theirs_s / ours_s:.2f}x",
-            flush=True,
-        )
+    keyed = ["--keylog", str(keylog), str(cap)]
+    tshark_plain = ["tshark", "-n", "-r", str(cap), "-T", "fields", "-e", "quic.version",
+                    "-e", "tls.handshake.extensions_server_name"]  # fmt: skip
+    before = shlex.split(args.before) if args.before else None
+    _compare("with the key log", size_mb, tlslens, keyed, tshark_keyed(cap, keylog), before)
+    _compare("without keys", size_mb, tlslens, [str(cap)], tshark_plain, before)
     return 0
 
 
