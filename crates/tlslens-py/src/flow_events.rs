@@ -542,7 +542,7 @@ pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8]) -> PyResult<PyObject>
             Py::new(py, datagram)?.into_any()
         }
         Kept::UdpClosed(event) => Py::new(py, event)?.into_any(),
-        Kept::Quic(kept) => kept.to_python(py)?,
+        Kept::Quic(kept) => kept.into_python(py)?,
     })
 }
 

@@ -529,7 +529,7 @@ fn rare_to_python(py: Python<'_>, event: &QuicEvent) -> PyResult<PyObject> {
     })
 }
 
-fn run_to_python(py: Python<'_>, run: &PacketRun) -> PyResult<PyObject> {
+fn run_to_python(py: Python<'_>, run: PacketRun) -> PyResult<PyObject> {
     let [client_packets, server_packets] = run.packets;
     let [client_bytes, server_bytes] = run.bytes;
     let out = QuicRun {
@@ -545,23 +545,22 @@ fn run_to_python(py: Python<'_>, run: &PacketRun) -> PyResult<PyObject> {
             .map(|f| (f.frame, f.ts_ns, f.offset, f.len)),
         last_stream_frame: run.last_stream_frame,
         data: bytes(py, &run.data),
-        streams: run.streams.clone(),
+        streams: run.streams,
         kept: if run.kept.is_empty() {
             None
         } else {
-            let held = run.kept.clone();
-            Some(Py::new(py, QuicKeptPackets { held })?)
+            Some(Py::new(py, QuicKeptPackets { held: run.kept })?)
         },
     };
     Ok(Py::new(py, out)?.into_any())
 }
 
 impl QuicKept {
-    pub fn to_python(&self, py: Python<'_>) -> PyResult<PyObject> {
+    pub fn into_python(self, py: Python<'_>) -> PyResult<PyObject> {
         let events = PyList::empty(py);
-        for said in &self.events {
+        for said in self.events {
             events.append(match said {
-                Said::Event(event) => event_to_python(py, event)?,
+                Said::Event(event) => event_to_python(py, &event)?,
                 Said::Run(run) => run_to_python(py, run)?,
             })?;
         }
