@@ -30,6 +30,7 @@ from pathlib import Path
 import record_aborted
 import record_compressed
 import record_dtls
+import record_dtls13
 import record_quic
 from record_lab import (
     HOST,
@@ -379,6 +380,7 @@ SCENARIOS: dict[str, Callable[[Context], None]] = {
     "compressed": record_compressed.scenario_compressed,
     "quic": record_quic.scenario_quic,
     "dtls": record_dtls.scenario_dtls,
+    "dtls13": record_dtls13.scenario_dtls13,
 }
 
 
