@@ -46,7 +46,7 @@ CONFIGURE = [
     "--enable-aesgcm",
     "--disable-crypttests",
     "--disable-benchmark",
-    "CFLAGS=-O2 -DWOLFSSL_SSLKEYLOGFILE_OUTPUT=\\\"/dev/null\\\" -DWOLFSSL_SSLKEYLOGFILE_USE_ENV",
+    'CFLAGS=-O2 -DWOLFSSL_SSLKEYLOGFILE_OUTPUT=\\"/dev/null\\" -DWOLFSSL_SSLKEYLOGFILE_USE_ENV',
 ]
 PROGRAMS = ("examples/server/server", "examples/client/client")
 TOOLS = {"autoreconf": "autoconf", "automake": "automake", "libtoolize": "libtool"}

@@ -38,7 +38,7 @@ from record_lab import (
 # The examples look for the wolfSSL source tree (certs/dh2048.pem) from their working folder
 # up; a folder holding that one file is enough, the certificates are the lab's.
 DH_PARAMS = Path("certs") / "dh2048.pem"
-SUITES = (
+SUITES: tuple[tuple[str, list[str]], ...] = (
     ("TLS13-AES128-GCM-SHA256", []),
     ("TLS13-CHACHA20-POLY1305-SHA256", ["-J"]),
     ("TLS13-AES256-GCM-SHA384", ["-u300"]),

@@ -1400,7 +1400,10 @@ class DtlsEvent:
     reassembled from), "retransmission",
     "client_hello" (``data``: the message as TLS, without the ``cookie``),
     "hello_verify_request", "negotiated", "change_cipher_spec", "alert",
-    "application_data" (``data``: the plaintext), "ack", "finding" (``offset``, ``text``).
+    "application_data" (``data``: the plaintext), "transcript" (DTLS 1.3, told before a
+    CertificateVerify or Finished ``msg_type``: ``data``, the transcript hash of the messages
+    before it; ``verified``, a Finished's check with the key log's handshake secret, None
+    without one), "ack", "finding" (``offset``, ``text``).
     ``from_client`` is None for the hellos' events."""
 
     kind: Literal[
@@ -1413,6 +1416,7 @@ class DtlsEvent:
         "change_cipher_spec",
         "alert",
         "application_data",
+        "transcript",
         "ack",
         "finding",
     ]
@@ -1438,6 +1442,7 @@ class DtlsEvent:
     acks: list[tuple[int, int]]
     text: str
     fragments: int
+    verified: bool | None
 
 @final
 class DtlsAssociation:

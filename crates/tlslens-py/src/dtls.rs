@@ -63,7 +63,9 @@ impl DtlsKeys {
 /// "client_hello" (message_seq, data: the message as TLS without the cookie, cookie),
 /// "hello_verify_request" (version, cookie), "negotiated" (version, suite),
 /// "change_cipher_spec", "alert" (level, description), "application_data" (epoch, seq,
-/// data), "ack" (acks), "finding" (offset, text). `from_client` is None where the event
+/// data), "transcript" (DTLS 1.3, before a CertificateVerify or Finished: msg_type, data:
+/// the transcript hash, verified: a Finished's check), "ack" (acks), "finding" (offset,
+/// text). `from_client` is None where the event
 /// has no direction of its own (the hellos').
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 #[derive(Default)]
@@ -91,6 +93,7 @@ pub struct DtlsEvent {
     acks: Vec<(u64, u64)>,
     text: String,
     fragments: usize,
+    verified: Option<bool>,
 }
 
 fn bytes(py: Python<'_>, data: &[u8]) -> Option<Py<PyBytes>> {
@@ -229,6 +232,21 @@ fn convert_rest(py: Python<'_>, event: CoreEvent) -> DtlsEvent {
             epoch,
             seq,
             data: bytes(py, &data),
+            ..DtlsEvent::default()
+        },
+        CoreEvent::Transcript {
+            frame,
+            from_client,
+            msg_type,
+            hash,
+            finished,
+        } => DtlsEvent {
+            kind: "transcript",
+            frame,
+            from_client: Some(from_client),
+            msg_type,
+            data: bytes(py, &hash),
+            verified: finished,
             ..DtlsEvent::default()
         },
         CoreEvent::Ack {

@@ -504,6 +504,12 @@ class RecordContent:
         wire (DTLS overrides it: its messages are hashed with their 12-byte headers)."""
         return None if self._transcript is None else bytes(self._transcript)
 
+    def _tls13_transcript_hash(self) -> bytes | None:
+        """TLS 1.3: the hash of the messages before this one (unknown without the server's
+        handshake secret: its flight is in it); DTLS reads it from the core."""
+        d = self.decryptor
+        return d.transcript_hash() if d is not None and d.transcript_complete() else None
+
     def _check_signature(
         self, side: int, message: hs.ServerKeyExchange | hs.CertificateVerify, raw: bytes
     ) -> None:
@@ -513,11 +519,8 @@ class RecordContent:
         direction = self._direction(side)
         is_client = direction == C2S
         certs = conn.client_certificates if is_client else conn.current_server_certificates
-        name = (
-            "server_key_exchange"
-            if isinstance(message, hs.ServerKeyExchange)
-            else ("certificate_verify")
-        )
+        kx = isinstance(message, hs.ServerKeyExchange)
+        name = "server_key_exchange" if kx else "certificate_verify"
         signature = message.signature
         if signature is None:
             return  # anonymous or PSK key exchange: nothing is signed
@@ -525,7 +528,7 @@ class RecordContent:
         data: bytes | None = None
         reason: str | None = None
         version = self.ctx.version
-        if isinstance(message, hs.ServerKeyExchange):
+        if kx:
             body = raw[4:]
             sig_block = (2 if scheme is not None else 0) + 2 + len(signature)
             hello, current = conn.client_hello, conn.handshakes[-1] if conn.handshakes else None
@@ -535,12 +538,11 @@ class RecordContent:
             else:
                 reason = "the hellos with the randoms it signs were not both seen"
         elif self.ctx.tls13:
-            # Without the server's handshake secret its flight, in the transcript, is unread.
-            if self.decryptor is None or not self.decryptor.transcript_complete():
+            if (transcript_hash := self._tls13_transcript_hash()) is None:
                 reason = "the transcript hash it signs is not known"
             else:
                 context = proof.TLS13_CLIENT_CONTEXT if is_client else proof.TLS13_SERVER_CONTEXT
-                data = proof.tls13_signed_content(context, self.decryptor.transcript_hash())
+                data = proof.tls13_signed_content(context, transcript_hash)
         elif version is not None and version <= 0x0300:
             reason = "SSL 3.0's CertificateVerify hashes the master secret: not checked"
         elif (signed := self._signed_messages()) is None:

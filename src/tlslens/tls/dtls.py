@@ -101,7 +101,7 @@ class DtlsFacts:
 
     def decryption_json(self) -> dict[str, Any]:
         """The ``decryption`` object of ``show --json``, as for TCP (DTLS 1.3's Finished
-        messages are not checked: ``finished_verified`` stays null for them)."""
+        messages are checked by the core, with the "dtls13" finished key)."""
         decrypted = any(self.records_decrypted.values())
         failed = any(self.records_failed.values())
         reason: str | None = None
@@ -217,6 +217,8 @@ class DtlsSession(RecordContent):
         other = store is not None and bool(store.rsa_keys or store.psk)
         self.facts = DtlsFacts(keys_given=keys is not None or other, other_secrets=other)
         self._transcript_dtls: bytearray | None = None  # the handshake hash's messages
+        # DTLS 1.3: the core's transcript hash before the CertificateVerify being read.
+        self._transcript13_hash: bytes | None = None
         self.store = store
         self.client_flow_side: int | None = None  # which side of the flow is the client
         self.record_offset = [0, 0]  # of the latest record per side, for its messages
@@ -309,6 +311,10 @@ class DtlsSession(RecordContent):
             self.facts.retransmissions[self._direction(side)] += 1
             if len(self.facts.retransmitted) < MAX_RETRANSMISSIONS_KEPT:
                 self.facts.retransmitted.append((ev.frame, self._direction(side), ev.msg_type))
+        elif kind == "transcript":
+            self._transcript13_hash = ev.data
+            if ev.msg_type == hs.FINISHED and ev.verified is not None:
+                self.facts.finished_verified[self._direction(side)] = ev.verified
         elif kind == "ack":
             self.facts.acks[self._direction(side)] += 1
         elif kind == "change_cipher_spec":
@@ -414,6 +420,11 @@ class DtlsSession(RecordContent):
         Finished (RFC 6347 §4.2.6), not their TLS form."""
         transcript = self._transcript_dtls
         return None if transcript is None else bytes(transcript)
+
+    def _tls13_transcript_hash(self) -> bytes | None:
+        """DTLS 1.3: the core hashes the messages in their TLS form (RFC 9147 §5.2) and tells
+        the hash just before the message that needs it."""
+        return self._transcript13_hash
 
     def _check_finished(self, side: int, verify_data: bytes, transcript: bytes) -> None:
         conn, store = self.conn, self.store

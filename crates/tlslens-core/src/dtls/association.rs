@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::handshake::{self, Outcome, Reassembler, CLIENT_HELLO, HELLO_VERIFY_REQUEST};
 use super::keys::{self, EpochKeys, Keys, Suite};
 use super::record::{self, Header, Record, CT_ACK, CT_TLS12_CID};
+use super::transcript13::{self, Transcript, HRR_RANDOM};
 use super::{DtlsEvent, Endpoint, Finding, Limits, RecordInfo};
 use crate::codec::Reader;
 use crate::records::{CT_ALERT, CT_APPLICATION_DATA, CT_CHANGE_CIPHER_SPEC, CT_HANDSHAKE};
@@ -66,6 +67,8 @@ pub struct Association {
     events: VecDeque<DtlsEvent>,
     /// Retransmissions told in the current datagram: (side, message_seq).
     told_retransmissions: Vec<(usize, u16)>,
+    /// DTLS 1.3's handshake messages, for the CertificateVerify and Finished checks.
+    transcript: Transcript,
 }
 
 impl Association {
@@ -83,6 +86,7 @@ impl Association {
             handshake_seen: false,
             events: VecDeque::new(),
             told_retransmissions: Vec::new(),
+            transcript: Transcript::default(),
         }
     }
 
@@ -441,6 +445,7 @@ impl Association {
             let what = format!("handshake message {message_seq} (type {msg_type}): {e}");
             self.finding(at.frame, at.from_client, at.base, what);
         }
+        self.transcript(at, &tls);
         self.events.push_back(DtlsEvent::Message {
             frame: at.frame,
             from_client: at.from_client,
@@ -450,6 +455,42 @@ impl Association {
             tls,
             fragments,
         });
+    }
+
+    /// DTLS 1.3: the message into the transcript; a CertificateVerify's or a Finished's check
+    /// told before it.
+    fn transcript(&mut self, at: At, tls: &[u8]) {
+        if self.version.is_some_and(|v| v != DTLS13) {
+            return;
+        }
+        let msg_type = tls.first().copied().unwrap_or_default();
+        let keys = self.keys.clone();
+        let secrets = keys
+            .as_deref()
+            .zip(self.client_random)
+            .and_then(|(keys, random)| keys.secrets.get(&random));
+        let secret = secrets.and_then(|s| match at.from_client {
+            true => s.client_handshake.as_deref(),
+            false => s.server_handshake.as_deref(),
+        });
+        let message = transcript13::Message {
+            from_client: at.from_client,
+            alg: self.suite.as_ref().map(|s| s.hash),
+            retry: msg_type == handshake::SERVER_HELLO
+                && !at.from_client
+                && tls.get(6..38) == Some(&HRR_RANDOM[..]),
+            secret,
+        };
+        let check = self.transcript.add(tls, message);
+        if let (Some(check), Some(DTLS13)) = (check, self.version) {
+            self.events.push_back(DtlsEvent::Transcript {
+                frame: at.frame,
+                from_client: at.from_client,
+                msg_type,
+                hash: check.hash,
+                finished: check.finished,
+            });
+        }
     }
 
     fn client_hello(

@@ -17,6 +17,7 @@ pub mod fuzzing;
 pub mod handshake;
 pub mod keys;
 pub mod record;
+pub mod transcript13;
 
 pub use association::Association;
 pub use keys::{Keys, Secrets, Suite};
@@ -155,6 +156,17 @@ pub enum DtlsEvent {
         seq: u64,
         data: Vec<u8>,
     },
+    /// DTLS 1.3 (RFC 9147 §5.2): the transcript hash of the handshake messages before a
+    /// CertificateVerify or a Finished (`msg_type`), told just before that message; for a
+    /// Finished, whether its verify_data is the one the key log's handshake traffic secret
+    /// gives (None: the key log has no secret for it).
+    Transcript {
+        frame: u64,
+        from_client: bool,
+        msg_type: u8,
+        hash: Vec<u8>,
+        finished: Option<bool>,
+    },
     /// RFC 9147 §7: the (epoch, sequence number) pairs acknowledged.
     Ack {
         frame: u64,
@@ -170,3 +182,5 @@ mod tests;
 mod tests_captures;
 #[cfg(test)]
 mod tests_dtls13;
+#[cfg(test)]
+mod tests_wolfssl;

@@ -1,7 +1,7 @@
 //! DTLS 1.3's unified header with connection IDs: on Zeek's real DTLS 1.3 trace (no keys;
 //! tests/data/zeek-dtls13-cid.tsv, one association of it), and on records encrypted here as
-//! RFC 9147 §4 and §4.2.3 describe them (no DTLS 1.3 stack installs on this machine to
-//! record one: OpenSSL 3.0 and GnuTLS 3.7 stop at DTLS 1.2).
+//! RFC 9147 §4 and §4.2.3 describe them (key updates, wrong keys); wolfSSL's real records
+//! are tests_wolfssl.rs's.
 
 use std::path::Path;
 

@@ -1,0 +1,149 @@
+"""Real DTLS 1.3 (RFC 9147): wolfSSL 5.9.4's example client and server on loopback
+(tests/vectors/captures/udp/dtls13.pcapng, tools/record_dtls13.py; the README beside it says
+what each connection holds), read by the core and told as any connection.
+
+tshark 4.0, the oracle here, dissects DTLS 1.3's plaintext records (the hellos: version,
+suite, SNI, each record's epoch and sequence number) and knows no unified header, so the
+encrypted part is checked against the stack itself: the lines it sends, the certificate it
+was given, the Finished messages its key log's secrets verify, and the record numbers its
+ACKs name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from tlslens.cli import main
+from tlslens.keys.files import add_keylog_file
+from tlslens.keys.store import KeyStore
+from tlslens.model import C2S, S2C, Connection
+from tlslens.outcome import outcome_of
+from tlslens.pipeline import read_capture
+from tlslens.serialize import connection_to_json
+
+from _tshark import _fields, run_tshark_dtls, strip_secrets
+from conftest import CAPTURES, ROOT
+
+UDP = CAPTURES / "udp"
+CAPTURE, KEYS = UDP / "dtls13.pcapng", UDP / "dtls13.keys"
+DTLS12, DTLS13 = 0xFEFD, 0xFEFC
+LINES = {C2S: b"hello wolfssl!", S2C: b"I hear you fa shizzle!"}
+SUITES = [0x1301, 0x1303, 0x1302]  # AES-128-GCM, ChaCha20-Poly1305, AES-256-GCM
+# The certificate the server was given (tools/record_dtls13.py: -c server-chain.pem).
+LEAF = x509.load_pem_x509_certificate((ROOT / "tests/vectors/pki/server.pem").read_bytes())
+LEAF_SHA256 = hashlib.sha256(LEAF.public_bytes(Encoding.DER)).hexdigest()
+
+
+def _read(path: Path, keylog: Path | None) -> tuple[list[Connection], dict[tuple[int, str], bytes]]:
+    store = None
+    if keylog is not None:
+        store = KeyStore()
+        add_keylog_file(store, keylog)
+    plaintext: dict[tuple[int, str], bytes] = defaultdict(bytes)
+
+    def sink(flow: int, direction: str, data: bytes) -> None:
+        plaintext[flow, direction] += data
+
+    return list(read_capture(path, keys=store, plaintext_sink=sink)), plaintext
+
+
+@pytest.mark.parametrize("way", ["keys", "dsb"])
+def test_wolfssl_dtls13_agrees_with_tshark(tshark: str, tmp_path: Path, way: str) -> None:
+    """Version, SNI, suite as tshark reads the hellos; the leaf the server was given; the
+    lines both ways; both Finished and the CertificateVerify verified; "completed"."""
+    path, keylog, options = CAPTURE, None, []
+    if way == "keys":
+        path, keylog = strip_secrets(CAPTURE, tmp_path), KEYS
+        options = ["-o", f"tls.keylog_file:{KEYS}"]
+    conns, plaintext = _read(path, keylog)
+    oracle = [st for _n, st in sorted(run_tshark_dtls(path, options).items())]
+    assert len(conns) == len(oracle) == 3
+    for conn, st, suite in zip(conns, oracle, SUITES, strict=True):
+        what = f"connection {conn.id}"
+        assert conn.transport == "dtls", what
+        # tshark sees the HelloRetryRequest and the ServerHello: both DTLS 1.2 on the wire,
+        # DTLS 1.3 in supported_versions; the suite the same in both.
+        assert st.versions == [DTLS12, DTLS12] and st.suites == [suite, suite], what
+        assert conn.server_hello is not None and conn.server_hello.legacy_version == DTLS12
+        assert conn.version == DTLS13 and conn.cipher_suite == suite, what
+        assert conn.sni == st.sni[0] == "tlslens.test" and len(st.sni) == 2, what
+        assert st.leaf_sha256 is None  # encrypted: tshark 4.0 cannot open it
+        assert conn.certificates and conn.certificates[0].sha256 == LEAF_SHA256, what
+        for direction, line in LINES.items():
+            assert plaintext[conn.tcp_stream, direction] == line, what
+        decryption = connection_to_json(conn)["decryption"]
+        assert decryption["status"] == "decrypted", what
+        assert decryption["source"] == ("keylog" if way == "keys" else "pcapng"), what
+        assert decryption["finished_verified"] == {C2S: True, S2C: True}, what
+        assert decryption["records_failed_integrity"] == {C2S: 0, S2C: 0}, what
+        (signature,) = conn.handshake_signatures
+        assert (signature.direction, signature.verified) == (S2C, True), signature
+        assert outcome_of(conn).status == "completed", what
+
+
+def test_records_agree_with_tshark_and_the_acks(tshark: str) -> None:
+    """``--records``: the plaintext records' frame, epoch and sequence number as tshark reads
+    them; the unified headers' (no tshark 4.0 reads them) decrypted, epoch 2 then 3, record
+    numbers from 0 one after the other; one ACK, the server's (the core's tests check that
+    it names the client's Finished record by the number decrypted for it)."""
+    fields = ["frame.number", "dtls.record.epoch", "dtls.record.sequence_number"]
+    oracle = set()
+    for line in _fields(CAPTURE, [], "dtls", fields, None).splitlines():
+        frame, epochs, seqs = line.split("\t")
+        for epoch, seq in zip(epochs.split(","), seqs.split(","), strict=True):
+            oracle.add((int(frame), int(epoch), int(seq)))
+    result = CliRunner().invoke(main, ["show", "--json", "--records", str(CAPTURE)])
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert len(rows) == 3
+    plain = {(r["frame"], r["epoch"], r["seq"]) for row in rows for r in row["records"]}
+    assert oracle <= plain
+    for row in rows:
+        unified = [r for r in row["records"] if (r["frame"], r["epoch"], r["seq"]) not in oracle]
+        for direction in (C2S, S2C):
+            numbers = [(r["epoch"], r["seq"]) for r in unified if r["direction"] == direction]
+            epoch_2 = [n for n in numbers if n[0] == 2]
+            epoch_3 = [n for n in numbers if n[0] == 3]
+            assert numbers == epoch_2 + epoch_3 and epoch_2 and epoch_3, numbers
+            assert [s for _e, s in epoch_2] == list(range(len(epoch_2)))
+            assert [s for _e, s in epoch_3] == list(range(len(epoch_3)))
+        assert row["dtls"]["acks"] == {C2S: 0, S2C: 1}
+        assert row["dtls"]["epochs"] == {C2S: [0, 2, 3], S2C: [0, 2, 3]}
+
+
+def test_an_altered_client_hello_fails_both_finished(tmp_path: Path) -> None:
+    """The server name changed in both plaintext ClientHellos: every record still opens
+    (the key log is found by the unchanged random), but the transcript the Finished messages
+    and the CertificateVerify cover is not the one the ends hashed."""
+    data = CAPTURE.read_bytes()
+    assert data.count(b"tlslens.test") == 6  # two ClientHellos per connection
+    altered = tmp_path / "altered.pcapng"
+    altered.write_bytes(data.replace(b"tlslens.test", b"tlslens.tesu"))
+    conns, plaintext = _read(altered, None)
+    for conn in conns:
+        assert conn.sni == "tlslens.tesu"
+        decryption = connection_to_json(conn)["decryption"]
+        assert decryption["finished_verified"] == {C2S: False, S2C: False}, decryption
+        assert decryption["records_failed_integrity"] == {C2S: 0, S2C: 0}
+        assert decryption["status"] == "decrypted" and "does not verify" in decryption["reason"]
+        assert [s.verified for s in conn.handshake_signatures] == [False]
+        assert plaintext[conn.tcp_stream, C2S] == LINES[C2S]
+
+
+def test_without_keys_the_hellos_still_read(tshark: str, tmp_path: Path) -> None:
+    path = strip_secrets(CAPTURE, tmp_path)
+    conns, plaintext = _read(path, None)
+    assert [c.version for c in conns] == [DTLS13] * 3
+    assert [c.cipher_suite for c in conns] == SUITES
+    assert not plaintext
+    for conn in conns:
+        decryption = connection_to_json(conn)["decryption"]
+        assert decryption["finished_verified"] == {C2S: None, S2C: None}
+        assert [s.verified for s in conn.handshake_signatures] in ([], [None])
