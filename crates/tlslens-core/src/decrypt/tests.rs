@@ -102,6 +102,15 @@ impl Run {
         self.dec.on_message(&mut env, dir, raw)
     }
 
+    /// The names of the current handshake's derived values, in order.
+    fn names(&self) -> Vec<&str> {
+        self.dec
+            .derivation()
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
     fn open(&mut self, dir: Dir, body: &[u8]) -> Opened {
         let suites = suites();
         let env = Env {
@@ -142,12 +151,7 @@ fn tls13_handshake_opens_and_its_finished_verifies() {
     assert!(run.dec.opened(Part::Handshake, Dir::S2C));
     assert!(run.dec.opened(Part::ApplicationData, Dir::S2C));
     assert_eq!(run.dec.results[1].plaintext_bytes, 5);
-    let names: Vec<&str> = run
-        .dec
-        .derivation()
-        .iter()
-        .map(|(n, _)| n.as_str())
-        .collect();
+    let names = run.names();
     assert_eq!(
         names[..3],
         [
@@ -220,12 +224,7 @@ fn an_rsa_key_exchange_is_asked_of_the_caller_once() {
     assert_eq!(run.dec.status, Status::Decrypted);
     assert_eq!(run.dec.source.as_deref(), Some("rsa_key"));
     assert_eq!(run.dec.reason, None);
-    let names: Vec<&str> = run
-        .dec
-        .derivation()
-        .iter()
-        .map(|(n, _)| n.as_str())
-        .collect();
+    let names = run.names();
     assert_eq!(
         names,
         [
