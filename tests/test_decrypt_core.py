@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 import tlslens
 from tlslens import _core
-from tlslens.decrypt.connection import on_message
+from tlslens.decrypt.connection import answer_rsa
 from tlslens.keys.files import add_keylog_file, load_rsa_key
 from tlslens.keys.store import KeyStore
 
@@ -55,11 +55,12 @@ def test_an_rsa_key_exchange_is_asked_of_python_once_and_its_answer_used() -> No
     names = [name for name, _ in dec.derivation]
     assert names[:2] == ["pre_master_secret", "master_secret"]
     assert dict(dec.derivation)["pre_master_secret"] == premaster
-    # Through the helper the content layer calls, with a key that does not open it.
+    # Through the helper the content layer answers with, a key that does not open it.
     wrong = rsa.generate_private_key(public_exponent=65537, key_size=key.key_size)
     other = _core.Decryptor(KeyStore(rsa_keys=[wrong]))
     for direction, raw in (("c2s", ch), ("s2c", sh), ("c2s", cke)):
-        on_message(other, other.store, direction, raw)
+        if (request := other.on_message(direction, raw)) is not None:
+            answer_rsa(other, other.store, request)
     assert other.status == "no_secret"
     assert "does not open this ClientKeyExchange" in (other.to_json()["reason"] or "")
 

@@ -19,13 +19,11 @@ from tlslens.keys.store import KeyStore
 PlaintextSink = Callable[[str, bytes], None]
 
 
-def on_message(dec: Decryptor, store: KeyStore, direction: str, raw: bytes) -> None:
-    """One handshake message to the decryptor; an RSA key exchange the key log does not
-    open is tried with the RSA keys given."""
-    request = dec.on_message(direction, raw)
-    if request is not None:
-        encrypted, versions = request
-        dec.rsa_premaster(rsa_premaster(store.rsa_keys, encrypted, versions))
+def answer_rsa(dec: Decryptor, store: KeyStore, request: tuple[bytes, tuple[int, int]]) -> None:
+    """The decryptor's request (``on_message``'s answer for an RSA key exchange the key log
+    does not open) tried with the RSA keys given."""
+    encrypted, versions = request
+    dec.rsa_premaster(rsa_premaster(store.rsa_keys, encrypted, versions))
 
 
 def rsa_premaster(

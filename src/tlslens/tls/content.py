@@ -24,7 +24,7 @@ from tlslens._core import (
     HandshakeDefragmenter,
     OversizedMessage,
 )
-from tlslens.decrypt.connection import PlaintextSink, on_message
+from tlslens.decrypt.connection import PlaintextSink, answer_rsa
 from tlslens.errors import DecodeError
 from tlslens.handshake import compression, sslv2
 from tlslens.handshake import extensions as ext
@@ -449,8 +449,10 @@ class RecordContent:
         if isinstance(message, hs.ServerKeyExchange | hs.CertificateVerify):
             self._check_signature(side, message, raw)
         self._keep_transcript(message, raw)
-        if self.decryptor is not None and self.keys is not None:
-            on_message(self.decryptor, self.keys, self._direction(side), raw)
+        if self.decryptor is not None:
+            request = self.decryptor.on_message(self._direction(side), raw)
+            if request is not None and self.keys is not None:
+                answer_rsa(self.decryptor, self.keys, request)
         if not is_client and not st.encrypted:
             self._server_flight.add(msg_type)
         if isinstance(message, hs.ClientHello):

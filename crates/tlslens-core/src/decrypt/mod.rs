@@ -305,6 +305,11 @@ impl Decryptor {
                 return None;
             }
         };
+        if !READ_TYPES.contains(&msg_type) {
+            // The others only go into the transcript: not read again.
+            self.append(raw);
+            return None;
+        }
         match messages::parse(msg_type, body, &self.context()) {
             Ok(message) => self.message(env, dir, raw, &message),
             Err(_) => {
@@ -546,6 +551,16 @@ impl Decryptor {
     }
 }
 
+/// The handshake messages the decryptor reads (the others it only hashes).
+const READ_TYPES: [u8; 7] = [
+    hs::CLIENT_HELLO,
+    hs::SERVER_HELLO,
+    hs::NEW_SESSION_TICKET,
+    hs::END_OF_EARLY_DATA,
+    hs::CLIENT_KEY_EXCHANGE,
+    hs::FINISHED,
+    hs::KEY_UPDATE,
+];
 const SESSION_TICKET: u16 = 35;
 const EXTENDED_MASTER_SECRET: u16 = 23;
 const ENCRYPT_THEN_MAC: u16 = 22;
