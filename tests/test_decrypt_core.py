@@ -60,7 +60,7 @@ def test_an_rsa_key_exchange_is_asked_of_python_once_and_its_answer_used() -> No
     other = _core.Decryptor(KeyStore(rsa_keys=[wrong]))
     for direction, raw in (("c2s", ch), ("s2c", sh), ("c2s", cke)):
         if (request := other.on_message(direction, raw)) is not None:
-            answer_rsa(other, other.store, request)
+            answer_rsa(other, request)
     assert other.status == "no_secret"
     assert "does not open this ClientKeyExchange" in (other.to_json()["reason"] or "")
 

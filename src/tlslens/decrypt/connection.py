@@ -14,16 +14,15 @@ from collections.abc import Callable
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tlslens._core import Decryptor
-from tlslens.keys.store import KeyStore
 
 PlaintextSink = Callable[[str, bytes], None]
 
 
-def answer_rsa(dec: Decryptor, store: KeyStore, request: tuple[bytes, tuple[int, int]]) -> None:
+def answer_rsa(dec: Decryptor, request: tuple[bytes, tuple[int, int]]) -> None:
     """The decryptor's request (``on_message``'s answer for an RSA key exchange the key log
-    does not open) tried with the RSA keys given."""
+    does not open) tried with the RSA keys of its store."""
     encrypted, versions = request
-    dec.rsa_premaster(rsa_premaster(store.rsa_keys, encrypted, versions))
+    dec.rsa_premaster(rsa_premaster(dec.store.rsa_keys, encrypted, versions))
 
 
 def rsa_premaster(

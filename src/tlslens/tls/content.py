@@ -83,7 +83,6 @@ class RecordContent:
         # With secrets, application data bodies are read (not skipped) and opened.
         # The user's secret options, even when none is usable, make each connection say why
         # it was not decrypted.
-        self.keys = keys
         self.decryptor = Decryptor(keys) if keys is not None else None
         self.decrypting = self.decryptor is not None
         self.sink = sink  # each application data plaintext, in order
@@ -124,8 +123,7 @@ class RecordContent:
     def _plaintext_application_data(
         self, side: int, offset: int, plaintext: bytes, *, hashed: bool = False
     ) -> None:
-        """Decrypted application data; ``hashed``: the core's decryptor opened it, and
-        counted and hashed it then (QUIC's STREAM frames are counted here)."""
+        """Decrypted application data (``hashed``: counted and hashed by the core already)."""
         conn = self.conn
         dec = self.decryptor
         assert conn is not None and dec is not None
@@ -203,10 +201,10 @@ class RecordContent:
         """Decrypt a protected record: (type, plaintext), None (no key for it) or False (failed)."""
         dec = self.decryptor
         assert dec is not None
-        opened = dec.open(self._direction(side), ctype, version, body)
+        direction = self._direction(side)
+        opened = dec.open(direction, ctype, version, body)
         if not isinstance(opened, str):
             return opened
-        direction = self._direction(side)
         if direction not in self._integrity_reported:
             self._integrity_reported.add(direction)
             self._finding(side, "decrypt", offset, f"{opened} (later failures are only counted)")
@@ -451,8 +449,8 @@ class RecordContent:
         self._keep_transcript(message, raw)
         if self.decryptor is not None:
             request = self.decryptor.on_message(self._direction(side), raw)
-            if request is not None and self.keys is not None:
-                answer_rsa(self.decryptor, self.keys, request)
+            if request is not None:
+                answer_rsa(self.decryptor, request)
         if not is_client and not st.encrypted:
             self._server_flight.add(msg_type)
         if isinstance(message, hs.ClientHello):
