@@ -887,8 +887,8 @@ class Decryptor:
         """(real type, plaintext), None (no key for it) or why it does not open."""
     def application_data(self, direction_name: str, plaintext: bytes) -> None:
         """Application data opened elsewhere (QUIC): counted and hashed."""
-    def count_opened(self, part: str, direction_name: str) -> None:
-        """A packet opened elsewhere (QUIC) counted as a record of ``part``."""
+    def count_opened(self, part: str, direction_name: str, packets: int = 1) -> None:
+        """``packets`` opened elsewhere (QUIC) counted as records of ``part``."""
     def transcript_hash(self) -> bytes: ...
     def transcript_complete(self) -> bool: ...
     def missing_secrets(self, failed_in_handshake: bool = False) -> list[str]: ...

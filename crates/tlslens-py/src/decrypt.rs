@@ -211,14 +211,16 @@ impl Decryptor {
     }
 
     /// A packet opened elsewhere (QUIC) counted as a record of `part`.
-    fn count_opened(&mut self, part: &str, direction_name: &str) -> PyResult<()> {
+    #[pyo3(signature = (part, direction_name, packets=1))]
+    fn count_opened(&mut self, part: &str, direction_name: &str, packets: u64) -> PyResult<()> {
         let part = match part {
             "handshake" => Part::Handshake,
             "application_data" => Part::ApplicationData,
             "early_data" => Part::EarlyData,
             _ => return Err(PyValueError::new_err(format!("no part {part:?}"))),
         };
-        self.inner.count_opened(part, direction(direction_name)?);
+        self.inner
+            .count_opened(part, direction(direction_name)?, packets);
         Ok(())
     }
 

@@ -237,8 +237,7 @@ class QuicSession(RecordContent):
             stats.records += packets
             stats.bytes += size
             if dec is not None:
-                dec.results[direction].records_decrypted += packets
-                dec.opened.add((APPLICATION_DATA, direction))
+                dec.count_opened(APPLICATION_DATA, direction, packets)
         quic.packet_count["1-RTT"] = quic.packet_count.get("1-RTT", 0) + sum(run.packets)
         sender, first = run.stream_side, run.first_stream
         if sender is None or first is None:

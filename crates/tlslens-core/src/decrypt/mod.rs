@@ -259,10 +259,10 @@ impl Decryptor {
     }
 
     /// A packet opened elsewhere (QUIC's, by the core's QUIC layer) counted as a record.
-    pub fn count_opened(&mut self, part: Part, dir: Dir) {
+    pub fn count_opened(&mut self, part: Part, dir: Dir, packets: u64) {
         self.opened |= part.bit(dir);
         if let Some(result) = self.results.get_mut(dir.index()) {
-            result.records_decrypted += 1;
+            result.records_decrypted = result.records_decrypted.saturating_add(packets);
         }
     }
 
