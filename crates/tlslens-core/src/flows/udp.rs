@@ -59,9 +59,19 @@ impl UdpKind {
 
 /// Whether a datagram can open a QUIC or DTLS association, and which.
 pub fn udp_kind(payload: &[u8]) -> Option<UdpKind> {
+    classify(payload, false)
+}
+
+/// The same for a datagram cut by the capture's snap length: its last record may run
+/// past what was captured.
+pub fn cut_udp_kind(payload: &[u8]) -> Option<UdpKind> {
+    classify(payload, true)
+}
+
+fn classify(payload: &[u8], cut: bool) -> Option<UdpKind> {
     if is_quic_long_header(payload) {
         Some(UdpKind::Quic)
-    } else if is_dtls(payload) {
+    } else if is_dtls(payload, cut) {
         Some(UdpKind::Dtls)
     } else {
         None
@@ -102,8 +112,9 @@ fn is_quic_long_header(payload: &[u8]) -> bool {
 
 /// DTLS records (RFC 6347 §4.1, RFC 9147 §4): the first a plain header with a DTLS version,
 /// and every record after it whole up to the end of the datagram, or a record whose
-/// length cannot be told (a DTLS 1.3 unified header, tls12_cid) ending the walk.
-fn is_dtls(payload: &[u8]) -> bool {
+/// length cannot be told (a DTLS 1.3 unified header, tls12_cid) ending the walk; when the
+/// datagram was `cut` by the snap length, a record whose header is whole ends it too.
+fn is_dtls(payload: &[u8], cut: bool) -> bool {
     let mut rest = payload;
     let mut first = true;
     while let Some(&kind) = rest.first() {
@@ -122,7 +133,7 @@ fn is_dtls(payload: &[u8]) -> bool {
         }
         let length = usize::from(u16::from_be_bytes([header[11], header[12]]));
         let Some(next) = rest.get(DTLS_HEADER + length..) else {
-            return false;
+            return cut;
         };
         rest = next;
         first = false;
@@ -204,6 +215,14 @@ pub struct UdpFlows {
     /// first of their frames.
     pub bad_length: u64,
     pub first_bad_length: u64,
+}
+
+/// A datagram (or segment) cut by the capture's snap length: the frame's bytes captured
+/// and on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Snapped {
+    pub captured: u64,
+    pub original: u64,
 }
 
 impl UdpFlows {
