@@ -13,6 +13,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::packet::{Addr, Datagram};
+// DTLS record versions: 1.0, 1.2, 1.3 (a 1.3 record says 1.2 but a ClientHello may not),
+// and OpenSSL's pre-standard 0x0100 (DTLS1_BAD_VER), the DTLS record layer's own list.
+use crate::dtls::record::VERSIONS as DTLS_VERSIONS;
 
 /// Capture time without a datagram after which an association ends. Longer than QUIC's and
 /// DTLS's own idle timeouts (QUIC's is what the endpoints negotiate, commonly 30 s), so
@@ -32,8 +35,6 @@ const QUIC_RESERVED: u32 = 0x0a0a_0a0a;
 /// A connection ID is at most 20 bytes in QUIC v1 and v2 (RFC 9000 §17.2).
 const QUIC_MAX_CID: usize = 20;
 
-/// DTLS record versions: 1.0, 1.2, 1.3 (a 1.3 record says 1.2 but a ClientHello may not).
-const DTLS_VERSIONS: [u16; 3] = [0xfeff, 0xfefd, 0xfefc];
 const DTLS_HEADER: usize = 13;
 /// Content types with a plain 13-byte header: change_cipher_spec (20) to heartbeat (24),
 /// and ack (26). tls12_cid (25) puts a connection ID of negotiated length before its
