@@ -270,6 +270,20 @@ class UdpDatagram:
     bad_length: bool
 
 @final
+class FlowCut:
+    """A datagram of UDP association ``flow``, or a segment of TCP flow ``flow``, from
+    ``side``, cut by the capture's snap length: its frame held ``captured`` of its
+    ``original`` bytes. A datagram is not handed out; a segment's bytes captured are, the
+    rest is a gap."""
+
+    flow: int
+    side: int
+    frame: int
+    ts_ns: int
+    captured: int
+    original: int
+
+@final
 class UdpClosed:
     """A UDP association ended: ``frame``, ``ts_ns`` are its last datagram's; ``end`` why;
     ``datagrams`` and ``bytes`` per side (client, server)."""
@@ -463,6 +477,7 @@ FlowEvent = (
     | FlowIgnored
     | UdpOpened
     | UdpDatagram
+    | FlowCut
     | UdpClosed
     | QuicEvents
 )

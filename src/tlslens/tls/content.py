@@ -542,7 +542,7 @@ class RecordContent:
             else:
                 context = proof.TLS13_CLIENT_CONTEXT if is_client else proof.TLS13_SERVER_CONTEXT
                 data = proof.tls13_signed_content(context, self.decryptor.transcript_hash())
-        elif version is not None and version <= 0x0300:
+        elif version is not None and registry.tls_base_version(version) <= 0x0300:
             reason = "SSL 3.0's CertificateVerify hashes the master secret: not checked"
         elif (signed := self._signed_messages()) is None:
             reason = "the handshake messages it signs were not all seen"

@@ -76,7 +76,8 @@ def scheme_name(
         if name.startswith("unknown") and hash_id in _HASH_WORDS and sig_id in _SIGNATURE_WORDS:
             return f"{_SIGNATURE_WORDS[sig_id]} with {_HASH_WORDS[hash_id]} ({scheme:#06x})"
         return name
-    era = "SSL 3.0" if version is not None and version <= 0x0300 else "TLS 1.0/1.1"
+    ssl3 = version is not None and registry.tls_base_version(version) <= 0x0300
+    era = "SSL 3.0" if ssl3 else "TLS 1.0/1.1"
     try:
         key = (
             x509.load_der_x509_certificate(certificate_der).public_key()

@@ -169,4 +169,6 @@ mod tests;
 #[cfg(test)]
 mod tests_captures;
 #[cfg(test)]
+mod tests_cid;
+#[cfg(test)]
 mod tests_dtls13;
