@@ -72,8 +72,7 @@ class Finding:
 def _authority_names(request: hs.CertificateRequest) -> list[str]:
     """The CA names a CertificateRequest lists (TLS 1.3: its certificate_authorities)."""
     names = list(request.certificate_authorities)
-    kind = _core.CertificateAuthorities
-    found = ext.decoded_in(request, ext.CERTIFICATE_AUTHORITIES, ext.CERTIFICATE_REQUEST, kind)
+    found = ext.decoded_in(request, ext.CERTIFICATE_AUTHORITIES, _core.CertificateAuthorities)
     names += found.authorities if found else []
     out = []
     for der in names:
@@ -193,13 +192,11 @@ class DirectionStats:
 
 def key_exchange_of(server_hello: hs.ServerHello) -> str | None:
     """The key exchange a ServerHello chose: ECDHE, DHE, RSA, PSK+ECDHE, ECDHE+KEM..."""
-    version = hs.selected_version(server_hello)
-    if hs.HandshakeContext(version=version).tls13:
-        psk = ext.find(server_hello.extensions, ext.PRE_SHARED_KEY) is not None
-        share = ext.server_key_share(server_hello)
-        if share is None:
+    if hs.is_tls13_version(server_hello.selected_version):
+        psk = server_hello.extension(ext.PRE_SHARED_KEY) is not None
+        group = server_hello.key_share_group
+        if group is None:
             return "PSK" if psk else None
-        group = share.shares[0].group
         kind = "DHE" if 0x0100 <= group <= 0x01FF else "ECDHE"
         if 0x0200 <= group <= 0x02FF:
             kind = "KEM"
@@ -222,7 +219,7 @@ class Handshake:
 
     @property
     def version(self) -> int | None:
-        return hs.selected_version(self.server_hello) if self.server_hello else None
+        return self.server_hello.selected_version if self.server_hello else None
 
     @property
     def cipher_suite(self) -> int | None:
@@ -283,10 +280,6 @@ class Connection:
     tcp_syn_ts_ns: int | None = None  # as seen at the capture point
     tcp_synack_ts_ns: int | None = None
     timing_cache: dict[str, float | None] | None = field(default=None, repr=False)
-    # (ServerHello, the version it selects): asked a dozen times per connection.
-    version_cache: tuple[hs.ServerHello, int] | None = field(
-        default=None, repr=False, compare=False
-    )
     stats: dict[str, DirectionStats] = field(
         default_factory=lambda: {C2S: DirectionStats(), S2C: DirectionStats()}
     )
@@ -306,10 +299,10 @@ class Connection:
         return self.certificates
 
     def _sh_ext(self, ext_type: int, kind: type[ext.D]) -> ext.D | None:
-        return ext.decoded_in(self.server_hello, ext_type, ext.SERVER_HELLO, kind)
+        return ext.decoded_in(self.server_hello, ext_type, kind)
 
     def _ch_ext(self, ext_type: int, kind: type[ext.D]) -> ext.D | None:
-        return ext.decoded_in(self.client_hello, ext_type, ext.CLIENT_HELLO, kind)
+        return ext.decoded_in(self.client_hello, ext_type, kind)
 
     @property
     def version(self) -> int | None:
@@ -318,10 +311,7 @@ class Connection:
             if self.sslv2_server_hello:
                 return 0x0002
             return None
-        cached = self.version_cache
-        if cached is None or cached[0] is not sh:
-            cached = self.version_cache = (sh, hs.selected_version(sh))
-        return cached[1]
+        return sh.selected_version
 
     @property
     def tls13(self) -> bool:
@@ -354,13 +344,8 @@ class Connection:
 
     @property
     def sni(self) -> str | None:
-        value = self._ch_ext(ext.SERVER_NAME, _core.ServerNameList)
-        if value is None:
-            return None
-        for entry in value.names:
-            if entry.type == 0:
-                return entry.name
-        return None
+        ch = self.client_hello
+        return ch.server_name if ch is not None else None
 
     @property
     def alpn_offered(self) -> list[str]:
@@ -370,10 +355,8 @@ class Connection:
     @property
     def alpn(self) -> str | None:
         ee = self.encrypted_extensions
-        value = (
-            self._sh_ext(ext.ALPN, _core.ProtocolNameList)
-            if ee is None
-            else ext.decoded_in(ee, ext.ALPN, ext.ENCRYPTED_EXTENSIONS, _core.ProtocolNameList)
+        value = ext.decoded_in(
+            self.server_hello if ee is None else ee, ext.ALPN, _core.ProtocolNameList
         )
         if value and value.protocols:
             return value.protocols[0]
@@ -382,9 +365,9 @@ class Connection:
     @property
     def group(self) -> int | None:
         """The (EC)DH group of the key exchange, where the wire shows it."""
-        share = ext.server_key_share(self.server_hello)
-        if share is not None and share.shares:
-            return share.shares[0].group
+        group = self.server_hello.key_share_group if self.server_hello is not None else None
+        if group is not None:
+            return group
         ske = self.server_key_exchange
         if ske is not None and "named_curve" in ske.params:
             return int(ske.params["named_curve"])
@@ -410,7 +393,7 @@ class Connection:
         if self.server_hello is None:
             return None
         if self.tls13:
-            return ext.server_key_share(self.server_hello) is not None
+            return self.server_hello.key_share_group is not None
         info = self.suite_info
         return info.forward_secrecy if info else None
 
@@ -462,8 +445,8 @@ class Connection:
         for event in self.timeline:
             certificate = compression.certificate_of(event.message)
             if certificate is not None and event.direction == S2C and certificate.certificate_list:
-                leaf, kind = certificate.certificate_list[0], _core.StapledStatus
-                value = ext.decoded_in(leaf, ext.STATUS_REQUEST, ext.CERTIFICATE, kind)
+                leaf = certificate.certificate_list[0]
+                value = ext.decoded_in(leaf, ext.STATUS_REQUEST, _core.StapledStatus)
                 if value is not None:
                     return value.ocsp_response
         return None

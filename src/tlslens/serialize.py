@@ -92,9 +92,7 @@ def _groups_offered(conn: Connection) -> list[str]:
     hello = conn.client_hello
     if hello is None:
         return []
-    found = ext.find_decoded(
-        hello.extensions, ext.SUPPORTED_GROUPS, ext.CLIENT_HELLO, SupportedGroups
-    )
+    found = ext.decoded_in(hello, ext.SUPPORTED_GROUPS, SupportedGroups)
     groups = found.groups if found is not None else []
     return [registry.group_name(g) for g in groups if not registry.is_grease(g)]
 

@@ -7,6 +7,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 mod dtls;
+mod ext_index;
 mod extensions;
 mod flow_events;
 mod flows;
