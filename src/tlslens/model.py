@@ -39,10 +39,15 @@ class Endpoint:
     port: int
 
     def __str__(self) -> str:
-        addr = ipaddress.ip_address(self.ip)
-        if addr.version == 6:
-            return f"[{addr}]:{self.port}"
-        return f"{addr}:{self.port}"
+        return f"{_address_text(self.ip)}:{self.port}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _address_text(ip: bytes) -> str:
+    # Every connection is written with both ends, and a capture has few distinct addresses:
+    # ipaddress builds an object and formats it each time it is asked.
+    addr = ipaddress.ip_address(ip)
+    return f"[{addr}]" if addr.version == 6 else str(addr)
 
 
 @dataclass(frozen=True, slots=True)
@@ -515,10 +520,7 @@ class Connection:
         when the capture is at the client); handshake_ms: ClientHello to the later of the
         two Finished messages of the first handshake."""
         syn, synack = self.tcp_syn_ts_ns, self.tcp_synack_ts_ns
-        hello = self._first_ts(lambda e: isinstance(e.message, hs.ClientHello))
-        answer = self._first_ts(
-            lambda e: isinstance(e.message, hs.ServerHello) and not e.message.is_hello_retry_request
-        )
+        hello, answer = self._hellos_ts()
         finished = self._finished_ts()
 
         def ms(start: int | None, end: int | None) -> float | None:
@@ -533,8 +535,25 @@ class Connection:
             "handshake_ms": ms(hello, finished),
         }
 
-    def _first_ts(self, wanted: Any) -> int | None:
-        return next((e.ts_ns for e in self.timeline if e.kind == "handshake" and wanted(e)), None)
+    def _hellos_ts(self) -> tuple[int | None, int | None]:
+        """When the first ClientHello and the first ServerHello (a HelloRetryRequest is not
+        the answer) were seen: one walk of the timeline for both."""
+        hello = answer = None
+        for event in self.timeline:
+            if event.kind != "handshake":
+                continue
+            message = event.message
+            if hello is None and isinstance(message, hs.ClientHello):
+                hello = event.ts_ns
+            elif (
+                answer is None
+                and isinstance(message, hs.ServerHello)
+                and not message.is_hello_retry_request
+            ):
+                answer = event.ts_ns
+            if hello is not None and answer is not None:
+                break
+        return hello, answer
 
     def _finished_ts(self) -> int | None:
         """When the later Finished of the first handshake was sent, read or not."""

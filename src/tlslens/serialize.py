@@ -5,6 +5,7 @@ Field names change only with a SCHEMA_VERSION bump.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tlslens import registry
@@ -13,7 +14,7 @@ from tlslens.handshake import compression
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection, RecordInfo, TimelineEvent, ts_iso
-from tlslens.outcome import outcome_of
+from tlslens.outcome import Outcome, outcome_of
 from tlslens.quic.details import details_json
 from tlslens.tls.fingerprint import client_fingerprints, ja3s_string, md5_hex
 
@@ -97,13 +98,16 @@ def _groups_offered(conn: Connection) -> list[str]:
     return [registry.group_name(g) for g in groups if not registry.is_grease(g)]
 
 
-def decryption_json(conn: Connection, reveal_keys: bool = False) -> dict[str, Any]:
+def decryption_json(
+    conn: Connection, reveal_keys: bool = False, outcome: Outcome | None = None
+) -> dict[str, Any]:
+    """``outcome``: the connection's, when the caller has it already."""
     if conn.dtls is not None:  # over DTLS the core's association decrypts (tls/dtls.py)
         result: dict[str, Any] = conn.dtls.decryption_json()
         return result
     if conn.decryption is None:
         return dict(_NOT_ATTEMPTED)
-    result = conn.decryption.to_json(outcome_of(conn).failed_in_handshake)
+    result = conn.decryption.to_json((outcome or outcome_of(conn)).failed_in_handshake)
     if reveal_keys:
         # Names as the narration gives them, per handshake (then each renegotiation).
         result["derived"] = [
@@ -159,6 +163,7 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
     suite = conn.cipher_suite
     info = conn.suite_info
     fingerprints = client_fingerprints(ch, conn.transport) if ch is not None else None
+    outcome = outcome_of(conn)
     row: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "id": conn.id,
@@ -231,9 +236,9 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
             for direction, stats in conn.stats.items()
         },
         "closed_by": conn.closed_by,
-        "outcome": outcome_of(conn).to_json(),
+        "outcome": outcome.to_json(),
         "timing": conn.timing,
-        "decryption": decryption_json(conn, reveal_keys),
+        "decryption": decryption_json(conn, reveal_keys, outcome),
         "validation": conn.validation.to_json() if conn.validation is not None else None,
         "problems": [p.to_json() for p in conn.problems],
     }
@@ -244,3 +249,13 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
     if conn.quic is not None:  # over QUIC only: TCP connections' JSON is unchanged
         row["quic"] = details_json(conn.quic)
     return row
+
+
+# The objects written are trees built for the line: the encoder's check for cycles (a
+# dict of every container's id, kept as it walks) would cost a third of its time.
+_ENCODER = json.JSONEncoder(check_circular=False)
+
+
+def json_line(value: dict[str, Any]) -> str:
+    """One line of JSON Lines (ASCII, as ``json.dumps`` writes it), without its newline."""
+    return _ENCODER.encode(value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -49,7 +48,7 @@ from tlslens.explain import (
 from tlslens.judge import ClosingNotes, Reading, Selection
 from tlslens.model import C2S, Connection
 from tlslens.outcome import outcome_of
-from tlslens.serialize import cipher_suite_label, connection_to_json
+from tlslens.serialize import cipher_suite_label, connection_to_json, json_line
 
 _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "bold red"}
 
@@ -138,8 +137,7 @@ def show(
 
     def draw(conn: Connection) -> None:
         if as_json:
-            line = json.dumps(connection_to_json(conn, reveal_keys=reveal_keys), ensure_ascii=True)
-            sys.stdout.write(line + "\n")
+            sys.stdout.write(json_line(connection_to_json(conn, reveal_keys=reveal_keys)) + "\n")
         elif brief:
             _render_brief(out, conn)
         elif ladder:
