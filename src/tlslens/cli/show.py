@@ -7,13 +7,11 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from tlslens import registry
 from tlslens._text import plural, safe_text
 from tlslens.capture.tally import CaptureSummary
-from tlslens.cli.drawing import render_ladder
 from tlslens.cli.gate import Gate, fail_on_option
 from tlslens.cli.options import (
     ServerFilter,
@@ -141,6 +139,8 @@ def show(
         elif brief:
             _render_brief(out, conn)
         elif ladder:
+            from tlslens.cli.drawing import render_ladder  # the ladder's modules, for it only
+
             print_heading(out, conn)
             render_ladder(out, conn, plain=no_color)
             for finding in conn.problems:
@@ -198,6 +198,8 @@ def render_connection(out: Console, conn: Connection, reveal_keys: bool = False)
     if not out.is_terminal:
         _render_plain(out, conn, facts, steps)
         return
+    from rich.table import Table  # a terminal's tables only: not imported for a file or pipe
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold cyan")
     grid.add_column(overflow="fold")
