@@ -89,13 +89,24 @@ _NOT_ATTEMPTED: dict[str, Any] = {
 
 
 def _groups_offered(conn: Connection) -> list[str]:
-    """The groups of the first ClientHello's supported_groups, GREASE left out."""
+    """The groups of the first ClientHello's supported_groups, GREASE left out (a new list:
+    the caller may keep it)."""
     hello = conn.client_hello
-    if hello is None:
+    body = hello.extension(ext.SUPPORTED_GROUPS) if hello is not None else None
+    if hello is None or body is None:
         return []
-    found = ext.decoded_in(hello, ext.SUPPORTED_GROUPS, SupportedGroups)
-    groups = found.groups if found is not None else []
-    return [registry.group_name(g) for g in groups if not registry.is_grease(g)]
+    names = _GROUP_NAMES.get(body.data)  # a fleet's clients send few distinct lists
+    if names is None:
+        found = ext.decoded_in(hello, ext.SUPPORTED_GROUPS, SupportedGroups)
+        groups = found.groups if found is not None else []
+        names = [registry.group_name(g) for g in groups if not registry.is_grease(g)]
+        if len(_GROUP_NAMES) >= _MAX_LABELS:
+            _GROUP_NAMES.clear()
+        _GROUP_NAMES[body.data] = names
+    return list(names)
+
+
+_GROUP_NAMES: dict[bytes, list[str]] = {}
 
 
 def decryption_json(

@@ -183,20 +183,6 @@ pub struct ClientHello {
     index: ExtensionIndex,
 }
 
-#[pymethods]
-impl ClientHello {
-    /// The first extension of code `ext_type`, or None: found without a walk.
-    fn extension(&self, py: Python<'_>, ext_type: u16) -> Option<Py<Extension>> {
-        self.index.extension(py, ext_type)
-    }
-
-    /// The first extension of code `ext_type` decoded as a ClientHello's (its typed class),
-    /// once; None when it is absent, kept raw (unknown, GREASE) or malformed.
-    fn decoded(&self, py: Python<'_>, ext_type: u16) -> PyResult<PyObject> {
-        self.index.decoded(py, ext_type)
-    }
-}
-
 /// The host_name of server_name (RFC 6066 §3: the first entry of type 0), or None.
 fn server_name(py: Python<'_>, index: &ExtensionIndex) -> Option<Py<PyString>> {
     match index.value_of(py, ext::SERVER_NAME)? {
@@ -254,21 +240,6 @@ pub struct ServerHello {
     #[pyo3(get)]
     key_share_group: Option<u16>,
     index: ExtensionIndex,
-}
-
-#[pymethods]
-impl ServerHello {
-    /// The first extension of code `ext_type`, or None: found without a walk.
-    fn extension(&self, py: Python<'_>, ext_type: u16) -> Option<Py<Extension>> {
-        self.index.extension(py, ext_type)
-    }
-
-    /// The first extension of code `ext_type` decoded as this message's (a ServerHello's or
-    /// a HelloRetryRequest's typed class), once; None when it is absent, kept raw or
-    /// malformed.
-    fn decoded(&self, py: Python<'_>, ext_type: u16) -> PyResult<PyObject> {
-        self.index.decoded(py, ext_type)
-    }
 }
 
 fn key_share_group(py: Python<'_>, index: &ExtensionIndex) -> Option<u16> {
@@ -376,7 +347,13 @@ pub struct CertificateEntry {
     index: ExtensionIndex,
 }
 
-indexed_extensions!(NewSessionTicket, EncryptedExtensions, CertificateEntry);
+indexed_extensions!(
+    ClientHello,
+    ServerHello,
+    NewSessionTicket,
+    EncryptedExtensions,
+    CertificateEntry
+);
 
 #[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core", get_all)]
 pub struct Certificate {
