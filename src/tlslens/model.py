@@ -448,8 +448,10 @@ class Connection:
     def tls13_stapled_ocsp(self) -> bytes | None:
         """TLS 1.3 staples OCSP in the leaf's CertificateEntry (RFC 8446 §4.4.2.1)."""
         for event in self.timeline:
+            if event.direction != S2C or event.message is None:
+                continue  # most events: records, the client's messages
             certificate = compression.certificate_of(event.message)
-            if certificate is not None and event.direction == S2C and certificate.certificate_list:
+            if certificate is not None and certificate.certificate_list:
                 leaf = certificate.certificate_list[0]
                 value = ext.decoded_in(leaf, ext.STATUS_REQUEST, _core.StapledStatus)
                 if value is not None:
