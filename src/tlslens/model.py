@@ -79,13 +79,15 @@ def _authority_names(request: hs.CertificateRequest) -> list[str]:
     names = list(request.certificate_authorities)
     found = ext.decoded_in(request, ext.CERTIFICATE_AUTHORITIES, _core.CertificateAuthorities)
     names += found.authorities if found else []
-    out = []
-    for der in names:
-        try:
-            out.append(name_from_der(der).rfc4514_string() or "(empty name)")
-        except ValueError:
-            out.append(f"(unreadable name, {len(der)} bytes)")
-    return out
+    return [_name_text(der) for der in names]
+
+
+@functools.lru_cache(maxsize=1024)  # a server asks every client for the same few CAs
+def _name_text(der: bytes) -> str:
+    try:
+        return name_from_der(der).rfc4514_string() or "(empty name)"
+    except ValueError:
+        return f"(unreadable name, {len(der)} bytes)"
 
 
 @dataclass(frozen=True, slots=True)
