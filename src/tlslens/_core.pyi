@@ -1252,6 +1252,14 @@ class ClientHello(HandshakeMessage):
     @property
     def sslv2(self) -> bool:
         """Sent in the SSLv2-compatible format (RFC 5246 Appendix E.2)."""
+    def extension(self, ext_type: int, /) -> Extension | None:
+        """The first extension of code ``ext_type``, or None: found without a walk."""
+    def decoded(self, ext_type: int, /) -> DecodedExtension | None:
+        """The first ``ext_type`` extension decoded as this message's (once); None when it is
+        absent, kept raw (unknown, GREASE) or malformed."""
+    @property
+    def server_name(self) -> str | None:
+        """The host_name of server_name (RFC 6066 §3: the first entry of type 0), or None."""
 
 @final
 class ServerHello(HandshakeMessage):
@@ -1269,6 +1277,19 @@ class ServerHello(HandshakeMessage):
     def extensions(self) -> tuple[Extension, ...]: ...
     @property
     def is_hello_retry_request(self) -> bool: ...
+    @property
+    def selected_version(self) -> int:
+        """The version it selects: supported_versions' (read as a ServerHello's), else the
+        legacy one."""
+    @property
+    def key_share_group(self) -> int | None:
+        """The group of its key_share (or the drafts' code 40): a ServerHello's one share, a
+        HelloRetryRequest's selected group; None without a readable one."""
+    def extension(self, ext_type: int, /) -> Extension | None:
+        """The first extension of code ``ext_type``, or None: found without a walk."""
+    def decoded(self, ext_type: int, /) -> DecodedExtension | None:
+        """The first ``ext_type`` extension decoded as this message's (once); None when it is
+        absent, kept raw (unknown, GREASE) or malformed."""
 
 @final
 class NewSessionTicket(HandshakeMessage):
@@ -1282,11 +1303,21 @@ class NewSessionTicket(HandshakeMessage):
     def ticket(self) -> bytes: ...
     @property
     def extensions(self) -> tuple[Extension, ...]: ...
+    def extension(self, ext_type: int, /) -> Extension | None:
+        """The first extension of code ``ext_type``, or None: found without a walk."""
+    def decoded(self, ext_type: int, /) -> DecodedExtension | None:
+        """The first ``ext_type`` extension decoded as this message's (once); None when it is
+        absent, kept raw (unknown, GREASE) or malformed."""
 
 @final
 class EncryptedExtensions(HandshakeMessage):
     @property
     def extensions(self) -> tuple[Extension, ...]: ...
+    def extension(self, ext_type: int, /) -> Extension | None:
+        """The first extension of code ``ext_type``, or None: found without a walk."""
+    def decoded(self, ext_type: int, /) -> DecodedExtension | None:
+        """The first ``ext_type`` extension decoded as this message's (once); None when it is
+        absent, kept raw (unknown, GREASE) or malformed."""
 
 @final
 class CertificateEntry:
@@ -1294,6 +1325,11 @@ class CertificateEntry:
     def cert_data(self) -> bytes: ...
     @property
     def extensions(self) -> tuple[Extension, ...]: ...
+    def extension(self, ext_type: int, /) -> Extension | None:
+        """The first extension of code ``ext_type``, or None: found without a walk."""
+    def decoded(self, ext_type: int, /) -> DecodedExtension | None:
+        """The first ``ext_type`` extension decoded as this message's (once); None when it is
+        absent, kept raw (unknown, GREASE) or malformed."""
 
 @final
 class Certificate(HandshakeMessage):
@@ -1351,6 +1387,11 @@ class CertificateRequest(HandshakeMessage):
     def certificate_authorities(self) -> tuple[bytes, ...]: ...
     @property
     def extensions(self) -> tuple[Extension, ...]: ...
+    def extension(self, ext_type: int, /) -> Extension | None:
+        """The first extension of code ``ext_type``, or None: found without a walk."""
+    def decoded(self, ext_type: int, /) -> DecodedExtension | None:
+        """The first ``ext_type`` extension decoded as this message's (once); None when it is
+        absent, kept raw (unknown, GREASE) or malformed."""
 
 @final
 class CertificateVerify(HandshakeMessage):

@@ -8,6 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 mod decrypt;
 mod dtls;
+mod ext_index;
 mod extensions;
 mod flow_events;
 mod flows;

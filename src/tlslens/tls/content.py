@@ -158,7 +158,7 @@ class RecordContent:
 
     def _early_data_offered(self) -> bool:
         ch = self.conn.client_hello if self.conn is not None else None
-        return ch is not None and ext.find(ch.extensions, ext.EARLY_DATA) is not None
+        return ch is not None and ch.extension(ext.EARLY_DATA) is not None
 
     def _application_data(self, side: int, st: DirectionState, offset: int, length: int) -> None:
         conn = self.conn
