@@ -7,6 +7,7 @@ each scenario does. The facts below follow from how each was recorded.
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 import tlslens
 from tlslens.capture.writer import write_pcap
 from tlslens.explain import explain
-from tlslens.serialize import connection_to_json
+from tlslens.serialize import connection_to_json, json_line
 
 from _frames import read_frames
 from conftest import CAPTURES
@@ -171,6 +172,18 @@ def test_conclusions(capture: str) -> None:
                 assert got == value, where
             else:
                 assert row[key] == value, (where, key)
+
+
+def test_a_json_line_is_what_json_dumps_writes() -> None:
+    """show --json's lines: ASCII (an SNI's non-ASCII as \\u escapes), json.dumps' separators,
+    whatever the encoder does to be fast."""
+    rows = [
+        connection_to_json(c) for p in sorted(EXPECTED) for c in tlslens.read_capture(CAPTURES / p)
+    ]
+    rows[0]["sni"] = "bücher.example\u2028"
+    for row in rows:
+        assert json_line(row) == json.dumps(row, ensure_ascii=True)
+    assert "b\\u00fccher.example\\u2028" in json_line(rows[0])
 
 
 def test_certificate_chain_as_sent() -> None:

@@ -124,6 +124,25 @@ def test_workers_is_gone_from_the_commands_that_read_one_capture(command: str) -
     assert "No such option '--workers'" in err
 
 
+# What show --json to a file or a pipe never uses: the progress bar (stderr is no terminal),
+# the terminal's tables, the ladder.
+_NOT_FOR_JSON = ("rich.progress", "rich.table", "tlslens.cli.drawing", "tlslens.explain.ladder")
+
+
+def test_show_json_imports_only_what_it_uses() -> None:
+    code = (
+        "import sys\n"
+        "from tlslens.cli import main\n"
+        f"main(['show', '--json', {str(DEMO)!r}], standalone_mode=False)\n"
+        f"print([m for m in {_NOT_FOR_JSON!r} if m in sys.modules], file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert len(done.stdout.splitlines()) == 2  # the two connections, written
+    assert done.stderr.splitlines()[-1] == "[]"
+
+
 def test_a_deprecated_version_is_a_named_problem() -> None:
     """TLS 1.0 and 1.1 (RFC 8996) negotiated: the problem code `deprecated_version`, in the
     JSON's problems, the narration and --brief, in the words `scan` uses for a server that

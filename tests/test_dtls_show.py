@@ -48,6 +48,7 @@ CORPUS_DTLS = [
     "hotplace/dtls12/dtls12_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256.pcapng",
     "wireshark/dtls12-aes128ccm8-dsb.pcapng",
     "wireshark/udt-dtls.pcapng.gz",
+    "wireshark/snakeoil-dtls.pcap",
     "zeek/dtls1_0.pcap",
     "zeek/dtls1_2.pcap",
     "zeek/webrtc-stun.pcap",
@@ -331,6 +332,40 @@ def test_records_agree_with_tshark(tshark: str) -> None:
     rows = [json.loads(line) for line in result.output.splitlines()]
     mine = sorted((r["frame"], r["epoch"], r["seq"]) for row in rows for r in row["records"])
     assert mine == sorted(oracle) and len(mine) == 91
+
+
+def test_pre_standard_openssl_dtls_is_read_as_dtls_1_0(corpus: Path, tshark: str) -> None:
+    """Wireshark's snakeoil-dtls.pcap speaks OpenSSL's DTLS before 0.9.8f (record and hello
+    version 0x0100, DTLS1_BAD_VER): found as DTLS by its first datagram, its records read
+    with DTLS 1.0's header as tshark reads them, the version told by name, and its RSA
+    ClientKeyExchange read as that OpenSSL wrote it (no length before the premaster)."""
+    path = corpus / "wireshark/snakeoil-dtls.pcap"
+    fields = [
+        "frame.number",
+        "dtls.record.content_type",
+        "dtls.record.version",
+        "dtls.record.epoch",
+        "dtls.record.sequence_number",
+    ]
+    oracle = []
+    for line in _fields(path, [], "dtls", fields, None).splitlines():
+        frame, *columns = line.split("\t")
+        for kind, version, epoch, seq in zip(*(c.split(",") for c in columns), strict=True):
+            oracle.append((int(frame), int(kind), int(version, 16), int(epoch), int(seq)))
+    result = CliRunner().invoke(main, ["show", "--json", "--records", str(path)])
+    assert result.exit_code == 0, result.output
+    [row] = [json.loads(line) for line in result.output.splitlines()]
+    assert (row["transport"], row["version_id"]) == ("dtls", 0x0100)
+    assert row["version"] == "DTLS 1.0 (OpenSSL pre 0.9.8f)"
+    assert {r["version"] for r in row["records"]} == {row["version"]}
+    mine = [
+        (r["frame"], r["content_type_id"], 0x0100, r["epoch"], r["seq"]) for r in row["records"]
+    ]
+    assert sorted(mine) == sorted(oracle) and len(mine) == 14
+    assert row["problems"] == []
+    text = CliRunner().invoke(main, ["show", str(path)]).output
+    assert "premaster secret encrypted with the server's RSA public key (128 bytes)" in text
+    assert "MD5+SHA-1 for the handshake hash (TLS 1.0/1.1 PRF)" in text
 
 
 def test_mutated_datagrams_never_crash(tmp_path: Path) -> None:

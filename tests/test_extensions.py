@@ -61,7 +61,7 @@ def _hellos(path: Path) -> dict[int, hs.ClientHello]:
 
 
 def _decoded(hello: hs.ClientHello, ext_type: int, kind: type[ext.D]) -> ext.D | None:
-    return ext.find_decoded(hello.extensions, ext_type, ext.CLIENT_HELLO, kind)
+    return ext.decoded_in(hello, ext_type, kind)
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
@@ -73,11 +73,12 @@ def test_client_hello_extensions_agree_with_tshark(tshark: str, path: Path) -> N
         sni, groups, alpn, shares, versions, formats, keys = theirs[frame]
         names = _decoded(hello, ext.SERVER_NAME, _core.ServerNameList)
         assert ([n.name for n in names.names] if names else []) == sni
+        assert hello.server_name == (sni[0] if sni else None)
         offered = _decoded(hello, ext.SUPPORTED_GROUPS, _core.SupportedGroups)
         assert (offered.groups if offered else []) == [int(g, 16) for g in groups]
         protocols = _decoded(hello, ext.ALPN, _core.ProtocolNameList)
         assert (protocols.protocols if protocols else []) == alpn
-        key_share = ext.find_key_share(hello.extensions, ext.CLIENT_HELLO, _core.KeyShareList)
+        key_share = ext.key_share_in(hello, _core.KeyShareList)
         entries = key_share.shares if key_share else []
         assert [s.group for s in entries] == [int(g) for g in shares]
         assert [s.key_exchange.hex() for s in entries] == keys
@@ -186,13 +187,61 @@ def test_delegated_credential_outside_the_hello_is_its_length() -> None:
     assert isinstance(found, _core.DelegatedCredential) and found.length == 3
 
 
-def test_find_decoded_asks_for_a_shape() -> None:
-    shares = (ext.Extension(ext.KEY_SHARE, bytes.fromhex("0017")),)
-    asked = ext.find_key_share(shares, ext.HELLO_RETRY_REQUEST, _core.SelectedGroup)
+# RFC 8446 §4.1.3: the random that makes a ServerHello a HelloRetryRequest.
+HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+
+
+def _server_hello(random: bytes, extensions: bytes) -> hs.ServerHello:
+    body = (
+        bytes.fromhex("0303")  # legacy_version
+        + random
+        + bytes.fromhex("00")  # legacy_session_id_echo: empty
+        + bytes.fromhex("1301")  # TLS_AES_128_GCM_SHA256
+        + bytes.fromhex("00")  # legacy_compression_method
+        + len(extensions).to_bytes(2, "big")
+        + extensions
+    )
+    hello = hs.parse_message(hs.SERVER_HELLO, body, hs.HandshakeContext())
+    assert isinstance(hello, hs.ServerHello)
+    return hello
+
+
+def test_a_message_decodes_an_extension_in_its_own_shape() -> None:
+    extensions = bytes.fromhex("003300020017")  # key_share: 2 bytes, secp256r1
+    retry = _server_hello(HRR_RANDOM, extensions)
+    asked = ext.key_share_in(retry, _core.SelectedGroup)
     assert asked is not None and asked.selected_group == 0x17
+    assert retry.key_share_group == 0x17
     # The same bytes in a ServerHello are malformed; in another shape, absent.
-    assert ext.find_key_share(shares, ext.SERVER_HELLO, _core.KeyShareList) is None
-    assert ext.find_key_share(shares, ext.HELLO_RETRY_REQUEST, _core.KeyShareList) is None
+    hello = _server_hello(bytes(32), extensions)
+    assert ext.key_share_in(hello, _core.KeyShareList) is None
+    assert hello.key_share_group is None and hello.decoded(ext.KEY_SHARE) is None
+    assert ext.key_share_in(retry, _core.KeyShareList) is None
+
+
+def test_a_message_finds_an_extension_by_code_without_a_walk() -> None:
+    """The core indexes a message's extensions by code point (the first of each code, as a
+    walk finds it) and decodes a body once, as that message's: one object for every
+    question."""
+    extensions = bytes.fromhex(
+        "002b" "0002" "0304"  # supported_versions: TLS 1.3
+        "0033" "0006" "001d" "0002" "abcd"  # key_share: x25519, 2 bytes
+        "002b" "0002" "0303"  # supported_versions again (a finding): the first one counts
+        "fafa" "0000"  # GREASE, kept raw
+    )  # fmt: skip
+    hello = _server_hello(bytes(32), extensions)
+    assert hello.selected_version == 0x0304 and hs.selected_version(hello) == 0x0304
+    assert hello.key_share_group == 0x1D
+    first = hello.extension(ext.SUPPORTED_VERSIONS)
+    assert first is not None and first.data == bytes.fromhex("0304")
+    assert first is hello.extensions[0]
+    decoded = hello.decoded(ext.SUPPORTED_VERSIONS)
+    assert isinstance(decoded, _core.SelectedVersion) and decoded.selected_version == 0x0304
+    assert hello.decoded(ext.SUPPORTED_VERSIONS) is decoded
+    assert hello.extension(0xFAFA) is hello.extensions[3] and hello.decoded(0xFAFA) is None
+    assert hello.extension(ext.ALPN) is None and hello.decoded(ext.ALPN) is None
+    share = ext.server_key_share(hello)
+    assert share is not None and [s.key_exchange for s in share.shares] == [b"\xab\xcd"]
 
 
 def test_an_unknown_message_name_is_a_caller_error() -> None:
@@ -201,7 +250,11 @@ def test_an_unknown_message_name_is_a_caller_error() -> None:
 
 
 def test_first_alpn_reads_a_broken_list() -> None:
-    alpn = (ext.Extension(ext.ALPN, bytes.fromhex("0010026832086874")),)
-    assert ext.first_alpn(alpn) == b"h2"
-    assert ext.first_alpn((ext.Extension(ext.ALPN, b"\0\0"),)) is None
-    assert ext.first_alpn(()) is None
+    def alpn(body: bytes) -> bytes:
+        return bytes.fromhex("0010") + len(body).to_bytes(2, "big") + body
+
+    assert (
+        ext.first_alpn(_server_hello(bytes(32), alpn(bytes.fromhex("0010026832086874")))) == b"h2"
+    )
+    assert ext.first_alpn(_server_hello(bytes(32), alpn(b"\0\0"))) is None
+    assert ext.first_alpn(_server_hello(bytes(32), b"")) is None

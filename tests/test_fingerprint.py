@@ -215,7 +215,7 @@ def test_ja4_in_show_json_for_every_corpus_hello(corpus: Path) -> None:
             suites = [s for s in hello.cipher_suites if not is_grease(s)]
             assert row["ja4"][4:6] == f"{min(len(suites), 99):02d}"
             assert row["ja4"][3] == ("d" if row["sni"] is not None else "i")
-            alpn = ext.first_alpn(hello.extensions)
+            alpn = ext.first_alpn(hello)
             if alpn and alpn.isalnum():
                 assert row["ja4"][8:10] == chr(alpn[0]) + chr(alpn[-1])
     assert seen > 100

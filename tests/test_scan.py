@@ -123,7 +123,7 @@ def test_mlkem_key_share_has_the_size_of_the_group() -> None:
     probe = Probe(Offer(version=0x0304, cipher_suites=(0x1301,), key_share_groups=(0x11EC, 29, 23)))
     hello = hs.parse_message(hs.CLIENT_HELLO, probe.client_hello[4:], hs.HandshakeContext())
     assert isinstance(hello, hs.ClientHello)
-    shares = ext.find_decoded(hello.extensions, ext.KEY_SHARE, ext.CLIENT_HELLO, _core.KeyShareList)
+    shares = ext.decoded_in(hello, ext.KEY_SHARE, _core.KeyShareList)
     assert shares is not None
     assert [(s.group, s.key_length) for s in shares.shares] == [
         (0x11EC, 1216),

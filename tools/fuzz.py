@@ -151,7 +151,7 @@ def _targets() -> dict[str, Callable[[bytes], None]]:
         except TLSLensError:
             return
         rest = data[3:]
-        # The lengths the connection's key derivation hands over (decrypt/connection.py).
+        # The lengths the connection's key derivation hands over (the core's decrypt/ module).
         key_len = spec.export_key_len or spec.key_len
         iv_len = (
             12 if version == 0x0304 else spec.block_size if spec.export_key_len else spec.iv_len

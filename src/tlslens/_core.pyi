@@ -1,6 +1,9 @@
 """Types of the compiled core (crates/tlslens-py), built by maturin into tlslens._core."""
 
-from typing import Final, Literal, TypeAlias, TypedDict, final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeAlias, TypedDict, final
+
+if TYPE_CHECKING:
+    from tlslens.keys.store import KeyStore
 
 GZIP_MAX_RATIO: int
 GZIP_FLOOR: int
@@ -267,6 +270,20 @@ class UdpDatagram:
     bad_length: bool
 
 @final
+class FlowCut:
+    """A datagram of UDP association ``flow``, or a segment of TCP flow ``flow``, from
+    ``side``, cut by the capture's snap length: its frame held ``captured`` of its
+    ``original`` bytes. A datagram is not handed out; a segment's bytes captured are, the
+    rest is a gap."""
+
+    flow: int
+    side: int
+    frame: int
+    ts_ns: int
+    captured: int
+    original: int
+
+@final
 class UdpClosed:
     """A UDP association ended: ``frame``, ``ts_ns`` are its last datagram's; ``end`` why;
     ``datagrams`` and ``bytes`` per side (client, server)."""
@@ -460,6 +477,7 @@ FlowEvent = (
     | FlowIgnored
     | UdpOpened
     | UdpDatagram
+    | FlowCut
     | UdpClosed
     | QuicEvents
 )
@@ -703,7 +721,6 @@ class Session:
 # Hashes are named as the cipher suite registry names them: MD5, SHA (SHA-1), SHA1, SHA224,
 # SHA256, SHA384, SHA512, SM3; another name raises ValueError.
 
-def digest(name: str, data: bytes) -> bytes: ...
 def tls_prf(
     version: int, prf_hash: str, secret: bytes, label: bytes, seed: bytes, length: int
 ) -> bytes:
@@ -711,16 +728,6 @@ def tls_prf(
 
 def ssl3_prf(secret: bytes, seed: bytes, length: int) -> bytes:
     """SSL 3.0's key derivation (RFC 6101 §6.1)."""
-
-def master_secret(
-    version: int,
-    prf_hash: str,
-    pre_master_secret: bytes,
-    client_random: bytes,
-    server_random: bytes,
-    session_hash: bytes | None = None,
-) -> bytes:
-    """RFC 5246 §8.1; with ``session_hash`` the extended master secret of RFC 7627."""
 
 def key_block(
     version: int,
@@ -736,9 +743,6 @@ def key_block(
     """RFC 5246 §6.3: (client MAC key, server MAC key, client key, server key, client IV,
     server IV); export suites' keys and IVs stretched to ``export_lens`` (key, IV bytes)."""
 
-def session_hash(version: int, prf_hash: str, transcript: bytes) -> bytes:
-    """RFC 7627 §3: MD5 + SHA-1 of the transcript before TLS 1.2, the suite's hash after."""
-
 def finished_matches(
     version: int, prf_hash: str, master: bytes, label: bytes, transcript: bytes, verify_data: bytes
 ) -> bool:
@@ -752,15 +756,6 @@ def hkdf_expand_label(name: str, secret: bytes, label: bytes, context: bytes, le
 def derive_secret(name: str, secret: bytes, label: bytes, messages: bytes) -> bytes: ...
 def traffic_keys(name: str, secret: bytes, key_len: int, iv_len: int) -> tuple[bytes, bytes]:
     """RFC 8446 §7.3: (write key, write IV) of a traffic secret."""
-
-def next_traffic_secret(name: str, secret: bytes) -> bytes:
-    """RFC 8446 §7.2: the traffic secret after a KeyUpdate."""
-
-def tls13_finished_matches(
-    name: str, base_key: bytes, transcript_hash: bytes, verify_data: bytes
-) -> bool:
-    """RFC 8446 §4.4.4: whether verify_data is HMAC(finished_key, transcript hash), checked
-    in constant time."""
 
 @final
 class CipherSpec:
@@ -813,6 +808,133 @@ class RecordProtection:
         """The sequence number of the next record."""
     @seq.setter
     def seq(self, seq: int) -> None: ...
+
+# -- key log, session cache, one connection's decryptor (crates/tlslens-py/src/keylog.rs,
+# decrypt.rs) ----------------------------------------------------------------------------
+
+@final
+class KeyLogProblem:
+    """A key log line that could not be used: where, and why."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def line(self) -> int: ...
+    @property
+    def message(self) -> str: ...
+
+@final
+class KeyLog:
+    """NSS key log lines (SSLKEYLOGFILE), parsed by the core."""
+
+    MAX_PROBLEMS_KEPT: ClassVar[int]
+    def __init__(self) -> None: ...
+    def add_text(self, text: str, source: str, origin: str = "keylog") -> int:
+        """Add every usable line of ``text``; returns how many were used."""
+    def get(self, label: str, client_random: bytes) -> bytes | None: ...
+    def knows(self, client_random: bytes) -> bool:
+        """Whether any line of the key log is for this client random."""
+    def origin(self, label: str, client_random: bytes) -> str:
+        """Where a secret came from: "keylog", "pcapng", "scanner"..."""
+    def __len__(self) -> int: ...
+    @property
+    def secret_count(self) -> int:
+        """Secrets held by label and client random (RSA lines not counted)."""
+    @property
+    def problems(self) -> list[KeyLogProblem]: ...
+    @property
+    def problem_count(self) -> int:
+        """Every bad line, kept in ``problems`` or not."""
+    @property
+    def secrets(self) -> dict[tuple[str, bytes], bytes]:
+        """{(label, client random): secret}, built on each call."""
+    @property
+    def rsa_premasters(self) -> dict[bytes, bytes]:
+        """{first 8 bytes of the encrypted premaster: premaster}, built on each call."""
+
+@final
+class SessionCache:
+    """Master secrets of the full handshakes read, by session ID and ticket (bounded)."""
+
+    MAX_SESSIONS: ClassVar[int]
+    def __init__(self) -> None: ...
+    def __len__(self) -> int: ...
+
+@final
+class Derivation:
+    """The keys one handshake derived, in the order derived, and the secret they came from."""
+
+    @property
+    def values(self) -> list[tuple[str, bytes]]: ...
+    @property
+    def source(self) -> str | None: ...
+
+@final
+class DecryptionResult:
+    """What one direction's records gave."""
+
+    @property
+    def records_decrypted(self) -> int: ...
+    @property
+    def records_failed_integrity(self) -> int: ...
+    @property
+    def plaintext_bytes(self) -> int: ...
+    @property
+    def plaintext_sha256(self) -> str: ...
+    @property
+    def finished_verified(self) -> bool | None: ...
+
+@final
+class Decryptor:
+    """One connection's decryption (crates/tlslens-core/src/decrypt), fed in order."""
+
+    def __init__(self, store: KeyStore) -> None: ...
+    def on_message(self, direction_name: str, raw: bytes) -> tuple[bytes, tuple[int, int]] | None:
+        """One handshake message, header included; (encrypted premaster, (ClientHello
+        version, negotiated version)) when the RSA keys given are needed."""
+    def on_sslv2_client_hello(self, record: bytes) -> None: ...
+    def rsa_premaster(self, premaster: bytes | None) -> None:
+        """The answer to ``on_message``'s RSA request."""
+    def on_change_cipher_spec(self, direction_name: str) -> None: ...
+    def open(
+        self, direction_name: str, ctype: int, version: int, body: bytes
+    ) -> tuple[int, bytes] | str | None:
+        """(real type, plaintext), None (no key for it) or why it does not open."""
+    def application_data(self, direction_name: str, plaintext: bytes) -> None:
+        """Application data opened elsewhere (QUIC): counted and hashed."""
+    def count_opened(self, part: str, direction_name: str, packets: int = 1) -> None:
+        """``packets`` opened elsewhere (QUIC) counted as records of ``part``."""
+    def transcript_hash(self) -> bytes: ...
+    def transcript_complete(self) -> bool: ...
+    def missing_secrets(self, failed_in_handshake: bool = False) -> list[str]: ...
+    def to_json(self, failed_in_handshake: bool = False) -> dict[str, Any]:
+        """The ``decryption`` object of ``show --json``."""
+    @property
+    def store(self) -> KeyStore: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def derivations(self) -> list[Derivation]: ...
+    @property
+    def derivation(self) -> list[tuple[str, bytes]]: ...
+    @property
+    def results(self) -> dict[str, DecryptionResult]: ...
+    @property
+    def master_secret(self) -> bytes | None: ...
+    @property
+    def client_random(self) -> bytes: ...
+    @property
+    def version(self) -> int | None: ...
+    @property
+    def tls13(self) -> bool: ...
+    @property
+    def early_seen(self) -> bool: ...
+    @property
+    def early_active(self) -> bool: ...
 
 # -- extension bodies (crates/tlslens-py/src/extensions.rs) --------------------------------
 # One frozen class per decoded shape; fields are raw values (codes as ints, opaque fields as
@@ -1130,6 +1252,14 @@ class ClientHello(HandshakeMessage):
     @property
     def sslv2(self) -> bool:
         """Sent in the SSLv2-compatible format (RFC 5246 Appendix E.2)."""
+    def extension(self, ext_type: int, /) -> Extension | None:
+        """The first extension of code ``ext_type``, or None: found without a walk."""
+    def decoded(self, ext_type: int, /) -> DecodedExtension | None:
+        """The first ``ext_type`` extension decoded as this message's (once); None when it is
+        absent, kept raw (unknown, GREASE) or malformed."""
+    @property
+    def server_name(self) -> str | None:
+        """The host_name of server_name (RFC 6066 §3: the first entry of type 0), or None."""
 
 @final
 class ServerHello(HandshakeMessage):
@@ -1147,6 +1277,19 @@ class ServerHello(HandshakeMessage):
     def extensions(self) -> tuple[Extension, ...]: ...
     @property
     def is_hello_retry_request(self) -> bool: ...
+    @property
+    def selected_version(self) -> int:
+        """The version it selects: supported_versions' (read as a ServerHello's), else the
+        legacy one."""
+    @property
+    def key_share_group(self) -> int | None:
+        """The group of its key_share (or the drafts' code 40): a ServerHello's one share, a
+        HelloRetryRequest's selected group; None without a readable one."""
+    def extension(self, ext_type: int, /) -> Extension | None:
+        """The first extension of code ``ext_type``, or None: found without a walk."""
+    def decoded(self, ext_type: int, /) -> DecodedExtension | None:
+        """The first ``ext_type`` extension decoded as this message's (once); None when it is
+        absent, kept raw (unknown, GREASE) or malformed."""
 
 @final
 class NewSessionTicket(HandshakeMessage):
@@ -1160,11 +1303,21 @@ class NewSessionTicket(HandshakeMessage):
     def ticket(self) -> bytes: ...
     @property
     def extensions(self) -> tuple[Extension, ...]: ...
+    def extension(self, ext_type: int, /) -> Extension | None:
+        """The first extension of code ``ext_type``, or None: found without a walk."""
+    def decoded(self, ext_type: int, /) -> DecodedExtension | None:
+        """The first ``ext_type`` extension decoded as this message's (once); None when it is
+        absent, kept raw (unknown, GREASE) or malformed."""
 
 @final
 class EncryptedExtensions(HandshakeMessage):
     @property
     def extensions(self) -> tuple[Extension, ...]: ...
+    def extension(self, ext_type: int, /) -> Extension | None:
+        """The first extension of code ``ext_type``, or None: found without a walk."""
+    def decoded(self, ext_type: int, /) -> DecodedExtension | None:
+        """The first ``ext_type`` extension decoded as this message's (once); None when it is
+        absent, kept raw (unknown, GREASE) or malformed."""
 
 @final
 class CertificateEntry:
@@ -1172,6 +1325,11 @@ class CertificateEntry:
     def cert_data(self) -> bytes: ...
     @property
     def extensions(self) -> tuple[Extension, ...]: ...
+    def extension(self, ext_type: int, /) -> Extension | None:
+        """The first extension of code ``ext_type``, or None: found without a walk."""
+    def decoded(self, ext_type: int, /) -> DecodedExtension | None:
+        """The first ``ext_type`` extension decoded as this message's (once); None when it is
+        absent, kept raw (unknown, GREASE) or malformed."""
 
 @final
 class Certificate(HandshakeMessage):
@@ -1229,6 +1387,11 @@ class CertificateRequest(HandshakeMessage):
     def certificate_authorities(self) -> tuple[bytes, ...]: ...
     @property
     def extensions(self) -> tuple[Extension, ...]: ...
+    def extension(self, ext_type: int, /) -> Extension | None:
+        """The first extension of code ``ext_type``, or None: found without a walk."""
+    def decoded(self, ext_type: int, /) -> DecodedExtension | None:
+        """The first ``ext_type`` extension decoded as this message's (once); None when it is
+        absent, kept raw (unknown, GREASE) or malformed."""
 
 @final
 class CertificateVerify(HandshakeMessage):

@@ -206,7 +206,7 @@ def _count_key_log_match(summary: CaptureSummary, conn: Connection) -> None:
     every connection, shown or not (nothing when no key log was given or no ClientHello
     was seen)."""
     dec = conn.decryption
-    if dec is None or not dec.client_random or not dec.store.keylog.secrets:
+    if dec is None or not dec.client_random or not dec.store.keylog.secret_count:
         return
     summary.client_randoms += 1
     summary.key_log_matched += bool(dec.store.keylog.knows(dec.client_random))

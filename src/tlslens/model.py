@@ -39,10 +39,15 @@ class Endpoint:
     port: int
 
     def __str__(self) -> str:
-        addr = ipaddress.ip_address(self.ip)
-        if addr.version == 6:
-            return f"[{addr}]:{self.port}"
-        return f"{addr}:{self.port}"
+        return f"{_address_text(self.ip)}:{self.port}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _address_text(ip: bytes) -> str:
+    # Every connection is written with both ends, and a capture has few distinct addresses:
+    # ipaddress builds an object and formats it each time it is asked.
+    addr = ipaddress.ip_address(ip)
+    return f"[{addr}]" if addr.version == 6 else str(addr)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +77,17 @@ class Finding:
 def _authority_names(request: hs.CertificateRequest) -> list[str]:
     """The CA names a CertificateRequest lists (TLS 1.3: its certificate_authorities)."""
     names = list(request.certificate_authorities)
-    kind = _core.CertificateAuthorities
-    found = ext.decoded_in(request, ext.CERTIFICATE_AUTHORITIES, ext.CERTIFICATE_REQUEST, kind)
+    found = ext.decoded_in(request, ext.CERTIFICATE_AUTHORITIES, _core.CertificateAuthorities)
     names += found.authorities if found else []
-    out = []
-    for der in names:
-        try:
-            out.append(name_from_der(der).rfc4514_string() or "(empty name)")
-        except ValueError:
-            out.append(f"(unreadable name, {len(der)} bytes)")
-    return out
+    return [_name_text(der) for der in names]
+
+
+@functools.lru_cache(maxsize=1024)  # a server asks every client for the same few CAs
+def _name_text(der: bytes) -> str:
+    try:
+        return name_from_der(der).rfc4514_string() or "(empty name)"
+    except ValueError:
+        return f"(unreadable name, {len(der)} bytes)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,13 +199,11 @@ class DirectionStats:
 
 def key_exchange_of(server_hello: hs.ServerHello) -> str | None:
     """The key exchange a ServerHello chose: ECDHE, DHE, RSA, PSK+ECDHE, ECDHE+KEM..."""
-    version = hs.selected_version(server_hello)
-    if hs.HandshakeContext(version=version).tls13:
-        psk = ext.find(server_hello.extensions, ext.PRE_SHARED_KEY) is not None
-        share = ext.server_key_share(server_hello)
-        if share is None:
+    if hs.is_tls13_version(server_hello.selected_version):
+        psk = server_hello.extension(ext.PRE_SHARED_KEY) is not None
+        group = server_hello.key_share_group
+        if group is None:
             return "PSK" if psk else None
-        group = share.shares[0].group
         kind = "DHE" if 0x0100 <= group <= 0x01FF else "ECDHE"
         if 0x0200 <= group <= 0x02FF:
             kind = "KEM"
@@ -222,7 +226,7 @@ class Handshake:
 
     @property
     def version(self) -> int | None:
-        return hs.selected_version(self.server_hello) if self.server_hello else None
+        return self.server_hello.selected_version if self.server_hello else None
 
     @property
     def cipher_suite(self) -> int | None:
@@ -283,10 +287,6 @@ class Connection:
     tcp_syn_ts_ns: int | None = None  # as seen at the capture point
     tcp_synack_ts_ns: int | None = None
     timing_cache: dict[str, float | None] | None = field(default=None, repr=False)
-    # (ServerHello, the version it selects): asked a dozen times per connection.
-    version_cache: tuple[hs.ServerHello, int] | None = field(
-        default=None, repr=False, compare=False
-    )
     stats: dict[str, DirectionStats] = field(
         default_factory=lambda: {C2S: DirectionStats(), S2C: DirectionStats()}
     )
@@ -306,10 +306,10 @@ class Connection:
         return self.certificates
 
     def _sh_ext(self, ext_type: int, kind: type[ext.D]) -> ext.D | None:
-        return ext.decoded_in(self.server_hello, ext_type, ext.SERVER_HELLO, kind)
+        return ext.decoded_in(self.server_hello, ext_type, kind)
 
     def _ch_ext(self, ext_type: int, kind: type[ext.D]) -> ext.D | None:
-        return ext.decoded_in(self.client_hello, ext_type, ext.CLIENT_HELLO, kind)
+        return ext.decoded_in(self.client_hello, ext_type, kind)
 
     @property
     def version(self) -> int | None:
@@ -318,10 +318,7 @@ class Connection:
             if self.sslv2_server_hello:
                 return 0x0002
             return None
-        cached = self.version_cache
-        if cached is None or cached[0] is not sh:
-            cached = self.version_cache = (sh, hs.selected_version(sh))
-        return cached[1]
+        return sh.selected_version
 
     @property
     def tls13(self) -> bool:
@@ -354,13 +351,8 @@ class Connection:
 
     @property
     def sni(self) -> str | None:
-        value = self._ch_ext(ext.SERVER_NAME, _core.ServerNameList)
-        if value is None:
-            return None
-        for entry in value.names:
-            if entry.type == 0:
-                return entry.name
-        return None
+        ch = self.client_hello
+        return ch.server_name if ch is not None else None
 
     @property
     def alpn_offered(self) -> list[str]:
@@ -370,10 +362,8 @@ class Connection:
     @property
     def alpn(self) -> str | None:
         ee = self.encrypted_extensions
-        value = (
-            self._sh_ext(ext.ALPN, _core.ProtocolNameList)
-            if ee is None
-            else ext.decoded_in(ee, ext.ALPN, ext.ENCRYPTED_EXTENSIONS, _core.ProtocolNameList)
+        value = ext.decoded_in(
+            self.server_hello if ee is None else ee, ext.ALPN, _core.ProtocolNameList
         )
         if value and value.protocols:
             return value.protocols[0]
@@ -382,9 +372,9 @@ class Connection:
     @property
     def group(self) -> int | None:
         """The (EC)DH group of the key exchange, where the wire shows it."""
-        share = ext.server_key_share(self.server_hello)
-        if share is not None and share.shares:
-            return share.shares[0].group
+        group = self.server_hello.key_share_group if self.server_hello is not None else None
+        if group is not None:
+            return group
         ske = self.server_key_exchange
         if ske is not None and "named_curve" in ske.params:
             return int(ske.params["named_curve"])
@@ -410,7 +400,7 @@ class Connection:
         if self.server_hello is None:
             return None
         if self.tls13:
-            return ext.server_key_share(self.server_hello) is not None
+            return self.server_hello.key_share_group is not None
         info = self.suite_info
         return info.forward_secrecy if info else None
 
@@ -460,10 +450,12 @@ class Connection:
     def tls13_stapled_ocsp(self) -> bytes | None:
         """TLS 1.3 staples OCSP in the leaf's CertificateEntry (RFC 8446 §4.4.2.1)."""
         for event in self.timeline:
+            if event.direction != S2C or event.message is None:
+                continue  # most events: records, the client's messages
             certificate = compression.certificate_of(event.message)
-            if certificate is not None and event.direction == S2C and certificate.certificate_list:
-                leaf, kind = certificate.certificate_list[0], _core.StapledStatus
-                value = ext.decoded_in(leaf, ext.STATUS_REQUEST, ext.CERTIFICATE, kind)
+            if certificate is not None and certificate.certificate_list:
+                leaf = certificate.certificate_list[0]
+                value = ext.decoded_in(leaf, ext.STATUS_REQUEST, _core.StapledStatus)
                 if value is not None:
                     return value.ocsp_response
         return None
@@ -532,10 +524,7 @@ class Connection:
         when the capture is at the client); handshake_ms: ClientHello to the later of the
         two Finished messages of the first handshake."""
         syn, synack = self.tcp_syn_ts_ns, self.tcp_synack_ts_ns
-        hello = self._first_ts(lambda e: isinstance(e.message, hs.ClientHello))
-        answer = self._first_ts(
-            lambda e: isinstance(e.message, hs.ServerHello) and not e.message.is_hello_retry_request
-        )
+        hello, answer = self._hellos_ts()
         finished = self._finished_ts()
 
         def ms(start: int | None, end: int | None) -> float | None:
@@ -550,8 +539,25 @@ class Connection:
             "handshake_ms": ms(hello, finished),
         }
 
-    def _first_ts(self, wanted: Any) -> int | None:
-        return next((e.ts_ns for e in self.timeline if e.kind == "handshake" and wanted(e)), None)
+    def _hellos_ts(self) -> tuple[int | None, int | None]:
+        """When the first ClientHello and the first ServerHello (a HelloRetryRequest is not
+        the answer) were seen: one walk of the timeline for both."""
+        hello = answer = None
+        for event in self.timeline:
+            if event.kind != "handshake":
+                continue
+            message = event.message
+            if hello is None and isinstance(message, hs.ClientHello):
+                hello = event.ts_ns
+            elif (
+                answer is None
+                and isinstance(message, hs.ServerHello)
+                and not message.is_hello_retry_request
+            ):
+                answer = event.ts_ns
+            if hello is not None and answer is not None:
+                break
+        return hello, answer
 
     def _finished_ts(self) -> int | None:
         """When the later Finished of the first handshake was sent, read or not."""

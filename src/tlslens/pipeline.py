@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -34,7 +35,7 @@ from tlslens.capture.reader import CaptureProblem, DecryptionSecrets
 from tlslens.capture.tally import CaptureSummary
 from tlslens.errors import CaptureError
 from tlslens.keys.store import KeyStore
-from tlslens.model import Connection, Endpoint, Finding
+from tlslens.model import C2S, S2C, Connection, Endpoint, Finding
 from tlslens.quic.route import QuicRouter
 from tlslens.tls.dtls import DtlsSession, dtls_keys
 from tlslens.tls.resumption import ResumptionIndex
@@ -95,6 +96,17 @@ class Capture:
             gc.set_threshold(*threshold)
 
 
+@dataclass(slots=True)
+class _Cuts:
+    """A flow's frames cut by the snap length: the first, who sent it (a TCP flow's
+    endpoint, told from the client once the connection is known; None for a UDP
+    association, whose first sender is the client) and how many there were."""
+
+    first: _core.FlowCut
+    sender: Endpoint | None
+    count: int = 1
+
+
 class _Pass:
     """One read of a capture: the core's events to sessions, sessions to connections."""
 
@@ -110,6 +122,7 @@ class _Pass:
         self.dtls: dict[int, DtlsSession] = {}  # open DTLS associations' sessions
         self.dtls_keys: tuple[int, _core.DtlsKeys] | None = None  # (key log size, keys)
         self.ended: dict[int, Connection | None] = {}  # closed, waiting for their turn
+        self.cuts: dict[int, _Cuts] = {}  # flows with frames cut by the snap length
         self.later: list[_core.FlowEvent] = []  # events made while others were handled
         self.resumptions = ResumptionIndex()
         self.next_id = 1
@@ -204,10 +217,12 @@ class _Pass:
                         self._internal_error(ev.flow, session, exc)
             elif type(ev) is _core.FlowHandOut:
                 conn = self.ended.pop(ev.flow, None)
+                quics = self.quic.hand_out(ev.flow)
+                cut = self._cut_finding(ev.flow, conn or (quics[0] if quics else None))
                 if conn is not None:
-                    yield self._hand_out(conn, ev.late)
-                for quic in self.quic.hand_out(ev.flow):
-                    yield self._hand_out(quic, ev.late)
+                    yield self._hand_out(conn, ev.late, cut)
+                for quic in quics:
+                    yield self._hand_out(quic, ev.late, cut)
             else:
                 self._flow_event(ev)
         while self.later:
@@ -238,6 +253,9 @@ class _Pass:
             return
         if type(ev) is _core.UdpDatagram:
             self._dtls_event(ev)
+            return
+        if type(ev) is _core.FlowCut:
+            self._cut(ev)
             return
         session = self.sessions.get(ev.flow)
         if session is None:
@@ -364,7 +382,42 @@ class _Pass:
         if session.conn is None:
             del self.sessions[flow]
 
-    def _hand_out(self, conn: Connection, late: bool) -> Connection:
+    def _cut(self, ev: _core.FlowCut) -> None:
+        """A datagram or segment cut by the snap length: counted, its first one kept."""
+        held = self.cuts.get(ev.flow)
+        if held is not None:
+            held.count += 1
+            return
+        session = self.sessions.get(ev.flow)
+        self.cuts[ev.flow] = _Cuts(ev, None if session is None else session.ends[ev.side])
+
+    def _cut_finding(self, flow: int, conn: Connection | None) -> Finding | None:
+        """Once per flow: its frames cut by the capture's snap length, told at the first."""
+        held = self.cuts.pop(flow, None)
+        if held is None or conn is None:
+            return None
+        first, tcp = held.first, held.sender is not None
+        from_client = held.sender == conn.client if tcp else first.side == 0
+        what = "segment" if tcp else "datagram"
+        more = f"; {plural(held.count - 1, 'later ' + what)} too" if held.count > 1 else ""
+        effect = (
+            "the bytes captured are read and the rest is a gap in the stream (tshark's "
+            '"[Packet size limited during capture]")'
+            if tcp
+            else "cut datagrams are skipped, not read as lying UDP lengths"
+        )
+        return Finding(
+            first.frame,
+            C2S if from_client else S2C,
+            "capture",
+            None,
+            f"{what} in frame {first.frame} cut by the capture's snap length ({first.captured} "
+            f"of {first.original} bytes captured){more}: {effect}",
+        )
+
+    def _hand_out(self, conn: Connection, late: bool, cut: Finding | None = None) -> Connection:
+        if cut is not None:
+            conn.problems.append(cut)
         if late:
             window = self.capture.limits.reorder_window
             conn.problems.append(

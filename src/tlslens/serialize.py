@@ -5,6 +5,7 @@ Field names change only with a SCHEMA_VERSION bump.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tlslens import registry
@@ -14,7 +15,7 @@ from tlslens.handshake import compression
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection, RecordInfo, TimelineEvent, ts_iso
-from tlslens.outcome import outcome_of
+from tlslens.outcome import Outcome, outcome_of
 from tlslens.quic.details import details_json
 from tlslens.tls.fingerprint import client_fingerprints, ja3s_string, md5_hex
 
@@ -89,24 +90,36 @@ _NOT_ATTEMPTED: dict[str, Any] = {
 
 
 def _groups_offered(conn: Connection) -> list[str]:
-    """The groups of the first ClientHello's supported_groups, GREASE left out."""
+    """The groups of the first ClientHello's supported_groups, GREASE left out (a new list:
+    the caller may keep it)."""
     hello = conn.client_hello
-    if hello is None:
+    body = hello.extension(ext.SUPPORTED_GROUPS) if hello is not None else None
+    if hello is None or body is None:
         return []
-    found = ext.find_decoded(
-        hello.extensions, ext.SUPPORTED_GROUPS, ext.CLIENT_HELLO, SupportedGroups
-    )
-    groups = found.groups if found is not None else []
-    return [registry.group_name(g) for g in groups if not registry.is_grease(g)]
+    names = _GROUP_NAMES.get(body.data)  # a fleet's clients send few distinct lists
+    if names is None:
+        found = ext.decoded_in(hello, ext.SUPPORTED_GROUPS, SupportedGroups)
+        groups = found.groups if found is not None else []
+        names = [registry.group_name(g) for g in groups if not registry.is_grease(g)]
+        if len(_GROUP_NAMES) >= _MAX_LABELS:
+            _GROUP_NAMES.clear()
+        _GROUP_NAMES[body.data] = names
+    return list(names)
 
 
-def decryption_json(conn: Connection, reveal_keys: bool = False) -> dict[str, Any]:
+_GROUP_NAMES: dict[bytes, list[str]] = {}
+
+
+def decryption_json(
+    conn: Connection, reveal_keys: bool = False, outcome: Outcome | None = None
+) -> dict[str, Any]:
+    """``outcome``: the connection's, when the caller has it already."""
     if conn.dtls is not None:  # over DTLS the core's association decrypts (tls/dtls.py)
         result: dict[str, Any] = conn.dtls.decryption_json()
         return result
     if conn.decryption is None:
         return dict(_NOT_ATTEMPTED)
-    result = conn.decryption.to_json(outcome_of(conn).failed_in_handshake)
+    result = conn.decryption.to_json((outcome or outcome_of(conn)).failed_in_handshake)
     if reveal_keys:
         # Names as the narration gives them, per handshake (then each renegotiation).
         result["derived"] = [
@@ -162,6 +175,7 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
     suite = conn.cipher_suite
     info = conn.suite_info
     fingerprints = client_fingerprints(ch, conn.transport) if ch is not None else None
+    outcome = outcome_of(conn)
     row: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "id": conn.id,
@@ -234,9 +248,9 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
             for direction, stats in conn.stats.items()
         },
         "closed_by": conn.closed_by,
-        "outcome": outcome_of(conn).to_json(),
+        "outcome": outcome.to_json(),
         "timing": conn.timing,
-        "decryption": decryption_json(conn, reveal_keys),
+        "decryption": decryption_json(conn, reveal_keys, outcome),
         "validation": conn.validation.to_json() if conn.validation is not None else None,
         "problems": [p.to_json() for p in conn.problems],
     }
@@ -249,3 +263,13 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
         if conn.records is not None:  # --records: every datagram, its packets and frames
             row["quic"]["datagrams"] = datagrams_json(conn.quic, ts_iso)
     return row
+
+
+# The objects written are trees built for the line: the encoder's check for cycles (a
+# dict of every container's id, kept as it walks) would cost a third of its time.
+_ENCODER = json.JSONEncoder(check_circular=False)
+
+
+def json_line(value: dict[str, Any]) -> str:
+    """One line of JSON Lines (ASCII, as ``json.dumps`` writes it), without its newline."""
+    return _ENCODER.encode(value)

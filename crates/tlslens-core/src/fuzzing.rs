@@ -111,7 +111,7 @@ pub fn protection(data: &[u8]) {
     let Ok(spec) = cipher_spec("fuzz", cipher, mac, tls13, version) else {
         return;
     };
-    // The lengths the connection's key derivation hands over (decrypt/connection.py).
+    // The lengths the connection's key derivation hands over (the core's decrypt/ module).
     let key_len = if spec.export_key_len > 0 {
         spec.export_key_len
     } else {

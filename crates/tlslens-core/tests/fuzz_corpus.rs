@@ -89,3 +89,9 @@ fn quic_packet_corpus_replays_without_a_crash() {
         "the quic_packet corpus holds {replayed} inputs"
     );
 }
+
+#[test]
+fn decrypt_corpus_replays_without_a_crash() {
+    let replayed = replay("decrypt", tlslens_core::decrypt::fuzzing::decrypt);
+    assert!(replayed > 10, "the decrypt corpus holds {replayed} inputs");
+}

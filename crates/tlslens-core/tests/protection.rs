@@ -31,15 +31,25 @@ fn cbc_encrypt(iv: &[u8], plain: &[u8]) -> Vec<u8> {
 
 /// A TLS 1.2 AES-CBC-SHA record, MAC-then-encrypt or encrypt-then-MAC.
 fn tls12_record(seq: u64, data: &[u8], etm: bool) -> Vec<u8> {
+    cbc_sha_record(seq, data, etm, &|len| header(seq, 23, 0x0303, len))
+}
+
+/// An AES-CBC-SHA record whose MAC covers `mac_header(length)`, then the MAC'ed bytes.
+fn cbc_sha_record(
+    seq: u64,
+    data: &[u8],
+    etm: bool,
+    mac_header: &dyn Fn(usize) -> Vec<u8>,
+) -> Vec<u8> {
     let iv = [seq as u8; 16];
     if etm {
         let mut body = iv.to_vec();
         body.extend(cbc_encrypt(&iv, data));
-        let mac = HashAlg::Sha1.hmac(&MAC_KEY, &[&header(seq, 23, 0x0303, body.len()), &body]);
+        let mac = HashAlg::Sha1.hmac(&MAC_KEY, &[&mac_header(body.len()), &body]);
         body.extend(mac);
         return body;
     }
-    let mac = HashAlg::Sha1.hmac(&MAC_KEY, &[&header(seq, 23, 0x0303, data.len()), data]);
+    let mac = HashAlg::Sha1.hmac(&MAC_KEY, &[&mac_header(data.len()), data]);
     let mut body = iv.to_vec();
     body.extend(cbc_encrypt(&iv, &[data, &mac].concat()));
     body
@@ -137,4 +147,35 @@ fn a_cipher_without_an_implementation_is_said_as_ours_not_a_library_s() {
     };
     assert!(reason.starts_with("TLS_RSA_WITH_ARIA_128_CBC_SHA256: tlslens carries no vetted"));
     assert!(!reason.contains("cryptography library"));
+}
+
+/// RFC 9146 §5.1 and §5.2: a DTLS 1.2 connection-ID record's MAC covers
+/// seq_num_placeholder, tls12_cid, cid_length, tls12_cid, version, epoch || sequence, cid
+/// and a length; its DTLSInnerPlaintext ends with the real type and zero padding.
+#[test]
+fn cid_records_cbc_both_orders() {
+    let cid = b"peer-id";
+    let seq = 1u64 << 48 | 5; // epoch 1, sequence number 5
+    let cid_header = |len: usize| {
+        let mut out = vec![0xff; 8];
+        out.extend_from_slice(&[25, 7, 25, 0xfe, 0xfd]);
+        out.extend_from_slice(&seq.to_be_bytes());
+        out.extend_from_slice(cid);
+        out.extend_from_slice(&u16::try_from(len).expect("short").to_be_bytes());
+        out
+    };
+    let inner = [&b"over a connection ID"[..], &[23, 0, 0]].concat();
+    for etm in [false, true] {
+        let body = cbc_sha_record(seq, &inner, etm, &cid_header);
+        let mut prot = protection("AES_128_CBC", "SHA", 0x0303, &[0; 16], etm);
+        prot.seq = seq;
+        let opened = prot.open_cid(0xfefd, cid, &body).expect("opens");
+        assert_eq!(opened, (23, b"over a connection ID".to_vec()), "etm {etm}");
+        // The classic 13-byte header does not open it, nor another connection ID.
+        let mut prot = protection("AES_128_CBC", "SHA", 0x0303, &[0; 16], etm);
+        prot.seq = seq;
+        assert!(prot.open(25, 0xfefd, &body).is_err());
+        prot.seq = seq;
+        assert!(prot.open_cid(0xfefd, b"other", &body).is_err());
+    }
 }

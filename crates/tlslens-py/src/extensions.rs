@@ -184,7 +184,8 @@ macro_rules! obj {
 }
 
 /// The Python object of one decoded value.
-fn to_python(py: Python<'_>, value: Decoded) -> PyResult<PyObject> {
+/// The Python object of a decoded body: its typed class.
+pub fn decoded_to_python(py: Python<'_>, value: Decoded) -> PyResult<PyObject> {
     Ok(match value {
         Decoded::Acknowledged => obj!(py, Acknowledged {}),
         Decoded::Empty => obj!(py, Empty {}),
@@ -391,7 +392,7 @@ fn decode_extension(
         )));
     };
     match catch_unwind(AssertUnwindSafe(|| core::decode(ext_type, data, kind))) {
-        Ok(Ok(Some(value))) => to_python(py, value),
+        Ok(Ok(Some(value))) => decoded_to_python(py, value),
         Ok(Ok(None)) => Ok(py.None()),
         Ok(Err(error)) => Err(decode_error(
             py,

@@ -19,7 +19,7 @@ use tlslens_core::records::{Session, SessionEvent};
 use super::flows::panic_text;
 use super::quic_events::{QuicFeed, QuicKept};
 use super::session::event_to_python;
-use super::udp_events::{UdpClosed, UdpDatagram, UdpOpened};
+use super::udp_events::{FlowCut, UdpClosed, UdpDatagram, UdpOpened};
 
 /// A new TCP flow: `client_side` 0 or 1 when its first frame was a SYN or SYN/ACK.
 #[pyclass(frozen, module = "tlslens._core")]
@@ -185,6 +185,7 @@ pub enum Kept {
         bad_length: bool,
     },
     UdpClosed(UdpClosed),
+    Cut(FlowCut),
     Quic(QuicKept),
 }
 
@@ -456,6 +457,20 @@ impl FlowSink for Collector {
                     bad_length,
                 }
             }
+            FlowEvent::Cut {
+                flow,
+                side,
+                frame,
+                ts_ns,
+                snapped,
+            } => Kept::Cut(FlowCut {
+                flow,
+                side,
+                frame,
+                ts_ns,
+                captured: snapped.captured,
+                original: snapped.original,
+            }),
             FlowEvent::UdpClosed(c) => {
                 if let Some(quic) = self.quic.as_mut() {
                     quic.closed(c.flow);
@@ -542,6 +557,7 @@ pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8]) -> PyResult<PyObject>
             Py::new(py, datagram)?.into_any()
         }
         Kept::UdpClosed(event) => Py::new(py, event)?.into_any(),
+        Kept::Cut(event) => Py::new(py, event)?.into_any(),
         Kept::Quic(kept) => kept.into_python(py)?,
     })
 }

@@ -161,8 +161,8 @@ impl FlowCore {
                 let mut stop = Stop::default();
                 while let Some(frame) = batch.frames.get(*next) {
                     *next += 1;
-                    let step =
-                        table.frame(frame.ts_ns, frame.linktype, batch.bytes(frame), collector);
+                    let (ts_ns, linktype, data) = (frame.ts_ns, frame.linktype, batch.bytes(frame));
+                    let step = table.captured(ts_ns, linktype, data, frame.orig_len, collector);
                     stop.note(step, table, collector);
                     if (checks && stop.check) || collector.held() > MAX_BATCH_DATA {
                         break;

@@ -9,12 +9,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
-use pyo3::types::{PyBytes, PyDict, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
 use pyo3::{PyClass, PyClassInitializer};
-use tlslens_core::handshake::extensions_list::{Extension as CoreExtension, Extensions};
+use tlslens_core::extensions::{self as ext, Decoded};
+use tlslens_core::handshake::extensions_list::Extensions;
 use tlslens_core::handshake::messages::{self, Message};
 use tlslens_core::handshake::{self as core, Context};
 
+use crate::ext_index::{indexed_extensions, ExtensionIndex};
 use crate::flows::panic_text;
 use crate::handshake_kx;
 
@@ -74,6 +76,20 @@ pub struct Extension {
     data: Py<PyBytes>,
 }
 
+impl Extension {
+    pub fn from_parts(ext_type: u16, data: Py<PyBytes>) -> Self {
+        Self { ext_type, data }
+    }
+
+    pub fn ext_type(&self) -> u16 {
+        self.ext_type
+    }
+
+    pub fn data<'a>(&'a self, py: Python<'a>) -> &'a [u8] {
+        self.data.as_bytes(py)
+    }
+}
+
 #[pymethods]
 impl Extension {
     #[new]
@@ -107,22 +123,6 @@ impl Extension {
             self.data.as_bytes(py).len()
         )
     }
-}
-
-pub fn extension_tuple(py: Python<'_>, list: &[CoreExtension<'_>]) -> PyResult<Py<PyTuple>> {
-    let items = list
-        .iter()
-        .map(|e| {
-            Py::new(
-                py,
-                Extension {
-                    ext_type: e.ext_type,
-                    data: bytes(py, e.data),
-                },
-            )
-        })
-        .collect::<PyResult<Vec<_>>>()?;
-    Ok(PyTuple::new(py, items)?.unbind())
 }
 
 /// The registry's name of an extension type, for the one finding that names it.
@@ -159,16 +159,39 @@ pub fn base(msg_type: u8, malformed: Option<String>) -> PyClassInitializer<Hands
     })
 }
 
-#[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core", get_all)]
+#[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core")]
 pub struct ClientHello {
+    #[pyo3(get)]
     legacy_version: u16,
+    #[pyo3(get)]
     random: Py<PyBytes>,
+    #[pyo3(get)]
     legacy_session_id: Py<PyBytes>,
+    #[pyo3(get)]
     cipher_suites: Py<PyTuple>,
+    #[pyo3(get)]
     legacy_compression_methods: Py<PyBytes>,
+    #[pyo3(get)]
     extensions: Py<PyTuple>,
     /// Sent in the SSLv2-compatible format (RFC 5246 Appendix E.2).
+    #[pyo3(get)]
     sslv2: bool,
+    /// The host_name of server_name (RFC 6066 §3: the first entry of type 0), or None:
+    /// read once, the JSON, the narration and the chain check all ask for it.
+    #[pyo3(get)]
+    server_name: Option<Py<PyString>>,
+    index: ExtensionIndex,
+}
+
+/// The host_name of server_name (RFC 6066 §3: the first entry of type 0), or None.
+fn server_name(py: Python<'_>, index: &ExtensionIndex) -> Option<Py<PyString>> {
+    match index.value_of(py, ext::SERVER_NAME)? {
+        Decoded::ServerNames(names) => names
+            .into_iter()
+            .find(|entry| entry.name_type == 0)
+            .map(|entry| PyString::new(py, &entry.name).unbind()),
+        _ => None,
+    }
 }
 
 pub fn client_hello(py: Python<'_>, m: &messages::ClientHello<'_>) -> PyResult<PyObject> {
@@ -176,51 +199,118 @@ pub fn client_hello(py: Python<'_>, m: &messages::ClientHello<'_>) -> PyResult<P
         core::CLIENT_HELLO,
         malformed(py, &m.extensions, "ClientHello"),
     );
+    let (extensions, index) =
+        ExtensionIndex::new(py, &m.extensions.list, ext::Message::ClientHello)?;
     let hello = ClientHello {
         legacy_version: m.legacy_version,
         random: bytes(py, &m.random),
         legacy_session_id: bytes(py, m.legacy_session_id),
         cipher_suites: ints(py, &m.cipher_suites)?,
         legacy_compression_methods: bytes(py, m.legacy_compression_methods),
-        extensions: extension_tuple(py, &m.extensions.list)?,
+        extensions,
         sslv2: m.sslv2,
+        server_name: server_name(py, &index),
+        index,
     };
     Ok(Py::new(py, init.add_subclass(hello))?.into_any())
 }
 
-#[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core", get_all)]
+#[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core")]
 pub struct ServerHello {
+    #[pyo3(get)]
     legacy_version: u16,
+    #[pyo3(get)]
     random: Py<PyBytes>,
+    #[pyo3(get)]
     legacy_session_id: Py<PyBytes>,
+    #[pyo3(get)]
     cipher_suite: u16,
+    #[pyo3(get)]
     legacy_compression_method: u8,
+    #[pyo3(get)]
     extensions: Py<PyTuple>,
     /// RFC 8446 §4.1.3: the HelloRetryRequest random.
+    #[pyo3(get)]
     is_hello_retry_request: bool,
+    /// The version it selects: supported_versions' (as a ServerHello's), else the legacy one.
+    #[pyo3(get)]
+    selected_version: u16,
+    /// The group of its key_share (RFC 8446 §4.2.8, or the drafts' code 40): a ServerHello's
+    /// one share, a HelloRetryRequest's selected group; None without a readable one.
+    #[pyo3(get)]
+    key_share_group: Option<u16>,
+    index: ExtensionIndex,
+}
+
+fn key_share_group(py: Python<'_>, index: &ExtensionIndex) -> Option<u16> {
+    let value = index
+        .value_of(py, ext::KEY_SHARE)
+        .or_else(|| index.value_of(py, ext::DRAFT_KEY_SHARE))?;
+    match value {
+        Decoded::KeyShares(shares) => shares.first().map(|share| share.group),
+        Decoded::SelectedGroup(group) => Some(group),
+        _ => None,
+    }
+}
+
+/// RFC 8446 §4.2.1: supported_versions selects the version; without it (or unreadable), the
+/// legacy field does. Read as a ServerHello's, a HelloRetryRequest's alike.
+fn selected_version(m: &messages::ServerHello<'_>) -> u16 {
+    let found = m
+        .extensions
+        .list
+        .iter()
+        .find(|e| e.ext_type == ext::SUPPORTED_VERSIONS);
+    let value = found.and_then(|e| {
+        catch_unwind(AssertUnwindSafe(|| {
+            ext::decode(e.ext_type, e.data, ext::Message::ServerHello)
+        }))
+        .ok()
+        .and_then(Result::ok)
+        .flatten()
+    });
+    match value {
+        Some(Decoded::SelectedVersion(version)) => version,
+        _ => m.legacy_version,
+    }
 }
 
 fn server_hello(py: Python<'_>, m: &messages::ServerHello<'_>) -> PyResult<PyObject> {
     let init = base(core::SERVER_HELLO, malformed(py, &m.extensions, m.name()));
+    let kind = if m.is_hello_retry_request() {
+        ext::Message::HelloRetryRequest
+    } else {
+        ext::Message::ServerHello
+    };
+    let (extensions, index) = ExtensionIndex::new(py, &m.extensions.list, kind)?;
     let hello = ServerHello {
         legacy_version: m.legacy_version,
         random: bytes(py, &m.random),
         legacy_session_id: bytes(py, m.legacy_session_id),
         cipher_suite: m.cipher_suite,
         legacy_compression_method: m.legacy_compression_method,
-        extensions: extension_tuple(py, &m.extensions.list)?,
+        extensions,
         is_hello_retry_request: m.is_hello_retry_request(),
+        selected_version: selected_version(m),
+        key_share_group: key_share_group(py, &index),
+        index,
     };
     Ok(Py::new(py, init.add_subclass(hello))?.into_any())
 }
 
-#[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core", get_all)]
+#[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core")]
 pub struct NewSessionTicket {
+    #[pyo3(get)]
     ticket_lifetime: u32,
+    #[pyo3(get)]
     ticket_age_add: Option<u32>,
+    #[pyo3(get)]
     ticket_nonce: Option<Py<PyBytes>>,
+    #[pyo3(get)]
     ticket: Py<PyBytes>,
+    #[pyo3(get)]
     extensions: Py<PyTuple>,
+    index: ExtensionIndex,
 }
 
 fn new_session_ticket(py: Python<'_>, m: &messages::NewSessionTicket<'_>) -> PyResult<PyObject> {
@@ -228,26 +318,42 @@ fn new_session_ticket(py: Python<'_>, m: &messages::NewSessionTicket<'_>) -> PyR
         core::NEW_SESSION_TICKET,
         malformed(py, &m.extensions, "NewSessionTicket"),
     );
+    let (extensions, index) =
+        ExtensionIndex::new(py, &m.extensions.list, ext::Message::NewSessionTicket)?;
     let ticket = NewSessionTicket {
         ticket_lifetime: m.ticket_lifetime,
         ticket_age_add: m.ticket_age_add,
         ticket_nonce: m.ticket_nonce.map(|n| bytes(py, n)),
         ticket: bytes(py, m.ticket),
-        extensions: extension_tuple(py, &m.extensions.list)?,
+        extensions,
+        index,
     };
     Ok(Py::new(py, init.add_subclass(ticket))?.into_any())
 }
 
-#[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core", get_all)]
+#[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core")]
 pub struct EncryptedExtensions {
+    #[pyo3(get)]
     extensions: Py<PyTuple>,
+    index: ExtensionIndex,
 }
 
-#[pyclass(frozen, module = "tlslens._core", get_all)]
+#[pyclass(frozen, module = "tlslens._core")]
 pub struct CertificateEntry {
+    #[pyo3(get)]
     cert_data: Py<PyBytes>,
+    #[pyo3(get)]
     extensions: Py<PyTuple>,
+    index: ExtensionIndex,
 }
+
+indexed_extensions!(
+    ClientHello,
+    ServerHello,
+    NewSessionTicket,
+    EncryptedExtensions,
+    CertificateEntry
+);
 
 #[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core", get_all)]
 pub struct Certificate {
@@ -261,11 +367,14 @@ fn certificate(py: Python<'_>, m: &messages::Certificate<'_>) -> PyResult<Py<Cer
         .certificate_list
         .iter()
         .map(|entry| {
+            let (extensions, index) =
+                ExtensionIndex::new(py, &entry.extensions, ext::Message::Certificate)?;
             Py::new(
                 py,
                 CertificateEntry {
                     cert_data: bytes(py, entry.cert_data),
-                    extensions: extension_tuple(py, &entry.extensions)?,
+                    extensions,
+                    index,
                 },
             )
         })
@@ -392,16 +501,18 @@ pub fn to_python(py: Python<'_>, message: &Message<'_>) -> PyResult<PyObject> {
                 certificate: None,
             }),
         ),
-        Message::EncryptedExtensions(e) => made(
-            py,
-            base(
-                core::ENCRYPTED_EXTENSIONS,
-                malformed(py, e, "EncryptedExtensions"),
+        Message::EncryptedExtensions(e) => {
+            let (extensions, index) =
+                ExtensionIndex::new(py, &e.list, ext::Message::EncryptedExtensions)?;
+            made(
+                py,
+                base(
+                    core::ENCRYPTED_EXTENSIONS,
+                    malformed(py, e, "EncryptedExtensions"),
+                )
+                .add_subclass(EncryptedExtensions { extensions, index }),
             )
-            .add_subclass(EncryptedExtensions {
-                extensions: extension_tuple(py, &e.list)?,
-            }),
-        ),
+        }
         Message::Opaque { msg_type, body } => made(
             py,
             base(*msg_type, None).add_subclass(OpaqueMessage {

@@ -7,8 +7,11 @@ use tlslens_core::handshake::defrag::{Defragmented, Defragmenter, MAX_HANDSHAKE_
 use tlslens_core::handshake::key_exchange::{self, Param, Params};
 use tlslens_core::handshake::{self as core, sslv2};
 
+use tlslens_core::extensions::Message;
+
+use crate::ext_index::{indexed_extensions, ExtensionIndex};
 use crate::handshake::{
-    base, bytes, client_hello, extension_tuple, guarded, ints, made, malformed, HandshakeMessage,
+    base, bytes, client_hello, guarded, ints, made, malformed, HandshakeMessage,
 };
 
 #[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core", get_all)]
@@ -28,14 +31,22 @@ pub struct ClientKeyExchange {
     exchange_keys: Py<PyBytes>,
 }
 
-#[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core", get_all)]
+#[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core")]
 pub struct CertificateRequest {
+    #[pyo3(get)]
     certificate_request_context: Option<Py<PyBytes>>,
+    #[pyo3(get)]
     certificate_types: Py<PyBytes>,
+    #[pyo3(get)]
     signature_schemes: Py<PyTuple>,
+    #[pyo3(get)]
     certificate_authorities: Py<PyTuple>,
+    #[pyo3(get)]
     extensions: Py<PyTuple>,
+    index: ExtensionIndex,
 }
+
+indexed_extensions!(CertificateRequest);
 
 #[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core", get_all)]
 pub struct CertificateVerify {
@@ -94,6 +105,8 @@ pub fn certificate_request(
         .map(|name| bytes(py, name))
         .collect();
     let problem = malformed(py, &m.extensions, "CertificateRequest");
+    let (extensions, index) =
+        ExtensionIndex::new(py, &m.extensions.list, Message::CertificateRequest)?;
     made(
         py,
         base(core::CERTIFICATE_REQUEST, problem).add_subclass(CertificateRequest {
@@ -101,7 +114,8 @@ pub fn certificate_request(
             certificate_types: bytes(py, m.certificate_types),
             signature_schemes: ints(py, &m.signature_schemes)?,
             certificate_authorities: PyTuple::new(py, authorities)?.unbind(),
-            extensions: extension_tuple(py, &m.extensions.list)?,
+            extensions,
+            index,
         }),
     )
 }

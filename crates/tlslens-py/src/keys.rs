@@ -1,8 +1,9 @@
 //! The key schedules' and record protection's boundary: thin functions over
 //! `tlslens_core::keys`, and `RecordProtection`, one direction's keys.
 //!
-//! Strategy: one call per record (the orchestration, `decrypt/connection.py`, stays in
-//! Python); the bytes cross once each way. Errors become tlslens' own exceptions
+//! Strategy: the key schedules' functions for the scanner, the DTLS layer, the narration
+//! and the tests, and `RecordProtection` for the atheris harness; a connection's records are
+//! opened by the core's decryptor (`decrypt.rs`), not through these. Errors become tlslens' own exceptions
 //! (`DecryptError`, `UnsupportedCipherError`), so that callers catch what they caught before.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -41,12 +42,6 @@ fn bytes<'py>(py: Python<'py>, data: &[u8]) -> Bound<'py, PyBytes> {
     PyBytes::new(py, data)
 }
 
-/// The hash `name` of `data`.
-#[pyfunction]
-fn digest<'py>(py: Python<'py>, name: &str, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-    Ok(bytes(py, &hash(name)?.digest(&[data])))
-}
-
 /// The PRF of `version` (RFC 2246/5246 §5), `length` bytes.
 #[pyfunction]
 fn tls_prf<'py>(
@@ -73,30 +68,6 @@ fn ssl3_prf<'py>(
     length: usize,
 ) -> Bound<'py, PyBytes> {
     bytes(py, &prf::ssl3_prf(secret, seed, length))
-}
-
-/// The master secret (RFC 5246 §8.1); with `session_hash` the extended one (RFC 7627).
-#[pyfunction]
-#[pyo3(signature = (version, prf_hash, pre_master_secret, client_random, server_random, session_hash=None))]
-fn master_secret<'py>(
-    py: Python<'py>,
-    version: u16,
-    prf_hash: &str,
-    pre_master_secret: &[u8],
-    client_random: &[u8],
-    server_random: &[u8],
-    session_hash: Option<&[u8]>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let alg = hash(prf_hash)?;
-    let master = prf::master_secret(
-        version,
-        alg,
-        pre_master_secret,
-        client_random,
-        server_random,
-        session_hash,
-    );
-    Ok(bytes(py, &master))
 }
 
 type SixBytes<'py> = [Bound<'py, PyBytes>; 6];
@@ -143,20 +114,6 @@ fn key_block<'py>(
         block = prf::export_keys(version, &block, client_random, server_random, lens);
     }
     Ok(six(py, &block))
-}
-
-/// RFC 7627 §3: the session hash of the transcript so far.
-#[pyfunction]
-fn session_hash<'py>(
-    py: Python<'py>,
-    version: u16,
-    prf_hash: &str,
-    transcript: &[u8],
-) -> PyResult<Bound<'py, PyBytes>> {
-    Ok(bytes(
-        py,
-        &prf::session_hash(version, hash(prf_hash)?, transcript),
-    ))
 }
 
 /// Whether a TLS 1.0-1.2 (or SSL 3.0) Finished's verify_data is the one computed from the
@@ -243,30 +200,6 @@ fn traffic_keys<'py>(
     let (key, iv) = hkdf::traffic_keys(hash(name)?, secret, key_len, iv_len)
         .map_err(|e| decrypt_error(py, e.to_string()))?;
     Ok((bytes(py, &key), bytes(py, &iv)))
-}
-
-/// The traffic secret after a KeyUpdate (RFC 8446 §7.2).
-#[pyfunction]
-fn next_traffic_secret<'py>(
-    py: Python<'py>,
-    name: &str,
-    secret: &[u8],
-) -> PyResult<Bound<'py, PyBytes>> {
-    hkdf_result(py, hkdf::next_traffic_secret(hash(name)?, secret))
-}
-
-/// Whether a TLS 1.3 Finished's verify_data is HMAC(finished_key, transcript hash)
-/// (RFC 8446 §4.4.4), checked in constant time.
-#[pyfunction]
-fn tls13_finished_matches(
-    py: Python<'_>,
-    name: &str,
-    base_key: &[u8],
-    transcript_hash: &[u8],
-    verify_data: &[u8],
-) -> PyResult<bool> {
-    hkdf::finished_matches(hash(name)?, base_key, transcript_hash, verify_data)
-        .map_err(|e| decrypt_error(py, e.to_string()))
 }
 
 /// What the records of a cipher suite need.
@@ -358,6 +291,11 @@ impl ExternalCbc for SeedCbc {
     }
 }
 
+/// SEED-CBC decryption for the core's record protection, through `cryptography`.
+pub(crate) fn seed_cbc(key: &[u8]) -> Box<dyn ExternalCbc> {
+    Box::new(SeedCbc { key: key.to_vec() })
+}
+
 /// One direction's record protection: keys, IV chaining, sequence number.
 #[pyclass(module = "tlslens._core")]
 pub struct RecordProtection(protection::RecordProtection);
@@ -432,19 +370,14 @@ impl RecordProtection {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(digest, m)?)?;
     m.add_function(wrap_pyfunction!(tls_prf, m)?)?;
     m.add_function(wrap_pyfunction!(ssl3_prf, m)?)?;
-    m.add_function(wrap_pyfunction!(master_secret, m)?)?;
     m.add_function(wrap_pyfunction!(key_block, m)?)?;
-    m.add_function(wrap_pyfunction!(session_hash, m)?)?;
     m.add_function(wrap_pyfunction!(finished_matches, m)?)?;
     m.add_function(wrap_pyfunction!(hkdf_extract, m)?)?;
     m.add_function(wrap_pyfunction!(hkdf_expand_label, m)?)?;
     m.add_function(wrap_pyfunction!(derive_secret, m)?)?;
     m.add_function(wrap_pyfunction!(traffic_keys, m)?)?;
-    m.add_function(wrap_pyfunction!(next_traffic_secret, m)?)?;
-    m.add_function(wrap_pyfunction!(tls13_finished_matches, m)?)?;
     m.add_function(wrap_pyfunction!(cipher_spec, m)?)?;
     m.add_class::<CipherSpec>()?;
     m.add_class::<RecordProtection>()?;

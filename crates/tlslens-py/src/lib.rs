@@ -6,12 +6,15 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+mod decrypt;
 mod dtls;
+mod ext_index;
 mod extensions;
 mod flow_events;
 mod flows;
 mod handshake;
 mod handshake_kx;
+mod keylog;
 mod keys;
 mod quic_classes;
 mod quic_events;
@@ -184,6 +187,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     handshake::register(m)?;
     dtls::register(m)?;
     keys::register(m)?;
+    keylog::register(m)?;
+    decrypt::register(m)?;
     session::register(m)?;
     Ok(())
 }

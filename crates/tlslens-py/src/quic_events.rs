@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 
 use pyo3::prelude::*;
+use tlslens_core::decrypt::keylog::KeyLog;
 use tlslens_core::flows::packet as udp_packet;
 use tlslens_core::flows::udp;
 use tlslens_core::quic::keys::{self, Secret};
@@ -203,34 +204,13 @@ impl QuicFeed {
         if secrets_type != TLS_KEY_LOG {
             return;
         }
-        // Lines that do not parse are the Python key log's to report; here they are skipped.
-        for line in String::from_utf8_lossy(data).lines() {
-            let mut parts = line.split_whitespace();
-            let (Some(label), Some(random), Some(secret), None) =
-                (parts.next(), parts.next(), parts.next(), parts.next())
-            else {
-                continue;
-            };
-            if let (Some(random), Some(secret)) = (unhex(random), unhex(secret)) {
-                self.table.add_secret(label, &random, &secret);
-            }
+        // The key log's one parser; the lines it refuses are the Python key log's to report.
+        let mut lines = KeyLog::new();
+        lines.add_text(&String::from_utf8_lossy(data), "", "pcapng");
+        for (label, random, secret) in lines.secrets() {
+            self.table.add_secret(label, random, secret);
         }
     }
-}
-
-/// Even-length hex to bytes; None for anything else.
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    // from_str_radix alone would take a sign ("+f").
-    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect()
 }
 
 /// A QUIC packet protection secret's keys as the core derives them (RFC 9001 §5.1, RFC
@@ -279,14 +259,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{unhex, QuicFeed, TLS_KEY_LOG};
+    use super::{QuicFeed, TLS_KEY_LOG};
 
     #[test]
     fn key_log_lines_of_a_secrets_block_are_taken_and_junk_is_skipped() {
-        assert_eq!(unhex("00ff10"), Some(vec![0x00, 0xff, 0x10]));
-        for junk in ["0", "zz", "0é", "é0", "+1"] {
-            assert_eq!(unhex(junk), None, "{junk}");
-        }
         let random = "ab".repeat(32);
         let text = format!(
             "# comment\nCLIENT_TRAFFIC_SECRET_0 {random} {s}\nSERVER_TRAFFIC_SECRET_0 {random}\n\

@@ -1,5 +1,6 @@
 //! The UDP associations' events as Python sees them (QUIC or DTLS, told by their first
-//! datagram): opened, one datagram, ended.
+//! datagram): opened, one datagram, ended; and a datagram or TCP segment cut by the
+//! capture's snap length.
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -66,6 +67,19 @@ pub struct UdpDatagram {
     pub bad_length: bool,
 }
 
+/// A datagram of UDP association `flow`, or a segment of TCP flow `flow`, from `side`,
+/// cut by the capture's snap length: the frame held `captured` of its `original` bytes.
+/// A datagram is not handed out; a segment's bytes captured are, the rest is a gap.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct FlowCut {
+    pub flow: u64,
+    pub side: u8,
+    pub frame: u64,
+    pub ts_ns: i128,
+    pub captured: u64,
+    pub original: u64,
+}
+
 /// A UDP association ended: `frame`, `ts_ns` are its last datagram's; `end` "idle",
 /// "evicted" or "end_of_capture"; datagrams and bytes per side.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
@@ -99,6 +113,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<UdpOpened>()?;
     m.add_class::<UdpDatagram>()?;
     m.add_class::<UdpClosed>()?;
+    m.add_class::<FlowCut>()?;
     m.add("MAX_UDP_FLOWS", udp::MAX_UDP_FLOWS)?;
     m.add("UDP_IDLE_TIMEOUT_NS", udp::UDP_IDLE_TIMEOUT_NS)?;
     Ok(())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from tlslens.net import starttls as starttls_protocols
 from tlslens.net.sweep import ScanSettings, scan_target
 from tlslens.scan.findings import VERSION_ORDER, ScanReport, answer_words, findings
 from tlslens.scan.grade import grade
+from tlslens.serialize import json_line
 from tlslens.x509 import ChainChecker
 
 _TONE = {"bad": "bold red", "warn": "yellow", "good": "green", "info": ""}
@@ -169,7 +169,7 @@ def scan(
         if not report.scanned:
             failed += 1
         if as_json:
-            sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=True) + "\n")
+            sys.stdout.write(json_line(report.to_json()) + "\n")
         else:
             _render(out, report)
     sys.exit(1 if failed else 0)

@@ -30,7 +30,6 @@ from tlslens.cli.output import (
     say_note,
     unreadable,
 )
-from tlslens.decrypt.parts import missing_secrets
 from tlslens.errors import CaptureError
 from tlslens.explain import certificate_lines, trust_lines
 from tlslens.judge import Reading, Selection
@@ -134,7 +133,7 @@ def _no_chain(conn: Connection) -> str:
         return "encrypted (TLS 1.3): give --keylog to see it"
     if not dec.store.keylog.knows(dec.client_random):
         return "encrypted (TLS 1.3), and the key log given holds nothing for this connection"
-    if SERVER_HANDSHAKE_TRAFFIC_SECRET in missing_secrets(dec):
+    if SERVER_HANDSHAKE_TRAFFIC_SECRET in dec.missing_secrets():
         return (
             f"encrypted (TLS 1.3), and the key log has no {SERVER_HANDSHAKE_TRAFFIC_SECRET} "
             "for this connection"

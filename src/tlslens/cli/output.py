@@ -8,10 +8,9 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.rule import Rule
 from rich.text import Text
 
@@ -21,6 +20,9 @@ from tlslens.errors import CaptureError
 from tlslens.explain.summary import connection_title
 from tlslens.judge import Reading, Selection
 from tlslens.model import Connection, Finding
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 
 def print_heading(out: Console, conn: Connection) -> None:
@@ -140,34 +142,41 @@ class FileProgress:
     taken PROGRESS_AFTER_S; nothing at all when stderr is not a terminal."""
 
     def __init__(self, err: Console, path: Path) -> None:
-        self.active = err.is_terminal
         self.shown = False
         self.started = time.monotonic()
-        self.progress = Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            console=err,
-            transient=True,
-            # Output to the same terminal is printed above the bar; output to a file or a
-            # pipe must not be routed through the terminal's console.
-            redirect_stdout=sys.stdout.isatty(),
-            redirect_stderr=False,
-        )
-        known = self.active and not is_stdin(path) and path.exists()
-        size = path.stat().st_size if known else None
-        self.task = self.progress.add_task(safe_text(path.name), total=size)
+        self.bar = _file_bar(err, path) if err.is_terminal else None
 
     def update(self, done: int) -> None:
-        if not self.active:
+        if self.bar is None:
             return
+        progress, task = self.bar
         if not self.shown and time.monotonic() - self.started >= PROGRESS_AFTER_S:
-            self.progress.start()
+            progress.start()
             self.shown = True
         if self.shown:
-            self.progress.update(self.task, completed=done)
+            progress.update(task, completed=done)
 
     def stop(self) -> None:
-        if self.shown:
-            self.progress.stop()
+        if self.bar is not None and self.shown:
+            self.bar[0].stop()
+
+
+def _file_bar(err: Console, path: Path) -> tuple[Progress, TaskID]:
+    # Imported here, where a bar can show: rich.progress is a twentieth of every command's
+    # start-up, and JSON to a pipe or a file never draws one.
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err,
+        transient=True,
+        # Output to the same terminal is printed above the bar; output to a file or a
+        # pipe must not be routed through the terminal's console.
+        redirect_stdout=sys.stdout.isatty(),
+        redirect_stderr=False,
+    )
+    size = None if is_stdin(path) or not path.exists() else path.stat().st_size
+    return progress, progress.add_task(safe_text(path.name), total=size)

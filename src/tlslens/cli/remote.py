@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import re
 import sys
 import threading
@@ -39,7 +38,7 @@ from tlslens.net.live import VERSIONS
 from tlslens.net.live import connect as live_connect
 from tlslens.net.udpclient import connect_quic, quic_notes
 from tlslens.net.wire import Plan, Recording
-from tlslens.serialize import SCHEMA_VERSION, connection_to_json
+from tlslens.serialize import SCHEMA_VERSION, connection_to_json, json_line
 
 HTTP_PORTS = (443, 8443)
 
@@ -274,7 +273,7 @@ def connect(
         notes += quic_notes(rec, conn)
     if as_json:
         row = _json(rec, conn, verdict, reveal_keys, notes)
-        sys.stdout.write(json.dumps(row, ensure_ascii=True) + "\n")
+        sys.stdout.write(json_line(row) + "\n")
     else:
         _render(out, rec, conn, verdict, reveal_keys, notes)
     sys.exit(verdict.exit_status)

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from tlslens import registry
 from tlslens._text import plural, safe_text
 from tlslens.capture.tally import CaptureSummary
-from tlslens.cli.drawing import render_ladder
 from tlslens.cli.gate import Gate, fail_on_option
 from tlslens.cli.options import (
     ServerFilter,
@@ -49,7 +46,7 @@ from tlslens.explain import (
 from tlslens.judge import ClosingNotes, Reading, Selection
 from tlslens.model import C2S, Connection
 from tlslens.outcome import outcome_of
-from tlslens.serialize import cipher_suite_label, connection_to_json
+from tlslens.serialize import cipher_suite_label, connection_to_json, json_line
 
 _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "bold red"}
 
@@ -140,11 +137,12 @@ def show(
 
     def draw(conn: Connection) -> None:
         if as_json:
-            line = json.dumps(connection_to_json(conn, reveal_keys=reveal_keys), ensure_ascii=True)
-            sys.stdout.write(line + "\n")
+            sys.stdout.write(json_line(connection_to_json(conn, reveal_keys=reveal_keys)) + "\n")
         elif brief:
             _render_brief(out, conn)
         elif ladder:
+            from tlslens.cli.drawing import render_ladder  # the ladder's modules, for it only
+
             print_heading(out, conn)
             render_ladder(out, conn, plain=no_color)
             for finding in conn.problems:
@@ -202,6 +200,8 @@ def render_connection(out: Console, conn: Connection, reveal_keys: bool = False)
     if not out.is_terminal:
         _render_plain(out, conn, facts, steps)
         return
+    from rich.table import Table  # a terminal's tables only: not imported for a file or pipe
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold cyan")
     grid.add_column(overflow="fold")

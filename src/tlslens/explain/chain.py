@@ -8,7 +8,6 @@ from tlslens import registry
 from tlslens._text import plural
 from tlslens.explain.vocabulary import name_list
 from tlslens.handshake import compression
-from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection, TimelineEvent
 from tlslens.x509.certificate import CertificateInfo, load_certificate, parse_certificate
@@ -272,7 +271,7 @@ def certificate_request_lines(conn: Connection, msg: hs.CertificateRequest) -> l
         )
     else:
         lines.append("It names no CA: any certificate the client has may be offered.")
-    offered = compression.offered_algorithms(msg.extensions, ext.CERTIFICATE_REQUEST)
+    offered = compression.offered_algorithms(msg)
     if offered:
         lines.append(compression_offer_line(offered, "server"))
     if msg.signature_schemes:

@@ -35,9 +35,7 @@ if TYPE_CHECKING:
 
 def client_hello_lines(conn: Connection, msg: hs.ClientHello) -> list[str]:
     lines: list[str] = []
-    sv_value = ext.find_decoded(
-        msg.extensions, ext.SUPPORTED_VERSIONS, ext.CLIENT_HELLO, SupportedVersions
-    )
+    sv_value = ext.decoded_in(msg, ext.SUPPORTED_VERSIONS, SupportedVersions)
     if sv_value:
         versions = [v for v in sv_value.versions if not registry.is_grease(v)]
         lines.append(
@@ -60,7 +58,7 @@ def client_hello_lines(conn: Connection, msg: hs.ClientHello) -> list[str]:
         line = _offer_line(extension.type, value)
         if line is not None:
             lines.append(line)
-    if msg.legacy_session_id and not ext.find(msg.extensions, ext.SUPPORTED_VERSIONS):
+    if msg.legacy_session_id and not msg.extension(ext.SUPPORTED_VERSIONS):
         lines.append(
             f"Session ID of {plural(len(msg.legacy_session_id), 'byte')}: the client hopes to "
             "resume that session."
@@ -138,7 +136,7 @@ def server_hello_lines(conn: Connection, msg: hs.ServerHello) -> tuple[str, list
     version = hs.selected_version(msg)
     if msg.is_hello_retry_request:
         lines = ["The server wants a different key share before it goes on (HelloRetryRequest)."]
-        asked = ext.find_key_share(msg.extensions, ext.HELLO_RETRY_REQUEST, SelectedGroup)
+        asked = ext.key_share_in(msg, SelectedGroup)
         if asked:
             lines.append(
                 f"It asks the client for a share on {registry.group_name(asked.selected_group)}."
@@ -159,7 +157,7 @@ def server_hello_lines(conn: Connection, msg: hs.ServerHello) -> tuple[str, list
             f"Its key share is on {registry.group_name(group)}: both sides can now compute the "
             "shared secret, which never crosses the wire."
         )
-    if ext.find(msg.extensions, ext.PRE_SHARED_KEY):
+    if msg.extension(ext.PRE_SHARED_KEY):
         lines.append(
             "It accepted the client's pre-shared key: this is a resumed session, an "
             "abbreviated handshake without the server's certificate."
@@ -171,7 +169,7 @@ def server_hello_lines(conn: Connection, msg: hs.ServerHello) -> tuple[str, list
                 "It echoed the client's session ID: the previous session is resumed, in an "
                 "abbreviated handshake (no certificate, no key exchange)."
             )
-    alpn_value = ext.find_decoded(msg.extensions, ext.ALPN, ext.SERVER_HELLO, ProtocolNameList)
+    alpn_value = ext.decoded_in(msg, ext.ALPN, ProtocolNameList)
     if alpn_value and alpn_value.protocols:
         lines.append(f"Application protocol chosen: {alpn_value.protocols[0]}.")
     if msg.legacy_compression_method:

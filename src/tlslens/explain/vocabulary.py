@@ -68,9 +68,10 @@ def describe_cipher_suite(suite: int, version: int | None) -> str:
     parts.append(_describe_cipher(info.cipher or "NULL") + " for the data")
     if info.mac and info.mac != "AEAD":
         parts.append(f"HMAC-{_HASH_WORDS.get(info.mac, info.mac)} for integrity")
-    if version is not None and version <= 0x0300:
+    base = None if version is None else registry.tls_base_version(version)
+    if base is not None and base <= 0x0300:
         parts.append("MD5 and SHA-1 for the key derivation (SSL 3.0's own, not a TLS PRF)")
-    elif version is not None and version < 0x0303 and not info.tls13:
+    elif base is not None and base < 0x0303 and not info.tls13:
         parts.append("MD5+SHA-1 for the handshake hash (TLS 1.0/1.1 PRF)")
     elif info.prf_hash:
         parts.append(f"{_HASH_WORDS.get(info.prf_hash, info.prf_hash)} for the handshake hash")

@@ -33,9 +33,9 @@ def algorithm_name(value: int) -> str:
     return registry.lookup(registry.CERTIFICATE_COMPRESSION, value)
 
 
-def offered_algorithms(extensions: tuple[ext.Extension, ...], message: str) -> list[int]:
+def offered_algorithms(message: ext.Holder) -> list[int]:
     """The algorithms of a compress_certificate extension (ClientHello, CertificateRequest)."""
-    value = ext.find_decoded(extensions, ext.COMPRESS_CERTIFICATE, message, CompressCertificate)
+    value = ext.decoded_in(message, ext.COMPRESS_CERTIFICATE, CompressCertificate)
     return list(value.algorithms) if value is not None else []
 
 

@@ -6,19 +6,19 @@ Strategy: an ``Extension`` (the Rust core's, read with its message by
 known body to the core's decoders, which return one typed class per shape
 (``tlslens._core``), by the message it sits in, since several extensions (key_share,
 supported_versions, pre_shared_key, server_name...) have a different shape in a
-ClientHello, a ServerHello, a HelloRetryRequest or EncryptedExtensions. ``find_decoded``
-asks for the shape it expects, so its callers read typed fields. Names are added at
-display time from the registries.
+ClientHello, a ServerHello, a HelloRetryRequest or EncryptedExtensions. A message read by
+the core indexes its extensions by code point and decodes each body once, as its own
+(``message.extension(type)``, ``message.decoded(type)``); ``decoded_in`` asks for the shape
+it expects, so its callers read typed fields. Names are added at display time from the
+registries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from tlslens import _core
 from tlslens._core import Extension as Extension
-from tlslens.errors import DecodeError
 
 # Extension code points (IANA "TLS ExtensionType Values").
 SERVER_NAME = 0
@@ -89,6 +89,8 @@ def crowding(extensions: tuple[Extension, ...], message: str) -> str | None:
 
 
 def find(extensions: tuple[Extension, ...], ext_type: int) -> Extension | None:
+    """The first extension of ``ext_type`` in a bare tuple of extensions; a message answers
+    ``message.extension(ext_type)`` itself, without this walk."""
     for ext in extensions:
         if ext.type == ext_type:
             return ext
@@ -114,62 +116,36 @@ def decode_extension(ext: Body, message: str) -> DecodedExtension | None:
     return _core.decode_extension(ext.type, ext.data, message)
 
 
-def find_key_share(extensions: Sequence[Body], message: str, kind: type[D]) -> D | None:
-    """key_share, under its RFC 8446 code or the code the drafts used."""
-    return find_decoded(extensions, KEY_SHARE, message, kind) or find_decoded(
-        extensions, DRAFT_KEY_SHARE, message, kind
-    )
+class Holder(Protocol):
+    """A message with extensions (a hello, EncryptedExtensions, a CertificateEntry, a
+    CertificateRequest, a NewSessionTicket): the core indexes them by code point."""
+
+    def extension(self, ext_type: int, /) -> Extension | None: ...
+    def decoded(self, ext_type: int, /) -> DecodedExtension | None: ...
 
 
-def find_decoded(
-    extensions: Sequence[Body], ext_type: int, message: str, kind: type[D]
-) -> D | None:
-    """The decoded body of an extension when it has the shape ``kind``; None when it is
-    absent, malformed or of another shape. The result is shared: read it, do not change it."""
-    found = next((e for e in extensions if e.type == ext_type), None)
-    if found is None:
+def decoded_in(holder: Holder | None, ext_type: int, kind: type[D]) -> D | None:
+    """The decoded body of the first ``ext_type`` extension of a message (decoded as that
+    message's, once, by the core) when it has the shape ``kind``; None when the message or
+    the extension is absent, or the body is malformed or of another shape. The result is
+    shared: read it, do not change it."""
+    if holder is None:
         return None
-    # By type and bytes, not by the Extension: builtins hash and compare in C.
-    key = (found.type, found.data, message)
-    if key in _DECODED:
-        value = _DECODED[key]
-    else:
-        try:
-            value = decode_extension(found, message)
-        except DecodeError:
-            value = None
-        if len(_DECODED) >= _MAX_DECODED:
-            _DECODED.clear()
-        _DECODED[key] = value
+    value = holder.decoded(ext_type)
     return value if isinstance(value, kind) else None
 
 
-class Holder(Protocol):
-    """A message with extensions (a hello, EncryptedExtensions, a CertificateEntry...)."""
-
-    @property
-    def extensions(self) -> Sequence[Body]: ...
-
-
-def decoded_in(holder: Holder | None, ext_type: int, message: str, kind: type[D]) -> D | None:
-    """``find_decoded`` over the extensions of a message that may be absent."""
-    return None if holder is None else find_decoded(holder.extensions, ext_type, message, kind)
+def key_share_in(holder: Holder | None, kind: type[D]) -> D | None:
+    """key_share, under its RFC 8446 code or the code the drafts used."""
+    return decoded_in(holder, KEY_SHARE, kind) or decoded_in(holder, DRAFT_KEY_SHARE, kind)
 
 
 def server_key_share(hello: Holder | None) -> KeyShareList | None:
     """The one key share a ServerHello carries, under either code; None without one."""
-    if hello is None:
-        return None
-    return find_key_share(hello.extensions, SERVER_HELLO, _core.KeyShareList)
+    return key_share_in(hello, _core.KeyShareList)
 
 
-# The same extension is asked for again and again (the SNI, the groups, the versions by
-# the narration, the JSON, the fingerprints): its decoding is kept, a few thousand at most.
-_MAX_DECODED = 4096
-_DECODED: dict[tuple[int, bytes, str], DecodedExtension | None] = {}
-
-
-def first_alpn(extensions: Sequence[Body]) -> bytes | None:
+def first_alpn(holder: Holder) -> bytes | None:
     """The first protocol the ALPN extension names, as raw bytes (None without one)."""
-    found = next((e for e in extensions if e.type == ALPN), None)
+    found = holder.extension(ALPN)
     return None if found is None else _core.first_alpn(found.data)

@@ -29,14 +29,12 @@ from tlslens._core import (
     KeyUpdate,
     NewSessionTicket,
     OpaqueMessage,
-    SelectedVersion,
     ServerHello,
     ServerKeyExchange,
     is_tls13_version,
     parse_sslv2_client_hello,
 )
 from tlslens._core import parse_message as _parse_message
-from tlslens.handshake import extensions as ext
 
 __all__ = [
     "Certificate",
@@ -100,11 +98,9 @@ class HandshakeContext:
 
 
 def selected_version(hello: ServerHello) -> int:
-    """The version a ServerHello (or HelloRetryRequest) selects: supported_versions wins."""
-    value = ext.find_decoded(
-        hello.extensions, ext.SUPPORTED_VERSIONS, ext.SERVER_HELLO, SelectedVersion
-    )
-    return value.selected_version if value is not None else hello.legacy_version
+    """The version a ServerHello (or HelloRetryRequest) selects: supported_versions wins
+    (the core reads it once, with the hello)."""
+    return hello.selected_version
 
 
 def parse_message(msg_type: int, body: bytes, ctx: HandshakeContext) -> HandshakeMessage:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 
 from tlslens import _core
-from tlslens.decrypt.connection import ConnectionDecryptor, PlaintextSink
+from tlslens.decrypt.connection import PlaintextSink
 from tlslens.decrypt.parts import APPLICATION_DATA, EARLY_DATA, HANDSHAKE
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint, TimelineEvent
@@ -119,8 +119,7 @@ class QuicSession(RecordContent):
         self.replay: bytes | None = None  # after a Retry: what a resend would repeat
         self.held: list[_core.QuicCrypto] = []
         self.stream_next: dict[tuple[str, int], int] = {}  # the next offset of each stream
-        if self.decryptor is not None:
-            self.decryptor.sink = None
+        self.sink = None
         if keep_records:
             self.conn.records = []  # --records: the packets are listed (``conn.quic``)
         # A CRYPTO stream per (side, packet number space), each from offset 0.
@@ -217,8 +216,7 @@ class QuicSession(RecordContent):
         part = _OPENED_PART.get(ev.kind)
         if part is not None and self.decryptor is not None:
             # Opened with the key log's secrets (Initials need none): counted as records.
-            self.decryptor.results[direction].records_decrypted += 1
-            self.decryptor.opened.add((part, direction))
+            self.decryptor.count_opened(part, direction)
         for f in ev.frames:
             self._frame(ev, f)
 
@@ -239,8 +237,7 @@ class QuicSession(RecordContent):
             stats.records += packets
             stats.bytes += size
             if dec is not None:
-                dec.results[direction].records_decrypted += packets
-                dec.opened.add((APPLICATION_DATA, direction))
+                dec.count_opened(APPLICATION_DATA, direction, packets)
         quic.packet_count["1-RTT"] = quic.packet_count.get("1-RTT", 0) + sum(run.packets)
         sender, first = run.stream_side, run.first_stream
         if sender is None or first is None:
@@ -356,7 +353,7 @@ class QuicSession(RecordContent):
         self.crypto.pop((0, "initial"), None)
         conn.handshakes.clear()
         if self.decryptor is not None:
-            self.decryptor = ConnectionDecryptor(self.decryptor.store, None)
+            self.decryptor = _core.Decryptor(self.decryptor.store)
 
     def _replayed(self, ev: _core.QuicCrypto) -> bool:
         """After a Retry (RFC 9000 §17.2.5.2), the client's Initial CRYPTO bytes from offset

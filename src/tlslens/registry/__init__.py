@@ -54,6 +54,7 @@ __all__ = [
     "is_grease",
     "lookup",
     "signature_scheme_name",
+    "tls_base_version",
     "version_name",
 ]
 
@@ -144,6 +145,18 @@ def handshake_name(value: int) -> str:
 
 def content_type_name(value: int) -> str:
     return lookup(CONTENT_TYPES, value, width=2)
+
+
+# The TLS version each DTLS version is built on (its PRF, CBC IVs, key exchange layouts):
+# DTLS 1.0 on TLS 1.1 (RFC 4347 §4.1), 1.2 on 1.2, 1.3 on 1.3; OpenSSL's pre-standard
+# DTLS1_BAD_VER (0x0100, before 0.9.8f) is DTLS 1.0 as OpenSSL first wrote it.
+_DTLS_BASES = {0xFEFF: 0x0302, 0xFEFD: 0x0303, 0xFEFC: 0x0304, 0x0100: 0x0302}
+
+
+def tls_base_version(value: int) -> int:
+    """The TLS version a (D)TLS version works as: itself for TLS and SSL, the TLS version
+    a DTLS version is built on."""
+    return _DTLS_BASES.get(value, value)
 
 
 def version_name(value: int) -> str:

@@ -109,9 +109,7 @@ def _answered_with(result: ProbeResult, version: int) -> Connection | None:
 def hrr_group(conn: Connection | None) -> int | None:
     if conn is None or conn.hello_retry_request is None:
         return None
-    value = ext.find_decoded(
-        conn.hello_retry_request.extensions, ext.KEY_SHARE, ext.HELLO_RETRY_REQUEST, SelectedGroup
-    )
+    value = ext.decoded_in(conn.hello_retry_request, ext.KEY_SHARE, SelectedGroup)
     return value.selected_group if value is not None else None
 
 

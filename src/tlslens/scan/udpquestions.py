@@ -113,10 +113,7 @@ def _spoken(conn: Connection | None, version: int) -> bool:
 def transport_parameters(conn: Connection) -> dict[str, int | str]:
     """The server's quic_transport_parameters, as the core decodes them."""
     found = ext.decoded_in(
-        conn.encrypted_extensions,
-        QUIC_TRANSPORT_PARAMETERS,
-        ext.ENCRYPTED_EXTENSIONS,
-        _core.TransportParameters,
+        conn.encrypted_extensions, QUIC_TRANSPORT_PARAMETERS, _core.TransportParameters
     )
     if found is None:
         return {}

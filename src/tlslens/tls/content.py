@@ -20,11 +20,12 @@ from tlslens._core import (
     CT_HANDSHAKE,
     CT_HEARTBEAT,
     MAX_HANDSHAKE_MESSAGE,
+    Decryptor,
     HandshakeDefragmenter,
     OversizedMessage,
 )
-from tlslens.decrypt.connection import ConnectionDecryptor, PlaintextSink
-from tlslens.errors import DecodeError, DecryptError
+from tlslens.decrypt.connection import PlaintextSink, answer_rsa
+from tlslens.errors import DecodeError
 from tlslens.handshake import compression, sslv2
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
@@ -82,8 +83,9 @@ class RecordContent:
         # With secrets, application data bodies are read (not skipped) and opened.
         # The user's secret options, even when none is usable, make each connection say why
         # it was not decrypted.
-        self.decryptor = ConnectionDecryptor(keys, sink) if keys is not None else None
+        self.decryptor = Decryptor(keys) if keys is not None else None
         self.decrypting = self.decryptor is not None
+        self.sink = sink  # each application data plaintext, in order
         self._integrity_reported: set[str] = set()
         self.suite: registry.CipherSuiteInfo | None = None  # of the latest ServerHello
         self._transcript: bytearray | None = None  # TLS <= 1.2 handshake messages so far
@@ -118,7 +120,10 @@ class RecordContent:
         return event
 
     # -- record content ---------------------------------------------------------------
-    def _plaintext_application_data(self, side: int, offset: int, plaintext: bytes) -> None:
+    def _plaintext_application_data(
+        self, side: int, offset: int, plaintext: bytes, *, hashed: bool = False
+    ) -> None:
+        """Decrypted application data (``hashed``: counted and hashed by the core already)."""
         conn = self.conn
         dec = self.decryptor
         assert conn is not None and dec is not None
@@ -126,7 +131,10 @@ class RecordContent:
         stats = conn.stats[direction]
         stats.application_data_records += 1
         stats.application_data_bytes += len(plaintext)
-        dec.application_data(direction, plaintext)
+        if not hashed:
+            dec.application_data(direction, plaintext)
+        if self.sink is not None and plaintext:
+            self.sink(direction, plaintext)
         kind = "early_data" if direction == C2S and dec.early_active else "application_data"
         self._plaintext_event(side, kind, offset, len(plaintext))
 
@@ -150,7 +158,7 @@ class RecordContent:
 
     def _early_data_offered(self) -> bool:
         ch = self.conn.client_hello if self.conn is not None else None
-        return ch is not None and ext.find(ch.extensions, ext.EARLY_DATA) is not None
+        return ch is not None and ch.extension(ext.EARLY_DATA) is not None
 
     def _application_data(self, side: int, st: DirectionState, offset: int, length: int) -> None:
         conn = self.conn
@@ -192,25 +200,16 @@ class RecordContent:
     ) -> tuple[int, bytes] | bool | None:
         """Decrypt a protected record: (type, plaintext), None (no key for it) or False (failed)."""
         dec = self.decryptor
-        conn = self.conn
-        assert dec is not None and conn is not None
+        assert dec is not None
         direction = self._direction(side)
-        if dec.tls13 or conn.server_hello is None:
-            # TLS 1.3 protects only application_data-typed records (the CCS stays plain).
-            if ctype != CT_APPLICATION_DATA:
-                return None
-            if direction == C2S and conn.server_hello is None:
-                return dec.open_early(version, body)
-            if direction == C2S:
-                dec.client_handshake_protection()
-        try:
-            return dec.open_record(direction, ctype, version, body)
-        except DecryptError as exc:
-            if direction not in self._integrity_reported:
-                self._integrity_reported.add(direction)
-                self._finding(side, "decrypt", offset, f"{exc} (later failures are only counted)")
-            self._event(side, "undecryptable", offset, len(body), detail={"reason": str(exc)})
-            return False
+        opened = dec.open(direction, ctype, version, body)
+        if not isinstance(opened, str):
+            return opened
+        if direction not in self._integrity_reported:
+            self._integrity_reported.add(direction)
+            self._finding(side, "decrypt", offset, f"{opened} (later failures are only counted)")
+        self._event(side, "undecryptable", offset, len(body), detail={"reason": opened})
+        return False
 
     def _record(
         self, side: int, st: DirectionState, ctype: int, version: int, body: bytes, offset: int
@@ -225,7 +224,7 @@ class RecordContent:
                 plain = True
         if ctype == CT_APPLICATION_DATA:
             if plain:
-                self._plaintext_application_data(side, offset, body)
+                self._plaintext_application_data(side, offset, body, hashed=True)
             else:
                 self._application_data(side, st, offset, len(body))
             return
@@ -362,7 +361,7 @@ class RecordContent:
         self._new_handshake()
         if self.decryptor is not None:
             # RFC 5246 Appendix E.2: the handshake hash covers the message without its header.
-            self.decryptor.on_message(self._direction(side), record[2:], message)
+            self.decryptor.on_sslv2_client_hello(record)
 
     def sslv2_record(self, side: int, body: bytes, offset: int, size: int) -> None:
         """One SSL 2.0 record: plaintext messages decoded until CLIENT-MASTER-KEY, then only
@@ -449,7 +448,9 @@ class RecordContent:
             self._check_signature(side, message, raw)
         self._keep_transcript(message, raw)
         if self.decryptor is not None:
-            self.decryptor.on_message(self._direction(side), raw, message)
+            request = self.decryptor.on_message(self._direction(side), raw)
+            if request is not None:
+                answer_rsa(self.decryptor, request)
         if not is_client and not st.encrypted:
             self._server_flight.add(msg_type)
         if isinstance(message, hs.ClientHello):
@@ -505,8 +506,7 @@ class RecordContent:
         return None if self._transcript is None else bytes(self._transcript)
 
     def _tls13_transcript_hash(self) -> bytes | None:
-        """TLS 1.3: the hash of the messages before this one (unknown without the server's
-        handshake secret: its flight is in it); DTLS reads it from the core."""
+        """TLS 1.3: the messages' hash before this one, once all read (DTLS: the core's)."""
         d = self.decryptor
         return d.transcript_hash() if d is not None and d.transcript_complete() else None
 
@@ -543,7 +543,7 @@ class RecordContent:
             else:
                 context = proof.TLS13_CLIENT_CONTEXT if is_client else proof.TLS13_SERVER_CONTEXT
                 data = proof.tls13_signed_content(context, transcript_hash)
-        elif version is not None and version <= 0x0300:
+        elif version is not None and registry.tls_base_version(version) <= 0x0300:
             reason = "SSL 3.0's CertificateVerify hashes the master secret: not checked"
         elif (signed := self._signed_messages()) is None:
             reason = "the handshake messages it signs were not all seen"

@@ -30,8 +30,7 @@ from tlslens.tls.session import note_deprecated_version
 
 DTLS13 = 0xFEFC
 _UNOPENED = "does not open"  # the core's words for a record its keys do not open
-TLS11, TLS12, TLS13 = 0x0302, 0x0303, 0x0304  # what DTLS 1.0, 1.2 and 1.3 are based on
-DTLS12 = 0xFEFD
+TLS12, TLS13 = 0x0303, 0x0304  # the record layouts of DTLS 1.2 and 1.3 suites
 HELLO_VERIFY_REQUEST = 3
 # The key log labels a DTLS association decrypts with (DTLS 1.0/1.2, then DTLS 1.3).
 DTLS_LABELS = (
@@ -436,9 +435,13 @@ class DtlsSession(RecordContent):
             return
         direction = self._direction(side)
         label = b"client finished" if direction == C2S else b"server finished"
-        version = TLS12 if conn.version == DTLS12 else TLS11
         self.facts.finished_verified[direction] = _core.finished_matches(
-            version, info.prf_hash or "SHA256", master, label, transcript, verify_data
+            registry.tls_base_version(conn.version),
+            info.prf_hash or "SHA256",
+            master,
+            label,
+            transcript,
+            verify_data,
         )
 
     def _look_up_secrets(self) -> None:

@@ -35,12 +35,8 @@ def _join(values: list[int] | tuple[int, ...]) -> str:
 
 
 def ja3_string(hello: hs.ClientHello) -> str:
-    groups = ext.find_decoded(
-        hello.extensions, ext.SUPPORTED_GROUPS, ext.CLIENT_HELLO, SupportedGroups
-    )
-    formats = ext.find_decoded(
-        hello.extensions, ext.EC_POINT_FORMATS, ext.CLIENT_HELLO, ECPointFormats
-    )
+    groups = ext.decoded_in(hello, ext.SUPPORTED_GROUPS, SupportedGroups)
+    formats = ext.decoded_in(hello, ext.EC_POINT_FORMATS, ECPointFormats)
     return ",".join(
         (
             str(hello.legacy_version),
@@ -108,9 +104,7 @@ def ja4_parts(hello: hs.ClientHello, transport: str = "tcp") -> tuple[str, str, 
     """JA4's three parts before hashing: (a, the sorted suites, the sorted extensions and
     signature algorithms), as JA4_r prints them. ``transport`` (a ``model.Transport``) is
     what carried the hello: JA4 starts with "q" for QUIC, "d" for DTLS, "t" otherwise."""
-    versions = ext.find_decoded(
-        hello.extensions, ext.SUPPORTED_VERSIONS, ext.CLIENT_HELLO, SupportedVersions
-    )
+    versions = ext.decoded_in(hello, ext.SUPPORTED_VERSIONS, SupportedVersions)
     offered = [v for v in (versions.versions if versions else []) if not is_grease(v)]
     version = max(offered) if offered else hello.legacy_version
     suites = [s for s in hello.cipher_suites if not is_grease(s)]
@@ -118,12 +112,10 @@ def ja4_parts(hello: hs.ClientHello, transport: str = "tcp") -> tuple[str, str, 
     sni = "d" if ext.SERVER_NAME in types else "i"
     a = (
         f"{_JA4_PROTOCOLS.get(transport, 't')}{_JA4_VERSIONS.get(version, '00')}{sni}{min(len(suites), 99):02d}"
-        f"{min(len(types), 99):02d}{_ja4_alpn(ext.first_alpn(hello.extensions))}"
+        f"{min(len(types), 99):02d}{_ja4_alpn(ext.first_alpn(hello))}"
     )
     hashed = sorted(t for t in types if t not in (ext.SERVER_NAME, ext.ALPN))
-    schemes = ext.find_decoded(
-        hello.extensions, ext.SIGNATURE_ALGORITHMS, ext.CLIENT_HELLO, SignatureSchemes
-    )
+    schemes = ext.decoded_in(hello, ext.SIGNATURE_ALGORITHMS, SignatureSchemes)
     algorithms = [s for s in (schemes.schemes if schemes else []) if not is_grease(s)]
     c = ",".join(f"{t:04x}" for t in hashed)
     if algorithms:

@@ -11,6 +11,7 @@ certificate's public key; every primitive comes from ``cryptography``.
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +77,8 @@ def scheme_name(
         if name.startswith("unknown") and hash_id in _HASH_WORDS and sig_id in _SIGNATURE_WORDS:
             return f"{_SIGNATURE_WORDS[sig_id]} with {_HASH_WORDS[hash_id]} ({scheme:#06x})"
         return name
-    era = "SSL 3.0" if version is not None and version <= 0x0300 else "TLS 1.0/1.1"
+    ssl3 = version is not None and registry.tls_base_version(version) <= 0x0300
+    era = "SSL 3.0" if ssl3 else "TLS 1.0/1.1"
     try:
         key = (
             x509.load_der_x509_certificate(certificate_der).public_key()
@@ -102,6 +104,32 @@ def verify(
     (False, why) when it does not, (None, why) when it cannot be checked.
 
     ``scheme`` None means a TLS 1.0/1.1 signature: MD5+SHA-1 for RSA, SHA-1 otherwise."""
+    # The same certificate, signature and signed bytes give the same answer: a capture that
+    # holds a connection twice (a replay, a capture merged with itself, a load test's copies)
+    # verifies it once. Digests, not the bytes, are kept: a TLS 1.2 CertificateVerify signs
+    # the whole transcript, and the cache holds no message alive.
+    key = (
+        hashlib.sha256(certificate_der).digest(),
+        scheme,
+        hashlib.sha256(signature).digest(),
+        hashlib.sha256(data).digest(),
+    )
+    answer = _VERDICTS.get(key)
+    if answer is None:
+        answer = _verify(certificate_der, scheme, signature, data)
+        if len(_VERDICTS) >= _MAX_VERDICTS:
+            _VERDICTS.clear()
+        _VERDICTS[key] = answer
+    return answer
+
+
+_MAX_VERDICTS = 4096
+_VERDICTS: dict[tuple[bytes, int | None, bytes, bytes], tuple[bool | None, str | None]] = {}
+
+
+def _verify(
+    certificate_der: bytes, scheme: int | None, signature: bytes, data: bytes
+) -> tuple[bool | None, str | None]:
     try:
         key = _public_key(certificate_der)
     except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:

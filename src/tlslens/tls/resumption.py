@@ -62,10 +62,10 @@ def _presented(conn: Connection) -> list[Key]:
     if ch is None or conn.resumed is None:
         return []
     keys: list[tuple[str, bytes]] = []
-    ticket = ext.find(ch.extensions, ext.SESSION_TICKET)
+    ticket = ch.extension(ext.SESSION_TICKET)
     if ticket is not None and ticket.data:
         keys.append(("ticket", ticket.data))
-    psk = ext.find_decoded(ch.extensions, ext.PRE_SHARED_KEY, ext.CLIENT_HELLO, OfferedPSKs)
+    psk = ext.decoded_in(ch, ext.PRE_SHARED_KEY, OfferedPSKs)
     for identity in psk.identities if psk is not None else []:
         keys.append(("ticket", identity.identity))
     if ch.legacy_session_id:

@@ -144,14 +144,19 @@ class ChainChecker:
                 or (cached[4] and self._pool_agrees(cached[2]))
             )
         ):
-            # Same verdict; only the time-relative wording of validity problems changes.
+            # Same verdict; only the time-relative wording of validity problems changes
+            # (none: inside the window no certificate of the path starts or ends).
             old = cached[2]
             count = sum(1 for p in old.problems if p.code in ("expired", "not_yet_valid"))
-            problems = [
-                *old.problems[: old.validity_at],
-                *validity_problems(old.path, when, at_capture=self.at is None),
-                *old.problems[old.validity_at + count :],
-            ]
+            problems = (
+                [
+                    *old.problems[: old.validity_at],
+                    *validity_problems(old.path, when, at_capture=self.at is None),
+                    *old.problems[old.validity_at + count :],
+                ]
+                if count
+                else list(old.problems)
+            )
             return dataclasses.replace(old, checked_at=when, problems=problems)
         result = validate(
             certificates,
@@ -209,35 +214,38 @@ class ChainChecker:
         else:
             entry.more += 1
 
-    @quiet
     def _remember(self, certificates: list[bytes], conn_id: int | None) -> None:
         for der in certificates[1:]:
             digest = hashlib.sha256(der).digest()
             if digest in self.known:
-                continue
+                continue  # the usual case, told without loading it (nor silencing warnings)
             if len(self.known) < self.MAX_POOL:
                 self.known.add(digest)
-            try:
-                cert = load_certificate(der)
-            except ValueError:
-                continue
-            subject = subject_key(cert)
-            entry = self.awaited.get(subject)
-            # Only a later connection can have sent what an earlier one lacked: a chain that
-            # carries the issuer and still cannot use it did not forget it.
-            waiting = [i for i in entry.ids if i != conn_id] if entry is not None else []
-            if (
-                entry is not None
-                and conn_id is not None
-                and (waiting or entry.more)
-                and not self_signed(cert)
-                and signed_by(entry.child, cert)
-            ):
-                del self.awaited[subject]
-                self.late.append(
-                    LateIntermediate(
-                        cert.subject.rfc4514_string(), tuple(waiting), entry.more, conn_id
-                    )
-                )
-            if len(self.pool) < self.MAX_POOL:
-                self.pool.setdefault(subject, cert)
+            self._learn(der, conn_id)
+
+    @quiet
+    def _learn(self, der: bytes, conn_id: int | None) -> None:
+        """A certificate not seen before in the capture: into the pool, and is it the issuer
+        an earlier connection lacked?"""
+        try:
+            cert = load_certificate(der)
+        except ValueError:
+            return
+        subject = subject_key(cert)
+        entry = self.awaited.get(subject)
+        # Only a later connection can have sent what an earlier one lacked: a chain that
+        # carries the issuer and still cannot use it did not forget it.
+        waiting = [i for i in entry.ids if i != conn_id] if entry is not None else []
+        if (
+            entry is not None
+            and conn_id is not None
+            and (waiting or entry.more)
+            and not self_signed(cert)
+            and signed_by(entry.child, cert)
+        ):
+            del self.awaited[subject]
+            self.late.append(
+                LateIntermediate(cert.subject.rfc4514_string(), tuple(waiting), entry.more, conn_id)
+            )
+        if len(self.pool) < self.MAX_POOL:
+            self.pool.setdefault(subject, cert)

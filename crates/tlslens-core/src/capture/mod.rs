@@ -16,6 +16,8 @@ mod pcap;
 mod pcapng;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_snap;
 
 use std::collections::BTreeSet;
 
@@ -61,6 +63,16 @@ pub struct Frame {
     pub number: u64,
     pub start: usize,
     pub len: usize,
+    /// The frame's length on the wire: more than `len` when the capture's snap length cut
+    /// it (never less: a record claiming less than it holds is read as whole).
+    pub orig_len: usize,
+}
+
+/// When and on what link a frame was captured (what `emit` stamps it with).
+#[derive(Debug, Clone, Copy)]
+struct Emit {
+    ts_ns: i128,
+    linktype: u32,
 }
 
 /// What one `poll` read, in capture order within each list.
@@ -367,8 +379,9 @@ impl Reader {
         });
     }
 
-    /// Hand out `bytes[start..start + len]` of the buffer ahead as the next frame.
-    fn emit(&mut self, batch: &mut Batch, ts_ns: i128, linktype: u32, start: usize, len: usize) {
+    /// Hand out `bytes[start..start + len]` of the buffer ahead as the next frame, which
+    /// was `orig_len` bytes long on the wire.
+    fn emit(&mut self, batch: &mut Batch, at: Emit, start: usize, len: usize, orig_len: u32) {
         let from = self.pos.saturating_add(start);
         let data = self
             .buf
@@ -376,11 +389,14 @@ impl Reader {
             .unwrap_or_default();
         self.frames = self.frames.saturating_add(1);
         batch.frames.push(Frame {
-            ts_ns,
-            linktype,
+            ts_ns: at.ts_ns,
+            linktype: at.linktype,
             number: self.frames,
             start: batch.data.len(),
             len: data.len(),
+            orig_len: data
+                .len()
+                .max(usize::try_from(orig_len).unwrap_or(usize::MAX)),
         });
         batch.data.extend_from_slice(data);
     }

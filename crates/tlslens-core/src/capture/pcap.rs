@@ -1,7 +1,7 @@
 //! The classic pcap format (pcap-savefile(5)): a 24-byte header, then 16-byte record
 //! headers each followed by the frame they announce.
 
-use super::{u32_at, Batch, Fill, Reader, Step, MAX_FRAME};
+use super::{u32_at, Batch, Emit, Fill, Reader, Step, MAX_FRAME};
 
 /// The four magics: (bytes as they start the file, big-endian, nanoseconds per tick).
 const MAGICS: [([u8; 4], bool, u64); 4] = [
@@ -65,6 +65,7 @@ impl Reader {
         let sec = u32_at(record, 0, header.big).unwrap_or(0);
         let frac = u32_at(record, 4, header.big).unwrap_or(0);
         let incl = u32_at(record, 8, header.big).unwrap_or(0);
+        let orig = u32_at(record, 12, header.big).unwrap_or(0);
         if incl > header.limit {
             let message =
                 format!("packet record claims {incl} bytes (corrupt header); reading stops");
@@ -86,7 +87,11 @@ impl Reader {
             Fill::Ready => {
                 let ts =
                     i128::from(sec) * 1_000_000_000 + i128::from(frac) * i128::from(header.tick_ns);
-                self.emit(batch, ts, header.linktype, RECORD_HEADER, len);
+                let at = Emit {
+                    ts_ns: ts,
+                    linktype: header.linktype,
+                };
+                self.emit(batch, at, RECORD_HEADER, len, orig);
                 self.pos += RECORD_HEADER + len;
                 Step::More
             }

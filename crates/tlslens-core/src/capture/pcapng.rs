@@ -1,7 +1,7 @@
 //! pcapng (draft-ietf-opsawg-pcapng): sections of blocks, each `type, length, body,
 //! length`; interfaces described by IDBs carry each packet's link type and clock.
 
-use super::{i64_at, u16_at, u32_at, Batch, Fill, Reader, Secrets, Step, MAX_PCAPNG_BLOCK};
+use super::{i64_at, u16_at, u32_at, Batch, Emit, Fill, Reader, Secrets, Step, MAX_PCAPNG_BLOCK};
 
 pub const SHB_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 const BLOCK_SHB: u32 = 0x0A0D_0D0A;
@@ -119,6 +119,57 @@ impl Reader {
         Step::More
     }
 
+    /// An Enhanced (or Obsolete) Packet Block's frame; `after`: where its problems are told.
+    fn packet_block(
+        &mut self,
+        section: &Section,
+        btype: u32,
+        len: usize,
+        after: Option<u64>,
+        batch: &mut Batch,
+    ) {
+        let body = self.ahead().get(8..len - 4).unwrap_or_default();
+        let big = section.big;
+        let fields = if btype == BLOCK_EPB {
+            (
+                u32_at(body, 0, big),
+                u32_at(body, 4, big),
+                u32_at(body, 8, big),
+            )
+        } else {
+            (
+                u16_at(body, 0, big).map(u32::from),
+                u32_at(body, 4, big),
+                u32_at(body, 8, big),
+            )
+        };
+        let (Some(iface), Some(hi), Some(lo), Some(caplen), Some(orig)) = (
+            fields.0,
+            fields.1,
+            fields.2,
+            u32_at(body, 12, big),
+            u32_at(body, 16, big),
+        ) else {
+            let message = format!("packet block of {} bytes is too short for its fields", len);
+            return self.problem(batch, message, after);
+        };
+        let Some(info) = section.interfaces.get(iface as usize).copied() else {
+            let message = format!("packet block names interface {iface}, which was not described");
+            return self.problem(batch, message, after);
+        };
+        // The frame starts after the 20 bytes of fields: it must end inside the body.
+        if 20 + caplen as usize > body.len() {
+            let message = format!("packet block claims {caplen} bytes, its block holds fewer");
+            return self.problem(batch, message, after);
+        }
+        let ts = (u64::from(hi) << 32) | u64::from(lo);
+        let at = Emit {
+            ts_ns: info.ts_ns(ts),
+            linktype: info.linktype,
+        };
+        self.emit(batch, at, 8 + 20, caplen as usize, orig);
+    }
+
     /// A good block of `len` bytes at `pos`: its frame, interface or secrets.
     fn block(&mut self, section: &mut Section, btype: u32, len: usize, batch: &mut Batch) {
         // A block's problems are told at its end, where reading goes on.
@@ -126,46 +177,7 @@ impl Reader {
         let body = self.ahead().get(8..len - 4).unwrap_or_default();
         let big = section.big;
         match btype {
-            BLOCK_EPB | BLOCK_OPB => {
-                let fields = if btype == BLOCK_EPB {
-                    (
-                        u32_at(body, 0, big),
-                        u32_at(body, 4, big),
-                        u32_at(body, 8, big),
-                    )
-                } else {
-                    (
-                        u16_at(body, 0, big).map(u32::from),
-                        u32_at(body, 4, big),
-                        u32_at(body, 8, big),
-                    )
-                };
-                let (Some(iface), Some(hi), Some(lo), Some(caplen)) =
-                    (fields.0, fields.1, fields.2, u32_at(body, 12, big))
-                else {
-                    let message =
-                        format!("packet block of {} bytes is too short for its fields", len);
-                    return self.problem(batch, message, after);
-                };
-                let Some(info) = section.interfaces.get(iface as usize).copied() else {
-                    let message =
-                        format!("packet block names interface {iface}, which was not described");
-                    return self.problem(batch, message, after);
-                };
-                if 16 + caplen as usize > body.len() {
-                    let message =
-                        format!("packet block claims {caplen} bytes, its block holds fewer");
-                    return self.problem(batch, message, after);
-                }
-                let ts = (u64::from(hi) << 32) | u64::from(lo);
-                self.emit(
-                    batch,
-                    info.ts_ns(ts),
-                    info.linktype,
-                    8 + 20,
-                    caplen as usize,
-                );
-            }
+            BLOCK_EPB | BLOCK_OPB => self.packet_block(section, btype, len, after, batch),
             BLOCK_SPB => {
                 let Some(info) = section.interfaces.first().copied() else {
                     let message = "simple packet block before any interface description";
@@ -179,8 +191,12 @@ impl Reader {
                 if info.snaplen != 0 {
                     caplen = caplen.min(info.snaplen as usize);
                 }
-                // SPBs carry no timestamp.
-                self.emit(batch, 0, info.linktype, 8 + 4, caplen);
+                // SPBs carry no timestamp; their length is the packet's on the wire.
+                let at = Emit {
+                    ts_ns: 0,
+                    linktype: info.linktype,
+                };
+                self.emit(batch, at, 8 + 4, caplen, orig);
             }
             BLOCK_IDB => match parse_idb(body, big) {
                 Some(_) if section.interfaces.len() >= MAX_INTERFACES => {

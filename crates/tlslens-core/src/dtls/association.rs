@@ -61,6 +61,9 @@ pub struct Association {
     client_random: Option<[u8; 32]>,
     /// The connection ID the ClientHello asked for.
     client_cid: Option<Vec<u8>>,
+    /// Connection IDs were negotiated by a pre-RFC 9146 extension (their additional data
+    /// is the draft's).
+    draft_cid: bool,
     version: Option<u16>,
     suite: Option<Suite>,
     handshake_seen: bool,
@@ -81,6 +84,7 @@ impl Association {
             sides: [Side::default(), Side::default()],
             client_random: None,
             client_cid: None,
+            draft_cid: false,
             version: None,
             suite: None,
             handshake_seen: false,
@@ -262,21 +266,27 @@ impl Association {
             Header::Classic {
                 content_type,
                 version,
+                cid,
                 ..
             } => {
-                if *content_type == CT_TLS12_CID {
-                    return Err(
-                        "a connection-ID record (RFC 9146): its additional data is not \
-                                rebuilt, it stays encrypted"
-                            .to_owned(),
-                    );
-                }
                 // RFC 6347 §4.1.2.1: the MAC's and AEAD's 64-bit sequence is epoch || seq.
                 keys.protection.seq = at.epoch << 48 | at.seq;
-                let (inner, plain) = keys
-                    .protection
-                    .open(*content_type, *version, rec.body)
-                    .map_err(|e| undecrypted(at.epoch, at.seq, &e))?;
+                let opened = if *content_type != CT_TLS12_CID {
+                    keys.protection.open(*content_type, *version, rec.body)
+                } else if self.draft_cid {
+                    return Err(format!(
+                        "epoch {} record {}: a connection-ID record as \
+                         draft-ietf-tls-dtls-connection-id wrote it (its hellos used the \
+                         draft's extension): the draft's additional data is not rebuilt \
+                         (RFC 9146's is), it stays encrypted",
+                        at.epoch, at.seq
+                    ));
+                } else {
+                    // RFC 9146 §5: the CID and its length are in the additional data,
+                    // the real type at the end of the DTLSInnerPlaintext.
+                    keys.protection.open_cid(*version, cid, rec.body)
+                };
+                let (inner, plain) = opened.map_err(|e| undecrypted(at.epoch, at.seq, &e))?;
                 Ok(Some((at.seq, inner, plain)))
             }
             Header::Unified {
@@ -506,6 +516,7 @@ impl Association {
         // The ID the client asked for is carried by the server's records.
         self.sides[1].cid_len = hello.cid.as_ref().map_or(0, Vec::len);
         self.client_cid = hello.cid;
+        self.draft_cid = hello.draft_cid;
         self.events.push_back(DtlsEvent::ClientHello {
             frame: at.frame,
             message_seq,
@@ -521,6 +532,12 @@ impl Association {
         let version = hello.selected_version.unwrap_or(hello.version);
         self.version = Some(version);
         self.sides[0].cid_len = hello.cid.as_ref().map_or(0, Vec::len);
+        if hello.cid.is_none() {
+            // RFC 9146 §3: a server that omits the extension uses no connection IDs, and
+            // the client's records towards it then carry none either.
+            self.sides[1].cid_len = 0;
+        }
+        self.draft_cid |= hello.draft_cid;
         self.events.push_back(DtlsEvent::Negotiated {
             frame: at.frame,
             version,

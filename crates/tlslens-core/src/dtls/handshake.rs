@@ -14,6 +14,10 @@ pub const SERVER_HELLO: u8 = 2;
 pub const HELLO_VERIFY_REQUEST: u8 = 3;
 /// RFC 9146 §3: connection_id.
 const EXT_CONNECTION_ID: u16 = 54;
+/// The code points connection IDs had before RFC 9146, whose records' additional data
+/// differs: 53 (draft-ietf-tls-dtls-connection-id, now "connection_id (deprecated)") and
+/// 254, which mbed TLS 2.x sends for it.
+const EXT_CONNECTION_ID_DRAFT: [u16; 2] = [53, 254];
 
 /// Separate byte ranges held for one message (each fragment is sorted in: bounded work).
 pub const MAX_RANGES: usize = 512;
@@ -238,6 +242,8 @@ pub struct Hello {
     pub selected_version: Option<u16>,
     /// connection_id: the ID its sender wants records towards it to carry.
     pub cid: Option<Vec<u8>>,
+    /// The connection ID came in a pre-RFC 9146 extension (`EXT_CONNECTION_ID_DRAFT`).
+    pub draft_cid: bool,
     /// encrypt_then_mac (in a ServerHello: CBC records are MAC'ed after encryption).
     pub encrypt_then_mac: bool,
 }
@@ -274,6 +280,16 @@ pub fn read_hello(msg_type: u8, body: &[u8]) -> CodecResult<Hello> {
             EXT_CONNECTION_ID => {
                 let mut data = Reader::new(ext.data);
                 hello.cid = Some(data.vec_u8()?.rest().to_vec());
+            }
+            // The same body; 254 is private use, so one that is not this shape is another's.
+            draft if EXT_CONNECTION_ID_DRAFT.contains(&draft) && hello.cid.is_none() => {
+                let mut data = Reader::new(ext.data);
+                if let Ok(mut cid) = data.vec_u8() {
+                    if data.finish().is_ok() {
+                        hello.cid = Some(cid.rest().to_vec());
+                        hello.draft_cid = true;
+                    }
+                }
             }
             ENCRYPT_THEN_MAC => hello.encrypt_then_mac = true,
             SUPPORTED_VERSIONS if msg_type == SERVER_HELLO => {

@@ -181,6 +181,8 @@ mod tests;
 #[cfg(test)]
 mod tests_captures;
 #[cfg(test)]
+mod tests_cid;
+#[cfg(test)]
 mod tests_dtls13;
 #[cfg(test)]
 mod tests_wolfssl;

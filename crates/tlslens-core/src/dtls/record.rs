@@ -3,6 +3,7 @@
 //! records per datagram. Only headers here: bodies stay borrowed from the datagram.
 
 use crate::codec::{CodecResult, Reader};
+use crate::handshake::DTLS1_BAD_VER;
 
 /// RFC 9146 §4: a DTLS 1.2 record carrying a connection ID.
 pub const CT_TLS12_CID: u8 = 25;
@@ -11,7 +12,7 @@ pub const CT_ACK: u8 = 26;
 
 /// DTLS 1.0 (RFC 4347), 1.2 (RFC 6347), 1.3 (RFC 9147), and OpenSSL's pre-standard
 /// DTLS1_BAD_VER (before 0.9.8f, still in captures such as Wireshark's snakeoil-dtls).
-pub const VERSIONS: [u16; 4] = [0xfeff, 0xfefd, 0xfefc, 0x0100];
+pub const VERSIONS: [u16; 4] = [0xfeff, 0xfefd, 0xfefc, DTLS1_BAD_VER];
 
 /// How a record's header was written.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,24 +1,26 @@
-//! Real DTLS from real stacks on loopback (tests/data/README.md says how each was made):
-//! OpenSSL DTLS 1.2 (AES-128-GCM) and DTLS 1.0 (AES-128-CBC-SHA) with a HelloVerifyRequest
-//! and an MTU of 300 that fragments the certificate, GnuTLS DTLS 1.2 with ChaCha20-Poly1305.
-//! Each `.tsv` holds the datagrams as tshark 4.0 exported them, with tshark's own
-//! `dtls.record.{content_type,epoch,sequence_number}` per datagram: the oracle.
+//! Real DTLS from real stacks on loopback: the project's recorded capture
+//! (tests/vectors/captures/udp/dtls.pcapng with its key log, described in that folder's
+//! README.md and checked against tshark by tests/test_udp_captures.py), read through the
+//! capture reader and the packet decoder as `show` reads it. OpenSSL DTLS 1.2 (AES-128-GCM,
+//! ChaCha20-Poly1305) and DTLS 1.0 (AES-256-CBC-SHA with encrypt-then-MAC), each with a
+//! HelloVerifyRequest and a fragmented certificate flight; GnuTLS DTLS 1.2 with a
+//! CertificateRequest; a client refusing the certificate.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{Association, DtlsEvent, Keys, Limits, Secrets, Suite};
-use crate::flows::packet::Addr;
+use crate::capture::Reader;
+use crate::flows::packet::{decode, Addr, Packet};
 use crate::keys::HashAlg;
 use crate::protection::cipher_spec;
 
 struct Datagram {
     frame: u64,
-    sport: u16,
-    dport: u16,
+    src: (Addr, u16),
+    dst: (Addr, u16),
     payload: Vec<u8>,
-    /// tshark's (content type, epoch, sequence number) of each record.
-    oracle: Vec<(u8, u64, u64)>,
 }
 
 fn unhex(s: &str) -> Vec<u8> {
@@ -27,46 +29,50 @@ fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-fn data(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+fn recorded(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/vectors/captures/udp")
+        .join(name)
 }
 
-fn datagrams(name: &str) -> Vec<Datagram> {
-    // A datagram of DTLS 1.3 unified headers only has empty oracle columns.
-    let list = |s: &str| -> Vec<u64> {
-        s.split(',')
-            .filter(|v| !v.is_empty())
-            .map(|v| v.parse().unwrap())
-            .collect()
-    };
-    data(&format!("{name}.tsv"))
-        .lines()
-        .map(|line| {
-            let f: Vec<&str> = line.split('\t').collect();
-            let types = list(f[4]);
-            let (epochs, seqs) = (list(f[5]), list(f[6]));
-            let oracle = (0..types.len())
-                .map(|i| (u8::try_from(types[i]).unwrap(), epochs[i], seqs[i]))
-                .collect();
-            Datagram {
-                frame: f[0].parse().unwrap(),
-                sport: f[1].parse().unwrap(),
-                dport: f[2].parse().unwrap(),
-                payload: unhex(f[3]),
-                oracle,
-            }
-        })
-        .collect()
+/// A capture's UDP datagrams, one list per association (each connection has a server
+/// port of its own), in the order their first datagram came.
+fn associations(capture: &str) -> Vec<Vec<Datagram>> {
+    let mut reader = Reader::default();
+    reader.feed(&std::fs::read(recorded(capture)).unwrap());
+    reader.finish(None);
+    let mut by_ports: BTreeMap<(u16, u16), (u64, Vec<Datagram>)> = BTreeMap::new();
+    loop {
+        let batch = reader.poll();
+        if batch.frames.is_empty() {
+            break;
+        }
+        for frame in &batch.frames {
+            let Ok(Packet::Udp(d)) = decode(frame.linktype, batch.bytes(frame)) else {
+                continue;
+            };
+            let ports = (d.sport.min(d.dport), d.sport.max(d.dport));
+            let entry = by_ports.entry(ports).or_insert((frame.number, Vec::new()));
+            entry.1.push(Datagram {
+                frame: frame.number,
+                src: (d.src, d.sport),
+                dst: (d.dst, d.dport),
+                payload: d.payload.to_vec(),
+            });
+        }
+    }
+    let mut found: Vec<(u64, Vec<Datagram>)> = by_ports.into_values().collect();
+    found.sort_by_key(|(first, _)| *first);
+    found.into_iter().map(|(_, datagrams)| datagrams).collect()
 }
 
-/// The key log's lines (CLIENT_RANDOM; DTLS 1.3's traffic secrets), and the suites these
-/// captures negotiated.
-pub(super) fn keys(name: &str, version: u16) -> Keys {
+/// A key log's secrets (CLIENT_RANDOM; DTLS 1.3's traffic secrets), and the suites the
+/// captures negotiated, for a connection of record `version` (0x0302 for DTLS 1.0, 0x0303
+/// for 1.2, 0x0304 for DTLS 1.3's TLS 1.3 suites).
+pub(super) fn keys(log: &str, version: u16) -> Keys {
     let mut keys = Keys::default();
-    for line in data(&format!("{name}.keys")).lines() {
+    let log = std::fs::read_to_string(recorded(log)).unwrap();
+    for line in log.lines() {
         let f: Vec<&str> = line.split(' ').collect();
         if f.len() != 3 {
             continue; // a comment
@@ -86,8 +92,10 @@ pub(super) fn keys(name: &str, version: u16) -> Keys {
     let tls13 = version == 0x0304;
     let suites = [
         (0xc02f, "AES_128_GCM", "", HashAlg::Sha256),
-        (0xc013, "AES_128_CBC", "SHA", HashAlg::Sha256),
         (0xcca8, "CHACHA20_POLY1305", "", HashAlg::Sha256),
+        (0xc014, "AES_256_CBC", "SHA", HashAlg::Sha256),
+        (0xc02c, "AES_256_GCM", "", HashAlg::Sha384),
+        (0xc030, "AES_256_GCM", "", HashAlg::Sha384),
         (0x1301, "AES_128_GCM", "", HashAlg::Sha256),
         (0x1302, "AES_256_GCM", "", HashAlg::Sha384),
         (0x1303, "CHACHA20_POLY1305", "", HashAlg::Sha256),
@@ -101,24 +109,29 @@ pub(super) fn keys(name: &str, version: u16) -> Keys {
     keys
 }
 
-/// Feed the capture; check every record tshark 4.0 dissects (all but DTLS 1.3's unified
-/// headers) against tshark's; return the other events (the unified records' among them).
-pub(super) fn read(name: &str, keys: Option<Keys>) -> Vec<DtlsEvent> {
+/// Feed association `index` of `capture`; check that each direction's record sequence
+/// numbers rise within an epoch and that the epoch never goes back; return the events.
+pub(super) fn read(capture: &str, index: usize, keys: Option<Keys>) -> Vec<DtlsEvent> {
     let mut association = Association::new(Limits::default(), keys.map(Arc::new));
     let mut events = Vec::new();
-    let host = Addr::v4([127, 0, 0, 1]);
-    for d in datagrams(name) {
-        association.feed(d.frame, (host, d.sport), (host, d.dport), &d.payload);
-        let mut records = Vec::new();
+    let mut last: [Option<(u64, u64)>; 2] = [None, None];
+    let datagrams = associations(capture).swap_remove(index);
+    for d in &datagrams {
+        association.feed(d.frame, d.src, d.dst, &d.payload);
         while let Some(event) = association.poll() {
-            match event {
-                DtlsEvent::Record { record, .. } if !record.unified => {
-                    records.push((record.content_type.unwrap(), record.epoch, record.seq))
-                }
-                other => events.push(other),
+            if let DtlsEvent::Record {
+                record,
+                from_client,
+                ..
+            } = &event
+            {
+                let side = &mut last[usize::from(!from_client)];
+                let now = (record.epoch, record.seq);
+                assert!(side.is_none_or(|before| before < now), "{index}: {now:?}");
+                *side = Some(now);
             }
+            events.push(event);
         }
-        assert_eq!(records, d.oracle, "{name} frame {}", d.frame);
     }
     association.finish(0);
     events.extend(std::iter::from_fn(|| association.poll()));
@@ -172,9 +185,12 @@ fn all_messages(events: &[DtlsEvent], kind: u8) -> Vec<usize> {
         .collect()
 }
 
+const CLIENT_LINE: &[u8] = b"hello from the DTLS client\n";
+const SERVER_LINE: &[u8] = b"hello from the DTLS server\n";
+
 #[test]
-fn openssl_dtls12_records_match_tshark_and_decrypt() {
-    let events = read("openssl-dtls12", Some(keys("openssl-dtls12", 0x0303)));
+fn openssl_dtls12_gcm_cookie_fragments_and_decryption() {
+    let events = read("dtls.pcapng", 0, Some(keys("dtls.keys", 0x0303)));
     assert_eq!(findings(&events), Vec::<&DtlsEvent>::new());
     // The cookie exchange: an empty cookie, the server's, then the ClientHello with it.
     let cookies: Vec<&Vec<u8>> = events
@@ -204,76 +220,90 @@ fn openssl_dtls12_records_match_tshark_and_decrypt() {
         usize::from(tls[2]) << 8 | usize::from(tls[3]),
         tls.len() - 4
     );
-    let suites_at = 4 + 2 + 32 + 1 + usize::from(tls[38]);
-    assert_eq!(tls[suites_at..suites_at + 2], [0, 2 * 2]);
     let dtls: Vec<usize> = all_messages(&events, 1);
     assert_eq!(dtls, [tls.len() + 1, tls.len() + 1 + hellos[1].1]);
     let all = messages(&events);
-    // The certificate came in 5 fragments over frames 4-7 (tshark: offsets 0, 161, 408,
-    // 655): one whole message when the last arrived; each whole message in TLS form.
-    let certificate: Vec<_> = all.iter().filter(|m| m.3 == 11).collect();
-    assert_eq!(certificate.len(), 1);
-    assert_eq!(certificate[0].0, 7);
-    assert_eq!(certificate[0].4, 4 + 655 + 132);
+    // tshark: the 1207-byte Certificate in fragments at 0, 361 and 808 (frames 4-6), the
+    // 296-byte ServerKeyExchange at 0 and 23 (frames 6-7): each one whole message, in TLS
+    // form, when its last fragment arrived.
+    let whole: Vec<(u64, u8, usize)> = all.iter().map(|m| (m.0, m.3, m.4)).collect();
+    assert!(whole.contains(&(6, 11, 4 + 1207)));
+    assert!(whole.contains(&(7, 12, 4 + 296)));
     // Both Finished messages, decrypted from epoch 1.
     let finished: Vec<_> = all.iter().filter(|m| m.3 == 20).map(|m| m.1).collect();
     assert_eq!(finished, [true, false]);
     assert_eq!(
         application_data(&events),
-        [
-            (true, &b"client says hi\n"[..]),
-            (false, &b"server hello over dtls\n"[..])
-        ]
+        [(true, CLIENT_LINE), (false, SERVER_LINE)]
     );
-    assert!(events.contains(&DtlsEvent::Alert {
-        frame: 13,
-        from_client: true,
-        level: 1,
-        description: 0
-    }));
+    for (frame, from_client) in [(12, true), (13, false)] {
+        assert!(events.contains(&DtlsEvent::Alert {
+            frame,
+            from_client,
+            level: 1,
+            description: 0
+        }));
+    }
+}
+
+/// Connection 1, ChaCha20-Poly1305, whose records tshark 4.0 opens none of (its nonce
+/// leaves out the epoch), and connection 2, DTLS 1.0 AES-256-CBC-SHA with encrypt-then-MAC:
+/// the plaintext is the lines the recorder sent.
+#[test]
+fn openssl_chacha20_and_dtls10_cbc_encrypt_then_mac_records_decrypt() {
+    for (index, version, dtls, suite) in [(1, 0x0303, 0xfefd, 0xcca8), (2, 0x0302, 0xfeff, 0xc014)]
+    {
+        let events = read("dtls.pcapng", index, Some(keys("dtls.keys", version)));
+        assert_eq!(findings(&events), Vec::<&DtlsEvent>::new());
+        assert_eq!(
+            application_data(&events),
+            [(true, CLIENT_LINE), (false, SERVER_LINE)]
+        );
+        assert!(events.iter().any(|e| matches!(
+            e,
+            DtlsEvent::Negotiated { version, suite: s, .. } if *version == dtls && *s == suite
+        )));
+    }
 }
 
 #[test]
-fn openssl_dtls10_cbc_records_decrypt() {
-    let events = read("openssl-dtls10", Some(keys("openssl-dtls10", 0x0302)));
+fn gnutls_dtls12_client_certificate_request_and_echo() {
+    let events = read("dtls.pcapng", 3, Some(keys("dtls.keys", 0x0303)));
     assert_eq!(findings(&events), Vec::<&DtlsEvent>::new());
+    // The server's CertificateRequest (frame 44, in the clear) and the client's empty
+    // Certificate (frame 46, tshark: 3 bytes, an empty list).
+    let whole: Vec<(u64, bool, u8, usize)> = messages(&events)
+        .iter()
+        .map(|m| (m.0, m.1, m.3, m.4))
+        .collect();
+    assert!(whole.contains(&(44, false, 13, 4 + 39)));
+    assert!(whole.contains(&(46, true, 11, 4 + 3)));
     assert_eq!(
         application_data(&events),
-        [
-            (true, &b"client says hi\n"[..]),
-            (false, &b"server hello over dtls\n"[..])
-        ]
-    );
-}
-
-/// tshark 4.0 opens none of these records (ChaCha20-Poly1305 in DTLS 1.2, see the
-/// corpus MANIFEST); the echo server's answer is the client's line, a known plaintext.
-#[test]
-fn gnutls_dtls12_chacha20_records_decrypt() {
-    let events = read("gnutls-dtls12", Some(keys("gnutls-dtls12", 0x0303)));
-    assert_eq!(findings(&events), Vec::<&DtlsEvent>::new());
-    assert_eq!(
-        application_data(&events),
-        [
-            (true, &b"echo me please\n"[..]),
-            (false, &b"echo me please\n"[..])
-        ]
+        [(true, CLIENT_LINE), (false, CLIENT_LINE)]
     );
 }
 
 #[test]
 fn without_keys_records_are_counted_and_the_handshake_still_read() {
-    let events = read("gnutls-dtls12", None);
+    let events = read("dtls.pcapng", 4, None);
     assert_eq!(findings(&events), Vec::<&DtlsEvent>::new());
     assert!(application_data(&events).is_empty());
-    // Certificate (3 fragments, frames 5-7) and ServerKeyExchange (2, frames 8-9).
+    // The Certificate in seven fragments (frames 56-62), the client's fatal unknown_ca
+    // (frame 63) before the ServerKeyExchange's last fragment (frame 64).
     let whole: Vec<(u64, u8)> = messages(&events).iter().map(|m| (m.0, m.3)).collect();
-    assert!(whole.contains(&(7, 11)) && whole.contains(&(9, 12)));
+    assert!(whole.contains(&(62, 11)) && whole.contains(&(64, 12)));
+    assert!(events.contains(&DtlsEvent::Alert {
+        frame: 63,
+        from_client: true,
+        level: 2,
+        description: 48
+    }));
     assert!(events.iter().any(|e| matches!(
         e,
         DtlsEvent::Negotiated {
             version: 0xfefd,
-            suite: 0xcca8,
+            suite: 0xc030,
             ..
         }
     )));

@@ -1,7 +1,9 @@
-//! Real DTLS 1.3: wolfSSL 5.9.4's example client and server (tests/data/README.md), one
-//! `.tsv` per association. tshark 4.0 dissects only their plaintext records (checked by
-//! `read`); the rest is checked against what the stack itself says: the lines it sent, the
-//! Finished messages its key log's secrets verify, and the record numbers its ACKs name.
+//! Real DTLS 1.3: wolfSSL 5.9.4's example client and server, the project's recorded
+//! tests/vectors/captures/udp/dtls13.pcapng (that folder's README.md says what each
+//! association holds; tests/test_dtls13.py checks its plaintext records against tshark 4.0,
+//! which reads no unified header). Here the rest is checked against what the stack itself
+//! says: the lines it sent, the Finished messages its key log's secrets verify, and the
+//! record numbers its ACKs name.
 
 use super::tests_captures::{application_data, findings, keys, read};
 use super::transcript13::{CERTIFICATE_VERIFY, FINISHED};
@@ -11,8 +13,9 @@ const SUITES: [(u16, usize); 3] = [(0x1301, 32), (0x1303, 32), (0x1302, 48)];
 
 fn association(index: usize) -> Vec<DtlsEvent> {
     let events = read(
-        &format!("wolfssl-dtls13-{index}"),
-        Some(keys("wolfssl-dtls13", 0x0304)),
+        "dtls13.pcapng",
+        index,
+        Some(keys("dtls13.keys", 0x0304)),
     );
     assert_eq!(findings(&events), Vec::<&DtlsEvent>::new(), "{index}");
     events

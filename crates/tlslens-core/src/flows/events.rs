@@ -2,7 +2,7 @@
 
 use super::packet::Addr;
 use super::tcp::{StreamEvent, MAX_PENDING_BYTES};
-use super::udp::{UdpClosed, UdpOpened, MAX_UDP_FLOWS};
+use super::udp::{Snapped, UdpClosed, UdpOpened, MAX_UDP_FLOWS};
 
 /// What a hostile or endless capture can make the table hold (the flow part of
 /// Python's `bounds.Limits`, same defaults).
@@ -99,6 +99,16 @@ pub enum FlowEvent<'a> {
         ts_ns: i128,
         payload: &'a [u8],
         bad_length: bool,
+    },
+    /// A datagram of UDP association `flow`, or a segment of TCP flow `flow`, from `side`,
+    /// cut by the capture's snap length: a datagram is not handed out; a segment's bytes
+    /// captured are, the rest is a gap.
+    Cut {
+        flow: u64,
+        side: u8,
+        frame: u64,
+        ts_ns: i128,
+        snapped: Snapped,
     },
     /// A UDP association ended (idle, pushed out, or at the end of the capture).
     UdpClosed(UdpClosed),

@@ -2,7 +2,7 @@
 //! (tests/flows_corpus.rs): frames from fuzzer bytes through the flow table under small
 //! bounds. Panics (the fuzzer's crash) when an invariant breaks, never otherwise.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::packet::LINKTYPE_RAW;
 use super::tcp::StreamEvent;
@@ -13,6 +13,8 @@ use super::{FlowEvent, FlowSink, FlowTable, Limits, Step, Verdict};
 struct Checked {
     /// Per flow: the next offset of each side, closed, handed out.
     flows: HashMap<u64, ([u64; 2], bool, bool)>,
+    /// The UDP associations among them (their cut datagrams are counted, not handed out).
+    udp: HashSet<u64>,
     data_bytes: usize,
 }
 
@@ -48,6 +50,23 @@ impl FlowSink for Checked {
                     StreamEvent::Conflict { length, .. } => assert!(length > 0),
                 }
             }
+            FlowEvent::Cut {
+                flow,
+                side,
+                snapped,
+                ..
+            } => {
+                assert!(
+                    snapped.captured < snapped.original,
+                    "a cut that lost nothing"
+                );
+                let state = self.flows.get_mut(&flow);
+                let state = state.expect("a cut frame of a flow never opened");
+                assert!(!state.1, "a cut frame of flow {flow}, closed");
+                if self.udp.contains(&flow) {
+                    state.0[usize::from(side)] += 1;
+                }
+            }
             FlowEvent::Closing { flow, .. } | FlowEvent::Evicted { flow, .. } => {
                 assert!(
                     self.flows.get(&flow).is_some_and(|s| !s.1),
@@ -63,6 +82,7 @@ impl FlowSink for Checked {
                 state.1 = true;
             }
             FlowEvent::UdpOpened(opened) => {
+                self.udp.insert(opened.flow);
                 let fresh = self.flows.insert(opened.flow, ([0, 0], false, false));
                 assert!(fresh.is_none(), "association {} opened twice", opened.flow);
             }
@@ -198,7 +218,9 @@ pub fn flows(data: &[u8]) {
     while let Some((linktype, frame)) = next_frame(&mut input) {
         fed += frame.len();
         ts += i128::from(frame.first().copied().unwrap_or(1)) - 8; // now and then backwards
-        if let Step::Ask { .. } = table.frame(ts, linktype, &frame, &mut sink) {
+                                                                   // Now and then the frame was longer on the wire: cut by a snap length.
+        let orig_len = frame.len() + usize::from(frame.last().copied().unwrap_or(0) % 4 == 0) * 64;
+        if let Step::Ask { .. } = table.captured(ts, linktype, &frame, orig_len, &mut sink) {
             let verdict = [
                 Verdict::Ignored,
                 Verdict::Tls,

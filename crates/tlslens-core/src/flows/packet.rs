@@ -118,6 +118,9 @@ pub struct Datagram<'a> {
     /// beyond what the packet holds. The payload is then what the packet holds after the
     /// header (see `udp`).
     pub bad_length: bool,
+    /// The IP or UDP header claims more bytes than the frame holds: cut by the capture's
+    /// snap length when the frame was longer on the wire, else a lie.
+    pub short: bool,
 }
 
 /// What a frame carries for us.
@@ -138,6 +141,9 @@ pub struct Segment<'a> {
     pub ack: u32,
     pub flags: u8,
     pub payload: &'a [u8],
+    /// The payload bytes the IP header claims beyond what the frame holds: cut by the
+    /// capture's snap length when the frame was longer on the wire (see `Datagram::short`).
+    pub missing: usize,
 }
 
 fn u16_at(data: &[u8], at: usize) -> Option<u16> {
@@ -220,6 +226,8 @@ struct Network {
     proto: u8,
     off: usize,
     end: usize,
+    /// The bytes the header's length claims beyond what the frame holds.
+    missing: usize,
 }
 
 fn ipv4(data: &[u8], off: usize) -> Result<Network, Skip> {
@@ -252,6 +260,7 @@ fn ipv4(data: &[u8], off: usize) -> Result<Network, Skip> {
         proto,
         off: off + ihl,
         end,
+        missing: (off + total).saturating_sub(data.len()),
     })
 }
 
@@ -266,7 +275,8 @@ fn ipv6(data: &[u8], off: usize) -> Result<Network, Skip> {
     let mut proto = byte_at(data, off + 6).ok_or(Skip::Truncated)?;
     let src = Addr::from_slice(&data[off + 8..off + 24]);
     let dst = Addr::from_slice(&data[off + 24..off + 40]);
-    let end = if plen != 0 && off + 40 + plen <= data.len() {
+    let missing = (off + 40 + plen).saturating_sub(data.len());
+    let end = if plen != 0 && missing == 0 {
         off + 40 + plen
     } else {
         data.len()
@@ -295,6 +305,7 @@ fn ipv6(data: &[u8], off: usize) -> Result<Network, Skip> {
         proto,
         off,
         end,
+        missing,
     })
 }
 
@@ -346,6 +357,7 @@ fn tcp<'a>(data: &'a [u8], net: &Network) -> Result<Segment<'a>, Skip> {
         ack,
         flags,
         payload,
+        missing: net.missing,
     })
 }
 
@@ -377,5 +389,6 @@ fn udp<'a>(data: &'a [u8], net: &Network) -> Result<Datagram<'a>, Skip> {
         dport,
         payload,
         bad_length,
+        short: net.missing > 0 || length > held,
     })
 }

@@ -6,11 +6,11 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use super::events::{CloseReason, FlowEvent, FlowSink, Limits, Opened, Step, Verdict};
 use super::order::Order;
-use super::packet::{
-    decode, Addr, Datagram, Packet, Segment, Skip, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN,
-};
+use super::packet::{decode, Addr, Packet, Segment, Skip, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
 use super::tcp::{HalfStream, StreamEvent};
-use super::udp::{udp_kind, UdpEnd, UdpFlows, UdpOpened};
+use super::udp::{Snapped, UdpEnd, UdpFlows};
+mod datagrams;
+
 use super::{CHECK_EVERY_FRAMES, CLOSED_FLOW_LINGER_NS, MAX_CLOSED_FLOWS, PROGRESS_EVERY_FRAMES};
 
 type Key = (Addr, u16, Addr, u16);
@@ -29,6 +29,22 @@ struct Live {
     decided: bool,
     /// The sides whose data could still make the session give the flow up.
     watch: [bool; 2],
+}
+
+impl Live {
+    /// A SYN (or SYN-ACK, by `flags`) from side `half` at `seq`.
+    fn syn(&mut self, half: usize, flags: u8, seq: u32, ts_ns: i128) {
+        let stamp = if flags & TCP_ACK != 0 {
+            &mut self.synack_ts
+        } else {
+            &mut self.syn_ts
+        };
+        // The first SYN's time, as Python's `or` kept it: a zero time counts as none.
+        if stamp.unwrap_or(0) == 0 {
+            *stamp = Some(ts_ns);
+        }
+        self.halves[half].syn(seq);
+    }
 }
 
 #[derive(Debug)]
@@ -71,6 +87,8 @@ pub struct FlowTable {
     pub first_backwards: u64,
     last_ts: i128,
     skipped: Vec<(Skip, u64)>,
+    /// The frame being read, when the capture's snap length cut it.
+    snapped: Option<Snapped>,
     /// The UDP associations (QUIC, DTLS).
     pub udp: UdpFlows,
 }
@@ -93,6 +111,7 @@ impl FlowTable {
             first_backwards: 0,
             last_ts: 0,
             skipped: Vec::new(),
+            snapped: None,
             udp: UdpFlows::default(),
         }
     }
@@ -111,7 +130,7 @@ impl FlowTable {
         self.open.len()
     }
 
-    /// One frame of the capture.
+    /// One frame of the capture, captured whole.
     pub fn frame(
         &mut self,
         ts_ns: i128,
@@ -119,7 +138,24 @@ impl FlowTable {
         data: &[u8],
         sink: &mut impl FlowSink,
     ) -> Step {
+        self.captured(ts_ns, linktype, data, data.len(), sink)
+    }
+
+    /// One frame of the capture, `orig_len` bytes long on the wire: more than `data` holds
+    /// when the capture's snap length cut it.
+    pub fn captured(
+        &mut self,
+        ts_ns: i128,
+        linktype: u32,
+        data: &[u8],
+        orig_len: usize,
+        sink: &mut impl FlowSink,
+    ) -> Step {
         debug_assert!(self.waiting.is_none(), "a frame before the answer to Ask");
+        self.snapped = (orig_len > data.len()).then_some(Snapped {
+            captured: data.len() as u64,
+            original: orig_len as u64,
+        });
         self.frames += 1;
         let frame = self.frames;
         if ts_ns < self.last_ts {
@@ -147,77 +183,14 @@ impl FlowTable {
         Step::Passed
     }
 
-    /// A UDP datagram: to its association, or opening one if it looks like the start of
-    /// QUIC or DTLS; any other is offered to the sink (`unassociated`), else only counted. Ports 0 open nothing: a destination port 0
-    /// is reserved and a source port 0 says no answer is expected (RFC 768), neither a
-    /// QUIC nor a DTLS endpoint.
-    fn datagram(&mut self, d: &Datagram<'_>, ts_ns: i128, sink: &mut impl FlowSink) -> Step {
-        let frame = self.frames;
-        let (flow, side) = match self.udp.take(d, frame, ts_ns) {
-            Some(found) => found,
-            None => {
-                let kind = match udp_kind(d.payload) {
-                    Some(kind) if d.sport != 0 && d.dport != 0 => kind,
-                    _ if sink.unassociated(d, frame, ts_ns) => return self.checkpoints(ts_ns),
-                    _ => return self.skip(Skip::Udp),
-                };
-                (self.open_udp(d, kind, ts_ns, sink), 0)
-            }
-        };
-        sink.event(FlowEvent::Datagram {
-            flow,
-            side,
-            frame,
-            ts_ns,
-            payload: d.payload,
-            bad_length: d.bad_length,
-        });
-        self.emit(sink);
-        self.checkpoints(ts_ns)
-    }
-
-    fn open_udp(
-        &mut self,
-        d: &Datagram<'_>,
-        kind: super::udp::UdpKind,
-        ts_ns: i128,
-        sink: &mut impl FlowSink,
-    ) -> u64 {
-        if self.udp.open_count() >= self.limits.max_udp_flows {
-            // Memory is bounded by the associations open at once: the one idle longest
-            // ends now (UDP has no close to wait for).
-            if let Some(stalest) = self.udp.stalest(None) {
-                self.close_udp(stalest, UdpEnd::Evicted, sink);
-            }
-        }
-        let index = self.next_index;
-        self.next_index += 1;
-        let opened = UdpOpened {
-            flow: index,
-            kind,
-            src: d.src,
-            sport: d.sport,
-            dst: d.dst,
-            dport: d.dport,
-            frame: self.frames,
-            ts_ns,
-        };
-        sink.event(FlowEvent::UdpOpened(opened));
-        self.udp.open(&opened, d);
-        index
-    }
-
-    /// End UDP association `index`: its connection is handed on in order.
-    fn close_udp(&mut self, index: u64, end: UdpEnd, sink: &mut impl FlowSink) {
-        if let Some(closed) = self.udp.close(index, end) {
-            sink.event(FlowEvent::UdpClosed(closed));
-            self.order.push(index, true);
-        }
-    }
-
     fn segment(&mut self, seg: &Segment<'_>, ts_ns: i128, sink: &mut impl FlowSink) -> Step {
         let flags = seg.flags;
-        if seg.payload.is_empty() && flags & (TCP_SYN | TCP_FIN | TCP_RST) == 0 {
+        // Bytes the snap length cut off (a frame captured whole that claims more lies:
+        // it is read as far as it goes, as before).
+        let snapped = self.snapped.filter(|_| seg.missing > 0);
+        let missing = snapped.map_or(0, |_| seg.missing as u64);
+        let carries = !seg.payload.is_empty() || missing > 0;
+        if !carries && flags & (TCP_SYN | TCP_FIN | TCP_RST) == 0 {
             return Step::Passed; // a pure ACK: reassembly goes by sequence numbers alone
         }
         let key = (seg.src, seg.sport, seg.dst, seg.dport);
@@ -239,7 +212,7 @@ impl FlowTable {
         let (index, side) = match entry {
             Some(found) => found,
             None => {
-                if seg.payload.is_empty() && flags & TCP_SYN == 0 {
+                if !carries && flags & TCP_SYN == 0 {
                     return Step::Passed; // a stray ACK/FIN/RST of a flow never seen
                 }
                 (self.open_flow(seg, key, new_syn, ts_ns, sink), 0)
@@ -256,26 +229,28 @@ impl FlowTable {
         let mut seq = seg.seq;
         let half = usize::from(side);
         if flags & TCP_SYN != 0 {
-            let stamp = if flags & TCP_ACK != 0 {
-                &mut live.synack_ts
-            } else {
-                &mut live.syn_ts
-            };
-            // The first SYN's time, as Python's `or` kept it: a zero time counts as none.
-            if stamp.unwrap_or(0) == 0 {
-                *stamp = Some(ts_ns);
-            }
-            live.halves[half].syn(seq);
-            if !seg.payload.is_empty() {
+            live.syn(half, flags, seq, ts_ns);
+            if carries {
                 seq = seq.wrapping_add(1); // TCP Fast Open: data rides on the SYN
             }
         }
         live.last_frame = frame;
         live.last_ts = ts_ns;
-        if !seg.payload.is_empty() {
+        if let Some(snapped) = snapped {
+            // Its captured bytes are read, the rest is a gap: tshark's "[Packet size
+            // limited during capture]".
+            sink.event(FlowEvent::Cut {
+                flow: index,
+                side,
+                frame,
+                ts_ns,
+                snapped,
+            });
+        }
+        if carries {
             let before = live.halves[half].offset();
             let mut delivered = 0u64;
-            live.halves[half].feed(seq, seg.payload, &mut |ev| {
+            live.halves[half].feed_cut(seq, seg.payload, missing, &mut |ev| {
                 if let StreamEvent::Data { data, .. } = ev {
                     delivered += data.len() as u64;
                 }

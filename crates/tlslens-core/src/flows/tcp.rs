@@ -135,6 +135,32 @@ impl HalfStream {
         self.beyond_hole(self.offset + delta as u64, payload, out);
     }
 
+    /// A segment cut by the capture's snap length: its `captured` bytes, then `missing`
+    /// bytes the capture never held. In order, those are a gap at once (no copy of them is
+    /// coming, as one of a lost segment might); out of order, the hole is given up as a
+    /// loss is.
+    pub fn feed_cut(
+        &mut self,
+        seq: u32,
+        captured: &[u8],
+        missing: u64,
+        out: &mut impl FnMut(StreamEvent<'_>),
+    ) {
+        let end = seq.wrapping_add(captured.len() as u32);
+        self.feed(seq, captured, out);
+        if missing > 0 && self.next_seq == Some(end) {
+            out(StreamEvent::Gap {
+                offset: self.offset,
+                length: missing,
+            });
+            self.gap_bytes += missing;
+            self.offset += missing;
+            // Sequence numbers wrap: only the low 32 bits of the length count.
+            self.next_seq = Some(end.wrapping_add(missing as u32));
+            self.drain(out);
+        }
+    }
+
     /// Data beyond a hole: kept until the hole fills or is given up.
     fn beyond_hole(&mut self, at: u64, payload: &[u8], out: &mut impl FnMut(StreamEvent<'_>)) {
         self.out_of_order_segments += 1;

@@ -13,6 +13,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::packet::{Addr, Datagram};
+// DTLS record versions: 1.0, 1.2, 1.3 (a 1.3 record says 1.2 but a ClientHello may not),
+// and OpenSSL's pre-standard 0x0100 (DTLS1_BAD_VER), the DTLS record layer's own list.
+use crate::dtls::record::VERSIONS as DTLS_VERSIONS;
 
 /// Capture time without a datagram after which an association ends. Longer than QUIC's and
 /// DTLS's own idle timeouts (QUIC's is what the endpoints negotiate, commonly 30 s), so
@@ -32,8 +35,6 @@ const QUIC_RESERVED: u32 = 0x0a0a_0a0a;
 /// A connection ID is at most 20 bytes in QUIC v1 and v2 (RFC 9000 §17.2).
 const QUIC_MAX_CID: usize = 20;
 
-/// DTLS record versions: 1.0, 1.2, 1.3 (a 1.3 record says 1.2 but a ClientHello may not).
-const DTLS_VERSIONS: [u16; 3] = [0xfeff, 0xfefd, 0xfefc];
 const DTLS_HEADER: usize = 13;
 /// Content types with a plain 13-byte header: change_cipher_spec (20) to heartbeat (24),
 /// and ack (26). tls12_cid (25) puts a connection ID of negotiated length before its
@@ -59,9 +60,19 @@ impl UdpKind {
 
 /// Whether a datagram can open a QUIC or DTLS association, and which.
 pub fn udp_kind(payload: &[u8]) -> Option<UdpKind> {
+    classify(payload, false)
+}
+
+/// The same for a datagram cut by the capture's snap length: its last record may run
+/// past what was captured.
+pub fn cut_udp_kind(payload: &[u8]) -> Option<UdpKind> {
+    classify(payload, true)
+}
+
+fn classify(payload: &[u8], cut: bool) -> Option<UdpKind> {
     if is_quic_long_header(payload) {
         Some(UdpKind::Quic)
-    } else if is_dtls(payload) {
+    } else if is_dtls(payload, cut) {
         Some(UdpKind::Dtls)
     } else {
         None
@@ -102,8 +113,9 @@ fn is_quic_long_header(payload: &[u8]) -> bool {
 
 /// DTLS records (RFC 6347 §4.1, RFC 9147 §4): the first a plain header with a DTLS version,
 /// and every record after it whole up to the end of the datagram, or a record whose
-/// length cannot be told (a DTLS 1.3 unified header, tls12_cid) ending the walk.
-fn is_dtls(payload: &[u8]) -> bool {
+/// length cannot be told (a DTLS 1.3 unified header, tls12_cid) ending the walk; when the
+/// datagram was `cut` by the snap length, a record whose header is whole ends it too.
+fn is_dtls(payload: &[u8], cut: bool) -> bool {
     let mut rest = payload;
     let mut first = true;
     while let Some(&kind) = rest.first() {
@@ -122,7 +134,7 @@ fn is_dtls(payload: &[u8]) -> bool {
         }
         let length = usize::from(u16::from_be_bytes([header[11], header[12]]));
         let Some(next) = rest.get(DTLS_HEADER + length..) else {
-            return false;
+            return cut;
         };
         rest = next;
         first = false;
@@ -204,6 +216,14 @@ pub struct UdpFlows {
     /// first of their frames.
     pub bad_length: u64,
     pub first_bad_length: u64,
+}
+
+/// A datagram (or segment) cut by the capture's snap length: the frame's bytes captured
+/// and on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Snapped {
+    pub captured: u64,
+    pub original: u64,
 }
 
 impl UdpFlows {

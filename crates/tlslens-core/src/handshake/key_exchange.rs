@@ -4,7 +4,7 @@
 use crate::codec::{CodecResult, Reader};
 
 use super::extensions_list::Extensions;
-use super::{block, text, u16_list, Context, SSL3};
+use super::{block, text, u16_list, Context, DTLS1_BAD_VER, SSL3};
 
 /// One key exchange parameter, under the RFCs' name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,8 +110,10 @@ impl<'a> ClientKeyExchange<'a> {
         }
         let length = |keys: &[u8]| Param::Int(u32::try_from(keys.len()).unwrap_or(u32::MAX));
         let exchange_keys = if kx == "RSA" || kx == "RSA_PSK" {
-            // SSL 3.0 sends the encrypted premaster without a length prefix.
-            let keys = if ctx.version == Some(SSL3) {
+            // SSL 3.0 sends the encrypted premaster without a length prefix, and so does
+            // OpenSSL's DTLS1_BAD_VER: its code wrote the prefix only for versions above
+            // SSL 3.0's 0x0300, which 0x0100 is not (Wireshark reads it the same way).
+            let keys = if matches!(ctx.version, Some(SSL3 | DTLS1_BAD_VER)) {
                 r.rest()
             } else {
                 r.vec_u16()?.rest()

@@ -46,6 +46,8 @@ pub const HRR_RANDOM: [u8; 32] = [
 pub const TLS1_3: u16 = 0x0304;
 pub const TLS1_2: u16 = 0x0303;
 pub const SSL3: u16 = 0x0300;
+/// OpenSSL's pre-standard DTLS (DTLS1_BAD_VER, before 0.9.8f): DTLS 1.0 as it first wrote it.
+pub const DTLS1_BAD_VER: u16 = 0x0100;
 
 /// DTLS 1.3 (RFC 9147), DTLS 1.2 (RFC 6347) and DTLS 1.0 (RFC 4347).
 pub const DTLS1_3: u16 = 0xFEFC;

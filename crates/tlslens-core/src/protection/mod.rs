@@ -52,6 +52,58 @@ fn mac_header(seq: u64, ctype: u8, version: u16, len: usize) -> [u8; 13] {
     out
 }
 
+/// RFC 9146 §4: the content type of a DTLS 1.2 record carrying a connection ID.
+const TLS12_CID: u8 = 25;
+
+/// What a record's MAC and AEAD additional data hold before its length.
+#[derive(Clone, Copy)]
+enum Prefix<'a> {
+    /// RFC 5246 §6.2.3: seq_num, type, version.
+    Classic { ctype: u8, version: u16 },
+    /// RFC 9146 §5 (the RFC, not draft-ietf-tls-dtls-connection-id-07 whose data began
+    /// with seq_num and put the CID before its length): seq_num_placeholder (8 bytes of
+    /// 0xff), tls12_cid, cid_length, tls12_cid, version, epoch and sequence number, cid.
+    Cid { version: u16, cid: &'a [u8] },
+}
+
+/// The additional data of one record: 13 bytes on the stack, or a connection ID's longer.
+enum Header {
+    Short([u8; 13]),
+    Long(Vec<u8>),
+}
+
+impl AsRef<[u8]> for Header {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Header::Short(bytes) => bytes,
+            Header::Long(bytes) => bytes,
+        }
+    }
+}
+
+impl Prefix<'_> {
+    /// The additional data for sequence number `seq` (DTLS: epoch || seq) and `len`.
+    fn header(&self, seq: u64, len: usize) -> Header {
+        match *self {
+            Prefix::Classic { ctype, version } => {
+                Header::Short(mac_header(seq, ctype, version, len))
+            }
+            Prefix::Cid { version, cid } => {
+                let mut out = Vec::with_capacity(23 + cid.len());
+                out.extend_from_slice(&[0xff; 8]);
+                // A connection ID is at most 255 bytes (its length is one byte on the wire).
+                let cid_len = u8::try_from(cid.len()).unwrap_or(u8::MAX);
+                out.extend_from_slice(&[TLS12_CID, cid_len, TLS12_CID]);
+                out.extend_from_slice(&version.to_be_bytes());
+                out.extend_from_slice(&seq.to_be_bytes());
+                out.extend_from_slice(cid);
+                out.extend_from_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes());
+                Header::Long(out)
+            }
+        }
+    }
+}
+
 /// RFC 8446 §5.3: the per-record nonce, the IV xor the sequence number (right-aligned).
 pub(crate) fn xor_seq(iv: &[u8], seq: u64) -> [u8; 12] {
     let mut nonce = [0u8; 12];
@@ -76,10 +128,16 @@ fn open_inner(
     if body.len() < tag_len || !aead.open(nonce, aad, &mut inner, tag_len) {
         return Err("the AEAD tag does not verify".to_owned());
     }
+    split_inner(inner, "TLSInnerPlaintext")
+}
+
+/// TLSInnerPlaintext (RFC 8446 §5.2) or DTLSInnerPlaintext (RFC 9146 §4): the content, the
+/// real type, then zero padding.
+fn split_inner(mut inner: Vec<u8>, what: &str) -> Result<(u8, Vec<u8>), String> {
     let end = inner
         .iter()
         .rposition(|&b| b != 0)
-        .ok_or("TLSInnerPlaintext has no content type")?;
+        .ok_or_else(|| format!("{what} has no content type"))?;
     let real = inner[end];
     inner.truncate(end);
     Ok((real, inner))
@@ -136,27 +194,43 @@ impl RecordProtection {
         version: u16,
         body: &[u8],
     ) -> Result<(u8, Vec<u8>), DecryptError> {
+        self.open_as(Prefix::Classic { ctype, version }, body)
+    }
+
+    /// Decrypt and check one DTLS 1.2 record carrying connection ID `cid` (RFC 9146,
+    /// content type tls12_cid), [`Self::seq`] being its epoch and sequence number: (the
+    /// real content type of its DTLSInnerPlaintext, the content).
+    pub fn open_cid(
+        &mut self,
+        version: u16,
+        cid: &[u8],
+        body: &[u8],
+    ) -> Result<(u8, Vec<u8>), DecryptError> {
+        let seq = self.seq;
+        let (_, inner) = self.open_as(Prefix::Cid { version, cid }, body)?;
+        split_inner(inner, "DTLSInnerPlaintext")
+            .map_err(|what| DecryptError(format!("record {seq}: {what}")))
+    }
+
+    fn open_as(&mut self, prefix: Prefix<'_>, body: &[u8]) -> Result<(u8, Vec<u8>), DecryptError> {
         let seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
         let err = |what: String| DecryptError(format!("record {seq}: {what}"));
+        let ctype = match prefix {
+            Prefix::Classic { ctype, .. } => ctype,
+            Prefix::Cid { .. } => TLS12_CID,
+        };
         match &mut self.state {
-            State::Aead(_) => self.open_aead(ctype, version, body, seq).map_err(err),
-            State::Block(_) => Ok((
-                ctype,
-                self.open_block(ctype, version, body, seq).map_err(err)?,
-            )),
+            State::Aead(_) => self.open_aead(prefix, body, seq).map_err(err),
+            State::Block(_) => Ok((ctype, self.open_block(prefix, body, seq).map_err(err)?)),
             State::Stream(rc4) => {
                 let mut plain = body.to_vec();
                 rc4.apply(&mut plain);
-                Ok((
-                    ctype,
-                    self.check_mac(ctype, version, plain, seq).map_err(err)?,
-                ))
+                Ok((ctype, self.check_mac(prefix, plain, seq).map_err(err)?))
             }
             State::Null => Ok((
                 ctype,
-                self.check_mac(ctype, version, body.to_vec(), seq)
-                    .map_err(err)?,
+                self.check_mac(prefix, body.to_vec(), seq).map_err(err)?,
             )),
         }
     }
@@ -182,8 +256,7 @@ impl RecordProtection {
 
     fn open_aead(
         &self,
-        ctype: u8,
-        version: u16,
+        prefix: Prefix<'_>,
         body: &[u8],
         seq: u64,
     ) -> Result<(u8, Vec<u8>), String> {
@@ -191,6 +264,10 @@ impl RecordProtection {
             return Err("not an AEAD".to_owned());
         };
         let tag_len = self.spec.tag_len;
+        let (ctype, version) = match prefix {
+            Prefix::Classic { ctype, version } => (ctype, version),
+            Prefix::Cid { version, .. } => (TLS12_CID, version),
+        };
         if self.tls13 {
             // RFC 8446 §5.3: nonce = iv xor seq; AAD = the record header.
             let nonce = xor_seq(&self.iv, seq);
@@ -223,21 +300,15 @@ impl RecordProtection {
                 body.len()
             ));
         }
-        let aad = mac_header(seq, ctype, version, ciphertext.len() - tag_len);
+        let aad = prefix.header(seq, ciphertext.len() - tag_len);
         let mut plain = ciphertext.to_vec();
-        if !aead.open(&nonce, &aad, &mut plain, tag_len) {
+        if !aead.open(&nonce, aad.as_ref(), &mut plain, tag_len) {
             return Err("the AEAD tag does not verify".to_owned());
         }
         Ok((ctype, plain))
     }
 
-    fn open_block(
-        &mut self,
-        ctype: u8,
-        version: u16,
-        body: &[u8],
-        seq: u64,
-    ) -> Result<Vec<u8>, String> {
+    fn open_block(&mut self, prefix: Prefix<'_>, body: &[u8], seq: u64) -> Result<Vec<u8>, String> {
         let (bs, mac_len) = (self.spec.block_size, self.spec.mac_len);
         let mut body = body;
         if self.etm {
@@ -246,10 +317,10 @@ impl RecordProtection {
                 return Err("too short for encrypt-then-MAC".to_owned());
             }
             let (protected, mac) = body.split_at(body.len() - mac_len);
-            let header = mac_header(seq, ctype, version, protected.len());
+            let header = prefix.header(seq, protected.len());
             if !self
                 .mac_alg()?
-                .hmac_verify(&self.mac_key, &[&header, protected], mac)
+                .hmac_verify(&self.mac_key, &[header.as_ref(), protected], mac)
             {
                 return Err("the MAC does not verify (encrypt-then-MAC)".to_owned());
             }
@@ -289,7 +360,7 @@ impl RecordProtection {
         if self.etm {
             return Ok(plain);
         }
-        self.check_mac(ctype, version, plain, seq)
+        self.check_mac(prefix, plain, seq)
     }
 
     fn mac_alg(&self) -> Result<crate::keys::HashAlg, String> {
@@ -300,8 +371,7 @@ impl RecordProtection {
 
     fn check_mac(
         &self,
-        ctype: u8,
-        version: u16,
+        prefix: Prefix<'_>,
         mut content: Vec<u8>,
         seq: u64,
     ) -> Result<Vec<u8>, String> {
@@ -311,7 +381,7 @@ impl RecordProtection {
         }
         let mac = content.split_off(content.len() - mac_len);
         let alg = self.mac_alg()?;
-        let ok = if self.version == 0x0300 {
+        let ok = if let (0x0300, Prefix::Classic { ctype, .. }) = (self.version, prefix) {
             // RFC 6101 §5.2.3.1: hash(MAC_secret + pad_2 + hash(MAC_secret + pad_1 + seq +
             // type + length + data)).
             let pad_len = if alg == crate::keys::HashAlg::Md5 {
@@ -330,8 +400,8 @@ impl RecordProtection {
             let expected = alg.digest(&[&self.mac_key, &vec![0x5c; pad_len], &inner]);
             bool::from(expected.ct_eq(&mac))
         } else {
-            let header = mac_header(seq, ctype, version, content.len());
-            alg.hmac_verify(&self.mac_key, &[&header, &content], &mac)
+            let header = prefix.header(seq, content.len());
+            alg.hmac_verify(&self.mac_key, &[header.as_ref(), &content], &mac)
         };
         if !ok {
             return Err("the MAC does not verify (wrong key, or tampered)".to_owned());

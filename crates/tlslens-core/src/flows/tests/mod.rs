@@ -2,6 +2,7 @@
 //! segmentation, and the flow table's life cycle.
 
 mod packet;
+mod snap;
 mod stream;
 mod table;
 mod udp;

@@ -38,6 +38,7 @@ impl FlowSink for Sink {
             FlowEvent::UdpOpened(_) | FlowEvent::Datagram { .. } | FlowEvent::UdpClosed(_) => {
                 panic!("no UDP in these tests")
             }
+            FlowEvent::Cut { .. } => panic!("no frame is cut in these tests"),
         });
     }
 }

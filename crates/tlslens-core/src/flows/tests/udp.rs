@@ -219,6 +219,10 @@ fn the_detector_on_real_first_datagrams_and_other_udp() {
     let mut tls = record(22, b"hello");
     tls[1..3].copy_from_slice(&[3, 3]);
     assert_eq!(udp_kind(&tls), None);
+    // OpenSSL's pre-standard DTLS (0x0100, Wireshark's snakeoil-dtls.pcap) is DTLS.
+    let mut bad_ver = record(22, b"hello");
+    bad_ver[1..3].copy_from_slice(&[1, 0]);
+    assert_eq!(udp_kind(&bad_ver), Some(UdpKind::Dtls));
 }
 
 #[test]

@@ -1,0 +1,164 @@
+//! The body of the `decrypt` cargo-fuzz target: a key log, then a connection's steps
+//! (handshake messages, ChangeCipherSpecs, protected records, an SSLv2 hello, an RSA
+//! answer) in any order, through one `Decryptor`. A reason or a plaintext, never a panic.
+
+use super::{Decryptor, Dir, Env, KeyLog, Part, SessionCache, Suite, Suites};
+
+/// A few suites of each kind of record protection, as the registry decomposes them.
+pub fn suites() -> Suites {
+    let suite = |name: &str, kx: Option<&str>, cipher: &str, mac: &str, hash: &str, tls13| Suite {
+        name: name.to_owned(),
+        kx: kx.map(str::to_owned),
+        auth: kx.map(|_| "RSA".to_owned()),
+        cipher: cipher.to_owned(),
+        mac: mac.to_owned(),
+        prf_hash: hash.to_owned(),
+        tls13,
+    };
+    [
+        (
+            0x1301,
+            suite(
+                "TLS_AES_128_GCM_SHA256",
+                None,
+                "AES_128_GCM",
+                "AEAD",
+                "SHA256",
+                true,
+            ),
+        ),
+        (
+            0x1303,
+            suite(
+                "TLS_CHACHA20_POLY1305_SHA256",
+                None,
+                "CHACHA20_POLY1305",
+                "AEAD",
+                "SHA256",
+                true,
+            ),
+        ),
+        (
+            0x1302,
+            suite(
+                "TLS_AES_256_GCM_SHA384",
+                None,
+                "AES_256_GCM",
+                "AEAD",
+                "SHA384",
+                true,
+            ),
+        ),
+        (
+            0xC02F,
+            suite(
+                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                Some("ECDHE"),
+                "AES_128_GCM",
+                "AEAD",
+                "SHA256",
+                false,
+            ),
+        ),
+        (
+            0x002F,
+            suite(
+                "TLS_RSA_WITH_AES_128_CBC_SHA",
+                Some("RSA"),
+                "AES_128_CBC",
+                "SHA",
+                "SHA256",
+                false,
+            ),
+        ),
+        (
+            0x0005,
+            suite(
+                "TLS_RSA_WITH_RC4_128_SHA",
+                Some("RSA"),
+                "RC4_128",
+                "SHA",
+                "SHA256",
+                false,
+            ),
+        ),
+        (
+            0x008C,
+            suite(
+                "TLS_PSK_WITH_AES_128_CBC_SHA",
+                Some("PSK"),
+                "AES_128_CBC",
+                "SHA",
+                "SHA256",
+                false,
+            ),
+        ),
+        (
+            0x0002,
+            suite(
+                "TLS_RSA_WITH_NULL_SHA",
+                Some("RSA"),
+                "NULL",
+                "SHA",
+                "SHA256",
+                false,
+            ),
+        ),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// `data`: key log text up to the first NUL, then steps of [kind, direction, length (2),
+/// body]: kind % 5 = 0 a handshake message, 1 a ChangeCipherSpec, 2 a record (its first
+/// byte the outer type), 3 an SSLv2 ClientHello, 4 the answer to an RSA request.
+pub fn decrypt(data: &[u8]) {
+    let (text, mut steps) = match data.iter().position(|b| *b == 0) {
+        Some(at) => (
+            data.get(..at).unwrap_or(&[]),
+            data.get(at + 1..).unwrap_or(&[]),
+        ),
+        None => (data, &[][..]),
+    };
+    let mut keylog = KeyLog::new();
+    keylog.add_text(&String::from_utf8_lossy(text), "fuzz", "keylog");
+    let mut sessions = SessionCache::new();
+    let suites = suites();
+    let mut env = Env {
+        keylog: &keylog,
+        sessions: &mut sessions,
+        suites: &suites,
+    };
+    let mut dec = Decryptor::new(Some(b"psk".to_vec()), true, None);
+    while let [kind, dir, high, low, rest @ ..] = steps {
+        let len = usize::from(u16::from_be_bytes([*high, *low])).min(rest.len());
+        let (body, tail) = rest.split_at(len);
+        steps = tail;
+        let dir = if dir & 1 == 0 { Dir::C2S } else { Dir::S2C };
+        match kind % 5 {
+            0 => {
+                let _ = dec.on_message(&mut env, dir, body);
+            }
+            1 => dec.on_change_cipher_spec(&mut env, dir),
+            2 => {
+                let (ctype, record) = body.split_first().unwrap_or((&23, &[]));
+                let _ = dec.open(&env, dir, *ctype, 0x0303, record);
+            }
+            3 => dec.on_sslv2_client_hello(&env, body),
+            _ => dec.rsa_premaster(Some(body).filter(|b| b.len() == 48)),
+        }
+    }
+    // A part is opened only by a record counted as decrypted in that direction.
+    for part in [Part::Handshake, Part::ApplicationData, Part::EarlyData] {
+        for dir in Dir::BOTH {
+            let decrypted = dec.results[dir as usize].records_decrypted;
+            assert!(
+                !dec.opened(part, dir) || decrypted > 0,
+                "{part:?} opened by no record"
+            );
+        }
+    }
+    let missing = dec.missing_secrets(&keylog, false);
+    let _ = dec.reason_text(&keylog, &missing);
+    let _ = dec.transcript_hash();
+}

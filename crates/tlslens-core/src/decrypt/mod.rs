@@ -1,0 +1,577 @@
+//! Decrypting one connection: from secrets to keys to plaintext, with every step kept.
+//!
+//! Strategy: a `Decryptor` follows the handshake as the content layer sees it (each
+//! handshake message in order, raw as it went, each ChangeCipherSpec, each protected
+//! record) and keeps the handshake transcript. As soon as the secret for this connection
+//! is known (a key log line for its client random, a premaster the caller recovered with
+//! the server's RSA key, a PSK, or the master secret of the session it resumes), it derives
+//! the keys both ends derived and keeps them in `derivations` to be shown. Each Finished is
+//! recomputed from the transcript and compared. Application data plaintext is hashed per
+//! direction (SHA-256) but never stored. Sans-IO: the key log and the session cache of the
+//! run come in with each call ([`Env`]); the one thing the core cannot do, RSA decryption
+//! with a private key from a PEM file, is asked of the caller once per connection
+//! ([`RsaRequest`]), answered through [`Decryptor::rsa_premaster`].
+//!
+//! Key logs are often partial: a TLS 1.3 client that aborts its handshake logged its
+//! handshake secrets and never the application ones, and some stacks log one side's secret
+//! before the other's. Each TLS 1.3 secret is used on its own, for its own direction and
+//! phase; a direction whose handshake secret is missing tries its application traffic
+//! secret on each record (as Wireshark does) until one opens, since its encrypted handshake
+//! cannot be read to see where it ends. `opened` keeps which parts were read and
+//! [`Decryptor::missing_secrets`] names the key-log labels that were not there.
+
+pub mod fuzzing;
+pub mod keylog;
+mod record;
+mod report;
+pub mod store;
+mod tls12;
+mod tls13;
+
+#[cfg(test)]
+mod tests;
+
+use crate::handshake::messages::{self, ClientHello, Message, ServerHello};
+use crate::handshake::{self as hs, sslv2, Context};
+use crate::keys::{prf, HashAlg};
+use crate::protection::{self, CipherSpec, ExternalCbc, Kind, RecordProtection};
+
+pub use keylog::KeyLog;
+pub use record::{DirectionResult, Opened};
+pub use store::{SessionCache, Suite, Suites};
+
+/// A handshake transcript longer than this is dropped (its Finished is then not checked):
+/// each message is bounded by the handshake layer, their number is not.
+pub const MAX_TRANSCRIPT: usize = 1 << 24;
+
+/// Client to server (0) and server to client (1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    C2S = 0,
+    S2C = 1,
+}
+
+impl Dir {
+    pub const BOTH: [Dir; 2] = [Dir::C2S, Dir::S2C];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dir::C2S => "c2s",
+            Dir::S2C => "s2c",
+        }
+    }
+
+    /// The key log's word for the sender.
+    fn side(self) -> &'static str {
+        match self {
+            Dir::C2S => "CLIENT",
+            Dir::S2C => "SERVER",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What a part of the connection the records opened belong to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Handshake,
+    ApplicationData,
+    EarlyData,
+}
+
+impl Part {
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Handshake => "handshake",
+            Part::ApplicationData => "application_data",
+            Part::EarlyData => "early_data",
+        }
+    }
+
+    fn bit(self, dir: Dir) -> u8 {
+        1 << (self as usize * 2 + dir.index())
+    }
+}
+
+/// Where a connection's decryption stands (the `status` of `show --json`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    NoSecret,
+    Decrypted,
+    WrongSecret,
+    UnsupportedCipher,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::NoSecret => "no_secret",
+            Status::Decrypted => "decrypted",
+            Status::WrongSecret => "wrong_secret",
+            Status::UnsupportedCipher => "unsupported_cipher",
+        }
+    }
+}
+
+/// The keys one handshake derived, in the order derived, and the secret they came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Derivation {
+    pub values: Vec<(String, Vec<u8>)>,
+    pub source: Option<String>,
+}
+
+/// What each call reads beyond the connection: the run's key log, its session cache (which
+/// full handshakes fill and abbreviated ones read) and the cipher suite registry.
+pub struct Env<'a> {
+    pub keylog: &'a KeyLog,
+    pub sessions: &'a mut SessionCache,
+    pub suites: &'a Suites,
+}
+
+/// An RSA key exchange the key log does not open: the caller decrypts
+/// `encrypted` with the RSA private keys it holds and answers with a 48-byte premaster that
+/// opens with one of `versions` (the ClientHello's, then the negotiated one), or None.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RsaRequest {
+    pub encrypted: Vec<u8>,
+    pub versions: (u16, u16),
+}
+
+/// Makes the CBC decryptor of a cipher the core has no crate for (SEED), from its key.
+pub type ExternalFactory = fn(&[u8]) -> Box<dyn ExternalCbc>;
+
+/// One connection's decryption state. See the module's Strategy.
+pub struct Decryptor {
+    psk: Option<Vec<u8>>,
+    rsa_keys: bool,
+    external: Option<ExternalFactory>,
+    pub status: Status,
+    pub source: Option<String>,
+    pub reason: Option<String>,
+    /// One per handshake (the first, then each renegotiation), in order.
+    pub derivations: Vec<Derivation>,
+    pub results: [DirectionResult; 2],
+    transcript: Vec<u8>,
+    transcript_dropped: bool,
+    pub version: Option<u16>,
+    suite: Option<Suite>,
+    spec: Option<CipherSpec>,
+    pub client_random: Vec<u8>,
+    server_random: Vec<u8>,
+    pub master_secret: Option<Vec<u8>>,
+    extended_master_secret: bool,
+    encrypt_then_mac: bool,
+    active: [Option<RecordProtection>; 2],
+    pending: [Option<RecordProtection>; 2],
+    pub tls13: bool,
+    hash: HashAlg,
+    traffic: [Option<Vec<u8>>; 2],
+    hrr_seen: bool,
+    client_session_id: Vec<u8>,
+    client_version: u16,
+    client_ticket: Vec<u8>,
+    session_id: Vec<u8>,
+    early: Option<RecordProtection>,
+    early_suite: Option<Suite>,
+    pub early_active: bool,
+    inflaters: Option<[flate2::Decompress; 2]>,
+    phase: [Part; 2],
+    trial: [Option<RecordProtection>; 2],
+    trial_failures: [usize; 2],
+    /// A 0-RTT record was seen, opened or not.
+    pub early_seen: bool,
+    opened: u8,
+    /// TLS 1.3: the server's flight, in the transcript, is read.
+    server_handshake_keys: bool,
+    awaiting_rsa: bool,
+}
+
+impl Decryptor {
+    /// `rsa_keys`: whether the caller holds RSA private keys to answer an [`RsaRequest`].
+    pub fn new(psk: Option<Vec<u8>>, rsa_keys: bool, external: Option<ExternalFactory>) -> Self {
+        Self {
+            psk,
+            rsa_keys,
+            external,
+            status: Status::NoSecret,
+            source: None,
+            reason: None,
+            derivations: vec![Derivation::default()],
+            results: Default::default(),
+            transcript: Vec::new(),
+            transcript_dropped: false,
+            version: None,
+            suite: None,
+            spec: None,
+            client_random: Vec::new(),
+            server_random: Vec::new(),
+            master_secret: None,
+            extended_master_secret: false,
+            encrypt_then_mac: false,
+            active: [None, None],
+            pending: [None, None],
+            tls13: false,
+            hash: HashAlg::Sha256,
+            traffic: [None, None],
+            hrr_seen: false,
+            client_session_id: Vec::new(),
+            client_version: 0,
+            client_ticket: Vec::new(),
+            session_id: Vec::new(),
+            early: None,
+            early_suite: None,
+            early_active: false,
+            inflaters: None,
+            phase: [Part::Handshake; 2],
+            trial: [None, None],
+            trial_failures: [0; 2],
+            early_seen: false,
+            opened: 0,
+            server_handshake_keys: false,
+            awaiting_rsa: false,
+        }
+    }
+
+    /// The current handshake's (name, value) pairs.
+    pub fn derivation(&self) -> &[(String, Vec<u8>)] {
+        self.derivations.last().map_or(&[], |d| d.values.as_slice())
+    }
+
+    fn derive(&mut self, name: impl Into<String>, value: &[u8]) {
+        if let Some(current) = self.derivations.last_mut() {
+            current.values.push((name.into(), value.to_vec()));
+        }
+    }
+
+    fn set_source(&mut self, source: &str) {
+        self.source = Some(source.to_owned());
+        if let Some(current) = self.derivations.last_mut() {
+            current.source = Some(source.to_owned());
+        }
+    }
+
+    /// Whether a record of `part` was opened in `dir`.
+    pub fn opened(&self, part: Part, dir: Dir) -> bool {
+        self.opened & part.bit(dir) != 0
+    }
+
+    /// A packet opened elsewhere (QUIC's, by the core's QUIC layer) counted as a record.
+    pub fn count_opened(&mut self, part: Part, dir: Dir, packets: u64) {
+        self.opened |= part.bit(dir);
+        if let Some(result) = self.results.get_mut(dir.index()) {
+            result.records_decrypted = result.records_decrypted.saturating_add(packets);
+        }
+    }
+
+    /// What was negotiated so far, to read the messages whose layout depends on it.
+    pub fn context(&self) -> Context {
+        Context {
+            version: self.version,
+            kx: self.suite.as_ref().and_then(|s| s.kx.clone()),
+            auth: self.suite.as_ref().and_then(|s| s.auth.clone()),
+        }
+    }
+
+    fn append(&mut self, raw: &[u8]) {
+        if self.transcript_dropped || self.transcript.len() + raw.len() > MAX_TRANSCRIPT {
+            self.transcript_dropped = true;
+            self.transcript.clear();
+            return;
+        }
+        self.transcript.extend_from_slice(raw);
+    }
+
+    /// The hash of the handshake so far, with the suite's hash (RFC 8446 §4.4.1).
+    pub fn transcript_hash(&self) -> Vec<u8> {
+        self.hash.digest(&[&self.transcript])
+    }
+
+    /// TLS 1.3: whether every handshake message so far was read (the server's flight needs
+    /// its handshake secret), so that a transcript hash is the one both ends took.
+    pub fn transcript_complete(&self) -> bool {
+        !self.tls13 || self.server_handshake_keys
+    }
+
+    /// One handshake message, raw with its 4-byte header, in order, plaintext or decrypted.
+    /// A message the handshake layer could not read is still part of the transcript.
+    pub fn on_message(&mut self, env: &mut Env<'_>, dir: Dir, raw: &[u8]) -> Option<RsaRequest> {
+        let (msg_type, body) = match raw {
+            [msg_type, _, _, _, body @ ..] => (*msg_type, body),
+            _ => {
+                self.append(raw);
+                return None;
+            }
+        };
+        if !READ_TYPES.contains(&msg_type) {
+            // The others only go into the transcript: not read again.
+            self.append(raw);
+            return None;
+        }
+        match messages::parse(msg_type, body, &self.context()) {
+            Ok(message) => self.message(env, dir, raw, &message),
+            Err(_) => {
+                self.append(raw);
+                None
+            }
+        }
+    }
+
+    /// An SSLv2-format ClientHello, `record` with its 2-byte header: RFC 5246 Appendix E.2,
+    /// the handshake hash covers the message without that header.
+    pub fn on_sslv2_client_hello(&mut self, env: &Env<'_>, record: &[u8]) {
+        if let Ok(hello) = sslv2::client_hello(record) {
+            self.client_hello(env, &hello);
+            self.append(record.get(2..).unwrap_or(&[]));
+        }
+    }
+
+    fn message(
+        &mut self,
+        env: &mut Env<'_>,
+        dir: Dir,
+        raw: &[u8],
+        message: &Message<'_>,
+    ) -> Option<RsaRequest> {
+        match message {
+            Message::Finished(verify_data) => {
+                self.check_finished(dir, verify_data);
+                self.append(raw);
+                if self.tls13 {
+                    self.tls13_after_finished(env, dir);
+                }
+                return None;
+            }
+            Message::ClientHello(hello) => {
+                self.client_hello(env, hello);
+                self.append(raw);
+                return None;
+            }
+            Message::Opaque {
+                msg_type: hs::END_OF_EARLY_DATA,
+                ..
+            } => {
+                self.append(raw);
+                self.early_active = false;
+                return None;
+            }
+            Message::ServerHello(hello) if hello.is_hello_retry_request() => {
+                self.hello_retry_request(env, hello, raw);
+                return None;
+            }
+            // Post-handshake messages are not part of the transcript (RFC 8446 §4.6), even
+            // when a server sends its tickets before the client's Finished.
+            Message::NewSessionTicket(_) if self.tls13 => return None,
+            Message::KeyUpdate(_) if self.tls13 => {
+                self.key_update(dir);
+                return None;
+            }
+            _ => {}
+        }
+        self.append(raw);
+        match message {
+            Message::ServerHello(hello) => self.server_hello(env, hello),
+            Message::ClientKeyExchange(cke) => {
+                return self.client_key_exchange(env, cke.kx.as_deref(), cke.exchange_keys);
+            }
+            Message::NewSessionTicket(ticket) => {
+                if let Some(master) = &self.master_secret {
+                    env.sessions.remember_ticket(ticket.ticket, master);
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn client_hello(&mut self, env: &Env<'_>, hello: &ClientHello<'_>) {
+        if self.hrr_seen {
+            return;
+        }
+        // A new handshake (the first, or a renegotiation) starts a new transcript, and
+        // derives its own keys.
+        self.transcript.clear();
+        self.transcript_dropped = false;
+        if !self.client_random.is_empty() {
+            self.derivations.push(Derivation::default());
+        }
+        self.client_random = hello.random.to_vec();
+        self.client_session_id = hello.legacy_session_id.to_vec();
+        self.client_version = hello.legacy_version;
+        self.client_ticket = hello
+            .extensions
+            .find(SESSION_TICKET)
+            .unwrap_or(&[])
+            .to_vec();
+        // The PSK's suite for 0-RTT is taken to be the first TLS 1.3 suite offered.
+        self.early_suite = hello
+            .cipher_suites
+            .iter()
+            .find(|suite| *suite >> 8 == 0x13)
+            .and_then(|suite| u16::try_from(*suite).ok())
+            .and_then(|code| env.suites.get(&code))
+            .cloned();
+    }
+
+    fn hello_retry_request(&mut self, env: &Env<'_>, hello: &ServerHello<'_>, raw: &[u8]) {
+        // RFC 8446 §4.4.1: the first ClientHello is replaced by its hash.
+        self.hrr_seen = true;
+        let hash = env
+            .suites
+            .get(&hello.cipher_suite)
+            .and_then(|suite| HashAlg::from_name(&suite.prf_hash))
+            .unwrap_or(HashAlg::Sha256);
+        let first = hash.digest(&[&self.transcript]);
+        let length = u8::try_from(first.len()).unwrap_or(u8::MAX);
+        self.transcript = vec![MESSAGE_HASH, 0, 0, length];
+        self.transcript.extend_from_slice(&first);
+        self.append(raw);
+    }
+
+    fn server_hello(&mut self, env: &Env<'_>, hello: &ServerHello<'_>) {
+        let version = selected_version(hello);
+        self.version = Some(version);
+        self.server_random = hello.random.to_vec();
+        self.master_secret = None; // a renegotiation derives everything anew
+        self.pending = [None, None];
+        if hello.legacy_compression_method == 1 {
+            // DEFLATE (RFC 3749): one zlib stream per direction.
+            self.inflaters = Some([flate2::Decompress::new(true), flate2::Decompress::new(true)]);
+        }
+        self.suite = env.suites.get(&hello.cipher_suite).cloned();
+        let Some(suite) = self.suite.clone() else {
+            self.status = Status::UnsupportedCipher;
+            self.reason = Some(format!("unknown cipher suite {:#06x}", hello.cipher_suite));
+            return;
+        };
+        let spec = match protection::cipher_spec(
+            &suite.name,
+            &suite.cipher,
+            &suite.mac,
+            suite.tls13,
+            version,
+        ) {
+            Ok(spec) => spec,
+            Err(reason) => {
+                self.status = Status::UnsupportedCipher;
+                self.reason = Some(reason);
+                return;
+            }
+        };
+        self.tls13 = hs::is_tls13_version(version);
+        self.hash = HashAlg::from_name(&suite.prf_hash).unwrap_or(HashAlg::Sha256);
+        self.extended_master_secret = hello.extensions.find(EXTENDED_MASTER_SECRET).is_some();
+        self.encrypt_then_mac =
+            hello.extensions.find(ENCRYPT_THEN_MAC).is_some() && spec.kind == Kind::Block;
+        self.spec = Some(spec);
+        if self.tls13 {
+            self.tls13_handshake_keys(env);
+            return;
+        }
+        let random = self.client_random.clone();
+        let mut found = env
+            .keylog
+            .get(keylog::CLIENT_RANDOM, &random)
+            .map(|master| {
+                (
+                    master.to_vec(),
+                    env.keylog.origin(keylog::CLIENT_RANDOM, &random),
+                )
+            });
+        if found.is_none()
+            && !hello.legacy_session_id.is_empty()
+            && hello.legacy_session_id == self.client_session_id.as_slice()
+        {
+            found = env
+                .sessions
+                .session(hello.legacy_session_id)
+                .map(|master| (master.to_vec(), "resumed_session"));
+        }
+        if found.is_none() && !self.client_ticket.is_empty() {
+            found = env
+                .sessions
+                .ticket(&self.client_ticket)
+                .map(|master| (master.to_vec(), "resumed_ticket"));
+        }
+        if let Some((master, source)) = found {
+            let source = source.to_owned();
+            self.set_master(&master, &source);
+        }
+        self.session_id = hello.legacy_session_id.to_vec(); // remembered at the CCS
+    }
+
+    fn check_finished(&mut self, dir: Dir, verify_data: &[u8]) {
+        let Some(version) = self.version else {
+            return;
+        };
+        if self.transcript_dropped {
+            return;
+        }
+        let verified = if self.tls13 {
+            // The client's Finished covers the server's flight, which needs its own secret.
+            let base = self.traffic.get(dir.index()).and_then(Option::as_ref);
+            let Some(base) = base.filter(|_| self.transcript_complete()) else {
+                return;
+            };
+            let hash = self.transcript_hash();
+            match crate::keys::hkdf::finished_matches(self.hash, base, &hash, verify_data) {
+                Ok(verified) => verified,
+                Err(_) => return,
+            }
+        } else {
+            let Some(master) = &self.master_secret else {
+                return;
+            };
+            let label: &[u8] = match dir {
+                Dir::C2S => b"client finished",
+                Dir::S2C => b"server finished",
+            };
+            prf::finished_matches(
+                version,
+                self.hash,
+                master,
+                label,
+                &self.transcript,
+                verify_data,
+            )
+        };
+        if let Some(result) = self.results.get_mut(dir.index()) {
+            result.finished_verified = Some(verified);
+        }
+        if !verified {
+            self.status = Status::WrongSecret;
+            self.reason = Some(
+                "Finished does not verify: the secret belongs to another session, or the \
+                 handshake was altered"
+                    .to_owned(),
+            );
+        }
+    }
+}
+
+/// The handshake messages the decryptor reads (the others it only hashes).
+const READ_TYPES: [u8; 7] = [
+    hs::CLIENT_HELLO,
+    hs::SERVER_HELLO,
+    hs::NEW_SESSION_TICKET,
+    hs::END_OF_EARLY_DATA,
+    hs::CLIENT_KEY_EXCHANGE,
+    hs::FINISHED,
+    hs::KEY_UPDATE,
+];
+const SESSION_TICKET: u16 = 35;
+const EXTENDED_MASTER_SECRET: u16 = 23;
+const ENCRYPT_THEN_MAC: u16 = 22;
+const SUPPORTED_VERSIONS: u16 = 43;
+const MESSAGE_HASH: u8 = 254;
+
+/// The version a ServerHello (or HelloRetryRequest) selects: supported_versions wins
+/// when it holds one version.
+pub fn selected_version(hello: &ServerHello<'_>) -> u16 {
+    match hello.extensions.find(SUPPORTED_VERSIONS) {
+        Some([high, low]) => u16::from_be_bytes([*high, *low]),
+        _ => hello.legacy_version,
+    }
+}

@@ -1,0 +1,93 @@
+//! What a connection's secrets opened, and which key-log labels it lacked.
+//!
+//! A key log is often partial: a TLS 1.3 client that aborts its handshake logged the
+//! handshake secrets and never the application ones. The `decryption` object of
+//! `show --json` says which parts were read and names each secret that was missing, so
+//! that "decrypted" never hides half a connection.
+
+use super::keylog::{KeyLog, CLIENT_RANDOM, EARLY};
+use super::{Decryptor, Status};
+
+/// What opens a TLS 1.3 connection's records after the ServerHello, in the order used.
+pub const TLS13_TRAFFIC_LABELS: [&str; 4] = [
+    "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+    "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+    "CLIENT_TRAFFIC_SECRET_0",
+    "SERVER_TRAFFIC_SECRET_0",
+];
+/// The secrets of the application data, derived only once a TLS 1.3 handshake completes.
+const TLS13_APPLICATION_LABELS: [&str; 2] = ["CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"];
+
+fn random_text(random: &[u8]) -> String {
+    let shown: String = random.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("{shown}…")
+}
+
+impl Decryptor {
+    /// The key-log labels this connection's records need and the key log lacks: the four
+    /// TLS 1.3 traffic secrets (and the early one where 0-RTT was sent), or CLIENT_RANDOM
+    /// when no other source (RSA key, PSK, a resumed session) gave the master secret.
+    ///
+    /// A TLS 1.3 handshake that failed before it completed never reached its application
+    /// traffic secrets (the aborting side never derived them, so no key log can hold them):
+    /// they are not asked for then.
+    pub fn missing_secrets(&self, keylog: &KeyLog, failed_in_handshake: bool) -> Vec<&'static str> {
+        if self.client_random.is_empty() {
+            return Vec::new();
+        }
+        let mut labels = Vec::new();
+        if self.early_seen {
+            labels.push(EARLY);
+        }
+        if self.tls13 {
+            labels.extend(
+                TLS13_TRAFFIC_LABELS
+                    .iter()
+                    .filter(|l| !failed_in_handshake || !TLS13_APPLICATION_LABELS.contains(l)),
+            );
+        } else if self.version.is_some() && self.master_secret.is_none() {
+            labels.push(CLIENT_RANDOM);
+        }
+        labels.retain(|label| keylog.get(label, &self.client_random).is_none());
+        labels
+    }
+
+    /// The reason `show --json` gives: the one kept, else why nothing (or not all) opened.
+    pub fn reason_text(&self, keylog: &KeyLog, missing: &[&str]) -> Option<String> {
+        if self.reason.is_some() {
+            return self.reason.clone();
+        }
+        let random = &self.client_random;
+        match self.status {
+            Status::NoSecret if random.is_empty() => {
+                Some("no ClientHello was seen, so no secret can be looked up".to_owned())
+            }
+            // Application secrets are tried record by record: none opened.
+            Status::NoSecret if keylog.knows(random) => Some(format!(
+                "the key log's secrets for client random {} open no record of this connection",
+                random_text(random)
+            )),
+            Status::NoSecret => Some(format!(
+                "the secrets given hold nothing for client random {}",
+                random_text(random)
+            )),
+            Status::Decrypted if !missing.is_empty() => {
+                // A renegotiation looks its secrets up by its own client random.
+                let which = if self.derivations.len() > 1 {
+                    format!(
+                        "renegotiation {} (client random {})",
+                        self.derivations.len() - 1,
+                        random_text(random)
+                    )
+                } else {
+                    "this session".to_owned()
+                };
+                Some(format!(
+                    "the key log has no {} for {which}",
+                    missing.join(", ")
+                ))
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! One connection's decryptor (`tlslens_core::decrypt::Decryptor`) for the content layer.
+//!
+//! Strategy: the content layer calls it per handshake message, per ChangeCipherSpec and per
+//! protected record; the key log and the session cache are the run's `KeyStore`'s, borrowed
+//! per call. The cipher suite registry crosses once per process. What `show --json` and the
+//! narration read (status, derivations, per-direction results) are getters. RSA decryption
+//! stays with `cryptography`: `on_message` returns the encrypted premaster once per
+//! connection and `rsa_premaster` takes the answer. A panic in the core is caught here and
+//! becomes the connection's reason; the decryptor is then left alone.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
+use pyo3::types::{PyBytes, PyDict, PyList};
+use tlslens_core::decrypt::{self as core, Dir, Env, Opened, Part, Suite, Suites};
+use tlslens_core::protection::ExternalCbc;
+
+use crate::flows::panic_text;
+use crate::keylog::{KeyLog, SessionCache};
+use crate::keys::seed_cbc;
+
+/// (encrypted premaster, (ClientHello version, negotiated version)).
+type RsaRequest<'py> = (Bound<'py, PyBytes>, (u16, u16));
+
+static SUITES: GILOnceCell<Suites> = GILOnceCell::new();
+
+/// The registry's suites (`tlslens.registry.CIPHER_SUITES`), read once.
+fn suites(py: Python<'_>) -> PyResult<&'static Suites> {
+    SUITES.get_or_try_init(py, || {
+        let table = py.import("tlslens.registry")?.getattr("CIPHER_SUITES")?;
+        let mut suites = Suites::new();
+        for item in table.call_method0("items")?.try_iter()? {
+            let (code, info): (u16, Bound<'_, PyAny>) = item?.extract()?;
+            let text = |name: &str| -> PyResult<Option<String>> { info.getattr(name)?.extract() };
+            suites.insert(
+                code,
+                Suite {
+                    name: info.getattr("name")?.extract()?,
+                    kx: text("kx")?,
+                    auth: text("auth")?,
+                    cipher: text("cipher")?.unwrap_or_default(),
+                    mac: text("mac")?.unwrap_or_default(),
+                    prf_hash: text("prf_hash")?.unwrap_or_else(|| "SHA256".to_owned()),
+                    tls13: info.getattr("tls13")?.extract()?,
+                },
+            );
+        }
+        Ok(suites)
+    })
+}
+
+fn direction(name: &str) -> PyResult<Dir> {
+    match name {
+        "c2s" => Ok(Dir::C2S),
+        "s2c" => Ok(Dir::S2C),
+        _ => Err(PyValueError::new_err(format!("no direction {name:?}"))),
+    }
+}
+
+fn external_seed(key: &[u8]) -> Box<dyn ExternalCbc> {
+    seed_cbc(key)
+}
+
+/// The keys one handshake derived, in the order derived, and the secret they came from.
+#[pyclass(frozen, module = "tlslens._core")]
+pub struct Derivation {
+    #[pyo3(get)]
+    values: Py<PyList>,
+    #[pyo3(get)]
+    source: Option<String>,
+}
+
+/// What one direction's records gave.
+#[pyclass(frozen, module = "tlslens._core")]
+pub struct DecryptionResult {
+    #[pyo3(get)]
+    records_decrypted: u64,
+    #[pyo3(get)]
+    records_failed_integrity: u64,
+    #[pyo3(get)]
+    plaintext_bytes: u64,
+    /// The SHA-256 of the application data plaintext, in hex.
+    #[pyo3(get)]
+    plaintext_sha256: String,
+    #[pyo3(get)]
+    finished_verified: Option<bool>,
+}
+
+/// One connection's decryption: see the module's Strategy.
+#[pyclass(module = "tlslens._core")]
+pub struct Decryptor {
+    inner: core::Decryptor,
+    keylog: Py<KeyLog>,
+    sessions: Py<SessionCache>,
+    store: PyObject,
+    broken: Option<String>,
+}
+
+impl Decryptor {
+    /// Run `work` with the run's key log and session cache; a panic is kept as the reason.
+    fn with_env<T: Default>(
+        &mut self,
+        py: Python<'_>,
+        work: impl FnOnce(&mut core::Decryptor, &mut Env<'_>) -> T,
+    ) -> PyResult<T> {
+        if self.broken.is_some() {
+            return Ok(T::default());
+        }
+        let suites = suites(py)?;
+        let keylog = self.keylog.try_borrow(py)?;
+        let mut sessions = self.sessions.try_borrow_mut(py)?;
+        let mut env = Env {
+            keylog: &keylog.0,
+            sessions: &mut sessions.0,
+            suites,
+        };
+        let inner = &mut self.inner;
+        match catch_unwind(AssertUnwindSafe(|| work(inner, &mut env))) {
+            Ok(value) => Ok(value),
+            Err(panic) => {
+                self.broken = Some(format!(
+                    "internal error in the decryptor ({})",
+                    panic_text(panic.as_ref())
+                ));
+                Ok(T::default())
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl Decryptor {
+    /// `store`: the run's `KeyStore` (its key log, session cache, PSK, and whether it holds
+    /// RSA keys are read from it).
+    #[new]
+    fn new(py: Python<'_>, store: PyObject) -> PyResult<Self> {
+        let bound = store.bind(py);
+        let psk: Option<Vec<u8>> = bound.getattr("psk")?.extract()?;
+        let rsa_keys = bound.getattr("rsa_keys")?.is_truthy()?;
+        Ok(Self {
+            inner: core::Decryptor::new(psk, rsa_keys, Some(external_seed)),
+            keylog: bound.getattr("keylog")?.extract()?,
+            sessions: bound.getattr("sessions")?.extract()?,
+            store,
+            broken: None,
+        })
+    }
+
+    /// One handshake message (raw, header included), in order, plaintext or decrypted.
+    /// Returns (encrypted premaster, (ClientHello version, negotiated version)) when an RSA
+    /// key exchange needs the caller's RSA keys: answer with `rsa_premaster`.
+    fn on_message<'py>(
+        &mut self,
+        py: Python<'py>,
+        direction_name: &str,
+        raw: &[u8],
+    ) -> PyResult<Option<RsaRequest<'py>>> {
+        let dir = direction(direction_name)?;
+        let request = self.with_env(py, |dec, env| dec.on_message(env, dir, raw))?;
+        Ok(request.map(|r| (PyBytes::new(py, &r.encrypted), r.versions)))
+    }
+
+    /// An SSLv2-format ClientHello, its 2-byte record header included.
+    fn on_sslv2_client_hello(&mut self, py: Python<'_>, record: &[u8]) -> PyResult<()> {
+        self.with_env(py, |dec, env| dec.on_sslv2_client_hello(env, record))
+    }
+
+    /// The answer to `on_message`'s RSA request: the premaster, or None (no key opened it).
+    #[pyo3(signature = (premaster))]
+    fn rsa_premaster(&mut self, premaster: Option<&[u8]>) {
+        self.inner.rsa_premaster(premaster);
+    }
+
+    fn on_change_cipher_spec(&mut self, py: Python<'_>, direction_name: &str) -> PyResult<()> {
+        let dir = direction(direction_name)?;
+        self.with_env(py, |dec, env| dec.on_change_cipher_spec(env, dir))
+    }
+
+    /// One protected record: (real content type, plaintext), None (no key for it), or why it
+    /// does not open (a str naming the record). Application data is hashed here.
+    fn open<'py>(
+        &mut self,
+        py: Python<'py>,
+        direction_name: &str,
+        ctype: u8,
+        version: u16,
+        body: &[u8],
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let dir = direction(direction_name)?;
+        let opened = self.with_env(py, |dec, env| {
+            Some(dec.open(env, dir, ctype, version, body))
+        })?;
+        Ok(match opened {
+            Some(Opened::Plain(real, plain)) => Some(
+                (real, PyBytes::new(py, &plain))
+                    .into_pyobject(py)?
+                    .into_any(),
+            ),
+            Some(Opened::Failed(reason)) => Some(reason.into_pyobject(py)?.into_any()),
+            Some(Opened::NoKey) | None => None,
+        })
+    }
+
+    /// Application data opened elsewhere (QUIC's STREAM frames): counted and hashed.
+    fn application_data(&mut self, direction_name: &str, plaintext: &[u8]) -> PyResult<()> {
+        self.inner
+            .application_data(direction(direction_name)?, plaintext);
+        Ok(())
+    }
+
+    /// A packet opened elsewhere (QUIC) counted as a record of `part`.
+    #[pyo3(signature = (part, direction_name, packets=1))]
+    fn count_opened(&mut self, part: &str, direction_name: &str, packets: u64) -> PyResult<()> {
+        let part = match part {
+            "handshake" => Part::Handshake,
+            "application_data" => Part::ApplicationData,
+            "early_data" => Part::EarlyData,
+            _ => return Err(PyValueError::new_err(format!("no part {part:?}"))),
+        };
+        self.inner
+            .count_opened(part, direction(direction_name)?, packets);
+        Ok(())
+    }
+
+    /// The hash of the handshake so far, with the suite's hash (RFC 8446 §4.4.1).
+    fn transcript_hash<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.transcript_hash())
+    }
+
+    /// TLS 1.3: whether every handshake message so far was read.
+    fn transcript_complete(&self) -> bool {
+        self.inner.transcript_complete()
+    }
+
+    #[pyo3(signature = (failed_in_handshake=false))]
+    fn missing_secrets(
+        &self,
+        py: Python<'_>,
+        failed_in_handshake: bool,
+    ) -> PyResult<Vec<&'static str>> {
+        let keylog = self.keylog.try_borrow(py)?;
+        Ok(self.inner.missing_secrets(&keylog.0, failed_in_handshake))
+    }
+
+    /// The `decryption` object of `show --json` (connection.schema.json).
+    #[pyo3(signature = (failed_in_handshake=false))]
+    fn to_json<'py>(
+        &self,
+        py: Python<'py>,
+        failed_in_handshake: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let keylog = self.keylog.try_borrow(py)?;
+        let dec = &self.inner;
+        let missing = dec.missing_secrets(&keylog.0, failed_in_handshake);
+        let reason = self
+            .broken
+            .clone()
+            .or_else(|| dec.reason_text(&keylog.0, &missing));
+        let json = PyDict::new(py);
+        json.set_item("status", dec.status.name())?;
+        json.set_item("source", dec.source.as_deref())?;
+        json.set_item("reason", reason)?;
+        let each = |value: fn(&core::DirectionResult) -> Option<u64>| per_direction(py, dec, value);
+        json.set_item(
+            "finished_verified",
+            per_direction(py, dec, |r| r.finished_verified)?,
+        )?;
+        json.set_item("records_decrypted", each(|r| Some(r.records_decrypted))?)?;
+        json.set_item(
+            "records_failed_integrity",
+            each(|r| Some(r.records_failed_integrity))?,
+        )?;
+        json.set_item("plaintext_bytes", each(|r| Some(r.plaintext_bytes))?)?;
+        json.set_item(
+            "plaintext_sha256",
+            per_direction(py, dec, |r| r.sha256_hex())?,
+        )?;
+        let opened = PyDict::new(py);
+        for part in [Part::Handshake, Part::ApplicationData] {
+            let each = PyDict::new(py);
+            for dir in Dir::BOTH {
+                each.set_item(dir.name(), dec.opened(part, dir))?;
+            }
+            opened.set_item(part.name(), each)?;
+        }
+        opened.set_item("early_data", dec.opened(Part::EarlyData, Dir::C2S))?;
+        json.set_item("opened", opened)?;
+        json.set_item("missing_secrets", missing)?;
+        Ok(json)
+    }
+
+    /// The run's `KeyStore` this decryptor reads.
+    #[getter]
+    fn store(&self, py: Python<'_>) -> PyObject {
+        self.store.clone_ref(py)
+    }
+
+    /// "no_secret", "decrypted", "wrong_secret" or "unsupported_cipher".
+    #[getter]
+    fn status(&self) -> &'static str {
+        self.inner.status.name()
+    }
+
+    #[getter]
+    fn source(&self) -> Option<String> {
+        self.inner.source.clone()
+    }
+
+    #[getter]
+    fn reason(&self) -> Option<String> {
+        self.broken.clone().or_else(|| self.inner.reason.clone())
+    }
+
+    /// One per handshake (the first, then each renegotiation), in order.
+    #[getter]
+    fn derivations(&self, py: Python<'_>) -> PyResult<Vec<Derivation>> {
+        self.inner
+            .derivations
+            .iter()
+            .map(|d| {
+                Ok(Derivation {
+                    values: values(py, &d.values)?.unbind(),
+                    source: d.source.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The current handshake's (name, value) pairs.
+    #[getter]
+    fn derivation<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        values(py, self.inner.derivation())
+    }
+
+    /// {"c2s": ..., "s2c": ...}: what each direction's records gave.
+    #[getter]
+    fn results<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        for dir in Dir::BOTH {
+            let r = &self.inner.results[dir as usize];
+            let result = DecryptionResult {
+                records_decrypted: r.records_decrypted,
+                records_failed_integrity: r.records_failed_integrity,
+                plaintext_bytes: r.plaintext_bytes,
+                plaintext_sha256: r.sha256_hex(),
+                finished_verified: r.finished_verified,
+            };
+            out.set_item(dir.name(), result)?;
+        }
+        Ok(out)
+    }
+
+    #[getter]
+    fn master_secret<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.inner
+            .master_secret
+            .as_ref()
+            .map(|m| PyBytes::new(py, m))
+    }
+
+    /// The ClientHello's random (b"" before one is seen).
+    #[getter]
+    fn client_random<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.client_random)
+    }
+
+    #[getter]
+    fn version(&self) -> Option<u16> {
+        self.inner.version
+    }
+
+    #[getter]
+    fn tls13(&self) -> bool {
+        self.inner.tls13
+    }
+
+    /// A 0-RTT record was seen, opened or not.
+    #[getter]
+    fn early_seen(&self) -> bool {
+        self.inner.early_seen
+    }
+
+    /// The client's records are 0-RTT until its EndOfEarlyData.
+    #[getter]
+    fn early_active(&self) -> bool {
+        self.inner.early_active
+    }
+}
+
+/// {"c2s": value, "s2c": value} of the two directions' results.
+fn per_direction<'py, T: IntoPyObject<'py>>(
+    py: Python<'py>,
+    dec: &core::Decryptor,
+    value: impl Fn(&core::DirectionResult) -> T,
+) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    for dir in Dir::BOTH {
+        out.set_item(dir.name(), value(&dec.results[dir as usize]))?;
+    }
+    Ok(out)
+}
+
+fn values<'py>(py: Python<'py>, values: &[(String, Vec<u8>)]) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(
+        py,
+        values
+            .iter()
+            .map(|(name, value)| (name.as_str(), PyBytes::new(py, value))),
+    )
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Decryptor>()?;
+    m.add_class::<Derivation>()?;
+    m.add_class::<DecryptionResult>()?;
+    Ok(())
+}

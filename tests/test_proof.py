@@ -1,0 +1,77 @@
+"""Handshake signatures (tls/proof.py): checked with the certificate's key, and a signature
+seen again (the same certificate, scheme, signature and signed bytes) not checked again."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tlslens import read_capture
+from tlslens.tls import proof
+
+from conftest import CAPTURES
+
+ECDSA_SHA256 = 0x0403  # ecdsa_secp256r1_sha256 (RFC 8446 §4.2.3)
+
+
+def _signed(data: bytes) -> tuple[bytes, bytes]:
+    """A fresh self-signed P-256 certificate (DER) and its key's signature over ``data``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "proof.test")])
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    signature = key.sign(data, ec.ECDSA(hashes.SHA256()))
+    return certificate.public_bytes(serialization.Encoding.DER), signature
+
+
+def test_a_signature_is_told_from_other_bytes_and_other_keys() -> None:
+    data = proof.tls13_signed_content(proof.TLS13_SERVER_CONTEXT, bytes(32))
+    der, signature = _signed(data)
+    assert proof.verify(der, ECDSA_SHA256, signature, data) == (True, None)
+    # Asked again (answered from what was checked), and with one byte changed: not confused.
+    assert proof.verify(der, ECDSA_SHA256, signature, data) == (True, None)
+    assert proof.verify(der, ECDSA_SHA256, signature, data[:-1] + b"\1")[0] is False
+    other, _ = _signed(data)
+    assert proof.verify(other, ECDSA_SHA256, signature, data)[0] is False
+    assert proof.verify(der, 0x0804, signature, data) == (
+        None,
+        "an RSA-PSS scheme with a key that is not RSA",
+    )
+
+
+def test_a_signature_seen_again_is_not_checked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A capture that holds a connection twice (merged with itself, a replay, a load test's
+    copies) gives the same verdicts, with each signature checked with its key once."""
+    capture = CAPTURES / "demo-tls12-tls13.pcapng"
+    checked: list[tuple[Any, ...]] = []
+    check = proof._check
+
+    def counting(*args: Any) -> str | None:
+        checked.append(args)
+        return check(*args)
+
+    monkeypatch.setattr(proof, "_check", counting)
+    # What other tests checked before is forgotten: this one counts from nothing.
+    monkeypatch.setattr(proof, "_VERDICTS", {}, raising=False)
+    first = [c.to_json() for conn in read_capture(capture) for c in conn.handshake_signatures]
+    assert any(check["verified"] for check in first)  # the TLS 1.2 ServerKeyExchange's
+    once = len(checked)
+    assert once >= 1
+    again = [c.to_json() for conn in read_capture(capture) for c in conn.handshake_signatures]
+    assert again == first
+    assert len(checked) == once
