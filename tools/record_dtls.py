@@ -17,9 +17,10 @@ Each connection has its own server on its own free UDP port, in this order:
 
 OpenSSL's s_server asks for a cookie (HelloVerifyRequest) in every connection, -listen or
 not, and so does gnutls-serv. In 1 to 4 the client sends a line and the server a line (the
-echo, for GnuTLS), then the client closes (close_notify). DTLS 1.3 is not recorded: no
-stack installable here speaks it (OpenSSL 3.0, GnuTLS 3.7, Debian's wolfSSL 5.5 and mbed
-TLS 2.28 do not). The clients write the key log (-keylogfile, SSLKEYLOGFILE).
+echo, for GnuTLS), then the client closes (close_notify). The clients write the key log
+(-keylogfile, SSLKEYLOGFILE). DTLS 1.3 is record_dtls13.py's: no Debian package speaks it
+(OpenSSL 3.0, GnuTLS 3.7, Debian's wolfSSL 5.5 and mbed TLS 2.28 do not), so it builds
+wolfSSL from source.
 """
 
 from __future__ import annotations

@@ -12,11 +12,7 @@ use super::DtlsEvent;
 const SUITES: [(u16, usize); 3] = [(0x1301, 32), (0x1303, 32), (0x1302, 48)];
 
 fn association(index: usize) -> Vec<DtlsEvent> {
-    let events = read(
-        "dtls13.pcapng",
-        index,
-        Some(keys("dtls13.keys", 0x0304)),
-    );
+    let events = read("dtls13.pcapng", index, Some(keys("dtls13.keys", 0x0304)));
     assert_eq!(findings(&events), Vec::<&DtlsEvent>::new(), "{index}");
     events
 }
