@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from test_dtls_show import _read
 
 from tlslens.cli import main
-from tlslens.keys.files import add_keylog_file
-from tlslens.keys.store import KeyStore
-from tlslens.model import C2S, S2C, Connection
+from tlslens.model import C2S, S2C
 from tlslens.outcome import outcome_of
-from tlslens.pipeline import read_capture
 from tlslens.serialize import connection_to_json
 
 from _tshark import _fields, run_tshark_dtls, strip_secrets
@@ -40,19 +37,6 @@ SUITES = [0x1301, 0x1303, 0x1302]  # AES-128-GCM, ChaCha20-Poly1305, AES-256-GCM
 # The certificate the server was given (tools/record_dtls13.py: -c server-chain.pem).
 LEAF = x509.load_pem_x509_certificate((ROOT / "tests/vectors/pki/server.pem").read_bytes())
 LEAF_SHA256 = hashlib.sha256(LEAF.public_bytes(Encoding.DER)).hexdigest()
-
-
-def _read(path: Path, keylog: Path | None) -> tuple[list[Connection], dict[tuple[int, str], bytes]]:
-    store = None
-    if keylog is not None:
-        store = KeyStore()
-        add_keylog_file(store, keylog)
-    plaintext: dict[tuple[int, str], bytes] = defaultdict(bytes)
-
-    def sink(flow: int, direction: str, data: bytes) -> None:
-        plaintext[flow, direction] += data
-
-    return list(read_capture(path, keys=store, plaintext_sink=sink)), plaintext
 
 
 @pytest.mark.parametrize("way", ["keys", "dsb"])
@@ -126,7 +110,7 @@ def test_an_altered_client_hello_fails_both_finished(tmp_path: Path) -> None:
     assert data.count(b"tlslens.test") == 6  # two ClientHellos per connection
     altered = tmp_path / "altered.pcapng"
     altered.write_bytes(data.replace(b"tlslens.test", b"tlslens.tesu"))
-    conns, plaintext = _read(altered, None)
+    conns, plaintext = _read(altered)
     for conn in conns:
         assert conn.sni == "tlslens.tesu"
         decryption = connection_to_json(conn)["decryption"]
@@ -139,7 +123,7 @@ def test_an_altered_client_hello_fails_both_finished(tmp_path: Path) -> None:
 
 def test_without_keys_the_hellos_still_read(tshark: str, tmp_path: Path) -> None:
     path = strip_secrets(CAPTURE, tmp_path)
-    conns, plaintext = _read(path, None)
+    conns, plaintext = _read(path)
     assert [c.version for c in conns] == [DTLS13] * 3
     assert [c.cipher_suite for c in conns] == SUITES
     assert not plaintext

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::handshake::{self, Outcome, Reassembler, CLIENT_HELLO, HELLO_VERIFY_REQUEST};
 use super::keys::{self, EpochKeys, Keys, Suite};
 use super::record::{self, Header, Record, CT_ACK, CT_TLS12_CID};
-use super::transcript13::{self, Transcript, HRR_RANDOM};
+use super::transcript13::Transcript;
 use super::{DtlsEvent, Endpoint, Finding, Limits, RecordInfo};
 use crate::codec::Reader;
 use crate::records::{CT_ALERT, CT_APPLICATION_DATA, CT_CHANGE_CIPHER_SPEC, CT_HANDSHAKE};
@@ -473,33 +473,15 @@ impl Association {
         if self.version.is_some_and(|v| v != DTLS13) {
             return;
         }
-        let msg_type = tls.first().copied().unwrap_or_default();
         let keys = self.keys.clone();
-        let secrets = keys
-            .as_deref()
-            .zip(self.client_random)
+        let secrets = (keys.as_deref().zip(self.client_random))
             .and_then(|(keys, random)| keys.secrets.get(&random));
-        let secret = secrets.and_then(|s| match at.from_client {
-            true => s.client_handshake.as_deref(),
-            false => s.server_handshake.as_deref(),
-        });
-        let message = transcript13::Message {
-            from_client: at.from_client,
-            alg: self.suite.as_ref().map(|s| s.hash),
-            retry: msg_type == handshake::SERVER_HELLO
-                && !at.from_client
-                && tls.get(6..38) == Some(&HRR_RANDOM[..]),
-            secret,
-        };
-        let check = self.transcript.add(tls, message);
-        if let (Some(check), Some(DTLS13)) = (check, self.version) {
-            self.events.push_back(DtlsEvent::Transcript {
-                frame: at.frame,
-                from_client: at.from_client,
-                msg_type,
-                hash: check.hash,
-                finished: check.finished,
-            });
+        let alg = self.suite.as_ref().map(|s| s.hash);
+        let event = self
+            .transcript
+            .add((at.frame, at.from_client), tls, alg, secrets);
+        if let (Some(event), Some(DTLS13)) = (event, self.version) {
+            self.events.push_back(event);
         }
     }
 

@@ -5,6 +5,8 @@
 //! finished_key expanded with DTLS 1.3's own "dtls13" label prefix (RFC 9147 §5.9), which
 //! is why the TLS 1.3 check does not fit it.
 
+use super::handshake::SERVER_HELLO;
+use super::{DtlsEvent, Secrets};
 use crate::keys::hkdf::{expand_label_prefixed, DTLS13};
 use crate::keys::HashAlg;
 
@@ -12,34 +14,13 @@ pub const CERTIFICATE_VERIFY: u8 = 15;
 pub const FINISHED: u8 = 20;
 const MESSAGE_HASH: u8 = 254;
 /// RFC 8446 §4.1.3: the random of a ServerHello that is a HelloRetryRequest.
-pub const HRR_RANDOM: [u8; 32] = [
+const HRR_RANDOM: [u8; 32] = [
     0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
     0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
 ];
 /// The most handshake bytes kept: past it the transcript is given up (nothing is checked),
 /// as a handshake of that size is no real one.
-pub const MAX_TRANSCRIPT: usize = 1 << 21;
-
-/// What the transcript says about a CertificateVerify or a Finished.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Check {
-    /// The transcript hash of the messages before it.
-    pub hash: Vec<u8>,
-    /// A Finished: whether its verify_data is the one computed (None: no secret for it).
-    pub finished: Option<bool>,
-}
-
-/// What the association knows of a message besides its bytes.
-#[derive(Clone, Copy)]
-pub struct Message<'a> {
-    pub from_client: bool,
-    /// The suite's hash, once the ServerHello (or HelloRetryRequest) named the suite.
-    pub alg: Option<HashAlg>,
-    /// The message is a HelloRetryRequest.
-    pub retry: bool,
-    /// The sender's handshake traffic secret (for its Finished), from the key log.
-    pub secret: Option<&'a [u8]>,
-}
+const MAX_TRANSCRIPT: usize = 1 << 21;
 
 /// One association's handshake messages in TLS form, in the order they completed.
 #[derive(Default)]
@@ -50,31 +31,45 @@ pub struct Transcript {
 }
 
 impl Transcript {
-    /// A whole message. `alg`: the suite's hash once known; `retry`: the message is a
-    /// HelloRetryRequest; `secret`: the sender's handshake traffic secret, for a Finished.
-    /// Returns the check of a CertificateVerify or a Finished when the hash is known.
-    pub fn add(&mut self, tls: &[u8], message: Message<'_>) -> Option<Check> {
-        let Message {
-            from_client,
-            alg,
-            retry,
-            secret,
-        } = message;
+    /// A whole message, in the order the association completed them, with its frame and
+    /// whether the client sent it; `alg` the suite's hash once a ServerHello (or
+    /// HelloRetryRequest) named it; `secrets` the connection's, from the key log. Returns the
+    /// [`DtlsEvent::Transcript`] of a CertificateVerify or a Finished when the hash is known.
+    pub fn add(
+        &mut self,
+        (frame, from_client): (u64, bool),
+        tls: &[u8],
+        alg: Option<HashAlg>,
+        secrets: Option<&Secrets>,
+    ) -> Option<DtlsEvent> {
+        let retry = !from_client
+            && tls.first() == Some(&SERVER_HELLO)
+            && tls.get(6..38) == Some(&HRR_RANDOM[..]);
+        let secret = secrets.and_then(|s| match from_client {
+            true => s.client_handshake.as_deref(),
+            false => s.server_handshake.as_deref(),
+        });
         if self.closed {
             return None;
         }
         let msg_type = tls.first().copied();
         let check = match (msg_type, alg) {
-            (Some(CERTIFICATE_VERIFY | FINISHED), Some(alg)) => {
+            (Some(msg_type @ (CERTIFICATE_VERIFY | FINISHED)), Some(alg)) => {
                 let hash = alg.digest(&[&self.messages]);
                 let finished = match (msg_type, secret) {
-                    (Some(FINISHED), Some(secret)) => {
+                    (FINISHED, Some(secret)) => {
                         let verify_data = tls.get(4..).unwrap_or_default();
                         Some(finished_matches(alg, secret, &hash, verify_data))
                     }
                     _ => None,
                 };
-                Some(Check { hash, finished })
+                Some(DtlsEvent::Transcript {
+                    frame,
+                    from_client,
+                    msg_type,
+                    hash,
+                    finished,
+                })
             }
             _ => None,
         };
