@@ -310,7 +310,7 @@ def test_scan_asks_each_algorithm(compress: list[str], expected: dict[str, bool]
     with ScriptedServer(behaviour) as server:
         row = _one(f"127.0.0.1:{server.port}", "--no-resumption")
     assert not server.errors
-    assert row["schema_version"] == 2
+    assert row["schema_version"] == 3
     assert row["certificate_compression"] == expected
 
 

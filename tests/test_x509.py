@@ -740,6 +740,9 @@ CORPUS_VERDICTS = {
     "wireshark/rsasnakeoil2.pcap": {
         (False, "cn_not_in_san missing_intermediate weak_key weak_signature"): 1
     },
+    "wireshark/snakeoil-dtls.pcap": {
+        (False, "cn_not_in_san missing_intermediate weak_key weak_signature"): 1
+    },
     "wireshark/tls-renegotiation.pcap": {(False, "self_signed untrusted_root weak_key"): 1},
     "wireshark/tls12-chacha20poly1305.pcap": {
         (False, "name_mismatch self_signed untrusted_root"): 4
