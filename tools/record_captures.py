@@ -31,6 +31,7 @@ import record_aborted
 import record_compressed
 import record_dtls
 import record_dtls13
+import record_dtls_cid
 import record_quic
 from record_lab import (
     HOST,
@@ -381,6 +382,7 @@ SCENARIOS: dict[str, Callable[[Context], None]] = {
     "quic": record_quic.scenario_quic,
     "dtls": record_dtls.scenario_dtls,
     "dtls13": record_dtls13.scenario_dtls13,
+    "dtls-cid": record_dtls_cid.scenario_dtls_cid,
 }
 
 

@@ -1,5 +1,5 @@
 """The DTLS 1.3 scenario of tools/record_captures.py (`--only dtls13`): wolfSSL's example
-server and client (built by tools/build_dtls13.py) over UDP on loopback.
+server and client (built by tools/build_wolfssl.py) over UDP on loopback.
 
 Each connection has its own server on its own free UDP port, in this order:
 
@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 
-from build_dtls13 import build
+from build_wolfssl import build
 from record_lab import (
     HOST,
     NAME,
@@ -45,7 +46,7 @@ SUITES: tuple[tuple[str, list[str]], ...] = (
 )
 
 
-def _prepare(ctx: Context) -> Path:
+def prepare(ctx: Context) -> Path:
     work = ctx.work / "wolfssl"
     (work / DH_PARAMS).parent.mkdir(parents=True, exist_ok=True)
     run(
@@ -55,43 +56,55 @@ def _prepare(ctx: Context) -> Path:
     return work
 
 
-def _connection(
-    ctx: Context, src: Path, work: Path, port: int, keylog: Path, suite: str, extra: list[str]
-) -> None:
-    mtu = [a for a in extra if a.startswith("-u")] or ["-u"]
+def connection(
+    ctx: Context,
+    work: Path,
+    port: int,
+    keylog: Path,
+    client_args: list[str],
+    server_args: list[str],
+) -> tuple[bytes, bytes]:
+    """One connection: a server on ``port`` (the lab chain, no client certificate asked,
+    `-w`: close_notify), the client (SNI, the lab root, the key log); what the server and
+    the client printed."""
+    src = build()
     server = [
-        str(src / "examples/server/server"), *mtu, "-v", "4", "-p", str(port), "-w", "-d",
-        "-l", suite, "-c", str(ctx.pki / "server-chain.pem"), "-k", str(ctx.pki / "server.key"),
+        str(src / "examples/server/server"), "-p", str(port), "-w", "-d",
+        "-c", str(ctx.pki / "server-chain.pem"), "-k", str(ctx.pki / "server.key"), *server_args,
     ]  # fmt: skip
     client = [
-        str(src / "examples/client/client"), *mtu, "-v", "4", "-p", str(port), "-h", HOST,
-        "-w", "-x", "-l", suite, "-S", NAME, "-A", str(ctx.pki / "root.pem"),
-        *(a for a in extra if not a.startswith("-u")),
+        str(src / "examples/client/client"), "-p", str(port), "-h", HOST, "-w", "-x",
+        "-S", NAME, "-A", str(ctx.pki / "root.pem"), *client_args,
     ]  # fmt: skip
-    with process(server, cwd=work) as proc:
-        wait_listening(port, kind=socket.SOCK_DGRAM)
-        subprocess.run(
-            client,
-            cwd=work,
-            env={"SSLKEYLOGFILE": str(keylog)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=20,
-            check=True,
-        )
-        proc.wait(timeout=10)
+    with tempfile.TemporaryFile() as server_out:
+        with process(server, cwd=work, stdout=server_out) as proc:
+            wait_listening(port, kind=socket.SOCK_DGRAM)
+            done = subprocess.run(
+                client,
+                cwd=work,
+                env={"SSLKEYLOGFILE": str(keylog)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                timeout=20,
+                check=True,
+            )
+            proc.wait(timeout=10)
+        server_out.seek(0)
+        return server_out.read(), done.stdout
 
 
 def scenario_dtls13(ctx: Context) -> None:
     """wolfSSL DTLS 1.3: AES-128-GCM; ChaCha20-Poly1305 after a HelloRetryRequest; AES-256-GCM
     with a fragmented flight."""
-    src = build()
-    work = _prepare(ctx)
+    work = prepare(ctx)
     ports = [free_port(socket.SOCK_DGRAM) for _ in SUITES]
     keylog = ctx.udp_out / "dtls13.keys"
     keylog.unlink(missing_ok=True)
     pcapng = ctx.udp_out / "dtls13.pcapng"
     with capture(pcapng, 0, port_filter=" or ".join(f"udp port {p}" for p in ports)):
         for port, (suite, extra) in zip(ports, SUITES, strict=True):
-            _connection(ctx, src, work, port, keylog, suite, extra)
+            mtu = [a for a in extra if a.startswith("-u")] or ["-u"]
+            args = [*mtu, "-v", "4", "-l", suite]
+            client_extra = [a for a in extra if not a.startswith("-u")]
+            connection(ctx, work, port, keylog, [*args, *client_extra], args)
     embed_key_log(pcapng, keylog)

@@ -127,14 +127,15 @@ def wait_listening(
 
 @contextmanager
 def process(cmd: list[str], **kw: object) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(
-        cmd,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    """``cmd`` in a session of its own, killed on leaving; its output dropped unless ``kw``
+    says where (``stdout=``)."""
+    options: dict[str, object] = {
+        "stdin": subprocess.PIPE,
+        "stdout": subprocess.DEVNULL,
+        "stderr": subprocess.DEVNULL,
         **kw,
-    )  # type: ignore[call-overload]
+    }
+    proc = subprocess.Popen(cmd, start_new_session=True, **options)  # type: ignore[call-overload]
     try:
         yield proc
     finally:

@@ -1,7 +1,8 @@
-"""Build wolfSSL's example DTLS 1.3 client and server for tools/record_dtls13.py.
+"""Build wolfSSL's example DTLS client and server for tools/record_dtls13.py (DTLS 1.3 and
+DTLS connection IDs).
 
 Usage:
-    python tools/build_dtls13.py [--cache tools/.cache/wolfssl]
+    python tools/build_wolfssl.py [--cache tools/.cache/wolfssl]
 
 No Debian package speaks DTLS 1.3 (OpenSSL 3.0, GnuTLS 3.7, mbed TLS 2.28; Debian's wolfSSL
 5.5.4 is built without it), so the recorder builds wolfSSL itself. Its source comes from
@@ -12,10 +13,13 @@ source copied into the cache, and built with autotools (Debian's autoconf, autom
 libtool, installed here when missing and run as root) into `examples/server/server` and
 `examples/client/client`.
 
-The build enables DTLS 1.3 (with the HelloRetryRequest cookie it implies), the MTU option
-(`-u<MTU>` on both examples) and the key log export: with WOLFSSL_SSLKEYLOGFILE_USE_ENV the
-TLS 1.3 secrets go to the file named by SSLKEYLOGFILE, else to /dev/null (never to stdout,
-where the examples print their own lines). A second run reuses the built programs.
+The build enables DTLS 1.3 (with the HelloRetryRequest cookie it implies), DTLS connection
+IDs (RFC 9146 for DTLS 1.2, RFC 9147's for 1.3: `--cid[=ID]` on both examples), the MTU
+option (`-u<MTU>` on both examples) and the key log export: with
+WOLFSSL_SSLKEYLOGFILE_USE_ENV the secrets go to the file named by SSLKEYLOGFILE, else to
+/dev/null (the TLS 1.3 ones never to stdout, where the examples print their own lines; the
+DTLS 1.2 CLIENT_RANDOM line is printed there too). A second run reuses the built programs
+when they were built with the same CONFIGURE (a stamp file beside them says which).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ CONFIGURE = [
     "--enable-static",
     "--enable-dtls",
     "--enable-dtls13",
+    "--enable-dtlscid",
     "--enable-dtls-mtu",
     "--enable-keylog-export",
     "--enable-sni",
@@ -49,6 +54,8 @@ CONFIGURE = [
     'CFLAGS=-O2 -DWOLFSSL_SSLKEYLOGFILE_OUTPUT=\\"/dev/null\\" -DWOLFSSL_SSLKEYLOGFILE_USE_ENV',
 ]
 PROGRAMS = ("examples/server/server", "examples/client/client")
+# Written after a build: the CONFIGURE it was built with, one argument a line.
+STAMP = ".tlslens-configure"
 TOOLS = {"autoreconf": "autoconf", "automake": "automake", "libtoolize": "libtool"}
 
 
@@ -94,12 +101,19 @@ def build(cache: Path = CACHE) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     log = cache / "build.log"
     src = fetch_source(cache, log)
-    if all((src / p).exists() for p in PROGRAMS):
+    stamp = src / STAMP
+    wanted = "\n".join(CONFIGURE)
+    built = stamp.read_text() if stamp.exists() else None
+    if built == wanted and all((src / p).exists() for p in PROGRAMS):
         return src
     _install_autotools(log)
     _run(["./autogen.sh"], src, log)
     _run(["./configure", *CONFIGURE], src, log)
+    # The options live in the Makefile's CFLAGS, which make does not track: objects built
+    # under another CONFIGURE would be linked as they are.
+    _run(["make", "clean"], src, log)
     _run(["make", f"-j{os.cpu_count() or 1}", *PROGRAMS], src, log)
+    stamp.write_text(wanted)
     return src
 
 
