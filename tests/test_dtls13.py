@@ -22,11 +22,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from test_dtls_show import _read
 
 from tlslens.cli import main
-from tlslens.model import C2S, S2C
+from tlslens.model import C2S, S2C, Connection
 from tlslens.outcome import outcome_of
 from tlslens.serialize import connection_to_json
 
-from _tshark import _fields, run_tshark_dtls, strip_secrets
+from _tshark import TsharkDTLS, _fields, run_tshark_dtls, strip_secrets
 from conftest import CAPTURES, ROOT
 
 UDP = CAPTURES / "udp"
@@ -39,16 +39,26 @@ LEAF = x509.load_pem_x509_certificate((ROOT / "tests/vectors/pki/server.pem").re
 LEAF_SHA256 = hashlib.sha256(LEAF.public_bytes(Encoding.DER)).hexdigest()
 
 
+def read_with_tshark(
+    capture: Path, keys: Path, way: str, tmp_path: Path
+) -> tuple[list[Connection], dict[tuple[int, str], bytes], list[TsharkDTLS]]:
+    """The connections and plaintext tlslens reads, and tshark's conversations, with the
+    key log given beside the capture (``way`` "keys": the capture's own secrets stripped)
+    or with the capture's Decryption Secrets Block ("dsb")."""
+    path, keylog, options = capture, None, []
+    if way == "keys":
+        path, keylog = strip_secrets(capture, tmp_path), keys
+        options = ["-o", f"tls.keylog_file:{keys}"]
+    conns, plaintext = _read(path, keylog)
+    oracle = [st for _n, st in sorted(run_tshark_dtls(path, options).items())]
+    return conns, plaintext, oracle  # type: ignore[return-value]
+
+
 @pytest.mark.parametrize("way", ["keys", "dsb"])
 def test_wolfssl_dtls13_agrees_with_tshark(tshark: str, tmp_path: Path, way: str) -> None:
     """Version, SNI, suite as tshark reads the hellos; the leaf the server was given; the
     lines both ways; both Finished and the CertificateVerify verified; "completed"."""
-    path, keylog, options = CAPTURE, None, []
-    if way == "keys":
-        path, keylog = strip_secrets(CAPTURE, tmp_path), KEYS
-        options = ["-o", f"tls.keylog_file:{KEYS}"]
-    conns, plaintext = _read(path, keylog)
-    oracle = [st for _n, st in sorted(run_tshark_dtls(path, options).items())]
+    conns, plaintext, oracle = read_with_tshark(CAPTURE, KEYS, way, tmp_path)
     assert len(conns) == len(oracle) == 3
     for conn, st, suite in zip(conns, oracle, SUITES, strict=True):
         what = f"connection {conn.id}"

@@ -8,10 +8,12 @@ loopback, each connection with its own server on its own free UDP port, in this 
    ID (`--cid` without a value: it sends with the server's ID, wants none back);
 4. DTLS 1.3, TLS_AES_128_GCM_SHA256, both IDs (RFC 9147 §9, the unified header's C bit).
 
-No MAC-then-encrypt connection: with the client disallowing encrypt-then-MAC
-(`-H disallowETM`), wolfSSL 5.9.4's server does not accept the client's Finished (tshark
-verifies its RFC 9146 §5 MAC), and both ends retransmit their flights without pause until
-killed (near a gigabyte of capture in 20 seconds).
+MAC-then-encrypt is recorded apart, in `dtls-cid-mte.pcapng` (+ `.keys`): ECDHE-RSA-AES128-
+SHA256 with both IDs, the client disallowing encrypt-then-MAC (`-H disallowETM`). wolfSSL
+5.9.4's server does not accept the client's Finished (tshark verifies its RFC 9146 §5 MAC),
+and both ends retransmit their flights without pause (near a gigabyte in 20 seconds), so
+the capture stops after MTE_PACKETS packets and the client after 3 seconds: the hellos,
+then the client's flight with its Finished in a tls12_cid record, sent again and again.
 
 A record carries the ID its receiver asked for: the client's (`client-N`, 8 bytes) on the
 server's records, the server's (`srvN`, 4 bytes) on the client's. The client sends
@@ -24,6 +26,7 @@ goes to `dtls-cid.txt`, one section per connection and end.
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 from record_dtls13 import connection, prepare
 from record_lab import Context, capture, embed_key_log, free_port
@@ -38,6 +41,9 @@ CONNECTIONS: tuple[tuple[str, str, list[str], str, str], ...] = (
 )
 
 
+MTE_PACKETS = 40
+
+
 def _cid(value: str) -> list[str]:
     """The examples' option: `--cid ID`; `--cid` followed by another option (or nothing)
     asks for an empty ID. (`--cid=ID` is no option to them: it ends their parsing.)"""
@@ -45,8 +51,8 @@ def _cid(value: str) -> list[str]:
 
 
 def scenario_dtls_cid(ctx: Context) -> None:
-    """wolfSSL DTLS 1.2 with connection IDs (AES-GCM, CBC with and without encrypt-then-MAC,
-    one direction only) and DTLS 1.3 with connection IDs."""
+    """wolfSSL DTLS 1.2 with connection IDs (AES-GCM, CBC with encrypt-then-MAC, one
+    direction only) and DTLS 1.3 with connection IDs; then CBC with MAC-then-encrypt."""
     work = prepare(ctx)
     ports = [free_port(socket.SOCK_DGRAM) for _ in CONNECTIONS]
     keylog = ctx.udp_out / "dtls-cid.keys"
@@ -69,3 +75,16 @@ def scenario_dtls_cid(ctx: Context) -> None:
             printed += [f"# connection {n}: client\n".encode(), client_out]
     embed_key_log(pcapng, keylog)
     (ctx.udp_out / "dtls-cid.txt").write_bytes(b"".join(printed))
+    _mac_then_encrypt(ctx, work)
+
+
+def _mac_then_encrypt(ctx: Context, work: Path) -> None:
+    port = free_port(socket.SOCK_DGRAM)
+    keylog = ctx.udp_out / "dtls-cid-mte.keys"
+    keylog.unlink(missing_ok=True)
+    pcapng = ctx.udp_out / "dtls-cid-mte.pcapng"
+    args = ["-u", "-v", "3", "-l", DTLS12_CBC]
+    client = [*args, "-H", "disallowETM", *_cid("client-m")]
+    with capture(pcapng, 0, port_filter=f"udp port {port}", count=MTE_PACKETS):
+        connection(ctx, work, port, keylog, client, [*args, *_cid("srvm")], give_up_s=3)
+    embed_key_log(pcapng, keylog)

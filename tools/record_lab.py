@@ -148,8 +148,11 @@ def process(cmd: list[str], **kw: object) -> Iterator[subprocess.Popen[bytes]]:
 
 
 @contextmanager
-def capture(path: Path, port: int, port_filter: str | None = None) -> Iterator[None]:
-    """dumpcap writes pcapng or classic pcap by the file's suffix (both formats get tested)."""
+def capture(
+    path: Path, port: int, port_filter: str | None = None, count: int | None = None
+) -> Iterator[None]:
+    """dumpcap writes pcapng or classic pcap by the file's suffix (both formats get tested);
+    with ``count``, it stops after that many packets (ends that never stop sending)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     fmt = "-n" if path.suffix == ".pcapng" else "-P"
     cmd = [
@@ -160,6 +163,7 @@ def capture(path: Path, port: int, port_filter: str | None = None) -> Iterator[N
         "-f",
         port_filter or f"tcp port {port}",
         fmt,
+        *(["-c", str(count)] if count else []),
         "-w",
         str(tmp),
     ]

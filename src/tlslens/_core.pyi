@@ -1562,7 +1562,9 @@ class DtlsEvent:
     "record", "message" (``data``: the message in TLS form, ``fragments``: how many it was
     reassembled from), "retransmission",
     "client_hello" (``data``: the message as TLS, without the ``cookie``),
-    "hello_verify_request", "negotiated", "change_cipher_spec", "alert",
+    "hello_verify_request", "negotiated" (``client_cid``, ``server_cid``: the connection
+    IDs the ClientHello and the ServerHello asked for, None without the extension),
+    "change_cipher_spec", "alert",
     "application_data" (``data``: the plaintext), "transcript" (DTLS 1.3, told before a
     CertificateVerify or Finished ``msg_type``: ``data``, the transcript hash of the messages
     before it; ``verified``, a Finished's check with the key log's handshake secret, None
@@ -1606,6 +1608,8 @@ class DtlsEvent:
     text: str
     fragments: int
     verified: bool | None
+    client_cid: bytes | None
+    server_cid: bytes | None
 
 @final
 class DtlsAssociation:

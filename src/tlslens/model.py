@@ -103,6 +103,9 @@ class RecordInfo:
     ts_ns: int = 0
     epoch: int | None = None  # DTLS: the record's epoch and sequence number
     seq: int | None = None
+    cid: bytes | None = None  # DTLS: the connection ID the record carries (RFC 9146, 9147)
+    # DTLS: a decrypted record's real content type (a tls12_cid record's, DTLS 1.3's)
+    inner_type: int | None = None
 
 
 @dataclass(slots=True)

@@ -152,15 +152,27 @@ def compressed_certificates_json(conn: Connection) -> list[dict[str, Any]]:
 
 
 def record_json(record: RecordInfo) -> dict[str, Any]:
-    return {
-        "frame": record.frame,
-        "direction": record.direction,
-        "offset": record.offset,
-        "content_type": registry.content_type_name(record.content_type),
-        "content_type_id": record.content_type,
-        "version": registry.version_name(record.version),
-        "length": record.length,
-    } | ({"epoch": record.epoch, "seq": record.seq} if record.epoch is not None else {})
+    return (
+        {
+            "frame": record.frame,
+            "direction": record.direction,
+            "offset": record.offset,
+            "content_type": registry.content_type_name(record.content_type),
+            "content_type_id": record.content_type,
+            "version": registry.version_name(record.version),
+            "length": record.length,
+        }
+        | ({"epoch": record.epoch, "seq": record.seq} if record.epoch is not None else {})
+        | ({"cid": record.cid.hex()} if record.cid is not None else {})
+        | (
+            {
+                "inner_content_type": registry.content_type_name(record.inner_type),
+                "inner_content_type_id": record.inner_type,
+            }
+            if record.inner_type is not None
+            else {}
+        )
+    )
 
 
 def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[str, Any]:

@@ -61,7 +61,8 @@ impl DtlsKeys {
 /// length, unified, decrypted, inner_type), "message" (epoch, message_seq, msg_type,
 /// data: the message in TLS form, fragments: how many it was reassembled from), "retransmission" (message_seq, msg_type),
 /// "client_hello" (message_seq, data: the message as TLS without the cookie, cookie),
-/// "hello_verify_request" (version, cookie), "negotiated" (version, suite),
+/// "hello_verify_request" (version, cookie), "negotiated" (version, suite, client_cid and
+/// server_cid: the connection IDs the hellos asked for, None without the extension),
 /// "change_cipher_spec", "alert" (level, description), "application_data" (epoch, seq,
 /// data), "transcript" (DTLS 1.3, before a CertificateVerify or Finished: msg_type, data:
 /// the transcript hash, verified: a Finished's check), "ack" (acks), "finding" (offset,
@@ -94,6 +95,8 @@ pub struct DtlsEvent {
     text: String,
     fragments: usize,
     verified: Option<bool>,
+    client_cid: Option<Vec<u8>>,
+    server_cid: Option<Vec<u8>>,
 }
 
 fn bytes(py: Python<'_>, data: &[u8]) -> Option<Py<PyBytes>> {
@@ -192,12 +195,15 @@ fn convert_rest(py: Python<'_>, event: CoreEvent) -> DtlsEvent {
             frame,
             version,
             suite,
-            ..
+            client_cid,
+            server_cid,
         } => DtlsEvent {
             kind: "negotiated",
             frame,
             version: Some(version),
             suite: Some(suite),
+            client_cid,
+            server_cid,
             ..DtlsEvent::default()
         },
         CoreEvent::ChangeCipherSpec { frame, from_client } => DtlsEvent {

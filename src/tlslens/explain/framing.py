@@ -19,6 +19,10 @@ _ROLES = {
     22: "carries handshake messages",
     23: "carries application data (or, in TLS 1.3, any encrypted record)",
     24: "carries a heartbeat (RFC 6520)",
+    25: (
+        "is DTLS 1.2's record with a connection ID (RFC 9146): the ID its receiver asked for "
+        "after the epoch and sequence number, the real type encrypted at the end"
+    ),
 }
 
 
@@ -34,8 +38,13 @@ def record_lines(conn: Connection) -> list[str]:
         if record.epoch is not None:  # DTLS: in the datagram, with its record number
             seq = "still encrypted" if record.seq is None else record.seq
             where = f"epoch {record.epoch}, sequence {seq}; {where} of the datagram"
+        if record.cid is not None:
+            where = f"connection ID {record.cid.hex()}; {where}"
+        kind = registry.content_type_name(record.content_type)
+        if record.inner_type is not None:
+            kind += f" ({registry.content_type_name(record.inner_type)} inside)"
         lines.append(
-            f"  #{record.frame:<6} {arrow}  {registry.content_type_name(record.content_type)}, "
+            f"  #{record.frame:<6} {arrow}  {kind}, "
             f"{registry.version_name(record.version)}, {plural(record.length, 'byte')} "
             f"({where})"
         )

@@ -48,6 +48,24 @@ def _side_words(facts: DtlsFacts, direction: str, who: str) -> str:
     return words + (f" (epochs {epochs})" if epochs else "")
 
 
+def _connection_ids(facts: DtlsFacts) -> str | None:
+    """Which connection ID each side's records carry (RFC 9146), in hex; None when none
+    were negotiated."""
+    parts = []
+    for direction, who, receiver in ((C2S, "client", "server"), (S2C, "server", "client")):
+        cid = facts.connection_ids[direction]
+        if cid is None:
+            return None
+        if cid:
+            parts.append(
+                f"the {who}'s records carry {cid.hex()} ({plural(len(cid), 'byte')}, "
+                f"the {receiver}'s choice)"
+            )
+        else:
+            parts.append(f"the {who}'s carry none (the {receiver} asked for an empty one)")
+    return "; ".join(parts) + ": the association outlives an address change (RFC 9146)"
+
+
 def dtls_facts(conn: Connection) -> list[tuple[str, str]]:
     """The key facts DTLS adds, as (label, value) pairs (none over TCP)."""
     facts: DtlsFacts | None = conn.dtls
@@ -59,6 +77,8 @@ def dtls_facts(conn: Connection) -> list[tuple[str, str]]:
     out = [("DTLS records", records)]
     if facts.cookie_frame is not None:
         out.append(("DTLS cookie", f"asked for in frame {facts.cookie_frame}"))
+    if (cids := _connection_ids(facts)) is not None:
+        out.append(("Connection IDs", cids))
     pieces = [
         f"{plural(facts.fragmented[d], 'handshake message')} from the {who} in "
         f"{plural(facts.fragments[d], 'fragment')}"

@@ -64,6 +64,10 @@ class DtlsFacts:
     fragments: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
     records_decrypted: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
     unified_headers: int = 0  # DTLS 1.3 records with the unified header
+    # RFC 9146: the connection ID each direction's records carry, the one its receiver asked
+    # for in its hello (empty: it asked for none to be sent to it); None each unless the
+    # ServerHello took up the ClientHello's connection_id extension.
+    connection_ids: dict[str, bytes | None] = field(default_factory=lambda: {C2S: None, S2C: None})
     # Datagrams of the protocols RFC 7983 multiplexes with DTLS on one UDP flow (WebRTC's
     # STUN, ZRTP, TURN channels, RTP/RTCP), told by their first byte and passed over.
     multiplexed: int = 0
@@ -96,6 +100,9 @@ class DtlsFacts:
             "fragments": dict(self.fragments),
             "unified_headers": self.unified_headers,
             "multiplexed_datagrams": self.multiplexed,
+            "connection_ids": {
+                d: None if cid is None else cid.hex() for d, cid in self.connection_ids.items()
+            },
         }
 
     def decryption_json(self) -> dict[str, Any]:
@@ -303,6 +310,10 @@ class DtlsSession(RecordContent):
         elif kind == "client_hello":
             self._message(0, hs.CLIENT_HELLO, ev.data, decrypted=False)
             self._look_up_secrets()
+        elif kind == "negotiated":
+            if ev.client_cid is not None and ev.server_cid is not None:
+                # A record carries the ID its receiver asked for (RFC 9146 §3).
+                self.facts.connection_ids = {C2S: ev.server_cid, S2C: ev.client_cid}
         elif kind == "hello_verify_request":
             self.facts.cookie_frame = ev.frame
             self.facts.cookie_length = len(ev.cookie or b"")
@@ -360,6 +371,9 @@ class DtlsSession(RecordContent):
                     # A DTLS 1.3 record number stays encrypted until a key opens it (RFC
                     # 9147 §4.2.3): unknown then, not the masked bits.
                     seq=ev.seq if ev.decrypted or not ev.unified else None,
+                    cid=ev.cid or None,
+                    # Told where the header hides it: a tls12_cid record's, DTLS 1.3's.
+                    inner_type=ev.inner_type if ev.inner_type != ev.content_type else None,
                 )
             )
         if ev.decrypted or (ev.epoch == 0 and not ev.unified):
