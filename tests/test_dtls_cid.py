@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +216,25 @@ def test_mac_then_encrypt_records_open_as_tshark_opens_them(tshark: str) -> None
     assert decryption["records_decrypted"] == {C2S: 6, S2C: 0}
     assert decryption["records_failed_integrity"] == {C2S: 0, S2C: 0}
     assert decryption["finished_verified"] == {C2S: True, S2C: None}
+
+
+def test_a_capture_started_after_the_hellos_still_frames_the_cid_records(
+    tshark: str, tmp_path: Path
+) -> None:
+    """Connection 0 from its application data on (frames 11 to 14, editcap): no hello says
+    how long the IDs are, so each record's is the one that makes it end its datagram: the
+    IDs wolfSSL printed, the epochs and sequence numbers tshark reads in the whole capture;
+    no "not a DTLS record" finding."""
+    late = tmp_path / "late.pcapng"
+    subprocess.run(
+        ["editcap", "-r", str(CAPTURE), str(late), "11-14"], check=True, capture_output=True
+    )
+    (row,) = _rows(late)
+    assert row["problems"] == []
+    whole = _tshark_records(CAPTURE, KEYS)
+    seen = [(r["direction"], r["cid"], r["epoch"], r["seq"]) for r in row["records"]]
+    printed = _printed()[0]
+    assert seen == [
+        (direction, printed[direction], *whole[frame][0][0][:2])
+        for frame, direction in ((11, C2S), (12, S2C), (13, S2C), (14, C2S))
+    ]

@@ -122,7 +122,7 @@ impl Association {
         self.told_retransmissions.clear();
         let mut r = Reader::new(payload);
         while !r.is_empty() {
-            match record::read_record(&mut r, self.sides[side].cid_len) {
+            match record::read_record(&mut r, &mut self.sides[side].cid_len) {
                 Ok(rec) => self.record(frame, from_client, &rec),
                 Err(e) => {
                     let what = format!("not a DTLS record ({e}); the datagram's rest is skipped");

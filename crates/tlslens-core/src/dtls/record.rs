@@ -65,13 +65,15 @@ pub fn looks_like_dtls(payload: &[u8], handshake_seen: bool) -> bool {
 }
 
 /// Read the record at `r`'s position; `cid_len` is the connection ID length records
-/// towards this receiver carry (0 when none was negotiated).
-pub fn read_record<'a>(r: &mut Reader<'a>, cid_len: usize) -> CodecResult<Record<'a>> {
+/// towards this receiver carry (0 when none was negotiated or none is known), set when a
+/// tls12_cid record's is inferred (the direction's next records, wherever they sit in
+/// their datagram, carry the same ID).
+pub fn read_record<'a>(r: &mut Reader<'a>, cid_len: &mut usize) -> CodecResult<Record<'a>> {
     let start = r.clone();
     let offset = r.offset();
     let first = r.peek(1)?[0];
     let (header, body_len) = if is_unified(first) {
-        read_unified(r, cid_len)?
+        read_unified(r, *cid_len)?
     } else {
         read_classic(r, cid_len)?
     };
@@ -91,7 +93,7 @@ pub fn read_record<'a>(r: &mut Reader<'a>, cid_len: usize) -> CodecResult<Record
     })
 }
 
-fn read_classic(r: &mut Reader<'_>, cid_len: usize) -> CodecResult<(Header, Option<usize>)> {
+fn read_classic(r: &mut Reader<'_>, cid_len: &mut usize) -> CodecResult<(Header, Option<usize>)> {
     let content_type = r.u8()?;
     if !(20..=CT_ACK).contains(&content_type) {
         return Err(r.invalid(format!("content type {content_type} is not a DTLS one")));
@@ -103,7 +105,10 @@ fn read_classic(r: &mut Reader<'_>, cid_len: usize) -> CodecResult<(Header, Opti
     let epoch = r.u16()?;
     let seq = r.u48()?;
     let cid = if content_type == CT_TLS12_CID {
-        r.take(cid_len)?.to_vec()
+        if *cid_len == 0 {
+            *cid_len = infer_cid_len(r)?;
+        }
+        r.take(*cid_len)?.to_vec()
     } else {
         Vec::new()
     };
@@ -116,6 +121,32 @@ fn read_classic(r: &mut Reader<'_>, cid_len: usize) -> CodecResult<(Header, Opti
         cid,
     };
     Ok((header, Some(length)))
+}
+
+/// The longest connection ID (its length is one byte in the hellos, RFC 9146 §3).
+const MAX_CID: usize = 255;
+
+/// RFC 9146 §4: a tls12_cid record does not say how long its ID is; the receiver knows it
+/// from its hello. A reader that did not see the hellos (a capture started after them)
+/// takes the record to end its datagram, as the stacks send them (one protected record per
+/// datagram, or last after a ChangeCipherSpec): the shortest ID after which the length
+/// field says so. `r` is at the ID.
+fn infer_cid_len(r: &Reader<'_>) -> CodecResult<usize> {
+    let left = r.left();
+    let ahead = r.peek(left)?;
+    (1..=MAX_CID.min(left.saturating_sub(2)))
+        .find(|&n| {
+            let length = ahead
+                .get(n..n + 2)
+                .and_then(|b| <[u8; 2]>::try_from(b).ok());
+            length.map(|b| usize::from(u16::from_be_bytes(b))) == Some(left - n - 2)
+        })
+        .ok_or_else(|| {
+            r.invalid(
+                "a tls12_cid record whose connection ID length is unknown (no hello asked for \
+                 one) and that does not end its datagram under any length",
+            )
+        })
 }
 
 /// RFC 9147 §4 Figure 3: 0 0 1 C S L E E, [CID], 8 or 16 bits of sequence, [16-bit length].

@@ -234,3 +234,38 @@ fn the_drafts_extension_is_told_and_its_records_stay_encrypted() {
         assert!(found[0].what.contains("draft-ietf-tls-dtls-connection-id"));
     }
 }
+
+#[test]
+fn without_the_hellos_a_cid_records_id_is_the_one_that_ends_its_datagram() {
+    // A capture started after the hellos: the first record of each direction ends its
+    // datagram; the client's next one shares a datagram with a record after it.
+    let first = sealed(true, 1, SERVER_CID, (b"late", 23, 0), rfc9146_aad);
+    let answer = sealed(false, 1, CLIENT_CID, (&[1, 0], 21, 0), rfc9146_aad);
+    let mut two = sealed(true, 2, SERVER_CID, (b"again", 23, 0), rfc9146_aad);
+    two.extend_from_slice(&sealed(true, 3, SERVER_CID, (&[1, 0], 21, 0), rfc9146_aad));
+    let events = run(
+        &[(client(), first), (server(), answer), (client(), two)],
+        Some(keys()),
+    );
+    assert_eq!(findings(&events), []);
+    let cids: Vec<_> = opened(&events)
+        .into_iter()
+        .map(|(c, id, _)| (c, id))
+        .collect();
+    assert_eq!(
+        cids,
+        [
+            (true, SERVER_CID.to_vec()),
+            (false, CLIENT_CID.to_vec()),
+            (true, SERVER_CID.to_vec()),
+            (true, SERVER_CID.to_vec())
+        ]
+    );
+    // A record that ends its datagram under no ID length is a finding naming its offset.
+    let mut cut = sealed(true, 1, SERVER_CID, (b"cut", 23, 0), rfc9146_aad);
+    cut.truncate(cut.len() - 1);
+    let found = findings(&run(&[(client(), cut)], None));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].offset, 11);
+    assert!(found[0].what.contains("connection ID length is unknown"));
+}
