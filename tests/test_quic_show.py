@@ -29,7 +29,7 @@ from tlslens.serialize import connection_to_json
 from tlslens.tls.fingerprint import ja4
 
 from _frames import read_frames
-from _tshark import _fields, run_tshark_quic, strip_secrets
+from _tshark import APPLICATION_CLOSE, CONNECTION_CLOSE, _fields, run_tshark_quic, strip_secrets
 from conftest import CAPTURES
 
 UDP = CAPTURES / "udp"
@@ -103,6 +103,10 @@ def test_every_quic_connection_agrees_with_tshark(tshark: str, stripped: Path) -
             assert conn.certificates[0].sha256 == leaves[them.number]
             assert conn.decryption.results["c2s"].finished_verified in (True, None)
             assert conn.decryption.results["s2c"].finished_verified is True
+            assert [
+                (APPLICATION_CLOSE if c.application else CONNECTION_CLOSE, c.code)
+                for c in conn.quic.closes
+            ] == [c[:2] for c in them.closes]
 
 
 def test_quic_connections_in_show_json_and_text(tshark: str) -> None:
