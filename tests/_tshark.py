@@ -291,7 +291,9 @@ class TsharkQUIC:
     retries: int = 0  # Retry packets whose integrity tag tshark checked
     decrypted_short: int = 0  # datagrams of 1-RTT packets alone that tshark opened
     http3_frames: list[int] = field(default_factory=list)  # HTTP/3 frame types
-    closes: list[tuple[int, int | None]] = field(default_factory=list)  # (error code, alert)
+    # CONNECTION_CLOSE frames: (frame type, error code, TLS alert): 0x1c with a transport
+    # error (CRYPTO_ERROR carries an alert), 0x1d with the application's error code.
+    closes: list[tuple[int, int, int | None]] = field(default_factory=list)
 
 
 QUIC_FIELDS = [
@@ -314,7 +316,9 @@ QUIC_FIELDS = [
     "http3.frame_type",
     "quic.cc.error_code",
     "quic.cc.error_code.tls_alert",
+    "quic.cc.error_code.app",
 ]
+CONNECTION_CLOSE, APPLICATION_CLOSE = 0x1C, 0x1D
 
 
 def _add_distinct(into: list[T], values: Iterable[T]) -> None:
@@ -353,7 +357,9 @@ def _quic_packet(conn: TsharkQUIC, col: dict[str, str]) -> None:
     conn.http3_frames.extend(_ints(col["http3.frame_type"]))
     alerts = _ints(col["quic.cc.error_code.tls_alert"])
     for code in _ints(col["quic.cc.error_code"]):
-        conn.closes.append((code, alerts[0] if alerts else None))
+        conn.closes.append((CONNECTION_CLOSE, code, alerts[0] if alerts else None))
+    for code in _ints(col["quic.cc.error_code.app"]):
+        conn.closes.append((APPLICATION_CLOSE, code, None))
 
 
 def run_tshark_quic(path: Path, options: list[str]) -> dict[int, TsharkQUIC]:

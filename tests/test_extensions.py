@@ -139,9 +139,10 @@ def test_quic_transport_parameters_agree_with_tshark(tshark: str, corpus: Path) 
     assert by_name["active_connection_id_limit"].integer == 8
     assert by_name["initial_source_connection_id"].integer is None
     assert len(by_name["initial_source_connection_id"].value) == 8
-    # GREASE and later extensions' ids (tshark names them; RFC 9000 does not): kept raw.
+    assert by_name["grease_quic_bit"].value == b""  # 0x2ab2, RFC 9287: a flag
+    # GREASE and unregistered ids (tshark names some of them: drafts, Google's): kept raw.
     unnamed = [p for p in value.parameters if p.name is None]
-    assert [p.id for p in unnamed] == [7002, 3127, 4278378010, 29016, 10930]
+    assert [p.id for p in unnamed] == [7002, 3127, 4278378010, 29016]
     assert all(p.integer is None for p in unnamed) and len(unnamed[1].value) == 1200
 
 

@@ -28,7 +28,7 @@ from record_lab import free_port
 from tlslens.cli import main
 
 from _servers import NAME, PKI, QuicServer, ScriptedServer, server_context, tls_then
-from _tshark import _fields, run_tshark_quic
+from _tshark import APPLICATION_CLOSE, _fields, run_tshark_quic
 from conftest import ROOT
 
 ROOT_CA = str(PKI / "root.pem")
@@ -93,7 +93,7 @@ def test_connect_quic_h3_narration_json_and_the_pcapng(
     assert conn.versions == [QUIC_V1] and conn.sni == [NAME]
     assert conn.alpn == [["h3"], ["h3"]]  # ClientHello, EncryptedExtensions
     assert 1 in conn.http3_frames  # HEADERS, decrypted
-    assert 0x1D in conn.frame_types  # CONNECTION_CLOSE of the application
+    assert conn.closes == [(APPLICATION_CLOSE, H3_NO_ERROR, None)]  # as tlslens tells it
     stream0 = _fields(
         pcapng, [], "quic.stream.stream_id == 0", ["udp.srcport", "quic.stream_data"], None
     )
@@ -264,6 +264,8 @@ def test_scan_quic_v1_only_with_retry_and_the_tcp_certificate() -> None:
     assert params["max_idle_timeout"] == int(IDLE_TIMEOUT_S * 1000)
     assert params["initial_max_data"] == MAX_DATA
     assert "retry_source_connection_id" in params  # RFC 9000 §7.3: sent after a Retry
+    # RFC 9368: the version of the server's Initials, and every version it supports.
+    assert params["version_information"] == "chosen QUIC v1; available QUIC v1"
     assert quic["leaf_sha256"] == _leaf_sha256("server")
     assert quic["same_certificate_as_tcp"] is True and quic["certificate_difference"] is None
 

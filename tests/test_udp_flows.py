@@ -63,11 +63,11 @@ def test_every_link_type_gives_the_same_associations(
     assert cap.summary.udp_flows == undissected
     assert cap.summary.skipped == skipped
     assert cap.summary.tcp_flows == 0
-    # Without the key log, the migrated datagrams' Connection ID is not known: each is a
-    # finding of the capture naming its frame.
-    assert [(p.frame, p.layer, p.offset) for p in cap.summary.problems] == [
-        (frame, "quic", 0) for frame in (source == QUIC) * MIGRATED
-    ]
+    # Without the key log, the migrated datagrams' Connection ID is not known: one finding
+    # of the connection they probably belong to names the first of them (test_quic_retry).
+    assert cap.summary.problems == []
+    notes = [(p.frame, p.layer, p.offset) for c in conns for p in c.problems]
+    assert notes == [(MIGRATED[0], "quic", 0)] * (source == QUIC)
 
 
 def test_the_show_summary_says_what_the_udp_captures_hold() -> None:

@@ -1147,15 +1147,24 @@ class PreferredAddress:
     stateless_reset_token: Final[bytes]
 
 @final
+class VersionInformation:
+    """RFC 9368 §3's Version Information (transport parameter 0x11)."""
+
+    chosen_version: Final[int]
+    available_versions: Final[list[int]]
+
+@final
 class TransportParameter:
-    """``name`` per RFC 9000 §18.2 (None for unknown and GREASE ids), ``value`` the raw
-    bytes, ``integer`` for varint-valued parameters."""
+    """``name`` per the registry (RFC 9000 §18.2, RFC 9221, RFC 9287, RFC 9368; None for
+    unknown and GREASE ids), ``value`` the raw bytes, ``integer`` for varint-valued
+    parameters."""
 
     id: Final[int]
     name: Final[str | None]
     value: Final[bytes]
     integer: Final[int | None]
     preferred_address: Final[PreferredAddress | None]
+    version_information: Final[VersionInformation | None]
 
 @final
 class TransportParameters:

@@ -11,6 +11,7 @@ use std::path::Path;
 use tlslens_core::capture::Reader;
 use tlslens_core::flows::packet::Addr;
 use tlslens_core::quic::packet::Form;
+use tlslens_core::quic::version::LongType;
 use tlslens_core::quic::{Datagram, Endpoint, Limits, QuicConnections, QuicEvent, Space};
 
 /// The DSB type of an NSS key log (pcapng §4.7).
@@ -220,4 +221,101 @@ fn message_types(events: &[QuicEvent]) -> (BTreeMap<u8, usize>, Streams) {
         assert_eq!(at, stream.len(), "each stream ends on a message boundary");
     }
     (types, streams)
+}
+
+/// The project's own aioquic capture (tests/vectors/captures/udp/quic.pcapng), without
+/// its key log, each datagram through `edit` first; the events of the whole capture.
+fn project_capture(edit: impl Fn(u64, &mut Vec<u8>)) -> Vec<QuicEvent> {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/captures/udp/quic.pcapng");
+    let (datagrams, _keylog) = read(&path);
+    let mut table = QuicConnections::new(Limits::default());
+    for (frame, mut payload, src, dst) in datagrams {
+        edit(frame, &mut payload);
+        table.datagram(&Datagram {
+            frame,
+            ts_ns: 0,
+            src,
+            dst,
+            payload: &payload,
+        });
+    }
+    table.finish();
+    std::iter::from_fn(|| table.poll()).collect()
+}
+
+fn findings(events: &[QuicEvent]) -> Vec<(u64, Option<u64>, &str)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            QuicEvent::Finding(f) => Some((f.frame, f.conn, f.what.as_str())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Connection 3's Retry (frame 22) with a wrong tag: aioquic followed it, so its next
+/// Initial (frame 23) opens only with keys from the Retry's Source Connection ID; the
+/// second ClientHello is read from offset 0 and every Initial opens.
+#[test]
+fn a_forged_retry_the_client_followed() {
+    let events = project_capture(|frame, payload| {
+        if frame == 22 {
+            if let Some(last) = payload.last_mut() {
+                *last ^= 0xff;
+            }
+        }
+    });
+    let said: Vec<_> = findings(&events)
+        .into_iter()
+        .filter(|f| f.1 == Some(2))
+        .collect();
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert_eq!((said[0].0, said[0].1), (22, Some(2)));
+    assert!(said[0].2.contains("a client must discard it"));
+    assert_eq!((said[1].0, said[1].1), (23, Some(2)));
+    assert!(said[1].2.contains("did not discard that Retry"));
+    let initials: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            QuicEvent::Packet(p) if p.conn == 2 && p.form == Form::Long(LongType::Initial) => {
+                Some((p.frame, p.pn.is_some()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(initials, [(21, true), (23, true), (24, true), (26, true)]);
+    let hellos: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            QuicEvent::Crypto {
+                conn: 2,
+                side: 0,
+                space: Space::Initial,
+                offset: 0,
+                frame,
+                ..
+            } => Some(*frame),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        hellos,
+        [21, 23],
+        "the ClientHello, then the one after the Retry"
+    );
+}
+
+/// Without the key log, connection 5's client migrates to a new port with a Connection ID
+/// issued in an encrypted NEW_CONNECTION_ID: its five datagrams there (frames 61, 63-66)
+/// are one finding of the connection opened in frame 46, on the first of them.
+#[test]
+fn a_migrated_client_without_keys_is_one_finding() {
+    let events = project_capture(|_, _| {});
+    let said = findings(&events);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert_eq!((said[0].0, said[0].1), (61, Some(4)));
+    assert!(said[0]
+        .2
+        .contains("probably a migrated client of the QUIC connection opened in frame 46"));
 }

@@ -101,14 +101,18 @@ shapes! {
         connection_id: Vec<u8>,
         stateless_reset_token: Vec<u8>,
     }
-    /// One QUIC transport parameter: `name` per RFC 9000 §18.2 (None for unknown and
-    /// GREASE ids), `value` its raw bytes, `integer` for varint-valued ones.
+    /// RFC 9368 §3's Version Information (transport parameter 0x11).
+    VersionInformation { chosen_version: u32, available_versions: Vec<u32> }
+    /// One QUIC transport parameter: `name` per the registry (RFC 9000 §18.2, RFC 9221,
+    /// RFC 9287, RFC 9368; None for unknown and GREASE ids), `value` its raw bytes,
+    /// `integer` for varint-valued ones.
     TransportParameter {
         id: u64,
         name: Option<&'static str>,
         value: Vec<u8>,
         integer: Option<u64>,
         preferred_address: Option<PreferredAddress>,
+        version_information: Option<VersionInformation>,
     }
     TransportParameters { parameters: Vec<TransportParameter> }
 }
@@ -118,27 +122,34 @@ fn widen(codes: Vec<u8>) -> Vec<u16> {
 }
 
 fn transport_parameter(param: core::TransportParameter) -> TransportParameter {
-    let (integer, preferred_address) = match param.decoded {
-        TransportValue::Integer(value) => (Some(value), None),
-        TransportValue::PreferredAddress(a) => (
-            None,
-            Some(PreferredAddress {
+    let (mut integer, mut preferred_address, mut version_information) = (None, None, None);
+    match param.decoded {
+        TransportValue::Integer(value) => integer = Some(value),
+        TransportValue::PreferredAddress(a) => {
+            preferred_address = Some(PreferredAddress {
                 ipv4_address: a.ipv4_address.to_vec(),
                 ipv4_port: a.ipv4_port,
                 ipv6_address: a.ipv6_address.to_vec(),
                 ipv6_port: a.ipv6_port,
                 connection_id: a.connection_id,
                 stateless_reset_token: a.stateless_reset_token.to_vec(),
-            }),
-        ),
-        TransportValue::Flag | TransportValue::Bytes | TransportValue::Unknown => (None, None),
-    };
+            });
+        }
+        TransportValue::VersionInformation(v) => {
+            version_information = Some(VersionInformation {
+                chosen_version: v.chosen_version,
+                available_versions: v.available_versions,
+            });
+        }
+        TransportValue::Flag | TransportValue::Bytes | TransportValue::Unknown => {}
+    }
     TransportParameter {
         id: param.id,
         name: core::parameter_name(param.id),
         value: param.value,
         integer,
         preferred_address,
+        version_information,
     }
 }
 
@@ -457,6 +468,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ApplicationSettings>()?;
     m.add_class::<DelegatedCredential>()?;
     m.add_class::<PreferredAddress>()?;
+    m.add_class::<VersionInformation>()?;
     m.add_class::<TransportParameter>()?;
     m.add_class::<TransportParameters>()?;
     Ok(())

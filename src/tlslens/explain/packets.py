@@ -145,7 +145,7 @@ def quic_steps(conn: Connection, hex_of: Callable[[bytes], str]) -> list[Step]:
         check = (
             "its integrity tag verifies (RFC 9001 §5.8)"
             if tag_ok
-            else "its integrity tag does NOT verify (RFC 9001 §5.8): a client discards it"
+            else "its integrity tag does NOT verify (RFC 9001 §5.8): a client must discard it"
         )
         text = (
             f"The server asks the client to prove its address: a token of "

@@ -147,8 +147,6 @@ class QuicSession(RecordContent):
         elif type(ev) is _core.QuicRetry:
             self.quic.retry = (ev.frame, ev.tag_ok, len(ev.token))
             self.quic.times[ev.frame] = self.ts_ns
-            if ev.tag_ok:  # the client's next Initial CRYPTO bytes start over at 0
-                self.replay, self.held = bytes(self.client_initial), []
         elif type(ev) is _core.QuicVersionNegotiation:
             self.quic.version_negotiation.append((ev.frame, tuple(ev.versions)))
             self.quic.times[ev.frame] = self.ts_ns
@@ -351,6 +349,7 @@ class QuicSession(RecordContent):
         conn = self.conn
         assert conn is not None
         self.crypto.pop((0, "initial"), None)
+        self.client_initial = bytearray()  # the held bytes are read again into it
         conn.handshakes.clear()
         if self.decryptor is not None:
             self.decryptor = _core.Decryptor(self.decryptor.store)
@@ -361,8 +360,14 @@ class QuicSession(RecordContent):
         then dropped once all of it came again, as tshark shows it); at the first byte that
         differs the handshake restarts and the held bytes are read. True when ``ev`` is
         held."""
+        if (ev.side, ev.space) != (0, "initial"):
+            return False
+        if self.replay is None and ev.offset == 0 and self.client_initial:
+            # The core hands out offset 0 again only when the client followed a Retry (one
+            # that verifies, or a forged one it did not discard): its CRYPTO stream restarted.
+            self.replay, self.held = bytes(self.client_initial), []
         replay = self.replay
-        if replay is None or (ev.side, ev.space) != (0, "initial"):
+        if replay is None:
             return False
         seen = sum(len(h.data) for h in self.held)
         if ev.offset == seen and replay[ev.offset : ev.offset + len(ev.data)] == ev.data:

@@ -117,10 +117,17 @@ def transport_parameters(conn: Connection) -> dict[str, int | str]:
     )
     if found is None:
         return {}
-    return {
-        (p.name or f"0x{p.id:x}"): (p.integer if p.integer is not None else p.value.hex())
-        for p in found.parameters
-    }
+    return {(p.name or f"0x{p.id:x}"): _parameter_value(p) for p in found.parameters}
+
+
+def _parameter_value(p: _core.TransportParameter) -> int | str:
+    if p.integer is not None:
+        return p.integer
+    info = p.version_information
+    if info is not None:  # RFC 9368: the server's Initial version, then all it supports
+        available = ", ".join(_core.quic_version_name(v) for v in info.available_versions)
+        return f"chosen {_core.quic_version_name(info.chosen_version)}; available {available}"
+    return p.value.hex()
 
 
 def _failure(outcome: LiveOutcome, probe: str) -> str | None:

@@ -20,7 +20,8 @@ mod transport;
 use crate::codec::{CodecError, Reader};
 
 pub use transport::{
-    parameter_name, PreferredAddress, TransportParameter, TransportValue, MAX_TRANSPORT_PARAMETERS,
+    parameter_name, PreferredAddress, TransportParameter, TransportValue, VersionInformation,
+    MAX_AVAILABLE_VERSIONS, MAX_TRANSPORT_PARAMETERS,
 };
 
 // Extension code points (IANA "TLS ExtensionType Values").

@@ -394,6 +394,48 @@ fn quic_transport_parameters() {
 }
 
 #[test]
+fn quic_version_information_and_the_extensions_ids() {
+    // Chromium's (udp/quic.pcapng connection 6): version_information choosing v1 and
+    // listing a GREASE version then v1; max_datagram_frame_size 65536; grease_quic_bit.
+    let body = "11 0c 00000001 9ada9a4a 00000001  20 04 80010000  6ab2 00";
+    let Decoded::TransportParameters(found) = ok(QUIC_TRANSPORT_PARAMETERS, body, ClientHello)
+    else {
+        panic!("not transport parameters");
+    };
+    let names: Vec<_> = found.iter().map(|p| parameter_name(p.id)).collect();
+    let expected = [
+        "version_information",
+        "max_datagram_frame_size",
+        "grease_quic_bit",
+    ];
+    assert_eq!(names, expected.map(Some));
+    let info = VersionInformation {
+        chosen_version: 1,
+        available_versions: vec![0x9ada_9a4a, 1],
+    };
+    assert_eq!(found[0].decoded, TransportValue::VersionInformation(info));
+    assert_eq!(found[1].decoded, TransportValue::Integer(65_536));
+    assert_eq!(found[2].decoded, TransportValue::Flag);
+    // RFC 9368 §3: not a whole number of versions, a Chosen or Available Version of 0.
+    for (body, at) in [
+        ("11 06 00000001 0000", 6),
+        ("11 04 00000000", 6),
+        ("11 08 00000001 00000000", 10),
+    ] {
+        let found = err(QUIC_TRANSPORT_PARAMETERS, body, ClientHello);
+        assert!(
+            matches!(found, CodecError::Invalid { at: a, .. } if a == at),
+            "{body}: {found}"
+        );
+    }
+    assert!(decode(QUIC_TRANSPORT_PARAMETERS, &h("11 00"), ClientHello).is_err());
+    let many = "00000001".repeat(MAX_AVAILABLE_VERSIONS + 2);
+    let len = 0x4000 | (many.len() / 2);
+    let body = format!("11 {len:04x} {many}");
+    assert!(decode(QUIC_TRANSPORT_PARAMETERS, &h(&body), ClientHello).is_err());
+}
+
+#[test]
 fn quic_preferred_address_and_malformed_parameters() {
     let address = format!(
         "0d 2d 7f000001 01bb {} 01bb 04 0a0b0c0d {}",

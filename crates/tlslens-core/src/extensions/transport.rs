@@ -1,6 +1,8 @@
 //! quic_transport_parameters (RFC 9000 §18): a sequence of (id, length, value), ids and
-//! lengths as varints. The ids of §18.2 are named, their integer values decoded, the
-//! preferred_address unpacked; unknown and GREASE ids (31 * N + 27, §18.1) are kept raw.
+//! lengths as varints. The ids of §18.2 are named, and those of the extensions of the IANA
+//! registry that stacks send (RFC 9221 max_datagram_frame_size, RFC 9287 grease_quic_bit,
+//! RFC 9368 version_information); integer values decoded, the preferred_address and the
+//! version_information unpacked; unknown and GREASE ids (31 * N + 27, §18.1) kept raw.
 
 use crate::codec::{CodecResult, Reader};
 
@@ -10,6 +12,10 @@ pub const MAX_TRANSPORT_PARAMETERS: usize = 256;
 
 /// RFC 9000 §17.2: a connection ID holds at most 20 bytes.
 const MAX_CID: usize = 20;
+
+/// More Available Versions than any stack lists (a handful, GREASE included): past this,
+/// the version_information parameter is refused rather than listed.
+pub const MAX_AVAILABLE_VERSIONS: usize = 64;
 
 /// One transport parameter: its id, its raw value, and what it means.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +35,7 @@ pub enum TransportValue {
     /// A connection ID or the stateless_reset_token: the value is the field.
     Bytes,
     PreferredAddress(PreferredAddress),
+    VersionInformation(VersionInformation),
     /// An id RFC 9000 does not define (an extension's, or GREASE): kept raw.
     Unknown,
 }
@@ -44,6 +51,14 @@ pub struct PreferredAddress {
     pub stateless_reset_token: [u8; 16],
 }
 
+/// RFC 9368 §3's Version Information: the version the sender's Initials use (its
+/// choice), then the versions it supports, in its order of preference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInformation {
+    pub chosen_version: u32,
+    pub available_versions: Vec<u32>,
+}
+
 #[derive(Clone, Copy)]
 enum Kind {
     Integer,
@@ -51,10 +66,11 @@ enum Kind {
     ConnectionId,
     Token,
     PreferredAddress,
+    VersionInformation,
 }
 
-/// RFC 9000 §18.2's table: name and kind of each id.
-const KNOWN: [(u64, &str, Kind); 17] = [
+/// RFC 9000 §18.2's table, then the extensions' ids: name and kind of each id.
+const KNOWN: [(u64, &str, Kind); 20] = [
     (
         0x00,
         "original_destination_connection_id",
@@ -76,6 +92,10 @@ const KNOWN: [(u64, &str, Kind); 17] = [
     (0x0e, "active_connection_id_limit", Kind::Integer),
     (0x0f, "initial_source_connection_id", Kind::ConnectionId),
     (0x10, "retry_source_connection_id", Kind::ConnectionId),
+    (0x11, "version_information", Kind::VersionInformation),
+    (0x20, "max_datagram_frame_size", Kind::Integer),
+    // Zero-length: the sender accepts packets with the fixed bit at 0 (RFC 9287 §3).
+    (0x2ab2, "grease_quic_bit", Kind::Flag),
 ];
 
 fn known(id: u64) -> Option<(&'static str, Kind)> {
@@ -85,7 +105,8 @@ fn known(id: u64) -> Option<(&'static str, Kind)> {
         .map(|(_, name, kind)| (*name, *kind))
 }
 
-/// The RFC 9000 §18.2 name of a transport parameter id, if it has one.
+/// The registered name of a transport parameter id (RFC 9000 §18.2, RFC 9221, RFC 9287,
+/// RFC 9368), if it has one.
 pub fn parameter_name(id: u64) -> Option<&'static str> {
     known(id).map(|(name, _)| name)
 }
@@ -138,7 +159,42 @@ fn decode_value(v: &mut Reader<'_>, name: &str, kind: Kind) -> CodecResult<Trans
             TransportValue::Bytes
         }
         Kind::PreferredAddress => TransportValue::PreferredAddress(preferred_address(v)?),
+        Kind::VersionInformation => TransportValue::VersionInformation(version_information(v)?),
     })
+}
+
+/// RFC 9368 §3: a value that is not a whole number of 32-bit versions, or holds version 0,
+/// is a parsing failure (TRANSPORT_PARAMETER_ERROR).
+fn version_information(v: &mut Reader<'_>) -> CodecResult<VersionInformation> {
+    let chosen_version = nonzero_version(v, "its Chosen Version")?;
+    let mut available_versions = Vec::new();
+    while !v.is_empty() {
+        if available_versions.len() == MAX_AVAILABLE_VERSIONS {
+            return Err(v.invalid(format!(
+                "version_information with more than {MAX_AVAILABLE_VERSIONS} Available Versions"
+            )));
+        }
+        available_versions.push(nonzero_version(v, "an Available Version")?);
+    }
+    Ok(VersionInformation {
+        chosen_version,
+        available_versions,
+    })
+}
+
+fn nonzero_version(v: &mut Reader<'_>, what: &str) -> CodecResult<u32> {
+    if v.left() < 4 {
+        return Err(v.invalid(format!(
+            "version_information: {what} cut short ({} bytes left, a version is 4)",
+            v.left()
+        )));
+    }
+    match v.u32()? {
+        0 => Err(v.invalid(format!(
+            "version_information: {what} is 0, which RFC 9368 §3 forbids"
+        ))),
+        version => Ok(version),
+    }
 }
 
 fn preferred_address(v: &mut Reader<'_>) -> CodecResult<PreferredAddress> {

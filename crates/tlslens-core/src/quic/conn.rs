@@ -52,6 +52,8 @@ pub struct Opened {
 }
 
 pub struct Conn {
+    /// The frame of the client's first Initial.
+    pub first_frame: u64,
     pub version: u32,
     pub client: Endpoint,
     pub server: Endpoint,
@@ -61,6 +63,9 @@ pub struct Conn {
     pub original_dcid: Vec<u8>,
     /// A Retry's Source Connection ID: the Initial keys' input from then on (RFC 9001 §5.2).
     pub retry_scid: Option<Vec<u8>>,
+    /// A Retry whose integrity tag failed (its Source Connection ID and frame): a client
+    /// must discard it, but one that did not derives its next Initials from this ID.
+    pub forged_retry: Option<(Vec<u8>, u64)>,
     /// Connection IDs registered for this connection, with the side that chose them.
     pub cids: Vec<(Vec<u8>, u8)>,
     initial: Option<(Version, [Keys; 2])>,
@@ -119,14 +124,22 @@ impl Level {
 }
 
 impl Conn {
-    pub fn new(version: u32, client: Endpoint, server: Endpoint, dcid: &[u8]) -> Self {
+    pub fn new(
+        first_frame: u64,
+        version: u32,
+        client: Endpoint,
+        server: Endpoint,
+        dcid: &[u8],
+    ) -> Self {
         Self {
+            first_frame,
             version,
             client,
             server,
             initial_dcid: dcid.to_vec(),
             original_dcid: dcid.to_vec(),
             retry_scid: None,
+            forged_retry: None,
             cids: Vec::new(),
             initial: None,
             handshake: [None, None],
@@ -261,6 +274,30 @@ impl Conn {
             payload_offset,
             key_update,
         })
+    }
+
+    /// An Initial the current keys do not open, tried with keys from the Source Connection
+    /// ID of a Retry whose tag failed: a client that did not discard it derives them so.
+    /// When they open it, the Retry is the connection's from then on (its frame is
+    /// returned); otherwise the keys stay as they were.
+    pub fn open_with_forged_retry(
+        &mut self,
+        datagram: &[u8],
+        view: &PacketView<'_>,
+        side: u8,
+    ) -> Option<(Opened, u64)> {
+        let (scid, frame) = self.forged_retry.clone()?;
+        let saved = (self.initial.take(), self.initial_dcid.clone());
+        self.retry_scid = Some(scid);
+        if self.ensure_initial().is_ok() {
+            if let Ok(opened) = self.open(datagram, view, Level::Initial, side) {
+                self.forged_retry = None;
+                return Some((opened, frame));
+            }
+        }
+        self.retry_scid = None;
+        (self.initial, self.initial_dcid) = saved;
+        None
     }
 
     /// A 1-RTT packet whose key phase bit is not the current one: the next phase's keys

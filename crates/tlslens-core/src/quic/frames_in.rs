@@ -70,14 +70,21 @@ impl QuicConnections {
         let opened = match c.open(d.payload, view, level, side) {
             Ok(opened) => opened,
             Err(err) => {
-                self.finding(
-                    d.frame,
-                    view.start,
-                    Some(conn),
-                    format!("a packet ({}) that does not open: {err}", view.name()),
-                );
-                self.sealed(d, view, conn, side);
-                return;
+                let forged = (level == Level::Initial)
+                    .then(|| c.open_with_forged_retry(d.payload, view, side))
+                    .flatten();
+                let Some((opened, retry_frame)) = forged else {
+                    self.finding(
+                        d.frame,
+                        view.start,
+                        Some(conn),
+                        format!("a packet ({}) that does not open: {err}", view.name()),
+                    );
+                    self.sealed(d, view, conn, side);
+                    return;
+                };
+                self.followed_forged_retry(d.frame, view.start, conn, retry_frame);
+                opened
             }
         };
         if opened.header.reserved_bits_set(view.form == Form::Short) {
@@ -128,6 +135,25 @@ impl QuicConnections {
                 Work::NewCid(cid) => self.register_cid(conn, &cid, side),
             }
         }
+    }
+
+    /// An Initial opened with the keys of a Retry whose tag failed: the client followed
+    /// it, so its Initial CRYPTO stream starts over as after a Retry that verifies.
+    fn followed_forged_retry(&mut self, frame: u64, at: usize, conn: u64, retry_frame: u64) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            super::table::restart_client_initial(c, self.limits.max_crypto);
+        }
+        self.finding(
+            frame,
+            at,
+            Some(conn),
+            format!(
+                "an Initial that opens only with keys from the Source Connection ID of the \
+                 Retry in frame {retry_frame}, whose integrity tag does not verify: the client \
+                 did not discard that Retry (RFC 9000 §17.2.5.2), and its Initials are read \
+                 with those keys from here"
+            ),
+        );
     }
 
     #[allow(clippy::too_many_arguments)]

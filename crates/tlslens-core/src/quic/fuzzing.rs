@@ -8,9 +8,10 @@ use super::runs::{PacketRun, MAX_RUN_DATA, MAX_RUN_STREAMS};
 use super::{Datagram, Limits, QuicConnections, QuicEvent};
 use crate::flows::packet::Addr;
 
-/// The input is datagrams, each a 2-byte length (its top bit: sent by the server) then
-/// its bytes (the last one takes what is left); the frame parser also runs on it whole.
-/// Panics if a bound is broken (the fuzzer's crash), never otherwise.
+/// The input is datagrams, each a 2-byte length (its top bit: sent by the server; the
+/// next: the client is on a new port, as after a migration) then its bytes (the last one
+/// takes what is left); the frame parser also runs on it whole. Panics if a bound is
+/// broken (the fuzzer's crash), never otherwise.
 pub fn quic_packet(data: &[u8]) {
     let _ = parse_frames(data);
     let limits = Limits {
@@ -35,16 +36,20 @@ pub fn quic_packet(data: &[u8]) {
     ] {
         table.add_secret(label, &random, &[byte; 32]);
     }
-    let client = (Addr::v4([10, 0, 0, 1]), 50_000);
+    let (first, migrated) = (
+        (Addr::v4([10, 0, 0, 1]), 50_000),
+        (Addr::v4([10, 0, 0, 1]), 50_001),
+    );
     let server = (Addr::v4([10, 0, 0, 2]), 443);
     let mut rest = data;
     for frame in 1u64.. {
         let Some((&[high, low], tail)) = rest.split_first_chunk::<2>() else {
             break;
         };
-        let len = usize::from(u16::from_be_bytes([high & 0x7f, low])).min(tail.len());
+        let len = usize::from(u16::from_be_bytes([high & 0x3f, low])).min(tail.len());
         let (payload, tail) = tail.split_at(len);
         rest = tail;
+        let client = if high & 0x40 != 0 { migrated } else { first };
         let (src, dst) = if high & 0x80 != 0 {
             (server, client)
         } else {
@@ -80,6 +85,7 @@ pub fn quic_packet(data: &[u8]) {
         }
     }
     assert!(table.connections() <= limits.max_connections);
+    assert!(table.orphans.len() <= limits.max_connections);
     let mut counted = 0u64;
     for run in &runs {
         assert!(run.data.len() <= MAX_RUN_DATA && run.streams.len() <= MAX_RUN_STREAMS);

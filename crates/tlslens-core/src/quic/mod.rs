@@ -19,6 +19,7 @@ mod frames_in;
 pub mod fuzzing;
 pub mod hello;
 pub mod keys;
+mod orphans;
 pub mod packet;
 pub mod runs;
 mod table;

@@ -3,7 +3,7 @@
 //! connection at a client's Initial, follows Retry, Version Negotiation and migration, and
 //! hands each packet to its connection (`conn`) and its frames to `frames_in`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::conn::{Buffered, Conn, Level, LoggedSecrets};
 use super::crypto_stream::CryptoStream;
@@ -21,6 +21,11 @@ pub struct QuicConnections {
     /// Connection ID → (connection, the side that chose it).
     pub(super) by_cid: HashMap<Vec<u8>, (u64, u8)>,
     by_tuple: HashMap<(Endpoint, Endpoint), u64>,
+    /// Address pairs of short headers tied to no connection, already told (`orphans`).
+    pub(super) orphans: HashSet<(Endpoint, Endpoint)>,
+    /// Server endpoints of the connections followed, with how many: a datagram to or from
+    /// none of them is no migrated client's (checked before `orphans` looks further).
+    pub(super) servers: HashMap<Endpoint, usize>,
     /// Lengths of the Connection IDs registered, to find a short header's DCID.
     cid_lens: [bool; MAX_CID_LEN + 1],
     pub(super) keylog: HashMap<[u8; 32], LoggedSecrets>,
@@ -36,6 +41,8 @@ impl QuicConnections {
             conns: HashMap::new(),
             by_cid: HashMap::new(),
             by_tuple: HashMap::new(),
+            orphans: HashSet::new(),
+            servers: HashMap::new(),
             cid_lens: [false; MAX_CID_LEN + 1],
             keylog: HashMap::new(),
             next_id: 0,
@@ -108,6 +115,9 @@ impl QuicConnections {
         } else {
             false
         };
+        if !quic && self.orphan(d) {
+            return false;
+        }
         if !quic && (d.src.1 == QUIC_PORT || d.dst.1 == QUIC_PORT) {
             self.finding(
                 d.frame,
@@ -270,11 +280,12 @@ impl QuicConnections {
         }
         let id = self.next_id;
         self.next_id += 1;
-        let conn = Conn::new(view.version, d.src, d.dst, view.dcid)
+        let conn = Conn::new(d.frame, view.version, d.src, d.dst, view.dcid)
             .with_crypto_limit(self.limits.max_crypto);
         self.conns.insert(id, conn);
         self.by_tuple.insert((d.src, d.dst), id);
         self.by_tuple.insert((d.dst, d.src), id);
+        *self.servers.entry(d.dst).or_default() += 1;
         // The client's first DCID stands for the server until the server chooses its own.
         self.register_cid(id, view.dcid, 1);
         self.register_cid(id, view.scid, 0);
@@ -319,6 +330,12 @@ impl QuicConnections {
         for tuple in [(c.client, c.server), (c.server, c.client)] {
             if self.by_tuple.get(&tuple) == Some(&oldest) {
                 self.by_tuple.remove(&tuple);
+            }
+        }
+        if let Some(count) = self.servers.get_mut(&c.server) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.servers.remove(&c.server);
             }
         }
         self.finding(
@@ -393,16 +410,14 @@ impl QuicConnections {
         let bytes = d.payload.get(view.start..view.end).unwrap_or(&[]);
         let tag_ok = keys::retry_tag_ok(version, &c.original_dcid, bytes);
         if tag_ok {
-            // RFC 9000 §17.2.5.2: the server kept no state, and the client's next Initial
-            // carries its ClientHello again from offset 0 (aioquic's even has a new random):
-            // the client's Initial CRYPTO stream starts over. A client discards a Retry
-            // whose tag fails, and so does this reader.
-            let initial = super::Space::Initial.index();
-            if let Some(stream) = c.crypto.get_mut(0).and_then(|s| s.get_mut(initial)) {
-                *stream = CryptoStream::new(self.limits.max_crypto);
-            }
+            c.retry_scid = Some(view.scid.to_vec());
+            restart_client_initial(c, self.limits.max_crypto);
+        } else {
+            // RFC 9000 §17.2.5.2: a client discards it, so the Initial keys stay those of
+            // the original DCID; `protected` tries this ID's only for an Initial they do
+            // not open (a client that used the Retry anyway).
+            c.forged_retry = Some((view.scid.to_vec(), d.frame));
         }
-        c.retry_scid = Some(view.scid.to_vec());
         self.register_cid(conn, view.scid, 1);
         self.events.push_back(QuicEvent::Retry {
             conn,
@@ -416,8 +431,9 @@ impl QuicConnections {
                 d.frame,
                 view.end.saturating_sub(keys::TAG_LEN),
                 Some(conn),
-                "a Retry whose integrity tag does not verify (RFC 9001 §5.8): a client would \
-                 discard it"
+                "a Retry whose integrity tag does not verify (RFC 9001 §5.8): a client must \
+                 discard it (RFC 9000 §17.2.5.2); the Initials go on with the keys of the \
+                 original Destination Connection ID"
                     .to_owned(),
             );
         }
@@ -500,5 +516,15 @@ impl QuicConnections {
         let seq = self.conns.get_mut(&conn).map_or(0, Conn::next_seq);
         let event = PacketEvent::unopened(d, view, conn, side, seq);
         self.events.push_back(QuicEvent::Packet(event));
+    }
+}
+
+/// A Retry the client followed: the server kept no state, and the client's next Initial
+/// carries its ClientHello again from offset 0 (aioquic's even has a new random), so the
+/// client's Initial CRYPTO stream starts over (RFC 9000 §17.2.5.2).
+pub(super) fn restart_client_initial(c: &mut Conn, max_crypto: u64) {
+    let initial = super::Space::Initial.index();
+    if let Some(stream) = c.crypto.get_mut(0).and_then(|s| s.get_mut(initial)) {
+        *stream = CryptoStream::new(max_crypto);
     }
 }
