@@ -471,3 +471,22 @@ def test_an_unopened_dtls13_record_number_is_not_shown_as_a_number(corpus: Path)
     records = conn.records or []
     assert [r.seq for r in records if r.epoch == 0] == [0, 0, 1, 1]  # plaintext: as sent
     assert {r.seq for r in records if r.epoch and r.epoch >= 2} == {None}
+
+
+def test_a_resent_flight_s_change_cipher_spec_is_a_retransmission_not_a_renegotiation() -> None:
+    """wolfSSL's client resends its last flight (CCS + Finished) five times when its
+    server never accepts the Finished (udp/dtls-cid-mte.pcapng): each CCS is the flight
+    again, in epoch 0, and nothing was renegotiated."""
+    result = CliRunner().invoke(main, ["show", str(UDP / "dtls-cid-mte.pcapng")])
+    assert result.exit_code == 0, result.output
+    assert "ChangeCipherSpec of a renegotiation" not in result.output
+    resent = result.output.count("ChangeCipherSpec again: its flight is sent again")
+    assert resent == 5
+
+
+def test_the_heading_says_dtls_carried_the_connection() -> None:
+    full = CliRunner().invoke(main, ["show", str(UDP / "dtls.pcapng")]).output
+    headings = [line for line in full.splitlines() if line.startswith("── Connection")]
+    assert headings and all(line.endswith("· over DTLS ──") for line in headings)
+    demo = CliRunner().invoke(main, ["show", str(CAPTURES / "demo-tls12-tls13.pcapng")]).output
+    assert "── Connection" in demo and "over DTLS" not in demo

@@ -141,9 +141,11 @@ def secret_options(command: Callable[..., None]) -> Callable[..., None]:
             "rsa_keys",
             multiple=True,
             metavar="FILE[:PASSWORD]",
-            help="Server RSA private key (PEM, DER, PKCS#8 or PKCS#12); repeatable.",
+            help="Server RSA private key (PEM, DER, PKCS#8 or PKCS#12); repeatable; TCP only.",
         ),
-        click.option("--psk", metavar="HEX", help="Pre-shared key for PSK cipher suites."),
+        click.option(
+            "--psk", metavar="HEX", help="Pre-shared key for PSK cipher suites (TCP only)."
+        ),
     ]
     for option in reversed(options):
         command = option(command)

@@ -17,12 +17,12 @@ from tlslens.tls.deprecated import deprecation
 
 
 def connection_title(conn: Connection) -> str:
-    """Number, endpoints and SNI: the heading of a connection (and QUIC, when it carried
-    the handshake: DTLS says itself in the version)."""
+    """Number, endpoints and SNI: the heading of a connection, and what carried it when
+    that is not TCP (the Version line says DTLS itself; the heading comes first)."""
     title = f"Connection {conn.id} · {conn.client} → {conn.server}"
     if conn.sni:
         title += f" · {safe_text(conn.sni)}"
-    carrier = carried_over(conn)
+    carrier = carried_over(conn) or ("over DTLS" if conn.transport == "dtls" else None)
     return title + f" · {carrier}" if carrier else title
 
 

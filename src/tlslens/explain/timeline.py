@@ -288,6 +288,8 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
             who = "client" if event.direction == C2S else "server"
             if conn.tls13:
                 text = "A dummy ChangeCipherSpec for middlebox compatibility; it changes nothing in TLS 1.3."
+            elif event.direction in ccs_seen and _flight_resent(conn, event.direction):
+                text = "ChangeCipherSpec again: its flight is sent again (a DTLS retransmission)."
             elif event.direction in ccs_seen:
                 text = "ChangeCipherSpec of a renegotiation, sent encrypted."
             else:
@@ -345,3 +347,10 @@ def _with_transport_steps(conn: Connection, steps: list[Step], reveal_keys: bool
         close = Step(frame, ts_iso(ts_ns), conn.closed_first, title, (text,), tone)
         steps = list(heapq.merge(steps, [close], key=lambda step: step.frame))
     return steps
+
+
+def _flight_resent(conn: Connection, direction: str) -> bool:
+    """Over DTLS a side resends its whole flight, ChangeCipherSpec included, when the
+    answer does not come (RFC 6347 §4.2.4): a second one is then no renegotiation."""
+    facts = conn.dtls
+    return facts is not None and facts.retransmissions.get(direction, 0) > 0
