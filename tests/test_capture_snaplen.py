@@ -102,3 +102,31 @@ def test_a_whole_capture_tells_no_cut() -> None:
     for path in (CAPTURES / "udp" / "dtls.pcapng", CAPTURES / "python-ssl.pcap"):
         for conn in tlslens.read_capture(path):
             assert _told(conn) == []
+
+
+def test_flows_cut_before_any_connection_are_told_by_the_capture(
+    tshark: str, tmp_path: Path
+) -> None:
+    """At 80 bytes every QUIC Initial is cut (1,200 bytes and more): no connection can be
+    read, and the capture's findings must say why rather than leave only 'not QUIC'."""
+    editcap = str(Path(tshark).with_name("editcap"))
+    out = tmp_path / "cut80-quic.pcapng"
+    subprocess.run(
+        [editcap, "-s", "80", str(CAPTURES / "udp" / "quic.pcapng"), str(out)], check=True
+    )
+    capture = tlslens.Capture(out)
+    assert list(capture) == []
+    cut_frames = _tshark_cuts(out, "udp.stream")
+    told = [p for p in capture.summary.problems if "snap length" in p.message]
+    assert len(told) == 1
+    first = min(frame for frames in cut_frames.values() for frame, _, _ in frames)
+    assert told[0].frame == first
+    # The migrated client's new address sends short headers only: it opens no association,
+    # so its cut frames are no flow's; every stream that began with a long header is.
+    opened = {
+        int(line)
+        for line in _fields(out, [], "quic.header_form == 1", ["udp.stream"], None).split()
+    }
+    total = sum(len(frames) for stream, frames in cut_frames.items() if stream in opened)
+    flows = f"{total} frames of {len(opened)} flows that gave no connection were cut"
+    assert flows in told[0].message

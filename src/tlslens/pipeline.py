@@ -393,8 +393,10 @@ class _Pass:
 
     def _cut_finding(self, flow: int, conn: Connection | None) -> Finding | None:
         """Once per flow: its frames cut by the capture's snap length, told at the first."""
+        if conn is None:
+            return None  # kept for the capture's findings (_unread_cuts)
         held = self.cuts.pop(flow, None)
-        if held is None or conn is None:
+        if held is None:
             return None
         first, tcp = held.first, held.sender is not None
         from_client = held.sender == conn.client if tcp else first.side == 0
@@ -462,6 +464,7 @@ class _Pass:
                 )
             )
         self._summarise_udp()
+        self._unread_cuts()
         summary.problems.extend(self.quic.capture_problems())
         for problem in reader.problems:
             summary.problems.append(
@@ -491,6 +494,26 @@ class _Pass:
                     f"{first_bad}): each is read as far as the packet goes",
                 )
             )
+
+    def _unread_cuts(self) -> None:
+        """Flows whose frames the snap length cut and that gave no connection: a cut
+        Initial or ClientHello leaves nothing to read, which the capture must say."""
+        if not self.cuts:
+            return
+        firsts = sorted((held.first for held in self.cuts.values()), key=lambda f: f.frame)
+        frames = sum(held.count for held in self.cuts.values())
+        first = firsts[0]
+        self.summary.problems.append(
+            _capture_finding(
+                first.frame,
+                f"{plural(frames, 'frame')} of {plural(len(firsts), 'flow')} that gave no "
+                f"connection {'was' if frames == 1 else 'were'} cut by the capture's snap "
+                f"length (the first, frame {first.frame}: {first.captured} of {first.original} "
+                "bytes captured): their handshakes could not be read; capture again with a "
+                "larger snap length (tcpdump -s 0)",
+            )
+        )
+        self.cuts.clear()
 
 
 def _capture_finding(frame: int | None, message: str) -> Finding:
