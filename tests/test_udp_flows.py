@@ -184,6 +184,11 @@ def test_other_udp_is_counted_and_port_0_opens_nothing(tmp_path: Path) -> None:
     )
     assert cap.summary.skipped == {"udp": 4}
     assert cap.summary.udp_flows == {}
+    # UDP frames are not "without TCP payload": the closing line says what was not read.
+    text = CliRunner().invoke(main, ["show", "--brief", str(tmp_path / "udp.pcapng")]).output
+    assert text.rstrip().endswith(
+        "frames with nothing to read (no TCP, QUIC or DTLS payload): 4 udp"
+    ), text
 
 
 def test_a_lying_udp_length_is_a_finding_naming_the_frame(tmp_path: Path) -> None:

@@ -320,5 +320,5 @@ def _render_summary(out: Console, summary: CaptureSummary, shown: int) -> None:
     if summary.udp_flows:
         text += f"; {_udp_flows_text(summary.udp_flows)}"
     if skipped:
-        text += f"; frames without TCP payload for us: {skipped}"
+        text += f"; frames with nothing to read (no TCP, QUIC or DTLS payload): {skipped}"
     out.print(Text(text, style="dim"))
