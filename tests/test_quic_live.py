@@ -307,3 +307,25 @@ def test_scan_without_quic_asks_nothing_over_udp() -> None:
     with _tcp_and_quic("server") as tcp:
         row = _scan(tcp.port)
     assert row["schema_version"] == 3 and row["quic"] is None
+
+
+def test_scan_a_quic_only_server(quic_port: int) -> None:
+    """Nothing on TCP, aioquic on UDP: the text tells the QUIC answers, not "not scanned",
+    and the scan succeeds as its JSON does."""
+    with QuicServer(quic_port):
+        result = CliRunner().invoke(
+            main,
+            ["scan", "--no-resumption", f"127.0.0.1:{quic_port}", "--sni", NAME, "--quic",
+             "--timeout", "5"],
+            catch_exceptions=False,
+        )  # fmt: skip
+        row = _scan(quic_port, "--quic", "--timeout", "5")
+    assert row["quic"]["versions"] == {"QUIC v1": True, "QUIC v2": True}
+    assert row["quic"]["alpn_h3"] is True
+    assert result.exit_code == 0, result.output
+    assert "not scanned" not in result.stdout
+    assert "  TCP: no TLS or SSL version answered; over QUIC (UDP) the server answered" in (
+        result.stdout.splitlines()
+    )
+    assert re.search(r"^  QUIC {2,}v1 yes, v2 yes$", result.stdout, re.MULTILINE)
+    assert re.search(r"^  QUIC ALPN h3 {2,}yes$", result.stdout, re.MULTILINE)
