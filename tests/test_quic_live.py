@@ -8,6 +8,8 @@ clean line."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import hashlib
 import json
 import re
@@ -29,7 +31,7 @@ from tlslens.cli import main
 
 from _servers import NAME, PKI, QuicServer, ScriptedServer, server_context, tls_then
 from _tshark import APPLICATION_CLOSE, _fields, run_tshark_quic
-from conftest import ROOT
+from conftest import CAPTURES, ROOT
 
 ROOT_CA = str(PKI / "root.pem")
 SCAN_SCHEMA = json.loads((ROOT / "src/tlslens/schema/scan.schema.json").read_text())
@@ -344,3 +346,50 @@ def test_scan_a_quic_only_server(quic_port: int) -> None:
     )
     assert re.search(r"^  QUIC {2,}v1 yes, v2 yes$", result.stdout, re.MULTILINE)
     assert re.search(r"^  QUIC ALPN h3 {2,}yes$", result.stdout, re.MULTILINE)
+
+
+def test_report_connect_over_quic(quic_port: int, tmp_path: Path) -> None:
+    """`report --connect --quic` records as connect --quic does: the page has the QUIC
+    connection, decrypted (the HTTP/3 request and answer on stream 0)."""
+    page = tmp_path / "quic.html"
+    with QuicServer(quic_port):
+        result = CliRunner().invoke(
+            main,
+            ["report", "--connect", f"127.0.0.1:{quic_port}", "--quic", "--sni", NAME,
+             "--ca", ROOT_CA, "-o", str(page)],
+            catch_exceptions=False,
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "1 connection reported" in result.stderr
+    html = page.read_text()
+    assert "sent no QUIC packet" not in html
+    data = _page_data(html)
+    overview = f'"127.0.0.1:{quic_port} (live)","127.0.0.1:'
+    assert overview in data and f'"{NAME}","TLS 1.3 over QUIC v1"' in data
+    assert '"decrypted","trusted"' in data and _leaf_sha256("server") in data
+
+
+def _page_data(html: str) -> str:
+    """The page's data blocks (JSON, gzip'd and base64'd: tlslens.report.page), as text."""
+    blocks = re.findall(r'"(H4sI[A-Za-z0-9+/=]+)"', html)  # gzip's magic, base64'd
+    return "".join(gzip.decompress(base64.b64decode(block)).decode() for block in blocks)
+
+
+def test_report_connect_over_quic_where_nothing_listens(quic_port: int, tmp_path: Path) -> None:
+    page = tmp_path / "none.html"
+    result = CliRunner().invoke(
+        main,
+        ["report", "--connect", f"127.0.0.1:{quic_port}", "--quic", "--timeout", "3",
+         "-o", str(page)],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert "The server sent no QUIC packet of this connection" in page.read_text()
+    assert result.exit_code == 0, result.output  # the client's Initial is a connection
+
+
+def test_report_quic_needs_connect(tmp_path: Path) -> None:
+    capture = CAPTURES / "demo-tls12-tls13.pcapng"
+    result = CliRunner().invoke(
+        main, ["report", "--quic", "-o", str(tmp_path / "r.html"), str(capture)]
+    )
+    assert result.exit_code == 2 and "--quic goes with --connect" in result.stderr
