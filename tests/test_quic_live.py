@@ -8,6 +8,8 @@ clean line."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import hashlib
 import json
 import re
@@ -29,7 +31,7 @@ from tlslens.cli import main
 
 from _servers import NAME, PKI, QuicServer, ScriptedServer, server_context, tls_then
 from _tshark import APPLICATION_CLOSE, _fields, run_tshark_quic
-from conftest import ROOT
+from conftest import CAPTURES, ROOT
 
 ROOT_CA = str(PKI / "root.pem")
 SCAN_SCHEMA = json.loads((ROOT / "src/tlslens/schema/scan.schema.json").read_text())
@@ -154,16 +156,17 @@ def test_connect_quic_refused_by_the_server(quic_port: int) -> None:
 
 
 def test_connect_quic_where_nothing_listens(quic_port: int) -> None:
+    """ICMP port unreachable is the whole story, told as connect tells a refused SYN: no
+    Outcome of the client's lone Initial saying the capture ended before the handshake."""
     started = time.monotonic()
     code, out = _connect(f"127.0.0.1:{quic_port}", "--timeout", "3", "--sni", NAME)
     assert time.monotonic() - started < 6
     assert code == 1
-    last = out.splitlines()[-1]
-    assert last == (
+    assert out.splitlines() == [
+        f"Connecting to 127.0.0.1 port {quic_port}; SNI {NAME}; over QUIC (UDP)",
         f"Connection refused: nothing listens there (127.0.0.1 UDP port {quic_port}: "
-        "ICMP port unreachable)"
-    )
-    assert "Traceback" not in out
+        "ICMP port unreachable)",
+    ]
 
 
 @pytest.fixture
@@ -185,7 +188,9 @@ def garbage_port(request: pytest.FixtureRequest) -> Iterator[int]:
             # Paced, not one burst: a burst overflows the client's socket buffer on a loaded
             # machine and the datagrams lost there never reach the bound under test.
             for sent in range(copies):
-                sock.sendto(b"hello, this is not QUIC at all", addr)
+                sock.sendto(
+                    b"hello,\x1b[2J not QUIC at all", addr
+                )  # an ESC: the answer is sanitised
                 if sent % 64 == 63:
                     time.sleep(0.002)
 
@@ -198,15 +203,27 @@ def garbage_port(request: pytest.FixtureRequest) -> Iterator[int]:
 
 
 def test_connect_quic_to_a_port_that_answers_garbage(garbage_port: int) -> None:
+    """Datagrams that are not QUIC are neither narrated as the server's packets nor end in a
+    handshake timeout: one line says the port answered with something else, and how it
+    begins (sanitised)."""
     started = time.monotonic()
     code, out = _connect(f"127.0.0.1:{garbage_port}", "--timeout", "2", "--sni", NAME)
-    assert time.monotonic() - started < 5
-    assert code == 1
+    json_code, json_out = _connect(
+        f"127.0.0.1:{garbage_port}", "--timeout", "2", "--sni", NAME, "--json"
+    )
+    assert time.monotonic() - started < 9
+    assert code == json_code == 1
     lines = out.splitlines()
-    assert lines[-1].startswith("Timed out after 2 s during the TLS handshake, after ")
-    note = next(line for line in lines if line.startswith("note: 127.0.0.1 UDP port"))
-    assert "none of which opened as a QUIC packet of this connection" in note
-    assert "68 65 6c 6c 6f" in note  # "hello", as hex
+    assert len(lines) == 2 and "Application data" not in out and "Outcome" not in out
+    assert re.fullmatch(
+        rf"Cannot connect: 127\.0\.0\.1 UDP port {garbage_port} answered with \d+ datagrams? "
+        r"\(\d+ bytes\), none of which opened as a QUIC packet of this connection: not a QUIC "
+        r"server \(the first begins 'hello,\.\[2J not QUIC at a': 68 65 6c 6c 6f 2c 1b .*\)",
+        lines[-1],
+    )
+    row = json.loads(json_out)
+    assert row["verdict"]["text"].startswith(f"Cannot connect: 127.0.0.1 UDP port {garbage_port}")
+    assert row["notes"] == []
 
 
 @pytest.mark.parametrize("garbage_port", [3000], indirect=True)
@@ -307,3 +324,72 @@ def test_scan_without_quic_asks_nothing_over_udp() -> None:
     with _tcp_and_quic("server") as tcp:
         row = _scan(tcp.port)
     assert row["schema_version"] == 3 and row["quic"] is None
+
+
+def test_scan_a_quic_only_server(quic_port: int) -> None:
+    """Nothing on TCP, aioquic on UDP: the text tells the QUIC answers, not "not scanned",
+    and the scan succeeds as its JSON does."""
+    with QuicServer(quic_port):
+        result = CliRunner().invoke(
+            main,
+            ["scan", "--no-resumption", f"127.0.0.1:{quic_port}", "--sni", NAME, "--quic",
+             "--timeout", "5"],
+            catch_exceptions=False,
+        )  # fmt: skip
+        row = _scan(quic_port, "--quic", "--timeout", "5")
+    assert row["quic"]["versions"] == {"QUIC v1": True, "QUIC v2": True}
+    assert row["quic"]["alpn_h3"] is True
+    assert result.exit_code == 0, result.output
+    assert "not scanned" not in result.stdout
+    assert "  TCP: no TLS or SSL version answered; over QUIC (UDP) the server answered" in (
+        result.stdout.splitlines()
+    )
+    assert re.search(r"^  QUIC {2,}v1 yes, v2 yes$", result.stdout, re.MULTILINE)
+    assert re.search(r"^  QUIC ALPN h3 {2,}yes$", result.stdout, re.MULTILINE)
+
+
+def test_report_connect_over_quic(quic_port: int, tmp_path: Path) -> None:
+    """`report --connect --quic` records as connect --quic does: the page has the QUIC
+    connection, decrypted (the HTTP/3 request and answer on stream 0)."""
+    page = tmp_path / "quic.html"
+    with QuicServer(quic_port):
+        result = CliRunner().invoke(
+            main,
+            ["report", "--connect", f"127.0.0.1:{quic_port}", "--quic", "--sni", NAME,
+             "--ca", ROOT_CA, "-o", str(page)],
+            catch_exceptions=False,
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "1 connection reported" in result.stderr
+    html = page.read_text()
+    assert "sent no QUIC packet" not in html
+    data = _page_data(html)
+    overview = f'"127.0.0.1:{quic_port} (live)","127.0.0.1:'
+    assert overview in data and f'"{NAME}","TLS 1.3 over QUIC v1"' in data
+    assert '"decrypted","trusted"' in data and _leaf_sha256("server") in data
+
+
+def _page_data(html: str) -> str:
+    """The page's data blocks (JSON, gzip'd and base64'd: tlslens.report.page), as text."""
+    blocks = re.findall(r'"(H4sI[A-Za-z0-9+/=]+)"', html)  # gzip's magic, base64'd
+    return "".join(gzip.decompress(base64.b64decode(block)).decode() for block in blocks)
+
+
+def test_report_connect_over_quic_where_nothing_listens(quic_port: int, tmp_path: Path) -> None:
+    page = tmp_path / "none.html"
+    result = CliRunner().invoke(
+        main,
+        ["report", "--connect", f"127.0.0.1:{quic_port}", "--quic", "--timeout", "3",
+         "-o", str(page)],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert "The server sent no QUIC packet of this connection" in page.read_text()
+    assert result.exit_code == 0, result.output  # the client's Initial is a connection
+
+
+def test_report_quic_needs_connect(tmp_path: Path) -> None:
+    capture = CAPTURES / "demo-tls12-tls13.pcapng"
+    result = CliRunner().invoke(
+        main, ["report", "--quic", "-o", str(tmp_path / "r.html"), str(capture)]
+    )
+    assert result.exit_code == 2 and "--quic goes with --connect" in result.stderr

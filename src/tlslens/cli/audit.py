@@ -138,8 +138,8 @@ def scan(
     the certificate chains, and a grade after the SSL Labs rating guide; with --quic, the
     same port over QUIC too.
 
-    Exit status: 0 every target was scanned (whatever was found), 1 a target could not be
-    scanned, 2 bad usage.
+    Exit status: 0 every target was scanned (whatever was found; with --quic a server
+    that answers QUIC alone counts), 1 a target could not be scanned, 2 bad usage.
     """
     out = PipedConsole(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -166,7 +166,7 @@ def scan(
     failed = 0
     for report, _protocol in reports:
         _conclude(report, checker.fresh(host=name_to_check(host, report.sni, report.host)))
-        if not report.scanned:
+        if not report.reached:
             failed += 1
         if as_json:
             sys.stdout.write(json_line(report.to_json()) + "\n")
@@ -273,6 +273,40 @@ def _line(out: Console, text: str, style: str = "") -> None:
         write_line(out, text)
 
 
+def _table(out: Console, rows: list[tuple[str, str]]) -> None:
+    """Label and value rows: a grid on a terminal, aligned plain text otherwise."""
+    if out.is_terminal:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold cyan")
+        table.add_column(overflow="fold")
+        for label, value in rows:
+            table.add_row(label, Text(safe_text(value)))
+        out.print(table)
+    else:
+        width = max(len(label) for label, _ in rows) + 2
+        for label, value in rows:
+            write_line(out, f"  {label:<{width}}{safe_text(value)}")
+
+
+def _unscanned(out: Console, report: ScanReport) -> None:
+    """No TLS over TCP: the QUIC answers when --quic asked for them (a QUIC-only server is
+    scanned over UDP), else one line saying nothing answered."""
+    quic = report.quic
+    if quic is None:
+        _line(out, "  not scanned: no TLS or SSL version answered", "bold red")
+        return
+    if quic.answered:
+        _line(out, "  TCP: no TLS or SSL version answered; over QUIC (UDP) the server answered")
+    else:
+        _line(
+            out,
+            "  not scanned: no TLS or SSL version answered over TCP, nor QUIC over UDP",
+            "bold red",
+        )
+    _table(out, [*quic.rows(), *(("QUIC error", error) for error in quic.errors)])
+    _line(out, "")
+
+
 def _render(out: Console, report: ScanReport) -> None:
     head = f"── {safe_text(report.target)}"
     if report.ip and report.ip != report.host:
@@ -283,7 +317,7 @@ def _render(out: Console, report: ScanReport) -> None:
     for error in report.errors:
         _line(out, "  error: " + safe_text(error), "red")
     if not report.scanned:
-        _line(out, "  not scanned: no TLS or SSL version answered", "bold red")
+        _unscanned(out, report)
         return
     rows: list[tuple[str, str]] = []
     for name in VERSION_ORDER:
@@ -349,17 +383,7 @@ def _render(out: Console, report: ScanReport) -> None:
     rows.append(
         ("Cost", f"{plural(report.connections_used, 'connection')}, {report.duration_s:.2f} s")
     )
-    if out.is_terminal:
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold cyan")
-        table.add_column(overflow="fold")
-        for label, value in rows:
-            table.add_row(label, Text(safe_text(value)))
-        out.print(table)
-    else:
-        width = max(len(label) for label, _ in rows) + 2
-        for label, value in rows:
-            write_line(out, f"  {label:<{width}}{safe_text(value)}")
+    _table(out, rows)
     for cap in grade_value.get("caps", []):
         _line(
             out, f"  grade capped at {cap['grade']}: {cap['reason']} (fix: {cap['fix']})", "yellow"

@@ -80,6 +80,11 @@ class _FirstBytes:
     help="With --connect: upgrade a plaintext protocol first (default: by well-known port).",
 )
 @click.option(
+    "--quic",
+    is_flag=True,
+    help="With --connect: over QUIC v1 (UDP), as `tlslens connect --quic` (HTTP/3 GET /).",
+)
+@click.option(
     "--timeout", "timeout_s", type=float, default=10.0, show_default=True,
     help="With --connect: seconds for the whole attempt.",
 )  # fmt: skip
@@ -103,6 +108,7 @@ def report(
     output: Path,
     target: tuple[str, int | None] | None,
     starttls: str | None,
+    quic: bool,
     timeout_s: float,
     number: int | None,
     server: tuple[str, int | None] | None,
@@ -125,6 +131,10 @@ def report(
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     if bool(captures) == (target is not None):
         raise click.UsageError("give CAPTURES or --connect HOST[:PORT], one of the two")
+    if quic and target is None:
+        raise click.BadParameter("--quic goes with --connect HOST[:PORT]", param_hint="--quic")
+    if quic and starttls not in (None, "none"):
+        raise click.BadParameter("--starttls is not available with --quic", param_hint="--starttls")
     folder = output.parent if str(output.parent) else Path(".")
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         # Said before the work, not after it.
@@ -135,9 +145,14 @@ def report(
     keys = key_store(keylogs, rsa_keys, psk, err)
     made = datetime.now(UTC)
     if target is not None:
+        # aioquic loads with it: only a live report pays for it.
+        from tlslens.net.udpclient import heard_quic
+
         name, port = target
         checker = chain_checker(trust_store, cas, host or sni or name, at_text, err, client_cas)
-        label, capture = _live(err, name, port or 443, sni, starttls, timeout_s)
+        label, capture = _live(
+            err, name, port or 443, sni, None if quic else starttls, timeout_s, quic
+        )
         builder = ReportBuilder(label, [label], made)
         first = _FirstBytes()
         reading = Reading(
@@ -148,11 +163,19 @@ def report(
             sink=first.write,
             stream=io.BytesIO(capture),
         )
+        heard = False
         for conn in reading:
+            heard = heard or not quic or heard_quic(conn)
             builder.add(*report_rows(conn, reveal_keys, first.take(conn.tcp_stream)))
         if not builder.rows:
             builder.notes.append(
                 "No TLS was seen on this connection: `tlslens connect` says what happened."
+            )
+        elif not heard:
+            # The client's Initial alone: refused (ICMP), silence, or not a QUIC server.
+            builder.notes.append(
+                "The server sent no QUIC packet of this connection: `tlslens connect --quic` "
+                "says what happened."
             )
     else:
         judge = judging(chain_checker(trust_store, cas, host, at_text, err, client_cas), revocation)
@@ -214,14 +237,22 @@ def _add_captures(
 
 
 def _live(
-    err: Console, name: str, port: int, sni: str | None, starttls: str | None, timeout_s: float
+    err: Console,
+    name: str,
+    port: int,
+    sni: str | None,
+    starttls: str | None,
+    timeout_s: float,
+    quic: bool,
 ) -> tuple[str, bytes]:
-    """One recorded connection, as `tlslens connect` makes it (HEAD on the HTTPS ports)."""
+    """One recorded connection, as `tlslens connect` makes it (HEAD on the HTTPS ports;
+    over QUIC, HTTP/3 GET /)."""
     from tlslens.cli.remote import HTTP_PORTS, with_progress
     from tlslens.net import starttls as starttls_protocols
+    from tlslens.net.udpclient import connect_quic
     from tlslens.net.wire import Plan
 
-    protocol = starttls_protocols.protocol_for(starttls, port)
+    protocol = None if quic else starttls_protocols.protocol_for(starttls, port)
     plan = Plan(
         host=name,
         port=port,
@@ -229,11 +260,11 @@ def _live(
         timeout_s=timeout_s,
         min_version="1.2",
         starttls=starttls_protocols.PROTOCOL_NAMES.get(protocol) if protocol else None,
-        http=port in HTTP_PORTS and protocol is None,
+        http=quic or (port in HTTP_PORTS and protocol is None),
     )
     prelude = starttls_protocols.PROTOCOLS.get(protocol) if protocol else None
     try:
-        rec = with_progress(err, plan, prelude)
+        rec = with_progress(err, plan, prelude, (lambda: connect_quic(plan)) if quic else None)
     except OptionError as exc:
         raise click.BadParameter(safe_text(str(exc)), param_hint=exc.option) from exc
     return f"{name}:{port} (live)", rec.to_pcapng()

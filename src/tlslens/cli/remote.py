@@ -36,7 +36,7 @@ from tlslens.model import Connection
 from tlslens.net import starttls as starttls_protocols
 from tlslens.net.live import VERSIONS
 from tlslens.net.live import connect as live_connect
-from tlslens.net.udpclient import connect_quic, quic_notes
+from tlslens.net.udpclient import connect_quic, heard_quic, settle
 from tlslens.net.wire import Plan, Recording
 from tlslens.serialize import SCHEMA_VERSION, connection_to_json, json_line
 
@@ -269,8 +269,6 @@ def connect(
     # --revocation online asks the CAs named in the chain: third parties, on request only.
     conn, verdict = _read_back(rec, judging(checker, revocation), *files)
     notes = _notes(rec.outcome) + _sni_hint(plan, verdict, asked=no_sni)
-    if rec.udp:
-        notes += quic_notes(rec, conn)
     if as_json:
         row = _json(rec, conn, verdict, reveal_keys, notes)
         sys.stdout.write(json_line(row) + "\n")
@@ -290,6 +288,8 @@ def _read_back(
     capture = rec.to_pcapng()
     where = f"{rec.plan.host}:{rec.plan.port} (live)"
     conn = next(iter(Reading(where, judge, stream=io.BytesIO(capture))), None)
+    if rec.udp:
+        settle(rec, conn)
     _save(pcapng_file, capture)
     _save(keylog_file, rec.keylog_text().encode("ascii"))
     return conn, live_verdict(rec.outcome, conn)
@@ -423,7 +423,10 @@ def _render(
     if plan.starttls:
         head += f"; {plan.starttls} first"
     _line(out, safe_text(head), "bold")
-    if conn is not None:
+    # Over QUIC, until the server sent a packet of this connection the read-back holds only
+    # the client's Initial, and its Outcome would contradict the verdict (an ICMP refusal,
+    # a port that speaks something else): the verdict alone says it, as for a refused SYN.
+    if conn is not None and (not rec.udp or heard_quic(conn)):
         render_connection(out, conn, reveal_keys)
         lines = (
             h3_reply_lines(rec.reply_headers, rec.plaintext_in)

@@ -37,7 +37,7 @@ from aioquic.quic.events import (
 )
 from aioquic.quic.packet import QuicErrorCode, QuicProtocolVersion
 
-from tlslens._text import plural
+from tlslens._text import plural, printable
 from tlslens.errors import OptionError
 from tlslens.explain.verdict import LiveOutcome
 from tlslens.flows.synth import Chunk
@@ -370,21 +370,34 @@ def _where(rec: Recording) -> str:
     return f"{name} UDP port {plan.port}"
 
 
-def quic_notes(rec: Recording, conn: Connection | None) -> list[str]:
-    """What the read-back tells that aioquic does not: datagrams from the server none of
-    which opened as a QUIC packet of this connection (garbage, or another protocol on the
-    port), though every key the client had is in the recording."""
-    server = [chunk.data for chunk in rec.chunks if chunk.side == 1]
-    if not server or rec.outcome.handshake_done:
-        return []
+def heard_quic(conn: Connection | None) -> bool:
+    """Did a packet of the server's open as one of this connection's? Until one does, the
+    read-back is nothing but the client's own Initial (and whatever else came back)."""
     packets = conn.quic.packets if conn is not None and conn.quic is not None else []
-    if any(packet.direction == "s2c" and packet.pn is not None for packet in packets):
-        return []
-    return [
+    return any(packet.direction == "s2c" and packet.pn is not None for packet in packets)
+
+
+def settle(rec: Recording, conn: Connection | None) -> None:
+    """The outcome once the recording is read back: datagrams from the server none of which
+    opened as a QUIC packet of this connection (garbage, or another protocol on the port),
+    though every key the client had is in the recording, end the attempt as a port that
+    does not speak QUIC, not as a handshake that timed out. A flood (the datagram bound)
+    keeps its own ending."""
+    outcome = rec.outcome
+    server = [chunk.data for chunk in rec.chunks if chunk.side == 1]
+    if not server or outcome.handshake_done or outcome.transport not in (None, "timeout"):
+        return
+    if heard_quic(conn):
+        return
+    head = server[0][:24]
+    outcome.phase, outcome.transport = "connecting", "error"
+    # The server's bytes: printable ASCII (dots for the rest) and hex, never raw.
+    outcome.detail = (
         f"{_where(rec)} answered with {plural(len(server), 'datagram')} "
         f"({plural(sum(map(len, server)), 'byte')}), none of which opened as a QUIC packet of "
-        f"this connection: not a QUIC server? (the first begins {server[0][:16].hex(' ')})"
-    ]
+        f"this connection: not a QUIC server (the first begins "
+        f"{printable(head).replace(chr(10), '.')!r}: {head[:16].hex(' ')})"
+    )
 
 
 __all__ = [
@@ -394,5 +407,6 @@ __all__ = [
     "attempt",
     "configuration",
     "connect_quic",
-    "quic_notes",
+    "heard_quic",
+    "settle",
 ]

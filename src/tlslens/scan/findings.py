@@ -127,6 +127,12 @@ class ScanReport:
         """Did any TLS (or SSL) version answer at all?"""
         return bool(self.accepted_versions)
 
+    @property
+    def reached(self) -> bool:
+        """Did the server answer at all: a TLS version over TCP, or (scan --quic) a QUIC
+        version over UDP? A QUIC-only server was scanned, though nothing of TCP's applies."""
+        return self.scanned or (self.quic is not None and self.quic.answered)
+
     def all_suites(self) -> list[int]:
         seen: dict[int, None] = {}
         for name in VERSION_ORDER:

@@ -60,6 +60,11 @@ class QuicSupport:
     certificate_difference: str | None = None
     errors: list[str] = field(default_factory=list)
 
+    @property
+    def answered(self) -> bool:
+        """Did the server accept any QUIC version?"""
+        return any(self.versions.values())
+
     def to_json(self) -> dict[str, Any]:
         return {
             "versions": dict(self.versions),
