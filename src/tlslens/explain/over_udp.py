@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tlslens._text import plural
-from tlslens.model import C2S, S2C, Connection
+from tlslens.explain.vocabulary import Step
+from tlslens.model import C2S, S2C, Connection, TimelineEvent
 
 if TYPE_CHECKING:
     from tlslens.tls.dtls import DtlsFacts
 
 HELLO_VERIFY_REQUEST = 3
+MAX_ACK_RANGES = 8  # runs of record numbers one ACK's step names; the rest counted
 
 
 def hello_verify_request_lines(conn: Connection) -> list[str]:
@@ -106,3 +108,40 @@ def dtls_facts(conn: Connection) -> list[tuple[str, str]]:
             )
         )
     return out
+
+
+def acked_words(numbers: tuple[tuple[int, int], ...], count: int) -> str:
+    """The record numbers of an ACK, runs joined: "epoch 2 numbers 0–3, epoch 3 number 0"
+    (the first MAX_ACK_RANGES runs of the ``numbers`` kept; ``count``: all it listed)."""
+    if not count:
+        return "no record number"
+    runs: list[tuple[int, int, int]] = []  # (epoch, first, last)
+    for epoch, seq in numbers:
+        if runs and runs[-1][0] == epoch and runs[-1][2] + 1 == seq:
+            runs[-1] = (epoch, runs[-1][1], seq)
+        else:
+            runs.append((epoch, seq, seq))
+    told = runs[:MAX_ACK_RANGES]
+    words = ", ".join(
+        f"epoch {e} number {a}" if a == b else f"epoch {e} numbers {a}–{b}" for e, a, b in told
+    )
+    rest = count - sum(b - a + 1 for _e, a, b in told)
+    return words + (f" and {plural(rest, 'more record number')}" if rest else "")
+
+
+def ack_step(event: TimelineEvent, time: str) -> Step:
+    """A DTLS 1.3 ACK (RFC 9147 §7): which of the peer's records it says arrived."""
+    who, peer = ("client", "server") if event.direction == C2S else ("server", "client")
+    numbers = acked_words(event.detail["acked"], event.detail["count"])
+    noun = "record" if event.detail["count"] == 1 else "records"
+    return Step(
+        event.frame,
+        time,
+        event.direction,
+        "ACK",
+        (
+            f"The {who} acknowledges the {peer}'s {noun} {numbers} (RFC 9147 §7): "
+            f"they arrived, so the {peer} need not send them again (an ACK of a final "
+            "flight tells its sender the handshake is over).",
+        ),
+    )

@@ -26,6 +26,7 @@ from tlslens.explain.key_exchange import (
 )
 from tlslens.explain.over_udp import (
     HELLO_VERIFY_REQUEST,
+    ack_step,
     fragments_line,
     hello_verify_request_lines,
 )
@@ -321,6 +322,8 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
             )
         elif event.kind == "sslv2":
             steps.append(sslv2_step(event, time))
+        elif event.kind == "ack":
+            steps.append(ack_step(event, time))
     return _with_transport_steps(conn, steps, reveal_keys)
 
 
