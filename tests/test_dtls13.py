@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from test_dtls_show import _read
 
+from tlslens.capture.writer import PcapngWriter
 from tlslens.cli import main
 from tlslens.explain.over_udp import MAX_ACK_RANGES, acked_words
 from tlslens.model import C2S, S2C, Connection
@@ -29,10 +30,12 @@ from tlslens.outcome import outcome_of
 from tlslens.serialize import connection_to_json
 from tlslens.tls.dtls import MAX_ACKED_KEPT
 
+from _frames import read_frames
 from _tshark import TsharkDTLS, _fields, run_tshark_dtls, strip_secrets
 from conftest import CAPTURES, ROOT
 
 UDP = CAPTURES / "udp"
+LINKTYPE_ETHERNET = 1
 CAPTURE, KEYS = UDP / "dtls13.pcapng", UDP / "dtls13.keys"
 DTLS12, DTLS13 = 0xFEFD, 0xFEFC
 LINES = {C2S: b"hello wolfssl!", S2C: b"I hear you fa shizzle!"}
@@ -195,3 +198,50 @@ def test_acked_numbers_are_told_in_runs_and_bounded() -> None:
     words = acked_words(scattered, 1000)
     assert words.count("epoch 2") == MAX_ACK_RANGES
     assert words.endswith(f"and {1000 - MAX_ACK_RANGES} more record numbers")
+
+
+def _without_hellos(tmp_path: Path) -> Path:
+    """dtls13.pcapng with each connection's plaintext datagrams (the hellos, the
+    HelloRetryRequest round) left out: what a capture started after them holds."""
+    plain = {int(line) for line in _plaintext_frames()}
+    path = tmp_path / "late.pcapng"
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(LINKTYPE_ETHERNET)
+        for number, (ts, linktype, data) in enumerate(read_frames(CAPTURE), 1):
+            assert linktype == LINKTYPE_ETHERNET
+            if number not in plain:
+                writer.add_packet(ts, data)
+    return path
+
+
+def _plaintext_frames() -> list[str]:
+    """The frames whose first record has a plain DTLS header (content type 22)."""
+    result = CliRunner().invoke(main, ["show", "--json", "--records", str(CAPTURE)])
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    return [str(r["frame"]) for row in rows for r in row["records"] if r["epoch"] == 0]
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_a_capture_started_after_the_hellos_is_found_and_said_sealed(
+    tmp_path: Path, keyed: bool
+) -> None:
+    """Unified headers alone, found by content (three datagrams in a row of whole unified
+    records on a 4-tuple); each association told as DTLS 1.3 whose hellos were not
+    captured, its records sealed, the client the receiver of the first epoch 2 records."""
+    whole, _ = _read(CAPTURE)
+    path = _without_hellos(tmp_path)
+    conns, plaintext = _read(path, KEYS if keyed else None)
+    assert len(conns) == 3 and not plaintext
+    for conn, original in zip(conns, whole, strict=True):
+        assert conn.transport == "dtls" and conn.client_hello is None
+        assert (conn.client, conn.server) == (original.client, original.server)
+        assert conn.dtls is not None and conn.dtls.hellos_missing
+        assert conn.dtls.unified_headers and not any(conn.dtls.records_decrypted.values())
+        status = connection_to_json(conn)["decryption"]["status"]
+        assert status == ("no_secret" if keyed else "not_attempted")
+    args = ["show", str(path)] + (["--keylog", str(KEYS)] if keyed else [])
+    text = CliRunner().invoke(main, args).output
+    assert text.count("Hellos        not captured: the capture starts after them") == 3
+    assert text.count("the key log is not tried") == (3 if keyed else 0)
+    assert "Everything the server sends after its ServerHello is encrypted" in text

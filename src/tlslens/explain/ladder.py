@@ -197,7 +197,10 @@ def _record_arrow(
     tone = _RECORD_TONES.get(content_type, "data")
     name = _RECORD_NAMES.get(content_type) or registry.content_type_name(content_type)
     hidden = content_type == 23 and conn.tls13  # any TLS 1.3 record still sealed
-    if hidden and rec.offset < data_from.get(rec.direction, -1):
+    if rec.epoch is not None and rec.seq is None and rec.inner_type is None:
+        # DTLS 1.3, unopened: its header names no type (RFC 9147 §4), its number is sealed.
+        tone, name = "encrypted", "sealed"
+    elif hidden and rec.offset < data_from.get(rec.direction, -1):
         # TLS 1.3 hides the rest of the handshake in records typed application data.
         tone, name = "encrypted", "encrypted handshake"
     elif hidden and rec.direction not in data_from:

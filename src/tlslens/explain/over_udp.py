@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tlslens import _core
 from tlslens._text import plural
 from tlslens.explain.vocabulary import Step
 from tlslens.model import C2S, S2C, Connection, TimelineEvent
@@ -68,6 +69,21 @@ def _connection_ids(facts: DtlsFacts) -> str | None:
     return "; ".join(parts) + ": the association outlives an address change (RFC 9146)"
 
 
+def _hellos_missing(facts: DtlsFacts) -> str:
+    """Why a DTLS 1.3 association seen after its hellos stays sealed."""
+    words = (
+        "not captured: the capture starts after them, so which suite was chosen and the "
+        "client random that names the secrets are unknown, and every record stays sealed: "
+        "DTLS 1.3 encrypts even the record numbers (RFC 9147 §4.2.3), and the content type "
+        "is inside the protected part; the client is guessed: the receiver of the first "
+        "epoch 2 records (the server's flight comes first); of the first "
+        f"{_core.UNIFIED_IN_A_ROW} datagrams, which in a row showed it DTLS, only the last is read"
+    )
+    if facts.keys_given:
+        words += "; the key log is not tried without the client random"
+    return words
+
+
 def dtls_facts(conn: Connection) -> list[tuple[str, str]]:
     """The key facts DTLS adds, as (label, value) pairs (none over TCP)."""
     facts: DtlsFacts | None = conn.dtls
@@ -77,6 +93,8 @@ def dtls_facts(conn: Connection) -> list[tuple[str, str]]:
     if facts.unified_headers:
         records += f"; {plural(facts.unified_headers, 'DTLS 1.3 unified header')}"
     out = [("DTLS records", records)]
+    if facts.hellos_missing:
+        out.append(("Hellos", _hellos_missing(facts)))
     if facts.cookie_frame is not None:
         out.append(("DTLS cookie", f"asked for in frame {facts.cookie_frame}"))
     if (cids := _connection_ids(facts)) is not None:

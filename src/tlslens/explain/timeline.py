@@ -126,7 +126,8 @@ def _encrypted_step(conn: Connection, event: TimelineEvent, seen: dict[str, int]
     count = seen.get(event.direction, 0)
     seen[event.direction] = count + 1
     who = "client" if event.direction == C2S else "server"
-    if conn.tls13:
+    # DTLS 1.3 seen after its hellos: the unified headers alone say the version.
+    if conn.tls13 or (conn.dtls is not None and conn.dtls.hellos_missing):
         if event.direction == C2S and alert_sized(conn, event):
             text = (
                 "One protected record the size of an alert, not of a Finished: most likely the "

@@ -89,6 +89,9 @@ class DtlsFacts:
     finished_verified: dict[str, bool | None] = field(
         default_factory=lambda: {C2S: None, S2C: None}
     )
+    # The capture began after the hellos: DTLS 1.3 unified headers only (flows/udp.rs found
+    # them by content), whose record numbers, type and content stay sealed without them.
+    hellos_missing: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The ``dtls`` object of ``show --json`` (connection.schema.json)."""
@@ -276,6 +279,9 @@ class DtlsSession(RecordContent):
         conn.last_frame = self.frame
         conn.end_ts_ns = self.ts_ns
         conn.dtls = self.facts
+        self.facts.hellos_missing = bool(
+            self.facts.unified_headers and conn.client_hello is None and conn.server_hello is None
+        )
         note_deprecated_version(conn)
         return conn
 
