@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -21,15 +22,20 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from test_dtls_show import _read
 
+from tlslens.capture.writer import PcapngWriter
 from tlslens.cli import main
+from tlslens.explain.over_udp import MAX_ACK_RANGES, acked_words
 from tlslens.model import C2S, S2C, Connection
 from tlslens.outcome import outcome_of
 from tlslens.serialize import connection_to_json
+from tlslens.tls.dtls import MAX_ACKED_KEPT
 
+from _frames import read_frames
 from _tshark import TsharkDTLS, _fields, run_tshark_dtls, strip_secrets
 from conftest import CAPTURES, ROOT
 
 UDP = CAPTURES / "udp"
+LINKTYPE_ETHERNET = 1
 CAPTURE, KEYS = UDP / "dtls13.pcapng", UDP / "dtls13.keys"
 DTLS12, DTLS13 = 0xFEFD, 0xFEFC
 LINES = {C2S: b"hello wolfssl!", S2C: b"I hear you fa shizzle!"}
@@ -141,3 +147,101 @@ def test_without_keys_the_hellos_still_read(tshark: str, tmp_path: Path) -> None
         decryption = connection_to_json(conn)["decryption"]
         assert decryption["finished_verified"] == {C2S: None, S2C: None}
         assert [s.verified for s in conn.handshake_signatures] in ([], [None])
+
+
+def _wolfssl_rows() -> list[dict[str, Any]]:
+    result = CliRunner().invoke(main, ["show", "--json", "--records", str(CAPTURE)])
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.output.splitlines()]
+
+
+def test_the_ladder_names_each_decrypted_record_by_its_inner_type() -> None:
+    """``--ladder``: a unified header carries no content type (RFC 9147 §4); opened, each
+    record is drawn as what it carried, the type ``--records`` names inside it: epoch 2's
+    the handshake's, then the server's ACK, the lines and the close_notify alerts."""
+    result = CliRunner().invoke(main, ["show", "--ladder", "--no-color", str(CAPTURE)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    records = [
+        ln.split(" record, ")[0].split("-- ")[-1].strip("-<> ") for ln in lines if " record, " in ln
+    ]
+    epochs = [ln.split(", epoch ")[1].split()[0] for ln in lines if " record, " in ln]
+    for epoch, names in (("2", {"handshake"}), ("3", {"ACK", "application data", "alert"})):
+        assert {n for n, e in zip(records, epochs, strict=True) if e == epoch} == names, epoch
+    assert sum(" ACK record, 35 bytes, epoch 3 seq 0 " in ln for ln in lines) == 3
+    assert sum("ACK of epoch 2 number 0" in ln for ln in lines) == 3
+    inner = {r.get("inner_content_type") for row in _wolfssl_rows() for r in row["records"]}
+    assert inner == {None, "handshake", "ACK", "application_data", "alert"}
+
+
+def test_each_ack_is_told_with_the_record_numbers_it_lists() -> None:
+    """RFC 9147 §7: wolfSSL's server acknowledges the client's Finished, the one record
+    the client sent in epoch 2 (number 0, as decrypted for it); told as a step of the
+    story, in ``--records`` text, and as ``acked`` in its JSON record."""
+    for row in _wolfssl_rows():
+        (ack,) = [r for r in row["records"] if r.get("inner_content_type") == "ACK"]
+        finished = [r for r in row["records"] if r["direction"] == C2S and r["epoch"] == 2]
+        assert ack["direction"] == S2C and ack["acked"] == [[2, r["seq"]] for r in finished]
+        assert ack["acked"] == [[2, 0]]
+    text = CliRunner().invoke(main, ["show", "--records", "--no-color", str(CAPTURE)]).output
+    told = "The server acknowledges the client's record epoch 2 number 0 (RFC 9147 §7)"
+    assert text.count(told) == 3
+    assert text.count("(ACK inside), DTLS 1.3, 35 bytes (epoch 3, sequence 0; ") == 3
+    assert text.count("; acknowledges epoch 2 number 0)") == 3
+
+
+def test_acked_numbers_are_told_in_runs_and_bounded() -> None:
+    numbers = ((2, 0), (2, 1), (2, 2), (2, 3), (3, 0))
+    assert acked_words(numbers, 5) == "epoch 2 numbers 0–3, epoch 3 number 0"
+    assert acked_words((), 0) == "no record number"
+    scattered = tuple((2, 2 * n) for n in range(MAX_ACKED_KEPT))
+    words = acked_words(scattered, 1000)
+    assert words.count("epoch 2") == MAX_ACK_RANGES
+    assert words.endswith(f"and {1000 - MAX_ACK_RANGES} more record numbers")
+
+
+def _without_hellos(tmp_path: Path) -> Path:
+    """dtls13.pcapng with each connection's plaintext datagrams (the hellos, the
+    HelloRetryRequest round) left out: what a capture started after them holds."""
+    plain = {int(line) for line in _plaintext_frames()}
+    path = tmp_path / "late.pcapng"
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(LINKTYPE_ETHERNET)
+        for number, (ts, linktype, data) in enumerate(read_frames(CAPTURE), 1):
+            assert linktype == LINKTYPE_ETHERNET
+            if number not in plain:
+                writer.add_packet(ts, data)
+    return path
+
+
+def _plaintext_frames() -> list[str]:
+    """The frames whose first record has a plain DTLS header (content type 22)."""
+    result = CliRunner().invoke(main, ["show", "--json", "--records", str(CAPTURE)])
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    return [str(r["frame"]) for row in rows for r in row["records"] if r["epoch"] == 0]
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_a_capture_started_after_the_hellos_is_found_and_said_sealed(
+    tmp_path: Path, keyed: bool
+) -> None:
+    """Unified headers alone, found by content (three datagrams in a row of whole unified
+    records on a 4-tuple); each association told as DTLS 1.3 whose hellos were not
+    captured, its records sealed, the client the receiver of the first epoch 2 records."""
+    whole, _ = _read(CAPTURE)
+    path = _without_hellos(tmp_path)
+    conns, plaintext = _read(path, KEYS if keyed else None)
+    assert len(conns) == 3 and not plaintext
+    for conn, original in zip(conns, whole, strict=True):
+        assert conn.transport == "dtls" and conn.client_hello is None
+        assert (conn.client, conn.server) == (original.client, original.server)
+        assert conn.dtls is not None and conn.dtls.hellos_missing
+        assert conn.dtls.unified_headers and not any(conn.dtls.records_decrypted.values())
+        status = connection_to_json(conn)["decryption"]["status"]
+        assert status == ("no_secret" if keyed else "not_attempted")
+    args = ["show", str(path)] + (["--keylog", str(KEYS)] if keyed else [])
+    text = CliRunner().invoke(main, args).output
+    assert text.count("Hellos        not captured: the capture starts after them") == 3
+    assert text.count("the key log is not tried") == (3 if keyed else 0)
+    assert "Everything the server sends after its ServerHello is encrypted" in text

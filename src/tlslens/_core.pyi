@@ -52,6 +52,9 @@ REORDER_WINDOW: int
 MAX_OPEN_FLOWS: int
 MAX_PENDING_BYTES: int
 MAX_UDP_FLOWS: int
+# Datagrams of DTLS 1.3 unified headers alone in a row on a 4-tuple that open an
+# association whose hellos were not captured.
+UNIFIED_IN_A_ROW: int
 UDP_IDLE_TIMEOUT_NS: int
 TCP_FIN: int
 TCP_SYN: int

@@ -106,6 +106,9 @@ class RecordInfo:
     cid: bytes | None = None  # DTLS: the connection ID the record carries (RFC 9146, 9147)
     # DTLS: a decrypted record's real content type (a tls12_cid record's, DTLS 1.3's)
     inner_type: int | None = None
+    # DTLS 1.3: the (epoch, sequence number) pairs an ACK record acknowledges (RFC 9147
+    # §7), the first MAX_ACKED_KEPT of them (tls/dtls.py)
+    acked: tuple[tuple[int, int], ...] | None = None
 
 
 @dataclass(slots=True)
@@ -113,7 +116,7 @@ class TimelineEvent:
     """One thing that happened on the wire, in order.
 
     ``kind`` is one of: handshake, encrypted_handshake, change_cipher_spec,
-    alert, application_data, early_data, heartbeat, gap, sslv2.
+    alert, application_data, early_data, heartbeat, gap, sslv2, ack (DTLS 1.3).
     Application data in a row is one event with a record count.
     """
 

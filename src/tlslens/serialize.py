@@ -172,6 +172,7 @@ def record_json(record: RecordInfo) -> dict[str, Any]:
             if record.inner_type is not None
             else {}
         )
+        | ({"acked": [list(n) for n in record.acked]} if record.acked is not None else {})
     )
 
 

@@ -115,6 +115,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<UdpClosed>()?;
     m.add_class::<FlowCut>()?;
     m.add("MAX_UDP_FLOWS", udp::MAX_UDP_FLOWS)?;
+    m.add("UNIFIED_IN_A_ROW", udp::UNIFIED_IN_A_ROW)?;
     m.add("UDP_IDLE_TIMEOUT_NS", udp::UDP_IDLE_TIMEOUT_NS)?;
     Ok(())
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from tlslens import registry
 from tlslens._text import plural
+from tlslens.explain.over_udp import acked_words
 from tlslens.explain.packets import quic_packet_lines
 from tlslens.model import C2S, Connection
 
@@ -43,6 +44,8 @@ def record_lines(conn: Connection) -> list[str]:
         kind = registry.content_type_name(record.content_type)
         if record.inner_type is not None:
             kind += f" ({registry.content_type_name(record.inner_type)} inside)"
+        if record.acked is not None:
+            where += f"; acknowledges {acked_words(record.acked, len(record.acked))}"
         lines.append(
             f"  #{record.frame:<6} {arrow}  {kind}, "
             f"{registry.version_name(record.version)}, {plural(record.length, 'byte')} "

@@ -24,20 +24,29 @@ from tlslens.explain.coalesced import (
     close_words,
     quic_datagrams,
 )
+from tlslens.explain.over_udp import acked_words
 from tlslens.model import C2S, Connection, RecordInfo, TimelineEvent
 from tlslens.quic.details import QuicDetails, QuicFrameInfo, QuicPacketInfo
 
 APP_DATA_RUN = 3
 
-_MESSAGE_KINDS = {"handshake", "encrypted_handshake", "alert", "heartbeat", "early_data"}
+_MESSAGE_KINDS = {"handshake", "encrypted_handshake", "alert", "heartbeat", "early_data", "ack"}
 _RECORD_NAMES = {
     20: "ChangeCipherSpec",
     21: "alert",
     22: "handshake",
     23: "application data",
     24: "heartbeat",
+    26: "ACK",
 }
-_RECORD_TONES = {20: "ccs", 21: "alert", 22: "handshake", 23: "data", 24: "heartbeat"}
+_RECORD_TONES = {
+    20: "ccs",
+    21: "alert",
+    22: "handshake",
+    23: "data",
+    24: "heartbeat",
+    26: "handshake",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,12 +191,19 @@ def _ms(conn: Connection, ts_ns: int) -> float:
 def _record_arrow(
     conn: Connection, index: int, rec: RecordInfo, data_from: dict[str, int]
 ) -> _Draft:
-    tone = _RECORD_TONES.get(rec.content_type, "data")
-    name = _RECORD_NAMES.get(rec.content_type) or registry.content_type_name(rec.content_type)
-    if rec.content_type == 23 and conn.tls13 and rec.offset < data_from.get(rec.direction, -1):
+    # DTLS: a record opened is named by the type its header hides (a unified header's, a
+    # tls12_cid record's), as --records tells it.
+    content_type = rec.content_type if rec.inner_type is None else rec.inner_type
+    tone = _RECORD_TONES.get(content_type, "data")
+    name = _RECORD_NAMES.get(content_type) or registry.content_type_name(content_type)
+    hidden = content_type == 23 and conn.tls13  # any TLS 1.3 record still sealed
+    if rec.epoch is not None and rec.seq is None and rec.inner_type is None:
+        # DTLS 1.3, unopened: its header names no type (RFC 9147 §4), its number is sealed.
+        tone, name = "encrypted", "sealed"
+    elif hidden and rec.offset < data_from.get(rec.direction, -1):
         # TLS 1.3 hides the rest of the handshake in records typed application data.
         tone, name = "encrypted", "encrypted handshake"
-    elif rec.content_type == 23 and conn.tls13 and rec.direction not in data_from:
+    elif hidden and rec.direction not in data_from:
         tone, name = "encrypted", "encrypted"
     label = f"{name} record, {rec.length} byte{'' if rec.length == 1 else 's'}"
     if rec.epoch is not None:  # DTLS: a retransmission is the same message, a new number
@@ -215,6 +231,8 @@ def _message_arrow(conn: Connection, number: int, event: TimelineEvent) -> _Draf
         label, tone = f"encrypted handshake message, {plural(event.length, 'byte')}", "encrypted"
     elif event.kind == "alert":
         label, tone = _alert_label(event), "alert"
+    elif event.kind == "ack":  # DTLS 1.3 (RFC 9147 §7)
+        label = f"ACK of {acked_words(event.detail['acked'], event.detail['count'])}"
     else:
         label = event.kind.replace("_", " ")
     return _Draft(

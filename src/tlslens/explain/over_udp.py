@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tlslens import _core
 from tlslens._text import plural
-from tlslens.model import C2S, S2C, Connection
+from tlslens.explain.vocabulary import Step
+from tlslens.model import C2S, S2C, Connection, TimelineEvent
 
 if TYPE_CHECKING:
     from tlslens.tls.dtls import DtlsFacts
 
 HELLO_VERIFY_REQUEST = 3
+MAX_ACK_RANGES = 8  # runs of record numbers one ACK's step names; the rest counted
 
 
 def hello_verify_request_lines(conn: Connection) -> list[str]:
@@ -66,6 +69,21 @@ def _connection_ids(facts: DtlsFacts) -> str | None:
     return "; ".join(parts) + ": the association outlives an address change (RFC 9146)"
 
 
+def _hellos_missing(facts: DtlsFacts) -> str:
+    """Why a DTLS 1.3 association seen after its hellos stays sealed."""
+    words = (
+        "not captured: the capture starts after them, so which suite was chosen and the "
+        "client random that names the secrets are unknown, and every record stays sealed: "
+        "DTLS 1.3 encrypts even the record numbers (RFC 9147 §4.2.3), and the content type "
+        "is inside the protected part; the client is guessed: the receiver of the first "
+        "epoch 2 records (the server's flight comes first); of the first "
+        f"{_core.UNIFIED_IN_A_ROW} datagrams, which in a row showed it DTLS, only the last is read"
+    )
+    if facts.keys_given:
+        words += "; the key log is not tried without the client random"
+    return words
+
+
 def dtls_facts(conn: Connection) -> list[tuple[str, str]]:
     """The key facts DTLS adds, as (label, value) pairs (none over TCP)."""
     facts: DtlsFacts | None = conn.dtls
@@ -75,6 +93,8 @@ def dtls_facts(conn: Connection) -> list[tuple[str, str]]:
     if facts.unified_headers:
         records += f"; {plural(facts.unified_headers, 'DTLS 1.3 unified header')}"
     out = [("DTLS records", records)]
+    if facts.hellos_missing:
+        out.append(("Hellos", _hellos_missing(facts)))
     if facts.cookie_frame is not None:
         out.append(("DTLS cookie", f"asked for in frame {facts.cookie_frame}"))
     if (cids := _connection_ids(facts)) is not None:
@@ -106,3 +126,40 @@ def dtls_facts(conn: Connection) -> list[tuple[str, str]]:
             )
         )
     return out
+
+
+def acked_words(numbers: tuple[tuple[int, int], ...], count: int) -> str:
+    """The record numbers of an ACK, runs joined: "epoch 2 numbers 0–3, epoch 3 number 0"
+    (the first MAX_ACK_RANGES runs of the ``numbers`` kept; ``count``: all it listed)."""
+    if not count:
+        return "no record number"
+    runs: list[tuple[int, int, int]] = []  # (epoch, first, last)
+    for epoch, seq in numbers:
+        if runs and runs[-1][0] == epoch and runs[-1][2] + 1 == seq:
+            runs[-1] = (epoch, runs[-1][1], seq)
+        else:
+            runs.append((epoch, seq, seq))
+    told = runs[:MAX_ACK_RANGES]
+    words = ", ".join(
+        f"epoch {e} number {a}" if a == b else f"epoch {e} numbers {a}–{b}" for e, a, b in told
+    )
+    rest = count - sum(b - a + 1 for _e, a, b in told)
+    return words + (f" and {plural(rest, 'more record number')}" if rest else "")
+
+
+def ack_step(event: TimelineEvent, time: str) -> Step:
+    """A DTLS 1.3 ACK (RFC 9147 §7): which of the peer's records it says arrived."""
+    who, peer = ("client", "server") if event.direction == C2S else ("server", "client")
+    numbers = acked_words(event.detail["acked"], event.detail["count"])
+    noun = "record" if event.detail["count"] == 1 else "records"
+    return Step(
+        event.frame,
+        time,
+        event.direction,
+        "ACK",
+        (
+            f"The {who} acknowledges the {peer}'s {noun} {numbers} (RFC 9147 §7): "
+            f"they arrived, so the {peer} need not send them again (an ACK of a final "
+            "flight tells its sender the handshake is over).",
+        ),
+    )

@@ -26,6 +26,7 @@ from tlslens.explain.key_exchange import (
 )
 from tlslens.explain.over_udp import (
     HELLO_VERIFY_REQUEST,
+    ack_step,
     fragments_line,
     hello_verify_request_lines,
 )
@@ -125,7 +126,8 @@ def _encrypted_step(conn: Connection, event: TimelineEvent, seen: dict[str, int]
     count = seen.get(event.direction, 0)
     seen[event.direction] = count + 1
     who = "client" if event.direction == C2S else "server"
-    if conn.tls13:
+    # DTLS 1.3 seen after its hellos: the unified headers alone say the version.
+    if conn.tls13 or (conn.dtls is not None and conn.dtls.hellos_missing):
         if event.direction == C2S and alert_sized(conn, event):
             text = (
                 "One protected record the size of an alert, not of a Finished: most likely the "
@@ -323,6 +325,8 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
             )
         elif event.kind == "sslv2":
             steps.append(sslv2_step(event, time))
+        elif event.kind == "ack":
+            steps.append(ack_step(event, time))
     return _with_transport_steps(conn, steps, reveal_keys)
 
 

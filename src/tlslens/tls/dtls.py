@@ -13,6 +13,7 @@ the byte offset in the datagram; reading goes on.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,8 @@ DTLS_LABELS = (
 
 # Retransmitted handshake messages kept by frame for the ladder; the rest only counted.
 MAX_RETRANSMISSIONS_KEPT = 256
+# The record numbers of one ACK kept to tell (the core reads up to 1024 of them).
+MAX_ACKED_KEPT = 64
 
 
 @dataclass(slots=True)
@@ -86,6 +89,9 @@ class DtlsFacts:
     finished_verified: dict[str, bool | None] = field(
         default_factory=lambda: {C2S: None, S2C: None}
     )
+    # The capture began after the hellos: DTLS 1.3 unified headers only (flows/udp.rs found
+    # them by content), whose record numbers, type and content stay sealed without them.
+    hellos_missing: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The ``dtls`` object of ``show --json`` (connection.schema.json)."""
@@ -273,6 +279,9 @@ class DtlsSession(RecordContent):
         conn.last_frame = self.frame
         conn.end_ts_ns = self.ts_ns
         conn.dtls = self.facts
+        self.facts.hellos_missing = bool(
+            self.facts.unified_headers and conn.client_hello is None and conn.server_hello is None
+        )
         note_deprecated_version(conn)
         return conn
 
@@ -326,7 +335,7 @@ class DtlsSession(RecordContent):
             if ev.msg_type == hs.FINISHED and ev.verified is not None:
                 self.facts.finished_verified[self._direction(side)] = ev.verified
         elif kind == "ack":
-            self.facts.acks[self._direction(side)] += 1
+            self._ack(side, ev.acks)
         elif kind == "change_cipher_spec":
             self._change_cipher_spec(side)
         elif kind == "alert":
@@ -389,6 +398,19 @@ class DtlsSession(RecordContent):
             self._event(side, "alert", ev.offset, ev.length, detail={"encrypted": True})
         else:  # application data, or a DTLS 1.3 record whose type is encrypted too
             self._application_data(side, st, ev.offset, ev.length)
+
+    def _ack(self, side: int, numbers: list[tuple[int, int]]) -> None:
+        """A DTLS 1.3 ACK (RFC 9147 §7): counted, a step of the story, and the numbers it
+        lists kept on its record (the one just read) for ``--records``."""
+        self.facts.acks[self._direction(side)] += 1
+        kept = tuple(numbers[:MAX_ACKED_KEPT])
+        offset = self.record_offset[side]
+        detail = {"acked": kept, "count": len(numbers)}
+        # its length: the ACK's body, a 2-byte list length and 16 bytes per record number
+        self._event(side, "ack", offset, 2 + 16 * len(numbers), detail=detail)
+        records = self.conn.records if self.conn is not None else None
+        if records and (records[-1].frame, records[-1].offset) == (self.frame, offset):
+            records[-1] = dataclasses.replace(records[-1], acked=kept)
 
     def _message(self, side: int, msg_type: int, raw: bytes | None, *, decrypted: bool) -> None:
         if raw is None:

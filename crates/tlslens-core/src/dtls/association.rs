@@ -107,10 +107,12 @@ impl Association {
     /// One UDP datagram of the association.
     pub fn feed(&mut self, frame: u64, src: Endpoint, dst: Endpoint, payload: &[u8]) {
         let client = *self.client.get_or_insert_with(|| {
-            // A server's first flight seen first (the capture started late): its receiver is
+            // A server's first flight seen first (the capture started late; past the hellos, a
+            // unified header of epoch 2, whose server flight comes first): its receiver is
             // the client.
-            let server_first = payload.first() == Some(&CT_HANDSHAKE)
-                && matches!(payload.get(13), Some(2 | 3 | 11 | 12 | 14));
+            let server_first = (payload.first() == Some(&CT_HANDSHAKE)
+                && matches!(payload.get(13), Some(2 | 3 | 11 | 12 | 14)))
+                || payload.first().is_some_and(|&b| b & 0xe3 == 0x22);
             if server_first {
                 dst
             } else {

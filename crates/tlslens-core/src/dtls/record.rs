@@ -149,6 +149,31 @@ fn infer_cid_len(r: &Reader<'_>) -> CodecResult<usize> {
         })
 }
 
+/// The record-number mask is computed over the first 16 bytes of the ciphertext (RFC 9147
+/// §4.2.3): a protected record is never shorter.
+const MIN_UNIFIED_LENGTH: usize = 16;
+
+/// A datagram of nothing but DTLS 1.3 unified-header records (RFC 9147 §4), as a capture
+/// that began after the hellos sees them: each without a connection ID (its length is
+/// known only from the hellos), with its length field, at least [`MIN_UNIFIED_LENGTH`]
+/// long, and the last ending exactly where the datagram does.
+pub fn unified_only(payload: &[u8]) -> bool {
+    let mut r = Reader::new(payload);
+    while !r.is_empty() {
+        let whole = r
+            .peek(1)
+            .is_ok_and(|b| b.first().is_some_and(|&f| is_unified(f)))
+            && match read_unified(&mut r, 0) {
+                Ok((_, Some(length))) => length >= MIN_UNIFIED_LENGTH && r.take(length).is_ok(),
+                _ => false,
+            };
+        if !whole {
+            return false;
+        }
+    }
+    !payload.is_empty()
+}
+
 /// RFC 9147 §4 Figure 3: 0 0 1 C S L E E, [CID], 8 or 16 bits of sequence, [16-bit length].
 fn read_unified(r: &mut Reader<'_>, cid_len: usize) -> CodecResult<(Header, Option<usize>)> {
     let first = r.u8()?;

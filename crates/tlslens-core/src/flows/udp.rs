@@ -4,7 +4,11 @@
 //! Only a datagram that looks like the start of QUIC or DTLS ([`udp_kind`]) opens an
 //! association; the later datagrams of its 4-tuple, either way, follow it whatever they
 //! look like (QUIC short headers, DTLS 1.3 unified headers carry no version to tell them
-//! by). Any other UDP (DNS, mDNS, NTP...) opens nothing, so no table grows for it. An
+//! by). A capture that starts after the DTLS 1.3 hellos has only unified headers: those
+//! open an association only when [`UNIFIED_IN_A_ROW`] datagrams of a 4-tuple in a row are
+//! nothing but whole unified-header records ([`unified_only`]), a count per 4-tuple bounded
+//! by [`MAX_UNIFIED_PENDING`]. Any other UDP (DNS, mDNS, NTP...) opens nothing, so no table
+//! grows for it. An
 //! association holds no payload (each datagram is handed out as it comes): its memory is
 //! constant, and the associations open at once are bounded by `Limits::max_udp_flows`.
 //! One ends after [`UDP_IDLE_TIMEOUT_NS`] of capture time without a datagram, when the
@@ -15,6 +19,7 @@ use std::collections::{BTreeSet, HashMap};
 use super::packet::{Addr, Datagram};
 // DTLS record versions: 1.0, 1.2, 1.3 (a 1.3 record says 1.2 but a ClientHello may not),
 // and OpenSSL's pre-standard 0x0100 (DTLS1_BAD_VER), the DTLS record layer's own list.
+pub use crate::dtls::record::unified_only;
 use crate::dtls::record::VERSIONS as DTLS_VERSIONS;
 
 /// Capture time without a datagram after which an association ends. Longer than QUIC's and
@@ -41,6 +46,15 @@ const DTLS_HEADER: usize = 13;
 /// length field, so it cannot be checked and ends the walk.
 const DTLS_TYPES: std::ops::RangeInclusive<u8> = 20..=26;
 const DTLS_TLS12_CID: u8 = 25;
+
+/// Datagrams of unified headers alone, in a row on one 4-tuple (either way), that open an
+/// association whose hellos were not captured. One datagram of random bytes passes
+/// [`unified_only`] about once in 2^21 (first byte 1 in 32, length exact 1 in 2^16): three
+/// in a row from one 4-tuple are not chance.
+pub const UNIFIED_IN_A_ROW: u8 = 3;
+/// 4-tuples counted toward [`UNIFIED_IN_A_ROW`] at once; past it the counts start over, so
+/// a flood of lookalikes holds no more memory than this.
+pub const MAX_UNIFIED_PENDING: usize = 4096;
 
 /// What the first datagram of an association looks like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -216,6 +230,9 @@ pub struct UdpFlows {
     /// first of their frames.
     pub bad_length: u64,
     pub first_bad_length: u64,
+    /// Unified-header datagrams in a row per 4-tuple (its lower-ordered way) with no
+    /// association yet, at most [`MAX_UNIFIED_PENDING`].
+    unified: HashMap<Key, u8>,
 }
 
 /// A datagram (or segment) cut by the capture's snap length: the frame's bytes captured
@@ -244,6 +261,27 @@ impl UdpFlows {
         self.idle.insert((ts_ns, index));
         self.note_length(d, frame);
         Some((index, side))
+    }
+
+    /// A datagram of no association: whether it is the [`UNIFIED_IN_A_ROW`]th of unified
+    /// headers alone on its 4-tuple, which then opens a DTLS association; any other
+    /// datagram of the 4-tuple starts the count over.
+    pub fn unified_run(&mut self, d: &Datagram<'_>) -> bool {
+        let key = (d.src, d.sport, d.dst, d.dport).min((d.dst, d.dport, d.src, d.sport));
+        if !unified_only(d.payload) {
+            self.unified.remove(&key);
+            return false;
+        }
+        if self.unified.len() >= MAX_UNIFIED_PENDING && !self.unified.contains_key(&key) {
+            self.unified.clear();
+        }
+        let count = self.unified.entry(key).or_insert(0);
+        *count = count.saturating_add(1);
+        if *count < UNIFIED_IN_A_ROW {
+            return false;
+        }
+        self.unified.remove(&key);
+        true
     }
 
     /// A new association from its first datagram (already known to be QUIC or DTLS).

@@ -30,7 +30,9 @@ impl FlowTable {
             None => {
                 let kind = match snapped {
                     Some(_) => cut_udp_kind(d.payload),
-                    None => udp_kind(d.payload),
+                    // DTLS 1.3 after its hellos: a run of unified headers alone.
+                    None => udp_kind(d.payload)
+                        .or_else(|| self.udp.unified_run(d).then_some(UdpKind::Dtls)),
                 };
                 let kind = match kind {
                     Some(kind) if d.sport != 0 && d.dport != 0 => kind,

@@ -4,11 +4,15 @@
 use super::{ethernet, ipv4, ipv6, tcp_header, udp_header};
 use crate::capture::Reader;
 use crate::flows::packet::{decode, Packet, Skip, ETH_IPV4, LINKTYPE_ETHERNET, LINKTYPE_RAW};
-use crate::flows::udp::{udp_kind, UdpEnd, UdpKind, UDP_IDLE_TIMEOUT_NS};
+use crate::flows::udp::{
+    udp_kind, unified_only, UdpEnd, UdpKind, MAX_UNIFIED_PENDING, UDP_IDLE_TIMEOUT_NS,
+    UNIFIED_IN_A_ROW,
+};
 use crate::flows::{FlowEvent, FlowSink, FlowTable, Limits, Step};
 
 const QUIC: &[u8] = include_bytes!("../../../../../tests/vectors/captures/udp/quic.pcapng");
 const DTLS: &[u8] = include_bytes!("../../../../../tests/vectors/captures/udp/dtls.pcapng");
+const DTLS13: &[u8] = include_bytes!("../../../../../tests/vectors/captures/udp/dtls13.pcapng");
 
 #[derive(Debug, PartialEq, Eq, Clone)]
 enum Ev {
@@ -416,4 +420,97 @@ fn a_datagram_of_no_association_is_offered_to_the_sink_before_it_is_skipped() {
     table.finish(&mut sink);
     assert_eq!(sink.taken, vec![(1, short.to_vec())]);
     assert_eq!(table.skipped(), &[(Skip::Udp, 1)]); // only the DNS query
+}
+
+/// A DTLS 1.3 unified header record: 0b001CSLEE with S and L (16-bit number, a length),
+/// epoch bits 2, and `length` bytes of "ciphertext".
+fn unified(length: u16) -> Vec<u8> {
+    let mut r = vec![0x2e, 0x52, 0x85];
+    r.extend_from_slice(&length.to_be_bytes());
+    r.resize(5 + usize::from(length), 0xa5);
+    r
+}
+
+#[test]
+fn a_datagram_of_unified_headers_alone_is_told_strictly() {
+    assert!(unified_only(&unified(31)));
+    assert!(unified_only(&[unified(16), unified(40)].concat()));
+    let mut short_number = unified(31);
+    short_number[0] = 0x26; // S clear: an 8-bit number, the length one byte earlier
+    short_number.remove(1);
+    assert!(unified_only(&short_number));
+    // A byte past the last record, one missing, a record too short to be protected
+    assert!(!unified_only(&[unified(31), vec![0]].concat()));
+    assert!(!unified_only(&unified(31)[..35]));
+    assert!(!unified_only(&unified(15)));
+    for first in [0x3e, 0x2a, 0x0e, 0x4e, 0x17] {
+        // a connection ID (its length unknown), no length field, not 0b001, DTLS 1.2
+        let mut r = unified(31);
+        r[0] = first;
+        assert!(!unified_only(&r), "{first:#x}");
+    }
+    assert!(!unified_only(b""));
+    assert!(!unified_only(&DNS_QUERY));
+    assert_eq!(udp_kind(&unified(31)), None); // alone, it opens nothing
+}
+
+#[test]
+fn unified_headers_in_a_row_open_an_association_and_anything_else_starts_over() {
+    let a = unified(31);
+    let sent = |t: &[(u16, bool, &[u8])]| -> Vec<(u32, i128, Vec<u8>)> {
+        t.iter()
+            .zip(1..)
+            .map(|((port, c, p), ts)| (LINKTYPE_RAW, ts, dgram(*port, *c, p)))
+            .collect()
+    };
+    let mut table = FlowTable::new(Limits::default());
+    // Two, then a DNS query on the same 4-tuple: the count starts over; then three.
+    let frames = sent(&[
+        (5000, false, &a),
+        (5000, true, &a),
+        (5000, true, &DNS_QUERY),
+        (5000, true, &a),
+        (5000, false, &a),
+        (5000, false, &a),
+        (5000, true, &a),
+    ]);
+    let evs = run(&mut table, &frames);
+    assert_eq!(opened(&evs), vec![(UdpKind::Dtls, 6)]);
+    let sides: Vec<(u64, u8)> = evs
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Datagram(_, side, frame, _, _) => Some((*frame, *side)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sides, vec![(6, 0), (7, 1)]); // its sender side 0, then followed both ways
+    assert_eq!(usize::from(UNIFIED_IN_A_ROW), 3);
+    // A flood of lookalikes from other 4-tuples: past MAX_UNIFIED_PENDING the counts start
+    // over (so the first 4-tuple's two are forgotten), and nothing opens.
+    let mut table = FlowTable::new(Limits::default());
+    let mut flood = vec![(5000u16, true, &a[..]), (5000, true, &a[..])];
+    let ports: Vec<u16> = (0..MAX_UNIFIED_PENDING)
+        .map(|n| 10_000 + n as u16)
+        .collect();
+    flood.extend(ports.iter().map(|&p| (p, true, &a[..])));
+    flood.push((5000, true, &a[..]));
+    let evs = run(&mut table, &sent(&flood));
+    assert!(opened(&evs).is_empty());
+}
+
+#[test]
+fn dtls13_without_its_hellos_opens_at_its_third_datagram() {
+    // Each connection's first four datagrams (the hellos, a HelloRetryRequest's round)
+    // left out: the rest opens one association per connection, at a third datagram.
+    let frames = frames_of(DTLS13);
+    let late: Vec<_> = frames
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !matches!(i + 1, 1..=4 | 15..=20 | 31..=46))
+        .map(|(_, f)| f.clone())
+        .collect();
+    let mut table = FlowTable::new(Limits::default());
+    let evs = run(&mut table, &late);
+    let kinds: Vec<UdpKind> = opened(&evs).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds, vec![UdpKind::Dtls; 3]);
 }
