@@ -19,7 +19,7 @@ from tlslens.handshake import compression
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.quic.details import QuicDetails
-from tlslens.x509.asn1 import name_from_der
+from tlslens.x509.asn1 import name_text
 from tlslens.x509.certificate import CertificateInfo
 
 C2S = "c2s"
@@ -79,15 +79,7 @@ def _authority_names(request: hs.CertificateRequest) -> list[str]:
     names = list(request.certificate_authorities)
     found = ext.decoded_in(request, ext.CERTIFICATE_AUTHORITIES, _core.CertificateAuthorities)
     names += found.authorities if found else []
-    return [_name_text(der) for der in names]
-
-
-@functools.lru_cache(maxsize=1024)  # a server asks every client for the same few CAs
-def _name_text(der: bytes) -> str:
-    try:
-        return name_from_der(der).rfc4514_string() or "(empty name)"
-    except ValueError:
-        return f"(unreadable name, {len(der)} bytes)"
+    return [name_text(der) for der in names]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,8 @@ changes; anything unexpected leaves the input alone.
 
 from __future__ import annotations
 
+import functools
+
 from cryptography import x509
 
 _SEQUENCE = 0x30
@@ -103,3 +105,12 @@ def name_from_der(der: bytes) -> x509.Name:
     tbs = _tlv(_SEQUENCE, algorithm + der + this_update)
     crl = _tlv(_SEQUENCE, tbs + algorithm + _tlv(0x03, b"\x00"))
     return x509.load_der_x509_crl(crl).issuer
+
+
+@functools.lru_cache(maxsize=1024)  # a server asks every client for the same few CAs
+def name_text(der: bytes) -> str:
+    """A DistinguishedName's RFC 4514 text, or what it is when it is none."""
+    try:
+        return name_from_der(der).rfc4514_string() or "(empty name)"
+    except ValueError:
+        return f"(unreadable name, {len(der)} bytes)"
