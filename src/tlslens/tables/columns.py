@@ -54,7 +54,13 @@ def _arrow(prop: dict[str, Any]) -> pa.DataType:
     if len(kinds) == 1 and kinds[0] in _SCALARS:
         return _SCALARS[kinds[0]]
     if kinds == ["array"]:
-        return pa.list_(_arrow(prop.get("items", {})))
+        items = prop.get("items", {})
+        if not isinstance(items, dict):
+            # A tuple ("prefixItems", then "items": false): a list of its one item type
+            # when every place has the same, else of JSON text.
+            places = prop.get("prefixItems", [])
+            items = places[0] if places and all(p == places[0] for p in places) else {}
+        return pa.list_(_arrow(items))
     if kinds == ["object"] and prop.get("properties"):
         return pa.struct([pa.field(k, _arrow(v)) for k, v in prop["properties"].items()])
     return pa.string()  # JSON text
