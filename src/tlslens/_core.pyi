@@ -413,6 +413,7 @@ class QuicRun:
     bytes: tuple[int, int]
     stream_side: int | None
     stream_frames: int
+    stream_packets: int  # the packets holding those STREAM frames
     first_stream: tuple[int, int, int, int] | None
     last_stream_frame: int
     streams: list[tuple[int, int]]

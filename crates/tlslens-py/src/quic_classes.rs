@@ -123,6 +123,7 @@ pub struct QuicMigrated {
 
 /// Routine 1-RTT packets of one connection folded (`FlowCore.quic_runs`): packets and
 /// bytes per side (0: the client), and the STREAM frames of `stream_side`: their count,
+/// the packets holding them (`stream_packets`),
 /// bytes joined (`data`), bytes per stream in first-seen order, the first one's (frame,
 /// ts_ns, packet offset, length) and the last one's frame. `frame`/`ts_ns`: the last
 /// packet's.
@@ -136,6 +137,7 @@ pub struct QuicRun {
     bytes: (u64, u64),
     stream_side: Option<u8>,
     stream_frames: u64,
+    stream_packets: u64,
     first_stream: Option<(u64, i128, usize, usize)>,
     last_stream_frame: u64,
     data: Py<PyBytes>,
@@ -540,6 +542,7 @@ fn run_to_python(py: Python<'_>, run: PacketRun) -> PyResult<PyObject> {
         bytes: (client_bytes, server_bytes),
         stream_side: run.stream_side,
         stream_frames: run.stream_frames,
+        stream_packets: run.stream_packets,
         first_stream: run
             .first_stream
             .map(|f| (f.frame, f.ts_ns, f.offset, f.len)),
