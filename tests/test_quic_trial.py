@@ -1,20 +1,23 @@
 """What a newcomer's trial of QUIC reading found, each on the project's recorded capture
 (tests/vectors/captures/udp/quic.pcapng, its README lists each connection): application
 data counted in packets (not STREAM frames) alike in the narration, the JSON statistics
-and ``--records``."""
+and ``--records``; a wrong key log told as a wrong secret."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
 
 from tlslens.cli import main
 
+from _tshark import strip_secrets
 from conftest import CAPTURES
 
 QUIC = CAPTURES / "udp" / "quic.pcapng"
+KEYS = CAPTURES / "udp" / "quic.keys"
 
 
 def _rows(*args: str) -> list[dict[str, Any]]:
@@ -48,3 +51,36 @@ def test_application_data_counts_packets_not_stream_frames() -> None:
         for direction in ("c2s", "s2c"):
             counted = row["bytes"][direction]["application_data_records"]
             assert counted == _stream_packets(row, direction), (index + 1, direction)
+
+
+def _altered_keys(tmp_path: Path) -> Path:
+    """quic.keys with the last byte of every secret flipped: each label and client random
+    is there, no secret is right."""
+    lines = []
+    for line in KEYS.read_text().splitlines():
+        label, random, secret = line.split()
+        last = int(secret[-2:], 16) ^ 0xFF
+        lines.append(f"{label} {random} {secret[:-2]}{last:02x}")
+    out = tmp_path / "wrong.keys"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def test_a_wrong_key_log_is_a_wrong_secret_not_a_success(tmp_path: Path, tshark: str) -> None:
+    """With the capture's own secrets stripped and a key log whose secrets are all wrong,
+    the Handshake and 1-RTT packets fail authentication: each connection whose packets were
+    tried is "wrong_secret" with its failures counted, not "decrypted" because the
+    Initials (whose keys need no key log) opened."""
+    stripped = strip_secrets(QUIC, tmp_path)
+    wrong = _altered_keys(tmp_path)
+    result = CliRunner().invoke(main, ["show", "--json", "--keylog", str(wrong), str(stripped)])
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    first = rows[0]["decryption"]
+    assert first["status"] == "wrong_secret"
+    assert "key log" in first["reason"]
+    failures = sum(first["records_failed_integrity"].values())
+    assert failures == 11  # 4 Handshake + 7 1-RTT packets, as --records lists them
+    assert not any(r["decryption"]["status"] == "decrypted" for r in rows)
+    text = CliRunner().invoke(main, ["show", "--keylog", str(wrong), str(stripped)]).output
+    assert "Decryption decrypted" not in text and "wrong secret" in text
+    assert "11 not opened (the key log's secrets do not authenticate them)" in text

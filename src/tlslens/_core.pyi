@@ -343,6 +343,7 @@ class QuicPacket:
     scid: bytes
     pn: int | None
     key_phase: bool | None
+    failed: bool  # not opened although its keys were there: they do not authenticate it
     frames: list[QuicFrame]
 
 @final
@@ -905,6 +906,9 @@ class Decryptor:
         """Application data opened elsewhere (QUIC): counted and hashed."""
     def count_opened(self, part: str, direction_name: str, packets: int = 1) -> None:
         """``packets`` opened elsewhere (QUIC) counted as records of ``part``."""
+    def count_failed(self, direction_name: str, packets: int = 1) -> None:
+        """``packets`` opened elsewhere (QUIC) with the key log's secrets that did not
+        authenticate: integrity failures."""
     def transcript_hash(self) -> bytes: ...
     def transcript_complete(self) -> bool: ...
     def missing_secrets(self, failed_in_handshake: bool = False) -> list[str]: ...

@@ -53,6 +53,8 @@ pub struct QuicPacket {
     scid: Py<PyBytes>,
     pn: Option<u64>,
     key_phase: Option<bool>,
+    /// Not opened although its keys were there: they do not authenticate it.
+    failed: bool,
     frames: Py<PyList>,
 }
 
@@ -402,6 +404,7 @@ fn packet_to_python(py: Python<'_>, p: &PacketEvent) -> PyResult<Py<QuicPacket>>
             scid: bytes(py, &p.scid),
             pn: p.pn,
             key_phase: p.key_phase,
+            failed: p.failed,
             frames: frames.unbind(),
         },
     )

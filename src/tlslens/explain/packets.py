@@ -88,11 +88,17 @@ def registry_version(version: int) -> str:
 def _packets_step(conn: Connection, quic: QuicDetails) -> Step:
     counts = ", ".join(f"{kind} {n}" for kind, n in quic.packet_count.items())
     total = sum(quic.packet_count.values())
+    sealed = [
+        f"{n} not opened ({why})"
+        for n, why in (
+            (quic.unopened - quic.failed, "no key for them"),
+            (quic.failed, "the key log's secrets do not authenticate them"),
+        )
+        if n
+    ]
     lines = [
         f"{plural(total, 'packet')} of this connection: {counts}; "
-        f"{quic.unopened} not opened (no key for them)."
-        if quic.unopened
-        else f"{plural(total, 'packet')} of this connection: {counts}; every one opened.",
+        f"{'; '.join(sealed) or 'every one opened'}.",
         "Each packet number space (Initial, Handshake, application) has its own keys, packet "
         "numbers and CRYPTO stream; show --records lists every packet and its frames.",
     ]

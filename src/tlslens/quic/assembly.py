@@ -208,6 +208,12 @@ class QuicSession(RecordContent):
             )
         if not opened:
             quic.unopened += 1
+            if ev.failed:
+                # The key log's secrets gave keys that do not authenticate it: an integrity
+                # failure (a wrong key log), not a packet without keys.
+                quic.failed += 1
+                if self.decryptor is not None:
+                    self.decryptor.count_failed(direction)
             kind = _SEALED_KIND.get(ev.space or "")
             if kind is not None:
                 self._sealed(ev.side, kind, ev.offset, ev.len)

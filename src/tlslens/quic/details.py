@@ -113,6 +113,7 @@ class QuicDetails:
     listed: list[QuicPacketInfo] | None = None  # ``packets``, once made
     packet_count: dict[str, int] = field(default_factory=dict)  # by kind
     unopened: int = 0
+    failed: int = 0  # of ``unopened``: their keys were there and did not authenticate them
     retry: tuple[int, bool, int] | None = None  # (frame, tag verified, token length)
     version_negotiation: list[tuple[int, tuple[int, ...]]] = field(default_factory=list)
     migrations: list[tuple[int, str]] = field(default_factory=list)  # (frame, new address)

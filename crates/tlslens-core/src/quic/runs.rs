@@ -217,6 +217,7 @@ mod tests {
             scid: Vec::new(),
             pn: Some(frame),
             key_phase: Some(false),
+            failed: false,
             payload: payload.to_vec(),
             frames,
         }
