@@ -1,7 +1,8 @@
 """What a newcomer's trial of QUIC reading found, each on the project's recorded capture
 (tests/vectors/captures/udp/quic.pcapng, its README lists each connection): application
 data counted in packets (not STREAM frames) alike in the narration, the JSON statistics
-and ``--records``; a wrong key log told as a wrong secret."""
+and ``--records``; a wrong key log told as a wrong secret; a refused handshake without
+keys given no handshake time."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from conftest import CAPTURES
 
 QUIC = CAPTURES / "udp" / "quic.pcapng"
 KEYS = CAPTURES / "udp" / "quic.keys"
+REFUSED = 6  # the client rejected the server's certificate (captures README)
 
 
 def _rows(*args: str) -> list[dict[str, Any]]:
@@ -84,3 +86,24 @@ def test_a_wrong_key_log_is_a_wrong_secret_not_a_success(tmp_path: Path, tshark:
     text = CliRunner().invoke(main, ["show", "--keylog", str(wrong), str(stripped)]).output
     assert "Decryption decrypted" not in text and "wrong secret" in text
     assert "11 not opened (the key log's secrets do not authenticate them)" in text
+
+
+def test_a_handshake_the_client_refused_has_no_handshake_time(tmp_path: Path, tshark: str) -> None:
+    """Connection 6: the client rejects the certificate and closes (CONNECTION_CLOSE with
+    CRYPTO_ERROR 0x12a in a Handshake packet, frame 71). Without keys its Handshake packets
+    (frames 70-71) are unread: they are not "its Finished", no handshake time is given,
+    and the outcome says what the packets show rather than "the capture ends"; the
+    completed connections keep theirs."""
+    stripped = strip_secrets(QUIC, tmp_path)
+    result = CliRunner().invoke(main, ["show", "--json", str(stripped)])
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    refused = rows[REFUSED - 1]
+    assert refused["timing"]["handshake_ms"] is None
+    assert refused["timing"]["client_hello_to_server_hello_ms"] is not None
+    reason = refused["outcome"]["reason"]
+    assert refused["outcome"]["status"] == "incomplete"
+    assert "capture ends" not in reason and "frames 70–71" in reason
+    assert "CONNECTION_CLOSE" in reason and "no 1-RTT packet" in reason
+    assert all(r["timing"]["handshake_ms"] for r in rows if r["id"] != REFUSED)
+    text = CliRunner().invoke(main, ["show", str(stripped), "--connection", str(REFUSED)])
+    assert "TLS handshake" not in text.output and "last Finished" not in text.output
