@@ -6,13 +6,16 @@ keys given no handshake time."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
 
+import tlslens
 from tlslens.cli import main
+from tlslens.explain.packets import quic_steps
 
 from _tshark import strip_secrets
 from conftest import CAPTURES
@@ -107,3 +110,24 @@ def test_a_handshake_the_client_refused_has_no_handshake_time(tmp_path: Path, ts
     assert all(r["timing"]["handshake_ms"] for r in rows if r["id"] != REFUSED)
     text = CliRunner().invoke(main, ["show", str(stripped), "--connection", str(REFUSED)])
     assert "TLS handshake" not in text.output and "last Finished" not in text.output
+
+
+def test_an_http3_close_code_is_named() -> None:
+    """Over h3, an application CONNECTION_CLOSE's code is HTTP/3's (RFC 9114 §8.1): the
+    recorded connection's close (aioquic's 0x0) carrying H3_NO_ERROR (0x100), as Chromium
+    and curl close, is named and told as a normal end, not "application error 0x100"."""
+    conn = next(iter(tlslens.read_capture(QUIC)))
+    assert conn.alpn == "h3" and conn.quic is not None
+    close = conn.quic.closes[0]
+    conn.quic.closes[0] = dataclasses.replace(close, code=0x100, error="application error 0x100")
+    (step,) = [s for s in quic_steps(conn, bytes.hex) if s.title == "CONNECTION_CLOSE"]
+    assert step.lines[0].startswith("Error: application error 0x100 (H3_NO_ERROR, RFC 9114")
+    assert step.tone == "normal"
+
+
+def test_one_cipher_suite_is_singular() -> None:
+    """dtls-cid-mte.pcapng's client offers one cipher suite (captures README)."""
+    path = CAPTURES / "udp" / "dtls-cid-mte.pcapng"
+    text = CliRunner().invoke(main, ["show", str(path)]).output
+    assert "1 cipher suite, in the client's order" in text
+    assert "1 cipher suites" not in text

@@ -27,6 +27,30 @@ _ARROWS = {C2S: "C → S", "s2c": "C ← S"}
 # The Initial packets' hash and key size: always TLS_AES_128_GCM_SHA256 (RFC 9001 §5.2).
 _INITIAL_SUITE = 0x1301
 _INITIAL_SECRET_LENGTH = 32
+# An application close's code is the application protocol's: HTTP/3's (RFC 9114 §8.1)
+# and QPACK's (RFC 9204 §6) when ALPN chose h3.
+_H3_ERRORS = {
+    0x100: ("H3_NO_ERROR", "no error: the connection or stream simply ends"),
+    0x101: ("H3_GENERAL_PROTOCOL_ERROR", "a protocol violation with no more specific code"),
+    0x102: ("H3_INTERNAL_ERROR", "an internal error of the HTTP stack"),
+    0x103: ("H3_STREAM_CREATION_ERROR", "the peer created a stream it must not"),
+    0x104: ("H3_CLOSED_CRITICAL_STREAM", "a stream HTTP/3 needs was closed or reset"),
+    0x105: ("H3_FRAME_UNEXPECTED", "a frame not allowed in its state or on its stream"),
+    0x106: ("H3_FRAME_ERROR", "a frame that does not follow its layout"),
+    0x107: ("H3_EXCESSIVE_LOAD", "the peer generates excessive load"),
+    0x108: ("H3_ID_ERROR", "a stream or push ID was used wrongly"),
+    0x109: ("H3_SETTINGS_ERROR", "an error in the SETTINGS frame's payload"),
+    0x10A: ("H3_MISSING_SETTINGS", "no SETTINGS frame at the start of the control stream"),
+    0x10B: ("H3_REQUEST_REJECTED", "the server rejected the request unprocessed"),
+    0x10C: ("H3_REQUEST_CANCELLED", "the request or its response was cancelled"),
+    0x10D: ("H3_REQUEST_INCOMPLETE", "the client's stream ended with the request incomplete"),
+    0x10E: ("H3_MESSAGE_ERROR", "a malformed HTTP message"),
+    0x10F: ("H3_CONNECT_ERROR", "the CONNECT request's connection was reset or closed"),
+    0x110: ("H3_VERSION_FALLBACK", "the request must be retried over HTTP/1.1"),
+    0x200: ("QPACK_DECOMPRESSION_FAILED", "a field section QPACK cannot decode"),
+    0x201: ("QPACK_ENCODER_STREAM_ERROR", "an encoder stream instruction QPACK cannot use"),
+    0x202: ("QPACK_DECODER_STREAM_ERROR", "a decoder stream instruction QPACK cannot use"),
+}
 
 
 def quic_key_lines(
@@ -170,8 +194,14 @@ def quic_steps(conn: Connection, hex_of: Callable[[bytes], str]) -> list[Step]:
         who = "client" if direction == C2S else "server"
         text = f"The {who}'s 1-RTT keys move to key phase {int(phase)} (RFC 9001 §6)."
         steps.append(Step(frame, when(frame), direction, "Key update", (text,)))
+    h3 = (conn.alpn or "").startswith("h3")
     for close in quic.closes:
-        lines = [f"Error: {close.error}."]
+        named = _H3_ERRORS.get(close.code) if close.application and h3 else None
+        lines = [
+            f"Error: {close.error} ({named[0]}, RFC 9114 §8.1: {named[1]})."
+            if named
+            else f"Error: {close.error}."
+        ]
         if close.reason:
             lines.append(f"Reason phrase: {printable(close.reason)!r}")
         if close.error.startswith("CRYPTO_ERROR"):
@@ -180,7 +210,8 @@ def quic_steps(conn: Connection, hex_of: Callable[[bytes], str]) -> list[Step]:
                 f"A TLS alert ({alert}) travels in QUIC's CONNECTION_CLOSE, as CRYPTO_ERROR "
                 "0x100 + its code (RFC 9001 §4.8): QUIC has no TLS alert records."
             )
-        tone = "normal" if close.error in ("NO_ERROR", "application error 0x0") else "warning"
+        fine = close.error in ("NO_ERROR", "application error 0x0")
+        tone = "normal" if fine or (named and named[0] == "H3_NO_ERROR") else "warning"
         steps.append(
             Step(
                 close.frame,
