@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from conftest import CAPTURES
 
 QUIC = CAPTURES / "udp" / "quic.pcapng"
 KEYS = CAPTURES / "udp" / "quic.keys"
+RETRIED = 3  # the server sent a Retry (captures README)
 REFUSED = 6  # the client rejected the server's certificate (captures README)
 
 
@@ -131,3 +133,28 @@ def test_one_cipher_suite_is_singular() -> None:
     text = CliRunner().invoke(main, ["show", str(path)]).output
     assert "1 cipher suite, in the client's order" in text
     assert "1 cipher suites" not in text
+
+
+def test_initial_keys_derived_again_after_a_retry() -> None:
+    """Connection 3 follows a Retry: the client's next Initial goes to a new Destination
+    Connection ID (the Retry's Source Connection ID), from which the Initial keys are
+    derived again; the narration tells it with that ID, as --records lists the packet."""
+    (row,) = _rows(str(QUIC), "--connection", str(RETRIED))
+    first = row["quic"]["initial_dcid"]
+    packets = [
+        (d["frame"], p)
+        for d in row["quic"]["datagrams"]
+        if d["direction"] == "c2s"
+        for p in d["packets"]
+        if p["type"] == "Initial"
+    ]
+    frame, again = next((f, p) for f, p in packets if p["dcid"] != first)
+    assert again["opened"]
+    text = CliRunner().invoke(main, ["show", str(QUIC), "--connection", str(RETRIED)]).output
+    told = (
+        f"Initial keys derived again from the new Destination Connection ID {again['dcid']} "
+        "(RFC 9001 §5.2)"
+    )
+    assert told in text
+    assert re.search(rf"#{frame} \S+ +QUIC v1 Initial keys again\n +After the Retry", text)
+    assert f"HKDF-Extract(salt 38762cf7f55934b34d179ae6a4c80cadccbb7f0a, {again['dcid']})" in text

@@ -86,22 +86,56 @@ def _initial_step(conn: Connection, quic: QuicDetails, hex_of: Callable[[bytes],
         "salt (RFC 9001 §5.2): they hide the ClientHello and ServerHello from nothing but "
         "ossified middleboxes, and tlslens opened them without any key log."
     ]
-    secrets = _core.quic_initial_secrets(quic.version, dcid)
-    if secrets is None:
-        lines.append(f"{registry_version(quic.version)}: a version tlslens cannot open.")
-    else:
-        salt, client, server = secrets
-        lines.append(f"initial_secret = HKDF-Extract(salt {salt.hex()}, {dcid.hex()})")
-        for side, secret in (("client", client), ("server", server)):
-            lines.append(
-                f'{side}_initial_secret = HKDF-Expand-Label(initial_secret, "{side} in", "", '
-                f"{_INITIAL_SECRET_LENGTH}): {hex_of(secret)}"
-            )
-            material = _core.quic_key_material(quic.version, _INITIAL_SUITE, secret) or []
-            for label, value in material:
-                lines.append(f'  "{label}" ({plural(len(value), "byte")}): {hex_of(value)}')
+    lines.extend(_initial_derivation(quic.version, dcid, hex_of))
     title = f"{registry_version(quic.version)} Initial keys"
     return Step(conn.first_frame, ts_iso(conn.start_ts_ns), "", title, tuple(lines))
+
+
+def _initial_derivation(version: int, dcid: bytes, hex_of: Callable[[bytes], str]) -> list[str]:
+    """The Initial secrets and keys of a Destination Connection ID (RFC 9001 §5.2)."""
+    secrets = _core.quic_initial_secrets(version, dcid)
+    if secrets is None:
+        return [f"{registry_version(version)}: a version tlslens cannot open."]
+    salt, client, server = secrets
+    lines = [f"initial_secret = HKDF-Extract(salt {salt.hex()}, {dcid.hex()})"]
+    for side, secret in (("client", client), ("server", server)):
+        lines.append(
+            f'{side}_initial_secret = HKDF-Expand-Label(initial_secret, "{side} in", "", '
+            f"{_INITIAL_SECRET_LENGTH}): {hex_of(secret)}"
+        )
+        material = _core.quic_key_material(version, _INITIAL_SUITE, secret) or []
+        for label, value in material:
+            lines.append(f'  "{label}" ({plural(len(value), "byte")}): {hex_of(value)}')
+    return lines
+
+
+def _rederived_step(
+    quic: QuicDetails, retry_frame: int, hex_of: Callable[[bytes], str]
+) -> Step | None:
+    """After a Retry, the client's next Initial goes to the Retry's Source Connection ID:
+    both sides derive the Initial keys again from it (RFC 9001 §5.2, RFC 9000 §17.2.5.2)."""
+    again = next(
+        (
+            p
+            for p in quic.packets
+            if p.frame > retry_frame
+            and p.direction == C2S
+            and p.kind == "Initial"
+            and p.dcid != quic.initial_dcid
+        ),
+        None,
+    )
+    if again is None:
+        return None
+    lines = [
+        "After the Retry the client sends its Initial to the Retry's Source Connection ID: "
+        f"Initial keys derived again from the new Destination Connection ID "
+        f"{again.dcid.hex()} (RFC 9001 §5.2); the packets before the Retry keep the first "
+        "keys.",
+        *_initial_derivation(again.version or quic.version, again.dcid, hex_of),
+    ]
+    title = f"{registry_version(again.version or quic.version)} Initial keys again"
+    return Step(again.frame, ts_iso(again.ts_ns), "", title, tuple(lines))
 
 
 def registry_version(version: int) -> str:
@@ -184,6 +218,9 @@ def quic_steps(conn: Connection, hex_of: Callable[[bytes], str]) -> list[Step]:
         steps.append(
             Step(frame, when(frame), "s2c", "Retry", (text,), "normal" if tag_ok else "error")
         )
+        rederived = _rederived_step(quic, frame, hex_of)
+        if rederived is not None:
+            steps.append(rederived)
     for frame, address in quic.migrations:
         text = (
             f"The client now sends from {address}: the same QUIC connection (known by its "
