@@ -158,3 +158,25 @@ def test_initial_keys_derived_again_after_a_retry() -> None:
     assert told in text
     assert re.search(rf"#{frame} \S+ +QUIC v1 Initial keys again\n +After the Retry", text)
     assert f"HKDF-Extract(salt 38762cf7f55934b34d179ae6a4c80cadccbb7f0a, {again['dcid']})" in text
+
+
+def test_initial_only_flows_say_their_initials_opened(corpus: Path) -> None:
+    """quic-fragmented-handshakes.pcapng.gz: its DSB holds secrets for connection 1 only;
+    the other flows are Initials alone, which opened without a key log. Their decryption
+    says so rather than only "the secrets given hold nothing"."""
+    path = corpus / "wireshark" / "quic-fragmented-handshakes.pcapng.gz"
+    rows = [json.loads(line) for line in _show_json(str(path))]
+    assert rows[0]["decryption"]["status"] == "decrypted"
+    for row in rows[1:]:
+        decryption = row["decryption"]
+        assert decryption["status"] == "no_secret"
+        assert decryption["reason"].startswith(
+            "Initial packets opened (their keys come from the connection ID); for the rest, "
+            "the secrets given hold nothing for client random "
+        )
+
+
+def _show_json(*args: str) -> list[str]:
+    result = CliRunner().invoke(main, ["show", "--json", *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout.splitlines()

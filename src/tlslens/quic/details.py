@@ -187,3 +187,10 @@ def details_json(quic: QuicDetails) -> dict[str, Any]:
             for (direction, stream), size in quic.streams.items()
         ],
     }
+
+
+def initials_opened_reason(reason: str | None) -> str:
+    """Why a QUIC connection is "no_secret" although its ClientHello was read: its Initial
+    packets opened with keys from a Connection ID, no key log needed (RFC 9001 §5.2)."""
+    rest = f"; for the rest, {reason}" if reason else ""
+    return "Initial packets opened (their keys come from the connection ID)" + rest
