@@ -346,6 +346,7 @@ class QuicPacket:
     scid: bytes
     pn: int | None
     key_phase: bool | None
+    failed: bool  # not opened although its keys were there: they do not authenticate it
     frames: list[QuicFrame]
 
 @final
@@ -416,6 +417,7 @@ class QuicRun:
     bytes: tuple[int, int]
     stream_side: int | None
     stream_frames: int
+    stream_packets: int  # the packets holding those STREAM frames
     first_stream: tuple[int, int, int, int] | None
     last_stream_frame: int
     streams: list[tuple[int, int]]
@@ -907,6 +909,9 @@ class Decryptor:
         """Application data opened elsewhere (QUIC): counted and hashed."""
     def count_opened(self, part: str, direction_name: str, packets: int = 1) -> None:
         """``packets`` opened elsewhere (QUIC) counted as records of ``part``."""
+    def count_failed(self, direction_name: str, packets: int = 1) -> None:
+        """``packets`` opened elsewhere (QUIC) with the key log's secrets that did not
+        authenticate: integrity failures."""
     def transcript_hash(self) -> bytes: ...
     def transcript_complete(self) -> bool: ...
     def missing_secrets(self, failed_in_handshake: bool = False) -> list[str]: ...

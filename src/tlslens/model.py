@@ -563,6 +563,11 @@ class Connection:
         ccs: set[str] = set()
         server_hello_seen = False
         tls13 = self.tls13  # a property that reads the ServerHello: once, not per event
+        # QUIC's Handshake packets carry ACKs and closes as well as the Finished: unread,
+        # the client's are its Finished only when its 1-RTT packets (sent after it) follow.
+        unread_client_finished = self.transport != "quic" or any(
+            e.kind == "application_data" and e.direction == C2S for e in self.timeline
+        )
         for event in self.timeline:
             direction = event.direction
             if direction in done:
@@ -575,6 +580,8 @@ class Connection:
                 ccs.add(direction)
             elif event.kind == "encrypted_handshake" and server_hello_seen:
                 if tls13 and direction == C2S:
+                    if not unread_client_finished:
+                        continue
                     done[direction] = event.ts_ns  # the client's flight ends with Finished
                 elif tls13:
                     done["s2c_last"] = event.ts_ns

@@ -161,11 +161,57 @@ def outcome_of(conn: Connection) -> Outcome:
         )
     if conn.closed_first is not None:
         return _failed_by_close(conn, conn.closed_first)
+    if conn.quic is not None:
+        quic_outcome = _quic_unfinished(conn)
+        if quic_outcome is not None:
+            return quic_outcome
     return Outcome(
         INCOMPLETE,
         None,
         None,
         f"the capture ends before the handshake did: the last step seen is {_last_step(conn)}",
+    )
+
+
+def _quic_unfinished(conn: Connection) -> Outcome | None:
+    """A QUIC handshake not seen to complete: a CONNECTION_CLOSE read (from an Initial,
+    or any packet a key log opened) names who ended it; unread, the client's Handshake
+    packets hold its Finished and ACKs, or the close that ended the handshake (QUIC has no
+    TCP FIN: only the packets tell). None: nothing QUIC-specific to say."""
+    quic = conn.quic
+    if quic is not None and quic.closes:
+        close = quic.closes[0]
+        who = _side(close.direction)
+        return Outcome(
+            FAILED,
+            who,
+            None,
+            f"the {who} closed the connection before the handshake completed "
+            f"(CONNECTION_CLOSE in frame {close.frame}: {close.error})",
+        )
+    flight = next(
+        (
+            e
+            for e in reversed(conn.timeline)
+            if e.kind == "encrypted_handshake" and e.direction == C2S
+        ),
+        None,
+    )
+    if flight is None:
+        return None
+    frames = (
+        f"frame {flight.frame}"
+        if flight.last_frame == flight.frame
+        else f"frames {flight.frame}–{flight.last_frame}"
+    )
+    return Outcome(
+        INCOMPLETE,
+        None,
+        None,
+        "the handshake is not seen to complete: the client sent no 1-RTT packet (those "
+        f"follow its Finished), and its last packets ({frames}) are Handshake packets only "
+        "a key log opens: its Finished and ACKs, or a CONNECTION_CLOSE that ended the "
+        "handshake",
     )
 
 

@@ -16,7 +16,7 @@ from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection, RecordInfo, TimelineEvent, ts_iso
 from tlslens.outcome import Outcome, outcome_of
-from tlslens.quic.details import details_json
+from tlslens.quic.details import details_json, initials_opened_reason
 from tlslens.tls.fingerprint import client_fingerprints, ja3s_string, md5_hex
 
 SCHEMA_VERSION = 8
@@ -120,6 +120,8 @@ def decryption_json(
     if conn.decryption is None:
         return dict(_NOT_ATTEMPTED)
     result = conn.decryption.to_json((outcome or outcome_of(conn)).failed_in_handshake)
+    if conn.quic is not None and result["status"] == "no_secret" and conn.client_hello is not None:
+        result["reason"] = initials_opened_reason(result["reason"])
     if reveal_keys:
         # Names as the narration gives them, per handshake (then each renegotiation).
         result["derived"] = [

@@ -224,6 +224,13 @@ impl Decryptor {
         Ok(())
     }
 
+    /// Packets opened elsewhere (QUIC) with the key log's secrets that did not authenticate.
+    #[pyo3(signature = (direction_name, packets=1))]
+    fn count_failed(&mut self, direction_name: &str, packets: u64) -> PyResult<()> {
+        self.inner.count_failed(direction(direction_name)?, packets);
+        Ok(())
+    }
+
     /// The hash of the handshake so far, with the suite's hash (RFC 8446 §4.4.1).
     fn transcript_hash<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.inner.transcript_hash())

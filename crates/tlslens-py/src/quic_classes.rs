@@ -53,6 +53,8 @@ pub struct QuicPacket {
     scid: Py<PyBytes>,
     pn: Option<u64>,
     key_phase: Option<bool>,
+    /// Not opened although its keys were there: they do not authenticate it.
+    failed: bool,
     frames: Py<PyList>,
 }
 
@@ -123,6 +125,7 @@ pub struct QuicMigrated {
 
 /// Routine 1-RTT packets of one connection folded (`FlowCore.quic_runs`): packets and
 /// bytes per side (0: the client), and the STREAM frames of `stream_side`: their count,
+/// the packets holding them (`stream_packets`),
 /// bytes joined (`data`), bytes per stream in first-seen order, the first one's (frame,
 /// ts_ns, packet offset, length) and the last one's frame. `frame`/`ts_ns`: the last
 /// packet's.
@@ -136,6 +139,7 @@ pub struct QuicRun {
     bytes: (u64, u64),
     stream_side: Option<u8>,
     stream_frames: u64,
+    stream_packets: u64,
     first_stream: Option<(u64, i128, usize, usize)>,
     last_stream_frame: u64,
     data: Py<PyBytes>,
@@ -400,6 +404,7 @@ fn packet_to_python(py: Python<'_>, p: &PacketEvent) -> PyResult<Py<QuicPacket>>
             scid: bytes(py, &p.scid),
             pn: p.pn,
             key_phase: p.key_phase,
+            failed: p.failed,
             frames: frames.unbind(),
         },
     )
@@ -540,6 +545,7 @@ fn run_to_python(py: Python<'_>, run: PacketRun) -> PyResult<PyObject> {
         bytes: (client_bytes, server_bytes),
         stream_side: run.stream_side,
         stream_frames: run.stream_frames,
+        stream_packets: run.stream_packets,
         first_stream: run
             .first_stream
             .map(|f| (f.frame, f.ts_ns, f.offset, f.len)),

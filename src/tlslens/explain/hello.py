@@ -47,7 +47,7 @@ def client_hello_lines(conn: Connection, msg: hs.ClientHello) -> list[str]:
         lines.append("Sent in the old SSLv2-compatible format, which carries no extensions.")
     real = [s for s in msg.cipher_suites if not registry.is_grease(s)]
     lines.append(
-        f"{len(real)} cipher suites, in the client's order of preference: "
+        f"{plural(len(real), 'cipher suite')}, in the client's order of preference: "
         f"{name_list(real, cipher_suite_label, 4)}."
     )
     for extension in msg.extensions:

@@ -27,6 +27,30 @@ _ARROWS = {C2S: "C → S", "s2c": "C ← S"}
 # The Initial packets' hash and key size: always TLS_AES_128_GCM_SHA256 (RFC 9001 §5.2).
 _INITIAL_SUITE = 0x1301
 _INITIAL_SECRET_LENGTH = 32
+# An application close's code is the application protocol's: HTTP/3's (RFC 9114 §8.1)
+# and QPACK's (RFC 9204 §6) when ALPN chose h3.
+_H3_ERRORS = {
+    0x100: ("H3_NO_ERROR", "no error: the connection or stream simply ends"),
+    0x101: ("H3_GENERAL_PROTOCOL_ERROR", "a protocol violation with no more specific code"),
+    0x102: ("H3_INTERNAL_ERROR", "an internal error of the HTTP stack"),
+    0x103: ("H3_STREAM_CREATION_ERROR", "the peer created a stream it must not"),
+    0x104: ("H3_CLOSED_CRITICAL_STREAM", "a stream HTTP/3 needs was closed or reset"),
+    0x105: ("H3_FRAME_UNEXPECTED", "a frame not allowed in its state or on its stream"),
+    0x106: ("H3_FRAME_ERROR", "a frame that does not follow its layout"),
+    0x107: ("H3_EXCESSIVE_LOAD", "the peer generates excessive load"),
+    0x108: ("H3_ID_ERROR", "a stream or push ID was used wrongly"),
+    0x109: ("H3_SETTINGS_ERROR", "an error in the SETTINGS frame's payload"),
+    0x10A: ("H3_MISSING_SETTINGS", "no SETTINGS frame at the start of the control stream"),
+    0x10B: ("H3_REQUEST_REJECTED", "the server rejected the request unprocessed"),
+    0x10C: ("H3_REQUEST_CANCELLED", "the request or its response was cancelled"),
+    0x10D: ("H3_REQUEST_INCOMPLETE", "the client's stream ended with the request incomplete"),
+    0x10E: ("H3_MESSAGE_ERROR", "a malformed HTTP message"),
+    0x10F: ("H3_CONNECT_ERROR", "the CONNECT request's connection was reset or closed"),
+    0x110: ("H3_VERSION_FALLBACK", "the request must be retried over HTTP/1.1"),
+    0x200: ("QPACK_DECOMPRESSION_FAILED", "a field section QPACK cannot decode"),
+    0x201: ("QPACK_ENCODER_STREAM_ERROR", "an encoder stream instruction QPACK cannot use"),
+    0x202: ("QPACK_DECODER_STREAM_ERROR", "a decoder stream instruction QPACK cannot use"),
+}
 
 
 def quic_key_lines(
@@ -62,22 +86,56 @@ def _initial_step(conn: Connection, quic: QuicDetails, hex_of: Callable[[bytes],
         "salt (RFC 9001 §5.2): they hide the ClientHello and ServerHello from nothing but "
         "ossified middleboxes, and tlslens opened them without any key log."
     ]
-    secrets = _core.quic_initial_secrets(quic.version, dcid)
-    if secrets is None:
-        lines.append(f"{registry_version(quic.version)}: a version tlslens cannot open.")
-    else:
-        salt, client, server = secrets
-        lines.append(f"initial_secret = HKDF-Extract(salt {salt.hex()}, {dcid.hex()})")
-        for side, secret in (("client", client), ("server", server)):
-            lines.append(
-                f'{side}_initial_secret = HKDF-Expand-Label(initial_secret, "{side} in", "", '
-                f"{_INITIAL_SECRET_LENGTH}): {hex_of(secret)}"
-            )
-            material = _core.quic_key_material(quic.version, _INITIAL_SUITE, secret) or []
-            for label, value in material:
-                lines.append(f'  "{label}" ({plural(len(value), "byte")}): {hex_of(value)}')
+    lines.extend(_initial_derivation(quic.version, dcid, hex_of))
     title = f"{registry_version(quic.version)} Initial keys"
     return Step(conn.first_frame, ts_iso(conn.start_ts_ns), "", title, tuple(lines))
+
+
+def _initial_derivation(version: int, dcid: bytes, hex_of: Callable[[bytes], str]) -> list[str]:
+    """The Initial secrets and keys of a Destination Connection ID (RFC 9001 §5.2)."""
+    secrets = _core.quic_initial_secrets(version, dcid)
+    if secrets is None:
+        return [f"{registry_version(version)}: a version tlslens cannot open."]
+    salt, client, server = secrets
+    lines = [f"initial_secret = HKDF-Extract(salt {salt.hex()}, {dcid.hex()})"]
+    for side, secret in (("client", client), ("server", server)):
+        lines.append(
+            f'{side}_initial_secret = HKDF-Expand-Label(initial_secret, "{side} in", "", '
+            f"{_INITIAL_SECRET_LENGTH}): {hex_of(secret)}"
+        )
+        material = _core.quic_key_material(version, _INITIAL_SUITE, secret) or []
+        for label, value in material:
+            lines.append(f'  "{label}" ({plural(len(value), "byte")}): {hex_of(value)}')
+    return lines
+
+
+def _rederived_step(
+    quic: QuicDetails, retry_frame: int, hex_of: Callable[[bytes], str]
+) -> Step | None:
+    """After a Retry, the client's next Initial goes to the Retry's Source Connection ID:
+    both sides derive the Initial keys again from it (RFC 9001 §5.2, RFC 9000 §17.2.5.2)."""
+    again = next(
+        (
+            p
+            for p in quic.packets
+            if p.frame > retry_frame
+            and p.direction == C2S
+            and p.kind == "Initial"
+            and p.dcid != quic.initial_dcid
+        ),
+        None,
+    )
+    if again is None:
+        return None
+    lines = [
+        "After the Retry the client sends its Initial to the Retry's Source Connection ID: "
+        f"Initial keys derived again from the new Destination Connection ID "
+        f"{again.dcid.hex()} (RFC 9001 §5.2); the packets before the Retry keep the first "
+        "keys.",
+        *_initial_derivation(again.version or quic.version, again.dcid, hex_of),
+    ]
+    title = f"{registry_version(again.version or quic.version)} Initial keys again"
+    return Step(again.frame, ts_iso(again.ts_ns), "", title, tuple(lines))
 
 
 def registry_version(version: int) -> str:
@@ -88,11 +146,17 @@ def registry_version(version: int) -> str:
 def _packets_step(conn: Connection, quic: QuicDetails) -> Step:
     counts = ", ".join(f"{kind} {n}" for kind, n in quic.packet_count.items())
     total = sum(quic.packet_count.values())
+    sealed = [
+        f"{n} not opened ({why})"
+        for n, why in (
+            (quic.unopened - quic.failed, "no key for them"),
+            (quic.failed, "the key log's secrets do not authenticate them"),
+        )
+        if n
+    ]
     lines = [
         f"{plural(total, 'packet')} of this connection: {counts}; "
-        f"{quic.unopened} not opened (no key for them)."
-        if quic.unopened
-        else f"{plural(total, 'packet')} of this connection: {counts}; every one opened.",
+        f"{'; '.join(sealed) or 'every one opened'}.",
         "Each packet number space (Initial, Handshake, application) has its own keys, packet "
         "numbers and CRYPTO stream; show --records lists every packet and its frames.",
     ]
@@ -154,6 +218,9 @@ def quic_steps(conn: Connection, hex_of: Callable[[bytes], str]) -> list[Step]:
         steps.append(
             Step(frame, when(frame), "s2c", "Retry", (text,), "normal" if tag_ok else "error")
         )
+        rederived = _rederived_step(quic, frame, hex_of)
+        if rederived is not None:
+            steps.append(rederived)
     for frame, address in quic.migrations:
         text = (
             f"The client now sends from {address}: the same QUIC connection (known by its "
@@ -164,8 +231,14 @@ def quic_steps(conn: Connection, hex_of: Callable[[bytes], str]) -> list[Step]:
         who = "client" if direction == C2S else "server"
         text = f"The {who}'s 1-RTT keys move to key phase {int(phase)} (RFC 9001 §6)."
         steps.append(Step(frame, when(frame), direction, "Key update", (text,)))
+    h3 = (conn.alpn or "").startswith("h3")
     for close in quic.closes:
-        lines = [f"Error: {close.error}."]
+        named = _H3_ERRORS.get(close.code) if close.application and h3 else None
+        lines = [
+            f"Error: {close.error} ({named[0]}, RFC 9114 §8.1: {named[1]})."
+            if named
+            else f"Error: {close.error}."
+        ]
         if close.reason:
             lines.append(f"Reason phrase: {printable(close.reason)!r}")
         if close.error.startswith("CRYPTO_ERROR"):
@@ -174,7 +247,8 @@ def quic_steps(conn: Connection, hex_of: Callable[[bytes], str]) -> list[Step]:
                 f"A TLS alert ({alert}) travels in QUIC's CONNECTION_CLOSE, as CRYPTO_ERROR "
                 "0x100 + its code (RFC 9001 §4.8): QUIC has no TLS alert records."
             )
-        tone = "normal" if close.error in ("NO_ERROR", "application error 0x0") else "warning"
+        fine = close.error in ("NO_ERROR", "application error 0x0")
+        tone = "normal" if fine or (named and named[0] == "H3_NO_ERROR") else "warning"
         steps.append(
             Step(
                 close.frame,

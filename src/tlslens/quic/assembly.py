@@ -119,6 +119,7 @@ class QuicSession(RecordContent):
         self.replay: bytes | None = None  # after a Retry: what a resend would repeat
         self.held: list[_core.QuicCrypto] = []
         self.stream_next: dict[tuple[str, int], int] = {}  # the next offset of each stream
+        self.stream_packet: tuple[int, int] | None = None  # (frame, offset): its STREAM data
         self.sink = None
         if keep_records:
             self.conn.records = []  # --records: the packets are listed (``conn.quic``)
@@ -207,6 +208,12 @@ class QuicSession(RecordContent):
             )
         if not opened:
             quic.unopened += 1
+            if ev.failed:
+                # The key log's secrets gave keys that do not authenticate it: an integrity
+                # failure (a wrong key log), not a packet without keys.
+                quic.failed += 1
+                if self.decryptor is not None:
+                    self.decryptor.count_failed(direction)
             kind = _SEALED_KIND.get(ev.space or "")
             if kind is not None:
                 self._sealed(ev.side, kind, ev.offset, ev.len)
@@ -249,19 +256,27 @@ class QuicSession(RecordContent):
         if dec is None:
             return
         # The first STREAM frame is told as ``_frame`` tells it (a new step, or one more
-        # record of the step before); the others join that step.
+        # packet of the step before); the others join that step, which counts packets.
         last_frame, last_ts = self.frame, self.ts_ns
         self.frame, self.ts_ns, offset, length = first
         self._plaintext_application_data(sender, offset, run.data[:length])
-        dec.application_data(direction, run.data[length:])
-        stats = conn.stats[direction]
-        stats.application_data_records += run.stream_frames - 1
-        stats.application_data_bytes += len(run.data) - length
-        step = conn.timeline[-1]
-        step.records += run.stream_frames - 1
-        step.length += len(run.data) - length
-        step.last_frame = run.last_stream_frame
+        self.frame = run.last_stream_frame
+        self._more_application_data(direction, run.data[length:], run.stream_packets - 1)
         self.frame, self.ts_ns = last_frame, last_ts
+
+    def _more_application_data(self, direction: str, data: bytes, packets: int) -> None:
+        """STREAM bytes that join the step ``_plaintext_application_data`` told last, in
+        ``packets`` more packets: a packet with three STREAM frames is one packet."""
+        conn, dec = self.conn, self.decryptor
+        assert conn is not None and dec is not None
+        dec.application_data(direction, data)
+        stats = conn.stats[direction]
+        stats.application_data_records += packets
+        stats.application_data_bytes += len(data)
+        step = conn.timeline[-1]
+        step.records += packets
+        step.length += len(data)
+        step.last_frame = self.frame
 
     def _frame(self, packet: _core.QuicPacket, f: _core.QuicFrame) -> None:
         side = packet.side
@@ -272,7 +287,7 @@ class QuicSession(RecordContent):
             if key in streams or len(streams) < MAX_STREAMS_KEPT:
                 streams[key] = streams.get(key, 0) + len(f.data)
             if self.decryptor is not None:
-                self._plaintext_application_data(side, packet.offset, f.data)
+                self._stream_data(packet, f.data)
                 self._stream_out(side, f)
         elif f.name == "NEW_CONNECTION_ID" and f.data is not None:
             if len(self.quic.connection_ids) < MAX_STREAMS_KEPT:
@@ -292,6 +307,26 @@ class QuicSession(RecordContent):
                     "quic": "CRYPTO_ERROR",
                 }
                 self._event(side, "alert", packet.offset, 2, detail=detail)
+
+    def _stream_data(self, packet: _core.QuicPacket, data: bytes) -> None:
+        """A STREAM frame's bytes as application data: the packet's first one is one more
+        packet of data; the others of the same packet join its step."""
+        conn = self.conn
+        assert conn is not None
+        here = (packet.frame, packet.offset)
+        last = conn.timeline[-1] if conn.timeline else None
+        direction = self._direction(packet.side)
+        if (
+            self.stream_packet == here
+            and last is not None
+            and last.direction == direction
+            and last.detail.get("decrypted")
+            and last.kind in ("application_data", "early_data")
+        ):
+            self._more_application_data(direction, data, 0)
+            return
+        self.stream_packet = here
+        self._plaintext_application_data(packet.side, packet.offset, data)
 
     def _stream_out(self, side: int, f: _core.QuicFrame) -> None:
         """A STREAM frame's bytes to the sink, in stream order: a retransmitted prefix is

@@ -113,6 +113,7 @@ class QuicDetails:
     listed: list[QuicPacketInfo] | None = None  # ``packets``, once made
     packet_count: dict[str, int] = field(default_factory=dict)  # by kind
     unopened: int = 0
+    failed: int = 0  # of ``unopened``: their keys were there and did not authenticate them
     retry: tuple[int, bool, int] | None = None  # (frame, tag verified, token length)
     version_negotiation: list[tuple[int, tuple[int, ...]]] = field(default_factory=list)
     migrations: list[tuple[int, str]] = field(default_factory=list)  # (frame, new address)
@@ -186,3 +187,10 @@ def details_json(quic: QuicDetails) -> dict[str, Any]:
             for (direction, stream), size in quic.streams.items()
         ],
     }
+
+
+def initials_opened_reason(reason: str | None) -> str:
+    """Why a QUIC connection is "no_secret" although its ClientHello was read: its Initial
+    packets opened with keys from a Connection ID, no key log needed (RFC 9001 §5.2)."""
+    rest = f"; for the rest, {reason}" if reason else ""
+    return "Initial packets opened (their keys come from the connection ID)" + rest

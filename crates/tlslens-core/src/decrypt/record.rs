@@ -134,16 +134,12 @@ impl Decryptor {
                 return Opened::NoKey;
             }
             Err(error) => {
-                let result = &mut self.results[dir.index()];
-                result.records_failed_integrity += 1;
-                if result.records_decrypted == 0 {
-                    self.status = Status::WrongSecret;
-                    self.reason.get_or_insert_with(|| {
-                        "the first protected record does not authenticate: the secret belongs \
-                         to another session"
-                            .to_owned()
-                    });
-                }
+                self.failed_integrity(
+                    dir,
+                    1,
+                    "the first protected record does not authenticate: the secret belongs to \
+                     another session",
+                );
                 return Opened::Failed(error.0);
             }
         };
@@ -159,6 +155,30 @@ impl Decryptor {
             result.sha256.update(&plain);
         }
         Opened::Plain(real, plain)
+    }
+
+    /// Records (or packets) the secrets given do not authenticate: before any opened in
+    /// `dir`, the secret is the wrong one, and `reason` says so.
+    fn failed_integrity(&mut self, dir: Dir, count: u64, reason: &str) {
+        let Some(result) = self.results.get_mut(dir.index()) else {
+            return;
+        };
+        result.records_failed_integrity = result.records_failed_integrity.saturating_add(count);
+        if result.records_decrypted == 0 {
+            self.status = Status::WrongSecret;
+            self.reason.get_or_insert_with(|| reason.to_owned());
+        }
+    }
+
+    /// Packets opened elsewhere (QUIC's, by the core's QUIC layer) with the key log's
+    /// secrets that did not authenticate: integrity failures, as records' are.
+    pub fn count_failed(&mut self, dir: Dir, packets: u64) {
+        self.failed_integrity(
+            dir,
+            packets,
+            "the key log's secrets for this connection open none of its packets: they belong \
+             to another session",
+        );
     }
 
     fn trial_failed(&mut self, dir: Dir) {

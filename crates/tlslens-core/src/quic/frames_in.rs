@@ -63,7 +63,7 @@ impl QuicConnections {
         }
         if !c.has_keys(level, side) {
             if !self.buffer(d, view, conn, side) {
-                self.sealed(d, view, conn, side);
+                self.sealed(d, view, conn, side, false);
             }
             return;
         }
@@ -80,7 +80,9 @@ impl QuicConnections {
                         Some(conn),
                         format!("a packet ({}) that does not open: {err}", view.name()),
                     );
-                    self.sealed(d, view, conn, side);
+                    // Initial keys come from the header, not the key log: only a damaged
+                    // Initial fails them.
+                    self.sealed(d, view, conn, side, level != Level::Initial);
                     return;
                 };
                 self.followed_forged_retry(d.frame, view.start, conn, retry_frame);
@@ -312,7 +314,7 @@ impl QuicConnections {
     /// A kept packet told as not opened.
     pub(super) fn kept_sealed(&mut self, conn: u64, kept: &Buffered) {
         if let Some((d, view, _)) = self.kept_packet(conn, kept) {
-            self.sealed(&d, &view, conn, kept.side);
+            self.sealed(&d, &view, conn, kept.side, false);
         }
     }
 }

@@ -123,6 +123,9 @@ pub struct PacketEvent {
     /// Set when the packet was opened.
     pub pn: Option<u64>,
     pub key_phase: Option<bool>,
+    /// Not opened although its level's keys were there: they do not authenticate it (a
+    /// wrong key log, or a packet altered on the way), which is not "no key".
+    pub failed: bool,
     /// The plaintext payload (empty when not opened), which `frames`' spans index.
     pub payload: Vec<u8>,
     pub frames: Vec<FrameAt>,
@@ -151,6 +154,7 @@ impl PacketEvent {
             scid: view.scid.to_vec(),
             pn: None,
             key_phase: None,
+            failed: false,
             payload: Vec::new(),
             frames: Vec::new(),
         }

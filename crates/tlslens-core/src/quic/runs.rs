@@ -58,6 +58,8 @@ pub struct PacketRun {
     /// The side whose STREAM frames the run holds (None: none yet).
     pub stream_side: Option<u8>,
     pub stream_frames: u64,
+    /// The packets holding them: a step of application data counts packets, not frames.
+    pub stream_packets: u64,
     pub first_stream: Option<FirstStream>,
     /// The frame of the packet of the last STREAM frame.
     pub last_stream_frame: u64,
@@ -80,6 +82,7 @@ impl PacketRun {
             bytes: [0; 2],
             stream_side: None,
             stream_frames: 0,
+            stream_packets: 0,
             first_stream: None,
             last_stream_frame: 0,
             data: Vec::new(),
@@ -149,6 +152,12 @@ impl PacketRun {
         }
         self.frame = p.frame;
         self.ts_ns = p.ts_ns;
+        if p.frames
+            .iter()
+            .any(|at| matches!(at.frame, Frame::Stream { .. }))
+        {
+            self.stream_packets = self.stream_packets.saturating_add(1);
+        }
         for at in &p.frames {
             let Frame::Stream { stream, data, .. } = &at.frame else {
                 continue;
@@ -208,6 +217,7 @@ mod tests {
             scid: Vec::new(),
             pn: Some(frame),
             key_phase: Some(false),
+            failed: false,
             payload: payload.to_vec(),
             frames,
         }
@@ -228,6 +238,7 @@ mod tests {
         assert_eq!(run.bytes, [20, 50]);
         assert_eq!(run.stream_side, Some(1));
         assert_eq!(run.stream_frames, 3);
+        assert_eq!(run.stream_packets, 2);
         assert_eq!(run.data, b"abcdefg");
         assert_eq!(run.streams, vec![(4, 6), (8, 1)]);
         let first = run.first_stream.expect("a STREAM frame");

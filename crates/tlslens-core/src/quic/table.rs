@@ -511,10 +511,20 @@ impl QuicConnections {
         }
     }
 
-    /// An event for a packet that was not opened.
-    pub(super) fn sealed(&mut self, d: &Datagram<'_>, view: &PacketView<'_>, conn: u64, side: u8) {
+    /// An event for a packet that was not opened (`failed`: its keys did not open it).
+    pub(super) fn sealed(
+        &mut self,
+        d: &Datagram<'_>,
+        view: &PacketView<'_>,
+        conn: u64,
+        side: u8,
+        failed: bool,
+    ) {
         let seq = self.conns.get_mut(&conn).map_or(0, Conn::next_seq);
-        let event = PacketEvent::unopened(d, view, conn, side, seq);
+        let event = PacketEvent {
+            failed,
+            ..PacketEvent::unopened(d, view, conn, side, seq)
+        };
         self.events.push_back(QuicEvent::Packet(event));
     }
 }
