@@ -12,7 +12,7 @@ import functools
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from tlslens import _core, registry
 from tlslens.handshake import compression
@@ -21,6 +21,9 @@ from tlslens.handshake import messages as hs
 from tlslens.quic.details import QuicDetails
 from tlslens.x509.asn1 import name_text
 from tlslens.x509.certificate import CertificateInfo
+
+if TYPE_CHECKING:
+    from tlslens.tls.prelude import Prelude
 
 C2S = "c2s"
 S2C = "s2c"
@@ -138,51 +141,6 @@ def _second_iso(seconds: int) -> str:
     # A narration times every step, and a connection's steps share their second: building
     # a datetime for each cost as much as writing the line.
     return datetime.fromtimestamp(seconds, tz=UTC).isoformat().removesuffix("+00:00")
-
-
-MAX_PRELUDE_KEPT = 4096
-
-
-@dataclass(slots=True)
-class Prelude:
-    """Plaintext sent before TLS started (STARTTLS and friends)."""
-
-    protocol: str | None = None
-    c2s_bytes: int = 0
-    s2c_bytes: int = 0
-    chunks: list[tuple[str, bytes]] = field(default_factory=list)  # (direction, bytes), merged
-    kept: int = 0
-
-    def add(self, direction: str, data: bytes) -> None:
-        if direction == C2S:
-            self.c2s_bytes += len(data)
-        else:
-            self.s2c_bytes += len(data)
-        room = MAX_PRELUDE_KEPT - self.kept
-        if room <= 0:
-            return
-        data = data[:room]
-        self.kept += len(data)
-        if self.chunks and self.chunks[-1][0] == direction:
-            self.chunks[-1] = (direction, self.chunks[-1][1] + data)
-        else:
-            self.chunks.append((direction, data))
-
-    @property
-    def lines(self) -> list[tuple[str, str]]:
-        """(direction, text) lines; binary runs are summarised by their size."""
-        out: list[tuple[str, str]] = []
-        for direction, data in self.chunks:
-            printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in data)
-            if printable >= 0.9 * len(data):
-                out.extend(
-                    (direction, line[:200])
-                    for line in data.decode("latin-1").splitlines()
-                    if line.strip()
-                )
-            else:
-                out.append((direction, f"<{len(data)} bytes of binary data>"))
-        return out
 
 
 @dataclass(slots=True)

@@ -17,10 +17,11 @@ from tlslens._text import plural
 from tlslens.decrypt.connection import PlaintextSink
 from tlslens.handshake import messages as hs
 from tlslens.keys.store import KeyStore
-from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, Prelude, RecordInfo
+from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, RecordInfo
 from tlslens.tls import proof
 from tlslens.tls.content import DirectionState, RecordContent
 from tlslens.tls.deprecated import DEPRECATED_VERSION, deprecation
+from tlslens.tls.prelude import Prelude
 
 MAX_PRELUDE_SCAN = _core.MAX_PRELUDE_SCAN  # plaintext bytes searched for a TLS start
 
