@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 import tlslens
 from tlslens.cli import main
+from tlslens.explain.ladder import ladder
 from tlslens.explain.packets import quic_steps
 
 from _tshark import strip_secrets
@@ -180,3 +181,20 @@ def _show_json(*args: str) -> list[str]:
     result = CliRunner().invoke(main, ["show", "--json", *args])
     assert result.exit_code == 0, result.output
     return result.stdout.splitlines()
+
+
+def test_the_ladder_draws_an_http3_no_error_close_as_a_normal_end() -> None:
+    """The same H3_NO_ERROR close on the ladder: its packet's arrow is not an alert's."""
+    conn = next(iter(tlslens.read_capture(QUIC)))
+    assert conn.alpn == "h3" and conn.quic is not None
+    packets = conn.quic.packets  # listed once, then kept: the ladder reads this list
+    for i, packet in enumerate(packets):
+        frames = [
+            dataclasses.replace(f, code=0x100, error="application error 0x100")
+            if f.name == "CONNECTION_CLOSE"
+            else f
+            for f in packet.frames
+        ]
+        packets[i] = dataclasses.replace(packet, frames=frames)
+    closes = [a for a in ladder(conn) if "CONNECTION_CLOSE" in a.label]
+    assert closes and all(a.tone != "alert" for a in closes)

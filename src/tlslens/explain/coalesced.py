@@ -101,6 +101,17 @@ def close_alert(frame: QuicFrameInfo) -> str | None:
     return registry.alert_name(code - CRYPTO_ERROR_BASE)
 
 
+H3_NO_ERROR = 0x100  # RFC 9114 §8.1: HTTP/3's "no error", the code of its ordinary end
+
+
+def normal_close(error: str, code: int | None, h3: bool) -> bool:
+    """A CONNECTION_CLOSE that reports no error: QUIC's NO_ERROR, an application's 0, or
+    over HTTP/3 (ALPN h3) its H3_NO_ERROR."""
+    if error in ("NO_ERROR", "application error 0x0"):
+        return True
+    return h3 and error.startswith("application") and code == H3_NO_ERROR
+
+
 def close_words(frame: QuicFrameInfo) -> str:
     """A CONNECTION_CLOSE's error: its code, its name and the alert inside CRYPTO_ERROR."""
     code = f"0x{frame.code:x}" if frame.code is not None else "?"

@@ -22,6 +22,7 @@ from tlslens.explain.coalesced import (
     VERSION_NEGOTIATION,
     Datagram,
     close_words,
+    normal_close,
     quic_datagrams,
 )
 from tlslens.explain.over_udp import acked_words
@@ -330,7 +331,6 @@ def _finish(drafts: list[_Draft]) -> list[Arrow]:
 _QUIET_FRAMES = frozenset(("PADDING", "PING", "ACK", "ACK_ECN"))
 # Frames a run of 1-RTT datagrams may hold and still be drawn as one arrow.
 _BULK_FRAMES = _QUIET_FRAMES | {"STREAM", "MAX_DATA", "MAX_STREAM_DATA", "MAX_STREAMS", "DATAGRAM"}
-_FINE_CLOSES = ("NO_ERROR", "application error 0x0")
 
 
 def quic_drafts(conn: Connection) -> list[_Draft]:
@@ -493,7 +493,8 @@ def _packet_label(conn: Connection, packet: QuicPacketInfo, events: list[int]) -
             names.append(f"CRYPTO ({', '.join(said)})" if said else "CRYPTO")
         elif name == "CONNECTION_CLOSE":
             names.extend(f"CONNECTION_CLOSE {close_words(f)}" for f in frames)
-            if any(f.error not in _FINE_CLOSES for f in frames):
+            h3 = (conn.alpn or "").startswith("h3")
+            if any(not normal_close(f.error or "", f.code, h3) for f in frames):
                 tone = "alert"
         elif name not in _QUIET_FRAMES or len(packet.frames) == len(frames):
             names.append(name if len(frames) == 1 else f"{name} x{len(frames)}")

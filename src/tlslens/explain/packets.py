@@ -17,6 +17,7 @@ from tlslens.explain.coalesced import (
     VERSION_NEGOTIATION,
     close_words,
     key_words,
+    normal_close,
     quic_datagrams,
 )
 from tlslens.explain.vocabulary import Step
@@ -247,8 +248,7 @@ def quic_steps(conn: Connection, hex_of: Callable[[bytes], str]) -> list[Step]:
                 f"A TLS alert ({alert}) travels in QUIC's CONNECTION_CLOSE, as CRYPTO_ERROR "
                 "0x100 + its code (RFC 9001 §4.8): QUIC has no TLS alert records."
             )
-        fine = close.error in ("NO_ERROR", "application error 0x0")
-        tone = "normal" if fine or (named and named[0] == "H3_NO_ERROR") else "warning"
+        tone = "normal" if normal_close(close.error, close.code, h3) else "warning"
         steps.append(
             Step(
                 close.frame,
