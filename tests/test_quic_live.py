@@ -346,6 +346,11 @@ def test_scan_a_quic_only_server(quic_port: int) -> None:
     )
     assert re.search(r"^  QUIC {2,}v1 yes, v2 yes$", result.stdout, re.MULTILINE)
     assert re.search(r"^  QUIC ALPN h3 {2,}yes$", result.stdout, re.MULTILINE)
+    assert re.search(
+        r"^  QUIC certificate as TCP {2,}no TCP certificate to compare it with$",
+        result.stdout,
+        re.MULTILINE,
+    )
 
 
 def test_report_connect_over_quic(quic_port: int, tmp_path: Path) -> None:

@@ -88,6 +88,8 @@ class QuicSupport:
             versions += f" (Version Negotiation lists {listed or 'nothing'})"
         params = ", ".join(f"{k} {v}" for k, v in self.transport_parameters.items())
         same = answer_words(self.same_certificate_as_tcp)
+        if self.same_certificate_as_tcp is None and self.chain:
+            same = "no TCP certificate to compare it with"  # nothing answered TLS over TCP
         if self.certificate_difference:
             same += f": {self.certificate_difference}"
         return [
