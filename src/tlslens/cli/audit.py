@@ -10,7 +10,6 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from rich.text import Text
 
 from tlslens import registry
@@ -23,7 +22,7 @@ from tlslens.cli.options import (
     split_host_port,
     trust_options,
 )
-from tlslens.cli.output import PROGRESS_AFTER_S, PipedConsole, write_line
+from tlslens.cli.output import PROGRESS_AFTER_S, PipedConsole, label_grid, write_line
 from tlslens.judge import check_chain
 from tlslens.net import starttls as starttls_protocols
 from tlslens.net.sweep import ScanSettings, scan_target
@@ -276,12 +275,7 @@ def _line(out: Console, text: str, style: str = "") -> None:
 def _table(out: Console, rows: list[tuple[str, str]]) -> None:
     """Label and value rows: a grid on a terminal, aligned plain text otherwise."""
     if out.is_terminal:
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold cyan")
-        table.add_column(overflow="fold")
-        for label, value in rows:
-            table.add_row(label, Text(safe_text(value)))
-        out.print(table)
+        out.print(label_grid(rows))
     else:
         width = max(len(label) for label, _ in rows) + 2
         for label, value in rows:

@@ -23,6 +23,7 @@ from tlslens.model import Connection, Finding
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
+    from rich.table import Table
 
 
 def print_heading(out: Console, conn: Connection) -> None:
@@ -78,6 +79,18 @@ def exit_if_nothing_matched(err: Console, shown: int, selection: Selection) -> N
             used.append(f"--sni {sni}")
         err.print(Text(safe_text(f"no connection matches {' '.join(used)}"), style="yellow"))
     sys.exit(1)
+
+
+def label_grid(rows: list[tuple[str, str]]) -> Table:
+    """(label, value) rows as a terminal's two-column grid; values are sanitised."""
+    from rich.table import Table  # a terminal's tables only: not imported for a file or pipe
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold cyan")
+    grid.add_column(overflow="fold")
+    for label, value in rows:
+        grid.add_row(label, Text(safe_text(value)))
+    return grid
 
 
 def write_line(out: Console, line: str) -> None:

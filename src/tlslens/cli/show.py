@@ -27,6 +27,7 @@ from tlslens.cli.output import (
     PipedConsole,
     exit_if_nothing_matched,
     judged,
+    label_grid,
     print_heading,
     problem_line,
     say_note,
@@ -202,12 +203,7 @@ def render_connection(out: Console, conn: Connection, reveal_keys: bool = False)
         return
     from rich.table import Table  # a terminal's tables only: not imported for a file or pipe
 
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold cyan")
-    grid.add_column(overflow="fold")
-    for label, value in facts:
-        grid.add_row(label, Text(safe_text(value)))
-    out.print(grid)
+    out.print(label_grid(facts))
     out.print()
     table = Table.grid(padding=(0, 1))
     table.add_column(justify="right", style="dim")  # frame
