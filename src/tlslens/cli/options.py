@@ -20,7 +20,6 @@ from tlslens.bounds import Limits
 from tlslens.errors import OptionError
 from tlslens.judge import Judge, checker_given, secrets_given
 from tlslens.keys.store import KeyStore
-from tlslens.net.revocation import RevocationChecker
 from tlslens.x509 import ChainChecker
 
 _T = TypeVar("_T")
@@ -339,5 +338,8 @@ def chain_checker(
 def judging(checker: ChainChecker, revocation: str) -> Judge:
     """How a command judges connections: ``checker`` and, with --revocation online, the
     CAs' answers, judged as of now (online answers describe the present)."""
-    revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
-    return Judge(checker, revoker)
+    if revocation != "online":
+        return Judge(checker, None)
+    from tlslens.net.revocation import RevocationChecker  # the network client, when asked for
+
+    return Judge(checker, RevocationChecker(now=datetime.now(UTC)))

@@ -29,7 +29,6 @@ from tlslens.cli.output import (
     say_note,
     unreadable,
 )
-from tlslens.decrypt.h3wire import summarize_http3
 from tlslens.decrypt.http import summarize as http_summary
 from tlslens.errors import CaptureError
 from tlslens.explain import decryption_summary
@@ -232,6 +231,9 @@ def _render_decrypted(
 
 def _http3_lines(paths: dict[str, Path]) -> list[str]:
     """The HTTP/3 summary of a QUIC connection's per-stream plaintext files."""
+    # Imported here: aioquic and pylsqpack are for HTTP/3 only, not every decrypt.
+    from tlslens.decrypt.h3wire import summarize_http3
+
     with ExitStack() as stack:
         files = {
             direction: stack.enter_context(path.open("rb"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -36,18 +37,13 @@ from tlslens.cli.output import (
     write_lines,
 )
 from tlslens.errors import CaptureError
-from tlslens.explain import (
-    Step,
-    carried_over,
-    decryption_status,
-    explain,
-    record_lines,
-    summary_lines,
-)
 from tlslens.judge import ClosingNotes, Reading, Selection
 from tlslens.model import C2S, Connection
 from tlslens.outcome import outcome_of
 from tlslens.serialize import cipher_suite_label, connection_to_json, json_line
+
+if TYPE_CHECKING:
+    from tlslens.explain import Step
 
 _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "bold red"}
 
@@ -195,6 +191,9 @@ def _say_notes(out: Console, err: Console, path: Path, notes: ClosingNotes) -> N
 
 def render_connection(out: Console, conn: Connection, reveal_keys: bool = False) -> None:
     """A connection narrated: facts, steps, records and problems."""
+    # The narration's modules, imported by the text only: JSON does without them.
+    from tlslens.explain import explain, record_lines, summary_lines
+
     print_heading(out, conn)
     facts = summary_lines(conn)
     steps = explain(conn, reveal_keys=reveal_keys)
@@ -223,6 +222,8 @@ def render_connection(out: Console, conn: Connection, reveal_keys: bool = False)
 
 def _render_brief(out: Console, conn: Connection) -> None:
     """One line: who, which name, what was negotiated, whether a client would trust it."""
+    from tlslens.explain import carried_over, decryption_status  # as render_connection's
+
     version = registry.version_name(conn.version) if conn.version is not None else "no version"
     carrier = carried_over(conn)
     if carrier:
@@ -255,6 +256,8 @@ def _render_plain(
     out: Console, conn: Connection, facts: list[tuple[str, str]], steps: list[Step]
 ) -> None:
     """The same narration for a file or a pipe: whole lines, aligned, nothing cut or padded."""
+    from tlslens.explain import record_lines  # as render_connection's
+
     width = max((len(label) for label, _ in facts), default=0) + 2
     lines = [f"{label:<{width}}{safe_text(value)}" for label, value in facts]
     lines.append("")
