@@ -33,6 +33,9 @@ _OTHER_COMMANDS = (
 )
 _HTTP2 = ("h2", "hpack", "hyperframe", "tlslens.decrypt.h2wire")
 _HTTP3 = ("aioquic", "pylsqpack", "tlslens.decrypt.h3wire")
+# What draws on a terminal: JSON Lines to a file or a pipe, with nothing said on stderr,
+# draw nothing (rich is a sixth of that start-up).
+_RICH = ("rich", "rich.console", "rich.text", "tlslens.cli.terminal")
 # The narration of `show` as text, which JSON does without.
 _NARRATION = (
     "tlslens.explain.timeline",
@@ -43,8 +46,11 @@ _NARRATION = (
 )
 
 
-def _imported(args: list[str], unwanted: tuple[str, ...]) -> tuple[str, list[str]]:
-    """(standard output, the ``unwanted`` modules imported) of ``tlslens ARGS``."""
+def _imported(
+    args: list[str], unwanted: tuple[str, ...], exit_code: int = 0
+) -> tuple[str, list[str]]:
+    """(standard output, the ``unwanted`` modules imported) of ``tlslens ARGS``, which
+    exits with ``exit_code``."""
     code = (
         "import sys\n"
         "from tlslens.cli import main\n"
@@ -54,17 +60,28 @@ def _imported(args: list[str], unwanted: tuple[str, ...]) -> tuple[str, list[str
         f"    print(sorted(m for m in {unwanted!r} if m in sys.modules), file=sys.stderr)\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
+    assert done.returncode == exit_code, done.stderr
     return done.stdout, json.loads(done.stderr.splitlines()[-1].replace("'", '"'))
 
 
 def test_show_json_imports_neither_the_narration_nor_other_commands() -> None:
     out, imported = _imported(
-        ["show", "--json", str(DEMO)], _OTHER_COMMANDS + _HTTP2 + _HTTP3 + _NARRATION
+        ["show", "--json", str(DEMO)], _OTHER_COMMANDS + _HTTP2 + _HTTP3 + _NARRATION + _RICH
     )
     assert [json.loads(line)["id"] for line in out.splitlines()] == [1, 2]
     assert imported == []
+
+
+def test_show_json_imports_rich_to_say_something_on_stderr() -> None:
+    """A warning on stderr is said through rich, imported then (here: --connection 9 of a
+    capture of two connections)."""
+    out, imported = _imported(
+        ["show", "--json", "--connection", "9", str(DEMO)], _RICH, exit_code=1
+    )
+    assert out == ""
+    assert imported == ["rich", "rich.console", "rich.text"]
 
 
 def test_show_as_text_imports_no_other_command() -> None:

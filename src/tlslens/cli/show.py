@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.text import Text
 
 from tlslens import registry
 from tlslens._text import plural, safe_text
@@ -25,14 +23,14 @@ from tlslens.cli.options import (
     trust_options,
 )
 from tlslens.cli.output import (
-    PipedConsole,
+    Stderr,
     exit_if_nothing_matched,
     judged,
     label_grid,
     print_heading,
     problem_line,
     say_note,
-    unreadable,
+    say_unreadable,
     write_line,
     write_lines,
 )
@@ -43,6 +41,9 @@ from tlslens.outcome import outcome_of
 from tlslens.serialize import cipher_suite_label, connection_to_json, json_line
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
     from tlslens.explain import Step
 
 _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "bold red"}
@@ -124,8 +125,9 @@ def show(
     With --keylog (or SSLKEYLOGFILE), --rsa-key or --psk, the connections are
     decrypted and the key derivation is shown step by step.
     """
-    out = PipedConsole(highlight=False, soft_wrap=True, no_color=no_color or None)
-    err = Console(stderr=True, highlight=False, soft_wrap=True, no_color=no_color or None)
+    # JSON Lines are written as they are: rich is imported for the text only.
+    out = None if as_json else _stdout(no_color)
+    err = Stderr(no_color)
     keys = key_store(keylogs, rsa_keys, psk, err)
     limits = capture_limits()
     judge = judging(chain_checker(trust_store, cas, host, at_text, err, client_cas), revocation)
@@ -133,7 +135,7 @@ def show(
     gate = Gate(fail_on)
 
     def draw(conn: Connection) -> None:
-        if as_json:
+        if out is None:
             sys.stdout.write(json_line(connection_to_json(conn, reveal_keys=reveal_keys)) + "\n")
         elif brief:
             _render_brief(out, conn)
@@ -143,7 +145,7 @@ def show(
             print_heading(out, conn)
             render_ladder(out, conn, plain=no_color)
             for finding in conn.problems:
-                out.print(Text(problem_line(conn.file, conn.id, finding), style="yellow"))
+                _print_line(out, problem_line(conn.file, conn.id, finding), "yellow")
         else:
             render_connection(out, conn, reveal_keys)
 
@@ -157,18 +159,17 @@ def show(
                 gate.check(conn)
                 draw(conn)
             notes = reading.notes()
-            if not as_json:
+            if out is not None:
                 for line in notes.forward_secrecy:
-                    out.print(Text(line))
+                    _print_line(out, line)
         except BrokenPipeError:
             raise
         except (CaptureError, OSError) as exc:
-            err.print(unreadable(path, exc))
+            say_unreadable(err, path, exc)
             continue
         readable += 1
-        # JSON Lines carry one object per connection: the notes go to stderr there.
-        _say_notes(err if as_json else out, err, path, notes)
-        if not as_json:
+        _say_notes(out, err, path, notes)
+        if out is not None:
             _render_summary(out, reading.summary, notes.shown)
         shown_in_all += notes.shown
     if readable == 0:
@@ -177,16 +178,31 @@ def show(
     gate.close(err)
 
 
-def _say_notes(out: Console, err: Console, path: Path, notes: ClosingNotes) -> None:
-    """A capture's closing notes, in the order `show` has always said them."""
+def _stdout(no_color: bool) -> Console:
+    from tlslens.cli.terminal import PipedConsole
+
+    return PipedConsole(highlight=False, soft_wrap=True, no_color=no_color or None)
+
+
+def _print_line(out: Console, line: str, style: str = "") -> None:
+    """One line to the text's Console, as it is (never markup); the caller made it safe."""
+    from rich.text import Text
+
+    out.print(Text(line, style=style))
+
+
+def _say_notes(out: Console | None, err: Stderr, path: Path, notes: ClosingNotes) -> None:
+    """A capture's closing notes, in the order `show` has always said them: with the text on
+    standard output, with JSON Lines (one object per connection) on stderr."""
+    say = err.say if out is None else lambda line, style="": _print_line(out, line, style)
     for finding in notes.problems:
-        err.print(Text(problem_line(str(path), None, finding), style="yellow"))
+        err.say(problem_line(str(path), None, finding), "yellow")
     for line in notes.late_intermediates:
-        out.print(Text(f"{safe_text(str(path))}: {line}", style="yellow"))
+        say(f"{safe_text(str(path))}: {line}", "yellow")
     say_note(err, path, notes.no_such_connection)
     say_note(err, path, notes.key_log_unmatched)
     for line in notes.resumption_savings:
-        out.print(Text(line))
+        say(line)
 
 
 def render_connection(out: Console, conn: Connection, reveal_keys: bool = False) -> None:
@@ -214,9 +230,9 @@ def render_connection(out: Console, conn: Connection, reveal_keys: bool = False)
     out.print(table)
     if conn.records is not None:
         for line in record_lines(conn):
-            out.print(Text(safe_text(line), style="dim" if line.startswith("  #") else ""))
+            _print_line(out, safe_text(line), "dim" if line.startswith("  #") else "")
     for finding in conn.problems:
-        out.print(Text("  ⚠ " + problem_line(conn.file, conn.id, finding), style="yellow"))
+        _print_line(out, "  ⚠ " + problem_line(conn.file, conn.id, finding), "yellow")
     out.print()
 
 
@@ -247,7 +263,7 @@ def _render_brief(out: Console, conn: Connection) -> None:
     if decryption is not None:  # secrets were given
         line += f"; {decryption}"
     if out.is_terminal:
-        out.print(Text(line))
+        _print_line(out, line)
     else:
         write_line(out, line)
 
@@ -278,6 +294,8 @@ _ARROWS = {"c2s": "C → S", "s2c": "C ← S"}
 
 
 def _step_cells(step: Step) -> tuple[Text, Text, Text, Text]:
+    from rich.text import Text  # a terminal's narration only
+
     style = _TONE_STYLE.get(step.tone, "")
     body = Text(safe_text(step.title), style=("bold " + style).strip())
     for line in step.lines:
@@ -320,4 +338,4 @@ def _render_summary(out: Console, summary: CaptureSummary, shown: int) -> None:
         text += f"; {_udp_flows_text(summary.udp_flows)}"
     if skipped:
         text += f"; frames with nothing to read (no TCP, QUIC or DTLS payload): {skipped}"
-    out.print(Text(text, style="dim"))
+    _print_line(out, text, "dim")
