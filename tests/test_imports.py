@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -164,3 +165,17 @@ def test_make_demo_compiles_the_sources_first() -> None:
     commands = done.stdout.splitlines()
     assert "-m compileall -q src" in commands[0]
     assert " show " in commands[-1]
+
+
+@pytest.mark.parametrize("package", ["tlslens", "tlslens.explain"])
+def test_no_lazy_name_is_also_a_submodule(package: str) -> None:
+    """A lazy name that is also a submodule's name (x509's ``validate``) would be the module
+    once the submodule is imported: such a package imports its names eagerly."""
+    import importlib
+
+    module = importlib.import_module(package)
+    folder = Path(module.__file__ or "").parent
+    submodules = {p.stem for p in folder.glob("*.py")} | {
+        p.parent.name for p in folder.glob("*/__init__.py")
+    }
+    assert set(module.__all__) & submodules == set()
