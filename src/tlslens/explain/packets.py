@@ -81,6 +81,14 @@ def quic_key_lines(
 
 def _initial_step(conn: Connection, quic: QuicDetails, hex_of: Callable[[bytes], str]) -> Step:
     dcid = quic.initial_dcid
+    title = f"{registry_version(quic.version)} Initial keys"
+    if dcid is None:
+        text = (
+            "Initial packets are protected with keys computed from the client's first "
+            "Destination Connection ID (RFC 9001 §5.2), which only the client's first Initial "
+            "carries: it was not read (see the problems), so no Initial packet is opened."
+        )
+        return Step(conn.first_frame, ts_iso(conn.start_ts_ns), "", title, (text,), "warning")
     lines = [
         "Initial packets are protected with keys anyone can compute from the client's first "
         f"Destination Connection ID ({dcid.hex() or 'empty'}) and the version's published "
@@ -88,7 +96,6 @@ def _initial_step(conn: Connection, quic: QuicDetails, hex_of: Callable[[bytes],
         "ossified middleboxes, and tlslens opened them without any key log."
     ]
     lines.extend(_initial_derivation(quic.version, dcid, hex_of))
-    title = f"{registry_version(quic.version)} Initial keys"
     return Step(conn.first_frame, ts_iso(conn.start_ts_ns), "", title, tuple(lines))
 
 

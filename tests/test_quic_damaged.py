@@ -1,0 +1,88 @@
+"""QUIC on damaged input, built from the project's recorded capture
+(tests/vectors/captures/udp/quic.pcapng, connection 0 in frames 1-10): a client's first
+Initial that does not parse must not make its server the client."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from tlslens.capture.writer import PcapngWriter
+from tlslens.cli import main
+
+from _frames import read_frames
+from conftest import CAPTURES
+
+QUIC = CAPTURES / "udp" / "quic.pcapng"
+KEYS = CAPTURES / "udp" / "quic.keys"
+CONNECTION_0 = 10  # its frames: 1-10 (the captures README)
+UDP_PAYLOAD = 14 + 20 + 8  # Ethernet, IPv4, UDP
+
+
+def _damaged(tmp_path: Path, at: int, value: int) -> Path:
+    """Connection 0 with byte ``at`` of its client's first Initial (frame 1's UDP payload)
+    set to ``value``; the key log in a Decryption Secrets Block, as recorded."""
+    frames = read_frames(QUIC)[:CONNECTION_0]
+    path = tmp_path / f"damaged-{at}.pcapng"
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(tsresol=9)
+        writer.add_secrets(KEYS.read_bytes())
+        for number, (ts, _lt, data) in enumerate(frames, start=1):
+            if number == 1:
+                damaged = bytearray(data)
+                damaged[UDP_PAYLOAD + at] = value
+                data = bytes(damaged)
+            writer.add_packet(ts, data)
+    return path
+
+
+def _rows(path: Path, *args: str) -> list[dict[str, Any]]:
+    result = CliRunner().invoke(main, ["show", "--json", *args, str(path)])
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+FIRST = read_frames(QUIC)[0][2]
+CLIENT_PORT, SERVER_PORT = struct.unpack_from(">HH", FIRST, UDP_PAYLOAD - 8)
+DAMAGES = {
+    "version": (1, 0xFF, "its version field reads 0xff000001 (QUIC draft-1)"),
+    "dcid length": (5, 0xFF, "its Destination Connection ID length byte reads 255"),
+    "fixed bit": (0, FIRST[UDP_PAYLOAD] & ~0x40, "its fixed bit (0x40 of the first byte"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_an_unreadable_first_initial_does_not_swap_client_and_server(
+    tmp_path: Path, damage: str
+) -> None:
+    at, value, why = DAMAGES[damage]
+    path = _damaged(tmp_path, at, value)
+    (row,) = _rows(path, "--records")
+    assert (row["client"], row["server"]) == (
+        f"127.0.0.1:{CLIENT_PORT}",
+        f"127.0.0.1:{SERVER_PORT}",
+    )
+    # Frame 2 is the server's answer, from the port frame 1 went to.
+    directions = {d["frame"]: d["direction"] for d in row["quic"]["datagrams"]}
+    assert directions[2] == "s2c" and directions[4] == "c2s"
+    # Its Initial keys come from the unreadable Initial's DCID: unknown, not guessed.
+    assert row["quic"]["initial_dcid"] is None
+    (problem,) = [p for p in row["problems"] if "first Initial" in p["message"]]
+    assert problem["frame"] == 2 and problem["layer"] == "quic"
+    assert (
+        f"the client's first Initial (frame 1, to port {SERVER_PORT}) is unreadable"
+        in (problem["message"])
+    )
+    assert why in problem["message"] and f"(byte {at} of its UDP payload)" in problem["message"]
+    assert not any("does not open" in p["message"] for p in row["problems"])
+
+    text = CliRunner().invoke(main, ["show", str(path)]).output
+    assert f"Client      127.0.0.1:{CLIENT_PORT}" in text
+    assert "#2 " in text and "C ← S Encrypted handshake message" in text
+    assert "the client's first Initial (frame 1" in text
