@@ -1,6 +1,7 @@
-"""QUIC on damaged input, built from the project's recorded capture
-(tests/vectors/captures/udp/quic.pcapng, connection 0 in frames 1-10): a client's first
-Initial that does not parse must not make its server the client."""
+"""Damaged and odd input left by the last trial of QUIC and DTLS, built from the project's
+recorded capture (tests/vectors/captures/udp/quic.pcapng, connection 0 in frames 1-10): a
+client's first Initial that does not parse must not make its server the client; a pcapng
+cut inside its Decryption Secrets Block says so where the summary is read."""
 
 from __future__ import annotations
 
@@ -86,3 +87,40 @@ def test_an_unreadable_first_initial_does_not_swap_client_and_server(
     assert f"Client      127.0.0.1:{CLIENT_PORT}" in text
     assert "#2 " in text and "C ← S Encrypted handshake message" in text
     assert "the client's first Initial (frame 1" in text
+
+
+def test_a_cut_decryption_secrets_block_is_said_and_the_frames_before_kept(
+    tmp_path: Path,
+) -> None:
+    """Connection 0's frames, then its key log in a Decryption Secrets Block cut in the
+    middle (as a copy interrupted by a full disk leaves it): the exit status is that of a
+    capture cut inside a packet block (0, what was read is shown), the summary says what
+    was cut where, and no frame is blamed (the block holds none)."""
+    frames = read_frames(QUIC)[:CONNECTION_0]
+    whole = tmp_path / "whole.pcapng"
+    with whole.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(tsresol=9)
+        for ts, _lt, data in frames:
+            writer.add_packet(ts, data)
+        dsb_at = out.tell()
+        writer.add_secrets(KEYS.read_bytes())
+    cut = tmp_path / "cut.pcapng"
+    cut.write_bytes(whole.read_bytes()[: dsb_at + 100])
+    dsb_length = 12 + 8 + (len(KEYS.read_bytes()) + 3) // 4 * 4
+    said = (
+        "capture cut in the middle of a Decryption Secrets Block (block type 0xa): needs "
+        f"{dsb_length} bytes, 100 present"
+    )
+
+    result = CliRunner().invoke(main, ["show", str(cut)])
+    assert result.exit_code == 0
+    summary = result.stdout.splitlines()[-1]
+    assert summary.startswith(f"{cut}: pcapng, {CONNECTION_0} frames")
+    assert f"{said} (byte offset {dsb_at})" in summary
+    assert "Connection 1 · 127.0.0.1" in result.stdout
+    assert f"{cut}, byte offset {dsb_at}: {said}" in result.stderr
+
+    result = CliRunner().invoke(main, ["show", "--json", str(cut)])
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 1
+    assert f"{cut}, byte offset {dsb_at}: {said}" in result.stderr
