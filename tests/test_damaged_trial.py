@@ -1,7 +1,8 @@
 """Damaged and odd input left by the last trial of QUIC and DTLS, built from the project's
 recorded capture (tests/vectors/captures/udp/quic.pcapng, connection 0 in frames 1-10): a
 client's first Initial that does not parse must not make its server the client; a pcapng
-cut inside its Decryption Secrets Block says so where the summary is read."""
+cut inside its Decryption Secrets Block says so where the summary is read; a handshake
+whose ServerHello was not captured does not blame the key log."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tlslens.capture.writer import PcapngWriter
 from tlslens.cli import main
 
 from _frames import read_frames
+from _tshark import _fields
 from conftest import CAPTURES
 
 QUIC = CAPTURES / "udp" / "quic.pcapng"
@@ -124,3 +126,63 @@ def test_a_cut_decryption_secrets_block_is_said_and_the_frames_before_kept(
     result = CliRunner().invoke(main, ["show", "--json", str(cut)])
     assert result.exit_code == 0 and len(result.stdout.splitlines()) == 1
     assert f"{cut}, byte offset {dsb_at}: {said}" in result.stderr
+
+
+NGINX = CAPTURES / "nginx-curl.pcapng"
+NGINX_KEYS = CAPTURES / "nginx-curl.keys"
+SERVER_HELLO_FRAME = 6  # connection 1's ServerHello, with the rest of the server's flight
+NO_FAULT = (
+    "the ServerHello was not captured (lost or cut), so the cipher suite and the server "
+    "random are unknown and the keys cannot be used"
+)
+
+
+def _without_frame(source: Path, path: Path, dropped: int) -> Path:
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(tsresol=9)
+        for number, (ts, _lt, data) in enumerate(read_frames(source), start=1):
+            if number != dropped:
+                writer.add_packet(ts, data)
+    return path
+
+
+def test_a_lost_server_hello_does_not_blame_the_key_log(tmp_path: Path, tshark: str) -> None:
+    """nginx-curl's first connection (TLS 1.3) with the frame of its ServerHello removed,
+    read with its own, right key log: no key can be made without the ServerHello's suite,
+    and the verdict says so rather than blaming the key log (nor asks it for a 0-RTT
+    secret: the client's encrypted records are its handshake, not early data it never
+    offered)."""
+    lost = _without_frame(NGINX, tmp_path / "no-server-hello.pcapng", SERVER_HELLO_FRAME)
+    # tshark: the ClientHello is there, no ServerHello is.
+    hellos = _fields(
+        lost,
+        [],
+        "tls.handshake.type == 1 || tls.handshake.type == 2",
+        ["tcp.stream", "tls.handshake.type"],
+        None,
+    )
+    first = [line.split("\t")[1] for line in hellos.splitlines() if line.startswith("0\t")]
+    assert first == ["1"]
+    row = _rows(lost, "--keylog", str(NGINX_KEYS))[0]
+    decryption = row["decryption"]
+    assert decryption["status"] == "no_secret"
+    assert decryption["reason"].startswith(NO_FAULT), decryption["reason"]
+    assert "are not at fault" in decryption["reason"]
+    assert decryption["missing_secrets"] == []
+    text = CliRunner().invoke(main, ["show", "--keylog", str(NGINX_KEYS), str(lost)]).output
+    assert f"no secret: {NO_FAULT}" in text
+    assert "open no record" not in text and "key log has no" not in text
+
+
+def test_a_lost_quic_server_initial_does_not_blame_the_key_log(tmp_path: Path) -> None:
+    """QUIC connection 0 without frame 2 (the server's Initial with its ServerHello, and
+    its first Handshake packets), with its key log: its Initials opened, the
+    rest cannot be, for the same reason."""
+    lost = _without_frame(QUIC, tmp_path / "no-server-initial.pcapng", 2)
+    decryption = _rows(lost, "--keylog", str(KEYS))[0]["decryption"]
+    assert decryption["status"] == "no_secret"
+    assert decryption["reason"].startswith(
+        f"Initial packets opened (their keys come from the connection ID); for the rest, {NO_FAULT}"
+    ), decryption["reason"]
+    assert decryption["missing_secrets"] == []
