@@ -2,10 +2,12 @@
 recorded capture (tests/vectors/captures/udp/quic.pcapng, connection 0 in frames 1-10): a
 client's first Initial that does not parse must not make its server the client; a pcapng
 cut inside its Decryption Secrets Block says so where the summary is read; a handshake
-whose ServerHello was not captured does not blame the key log."""
+whose ServerHello was not captured does not blame the key log; an HTTP/3 close code is
+named alike in the narration, --records and the ladder."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 from pathlib import Path
@@ -14,8 +16,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+import tlslens
 from tlslens.capture.writer import PcapngWriter
 from tlslens.cli import main
+from tlslens.explain.ladder import ladder
+from tlslens.explain.packets import quic_packet_lines, quic_steps
 
 from _frames import read_frames
 from _tshark import _fields
@@ -186,3 +191,26 @@ def test_a_lost_quic_server_initial_does_not_blame_the_key_log(tmp_path: Path) -
         f"Initial packets opened (their keys come from the connection ID); for the rest, {NO_FAULT}"
     ), decryption["reason"]
     assert decryption["missing_secrets"] == []
+
+
+def test_an_http3_close_code_has_one_name_in_the_narration_records_and_ladder() -> None:
+    """Connection 0 (ALPN h3) with its client's CONNECTION_CLOSE carrying HTTP/3's
+    H3_REQUEST_CANCELLED (0x10c, as a browser closing a tab sends) instead of aioquic's 0:
+    the narration, ``--records`` and the ladder name it from the one table."""
+    conn = next(iter(tlslens.read_capture(QUIC, records=True)))
+    assert conn.alpn == "h3" and conn.quic is not None
+    cancelled = {"code": 0x10C, "error": "application error 0x10c"}
+    conn.quic.closes[0] = dataclasses.replace(conn.quic.closes[0], **cancelled)
+    (packet,) = [
+        p for p in conn.quic.packets if any(f.name == "CONNECTION_CLOSE" for f in p.frames)
+    ]
+    packet.frames = [
+        dataclasses.replace(f, **cancelled) if f.name == "CONNECTION_CLOSE" else f
+        for f in packet.frames
+    ]
+    named = "application error 0x10c (H3_REQUEST_CANCELLED)"
+    (step,) = [s for s in quic_steps(conn, bytes.hex) if s.title == "CONNECTION_CLOSE"]
+    assert step.lines[0].startswith("Error: application error 0x10c (H3_REQUEST_CANCELLED, ")
+    assert f"CONNECTION_CLOSE: {named} (at byte" in "\n".join(quic_packet_lines(conn))
+    (arrow,) = [a for a in ladder(conn) if "CONNECTION_CLOSE" in a.label]
+    assert f"CONNECTION_CLOSE {named}" in arrow.label and arrow.tone == "alert"
