@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import struct
 from pathlib import Path
 from typing import Any
@@ -58,10 +59,12 @@ def _rows(path: Path, *args: str) -> list[dict[str, Any]]:
 
 FIRST = read_frames(QUIC)[0][2]
 CLIENT_PORT, SERVER_PORT = struct.unpack_from(">HH", FIRST, UDP_PAYLOAD - 8)
+# Byte, its new value, what the finding says of it, and whether the damaged Initial's
+# Destination Connection ID still reads (then it gives the Initial keys).
 DAMAGES = {
-    "version": (1, 0xFF, "its version field reads 0xff000001 (QUIC draft-1)"),
-    "dcid length": (5, 0xFF, "its Destination Connection ID length byte reads 255"),
-    "fixed bit": (0, FIRST[UDP_PAYLOAD] & ~0x40, "its fixed bit (0x40 of the first byte"),
+    "version": (1, 0xFF, "its version field reads 0xff000001 (QUIC draft-1)", True),
+    "dcid length": (5, 0xFF, "its Destination Connection ID length byte reads 255", False),
+    "fixed bit": (0, FIRST[UDP_PAYLOAD] & ~0x40, "its fixed bit (0x40 of the first byte", True),
 }
 
 
@@ -69,9 +72,10 @@ DAMAGES = {
 def test_an_unreadable_first_initial_does_not_swap_client_and_server(
     tmp_path: Path, damage: str
 ) -> None:
-    at, value, why = DAMAGES[damage]
+    at, value, why, keys = DAMAGES[damage]
     path = _damaged(tmp_path, at, value)
     (row,) = _rows(path, "--records")
+    genuine = _rows(QUIC)[0]
     assert (row["client"], row["server"]) == (
         f"127.0.0.1:{CLIENT_PORT}",
         f"127.0.0.1:{SERVER_PORT}",
@@ -79,8 +83,13 @@ def test_an_unreadable_first_initial_does_not_swap_client_and_server(
     # Frame 2 is the server's answer, from the port frame 1 went to.
     directions = {d["frame"]: d["direction"] for d in row["quic"]["datagrams"]}
     assert directions[2] == "s2c" and directions[4] == "c2s"
-    # Its Initial keys come from the unreadable Initial's DCID: unknown, not guessed.
-    assert row["quic"]["initial_dcid"] is None
+    # Its Initial keys come from the unreadable Initial's DCID: used when it still reads and
+    # opens the server's Initial (whose ServerHello is then read), else unknown, not guessed.
+    if keys:
+        assert row["quic"]["initial_dcid"] == genuine["quic"]["initial_dcid"]
+        assert row["cipher_suite"] == genuine["cipher_suite"] and row["sni"] is None
+    else:
+        assert row["quic"]["initial_dcid"] is None and row["cipher_suite"] is None
     (problem,) = [p for p in row["problems"] if "first Initial" in p["message"]]
     assert problem["frame"] == 2 and problem["layer"] == "quic"
     assert (
@@ -88,11 +97,14 @@ def test_an_unreadable_first_initial_does_not_swap_client_and_server(
         in (problem["message"])
     )
     assert why in problem["message"] and f"(byte {at} of its UDP payload)" in problem["message"]
+    said = "only the ClientHello is lost" if keys else "so no Initial packet is opened"
+    assert said in problem["message"]
     assert not any("does not open" in p["message"] for p in row["problems"])
 
     text = CliRunner().invoke(main, ["show", str(path)]).output
-    assert f"Client      127.0.0.1:{CLIENT_PORT}" in text
-    assert "#2 " in text and "C ← S Encrypted handshake message" in text
+    assert re.search(rf"^Client +127\.0\.0\.1:{CLIENT_PORT}$", text, re.MULTILINE)
+    server_says = "C ← S ServerHello" if keys else "C ← S Encrypted handshake message"
+    assert re.search(rf"#2 [0-9:.]+ {server_says}", text), text
     assert "the client's first Initial (frame 1" in text
 
 

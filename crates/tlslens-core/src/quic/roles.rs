@@ -8,10 +8,12 @@
 //! - no such datagram, and the Initial goes from a QUIC server port (443, 4433) to an
 //!   ephemeral port: the client's first Initial is not in the capture.
 //!
-//! A connection opened at the server's answer has no Initial keys (they come from the
-//! client's first Destination Connection ID, which only that Initial carries): its
-//! Initial packets stay sealed, and one finding on the connection says why.
+//! A connection opened at the server's answer has Initial keys only if the damaged
+//! Initial's Destination Connection ID still reads and opens the server's Initial (the
+//! keys come from that ID, which only the client's first Initial carries); otherwise its
+//! Initial packets stay sealed. One finding on the connection says which.
 
+use super::conn::{Conn, Level};
 use super::packet::{parse_long, PacketView, MAX_CID_LEN};
 use super::table::QuicConnections;
 use super::version::{version_name, Version};
@@ -34,6 +36,8 @@ pub(super) struct Unreadable {
     frame: u64,
     offset: usize,
     why: String,
+    /// Its Destination Connection ID as its bytes read, when its length byte is sane.
+    dcid: Option<Vec<u8>>,
 }
 
 /// How a connection's roles were decided, when not by the sender of its first Initial.
@@ -44,6 +48,9 @@ pub(super) struct ServerFirst {
     pub frame: u64,
     pub offset: usize,
     pub what: String,
+    /// The client's first Destination Connection ID, when the damaged Initial's opened
+    /// the server's Initial.
+    pub dcid: Option<Vec<u8>>,
 }
 
 impl QuicConnections {
@@ -78,12 +85,18 @@ impl QuicConnections {
             return;
         }
         let (offset, why) = why_unreadable(d.payload);
+        let dcid = d.payload.get(DCID_LEN_AT).and_then(|len| {
+            let len = usize::from(*len);
+            let id = d.payload.get(DCID_LEN_AT + 1..DCID_LEN_AT + 1 + len)?;
+            (len <= MAX_CID_LEN).then(|| id.to_vec())
+        });
         self.unreadable.insert(
             (d.src, d.dst),
             Unreadable {
                 frame: d.frame,
                 offset,
                 why,
+                dcid,
             },
         );
     }
@@ -98,17 +111,33 @@ impl QuicConnections {
         self.unreadable.remove(&(d.src, d.dst));
         let answered = self.unreadable.remove(&(d.dst, d.src));
         let version = version_name(view.version);
+        let mut dcid = None;
         let what = match answered {
-            Some(first) => format!(
-                "the client's first Initial (frame {}, to port {}) is unreadable: {} (byte {} \
-                 of its UDP payload); frame {} answers it from the address and port it was \
-                 sent to, so its sender is the server, and the client is the sender of \
-                 frame {} (QUIC's client speaks first). The server's {version} Initial \
-                 opens the connection here; the Initial keys come from the Destination \
-                 Connection ID of that unreadable Initial, so no Initial packet is opened \
-                 (the ClientHello and ServerHello are not read)",
-                first.frame, d.src.1, first.why, first.offset, d.frame, first.frame,
-            ),
+            Some(first) => {
+                dcid = first
+                    .dcid
+                    .filter(|id| opens_server_initial(view.version, id, d, view));
+                let keys = match &dcid {
+                    Some(id) => format!(
+                        "the Destination Connection ID of that Initial ({} bytes at byte 6) \
+                         still reads and opens the server's Initial, so the Initial keys are \
+                         known: only the ClientHello is lost with that datagram",
+                        id.len()
+                    ),
+                    None => "the Initial keys come from the Destination Connection ID of \
+                             that unreadable Initial, so no Initial packet is opened (the \
+                             ClientHello and ServerHello are not read)"
+                        .to_owned(),
+                };
+                format!(
+                    "the client's first Initial (frame {}, to port {}) is unreadable: {} \
+                     (byte {} of its UDP payload); frame {} answers it from the address and \
+                     port it was sent to, so its sender is the server, and the client is the \
+                     sender of frame {} (QUIC's client speaks first). The server's {version} \
+                     Initial opens the connection here; {keys}",
+                    first.frame, d.src.1, first.why, first.offset, d.frame, first.frame,
+                )
+            }
             None if from_server_port(d) => format!(
                 "the first Initial of this connection (frame {}) goes from port {} to the \
                  ephemeral port {}: the server's answer; the client's first Initial is not \
@@ -124,8 +153,21 @@ impl QuicConnections {
             frame: d.frame,
             offset: view.start,
             what,
+            dcid,
         })
     }
+}
+
+/// Whether the Initial keys of `dcid` open the server's Initial `view` (tried on a
+/// connection of its own, so that nothing of it stays when they do not).
+fn opens_server_initial(
+    version: u32,
+    dcid: &[u8],
+    d: &Datagram<'_>,
+    view: &PacketView<'_>,
+) -> bool {
+    let mut probe = Conn::new(d.frame, version, d.dst, d.src, dcid);
+    probe.ensure_initial().is_ok() && probe.open(d.payload, view, Level::Initial, 1).is_ok()
 }
 
 /// From a QUIC server port to an ephemeral one that is not one too.

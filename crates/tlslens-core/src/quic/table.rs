@@ -301,9 +301,21 @@ impl QuicConnections {
             Some(first) => (first.client, first.server, 1),
             None => (d.src, d.dst, 0),
         };
-        let mut conn = Conn::new(d.frame, view.version, client, server, view.dcid)
-            .with_crypto_limit(self.limits.max_crypto);
-        conn.initial_unknown = answer.is_some();
+        // The Initial keys' ID: the client's first DCID; opened at the server's Initial, the
+        // damaged client Initial's if it opened that Initial (`roles`), else unknown.
+        let initial_dcid = match &answer {
+            None => Some(view.dcid.to_vec()),
+            Some(first) => first.dcid.clone(),
+        };
+        let mut conn = Conn::new(
+            d.frame,
+            view.version,
+            client,
+            server,
+            initial_dcid.as_deref().unwrap_or(view.dcid),
+        )
+        .with_crypto_limit(self.limits.max_crypto);
+        conn.initial_unknown = initial_dcid.is_none();
         self.conns.insert(id, conn);
         self.by_tuple.insert((d.src, d.dst), id);
         self.by_tuple.insert((d.dst, d.src), id);
@@ -312,6 +324,9 @@ impl QuicConnections {
         // a server's Initial carries the client's ID as its DCID and its own as its SCID.
         self.register_cid(id, view.dcid, 1 - side);
         self.register_cid(id, view.scid, side);
+        if let (1, Some(original)) = (side, &initial_dcid) {
+            self.register_cid(id, original, 1);
+        }
         self.events.push_back(QuicEvent::Opened {
             conn: id,
             frame: d.frame,
@@ -319,7 +334,7 @@ impl QuicConnections {
             client,
             server,
             version: view.version,
-            dcid: (side == 0).then(|| view.dcid.to_vec()),
+            dcid: initial_dcid,
         });
         if let Some(first) = answer {
             self.finding(first.frame, first.offset, Some(id), first.what);
