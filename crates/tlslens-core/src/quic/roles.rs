@@ -15,7 +15,7 @@
 
 use super::conn::{Conn, Level};
 use super::packet::{parse_long, PacketView, MAX_CID_LEN};
-use super::table::QuicConnections;
+use super::table::{QuicConnections, QUIC_PORT};
 use super::version::{version_name, Version};
 use super::{Datagram, Endpoint};
 
@@ -64,7 +64,19 @@ impl QuicConnections {
             return self.datagram(d);
         }
         self.note_unreadable(d, 0);
-        self.not_quic_on_port(d);
+        if d.src.1 == QUIC_PORT || d.dst.1 == QUIC_PORT {
+            let (at, why) = why_unreadable(d.payload);
+            self.finding(
+                d.frame,
+                at,
+                None,
+                format!(
+                    "a UDP datagram of {} bytes on port {QUIC_PORT} that starts like a QUIC long \
+                     header but does not read as one: {why}",
+                    d.payload.len()
+                ),
+            );
+        }
         false
     }
 

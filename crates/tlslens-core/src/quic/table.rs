@@ -13,7 +13,7 @@ use super::version::{LongType, Version};
 use super::{keys, Datagram, Endpoint, Finding, Limits, PacketEvent, QuicEvent};
 
 /// The UDP port a datagram on which is expected to be QUIC (HTTP/3).
-const QUIC_PORT: u16 = 443;
+pub(super) const QUIC_PORT: u16 = 443;
 
 /// QUIC connections of a capture, fed datagram by datagram.
 pub struct QuicConnections {
@@ -130,7 +130,7 @@ impl QuicConnections {
     }
 
     /// A datagram that is not QUIC: a finding when it is on port 443.
-    pub(super) fn not_quic_on_port(&mut self, d: &Datagram<'_>) {
+    fn not_quic_on_port(&mut self, d: &Datagram<'_>) {
         if d.src.1 == QUIC_PORT || d.dst.1 == QUIC_PORT {
             self.finding(
                 d.frame,
