@@ -304,13 +304,17 @@ class UdpClosed:
 @final
 class QuicOpened:
     """A QUIC connection begins at its client's first Initial (``dcid``: the Destination
-    Connection ID its Initial keys come from)."""
+    Connection ID its Initial keys come from), or at the server's answer to one that could
+    not be read (``dcid`` None). ``client``, ``client_port``: the client the core decided
+    on, which is not always the sender of the association's first datagram."""
 
     conn: int
     frame: int
     ts_ns: int
     version: int
-    dcid: bytes
+    dcid: bytes | None
+    client: bytes
+    client_port: int
 
 @final
 class QuicFrame:

@@ -135,7 +135,7 @@ impl CaptureReader {
                     message: format!(
                         "internal error in the capture reader ({what}): reading stops here"
                     ),
-                    frame: self.reader.frames().saturating_add(1),
+                    frame: Some(self.reader.frames().saturating_add(1)),
                 });
                 Batch::default()
             }

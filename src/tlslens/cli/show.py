@@ -338,4 +338,10 @@ def _render_summary(out: Console, summary: CaptureSummary, shown: int) -> None:
         text += f"; {_udp_flows_text(summary.udp_flows)}"
     if skipped:
         text += f"; frames with nothing to read (no TCP, QUIC or DTLS payload): {skipped}"
+    # The file's own problems (the reader's, at a byte offset: a block cut or corrupt) are
+    # said here too, not on stderr alone: a capture cut short must not read as a short one.
+    for problem in summary.problems:
+        if problem.layer == "capture" and problem.offset is not None:
+            frame = "" if problem.frame is None else f", frame {problem.frame}"
+            text += f"; {safe_text(problem.message)} (byte offset {problem.offset}{frame})"
     _print_line(out, text, "dim")
