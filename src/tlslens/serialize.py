@@ -5,10 +5,9 @@ Field names change only with a SCHEMA_VERSION bump.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from tlslens import registry
+from tlslens import _core, registry
 from tlslens._core import SupportedGroups
 from tlslens.explain.coalesced import datagrams_json
 from tlslens.handshake import compression
@@ -280,11 +279,8 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
     return row
 
 
-# The objects written are trees built for the line: the encoder's check for cycles (a
-# dict of every container's id, kept as it walks) would cost a third of its time.
-_ENCODER = json.JSONEncoder(check_circular=False)
-
-
 def json_line(value: dict[str, Any]) -> str:
-    """One line of JSON Lines (ASCII, as ``json.dumps`` writes it), without its newline."""
-    return _ENCODER.encode(value)
+    """One line of JSON Lines (ASCII, as ``json.dumps`` writes it), without its newline:
+    written by the compiled core, the same bytes as ``json.JSONEncoder`` at a fraction of
+    its time (a row is a tree built for the line, so there is no cycle to check for)."""
+    return _core.json_line(value)
