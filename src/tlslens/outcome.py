@@ -358,13 +358,21 @@ def alert_sized(conn: Connection, event: TimelineEvent) -> bool:
     """A lone, unread TLS 1.3 record as long as a protected alert (its 2 bytes, the inner
     content type and the AEAD tag): what a side that rejects the other's flight sends,
     where a completed handshake brings a Finished, session tickets or an answer."""
-    if event.kind not in ("application_data", "encrypted_handshake") or event.records != 1:
+    # The length first: most records are not alert-sized, and conn.tls13 is worked out
+    # from the ServerHello again on every call.
+    if event.length not in _ALERT_SIZES or event.records != 1:
+        return False
+    if event.kind not in ("application_data", "encrypted_handshake"):
         return False
     if event.detail.get("decrypted") or not conn.tls13:
         return False
     info = conn.suite_info
     tag = 8 if info is not None and info.name.endswith("CCM_8_SHA256") else 16
     return event.length == 2 + 1 + tag
+
+
+# A protected TLS 1.3 alert: 2 bytes, the inner content type, an AEAD tag of 8 or 16.
+_ALERT_SIZES = frozenset({2 + 1 + 8, 2 + 1 + 16})
 
 
 def _failed_by_close(conn: Connection, closed_first: str) -> Outcome:
