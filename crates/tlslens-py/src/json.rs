@@ -49,11 +49,7 @@ impl Formatter for PythonFormatter<'_> {
         w: &mut W,
         first: bool,
     ) -> io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
+        item_separator(w, first)
     }
 
     fn begin_object_key<W: ?Sized + io::Write>(
@@ -61,11 +57,7 @@ impl Formatter for PythonFormatter<'_> {
         w: &mut W,
         first: bool,
     ) -> io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
+        item_separator(w, first)
     }
 
     fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
@@ -126,6 +118,15 @@ impl Formatter for PythonFormatter<'_> {
         text: &[u8],
     ) -> io::Result<()> {
         w.write_all(text)
+    }
+}
+
+/// json's item separator ", " (serde_json's compact one is ","), before all but the first.
+fn item_separator<W: ?Sized + io::Write>(w: &mut W, first: bool) -> io::Result<()> {
+    if first {
+        Ok(())
+    } else {
+        w.write_all(b", ")
     }
 }
 
