@@ -81,6 +81,11 @@ class _Name(enum.StrEnum):
     A = "a\u00e9"
 
 
+class _Text(str):
+    def encode(self, *args: Any, **kwargs: Any) -> bytes:
+        return b"not the str's bytes"
+
+
 class _Float(float):
     def __repr__(self) -> str:
         return "not the float's repr"
@@ -92,13 +97,15 @@ class _Dict(dict[str, Any]):
 
 def test_subclasses_are_written_as_json_writes_their_base() -> None:
     """IntEnum as its number (int.__repr__, not its str), a str Enum as its value, a float
-    subclass as float.__repr__ gives it, a dict subclass as a dict."""
+    subclass as float.__repr__ gives it, a str subclass (lone surrogate and all) by its
+    characters whatever its own encode says, a dict subclass as a dict."""
     value = _Dict({"level": _Level.HIGH, "name": _Name.A, "ms": _Float(1.5), _Name.A: 1})
+    value["lone"] = _Text("\ud800\u00e9")
     value[_Level.HIGH] = 2  # type: ignore[index]
     assert _core.json_line(value) == _PYTHON.encode(value)
     assert (
         _core.json_line(value)
-        == '{"level": 7, "name": "a\\u00e9", "ms": 1.5, "a\\u00e9": 1, "7": 2}'
+        == '{"level": 7, "name": "a\\u00e9", "ms": 1.5, "a\\u00e9": 1, "lone": "\\ud800\\u00e9", "7": 2}'
     )
 
 

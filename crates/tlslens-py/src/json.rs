@@ -166,8 +166,10 @@ fn write_python_char<W: ?Sized + io::Write>(w: &mut W, unit: u16) -> io::Result<
 
 /// A str's escaped text from its UTF-16 code units: the way for one holding lone surrogates.
 fn escaped_utf16(text: &Bound<'_, PyString>) -> PyResult<Vec<u8>> {
-    let encoded =
-        text.call_method1(intern!(text.py(), "encode"), ("utf-16-le", "surrogatepass"))?;
+    let py = text.py();
+    // str.encode, not a subclass's own encode (json reads a str subclass's characters).
+    let encode = py.get_type::<PyString>().getattr(intern!(py, "encode"))?;
+    let encoded = encode.call1((text, "utf-16-le", "surrogatepass"))?;
     let bytes = encoded.downcast_into::<PyBytes>()?;
     let mut out = Vec::new();
     for pair in bytes.as_bytes().chunks_exact(2) {
