@@ -1642,3 +1642,11 @@ class DtlsAssociation:
         bug in the core, naming it; nothing more is read then."""
     def finish(self, frame: int) -> list[DtlsEvent]:
         """The end: messages left incomplete become findings."""
+
+JSON_MAX_DEPTH: Final[int]
+
+def json_line(value: object) -> str:
+    """The JSON text of ``value`` (dicts, lists, tuples, str, int, float, bool, None), byte
+    for byte as ``json.JSONEncoder(check_circular=False).encode`` writes it. Raises
+    TypeError for what json cannot write, naming its type (or a key's), and ValueError
+    past ``JSON_MAX_DEPTH`` nested containers."""

@@ -14,6 +14,7 @@ mod flow_events;
 mod flows;
 mod handshake;
 mod handshake_kx;
+mod json;
 mod keylog;
 mod keys;
 mod quic_classes;
@@ -190,5 +191,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     keylog::register(m)?;
     decrypt::register(m)?;
     session::register(m)?;
+    json::register(m)?;
     Ok(())
 }
