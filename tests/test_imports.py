@@ -179,3 +179,32 @@ def test_no_lazy_name_is_also_a_submodule(package: str) -> None:
         p.parent.name for p in folder.glob("*/__init__.py")
     }
     assert set(module.__all__) & submodules == set()
+
+
+def test_show_json_without_a_certificate_in_the_clear_needs_no_x509() -> None:
+    """A TLS 1.3 capture read without keys shows no certificate: cryptography's X.509 (a
+    third of start-up), the Mozilla store (certifi) and the chain checks stay unimported."""
+    capture = CAPTURES / "nginx-h2.pcapng"
+    out, imported = _imported(
+        ["show", "--json", str(capture)],
+        ("cryptography.x509", "certifi", "tlslens.x509.validate", "tlslens.explain.chain"),
+    )
+    [row] = [json.loads(line) for line in out.splitlines()]
+    assert (row["version"], row["certificates"], row["validation"]) == ("TLS 1.3", [], None)
+    assert imported == []
+
+
+def test_x509_validate_is_the_function_whichever_is_imported_first() -> None:
+    """``tlslens.x509`` imports its names when first asked for; its name ``validate`` is the
+    function even once its submodule of the same name has been imported."""
+    code = (
+        "import importlib, types\n"
+        "module = importlib.import_module('tlslens.x509.validate')\n"
+        "import tlslens.x509\n"
+        "from tlslens.x509 import validate\n"
+        "assert validate is module.validate and tlslens.x509.validate is module.validate\n"
+        "assert isinstance(module, types.ModuleType)\n"
+        "from tlslens.x509 import pki\n"
+        "assert isinstance(pki, types.ModuleType)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

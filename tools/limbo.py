@@ -26,8 +26,9 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from tlslens.x509.certificate import quiet
 from tlslens.x509.trust import TrustStore
-from tlslens.x509.validate import quiet, validate
+from tlslens.x509.validate import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMBO = ROOT.parent / "shared" / "x509-limbo" / "limbo.json"

@@ -14,26 +14,30 @@ unusable one is an ``OptionError`` naming its option.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
-
-from cryptography import x509
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from tlslens._text import plural, safe_text
 from tlslens.bounds import DEFAULT_LIMITS, Limits
 from tlslens.capture.tally import CaptureSummary
 from tlslens.errors import KeyFileError, OptionError
-from tlslens.explain import ForwardSecrecyTally, ResumptionSavings, late_intermediate_lines
-from tlslens.keys.files import add_keylog_file, load_rsa_key, parse_key_argument
+from tlslens.explain import ForwardSecrecyTally, ResumptionSavings
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Finding
 from tlslens.pipeline import read_capture
-from tlslens.x509 import ChainChecker, TrustStore, Validation
-from tlslens.x509.validate import quiet
+from tlslens.x509.certificate import quiet
+from tlslens.x509.checker import ChainChecker
+from tlslens.x509.trust import TrustStore
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from tlslens.x509.validate import Validation
 
 Warn = Callable[[str], None]  # a line for the user (already safe to print)
 
@@ -188,11 +192,16 @@ class Reading:
                 "secrets are for other connections (another capture, or another run of the "
                 "client)"
             )
-        late = self.chains.late if self.chains is not None else []
+        late: list[str] = []
+        if self.chains is not None and self.chains.late:
+            # The chain narration (and the X.509 it imports) only when there is one to tell.
+            from tlslens.explain import late_intermediate_lines
+
+            late = [safe_text(line) for line in late_intermediate_lines(self.chains.late)]
         rsa = self.keys is not None and bool(self.keys.rsa_keys)
         return ClosingNotes(
             problems=list(summary.problems),
-            late_intermediates=[safe_text(line) for line in late_intermediate_lines(late)],
+            late_intermediates=late,
             no_such_connection=missing,
             key_log_unmatched=unmatched,
             forward_secrecy=[safe_text(line) for line in self.tally.lines()] if rsa else [],
@@ -272,6 +281,9 @@ def secrets_given(
     their numbers, then counted."""
     if not keylogs and not rsa_keys and not psk:
         return None
+    # Key files are read with cryptography's loaders (PKCS#12 brings its X.509): only now.
+    from tlslens.keys.files import add_keylog_file, load_rsa_key, parse_key_argument
+
     store = KeyStore()
     for path in keylogs:
         try:
@@ -317,21 +329,25 @@ def checker_given(
 ) -> ChainChecker:
     """The chain checker the trust options make: the roots (``mozilla``, ``system`` or
     ``none``) and the extra ones, the name to check, the time (ISO 8601) and the client
-    roots. A store that cannot be read is said through ``warn`` and trusts nothing; a bad
-    --ca, --at or --client-ca is an OptionError."""
-    store = TrustStore("none")
-    try:
-        if trust_store == "mozilla":
-            import certifi
-
-            store = TrustStore.from_pem("mozilla", Path(certifi.where()).read_bytes())
-        elif trust_store == "system":
-            store = TrustStore.from_pem("system", SYSTEM_STORE.read_bytes())
-    except (OSError, ValueError) as exc:
-        warn(f"trust store {trust_store}: cannot be read ({exc}); no roots are trusted")
+    roots. The store is read at the first chain checked (a capture without a certificate
+    in the clear needs none of it); one that cannot be read is said through ``warn`` then,
+    and trusts nothing. A bad --ca, --at or --client-ca is an OptionError, at once."""
     extra = _certificates(cas, "--ca")
-    if extra:
-        store = store.extended(f"{store.name}+ca", extra)
+
+    @functools.cache  # fresh() hands the reader on to every capture's checker: read once
+    def roots() -> TrustStore:
+        store = TrustStore("none")
+        try:
+            if trust_store == "mozilla":
+                import certifi
+
+                store = TrustStore.from_pem("mozilla", Path(certifi.where()).read_bytes())
+            elif trust_store == "system":
+                store = TrustStore.from_pem("system", SYSTEM_STORE.read_bytes())
+        except (OSError, ValueError) as exc:
+            warn(f"trust store {trust_store}: cannot be read ({exc}); no roots are trusted")
+        return store.extended(f"{store.name}+ca", extra) if extra else store
+
     at = None
     if at_text:
         try:
@@ -342,13 +358,17 @@ def checker_given(
             at = at.replace(tzinfo=UTC)
     client_roots = _certificates(client_cas, "--client-ca")
     client_store = TrustStore("client-ca", client_roots) if client_roots else None
-    return ChainChecker(store, host=host, at=at, client_store=client_store)
+    return ChainChecker(roots, host=host, at=at, client_store=client_store)
 
 
 @quiet
 def _certificates(paths: Sequence[Path], option: str) -> list[x509.Certificate]:
     """Every certificate of the PEM or DER files an option names; a bad one is an
     OptionError."""
+    if not paths:
+        return []  # cryptography's X.509 is a third of start-up: not without a file
+    from cryptography import x509
+
     found: list[x509.Certificate] = []
     for path in paths:
         data: bytes | None = None
@@ -369,6 +389,8 @@ def _certificates(paths: Sequence[Path], option: str) -> list[x509.Certificate]:
 def _unusable(exc: Exception, data: bytes | None) -> str:
     """Why a certificate file could not be used, in words: the parser's own message is a
     debug dump of ASN.1 tags, useless to the reader."""
+    from cryptography import x509
+
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
     if isinstance(exc, x509.InvalidVersion):

@@ -19,7 +19,7 @@ from tlslens.cli.output import Stderr
 from tlslens.errors import OptionError
 from tlslens.judge import Judge, checker_given, secrets_given
 from tlslens.keys.store import KeyStore
-from tlslens.x509 import ChainChecker
+from tlslens.x509.checker import ChainChecker
 
 _T = TypeVar("_T")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?)+$")

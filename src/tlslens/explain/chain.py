@@ -10,11 +10,11 @@ from tlslens.explain.vocabulary import name_list
 from tlslens.handshake import compression
 from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection, TimelineEvent
-from tlslens.x509.certificate import CertificateInfo, load_certificate, parse_certificate
+from tlslens.x509.certificate import CertificateInfo, load_certificate, parse_certificate, quiet
 from tlslens.x509.checker import LateIntermediate
+from tlslens.x509.decoding import DECODE_ERRORS
 from tlslens.x509.ocsp import load_ocsp_response
-from tlslens.x509.validate import quiet
-from tlslens.x509.wording import DECODE_ERRORS, error_text, general_name_text, oid_text
+from tlslens.x509.wording import error_text, general_name_text, oid_text
 
 
 def certificate_message_lines(

@@ -23,8 +23,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
+from tlslens.x509.decoding import EXTENSION_ERRORS
 from tlslens.x509.ocsp import check_stapled_ocsp
-from tlslens.x509.wording import EXTENSION_ERRORS, error_text, iso_time
+from tlslens.x509.wording import error_text, iso_time
 
 MAX_ANSWER = 1 << 20
 Fetch = Callable[[str, bytes | None, float], bytes]

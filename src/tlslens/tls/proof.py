@@ -13,32 +13,19 @@ from __future__ import annotations
 import functools
 import hashlib
 from dataclasses import dataclass
-from typing import Any
-
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from typing import TYPE_CHECKING, Any
 
 from tlslens import registry
 from tlslens.x509.wording import error_text
 
-_HASH_IDS: dict[int, hashes.HashAlgorithm] = {  # TLS 1.2 HashAlgorithm (RFC 5246 §7.4.1.4.1)
-    1: hashes.MD5(),
-    2: hashes.SHA1(),
-    3: hashes.SHA224(),
-    4: hashes.SHA256(),
-    5: hashes.SHA384(),
-    6: hashes.SHA512(),
-}
-_PSS: dict[int, hashes.HashAlgorithm] = {  # RFC 8446 §4.2.3: rsa_pss_rsae_*, rsa_pss_pss_*
-    0x0804: hashes.SHA256(),
-    0x0805: hashes.SHA384(),
-    0x0806: hashes.SHA512(),
-    0x0809: hashes.SHA256(),
-    0x080A: hashes.SHA384(),
-    0x080B: hashes.SHA512(),
-}
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import hashes
+
+# cryptography is imported by the functions that verify: a capture whose signatures all
+# stay encrypted (TLS 1.3 without keys) never needs it, nor its X.509 (start-up).
+
+# RFC 8446 §4.2.3: rsa_pss_rsae_* and rsa_pss_pss_*, by the TLS 1.2 HashAlgorithm they use.
+_PSS_HASH_IDS = {0x0804: 4, 0x0805: 5, 0x0806: 6, 0x0809: 4, 0x080A: 5, 0x080B: 6}
 TLS13_SERVER_CONTEXT = b"TLS 1.3, server CertificateVerify"
 TLS13_CLIENT_CONTEXT = b"TLS 1.3, client CertificateVerify"
 
@@ -62,7 +49,26 @@ class SignatureCheck:
         }
 
 
+# TLS 1.2 HashAlgorithm (RFC 5246 §7.4.1.4.1)
 _HASH_WORDS = {1: "MD5", 2: "SHA-1", 3: "SHA-224", 4: "SHA-256", 5: "SHA-384", 6: "SHA-512"}
+
+
+@functools.cache
+def _hash_algorithm(hash_id: int) -> hashes.HashAlgorithm:
+    """The algorithm of a TLS 1.2 HashAlgorithm code (one of ``_HASH_WORDS``)."""
+    from cryptography.hazmat.primitives import hashes
+
+    algorithms: dict[int, type[hashes.HashAlgorithm]] = {
+        1: hashes.MD5,
+        2: hashes.SHA1,
+        3: hashes.SHA224,
+        4: hashes.SHA256,
+        5: hashes.SHA384,
+        6: hashes.SHA512,
+    }
+    return algorithms[hash_id]()
+
+
 _SIGNATURE_WORDS = {1: "RSA PKCS#1", 2: "DSA", 3: "ECDSA"}
 
 
@@ -77,6 +83,10 @@ def scheme_name(
         if name.startswith("unknown") and hash_id in _HASH_WORDS and sig_id in _SIGNATURE_WORDS:
             return f"{_SIGNATURE_WORDS[sig_id]} with {_HASH_WORDS[hash_id]} ({scheme:#06x})"
         return name
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     ssl3 = version is not None and registry.tls_base_version(version) <= 0x0300
     era = "SSL 3.0" if ssl3 else "TLS 1.0/1.1"
     try:
@@ -130,6 +140,9 @@ _VERDICTS: dict[tuple[bytes, int | None, bytes, bytes], tuple[bool | None, str |
 def _verify(
     certificate_der: bytes, scheme: int | None, signature: bytes, data: bytes
 ) -> tuple[bool | None, str | None]:
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+
     try:
         key = _public_key(certificate_der)
     except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
@@ -142,6 +155,8 @@ def _verify(
 
 @functools.lru_cache(maxsize=1024)  # servers reuse a few certificates over many connections
 def _public_key(certificate_der: bytes) -> object:
+    from cryptography import x509
+
     return x509.load_der_x509_certificate(certificate_der).public_key()
 
 
@@ -150,13 +165,16 @@ _BAD = "the signature does not verify with the certificate's public key"
 
 def _check(key: object, scheme: int | None, signature: bytes, data: bytes) -> str | None:
     """None when it verifies, ``_BAD`` when it does not, another reason when it cannot be told."""
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+
     try:
         if scheme is None:
             return _verify_legacy(key, signature, data)
-        if scheme in _PSS:
+        if scheme in _PSS_HASH_IDS:
             if not isinstance(key, rsa.RSAPublicKey):
                 return "an RSA-PSS scheme with a key that is not RSA"
-            algorithm = _PSS[scheme]
+            algorithm = _hash_algorithm(_PSS_HASH_IDS[scheme])
             pss = padding.PSS(mgf=padding.MGF1(algorithm), salt_length=algorithm.digest_size)
             key.verify(signature, data, pss, algorithm)
         elif scheme == 0x0807:
@@ -167,8 +185,8 @@ def _check(key: object, scheme: int | None, signature: bytes, data: bytes) -> st
             if not isinstance(key, ed448.Ed448PublicKey):
                 return "an Ed448 scheme with a key that is not Ed448"
             key.verify(signature, data)
-        elif (scheme >> 8) in _HASH_IDS and (scheme & 0xFF) in (1, 2, 3):
-            algorithm = _HASH_IDS[scheme >> 8]
+        elif (scheme >> 8) in _HASH_WORDS and (scheme & 0xFF) in (1, 2, 3):
+            algorithm = _hash_algorithm(scheme >> 8)
             kind = scheme & 0xFF
             if kind == 1 and isinstance(key, rsa.RSAPublicKey):
                 key.verify(signature, data, padding.PKCS1v15(), algorithm)
@@ -190,6 +208,10 @@ def _check(key: object, scheme: int | None, signature: bytes, data: bytes) -> st
 def _verify_legacy(key: object, signature: bytes, data: bytes) -> str | None:
     """TLS 1.0/1.1 (RFC 4346 §7.4.3): RSA signs MD5(data) + SHA-1(data) with PKCS#1 v1.5 and
     no DigestInfo; DSA and ECDSA sign SHA-1(data)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
+
     if isinstance(key, rsa.RSAPublicKey):
         recovered = key.recover_data_from_signature(signature, padding.PKCS1v15(), None)
         md5, sha1 = hashes.Hash(hashes.MD5()), hashes.Hash(hashes.SHA1())

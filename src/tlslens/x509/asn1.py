@@ -11,8 +11,10 @@ changes; anything unexpected leaves the input alone.
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
-from cryptography import x509
+if TYPE_CHECKING:
+    from cryptography import x509
 
 _SEQUENCE = 0x30
 _OCTET_STRING = 0x04
@@ -97,6 +99,8 @@ def name_from_der(der: bytes) -> x509.Name:
     the issuer of an empty CRL (RFC 5280 §5.1) whose signature nobody checks.
 
     Raises ValueError when the bytes are no Name."""
+    from cryptography import x509  # a third of start-up: only once a name is read
+
     tag, start, length = _header(der, 0)
     if tag != _SEQUENCE or start + length != len(der):
         raise ValueError("a distinguished name is a DER SEQUENCE")

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from tlslens.x509.wording import error_text, general_name_text, iso_time
 
-from tlslens.x509.wording import DECODE_ERRORS, error_text, general_name_text, iso_time
+if TYPE_CHECKING:
+    from cryptography import x509
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +88,27 @@ def parse_certificate(der: bytes) -> CertificateInfo:
     return info
 
 
+def quiet(func: _F) -> _F:
+    """A non-positive serial is reported with the certificate (x509.certificate.CertificateInfo.error);
+    cryptography's deprecation warning for it would only reach the user as noise."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from cryptography.utils import CryptographyDeprecationWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            return func(*args, **kwargs)
+
+    return cast(_F, wrapper)
+
+
 def readable(cert: x509.Certificate) -> x509.Certificate:
     """The certificate, once the fields that ``cryptography`` decodes lazily and that every
     check reads (names, serial, validity) have decoded: a flipped byte inside a Name loads
     fine and raises only on first use. Raises ValueError naming the field."""
+    from tlslens.x509.decoding import DECODE_ERRORS
+
     for name, getter in (
         ("subject", lambda: cert.subject.public_bytes()),
         ("issuer", lambda: cert.issuer.public_bytes()),
@@ -104,6 +124,11 @@ def readable(cert: x509.Certificate) -> x509.Certificate:
 
 def load_certificate(der: bytes) -> x509.Certificate:
     """A DER certificate whose every field the checks read decodes; ValueError otherwise."""
+    # cryptography's X.509 is a third of start-up: imported by the first certificate.
+    from cryptography import x509
+
+    from tlslens.x509.decoding import DECODE_ERRORS
+
     try:
         cert = x509.load_der_x509_certificate(der)
     except DECODE_ERRORS as exc:
@@ -112,6 +137,12 @@ def load_certificate(der: bytes) -> x509.Certificate:
 
 
 def _parse_certificate(der: bytes, sha256: str) -> CertificateInfo:
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
+    from tlslens.x509.decoding import DECODE_ERRORS
+
     try:
         cert = x509.load_der_x509_certificate(der)
     except DECODE_ERRORS as exc:

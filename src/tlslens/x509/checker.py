@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
+from tlslens.x509.certificate import load_certificate, quiet
 
-from tlslens.x509.certificate import load_certificate
-from tlslens.x509.names import issuer_key, subject_key
-from tlslens.x509.signature import self_signed, signed_by
-from tlslens.x509.trust import TrustStore
-from tlslens.x509.validate import Validation, quiet, validate, validity_problems
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from tlslens.x509.trust import TrustStore
+    from tlslens.x509.validate import Validation
 
 _EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 
@@ -58,14 +59,17 @@ class ChainChecker:
 
     def __init__(
         self,
-        store: TrustStore,
+        store: TrustStore | Callable[[], TrustStore],
         *,
         host: str | None = None,
         at: datetime | None = None,
         client_store: TrustStore | None = None,
     ) -> None:
-        self.store = store
-        self.client_store = client_store or store
+        # The roots may come as the function that reads them, called at the first chain
+        # checked (once: it is the caller's to remember its answer): a capture without a
+        # certificate in the clear never reads the Mozilla store.
+        self._store = store
+        self._client_store = client_store
         self.host = host
         self.at = at
         self.pool: dict[bytes, x509.Certificate] = {}
@@ -79,8 +83,21 @@ class ChainChecker:
         """The same store, host (or ``host`` when given) and time, for another capture or
         target: nothing seen yet."""
         return ChainChecker(
-            self.store, host=host or self.host, at=self.at, client_store=self.client_store
+            self._store, host=host or self.host, at=self.at, client_store=self._client_store
         )
+
+    @property
+    def store(self) -> TrustStore:
+        """The roots, read now if they were not yet."""
+        if callable(self._store):
+            self._store = self._store()
+        return self._store
+
+    @property
+    def client_store(self) -> TrustStore:
+        """The roots a client's chain is checked against: the client roots given, or the
+        server roots."""
+        return self._client_store or self.store
 
     def check_client(
         self, certificates: list[bytes], *, at: datetime, lent: list[bytes] | None = None
@@ -127,6 +144,8 @@ class ChainChecker:
     ) -> Validation:
         """The verdict on a server's chain, or (``client``) on a client's, against the client
         roots and without the pool: a client's chain is not completed from elsewhere."""
+        from tlslens.x509.validate import validate, validity_problems  # see x509/__init__
+
         hostname = None if client else self.host or sni
         when = self.at or at
         digests = tuple(hashlib.sha256(der).digest() for der in certificates)
@@ -189,6 +208,8 @@ class ChainChecker:
 
     def _pool_agrees(self, old: Validation) -> bool:
         """A verdict with a missing issuer holds only while no connection has sent it since."""
+        from tlslens.x509.names import issuer_key
+
         child = old.missing_issuer
         if child is None or any(
             p.code == "intermediate_elsewhere_in_capture" for p in old.problems
@@ -197,6 +218,8 @@ class ChainChecker:
         return issuer_key(child) not in self.pool
 
     def _await(self, result: Validation, conn_id: int) -> None:
+        from tlslens.x509.names import issuer_key
+
         child = result.missing_issuer
         if child is None or any(
             p.code == "intermediate_elsewhere_in_capture" for p in result.problems
@@ -227,6 +250,9 @@ class ChainChecker:
     def _learn(self, der: bytes, conn_id: int | None) -> None:
         """A certificate not seen before in the capture: into the pool, and is it the issuer
         an earlier connection lacked?"""
+        from tlslens.x509.names import subject_key
+        from tlslens.x509.signature import self_signed, signed_by
+
         try:
             cert = load_certificate(der)
         except ValueError:

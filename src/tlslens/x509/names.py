@@ -7,7 +7,8 @@ import ipaddress
 
 from cryptography import x509
 
-from tlslens.x509.wording import EXTENSION_ERRORS, general_name_text
+from tlslens.x509.decoding import EXTENSION_ERRORS
+from tlslens.x509.wording import general_name_text
 
 
 # Servers send the same few certificates over and over, and each verdict names them.

@@ -18,9 +18,10 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.x509.oid import NameOID
 
+from tlslens.x509.decoding import DECODE_ERRORS, EXTENSION_ERRORS
 from tlslens.x509.names import san_texts, subject_text
 from tlslens.x509.signature import self_signed
-from tlslens.x509.wording import DECODE_ERRORS, EXTENSION_ERRORS, error_text
+from tlslens.x509.wording import error_text
 
 # Problem code -> whether it makes the chain untrusted.
 FORBIDDING = frozenset({"weak_key", "missing_key_identifier", "bad_key_identifier", "bad_serial"})

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.x509.verification import Store
-
-from tlslens.x509.wording import DECODE_ERRORS
+if TYPE_CHECKING:
+    # Imported where used: a store is made at start-up, its roots read at the first chain.
+    from cryptography import x509
+    from cryptography.x509.verification import Store
 
 
 @dataclass(slots=True)
@@ -24,6 +25,8 @@ class TrustStore:
     def from_pem(cls, name: str, pem: bytes) -> TrustStore:
         if not pem.strip():
             return cls(name, [])
+        from cryptography import x509
+
         # Some long-trusted roots have a non-positive serial, which cryptography accepts
         # with a deprecation warning that means nothing to a user.
         with warnings.catch_warnings():
@@ -36,11 +39,15 @@ class TrustStore:
     @property
     def store(self) -> Store | None:
         if self._store is None and self.roots:
+            from cryptography.x509.verification import Store
+
             self._store = Store(self.roots)
         return self._store
 
     def by_subject(self, subject: x509.Name) -> list[x509.Certificate]:
         if self._by_subject is None:
+            from tlslens.x509.decoding import DECODE_ERRORS
+
             index: dict[bytes, list[x509.Certificate]] = {}
             for root in self.roots:
                 try:

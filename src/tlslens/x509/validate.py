@@ -18,16 +18,14 @@ import functools
 import hashlib
 import ipaddress
 import itertools
-import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import (
     Criticality,
@@ -38,14 +36,15 @@ from cryptography.x509.verification import (
 )
 
 from tlslens._text import plural
-from tlslens.x509.certificate import load_certificate
+from tlslens.x509.certificate import load_certificate, quiet
+from tlslens.x509.decoding import DECODE_ERRORS
 from tlslens.x509.names import covers, names_of, san_texts, subject_text
 from tlslens.x509.ocsp import OCSPCheck, check_stapled_ocsp
 from tlslens.x509.profile import FORBIDDING, extension, path_problems
 from tlslens.x509.signature import explain_signature
 from tlslens.x509.trust import TrustStore
 from tlslens.x509.walk import Walk, walk_path
-from tlslens.x509.wording import DECODE_ERRORS, error_text, iso_time
+from tlslens.x509.wording import error_text, iso_time
 
 CODES = (
     "untrusted_root",
@@ -82,7 +81,6 @@ CODES = (
 )
 
 
-_F = TypeVar("_F", bound=Callable[..., Any])
 # The validator's refusal, or a certificate field it could not decode on the way.
 _VERIFY_ERRORS: tuple[type[Exception], ...] = (VerificationError, *DECODE_ERRORS)
 
@@ -277,19 +275,6 @@ def _validity(cert: x509.Certificate) -> tuple[datetime, datetime, str, str]:
         f"{subject} is valid only from {before:%Y-%m-%d %H:%M} UTC",
         f"{subject} expired {after:%Y-%m-%d %H:%M} UTC",
     )
-
-
-def quiet(func: _F) -> _F:
-    """A non-positive serial is reported with the certificate (x509.certificate.CertificateInfo.error);
-    cryptography's deprecation warning for it would only reach the user as noise."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-            return func(*args, **kwargs)
-
-    return cast(_F, wrapper)
 
 
 @quiet

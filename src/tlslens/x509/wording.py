@@ -10,23 +10,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-
-from cryptography import x509
+from typing import TYPE_CHECKING
 
 from tlslens._text import plural
 
-# What cryptography raises on attacker bytes besides ValueError: a field decoded lazily, on
-# first access (a name constraint that is no network: TypeError; the same extension twice; a
-# general name of a kind it does not know), or a version field it does not know at loading.
-DECODE_ERRORS: tuple[type[Exception], ...] = (
-    ValueError,
-    TypeError,
-    x509.DuplicateExtension,
-    x509.UnsupportedGeneralNameType,
-    x509.InvalidVersion,  # at loading: a version field other than v1-v3
-)
-# An extension that is absent, or present and unreadable.
-EXTENSION_ERRORS: tuple[type[Exception], ...] = (x509.ExtensionNotFound, *DECODE_ERRORS)
+if TYPE_CHECKING:
+    from cryptography import x509
 
 _PARSE_ERROR = re.compile(
     r"(?:error parsing asn1 value: )?ParseError \{ kind: (?P<kind>\w+)(?P<detail> \{[^}]*\})?"
@@ -88,6 +77,8 @@ def oid_text(oid: x509.ObjectIdentifier) -> str:
 
 def general_name_text(name: x509.GeneralName) -> str:
     """One subjectAltName / AIA / CRL distribution point name, as a person writes it."""
+    from cryptography import x509  # only once there is a certificate: see decoding
+
     if isinstance(name, x509.DNSName | x509.UniformResourceIdentifier):
         return name.value
     if isinstance(name, x509.IPAddress):
