@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +14,7 @@ if TYPE_CHECKING:
     from cryptography import x509
 
     from tlslens.x509.trust import TrustStore
-    from tlslens.x509.validate import Validation
+    from tlslens.x509.validate import Problem, Validation
 
 _EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 
@@ -41,6 +40,22 @@ class _Awaited:
     more: int = 0
 
 
+@dataclass(slots=True)
+class _Cached:
+    """A verdict, with where it holds (times, pool) and its problems as worded so far."""
+
+    start: datetime  # the window of time in which no certificate of the path starts or ends
+    end: datetime
+    verdict: Validation
+    pool_size: int  # the pool's size when it was given
+    complete: bool  # no intermediate missing: a grown pool can only change it with ``awaited``
+    awaited: bytes | None  # the issuer name (DER) it lacks, that another connection may send
+    lapsed: int = 0  # its expired and not-yet-valid problems, from verdict.validity_at on
+    ends: tuple[datetime, ...] = ()  # the validity end each of those certificates is past
+    # The problems for each distinct wording of those distances (validate.distances).
+    worded: dict[tuple[str, ...], list[Problem]] = field(default_factory=dict)
+
+
 class ChainChecker:
     """Validates each connection's chain as of its own handshake time (or ``at``).
 
@@ -56,6 +71,7 @@ class ChainChecker:
     MAX_CACHE = 4096
     MAX_AWAITED = 4096
     MAX_IDS = 20
+    MAX_WORDINGS = 64  # per verdict: a capture spanning days words an expiry anew each hour
 
     def __init__(
         self,
@@ -73,8 +89,7 @@ class ChainChecker:
         self.host = host
         self.at = at
         self.pool: dict[bytes, x509.Certificate] = {}
-        # key -> (valid from, valid to, verdict, pool size then, complete chain)
-        self.cache: dict[tuple[Any, ...], tuple[datetime, datetime, Validation, int, bool]] = {}
+        self.cache: dict[tuple[Any, ...], _Cached] = {}  # chain, name, staple... -> verdict
         self.known: set[bytes] = set()  # SHA-256 of the certificates remembered
         self.awaited: dict[bytes, _Awaited] = {}  # issuer subject (DER) -> who lacked it
         self.late: list[LateIntermediate] = []
@@ -107,9 +122,10 @@ class ChainChecker:
         path may use (a client often sends its leaf alone, issued by the server's CA)."""
         if not certificates:
             return None
-        return self._check(
+        result, _ = self._check(
             certificates, sni=None, at=at, stapled_ocsp=None, client=True, lent=lent or []
         )
+        return result
 
     def observe(self, certificates: list[bytes], conn_id: int | None = None) -> None:
         """A connection whose chain is not checked still shows its certificates."""
@@ -126,9 +142,9 @@ class ChainChecker:
     ) -> Validation | None:
         if not certificates:
             return None
-        result = self._check(certificates, sni=sni, at=at, stapled_ocsp=stapled_ocsp)
-        if conn_id is not None:
-            self._await(result, conn_id)
+        result, cached = self._check(certificates, sni=sni, at=at, stapled_ocsp=stapled_ocsp)
+        if conn_id is not None and cached.awaited is not None:
+            self._await(cached.awaited, result, conn_id)
         self._remember(certificates, conn_id)
         return result
 
@@ -141,11 +157,9 @@ class ChainChecker:
         stapled_ocsp: bytes | None,
         client: bool = False,
         lent: list[bytes] | None = None,
-    ) -> Validation:
+    ) -> tuple[Validation, _Cached]:
         """The verdict on a server's chain, or (``client``) on a client's, against the client
         roots and without the pool: a client's chain is not completed from elsewhere."""
-        from tlslens.x509.validate import validate, validity_problems  # see x509/__init__
-
         hostname = None if client else self.host or sni
         when = self.at or at
         digests = tuple(hashlib.sha256(der).digest() for der in certificates)
@@ -153,30 +167,36 @@ class ChainChecker:
         key = (digests, hostname, stapled_ocsp, client, lent_digests)
         cached = self.cache.get(key)
         if (
-            cached is not None
-            and cached[0] <= when <= cached[1]
+            cached is None
+            or not cached.start <= when <= cached.end
             # The pool of certificates seen elsewhere only grows: unchanged since the
             # verdict, the verdict stands; grown, it stands if its missing issuer is not new.
-            and (
+            or not (
                 client
-                or cached[3] == len(self.pool)
-                or (cached[4] and self._pool_agrees(cached[2]))
+                or cached.pool_size == len(self.pool)
+                or (cached.complete and (cached.awaited is None or cached.awaited not in self.pool))
             )
         ):
-            # Same verdict; only the time-relative wording of validity problems changes
-            # (none: inside the window no certificate of the path starts or ends).
-            old = cached[2]
-            count = sum(1 for p in old.problems if p.code in ("expired", "not_yet_valid"))
-            problems = (
-                [
-                    *old.problems[: old.validity_at],
-                    *validity_problems(old.path, when, at_capture=self.at is None),
-                    *old.problems[old.validity_at + count :],
-                ]
-                if count
-                else list(old.problems)
-            )
-            return dataclasses.replace(old, checked_at=when, problems=problems)
+            cached = self._validate(certificates, hostname, when, stapled_ocsp, client, lent)
+            if len(self.cache) >= self.MAX_CACHE:
+                self.cache.clear()
+            self.cache[key] = cached
+        # Callers may add to the verdict (online revocation): never to the cached one.
+        return cached.verdict.as_of(when, list(self._worded(cached, when))), cached
+
+    def _validate(
+        self,
+        certificates: list[bytes],
+        hostname: str | None,
+        when: datetime,
+        stapled_ocsp: bytes | None,
+        client: bool,
+        lent: list[bytes] | None,
+    ) -> _Cached:
+        """A new verdict, and the window of time (and of the pool) where it holds."""
+        from tlslens.x509.names import issuer_key
+        from tlslens.x509.validate import distances, validate  # see x509/__init__
+
         result = validate(
             certificates,
             hostname=hostname,
@@ -200,38 +220,55 @@ class ChainChecker:
             boundaries |= {t for t in (result.ocsp.this_update, result.ocsp.next_update) if t}
         start = max((b for b in boundaries if b <= when), default=_EARLIEST)
         end = min((b for b in boundaries if b > when), default=_LATEST)
-        if len(self.cache) >= self.MAX_CACHE:
-            self.cache.clear()
-        self.cache[key] = (start, end - _TICK, result, len(self.pool), complete)
-        # Callers may add to the verdict (online revocation): never to the cached one.
-        return dataclasses.replace(result, problems=list(result.problems))
-
-    def _pool_agrees(self, old: Validation) -> bool:
-        """A verdict with a missing issuer holds only while no connection has sent it since."""
-        from tlslens.x509.names import issuer_key
-
-        child = old.missing_issuer
-        if child is None or any(
-            p.code == "intermediate_elsewhere_in_capture" for p in old.problems
-        ):
-            return True
-        return issuer_key(child) not in self.pool
-
-    def _await(self, result: Validation, conn_id: int) -> None:
-        from tlslens.x509.names import issuer_key
-
+        # Inside the window each certificate of the path stays valid, expired or not yet
+        # valid: the words of its problem change only with the distance to the end it lapsed.
+        lapsed = sum(1 for p in result.problems if p.code in ("expired", "not_yet_valid"))
+        ends = tuple(
+            c.not_valid_after_utc if when > c.not_valid_after_utc else c.not_valid_before_utc
+            for c in result.path
+            if not c.not_valid_before_utc <= when <= c.not_valid_after_utc
+        )
         child = result.missing_issuer
-        if child is None or any(
-            p.code == "intermediate_elsewhere_in_capture" for p in result.problems
-        ):
-            return
-        # The issuer was missing in connection ``conn_id``: wait for it.
-        key = issuer_key(child)
+        awaited = (
+            issuer_key(child)
+            if child is not None
+            and not any(p.code == "intermediate_elsewhere_in_capture" for p in result.problems)
+            else None
+        )
+        cached = _Cached(start, end - _TICK, result, len(self.pool), complete, awaited)
+        if lapsed:
+            cached.lapsed, cached.ends = lapsed, ends
+        cached.worded[distances(ends, when) if lapsed else ()] = result.problems
+        return cached
+
+    def _worded(self, cached: _Cached, when: datetime) -> list[Problem]:
+        """The cached verdict's problems as of ``when``: its expired and not-yet-valid
+        certificates' problems worded for that time, once per distinct wording."""
+        if not cached.lapsed:
+            return cached.verdict.problems
+        from tlslens.x509.validate import distances, validity_problems
+
+        situation = distances(cached.ends, when)
+        problems = cached.worded.get(situation)
+        if problems is None:
+            old, at_capture = cached.verdict, self.at is None
+            problems = [
+                *old.problems[: old.validity_at],
+                *validity_problems(old.path, when, at_capture=at_capture),
+                *old.problems[old.validity_at + cached.lapsed :],
+            ]
+            if len(cached.worded) >= self.MAX_WORDINGS:
+                cached.worded.clear()
+            cached.worded[situation] = problems
+        return problems
+
+    def _await(self, key: bytes, result: Validation, conn_id: int) -> None:
+        """The issuer (subject ``key``) was missing in connection ``conn_id``: wait for it."""
         entry = self.awaited.get(key)
         if entry is None:
-            if len(self.awaited) >= self.MAX_AWAITED:
+            if len(self.awaited) >= self.MAX_AWAITED or result.missing_issuer is None:
                 return
-            entry = self.awaited[key] = _Awaited(child, [])
+            entry = self.awaited[key] = _Awaited(result.missing_issuer, [])
         if len(entry.ids) < self.MAX_IDS:
             entry.ids.append(conn_id)
         else:
