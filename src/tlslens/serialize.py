@@ -200,6 +200,22 @@ def record_json(record: RecordInfo) -> dict[str, Any]:
     )
 
 
+def _handshakes_json(conn: Connection) -> list[dict[str, Any]]:
+    """Each handshake of the connection (a renegotiation adds one): what it settled."""
+    return [
+        {
+            "version": registry.version_name(h.version) if h.version is not None else None,
+            "cipher_suite": (
+                registry.cipher_suite_name(h.cipher_suite) if h.cipher_suite is not None else None
+            ),
+            "key_exchange": h.key_exchange,
+            "certificates": [cert.to_json() for cert in h.certificates],
+            "first_frame": h.first_frame,
+        }
+        for h in conn.handshakes
+    ]
+
+
 def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[str, Any]:
     """The connection as a JSON-ready dict (one line of ``show --json``); ``records`` is
     there only when the capture was read with ``records=True`` (``show --records``), and
@@ -252,20 +268,7 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
         "client_auth": conn.client_auth,
         "hello_retry_request": conn.hello_retry_request is not None,
         "renegotiation": conn.renegotiation,
-        "handshakes": [
-            {
-                "version": registry.version_name(h.version) if h.version is not None else None,
-                "cipher_suite": (
-                    registry.cipher_suite_name(h.cipher_suite)
-                    if h.cipher_suite is not None
-                    else None
-                ),
-                "key_exchange": h.key_exchange,
-                "certificates": [cert.to_json() for cert in h.certificates],
-                "first_frame": h.first_frame,
-            }
-            for h in conn.handshakes
-        ],
+        "handshakes": _handshakes_json(conn),
         "handshake": [
             {"frame": e.frame, "direction": e.direction, "type": message_type_name(e)}
             for e in events
