@@ -5,7 +5,9 @@
 //! the suites, the extension types, and the bodies of the extensions whose contents count),
 //! so two hellos with one key have one answer; randoms, session ids and key shares, which
 //! differ each time, are not in it. Bounded: past [`MAX_REMEMBERED`] keys of a kind, it
-//! starts again empty.
+//! starts again empty, and a key longer than [`MAX_KEY_BYTES`] (a hello of hundreds of
+//! suites or huge extension bodies, which no common stack sends) is answered without being
+//! kept, so the cache holds a few megabytes at most whatever the capture.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +19,9 @@ use crate::handshake::messages::{ClientHello, ServerHello};
 
 /// Distinct client (and server) stacks remembered; a fleet has few.
 pub const MAX_REMEMBERED: usize = 4096;
+
+/// The longest key kept (a browser's hello makes about 250 bytes).
+pub const MAX_KEY_BYTES: usize = 2048;
 
 /// The extensions whose bodies the client fingerprints read.
 const READ: [u16; 5] = [
@@ -50,6 +55,9 @@ fn remember<T: ?Sized>(
     key: Vec<u8>,
     make: impl FnOnce() -> Arc<T>,
 ) -> Arc<T> {
+    if key.len() > MAX_KEY_BYTES {
+        return make();
+    }
     if let Some(found) = map.get(&key) {
         return Arc::clone(found);
     }

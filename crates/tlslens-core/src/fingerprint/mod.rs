@@ -44,7 +44,7 @@ pub mod fuzzing;
 #[cfg(test)]
 mod tests;
 
-pub use cache::{Cache, MAX_REMEMBERED};
+pub use cache::{Cache, MAX_KEY_BYTES, MAX_REMEMBERED};
 
 /// What carried a hello: JA4's first character.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -275,4 +275,11 @@ fn the_cache_answers_a_stack_once_and_tells_stacks_apart() {
         cache.client(&client(&body));
     }
     assert!(cache.len().0 <= MAX_REMEMBERED);
+    // A hello whose key would pass MAX_KEY_BYTES is answered, not kept.
+    let mut cache = Cache::new();
+    let many: Vec<u16> = (1..=MAX_KEY_BYTES as u16 / 4 + 1).collect();
+    let body = client_body(0x0303, &many, &[]);
+    let answer = cache.client(&client(&body));
+    assert!(answer.ja4(Transport::Tcp).starts_with("t12i9900"));
+    assert_eq!(cache.len(), (0, 0));
 }
