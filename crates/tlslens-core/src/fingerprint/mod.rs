@@ -180,11 +180,6 @@ fn ja4_version(version: u16) -> &'static str {
     }
 }
 
-/// FoxIO's alphanumerics: 0x30-0x39, 0x41-0x5A, 0x61-0x7A.
-fn alnum(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric()
-}
-
 /// The first and last characters of the first ALPN protocol; "00" without one.
 fn ja4_alpn(protocol: Option<&[u8]>) -> String {
     let (Some(&first), Some(&last)) = (
@@ -193,7 +188,8 @@ fn ja4_alpn(protocol: Option<&[u8]>) -> String {
     ) else {
         return "00".to_owned();
     };
-    if alnum(first) && alnum(last) {
+    // FoxIO's alphanumerics are ASCII's: 0x30-0x39, 0x41-0x5A, 0x61-0x7A.
+    if first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric() {
         return [char::from(first), char::from(last)].iter().collect();
     }
     // A byte that is not a letter or a digit: the first and last hex digits instead.
