@@ -7,10 +7,10 @@ import subprocess
 from pathlib import Path
 
 import tlslens
+from tlslens import _core
 from tlslens.handshake import compose
 from tlslens.handshake import messages as hs
 from tlslens.serialize import connection_to_json
-from tlslens.tls.fingerprint import ja3_string, md5_hex
 
 
 def test_ja3_string_of_a_known_hello() -> None:
@@ -28,9 +28,9 @@ def test_ja3_string_of_a_known_hello() -> None:
     )
     assert isinstance(hello, hs.ClientHello)
     # GREASE (suite, extension and group) left out; extensions in wire order.
-    assert ja3_string(hello) == "771,4865-49199,10-11-13,29-23,0"
+    assert _core.ja3_string(hello) == "771,4865-49199,10-11-13,29-23,0"
     assert (
-        md5_hex("771,4865-49199,10-11-13,29-23,0")
+        _core.ja3(hello)
         == __import__("hashlib").md5(b"771,4865-49199,10-11-13,29-23,0").hexdigest()
     )
 
@@ -132,8 +132,6 @@ def _sni(name: bytes) -> bytes:
 
 
 def test_ja4_of_a_published_chrome_hello() -> None:
-    from tlslens.tls.fingerprint import ja4, ja4_parts
-
     bodies = {
         0x0000: _sni(b"tls.browserleaks.com"),
         0x0010: _alpn(b"h2", b"http/1.1"),
@@ -143,14 +141,14 @@ def test_ja4_of_a_published_chrome_hello() -> None:
     extensions = [(int(t, 16), bodies.get(int(t, 16), b"")) for t in CHROME_EXTENSIONS.split(",")]
     suites = [0x0A0A] + [int(s, 16) for s in CHROME_SUITES.split(",")]  # GREASE left out
     hello = _raw_hello(suites, [(0x1A1A, b""), *extensions])
-    assert "_".join(ja4_parts(hello)) == CHROME_JA4_R
-    assert ja4(hello) == CHROME_JA4
+    assert _core.ja4_r(hello) == CHROME_JA4_R
+    assert _core.ja4(hello) == CHROME_JA4
 
 
 def test_ja4_by_hand_for_the_edge_cases() -> None:
     import hashlib
 
-    from tlslens.tls.fingerprint import ja4
+    ja4 = _core.ja4
 
     def sha12(text: str) -> str:
         return hashlib.sha256(text.encode()).hexdigest()[:12]

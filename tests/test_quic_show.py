@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 import tlslens
+from tlslens import _core
 from tlslens.capture.writer import PcapngWriter
 from tlslens.cli import main
 from tlslens.explain.timeline import explain
@@ -26,7 +27,6 @@ from tlslens.model import Connection
 from tlslens.outcome import outcome_of
 from tlslens.report.data import overview_row
 from tlslens.serialize import connection_to_json
-from tlslens.tls.fingerprint import ja4
 
 from _frames import read_frames
 from _tshark import APPLICATION_CLOSE, CONNECTION_CLOSE, _fields, run_tshark_quic, strip_secrets
@@ -247,7 +247,7 @@ def test_ja4_says_quic() -> None:
         hello = conn.client_hello
         assert hello is not None
         row = connection_to_json(conn)
-        assert row["ja4"] == "q" + ja4(hello)[1:]
+        assert row["ja4"] == "q" + _core.ja4(hello)[1:]
         assert row["ja4"].startswith("q13d")
 
 

@@ -1485,6 +1485,28 @@ def is_tls13_version(value: int) -> bool:
 def parse_sslv2_client_hello(record: bytes) -> ClientHello:
     """An SSLv2-format ClientHello, its record header included; raises DecodeError."""
 
+# -- JA3, JA3S and JA4 (crates/tlslens-core/src/fingerprint/) ---------------------------------
+
+def ja3(hello: ClientHello) -> str | None:
+    """JA3 (MD5 hex) of a ClientHello, made once and kept with it; None for an
+    SSLv2-format hello (tshark gives none)."""
+
+def ja3_string(hello: ClientHello) -> str | None:
+    """JA3's string before hashing (tshark's ja3_full); None for an SSLv2-format hello."""
+
+def ja4(hello: ClientHello, transport: Literal["tcp", "quic", "dtls"] = "tcp") -> str:
+    """FoxIO's JA4 of a ClientHello carried over ``transport`` (its first letter: "t", "q"
+    or "d"), made once and kept with the hello."""
+
+def ja4_r(hello: ClientHello, transport: Literal["tcp", "quic", "dtls"] = "tcp") -> str:
+    """JA4_r: JA4's parts before hashing, "a_suites_extensions[_signature algorithms]"."""
+
+def ja3s(hello: ServerHello) -> str:
+    """JA3S (MD5 hex) of a ServerHello or HelloRetryRequest, made once and kept with it."""
+
+def ja3s_string(hello: ServerHello) -> str:
+    """JA3S's string before hashing (tshark's ja3s_full)."""
+
 @final
 class SSLv2ServerHello:
     @property

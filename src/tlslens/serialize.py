@@ -16,7 +16,6 @@ from tlslens.handshake import messages as hs
 from tlslens.model import Connection, RecordInfo, TimelineEvent, ts_iso
 from tlslens.outcome import Outcome, outcome_of
 from tlslens.quic.details import details_json, initials_opened_reason
-from tlslens.tls.fingerprint import client_fingerprints, ja3s_string, md5_hex
 
 SCHEMA_VERSION = 8
 
@@ -57,22 +56,6 @@ def message_type_name(event: TimelineEvent) -> str:
 
 
 _MESSAGE_NAMES: dict[int, str] = {}
-
-
-def _ja3s(hello: hs.ServerHello) -> str:
-    """JA3S of a ServerHello, made once per server stack's answer (it reads only the
-    version, the suite and the extension types)."""
-    key = (hello.legacy_version, hello.cipher_suite, *[e.type for e in hello.extensions])
-    found = _JA3S.get(key)
-    if found is None:
-        found = md5_hex(ja3s_string(hello))
-        if len(_JA3S) >= _MAX_LABELS:
-            _JA3S.clear()
-        _JA3S[key] = found
-    return found
-
-
-_JA3S: dict[tuple[int, ...], str] = {}
 
 
 def alert_json(event: TimelineEvent) -> dict[str, Any]:
@@ -227,7 +210,6 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
     version = conn.version
     suite = conn.cipher_suite
     info = conn.suite_info
-    fingerprints = client_fingerprints(ch, conn.transport) if ch is not None else None
     outcome = outcome_of(conn)
     events = conn.handshake_events  # one walk of the timeline for both lists below
     row: dict[str, Any] = {
@@ -252,9 +234,9 @@ def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[s
         "version": registry.version_name(version) if version is not None else None,
         "version_id": version,
         "cipher_suites_offered": _suite_labels(ch.cipher_suites) if ch else [],
-        "ja3": fingerprints[0] if fingerprints else None,
-        "ja3s": _ja3s(first_hello) if first_hello is not None else None,
-        "ja4": fingerprints[1] if fingerprints else None,
+        "ja3": _core.ja3(ch) if ch is not None else None,
+        "ja3s": _core.ja3s(first_hello) if first_hello is not None else None,
+        "ja4": _core.ja4(ch, conn.transport) if ch is not None else None,
         "cipher_suite": cipher_suite_label(suite) if suite is not None else None,
         "cipher_suite_id": suite,
         "key_exchange": conn.key_exchange,

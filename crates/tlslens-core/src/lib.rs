@@ -6,6 +6,7 @@ pub mod codec;
 pub mod decrypt;
 pub mod dtls;
 pub mod extensions;
+pub mod fingerprint;
 pub mod flows;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -95,3 +95,15 @@ fn decrypt_corpus_replays_without_a_crash() {
     let replayed = replay("decrypt", tlslens_core::decrypt::fuzzing::decrypt);
     assert!(replayed > 10, "the decrypt corpus holds {replayed} inputs");
 }
+
+#[test]
+fn fingerprint_corpus_replays_without_a_crash() {
+    let replayed = replay(
+        "fingerprint",
+        tlslens_core::fingerprint::fuzzing::fingerprint,
+    );
+    assert!(
+        replayed > 10,
+        "the fingerprint corpus holds {replayed} inputs"
+    );
+}

@@ -20,6 +20,8 @@ use crate::ext_index::{indexed_extensions, ExtensionIndex};
 use crate::flows::panic_text;
 use crate::handshake_kx;
 
+mod fingerprint;
+
 static DECODE_ERROR: GILOnceCell<Py<PyType>> = GILOnceCell::new();
 static EXTENSION_NAME: GILOnceCell<PyObject> = GILOnceCell::new();
 
@@ -181,6 +183,7 @@ pub struct ClientHello {
     #[pyo3(get)]
     server_name: Option<Py<PyString>>,
     index: ExtensionIndex,
+    fingerprints: fingerprint::Made<tlslens_core::fingerprint::ClientFingerprints>,
 }
 
 /// The host_name of server_name (RFC 6066 §3: the first entry of type 0), or None.
@@ -211,6 +214,7 @@ pub fn client_hello(py: Python<'_>, m: &messages::ClientHello<'_>) -> PyResult<P
         sslv2: m.sslv2,
         server_name: server_name(py, &index),
         index,
+        fingerprints: fingerprint::client(m),
     };
     Ok(Py::new(py, init.add_subclass(hello))?.into_any())
 }
@@ -240,6 +244,7 @@ pub struct ServerHello {
     #[pyo3(get)]
     key_share_group: Option<u16>,
     index: ExtensionIndex,
+    ja3s: fingerprint::Made<str>,
 }
 
 fn key_share_group(py: Python<'_>, index: &ExtensionIndex) -> Option<u16> {
@@ -294,6 +299,7 @@ fn server_hello(py: Python<'_>, m: &messages::ServerHello<'_>) -> PyResult<PyObj
         selected_version: selected_version(m),
         key_share_group: key_share_group(py, &index),
         index,
+        ja3s: fingerprint::server(m),
     };
     Ok(Py::new(py, init.add_subclass(hello))?.into_any())
 }
@@ -571,5 +577,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<OpaqueMessage>()?;
     m.add_function(wrap_pyfunction!(parse_message, m)?)?;
     m.add_function(wrap_pyfunction!(is_tls13_version, m)?)?;
+    fingerprint::register(m)?;
     handshake_kx::register(m)
 }
