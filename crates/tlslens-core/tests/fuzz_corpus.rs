@@ -95,3 +95,9 @@ fn decrypt_corpus_replays_without_a_crash() {
     let replayed = replay("decrypt", tlslens_core::decrypt::fuzzing::decrypt);
     assert!(replayed > 10, "the decrypt corpus holds {replayed} inputs");
 }
+
+#[test]
+fn content_corpus_replays_without_a_crash() {
+    let replayed = replay("content", tlslens_core::content::fuzzing::content);
+    assert!(replayed > 10, "the content corpus holds {replayed} inputs");
+}

@@ -6,6 +6,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+mod content;
 mod decrypt;
 mod dtls;
 mod ext_index;
@@ -190,5 +191,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     keylog::register(m)?;
     decrypt::register(m)?;
     session::register(m)?;
+    content::register(m)?;
     Ok(())
 }

@@ -1,11 +1,12 @@
-"""What the records of one connection carry, turned into the ``Connection`` model.
+"""What the handshake messages of one connection carry, turned into the ``Connection`` model.
 
-Strategy: the session (session.py) frames each direction into records; this
-layer takes each record as it comes: opens it when a decryptor holds the keys,
-dispatches it by content type (handshake, change_cipher_spec, alert, heartbeat,
-application data), defragments and parses handshake messages with what was
-negotiated so far, and records each step in the connection's timeline. State
-that belongs to one direction lives in a ``DirectionState``.
+Strategy: for TLS over TCP the compiled core reads the records (``_core.Content``: opening,
+dispatch by content type, defragmentation, parsing, the decryptor's steps) and tls/session.py
+turns its events into the model; this module holds what is model and trust, shared by every
+transport: each handshake message's effect on the ``Connection`` (hellos, certificates,
+signatures checked against them, tickets), the timeline's steps and findings. DTLS
+(tls/dtls.py) and QUIC (quic/assembly.py) hand messages in themselves, read here with what was
+negotiated so far (``_handshake_message``, ``_handshake_bytes`` for QUIC's CRYPTO streams).
 """
 
 from __future__ import annotations
@@ -14,11 +15,6 @@ from typing import Any
 
 from tlslens import registry
 from tlslens._core import (
-    CT_ALERT,
-    CT_APPLICATION_DATA,
-    CT_CHANGE_CIPHER_SPEC,
-    CT_HANDSHAKE,
-    CT_HEARTBEAT,
     MAX_HANDSHAKE_MESSAGE,
     Decryptor,
     HandshakeDefragmenter,
@@ -34,29 +30,26 @@ from tlslens.model import C2S, S2C, Connection, Finding, Handshake, TimelineEven
 from tlslens.tls import proof
 from tlslens.x509.certificate import parse_certificate
 
-TLS13_VERSION = 0x0304
 MAX_TRANSCRIPT = 1 << 18  # a longer handshake is not kept for its CertificateVerify
 MAX_TICKETS_KEPT = 8  # per connection, to find which one a later connection presents
-_MAC_SIZES = {"MD5": 16, "SHA": 20, "SHA256": 32, "SHA384": 48}
 # A record of whole messages of these types ends the skip of an oversized one.
-_HANDSHAKE_TYPES = sorted(registry.HANDSHAKE_TYPES)
+HANDSHAKE_TYPES = sorted(registry.HANDSHAKE_TYPES)
 
 
 class DirectionState:
-    """What the content layer keeps for one direction."""
+    """What DTLS and QUIC keep for one direction (TCP's is the core's)."""
 
-    __slots__ = ("defrag", "encrypted", "finished", "mac_size")
+    __slots__ = ("defrag", "encrypted", "finished")
 
     def __init__(self, max_message: int = MAX_HANDSHAKE_MESSAGE) -> None:
-        self.defrag = HandshakeDefragmenter(max_message, _HANDSHAKE_TYPES)
-        self.encrypted = False  # after this side's ChangeCipherSpec (TLS <= 1.2)
-        self.mac_size: int | None = None  # set when the cipher is NULL: records stay readable
+        self.defrag = HandshakeDefragmenter(max_message, HANDSHAKE_TYPES)
+        self.encrypted = False  # after this side's ChangeCipherSpec (DTLS <= 1.2)
         self.finished = False
 
 
 class RecordContent:
-    """The content layer of one connection; ``FlowSession`` (tls/session.py) feeds it the
-    core session's records.
+    """The model side of one connection's content: ``FlowSession`` (tls/session.py) feeds it
+    the core's content events, ``DtlsSession`` and ``QuicSession`` their messages.
 
     ``conn`` is None until the session has seen the first TLS bytes.
     """
@@ -87,9 +80,9 @@ class RecordContent:
         self.decrypting = self.decryptor is not None
         self.sink = sink  # each application data plaintext, in order
         self._integrity_reported: set[str] = set()
-        self.suite: registry.CipherSuiteInfo | None = None  # of the latest ServerHello
         self._transcript: bytearray | None = None  # TLS <= 1.2 handshake messages so far
         self.sslv2_encrypted = False  # after an SSL 2.0 CLIENT-MASTER-KEY
+        self.max_message = MAX_HANDSHAKE_MESSAGE
 
     def _direction(self, side: int) -> str:
         return C2S if side == self.client_side else S2C
@@ -188,138 +181,6 @@ class RecordContent:
             return
         self._event(side, kind, offset, length)
 
-    def _null_cipher_mac_size(self) -> int | None:
-        """With a NULL cipher the protected records are the plaintext followed by the MAC."""
-        info = self.suite  # of the handshake in force, which a renegotiation may change
-        if info is None or info.cipher != "NULL":
-            return None
-        return _MAC_SIZES.get(info.mac or "")
-
-    def _open(
-        self, side: int, st: DirectionState, ctype: int, version: int, body: bytes, offset: int
-    ) -> tuple[int, bytes] | bool | None:
-        """Decrypt a protected record: (type, plaintext), None (no key for it) or False (failed)."""
-        dec = self.decryptor
-        assert dec is not None
-        direction = self._direction(side)
-        opened = dec.open(direction, ctype, version, body)
-        if not isinstance(opened, str):
-            return opened
-        if direction not in self._integrity_reported:
-            self._integrity_reported.add(direction)
-            self._finding(side, "decrypt", offset, f"{opened} (later failures are only counted)")
-        self._event(side, "undecryptable", offset, len(body), detail={"reason": opened})
-        return False
-
-    def _record(
-        self, side: int, st: DirectionState, ctype: int, version: int, body: bytes, offset: int
-    ) -> None:
-        plain = False
-        if self.decryptor is not None and (st.encrypted or ctype == CT_APPLICATION_DATA):
-            opened = self._open(side, st, ctype, version, body, offset)
-            if opened is False:
-                return
-            if opened is not None and opened is not True:
-                ctype, body = opened
-                plain = True
-        if ctype == CT_APPLICATION_DATA:
-            if plain:
-                self._plaintext_application_data(side, offset, body, hashed=True)
-            else:
-                self._application_data(side, st, offset, len(body))
-            return
-        if not plain and st.encrypted and st.mac_size is not None and len(body) >= st.mac_size:
-            body = body[: len(body) - st.mac_size]
-            if ctype == CT_HANDSHAKE:
-                self._handshake_bytes(side, st, body, offset + 5)
-                return
-        if ctype == CT_HANDSHAKE:
-            if not plain and (st.encrypted or (self.tls13_encrypted and side != self.client_side)):
-                if st.finished:
-                    assert self.conn is not None
-                    self.conn.renegotiation = True
-                st.finished = True
-                self._event(side, "encrypted_handshake", offset, len(body))
-                return
-            if plain and st.finished and st.encrypted:
-                assert self.conn is not None
-                self.conn.renegotiation = True
-            self._handshake_bytes(side, st, body, offset + 5, decrypted=plain)
-        elif ctype == CT_CHANGE_CIPHER_SPEC:
-            self._event(
-                side,
-                "change_cipher_spec",
-                offset,
-                len(body),
-                detail={"encrypted": st.encrypted and not plain},
-            )
-            # Under an active cipher (renegotiation) the CCS body is encrypted too.
-            if body != b"\x01" and not (st.encrypted and not plain):
-                self._finding(
-                    side, "record", offset, f"ChangeCipherSpec body is {body.hex()}, not 01"
-                )
-            # In TLS 1.3 the CCS is a middlebox-compatibility no-op (RFC 8446 §D.4); a client
-            # CCS before any ServerHello can only be that.
-            compat = self.ctx.tls13 or (
-                side == self.client_side
-                and self.conn is not None
-                and self.conn.server_hello is None
-                and TLS13_VERSION in self.conn.client_versions
-            )
-            if not compat:
-                st.encrypted = True
-                if self.decryptor is not None:
-                    self.decryptor.on_change_cipher_spec(self._direction(side))
-                else:
-                    st.mac_size = self._null_cipher_mac_size()
-                if side != self.client_side and self.conn is not None:
-                    flight = self._server_flight
-                    if hs.SERVER_HELLO in flight and not flight & {
-                        hs.CERTIFICATE,
-                        hs.SERVER_KEY_EXCHANGE,
-                        hs.SERVER_HELLO_DONE,
-                    }:
-                        self.conn.abbreviated = True
-        elif ctype == CT_ALERT:
-            self._alert(side, st, body, offset, plain)
-        elif ctype == CT_HEARTBEAT:
-            detail: dict[str, object] = {
-                "encrypted": not plain and (st.encrypted or self.tls13_encrypted)
-            }
-            if not detail["encrypted"] and len(body) >= 3:
-                claimed = (body[1] << 8) | body[2]
-                detail.update(type=body[0], payload_length=claimed)
-                # RFC 6520 §4: payload + at least 16 bytes of padding must fit the record.
-                if claimed + 3 + 16 > len(body):
-                    self._finding(
-                        side,
-                        "heartbeat",
-                        offset,
-                        f"heartbeat claims {claimed} payload bytes in a {len(body)}-byte record: "
-                        "the Heartbleed pattern (CVE-2014-0160)",
-                    )
-            self._event(side, "heartbeat", offset, len(body), detail=detail)
-
-    def _alert(self, side: int, st: DirectionState, body: bytes, offset: int, plain: bool) -> None:
-        # RFC 8446 §5.2: TLS 1.3 protects only outer type 23; a type-21 record is plaintext.
-        conn = self.conn
-        # A capture that starts after the hellos cannot tell: only a lone 2-byte alert of
-        # level warning or fatal is read as plaintext there (an encrypted one is 26+ bytes).
-        unknown = conn is None or (conn.client_hello is None and conn.server_hello is None)
-        if not plain and (
-            (st.encrypted and not self.ctx.tls13)
-            or (unknown and not (len(body) == 2 and body[0] in (1, 2)))
-        ):
-            self._event(side, "alert", offset, len(body), detail={"encrypted": True})
-            return
-        if len(body) % 2:
-            self._finding(
-                side, "alert", offset, f"alert record of {len(body)} bytes (alerts are 2)"
-            )
-        for i in range(0, len(body) - 1, 2):
-            detail = {"encrypted": False, "level": body[i], "description": body[i + 1]}
-            self._event(side, "alert", offset, 2, detail=detail)
-
     # -- handshake layer ---------------------------------------------------------------
     def _handshake_bytes(
         self, side: int, st: DirectionState, body: bytes, offset: int, decrypted: bool = False
@@ -339,9 +200,7 @@ class RecordContent:
                 continue
             self._handshake_message(side, st, item.msg_type, item.raw, item.offset, decrypted)
 
-    def _sslv2_client_hello(
-        self, side: int, st: DirectionState, record: bytes, offset: int
-    ) -> None:
+    def _sslv2_client_hello(self, side: int, record: bytes, offset: int) -> None:
         try:
             message: hs.HandshakeMessage = hs.parse_sslv2_client_hello(record)
         except DecodeError as exc:
@@ -358,10 +217,7 @@ class RecordContent:
             detail={"raw": record, "sslv2": True},
         )
         self.conn.client_hellos.append(message)  # type: ignore[arg-type]
-        self._new_handshake()
-        if self.decryptor is not None:
-            # RFC 5246 Appendix E.2: the handshake hash covers the message without its header.
-            self.decryptor.on_sslv2_client_hello(record)
+        self._new_handshake()  # the core's content layer fed the decryptor
 
     def sslv2_record(self, side: int, body: bytes, offset: int, size: int) -> None:
         """One SSL 2.0 record: plaintext messages decoded until CLIENT-MASTER-KEY, then only
@@ -410,25 +266,67 @@ class RecordContent:
         offset: int,
         decrypted: bool = False,
     ) -> None:
+        """One message of DTLS or QUIC, read with what was negotiated so far (TCP's are read
+        by the core)."""
         conn = self.conn
         assert conn is not None
-        is_client = side == self.client_side
+        flight = side != self.client_side and not st.encrypted
         try:
             message = hs.parse_message(msg_type, raw[4:], self.ctx)
         except DecodeError as exc:
-            name = registry.handshake_name(msg_type)
-            self._finding(side, "handshake", offset, f"{name}: {exc.msg}")
-            if not is_client and not st.encrypted:
+            if flight:
                 self._server_flight.add(msg_type)  # unreadable, but it was sent
-            self._event(
-                side,
-                "handshake",
-                offset,
-                len(raw),
-                message=hs.OpaqueMessage(msg_type=msg_type, body=raw[4:], malformed=exc.msg),
-            )
+            self._unreadable_message(side, msg_type, raw, offset, exc.msg)
             return
-        message = compression.opened(message, self.ctx, st.defrag.max_message)
+        ctx = self.ctx
+        signed: bytes | None = None
+        if isinstance(message, hs.CertificateVerify):
+            signed = self._tls13_transcript_hash() if ctx.tls13 else self._signed_messages()
+        self._keep_transcript(message, raw)
+        if self.decryptor is not None:
+            request = self.decryptor.on_message(self._direction(side), raw)
+            if request is not None:
+                answer_rsa(self.decryptor, request)
+        if flight:
+            self._server_flight.add(msg_type)
+        if isinstance(message, hs.ClientHello):
+            # A second ClientHello after a TLS <= 1.2 ServerHello renegotiates (RFC 5746).
+            if conn.server_hello is not None and not ctx.tls13:
+                conn.renegotiation = True
+        elif isinstance(message, hs.ServerHello):
+            self._server_context(message)
+        self._message_model(side, message, raw, offset, decrypted, ctx, signed)
+
+    def _unreadable_message(
+        self, side: int, msg_type: int, raw: bytes, offset: int, error: str
+    ) -> None:
+        """A message whose body does not parse: a finding, and an opaque step."""
+        name = registry.handshake_name(msg_type)
+        self._finding(side, "handshake", offset, f"{name}: {error}")
+        self._event(
+            side,
+            "handshake",
+            offset,
+            len(raw),
+            message=hs.OpaqueMessage(msg_type=msg_type, body=raw[4:], malformed=error),
+        )
+
+    def _message_model(
+        self,
+        side: int,
+        message: hs.HandshakeMessage,
+        raw: bytes,
+        offset: int,
+        decrypted: bool,
+        ctx: hs.HandshakeContext,
+        signed: bytes | None,
+    ) -> None:
+        """What a message read (``ctx``: negotiated before it; ``signed``: a
+        CertificateVerify's signed input as far as known) tells the model."""
+        conn = self.conn
+        assert conn is not None
+        is_client = side == self.client_side
+        message = compression.opened(message, ctx, self.max_message)
         if message.malformed:
             self._finding(side, "handshake", offset, message.malformed)
         if isinstance(message, hs.ClientHello | hs.ServerHello):
@@ -445,18 +343,8 @@ class RecordContent:
             raw=raw if self.keep_records else None,
         )
         if isinstance(message, hs.ServerKeyExchange | hs.CertificateVerify):
-            self._check_signature(side, message, raw)
-        self._keep_transcript(message, raw)
-        if self.decryptor is not None:
-            request = self.decryptor.on_message(self._direction(side), raw)
-            if request is not None:
-                answer_rsa(self.decryptor, request)
-        if not is_client and not st.encrypted:
-            self._server_flight.add(msg_type)
+            self._check_signature(side, message, raw, ctx, signed)
         if isinstance(message, hs.ClientHello):
-            # A second ClientHello after a TLS <= 1.2 ServerHello renegotiates (RFC 5746).
-            if conn.server_hello is not None and not self.ctx.tls13:
-                conn.renegotiation = True
             conn.client_hellos.append(message)
             self._new_handshake()
         elif isinstance(message, hs.ServerHello):
@@ -511,9 +399,15 @@ class RecordContent:
         return d.transcript_hash() if d is not None and d.transcript_complete() else None
 
     def _check_signature(
-        self, side: int, message: hs.ServerKeyExchange | hs.CertificateVerify, raw: bytes
+        self,
+        side: int,
+        message: hs.ServerKeyExchange | hs.CertificateVerify,
+        raw: bytes,
+        ctx: hs.HandshakeContext,
+        signed: bytes | None,
     ) -> None:
-        """Rebuild what the peer signed and check it with its certificate's key."""
+        """Rebuild what the peer signed and check it with its certificate's key (``signed``:
+        a CertificateVerify's transcript hash in TLS 1.3, its handshake messages before)."""
         conn = self.conn
         assert conn is not None
         direction = self._direction(side)
@@ -527,7 +421,7 @@ class RecordContent:
         scheme = message.signature_scheme
         data: bytes | None = None
         reason: str | None = None
-        version = self.ctx.version
+        version = ctx.version
         if kx:
             body = raw[4:]
             sig_block = (2 if scheme is not None else 0) + 2 + len(signature)
@@ -537,15 +431,15 @@ class RecordContent:
                 data = randoms + body[: len(body) - sig_block]
             else:
                 reason = "the hellos with the randoms it signs were not both seen"
-        elif self.ctx.tls13:
-            if (transcript_hash := self._tls13_transcript_hash()) is None:
+        elif ctx.tls13:
+            if signed is None:
                 reason = "the transcript hash it signs is not known"
             else:
                 context = proof.TLS13_CLIENT_CONTEXT if is_client else proof.TLS13_SERVER_CONTEXT
-                data = proof.tls13_signed_content(context, transcript_hash)
+                data = proof.tls13_signed_content(context, signed)
         elif version is not None and registry.tls_base_version(version) <= 0x0300:
             reason = "SSL 3.0's CertificateVerify hashes the master secret: not checked"
-        elif (signed := self._signed_messages()) is None:
+        elif signed is None:
             reason = "the handshake messages it signs were not all seen"
         else:
             data = signed
@@ -568,27 +462,19 @@ class RecordContent:
             return  # the second ClientHello of a TLS 1.3 HelloRetryRequest exchange
         conn.handshakes.append(Handshake(first_frame=self.frame, client_hello_frame=self.frame))
 
-    def _server_hello(self, message: hs.ServerHello) -> None:
+    def _server_context(self, message: hs.ServerHello) -> None:
+        """DTLS and QUIC: what a ServerHello (or HelloRetryRequest) negotiates."""
         conn = self.conn
         assert conn is not None
+        version = hs.selected_version(message)
         if message.is_hello_retry_request:
-            conn.hello_retry_request = message
             # The HRR's supported_versions already fixes TLS 1.3; the second ClientHello
-            # that follows (and a middlebox-compatibility CCS before it) stays plaintext.
-            self.ctx = hs.HandshakeContext(version=hs.selected_version(message))
+            # that follows stays plaintext.
+            self.ctx = hs.HandshakeContext(version=version)
             return
         if conn.server_hello is not None:
             conn.renegotiation = True
-        else:
-            conn.server_hello = message  # the top-level facts are the first handshake's
-        current = conn.handshakes[-1] if conn.handshakes else None
-        if current is None or current.server_hello is not None:
-            current = Handshake(first_frame=self.frame)  # no ClientHello seen for this one
-            conn.handshakes.append(current)
-        current.server_hello, current.server_hello_frame = message, self.frame
-        version = hs.selected_version(message)
         info = registry.CIPHER_SUITES.get(message.cipher_suite)
-        self.suite = info
         self.ctx = hs.HandshakeContext(
             version=version,
             kx=info.kx if info else None,
@@ -596,5 +482,19 @@ class RecordContent:
         )
         if self.ctx.tls13:
             self.tls13_encrypted = True
-        else:
+
+    def _server_hello(self, message: hs.ServerHello) -> None:
+        conn = self.conn
+        assert conn is not None
+        if message.is_hello_retry_request:
+            conn.hello_retry_request = message
+            return
+        if conn.server_hello is None:
+            conn.server_hello = message  # the top-level facts are the first handshake's
+        current = conn.handshakes[-1] if conn.handshakes else None
+        if current is None or current.server_hello is not None:
+            current = Handshake(first_frame=self.frame)  # no ClientHello seen for this one
+            conn.handshakes.append(current)
+        current.server_hello, current.server_hello_frame = message, self.frame
+        if not hs.is_tls13_version(hs.selected_version(message)):
             conn.handshake_visible = True
