@@ -4,7 +4,7 @@ Strategy: the compiled core's association (``tlslens._core.DtlsAssociation``, Ru
 ``dtls::Association``) reads the datagrams: records with their epochs and sequence numbers,
 fragments reassembled (retransmissions told), the cookie exchange, and with a key log's
 secrets the protected records opened. It hands back whole handshake messages in TLS form,
-which go through the same message parsers and content layer (tls/content.py) as a TCP
+which go through the same message parsers and model side (tls/content.py) as a TCP
 connection's, so the version, SNI, ALPN, suite, certificates and outcome are told the
 same way. What only DTLS has (the cookie, the records' epochs, retransmissions) is kept in
 ``DtlsFacts``. Every malformed thing is a ``Finding`` naming the frame, the direction and
