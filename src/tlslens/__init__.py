@@ -5,13 +5,37 @@
 ...     print(conn.id, conn.sni, conn.cipher_suite)
 """
 
-from tlslens.capture.tally import CaptureSummary
-from tlslens.errors import CaptureError, DecodeError, TLSLensError
-from tlslens.model import Connection, Endpoint, Finding, TimelineEvent
-from tlslens.pipeline import Capture, read_capture
-from tlslens.x509.certificate import CertificateInfo
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tlslens._lazy import lazy_names
+
+if TYPE_CHECKING:
+    from tlslens.capture.tally import CaptureSummary
+    from tlslens.errors import CaptureError, DecodeError, TLSLensError
+    from tlslens.model import Connection, Endpoint, Finding, TimelineEvent
+    from tlslens.pipeline import Capture, read_capture
+    from tlslens.x509.certificate import CertificateInfo
 
 __version__ = "0.1.0"
+
+# The public names, imported when first asked for (PEP 562): every command imports this
+# package, and `tlslens --version` or `scan` must not pay for the capture pipeline, the
+# model and cryptography's X.509 (a third of `show --json`'s start-up).
+_LAZY = {
+    "Capture": "tlslens.pipeline",
+    "CaptureError": "tlslens.errors",
+    "CaptureSummary": "tlslens.capture.tally",
+    "CertificateInfo": "tlslens.x509.certificate",
+    "Connection": "tlslens.model",
+    "DecodeError": "tlslens.errors",
+    "Endpoint": "tlslens.model",
+    "Finding": "tlslens.model",
+    "TLSLensError": "tlslens.errors",
+    "TimelineEvent": "tlslens.model",
+    "read_capture": "tlslens.pipeline",
+}
 
 __all__ = [
     "Capture",
@@ -27,3 +51,6 @@ __all__ = [
     "__version__",
     "read_capture",
 ]
+
+
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

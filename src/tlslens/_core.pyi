@@ -305,13 +305,17 @@ class UdpClosed:
 @final
 class QuicOpened:
     """A QUIC connection begins at its client's first Initial (``dcid``: the Destination
-    Connection ID its Initial keys come from)."""
+    Connection ID its Initial keys come from), or at the server's answer to one that could
+    not be read (``dcid`` None). ``client``, ``client_port``: the client the core decided
+    on, which is not always the sender of the association's first datagram."""
 
     conn: int
     frame: int
     ts_ns: int
     version: int
-    dcid: bytes
+    dcid: bytes | None
+    client: bytes
+    client_port: int
 
 @final
 class QuicFrame:
@@ -1768,3 +1772,11 @@ class DtlsAssociation:
         bug in the core, naming it; nothing more is read then."""
     def finish(self, frame: int) -> list[DtlsEvent]:
         """The end: messages left incomplete become findings."""
+
+JSON_MAX_DEPTH: Final[int]
+
+def json_line(value: object) -> str:
+    """The JSON text of ``value`` (dicts, lists, tuples, str, int, float, bool, None), byte
+    for byte as ``json.JSONEncoder(check_circular=False).encode`` writes it. Raises
+    TypeError for what json cannot write, naming its type (or a key's), and ValueError
+    past ``JSON_MAX_DEPTH`` nested containers."""

@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tlslens import registry
 from tlslens.handshake import messages as hs
 from tlslens.model import C2S, S2C, Connection, TimelineEvent
+
+if TYPE_CHECKING:
+    from tlslens.x509.validate import Validation
 
 COMPLETED = "completed"
 FAILED = "failed"
@@ -87,8 +90,8 @@ class ChainEvidence:
     unseen: str  # said when the chain was not checked
     after: str
 
-    def reason(self, validation: dict[str, Any] | None) -> str:
-        """The reason, with the chain's verdict (its JSON form) or None."""
+    def reason(self, validation: Validation | None) -> str:
+        """The reason, with the chain's verdict or None."""
         return self.before + chain_evidence(validation, self.alert, self.unseen) + self.after
 
 
@@ -273,8 +276,7 @@ def _failed_by_alert(conn: Connection, event: TimelineEvent, completed: bool) ->
     evidence = _certificate_alert(conn, event, name, after)
     if evidence is not None:
         validation = conn.validation if evidence.which == "server" else conn.client_validation
-        checked = validation.to_json() if validation is not None else None
-        return Outcome(FAILED, who, name, evidence.reason(checked), completed)
+        return Outcome(FAILED, who, name, evidence.reason(validation), completed)
     reason = _alert_reason(conn, event, name) or _generic_alert_reason(event, name)
     return Outcome(FAILED, who, name, reason + after, completed)
 
@@ -336,35 +338,43 @@ def _alert_reason(conn: Connection, event: TimelineEvent, name: str) -> str | No
     return None
 
 
-def chain_evidence(validation: dict[str, Any] | None, alert: str, unseen: str) -> str:
-    """What tlslens' own check of a chain (its JSON form) found that explains ``alert``;
-    ``unseen`` when the chain was not checked."""
+def chain_evidence(validation: Validation | None, alert: str, unseen: str) -> str:
+    """What tlslens' own check of a chain found that explains ``alert``; ``unseen`` when
+    the chain was not checked."""
     if validation is None:
         return unseen
-    problems = validation["problems"]
+    problems = validation.problems
     if not problems:
         return (
-            f"; tlslens finds the chain trusted ({validation['trust_store']}): the client "
+            f"; tlslens finds the chain trusted ({validation.trust_store}): the client "
             "trusts other roots, or checks what tlslens does not"
         )
     for code in (*_CERTIFICATE_ALERTS.get(alert, ()), *_LIKELY_CERTIFICATE_PROBLEMS):
-        found = next((p for p in problems if p["code"] == code), None)
+        found = next((p for p in problems if p.code == code), None)
         if found is not None:
-            return f"; {found['message'].rstrip('.')}"
-    return f"; {problems[0]['message'].rstrip('.')}"
+            return f"; {found.message.rstrip('.')}"
+    return f"; {problems[0].message.rstrip('.')}"
 
 
 def alert_sized(conn: Connection, event: TimelineEvent) -> bool:
     """A lone, unread TLS 1.3 record as long as a protected alert (its 2 bytes, the inner
     content type and the AEAD tag): what a side that rejects the other's flight sends,
     where a completed handshake brings a Finished, session tickets or an answer."""
-    if event.kind not in ("application_data", "encrypted_handshake") or event.records != 1:
+    # The length first: most records are not alert-sized, and conn.tls13 is worked out
+    # from the ServerHello again on every call.
+    if event.length not in _ALERT_SIZES or event.records != 1:
+        return False
+    if event.kind not in ("application_data", "encrypted_handshake"):
         return False
     if event.detail.get("decrypted") or not conn.tls13:
         return False
     info = conn.suite_info
     tag = 8 if info is not None and info.name.endswith("CCM_8_SHA256") else 16
     return event.length == 2 + 1 + tag
+
+
+# A protected TLS 1.3 alert: 2 bytes, the inner content type, an AEAD tag of 8 or 16.
+_ALERT_SIZES = frozenset({2 + 1 + 8, 2 + 1 + 16})
 
 
 def _failed_by_close(conn: Connection, closed_first: str) -> Outcome:

@@ -143,7 +143,10 @@ fn the_rfc_initials_and_a_coalesced_handshake_packet() {
     else {
         panic!("a connection opened first: {:?}", events[0]);
     };
-    assert_eq!((*from, *to, dcid.clone()), (client(), server(), hex(DCID)));
+    assert_eq!(
+        (*from, *to, dcid.clone()),
+        (client(), server(), Some(hex(DCID)))
+    );
     let packets = packets(&events);
     let summary: Vec<_> = packets
         .iter()

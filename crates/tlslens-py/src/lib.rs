@@ -15,6 +15,7 @@ mod flow_events;
 mod flows;
 mod handshake;
 mod handshake_kx;
+mod json;
 mod keylog;
 mod keys;
 mod quic_classes;
@@ -136,7 +137,7 @@ impl CaptureReader {
                     message: format!(
                         "internal error in the capture reader ({what}): reading stops here"
                     ),
-                    frame: self.reader.frames().saturating_add(1),
+                    frame: Some(self.reader.frames().saturating_add(1)),
                 });
                 Batch::default()
             }
@@ -192,5 +193,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     decrypt::register(m)?;
     session::register(m)?;
     content::register(m)?;
+    json::register(m)?;
     Ok(())
 }

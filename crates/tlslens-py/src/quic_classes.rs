@@ -22,15 +22,20 @@ pub struct QuicEvents {
     events: Py<PyList>,
 }
 
-/// A QUIC connection begins at its client's first Initial.
+/// A QUIC connection begins at its client's first Initial, or at the server's answer to
+/// one that could not be read.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct QuicOpened {
     conn: u64,
     frame: u64,
     ts_ns: i128,
     version: u32,
-    /// The client's first Destination Connection ID: what the Initial keys come from.
-    dcid: Py<PyBytes>,
+    /// The client's first Destination Connection ID: what the Initial keys come from (None
+    /// when the connection opened at the server's Initial).
+    dcid: Option<Py<PyBytes>>,
+    /// The client's address and port, as the core decided who the client is.
+    client: Py<PyBytes>,
+    client_port: u16,
 }
 
 /// One packet of a datagram (`offset`, `len`: its bytes in the UDP payload), opened
@@ -418,6 +423,7 @@ fn event_to_python(py: Python<'_>, event: &QuicEvent) -> PyResult<PyObject> {
             ts_ns,
             version,
             dcid,
+            client,
             ..
         } => Py::new(
             py,
@@ -426,7 +432,9 @@ fn event_to_python(py: Python<'_>, event: &QuicEvent) -> PyResult<PyObject> {
                 frame: *frame,
                 ts_ns: *ts_ns,
                 version: *version,
-                dcid: bytes(py, dcid),
+                dcid: dcid.as_deref().map(|d| bytes(py, d)),
+                client: bytes(py, client.0.as_bytes()),
+                client_port: client.1,
             },
         )?
         .into_any(),

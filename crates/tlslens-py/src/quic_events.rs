@@ -119,7 +119,7 @@ impl QuicFeed {
         frame: u64,
         ts_ns: i128,
     ) -> (bool, Option<QuicKept>) {
-        let quic = self.table.datagram(&Datagram {
+        let quic = self.table.stray(&Datagram {
             frame,
             ts_ns,
             src: (d.src, d.sport),

@@ -15,7 +15,6 @@ import click
 
 from tlslens import __version__
 from tlslens._text import safe_text
-from tlslens.cli.output import closed_pipe
 
 # Each command is imported when it runs: `scan` does not pay for pyOpenSSL, `show` not for
 # the scanner (start-up time is part of every command's time).
@@ -50,6 +49,10 @@ class _Main(click.Group):
         try:
             return super().invoke(ctx)
         except BrokenPipeError:
+            # Imported here: cli.output brings rich and the model, which --version and
+            # --help do without.
+            from tlslens.cli.output import closed_pipe
+
             closed_pipe()
 
 

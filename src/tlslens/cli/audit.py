@@ -22,7 +22,8 @@ from tlslens.cli.options import (
     split_host_port,
     trust_options,
 )
-from tlslens.cli.output import PROGRESS_AFTER_S, PipedConsole, label_grid, write_line
+from tlslens.cli.output import PROGRESS_AFTER_S, Stderr, label_grid, write_line
+from tlslens.cli.terminal import PipedConsole
 from tlslens.judge import check_chain
 from tlslens.net import starttls as starttls_protocols
 from tlslens.net.sweep import ScanSettings, scan_target
@@ -141,7 +142,7 @@ def scan(
     that answers QUIC alone counts), 1 a target could not be scanned, 2 bad usage.
     """
     out = PipedConsole(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = Stderr()
     checker = chain_checker(trust_store, cas, host, at_text, err, client_cas)
     reports = []
     for text, name, port in _targets(targets, target_file):
@@ -176,7 +177,7 @@ def scan(
 
 async def _scan_all(
     reports: list[tuple[ScanReport, str | None]],
-    err: Console,
+    err: Stderr,
     timeout_s: float,
     max_connections: int,
     rate: float | None,
@@ -190,7 +191,7 @@ async def _scan_all(
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=err,
+        console=err.console,
         transient=True,
         redirect_stdout=False,
         redirect_stderr=False,

@@ -22,14 +22,15 @@ from tlslens.cli.options import (
     trust_options,
 )
 from tlslens.cli.output import (
-    PipedConsole,
+    Stderr,
     exit_if_nothing_matched,
     judged,
     print_heading,
     problem_line,
     say_note,
-    unreadable,
+    say_unreadable,
 )
+from tlslens.cli.terminal import PipedConsole
 from tlslens.errors import CaptureError
 from tlslens.explain import certificate_lines, trust_lines
 from tlslens.judge import Reading, Selection
@@ -76,7 +77,7 @@ def certs(
     TLS 1.3 chains travel encrypted: give --keylog to see them.
     """
     console = PipedConsole(highlight=False, soft_wrap=True, no_color=no_color or None)
-    err = Console(stderr=True, highlight=False, soft_wrap=True, no_color=no_color or None)
+    err = Stderr(no_color)
     judge = judging(chain_checker(trust_store, cas, host, at_text, err, client_cas), revocation)
     keys = key_store(keylogs, rsa_keys, psk, err)
     limits = capture_limits()
@@ -92,11 +93,11 @@ def certs(
     except BrokenPipeError:
         raise
     except (CaptureError, OSError) as exc:
-        err.print(unreadable(capture, exc))
+        say_unreadable(err, capture, exc)
         sys.exit(1)
     notes = reading.notes()
     for finding in notes.problems:
-        err.print(Text(problem_line(str(capture), None, finding), style="yellow"))
+        err.say(problem_line(str(capture), None, finding), "yellow")
     for line in notes.late_intermediates:
         console.print(Text(line, style="yellow"))
     say_note(err, capture, notes.no_such_connection)
@@ -164,7 +165,7 @@ def _render_chain(
                     console.print(Text(("  " if i == 0 else "    ") + safe_text(line)))
 
 
-def _write_pems(directory: Path, conn_id: int, certificates: list[bytes], err: Console) -> None:
+def _write_pems(directory: Path, conn_id: int, certificates: list[bytes], err: Stderr) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
         for index, der in enumerate(certificates):
@@ -175,4 +176,4 @@ def _write_pems(directory: Path, conn_id: int, certificates: list[bytes], err: C
             )
             (directory / f"conn{conn_id}-{index}.pem").write_text(pem)
     except OSError as exc:
-        err.print(Text(f"{safe_text(str(directory))}: {exc.strerror or exc}", style="red"))
+        err.say(f"{safe_text(str(directory))}: {exc.strerror or exc}", "red")

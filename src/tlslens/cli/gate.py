@@ -13,10 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.text import Text
 
 from tlslens._text import plural
+from tlslens.cli.output import Stderr
 from tlslens.model import Connection
 from tlslens.outcome import outcome_of
 from tlslens.tls.deprecated import DEPRECATED_VERSION
@@ -123,27 +122,20 @@ class Gate:
             if conn.tls13 and conn.resumed is None:
                 self.unjudged.append(conn.id)
 
-    def close(self, err: Console) -> None:
+    def close(self, err: Stderr) -> None:
         """Say what matched and exit with GATE_EXIT; nothing when nothing matched. A chain
         that could not be judged (TLS 1.3 without a key log) is said, not counted."""
         if self.unjudged:
-            err.print(
-                Text(
-                    f"--fail-on untrusted: no chain seen to judge in "
-                    f"{plural(len(self.unjudged), 'connection')} ({_numbers(self.unjudged)}): "
-                    "TLS 1.3 encrypts it and no secret given opened it (--keylog)",
-                    style="yellow",
-                )
+            err.say(
+                f"--fail-on untrusted: no chain seen to judge in "
+                f"{plural(len(self.unjudged), 'connection')} ({_numbers(self.unjudged)}): "
+                "TLS 1.3 encrypts it and no secret given opened it (--keylog)",
+                "yellow",
             )
         if not self.connections:
             return
         what = "; ".join(f"{name}: {_numbers(ids)}" for name, ids in self.matched.items())
-        err.print(
-            Text(
-                f"--fail-on: {plural(self.connections, 'connection')} matched ({what})",
-                style="yellow",
-            )
-        )
+        err.say(f"--fail-on: {plural(self.connections, 'connection')} matched ({what})", "yellow")
         sys.exit(GATE_EXIT)
 
 

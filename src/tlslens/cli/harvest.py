@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -27,6 +26,7 @@ from tlslens.cli.options import (
     secret_options,
     trust_options,
 )
+from tlslens.cli.output import Stderr
 from tlslens.tables.jobs import Done, Job, captures_in, done_marker, run_dask, run_local
 
 
@@ -77,7 +77,7 @@ def extract(
     JA4), per distinct certificate, per handshake message and per problem. Each capture's
     tables are written whole or not at all; --resume goes on where a run stopped.
     """
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = Stderr()
     if revocation == "online":
         raise click.BadParameter("extract asks no CA online", param_hint="--revocation")
     key_store(keylogs, rsa_keys, psk, err)  # checked once here, then in each job quietly
@@ -91,7 +91,7 @@ def extract(
     paths = list(captures_in(captures))
     missing = [p for p in paths if not p.is_file()]
     for path in missing:
-        err.print(Text(f"{safe_text(str(path))}: no such capture file", style="red"))
+        err.say(f"{safe_text(str(path))}: no such capture file", "red")
     jobs = [
         Job(
             capture=str(path),
@@ -111,13 +111,13 @@ def extract(
     skipped = [job for job in jobs if resume and done_marker(job.out, job.capture).exists()]
     jobs = [job for job in jobs if job not in skipped]
     if skipped:
-        err.print(Text(f"{plural(len(skipped), 'capture')} already extracted: skipped (--resume)"))
+        err.say(f"{plural(len(skipped), 'capture')} already extracted: skipped (--resume)")
     failed = _run(err, jobs, workers, dask_address)
     if failed or (missing and not jobs and not skipped):
         sys.exit(1)
 
 
-def _run(err: Console, jobs: list[Job], workers: int, dask_address: str | None) -> int:
+def _run(err: Stderr, jobs: list[Job], workers: int, dask_address: str | None) -> int:
     """The jobs, with a progress bar on a terminal's stderr; the closing summary; how many
     captures could not be read."""
     total = sum(Path(job.capture).stat().st_size for job in jobs)
@@ -132,7 +132,7 @@ def _run(err: Console, jobs: list[Job], workers: int, dask_address: str | None) 
             "{task.fields[rate]:.0f} connections/s"
         ),
         TimeRemainingColumn(),
-        console=err,
+        console=err.console,
         transient=True,
         disable=not err.is_terminal,
     )
@@ -160,11 +160,9 @@ def _run(err: Console, jobs: list[Job], workers: int, dask_address: str | None) 
     elapsed = time.monotonic() - started
     connections = sum(d.connections for d in done)
     failed = sum(1 for d in done if d.error is not None)
-    err.print(
-        Text(
-            f"extracted {len(done) - failed} capture(s), {connections} connection(s), "
-            f"{total / 1e6:.1f} MB in {elapsed:.1f} s ({connections / max(elapsed, 1e-9):.0f} "
-            f"connections/s)" + (f"; {failed} could not be read" if failed else "")
-        )
+    err.say(
+        f"extracted {len(done) - failed} capture(s), {connections} connection(s), "
+        f"{total / 1e6:.1f} MB in {elapsed:.1f} s ({connections / max(elapsed, 1e-9):.0f} "
+        f"connections/s)" + (f"; {failed} could not be read" if failed else "")
     )
     return failed

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, load_pem_priv
 from rich.console import Console
 from rich.text import Text
 
-from tlslens.cli.output import PipedConsole
+from tlslens.cli.terminal import PipedConsole
 from tlslens.x509 import pki as tlspki
 
 

@@ -12,15 +12,13 @@ from pathlib import Path
 from typing import TypeVar
 
 import click
-from rich.console import Console
-from rich.text import Text
 
 from tlslens._text import safe_text
 from tlslens.bounds import Limits
+from tlslens.cli.output import Stderr
 from tlslens.errors import OptionError
 from tlslens.judge import Judge, checker_given, secrets_given
 from tlslens.keys.store import KeyStore
-from tlslens.net.revocation import RevocationChecker
 from tlslens.x509 import ChainChecker
 
 _T = TypeVar("_T")
@@ -249,7 +247,7 @@ def capture_limits() -> Limits:
 
 
 def key_store(
-    keylogs: tuple[Path, ...], rsa_keys: tuple[str, ...], psk: str | None, err: Console
+    keylogs: tuple[Path, ...], rsa_keys: tuple[str, ...], psk: str | None, err: Stderr
 ) -> KeyStore | None:
     """The secrets given on the command line (judge.secrets_given), checked before any
     capture is read: without any secret option, $SSLKEYLOGFILE. A file that cannot be used
@@ -271,8 +269,8 @@ def _usage(make: Callable[[], _T]) -> _T:
         raise click.BadParameter(str(exc), param_hint=exc.option) from exc
 
 
-def _warner(err: Console, style: str) -> Callable[[str], None]:
-    return lambda line: err.print(Text(line, style=style))
+def _warner(err: Stderr, style: str) -> Callable[[str], None]:
+    return lambda line: err.say(line, style)
 
 
 def trust_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -325,7 +323,7 @@ def chain_checker(
     cas: tuple[Path, ...],
     host: str | None,
     at_text: str | None,
-    err: Console,
+    err: Stderr,
     client_cas: tuple[Path, ...] = (),
 ) -> ChainChecker:
     """The chain checker the trust options make (judge.checker_given); a bad value is a
@@ -339,5 +337,8 @@ def chain_checker(
 def judging(checker: ChainChecker, revocation: str) -> Judge:
     """How a command judges connections: ``checker`` and, with --revocation online, the
     CAs' answers, judged as of now (online answers describe the present)."""
-    revoker = RevocationChecker(now=datetime.now(UTC)) if revocation == "online" else None
-    return Judge(checker, revoker)
+    if revocation != "online":
+        return Judge(checker, None)
+    from tlslens.net.revocation import RevocationChecker  # the network client, when asked for
+
+    return Judge(checker, RevocationChecker(now=datetime.now(UTC)))

@@ -1,4 +1,10 @@
-"""What every command prints alike: problem lines, unreadable files, titles, progress."""
+"""What every command prints alike: problem lines, unreadable files, titles, progress.
+
+rich is imported where something is drawn, not here: every command imports this module,
+and `show --json` to a file or a pipe usually draws nothing (rich is a sixth of its
+start-up). Standard error goes through ``Stderr``; standard output's Console for the
+text commands is ``cli.terminal.PipedConsole``.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from rich.console import Console
-from rich.rule import Rule
-from rich.text import Text
-
 from tlslens._text import safe_text
 from tlslens.capture import is_stdin
 from tlslens.errors import CaptureError
@@ -22,6 +24,7 @@ from tlslens.judge import Reading, Selection
 from tlslens.model import Connection, Finding
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import Progress, TaskID
     from rich.table import Table
 
@@ -29,6 +32,9 @@ if TYPE_CHECKING:
 def print_heading(out: Console, conn: Connection) -> None:
     """A rule across a terminal; in a file or a pipe one plain line, never cut."""
     if out.is_terminal:
+        from rich.rule import Rule
+        from rich.text import Text
+
         out.print(Rule(Text(connection_title(conn), style="bold")))
     else:
         write_line(out, f"── {connection_title(conn)} ──")
@@ -47,22 +53,59 @@ def closed_pipe() -> NoReturn:
     sys.exit(0)
 
 
-class PipedConsole(Console):
-    """Standard output through rich that a closed pipe ends as ``closed_pipe`` does: rich
-    catches the BrokenPipeError itself and would exit 1, which ``| head`` must not see."""
+class Stderr:
+    """Standard error as the commands print to it: rich's Console, made when first needed.
 
-    def on_broken_pipe(self) -> NoReturn:
-        closed_pipe()
+    A run that says nothing on stderr and draws no progress bar never imports rich."""
+
+    def __init__(self, no_color: bool = False) -> None:
+        self._no_color = no_color or None
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        """rich's Console itself, for what draws on it (a progress bar, a spinner)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(
+                stderr=True, highlight=False, soft_wrap=True, no_color=self._no_color
+            )
+        return self._console
+
+    @property
+    def is_terminal(self) -> bool:
+        if self._console is None and not _may_be_terminal(sys.stderr):
+            return False  # what rich would answer, without importing it
+        return self.console.is_terminal
+
+    def say(self, line: str, style: str = "") -> None:
+        """One line in one style, as it is (never markup); the caller made it safe."""
+        from rich.text import Text
+
+        self.console.print(Text(line, style=style))
 
 
-def say_note(err: Console, path: Path, note: str | None) -> None:
+def _may_be_terminal(stream: object) -> bool:
+    """False only where rich's ``Console.is_terminal`` is False too: no TTY_COMPATIBLE=1,
+    no FORCE_COLOR, and not a tty. Otherwise rich decides (Jupyter, IDLE...)."""
+    if os.environ.get("TTY_COMPATIBLE") == "1" or "FORCE_COLOR" in os.environ:
+        return True
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return isatty is not None and bool(isatty())
+    except ValueError:  # a closed file: no terminal, as rich says
+        return False
+
+
+def say_note(err: Stderr, path: Path, note: str | None) -> None:
     """One closing note of a capture (judge.ClosingNotes), on stderr under its file's name:
     said once for the capture, not once for each connection."""
     if note is not None:
-        err.print(Text(f"{safe_text(str(path))}: {note}", style="yellow"))
+        err.say(f"{safe_text(str(path))}: {note}", "yellow")
 
 
-def exit_if_nothing_matched(err: Console, shown: int, selection: Selection) -> None:
+def exit_if_nothing_matched(err: Stderr, shown: int, selection: Selection) -> None:
     """Filters that matched no connection of any capture are said on stderr, and the run
     fails (exit 1): an empty answer must not pass for "nothing wrong". ``--connection N``
     alone was said capture by capture (``ClosingNotes.no_such_connection``)."""
@@ -77,13 +120,14 @@ def exit_if_nothing_matched(err: Console, shown: int, selection: Selection) -> N
             used.append(f"--server {where}{f':{port}' if port is not None else ''}")
         if sni is not None:
             used.append(f"--sni {sni}")
-        err.print(Text(safe_text(f"no connection matches {' '.join(used)}"), style="yellow"))
+        err.say(safe_text(f"no connection matches {' '.join(used)}"), "yellow")
     sys.exit(1)
 
 
 def label_grid(rows: list[tuple[str, str]]) -> Table:
     """(label, value) rows as a terminal's two-column grid; values are sanitised."""
     from rich.table import Table  # a terminal's tables only: not imported for a file or pipe
+    from rich.text import Text
 
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold cyan")
@@ -119,19 +163,20 @@ def problem_line(file: str, conn_id: int | None, finding: Finding) -> str:
     return f"{', '.join(where)}: {code}{safe_text(finding.message)}"
 
 
-def unreadable(path: Path, exc: Exception) -> Text:
+def say_unreadable(err: Stderr, path: Path, exc: Exception) -> None:
     """One red line: which file, and why nothing could be read from it."""
     if isinstance(exc, CaptureError):
-        return Text(f"{safe_text(str(path))}: {safe_text(str(exc))}", style="red")
+        err.say(f"{safe_text(str(path))}: {safe_text(str(exc))}", "red")
+        return
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return Text(f"{safe_text(str(path))}: cannot read: {safe_text(reason)}", style="red")
+    err.say(f"{safe_text(str(path))}: cannot read: {safe_text(reason)}", "red")
 
 
 # A bar appears once the work has taken this long (tests set 0 to see it at once).
 PROGRESS_AFTER_S = float(os.environ.get("TLSLENS_PROGRESS_AFTER_S", "1"))
 
 
-def judged(reading: Reading, err: Console) -> Iterator[Connection]:
+def judged(reading: Reading, err: Stderr) -> Iterator[Connection]:
     """A capture's judged connections as a command reads them: when stderr is a terminal
     and the work takes over a second, a progress bar there counts the bytes of the file,
     whatever stdout is (JSON or a pipe)."""
@@ -154,10 +199,10 @@ class FileProgress:
     """A bar on a terminal's stderr counting the bytes of one file, shown once the work has
     taken PROGRESS_AFTER_S; nothing at all when stderr is not a terminal."""
 
-    def __init__(self, err: Console, path: Path) -> None:
+    def __init__(self, err: Stderr, path: Path) -> None:
         self.shown = False
         self.started = time.monotonic()
-        self.bar = _file_bar(err, path) if err.is_terminal else None
+        self.bar = _file_bar(err.console, path) if err.is_terminal else None
 
     def update(self, done: int) -> None:
         if self.bar is None:

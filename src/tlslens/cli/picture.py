@@ -10,8 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.text import Text
 
 from tlslens._text import plural, safe_text
 from tlslens.cli.options import (
@@ -26,7 +24,13 @@ from tlslens.cli.options import (
     secret_options,
     trust_options,
 )
-from tlslens.cli.output import exit_if_nothing_matched, judged, say_note, unreadable
+from tlslens.cli.output import (
+    Stderr,
+    exit_if_nothing_matched,
+    judged,
+    say_note,
+    say_unreadable,
+)
 from tlslens.errors import CaptureError, OptionError
 from tlslens.judge import Judge, Reading, Selection
 from tlslens.keys.store import KeyStore
@@ -128,7 +132,7 @@ def report(
     connection in a table, and for each the handshake ladder with every byte explained,
     the chain of trust and the key derivation. The page loads nothing: it opens offline.
     """
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = Stderr()
     if bool(captures) == (target is not None):
         raise click.UsageError("give CAPTURES or --connect HOST[:PORT], one of the two")
     if quic and target is None:
@@ -184,11 +188,8 @@ def report(
         selection = Selection(number, server, sni)
         _add_captures(builder, err, captures, judge, keys, selection, reveal_keys)
     _write(output, builder.render(), err)
-    err.print(
-        Text(
-            f"{safe_text(str(output))}: {plural(len(builder.rows), 'connection')} reported",
-            style="green",
-        )
+    err.say(
+        f"{safe_text(str(output))}: {plural(len(builder.rows), 'connection')} reported", "green"
     )
     if not builder.rows:
         sys.exit(1)
@@ -196,7 +197,7 @@ def report(
 
 def _add_captures(
     builder: ReportBuilder,
-    err: Console,
+    err: Stderr,
     captures: tuple[Path, ...],
     judge: Judge,
     keys: KeyStore | None,
@@ -223,7 +224,7 @@ def _add_captures(
             for conn in judged(reading, err):
                 builder.add(*report_rows(conn, reveal_keys, first.take(conn.tcp_stream)))
         except (CaptureError, OSError) as exc:
-            err.print(unreadable(path, exc))
+            say_unreadable(err, path, exc)
             continue
         notes = reading.notes()
         readable.append((path, notes.no_such_connection))
@@ -237,7 +238,7 @@ def _add_captures(
 
 
 def _live(
-    err: Console,
+    err: Stderr,
     name: str,
     port: int,
     sni: str | None,
@@ -270,7 +271,7 @@ def _live(
     return f"{name}:{port} (live)", rec.to_pcapng()
 
 
-def _write(path: Path, page: str, err: Console) -> None:
+def _write(path: Path, page: str, err: Stderr) -> None:
     """Atomically: a reader never sees half a page."""
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tlslens-", suffix=".html")

@@ -21,15 +21,15 @@ from tlslens.cli.options import (
     secret_options,
 )
 from tlslens.cli.output import (
-    PipedConsole,
+    Stderr,
     exit_if_nothing_matched,
     judged,
     print_heading,
     problem_line,
     say_note,
-    unreadable,
+    say_unreadable,
 )
-from tlslens.decrypt.h3wire import summarize_http3
+from tlslens.cli.terminal import PipedConsole
 from tlslens.decrypt.http import summarize as http_summary
 from tlslens.errors import CaptureError
 from tlslens.explain import decryption_summary
@@ -147,14 +147,14 @@ def decrypt(
     CAPTURE - reads standard input as it arrives.
     """
     console = PipedConsole(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = Stderr()
     keys = key_store(keylogs, rsa_keys, psk, err)
     with tempfile.TemporaryDirectory(prefix="tlslens-") as scratch:
         directory = out or Path(scratch)
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            err.print(Text(f"{safe_text(str(directory))}: {exc.strerror or exc}", style="red"))
+            err.say(f"{safe_text(str(directory))}: {exc.strerror or exc}", "red")
             sys.exit(1)
         files = _PlaintextFiles(directory)
         limits = capture_limits()
@@ -181,11 +181,11 @@ def decrypt(
         except BrokenPipeError:
             raise
         except (CaptureError, OSError) as exc:
-            err.print(unreadable(capture, exc))
+            say_unreadable(err, capture, exc)
             sys.exit(1)
         notes = reading.notes()
         for finding in notes.problems:
-            err.print(Text(problem_line(str(capture), None, finding), style="yellow"))
+            err.say(problem_line(str(capture), None, finding), "yellow")
         say_note(err, capture, notes.no_such_connection)
         say_note(err, capture, notes.key_log_unmatched)
     exit_if_nothing_matched(err, notes.shown, selection)
@@ -232,6 +232,9 @@ def _render_decrypted(
 
 def _http3_lines(paths: dict[str, Path]) -> list[str]:
     """The HTTP/3 summary of a QUIC connection's per-stream plaintext files."""
+    # Imported here: aioquic and pylsqpack are for HTTP/3 only, not every decrypt.
+    from tlslens.decrypt.h3wire import summarize_http3
+
     with ExitStack() as stack:
         files = {
             direction: stack.enter_context(path.open("rb"))

@@ -25,8 +25,9 @@ from tlslens.cli.options import (
     name_to_check,
     trust_options,
 )
-from tlslens.cli.output import PROGRESS_AFTER_S, PipedConsole, write_line
+from tlslens.cli.output import PROGRESS_AFTER_S, Stderr, write_line
 from tlslens.cli.show import render_connection
+from tlslens.cli.terminal import PipedConsole
 from tlslens.decrypt.h2wire import read_http2
 from tlslens.decrypt.http import read_http1
 from tlslens.errors import OptionError
@@ -221,7 +222,7 @@ def connect(
     the handshake failed; 2 bad usage.
     """
     out = PipedConsole(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = Stderr()
     name, port_given = target
     port = port_given or 443
     _exclusive(
@@ -335,7 +336,7 @@ def _save(file: io.BufferedWriter | None, data: bytes) -> None:
 
 
 def with_progress(
-    err: Console, plan: Plan, prelude: Any, attempt: Callable[[], Recording] | None = None
+    err: Stderr, plan: Plan, prelude: Any, attempt: Callable[[], Recording] | None = None
 ) -> Recording:
     """The attempt (``attempt``, or TLS over TCP with ``prelude``); on a terminal's stderr
     a pulsing bar appears once it has taken over PROGRESS_AFTER_S (it may take the whole
@@ -347,7 +348,7 @@ def with_progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         TimeElapsedColumn(),
-        console=err,
+        console=err.console,
         transient=True,
         redirect_stdout=False,
         redirect_stderr=False,

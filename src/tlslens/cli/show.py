@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.text import Text
 
 from tlslens import registry
 from tlslens._text import plural, safe_text
@@ -24,30 +23,28 @@ from tlslens.cli.options import (
     trust_options,
 )
 from tlslens.cli.output import (
-    PipedConsole,
+    Stderr,
     exit_if_nothing_matched,
     judged,
     label_grid,
     print_heading,
     problem_line,
     say_note,
-    unreadable,
+    say_unreadable,
     write_line,
     write_lines,
 )
 from tlslens.errors import CaptureError
-from tlslens.explain import (
-    Step,
-    carried_over,
-    decryption_status,
-    explain,
-    record_lines,
-    summary_lines,
-)
 from tlslens.judge import ClosingNotes, Reading, Selection
 from tlslens.model import C2S, Connection
 from tlslens.outcome import outcome_of
 from tlslens.serialize import cipher_suite_label, connection_to_json, json_line
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+    from tlslens.explain import Step
 
 _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "bold red"}
 
@@ -128,8 +125,9 @@ def show(
     With --keylog (or SSLKEYLOGFILE), --rsa-key or --psk, the connections are
     decrypted and the key derivation is shown step by step.
     """
-    out = PipedConsole(highlight=False, soft_wrap=True, no_color=no_color or None)
-    err = Console(stderr=True, highlight=False, soft_wrap=True, no_color=no_color or None)
+    # JSON Lines are written as they are: rich is imported for the text only.
+    out = None if as_json else _stdout(no_color)
+    err = Stderr(no_color)
     keys = key_store(keylogs, rsa_keys, psk, err)
     limits = capture_limits()
     judge = judging(chain_checker(trust_store, cas, host, at_text, err, client_cas), revocation)
@@ -137,7 +135,7 @@ def show(
     gate = Gate(fail_on)
 
     def draw(conn: Connection) -> None:
-        if as_json:
+        if out is None:
             sys.stdout.write(json_line(connection_to_json(conn, reveal_keys=reveal_keys)) + "\n")
         elif brief:
             _render_brief(out, conn)
@@ -147,7 +145,7 @@ def show(
             print_heading(out, conn)
             render_ladder(out, conn, plain=no_color)
             for finding in conn.problems:
-                out.print(Text(problem_line(conn.file, conn.id, finding), style="yellow"))
+                _print_line(out, problem_line(conn.file, conn.id, finding), "yellow")
         else:
             render_connection(out, conn, reveal_keys)
 
@@ -161,18 +159,17 @@ def show(
                 gate.check(conn)
                 draw(conn)
             notes = reading.notes()
-            if not as_json:
+            if out is not None:
                 for line in notes.forward_secrecy:
-                    out.print(Text(line))
+                    _print_line(out, line)
         except BrokenPipeError:
             raise
         except (CaptureError, OSError) as exc:
-            err.print(unreadable(path, exc))
+            say_unreadable(err, path, exc)
             continue
         readable += 1
-        # JSON Lines carry one object per connection: the notes go to stderr there.
-        _say_notes(err if as_json else out, err, path, notes)
-        if not as_json:
+        _say_notes(out, err, path, notes)
+        if out is not None:
             _render_summary(out, reading.summary, notes.shown)
         shown_in_all += notes.shown
     if readable == 0:
@@ -181,20 +178,38 @@ def show(
     gate.close(err)
 
 
-def _say_notes(out: Console, err: Console, path: Path, notes: ClosingNotes) -> None:
-    """A capture's closing notes, in the order `show` has always said them."""
+def _stdout(no_color: bool) -> Console:
+    from tlslens.cli.terminal import PipedConsole
+
+    return PipedConsole(highlight=False, soft_wrap=True, no_color=no_color or None)
+
+
+def _print_line(out: Console, line: str, style: str = "") -> None:
+    """One line to the text's Console, as it is (never markup); the caller made it safe."""
+    from rich.text import Text
+
+    out.print(Text(line, style=style))
+
+
+def _say_notes(out: Console | None, err: Stderr, path: Path, notes: ClosingNotes) -> None:
+    """A capture's closing notes, in the order `show` has always said them: with the text on
+    standard output, with JSON Lines (one object per connection) on stderr."""
+    say = err.say if out is None else lambda line, style="": _print_line(out, line, style)
     for finding in notes.problems:
-        err.print(Text(problem_line(str(path), None, finding), style="yellow"))
+        err.say(problem_line(str(path), None, finding), "yellow")
     for line in notes.late_intermediates:
-        out.print(Text(f"{safe_text(str(path))}: {line}", style="yellow"))
+        say(f"{safe_text(str(path))}: {line}", "yellow")
     say_note(err, path, notes.no_such_connection)
     say_note(err, path, notes.key_log_unmatched)
     for line in notes.resumption_savings:
-        out.print(Text(line))
+        say(line)
 
 
 def render_connection(out: Console, conn: Connection, reveal_keys: bool = False) -> None:
     """A connection narrated: facts, steps, records and problems."""
+    # The narration's modules, imported by the text only: JSON does without them.
+    from tlslens.explain import explain, record_lines, summary_lines
+
     print_heading(out, conn)
     facts = summary_lines(conn)
     steps = explain(conn, reveal_keys=reveal_keys)
@@ -215,14 +230,16 @@ def render_connection(out: Console, conn: Connection, reveal_keys: bool = False)
     out.print(table)
     if conn.records is not None:
         for line in record_lines(conn):
-            out.print(Text(safe_text(line), style="dim" if line.startswith("  #") else ""))
+            _print_line(out, safe_text(line), "dim" if line.startswith("  #") else "")
     for finding in conn.problems:
-        out.print(Text("  ⚠ " + problem_line(conn.file, conn.id, finding), style="yellow"))
+        _print_line(out, "  ⚠ " + problem_line(conn.file, conn.id, finding), "yellow")
     out.print()
 
 
 def _render_brief(out: Console, conn: Connection) -> None:
     """One line: who, which name, what was negotiated, whether a client would trust it."""
+    from tlslens.explain import carried_over, decryption_status  # as render_connection's
+
     version = registry.version_name(conn.version) if conn.version is not None else "no version"
     carrier = carried_over(conn)
     if carrier:
@@ -246,7 +263,7 @@ def _render_brief(out: Console, conn: Connection) -> None:
     if decryption is not None:  # secrets were given
         line += f"; {decryption}"
     if out.is_terminal:
-        out.print(Text(line))
+        _print_line(out, line)
     else:
         write_line(out, line)
 
@@ -255,6 +272,8 @@ def _render_plain(
     out: Console, conn: Connection, facts: list[tuple[str, str]], steps: list[Step]
 ) -> None:
     """The same narration for a file or a pipe: whole lines, aligned, nothing cut or padded."""
+    from tlslens.explain import record_lines  # as render_connection's
+
     width = max((len(label) for label, _ in facts), default=0) + 2
     lines = [f"{label:<{width}}{safe_text(value)}" for label, value in facts]
     lines.append("")
@@ -275,6 +294,8 @@ _ARROWS = {"c2s": "C → S", "s2c": "C ← S"}
 
 
 def _step_cells(step: Step) -> tuple[Text, Text, Text, Text]:
+    from rich.text import Text  # a terminal's narration only
+
     style = _TONE_STYLE.get(step.tone, "")
     body = Text(safe_text(step.title), style=("bold " + style).strip())
     for line in step.lines:
@@ -317,4 +338,10 @@ def _render_summary(out: Console, summary: CaptureSummary, shown: int) -> None:
         text += f"; {_udp_flows_text(summary.udp_flows)}"
     if skipped:
         text += f"; frames with nothing to read (no TCP, QUIC or DTLS payload): {skipped}"
-    out.print(Text(text, style="dim"))
+    # The file's own problems (the reader's, at a byte offset: a block cut or corrupt) are
+    # said here too, not on stderr alone: a capture cut short must not read as a short one.
+    for problem in summary.problems:
+        if problem.layer == "capture" and problem.offset is not None:
+            frame = "" if problem.frame is None else f", frame {problem.frame}"
+            text += f"; {safe_text(problem.message)} (byte offset {problem.offset}{frame})"
+    _print_line(out, text, "dim")

@@ -29,7 +29,8 @@ from hyperframe.frame import (
     WindowUpdateFrame,
 )
 
-H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+from tlslens.decrypt.http import H2_PREFACE
+
 MAX_HEADER_BLOCK = 256 * 1024
 MAX_FRAMES_KEPT = 10_000  # per direction; past it frames are counted, not kept
 MAX_BLOCKS = 10_000  # header blocks kept per direction, and streams whose DATA is summed

@@ -10,12 +10,17 @@ note; it never raises.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from tlslens._text import plural
-from tlslens.decrypt.h2wire import H2_PREFACE, H2Direction, frame_lines, read_http2
+
+if TYPE_CHECKING:
+    from tlslens.decrypt.h2wire import H2Direction
 
 MAX_MESSAGES = 10_000
+# What an HTTP/2 client sends first (RFC 9113 §3.4); h2wire, with h2's frame and HPACK
+# libraries, is imported only for a connection that starts with it.
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 @dataclass(slots=True)
@@ -138,6 +143,8 @@ def summarize(c2s: BinaryIO, s2c: BinaryIO) -> tuple[str | None, list[str]]:
     c2s.seek(0)
     notes: list[str] = []
     if head == H2_PREFACE:
+        from tlslens.decrypt.h2wire import frame_lines, read_http2
+
         sent = read_http2(c2s, "c2s", notes)
         answered = read_http2(s2c, "s2c", notes)
         by_stream = {m.stream: m for m in _h2_messages(answered)}

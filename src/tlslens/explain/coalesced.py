@@ -101,7 +101,44 @@ def close_alert(frame: QuicFrameInfo) -> str | None:
     return registry.alert_name(code - CRYPTO_ERROR_BASE)
 
 
+# An application close's code is the application protocol's: HTTP/3's (RFC 9114 §8.1)
+# and QPACK's (RFC 9204 §6) when ALPN chose h3.
+H3_ERRORS: dict[int, tuple[str, str]] = {
+    0x100: ("H3_NO_ERROR", "no error: the connection or stream simply ends"),
+    0x101: ("H3_GENERAL_PROTOCOL_ERROR", "a protocol violation with no more specific code"),
+    0x102: ("H3_INTERNAL_ERROR", "an internal error of the HTTP stack"),
+    0x103: ("H3_STREAM_CREATION_ERROR", "the peer created a stream it must not"),
+    0x104: ("H3_CLOSED_CRITICAL_STREAM", "a stream HTTP/3 needs was closed or reset"),
+    0x105: ("H3_FRAME_UNEXPECTED", "a frame not allowed in its state or on its stream"),
+    0x106: ("H3_FRAME_ERROR", "a frame that does not follow its layout"),
+    0x107: ("H3_EXCESSIVE_LOAD", "the peer generates excessive load"),
+    0x108: ("H3_ID_ERROR", "a stream or push ID was used wrongly"),
+    0x109: ("H3_SETTINGS_ERROR", "an error in the SETTINGS frame's payload"),
+    0x10A: ("H3_MISSING_SETTINGS", "no SETTINGS frame at the start of the control stream"),
+    0x10B: ("H3_REQUEST_REJECTED", "the server rejected the request unprocessed"),
+    0x10C: ("H3_REQUEST_CANCELLED", "the request or its response was cancelled"),
+    0x10D: ("H3_REQUEST_INCOMPLETE", "the client's stream ended with the request incomplete"),
+    0x10E: ("H3_MESSAGE_ERROR", "a malformed HTTP message"),
+    0x10F: ("H3_CONNECT_ERROR", "the CONNECT request's connection was reset or closed"),
+    0x110: ("H3_VERSION_FALLBACK", "the request must be retried over HTTP/1.1"),
+    0x200: ("QPACK_DECOMPRESSION_FAILED", "a field section QPACK cannot decode"),
+    0x201: ("QPACK_ENCODER_STREAM_ERROR", "an encoder stream instruction QPACK cannot use"),
+    0x202: ("QPACK_DECODER_STREAM_ERROR", "a decoder stream instruction QPACK cannot use"),
+}
 H3_NO_ERROR = 0x100  # RFC 9114 §8.1: HTTP/3's "no error", the code of its ordinary end
+
+
+def over_h3(alpn: str | None) -> bool:
+    """Whether ALPN chose HTTP/3 ("h3", or a draft's "h3-29"): application codes are its."""
+    return (alpn or "").startswith("h3")
+
+
+def h3_error(code: int | None, application: bool, h3: bool) -> tuple[str, str] | None:
+    """An application close's code as HTTP/3 or QPACK names it (name, meaning), when ALPN
+    chose h3; None otherwise."""
+    if not (application and h3) or code is None:
+        return None
+    return H3_ERRORS.get(code)
 
 
 def normal_close(error: str, code: int | None, h3: bool) -> bool:
@@ -112,14 +149,18 @@ def normal_close(error: str, code: int | None, h3: bool) -> bool:
     return h3 and error.startswith("application") and code == H3_NO_ERROR
 
 
-def close_words(frame: QuicFrameInfo) -> str:
-    """A CONNECTION_CLOSE's error: its code, its name and the alert inside CRYPTO_ERROR."""
+def close_words(frame: QuicFrameInfo, h3: bool) -> str:
+    """A CONNECTION_CLOSE's error: its code, its name (HTTP/3's and QPACK's for an
+    application close over ``h3``) and the alert inside CRYPTO_ERROR."""
     code = f"0x{frame.code:x}" if frame.code is not None else "?"
     alert = close_alert(frame)
     if alert is not None:
         return f"CRYPTO_ERROR {code}: TLS alert {alert}"
     error = frame.error or ""
-    return error if error.startswith("application") else f"{error} ({code})"
+    if not error.startswith("application"):
+        return f"{error} ({code})"
+    named = h3_error(frame.code, True, h3)
+    return f"{error} ({named[0]})" if named else error
 
 
 def _frame_json(frame: QuicFrameInfo) -> dict[str, Any]:

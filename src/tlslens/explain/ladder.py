@@ -23,6 +23,7 @@ from tlslens.explain.coalesced import (
     Datagram,
     close_words,
     normal_close,
+    over_h3,
     quic_datagrams,
 )
 from tlslens.explain.over_udp import acked_words
@@ -492,8 +493,8 @@ def _packet_label(conn: Connection, packet: QuicPacketInfo, events: list[int]) -
             ]
             names.append(f"CRYPTO ({', '.join(said)})" if said else "CRYPTO")
         elif name == "CONNECTION_CLOSE":
-            names.extend(f"CONNECTION_CLOSE {close_words(f)}" for f in frames)
-            h3 = (conn.alpn or "").startswith("h3")
+            h3 = over_h3(conn.alpn)
+            names.extend(f"CONNECTION_CLOSE {close_words(f, h3)}" for f in frames)
             if any(not normal_close(f.error or "", f.code, h3) for f in frames):
                 tone = "alert"
         elif name not in _QUIET_FRAMES or len(packet.frames) == len(frames):

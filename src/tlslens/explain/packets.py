@@ -16,8 +16,10 @@ from tlslens.explain.coalesced import (
     RETRY,
     VERSION_NEGOTIATION,
     close_words,
+    h3_error,
     key_words,
     normal_close,
+    over_h3,
     quic_datagrams,
 )
 from tlslens.explain.vocabulary import Step
@@ -28,30 +30,6 @@ _ARROWS = {C2S: "C → S", "s2c": "C ← S"}
 # The Initial packets' hash and key size: always TLS_AES_128_GCM_SHA256 (RFC 9001 §5.2).
 _INITIAL_SUITE = 0x1301
 _INITIAL_SECRET_LENGTH = 32
-# An application close's code is the application protocol's: HTTP/3's (RFC 9114 §8.1)
-# and QPACK's (RFC 9204 §6) when ALPN chose h3.
-_H3_ERRORS = {
-    0x100: ("H3_NO_ERROR", "no error: the connection or stream simply ends"),
-    0x101: ("H3_GENERAL_PROTOCOL_ERROR", "a protocol violation with no more specific code"),
-    0x102: ("H3_INTERNAL_ERROR", "an internal error of the HTTP stack"),
-    0x103: ("H3_STREAM_CREATION_ERROR", "the peer created a stream it must not"),
-    0x104: ("H3_CLOSED_CRITICAL_STREAM", "a stream HTTP/3 needs was closed or reset"),
-    0x105: ("H3_FRAME_UNEXPECTED", "a frame not allowed in its state or on its stream"),
-    0x106: ("H3_FRAME_ERROR", "a frame that does not follow its layout"),
-    0x107: ("H3_EXCESSIVE_LOAD", "the peer generates excessive load"),
-    0x108: ("H3_ID_ERROR", "a stream or push ID was used wrongly"),
-    0x109: ("H3_SETTINGS_ERROR", "an error in the SETTINGS frame's payload"),
-    0x10A: ("H3_MISSING_SETTINGS", "no SETTINGS frame at the start of the control stream"),
-    0x10B: ("H3_REQUEST_REJECTED", "the server rejected the request unprocessed"),
-    0x10C: ("H3_REQUEST_CANCELLED", "the request or its response was cancelled"),
-    0x10D: ("H3_REQUEST_INCOMPLETE", "the client's stream ended with the request incomplete"),
-    0x10E: ("H3_MESSAGE_ERROR", "a malformed HTTP message"),
-    0x10F: ("H3_CONNECT_ERROR", "the CONNECT request's connection was reset or closed"),
-    0x110: ("H3_VERSION_FALLBACK", "the request must be retried over HTTP/1.1"),
-    0x200: ("QPACK_DECOMPRESSION_FAILED", "a field section QPACK cannot decode"),
-    0x201: ("QPACK_ENCODER_STREAM_ERROR", "an encoder stream instruction QPACK cannot use"),
-    0x202: ("QPACK_DECODER_STREAM_ERROR", "a decoder stream instruction QPACK cannot use"),
-}
 
 
 def quic_key_lines(
@@ -81,6 +59,14 @@ def quic_key_lines(
 
 def _initial_step(conn: Connection, quic: QuicDetails, hex_of: Callable[[bytes], str]) -> Step:
     dcid = quic.initial_dcid
+    title = f"{registry_version(quic.version)} Initial keys"
+    if dcid is None:
+        text = (
+            "Initial packets are protected with keys computed from the client's first "
+            "Destination Connection ID (RFC 9001 §5.2), which only the client's first Initial "
+            "carries: it was not read (see the problems), so no Initial packet is opened."
+        )
+        return Step(conn.first_frame, ts_iso(conn.start_ts_ns), "", title, (text,), "warning")
     lines = [
         "Initial packets are protected with keys anyone can compute from the client's first "
         f"Destination Connection ID ({dcid.hex() or 'empty'}) and the version's published "
@@ -88,7 +74,6 @@ def _initial_step(conn: Connection, quic: QuicDetails, hex_of: Callable[[bytes],
         "ossified middleboxes, and tlslens opened them without any key log."
     ]
     lines.extend(_initial_derivation(quic.version, dcid, hex_of))
-    title = f"{registry_version(quic.version)} Initial keys"
     return Step(conn.first_frame, ts_iso(conn.start_ts_ns), "", title, tuple(lines))
 
 
@@ -232,9 +217,9 @@ def quic_steps(conn: Connection, hex_of: Callable[[bytes], str]) -> list[Step]:
         who = "client" if direction == C2S else "server"
         text = f"The {who}'s 1-RTT keys move to key phase {int(phase)} (RFC 9001 §6)."
         steps.append(Step(frame, when(frame), direction, "Key update", (text,)))
-    h3 = (conn.alpn or "").startswith("h3")
+    h3 = over_h3(conn.alpn)
     for close in quic.closes:
-        named = _H3_ERRORS.get(close.code) if close.application and h3 else None
+        named = h3_error(close.code, close.application, h3)
         lines = [
             f"Error: {close.error} ({named[0]}, RFC 9114 §8.1: {named[1]})."
             if named
@@ -271,18 +256,19 @@ def quic_packet_lines(conn: Connection) -> list[str]:
         return []
     total = sum(quic.packet_count.values())
     datagrams = quic_datagrams(quic)
+    h3 = over_h3(conn.alpn)
     lines = [f"QUIC packets: {total}, as carried in UDP datagrams:"]
     for datagram in datagrams:
         kinds = " + ".join(p.kind for p in datagram.packets)
         lines.append(f"  #{datagram.frame:<6} {_ARROWS.get(datagram.direction, '')}  {kinds}")
         for p in datagram.packets:
-            lines.extend(_packet_lines(quic, p))
+            lines.extend(_packet_lines(quic, p, h3))
     if total > len(quic.packets):
         lines.append(f"  … the first {MAX_PACKETS_KEPT} packets are listed")
     return lines
 
 
-def _packet_lines(quic: QuicDetails, p: QuicPacketInfo) -> list[str]:
+def _packet_lines(quic: QuicDetails, p: QuicPacketInfo, h3: bool) -> list[str]:
     if p.kind == RETRY and quic.retry is not None:
         tag = "verified" if quic.retry[1] else "NOT verified"
         return [f"      Retry: integrity tag {tag}, a token of {plural(quic.retry[2], 'byte')}"]
@@ -301,15 +287,15 @@ def _packet_lines(quic: QuicDetails, p: QuicPacketInfo) -> list[str]:
         f" {ids}; {key_words(p)}"
     ]
     for f in p.frames:
-        lines.append(f"        {_frame_words(f)} (at byte {f.offset} of the plaintext)")
+        lines.append(f"        {_frame_words(f, h3)} (at byte {f.offset} of the plaintext)")
     return lines
 
 
-def _frame_words(f: QuicFrameInfo) -> str:
+def _frame_words(f: QuicFrameInfo, h3: bool) -> str:
     """One frame in words: its name and main fields."""
     if f.name != "CONNECTION_CLOSE":
         return f"{f.name}: {f.detail}" if f.detail else f.name
-    words = f"CONNECTION_CLOSE: {close_words(f)}"
+    words = f"CONNECTION_CLOSE: {close_words(f, h3)}"
     if f.detail:
         words += f", {f.detail}"
     if f.data:

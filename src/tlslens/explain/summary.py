@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
-
 from tlslens import _core, registry
 from tlslens._text import plural, safe_text
 from tlslens.explain.derivation import decryption_summary
@@ -203,6 +201,8 @@ class ResumptionSavings:
         for server, (full, short) in sorted(self.samples.items()):
             if not full or not short:
                 continue
+            import statistics  # here: only a server with resumed handshakes comes this far
+
             full_ms, short_ms = statistics.median(full), statistics.median(short)
             verdict = (
                 f"resumption saved {full_ms - short_ms:.1f} ms a handshake"

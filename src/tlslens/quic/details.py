@@ -104,7 +104,7 @@ def _run_packets(run: _core.QuicKeptPackets, directions: tuple[str, str]) -> lis
 @dataclass(slots=True)
 class QuicDetails:
     version: int
-    initial_dcid: bytes
+    initial_dcid: bytes | None  # None: the client's first Initial was not read
     # The first MAX_PACKETS_KEPT packets as told: one by one, or in the runs of routine
     # packets the core folded, whose packets are made only when ``packets`` is read (JSON
     # does not read them).
@@ -152,7 +152,7 @@ def details_json(quic: QuicDetails) -> dict[str, Any]:
     return {
         "version": _core.quic_version_name(quic.version),
         "version_id": quic.version,
-        "initial_dcid": quic.initial_dcid.hex(),
+        "initial_dcid": None if quic.initial_dcid is None else quic.initial_dcid.hex(),
         "packets": dict(quic.packet_count),
         "packets_unopened": quic.unopened,
         "retry": None

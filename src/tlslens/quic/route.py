@@ -91,6 +91,10 @@ class QuicRouter:
         ends = self.flows.get(flow) if flow is not None else None
         if flow is None or ends is None:
             return None
+        # The association's first datagram is the client's, unless the core found it
+        # unreadable and opened the connection at the server's answer (quic/roles.rs).
+        if Endpoint(ev.client, ev.client_port) == ends[1]:
+            ends = (ends[1], ends[0])
         session = QuicSession(
             flow,
             ends,

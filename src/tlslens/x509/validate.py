@@ -143,7 +143,7 @@ class Validation:
         return {
             "trusted": self.trusted,
             "problems": [p.to_json() for p in self.problems],
-            "path": [fingerprint(c) for c in self.path],
+            "path": _path_json(self.path),
             "checked_at": iso_time(self.checked_at),
             "hostname": self.hostname,
             "trust_store": self.trust_store,
@@ -191,6 +191,25 @@ def validator_code(message: str) -> str:
 @functools.lru_cache(maxsize=4096)  # each verdict's path, again for every connection
 def fingerprint(cert: x509.Certificate) -> str:
     return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+
+
+# The checker hands each connection a copy of its cached verdict holding the same
+# certificate objects: their fingerprints are looked up once per path, by the objects'
+# ids (kept alive here, so an id cannot be another's), not by hashing every certificate
+# of the path again for fingerprint's cache on every connection.
+_PATHS: dict[tuple[int, ...], tuple[list[x509.Certificate], list[str]]] = {}
+
+
+def _path_json(path: list[x509.Certificate]) -> list[str]:
+    """The SHA-256 of each certificate of ``path`` (a new list: the caller may keep it)."""
+    key = tuple(map(id, path))
+    cached = _PATHS.get(key)
+    if cached is None:
+        cached = (list(path), [fingerprint(c) for c in path])
+        if len(_PATHS) >= 4096:
+            _PATHS.clear()
+        _PATHS[key] = cached
+    return list(cached[1])
 
 
 def _days(delta_seconds: float) -> str:

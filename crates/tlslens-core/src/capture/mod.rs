@@ -38,12 +38,12 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 pub const MAX_LINKTYPES: usize = 64;
 
 /// Something wrong in the capture: where (byte offset in the decompressed stream), what,
-/// and the number of the frame that was being read.
+/// and the number of the frame that was being read (None: in a block that holds none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub offset: u64,
     pub message: String,
-    pub frame: u64,
+    pub frame: Option<u64>,
 }
 
 /// A pcapng Decryption Secrets Block (type 0x544c534b is a TLS key log).
@@ -375,7 +375,7 @@ impl Reader {
         batch.problems.push(Problem {
             offset: offset.unwrap_or_else(|| self.offset()),
             message,
-            frame: self.frames.saturating_add(1),
+            frame: Some(self.frames.saturating_add(1)),
         });
     }
 

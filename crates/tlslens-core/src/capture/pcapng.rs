@@ -1,7 +1,9 @@
 //! pcapng (draft-ietf-opsawg-pcapng): sections of blocks, each `type, length, body,
 //! length`; interfaces described by IDBs carry each packet's link type and clock.
 
-use super::{i64_at, u16_at, u32_at, Batch, Emit, Fill, Reader, Secrets, Step, MAX_PCAPNG_BLOCK};
+use super::{
+    i64_at, u16_at, u32_at, Batch, Emit, Fill, Problem, Reader, Secrets, Step, MAX_PCAPNG_BLOCK,
+};
 
 pub const SHB_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 const BLOCK_SHB: u32 = 0x0A0D_0D0A;
@@ -10,6 +12,8 @@ const BLOCK_OPB: u32 = 2; // obsolete Packet Block
 const BLOCK_SPB: u32 = 3;
 const BLOCK_EPB: u32 = 6;
 const BLOCK_DSB: u32 = 0x0000_000A;
+const BLOCK_NRB: u32 = 4;
+const BLOCK_ISB: u32 = 5;
 /// Block types a resynchronisation accepts as the start of a good block.
 const KNOWN_BLOCKS: [u32; 10] = [
     BLOCK_SHB,
@@ -101,10 +105,17 @@ impl Reader {
             Fill::Wait => return Step::Wait,
             Fill::End => {
                 let present = self.ahead().len();
+                let name = block_name(btype);
                 let message = format!(
-                    "capture cut in the middle of a block: needs {blen} bytes, {present} present"
+                    "capture cut in the middle of {name} (block type 0x{btype:x}): needs \
+                     {blen} bytes, {present} present"
                 );
-                self.problem(batch, message, None);
+                // A packet block's problem is its frame's; any other block holds no frame.
+                if matches!(btype, BLOCK_EPB | BLOCK_SPB | BLOCK_OPB) {
+                    self.problem(batch, message, None);
+                } else {
+                    self.block_problem(batch, message);
+                }
                 return Step::Done;
             }
             Fill::Ready => {}
@@ -117,6 +128,15 @@ impl Reader {
         self.block(section, btype, len, batch);
         self.pos += len;
         Step::More
+    }
+
+    /// A problem inside a block that holds no frame (a Decryption Secrets Block...).
+    fn block_problem(&self, batch: &mut Batch, message: String) {
+        batch.problems.push(Problem {
+            offset: self.offset(),
+            message,
+            frame: None,
+        });
     }
 
     /// An Enhanced (or Obsolete) Packet Block's frame; `after`: where its problems are told.
@@ -342,5 +362,20 @@ fn resolution(res: u8) -> (u128, Option<u128>) {
         (10u128.pow(9 - exp), Some(1))
     } else {
         (1, 10u128.checked_pow(exp - 9))
+    }
+}
+
+/// A block type's name, as the pcapng specification gives it, for problems.
+fn block_name(btype: u32) -> &'static str {
+    match btype {
+        BLOCK_SHB => "a Section Header Block",
+        BLOCK_IDB => "an Interface Description Block",
+        BLOCK_OPB => "a Packet Block",
+        BLOCK_SPB => "a Simple Packet Block",
+        BLOCK_EPB => "an Enhanced Packet Block",
+        BLOCK_DSB => "a Decryption Secrets Block",
+        BLOCK_NRB => "a Name Resolution Block",
+        BLOCK_ISB => "an Interface Statistics Block",
+        _ => "a block",
     }
 }

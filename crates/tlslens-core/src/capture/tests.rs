@@ -353,7 +353,7 @@ fn pcap_findings() {
         Problem {
             offset: 50,
             message: got.problems[0].message.clone(),
-            frame: 2
+            frame: Some(2)
         }
     );
     let got = read(&whole[..whole.len() - 2]);
@@ -379,7 +379,10 @@ fn pcapng_findings() {
     let got = read(&good[..68]);
     assert_eq!(
         messages(&got),
-        vec!["capture cut in the middle of a block: needs 44 bytes, 12 present"]
+        vec![
+            "capture cut in the middle of an Enhanced Packet Block (block type 0x6): needs 44 \
+             bytes, 12 present"
+        ]
     );
     assert_eq!(
         messages(&read(&good[..60])),
@@ -449,6 +452,29 @@ fn a_corrupt_block_is_skipped_and_reading_resumes() {
 }
 
 #[test]
+fn a_cut_decryption_secrets_block_names_itself_and_keeps_the_frames_before() {
+    let mut before = Ng::new(false);
+    before
+        .interface(1, 0, &[(9, &[9])])
+        .epb(0, 1_700_000_000_123_456_789, b"first frame");
+    let dsb_at = before.out.len();
+    let got = read(&sample_pcapng()[..dsb_at + 20]);
+    assert_eq!(got.frames.len(), 1);
+    assert_eq!(
+        got.problems,
+        vec![Problem {
+            offset: dsb_at as u64,
+            message: "capture cut in the middle of a Decryption Secrets Block (block type 0xa): \
+                      needs 40 bytes, 20 present"
+                .to_owned(),
+            // No frame is to blame: the block holds a key log, not a packet.
+            frame: None,
+        }]
+    );
+    assert!(got.secrets.is_empty());
+}
+
+#[test]
 fn memory_does_not_follow_a_length_field() {
     // An EPB declaring 16 MB in a 40-byte file: one problem, nothing allocated for it.
     let mut data = Ng::new(false).out;
@@ -458,7 +484,10 @@ fn memory_does_not_follow_a_length_field() {
     assert!(got.frames.is_empty());
     assert_eq!(
         messages(&got),
-        vec!["capture cut in the middle of a block: needs 16777216 bytes, 12 present"]
+        vec![
+            "capture cut in the middle of an Enhanced Packet Block (block type 0x6): needs \
+             16777216 bytes, 12 present"
+        ]
     );
     assert!(reader.buf.capacity() < 4096, "{}", reader.buf.capacity());
 }

@@ -31,6 +31,7 @@ mod tls13;
 #[cfg(test)]
 mod tests;
 
+use crate::extensions::EARLY_DATA;
 use crate::handshake::messages::{self, ClientHello, Message, ServerHello};
 use crate::handshake::{self as hs, sslv2, Context};
 use crate::keys::{prf, HashAlg};
@@ -183,6 +184,9 @@ pub struct Decryptor {
     trial_failures: [usize; 2],
     /// A 0-RTT record was seen, opened or not.
     pub early_seen: bool,
+    /// The ClientHello offered early_data: records before the ServerHello can be 0-RTT
+    /// (without the offer, they are the handshake of a ServerHello not captured).
+    early_offered: bool,
     opened: u8,
     /// TLS 1.3: the server's flight, in the transcript, is read.
     server_handshake_keys: bool,
@@ -229,6 +233,7 @@ impl Decryptor {
             trial: [None, None],
             trial_failures: [0; 2],
             early_seen: false,
+            early_offered: false,
             opened: 0,
             server_handshake_keys: false,
             awaiting_rsa: false,
@@ -400,6 +405,7 @@ impl Decryptor {
         self.client_random = hello.random.to_vec();
         self.client_session_id = hello.legacy_session_id.to_vec();
         self.client_version = hello.legacy_version;
+        self.early_offered = hello.extensions.find(EARLY_DATA).is_some();
         self.client_ticket = hello
             .extensions
             .find(SESSION_TICKET)

@@ -36,7 +36,7 @@ impl Decryptor {
             return Vec::new();
         }
         let mut labels = Vec::new();
-        if self.early_seen {
+        if self.early_seen && self.early_offered {
             labels.push(EARLY);
         }
         if self.tls13 {
@@ -62,6 +62,15 @@ impl Decryptor {
             Status::NoSecret if random.is_empty() => {
                 Some("no ClientHello was seen, so no secret can be looked up".to_owned())
             }
+            // No ServerHello (lost, or cut from the capture): the version, the suite and the
+            // server random it names are unknown, so no secret can become keys. The key log
+            // is not to blame, whatever it holds.
+            Status::NoSecret if self.version.is_none() && keylog.knows(random) => Some(format!(
+                "the ServerHello was not captured (lost or cut), so the cipher suite and the \
+                 server random are unknown and the keys cannot be used: the key log's secrets \
+                 for client random {} are not at fault",
+                random_text(random)
+            )),
             // Application secrets are tried record by record: none opened.
             Status::NoSecret if keylog.knows(random) => Some(format!(
                 "the key log's secrets for client random {} open no record of this connection",

@@ -68,6 +68,9 @@ pub struct Conn {
     pub forged_retry: Option<(Vec<u8>, u64)>,
     /// Connection IDs registered for this connection, with the side that chose them.
     pub cids: Vec<(Vec<u8>, u8)>,
+    /// Opened at the server's Initial: the client's first Destination Connection ID, the
+    /// Initial keys' input, is not known, so no Initial packet is opened.
+    pub initial_unknown: bool,
     initial: Option<(Version, [Keys; 2])>,
     handshake: [Option<Keys>; 2],
     zero_rtt: Option<Keys>,
@@ -141,6 +144,7 @@ impl Conn {
             retry_scid: None,
             forged_retry: None,
             cids: Vec::new(),
+            initial_unknown: false,
             initial: None,
             handshake: [None, None],
             zero_rtt: None,

@@ -55,7 +55,7 @@ impl QuicConnections {
         if view.form != Form::Short {
             c.version = view.version;
         }
-        if level == Level::Initial {
+        if level == Level::Initial && !c.initial_unknown {
             if let Err(err) = c.ensure_initial() {
                 self.finding(d.frame, view.start, Some(conn), err);
                 return;

@@ -10,7 +10,7 @@ use crate::flows::packet::Addr;
 
 /// The input is datagrams, each a 2-byte length (its top bit: sent by the server; the
 /// next: the client is on a new port, as after a migration) then its bytes (the last one
-/// takes what is left); the frame parser also runs on it whole. Panics if a bound is
+/// takes what is left; every third is fed as a datagram of no UDP association); the frame parser also runs on it whole. Panics if a bound is
 /// broken (the fuzzer's crash), never otherwise.
 pub fn quic_packet(data: &[u8]) {
     let _ = parse_frames(data);
@@ -55,13 +55,19 @@ pub fn quic_packet(data: &[u8]) {
         } else {
             (client, server)
         };
-        table.datagram(&Datagram {
+        let d = Datagram {
             frame,
             ts_ns: 0,
             src,
             dst,
             payload,
-        });
+        };
+        // Every third datagram as one no UDP association took (`stray`).
+        if frame % 3 == 0 {
+            table.stray(&d);
+        } else {
+            table.datagram(&d);
+        }
     }
     table.finish();
     let mut runs: Vec<PacketRun> = Vec::new();
@@ -86,6 +92,7 @@ pub fn quic_packet(data: &[u8]) {
     }
     assert!(table.connections() <= limits.max_connections);
     assert!(table.orphans.len() <= limits.max_connections);
+    assert!(table.unreadable.len() <= limits.max_connections);
     let mut counted = 0u64;
     for run in &runs {
         assert!(run.data.len() <= MAX_RUN_DATA && run.streams.len() <= MAX_RUN_STREAMS);

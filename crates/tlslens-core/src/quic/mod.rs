@@ -21,6 +21,7 @@ pub mod hello;
 pub mod keys;
 mod orphans;
 pub mod packet;
+mod roles;
 pub mod runs;
 mod table;
 pub mod unprotect;
@@ -164,7 +165,8 @@ impl PacketEvent {
 /// What the reader tells, in datagram order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QuicEvent {
-    /// A new connection, at its client's first Initial.
+    /// A new connection, at its first Initial: the client's, or the server's answer to a
+    /// client Initial that could not be read (`roles`).
     Opened {
         conn: u64,
         frame: u64,
@@ -172,8 +174,9 @@ pub enum QuicEvent {
         client: Endpoint,
         server: Endpoint,
         version: u32,
-        /// The client's first Destination Connection ID (the Initial keys' input).
-        dcid: Vec<u8>,
+        /// The client's first Destination Connection ID (the Initial keys' input); None when
+        /// the connection opened at the server's Initial, as that ID is then unknown.
+        dcid: Option<Vec<u8>>,
     },
     Packet(PacketEvent),
     /// Handshake bytes of a CRYPTO stream that became contiguous, at their stream offset.

@@ -8,11 +8,12 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use super::conn::{Buffered, Conn, Level, LoggedSecrets};
 use super::crypto_stream::CryptoStream;
 use super::packet::{looks_like_long, parse_long, parse_short, Form, PacketView, MAX_CID_LEN};
+use super::roles::Unreadable;
 use super::version::{LongType, Version};
 use super::{keys, Datagram, Endpoint, Finding, Limits, PacketEvent, QuicEvent};
 
 /// The UDP port a datagram on which is expected to be QUIC (HTTP/3).
-const QUIC_PORT: u16 = 443;
+pub(super) const QUIC_PORT: u16 = 443;
 
 /// QUIC connections of a capture, fed datagram by datagram.
 pub struct QuicConnections {
@@ -20,7 +21,10 @@ pub struct QuicConnections {
     pub(super) conns: HashMap<u64, Conn>,
     /// Connection ID → (connection, the side that chose it).
     pub(super) by_cid: HashMap<Vec<u8>, (u64, u8)>,
-    by_tuple: HashMap<(Endpoint, Endpoint), u64>,
+    pub(super) by_tuple: HashMap<(Endpoint, Endpoint), u64>,
+    /// The first datagram of an address pair of no connection, when it could not be read
+    /// (`roles`), within `max_connections`.
+    pub(super) unreadable: HashMap<(Endpoint, Endpoint), Unreadable>,
     /// Address pairs of short headers tied to no connection, already told (`orphans`).
     pub(super) orphans: HashSet<(Endpoint, Endpoint)>,
     /// Server endpoints of the connections followed, with how many: a datagram to or from
@@ -41,6 +45,7 @@ impl QuicConnections {
             conns: HashMap::new(),
             by_cid: HashMap::new(),
             by_tuple: HashMap::new(),
+            unreadable: HashMap::new(),
             orphans: HashSet::new(),
             servers: HashMap::new(),
             cid_lens: [false; MAX_CID_LEN + 1],
@@ -118,7 +123,15 @@ impl QuicConnections {
         if !quic && self.orphan(d) {
             return false;
         }
-        if !quic && (d.src.1 == QUIC_PORT || d.dst.1 == QUIC_PORT) {
+        if !quic {
+            self.not_quic_on_port(d);
+        }
+        quic
+    }
+
+    /// A datagram that is not QUIC: a finding when it is on port 443.
+    fn not_quic_on_port(&mut self, d: &Datagram<'_>) {
+        if d.src.1 == QUIC_PORT || d.dst.1 == QUIC_PORT {
             self.finding(
                 d.frame,
                 0,
@@ -132,7 +145,6 @@ impl QuicConnections {
                 ),
             );
         }
-        quic
     }
 
     /// The coalesced packets of a datagram that starts with a long header.
@@ -168,6 +180,7 @@ impl QuicConnections {
                     at = end;
                 }
                 Err(err) => {
+                    self.note_unreadable(d, at);
                     self.finding(
                         d.frame,
                         err.offset(),
@@ -214,15 +227,18 @@ impl QuicConnections {
                     versions: view.versions.clone(),
                 });
             }
-            Form::OtherVersion => self.finding(
-                d.frame,
-                view.start,
-                None,
-                format!(
-                    "a {} packet: not a version the core opens",
-                    super::version_name(view.version)
-                ),
-            ),
+            Form::OtherVersion => {
+                self.note_unreadable(d, view.start);
+                self.finding(
+                    d.frame,
+                    view.start,
+                    None,
+                    format!(
+                        "a {} packet: not a version the core opens",
+                        super::version_name(view.version)
+                    ),
+                );
+            }
             Form::Long(kind) => {
                 let Some((conn, side)) = self.long_owner(d, view, kind) else {
                     return;
@@ -280,25 +296,50 @@ impl QuicConnections {
         }
         let id = self.next_id;
         self.next_id += 1;
-        let conn = Conn::new(d.frame, view.version, d.src, d.dst, view.dcid)
-            .with_crypto_limit(self.limits.max_crypto);
+        let answer = self.server_first(d, view);
+        let (client, server, side) = match &answer {
+            Some(first) => (first.client, first.server, 1),
+            None => (d.src, d.dst, 0),
+        };
+        // The Initial keys' ID: the client's first DCID; opened at the server's Initial, the
+        // damaged client Initial's if it opened that Initial (`roles`), else unknown.
+        let initial_dcid = match &answer {
+            None => Some(view.dcid.to_vec()),
+            Some(first) => first.dcid.clone(),
+        };
+        let mut conn = Conn::new(
+            d.frame,
+            view.version,
+            client,
+            server,
+            initial_dcid.as_deref().unwrap_or(view.dcid),
+        )
+        .with_crypto_limit(self.limits.max_crypto);
+        conn.initial_unknown = initial_dcid.is_none();
         self.conns.insert(id, conn);
         self.by_tuple.insert((d.src, d.dst), id);
         self.by_tuple.insert((d.dst, d.src), id);
-        *self.servers.entry(d.dst).or_default() += 1;
-        // The client's first DCID stands for the server until the server chooses its own.
-        self.register_cid(id, view.dcid, 1);
-        self.register_cid(id, view.scid, 0);
+        *self.servers.entry(server).or_default() += 1;
+        // The client's first DCID stands for the server until the server chooses its own;
+        // a server's Initial carries the client's ID as its DCID and its own as its SCID.
+        self.register_cid(id, view.dcid, 1 - side);
+        self.register_cid(id, view.scid, side);
+        if let (1, Some(original)) = (side, &initial_dcid) {
+            self.register_cid(id, original, 1);
+        }
         self.events.push_back(QuicEvent::Opened {
             conn: id,
             frame: d.frame,
             ts_ns: d.ts_ns,
-            client: d.src,
-            server: d.dst,
+            client,
+            server,
             version: view.version,
-            dcid: view.dcid.to_vec(),
+            dcid: initial_dcid,
         });
-        Some((id, 0))
+        if let Some(first) = answer {
+            self.finding(first.frame, first.offset, Some(id), first.what);
+        }
+        Some((id, side))
     }
 
     /// The table is full: the connection seen least recently is no longer followed (its

@@ -1,0 +1,181 @@
+"""Start-up: each command imports what it uses, nothing more (issue 23 wants the whole
+start of `show --json` under 0.1 s; importing was 0.14-0.18 s of it).
+
+Each case runs the command in a fresh interpreter and lists which of the modules it must
+not need were imported; the output is checked too, so that a command that failed early
+cannot pass for a lean one.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import CAPTURES, ROOT, require_program
+
+DEMO = CAPTURES / "demo-tls12-tls13.pcapng"
+
+# Never needed to read a capture: the report, the Parquet tables and their engines, the
+# scanner and the network clients, and what only one kind of payload needs.
+_OTHER_COMMANDS = (
+    "jinja2",
+    "pyarrow",
+    "duckdb",
+    "dask",
+    "tlslens.report",
+    "tlslens.tables",
+    "tlslens.scan",
+    "tlslens.net",
+    "OpenSSL",
+)
+_HTTP2 = ("h2", "hpack", "hyperframe", "tlslens.decrypt.h2wire")
+_HTTP3 = ("aioquic", "pylsqpack", "tlslens.decrypt.h3wire")
+# What draws on a terminal: JSON Lines to a file or a pipe, with nothing said on stderr,
+# draw nothing (rich is a sixth of that start-up).
+_RICH = ("rich", "rich.console", "rich.text", "tlslens.cli.terminal")
+# The narration of `show` as text, which JSON does without.
+_NARRATION = (
+    "tlslens.explain.timeline",
+    "tlslens.explain.hello",
+    "tlslens.explain.key_exchange",
+    "tlslens.explain.framing",
+    "statistics",
+)
+
+
+def _imported(
+    args: list[str], unwanted: tuple[str, ...], exit_code: int = 0
+) -> tuple[str, list[str]]:
+    """(standard output, the ``unwanted`` modules imported) of ``tlslens ARGS``, which
+    exits with ``exit_code``."""
+    code = (
+        "import sys\n"
+        "from tlslens.cli import main\n"
+        "try:\n"
+        f"    main({args!r}, standalone_mode=False)\n"
+        "finally:\n"
+        f"    print(sorted(m for m in {unwanted!r} if m in sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == exit_code, done.stderr
+    return done.stdout, json.loads(done.stderr.splitlines()[-1].replace("'", '"'))
+
+
+def test_show_json_imports_neither_the_narration_nor_other_commands() -> None:
+    out, imported = _imported(
+        ["show", "--json", str(DEMO)], _OTHER_COMMANDS + _HTTP2 + _HTTP3 + _NARRATION + _RICH
+    )
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [1, 2]
+    assert imported == []
+
+
+def test_show_json_imports_rich_to_say_something_on_stderr() -> None:
+    """A warning on stderr is said through rich, imported then (here: --connection 9 of a
+    capture of two connections)."""
+    out, imported = _imported(
+        ["show", "--json", "--connection", "9", str(DEMO)], _RICH, exit_code=1
+    )
+    assert out == ""
+    assert imported == ["rich", "rich.console", "rich.text"]
+
+
+def test_show_as_text_imports_no_other_command() -> None:
+    out, imported = _imported(["show", str(DEMO)], _OTHER_COMMANDS + _HTTP2 + _HTTP3)
+    assert "Connection 2" in out
+    assert imported == []
+
+
+def test_certs_imports_neither_the_narration_nor_other_commands() -> None:
+    out, imported = _imported(["certs", str(DEMO)], _OTHER_COMMANDS + _HTTP2 + _HTTP3 + _NARRATION)
+    assert "Connection 1" in out
+    assert imported == []
+
+
+@pytest.mark.parametrize(
+    ("capture", "http2"), [("demo-tls12-tls13.pcapng", False), ("nginx-curl.pcapng", True)]
+)
+def test_decrypt_imports_the_http2_reader_for_http2_only(capture: str, http2: bool) -> None:
+    """h2, hpack and hyperframe come with the first HTTP/2 connection; aioquic and
+    pylsqpack with the first HTTP/3 one, so neither here."""
+    path = CAPTURES / capture
+    keys = str(path.with_suffix(".keys"))
+    out, imported = _imported(
+        ["decrypt", "--keylog", keys, str(path)], _OTHER_COMMANDS + _HTTP2 + _HTTP3 + _NARRATION
+    )
+    assert ("HTTP/2:" in out) is http2 and "HTTP/1.x:" in out
+    assert imported == (sorted(_HTTP2) if http2 else [])
+
+
+def test_version_imports_no_capture_machinery() -> None:
+    """`tlslens --version` (and --help) load click and the command table, not the capture
+    pipeline, the model, cryptography or rich."""
+    code = (
+        "import sys\n"
+        "from tlslens.cli import main\n"
+        "try:\n"
+        "    main(['--version'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('tlslens.', 'cryptography', "
+        "'rich'))), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout == "tlslens, version 0.1.0\n"
+    loaded = json.loads(done.stderr.splitlines()[-1].replace("'", '"'))
+    assert loaded == ["tlslens._lazy", "tlslens._text", "tlslens.cli", "tlslens.cli.app"]
+
+
+def test_the_package_names_are_there_when_asked_for() -> None:
+    """``import tlslens`` imports its names when first used; all of ``__all__`` is there,
+    each the same object as in its module."""
+    import tlslens
+    from tlslens.pipeline import read_capture
+    from tlslens.x509 import ChainChecker
+    from tlslens.x509.checker import ChainChecker as Checker
+
+    assert all(hasattr(tlslens, name) for name in tlslens.__all__)
+    assert tlslens.read_capture is read_capture
+    assert ChainChecker is Checker
+    assert set(tlslens.__all__) <= set(dir(tlslens))
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        tlslens.nothing  # noqa: B018
+
+
+def test_make_demo_compiles_the_sources_first() -> None:
+    """Where PYTHONDONTWRITEBYTECODE is set (many containers, this one), a module without
+    fresh bytecode is compiled by every run: 0.2 s of start-up for all of src/. `make demo`
+    and `make unit` compile what changed since the install first (-o: the install is taken
+    as done)."""
+    make = require_program("make", "make")
+    done = subprocess.run(
+        [make, "-n", "-o", ".venv/.installed", "demo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    commands = done.stdout.splitlines()
+    assert "-m compileall -q src" in commands[0]
+    assert " show " in commands[-1]
+
+
+@pytest.mark.parametrize("package", ["tlslens", "tlslens.explain"])
+def test_no_lazy_name_is_also_a_submodule(package: str) -> None:
+    """A lazy name that is also a submodule's name (x509's ``validate``) would be the module
+    once the submodule is imported: such a package imports its names eagerly."""
+    import importlib
+
+    module = importlib.import_module(package)
+    folder = Path(module.__file__ or "").parent
+    submodules = {p.stem for p in folder.glob("*.py")} | {
+        p.parent.name for p in folder.glob("*/__init__.py")
+    }
+    assert set(module.__all__) & submodules == set()
