@@ -832,10 +832,12 @@ ContentEvent = (
 
 @final
 class Content:
-    """One TCP connection's record content, sans-IO: a batch of the core session's events
-    in, its records replaced by content events (``TlsRecord``/``SkippedBody`` also pass
-    through when ``keep_records``). ``rsa(encrypted, versions)``: the premaster the caller's
-    RSA keys recover, or None. A bug in it raises RuntimeError."""
+    """One connection's record content, sans-IO. TCP: a batch of the core session's events
+    in (``take``), its records replaced by content events (``TlsRecord``/``SkippedBody``
+    also pass through when ``keep_records``). DTLS and QUIC, which frame handshake messages
+    themselves: ``message``, ``crypto`` and ``skipped``, each answering with the content
+    events it caused. ``rsa(encrypted, versions)``: the premaster the caller's RSA keys
+    recover, or None. A bug in it raises RuntimeError."""
 
     def __init__(
         self,
@@ -849,6 +851,34 @@ class Content:
         rsa: Callable[[bytes, tuple[int, int]], bytes | None] | None = None,
     ) -> None: ...
     def take(self, events: list[SessionEvent]) -> list[SessionEvent | ContentEvent]: ...
+    def message(
+        self,
+        side: int,
+        raw: bytes,
+        offset: int,
+        decrypted: bool,
+        *,
+        keeps_transcript: bool = False,
+        signed13: bytes | None = None,
+        signed_messages: bytes | None = None,
+    ) -> list[ContentEvent]:
+        """One whole handshake message (its 4-byte TLS header included). A caller that
+        keeps the handshake hash itself (``keeps_transcript``, DTLS) gives what a
+        CertificateVerify signs: the transcript hash before it (``signed13``) and the
+        messages before it as its hash takes them (``signed_messages``)."""
+    def crypto(
+        self, side: int, space_name: str, data: bytes, offset: int, decrypted: bool
+    ) -> list[ContentEvent]:
+        """QUIC CRYPTO bytes of one side and packet number space ("initial", "handshake",
+        "application"; another raises ValueError) at their stream offset."""
+    def crypto_restart(
+        self, side: int, space_name: str, decryptor: Decryptor | None = None
+    ) -> None:
+        """A CRYPTO stream begins again (after a Retry), read with a new ``decryptor``."""
+    def crypto_end(self) -> list[ContentEvent]:
+        """Each CRYPTO stream's message still incomplete, as findings."""
+    def skipped(self, side: int, offset: int, length: int) -> list[ContentEvent]:
+        """An application data record whose body is not read: its step."""
     @property
     def renegotiation(self) -> bool: ...
     @property

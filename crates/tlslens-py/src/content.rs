@@ -1,275 +1,31 @@
 //! The content layer's boundary: `tlslens._core.Content`, one connection's record content
-//! in the core, and its events, one frozen class per kind.
+//! in the core (the event classes are in content_events.rs).
 //!
-//! Strategy: the Python session hands each batch of the core session's events to `take`;
-//! records are read here (opened with the connection's decryptor, dispatched, their
-//! handshake messages defragmented and parsed) and replaced by content events, the other
-//! session events pass through in order. The RSA premaster of a key exchange the key log
-//! does not open is asked of Python once per handshake (`rsa`). A panic inside is a bug: it
-//! is raised as a `RuntimeError`, which the Python session reports as an internal error of
-//! that connection.
+//! Strategy: the Python session of a TCP connection hands each batch of the core session's
+//! events to `take`; records are read here (opened with the connection's decryptor,
+//! dispatched, their handshake messages defragmented and parsed) and replaced by content
+//! events, the other session events pass through in order. DTLS and QUIC frame their
+//! handshake messages themselves and use the message-level entries: `message` (a whole
+//! message, DTLS), `crypto` (CRYPTO stream bytes, QUIC), `skipped` (an unread record of
+//! application data), each answering with the content events it caused. The RSA premaster
+//! of a key exchange the key log does not open is asked of Python once per handshake
+//! (`rsa`). A panic inside is a bug: it is raised as a `RuntimeError`, which the Python
+//! session reports as an internal error of that connection.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
-use tlslens_core::content::{Content as CoreContent, ContentEvent, DataRun, Io, MessageRead};
+use tlslens_core::content::{Content as CoreContent, Io, Signed, Space};
 use tlslens_core::decrypt::RsaRequest;
-use tlslens_core::handshake::messages;
 
+use crate::content_events::event_to_python;
 use crate::decrypt::{suites, Decryptor};
 use crate::flows::panic_text;
-use crate::handshake::to_python;
 use crate::session::{SideEnd, SkippedBody, Sslv2ClientHello, StreamGap, TlsRecord, TlsStarted};
 
-/// One handshake message, whole (`raw`, header included), read with the context negotiated
-/// before it (`version`, `kx`, `auth`): `message` its object, or None and `error` why the
-/// body does not parse. `signed`: a CertificateVerify's signed input as far as known (TLS
-/// 1.3: the transcript hash; before: the handshake messages so far).
-#[pyclass(frozen, module = "tlslens._core", get_all)]
-pub struct ContentMessage {
-    side: u8,
-    offset: u64,
-    length: usize,
-    msg_type: u8,
-    raw: Py<PyBytes>,
-    decrypted: bool,
-    message: Option<PyObject>,
-    error: Option<String>,
-    version: Option<u16>,
-    kx: Option<String>,
-    auth: Option<String>,
-    signed: Option<Py<PyBytes>>,
-}
-
-/// A ChangeCipherSpec record; `encrypted`: sent under the cipher it ends.
-#[pyclass(frozen, module = "tlslens._core", get_all)]
-pub struct ContentChangeCipherSpec {
-    side: u8,
-    offset: u64,
-    length: usize,
-    encrypted: bool,
-}
-
-/// One alert; `level` and `description` unless it is encrypted.
-#[pyclass(frozen, module = "tlslens._core", get_all)]
-pub struct ContentAlert {
-    side: u8,
-    offset: u64,
-    length: usize,
-    level: Option<u8>,
-    description: Option<u8>,
-}
-
-/// A heartbeat record; its type and claimed payload length when readable.
-#[pyclass(frozen, module = "tlslens._core", get_all)]
-pub struct ContentHeartbeat {
-    side: u8,
-    offset: u64,
-    length: usize,
-    encrypted: bool,
-    heartbeat_type: Option<u8>,
-    payload_length: Option<u16>,
-}
-
-/// A run of application data records of one side and `kind` ("application_data",
-/// "early_data"); `plaintext`: each decrypted record's bytes, when asked for.
-#[pyclass(frozen, module = "tlslens._core", get_all)]
-pub struct ContentApplicationData {
-    side: u8,
-    kind: &'static str,
-    offset: u64,
-    records: u64,
-    length: u64,
-    decrypted: bool,
-    plaintext: Py<PyList>,
-}
-
-/// Handshake bytes that stay encrypted; `counted`: as application data records (TLS 1.3).
-#[pyclass(frozen, module = "tlslens._core", get_all)]
-pub struct ContentEncryptedHandshake {
-    side: u8,
-    offset: u64,
-    length: usize,
-    counted: bool,
-}
-
-/// A protected record the keys do not open, and why.
-#[pyclass(frozen, module = "tlslens._core", get_all)]
-pub struct ContentUndecryptable {
-    side: u8,
-    offset: u64,
-    length: usize,
-    reason: String,
-}
-
-/// Something wrong in the content, where it is.
-#[pyclass(frozen, module = "tlslens._core", get_all)]
-pub struct ContentFinding {
-    side: Option<u8>,
-    layer: &'static str,
-    offset: Option<u64>,
-    message: String,
-}
-
-fn message_to_python(py: Python<'_>, read: MessageRead) -> PyResult<PyObject> {
-    let MessageRead {
-        side,
-        offset,
-        msg_type,
-        raw,
-        decrypted,
-        context,
-        error,
-        signed,
-    } = read;
-    let message = match &error {
-        Some(_) => None,
-        None => {
-            let body = raw.get(4..).unwrap_or_default();
-            match messages::parse(msg_type, body, &context) {
-                Ok(message) => Some(to_python(py, &message)?),
-                Err(_) => None,
-            }
-        }
-    };
-    let event = ContentMessage {
-        side,
-        offset,
-        length: raw.len(),
-        msg_type,
-        raw: PyBytes::new(py, &raw).unbind(),
-        decrypted,
-        message,
-        error,
-        version: context.version,
-        kx: context.kx,
-        auth: context.auth,
-        signed: signed.map(|s| PyBytes::new(py, &s).unbind()),
-    };
-    Ok(Py::new(py, event)?.into_any())
-}
-
-fn run_to_python(py: Python<'_>, run: DataRun) -> PyResult<PyObject> {
-    let plaintext = PyList::empty(py);
-    for chunk in &run.plaintext {
-        plaintext.append(PyBytes::new(py, chunk))?;
-    }
-    let event = ContentApplicationData {
-        side: run.side,
-        kind: run.kind.name(),
-        offset: run.offset,
-        records: run.records,
-        length: run.length,
-        decrypted: run.decrypted,
-        plaintext: plaintext.unbind(),
-    };
-    Ok(Py::new(py, event)?.into_any())
-}
-
-fn event_to_python(py: Python<'_>, event: ContentEvent) -> PyResult<PyObject> {
-    Ok(match event {
-        ContentEvent::Message(read) => message_to_python(py, *read)?,
-        ContentEvent::ApplicationData(run) => run_to_python(py, run)?,
-        ContentEvent::ChangeCipherSpec {
-            side,
-            offset,
-            length,
-            encrypted,
-        } => Py::new(
-            py,
-            ContentChangeCipherSpec {
-                side,
-                offset,
-                length,
-                encrypted,
-            },
-        )?
-        .into_any(),
-        ContentEvent::Alert {
-            side,
-            offset,
-            length,
-            alert,
-        } => Py::new(
-            py,
-            ContentAlert {
-                side,
-                offset,
-                length,
-                level: alert.map(|(level, _)| level),
-                description: alert.map(|(_, description)| description),
-            },
-        )?
-        .into_any(),
-        ContentEvent::Heartbeat {
-            side,
-            offset,
-            length,
-            encrypted,
-            fields,
-        } => Py::new(
-            py,
-            ContentHeartbeat {
-                side,
-                offset,
-                length,
-                encrypted,
-                heartbeat_type: fields.map(|(kind, _)| kind),
-                payload_length: fields.map(|(_, claimed)| claimed),
-            },
-        )?
-        .into_any(),
-        ContentEvent::EncryptedHandshake {
-            side,
-            offset,
-            length,
-            counted,
-        } => Py::new(
-            py,
-            ContentEncryptedHandshake {
-                side,
-                offset,
-                length,
-                counted,
-            },
-        )?
-        .into_any(),
-        ContentEvent::Undecryptable {
-            side,
-            offset,
-            length,
-            reason,
-        } => Py::new(
-            py,
-            ContentUndecryptable {
-                side,
-                offset,
-                length,
-                reason,
-            },
-        )?
-        .into_any(),
-        ContentEvent::Finding {
-            side,
-            layer,
-            offset,
-            message,
-        } => Py::new(
-            py,
-            ContentFinding {
-                side,
-                layer,
-                offset,
-                message,
-            },
-        )?
-        .into_any(),
-    })
-}
-
-/// One TCP connection's record content, sans-IO: see the module's Strategy.
+/// One connection's record content, sans-IO: see the module's Strategy.
 #[pyclass(module = "tlslens._core")]
 pub struct Content {
     inner: CoreContent,
@@ -363,6 +119,83 @@ impl Batch<'_> {
     }
 }
 
+impl Content {
+    /// `work` with the core content layer and its `Io` (the decryptor's keys, the RSA
+    /// answer); a panic inside is raised as RuntimeError.
+    fn with_io<T>(
+        &mut self,
+        py: Python<'_>,
+        work: impl FnOnce(&mut CoreContent, Io<'_, '_>) -> PyResult<T>,
+    ) -> PyResult<T> {
+        let suites = suites(py)?;
+        let Content {
+            inner,
+            decryptor,
+            rsa,
+            ..
+        } = self;
+        let mut answer = |request: &RsaRequest| -> Option<Vec<u8>> {
+            let encrypted = PyBytes::new(py, &request.encrypted);
+            let answer = rsa
+                .as_ref()?
+                .call1(py, (encrypted, request.versions))
+                .ok()?;
+            answer.extract::<Option<Vec<u8>>>(py).ok().flatten()
+        };
+        let walked = catch_unwind(AssertUnwindSafe(|| -> PyResult<T> {
+            match decryptor {
+                Some(dec) => dec.bind(py).borrow_mut().with_core(py, |core| {
+                    let io = Io {
+                        suites,
+                        decryptor: core,
+                        rsa: &mut answer,
+                    };
+                    work(inner, io)
+                })?,
+                None => {
+                    let io = Io {
+                        suites,
+                        decryptor: None,
+                        rsa: &mut answer,
+                    };
+                    work(inner, io)
+                }
+            }
+        }));
+        walked.unwrap_or_else(|panic| {
+            Err(PyRuntimeError::new_err(format!(
+                "the content layer panicked ({})",
+                panic_text(panic.as_ref())
+            )))
+        })
+    }
+
+    /// The content events `work` caused (a run of application data ends with them).
+    fn events(
+        &mut self,
+        py: Python<'_>,
+        work: impl FnOnce(&mut CoreContent, &mut Io<'_, '_>),
+    ) -> PyResult<Py<PyList>> {
+        self.with_io(py, |inner, mut io| {
+            work(inner, &mut io);
+            inner.flush();
+            let out = PyList::empty(py);
+            for event in inner.drain() {
+                out.append(event_to_python(py, event)?)?;
+            }
+            Ok(out.unbind())
+        })
+    }
+}
+
+fn space(name: &str) -> PyResult<Space> {
+    Space::from_name(name).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "unknown packet number space {name:?} (initial, handshake, application)"
+        ))
+    })
+}
+
 #[pymethods]
 impl Content {
     /// `client_side` when known (else from the session's `TlsStarted`); `known_types`: the
@@ -397,51 +230,83 @@ impl Content {
             out: PyList::empty(py),
             keep_records: self.keep_records,
         };
-        let suites = suites(py)?;
-        let Content {
-            inner,
-            decryptor,
-            rsa,
-            ..
-        } = self;
-        let mut answer = |request: &RsaRequest| -> Option<Vec<u8>> {
-            let encrypted = PyBytes::new(py, &request.encrypted);
-            let answer = rsa
-                .as_ref()?
-                .call1(py, (encrypted, request.versions))
-                .ok()?;
-            answer.extract::<Option<Vec<u8>>>(py).ok().flatten()
-        };
-        let walked = catch_unwind(AssertUnwindSafe(|| -> PyResult<()> {
-            match decryptor {
-                Some(dec) => dec.bind(py).borrow_mut().with_core(py, |core| {
-                    let io = Io {
-                        suites,
-                        decryptor: core,
-                        rsa: &mut answer,
-                    };
-                    batch.read(inner, io, events)
-                })?,
-                None => {
-                    let io = Io {
-                        suites,
-                        decryptor: None,
-                        rsa: &mut answer,
-                    };
-                    batch.read(inner, io, events)
-                }
-            }
-        }));
-        match walked {
-            Ok(result) => result?,
-            Err(panic) => {
-                return Err(PyRuntimeError::new_err(format!(
-                    "the content layer panicked ({})",
-                    panic_text(panic.as_ref())
-                )))
-            }
-        }
+        self.with_io(py, |inner, io| batch.read(inner, io, events))?;
         Ok(batch.out.unbind())
+    }
+
+    /// One whole handshake message of `side` (`raw`: its 4-byte TLS header included) at
+    /// `offset`; `decrypted`: opened by the caller's keys. A caller that keeps the handshake
+    /// hash itself (DTLS) gives what a CertificateVerify signs: `signed13` (the transcript
+    /// hash before it) and `signed_messages` (the messages before it as its hash takes
+    /// them); `keeps_transcript` says it does.
+    #[pyo3(signature = (side, raw, offset, decrypted, *, keeps_transcript=false, signed13=None, signed_messages=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn message(
+        &mut self,
+        py: Python<'_>,
+        side: u8,
+        raw: &[u8],
+        offset: u64,
+        decrypted: bool,
+        keeps_transcript: bool,
+        signed13: Option<&[u8]>,
+        signed_messages: Option<&[u8]>,
+    ) -> PyResult<Py<PyList>> {
+        let signed = keeps_transcript.then(|| Signed {
+            tls13: signed13.map(<[u8]>::to_vec),
+            messages: signed_messages.map(<[u8]>::to_vec),
+        });
+        self.events(py, |inner, io| {
+            inner.whole_message(io, side, raw.to_vec(), offset, decrypted, signed);
+        })
+    }
+
+    /// CRYPTO bytes of `side` in packet number space `space` ("initial", "handshake",
+    /// "application") at stream `offset`: the messages they complete, read.
+    fn crypto(
+        &mut self,
+        py: Python<'_>,
+        side: u8,
+        space_name: &str,
+        data: &[u8],
+        offset: u64,
+        decrypted: bool,
+    ) -> PyResult<Py<PyList>> {
+        let space = space(space_name)?;
+        self.events(py, |inner, io| {
+            inner.crypto(io, side, space, data, offset, decrypted);
+        })
+    }
+
+    /// A client's CRYPTO stream begins again after a Retry, read with `decryptor` (a new
+    /// one: its transcript and keys begin again too).
+    #[pyo3(signature = (side, space_name, decryptor=None))]
+    fn crypto_restart(
+        &mut self,
+        side: u8,
+        space_name: &str,
+        decryptor: Option<Py<Decryptor>>,
+    ) -> PyResult<()> {
+        self.inner.crypto_restart(side, space(space_name)?);
+        self.decryptor = decryptor;
+        Ok(())
+    }
+
+    /// The connection's end: each CRYPTO stream's message still incomplete, told.
+    fn crypto_end(&mut self, py: Python<'_>) -> PyResult<Py<PyList>> {
+        self.events(py, |inner, _| inner.crypto_end())
+    }
+
+    /// An application data record of `side` whose body is not read: its step (application
+    /// data, 0-RTT early data or TLS 1.3's encrypted handshake).
+    fn skipped(
+        &mut self,
+        py: Python<'_>,
+        side: u8,
+        offset: u64,
+        length: usize,
+    ) -> PyResult<Py<PyList>> {
+        self.events(py, |inner, _| inner.skipped(side, offset, length))
     }
 
     /// A handshake after the first was seen (RFC 5746).
@@ -465,13 +330,5 @@ impl Content {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Content>()?;
-    m.add_class::<ContentMessage>()?;
-    m.add_class::<ContentChangeCipherSpec>()?;
-    m.add_class::<ContentAlert>()?;
-    m.add_class::<ContentHeartbeat>()?;
-    m.add_class::<ContentApplicationData>()?;
-    m.add_class::<ContentEncryptedHandshake>()?;
-    m.add_class::<ContentUndecryptable>()?;
-    m.add_class::<ContentFinding>()?;
-    Ok(())
+    crate::content_events::register(m)
 }

@@ -7,6 +7,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 mod content;
+mod content_events;
 mod decrypt;
 mod dtls;
 mod ext_index;

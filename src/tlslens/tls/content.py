@@ -1,26 +1,24 @@
 """What the handshake messages of one connection carry, turned into the ``Connection`` model.
 
-Strategy: for TLS over TCP the compiled core reads the records (``_core.Content``: opening,
-dispatch by content type, defragmentation, parsing, the decryptor's steps) and tls/session.py
-turns its events into the model; this module holds what is model and trust, shared by every
-transport: each handshake message's effect on the ``Connection`` (hellos, certificates,
-signatures checked against them, tickets), the timeline's steps and findings. DTLS
-(tls/dtls.py) and QUIC (quic/assembly.py) hand messages in themselves, read here with what was
-negotiated so far (``_handshake_message``, ``_handshake_bytes`` for QUIC's CRYPTO streams).
+Strategy: the compiled core's content layer (``_core.Content``) reads what each transport
+hands it: TLS records over TCP (opening, dispatch by content type, defragmentation, parsing,
+the decryptor's steps), DTLS's whole handshake messages (tls/dtls.py, from the core's
+association) and QUIC's CRYPTO streams (quic/assembly.py); each message is read with what was
+negotiated so far, fed to the decryptor and kept for the transcript there. This module holds
+what is model and trust, shared by every transport: the content events' steps, each
+handshake message's effect on the ``Connection`` (hellos, certificates, signatures checked
+against them, tickets) and the findings.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
-from tlslens import registry
-from tlslens._core import (
-    MAX_HANDSHAKE_MESSAGE,
-    Decryptor,
-    HandshakeDefragmenter,
-    OversizedMessage,
-)
-from tlslens.decrypt.connection import PlaintextSink, answer_rsa
+from tlslens import _core, registry
+from tlslens._core import MAX_HANDSHAKE_MESSAGE, Decryptor
+from tlslens.decrypt.connection import PlaintextSink, rsa_premaster
 from tlslens.errors import DecodeError
 from tlslens.handshake import compression, sslv2
 from tlslens.handshake import extensions as ext
@@ -30,21 +28,31 @@ from tlslens.model import C2S, S2C, Connection, Finding, Handshake, TimelineEven
 from tlslens.tls import proof
 from tlslens.x509.certificate import parse_certificate
 
-MAX_TRANSCRIPT = 1 << 18  # a longer handshake is not kept for its CertificateVerify
 MAX_TICKETS_KEPT = 8  # per connection, to find which one a later connection presents
 # A record of whole messages of these types ends the skip of an oversized one.
 HANDSHAKE_TYPES = sorted(registry.HANDSHAKE_TYPES)
 
 
-class DirectionState:
-    """What DTLS and QUIC keep for one direction (TCP's is the core's)."""
+def rsa_answer(keys: KeyStore | None) -> Callable[[bytes, tuple[int, int]], bytes | None] | None:
+    """What the core content layer asks of an RSA key exchange the key log does not open:
+    the premaster one of the run's RSA keys recovers."""
+    return functools.partial(rsa_premaster, keys.rsa_keys) if keys and keys.rsa_keys else None
 
-    __slots__ = ("defrag", "encrypted", "finished")
 
-    def __init__(self, max_message: int = MAX_HANDSHAKE_MESSAGE) -> None:
-        self.defrag = HandshakeDefragmenter(max_message, HANDSHAKE_TYPES)
-        self.encrypted = False  # after this side's ChangeCipherSpec (DTLS <= 1.2)
-        self.finished = False
+def message_content(
+    max_message: int, decryptor: Decryptor | None = None, keys: KeyStore | None = None
+) -> _core.Content:
+    """The core content layer of a transport that frames handshake messages itself (DTLS,
+    QUIC), whose client is side 0."""
+    return _core.Content(
+        client_side=0,
+        max_message=max_message,
+        known_types=HANDSHAKE_TYPES,
+        keep_plaintext=False,
+        keep_records=False,
+        decryptor=decryptor,
+        rsa=rsa_answer(keys),
+    )
 
 
 class RecordContent:
@@ -66,11 +74,7 @@ class RecordContent:
         self.client_side = client_side
         self.keep_records = False  # and the bytes of each handshake message
         self.conn: Connection | None = None
-        self.ctx = hs.HandshakeContext()
-        self.tls13_encrypted = False  # after a TLS 1.3 ServerHello
-        self.client_sent_encrypted = False
         self._pending_findings: list[Finding] = []
-        self._server_flight: set[int] = set()  # server handshake types before its CCS
         self.frame = first_frame
         self.ts_ns = start_ts_ns
         # With secrets, application data bodies are read (not skipped) and opened.
@@ -79,8 +83,6 @@ class RecordContent:
         self.decryptor = Decryptor(keys) if keys is not None else None
         self.decrypting = self.decryptor is not None
         self.sink = sink  # each application data plaintext, in order
-        self._integrity_reported: set[str] = set()
-        self._transcript: bytearray | None = None  # TLS <= 1.2 handshake messages so far
         self.sslv2_encrypted = False  # after an SSL 2.0 CLIENT-MASTER-KEY
         self.max_message = MAX_HANDSHAKE_MESSAGE
 
@@ -149,56 +151,63 @@ class RecordContent:
             return
         self._event(side, kind, offset, length, detail={"decrypted": True})
 
-    def _early_data_offered(self) -> bool:
-        ch = self.conn.client_hello if self.conn is not None else None
-        return ch is not None and ch.extension(ext.EARLY_DATA) is not None
+    # -- the core content layer's events ------------------------------------------------
+    def _content_events(self, events: list[_core.ContentEvent]) -> None:
+        """What the message-level entries of ``_core.Content`` answered (DTLS, QUIC)."""
+        for ev in events:
+            if isinstance(ev, _core.ContentMessage):
+                self._content_message(ev)
+            elif isinstance(ev, _core.ContentFinding):
+                self._finding(ev.side, ev.layer, ev.offset, ev.message)
+            elif isinstance(ev, _core.ContentApplicationData):
+                self._data_run(ev)
+            elif isinstance(ev, _core.ContentEncryptedHandshake):
+                self._encrypted_handshake(ev)
 
-    def _application_data(self, side: int, st: DirectionState, offset: int, length: int) -> None:
+    def _content_message(self, ev: _core.ContentMessage) -> None:
+        """A handshake message the core read (or could not)."""
+        if ev.message is None:
+            self._unreadable_message(ev.side, ev.msg_type, ev.raw, ev.offset, ev.error or "")
+            return
+        ctx = hs.HandshakeContext(version=ev.version, kx=ev.kx, auth=ev.auth)
+        self._message_model(ev.side, ev.message, ev.raw, ev.offset, ev.decrypted, ctx, ev.signed)
+
+    def _data_run(self, ev: _core.ContentApplicationData) -> None:
+        """Application data records in a row: one more step, or more of the step before when
+        that is of the same kind and direction (a decrypted run joins only a decrypted one)."""
         conn = self.conn
         assert conn is not None
-        stats = conn.stats[self._direction(side)]
-        stats.application_data_records += 1
-        stats.application_data_bytes += length
-        is_client = side == self.client_side
-        kind = "application_data"
-        if self.tls13_encrypted:
-            if is_client and not self.client_sent_encrypted:
-                self.client_sent_encrypted = True
-                kind = "encrypted_handshake"
-            elif not is_client and not self.client_sent_encrypted:
-                kind = "encrypted_handshake"
-        elif is_client and conn.server_hello is None and self._early_data_offered():
-            kind = "early_data"  # TLS 1.3 0-RTT, before the ServerHello
-        if kind == "encrypted_handshake":
-            self._event(side, kind, offset, length)
-            return
+        direction = self._direction(ev.side)
+        stats = conn.stats[direction]
+        stats.application_data_records += ev.records
+        stats.application_data_bytes += ev.length
+        if self.sink is not None:
+            for plaintext in ev.plaintext:
+                if plaintext:
+                    self.sink(direction, plaintext)
         last = conn.timeline[-1] if conn.timeline else None
-        direction = self._direction(side)
-        if last is not None and last.kind == kind and last.direction == direction:
-            last.records += 1
-            last.length += length
+        if (
+            last is not None
+            and last.kind == ev.kind
+            and last.direction == direction
+            and (not ev.decrypted or last.detail.get("decrypted"))
+        ):
+            last.records += ev.records
+            last.length += ev.length
             last.last_frame = self.frame
             return
-        self._event(side, kind, offset, length)
+        detail = {"decrypted": True} if ev.decrypted else {}
+        self._event(ev.side, ev.kind, ev.offset, ev.length, detail=detail, records=ev.records)
 
-    # -- handshake layer ---------------------------------------------------------------
-    def _handshake_bytes(
-        self, side: int, st: DirectionState, body: bytes, offset: int, decrypted: bool = False
-    ) -> None:
-        defrag = st.defrag
-        defrag.feed(offset, body)
-        while (item := defrag.next_message()) is not None:
-            if isinstance(item, OversizedMessage):
-                self._finding(
-                    side,
-                    "handshake",
-                    item.offset,
-                    f"handshake message type {item.msg_type} claims {item.length} bytes "
-                    f"(limit {item.limit}); skipped, as far as it claims or to the next record of "
-                    "whole messages",
-                )
-                continue
-            self._handshake_message(side, st, item.msg_type, item.raw, item.offset, decrypted)
+    def _encrypted_handshake(self, ev: _core.ContentEncryptedHandshake) -> None:
+        """Handshake bytes that stay encrypted: TLS 1.3's come in application data records,
+        which count as such (``counted``)."""
+        if ev.counted:
+            stats = self.conn.stats[self._direction(ev.side)] if self.conn else None
+            assert stats is not None
+            stats.application_data_records += 1
+            stats.application_data_bytes += ev.length
+        self._event(ev.side, "encrypted_handshake", ev.offset, ev.length)
 
     def _sslv2_client_hello(self, side: int, record: bytes, offset: int) -> None:
         try:
@@ -256,46 +265,6 @@ class RecordContent:
         elif isinstance(message, sslv2.SSLv2ClientMasterKey):
             conn.sslv2_master_key = message
             self.sslv2_encrypted = True  # RFC 6101 Appendix E: all that follows is encrypted
-
-    def _handshake_message(
-        self,
-        side: int,
-        st: DirectionState,
-        msg_type: int,
-        raw: bytes,
-        offset: int,
-        decrypted: bool = False,
-    ) -> None:
-        """One message of DTLS or QUIC, read with what was negotiated so far (TCP's are read
-        by the core)."""
-        conn = self.conn
-        assert conn is not None
-        flight = side != self.client_side and not st.encrypted
-        try:
-            message = hs.parse_message(msg_type, raw[4:], self.ctx)
-        except DecodeError as exc:
-            if flight:
-                self._server_flight.add(msg_type)  # unreadable, but it was sent
-            self._unreadable_message(side, msg_type, raw, offset, exc.msg)
-            return
-        ctx = self.ctx
-        signed: bytes | None = None
-        if isinstance(message, hs.CertificateVerify):
-            signed = self._tls13_transcript_hash() if ctx.tls13 else self._signed_messages()
-        self._keep_transcript(message, raw)
-        if self.decryptor is not None:
-            request = self.decryptor.on_message(self._direction(side), raw)
-            if request is not None:
-                answer_rsa(self.decryptor, request)
-        if flight:
-            self._server_flight.add(msg_type)
-        if isinstance(message, hs.ClientHello):
-            # A second ClientHello after a TLS <= 1.2 ServerHello renegotiates (RFC 5746).
-            if conn.server_hello is not None and not ctx.tls13:
-                conn.renegotiation = True
-        elif isinstance(message, hs.ServerHello):
-            self._server_context(message)
-        self._message_model(side, message, raw, offset, decrypted, ctx, signed)
 
     def _unreadable_message(
         self, side: int, msg_type: int, raw: bytes, offset: int, error: str
@@ -377,27 +346,6 @@ class RecordContent:
         elif isinstance(message, hs.EncryptedExtensions):
             conn.encrypted_extensions = message
 
-    def _keep_transcript(self, message: hs.HandshakeMessage, raw: bytes) -> None:
-        """TLS <= 1.2: the handshake messages so far, which a client CertificateVerify signs."""
-        if isinstance(message, hs.ClientHello):
-            self._transcript = bytearray()
-        if self._transcript is None or message.msg_type == hs.HELLO_REQUEST:
-            return
-        if self.ctx.tls13 or len(self._transcript) + len(raw) > MAX_TRANSCRIPT:
-            self._transcript = None  # TLS 1.3 hashes the transcript in the decryptor
-            return
-        self._transcript += raw
-
-    def _signed_messages(self) -> bytes | None:
-        """TLS <= 1.2: the handshake messages a CertificateVerify signs, as they went on the
-        wire (DTLS overrides it: its messages are hashed with their 12-byte headers)."""
-        return None if self._transcript is None else bytes(self._transcript)
-
-    def _tls13_transcript_hash(self) -> bytes | None:
-        """TLS 1.3: the messages' hash before this one, once all read (DTLS: the core's)."""
-        d = self.decryptor
-        return d.transcript_hash() if d is not None and d.transcript_complete() else None
-
     def _check_signature(
         self,
         side: int,
@@ -461,27 +409,6 @@ class RecordContent:
         if current is not None and current.server_hello is None and conn.hello_retry_request:
             return  # the second ClientHello of a TLS 1.3 HelloRetryRequest exchange
         conn.handshakes.append(Handshake(first_frame=self.frame, client_hello_frame=self.frame))
-
-    def _server_context(self, message: hs.ServerHello) -> None:
-        """DTLS and QUIC: what a ServerHello (or HelloRetryRequest) negotiates."""
-        conn = self.conn
-        assert conn is not None
-        version = hs.selected_version(message)
-        if message.is_hello_retry_request:
-            # The HRR's supported_versions already fixes TLS 1.3; the second ClientHello
-            # that follows stays plaintext.
-            self.ctx = hs.HandshakeContext(version=version)
-            return
-        if conn.server_hello is not None:
-            conn.renegotiation = True
-        info = registry.CIPHER_SUITES.get(message.cipher_suite)
-        self.ctx = hs.HandshakeContext(
-            version=version,
-            kx=info.kx if info else None,
-            auth=info.auth if info else None,
-        )
-        if self.ctx.tls13:
-            self.tls13_encrypted = True
 
     def _server_hello(self, message: hs.ServerHello) -> None:
         conn = self.conn

@@ -16,12 +16,12 @@ import functools
 
 from tlslens import _core
 from tlslens._text import plural
-from tlslens.decrypt.connection import PlaintextSink, rsa_premaster
+from tlslens.decrypt.connection import PlaintextSink
 from tlslens.handshake import messages as hs
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, RecordInfo
 from tlslens.tls import proof
-from tlslens.tls.content import HANDSHAKE_TYPES, RecordContent
+from tlslens.tls.content import HANDSHAKE_TYPES, RecordContent, rsa_answer
 from tlslens.tls.deprecated import DEPRECATED_VERSION, deprecation
 from tlslens.tls.prelude import Prelude
 
@@ -82,7 +82,6 @@ class FlowSession(RecordContent):
         self._prelude = Prelude()
         self.keep_records = keep_records
         self.max_message = max_message
-        rsa = functools.partial(rsa_premaster, keys.rsa_keys) if keys and keys.rsa_keys else None
         self.content = _core.Content(
             client_side=client_side,
             max_message=max_message,
@@ -90,7 +89,7 @@ class FlowSession(RecordContent):
             keep_plaintext=sink is not None,
             keep_records=keep_records,
             decryptor=self.decryptor,
-            rsa=rsa,
+            rsa=rsa_answer(keys),
         )
 
     def closing(self, side: int, frame: int, ts_ns: int) -> None:
@@ -151,51 +150,11 @@ class FlowSession(RecordContent):
             else:
                 self._other(ev)
 
-    def _content_message(self, ev: _core.ContentMessage) -> None:
-        """A handshake message the core read (or could not)."""
-        if ev.message is None:
-            self._unreadable_message(ev.side, ev.msg_type, ev.raw, ev.offset, ev.error or "")
-            return
-        ctx = hs.HandshakeContext(version=ev.version, kx=ev.kx, auth=ev.auth)
-        self._message_model(ev.side, ev.message, ev.raw, ev.offset, ev.decrypted, ctx, ev.signed)
-
-    def _data_run(self, ev: _core.ContentApplicationData) -> None:
-        """Application data records in a row: one more step, or more of the step before when
-        that is of the same kind and direction (a decrypted run joins only a decrypted one)."""
-        conn = self.conn
-        assert conn is not None
-        direction = self._direction(ev.side)
-        stats = conn.stats[direction]
-        stats.application_data_records += ev.records
-        stats.application_data_bytes += ev.length
-        if self.sink is not None:
-            for plaintext in ev.plaintext:
-                if plaintext:
-                    self.sink(direction, plaintext)
-        last = conn.timeline[-1] if conn.timeline else None
-        if (
-            last is not None
-            and last.kind == ev.kind
-            and last.direction == direction
-            and (not ev.decrypted or last.detail.get("decrypted"))
-        ):
-            last.records += ev.records
-            last.length += ev.length
-            last.last_frame = self.frame
-            return
-        detail = {"decrypted": True} if ev.decrypted else {}
-        self._event(ev.side, ev.kind, ev.offset, ev.length, detail=detail, records=ev.records)
-
     def _record_step(self, ev: _RecordStep) -> None:
         """A record's step other than handshake messages and application data."""
         detail: dict[str, object]
         if isinstance(ev, _core.ContentEncryptedHandshake):
-            if ev.counted:  # TLS 1.3's, in application data records
-                stats = self.conn.stats[self._direction(ev.side)] if self.conn else None
-                assert stats is not None
-                stats.application_data_records += 1
-                stats.application_data_bytes += ev.length
-            self._event(ev.side, "encrypted_handshake", ev.offset, ev.length)
+            self._encrypted_handshake(ev)
             return
         if isinstance(ev, _core.ContentChangeCipherSpec):
             name, detail = "change_cipher_spec", {"encrypted": ev.encrypted}

@@ -95,7 +95,11 @@ impl Content {
             }
         };
         if let Message::CertificateVerify(_) = message {
-            read.signed = self.signed(io);
+            read.signed = match self.given_signed.take() {
+                Some(given) if self.context.tls13() => given.tls13,
+                Some(given) => given.messages,
+                None => self.signed(io),
+            };
         }
         self.keep_transcript(&message, &raw);
         if let Some((dec, env)) = io.decryptor.as_mut() {

@@ -16,8 +16,11 @@
 pub mod fuzzing;
 mod messages;
 mod steps;
+mod streams;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_streams;
 
 use crate::decrypt::{Decryptor, Dir, Env, Opened, RsaRequest, Suite, Suites};
 use crate::handshake::defrag::{Defragmented, Defragmenter};
@@ -25,6 +28,7 @@ use crate::handshake::Context;
 use crate::records::{CT_APPLICATION_DATA, CT_HANDSHAKE};
 
 pub use messages::selected_version;
+pub use streams::{Signed, Space};
 
 /// A TLS <= 1.2 handshake longer than this is not kept for its CertificateVerify.
 pub const MAX_SIGNED_TRANSCRIPT: usize = 1 << 18;
@@ -171,6 +175,12 @@ pub struct Content {
     abbreviated: bool,
     run: Option<DataRun>,
     out: Vec<ContentEvent>,
+    /// QUIC's CRYPTO streams, in the order they began.
+    streams: Vec<streams::CryptoStream>,
+    max_message: u32,
+    known_types: Vec<u8>,
+    /// What the message being read signs, told by a caller keeping the transcript (DTLS).
+    given_signed: Option<Signed>,
 }
 
 impl Content {
@@ -205,6 +215,10 @@ impl Content {
             abbreviated: false,
             run: None,
             out: Vec::new(),
+            streams: Vec::new(),
+            max_message,
+            known_types: known_types.to_vec(),
+            given_signed: None,
         }
     }
 
@@ -503,9 +517,36 @@ impl Content {
         offset: u64,
         decrypted: bool,
     ) {
-        self.side_mut(side).defrag.feed(offset, body);
+        self.defragmented(io, side, None, body, offset, decrypted);
+    }
+
+    /// The defragmenter of `side`'s records, or CRYPTO stream `stream`.
+    fn defrag_mut(&mut self, side: u8, stream: Option<usize>) -> Option<&mut Defragmenter> {
+        match stream {
+            None => Some(&mut self.side_mut(side).defrag),
+            Some(index) => self.streams.get_mut(index).map(|s| &mut s.defrag),
+        }
+    }
+
+    /// Bytes at stream `offset` into one defragmenter: each message they complete is read.
+    fn defragmented(
+        &mut self,
+        io: &mut Io<'_, '_>,
+        side: u8,
+        stream: Option<usize>,
+        body: &[u8],
+        offset: u64,
+        decrypted: bool,
+    ) {
+        let Some(defrag) = self.defrag_mut(side, stream) else {
+            return;
+        };
+        defrag.feed(offset, body);
         loop {
-            let item = match self.side_mut(side).defrag.next_message() {
+            let Some(defrag) = self.defrag_mut(side, stream) else {
+                return;
+            };
+            let item = match defrag.next_message() {
                 None => break,
                 Some(Defragmented::Message {
                     msg_type,

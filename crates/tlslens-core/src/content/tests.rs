@@ -14,7 +14,7 @@ use crate::handshake::defrag::MAX_HANDSHAKE_MESSAGE;
 use crate::records::{RecordEvent, Session, SessionEvent};
 
 const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors/captures/");
-const KNOWN: [u8; 13] = [1, 2, 4, 8, 11, 12, 13, 14, 15, 16, 20, 22, 25];
+pub(super) const KNOWN: [u8; 13] = [1, 2, 4, 8, 11, 12, 13, 14, 15, 16, 20, 22, 25];
 
 /// One connection's core session and content layer, and what the content layer told.
 struct Conn {
@@ -311,7 +311,7 @@ fn a_client_certificate_verify_signs_the_tls12_messages_before_it() {
     assert_eq!(hellos, [None, Some(0x0304)]);
 }
 
-fn message(msg_type: u8, body: &[u8]) -> Vec<u8> {
+pub(super) fn message(msg_type: u8, body: &[u8]) -> Vec<u8> {
     let length = u32::try_from(body.len()).unwrap().to_be_bytes();
     [&[msg_type][..], &length[1..], body].concat()
 }
@@ -344,7 +344,7 @@ fn built(records: &[(u8, u8, Vec<u8>)], limit: u32) -> (Vec<ContentEvent>, Conte
     (events, content)
 }
 
-fn findings(events: &[ContentEvent]) -> Vec<(&'static str, Option<u64>, String)> {
+pub(super) fn findings(events: &[ContentEvent]) -> Vec<(&'static str, Option<u64>, String)> {
     events
         .iter()
         .filter_map(|e| match e {
