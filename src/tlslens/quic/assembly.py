@@ -4,10 +4,10 @@ Strategy: the core's connection table (``tlslens._core.QuicEvents``) already fou
 packet's connection (by Connection ID, across migration), opened what it could (Initial
 packets from the client's first Destination Connection ID, the others with the key log's
 secrets) and reassembled the CRYPTO streams. Here, each packet number space's CRYPTO
-bytes go through the core's content layer as TLS records over TCP do (``_core.Content.crypto``:
-defragmentation, parsing in context, the decryptor's feed, the transcript) and the same model
-side (``RecordContent``: certificates, signatures), the STREAM frames of
-opened packets are the application data, a CONNECTION_CLOSE carrying CRYPTO_ERROR is the
+bytes go through the core's content layer as TLS records over TCP do
+(``_core.Content.crypto``: defragmentation, parsing in context, the decryptor's feed, the
+transcript) and the same model side (``RecordContent``: certificates, signatures), the
+STREAM frames of opened packets are the application data, a CONNECTION_CLOSE carrying CRYPTO_ERROR is the
 TLS alert it holds, and packets left sealed are told as encrypted handshake or
 application data, as TLS 1.3 records are without keys.
 """

@@ -5,9 +5,9 @@ Strategy: the compiled core's association (``tlslens._core.DtlsAssociation``, Ru
 fragments reassembled (retransmissions told), the cookie exchange, and with a key log's
 secrets the protected records opened. It hands back whole handshake messages in TLS form,
 which go through the core's content layer (``_core.Content.message``: parsed with what
-was negotiated, the server's context, renegotiation) and the model side (tls/content.py) as a
-TCP connection's records do, so the version, SNI, ALPN, suite, certificates and outcome are told the
-same way. What only DTLS has (the cookie, the records' epochs, retransmissions) is kept in
+was negotiated, the server's context, renegotiation) and the model side (tls/content.py) as
+a TCP connection's records do, so the version, SNI, ALPN, suite, certificates and outcome
+are told the same way. What only DTLS has (the cookie, the records' epochs, retransmissions) is kept in
 ``DtlsFacts``. Every malformed thing is a ``Finding`` naming the frame, the direction and
 the byte offset in the datagram; reading goes on.
 """
