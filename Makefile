@@ -67,7 +67,7 @@ FUZZ_SECONDS ?= 60
 # The core's cargo-fuzz targets too (cargo-fuzz installed if missing; RUSTC_BOOTSTRAP lets
 # the stable toolchain take its sanitizer flags); new crashes go to the crate's
 # fuzz/artifacts/, which `cargo test` replays with the corpus.
-CORE_FUZZ_TARGETS := capture flows records session protection extensions handshake dtls quic_packet decrypt fingerprint
+CORE_FUZZ_TARGETS := capture flows records session protection extensions handshake dtls quic_packet decrypt fingerprint content
 fuzz: $(STAMP)
 	$(BIN)/python tools/fuzz.py all --seconds $(FUZZ_SECONDS)
 	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

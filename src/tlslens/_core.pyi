@@ -1,5 +1,6 @@
 """Types of the compiled core (crates/tlslens-py), built by maturin into tlslens._core."""
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeAlias, TypedDict, final
 
 if TYPE_CHECKING:
@@ -725,6 +726,165 @@ class Session:
     def may_give_up(self, side: int) -> bool: ...
     @property
     def ignored(self) -> bool: ...
+
+# -- the content layer (crates/tlslens-py/src/content.rs) ----------------------------------
+
+@final
+class ContentMessage:
+    """One handshake message, whole (``raw`` with its header), read with the context
+    negotiated before it (``version``, ``kx``, ``auth``): ``message``, or None and ``error``.
+    ``signed``: a CertificateVerify's signed input as far as known (TLS 1.3: the transcript
+    hash; before: the handshake messages so far)."""
+
+    side: int
+    offset: int
+    length: int
+    msg_type: int
+    raw: bytes
+    decrypted: bool
+    message: HandshakeMessage | None
+    error: str | None
+    version: int | None
+    kx: str | None
+    auth: str | None
+    signed: bytes | None
+
+@final
+class ContentChangeCipherSpec:
+    """A ChangeCipherSpec record; ``encrypted``: sent under the cipher it ends."""
+
+    side: int
+    offset: int
+    length: int
+    encrypted: bool
+
+@final
+class ContentAlert:
+    """One alert; ``level`` and ``description`` unless it is encrypted."""
+
+    side: int
+    offset: int
+    length: int
+    level: int | None
+    description: int | None
+
+@final
+class ContentHeartbeat:
+    """A heartbeat record; its type and claimed payload length when readable."""
+
+    side: int
+    offset: int
+    length: int
+    encrypted: bool
+    heartbeat_type: int | None
+    payload_length: int | None
+
+@final
+class ContentApplicationData:
+    """A run of application data records of one side; ``kind`` "application_data" or
+    "early_data"; ``plaintext``: each decrypted record's bytes, when asked for."""
+
+    side: int
+    kind: str
+    offset: int
+    records: int
+    length: int
+    decrypted: bool
+    plaintext: list[bytes]
+
+@final
+class ContentEncryptedHandshake:
+    """Handshake bytes that stay encrypted; ``counted``: as application data records."""
+
+    side: int
+    offset: int
+    length: int
+    counted: bool
+
+@final
+class ContentUndecryptable:
+    """A protected record the keys do not open, and why."""
+
+    side: int
+    offset: int
+    length: int
+    reason: str
+
+@final
+class ContentFinding:
+    """Something wrong in the content, where it is."""
+
+    side: int | None
+    layer: str
+    offset: int | None
+    message: str
+
+ContentEvent = (
+    ContentMessage
+    | ContentChangeCipherSpec
+    | ContentAlert
+    | ContentHeartbeat
+    | ContentApplicationData
+    | ContentEncryptedHandshake
+    | ContentUndecryptable
+    | ContentFinding
+)
+
+@final
+class Content:
+    """One connection's record content, sans-IO. TCP: a batch of the core session's events
+    in (``take``), its records replaced by content events (``TlsRecord``/``SkippedBody``
+    also pass through when ``keep_records``). DTLS and QUIC, which frame handshake messages
+    themselves: ``message``, ``crypto`` and ``skipped``, each answering with the content
+    events it caused. ``rsa(encrypted, versions)``: the premaster the caller's RSA keys
+    recover, or None. A bug in it raises RuntimeError."""
+
+    def __init__(
+        self,
+        *,
+        client_side: int | None,
+        max_message: int,
+        known_types: list[int],
+        keep_plaintext: bool,
+        keep_records: bool,
+        decryptor: Decryptor | None = None,
+        rsa: Callable[[bytes, tuple[int, int]], bytes | None] | None = None,
+    ) -> None: ...
+    def take(self, events: list[SessionEvent]) -> list[SessionEvent | ContentEvent]: ...
+    def message(
+        self,
+        side: int,
+        raw: bytes,
+        offset: int,
+        decrypted: bool,
+        *,
+        keeps_transcript: bool = False,
+        signed13: bytes | None = None,
+        signed_messages: bytes | None = None,
+    ) -> list[ContentEvent]:
+        """One whole handshake message (its 4-byte TLS header included). A caller that
+        keeps the handshake hash itself (``keeps_transcript``, DTLS) gives what a
+        CertificateVerify signs: the transcript hash before it (``signed13``) and the
+        messages before it as its hash takes them (``signed_messages``)."""
+    def crypto(
+        self, side: int, space_name: str, data: bytes, offset: int, decrypted: bool
+    ) -> list[ContentEvent]:
+        """QUIC CRYPTO bytes of one side and packet number space ("initial", "handshake",
+        "application"; another raises ValueError) at their stream offset."""
+    def crypto_restart(
+        self, side: int, space_name: str, decryptor: Decryptor | None = None
+    ) -> None:
+        """A CRYPTO stream begins again (after a Retry), read with a new ``decryptor``."""
+    def crypto_end(self) -> list[ContentEvent]:
+        """Each CRYPTO stream's message still incomplete, as findings."""
+    def skipped(self, side: int, offset: int, length: int) -> list[ContentEvent]:
+        """An application data record whose body is not read: its step."""
+    @property
+    def renegotiation(self) -> bool: ...
+    @property
+    def abbreviated(self) -> bool: ...
+    @property
+    def tls13_encrypted(self) -> bool: ...
 
 # -- key schedules and record protection (crates/tlslens-py/src/keys.rs) -------------------
 # Hashes are named as the cipher suite registry names them: MD5, SHA (SHA-1), SHA1, SHA224,

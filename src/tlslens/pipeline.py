@@ -6,7 +6,7 @@ frame. Per batch of frames it hands over the events of each flow (opened, data, 
 closing, closed, and when a connection is next in first-packet order), and each flow's
 stream goes through the core's session (tls/session.py's mode machine, in Rust): Python
 gets record-level events, never stream bytes. This module hands them to the flows'
-``FlowSession`` (the content layer) and yields the connections in that order. Memory is
+``FlowSession`` (which has the core's content layer read their records) and yields the connections in that order. Memory is
 bounded by the connections open at once (``Limits``), not by the capture's size.
 
 A core session may give its flow up (not TLS, after a megabyte of plaintext): the core

@@ -3,6 +3,7 @@
 
 pub mod capture;
 pub mod codec;
+pub mod content;
 pub mod decrypt;
 pub mod dtls;
 pub mod extensions;

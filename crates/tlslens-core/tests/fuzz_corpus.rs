@@ -107,3 +107,9 @@ fn fingerprint_corpus_replays_without_a_crash() {
         "the fingerprint corpus holds {replayed} inputs"
     );
 }
+
+#[test]
+fn content_corpus_replays_without_a_crash() {
+    let replayed = replay("content", tlslens_core::content::fuzzing::content);
+    assert!(replayed > 10, "the content corpus holds {replayed} inputs");
+}

@@ -27,7 +27,7 @@ type RsaRequest<'py> = (Bound<'py, PyBytes>, (u16, u16));
 static SUITES: GILOnceCell<Suites> = GILOnceCell::new();
 
 /// The registry's suites (`tlslens.registry.CIPHER_SUITES`), read once.
-fn suites(py: Python<'_>) -> PyResult<&'static Suites> {
+pub(crate) fn suites(py: Python<'_>) -> PyResult<&'static Suites> {
     SUITES.get_or_try_init(py, || {
         let table = py.import("tlslens.registry")?.getattr("CIPHER_SUITES")?;
         let mut suites = Suites::new();
@@ -105,8 +105,30 @@ impl Decryptor {
         py: Python<'_>,
         work: impl FnOnce(&mut core::Decryptor, &mut Env<'_>) -> T,
     ) -> PyResult<T> {
+        let walked = self.with_core(py, |core| match core {
+            Some((dec, env)) => catch_unwind(AssertUnwindSafe(|| work(dec, env))),
+            None => Ok(T::default()),
+        })?;
+        Ok(walked.unwrap_or_else(|panic| {
+            self.broken = Some(format!(
+                "internal error in the decryptor ({})",
+                panic_text(panic.as_ref())
+            ));
+            T::default()
+        }))
+    }
+}
+
+impl Decryptor {
+    /// The core decryptor with the run's key log and session cache, for the content layer
+    /// (`content.rs`) to drive; None once a panic broke it (its records then stay closed).
+    pub(crate) fn with_core<T>(
+        &mut self,
+        py: Python<'_>,
+        work: impl FnOnce(Option<(&mut core::Decryptor, &mut Env<'_>)>) -> T,
+    ) -> PyResult<T> {
         if self.broken.is_some() {
-            return Ok(T::default());
+            return Ok(work(None));
         }
         let suites = suites(py)?;
         let keylog = self.keylog.try_borrow(py)?;
@@ -116,17 +138,7 @@ impl Decryptor {
             sessions: &mut sessions.0,
             suites,
         };
-        let inner = &mut self.inner;
-        match catch_unwind(AssertUnwindSafe(|| work(inner, &mut env))) {
-            Ok(value) => Ok(value),
-            Err(panic) => {
-                self.broken = Some(format!(
-                    "internal error in the decryptor ({})",
-                    panic_text(panic.as_ref())
-                ));
-                Ok(T::default())
-            }
-        }
+        Ok(work(Some((&mut self.inner, &mut env))))
     }
 }
 

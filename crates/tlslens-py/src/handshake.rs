@@ -258,28 +258,6 @@ fn key_share_group(py: Python<'_>, index: &ExtensionIndex) -> Option<u16> {
     }
 }
 
-/// RFC 8446 §4.2.1: supported_versions selects the version; without it (or unreadable), the
-/// legacy field does. Read as a ServerHello's, a HelloRetryRequest's alike.
-fn selected_version(m: &messages::ServerHello<'_>) -> u16 {
-    let found = m
-        .extensions
-        .list
-        .iter()
-        .find(|e| e.ext_type == ext::SUPPORTED_VERSIONS);
-    let value = found.and_then(|e| {
-        catch_unwind(AssertUnwindSafe(|| {
-            ext::decode(e.ext_type, e.data, ext::Message::ServerHello)
-        }))
-        .ok()
-        .and_then(Result::ok)
-        .flatten()
-    });
-    match value {
-        Some(Decoded::SelectedVersion(version)) => version,
-        _ => m.legacy_version,
-    }
-}
-
 fn server_hello(py: Python<'_>, m: &messages::ServerHello<'_>) -> PyResult<PyObject> {
     let init = base(core::SERVER_HELLO, malformed(py, &m.extensions, m.name()));
     let kind = if m.is_hello_retry_request() {
@@ -296,7 +274,7 @@ fn server_hello(py: Python<'_>, m: &messages::ServerHello<'_>) -> PyResult<PyObj
         legacy_compression_method: m.legacy_compression_method,
         extensions,
         is_hello_retry_request: m.is_hello_retry_request(),
-        selected_version: selected_version(m),
+        selected_version: tlslens_core::content::selected_version(m),
         key_share_group: key_share_group(py, &index),
         index,
         ja3s: fingerprint::server(m),

@@ -6,6 +6,8 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+mod content;
+mod content_events;
 mod decrypt;
 mod dtls;
 mod ext_index;
@@ -191,6 +193,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     keylog::register(m)?;
     decrypt::register(m)?;
     session::register(m)?;
+    content::register(m)?;
     json::register(m)?;
     Ok(())
 }

@@ -16,8 +16,8 @@ use tlslens_core::records::{self, RecordEvent, Session as CoreSession, SessionEv
 /// The connection's first TLS bytes came from `side`; `client_side` is now decided.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct TlsStarted {
-    side: u8,
-    client_side: u8,
+    pub(crate) side: u8,
+    pub(crate) client_side: u8,
 }
 
 /// Plaintext before TLS (a STARTTLS prelude); `protocol` once the kept prelude names one.
@@ -33,21 +33,21 @@ pub struct PreludeChunk {
 /// A whole TLS record: header fields and body (still protected, if it was).
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct TlsRecord {
-    side: u8,
-    offset: u64,
-    content_type: u8,
-    version: u16,
-    body: Py<PyBytes>,
+    pub(crate) side: u8,
+    pub(crate) offset: u64,
+    pub(crate) content_type: u8,
+    pub(crate) version: u16,
+    pub(crate) body: Py<PyBytes>,
 }
 
 /// An application data record whose body was skipped (nothing decrypts it).
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct SkippedBody {
-    side: u8,
-    offset: u64,
-    content_type: u8,
-    version: u16,
-    length: usize,
+    pub(crate) side: u8,
+    pub(crate) offset: u64,
+    pub(crate) content_type: u8,
+    pub(crate) version: u16,
+    pub(crate) length: usize,
 }
 
 /// Bytes where a record header should be that cannot be one.
@@ -78,9 +78,9 @@ pub struct RecordTruncated {
 /// An SSLv2-compatible ClientHello record, header included.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct Sslv2ClientHello {
-    side: u8,
-    offset: u64,
-    record: Py<PyBytes>,
+    pub(crate) side: u8,
+    pub(crate) offset: u64,
+    pub(crate) record: Py<PyBytes>,
 }
 
 /// An SSLv2 SERVER-HELLO follows: both directions speak SSL 2.0 from here.
@@ -102,10 +102,10 @@ pub struct Sslv2Record {
 /// resynchronises), not a hole inside a skipped body.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct StreamGap {
-    side: u8,
-    offset: u64,
-    length: u64,
-    lost: bool,
+    pub(crate) side: u8,
+    pub(crate) offset: u64,
+    pub(crate) length: u64,
+    pub(crate) lost: bool,
 }
 
 /// The first later TCP copy of `side`'s bytes that differs from the first.
@@ -128,10 +128,10 @@ pub struct PlaintextAnswer {
 /// conflicting TCP copies.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct SideEnd {
-    side: u8,
-    bytes: u64,
-    records: u64,
-    conflicts: u64,
+    pub(crate) side: u8,
+    pub(crate) bytes: u64,
+    pub(crate) records: u64,
+    pub(crate) conflicts: u64,
 }
 
 pub fn event_to_python(py: Python<'_>, event: SessionEvent) -> PyResult<PyObject> {

@@ -4,9 +4,10 @@ Strategy: the core's connection table (``tlslens._core.QuicEvents``) already fou
 packet's connection (by Connection ID, across migration), opened what it could (Initial
 packets from the client's first Destination Connection ID, the others with the key log's
 secrets) and reassembled the CRYPTO streams. Here, each packet number space's CRYPTO
-bytes go through the same handshake layer as TLS records over TCP (``RecordContent``'s
-defragmenter, parsers, certificates, signatures, Finished checks), the STREAM frames of
-opened packets are the application data, a CONNECTION_CLOSE carrying CRYPTO_ERROR is the
+bytes go through the core's content layer as TLS records over TCP do
+(``_core.Content.crypto``: defragmentation, parsing in context, the decryptor's feed, the
+transcript) and the same model side (``RecordContent``: certificates, signatures), the
+STREAM frames of opened packets are the application data, a CONNECTION_CLOSE carrying CRYPTO_ERROR is the
 TLS alert it holds, and packets left sealed are told as encrypted handshake or
 application data, as TLS 1.3 records are without keys.
 """
@@ -29,7 +30,7 @@ from tlslens.quic.details import (
     QuicPacketInfo,
 )
 from tlslens.tls import proof
-from tlslens.tls.content import DirectionState, RecordContent
+from tlslens.tls.content import RecordContent, message_content
 
 # RFC 9001 §4.8: a TLS alert is carried as CRYPTO_ERROR, 0x0100 + its description.
 CRYPTO_ERROR_BASE = 0x0100
@@ -123,8 +124,8 @@ class QuicSession(RecordContent):
         self.sink = None
         if keep_records:
             self.conn.records = []  # --records: the packets are listed (``conn.quic``)
-        # A CRYPTO stream per (side, packet number space), each from offset 0.
-        self.crypto: dict[tuple[int, str], DirectionState] = {}
+        # The core's content layer reads a CRYPTO stream per (side, packet number space).
+        self.content = message_content(max_message, self.decryptor, keys)
 
     def take(self, ev: object) -> None:
         """One core event of this connection."""
@@ -161,20 +162,11 @@ class QuicSession(RecordContent):
     def finish(self) -> Connection:
         conn = self.conn
         assert conn is not None
-        for (side, space), st in self.crypto.items():
-            incomplete = st.defrag.incomplete()
-            if incomplete is not None:
-                msg_type, declared, present = incomplete
-                self._finding(
-                    side,
-                    "handshake",
-                    st.defrag.pending_offset,
-                    f"handshake message type {msg_type} in the {space} CRYPTO stream claims "
-                    f"{declared} bytes, only {present} arrived",
-                )
+        self._content_events(self.content.crypto_end())
         conn.last_frame, conn.end_ts_ns = self.latest
         conn.decryption = self.decryptor
-        proof.note_unseen_signature(conn, self.decryptor, self.tls13_encrypted)
+        conn.renegotiation = conn.renegotiation or self.content.renegotiation
+        proof.note_unseen_signature(conn, self.decryptor, self.content.tls13_encrypted)
         return conn
 
     # -- packets and frames ---------------------------------------------------------------
@@ -383,11 +375,11 @@ class QuicSession(RecordContent):
         timeline and in ``client_hellos``."""
         conn = self.conn
         assert conn is not None
-        self.crypto.pop((0, "initial"), None)
         self.client_initial = bytearray()  # the held bytes are read again into it
         conn.handshakes.clear()
         if self.decryptor is not None:
             self.decryptor = _core.Decryptor(self.decryptor.store)
+        self.content.crypto_restart(0, "initial", self.decryptor)
 
     def _replayed(self, ev: _core.QuicCrypto) -> bool:
         """After a Retry (RFC 9000 §17.2.5.2), the client's Initial CRYPTO bytes from offset
@@ -422,8 +414,6 @@ class QuicSession(RecordContent):
             return
         if (ev.side, ev.space) == (0, "initial") and len(self.client_initial) < self.max_message:
             self.client_initial += ev.data  # what a Retry's resend is compared with
-        st = self.crypto.get((ev.side, ev.space))
-        if st is None:
-            st = self.crypto[(ev.side, ev.space)] = DirectionState(self.max_message)
         # Handshake and 1-RTT CRYPTO bytes were opened with the key log's secrets.
-        self._handshake_bytes(ev.side, st, ev.data, ev.offset, decrypted=ev.space != "initial")
+        decrypted = ev.space != "initial"
+        self._content_events(self.content.crypto(ev.side, ev.space, ev.data, ev.offset, decrypted))

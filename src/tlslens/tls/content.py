@@ -1,30 +1,24 @@
-"""What the records of one connection carry, turned into the ``Connection`` model.
+"""What the handshake messages of one connection carry, turned into the ``Connection`` model.
 
-Strategy: the session (session.py) frames each direction into records; this
-layer takes each record as it comes: opens it when a decryptor holds the keys,
-dispatches it by content type (handshake, change_cipher_spec, alert, heartbeat,
-application data), defragments and parses handshake messages with what was
-negotiated so far, and records each step in the connection's timeline. State
-that belongs to one direction lives in a ``DirectionState``.
+Strategy: the compiled core's content layer (``_core.Content``) reads what each transport
+hands it: TLS records over TCP (opening, dispatch by content type, defragmentation, parsing,
+the decryptor's steps), DTLS's whole handshake messages (tls/dtls.py, from the core's
+association) and QUIC's CRYPTO streams (quic/assembly.py); each message is read with what was
+negotiated so far, fed to the decryptor and kept for the transcript there. This module holds
+what is model and trust, shared by every transport: the content events' steps, each
+handshake message's effect on the ``Connection`` (hellos, certificates, signatures checked
+against them, tickets) and the findings.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
-from tlslens import registry
-from tlslens._core import (
-    CT_ALERT,
-    CT_APPLICATION_DATA,
-    CT_CHANGE_CIPHER_SPEC,
-    CT_HANDSHAKE,
-    CT_HEARTBEAT,
-    MAX_HANDSHAKE_MESSAGE,
-    Decryptor,
-    HandshakeDefragmenter,
-    OversizedMessage,
-)
-from tlslens.decrypt.connection import PlaintextSink, answer_rsa
+from tlslens import _core, registry
+from tlslens._core import MAX_HANDSHAKE_MESSAGE, Decryptor
+from tlslens.decrypt.connection import PlaintextSink, rsa_premaster
 from tlslens.errors import DecodeError
 from tlslens.handshake import compression, sslv2
 from tlslens.handshake import extensions as ext
@@ -34,29 +28,36 @@ from tlslens.model import C2S, S2C, Connection, Finding, Handshake, TimelineEven
 from tlslens.tls import proof
 from tlslens.x509.certificate import parse_certificate
 
-TLS13_VERSION = 0x0304
-MAX_TRANSCRIPT = 1 << 18  # a longer handshake is not kept for its CertificateVerify
 MAX_TICKETS_KEPT = 8  # per connection, to find which one a later connection presents
-_MAC_SIZES = {"MD5": 16, "SHA": 20, "SHA256": 32, "SHA384": 48}
 # A record of whole messages of these types ends the skip of an oversized one.
-_HANDSHAKE_TYPES = sorted(registry.HANDSHAKE_TYPES)
+HANDSHAKE_TYPES = sorted(registry.HANDSHAKE_TYPES)
 
 
-class DirectionState:
-    """What the content layer keeps for one direction."""
+def rsa_answer(keys: KeyStore | None) -> Callable[[bytes, tuple[int, int]], bytes | None] | None:
+    """What the core content layer asks of an RSA key exchange the key log does not open:
+    the premaster one of the run's RSA keys recovers."""
+    return functools.partial(rsa_premaster, keys.rsa_keys) if keys and keys.rsa_keys else None
 
-    __slots__ = ("defrag", "encrypted", "finished", "mac_size")
 
-    def __init__(self, max_message: int = MAX_HANDSHAKE_MESSAGE) -> None:
-        self.defrag = HandshakeDefragmenter(max_message, _HANDSHAKE_TYPES)
-        self.encrypted = False  # after this side's ChangeCipherSpec (TLS <= 1.2)
-        self.mac_size: int | None = None  # set when the cipher is NULL: records stay readable
-        self.finished = False
+def message_content(
+    max_message: int, decryptor: Decryptor | None = None, keys: KeyStore | None = None
+) -> _core.Content:
+    """The core content layer of a transport that frames handshake messages itself (DTLS,
+    QUIC), whose client is side 0."""
+    return _core.Content(
+        client_side=0,
+        max_message=max_message,
+        known_types=HANDSHAKE_TYPES,
+        keep_plaintext=False,
+        keep_records=False,
+        decryptor=decryptor,
+        rsa=rsa_answer(keys),
+    )
 
 
 class RecordContent:
-    """The content layer of one connection; ``FlowSession`` (tls/session.py) feeds it the
-    core session's records.
+    """The model side of one connection's content: ``FlowSession`` (tls/session.py) feeds it
+    the core's content events, ``DtlsSession`` and ``QuicSession`` their messages.
 
     ``conn`` is None until the session has seen the first TLS bytes.
     """
@@ -73,11 +74,7 @@ class RecordContent:
         self.client_side = client_side
         self.keep_records = False  # and the bytes of each handshake message
         self.conn: Connection | None = None
-        self.ctx = hs.HandshakeContext()
-        self.tls13_encrypted = False  # after a TLS 1.3 ServerHello
-        self.client_sent_encrypted = False
         self._pending_findings: list[Finding] = []
-        self._server_flight: set[int] = set()  # server handshake types before its CCS
         self.frame = first_frame
         self.ts_ns = start_ts_ns
         # With secrets, application data bodies are read (not skipped) and opened.
@@ -86,10 +83,8 @@ class RecordContent:
         self.decryptor = Decryptor(keys) if keys is not None else None
         self.decrypting = self.decryptor is not None
         self.sink = sink  # each application data plaintext, in order
-        self._integrity_reported: set[str] = set()
-        self.suite: registry.CipherSuiteInfo | None = None  # of the latest ServerHello
-        self._transcript: bytearray | None = None  # TLS <= 1.2 handshake messages so far
         self.sslv2_encrypted = False  # after an SSL 2.0 CLIENT-MASTER-KEY
+        self.max_message = MAX_HANDSHAKE_MESSAGE
 
     def _direction(self, side: int) -> str:
         return C2S if side == self.client_side else S2C
@@ -156,192 +151,65 @@ class RecordContent:
             return
         self._event(side, kind, offset, length, detail={"decrypted": True})
 
-    def _early_data_offered(self) -> bool:
-        ch = self.conn.client_hello if self.conn is not None else None
-        return ch is not None and ch.extension(ext.EARLY_DATA) is not None
+    # -- the core content layer's events ------------------------------------------------
+    def _content_events(self, events: list[_core.ContentEvent]) -> None:
+        """What the message-level entries of ``_core.Content`` answered (DTLS, QUIC)."""
+        for ev in events:
+            if isinstance(ev, _core.ContentMessage):
+                self._content_message(ev)
+            elif isinstance(ev, _core.ContentFinding):
+                self._finding(ev.side, ev.layer, ev.offset, ev.message)
+            elif isinstance(ev, _core.ContentApplicationData):
+                self._data_run(ev)
+            elif isinstance(ev, _core.ContentEncryptedHandshake):
+                self._encrypted_handshake(ev)
 
-    def _application_data(self, side: int, st: DirectionState, offset: int, length: int) -> None:
+    def _content_message(self, ev: _core.ContentMessage) -> None:
+        """A handshake message the core read (or could not)."""
+        if ev.message is None:
+            self._unreadable_message(ev.side, ev.msg_type, ev.raw, ev.offset, ev.error or "")
+            return
+        ctx = hs.HandshakeContext(version=ev.version, kx=ev.kx, auth=ev.auth)
+        self._message_model(ev.side, ev.message, ev.raw, ev.offset, ev.decrypted, ctx, ev.signed)
+
+    def _data_run(self, ev: _core.ContentApplicationData) -> None:
+        """Application data records in a row: one more step, or more of the step before when
+        that is of the same kind and direction (a decrypted run joins only a decrypted one)."""
         conn = self.conn
         assert conn is not None
-        stats = conn.stats[self._direction(side)]
-        stats.application_data_records += 1
-        stats.application_data_bytes += length
-        is_client = side == self.client_side
-        kind = "application_data"
-        if self.tls13_encrypted:
-            if is_client and not self.client_sent_encrypted:
-                self.client_sent_encrypted = True
-                kind = "encrypted_handshake"
-            elif not is_client and not self.client_sent_encrypted:
-                kind = "encrypted_handshake"
-        elif is_client and conn.server_hello is None and self._early_data_offered():
-            kind = "early_data"  # TLS 1.3 0-RTT, before the ServerHello
-        if kind == "encrypted_handshake":
-            self._event(side, kind, offset, length)
-            return
+        direction = self._direction(ev.side)
+        stats = conn.stats[direction]
+        stats.application_data_records += ev.records
+        stats.application_data_bytes += ev.length
+        if self.sink is not None:
+            for plaintext in ev.plaintext:
+                if plaintext:
+                    self.sink(direction, plaintext)
         last = conn.timeline[-1] if conn.timeline else None
-        direction = self._direction(side)
-        if last is not None and last.kind == kind and last.direction == direction:
-            last.records += 1
-            last.length += length
+        if (
+            last is not None
+            and last.kind == ev.kind
+            and last.direction == direction
+            and (not ev.decrypted or last.detail.get("decrypted"))
+        ):
+            last.records += ev.records
+            last.length += ev.length
             last.last_frame = self.frame
             return
-        self._event(side, kind, offset, length)
+        detail = {"decrypted": True} if ev.decrypted else {}
+        self._event(ev.side, ev.kind, ev.offset, ev.length, detail=detail, records=ev.records)
 
-    def _null_cipher_mac_size(self) -> int | None:
-        """With a NULL cipher the protected records are the plaintext followed by the MAC."""
-        info = self.suite  # of the handshake in force, which a renegotiation may change
-        if info is None or info.cipher != "NULL":
-            return None
-        return _MAC_SIZES.get(info.mac or "")
+    def _encrypted_handshake(self, ev: _core.ContentEncryptedHandshake) -> None:
+        """Handshake bytes that stay encrypted: TLS 1.3's come in application data records,
+        which count as such (``counted``)."""
+        if ev.counted:
+            stats = self.conn.stats[self._direction(ev.side)] if self.conn else None
+            assert stats is not None
+            stats.application_data_records += 1
+            stats.application_data_bytes += ev.length
+        self._event(ev.side, "encrypted_handshake", ev.offset, ev.length)
 
-    def _open(
-        self, side: int, st: DirectionState, ctype: int, version: int, body: bytes, offset: int
-    ) -> tuple[int, bytes] | bool | None:
-        """Decrypt a protected record: (type, plaintext), None (no key for it) or False (failed)."""
-        dec = self.decryptor
-        assert dec is not None
-        direction = self._direction(side)
-        opened = dec.open(direction, ctype, version, body)
-        if not isinstance(opened, str):
-            return opened
-        if direction not in self._integrity_reported:
-            self._integrity_reported.add(direction)
-            self._finding(side, "decrypt", offset, f"{opened} (later failures are only counted)")
-        self._event(side, "undecryptable", offset, len(body), detail={"reason": opened})
-        return False
-
-    def _record(
-        self, side: int, st: DirectionState, ctype: int, version: int, body: bytes, offset: int
-    ) -> None:
-        plain = False
-        if self.decryptor is not None and (st.encrypted or ctype == CT_APPLICATION_DATA):
-            opened = self._open(side, st, ctype, version, body, offset)
-            if opened is False:
-                return
-            if opened is not None and opened is not True:
-                ctype, body = opened
-                plain = True
-        if ctype == CT_APPLICATION_DATA:
-            if plain:
-                self._plaintext_application_data(side, offset, body, hashed=True)
-            else:
-                self._application_data(side, st, offset, len(body))
-            return
-        if not plain and st.encrypted and st.mac_size is not None and len(body) >= st.mac_size:
-            body = body[: len(body) - st.mac_size]
-            if ctype == CT_HANDSHAKE:
-                self._handshake_bytes(side, st, body, offset + 5)
-                return
-        if ctype == CT_HANDSHAKE:
-            if not plain and (st.encrypted or (self.tls13_encrypted and side != self.client_side)):
-                if st.finished:
-                    assert self.conn is not None
-                    self.conn.renegotiation = True
-                st.finished = True
-                self._event(side, "encrypted_handshake", offset, len(body))
-                return
-            if plain and st.finished and st.encrypted:
-                assert self.conn is not None
-                self.conn.renegotiation = True
-            self._handshake_bytes(side, st, body, offset + 5, decrypted=plain)
-        elif ctype == CT_CHANGE_CIPHER_SPEC:
-            self._event(
-                side,
-                "change_cipher_spec",
-                offset,
-                len(body),
-                detail={"encrypted": st.encrypted and not plain},
-            )
-            # Under an active cipher (renegotiation) the CCS body is encrypted too.
-            if body != b"\x01" and not (st.encrypted and not plain):
-                self._finding(
-                    side, "record", offset, f"ChangeCipherSpec body is {body.hex()}, not 01"
-                )
-            # In TLS 1.3 the CCS is a middlebox-compatibility no-op (RFC 8446 §D.4); a client
-            # CCS before any ServerHello can only be that.
-            compat = self.ctx.tls13 or (
-                side == self.client_side
-                and self.conn is not None
-                and self.conn.server_hello is None
-                and TLS13_VERSION in self.conn.client_versions
-            )
-            if not compat:
-                st.encrypted = True
-                if self.decryptor is not None:
-                    self.decryptor.on_change_cipher_spec(self._direction(side))
-                else:
-                    st.mac_size = self._null_cipher_mac_size()
-                if side != self.client_side and self.conn is not None:
-                    flight = self._server_flight
-                    if hs.SERVER_HELLO in flight and not flight & {
-                        hs.CERTIFICATE,
-                        hs.SERVER_KEY_EXCHANGE,
-                        hs.SERVER_HELLO_DONE,
-                    }:
-                        self.conn.abbreviated = True
-        elif ctype == CT_ALERT:
-            self._alert(side, st, body, offset, plain)
-        elif ctype == CT_HEARTBEAT:
-            detail: dict[str, object] = {
-                "encrypted": not plain and (st.encrypted or self.tls13_encrypted)
-            }
-            if not detail["encrypted"] and len(body) >= 3:
-                claimed = (body[1] << 8) | body[2]
-                detail.update(type=body[0], payload_length=claimed)
-                # RFC 6520 §4: payload + at least 16 bytes of padding must fit the record.
-                if claimed + 3 + 16 > len(body):
-                    self._finding(
-                        side,
-                        "heartbeat",
-                        offset,
-                        f"heartbeat claims {claimed} payload bytes in a {len(body)}-byte record: "
-                        "the Heartbleed pattern (CVE-2014-0160)",
-                    )
-            self._event(side, "heartbeat", offset, len(body), detail=detail)
-
-    def _alert(self, side: int, st: DirectionState, body: bytes, offset: int, plain: bool) -> None:
-        # RFC 8446 §5.2: TLS 1.3 protects only outer type 23; a type-21 record is plaintext.
-        conn = self.conn
-        # A capture that starts after the hellos cannot tell: only a lone 2-byte alert of
-        # level warning or fatal is read as plaintext there (an encrypted one is 26+ bytes).
-        unknown = conn is None or (conn.client_hello is None and conn.server_hello is None)
-        if not plain and (
-            (st.encrypted and not self.ctx.tls13)
-            or (unknown and not (len(body) == 2 and body[0] in (1, 2)))
-        ):
-            self._event(side, "alert", offset, len(body), detail={"encrypted": True})
-            return
-        if len(body) % 2:
-            self._finding(
-                side, "alert", offset, f"alert record of {len(body)} bytes (alerts are 2)"
-            )
-        for i in range(0, len(body) - 1, 2):
-            detail = {"encrypted": False, "level": body[i], "description": body[i + 1]}
-            self._event(side, "alert", offset, 2, detail=detail)
-
-    # -- handshake layer ---------------------------------------------------------------
-    def _handshake_bytes(
-        self, side: int, st: DirectionState, body: bytes, offset: int, decrypted: bool = False
-    ) -> None:
-        defrag = st.defrag
-        defrag.feed(offset, body)
-        while (item := defrag.next_message()) is not None:
-            if isinstance(item, OversizedMessage):
-                self._finding(
-                    side,
-                    "handshake",
-                    item.offset,
-                    f"handshake message type {item.msg_type} claims {item.length} bytes "
-                    f"(limit {item.limit}); skipped, as far as it claims or to the next record of "
-                    "whole messages",
-                )
-                continue
-            self._handshake_message(side, st, item.msg_type, item.raw, item.offset, decrypted)
-
-    def _sslv2_client_hello(
-        self, side: int, st: DirectionState, record: bytes, offset: int
-    ) -> None:
+    def _sslv2_client_hello(self, side: int, record: bytes, offset: int) -> None:
         try:
             message: hs.HandshakeMessage = hs.parse_sslv2_client_hello(record)
         except DecodeError as exc:
@@ -358,10 +226,7 @@ class RecordContent:
             detail={"raw": record, "sslv2": True},
         )
         self.conn.client_hellos.append(message)  # type: ignore[arg-type]
-        self._new_handshake()
-        if self.decryptor is not None:
-            # RFC 5246 Appendix E.2: the handshake hash covers the message without its header.
-            self.decryptor.on_sslv2_client_hello(record)
+        self._new_handshake()  # the core's content layer fed the decryptor
 
     def sslv2_record(self, side: int, body: bytes, offset: int, size: int) -> None:
         """One SSL 2.0 record: plaintext messages decoded until CLIENT-MASTER-KEY, then only
@@ -401,34 +266,36 @@ class RecordContent:
             conn.sslv2_master_key = message
             self.sslv2_encrypted = True  # RFC 6101 Appendix E: all that follows is encrypted
 
-    def _handshake_message(
+    def _unreadable_message(
+        self, side: int, msg_type: int, raw: bytes, offset: int, error: str
+    ) -> None:
+        """A message whose body does not parse: a finding, and an opaque step."""
+        name = registry.handshake_name(msg_type)
+        self._finding(side, "handshake", offset, f"{name}: {error}")
+        self._event(
+            side,
+            "handshake",
+            offset,
+            len(raw),
+            message=hs.OpaqueMessage(msg_type=msg_type, body=raw[4:], malformed=error),
+        )
+
+    def _message_model(
         self,
         side: int,
-        st: DirectionState,
-        msg_type: int,
+        message: hs.HandshakeMessage,
         raw: bytes,
         offset: int,
-        decrypted: bool = False,
+        decrypted: bool,
+        ctx: hs.HandshakeContext,
+        signed: bytes | None,
     ) -> None:
+        """What a message read (``ctx``: negotiated before it; ``signed``: a
+        CertificateVerify's signed input as far as known) tells the model."""
         conn = self.conn
         assert conn is not None
         is_client = side == self.client_side
-        try:
-            message = hs.parse_message(msg_type, raw[4:], self.ctx)
-        except DecodeError as exc:
-            name = registry.handshake_name(msg_type)
-            self._finding(side, "handshake", offset, f"{name}: {exc.msg}")
-            if not is_client and not st.encrypted:
-                self._server_flight.add(msg_type)  # unreadable, but it was sent
-            self._event(
-                side,
-                "handshake",
-                offset,
-                len(raw),
-                message=hs.OpaqueMessage(msg_type=msg_type, body=raw[4:], malformed=exc.msg),
-            )
-            return
-        message = compression.opened(message, self.ctx, st.defrag.max_message)
+        message = compression.opened(message, ctx, self.max_message)
         if message.malformed:
             self._finding(side, "handshake", offset, message.malformed)
         if isinstance(message, hs.ClientHello | hs.ServerHello):
@@ -445,18 +312,8 @@ class RecordContent:
             raw=raw if self.keep_records else None,
         )
         if isinstance(message, hs.ServerKeyExchange | hs.CertificateVerify):
-            self._check_signature(side, message, raw)
-        self._keep_transcript(message, raw)
-        if self.decryptor is not None:
-            request = self.decryptor.on_message(self._direction(side), raw)
-            if request is not None:
-                answer_rsa(self.decryptor, request)
-        if not is_client and not st.encrypted:
-            self._server_flight.add(msg_type)
+            self._check_signature(side, message, raw, ctx, signed)
         if isinstance(message, hs.ClientHello):
-            # A second ClientHello after a TLS <= 1.2 ServerHello renegotiates (RFC 5746).
-            if conn.server_hello is not None and not self.ctx.tls13:
-                conn.renegotiation = True
             conn.client_hellos.append(message)
             self._new_handshake()
         elif isinstance(message, hs.ServerHello):
@@ -489,31 +346,16 @@ class RecordContent:
         elif isinstance(message, hs.EncryptedExtensions):
             conn.encrypted_extensions = message
 
-    def _keep_transcript(self, message: hs.HandshakeMessage, raw: bytes) -> None:
-        """TLS <= 1.2: the handshake messages so far, which a client CertificateVerify signs."""
-        if isinstance(message, hs.ClientHello):
-            self._transcript = bytearray()
-        if self._transcript is None or message.msg_type == hs.HELLO_REQUEST:
-            return
-        if self.ctx.tls13 or len(self._transcript) + len(raw) > MAX_TRANSCRIPT:
-            self._transcript = None  # TLS 1.3 hashes the transcript in the decryptor
-            return
-        self._transcript += raw
-
-    def _signed_messages(self) -> bytes | None:
-        """TLS <= 1.2: the handshake messages a CertificateVerify signs, as they went on the
-        wire (DTLS overrides it: its messages are hashed with their 12-byte headers)."""
-        return None if self._transcript is None else bytes(self._transcript)
-
-    def _tls13_transcript_hash(self) -> bytes | None:
-        """TLS 1.3: the messages' hash before this one, once all read (DTLS: the core's)."""
-        d = self.decryptor
-        return d.transcript_hash() if d is not None and d.transcript_complete() else None
-
     def _check_signature(
-        self, side: int, message: hs.ServerKeyExchange | hs.CertificateVerify, raw: bytes
+        self,
+        side: int,
+        message: hs.ServerKeyExchange | hs.CertificateVerify,
+        raw: bytes,
+        ctx: hs.HandshakeContext,
+        signed: bytes | None,
     ) -> None:
-        """Rebuild what the peer signed and check it with its certificate's key."""
+        """Rebuild what the peer signed and check it with its certificate's key (``signed``:
+        a CertificateVerify's transcript hash in TLS 1.3, its handshake messages before)."""
         conn = self.conn
         assert conn is not None
         direction = self._direction(side)
@@ -527,7 +369,7 @@ class RecordContent:
         scheme = message.signature_scheme
         data: bytes | None = None
         reason: str | None = None
-        version = self.ctx.version
+        version = ctx.version
         if kx:
             body = raw[4:]
             sig_block = (2 if scheme is not None else 0) + 2 + len(signature)
@@ -537,15 +379,15 @@ class RecordContent:
                 data = randoms + body[: len(body) - sig_block]
             else:
                 reason = "the hellos with the randoms it signs were not both seen"
-        elif self.ctx.tls13:
-            if (transcript_hash := self._tls13_transcript_hash()) is None:
+        elif ctx.tls13:
+            if signed is None:
                 reason = "the transcript hash it signs is not known"
             else:
                 context = proof.TLS13_CLIENT_CONTEXT if is_client else proof.TLS13_SERVER_CONTEXT
-                data = proof.tls13_signed_content(context, transcript_hash)
+                data = proof.tls13_signed_content(context, signed)
         elif version is not None and registry.tls_base_version(version) <= 0x0300:
             reason = "SSL 3.0's CertificateVerify hashes the master secret: not checked"
-        elif (signed := self._signed_messages()) is None:
+        elif signed is None:
             reason = "the handshake messages it signs were not all seen"
         else:
             data = signed
@@ -573,28 +415,13 @@ class RecordContent:
         assert conn is not None
         if message.is_hello_retry_request:
             conn.hello_retry_request = message
-            # The HRR's supported_versions already fixes TLS 1.3; the second ClientHello
-            # that follows (and a middlebox-compatibility CCS before it) stays plaintext.
-            self.ctx = hs.HandshakeContext(version=hs.selected_version(message))
             return
-        if conn.server_hello is not None:
-            conn.renegotiation = True
-        else:
+        if conn.server_hello is None:
             conn.server_hello = message  # the top-level facts are the first handshake's
         current = conn.handshakes[-1] if conn.handshakes else None
         if current is None or current.server_hello is not None:
             current = Handshake(first_frame=self.frame)  # no ClientHello seen for this one
             conn.handshakes.append(current)
         current.server_hello, current.server_hello_frame = message, self.frame
-        version = hs.selected_version(message)
-        info = registry.CIPHER_SUITES.get(message.cipher_suite)
-        self.suite = info
-        self.ctx = hs.HandshakeContext(
-            version=version,
-            kx=info.kx if info else None,
-            auth=info.auth if info else None,
-        )
-        if self.ctx.tls13:
-            self.tls13_encrypted = True
-        else:
+        if not hs.is_tls13_version(hs.selected_version(message)):
             conn.handshake_visible = True

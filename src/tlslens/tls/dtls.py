@@ -4,9 +4,10 @@ Strategy: the compiled core's association (``tlslens._core.DtlsAssociation``, Ru
 ``dtls::Association``) reads the datagrams: records with their epochs and sequence numbers,
 fragments reassembled (retransmissions told), the cookie exchange, and with a key log's
 secrets the protected records opened. It hands back whole handshake messages in TLS form,
-which go through the same message parsers and content layer (tls/content.py) as a TCP
-connection's, so the version, SNI, ALPN, suite, certificates and outcome are told the
-same way. What only DTLS has (the cookie, the records' epochs, retransmissions) is kept in
+which go through the core's content layer (``_core.Content.message``: parsed with what
+was negotiated, the server's context, renegotiation) and the model side (tls/content.py) as
+a TCP connection's records do, so the version, SNI, ALPN, suite, certificates and outcome
+are told the same way. What only DTLS has (the cookie, the records' epochs, retransmissions) is kept in
 ``DtlsFacts``. Every malformed thing is a ``Finding`` naming the frame, the direction and
 the byte offset in the datagram; reading goes on.
 """
@@ -26,7 +27,7 @@ from tlslens.errors import UnsupportedCipherError
 from tlslens.handshake import messages as hs
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, RecordInfo
-from tlslens.tls.content import DirectionState, RecordContent
+from tlslens.tls.content import RecordContent, message_content
 from tlslens.tls.session import note_deprecated_version
 
 DTLS13 = 0xFEFC
@@ -225,7 +226,9 @@ class DtlsSession(RecordContent):
         self.keep_records = keep_records
         self.plaintext_sink = sink
         self.ends = ends
-        self.sides = (DirectionState(max_message), DirectionState(max_message))
+        # The core's content layer reads the association's whole messages (no decryptor:
+        # the association opens the records) and classifies the records it left sealed.
+        self.content = message_content(max_message)
         other = store is not None and bool(store.rsa_keys or store.psk)
         self.facts = DtlsFacts(keys_given=keys is not None or other, other_secrets=other)
         self._transcript_dtls: bytearray | None = None  # the handshake hash's messages
@@ -282,6 +285,7 @@ class DtlsSession(RecordContent):
         self.facts.hellos_missing = bool(
             self.facts.unified_headers and conn.client_hello is None and conn.server_hello is None
         )
+        conn.renegotiation = conn.renegotiation or self.content.renegotiation
         note_deprecated_version(conn)
         return conn
 
@@ -387,17 +391,15 @@ class DtlsSession(RecordContent):
             )
         if ev.decrypted or (ev.epoch == 0 and not ev.unified):
             return  # its content comes as its own events
-        st = self.sides[side]
         ctype = ev.content_type
         # DTLS 1.3's epoch 2 is the handshake's (RFC 9147 §6.1): unread, its records are the
         # encrypted handshake, not application data (epoch 3 and on).
         if ctype == CT_HANDSHAKE or (ev.unified and ev.epoch == 2):
-            st.finished = True
             self._event(side, "encrypted_handshake", ev.offset, ev.length)
         elif ctype == CT_ALERT:
             self._event(side, "alert", ev.offset, ev.length, detail={"encrypted": True})
         else:  # application data, or a DTLS 1.3 record whose type is encrypted too
-            self._application_data(side, st, ev.offset, ev.length)
+            self._content_events(self.content.skipped(side, ev.offset, ev.length))
 
     def _ack(self, side: int, numbers: list[tuple[int, int]]) -> None:
         """A DTLS 1.3 ACK (RFC 9147 §7): counted, a step of the story, and the numbers it
@@ -415,10 +417,25 @@ class DtlsSession(RecordContent):
     def _message(self, side: int, msg_type: int, raw: bytes | None, *, decrypted: bool) -> None:
         if raw is None:
             return
-        st = self.sides[side]
         if decrypted:
             self.facts.opened.add(("handshake", self._direction(side)))
-        self._handshake_message(side, st, msg_type, raw, self.record_offset[side], decrypted)
+        # The association keeps the handshake hash: what a CertificateVerify signs is its
+        # DTLS 1.3 transcript hash (RFC 9147 §5.2) or, before, the DTLS-form messages.
+        signed13 = signed_messages = None
+        if msg_type == hs.CERTIFICATE_VERIFY:
+            signed13 = self._transcript13_hash
+            if self._transcript_dtls is not None:
+                signed_messages = bytes(self._transcript_dtls)
+        events = self.content.message(
+            side,
+            raw,
+            self.record_offset[side],
+            decrypted,
+            keeps_transcript=True,
+            signed13=signed13,
+            signed_messages=signed_messages,
+        )
+        self._content_events(events)
 
     def _new_handshake(self) -> None:
         """A ClientHello opens a handshake, unless it answers a HelloVerifyRequest (RFC 6347
@@ -449,17 +466,6 @@ class DtlsSession(RecordContent):
             self._check_finished(side, raw[4:], bytes(transcript))
         seq = ev.message_seq.to_bytes(2, "big")
         transcript += raw[:4] + seq + b"\0\0\0" + raw[1:4] + raw[4:]
-
-    def _signed_messages(self) -> bytes | None:
-        """What a DTLS <= 1.2 CertificateVerify signs: the same DTLS-form messages as the
-        Finished (RFC 6347 §4.2.6), not their TLS form."""
-        transcript = self._transcript_dtls
-        return None if transcript is None else bytes(transcript)
-
-    def _tls13_transcript_hash(self) -> bytes | None:
-        """DTLS 1.3: the core hashes the messages in their TLS form (RFC 9147 §5.2) and tells
-        the hash just before the message that needs it."""
-        return self._transcript13_hash
 
     def _check_finished(self, side: int, verify_data: bytes, transcript: bytes) -> None:
         conn, store = self.conn, self.store
@@ -506,7 +512,6 @@ class DtlsSession(RecordContent):
 
     def _change_cipher_spec(self, side: int) -> None:
         self._event(side, "change_cipher_spec", self.record_offset[side], 1)
-        self.sides[side].encrypted = True
 
     def _application_plaintext(self, side: int, plaintext: bytes) -> None:
         conn = self.conn

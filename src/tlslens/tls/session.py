@@ -3,8 +3,10 @@
 The compiled core's session (``tlslens._core.Session``) runs each direction's modes
 (detection, a STARTTLS prelude, the record layer, SSL 2.0 framing, ignoring what is not
 TLS), decides which side is the client and counts TCP conflicts; it hands back
-record-level events, one class per kind. This module glues those events to the content
-layer (tls/content.py) and the ``Connection`` model. Every malformed thing becomes a
+record-level events, one class per kind; the core's content layer (``_core.Content``) reads
+their records into content events (handshake messages, ChangeCipherSpec, alerts, runs of
+application data...). This module turns those into the ``Connection`` model, with
+tls/content.py's model side. Every malformed thing becomes a
 ``Finding`` with frame and byte offset, and parsing goes on.
 """
 
@@ -19,11 +21,25 @@ from tlslens.handshake import messages as hs
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, RecordInfo
 from tlslens.tls import proof
-from tlslens.tls.content import DirectionState, RecordContent
+from tlslens.tls.content import HANDSHAKE_TYPES, RecordContent, rsa_answer
 from tlslens.tls.deprecated import DEPRECATED_VERSION, deprecation
 from tlslens.tls.prelude import Prelude
 
 MAX_PRELUDE_SCAN = _core.MAX_PRELUDE_SCAN  # plaintext bytes searched for a TLS start
+_RecordStep = (
+    _core.ContentEncryptedHandshake
+    | _core.ContentChangeCipherSpec
+    | _core.ContentAlert
+    | _core.ContentHeartbeat
+    | _core.ContentUndecryptable
+)
+_RECORD_STEPS = (
+    _core.ContentEncryptedHandshake,
+    _core.ContentChangeCipherSpec,
+    _core.ContentAlert,
+    _core.ContentHeartbeat,
+    _core.ContentUndecryptable,
+)
 
 
 class FlowSession(RecordContent):
@@ -65,7 +81,16 @@ class FlowSession(RecordContent):
         self._abandoned = False
         self._prelude = Prelude()
         self.keep_records = keep_records
-        self.sides = (DirectionState(max_message), DirectionState(max_message))
+        self.max_message = max_message
+        self.content = _core.Content(
+            client_side=client_side,
+            max_message=max_message,
+            known_types=HANDSHAKE_TYPES,
+            keep_plaintext=sink is not None,
+            keep_records=keep_records,
+            decryptor=self.decryptor,
+            rsa=rsa_answer(keys),
+        )
 
     def closing(self, side: int, frame: int, ts_ns: int) -> None:
         """A FIN or RST from ``side``: the first one says who ended the connection."""
@@ -89,6 +114,8 @@ class FlowSession(RecordContent):
         conn.last_frame = self.frame
         conn.end_ts_ns = self.ts_ns
         conn.decryption = self.decryptor
+        conn.renegotiation = conn.renegotiation or self.content.renegotiation
+        conn.abbreviated = conn.abbreviated or self.content.abbreviated
         self.note_unseen_signatures()
         note_deprecated_version(conn)
         return conn if self.is_tls else None
@@ -96,26 +123,54 @@ class FlowSession(RecordContent):
     def note_unseen_signatures(self) -> None:
         """A TLS 1.3 server's CertificateVerify that stayed encrypted is listed, unchecked."""
         if self.conn is not None:
-            proof.note_unseen_signature(self.conn, self.decryptor, self.tls13_encrypted)
+            proof.note_unseen_signature(self.conn, self.decryptor, self.content.tls13_encrypted)
 
     # -- the core's events -------------------------------------------------------------
     def take(self, events: list[_core.SessionEvent]) -> None:
-        """Record-level events of the core's session, in stream order."""
-        for ev in events:
-            if self._abandoned and type(ev) is not _core.SideEnd:
-                continue
-
-            if type(ev) is _core.TlsRecord:
-                st = self.sides[ev.side]
-                if self.keep_records:
-                    self._keep_record(ev.side, ev.offset, ev.content_type, ev.version, len(ev.body))
-                self._record(ev.side, st, ev.content_type, ev.version, ev.body, ev.offset)
-            elif type(ev) is _core.SkippedBody:
-                if self.keep_records:
-                    self._keep_record(ev.side, ev.offset, ev.content_type, ev.version, ev.length)
-                self._application_data(ev.side, self.sides[ev.side], ev.offset, ev.length)
+        """Record-level events of the core's session, in stream order: the core's content
+        layer reads the records, the rest passes through."""
+        if self._abandoned:
+            for end in events:
+                if type(end) is _core.SideEnd:
+                    self._side_end(end)
+            return
+        for ev in self.content.take(events):
+            if isinstance(ev, _core.ContentApplicationData):
+                self._data_run(ev)
+            elif isinstance(ev, _core.ContentMessage):
+                self._content_message(ev)
+            elif isinstance(ev, _core.ContentFinding):
+                self._finding(ev.side, ev.layer, ev.offset, ev.message)
+            elif isinstance(ev, _core.TlsRecord):  # passed through for --records
+                self._keep_record(ev.side, ev.offset, ev.content_type, ev.version, len(ev.body))
+            elif isinstance(ev, _core.SkippedBody):
+                self._keep_record(ev.side, ev.offset, ev.content_type, ev.version, ev.length)
+            elif isinstance(ev, _RECORD_STEPS):
+                self._record_step(ev)
             else:
                 self._other(ev)
+
+    def _record_step(self, ev: _RecordStep) -> None:
+        """A record's step other than handshake messages and application data."""
+        detail: dict[str, object]
+        if isinstance(ev, _core.ContentEncryptedHandshake):
+            self._encrypted_handshake(ev)
+            return
+        if isinstance(ev, _core.ContentChangeCipherSpec):
+            name, detail = "change_cipher_spec", {"encrypted": ev.encrypted}
+        elif isinstance(ev, _core.ContentAlert):
+            detail = {"encrypted": ev.level is None}
+            if ev.level is not None:
+                detail.update(level=ev.level, description=ev.description)
+            name = "alert"
+        elif isinstance(ev, _core.ContentHeartbeat):
+            name, detail = "heartbeat", {"encrypted": ev.encrypted}
+            if ev.heartbeat_type is not None:
+                detail.update(type=ev.heartbeat_type, payload_length=ev.payload_length)
+        else:
+            assert isinstance(ev, _core.ContentUndecryptable)
+            name, detail = "undecryptable", {"reason": ev.reason}
+        self._event(ev.side, name, ev.offset, ev.length, detail=detail)
 
     def _other(self, ev: _core.SessionEvent) -> None:
         """Every event but records: the start, the prelude, findings, SSL 2.0, the end."""
@@ -158,7 +213,7 @@ class FlowSession(RecordContent):
 
     def _sslv2_or_end(self, ev: _core.SessionEvent) -> None:
         if type(ev) is _core.Sslv2ClientHello:
-            self._sslv2_client_hello(ev.side, self.sides[ev.side], ev.record, ev.offset)
+            self._sslv2_client_hello(ev.side, ev.record, ev.offset)
         elif type(ev) is _core.Sslv2ServerHello:
             assert self.conn is not None  # the core tells it only after TLS started
             self.conn.sslv2_server_hello = True
@@ -207,38 +262,17 @@ class FlowSession(RecordContent):
             stats.gaps += 1
             stats.gap_bytes += ev.length
             self._event(ev.side, "gap", ev.offset, ev.length)
-        if not ev.lost:
-            return
-        self._finding(
-            ev.side,
-            "tcp",
-            ev.offset,
-            f"{plural(ev.length, 'byte')} missing from the capture; looking for the next record "
-            "header",
-        )
-        st = self.sides[ev.side]
-        if st.defrag.pending:
+        if ev.lost:  # a message being reassembled is dropped by the core's content layer
             self._finding(
                 ev.side,
-                "handshake",
-                st.defrag.pending_offset,
-                "a handshake message lost bytes in the gap; it is dropped",
+                "tcp",
+                ev.offset,
+                f"{plural(ev.length, 'byte')} missing from the capture; looking for the next "
+                "record header",
             )
-            st.defrag.clear()
 
     def _side_end(self, ev: _core.SideEnd) -> None:
         assert self.conn is not None  # the core ends only the sides of a TLS connection
-        st = self.sides[ev.side]
-        incomplete = st.defrag.incomplete()
-        if incomplete is not None and not st.encrypted:
-            msg_type, declared, present = incomplete
-            self._finding(
-                ev.side,
-                "handshake",
-                st.defrag.pending_offset,
-                f"handshake message type {msg_type} claims {plural(declared, 'byte')}, "
-                f"only {present} arrived",
-            )
         if ev.conflicts > 1:
             self._finding(
                 ev.side,

@@ -50,6 +50,17 @@ pub fn suites() -> Suites {
             ),
         ),
         (
+            0xC030,
+            suite(
+                "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+                Some("ECDHE"),
+                "AES_256_GCM",
+                "AEAD",
+                "SHA384",
+                false,
+            ),
+        ),
+        (
             0xC02F,
             suite(
                 "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
@@ -109,11 +120,9 @@ pub fn suites() -> Suites {
     .collect()
 }
 
-/// `data`: key log text up to the first NUL, then steps of [kind, direction, length (2),
-/// body]: kind % 5 = 0 a handshake message, 1 a ChangeCipherSpec, 2 a record (its first
-/// byte the outer type), 3 an SSLv2 ClientHello, 4 the answer to an RSA request.
-pub fn decrypt(data: &[u8]) {
-    let (text, mut steps) = match data.iter().position(|b| *b == 0) {
+/// The key log whose text is `data` up to the first NUL, and the bytes after that NUL.
+pub fn keylog_then(data: &[u8]) -> (KeyLog, &[u8]) {
+    let (text, rest) = match data.iter().position(|b| *b == 0) {
         Some(at) => (
             data.get(..at).unwrap_or(&[]),
             data.get(at + 1..).unwrap_or(&[]),
@@ -122,6 +131,14 @@ pub fn decrypt(data: &[u8]) {
     };
     let mut keylog = KeyLog::new();
     keylog.add_text(&String::from_utf8_lossy(text), "fuzz", "keylog");
+    (keylog, rest)
+}
+
+/// `data`: key log text up to the first NUL, then steps of [kind, direction, length (2),
+/// body]: kind % 5 = 0 a handshake message, 1 a ChangeCipherSpec, 2 a record (its first
+/// byte the outer type), 3 an SSLv2 ClientHello, 4 the answer to an RSA request.
+pub fn decrypt(data: &[u8]) {
+    let (keylog, mut steps) = keylog_then(data);
     let mut sessions = SessionCache::new();
     let suites = suites();
     let mut env = Env {

@@ -10,7 +10,7 @@
 //!
 //! The first TLS bytes decide which side is the client (a SYN says so first, if seen). The
 //! capture path, `connect` and `scan` all read a connection through this one machine; what
-//! each record carries is Python's (`tls/content.py`).
+//! each record carries is the content layer's ([`crate::content`]).
 
 use super::detect::{self, Looks};
 use super::{RecordEvent, RecordReader};

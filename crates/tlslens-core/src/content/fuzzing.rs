@@ -1,0 +1,89 @@
+//! The body of the `content` cargo-fuzz target, shared with the corpus replay of
+//! `cargo test`: one connection's records, in any order and of any type, through the
+//! content layer with and without a decryptor. Events or findings, never a panic.
+
+use super::{Content, ContentEvent, Io, Signed, Space};
+use crate::decrypt::fuzzing::{keylog_then, suites};
+use crate::decrypt::{Decryptor, Env, SessionCache};
+
+/// `data`: a first byte choosing the client side (bit 0), the decryptor (bit 1), whether
+/// plaintext is kept (bit 2) and a small message limit (bit 3); then key log text up to
+/// a NUL; then steps of [kind, side, length (2), body]: kind % 8 = 0 a record (its first
+/// byte the outer type), 1 a skipped application data record, 2 lost bytes, 3 an SSLv2
+/// ClientHello, 4 a whole message (DTLS; side bit 1: with a caller's signed input), 5 CRYPTO
+/// bytes (QUIC; side / 2 % 3 the space), 6 a CRYPTO stream restarted, 7 a record; the
+/// sides and CRYPTO streams end at the end.
+pub fn content(data: &[u8]) {
+    let (choice, rest) = data.split_first().unwrap_or((&0, &[]));
+    let (keylog, mut steps) = keylog_then(rest);
+    let mut sessions = SessionCache::new();
+    let suites = suites();
+    let mut env = Env {
+        keylog: &keylog,
+        sessions: &mut sessions,
+        suites: &suites,
+    };
+    let mut dec = Decryptor::new(None, true, None);
+    let limit = if choice & 8 != 0 { 64 } else { 1 << 14 };
+    let mut content = Content::new(
+        Some(choice & 1),
+        limit,
+        &[1, 2, 4, 8, 11, 12, 13, 14, 15, 16, 20, 22, 25],
+        choice & 4 != 0,
+    );
+    let mut rsa = |_: &crate::decrypt::RsaRequest| Some(vec![3; 48]);
+    let mut io = Io {
+        suites: &suites,
+        decryptor: (choice & 2 != 0).then_some((&mut dec, &mut env)),
+        rsa: &mut rsa,
+    };
+    let mut offset = 0u64;
+    while let [kind, side, high, low, rest @ ..] = steps {
+        let len = usize::from(u16::from_be_bytes([*high, *low])).min(rest.len());
+        let (body, tail) = rest.split_at(len);
+        steps = tail;
+        let space = Space::ALL
+            .get(usize::from(*side / 2 % 3))
+            .copied()
+            .unwrap_or(Space::Initial);
+        match kind % 8 {
+            1 => content.skipped(*side, offset, body.len()),
+            2 => content.lost(*side),
+            3 => content.sslv2_client_hello(&mut io, body),
+            4 => {
+                let signed = (side & 2 != 0).then(|| Signed {
+                    tls13: Some(body.to_vec()),
+                    messages: None,
+                });
+                // As DTLS's association tells them: whole, within the message limit.
+                let (msg_type, rest) = body.split_first().unwrap_or((&20, &[]));
+                let rest = rest.get(..limit as usize).unwrap_or(rest);
+                let length = (rest.len() as u32).to_be_bytes();
+                let raw = [&[*msg_type], &length[1..], rest].concat();
+                content.whole_message(&mut io, *side, raw, offset, true, signed);
+            }
+            5 => content.crypto(&mut io, *side, space, body, offset, side & 8 != 0),
+            6 => content.crypto_restart(*side, space),
+            _ => {
+                let (ctype, record) = body.split_first().unwrap_or((&23, &[]));
+                content.record(&mut io, *side, *ctype, 0x0303, record, offset);
+            }
+        }
+        offset = offset.saturating_add(5 + len as u64);
+    }
+    content.side_end(0);
+    content.side_end(1);
+    content.crypto_end();
+    content.flush();
+    for event in content.drain() {
+        if let ContentEvent::Message(read) = event {
+            // A message is told whole: its header's length is its body's.
+            let declared = read
+                .raw
+                .get(1..4)
+                .map(|l| u32::from_be_bytes([0, l[0], l[1], l[2]]));
+            assert_eq!(declared, Some(read.raw.len().saturating_sub(4) as u32));
+            assert!(read.raw.len() <= limit as usize + 4);
+        }
+    }
+}

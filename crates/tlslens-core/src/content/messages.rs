@@ -1,0 +1,182 @@
+//! The content layer's handshake messages: each read with what was negotiated so far, fed
+//! to the decryptor, kept for a TLS <= 1.2 CertificateVerify, and what it changes in the
+//! connection's state (context, hellos seen, the server's flight, renegotiation).
+
+use super::{Content, ContentEvent, Io, MessageRead, MAX_SIGNED_TRANSCRIPT};
+use crate::extensions::{self as ext, Decoded};
+use crate::handshake::extensions_list::Extensions;
+use crate::handshake::messages::{self, ClientHello, Message, ServerHello};
+use crate::handshake::{self as hs, sslv2, Context};
+
+const EARLY_DATA: u16 = 42;
+
+/// The supported_versions extension of a hello's `extensions`, decoded as `kind` sends it;
+/// None when absent or unreadable.
+fn supported_versions(extensions: &Extensions<'_>, kind: ext::Message) -> Option<Decoded> {
+    let found = extensions
+        .list
+        .iter()
+        .find(|e| e.ext_type == ext::SUPPORTED_VERSIONS)?;
+    ext::decode(found.ext_type, found.data, kind).ok().flatten()
+}
+
+/// RFC 8446 §4.2.1: supported_versions selects the version; without it (or unreadable), the
+/// legacy field does. Read as a ServerHello's, a HelloRetryRequest's alike.
+pub fn selected_version(hello: &ServerHello<'_>) -> u16 {
+    match supported_versions(&hello.extensions, ext::Message::ServerHello) {
+        Some(Decoded::SelectedVersion(version)) => version,
+        _ => hello.legacy_version,
+    }
+}
+
+/// Whether a ClientHello offers TLS 1.3: in supported_versions, or (without a readable
+/// one) as its legacy version.
+fn offers_tls13(hello: &ClientHello<'_>) -> bool {
+    match supported_versions(&hello.extensions, ext::Message::ClientHello) {
+        Some(Decoded::SupportedVersions(versions)) => versions.contains(&hs::TLS1_3),
+        _ => hello.legacy_version == hs::TLS1_3,
+    }
+}
+
+impl Content {
+    /// An SSLv2-format ClientHello (header included): the connection's first hello, if it
+    /// reads; the decryptor hashes it.
+    pub fn sslv2_client_hello(&mut self, io: &mut Io<'_, '_>, record: &[u8]) {
+        let Ok(hello) = sslv2::client_hello(record) else {
+            return;
+        };
+        self.first_client_hello(&hello);
+        if let Some((dec, env)) = io.decryptor.as_mut() {
+            dec.on_sslv2_client_hello(env, record);
+        }
+    }
+
+    fn first_client_hello(&mut self, hello: &ClientHello<'_>) {
+        if self.client_hello.is_none() {
+            let early = hello.extensions.find(EARLY_DATA).is_some();
+            self.client_hello = Some((offers_tls13(hello), early));
+        }
+    }
+
+    pub(super) fn message(
+        &mut self,
+        io: &mut Io<'_, '_>,
+        side: u8,
+        msg_type: u8,
+        raw: Vec<u8>,
+        offset: u64,
+        decrypted: bool,
+    ) {
+        let is_client = self.is_client(side);
+        let flight = !is_client && !self.side(side).encrypted;
+        let context = self.context.clone();
+        let body = raw.get(4..).unwrap_or_default();
+        let parsed = messages::parse(msg_type, body, &context);
+        let mut read = MessageRead {
+            side,
+            offset,
+            msg_type,
+            raw: Vec::new(),
+            decrypted,
+            context,
+            error: None,
+            signed: None,
+        };
+        let message = match parsed {
+            Ok(message) => message,
+            Err(error) => {
+                if flight {
+                    self.server_flight[usize::from(msg_type)] = true; // unreadable, but sent
+                }
+                read.error = Some(error);
+                read.raw = raw;
+                self.push(ContentEvent::Message(Box::new(read)));
+                return;
+            }
+        };
+        if let Message::CertificateVerify(_) = message {
+            read.signed = match self.given_signed.take() {
+                Some(given) if self.context.tls13() => given.tls13,
+                Some(given) => given.messages,
+                None => self.signed(io),
+            };
+        }
+        self.keep_transcript(&message, &raw);
+        if let Some((dec, env)) = io.decryptor.as_mut() {
+            let dir = self.dir(side);
+            if let Some(request) = dec.on_message(env, dir, &raw) {
+                let premaster = (io.rsa)(&request);
+                dec.rsa_premaster(premaster.as_deref());
+            }
+        }
+        if flight {
+            self.server_flight[usize::from(msg_type)] = true;
+        }
+        match &message {
+            Message::ClientHello(hello) => {
+                // A second ClientHello after a TLS <= 1.2 ServerHello renegotiates (RFC 5746).
+                if self.server_hello_seen && !self.context.tls13() {
+                    self.renegotiation = true;
+                }
+                self.first_client_hello(hello);
+            }
+            Message::ServerHello(hello) => self.server_hello(io, hello),
+            _ => {}
+        }
+        read.raw = raw;
+        self.push(ContentEvent::Message(Box::new(read)));
+    }
+
+    /// What a CertificateVerify signs, as far as it is known now.
+    fn signed(&self, io: &Io<'_, '_>) -> Option<Vec<u8>> {
+        if self.context.tls13() {
+            let (dec, _) = io.decryptor.as_ref()?;
+            return dec.transcript_complete().then(|| dec.transcript_hash());
+        }
+        self.transcript.clone()
+    }
+
+    /// TLS <= 1.2: the handshake messages so far, which a client CertificateVerify signs.
+    fn keep_transcript(&mut self, message: &Message<'_>, raw: &[u8]) {
+        if let Message::ClientHello(_) = message {
+            self.transcript = Some(Vec::new());
+        }
+        if raw.first() == Some(&hs::HELLO_REQUEST) {
+            return;
+        }
+        let tls13 = self.context.tls13();
+        let Some(transcript) = &mut self.transcript else {
+            return;
+        };
+        if tls13 || transcript.len() + raw.len() > MAX_SIGNED_TRANSCRIPT {
+            self.transcript = None; // TLS 1.3 hashes the transcript in the decryptor
+            return;
+        }
+        transcript.extend_from_slice(raw);
+    }
+
+    fn server_hello(&mut self, io: &Io<'_, '_>, hello: &ServerHello<'_>) {
+        let version = selected_version(hello);
+        if hello.is_hello_retry_request() {
+            // The HRR's supported_versions already fixes TLS 1.3; the second ClientHello
+            // that follows (and a middlebox-compatibility CCS before it) stays plaintext.
+            self.context = Context {
+                version: Some(version),
+                kx: None,
+                auth: None,
+            };
+            return;
+        }
+        self.renegotiation |= self.server_hello_seen;
+        self.server_hello_seen = true;
+        self.suite = io.suites.get(&hello.cipher_suite).cloned();
+        self.context = Context {
+            version: Some(version),
+            kx: self.suite.as_ref().and_then(|s| s.kx.clone()),
+            auth: self.suite.as_ref().and_then(|s| s.auth.clone()),
+        };
+        if self.context.tls13() {
+            self.tls13_encrypted = true;
+        }
+    }
+}

@@ -1,0 +1,573 @@
+//! What the records of one TLS connection carry, sans-IO: records in (as the core session
+//! frames them), typed content events out, one kind per timeline step.
+//!
+//! Strategy: each record is opened when the connection's decryptor holds keys for it
+//! (NULL-cipher records have their MAC stripped instead), then dispatched by content type:
+//! handshake bytes go through one defragmenter per direction and each message is read with
+//! what was negotiated so far, fed to the decryptor and kept for a TLS <= 1.2 client
+//! CertificateVerify; ChangeCipherSpec switches a direction to encrypted (not the TLS 1.3
+//! compatibility one); alerts follow the plaintext-or-encrypted rules of each version;
+//! application data is classified (application data, 0-RTT early data, the encrypted
+//! handshake of TLS 1.3) and runs of same-kind records are folded into one step, as the
+//! timeline tells them. What is model and trust (certificates, signatures, the connection's
+//! fields) stays with the caller, which gets each message raw with its parse context.
+
+#[doc(hidden)]
+pub mod fuzzing;
+mod messages;
+mod steps;
+mod streams;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_streams;
+
+use crate::decrypt::{Decryptor, Dir, Env, Opened, RsaRequest, Suite, Suites};
+use crate::handshake::defrag::{Defragmented, Defragmenter};
+use crate::handshake::Context;
+use crate::records::{CT_APPLICATION_DATA, CT_HANDSHAKE};
+
+pub use messages::selected_version;
+pub use streams::{Signed, Space};
+
+/// A TLS <= 1.2 handshake longer than this is not kept for its CertificateVerify.
+pub const MAX_SIGNED_TRANSCRIPT: usize = 1 << 18;
+
+/// What kind of application data a run of records is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataKind {
+    ApplicationData,
+    /// TLS 1.3 0-RTT data, before the server's hello (or opened with the early secret).
+    EarlyData,
+}
+
+impl DataKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            DataKind::ApplicationData => "application_data",
+            DataKind::EarlyData => "early_data",
+        }
+    }
+}
+
+/// One handshake message, whole, as it went (header included), with the context it was
+/// read in (the caller builds its object from `raw` with that context).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageRead {
+    pub side: u8,
+    pub offset: u64,
+    pub msg_type: u8,
+    pub raw: Vec<u8>,
+    /// Opened by the decryptor (not plaintext on the wire).
+    pub decrypted: bool,
+    /// What was negotiated before this message.
+    pub context: Context,
+    /// Why the body does not parse; the message is then opaque.
+    pub error: Option<String>,
+    /// A CertificateVerify's signed input: TLS 1.3, the transcript hash before it when the
+    /// whole transcript was read; before, the handshake messages so far when all were kept.
+    pub signed: Option<Vec<u8>>,
+}
+
+/// A run of application data records of one side and kind: `records` records of `length`
+/// bytes from `offset` (plaintext lengths when decrypted; `plaintext`: each record's, when
+/// asked for).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataRun {
+    pub side: u8,
+    pub kind: DataKind,
+    pub offset: u64,
+    pub records: u64,
+    pub length: u64,
+    pub decrypted: bool,
+    pub plaintext: Vec<Vec<u8>>,
+}
+
+/// What the content layer tells, in stream order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContentEvent {
+    Message(Box<MessageRead>),
+    ChangeCipherSpec {
+        side: u8,
+        offset: u64,
+        length: usize,
+        /// Sent under the cipher it ends (a renegotiation): its body is not readable.
+        encrypted: bool,
+    },
+    /// One alert; `alert` (level, description) unless it is encrypted.
+    Alert {
+        side: u8,
+        offset: u64,
+        length: usize,
+        alert: Option<(u8, u8)>,
+    },
+    /// A heartbeat record; `fields` (type, claimed payload length) when readable.
+    Heartbeat {
+        side: u8,
+        offset: u64,
+        length: usize,
+        encrypted: bool,
+        fields: Option<(u8, u16)>,
+    },
+    ApplicationData(DataRun),
+    /// Handshake bytes that stay encrypted; `counted`: they came as application data
+    /// records (TLS 1.3), which count as such.
+    EncryptedHandshake {
+        side: u8,
+        offset: u64,
+        length: usize,
+        counted: bool,
+    },
+    /// A protected record the decryptor's keys do not open.
+    Undecryptable {
+        side: u8,
+        offset: u64,
+        length: usize,
+        reason: String,
+    },
+    Finding {
+        side: Option<u8>,
+        layer: &'static str,
+        offset: Option<u64>,
+        message: String,
+    },
+}
+
+/// The caller's part in one call: the registry's suites, the decryptor with the run's key
+/// log when there are secrets, and the answer to an RSA key exchange (the premaster one of
+/// the caller's RSA keys recovers, or None).
+pub struct Io<'a, 'e> {
+    pub suites: &'a Suites,
+    pub decryptor: Option<(&'a mut Decryptor, &'a mut Env<'e>)>,
+    pub rsa: &'a mut dyn FnMut(&RsaRequest) -> Option<Vec<u8>>,
+}
+
+#[derive(Debug)]
+struct Direction {
+    defrag: Defragmenter,
+    /// After this side's ChangeCipherSpec (TLS <= 1.2).
+    encrypted: bool,
+    /// A NULL cipher's MAC size: its records stay readable.
+    mac_size: Option<usize>,
+    /// An encrypted handshake message (its Finished) went by.
+    finished: bool,
+}
+
+/// One connection's content layer. See the module's Strategy.
+#[derive(Debug)]
+pub struct Content {
+    sides: [Direction; 2],
+    client_side: Option<u8>,
+    keep_plaintext: bool,
+    context: Context,
+    suite: Option<Suite>,
+    /// After a TLS 1.3 ServerHello.
+    tls13_encrypted: bool,
+    client_sent_encrypted: bool,
+    /// Server handshake types before its ChangeCipherSpec.
+    server_flight: [bool; 256],
+    /// The first ClientHello: seen, offers TLS 1.3, offers early data.
+    client_hello: Option<(bool, bool)>,
+    server_hello_seen: bool,
+    transcript: Option<Vec<u8>>,
+    integrity_reported: [bool; 2],
+    renegotiation: bool,
+    abbreviated: bool,
+    run: Option<DataRun>,
+    out: Vec<ContentEvent>,
+    /// QUIC's CRYPTO streams, in the order they began.
+    streams: Vec<streams::CryptoStream>,
+    max_message: u32,
+    known_types: Vec<u8>,
+    /// What the message being read signs, told by a caller keeping the transcript (DTLS).
+    given_signed: Option<Signed>,
+}
+
+impl Content {
+    /// `known_types`: the handshake types a record of whole messages may hold (the end of an
+    /// oversized message's skip); `keep_plaintext`: each decrypted record's bytes are told.
+    pub fn new(
+        client_side: Option<u8>,
+        max_message: u32,
+        known_types: &[u8],
+        keep_plaintext: bool,
+    ) -> Self {
+        let direction = || Direction {
+            defrag: Defragmenter::new(max_message, known_types),
+            encrypted: false,
+            mac_size: None,
+            finished: false,
+        };
+        Content {
+            sides: [direction(), direction()],
+            client_side,
+            keep_plaintext,
+            context: Context::default(),
+            suite: None,
+            tls13_encrypted: false,
+            client_sent_encrypted: false,
+            server_flight: [false; 256],
+            client_hello: None,
+            server_hello_seen: false,
+            transcript: None,
+            integrity_reported: [false; 2],
+            renegotiation: false,
+            abbreviated: false,
+            run: None,
+            out: Vec::new(),
+            streams: Vec::new(),
+            max_message,
+            known_types: known_types.to_vec(),
+            given_signed: None,
+        }
+    }
+
+    /// The core session decided which side is the client.
+    pub fn set_client_side(&mut self, client_side: u8) {
+        self.client_side = Some(client_side & 1);
+    }
+
+    /// A handshake after the first was seen (RFC 5746).
+    pub fn renegotiation(&self) -> bool {
+        self.renegotiation
+    }
+
+    /// The server resumed a session: its flight went from ServerHello to ChangeCipherSpec.
+    pub fn abbreviated(&self) -> bool {
+        self.abbreviated
+    }
+
+    /// A TLS 1.3 ServerHello was read: what follows is encrypted.
+    pub fn tls13_encrypted(&self) -> bool {
+        self.tls13_encrypted
+    }
+
+    /// The events so far (the run being folded is held until something else is told, or
+    /// [`Content::flush`]).
+    pub fn drain(&mut self) -> std::vec::Drain<'_, ContentEvent> {
+        self.out.drain(..)
+    }
+
+    /// End the current run of application data: a step of another layer comes next.
+    pub fn flush(&mut self) {
+        if let Some(run) = self.run.take() {
+            self.out.push(ContentEvent::ApplicationData(run));
+        }
+    }
+
+    fn is_client(&self, side: u8) -> bool {
+        self.client_side == Some(side)
+    }
+
+    fn dir(&self, side: u8) -> Dir {
+        if self.is_client(side) {
+            Dir::C2S
+        } else {
+            Dir::S2C
+        }
+    }
+
+    fn side_mut(&mut self, side: u8) -> &mut Direction {
+        &mut self.sides[usize::from(side & 1)]
+    }
+
+    fn side(&self, side: u8) -> &Direction {
+        &self.sides[usize::from(side & 1)]
+    }
+
+    fn push(&mut self, event: ContentEvent) {
+        self.flush();
+        self.out.push(event);
+    }
+
+    /// Findings are not steps: they leave a run open.
+    fn finding(
+        &mut self,
+        side: Option<u8>,
+        layer: &'static str,
+        offset: Option<u64>,
+        message: String,
+    ) {
+        self.out.push(ContentEvent::Finding {
+            side,
+            layer,
+            offset,
+            message,
+        });
+    }
+
+    /// One application data record (`decrypted`: `length` is its plaintext's).
+    fn data(
+        &mut self,
+        side: u8,
+        kind: DataKind,
+        offset: u64,
+        length: usize,
+        plaintext: Option<Vec<u8>>,
+    ) {
+        let decrypted = plaintext.is_some();
+        let plaintext: Vec<Vec<u8>> = plaintext
+            .filter(|_| self.keep_plaintext)
+            .into_iter()
+            .collect();
+        if let Some(run) = &mut self.run {
+            // An undecrypted record joins any run of its kind; a decrypted one only a
+            // decrypted run.
+            if run.side == side && run.kind == kind && (!decrypted || run.decrypted) {
+                run.records += 1;
+                run.length += length as u64;
+                run.plaintext.extend(plaintext);
+                return;
+            }
+        }
+        self.flush();
+        self.run = Some(DataRun {
+            side,
+            kind,
+            offset,
+            records: 1,
+            length: length as u64,
+            decrypted,
+            plaintext,
+        });
+    }
+
+    /// An application data record whose body is not read (no keys, or skipped).
+    pub fn skipped(&mut self, side: u8, offset: u64, length: usize) {
+        let is_client = self.is_client(side);
+        if self.tls13_encrypted && !self.client_sent_encrypted {
+            // The encrypted flights of TLS 1.3: the server's, then the client's first.
+            self.client_sent_encrypted = is_client;
+            self.push(ContentEvent::EncryptedHandshake {
+                side,
+                offset,
+                length,
+                counted: true,
+            });
+            return;
+        }
+        let early = !self.tls13_encrypted
+            && is_client
+            && !self.server_hello_seen
+            && self.client_hello.is_some_and(|(_, early)| early);
+        let kind = if early {
+            DataKind::EarlyData
+        } else {
+            DataKind::ApplicationData
+        };
+        self.data(side, kind, offset, length, None);
+    }
+
+    /// Bytes of `side` were lost: a message being reassembled is dropped.
+    pub fn lost(&mut self, side: u8) {
+        let st = self.side_mut(side);
+        if st.defrag.pending() {
+            let offset = st.defrag.pending_offset();
+            st.defrag.clear();
+            self.finding(
+                Some(side),
+                "handshake",
+                Some(offset),
+                "a handshake message lost bytes in the gap; it is dropped".to_owned(),
+            );
+        }
+    }
+
+    /// The side ended: a message still incomplete is told (unless encrypted).
+    pub fn side_end(&mut self, side: u8) {
+        let st = self.side(side);
+        let Some((msg_type, declared, present)) = st.defrag.incomplete() else {
+            return;
+        };
+        if st.encrypted {
+            return;
+        }
+        let offset = st.defrag.pending_offset();
+        let claims = if declared == 1 {
+            "1 byte".to_owned()
+        } else {
+            format!("{declared} bytes")
+        };
+        self.finding(
+            Some(side),
+            "handshake",
+            Some(offset),
+            format!("handshake message type {msg_type} claims {claims}, only {present} arrived"),
+        );
+    }
+
+    /// One whole record of `side`: outer type, version and body as it came.
+    pub fn record(
+        &mut self,
+        io: &mut Io<'_, '_>,
+        side: u8,
+        ctype: u8,
+        version: u16,
+        body: &[u8],
+        offset: u64,
+    ) {
+        let side = side & 1;
+        let encrypted = self.side(side).encrypted;
+        let mut opened: Option<(u8, Vec<u8>)> = None;
+        if encrypted || ctype == CT_APPLICATION_DATA {
+            let dir = self.dir(side);
+            if let Some((dec, env)) = io.decryptor.as_mut() {
+                match dec.open(env, dir, ctype, version, body) {
+                    Opened::Plain(real, plaintext) => opened = Some((real, plaintext)),
+                    Opened::NoKey => {}
+                    Opened::Failed(reason) => {
+                        self.undecryptable(side, offset, body.len(), reason);
+                        return;
+                    }
+                }
+            }
+        }
+        match opened {
+            Some((real, plaintext)) => self.plain(io, side, real, &plaintext, offset),
+            None => self.protected(io, side, ctype, body, offset),
+        }
+    }
+
+    fn undecryptable(&mut self, side: u8, offset: u64, length: usize, reason: String) {
+        let index = self.dir(side) as usize;
+        if let Some(reported) = self.integrity_reported.get_mut(index) {
+            if !*reported {
+                *reported = true;
+                let message = format!("{reason} (later failures are only counted)");
+                self.finding(Some(side), "decrypt", Some(offset), message);
+            }
+        }
+        self.push(ContentEvent::Undecryptable {
+            side,
+            offset,
+            length,
+            reason,
+        });
+    }
+
+    /// A record the decryptor opened: its real type and plaintext.
+    fn plain(&mut self, io: &mut Io<'_, '_>, side: u8, ctype: u8, body: &[u8], offset: u64) {
+        match ctype {
+            CT_APPLICATION_DATA => {
+                let early = self.dir(side) == Dir::C2S
+                    && io
+                        .decryptor
+                        .as_ref()
+                        .is_some_and(|(dec, _)| dec.early_active);
+                let kind = if early {
+                    DataKind::EarlyData
+                } else {
+                    DataKind::ApplicationData
+                };
+                self.data(side, kind, offset, body.len(), Some(body.to_vec()));
+            }
+            CT_HANDSHAKE => {
+                let st = self.side(side);
+                if st.finished && st.encrypted {
+                    self.renegotiation = true;
+                }
+                self.handshake_bytes(io, side, body, offset.saturating_add(5), true);
+            }
+            _ => self.other(io, side, ctype, body, offset, true),
+        }
+    }
+
+    /// A record as it came: plaintext, or protected with no key for it.
+    fn protected(&mut self, io: &mut Io<'_, '_>, side: u8, ctype: u8, body: &[u8], offset: u64) {
+        if ctype == CT_APPLICATION_DATA {
+            self.skipped(side, offset, body.len());
+            return;
+        }
+        let st = self.side(side);
+        let mut body = body;
+        if let Some(mac) = st.mac_size.filter(|mac| st.encrypted && body.len() >= *mac) {
+            body = body.get(..body.len() - mac).unwrap_or_default();
+            if ctype == CT_HANDSHAKE {
+                self.handshake_bytes(io, side, body, offset.saturating_add(5), false);
+                return;
+            }
+        }
+        if ctype != CT_HANDSHAKE {
+            self.other(io, side, ctype, body, offset, false);
+            return;
+        }
+        let st = self.side(side);
+        if st.encrypted || (self.tls13_encrypted && !self.is_client(side)) {
+            let st = self.side_mut(side);
+            let again = st.finished;
+            st.finished = true;
+            self.renegotiation |= again;
+            self.push(ContentEvent::EncryptedHandshake {
+                side,
+                offset,
+                length: body.len(),
+                counted: false,
+            });
+            return;
+        }
+        self.handshake_bytes(io, side, body, offset.saturating_add(5), false);
+    }
+
+    /// Handshake bytes of one record at stream `offset`: each message they complete.
+    fn handshake_bytes(
+        &mut self,
+        io: &mut Io<'_, '_>,
+        side: u8,
+        body: &[u8],
+        offset: u64,
+        decrypted: bool,
+    ) {
+        self.defragmented(io, side, None, body, offset, decrypted);
+    }
+
+    /// The defragmenter of `side`'s records, or CRYPTO stream `stream`.
+    fn defrag_mut(&mut self, side: u8, stream: Option<usize>) -> Option<&mut Defragmenter> {
+        match stream {
+            None => Some(&mut self.side_mut(side).defrag),
+            Some(index) => self.streams.get_mut(index).map(|s| &mut s.defrag),
+        }
+    }
+
+    /// Bytes at stream `offset` into one defragmenter: each message they complete is read.
+    fn defragmented(
+        &mut self,
+        io: &mut Io<'_, '_>,
+        side: u8,
+        stream: Option<usize>,
+        body: &[u8],
+        offset: u64,
+        decrypted: bool,
+    ) {
+        let Some(defrag) = self.defrag_mut(side, stream) else {
+            return;
+        };
+        defrag.feed(offset, body);
+        loop {
+            let Some(defrag) = self.defrag_mut(side, stream) else {
+                return;
+            };
+            let item = match defrag.next_message() {
+                None => break,
+                Some(Defragmented::Message {
+                    msg_type,
+                    raw,
+                    offset,
+                }) => Ok((msg_type, raw.to_vec(), offset)),
+                Some(Defragmented::Oversized {
+                    msg_type,
+                    length,
+                    offset,
+                    limit,
+                }) => Err(format!(
+                    "handshake message type {msg_type} claims {length} bytes (limit {limit}); \
+                     skipped, as far as it claims or to the next record of whole messages"
+                ))
+                .map_err(|message| (message, offset)),
+            };
+            match item {
+                Ok((msg_type, raw, at)) => self.message(io, side, msg_type, raw, at, decrypted),
+                Err((message, at)) => self.finding(Some(side), "handshake", Some(at), message),
+            }
+        }
+    }
+}

@@ -1,0 +1,154 @@
+"""The core content layer's message-level entries on the project's recorded DTLS and QUIC
+captures (tests/vectors/captures/udp, each pcapng carrying its secrets): DTLS hands it the
+association's whole messages (``Content.message``), QUIC its CRYPTO streams per packet
+number space (``Content.crypto``), and every handshake message of the model went through
+it, read in the context negotiated before it, with what a CertificateVerify signs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tlslens import _core
+from tlslens.model import Connection
+from tlslens.pipeline import read_capture
+from tlslens.tls.content import HANDSHAKE_TYPES
+
+from conftest import CAPTURES
+
+UDP = CAPTURES / "udp"
+DTLS10, DTLS12, DTLS13, TLS13 = 0xFEFF, 0xFEFD, 0xFEFC, 0x0304
+CONTENT = _core.Content  # the sessions are given a Recording in its place
+
+
+class Recording:
+    """A ``_core.Content`` whose message-level answers are kept (``mine``), with the entry
+    that gave each; every one made is in ``MADE``."""
+
+    def __init__(self, **kw: Any) -> None:
+        self.inner = CONTENT(**kw)
+        self.mine: list[tuple[str, _core.ContentEvent]] = []
+        MADE.append(self)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if name not in ("message", "crypto", "skipped", "crypto_end"):
+            return attr
+
+        def kept(*args: Any, **kw: Any) -> list[_core.ContentEvent]:
+            events: list[_core.ContentEvent] = attr(*args, **kw)
+            self.mine.extend((name, ev) for ev in events)
+            return events
+
+        return kept
+
+
+MADE: list[Recording] = []
+
+
+def _told() -> list[tuple[str, _core.ContentEvent]]:
+    """What every connection's content layer answered."""
+    return [told for made in MADE for told in made.mine]
+
+
+def _read(path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Connection]:
+    MADE.clear()
+    monkeypatch.setattr(_core, "Content", Recording)
+    return list(read_capture(path))
+
+
+def _messages(
+    entry: str, told: list[tuple[str, _core.ContentEvent]] | None = None
+) -> list[_core.ContentMessage]:
+    return [
+        ev
+        for name, ev in (_told() if told is None else told)
+        if name == entry and isinstance(ev, _core.ContentMessage)
+    ]
+
+
+def _model_messages(conns: list[Connection]) -> list[int]:
+    return [
+        ev.message.msg_type
+        for conn in conns
+        for ev in conn.timeline
+        if ev.kind == "handshake" and ev.message is not None
+    ]
+
+
+def test_dtls12_messages_are_read_by_the_core_with_the_association_transcript(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    conns = _read(UDP / "dtls.pcapng", monkeypatch)
+    read = _messages("message")
+    assert read and [m.msg_type for m in read] == _model_messages(conns)
+    assert all(m.error is None for m in read)
+    # In each association, the messages after the ServerHello are read in the version it
+    # chose (DTLS 1.0 or 1.2), those up to it in none.
+    versions = set()
+    for made in MADE:
+        mine = _messages("message", made.mine)
+        hello = next(i for i, m in enumerate(mine) if m.msg_type == 2)
+        assert {m.version for m in mine[: hello + 1]} == {None}
+        chosen = {m.version for m in mine[hello + 1 :] if m.msg_type != 1}
+        assert len(chosen) == 1 and chosen <= {DTLS10, DTLS12}
+        versions |= chosen
+    assert DTLS12 in versions
+    assert any(m.decrypted for m in read)  # the Finished messages, opened by the association
+    assert all(conn.dtls is not None for conn in conns)
+
+
+def test_dtls13_certificate_verify_signs_the_association_transcript_hash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    conns = _read(UDP / "dtls13.pcapng", monkeypatch)
+    read = _messages("message")
+    assert [m.msg_type for m in read] == _model_messages(conns)
+    verifies = [m for m in read if m.msg_type == 15]
+    assert len(verifies) == len(conns) and all(m.version == DTLS13 for m in verifies)
+    # The core association's TLS-form transcript hash (RFC 9147 §5.2), told before it.
+    assert all(m.signed is not None and len(m.signed) in (32, 48) for m in verifies)
+    assert [s.verified for conn in conns for s in conn.handshake_signatures] == [True] * len(conns)
+    # Records the association left sealed are classified by the content layer.
+    assert all(name in ("message", "skipped") for name, _ in _told())
+
+
+def test_quic_crypto_streams_are_reassembled_and_read_by_the_core(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    conns = _read(UDP / "quic.pcapng", monkeypatch)
+    read = _messages("crypto")
+    assert read and [m.msg_type for m in read] == _model_messages(conns)
+    by_type = {m.msg_type: m for m in read}
+    assert {1, 2, 8, 11, 15, 20} <= set(by_type)
+    # The Initial space is not opened with secrets; the Handshake space is.
+    assert not by_type[1].decrypted and not by_type[2].decrypted
+    assert by_type[8].decrypted and by_type[8].version == TLS13
+    # With the secrets, the CertificateVerify signs the transcript hash the decryptor kept.
+    verifies = [m for m in read if m.msg_type == 15]
+    assert all(m.signed is not None and len(m.signed) in (32, 48) for m in verifies)
+    assert all(s.verified for conn in conns for s in conn.handshake_signatures)
+    assert not any(isinstance(ev, _core.ContentFinding) for _, ev in _told())
+
+
+def test_crypto_names_an_unknown_space_and_tells_an_incomplete_message() -> None:
+    content = _core.Content(
+        client_side=0,
+        max_message=_core.MAX_HANDSHAKE_MESSAGE,
+        known_types=HANDSHAKE_TYPES,
+        keep_plaintext=False,
+        keep_records=False,
+    )
+    with pytest.raises(ValueError, match='unknown packet number space "0-rtt"'):
+        content.crypto(0, "0-rtt", b"", 0, False)
+    assert content.crypto(1, "handshake", b"\x0b\x00\x00\x28" + b"\x00" * 10, 0, True) == []
+    (finding,) = content.crypto_end()
+    assert isinstance(finding, _core.ContentFinding)
+    assert (finding.side, finding.layer, finding.offset, finding.message) == (
+        1,
+        "handshake",
+        0,
+        "handshake message type 11 in the handshake CRYPTO stream claims 40 bytes, only 10 arrived",
+    )
