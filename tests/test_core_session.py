@@ -79,14 +79,14 @@ def test_a_bug_in_one_connections_content_is_its_finding_and_the_run_goes_on(
     then on; the connection is reported with the internal error, the others as before."""
     path = CAPTURES / "demo-tls12-tls13.pcapng"
     clean = [connection_to_json(conn) for conn in read_capture(path)]
-    original = FlowSession._record
+    original = FlowSession._content_message
 
-    def failing(self: FlowSession, side: int, *args: Any) -> None:
+    def failing(self: FlowSession, *args: Any) -> None:
         if self.tcp_stream == 0:
             raise RuntimeError("boom")
-        original(self, side, *args)
+        original(self, *args)
 
-    monkeypatch.setattr(FlowSession, "_record", failing)
+    monkeypatch.setattr(FlowSession, "_content_message", failing)
     conns = list(read_capture(path))
     assert len(conns) == len(clean) > 1
     broken = conns[0]

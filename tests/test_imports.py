@@ -9,6 +9,7 @@ cannot pass for a lean one.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -156,8 +157,10 @@ def test_make_demo_compiles_the_sources_first() -> None:
     as done)."""
     make = require_program("make", "make")
     done = subprocess.run(
-        [make, "-n", "-o", ".venv/.installed", "demo"],
+        [make, "--no-print-directory", "-n", "-o", ".venv/.installed", "demo"],
         cwd=ROOT,
+        # Under `make test` the parent's MAKEFLAGS would add its own directory lines.
+        env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")},
         capture_output=True,
         text=True,
         check=True,
