@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from cryptography.hazmat.primitives.asymmetric import rsa
+from typing import TYPE_CHECKING
 
 from tlslens._core import KeyLog, SessionCache
+
+if TYPE_CHECKING:
+    # Only named: the keys are loaded (keys/files.py) and used (decrypt/connection.py) by
+    # cryptography, which a run without an RSA key never imports.
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 
 @dataclass(slots=True)
