@@ -261,3 +261,24 @@ def test_rsa_keys_load_with_their_imports_inside(key: Path, password: str | None
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert (done.returncode, done.stdout) == (0, "2048\n"), done.stderr
+
+
+def test_the_mutable_records_of_the_import_path_compare_by_identity() -> None:
+    """Python 3.11 compiles a dataclass's generated methods at every start; the mutable
+    records nothing compares by value get no __eq__ (and stay hashable by identity), the
+    frozen ones keep value equality."""
+    from tlslens.keys.store import KeyStore
+    from tlslens.model import (
+        Connection,
+        DirectionStats,
+        Endpoint,
+        Finding,
+        Handshake,
+        TimelineEvent,
+    )
+
+    for mutable in (Connection, Handshake, TimelineEvent, DirectionStats, KeyStore):
+        assert "__eq__" not in vars(mutable), mutable
+    assert DirectionStats() != DirectionStats() and len({KeyStore(), KeyStore()}) == 2
+    assert Endpoint(b"\x7f\x00\x00\x01", 443) == Endpoint(b"\x7f\x00\x00\x01", 443)
+    assert Finding(1, "c2s", "record", 0, "m") == Finding(1, "c2s", "record", 0, "m")

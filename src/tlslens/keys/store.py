@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
 
-@dataclass(slots=True)
+# eq=False: a store is one run's, compared by identity; a generated __eq__ is compiled at
+# every start (Python 3.11), and every command imports this class.
+@dataclass(slots=True, eq=False)
 class KeyStore:
     """Every secret the user gave, and the sessions learnt while reading the capture.
 
