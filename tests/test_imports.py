@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CAPTURES, ROOT, require_program
+from conftest import CAPTURES, CORPUS, ROOT, VECTORS, require_program
 
 DEMO = CAPTURES / "demo-tls12-tls13.pcapng"
 
@@ -211,3 +211,77 @@ def test_x509_validate_is_the_function_whichever_is_imported_first() -> None:
         "assert isinstance(pki, types.ModuleType)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# cryptography's primitives and key loaders (the RSA ones, PKCS#12 and with it X.509).
+_KEY_LOADING = (
+    "cryptography.hazmat",
+    "cryptography.hazmat.primitives.asymmetric.rsa",
+    "cryptography.hazmat.primitives.serialization",
+    "cryptography.hazmat.primitives.serialization.pkcs12",
+    "cryptography.x509",
+)
+
+
+def test_show_json_without_keys_imports_no_cryptography_primitive() -> None:
+    """Without keys nothing is decrypted and (TLS 1.3) no certificate is in the clear: the
+    key store names the RSA keys' type without importing it, and the RSA premaster answer
+    imports its padding when asked."""
+    out, imported = _imported(["show", "--json", str(CAPTURES / "nginx-h2.pcapng")], _KEY_LOADING)
+    [row] = [json.loads(line) for line in out.splitlines()]
+    assert (row["version"], row["decryption"]["status"]) == ("TLS 1.3", "not_attempted")
+    assert imported == []
+
+
+def test_show_json_with_a_key_log_imports_no_key_loader() -> None:
+    """A key log is read by the core: neither the RSA key loaders nor PKCS#12 (whose import
+    brings cryptography's X.509) come with it. The key log here holds another capture's
+    secrets, so that the TLS 1.3 certificates stay encrypted and need no X.509 either."""
+    keys = CAPTURES / "demo-tls12-tls13.keys"
+    out, imported = _imported(
+        ["show", "--json", "--keylog", str(keys), str(CAPTURES / "nginx-h2.pcapng")], _KEY_LOADING
+    )
+    [row] = [json.loads(line) for line in out.splitlines()]
+    assert (row["version"], row["certificates"]) == ("TLS 1.3", [])
+    assert imported == []
+
+
+@pytest.mark.parametrize(
+    ("key", "password"),
+    [(VECTORS / "pki" / "server.key", None), (CORPUS / "wireshark" / "keys" / "key.p12", "WebAS")],
+)
+def test_rsa_keys_load_with_their_imports_inside(key: Path, password: str | None) -> None:
+    """The loaders import cryptography when called: a PEM key and a PKCS#12 bundle (BER,
+    Wireshark's) load in a fresh interpreter that imported nothing of cryptography before."""
+    code = (
+        "import sys\n"
+        "from tlslens.keys.files import load_rsa_key\n"
+        "assert 'cryptography.hazmat' not in sys.modules\n"
+        f"key = load_rsa_key({str(key)!r}, {password!r})\n"
+        "print(key.key_size)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (done.returncode, done.stdout) == (0, "2048\n"), done.stderr
+
+
+def test_the_mutable_records_of_the_import_path_compare_by_identity() -> None:
+    """Python 3.11 compiles a dataclass's generated methods at every start; the mutable
+    records nothing compares by value get no __eq__ (and stay hashable by identity), the
+    frozen ones keep value equality."""
+    from tlslens.keys.store import KeyStore
+    from tlslens.model import (
+        Connection,
+        DirectionStats,
+        Endpoint,
+        Finding,
+        Handshake,
+        TimelineEvent,
+    )
+
+    for mutable in (Connection, Handshake, TimelineEvent, DirectionStats, KeyStore):
+        assert "__eq__" not in vars(mutable), mutable
+    assert DirectionStats() != DirectionStats() and len({KeyStore(), KeyStore()}) == 2
+    assert Endpoint(b"\x7f\x00\x00\x01", 443) == Endpoint(b"\x7f\x00\x00\x01", 443)
+    assert Finding(1, "c2s", "record", 0, "m") == Finding(1, "c2s", "record", 0, "m")

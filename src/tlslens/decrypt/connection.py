@@ -10,10 +10,12 @@ once per connection, and ``answer_rsa`` answers with ``cryptography``.
 from __future__ import annotations
 
 from collections.abc import Callable
-
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from typing import TYPE_CHECKING
 
 from tlslens._core import Decryptor
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 PlaintextSink = Callable[[str, bytes], None]
 
@@ -29,6 +31,9 @@ def rsa_premaster(
     keys: list[rsa.RSAPrivateKey], encrypted: bytes, versions: tuple[int, int]
 ) -> bytes | None:
     """The premaster one of ``keys`` recovers from an EncryptedPreMasterSecret, or None."""
+    # Imported when asked: only a run given an RSA key gets here.
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     for key in keys:
         if key.key_size // 8 != len(encrypted):
             continue

@@ -5,17 +5,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import (
-    load_der_private_key,
-    load_pem_private_key,
-    pkcs12,
-)
+from typing import TYPE_CHECKING
 
 from tlslens._text import article
 from tlslens.errors import KeyFileError
 from tlslens.keys.store import KeyStore
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 
 def add_keylog_file(store: KeyStore, path: str | Path) -> int:
@@ -29,6 +26,13 @@ def add_keylog_file(store: KeyStore, path: str | Path) -> int:
 
 def load_rsa_key(path: str | Path, password: str | None = None) -> rsa.RSAPrivateKey:
     """An RSA private key from PEM or DER (PKCS#1 or PKCS#8) or PKCS#12, with a password."""
+    # cryptography's key loaders, here rather than at the top: a key log alone needs none.
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import (
+        load_der_private_key,
+        load_pem_private_key,
+    )
+
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -37,6 +41,10 @@ def load_rsa_key(path: str | Path, password: str | None = None) -> rsa.RSAPrivat
     errors: list[str] = []
 
     def from_pkcs12() -> object:
+        # pkcs12 imports cryptography.x509 (a third of start-up): only for a key that is
+        # neither PEM nor DER.
+        from cryptography.hazmat.primitives.serialization import pkcs12
+
         # Real bundles (the Wireshark corpus' key.p12) are BER, not DER; cryptography reads
         # them with a UserWarning that would only confuse a user.
         with warnings.catch_warnings():

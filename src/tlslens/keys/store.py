@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from cryptography.hazmat.primitives.asymmetric import rsa
+from typing import TYPE_CHECKING
 
 from tlslens._core import KeyLog, SessionCache
 
+if TYPE_CHECKING:
+    # Only named: the keys are loaded (keys/files.py) and used (decrypt/connection.py) by
+    # cryptography, which a run without an RSA key never imports.
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
-@dataclass(slots=True)
+
+# eq=False: a store is one run's, compared by identity; a generated __eq__ is compiled at
+# every start (Python 3.11), and every command imports this class.
+@dataclass(slots=True, eq=False)
 class KeyStore:
     """Every secret the user gave, and the sessions learnt while reading the capture.
 
