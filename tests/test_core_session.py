@@ -5,7 +5,6 @@ capture, so that Python receives records, not stream bytes."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -79,14 +78,14 @@ def test_a_bug_in_one_connections_content_is_its_finding_and_the_run_goes_on(
     then on; the connection is reported with the internal error, the others as before."""
     path = CAPTURES / "demo-tls12-tls13.pcapng"
     clean = [connection_to_json(conn) for conn in read_capture(path)]
-    original = FlowSession._record
+    original = FlowSession._content_message
 
-    def failing(self: FlowSession, side: int, *args: Any) -> None:
+    def failing(self: FlowSession, ev: _core.ContentMessage) -> None:
         if self.tcp_stream == 0:
             raise RuntimeError("boom")
-        original(self, side, *args)
+        original(self, ev)
 
-    monkeypatch.setattr(FlowSession, "_record", failing)
+    monkeypatch.setattr(FlowSession, "_content_message", failing)
     conns = list(read_capture(path))
     assert len(conns) == len(clean) > 1
     broken = conns[0]

@@ -114,6 +114,9 @@ class FlowOpened:
     @property
     def secrets(self) -> int:
         """Decryption Secrets Blocks read so far."""
+    @property
+    def decryptor(self) -> Decryptor | None:
+        """With ``FlowCore(content=...)``: the flow's decryptor, when it has one."""
 
 @final
 class FlowData:
@@ -204,6 +207,15 @@ class FlowClosed:
     def syn_ts_ns(self) -> int | None: ...
     @property
     def synack_ts_ns(self) -> int | None: ...
+    @property
+    def renegotiation(self) -> bool:
+        """With ``FlowCore(content=...)``: a handshake after the first was seen."""
+    @property
+    def abbreviated(self) -> bool:
+        """... the server resumed a session (ServerHello to ChangeCipherSpec)."""
+    @property
+    def tls13_encrypted(self) -> bool:
+        """... a TLS 1.3 ServerHello was read."""
 
 @final
 class FlowHandOut:
@@ -217,12 +229,14 @@ class FlowHandOut:
 @final
 class SessionEvents:
     """What one stream event of a flow made its core session say, at ``frame`` (with
-    ``FlowCore(sessions=True)``); a connection's last ones come before its ``FlowClosed``."""
+    ``FlowCore(sessions=True)``); a connection's last ones come before its ``FlowClosed``.
+    With ``FlowCore(content=...)`` its records are read in the walk: content events instead
+    (and each record's header as a ``SkippedBody`` when ``keep_records``)."""
 
     flow: int
     frame: int
     ts_ns: int
-    events: list[SessionEvent]
+    events: list[SessionEvent | ContentEvent]
 
 @final
 class SessionFailed:
@@ -515,6 +529,23 @@ class FlowBatch:
         """The reader needs more bytes before anything else can be walked."""
 
 @final
+class ContentOptions:
+    """What each TCP flow's content layer is made with when ``FlowCore`` runs it in its
+    walk: ``decryptor_for(secrets)`` a new flow's decryptor (None: none), once ``secrets``
+    Decryption Secrets Blocks were read; the rest as ``Content``'s."""
+
+    def __init__(
+        self,
+        *,
+        max_message: int,
+        known_types: list[int],
+        keep_plaintext: bool,
+        keep_records: bool,
+        decryptor_for: Callable[[int], Decryptor | None],
+        rsa: Callable[[bytes, tuple[int, int]], bytes | None] | None = None,
+    ) -> None: ...
+
+@final
 class FlowCore:
     """The flow table over a ``CaptureReader``'s frames: frames in, flow events out."""
 
@@ -529,11 +560,15 @@ class FlowCore:
         sessions: bool = False,
         keys: bool = False,
         max_udp_flows: int = ...,
+        content: ContentOptions | None = None,
+        on_secrets: Callable[[list[tuple[int, bytes]]], None] | None = None,
     ) -> None:
         """``sessions``: each flow's stream goes through its core session (record-level
         events out, ``SessionEvents``), otherwise the reassembled bytes (``FlowData``...,
         and each UDP association's ``UdpDatagram``); ``keys``: a key log was given
-        (application data bodies are kept)."""
+        (application data bodies are kept); ``content`` (with sessions): each TCP flow's
+        records are read by its core content layer in the walk (content events out);
+        ``on_secrets``: told each batch's Decryption Secrets Blocks before it is walked."""
     def pull(self, reader: CaptureReader) -> FlowBatch:
         """Walk the reader's frames until Python must act."""
     def abandon(self, flow: int) -> FlowBatch:

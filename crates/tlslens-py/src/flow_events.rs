@@ -16,9 +16,11 @@ use tlslens_core::flows::tcp::StreamEvent;
 use tlslens_core::flows::{CloseReason, FlowEvent, FlowSink, Verdict};
 use tlslens_core::records::{Session, SessionEvent};
 
+use super::decrypt::Decryptor;
+use super::flow_content::{ContentSetup, FlowContent, Said};
 use super::flows::panic_text;
 use super::quic_events::{QuicFeed, QuicKept};
-use super::session::event_to_python;
+use super::session::{event_to_python, SkippedBody};
 use super::udp_events::{FlowCut, UdpClosed, UdpDatagram, UdpOpened};
 
 /// A new TCP flow: `client_side` 0 or 1 when its first frame was a SYN or SYN/ACK.
@@ -43,6 +45,9 @@ pub struct FlowOpened {
     /// Decryption Secrets Blocks read so far.
     #[pyo3(get)]
     secrets: usize,
+    /// With the content layer in the walk: the flow's decryptor, when it has one.
+    #[pyo3(get)]
+    decryptor: Option<Py<Decryptor>>,
 }
 
 #[pymethods]
@@ -116,6 +121,12 @@ pub struct FlowClosed {
     by: Option<&'static str>,
     syn_ts_ns: Option<i128>,
     synack_ts_ns: Option<i128>,
+    /// With the content layer in the walk: a handshake after the first was seen.
+    renegotiation: bool,
+    /// ... the server resumed a session (ServerHello to ChangeCipherSpec).
+    abbreviated: bool,
+    /// ... a TLS 1.3 ServerHello was read.
+    tls13_encrypted: bool,
 }
 
 /// The flow's connection is next in first-packet order (`late`: after later ones).
@@ -126,7 +137,8 @@ pub struct FlowHandOut {
 }
 
 /// What one stream event of a flow made its session say (record-level events, in order),
-/// at `frame`; the connection's last ones come before its `FlowClosed`.
+/// at `frame`; the connection's last ones come before its `FlowClosed`. With the content
+/// layer in the walk, its records are read: content events instead, the rest as before.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct SessionEvents {
     flow: u64,
@@ -156,7 +168,7 @@ pub enum Kept {
         flow: u64,
         frame: u64,
         ts_ns: i128,
-        events: Vec<SessionEvent>,
+        events: Vec<Said>,
     },
     Failed(SessionFailed),
     Ignored(FlowIgnored),
@@ -203,6 +215,10 @@ pub struct Collector {
     pub fed: usize,
     /// The QUIC connection table, with sessions: QUIC associations' datagrams go to it.
     pub quic: Option<QuicFeed>,
+    /// With sessions, each TCP flow's content layer is run in the walk too.
+    pub content: Option<ContentSetup>,
+    /// Each open flow's content layer (with `content`).
+    pub contents: HashMap<u64, FlowContent>,
 }
 
 impl Collector {
@@ -220,6 +236,7 @@ impl Collector {
             None => Verdict::Ignored,
             Some(session) if session.ignored() => {
                 sessions.remove(&flow);
+                self.contents.remove(&flow);
                 self.events.push(Kept::Ignored(FlowIgnored { flow }));
                 Verdict::Ignored
             }
@@ -240,6 +257,9 @@ impl Collector {
         if let Some(sessions) = self.sessions.as_mut().filter(|_| ignored) {
             sessions.remove(&flow);
         }
+        if let Some(content) = self.contents.get_mut(&flow) {
+            content.abandon();
+        }
         ignored
     }
 
@@ -254,18 +274,38 @@ impl Collector {
         let Some(session) = self.sessions.as_mut().and_then(|s| s.get_mut(&flow)) else {
             return;
         };
-        let mut events = Vec::new();
-        let walked = catch_unwind(AssertUnwindSafe(|| work(session, &mut events)));
-        if let Err(panic) = walked {
+        let mut said = Vec::new();
+        let (content, setup) = (self.contents.get_mut(&flow), self.content.as_ref());
+        let walked = catch_unwind(AssertUnwindSafe(|| {
+            let mut events = Vec::new();
+            work(session, &mut events);
+            match (content, setup) {
+                (Some(content), Some(setup)) => content.read(setup, events, &mut said),
+                _ => {
+                    said.extend(events.into_iter().map(Said::Session));
+                    Ok(())
+                }
+            }
+        }));
+        let failed = match walked {
+            Ok(Ok(())) => None,
+            Ok(Err(message)) => Some(message),
+            Err(panic) => Some(panic_text(panic.as_ref())),
+        };
+        if let Some(message) = failed {
             session.abandon();
+            if let Some(content) = self.contents.get_mut(&flow) {
+                content.abandon();
+            }
             self.events.push(Kept::Failed(SessionFailed {
                 flow,
                 frame,
                 ts_ns,
-                message: panic_text(panic.as_ref()),
+                message,
             }));
             return;
         }
+        let events = said;
         if !events.is_empty() {
             self.events.push(Kept::Session {
                 flow,
@@ -276,12 +316,30 @@ impl Collector {
         }
     }
 
-    fn opened(&mut self, o: &tlslens_core::flows::Opened) {
-        let skip = !(self.keys || self.secrets > 0);
+    /// A new flow's session and content layer; its decryptor, when it has one.
+    fn opened(&mut self, o: &tlslens_core::flows::Opened) -> Option<Py<Decryptor>> {
+        let keyed = self.keys || self.secrets > 0;
         if let Some(sessions) = self.sessions.as_mut() {
-            let session = Session::new(o.client_side, o.mid_stream, [o.sport, o.dport], skip);
+            let session = Session::new(o.client_side, o.mid_stream, [o.sport, o.dport], !keyed);
             sessions.insert(o.flow, session);
         }
+        let setup = self.content.as_ref()?;
+        // The caller makes the decryptor (from the run's key store, with the capture's
+        // secrets read so far); an error there leaves the flow without one.
+        let decryptor = keyed
+            .then(|| {
+                Python::with_gil(|py| {
+                    let made = setup.decryptor_for.call1(py, (self.secrets,)).ok()?;
+                    made.extract::<Option<Py<Decryptor>>>(py).ok().flatten()
+                })
+            })
+            .flatten();
+        let kept = decryptor
+            .as_ref()
+            .map(|d| Python::with_gil(|py| d.clone_ref(py)));
+        let content = FlowContent::new(setup, o.client_side, kept);
+        self.contents.insert(o.flow, content);
+        decryptor
     }
 
     /// A stream event through the flow's session.
@@ -356,8 +414,9 @@ impl FlowSink for Collector {
     fn event(&mut self, event: FlowEvent<'_>) {
         let kept = match event {
             FlowEvent::Opened(o) => {
-                self.opened(&o);
+                let decryptor = self.opened(&o);
                 Kept::Opened(FlowOpened {
+                    decryptor,
                     flow: o.flow,
                     src_addr: o.src,
                     sport: o.sport,
@@ -408,7 +467,13 @@ impl FlowSink for Collector {
                 if let Some(sessions) = self.sessions.as_mut() {
                     sessions.remove(&flow);
                 }
+                let content = self.contents.remove(&flow);
+                let (renegotiation, abbreviated, tls13_encrypted) =
+                    content.map_or((false, false, false), |content| content.flags());
                 Kept::Closed(FlowClosed {
+                    renegotiation,
+                    abbreviated,
+                    tls13_encrypted,
                     flow,
                     frame,
                     ts_ns,
@@ -491,8 +556,8 @@ pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8]) -> PyResult<PyObject>
             events,
         } => {
             let list = PyList::empty(py);
-            for event in events {
-                list.append(event_to_python(py, event)?)?;
+            for said in events {
+                list.append(said_to_python(py, said)?)?;
             }
             Py::new(
                 py,
@@ -559,6 +624,29 @@ pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8]) -> PyResult<PyObject>
         Kept::UdpClosed(event) => Py::new(py, event)?.into_any(),
         Kept::Cut(event) => Py::new(py, event)?.into_any(),
         Kept::Quic(kept) => kept.into_python(py)?,
+    })
+}
+
+fn said_to_python(py: Python<'_>, said: Said) -> PyResult<PyObject> {
+    Ok(match said {
+        Said::Session(event) => event_to_python(py, event)?,
+        Said::Content(event) => crate::content_events::event_to_python(py, event)?,
+        Said::Record {
+            side,
+            offset,
+            content_type,
+            version,
+            length,
+        } => {
+            let header = SkippedBody {
+                side,
+                offset,
+                content_type,
+                version,
+                length,
+            };
+            Py::new(py, header)?.into_any()
+        }
     })
 }
 

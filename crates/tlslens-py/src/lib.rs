@@ -12,6 +12,7 @@ mod decrypt;
 mod dtls;
 mod ext_index;
 mod extensions;
+mod flow_content;
 mod flow_events;
 mod flows;
 mod handshake;

@@ -70,6 +70,7 @@ class RecordContent:
         start_ts_ns: int,
         keys: KeyStore | None,
         sink: PlaintextSink | None,
+        decryptor: Decryptor | None = None,
     ) -> None:
         self.client_side = client_side
         self.keep_records = False  # and the bytes of each handshake message
@@ -79,8 +80,10 @@ class RecordContent:
         self.ts_ns = start_ts_ns
         # With secrets, application data bodies are read (not skipped) and opened.
         # The user's secret options, even when none is usable, make each connection say why
-        # it was not decrypted.
-        self.decryptor = Decryptor(keys) if keys is not None else None
+        # it was not decrypted. The capture path's flow walk makes the decryptor itself.
+        if decryptor is None and keys is not None:
+            decryptor = Decryptor(keys)
+        self.decryptor = decryptor
         self.decrypting = self.decryptor is not None
         self.sink = sink  # each application data plaintext, in order
         self.sslv2_encrypted = False  # after an SSL 2.0 CLIENT-MASTER-KEY
