@@ -817,7 +817,9 @@ class ContentHeartbeat:
 @final
 class ContentApplicationData:
     """A run of application data records of one side; ``kind`` "application_data" or
-    "early_data"; ``plaintext``: each decrypted record's bytes, when asked for."""
+    "early_data"; ``plaintext``: each decrypted record's bytes, when asked for. A run the
+    flow walk folded over frames tells where it began (``frame``, ``ts_ns``) and ended
+    (``last_frame``); None: within the frame its events come with."""
 
     side: int
     kind: str
@@ -826,6 +828,9 @@ class ContentApplicationData:
     length: int
     decrypted: bool
     plaintext: list[bytes]
+    frame: int | None
+    ts_ns: int | None
+    last_frame: int | None
 
 @final
 class ContentEncryptedHandshake:

@@ -8,10 +8,16 @@
 //! session cache are the run's), made by the caller when the flow opens; it and the RSA
 //! premaster question (once per handshake) need the GIL, which is taken only for flows
 //! that have one. Without a decryptor nothing here touches Python.
+//!
+//! Runs of application data are folded over frames here as the timeline folds them (one
+//! step per run), so that a bulk connection crosses as a few events: a run stays held
+//! until something else of the flow is told or it ends, and then goes out with the frames
+//! it began and ended at. Not when each record's plaintext is told (a sink listens): the
+//! plaintext would be held too, so those runs go out with each frame as they come.
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use tlslens_core::content::{Content as CoreContent, ContentEvent, Io};
+use tlslens_core::content::{Content as CoreContent, ContentEvent, DataRun, Io};
 use tlslens_core::decrypt::{RsaRequest, Suites};
 use tlslens_core::records::{RecordEvent, SessionEvent};
 
@@ -38,6 +44,8 @@ pub enum Said {
     /// A session event passed through (not a record).
     Session(SessionEvent),
     Content(ContentEvent),
+    /// A run of application data folded over frames (see the module's Strategy).
+    Run(HeldRun),
     /// A record's header, for `--records` (`length`: its body's).
     Record {
         side: u8,
@@ -48,12 +56,23 @@ pub enum Said {
     },
 }
 
+/// A run of application data held while later frames may add to it.
+pub struct HeldRun {
+    pub run: DataRun,
+    /// The frame and timestamp of its first record, and the frame of its last.
+    pub frame: u64,
+    pub ts_ns: i128,
+    pub last_frame: u64,
+}
+
 /// One flow's content layer and decryptor.
 pub struct FlowContent {
     inner: CoreContent,
     decryptor: Option<Py<Decryptor>>,
     /// After a bug: only the sides' ends go out (the session still counts bytes).
     abandoned: bool,
+    /// The run of application data being folded over frames.
+    held: Option<HeldRun>,
 }
 
 impl FlowContent {
@@ -71,11 +90,18 @@ impl FlowContent {
             ),
             decryptor,
             abandoned: false,
+            held: None,
         }
     }
 
     pub fn abandon(&mut self) {
         self.abandoned = true;
+        self.held = None;
+    }
+
+    /// The flow ended: the run still held, if any.
+    pub fn close(&mut self) -> Option<Said> {
+        self.held.take().map(Said::Run)
     }
 
     /// (a renegotiation was seen, the server resumed a session, TLS 1.3 encrypted).
@@ -94,6 +120,7 @@ impl FlowContent {
         &mut self,
         setup: &ContentSetup,
         events: Vec<SessionEvent>,
+        (frame, ts_ns): (u64, i128),
         out: &mut Vec<Said>,
     ) -> Result<(), String> {
         if self.abandoned {
@@ -104,13 +131,51 @@ impl FlowContent {
             return Ok(());
         }
         let keep_records = setup.keep_records;
+        let mut said = Vec::new();
         self.with_io(setup, |inner, io| {
             for event in events {
-                step(inner, io, keep_records, event, out);
+                step(inner, io, keep_records, event, &mut said);
             }
             inner.flush();
-            out.extend(inner.drain().map(Said::Content));
-        })
+            said.extend(inner.drain().map(Said::Content));
+        })?;
+        if setup.keep_plaintext {
+            out.append(&mut said);
+            return Ok(());
+        }
+        for item in said {
+            match item {
+                Said::Content(ContentEvent::ApplicationData(run)) => {
+                    self.fold(run, frame, ts_ns, out);
+                }
+                other => {
+                    out.extend(self.close());
+                    out.push(other);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A run of this frame joins the run held, or the held one goes out and it is held.
+    fn fold(&mut self, run: DataRun, frame: u64, ts_ns: i128, out: &mut Vec<Said>) {
+        let run = match self.held.as_mut() {
+            Some(held) => match held.run.absorb(run) {
+                Ok(()) => {
+                    held.last_frame = frame;
+                    return;
+                }
+                Err(run) => run,
+            },
+            None => run,
+        };
+        out.extend(self.close());
+        self.held = Some(HeldRun {
+            run,
+            frame,
+            ts_ns,
+            last_frame: frame,
+        });
     }
 
     /// `work` with the content layer and its `Io`; the GIL only for a flow with a decryptor.

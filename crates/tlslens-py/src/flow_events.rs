@@ -20,8 +20,7 @@ use super::decrypt::Decryptor;
 use super::flow_content::{ContentSetup, FlowContent, Said};
 use super::flows::panic_text;
 use super::quic_events::{QuicFeed, QuicKept};
-use super::session::{event_to_python, SkippedBody};
-use super::udp_events::{FlowCut, UdpClosed, UdpDatagram, UdpOpened};
+use super::udp_events::{FlowCut, UdpClosed, UdpOpened};
 
 /// A new TCP flow: `client_side` 0 or 1 when its first frame was a SYN or SYN/ACK.
 #[pyclass(frozen, module = "tlslens._core")]
@@ -66,12 +65,12 @@ impl FlowOpened {
 /// Reassembled bytes of one side at `offset` within that direction.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct FlowData {
-    flow: u64,
-    side: u8,
-    offset: u64,
-    data: Py<PyBytes>,
-    frame: u64,
-    ts_ns: i128,
+    pub(crate) flow: u64,
+    pub(crate) side: u8,
+    pub(crate) offset: u64,
+    pub(crate) data: Py<PyBytes>,
+    pub(crate) frame: u64,
+    pub(crate) ts_ns: i128,
 }
 
 /// Bytes the capture lacks: a hole given up on.
@@ -141,10 +140,10 @@ pub struct FlowHandOut {
 /// layer in the walk, its records are read: content events instead, the rest as before.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct SessionEvents {
-    flow: u64,
-    frame: u64,
-    ts_ns: i128,
-    events: Py<PyList>,
+    pub(crate) flow: u64,
+    pub(crate) frame: u64,
+    pub(crate) ts_ns: i128,
+    pub(crate) events: Py<PyList>,
 }
 
 /// The flow's session gave it up (not TLS, after a megabyte of plaintext): let go.
@@ -280,7 +279,9 @@ impl Collector {
             let mut events = Vec::new();
             work(session, &mut events);
             match (content, setup) {
-                (Some(content), Some(setup)) => content.read(setup, events, &mut said),
+                (Some(content), Some(setup)) => {
+                    content.read(setup, events, (frame, ts_ns), &mut said)
+                }
                 _ => {
                     said.extend(events.into_iter().map(Said::Session));
                     Ok(())
@@ -467,7 +468,16 @@ impl FlowSink for Collector {
                 if let Some(sessions) = self.sessions.as_mut() {
                     sessions.remove(&flow);
                 }
-                let content = self.contents.remove(&flow);
+                let mut content = self.contents.remove(&flow);
+                if let Some(run) = content.as_mut().and_then(FlowContent::close) {
+                    let events = vec![run];
+                    self.events.push(Kept::Session {
+                        flow,
+                        frame,
+                        ts_ns,
+                        events,
+                    });
+                }
                 let (renegotiation, abbreviated, tls13_encrypted) =
                     content.map_or((false, false, false), |content| content.flags());
                 Kept::Closed(FlowClosed {
@@ -545,109 +555,6 @@ impl FlowSink for Collector {
         };
         self.events.push(kept);
     }
-}
-
-pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8]) -> PyResult<PyObject> {
-    Ok(match kept {
-        Kept::Session {
-            flow,
-            frame,
-            ts_ns,
-            events,
-        } => {
-            let list = PyList::empty(py);
-            for said in events {
-                list.append(said_to_python(py, said)?)?;
-            }
-            Py::new(
-                py,
-                SessionEvents {
-                    flow,
-                    frame,
-                    ts_ns,
-                    events: list.unbind(),
-                },
-            )?
-            .into_any()
-        }
-        Kept::Failed(event) => Py::new(py, event)?.into_any(),
-        Kept::Ignored(event) => Py::new(py, event)?.into_any(),
-        Kept::Opened(event) => Py::new(py, event)?.into_any(),
-        Kept::Data {
-            flow,
-            side,
-            offset,
-            bytes,
-            frame,
-            ts_ns,
-        } => {
-            let data = PyBytes::new(py, arena.get(bytes).unwrap_or_default()).unbind();
-            Py::new(
-                py,
-                FlowData {
-                    flow,
-                    side,
-                    offset,
-                    data,
-                    frame,
-                    ts_ns,
-                },
-            )?
-            .into_any()
-        }
-        Kept::Gap(event) => Py::new(py, event)?.into_any(),
-        Kept::Conflict(event) => Py::new(py, event)?.into_any(),
-        Kept::Closing(event) => Py::new(py, event)?.into_any(),
-        Kept::Evicted(event) => Py::new(py, event)?.into_any(),
-        Kept::Closed(event) => Py::new(py, event)?.into_any(),
-        Kept::HandOut(event) => Py::new(py, event)?.into_any(),
-        Kept::UdpOpened(event) => Py::new(py, event)?.into_any(),
-        Kept::Datagram {
-            flow,
-            side,
-            frame,
-            ts_ns,
-            bytes,
-            bad_length,
-        } => {
-            let data = PyBytes::new(py, arena.get(bytes).unwrap_or_default()).unbind();
-            let datagram = UdpDatagram {
-                flow,
-                side,
-                frame,
-                ts_ns,
-                data,
-                bad_length,
-            };
-            Py::new(py, datagram)?.into_any()
-        }
-        Kept::UdpClosed(event) => Py::new(py, event)?.into_any(),
-        Kept::Cut(event) => Py::new(py, event)?.into_any(),
-        Kept::Quic(kept) => kept.into_python(py)?,
-    })
-}
-
-fn said_to_python(py: Python<'_>, said: Said) -> PyResult<PyObject> {
-    Ok(match said {
-        Said::Session(event) => event_to_python(py, event)?,
-        Said::Content(event) => crate::content_events::event_to_python(py, event)?,
-        Said::Record {
-            side,
-            offset,
-            content_type,
-            version,
-            length,
-        } => {
-            let header = SkippedBody {
-                side,
-                offset,
-                content_type,
-                version,
-                length,
-            };
-            Py::new(py, header)?.into_any()
-        }
-    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

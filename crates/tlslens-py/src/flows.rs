@@ -18,7 +18,8 @@ use tlslens_core::flows::{packet, udp, FlowTable, Limits, Step};
 
 use super::decrypt::suites;
 use super::flow_content::ContentSetup;
-use super::flow_events::{to_python, Collector, Kept};
+use super::flow_events::{Collector, Kept};
+use super::flow_handover::to_python;
 use super::CaptureReader;
 
 /// Bytes of stream data gathered before a batch is handed to Python, so that memory is

@@ -14,6 +14,7 @@ mod ext_index;
 mod extensions;
 mod flow_content;
 mod flow_events;
+mod flow_handover;
 mod flows;
 mod handshake;
 mod handshake_kx;

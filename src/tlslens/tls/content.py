@@ -177,7 +177,8 @@ class RecordContent:
 
     def _data_run(self, ev: _core.ContentApplicationData) -> None:
         """Application data records in a row: one more step, or more of the step before when
-        that is of the same kind and direction (a decrypted run joins only a decrypted one)."""
+        that is of the same kind and direction (a decrypted run joins only a decrypted one).
+        A run the flow walk folded over frames tells its own first and last frames."""
         conn = self.conn
         assert conn is not None
         direction = self._direction(ev.side)
@@ -197,10 +198,25 @@ class RecordContent:
         ):
             last.records += ev.records
             last.length += ev.length
-            last.last_frame = self.frame
+            last.last_frame = self.frame if ev.last_frame is None else ev.last_frame
             return
         detail = {"decrypted": True} if ev.decrypted else {}
-        self._event(ev.side, ev.kind, ev.offset, ev.length, detail=detail, records=ev.records)
+        if ev.frame is None or ev.ts_ns is None or ev.last_frame is None:
+            self._event(ev.side, ev.kind, ev.offset, ev.length, detail=detail, records=ev.records)
+            return
+        conn.timeline.append(
+            TimelineEvent(
+                ev.frame,
+                ev.ts_ns,
+                direction,
+                ev.kind,
+                ev.offset,
+                ev.length,
+                detail=detail,
+                records=ev.records,
+                last_frame=ev.last_frame,
+            )
+        )
 
     def _encrypted_handshake(self, ev: _core.ContentEncryptedHandshake) -> None:
         """Handshake bytes that stay encrypted: TLS 1.3's come in application data records,
