@@ -1098,12 +1098,7 @@ class Decryptor:
     """One connection's decryption (crates/tlslens-core/src/decrypt), fed in order."""
 
     def __init__(self, store: KeyStore) -> None: ...
-    def on_message(self, direction_name: str, raw: bytes) -> tuple[bytes, tuple[int, int]] | None:
-        """One handshake message, header included; (encrypted premaster, (ClientHello
-        version, negotiated version)) when the RSA keys given are needed."""
     def on_sslv2_client_hello(self, record: bytes) -> None: ...
-    def rsa_premaster(self, premaster: bytes | None) -> None:
-        """The answer to ``on_message``'s RSA request."""
     def on_change_cipher_spec(self, direction_name: str) -> None: ...
     def open(
         self, direction_name: str, ctype: int, version: int, body: bytes
@@ -1743,50 +1738,6 @@ def sslv2_message(body: bytes) -> SSLv2ServerHello | SSLv2ClientMasterKey | SSLv
     """The plaintext SSL 2.0 message of a record body (None: a type kept undecoded); the
     DecodeError it raises says what broke, not which message."""
 
-@final
-class HandshakeBytes:
-    """A whole handshake message: its 4-byte header and body, and its stream offset."""
-
-    def __init__(self, msg_type: int, raw: bytes, offset: int) -> None: ...
-    @property
-    def msg_type(self) -> int: ...
-    @property
-    def raw(self) -> bytes: ...
-    @property
-    def offset(self) -> int: ...
-
-@final
-class OversizedMessage:
-    """A header claiming more than the limit: its bytes are skipped."""
-
-    def __init__(self, msg_type: int, length: int, offset: int, limit: int) -> None: ...
-    @property
-    def msg_type(self) -> int: ...
-    @property
-    def length(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def limit(self) -> int: ...
-
-@final
-class HandshakeDefragmenter:
-    """One direction's handshake messages out of its records' handshake bytes."""
-
-    def __init__(self, max_message: int, known_types: list[int]) -> None: ...
-    @property
-    def max_message(self) -> int: ...
-    def feed(self, offset: int, data: bytes) -> None: ...
-    def next_message(self) -> HandshakeBytes | OversizedMessage | None: ...
-    @property
-    def pending(self) -> bool: ...
-    @property
-    def pending_offset(self) -> int: ...
-    def incomplete(self) -> tuple[int, int, int] | None:
-        """(type, declared length, body bytes present) of a message still incomplete."""
-    def clear(self) -> None: ...
-
-# -- DTLS associations (crates/tlslens-py/src/dtls.rs) ------------------------------------
 @final
 class DtlsKeys:
     """The key log's DTLS secrets by client random and the suites they may be used with."""
