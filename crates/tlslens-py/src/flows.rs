@@ -229,7 +229,10 @@ impl FlowCore {
             &mut self.next,
             &mut self.collector,
         );
-        let walked = py.allow_threads(|| {
+        // Flows with a decryptor take the GIL for each of their stream events (flow_content.rs):
+        // a keyed walk holds it throughout rather than take it back frame after frame.
+        let hold = collector.content.is_some() && (collector.keys || collector.secrets > 0);
+        let mut walk = move || {
             catch_unwind(AssertUnwindSafe(|| {
                 let mut stop = Stop::default();
                 while let Some(frame) = batch.frames.get(*next) {
@@ -243,7 +246,8 @@ impl FlowCore {
                 }
                 stop
             }))
-        });
+        };
+        let walked = if hold { walk() } else { py.allow_threads(walk) };
         let stop = self.survive(walked, &problems);
         self.hand_over(py, stop, problems, secrets, hungry)
     }
