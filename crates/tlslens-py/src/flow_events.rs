@@ -76,23 +76,23 @@ pub struct FlowData {
 /// Bytes the capture lacks: a hole given up on.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct FlowGap {
-    flow: u64,
-    side: u8,
-    offset: u64,
-    length: u64,
-    frame: u64,
-    ts_ns: i128,
+    pub(crate) flow: u64,
+    pub(crate) side: u8,
+    pub(crate) offset: u64,
+    pub(crate) length: u64,
+    pub(crate) frame: u64,
+    pub(crate) ts_ns: i128,
 }
 
 /// A later copy of bytes already taken differs from them (the first copy is kept).
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct FlowConflict {
-    flow: u64,
-    side: u8,
-    offset: u64,
-    length: u64,
-    frame: u64,
-    ts_ns: i128,
+    pub(crate) flow: u64,
+    pub(crate) side: u8,
+    pub(crate) offset: u64,
+    pub(crate) length: u64,
+    pub(crate) frame: u64,
+    pub(crate) ts_ns: i128,
 }
 
 /// A FIN or RST from `side`.
@@ -317,8 +317,26 @@ impl Collector {
         }
     }
 
+    /// A new flow: its session and content layer (and decryptor, when it has one) made.
+    fn opened(&mut self, o: &tlslens_core::flows::Opened) -> FlowOpened {
+        let decryptor = self.open_content(o);
+        FlowOpened {
+            decryptor,
+            flow: o.flow,
+            src_addr: o.src,
+            sport: o.sport,
+            dst_addr: o.dst,
+            dport: o.dport,
+            frame: o.frame,
+            ts_ns: o.ts_ns,
+            client_side: o.client_side,
+            mid_stream: o.mid_stream,
+            secrets: self.secrets,
+        }
+    }
+
     /// A new flow's session and content layer; its decryptor, when it has one.
-    fn opened(&mut self, o: &tlslens_core::flows::Opened) -> Option<Py<Decryptor>> {
+    fn open_content(&mut self, o: &tlslens_core::flows::Opened) -> Option<Py<Decryptor>> {
         let keyed = self.keys || self.secrets > 0;
         if let Some(sessions) = self.sessions.as_mut() {
             let session = Session::new(o.client_side, o.mid_stream, [o.sport, o.dport], !keyed);
@@ -357,45 +375,39 @@ impl Collector {
         }
     }
 
-    fn stream(
-        &mut self,
-        flow: u64,
-        side: u8,
-        event: StreamEvent<'_>,
-        frame: u64,
-        ts_ns: i128,
-    ) -> Kept {
-        match event {
-            StreamEvent::Data { offset, data } => {
-                let start = self.arena.len();
-                self.arena.extend_from_slice(data);
-                let bytes = start..self.arena.len();
-                Kept::Data {
-                    flow,
-                    side,
-                    offset,
-                    bytes,
-                    frame,
-                    ts_ns,
-                }
-            }
-            StreamEvent::Gap { offset, length } => Kept::Gap(FlowGap {
-                flow,
-                side,
-                offset,
-                length,
-                frame,
-                ts_ns,
-            }),
-            StreamEvent::Conflict { offset, length } => Kept::Conflict(FlowConflict {
-                flow,
-                side,
-                offset,
-                length,
-                frame,
-                ts_ns,
-            }),
+    /// A flow ends: its session's last events (and the run of application data its content
+    /// layer still held) go out before the end, which carries the content layer's flags.
+    fn closed(&mut self, closed: &mut FlowClosed) {
+        let (flow, frame, ts_ns) = (closed.flow, closed.frame, closed.ts_ns);
+        self.with_session(flow, frame, ts_ns, Session::finish);
+        if let Some(sessions) = self.sessions.as_mut() {
+            sessions.remove(&flow);
         }
+        let Some(mut content) = self.contents.remove(&flow) else {
+            return;
+        };
+        if let Some(run) = content.close() {
+            let events = vec![run];
+            self.events.push(Kept::Session {
+                flow,
+                frame,
+                ts_ns,
+                events,
+            });
+        }
+        (
+            closed.renegotiation,
+            closed.abbreviated,
+            closed.tls13_encrypted,
+        ) = content.flags();
+    }
+}
+
+/// How a flow was closed, as `FlowClosed.by` says it.
+fn close_name(by: CloseReason) -> &'static str {
+    match by {
+        CloseReason::Fin => "fin",
+        CloseReason::Rst => "rst",
     }
 }
 
@@ -414,22 +426,7 @@ impl FlowSink for Collector {
 
     fn event(&mut self, event: FlowEvent<'_>) {
         let kept = match event {
-            FlowEvent::Opened(o) => {
-                let decryptor = self.opened(&o);
-                Kept::Opened(FlowOpened {
-                    decryptor,
-                    flow: o.flow,
-                    src_addr: o.src,
-                    sport: o.sport,
-                    dst_addr: o.dst,
-                    dport: o.dport,
-                    frame: o.frame,
-                    ts_ns: o.ts_ns,
-                    client_side: o.client_side,
-                    mid_stream: o.mid_stream,
-                    secrets: self.secrets,
-                })
-            }
+            FlowEvent::Opened(o) => Kept::Opened(self.opened(&o)),
             FlowEvent::Stream {
                 flow,
                 side,
@@ -463,37 +460,19 @@ impl FlowSink for Collector {
                 syn_ts_ns,
                 synack_ts_ns,
             } => {
-                // The session's last events come before the flow's end.
-                self.with_session(flow, frame, ts_ns, Session::finish);
-                if let Some(sessions) = self.sessions.as_mut() {
-                    sessions.remove(&flow);
-                }
-                let mut content = self.contents.remove(&flow);
-                if let Some(run) = content.as_mut().and_then(FlowContent::close) {
-                    let events = vec![run];
-                    self.events.push(Kept::Session {
-                        flow,
-                        frame,
-                        ts_ns,
-                        events,
-                    });
-                }
-                let (renegotiation, abbreviated, tls13_encrypted) =
-                    content.map_or((false, false, false), |content| content.flags());
-                Kept::Closed(FlowClosed {
-                    renegotiation,
-                    abbreviated,
-                    tls13_encrypted,
+                let mut closed = FlowClosed {
+                    renegotiation: false,
+                    abbreviated: false,
+                    tls13_encrypted: false,
                     flow,
                     frame,
                     ts_ns,
-                    by: by.map(|by| match by {
-                        CloseReason::Fin => "fin",
-                        CloseReason::Rst => "rst",
-                    }),
+                    by: by.map(close_name),
                     syn_ts_ns,
                     synack_ts_ns,
-                })
+                };
+                self.closed(&mut closed);
+                Kept::Closed(closed)
             }
             FlowEvent::HandOut { flow, late } => Kept::HandOut(FlowHandOut { flow, late }),
             FlowEvent::UdpOpened(o) => {
@@ -509,29 +488,10 @@ impl FlowSink for Collector {
                 ts_ns,
                 payload,
                 bad_length,
-            } => {
-                // QUIC associations go to the core's QUIC table (quic_events.rs); the others
-                // (DTLS, read by tls/dtls.py) up to Python.
-                if self.sessions.is_some() {
-                    if let Some(quic) = self.quic.as_mut().filter(|quic| quic.owns(flow)) {
-                        if let Some(said) = quic.datagram(flow, side, frame, ts_ns, payload) {
-                            self.fed += payload.len();
-                            quic.push(&mut self.events, said);
-                        }
-                        return;
-                    }
-                }
-                let start = self.arena.len();
-                self.arena.extend_from_slice(payload);
-                Kept::Datagram {
-                    flow,
-                    side,
-                    frame,
-                    ts_ns,
-                    bytes: start..self.arena.len(),
-                    bad_length,
-                }
-            }
+            } => match self.datagram(flow, side, (frame, ts_ns), payload, bad_length) {
+                Some(kept) => kept,
+                None => return,
+            },
             FlowEvent::Cut {
                 flow,
                 side,

@@ -1,11 +1,15 @@
-//! The flow walk's events become Python objects (once per batch, with the GIL): the kept
-//! values of flow_events.rs, stream data and datagrams copied out of the batch's arena.
+//! The flow walk's events kept for Python and made Python objects (once per batch, with the
+//! GIL): the kept values of flow_events.rs; stream data and datagrams go into the batch's
+//! arena during the walk (`Collector::stream`, `Collector::datagram`) and are copied out
+//! of it here.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
 use super::flow_content::Said;
-use super::flow_events::{FlowData, Kept, SessionEvents};
+use tlslens_core::flows::tcp::StreamEvent;
+
+use super::flow_events::{Collector, FlowConflict, FlowData, FlowGap, Kept, SessionEvents};
 use super::session::{event_to_python, SkippedBody};
 use super::udp_events::UdpDatagram;
 
@@ -114,4 +118,79 @@ fn said_to_python(py: Python<'_>, said: Said) -> PyResult<PyObject> {
             Py::new(py, header)?.into_any()
         }
     })
+}
+
+impl Collector {
+    /// A stream event kept for Python as it is (without sessions): data into the arena.
+    pub(crate) fn stream(
+        &mut self,
+        flow: u64,
+        side: u8,
+        event: StreamEvent<'_>,
+        frame: u64,
+        ts_ns: i128,
+    ) -> Kept {
+        match event {
+            StreamEvent::Data { offset, data } => {
+                let start = self.arena.len();
+                self.arena.extend_from_slice(data);
+                let bytes = start..self.arena.len();
+                Kept::Data {
+                    flow,
+                    side,
+                    offset,
+                    bytes,
+                    frame,
+                    ts_ns,
+                }
+            }
+            StreamEvent::Gap { offset, length } => Kept::Gap(FlowGap {
+                flow,
+                side,
+                offset,
+                length,
+                frame,
+                ts_ns,
+            }),
+            StreamEvent::Conflict { offset, length } => Kept::Conflict(FlowConflict {
+                flow,
+                side,
+                offset,
+                length,
+                frame,
+                ts_ns,
+            }),
+        }
+    }
+
+    /// A UDP association's datagram: a QUIC one goes to the core's QUIC table (quic_events.rs,
+    /// None: nothing for Python now), the others (DTLS, read by tls/dtls.py) up to Python.
+    pub(crate) fn datagram(
+        &mut self,
+        flow: u64,
+        side: u8,
+        (frame, ts_ns): (u64, i128),
+        payload: &[u8],
+        bad_length: bool,
+    ) -> Option<Kept> {
+        if self.sessions.is_some() {
+            if let Some(quic) = self.quic.as_mut().filter(|quic| quic.owns(flow)) {
+                if let Some(said) = quic.datagram(flow, side, frame, ts_ns, payload) {
+                    self.fed += payload.len();
+                    quic.push(&mut self.events, said);
+                }
+                return None;
+            }
+        }
+        let start = self.arena.len();
+        self.arena.extend_from_slice(payload);
+        Some(Kept::Datagram {
+            flow,
+            side,
+            frame,
+            ts_ns,
+            bytes: start..self.arena.len(),
+            bad_length,
+        })
+    }
 }
