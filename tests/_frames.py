@@ -23,10 +23,16 @@ def read_frames(path: Path) -> list[tuple[int, int, bytes]]:
 
 
 def core_events(
-    path: Path, *, sessions: bool, keys: bool = False, limits: Limits = DEFAULT_LIMITS
+    path: Path,
+    *,
+    sessions: bool,
+    keys: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+    content: _core.ContentOptions | None = None,
 ) -> list[_core.FlowEvent]:
     """Every event of the compiled flow table over a capture (``sessions``: record-level
-    events out; otherwise stream bytes and datagrams)."""
+    events out, read by each flow's content layer with ``content``; otherwise stream bytes
+    and datagrams)."""
     core = _core.FlowCore(
         reorder_window=limits.reorder_window,
         max_connections=limits.max_connections,
@@ -36,6 +42,7 @@ def core_events(
         sessions=sessions,
         keys=keys,
         max_udp_flows=limits.max_udp_flows,
+        content=content,
     )
     events: list[_core.FlowEvent] = []
     raw, reader = open_capture(path)

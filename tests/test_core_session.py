@@ -5,13 +5,15 @@ capture, so that Python receives records, not stream bytes."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tlslens import _core
+from tlslens.keys.files import add_keylog_file
+from tlslens.keys.store import KeyStore
 from tlslens.pipeline import read_capture
 from tlslens.serialize import connection_to_json
+from tlslens.tls.content import HANDSHAKE_TYPES
 from tlslens.tls.session import FlowSession
 
 from _frames import core_events
@@ -81,10 +83,10 @@ def test_a_bug_in_one_connections_content_is_its_finding_and_the_run_goes_on(
     clean = [connection_to_json(conn) for conn in read_capture(path)]
     original = FlowSession._content_message
 
-    def failing(self: FlowSession, *args: Any) -> None:
+    def failing(self: FlowSession, ev: _core.ContentMessage) -> None:
         if self.tcp_stream == 0:
             raise RuntimeError("boom")
-        original(self, *args)
+        original(self, ev)
 
     monkeypatch.setattr(FlowSession, "_content_message", failing)
     conns = list(read_capture(path))
@@ -94,3 +96,68 @@ def test_a_bug_in_one_connections_content_is_its_finding_and_the_run_goes_on(
     assert "RuntimeError: boom" in broken.problems[0].message
     assert broken.stats["c2s"].bytes > 0  # counted still
     assert [connection_to_json(conn) for conn in conns[1:]] == clean[1:]
+
+
+def _content(keys: KeyStore | None = None, *, records: bool = False) -> _core.ContentOptions:
+    """The content layer in the walk, as the capture path makes it."""
+    return _core.ContentOptions(
+        max_message=_core.MAX_HANDSHAKE_MESSAGE,
+        known_types=HANDSHAKE_TYPES,
+        keep_plaintext=False,
+        keep_records=records,
+        decryptor_for=lambda _secrets: None if keys is None else _core.Decryptor(keys),
+    )
+
+
+def _said(events: list[_core.FlowEvent]) -> list[object]:
+    return [ev for batch in events if type(batch) is _core.SessionEvents for ev in batch.events]
+
+
+def test_with_the_content_layer_in_the_walk_no_record_crosses_into_python() -> None:
+    """The capture path's flows are read by their core content layer inside the walk:
+    Python gets handshake messages and runs of application data, never a record."""
+    path = CAPTURES / "demo-tls12-tls13.pcapng"
+    said = _said(core_events(path, sessions=True, content=_content()))
+    kinds = {type(ev) for ev in said}
+    assert _core.ContentMessage in kinds and _core.ContentApplicationData in kinds
+    assert not kinds & {_core.TlsRecord, _core.SkippedBody}
+    hellos = [ev for ev in said if type(ev) is _core.ContentMessage and ev.msg_type == 1]
+    assert len(hellos) == sum(1 for _ in read_capture(path))
+
+
+def test_with_records_kept_each_header_crosses_as_a_skipped_body() -> None:
+    """``--records`` through the walk: one header per record the connections list."""
+    path = CAPTURES / "demo-tls12-tls13.pcapng"
+    said = _said(core_events(path, sessions=True, content=_content(records=True)))
+    headers = [
+        (ev.offset, ev.content_type, ev.length) for ev in said if type(ev) is _core.SkippedBody
+    ]
+    expected = [
+        (r.offset, r.content_type, r.length)
+        for conn in read_capture(path, records=True)
+        for r in conn.records or []
+    ]
+    assert headers == expected and len(expected) > 0
+
+
+def test_a_bulk_connection_crosses_as_one_run_per_timeline_step() -> None:
+    """Application data records in a row are folded in the core over frames, as the
+    timeline folds them: one event per step, which says its first and last frames."""
+    path = CAPTURES / "nginx-h2.pcapng"
+    keys = KeyStore()
+    add_keylog_file(keys, path.with_suffix(".keys"))
+    said = _said(core_events(path, sessions=True, keys=True, content=_content(keys)))
+    runs = [ev for ev in said if type(ev) is _core.ContentApplicationData]
+    steps = [
+        event
+        for conn in read_capture(path, keys=keys)
+        for event in conn.timeline
+        if event.kind in ("application_data", "early_data")
+    ]
+    assert len(runs) == len(steps)
+    assert [(r.frame, r.last_frame, r.records) for r in runs] == [
+        (s.frame, s.last_frame, s.records) for s in steps
+    ]
+    assert any(
+        r.last_frame is not None and r.frame is not None and r.last_frame > r.frame for r in runs
+    )

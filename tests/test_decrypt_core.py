@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 import tlslens
 from tlslens import _core
-from tlslens.decrypt.connection import answer_rsa
 from tlslens.keys.files import add_keylog_file, load_rsa_key
 from tlslens.keys.store import KeyStore
+from tlslens.tls.content import message_content
 
 from conftest import CAPTURES, VECTORS
 
@@ -40,6 +40,13 @@ def _hellos(suite: int) -> tuple[bytes, bytes]:
     return ch, sh
 
 
+def _handshake(content: _core.Content, *messages: tuple[int, bytes]) -> None:
+    """Whole handshake messages of (side, raw) through the core's content layer (client:
+    side 0), which feeds them to its decryptor."""
+    for side, raw in messages:
+        content.message(side, raw, 0, False)
+
+
 def test_an_rsa_key_exchange_is_asked_of_python_once_and_its_answer_used() -> None:
     key = load_rsa_key(VECTORS / "pki" / "server.key")
     store = KeyStore(rsa_keys=[key])
@@ -48,19 +55,33 @@ def test_an_rsa_key_exchange_is_asked_of_python_once_and_its_answer_used() -> No
     premaster = b"\x03\x03" + bytes(range(46))
     encrypted = key.public_key().encrypt(premaster, padding.PKCS1v15())
     cke = _message(16, len(encrypted).to_bytes(2, "big") + encrypted)
-    assert dec.on_message("c2s", ch) is None and dec.on_message("s2c", sh) is None
-    assert dec.on_message("c2s", cke) == (encrypted, (0x0303, 0x0303))
-    dec.rsa_premaster(premaster)
+    asked: list[tuple[bytes, tuple[int, int]]] = []
+
+    def answer(request: bytes, versions: tuple[int, int]) -> bytes:
+        asked.append((request, versions))
+        return premaster
+
+    content = _core.Content(
+        client_side=0,
+        max_message=_core.MAX_HANDSHAKE_MESSAGE,
+        known_types=[1, 2, 16],
+        keep_plaintext=False,
+        keep_records=False,
+        decryptor=dec,
+        rsa=answer,
+    )
+    _handshake(content, (0, ch), (1, sh), (0, cke))
+    assert asked == [(encrypted, (0x0303, 0x0303))]
     assert (dec.status, dec.source) == ("decrypted", "rsa_key")
     names = [name for name, _ in dec.derivation]
     assert names[:2] == ["pre_master_secret", "master_secret"]
     assert dict(dec.derivation)["pre_master_secret"] == premaster
-    # Through the helper the content layer answers with, a key that does not open it.
-    wrong = rsa.generate_private_key(public_exponent=65537, key_size=key.key_size)
-    other = _core.Decryptor(KeyStore(rsa_keys=[wrong]))
-    for direction, raw in (("c2s", ch), ("s2c", sh), ("c2s", cke)):
-        if (request := other.on_message(direction, raw)) is not None:
-            answer_rsa(other, request)
+    # Through the answer the capture path gives, a key that does not open it.
+    wrong = KeyStore(rsa_keys=[rsa.generate_private_key(public_exponent=65537, key_size=2048)])
+    other = _core.Decryptor(wrong)
+    _handshake(
+        message_content(_core.MAX_HANDSHAKE_MESSAGE, other, wrong), (0, ch), (1, sh), (0, cke)
+    )
     assert other.status == "no_secret"
     assert "does not open this ClientKeyExchange" in (other.to_json()["reason"] or "")
 
@@ -75,8 +96,7 @@ def test_the_key_log_is_parsed_and_held_by_the_core() -> None:
     assert store.keylog.secrets == {("CLIENT_RANDOM", CLIENT_RANDOM): b"\x11" * 48}
     dec = _core.Decryptor(store)
     ch, sh = _hellos(0xC02F)  # TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
-    dec.on_message("c2s", ch)
-    dec.on_message("s2c", sh)
+    _handshake(message_content(_core.MAX_HANDSHAKE_MESSAGE, dec, store), (0, ch), (1, sh))
     assert (dec.status, dec.source) == ("decrypted", "pcapng")
     assert dec.master_secret == b"\x11" * 48
 

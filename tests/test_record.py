@@ -1,10 +1,10 @@
 """The record layer on its own (the core's, through tlslens._core.Session: one direction's
-bytes in, record-level events out) and handshake defragmentation (the core's
-HandshakeDefragmenter, crates/tlslens-core/src/handshake/defrag.rs), sans-IO:
-fed whole, byte by byte, split anywhere, with holes and junk, and driven the way a live
-client drives it, from a real handshake between two Python `ssl` endpoints over memory BIOs.
-Framing internals the session does not expose (the resync window's bound, detection) are
-the core's own unit tests (crates/tlslens-core/src/records/tests.rs)."""
+bytes in, record-level events out), sans-IO: fed whole, byte by byte, split anywhere, with
+holes and junk, and driven the way a live client drives it, from a real handshake between
+two Python `ssl` endpoints over memory BIOs. Framing internals the session does not expose
+(the resync window's bound, detection) are the core's own unit tests
+(crates/tlslens-core/src/records/tests.rs), and so is handshake defragmentation
+(crates/tlslens-core/src/handshake/defrag.rs)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tlslens import _core, registry
-from tlslens._core import (
-    MAX_HANDSHAKE_MESSAGE,
-    MAX_RECORD,
-    HandshakeBytes,
-    HandshakeDefragmenter,
-    OversizedMessage,
-)
+from tlslens._core import MAX_HANDSHAKE_MESSAGE, MAX_RECORD
 
 from conftest import VECTORS
 
@@ -179,56 +173,6 @@ def test_hostile_length_is_refused_not_buffered() -> None:
     assert f"claiming 65535 bytes, more than TLS allows ({MAX_RECORD})" in event.message
 
 
-# -- handshake defragmentation ------------------------------------------------------------
-
-
-def _defragmenter(max_message: int = MAX_HANDSHAKE_MESSAGE) -> HandshakeDefragmenter:
-    return HandshakeDefragmenter(max_message, sorted(registry.HANDSHAKE_TYPES))
-
-
-def test_message_spanning_records_and_records_holding_two() -> None:
-    finished = bytes.fromhex("1400000c") + bytes(12)
-    done = bytes.fromhex("0e000000")
-    defrag = _defragmenter()
-    defrag.feed(100, finished[:7])
-    assert defrag.next_message() is None
-    assert defrag.incomplete() == (0x14, 12, 3)
-    defrag.feed(200, finished[7:] + done)
-    assert defrag.next_message() == HandshakeBytes(0x14, finished, 100)
-    assert defrag.next_message() == HandshakeBytes(0x0E, done, 100 + len(finished))
-    assert defrag.next_message() is None
-    assert not defrag.pending
-
-
-def test_oversized_message_is_dropped() -> None:
-    defrag = _defragmenter(1000)
-    defrag.feed(0, bytes.fromhex("0bffffff"))
-    assert defrag.next_message() == OversizedMessage(0x0B, 0xFFFFFF, 0, 1000)
-    assert not defrag.pending
-
-
-def test_an_oversized_message_is_skipped_as_far_as_it_claims() -> None:
-    done = bytes.fromhex("0e000000")
-    defrag = _defragmenter(1000)
-    defrag.feed(0, bytes.fromhex("0b000bb8") + bytes(996))  # claims 3000 bytes
-    assert defrag.next_message() == OversizedMessage(0x0B, 3000, 0, 1000)
-    defrag.feed(1000, bytes(1500))  # its body goes on: skipped, not read as messages
-    assert defrag.next_message() is None and not defrag.pending
-    defrag.feed(2500, bytes(504) + done)  # its last bytes, then the next message
-    assert defrag.next_message() == HandshakeBytes(0x0E, done, 3004)
-
-
-def test_a_record_opening_a_whole_message_ends_the_skip() -> None:
-    """A garbage header claiming megabytes, then a record holding a whole message: that
-    message is read (a real continuation would not look like one)."""
-    done = bytes.fromhex("0e000000")
-    defrag = _defragmenter(1000)
-    defrag.feed(0, bytes.fromhex("38310b30") + bytes(20))
-    assert isinstance(defrag.next_message(), OversizedMessage)
-    defrag.feed(24, done)
-    assert defrag.next_message() == HandshakeBytes(0x0E, done, 24)
-
-
 # -- the live path: a real handshake, driven from memory BIOs -------------------------------
 
 
@@ -287,15 +231,19 @@ def test_records_of_a_live_handshake() -> None:
     assert sum(
         5 + (len(e.body) if isinstance(e, _core.TlsRecord) else e.length) for e in client_records
     ) == len(c2s)
-    # Handshake messages of the server's first flight, defragmented across its records.
-    defrag = _defragmenter()
-    types = []
-    for event in server_records:
-        if isinstance(event, _core.TlsRecord) and event.content_type == 22:
-            defrag.feed(event.offset + 5, event.body)
-            while isinstance(message := defrag.next_message(), HandshakeBytes):
-                types.append(message.msg_type)
-        if event.content_type == 20:
-            break
+    # Handshake messages of the server's first flight, defragmented across its records by
+    # the core's content layer.
+    content = _core.Content(
+        client_side=0,
+        max_message=MAX_HANDSHAKE_MESSAGE,
+        known_types=sorted(registry.HANDSHAKE_TYPES),
+        keep_plaintext=False,
+        keep_records=False,
+    )
+    types = [
+        ev.msg_type
+        for ev in content.take(events)
+        if isinstance(ev, _core.ContentMessage) and ev.side == 1
+    ]
     assert types[:2] == [2, 11]  # ServerHello, Certificate
     assert 14 in types  # ServerHelloDone

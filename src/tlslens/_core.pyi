@@ -114,6 +114,9 @@ class FlowOpened:
     @property
     def secrets(self) -> int:
         """Decryption Secrets Blocks read so far."""
+    @property
+    def decryptor(self) -> Decryptor | None:
+        """With ``FlowCore(content=...)``: the flow's decryptor, when it has one."""
 
 @final
 class FlowData:
@@ -204,6 +207,15 @@ class FlowClosed:
     def syn_ts_ns(self) -> int | None: ...
     @property
     def synack_ts_ns(self) -> int | None: ...
+    @property
+    def renegotiation(self) -> bool:
+        """With ``FlowCore(content=...)``: a handshake after the first was seen."""
+    @property
+    def abbreviated(self) -> bool:
+        """... the server resumed a session (ServerHello to ChangeCipherSpec)."""
+    @property
+    def tls13_encrypted(self) -> bool:
+        """... a TLS 1.3 ServerHello was read."""
 
 @final
 class FlowHandOut:
@@ -217,12 +229,14 @@ class FlowHandOut:
 @final
 class SessionEvents:
     """What one stream event of a flow made its core session say, at ``frame`` (with
-    ``FlowCore(sessions=True)``); a connection's last ones come before its ``FlowClosed``."""
+    ``FlowCore(sessions=True)``); a connection's last ones come before its ``FlowClosed``.
+    With ``FlowCore(content=...)`` its records are read in the walk: content events instead
+    (and each record's header as a ``SkippedBody`` when ``keep_records``)."""
 
     flow: int
     frame: int
     ts_ns: int
-    events: list[SessionEvent]
+    events: list[SessionEvent | ContentEvent]
 
 @final
 class SessionFailed:
@@ -515,6 +529,23 @@ class FlowBatch:
         """The reader needs more bytes before anything else can be walked."""
 
 @final
+class ContentOptions:
+    """What each TCP flow's content layer is made with when ``FlowCore`` runs it in its
+    walk: ``decryptor_for(secrets)`` a new flow's decryptor (None: none), once ``secrets``
+    Decryption Secrets Blocks were read; the rest as ``Content``'s."""
+
+    def __init__(
+        self,
+        *,
+        max_message: int,
+        known_types: list[int],
+        keep_plaintext: bool,
+        keep_records: bool,
+        decryptor_for: Callable[[int], Decryptor | None],
+        rsa: Callable[[bytes, tuple[int, int]], bytes | None] | None = None,
+    ) -> None: ...
+
+@final
 class FlowCore:
     """The flow table over a ``CaptureReader``'s frames: frames in, flow events out."""
 
@@ -529,11 +560,15 @@ class FlowCore:
         sessions: bool = False,
         keys: bool = False,
         max_udp_flows: int = ...,
+        content: ContentOptions | None = None,
+        on_secrets: Callable[[list[tuple[int, bytes]]], None] | None = None,
     ) -> None:
         """``sessions``: each flow's stream goes through its core session (record-level
         events out, ``SessionEvents``), otherwise the reassembled bytes (``FlowData``...,
         and each UDP association's ``UdpDatagram``); ``keys``: a key log was given
-        (application data bodies are kept)."""
+        (application data bodies are kept); ``content`` (with sessions): each TCP flow's
+        records are read by its core content layer in the walk (content events out);
+        ``on_secrets``: told each batch's Decryption Secrets Blocks before it is walked."""
     def pull(self, reader: CaptureReader) -> FlowBatch:
         """Walk the reader's frames until Python must act."""
     def abandon(self, flow: int) -> FlowBatch:
@@ -782,7 +817,9 @@ class ContentHeartbeat:
 @final
 class ContentApplicationData:
     """A run of application data records of one side; ``kind`` "application_data" or
-    "early_data"; ``plaintext``: each decrypted record's bytes, when asked for."""
+    "early_data"; ``plaintext``: each decrypted record's bytes, when asked for. A run the
+    flow walk folded over frames tells where it began (``frame``, ``ts_ns``) and ended
+    (``last_frame``); None: within the frame its events come with."""
 
     side: int
     kind: str
@@ -791,6 +828,9 @@ class ContentApplicationData:
     length: int
     decrypted: bool
     plaintext: list[bytes]
+    frame: int | None
+    ts_ns: int | None
+    last_frame: int | None
 
 @final
 class ContentEncryptedHandshake:
@@ -1058,12 +1098,7 @@ class Decryptor:
     """One connection's decryption (crates/tlslens-core/src/decrypt), fed in order."""
 
     def __init__(self, store: KeyStore) -> None: ...
-    def on_message(self, direction_name: str, raw: bytes) -> tuple[bytes, tuple[int, int]] | None:
-        """One handshake message, header included; (encrypted premaster, (ClientHello
-        version, negotiated version)) when the RSA keys given are needed."""
     def on_sslv2_client_hello(self, record: bytes) -> None: ...
-    def rsa_premaster(self, premaster: bytes | None) -> None:
-        """The answer to ``on_message``'s RSA request."""
     def on_change_cipher_spec(self, direction_name: str) -> None: ...
     def open(
         self, direction_name: str, ctype: int, version: int, body: bytes
@@ -1703,50 +1738,6 @@ def sslv2_message(body: bytes) -> SSLv2ServerHello | SSLv2ClientMasterKey | SSLv
     """The plaintext SSL 2.0 message of a record body (None: a type kept undecoded); the
     DecodeError it raises says what broke, not which message."""
 
-@final
-class HandshakeBytes:
-    """A whole handshake message: its 4-byte header and body, and its stream offset."""
-
-    def __init__(self, msg_type: int, raw: bytes, offset: int) -> None: ...
-    @property
-    def msg_type(self) -> int: ...
-    @property
-    def raw(self) -> bytes: ...
-    @property
-    def offset(self) -> int: ...
-
-@final
-class OversizedMessage:
-    """A header claiming more than the limit: its bytes are skipped."""
-
-    def __init__(self, msg_type: int, length: int, offset: int, limit: int) -> None: ...
-    @property
-    def msg_type(self) -> int: ...
-    @property
-    def length(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def limit(self) -> int: ...
-
-@final
-class HandshakeDefragmenter:
-    """One direction's handshake messages out of its records' handshake bytes."""
-
-    def __init__(self, max_message: int, known_types: list[int]) -> None: ...
-    @property
-    def max_message(self) -> int: ...
-    def feed(self, offset: int, data: bytes) -> None: ...
-    def next_message(self) -> HandshakeBytes | OversizedMessage | None: ...
-    @property
-    def pending(self) -> bool: ...
-    @property
-    def pending_offset(self) -> int: ...
-    def incomplete(self) -> tuple[int, int, int] | None:
-        """(type, declared length, body bytes present) of a message still incomplete."""
-    def clear(self) -> None: ...
-
-# -- DTLS associations (crates/tlslens-py/src/dtls.rs) ------------------------------------
 @final
 class DtlsKeys:
     """The key log's DTLS secrets by client random and the suites they may be used with."""

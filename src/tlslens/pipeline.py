@@ -2,11 +2,13 @@
 
 Strategy: the compiled core (``tlslens._core``) reads the capture, decodes every frame
 down to TCP, keeps the flow table and reassembles each direction; Python never sees a
-frame. Per batch of frames it hands over the events of each flow (opened, data, gap,
-closing, closed, and when a connection is next in first-packet order), and each flow's
-stream goes through the core's session (tls/session.py's mode machine, in Rust): Python
-gets record-level events, never stream bytes. This module hands them to the flows'
-``FlowSession`` (which has the core's content layer read their records) and yields the connections in that order. Memory is
+frame. Per batch of frames it hands over the events of each flow (opened, closing, closed,
+and when a connection is next in first-packet order); each flow's stream goes through the
+core's session (the mode machine) and its records through the core's content layer, both
+inside the walk: Python gets content events (handshake messages, runs of application data,
+findings...), never stream bytes or records. This module hands them to the flows'
+``FlowSession`` (the model side) and yields the connections in that order. A flow's
+decryptor is made here when the walk opens the flow (``_decryptor_for``). Memory is
 bounded by the connections open at once (``Limits``), not by the capture's size.
 
 A core session may give its flow up (not TLS, after a megabyte of plaintext): the core
@@ -37,6 +39,7 @@ from tlslens.errors import CaptureError
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding
 from tlslens.quic.route import QuicRouter
+from tlslens.tls.content import HANDSHAKE_TYPES, rsa_answer
 from tlslens.tls.dtls import DtlsSession, dtls_keys
 from tlslens.tls.resumption import ResumptionIndex
 from tlslens.tls.session import MAX_PRELUDE_SCAN, FlowSession
@@ -130,6 +133,14 @@ class _Pass:
         self.deadline: float | None = None
         if limits.time_budget_s is not None and capture._clock is not None:
             self.deadline = capture._clock() + limits.time_budget_s
+        content = _core.ContentOptions(
+            max_message=limits.max_message,
+            known_types=HANDSHAKE_TYPES,
+            keep_plaintext=capture._sink is not None,
+            keep_records=capture._records,
+            decryptor_for=self._decryptor_for,
+            rsa=rsa_answer(self.keys),
+        )
         self.core = _core.FlowCore(
             reorder_window=limits.reorder_window,
             max_connections=limits.max_connections,
@@ -139,6 +150,8 @@ class _Pass:
             sessions=True,
             keys=self.keys is not None,
             max_udp_flows=limits.max_udp_flows,
+            content=content,
+            on_secrets=self._secrets,
         )
         self.quic = QuicRouter(
             file=self.file,
@@ -181,12 +194,19 @@ class _Pass:
             self.capture._on_progress(self.tell())
 
     def _take(self, batch: _core.FlowBatch) -> None:
-        """The capture reader's problems and Decryption Secrets Blocks."""
-        reader = self.reader
+        """The capture reader's problems (its secrets came before the walk: ``_secrets``)."""
         if batch.problems:
-            reader.problems.extend(CaptureProblem(*problem) for problem in batch.problems)
-        if batch.secrets:
-            reader.secrets.extend(DecryptionSecrets(*block) for block in batch.secrets)
+            self.reader.problems.extend(CaptureProblem(*problem) for problem in batch.problems)
+
+    def _secrets(self, blocks: list[tuple[int, bytes]]) -> None:
+        """A batch's Decryption Secrets Blocks, before its frames are walked."""
+        self.reader.secrets.extend(DecryptionSecrets(*block) for block in blocks)
+
+    def _decryptor_for(self, secrets: int) -> _core.Decryptor | None:
+        """A flow opened in the walk: its decryptor, with the capture's secrets read so far."""
+        if secrets > self.secrets_read:
+            self._add_capture_secrets(secrets)
+        return None if self.keys is None else _core.Decryptor(self.keys)
 
     def _out_of_time(self) -> bool:
         clock = self.capture._clock
@@ -287,6 +307,7 @@ class _Pass:
             session.frame, session.ts_ns = ev.frame, ev.ts_ns
             if ev.by is not None and session.conn is not None:
                 session.conn.closed_by = ev.by
+            session.content_flags = (ev.renegotiation, ev.abbreviated, ev.tls13_encrypted)
             conn = session.finish()
             if conn is not None:
                 conn.tcp_syn_ts_ns, conn.tcp_synack_ts_ns = ev.syn_ts_ns, ev.synack_ts_ns
@@ -304,10 +325,10 @@ class _Pass:
             client_side=ev.client_side,
             mid_stream=ev.mid_stream,
             file=self.file,
-            keys=self.keys,
             sink=_bind_sink(sink, ev.flow),
             keep_records=self.capture._records,
             max_message=self.capture.limits.max_message,
+            decryptor=ev.decryptor,  # made by the walk (_decryptor_for) when it has keys
         )
 
     def _dtls_event(self, ev: _core.UdpDatagram | _core.UdpClosed) -> None:

@@ -60,7 +60,9 @@ pub struct ContentHeartbeat {
 }
 
 /// A run of application data records of one side and `kind` ("application_data",
-/// "early_data"); `plaintext`: each decrypted record's bytes, when asked for.
+/// "early_data"); `plaintext`: each decrypted record's bytes, when asked for. A run the
+/// flow walk folded over several frames says where it began (`frame`, `ts_ns`) and ended
+/// (`last_frame`); None: within the frame its events come with.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct ContentApplicationData {
     side: u8,
@@ -70,7 +72,13 @@ pub struct ContentApplicationData {
     length: u64,
     decrypted: bool,
     plaintext: Py<PyList>,
+    frame: Option<u64>,
+    ts_ns: Option<i128>,
+    last_frame: Option<u64>,
 }
+
+/// Where a run folded over frames began (frame, timestamp) and ended (frame).
+pub(crate) type RunFrames = (u64, i128, u64);
 
 /// Handshake bytes that stay encrypted; `counted`: as application data records (TLS 1.3).
 #[pyclass(frozen, module = "tlslens._core", get_all)]
@@ -137,7 +145,11 @@ fn message_to_python(py: Python<'_>, read: MessageRead) -> PyResult<PyObject> {
     Ok(Py::new(py, event)?.into_any())
 }
 
-fn run_to_python(py: Python<'_>, run: DataRun) -> PyResult<PyObject> {
+pub(crate) fn run_to_python(
+    py: Python<'_>,
+    run: DataRun,
+    frames: Option<RunFrames>,
+) -> PyResult<PyObject> {
     let plaintext = PyList::empty(py);
     for chunk in &run.plaintext {
         plaintext.append(PyBytes::new(py, chunk))?;
@@ -150,6 +162,9 @@ fn run_to_python(py: Python<'_>, run: DataRun) -> PyResult<PyObject> {
         length: run.length,
         decrypted: run.decrypted,
         plaintext: plaintext.unbind(),
+        frame: frames.map(|f| f.0),
+        ts_ns: frames.map(|f| f.1),
+        last_frame: frames.map(|f| f.2),
     };
     Ok(Py::new(py, event)?.into_any())
 }
@@ -157,7 +172,7 @@ fn run_to_python(py: Python<'_>, run: DataRun) -> PyResult<PyObject> {
 pub(crate) fn event_to_python(py: Python<'_>, event: ContentEvent) -> PyResult<PyObject> {
     Ok(match event {
         ContentEvent::Message(read) => message_to_python(py, *read)?,
-        ContentEvent::ApplicationData(run) => run_to_python(py, run)?,
+        ContentEvent::ApplicationData(run) => run_to_python(py, run, None)?,
         ContentEvent::ChangeCipherSpec {
             side,
             offset,

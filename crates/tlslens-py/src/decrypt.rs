@@ -4,8 +4,8 @@
 //! protected record; the key log and the session cache are the run's `KeyStore`'s, borrowed
 //! per call. The cipher suite registry crosses once per process. What `show --json` and the
 //! narration read (status, derivations, per-direction results) are getters. RSA decryption
-//! stays with `cryptography`: `on_message` returns the encrypted premaster once per
-//! connection and `rsa_premaster` takes the answer. A panic in the core is caught here and
+//! stays with `cryptography`: the content layer (content.rs, flow_content.rs) asks Python
+//! for the premaster once per handshake. A panic in the core is caught here and
 //! becomes the connection's reason; the decryptor is then left alone.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -20,9 +20,6 @@ use tlslens_core::protection::ExternalCbc;
 use crate::flows::panic_text;
 use crate::keylog::{KeyLog, SessionCache};
 use crate::keys::seed_cbc;
-
-/// (encrypted premaster, (ClientHello version, negotiated version)).
-type RsaRequest<'py> = (Bound<'py, PyBytes>, (u16, u16));
 
 static SUITES: GILOnceCell<Suites> = GILOnceCell::new();
 
@@ -160,29 +157,9 @@ impl Decryptor {
         })
     }
 
-    /// One handshake message (raw, header included), in order, plaintext or decrypted.
-    /// Returns (encrypted premaster, (ClientHello version, negotiated version)) when an RSA
-    /// key exchange needs the caller's RSA keys: answer with `rsa_premaster`.
-    fn on_message<'py>(
-        &mut self,
-        py: Python<'py>,
-        direction_name: &str,
-        raw: &[u8],
-    ) -> PyResult<Option<RsaRequest<'py>>> {
-        let dir = direction(direction_name)?;
-        let request = self.with_env(py, |dec, env| dec.on_message(env, dir, raw))?;
-        Ok(request.map(|r| (PyBytes::new(py, &r.encrypted), r.versions)))
-    }
-
     /// An SSLv2-format ClientHello, its 2-byte record header included.
     fn on_sslv2_client_hello(&mut self, py: Python<'_>, record: &[u8]) -> PyResult<()> {
         self.with_env(py, |dec, env| dec.on_sslv2_client_hello(env, record))
-    }
-
-    /// The answer to `on_message`'s RSA request: the premaster, or None (no key opened it).
-    #[pyo3(signature = (premaster))]
-    fn rsa_premaster(&mut self, premaster: Option<&[u8]>) {
-        self.inner.rsa_premaster(premaster);
     }
 
     fn on_change_cipher_spec(&mut self, py: Python<'_>, direction_name: &str) -> PyResult<()> {

@@ -16,10 +16,11 @@ use tlslens_core::flows::tcp::StreamEvent;
 use tlslens_core::flows::{CloseReason, FlowEvent, FlowSink, Verdict};
 use tlslens_core::records::{Session, SessionEvent};
 
+use super::decrypt::Decryptor;
+use super::flow_content::{ContentSetup, FlowContent, Said};
 use super::flows::panic_text;
 use super::quic_events::{QuicFeed, QuicKept};
-use super::session::event_to_python;
-use super::udp_events::{FlowCut, UdpClosed, UdpDatagram, UdpOpened};
+use super::udp_events::{FlowCut, UdpClosed, UdpOpened};
 
 /// A new TCP flow: `client_side` 0 or 1 when its first frame was a SYN or SYN/ACK.
 #[pyclass(frozen, module = "tlslens._core")]
@@ -43,6 +44,9 @@ pub struct FlowOpened {
     /// Decryption Secrets Blocks read so far.
     #[pyo3(get)]
     secrets: usize,
+    /// With the content layer in the walk: the flow's decryptor, when it has one.
+    #[pyo3(get)]
+    decryptor: Option<Py<Decryptor>>,
 }
 
 #[pymethods]
@@ -61,34 +65,34 @@ impl FlowOpened {
 /// Reassembled bytes of one side at `offset` within that direction.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct FlowData {
-    flow: u64,
-    side: u8,
-    offset: u64,
-    data: Py<PyBytes>,
-    frame: u64,
-    ts_ns: i128,
+    pub(crate) flow: u64,
+    pub(crate) side: u8,
+    pub(crate) offset: u64,
+    pub(crate) data: Py<PyBytes>,
+    pub(crate) frame: u64,
+    pub(crate) ts_ns: i128,
 }
 
 /// Bytes the capture lacks: a hole given up on.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct FlowGap {
-    flow: u64,
-    side: u8,
-    offset: u64,
-    length: u64,
-    frame: u64,
-    ts_ns: i128,
+    pub(crate) flow: u64,
+    pub(crate) side: u8,
+    pub(crate) offset: u64,
+    pub(crate) length: u64,
+    pub(crate) frame: u64,
+    pub(crate) ts_ns: i128,
 }
 
 /// A later copy of bytes already taken differs from them (the first copy is kept).
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct FlowConflict {
-    flow: u64,
-    side: u8,
-    offset: u64,
-    length: u64,
-    frame: u64,
-    ts_ns: i128,
+    pub(crate) flow: u64,
+    pub(crate) side: u8,
+    pub(crate) offset: u64,
+    pub(crate) length: u64,
+    pub(crate) frame: u64,
+    pub(crate) ts_ns: i128,
 }
 
 /// A FIN or RST from `side`.
@@ -116,6 +120,12 @@ pub struct FlowClosed {
     by: Option<&'static str>,
     syn_ts_ns: Option<i128>,
     synack_ts_ns: Option<i128>,
+    /// With the content layer in the walk: a handshake after the first was seen.
+    renegotiation: bool,
+    /// ... the server resumed a session (ServerHello to ChangeCipherSpec).
+    abbreviated: bool,
+    /// ... a TLS 1.3 ServerHello was read.
+    tls13_encrypted: bool,
 }
 
 /// The flow's connection is next in first-packet order (`late`: after later ones).
@@ -126,13 +136,14 @@ pub struct FlowHandOut {
 }
 
 /// What one stream event of a flow made its session say (record-level events, in order),
-/// at `frame`; the connection's last ones come before its `FlowClosed`.
+/// at `frame`; the connection's last ones come before its `FlowClosed`. With the content
+/// layer in the walk, its records are read: content events instead, the rest as before.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct SessionEvents {
-    flow: u64,
-    frame: u64,
-    ts_ns: i128,
-    events: Py<PyList>,
+    pub(crate) flow: u64,
+    pub(crate) frame: u64,
+    pub(crate) ts_ns: i128,
+    pub(crate) events: Py<PyList>,
 }
 
 /// The flow's session gave it up (not TLS, after a megabyte of plaintext): let go.
@@ -156,7 +167,7 @@ pub enum Kept {
         flow: u64,
         frame: u64,
         ts_ns: i128,
-        events: Vec<SessionEvent>,
+        events: Vec<Said>,
     },
     Failed(SessionFailed),
     Ignored(FlowIgnored),
@@ -203,6 +214,10 @@ pub struct Collector {
     pub fed: usize,
     /// The QUIC connection table, with sessions: QUIC associations' datagrams go to it.
     pub quic: Option<QuicFeed>,
+    /// With sessions, each TCP flow's content layer is run in the walk too.
+    pub content: Option<ContentSetup>,
+    /// Each open flow's content layer (with `content`).
+    pub contents: HashMap<u64, FlowContent>,
 }
 
 impl Collector {
@@ -220,6 +235,7 @@ impl Collector {
             None => Verdict::Ignored,
             Some(session) if session.ignored() => {
                 sessions.remove(&flow);
+                self.contents.remove(&flow);
                 self.events.push(Kept::Ignored(FlowIgnored { flow }));
                 Verdict::Ignored
             }
@@ -240,6 +256,9 @@ impl Collector {
         if let Some(sessions) = self.sessions.as_mut().filter(|_| ignored) {
             sessions.remove(&flow);
         }
+        if let Some(content) = self.contents.get_mut(&flow) {
+            content.abandon();
+        }
         ignored
     }
 
@@ -254,18 +273,40 @@ impl Collector {
         let Some(session) = self.sessions.as_mut().and_then(|s| s.get_mut(&flow)) else {
             return;
         };
-        let mut events = Vec::new();
-        let walked = catch_unwind(AssertUnwindSafe(|| work(session, &mut events)));
-        if let Err(panic) = walked {
+        let mut said = Vec::new();
+        let (content, setup) = (self.contents.get_mut(&flow), self.content.as_ref());
+        let walked = catch_unwind(AssertUnwindSafe(|| {
+            let mut events = Vec::new();
+            work(session, &mut events);
+            match (content, setup) {
+                (Some(content), Some(setup)) => {
+                    content.read(setup, events, (frame, ts_ns), &mut said)
+                }
+                _ => {
+                    said.extend(events.into_iter().map(Said::Session));
+                    Ok(())
+                }
+            }
+        }));
+        let failed = match walked {
+            Ok(Ok(())) => None,
+            Ok(Err(message)) => Some(message),
+            Err(panic) => Some(panic_text(panic.as_ref())),
+        };
+        if let Some(message) = failed {
             session.abandon();
+            if let Some(content) = self.contents.get_mut(&flow) {
+                content.abandon();
+            }
             self.events.push(Kept::Failed(SessionFailed {
                 flow,
                 frame,
                 ts_ns,
-                message: panic_text(panic.as_ref()),
+                message,
             }));
             return;
         }
+        let events = said;
         if !events.is_empty() {
             self.events.push(Kept::Session {
                 flow,
@@ -276,12 +317,48 @@ impl Collector {
         }
     }
 
-    fn opened(&mut self, o: &tlslens_core::flows::Opened) {
-        let skip = !(self.keys || self.secrets > 0);
+    /// A new flow: its session and content layer (and decryptor, when it has one) made.
+    fn opened(&mut self, o: &tlslens_core::flows::Opened) -> FlowOpened {
+        let decryptor = self.open_content(o);
+        FlowOpened {
+            decryptor,
+            flow: o.flow,
+            src_addr: o.src,
+            sport: o.sport,
+            dst_addr: o.dst,
+            dport: o.dport,
+            frame: o.frame,
+            ts_ns: o.ts_ns,
+            client_side: o.client_side,
+            mid_stream: o.mid_stream,
+            secrets: self.secrets,
+        }
+    }
+
+    /// A new flow's session and content layer; its decryptor, when it has one.
+    fn open_content(&mut self, o: &tlslens_core::flows::Opened) -> Option<Py<Decryptor>> {
+        let keyed = self.keys || self.secrets > 0;
         if let Some(sessions) = self.sessions.as_mut() {
-            let session = Session::new(o.client_side, o.mid_stream, [o.sport, o.dport], skip);
+            let session = Session::new(o.client_side, o.mid_stream, [o.sport, o.dport], !keyed);
             sessions.insert(o.flow, session);
         }
+        let setup = self.content.as_ref()?;
+        // The caller makes the decryptor (from the run's key store, with the capture's
+        // secrets read so far); an error there leaves the flow without one.
+        let decryptor = keyed
+            .then(|| {
+                Python::with_gil(|py| {
+                    let made = setup.decryptor_for.call1(py, (self.secrets,)).ok()?;
+                    made.extract::<Option<Py<Decryptor>>>(py).ok().flatten()
+                })
+            })
+            .flatten();
+        let kept = decryptor
+            .as_ref()
+            .map(|d| Python::with_gil(|py| d.clone_ref(py)));
+        let content = FlowContent::new(setup, o.client_side, kept);
+        self.contents.insert(o.flow, content);
+        decryptor
     }
 
     /// A stream event through the flow's session.
@@ -298,45 +375,39 @@ impl Collector {
         }
     }
 
-    fn stream(
-        &mut self,
-        flow: u64,
-        side: u8,
-        event: StreamEvent<'_>,
-        frame: u64,
-        ts_ns: i128,
-    ) -> Kept {
-        match event {
-            StreamEvent::Data { offset, data } => {
-                let start = self.arena.len();
-                self.arena.extend_from_slice(data);
-                let bytes = start..self.arena.len();
-                Kept::Data {
-                    flow,
-                    side,
-                    offset,
-                    bytes,
-                    frame,
-                    ts_ns,
-                }
-            }
-            StreamEvent::Gap { offset, length } => Kept::Gap(FlowGap {
-                flow,
-                side,
-                offset,
-                length,
-                frame,
-                ts_ns,
-            }),
-            StreamEvent::Conflict { offset, length } => Kept::Conflict(FlowConflict {
-                flow,
-                side,
-                offset,
-                length,
-                frame,
-                ts_ns,
-            }),
+    /// A flow ends: its session's last events (and the run of application data its content
+    /// layer still held) go out before the end, which carries the content layer's flags.
+    fn closed(&mut self, closed: &mut FlowClosed) {
+        let (flow, frame, ts_ns) = (closed.flow, closed.frame, closed.ts_ns);
+        self.with_session(flow, frame, ts_ns, Session::finish);
+        if let Some(sessions) = self.sessions.as_mut() {
+            sessions.remove(&flow);
         }
+        let Some(mut content) = self.contents.remove(&flow) else {
+            return;
+        };
+        if let Some(run) = content.close() {
+            let events = vec![run];
+            self.events.push(Kept::Session {
+                flow,
+                frame,
+                ts_ns,
+                events,
+            });
+        }
+        (
+            closed.renegotiation,
+            closed.abbreviated,
+            closed.tls13_encrypted,
+        ) = content.flags();
+    }
+}
+
+/// How a flow was closed, as `FlowClosed.by` says it.
+fn close_name(by: CloseReason) -> &'static str {
+    match by {
+        CloseReason::Fin => "fin",
+        CloseReason::Rst => "rst",
     }
 }
 
@@ -355,21 +426,7 @@ impl FlowSink for Collector {
 
     fn event(&mut self, event: FlowEvent<'_>) {
         let kept = match event {
-            FlowEvent::Opened(o) => {
-                self.opened(&o);
-                Kept::Opened(FlowOpened {
-                    flow: o.flow,
-                    src_addr: o.src,
-                    sport: o.sport,
-                    dst_addr: o.dst,
-                    dport: o.dport,
-                    frame: o.frame,
-                    ts_ns: o.ts_ns,
-                    client_side: o.client_side,
-                    mid_stream: o.mid_stream,
-                    secrets: self.secrets,
-                })
-            }
+            FlowEvent::Opened(o) => Kept::Opened(self.opened(&o)),
             FlowEvent::Stream {
                 flow,
                 side,
@@ -403,22 +460,19 @@ impl FlowSink for Collector {
                 syn_ts_ns,
                 synack_ts_ns,
             } => {
-                // The session's last events come before the flow's end.
-                self.with_session(flow, frame, ts_ns, Session::finish);
-                if let Some(sessions) = self.sessions.as_mut() {
-                    sessions.remove(&flow);
-                }
-                Kept::Closed(FlowClosed {
+                let mut closed = FlowClosed {
+                    renegotiation: false,
+                    abbreviated: false,
+                    tls13_encrypted: false,
                     flow,
                     frame,
                     ts_ns,
-                    by: by.map(|by| match by {
-                        CloseReason::Fin => "fin",
-                        CloseReason::Rst => "rst",
-                    }),
+                    by: by.map(close_name),
                     syn_ts_ns,
                     synack_ts_ns,
-                })
+                };
+                self.closed(&mut closed);
+                Kept::Closed(closed)
             }
             FlowEvent::HandOut { flow, late } => Kept::HandOut(FlowHandOut { flow, late }),
             FlowEvent::UdpOpened(o) => {
@@ -434,29 +488,10 @@ impl FlowSink for Collector {
                 ts_ns,
                 payload,
                 bad_length,
-            } => {
-                // QUIC associations go to the core's QUIC table (quic_events.rs); the others
-                // (DTLS, read by tls/dtls.py) up to Python.
-                if self.sessions.is_some() {
-                    if let Some(quic) = self.quic.as_mut().filter(|quic| quic.owns(flow)) {
-                        if let Some(said) = quic.datagram(flow, side, frame, ts_ns, payload) {
-                            self.fed += payload.len();
-                            quic.push(&mut self.events, said);
-                        }
-                        return;
-                    }
-                }
-                let start = self.arena.len();
-                self.arena.extend_from_slice(payload);
-                Kept::Datagram {
-                    flow,
-                    side,
-                    frame,
-                    ts_ns,
-                    bytes: start..self.arena.len(),
-                    bad_length,
-                }
-            }
+            } => match self.datagram(flow, side, (frame, ts_ns), payload, bad_length) {
+                Some(kept) => kept,
+                None => return,
+            },
             FlowEvent::Cut {
                 flow,
                 side,
@@ -480,86 +515,6 @@ impl FlowSink for Collector {
         };
         self.events.push(kept);
     }
-}
-
-pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8]) -> PyResult<PyObject> {
-    Ok(match kept {
-        Kept::Session {
-            flow,
-            frame,
-            ts_ns,
-            events,
-        } => {
-            let list = PyList::empty(py);
-            for event in events {
-                list.append(event_to_python(py, event)?)?;
-            }
-            Py::new(
-                py,
-                SessionEvents {
-                    flow,
-                    frame,
-                    ts_ns,
-                    events: list.unbind(),
-                },
-            )?
-            .into_any()
-        }
-        Kept::Failed(event) => Py::new(py, event)?.into_any(),
-        Kept::Ignored(event) => Py::new(py, event)?.into_any(),
-        Kept::Opened(event) => Py::new(py, event)?.into_any(),
-        Kept::Data {
-            flow,
-            side,
-            offset,
-            bytes,
-            frame,
-            ts_ns,
-        } => {
-            let data = PyBytes::new(py, arena.get(bytes).unwrap_or_default()).unbind();
-            Py::new(
-                py,
-                FlowData {
-                    flow,
-                    side,
-                    offset,
-                    data,
-                    frame,
-                    ts_ns,
-                },
-            )?
-            .into_any()
-        }
-        Kept::Gap(event) => Py::new(py, event)?.into_any(),
-        Kept::Conflict(event) => Py::new(py, event)?.into_any(),
-        Kept::Closing(event) => Py::new(py, event)?.into_any(),
-        Kept::Evicted(event) => Py::new(py, event)?.into_any(),
-        Kept::Closed(event) => Py::new(py, event)?.into_any(),
-        Kept::HandOut(event) => Py::new(py, event)?.into_any(),
-        Kept::UdpOpened(event) => Py::new(py, event)?.into_any(),
-        Kept::Datagram {
-            flow,
-            side,
-            frame,
-            ts_ns,
-            bytes,
-            bad_length,
-        } => {
-            let data = PyBytes::new(py, arena.get(bytes).unwrap_or_default()).unbind();
-            let datagram = UdpDatagram {
-                flow,
-                side,
-                frame,
-                ts_ns,
-                data,
-                bad_length,
-            };
-            Py::new(py, datagram)?.into_any()
-        }
-        Kept::UdpClosed(event) => Py::new(py, event)?.into_any(),
-        Kept::Cut(event) => Py::new(py, event)?.into_any(),
-        Kept::Quic(kept) => kept.into_python(py)?,
-    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -16,7 +16,10 @@ use pyo3::types::{PyBytes, PyList};
 use tlslens_core::capture::{Batch, Reader};
 use tlslens_core::flows::{packet, udp, FlowTable, Limits, Step};
 
-use super::flow_events::{to_python, Collector, Kept};
+use super::decrypt::suites;
+use super::flow_content::ContentSetup;
+use super::flow_events::{Collector, Kept};
+use super::flow_handover::to_python;
 use super::CaptureReader;
 
 /// Bytes of stream data gathered before a batch is handed to Python, so that memory is
@@ -39,6 +42,58 @@ pub struct FlowBatch {
     hungry: bool,
 }
 
+/// What each TCP flow's content layer is made with when it runs in the walk
+/// (`FlowCore(content=...)`): `known_types` the handshake types a record of whole messages
+/// may hold; `keep_plaintext` each decrypted record's bytes are told; `keep_records` each
+/// record's header goes out (as a `SkippedBody`); `rsa(encrypted, versions)` the premaster
+/// the run's RSA keys recover; `decryptor_for(secrets)` a new flow's `Decryptor` or None.
+#[pyclass(frozen, module = "tlslens._core")]
+pub struct ContentOptions {
+    max_message: u64,
+    known_types: Vec<u8>,
+    keep_plaintext: bool,
+    keep_records: bool,
+    rsa: Option<PyObject>,
+    decryptor_for: PyObject,
+}
+
+#[pymethods]
+impl ContentOptions {
+    #[new]
+    #[pyo3(signature = (*, max_message, known_types, keep_plaintext, keep_records, decryptor_for, rsa=None))]
+    fn new(
+        max_message: u64,
+        known_types: Vec<u8>,
+        keep_plaintext: bool,
+        keep_records: bool,
+        decryptor_for: PyObject,
+        rsa: Option<PyObject>,
+    ) -> Self {
+        ContentOptions {
+            max_message,
+            known_types,
+            keep_plaintext,
+            keep_records,
+            rsa,
+            decryptor_for,
+        }
+    }
+}
+
+impl ContentOptions {
+    fn setup(&self, py: Python<'_>) -> PyResult<ContentSetup> {
+        Ok(ContentSetup {
+            suites: suites(py)?,
+            max_message: u32::try_from(self.max_message).unwrap_or(u32::MAX),
+            known_types: self.known_types.clone(),
+            keep_plaintext: self.keep_plaintext,
+            keep_records: self.keep_records,
+            rsa: self.rsa.as_ref().map(|rsa| rsa.clone_ref(py)),
+            decryptor_for: self.decryptor_for.clone_ref(py),
+        })
+    }
+}
+
 /// The flow table over a capture reader's frames. See the module's documentation.
 #[pyclass(module = "tlslens._core")]
 pub struct FlowCore {
@@ -50,6 +105,9 @@ pub struct FlowCore {
     checks: bool,
     /// A panic was caught: nothing more is walked.
     broken: Option<String>,
+    /// `on_secrets(blocks)`: told each batch's Decryption Secrets Blocks before its frames
+    /// are walked (flows opened in it make their decryptors with them).
+    on_secrets: Option<PyObject>,
 }
 
 /// Why a walk stopped.
@@ -86,13 +144,17 @@ impl FlowCore {
     #[new]
     /// `sessions`: read each flow through its core session (record-level events out);
     /// otherwise the reassembled bytes go out. `keys`: a key log was given (application
-    /// data bodies are kept for decryption).
+    /// data bodies are kept for decryption). `content` (with sessions): each flow's records
+    /// are read by its content layer in the walk too (content events out), its decryptor
+    /// made by `content.decryptor_for(secrets)`; see `ContentOptions`. `on_secrets`: told
+    /// each batch's Decryption Secrets Blocks before the batch is walked.
     #[pyo3(signature = (
         *, reorder_window, max_connections, max_buffer, watch_after, checks, sessions=false,
-        keys=false, max_udp_flows=udp::MAX_UDP_FLOWS
+        keys=false, max_udp_flows=udp::MAX_UDP_FLOWS, content=None, on_secrets=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         reorder_window: usize,
         max_connections: usize,
         max_buffer: usize,
@@ -101,7 +163,9 @@ impl FlowCore {
         sessions: bool,
         keys: bool,
         max_udp_flows: usize,
-    ) -> Self {
+        content: Option<&Bound<'_, ContentOptions>>,
+        on_secrets: Option<PyObject>,
+    ) -> PyResult<Self> {
         let limits = Limits {
             reorder_window,
             max_connections,
@@ -109,7 +173,11 @@ impl FlowCore {
             watch_after,
             max_udp_flows,
         };
-        FlowCore {
+        let content = match content.filter(|_| sessions) {
+            Some(options) => Some(options.get().setup(py)?),
+            None => None,
+        };
+        Ok(FlowCore {
             table: FlowTable::new(limits),
             batch: Batch::default(),
             next: 0,
@@ -117,11 +185,13 @@ impl FlowCore {
                 sessions: sessions.then(Default::default),
                 quic: sessions.then(Default::default),
                 keys,
+                content,
                 ..Collector::default()
             },
             checks,
             broken: None,
-        }
+            on_secrets,
+        })
     }
 
     /// Walk the reader's frames until Python must act: a batch of events.
@@ -147,6 +217,9 @@ impl FlowCore {
                 }
             }
             self.collector.secrets += self.batch.secrets.len();
+            if let Some(on_secrets) = self.on_secrets.as_ref().filter(|_| !secrets.is_empty()) {
+                on_secrets.call1(py, (secrets.clone(),))?;
+            }
             hungry = self.batch.frames.is_empty() && !(reader.broken || reader.reader.done());
         }
         let checks = self.checks;
@@ -156,7 +229,10 @@ impl FlowCore {
             &mut self.next,
             &mut self.collector,
         );
-        let walked = py.allow_threads(|| {
+        // Flows with a decryptor take the GIL for each of their stream events (flow_content.rs):
+        // a keyed walk holds it throughout rather than take it back frame after frame.
+        let hold = collector.content.is_some() && (collector.keys || collector.secrets > 0);
+        let mut walk = move || {
             catch_unwind(AssertUnwindSafe(|| {
                 let mut stop = Stop::default();
                 while let Some(frame) = batch.frames.get(*next) {
@@ -170,7 +246,8 @@ impl FlowCore {
                 }
                 stop
             }))
-        });
+        };
+        let walked = if hold { walk() } else { py.allow_threads(walk) };
         let stop = self.survive(walked, &problems);
         self.hand_over(py, stop, problems, secrets, hungry)
     }
@@ -374,6 +451,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TCP_RST", packet::TCP_RST)?;
     m.add("TCP_ACK", packet::TCP_ACK)?;
     m.add_class::<FlowCore>()?;
+    m.add_class::<ContentOptions>()?;
     m.add_class::<FlowBatch>()?;
     super::flow_events::register(m)?;
     Ok(())

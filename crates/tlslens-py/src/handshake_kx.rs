@@ -1,9 +1,9 @@
 //! The key exchange messages' classes (ServerKeyExchange, ClientKeyExchange,
-//! CertificateRequest, CertificateVerify), the SSL 2.0 messages' and the defragmenter's.
+//! CertificateRequest, CertificateVerify) and the SSL 2.0 messages'.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
-use tlslens_core::handshake::defrag::{Defragmented, Defragmenter, MAX_HANDSHAKE_MESSAGE};
+use tlslens_core::handshake::defrag::MAX_HANDSHAKE_MESSAGE;
 use tlslens_core::handshake::key_exchange::{self, Param, Params};
 use tlslens_core::handshake::{self as core, sslv2};
 
@@ -203,139 +203,6 @@ fn sslv2_message(py: Python<'_>, body: &[u8]) -> PyResult<Option<PyObject>> {
     })
 }
 
-/// A whole handshake message: the 4-byte header and the body, and where it starts.
-#[pyclass(frozen, module = "tlslens._core", get_all)]
-pub struct HandshakeBytes {
-    msg_type: u8,
-    raw: Py<PyBytes>,
-    offset: u64,
-}
-
-#[pymethods]
-impl HandshakeBytes {
-    #[new]
-    fn new(msg_type: u8, raw: Py<PyBytes>, offset: u64) -> Self {
-        Self {
-            msg_type,
-            raw,
-            offset,
-        }
-    }
-
-    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> bool {
-        match other.downcast::<Self>() {
-            Ok(other) => {
-                let other = other.get();
-                (self.msg_type, self.offset) == (other.msg_type, other.offset)
-                    && self.raw.as_bytes(py) == other.raw.as_bytes(py)
-            }
-            Err(_) => false,
-        }
-    }
-}
-
-/// A header claiming more than the limit: its bytes are skipped.
-#[pyclass(frozen, eq, module = "tlslens._core", get_all)]
-#[derive(PartialEq, Eq)]
-pub struct OversizedMessage {
-    msg_type: u8,
-    length: u32,
-    offset: u64,
-    limit: u32,
-}
-
-#[pymethods]
-impl OversizedMessage {
-    #[new]
-    fn new(msg_type: u8, length: u32, offset: u64, limit: u32) -> Self {
-        Self {
-            msg_type,
-            length,
-            offset,
-            limit,
-        }
-    }
-}
-
-/// One direction's handshake defragmenter, sans-IO: `feed` each record's handshake bytes
-/// with their stream offset, then take `next_message` until None. Raises nothing on bad
-/// input: an oversized header is an `OversizedMessage`.
-#[pyclass(module = "tlslens._core")]
-pub struct HandshakeDefragmenter {
-    max_message: u64,
-    inner: Defragmenter,
-}
-
-#[pymethods]
-impl HandshakeDefragmenter {
-    /// `known_types`: the handshake types a record of whole messages may hold. A limit
-    /// past 2^24 - 1 (the most a header can claim) is no limit.
-    #[new]
-    fn new(max_message: u64, known_types: Vec<u8>) -> Self {
-        let limit = u32::try_from(max_message).unwrap_or(u32::MAX);
-        Self {
-            max_message,
-            inner: Defragmenter::new(limit, &known_types),
-        }
-    }
-
-    #[getter]
-    fn max_message(&self) -> u64 {
-        self.max_message
-    }
-
-    fn feed(&mut self, py: Python<'_>, offset: u64, data: &[u8]) -> PyResult<()> {
-        let inner = &mut self.inner;
-        guarded(py, "handshake defragmenter", || {
-            inner.feed(offset, data);
-            Ok(())
-        })
-    }
-
-    fn next_message(&mut self, py: Python<'_>) -> PyResult<Option<PyObject>> {
-        let inner = &mut self.inner;
-        let next = guarded(py, "handshake defragmenter", || Ok(inner.next_message()))?;
-        Ok(match next {
-            None => None,
-            Some(Defragmented::Message {
-                msg_type,
-                raw,
-                offset,
-            }) => {
-                let raw = bytes(py, raw);
-                Some(Py::new(py, HandshakeBytes::new(msg_type, raw, offset))?.into_any())
-            }
-            Some(Defragmented::Oversized {
-                msg_type,
-                length,
-                offset,
-                limit,
-            }) => Some(
-                Py::new(py, OversizedMessage::new(msg_type, length, offset, limit))?.into_any(),
-            ),
-        })
-    }
-
-    #[getter]
-    fn pending(&self) -> bool {
-        self.inner.pending()
-    }
-
-    #[getter]
-    fn pending_offset(&self) -> u64 {
-        self.inner.pending_offset()
-    }
-
-    /// (type, declared length, body bytes present) of a message still incomplete.
-    fn incomplete(&self) -> Option<(u8, u32, i64)> {
-        self.inner.incomplete()
-    }
-
-    fn clear(&mut self) {
-        self.inner.clear();
-    }
-}
-
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_HANDSHAKE_MESSAGE", MAX_HANDSHAKE_MESSAGE)?;
     m.add_class::<ServerKeyExchange>()?;
@@ -345,9 +212,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SSLv2ServerHello>()?;
     m.add_class::<SSLv2ClientMasterKey>()?;
     m.add_class::<SSLv2Error>()?;
-    m.add_class::<HandshakeBytes>()?;
-    m.add_class::<OversizedMessage>()?;
-    m.add_class::<HandshakeDefragmenter>()?;
     m.add_function(wrap_pyfunction!(parse_sslv2_client_hello, m)?)?;
     m.add_function(wrap_pyfunction!(sslv2_message, m)?)?;
     Ok(())

@@ -3,8 +3,8 @@
 Strategy: ``tlslens._core.Decryptor`` (crates/tlslens-core/src/decrypt) follows each
 connection: transcript, secrets from the key log or a resumed session or a PSK, keys,
 record opening, Finished checks, the derivation kept to be shown. The one step it cannot
-take is RSA decryption with a private key read from a PEM file: ``on_message`` asks for it
-once per connection, and ``answer_rsa`` answers with ``cryptography``.
+take is RSA decryption with a private key read from a PEM file: the core's content layer asks
+for it once per handshake, and ``rsa_premaster`` answers with ``cryptography``.
 """
 
 from __future__ import annotations
@@ -12,19 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from tlslens._core import Decryptor
-
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
 PlaintextSink = Callable[[str, bytes], None]
-
-
-def answer_rsa(dec: Decryptor, request: tuple[bytes, tuple[int, int]]) -> None:
-    """The decryptor's request (``on_message``'s answer for an RSA key exchange the key log
-    does not open) tried with the RSA keys of its store."""
-    encrypted, versions = request
-    dec.rsa_premaster(rsa_premaster(dec.store.rsa_keys, encrypted, versions))
 
 
 def rsa_premaster(

@@ -70,6 +70,7 @@ class RecordContent:
         start_ts_ns: int,
         keys: KeyStore | None,
         sink: PlaintextSink | None,
+        decryptor: Decryptor | None = None,
     ) -> None:
         self.client_side = client_side
         self.keep_records = False  # and the bytes of each handshake message
@@ -79,8 +80,10 @@ class RecordContent:
         self.ts_ns = start_ts_ns
         # With secrets, application data bodies are read (not skipped) and opened.
         # The user's secret options, even when none is usable, make each connection say why
-        # it was not decrypted.
-        self.decryptor = Decryptor(keys) if keys is not None else None
+        # it was not decrypted. The capture path's flow walk makes the decryptor itself.
+        if decryptor is None and keys is not None:
+            decryptor = Decryptor(keys)
+        self.decryptor = decryptor
         self.decrypting = self.decryptor is not None
         self.sink = sink  # each application data plaintext, in order
         self.sslv2_encrypted = False  # after an SSL 2.0 CLIENT-MASTER-KEY
@@ -174,7 +177,8 @@ class RecordContent:
 
     def _data_run(self, ev: _core.ContentApplicationData) -> None:
         """Application data records in a row: one more step, or more of the step before when
-        that is of the same kind and direction (a decrypted run joins only a decrypted one)."""
+        that is of the same kind and direction (a decrypted run joins only a decrypted one).
+        A run the flow walk folded over frames tells its own first and last frames."""
         conn = self.conn
         assert conn is not None
         direction = self._direction(ev.side)
@@ -194,10 +198,25 @@ class RecordContent:
         ):
             last.records += ev.records
             last.length += ev.length
-            last.last_frame = self.frame
+            last.last_frame = self.frame if ev.last_frame is None else ev.last_frame
             return
         detail = {"decrypted": True} if ev.decrypted else {}
-        self._event(ev.side, ev.kind, ev.offset, ev.length, detail=detail, records=ev.records)
+        if ev.frame is None or ev.ts_ns is None or ev.last_frame is None:
+            self._event(ev.side, ev.kind, ev.offset, ev.length, detail=detail, records=ev.records)
+            return
+        conn.timeline.append(
+            TimelineEvent(
+                ev.frame,
+                ev.ts_ns,
+                direction,
+                ev.kind,
+                ev.offset,
+                ev.length,
+                detail=detail,
+                records=ev.records,
+                last_frame=ev.last_frame,
+            )
+        )
 
     def _encrypted_handshake(self, ev: _core.ContentEncryptedHandshake) -> None:
         """Handshake bytes that stay encrypted: TLS 1.3's come in application data records,

@@ -43,8 +43,10 @@ _RECORD_STEPS = (
 
 
 class FlowSession(RecordContent):
-    """One TCP connection's record-level events (``take``) from a core session; ``finish``
-    returns the model. The capture path's ``FlowCore`` drives the core sessions itself.
+    """One TCP connection's events, already read by a core content layer (``take``: content
+    events and the session's events but records); ``finish`` returns the model. The capture
+    path's ``FlowCore`` runs each flow's core session and content layer in its walk and
+    tells the content layer's flags at the end (``content_flags``).
 
     Any exception other than those this module handles is a bug.
     """
@@ -63,6 +65,7 @@ class FlowSession(RecordContent):
         sink: PlaintextSink | None = None,
         keep_records: bool = False,
         max_message: int = _core.MAX_HANDSHAKE_MESSAGE,
+        decryptor: _core.Decryptor | None = None,
     ) -> None:
         super().__init__(
             client_side=client_side,
@@ -70,6 +73,7 @@ class FlowSession(RecordContent):
             start_ts_ns=start_ts_ns,
             keys=keys,
             sink=sink,
+            decryptor=decryptor,
         )
         self.tcp_stream = tcp_stream
         self.ends = ends
@@ -82,15 +86,9 @@ class FlowSession(RecordContent):
         self._prelude = Prelude()
         self.keep_records = keep_records
         self.max_message = max_message
-        self.content = _core.Content(
-            client_side=client_side,
-            max_message=max_message,
-            known_types=HANDSHAKE_TYPES,
-            keep_plaintext=sink is not None,
-            keep_records=keep_records,
-            decryptor=self.decryptor,
-            rsa=rsa_answer(keys),
-        )
+        self.keys = keys
+        # (renegotiation, abbreviated, TLS 1.3 encrypted): the content layer's, at the end.
+        self.content_flags = (False, False, False)
 
     def closing(self, side: int, frame: int, ts_ns: int) -> None:
         """A FIN or RST from ``side``: the first one says who ended the connection."""
@@ -114,27 +112,23 @@ class FlowSession(RecordContent):
         conn.last_frame = self.frame
         conn.end_ts_ns = self.ts_ns
         conn.decryption = self.decryptor
-        conn.renegotiation = conn.renegotiation or self.content.renegotiation
-        conn.abbreviated = conn.abbreviated or self.content.abbreviated
-        self.note_unseen_signatures()
+        renegotiation, abbreviated, tls13_encrypted = self.content_flags
+        conn.renegotiation = conn.renegotiation or renegotiation
+        conn.abbreviated = conn.abbreviated or abbreviated
+        proof.note_unseen_signature(conn, self.decryptor, tls13_encrypted)
         note_deprecated_version(conn)
         return conn if self.is_tls else None
 
-    def note_unseen_signatures(self) -> None:
-        """A TLS 1.3 server's CertificateVerify that stayed encrypted is listed, unchecked."""
-        if self.conn is not None:
-            proof.note_unseen_signature(self.conn, self.decryptor, self.content.tls13_encrypted)
-
     # -- the core's events -------------------------------------------------------------
-    def take(self, events: list[_core.SessionEvent]) -> None:
-        """Record-level events of the core's session, in stream order: the core's content
-        layer reads the records, the rest passes through."""
+    def take(self, events: list[_core.SessionEvent | _core.ContentEvent]) -> None:
+        """Events of the core's session with its records read by the core's content layer,
+        in stream order (records' headers as ``SkippedBody`` for ``--records``)."""
         if self._abandoned:
             for end in events:
                 if type(end) is _core.SideEnd:
                     self._side_end(end)
             return
-        for ev in self.content.take(events):
+        for ev in events:
             if isinstance(ev, _core.ContentApplicationData):
                 self._data_run(ev)
             elif isinstance(ev, _core.ContentMessage):
@@ -299,7 +293,27 @@ class FlowSession(RecordContent):
 
 class TLSSession(FlowSession):
     """Feed one TCP connection's stream events (a live client's bytes, a test's); its own
-    core session reads them. ``finish`` returns the model."""
+    core session and content layer read them. ``finish`` returns the model."""
+
+    @functools.cached_property
+    def content(self) -> _core.Content:
+        """The core content layer, reading the core session's records."""
+        return _core.Content(
+            client_side=self.client_side,
+            max_message=self.max_message,
+            known_types=HANDSHAKE_TYPES,
+            keep_plaintext=self.sink is not None,
+            keep_records=self.keep_records,
+            decryptor=self.decryptor,
+            rsa=rsa_answer(self.keys),
+        )
+
+    def _read(self, events: list[_core.SessionEvent]) -> None:
+        """The core session's events, their records read by this session's content layer."""
+        if self._abandoned:
+            self.take([end for end in events if type(end) is _core.SideEnd])
+            return
+        self.take(self.content.take(events))
 
     @functools.cached_property
     def core(self) -> _core.Session:
@@ -321,16 +335,16 @@ class TLSSession(FlowSession):
         self.frame, self.ts_ns = frame, ts_ns
         events = self.core.data(side, offset, data)
         if events:
-            self.take(events)
+            self._read(events)
 
     def gap(self, side: int, offset: int, length: int, frame: int, ts_ns: int) -> None:
         self.frame, self.ts_ns = frame, ts_ns
-        self.take(self.core.gap(side, offset, length))
+        self._read(self.core.gap(side, offset, length))
 
     def conflict(self, side: int, offset: int, length: int, frame: int, ts_ns: int) -> None:
         """A later TCP copy of bytes already taken differs from them (the first is kept)."""
         self.frame, self.ts_ns = frame, ts_ns
-        self.take(self.core.conflict(side, offset, length))
+        self._read(self.core.conflict(side, offset, length))
 
     def may_give_up(self, side: int) -> bool:
         """Whether more data on ``side`` could still make this session give its flow up
@@ -343,7 +357,9 @@ class TLSSession(FlowSession):
 
     def finish(self) -> Connection | None:
         if self.conn is not None:
-            self.take(self.core.finish())
+            self._read(self.core.finish())
+        content = self.content
+        self.content_flags = (content.renegotiation, content.abbreviated, content.tls13_encrypted)
         return super().finish()
 
 

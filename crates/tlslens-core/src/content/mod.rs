@@ -83,6 +83,21 @@ pub struct DataRun {
     pub plaintext: Vec<Vec<u8>>,
 }
 
+impl DataRun {
+    /// `next` (the records after this run's) joins it when the timeline would fold them
+    /// into one step: same side and kind, and an undecrypted run joins any run of its kind,
+    /// a decrypted one only a decrypted run. Err: `next` begins a run of its own.
+    pub fn absorb(&mut self, next: DataRun) -> Result<(), DataRun> {
+        if self.side != next.side || self.kind != next.kind || (next.decrypted && !self.decrypted) {
+            return Err(next);
+        }
+        self.records += next.records;
+        self.length += next.length;
+        self.plaintext.extend(next.plaintext);
+        Ok(())
+    }
+}
+
 /// What the content layer tells, in stream order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ContentEvent {
@@ -310,18 +325,7 @@ impl Content {
             .filter(|_| self.keep_plaintext)
             .into_iter()
             .collect();
-        if let Some(run) = &mut self.run {
-            // An undecrypted record joins any run of its kind; a decrypted one only a
-            // decrypted run.
-            if run.side == side && run.kind == kind && (!decrypted || run.decrypted) {
-                run.records += 1;
-                run.length += length as u64;
-                run.plaintext.extend(plaintext);
-                return;
-            }
-        }
-        self.flush();
-        self.run = Some(DataRun {
+        let record = DataRun {
             side,
             kind,
             offset,
@@ -329,7 +333,16 @@ impl Content {
             length: length as u64,
             decrypted,
             plaintext,
-        });
+        };
+        let record = match &mut self.run {
+            Some(run) => match run.absorb(record) {
+                Ok(()) => return,
+                Err(record) => record,
+            },
+            None => record,
+        };
+        self.flush();
+        self.run = Some(record);
     }
 
     /// An application data record whose body is not read (no keys, or skipped).

@@ -177,3 +177,36 @@ fn crypto_streams_reassemble_per_side_and_space_and_tell_what_stays_incomplete()
     assert_eq!(Space::from_name("application"), Some(Space::Application));
     assert_eq!(Space::from_name("0-rtt"), None);
 }
+
+/// Runs of application data join as the timeline folds them: same side and kind, and a
+/// decrypted run takes only a decrypted one (an undecrypted one joins either).
+#[test]
+fn a_run_absorbs_the_next_as_the_timeline_would() {
+    use super::{DataKind, DataRun};
+    let run = |side, kind, decrypted, length| DataRun {
+        side,
+        kind,
+        offset: 0,
+        records: 1,
+        length,
+        decrypted,
+        plaintext: if decrypted {
+            vec![vec![7; 2]]
+        } else {
+            Vec::new()
+        },
+    };
+    let app = DataKind::ApplicationData;
+    let mut decrypted = run(0, app, true, 10);
+    assert!(decrypted.absorb(run(0, app, true, 5)).is_ok());
+    assert!(decrypted.absorb(run(0, app, false, 3)).is_ok());
+    assert_eq!((decrypted.records, decrypted.length), (3, 18));
+    assert_eq!(decrypted.plaintext.len(), 2);
+    let mut opaque = run(0, app, false, 10);
+    assert!(opaque.absorb(run(0, app, true, 5)).is_err());
+    assert!(opaque.absorb(run(1, app, false, 5)).is_err());
+    assert!(opaque
+        .absorb(run(0, DataKind::EarlyData, false, 5))
+        .is_err());
+    assert_eq!((opaque.records, opaque.length), (1, 10));
+}

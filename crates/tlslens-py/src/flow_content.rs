@@ -1,0 +1,307 @@
+//! Each TCP flow's content layer inside the flow walk (`FlowCore(content=...)`).
+//!
+//! Strategy: the core session's record-level events of one stream event go straight into
+//! the flow's `tlslens_core::content::Content`, so that a record never becomes a Python
+//! object: Python gets the content events (handshake messages, runs of application data,
+//! findings...) and the session's own events it needs (start, prelude, SSL 2.0, gaps, the
+//! end), in stream order. The decryptor of a flow is a Python `Decryptor` (its key log and
+//! session cache are the run's), made by the caller when the flow opens; it and the RSA
+//! premaster question (once per handshake) need the GIL, which is taken only for flows
+//! that have one. Without a decryptor nothing here touches Python.
+//!
+//! Runs of application data are folded over frames here as the timeline folds them (one
+//! step per run), so that a bulk connection crosses as a few events: a run stays held
+//! until something else of the flow is told or it ends, and then goes out with the frames
+//! it began and ended at. Not when each record's plaintext is told (a sink listens): the
+//! plaintext would be held too, so those runs go out with each frame as they come.
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use tlslens_core::content::{Content as CoreContent, ContentEvent, DataRun, Io};
+use tlslens_core::decrypt::{RsaRequest, Suites};
+use tlslens_core::records::{RecordEvent, SessionEvent};
+
+use crate::decrypt::Decryptor;
+
+/// What every flow's content layer is made with, and what makes its decryptor.
+pub struct ContentSetup {
+    pub suites: &'static Suites,
+    pub max_message: u32,
+    pub known_types: Vec<u8>,
+    /// Each decrypted record's bytes are told (a plaintext sink is listening).
+    pub keep_plaintext: bool,
+    /// Each record's header goes out too (`--records`).
+    pub keep_records: bool,
+    /// `rsa(encrypted, versions)`: the premaster the run's RSA keys recover, or None.
+    pub rsa: Option<PyObject>,
+    /// `decryptor_for(secrets)`: the new flow's `Decryptor` (None: nothing to decrypt
+    /// with), once `secrets` Decryption Secrets Blocks were read.
+    pub decryptor_for: PyObject,
+}
+
+/// One thing a flow's stream event made the core say to Python.
+pub enum Said {
+    /// A session event passed through (not a record).
+    Session(SessionEvent),
+    Content(ContentEvent),
+    /// A run of application data folded over frames (see the module's Strategy).
+    Run(HeldRun),
+    /// A record's header, for `--records` (`length`: its body's).
+    Record {
+        side: u8,
+        offset: u64,
+        content_type: u8,
+        version: u16,
+        length: usize,
+    },
+}
+
+/// A run of application data held while later frames may add to it.
+pub struct HeldRun {
+    pub run: DataRun,
+    /// The frame and timestamp of its first record, and the frame of its last.
+    pub frame: u64,
+    pub ts_ns: i128,
+    pub last_frame: u64,
+}
+
+/// One flow's content layer and decryptor.
+pub struct FlowContent {
+    inner: CoreContent,
+    decryptor: Option<Py<Decryptor>>,
+    /// After a bug: only the sides' ends go out (the session still counts bytes).
+    abandoned: bool,
+    /// The run of application data being folded over frames.
+    held: Option<HeldRun>,
+}
+
+impl FlowContent {
+    pub fn new(
+        setup: &ContentSetup,
+        client_side: Option<u8>,
+        decryptor: Option<Py<Decryptor>>,
+    ) -> Self {
+        FlowContent {
+            inner: CoreContent::new(
+                client_side,
+                setup.max_message,
+                &setup.known_types,
+                setup.keep_plaintext,
+            ),
+            decryptor,
+            abandoned: false,
+            held: None,
+        }
+    }
+
+    pub fn abandon(&mut self) {
+        self.abandoned = true;
+        self.held = None;
+    }
+
+    /// The flow ended: the run still held, if any.
+    pub fn close(&mut self) -> Option<Said> {
+        self.held.take().map(Said::Run)
+    }
+
+    /// (a renegotiation was seen, the server resumed a session, TLS 1.3 encrypted).
+    pub fn flags(&self) -> (bool, bool, bool) {
+        (
+            self.inner.renegotiation(),
+            self.inner.abbreviated(),
+            self.inner.tls13_encrypted(),
+        )
+    }
+
+    /// One stream event's session events, read: records replaced by content events, the
+    /// run of application data still open told at the end. Err: the decryptor could not be
+    /// borrowed (a bug), said as the flow's failure.
+    pub fn read(
+        &mut self,
+        setup: &ContentSetup,
+        events: Vec<SessionEvent>,
+        (frame, ts_ns): (u64, i128),
+        out: &mut Vec<Said>,
+    ) -> Result<(), String> {
+        if self.abandoned {
+            let ends = events
+                .into_iter()
+                .filter(|e| matches!(e, SessionEvent::End { .. }));
+            out.extend(ends.map(Said::Session));
+            return Ok(());
+        }
+        let keep_records = setup.keep_records;
+        let mut said = Vec::new();
+        self.with_io(setup, |inner, io| {
+            for event in events {
+                step(inner, io, keep_records, event, &mut said);
+            }
+            inner.flush();
+            said.extend(inner.drain().map(Said::Content));
+        })?;
+        if setup.keep_plaintext {
+            out.append(&mut said);
+            return Ok(());
+        }
+        for item in said {
+            match item {
+                Said::Content(ContentEvent::ApplicationData(run)) => {
+                    self.fold(run, frame, ts_ns, out);
+                }
+                other => {
+                    out.extend(self.close());
+                    out.push(other);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A run of this frame joins the run held, or the held one goes out and it is held.
+    fn fold(&mut self, run: DataRun, frame: u64, ts_ns: i128, out: &mut Vec<Said>) {
+        let run = match self.held.as_mut() {
+            Some(held) => match held.run.absorb(run) {
+                Ok(()) => {
+                    held.last_frame = frame;
+                    return;
+                }
+                Err(run) => run,
+            },
+            None => run,
+        };
+        out.extend(self.close());
+        self.held = Some(HeldRun {
+            run,
+            frame,
+            ts_ns,
+            last_frame: frame,
+        });
+    }
+
+    /// `work` with the content layer and its `Io`; the GIL only for a flow with a decryptor.
+    fn with_io<T>(
+        &mut self,
+        setup: &ContentSetup,
+        work: impl FnOnce(&mut CoreContent, &mut Io<'_, '_>) -> T,
+    ) -> Result<T, String> {
+        let FlowContent {
+            inner, decryptor, ..
+        } = self;
+        let Some(decryptor) = decryptor.as_ref() else {
+            let mut none = |_: &RsaRequest| -> Option<Vec<u8>> { None };
+            let mut io = Io {
+                suites: setup.suites,
+                decryptor: None,
+                rsa: &mut none,
+            };
+            return Ok(work(inner, &mut io));
+        };
+        Python::with_gil(|py| {
+            let mut answer = |request: &RsaRequest| -> Option<Vec<u8>> {
+                let encrypted = PyBytes::new(py, &request.encrypted);
+                let answer = setup
+                    .rsa
+                    .as_ref()?
+                    .call1(py, (encrypted, request.versions))
+                    .ok()?;
+                answer.extract::<Option<Vec<u8>>>(py).ok().flatten()
+            };
+            let mut dec = decryptor
+                .bind(py)
+                .try_borrow_mut()
+                .map_err(|e| e.to_string())?;
+            dec.with_core(py, |core| {
+                let mut io = Io {
+                    suites: setup.suites,
+                    decryptor: core,
+                    rsa: &mut answer,
+                };
+                work(inner, &mut io)
+            })
+            .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// The content events told so far go out.
+fn pass(inner: &mut CoreContent, out: &mut Vec<Said>) {
+    out.extend(inner.drain().map(Said::Content));
+}
+
+/// One session event: records are read (their headers kept for `--records`), the others
+/// pass through, ending a run of application data.
+fn step(
+    inner: &mut CoreContent,
+    io: &mut Io<'_, '_>,
+    keep_records: bool,
+    event: SessionEvent,
+    out: &mut Vec<Said>,
+) {
+    let header = |side, content_type, version, offset, length| Said::Record {
+        side,
+        offset,
+        content_type,
+        version,
+        length,
+    };
+    match event {
+        SessionEvent::Record {
+            side,
+            event:
+                RecordEvent::Record {
+                    content_type,
+                    version,
+                    offset,
+                    body,
+                },
+        } => {
+            if keep_records {
+                pass(inner, out);
+                out.push(header(side, content_type, version, offset, body.len()));
+            }
+            inner.record(io, side, content_type, version, &body, offset);
+        }
+        SessionEvent::Record {
+            side,
+            event:
+                RecordEvent::Skipped {
+                    content_type,
+                    version,
+                    offset,
+                    length,
+                },
+        } => {
+            if keep_records {
+                pass(inner, out);
+                out.push(header(side, content_type, version, offset, length));
+            }
+            inner.skipped(side, offset, length);
+        }
+        other => {
+            match &other {
+                SessionEvent::Started { client_side, .. } => inner.set_client_side(*client_side),
+                SessionEvent::End { side, .. } => inner.side_end(*side),
+                _ => {}
+            }
+            inner.flush();
+            pass(inner, out);
+            let lost = match &other {
+                SessionEvent::Gap {
+                    side, lost: true, ..
+                } => Some(*side),
+                _ => None,
+            };
+            let hello = match &other {
+                SessionEvent::Sslv2ClientHello { record, .. } => Some(record.clone()),
+                _ => None,
+            };
+            out.push(Said::Session(other));
+            if let Some(side) = lost {
+                inner.lost(side);
+            }
+            if let Some(record) = hello {
+                inner.sslv2_client_hello(io, &record);
+            }
+        }
+    }
+}
