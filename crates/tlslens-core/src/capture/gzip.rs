@@ -1,15 +1,25 @@
 //! A gzip'd capture inflated as its compressed bytes arrive, under an expansion budget.
 //!
-//! Strategy: flate2's raw-deflate `Decompress` writes straight into the reader's buffer,
-//! at most what the walk asks for (plus one 32 KiB step), so memory follows the frames,
-//! never what a bomb would expand to. The gzip framing around each deflate stream (RFC
-//! 1952 header, CRC-32 and length trailer) is read here, member after member as `gzip`
-//! does, so that where a damaged stream stops is the same however its bytes were split.
+//! Strategy: miniz_oxide's deflate decoder writes into a 32 KiB history window of ours, and
+//! each step's output is copied at once to the reader's buffer: at most what the walk asks
+//! for plus one window, so memory follows the frames, never what a bomb would expand to.
+//! Every byte decoded is handed on, also from the step that meets a damaged spot (flate2's
+//! stream API keeps what its output had no room for and loses it on the error, so how much
+//! came before the damage followed the sizes of the calls, hence how the input was split).
+//! The gzip framing around each deflate stream (RFC 1952 header, CRC-32 and length trailer)
+//! is read here, member after member as `gzip` does, so that where a damaged stream stops
+//! is the same however its bytes were split.
 
-use flate2::{Crc, Decompress, FlushDecompress, Status};
+use flate2::Crc;
+use miniz_oxide::inflate::core::inflate_flags::{
+    TINFL_FLAG_HAS_MORE_INPUT, TINFL_FLAG_IGNORE_ADLER32,
+};
+use miniz_oxide::inflate::core::{decompress, DecompressorOxide, TINFL_LZ_DICT_SIZE};
+use miniz_oxide::inflate::TINFLStatus;
 
-/// Output made room for at each inflate step.
-const STEP: usize = 32 << 10;
+/// Raw deflate (the gzip framing is read here), input always possibly to come: the end of
+/// the input is told by `ended`, where a stream cut short becomes its own message.
+const FLAGS: u32 = TINFL_FLAG_HAS_MORE_INPUT | TINFL_FLAG_IGNORE_ADLER32;
 const FTEXT_MASK: u8 = 0xE0; // reserved flag bits: set, the header is not one we know
 const FHCRC: u8 = 0x02;
 const FEXTRA: u8 = 0x04;
@@ -31,7 +41,11 @@ enum Part {
 
 pub struct Inflater {
     part: Part,
-    inflate: Decompress,
+    inflate: Box<DecompressorOxide>,
+    /// The decoder's history, written around as a ring: deflate looks back 32 KiB at most.
+    window: Box<[u8; TINFL_LZ_DICT_SIZE]>,
+    /// Where in `window` the next step writes.
+    at: usize,
     crc: Crc,
     pending: Vec<u8>,
     taken: usize,
@@ -45,7 +59,9 @@ impl Inflater {
     pub fn new(max_ratio: u64, floor: u64) -> Self {
         Self {
             part: Part::Header { first: true },
-            inflate: Decompress::new(false),
+            inflate: Box::default(),
+            window: Box::new([0; TINFL_LZ_DICT_SIZE]),
+            at: 0,
             crc: Crc::new(),
             pending: Vec::new(),
             taken: 0,
@@ -75,7 +91,7 @@ impl Inflater {
             let progress = match self.part {
                 Part::Over => return Ok(true),
                 Part::Header { first } => self.header(first, ended),
-                Part::Body => self.body(out, goal),
+                Part::Body => self.body(out),
                 Part::Trailer => self.trailer(),
             };
             let progress = progress.inspect_err(|_| self.part = Part::Over)?;
@@ -107,7 +123,8 @@ impl Inflater {
             None => Ok(false),
             Some(length) => {
                 self.taken += length;
-                self.inflate.reset(false);
+                self.inflate.init();
+                self.at = 0;
                 self.crc.reset();
                 self.part = Part::Body;
                 Ok(true)
@@ -115,24 +132,28 @@ impl Inflater {
         }
     }
 
-    fn body(&mut self, out: &mut Vec<u8>, goal: usize) -> Result<bool, Stop> {
-        let start = out.len();
-        out.reserve(STEP.min(goal - start).max(1));
-        let before_in = self.inflate.total_in();
+    /// One decoding step: up to the end of the window, the input's end or a damaged spot;
+    /// all it decoded goes to `out`, which so grows by at most one window past the goal.
+    fn body(&mut self, out: &mut Vec<u8>) -> Result<bool, Stop> {
         let input = self.pending.get(self.taken..).unwrap_or_default();
-        // Output made before a damaged spot is kept: the walk reads up to it, then stops.
-        let status = self
-            .inflate
-            .decompress_vec(input, out, FlushDecompress::None);
-        let consumed = usize::try_from(self.inflate.total_in() - before_in).unwrap_or(usize::MAX);
+        let (status, consumed, made) = decompress(
+            &mut self.inflate,
+            input,
+            self.window.as_mut_slice(),
+            self.at,
+            FLAGS,
+        );
         self.taken = self.taken.saturating_add(consumed).min(self.pending.len());
-        let produced = out.get(start..).unwrap_or_default();
+        let produced = self
+            .window
+            .get(self.at..self.at.saturating_add(made))
+            .unwrap_or_default();
+        // Wraps to 0 once the window's end is written (its size is a power of two).
+        self.at = (self.at + produced.len()) & (TINFL_LZ_DICT_SIZE - 1);
         self.crc.update(produced);
         self.total_out = self.total_out.saturating_add(produced.len() as u64);
-        let status = status.map_err(|err| damaged(&err.to_string()))?;
         let budget = self.floor.max(self.max_ratio.saturating_mul(self.total_in));
         if self.total_out > budget {
-            out.truncate(start);
             return Err(format!(
                 "the gzip stream expands more than {} times ({} bytes from {}): reading \
                  stopped there, as a decompression bomb would need",
@@ -141,11 +162,19 @@ impl Inflater {
                 thousands(self.total_in)
             ));
         }
-        if status == Status::StreamEnd {
-            self.part = Part::Trailer;
-            return Ok(true);
+        // Output made before a damaged spot is kept: the walk reads up to it, then stops.
+        out.extend_from_slice(produced);
+        match status {
+            TINFLStatus::Done => {
+                self.part = Part::Trailer;
+                Ok(true)
+            }
+            TINFLStatus::NeedsMoreInput | TINFLStatus::HasMoreOutput => {
+                Ok(consumed > 0 || !produced.is_empty())
+            }
+            // The words flate2 gave this stop, which reports already carry.
+            _ => Err(damaged("deflate decompression error")),
         }
-        Ok(consumed > 0 || out.len() > start)
     }
 
     fn trailer(&mut self) -> Result<bool, Stop> {

@@ -492,57 +492,6 @@ fn memory_does_not_follow_a_length_field() {
     assert!(reader.buf.capacity() < 4096, "{}", reader.buf.capacity());
 }
 
-#[test]
-fn gzip_damaged_cut_short_and_bomb() {
-    let plain = sample_pcapng();
-    let packed = gzip(&plain);
-    let got = read(&packed[..packed.len() - 12]);
-    assert!(messages(&got)
-        .iter()
-        .any(|m| m.starts_with("compressed data is damaged or cut short")));
-    let mut damaged = packed.clone();
-    damaged[20] ^= 0xff;
-    let got = read(&damaged);
-    assert!(
-        messages(&got)
-            .iter()
-            .any(|m| m.starts_with("compressed data is damaged")),
-        "{got:?}"
-    );
-
-    // 100 MB of records of zeros: stopped at the floor, not read to the end.
-    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    bomb.write_all(&pcap(PCAP_US_LE, false, 1, &[])).unwrap();
-    for _ in 0..100 {
-        bomb.write_all(&[0; 1 << 20]).unwrap();
-    }
-    let bomb = bomb.finish().unwrap();
-    let mut reader = Reader::new(50, 1 << 20);
-    let got = read_chunks(bomb.chunks(4096), &mut reader);
-    assert!(
-        got.frames.len() <= (1 << 20) / 16 + 1,
-        "{}",
-        got.frames.len()
-    );
-    let found = messages(&got)
-        .into_iter()
-        .find(|m| m.contains("decompression bomb"));
-    let last = found.unwrap_or_default();
-    assert!(
-        last.starts_with("the gzip stream expands more than 50 times ("),
-        "{last}"
-    );
-    assert!(last.ends_with("reading stopped there, as a decompression bomb would need"));
-}
-
-#[test]
-fn thousands_are_grouped_as_python_does() {
-    assert_eq!(gzip::thousands(0), "0");
-    assert_eq!(gzip::thousands(999), "999");
-    assert_eq!(gzip::thousands(1000), "1,000");
-    assert_eq!(gzip::thousands(33_554_432), "33,554,432");
-}
-
 // -- the chunking property -----------------------------------------------------------------
 
 /// A small deterministic generator (xorshift): the same splits on every run.
@@ -601,3 +550,7 @@ fn any_split_of_the_input_gives_the_same_frames() {
         }
     }
 }
+
+// gzip'd captures, beside these for the size of a file.
+#[path = "tests_gzip.rs"]
+mod tests_gzip;
