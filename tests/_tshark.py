@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from tlslens.timeline import HandshakeEvent
+
 T = TypeVar("T")
 
 FIELDS = [
@@ -132,7 +134,7 @@ def compare(name: str, connections: list, streams: dict[int, TsharkStream]) -> l
             continue
         ours = None
         for conn in connections:
-            frames = {e.frame for e in conn.handshake_events if e.kind == "handshake"}
+            frames = {e.frame for e in conn.handshake_events if isinstance(e, HandshakeEvent)}
             if frames & set(stream.frames):
                 ours = conn
                 break
@@ -146,7 +148,7 @@ def compare(name: str, connections: list, streams: dict[int, TsharkStream]) -> l
         types = [
             e.message.msg_type
             for e in ours.handshake_events
-            if e.kind == "handshake" and not e.detail.get("sslv2") and not e.detail.get("decrypted")
+            if isinstance(e, HandshakeEvent) and not e.sslv2 and not e.decrypted
         ]
         if types != stream.types:
             problems.append(f"{where}: handshake types tshark={stream.types} tlslens={types}")

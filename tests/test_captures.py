@@ -18,6 +18,7 @@ import tlslens
 from tlslens.capture.writer import write_pcap
 from tlslens.explain import explain
 from tlslens.serialize import connection_to_json, json_line
+from tlslens.timeline import HandshakeEvent
 
 from _frames import read_frames
 from conftest import CAPTURES
@@ -203,7 +204,8 @@ def test_certificate_chain_as_sent() -> None:
 def test_resumed_handshake_is_abbreviated() -> None:
     conns = list(tlslens.read_capture(CAPTURES / "openssl-resumption.pcap"))
     kinds = [
-        [e.message.msg_type if e.message else "enc" for e in c.handshake_events] for c in conns
+        [e.message.msg_type if isinstance(e, HandshakeEvent) else "enc" for e in c.handshake_events]
+        for c in conns
     ]
     assert kinds[1] == [1, 2, "enc", "enc"]  # no Certificate, no key exchange: abbreviated
     assert conns[1].certificates == []

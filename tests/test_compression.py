@@ -31,6 +31,7 @@ from tlslens.handshake.compression import BROTLI, ZLIB, ZSTD, decompress
 from tlslens.keys.files import add_keylog_file
 from tlslens.keys.store import KeyStore
 from tlslens.serialize import connection_to_json
+from tlslens.timeline import HandshakeEvent
 
 from _frames import server_flights_capture
 from _servers import NAME, ScriptedServer, openssl_server, program, tlslite_behaviour
@@ -124,7 +125,9 @@ def test_certs_and_the_report_fields() -> None:
     store = KeyStore()
     add_keylog_file(store, KEYLOG)
     conn = list(tlslens.read_capture(CAPTURE, keys=store, records=True))[5]
-    raw = next(e.raw for e in conn.timeline if e.message is not None and e.message.msg_type == 25)
+    raw = next(
+        e.raw for e in conn.timeline if isinstance(e, HandshakeEvent) and e.message.msg_type == 25
+    )
     assert raw is not None
     fields = {f.name: f.value for f in message_fields(raw, tls13=True)}
     assert fields["algorithm"] == "zstd"

@@ -14,6 +14,7 @@ import pytest
 from tlslens import _core
 from tlslens.model import Connection
 from tlslens.pipeline import read_capture
+from tlslens.timeline import HandshakeEvent
 from tlslens.tls.content import HANDSHAKE_TYPES
 
 from conftest import CAPTURES
@@ -74,7 +75,7 @@ def _model_messages(conns: list[Connection]) -> list[int]:
         ev.message.msg_type
         for conn in conns
         for ev in conn.timeline
-        if ev.kind == "handshake" and ev.message is not None
+        if isinstance(ev, HandshakeEvent)
     ]
 
 

@@ -13,6 +13,7 @@ from tlslens.keys.files import add_keylog_file
 from tlslens.keys.store import KeyStore
 from tlslens.pipeline import read_capture
 from tlslens.serialize import connection_to_json
+from tlslens.timeline import DataEvent
 from tlslens.tls.content import HANDSHAKE_TYPES
 from tlslens.tls.session import FlowSession
 
@@ -152,7 +153,7 @@ def test_a_bulk_connection_crosses_as_one_run_per_timeline_step() -> None:
         event
         for conn in read_capture(path, keys=keys)
         for event in conn.timeline
-        if event.kind in ("application_data", "early_data")
+        if isinstance(event, DataEvent)
     ]
     assert len(runs) == len(steps)
     assert [(r.frame, r.last_frame, r.records) for r in runs] == [

@@ -15,6 +15,7 @@ from tlslens import _core, read_capture
 from tlslens.errors import DecodeError
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
+from tlslens.timeline import HandshakeEvent
 
 from conftest import VECTORS
 
@@ -55,6 +56,8 @@ def _hellos(path: Path) -> dict[int, hs.ClientHello]:
     found: dict[int, hs.ClientHello] = {}
     for conn in read_capture(path):
         for event in conn.timeline:
+            if not isinstance(event, HandshakeEvent):
+                continue
             if isinstance(event.message, hs.ClientHello) and not event.message.sslv2:
                 found.setdefault(event.frame, event.message)
     return found

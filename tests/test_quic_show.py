@@ -27,6 +27,7 @@ from tlslens.model import Connection
 from tlslens.outcome import outcome_of
 from tlslens.report.data import overview_row
 from tlslens.serialize import connection_to_json
+from tlslens.timeline import AlertEvent
 
 from _frames import read_frames
 from _tshark import APPLICATION_CLOSE, CONNECTION_CLOSE, _fields, run_tshark_quic, strip_secrets
@@ -190,8 +191,8 @@ def test_crypto_error_is_the_tls_alert(tshark: str) -> None:
     assert conn.quic is not None
     (close,) = conn.quic.closes
     assert close.code == 0x100 + BAD_CERTIFICATE and close.direction == "c2s"
-    alerts = [e for e in conn.timeline if e.kind == "alert"]
-    assert [e.detail["description"] for e in alerts] == [BAD_CERTIFICATE]
+    alerts = [e for e in conn.timeline if isinstance(e, AlertEvent)]
+    assert [(e.description, e.quic) for e in alerts] == [(BAD_CERTIFICATE, True)]
 
 
 def test_the_corpus_quic_capture_agrees_with_tshark(tshark: str, corpus: Path) -> None:

@@ -18,6 +18,7 @@ from tlslens._core import TcpSegment, decode_tcp
 from tlslens.capture.writer import write_pcap
 from tlslens.cli import main
 from tlslens.keys.store import KeyStore
+from tlslens.timeline import HandshakeEvent
 from tlslens.x509 import ChainChecker, TrustStore
 
 from _frames import read_frames
@@ -1129,7 +1130,11 @@ def test_a_tampered_server_key_exchange_signature_fails() -> None:
 
     good = replay(chunks)
     assert [c.verified for c in good.handshake_signatures] == [True]
-    ske = next(e for e in good.timeline if isinstance(e.message, hs.ServerKeyExchange))
+    ske = next(
+        e
+        for e in good.timeline
+        if isinstance(e, HandshakeEvent) and isinstance(e.message, hs.ServerKeyExchange)
+    )
     last = ske.offset + ske.length - 1  # the last byte of the signature, in the s2c stream
     stream = b"".join(d for s, d in chunks if s == 1)
     tampered = stream[:last] + bytes([stream[last] ^ 1]) + stream[last + 1 :]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tlslens.model import Connection, Endpoint
+from tlslens.timeline import AlertEvent
 from tlslens.tls.session import TLSSession
 
 from test_handshake import CLIENT_HELLO_BODY
@@ -51,7 +52,8 @@ def test_record_header_claiming_16_mb_resynchronises() -> None:
     assert conn is not None
     assert any("claiming 65535 bytes, more than TLS allows" in p.message for p in conn.problems)
     alert = conn.alerts[0]
-    assert alert.detail == {"encrypted": False, "level": 2, "description": 40}
+    assert isinstance(alert, AlertEvent)
+    assert (alert.level, alert.description, alert.quic) == (2, 40, False)
     assert alert.direction == "s2c"
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import tlslens
+from tlslens.timeline import HandshakeEvent
 
 from _tshark import compare, run_tshark, strip_secrets
 from conftest import CAPTURES, CORPUS
@@ -70,12 +71,16 @@ def test_tshark_exceptions_hold_for_tlslens(corpus: Path) -> None:
     """What tlslens itself reads in the captures tshark gets wrong."""
     fragmented = list(tlslens.read_capture(corpus / "zeek/tls-fragmented-handshake.pcap.gz"))
     assert len(fragmented) == 1
-    types = [e.message.msg_type for e in fragmented[0].handshake_events if e.message]
+    types = [
+        e.message.msg_type for e in fragmented[0].handshake_events if isinstance(e, HandshakeEvent)
+    ]
     assert types == [1, 2, 11, 12, 14]
     assert fragmented[0].certificates[0].subject == "CN=Bro"
     assert not fragmented[0].problems
 
     violation = next(iter(tlslens.read_capture(corpus / "zeek/tls1.2-protocol-violation.pcap")))
-    types = [e.message.msg_type for e in violation.handshake_events if e.message]
+    types = [
+        e.message.msg_type for e in violation.handshake_events if isinstance(e, HandshakeEvent)
+    ]
     assert types == [1, 2, 11, 14, 16]
     assert any("declares 3820 bytes" in p.message for p in violation.problems)

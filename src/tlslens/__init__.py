@@ -14,8 +14,9 @@ from tlslens._lazy import lazy_names
 if TYPE_CHECKING:
     from tlslens.capture.tally import CaptureSummary
     from tlslens.errors import CaptureError, DecodeError, TLSLensError
-    from tlslens.model import Connection, Endpoint, Finding, TimelineEvent
+    from tlslens.model import Connection, Endpoint, Finding
     from tlslens.pipeline import Capture, read_capture
+    from tlslens.timeline import TimelineEvent
     from tlslens.x509.certificate import CertificateInfo
 
 __version__ = "0.1.0"
@@ -33,7 +34,7 @@ _LAZY = {
     "Endpoint": "tlslens.model",
     "Finding": "tlslens.model",
     "TLSLensError": "tlslens.errors",
-    "TimelineEvent": "tlslens.model",
+    "TimelineEvent": "tlslens.timeline",
     "read_capture": "tlslens.pipeline",
 }
 

@@ -19,11 +19,26 @@ from tlslens.handshake import compression
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.quic.details import QuicDetails
+from tlslens.timeline import (
+    ALERT_EVENTS,
+    AlertEvent,
+    ApplicationDataEvent,
+    ChangeCipherSpecEvent,
+    EncryptedAlertEvent,
+    EncryptedHandshakeEvent,
+    HandshakeEvent,
+    TimelineEvent,
+)
 from tlslens.x509.asn1 import name_text
 from tlslens.x509.certificate import CertificateInfo
 
 if TYPE_CHECKING:
+    from tlslens._core import Decryptor
+    from tlslens.handshake.sslv2 import SSLv2ClientMasterKey, SSLv2ServerHello
+    from tlslens.tls.dtls import DtlsFacts
     from tlslens.tls.prelude import Prelude
+    from tlslens.tls.proof import SignatureCheck
+    from tlslens.x509.validate import Validation
 
 C2S = "c2s"
 S2C = "s2c"
@@ -104,31 +119,6 @@ class RecordInfo:
     # DTLS 1.3: the (epoch, sequence number) pairs an ACK record acknowledges (RFC 9147
     # §7), the first MAX_ACKED_KEPT of them (tls/dtls.py)
     acked: tuple[tuple[int, int], ...] | None = None
-
-
-# The mutable records of a connection compare by identity (eq=False): nothing compares two
-# of them by value, and Python 3.11 compiles each generated method at import; __eq__ costs
-# about a million instructions a class, 1 % of the start of `show --json`.
-@dataclass(slots=True, eq=False)
-class TimelineEvent:
-    """One thing that happened on the wire, in order.
-
-    ``kind`` is one of: handshake, encrypted_handshake, change_cipher_spec,
-    alert, application_data, early_data, heartbeat, gap, sslv2, ack (DTLS 1.3).
-    Application data in a row is one event with a record count.
-    """
-
-    frame: int
-    ts_ns: int
-    direction: str
-    kind: str
-    offset: int = 0
-    length: int = 0
-    message: hs.HandshakeMessage | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
-    records: int = 1
-    last_frame: int = 0
-    raw: bytes | None = None  # a handshake message's bytes, header included (records=True)
 
 
 def ts_iso(ts_ns: int) -> str:
@@ -218,18 +208,18 @@ class Connection:
     server_hello: hs.ServerHello | None = None  # of the first handshake
     handshakes: list[Handshake] = field(default_factory=list)  # the first, then renegotiations
     records: list[RecordInfo] | None = None  # every record's header, when asked for
-    handshake_signatures: list[Any] = field(default_factory=list)  # tls.proof.SignatureCheck
+    handshake_signatures: list[SignatureCheck] = field(default_factory=list)
     hello_retry_request: hs.ServerHello | None = None
     certificates: list[CertificateInfo] = field(default_factory=list)
     client_certificates: list[CertificateInfo] | None = None
     server_key_exchange: hs.ServerKeyExchange | None = None
     encrypted_extensions: hs.EncryptedExtensions | None = None  # TLS 1.3, once decrypted
-    decryption: Any = None  # a decryption.ConnectionDecryptor when secrets were given
-    dtls: Any = None  # a tls.dtls.DtlsFacts over DTLS: cookie, epochs, retransmissions
-    validation: Any = None  # an x509.Validation once the chain has been checked
+    decryption: Decryptor | None = None  # when secrets were given
+    dtls: DtlsFacts | None = None  # over DTLS: cookie, epochs, retransmissions
+    validation: Validation | None = None  # once the chain has been checked
     certificate_request: bool = False
     certificate_request_message: hs.CertificateRequest | None = None
-    client_validation: Any = None  # an x509.Validation of the client's chain, once checked
+    client_validation: Validation | None = None  # of the client's chain, once checked
     certificate_status: hs.CertificateStatus | None = None
     new_session_ticket: bool = False
     issued_tickets: list[bytes] = field(default_factory=list)  # the first few NewSessionTickets
@@ -238,8 +228,8 @@ class Connection:
     handshake_visible: bool = False  # the server's plaintext flight was seen
     abbreviated: bool = False  # resumed TLS <= 1.2: server CCS right after ServerHello
     sslv2_server_hello: bool = False
-    sslv2_hello: Any = None  # handshake.sslv2.SSLv2ServerHello, decoded
-    sslv2_master_key: Any = None  # handshake.sslv2.SSLv2ClientMasterKey: the cipher chosen
+    sslv2_hello: SSLv2ServerHello | None = None  # decoded
+    sslv2_master_key: SSLv2ClientMasterKey | None = None  # the cipher chosen
     closed_by: str | None = None  # "fin", "rst" or None (capture ended)
     closed_first: str | None = None  # the direction of the first FIN or RST: who ended it
     closed_at: tuple[int, int] | None = None  # its (frame, timestamp in ns)
@@ -409,7 +399,7 @@ class Connection:
     def tls13_stapled_ocsp(self) -> bytes | None:
         """TLS 1.3 staples OCSP in the leaf's CertificateEntry (RFC 8446 §4.4.2.1)."""
         for event in self.timeline:
-            if event.direction != S2C or event.message is None:
+            if event.direction != S2C or not isinstance(event, HandshakeEvent):
                 continue  # most events: records, the client's messages
             certificate = compression.certificate_of(event.message)
             if certificate is not None and certificate.certificate_list:
@@ -465,8 +455,8 @@ class Connection:
         return datetime.fromtimestamp(self.start_ts_ns / 1e9, tz=UTC)
 
     @property
-    def alerts(self) -> list[TimelineEvent]:
-        return [event for event in self.timeline if event.kind == "alert"]
+    def alerts(self) -> list[AlertEvent | EncryptedAlertEvent]:
+        return [event for event in self.timeline if isinstance(event, ALERT_EVENTS)]
 
     @property
     def timing(self) -> dict[str, float | None]:
@@ -503,7 +493,7 @@ class Connection:
         the answer) were seen: one walk of the timeline for both."""
         hello = answer = None
         for event in self.timeline:
-            if event.kind != "handshake":
+            if not isinstance(event, HandshakeEvent):
                 continue
             message = event.message
             if hello is None and isinstance(message, hs.ClientHello):
@@ -527,19 +517,20 @@ class Connection:
         # QUIC's Handshake packets carry ACKs and closes as well as the Finished: unread,
         # the client's are its Finished only when its 1-RTT packets (sent after it) follow.
         unread_client_finished = self.transport != "quic" or any(
-            e.kind == "application_data" and e.direction == C2S for e in self.timeline
+            isinstance(e, ApplicationDataEvent) and e.direction == C2S for e in self.timeline
         )
         for event in self.timeline:
             direction = event.direction
             if direction in done:
                 continue
-            if isinstance(event.message, hs.Finished):
-                done[direction] = event.ts_ns
-            elif isinstance(event.message, hs.ServerHello):
-                server_hello_seen = True
-            elif event.kind == "change_cipher_spec" and not tls13:
+            if isinstance(event, HandshakeEvent):
+                if isinstance(event.message, hs.Finished):
+                    done[direction] = event.ts_ns
+                elif isinstance(event.message, hs.ServerHello):
+                    server_hello_seen = True
+            elif isinstance(event, ChangeCipherSpecEvent) and not tls13:
                 ccs.add(direction)
-            elif event.kind == "encrypted_handshake" and server_hello_seen:
+            elif isinstance(event, EncryptedHandshakeEvent) and server_hello_seen:
                 if tls13 and direction == C2S:
                     if not unread_client_finished:
                         continue
@@ -559,5 +550,5 @@ class Connection:
         return max(done[C2S], server)
 
     @property
-    def handshake_events(self) -> list[TimelineEvent]:
-        return [e for e in self.timeline if e.kind in ("handshake", "encrypted_handshake")]
+    def handshake_events(self) -> list[HandshakeEvent | EncryptedHandshakeEvent]:
+        return [e for e in self.timeline if isinstance(e, HandshakeEvent | EncryptedHandshakeEvent)]

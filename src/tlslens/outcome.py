@@ -21,11 +21,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 from tlslens import registry
 from tlslens.handshake import messages as hs
-from tlslens.model import C2S, S2C, Connection, TimelineEvent
+from tlslens.model import C2S, S2C, Connection
+from tlslens.timeline import (
+    ALERT_EVENTS,
+    AlertEvent,
+    ApplicationDataEvent,
+    ChangeCipherSpecEvent,
+    DataEvent,
+    EncryptedAlertEvent,
+    EncryptedHandshakeEvent,
+    HandshakeEvent,
+    SSLv2EncryptedEvent,
+    TimelineEvent,
+)
 
 if TYPE_CHECKING:
     from tlslens.x509.validate import Validation
@@ -196,7 +208,7 @@ def _quic_unfinished(conn: Connection) -> Outcome | None:
         (
             e
             for e in reversed(conn.timeline)
-            if e.kind == "encrypted_handshake" and e.direction == C2S
+            if isinstance(e, EncryptedHandshakeEvent) and e.direction == C2S
         ),
         None,
     )
@@ -218,14 +230,13 @@ def _quic_unfinished(conn: Connection) -> Outcome | None:
     )
 
 
-def is_fatal(event: TimelineEvent, tls13: bool) -> bool:
+def is_fatal(event: AlertEvent | EncryptedAlertEvent, tls13: bool) -> TypeGuard[AlertEvent]:
     """Is this alert event a fatal alert that could be read (not one still encrypted)?"""
-    detail = event.detail
-    if "level" not in detail:
+    if not isinstance(event, AlertEvent):
         return False  # still encrypted
     if tls13:
-        return int(detail["description"]) not in _NOT_FATAL_TLS13
-    return int(detail["level"]) == _FATAL
+        return event.description not in _NOT_FATAL_TLS13
+    return event.level == _FATAL
 
 
 def _completion(conn: Connection) -> str | None:
@@ -240,20 +251,25 @@ def _completion(conn: Connection) -> str | None:
     client_flight = False  # TLS 1.3, unread: the client's protected flight, not an alert
     refused = False  # TLS 1.3, unread: the server's answer to it looks like an alert
     for event in conn.timeline:
-        direction, kind = event.direction, event.kind
-        if isinstance(event.message, hs.Finished):
-            finished.add(direction)
-        elif kind == "change_cipher_spec" and not tls13:
-            ccs.add(direction)
-        elif kind == "encrypted_handshake" and not tls13 and direction in ccs:
-            finished.add(direction)  # the first record after ChangeCipherSpec is Finished
-        elif kind == "encrypted_handshake" and direction == C2S and not quic:
-            client_flight = client_flight or not alert_sized(conn, event)
-        elif kind == "sslv2" and event.detail.get("encrypted"):
+        direction = event.direction
+        if isinstance(event, HandshakeEvent):
+            if isinstance(event.message, hs.Finished):
+                finished.add(direction)
+        elif isinstance(event, ChangeCipherSpecEvent):
+            if not tls13:
+                ccs.add(direction)
+        elif isinstance(event, EncryptedHandshakeEvent):
+            if not tls13 and direction in ccs:
+                finished.add(direction)  # the first record after ChangeCipherSpec is Finished
+            elif direction == C2S and not quic:
+                client_flight = client_flight or not alert_sized(conn, event)
+        elif isinstance(event, SSLv2EncryptedEvent):
             data.add(direction)
-        elif kind == "application_data" and direction == S2C and alert_sized(conn, event):
+        elif not isinstance(event, ApplicationDataEvent):
+            continue
+        elif direction == S2C and alert_sized(conn, event):
             refused = conn.closed_first == S2C  # the server's alert, and it closed
-        elif kind == "application_data":
+        else:
             # TLS 1.3's encrypted flights aside, application data flows only after Finished.
             data.add(direction)
     if finished >= {C2S, S2C}:
@@ -269,8 +285,8 @@ def _completion(conn: Connection) -> str | None:
     return "application data went both ways, so the encrypted handshake completed"
 
 
-def _failed_by_alert(conn: Connection, event: TimelineEvent, completed: bool) -> Outcome:
-    name = registry.alert_name(int(event.detail["description"]))
+def _failed_by_alert(conn: Connection, event: AlertEvent, completed: bool) -> Outcome:
+    name = registry.alert_name(event.description)
     who = _side(event.direction)
     after = ", after the handshake had completed" if completed else ""
     evidence = _certificate_alert(conn, event, name, after)
@@ -364,9 +380,12 @@ def alert_sized(conn: Connection, event: TimelineEvent) -> bool:
     # from the ServerHello again on every call.
     if event.length not in _ALERT_SIZES or event.records != 1:
         return False
-    if event.kind not in ("application_data", "encrypted_handshake"):
+    if isinstance(event, DataEvent):
+        if event.decrypted or type(event) is not ApplicationDataEvent:
+            return False
+    elif not isinstance(event, EncryptedHandshakeEvent):
         return False
-    if event.detail.get("decrypted") or not conn.tls13:
+    if not conn.tls13:
         return False
     info = conn.suite_info
     tag = 8 if info is not None and info.name.endswith("CCM_8_SHA256") else 16
@@ -386,17 +405,16 @@ def _failed_by_close(conn: Connection, closed_first: str) -> Outcome:
     unread = [
         e
         for e in conn.timeline
-        if e.kind == "alert"
-        or (alert_sized(conn, e) and (server_closed or e.kind == "encrypted_handshake"))
+        if isinstance(e, ALERT_EVENTS)
+        or (alert_sized(conn, e) and (server_closed or isinstance(e, EncryptedHandshakeEvent)))
     ]
     last_alert = unread[-1] if unread else None
     if last_alert is not None:
         who = _side(last_alert.direction)
-        detail = last_alert.detail
-        if "level" not in detail:
+        if not isinstance(last_alert, AlertEvent):
             what = (
                 "an encrypted alert"
-                if last_alert.kind == "alert"
+                if isinstance(last_alert, EncryptedAlertEvent)
                 else "one encrypted record the size of an alert"
             )
             return Outcome(
@@ -407,7 +425,7 @@ def _failed_by_close(conn: Connection, closed_first: str) -> Outcome:
                 f"{how} before the handshake ended: most likely the fatal alert that ended it "
                 "(a key log for this connection shows which)",
             )
-        name = registry.alert_name(int(detail["description"]))
+        name = registry.alert_name(last_alert.description)
         return Outcome(
             FAILED,
             who,
@@ -435,16 +453,16 @@ def _last_step(conn: Connection) -> str:
     """The last handshake step of the timeline, in words."""
     for event in reversed(conn.timeline):
         who = _side(event.direction)
-        if event.kind == "handshake" and event.message is not None:
+        if isinstance(event, HandshakeEvent):
             if isinstance(event.message, hs.ServerHello) and event.message.is_hello_retry_request:
                 return f"the server's HelloRetryRequest (frame {event.frame})"
             return f"the {who}'s {message_title(event.message.msg_type)} (frame {event.frame})"
-        if event.kind == "encrypted_handshake" and event.direction == C2S and conn.tls13:
+        if isinstance(event, EncryptedHandshakeEvent) and event.direction == C2S and conn.tls13:
             # Unread, a TLS 1.3 client's first protected record may be its Finished or an alert.
             return (
                 f"the client's first encrypted record (frame {event.frame}: its Finished, or "
                 "an alert that ended the handshake)"
             )
-        if event.kind == "encrypted_handshake":
+        if isinstance(event, EncryptedHandshakeEvent):
             return f"the {who}'s encrypted handshake (frame {event.frame})"
     return "no handshake message"

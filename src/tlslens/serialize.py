@@ -13,9 +13,15 @@ from tlslens.explain.coalesced import datagrams_json
 from tlslens.handshake import compression
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
-from tlslens.model import Connection, RecordInfo, TimelineEvent, ts_iso
+from tlslens.model import Connection, RecordInfo, ts_iso
 from tlslens.outcome import Outcome, outcome_of
 from tlslens.quic.details import details_json, initials_opened_reason
+from tlslens.timeline import (
+    AlertEvent,
+    EncryptedAlertEvent,
+    EncryptedHandshakeEvent,
+    HandshakeEvent,
+)
 
 SCHEMA_VERSION = 8
 
@@ -43,10 +49,10 @@ def _suite_labels(suites: tuple[int, ...]) -> list[str]:
     return list(names)
 
 
-def message_type_name(event: TimelineEvent) -> str:
-    message = event.message
-    if event.kind == "encrypted_handshake" or message is None:
+def message_type_name(event: HandshakeEvent | EncryptedHandshakeEvent) -> str:
+    if isinstance(event, EncryptedHandshakeEvent):
         return "encrypted"
+    message = event.message
     if isinstance(message, hs.ServerHello) and message.is_hello_retry_request:
         return "hello_retry_request"
     name = _MESSAGE_NAMES.get(message.msg_type)
@@ -58,9 +64,8 @@ def message_type_name(event: TimelineEvent) -> str:
 _MESSAGE_NAMES: dict[int, str] = {}
 
 
-def alert_json(event: TimelineEvent) -> dict[str, Any]:
-    detail = event.detail
-    if detail.get("encrypted"):
+def alert_json(event: AlertEvent | EncryptedAlertEvent) -> dict[str, Any]:
+    if isinstance(event, EncryptedAlertEvent):
         return {
             "frame": event.frame,
             "direction": event.direction,
@@ -70,8 +75,8 @@ def alert_json(event: TimelineEvent) -> dict[str, Any]:
     return {
         "frame": event.frame,
         "direction": event.direction,
-        "level": _ALERT_LEVELS.get(detail["level"], f"unknown ({detail['level']})"),
-        "description": registry.alert_name(detail["description"]),
+        "level": _ALERT_LEVELS.get(event.level, f"unknown ({event.level})"),
+        "description": registry.alert_name(event.description),
     }
 
 
@@ -140,7 +145,9 @@ def decryption_json(
     return result
 
 
-def compressed_certificates_json(events: list[TimelineEvent]) -> list[dict[str, Any]]:
+def compressed_certificates_json(
+    events: list[HandshakeEvent | EncryptedHandshakeEvent],
+) -> list[dict[str, Any]]:
     """Each CompressedCertificate (RFC 8879) of a connection's handshake events: how it
     was packed, and whether it opened."""
     return [
@@ -154,7 +161,8 @@ def compressed_certificates_json(events: list[TimelineEvent]) -> list[dict[str, 
             "decompressed": message.certificate is not None,
         }
         for event in events
-        if isinstance(message := event.message, hs.CompressedCertificate)
+        if isinstance(event, HandshakeEvent)
+        and isinstance(message := event.message, hs.CompressedCertificate)
     ]
 
 

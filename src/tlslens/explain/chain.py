@@ -9,7 +9,8 @@ from tlslens._text import plural
 from tlslens.explain.vocabulary import name_list
 from tlslens.handshake import compression
 from tlslens.handshake import messages as hs
-from tlslens.model import C2S, Connection, TimelineEvent
+from tlslens.model import C2S, Connection
+from tlslens.timeline import HandshakeEvent
 from tlslens.x509.certificate import CertificateInfo, load_certificate, parse_certificate, quiet
 from tlslens.x509.checker import LateIntermediate
 from tlslens.x509.decoding import DECODE_ERRORS
@@ -18,7 +19,7 @@ from tlslens.x509.wording import error_text, general_name_text, oid_text
 
 
 def certificate_message_lines(
-    conn: Connection, event: TimelineEvent, msg: hs.Certificate
+    conn: Connection, event: HandshakeEvent, msg: hs.Certificate
 ) -> list[str]:
 
     certs = [parse_certificate(entry.cert_data) for entry in msg.certificate_list]
@@ -45,7 +46,7 @@ def certificate_message_lines(
 
 
 def compressed_certificate_lines(
-    conn: Connection, event: TimelineEvent, msg: hs.CompressedCertificate
+    conn: Connection, event: HandshakeEvent, msg: hs.CompressedCertificate
 ) -> list[str]:
     """A CompressedCertificate: how it was packed, then its chain as for a Certificate."""
     who = "client" if event.direction == C2S else "server"

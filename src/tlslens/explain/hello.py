@@ -26,8 +26,9 @@ from tlslens.explain.vocabulary import Step, algorithm_roles, describe_cipher_su
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.handshake import sslv2
-from tlslens.model import Connection, TimelineEvent, key_exchange_of
+from tlslens.model import Connection, key_exchange_of
 from tlslens.serialize import cipher_suite_label
+from tlslens.timeline import SSLv2EncryptedEvent, SSLv2MessageEvent
 
 if TYPE_CHECKING:
     from tlslens._core import DecodedExtension
@@ -181,10 +182,9 @@ def server_hello_lines(conn: Connection, msg: hs.ServerHello) -> tuple[str, list
     return "ServerHello", lines
 
 
-def sslv2_step(event: TimelineEvent, time: str) -> Step:
+def sslv2_step(event: SSLv2MessageEvent | SSLv2EncryptedEvent, time: str) -> Step:
     """An SSL 2.0 message after the ClientHello: the server's answer, the client's key."""
-    message = event.detail.get("decoded")
-    if event.detail.get("encrypted"):
+    if isinstance(event, SSLv2EncryptedEvent):
         return Step(
             event.frame,
             time,
@@ -198,7 +198,8 @@ def sslv2_step(event: TimelineEvent, time: str) -> Step:
             "encrypted",
         )
     lines: list[str] = []
-    title = f"SSL 2.0 {event.detail.get('message', 'message')}"
+    title = f"SSL 2.0 {event.name}"
+    message = event.decoded
     if isinstance(message, sslv2.SSLv2ServerHello):
         lines = [
             "The server answers in SSL 2.0, broken since 1996 and forbidden by RFC 6176: no "

@@ -5,7 +5,8 @@ from __future__ import annotations
 from tlslens import registry
 from tlslens._text import plural
 from tlslens.handshake import messages as hs
-from tlslens.model import C2S, Connection, TimelineEvent
+from tlslens.model import C2S, Connection
+from tlslens.timeline import HandshakeEvent
 
 
 def server_key_exchange_lines(conn: Connection, msg: hs.ServerKeyExchange) -> list[str]:
@@ -58,7 +59,7 @@ def client_key_exchange_lines(conn: Connection, msg: hs.ClientKeyExchange) -> li
     return [f"The client sends its key exchange message ({plural(n, 'byte')})."]
 
 
-def signature_lines(conn: Connection, event: TimelineEvent, message: str) -> list[str]:
+def signature_lines(conn: Connection, event: HandshakeEvent, message: str) -> list[str]:
     """What checking this message's signature showed, on the real bytes."""
     check = next(
         (

@@ -27,12 +27,35 @@ from tlslens.explain.coalesced import (
     quic_datagrams,
 )
 from tlslens.explain.over_udp import acked_words
-from tlslens.model import C2S, Connection, RecordInfo, TimelineEvent
+from tlslens.model import C2S, Connection, RecordInfo
 from tlslens.quic.details import QuicDetails, QuicFrameInfo, QuicPacketInfo
+from tlslens.timeline import (
+    ALERT_EVENTS,
+    ACKEvent,
+    AlertEvent,
+    ApplicationDataEvent,
+    ChangeCipherSpecEvent,
+    EarlyDataEvent,
+    EncryptedAlertEvent,
+    EncryptedHandshakeEvent,
+    GapEvent,
+    HandshakeEvent,
+    HeartbeatEvent,
+    TimelineEvent,
+)
 
 APP_DATA_RUN = 3
 
-_MESSAGE_KINDS = {"handshake", "encrypted_handshake", "alert", "heartbeat", "early_data", "ack"}
+# The events drawn as a message inside the record that carried them.
+_MESSAGE_EVENTS = (
+    HandshakeEvent,
+    EncryptedHandshakeEvent,
+    AlertEvent,
+    EncryptedAlertEvent,
+    HeartbeatEvent,
+    EarlyDataEvent,
+    ACKEvent,
+)
 _RECORD_NAMES = {
     20: "ChangeCipherSpec",
     21: "alert",
@@ -81,8 +104,8 @@ def ladder(conn: Connection) -> list[Arrow]:
     inside: dict[int, list[int]] = {}  # record index -> timeline events in it
     loose: list[int] = []  # events in no kept record (gaps, SSL 2.0, records not kept)
     for number, event in enumerate(conn.timeline):
-        if event.kind not in _MESSAGE_KINDS:
-            if event.kind == "gap" or not records:
+        if not isinstance(event, _MESSAGE_EVENTS):
+            if isinstance(event, GapEvent) or not records:
                 loose.append(number)
             continue
         if datagrams is not None:
@@ -95,7 +118,7 @@ def ladder(conn: Connection) -> list[Arrow]:
             inside.setdefault(holder, []).append(number)
     data_from: dict[str, int] = {}  # per direction, the offset where application data starts
     for event in conn.timeline:
-        if event.kind == "application_data":
+        if isinstance(event, ApplicationDataEvent):
             data_from.setdefault(event.direction, event.offset)
     arrows: list[_Draft] = []
     pending = iter(loose)
@@ -225,16 +248,16 @@ def _record_arrow(
 
 def _message_arrow(conn: Connection, number: int, event: TimelineEvent) -> _Draft:
     tone = "handshake"
-    if event.kind == "handshake" and event.message is not None:
+    if isinstance(event, HandshakeEvent):
         label = _message_name(event.message.msg_type)
-        if event.detail.get("decrypted"):
+        if event.decrypted:
             label += " (decrypted)"
-    elif event.kind == "encrypted_handshake":
+    elif isinstance(event, EncryptedHandshakeEvent):
         label, tone = f"encrypted handshake message, {plural(event.length, 'byte')}", "encrypted"
-    elif event.kind == "alert":
+    elif isinstance(event, ALERT_EVENTS):
         label, tone = _alert_label(event), "alert"
-    elif event.kind == "ack":  # DTLS 1.3 (RFC 9147 §7)
-        label = f"ACK of {acked_words(event.detail['acked'], event.detail['count'])}"
+    elif isinstance(event, ACKEvent):  # DTLS 1.3 (RFC 9147 §7)
+        label = f"ACK of {acked_words(event.acked, event.count)}"
     else:
         label = event.kind.replace("_", " ")
     return _Draft(
@@ -242,16 +265,16 @@ def _message_arrow(conn: Connection, number: int, event: TimelineEvent) -> _Draf
     )
 
 
-def _alert_label(event: TimelineEvent) -> str:
-    if event.detail.get("encrypted"):
+def _alert_label(event: AlertEvent | EncryptedAlertEvent) -> str:
+    if isinstance(event, EncryptedAlertEvent):
         return "encrypted alert"
-    level = {1: "warning", 2: "fatal"}.get(event.detail.get("level", 0), "alert")
-    return f"{level} alert: {registry.alert_name(event.detail.get('description', 0))}"
+    level = {1: "warning", 2: "fatal"}.get(event.level, "alert")
+    return f"{level} alert: {registry.alert_name(event.description)}"
 
 
 def _loose(conn: Connection, number: int) -> _Draft:
     event = conn.timeline[number]
-    if event.kind == "gap":
+    if isinstance(event, GapEvent):
         return _Draft(
             "gap",
             event.direction,
@@ -262,11 +285,11 @@ def _loose(conn: Connection, number: int) -> _Draft:
             event=number,
         )
     draft = _message_arrow(conn, number, event)
-    draft.kind = "record" if event.kind not in _MESSAGE_KINDS else draft.kind
-    if event.kind == "application_data":
+    draft.kind = "record" if not isinstance(event, _MESSAGE_EVENTS) else draft.kind
+    if isinstance(event, ApplicationDataEvent):
         draft.label = f"application data, {plural(event.records, 'record')}"
         draft.tone, draft.count = "data", event.records
-    elif event.kind == "change_cipher_spec":
+    elif isinstance(event, ChangeCipherSpecEvent):
         draft.tone = "ccs"
     return draft
 
@@ -353,12 +376,15 @@ def quic_drafts(conn: Connection) -> list[_Draft]:
     return _merge_runs(drafts, "1-RTT data", "datagram")
 
 
+_QUIC_MESSAGE_EVENTS = (HandshakeEvent, *ALERT_EVENTS)
+
+
 def _quic_messages(conn: Connection) -> dict[tuple[int, str], list[int]]:
     """Handshake messages and alerts (CRYPTO_ERROR) of the timeline by (frame, direction):
     the datagram whose CRYPTO bytes completed them."""
     found: dict[tuple[int, str], list[int]] = {}
     for number, event in enumerate(conn.timeline):
-        if event.kind in ("handshake", "alert"):
+        if isinstance(event, _QUIC_MESSAGE_EVENTS):
             found.setdefault((event.frame, event.direction), []).append(number)
     return found
 
@@ -432,8 +458,9 @@ def _place_messages(
     packets = datagram.packets
     for number in events:
         event = conn.timeline[number]
-        wanted = "CONNECTION_CLOSE" if event.kind == "alert" else "CRYPTO"
-        decrypted = bool(event.detail.get("decrypted"))
+        alert = isinstance(event, ALERT_EVENTS)
+        wanted = "CONNECTION_CLOSE" if alert else "CRYPTO"
+        decrypted = isinstance(event, HandshakeEvent) and event.decrypted
         candidates = [
             index
             for index, packet in enumerate(packets)
@@ -442,7 +469,7 @@ def _place_messages(
         preferred = [
             index
             for index in candidates
-            if event.kind == "alert" or (packets[index].space != "initial") == decrypted
+            if alert or (packets[index].space != "initial") == decrypted
         ]
         chosen = (preferred or candidates or [len(packets) - 1])[0]
         placed.setdefault(chosen, []).append(number)
@@ -487,9 +514,9 @@ def _packet_label(conn: Connection, packet: QuicPacketInfo, events: list[int]) -
     for name, frames in _frame_runs(packet.frames):
         if name == "CRYPTO":
             said = [
-                _event_name(conn.timeline[n])
+                _message_name(event.message.msg_type)
                 for n in events
-                if conn.timeline[n].kind == "handshake"
+                if isinstance(event := conn.timeline[n], HandshakeEvent)
             ]
             names.append(f"CRYPTO ({', '.join(said)})" if said else "CRYPTO")
         elif name == "CONNECTION_CLOSE":
@@ -508,10 +535,6 @@ def _frame_runs(frames: list[QuicFrameInfo]) -> list[tuple[str, list[QuicFrameIn
     for f in frames:
         runs.setdefault(f.name, []).append(f)
     return list(runs.items())
-
-
-def _event_name(event: TimelineEvent) -> str:
-    return event.kind if event.message is None else _message_name(event.message.msg_type)
 
 
 def _message_name(msg_type: int) -> str:

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from tlslens import _core
 from tlslens._text import plural
 from tlslens.explain.vocabulary import Step
-from tlslens.model import C2S, S2C, Connection, TimelineEvent
+from tlslens.model import C2S, S2C, Connection
+from tlslens.timeline import ACKEvent
 
 if TYPE_CHECKING:
     from tlslens.tls.dtls import DtlsFacts
@@ -147,11 +148,11 @@ def acked_words(numbers: tuple[tuple[int, int], ...], count: int) -> str:
     return words + (f" and {plural(rest, 'more record number')}" if rest else "")
 
 
-def ack_step(event: TimelineEvent, time: str) -> Step:
+def ack_step(event: ACKEvent, time: str) -> Step:
     """A DTLS 1.3 ACK (RFC 9147 §7): which of the peer's records it says arrived."""
     who, peer = ("client", "server") if event.direction == C2S else ("server", "client")
-    numbers = acked_words(event.detail["acked"], event.detail["count"])
-    noun = "record" if event.detail["count"] == 1 else "records"
+    numbers = acked_words(event.acked, event.count)
+    noun = "record" if event.count == 1 else "records"
     return Step(
         event.frame,
         time,

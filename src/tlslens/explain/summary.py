@@ -11,6 +11,7 @@ from tlslens.handshake import messages as hs
 from tlslens.model import Connection
 from tlslens.outcome import outcome_of
 from tlslens.serialize import cipher_suite_label
+from tlslens.timeline import HandshakeEvent
 from tlslens.tls.deprecated import deprecation
 
 
@@ -149,7 +150,7 @@ def _resumption_words(conn: Connection) -> str:
         if "+" in kx:
             text += f"; a fresh {kx.split('+', 1)[1]} still runs (psk_dhe_ke), so it keeps forward secrecy"
         return text
-    seen = {e.message.msg_type for e in conn.handshake_events if e.message is not None}
+    seen = {e.message.msg_type for e in conn.handshake_events if isinstance(e, HandshakeEvent)}
     skipped = [name for msg_type, name in _FULL_ONLY if msg_type not in seen]
     if not skipped:
         return text

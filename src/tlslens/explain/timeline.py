@@ -33,14 +33,29 @@ from tlslens.explain.over_udp import (
 from tlslens.explain.packets import quic_steps
 from tlslens.explain.vocabulary import Step
 from tlslens.handshake import messages as hs
-from tlslens.model import C2S, Connection, TimelineEvent, ts_iso
+from tlslens.model import C2S, Connection, ts_iso
 from tlslens.outcome import ALERT_WORDS, alert_sized, message_title, outcome_of
 from tlslens.serialize import alert_json
+from tlslens.timeline import (
+    ALERT_EVENTS,
+    SSLV2_EVENTS,
+    ACKEvent,
+    AlertEvent,
+    ChangeCipherSpecEvent,
+    DataEvent,
+    EarlyDataEvent,
+    EncryptedAlertEvent,
+    EncryptedHandshakeEvent,
+    GapEvent,
+    HandshakeEvent,
+    HeartbeatEvent,
+    TimelineEvent,
+    UndecryptableEvent,
+)
 
 
-def _message_step(conn: Connection, event: TimelineEvent) -> Step:
+def _message_step(conn: Connection, event: HandshakeEvent) -> Step:
     msg = event.message
-    assert msg is not None
     title = message_title(msg.msg_type)
     lines: list[str] = []
     if isinstance(msg, hs.ClientHello):
@@ -111,9 +126,9 @@ def _message_step(conn: Connection, event: TimelineEvent) -> Step:
         lines = ["The server asks the client to start a new handshake (renegotiation)."]
     elif msg.msg_type == HELLO_VERIFY_REQUEST:
         lines = hello_verify_request_lines(conn)
-    if event.detail.get("fragments"):  # DTLS (tls/dtls.py)
-        lines.append(fragments_line(event.detail["fragments"]))
-    if event.detail.get("decrypted"):
+    if event.fragments:  # DTLS (tls/dtls.py)
+        lines.append(fragments_line(event.fragments))
+    if event.decrypted:
         title += " (decrypted)"
     tone = "normal"
     if msg.malformed:
@@ -122,7 +137,7 @@ def _message_step(conn: Connection, event: TimelineEvent) -> Step:
     return Step(event.frame, ts_iso(event.ts_ns), event.direction, title, tuple(lines), tone)
 
 
-def _encrypted_step(conn: Connection, event: TimelineEvent, seen: dict[str, int]) -> Step:
+def _encrypted_step(conn: Connection, event: EncryptedHandshakeEvent, seen: dict[str, int]) -> Step:
     count = seen.get(event.direction, 0)
     seen[event.direction] = count + 1
     who = "client" if event.direction == C2S else "server"
@@ -173,10 +188,12 @@ def _encrypted_step(conn: Connection, event: TimelineEvent, seen: dict[str, int]
 
 def _keys_in_use(conn: Connection, event: TimelineEvent) -> bool:
     """Does this event show the new keys at work (a CCS, an encrypted or decrypted record)?"""
-    if event.kind in ("change_cipher_spec", "encrypted_handshake", "undecryptable"):
+    if isinstance(event, ChangeCipherSpecEvent | EncryptedHandshakeEvent | UndecryptableEvent):
         return True
-    # A renegotiation's own hello messages travel under the old keys.
-    return bool(event.detail.get("decrypted")) and (event.kind != "handshake" or conn.tls13)
+    if isinstance(event, HandshakeEvent):
+        # A renegotiation's own hello messages travel under the old keys.
+        return event.decrypted and conn.tls13
+    return isinstance(event, DataEvent) and event.decrypted
 
 
 def _unit(conn: Connection) -> str:
@@ -184,9 +201,9 @@ def _unit(conn: Connection) -> str:
     return "packet" if conn.transport == "quic" else "record"
 
 
-def _alert_step(event: TimelineEvent, time: str, completed: bool) -> Step:
+def _alert_step(event: AlertEvent | EncryptedAlertEvent, time: str, completed: bool) -> Step:
     alert = alert_json(event)
-    if alert["description"] == "encrypted":
+    if isinstance(event, EncryptedAlertEvent):
         text = (
             "An encrypted alert (most often close_notify, the normal end of the session)."
             if completed
@@ -196,7 +213,7 @@ def _alert_step(event: TimelineEvent, time: str, completed: bool) -> Step:
         return Step(event.frame, time, event.direction, "Alert (encrypted)", (text,), "encrypted")
     words = ALERT_WORDS.get(alert["description"], "")
     # QUIC has no alert records: the alert is the code of a CONNECTION_CLOSE (RFC 9001 §4.8).
-    carried = ", as CRYPTO_ERROR in CONNECTION_CLOSE" if event.detail.get("quic") else ""
+    carried = ", as CRYPTO_ERROR in CONNECTION_CLOSE" if event.quic else ""
     return Step(
         event.frame,
         time,
@@ -207,14 +224,14 @@ def _alert_step(event: TimelineEvent, time: str, completed: bool) -> Step:
     )
 
 
-def _data_step(event: TimelineEvent, time: str, unit: str = "record") -> Step:
+def _data_step(event: DataEvent, time: str, unit: str = "record") -> Step:
     frames = (
         f"frame {event.frame}"
         if event.last_frame == event.frame
         else f"frames {event.frame}–{event.last_frame}"
     )
-    label = "Early data (0-RTT)" if event.kind == "early_data" else "Application data"
-    if event.detail.get("decrypted"):
+    label = "Early data (0-RTT)" if isinstance(event, EarlyDataEvent) else "Application data"
+    if event.decrypted:
         return Step(
             event.frame,
             time,
@@ -269,24 +286,28 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
                 keys_told.add(handshake)
                 title = "Key derivation" + (f" (renegotiation {handshake})" if handshake else "")
                 steps.append(Step(event.frame, time, "", title, tuple(lines)))
-        if isinstance(event.message, hs.ServerHello) and not event.message.is_hello_retry_request:
+        if (
+            isinstance(event, HandshakeEvent)
+            and isinstance(event.message, hs.ServerHello)
+            and not event.message.is_hello_retry_request
+        ):
             handshake += 1
-        if event.kind == "undecryptable":
+        if isinstance(event, UndecryptableEvent):
             steps.append(
                 Step(
                     event.frame,
                     time,
                     event.direction,
                     f"Record that does not decrypt ({plural(event.length, 'byte')})",
-                    (event.detail.get("reason", ""),),
+                    (event.reason,),
                     "error",
                 )
             )
-        elif event.kind == "handshake":
+        elif isinstance(event, HandshakeEvent):
             steps.append(_message_step(conn, event))
-        elif event.kind == "encrypted_handshake":
+        elif isinstance(event, EncryptedHandshakeEvent):
             steps.append(_encrypted_step(conn, event, encrypted_seen))
-        elif event.kind == "change_cipher_spec":
+        elif isinstance(event, ChangeCipherSpecEvent):
             who = "client" if event.direction == C2S else "server"
             if conn.tls13:
                 text = "A dummy ChangeCipherSpec for middlebox compatibility; it changes nothing in TLS 1.3."
@@ -298,11 +319,11 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
                 text = f"From here on the {who} encrypts everything it sends with the newly derived keys."
             ccs_seen.add(event.direction)
             steps.append(Step(event.frame, time, event.direction, "ChangeCipherSpec", (text,)))
-        elif event.kind == "alert":
+        elif isinstance(event, ALERT_EVENTS):
             steps.append(_alert_step(event, time, completed))
-        elif event.kind in ("application_data", "early_data"):
+        elif isinstance(event, DataEvent):
             steps.append(_data_step(event, time, _unit(conn)))
-        elif event.kind == "heartbeat":
+        elif isinstance(event, HeartbeatEvent):
             steps.append(
                 Step(
                     event.frame,
@@ -312,7 +333,7 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
                     (f"A heartbeat record of {plural(event.length, 'byte')}.",),
                 )
             )
-        elif event.kind == "gap":
+        elif isinstance(event, GapEvent):
             steps.append(
                 Step(
                     event.frame,
@@ -323,9 +344,9 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
                     "warning",
                 )
             )
-        elif event.kind == "sslv2":
+        elif isinstance(event, SSLV2_EVENTS):
             steps.append(sslv2_step(event, time))
-        elif event.kind == "ack":
+        elif isinstance(event, ACKEvent):
             steps.append(ack_step(event, time))
     return _with_transport_steps(conn, steps, reveal_keys)
 

@@ -13,6 +13,7 @@ from tlslens import registry
 from tlslens._text import plural
 from tlslens.model import C2S, Connection
 from tlslens.outcome import ALERT_WORDS, is_fatal
+from tlslens.timeline import AlertEvent
 
 EXIT_TRUSTED = 0
 EXIT_FAILED = 1
@@ -168,10 +169,9 @@ def _fatal_alert(conn: Connection | None, tls_error: str | None) -> str | None:
         return None
     tls13 = conn.tls13
     for event in conn.alerts:
-        detail = event.detail
-        if "level" not in detail:
+        if not isinstance(event, AlertEvent):
             continue  # an alert still encrypted
-        name = registry.alert_name(detail["description"])
+        name = registry.alert_name(event.description)
         if name == "close_notify":
             return None
         if not is_fatal(event, tls13):

@@ -20,7 +20,7 @@ from tlslens import _core
 from tlslens.decrypt.connection import PlaintextSink
 from tlslens.decrypt.parts import APPLICATION_DATA, EARLY_DATA, HANDSHAKE
 from tlslens.keys.store import KeyStore
-from tlslens.model import Connection, Endpoint, TimelineEvent
+from tlslens.model import Connection, Endpoint
 from tlslens.quic.details import (
     MAX_PACKETS_KEPT,
     MAX_STREAMS_KEPT,
@@ -28,6 +28,13 @@ from tlslens.quic.details import (
     QuicDetails,
     QuicFrameInfo,
     QuicPacketInfo,
+)
+from tlslens.timeline import (
+    AlertEvent,
+    ApplicationDataEvent,
+    DataEvent,
+    EncryptedHandshakeEvent,
+    TimelineEvent,
 )
 from tlslens.tls import proof
 from tlslens.tls.content import RecordContent, message_content
@@ -37,10 +44,10 @@ CRYPTO_ERROR_BASE = 0x0100
 CRYPTO_ERROR_LAST = 0x01FF
 _FATAL = 2
 # What a packet left sealed is, by its packet number space, as TLS 1.3 tells records.
-_SEALED_KIND = {
-    "initial": "encrypted_handshake",
-    "handshake": "encrypted_handshake",
-    "application": "application_data",
+_SEALED_KIND: dict[str, type[EncryptedHandshakeEvent | ApplicationDataEvent]] = {
+    "initial": EncryptedHandshakeEvent,
+    "handshake": EncryptedHandshakeEvent,
+    "application": ApplicationDataEvent,
 }
 
 # What an opened packet of each kind decrypted, in the decryption summary's parts.
@@ -292,13 +299,16 @@ class QuicSession(RecordContent):
                 )
             )
             if not application and CRYPTO_ERROR_BASE <= f.code <= CRYPTO_ERROR_LAST:
-                detail = {
-                    "encrypted": False,
-                    "level": _FATAL,
-                    "description": f.code - CRYPTO_ERROR_BASE,
-                    "quic": "CRYPTO_ERROR",
-                }
-                self._event(side, "alert", packet.offset, 2, detail=detail)
+                description = f.code - CRYPTO_ERROR_BASE
+                self._event(
+                    AlertEvent,
+                    side,
+                    packet.offset,
+                    2,
+                    level=_FATAL,
+                    description=description,
+                    quic=True,
+                )
 
     def _stream_data(self, packet: _core.QuicPacket, data: bytes) -> None:
         """A STREAM frame's bytes as application data: the packet's first one is one more
@@ -310,10 +320,9 @@ class QuicSession(RecordContent):
         direction = self._direction(packet.side)
         if (
             self.stream_packet == here
-            and last is not None
+            and isinstance(last, DataEvent)
+            and last.decrypted
             and last.direction == direction
-            and last.detail.get("decrypted")
-            and last.kind in ("application_data", "early_data")
         ):
             self._more_application_data(direction, data, 0)
             return
@@ -345,11 +354,17 @@ class QuicSession(RecordContent):
             self.stream_next[key] = max(expected, at + len(f.data))
         self.stream_sink(f"stream{f.stream}-{direction}", data)
 
-    def _sealed(self, side: int, kind: str, offset: int, length: int) -> None:
+    def _sealed(
+        self,
+        side: int,
+        kind: type[EncryptedHandshakeEvent | ApplicationDataEvent],
+        offset: int,
+        length: int,
+    ) -> None:
         """A packet not opened: counted into the last event of its kind and direction."""
         conn = self.conn
         assert conn is not None
-        if kind == "application_data":
+        if kind is ApplicationDataEvent:
             stats = conn.stats[self._direction(side)]
             stats.application_data_records += 1
             stats.application_data_bytes += length
@@ -358,16 +373,16 @@ class QuicSession(RecordContent):
         if last is not None and last.frame > self.frame:
             # A packet the core kept for keys that never came, told at the end of the
             # capture: it goes where its frame is.
-            event = self._event(side, kind, offset, length)
+            event = self._event(kind, side, offset, length)
             timeline.pop()
             timeline.insert(bisect.bisect_right(timeline, event.frame, key=_frame_of), event)
             return
-        if last is not None and last.kind == kind and last.direction == self._direction(side):
+        if type(last) is kind and last.direction == self._direction(side):
             last.records += 1
             last.length += length
             last.last_frame = self.frame
             return
-        self._event(side, kind, offset, length)
+        self._event(kind, side, offset, length)
 
     def _restart(self) -> None:
         """After a Retry the client sent a different ClientHello (aioquic: a new random):

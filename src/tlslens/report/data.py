@@ -21,6 +21,7 @@ from tlslens.explain.summary import connection_title
 from tlslens.model import Connection
 from tlslens.outcome import Outcome
 from tlslens.serialize import connection_to_json
+from tlslens.timeline import AlertEvent, HandshakeEvent
 from tlslens.x509.validate import fingerprint
 
 # Overview columns, in order (the page's table header comes from here too).
@@ -115,7 +116,7 @@ def _part(conn: Connection, arrow: Arrow) -> dict[str, Any] | None:
     if arrow.event is None:
         return None
     event = conn.timeline[arrow.event]
-    message = event.raw
+    message = event.raw if isinstance(event, HandshakeEvent) else None
     if message is not None:
         part: dict[str, Any] = {
             "what": "handshake message",
@@ -131,8 +132,8 @@ def _part(conn: Connection, arrow: Arrow) -> dict[str, Any] | None:
                     spans.append([at, at + len(info.der)])
             part["certs"] = sorted(spans)
         return part
-    if event.kind == "alert" and "level" in event.detail:
-        body = bytes([event.detail["level"], event.detail.get("description", 0)])
+    if isinstance(event, AlertEvent):
+        body = bytes([event.level, event.description])
         return {
             "what": "alert",
             "offset": event.offset,

@@ -18,6 +18,7 @@ from tlslens.handshake import messages as hs
 from tlslens.model import S2C, Connection
 from tlslens.scan.findings import ScanReport
 from tlslens.scan.probe import TLS13, Offer, ProbeResult
+from tlslens.timeline import HandshakeEvent
 
 
 def compressed_with(conn: Connection | None, algorithm: int) -> bool | None:
@@ -25,9 +26,9 @@ def compressed_with(conn: Connection | None, algorithm: int) -> bool | None:
     if conn is None or conn.version != TLS13:
         return None
     for event in conn.timeline:
-        message = event.message
-        if event.direction != S2C or message is None:
+        if event.direction != S2C or not isinstance(event, HandshakeEvent):
             continue
+        message = event.message
         if isinstance(message, hs.CompressedCertificate):
             return message.algorithm == algorithm and message.certificate is not None
         if isinstance(message, hs.Certificate):

@@ -27,6 +27,7 @@ from tlslens.handshake import messages as hs
 from tlslens.handshake.compression import push_compress_certificate
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint
+from tlslens.timeline import ALERT_EVENTS, SSLV2_EVENTS, HandshakeEvent
 from tlslens.tls.session import TLSSession
 
 SSL3, TLS10, TLS11, TLS12, TLS13 = 0x0300, 0x0301, 0x0302, 0x0303, 0x0304
@@ -331,10 +332,10 @@ class Probe:
                 self.done = True
                 return
         for event in reversed(conn.timeline):
-            if event.kind == "alert" or event.kind == "sslv2":
+            if isinstance(event, ALERT_EVENTS + SSLV2_EVENTS):
                 self.done = True
                 return
-            if event.direction != "s2c":
+            if event.direction != "s2c" or not isinstance(event, HandshakeEvent):
                 continue
             message = event.message
             if isinstance(message, hs.ServerHello):
@@ -345,7 +346,7 @@ class Probe:
                 ):
                     self.done = True
                 return
-            if message is not None and message.msg_type in (hs.SERVER_HELLO_DONE, hs.FINISHED):
+            if message.msg_type in (hs.SERVER_HELLO_DONE, hs.FINISHED):
                 self.done = True
                 return
         if conn.sslv2_server_hello:

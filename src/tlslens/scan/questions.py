@@ -32,6 +32,7 @@ from tlslens.scan.probe import (
     Offer,
     ProbeResult,
 )
+from tlslens.timeline import AlertEvent, HandshakeEvent
 
 
 class Prober(Protocol):
@@ -415,7 +416,8 @@ class Scanner:
         if conn is None:
             return
         if any(
-            registry.alert_name(e.detail.get("description", -1)) == "inappropriate_fallback"
+            isinstance(e, AlertEvent)
+            and registry.alert_name(e.description) == "inappropriate_fallback"
             for e in conn.alerts
         ):
             self.report.fallback_scsv = True
@@ -522,6 +524,8 @@ class Scanner:
 
 def _signature_scheme(conn: Connection) -> int | None:
     for event in conn.timeline:
+        if not isinstance(event, HandshakeEvent):
+            continue
         message = event.message
         if isinstance(message, hs.CertificateVerify) and event.direction == "s2c":
             return message.signature_scheme

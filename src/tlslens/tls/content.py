@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Concatenate, ParamSpec, TypeVar
 
 from tlslens import _core, registry
 from tlslens._core import MAX_HANDSHAKE_MESSAGE, Decryptor
@@ -24,13 +24,27 @@ from tlslens.handshake import compression, sslv2
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.keys.store import KeyStore
-from tlslens.model import C2S, S2C, Connection, Finding, Handshake, TimelineEvent
+from tlslens.model import C2S, S2C, Connection, Finding, Handshake
+from tlslens.timeline import (
+    DATA_EVENTS,
+    ApplicationDataEvent,
+    DataEvent,
+    EarlyDataEvent,
+    EncryptedHandshakeEvent,
+    HandshakeEvent,
+    SSLv2EncryptedEvent,
+    SSLv2MessageEvent,
+    TimelineEvent,
+)
 from tlslens.tls import proof
 from tlslens.x509.certificate import parse_certificate
 
 MAX_TICKETS_KEPT = 8  # per connection, to find which one a later connection presents
 # A record of whole messages of these types ends the skip of an oversized one.
 HANDSHAKE_TYPES = sorted(registry.HANDSHAKE_TYPES)
+
+E = TypeVar("E", bound=TimelineEvent)
+P = ParamSpec("P")
 
 
 def rsa_answer(keys: KeyStore | None) -> Callable[[bytes, tuple[int, int]], bytes | None] | None:
@@ -102,17 +116,19 @@ class RecordContent:
         else:
             self._pending_findings.append(finding)
 
-    def _event(self, side: int, kind: str, offset: int, length: int, **kw: Any) -> TimelineEvent:
-        event = TimelineEvent(
-            self.frame,
-            self.ts_ns,
-            self._direction(side),
-            kind,
-            offset,
-            length,
-            last_frame=self.frame,
-            **kw,
-        )
+    def _event(
+        self,
+        step: Callable[Concatenate[int, int, str, int, int, int, P], E],
+        side: int,
+        offset: int,
+        length: int,
+        /,
+        *args: P.args,
+        **kw: P.kwargs,
+    ) -> E:
+        """A new event of the timeline (``step``: its class), seen in the current frame."""
+        frame = self.frame
+        event = step(frame, self.ts_ns, self._direction(side), offset, length, frame, *args, **kw)
         assert self.conn is not None
         self.conn.timeline.append(event)
         return event
@@ -133,26 +149,21 @@ class RecordContent:
             dec.application_data(direction, plaintext)
         if self.sink is not None and plaintext:
             self.sink(direction, plaintext)
-        kind = "early_data" if direction == C2S and dec.early_active else "application_data"
+        kind = EarlyDataEvent if direction == C2S and dec.early_active else ApplicationDataEvent
         self._plaintext_event(side, kind, offset, len(plaintext))
 
-    def _plaintext_event(self, side: int, kind: str, offset: int, length: int) -> None:
+    def _plaintext_event(self, side: int, kind: type[DataEvent], offset: int, length: int) -> None:
         """A decrypted record's step: one more record of the step before when that is of
         the same kind and direction."""
         conn = self.conn
         assert conn is not None
         last = conn.timeline[-1] if conn.timeline else None
-        if (
-            last is not None
-            and last.kind == kind
-            and last.direction == self._direction(side)
-            and last.detail.get("decrypted")
-        ):
+        if type(last) is kind and last.decrypted and last.direction == self._direction(side):
             last.records += 1
             last.length += length
             last.last_frame = self.frame
             return
-        self._event(side, kind, offset, length, detail={"decrypted": True})
+        self._event(kind, side, offset, length, decrypted=True)
 
     # -- the core content layer's events ------------------------------------------------
     def _content_events(self, events: list[_core.ContentEvent]) -> None:
@@ -189,32 +200,30 @@ class RecordContent:
             for plaintext in ev.plaintext:
                 if plaintext:
                     self.sink(direction, plaintext)
+        kind = DATA_EVENTS[ev.kind]
         last = conn.timeline[-1] if conn.timeline else None
         if (
-            last is not None
-            and last.kind == ev.kind
+            type(last) is kind
             and last.direction == direction
-            and (not ev.decrypted or last.detail.get("decrypted"))
+            and (not ev.decrypted or last.decrypted)
         ):
             last.records += ev.records
             last.length += ev.length
             last.last_frame = self.frame if ev.last_frame is None else ev.last_frame
             return
-        detail = {"decrypted": True} if ev.decrypted else {}
         if ev.frame is None or ev.ts_ns is None or ev.last_frame is None:
-            self._event(ev.side, ev.kind, ev.offset, ev.length, detail=detail, records=ev.records)
+            self._event(kind, ev.side, ev.offset, ev.length, ev.records, ev.decrypted)
             return
         conn.timeline.append(
-            TimelineEvent(
+            kind(
                 ev.frame,
                 ev.ts_ns,
                 direction,
-                ev.kind,
                 ev.offset,
                 ev.length,
-                detail=detail,
-                records=ev.records,
-                last_frame=ev.last_frame,
+                ev.last_frame,
+                ev.records,
+                ev.decrypted,
             )
         )
 
@@ -226,7 +235,7 @@ class RecordContent:
             assert stats is not None
             stats.application_data_records += 1
             stats.application_data_bytes += ev.length
-        self._event(ev.side, "encrypted_handshake", ev.offset, ev.length)
+        self._event(EncryptedHandshakeEvent, ev.side, ev.offset, ev.length)
 
     def _sslv2_client_hello(self, side: int, record: bytes, offset: int) -> None:
         try:
@@ -236,14 +245,7 @@ class RecordContent:
             return
         assert self.conn is not None
         self.conn.stats[self._direction(side)].records += 1
-        self._event(
-            side,
-            "handshake",
-            offset,
-            len(record),
-            message=message,
-            detail={"raw": record, "sslv2": True},
-        )
+        self._event(HandshakeEvent, side, offset, len(record), message=message, sslv2=True)
         self.conn.client_hellos.append(message)  # type: ignore[arg-type]
         self._new_handshake()  # the core's content layer fed the decryptor
 
@@ -258,17 +260,12 @@ class RecordContent:
         stats.bytes += size
         if self.sslv2_encrypted:
             last = conn.timeline[-1] if conn.timeline else None
-            if (
-                last is not None
-                and last.kind == "sslv2"
-                and last.direction == direction
-                and (last.detail.get("encrypted"))
-            ):
+            if isinstance(last, SSLv2EncryptedEvent) and last.direction == direction:
                 last.records += 1
                 last.length += len(body)
                 last.last_frame = self.frame
             else:
-                self._event(side, "sslv2", offset, len(body), detail={"encrypted": True})
+                self._event(SSLv2EncryptedEvent, side, offset, len(body))
             return
         try:
             message = sslv2.pull_message(body)
@@ -276,7 +273,7 @@ class RecordContent:
             self._finding(side, "handshake", offset, exc.msg)
             return
         name = sslv2.SSL2_MESSAGE_NAMES.get(body[0] if body else -1, "unknown message")
-        self._event(side, "sslv2", offset, len(body), detail={"message": name, "decoded": message})
+        self._event(SSLv2MessageEvent, side, offset, len(body), name=name, decoded=message)
         if isinstance(message, sslv2.SSLv2ServerHello):
             conn.sslv2_hello = message
             if message.certificate_type == 1 and message.certificate:
@@ -291,13 +288,8 @@ class RecordContent:
         """A message whose body does not parse: a finding, and an opaque step."""
         name = registry.handshake_name(msg_type)
         self._finding(side, "handshake", offset, f"{name}: {error}")
-        self._event(
-            side,
-            "handshake",
-            offset,
-            len(raw),
-            message=hs.OpaqueMessage(msg_type=msg_type, body=raw[4:], malformed=error),
-        )
+        opaque = hs.OpaqueMessage(msg_type=msg_type, body=raw[4:], malformed=error)
+        self._event(HandshakeEvent, side, offset, len(raw), message=opaque)
 
     def _message_model(
         self,
@@ -322,12 +314,12 @@ class RecordContent:
             if crowded is not None:
                 self._finding(side, "handshake", offset, crowded)
         self._event(
+            HandshakeEvent,
             side,
-            "handshake",
             offset,
             len(raw),
             message=message,
-            detail={"decrypted": True} if decrypted else {},
+            decrypted=decrypted,
             raw=raw if self.keep_records else None,
         )
         if isinstance(message, hs.ServerKeyExchange | hs.CertificateVerify):

@@ -27,6 +27,15 @@ from tlslens.errors import UnsupportedCipherError
 from tlslens.handshake import messages as hs
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, RecordInfo
+from tlslens.timeline import (
+    ACKEvent,
+    AlertEvent,
+    ApplicationDataEvent,
+    ChangeCipherSpecEvent,
+    EncryptedAlertEvent,
+    EncryptedHandshakeEvent,
+    HandshakeEvent,
+)
 from tlslens.tls.content import RecordContent, message_content
 from tlslens.tls.session import note_deprecated_version
 
@@ -343,8 +352,8 @@ class DtlsSession(RecordContent):
         elif kind == "change_cipher_spec":
             self._change_cipher_spec(side)
         elif kind == "alert":
-            detail = {"encrypted": False, "level": ev.level, "description": ev.description}
-            self._event(side, "alert", self.record_offset[side], 2, detail=detail)
+            offset = self.record_offset[side]
+            self._event(AlertEvent, side, offset, 2, level=ev.level, description=ev.description)
         elif kind == "application_data":
             self._application_plaintext(side, ev.data or b"")
         elif kind == "finding":
@@ -395,9 +404,9 @@ class DtlsSession(RecordContent):
         # DTLS 1.3's epoch 2 is the handshake's (RFC 9147 §6.1): unread, its records are the
         # encrypted handshake, not application data (epoch 3 and on).
         if ctype == CT_HANDSHAKE or (ev.unified and ev.epoch == 2):
-            self._event(side, "encrypted_handshake", ev.offset, ev.length)
+            self._event(EncryptedHandshakeEvent, side, ev.offset, ev.length)
         elif ctype == CT_ALERT:
-            self._event(side, "alert", ev.offset, ev.length, detail={"encrypted": True})
+            self._event(EncryptedAlertEvent, side, ev.offset, ev.length)
         else:  # application data, or a DTLS 1.3 record whose type is encrypted too
             self._content_events(self.content.skipped(side, ev.offset, ev.length))
 
@@ -407,9 +416,9 @@ class DtlsSession(RecordContent):
         self.facts.acks[self._direction(side)] += 1
         kept = tuple(numbers[:MAX_ACKED_KEPT])
         offset = self.record_offset[side]
-        detail = {"acked": kept, "count": len(numbers)}
         # its length: the ACK's body, a 2-byte list length and 16 bytes per record number
-        self._event(side, "ack", offset, 2 + 16 * len(numbers), detail=detail)
+        length = 2 + 16 * len(numbers)
+        self._event(ACKEvent, side, offset, length, acked=kept, count=len(numbers))
         records = self.conn.records if self.conn is not None else None
         if records and (records[-1].frame, records[-1].offset) == (self.frame, offset):
             records[-1] = dataclasses.replace(records[-1], acked=kept)
@@ -507,11 +516,11 @@ class DtlsSession(RecordContent):
         self.facts.fragmented[direction] += 1
         self.facts.fragments[direction] += fragments
         last = conn.timeline[-1] if conn.timeline else None
-        if last is not None and last.kind == "handshake" and last.direction == direction:
-            last.detail["fragments"] = fragments
+        if isinstance(last, HandshakeEvent) and last.direction == direction:
+            last.fragments = fragments
 
     def _change_cipher_spec(self, side: int) -> None:
-        self._event(side, "change_cipher_spec", self.record_offset[side], 1)
+        self._event(ChangeCipherSpecEvent, side, self.record_offset[side], 1)
 
     def _application_plaintext(self, side: int, plaintext: bytes) -> None:
         conn = self.conn
@@ -526,4 +535,4 @@ class DtlsSession(RecordContent):
         facts.plaintext_bytes[direction] += len(plaintext)
         if self.plaintext_sink is not None:
             self.plaintext_sink(direction, plaintext)
-        self._plaintext_event(side, "application_data", self.record_offset[side], len(plaintext))
+        self._plaintext_event(side, ApplicationDataEvent, self.record_offset[side], len(plaintext))

@@ -20,6 +20,16 @@ from tlslens.decrypt.connection import PlaintextSink
 from tlslens.handshake import messages as hs
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, RecordInfo
+from tlslens.timeline import (
+    SSLV2_EVENTS,
+    AlertEvent,
+    ChangeCipherSpecEvent,
+    EncryptedAlertEvent,
+    GapEvent,
+    HandshakeEvent,
+    HeartbeatEvent,
+    UndecryptableEvent,
+)
 from tlslens.tls import proof
 from tlslens.tls.content import HANDSHAKE_TYPES, RecordContent, rsa_answer
 from tlslens.tls.deprecated import DEPRECATED_VERSION, deprecation
@@ -146,25 +156,30 @@ class FlowSession(RecordContent):
 
     def _record_step(self, ev: _RecordStep) -> None:
         """A record's step other than handshake messages and application data."""
-        detail: dict[str, object]
+        side, offset, length = ev.side, ev.offset, ev.length
         if isinstance(ev, _core.ContentEncryptedHandshake):
             self._encrypted_handshake(ev)
-            return
-        if isinstance(ev, _core.ContentChangeCipherSpec):
-            name, detail = "change_cipher_spec", {"encrypted": ev.encrypted}
+        elif isinstance(ev, _core.ContentChangeCipherSpec):
+            self._event(ChangeCipherSpecEvent, side, offset, length, encrypted=ev.encrypted)
         elif isinstance(ev, _core.ContentAlert):
-            detail = {"encrypted": ev.level is None}
-            if ev.level is not None:
-                detail.update(level=ev.level, description=ev.description)
-            name = "alert"
+            if ev.level is None or ev.description is None:
+                self._event(EncryptedAlertEvent, side, offset, length)
+            else:
+                level, description = ev.level, ev.description
+                self._event(AlertEvent, side, offset, length, level=level, description=description)
         elif isinstance(ev, _core.ContentHeartbeat):
-            name, detail = "heartbeat", {"encrypted": ev.encrypted}
-            if ev.heartbeat_type is not None:
-                detail.update(type=ev.heartbeat_type, payload_length=ev.payload_length)
+            self._event(
+                HeartbeatEvent,
+                side,
+                offset,
+                length,
+                encrypted=ev.encrypted,
+                heartbeat_type=ev.heartbeat_type,
+                payload_length=ev.payload_length,
+            )
         else:
             assert isinstance(ev, _core.ContentUndecryptable)
-            name, detail = "undecryptable", {"reason": ev.reason}
-        self._event(ev.side, name, ev.offset, ev.length, detail=detail)
+            self._event(UndecryptableEvent, side, offset, length, reason=ev.reason)
 
     def _other(self, ev: _core.SessionEvent) -> None:
         """Every event but records: the start, the prelude, findings, SSL 2.0, the end."""
@@ -255,7 +270,7 @@ class FlowSession(RecordContent):
             stats = self.conn.stats[self._direction(ev.side)]
             stats.gaps += 1
             stats.gap_bytes += ev.length
-            self._event(ev.side, "gap", ev.offset, ev.length)
+            self._event(GapEvent, ev.side, ev.offset, ev.length)
         if ev.lost:  # a message being reassembled is dropped by the core's content layer
             self._finding(
                 ev.side,
@@ -374,7 +389,10 @@ def note_deprecated_version(conn: Connection) -> None:
             event
             for event in conn.timeline
             if event.direction == S2C
-            and (isinstance(event.message, hs.ServerHello) or event.kind == "sslv2")
+            and (
+                (isinstance(event, HandshakeEvent) and isinstance(event.message, hs.ServerHello))
+                or isinstance(event, SSLV2_EVENTS)
+            )
         ),
         None,
     )
