@@ -3,8 +3,8 @@
 Each event says where it was seen (``frame``, ``ts_ns``, ``direction``, ``offset`` in the
 direction's stream, ``length``) and what only its kind knows (a handshake message, an
 alert's level and description, the record numbers an ACK lists...). Readers tell the
-kinds apart by class (``isinstance``, ``match``); ``kind`` is the name the JSON and the
-narration print. Records of the same kind in a row (application data, QUIC packets left
+kinds apart by class (``isinstance``, ``match``, or ``type(event) is`` in a loop over every
+event: the kinds are final); ``kind`` is the name the JSON and the narration print. Records of the same kind in a row (application data, QUIC packets left
 sealed, SSL 2.0's encrypted records) are one event that grows: ``records``,
 ``length`` and ``last_frame`` count them.
 """
@@ -12,7 +12,7 @@ sealed, SSL 2.0's encrypted records) are one event that grows: ``records``,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, final
 
 if TYPE_CHECKING:
     from tlslens.handshake import messages as hs
@@ -20,9 +20,11 @@ if TYPE_CHECKING:
 
 
 # The events compare by identity (eq=False), as the model's other mutable records do: nothing
-# compares two of them by value, and Python 3.11 compiles each generated method at import.
-# The kinds with no facts of their own subclass without @dataclass: they cost no generated
-# method at all.
+# compares two of them by value, and Python 3.11 compiles each generated method at every
+# start (about 0.15 ms a method). So the subclasses keep the base's __repr__ (their name and
+# where they were seen: repr=False), and the kinds with no facts of their own subclass
+# without @dataclass, costing nothing. No field is keyword-only: a class called with
+# keywords builds a dict per event, and a capture makes millions of events.
 @dataclass(slots=True, eq=False)
 class TimelineEvent:
     """Where one event of the timeline was seen; a subclass says what it was."""
@@ -34,10 +36,11 @@ class TimelineEvent:
     offset: int  # in the direction's stream (TCP), datagram (DTLS) or packet (QUIC)
     length: int
     last_frame: int  # of the last record of a run: ``frame`` for one record
-    records: int = 1
+    records: int  # of a run; 1 for the others
 
 
-@dataclass(slots=True, eq=False, kw_only=True)
+@final
+@dataclass(slots=True, eq=False, repr=False)
 class HandshakeEvent(TimelineEvent):
     """A handshake message read (an unreadable one as ``hs.OpaqueMessage``)."""
 
@@ -49,6 +52,7 @@ class HandshakeEvent(TimelineEvent):
     fragments: int = 0  # DTLS: the fragments it was reassembled from, when more than one
 
 
+@final
 class EncryptedHandshakeEvent(TimelineEvent):
     """Handshake bytes no key opened (TLS 1.3's in application data records, the Finished
     after a ChangeCipherSpec, QUIC's Initial and Handshake packets left sealed)."""
@@ -57,13 +61,15 @@ class EncryptedHandshakeEvent(TimelineEvent):
     kind: ClassVar[str] = "encrypted_handshake"
 
 
-@dataclass(slots=True, eq=False)
+@final
+@dataclass(slots=True, eq=False, repr=False)
 class ChangeCipherSpecEvent(TimelineEvent):
     kind: ClassVar[str] = "change_cipher_spec"
     encrypted: bool = False  # sent under the keys of a handshake before (renegotiation)
 
 
-@dataclass(slots=True, eq=False, kw_only=True)
+@final
+@dataclass(slots=True, eq=False, repr=False)
 class AlertEvent(TimelineEvent):
     """An alert read: a TLS alert record, or QUIC's CRYPTO_ERROR in a CONNECTION_CLOSE."""
 
@@ -73,6 +79,7 @@ class AlertEvent(TimelineEvent):
     quic: bool = False  # carried as CRYPTO_ERROR (RFC 9001 §4.8), not in a record
 
 
+@final
 class EncryptedAlertEvent(TimelineEvent):
     """An alert record no key opened: its level and description are unknown."""
 
@@ -80,18 +87,20 @@ class EncryptedAlertEvent(TimelineEvent):
     kind: ClassVar[str] = "alert"
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, repr=False)
 class DataEvent(TimelineEvent):
     """Application data records in a row, in one direction (QUIC: packets)."""
 
     decrypted: bool = False
 
 
+@final
 class ApplicationDataEvent(DataEvent):
     __slots__ = ()
     kind: ClassVar[str] = "application_data"
 
 
+@final
 class EarlyDataEvent(DataEvent):
     """0-RTT data (TLS 1.3 early data, QUIC's 0-RTT packets)."""
 
@@ -106,7 +115,8 @@ DATA_EVENTS: dict[str, type[DataEvent]] = {
 }
 
 
-@dataclass(slots=True, eq=False)
+@final
+@dataclass(slots=True, eq=False, repr=False)
 class HeartbeatEvent(TimelineEvent):
     """A heartbeat record (RFC 6520); its type and payload length when it was readable."""
 
@@ -116,6 +126,7 @@ class HeartbeatEvent(TimelineEvent):
     payload_length: int | None = None
 
 
+@final
 class GapEvent(TimelineEvent):
     """Bytes of the stream missing from the capture."""
 
@@ -123,7 +134,8 @@ class GapEvent(TimelineEvent):
     kind: ClassVar[str] = "gap"
 
 
-@dataclass(slots=True, eq=False, kw_only=True)
+@final
+@dataclass(slots=True, eq=False, repr=False)
 class SSLv2MessageEvent(TimelineEvent):
     """An SSL 2.0 message after the ClientHello, in plaintext (``decoded``: None for a
     type tlslens does not decode)."""
@@ -133,6 +145,7 @@ class SSLv2MessageEvent(TimelineEvent):
     decoded: SSLv2Message | None
 
 
+@final
 class SSLv2EncryptedEvent(TimelineEvent):
     """SSL 2.0 records after CLIENT-MASTER-KEY: all encrypted."""
 
@@ -140,7 +153,8 @@ class SSLv2EncryptedEvent(TimelineEvent):
     kind: ClassVar[str] = "sslv2"
 
 
-@dataclass(slots=True, eq=False, kw_only=True)
+@final
+@dataclass(slots=True, eq=False, repr=False)
 class ACKEvent(TimelineEvent):
     """A DTLS 1.3 ACK (RFC 9147 §7)."""
 
@@ -149,7 +163,8 @@ class ACKEvent(TimelineEvent):
     count: int  # how many it lists
 
 
-@dataclass(slots=True, eq=False, kw_only=True)
+@final
+@dataclass(slots=True, eq=False, repr=False)
 class UndecryptableEvent(TimelineEvent):
     """A record the connection's keys do not open."""
 

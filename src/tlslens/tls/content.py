@@ -118,7 +118,7 @@ class RecordContent:
 
     def _event(
         self,
-        step: Callable[Concatenate[int, int, str, int, int, int, P], E],
+        step: Callable[Concatenate[int, int, str, int, int, int, int, P], E],
         side: int,
         offset: int,
         length: int,
@@ -126,9 +126,13 @@ class RecordContent:
         *args: P.args,
         **kw: P.kwargs,
     ) -> E:
-        """A new event of the timeline (``step``: its class), seen in the current frame."""
+        """A new event of the timeline (``step``: its class, ``args``: its own fields), one
+        record seen in the current frame. The frequent ones pass their fields by position:
+        a class called with keywords costs a dict."""
         frame = self.frame
-        event = step(frame, self.ts_ns, self._direction(side), offset, length, frame, *args, **kw)
+        event = step(
+            frame, self.ts_ns, self._direction(side), offset, length, frame, 1, *args, **kw
+        )
         assert self.conn is not None
         self.conn.timeline.append(event)
         return event
@@ -163,7 +167,7 @@ class RecordContent:
             last.length += length
             last.last_frame = self.frame
             return
-        self._event(kind, side, offset, length, decrypted=True)
+        self._event(kind, side, offset, length, True)  # decrypted
 
     # -- the core content layer's events ------------------------------------------------
     def _content_events(self, events: list[_core.ContentEvent]) -> None:
@@ -211,19 +215,12 @@ class RecordContent:
             last.length += ev.length
             last.last_frame = self.frame if ev.last_frame is None else ev.last_frame
             return
-        if ev.frame is None or ev.ts_ns is None or ev.last_frame is None:
-            self._event(kind, ev.side, ev.offset, ev.length, ev.records, ev.decrypted)
-            return
+        frame, ts_ns, last_frame = ev.frame, ev.ts_ns, ev.last_frame
+        if frame is None or ts_ns is None or last_frame is None:
+            frame, ts_ns, last_frame = self.frame, self.ts_ns, self.frame
         conn.timeline.append(
             kind(
-                ev.frame,
-                ev.ts_ns,
-                direction,
-                ev.offset,
-                ev.length,
-                ev.last_frame,
-                ev.records,
-                ev.decrypted,
+                frame, ts_ns, direction, ev.offset, ev.length, last_frame, ev.records, ev.decrypted
             )
         )
 
@@ -313,15 +310,9 @@ class RecordContent:
             crowded = ext.crowding(message.extensions, type(message).__name__)
             if crowded is not None:
                 self._finding(side, "handshake", offset, crowded)
-        self._event(
-            HandshakeEvent,
-            side,
-            offset,
-            len(raw),
-            message=message,
-            decrypted=decrypted,
-            raw=raw if self.keep_records else None,
-        )
+        # message, decrypted, raw
+        kept = raw if self.keep_records else None
+        self._event(HandshakeEvent, side, offset, len(raw), message, decrypted, kept)
         if isinstance(message, hs.ServerKeyExchange | hs.CertificateVerify):
             self._check_signature(side, message, raw, ctx, signed)
         if isinstance(message, hs.ClientHello):

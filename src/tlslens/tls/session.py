@@ -160,13 +160,12 @@ class FlowSession(RecordContent):
         if isinstance(ev, _core.ContentEncryptedHandshake):
             self._encrypted_handshake(ev)
         elif isinstance(ev, _core.ContentChangeCipherSpec):
-            self._event(ChangeCipherSpecEvent, side, offset, length, encrypted=ev.encrypted)
+            self._event(ChangeCipherSpecEvent, side, offset, length, ev.encrypted)
         elif isinstance(ev, _core.ContentAlert):
             if ev.level is None or ev.description is None:
                 self._event(EncryptedAlertEvent, side, offset, length)
             else:
-                level, description = ev.level, ev.description
-                self._event(AlertEvent, side, offset, length, level=level, description=description)
+                self._event(AlertEvent, side, offset, length, ev.level, ev.description)
         elif isinstance(ev, _core.ContentHeartbeat):
             self._event(
                 HeartbeatEvent,
