@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from tlslens.timeline import HandshakeEvent
+from tlslens.events import HandshakeEvent
 
 T = TypeVar("T")
 

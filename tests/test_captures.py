@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 import tlslens
 from tlslens.capture.writer import write_pcap
+from tlslens.events import HandshakeEvent
 from tlslens.explain import explain
 from tlslens.serialize import connection_to_json, json_line
-from tlslens.timeline import HandshakeEvent
 
 from _frames import read_frames
 from conftest import CAPTURES

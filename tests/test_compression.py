@@ -24,6 +24,7 @@ from record_lab import free_port
 import tlslens
 from tlslens.bounds import Limits
 from tlslens.errors import DecodeError
+from tlslens.events import HandshakeEvent
 from tlslens.explain import explain
 from tlslens.explain.fields import message_fields
 from tlslens.handshake import compose
@@ -31,7 +32,6 @@ from tlslens.handshake.compression import BROTLI, ZLIB, ZSTD, decompress
 from tlslens.keys.files import add_keylog_file
 from tlslens.keys.store import KeyStore
 from tlslens.serialize import connection_to_json
-from tlslens.timeline import HandshakeEvent
 
 from _frames import server_flights_capture
 from _servers import NAME, ScriptedServer, openssl_server, program, tlslite_behaviour

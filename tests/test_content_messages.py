@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from tlslens import _core
+from tlslens.events import HandshakeEvent
 from tlslens.model import Connection
 from tlslens.pipeline import read_capture
-from tlslens.timeline import HandshakeEvent
 from tlslens.tls.content import HANDSHAKE_TYPES
 
 from conftest import CAPTURES

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from tlslens import _core
+from tlslens.events import DataEvent
 from tlslens.keys.files import add_keylog_file
 from tlslens.keys.store import KeyStore
 from tlslens.pipeline import read_capture
 from tlslens.serialize import connection_to_json
-from tlslens.timeline import DataEvent
 from tlslens.tls.content import HANDSHAKE_TYPES
 from tlslens.tls.session import FlowSession
 

@@ -13,9 +13,9 @@ import pytest
 
 from tlslens import _core, read_capture
 from tlslens.errors import DecodeError
+from tlslens.events import HandshakeEvent
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
-from tlslens.timeline import HandshakeEvent
 
 from conftest import VECTORS
 

@@ -21,13 +21,13 @@ import tlslens
 from tlslens import _core
 from tlslens.capture.writer import PcapngWriter
 from tlslens.cli import main
+from tlslens.events import AlertEvent
 from tlslens.explain.timeline import explain
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection
 from tlslens.outcome import outcome_of
 from tlslens.report.data import overview_row
 from tlslens.serialize import connection_to_json
-from tlslens.timeline import AlertEvent
 
 from _frames import read_frames
 from _tshark import APPLICATION_CLOSE, CONNECTION_CLOSE, _fields, run_tshark_quic, strip_secrets

@@ -17,8 +17,8 @@ import tlslens.explain
 from tlslens._core import TcpSegment, decode_tcp
 from tlslens.capture.writer import write_pcap
 from tlslens.cli import main
+from tlslens.events import HandshakeEvent
 from tlslens.keys.store import KeyStore
-from tlslens.timeline import HandshakeEvent
 from tlslens.x509 import ChainChecker, TrustStore
 
 from _frames import read_frames

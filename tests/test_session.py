@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tlslens.events import AlertEvent
 from tlslens.model import Connection, Endpoint
-from tlslens.timeline import AlertEvent
 from tlslens.tls.session import TLSSession
 
 from test_handshake import CLIENT_HELLO_BODY

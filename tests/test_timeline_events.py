@@ -15,13 +15,8 @@ from pathlib import Path
 import pytest
 
 import tlslens
-from tlslens import timeline
-from tlslens.handshake import messages as hs
-from tlslens.handshake.sslv2 import SSLv2ClientMasterKey, SSLv2ServerHello
-from tlslens.keys.files import add_keylog_file
-from tlslens.keys.store import KeyStore
-from tlslens.model import Connection
-from tlslens.timeline import (
+from tlslens import events
+from tlslens.events import (
     ACKEvent,
     AlertEvent,
     ApplicationDataEvent,
@@ -37,6 +32,11 @@ from tlslens.timeline import (
     TimelineEvent,
     UndecryptableEvent,
 )
+from tlslens.handshake import messages as hs
+from tlslens.handshake.sslv2 import SSLv2ClientMasterKey, SSLv2ServerHello
+from tlslens.keys.files import add_keylog_file
+from tlslens.keys.store import KeyStore
+from tlslens.model import Connection
 
 from conftest import CAPTURES
 
@@ -96,15 +96,14 @@ def test_each_kind_is_a_class_that_keeps_its_printed_name() -> None:
                 assert "Any" not in str(annotation), (cls, name, annotation)
     for name in TYPED_FIELDS:
         assert "Any" not in str(Connection.__annotations__[name]), name
-    assert not [n for n in dir(timeline) if n == "Any"]
+    assert not [n for n in dir(events) if n == "Any"]
 
 
 def test_sslv2_messages_are_decoded_then_encrypted_runs(corpus: Path) -> None:
     path = corpus / "wireshark-notes/ssl3/sslv2.pcapng"
     found = _timeline(path)
     conn = found[0][0]
-    events = [e for _c, e in found]
-    hello, server_hello, master_key, *encrypted = events
+    hello, server_hello, master_key, *encrypted = [e for _c, e in found]
     assert isinstance(hello, HandshakeEvent) and hello.sslv2
     assert isinstance(hello.message, hs.ClientHello)
     assert isinstance(server_hello, SSLv2MessageEvent) and server_hello.name == "SERVER-HELLO"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import tlslens
-from tlslens.timeline import HandshakeEvent
+from tlslens.events import HandshakeEvent
 
 from _tshark import compare, run_tshark, strip_secrets
 from conftest import CAPTURES, CORPUS

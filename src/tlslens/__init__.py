@@ -14,9 +14,9 @@ from tlslens._lazy import lazy_names
 if TYPE_CHECKING:
     from tlslens.capture.tally import CaptureSummary
     from tlslens.errors import CaptureError, DecodeError, TLSLensError
+    from tlslens.events import TimelineEvent
     from tlslens.model import Connection, Endpoint, Finding
     from tlslens.pipeline import Capture, read_capture
-    from tlslens.timeline import TimelineEvent
     from tlslens.x509.certificate import CertificateInfo
 
 __version__ = "0.1.0"
@@ -34,7 +34,7 @@ _LAZY = {
     "Endpoint": "tlslens.model",
     "Finding": "tlslens.model",
     "TLSLensError": "tlslens.errors",
-    "TimelineEvent": "tlslens.timeline",
+    "TimelineEvent": "tlslens.events",
     "read_capture": "tlslens.pipeline",
 }
 

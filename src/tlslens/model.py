@@ -15,11 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from tlslens import _core, registry
-from tlslens.handshake import compression
-from tlslens.handshake import extensions as ext
-from tlslens.handshake import messages as hs
-from tlslens.quic.details import QuicDetails
-from tlslens.timeline import (
+from tlslens.events import (
     ALERT_EVENTS,
     AlertEvent,
     ApplicationDataEvent,
@@ -29,6 +25,10 @@ from tlslens.timeline import (
     HandshakeEvent,
     TimelineEvent,
 )
+from tlslens.handshake import compression
+from tlslens.handshake import extensions as ext
+from tlslens.handshake import messages as hs
+from tlslens.quic.details import QuicDetails
 from tlslens.x509.asn1 import name_text
 from tlslens.x509.certificate import CertificateInfo
 

@@ -24,9 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeGuard
 
 from tlslens import registry
-from tlslens.handshake import messages as hs
-from tlslens.model import C2S, S2C, Connection
-from tlslens.timeline import (
+from tlslens.events import (
     ALERT_EVENTS,
     AlertEvent,
     ApplicationDataEvent,
@@ -38,6 +36,8 @@ from tlslens.timeline import (
     SSLv2EncryptedEvent,
     TimelineEvent,
 )
+from tlslens.handshake import messages as hs
+from tlslens.model import C2S, S2C, Connection
 
 if TYPE_CHECKING:
     from tlslens.x509.validate import Validation

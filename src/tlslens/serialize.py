@@ -9,6 +9,12 @@ from typing import Any
 
 from tlslens import _core, registry
 from tlslens._core import SupportedGroups
+from tlslens.events import (
+    AlertEvent,
+    EncryptedAlertEvent,
+    EncryptedHandshakeEvent,
+    HandshakeEvent,
+)
 from tlslens.explain.coalesced import datagrams_json
 from tlslens.handshake import compression
 from tlslens.handshake import extensions as ext
@@ -16,12 +22,6 @@ from tlslens.handshake import messages as hs
 from tlslens.model import Connection, RecordInfo, ts_iso
 from tlslens.outcome import Outcome, outcome_of
 from tlslens.quic.details import details_json, initials_opened_reason
-from tlslens.timeline import (
-    AlertEvent,
-    EncryptedAlertEvent,
-    EncryptedHandshakeEvent,
-    HandshakeEvent,
-)
 
 SCHEMA_VERSION = 8
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from tlslens import registry
 from tlslens._text import plural
+from tlslens.events import HandshakeEvent
 from tlslens.explain.vocabulary import name_list
 from tlslens.handshake import compression
 from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection
-from tlslens.timeline import HandshakeEvent
 from tlslens.x509.certificate import CertificateInfo, load_certificate, parse_certificate, quiet
 from tlslens.x509.checker import LateIntermediate
 from tlslens.x509.decoding import DECODE_ERRORS

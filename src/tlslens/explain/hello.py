@@ -21,6 +21,7 @@ from tlslens._core import (
 )
 from tlslens._text import plural
 from tlslens.errors import DecodeError
+from tlslens.events import SSLv2EncryptedEvent, SSLv2MessageEvent
 from tlslens.explain.chain import compression_offer_line
 from tlslens.explain.vocabulary import Step, algorithm_roles, describe_cipher_suite, name_list
 from tlslens.handshake import extensions as ext
@@ -28,7 +29,6 @@ from tlslens.handshake import messages as hs
 from tlslens.handshake import sslv2
 from tlslens.model import Connection, key_exchange_of
 from tlslens.serialize import cipher_suite_label
-from tlslens.timeline import SSLv2EncryptedEvent, SSLv2MessageEvent
 
 if TYPE_CHECKING:
     from tlslens._core import DecodedExtension

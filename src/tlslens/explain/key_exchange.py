@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from tlslens import registry
 from tlslens._text import plural
+from tlslens.events import HandshakeEvent
 from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection
-from tlslens.timeline import HandshakeEvent
 
 
 def server_key_exchange_lines(conn: Connection, msg: hs.ServerKeyExchange) -> list[str]:

@@ -17,19 +17,7 @@ from dataclasses import dataclass
 
 from tlslens import _core, registry
 from tlslens._text import plural
-from tlslens.explain.coalesced import (
-    RETRY,
-    VERSION_NEGOTIATION,
-    Datagram,
-    close_words,
-    normal_close,
-    over_h3,
-    quic_datagrams,
-)
-from tlslens.explain.over_udp import acked_words
-from tlslens.model import C2S, Connection, RecordInfo
-from tlslens.quic.details import QuicDetails, QuicFrameInfo, QuicPacketInfo
-from tlslens.timeline import (
+from tlslens.events import (
     ALERT_EVENTS,
     ACKEvent,
     AlertEvent,
@@ -43,6 +31,18 @@ from tlslens.timeline import (
     HeartbeatEvent,
     TimelineEvent,
 )
+from tlslens.explain.coalesced import (
+    RETRY,
+    VERSION_NEGOTIATION,
+    Datagram,
+    close_words,
+    normal_close,
+    over_h3,
+    quic_datagrams,
+)
+from tlslens.explain.over_udp import acked_words
+from tlslens.model import C2S, Connection, RecordInfo
+from tlslens.quic.details import QuicDetails, QuicFrameInfo, QuicPacketInfo
 
 APP_DATA_RUN = 3
 

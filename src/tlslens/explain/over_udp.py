@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 from tlslens import _core
 from tlslens._text import plural
+from tlslens.events import ACKEvent
 from tlslens.explain.vocabulary import Step
 from tlslens.model import C2S, S2C, Connection
-from tlslens.timeline import ACKEvent
 
 if TYPE_CHECKING:
     from tlslens.tls.dtls import DtlsFacts

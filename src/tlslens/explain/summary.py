@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tlslens import _core, registry
 from tlslens._text import plural, safe_text
+from tlslens.events import HandshakeEvent
 from tlslens.explain.derivation import decryption_summary
 from tlslens.explain.over_udp import dtls_facts
 from tlslens.explain.vocabulary import KX_WORDS
@@ -11,7 +12,6 @@ from tlslens.handshake import messages as hs
 from tlslens.model import Connection
 from tlslens.outcome import outcome_of
 from tlslens.serialize import cipher_suite_label
-from tlslens.timeline import HandshakeEvent
 from tlslens.tls.deprecated import deprecation
 
 

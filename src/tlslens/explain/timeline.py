@@ -11,6 +11,22 @@ import heapq
 
 from tlslens import registry
 from tlslens._text import plural
+from tlslens.events import (
+    ALERT_EVENTS,
+    SSLV2_EVENTS,
+    ACKEvent,
+    AlertEvent,
+    ChangeCipherSpecEvent,
+    DataEvent,
+    EarlyDataEvent,
+    EncryptedAlertEvent,
+    EncryptedHandshakeEvent,
+    GapEvent,
+    HandshakeEvent,
+    HeartbeatEvent,
+    TimelineEvent,
+    UndecryptableEvent,
+)
 from tlslens.explain.chain import (
     certificate_message_lines,
     certificate_request_lines,
@@ -36,22 +52,6 @@ from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection, ts_iso
 from tlslens.outcome import ALERT_WORDS, alert_sized, message_title, outcome_of
 from tlslens.serialize import alert_json
-from tlslens.timeline import (
-    ALERT_EVENTS,
-    SSLV2_EVENTS,
-    ACKEvent,
-    AlertEvent,
-    ChangeCipherSpecEvent,
-    DataEvent,
-    EarlyDataEvent,
-    EncryptedAlertEvent,
-    EncryptedHandshakeEvent,
-    GapEvent,
-    HandshakeEvent,
-    HeartbeatEvent,
-    TimelineEvent,
-    UndecryptableEvent,
-)
 
 
 def _message_step(conn: Connection, event: HandshakeEvent) -> Step:

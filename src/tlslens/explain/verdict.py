@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from tlslens import registry
 from tlslens._text import plural
+from tlslens.events import AlertEvent
 from tlslens.model import C2S, Connection
 from tlslens.outcome import ALERT_WORDS, is_fatal
-from tlslens.timeline import AlertEvent
 
 EXIT_TRUSTED = 0
 EXIT_FAILED = 1

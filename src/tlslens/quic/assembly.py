@@ -19,6 +19,13 @@ import bisect
 from tlslens import _core
 from tlslens.decrypt.connection import PlaintextSink
 from tlslens.decrypt.parts import APPLICATION_DATA, EARLY_DATA, HANDSHAKE
+from tlslens.events import (
+    AlertEvent,
+    ApplicationDataEvent,
+    DataEvent,
+    EncryptedHandshakeEvent,
+    TimelineEvent,
+)
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint
 from tlslens.quic.details import (
@@ -28,13 +35,6 @@ from tlslens.quic.details import (
     QuicDetails,
     QuicFrameInfo,
     QuicPacketInfo,
-)
-from tlslens.timeline import (
-    AlertEvent,
-    ApplicationDataEvent,
-    DataEvent,
-    EncryptedHandshakeEvent,
-    TimelineEvent,
 )
 from tlslens.tls import proof
 from tlslens.tls.content import RecordContent, message_content

@@ -13,6 +13,7 @@ from typing import Any
 
 from tlslens import registry
 from tlslens._text import printable
+from tlslens.events import AlertEvent, HandshakeEvent
 from tlslens.explain import carried_over, explain, summary_lines
 from tlslens.explain.derivation import secret_hex
 from tlslens.explain.fields import Field, alert_fields, message_fields, record_header_fields
@@ -21,7 +22,6 @@ from tlslens.explain.summary import connection_title
 from tlslens.model import Connection
 from tlslens.outcome import Outcome
 from tlslens.serialize import connection_to_json
-from tlslens.timeline import AlertEvent, HandshakeEvent
 from tlslens.x509.validate import fingerprint
 
 # Overview columns, in order (the page's table header comes from here too).

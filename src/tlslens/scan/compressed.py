@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
+from tlslens.events import HandshakeEvent
 from tlslens.handshake import compression
 from tlslens.handshake import messages as hs
 from tlslens.model import S2C, Connection
 from tlslens.scan.findings import ScanReport
 from tlslens.scan.probe import TLS13, Offer, ProbeResult
-from tlslens.timeline import HandshakeEvent
 
 
 def compressed_with(conn: Connection | None, algorithm: int) -> bool | None:

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
 from tlslens import registry
 from tlslens._core import MAX_RECORD, derive_secret, hkdf_extract
 from tlslens.errors import DecodeError
+from tlslens.events import ALERT_EVENTS, SSLV2_EVENTS, HandshakeEvent
 from tlslens.explain.verdict import not_tls
 from tlslens.handshake import compose
 from tlslens.handshake import extensions as ext
@@ -27,7 +28,6 @@ from tlslens.handshake import messages as hs
 from tlslens.handshake.compression import push_compress_certificate
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint
-from tlslens.timeline import ALERT_EVENTS, SSLV2_EVENTS, HandshakeEvent
 from tlslens.tls.session import TLSSession
 
 SSL3, TLS10, TLS11, TLS12, TLS13 = 0x0300, 0x0301, 0x0302, 0x0303, 0x0304

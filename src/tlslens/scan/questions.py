@@ -15,6 +15,7 @@ from typing import Protocol, TypeVar
 
 from tlslens import registry
 from tlslens._core import SelectedGroup
+from tlslens.events import AlertEvent, HandshakeEvent
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection
@@ -32,7 +33,6 @@ from tlslens.scan.probe import (
     Offer,
     ProbeResult,
 )
-from tlslens.timeline import AlertEvent, HandshakeEvent
 
 
 class Prober(Protocol):

@@ -20,12 +20,7 @@ from tlslens import _core, registry
 from tlslens._core import MAX_HANDSHAKE_MESSAGE, Decryptor
 from tlslens.decrypt.connection import PlaintextSink, rsa_premaster
 from tlslens.errors import DecodeError
-from tlslens.handshake import compression, sslv2
-from tlslens.handshake import extensions as ext
-from tlslens.handshake import messages as hs
-from tlslens.keys.store import KeyStore
-from tlslens.model import C2S, S2C, Connection, Finding, Handshake
-from tlslens.timeline import (
+from tlslens.events import (
     DATA_EVENTS,
     ApplicationDataEvent,
     DataEvent,
@@ -36,6 +31,11 @@ from tlslens.timeline import (
     SSLv2MessageEvent,
     TimelineEvent,
 )
+from tlslens.handshake import compression, sslv2
+from tlslens.handshake import extensions as ext
+from tlslens.handshake import messages as hs
+from tlslens.keys.store import KeyStore
+from tlslens.model import C2S, S2C, Connection, Finding, Handshake
 from tlslens.tls import proof
 from tlslens.x509.certificate import parse_certificate
 

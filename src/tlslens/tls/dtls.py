@@ -24,10 +24,7 @@ from tlslens._core import CT_ALERT, CT_APPLICATION_DATA, CT_HANDSHAKE
 from tlslens.decrypt.connection import PlaintextSink
 from tlslens.decrypt.suites import cipher_spec
 from tlslens.errors import UnsupportedCipherError
-from tlslens.handshake import messages as hs
-from tlslens.keys.store import KeyStore
-from tlslens.model import C2S, S2C, Connection, Endpoint, RecordInfo
-from tlslens.timeline import (
+from tlslens.events import (
     ACKEvent,
     AlertEvent,
     ApplicationDataEvent,
@@ -36,6 +33,9 @@ from tlslens.timeline import (
     EncryptedHandshakeEvent,
     HandshakeEvent,
 )
+from tlslens.handshake import messages as hs
+from tlslens.keys.store import KeyStore
+from tlslens.model import C2S, S2C, Connection, Endpoint, RecordInfo
 from tlslens.tls.content import RecordContent, message_content
 from tlslens.tls.session import note_deprecated_version
 

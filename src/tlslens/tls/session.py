@@ -17,10 +17,7 @@ import functools
 from tlslens import _core
 from tlslens._text import plural
 from tlslens.decrypt.connection import PlaintextSink
-from tlslens.handshake import messages as hs
-from tlslens.keys.store import KeyStore
-from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, RecordInfo
-from tlslens.timeline import (
+from tlslens.events import (
     SSLV2_EVENTS,
     AlertEvent,
     ChangeCipherSpecEvent,
@@ -30,6 +27,9 @@ from tlslens.timeline import (
     HeartbeatEvent,
     UndecryptableEvent,
 )
+from tlslens.handshake import messages as hs
+from tlslens.keys.store import KeyStore
+from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, RecordInfo
 from tlslens.tls import proof
 from tlslens.tls.content import HANDSHAKE_TYPES, RecordContent, rsa_answer
 from tlslens.tls.deprecated import DEPRECATED_VERSION, deprecation
