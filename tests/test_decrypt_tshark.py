@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import tlslens
+from tlslens.events import HandshakeEvent
 from tlslens.keys.files import add_keylog_file, load_rsa_key
 from tlslens.keys.store import KeyStore
 
@@ -63,7 +64,7 @@ def test_plaintext_matches_tshark(name: str, corpus: Path, tshark: str, tmp_path
     pairs = []
     for stream in keyless.values():
         for conn in connections:
-            frames = {e.frame for e in conn.handshake_events if e.kind == "handshake"}
+            frames = {e.frame for e in conn.handshake_events if isinstance(e, HandshakeEvent)}
             if frames & set(stream.frames):
                 pairs.append((stream.stream, conn))
                 break

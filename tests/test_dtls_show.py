@@ -20,6 +20,7 @@ from test_udp_flows import _udp_frame
 from tlslens.bounds import Limits
 from tlslens.capture.writer import PcapngWriter
 from tlslens.cli import main
+from tlslens.events import EncryptedHandshakeEvent, HandshakeEvent
 from tlslens.explain.timeline import explain
 from tlslens.keys.files import add_keylog_file
 from tlslens.keys.store import KeyStore
@@ -449,8 +450,10 @@ def test_dtls13_epoch_2_is_the_handshake_unread(corpus: Path) -> None:
     the handshake's) are its encrypted handshake, not application data (they were)."""
     conns, _ = _read(corpus / "zeek" / "dtls13-cid.pcap")
     conn = next(c for c in conns if c.id == 2)
-    client = [e.kind for e in conn.timeline if e.direction == C2S and e.kind != "handshake"]
-    assert client and set(client) == {"encrypted_handshake"}, client
+    client = [
+        type(e) for e in conn.timeline if e.direction == C2S and not isinstance(e, HandshakeEvent)
+    ]
+    assert client and set(client) == {EncryptedHandshakeEvent}, client
     assert conn.stats[C2S].application_data_records == 0
 
 

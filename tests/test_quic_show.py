@@ -21,7 +21,7 @@ import tlslens
 from tlslens import _core
 from tlslens.capture.writer import PcapngWriter
 from tlslens.cli import main
-from tlslens.events import AlertEvent
+from tlslens.events import AlertEvent, EncryptedHandshakeEvent
 from tlslens.explain.timeline import explain
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection
@@ -161,7 +161,7 @@ def test_without_keys_the_initials_are_still_opened(stripped: Path) -> None:
         assert conn.sni == "tlslens.test" and conn.cipher_suite == 0x1302
         assert conn.certificates == []
         assert conn.decryption is None
-        assert any(e.kind == "encrypted_handshake" for e in conn.timeline)
+        assert any(isinstance(e, EncryptedHandshakeEvent) for e in conn.timeline)
 
 
 def test_without_keys_a_refused_handshake_is_not_called_completed(stripped: Path) -> None:

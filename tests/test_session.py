@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tlslens.events import AlertEvent
+from tlslens.events import AlertEvent, ApplicationDataEvent
 from tlslens.model import Connection, Endpoint
 from tlslens.tls.session import TLSSession
 
@@ -120,7 +120,7 @@ def test_gap_across_record_headers_resynchronises() -> None:
     assert "resynchronised on a record header after skipping 201 bytes" in messages
     resync = next(p for p in conn.problems if p.message.startswith("resynchronised"))
     assert resync.offset == len(CH_RECORD) + 621
-    app = [e for e in conn.timeline if e.kind == "application_data"]
+    app = [e for e in conn.timeline if isinstance(e, ApplicationDataEvent)]
     assert app[-1].records == 1 and app[-1].offset == len(CH_RECORD) + 621
 
 
