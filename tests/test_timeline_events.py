@@ -204,5 +204,9 @@ def test_alerts_read_or_not_and_early_data(corpus: Path) -> None:
 
 def test_events_are_slotted() -> None:
     """No per-event __dict__: a capture of thousands of connections makes millions."""
-    for _conn, event in _timeline(CAPTURES / "demo-tls12-tls13.pcapng"):
+    found = _timeline(CAPTURES / "demo-tls12-tls13.pcapng")
+    for _conn, event in found:
         assert not hasattr(event, "__dict__"), type(event)
+    # One __repr__ for every kind, with the kind's own fields.
+    hello = found[0][1]
+    assert repr(hello).startswith("HandshakeEvent(frame=4, ") and "message=" in repr(hello)

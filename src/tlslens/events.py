@@ -11,7 +11,7 @@ sealed, SSL 2.0's encrypted records) are one event that grows: ``records``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, ClassVar, final
 
 if TYPE_CHECKING:
@@ -21,11 +21,11 @@ if TYPE_CHECKING:
 
 # The events compare by identity (eq=False), as the model's other mutable records do: nothing
 # compares two of them by value, and Python 3.11 compiles each generated method at every
-# start (about 0.15 ms a method). So the subclasses keep the base's __repr__ (their name and
-# where they were seen: repr=False), and the kinds with no facts of their own subclass
-# without @dataclass, costing nothing. No field is keyword-only: a class called with
-# keywords builds a dict per event, and a capture makes millions of events.
-@dataclass(slots=True, eq=False)
+# start (about 0.15 ms a method). So one __repr__ serves every kind (repr=False), and the
+# kinds with no facts of their own subclass without @dataclass, costing nothing. No field is
+# keyword-only: a class called with keywords builds a dict per event, and a capture makes
+# millions of events.
+@dataclass(slots=True, eq=False, repr=False)
 class TimelineEvent:
     """Where one event of the timeline was seen; a subclass says what it was."""
 
@@ -37,6 +37,11 @@ class TimelineEvent:
     length: int
     last_frame: int  # of the last record of a run: ``frame`` for one record
     records: int  # of a run; 1 for the others
+
+    def __repr__(self) -> str:
+        # One for every kind, written once: a generated __repr__ is compiled at every start.
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
+        return f"{type(self).__name__}({shown})"
 
 
 @final
