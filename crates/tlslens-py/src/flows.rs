@@ -13,7 +13,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
-use tlslens_core::capture::{Batch, Reader};
+use tlslens_core::capture::Batch;
 use tlslens_core::flows::{packet, udp, FlowTable, Limits, Step};
 
 use super::decrypt::suites;
@@ -201,11 +201,8 @@ impl FlowCore {
         let secrets = PyList::empty(py);
         let mut hungry = false;
         if self.next >= self.batch.frames.len() && self.broken.is_none() {
-            self.batch = reader.guard(py, Reader::poll);
+            self.batch = reader.next_batch(py);
             self.next = 0;
-            if let Some(problem) = reader.panic.take() {
-                self.batch.problems.push(problem);
-            }
             for problem in &self.batch.problems {
                 problems.append((problem.offset, problem.message.as_str(), problem.frame))?;
             }
@@ -220,7 +217,7 @@ impl FlowCore {
             if let Some(on_secrets) = self.on_secrets.as_ref().filter(|_| !secrets.is_empty()) {
                 on_secrets.call1(py, (secrets.clone(),))?;
             }
-            hungry = self.batch.frames.is_empty() && !(reader.broken || reader.reader.done());
+            hungry = self.batch.frames.is_empty() && !reader.spent();
         }
         let checks = self.checks;
         let (table, batch, next, collector) = (
@@ -351,8 +348,7 @@ impl FlowCore {
     /// Whether nothing more will be walked (the reader is spent or a panic was caught).
     fn exhausted(&self, reader: &Bound<'_, CaptureReader>) -> bool {
         let reader = reader.borrow();
-        self.broken.is_some()
-            || ((reader.broken || reader.reader.done()) && self.next >= self.batch.frames.len())
+        self.broken.is_some() || (reader.spent() && self.next >= self.batch.frames.len())
     }
 }
 
