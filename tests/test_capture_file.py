@@ -1,4 +1,5 @@
-"""A capture that is a regular file is read by the compiled core itself, on its own thread.
+"""A capture that is a regular file is read by the compiled core itself, on its own thread;
+Ctrl-C stops the walk, whatever it is doing.
 
 The project's recorded pcapng captures, concatenated (one section each) and repeated, make a
 capture of several megabytes: several reads and batches. Read by the core from the file, it
@@ -11,6 +12,7 @@ from __future__ import annotations
 import gc
 import gzip
 import io
+import signal
 import subprocess
 import sys
 import time
@@ -22,6 +24,9 @@ from tests.conftest import CAPTURES
 from tlslens import _core, read_capture
 from tlslens.capture import CaptureReader, open_capture
 from tlslens.errors import CaptureError
+from tlslens.keys.files import add_keylog_file
+from tlslens.keys.store import KeyStore
+from tlslens.pipeline import _Pass
 
 TLSLENS = str(Path(sys.executable).parent / "tlslens")
 COPIES = 8  # of the recorded pcapng captures, about 0.7 MB: several 1 MiB reads
@@ -139,3 +144,48 @@ def test_a_reader_of_its_own_file_takes_no_bytes_from_python(large: tuple[Path, 
         core.feed(b"\x00")
     with pytest.raises(FileNotFoundError):
         _core.CaptureReader(_core.GZIP_MAX_RATIO, _core.GZIP_FLOOR, path=str(capture) + ".gone")
+
+
+def test_ctrl_c_in_the_keyed_walk_stops_the_run(
+    large: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A KeyboardInterrupt raised in Python while the walk calls into it (a new flow's
+    decryptor made) stops the run instead of leaving that flow undecrypted."""
+    capture, keys = large
+    made = _Pass._decryptor_for
+    calls = 0
+
+    def interrupted(self: _Pass, secrets: int) -> _core.Decryptor | None:
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            raise KeyboardInterrupt
+        return made(self, secrets)
+
+    monkeypatch.setattr(_Pass, "_decryptor_for", interrupted)
+    store = KeyStore()
+    add_keylog_file(store, keys)
+    with pytest.raises(KeyboardInterrupt):
+        list(read_capture(capture, keys=store))
+    assert calls == 5
+
+
+def test_sigint_stops_show_while_it_decrypts(large: tuple[Path, Path], tmp_path: Path) -> None:
+    small, keys = large
+    capture = tmp_path / "larger.pcapng"  # a run of seconds: the signal comes mid-walk
+    capture.write_bytes(small.read_bytes() * 4)
+    child = subprocess.Popen(
+        [TLSLENS, "show", "--json", "--keylog", str(keys), str(capture)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        # Python ignores SIGINT when its parent did (a background job): undo that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert child.stdout is not None
+    first = child.stdout.readline()  # the walk is under way
+    child.send_signal(signal.SIGINT)
+    rest, err = child.communicate(timeout=60)
+    lines = len([first, *rest.splitlines()])
+    assert child.returncode == 1, err
+    assert b"Aborted!" in err
+    assert lines < 1300  # of the capture's 2,600 connections

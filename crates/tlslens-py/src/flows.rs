@@ -90,6 +90,7 @@ impl ContentOptions {
             keep_records: self.keep_records,
             rsa: self.rsa.as_ref().map(|rsa| rsa.clone_ref(py)),
             decryptor_for: self.decryptor_for.clone_ref(py),
+            interrupt: std::sync::Mutex::new(None),
         })
     }
 }
@@ -237,7 +238,10 @@ impl FlowCore {
                     let (ts_ns, linktype, data) = (frame.ts_ns, frame.linktype, batch.bytes(frame));
                     let step = table.captured(ts_ns, linktype, data, frame.orig_len, collector);
                     stop.note(step, table, collector);
-                    if (checks && stop.check) || collector.held() > MAX_BATCH_DATA {
+                    if (checks && stop.check)
+                        || collector.held() > MAX_BATCH_DATA
+                        || (hold && collector.stopping())
+                    {
                         break;
                     }
                 }
@@ -245,6 +249,15 @@ impl FlowCore {
             }))
         };
         let walked = if hold { walk() } else { py.allow_threads(walk) };
+        // Ctrl-C in a callback into Python (a decryptor made, a premaster asked): raised.
+        if let Some(interrupt) = self
+            .collector
+            .content
+            .as_ref()
+            .and_then(|c| c.interrupted())
+        {
+            return Err(interrupt);
+        }
         let stop = self.survive(walked, &problems);
         self.hand_over(py, stop, problems, secrets, hungry)
     }
