@@ -1,7 +1,7 @@
 //! The flow table's boundary: `tlslens._core.FlowCore`.
 //!
 //! Strategy: the frames never cross into Python. `pull` takes the capture reader's next
-//! batch inside Rust, walks it through the flow table with the GIL released, and returns
+//! batch inside Rust (from its reading thread when it reads a file itself), walks it through the flow table with the GIL released, and returns
 //! one `FlowBatch` of typed events (one class per kind): one call per batch of frames, not
 //! per frame. With `sessions`, each flow's core session reads its stream inside the walk
 //! and Python gets record-level events; a session that gives its flow up (not TLS) is
