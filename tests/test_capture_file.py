@@ -108,6 +108,23 @@ def test_a_file_cut_short_or_gzipd_reads_as_its_bytes_fed(
             assert len(told[0]) > 1  # type: ignore[arg-type]
 
 
+def test_a_file_still_being_written_is_read_as_far_as_it_was_written(
+    large: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A capture that grows after it was opened (tcpdump -w still writing) is read up to
+    where it ends when the core's reading gets there, as Python's reading did."""
+    capture, _ = large
+    data = capture.read_bytes()
+    path = tmp_path / "growing.pcapng"
+    path.write_bytes(data[: len(data) // 3])
+    raw, reader = open_capture(path)
+    with raw:
+        with path.open("ab") as out:
+            out.write(data[len(data) // 3 :])
+        told = _outcome(reader)
+    assert told == _outcome(CaptureReader(io.BytesIO(data), name=str(path)))
+
+
 def test_show_json_of_the_file_is_the_same_as_through_standard_input(
     large: tuple[Path, Path],
 ) -> None:
