@@ -206,3 +206,18 @@ def test_sigint_stops_show_while_it_decrypts(large: tuple[Path, Path], tmp_path:
     assert child.returncode == 1, err
     assert b"Aborted!" in err
     assert lines < 1300  # of the capture's 2,600 connections
+
+
+def test_a_run_leaves_nothing_behind(large: tuple[Path, Path]) -> None:
+    """The flow table holds the run's callbacks (bound methods of the run, which holds the
+    table): the cyclic collector frees both once the run is over, read whole or not."""
+    capture, keys = large
+    store = KeyStore()
+    add_keylog_file(store, keys)
+    for kept in (store, None):
+        list(read_capture(CAPTURES / "python-ssl.pcap", keys=kept))
+        partly = iter(read_capture(capture, keys=kept))
+        next(partly)
+        del partly
+    gc.collect()
+    assert not [o for o in gc.get_objects() if type(o) is _Pass]

@@ -13,6 +13,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
+use pyo3::{PyTraverseError, PyVisit};
 use tlslens_core::capture::Batch;
 use tlslens_core::flows::{packet, udp, FlowTable, Limits, Step};
 
@@ -356,6 +357,29 @@ impl FlowCore {
             .iter()
             .map(|(reason, n)| (reason.name(), *n))
             .collect()
+    }
+
+    /// The cyclic collector's view: the callbacks into Python this table holds (the
+    /// caller's bound methods, which hold the caller, which holds this table). Without it
+    /// every run's table, with its caller and all it held, outlived the run.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Some(on_secrets) = &self.on_secrets {
+            visit.call(on_secrets)?;
+        }
+        if let Some(setup) = &self.collector.content {
+            visit.call(&setup.decryptor_for)?;
+            if let Some(rsa) = &setup.rsa {
+                visit.call(rsa)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The collector breaks a cycle: the callbacks go (the table is not walked again).
+    fn __clear__(&mut self) {
+        self.on_secrets = None;
+        self.collector.content = None;
+        self.broken = Some("cleared by the cyclic collector".to_owned());
     }
 
     /// Whether nothing more will be walked (the reader is spent or a panic was caught).
