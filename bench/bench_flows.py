@@ -2,6 +2,7 @@
 
 Usage (as root for the bulk capture's recording, with tshark installed):
     python bench/bench_flows.py --before "CMD" [--connections 5040] [--app-mb 100] [--keep]
+        [--many FILE --many-keys FILE] [--bulk FILE --bulk-keys FILE] [--alternate N]
 
 ``--before`` is the command that runs the tlslens to compare with, e.g. an older checkout's
 ``env PYTHONPATH=/tmp/old/src .venv/bin/python -m tlslens``; this venv's ``tlslens`` is
@@ -12,15 +13,21 @@ Usage (as root for the bulk capture's recording, with tshark installed):
         tshark -o tls.keylog_file:K -q -z io,stat,0,tls.app_data;
     bulk (bench_decrypt.bulk_capture) with its key log: the same two.
 Prints each time, peak RSS, the ratio to tshark, and after / before. The outputs of before
-and after are checked to be the same bytes.
+and after are checked to be the same bytes. ``--many``/``--bulk`` (with their key logs) take
+captures already built elsewhere, read where they are. ``--alternate N`` also runs before
+and after N times each, alternating, and prints the median wall and CPU (user + system,
+every thread) of each: the steadier figures on a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import _bytecode  # noqa: F401  (tlslens' bytecode, compiled before anything is timed)
@@ -34,6 +41,32 @@ def _tshark_keyed(capture: Path, keys: Path) -> list[str]:
         "tshark", "-n", "-r", str(capture), "-o", f"tls.keylog_file:{keys}",
         "-q", "-z", "io,stat,0,tls.app_data",
     ]  # fmt: skip
+
+
+def _run(cmd: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, all threads) of one run, output discarded."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise RuntimeError(f"{shlex.join(cmd)} failed")
+    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime
+
+
+def _alternate(name: str, before: list[str], after: list[str], runs: int) -> None:
+    times: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
+    for _ in range(runs):
+        times["before"].append(_run(before))
+        times["after"].append(_run(after))
+    (bw, bc), (aw, ac) = (
+        (statistics.median(w for w, _ in times[k]), statistics.median(c for _, c in times[k]))
+        for k in ("before", "after")
+    )
+    print(
+        f"  {name:24} alternated x{runs}: before {bw:.2f} s wall {bc:.2f} s CPU, after "
+        f"{aw:.2f} s wall {ac:.2f} s CPU: {bw / aw:.2f}x wall, {bc / ac:.2f}x CPU",
+        flush=True,
+    )
 
 
 def _case(name: str, before: list[str], after: list[str], tshark: list[str]) -> None:
@@ -61,19 +94,35 @@ def main() -> int:
     parser.add_argument("--base", type=int, default=240)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--skip-bulk", action="store_true")
+    parser.add_argument("--many", type=Path, help="the many-connection capture, built")
+    parser.add_argument("--many-keys", type=Path)
+    parser.add_argument("--bulk", type=Path, help="the bulk capture, built")
+    parser.add_argument("--bulk-keys", type=Path)
+    parser.add_argument("--alternate", type=int, default=0, metavar="N")
     args = parser.parse_args()
     before = [*shlex.split(args.before), "show", "--json"]
     after = [str(Path(sys.executable).parent / "tlslens"), "show", "--json"]
-    many, keys = many_capture(args.connections, args.keep)
+    many, keys = (
+        (args.many, args.many_keys) if args.many else many_capture(args.connections, args.keep)
+    )
     print(f"many connections: {many.name}, {many.stat().st_size / 1e6:.0f} MB", flush=True)
-    _case("many, no keys", [*before, str(many)], [*after, str(many)], tshark_fields(many))
-    keyed = ["--keylog", str(keys), str(many)]
-    _case("many, key log", [*before, *keyed], [*after, *keyed], _tshark_keyed(many, keys))
+    cases = [
+        ("many, no keys", [str(many)], tshark_fields(many)),
+        ("many, key log", ["--keylog", str(keys), str(many)], _tshark_keyed(many, keys)),
+    ]
     if not args.skip_bulk:
-        bulk, bulk_keys = bulk_capture(args.app_mb, args.base, args.keep)
+        bulk, bulk_keys = (
+            (args.bulk, args.bulk_keys)
+            if args.bulk
+            else bulk_capture(args.app_mb, args.base, args.keep)
+        )
         print(f"bulk: {bulk.name}, {bulk.stat().st_size / 1e6:.0f} MB", flush=True)
         keyed = ["--keylog", str(bulk_keys), str(bulk)]
-        _case("bulk, key log", [*before, *keyed], [*after, *keyed], _tshark_keyed(bulk, bulk_keys))
+        cases.append(("bulk, key log", keyed, _tshark_keyed(bulk, bulk_keys)))
+    for name, given, tshark in cases:
+        _case(name, [*before, *given], [*after, *given], tshark)
+        if args.alternate:
+            _alternate(name, [*before, *given], [*after, *given], args.alternate)
     return 0
 
 

@@ -25,14 +25,18 @@ class FrameBatch:
 
 @final
 class CaptureReader:
-    """pcap / pcapng / gzip'd capture reader, sans-IO: ``feed`` bytes, ``poll`` batches."""
+    """pcap / pcapng / gzip'd capture reader, sans-IO: ``feed`` bytes, ``poll`` batches; or,
+    made with a ``path``, reading that file itself on a thread of its own."""
 
-    def __init__(self, max_expansion: int, gzip_floor: int) -> None: ...
-    def feed(self, chunk: bytes) -> None: ...
+    def __init__(self, max_expansion: int, gzip_floor: int, path: str | None = None) -> None:
+        """Raises OSError when ``path`` cannot be opened."""
+    def feed(self, chunk: bytes) -> None:
+        """Raises ValueError for a reader of its own file."""
     def finish(self, error: str | None = None) -> None:
         """No more bytes will come; ``error``: why (a read that failed)."""
     def poll(self) -> FrameBatch:
-        """What can be read of the bytes fed so far: no frames when more are needed."""
+        """What can be read of the bytes fed so far: no frames when more are needed. A
+        reader of its own file waits for its next batch (no frames only once ``done``)."""
     @property
     def format(self) -> str:
         """``pcap``, ``pcapng``, or ``unknown`` until the first bytes are walked."""
@@ -46,6 +50,12 @@ class CaptureReader:
     def frames(self) -> int: ...
     @property
     def linktypes(self) -> list[int]: ...
+    @property
+    def reads_file(self) -> bool:
+        """This reader reads its file itself (made with a ``path``)."""
+    @property
+    def bytes_read(self) -> int:
+        """Bytes of the capture taken in so far: read from its file, or fed."""
 
 # -- the flow table (crates/tlslens-py/src/flows.rs) ---------------------------------------
 

@@ -165,6 +165,11 @@ class _Pass:
     def run(self) -> Iterator[Connection]:
         reader, core, summary = self.reader, self.core, self.summary
         capture_core = reader.open_core()
+        # The file object is not read when the core reads the file: its count. (A local:
+        # the reader, and the thread reading ahead, go with this generator's frame.)
+        tell: Callable[[], int] = self.tell
+        if capture_core.reads_file:
+            tell = lambda: capture_core.bytes_read  # noqa: E731
         while True:
             batch = core.pull(capture_core)
             if summary.format == "unknown":
@@ -177,7 +182,7 @@ class _Pass:
             yield from self._events(batch.events)
             check, progress = batch.check, batch.progress
             if progress and self.capture._on_progress is not None:
-                self.capture._on_progress(self.tell())
+                self.capture._on_progress(tell())
             if check and self._out_of_time():
                 break
             if batch.hungry:
@@ -191,7 +196,7 @@ class _Pass:
         reader.linktypes.update(capture_core.linktypes)
         self._summarise()
         if self.capture._on_progress is not None:
-            self.capture._on_progress(self.tell())
+            self.capture._on_progress(tell())
 
     def _take(self, batch: _core.FlowBatch) -> None:
         """The capture reader's problems (its secrets came before the walk: ``_secrets``)."""

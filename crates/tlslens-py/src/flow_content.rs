@@ -15,6 +15,9 @@
 //! it began and ended at. Not when each record's plaintext is told (a sink listens): the
 //! plaintext would be held too, so those runs go out with each frame as they come.
 
+use std::sync::{Mutex, PoisonError};
+
+use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tlslens_core::content::{Content as CoreContent, ContentEvent, DataRun, Io};
@@ -37,6 +40,42 @@ pub struct ContentSetup {
     /// `decryptor_for(secrets)`: the new flow's `Decryptor` (None: nothing to decrypt
     /// with), once `secrets` Decryption Secrets Blocks were read.
     pub decryptor_for: PyObject,
+    /// A KeyboardInterrupt (or another BaseException that is no Exception) raised in one
+    /// of the callbacks above: the walk stops and `pull` raises it. (An Exception there
+    /// leaves the flow without a decryptor or premaster, as before.) In a mutex only to be
+    /// shared by the walk's callers.
+    pub interrupt: Mutex<Option<PyErr>>,
+}
+
+impl ContentSetup {
+    /// A callback's error: kept when it must stop the run (see `interrupt`).
+    pub fn failed(&self, py: Python<'_>, error: PyErr) {
+        if !error.is_instance_of::<PyException>(py) {
+            let mut interrupt = self
+                .interrupt
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            interrupt.get_or_insert(error);
+        }
+    }
+
+    /// The interrupt kept, if any (the walk stops at the next frame).
+    pub fn interrupted(&self) -> Option<PyErr> {
+        let mut interrupt = self
+            .interrupt
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        interrupt.take()
+    }
+
+    /// Whether an interrupt is waiting to be raised.
+    pub fn stopping(&self) -> bool {
+        let interrupt = self
+            .interrupt
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        interrupt.is_some()
+    }
 }
 
 /// One thing a flow's stream event made the core say to Python.
@@ -199,11 +238,8 @@ impl FlowContent {
         Python::with_gil(|py| {
             let mut answer = |request: &RsaRequest| -> Option<Vec<u8>> {
                 let encrypted = PyBytes::new(py, &request.encrypted);
-                let answer = setup
-                    .rsa
-                    .as_ref()?
-                    .call1(py, (encrypted, request.versions))
-                    .ok()?;
+                let called = setup.rsa.as_ref()?.call1(py, (encrypted, request.versions));
+                let answer = called.map_err(|error| setup.failed(py, error)).ok()?;
                 answer.extract::<Option<Vec<u8>>>(py).ok().flatten()
             };
             let mut dec = decryptor

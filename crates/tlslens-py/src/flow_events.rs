@@ -221,6 +221,11 @@ pub struct Collector {
 }
 
 impl Collector {
+    /// A callback into Python was interrupted (Ctrl-C): the walk stops at this frame.
+    pub fn stopping(&self) -> bool {
+        self.content.as_ref().is_some_and(ContentSetup::stopping)
+    }
+
     /// Bytes this batch holds for Python (or made sessions read): what bounds a batch.
     pub fn held(&self) -> usize {
         self.arena.len().max(self.fed)
@@ -348,7 +353,8 @@ impl Collector {
         let decryptor = keyed
             .then(|| {
                 Python::with_gil(|py| {
-                    let made = setup.decryptor_for.call1(py, (self.secrets,)).ok()?;
+                    let called = setup.decryptor_for.call1(py, (self.secrets,));
+                    let made = called.map_err(|error| setup.failed(py, error)).ok()?;
                     made.extract::<Option<Py<Decryptor>>>(py).ok().flatten()
                 })
             })

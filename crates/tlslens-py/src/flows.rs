@@ -1,7 +1,7 @@
 //! The flow table's boundary: `tlslens._core.FlowCore`.
 //!
 //! Strategy: the frames never cross into Python. `pull` takes the capture reader's next
-//! batch inside Rust, walks it through the flow table with the GIL released, and returns
+//! batch inside Rust (from its reading thread when it reads a file itself), walks it through the flow table with the GIL released, and returns
 //! one `FlowBatch` of typed events (one class per kind): one call per batch of frames, not
 //! per frame. With `sessions`, each flow's core session reads its stream inside the walk
 //! and Python gets record-level events; a session that gives its flow up (not TLS) is
@@ -13,7 +13,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
-use tlslens_core::capture::{Batch, Reader};
+use pyo3::{PyTraverseError, PyVisit};
+use tlslens_core::capture::Batch;
 use tlslens_core::flows::{packet, udp, FlowTable, Limits, Step};
 
 use super::decrypt::suites;
@@ -90,6 +91,7 @@ impl ContentOptions {
             keep_records: self.keep_records,
             rsa: self.rsa.as_ref().map(|rsa| rsa.clone_ref(py)),
             decryptor_for: self.decryptor_for.clone_ref(py),
+            interrupt: std::sync::Mutex::new(None),
         })
     }
 }
@@ -201,11 +203,8 @@ impl FlowCore {
         let secrets = PyList::empty(py);
         let mut hungry = false;
         if self.next >= self.batch.frames.len() && self.broken.is_none() {
-            self.batch = reader.guard(py, Reader::poll);
+            self.batch = reader.next_batch(py);
             self.next = 0;
-            if let Some(problem) = reader.panic.take() {
-                self.batch.problems.push(problem);
-            }
             for problem in &self.batch.problems {
                 problems.append((problem.offset, problem.message.as_str(), problem.frame))?;
             }
@@ -220,7 +219,7 @@ impl FlowCore {
             if let Some(on_secrets) = self.on_secrets.as_ref().filter(|_| !secrets.is_empty()) {
                 on_secrets.call1(py, (secrets.clone(),))?;
             }
-            hungry = self.batch.frames.is_empty() && !(reader.broken || reader.reader.done());
+            hungry = self.batch.frames.is_empty() && !reader.spent();
         }
         let checks = self.checks;
         let (table, batch, next, collector) = (
@@ -240,7 +239,10 @@ impl FlowCore {
                     let (ts_ns, linktype, data) = (frame.ts_ns, frame.linktype, batch.bytes(frame));
                     let step = table.captured(ts_ns, linktype, data, frame.orig_len, collector);
                     stop.note(step, table, collector);
-                    if (checks && stop.check) || collector.held() > MAX_BATCH_DATA {
+                    if (checks && stop.check)
+                        || collector.held() > MAX_BATCH_DATA
+                        || (hold && collector.stopping())
+                    {
                         break;
                     }
                 }
@@ -248,6 +250,15 @@ impl FlowCore {
             }))
         };
         let walked = if hold { walk() } else { py.allow_threads(walk) };
+        // Ctrl-C in a callback into Python (a decryptor made, a premaster asked): raised.
+        if let Some(interrupt) = self
+            .collector
+            .content
+            .as_ref()
+            .and_then(|c| c.interrupted())
+        {
+            return Err(interrupt);
+        }
         let stop = self.survive(walked, &problems);
         self.hand_over(py, stop, problems, secrets, hungry)
     }
@@ -348,11 +359,33 @@ impl FlowCore {
             .collect()
     }
 
+    /// The cyclic collector's view: the callbacks into Python this table holds (the
+    /// caller's bound methods, which hold the caller, which holds this table). Without it
+    /// every run's table, with its caller and all it held, outlived the run.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Some(on_secrets) = &self.on_secrets {
+            visit.call(on_secrets)?;
+        }
+        if let Some(setup) = &self.collector.content {
+            visit.call(&setup.decryptor_for)?;
+            if let Some(rsa) = &setup.rsa {
+                visit.call(rsa)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The collector breaks a cycle: the callbacks go (the table is not walked again).
+    fn __clear__(&mut self) {
+        self.on_secrets = None;
+        self.collector.content = None;
+        self.broken = Some("cleared by the cyclic collector".to_owned());
+    }
+
     /// Whether nothing more will be walked (the reader is spent or a panic was caught).
     fn exhausted(&self, reader: &Bound<'_, CaptureReader>) -> bool {
         let reader = reader.borrow();
-        self.broken.is_some()
-            || ((reader.broken || reader.reader.done()) && self.next >= self.batch.frames.len())
+        self.broken.is_some() || (reader.spent() && self.next >= self.batch.frames.len())
     }
 }
 

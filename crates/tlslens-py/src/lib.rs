@@ -6,6 +6,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+mod capture_file;
 mod content;
 mod content_events;
 mod decrypt;
@@ -30,6 +31,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 use tlslens_core::capture::{self, Batch, Problem, Reader};
 
+use capture_file::FileFeed;
+
 /// The frames, problems and Decryption Secrets Blocks one `poll` read.
 #[pyclass(frozen, module = "tlslens._core")]
 struct FrameBatch {
@@ -44,10 +47,15 @@ struct FrameBatch {
     secrets: Py<PyList>,
 }
 
-/// pcap / pcapng / gzip'd capture reader, sans-IO: `feed` bytes, `poll` batches.
+/// pcap / pcapng / gzip'd capture reader, sans-IO: `feed` bytes, `poll` batches; or, made
+/// with a `path`, reading that file itself on a thread of its own (capture_file.rs).
 #[pyclass(module = "tlslens._core")]
 struct CaptureReader {
     reader: Reader,
+    /// The file this reader reads itself (its `Reader` is then the thread's).
+    file: Option<FileFeed>,
+    /// Bytes fed from Python.
+    fed: u64,
     broken: bool, // a panic was caught: nothing more is read
     panic: Option<Problem>,
 }
@@ -55,70 +63,136 @@ struct CaptureReader {
 #[pymethods]
 impl CaptureReader {
     #[new]
-    fn new(max_expansion: u64, gzip_floor: u64) -> Self {
-        Self {
+    #[pyo3(signature = (max_expansion, gzip_floor, path=None))]
+    fn new(max_expansion: u64, gzip_floor: u64, path: Option<&str>) -> PyResult<Self> {
+        let file = match path {
+            Some(path) => Some(FileFeed::open(path, max_expansion, gzip_floor)?),
+            None => None,
+        };
+        Ok(Self {
             reader: Reader::new(max_expansion, gzip_floor),
+            file,
+            fed: 0,
             broken: false,
             panic: None,
-        }
+        })
     }
 
-    fn feed(&mut self, py: Python<'_>, chunk: &[u8]) {
+    fn feed(&mut self, py: Python<'_>, chunk: &[u8]) -> PyResult<()> {
+        self.fed_from_python()?;
+        self.fed = self
+            .fed
+            .saturating_add(u64::try_from(chunk.len()).unwrap_or(u64::MAX));
         self.guard(py, |reader| {
             reader.feed(chunk);
             Batch::default()
         });
+        Ok(())
     }
 
     /// No more bytes will come; `error`: why (a read that failed).
     #[pyo3(signature = (error=None))]
-    fn finish(&mut self, py: Python<'_>, error: Option<String>) {
+    fn finish(&mut self, py: Python<'_>, error: Option<String>) -> PyResult<()> {
+        self.fed_from_python()?;
         self.guard(py, |reader| {
             reader.finish(error);
             Batch::default()
         });
+        Ok(())
     }
 
     /// What can be read of the bytes fed so far: an empty batch when more are needed.
+    /// Reading its own file: the next batch, waiting for it (never empty before `done`).
     fn poll(&mut self, py: Python<'_>) -> PyResult<FrameBatch> {
-        let mut batch = self.guard(py, Reader::poll);
-        if let Some(problem) = self.panic.take() {
-            batch.problems.push(problem);
-        }
+        let batch = self.next_batch(py);
         to_python(py, &batch)
     }
 
     /// "pcap", "pcapng", or "unknown" until the first bytes are walked.
     #[getter]
     fn format(&self) -> &'static str {
-        self.reader.format().name()
+        match &self.file {
+            Some(file) => file.state.format.name(),
+            None => self.reader.format().name(),
+        }
     }
 
     /// Why the input is not a capture at all.
     #[getter]
     fn fatal(&self) -> Option<String> {
-        self.reader.fatal().map(str::to_owned)
+        match &self.file {
+            Some(file) => file.state.fatal.clone(),
+            None => self.reader.fatal().map(str::to_owned),
+        }
     }
 
     /// Nothing more will come out, whatever is fed.
     #[getter]
     fn done(&self) -> bool {
-        self.broken || self.reader.done()
+        self.spent()
     }
 
     #[getter]
     fn frames(&self) -> u64 {
-        self.reader.frames()
+        match &self.file {
+            Some(file) => file.state.frames,
+            None => self.reader.frames(),
+        }
     }
 
     /// Every link type the capture declared so far.
     #[getter]
     fn linktypes(&self) -> Vec<u32> {
-        self.reader.linktypes().iter().copied().collect()
+        match &self.file {
+            Some(file) => file.state.linktypes.clone(),
+            None => self.reader.linktypes().iter().copied().collect(),
+        }
+    }
+
+    /// Whether this reader reads its file itself (made with a `path`).
+    #[getter]
+    fn reads_file(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Bytes of the capture taken in so far: read from its file, or fed.
+    #[getter]
+    fn bytes_read(&self) -> u64 {
+        self.file.as_ref().map_or(self.fed, |file| file.state.read)
     }
 }
 
 impl CaptureReader {
+    /// The next batch: from the file's thread (waiting with the GIL released), or what the
+    /// bytes fed so far give; a caught panic's problem is its last.
+    pub(crate) fn next_batch(&mut self, py: Python<'_>) -> Batch {
+        let mut batch = match self.file.as_mut() {
+            Some(file) => py.allow_threads(|| file.next()),
+            None => self.guard(py, Reader::poll),
+        };
+        if let Some(problem) = self.panic.take() {
+            batch.problems.push(problem);
+        }
+        batch
+    }
+
+    /// Nothing more will come out (the reader is done, or a panic stopped it).
+    pub(crate) fn spent(&self) -> bool {
+        match &self.file {
+            Some(file) => file.state.done,
+            None => self.broken || self.reader.done(),
+        }
+    }
+
+    fn fed_from_python(&self) -> PyResult<()> {
+        if self.file.is_some() {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "this reader reads its own file: nothing is fed to it",
+            ));
+        }
+        Ok(())
+    }
+
     /// Run `work` on the reader with the GIL released; a panic stops the reader and leaves
     /// the internal-error problem for the next `poll`.
     fn guard(&mut self, py: Python<'_>, work: impl FnOnce(&mut Reader) -> Batch + Send) -> Batch {

@@ -1,9 +1,11 @@
 """Read pcap and pcapng files, plain or gzip-compressed, as a stream of frames.
 
-Strategy: Python only opens the file (or standard input) and reads it in chunks; every
-byte is parsed by the compiled core (``tlslens._core.CaptureReader``, sans-IO), which hands
-frames back a batch at a time: memory stays bounded by the chunk and the largest frame,
-and a chunk from a pipe is walked as soon as it arrives. A corrupt length never makes the
+Strategy: every byte is parsed by the compiled core (``tlslens._core.CaptureReader``,
+sans-IO), which hands frames back a batch at a time. A regular file is read by the core
+itself, on a thread of its own with the GIL released (no bytes object per chunk, and the
+reading runs beside the walk); standard input, pipes and file objects are read here in
+chunks and fed to it, each walked as soon as it arrives. Memory stays bounded by the chunk,
+the few batches read ahead and the largest frame. A corrupt length never makes the
 core allocate; a gzip stream is inflated there too, within GZIP_MAX_RATIO / GZIP_FLOOR.
 
 Problems (truncation, corrupt blocks) are collected in ``CaptureReader.problems`` with the
@@ -13,6 +15,8 @@ be trusted.
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -50,11 +54,14 @@ class CaptureReader:
     """Iterate ``(ts_ns, linktype, data)`` tuples of a capture file object.
 
     Raises CaptureError from ``iter()`` only when the file is not a capture at all; every
-    later problem goes to ``problems`` and ends or skips what it must.
+    later problem goes to ``problems`` and ends or skips what it must. With ``path`` (a
+    regular file, as ``open_capture`` finds it), the core reads that file itself and
+    ``stream`` is not read.
     """
 
     stream: BinaryIO
     name: str = "<capture>"
+    path: str | None = None
     max_expansion: int = GZIP_MAX_RATIO
     format: str = "unknown"
     problems: list[CaptureProblem] = field(default_factory=list)
@@ -99,11 +106,15 @@ class CaptureReader:
 
     def open_core(self) -> _core.CaptureReader:
         """The compiled reader for this capture, at the gzip bounds in force now."""
-        return _core.CaptureReader(self.max_expansion, GZIP_FLOOR)
+        return _core.CaptureReader(self.max_expansion, GZIP_FLOOR, path=self.path)
 
     def more(self, core: _core.CaptureReader) -> bool:
         """Read one more chunk into the core, or tell it the stream ended; False when it
-        had already ended (the core has walked all it was given)."""
+        had already ended (the core has walked all it was given). A core that reads its
+        own file needs nothing: it waits for its next batch by itself."""
+        if core.reads_file:
+            self.bytes_read = core.bytes_read
+            return not core.done
         if self._ended:
             return False
         try:
@@ -173,4 +184,7 @@ def open_capture(
         arriving: BinaryIO = ArrivingStream(sys.stdin.buffer)  # type: ignore[assignment]
         return arriving, CaptureReader(arriving, name=STDIN, max_expansion=max_expansion)
     raw: BinaryIO = open(path, "rb")
-    return raw, CaptureReader(raw, name=str(path), max_expansion=max_expansion)
+    # A regular file is read by the core itself; a named pipe or a device only as it comes.
+    regular = stat.S_ISREG(os.fstat(raw.fileno()).st_mode)
+    core_path = str(path) if regular else None
+    return raw, CaptureReader(raw, name=str(path), max_expansion=max_expansion, path=core_path)

@@ -20,6 +20,7 @@
 //! cannot be read to see where it ends. `opened` keeps which parts were read and
 //! [`Decryptor::missing_secrets`] names the key-log labels that were not there.
 
+mod digest;
 pub mod fuzzing;
 pub mod keylog;
 mod record;

@@ -2,8 +2,7 @@
 //! keys on trial), what part of the connection it was, DEFLATE undone, and the
 //! application data plaintext counted and hashed per direction.
 
-use sha2::{Digest, Sha256};
-
+use super::digest::PlainDigest;
 use super::{Decryptor, Dir, Env, Part, Status};
 use crate::protection::RecordProtection;
 
@@ -22,19 +21,15 @@ pub struct DirectionResult {
     pub records_decrypted: u64,
     pub records_failed_integrity: u64,
     pub plaintext_bytes: u64,
-    pub sha256: Sha256,
+    /// Hashed on a worker thread (digest.rs).
+    pub sha256: PlainDigest,
     pub finished_verified: Option<bool>,
 }
 
 impl DirectionResult {
     /// The SHA-256 of the application data so far, in hex.
     pub fn sha256_hex(&self) -> String {
-        self.sha256
-            .clone()
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        self.sha256.hex()
     }
 }
 
