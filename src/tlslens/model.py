@@ -408,6 +408,10 @@ class Connection:
     @property
     def tls13_stapled_ocsp(self) -> bytes | None:
         """TLS 1.3 staples OCSP in the leaf's CertificateEntry (RFC 8446 §4.4.2.1)."""
+        if not self.certificates:
+            # The server's first Certificate with a certificate in it sets ``certificates``:
+            # without one (a resumed session) there is no leaf to look in.
+            return None
         for event in self.timeline:
             if event.direction != S2C or type(event) is not HandshakeEvent:
                 continue  # most events: records, the client's messages
