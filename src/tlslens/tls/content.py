@@ -39,6 +39,14 @@ from tlslens.model import C2S, S2C, Connection, Finding, Handshake
 from tlslens.tls import proof
 from tlslens.x509.certificate import parse_certificate
 
+
+@functools.lru_cache(maxsize=256)
+def handshake_context(version: int | None, kx: str | None, auth: str | None) -> hs.HandshakeContext:
+    """What was negotiated before a message, one (frozen) object per distinct answer: every
+    message of every connection asks, and a capture negotiates few distinct ones."""
+    return hs.HandshakeContext(version=version, kx=kx, auth=auth)
+
+
 _HELLOS = (hs.ClientHello, hs.ServerHello)
 _SIGNED = (hs.ServerKeyExchange, hs.CertificateVerify)  # the messages a signature is checked in
 MAX_TICKETS_KEPT = 8  # per connection, to find which one a later connection presents
@@ -189,7 +197,7 @@ class RecordContent:
         if ev.message is None:
             self._unreadable_message(ev.side, ev.msg_type, ev.raw, ev.offset, ev.error or "")
             return
-        ctx = hs.HandshakeContext(version=ev.version, kx=ev.kx, auth=ev.auth)
+        ctx = handshake_context(ev.version, ev.kx, ev.auth)
         self._message_model(ev.side, ev.message, ev.raw, ev.offset, ev.decrypted, ctx, ev.signed)
 
     def _data_run(self, ev: _core.ContentApplicationData) -> None:
