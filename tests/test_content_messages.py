@@ -153,3 +153,22 @@ def test_crypto_names_an_unknown_space_and_tells_an_incomplete_message() -> None
         0,
         "handshake message type 11 in the handshake CRYPTO stream claims 40 bytes, only 10 arrived",
     )
+
+
+def test_the_context_of_a_message_is_one_object_per_distinct_answer() -> None:
+    """Every message is read in what was negotiated before it: one frozen HandshakeContext
+    per (version, key exchange, authentication), equal to the one made anew, and the cache
+    of them is bounded."""
+    from tlslens.handshake import messages as hs
+    from tlslens.tls.content import handshake_context
+
+    first = handshake_context(TLS13, None, None)
+    assert first is handshake_context(TLS13, None, None)
+    assert first == hs.HandshakeContext(version=TLS13) and first.tls13
+    tls12 = handshake_context(0x0303, "ECDHE", "RSA")
+    assert tls12 == hs.HandshakeContext(version=0x0303, kx="ECDHE", auth="RSA")
+    assert not tls12.tls13 and tls12 is not first
+    for version in range(1000):
+        handshake_context(version, "RSA", "RSA")
+    info = handshake_context.cache_info()
+    assert info.maxsize is not None and info.currsize <= info.maxsize

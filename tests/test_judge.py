@@ -22,6 +22,7 @@ from conftest import CAPTURES, VECTORS
 
 CHAINS = CAPTURES / "chains.pcapng"
 CHAINS_ROOT = VECTORS / "chains" / "root.pem"
+PKI = VECTORS / "pki"
 
 
 def _judge(*, ca: Path | None = CHAINS_ROOT) -> Judge:
@@ -77,6 +78,23 @@ def test_the_closing_notes_are_data() -> None:
     assert notes.no_such_connection.startswith("there is no connection 99; the capture holds")
     assert notes.shown == 0
     assert notes.forward_secrecy == []  # said only with an RSA key
+
+
+def test_the_forward_secrecy_tally_is_kept_only_with_an_rsa_key() -> None:
+    """The tally says what an RSA key opens: with a key log alone no connection is counted
+    into it (it cost every decrypted connection a hash of its master secret), with an RSA
+    key every one is, shown or not."""
+    keys = secrets_given([CAPTURES / "gnutls.keys"], [], None, warn=pytest.fail)
+    reading = Reading(CHAINS, _judge(), keys=keys)
+    assert list(reading) and reading.tally is None
+    assert reading.notes().forward_secrecy == []
+    rsa = secrets_given([], [str(PKI / "server.key")], None, warn=pytest.fail)
+    reading = Reading(CAPTURES / "openssl-versions.pcapng", _judge(), keys=rsa)
+    conns = list(reading)
+    assert reading.tally is not None and sum(reading.tally.counts.values()) == len(conns) == 6
+    assert reading.notes().forward_secrecy[0] == (
+        "Forward secrecy in practice: the RSA key opens 3 of 6 sessions."
+    )
 
 
 def test_an_unusable_option_value_names_its_option(tmp_path: Path) -> None:

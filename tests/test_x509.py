@@ -855,3 +855,33 @@ def test_corpus_verdicts(corpus: Path) -> None:
         if rows:
             got[str(path.relative_to(corpus))] = dict(sorted(rows.items()))
     assert got == CORPUS_VERDICTS
+
+
+def test_verdicts_are_cached_by_the_certificates_bytes() -> None:
+    """The cache of verdicts is keyed by the certificates' bytes: a copy of a chain (equal
+    bytes, other objects) finds the verdict given to the first; another chain, or another
+    name, gets its own; the cache never holds more than MAX_CACHE verdicts."""
+    checker = ChainChecker(LAB)
+    first = checker.check(_ders(LEAF, INTER), sni="tlslens.test", at=AT, stapled_ocsp=None)
+    copy = [bytes(bytearray(der)) for der in _ders(LEAF, INTER)]
+    again = checker.check(copy, sni="tlslens.test", at=AT, stapled_ocsp=None)
+    assert first is not None and again is not None and len(checker.cache) == 1
+    assert again.to_json() == first.to_json() and again.trusted
+    other = checker.check(_ders(LEAF, INTER), sni="other.test", at=AT, stapled_ocsp=None)
+    assert other is not None and len(checker.cache) == 2
+    assert [p.code for p in other.problems] == ["name_mismatch"]
+    checker.MAX_CACHE = 2  # type: ignore[misc]
+    checker.check(_ders(INTER), sni="tlslens.test", at=AT, stapled_ocsp=None)
+    assert len(checker.cache) == 1  # full: emptied before the new verdict went in
+
+
+def test_a_certificate_is_parsed_once_by_its_bytes() -> None:
+    """parse_certificate hands out one CertificateInfo per DER, found by the bytes alone
+    (a copy finds it), with the SHA-256 it would have without the cache."""
+    from tlslens.x509.certificate import _CERT_CACHE, parse_certificate
+
+    der = LEAF.public_bytes(serialization.Encoding.DER)
+    info = parse_certificate(der)
+    assert parse_certificate(bytes(bytearray(der))) is info
+    assert info.sha256 == LEAF.fingerprint(hashes.SHA256()).hex()
+    assert _CERT_CACHE[der] is info and len(_CERT_CACHE) <= 4097

@@ -132,7 +132,9 @@ class Reading:
         self.summary = CaptureSummary(file=str(path))
         # "Elsewhere in the capture" means this capture: the pool starts empty.
         self.chains = judge.checker.fresh() if judge.checker is not None else None
-        self.tally = ForwardSecrecyTally()
+        # Only an RSA key opens a session by itself: without one the tally has nothing to
+        # tell (notes() says nothing of it), so no connection is counted into it.
+        self.tally = ForwardSecrecyTally() if keys is not None and keys.rsa_keys else None
         self.savings = ResumptionSavings()
         self.shown = 0
 
@@ -164,12 +166,14 @@ class Reading:
             if not self.selection.takes(conn):
                 if chains is not None:
                     chains.observe([cert.der for cert in conn.certificates], conn.id)
-                self.tally.learn(conn)
+                if self.tally is not None:
+                    self.tally.learn(conn)
                 if self.passed_over is not None:
                     self.passed_over(conn)
                 continue
             self.shown += 1
-            self.tally.add(conn)
+            if self.tally is not None:
+                self.tally.add(conn)
             self.savings.add(conn)
             if chains is not None:
                 check_chain(chains, conn, revoker)
@@ -198,13 +202,15 @@ class Reading:
             from tlslens.explain import late_intermediate_lines
 
             late = [safe_text(line) for line in late_intermediate_lines(self.chains.late)]
-        rsa = self.keys is not None and bool(self.keys.rsa_keys)
+        tally = self.tally
         return ClosingNotes(
             problems=list(summary.problems),
             late_intermediates=late,
             no_such_connection=missing,
             key_log_unmatched=unmatched,
-            forward_secrecy=[safe_text(line) for line in self.tally.lines()] if rsa else [],
+            forward_secrecy=[safe_text(line) for line in tally.lines()]
+            if tally is not None
+            else [],
             resumption_savings=[safe_text(line) for line in self.savings.lines()],
             shown=self.shown,
         )

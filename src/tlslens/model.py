@@ -165,6 +165,14 @@ def key_exchange_of(server_hello: hs.ServerHello) -> str | None:
     return info.kx if info else None
 
 
+def _ms(start: int | None, end: int | None) -> float | None:
+    """From ``start`` to ``end`` (ns) in milliseconds, None when either is unknown."""
+    # A clock that jumps (a timestamp years off) makes no handshake time at all.
+    if start is None or end is None or not 0 <= end - start <= MAX_HANDSHAKE_NS:
+        return None
+    return round((end - start) / 1e6, 3)
+
+
 @dataclass(slots=True, eq=False)
 class Handshake:
     """One handshake of a connection: the first, or a renegotiation (RFC 5746)."""
@@ -400,6 +408,10 @@ class Connection:
     @property
     def tls13_stapled_ocsp(self) -> bytes | None:
         """TLS 1.3 staples OCSP in the leaf's CertificateEntry (RFC 8446 §4.4.2.1)."""
+        if not self.certificates:
+            # The server's first Certificate with a certificate in it sets ``certificates``:
+            # without one (a resumed session) there is no leaf to look in.
+            return None
         for event in self.timeline:
             if event.direction != S2C or type(event) is not HandshakeEvent:
                 continue  # most events: records, the client's messages
@@ -477,17 +489,10 @@ class Connection:
         syn, synack = self.tcp_syn_ts_ns, self.tcp_synack_ts_ns
         hello, answer = self._hellos_ts()
         finished = self._finished_ts()
-
-        def ms(start: int | None, end: int | None) -> float | None:
-            # A clock that jumps (a timestamp years off) makes no handshake time at all.
-            if start is None or end is None or not 0 <= end - start <= MAX_HANDSHAKE_NS:
-                return None
-            return round((end - start) / 1e6, 3)
-
         return {
-            "tcp_handshake_ms": ms(syn, synack),
-            "client_hello_to_server_hello_ms": ms(hello, answer),
-            "handshake_ms": ms(hello, finished),
+            "tcp_handshake_ms": _ms(syn, synack),
+            "client_hello_to_server_hello_ms": _ms(hello, answer),
+            "handshake_ms": _ms(hello, finished),
         }
 
     def _hellos_ts(self) -> tuple[int | None, int | None]:

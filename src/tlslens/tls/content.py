@@ -39,6 +39,16 @@ from tlslens.model import C2S, S2C, Connection, Finding, Handshake
 from tlslens.tls import proof
 from tlslens.x509.certificate import parse_certificate
 
+
+@functools.lru_cache(maxsize=256)
+def handshake_context(version: int | None, kx: str | None, auth: str | None) -> hs.HandshakeContext:
+    """What was negotiated before a message, one (frozen) object per distinct answer: every
+    message of every connection asks, and a capture negotiates few distinct ones."""
+    return hs.HandshakeContext(version=version, kx=kx, auth=auth)
+
+
+_HELLOS = (hs.ClientHello, hs.ServerHello)
+_SIGNED = (hs.ServerKeyExchange, hs.CertificateVerify)  # the messages a signature is checked in
 MAX_TICKETS_KEPT = 8  # per connection, to find which one a later connection presents
 # A record of whole messages of these types ends the skip of an oversized one.
 HANDSHAKE_TYPES = sorted(registry.HANDSHAKE_TYPES)
@@ -187,7 +197,7 @@ class RecordContent:
         if ev.message is None:
             self._unreadable_message(ev.side, ev.msg_type, ev.raw, ev.offset, ev.error or "")
             return
-        ctx = hs.HandshakeContext(version=ev.version, kx=ev.kx, auth=ev.auth)
+        ctx = handshake_context(ev.version, ev.kx, ev.auth)
         self._message_model(ev.side, ev.message, ev.raw, ev.offset, ev.decrypted, ctx, ev.signed)
 
     def _data_run(self, ev: _core.ContentApplicationData) -> None:
@@ -306,19 +316,21 @@ class RecordContent:
         message = compression.opened(message, ctx, self.max_message)
         if message.malformed:
             self._finding(side, "handshake", offset, message.malformed)
-        if isinstance(message, hs.ClientHello | hs.ServerHello):
+        if isinstance(message, _HELLOS):
             crowded = ext.crowding(message.extensions, type(message).__name__)
             if crowded is not None:
                 self._finding(side, "handshake", offset, crowded)
         # message, decrypted, raw
         kept = raw if self.keep_records else None
         self._event(HandshakeEvent, side, offset, len(raw), message, decrypted, kept)
-        if isinstance(message, hs.ServerKeyExchange | hs.CertificateVerify):
+        if isinstance(message, _SIGNED):
             self._check_signature(side, message, raw, ctx, signed)
-        if isinstance(message, hs.ClientHello):
+        # By class (the core's message classes are final): every message of every
+        # connection comes through here, most of them to fall through every test.
+        if type(message) is hs.ClientHello:
             conn.client_hellos.append(message)
             self._new_handshake()
-        elif isinstance(message, hs.ServerHello):
+        elif type(message) is hs.ServerHello:
             self._server_hello(message)
         elif (certificate := compression.certificate_of(message)) is not None:
             certs = [parse_certificate(entry.cert_data) for entry in certificate.certificate_list]
@@ -334,18 +346,18 @@ class RecordContent:
                     conn.certificates = certs
                 if conn.handshakes:
                     conn.handshakes[-1].certificates = certs
-        elif isinstance(message, hs.ServerKeyExchange):
+        elif type(message) is hs.ServerKeyExchange:
             conn.server_key_exchange = message
-        elif isinstance(message, hs.CertificateRequest):
+        elif type(message) is hs.CertificateRequest:
             conn.certificate_request = True
             conn.certificate_request_message = message
-        elif isinstance(message, hs.CertificateStatus):
+        elif type(message) is hs.CertificateStatus:
             conn.certificate_status = message
-        elif isinstance(message, hs.NewSessionTicket):
+        elif type(message) is hs.NewSessionTicket:
             conn.new_session_ticket = True
             if len(conn.issued_tickets) < MAX_TICKETS_KEPT:
                 conn.issued_tickets.append(message.ticket)
-        elif isinstance(message, hs.EncryptedExtensions):
+        elif type(message) is hs.EncryptedExtensions:
             conn.encrypted_extensions = message
 
     def _check_signature(

@@ -63,16 +63,18 @@ class CertificateInfo:
         }
 
 
+# By the DER itself: the key is the very bytes its CertificateInfo keeps (nothing more is
+# held), and a certificate seen again is found without hashing it with SHA-256 first.
 _CERT_CACHE: dict[bytes, CertificateInfo] = {}
 _JSON: dict[int, tuple[CertificateInfo, dict[str, Any]]] = {}  # by id(), with the object
 
 
 def parse_certificate(der: bytes) -> CertificateInfo:
     """Parse a DER certificate; a certificate ``cryptography`` rejects keeps its reason."""
-    digest = hashlib.sha256(der).digest()
-    cached = _CERT_CACHE.get(digest)
+    cached = _CERT_CACHE.get(der)
     if cached is not None:
         return cached
+    digest = hashlib.sha256(der).digest()
     # cryptography accepts some RFC 5280 violations (a serial that is not positive) with a
     # deprecation warning: they become part of the certificate's reported problems.
     with warnings.catch_warnings(record=True) as caught:
@@ -84,7 +86,7 @@ def parse_certificate(der: bytes) -> CertificateInfo:
         info = dataclasses.replace(info, error=error)
     if len(_CERT_CACHE) > 4096:  # bounded: many captures reuse a few chains
         _CERT_CACHE.clear()
-    _CERT_CACHE[digest] = info
+    _CERT_CACHE[info.der] = info
     return info
 
 

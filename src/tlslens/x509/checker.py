@@ -162,9 +162,10 @@ class ChainChecker:
         roots and without the pool: a client's chain is not completed from elsewhere."""
         hostname = None if client else self.host or sni
         when = self.at or at
-        digests = tuple(hashlib.sha256(der).digest() for der in certificates)
-        lent_digests = tuple(hashlib.sha256(der).digest() for der in lent or [])
-        key = (digests, hostname, stapled_ocsp, client, lent_digests)
+        # The certificates themselves, not their hashes: a connection's are the very
+        # objects an earlier one with the same chain gave (parse_certificate keeps one per
+        # DER), so the lookup compares them by identity and hashes nothing anew.
+        key = (tuple(certificates), hostname, stapled_ocsp, client, tuple(lent or ()))
         cached = self.cache.get(key)
         if (
             cached is None
