@@ -857,15 +857,18 @@ def test_corpus_verdicts(corpus: Path) -> None:
     assert got == CORPUS_VERDICTS
 
 
-def test_verdicts_are_cached_by_the_certificates_bytes() -> None:
-    """The cache of verdicts is keyed by the certificates' bytes: a copy of a chain (equal
-    bytes, other objects) finds the verdict given to the first; another chain, or another
-    name, gets its own; the cache never holds more than MAX_CACHE verdicts."""
+def test_verdicts_are_cached_by_the_certificates_digests() -> None:
+    """The cache of verdicts is keyed by the certificates' SHA-256 (never their bytes, which
+    a key would keep alive): a copy of a chain (equal bytes, other objects) finds the
+    verdict given to the first; another chain, or another name, gets its own; the cache
+    never holds more than MAX_CACHE verdicts."""
     checker = ChainChecker(LAB)
     first = checker.check(_ders(LEAF, INTER), sni="tlslens.test", at=AT, stapled_ocsp=None)
     copy = [bytes(bytearray(der)) for der in _ders(LEAF, INTER)]
     again = checker.check(copy, sni="tlslens.test", at=AT, stapled_ocsp=None)
     assert first is not None and again is not None and len(checker.cache) == 1
+    ((chain, *_rest),) = checker.cache
+    assert chain == tuple(c.fingerprint(hashes.SHA256()).hex() for c in (LEAF, INTER))
     assert again.to_json() == first.to_json() and again.trusted
     other = checker.check(_ders(LEAF, INTER), sni="other.test", at=AT, stapled_ocsp=None)
     assert other is not None and len(checker.cache) == 2
@@ -884,4 +887,17 @@ def test_a_certificate_is_parsed_once_by_its_bytes() -> None:
     info = parse_certificate(der)
     assert parse_certificate(bytes(bytearray(der))) is info
     assert info.sha256 == LEAF.fingerprint(hashes.SHA256()).hex()
-    assert _CERT_CACHE[der] is info and len(_CERT_CACHE) <= 4097
+    assert _CERT_CACHE[der] is info and len(_CERT_CACHE) <= 4096
+
+
+def test_the_certificate_cache_is_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Certificates of a megabyte each (a hostile capture's) do not pile up: the cache of
+    parsed certificates holds at most MAX_CACHED_BYTES of DER, whatever their count."""
+    from tlslens.x509 import certificate
+
+    monkeypatch.setattr(certificate, "MAX_CACHED_BYTES", 3 << 20)
+    for n in range(8):
+        info = certificate.parse_certificate(bytes([0x30, n]) + bytes(1 << 20))
+        assert info.error  # not a certificate: kept with its reason all the same
+        held = sum(len(der) for der in certificate._CERT_CACHE)
+        assert held <= 3 << 20 and held == certificate._CACHED_BYTES

@@ -66,6 +66,9 @@ class CertificateInfo:
 # By the DER itself: the key is the very bytes its CertificateInfo keeps (nothing more is
 # held), and a certificate seen again is found without hashing it with SHA-256 first.
 _CERT_CACHE: dict[bytes, CertificateInfo] = {}
+MAX_CACHED_CERTIFICATES = 4096
+MAX_CACHED_BYTES = 32 << 20
+_CACHED_BYTES = 0  # the DER bytes _CERT_CACHE holds
 _JSON: dict[int, tuple[CertificateInfo, dict[str, Any]]] = {}  # by id(), with the object
 
 
@@ -84,9 +87,14 @@ def parse_certificate(der: bytes) -> CertificateInfo:
     if notes:
         error = "; ".join([*notes, *([info.error] if info.error else [])])
         info = dataclasses.replace(info, error=error)
-    if len(_CERT_CACHE) > 4096:  # bounded: many captures reuse a few chains
+    global _CACHED_BYTES
+    # Bounded in count and in bytes (many captures reuse a few chains; a hostile one may
+    # send certificates of megabytes each).
+    if len(_CERT_CACHE) >= MAX_CACHED_CERTIFICATES or _CACHED_BYTES + len(der) > MAX_CACHED_BYTES:
         _CERT_CACHE.clear()
+        _CACHED_BYTES = 0
     _CERT_CACHE[info.der] = info
+    _CACHED_BYTES += len(der)
     return info
 
 

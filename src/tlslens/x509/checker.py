@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tlslens.x509.certificate import load_certificate, quiet
+from tlslens.x509.certificate import load_certificate, parse_certificate, quiet
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -54,6 +54,10 @@ class _Cached:
     ends: tuple[datetime, ...] = ()  # the validity end each of those certificates is past
     # The problems for each distinct wording of those distances (validate.distances).
     worded: dict[tuple[str, ...], list[Problem]] = field(default_factory=dict)
+
+
+def _digests(certificates: list[bytes]) -> tuple[str, ...]:
+    return tuple(parse_certificate(der).sha256 for der in certificates)
 
 
 class ChainChecker:
@@ -162,10 +166,10 @@ class ChainChecker:
         roots and without the pool: a client's chain is not completed from elsewhere."""
         hostname = None if client else self.host or sni
         when = self.at or at
-        # The certificates themselves, not their hashes: a connection's are the very
-        # objects an earlier one with the same chain gave (parse_certificate keeps one per
-        # DER), so the lookup compares them by identity and hashes nothing anew.
-        key = (tuple(certificates), hostname, stapled_ocsp, client, tuple(lent or ()))
+        # The certificates' SHA-256, not their bytes: a key keeps its chain alive, and a
+        # hostile capture's chains may be megabytes each. parse_certificate knows each DER
+        # object already (one per distinct DER), so no digest is computed anew here.
+        key = (_digests(certificates), hostname, stapled_ocsp, client, _digests(lent or []))
         cached = self.cache.get(key)
         if (
             cached is None
