@@ -436,7 +436,7 @@ impl Content {
             }
         }
         match opened {
-            Some((real, plaintext)) => self.plain(io, side, real, &plaintext, offset),
+            Some((real, plaintext)) => self.plain(io, side, real, plaintext, offset),
             None => self.protected(io, side, ctype, body, offset),
         }
     }
@@ -458,8 +458,9 @@ impl Content {
         });
     }
 
-    /// A record the decryptor opened: its real type and plaintext.
-    fn plain(&mut self, io: &mut Io<'_, '_>, side: u8, ctype: u8, body: &[u8], offset: u64) {
+    /// A record the decryptor opened: its real type and plaintext (owned: application data
+    /// keeps it without a copy, and drops it unread when nothing keeps plaintext).
+    fn plain(&mut self, io: &mut Io<'_, '_>, side: u8, ctype: u8, body: Vec<u8>, offset: u64) {
         match ctype {
             CT_APPLICATION_DATA => {
                 let early = self.dir(side) == Dir::C2S
@@ -472,16 +473,17 @@ impl Content {
                 } else {
                     DataKind::ApplicationData
                 };
-                self.data(side, kind, offset, body.len(), Some(body.to_vec()));
+                let length = body.len();
+                self.data(side, kind, offset, length, Some(body));
             }
             CT_HANDSHAKE => {
                 let st = self.side(side);
                 if st.finished && st.encrypted {
                     self.renegotiation = true;
                 }
-                self.handshake_bytes(io, side, body, offset.saturating_add(5), true);
+                self.handshake_bytes(io, side, &body, offset.saturating_add(5), true);
             }
-            _ => self.other(io, side, ctype, body, offset, true),
+            _ => self.other(io, side, ctype, &body, offset, true),
         }
     }
 
