@@ -11,6 +11,7 @@ captures whose marker exists.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -29,7 +30,7 @@ from tlslens.judge import Judge, Reading, checker_given, secrets_given
 from tlslens.keys.store import KeyStore
 from tlslens.model import Finding
 from tlslens.serialize import connection_to_json
-from tlslens.tables.columns import TABLES, connection_row, schema
+from tlslens.tables.columns import TABLES, connection_arrays, schema
 from tlslens.x509 import ChainChecker
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
@@ -102,12 +103,13 @@ def extract(job: Job) -> Done:
     name = job.capture
     key = key_of(name)
     tables = {table: _Table(Path(job.out), table, key) for table in TABLES}
+    tables["connections"].arrays = functools.partial(connection_arrays, name)
     certificates: dict[str, dict[str, Any]] = {}  # distinct, so bounded by the work
     try:
         summary_problems: list[Finding] = []
         for row in _connections(job, keys, checker, summary_problems):
             conn_id = row["id"]
-            tables["connections"].add(connection_row(name, row))
+            tables["connections"].add(row)
             for index, message in enumerate(row["handshake"]):
                 tables["handshake_messages"].add(
                     {"capture_file": name, "connection": conn_id, "index": index, **message}
@@ -164,6 +166,9 @@ class _Table:
         self.writer = pq.ParquetWriter(self.temporary, self.schema, compression="zstd")
         self.rows: list[dict[str, Any]] = []
         self.count = 0
+        # The rows' columns, where a row is not the table's row itself (connections: the
+        # `show --json` object); None: the rows are the table's, one key per column.
+        self.arrays: Callable[[list[dict[str, Any]]], list[pa.Array]] | None = None
 
     def add(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
@@ -173,7 +178,11 @@ class _Table:
 
     def _flush(self) -> None:
         if self.rows:
-            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
+            if self.arrays is None:
+                table = pa.Table.from_pylist(self.rows, schema=self.schema)
+            else:
+                table = pa.Table.from_arrays(self.arrays(self.rows), schema=self.schema)
+            self.writer.write_table(table)
             self.rows = []
 
     def commit(self) -> None:
