@@ -211,3 +211,27 @@ def test_one_worker_and_several_give_the_same_bytes(tmp_path: Path) -> None:
     result = _extract("--out", str(tmp_path / "bad"), "--workers", "2", str(garbage), str(many))
     assert result.exit_code == 1 and "garbage.pcap: " in result.stderr
     assert len(list((tmp_path / "bad" / "connections").glob("*.parquet"))) == 1
+
+
+def test_client_certificates_judged_against_the_client_cas(tmp_path: Path) -> None:
+    """--client-ca reaches every job, as it reaches `show`: the lab's client certificates
+    are trusted against the lab root, on one process and on several."""
+    capture = CAPTURES / "openssl-hrr-clientauth.pcapng"
+    options = ["--keylog", str(capture.with_suffix(".keys"))]
+    options += ["--client-ca", str(CAPTURES.parent / "pki" / "root.pem")]
+    shown = CliRunner().invoke(main, ["show", "--json", *options, str(capture)]).stdout
+    expected = [json.loads(line)["client_auth"]["validation"] for line in shown.splitlines()]
+    assert [v and v["trust_store"] for v in expected] == ["client-ca", "client-ca", None]
+    for workers in ("1", "2"):
+        out = tmp_path / workers
+        copy = tmp_path / f"copy{workers}.pcapng"  # two captures: two processes
+        copy.write_bytes(capture.read_bytes())
+        result = _extract(
+            "--out", str(out), "--workers", workers, *options, str(capture), str(copy)
+        )
+        assert result.exit_code == 0, result.stderr[-2000:]
+        rows = duckdb.sql(
+            f"SELECT client_auth_validation FROM '{out}/connections/*.parquet' "
+            f"WHERE capture_file = '{capture}' ORDER BY id"
+        ).fetchall()
+        assert [json.loads(v) if v else None for (v,) in rows] == expected

@@ -103,6 +103,7 @@ def extract(
             cas=tuple(map(str, cas)),
             host=host,
             at=at_text,
+            client_cas=tuple(map(str, client_cas)),
             limits=capture_limits(),
         )
         for path in paths

@@ -49,6 +49,7 @@ class Job:
     cas: tuple[str, ...] = ()
     host: str | None = None
     at: str | None = None
+    client_cas: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
 
 
@@ -99,7 +100,10 @@ def extract(job: Job) -> Done:
     # The command checked the options and said what they warn of already.
     keys = secrets_given(tuple(map(Path, job.keylogs)), job.rsa_keys, job.psk, warn=_quiet)
     trust = tuple(map(Path, job.cas))
-    checker = checker_given(job.trust_store, trust, job.host, job.at, warn=_quiet)
+    client_trust = tuple(map(Path, job.client_cas))
+    checker = checker_given(
+        job.trust_store, trust, job.host, job.at, warn=_quiet, client_cas=client_trust
+    )
     name = job.capture
     key = key_of(name)
     tables = {table: _Table(Path(job.out), table, key) for table in TABLES}
