@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 import tlslens
 from tlslens.cli import main
+from tlslens.tables import jobs
 from tlslens.tables.columns import TABLES
 
 from conftest import CAPTURES
@@ -235,3 +236,27 @@ def test_client_certificates_judged_against_the_client_cas(tmp_path: Path) -> No
             f"WHERE capture_file = '{capture}' ORDER BY id"
         ).fetchall()
         assert [json.loads(v) if v else None for (v,) in rows] == expected
+
+
+def test_row_groups_go_by_the_bytes_held(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A capture of a few thousand connections is one row group per table (Parquet's cost,
+    and a reader's, goes by column chunk); past GROUP_BYTES of Arrow data held, a row
+    group is written out, and the rows are the same whichever the grouping."""
+    import adversarial
+
+    capture = tmp_path / "many.pcapng"
+    adversarial._write(capture, adversarial._normal(2500))
+    whole = jobs.extract(jobs.Job(capture=str(capture), out=str(tmp_path / "whole")))
+    assert whole.error is None and whole.connections == 2500
+    for table in TABLES:
+        (path,) = (tmp_path / "whole" / table).glob("*.parquet")
+        assert pq.ParquetFile(path).num_row_groups == min(whole.rows[table], 1), table
+    monkeypatch.setattr(jobs, "GROUP_BYTES", 1)  # every batch its own row group
+    split = jobs.extract(jobs.Job(capture=str(capture), out=str(tmp_path / "split")))
+    assert split.rows == whole.rows
+    for table in ("connections", "handshake_messages"):
+        (one,) = (tmp_path / "whole" / table).glob("*.parquet")
+        (many,) = (tmp_path / "split" / table).glob("*.parquet")
+        expected = -(-whole.rows[table] // jobs.BATCH_ROWS)
+        assert pq.ParquetFile(many).num_row_groups == expected > 1
+        assert pq.read_table(one).equals(pq.read_table(many))
