@@ -185,6 +185,15 @@ def _lookup(row: dict[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
+def _read(values: Sequence[Any], kind: pa.DataType) -> pa.Array:
+    with warnings.catch_warnings():
+        # Where an object's first property has no field (JSON text, or not in the schema),
+        # Arrow tries the fields' names as bytes too: the right values, but a BytesWarning,
+        # an error under `python -bb`.
+        warnings.simplefilter("ignore", BytesWarning)
+        return pa.array(values, kind)
+
+
 def connection_arrays(capture_file: str, rows: Sequence[dict[str, Any]]) -> list[pa.Array]:
     """The connections columns of `show --json` objects.
 
@@ -192,13 +201,7 @@ def connection_arrays(capture_file: str, rows: Sequence[dict[str, Any]]) -> list
     C++ converter looks each property up, not a Python loop per column and row), which
     flattens into the columns; only the columns of JSON text are built value by value."""
     tree = _read_tree()
-    with warnings.catch_warnings():
-        # Where an object's first property has no column (JSON text, or not in the
-        # schema), Arrow tries the fields' names as bytes too: right values, but a
-        # BytesWarning, an error under `python -bb`.
-        warnings.simplefilter("ignore", BytesWarning)
-        whole = pa.array(rows, _struct(tree))
-    read = dict(_leaves(whole, tree))
+    read = dict(_leaves(_read(rows, _struct(tree)), tree))
     arrays = []
     for path, column, convert in connection_columns():
         if not path:
@@ -207,7 +210,7 @@ def connection_arrays(capture_file: str, rows: Sequence[dict[str, Any]]) -> list
             array = read[path]
         else:
             values = [convert(_lookup(row, path)) for row in rows]
-            array = pa.array(values, _as_read(column.type))
+            array = _read(values, _as_read(column.type))
         arrays.append(array if array.type == column.type else array.cast(column.type))
     return arrays
 
