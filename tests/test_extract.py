@@ -260,3 +260,27 @@ def test_row_groups_go_by_the_bytes_held(tmp_path: Path, monkeypatch: pytest.Mon
         expected = -(-whole.rows[table] // jobs.BATCH_ROWS)
         assert pq.ParquetFile(many).num_row_groups == expected > 1
         assert pq.read_table(one).equals(pq.read_table(many))
+
+
+def test_a_process_reads_the_roots_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The jobs of one process share their options: the Mozilla roots are read for the
+    first capture with a chain to check, not again for every capture (`show` does the
+    same with several captures); each capture still judges with a pool of its own."""
+    import certifi
+
+    reads = []
+    where = certifi.where
+    monkeypatch.setattr(certifi, "where", lambda: reads.append(1) or where())
+    captures = []
+    for name in ("chains.pcapng", "demo-tls12-tls13.pcapng", "openssl-versions.pcapng"):
+        copy = tmp_path / name
+        copy.write_bytes((CAPTURES / name).read_bytes())
+        captures.append(str(copy))
+    result = _extract("--out", str(tmp_path / "ds"), "--workers", "1", *captures)
+    assert result.exit_code == 0, result.stderr[-2000:]
+    assert len(reads) <= 1  # none when an earlier test of this process read them
+    alone = tmp_path / "alone"
+    assert _extract("--out", str(alone), "--workers", "1", captures[0]).exit_code == 0
+    for table in TABLES:
+        (path,) = (alone / table).glob("chains*.parquet")
+        assert path.read_bytes() == (tmp_path / "ds" / table / path.name).read_bytes()

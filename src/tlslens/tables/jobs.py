@@ -99,11 +99,7 @@ def extract(job: Job) -> Done:
     size = Path(job.capture).stat().st_size if Path(job.capture).exists() else 0
     # The command checked the options and said what they warn of already.
     keys = secrets_given(tuple(map(Path, job.keylogs)), job.rsa_keys, job.psk, warn=_quiet)
-    trust = tuple(map(Path, job.cas))
-    client_trust = tuple(map(Path, job.client_cas))
-    checker = checker_given(
-        job.trust_store, trust, job.host, job.at, warn=_quiet, client_cas=client_trust
-    )
+    checker = _checker(job.trust_store, job.cas, job.host, job.at, job.client_cas)
     name = job.capture
     key = key_of(name)
     tables = {table: _Table(Path(job.out), table, key) for table in TABLES}
@@ -218,6 +214,27 @@ class _Table:
 
 def _quiet(line: str) -> None:
     """A warning the command has said already, once for every job."""
+
+
+@functools.lru_cache(maxsize=4)
+def _checker(
+    trust_store: str,
+    cas: tuple[str, ...],
+    host: str | None,
+    at: str | None,
+    client_cas: tuple[str, ...],
+) -> ChainChecker:
+    """The chain checker of a process's jobs, which share their options: the roots are read
+    once, not for every capture, as `show` reads several captures (each capture's reading
+    judges with a fresh copy: what one capture lends another stays in it)."""
+    return checker_given(
+        trust_store,
+        tuple(map(Path, cas)),
+        host,
+        at,
+        warn=_quiet,
+        client_cas=tuple(map(Path, client_cas)),
+    )
 
 
 def _connections(
