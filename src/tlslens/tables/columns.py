@@ -215,6 +215,19 @@ def connection_arrays(capture_file: str, rows: Sequence[dict[str, Any]]) -> list
     return arrays
 
 
+def message_arrays(capture_file: str, rows: Sequence[dict[str, Any]]) -> list[pa.Array]:
+    """The handshake_messages columns of `show --json` objects: a row per message, its
+    connection and index first."""
+    messages = [message for row in rows for message in row["handshake"]]
+    own = [field for field in schema("handshake_messages")][3:]  # frame, direction, type
+    return [
+        pa.array([capture_file] * len(messages), pa.string()),
+        pa.array([row["id"] for row in rows for _message in row["handshake"]], pa.int64()),
+        pa.array([i for row in rows for i in range(len(row["handshake"]))], pa.int64()),
+        *_read(messages, pa.struct(own)).flatten(),
+    ]
+
+
 def schema(table: str) -> pa.Schema:
     fields = {
         "connections": [column for _path, column, _convert in connection_columns()],

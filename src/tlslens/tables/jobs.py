@@ -30,7 +30,7 @@ from tlslens.judge import Judge, Reading, checker_given, secrets_given
 from tlslens.keys.store import KeyStore
 from tlslens.model import Finding
 from tlslens.serialize import connection_to_json
-from tlslens.tables.columns import TABLES, connection_arrays, schema
+from tlslens.tables.columns import TABLES, connection_arrays, message_arrays, schema
 from tlslens.x509 import ChainChecker
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
@@ -103,17 +103,16 @@ def extract(job: Job) -> Done:
     name = job.capture
     key = key_of(name)
     tables = {table: _Table(Path(job.out), table, key) for table in TABLES}
+    # Both fed `show --json` objects: a row each, a row per handshake message.
     tables["connections"].arrays = functools.partial(connection_arrays, name)
+    tables["handshake_messages"].arrays = functools.partial(message_arrays, name)
     certificates: dict[str, dict[str, Any]] = {}  # distinct, so bounded by the work
     try:
         summary_problems: list[Finding] = []
         for row in _connections(job, keys, checker, summary_problems):
             conn_id = row["id"]
             tables["connections"].add(row)
-            for index, message in enumerate(row["handshake"]):
-                tables["handshake_messages"].add(
-                    {"capture_file": name, "connection": conn_id, "index": index, **message}
-                )
+            tables["handshake_messages"].add(row)
             for problem in row["problems"]:
                 tables["problems"].add({"capture_file": name, "connection": conn_id, **problem})
             for cert in row["certificates"]:
@@ -147,8 +146,8 @@ def extract(job: Job) -> Done:
     return Done(name, size, connections=counts["connections"], rows=counts)
 
 
-# Rows held as Python objects before Arrow takes them (a `show --json` object is about 17
-# KB of them, its Arrow columns under 3 KB), then the Arrow bytes held before they are
+# Rows (or `show --json` objects) held as Python objects before Arrow takes them (such an
+# object is about 17 KB of them, its Arrow columns under 3 KB), then the Arrow bytes held before they are
 # written out as one row group: memory stays bounded whatever the size of the capture, and
 # a capture of a few thousand connections is one row group (Parquet's cost goes by column
 # chunk: 5,104 connections took 70 ms to write as row groups of 2,048, 42 ms as one).
@@ -170,15 +169,14 @@ class _Table:
         self.writer = pq.ParquetWriter(self.temporary, self.schema, compression="zstd")
         self.rows: list[dict[str, Any]] = []
         self.count = 0
-        # The rows' columns, where a row is not the table's row itself (connections: the
-        # `show --json` object); None: the rows are the table's, one key per column.
+        # The columns of the rows added, where they are not the table's rows themselves
+        # (`show --json` objects); None: the table's rows, one key per column.
         self.arrays: Callable[[list[dict[str, Any]]], list[pa.Array]] | None = None
         self.held: list[pa.Table] = []
         self.held_bytes = 0
 
     def add(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
-        self.count += 1
         if len(self.rows) >= BATCH_ROWS:
             self._convert()
 
@@ -190,6 +188,9 @@ class _Table:
         else:
             table = pa.Table.from_arrays(self.arrays(self.rows), schema=self.schema)
         self.rows = []
+        if not table.num_rows:
+            return  # objects without a row here (connections without a handshake message)
+        self.count += table.num_rows
         self.held.append(table)
         self.held_bytes += table.nbytes
         if self.held_bytes >= GROUP_BYTES:
