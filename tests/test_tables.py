@@ -90,7 +90,8 @@ def test_a_connection_object_in_columns() -> None:
 
 def test_the_connections_table_is_show_json(tmp_path: Path) -> None:
     """Every column of every connection, against `show --json` of the same captures: OCSP
-    times, client certificates' verdicts (JSON text), certificates and handshakes."""
+    times, client certificates' verdicts (JSON text), certificates and handshakes; and a
+    handshake_messages row for each message of each connection, in order."""
     for name in ("openssl-ocsp", "openssl-hrr-clientauth", "openssl-resumption"):
         capture = next(CAPTURES.glob(f"{name}.pcap*"))
         keys = ["--keylog", str(capture.with_suffix(".keys"))]
@@ -103,3 +104,10 @@ def test_the_connections_table_is_show_json(tmp_path: Path) -> None:
         rows = pq.read_table(path).to_pylist()
         assert rows == [_row(str(capture), obj) for obj in objects]
         assert len(rows) >= 2
+        (path,) = (out / "handshake_messages").glob("*.parquet")
+        messages = [
+            {"capture_file": str(capture), "connection": obj["id"], "index": i, **message}
+            for obj in objects
+            for i, message in enumerate(obj["handshake"])
+        ]
+        assert pq.read_table(path).to_pylist() == messages
