@@ -284,3 +284,25 @@ def test_a_process_reads_the_roots_once(tmp_path: Path, monkeypatch: pytest.Monk
     for table in TABLES:
         (path,) = (alone / table).glob("chains*.parquet")
         assert path.read_bytes() == (tmp_path / "ds" / table / path.name).read_bytes()
+
+
+def test_each_run_reads_its_ca_files_anew(tmp_path: Path) -> None:
+    """A process that runs the jobs of several runs (a dask worker does) reads a --ca file
+    again for the next run: changed in between, the verdicts follow it."""
+    pki = CAPTURES.parent / "pki"
+    ca = tmp_path / "ca.pem"
+    capture = str(CAPTURES / "demo-tls12-tls13.pcapng")
+    verdicts = []
+    for root in ("root.pem", "other-root.pem"):
+        ca.write_bytes((pki / root).read_bytes())
+        out = tmp_path / root
+        options = ["--trust-store", "none", "--ca", str(ca), "--at", "2026-11-28T10:00:00Z"]
+        result = _extract("--out", str(out), "--workers", "1", *options, capture)
+        assert result.exit_code == 0, result.stderr[-2000:]
+        verdicts.append(
+            duckdb.sql(
+                f"SELECT list(validation_trusted ORDER BY id) FROM '{out}/connections/*.parquet'"
+            ).fetchall()[0][0]
+        )
+    # Connection 1 is TLS 1.3 without its keys: no certificate in the clear to judge.
+    assert verdicts == [[None, True], [None, False]]

@@ -51,6 +51,9 @@ class Job:
     at: str | None = None
     client_cas: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
+    # The command's run: its jobs share what their options read (a dask worker outlives a
+    # run, and a --ca file may have changed by the next one).
+    run: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ def extract(job: Job) -> Done:
     size = Path(job.capture).stat().st_size if Path(job.capture).exists() else 0
     # The command checked the options and said what they warn of already.
     keys = secrets_given(tuple(map(Path, job.keylogs)), job.rsa_keys, job.psk, warn=_quiet)
-    checker = _checker(job.trust_store, job.cas, job.host, job.at, job.client_cas)
+    checker = _checker(job.run, job.trust_store, job.cas, job.host, job.at, job.client_cas)
     name = job.capture
     key = key_of(name)
     tables = {table: _Table(Path(job.out), table, key) for table in TABLES}
@@ -147,10 +150,11 @@ def extract(job: Job) -> Done:
 
 
 # Rows (or `show --json` objects) held as Python objects before Arrow takes them (such an
-# object is about 17 KB of them, its Arrow columns under 3 KB), then the Arrow bytes held before they are
-# written out as one row group: memory stays bounded whatever the size of the capture, and
-# a capture of a few thousand connections is one row group (Parquet's cost goes by column
-# chunk: 5,104 connections took 70 ms to write as row groups of 2,048, 42 ms as one).
+# object is about 17 KB of them, its Arrow columns under 3 KB), then the Arrow bytes held
+# before they are written out as one row group: memory stays bounded whatever the size of
+# the capture, and a capture of a few thousand connections is one row group (Parquet's
+# cost goes by column chunk: 5,104 connections took 70 ms to write as row groups of 2,048,
+# 42 ms as one).
 BATCH_ROWS = 1024
 GROUP_BYTES = 16 << 20
 
@@ -219,15 +223,17 @@ def _quiet(line: str) -> None:
 
 @functools.lru_cache(maxsize=4)
 def _checker(
+    run: str,
     trust_store: str,
     cas: tuple[str, ...],
     host: str | None,
     at: str | None,
     client_cas: tuple[str, ...],
 ) -> ChainChecker:
-    """The chain checker of a process's jobs, which share their options: the roots are read
-    once, not for every capture, as `show` reads several captures (each capture's reading
-    judges with a fresh copy: what one capture lends another stays in it)."""
+    """The chain checker of a run's jobs in this process, which share their options: the
+    roots are read once, not for every capture, as `show` reads several captures (each
+    capture's reading judges with a fresh copy: what one capture lends another stays in
+    it)."""
     return checker_given(
         trust_store,
         tuple(map(Path, cas)),
