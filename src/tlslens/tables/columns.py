@@ -219,7 +219,7 @@ def message_arrays(capture_file: str, rows: Sequence[dict[str, Any]]) -> list[pa
     """The handshake_messages columns of `show --json` objects: a row per message, its
     connection and index first."""
     messages = [message for row in rows for message in row["handshake"]]
-    own = [field for field in schema("handshake_messages")][3:]  # frame, direction, type
+    own = list(schema("handshake_messages"))[3:]  # frame, direction, type
     return [
         pa.array([capture_file] * len(messages), pa.string()),
         pa.array([row["id"] for row in rows for _message in row["handshake"]], pa.int64()),
