@@ -11,15 +11,17 @@ cache holds them, for every tool alike). Then, once each:
     tlslens extract --workers 1 --out D1 FILES...
     tlslens extract --workers 2 --out D2 FILES...
     printf FILES | xargs -P 2 -n 1 tshark -T fields (SNI, version, suite, subject)
-and prints the times, the ratios at equal cores, the scaling from 1 to 2 workers and the
-peak RSS of the largest process (a worker). The two datasets are checked to be the same
-bytes.
+and prints the times, the CPU seconds of each command and its processes (user + system: on
+a machine shared with other work, the wall time of two workers depends on the load, their
+CPU much less), the ratios at equal cores, the scaling from 1 to 2 workers and the peak RSS
+of the largest process (a worker). The two datasets are checked to be the same bytes.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shlex
 import shutil
 import sys
@@ -52,11 +54,11 @@ def main() -> int:
     total = count * base.stat().st_size / 1e9
     tlslens = str(Path(sys.executable).parent / "tlslens")
     out = {n: WORK / f"dataset-{n}" for n in (1, 2)}
-    runs = {}
+    runs: dict[str, tuple[float, int, float]] = {}
     for workers in (1, 2):
         shutil.rmtree(out[workers], ignore_errors=True)
         command = [tlslens, "extract", "--workers", str(workers), "--out", str(out[workers])]
-        runs[f"tlslens extract --workers {workers}"] = timed([*command, *files], runs=1)
+        runs[f"tlslens extract --workers {workers}"] = _cpu_timed([*command, *files])
     listing = fleet / "files.txt"
     listing.write_text("".join(f"{f}\n" for f in files))
     # One tshark per file, its output discarded: tshark_fields with "$1" for the file.
@@ -64,29 +66,40 @@ def main() -> int:
     words = [shlex.quote(word) for word in tshark_fields(Path("FILE"))]
     script.write_text(" ".join(words).replace("FILE", '"$1"') + " > /dev/null\n")
     xargs = ["xargs", "-P", "2", "-n", "1", "-a", str(listing), "sh", str(script)]
-    runs["tshark -T fields, xargs -P 2"] = timed(xargs, runs=1)
+    runs["tshark -T fields, xargs -P 2"] = _cpu_timed(xargs)
     for table in ("connections", "certificates", "handshake_messages", "problems"):
         one = sorted((out[1] / table).glob("*.parquet"))
         two = sorted((out[2] / table).glob("*.parquet"))
         assert [p.name for p in one] == [p.name for p in two], table
         assert all(a.read_bytes() == b.read_bytes() for a, b in zip(one, two, strict=True)), table
     print(f"{count} captures, {total:.2f} GB, {count * 5040} TLS connections")
-    for name, (seconds, rss) in runs.items():
+    for name, (seconds, rss, cpu) in runs.items():
         print(
             f"{name:32} {seconds:7.1f} s  {total * 1000 / seconds:6.1f} MB/s  "
-            f"peak RSS {rss / 1024:5.0f} MB"
+            f"CPU {cpu:7.1f} s  peak RSS {rss / 1024:5.0f} MB"
         )
-    one_s = runs["tlslens extract --workers 1"][0]
-    two_s = runs["tlslens extract --workers 2"][0]
-    theirs = runs["tshark -T fields, xargs -P 2"][0]
+    one_s, _rss, one_cpu = runs["tlslens extract --workers 1"]
+    two_s, _rss, two_cpu = runs["tlslens extract --workers 2"]
+    theirs, _rss, their_cpu = runs["tshark -T fields, xargs -P 2"]
     print(
-        f"tlslens (2 workers) / tshark (xargs -P 2) throughput {theirs / two_s:.2f}x; "
+        f"tlslens (2 workers) / tshark (xargs -P 2) throughput {theirs / two_s:.2f}x, "
+        f"by CPU {their_cpu / two_cpu:.2f}x (1 worker {their_cpu / one_cpu:.2f}x); "
         f"1 -> 2 workers {one_s / two_s:.2f}x"
     )
     if not args.keep:
         for path in (fleet, *out.values()):
             shutil.rmtree(path, ignore_errors=True)
     return 0
+
+
+def _cpu_timed(cmd: list[str]) -> tuple[float, int, float]:
+    """bench_show.timed's wall time and peak RSS of one run, and the CPU seconds (user +
+    system) of the command and every process it waited for."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds, rss = timed(cmd, runs=1)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, rss, cpu
 
 
 if __name__ == "__main__":

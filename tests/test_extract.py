@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 import tlslens
 from tlslens.cli import main
+from tlslens.tables import jobs
 from tlslens.tables.columns import TABLES
 
 from conftest import CAPTURES
@@ -211,3 +212,97 @@ def test_one_worker_and_several_give_the_same_bytes(tmp_path: Path) -> None:
     result = _extract("--out", str(tmp_path / "bad"), "--workers", "2", str(garbage), str(many))
     assert result.exit_code == 1 and "garbage.pcap: " in result.stderr
     assert len(list((tmp_path / "bad" / "connections").glob("*.parquet"))) == 1
+
+
+def test_client_certificates_judged_against_the_client_cas(tmp_path: Path) -> None:
+    """--client-ca reaches every job, as it reaches `show`: the lab's client certificates
+    are trusted against the lab root, on one process and on several."""
+    capture = CAPTURES / "openssl-hrr-clientauth.pcapng"
+    options = ["--keylog", str(capture.with_suffix(".keys"))]
+    options += ["--client-ca", str(CAPTURES.parent / "pki" / "root.pem")]
+    shown = CliRunner().invoke(main, ["show", "--json", *options, str(capture)]).stdout
+    expected = [json.loads(line)["client_auth"]["validation"] for line in shown.splitlines()]
+    assert [v and v["trust_store"] for v in expected] == ["client-ca", "client-ca", None]
+    for workers in ("1", "2"):
+        out = tmp_path / workers
+        copy = tmp_path / f"copy{workers}.pcapng"  # two captures: two processes
+        copy.write_bytes(capture.read_bytes())
+        result = _extract(
+            "--out", str(out), "--workers", workers, *options, str(capture), str(copy)
+        )
+        assert result.exit_code == 0, result.stderr[-2000:]
+        rows = duckdb.sql(
+            f"SELECT client_auth_validation FROM '{out}/connections/*.parquet' "
+            f"WHERE capture_file = '{capture}' ORDER BY id"
+        ).fetchall()
+        assert [json.loads(v) if v else None for (v,) in rows] == expected
+
+
+def test_row_groups_go_by_the_bytes_held(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A capture of a few thousand connections is one row group per table (Parquet's cost,
+    and a reader's, goes by column chunk); past GROUP_BYTES of Arrow data held, a row
+    group is written out, and the rows are the same whichever the grouping."""
+    import adversarial
+
+    capture = tmp_path / "many.pcapng"
+    adversarial._write(capture, adversarial._normal(2500))
+    whole = jobs.extract(jobs.Job(capture=str(capture), out=str(tmp_path / "whole")))
+    assert whole.error is None and whole.connections == 2500
+    for table in TABLES:
+        (path,) = (tmp_path / "whole" / table).glob("*.parquet")
+        assert pq.ParquetFile(path).num_row_groups == min(whole.rows[table], 1), table
+    monkeypatch.setattr(jobs, "GROUP_BYTES", 1)  # every batch its own row group
+    split = jobs.extract(jobs.Job(capture=str(capture), out=str(tmp_path / "split")))
+    assert split.rows == whole.rows
+    for table in ("connections", "handshake_messages"):
+        (one,) = (tmp_path / "whole" / table).glob("*.parquet")
+        (many,) = (tmp_path / "split" / table).glob("*.parquet")
+        expected = -(-whole.connections // jobs.BATCH_ROWS)  # a batch of connections each
+        assert pq.ParquetFile(many).num_row_groups == expected > 1
+        assert pq.read_table(one).equals(pq.read_table(many))
+
+
+def test_a_process_reads_the_roots_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The jobs of one process share their options: the Mozilla roots are read for the
+    first capture with a chain to check, not again for every capture (`show` does the
+    same with several captures); each capture still judges with a pool of its own."""
+    import certifi
+
+    reads = []
+    where = certifi.where
+    monkeypatch.setattr(certifi, "where", lambda: reads.append(1) or where())
+    captures = []
+    for name in ("chains.pcapng", "demo-tls12-tls13.pcapng", "openssl-versions.pcapng"):
+        copy = tmp_path / name
+        copy.write_bytes((CAPTURES / name).read_bytes())
+        captures.append(str(copy))
+    result = _extract("--out", str(tmp_path / "ds"), "--workers", "1", *captures)
+    assert result.exit_code == 0, result.stderr[-2000:]
+    assert len(reads) <= 1  # none when an earlier test of this process read them
+    alone = tmp_path / "alone"
+    assert _extract("--out", str(alone), "--workers", "1", captures[0]).exit_code == 0
+    for table in TABLES:
+        (path,) = (alone / table).glob("chains*.parquet")
+        assert path.read_bytes() == (tmp_path / "ds" / table / path.name).read_bytes()
+
+
+def test_each_run_reads_its_ca_files_anew(tmp_path: Path) -> None:
+    """A process that runs the jobs of several runs (a dask worker does) reads a --ca file
+    again for the next run: changed in between, the verdicts follow it."""
+    pki = CAPTURES.parent / "pki"
+    ca = tmp_path / "ca.pem"
+    capture = str(CAPTURES / "demo-tls12-tls13.pcapng")
+    verdicts = []
+    for root in ("root.pem", "other-root.pem"):
+        ca.write_bytes((pki / root).read_bytes())
+        out = tmp_path / root
+        options = ["--trust-store", "none", "--ca", str(ca), "--at", "2026-11-28T10:00:00Z"]
+        result = _extract("--out", str(out), "--workers", "1", *options, capture)
+        assert result.exit_code == 0, result.stderr[-2000:]
+        verdicts.append(
+            duckdb.sql(
+                f"SELECT list(validation_trusted ORDER BY id) FROM '{out}/connections/*.parquet'"
+            ).fetchall()[0][0]
+        )
+    # Connection 1 is TLS 1.3 without its keys: no certificate in the clear to judge.
+    assert verdicts == [[None, True], [None, False]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -92,6 +93,7 @@ def extract(
     missing = [p for p in paths if not p.is_file()]
     for path in missing:
         err.say(f"{safe_text(str(path))}: no such capture file", "red")
+    run = secrets.token_hex(8)
     jobs = [
         Job(
             capture=str(path),
@@ -103,7 +105,9 @@ def extract(
             cas=tuple(map(str, cas)),
             host=host,
             at=at_text,
+            client_cas=tuple(map(str, client_cas)),
             limits=capture_limits(),
+            run=run,
         )
         for path in paths
         if path.is_file()
