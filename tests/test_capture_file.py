@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import gzip
 import io
+import os
 import signal
 import subprocess
 import sys
@@ -111,18 +112,24 @@ def test_a_file_cut_short_or_gzipd_reads_as_its_bytes_fed(
 def test_a_file_still_being_written_is_read_as_far_as_it_was_written(
     large: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    """A capture that grows after it was opened (tcpdump -w still writing) is read up to
-    where it ends when the core's reading gets there, as Python's reading did."""
+    """A capture that grows while the core reads it (tcpdump -w still writing) is read up
+    to where it ends when the core's reading gets there, as Python's reading did: the
+    reading thread is running (a first frame taken) when the rest is written, and the
+    file written so far is longer than the thread reads ahead."""
     capture, _ = large
     data = capture.read_bytes()
     path = tmp_path / "growing.pcapng"
-    path.write_bytes(data[: len(data) // 3])
+    path.write_bytes(data)
     raw, reader = open_capture(path)
     with raw:
+        frames = iter(reader)
+        first = next(frames)
         with path.open("ab") as out:
-            out.write(data[len(data) // 3 :])
-        told = _outcome(reader)
-    assert told == _outcome(CaptureReader(io.BytesIO(data), name=str(path)))
+            out.write(data)
+        told = [first, *frames]
+    fed, whole = _fed(data + data, str(path))
+    assert told == fed and reader.problems == whole.problems
+    assert reader.frames == whole.frames
 
 
 def test_show_json_of_the_file_is_the_same_as_through_standard_input(
@@ -221,3 +228,33 @@ def test_a_run_leaves_nothing_behind(large: tuple[Path, Path]) -> None:
         del partly
     gc.collect()
     assert not [o for o in gc.get_objects() if type(o) is _Pass]
+
+
+def test_a_file_name_that_is_not_utf8_is_read_by_the_core(
+    large: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A name with bytes that are not UTF-8 (a surrogate escape in Python) still opens."""
+    capture, _ = large
+    path = Path(os.fsdecode(bytes(tmp_path) + b"/capture-\xff.pcapng"))
+    path.write_bytes(capture.read_bytes())
+    raw, reader = open_capture(path)
+    with raw:
+        assert reader.open_core().reads_file
+        told = list(reader)
+    assert told == _fed(capture.read_bytes(), str(path))[0]
+
+
+def test_a_file_replaced_under_its_name_after_it_was_opened_is_refused(
+    large: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The core reads the file Python opened, not another one renamed over its name since
+    (a rotated log): it says so rather than read the other."""
+    capture, _ = large
+    path, other = tmp_path / "rotating.pcapng", tmp_path / "next.pcapng"
+    path.write_bytes(capture.read_bytes())
+    other.write_bytes(capture.read_bytes()[:100_000])
+    raw, reader = open_capture(path)
+    with raw:
+        other.replace(path)
+        with pytest.raises(OSError, match="replaced under its name"):
+            reader.open_core()

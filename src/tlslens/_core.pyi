@@ -28,8 +28,15 @@ class CaptureReader:
     """pcap / pcapng / gzip'd capture reader, sans-IO: ``feed`` bytes, ``poll`` batches; or,
     made with a ``path``, reading that file itself on a thread of its own."""
 
-    def __init__(self, max_expansion: int, gzip_floor: int, path: str | None = None) -> None:
-        """Raises OSError when ``path`` cannot be opened."""
+    def __init__(
+        self,
+        max_expansion: int,
+        gzip_floor: int,
+        path: str | None = None,
+        identity: tuple[int, int] | None = None,
+    ) -> None:
+        """Raises OSError when ``path`` cannot be opened, or (``identity``: the device and
+        inode of the file the caller opened by that name) is another file by now."""
     def feed(self, chunk: bytes) -> None:
         """Raises ValueError for a reader of its own file."""
     def finish(self, error: str | None = None) -> None:

@@ -13,7 +13,10 @@
 
 use std::fs::File;
 use std::io::{ErrorKind, Read};
+#[cfg(unix)]
+use std::os::unix::fs::MetadataExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 use std::thread;
@@ -59,6 +62,27 @@ struct Polled {
     state: State,
 }
 
+/// An error unless `file` is the (device, inode) the caller opened.
+#[cfg(unix)]
+fn same_file(file: &File, identity: Option<(u64, u64)>) -> std::io::Result<()> {
+    let Some(identity) = identity else {
+        return Ok(());
+    };
+    let meta = file.metadata()?;
+    if (meta.dev(), meta.ino()) == identity {
+        return Ok(());
+    }
+    Err(std::io::Error::other(
+        "the file was replaced under its name while it was being opened",
+    ))
+}
+
+/// Elsewhere a file has no (device, inode) to compare: the name is trusted.
+#[cfg(not(unix))]
+fn same_file(_file: &File, _identity: Option<(u64, u64)>) -> std::io::Result<()> {
+    Ok(())
+}
+
 /// The receiving end: the batches of a file read on its own thread.
 pub struct FileFeed {
     /// In a mutex only to be `Sync`, as a Python object must: one caller takes from it.
@@ -68,8 +92,16 @@ pub struct FileFeed {
 
 impl FileFeed {
     /// Open `path` and start reading it; an error opening it is the caller's to raise.
-    pub fn open(path: &str, max_expansion: u64, gzip_floor: u64) -> std::io::Result<Self> {
+    /// `identity`: the (device, inode) of the file the caller opened by that name, which
+    /// this must be (a log rotated between the two opens would otherwise be read anew).
+    pub fn open(
+        path: &Path,
+        identity: Option<(u64, u64)>,
+        max_expansion: u64,
+        gzip_floor: u64,
+    ) -> std::io::Result<Self> {
         let file = File::open(path)?;
+        same_file(&file, identity)?;
         let reader = Reader::new(max_expansion, gzip_floor);
         let state = State::of(&reader, 0, false);
         let (tx, rx) = sync_channel(QUEUED);

@@ -5,6 +5,7 @@
 //! reach Python as a traceback: it is caught here and told as the capture's last problem.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
 
 mod capture_file;
 mod content;
@@ -63,10 +64,16 @@ struct CaptureReader {
 #[pymethods]
 impl CaptureReader {
     #[new]
-    #[pyo3(signature = (max_expansion, gzip_floor, path=None))]
-    fn new(max_expansion: u64, gzip_floor: u64, path: Option<&str>) -> PyResult<Self> {
+    #[pyo3(signature = (max_expansion, gzip_floor, path=None, identity=None))]
+    fn new(
+        max_expansion: u64,
+        gzip_floor: u64,
+        path: Option<PathBuf>,
+        identity: Option<(u64, u64)>,
+    ) -> PyResult<Self> {
+        // A path, not a str: a file name that is not UTF-8 (surrogate escapes) still opens.
         let file = match path {
-            Some(path) => Some(FileFeed::open(path, max_expansion, gzip_floor)?),
+            Some(path) => Some(FileFeed::open(&path, identity, max_expansion, gzip_floor)?),
             None => None,
         };
         Ok(Self {

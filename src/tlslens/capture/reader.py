@@ -106,7 +106,14 @@ class CaptureReader:
 
     def open_core(self) -> _core.CaptureReader:
         """The compiled reader for this capture, at the gzip bounds in force now."""
-        return _core.CaptureReader(self.max_expansion, GZIP_FLOOR, path=self.path)
+        if self.path is None:
+            return _core.CaptureReader(self.max_expansion, GZIP_FLOOR)
+        # The very file Python opened, not whatever bears its name by now (a rotated log).
+        opened = os.fstat(self.stream.fileno())
+        identity = (opened.st_dev, opened.st_ino)
+        return _core.CaptureReader(
+            self.max_expansion, GZIP_FLOOR, path=self.path, identity=identity
+        )
 
     def more(self, core: _core.CaptureReader) -> bool:
         """Read one more chunk into the core, or tell it the stream ended; False when it
