@@ -93,8 +93,9 @@ def parse_certificate(der: bytes) -> CertificateInfo:
     if len(_CERT_CACHE) >= MAX_CACHED_CERTIFICATES or _CACHED_BYTES + len(der) > MAX_CACHED_BYTES:
         _CERT_CACHE.clear()
         _CACHED_BYTES = 0
+    if info.der not in _CERT_CACHE:  # another thread may have parsed it meanwhile
+        _CACHED_BYTES += len(info.der)
     _CERT_CACHE[info.der] = info
-    _CACHED_BYTES += len(der)
     return info
 
 
