@@ -1106,7 +1106,8 @@ class DecryptionResult:
     @property
     def plaintext_bytes(self) -> int: ...
     @property
-    def plaintext_sha256(self) -> str: ...
+    def plaintext_sha256(self) -> str | None:
+        """None: lost (the core's hashing thread ended early, a bug): see ``lost_digests``."""
     @property
     def finished_verified(self) -> bool | None: ...
 
@@ -1131,6 +1132,9 @@ class Decryptor:
     def transcript_hash(self) -> bytes: ...
     def transcript_complete(self) -> bool: ...
     def missing_secrets(self, failed_in_handshake: bool = False) -> list[str]: ...
+    def lost_digests(self) -> list[tuple[str, str]]:
+        """(direction, why) of each direction whose application data digest was lost (the
+        core's hashing thread ended early, a bug): a finding of the connection."""
     def to_json(self, failed_in_handshake: bool = False) -> dict[str, Any]:
         """The ``decryption`` object of ``show --json``."""
     @property

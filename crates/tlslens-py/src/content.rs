@@ -9,20 +9,22 @@
 //! message, DTLS), `crypto` (CRYPTO stream bytes, QUIC), `skipped` (an unread record of
 //! application data), each answering with the content events it caused. The RSA premaster
 //! of a key exchange the key log does not open is asked of Python once per handshake
-//! (`rsa`). A panic inside is a bug: it is raised as a `RuntimeError`, which the Python
-//! session reports as an internal error of that connection.
+//! (`rsa`): a Ctrl-C there is raised once the call's work is done, an Exception (a bug) is
+//! told as the connection's internal-error finding. A panic inside is a bug: it is raised as
+//! a `RuntimeError`, which the Python session reports as an internal error of that connection.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::PyList;
 use tlslens_core::content::{Content as CoreContent, Io, Signed, Space};
 use tlslens_core::decrypt::RsaRequest;
 
 use crate::content_events::event_to_python;
-use crate::decrypt::{suites, Decryptor};
+use crate::decrypt::{ask_rsa, rsa_failed, suites, Decryptor};
 use crate::flows::panic_text;
+use crate::keys::stops_the_run;
 use crate::session::{SideEnd, SkippedBody, Sslv2ClientHello, StreamGap, TlsRecord, TlsStarted};
 
 /// One connection's record content, sans-IO: see the module's Strategy.
@@ -121,10 +123,12 @@ impl Batch<'_> {
 
 impl Content {
     /// `work` with the core content layer and its `Io` (the decryptor's keys, the RSA
-    /// answer); a panic inside is raised as RuntimeError.
+    /// answer); a panic inside is raised as RuntimeError. The RSA callback's error: a
+    /// Ctrl-C is raised, an Exception goes to `out` as a finding.
     fn with_io<T>(
         &mut self,
         py: Python<'_>,
+        out: &Bound<'_, PyList>,
         work: impl FnOnce(&mut CoreContent, Io<'_, '_>) -> PyResult<T>,
     ) -> PyResult<T> {
         let suites = suites(py)?;
@@ -134,13 +138,12 @@ impl Content {
             rsa,
             ..
         } = self;
+        let mut failed: Option<PyErr> = None;
         let mut answer = |request: &RsaRequest| -> Option<Vec<u8>> {
-            let encrypted = PyBytes::new(py, &request.encrypted);
-            let answer = rsa
-                .as_ref()?
-                .call1(py, (encrypted, request.versions))
-                .ok()?;
-            answer.extract::<Option<Vec<u8>>>(py).ok().flatten()
+            ask_rsa(py, rsa.as_ref(), request).unwrap_or_else(|error| {
+                failed.get_or_insert(error);
+                None
+            })
         };
         let walked = catch_unwind(AssertUnwindSafe(|| -> PyResult<T> {
             match decryptor {
@@ -162,12 +165,19 @@ impl Content {
                 }
             }
         }));
-        walked.unwrap_or_else(|panic| {
+        let walked = walked.unwrap_or_else(|panic| {
             Err(PyRuntimeError::new_err(format!(
                 "the content layer panicked ({})",
                 panic_text(panic.as_ref())
             )))
-        })
+        });
+        if let Some(error) = failed {
+            if stops_the_run(py, &error) {
+                return Err(error);
+            }
+            out.append(event_to_python(py, rsa_failed(&error))?)?;
+        }
+        walked
     }
 
     /// The content events `work` caused (a run of application data ends with them).
@@ -176,15 +186,16 @@ impl Content {
         py: Python<'_>,
         work: impl FnOnce(&mut CoreContent, &mut Io<'_, '_>),
     ) -> PyResult<Py<PyList>> {
-        self.with_io(py, |inner, mut io| {
+        let out = PyList::empty(py);
+        self.with_io(py, &out, |inner, mut io| {
             work(inner, &mut io);
             inner.flush();
-            let out = PyList::empty(py);
             for event in inner.drain() {
                 out.append(event_to_python(py, event)?)?;
             }
-            Ok(out.unbind())
-        })
+            Ok(())
+        })?;
+        Ok(out.unbind())
     }
 }
 
@@ -230,7 +241,7 @@ impl Content {
             out: PyList::empty(py),
             keep_records: self.keep_records,
         };
-        self.with_io(py, |inner, io| batch.read(inner, io, events))?;
+        self.with_io(py, &batch.out, |inner, io| batch.read(inner, io, events))?;
         Ok(batch.out.unbind())
     }
 

@@ -5,8 +5,9 @@
 //! per call. The cipher suite registry crosses once per process. What `show --json` and the
 //! narration read (status, derivations, per-direction results) are getters. RSA decryption
 //! stays with `cryptography`: the content layer (content.rs, flow_content.rs) asks Python
-//! for the premaster once per handshake. A panic in the core is caught here and
-//! becomes the connection's reason; the decryptor is then left alone.
+//! for the premaster once per handshake (`ask_rsa`). A panic in the core is caught here and
+//! becomes the connection's reason; the decryptor is then left alone. A Ctrl-C in a SEED-CBC
+//! record's decryption (a callback into Python, keys.rs) is raised by `with_core`.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -14,12 +15,13 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBytes, PyDict, PyList};
-use tlslens_core::decrypt::{self as core, Dir, Env, Opened, Part, Suite, Suites};
+use tlslens_core::content::ContentEvent;
+use tlslens_core::decrypt::{self as core, Dir, Env, Opened, Part, RsaRequest, Suite, Suites};
 use tlslens_core::protection::ExternalCbc;
 
 use crate::flows::panic_text;
 use crate::keylog::{KeyLog, SessionCache};
-use crate::keys::seed_cbc;
+use crate::keys::{seed_cbc, take_interrupt};
 
 static SUITES: GILOnceCell<Suites> = GILOnceCell::new();
 
@@ -60,6 +62,47 @@ fn external_seed(key: &[u8]) -> Box<dyn ExternalCbc> {
     seed_cbc(key)
 }
 
+/// The premaster `rsa(encrypted, versions)` recovers for an RSA key exchange, None when there
+/// is no callback or it recovers none. Err: the callback raised, or answered with no bytes.
+pub(crate) fn ask_rsa(
+    py: Python<'_>,
+    rsa: Option<&PyObject>,
+    request: &RsaRequest,
+) -> PyResult<Option<Vec<u8>>> {
+    let Some(rsa) = rsa else {
+        return Ok(None);
+    };
+    let encrypted = PyBytes::new(py, &request.encrypted);
+    rsa.call1(py, (encrypted, request.versions))?.extract(py)
+}
+
+/// The finding of a connection whose premaster question raised an Exception (a bug): its
+/// handshake goes on, not decrypted with the RSA key.
+pub(crate) fn rsa_failed(error: &PyErr) -> ContentEvent {
+    internal_finding(format!(
+        "internal error asking for the RSA premaster ({error}); this handshake is not \
+         decrypted with the RSA key"
+    ))
+}
+
+/// The finding of a connection whose decryptor could not be made (the callback raised an
+/// Exception, a bug): it is read, not decrypted.
+pub(crate) fn decryptor_failed(error: &PyErr) -> ContentEvent {
+    internal_finding(format!(
+        "internal error making this connection's decryptor ({error}); its records are not \
+         decrypted"
+    ))
+}
+
+fn internal_finding(message: String) -> ContentEvent {
+    ContentEvent::Finding {
+        side: None,
+        layer: "internal",
+        offset: None,
+        message,
+    }
+}
+
 /// The keys one handshake derived, in the order derived, and the secret they came from.
 #[pyclass(frozen, module = "tlslens._core")]
 pub struct Derivation {
@@ -78,9 +121,9 @@ pub struct DecryptionResult {
     records_failed_integrity: u64,
     #[pyo3(get)]
     plaintext_bytes: u64,
-    /// The SHA-256 of the application data plaintext, in hex.
+    /// The SHA-256 of the application data plaintext, in hex (None: lost, see `lost_digests`).
     #[pyo3(get)]
-    plaintext_sha256: String,
+    plaintext_sha256: Option<String>,
     #[pyo3(get)]
     finished_verified: Option<bool>,
 }
@@ -135,7 +178,12 @@ impl Decryptor {
             sessions: &mut sessions.0,
             suites,
         };
-        Ok(work(Some((&mut self.inner, &mut env))))
+        let done = work(Some((&mut self.inner, &mut env)));
+        // Ctrl-C while a SEED-CBC record was decrypted in Python: raised, whatever was done.
+        if let Some(interrupt) = take_interrupt() {
+            return Err(interrupt);
+        }
+        Ok(done)
     }
 }
 
@@ -271,7 +319,7 @@ impl Decryptor {
         json.set_item("plaintext_bytes", each(|r| Some(r.plaintext_bytes))?)?;
         json.set_item(
             "plaintext_sha256",
-            per_direction(py, dec, |r| r.sha256_hex())?,
+            per_direction(py, dec, |r| r.sha256_hex().ok())?,
         )?;
         let opened = PyDict::new(py);
         for part in [Part::Handshake, Part::ApplicationData] {
@@ -285,6 +333,19 @@ impl Decryptor {
         json.set_item("opened", opened)?;
         json.set_item("missing_secrets", missing)?;
         Ok(json)
+    }
+
+    /// (direction, why) of each direction whose application data digest was lost (the core's
+    /// hashing thread ended early, a bug): a finding for the connection. Waits for the
+    /// direction's records still queued to be hashed.
+    fn lost_digests(&self) -> Vec<(&'static str, String)> {
+        Dir::BOTH
+            .into_iter()
+            .filter_map(|dir| {
+                let lost = self.inner.results[dir as usize].sha256.check().err()?;
+                Some((dir.name(), lost.to_string()))
+            })
+            .collect()
     }
 
     /// The run's `KeyStore` this decryptor reads.
@@ -340,7 +401,7 @@ impl Decryptor {
                 records_decrypted: r.records_decrypted,
                 records_failed_integrity: r.records_failed_integrity,
                 plaintext_bytes: r.plaintext_bytes,
-                plaintext_sha256: r.sha256_hex(),
+                plaintext_sha256: r.sha256_hex().ok(),
                 finished_verified: r.finished_verified,
             };
             out.set_item(dir.name(), result)?;

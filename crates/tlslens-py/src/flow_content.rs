@@ -17,14 +17,13 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
 use tlslens_core::content::{Content as CoreContent, ContentEvent, DataRun, Io};
 use tlslens_core::decrypt::{RsaRequest, Suites};
 use tlslens_core::records::{RecordEvent, SessionEvent};
 
-use crate::decrypt::Decryptor;
+use crate::decrypt::{ask_rsa, rsa_failed, Decryptor};
+use crate::keys::stops_the_run;
 
 /// What every flow's content layer is made with, and what makes its decryptor.
 pub struct ContentSetup {
@@ -41,22 +40,26 @@ pub struct ContentSetup {
     /// with), once `secrets` Decryption Secrets Blocks were read.
     pub decryptor_for: PyObject,
     /// A KeyboardInterrupt (or another BaseException that is no Exception) raised in one
-    /// of the callbacks above: the walk stops and `pull` raises it. (An Exception there
-    /// leaves the flow without a decryptor or premaster, as before.) In a mutex only to be
-    /// shared by the walk's callers.
+    /// of the callbacks above or in a SEED-CBC record's decryption: the walk stops and
+    /// `pull` raises it. (An Exception there is a bug: the flow goes on without a decryptor
+    /// or premaster, with an internal-error finding.) In a mutex only to be shared by the
+    /// walk's callers.
     pub interrupt: Mutex<Option<PyErr>>,
 }
 
 impl ContentSetup {
-    /// A callback's error: kept when it must stop the run (see `interrupt`).
-    pub fn failed(&self, py: Python<'_>, error: PyErr) {
-        if !error.is_instance_of::<PyException>(py) {
-            let mut interrupt = self
-                .interrupt
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            interrupt.get_or_insert(error);
+    /// A callback's error: kept when it must stop the run (see `interrupt`) and None given
+    /// back; an Exception is given back, for the flow's finding.
+    pub fn failed(&self, py: Python<'_>, error: PyErr) -> Option<PyErr> {
+        if !stops_the_run(py, &error) {
+            return Some(error);
         }
+        let mut interrupt = self
+            .interrupt
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        interrupt.get_or_insert(error);
+        None
     }
 
     /// The interrupt kept, if any (the walk stops at the next frame).
@@ -112,13 +115,18 @@ pub struct FlowContent {
     abandoned: bool,
     /// The run of application data being folded over frames.
     held: Option<HeldRun>,
+    /// A callback into Python raised an Exception (a bug): its finding, told with the
+    /// flow's next events.
+    failed: Option<ContentEvent>,
 }
 
 impl FlowContent {
+    /// `failed`: the finding of a decryptor that could not be made.
     pub fn new(
         setup: &ContentSetup,
         client_side: Option<u8>,
         decryptor: Option<Py<Decryptor>>,
+        failed: Option<ContentEvent>,
     ) -> Self {
         FlowContent {
             inner: CoreContent::new(
@@ -130,6 +138,7 @@ impl FlowContent {
             decryptor,
             abandoned: false,
             held: None,
+            failed,
         }
     }
 
@@ -178,6 +187,7 @@ impl FlowContent {
             inner.flush();
             said.extend(inner.drain().map(Said::Content));
         })?;
+        said.extend(self.failed.take().map(Said::Content));
         if setup.keep_plaintext {
             out.append(&mut said);
             return Ok(());
@@ -224,7 +234,10 @@ impl FlowContent {
         work: impl FnOnce(&mut CoreContent, &mut Io<'_, '_>) -> T,
     ) -> Result<T, String> {
         let FlowContent {
-            inner, decryptor, ..
+            inner,
+            decryptor,
+            failed,
+            ..
         } = self;
         let Some(decryptor) = decryptor.as_ref() else {
             let mut none = |_: &RsaRequest| -> Option<Vec<u8>> { None };
@@ -237,15 +250,18 @@ impl FlowContent {
         };
         Python::with_gil(|py| {
             let mut answer = |request: &RsaRequest| -> Option<Vec<u8>> {
-                let encrypted = PyBytes::new(py, &request.encrypted);
-                let called = setup.rsa.as_ref()?.call1(py, (encrypted, request.versions));
-                let answer = called.map_err(|error| setup.failed(py, error)).ok()?;
-                answer.extract::<Option<Vec<u8>>>(py).ok().flatten()
+                ask_rsa(py, setup.rsa.as_ref(), request).unwrap_or_else(|error| {
+                    if let Some(error) = setup.failed(py, error) {
+                        failed.get_or_insert(rsa_failed(&error));
+                    }
+                    None
+                })
             };
             let mut dec = decryptor
                 .bind(py)
                 .try_borrow_mut()
                 .map_err(|e| e.to_string())?;
+            // Err: a SEED-CBC record's Ctrl-C (the walk stops: `failed` keeps it) or a bug.
             dec.with_core(py, |core| {
                 let mut io = Io {
                     suites: setup.suites,
@@ -254,7 +270,11 @@ impl FlowContent {
                 };
                 work(inner, &mut io)
             })
-            .map_err(|e| e.to_string())
+            .map_err(|error| {
+                setup
+                    .failed(py, error)
+                    .map_or_else(|| "interrupted".to_owned(), |error| error.to_string())
+            })
         })
     }
 }

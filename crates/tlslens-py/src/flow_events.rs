@@ -16,7 +16,7 @@ use tlslens_core::flows::tcp::StreamEvent;
 use tlslens_core::flows::{CloseReason, FlowEvent, FlowSink, Verdict};
 use tlslens_core::records::{Session, SessionEvent};
 
-use super::decrypt::Decryptor;
+use super::decrypt::{decryptor_failed, Decryptor};
 use super::flow_content::{ContentSetup, FlowContent, Said};
 use super::flows::panic_text;
 use super::quic_events::{QuicFeed, QuicKept};
@@ -349,20 +349,27 @@ impl Collector {
         }
         let setup = self.content.as_ref()?;
         // The caller makes the decryptor (from the run's key store, with the capture's
-        // secrets read so far); an error there leaves the flow without one.
+        // secrets read so far); an Exception there (a bug) leaves the flow without one, and
+        // its finding.
+        let mut failed = None;
         let decryptor = keyed
             .then(|| {
                 Python::with_gil(|py| {
-                    let called = setup.decryptor_for.call1(py, (self.secrets,));
-                    let made = called.map_err(|error| setup.failed(py, error)).ok()?;
-                    made.extract::<Option<Py<Decryptor>>>(py).ok().flatten()
+                    let made = setup.decryptor_for.call1(py, (self.secrets,));
+                    let made = made.and_then(|made| made.extract::<Option<Py<Decryptor>>>(py));
+                    made.unwrap_or_else(|error| {
+                        failed = setup
+                            .failed(py, error)
+                            .map(|error| decryptor_failed(&error));
+                        None
+                    })
                 })
             })
             .flatten();
         let kept = decryptor
             .as_ref()
             .map(|d| Python::with_gil(|py| d.clone_ref(py)));
-        let content = FlowContent::new(setup, o.client_side, kept);
+        let content = FlowContent::new(setup, o.client_side, kept, failed);
         self.contents.insert(o.flow, content);
         decryptor
     }

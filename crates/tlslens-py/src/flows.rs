@@ -250,15 +250,7 @@ impl FlowCore {
             }))
         };
         let walked = if hold { walk() } else { py.allow_threads(walk) };
-        // Ctrl-C in a callback into Python (a decryptor made, a premaster asked): raised.
-        if let Some(interrupt) = self
-            .collector
-            .content
-            .as_ref()
-            .and_then(|c| c.interrupted())
-        {
-            return Err(interrupt);
-        }
+        self.raise_interrupt()?;
         let stop = self.survive(walked, &problems);
         self.hand_over(py, stop, problems, secrets, hungry)
     }
@@ -290,6 +282,7 @@ impl FlowCore {
             table.finish(collector);
             Stop::default()
         }));
+        self.raise_interrupt()?;
         let problems = PyList::empty(py);
         let stop = self.survive(walked, &problems);
         self.hand_over(py, stop, problems, PyList::empty(py), false)
@@ -390,6 +383,16 @@ impl FlowCore {
 }
 
 impl FlowCore {
+    /// Ctrl-C in a callback into Python during the walk (a decryptor made, a premaster
+    /// asked, a SEED-CBC record decrypted): raised, the run stops.
+    fn raise_interrupt(&self) -> PyResult<()> {
+        let content = self.collector.content.as_ref();
+        match content.and_then(ContentSetup::interrupted) {
+            Some(interrupt) => Err(interrupt),
+            None => Ok(()),
+        }
+    }
+
     /// A caught panic stops the walk for good and becomes a problem of the capture.
     fn survive(&mut self, walked: std::thread::Result<Stop>, problems: &Bound<'_, PyList>) -> Stop {
         match walked {

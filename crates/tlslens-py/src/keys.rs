@@ -5,10 +5,13 @@
 //! and the tests, and `RecordProtection` for the atheris harness; a connection's records are
 //! opened by the core's decryptor (`decrypt.rs`), not through these. Errors become tlslens' own exceptions
 //! (`DecryptError`, `UnsupportedCipherError`), so that callers catch what they caught before.
+//! SEED-CBC records are decrypted by `cryptography`, through Python: a Ctrl-C there is kept
+//! (`INTERRUPTED`) and raised at the boundary the walk returns through (`take_interrupt`).
 
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBytes, PyType};
@@ -259,35 +262,68 @@ fn cipher_spec(
         .map_err(|msg| tlslens_error(py, &UNSUPPORTED, "UnsupportedCipherError", msg))
 }
 
+/// Whether an error raised by a callback into Python must stop the run: a KeyboardInterrupt
+/// (Ctrl-C), SystemExit or another BaseException that is no Exception. An Exception is a bug
+/// of that callback, which the caller tells as a finding of its connection.
+pub(crate) fn stops_the_run(py: Python<'_>, error: &PyErr) -> bool {
+    !error.is_instance_of::<PyException>(py)
+}
+
+thread_local! {
+    /// An interrupt raised in the SEED-CBC callback, which can only answer the core with a
+    /// string: kept here (on the thread that walks, which holds the GIL) until the
+    /// boundary the walk returns through raises it (`take_interrupt`).
+    static INTERRUPTED: RefCell<Option<PyErr>> = const { RefCell::new(None) };
+}
+
+/// The interrupt a SEED-CBC callback raised since the last call, if any: the caller raises
+/// it (or keeps it to stop its walk).
+pub(crate) fn take_interrupt() -> Option<PyErr> {
+    INTERRUPTED.with(|kept| kept.borrow_mut().take())
+}
+
 /// SEED-CBC, which no RustCrypto crate offers: `cryptography`'s (OpenSSL's), through Python.
 struct SeedCbc {
     key: Vec<u8>,
 }
 
+impl SeedCbc {
+    fn decrypt_in_python(&self, py: Python<'_>, iv: &[u8], data: &[u8]) -> PyResult<Vec<u8>> {
+        let algorithms = py.import("cryptography.hazmat.decrepit.ciphers.algorithms")?;
+        let ciphers = py.import("cryptography.hazmat.primitives.ciphers")?;
+        let mode = ciphers
+            .getattr("modes")?
+            .getattr("CBC")?
+            .call1((PyBytes::new(py, iv),))?;
+        let seed = algorithms
+            .getattr("SEED")?
+            .call1((PyBytes::new(py, &self.key),))?;
+        let decryptor = ciphers
+            .getattr("Cipher")?
+            .call1((seed, mode))?
+            .call_method0("decryptor")?;
+        let mut out: Vec<u8> = decryptor
+            .call_method1("update", (PyBytes::new(py, data),))?
+            .extract()?;
+        let tail: Vec<u8> = decryptor.call_method0("finalize")?.extract()?;
+        out.extend_from_slice(&tail);
+        Ok(out)
+    }
+}
+
 impl ExternalCbc for SeedCbc {
     fn decrypt(&mut self, iv: &[u8], data: &[u8]) -> Result<Vec<u8>, String> {
-        Python::with_gil(|py| -> PyResult<Vec<u8>> {
-            let algorithms = py.import("cryptography.hazmat.decrepit.ciphers.algorithms")?;
-            let ciphers = py.import("cryptography.hazmat.primitives.ciphers")?;
-            let mode = ciphers
-                .getattr("modes")?
-                .getattr("CBC")?
-                .call1((PyBytes::new(py, iv),))?;
-            let seed = algorithms
-                .getattr("SEED")?
-                .call1((PyBytes::new(py, &self.key),))?;
-            let decryptor = ciphers
-                .getattr("Cipher")?
-                .call1((seed, mode))?
-                .call_method0("decryptor")?;
-            let mut out: Vec<u8> = decryptor
-                .call_method1("update", (PyBytes::new(py, data),))?
-                .extract()?;
-            let tail: Vec<u8> = decryptor.call_method0("finalize")?.extract()?;
-            out.extend_from_slice(&tail);
-            Ok(out)
+        Python::with_gil(|py| {
+            self.decrypt_in_python(py, iv, data).map_err(|error| {
+                let text = format!("SEED-CBC: {error}");
+                if stops_the_run(py, &error) {
+                    INTERRUPTED.with(|kept| {
+                        kept.borrow_mut().get_or_insert(error);
+                    });
+                }
+                text
+            })
         })
-        .map_err(|e| format!("SEED-CBC: {e}"))
     }
 }
 
@@ -339,7 +375,11 @@ impl RecordProtection {
         body: &[u8],
     ) -> PyResult<(u8, Bound<'py, PyBytes>)> {
         let protection = &mut self.0;
-        match catch_unwind(AssertUnwindSafe(|| protection.open(ctype, version, body))) {
+        let opened = catch_unwind(AssertUnwindSafe(|| protection.open(ctype, version, body)));
+        if let Some(interrupt) = take_interrupt() {
+            return Err(interrupt);
+        }
+        match opened {
             Ok(Ok((real, plain))) => Ok((real, bytes(py, &plain))),
             Ok(Err(err)) => Err(decrypt_error(py, err.0)),
             Err(panic) => Err(decrypt_error(

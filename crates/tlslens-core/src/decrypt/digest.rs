@@ -8,9 +8,12 @@
 //! queued records. A short record, or any record while none of its direction is queued,
 //! is hashed in place (cheaper than queueing it). No worker (it could not be started, or
 //! the process was forked from the one that started it): everything is hashed in place.
+//! A worker that ends (a bug: it panicked) never leaves a reader waiting: each queued record
+//! is a drop guard that counts itself out hashed or not, and a record dropped unhashed
+//! makes its direction's digest an error (`DigestLost`) instead of a wrong hex.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -22,6 +25,20 @@ const QUEUED: usize = 64;
 /// Plaintext shorter than this is hashed in place.
 const IN_PLACE_BELOW: usize = 4096;
 
+/// A direction's digest cannot be told: records queued for it were never hashed (the worker
+/// ended, a bug). Said as the connection's internal-error finding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DigestLost;
+
+impl fmt::Display for DigestLost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "internal error: the thread hashing decrypted application data ended before \
+             hashing all of this direction's records; its plaintext_sha256 is not given",
+        )
+    }
+}
+
 /// One direction's state, shared with the worker.
 #[derive(Default)]
 struct Shared {
@@ -29,35 +46,61 @@ struct Shared {
     /// Records of this direction queued and not yet hashed (changed under `sha`'s lock by
     /// the worker, so that a reader waiting on `idle` misses no wake-up).
     pending: AtomicU64,
+    /// A queued record was dropped unhashed: the digest is not the bytes'.
+    lost: AtomicBool,
     idle: Condvar,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Sha256> {
-        // Hashing cannot panic, so no lock is poisoned; if one were, its state is whole.
+        // A lock poisoned by a panic while hashing still holds a state; `lost` says it is
+        // not to be trusted.
         self.sha.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The worker's part: hash one queued record, then wake a reader waiting for it.
-    fn absorb(&self, data: &[u8]) {
-        let mut sha = self.lock();
-        sha.update(data);
-        self.pending.fetch_sub(1, Ordering::AcqRel);
-        drop(sha);
-        self.idle.notify_all();
-    }
-
-    /// The state once every queued record is hashed.
-    fn settled(&self) -> MutexGuard<'_, Sha256> {
+    /// The state once every queued record is hashed or dropped; Err when one was dropped.
+    fn settled(&self) -> Result<MutexGuard<'_, Sha256>, DigestLost> {
         let mut sha = self.lock();
         while self.pending.load(Ordering::Acquire) > 0 {
             sha = self.idle.wait(sha).unwrap_or_else(PoisonError::into_inner);
         }
-        sha
+        if self.lost.load(Ordering::Acquire) {
+            return Err(DigestLost);
+        }
+        Ok(sha)
     }
 }
 
-type Job = (Arc<Shared>, Vec<u8>);
+/// One record queued for the worker; it leaves `pending` when dropped, hashed or not.
+///
+/// The drop guard is what keeps a reader from waiting forever: a job the worker never
+/// hashes (the worker panicked holding it, or ended with records still queued: the
+/// channel drops them) marks its direction lost and still wakes the readers.
+struct Job {
+    shared: Arc<Shared>,
+    data: Vec<u8>,
+    hashed: bool,
+}
+
+impl Job {
+    fn hash(mut self) {
+        self.shared.lock().update(&self.data);
+        self.hashed = true;
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        let sha = shared.lock();
+        if !self.hashed {
+            shared.lost.store(true, Ordering::Release);
+        }
+        shared.pending.fetch_sub(1, Ordering::AcqRel);
+        drop(sha);
+        shared.idle.notify_all();
+    }
+}
 
 /// The worker of this process (its id: a forked child must start its own).
 static WORKER: Mutex<Option<(u32, SyncSender<Job>)>> = Mutex::new(None);
@@ -70,16 +113,35 @@ fn worker() -> Option<SyncSender<Job>> {
             return Some(tx.clone());
         }
     }
+    *worker = spawn().map(|tx| (pid, tx));
+    worker.as_ref().map(|(_, tx)| tx.clone())
+}
+
+/// A worker thread hashing the jobs sent to it, in order; None if it could not be started.
+fn spawn() -> Option<SyncSender<Job>> {
     let (tx, rx) = sync_channel::<Job>(QUEUED);
     let spawned = thread::Builder::new()
         .name("tlslens-sha256".to_owned())
         .spawn(move || {
-            for (shared, data) in rx {
-                shared.absorb(&data);
+            for job in rx {
+                job.hash();
             }
         });
-    *worker = spawned.ok().map(|_| (pid, tx.clone()));
-    worker.as_ref().map(|(_, tx)| tx.clone())
+    spawned.ok().map(|_| tx)
+}
+
+/// Queue `data` for the worker behind `tx`; hashed in place if the worker is gone (a send
+/// to a receiver that was dropped gives the job back).
+fn queue(shared: &Arc<Shared>, tx: &SyncSender<Job>, data: &[u8]) {
+    shared.pending.fetch_add(1, Ordering::AcqRel);
+    let job = Job {
+        shared: Arc::clone(shared),
+        data: data.to_vec(),
+        hashed: false,
+    };
+    if let Err(failed) = tx.send(job) {
+        failed.0.hash();
+    }
 }
 
 /// The SHA-256 of one direction's application data: see the module's Strategy.
@@ -97,32 +159,40 @@ impl PlainDigest {
             return;
         }
         let Some(tx) = worker() else {
+            // Queued records settle (or are lost) first, so that the bytes stay in order.
             drop(shared.settled());
             shared.lock().update(data);
             return;
         };
-        shared.pending.fetch_add(1, Ordering::AcqRel);
-        if let Err(failed) = tx.send((Arc::clone(shared), data.to_vec())) {
-            // The worker is gone (it never panics; a forked child's is never started).
-            let (shared, data) = failed.0;
-            shared.absorb(&data);
-        }
+        queue(shared, &tx, data);
     }
 
-    /// The digest of every byte added so far, in hex.
-    pub fn hex(&self) -> String {
-        let sha = self.shared.settled().clone();
-        format!("{:x}", sha.finalize())
+    /// Err when records queued for the worker were lost (it ended before hashing them):
+    /// waits for those still queued, as `hex` does, without finishing the digest.
+    pub fn check(&self) -> Result<(), DigestLost> {
+        self.shared.settled().map(drop)
+    }
+
+    /// The digest of every byte added so far, in hex; Err when records queued for the
+    /// worker were lost (it ended before hashing them).
+    pub fn hex(&self) -> Result<String, DigestLost> {
+        let sha = self.shared.settled()?.clone();
+        Ok(format!("{:x}", sha.finalize()))
     }
 }
 
 impl Clone for PlainDigest {
-    /// A copy of the state as it stands (queued records hashed first), not shared.
+    /// A copy of the state as it stands (queued records hashed first), not shared; a lost
+    /// digest's copy is lost too.
     fn clone(&self) -> Self {
-        let sha = self.shared.settled().clone();
+        let (sha, lost) = match self.shared.settled() {
+            Ok(sha) => (sha.clone(), false),
+            Err(DigestLost) => (self.shared.lock().clone(), true),
+        };
         PlainDigest {
             shared: Arc::new(Shared {
                 sha: Mutex::new(sha),
+                lost: AtomicBool::new(lost),
                 ..Shared::default()
             }),
         }
@@ -132,7 +202,7 @@ impl Clone for PlainDigest {
 impl fmt::Debug for PlainDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PlainDigest")
-            .field("sha256", &self.hex())
+            .field("sha256", &self.hex().map_err(|_| "lost"))
             .finish()
     }
 }
@@ -156,7 +226,7 @@ mod tests {
                 assert_eq!(copy.hex(), digest.hex());
             }
         }
-        assert_eq!(digest.hex(), format!("{:x}", whole.finalize()));
+        assert_eq!(digest.hex(), Ok(format!("{:x}", whole.finalize())));
     }
 
     /// Two directions at once: each its own bytes.
@@ -171,7 +241,54 @@ mod tests {
         for n in 0..100u8 {
             whole.update([n; 8192]);
         }
-        assert_eq!(a.hex(), format!("{:x}", whole.finalize()));
+        assert_eq!(a.hex(), Ok(format!("{:x}", whole.finalize())));
         assert_ne!(a.hex(), b.hex());
+    }
+
+    /// `hex()` in a thread of its own: None when it did not return within 10 s (it hangs).
+    fn hex_within(digest: PlainDigest) -> Option<Result<String, DigestLost>> {
+        let (tx, rx) = sync_channel(1);
+        thread::spawn(move || {
+            let _ = tx.send(digest.hex());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(10)).ok()
+    }
+
+    /// A worker whose channel closes with records still queued (it ended): the readers
+    /// are released, and the digest is said lost rather than waited for or given wrong.
+    #[test]
+    fn records_queued_to_a_worker_that_ended_are_lost_not_waited_for() {
+        let digest = PlainDigest::default();
+        let (tx, rx) = sync_channel::<Job>(QUEUED);
+        for n in 0..3u8 {
+            queue(&digest.shared, &tx, &[n; 8192]);
+        }
+        drop(rx);
+        assert_eq!(digest.shared.pending.load(Ordering::Acquire), 0);
+        let copy = digest.clone();
+        assert_eq!(hex_within(digest), Some(Err(DigestLost)));
+        assert_eq!(hex_within(copy), Some(Err(DigestLost)));
+    }
+
+    /// A worker that panics while it holds a record (hashing cannot, so the test's own
+    /// worker does): its record and those queued behind it are lost, the reader released.
+    #[test]
+    fn a_worker_that_panics_releases_its_readers() {
+        let mut digest = PlainDigest::default();
+        let (tx, rx) = sync_channel::<Job>(QUEUED);
+        let worker = thread::spawn(move || {
+            let first = rx.recv();
+            panic!(
+                "the worker ends holding {} bytes",
+                first.map_or(0, |j| j.data.len())
+            );
+        });
+        queue(&digest.shared, &tx, &[1; 8192]);
+        queue(&digest.shared, &tx, &[2; 8192]);
+        assert!(worker.join().is_err());
+        queue(&digest.shared, &tx, &[3; 8192]); // the worker is gone: hashed in place
+        digest.update(b"short");
+        assert_eq!(digest.check(), Err(DigestLost));
+        assert_eq!(hex_within(digest), Some(Err(DigestLost)));
     }
 }

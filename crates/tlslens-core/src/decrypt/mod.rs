@@ -38,6 +38,7 @@ use crate::handshake::{self as hs, sslv2, Context};
 use crate::keys::{prf, HashAlg};
 use crate::protection::{self, CipherSpec, ExternalCbc, Kind, RecordProtection};
 
+pub use digest::DigestLost;
 pub use keylog::KeyLog;
 pub use record::{DirectionResult, Opened};
 pub use store::{SessionCache, Suite, Suites};

@@ -2,7 +2,7 @@
 //! keys on trial), what part of the connection it was, DEFLATE undone, and the
 //! application data plaintext counted and hashed per direction.
 
-use super::digest::PlainDigest;
+use super::digest::{DigestLost, PlainDigest};
 use super::{Decryptor, Dir, Env, Part, Status};
 use crate::protection::RecordProtection;
 
@@ -27,8 +27,9 @@ pub struct DirectionResult {
 }
 
 impl DirectionResult {
-    /// The SHA-256 of the application data so far, in hex.
-    pub fn sha256_hex(&self) -> String {
+    /// The SHA-256 of the application data so far, in hex; Err when the worker hashing it
+    /// ended early (a bug, said as a finding: see digest.rs).
+    pub fn sha256_hex(&self) -> Result<String, DigestLost> {
         self.sha256.hex()
     }
 }
