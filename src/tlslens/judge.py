@@ -105,6 +105,10 @@ class Reading:
     cannot be read, as ``pipeline.read_capture`` does. ``passed_over`` receives, after the
     judge has seen them, the connections the selection leaves out (a plaintext sink's owner
     lets their bytes go).
+
+    ``tally`` is the forward-secrecy tally when an RSA key was given, and None otherwise:
+    only an RSA key opens a session by itself, so without one there is nothing to count
+    (``notes().forward_secrecy`` is then empty, whatever the capture).
     """
 
     def __init__(
@@ -134,7 +138,9 @@ class Reading:
         self.chains = judge.checker.fresh() if judge.checker is not None else None
         # Only an RSA key opens a session by itself: without one the tally has nothing to
         # tell (notes() says nothing of it), so no connection is counted into it.
-        self.tally = ForwardSecrecyTally() if keys is not None and keys.rsa_keys else None
+        self.tally: ForwardSecrecyTally | None = (
+            ForwardSecrecyTally() if keys is not None and keys.rsa_keys else None
+        )
         self.savings = ResumptionSavings()
         self.shown = 0
 
