@@ -14,12 +14,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from test_interrupts import RSA_CAPTURE, RSA_KEY, _replay, _rsa_keys
+from test_interrupts import RSA_CAPTURE, RSA_KEY, _replay, _rsa_keys, raise_when_decryptor_made
 from test_properties import _connection_streams
 
-from tlslens import _core
 from tlslens.cli import main
-from tlslens.pipeline import _Pass
 from tlslens.tls import content
 
 from conftest import CAPTURES
@@ -51,17 +49,7 @@ def test_a_decryptor_that_cannot_be_made_is_a_finding_of_its_connection(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     code, before = _show("--keylog", str(KEYS), str(RSA_CAPTURE))
-    made = _Pass._decryptor_for
-    calls = 0
-
-    def failing(self: _Pass, secrets: int) -> _core.Decryptor | None:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise RuntimeError("the decryptor broke")
-        return made(self, secrets)
-
-    monkeypatch.setattr(_Pass, "_decryptor_for", failing)
+    raise_when_decryptor_made(monkeypatch, 2, RuntimeError("the decryptor broke"))
     broken_code, after = _show("--keylog", str(KEYS), str(RSA_CAPTURE))
     assert broken_code == code == 0
     assert len(after) == len(before) == 6

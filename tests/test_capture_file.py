@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_interrupts import raise_when_decryptor_made
 
 from tests.conftest import CAPTURES
 from tlslens import _core, read_capture
@@ -196,22 +197,12 @@ def test_ctrl_c_in_the_keyed_walk_stops_the_run(
     """A KeyboardInterrupt raised in Python while the walk calls into it (a new flow's
     decryptor made) stops the run instead of leaving that flow undecrypted."""
     capture, keys = large
-    made = _Pass._decryptor_for
-    calls = 0
-
-    def interrupted(self: _Pass, secrets: int) -> _core.Decryptor | None:
-        nonlocal calls
-        calls += 1
-        if calls == 5:
-            raise KeyboardInterrupt
-        return made(self, secrets)
-
-    monkeypatch.setattr(_Pass, "_decryptor_for", interrupted)
+    calls = raise_when_decryptor_made(monkeypatch, 5, KeyboardInterrupt())
     store = KeyStore()
     add_keylog_file(store, keys)
     with pytest.raises(KeyboardInterrupt):
         list(read_capture(capture, keys=store))
-    assert calls == 5
+    assert len(calls) == 5
 
 
 def test_sigint_stops_show_while_it_decrypts(large: tuple[Path, Path], tmp_path: Path) -> None:

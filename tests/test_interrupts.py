@@ -21,6 +21,7 @@ from tlslens.judge import secrets_given
 from tlslens.keys.files import add_keylog_file
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint
+from tlslens.pipeline import _Pass
 from tlslens.registry import cipher_suite_name
 from tlslens.tls import content
 from tlslens.tls.session import TLSSession
@@ -49,6 +50,24 @@ def _interrupted_seed(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
 
     monkeypatch.setattr(algorithms, "SEED", seed)
     return asked
+
+
+def raise_when_decryptor_made(
+    monkeypatch: pytest.MonkeyPatch, call: int, error: BaseException
+) -> list[int]:
+    """The run's ``call``-th flow to get a decryptor gets ``error`` raised instead (the
+    others get theirs); each call is listed in the list given back."""
+    made = _Pass._decryptor_for
+    calls: list[int] = []
+
+    def failing(self: _Pass, secrets: int) -> _core.Decryptor | None:
+        calls.append(secrets)
+        if len(calls) == call:
+            raise error
+        return made(self, secrets)
+
+    monkeypatch.setattr(_Pass, "_decryptor_for", failing)
+    return calls
 
 
 def test_the_seed_connections_decrypt(corpus: Path) -> None:
