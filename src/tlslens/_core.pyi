@@ -549,7 +549,10 @@ class FlowBatch:
 class ContentOptions:
     """What each TCP flow's content layer is made with when ``FlowCore`` runs it in its
     walk: ``decryptor_for(secrets)`` a new flow's decryptor (None: none), once ``secrets``
-    Decryption Secrets Blocks were read; the rest as ``Content``'s."""
+    Decryption Secrets Blocks were read; the rest as ``Content``'s. A KeyboardInterrupt (a
+    BaseException that is no Exception) raised by a callback stops the walk: ``pull``
+    raises it; an Exception is an internal-error finding of that flow (``ContentFinding``),
+    which is read on without the decryptor or premaster."""
 
     def __init__(
         self,
@@ -894,7 +897,9 @@ class Content:
     also pass through when ``keep_records``). DTLS and QUIC, which frame handshake messages
     themselves: ``message``, ``crypto`` and ``skipped``, each answering with the content
     events it caused. ``rsa(encrypted, versions)``: the premaster the caller's RSA keys
-    recover, or None. A bug in it raises RuntimeError."""
+    recover, or None: a KeyboardInterrupt it raises is raised by the call that asked, an
+    Exception is told as an internal-error ``ContentFinding``. A bug in the content layer
+    raises RuntimeError."""
 
     def __init__(
         self,
