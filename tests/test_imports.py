@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 from conftest import CAPTURES, CORPUS, ROOT, VECTORS, require_program
@@ -98,6 +99,22 @@ def test_certs_imports_neither_the_narration_nor_other_commands() -> None:
     assert imported == []
 
 
+def test_extract_help_imports_neither_arrow_nor_rich() -> None:
+    out, imported = _imported(["extract", "--help"], ("pyarrow", "duckdb", "dask", "rich"))
+    assert "Parquet" in out
+    assert imported == []
+
+
+def test_extract_to_a_pipe_draws_no_progress_bar(tmp_path: Path) -> None:
+    """Standard error a pipe: no progress bar, nor rich.progress imported for one."""
+    _out, imported = _imported(
+        ["extract", "--workers", "1", "--out", str(tmp_path / "ds"), str(DEMO)],
+        ("rich.progress", "rich.live"),
+    )
+    assert (tmp_path / "ds" / "connections").is_dir()
+    assert imported == []
+
+
 @pytest.mark.parametrize(
     ("capture", "http2"), [("demo-tls12-tls13.pcapng", False), ("nginx-curl.pcapng", True)]
 )
@@ -113,25 +130,43 @@ def test_decrypt_imports_the_http2_reader_for_http2_only(capture: str, http2: bo
     assert imported == (sorted(_HTTP2) if http2 else [])
 
 
-def test_version_imports_no_capture_machinery() -> None:
-    """`tlslens --version` (and --help) load click and the command table, not the capture
-    pipeline, the model, cryptography or rich."""
+@pytest.mark.parametrize(
+    ("args", "said"), [(["--version"], "tlslens, version 0.1.0\n"), (["--help"], "Usage: ")]
+)
+def test_version_and_help_import_no_capture_machinery(args: list[str], said: str) -> None:
+    """`tlslens --version` and `tlslens --help` load click and the command table, not the
+    commands: neither the capture pipeline, the model, cryptography, rich nor pyarrow (the
+    listing imported every command: 0.4 s)."""
     code = (
         "import sys\n"
         "from tlslens.cli import main\n"
         "try:\n"
-        "    main(['--version'])\n"
+        f"    main({args!r})\n"
         "except SystemExit:\n"
         "    pass\n"
         "print(sorted(m for m in sys.modules if m.startswith(('tlslens.', 'cryptography', "
-        "'rich'))), file=sys.stderr)\n"
+        "'rich', 'pyarrow'))), file=sys.stderr)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
-    assert done.stdout == "tlslens, version 0.1.0\n"
+    assert done.stdout.startswith(said)
     loaded = json.loads(done.stderr.splitlines()[-1].replace("'", '"'))
     assert loaded == ["tlslens._lazy", "tlslens._text", "tlslens.cli", "tlslens.cli.app"]
+
+
+@pytest.mark.parametrize("width", [40, 80, 100, 160, 400])
+def test_help_lists_each_command_as_click_would_from_its_own_help(width: int) -> None:
+    """The listing `tlslens --help` makes without importing the commands is the one click
+    makes from the commands themselves, at any width."""
+    from tlslens.cli import main
+
+    ctx = click.Context(main)
+    ours, clicks = click.HelpFormatter(width=width), click.HelpFormatter(width=width)
+    main.format_commands(ctx, ours)
+    click.Group.format_commands(main, ctx, clicks)
+    assert ours.getvalue() == clicks.getvalue()
+    assert "show" in ours.getvalue() and "extract" in ours.getvalue()
 
 
 def test_the_package_names_are_there_when_asked_for() -> None:
