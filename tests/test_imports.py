@@ -77,14 +77,57 @@ def test_show_json_imports_neither_the_narration_nor_other_commands() -> None:
     assert imported == []
 
 
-def test_show_json_imports_rich_to_say_something_on_stderr() -> None:
-    """A warning on stderr is said through rich, imported then (here: --connection 9 of a
-    capture of two connections)."""
-    out, imported = _imported(
-        ["show", "--json", "--connection", "9", str(DEMO)], _RICH, exit_code=1
+def test_show_json_says_a_warning_on_a_pipe_without_rich() -> None:
+    """A warning on a stderr that is no terminal is the line rich would write there, said
+    without importing it (here: --connection 9 of a capture of two connections)."""
+    code = (
+        "import sys\n"
+        "from tlslens.cli import main\n"
+        "try:\n"
+        f"    main(['show', '--json', '--connection', '9', {str(DEMO)!r}])\n"
+        "except SystemExit as exc:\n"
+        "    print(exc.code, sorted(m for m in sys.modules if m.startswith('rich')))\n"
     )
-    assert out == ""
-    assert imported == ["rich", "rich.console", "rich.text"]
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout == "1 []\n"
+    assert done.stderr == (
+        f"{DEMO}: there is no connection 9; the capture holds 2 TLS connections, "
+        "numbered from 1 (--connection)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "plain ASCII",
+        "",
+        "  leading and trailing spaces  ",
+        "x" * 300,  # longer than any terminal: never wrapped
+        "caf\u00e9 \u4e2d\u6587 \U0001f512 \ufffd",  # wide characters, a placeholder
+        "[bold]not markup[/bold] :lock: not an emoji",
+    ],
+)
+def test_a_line_said_without_rich_is_what_rich_writes(
+    line: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stderr.say on a non-terminal writes what rich's Console there wrote, style or not."""
+    import io
+
+    from rich.console import Console
+    from rich.text import Text
+
+    from tlslens.cli.output import Stderr
+
+    for style in ("", "red", "bold yellow"):
+        ours = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", ours)
+        Stderr().say(line, style)
+        riches = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", riches)
+        Console(stderr=True, highlight=False, soft_wrap=True).print(Text(line, style=style))
+        assert ours.getvalue() == riches.getvalue() == line + "\n"
 
 
 def test_show_as_text_imports_no_other_command() -> None:
@@ -229,6 +272,26 @@ def test_show_json_without_a_certificate_in_the_clear_needs_no_x509() -> None:
     )
     [row] = [json.loads(line) for line in out.splitlines()]
     assert (row["version"], row["certificates"], row["validation"]) == ("TLS 1.3", [], None)
+    assert imported == []
+
+
+def test_show_json_with_a_chain_imports_what_checking_it_needs_only() -> None:
+    """A chain checked against the Mozilla store: certifi's file is read without
+    importlib.resources (zipfile, tempfile, shutil...: certifi.where() took 15 ms), and the
+    fingerprints need not cryptography's key serialization (SSH keys, bcrypt, ciphers)."""
+    out, imported = _imported(
+        ["show", "--json", str(DEMO)],
+        (
+            "certifi",
+            "importlib.resources",
+            "zipfile",
+            "tempfile",
+            "cryptography.hazmat.primitives.serialization",
+            "bcrypt",
+        ),
+    )
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [row["validation"]["trust_store"] for row in rows if row["validation"]] == ["mozilla"]
     assert imported == []
 
 
