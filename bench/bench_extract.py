@@ -15,6 +15,11 @@ and prints the times, the CPU seconds of each command and its processes (user + 
 a machine shared with other work, the wall time of two workers depends on the load, their
 CPU much less), the ratios at equal cores, the scaling from 1 to 2 workers and the peak RSS
 of the largest process (a worker). The two datasets are checked to be the same bytes.
+
+With --rss-jobs K, instead: a worker's memory across jobs. K extract jobs of the capture,
+each under a name of its own, in one fresh process (as one worker of `extract --workers`
+or a dask worker runs capture after capture), with its RSS and peak RSS after each job
+(tests/test_extract_memory.py counts what the caches keep alive).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import resource
 import shlex
 import shutil
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import _bytecode  # noqa: F401  (tlslens' bytecode, compiled before anything is timed)
@@ -37,11 +44,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gb", type=float, default=5.0)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--rss-jobs", type=int, metavar="K", help="a worker's RSS across K jobs")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     base = WORK / "many-5040.pcap"
     if not (args.keep and base.exists()):
         _build(base, 5040)
+    if args.rss_jobs:
+        # A process of its own, started afresh: its peak RSS is the jobs' alone.
+        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+            pool.submit(_rss_across_jobs, base, args.rss_jobs).result()
+        return 0
     fleet = WORK / "fleet"
     shutil.rmtree(fleet, ignore_errors=True)
     fleet.mkdir()
@@ -90,6 +103,41 @@ def main() -> int:
         for path in (fleet, *out.values()):
             shutil.rmtree(path, ignore_errors=True)
     return 0
+
+
+def _rss_across_jobs(base: Path, count: int) -> None:
+    """``count`` extract jobs of ``base`` in this process, each capture a hard link of its
+    own name (the fleet's), and what the process holds after each."""
+    from tlslens.tables.jobs import Job, extract
+
+    fleet = WORK / "fleet-rss"
+    out = WORK / "dataset-rss"
+    for path in (fleet, out):
+        shutil.rmtree(path, ignore_errors=True)
+    fleet.mkdir()
+    first = None
+    for k in range(count):
+        link = fleet / f"sensor{k:03d}.pcap"
+        os.link(base, link)
+        done = extract(Job(str(link), str(out), run="rss"))
+        rss = _rss_mb()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        first = first or rss
+        print(
+            f"job {k + 1:3}: {done.connections} connections, RSS {rss:6.1f} MB, "
+            f"peak {peak:6.1f} MB",
+            flush=True,
+        )
+    if first is not None:
+        print(f"after job 1 -> job {count}: RSS {first:.1f} -> {rss:.1f} MB, peak {peak:.1f} MB")
+    for path in (fleet, out):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
 
 
 def _cpu_timed(cmd: list[str]) -> tuple[float, int, float]:

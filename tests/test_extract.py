@@ -266,11 +266,11 @@ def test_a_process_reads_the_roots_once(tmp_path: Path, monkeypatch: pytest.Monk
     """The jobs of one process share their options: the Mozilla roots are read for the
     first capture with a chain to check, not again for every capture (`show` does the
     same with several captures); each capture still judges with a pool of its own."""
-    import certifi
+    from tlslens import judge
 
     reads = []
-    where = certifi.where
-    monkeypatch.setattr(certifi, "where", lambda: reads.append(1) or where())
+    where = judge.mozilla_roots_file
+    monkeypatch.setattr(judge, "mozilla_roots_file", lambda: reads.append(1) or where())
     captures = []
     for name in ("chains.pcapng", "demo-tls12-tls13.pcapng", "openssl-versions.pcapng"):
         copy = tmp_path / name

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 from conftest import CAPTURES, CORPUS, ROOT, VECTORS, require_program
@@ -76,14 +77,57 @@ def test_show_json_imports_neither_the_narration_nor_other_commands() -> None:
     assert imported == []
 
 
-def test_show_json_imports_rich_to_say_something_on_stderr() -> None:
-    """A warning on stderr is said through rich, imported then (here: --connection 9 of a
-    capture of two connections)."""
-    out, imported = _imported(
-        ["show", "--json", "--connection", "9", str(DEMO)], _RICH, exit_code=1
+def test_show_json_says_a_warning_on_a_pipe_without_rich() -> None:
+    """A warning on a stderr that is no terminal is the line rich would write there, said
+    without importing it (here: --connection 9 of a capture of two connections)."""
+    code = (
+        "import sys\n"
+        "from tlslens.cli import main\n"
+        "try:\n"
+        f"    main(['show', '--json', '--connection', '9', {str(DEMO)!r}])\n"
+        "except SystemExit as exc:\n"
+        "    print(exc.code, sorted(m for m in sys.modules if m.startswith('rich')))\n"
     )
-    assert out == ""
-    assert imported == ["rich", "rich.console", "rich.text"]
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout == "1 []\n"
+    assert done.stderr == (
+        f"{DEMO}: there is no connection 9; the capture holds 2 TLS connections, "
+        "numbered from 1 (--connection)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "plain ASCII",
+        "",
+        "  leading and trailing spaces  ",
+        "x" * 300,  # longer than any terminal: never wrapped
+        "caf\u00e9 \u4e2d\u6587 \U0001f512 \ufffd",  # wide characters, a placeholder
+        "[bold]not markup[/bold] :lock: not an emoji",
+    ],
+)
+def test_a_line_said_without_rich_is_what_rich_writes(
+    line: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stderr.say on a non-terminal writes what rich's Console there wrote, style or not."""
+    import io
+
+    from rich.console import Console
+    from rich.text import Text
+
+    from tlslens.cli.output import Stderr
+
+    for style in ("", "red", "bold yellow"):
+        ours = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", ours)
+        Stderr().say(line, style)
+        riches = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", riches)
+        Console(stderr=True, highlight=False, soft_wrap=True).print(Text(line, style=style))
+        assert ours.getvalue() == riches.getvalue() == line + "\n"
 
 
 def test_show_as_text_imports_no_other_command() -> None:
@@ -95,6 +139,22 @@ def test_show_as_text_imports_no_other_command() -> None:
 def test_certs_imports_neither_the_narration_nor_other_commands() -> None:
     out, imported = _imported(["certs", str(DEMO)], _OTHER_COMMANDS + _HTTP2 + _HTTP3 + _NARRATION)
     assert "Connection 1" in out
+    assert imported == []
+
+
+def test_extract_help_imports_neither_arrow_nor_rich() -> None:
+    out, imported = _imported(["extract", "--help"], ("pyarrow", "duckdb", "dask", "rich"))
+    assert "Parquet" in out
+    assert imported == []
+
+
+def test_extract_to_a_pipe_draws_no_progress_bar(tmp_path: Path) -> None:
+    """Standard error a pipe: no progress bar, nor rich.progress imported for one."""
+    _out, imported = _imported(
+        ["extract", "--workers", "1", "--out", str(tmp_path / "ds"), str(DEMO)],
+        ("rich.progress", "rich.live"),
+    )
+    assert (tmp_path / "ds" / "connections").is_dir()
     assert imported == []
 
 
@@ -113,25 +173,43 @@ def test_decrypt_imports_the_http2_reader_for_http2_only(capture: str, http2: bo
     assert imported == (sorted(_HTTP2) if http2 else [])
 
 
-def test_version_imports_no_capture_machinery() -> None:
-    """`tlslens --version` (and --help) load click and the command table, not the capture
-    pipeline, the model, cryptography or rich."""
+@pytest.mark.parametrize(
+    ("args", "said"), [(["--version"], "tlslens, version 0.1.0\n"), (["--help"], "Usage: ")]
+)
+def test_version_and_help_import_no_capture_machinery(args: list[str], said: str) -> None:
+    """`tlslens --version` and `tlslens --help` load click and the command table, not the
+    commands: neither the capture pipeline, the model, cryptography, rich nor pyarrow (the
+    listing imported every command: 0.4 s)."""
     code = (
         "import sys\n"
         "from tlslens.cli import main\n"
         "try:\n"
-        "    main(['--version'])\n"
+        f"    main({args!r})\n"
         "except SystemExit:\n"
         "    pass\n"
         "print(sorted(m for m in sys.modules if m.startswith(('tlslens.', 'cryptography', "
-        "'rich'))), file=sys.stderr)\n"
+        "'rich', 'pyarrow'))), file=sys.stderr)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
-    assert done.stdout == "tlslens, version 0.1.0\n"
+    assert done.stdout.startswith(said)
     loaded = json.loads(done.stderr.splitlines()[-1].replace("'", '"'))
     assert loaded == ["tlslens._lazy", "tlslens._text", "tlslens.cli", "tlslens.cli.app"]
+
+
+@pytest.mark.parametrize("width", [40, 80, 100, 160, 400])
+def test_help_lists_each_command_as_click_would_from_its_own_help(width: int) -> None:
+    """The listing `tlslens --help` makes without importing the commands is the one click
+    makes from the commands themselves, at any width."""
+    from tlslens.cli import main
+
+    ctx = click.Context(main)
+    ours, clicks = click.HelpFormatter(width=width), click.HelpFormatter(width=width)
+    main.format_commands(ctx, ours)
+    click.Group.format_commands(main, ctx, clicks)
+    assert ours.getvalue() == clicks.getvalue()
+    assert "show" in ours.getvalue() and "extract" in ours.getvalue()
 
 
 def test_the_package_names_are_there_when_asked_for() -> None:
@@ -194,6 +272,26 @@ def test_show_json_without_a_certificate_in_the_clear_needs_no_x509() -> None:
     )
     [row] = [json.loads(line) for line in out.splitlines()]
     assert (row["version"], row["certificates"], row["validation"]) == ("TLS 1.3", [], None)
+    assert imported == []
+
+
+def test_show_json_with_a_chain_imports_what_checking_it_needs_only() -> None:
+    """A chain checked against the Mozilla store: certifi's file is read without
+    importlib.resources (zipfile, tempfile, shutil...: certifi.where() took 15 ms), and the
+    fingerprints need not cryptography's key serialization (SSH keys, bcrypt, ciphers)."""
+    out, imported = _imported(
+        ["show", "--json", str(DEMO)],
+        (
+            "certifi",
+            "importlib.resources",
+            "zipfile",
+            "tempfile",
+            "cryptography.hazmat.primitives.serialization",
+            "bcrypt",
+        ),
+    )
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [row["validation"]["trust_store"] for row in rows if row["validation"]] == ["mozilla"]
     assert imported == []
 
 

@@ -32,7 +32,7 @@ from tlslens.model import Connection, Finding
 from tlslens.pipeline import read_capture
 from tlslens.x509.certificate import quiet
 from tlslens.x509.checker import ChainChecker
-from tlslens.x509.trust import TrustStore
+from tlslens.x509.trust import TrustStore, mozilla_roots_file
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -351,9 +351,7 @@ def checker_given(
         store = TrustStore("none")
         try:
             if trust_store == "mozilla":
-                import certifi
-
-                store = TrustStore.from_pem("mozilla", Path(certifi.where()).read_bytes())
+                store = TrustStore.from_pem("mozilla", mozilla_roots_file().read_bytes())
             elif trust_store == "system":
                 store = TrustStore.from_pem("system", SYSTEM_STORE.read_bytes())
         except (OSError, ValueError) as exc:

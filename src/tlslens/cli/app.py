@@ -17,16 +17,53 @@ from tlslens import __version__
 from tlslens._text import safe_text
 
 # Each command is imported when it runs: `scan` does not pay for pyOpenSSL, `show` not for
-# the scanner (start-up time is part of every command's time).
+# the scanner (start-up time is part of every command's time). Beside it, what `tlslens
+# --help` lists for it: its help's first sentence, all that click shows of it (the listing
+# stays the same: tests/test_imports.py). Asking each command for it imported
+# them all, pyarrow, cryptography, rich and the scanner with them: 0.4 s for a screen.
 _COMMANDS = {
-    "show": "tlslens.cli.show:show",
-    "connect": "tlslens.cli.remote:connect",
-    "scan": "tlslens.cli.audit:scan",
-    "decrypt": "tlslens.cli.plaintext:decrypt",
-    "certs": "tlslens.cli.certs:certs",
-    "report": "tlslens.cli.picture:report",
-    "extract": "tlslens.cli.harvest:extract",
-    "pki": "tlslens.cli.lab:pki",
+    "show": (
+        "tlslens.cli.show:show",
+        "Narrate every TLS connection in CAPTURES (pcap or pcapng, optionally .gz; - reads "
+        "standard input as it arrives, e.g. tcpdump -w - | tlslens show -).",
+    ),
+    "connect": (
+        "tlslens.cli.remote:connect",
+        "Connect to TARGET (HOST[:PORT], default port 443), record one TLS handshake and "
+        "show it from the inside: every message, the keys, the decrypted data, the chain.",
+    ),
+    "scan": (
+        "tlslens.cli.audit:scan",
+        "Scan TARGETS (HOST[:PORT], default port 443): versions, cipher suites in the "
+        "server's order, groups, signature algorithms, resumption, stapling, ALPN, downgrade "
+        "protection, the certificate chains, and a grade after the SSL Labs rating guide; "
+        "with --quic, the same port over QUIC too.",
+    ),
+    "decrypt": (
+        "tlslens.cli.plaintext:decrypt",
+        "Decrypt CAPTURE's application data, connection by connection, with an HTTP summary.",
+    ),
+    "certs": (
+        "tlslens.cli.certs:certs",
+        "Each connection's certificate chain: as sent, as a trust path, and the verdict.",
+    ),
+    "report": (
+        "tlslens.cli.picture:report",
+        "Write CAPTURES (or one live connection, --connect) as one HTML page: every "
+        "connection in a table, and for each the handshake ladder with every byte explained, "
+        "the chain of trust and the key derivation.",
+    ),
+    "extract": (
+        "tlslens.cli.harvest:extract",
+        "Extract CAPTURES (files, folders searched for captures, globs) into a Parquet "
+        "dataset: one row per TLS connection (every field of `show --json`, with JA3, JA3S "
+        "and JA4), per distinct certificate, per handshake message and per problem.",
+    ),
+    "pki": (
+        "tlslens.cli.lab:pki",
+        "A lab PKI to build the story of trust yourself: root, intermediate, CSR, "
+        "certificate, OCSP answer, revocation and CRL.",
+    ),
 }
 
 
@@ -40,10 +77,21 @@ class _Main(click.Group):
         target = _COMMANDS.get(cmd_name)
         if target is None:
             return None
-        module, _, attr = target.partition(":")
+        module, _, attr = target[0].partition(":")
         command = getattr(importlib.import_module(module), attr)
         assert isinstance(command, click.Command)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The listing of click's own ``format_commands``, each command shortened by click
+        from its first sentence as it would be from its whole help."""
+        limit = formatter.width - 6 - max(map(len, _COMMANDS))
+        rows = [
+            (name, click.Command(name, help=sentence).get_short_help_str(limit))
+            for name, (_, sentence) in _COMMANDS.items()
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> object:
         try:

@@ -6,17 +6,12 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from tlslens._text import plural, safe_text
 from tlslens.cli.options import (
@@ -28,7 +23,9 @@ from tlslens.cli.options import (
     trust_options,
 )
 from tlslens.cli.output import Stderr
-from tlslens.tables.jobs import Done, Job, captures_in, done_marker, run_dask, run_local
+
+if TYPE_CHECKING:
+    from tlslens.tables.jobs import Done, Job
 
 
 @click.command()
@@ -78,6 +75,10 @@ def extract(
     JA4), per distinct certificate, per handshake message and per problem. Each capture's
     tables are written whole or not at all; --resume goes on where a run stopped.
     """
+    # Imported when the command runs: Arrow and Parquet are a third of a second that
+    # `extract --help` does without.
+    from tlslens.tables.jobs import Job, captures_in, done_marker
+
     err = Stderr()
     if revocation == "online":
         raise click.BadParameter("extract asks no CA online", param_hint="--revocation")
@@ -124,39 +125,20 @@ def extract(
 def _run(err: Stderr, jobs: list[Job], workers: int, dask_address: str | None) -> int:
     """The jobs, with a progress bar on a terminal's stderr; the closing summary; how many
     captures could not be read."""
+    from tlslens.tables.jobs import run_dask, run_local
+
     total = sum(Path(job.capture).stat().st_size for job in jobs)
     started = time.monotonic()
     done: list[Done] = []
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(
-            "files · {task.fields[mb]:.0f}/{task.fields[total_mb]:.0f} MB · "
-            "{task.fields[rate]:.0f} connections/s"
-        ),
-        TimeRemainingColumn(),
-        console=err.console,
-        transient=True,
-        disable=not err.is_terminal,
-    )
-    task = progress.add_task("extract", total=len(jobs), mb=0.0, total_mb=total / 1e6, rate=0.0)
+    with _progress(err, len(jobs), total) as advance:
 
-    def on_done(result: Done) -> None:
-        done.append(result)
-        if result.error is not None:
-            progress.console.print(
-                Text(f"{safe_text(result.capture)}: {safe_text(result.error)}", style="red")
-            )
-        elapsed = max(time.monotonic() - started, 1e-9)
-        progress.update(
-            task,
-            advance=1,
-            mb=sum(d.size for d in done) / 1e6,
-            rate=sum(d.connections for d in done) / elapsed,
-        )
+        def on_done(result: Done) -> None:
+            done.append(result)
+            if result.error is not None:
+                err.say(f"{safe_text(result.capture)}: {safe_text(result.error)}", "red")
+            elapsed = max(time.monotonic() - started, 1e-9)
+            advance(sum(d.size for d in done), sum(d.connections for d in done) / elapsed)
 
-    with progress:
         if dask_address is not None:
             run_dask(jobs, dask_address, workers, on_done)
         else:
@@ -170,3 +152,35 @@ def _run(err: Stderr, jobs: list[Job], workers: int, dask_address: str | None) -
         f"connections/s)" + (f"; {failed} could not be read" if failed else "")
     )
     return failed
+
+
+@contextmanager
+def _progress(err: Stderr, files: int, total: int) -> Iterator[Callable[[int, float], None]]:
+    """A progress bar on a terminal's stderr, advanced a capture at a time with the bytes
+    and the connections per second so far; elsewhere nothing (nor rich's import)."""
+    if not err.is_terminal:
+        yield lambda size, rate: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(
+            "files · {task.fields[mb]:.0f}/{task.fields[total_mb]:.0f} MB · "
+            "{task.fields[rate]:.0f} connections/s"
+        ),
+        TimeRemainingColumn(),
+        console=err.console,
+        transient=True,
+    )
+    task = progress.add_task("extract", total=files, mb=0.0, total_mb=total / 1e6, rate=0.0)
+    with progress:
+        yield lambda size, rate: progress.update(task, advance=1, mb=size / 1e6, rate=rate)

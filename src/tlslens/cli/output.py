@@ -56,7 +56,7 @@ def closed_pipe() -> NoReturn:
 class Stderr:
     """Standard error as the commands print to it: rich's Console, made when first needed.
 
-    A run that says nothing on stderr and draws no progress bar never imports rich."""
+    A run that draws no progress bar and says nothing on a terminal never imports rich."""
 
     def __init__(self, no_color: bool = False) -> None:
         self._no_color = no_color or None
@@ -81,6 +81,13 @@ class Stderr:
 
     def say(self, line: str, style: str = "") -> None:
         """One line in one style, as it is (never markup); the caller made it safe."""
+        if self._console is None and not _may_be_terminal(sys.stderr):
+            # What rich writes where there is no terminal: the line, without its style. A
+            # run whose only words are a closing note or a warning need not import rich
+            # (20-40 ms) to say them.
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+            return
         from rich.text import Text
 
         self.console.print(Text(line, style=style))

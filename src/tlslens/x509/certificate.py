@@ -93,6 +93,8 @@ def parse_certificate(der: bytes) -> CertificateInfo:
     if len(_CERT_CACHE) >= MAX_CACHED_CERTIFICATES or _CACHED_BYTES + len(der) > MAX_CACHED_BYTES:
         _CERT_CACHE.clear()
         _CACHED_BYTES = 0
+        # Their JSON too: it holds its certificate (and DER), which the byte bound let go.
+        _JSON.clear()
     if info.der not in _CERT_CACHE:  # another thread may have parsed it meanwhile
         _CACHED_BYTES += len(info.der)
     _CERT_CACHE[info.der] = info

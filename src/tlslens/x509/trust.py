@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -60,3 +62,19 @@ class TrustStore:
 
     def contains(self, cert: x509.Certificate) -> bool:
         return any(root == cert for root in self.by_subject(cert.subject))
+
+
+def mozilla_roots_file() -> Path:
+    """certifi's bundle of the Mozilla roots."""
+    # certifi.where() finds it through importlib.resources (zipfile, tempfile, shutil, bz2
+    # and lzma imported, an atexit hook): 15 ms of a `show` with a chain to check. In an
+    # installed (unzipped) certifi the file lies beside its __init__; where() is asked only
+    # when it does not.
+    spec = importlib.util.find_spec("certifi")
+    if spec is not None and spec.origin is not None:
+        beside = Path(spec.origin).with_name("cacert.pem")
+        if beside.is_file():
+            return beside
+    import certifi
+
+    return Path(certifi.where())

@@ -15,7 +15,6 @@ Nothing here reads the clock or files: the time and the store are passed in.
 from __future__ import annotations
 
 import functools
-import hashlib
 import ipaddress
 import itertools
 from collections.abc import Mapping, Sequence
@@ -25,7 +24,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import (
     Criticality,
@@ -38,7 +37,7 @@ from cryptography.x509.verification import (
 from tlslens._text import plural
 from tlslens.x509.certificate import load_certificate, quiet
 from tlslens.x509.decoding import DECODE_ERRORS
-from tlslens.x509.names import covers, names_of, san_texts, subject_text
+from tlslens.x509.names import CERTIFICATES_CACHED, covers, names_of, san_texts, subject_text
 from tlslens.x509.ocsp import OCSPCheck, check_stapled_ocsp
 from tlslens.x509.profile import FORBIDDING, extension, path_problems
 from tlslens.x509.signature import explain_signature
@@ -115,6 +114,9 @@ class Validation:
     ocsp: OCSPCheck | None = None
     revocation: list[Any] | None = None  # net.revocation.RevocationResult, when checked online
     purpose: str = "server"  # or "client": a client certificate, checked for client auth
+    # The SHA-256 of each certificate of ``path``, once asked for: worked out on the
+    # checker's cached verdict, whose copies (``as_of``) share it with their ``path``.
+    path_sha256: tuple[str, ...] | None = None
 
     def add_revocation(self, results: list[Any]) -> None:
         """Fold the online answers (leaf and intermediates) into the verdict.
@@ -157,13 +159,20 @@ class Validation:
             ocsp=self.ocsp,
             revocation=self.revocation,
             purpose=self.purpose,
+            path_sha256=self.path_digests(),
         )
+
+    def path_digests(self) -> tuple[str, ...]:
+        """The SHA-256 of each certificate of the path, leaf first."""
+        if self.path_sha256 is None:
+            self.path_sha256 = tuple(map(fingerprint, self.path))
+        return self.path_sha256
 
     def to_json(self) -> dict[str, Any]:
         return {
             "trusted": self.trusted,
             "problems": [p.to_json() for p in self.problems],
-            "path": _path_json(self.path),
+            "path": list(self.path_digests()),
             "checked_at": iso_time(self.checked_at),
             "hostname": self.hostname,
             "trust_store": self.trust_store,
@@ -208,28 +217,11 @@ def validator_code(message: str) -> str:
     )
 
 
-@functools.lru_cache(maxsize=4096)  # each verdict's path, again for every connection
+@functools.lru_cache(maxsize=CERTIFICATES_CACHED)  # of many verdicts, and of the report
 def fingerprint(cert: x509.Certificate) -> str:
-    return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
-
-
-# The checker hands each connection a copy of its cached verdict holding the same
-# certificate objects: their fingerprints are looked up once per path, by the objects'
-# ids (kept alive here, so an id cannot be another's), not by hashing every certificate
-# of the path again for fingerprint's cache on every connection.
-_PATHS: dict[tuple[int, ...], tuple[list[x509.Certificate], list[str]]] = {}
-
-
-def _path_json(path: list[x509.Certificate]) -> list[str]:
-    """The SHA-256 of each certificate of ``path`` (a new list: the caller may keep it)."""
-    key = tuple(map(id, path))
-    cached = _PATHS.get(key)
-    if cached is None:
-        cached = (list(path), [fingerprint(c) for c in path])
-        if len(_PATHS) >= 4096:
-            _PATHS.clear()
-        _PATHS[key] = cached
-    return list(cached[1])
+    # The digest of the DER, by cryptography itself: serialization (its SSH keys, bcrypt,
+    # the decrepit ciphers: 3 ms of start-up) is not needed to read a chain.
+    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 def _days(delta_seconds: float) -> str:
@@ -293,7 +285,7 @@ def validity_problems(
     return problems
 
 
-@functools.lru_cache(maxsize=4096)  # asked again for every connection that sends the chain
+@functools.lru_cache(maxsize=CERTIFICATES_CACHED)  # asked again for every verdict on the chain
 def _validity(cert: x509.Certificate) -> tuple[datetime, datetime, str, str]:
     """A certificate's validity, and the words for each end of it."""
     before, after = cert.not_valid_before_utc, cert.not_valid_after_utc
