@@ -61,9 +61,12 @@ impl Batch<'_> {
 
     /// The content events told so far, then `item` (a session event passed through).
     fn pass(&self, inner: &mut CoreContent, item: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let seen = seen(inner, self.at);
-        for event in inner.drain() {
-            tell(self.py, event, &seen, &self.out)?;
+        let told: Vec<_> = inner.drain().collect();
+        if !told.is_empty() {
+            let seen = seen(self.py, inner, self.at)?;
+            for event in told {
+                tell(self.py, event, &seen, &self.out)?;
+            }
         }
         if let Some(item) = item {
             self.out.append(item)?;
@@ -189,7 +192,7 @@ impl Content {
             work(inner, &mut io);
             inner.flush();
             let out = PyList::empty(py);
-            let seen = seen(inner, at);
+            let seen = seen(py, inner, at)?;
             for event in inner.drain() {
                 tell(py, event, &seen, &out)?;
             }
@@ -199,12 +202,8 @@ impl Content {
 }
 
 /// Where the events told now were seen.
-fn seen(inner: &CoreContent, (frame, ts_ns): (u64, i128)) -> Seen {
-    Seen {
-        frame,
-        ts_ns,
-        client_side: inner.client_side(),
-    }
+fn seen(py: Python<'_>, inner: &CoreContent, (frame, ts_ns): (u64, i128)) -> PyResult<Seen> {
+    Seen::new(py, frame, ts_ns, inner.client_side())
 }
 
 fn space(name: &str) -> PyResult<Space> {

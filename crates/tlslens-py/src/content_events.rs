@@ -6,14 +6,14 @@
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString};
+use pyo3::types::{PyBool, PyBytes, PyInt, PyList, PyString};
 use tlslens_core::content::{ContentEvent, DataKind, DataRun, MessageRead};
 use tlslens_core::handshake::messages;
 
 use crate::handshake::to_python;
 use crate::timeline::{
-    AlertEvent, At, ChangeCipherSpecEvent, EncryptedAlertEvent, EncryptedHandshakeEvent, GapEvent,
-    HeartbeatEvent, UndecryptableEvent,
+    py_bool, AlertEvent, At, ChangeCipherSpecEvent, EncryptedAlertEvent, EncryptedHandshakeEvent,
+    GapEvent, HeartbeatEvent, UndecryptableEvent,
 };
 use crate::timeline_data::{ApplicationDataEvent, EarlyDataEvent};
 
@@ -21,20 +21,26 @@ use crate::timeline_data::{ApplicationDataEvent, EarlyDataEvent};
 /// before it (`version`, `kx`, `auth`): `message` its object, or None and `error` why the
 /// body does not parse. `signed`: a CertificateVerify's signed input as far as known (TLS
 /// 1.3: the transcript hash; before: the handshake messages so far).
+// Its fields are Python objects, which PyO3 exposes as members (read as fast as a slot;
+// see timeline.rs): the model reads nine of them for every message.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct ContentMessage {
-    side: u8,
-    offset: u64,
-    length: usize,
-    msg_type: u8,
+    side: Py<PyInt>,
+    offset: Py<PyInt>,
+    length: Py<PyInt>,
+    msg_type: Py<PyInt>,
     raw: Py<PyBytes>,
-    decrypted: bool,
-    message: Option<PyObject>,
-    error: Option<String>,
-    version: Option<u16>,
-    kx: Option<String>,
-    auth: Option<String>,
-    signed: Option<Py<PyBytes>>,
+    decrypted: Py<PyBool>,
+    /// The message's object, or None.
+    message: Py<PyAny>,
+    /// Why its body does not parse, or None.
+    error: Py<PyAny>,
+    /// What was negotiated before it (int, str, str), or None each.
+    version: Py<PyAny>,
+    kx: Py<PyAny>,
+    auth: Py<PyAny>,
+    /// bytes, or None.
+    signed: Py<PyAny>,
 }
 
 /// Decrypted application data of `side` for the plaintext sink: each record's bytes, in
@@ -54,21 +60,36 @@ pub struct ContentFinding {
     message: String,
 }
 
-/// Where the events of one batch were seen, for the timeline events made of them.
-#[derive(Clone, Copy)]
+/// Where the events of one batch were seen, for the timeline events made of them: the
+/// frame and time as the objects every event of the batch shares (as the events Python
+/// made did), and which side is the client's.
 pub(crate) struct Seen {
-    pub frame: u64,
-    pub ts_ns: i128,
+    frame: u64,
+    frame_obj: Py<PyInt>,
+    ts_obj: Py<PyInt>,
     /// Its events' side that is the client's (the others are the server's).
-    pub client_side: Option<u8>,
+    client_side: Option<u8>,
 }
 
 impl Seen {
+    pub fn new(py: Python<'_>, frame: u64, ts_ns: i128, client_side: Option<u8>) -> PyResult<Self> {
+        Ok(Seen {
+            frame,
+            frame_obj: frame.into_pyobject(py)?.unbind(),
+            ts_obj: ts_ns.into_pyobject(py)?.unbind(),
+            client_side,
+        })
+    }
+
+    pub fn client_side(&self) -> Option<u8> {
+        self.client_side
+    }
+
     /// One record's step at `offset` of `side`'s stream, in this frame.
     fn at(&self, py: Python<'_>, side: u8, offset: u64, length: u64) -> PyResult<At> {
         Ok(At {
-            frame: self.frame.into_pyobject(py)?.unbind(),
-            ts_ns: self.ts_ns.into_pyobject(py)?.unbind(),
+            frame: self.frame_obj.clone_ref(py),
+            ts_ns: self.ts_obj.clone_ref(py),
             direction: direction(py, side, self.client_side),
             offset: offset.into_pyobject(py)?.unbind(),
             length,
@@ -113,19 +134,25 @@ fn message_to_python(py: Python<'_>, read: MessageRead) -> PyResult<PyObject> {
             }
         }
     };
+    // A capture negotiates few distinct key exchanges and authentications: interned,
+    // each is one object (whose hash the model's context cache keeps).
+    let name = |text: Option<String>| text.map(|t| PyString::intern(py, &t));
     let event = ContentMessage {
-        side,
-        offset,
-        length: raw.len(),
-        msg_type,
+        side: side.into_pyobject(py)?.unbind(),
+        offset: offset.into_pyobject(py)?.unbind(),
+        length: raw.len().into_pyobject(py)?.unbind(),
+        msg_type: msg_type.into_pyobject(py)?.unbind(),
         raw: PyBytes::new(py, &raw).unbind(),
-        decrypted,
-        message,
-        error,
-        version: context.version,
-        kx: context.kx,
-        auth: context.auth,
-        signed: signed.map(|s| PyBytes::new(py, &s).unbind()),
+        decrypted: py_bool(py, decrypted),
+        message: message.into_pyobject(py)?.unbind(),
+        error: error.into_pyobject(py)?.unbind(),
+        version: context.version.into_pyobject(py)?.unbind(),
+        kx: name(context.kx).into_pyobject(py)?.unbind(),
+        auth: name(context.auth).into_pyobject(py)?.unbind(),
+        signed: signed
+            .map(|s| PyBytes::new(py, &s))
+            .into_pyobject(py)?
+            .unbind(),
     };
     Ok(Py::new(py, event)?.into_any())
 }

@@ -24,11 +24,7 @@ pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8]) -> PyResult<PyObject>
             events,
         } => {
             let list = PyList::empty(py);
-            let seen = Seen {
-                frame,
-                ts_ns,
-                client_side,
-            };
+            let seen = Seen::new(py, frame, ts_ns, client_side)?;
             for said in events {
                 said_to_python(py, said, &seen, &list)?;
             }
@@ -111,11 +107,7 @@ fn said_to_python(
         Said::Session(event) => out.append(event_to_python(py, event)?),
         Said::Content(event) => tell(py, event, seen, out),
         Said::Run(held) => {
-            let began = Seen {
-                frame: held.frame,
-                ts_ns: held.ts_ns,
-                ..*seen
-            };
+            let began = Seen::new(py, held.frame, held.ts_ns, seen.client_side())?;
             tell_run(py, held.run, &began, held.last_frame, out)
         }
         Said::Record {

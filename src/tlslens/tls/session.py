@@ -121,7 +121,7 @@ class FlowSession(RecordContent):
         # The most frequent first, by class where it is one (the core's event classes are
         # final): a connection's every event comes through here. The timeline events the
         # core's content layer made go in as they are; a run of application data may join
-        # the step before.
+        # the step before. (Content events come only after TlsStarted made ``conn``.)
         for ev in events:
             if type(ev) is _core.ContentMessage:
                 self._content_message(ev)
