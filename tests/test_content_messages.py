@@ -143,9 +143,11 @@ def test_crypto_names_an_unknown_space_and_tells_an_incomplete_message() -> None
         keep_records=False,
     )
     with pytest.raises(ValueError, match='unknown packet number space "0-rtt"'):
-        content.crypto(0, "0-rtt", b"", 0, False)
-    assert content.crypto(1, "handshake", b"\x0b\x00\x00\x28" + b"\x00" * 10, 0, True) == []
-    (finding,) = content.crypto_end()
+        content.crypto(0, "0-rtt", b"", 0, False, at=(1, 0))
+    assert (
+        content.crypto(1, "handshake", b"\x0b\x00\x00\x28" + b"\x00" * 10, 0, True, at=(2, 0)) == []
+    )
+    (finding,) = content.crypto_end(at=(3, 0))
     assert isinstance(finding, _core.ContentFinding)
     assert (finding.side, finding.layer, finding.offset, finding.message) == (
         1,

@@ -44,7 +44,7 @@ def _handshake(content: _core.Content, *messages: tuple[int, bytes]) -> None:
     """Whole handshake messages of (side, raw) through the core's content layer (client:
     side 0), which feeds them to its decryptor."""
     for side, raw in messages:
-        content.message(side, raw, 0, False)
+        content.message(side, raw, 0, False, at=(0, 0))
 
 
 def test_an_rsa_key_exchange_is_asked_of_python_once_and_its_answer_used() -> None:

@@ -242,7 +242,7 @@ def test_records_of_a_live_handshake() -> None:
     )
     types = [
         ev.msg_type
-        for ev in content.take(events)
+        for ev in content.take(events, 0, 0)
         if isinstance(ev, _core.ContentMessage) and ev.side == 1
     ]
     assert types[:2] == [2, 11]  # ServerHello, Certificate

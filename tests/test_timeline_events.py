@@ -8,19 +8,19 @@ cross-checked with what ``--records`` keeps of the same record) and TLS 1.3 earl
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 from pathlib import Path
 
 import pytest
 
 import tlslens
-from tlslens import events
+from tlslens import _core, events
 from tlslens.events import (
     ACKEvent,
     AlertEvent,
     ApplicationDataEvent,
     ChangeCipherSpecEvent,
+    DataEvent,
     EarlyDataEvent,
     EncryptedAlertEvent,
     EncryptedHandshakeEvent,
@@ -31,6 +31,7 @@ from tlslens.events import (
     SSLv2MessageEvent,
     TimelineEvent,
     UndecryptableEvent,
+    fold_run,
 )
 from tlslens.handshake import messages as hs
 from tlslens.handshake.sslv2 import SSLv2ClientMasterKey, SSLv2ServerHello
@@ -57,6 +58,7 @@ KINDS = {
     UndecryptableEvent: "undecryptable",
 }
 # Connection fields that were Any.
+BASE_FIELDS = ("frame", "ts_ns", "direction", "offset", "length", "last_frame", "records")
 TYPED_FIELDS = (
     "handshake_signatures",
     "decryption",
@@ -87,13 +89,10 @@ def test_each_kind_is_a_class_that_keeps_its_printed_name() -> None:
     concrete = {c for c in _subclasses(TimelineEvent) if "kind" in vars(c)}
     assert concrete == set(KINDS)
     assert {cls: cls.kind for cls in concrete} == KINDS
-    for cls in {TimelineEvent} | _subclasses(TimelineEvent):
-        names = {f.name for f in dataclasses.fields(cls)}
+    for cls in concrete:
+        names = cls.__match_args__
+        assert names[:7] == BASE_FIELDS, cls
         assert "detail" not in names and "kind" not in names, cls
-        # The facts are typed: no Any anywhere in a class's annotations.
-        for klass in cls.__mro__[:-1]:
-            for name, annotation in vars(klass).get("__annotations__", {}).items():
-                assert "Any" not in str(annotation), (cls, name, annotation)
     for name in TYPED_FIELDS:
         assert "Any" not in str(Connection.__annotations__[name]), name
     assert not [n for n in dir(events) if n == "Any"]
@@ -210,3 +209,90 @@ def test_events_are_slotted() -> None:
     # One __repr__ for every kind, with the kind's own fields.
     hello = found[0][1]
     assert repr(hello).startswith("HandshakeEvent(frame=4, ") and "message=" in repr(hello)
+
+
+def test_the_core_makes_the_timeline_and_its_kinds_are_final() -> None:
+    """The timeline's classes are the compiled core's: its content layer makes the events
+    of what it reads (no second object made in Python), and Python (DTLS, QUIC, handshake
+    messages) makes the others with the same classes. Only what grows is writable."""
+    for cls in {TimelineEvent} | _subclasses(TimelineEvent):
+        assert cls.__module__ == "tlslens._core", cls
+    for cls in KINDS:
+        with pytest.raises(TypeError):
+            type("Sub", (cls,), {})
+    # The content layer's own event classes, one per kind beside the timeline's, are gone.
+    for gone in ("ContentAlert", "ContentApplicationData", "ContentChangeCipherSpec"):
+        assert not hasattr(_core, gone), gone
+    found = _timeline(CAPTURES / "openssl-resumption.pcap")
+    kinds = {type(e) for _c, e in found}
+    assert {ChangeCipherSpecEvent, EncryptedHandshakeEvent, ApplicationDataEvent} <= kinds
+    assert EncryptedAlertEvent in kinds
+    run = next(e for _c, e in found if type(e) is ApplicationDataEvent)
+    run.records += 1
+    run.last_frame = run.frame
+    with pytest.raises(AttributeError):
+        run.frame = 0  # type: ignore[misc]
+    assert repr(run).startswith(f"ApplicationDataEvent(frame={run.frame}, ts_ns=")
+    assert repr(run).endswith(", decrypted=False)")
+
+
+def test_a_run_joins_the_step_before_only_when_the_timeline_tells_them_as_one() -> None:
+    def run(kind: type[DataEvent], direction: str, decrypted: bool, frame: int) -> DataEvent:
+        return kind(frame, frame * 1000, direction, frame * 10, 100, frame, 2, decrypted)
+
+    timeline: list[TimelineEvent] = []
+    assert not fold_run(timeline, run(ApplicationDataEvent, "c2s", True, 1))
+    assert fold_run(timeline, run(ApplicationDataEvent, "c2s", True, 2))
+    assert fold_run(timeline, run(ApplicationDataEvent, "c2s", False, 3))  # sealed joins
+    first = timeline[0]
+    assert (first.frame, first.records, first.length, first.last_frame) == (1, 6, 300, 3)
+    assert not fold_run(timeline, run(ApplicationDataEvent, "s2c", True, 4))
+    assert not fold_run(timeline, run(EarlyDataEvent, "s2c", True, 5))
+    sealed = run(ApplicationDataEvent, "s2c", False, 6)
+    assert not fold_run(timeline, sealed)
+    assert not fold_run(timeline, run(ApplicationDataEvent, "s2c", True, 7))  # opened: no
+    assert [type(e) for e in timeline] == [
+        ApplicationDataEvent,
+        ApplicationDataEvent,
+        EarlyDataEvent,
+        ApplicationDataEvent,
+        ApplicationDataEvent,
+    ]
+    assert timeline[3] is sealed and sealed.records == 2
+
+
+def test_the_core_counts_what_the_statistics_tell() -> None:
+    """Application data records and bytes (TLS 1.3's encrypted flights among them) and gaps
+    are counted by the core's content layer, per side, and told once at the end."""
+    path = CAPTURES / "openssl-resumption.pcap"
+    for keys in (None, _keys(CAPTURES / "openssl-resumption.keys")):
+        for conn in tlslens.read_capture(path, keys=keys):
+            for direction, stats in conn.stats.items():
+                steps = [e for e in conn.timeline if e.direction == direction]
+                runs = [e for e in steps if isinstance(e, DataEvent)]
+                sealed = [e for e in steps if type(e) is EncryptedHandshakeEvent]
+                # TLS 1.3's encrypted flights are application data records; TLS 1.2's
+                # Finished after its ChangeCipherSpec is a handshake record.
+                counted = [e for e in sealed if conn.tls13] if keys is None else []
+                assert stats.application_data_records == sum(e.records for e in runs) + len(counted)
+                assert stats.application_data_bytes == sum(e.length for e in runs) + sum(
+                    e.length for e in counted
+                )
+                assert (stats.gaps, stats.gap_bytes) == (0, 0)
+
+
+def test_a_hole_is_a_gap_step_counted_where_it_is(tmp_path: Path) -> None:
+    """The server's handshake with a segment lost (tools/adversarial.py): one
+    gap step from the core, counted in the server's statistics, and the finding."""
+    import adversarial
+
+    path = tmp_path / "hole.pcapng"
+    adversarial.lost_segment(path)
+    (conn,) = tlslens.read_capture(path)
+    (gap,) = [e for e in conn.timeline if isinstance(e, GapEvent)]
+    assert type(gap).__module__ == "tlslens._core" and gap.direction == "s2c"
+    assert gap.length > 1000 and gap.records == 1 and gap.last_frame == gap.frame
+    stats = conn.stats["s2c"]
+    assert (stats.gaps, stats.gap_bytes) == (1, gap.length)
+    assert (conn.stats["c2s"].gaps, conn.stats["c2s"].gap_bytes) == (0, 0)
+    assert any("missing from the capture" in p.message for p in conn.problems)

@@ -77,6 +77,23 @@ def _write(path: Path, frames: Iterator[tuple[int, bytes]]) -> None:
             writer.add_packet(ts, frame)
 
 
+def lost_segment(path: Path) -> int:
+    """A capture of one connection whose server handshake (a 60,000-byte Certificate)
+    lost its third full-size segment; the number of frames written."""
+    frames = list(
+        _connection(
+            0,
+            compose.push_records(22, 0x0301, _hello()),
+            compose.push_records(22, 0x0303, compose.push_handshake(11, bytes(60_000))),
+            T0,
+        )
+    )
+    big = [i for i, (_ts, frame) in enumerate(frames) if len(frame) > 1000]
+    del frames[big[2]]
+    _write(path, iter(frames))
+    return len(frames)
+
+
 def _normal(count: int) -> Iterator[tuple[int, bytes]]:
     leaf = (ROOT / "tests" / "vectors" / "pki" / "server.pem").read_bytes()
     from cryptography import x509

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeAlias, TypedDict, final
 
 if TYPE_CHECKING:
+    from tlslens.handshake.sslv2 import SSLv2Message
     from tlslens.keys.store import KeyStore
 
 GZIP_MAX_RATIO: int
@@ -233,6 +234,9 @@ class FlowClosed:
     @property
     def tls13_encrypted(self) -> bool:
         """... a TLS 1.3 ServerHello was read."""
+    @property
+    def counts(self) -> SideCounts:
+        """... what the content layer counted per side (see ``Content.counts``)."""
 
 @final
 class FlowHandOut:
@@ -805,70 +809,12 @@ class ContentMessage:
     signed: bytes | None
 
 @final
-class ContentChangeCipherSpec:
-    """A ChangeCipherSpec record; ``encrypted``: sent under the cipher it ends."""
+class ContentPlaintext:
+    """Decrypted application data of ``side`` for the plaintext sink: each record's bytes,
+    in order (told before the run they belong to)."""
 
     side: int
-    offset: int
-    length: int
-    encrypted: bool
-
-@final
-class ContentAlert:
-    """One alert; ``level`` and ``description`` unless it is encrypted."""
-
-    side: int
-    offset: int
-    length: int
-    level: int | None
-    description: int | None
-
-@final
-class ContentHeartbeat:
-    """A heartbeat record; its type and claimed payload length when readable."""
-
-    side: int
-    offset: int
-    length: int
-    encrypted: bool
-    heartbeat_type: int | None
-    payload_length: int | None
-
-@final
-class ContentApplicationData:
-    """A run of application data records of one side; ``kind`` "application_data" or
-    "early_data"; ``plaintext``: each decrypted record's bytes, when asked for. A run the
-    flow walk folded over frames tells where it began (``frame``, ``ts_ns``) and ended
-    (``last_frame``); None: within the frame its events come with."""
-
-    side: int
-    kind: str
-    offset: int
-    records: int
-    length: int
-    decrypted: bool
-    plaintext: list[bytes]
-    frame: int | None
-    ts_ns: int | None
-    last_frame: int | None
-
-@final
-class ContentEncryptedHandshake:
-    """Handshake bytes that stay encrypted; ``counted``: as application data records."""
-
-    side: int
-    offset: int
-    length: int
-    counted: bool
-
-@final
-class ContentUndecryptable:
-    """A protected record the keys do not open, and why."""
-
-    side: int
-    offset: int
-    length: int
-    reason: str
+    chunks: list[bytes]
 
 @final
 class ContentFinding:
@@ -879,16 +825,256 @@ class ContentFinding:
     offset: int | None
     message: str
 
-ContentEvent = (
-    ContentMessage
-    | ContentChangeCipherSpec
-    | ContentAlert
-    | ContentHeartbeat
-    | ContentApplicationData
-    | ContentEncryptedHandshake
-    | ContentUndecryptable
-    | ContentFinding
-)
+# -- the timeline (crates/tlslens-py/src/timeline.rs, timeline_data.rs) --------------------
+# Made by the core's content layer for what it reads, and by Python (DTLS, QUIC, handshake
+# messages) with the same classes. Every constructor takes the base fields first, in order.
+
+class TimelineEvent:
+    """Where one event of the timeline was seen; a subclass says what it was. ``offset``: in
+    the direction's stream (TCP), datagram (DTLS) or packet (QUIC); ``last_frame``: of the
+    last record of a run (``frame`` for one record); ``records``: of a run, 1 for others."""
+
+    kind: ClassVar[str]
+    __match_args__: ClassVar[tuple[str, ...]]
+    @property
+    def frame(self) -> int: ...
+    @property
+    def ts_ns(self) -> int: ...
+    @property
+    def direction(self) -> str: ...
+    @property
+    def offset(self) -> int: ...
+    length: int
+    last_frame: int
+    records: int
+
+@final
+class HandshakeEvent(TimelineEvent):
+    """A handshake message read (an unreadable one as ``OpaqueMessage``); ``raw``: its
+    bytes, header included (``--records``); ``sslv2``: an SSL 2.0-format ClientHello;
+    ``fragments``: DTLS, the fragments it was reassembled from, when more than one."""
+
+    def __init__(
+        self,
+        frame: int,
+        ts_ns: int,
+        direction: str,
+        offset: int,
+        length: int,
+        last_frame: int,
+        records: int,
+        message: HandshakeMessage,
+        decrypted: bool = False,
+        raw: bytes | None = None,
+        sslv2: bool = False,
+        fragments: int = 0,
+    ) -> None: ...
+    @property
+    def message(self) -> HandshakeMessage: ...
+    @property
+    def decrypted(self) -> bool: ...
+    @property
+    def raw(self) -> bytes | None: ...
+    @property
+    def sslv2(self) -> bool: ...
+    fragments: int
+
+class _BareEvent(TimelineEvent):
+    def __init__(
+        self,
+        frame: int,
+        ts_ns: int,
+        direction: str,
+        offset: int,
+        length: int,
+        last_frame: int,
+        records: int,
+    ) -> None: ...
+
+@final
+class EncryptedHandshakeEvent(_BareEvent):
+    """Handshake bytes no key opened (TLS 1.3's in application data records, the Finished
+    after a ChangeCipherSpec, QUIC's Initial and Handshake packets left sealed)."""
+
+@final
+class EncryptedAlertEvent(_BareEvent):
+    """An alert record no key opened: its level and description are unknown."""
+
+@final
+class GapEvent(_BareEvent):
+    """Bytes of the stream missing from the capture."""
+
+@final
+class SSLv2EncryptedEvent(_BareEvent):
+    """SSL 2.0 records after CLIENT-MASTER-KEY: all encrypted."""
+
+@final
+class ChangeCipherSpecEvent(TimelineEvent):
+    """``encrypted``: sent under the keys of a handshake before (renegotiation)."""
+
+    def __init__(
+        self,
+        frame: int,
+        ts_ns: int,
+        direction: str,
+        offset: int,
+        length: int,
+        last_frame: int,
+        records: int,
+        encrypted: bool = False,
+    ) -> None: ...
+    @property
+    def encrypted(self) -> bool: ...
+
+@final
+class AlertEvent(TimelineEvent):
+    """An alert read: a TLS alert record, or (``quic``) QUIC's CRYPTO_ERROR in a
+    CONNECTION_CLOSE (RFC 9001 §4.8)."""
+
+    def __init__(
+        self,
+        frame: int,
+        ts_ns: int,
+        direction: str,
+        offset: int,
+        length: int,
+        last_frame: int,
+        records: int,
+        level: int,
+        description: int,
+        quic: bool = False,
+    ) -> None: ...
+    @property
+    def level(self) -> int: ...
+    @property
+    def description(self) -> int: ...
+    @property
+    def quic(self) -> bool: ...
+
+class DataEvent(TimelineEvent):
+    """Application data records in a row, in one direction (QUIC: packets)."""
+
+    def __init__(
+        self,
+        frame: int,
+        ts_ns: int,
+        direction: str,
+        offset: int,
+        length: int,
+        last_frame: int,
+        records: int,
+        decrypted: bool = False,
+    ) -> None: ...
+    @property
+    def decrypted(self) -> bool: ...
+
+@final
+class ApplicationDataEvent(DataEvent): ...
+
+@final
+class EarlyDataEvent(DataEvent):
+    """0-RTT data (TLS 1.3 early data, QUIC's 0-RTT packets)."""
+
+@final
+class HeartbeatEvent(TimelineEvent):
+    """A heartbeat record (RFC 6520); its type and payload length when it was readable."""
+
+    def __init__(
+        self,
+        frame: int,
+        ts_ns: int,
+        direction: str,
+        offset: int,
+        length: int,
+        last_frame: int,
+        records: int,
+        encrypted: bool = False,
+        heartbeat_type: int | None = None,
+        payload_length: int | None = None,
+    ) -> None: ...
+    @property
+    def encrypted(self) -> bool: ...
+    @property
+    def heartbeat_type(self) -> int | None: ...
+    @property
+    def payload_length(self) -> int | None: ...
+
+@final
+class SSLv2MessageEvent(TimelineEvent):
+    """An SSL 2.0 message after the ClientHello, in plaintext: ``name`` as the SSL 2.0
+    draft writes it (SERVER-HELLO, CLIENT-MASTER-KEY...), ``decoded`` None for a type
+    tlslens does not decode."""
+
+    def __init__(
+        self,
+        frame: int,
+        ts_ns: int,
+        direction: str,
+        offset: int,
+        length: int,
+        last_frame: int,
+        records: int,
+        name: str,
+        decoded: SSLv2Message | None,
+    ) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def decoded(self) -> SSLv2Message | None: ...
+
+@final
+class ACKEvent(TimelineEvent):
+    """A DTLS 1.3 ACK (RFC 9147 §7): ``acked``, the (epoch, sequence number) of the first
+    records it lists; ``count``, how many it lists."""
+
+    def __init__(
+        self,
+        frame: int,
+        ts_ns: int,
+        direction: str,
+        offset: int,
+        length: int,
+        last_frame: int,
+        records: int,
+        acked: tuple[tuple[int, int], ...],
+        count: int,
+    ) -> None: ...
+    @property
+    def acked(self) -> tuple[tuple[int, int], ...]: ...
+    @property
+    def count(self) -> int: ...
+
+@final
+class UndecryptableEvent(TimelineEvent):
+    """A record the connection's keys do not open, and why."""
+
+    def __init__(
+        self,
+        frame: int,
+        ts_ns: int,
+        direction: str,
+        offset: int,
+        length: int,
+        last_frame: int,
+        records: int,
+        reason: str,
+    ) -> None: ...
+    @property
+    def reason(self) -> str: ...
+
+def fold_run(timeline: list[TimelineEvent], run: DataEvent) -> bool:
+    """``run`` joins the last step of ``timeline`` when the timeline tells them as one (the
+    same kind and direction; a decrypted run joins only a decrypted one): that step counts
+    its records and bytes and ends at its last frame. Otherwise ``run`` is appended. True:
+    joined."""
+
+# What the content layer tells: the timeline events of what it read, handshake messages
+# (modelled by the caller), findings and plaintext for a sink.
+ContentEvent = TimelineEvent | ContentMessage | ContentFinding | ContentPlaintext
+
+# Per side (0, 1): application data records (TLS 1.3's encrypted handshake ones included),
+# their bytes, gaps once TLS started, the bytes missing.
+SideCounts: TypeAlias = list[tuple[int, int, int, int]]
 
 @final
 class Content:
@@ -912,7 +1098,10 @@ class Content:
         decryptor: Decryptor | None = None,
         rsa: Callable[[bytes, tuple[int, int]], bytes | None] | None = None,
     ) -> None: ...
-    def take(self, events: list[SessionEvent]) -> list[SessionEvent | ContentEvent]: ...
+    def take(
+        self, events: list[SessionEvent], frame: int, ts_ns: int
+    ) -> list[SessionEvent | ContentEvent]:
+        """One batch of the core session's events, seen at ``frame`` and ``ts_ns``."""
     def message(
         self,
         side: int,
@@ -920,6 +1109,7 @@ class Content:
         offset: int,
         decrypted: bool,
         *,
+        at: tuple[int, int],
         keeps_transcript: bool = False,
         signed13: bytes | None = None,
         signed_messages: bytes | None = None,
@@ -929,7 +1119,14 @@ class Content:
         CertificateVerify signs: the transcript hash before it (``signed13``) and the
         messages before it as its hash takes them (``signed_messages``)."""
     def crypto(
-        self, side: int, space_name: str, data: bytes, offset: int, decrypted: bool
+        self,
+        side: int,
+        space_name: str,
+        data: bytes,
+        offset: int,
+        decrypted: bool,
+        *,
+        at: tuple[int, int],
     ) -> list[ContentEvent]:
         """QUIC CRYPTO bytes of one side and packet number space ("initial", "handshake",
         "application"; another raises ValueError) at their stream offset."""
@@ -937,10 +1134,15 @@ class Content:
         self, side: int, space_name: str, decryptor: Decryptor | None = None
     ) -> None:
         """A CRYPTO stream begins again (after a Retry), read with a new ``decryptor``."""
-    def crypto_end(self) -> list[ContentEvent]:
+    def crypto_end(self, *, at: tuple[int, int]) -> list[ContentEvent]:
         """Each CRYPTO stream's message still incomplete, as findings."""
-    def skipped(self, side: int, offset: int, length: int) -> list[ContentEvent]:
+    def skipped(
+        self, side: int, offset: int, length: int, *, at: tuple[int, int]
+    ) -> list[ContentEvent]:
         """An application data record whose body is not read: its step."""
+    @property
+    def counts(self) -> SideCounts:
+        """What the connection's statistics count of what was read, per side."""
     @property
     def renegotiation(self) -> bool: ...
     @property

@@ -313,6 +313,7 @@ class _Pass:
             if ev.by is not None and session.conn is not None:
                 session.conn.closed_by = ev.by
             session.content_flags = (ev.renegotiation, ev.abbreviated, ev.tls13_encrypted)
+            session.content_counts = ev.counts
             conn = session.finish()
             if conn is not None:
                 conn.tcp_syn_ts_ns, conn.tcp_synack_ts_ns = ev.syn_ts_ns, ev.synack_ts_ns

@@ -21,8 +21,9 @@ use pyo3::types::PyList;
 use tlslens_core::content::{Content as CoreContent, Io, Signed, Space};
 use tlslens_core::decrypt::RsaRequest;
 
-use crate::content_events::event_to_python;
+use crate::content_events::{tell, Seen};
 use crate::decrypt::{ask_rsa, rsa_failed, suites, Decryptor};
+use crate::flow_content::counts_of;
 use crate::flows::panic_text;
 use crate::keys::stops_the_run;
 use crate::session::{SideEnd, SkippedBody, Sslv2ClientHello, StreamGap, TlsRecord, TlsStarted};
@@ -41,6 +42,8 @@ struct Batch<'py> {
     py: Python<'py>,
     out: Bound<'py, PyList>,
     keep_records: bool,
+    /// The frame and timestamp of the batch.
+    at: (u64, i128),
 }
 
 impl Batch<'_> {
@@ -60,8 +63,12 @@ impl Batch<'_> {
 
     /// The content events told so far, then `item` (a session event passed through).
     fn pass(&self, inner: &mut CoreContent, item: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        for event in inner.drain() {
-            self.out.append(event_to_python(self.py, event)?)?;
+        let told: Vec<_> = inner.drain().collect();
+        if !told.is_empty() {
+            let seen = seen(self.py, inner, self.at)?;
+            for event in told {
+                tell(self.py, event, &seen, &self.out)?;
+            }
         }
         if let Some(item) = item {
             self.out.append(item)?;
@@ -106,6 +113,9 @@ impl Batch<'_> {
             inner.set_client_side(started.get().client_side);
         } else if let Ok(end) = item.downcast::<SideEnd>() {
             inner.side_end(end.get().side);
+        } else if let Ok(gap) = item.downcast::<StreamGap>() {
+            let gap = gap.get();
+            inner.gap(gap.side, gap.offset, gap.length);
         }
         inner.flush();
         self.pass(inner, Some(item))?;
@@ -129,6 +139,7 @@ impl Content {
         &mut self,
         py: Python<'_>,
         out: &Bound<'_, PyList>,
+        at: (u64, i128),
         work: impl FnOnce(&mut CoreContent, Io<'_, '_>) -> PyResult<T>,
     ) -> PyResult<T> {
         let suites = suites(py)?;
@@ -175,28 +186,36 @@ impl Content {
             if stops_the_run(py, &error) {
                 return Err(error);
             }
-            out.append(event_to_python(py, rsa_failed(&error))?)?;
+            tell(py, rsa_failed(&error), &seen(py, inner, at)?, out)?;
         }
         walked
     }
 
-    /// The content events `work` caused (a run of application data ends with them).
+    /// The content events `work` caused (a run of application data ends with them), seen
+    /// `at` (frame, timestamp).
     fn events(
         &mut self,
         py: Python<'_>,
+        at: (u64, i128),
         work: impl FnOnce(&mut CoreContent, &mut Io<'_, '_>),
     ) -> PyResult<Py<PyList>> {
         let out = PyList::empty(py);
-        self.with_io(py, &out, |inner, mut io| {
+        self.with_io(py, &out, at, |inner, mut io| {
             work(inner, &mut io);
             inner.flush();
+            let seen = seen(py, inner, at)?;
             for event in inner.drain() {
-                out.append(event_to_python(py, event)?)?;
+                tell(py, event, &seen, &out)?;
             }
             Ok(())
         })?;
         Ok(out.unbind())
     }
+}
+
+/// Where the events told now were seen.
+fn seen(py: Python<'_>, inner: &CoreContent, (frame, ts_ns): (u64, i128)) -> PyResult<Seen> {
+    Seen::new(py, frame, ts_ns, inner.client_side())
 }
 
 fn space(name: &str) -> PyResult<Space> {
@@ -234,14 +253,24 @@ impl Content {
         }
     }
 
-    /// The core session's events of one batch, records replaced by content events.
-    fn take(&mut self, py: Python<'_>, events: &Bound<'_, PyList>) -> PyResult<Py<PyList>> {
+    /// The core session's events of one batch, seen at `frame` and `ts_ns`, records
+    /// replaced by content events.
+    fn take(
+        &mut self,
+        py: Python<'_>,
+        events: &Bound<'_, PyList>,
+        frame: u64,
+        ts_ns: i128,
+    ) -> PyResult<Py<PyList>> {
         let batch = Batch {
             py,
             out: PyList::empty(py),
             keep_records: self.keep_records,
+            at: (frame, ts_ns),
         };
-        self.with_io(py, &batch.out, |inner, io| batch.read(inner, io, events))?;
+        self.with_io(py, &batch.out, batch.at, |inner, io| {
+            batch.read(inner, io, events)
+        })?;
         Ok(batch.out.unbind())
     }
 
@@ -250,7 +279,7 @@ impl Content {
     /// hash itself (DTLS) gives what a CertificateVerify signs: `signed13` (the transcript
     /// hash before it) and `signed_messages` (the messages before it as its hash takes
     /// them); `keeps_transcript` says it does.
-    #[pyo3(signature = (side, raw, offset, decrypted, *, keeps_transcript=false, signed13=None, signed_messages=None))]
+    #[pyo3(signature = (side, raw, offset, decrypted, *, at, keeps_transcript=false, signed13=None, signed_messages=None))]
     #[allow(clippy::too_many_arguments)]
     fn message(
         &mut self,
@@ -259,6 +288,7 @@ impl Content {
         raw: &[u8],
         offset: u64,
         decrypted: bool,
+        at: (u64, i128),
         keeps_transcript: bool,
         signed13: Option<&[u8]>,
         signed_messages: Option<&[u8]>,
@@ -267,13 +297,15 @@ impl Content {
             tls13: signed13.map(<[u8]>::to_vec),
             messages: signed_messages.map(<[u8]>::to_vec),
         });
-        self.events(py, |inner, io| {
+        self.events(py, at, |inner, io| {
             inner.whole_message(io, side, raw.to_vec(), offset, decrypted, signed);
         })
     }
 
     /// CRYPTO bytes of `side` in packet number space `space` ("initial", "handshake",
     /// "application") at stream `offset`: the messages they complete, read.
+    #[pyo3(signature = (side, space_name, data, offset, decrypted, *, at))]
+    #[allow(clippy::too_many_arguments)]
     fn crypto(
         &mut self,
         py: Python<'_>,
@@ -282,9 +314,10 @@ impl Content {
         data: &[u8],
         offset: u64,
         decrypted: bool,
+        at: (u64, i128),
     ) -> PyResult<Py<PyList>> {
         let space = space(space_name)?;
-        self.events(py, |inner, io| {
+        self.events(py, at, |inner, io| {
             inner.crypto(io, side, space, data, offset, decrypted);
         })
     }
@@ -304,20 +337,30 @@ impl Content {
     }
 
     /// The connection's end: each CRYPTO stream's message still incomplete, told.
-    fn crypto_end(&mut self, py: Python<'_>) -> PyResult<Py<PyList>> {
-        self.events(py, |inner, _| inner.crypto_end())
+    #[pyo3(signature = (*, at))]
+    fn crypto_end(&mut self, py: Python<'_>, at: (u64, i128)) -> PyResult<Py<PyList>> {
+        self.events(py, at, |inner, _| inner.crypto_end())
     }
 
     /// An application data record of `side` whose body is not read: its step (application
     /// data, 0-RTT early data or TLS 1.3's encrypted handshake).
+    #[pyo3(signature = (side, offset, length, *, at))]
     fn skipped(
         &mut self,
         py: Python<'_>,
         side: u8,
         offset: u64,
         length: usize,
+        at: (u64, i128),
     ) -> PyResult<Py<PyList>> {
-        self.events(py, |inner, _| inner.skipped(side, offset, length))
+        self.events(py, at, |inner, _| inner.skipped(side, offset, length))
+    }
+
+    /// Per side (0, 1): (application data records, their bytes, gaps, bytes missing), as
+    /// the connection's statistics count them.
+    #[getter]
+    fn counts(&self) -> [(u64, u64, u64, u64); 2] {
+        [0, 1].map(|side| counts_of(&self.inner, side))
     }
 
     /// A handshake after the first was seen (RFC 5746).

@@ -1,101 +1,54 @@
-//! The content layer's events at the boundary: one frozen class per kind
-//! (`tlslens._core.ContentMessage`, `ContentAlert`, ...), built from the core's
-//! `ContentEvent`s for TCP, DTLS and QUIC alike.
+//! The content layer's events at the boundary: the timeline events of what it read
+//! (`tlslens._core.AlertEvent`, `ApplicationDataEvent`, ... of timeline.rs), made here with
+//! where they were seen, and the classes of what stays the caller's to model: a handshake
+//! message (`ContentMessage`), a finding, decrypted application data for a plaintext sink.
+//! For TCP, DTLS and QUIC alike.
 
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
-use tlslens_core::content::{ContentEvent, DataRun, MessageRead};
+use pyo3::types::{PyBool, PyBytes, PyInt, PyList, PyString};
+use tlslens_core::content::{ContentEvent, DataKind, DataRun, MessageRead};
 use tlslens_core::handshake::messages;
 
 use crate::handshake::to_python;
+use crate::timeline::{
+    py_bool, AlertEvent, At, ChangeCipherSpecEvent, EncryptedAlertEvent, EncryptedHandshakeEvent,
+    GapEvent, HeartbeatEvent, UndecryptableEvent,
+};
+use crate::timeline_data::{ApplicationDataEvent, EarlyDataEvent};
 
 /// One handshake message, whole (`raw`, header included), read with the context negotiated
 /// before it (`version`, `kx`, `auth`): `message` its object, or None and `error` why the
 /// body does not parse. `signed`: a CertificateVerify's signed input as far as known (TLS
 /// 1.3: the transcript hash; before: the handshake messages so far).
+// Its fields are Python objects, which PyO3 exposes as members (read as fast as a slot;
+// see timeline.rs): the model reads nine of them for every message.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct ContentMessage {
-    side: u8,
-    offset: u64,
-    length: usize,
-    msg_type: u8,
+    side: Py<PyInt>,
+    offset: Py<PyInt>,
+    length: Py<PyInt>,
+    msg_type: Py<PyInt>,
     raw: Py<PyBytes>,
-    decrypted: bool,
-    message: Option<PyObject>,
-    error: Option<String>,
-    version: Option<u16>,
-    kx: Option<String>,
-    auth: Option<String>,
-    signed: Option<Py<PyBytes>>,
+    decrypted: Py<PyBool>,
+    /// The message's object, or None.
+    message: Py<PyAny>,
+    /// Why its body does not parse, or None.
+    error: Py<PyAny>,
+    /// What was negotiated before it (int, str, str), or None each.
+    version: Py<PyAny>,
+    kx: Py<PyAny>,
+    auth: Py<PyAny>,
+    /// bytes, or None.
+    signed: Py<PyAny>,
 }
 
-/// A ChangeCipherSpec record; `encrypted`: sent under the cipher it ends.
+/// Decrypted application data of `side` for the plaintext sink: each record's bytes, in
+/// order (told before the run they belong to).
 #[pyclass(frozen, module = "tlslens._core", get_all)]
-pub struct ContentChangeCipherSpec {
+pub struct ContentPlaintext {
     side: u8,
-    offset: u64,
-    length: usize,
-    encrypted: bool,
-}
-
-/// One alert; `level` and `description` unless it is encrypted.
-#[pyclass(frozen, module = "tlslens._core", get_all)]
-pub struct ContentAlert {
-    side: u8,
-    offset: u64,
-    length: usize,
-    level: Option<u8>,
-    description: Option<u8>,
-}
-
-/// A heartbeat record; its type and claimed payload length when readable.
-#[pyclass(frozen, module = "tlslens._core", get_all)]
-pub struct ContentHeartbeat {
-    side: u8,
-    offset: u64,
-    length: usize,
-    encrypted: bool,
-    heartbeat_type: Option<u8>,
-    payload_length: Option<u16>,
-}
-
-/// A run of application data records of one side and `kind` ("application_data",
-/// "early_data"); `plaintext`: each decrypted record's bytes, when asked for. A run the
-/// flow walk folded over several frames says where it began (`frame`, `ts_ns`) and ended
-/// (`last_frame`); None: within the frame its events come with.
-#[pyclass(frozen, module = "tlslens._core", get_all)]
-pub struct ContentApplicationData {
-    side: u8,
-    kind: &'static str,
-    offset: u64,
-    records: u64,
-    length: u64,
-    decrypted: bool,
-    plaintext: Py<PyList>,
-    frame: Option<u64>,
-    ts_ns: Option<i128>,
-    last_frame: Option<u64>,
-}
-
-/// Where a run folded over frames began (frame, timestamp) and ended (frame).
-pub(crate) type RunFrames = (u64, i128, u64);
-
-/// Handshake bytes that stay encrypted; `counted`: as application data records (TLS 1.3).
-#[pyclass(frozen, module = "tlslens._core", get_all)]
-pub struct ContentEncryptedHandshake {
-    side: u8,
-    offset: u64,
-    length: usize,
-    counted: bool,
-}
-
-/// A protected record the keys do not open, and why.
-#[pyclass(frozen, module = "tlslens._core", get_all)]
-pub struct ContentUndecryptable {
-    side: u8,
-    offset: u64,
-    length: usize,
-    reason: String,
+    chunks: Py<PyList>,
 }
 
 /// Something wrong in the content, where it is.
@@ -105,6 +58,59 @@ pub struct ContentFinding {
     layer: &'static str,
     offset: Option<u64>,
     message: String,
+}
+
+/// Where the events of one batch were seen, for the timeline events made of them: the
+/// frame and time as the objects every event of the batch shares (as the events Python
+/// made did), and which side is the client's.
+pub(crate) struct Seen {
+    frame: u64,
+    frame_obj: Py<PyInt>,
+    ts_obj: Py<PyInt>,
+    /// Its events' side that is the client's (the others are the server's).
+    client_side: Option<u8>,
+}
+
+impl Seen {
+    pub fn new(py: Python<'_>, frame: u64, ts_ns: i128, client_side: Option<u8>) -> PyResult<Self> {
+        Ok(Seen {
+            frame,
+            frame_obj: frame.into_pyobject(py)?.unbind(),
+            ts_obj: ts_ns.into_pyobject(py)?.unbind(),
+            client_side,
+        })
+    }
+
+    pub fn client_side(&self) -> Option<u8> {
+        self.client_side
+    }
+
+    /// One record's step at `offset` of `side`'s stream, in this frame.
+    fn at(&self, py: Python<'_>, side: u8, offset: u64, length: u64) -> PyResult<At> {
+        Ok(At {
+            frame: self.frame_obj.clone_ref(py),
+            ts_ns: self.ts_obj.clone_ref(py),
+            direction: direction(py, side, self.client_side),
+            offset: offset.into_pyobject(py)?.unbind(),
+            length,
+            last_frame: self.frame,
+            records: 1,
+        })
+    }
+}
+
+/// The direction `side` sends in, as the model names it.
+pub(crate) fn direction(py: Python<'_>, side: u8, client_side: Option<u8>) -> Py<PyString> {
+    let name = if client_side == Some(side) {
+        intern!(py, "c2s")
+    } else {
+        intern!(py, "s2c")
+    };
+    name.clone().unbind()
+}
+
+fn size(length: usize) -> u64 {
+    u64::try_from(length).unwrap_or(u64::MAX)
 }
 
 fn message_to_python(py: Python<'_>, read: MessageRead) -> PyResult<PyObject> {
@@ -128,130 +134,117 @@ fn message_to_python(py: Python<'_>, read: MessageRead) -> PyResult<PyObject> {
             }
         }
     };
+    // A capture negotiates few distinct key exchanges and authentications: interned,
+    // each is one object (whose hash the model's context cache keeps).
+    let name = |text: Option<String>| text.map(|t| PyString::intern(py, &t));
     let event = ContentMessage {
-        side,
-        offset,
-        length: raw.len(),
-        msg_type,
+        side: side.into_pyobject(py)?.unbind(),
+        offset: offset.into_pyobject(py)?.unbind(),
+        length: raw.len().into_pyobject(py)?.unbind(),
+        msg_type: msg_type.into_pyobject(py)?.unbind(),
         raw: PyBytes::new(py, &raw).unbind(),
-        decrypted,
-        message,
-        error,
-        version: context.version,
-        kx: context.kx,
-        auth: context.auth,
-        signed: signed.map(|s| PyBytes::new(py, &s).unbind()),
+        decrypted: py_bool(py, decrypted),
+        message: message.into_pyobject(py)?.unbind(),
+        error: error.into_pyobject(py)?.unbind(),
+        version: context.version.into_pyobject(py)?.unbind(),
+        kx: name(context.kx).into_pyobject(py)?.unbind(),
+        auth: name(context.auth).into_pyobject(py)?.unbind(),
+        signed: signed
+            .map(|s| PyBytes::new(py, &s))
+            .into_pyobject(py)?
+            .unbind(),
     };
     Ok(Py::new(py, event)?.into_any())
 }
 
-pub(crate) fn run_to_python(
+/// A run of application data as its timeline step (`last_frame`: where a run the flow
+/// walk folded over frames ended), after its plaintext when a sink listens.
+pub(crate) fn tell_run(
     py: Python<'_>,
     run: DataRun,
-    frames: Option<RunFrames>,
-) -> PyResult<PyObject> {
-    let plaintext = PyList::empty(py);
-    for chunk in &run.plaintext {
-        plaintext.append(PyBytes::new(py, chunk))?;
+    seen: &Seen,
+    last_frame: u64,
+    out: &Bound<'_, PyList>,
+) -> PyResult<()> {
+    if !run.plaintext.is_empty() {
+        let chunks = PyList::empty(py);
+        for chunk in &run.plaintext {
+            chunks.append(PyBytes::new(py, chunk))?;
+        }
+        let plaintext = ContentPlaintext {
+            side: run.side,
+            chunks: chunks.unbind(),
+        };
+        out.append(Py::new(py, plaintext)?)?;
     }
-    let event = ContentApplicationData {
-        side: run.side,
-        kind: run.kind.name(),
-        offset: run.offset,
+    let at = At {
+        last_frame,
         records: run.records,
-        length: run.length,
-        decrypted: run.decrypted,
-        plaintext: plaintext.unbind(),
-        frame: frames.map(|f| f.0),
-        ts_ns: frames.map(|f| f.1),
-        last_frame: frames.map(|f| f.2),
+        ..seen.at(py, run.side, run.offset, run.length)?
     };
-    Ok(Py::new(py, event)?.into_any())
+    out.append(match run.kind {
+        DataKind::ApplicationData => ApplicationDataEvent::build(py, at, run.decrypted)?,
+        DataKind::EarlyData => EarlyDataEvent::build(py, at, run.decrypted)?,
+    })
 }
 
-pub(crate) fn event_to_python(py: Python<'_>, event: ContentEvent) -> PyResult<PyObject> {
-    Ok(match event {
+/// One content event into `out`: a timeline event made here, or what the caller models.
+pub(crate) fn tell(
+    py: Python<'_>,
+    event: ContentEvent,
+    seen: &Seen,
+    out: &Bound<'_, PyList>,
+) -> PyResult<()> {
+    let made = match event {
         ContentEvent::Message(read) => message_to_python(py, *read)?,
-        ContentEvent::ApplicationData(run) => run_to_python(py, run, None)?,
+        ContentEvent::ApplicationData(run) => return tell_run(py, run, seen, seen.frame, out),
         ContentEvent::ChangeCipherSpec {
             side,
             offset,
             length,
             encrypted,
-        } => Py::new(
-            py,
-            ContentChangeCipherSpec {
-                side,
-                offset,
-                length,
-                encrypted,
-            },
-        )?
-        .into_any(),
+        } => ChangeCipherSpecEvent::build(py, seen.at(py, side, offset, size(length))?, encrypted)?,
         ContentEvent::Alert {
             side,
             offset,
             length,
             alert,
-        } => Py::new(
-            py,
-            ContentAlert {
-                side,
-                offset,
-                length,
-                level: alert.map(|(level, _)| level),
-                description: alert.map(|(_, description)| description),
-            },
-        )?
-        .into_any(),
+        } => {
+            let at = seen.at(py, side, offset, size(length))?;
+            match alert {
+                Some((level, description)) => AlertEvent::build(py, at, level, description)?,
+                None => EncryptedAlertEvent::build(py, at)?,
+            }
+        }
         ContentEvent::Heartbeat {
             side,
             offset,
             length,
             encrypted,
             fields,
-        } => Py::new(
+        } => HeartbeatEvent::build(
             py,
-            ContentHeartbeat {
-                side,
-                offset,
-                length,
-                encrypted,
-                heartbeat_type: fields.map(|(kind, _)| kind),
-                payload_length: fields.map(|(_, claimed)| claimed),
-            },
-        )?
-        .into_any(),
+            seen.at(py, side, offset, size(length))?,
+            encrypted,
+            fields,
+        )?,
         ContentEvent::EncryptedHandshake {
             side,
             offset,
             length,
-            counted,
-        } => Py::new(
-            py,
-            ContentEncryptedHandshake {
-                side,
-                offset,
-                length,
-                counted,
-            },
-        )?
-        .into_any(),
+            ..
+        } => EncryptedHandshakeEvent::build(py, seen.at(py, side, offset, size(length))?)?,
         ContentEvent::Undecryptable {
             side,
             offset,
             length,
             reason,
-        } => Py::new(
-            py,
-            ContentUndecryptable {
-                side,
-                offset,
-                length,
-                reason,
-            },
-        )?
-        .into_any(),
+        } => UndecryptableEvent::build(py, seen.at(py, side, offset, size(length))?, &reason)?,
+        ContentEvent::Gap {
+            side,
+            offset,
+            length,
+        } => GapEvent::build(py, seen.at(py, side, offset, length)?)?,
         ContentEvent::Finding {
             side,
             layer,
@@ -267,17 +260,13 @@ pub(crate) fn event_to_python(py: Python<'_>, event: ContentEvent) -> PyResult<P
             },
         )?
         .into_any(),
-    })
+    };
+    out.append(made)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ContentMessage>()?;
-    m.add_class::<ContentChangeCipherSpec>()?;
-    m.add_class::<ContentAlert>()?;
-    m.add_class::<ContentHeartbeat>()?;
-    m.add_class::<ContentApplicationData>()?;
-    m.add_class::<ContentEncryptedHandshake>()?;
-    m.add_class::<ContentUndecryptable>()?;
+    m.add_class::<ContentPlaintext>()?;
     m.add_class::<ContentFinding>()?;
     Ok(())
 }

@@ -161,6 +161,16 @@ impl FlowContent {
         )
     }
 
+    /// The side that is the client's, once known.
+    pub fn client_side(&self) -> Option<u8> {
+        self.inner.client_side()
+    }
+
+    /// Per side (0, 1): (application data records, their bytes, gaps, bytes missing).
+    pub fn counts(&self) -> [(u64, u64, u64, u64); 2] {
+        [0, 1].map(|side| counts_of(&self.inner, side))
+    }
+
     /// One stream event's session events, read: records replaced by content events, the
     /// run of application data still open told at the end. Err: the decryptor could not be
     /// borrowed (a bug), said as the flow's failure.
@@ -279,6 +289,17 @@ impl FlowContent {
     }
 }
 
+/// `side`'s counts as the boundary tells them.
+pub fn counts_of(inner: &CoreContent, side: u8) -> (u64, u64, u64, u64) {
+    let c = inner.counts(side);
+    (
+        c.application_data_records,
+        c.application_data_bytes,
+        c.gaps,
+        c.gap_bytes,
+    )
+}
+
 /// The content events told so far go out.
 fn pass(inner: &mut CoreContent, out: &mut Vec<Said>) {
     out.extend(inner.drain().map(Said::Content));
@@ -337,6 +358,12 @@ fn step(
             match &other {
                 SessionEvent::Started { client_side, .. } => inner.set_client_side(*client_side),
                 SessionEvent::End { side, .. } => inner.side_end(*side),
+                SessionEvent::Gap {
+                    side,
+                    offset,
+                    length,
+                    ..
+                } => inner.gap(*side, *offset, *length),
                 _ => {}
             }
             inner.flush();

@@ -126,6 +126,8 @@ pub struct FlowClosed {
     abbreviated: bool,
     /// ... a TLS 1.3 ServerHello was read.
     tls13_encrypted: bool,
+    /// ... per side: (application data records, their bytes, gaps, bytes missing).
+    counts: [(u64, u64, u64, u64); 2],
 }
 
 /// The flow's connection is next in first-packet order (`late`: after later ones).
@@ -167,6 +169,8 @@ pub enum Kept {
         flow: u64,
         frame: u64,
         ts_ns: i128,
+        /// The side that is the client's, as the content layer knows it after the events.
+        client_side: Option<u8>,
         events: Vec<Said>,
     },
     Failed(SessionFailed),
@@ -313,10 +317,12 @@ impl Collector {
         }
         let events = said;
         if !events.is_empty() {
+            let client_side = self.contents.get(&flow).and_then(FlowContent::client_side);
             self.events.push(Kept::Session {
                 flow,
                 frame,
                 ts_ns,
+                client_side,
                 events,
             });
         }
@@ -405,6 +411,7 @@ impl Collector {
                 flow,
                 frame,
                 ts_ns,
+                client_side: content.client_side(),
                 events,
             });
         }
@@ -413,6 +420,7 @@ impl Collector {
             closed.abbreviated,
             closed.tls13_encrypted,
         ) = content.flags();
+        closed.counts = content.counts();
     }
 }
 
@@ -477,6 +485,7 @@ impl FlowSink for Collector {
                     renegotiation: false,
                     abbreviated: false,
                     tls13_encrypted: false,
+                    counts: [(0, 0, 0, 0); 2],
                     flow,
                     frame,
                     ts_ns,

@@ -6,6 +6,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
+use super::content_events::{tell, tell_run, Seen};
 use super::flow_content::Said;
 use tlslens_core::flows::tcp::StreamEvent;
 
@@ -19,11 +20,13 @@ pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8]) -> PyResult<PyObject>
             flow,
             frame,
             ts_ns,
+            client_side,
             events,
         } => {
             let list = PyList::empty(py);
+            let seen = Seen::new(py, frame, ts_ns, client_side)?;
             for said in events {
-                list.append(said_to_python(py, said)?)?;
+                said_to_python(py, said, &seen, &list)?;
             }
             Py::new(
                 py,
@@ -93,13 +96,19 @@ pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8]) -> PyResult<PyObject>
     })
 }
 
-fn said_to_python(py: Python<'_>, said: Said) -> PyResult<PyObject> {
-    Ok(match said {
-        Said::Session(event) => event_to_python(py, event)?,
-        Said::Content(event) => crate::content_events::event_to_python(py, event)?,
+/// One thing a flow's stream event made the core say, into `out` (`seen`: where).
+fn said_to_python(
+    py: Python<'_>,
+    said: Said,
+    seen: &Seen,
+    out: &Bound<'_, PyList>,
+) -> PyResult<()> {
+    match said {
+        Said::Session(event) => out.append(event_to_python(py, event)?),
+        Said::Content(event) => tell(py, event, seen, out),
         Said::Run(held) => {
-            let frames = (held.frame, held.ts_ns, held.last_frame);
-            crate::content_events::run_to_python(py, held.run, Some(frames))?
+            let began = Seen::new(py, held.frame, held.ts_ns, seen.client_side())?;
+            tell_run(py, held.run, &began, held.last_frame, out)
         }
         Said::Record {
             side,
@@ -115,9 +124,9 @@ fn said_to_python(py: Python<'_>, said: Said) -> PyResult<PyObject> {
                 version,
                 length,
             };
-            Py::new(py, header)?.into_any()
+            out.append(Py::new(py, header)?)
         }
-    })
+    }
 }
 
 impl Collector {

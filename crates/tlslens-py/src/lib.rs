@@ -26,6 +26,8 @@ mod keys;
 mod quic_classes;
 mod quic_events;
 mod session;
+mod timeline;
+mod timeline_data;
 mod udp_events;
 
 use pyo3::prelude::*;
@@ -277,6 +279,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     decrypt::register(m)?;
     session::register(m)?;
     content::register(m)?;
+    timeline::register(m)?;
     json::register(m)?;
     Ok(())
 }

@@ -169,7 +169,7 @@ class QuicSession(RecordContent):
     def finish(self) -> Connection:
         conn = self.conn
         assert conn is not None
-        self._content_events(self.content.crypto_end())
+        self._content_events(self.content.crypto_end(at=(self.frame, self.ts_ns)))
         conn.last_frame, conn.end_ts_ns = self.latest
         conn.decryption = self.decryptor
         conn.renegotiation = conn.renegotiation or self.content.renegotiation
@@ -431,4 +431,6 @@ class QuicSession(RecordContent):
             self.client_initial += ev.data  # what a Retry's resend is compared with
         # Handshake and 1-RTT CRYPTO bytes were opened with the key log's secrets.
         decrypted = ev.space != "initial"
-        self._content_events(self.content.crypto(ev.side, ev.space, ev.data, ev.offset, decrypted))
+        at = (self.frame, self.ts_ns)
+        events = self.content.crypto(ev.side, ev.space, ev.data, ev.offset, decrypted, at=at)
+        self._content_events(events)

@@ -13,7 +13,7 @@ against them, tickets) and the findings.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Concatenate, ParamSpec, TypeVar
 
 from tlslens import _core, registry
@@ -21,15 +21,14 @@ from tlslens._core import MAX_HANDSHAKE_MESSAGE, Decryptor
 from tlslens.decrypt.connection import PlaintextSink, rsa_premaster
 from tlslens.errors import DecodeError
 from tlslens.events import (
-    DATA_EVENTS,
     ApplicationDataEvent,
     DataEvent,
     EarlyDataEvent,
-    EncryptedHandshakeEvent,
     HandshakeEvent,
     SSLv2EncryptedEvent,
     SSLv2MessageEvent,
     TimelineEvent,
+    fold_run,
 )
 from tlslens.handshake import compression, sslv2
 from tlslens.handshake import extensions as ext
@@ -55,6 +54,10 @@ HANDSHAKE_TYPES = sorted(registry.HANDSHAKE_TYPES)
 
 E = TypeVar("E", bound=TimelineEvent)
 P = ParamSpec("P")
+
+# What the core's content layer counted per side: application data records and bytes, gaps
+# and bytes missing.
+Counts = Sequence[tuple[int, int, int, int]]
 
 
 def rsa_answer(keys: KeyStore | None) -> Callable[[bytes, tuple[int, int]], bytes | None] | None:
@@ -171,26 +174,46 @@ class RecordContent:
         the same kind and direction."""
         conn = self.conn
         assert conn is not None
-        last = conn.timeline[-1] if conn.timeline else None
-        if type(last) is kind and last.decrypted and last.direction == self._direction(side):
-            last.records += 1
-            last.length += length
-            last.last_frame = self.frame
-            return
-        self._event(kind, side, offset, length, True)  # decrypted
+        frame = self.frame
+        run = kind(frame, self.ts_ns, self._direction(side), offset, length, frame, 1, True)
+        fold_run(conn.timeline, run)
+
+    def add_counts(self, counts: Counts) -> None:
+        """What the core's content layer counted per side (0, 1), into the statistics."""
+        conn = self.conn
+        assert conn is not None
+        for side, (records, size, gaps, gap_bytes) in enumerate(counts):
+            stats = conn.stats[self._direction(side)]
+            stats.application_data_records += records
+            stats.application_data_bytes += size
+            stats.gaps += gaps
+            stats.gap_bytes += gap_bytes
 
     # -- the core content layer's events ------------------------------------------------
     def _content_events(self, events: list[_core.ContentEvent]) -> None:
         """What the message-level entries of ``_core.Content`` answered (DTLS, QUIC)."""
         for ev in events:
-            if isinstance(ev, _core.ContentMessage):
+            if type(ev) is _core.ContentMessage:
                 self._content_message(ev)
-            elif isinstance(ev, _core.ContentFinding):
-                self._finding(ev.side, ev.layer, ev.offset, ev.message)
-            elif isinstance(ev, _core.ContentApplicationData):
-                self._data_run(ev)
-            elif isinstance(ev, _core.ContentEncryptedHandshake):
-                self._encrypted_handshake(ev)
+            else:
+                self._content_told(ev)
+
+    def _content_told(self, ev: _core.ContentEvent) -> None:
+        """A content event but a handshake message: a timeline event the core made, a
+        finding, plaintext for the sink."""
+        conn = self.conn
+        assert conn is not None
+        if isinstance(ev, DataEvent):
+            fold_run(conn.timeline, ev)
+        elif isinstance(ev, TimelineEvent):
+            conn.timeline.append(ev)
+        elif isinstance(ev, _core.ContentFinding):
+            self._finding(ev.side, ev.layer, ev.offset, ev.message)
+        elif isinstance(ev, _core.ContentPlaintext) and self.sink is not None:
+            direction = self._direction(ev.side)
+            for plaintext in ev.chunks:
+                if plaintext:
+                    self.sink(direction, plaintext)
 
     def _content_message(self, ev: _core.ContentMessage) -> None:
         """A handshake message the core read (or could not)."""
@@ -199,50 +222,6 @@ class RecordContent:
             return
         ctx = handshake_context(ev.version, ev.kx, ev.auth)
         self._message_model(ev.side, ev.message, ev.raw, ev.offset, ev.decrypted, ctx, ev.signed)
-
-    def _data_run(self, ev: _core.ContentApplicationData) -> None:
-        """Application data records in a row: one more step, or more of the step before when
-        that is of the same kind and direction (a decrypted run joins only a decrypted one).
-        A run the flow walk folded over frames tells its own first and last frames."""
-        conn = self.conn
-        assert conn is not None
-        direction = self._direction(ev.side)
-        stats = conn.stats[direction]
-        stats.application_data_records += ev.records
-        stats.application_data_bytes += ev.length
-        if self.sink is not None:
-            for plaintext in ev.plaintext:
-                if plaintext:
-                    self.sink(direction, plaintext)
-        kind = DATA_EVENTS[ev.kind]
-        last = conn.timeline[-1] if conn.timeline else None
-        if (
-            type(last) is kind
-            and last.direction == direction
-            and (not ev.decrypted or last.decrypted)
-        ):
-            last.records += ev.records
-            last.length += ev.length
-            last.last_frame = self.frame if ev.last_frame is None else ev.last_frame
-            return
-        frame, ts_ns, last_frame = ev.frame, ev.ts_ns, ev.last_frame
-        if frame is None or ts_ns is None or last_frame is None:
-            frame, ts_ns, last_frame = self.frame, self.ts_ns, self.frame
-        conn.timeline.append(
-            kind(
-                frame, ts_ns, direction, ev.offset, ev.length, last_frame, ev.records, ev.decrypted
-            )
-        )
-
-    def _encrypted_handshake(self, ev: _core.ContentEncryptedHandshake) -> None:
-        """Handshake bytes that stay encrypted: TLS 1.3's come in application data records,
-        which count as such (``counted``)."""
-        if ev.counted:
-            stats = self.conn.stats[self._direction(ev.side)] if self.conn else None
-            assert stats is not None
-            stats.application_data_records += 1
-            stats.application_data_bytes += ev.length
-        self._event(EncryptedHandshakeEvent, ev.side, ev.offset, ev.length)
 
     def _sslv2_client_hello(self, side: int, record: bytes, offset: int) -> None:
         try:

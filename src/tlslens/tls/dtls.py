@@ -295,6 +295,7 @@ class DtlsSession(RecordContent):
             self.facts.unified_headers and conn.client_hello is None and conn.server_hello is None
         )
         conn.renegotiation = conn.renegotiation or self.content.renegotiation
+        self.add_counts(self.content.counts)  # of the records whose body was not read
         note_deprecated_version(conn)
         return conn
 
@@ -408,7 +409,8 @@ class DtlsSession(RecordContent):
         elif ctype == CT_ALERT:
             self._event(EncryptedAlertEvent, side, ev.offset, ev.length)
         else:  # application data, or a DTLS 1.3 record whose type is encrypted too
-            self._content_events(self.content.skipped(side, ev.offset, ev.length))
+            at = (self.frame, self.ts_ns)
+            self._content_events(self.content.skipped(side, ev.offset, ev.length, at=at))
 
     def _ack(self, side: int, numbers: list[tuple[int, int]]) -> None:
         """A DTLS 1.3 ACK (RFC 9147 §7): counted, a step of the story, and the numbers it
@@ -440,6 +442,7 @@ class DtlsSession(RecordContent):
             raw,
             self.record_offset[side],
             decrypted,
+            at=(self.frame, self.ts_ns),
             keeps_transcript=True,
             signed13=signed13,
             signed_messages=signed_messages,

@@ -17,39 +17,16 @@ import functools
 from tlslens import _core
 from tlslens._text import plural
 from tlslens.decrypt.connection import PlaintextSink
-from tlslens.events import (
-    SSLV2_EVENTS,
-    AlertEvent,
-    ChangeCipherSpecEvent,
-    EncryptedAlertEvent,
-    GapEvent,
-    HandshakeEvent,
-    HeartbeatEvent,
-    UndecryptableEvent,
-)
+from tlslens.events import SSLV2_EVENTS, DataEvent, HandshakeEvent, TimelineEvent, fold_run
 from tlslens.handshake import messages as hs
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, RecordInfo
 from tlslens.tls import proof
-from tlslens.tls.content import HANDSHAKE_TYPES, RecordContent, rsa_answer
+from tlslens.tls.content import HANDSHAKE_TYPES, Counts, RecordContent, rsa_answer
 from tlslens.tls.deprecated import DEPRECATED_VERSION, deprecation
 from tlslens.tls.prelude import Prelude
 
 MAX_PRELUDE_SCAN = _core.MAX_PRELUDE_SCAN  # plaintext bytes searched for a TLS start
-_RecordStep = (
-    _core.ContentEncryptedHandshake
-    | _core.ContentChangeCipherSpec
-    | _core.ContentAlert
-    | _core.ContentHeartbeat
-    | _core.ContentUndecryptable
-)
-_RECORD_STEPS = (
-    _core.ContentEncryptedHandshake,
-    _core.ContentChangeCipherSpec,
-    _core.ContentAlert,
-    _core.ContentHeartbeat,
-    _core.ContentUndecryptable,
-)
 
 
 class FlowSession(RecordContent):
@@ -97,8 +74,10 @@ class FlowSession(RecordContent):
         self.keep_records = keep_records
         self.max_message = max_message
         self.keys = keys
-        # (renegotiation, abbreviated, TLS 1.3 encrypted): the content layer's, at the end.
+        # (renegotiation, abbreviated, TLS 1.3 encrypted) and what it counted per side: the
+        # content layer's, at the end.
         self.content_flags = (False, False, False)
+        self.content_counts: Counts = ((0, 0, 0, 0), (0, 0, 0, 0))
 
     def closing(self, side: int, frame: int, ts_ns: int) -> None:
         """A FIN or RST from ``side``: the first one says who ended the connection."""
@@ -125,6 +104,7 @@ class FlowSession(RecordContent):
         renegotiation, abbreviated, tls13_encrypted = self.content_flags
         conn.renegotiation = conn.renegotiation or renegotiation
         conn.abbreviated = conn.abbreviated or abbreviated
+        self.add_counts(self.content_counts)
         proof.note_unseen_signature(conn, self.decryptor, tls13_encrypted)
         note_deprecated_version(conn)
         return conn if self.is_tls else None
@@ -139,48 +119,24 @@ class FlowSession(RecordContent):
                     self._side_end(end)
             return
         # The most frequent first, by class where it is one (the core's event classes are
-        # final): a connection's every event comes through here.
+        # final): a connection's every event comes through here. The timeline events the
+        # core's content layer made go in as they are; a run of application data may join
+        # the step before. (Content events come only after TlsStarted made ``conn``.)
         for ev in events:
             if type(ev) is _core.ContentMessage:
                 self._content_message(ev)
-            elif isinstance(ev, _RECORD_STEPS):
-                self._record_step(ev)
-            elif type(ev) is _core.ContentApplicationData:
-                self._data_run(ev)
-            elif type(ev) is _core.ContentFinding:
-                self._finding(ev.side, ev.layer, ev.offset, ev.message)
+            elif isinstance(ev, DataEvent):
+                fold_run(self.conn.timeline, ev)  # type: ignore[union-attr]
+            elif isinstance(ev, TimelineEvent):
+                self.conn.timeline.append(ev)  # type: ignore[union-attr]
+            elif type(ev) is _core.ContentFinding or type(ev) is _core.ContentPlaintext:
+                self._content_told(ev)
             elif type(ev) is _core.TlsRecord:  # passed through for --records
                 self._keep_record(ev.side, ev.offset, ev.content_type, ev.version, len(ev.body))
             elif type(ev) is _core.SkippedBody:
                 self._keep_record(ev.side, ev.offset, ev.content_type, ev.version, ev.length)
             else:
                 self._other(ev)
-
-    def _record_step(self, ev: _RecordStep) -> None:
-        """A record's step other than handshake messages and application data."""
-        side, offset, length = ev.side, ev.offset, ev.length
-        if isinstance(ev, _core.ContentEncryptedHandshake):
-            self._encrypted_handshake(ev)
-        elif isinstance(ev, _core.ContentChangeCipherSpec):
-            self._event(ChangeCipherSpecEvent, side, offset, length, ev.encrypted)
-        elif isinstance(ev, _core.ContentAlert):
-            if ev.level is None or ev.description is None:
-                self._event(EncryptedAlertEvent, side, offset, length)
-            else:
-                self._event(AlertEvent, side, offset, length, ev.level, ev.description)
-        elif isinstance(ev, _core.ContentHeartbeat):
-            self._event(
-                HeartbeatEvent,
-                side,
-                offset,
-                length,
-                encrypted=ev.encrypted,
-                heartbeat_type=ev.heartbeat_type,
-                payload_length=ev.payload_length,
-            )
-        else:
-            assert isinstance(ev, _core.ContentUndecryptable)
-            self._event(UndecryptableEvent, side, offset, length, reason=ev.reason)
 
     def _other(self, ev: _core.SessionEvent) -> None:
         """Every event but records: the start, the prelude, findings, SSL 2.0, the end."""
@@ -267,11 +223,7 @@ class FlowSession(RecordContent):
         self.is_tls = True
 
     def _gap(self, ev: _core.StreamGap) -> None:
-        if self.conn is not None:
-            stats = self.conn.stats[self._direction(ev.side)]
-            stats.gaps += 1
-            stats.gap_bytes += ev.length
-            self._event(GapEvent, ev.side, ev.offset, ev.length)
+        """Bytes missing (the core's content layer made the step and counted them)."""
         if ev.lost:  # a message being reassembled is dropped by the core's content layer
             self._finding(
                 ev.side,
@@ -329,7 +281,7 @@ class TLSSession(FlowSession):
         if self._abandoned:
             self.take([end for end in events if type(end) is _core.SideEnd])
             return
-        self.take(self.content.take(events))
+        self.take(self.content.take(events, self.frame, self.ts_ns))
 
     @functools.cached_property
     def core(self) -> _core.Session:
@@ -376,6 +328,7 @@ class TLSSession(FlowSession):
             self._read(self.core.finish())
         content = self.content
         self.content_flags = (content.renegotiation, content.abbreviated, content.tls13_encrypted)
+        self.content_counts = content.counts
         return super().finish()
 
 

@@ -2,17 +2,18 @@
 //! `cargo test`: one connection's records, in any order and of any type, through the
 //! content layer with and without a decryptor. Events or findings, never a panic.
 
-use super::{Content, ContentEvent, Io, Signed, Space};
+use super::{Content, ContentEvent, Io, SideCounts, Signed, Space};
 use crate::decrypt::fuzzing::{keylog_then, suites};
 use crate::decrypt::{Decryptor, Env, SessionCache};
 
 /// `data`: a first byte choosing the client side (bit 0), the decryptor (bit 1), whether
-/// plaintext is kept (bit 2) and a small message limit (bit 3); then key log text up to
-/// a NUL; then steps of [kind, side, length (2), body]: kind % 8 = 0 a record (its first
-/// byte the outer type), 1 a skipped application data record, 2 lost bytes, 3 an SSLv2
+/// plaintext is kept (bit 2), a small message limit (bit 3) and whether the session told
+/// TLS started (bit 4); then key log text up to a NUL; then steps of [kind, side, length
+/// (2), body]: kind % 8 = 0 a record (its first byte the outer type), 1 a skipped
+/// application data record, 2 a gap of `length` bytes that lost a message, 3 an SSLv2
 /// ClientHello, 4 a whole message (DTLS; side bit 1: with a caller's signed input), 5 CRYPTO
 /// bytes (QUIC; side / 2 % 3 the space), 6 a CRYPTO stream restarted, 7 a record; the
-/// sides and CRYPTO streams end at the end.
+/// sides and CRYPTO streams end at the end. What each side counted is what it told.
 pub fn content(data: &[u8]) {
     let (choice, rest) = data.split_first().unwrap_or((&0, &[]));
     let (keylog, mut steps) = keylog_then(rest);
@@ -31,6 +32,9 @@ pub fn content(data: &[u8]) {
         &[1, 2, 4, 8, 11, 12, 13, 14, 15, 16, 20, 22, 25],
         choice & 4 != 0,
     );
+    if choice & 16 != 0 {
+        content.set_client_side(choice & 1);
+    }
     let mut rsa = |_: &crate::decrypt::RsaRequest| Some(vec![3; 48]);
     let mut io = Io {
         suites: &suites,
@@ -48,7 +52,10 @@ pub fn content(data: &[u8]) {
             .unwrap_or(Space::Initial);
         match kind % 8 {
             1 => content.skipped(*side, offset, body.len()),
-            2 => content.lost(*side),
+            2 => {
+                content.gap(*side, offset, u64::from(u16::from_be_bytes([*high, *low])));
+                content.lost(*side);
+            }
             3 => content.sslv2_client_hello(&mut io, body),
             4 => {
                 let signed = (side & 2 != 0).then(|| Signed {
@@ -75,7 +82,25 @@ pub fn content(data: &[u8]) {
     content.side_end(1);
     content.crypto_end();
     content.flush();
-    for event in content.drain() {
+    let mut told = [SideCounts::default(); 2];
+    let events: Vec<ContentEvent> = content.drain().collect();
+    for event in events {
+        let (side, records, bytes, gaps) = match &event {
+            ContentEvent::ApplicationData(run) => (run.side, run.records, run.length, 0),
+            ContentEvent::EncryptedHandshake {
+                side,
+                length,
+                counted: true,
+                ..
+            } => (*side, 1, *length as u64, 0),
+            ContentEvent::Gap { side, length, .. } => (*side, 0, *length, 1),
+            _ => (0, 0, 0, 0),
+        };
+        let counts = &mut told[usize::from(side & 1)];
+        counts.application_data_records += records;
+        counts.application_data_bytes += if gaps == 0 { bytes } else { 0 };
+        counts.gaps += gaps;
+        counts.gap_bytes += if gaps == 0 { 0 } else { bytes };
         if let ContentEvent::Message(read) = event {
             // A message is told whole: its header's length is its body's.
             let declared = read
@@ -86,4 +111,5 @@ pub fn content(data: &[u8]) {
             assert!(read.raw.len() <= limit as usize + 4);
         }
     }
+    assert_eq!(told, [content.counts(0), content.counts(1)]);
 }

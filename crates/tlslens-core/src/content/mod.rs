@@ -15,6 +15,7 @@
 #[doc(hidden)]
 pub mod fuzzing;
 mod messages;
+mod runs;
 mod steps;
 mod streams;
 #[cfg(test)]
@@ -28,27 +29,11 @@ use crate::handshake::Context;
 use crate::records::{CT_APPLICATION_DATA, CT_HANDSHAKE};
 
 pub use messages::selected_version;
+pub use runs::{DataKind, DataRun, SideCounts};
 pub use streams::{Signed, Space};
 
 /// A TLS <= 1.2 handshake longer than this is not kept for its CertificateVerify.
 pub const MAX_SIGNED_TRANSCRIPT: usize = 1 << 18;
-
-/// What kind of application data a run of records is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DataKind {
-    ApplicationData,
-    /// TLS 1.3 0-RTT data, before the server's hello (or opened with the early secret).
-    EarlyData,
-}
-
-impl DataKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            DataKind::ApplicationData => "application_data",
-            DataKind::EarlyData => "early_data",
-        }
-    }
-}
 
 /// One handshake message, whole, as it went (header included), with the context it was
 /// read in (the caller builds its object from `raw` with that context).
@@ -67,35 +52,6 @@ pub struct MessageRead {
     /// A CertificateVerify's signed input: TLS 1.3, the transcript hash before it when the
     /// whole transcript was read; before, the handshake messages so far when all were kept.
     pub signed: Option<Vec<u8>>,
-}
-
-/// A run of application data records of one side and kind: `records` records of `length`
-/// bytes from `offset` (plaintext lengths when decrypted; `plaintext`: each record's, when
-/// asked for).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DataRun {
-    pub side: u8,
-    pub kind: DataKind,
-    pub offset: u64,
-    pub records: u64,
-    pub length: u64,
-    pub decrypted: bool,
-    pub plaintext: Vec<Vec<u8>>,
-}
-
-impl DataRun {
-    /// `next` (the records after this run's) joins it when the timeline would fold them
-    /// into one step: same side and kind, and an undecrypted run joins any run of its kind,
-    /// a decrypted one only a decrypted run. Err: `next` begins a run of its own.
-    pub fn absorb(&mut self, next: DataRun) -> Result<(), DataRun> {
-        if self.side != next.side || self.kind != next.kind || (next.decrypted && !self.decrypted) {
-            return Err(next);
-        }
-        self.records += next.records;
-        self.length += next.length;
-        self.plaintext.extend(next.plaintext);
-        Ok(())
-    }
 }
 
 /// What the content layer tells, in stream order.
@@ -139,6 +95,12 @@ pub enum ContentEvent {
         offset: u64,
         length: usize,
         reason: String,
+    },
+    /// Bytes of the stream missing from the capture (once TLS started).
+    Gap {
+        side: u8,
+        offset: u64,
+        length: u64,
     },
     Finding {
         side: Option<u8>,
@@ -188,6 +150,9 @@ pub struct Content {
     integrity_reported: [bool; 2],
     renegotiation: bool,
     abbreviated: bool,
+    /// The core session said TLS started (`set_client_side`).
+    started: bool,
+    counts: [SideCounts; 2],
     run: Option<DataRun>,
     out: Vec<ContentEvent>,
     /// QUIC's CRYPTO streams, in the order they began.
@@ -228,6 +193,8 @@ impl Content {
             integrity_reported: [false; 2],
             renegotiation: false,
             abbreviated: false,
+            started: false,
+            counts: [SideCounts::default(); 2],
             run: None,
             out: Vec::new(),
             streams: Vec::new(),
@@ -237,9 +204,15 @@ impl Content {
         }
     }
 
-    /// The core session decided which side is the client.
+    /// The core session decided which side is the client: TLS started.
     pub fn set_client_side(&mut self, client_side: u8) {
         self.client_side = Some(client_side & 1);
+        self.started = true;
+    }
+
+    /// The side that is the client's, once known.
+    pub fn client_side(&self) -> Option<u8> {
+        self.client_side
     }
 
     /// A handshake after the first was seen (RFC 5746).
@@ -309,66 +282,6 @@ impl Content {
             offset,
             message,
         });
-    }
-
-    /// One application data record (`decrypted`: `length` is its plaintext's).
-    fn data(
-        &mut self,
-        side: u8,
-        kind: DataKind,
-        offset: u64,
-        length: usize,
-        plaintext: Option<Vec<u8>>,
-    ) {
-        let decrypted = plaintext.is_some();
-        let plaintext: Vec<Vec<u8>> = plaintext
-            .filter(|_| self.keep_plaintext)
-            .into_iter()
-            .collect();
-        let record = DataRun {
-            side,
-            kind,
-            offset,
-            records: 1,
-            length: length as u64,
-            decrypted,
-            plaintext,
-        };
-        let record = match &mut self.run {
-            Some(run) => match run.absorb(record) {
-                Ok(()) => return,
-                Err(record) => record,
-            },
-            None => record,
-        };
-        self.flush();
-        self.run = Some(record);
-    }
-
-    /// An application data record whose body is not read (no keys, or skipped).
-    pub fn skipped(&mut self, side: u8, offset: u64, length: usize) {
-        let is_client = self.is_client(side);
-        if self.tls13_encrypted && !self.client_sent_encrypted {
-            // The encrypted flights of TLS 1.3: the server's, then the client's first.
-            self.client_sent_encrypted = is_client;
-            self.push(ContentEvent::EncryptedHandshake {
-                side,
-                offset,
-                length,
-                counted: true,
-            });
-            return;
-        }
-        let early = !self.tls13_encrypted
-            && is_client
-            && !self.server_hello_seen
-            && self.client_hello.is_some_and(|(_, early)| early);
-        let kind = if early {
-            DataKind::EarlyData
-        } else {
-            DataKind::ApplicationData
-        };
-        self.data(side, kind, offset, length, None);
     }
 
     /// Bytes of `side` were lost: a message being reassembled is dropped.

@@ -178,6 +178,7 @@ fn steps(events: &[ContentEvent], client: u8) -> Vec<String> {
             ContentEvent::EncryptedHandshake { side, .. } => format!("{}:eh", who(*side)),
             ContentEvent::Undecryptable { side, .. } => format!("{}:undecryptable", who(*side)),
             ContentEvent::Heartbeat { side, .. } => format!("{}:heartbeat", who(*side)),
+            ContentEvent::Gap { side, length, .. } => format!("{}:gap{length}", who(*side)),
             ContentEvent::Finding { message, .. } => format!("finding: {message}"),
         })
         .collect()
@@ -490,4 +491,87 @@ fn data_runs_fold_early_data_and_a_second_client_hello_renegotiates() {
     ];
     let (_, content) = built(&records, 1 << 14);
     assert!(content.renegotiation());
+}
+
+#[test]
+fn each_side_counts_its_runs_and_the_encrypted_handshake_sent_as_application_data() {
+    for keys in [false, true] {
+        for (events, content) in read("openssl-resumption.pcap", keys) {
+            for side in 0..2u8 {
+                let (mut records, mut bytes) = (0u64, 0u64);
+                for event in &events {
+                    match event {
+                        ContentEvent::ApplicationData(run) if run.side == side => {
+                            records += run.records;
+                            bytes += run.length;
+                        }
+                        ContentEvent::EncryptedHandshake {
+                            side: s,
+                            length,
+                            counted: true,
+                            ..
+                        } if *s == side => {
+                            records += 1;
+                            bytes += u64::try_from(*length).unwrap();
+                        }
+                        _ => {}
+                    }
+                }
+                let counts = content.counts(side);
+                assert!(records > 0, "side {side} sent application data");
+                assert_eq!(
+                    (
+                        counts.application_data_records,
+                        counts.application_data_bytes
+                    ),
+                    (records, bytes)
+                );
+                assert_eq!((counts.gaps, counts.gap_bytes), (0, 0));
+            }
+        }
+    }
+}
+
+#[test]
+fn gaps_are_steps_and_counted_once_tls_started() {
+    let mut content = Content::new(Some(0), MAX_HANDSHAKE_MESSAGE, &KNOWN, false);
+    content.gap(1, 0, 40); // before TLS: no connection to tell it of
+    assert_eq!(content.drain().count(), 0);
+    content.set_client_side(0);
+    content.skipped(0, 0, 10);
+    content.gap(1, 100, 7);
+    content.gap(1, 300, 5);
+    content.flush();
+    assert_eq!(
+        steps(&content.drain().collect::<Vec<_>>(), 0),
+        ["c:data*1", "s:gap7", "s:gap5"]
+    );
+    let counts = content.counts(1);
+    assert_eq!((counts.gaps, counts.gap_bytes), (2, 12));
+    assert_eq!(content.counts(0).application_data_bytes, 10);
+}
+
+#[test]
+fn a_decrypted_run_joins_only_a_decrypted_one() {
+    use super::DataRun;
+    let run = |decrypted, length| DataRun {
+        side: 1,
+        kind: DataKind::ApplicationData,
+        offset: 0,
+        records: 1,
+        length,
+        decrypted,
+        plaintext: Vec::new(),
+    };
+    let mut sealed = run(false, 10);
+    assert!(sealed.absorb(run(true, 3)).is_err());
+    assert!(sealed.absorb(run(false, 4)).is_ok());
+    let mut opened = run(true, 10);
+    assert!(opened.absorb(run(false, 5)).is_ok());
+    assert_eq!((opened.records, opened.length), (2, 15));
+    let mut early = DataRun {
+        kind: DataKind::EarlyData,
+        ..run(false, 1)
+    };
+    assert!(early.absorb(run(false, 1)).is_err());
 }

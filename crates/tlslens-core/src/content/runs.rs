@@ -1,0 +1,156 @@
+//! Application data as the timeline tells it: runs of same-kind records folded into one
+//! step, and what a connection's statistics count per side (application data records and
+//! bytes, TLS 1.3's encrypted handshake records among them, and the stream's gaps), kept
+//! here so that the caller reads them once at the end instead of adding up every step.
+
+use super::{Content, ContentEvent};
+
+/// What kind of application data a run of records is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataKind {
+    ApplicationData,
+    /// TLS 1.3 0-RTT data, before the server's hello (or opened with the early secret).
+    EarlyData,
+}
+
+/// A run of application data records of one side and kind: `records` records of `length`
+/// bytes from `offset` (plaintext lengths when decrypted; `plaintext`: each record's, when
+/// asked for).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataRun {
+    pub side: u8,
+    pub kind: DataKind,
+    pub offset: u64,
+    pub records: u64,
+    pub length: u64,
+    pub decrypted: bool,
+    pub plaintext: Vec<Vec<u8>>,
+}
+
+impl DataRun {
+    /// `next` (the records after this run's) joins it when the timeline would fold them
+    /// into one step: same side and kind, and an undecrypted run joins any run of its kind,
+    /// a decrypted one only a decrypted run. Err: `next` begins a run of its own.
+    pub fn absorb(&mut self, next: DataRun) -> Result<(), DataRun> {
+        if self.side != next.side || self.kind != next.kind || (next.decrypted && !self.decrypted) {
+            return Err(next);
+        }
+        self.records = self.records.saturating_add(next.records);
+        self.length = self.length.saturating_add(next.length);
+        self.plaintext.extend(next.plaintext);
+        Ok(())
+    }
+}
+
+/// One side's counts of a connection, as its statistics tell them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SideCounts {
+    /// Application data records (TLS 1.3's encrypted handshake ones included) and their
+    /// bytes (plaintext lengths when decrypted).
+    pub application_data_records: u64,
+    pub application_data_bytes: u64,
+    /// Holes in the stream once TLS started, and the bytes missing.
+    pub gaps: u64,
+    pub gap_bytes: u64,
+}
+
+impl Content {
+    /// What `side` counted so far.
+    pub fn counts(&self, side: u8) -> SideCounts {
+        self.counts
+            .get(usize::from(side & 1))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn counts_mut(&mut self, side: u8) -> &mut SideCounts {
+        &mut self.counts[usize::from(side & 1)]
+    }
+
+    /// `length` bytes of `side` at `offset` are missing from the capture: a step of the
+    /// timeline, once TLS started (before, there is no connection to tell it of).
+    pub fn gap(&mut self, side: u8, offset: u64, length: u64) {
+        if !self.started {
+            return;
+        }
+        let counts = self.counts_mut(side);
+        counts.gaps = counts.gaps.saturating_add(1);
+        counts.gap_bytes = counts.gap_bytes.saturating_add(length);
+        self.push(ContentEvent::Gap {
+            side: side & 1,
+            offset,
+            length,
+        });
+    }
+
+    /// Records that count as application data though they are told as another step.
+    pub(super) fn count_data(&mut self, side: u8, length: usize) {
+        let counts = self.counts_mut(side);
+        counts.application_data_records = counts.application_data_records.saturating_add(1);
+        counts.application_data_bytes = counts
+            .application_data_bytes
+            .saturating_add(u64::try_from(length).unwrap_or(u64::MAX));
+    }
+
+    /// One application data record (`decrypted`: `length` is its plaintext's).
+    pub(super) fn data(
+        &mut self,
+        side: u8,
+        kind: DataKind,
+        offset: u64,
+        length: usize,
+        plaintext: Option<Vec<u8>>,
+    ) {
+        self.count_data(side, length);
+        let decrypted = plaintext.is_some();
+        let plaintext: Vec<Vec<u8>> = plaintext
+            .filter(|_| self.keep_plaintext)
+            .into_iter()
+            .collect();
+        let record = DataRun {
+            side,
+            kind,
+            offset,
+            records: 1,
+            length: u64::try_from(length).unwrap_or(u64::MAX),
+            decrypted,
+            plaintext,
+        };
+        let record = match &mut self.run {
+            Some(run) => match run.absorb(record) {
+                Ok(()) => return,
+                Err(record) => record,
+            },
+            None => record,
+        };
+        self.flush();
+        self.run = Some(record);
+    }
+
+    /// An application data record whose body is not read (no keys, or skipped).
+    pub fn skipped(&mut self, side: u8, offset: u64, length: usize) {
+        let is_client = self.is_client(side);
+        if self.tls13_encrypted && !self.client_sent_encrypted {
+            // The encrypted flights of TLS 1.3: the server's, then the client's first.
+            self.client_sent_encrypted = is_client;
+            self.count_data(side, length);
+            self.push(ContentEvent::EncryptedHandshake {
+                side,
+                offset,
+                length,
+                counted: true,
+            });
+            return;
+        }
+        let early = !self.tls13_encrypted
+            && is_client
+            && !self.server_hello_seen
+            && self.client_hello.is_some_and(|(_, early)| early);
+        let kind = if early {
+            DataKind::EarlyData
+        } else {
+            DataKind::ApplicationData
+        };
+        self.data(side, kind, offset, length, None);
+    }
+}

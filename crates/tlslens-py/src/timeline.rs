@@ -1,0 +1,450 @@
+//! A connection's timeline: one class per kind of thing that happened on the wire
+//! (`tlslens._core.HandshakeEvent`, `AlertEvent`, ...), made by the core for what its
+//! content layer reads and by Python (DTLS, QUIC, handshake messages) alike.
+//!
+//! Strategy: a base class, `TimelineEvent`, holds where an event was seen (frame, time,
+//! direction, offset in the direction's stream, length) and, for a run of records folded
+//! into one step, how many records it holds and the frame of its last; each kind extends it
+//! with its own facts. The kinds are final (not subclassable from Python) so readers may
+//! tell them apart with `type(event) is`; `kind` is a class attribute, the name the JSON and
+//! the narration print. Each kind lists its fields in `__match_args__` (positional `match`
+//! patterns), which the one `__repr__` shows.
+//!
+//! The classes are frozen and hold what is read as Python objects (`Py<PyInt>`...): PyO3
+//! then exposes each as a member, which Python reads as fast as a slot, where a getter
+//! costs three times as much (the model, the JSON and the narration read every event many
+//! times). Only what grows is writable, through atomics: a run's `records`, `length` and
+//! `last_frame`, a DTLS message's `fragments`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyInt, PyString, PyTuple};
+use pyo3::PyClassInitializer;
+
+/// Where one event of the timeline was seen; a subclass says what it was.
+#[pyclass(subclass, frozen, module = "tlslens._core")]
+pub struct TimelineEvent {
+    #[pyo3(get)]
+    frame: Py<PyInt>,
+    #[pyo3(get)]
+    ts_ns: Py<PyInt>,
+    #[pyo3(get)]
+    pub(crate) direction: Py<PyString>,
+    /// In the direction's stream (TCP), datagram (DTLS) or packet (QUIC).
+    #[pyo3(get)]
+    offset: Py<PyInt>,
+    pub(crate) length: AtomicU64,
+    /// Of the last record of a run: `frame` for one record.
+    pub(crate) last_frame: AtomicU64,
+    /// Of a run; 1 for the others.
+    pub(crate) records: AtomicU64,
+}
+
+/// The fields every kind begins with, in the order its constructor takes them.
+pub(crate) const BASE_FIELDS: [&str; 7] = [
+    "frame",
+    "ts_ns",
+    "direction",
+    "offset",
+    "length",
+    "last_frame",
+    "records",
+];
+
+/// Where an event was seen, as the constructors and the core's content events give it.
+pub struct At {
+    pub frame: Py<PyInt>,
+    pub ts_ns: Py<PyInt>,
+    pub direction: Py<PyString>,
+    pub offset: Py<PyInt>,
+    pub length: u64,
+    pub last_frame: u64,
+    pub records: u64,
+}
+
+impl At {
+    pub(crate) fn base(self) -> PyClassInitializer<TimelineEvent> {
+        PyClassInitializer::from(TimelineEvent {
+            frame: self.frame,
+            ts_ns: self.ts_ns,
+            direction: self.direction,
+            offset: self.offset,
+            length: AtomicU64::new(self.length),
+            last_frame: AtomicU64::new(self.last_frame),
+            records: AtomicU64::new(self.records),
+        })
+    }
+}
+
+/// `__match_args__` of a kind: the base fields, then its own.
+pub(crate) fn match_args<'py>(py: Python<'py>, own: &[&str]) -> PyResult<Bound<'py, PyTuple>> {
+    let names: Vec<&str> = BASE_FIELDS.iter().chain(own).copied().collect();
+    PyTuple::new(py, names)
+}
+
+/// A bool as the object a member holds.
+pub(crate) fn py_bool(py: Python<'_>, value: bool) -> Py<PyBool> {
+    PyBool::new(py, value).to_owned().unbind()
+}
+
+#[pymethods]
+impl TimelineEvent {
+    #[getter]
+    fn length(&self) -> u64 {
+        self.length.load(Ordering::Relaxed)
+    }
+
+    #[setter]
+    fn set_length(&self, value: u64) {
+        self.length.store(value, Ordering::Relaxed);
+    }
+
+    #[getter]
+    fn last_frame(&self) -> u64 {
+        self.last_frame.load(Ordering::Relaxed)
+    }
+
+    #[setter]
+    fn set_last_frame(&self, value: u64) {
+        self.last_frame.store(value, Ordering::Relaxed);
+    }
+
+    #[getter]
+    fn records(&self) -> u64 {
+        self.records.load(Ordering::Relaxed)
+    }
+
+    #[setter]
+    fn set_records(&self, value: u64) {
+        self.records.store(value, Ordering::Relaxed);
+    }
+
+    /// One for every kind: its class name and fields (`__match_args__`) with their reprs.
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let cls = slf.get_type();
+        let mut shown = Vec::new();
+        for name in cls.getattr("__match_args__")?.try_iter()? {
+            let name = name?;
+            let value = slf.getattr(name.downcast::<PyString>()?)?.repr()?;
+            shown.push(format!("{name}={value}"));
+        }
+        Ok(format!("{}({})", cls.name()?, shown.join(", ")))
+    }
+}
+
+/// Declares a kind with no facts of its own.
+macro_rules! bare_kind {
+    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+        $(#[$doc])*
+        #[pyclass(extends = TimelineEvent, frozen, module = "tlslens._core")]
+        pub struct $name {}
+
+        #[pymethods]
+        impl $name {
+            #[new]
+            #[allow(clippy::too_many_arguments)]
+            fn new(
+                frame: Py<PyInt>,
+                ts_ns: Py<PyInt>,
+                direction: Py<PyString>,
+                offset: Py<PyInt>,
+                length: u64,
+                last_frame: u64,
+                records: u64,
+            ) -> PyClassInitializer<Self> {
+                let at = At { frame, ts_ns, direction, offset, length, last_frame, records };
+                at.base().add_subclass($name {})
+            }
+
+            #[classattr]
+            fn kind() -> &'static str {
+                $kind
+            }
+
+            #[classattr]
+            fn __match_args__(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
+                match_args(py, &[])
+            }
+        }
+
+        impl $name {
+            pub fn build(py: Python<'_>, at: At) -> PyResult<PyObject> {
+                Ok(Py::new(py, at.base().add_subclass($name {}))?.into_any())
+            }
+        }
+    };
+}
+
+/// Declares a kind with facts of its own: `$field: $ty` each, given to the constructor as
+/// `$arg: $arg_ty` (its defaults in `signature`) and stored as `$make`, which may use the
+/// GIL token named `$py`.
+macro_rules! kind {
+    (
+        $(#[$doc:meta])* $name:ident, $kind:literal, $py:ident,
+        signature = ($($sig:tt)*),
+        fields { $($field:ident: $ty:ty = $arg:ident: $arg_ty:ty => $make:expr),* $(,)? }
+    ) => {
+        $(#[$doc])*
+        #[pyclass(extends = TimelineEvent, frozen, module = "tlslens._core")]
+        pub struct $name {
+            $(#[pyo3(get)] $field: $ty,)*
+        }
+
+        #[pymethods]
+        impl $name {
+            #[new]
+            #[pyo3(signature = (frame, ts_ns, direction, offset, length, last_frame, records, $($sig)*))]
+            #[allow(clippy::too_many_arguments, clippy::redundant_field_names)]
+            fn new(
+                $py: Python<'_>,
+                frame: Py<PyInt>,
+                ts_ns: Py<PyInt>,
+                direction: Py<PyString>,
+                offset: Py<PyInt>,
+                length: u64,
+                last_frame: u64,
+                records: u64,
+                $($arg: $arg_ty,)*
+            ) -> PyResult<PyClassInitializer<Self>> {
+                let at = At { frame, ts_ns, direction, offset, length, last_frame, records };
+                Ok(at.base().add_subclass($name { $($field: $make,)* }))
+            }
+
+            #[classattr]
+            fn kind() -> &'static str {
+                $kind
+            }
+
+            #[classattr]
+            fn __match_args__(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
+                match_args(py, &[$(stringify!($field)),*])
+            }
+        }
+    };
+}
+
+bare_kind!(
+    /// Handshake bytes no key opened (TLS 1.3's in application data records, the Finished
+    /// after a ChangeCipherSpec, QUIC's Initial and Handshake packets left sealed).
+    EncryptedHandshakeEvent,
+    "encrypted_handshake"
+);
+bare_kind!(
+    /// An alert record no key opened: its level and description are unknown.
+    EncryptedAlertEvent,
+    "alert"
+);
+bare_kind!(
+    /// Bytes of the stream missing from the capture.
+    GapEvent,
+    "gap"
+);
+bare_kind!(
+    /// SSL 2.0 records after CLIENT-MASTER-KEY: all encrypted.
+    SSLv2EncryptedEvent,
+    "sslv2"
+);
+
+/// A handshake message read (an unreadable one as an `OpaqueMessage`); `raw`: its bytes,
+/// header included (kept for `--records`); `sslv2`: an SSL 2.0-format ClientHello;
+/// `fragments`: DTLS, the fragments it was reassembled from, when more than one.
+#[pyclass(extends = TimelineEvent, frozen, module = "tlslens._core")]
+pub struct HandshakeEvent {
+    #[pyo3(get)]
+    message: Py<PyAny>,
+    #[pyo3(get)]
+    decrypted: Py<PyBool>,
+    #[pyo3(get)]
+    raw: Py<PyAny>,
+    #[pyo3(get)]
+    sslv2: Py<PyBool>,
+    fragments: AtomicU64,
+}
+
+#[pymethods]
+impl HandshakeEvent {
+    #[new]
+    #[pyo3(signature = (frame, ts_ns, direction, offset, length, last_frame, records, message, decrypted=false, raw=None, sslv2=false, fragments=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        frame: Py<PyInt>,
+        ts_ns: Py<PyInt>,
+        direction: Py<PyString>,
+        offset: Py<PyInt>,
+        length: u64,
+        last_frame: u64,
+        records: u64,
+        message: Py<PyAny>,
+        decrypted: bool,
+        raw: Option<Py<PyBytes>>,
+        sslv2: bool,
+        fragments: u64,
+    ) -> PyClassInitializer<Self> {
+        let at = At {
+            frame,
+            ts_ns,
+            direction,
+            offset,
+            length,
+            last_frame,
+            records,
+        };
+        at.base().add_subclass(HandshakeEvent {
+            message,
+            decrypted: py_bool(py, decrypted),
+            raw: raw.map_or_else(|| py.None(), Py::into_any),
+            sslv2: py_bool(py, sslv2),
+            fragments: AtomicU64::new(fragments),
+        })
+    }
+
+    #[getter]
+    fn fragments(&self) -> u64 {
+        self.fragments.load(Ordering::Relaxed)
+    }
+
+    #[setter]
+    fn set_fragments(&self, value: u64) {
+        self.fragments.store(value, Ordering::Relaxed);
+    }
+
+    #[classattr]
+    fn kind() -> &'static str {
+        "handshake"
+    }
+
+    #[classattr]
+    fn __match_args__(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
+        match_args(py, &["message", "decrypted", "raw", "sslv2", "fragments"])
+    }
+}
+
+kind!(
+    /// A ChangeCipherSpec record; `encrypted`: sent under the keys of a handshake before
+    /// (renegotiation).
+    ChangeCipherSpecEvent,
+    "change_cipher_spec", py,
+    signature = (encrypted = false),
+    fields { encrypted: Py<PyBool> = encrypted: bool => py_bool(py, encrypted) }
+);
+
+impl ChangeCipherSpecEvent {
+    pub fn build(py: Python<'_>, at: At, encrypted: bool) -> PyResult<PyObject> {
+        let encrypted = py_bool(py, encrypted);
+        let event = at.base().add_subclass(ChangeCipherSpecEvent { encrypted });
+        Ok(Py::new(py, event)?.into_any())
+    }
+}
+
+kind!(
+    /// An alert read: a TLS alert record, or (`quic`) QUIC's CRYPTO_ERROR in a
+    /// CONNECTION_CLOSE (RFC 9001 §4.8).
+    AlertEvent,
+    "alert", py,
+    signature = (level, description, quic = false),
+    fields {
+        level: Py<PyInt> = level: Py<PyInt> => level,
+        description: Py<PyInt> = description: Py<PyInt> => description,
+        quic: Py<PyBool> = quic: bool => py_bool(py, quic),
+    }
+);
+
+impl AlertEvent {
+    pub fn build(py: Python<'_>, at: At, level: u8, description: u8) -> PyResult<PyObject> {
+        let event = at.base().add_subclass(AlertEvent {
+            level: level.into_pyobject(py)?.unbind(),
+            description: description.into_pyobject(py)?.unbind(),
+            quic: py_bool(py, false),
+        });
+        Ok(Py::new(py, event)?.into_any())
+    }
+}
+
+kind!(
+    /// A heartbeat record (RFC 6520); its type and payload length when it was readable.
+    HeartbeatEvent,
+    "heartbeat", py,
+    signature = (encrypted = false, heartbeat_type = None, payload_length = None),
+    fields {
+        encrypted: Py<PyBool> = encrypted: bool => py_bool(py, encrypted),
+        heartbeat_type: Py<PyAny> = heartbeat_type: Option<u8> => heartbeat_type.into_pyobject(py)?.unbind(),
+        payload_length: Py<PyAny> = payload_length: Option<u16> => payload_length.into_pyobject(py)?.unbind(),
+    }
+);
+
+impl HeartbeatEvent {
+    pub fn build(
+        py: Python<'_>,
+        at: At,
+        encrypted: bool,
+        fields: Option<(u8, u16)>,
+    ) -> PyResult<PyObject> {
+        let event = at.base().add_subclass(HeartbeatEvent {
+            encrypted: py_bool(py, encrypted),
+            heartbeat_type: fields.map(|(kind, _)| kind).into_pyobject(py)?.unbind(),
+            payload_length: fields
+                .map(|(_, claimed)| claimed)
+                .into_pyobject(py)?
+                .unbind(),
+        });
+        Ok(Py::new(py, event)?.into_any())
+    }
+}
+
+kind!(
+    /// An SSL 2.0 message after the ClientHello, in plaintext: `name` as the SSL 2.0 draft
+    /// writes it (SERVER-HELLO, CLIENT-MASTER-KEY...), `decoded` None for a type tlslens
+    /// does not decode.
+    SSLv2MessageEvent,
+    "sslv2", _py,
+    signature = (name, decoded),
+    fields {
+        name: Py<PyString> = name: Py<PyString> => name,
+        decoded: Py<PyAny> = decoded: Py<PyAny> => decoded,
+    }
+);
+
+kind!(
+    /// A DTLS 1.3 ACK (RFC 9147 §7): `acked`, the (epoch, sequence number) of the first
+    /// records it lists; `count`, how many it lists.
+    ACKEvent,
+    "ack", _py,
+    signature = (acked, count),
+    fields {
+        acked: Py<PyTuple> = acked: Py<PyTuple> => acked,
+        count: Py<PyInt> = count: Py<PyInt> => count,
+    }
+);
+
+kind!(
+    /// A record the connection's keys do not open, and why.
+    UndecryptableEvent,
+    "undecryptable", _py,
+    signature = (reason),
+    fields { reason: Py<PyString> = reason: Py<PyString> => reason }
+);
+
+impl UndecryptableEvent {
+    pub fn build(py: Python<'_>, at: At, reason: &str) -> PyResult<PyObject> {
+        let reason = PyString::new(py, reason).unbind();
+        Ok(Py::new(py, at.base().add_subclass(UndecryptableEvent { reason }))?.into_any())
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<TimelineEvent>()?;
+    m.add_class::<HandshakeEvent>()?;
+    m.add_class::<EncryptedHandshakeEvent>()?;
+    m.add_class::<ChangeCipherSpecEvent>()?;
+    m.add_class::<AlertEvent>()?;
+    m.add_class::<EncryptedAlertEvent>()?;
+    m.add_class::<HeartbeatEvent>()?;
+    m.add_class::<GapEvent>()?;
+    m.add_class::<SSLv2MessageEvent>()?;
+    m.add_class::<SSLv2EncryptedEvent>()?;
+    m.add_class::<ACKEvent>()?;
+    m.add_class::<UndecryptableEvent>()?;
+    crate::timeline_data::register(m)
+}

@@ -1,0 +1,144 @@
+//! The timeline's runs of application data (`tlslens._core.ApplicationDataEvent`,
+//! `EarlyDataEvent`, under `DataEvent`), and `fold_run`, which joins a run to the step
+//! before it when the timeline tells them as one.
+
+use std::sync::atomic::Ordering;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyInt, PyList, PyString, PyTuple};
+use pyo3::PyClassInitializer;
+
+use crate::timeline::{py_bool, At, TimelineEvent};
+
+/// Application data records in a row, in one direction (QUIC: packets); `decrypted`: their
+/// plaintext was read (`length` is then the plaintext's).
+#[pyclass(extends = TimelineEvent, subclass, frozen, module = "tlslens._core")]
+pub struct DataEvent {
+    #[pyo3(get)]
+    decrypted: Py<PyBool>,
+}
+
+/// The fields a data run's constructor takes after the base ones.
+const DATA_FIELDS: [&str; 8] = [
+    "frame",
+    "ts_ns",
+    "direction",
+    "offset",
+    "length",
+    "last_frame",
+    "records",
+    "decrypted",
+];
+
+/// Declares a kind of data run.
+macro_rules! data_kind {
+    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+        $(#[$doc])*
+        #[pyclass(extends = DataEvent, frozen, module = "tlslens._core")]
+        pub struct $name {}
+
+        #[pymethods]
+        impl $name {
+            #[new]
+            #[pyo3(signature = (frame, ts_ns, direction, offset, length, last_frame, records, decrypted=false))]
+            #[allow(clippy::too_many_arguments)]
+            fn new(
+                py: Python<'_>,
+                frame: Py<PyInt>,
+                ts_ns: Py<PyInt>,
+                direction: Py<PyString>,
+                offset: Py<PyInt>,
+                length: u64,
+                last_frame: u64,
+                records: u64,
+                decrypted: bool,
+            ) -> PyClassInitializer<Self> {
+                let at = At { frame, ts_ns, direction, offset, length, last_frame, records };
+                $name::init(at, py_bool(py, decrypted))
+            }
+
+            #[classattr]
+            fn kind() -> &'static str {
+                $kind
+            }
+
+            #[classattr]
+            fn __match_args__(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
+                PyTuple::new(py, DATA_FIELDS)
+            }
+        }
+
+        impl $name {
+            fn init(at: At, decrypted: Py<PyBool>) -> PyClassInitializer<Self> {
+                at.base().add_subclass(DataEvent { decrypted }).add_subclass($name {})
+            }
+
+            pub fn build(py: Python<'_>, at: At, decrypted: bool) -> PyResult<PyObject> {
+                Ok(Py::new(py, $name::init(at, py_bool(py, decrypted)))?.into_any())
+            }
+        }
+    };
+}
+
+data_kind!(
+    /// Application data records in a row, in one direction.
+    ApplicationDataEvent,
+    "application_data"
+);
+data_kind!(
+    /// 0-RTT data (TLS 1.3 early data, QUIC's 0-RTT packets).
+    EarlyDataEvent,
+    "early_data"
+);
+
+/// `run` joins the last step of `timeline` when the timeline tells them as one (the same
+/// kind and direction; a decrypted run joins only a decrypted one): that step counts its
+/// records and bytes and ends at its last frame. Otherwise `run` is appended. True: joined.
+#[pyfunction]
+pub fn fold_run(timeline: &Bound<'_, PyList>, run: &Bound<'_, DataEvent>) -> PyResult<bool> {
+    let joined = match timeline.len().checked_sub(1) {
+        Some(last) => join(&timeline.get_item(last)?, run)?,
+        None => false,
+    };
+    if !joined {
+        timeline.append(run)?;
+    }
+    Ok(joined)
+}
+
+fn join(last: &Bound<'_, PyAny>, run: &Bound<'_, DataEvent>) -> PyResult<bool> {
+    if !last.get_type().is(&run.get_type()) {
+        return Ok(false);
+    }
+    let last = last.downcast::<DataEvent>()?;
+    let py = run.py();
+    if run.get().decrypted.bind(py).is_true() && !last.get().decrypted.bind(py).is_true() {
+        return Ok(false);
+    }
+    let (next, step) = (run.as_super().get(), last.as_super().get());
+    if !step
+        .direction
+        .bind(py)
+        .as_any()
+        .eq(next.direction.bind(py))?
+    {
+        return Ok(false);
+    }
+    // Holding the GIL, nothing else touches either event in between.
+    for (sum, more) in [(&step.records, &next.records), (&step.length, &next.length)] {
+        let total = sum
+            .load(Ordering::Relaxed)
+            .saturating_add(more.load(Ordering::Relaxed));
+        sum.store(total, Ordering::Relaxed);
+    }
+    let last_frame = next.last_frame.load(Ordering::Relaxed);
+    step.last_frame.store(last_frame, Ordering::Relaxed);
+    Ok(true)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<DataEvent>()?;
+    m.add_class::<ApplicationDataEvent>()?;
+    m.add_class::<EarlyDataEvent>()?;
+    m.add_function(wrap_pyfunction!(fold_run, m)?)
+}
