@@ -34,12 +34,19 @@ def _internal(conn: dict[str, Any]) -> list[str]:
     return [p["message"] for p in conn["problems"] if p["layer"] == "internal"]
 
 
-def _failing_rsa(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+class Panicked(BaseException):
+    """What PyO3's PanicException is: a BaseException that is no Exception, raised by a
+    library's bug (a panic in a Rust extension the callback called), not by the user."""
+
+
+def _failing_rsa(
+    monkeypatch: pytest.MonkeyPatch, error: BaseException | None = None
+) -> list[bytes]:
     asked: list[bytes] = []
 
     def failing(keys: object, encrypted: bytes, versions: tuple[int, int]) -> bytes | None:
         asked.append(encrypted)
-        raise RuntimeError("the RSA callback broke")
+        raise error or RuntimeError("the RSA callback broke")
 
     monkeypatch.setattr(content, "rsa_premaster", failing)
     return asked
@@ -105,3 +112,23 @@ def test_an_rsa_callback_that_raises_in_the_live_reader_is_a_finding(
         "internal error asking for the RSA premaster (RuntimeError: the RSA callback broke); "
         "this handshake is not decrypted with the RSA key"
     }
+
+
+def test_a_panic_in_a_callback_is_a_finding_not_a_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only Ctrl-C (KeyboardInterrupt) and SystemExit stop the run; another BaseException,
+    such as a panic in a Rust library the callback called, is that connection's bug."""
+    asked = _failing_rsa(monkeypatch, Panicked("a library panicked"))
+    code, after = _show("--rsa-key", str(RSA_KEY), str(RSA_CAPTURE))
+    assert code == 0 and len(asked) == 3 and len(after) == 6
+    said = [m for conn in after for m in _internal(conn)]
+    assert (
+        said
+        == [
+            "internal error asking for the RSA premaster (Panicked: a library panicked); this "
+            "handshake is not decrypted with the RSA key"
+        ]
+        * 3
+    )
+    live = [_replay(ends, chunks, _rsa_keys()) for ends, chunks in _connection_streams(RSA_CAPTURE)]
+    assert len(asked) == 6
+    assert sum(p.layer == "internal" for conn in live if conn for p in conn.problems) == 3

@@ -456,11 +456,6 @@ class _Pass:
                     "later connections had ended, and those were reported first",
                 )
             )
-        dec = conn.decryption
-        if dec is not None:
-            # The core's hashing thread ended early (a bug): said, not waited for.
-            for direction, why in dec.lost_digests():
-                conn.problems.append(Finding(conn.last_frame, direction, "internal", None, why))
         conn.id = self.next_id
         self.next_id += 1
         self.summary.tls_connections += 1

@@ -152,7 +152,12 @@ impl Content {
         let mut failed: Option<PyErr> = None;
         let mut answer = |request: &RsaRequest| -> Option<Vec<u8>> {
             ask_rsa(py, rsa.as_ref(), request).unwrap_or_else(|error| {
-                failed.get_or_insert(error);
+                // The first error is kept, unless a later one stops the run (a Ctrl-C after
+                // a bug's Exception must still stop it).
+                let kept_stops = failed.as_ref().is_some_and(|kept| stops_the_run(py, kept));
+                if failed.is_none() || (!kept_stops && stops_the_run(py, &error)) {
+                    failed = Some(error);
+                }
                 None
             })
         };

@@ -9,7 +9,7 @@
 //! becomes the connection's reason; the decryptor is then left alone. A Ctrl-C in a SEED-CBC
 //! record's decryption (a callback into Python, keys.rs) is raised by `with_core`.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -178,12 +178,14 @@ impl Decryptor {
             sessions: &mut sessions.0,
             suites,
         };
-        let done = work(Some((&mut self.inner, &mut env)));
-        // Ctrl-C while a SEED-CBC record was decrypted in Python: raised, whatever was done.
+        let done = catch_unwind(AssertUnwindSafe(|| work(Some((&mut self.inner, &mut env)))));
+        // Ctrl-C while a SEED-CBC record was decrypted in Python: raised, whatever was done,
+        // also when the work then panicked (the interrupt must not outlive this call and
+        // stop a later, unrelated one).
         if let Some(interrupt) = take_interrupt() {
             return Err(interrupt);
         }
-        Ok(done)
+        Ok(done.unwrap_or_else(|panic| resume_unwind(panic)))
     }
 }
 

@@ -185,6 +185,8 @@ impl FlowContent {
             let ends = events
                 .into_iter()
                 .filter(|e| matches!(e, SessionEvent::End { .. }));
+            // A decryptor's failure not yet told is told before the ends.
+            out.extend(self.failed.take().map(Said::Content));
             out.extend(ends.map(Said::Session));
             return Ok(());
         }

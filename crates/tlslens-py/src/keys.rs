@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBytes, PyType};
@@ -263,10 +263,11 @@ fn cipher_spec(
 }
 
 /// Whether an error raised by a callback into Python must stop the run: a KeyboardInterrupt
-/// (Ctrl-C), SystemExit or another BaseException that is no Exception. An Exception is a bug
-/// of that callback, which the caller tells as a finding of its connection.
+/// (Ctrl-C) or SystemExit. Anything else is a bug of that callback, told as a finding of its
+/// connection, PyO3's PanicException included (a BaseException, but a panic in a library the
+/// callback called, not the user asking to stop).
 pub(crate) fn stops_the_run(py: Python<'_>, error: &PyErr) -> bool {
-    !error.is_instance_of::<PyException>(py)
+    error.is_instance_of::<PyKeyboardInterrupt>(py) || error.is_instance_of::<PySystemExit>(py)
 }
 
 thread_local! {

@@ -101,6 +101,11 @@ class FlowSession(RecordContent):
         conn.last_frame = self.frame
         conn.end_ts_ns = self.ts_ns
         conn.decryption = self.decryptor
+        if self.decryptor is not None:
+            # The core's hashing thread ended early (a bug): waits for this connection's
+            # digests, as its JSON would, and says which were lost.
+            for direction, why in self.decryptor.lost_digests():
+                conn.problems.append(Finding(conn.last_frame, direction, "internal", None, why))
         renegotiation, abbreviated, tls13_encrypted = self.content_flags
         conn.renegotiation = conn.renegotiation or renegotiation
         conn.abbreviated = conn.abbreviated or abbreviated

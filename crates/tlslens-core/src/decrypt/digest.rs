@@ -5,9 +5,9 @@
 //! plaintext to one worker thread (a bounded queue: the walk waits rather than hold more)
 //! and goes on. One worker and a FIFO queue keep each direction's bytes in order, so the
 //! digest is the one hashing them in place gives; reading it waits for that direction's
-//! queued records. A short record, or any record while none of its direction is queued,
-//! is hashed in place (cheaper than queueing it). No worker (it could not be started, or
-//! the process was forked from the one that started it): everything is hashed in place.
+//! queued records. A short record while none of its direction is queued is hashed in place
+//! (cheaper than queueing it). No worker (it could not be started): everything is hashed in
+//! place. A process forked from the one that started the worker starts its own.
 //! A worker that ends (a bug: it panicked) never leaves a reader waiting: each queued record
 //! is a drop guard that counts itself out hashed or not, and a record dropped unhashed
 //! makes its direction's digest an error (`DigestLost`) instead of a wrong hex.
