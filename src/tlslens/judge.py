@@ -92,7 +92,7 @@ class ClosingNotes:
     no_such_connection: str | None  # --connection N named no connection of the capture
     key_log_unmatched: str | None  # a key log given for other connections
     forward_secrecy: list[str]  # which sessions the RSA key opened (with --rsa-key only)
-    resumption_savings: list[str]
+    resumption_savings: list[str]  # kept only when the Reading was asked to (``savings``)
     shown: int  # connections the selection took
 
 
@@ -109,6 +109,10 @@ class Reading:
     ``tally`` is the forward-secrecy tally when an RSA key was given, and None otherwise:
     only an RSA key opens a session by itself, so without one there is nothing to count
     (``notes().forward_secrecy`` is then empty, whatever the capture).
+
+    ``savings`` keeps the resumption savings (``notes().resumption_savings``), which only
+    `show` says: without it no connection's handshake is timed for them, and that note is
+    empty.
     """
 
     def __init__(
@@ -123,6 +127,7 @@ class Reading:
         records: bool = False,
         limits: Limits = DEFAULT_LIMITS,
         stream: BinaryIO | None = None,
+        savings: bool = False,
     ) -> None:
         self.path = Path(path)
         self.judge = judge
@@ -141,7 +146,7 @@ class Reading:
         self.tally: ForwardSecrecyTally | None = (
             ForwardSecrecyTally() if keys is not None and keys.rsa_keys else None
         )
-        self.savings = ResumptionSavings()
+        self.savings = ResumptionSavings() if savings else None
         self.shown = 0
 
     def __iter__(self) -> Iterator[Connection]:
@@ -180,7 +185,8 @@ class Reading:
             self.shown += 1
             if self.tally is not None:
                 self.tally.add(conn)
-            self.savings.add(conn)
+            if self.savings is not None:
+                self.savings.add(conn)
             if chains is not None:
                 check_chain(chains, conn, revoker)
             yield conn
@@ -208,7 +214,7 @@ class Reading:
             from tlslens.explain import late_intermediate_lines
 
             late = [safe_text(line) for line in late_intermediate_lines(self.chains.late)]
-        tally = self.tally
+        tally, savings = self.tally, self.savings
         return ClosingNotes(
             problems=list(summary.problems),
             late_intermediates=late,
@@ -217,7 +223,9 @@ class Reading:
             forward_secrecy=[safe_text(line) for line in tally.lines()]
             if tally is not None
             else [],
-            resumption_savings=[safe_text(line) for line in self.savings.lines()],
+            resumption_savings=[safe_text(line) for line in savings.lines()]
+            if savings is not None
+            else [],
             shown=self.shown,
         )
 
@@ -235,10 +243,16 @@ def _count_key_log_match(summary: CaptureSummary, conn: Connection) -> None:
 
 def check_chain(checker: ChainChecker, conn: Connection, revoker: Revoker | None = None) -> None:
     """The verdicts on ``conn``'s chains, set on it (the client's only when it sent one)."""
+    certificates, client_certificates = conn.certificates, conn.client_certificates
+    if not certificates and not client_certificates:
+        # Half of a capture without keys (TLS 1.3 sends its chain encrypted): nothing to
+        # judge, and nothing of the connection (its time, its staple) to look up.
+        conn.validation = None
+        return
     validation, client = verdicts(
         checker,
-        [cert.der for cert in conn.certificates],
-        [cert.der for cert in conn.client_certificates or []],
+        [cert.der for cert in certificates],
+        [cert.der for cert in client_certificates or []],
         sni=conn.sni,
         at=conn.start_time,
         stapled_ocsp=conn.stapled_ocsp,
@@ -246,7 +260,7 @@ def check_chain(checker: ChainChecker, conn: Connection, revoker: Revoker | None
         revoker=revoker,
     )
     conn.validation = validation
-    if conn.client_certificates:
+    if client_certificates:
         conn.client_validation = client
 
 

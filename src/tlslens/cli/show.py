@@ -152,7 +152,13 @@ def show(
     readable = shown_in_all = 0
     for path in captures:
         reading = Reading(
-            path, judge, keys=keys, selection=selection, records=records or ladder, limits=limits
+            path,
+            judge,
+            keys=keys,
+            selection=selection,
+            records=records or ladder,
+            limits=limits,
+            savings=True,  # said after the connections, in the text and on stderr with JSON
         )
         try:
             for conn in judged(reading, err):

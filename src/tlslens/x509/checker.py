@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tlslens.x509.certificate import load_certificate, parse_certificate, quiet
+from tlslens.x509.validity import distances, wording_window
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -54,6 +54,11 @@ class _Cached:
     ends: tuple[datetime, ...] = ()  # the validity end each of those certificates is past
     # The problems for each distinct wording of those distances (validate.distances).
     worded: dict[tuple[str, ...], list[Problem]] = field(default_factory=dict)
+    # The last of those wordings, and the span of time in which it holds unchanged
+    # (validity.wording_window): the next connection's time is usually inside it.
+    said: list[Problem] = field(default_factory=list)
+    said_from: datetime = _LATEST
+    said_to: datetime = _EARLIEST
 
 
 def _digests(certificates: list[bytes]) -> tuple[str, ...]:
@@ -73,6 +78,7 @@ class ChainChecker:
 
     MAX_POOL = 20_000
     MAX_CACHE = 4096
+    MAX_CACHE_BYTES = 64 << 20  # the DER of the chains whose verdicts the cache keeps
     MAX_AWAITED = 4096
     MAX_IDS = 20
     MAX_WORDINGS = 64  # per verdict: a capture spanning days words an expiry anew each hour
@@ -94,7 +100,8 @@ class ChainChecker:
         self.at = at
         self.pool: dict[bytes, x509.Certificate] = {}
         self.cache: dict[tuple[Any, ...], _Cached] = {}  # chain, name, staple... -> verdict
-        self.known: set[bytes] = set()  # SHA-256 of the certificates remembered
+        self.cache_bytes = 0  # the DER of the chains in ``cache`` (each entry's own)
+        self.known: set[str] = set()  # SHA-256 (hex) of the certificates remembered
         self.awaited: dict[bytes, _Awaited] = {}  # issuer subject (DER) -> who lacked it
         self.late: list[LateIntermediate] = []
 
@@ -127,13 +134,19 @@ class ChainChecker:
         if not certificates:
             return None
         result, _ = self._check(
-            certificates, sni=None, at=at, stapled_ocsp=None, client=True, lent=lent or []
+            certificates,
+            _digests(certificates),
+            sni=None,
+            at=at,
+            stapled_ocsp=None,
+            client=True,
+            lent=lent or [],
         )
         return result
 
     def observe(self, certificates: list[bytes], conn_id: int | None = None) -> None:
         """A connection whose chain is not checked still shows its certificates."""
-        self._remember(certificates, conn_id)
+        self._remember(certificates, _digests(certificates), conn_id)
 
     def check(
         self,
@@ -146,15 +159,19 @@ class ChainChecker:
     ) -> Validation | None:
         if not certificates:
             return None
-        result, cached = self._check(certificates, sni=sni, at=at, stapled_ocsp=stapled_ocsp)
+        digests = _digests(certificates)
+        result, cached = self._check(
+            certificates, digests, sni=sni, at=at, stapled_ocsp=stapled_ocsp
+        )
         if conn_id is not None and cached.awaited is not None:
             self._await(cached.awaited, result, conn_id)
-        self._remember(certificates, conn_id)
+        self._remember(certificates, digests, conn_id)
         return result
 
     def _check(
         self,
         certificates: list[bytes],
+        digests: tuple[str, ...],
         *,
         sni: str | None,
         at: datetime,
@@ -169,7 +186,7 @@ class ChainChecker:
         # The certificates' SHA-256, not their bytes: a key keeps its chain alive, and a
         # hostile capture's chains may be megabytes each. parse_certificate knows each DER
         # object already (one per distinct DER), so no digest is computed anew here.
-        key = (_digests(certificates), hostname, stapled_ocsp, client, _digests(lent or []))
+        key = (digests, hostname, stapled_ocsp, client, _digests(lent) if lent else ())
         cached = self.cache.get(key)
         if (
             cached is None
@@ -182,12 +199,20 @@ class ChainChecker:
                 or (cached.complete and (cached.awaited is None or cached.awaited not in self.pool))
             )
         ):
+            counted = cached is not None  # a verdict replaced: the same chain, counted
             cached = self._validate(certificates, hostname, when, stapled_ocsp, client, lent)
-            if len(self.cache) >= self.MAX_CACHE:
-                self.cache.clear()
+            if not counted:
+                size = sum(map(len, certificates))
+                if len(self.cache) >= self.MAX_CACHE or (
+                    self.cache_bytes + size > self.MAX_CACHE_BYTES
+                ):
+                    self.cache.clear()
+                    self.cache_bytes = 0
+                self.cache_bytes += size
             self.cache[key] = cached
-        # Callers may add to the verdict (online revocation): never to the cached one.
-        return cached.verdict.as_of(when, list(self._worded(cached, when))), cached
+        # A copy per connection, sharing the problems: a caller adding to the verdict
+        # (online revocation) does it on a list of the copy's own.
+        return cached.verdict.as_of(when, self._worded(cached, when)), cached
 
     def _validate(
         self,
@@ -200,7 +225,7 @@ class ChainChecker:
     ) -> _Cached:
         """A new verdict, and the window of time (and of the pool) where it holds."""
         from tlslens.x509.names import issuer_key
-        from tlslens.x509.validate import distances, validate  # see x509/__init__
+        from tlslens.x509.validate import validate  # see x509/__init__
 
         result = validate(
             certificates,
@@ -251,7 +276,9 @@ class ChainChecker:
         certificates' problems worded for that time, once per distinct wording."""
         if not cached.lapsed:
             return cached.verdict.problems
-        from tlslens.x509.validate import distances, validity_problems
+        if cached.said_from <= when <= cached.said_to:
+            return cached.said
+        from tlslens.x509.validate import validity_problems
 
         situation = distances(cached.ends, when)
         problems = cached.worded.get(situation)
@@ -265,6 +292,10 @@ class ChainChecker:
             if len(cached.worded) >= self.MAX_WORDINGS:
                 cached.worded.clear()
             cached.worded[situation] = problems
+        cached.said, (cached.said_from, cached.said_to) = (
+            problems,
+            wording_window(cached.ends, when),
+        )
         return problems
 
     def _await(self, key: bytes, result: Validation, conn_id: int) -> None:
@@ -279,9 +310,10 @@ class ChainChecker:
         else:
             entry.more += 1
 
-    def _remember(self, certificates: list[bytes], conn_id: int | None) -> None:
-        for der in certificates[1:]:
-            digest = hashlib.sha256(der).digest()
+    def _remember(
+        self, certificates: list[bytes], digests: tuple[str, ...], conn_id: int | None
+    ) -> None:
+        for der, digest in zip(certificates[1:], digests[1:], strict=True):
             if digest in self.known:
                 continue  # the usual case, told without loading it (nor silencing warnings)
             if len(self.known) < self.MAX_POOL:

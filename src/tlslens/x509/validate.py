@@ -42,6 +42,7 @@ from tlslens.x509.ocsp import OCSPCheck, check_stapled_ocsp
 from tlslens.x509.profile import FORBIDDING, extension, path_problems
 from tlslens.x509.signature import explain_signature
 from tlslens.x509.trust import TrustStore
+from tlslens.x509.validity import days_text
 from tlslens.x509.walk import Walk, walk_path
 from tlslens.x509.wording import error_text, iso_time
 
@@ -122,8 +123,11 @@ class Validation:
         """Fold the online answers (leaf and intermediates) into the verdict.
 
         They were judged as of now: a revocation dated after ``checked_at`` (the capture's
-        time) leaves the verdict at that time alone and is only reported with its date."""
+        time) leaves the verdict at that time alone and is only reported with its date.
+        The problems become a list of this verdict's own: until now it may be the one the
+        checker's copies of a cached verdict share (``as_of``)."""
         self.revocation = results
+        self.problems = list(self.problems)
         for result in results:
             where = f"{result.subject} ({result.method} at {result.url})"
             revoked_at = getattr(result, "revoked_at", None)
@@ -140,7 +144,9 @@ class Validation:
                 )
 
     def as_of(self, when: datetime, problems: list[Problem]) -> Validation:
-        """The same verdict given at ``when`` (a time it holds at), with ``problems``.
+        """The same verdict given at ``when`` (a time it holds at), with ``problems``: a
+        list the copy shares with the others worded alike, read-only to the copy's holder
+        (``add_revocation`` makes one of its own).
 
         Once per connection with a chain: every field by name is eight times faster than
         ``dataclasses.replace`` (tests/test_verdict_json.py checks that none is left out)."""
@@ -224,18 +230,6 @@ def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
-def _days(delta_seconds: float) -> str:
-    days = abs(delta_seconds) / 86400
-    return f"{days:.0f} days" if days >= 2 else f"{days * 24:.0f} hours"
-
-
-def distances(ends: Sequence[datetime], at: datetime) -> tuple[str, ...]:
-    """How far ``at`` is from each validity end (the end a certificate is past, or the
-    start it is before), as ``validity_problems`` words it: between two times that agree
-    here and on which certificates are valid, its words are the same."""
-    return tuple(_days((at - end).total_seconds()) for end in ends)
-
-
 def _loadable(certificates: Sequence[bytes]) -> list[x509.Certificate]:
     """The certificates of ``certificates`` that parse (the others are another chain's
     problem, told with that chain)."""
@@ -272,14 +266,14 @@ def validity_problems(
             problems.append(
                 Problem(
                     "expired",
-                    f"{until}, {_days((at - after).total_seconds())} before {moment}",
+                    f"{until}, {days_text((at - after).total_seconds())} before {moment}",
                 )
             )
         elif at < before:
             problems.append(
                 Problem(
                     "not_yet_valid",
-                    f"{since}, {_days((before - at).total_seconds())} after {moment}",
+                    f"{since}, {days_text((before - at).total_seconds())} after {moment}",
                 )
             )
     return problems
