@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tlslens import registry
+from tlslens.x509.cache import per_der
 from tlslens.x509.wording import error_text
 
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ def _verify(
     return (False if problem == _BAD else None), problem
 
 
-@functools.lru_cache(maxsize=1024)  # servers reuse a few certificates over many connections
+@per_der  # servers reuse a few certificates over many connections
 def _public_key(certificate_der: bytes) -> object:
     from cryptography import x509
 

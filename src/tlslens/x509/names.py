@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 
 from cryptography import x509
 
+from tlslens.x509.cache import per_certificate
 from tlslens.x509.decoding import EXTENSION_ERRORS
 from tlslens.x509.wording import general_name_text
 
-# Servers send the same few certificates over and over, and each verdict names them. A
-# cache keyed on a certificate keeps that object alive with all it decoded (~10 KB): a few
-# hundred hold the chains a capture repeats, where 4,096 made a process that reads capture
-# after capture of distinct servers hold ~40 MB per cache.
-CERTIFICATES_CACHED = 256
 
-
-@functools.lru_cache(maxsize=CERTIFICATES_CACHED)
+@per_certificate
 def subject_text(cert: x509.Certificate) -> str:
     try:
         return cert.subject.rfc4514_string() or "(empty subject)"
@@ -25,13 +19,13 @@ def subject_text(cert: x509.Certificate) -> str:
         return "(unreadable subject)"
 
 
-@functools.lru_cache(maxsize=CERTIFICATES_CACHED)
+@per_certificate
 def issuer_key(cert: x509.Certificate) -> bytes:
     """The issuer name's DER: how an issuer is looked up by the name its child gives."""
     return cert.issuer.public_bytes()
 
 
-@functools.lru_cache(maxsize=CERTIFICATES_CACHED)
+@per_certificate
 def subject_key(cert: x509.Certificate) -> bytes:
     return cert.subject.public_bytes()
 

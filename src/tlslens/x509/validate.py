@@ -14,7 +14,6 @@ Nothing here reads the clock or files: the time and the store are passed in.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import itertools
 from collections.abc import Mapping, Sequence
@@ -35,9 +34,10 @@ from cryptography.x509.verification import (
 )
 
 from tlslens._text import plural
+from tlslens.x509.cache import per_certificate
 from tlslens.x509.certificate import load_certificate, quiet
 from tlslens.x509.decoding import DECODE_ERRORS
-from tlslens.x509.names import CERTIFICATES_CACHED, covers, names_of, san_texts, subject_text
+from tlslens.x509.names import covers, names_of, san_texts, subject_text
 from tlslens.x509.ocsp import OCSPCheck, check_stapled_ocsp
 from tlslens.x509.profile import FORBIDDING, extension, path_problems
 from tlslens.x509.signature import explain_signature
@@ -223,7 +223,7 @@ def validator_code(message: str) -> str:
     )
 
 
-@functools.lru_cache(maxsize=CERTIFICATES_CACHED)  # of many verdicts, and of the report
+@per_certificate  # of many verdicts, and of the report
 def fingerprint(cert: x509.Certificate) -> str:
     # The digest of the DER, by cryptography itself: serialization (its SSH keys, bcrypt,
     # the decrepit ciphers: 3 ms of start-up) is not needed to read a chain.
@@ -279,7 +279,7 @@ def validity_problems(
     return problems
 
 
-@functools.lru_cache(maxsize=CERTIFICATES_CACHED)  # asked again for every verdict on the chain
+@per_certificate  # asked again for every verdict on the chain
 def _validity(cert: x509.Certificate) -> tuple[datetime, datetime, str, str]:
     """A certificate's validity, and the words for each end of it."""
     before, after = cert.not_valid_before_utc, cert.not_valid_after_utc
