@@ -65,7 +65,9 @@ class TrustStore:
 
 
 def mozilla_roots_file() -> Path:
-    """certifi's bundle of the Mozilla roots."""
+    """certifi's bundle of the Mozilla roots: its own ``cacert.pem`` when it ships one, even
+    where a shim makes ``certifi.where()`` name the system's store instead (the system's
+    store is ``--trust-store system``)."""
     # certifi.where() finds it through importlib.resources (zipfile, tempfile, shutil, bz2
     # and lzma imported, an atexit hook): 15 ms of a `show` with a chain to check. In an
     # installed (unzipped) certifi the file lies beside its __init__; where() is asked only
