@@ -28,10 +28,13 @@ def test_the_stub_names_what_the_module_holds() -> None:
     stub = ast.parse((ROOT / "src" / "tlslens" / "_core.pyi").read_text())
 
     def typing_only(node: ast.stmt) -> bool:
-        """Type aliases and TypedDicts exist for the type checker alone."""
+        """Type aliases, TypedDicts and private bases (a signature several classes share)
+        exist for the type checker alone."""
         if isinstance(node, ast.AnnAssign):
             return ast.unparse(node.annotation) == "TypeAlias"
-        return isinstance(node, ast.ClassDef) and "TypedDict" in map(ast.unparse, node.bases)
+        return isinstance(node, ast.ClassDef) and (
+            "TypedDict" in map(ast.unparse, node.bases) or node.name.startswith("_")
+        )
 
     named = {
         node.target.id if isinstance(node, ast.AnnAssign) else node.name  # type: ignore[union-attr]
