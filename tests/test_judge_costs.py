@@ -162,3 +162,19 @@ def test_resumption_savings_are_timed_only_when_asked(monkeypatch: pytest.Monkey
     assert timed == [conn.id for conn in conns]
     (line,) = asked.notes().resumption_savings
     assert "full handshakes" in line and "(median of 3), abbreviated" in line
+
+
+def test_a_verdict_in_the_second_after_an_end_does_not_hold_past_it() -> None:
+    """cryptography's validator reads whole seconds: half a second after the leaf's end it
+    still accepts the chain. That verdict must not be cached for the days after."""
+    store = TrustStore("lab", [ROOT])
+    checker = ChainChecker(store)
+    end = LEAF.not_valid_after_utc
+    for at in (end + dt.timedelta(milliseconds=500), end + dt.timedelta(days=3)):
+        cached = checker.check(CHAIN, sni="tlslens.test", at=at, stapled_ocsp=None)
+        fresh = validate(CHAIN, hostname="tlslens.test", at=at, store=store)
+        assert (cached.trusted, [p.code for p in cached.problems]) == (
+            fresh.trusted,
+            [p.code for p in fresh.problems],
+        ), at
+    assert not fresh.trusted

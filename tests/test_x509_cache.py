@@ -5,6 +5,8 @@ certificates of megabytes are not kept for the next capture a process reads."""
 from __future__ import annotations
 
 import datetime
+import sys
+import threading
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -58,3 +60,30 @@ def test_a_cache_keyed_on_certificates_is_bounded_in_count() -> None:
     assert 0 < len(names.subject_text.entries) <= cache.CERTIFICATES_CACHED
     # Asked again, the answers are the same, from the cache or worked out anew.
     assert [names.subject_text(cert) for cert in certificates] == said
+
+
+def test_a_cache_keyed_on_certificates_is_safe_on_threads() -> None:
+    """Probes of ``audit`` check signatures on threads: evicting from a full cache must not
+    race (two threads deleting the same oldest entry raised KeyError)."""
+    cached = cache.per_der(len)
+    errors: list[BaseException] = []
+
+    def ask(first: int) -> None:
+        try:
+            for n in range(first, first + 3 * cache.CERTIFICATES_CACHED):
+                assert cached(n.to_bytes(4, "big")) == 4
+        except BaseException as exc:
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=ask, args=(i * 97,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert len(cached.entries) <= cache.CERTIFICATES_CACHED

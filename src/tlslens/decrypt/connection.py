@@ -12,8 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from tlslens.model import Finding
+
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from tlslens import _core
+    from tlslens.model import Connection
 
 PlaintextSink = Callable[[str, bytes], None]
 
@@ -38,3 +43,13 @@ def rsa_premaster(
         if len(candidate) == 48 and int.from_bytes(candidate[:2]) in versions:
             return candidate
     return None
+
+
+def note_lost_digests(conn: Connection, dec: _core.Decryptor | None) -> None:
+    """The core's hashing thread ended early (a bug): waits for the connection's digests,
+    as its JSON would, and says which were lost (that direction's ``plaintext_sha256`` is
+    null)."""
+    if dec is None:
+        return
+    for direction, why in dec.lost_digests():
+        conn.problems.append(Finding(conn.last_frame, direction, "internal", None, why))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 
 from tlslens import _core
-from tlslens.decrypt.connection import PlaintextSink
+from tlslens.decrypt.connection import PlaintextSink, note_lost_digests
 from tlslens.decrypt.parts import APPLICATION_DATA, EARLY_DATA, HANDSHAKE
 from tlslens.events import (
     AlertEvent,
@@ -172,6 +172,7 @@ class QuicSession(RecordContent):
         self._content_events(self.content.crypto_end(at=(self.frame, self.ts_ns)))
         conn.last_frame, conn.end_ts_ns = self.latest
         conn.decryption = self.decryptor
+        note_lost_digests(conn, self.decryptor)
         conn.renegotiation = conn.renegotiation or self.content.renegotiation
         proof.note_unseen_signature(conn, self.decryptor, self.content.tls13_encrypted)
         return conn

@@ -16,7 +16,7 @@ import functools
 
 from tlslens import _core
 from tlslens._text import plural
-from tlslens.decrypt.connection import PlaintextSink
+from tlslens.decrypt.connection import PlaintextSink, note_lost_digests
 from tlslens.events import SSLV2_EVENTS, DataEvent, HandshakeEvent, TimelineEvent, fold_run
 from tlslens.handshake import messages as hs
 from tlslens.keys.store import KeyStore
@@ -101,11 +101,7 @@ class FlowSession(RecordContent):
         conn.last_frame = self.frame
         conn.end_ts_ns = self.ts_ns
         conn.decryption = self.decryptor
-        if self.decryptor is not None:
-            # The core's hashing thread ended early (a bug): waits for this connection's
-            # digests, as its JSON would, and says which were lost.
-            for direction, why in self.decryptor.lost_digests():
-                conn.problems.append(Finding(conn.last_frame, direction, "internal", None, why))
+        note_lost_digests(conn, self.decryptor)
         renegotiation, abbreviated, tls13_encrypted = self.content_flags
         conn.renegotiation = conn.renegotiation or renegotiation
         conn.abbreviated = conn.abbreviated or abbreviated

@@ -12,6 +12,7 @@ than ``CERTIFICATES_CACHED`` × ``LARGEST_CACHED`` per cache to the next one a p
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -33,6 +34,9 @@ class PerCertificate(Generic[_K, _R]):
         self.work = work
         self.size = size
         self.entries: dict[_K, _R] = {}
+        # Probes of `audit` and `scan` check signatures on threads: the eviction (find the
+        # oldest, delete it) must not race another thread's.
+        self._lock = threading.Lock()
         functools.update_wrapper(self, work)
 
     def __call__(self, key: _K) -> _R:
@@ -42,9 +46,10 @@ class PerCertificate(Generic[_K, _R]):
             pass
         answer = self.work(key)
         if self.size(key) <= LARGEST_CACHED:
-            if len(self.entries) >= CERTIFICATES_CACHED:
-                del self.entries[next(iter(self.entries))]  # the first kept goes first
-            self.entries[key] = answer
+            with self._lock:
+                if len(self.entries) >= CERTIFICATES_CACHED:
+                    del self.entries[next(iter(self.entries))]  # the first kept goes first
+                self.entries[key] = answer
         return answer
 
 

@@ -20,6 +20,7 @@ _EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 
 
 _LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
 _TICK = timedelta(microseconds=1)
 
 
@@ -52,7 +53,7 @@ class _Cached:
     awaited: bytes | None  # the issuer name (DER) it lacks, that another connection may send
     lapsed: int = 0  # its expired and not-yet-valid problems, from verdict.validity_at on
     ends: tuple[datetime, ...] = ()  # the validity end each of those certificates is past
-    # The problems for each distinct wording of those distances (validate.distances).
+    # The problems for each distinct wording of those distances (validity.distances).
     worded: dict[tuple[str, ...], list[Problem]] = field(default_factory=dict)
     # The last of those wordings, and the span of time in which it holds unchanged
     # (validity.wording_window): the next connection's time is usually inside it.
@@ -248,6 +249,9 @@ class ChainChecker:
         boundaries |= {c.not_valid_after_utc for c in result.path}
         if result.ocsp is not None:
             boundaries |= {t for t in (result.ocsp.this_update, result.ocsp.next_update) if t}
+        # cryptography's validator reads the time in whole seconds: in the second after a
+        # boundary it may still answer as before it, so that second is a window of its own.
+        boundaries |= {b + _SECOND for b in boundaries if b < _LATEST}
         start = max((b for b in boundaries if b <= when), default=_EARLIEST)
         end = min((b for b in boundaries if b > when), default=_LATEST)
         # Inside the window each certificate of the path stays valid, expired or not yet
