@@ -22,6 +22,7 @@ every thread) of each: the steadier figures on a shared machine.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shlex
 import statistics
@@ -69,9 +70,22 @@ def _alternate(name: str, before: list[str], after: list[str], runs: int) -> Non
     )
 
 
+def _output_digest(cmd: list[str]) -> bytes:
+    """The SHA-256 of a command's stdout, read a MiB at a time: the bench process must stay
+    small, since a child forked from it starts with its size (ru_maxrss counts it)."""
+    digest = hashlib.sha256()
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
+        stream = proc.stdout
+        assert stream is not None
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{shlex.join(cmd)} failed")
+    return digest.digest()
+
+
 def _case(name: str, before: list[str], after: list[str], tshark: list[str]) -> None:
-    old = subprocess.run(before, capture_output=True, check=True).stdout
-    new = subprocess.run(after, capture_output=True, check=True).stdout
+    old, new = _output_digest(before), _output_digest(after)
     same = "same output" if old == new else "OUTPUT DIFFERS"
     rows = []
     for label, cmd in (("before", before), ("after", after), ("tshark", tshark)):
