@@ -1,22 +1,28 @@
 """A callback the compiled core makes into Python that raises an ordinary Exception (a bug:
 the connection's decryptor made, the RSA premaster asked) is an internal-error finding of
 that connection, naming the exception; the connection is still read, and the run goes on with
-the others decrypted. (Ctrl-C there stops the run: test_interrupts.py.)
+the others decrypted. So is an Exception raised while a SEED-CBC record is decrypted
+(``cryptography``'s, through Python): a bug, not a record that does not authenticate, so the
+secret is not called wrong. (Ctrl-C there stops the run: test_interrupts.py.)
 
 ``openssl-versions.pcapng`` holds six connections, TLS 1.0 to 1.3, three of them RSA key
-exchanges the lab server's key opens; its key log opens all six.
+exchanges the lab server's key opens; its key log opens all six. wireshark-notes'
+``ssl3/dump.pcapng`` (the shared corpus) holds 39 connections, three of them SEED-CBC suites.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.decrepit.ciphers import algorithms
 from test_interrupts import RSA_CAPTURE, RSA_KEY, _replay, _rsa_keys, raise_when_decryptor_made
 from test_properties import _connection_streams
 
+from tlslens import _core
 from tlslens.cli import main
 from tlslens.tls import content
 
@@ -132,3 +138,72 @@ def test_a_panic_in_a_callback_is_a_finding_not_a_stop(monkeypatch: pytest.Monke
     live = [_replay(ends, chunks, _rsa_keys()) for ends, chunks in _connection_streams(RSA_CAPTURE)]
     assert len(asked) == 6
     assert sum(p.layer == "internal" for conn in live if conn for p in conn.problems) == 3
+
+
+def _broken_seed(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """SEED keys made from now on raise RuntimeError (a bug in the Python that decrypts)."""
+    asked: list[bytes] = []
+
+    def seed(key: bytes) -> algorithms.SEED:
+        asked.append(key)
+        raise RuntimeError("SEED broke")
+
+    monkeypatch.setattr(algorithms, "SEED", seed)
+    return asked
+
+
+SEED_FAULT = (
+    "internal error in the SEED_CBC decryption (RuntimeError: SEED broke); this connection's "
+    "records are not decrypted from here on"
+)
+
+
+def test_an_exception_in_seed_decryption_is_a_finding_where_the_record_is(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    capture = corpus / "wireshark-notes" / "ssl3" / "dump.pcapng"
+    keys = ["--records", "--keylog", str(capture.with_name("premaster.txt")), str(capture)]
+    code, before = _show(*keys)
+    asked = _broken_seed(monkeypatch)
+    broken_code, after = _show(*keys)
+    assert broken_code == code == 0 and len(after) == len(before) == 39
+    seed = [i for i, conn in enumerate(before) if "SEED" in (conn["cipher_suite"] or "")]
+    assert len(seed) == 3 and len(asked) == 3  # the first SEED record of each, then no more
+    for i in seed:
+        conn = after[i]
+        assert before[i]["decryption"]["status"] == "decrypted"
+        # Told where it happened: the first record SEED decrypts, the client's first after
+        # its ChangeCipherSpec (its Finished).
+        client = [r for r in before[i]["records"] if r["direction"] == "c2s"]
+        ccs = next(n for n, r in enumerate(client) if r["content_type"] == "change_cipher_spec")
+        first = client[ccs + 1]
+        problems = [p for p in conn["problems"] if p["layer"] in ("internal", "decrypt")]
+        assert problems == [
+            {
+                "frame": first["frame"],
+                "direction": "c2s",
+                "layer": "internal",
+                "offset": first["offset"],
+                "message": SEED_FAULT,
+            }
+        ]
+        # Not the secret's fault: the key log's secret is not called wrong.
+        assert conn["decryption"]["status"] != "wrong_secret"
+        assert conn["decryption"]["reason"] == SEED_FAULT
+        assert conn["decryption"]["records_failed_integrity"] == {"c2s": 0, "s2c": 0}
+    others = [conn for i, conn in enumerate(after) if i not in seed]
+    assert others == [conn for i, conn in enumerate(before) if i not in seed]
+
+
+def test_an_exception_in_seed_decryption_is_raised_by_record_protection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``RecordProtection`` (the atheris harness's) raises the bug as it came, not a
+    DecryptError (which the harness takes for a record that does not authenticate)."""
+    spec = _core.cipher_spec("TLS_RSA_WITH_SEED_CBC_SHA", "SEED_CBC", "SHA", False, 0x0303)
+    protection = _core.RecordProtection(
+        spec, version=0x0303, key=bytes(16), iv=bytes(16), mac_key=bytes(20)
+    )
+    _broken_seed(monkeypatch)
+    with pytest.raises(RuntimeError, match="SEED broke"):
+        protection.open_record(23, 0x0303, bytes(64))

@@ -7,7 +7,8 @@
 //! stays with `cryptography`: the content layer (content.rs, flow_content.rs) asks Python
 //! for the premaster once per handshake (`ask_rsa`). A panic in the core is caught here and
 //! becomes the connection's reason; the decryptor is then left alone. A Ctrl-C in a SEED-CBC
-//! record's decryption (a callback into Python, keys.rs) is raised by `with_core`.
+//! record's decryption (a callback into Python, keys.rs) is raised by `with_core`; an
+//! Exception there is the core decryptor's fault (its finding, at the record).
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
@@ -21,7 +22,7 @@ use tlslens_core::protection::ExternalCbc;
 
 use crate::flows::panic_text;
 use crate::keylog::{KeyLog, SessionCache};
-use crate::keys::{seed_cbc, take_interrupt};
+use crate::keys::{seed_cbc, stops_the_run, take_seed_error};
 
 static SUITES: GILOnceCell<Suites> = GILOnceCell::new();
 
@@ -181,9 +182,9 @@ impl Decryptor {
         let done = catch_unwind(AssertUnwindSafe(|| work(Some((&mut self.inner, &mut env)))));
         // Ctrl-C while a SEED-CBC record was decrypted in Python: raised, whatever was done,
         // also when the work then panicked (the interrupt must not outlive this call and
-        // stop a later, unrelated one).
-        if let Some(interrupt) = take_interrupt() {
-            return Err(interrupt);
+        // stop a later, unrelated one). An Exception there was told by the core already.
+        if let Some(error) = take_seed_error().filter(|error| stops_the_run(py, error)) {
+            return Err(error);
         }
         Ok(done.unwrap_or_else(|panic| resume_unwind(panic)))
     }
@@ -237,7 +238,9 @@ impl Decryptor {
                     .into_pyobject(py)?
                     .into_any(),
             ),
-            Some(Opened::Failed(reason)) => Some(reason.into_pyobject(py)?.into_any()),
+            Some(Opened::Failed(reason) | Opened::Fault(reason)) => {
+                Some(reason.into_pyobject(py)?.into_any())
+            }
             Some(Opened::NoKey) | None => None,
         })
     }

@@ -5,8 +5,9 @@
 //! and the tests, and `RecordProtection` for the atheris harness; a connection's records are
 //! opened by the core's decryptor (`decrypt.rs`), not through these. Errors become tlslens' own exceptions
 //! (`DecryptError`, `UnsupportedCipherError`), so that callers catch what they caught before.
-//! SEED-CBC records are decrypted by `cryptography`, through Python: a Ctrl-C there is kept
-//! (`INTERRUPTED`) and raised at the boundary the walk returns through (`take_interrupt`).
+//! SEED-CBC records are decrypted by `cryptography`, through Python: an error raised there is
+//! kept (`KEPT`) for the boundary the walk returns through (`take_seed_error`), which raises
+//! a Ctrl-C; an Exception (a bug) is already the connection's fault in the core's decryptor.
 
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -271,16 +272,27 @@ pub(crate) fn stops_the_run(py: Python<'_>, error: &PyErr) -> bool {
 }
 
 thread_local! {
-    /// An interrupt raised in the SEED-CBC callback, which can only answer the core with a
-    /// string: kept here (on the thread that walks, which holds the GIL) until the
-    /// boundary the walk returns through raises it (`take_interrupt`).
-    static INTERRUPTED: RefCell<Option<PyErr>> = const { RefCell::new(None) };
+    /// An error the SEED-CBC callback raised, which can only answer the core with a string:
+    /// kept here (on the thread that walks, which holds the GIL) until the boundary the walk
+    /// returns through takes it (`take_seed_error`). The first is kept, unless a later one
+    /// stops the run (a Ctrl-C after a bug's Exception must still stop it).
+    static KEPT: RefCell<Option<PyErr>> = const { RefCell::new(None) };
 }
 
-/// The interrupt a SEED-CBC callback raised since the last call, if any: the caller raises
-/// it (or keeps it to stop its walk).
-pub(crate) fn take_interrupt() -> Option<PyErr> {
-    INTERRUPTED.with(|kept| kept.borrow_mut().take())
+/// The error a SEED-CBC callback raised since the last call, if any: the caller raises a
+/// Ctrl-C (or keeps it to stop its walk).
+pub(crate) fn take_seed_error() -> Option<PyErr> {
+    KEPT.with(|kept| kept.borrow_mut().take())
+}
+
+fn keep_seed_error(py: Python<'_>, error: PyErr) {
+    KEPT.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        let kept_stops = kept.as_ref().is_some_and(|k| stops_the_run(py, k));
+        if kept.is_none() || (!kept_stops && stops_the_run(py, &error)) {
+            *kept = Some(error);
+        }
+    });
 }
 
 /// SEED-CBC, which no RustCrypto crate offers: `cryptography`'s (OpenSSL's), through Python.
@@ -316,12 +328,8 @@ impl ExternalCbc for SeedCbc {
     fn decrypt(&mut self, iv: &[u8], data: &[u8]) -> Result<Vec<u8>, String> {
         Python::with_gil(|py| {
             self.decrypt_in_python(py, iv, data).map_err(|error| {
-                let text = format!("SEED-CBC: {error}");
-                if stops_the_run(py, &error) {
-                    INTERRUPTED.with(|kept| {
-                        kept.borrow_mut().get_or_insert(error);
-                    });
-                }
+                let text = error.to_string();
+                keep_seed_error(py, error);
                 text
             })
         })
@@ -367,7 +375,8 @@ impl RecordProtection {
 
     /// Decrypt and check one record: (real content type, plaintext). Raises DecryptError
     /// when it does not authenticate. A panic in the core (a bug) is caught here and told
-    /// as that record's DecryptError, so that it becomes a finding where the record is.
+    /// as that record's DecryptError, so that it becomes a finding where the record is; an
+    /// error of the SEED-CBC callback is raised as it came (a bug, or a Ctrl-C).
     fn open_record<'py>(
         &mut self,
         py: Python<'py>,
@@ -377,8 +386,8 @@ impl RecordProtection {
     ) -> PyResult<(u8, Bound<'py, PyBytes>)> {
         let protection = &mut self.0;
         let opened = catch_unwind(AssertUnwindSafe(|| protection.open(ctype, version, body)));
-        if let Some(interrupt) = take_interrupt() {
-            return Err(interrupt);
+        if let Some(error) = take_seed_error() {
+            return Err(error);
         }
         match opened {
             Ok(Ok((real, plain))) => Ok((real, bytes(py, &plain))),

@@ -341,6 +341,10 @@ impl Content {
                 match dec.open(env, dir, ctype, version, body) {
                     Opened::Plain(real, plaintext) => opened = Some((real, plaintext)),
                     Opened::NoKey => {}
+                    // Not the record's doing: told where it happened, the record unread.
+                    Opened::Fault(message) => {
+                        self.finding(Some(side), "internal", Some(offset), message);
+                    }
                     Opened::Failed(reason) => {
                         self.undecryptable(side, offset, body.len(), reason);
                         return;

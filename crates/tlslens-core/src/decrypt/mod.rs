@@ -21,6 +21,7 @@
 //! [`Decryptor::missing_secrets`] names the key-log labels that were not there.
 
 mod digest;
+mod external;
 pub mod fuzzing;
 pub mod keylog;
 mod record;
@@ -150,7 +151,7 @@ pub type ExternalFactory = fn(&[u8]) -> Box<dyn ExternalCbc>;
 pub struct Decryptor {
     psk: Option<Vec<u8>>,
     rsa_keys: bool,
-    external: Option<ExternalFactory>,
+    external: external::External,
     pub status: Status,
     pub source: Option<String>,
     pub reason: Option<String>,
@@ -201,7 +202,7 @@ impl Decryptor {
         Self {
             psk,
             rsa_keys,
-            external,
+            external: external::External::new(external),
             status: Status::NoSecret,
             source: None,
             reason: None,

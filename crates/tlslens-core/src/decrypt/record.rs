@@ -43,6 +43,9 @@ pub enum Opened {
     NoKey,
     /// It does not authenticate (or inflate): why, naming the record.
     Failed(String),
+    /// The cipher the caller supplies failed on it (a bug, see external.rs): not opened,
+    /// and no record is from now on; the fault says so.
+    Fault(String),
 }
 
 /// Which keys a record was tried with.
@@ -63,6 +66,9 @@ impl Decryptor {
         version: u16,
         body: &[u8],
     ) -> Opened {
+        if self.external.fault.is_some() {
+            return Opened::NoKey;
+        }
         let hello_seen = self.version.is_some();
         if self.tls13 || !hello_seen {
             // TLS 1.3 protects only application_data-typed records (the CCS stays plain).
@@ -130,6 +136,11 @@ impl Decryptor {
                 return Opened::NoKey;
             }
             Err(error) => {
+                let cipher = protection.spec().cipher.clone();
+                if let Some(fault) = self.external.failed(&cipher) {
+                    self.reason = Some(fault.clone());
+                    return Opened::Fault(fault);
+                }
                 self.failed_integrity(
                     dir,
                     1,

@@ -8,9 +8,9 @@ use aes_gcm::Aes128Gcm;
 use super::fuzzing::suites;
 use super::keylog::{KeyLog, Problem};
 use super::store::MAX_SESSIONS;
-use super::{Decryptor, Dir, Env, Opened, Part, SessionCache, Status};
+use super::{Decryptor, Dir, Env, ExternalFactory, Opened, Part, SessionCache, Status, Suite};
 use crate::keys::{hkdf, HashAlg};
-use crate::protection::xor_seq;
+use crate::protection::{xor_seq, ExternalCbc};
 
 const CR: [u8; 32] = [0xC1; 32];
 const SHTS: [u8; 32] = [0x22; 32];
@@ -75,6 +75,9 @@ fn seal(secret: &[u8], seq: u64, ctype: u8, content: &[u8]) -> Vec<u8> {
     .unwrap()
 }
 
+/// TLS_RSA_WITH_SEED_CBC_SHA: a cipher the caller supplies.
+const SEED_SUITE: u16 = 0x0096;
+
 struct Run {
     keylog: KeyLog,
     sessions: SessionCache,
@@ -83,23 +86,37 @@ struct Run {
 
 impl Run {
     fn new(keylog_text: &str) -> Self {
+        Self::with_external(keylog_text, None)
+    }
+
+    fn with_external(keylog_text: &str, external: Option<ExternalFactory>) -> Self {
         let mut keylog = KeyLog::new();
         keylog.add_text(keylog_text, "test.keys", "keylog");
         Self {
             keylog,
             sessions: SessionCache::new(),
-            dec: Decryptor::new(None, true, None),
+            dec: Decryptor::new(None, true, external),
         }
     }
 
     fn message(&mut self, dir: Dir, raw: &[u8]) -> Option<super::RsaRequest> {
-        let suites = suites();
+        let suites = seed_suites();
         let mut env = Env {
             keylog: &self.keylog,
             sessions: &mut self.sessions,
             suites: &suites,
         };
         self.dec.on_message(&mut env, dir, raw)
+    }
+
+    fn change_cipher_spec(&mut self, dir: Dir) {
+        let suites = seed_suites();
+        let mut env = Env {
+            keylog: &self.keylog,
+            sessions: &mut self.sessions,
+            suites: &suites,
+        };
+        self.dec.on_change_cipher_spec(&mut env, dir);
     }
 
     /// The names of the current handshake's derived values, in order.
@@ -112,7 +129,7 @@ impl Run {
     }
 
     fn open(&mut self, dir: Dir, body: &[u8]) -> Opened {
-        let suites = suites();
+        let suites = seed_suites();
         let env = Env {
             keylog: &self.keylog,
             sessions: &mut self.sessions,
@@ -120,6 +137,62 @@ impl Run {
         };
         self.dec.open(&env, dir, 23, 0x0303, body)
     }
+}
+
+/// The fuzz targets' suites and a SEED one.
+fn seed_suites() -> super::Suites {
+    let mut suites = suites();
+    suites.insert(
+        SEED_SUITE,
+        Suite {
+            name: "TLS_RSA_WITH_SEED_CBC_SHA".to_owned(),
+            kx: Some("RSA".to_owned()),
+            auth: Some("RSA".to_owned()),
+            cipher: "SEED_CBC".to_owned(),
+            mac: "SHA".to_owned(),
+            prf_hash: "SHA256".to_owned(),
+            tls13: false,
+        },
+    );
+    suites
+}
+
+/// The caller's SEED cipher, broken (as Python's is when it raises an Exception).
+struct Broken;
+
+impl ExternalCbc for Broken {
+    fn decrypt(&mut self, _: &[u8], _: &[u8]) -> Result<Vec<u8>, String> {
+        Err("RuntimeError: SEED broke".to_owned())
+    }
+}
+
+fn broken(_: &[u8]) -> Box<dyn ExternalCbc> {
+    Box::new(Broken)
+}
+
+#[test]
+fn a_failure_of_the_callers_cipher_is_a_fault_not_a_wrong_secret() {
+    let text = format!("CLIENT_RANDOM {} {}\n", "c1".repeat(32), "11".repeat(48));
+    let mut run = Run::with_external(&text, Some(broken));
+    run.message(Dir::C2S, &client_hello(SEED_SUITE));
+    run.message(Dir::S2C, &server_hello(SEED_SUITE, false));
+    assert_eq!(run.dec.status, Status::Decrypted); // the keys are derived
+    run.change_cipher_spec(Dir::S2C);
+    let fault = "internal error in the SEED_CBC decryption (RuntimeError: SEED broke); this \
+                 connection's records are not decrypted from here on";
+    // Two blocks: a whole number of them, room for the IV and SHA-1's MAC (the record
+    // protection's own checks pass, so that the cipher is called).
+    assert_eq!(
+        run.open(Dir::S2C, &[0; 48]),
+        Opened::Fault(fault.to_owned())
+    );
+    assert_eq!(run.dec.reason.as_deref(), Some(fault));
+    assert_eq!(run.dec.status, Status::Decrypted); // not the secret's fault
+    assert_eq!(run.dec.results[1].records_failed_integrity, 0);
+    // The decryption stopped there: the next records are not tried.
+    assert_eq!(run.open(Dir::S2C, &[0; 48]), Opened::NoKey);
+    run.change_cipher_spec(Dir::C2S);
+    assert_eq!(run.open(Dir::C2S, &[0; 48]), Opened::NoKey);
 }
 
 #[test]

@@ -151,10 +151,7 @@ impl Decryptor {
             ),
         ];
         for (slot, (key, iv, mac_key)) in self.pending.iter_mut().zip(sides) {
-            let external = self
-                .external
-                .filter(|_| spec.cipher == "SEED_CBC")
-                .map(|make| make(key));
+            let external = self.external.cipher(&spec.cipher, key);
             let flags = (self.encrypt_then_mac, false);
             *slot = RecordProtection::new(spec.clone(), version, key, iv, mac_key, flags, external)
                 .ok();
