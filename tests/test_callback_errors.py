@@ -40,6 +40,24 @@ def _internal(conn: dict[str, Any]) -> list[str]:
     return [p["message"] for p in conn["problems"] if p["layer"] == "internal"]
 
 
+def _where(conn: dict[str, Any]) -> list[tuple[int, str, int]]:
+    """(frame, direction, offset) of each internal finding."""
+    return [
+        (p["frame"], p["direction"], p["offset"])
+        for p in conn["problems"]
+        if p["layer"] == "internal"
+    ]
+
+
+def _client_key_exchange(conn: dict[str, Any]) -> tuple[int, str, int]:
+    """Where the client's ClientKeyExchange is (``--records``): the first message of its
+    handshake record before its ChangeCipherSpec (no client certificate here)."""
+    client = [r for r in conn["records"] if r["direction"] == "c2s"]
+    ccs = next(n for n, r in enumerate(client) if r["content_type"] == "change_cipher_spec")
+    record = client[ccs - 1]
+    return record["frame"], "c2s", record["offset"] + 5
+
+
 class Panicked(BaseException):
     """What PyO3's PanicException is: a BaseException that is no Exception, raised by a
     library's bug (a panic in a Rust extension the callback called), not by the user."""
@@ -63,7 +81,7 @@ def test_a_decryptor_that_cannot_be_made_is_a_finding_of_its_connection(
 ) -> None:
     code, before = _show("--keylog", str(KEYS), str(RSA_CAPTURE))
     raise_when_decryptor_made(monkeypatch, 2, RuntimeError("the decryptor broke"))
-    broken_code, after = _show("--keylog", str(KEYS), str(RSA_CAPTURE))
+    broken_code, after = _show("--records", "--keylog", str(KEYS), str(RSA_CAPTURE))
     assert broken_code == code == 0
     assert len(after) == len(before) == 6
     assert all(c["decryption"]["status"] == "decrypted" for c in before)
@@ -72,6 +90,9 @@ def test_a_decryptor_that_cannot_be_made_is_a_finding_of_its_connection(
         "internal error making this connection's decryptor (RuntimeError: the decryptor "
         "broke); its records are not decrypted"
     ]
+    # Told at the connection's first record, the first its decryptor would have read.
+    first = broken["records"][0]
+    assert _where(broken) == [(first["frame"], "c2s", 0)]
     assert broken["decryption"]["status"] == "not_attempted"
     assert broken["sni"] is not None and broken["version"] is not None  # still read
     others = [c for c in after if c is not broken]
@@ -85,7 +106,7 @@ def test_an_rsa_callback_that_raises_is_a_finding_of_its_connection(
     opened = [c["decryption"]["source"] == "rsa_key" for c in before]
     assert opened.count(True) == 3
     asked = _failing_rsa(monkeypatch)
-    broken_code, after = _show("--rsa-key", str(RSA_KEY), str(RSA_CAPTURE))
+    broken_code, after = _show("--records", "--rsa-key", str(RSA_KEY), str(RSA_CAPTURE))
     assert broken_code == code == 0
     assert len(asked) == 3 and len(after) == 6
     for was_opened, conn in zip(opened, after, strict=True):
@@ -96,6 +117,7 @@ def test_an_rsa_callback_that_raises_is_a_finding_of_its_connection(
             "internal error asking for the RSA premaster (RuntimeError: the RSA callback "
             "broke); this handshake is not decrypted with the RSA key"
         ]
+        assert _where(conn) == [_client_key_exchange(conn)]  # the message asked about
         assert conn["decryption"]["status"] != "decrypted"
 
 
@@ -113,6 +135,17 @@ def test_an_rsa_callback_that_raises_in_the_live_reader_is_a_finding(
         for conn in conns
         if conn is not None
     ]
+    where = [
+        (p.direction, p.offset)
+        for conn in conns
+        if conn
+        for p in conn.problems
+        if p.layer == "internal"
+    ]
+    # Where the capture's run says it, at each ClientKeyExchange.
+    _, shown = _show("--records", "--rsa-key", str(RSA_KEY), str(RSA_CAPTURE))
+    expected = [_client_key_exchange(conn)[1:] for conn in shown if _internal(conn)]
+    assert sorted(where) == sorted(expected) and len(where) == 3
     assert sorted(len(messages) for messages in told) == [0, 0, 0, 1, 1, 1]
     assert {m for messages in told for m in messages} == {
         "internal error asking for the RSA premaster (RuntimeError: the RSA callback broke); "

@@ -10,8 +10,9 @@
 //! application data), each answering with the content events it caused. The RSA premaster
 //! of a key exchange the key log does not open is asked of Python once per handshake
 //! (`rsa`): a Ctrl-C there is raised once the call's work is done, an Exception (a bug) is
-//! told as the connection's internal-error finding. A panic inside is a bug: it is raised as
-//! a `RuntimeError`, which the Python session reports as an internal error of that connection.
+//! told by the content layer as the connection's internal-error finding at the message. A
+//! panic inside is a bug: it is raised as a `RuntimeError`, which the Python session reports
+//! as an internal error of that connection.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -19,10 +20,10 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use tlslens_core::content::{Content as CoreContent, Io, Signed, Space};
-use tlslens_core::decrypt::RsaRequest;
+use tlslens_core::decrypt::{RsaAnswer, RsaRequest};
 
 use crate::content_events::{tell, Seen};
-use crate::decrypt::{ask_rsa, rsa_failed, suites, Decryptor};
+use crate::decrypt::{ask_rsa, suites, Decryptor};
 use crate::flow_content::counts_of;
 use crate::flows::panic_text;
 use crate::keys::stops_the_run;
@@ -134,12 +135,10 @@ impl Batch<'_> {
 impl Content {
     /// `work` with the core content layer and its `Io` (the decryptor's keys, the RSA
     /// answer); a panic inside is raised as RuntimeError. The RSA callback's error: a
-    /// Ctrl-C is raised, an Exception goes to `out` as a finding.
+    /// Ctrl-C is raised, an Exception is the content layer's finding.
     fn with_io<T>(
         &mut self,
         py: Python<'_>,
-        out: &Bound<'_, PyList>,
-        at: (u64, i128),
         work: impl FnOnce(&mut CoreContent, Io<'_, '_>) -> PyResult<T>,
     ) -> PyResult<T> {
         let suites = suites(py)?;
@@ -149,16 +148,14 @@ impl Content {
             rsa,
             ..
         } = self;
-        let mut failed: Option<PyErr> = None;
-        let mut answer = |request: &RsaRequest| -> Option<Vec<u8>> {
-            ask_rsa(py, rsa.as_ref(), request).unwrap_or_else(|error| {
-                // The first error is kept, unless a later one stops the run (a Ctrl-C after
-                // a bug's Exception must still stop it).
-                let kept_stops = failed.as_ref().is_some_and(|kept| stops_the_run(py, kept));
-                if failed.is_none() || (!kept_stops && stops_the_run(py, &error)) {
-                    failed = Some(error);
+        let mut interrupt: Option<PyErr> = None;
+        let mut answer = |request: &RsaRequest| -> RsaAnswer {
+            ask_rsa(py, rsa.as_ref(), request).or_else(|error| {
+                if !stops_the_run(py, &error) {
+                    return Err(error.to_string());
                 }
-                None
+                interrupt.get_or_insert(error);
+                Ok(None)
             })
         };
         let walked = catch_unwind(AssertUnwindSafe(|| -> PyResult<T> {
@@ -187,11 +184,8 @@ impl Content {
                 panic_text(panic.as_ref())
             )))
         });
-        if let Some(error) = failed {
-            if stops_the_run(py, &error) {
-                return Err(error);
-            }
-            tell(py, rsa_failed(&error), &seen(py, inner, at)?, out)?;
+        if let Some(interrupt) = interrupt {
+            return Err(interrupt);
         }
         walked
     }
@@ -205,7 +199,7 @@ impl Content {
         work: impl FnOnce(&mut CoreContent, &mut Io<'_, '_>),
     ) -> PyResult<Py<PyList>> {
         let out = PyList::empty(py);
-        self.with_io(py, &out, at, |inner, mut io| {
+        self.with_io(py, |inner, mut io| {
             work(inner, &mut io);
             inner.flush();
             let seen = seen(py, inner, at)?;
@@ -273,9 +267,7 @@ impl Content {
             keep_records: self.keep_records,
             at: (frame, ts_ns),
         };
-        self.with_io(py, &batch.out, batch.at, |inner, io| {
-            batch.read(inner, io, events)
-        })?;
+        self.with_io(py, |inner, io| batch.read(inner, io, events))?;
         Ok(batch.out.unbind())
     }
 

@@ -16,7 +16,6 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBytes, PyDict, PyList};
-use tlslens_core::content::ContentEvent;
 use tlslens_core::decrypt::{self as core, Dir, Env, Opened, Part, RsaRequest, Suite, Suites};
 use tlslens_core::protection::ExternalCbc;
 
@@ -77,31 +76,13 @@ pub(crate) fn ask_rsa(
     rsa.call1(py, (encrypted, request.versions))?.extract(py)
 }
 
-/// The finding of a connection whose premaster question raised an Exception (a bug): its
-/// handshake goes on, not decrypted with the RSA key.
-pub(crate) fn rsa_failed(error: &PyErr) -> ContentEvent {
-    internal_finding(format!(
-        "internal error asking for the RSA premaster ({error}); this handshake is not \
-         decrypted with the RSA key"
-    ))
-}
-
-/// The finding of a connection whose decryptor could not be made (the callback raised an
-/// Exception, a bug): it is read, not decrypted.
-pub(crate) fn decryptor_failed(error: &PyErr) -> ContentEvent {
-    internal_finding(format!(
+/// Why a connection has no decryptor when its callback raised an Exception (a bug): it is
+/// read, not decrypted.
+pub(crate) fn decryptor_failed(error: &PyErr) -> String {
+    format!(
         "internal error making this connection's decryptor ({error}); its records are not \
          decrypted"
-    ))
-}
-
-fn internal_finding(message: String) -> ContentEvent {
-    ContentEvent::Finding {
-        side: None,
-        layer: "internal",
-        offset: None,
-        message,
-    }
+    )
 }
 
 /// The keys one handshake derived, in the order derived, and the secret they came from.

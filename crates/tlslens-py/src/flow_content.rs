@@ -19,10 +19,10 @@ use std::sync::{Mutex, PoisonError};
 
 use pyo3::prelude::*;
 use tlslens_core::content::{Content as CoreContent, ContentEvent, DataRun, Io};
-use tlslens_core::decrypt::{RsaRequest, Suites};
+use tlslens_core::decrypt::{RsaAnswer, RsaRequest, Suites};
 use tlslens_core::records::{RecordEvent, SessionEvent};
 
-use crate::decrypt::{ask_rsa, rsa_failed, Decryptor};
+use crate::decrypt::{ask_rsa, Decryptor};
 use crate::keys::stops_the_run;
 
 /// What every flow's content layer is made with, and what makes its decryptor.
@@ -39,10 +39,10 @@ pub struct ContentSetup {
     /// `decryptor_for(secrets)`: the new flow's `Decryptor` (None: nothing to decrypt
     /// with), once `secrets` Decryption Secrets Blocks were read.
     pub decryptor_for: PyObject,
-    /// A KeyboardInterrupt (or another BaseException that is no Exception) raised in one
-    /// of the callbacks above or in a SEED-CBC record's decryption: the walk stops and
-    /// `pull` raises it. (An Exception there is a bug: the flow goes on without a decryptor
-    /// or premaster, with an internal-error finding.) In a mutex only to be shared by the
+    /// A KeyboardInterrupt (or SystemExit) raised in one of the callbacks above or in a
+    /// SEED-CBC record's decryption: the walk stops and `pull` raises it. (An Exception
+    /// there is a bug: the flow goes on without a decryptor or premaster, with an
+    /// internal-error finding where it happened.) In a mutex only to be shared by the
     /// walk's callers.
     pub interrupt: Mutex<Option<PyErr>>,
 }
@@ -115,18 +115,18 @@ pub struct FlowContent {
     abandoned: bool,
     /// The run of application data being folded over frames.
     held: Option<HeldRun>,
-    /// A callback into Python raised an Exception (a bug): its finding, told with the
-    /// flow's next events.
-    failed: Option<ContentEvent>,
+    /// The flow's decryptor could not be made (its callback raised an Exception, a bug):
+    /// why, told as a finding at the flow's first record (the first it would have read).
+    failed: Option<String>,
 }
 
 impl FlowContent {
-    /// `failed`: the finding of a decryptor that could not be made.
+    /// `failed`: why the decryptor could not be made.
     pub fn new(
         setup: &ContentSetup,
         client_side: Option<u8>,
         decryptor: Option<Py<Decryptor>>,
-        failed: Option<ContentEvent>,
+        failed: Option<String>,
     ) -> Self {
         FlowContent {
             inner: CoreContent::new(
@@ -186,11 +186,16 @@ impl FlowContent {
                 .into_iter()
                 .filter(|e| matches!(e, SessionEvent::End { .. }));
             // A decryptor's failure not yet told is told before the ends.
-            out.extend(self.failed.take().map(Said::Content));
+            out.extend(
+                self.failed
+                    .take()
+                    .map(|why| Said::Content(internal(None, why))),
+            );
             out.extend(ends.map(Said::Session));
             return Ok(());
         }
         let keep_records = setup.keep_records;
+        let first = self.failed.as_ref().and_then(|_| first_record(&events));
         let mut said = Vec::new();
         self.with_io(setup, |inner, io| {
             for event in events {
@@ -199,7 +204,13 @@ impl FlowContent {
             inner.flush();
             said.extend(inner.drain().map(Said::Content));
         })?;
-        said.extend(self.failed.take().map(Said::Content));
+        if let Some(at) = first {
+            said.extend(
+                self.failed
+                    .take()
+                    .map(|why| Said::Content(internal(Some(at), why))),
+            );
+        }
         if setup.keep_plaintext {
             out.append(&mut said);
             return Ok(());
@@ -246,13 +257,10 @@ impl FlowContent {
         work: impl FnOnce(&mut CoreContent, &mut Io<'_, '_>) -> T,
     ) -> Result<T, String> {
         let FlowContent {
-            inner,
-            decryptor,
-            failed,
-            ..
+            inner, decryptor, ..
         } = self;
         let Some(decryptor) = decryptor.as_ref() else {
-            let mut none = |_: &RsaRequest| -> Option<Vec<u8>> { None };
+            let mut none = |_: &RsaRequest| -> RsaAnswer { Ok(None) };
             let mut io = Io {
                 suites: setup.suites,
                 decryptor: None,
@@ -261,12 +269,13 @@ impl FlowContent {
             return Ok(work(inner, &mut io));
         };
         Python::with_gil(|py| {
-            let mut answer = |request: &RsaRequest| -> Option<Vec<u8>> {
-                ask_rsa(py, setup.rsa.as_ref(), request).unwrap_or_else(|error| {
-                    if let Some(error) = setup.failed(py, error) {
-                        failed.get_or_insert(rsa_failed(&error));
-                    }
-                    None
+            // An Exception is the content layer's finding at the message; a Ctrl-C is kept
+            // (the walk stops).
+            let mut answer = |request: &RsaRequest| -> RsaAnswer {
+                ask_rsa(py, setup.rsa.as_ref(), request).or_else(|error| {
+                    setup
+                        .failed(py, error)
+                        .map_or(Ok(None), |error| Err(error.to_string()))
                 })
             };
             let mut dec = decryptor
@@ -300,6 +309,28 @@ pub fn counts_of(inner: &CoreContent, side: u8) -> (u64, u64, u64, u64) {
         c.gaps,
         c.gap_bytes,
     )
+}
+
+/// (side, stream offset) of the first record among `events`.
+fn first_record(events: &[SessionEvent]) -> Option<(u8, u64)> {
+    events.iter().find_map(|event| match event {
+        SessionEvent::Record {
+            side,
+            event: RecordEvent::Record { offset, .. } | RecordEvent::Skipped { offset, .. },
+        }
+        | SessionEvent::Sslv2ClientHello { side, offset, .. } => Some((*side, *offset)),
+        _ => None,
+    })
+}
+
+/// An internal-error finding of the flow, where it happened when known.
+fn internal(at: Option<(u8, u64)>, message: String) -> ContentEvent {
+    ContentEvent::Finding {
+        side: at.map(|(side, _)| side),
+        layer: "internal",
+        offset: at.map(|(_, offset)| offset),
+        message,
+    }
 }
 
 /// The content events told so far go out.

@@ -35,7 +35,7 @@ pub fn content(data: &[u8]) {
     if choice & 16 != 0 {
         content.set_client_side(choice & 1);
     }
-    let mut rsa = |_: &crate::decrypt::RsaRequest| Some(vec![3; 48]);
+    let mut rsa = |_: &crate::decrypt::RsaRequest| Ok(Some(vec![3; 48]));
     let mut io = Io {
         suites: &suites,
         decryptor: (choice & 2 != 0).then_some((&mut dec, &mut env)),

@@ -105,7 +105,10 @@ impl Content {
         if let Some((dec, env)) = io.decryptor.as_mut() {
             let dir = self.dir(side);
             if let Some(request) = dec.on_message(env, dir, &raw) {
-                let premaster = (io.rsa)(&request);
+                let premaster = (io.rsa)(&request).unwrap_or_else(|error| {
+                    self.finding(Some(side), "internal", Some(offset), request.failed(&error));
+                    None
+                });
                 dec.rsa_premaster(premaster.as_deref());
             }
         }

@@ -23,7 +23,7 @@ mod tests;
 #[cfg(test)]
 mod tests_streams;
 
-use crate::decrypt::{Decryptor, Dir, Env, Opened, RsaRequest, Suite, Suites};
+use crate::decrypt::{Decryptor, Dir, Env, Opened, RsaAnswer, RsaRequest, Suite, Suites};
 use crate::handshake::defrag::{Defragmented, Defragmenter};
 use crate::handshake::Context;
 use crate::records::{CT_APPLICATION_DATA, CT_HANDSHAKE};
@@ -112,11 +112,11 @@ pub enum ContentEvent {
 
 /// The caller's part in one call: the registry's suites, the decryptor with the run's key
 /// log when there are secrets, and the answer to an RSA key exchange (the premaster one of
-/// the caller's RSA keys recovers, or None).
+/// the caller's RSA keys recovers, or None; Err, told as an internal finding at the message).
 pub struct Io<'a, 'e> {
     pub suites: &'a Suites,
     pub decryptor: Option<(&'a mut Decryptor, &'a mut Env<'e>)>,
-    pub rsa: &'a mut dyn FnMut(&RsaRequest) -> Option<Vec<u8>>,
+    pub rsa: &'a mut dyn FnMut(&RsaRequest) -> RsaAnswer,
 }
 
 #[derive(Debug)]

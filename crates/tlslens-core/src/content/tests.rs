@@ -48,7 +48,7 @@ impl Connections<'_> {
             sessions: &mut self.sessions,
             suites: &self.suites,
         });
-        let mut rsa = |_: &crate::decrypt::RsaRequest| None;
+        let mut rsa = |_: &crate::decrypt::RsaRequest| Ok(None);
         let mut io = Io {
             suites: &self.suites,
             decryptor: env.as_mut().map(|env| (&mut conn.decryptor, env)),
@@ -322,7 +322,7 @@ pub(super) fn message(msg_type: u8, body: &[u8]) -> Vec<u8> {
 fn built(records: &[(u8, u8, Vec<u8>)], limit: u32) -> (Vec<ContentEvent>, Content) {
     let mut content = Content::new(Some(0), limit, &KNOWN, false);
     let suites = suites();
-    let mut rsa = |_: &crate::decrypt::RsaRequest| None;
+    let mut rsa = |_: &crate::decrypt::RsaRequest| Ok(None);
     let mut io = Io {
         suites: &suites,
         decryptor: None,

@@ -37,7 +37,7 @@ fn told(
     work: impl FnOnce(&mut Content, &mut Io<'_, '_>),
 ) -> Vec<ContentEvent> {
     let suites = suites();
-    let mut rsa = |_: &crate::decrypt::RsaRequest| None;
+    let mut rsa = |_: &crate::decrypt::RsaRequest| Ok(None);
     let mut io = Io {
         suites: &suites,
         decryptor: None,

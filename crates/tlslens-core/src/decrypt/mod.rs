@@ -144,6 +144,10 @@ pub struct RsaRequest {
     pub versions: (u16, u16),
 }
 
+/// The caller's answer to an [`RsaRequest`]: the premaster or None; Err: it failed to answer
+/// (a bug of the caller's, said as [`RsaRequest::failed`]).
+pub type RsaAnswer = Result<Option<Vec<u8>>, String>;
+
 /// Makes the CBC decryptor of a cipher the core has no crate for (SEED), from its key.
 pub type ExternalFactory = fn(&[u8]) -> Box<dyn ExternalCbc>;
 

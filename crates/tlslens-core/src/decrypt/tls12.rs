@@ -6,6 +6,16 @@ use super::{Decryptor, Dir, Env, RsaRequest, Status};
 use crate::keys::prf;
 use crate::protection::{Kind, RecordProtection};
 
+impl RsaRequest {
+    /// What it means when the caller failed to answer (`error`: its bug, not an answer).
+    pub fn failed(&self, error: &str) -> String {
+        format!(
+            "internal error asking for the RSA premaster ({error}); this handshake is not \
+             decrypted with the RSA key"
+        )
+    }
+}
+
 impl Decryptor {
     pub(super) fn client_key_exchange(
         &mut self,
