@@ -134,8 +134,9 @@ impl Batch<'_> {
 
 impl Content {
     /// `work` with the core content layer and its `Io` (the decryptor's keys, the RSA
-    /// answer); a panic inside is raised as RuntimeError. The RSA callback's error: a
-    /// Ctrl-C is raised, an Exception is the content layer's finding.
+    /// answer); a panic inside is raised as RuntimeError, and what the call read is then
+    /// not counted. The RSA callback's error: a Ctrl-C is raised, an Exception is the
+    /// content layer's finding.
     fn with_io<T>(
         &mut self,
         py: Python<'_>,
@@ -186,6 +187,11 @@ impl Content {
         });
         if let Some(interrupt) = interrupt {
             return Err(interrupt);
+        }
+        // The events of a call that failed are not told: what it read is not counted.
+        match walked {
+            Ok(_) => inner.told(),
+            Err(_) => inner.drop_untold(),
         }
         walked
     }

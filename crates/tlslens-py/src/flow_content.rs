@@ -142,9 +142,13 @@ impl FlowContent {
         }
     }
 
-    pub fn abandon(&mut self) {
+    /// A bug stopped the flow's reading: what the batch being read counted is dropped with
+    /// its events. The run of application data held (read before it) is given back, to be
+    /// told before the failure.
+    pub fn abandon(&mut self) -> Option<Said> {
         self.abandoned = true;
-        self.held = None;
+        self.inner.drop_untold();
+        self.close()
     }
 
     /// The flow ended: the run still held, if any.
@@ -203,6 +207,7 @@ impl FlowContent {
             }
             inner.flush();
             said.extend(inner.drain().map(Said::Content));
+            inner.told();
         })?;
         if let Some(at) = first {
             said.extend(

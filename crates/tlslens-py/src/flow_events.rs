@@ -266,7 +266,8 @@ impl Collector {
             sessions.remove(&flow);
         }
         if let Some(content) = self.contents.get_mut(&flow) {
-            content.abandon();
+            // Python stopped reading the flow: a run still held would not be told.
+            drop(content.abandon());
         }
         ignored
     }
@@ -304,8 +305,17 @@ impl Collector {
         };
         if let Some(message) = failed {
             session.abandon();
-            if let Some(content) = self.contents.get_mut(&flow) {
-                content.abandon();
+            // The run of application data read before the failed batch is told before it.
+            let held = self.contents.get_mut(&flow).and_then(FlowContent::abandon);
+            if let Some(run) = held {
+                let client_side = self.contents.get(&flow).and_then(FlowContent::client_side);
+                self.events.push(Kept::Session {
+                    flow,
+                    frame,
+                    ts_ns,
+                    client_side,
+                    events: vec![run],
+                });
             }
             self.events.push(Kept::Failed(SessionFailed {
                 flow,

@@ -152,7 +152,7 @@ pub struct Content {
     abbreviated: bool,
     /// The core session said TLS started (`set_client_side`).
     started: bool,
-    counts: [SideCounts; 2],
+    counts: runs::Counts,
     run: Option<DataRun>,
     out: Vec<ContentEvent>,
     /// QUIC's CRYPTO streams, in the order they began.
@@ -194,7 +194,7 @@ impl Content {
             renegotiation: false,
             abbreviated: false,
             started: false,
-            counts: [SideCounts::default(); 2],
+            counts: runs::Counts::default(),
             run: None,
             out: Vec::new(),
             streams: Vec::new(),

@@ -2,6 +2,10 @@
 //! step, and what a connection's statistics count per side (application data records and
 //! bytes, TLS 1.3's encrypted handshake records among them, and the stream's gaps), kept
 //! here so that the caller reads them once at the end instead of adding up every step.
+//!
+//! The counts are of the steps the caller told: when it drops the events of a batch it was
+//! reading (a bug stopped it: the connection is then not read further), the records and
+//! gaps of that batch leave the counts too ([`Content::told`], [`Content::drop_untold`]).
 
 use super::{Content, ContentEvent};
 
@@ -54,17 +58,40 @@ pub struct SideCounts {
     pub gap_bytes: u64,
 }
 
+/// Both sides' counts: as read so far, and as of the caller's last [`Content::told`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Counts {
+    read: [SideCounts; 2],
+    told: [SideCounts; 2],
+}
+
 impl Content {
     /// What `side` counted so far.
     pub fn counts(&self, side: u8) -> SideCounts {
         self.counts
+            .read
             .get(usize::from(side & 1))
             .copied()
             .unwrap_or_default()
     }
 
     fn counts_mut(&mut self, side: u8) -> &mut SideCounts {
-        &mut self.counts[usize::from(side & 1)]
+        &mut self.counts.read[usize::from(side & 1)]
+    }
+
+    /// The caller handed on every event drained so far (a batch ends): what is counted now
+    /// stays counted.
+    pub fn told(&mut self) {
+        self.counts.told = self.counts.read;
+    }
+
+    /// The caller dropped what it read since [`Content::told`] (a bug stopped it in the
+    /// middle of a batch): its records and gaps are not counted, and the run of application
+    /// data and the events still held go with it.
+    pub fn drop_untold(&mut self) {
+        self.counts.read = self.counts.told;
+        self.run = None;
+        self.out.clear();
     }
 
     /// `length` bytes of `side` at `offset` are missing from the capture: a step of the
@@ -152,5 +179,56 @@ impl Content {
             DataKind::ApplicationData
         };
         self.data(side, kind, offset, length, None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::KNOWN;
+    use super::Content;
+    use crate::handshake::defrag::MAX_HANDSHAKE_MESSAGE;
+
+    #[test]
+    fn a_batch_dropped_by_the_caller_is_not_counted() {
+        let mut content = Content::new(Some(0), MAX_HANDSHAKE_MESSAGE, &KNOWN, false);
+        content.set_client_side(0);
+        content.skipped(0, 0, 10);
+        content.gap(1, 100, 7);
+        content.flush();
+        assert_eq!(content.drain().count(), 2);
+        content.told();
+        // The next batch: records and a gap read, then the caller drops the batch.
+        content.skipped(0, 15, 20);
+        content.skipped(1, 107, 30);
+        content.gap(0, 40, 3);
+        assert_eq!(content.counts(0).application_data_records, 2);
+        content.drop_untold();
+        let (client, server) = (content.counts(0), content.counts(1));
+        assert_eq!(
+            (
+                client.application_data_records,
+                client.application_data_bytes
+            ),
+            (1, 10)
+        );
+        assert_eq!((client.gaps, client.gap_bytes), (0, 0));
+        assert_eq!(
+            (
+                server.application_data_records,
+                server.gaps,
+                server.gap_bytes
+            ),
+            (0, 1, 7)
+        );
+        // Nothing of the dropped batch is told later either: the run held went with it.
+        content.flush();
+        assert_eq!(content.drain().count(), 0);
+        content.skipped(0, 40, 5);
+        content.flush();
+        assert_eq!(content.counts(0).application_data_records, 2);
+        assert!(matches!(
+            content.drain().collect::<Vec<_>>().as_slice(),
+            [super::ContentEvent::ApplicationData(run)] if run.records == 1 && run.offset == 40
+        ));
     }
 }
