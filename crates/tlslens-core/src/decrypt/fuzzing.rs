@@ -1,8 +1,10 @@
 //! The body of the `decrypt` cargo-fuzz target: a key log, then a connection's steps
 //! (handshake messages, ChangeCipherSpecs, protected records, an SSLv2 hello, an RSA
-//! answer) in any order, through one `Decryptor`. A reason or a plaintext, never a panic.
+//! answer) in any order, through one `Decryptor` (its SEED cipher a stand-in that fails
+//! for some keys, as the caller's may). A reason or a plaintext, never a panic.
 
-use super::{Decryptor, Dir, Env, KeyLog, Part, SessionCache, Suite, Suites};
+use super::{Decryptor, Dir, Env, KeyLog, Opened, Part, SessionCache, Suite, Suites};
+use crate::protection::ExternalCbc;
 
 /// A few suites of each kind of record protection, as the registry decomposes them.
 pub fn suites() -> Suites {
@@ -105,6 +107,17 @@ pub fn suites() -> Suites {
             ),
         ),
         (
+            0x0096,
+            suite(
+                "TLS_RSA_WITH_SEED_CBC_SHA",
+                Some("RSA"),
+                "SEED_CBC",
+                "SHA",
+                "SHA256",
+                false,
+            ),
+        ),
+        (
             0x0002,
             suite(
                 "TLS_RSA_WITH_NULL_SHA",
@@ -134,6 +147,27 @@ pub fn keylog_then(data: &[u8]) -> (KeyLog, &[u8]) {
     (keylog, rest)
 }
 
+/// The caller's SEED cipher as the fuzz target plays it: the ciphertext as it came (the
+/// target reaches the record layer's checks, not SEED's output), and a failure (the
+/// caller's bug) when the key's first byte is odd.
+struct StandIn {
+    fails: bool,
+}
+
+impl ExternalCbc for StandIn {
+    fn decrypt(&mut self, _: &[u8], data: &[u8]) -> Result<Vec<u8>, String> {
+        if self.fails {
+            return Err("the stand-in fails".to_owned());
+        }
+        Ok(data.to_vec())
+    }
+}
+
+fn stand_in(key: &[u8]) -> Box<dyn ExternalCbc> {
+    let fails = key.first().is_some_and(|b| b & 1 == 1);
+    Box::new(StandIn { fails })
+}
+
 /// `data`: key log text up to the first NUL, then steps of [kind, direction, length (2),
 /// body]: kind % 5 = 0 a handshake message, 1 a ChangeCipherSpec, 2 a record (its first
 /// byte the outer type), 3 an SSLv2 ClientHello, 4 the answer to an RSA request.
@@ -146,7 +180,8 @@ pub fn decrypt(data: &[u8]) {
         sessions: &mut sessions,
         suites: &suites,
     };
-    let mut dec = Decryptor::new(Some(b"psk".to_vec()), true, None);
+    let mut dec = Decryptor::new(Some(b"psk".to_vec()), true, Some(stand_in));
+    let mut fault = false;
     while let [kind, dir, high, low, rest @ ..] = steps {
         let len = usize::from(u16::from_be_bytes([*high, *low])).min(rest.len());
         let (body, tail) = rest.split_at(len);
@@ -159,7 +194,13 @@ pub fn decrypt(data: &[u8]) {
             1 => dec.on_change_cipher_spec(&mut env, dir),
             2 => {
                 let (ctype, record) = body.split_first().unwrap_or((&23, &[]));
-                let _ = dec.open(&env, dir, *ctype, 0x0303, record);
+                let opened = dec.open(&env, dir, *ctype, 0x0303, record);
+                // A fault of the caller's cipher stops the decryption: nothing opens after.
+                assert!(
+                    !(fault && matches!(opened, Opened::Plain(..))),
+                    "opened after a fault"
+                );
+                fault |= matches!(opened, Opened::Fault(_));
             }
             3 => dec.on_sslv2_client_hello(&env, body),
             _ => dec.rsa_premaster(Some(body).filter(|b| b.len() == 48)),

@@ -8,7 +8,7 @@ use aes_gcm::Aes128Gcm;
 use super::fuzzing::suites;
 use super::keylog::{KeyLog, Problem};
 use super::store::MAX_SESSIONS;
-use super::{Decryptor, Dir, Env, ExternalFactory, Opened, Part, SessionCache, Status, Suite};
+use super::{Decryptor, Dir, Env, ExternalFactory, Opened, Part, SessionCache, Status};
 use crate::keys::{hkdf, HashAlg};
 use crate::protection::{xor_seq, ExternalCbc};
 
@@ -100,7 +100,7 @@ impl Run {
     }
 
     fn message(&mut self, dir: Dir, raw: &[u8]) -> Option<super::RsaRequest> {
-        let suites = seed_suites();
+        let suites = suites();
         let mut env = Env {
             keylog: &self.keylog,
             sessions: &mut self.sessions,
@@ -110,7 +110,7 @@ impl Run {
     }
 
     fn change_cipher_spec(&mut self, dir: Dir) {
-        let suites = seed_suites();
+        let suites = suites();
         let mut env = Env {
             keylog: &self.keylog,
             sessions: &mut self.sessions,
@@ -129,7 +129,7 @@ impl Run {
     }
 
     fn open(&mut self, dir: Dir, body: &[u8]) -> Opened {
-        let suites = seed_suites();
+        let suites = suites();
         let env = Env {
             keylog: &self.keylog,
             sessions: &mut self.sessions,
@@ -137,24 +137,6 @@ impl Run {
         };
         self.dec.open(&env, dir, 23, 0x0303, body)
     }
-}
-
-/// The fuzz targets' suites and a SEED one.
-fn seed_suites() -> super::Suites {
-    let mut suites = suites();
-    suites.insert(
-        SEED_SUITE,
-        Suite {
-            name: "TLS_RSA_WITH_SEED_CBC_SHA".to_owned(),
-            kx: Some("RSA".to_owned()),
-            auth: Some("RSA".to_owned()),
-            cipher: "SEED_CBC".to_owned(),
-            mac: "SHA".to_owned(),
-            prf_hash: "SHA256".to_owned(),
-            tls13: false,
-        },
-    );
-    suites
 }
 
 /// The caller's SEED cipher, broken (as Python's is when it raises an Exception).
