@@ -77,6 +77,17 @@ def test_show_json_imports_neither_the_narration_nor_other_commands() -> None:
     assert imported == []
 
 
+def test_show_json_imports_no_cryptography_without_a_certificate_in_the_clear() -> None:
+    """TLS 1.3 without its key log (``nginx-h2.pcapng``): every certificate is encrypted, so
+    nothing of ``cryptography`` is needed, not even its package (3 ms) for the trust
+    options' files, which are none."""
+    out, imported = _imported(
+        ["show", "--json", str(CAPTURES / "nginx-h2.pcapng")], ("cryptography",)
+    )
+    assert [json.loads(line)["version"] for line in out.splitlines()] == ["TLS 1.3"]
+    assert imported == []
+
+
 def test_show_json_says_a_warning_on_a_pipe_without_rich() -> None:
     """A warning on a stderr that is no terminal is the line rich would write there, said
     without importing it (here: --connection 9 of a capture of two connections)."""

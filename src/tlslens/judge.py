@@ -385,12 +385,16 @@ def checker_given(
     return ChainChecker(roots, host=host, at=at, client_store=client_store)
 
 
-@quiet
 def _certificates(paths: Sequence[Path], option: str) -> list[x509.Certificate]:
     """Every certificate of the PEM or DER files an option names; a bad one is an
     OptionError."""
     if not paths:
-        return []  # cryptography's X.509 is a third of start-up: not without a file
+        return []  # cryptography (its X.509 a third of start-up) is not imported without a file
+    return _load_certificates(paths, option)
+
+
+@quiet
+def _load_certificates(paths: Sequence[Path], option: str) -> list[x509.Certificate]:
     from cryptography import x509
 
     found: list[x509.Certificate] = []
