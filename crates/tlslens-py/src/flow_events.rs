@@ -307,16 +307,7 @@ impl Collector {
             session.abandon();
             // The run of application data read before the failed batch is told before it.
             let held = self.contents.get_mut(&flow).and_then(FlowContent::abandon);
-            if let Some(run) = held {
-                let client_side = self.contents.get(&flow).and_then(FlowContent::client_side);
-                self.events.push(Kept::Session {
-                    flow,
-                    frame,
-                    ts_ns,
-                    client_side,
-                    events: vec![run],
-                });
-            }
+            self.tell(flow, (frame, ts_ns), held.into_iter().collect());
             self.events.push(Kept::Failed(SessionFailed {
                 flow,
                 frame,
@@ -325,17 +316,22 @@ impl Collector {
             }));
             return;
         }
-        let events = said;
-        if !events.is_empty() {
-            let client_side = self.contents.get(&flow).and_then(FlowContent::client_side);
-            self.events.push(Kept::Session {
-                flow,
-                frame,
-                ts_ns,
-                client_side,
-                events,
-            });
+        self.tell(flow, (frame, ts_ns), said);
+    }
+
+    /// What a flow's session said at `frame`, if anything, goes out as one event.
+    fn tell(&mut self, flow: u64, (frame, ts_ns): (u64, i128), events: Vec<Said>) {
+        if events.is_empty() {
+            return;
         }
+        let client_side = self.contents.get(&flow).and_then(FlowContent::client_side);
+        self.events.push(Kept::Session {
+            flow,
+            frame,
+            ts_ns,
+            client_side,
+            events,
+        });
     }
 
     /// A new flow: its session and content layer (and decryptor, when it has one) made.
