@@ -1233,7 +1233,8 @@ class RecordProtection:
         tls13: bool = False,
     ) -> None: ...
     def open_record(self, ctype: int, version: int, body: bytes) -> tuple[int, bytes]:
-        """(real content type, plaintext); raises DecryptError when it does not authenticate."""
+        """(real content type, plaintext); raises DecryptError when it does not authenticate,
+        and what the SEED-CBC decryption (``cryptography``'s, in Python) raised as it came."""
     @property
     def spec(self) -> CipherSpec: ...
     @property
@@ -1328,7 +1329,8 @@ class Decryptor:
     def open(
         self, direction_name: str, ctype: int, version: int, body: bytes
     ) -> tuple[int, bytes] | str | None:
-        """(real type, plaintext), None (no key for it) or why it does not open."""
+        """(real type, plaintext), None (no key for it) or why it does not open (also the
+        fault that stopped the decryption, when the SEED-CBC cipher failed on it)."""
     def application_data(self, direction_name: str, plaintext: bytes) -> None:
         """Application data opened elsewhere (QUIC): counted and hashed."""
     def count_opened(self, part: str, direction_name: str, packets: int = 1) -> None:
