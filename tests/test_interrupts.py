@@ -149,3 +149,24 @@ def test_ctrl_c_while_the_live_reader_asks_for_an_rsa_premaster_stops_it(
         for ends, chunks in _connection_streams(RSA_CAPTURE):
             _replay(ends, chunks, _rsa_keys())
     assert len(asked) == 1
+
+
+def test_ctrl_c_after_an_exception_in_seed_decryption_still_stops_the_run(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first SEED connection's decryption raises an Exception (a bug: that connection's
+    finding, the run goes on); Ctrl-C in the next one's still stops the run."""
+    capture, store = _ssl3(corpus)
+    asked: list[bytes] = []
+
+    def seed(key: bytes) -> algorithms.SEED:
+        asked.append(key)
+        if len(asked) == 1:
+            raise RuntimeError("SEED broke")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(algorithms, "SEED", seed)
+    with pytest.raises(KeyboardInterrupt):
+        for _conn in read_capture(capture, keys=store):
+            pass
+    assert len(asked) == 2  # the first SEED record of two connections, and the run stopped
