@@ -790,19 +790,20 @@ class Session:
 
 @final
 class ContentMessage:
-    """One handshake message, whole (``raw`` with its header), read with the context
-    negotiated before it (``version``, ``kx``, ``auth``): ``message``, or None and ``error``.
-    ``signed``: a CertificateVerify's signed input as far as known (TLS 1.3: the transcript
-    hash; before: the handshake messages so far)."""
+    """A handshake message the model reads (hellos, certificates, what a signature is
+    checked in, tickets...), read with the context negotiated before it (``version``,
+    ``kx``, ``auth``): ``event``, its timeline step made by the core (added to the timeline
+    by the caller; a CompressedCertificate's replaced once opened, ``with_message``),
+    ``raw`` its bytes with the header. ``signed``: a CertificateVerify's signed input as far
+    as known (TLS 1.3: the transcript hash; before: the handshake messages so far). The
+    other messages, and unreadable ones, cross only as their ``HandshakeEvent``; the
+    findings of each (malformed, a crowded hello) come before it as ``ContentFinding``."""
 
     side: int
     offset: int
-    length: int
     msg_type: int
+    event: HandshakeEvent
     raw: bytes
-    decrypted: bool
-    message: HandshakeMessage | None
-    error: str | None
     version: int | None
     kx: str | None
     auth: str | None
@@ -878,6 +879,9 @@ class HandshakeEvent(TimelineEvent):
     @property
     def sslv2(self) -> bool: ...
     fragments: int
+    def with_message(self, message: HandshakeMessage) -> HandshakeEvent:
+        """The same event with ``message`` in place of its own (a CompressedCertificate
+        once opened)."""
 
 class _BareEvent(TimelineEvent):
     def __init__(
@@ -1080,7 +1084,8 @@ SideCounts: TypeAlias = list[tuple[int, int, int, int]]
 class Content:
     """One connection's record content, sans-IO. TCP: a batch of the core session's events
     in (``take``), its records replaced by content events (``TlsRecord``/``SkippedBody``
-    also pass through when ``keep_records``). DTLS and QUIC, which frame handshake messages
+    also pass through when ``keep_records``, and each handshake message keeps its bytes in
+    ``HandshakeEvent.raw``, whatever the transport). DTLS and QUIC, which frame handshake messages
     themselves: ``message``, ``crypto`` and ``skipped``, each answering with the content
     events it caused. ``rsa(encrypted, versions)``: the premaster the caller's RSA keys
     recover, or None: a KeyboardInterrupt it raises is raised by the call that asked, an

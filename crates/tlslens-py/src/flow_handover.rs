@@ -14,7 +14,8 @@ use super::flow_events::{Collector, FlowConflict, FlowData, FlowGap, Kept, Sessi
 use super::session::{event_to_python, SkippedBody};
 use super::udp_events::UdpDatagram;
 
-pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8]) -> PyResult<PyObject> {
+/// `keep_raw`: each handshake message keeps its bytes (`--records`).
+pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8], keep_raw: bool) -> PyResult<PyObject> {
     Ok(match kept {
         Kept::Session {
             flow,
@@ -24,7 +25,7 @@ pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8]) -> PyResult<PyObject>
             events,
         } => {
             let list = PyList::empty(py);
-            let seen = Seen::new(py, frame, ts_ns, client_side)?;
+            let seen = Seen::new(py, (frame, ts_ns), client_side, keep_raw)?;
             for said in events {
                 said_to_python(py, said, &seen, &list)?;
             }
@@ -107,7 +108,12 @@ fn said_to_python(
         Said::Session(event) => out.append(event_to_python(py, event)?),
         Said::Content(event) => tell(py, event, seen, out),
         Said::Run(held) => {
-            let began = Seen::new(py, held.frame, held.ts_ns, seen.client_side())?;
+            let began = Seen::new(
+                py,
+                (held.frame, held.ts_ns),
+                seen.client_side(),
+                seen.keep_raw(),
+            )?;
             tell_run(py, held.run, &began, held.last_frame, out)
         }
         Said::Record {

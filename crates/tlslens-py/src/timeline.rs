@@ -88,6 +88,21 @@ pub(crate) fn py_bool(py: Python<'_>, value: bool) -> Py<PyBool> {
     PyBool::new(py, value).to_owned().unbind()
 }
 
+impl TimelineEvent {
+    /// Where this event was seen, for a copy of it.
+    fn at(&self, py: Python<'_>) -> At {
+        At {
+            frame: self.frame.clone_ref(py),
+            ts_ns: self.ts_ns.clone_ref(py),
+            direction: self.direction.clone_ref(py),
+            offset: self.offset.clone_ref(py),
+            length: self.length.load(Ordering::Relaxed),
+            last_frame: self.last_frame.load(Ordering::Relaxed),
+            records: self.records.load(Ordering::Relaxed),
+        }
+    }
+}
+
 #[pymethods]
 impl TimelineEvent {
     #[getter]
@@ -262,6 +277,26 @@ pub struct HandshakeEvent {
     fragments: AtomicU64,
 }
 
+impl HandshakeEvent {
+    /// A message the core read: `raw` its bytes when they are kept (`--records`).
+    pub fn build(
+        py: Python<'_>,
+        at: At,
+        message: PyObject,
+        decrypted: bool,
+        raw: Option<Py<PyBytes>>,
+    ) -> PyResult<Py<HandshakeEvent>> {
+        let event = HandshakeEvent {
+            message,
+            decrypted: py_bool(py, decrypted),
+            raw: raw.map_or_else(|| py.None(), Py::into_any),
+            sslv2: py_bool(py, false),
+            fragments: AtomicU64::new(0),
+        };
+        Py::new(py, at.base().add_subclass(event))
+    }
+}
+
 #[pymethods]
 impl HandshakeEvent {
     #[new]
@@ -298,6 +333,21 @@ impl HandshakeEvent {
             sslv2: py_bool(py, sslv2),
             fragments: AtomicU64::new(fragments),
         })
+    }
+
+    /// The same event with `message` in place of its own: a CompressedCertificate once
+    /// Python opened it (tls/content.py); the rest is kept as the core made it.
+    fn with_message(slf: &Bound<'_, Self>, message: Py<PyAny>) -> PyResult<Py<HandshakeEvent>> {
+        let py = slf.py();
+        let this = slf.get();
+        let event = HandshakeEvent {
+            message,
+            decrypted: this.decrypted.clone_ref(py),
+            raw: this.raw.clone_ref(py),
+            sslv2: this.sslv2.clone_ref(py),
+            fragments: AtomicU64::new(this.fragments.load(Ordering::Relaxed)),
+        };
+        Py::new(py, slf.as_super().get().at(py).base().add_subclass(event))
     }
 
     #[getter]

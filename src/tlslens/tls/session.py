@@ -121,10 +121,13 @@ class FlowSession(RecordContent):
             return
         # The most frequent first, by class where it is one (the core's event classes are
         # final): a connection's every event comes through here. The timeline events the
-        # core's content layer made go in as they are; a run of application data may join
-        # the step before. (Content events come only after TlsStarted made ``conn``.)
+        # core's content layer made go in as they are (a handshake message the model does
+        # not read among them); a run of application data may join the step before.
+        # (Content events come only after TlsStarted made ``conn``.)
         for ev in events:
-            if type(ev) is _core.ContentMessage:
+            if type(ev) is HandshakeEvent:
+                self.conn.timeline.append(ev)  # type: ignore[union-attr]
+            elif type(ev) is _core.ContentMessage:
                 self._content_message(ev)
             elif isinstance(ev, DataEvent):
                 fold_run(self.conn.timeline, ev)  # type: ignore[union-attr]
