@@ -160,9 +160,10 @@ def test_application_data_in_a_row_is_one_step_and_alerts_are_read() -> None:
     (records, size, gaps, _gap_bytes), client = content.counts[1], content.counts[0]
     assert (records, size, gaps) == (3, 90, 0) and client == (0, 0, 0, 0)
     assert isinstance(odd, _core.ContentFinding)
-    assert (odd.layer, odd.offset, odd.message) == (
+    assert (odd.layer, odd.offset, odd.frame, odd.message) == (
         "alert",
         112,
+        2,
         "alert record of 1 bytes (alerts are 2)",
     )
 

@@ -252,7 +252,10 @@ class SessionEvents:
     """What one stream event of a flow made its core session say, at ``frame`` (with
     ``FlowCore(sessions=True)``); a connection's last ones come before its ``FlowClosed``.
     With ``FlowCore(content=...)`` its records are read in the walk: content events instead
-    (and each record's header as a ``SkippedBody`` when ``keep_records``)."""
+    (and each record's header as a ``SkippedBody`` when ``keep_records``), and the events
+    of the flow's later stream events in the same batch join these while each carries its
+    own frame (timeline events, ``ContentMessage.event``, ``ContentFinding``): not with a
+    plaintext sink or ``keep_records``."""
 
     flow: int
     frame: int
@@ -819,8 +822,9 @@ class ContentPlaintext:
 
 @final
 class ContentFinding:
-    """Something wrong in the content, where it is."""
+    """Something wrong in the content, where it is (``frame``: the one it was seen in)."""
 
+    frame: int
     side: int | None
     layer: str
     offset: int | None

@@ -50,9 +50,10 @@ pub struct ContentPlaintext {
     chunks: Py<PyList>,
 }
 
-/// Something wrong in the content, where it is.
+/// Something wrong in the content, where it is (`frame`: the one it was seen in).
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct ContentFinding {
+    frame: u64,
     side: Option<u8>,
     layer: &'static str,
     offset: Option<u64>,
@@ -141,8 +142,9 @@ fn modelled(message: &Message<'_>) -> bool {
     )
 }
 
-fn handshake_finding(side: u8, offset: u64, message: String) -> ContentFinding {
+fn handshake_finding(seen: &Seen, side: u8, offset: u64, message: String) -> ContentFinding {
     ContentFinding {
+        frame: seen.frame,
         side: Some(side),
         layer: "handshake",
         offset: Some(offset),
@@ -179,7 +181,7 @@ fn tell_message(
         Err(error) => {
             // Told as an opaque step, neither decrypted nor kept: as it always was.
             let said = format!("{}: {error}", handshake_name(py, msg_type));
-            out.append(Py::new(py, handshake_finding(side, offset, said))?)?;
+            out.append(Py::new(py, handshake_finding(seen, side, offset, said))?)?;
             let opaque = OpaqueMessage::unreadable(py, msg_type, body, error)?;
             return out.append(HandshakeEvent::build(py, at, opaque, false, None)?);
         }
@@ -194,12 +196,12 @@ fn tell_message(
         if let Some(why) = malformed {
             out.append(Py::new(
                 py,
-                handshake_finding(side, offset, why.to_owned()),
+                handshake_finding(seen, side, offset, why.to_owned()),
             )?)?;
         }
     }
     if let Some(crowded) = crowding(&message) {
-        out.append(Py::new(py, handshake_finding(side, offset, crowded))?)?;
+        out.append(Py::new(py, handshake_finding(seen, side, offset, crowded))?)?;
     }
     let modelled = modelled(&message);
     let raw = (modelled || seen.keep_raw).then(|| PyBytes::new(py, &raw).unbind());
@@ -327,6 +329,7 @@ pub(crate) fn tell(
         } => Py::new(
             py,
             ContentFinding {
+                frame: seen.frame,
                 side,
                 layer,
                 offset,

@@ -163,15 +163,35 @@ pub struct SessionFailed {
     message: String,
 }
 
+/// What one stream event of a flow made its session say, at `frame`.
+pub struct Group {
+    pub frame: u64,
+    pub ts_ns: i128,
+    pub events: Vec<Said>,
+}
+
+impl Group {
+    /// Whether Python reads these events without being told their frame: each carries its
+    /// own (the timeline events, handshake messages and findings of the content layer) or
+    /// needs none (a side's end without a conflicts finding). Such a group may join the
+    /// flow's `SessionEvents` before it (`Collector::joinable`).
+    fn self_framed(&self) -> bool {
+        self.events.iter().all(|said| match said {
+            Said::Content(_) | Said::Run(_) => true,
+            Said::Session(SessionEvent::End { conflicts, .. }) => *conflicts <= 1,
+            _ => false,
+        })
+    }
+}
+
 /// An event kept until the GIL is taken again: stream data as a range of the arena.
 pub enum Kept {
     Session {
         flow: u64,
-        frame: u64,
-        ts_ns: i128,
         /// The side that is the client's, as the content layer knows it after the events.
         client_side: Option<u8>,
-        events: Vec<Said>,
+        /// In stream order; the first gives the `SessionEvents` its frame.
+        groups: Vec<Group>,
     },
     Failed(SessionFailed),
     Ignored(FlowIgnored),
@@ -222,6 +242,12 @@ pub struct Collector {
     pub content: Option<ContentSetup>,
     /// Each open flow's content layer (with `content`).
     pub contents: HashMap<u64, FlowContent>,
+    /// Per flow, the index in `events` of its last `Kept::Session` when nothing else of the
+    /// flow came after it: a self-framed group joins it, so that a connection's frames
+    /// of one batch cross as one `SessionEvents` (not with a plaintext sink or `--records`,
+    /// whose events are told in the capture's order or need their frame). Emptied with
+    /// `events`.
+    pub joinable: HashMap<u64, usize>,
 }
 
 impl Collector {
@@ -245,6 +271,7 @@ impl Collector {
             Some(session) if session.ignored() => {
                 sessions.remove(&flow);
                 self.contents.remove(&flow);
+                self.joinable.remove(&flow);
                 self.events.push(Kept::Ignored(FlowIgnored { flow }));
                 Verdict::Ignored
             }
@@ -265,6 +292,7 @@ impl Collector {
         if let Some(sessions) = self.sessions.as_mut().filter(|_| ignored) {
             sessions.remove(&flow);
         }
+        self.joinable.remove(&flow);
         if let Some(content) = self.contents.get_mut(&flow) {
             content.abandon();
         }
@@ -307,6 +335,7 @@ impl Collector {
             if let Some(content) = self.contents.get_mut(&flow) {
                 content.abandon();
             }
+            self.joinable.remove(&flow);
             self.events.push(Kept::Failed(SessionFailed {
                 flow,
                 frame,
@@ -315,17 +344,34 @@ impl Collector {
             }));
             return;
         }
-        let events = said;
-        if !events.is_empty() {
+        if !said.is_empty() {
             let client_side = self.contents.get(&flow).and_then(FlowContent::client_side);
-            self.events.push(Kept::Session {
-                flow,
+            let group = Group {
                 frame,
                 ts_ns,
-                client_side,
-                events,
-            });
+                events: said,
+            };
+            self.tell(flow, client_side, group);
         }
+    }
+
+    /// A flow's group of events goes out: joining the flow's `SessionEvents` before it
+    /// when it may (see `joinable`).
+    fn tell(&mut self, flow: u64, client_side: Option<u8>, group: Group) {
+        let joins = group.self_framed()
+            && (self.content.as_ref()).is_some_and(|c| !c.keep_plaintext && !c.keep_records);
+        if let Some(&at) = self.joinable.get(&flow).filter(|_| joins) {
+            if let Some(Kept::Session { groups, .. }) = self.events.get_mut(at) {
+                groups.push(group);
+                return;
+            }
+        }
+        self.joinable.insert(flow, self.events.len());
+        self.events.push(Kept::Session {
+            flow,
+            client_side,
+            groups: vec![group],
+        });
     }
 
     /// A new flow: its session and content layer (and decryptor, when it has one) made.
@@ -406,14 +452,12 @@ impl Collector {
             return;
         };
         if let Some(run) = content.close() {
-            let events = vec![run];
-            self.events.push(Kept::Session {
-                flow,
+            let group = Group {
                 frame,
                 ts_ns,
-                client_side: content.client_side(),
-                events,
-            });
+                events: vec![run],
+            };
+            self.tell(flow, content.client_side(), group);
         }
         (
             closed.renegotiation,
@@ -446,6 +490,14 @@ impl FlowSink for Collector {
     }
 
     fn event(&mut self, event: FlowEvent<'_>) {
+        // Anything else of a flow ends what its later groups may join.
+        if let FlowEvent::Closing { flow, .. }
+        | FlowEvent::Evicted { flow, .. }
+        | FlowEvent::HandOut { flow, .. }
+        | FlowEvent::Cut { flow, .. } = event
+        {
+            self.joinable.remove(&flow);
+        }
         let kept = match event {
             FlowEvent::Opened(o) => Kept::Opened(self.opened(&o)),
             FlowEvent::Stream {
@@ -494,6 +546,7 @@ impl FlowSink for Collector {
                     synack_ts_ns,
                 };
                 self.closed(&mut closed);
+                self.joinable.remove(&flow);
                 Kept::Closed(closed)
             }
             FlowEvent::HandOut { flow, late } => Kept::HandOut(FlowHandOut { flow, late }),

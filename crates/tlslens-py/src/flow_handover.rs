@@ -19,15 +19,16 @@ pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8], keep_raw: bool) -> Py
     Ok(match kept {
         Kept::Session {
             flow,
-            frame,
-            ts_ns,
             client_side,
-            events,
+            groups,
         } => {
             let list = PyList::empty(py);
-            let seen = Seen::new(py, (frame, ts_ns), client_side, keep_raw)?;
-            for said in events {
-                said_to_python(py, said, &seen, &list)?;
+            let (frame, ts_ns) = groups.first().map_or((0, 0), |g| (g.frame, g.ts_ns));
+            for group in groups {
+                let seen = Seen::new(py, (group.frame, group.ts_ns), client_side, keep_raw)?;
+                for said in group.events {
+                    said_to_python(py, said, &seen, &list)?;
+                }
             }
             Py::new(
                 py,

@@ -426,6 +426,7 @@ impl FlowCore {
             events.append(to_python(py, event, &self.collector.arena, keep_raw)?)?;
         }
         self.collector.arena.clear();
+        self.collector.joinable.clear();
         self.collector.fed = 0;
         self.collector.events = kept; // its allocation serves the next batch
         Ok(FlowBatch {

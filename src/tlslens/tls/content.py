@@ -214,6 +214,7 @@ class RecordContent:
         elif isinstance(ev, TimelineEvent):
             conn.timeline.append(ev)
         elif isinstance(ev, _core.ContentFinding):
+            self.frame = ev.frame  # where several frames' events cross at once
             self._finding(ev.side, ev.layer, ev.offset, ev.message)
         elif isinstance(ev, _core.ContentPlaintext) and self.sink is not None:
             direction = self._direction(ev.side)
@@ -227,6 +228,8 @@ class RecordContent:
         conn = self.conn
         assert conn is not None
         event = ev.event
+        # Where several frames' events of a flow cross at once, each message says its own.
+        self.frame, self.ts_ns = event.frame, event.ts_ns
         message = event.message
         if type(message) is hs.CompressedCertificate:
             message = compression.decompress_certificate(message, _context(ev), self.max_message)
