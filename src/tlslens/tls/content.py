@@ -4,10 +4,12 @@ Strategy: the compiled core's content layer (``_core.Content``) reads what each 
 hands it: TLS records over TCP (opening, dispatch by content type, defragmentation, parsing,
 the decryptor's steps), DTLS's whole handshake messages (tls/dtls.py, from the core's
 association) and QUIC's CRYPTO streams (quic/assembly.py); each message is read with what was
-negotiated so far, fed to the decryptor and kept for the transcript there. This module holds
-what is model and trust, shared by every transport: the content events' steps, each
-handshake message's effect on the ``Connection`` (hellos, certificates, signatures checked
-against them, tickets) and the findings.
+negotiated so far, fed to the decryptor and kept for the transcript there; the core makes
+every message's timeline step and tells its findings, and hands over as a
+``ContentMessage`` only the messages the model reads. This module holds what is model and
+trust, shared by every transport: the content events' steps, each such message's effect on
+the ``Connection`` (hellos, certificates, signatures checked against them, tickets), a
+CompressedCertificate opened, and the findings of all that.
 """
 
 from __future__ import annotations
