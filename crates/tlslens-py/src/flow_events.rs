@@ -18,6 +18,7 @@ use tlslens_core::records::{Session, SessionEvent};
 
 use super::decrypt::{decryptor_failed, Decryptor};
 use super::flow_content::{ContentSetup, FlowContent, Said};
+use super::flow_handover::Group;
 use super::flows::panic_text;
 use super::quic_events::{QuicFeed, QuicKept};
 use super::udp_events::{FlowCut, UdpClosed, UdpOpened};
@@ -161,27 +162,6 @@ pub struct SessionFailed {
     frame: u64,
     ts_ns: i128,
     message: String,
-}
-
-/// What one stream event of a flow made its session say, at `frame`.
-pub struct Group {
-    pub frame: u64,
-    pub ts_ns: i128,
-    pub events: Vec<Said>,
-}
-
-impl Group {
-    /// Whether Python reads these events without being told their frame: each carries its
-    /// own (the timeline events, handshake messages and findings of the content layer) or
-    /// needs none (a side's end without a conflicts finding). Such a group may join the
-    /// flow's `SessionEvents` before it (`Collector::joinable`).
-    fn self_framed(&self) -> bool {
-        self.events.iter().all(|said| match said {
-            Said::Content(_) | Said::Run(_) => true,
-            Said::Session(SessionEvent::End { conflicts, .. }) => *conflicts <= 1,
-            _ => false,
-        })
-    }
 }
 
 /// An event kept until the GIL is taken again: stream data as a range of the arena.
@@ -353,25 +333,6 @@ impl Collector {
             };
             self.tell(flow, client_side, group);
         }
-    }
-
-    /// A flow's group of events goes out: joining the flow's `SessionEvents` before it
-    /// when it may (see `joinable`).
-    fn tell(&mut self, flow: u64, client_side: Option<u8>, group: Group) {
-        let joins = group.self_framed()
-            && (self.content.as_ref()).is_some_and(|c| !c.keep_plaintext && !c.keep_records);
-        if let Some(&at) = self.joinable.get(&flow).filter(|_| joins) {
-            if let Some(Kept::Session { groups, .. }) = self.events.get_mut(at) {
-                groups.push(group);
-                return;
-            }
-        }
-        self.joinable.insert(flow, self.events.len());
-        self.events.push(Kept::Session {
-            flow,
-            client_side,
-            groups: vec![group],
-        });
     }
 
     /// A new flow: its session and content layer (and decryptor, when it has one) made.
