@@ -163,15 +163,17 @@ impl Collector {
     /// A flow's group of events goes out: joining the flow's `SessionEvents` before it
     /// when it may (see `joinable`).
     pub(crate) fn tell(&mut self, flow: u64, client_side: Option<u8>, group: Group) {
-        let joins = group.self_framed()
-            && (self.content.as_ref()).is_some_and(|c| !c.keep_plaintext && !c.keep_records);
+        let joining = (self.content.as_ref()).is_some_and(|c| !c.keep_plaintext && !c.keep_records);
+        let joins = joining && group.self_framed();
         if let Some(&at) = self.joinable.get(&flow).filter(|_| joins) {
             if let Some(Kept::Session { groups, .. }) = self.events.get_mut(at) {
                 groups.push(group);
                 return;
             }
         }
-        self.joinable.insert(flow, self.events.len());
+        if joining {
+            self.joinable.insert(flow, self.events.len());
+        }
         self.events.push(Kept::Session {
             flow,
             client_side,
