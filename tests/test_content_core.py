@@ -30,10 +30,108 @@ def test_a_record_becomes_its_message_read_in_the_core() -> None:
     assert [type(e) for e in events] == [_core.TlsStarted, _core.ContentMessage]
     read = events[1]
     assert isinstance(read, _core.ContentMessage)
-    assert isinstance(read.message, _core.ClientHello)
-    assert read.message.server_name == "tlslens.test"
-    assert (read.side, read.offset, read.raw) == (0, 5, CH_RECORD[5:])
-    assert (read.error, read.version, read.decrypted) == (None, None, False)
+    assert (read.side, read.offset, read.raw, read.msg_type) == (0, 5, CH_RECORD[5:], 1)
+    assert (read.version, read.kx, read.signed) == (None, None, None)
+    # Its timeline step, made by the core: the caller adds it to the timeline.
+    step = read.event
+    assert type(step) is _core.HandshakeEvent and isinstance(step.message, _core.ClientHello)
+    assert step.message.server_name == "tlslens.test"
+    assert (step.frame, step.ts_ns, step.direction, step.offset, step.length) == (
+        1,
+        1000,
+        "c2s",
+        5,
+        len(CH_RECORD) - 5,
+    )
+    assert (step.decrypted, step.raw, step.records, step.last_frame) == (False, None, 1, 1)
+
+
+def _hello_body(extensions: int, trailer: bytes = b"") -> bytes:
+    """A TLS 1.2 ClientHello body with ``extensions`` empty ones of distinct unknown types."""
+    block = b"".join((1000 + n).to_bytes(2, "big") + b"\x00\x00" for n in range(extensions))
+    return (
+        b"\x03\x03"  # legacy_version
+        + bytes(32)  # random
+        + b"\x00"  # legacy_session_id
+        + b"\x00\x02\x13\x01"  # cipher_suites
+        + b"\x01\x00"  # legacy_compression_methods
+        + len(block).to_bytes(2, "big")
+        + block
+        + trailer
+    )
+
+
+def test_a_message_the_model_does_not_read_crosses_as_its_step_with_its_bytes_if_kept() -> None:
+    """A ServerHelloDone: no ``ContentMessage``, only its ``HandshakeEvent``, which keeps
+    the message's bytes for ``--records``."""
+    done = _handshake(14, b"")
+    for keep in (False, True):
+        session, content = _pair(keep_records=keep)
+        content.take(session.data(0, 0, CH_RECORD), 1, 1000)
+        events = content.take(session.data(1, 0, _record(22, done)), 2, 2000)
+        steps = [e for e in events if not isinstance(e, _core.TlsRecord)]
+        assert [type(e) for e in steps] == [_core.HandshakeEvent]
+        (step,) = steps
+        assert isinstance(step, _core.HandshakeEvent)
+        assert (step.message.msg_type, step.direction, step.offset, step.length) == (
+            14,
+            "s2c",
+            5,
+            4,
+        )
+        assert step.raw == (done if keep else None)
+
+
+def test_a_crowded_or_malformed_hello_and_an_unreadable_message_are_told_by_the_core() -> None:
+    """Their findings come before the message's step, where the message is."""
+    session, content = _pair()
+    crowded = _record(22, _handshake(1, _hello_body(101, b"\x00")))
+    events = content.take(session.data(0, 0, crowded), 1, 1000)
+    assert [type(e) for e in events] == [
+        _core.TlsStarted,
+        _core.ContentFinding,
+        _core.ContentFinding,
+        _core.ContentMessage,
+    ]
+    malformed, many = events[1], events[2]
+    assert isinstance(malformed, _core.ContentFinding) and isinstance(many, _core.ContentFinding)
+    assert (malformed.layer, malformed.offset, malformed.side) == ("handshake", 5, 0)
+    assert malformed.message == "ClientHello: 1 bytes after the extensions block"
+    assert many.message == (
+        "ClientHello carries 101 extensions; common TLS stacks send fewer than 30, so this "
+        "hello was crafted (by a fuzzer, a scanner or an attack)"
+    )
+    fine_session, fine = _pair()
+    hundred = fine.take(fine_session.data(0, 0, _record(22, _handshake(1, _hello_body(100)))), 1, 0)
+    assert [type(e) for e in hundred] == [_core.TlsStarted, _core.ContentMessage]
+    events = content.take(session.data(1, 0, _record(22, _handshake(2, b"\x03\x03"))), 2, 2000)
+    assert [type(e) for e in events] == [_core.ContentFinding, _core.HandshakeEvent]
+    unreadable, step = events
+    assert isinstance(unreadable, _core.ContentFinding) and isinstance(step, _core.HandshakeEvent)
+    why = "message type 2: needs 32 bytes at offset 2, 0 remain"
+    assert (unreadable.message, unreadable.offset) == (f"server_hello: {why}", 5)
+    assert type(step.message) is _core.OpaqueMessage and step.message.malformed == why
+    assert step.message.body == b"\x03\x03"
+
+
+def test_an_opened_compressed_certificate_takes_the_place_of_the_message_in_its_step() -> None:
+    session, content = _pair(keep_records=True)
+    content.take(session.data(0, 0, CH_RECORD), 1, 1000)
+    compressed = _handshake(25, b"\x00\x01" + b"\x00\x00\x10" + b"\x00\x00\x02" + b"xy")
+    events = content.take(session.data(1, 0, _record(22, compressed)), 2, 2000)
+    read = events[-1]
+    assert isinstance(read, _core.ContentMessage)
+    assert type(read.event.message) is _core.CompressedCertificate
+    opened = read.event.message.with_malformed("not opened")
+    step = read.event.with_message(opened)
+    assert step.message is opened and step is not read.event
+    assert (step.frame, step.direction, step.offset, step.length, step.raw) == (
+        read.event.frame,
+        "s2c",
+        5,
+        len(compressed),
+        compressed,
+    )
 
 
 def test_application_data_in_a_row_is_one_step_and_alerts_are_read() -> None:
@@ -62,9 +160,10 @@ def test_application_data_in_a_row_is_one_step_and_alerts_are_read() -> None:
     (records, size, gaps, _gap_bytes), client = content.counts[1], content.counts[0]
     assert (records, size, gaps) == (3, 90, 0) and client == (0, 0, 0, 0)
     assert isinstance(odd, _core.ContentFinding)
-    assert (odd.layer, odd.offset, odd.message) == (
+    assert (odd.layer, odd.offset, odd.frame, odd.message) == (
         "alert",
         112,
+        2,
         "alert record of 1 bytes (alerts are 2)",
     )
 

@@ -126,6 +126,44 @@ def test_with_the_content_layer_in_the_walk_no_record_crosses_into_python() -> N
     assert len(hellos) == sum(1 for _ in read_capture(path))
 
 
+def _frames_told(batch: _core.SessionEvents) -> set[int]:
+    """The frames the events of one ``SessionEvents`` say they were seen in (but runs of
+    application data, which the walk folds over frames anyway)."""
+    return {
+        ev.event.frame if isinstance(ev, _core.ContentMessage) else ev.frame
+        for ev in batch.events
+        if isinstance(ev, _core.ContentMessage | _core.TimelineEvent | _core.ContentFinding)
+        and not isinstance(ev, DataEvent)
+    }
+
+
+def test_a_connections_stream_events_of_one_batch_cross_together_each_with_its_frame() -> None:
+    """A flow's later stream events join its ``SessionEvents`` while nothing else of the
+    flow came between: a connection crosses in a few calls, not one per frame, and each of
+    its events keeps the frame it was seen in (the connections are the same: the digests
+    of tests/test_corpus_digests.py)."""
+    path = CAPTURES / "demo-tls12-tls13.pcapng"
+    events = core_events(path, sessions=True, content=_content())
+    batches = [ev for ev in events if type(ev) is _core.SessionEvents]
+    opened = [ev for ev in events if type(ev) is _core.FlowOpened]
+    assert len(batches) <= 2 * len(opened)  # one a frame before: seven a connection here
+    assert any(len(_frames_told(batch)) > 2 for batch in batches)
+    for batch in batches:  # the first frame of a batch is its own
+        assert min(_frames_told(batch) or {batch.frame}) >= batch.frame
+    # Flow by flow, the frames of its events only grow.
+    for flow in {ev.flow for ev in opened}:
+        frames = [f for b in batches if b.flow == flow for f in sorted(_frames_told(b))]
+        assert frames == sorted(frames)
+
+
+def test_with_records_kept_each_stream_event_crosses_on_its_own() -> None:
+    """``--records`` needs each record's frame: nothing joins."""
+    path = CAPTURES / "demo-tls12-tls13.pcapng"
+    events = core_events(path, sessions=True, content=_content(records=True))
+    batches = [ev for ev in events if type(ev) is _core.SessionEvents]
+    assert batches and all(_frames_told(batch) <= {batch.frame} for batch in batches)
+
+
 def test_with_records_kept_each_header_crosses_as_a_skipped_body() -> None:
     """``--records`` through the walk: one header per record the connections list."""
     path = CAPTURES / "demo-tls12-tls13.pcapng"

@@ -240,10 +240,11 @@ def test_records_of_a_live_handshake() -> None:
         keep_plaintext=False,
         keep_records=False,
     )
-    types = [
-        ev.msg_type
+    steps = [
+        ev.event if isinstance(ev, _core.ContentMessage) else ev
         for ev in content.take(events, 0, 0)
-        if isinstance(ev, _core.ContentMessage) and ev.side == 1
+        if isinstance(ev, _core.ContentMessage | _core.HandshakeEvent)
     ]
+    types = [step.message.msg_type for step in steps if step.direction == "s2c"]
     assert types[:2] == [2, 11]  # ServerHello, Certificate
     assert 14 in types  # ServerHelloDone

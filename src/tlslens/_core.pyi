@@ -252,7 +252,10 @@ class SessionEvents:
     """What one stream event of a flow made its core session say, at ``frame`` (with
     ``FlowCore(sessions=True)``); a connection's last ones come before its ``FlowClosed``.
     With ``FlowCore(content=...)`` its records are read in the walk: content events instead
-    (and each record's header as a ``SkippedBody`` when ``keep_records``)."""
+    (and each record's header as a ``SkippedBody`` when ``keep_records``), and the events
+    of the flow's later stream events in the same batch join these while each carries its
+    own frame (timeline events, ``ContentMessage.event``, ``ContentFinding``): not with a
+    plaintext sink or ``keep_records``."""
 
     flow: int
     frame: int
@@ -790,19 +793,20 @@ class Session:
 
 @final
 class ContentMessage:
-    """One handshake message, whole (``raw`` with its header), read with the context
-    negotiated before it (``version``, ``kx``, ``auth``): ``message``, or None and ``error``.
-    ``signed``: a CertificateVerify's signed input as far as known (TLS 1.3: the transcript
-    hash; before: the handshake messages so far)."""
+    """A handshake message the model reads (hellos, certificates, what a signature is
+    checked in, tickets...), read with the context negotiated before it (``version``,
+    ``kx``, ``auth``): ``event``, its timeline step made by the core (added to the timeline
+    by the caller; a CompressedCertificate's replaced once opened, ``with_message``),
+    ``raw`` its bytes with the header. ``signed``: a CertificateVerify's signed input as far
+    as known (TLS 1.3: the transcript hash; before: the handshake messages so far). The
+    other messages, and unreadable ones, cross only as their ``HandshakeEvent``; the
+    findings of each (malformed, a crowded hello) come before it as ``ContentFinding``."""
 
     side: int
     offset: int
-    length: int
     msg_type: int
+    event: HandshakeEvent
     raw: bytes
-    decrypted: bool
-    message: HandshakeMessage | None
-    error: str | None
     version: int | None
     kx: str | None
     auth: str | None
@@ -818,8 +822,9 @@ class ContentPlaintext:
 
 @final
 class ContentFinding:
-    """Something wrong in the content, where it is."""
+    """Something wrong in the content, where it is (``frame``: the one it was seen in)."""
 
+    frame: int
     side: int | None
     layer: str
     offset: int | None
@@ -878,6 +883,9 @@ class HandshakeEvent(TimelineEvent):
     @property
     def sslv2(self) -> bool: ...
     fragments: int
+    def with_message(self, message: HandshakeMessage) -> HandshakeEvent:
+        """The same event with ``message`` in place of its own (a CompressedCertificate
+        once opened)."""
 
 class _BareEvent(TimelineEvent):
     def __init__(
@@ -1080,7 +1088,8 @@ SideCounts: TypeAlias = list[tuple[int, int, int, int]]
 class Content:
     """One connection's record content, sans-IO. TCP: a batch of the core session's events
     in (``take``), its records replaced by content events (``TlsRecord``/``SkippedBody``
-    also pass through when ``keep_records``). DTLS and QUIC, which frame handshake messages
+    also pass through when ``keep_records``, and each handshake message keeps its bytes in
+    ``HandshakeEvent.raw``, whatever the transport). DTLS and QUIC, which frame handshake messages
     themselves: ``message``, ``crypto`` and ``skipped``, each answering with the content
     events it caused. ``rsa(encrypted, versions)``: the premaster the caller's RSA keys
     recover, or None: a KeyboardInterrupt it raises is raised by the call that asked, an

@@ -66,7 +66,7 @@ impl Batch<'_> {
     fn pass(&self, inner: &mut CoreContent, item: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let told: Vec<_> = inner.drain().collect();
         if !told.is_empty() {
-            let seen = seen(self.py, inner, self.at)?;
+            let seen = seen(self.py, inner, self.at, self.keep_records)?;
             for event in told {
                 tell(self.py, event, &seen, &self.out)?;
             }
@@ -205,10 +205,11 @@ impl Content {
         work: impl FnOnce(&mut CoreContent, &mut Io<'_, '_>),
     ) -> PyResult<Py<PyList>> {
         let out = PyList::empty(py);
+        let keep_raw = self.keep_records;
         self.with_io(py, |inner, mut io| {
             work(inner, &mut io);
             inner.flush();
-            let seen = seen(py, inner, at)?;
+            let seen = seen(py, inner, at, keep_raw)?;
             for event in inner.drain() {
                 tell(py, event, &seen, &out)?;
             }
@@ -218,9 +219,9 @@ impl Content {
     }
 }
 
-/// Where the events told now were seen.
-fn seen(py: Python<'_>, inner: &CoreContent, (frame, ts_ns): (u64, i128)) -> PyResult<Seen> {
-    Seen::new(py, frame, ts_ns, inner.client_side())
+/// Where the events told now were seen (`keep_raw`: each handshake message keeps its bytes).
+fn seen(py: Python<'_>, inner: &CoreContent, at: (u64, i128), keep_raw: bool) -> PyResult<Seen> {
+    Seen::new(py, at, inner.client_side(), keep_raw)
 }
 
 fn space(name: &str) -> PyResult<Space> {
@@ -235,7 +236,8 @@ fn space(name: &str) -> PyResult<Space> {
 impl Content {
     /// `client_side` when known (else from the session's `TlsStarted`); `known_types`: the
     /// handshake types a record of whole messages may hold; `keep_plaintext`: each
-    /// decrypted record's bytes are told; `keep_records`: records pass through too;
+    /// decrypted record's bytes are told; `keep_records` (`--records`): records pass
+    /// through too, and each handshake message keeps its bytes;
     /// `rsa(encrypted, versions)`: the premaster the caller's RSA keys recover, or None.
     #[new]
     #[pyo3(signature = (*, client_side, max_message, known_types, keep_plaintext, keep_records, decryptor=None, rsa=None))]

@@ -6,35 +6,34 @@
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyInt, PyList, PyString};
-use tlslens_core::content::{ContentEvent, DataKind, DataRun, MessageRead};
-use tlslens_core::handshake::messages;
+use pyo3::types::{PyBytes, PyInt, PyList, PyString};
+use tlslens_core::content::{crowding, ContentEvent, DataKind, DataRun, MessageRead};
+use tlslens_core::handshake::messages::{self, Message};
 
-use crate::handshake::to_python;
+use crate::handshake::{handshake_name, to_python, HandshakeMessage, OpaqueMessage};
 use crate::timeline::{
-    py_bool, AlertEvent, At, ChangeCipherSpecEvent, EncryptedAlertEvent, EncryptedHandshakeEvent,
-    GapEvent, HeartbeatEvent, UndecryptableEvent,
+    AlertEvent, At, ChangeCipherSpecEvent, EncryptedAlertEvent, EncryptedHandshakeEvent, GapEvent,
+    HandshakeEvent, HeartbeatEvent, UndecryptableEvent,
 };
 use crate::timeline_data::{ApplicationDataEvent, EarlyDataEvent};
 
-/// One handshake message, whole (`raw`, header included), read with the context negotiated
-/// before it (`version`, `kx`, `auth`): `message` its object, or None and `error` why the
-/// body does not parse. `signed`: a CertificateVerify's signed input as far as known (TLS
-/// 1.3: the transcript hash; before: the handshake messages so far).
+/// A handshake message the caller's model reads (hellos, certificates, what a signature is
+/// checked in, tickets...), read with the context negotiated before it (`version`, `kx`,
+/// `auth`): `event` its timeline step, made by the core (the caller adds it to the timeline;
+/// a CompressedCertificate's once opened, `HandshakeEvent.with_message`), `raw` its bytes,
+/// header included. `signed`: a CertificateVerify's signed input as far as known (TLS 1.3:
+/// the transcript hash; before: the handshake messages so far). The other messages, and
+/// those whose body does not parse, cross only as their `HandshakeEvent` (after their
+/// findings, as a `ContentMessage` does).
 // Its fields are Python objects, which PyO3 exposes as members (read as fast as a slot;
-// see timeline.rs): the model reads nine of them for every message.
+// see timeline.rs).
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct ContentMessage {
     side: Py<PyInt>,
     offset: Py<PyInt>,
-    length: Py<PyInt>,
     msg_type: Py<PyInt>,
+    event: Py<HandshakeEvent>,
     raw: Py<PyBytes>,
-    decrypted: Py<PyBool>,
-    /// The message's object, or None.
-    message: Py<PyAny>,
-    /// Why its body does not parse, or None.
-    error: Py<PyAny>,
     /// What was negotiated before it (int, str, str), or None each.
     version: Py<PyAny>,
     kx: Py<PyAny>,
@@ -51,9 +50,10 @@ pub struct ContentPlaintext {
     chunks: Py<PyList>,
 }
 
-/// Something wrong in the content, where it is.
+/// Something wrong in the content, where it is (`frame`: the one it was seen in).
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct ContentFinding {
+    frame: u64,
     side: Option<u8>,
     layer: &'static str,
     offset: Option<u64>,
@@ -62,23 +62,35 @@ pub struct ContentFinding {
 
 /// Where the events of one batch were seen, for the timeline events made of them: the
 /// frame and time as the objects every event of the batch shares (as the events Python
-/// made did), and which side is the client's.
+/// made did), which side is the client's, and whether each handshake message keeps its
+/// bytes (`--records`).
 pub(crate) struct Seen {
     frame: u64,
     frame_obj: Py<PyInt>,
     ts_obj: Py<PyInt>,
     /// Its events' side that is the client's (the others are the server's).
     client_side: Option<u8>,
+    keep_raw: bool,
 }
 
 impl Seen {
-    pub fn new(py: Python<'_>, frame: u64, ts_ns: i128, client_side: Option<u8>) -> PyResult<Self> {
+    pub fn new(
+        py: Python<'_>,
+        (frame, ts_ns): (u64, i128),
+        client_side: Option<u8>,
+        keep_raw: bool,
+    ) -> PyResult<Self> {
         Ok(Seen {
             frame,
             frame_obj: frame.into_pyobject(py)?.unbind(),
             ts_obj: ts_ns.into_pyobject(py)?.unbind(),
             client_side,
+            keep_raw,
         })
+    }
+
+    pub fn keep_raw(&self) -> bool {
+        self.keep_raw
     }
 
     pub fn client_side(&self) -> Option<u8> {
@@ -113,7 +125,41 @@ fn size(length: usize) -> u64 {
     u64::try_from(length).unwrap_or(u64::MAX)
 }
 
-fn message_to_python(py: Python<'_>, read: MessageRead) -> PyResult<PyObject> {
+/// Whether the caller's model reads this message (see `ContentMessage`).
+fn modelled(message: &Message<'_>) -> bool {
+    matches!(
+        message,
+        Message::ClientHello(_)
+            | Message::ServerHello(_)
+            | Message::Certificate(_)
+            | Message::CompressedCertificate(_)
+            | Message::ServerKeyExchange(_)
+            | Message::CertificateRequest(_)
+            | Message::CertificateVerify(_)
+            | Message::CertificateStatus(_)
+            | Message::NewSessionTicket(_)
+            | Message::EncryptedExtensions(_)
+    )
+}
+
+fn handshake_finding(seen: &Seen, side: u8, offset: u64, message: String) -> ContentFinding {
+    ContentFinding {
+        frame: seen.frame,
+        side: Some(side),
+        layer: "handshake",
+        offset: Some(offset),
+        message,
+    }
+}
+
+/// One handshake message into `out`: its findings (why it is malformed, a crowded hello),
+/// then its timeline step, as a `ContentMessage` when the caller's model reads it.
+fn tell_message(
+    py: Python<'_>,
+    read: MessageRead,
+    seen: &Seen,
+    out: &Bound<'_, PyList>,
+) -> PyResult<()> {
     let MessageRead {
         side,
         offset,
@@ -124,28 +170,58 @@ fn message_to_python(py: Python<'_>, read: MessageRead) -> PyResult<PyObject> {
         error,
         signed,
     } = read;
-    let message = match &error {
-        Some(_) => None,
-        None => {
-            let body = raw.get(4..).unwrap_or_default();
-            match messages::parse(msg_type, body, &context) {
-                Ok(message) => Some(to_python(py, &message)?),
-                Err(_) => None,
-            }
+    let body = raw.get(4..).unwrap_or_default();
+    let at = seen.at(py, side, offset, size(raw.len()))?;
+    let parsed = match error {
+        Some(error) => Err(error),
+        None => messages::parse(msg_type, body, &context),
+    };
+    let message = match parsed {
+        Ok(message) => message,
+        Err(error) => {
+            // Told as an opaque step, neither decrypted nor kept: as it always was.
+            let said = format!("{}: {error}", handshake_name(py, msg_type));
+            out.append(Py::new(py, handshake_finding(seen, side, offset, said))?)?;
+            let opaque = OpaqueMessage::unreadable(py, msg_type, body, error)?;
+            return out.append(HandshakeEvent::build(py, at, opaque, false, None)?);
         }
+    };
+    let object = to_python(py, &message)?;
+    // A CompressedCertificate's is told once Python opened it (handshake/compression.py).
+    if !matches!(message, Message::CompressedCertificate(_)) {
+        let malformed = object
+            .downcast_bound::<HandshakeMessage>(py)?
+            .get()
+            .malformed();
+        if let Some(why) = malformed {
+            out.append(Py::new(
+                py,
+                handshake_finding(seen, side, offset, why.to_owned()),
+            )?)?;
+        }
+    }
+    if let Some(crowded) = crowding(&message) {
+        out.append(Py::new(py, handshake_finding(seen, side, offset, crowded))?)?;
+    }
+    let modelled = modelled(&message);
+    let raw = (modelled || seen.keep_raw).then(|| PyBytes::new(py, &raw).unbind());
+    let kept = raw
+        .as_ref()
+        .filter(|_| seen.keep_raw)
+        .map(|r| r.clone_ref(py));
+    let event = HandshakeEvent::build(py, at, object, decrypted, kept)?;
+    let Some(raw) = raw.filter(|_| modelled) else {
+        return out.append(event);
     };
     // A capture negotiates few distinct key exchanges and authentications: interned,
     // each is one object (whose hash the model's context cache keeps).
     let name = |text: Option<String>| text.map(|t| PyString::intern(py, &t));
-    let event = ContentMessage {
+    let told = ContentMessage {
         side: side.into_pyobject(py)?.unbind(),
         offset: offset.into_pyobject(py)?.unbind(),
-        length: raw.len().into_pyobject(py)?.unbind(),
         msg_type: msg_type.into_pyobject(py)?.unbind(),
-        raw: PyBytes::new(py, &raw).unbind(),
-        decrypted: py_bool(py, decrypted),
-        message: message.into_pyobject(py)?.unbind(),
-        error: error.into_pyobject(py)?.unbind(),
+        event,
+        raw,
         version: context.version.into_pyobject(py)?.unbind(),
         kx: name(context.kx).into_pyobject(py)?.unbind(),
         auth: name(context.auth).into_pyobject(py)?.unbind(),
@@ -154,7 +230,7 @@ fn message_to_python(py: Python<'_>, read: MessageRead) -> PyResult<PyObject> {
             .into_pyobject(py)?
             .unbind(),
     };
-    Ok(Py::new(py, event)?.into_any())
+    out.append(Py::new(py, told)?)
 }
 
 /// A run of application data as its timeline step (`last_frame`: where a run the flow
@@ -196,7 +272,7 @@ pub(crate) fn tell(
     out: &Bound<'_, PyList>,
 ) -> PyResult<()> {
     let made = match event {
-        ContentEvent::Message(read) => message_to_python(py, *read)?,
+        ContentEvent::Message(read) => return tell_message(py, *read, seen, out),
         ContentEvent::ApplicationData(run) => return tell_run(py, run, seen, seen.frame, out),
         ContentEvent::ChangeCipherSpec {
             side,
@@ -253,6 +329,7 @@ pub(crate) fn tell(
         } => Py::new(
             py,
             ContentFinding {
+                frame: seen.frame,
                 side,
                 layer,
                 offset,

@@ -18,6 +18,7 @@ use tlslens_core::records::{Session, SessionEvent};
 
 use super::decrypt::{decryptor_failed, Decryptor};
 use super::flow_content::{ContentSetup, FlowContent, Said};
+use super::flow_handover::Group;
 use super::flows::panic_text;
 use super::quic_events::{QuicFeed, QuicKept};
 use super::udp_events::{FlowCut, UdpClosed, UdpOpened};
@@ -167,11 +168,10 @@ pub struct SessionFailed {
 pub enum Kept {
     Session {
         flow: u64,
-        frame: u64,
-        ts_ns: i128,
         /// The side that is the client's, as the content layer knows it after the events.
         client_side: Option<u8>,
-        events: Vec<Said>,
+        /// In stream order; the first gives the `SessionEvents` its frame.
+        groups: Vec<Group>,
     },
     Failed(SessionFailed),
     Ignored(FlowIgnored),
@@ -222,6 +222,12 @@ pub struct Collector {
     pub content: Option<ContentSetup>,
     /// Each open flow's content layer (with `content`).
     pub contents: HashMap<u64, FlowContent>,
+    /// Per flow, the index in `events` of its last `Kept::Session` when nothing else of the
+    /// flow came after it: a self-framed group joins it, so that a connection's frames
+    /// of one batch cross as one `SessionEvents` (not with a plaintext sink or `--records`,
+    /// whose events are told in the capture's order or need their frame). Emptied with
+    /// `events`.
+    pub joinable: HashMap<u64, usize>,
 }
 
 impl Collector {
@@ -245,6 +251,7 @@ impl Collector {
             Some(session) if session.ignored() => {
                 sessions.remove(&flow);
                 self.contents.remove(&flow);
+                self.joinable.remove(&flow);
                 self.events.push(Kept::Ignored(FlowIgnored { flow }));
                 Verdict::Ignored
             }
@@ -265,6 +272,7 @@ impl Collector {
         if let Some(sessions) = self.sessions.as_mut().filter(|_| ignored) {
             sessions.remove(&flow);
         }
+        self.joinable.remove(&flow);
         if let Some(content) = self.contents.get_mut(&flow) {
             // Python stopped reading the flow: a run still held would not be told.
             drop(content.abandon());
@@ -307,7 +315,8 @@ impl Collector {
             session.abandon();
             // The run of application data read before the failed batch is told before it.
             let held = self.contents.get_mut(&flow).and_then(FlowContent::abandon);
-            self.tell(flow, (frame, ts_ns), held.into_iter().collect());
+            self.tell_said(flow, (frame, ts_ns), held.into_iter().collect());
+            self.joinable.remove(&flow);
             self.events.push(Kept::Failed(SessionFailed {
                 flow,
                 frame,
@@ -316,22 +325,21 @@ impl Collector {
             }));
             return;
         }
-        self.tell(flow, (frame, ts_ns), said);
+        self.tell_said(flow, (frame, ts_ns), said);
     }
 
-    /// What a flow's session said at `frame`, if anything, goes out as one event.
-    fn tell(&mut self, flow: u64, (frame, ts_ns): (u64, i128), events: Vec<Said>) {
+    /// What a flow's session said at `frame`, if anything, goes out as one group.
+    fn tell_said(&mut self, flow: u64, (frame, ts_ns): (u64, i128), events: Vec<Said>) {
         if events.is_empty() {
             return;
         }
         let client_side = self.contents.get(&flow).and_then(FlowContent::client_side);
-        self.events.push(Kept::Session {
-            flow,
+        let group = Group {
             frame,
             ts_ns,
-            client_side,
             events,
-        });
+        };
+        self.tell(flow, client_side, group);
     }
 
     /// A new flow: its session and content layer (and decryptor, when it has one) made.
@@ -412,14 +420,12 @@ impl Collector {
             return;
         };
         if let Some(run) = content.close() {
-            let events = vec![run];
-            self.events.push(Kept::Session {
-                flow,
+            let group = Group {
                 frame,
                 ts_ns,
-                client_side: content.client_side(),
-                events,
-            });
+                events: vec![run],
+            };
+            self.tell(flow, content.client_side(), group);
         }
         (
             closed.renegotiation,
@@ -452,6 +458,14 @@ impl FlowSink for Collector {
     }
 
     fn event(&mut self, event: FlowEvent<'_>) {
+        // Anything else of a flow ends what its later groups may join.
+        if let FlowEvent::Closing { flow, .. }
+        | FlowEvent::Evicted { flow, .. }
+        | FlowEvent::HandOut { flow, .. }
+        | FlowEvent::Cut { flow, .. } = event
+        {
+            self.joinable.remove(&flow);
+        }
         let kept = match event {
             FlowEvent::Opened(o) => Kept::Opened(self.opened(&o)),
             FlowEvent::Stream {
@@ -500,6 +514,7 @@ impl FlowSink for Collector {
                     synack_ts_ns,
                 };
                 self.closed(&mut closed);
+                self.joinable.remove(&flow);
                 Kept::Closed(closed)
             }
             FlowEvent::HandOut { flow, late } => Kept::HandOut(FlowHandOut { flow, late }),

@@ -1,7 +1,8 @@
 //! The flow walk's events kept for Python and made Python objects (once per batch, with the
 //! GIL): the kept values of flow_events.rs; stream data and datagrams go into the batch's
 //! arena during the walk (`Collector::stream`, `Collector::datagram`) and are copied out
-//! of it here.
+//! of it here; a flow's session events are kept in groups, one per stream event, which
+//! join the flow's `SessionEvents` before them when they may (`Collector::tell`).
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
@@ -9,24 +10,27 @@ use pyo3::types::{PyBytes, PyList};
 use super::content_events::{tell, tell_run, Seen};
 use super::flow_content::Said;
 use tlslens_core::flows::tcp::StreamEvent;
+use tlslens_core::records::SessionEvent;
 
 use super::flow_events::{Collector, FlowConflict, FlowData, FlowGap, Kept, SessionEvents};
 use super::session::{event_to_python, SkippedBody};
 use super::udp_events::UdpDatagram;
 
-pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8]) -> PyResult<PyObject> {
+/// `keep_raw`: each handshake message keeps its bytes (`--records`).
+pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8], keep_raw: bool) -> PyResult<PyObject> {
     Ok(match kept {
         Kept::Session {
             flow,
-            frame,
-            ts_ns,
             client_side,
-            events,
+            groups,
         } => {
             let list = PyList::empty(py);
-            let seen = Seen::new(py, frame, ts_ns, client_side)?;
-            for said in events {
-                said_to_python(py, said, &seen, &list)?;
+            let (frame, ts_ns) = groups.first().map_or((0, 0), |g| (g.frame, g.ts_ns));
+            for group in groups {
+                let seen = Seen::new(py, (group.frame, group.ts_ns), client_side, keep_raw)?;
+                for said in group.events {
+                    said_to_python(py, said, &seen, &list)?;
+                }
             }
             Py::new(
                 py,
@@ -107,7 +111,12 @@ fn said_to_python(
         Said::Session(event) => out.append(event_to_python(py, event)?),
         Said::Content(event) => tell(py, event, seen, out),
         Said::Run(held) => {
-            let began = Seen::new(py, held.frame, held.ts_ns, seen.client_side())?;
+            let began = Seen::new(
+                py,
+                (held.frame, held.ts_ns),
+                seen.client_side(),
+                seen.keep_raw(),
+            )?;
             tell_run(py, held.run, &began, held.last_frame, out)
         }
         Said::Record {
@@ -129,7 +138,49 @@ fn said_to_python(
     }
 }
 
+/// What one stream event of a flow made its session say, at `frame`.
+pub struct Group {
+    pub frame: u64,
+    pub ts_ns: i128,
+    pub events: Vec<Said>,
+}
+
+impl Group {
+    /// Whether Python reads these events without being told their frame: each carries its
+    /// own (the timeline events, handshake messages and findings of the content layer) or
+    /// needs none (a side's end without a conflicts finding). Such a group may join the
+    /// flow's `SessionEvents` before it (`Collector::joinable`).
+    fn self_framed(&self) -> bool {
+        self.events.iter().all(|said| match said {
+            Said::Content(_) | Said::Run(_) => true,
+            Said::Session(SessionEvent::End { conflicts, .. }) => *conflicts <= 1,
+            _ => false,
+        })
+    }
+}
+
 impl Collector {
+    /// A flow's group of events goes out: joining the flow's `SessionEvents` before it
+    /// when it may (see `joinable`).
+    pub(crate) fn tell(&mut self, flow: u64, client_side: Option<u8>, group: Group) {
+        let joining = (self.content.as_ref()).is_some_and(|c| !c.keep_plaintext && !c.keep_records);
+        let joins = joining && group.self_framed();
+        if let Some(&at) = self.joinable.get(&flow).filter(|_| joins) {
+            if let Some(Kept::Session { groups, .. }) = self.events.get_mut(at) {
+                groups.push(group);
+                return;
+            }
+        }
+        if joining {
+            self.joinable.insert(flow, self.events.len());
+        }
+        self.events.push(Kept::Session {
+            flow,
+            client_side,
+            groups: vec![group],
+        });
+    }
+
     /// A stream event kept for Python as it is (without sessions): data into the arena.
     pub(crate) fn stream(
         &mut self,

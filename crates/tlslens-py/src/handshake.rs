@@ -24,6 +24,7 @@ mod fingerprint;
 
 static DECODE_ERROR: GILOnceCell<Py<PyType>> = GILOnceCell::new();
 static EXTENSION_NAME: GILOnceCell<PyObject> = GILOnceCell::new();
+static HANDSHAKE_NAME: GILOnceCell<PyObject> = GILOnceCell::new();
 
 /// tlslens' `DecodeError(msg, layer="handshake")`.
 pub fn decode_error(py: Python<'_>, msg: String) -> PyErr {
@@ -127,18 +128,30 @@ impl Extension {
     }
 }
 
+/// What `tlslens.registry`'s `function` names `value`, for the rare finding that names a
+/// code point (the registry is Python's); the number itself if that fails.
+fn registry_name(
+    py: Python<'_>,
+    cell: &GILOnceCell<PyObject>,
+    function: &str,
+    value: u16,
+) -> String {
+    let named = cell
+        .get_or_try_init(py, || {
+            Ok::<_, PyErr>(py.import("tlslens.registry")?.getattr(function)?.unbind())
+        })
+        .and_then(|f| f.call1(py, (value,))?.extract::<String>(py));
+    named.unwrap_or_else(|_| value.to_string())
+}
+
 /// The registry's name of an extension type, for the one finding that names it.
 fn extension_name(py: Python<'_>, ext_type: u16) -> String {
-    let named = EXTENSION_NAME
-        .get_or_try_init(py, || {
-            Ok::<_, PyErr>(
-                py.import("tlslens.registry")?
-                    .getattr("extension_name")?
-                    .unbind(),
-            )
-        })
-        .and_then(|f| f.call1(py, (ext_type,))?.extract::<String>(py));
-    named.unwrap_or_else(|_| ext_type.to_string())
+    registry_name(py, &EXTENSION_NAME, "extension_name", ext_type)
+}
+
+/// The registry's name of a handshake type, for the finding of a message that is unreadable.
+pub fn handshake_name(py: Python<'_>, msg_type: u8) -> String {
+    registry_name(py, &HANDSHAKE_NAME, "handshake_name", msg_type.into())
 }
 
 pub fn malformed(py: Python<'_>, extensions: &Extensions<'_>, message: &str) -> Option<String> {
@@ -152,6 +165,13 @@ pub struct HandshakeMessage {
     msg_type: u8,
     #[pyo3(get)]
     malformed: Option<String>,
+}
+
+impl HandshakeMessage {
+    /// Why parts of the message could not be read, if they could not.
+    pub fn malformed(&self) -> Option<&str> {
+        self.malformed.as_deref()
+    }
 }
 
 pub fn base(msg_type: u8, malformed: Option<String>) -> PyClassInitializer<HandshakeMessage> {
@@ -446,6 +466,18 @@ impl OpaqueMessage {
     #[pyo3(signature = (*, msg_type, body, malformed=None))]
     fn new(msg_type: u8, body: Py<PyBytes>, malformed: Option<String>) -> PyClassInitializer<Self> {
         base(msg_type, malformed).add_subclass(Self { body })
+    }
+}
+
+impl OpaqueMessage {
+    /// A message whose body does not parse: kept raw, with why.
+    pub fn unreadable(
+        py: Python<'_>,
+        msg_type: u8,
+        body: &[u8],
+        why: String,
+    ) -> PyResult<PyObject> {
+        made(py, Self::new(msg_type, bytes(py, body), Some(why)))
     }
 }
 

@@ -88,38 +88,102 @@ pub(crate) fn py_bool(py: Python<'_>, value: bool) -> Py<PyBool> {
     PyBool::new(py, value).to_owned().unbind()
 }
 
-#[pymethods]
 impl TimelineEvent {
-    #[getter]
-    fn length(&self) -> u64 {
-        self.length.load(Ordering::Relaxed)
+    /// Where this event was seen, for a copy of it.
+    fn at(&self, py: Python<'_>) -> At {
+        At {
+            frame: self.frame.clone_ref(py),
+            ts_ns: self.ts_ns.clone_ref(py),
+            direction: self.direction.clone_ref(py),
+            offset: self.offset.clone_ref(py),
+            length: self.length.load(Ordering::Relaxed),
+            last_frame: self.last_frame.load(Ordering::Relaxed),
+            records: self.records.load(Ordering::Relaxed),
+        }
     }
+}
 
-    #[setter]
-    fn set_length(&self, value: u64) {
-        self.length.store(value, Ordering::Relaxed);
-    }
+/// A `#[pymethods]` block of `$name`: a getter and a setter for each of its `$field`s (the
+/// `AtomicU64`s that are the only writable fields of these frozen classes), then the
+/// block's other methods (`$more`). (PyO3 takes one such block per class.)
+macro_rules! with_counters {
+    ($name:ident, [$($field:ident / $set:ident),*], $($more:tt)*) => {
+        #[pymethods]
+        impl $name {
+            $(
+                #[getter]
+                fn $field(&self) -> u64 {
+                    self.$field.load(::std::sync::atomic::Ordering::Relaxed)
+                }
 
-    #[getter]
-    fn last_frame(&self) -> u64 {
-        self.last_frame.load(Ordering::Relaxed)
-    }
+                #[setter]
+                fn $set(&self, value: u64) {
+                    self.$field.store(value, ::std::sync::atomic::Ordering::Relaxed);
+                }
+            )*
+            $($more)*
+        }
+    };
+}
+pub(crate) use with_counters;
 
-    #[setter]
-    fn set_last_frame(&self, value: u64) {
-        self.last_frame.store(value, Ordering::Relaxed);
-    }
+/// The `#[pymethods]` block of a kind: its constructor (the base fields, then `$arg`s with
+/// their defaults in `$sig`) making `$init` from the place `$at` and the GIL token `$py`;
+/// `kind`; `__match_args__` (the base fields, then `$own`); counters and other methods as
+/// `with_counters!` takes them.
+macro_rules! kind_methods {
+    (
+        $name:ident, $kind:literal, own [$($own:expr),*],
+        new($py:ident, $at:ident $(, $arg:ident: $arg_ty:ty)*) signature ($($sig:tt)*) => $init:expr,
+        counters [$($counter:tt)*],
+        $($more:tt)*
+    ) => {
+        $crate::timeline::with_counters!(
+            $name,
+            [$($counter)*],
+            #[new]
+            #[pyo3(signature = (frame, ts_ns, direction, offset, length, last_frame, records, $($sig)*))]
+            #[allow(clippy::too_many_arguments, clippy::redundant_field_names, unused_variables)]
+            fn new(
+                $py: Python<'_>,
+                frame: Py<::pyo3::types::PyInt>,
+                ts_ns: Py<::pyo3::types::PyInt>,
+                direction: Py<::pyo3::types::PyString>,
+                offset: Py<::pyo3::types::PyInt>,
+                length: u64,
+                last_frame: u64,
+                records: u64,
+                $($arg: $arg_ty,)*
+            ) -> PyResult<::pyo3::PyClassInitializer<Self>> {
+                let $at = $crate::timeline::At {
+                    frame, ts_ns, direction, offset, length, last_frame, records,
+                };
+                Ok($init)
+            }
 
-    #[getter]
-    fn records(&self) -> u64 {
-        self.records.load(Ordering::Relaxed)
-    }
+            #[classattr]
+            fn kind() -> &'static str {
+                $kind
+            }
 
-    #[setter]
-    fn set_records(&self, value: u64) {
-        self.records.store(value, Ordering::Relaxed);
-    }
+            #[classattr]
+            fn __match_args__(py: Python<'_>) -> PyResult<Bound<'_, ::pyo3::types::PyTuple>> {
+                $crate::timeline::match_args(py, &[$($own),*])
+            }
 
+            $($more)*
+        );
+    };
+}
+pub(crate) use kind_methods;
+
+with_counters!(
+    TimelineEvent,
+    [
+        length / set_length,
+        last_frame / set_last_frame,
+        records / set_records
+    ],
     /// One for every kind: its class name and fields (`__match_args__`) with their reprs.
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
         let cls = slf.get_type();
@@ -131,7 +195,7 @@ impl TimelineEvent {
         }
         Ok(format!("{}({})", cls.name()?, shown.join(", ")))
     }
-}
+);
 
 /// Declares a kind with no facts of its own.
 macro_rules! bare_kind {
@@ -140,33 +204,11 @@ macro_rules! bare_kind {
         #[pyclass(extends = TimelineEvent, frozen, module = "tlslens._core")]
         pub struct $name {}
 
-        #[pymethods]
-        impl $name {
-            #[new]
-            #[allow(clippy::too_many_arguments)]
-            fn new(
-                frame: Py<PyInt>,
-                ts_ns: Py<PyInt>,
-                direction: Py<PyString>,
-                offset: Py<PyInt>,
-                length: u64,
-                last_frame: u64,
-                records: u64,
-            ) -> PyClassInitializer<Self> {
-                let at = At { frame, ts_ns, direction, offset, length, last_frame, records };
-                at.base().add_subclass($name {})
-            }
-
-            #[classattr]
-            fn kind() -> &'static str {
-                $kind
-            }
-
-            #[classattr]
-            fn __match_args__(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
-                match_args(py, &[])
-            }
-        }
+        kind_methods!(
+            $name, $kind, own [],
+            new(_py, at) signature () => at.base().add_subclass($name {}),
+            counters [],
+        );
 
         impl $name {
             pub fn build(py: Python<'_>, at: At) -> PyResult<PyObject> {
@@ -191,36 +233,12 @@ macro_rules! kind {
             $(#[pyo3(get)] $field: $ty,)*
         }
 
-        #[pymethods]
-        impl $name {
-            #[new]
-            #[pyo3(signature = (frame, ts_ns, direction, offset, length, last_frame, records, $($sig)*))]
-            #[allow(clippy::too_many_arguments, clippy::redundant_field_names)]
-            fn new(
-                $py: Python<'_>,
-                frame: Py<PyInt>,
-                ts_ns: Py<PyInt>,
-                direction: Py<PyString>,
-                offset: Py<PyInt>,
-                length: u64,
-                last_frame: u64,
-                records: u64,
-                $($arg: $arg_ty,)*
-            ) -> PyResult<PyClassInitializer<Self>> {
-                let at = At { frame, ts_ns, direction, offset, length, last_frame, records };
-                Ok(at.base().add_subclass($name { $($field: $make,)* }))
-            }
-
-            #[classattr]
-            fn kind() -> &'static str {
-                $kind
-            }
-
-            #[classattr]
-            fn __match_args__(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
-                match_args(py, &[$(stringify!($field)),*])
-            }
-        }
+        kind_methods!(
+            $name, $kind, own [$(stringify!($field)),*],
+            new($py, at $(, $arg: $arg_ty)*) signature ($($sig)*)
+                => at.base().add_subclass($name { $($field: $make,)* }),
+            counters [],
+        );
     };
 }
 
@@ -262,35 +280,15 @@ pub struct HandshakeEvent {
     fragments: AtomicU64,
 }
 
-#[pymethods]
 impl HandshakeEvent {
-    #[new]
-    #[pyo3(signature = (frame, ts_ns, direction, offset, length, last_frame, records, message, decrypted=false, raw=None, sslv2=false, fragments=0))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
+    /// The message's own facts, as its constructor takes them.
+    fn init(
         py: Python<'_>,
-        frame: Py<PyInt>,
-        ts_ns: Py<PyInt>,
-        direction: Py<PyString>,
-        offset: Py<PyInt>,
-        length: u64,
-        last_frame: u64,
-        records: u64,
-        message: Py<PyAny>,
-        decrypted: bool,
-        raw: Option<Py<PyBytes>>,
-        sslv2: bool,
+        at: At,
+        message: PyObject,
+        (decrypted, raw, sslv2): (bool, Option<Py<PyBytes>>, bool),
         fragments: u64,
     ) -> PyClassInitializer<Self> {
-        let at = At {
-            frame,
-            ts_ns,
-            direction,
-            offset,
-            length,
-            last_frame,
-            records,
-        };
         at.base().add_subclass(HandshakeEvent {
             message,
             decrypted: py_bool(py, decrypted),
@@ -300,26 +298,41 @@ impl HandshakeEvent {
         })
     }
 
-    #[getter]
-    fn fragments(&self) -> u64 {
-        self.fragments.load(Ordering::Relaxed)
-    }
-
-    #[setter]
-    fn set_fragments(&self, value: u64) {
-        self.fragments.store(value, Ordering::Relaxed);
-    }
-
-    #[classattr]
-    fn kind() -> &'static str {
-        "handshake"
-    }
-
-    #[classattr]
-    fn __match_args__(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
-        match_args(py, &["message", "decrypted", "raw", "sslv2", "fragments"])
+    /// A message the core read: `raw` its bytes when they are kept (`--records`).
+    pub fn build(
+        py: Python<'_>,
+        at: At,
+        message: PyObject,
+        decrypted: bool,
+        raw: Option<Py<PyBytes>>,
+    ) -> PyResult<Py<HandshakeEvent>> {
+        Py::new(py, Self::init(py, at, message, (decrypted, raw, false), 0))
     }
 }
+
+kind_methods!(
+    HandshakeEvent, "handshake", own ["message", "decrypted", "raw", "sslv2", "fragments"],
+    new(
+        py, at, message: Py<PyAny>, decrypted: bool, raw: Option<Py<PyBytes>>, sslv2: bool,
+        fragments: u64
+    ) signature (message, decrypted=false, raw=None, sslv2=false, fragments=0)
+        => HandshakeEvent::init(py, at, message, (decrypted, raw, sslv2), fragments),
+    counters [fragments / set_fragments],
+    /// The same event with `message` in place of its own: a CompressedCertificate once
+    /// Python opened it (tls/content.py); the rest is kept as the core made it.
+    fn with_message(slf: &Bound<'_, Self>, message: Py<PyAny>) -> PyResult<Py<HandshakeEvent>> {
+        let py = slf.py();
+        let this = slf.get();
+        let event = HandshakeEvent {
+            message,
+            decrypted: this.decrypted.clone_ref(py),
+            raw: this.raw.clone_ref(py),
+            sslv2: this.sslv2.clone_ref(py),
+            fragments: AtomicU64::new(this.fragments.load(Ordering::Relaxed)),
+        };
+        Py::new(py, slf.as_super().get().at(py).base().add_subclass(event))
+    }
+);
 
 kind!(
     /// A ChangeCipherSpec record; `encrypted`: sent under the keys of a handshake before

@@ -5,10 +5,10 @@
 use std::sync::atomic::Ordering;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyList};
 use pyo3::PyClassInitializer;
 
-use crate::timeline::{py_bool, At, TimelineEvent};
+use crate::timeline::{kind_methods, py_bool, At, TimelineEvent};
 
 /// Application data records in a row, in one direction (QUIC: packets); `decrypted`: their
 /// plaintext was read (`length` is then the plaintext's).
@@ -18,18 +18,6 @@ pub struct DataEvent {
     decrypted: Py<PyBool>,
 }
 
-/// The fields a data run's constructor takes after the base ones.
-const DATA_FIELDS: [&str; 8] = [
-    "frame",
-    "ts_ns",
-    "direction",
-    "offset",
-    "length",
-    "last_frame",
-    "records",
-    "decrypted",
-];
-
 /// Declares a kind of data run.
 macro_rules! data_kind {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
@@ -37,36 +25,12 @@ macro_rules! data_kind {
         #[pyclass(extends = DataEvent, frozen, module = "tlslens._core")]
         pub struct $name {}
 
-        #[pymethods]
-        impl $name {
-            #[new]
-            #[pyo3(signature = (frame, ts_ns, direction, offset, length, last_frame, records, decrypted=false))]
-            #[allow(clippy::too_many_arguments)]
-            fn new(
-                py: Python<'_>,
-                frame: Py<PyInt>,
-                ts_ns: Py<PyInt>,
-                direction: Py<PyString>,
-                offset: Py<PyInt>,
-                length: u64,
-                last_frame: u64,
-                records: u64,
-                decrypted: bool,
-            ) -> PyClassInitializer<Self> {
-                let at = At { frame, ts_ns, direction, offset, length, last_frame, records };
-                $name::init(at, py_bool(py, decrypted))
-            }
-
-            #[classattr]
-            fn kind() -> &'static str {
-                $kind
-            }
-
-            #[classattr]
-            fn __match_args__(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
-                PyTuple::new(py, DATA_FIELDS)
-            }
-        }
+        kind_methods!(
+            $name, $kind, own ["decrypted"],
+            new(py, at, decrypted: bool) signature (decrypted=false)
+                => $name::init(at, py_bool(py, decrypted)),
+            counters [],
+        );
 
         impl $name {
             fn init(at: At, decrypted: Py<PyBool>) -> PyClassInitializer<Self> {

@@ -186,16 +186,6 @@ def _tls13(ctx: hs.HandshakeContext) -> hs.HandshakeContext:
     return ctx if ctx.tls13 else dataclasses.replace(ctx, version=hs.TLS1_3)
 
 
-def opened(
-    message: hs.HandshakeMessage, ctx: hs.HandshakeContext, max_message: int
-) -> hs.HandshakeMessage:
-    """A CompressedCertificate decompressed (see ``decompress_certificate``); any other
-    message as it is."""
-    if isinstance(message, hs.CompressedCertificate):
-        return decompress_certificate(message, ctx, max_message)
-    return message
-
-
 def certificate_of(message: hs.HandshakeMessage | None) -> hs.Certificate | None:
     """The Certificate a message carries: itself, or a CompressedCertificate's once opened."""
     if isinstance(message, hs.Certificate):

@@ -74,19 +74,6 @@ if TYPE_CHECKING:
 
 D = TypeVar("D", bound="DecodedExtension")
 
-# Extensions in one hello past which it is flagged as crafted (browsers send about 20).
-MANY_EXTENSIONS = 100
-
-
-def crowding(extensions: tuple[Extension, ...], message: str) -> str | None:
-    """Why a hello with this many extensions was crafted, if it has too many."""
-    if len(extensions) <= MANY_EXTENSIONS:
-        return None
-    return (
-        f"{message} carries {len(extensions)} extensions; common TLS stacks send fewer than "
-        "30, so this hello was crafted (by a fuzzer, a scanner or an attack)"
-    )
-
 
 def find(extensions: tuple[Extension, ...], ext_type: int) -> Extension | None:
     """The first extension of ``ext_type`` in a bare tuple of extensions; a message answers

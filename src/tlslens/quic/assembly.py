@@ -132,7 +132,7 @@ class QuicSession(RecordContent):
         if keep_records:
             self.conn.records = []  # --records: the packets are listed (``conn.quic``)
         # The core's content layer reads a CRYPTO stream per (side, packet number space).
-        self.content = message_content(max_message, self.decryptor, keys)
+        self.content = message_content(max_message, self.decryptor, keys, keep_records=keep_records)
 
     def take(self, ev: object) -> None:
         """One core event of this connection."""

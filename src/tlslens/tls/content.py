@@ -4,10 +4,12 @@ Strategy: the compiled core's content layer (``_core.Content``) reads what each 
 hands it: TLS records over TCP (opening, dispatch by content type, defragmentation, parsing,
 the decryptor's steps), DTLS's whole handshake messages (tls/dtls.py, from the core's
 association) and QUIC's CRYPTO streams (quic/assembly.py); each message is read with what was
-negotiated so far, fed to the decryptor and kept for the transcript there. This module holds
-what is model and trust, shared by every transport: the content events' steps, each
-handshake message's effect on the ``Connection`` (hellos, certificates, signatures checked
-against them, tickets) and the findings.
+negotiated so far, fed to the decryptor and kept for the transcript there; the core makes
+every message's timeline step and tells its findings, and hands over as a
+``ContentMessage`` only the messages the model reads. This module holds what is model and
+trust, shared by every transport: the content events' steps, each such message's effect on
+the ``Connection`` (hellos, certificates, signatures checked against them, tickets), a
+CompressedCertificate opened, and the findings of all that.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from tlslens.events import (
     fold_run,
 )
 from tlslens.handshake import compression, sslv2
-from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Finding, Handshake
@@ -41,13 +42,15 @@ from tlslens.x509.certificate import parse_certificate
 
 @functools.lru_cache(maxsize=256)
 def handshake_context(version: int | None, kx: str | None, auth: str | None) -> hs.HandshakeContext:
-    """What was negotiated before a message, one (frozen) object per distinct answer: every
-    message of every connection asks, and a capture negotiates few distinct ones."""
+    """What was negotiated before a message, one (frozen) object per distinct answer: the
+    messages a signature is checked in ask, and a capture negotiates few distinct ones."""
     return hs.HandshakeContext(version=version, kx=kx, auth=auth)
 
 
-_HELLOS = (hs.ClientHello, hs.ServerHello)
-_SIGNED = (hs.ServerKeyExchange, hs.CertificateVerify)  # the messages a signature is checked in
+def _context(ev: _core.ContentMessage) -> hs.HandshakeContext:
+    return handshake_context(ev.version, ev.kx, ev.auth)
+
+
 MAX_TICKETS_KEPT = 8  # per connection, to find which one a later connection presents
 # A record of whole messages of these types ends the skip of an oversized one.
 HANDSHAKE_TYPES = sorted(registry.HANDSHAKE_TYPES)
@@ -67,16 +70,21 @@ def rsa_answer(keys: KeyStore | None) -> Callable[[bytes, tuple[int, int]], byte
 
 
 def message_content(
-    max_message: int, decryptor: Decryptor | None = None, keys: KeyStore | None = None
+    max_message: int,
+    decryptor: Decryptor | None = None,
+    keys: KeyStore | None = None,
+    *,
+    keep_records: bool = False,
 ) -> _core.Content:
     """The core content layer of a transport that frames handshake messages itself (DTLS,
-    QUIC), whose client is side 0."""
+    QUIC), whose client is side 0; ``keep_records``: each handshake message keeps its bytes
+    (``HandshakeEvent.raw``)."""
     return _core.Content(
         client_side=0,
         max_message=max_message,
         known_types=HANDSHAKE_TYPES,
         keep_plaintext=False,
-        keep_records=False,
+        keep_records=keep_records,
         decryptor=decryptor,
         rsa=rsa_answer(keys),
     )
@@ -100,7 +108,7 @@ class RecordContent:
         decryptor: Decryptor | None = None,
     ) -> None:
         self.client_side = client_side
-        self.keep_records = False  # and the bytes of each handshake message
+        self.keep_records = False  # --records (the core content layer keeps each message's bytes)
         self.conn: Connection | None = None
         self._pending_findings: list[Finding] = []
         self.frame = first_frame
@@ -208,6 +216,7 @@ class RecordContent:
         elif isinstance(ev, TimelineEvent):
             conn.timeline.append(ev)
         elif isinstance(ev, _core.ContentFinding):
+            self.frame = ev.frame  # where several frames' events cross at once
             self._finding(ev.side, ev.layer, ev.offset, ev.message)
         elif isinstance(ev, _core.ContentPlaintext) and self.sink is not None:
             direction = self._direction(ev.side)
@@ -216,12 +225,21 @@ class RecordContent:
                     self.sink(direction, plaintext)
 
     def _content_message(self, ev: _core.ContentMessage) -> None:
-        """A handshake message the core read (or could not)."""
-        if ev.message is None:
-            self._unreadable_message(ev.side, ev.msg_type, ev.raw, ev.offset, ev.error or "")
-            return
-        ctx = handshake_context(ev.version, ev.kx, ev.auth)
-        self._message_model(ev.side, ev.message, ev.raw, ev.offset, ev.decrypted, ctx, ev.signed)
+        """A handshake message the model reads: the core told its findings and made its
+        timeline step, which a CompressedCertificate's replaces once opened here."""
+        conn = self.conn
+        assert conn is not None
+        event = ev.event
+        # Where several frames' events of a flow cross at once, each message says its own.
+        self.frame, self.ts_ns = event.frame, event.ts_ns
+        message = event.message
+        if type(message) is hs.CompressedCertificate:
+            message = compression.decompress_certificate(message, _context(ev), self.max_message)
+            if message.malformed:
+                self._finding(ev.side, "handshake", ev.offset, message.malformed)
+            event = event.with_message(message)
+        conn.timeline.append(event)
+        self._message_model(ev, message)
 
     def _sslv2_client_hello(self, side: int, record: bytes, offset: int) -> None:
         try:
@@ -268,44 +286,13 @@ class RecordContent:
             conn.sslv2_master_key = message
             self.sslv2_encrypted = True  # RFC 6101 Appendix E: all that follows is encrypted
 
-    def _unreadable_message(
-        self, side: int, msg_type: int, raw: bytes, offset: int, error: str
-    ) -> None:
-        """A message whose body does not parse: a finding, and an opaque step."""
-        name = registry.handshake_name(msg_type)
-        self._finding(side, "handshake", offset, f"{name}: {error}")
-        opaque = hs.OpaqueMessage(msg_type=msg_type, body=raw[4:], malformed=error)
-        self._event(HandshakeEvent, side, offset, len(raw), message=opaque)
-
-    def _message_model(
-        self,
-        side: int,
-        message: hs.HandshakeMessage,
-        raw: bytes,
-        offset: int,
-        decrypted: bool,
-        ctx: hs.HandshakeContext,
-        signed: bytes | None,
-    ) -> None:
-        """What a message read (``ctx``: negotiated before it; ``signed``: a
-        CertificateVerify's signed input as far as known) tells the model."""
+    def _message_model(self, ev: _core.ContentMessage, message: hs.HandshakeMessage) -> None:
+        """What a message read tells the model (``ev``: where, and what was negotiated
+        before it)."""
         conn = self.conn
         assert conn is not None
-        is_client = side == self.client_side
-        message = compression.opened(message, ctx, self.max_message)
-        if message.malformed:
-            self._finding(side, "handshake", offset, message.malformed)
-        if isinstance(message, _HELLOS):
-            crowded = ext.crowding(message.extensions, type(message).__name__)
-            if crowded is not None:
-                self._finding(side, "handshake", offset, crowded)
-        # message, decrypted, raw
-        kept = raw if self.keep_records else None
-        self._event(HandshakeEvent, side, offset, len(raw), message, decrypted, kept)
-        if isinstance(message, _SIGNED):
-            self._check_signature(side, message, raw, ctx, signed)
-        # By class (the core's message classes are final): every message of every
-        # connection comes through here, most of them to fall through every test.
+        side = ev.side
+        # By class (the core's message classes are final).
         if type(message) is hs.ClientHello:
             conn.client_hellos.append(message)
             self._new_handshake()
@@ -316,9 +303,9 @@ class RecordContent:
             for cert in certs:
                 if cert.error and cert.subject is None:
                     self._finding(
-                        side, "x509", offset, f"certificate {cert.sha256[:16]}…: {cert.error}"
+                        side, "x509", ev.offset, f"certificate {cert.sha256[:16]}…: {cert.error}"
                     )
-            if is_client:
+            if side == self.client_side:
                 conn.client_certificates = certs
             else:
                 if not conn.certificates:
@@ -326,7 +313,10 @@ class RecordContent:
                 if conn.handshakes:
                     conn.handshakes[-1].certificates = certs
         elif type(message) is hs.ServerKeyExchange:
+            self._check_signature(side, message, ev.raw, _context(ev), ev.signed)
             conn.server_key_exchange = message
+        elif type(message) is hs.CertificateVerify:
+            self._check_signature(side, message, ev.raw, _context(ev), ev.signed)
         elif type(message) is hs.CertificateRequest:
             conn.certificate_request = True
             conn.certificate_request_message = message

@@ -237,7 +237,7 @@ class DtlsSession(RecordContent):
         self.ends = ends
         # The core's content layer reads the association's whole messages (no decryptor:
         # the association opens the records) and classifies the records it left sealed.
-        self.content = message_content(max_message)
+        self.content = message_content(max_message, keep_records=keep_records)
         other = store is not None and bool(store.rsa_keys or store.psk)
         self.facts = DtlsFacts(keys_given=keys is not None or other, other_secrets=other)
         self._transcript_dtls: bytearray | None = None  # the handshake hash's messages

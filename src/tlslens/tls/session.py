@@ -121,15 +121,20 @@ class FlowSession(RecordContent):
             return
         # The most frequent first, by class where it is one (the core's event classes are
         # final): a connection's every event comes through here. The timeline events the
-        # core's content layer made go in as they are; a run of application data may join
-        # the step before. (Content events come only after TlsStarted made ``conn``.)
+        # core's content layer made go in as they are (a handshake message the model does
+        # not read among them); a run of application data may join the step before.
+        # (Content events come only after TlsStarted made ``conn``.)
         for ev in events:
             if type(ev) is _core.ContentMessage:
                 self._content_message(ev)
+            elif type(ev) is HandshakeEvent:
+                self.conn.timeline.append(ev)  # type: ignore[union-attr]
             elif isinstance(ev, DataEvent):
                 fold_run(self.conn.timeline, ev)  # type: ignore[union-attr]
             elif isinstance(ev, TimelineEvent):
                 self.conn.timeline.append(ev)  # type: ignore[union-attr]
+            elif type(ev) is _core.SideEnd:  # two a connection
+                self._side_end(ev)
             elif type(ev) is _core.ContentFinding or type(ev) is _core.ContentPlaintext:
                 self._content_told(ev)
             elif type(ev) is _core.TlsRecord:  # passed through for --records
@@ -140,7 +145,8 @@ class FlowSession(RecordContent):
                 self._other(ev)
 
     def _other(self, ev: _core.SessionEvent) -> None:
-        """Every event but records: the start, the prelude, findings, SSL 2.0, the end."""
+        """Every event but records and the sides' ends: the start, the prelude, findings,
+        SSL 2.0."""
         if type(ev) is _core.TlsStarted:
             self._start_tls(ev.side, ev.client_side)
         elif type(ev) is _core.PreludeChunk:
@@ -176,9 +182,9 @@ class FlowSession(RecordContent):
                 "attempt or a broken capture); the bytes seen first are kept",
             )
         else:
-            self._sslv2_or_end(ev)
+            self._sslv2_or_answer(ev)
 
-    def _sslv2_or_end(self, ev: _core.SessionEvent) -> None:
+    def _sslv2_or_answer(self, ev: _core.SessionEvent) -> None:
         if type(ev) is _core.Sslv2ClientHello:
             self._sslv2_client_hello(ev.side, ev.record, ev.offset)
         elif type(ev) is _core.Sslv2ServerHello:
@@ -192,8 +198,6 @@ class FlowSession(RecordContent):
             self._finding(
                 ev.side, "plaintext", ev.offset, f"the {who} answered in plaintext: {line!r}"
             )
-        elif type(ev) is _core.SideEnd:
-            self._side_end(ev)
 
     def _start_tls(self, side: int, client_side: int) -> None:
         """The first TLS bytes of the connection: the model is made."""

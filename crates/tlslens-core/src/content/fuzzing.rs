@@ -109,6 +109,15 @@ pub fn content(data: &[u8]) {
                 .map(|l| u32::from_be_bytes([0, l[0], l[1], l[2]]));
             assert_eq!(declared, Some(read.raw.len().saturating_sub(4) as u32));
             assert!(read.raw.len() <= limit as usize + 4);
+            // Read again as the boundary reads it (content_events.rs): a readable message
+            // reads the same, and only a hello may be crowded.
+            let body = read.raw.get(4..).unwrap_or_default();
+            let parsed = crate::handshake::messages::parse(read.msg_type, body, &read.context);
+            assert_eq!(parsed.is_ok(), read.error.is_none());
+            if let Ok(message) = parsed {
+                let hello = read.msg_type == 1 || read.msg_type == 2;
+                assert!(hello || super::crowding(&message).is_none());
+            }
         }
     }
     assert_eq!(told, [content.counts(0), content.counts(1)]);

@@ -10,6 +10,25 @@ use crate::handshake::{self as hs, sslv2, Context};
 
 const EARLY_DATA: u16 = 42;
 
+/// A hello with more extensions than this was crafted: common TLS stacks send fewer than 30.
+pub const MANY_EXTENSIONS: usize = 100;
+
+/// Why a hello (`message`: ClientHello or ServerHello) with this many extensions was
+/// crafted, if it has too many.
+pub fn crowding(message: &Message<'_>) -> Option<String> {
+    let (name, count) = match message {
+        Message::ClientHello(hello) => ("ClientHello", hello.extensions.list.len()),
+        Message::ServerHello(hello) => ("ServerHello", hello.extensions.list.len()),
+        _ => return None,
+    };
+    (count > MANY_EXTENSIONS).then(|| {
+        format!(
+            "{name} carries {count} extensions; common TLS stacks send fewer than 30, so this \
+             hello was crafted (by a fuzzer, a scanner or an attack)"
+        )
+    })
+}
+
 /// The supported_versions extension of a hello's `extensions`, decoded as `kind` sends it;
 /// None when absent or unreadable.
 fn supported_versions(extensions: &Extensions<'_>, kind: ext::Message) -> Option<Decoded> {
@@ -181,5 +200,50 @@ impl Content {
         if self.context.tls13() {
             self.tls13_encrypted = true;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{crowding, MANY_EXTENSIONS};
+    use crate::handshake::messages::parse;
+    use crate::handshake::{Context, CLIENT_HELLO};
+
+    /// A TLS 1.2 ClientHello body with `count` empty extensions of distinct unknown types.
+    fn client_hello(count: u16) -> Vec<u8> {
+        let mut extensions = Vec::new();
+        for ext_type in 1000..1000 + count {
+            extensions.extend_from_slice(&ext_type.to_be_bytes());
+            extensions.extend_from_slice(&[0, 0]); // empty body
+        }
+        let mut body = vec![3, 3]; // legacy_version
+        body.extend_from_slice(&[7; 32]); // random
+        body.push(0); // legacy_session_id
+        body.extend_from_slice(&[0, 2, 0x13, 0x01]); // cipher_suites
+        body.extend_from_slice(&[1, 0]); // legacy_compression_methods
+        body.extend_from_slice(&u16::try_from(extensions.len()).unwrap_or(0).to_be_bytes());
+        body.extend_from_slice(&extensions);
+        body
+    }
+
+    #[test]
+    fn a_hello_past_a_hundred_extensions_is_crowded() {
+        let limit = u16::try_from(MANY_EXTENSIONS).unwrap_or(0);
+        let ctx = Context::default();
+        let fine = client_hello(limit);
+        assert_eq!(
+            parse(CLIENT_HELLO, &fine, &ctx).map(|m| crowding(&m)),
+            Ok(None)
+        );
+        let crowded = client_hello(limit + 1);
+        let said = parse(CLIENT_HELLO, &crowded, &ctx).map(|m| crowding(&m));
+        assert_eq!(
+            said,
+            Ok(Some(
+                "ClientHello carries 101 extensions; common TLS stacks send fewer than 30, so \
+                 this hello was crafted (by a fuzzer, a scanner or an attack)"
+                    .to_owned()
+            ))
+        );
     }
 }

@@ -28,7 +28,7 @@ use crate::handshake::defrag::{Defragmented, Defragmenter};
 use crate::handshake::Context;
 use crate::records::{CT_APPLICATION_DATA, CT_HANDSHAKE};
 
-pub use messages::selected_version;
+pub use messages::{crowding, selected_version, MANY_EXTENSIONS};
 pub use runs::{DataKind, DataRun, SideCounts};
 pub use streams::{Signed, Space};
 
