@@ -13,6 +13,7 @@ exchanges the lab server's key opens; its key log opens all six. wireshark-notes
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,11 @@ from test_interrupts import RSA_CAPTURE, RSA_KEY, _replay, _rsa_keys, raise_when
 from test_properties import _connection_streams
 
 from tlslens import _core
+from tlslens.capture.writer import write_pcap
 from tlslens.cli import main
 from tlslens.tls import content
 
+from _frames import read_frames
 from conftest import CAPTURES
 
 KEYS = CAPTURES / "openssl-versions.keys"
@@ -240,3 +243,36 @@ def test_an_exception_in_seed_decryption_is_raised_by_record_protection(
     _broken_seed(monkeypatch)
     with pytest.raises(RuntimeError, match="SEED broke"):
         protection.open_record(23, 0x0303, bytes(64))
+
+
+def _hello_cut(tmp_path: Path, keep: int) -> Path:
+    """The first connection of RSA_CAPTURE up to its ClientHello, whose TCP payload is cut
+    to ``keep`` bytes (the IPv4 length rewritten): a flow without one whole record."""
+    frames = read_frames(RSA_CAPTURE)
+    ts_ns, _, hello = frames[3]
+    ihl = (hello[14] & 15) * 4
+    start = 14 + ihl + (hello[14 + ihl + 12] >> 4) * 4
+    assert hello[start] == 22  # a handshake record: the ClientHello
+    cut = bytearray(hello[: start + keep])
+    struct.pack_into(">H", cut, 16, start + keep - 14)
+    path = tmp_path / "hello-cut.pcap"
+    with path.open("wb") as out:
+        write_pcap(out, [(ts, data) for ts, _, data in frames[:3]] + [(ts_ns, bytes(cut))])
+    return path
+
+
+def test_a_decryptor_failure_is_said_on_a_flow_without_a_whole_record(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The finding waits for the flow's first record to say where it is; a flow that ends
+    # before one is whole still says it (at no offset).
+    capture = _hello_cut(tmp_path, 40)
+    raise_when_decryptor_made(monkeypatch, 1, RuntimeError("the decryptor broke"))
+    code, [conn] = _show("--keylog", str(KEYS), str(capture))
+    assert code == 0
+    assert _internal(conn) == [
+        "internal error making this connection's decryptor (RuntimeError: the decryptor "
+        "broke); its records are not decrypted"
+    ]
+    assert conn["decryption"]["status"] == "not_attempted"
+    assert any("ends inside a record" in p["message"] for p in conn["problems"])

@@ -264,7 +264,8 @@ class SessionEvents:
 
 @final
 class SessionFailed:
-    """A flow's core session panicked (a bug): it only counts bytes from here."""
+    """A flow's core session panicked (a bug): it only counts bytes from here. The run of
+    application data held from before the failed batch is told before it."""
 
     flow: int
     frame: int
@@ -1151,7 +1152,8 @@ class Content:
         """An application data record whose body is not read: its step."""
     @property
     def counts(self) -> SideCounts:
-        """What the connection's statistics count of what was read, per side."""
+        """What the connection's statistics count of what was told (a batch a failure dropped
+        is not counted), per side."""
     @property
     def renegotiation(self) -> bool: ...
     @property

@@ -151,9 +151,17 @@ impl FlowContent {
         self.close()
     }
 
-    /// The flow ended: the run still held, if any.
+    /// The run still held, if any, goes out.
     pub fn close(&mut self) -> Option<Said> {
         self.held.take().map(Said::Run)
+    }
+
+    /// The flow ended: a decryptor's failure not told yet (no record came to place it at),
+    /// then the run still held.
+    pub fn finish(&mut self) -> Vec<Said> {
+        let failed = self.failed.take();
+        let failed = failed.map(|why| Said::Content(internal(None, why)));
+        failed.into_iter().chain(self.close()).collect()
     }
 
     /// (a renegotiation was seen, the server resumed a session, TLS 1.3 encrypted).

@@ -409,7 +409,7 @@ impl Collector {
     }
 
     /// A flow ends: its session's last events (and the run of application data its content
-    /// layer still held) go out before the end, which carries the content layer's flags.
+    /// layer still held, and a decryptor failure no record came to place) go out before the end, which carries the content layer's flags.
     fn closed(&mut self, closed: &mut FlowClosed) {
         let (flow, frame, ts_ns) = (closed.flow, closed.frame, closed.ts_ns);
         self.with_session(flow, frame, ts_ns, Session::finish);
@@ -419,11 +419,12 @@ impl Collector {
         let Some(mut content) = self.contents.remove(&flow) else {
             return;
         };
-        if let Some(run) = content.close() {
+        let last = content.finish();
+        if !last.is_empty() {
             let group = Group {
                 frame,
                 ts_ns,
-                events: vec![run],
+                events: last,
             };
             self.tell(flow, content.client_side(), group);
         }
