@@ -224,7 +224,12 @@ def test_a_hostile_hello_gives_the_line_python_wrote() -> None:
         "inf": float("inf"),
     }
     line = _core.connection_line(conn, parts)
-    assert line == json.dumps(_old_row(conn, parts))
+    old = _old_row(conn, parts)
+    assert line == json.dumps(old)
+    # The dict is made by the same writer: the same values in the same key order.
+    made = _core.connection_row(conn, parts)
+    assert made == old and list(made) == list(old)
+    assert made["outcome"] is parts["outcome"]  # Python's parts as given, not copied
     assert line.isascii()
     row = json.loads(line)
     assert row["id"] == 2**70 and row["file"] == "capture-\udcff\u2028.pcap"
@@ -258,15 +263,18 @@ def test_a_missing_part_is_a_key_error_not_a_crash() -> None:
     ],
 )
 def test_every_connection_of_a_capture_reads_back_as_its_line(capture: str) -> None:
-    """extract, report and remote read the row as the line says it (one definition)."""
+    """extract, report and remote read the row the line says (one definition), and the
+    model's properties answer as the row does."""
     store = KeyStore()
     add_keylog_file(store, CAPTURES / capture.replace(".pcapng", ".keys").replace(".pcap", ".keys"))
     conns = list(tlslens.read_capture(CAPTURES / capture, keys=store, records=True))
     assert conns
     for conn in conns:
         line = connection_line(conn)
-        assert json.dumps(connection_to_json(conn)) == line
         row = json.loads(line)
+        made = connection_to_json(conn)
+        assert json.dumps(made) == line
+        assert made == row and list(made) == list(row)
         assert row["timing"] == conn.timing
         assert (row["version_id"], row["cipher_suite_id"]) == (conn.version, conn.cipher_suite)
         assert row["key_exchange"] == conn.key_exchange and row["group"] == conn.group_name

@@ -2056,6 +2056,11 @@ def connection_line(conn: Connection, parts: dict[str, Any]) -> str:
     and "quic" when the connection has them), written as they are. Raises KeyError for a
     missing part, and what ``json_line`` raises for a value json cannot write."""
 
+def connection_row(conn: Connection, parts: dict[str, Any]) -> dict[str, Any]:
+    """The same row as ``connection_line``'s, as Python values (dicts in the line's key
+    order, lists, str, int, float, bool, None): ``json.dumps`` of it is the line. The parts
+    are in it as the objects given."""
+
 def connection_version(conn: Connection) -> int | None:
     """The version the server chose; 0x0002 for a server that answered in SSL 2.0."""
 

@@ -5,7 +5,6 @@ Field names change only with a SCHEMA_VERSION bump.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from tlslens import _core
@@ -106,10 +105,10 @@ def connection_line(conn: Connection, *, reveal_keys: bool = False) -> str:
 
 
 def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[str, Any]:
-    """The connection as a JSON-ready dict: its line of ``show --json`` read back, so that
-    the row has one definition (``extract``, ``report`` and ``remote`` read the same)."""
-    row: dict[str, Any] = json.loads(connection_line(conn, reveal_keys=reveal_keys))
-    return row
+    """The connection as a JSON-ready dict: the values of its ``show --json`` line, made by
+    the same writer in the core (one definition of the row for ``extract``, ``report`` and
+    ``remote``)."""
+    return _core.connection_row(conn, _python_parts(conn, reveal_keys))
 
 
 def json_line(value: dict[str, Any]) -> str:

@@ -36,6 +36,19 @@ pub(crate) struct Shared {
     /// A non-UTF-8 str's escaped text, for the `end_string` of the empty str standing in.
     pending: RefCell<Vec<u8>>,
     error: RefCell<Option<PyErr>>,
+    /// A Python value a writer hands to a serializer that takes objects as they are (the
+    /// row's dict, `row/objects.rs`); the text serializer leaves it.
+    handoff: RefCell<Option<PyObject>>,
+}
+
+impl Shared {
+    pub(crate) fn hand(&self, value: PyObject) {
+        *self.handoff.borrow_mut() = Some(value);
+    }
+
+    pub(crate) fn take_handoff(&self) -> Option<PyObject> {
+        self.handoff.borrow_mut().take()
+    }
 }
 
 /// serde_json's compact output with the separators and escapes of Python's json.

@@ -17,6 +17,7 @@ mod conclusions;
 mod handshakes;
 mod hello;
 mod names;
+mod objects;
 mod records;
 mod steps;
 mod write;
@@ -30,7 +31,7 @@ use pyo3::types::{PyDict, PyList, PyString};
 use serde::Serialize;
 
 use crate::handshake::fingerprint;
-use crate::json::{float_repr, python_text};
+use crate::json::{float_repr, python_text, Shared};
 use hello::Hellos;
 use names::{SuiteInfo, Table};
 use records::Record;
@@ -369,7 +370,26 @@ fn connection_line<'py>(
     })
 }
 
+/// The row of `conn` as Python objects (`connection_to_json`'s dict): the line's values in
+/// its key order, made by the same writer; Python's parts are the objects given.
+#[pyfunction]
+fn connection_row<'py>(conn: &Bound<'py, PyAny>, parts: &Bound<'py, PyDict>) -> PyResult<PyObject> {
+    let row = Row::read(conn, parts)?;
+    let shared = Shared::default();
+    let to = objects::Objects {
+        py: conn.py(),
+        shared: &shared,
+    };
+    Writer {
+        row: &row,
+        shared: &shared,
+    }
+    .serialize(to)
+    .map_err(|err| pyo3::exceptions::PyValueError::new_err(err.0))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(connection_line, m)?)?;
+    m.add_function(wrap_pyfunction!(connection_row, m)?)?;
     conclusions::register(m)
 }

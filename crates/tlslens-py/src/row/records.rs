@@ -27,7 +27,7 @@ pub struct Record<'py> {
     /// DTLS: a decrypted record's real content type.
     inner_type: Option<(Arc<str>, Bound<'py, PyAny>)>,
     /// DTLS 1.3: the (epoch, sequence number) pairs an ACK acknowledges.
-    acked: Option<Bound<'py, PyAny>>,
+    acked: Option<Vec<Vec<Bound<'py, PyAny>>>>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -66,7 +66,15 @@ fn record<'py>(record: &Bound<'py, PyAny>) -> PyResult<Record<'py>> {
             Some(inner) => Some((names::name_of(py, Table::ContentType, &inner)?, inner)),
             None => None,
         },
-        acked: optional(get(intern!(py, "acked"))?),
+        acked: match optional(get(intern!(py, "acked"))?) {
+            Some(acked) => Some(
+                acked
+                    .try_iter()?
+                    .map(|pair| pair?.try_iter()?.collect::<PyResult<Vec<_>>>())
+                    .collect::<PyResult<_>>()?,
+            ),
+            None => None,
+        },
     })
 }
 
@@ -98,7 +106,11 @@ impl Serialize for With<'_, Record<'_>> {
             map.serialize_entry("inner_content_type_id", &self.node(id))?;
         }
         if let Some(acked) = &r.acked {
-            map.serialize_entry("acked", &self.node(acked))?;
+            let pairs: Vec<Vec<_>> = acked
+                .iter()
+                .map(|pair| pair.iter().map(|n| self.node(n)).collect())
+                .collect();
+            map.serialize_entry("acked", &pairs)?;
         }
         map.end()
     }

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 use serde::ser::{Error as _, SerializeMap};
 use serde::{Serialize, Serializer};
 
+use super::objects::HANDOFF;
 use super::records::Record;
 use super::steps::{Alert, Compressed, Step};
 use super::{Row, Time};
@@ -34,12 +35,32 @@ impl Serialize for Raw<'_> {
     }
 }
 
+/// A Python value of the row: written by json.rs's walk as text, handed over as it is to a
+/// serializer that makes objects (`objects.rs`).
+pub struct PyValue<'a, 'py> {
+    obj: &'a Bound<'py, PyAny>,
+    shared: &'a Shared,
+}
+
+impl<'a, 'py> PyValue<'a, 'py> {
+    pub fn new(obj: &'a Bound<'py, PyAny>, shared: &'a Shared) -> Self {
+        Self { obj, shared }
+    }
+}
+
+impl Serialize for PyValue<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.shared.hand(self.obj.clone().unbind());
+        s.serialize_newtype_struct(HANDOFF, &Node::new(self.obj, self.shared, 1))
+    }
+}
+
 /// A value of the core's that holds Python values, with what its walk shares.
 pub struct With<'a, T>(pub &'a T, pub &'a Shared);
 
 impl<'a, 'py, T> With<'a, T> {
-    pub fn node(&self, obj: &'a Bound<'py, PyAny>) -> Node<'a, 'py> {
-        Node::new(obj, self.1, 1)
+    pub fn node(&self, obj: &'a Bound<'py, PyAny>) -> PyValue<'a, 'py> {
+        PyValue::new(obj, self.1)
     }
 }
 
@@ -124,7 +145,7 @@ impl Serialize for Stats<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for (direction, values) in self.0 {
-            map.serialize_key(&Node::new(direction, self.1, 1))?;
+            map.serialize_key(&PyValue::new(direction, self.1))?;
             map.serialize_value(&OneStats(values, self.1))?;
         }
         map.end()
@@ -137,7 +158,7 @@ impl Serialize for OneStats<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(STATS.len()))?;
         for ((key, _), value) in STATS.iter().zip(self.0) {
-            map.serialize_entry(key, &Node::new(value, self.1, 2))?;
+            map.serialize_entry(key, &PyValue::new(value, self.1))?;
         }
         map.end()
     }
@@ -164,8 +185,8 @@ impl Serialize for Timing<'_> {
 }
 
 impl Writer<'_, '_> {
-    fn node<'b, 'py>(&'b self, obj: &'b Bound<'py, PyAny>) -> Node<'b, 'py> {
-        Node::new(obj, self.shared, 1)
+    fn node<'b, 'py>(&'b self, obj: &'b Bound<'py, PyAny>) -> PyValue<'b, 'py> {
+        PyValue::new(obj, self.shared)
     }
 
     fn plain<M: SerializeMap>(&self, map: &mut M, key: &'static str) -> Result<(), M::Error> {
