@@ -33,7 +33,16 @@ fn connection_alpn(conn: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
 /// The version the server chose; SSL 2.0's 0x0002 for a server that answered in SSL 2.0.
 #[pyfunction]
 fn connection_version(conn: &Bound<'_, PyAny>) -> PyResult<Option<u16>> {
-    Ok(Hellos::of(conn)?.version())
+    // Asked many times a connection (every `tls13`): two attributes, not all the hellos.
+    let py = conn.py();
+    let server_hello = conn.getattr(intern!(py, "server_hello"))?;
+    if let Ok(hello) = server_hello.downcast::<ServerHello>() {
+        return Ok(Some(hello.get().selected_version()));
+    }
+    let sslv2 = conn
+        .getattr(intern!(py, "sslv2_server_hello"))?
+        .is_truthy()?;
+    Ok(hello::version(None, sslv2))
 }
 
 /// The suite chosen; for SSL 2.0 the 3-byte cipher kind of CLIENT-MASTER-KEY.

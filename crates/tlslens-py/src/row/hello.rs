@@ -124,10 +124,10 @@ impl<'py> Hellos<'py> {
     }
 
     pub fn version(&self) -> Option<u16> {
-        match &self.server {
-            Some(sh) => Some(sh.get().selected_version()),
-            None => self.sslv2_server_hello.then_some(SSL2),
-        }
+        version(
+            self.server.as_ref().map(|sh| sh.get()),
+            self.sslv2_server_hello,
+        )
     }
 
     pub fn tls13(&self) -> bool {
@@ -187,6 +187,14 @@ impl<'py> Hellos<'py> {
         );
         let unknown = self.tls13() && !issued && self.encrypted_extensions.is_none();
         (ticket || psk, if unknown { None } else { Some(issued) })
+    }
+}
+
+/// The version a ServerHello selected; SSL 2.0's for a server that answered in SSL 2.0.
+pub fn version(server_hello: Option<&ServerHello>, sslv2_server_hello: bool) -> Option<u16> {
+    match server_hello {
+        Some(sh) => Some(sh.selected_version()),
+        None => sslv2_server_hello.then_some(SSL2),
     }
 }
 
