@@ -2054,7 +2054,8 @@ def connection_line(conn: Connection, parts: dict[str, Any]) -> str:
     owns ("schema_version", "ocsp_stapled", "client_auth", "certificates",
     "handshake_signatures", "outcome", "decryption", "validation", "problems", and "dtls"
     and "quic" when the connection has them), written as they are. Raises KeyError for a
-    missing part, and what ``json_line`` raises for a value json cannot write."""
+    missing part, what ``json_line`` raises for a value json cannot write, and RuntimeError
+    naming a bug of the core's (a panic)."""
 
 def connection_row(conn: Connection, parts: dict[str, Any]) -> dict[str, Any]:
     """The same row as ``connection_line``'s, as Python values (dicts in the line's key

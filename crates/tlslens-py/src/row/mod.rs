@@ -22,14 +22,17 @@ mod records;
 mod steps;
 mod write;
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyDict, PyList, PyString};
 use serde::Serialize;
 
+use crate::flows::panic_text;
 use crate::handshake::fingerprint;
 use crate::json::{float_repr, python_text, Shared};
 use hello::Hellos;
@@ -364,9 +367,22 @@ fn connection_line<'py>(
     conn: &Bound<'py, PyAny>,
     parts: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyString>> {
-    let row = Row::read(conn, parts)?;
-    python_text(conn.py(), |serializer, shared| {
-        Writer { row: &row, shared }.serialize(serializer)
+    unpanicked(|| {
+        let row = Row::read(conn, parts)?;
+        python_text(conn.py(), |serializer, shared| {
+            Writer { row: &row, shared }.serialize(serializer)
+        })
+    })
+}
+
+/// `work`, with a panic (a bug) raised as RuntimeError naming it rather than as PyO3's
+/// PanicException, which no `except Exception` catches.
+fn unpanicked<T>(work: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+        Err(PyRuntimeError::new_err(format!(
+            "internal error in the row writer ({})",
+            panic_text(&*panic)
+        )))
     })
 }
 
@@ -374,18 +390,20 @@ fn connection_line<'py>(
 /// its key order, made by the same writer; Python's parts are the objects given.
 #[pyfunction]
 fn connection_row<'py>(conn: &Bound<'py, PyAny>, parts: &Bound<'py, PyDict>) -> PyResult<PyObject> {
-    let row = Row::read(conn, parts)?;
-    let shared = Shared::default();
-    let to = objects::Objects {
-        py: conn.py(),
-        shared: &shared,
-    };
-    Writer {
-        row: &row,
-        shared: &shared,
-    }
-    .serialize(to)
-    .map_err(|err| pyo3::exceptions::PyValueError::new_err(err.0))
+    unpanicked(|| {
+        let row = Row::read(conn, parts)?;
+        let shared = Shared::default();
+        let to = objects::Objects {
+            py: conn.py(),
+            shared: &shared,
+        };
+        Writer {
+            row: &row,
+            shared: &shared,
+        }
+        .serialize(to)
+        .map_err(|err| pyo3::exceptions::PyValueError::new_err(err.0))
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
