@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeAlias, Type
 if TYPE_CHECKING:
     from tlslens.handshake.sslv2 import SSLv2Message
     from tlslens.keys.store import KeyStore
+    from tlslens.model import Connection
 
 GZIP_MAX_RATIO: int
 GZIP_FLOOR: int
@@ -2058,6 +2059,63 @@ class DtlsAssociation:
         """The end: messages left incomplete become findings."""
 
 JSON_MAX_DEPTH: Final[int]
+
+def connection_line(conn: Connection, parts: dict[str, Any]) -> str:
+    """The line of ``show --json`` for ``conn`` (a ``model.Connection``), byte for byte as
+    ``json.dumps`` writes its row: the core writes what the connection's hellos, timeline,
+    stats and records show, with the registry's names; ``parts`` gives the values Python
+    owns ("schema_version", "ocsp_stapled", "client_auth", "certificates",
+    "handshake_signatures", "outcome", "decryption", "validation", "problems", and "dtls"
+    and "quic" when the connection has them), written as they are. Raises KeyError for a
+    missing part, what ``json_line`` raises for a value json cannot write, and RuntimeError
+    naming a bug of the core's (a panic)."""
+
+def connection_row(conn: Connection, parts: dict[str, Any]) -> dict[str, Any]:
+    """The same row as ``connection_line``'s, as Python values (dicts in the line's key
+    order, lists, str, int, float, bool, None): ``json.dumps`` of it is the line. The parts
+    are in it as the objects given."""
+
+def connection_version(conn: Connection) -> int | None:
+    """The version the server chose; 0x0002 for a server that answered in SSL 2.0."""
+
+def connection_client_versions(conn: Connection) -> list[int]:
+    """The versions the ClientHello offered (supported_versions without GREASE, else its
+    legacy_version); empty without a ClientHello."""
+
+def connection_cipher_suite(conn: Connection) -> int | None:
+    """The suite chosen; for SSL 2.0 the 3-byte cipher kind of CLIENT-MASTER-KEY."""
+
+def connection_alpn_offered(conn: Connection) -> list[str]:
+    """The protocols the ClientHello's ALPN offered."""
+
+def connection_alpn(conn: Connection) -> str | None:
+    """The protocol the server chose: its EncryptedExtensions', else its ServerHello's."""
+
+def connection_group_name(conn: Connection) -> str | None:
+    """The key exchange's group: the key share's or the ServerKeyExchange's named curve by
+    name, a finite-field group as "DH <bits>-bit"."""
+
+def connection_forward_secrecy(conn: Connection) -> bool | None:
+    """Whether the key exchange gives forward secrecy; None without a ServerHello or for a
+    suite the registry does not describe."""
+
+def connection_resumed(conn: Connection) -> Literal["session_id", "ticket", "psk"] | None:
+    """How the session was resumed, None when it was not."""
+
+def connection_session_ticket(conn: Connection) -> tuple[bool, bool | None]:
+    """Whether a ticket (or a PSK) was offered, and whether one was issued (None: TLS 1.3's
+    travel encrypted and were not read)."""
+
+def connection_timing(conn: Connection) -> tuple[float | None, float | None, float | None]:
+    """The first handshake's times in ms, as the row writes them: TCP's SYN to SYN/ACK,
+    ClientHello to ServerHello, ClientHello to the later Finished (None: not seen)."""
+
+def alert_names(event: AlertEvent | EncryptedAlertEvent) -> tuple[str | None, str]:
+    """An alert's (level, description) by name, as the row writes them: (None, "encrypted")
+    for one no key opened. Raises TypeError for an event that is no alert."""
+
+def key_exchange(hello: ServerHello) -> str | None:
+    """The key exchange a ServerHello chose: ECDHE, DHE, RSA, PSK+ECDHE, ECDHE+KEM..."""
 
 def json_line(value: object) -> str:
     """The JSON text of ``value`` (dicts, lists, tuples, str, int, float, bool, None), byte

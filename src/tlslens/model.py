@@ -18,8 +18,6 @@ from tlslens import _core, registry
 from tlslens.events import (
     ALERT_EVENTS,
     AlertEvent,
-    ApplicationDataEvent,
-    ChangeCipherSpecEvent,
     EncryptedAlertEvent,
     EncryptedHandshakeEvent,
     HandshakeEvent,
@@ -46,7 +44,6 @@ C2S = "c2s"
 S2C = "s2c"
 
 TLS13 = 0x0304
-MAX_HANDSHAKE_NS = 600 * 1_000_000_000  # longer is a clock jump, not a handshake
 
 
 # What carried a connection's handshake: a TCP stream, QUIC (CRYPTO frames), DTLS records.
@@ -148,29 +145,9 @@ class DirectionStats:
     gap_bytes: int = 0
 
 
-def key_exchange_of(server_hello: hs.ServerHello) -> str | None:
-    """The key exchange a ServerHello chose: ECDHE, DHE, RSA, PSK+ECDHE, ECDHE+KEM..."""
-    if hs.is_tls13_version(server_hello.selected_version):
-        psk = server_hello.extension(ext.PRE_SHARED_KEY) is not None
-        group = server_hello.key_share_group
-        if group is None:
-            return "PSK" if psk else None
-        kind = "DHE" if 0x0100 <= group <= 0x01FF else "ECDHE"
-        if 0x0200 <= group <= 0x02FF:
-            kind = "KEM"
-        elif group in (0x11EB, 0x11EC, 0x11ED, 0x6399, 0x639A, 4585, 4586, 4587, 4588, 4589):
-            kind = "ECDHE+KEM"
-        return f"PSK+{kind}" if psk else kind
-    info = registry.CIPHER_SUITES.get(server_hello.cipher_suite)
-    return info.kx if info else None
-
-
-def _ms(start: int | None, end: int | None) -> float | None:
-    """From ``start`` to ``end`` (ns) in milliseconds, None when either is unknown."""
-    # A clock that jumps (a timestamp years off) makes no handshake time at all.
-    if start is None or end is None or not 0 <= end - start <= MAX_HANDSHAKE_NS:
-        return None
-    return round((end - start) / 1e6, 3)
+# The key exchange a ServerHello chose (ECDHE, DHE, RSA, PSK+ECDHE, ECDHE+KEM...): the
+# core's, which the row of show --json writes.
+key_exchange_of = _core.key_exchange
 
 
 @dataclass(slots=True, eq=False)
@@ -264,20 +241,11 @@ class Connection:
             return self.handshakes[-1].certificates
         return self.certificates
 
-    def _sh_ext(self, ext_type: int, kind: type[ext.D]) -> ext.D | None:
-        return ext.decoded_in(self.server_hello, ext_type, kind)
-
-    def _ch_ext(self, ext_type: int, kind: type[ext.D]) -> ext.D | None:
-        return ext.decoded_in(self.client_hello, ext_type, kind)
-
+    # The conclusions the row of show --json writes are the core's (crates/tlslens-py/src/
+    # row/conclusions.rs): the narration, the report and the line read the same answers.
     @property
     def version(self) -> int | None:
-        sh = self.server_hello
-        if sh is None:
-            if self.sslv2_server_hello:
-                return 0x0002
-            return None
-        return sh.selected_version
+        return _core.connection_version(self)
 
     @property
     def tls13(self) -> bool:
@@ -286,22 +254,12 @@ class Connection:
 
     @property
     def client_versions(self) -> list[int]:
-        ch = self.client_hello
-        if ch is None:
-            return []
-        offered = self._ch_ext(ext.SUPPORTED_VERSIONS, _core.SupportedVersions)
-        if offered is not None:
-            return [v for v in offered.versions if not registry.is_grease(v)]
-        return [ch.legacy_version]
+        return _core.connection_client_versions(self)
 
     @property
     def cipher_suite(self) -> int | None:
         """The suite chosen; for SSL 2.0 the 3-byte cipher kind of CLIENT-MASTER-KEY."""
-        if self.server_hello is not None:
-            return self.server_hello.cipher_suite
-        if self.sslv2_master_key is not None:
-            return int(self.sslv2_master_key.cipher_kind)
-        return None
+        return _core.connection_cipher_suite(self)
 
     @property
     def suite_info(self) -> registry.CipherSuiteInfo | None:
@@ -315,18 +273,11 @@ class Connection:
 
     @property
     def alpn_offered(self) -> list[str]:
-        value = self._ch_ext(ext.ALPN, _core.ProtocolNameList)
-        return list(value.protocols) if value else []
+        return _core.connection_alpn_offered(self)
 
     @property
     def alpn(self) -> str | None:
-        ee = self.encrypted_extensions
-        value = ext.decoded_in(
-            self.server_hello if ee is None else ee, ext.ALPN, _core.ProtocolNameList
-        )
-        if value and value.protocols:
-            return value.protocols[0]
-        return None
+        return _core.connection_alpn(self)
 
     @property
     def group(self) -> int | None:
@@ -341,58 +292,24 @@ class Connection:
 
     @property
     def group_name(self) -> str | None:
-        group = self.group
-        if group is not None:
-            return registry.group_name(group)
-        ske = self.server_key_exchange
-        if ske is not None and "dh_p" in ske.params:
-            bits = len(ske.params["dh_p"].lstrip(b"\0")) * 8
-            return f"DH {bits}-bit"
-        return None
+        return _core.connection_group_name(self)
 
     @property
     def key_exchange(self) -> str | None:
-        return key_exchange_of(self.server_hello) if self.server_hello is not None else None
+        return _core.key_exchange(self.server_hello) if self.server_hello is not None else None
 
     @property
     def forward_secrecy(self) -> bool | None:
-        if self.server_hello is None:
-            return None
-        if self.tls13:
-            return self.server_hello.key_share_group is not None
-        info = self.suite_info
-        return info.forward_secrecy if info else None
+        return _core.connection_forward_secrecy(self)
 
     @property
     def resumed(self) -> str | None:
         """How the session was resumed: "session_id", "ticket", "psk", or None."""
-        sh, ch = self.server_hello, self.client_hello
-        if sh is None or ch is None:
-            return None
-        if self.tls13:
-            psk = self._sh_ext(ext.PRE_SHARED_KEY, _core.SelectedIdentity)
-            return "psk" if psk is not None else None
-        if self.abbreviated:
-            if sh.legacy_session_id and sh.legacy_session_id == ch.legacy_session_id:
-                ticket = self._ch_ext(ext.SESSION_TICKET, _core.SessionTicket)
-                # RFC 5077 §3.4: with a ticket the server may echo the client's session id.
-                if ticket and ticket.ticket_length:
-                    return "ticket"
-                return "session_id"
-            return "ticket"
-        return None
+        return _core.connection_resumed(self)
 
     @property
     def session_ticket(self) -> dict[str, Any]:
-        offered = False
-        ticket = self._ch_ext(ext.SESSION_TICKET, _core.SessionTicket)
-        if ticket is not None:
-            offered = True
-        if self._ch_ext(ext.PRE_SHARED_KEY, _core.OfferedPSKs) is not None:
-            offered = True
-        issued: bool | None = self.new_session_ticket
-        if self.tls13 and not issued and self.encrypted_extensions is None:
-            issued = None  # TLS 1.3 tickets travel encrypted
+        offered, issued = _core.connection_session_ticket(self)
         return {"offered": offered, "issued": issued}
 
     @property
@@ -480,82 +397,18 @@ class Connection:
 
     def _timing(self) -> dict[str, float | None]:
         """The handshake's times as seen at the capture point, in milliseconds; None where a
-        packet it needs is missing.
+        packet it needs is missing (the core's, as the row writes them).
 
         tcp_handshake_ms: SYN to SYN/ACK, the round trip before the client can send;
         client_hello_to_server_hello_ms: what the server took to answer (plus a round trip
         when the capture is at the client); handshake_ms: ClientHello to the later of the
         two Finished messages of the first handshake."""
-        syn, synack = self.tcp_syn_ts_ns, self.tcp_synack_ts_ns
-        hello, answer = self._hellos_ts()
-        finished = self._finished_ts()
+        tcp, answer, handshake = _core.connection_timing(self)
         return {
-            "tcp_handshake_ms": _ms(syn, synack),
-            "client_hello_to_server_hello_ms": _ms(hello, answer),
-            "handshake_ms": _ms(hello, finished),
+            "tcp_handshake_ms": tcp,
+            "client_hello_to_server_hello_ms": answer,
+            "handshake_ms": handshake,
         }
-
-    def _hellos_ts(self) -> tuple[int | None, int | None]:
-        """When the first ClientHello and the first ServerHello (a HelloRetryRequest is not
-        the answer) were seen: one walk of the timeline for both."""
-        hello = answer = None
-        for event in self.timeline:
-            if type(event) is not HandshakeEvent:
-                continue
-            message = event.message
-            if hello is None and isinstance(message, hs.ClientHello):
-                hello = event.ts_ns
-            elif (
-                answer is None
-                and isinstance(message, hs.ServerHello)
-                and not message.is_hello_retry_request
-            ):
-                answer = event.ts_ns
-            if hello is not None and answer is not None:
-                break
-        return hello, answer
-
-    def _finished_ts(self) -> int | None:
-        """When the later Finished of the first handshake was sent, read or not."""
-        done: dict[str, int] = {}
-        ccs: set[str] = set()
-        server_hello_seen = False
-        tls13 = self.tls13  # a property that reads the ServerHello: once, not per event
-        # QUIC's Handshake packets carry ACKs and closes as well as the Finished: unread,
-        # the client's are its Finished only when its 1-RTT packets (sent after it) follow.
-        unread_client_finished = self.transport != "quic" or any(
-            type(e) is ApplicationDataEvent and e.direction == C2S for e in self.timeline
-        )
-        for event in self.timeline:
-            direction = event.direction
-            if direction in done:
-                continue
-            # By class (the leaf classes are final): cheaper than isinstance, on every event.
-            if type(event) is HandshakeEvent:
-                if isinstance(event.message, hs.Finished):
-                    done[direction] = event.ts_ns
-                elif isinstance(event.message, hs.ServerHello):
-                    server_hello_seen = True
-            elif type(event) is ChangeCipherSpecEvent and not tls13:
-                ccs.add(direction)
-            elif type(event) is EncryptedHandshakeEvent and server_hello_seen:
-                if tls13 and direction == C2S:
-                    if not unread_client_finished:
-                        continue
-                    done[direction] = event.ts_ns  # the client's flight ends with Finished
-                elif tls13:
-                    done["s2c_last"] = event.ts_ns
-                    continue
-                elif direction in ccs:
-                    done[direction] = event.ts_ns  # the first record after CCS is Finished
-            if C2S in done and (S2C in done or "s2c_last" in done):
-                break
-        if C2S not in done:
-            return None
-        server = done.get(S2C, done.get("s2c_last"))
-        if server is None:
-            return None
-        return max(done[C2S], server)
 
     @property
     def handshake_events(self) -> list[HandshakeEvent | EncryptedHandshakeEvent]:

@@ -20,7 +20,7 @@ use crate::ext_index::{indexed_extensions, ExtensionIndex};
 use crate::flows::panic_text;
 use crate::handshake_kx;
 
-mod fingerprint;
+pub(crate) mod fingerprint;
 
 static DECODE_ERROR: GILOnceCell<Py<PyType>> = GILOnceCell::new();
 static EXTENSION_NAME: GILOnceCell<PyObject> = GILOnceCell::new();
@@ -172,6 +172,10 @@ impl HandshakeMessage {
     pub fn malformed(&self) -> Option<&str> {
         self.malformed.as_deref()
     }
+
+    pub(crate) fn msg_type(&self) -> u8 {
+        self.msg_type
+    }
 }
 
 pub fn base(msg_type: u8, malformed: Option<String>) -> PyClassInitializer<HandshakeMessage> {
@@ -302,6 +306,56 @@ fn server_hello(py: Python<'_>, m: &messages::ServerHello<'_>) -> PyResult<PyObj
     Ok(Py::new(py, init.add_subclass(hello))?.into_any())
 }
 
+/// What the row writer (`row/`) reads of a ClientHello without a Python call.
+impl ClientHello {
+    pub(crate) fn legacy_version(&self) -> u16 {
+        self.legacy_version
+    }
+
+    pub(crate) fn legacy_session_id<'a>(&'a self, py: Python<'a>) -> &'a [u8] {
+        self.legacy_session_id.as_bytes(py)
+    }
+
+    pub(crate) fn cipher_suites(&self) -> &Py<PyTuple> {
+        &self.cipher_suites
+    }
+
+    pub(crate) fn server_name(&self) -> Option<&Py<PyString>> {
+        self.server_name.as_ref()
+    }
+
+    pub(crate) fn index(&self) -> &ExtensionIndex {
+        &self.index
+    }
+}
+
+/// What the row writer (`row/`) reads of a ServerHello without a Python call.
+impl ServerHello {
+    pub(crate) fn legacy_session_id<'a>(&'a self, py: Python<'a>) -> &'a [u8] {
+        self.legacy_session_id.as_bytes(py)
+    }
+
+    pub(crate) fn cipher_suite(&self) -> u16 {
+        self.cipher_suite
+    }
+
+    pub(crate) fn is_hello_retry_request(&self) -> bool {
+        self.is_hello_retry_request
+    }
+
+    pub(crate) fn selected_version(&self) -> u16 {
+        self.selected_version
+    }
+
+    pub(crate) fn key_share_group(&self) -> Option<u16> {
+        self.key_share_group
+    }
+
+    pub(crate) fn index(&self) -> &ExtensionIndex {
+        &self.index
+    }
+}
+
 #[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core")]
 pub struct NewSessionTicket {
     #[pyo3(get)]
@@ -349,6 +403,12 @@ pub struct CertificateEntry {
     #[pyo3(get)]
     extensions: Py<PyTuple>,
     index: ExtensionIndex,
+}
+
+impl EncryptedExtensions {
+    pub(crate) fn index(&self) -> &ExtensionIndex {
+        &self.index
+    }
 }
 
 indexed_extensions!(

@@ -32,10 +32,23 @@ pub const MAX_DEPTH: usize = 256;
 
 /// What the walk and the formatter share, and the first Python error the walk met.
 #[derive(Default)]
-struct Shared {
+pub(crate) struct Shared {
     /// A non-UTF-8 str's escaped text, for the `end_string` of the empty str standing in.
     pending: RefCell<Vec<u8>>,
     error: RefCell<Option<PyErr>>,
+    /// A Python value a writer hands to a serializer that takes objects as they are (the
+    /// row's dict, `row/objects.rs`); the text serializer leaves it.
+    handoff: RefCell<Option<PyObject>>,
+}
+
+impl Shared {
+    pub(crate) fn hand(&self, value: PyObject) {
+        *self.handoff.borrow_mut() = Some(value);
+    }
+
+    pub(crate) fn take_handoff(&self) -> Option<PyObject> {
+        self.handoff.borrow_mut().take()
+    }
 }
 
 /// serde_json's compact output with the separators and escapes of Python's json.
@@ -214,13 +227,18 @@ fn int_text(value: &Bound<'_, PyInt>) -> PyResult<Vec<u8>> {
 }
 
 /// One Python value of the tree, `depth` containers down.
-struct Node<'a, 'py> {
+pub(crate) struct Node<'a, 'py> {
     obj: &'a Bound<'py, PyAny>,
     shared: &'a Shared,
     depth: usize,
 }
 
-impl<'py> Node<'_, 'py> {
+impl<'a, 'py> Node<'a, 'py> {
+    /// `obj`, written `depth` containers down (a row's values are one down).
+    pub(crate) fn new(obj: &'a Bound<'py, PyAny>, shared: &'a Shared, depth: usize) -> Self {
+        Node { obj, shared, depth }
+    }
+
     /// Keep `err` for the caller and stop the serializer.
     fn fail<E: serde::ser::Error>(&self, err: PyErr) -> E {
         let mut slot = self.shared.error.borrow_mut();
@@ -343,28 +361,52 @@ impl Serialize for Key<'_, '_> {
     }
 }
 
-/// The JSON text of `value` as `json.JSONEncoder(check_circular=False).encode(value)`
-/// writes it. Raises TypeError for a value json cannot write (naming its type) and
-/// ValueError past `MAX_DEPTH` nested containers.
-#[pyfunction]
-fn json_line<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
+/// The serializer a line is written with: serde_json's, with Python's separators and escapes.
+pub(crate) type LineSerializer<'a> = serde_json::Serializer<&'a mut Vec<u8>, PythonFormatter<'a>>;
+
+/// The text `write` makes with a serializer writing as `json.dumps` does; the first Python
+/// error a `Node` met (or, without one, the serializer's) is the call's.
+pub(crate) fn python_text<'py>(
+    py: Python<'py>,
+    write: impl FnOnce(&mut LineSerializer<'_>, &Shared) -> Result<(), serde_json::Error>,
+) -> PyResult<Bound<'py, PyString>> {
     let shared = Shared::default();
     let mut out = Vec::with_capacity(8192);
     let formatter = PythonFormatter {
         pending: &shared.pending,
     };
     let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-    let node = Node {
-        obj: value,
-        shared: &shared,
-        depth: 0,
-    };
-    if let Err(err) = node.serialize(&mut serializer) {
+    if let Err(err) = write(&mut serializer, &shared) {
         let kept = shared.error.borrow_mut().take();
         return Err(kept.unwrap_or_else(|| PyValueError::new_err(err.to_string())));
     }
     let text = std::str::from_utf8(&out).map_err(|err| PyValueError::new_err(err.to_string()))?;
     Ok(PyString::new(py, text))
+}
+
+/// The JSON text of `value` as `json.JSONEncoder(check_circular=False).encode(value)`
+/// writes it. Raises TypeError for a value json cannot write (naming its type) and
+/// ValueError past `MAX_DEPTH` nested containers.
+#[pyfunction]
+fn json_line<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
+    python_text(py, |serializer, shared| {
+        Node::new(value, shared, 0).serialize(serializer)
+    })
+}
+
+/// A float's text as Python's `repr` writes it, for a value the row computed in Rust:
+/// Rust's shortest round-trip digits are Python's; only the notation differs, so a value
+/// in the range Python writes without an exponent gets its ".0", and any other is asked
+/// of Python (`float_text`).
+pub(crate) fn float_repr(py: Python<'_>, value: f64) -> PyResult<Vec<u8>> {
+    if value == 0.0 || (value.is_finite() && (1e-4..1e16).contains(&value.abs())) {
+        let mut text = format!("{value}");
+        if !text.contains('.') {
+            text.push_str(".0");
+        }
+        return Ok(text.into_bytes());
+    }
+    float_text(&PyFloat::new(py, value))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

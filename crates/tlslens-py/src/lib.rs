@@ -25,6 +25,7 @@ mod keylog;
 mod keys;
 mod quic_classes;
 mod quic_events;
+mod row;
 mod session;
 mod timeline;
 mod timeline_data;
@@ -281,5 +282,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     content::register(m)?;
     timeline::register(m)?;
     json::register(m)?;
+    row::register(m)?;
     Ok(())
 }

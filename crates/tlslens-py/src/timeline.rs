@@ -446,6 +446,24 @@ impl UndecryptableEvent {
     }
 }
 
+/// What the row writer (`row/`) reads of an event without a Python call.
+impl TimelineEvent {
+    pub(crate) fn frame(&self) -> &Py<PyInt> {
+        &self.frame
+    }
+
+    pub(crate) fn ts_ns(&self) -> &Py<PyInt> {
+        &self.ts_ns
+    }
+}
+
+/// What the row writer (`row/`) reads of a handshake event without a Python call.
+impl HandshakeEvent {
+    pub(crate) fn message(&self) -> &Py<PyAny> {
+        &self.message
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TimelineEvent>()?;
     m.add_class::<HandshakeEvent>()?;

@@ -38,7 +38,8 @@ from tlslens.errors import CaptureError
 from tlslens.judge import ClosingNotes, Reading, Selection
 from tlslens.model import C2S, Connection
 from tlslens.outcome import outcome_of
-from tlslens.serialize import cipher_suite_label, connection_to_json, json_line
+from tlslens.registry import cipher_suite_label
+from tlslens.serialize import connection_line
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -136,7 +137,7 @@ def show(
 
     def draw(conn: Connection) -> None:
         if out is None:
-            sys.stdout.write(json_line(connection_to_json(conn, reveal_keys=reveal_keys)) + "\n")
+            sys.stdout.write(connection_line(conn, reveal_keys=reveal_keys) + "\n")
         elif brief:
             _render_brief(out, conn)
         elif ladder:

@@ -28,7 +28,7 @@ from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.handshake import sslv2
 from tlslens.model import Connection, key_exchange_of
-from tlslens.serialize import cipher_suite_label
+from tlslens.registry import cipher_suite_label
 
 if TYPE_CHECKING:
     from tlslens._core import DecodedExtension

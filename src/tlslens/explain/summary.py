@@ -11,7 +11,7 @@ from tlslens.explain.vocabulary import KX_WORDS
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection
 from tlslens.outcome import outcome_of
-from tlslens.serialize import cipher_suite_label
+from tlslens.registry import cipher_suite_label
 from tlslens.tls.deprecated import deprecation
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tlslens import registry
-from tlslens.serialize import cipher_suite_label
+from tlslens.registry import cipher_suite_label
 
 _CIPHER_WORDS = {
     "GCM": "GCM mode",

@@ -46,6 +46,7 @@ __all__ = [
     "TLS_VERSIONS",
     "CipherSuiteInfo",
     "alert_name",
+    "cipher_suite_label",
     "cipher_suite_name",
     "content_type_name",
     "extension_name",
@@ -123,6 +124,13 @@ SSL2_CIPHER_KINDS = {
 
 def ssl2_cipher_kind_name(value: int) -> str:
     return SSL2_CIPHER_KINDS.get(value, f"SSLv2 cipher kind 0x{value:06x}")
+
+
+def cipher_suite_label(value: int) -> str:
+    """A cipher suite's name, or an SSL 2.0 cipher kind's (3 bytes, not a TLS suite)."""
+    if value > 0xFFFF:
+        return ssl2_cipher_kind_name(value)
+    return cipher_suite_name(value)
 
 
 def client_certificate_type_name(value: int) -> str:

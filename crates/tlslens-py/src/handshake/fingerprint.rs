@@ -55,21 +55,21 @@ fn asked<'a, T: ?Sized>(py: Python<'_>, found: &'a Made<T>) -> PyResult<&'a T> {
 
 /// JA3 (MD5 hex) of a ClientHello; None for an SSLv2-format one.
 #[pyfunction]
-fn ja3(hello: &Bound<'_, ClientHello>) -> PyResult<Option<String>> {
+pub(crate) fn ja3(hello: &Bound<'_, ClientHello>) -> PyResult<Option<String>> {
     Ok(asked(hello.py(), &hello.get().fingerprints)?.ja3.clone())
 }
 
 /// JA4 of a ClientHello carried over `transport` ("tcp", "quic", "dtls").
 #[pyfunction]
 #[pyo3(signature = (hello, transport = "tcp"))]
-fn ja4(hello: &Bound<'_, ClientHello>, transport: &str) -> PyResult<String> {
+pub(crate) fn ja4(hello: &Bound<'_, ClientHello>, transport: &str) -> PyResult<String> {
     let found = asked(hello.py(), &hello.get().fingerprints)?;
     Ok(found.ja4(Transport::from_name(transport)))
 }
 
 /// JA3S (MD5 hex) of a ServerHello or HelloRetryRequest.
 #[pyfunction]
-fn ja3s(hello: &Bound<'_, ServerHello>) -> PyResult<String> {
+pub(crate) fn ja3s(hello: &Bound<'_, ServerHello>) -> PyResult<String> {
     Ok(asked(hello.py(), &hello.get().ja3s)?.to_owned())
 }
 

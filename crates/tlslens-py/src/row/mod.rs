@@ -1,0 +1,413 @@
+//! `tlslens._core.connection_line`: the line of `show --json` for one connection, written
+//! whole by the core (the row's contract: `serialize.py`, schema/connection.schema.json).
+//!
+//! Strategy: the line reads the connection's `model.Connection` attributes (slots) and the
+//! core's objects they hold, the hellos and the timeline's event classes, without a Python
+//! call: what they settle (`hello`), what the timeline shows (`steps`), the clock (`clock`)
+//! and the registry's names (`names`, asked of `tlslens.registry` once per code point).
+//! Python gives, as values, only what Python owns (`PARTS`: the outcome, the decryption,
+//! the chain's verdicts, certificates, signatures, problems, DTLS and QUIC details); they
+//! are written by json.rs's walk of Python values, so every string, int and float of the
+//! line is escaped and formatted by one writer with Python's separators and escapes.
+//! Everything is read first (`Row::read`, where a Python error surfaces), then written in
+//! the row's key order.
+
+mod clock;
+mod conclusions;
+mod handshakes;
+mod hello;
+mod names;
+mod objects;
+mod records;
+mod steps;
+mod write;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
+use pyo3::types::{PyDict, PyList, PyString};
+use serde::Serialize;
+
+use crate::flows::panic_text;
+use crate::handshake::fingerprint;
+use crate::json::{float_repr, python_text, Shared};
+use hello::Hellos;
+use names::{SuiteInfo, Table};
+use records::Record;
+use steps::Walk;
+use write::Writer;
+
+/// The keys of the values Python gives (`parts`), besides the optional "dtls" and "quic".
+const PARTS: [&str; 9] = [
+    "schema_version",
+    "ocsp_stapled",
+    "client_auth",
+    "certificates",
+    "handshake_signatures",
+    "outcome",
+    "decryption",
+    "validation",
+    "problems",
+];
+
+/// `names` as interned Python strs, made once: an attribute or key asked for by a `&str`
+/// would be a new str each time.
+fn interned<const N: usize>(
+    py: Python<'_>,
+    cell: &'static GILOnceCell<[Py<PyString>; N]>,
+    names: [&'static str; N],
+) -> &'static [Py<PyString>; N] {
+    cell.get_or_init(py, || names.map(|name| PyString::intern(py, name).unbind()))
+}
+
+static PART_KEYS: GILOnceCell<[Py<PyString>; PARTS.len()]> = GILOnceCell::new();
+static PLAIN_NAMES: GILOnceCell<[Py<PyString>; PLAIN.len()]> = GILOnceCell::new();
+static STATS_NAMES: GILOnceCell<[Py<PyString>; write::STATS.len()]> = GILOnceCell::new();
+
+/// The values Python gives, in `PARTS` order.
+struct Parts<'py> {
+    given: Vec<Bound<'py, PyAny>>,
+    dtls: Option<Bound<'py, PyAny>>,
+    quic: Option<Bound<'py, PyAny>>,
+}
+
+impl<'py> Parts<'py> {
+    fn of(parts: &Bound<'py, PyDict>) -> PyResult<Self> {
+        let py = parts.py();
+        let given = interned(py, &PART_KEYS, PARTS)
+            .iter()
+            .zip(PARTS)
+            .map(|(interned, key)| {
+                parts.get_item(interned)?.ok_or_else(|| {
+                    pyo3::exceptions::PyKeyError::new_err(format!("the row's part {key:?}"))
+                })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(Self {
+            given,
+            dtls: parts.get_item(intern!(py, "dtls"))?,
+            quic: parts.get_item(intern!(py, "quic"))?,
+        })
+    }
+
+    fn get(&self, key: &str) -> Option<&Bound<'py, PyAny>> {
+        let position = PARTS.iter().position(|k| *k == key)?;
+        self.given.get(position)
+    }
+}
+
+/// A time of the row: the core's text, or `model.ts_iso`'s for one the core leaves to it.
+enum Time<'py> {
+    Text(String),
+    Python(Bound<'py, PyAny>),
+    Null,
+}
+
+fn time<'py>(ts_ns: &Bound<'py, PyAny>) -> PyResult<Time<'py>> {
+    let py = ts_ns.py();
+    if let Some(text) = steps::nanoseconds(ts_ns).and_then(clock::ts_iso) {
+        return Ok(Time::Text(text));
+    }
+    let model = py.import(intern!(py, "tlslens.model"))?;
+    Ok(Time::Python(
+        model.getattr(intern!(py, "ts_iso"))?.call1((ts_ns,))?,
+    ))
+}
+
+/// What the hellos settled, as the row writes it.
+struct Settled<'py> {
+    sni: Option<Bound<'py, PyString>>,
+    alpn_offered: Vec<String>,
+    alpn: Option<String>,
+    client_versions: Vec<Arc<str>>,
+    groups_offered: Vec<Arc<str>>,
+    version: Option<(Arc<str>, u16)>,
+    suites_offered: Vec<Arc<str>>,
+    ja3: Option<String>,
+    ja3s: Option<String>,
+    ja4: Option<String>,
+    suite: Option<(Arc<str>, u32)>,
+    key_exchange: Option<String>,
+    authentication: Option<String>,
+    group: Option<Arc<str>>,
+    forward_secrecy: Option<bool>,
+    resumed: Option<&'static str>,
+    session_ticket: (bool, Option<bool>),
+    hello_retry_request: bool,
+}
+
+/// The suite chosen: the ServerHello's, or SSL 2.0's 3-byte cipher kind.
+fn cipher_suite(conn: &Bound<'_, PyAny>, hellos: &Hellos<'_>) -> PyResult<Option<u32>> {
+    if let Some(suite) = hellos.server_suite() {
+        return Ok(Some(u32::from(suite)));
+    }
+    let master_key = conn.getattr(intern!(conn.py(), "sslv2_master_key"))?;
+    if master_key.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(
+        master_key
+            .getattr(intern!(conn.py(), "cipher_kind"))?
+            .extract()?,
+    ))
+}
+
+fn suite_info(py: Python<'_>, suite: Option<u32>) -> PyResult<Option<Arc<SuiteInfo>>> {
+    match suite.and_then(|s| u16::try_from(s).ok()) {
+        Some(suite) => names::suite_info(py, suite),
+        None => Ok(None),
+    }
+}
+
+impl<'py> Settled<'py> {
+    fn read(conn: &Bound<'py, PyAny>, hellos: &Hellos<'py>) -> PyResult<Self> {
+        let py = conn.py();
+        let client = hellos.client.as_ref();
+        let version = hellos.version();
+        let suite = cipher_suite(conn, hellos)?;
+        let info = suite_info(py, suite)?;
+        let suites_offered = match client {
+            Some(ch) => {
+                let suites = ch.get().cipher_suites().bind(py);
+                let codes = suites.iter().map(|suite| suite.extract::<u32>());
+                names::names(py, Table::Suite, codes.collect::<PyResult<Vec<_>>>()?)?
+            }
+            None => Vec::new(),
+        };
+        let first_server = hellos.retry.as_ref().or(hellos.server.as_ref());
+        let transport = conn.getattr(intern!(py, "transport"))?;
+        let server_key_exchange = conn.getattr(intern!(py, "server_key_exchange"))?;
+        let issued = conn
+            .getattr(intern!(py, "new_session_ticket"))?
+            .is_truthy()?;
+        Ok(Self {
+            sni: hellos.sni().map(|name| name.bind(py).clone()),
+            alpn_offered: hellos.alpn_offered(),
+            alpn: hellos.alpn(),
+            client_versions: names::names(
+                py,
+                Table::Version,
+                hellos.client_versions().into_iter().map(u32::from),
+            )?,
+            groups_offered: names::names(
+                py,
+                Table::Group,
+                hellos.groups_offered().into_iter().map(u32::from),
+            )?,
+            version: match version {
+                Some(v) => Some((names::name(py, Table::Version, u32::from(v))?, v)),
+                None => None,
+            },
+            suites_offered,
+            ja3: client.map(fingerprint::ja3).transpose()?.flatten(),
+            ja3s: first_server.map(fingerprint::ja3s).transpose()?,
+            ja4: match client {
+                Some(ch) => Some(fingerprint::ja4(
+                    ch,
+                    transport.downcast::<PyString>()?.to_str()?,
+                )?),
+                None => None,
+            },
+            suite: match suite {
+                Some(s) => Some((names::name(py, Table::Suite, s)?, s)),
+                None => None,
+            },
+            key_exchange: match &hellos.server {
+                Some(sh) => hello::key_exchange(py, sh.get())?,
+                None => None,
+            },
+            authentication: info
+                .as_ref()
+                .filter(|i| !i.tls13)
+                .and_then(|i| i.auth.clone()),
+            group: hello::group_name(py, hellos.key_share_group(), &server_key_exchange)?,
+            forward_secrecy: hellos.forward_secrecy(info.as_deref()),
+            resumed: hellos.resumed(),
+            session_ticket: hellos.session_ticket(issued),
+            hello_retry_request: hellos.retry.is_some(),
+        })
+    }
+}
+
+/// The `model.Connection` attributes the line writes as they are, in its key order.
+const PLAIN: [&str; 9] = [
+    "id",
+    "transport",
+    "tcp_stream",
+    "file",
+    "first_frame",
+    "last_frame",
+    "resumed_from",
+    "renegotiation",
+    "closed_by",
+];
+
+/// Everything the line says, read before a byte of it is written.
+struct Row<'py> {
+    plain: Vec<Bound<'py, PyAny>>,
+    tcp: bool,
+    client: Bound<'py, PyAny>,
+    server: Bound<'py, PyAny>,
+    start_time: Time<'py>,
+    end_time: Time<'py>,
+    starttls: Option<Bound<'py, PyAny>>,
+    settled: Settled<'py>,
+    handshakes: Vec<handshakes::Handshake<'py>>,
+    walk: Walk<'py>,
+    timing: [Option<Vec<u8>>; 3],
+    stats: Vec<(Bound<'py, PyAny>, Vec<Bound<'py, PyAny>>)>,
+    records: Option<Vec<Record<'py>>>,
+    parts: Parts<'py>,
+}
+
+/// The prelude's protocol, or "plaintext prelude" for one that named none; None without.
+fn starttls<'py>(conn: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = conn.py();
+    let prelude = conn.getattr(intern!(py, "prelude"))?;
+    if prelude.is_none() || !prelude.is_truthy()? {
+        return Ok(None);
+    }
+    let protocol = prelude.getattr(intern!(py, "protocol"))?;
+    if protocol.is_truthy()? {
+        return Ok(Some(protocol));
+    }
+    Ok(Some(PyString::new(py, "plaintext prelude").into_any()))
+}
+
+/// The first handshake's times in ms: TCP's SYN to SYN/ACK, ClientHello to ServerHello,
+/// ClientHello to the later Finished (`model.Connection.timing`).
+fn timing(conn: &Bound<'_, PyAny>, walk: &Walk<'_>, tls13: bool) -> PyResult<[Option<f64>; 3]> {
+    let py = conn.py();
+    let ns = |name: &Bound<'_, PyString>| -> PyResult<Option<i128>> {
+        Ok(steps::nanoseconds(&conn.getattr(name)?))
+    };
+    let syn = ns(intern!(py, "tcp_syn_ts_ns"))?;
+    let synack = ns(intern!(py, "tcp_synack_ts_ns"))?;
+    let quic = conn
+        .getattr(intern!(py, "transport"))?
+        .downcast::<PyString>()?
+        .to_str()?
+        == "quic";
+    let (hello, answer) = steps::hellos_ns(&walk.seen);
+    let finished = steps::finished_ns(&walk.seen, tls13, quic);
+    Ok([
+        steps::ms(syn, synack),
+        steps::ms(hello, answer),
+        steps::ms(hello, finished),
+    ])
+}
+
+impl<'py> Row<'py> {
+    /// A `PLAIN` attribute.
+    fn plain(&self, name: &str) -> Option<&Bound<'py, PyAny>> {
+        let position = PLAIN.iter().position(|n| *n == name)?;
+        self.plain.get(position)
+    }
+
+    fn read(conn: &Bound<'py, PyAny>, parts: &Bound<'py, PyDict>) -> PyResult<Self> {
+        let py = conn.py();
+        let hellos = Hellos::of(conn)?;
+        let transport = conn.getattr(intern!(py, "transport"))?;
+        let end_ns = conn.getattr(intern!(py, "end_ts_ns"))?;
+        let timeline = conn.getattr(intern!(py, "timeline"))?;
+        let walk = Walk::of(timeline.downcast::<PyList>()?)?;
+        let stats = conn.getattr(intern!(py, "stats"))?;
+        let stats = stats
+            .downcast::<PyDict>()?
+            .iter()
+            .map(|(direction, values)| {
+                let values = interned(py, &STATS_NAMES, write::STATS.map(|(_, a)| a))
+                    .iter()
+                    .map(|attribute| values.getattr(attribute))
+                    .collect::<PyResult<Vec<_>>>()?;
+                Ok((direction, values))
+            })
+            .collect::<PyResult<_>>()?;
+        let [tcp, hellos_ms, handshake_ms] = timing(conn, &walk, hellos.tls13())?
+            .map(|ms| ms.map(|ms| float_repr(py, ms)).transpose());
+        let records = conn.getattr(intern!(py, "records"))?;
+        Ok(Self {
+            tcp: transport.downcast::<PyString>()?.to_str()? == "tcp",
+            client: conn.getattr(intern!(py, "client"))?.str()?.into_any(),
+            server: conn.getattr(intern!(py, "server"))?.str()?.into_any(),
+            start_time: time(&conn.getattr(intern!(py, "start_ts_ns"))?)?,
+            end_time: if end_ns.is_truthy()? {
+                time(&end_ns)?
+            } else {
+                Time::Null
+            },
+            starttls: starttls(conn)?,
+            settled: Settled::read(conn, &hellos)?,
+            handshakes: handshakes::read(conn)?,
+            timing: [tcp?, hellos_ms?, handshake_ms?],
+            walk,
+            stats,
+            records: if records.is_none() {
+                None
+            } else {
+                Some(records::read(records.downcast::<PyList>()?)?)
+            },
+            parts: Parts::of(parts)?,
+            plain: interned(py, &PLAIN_NAMES, PLAIN)
+                .iter()
+                .map(|name| conn.getattr(name))
+                .collect::<PyResult<_>>()?,
+        })
+    }
+}
+
+/// The line of `show --json` for `conn` (a `model.Connection`), with `parts`, the values
+/// Python owns (`PARTS`, and "dtls" and "quic" when the connection has them).
+#[pyfunction]
+fn connection_line<'py>(
+    conn: &Bound<'py, PyAny>,
+    parts: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyString>> {
+    unpanicked(|| {
+        let row = Row::read(conn, parts)?;
+        python_text(conn.py(), |serializer, shared| {
+            Writer { row: &row, shared }.serialize(serializer)
+        })
+    })
+}
+
+/// `work`, with a panic (a bug) raised as RuntimeError naming it rather than as PyO3's
+/// PanicException, which no `except Exception` catches.
+fn unpanicked<T>(work: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+        Err(PyRuntimeError::new_err(format!(
+            "internal error in the row writer ({})",
+            panic_text(&*panic)
+        )))
+    })
+}
+
+/// The row of `conn` as Python objects (`connection_to_json`'s dict): the line's values in
+/// its key order, made by the same writer; Python's parts are the objects given.
+#[pyfunction]
+fn connection_row<'py>(conn: &Bound<'py, PyAny>, parts: &Bound<'py, PyDict>) -> PyResult<PyObject> {
+    unpanicked(|| {
+        let row = Row::read(conn, parts)?;
+        let shared = Shared::default();
+        let to = objects::Objects {
+            py: conn.py(),
+            shared: &shared,
+        };
+        Writer {
+            row: &row,
+            shared: &shared,
+        }
+        .serialize(to)
+        .map_err(|err| pyo3::exceptions::PyValueError::new_err(err.0))
+    })
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(connection_line, m)?)?;
+    m.add_function(wrap_pyfunction!(connection_row, m)?)?;
+    conclusions::register(m)
+}

@@ -1,0 +1,373 @@
+//! What the row reads of a connection's timeline, in one walk: the `handshake` steps, the
+//! `compressed_certificates`, the `alerts`, and the handshake's times (`timing`, which the
+//! model's `Connection.timing` asks of `handshake_timing` too).
+//!
+//! Strategy: the walk tells the event classes apart by downcast (they are final) and reads
+//! their members; what the times need is kept as `Seen` entries, and the times themselves
+//! are pure functions of them (`finished_ns`, `hellos_ns`, `ms`), tested without Python.
+
+use std::sync::Arc;
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+use super::names::{self, Table};
+use crate::handshake::ClientHello;
+use crate::handshake::{CompressedCertificate, Finished, HandshakeMessage, ServerHello};
+use crate::timeline::{
+    AlertEvent, ChangeCipherSpecEvent, EncryptedAlertEvent, EncryptedHandshakeEvent,
+    HandshakeEvent, TimelineEvent,
+};
+use crate::timeline_data::ApplicationDataEvent;
+
+/// Longer than this (ns) is a clock jump, not a handshake (`model.MAX_HANDSHAKE_NS`).
+pub const MAX_HANDSHAKE_NS: i128 = 600 * 1_000_000_000;
+
+/// One handshake step of the row: a message read, or handshake bytes left sealed.
+pub struct Step<'py> {
+    pub frame: Bound<'py, PyAny>,
+    pub direction: Bound<'py, PyAny>,
+    pub kind: Arc<str>,
+}
+
+/// A CompressedCertificate (RFC 8879) of the timeline.
+pub struct Compressed<'py> {
+    pub frame: Bound<'py, PyAny>,
+    pub direction: Bound<'py, PyAny>,
+    pub algorithm: Arc<str>,
+    pub algorithm_id: Bound<'py, PyAny>,
+    pub compressed_length: usize,
+    pub uncompressed_length: Bound<'py, PyAny>,
+    pub decompressed: bool,
+}
+
+/// An alert's level and description by name; None for one left sealed.
+pub type AlertRead = Option<(Arc<str>, Arc<str>)>;
+
+/// An alert, read or sealed.
+pub struct Alert<'py> {
+    pub frame: Bound<'py, PyAny>,
+    pub direction: Bound<'py, PyAny>,
+    pub read: AlertRead,
+}
+
+/// What the handshake's times read of an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum What {
+    ClientHello,
+    ServerHello,
+    HelloRetryRequest,
+    Finished,
+    OtherMessage,
+    ChangeCipherSpec,
+    EncryptedHandshake,
+    ApplicationData,
+}
+
+/// An event the times read: its kind, whether the client sent it, and when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub what: What,
+    pub client: bool,
+    pub ts_ns: Option<i128>,
+}
+
+/// The timeline's steps, compressed certificates, alerts and timed events.
+#[derive(Default)]
+pub struct Walk<'py> {
+    pub steps: Vec<Step<'py>>,
+    pub compressed: Vec<Compressed<'py>>,
+    pub alerts: Vec<Alert<'py>>,
+    pub seen: Vec<Seen>,
+}
+
+/// A time in ns as an int of 128 bits; None for None, or an int beyond 128 bits (no time at
+/// all: what needs it says None).
+pub fn nanoseconds(value: &Bound<'_, PyAny>) -> Option<i128> {
+    // 64 bits first: under the stable ABI a 128-bit extraction takes several Python calls.
+    match value.extract::<i64>() {
+        Ok(small) => Some(i128::from(small)),
+        Err(_) => value.extract::<i128>().ok(),
+    }
+}
+
+impl<'py> Walk<'py> {
+    /// One walk of `timeline` (a list of the core's event classes).
+    pub fn of(timeline: &Bound<'py, PyList>) -> PyResult<Self> {
+        let mut walk = Walk::default();
+        for event in timeline.iter() {
+            walk.event(&event)?;
+        }
+        Ok(walk)
+    }
+
+    fn event(&mut self, event: &Bound<'py, PyAny>) -> PyResult<()> {
+        let py = event.py();
+        let base = event.downcast::<TimelineEvent>()?.get();
+        let frame = || base.frame().bind(py).clone().into_any();
+        let direction = || base.direction.bind(py).clone().into_any();
+        let what = if let Ok(handshake) = event.downcast::<HandshakeEvent>() {
+            let message = handshake.get().message().bind(py);
+            self.message(frame(), direction(), message)?
+        } else if event.is_instance_of::<EncryptedHandshakeEvent>() {
+            self.steps.push(Step {
+                frame: frame(),
+                direction: direction(),
+                kind: Arc::from("encrypted"),
+            });
+            What::EncryptedHandshake
+        } else if let Some(read) = alert_names(event)? {
+            self.alerts.push(Alert {
+                frame: frame(),
+                direction: direction(),
+                read,
+            });
+            return Ok(());
+        } else if event.is_instance_of::<ChangeCipherSpecEvent>() {
+            What::ChangeCipherSpec
+        } else if event.is_instance_of::<ApplicationDataEvent>() {
+            What::ApplicationData
+        } else {
+            return Ok(());
+        };
+        self.seen.push(Seen {
+            what,
+            client: base.direction.bind(py).to_str()? == "c2s",
+            ts_ns: nanoseconds(base.ts_ns().bind(py)),
+        });
+        Ok(())
+    }
+
+    fn message(
+        &mut self,
+        frame: Bound<'py, PyAny>,
+        direction: Bound<'py, PyAny>,
+        message: &Bound<'py, PyAny>,
+    ) -> PyResult<What> {
+        let py = message.py();
+        let retry = message
+            .downcast::<ServerHello>()
+            .is_ok_and(|hello| hello.get().is_hello_retry_request());
+        let kind = if retry {
+            Arc::from("hello_retry_request")
+        } else {
+            let msg_type = match message.downcast::<HandshakeMessage>() {
+                Ok(base) => u32::from(base.get().msg_type()),
+                Err(_) => message.getattr(intern!(py, "msg_type"))?.extract()?,
+            };
+            names::name(py, Table::Handshake, msg_type)?
+        };
+        if let Ok(packed) = message.downcast::<CompressedCertificate>() {
+            self.compressed
+                .push(compressed(&frame, &direction, packed)?);
+        }
+        self.steps.push(Step {
+            frame,
+            direction,
+            kind,
+        });
+        Ok(if message.is_instance_of::<ClientHello>() {
+            What::ClientHello
+        } else if retry {
+            What::HelloRetryRequest
+        } else if message.is_instance_of::<ServerHello>() {
+            What::ServerHello
+        } else if message.is_instance_of::<Finished>() {
+            What::Finished
+        } else {
+            What::OtherMessage
+        })
+    }
+}
+
+fn compressed<'py>(
+    frame: &Bound<'py, PyAny>,
+    direction: &Bound<'py, PyAny>,
+    message: &Bound<'py, CompressedCertificate>,
+) -> PyResult<Compressed<'py>> {
+    let py = message.py();
+    let algorithm_id = message.getattr(intern!(py, "algorithm"))?;
+    let packed = message.getattr(intern!(py, "compressed_certificate_message"))?;
+    Ok(Compressed {
+        frame: frame.clone(),
+        direction: direction.clone(),
+        algorithm: names::name_of(py, Table::CertificateCompression, &algorithm_id)?,
+        algorithm_id,
+        compressed_length: packed.downcast::<PyBytes>()?.as_bytes().len(),
+        uncompressed_length: message.getattr(intern!(py, "uncompressed_length"))?,
+        decompressed: !message.getattr(intern!(py, "certificate"))?.is_none(),
+    })
+}
+
+/// An alert event's level and description by name (None for one left sealed); None for an
+/// event that is no alert.
+pub fn alert_names(event: &Bound<'_, PyAny>) -> PyResult<Option<AlertRead>> {
+    let py = event.py();
+    if event.is_instance_of::<AlertEvent>() {
+        let level = event.getattr(intern!(py, "level"))?;
+        let description = event.getattr(intern!(py, "description"))?;
+        let named = (
+            level_name(&level)?,
+            names::name_of(py, Table::Alert, &description)?,
+        );
+        return Ok(Some(Some(named)));
+    }
+    Ok(event
+        .is_instance_of::<EncryptedAlertEvent>()
+        .then_some(None))
+}
+
+/// An alert's level as the row names it ("warning", "fatal", else "unknown (N)").
+fn level_name(level: &Bound<'_, PyAny>) -> PyResult<Arc<str>> {
+    Ok(match level.extract::<u8>() {
+        Ok(1) => Arc::from("warning"),
+        Ok(2) => Arc::from("fatal"),
+        _ => format!("unknown ({})", level.str()?).into(),
+    })
+}
+
+/// When the first ClientHello and the first ServerHello (a HelloRetryRequest is not the
+/// answer) were seen.
+pub fn hellos_ns(seen: &[Seen]) -> (Option<i128>, Option<i128>) {
+    let hello = seen.iter().find(|s| s.what == What::ClientHello);
+    let answer = seen.iter().find(|s| s.what == What::ServerHello);
+    (hello.and_then(|s| s.ts_ns), answer.and_then(|s| s.ts_ns))
+}
+
+/// When the later Finished of the first handshake was sent, read or not. `tls13`: the
+/// version; `quic`: over QUIC, whose Handshake packets carry ACKs and closes as well as the
+/// Finished: unread, the client's are its Finished only when its 1-RTT packets follow.
+pub fn finished_ns(seen: &[Seen], tls13: bool, quic: bool) -> Option<i128> {
+    let unread_client_finished = !quic
+        || seen
+            .iter()
+            .any(|s| s.what == What::ApplicationData && s.client);
+    // Per direction (client, server): its Finished; the server's last sealed flight.
+    let (mut client, mut server, mut server_last) = (None, None, None);
+    let (mut ccs_client, mut ccs_server) = (false, false);
+    let mut server_hello_seen = false;
+    for s in seen {
+        let done = if s.client {
+            client.is_some()
+        } else {
+            server.is_some()
+        };
+        if done {
+            continue;
+        }
+        // As model.py's walk did: the branches that `continue` skip the check for the end.
+        let finished = match s.what {
+            What::Finished => true,
+            What::ServerHello | What::HelloRetryRequest => {
+                server_hello_seen = true;
+                false
+            }
+            What::ChangeCipherSpec if !tls13 => {
+                if s.client {
+                    ccs_client = true;
+                } else {
+                    ccs_server = true;
+                }
+                false
+            }
+            What::EncryptedHandshake if server_hello_seen => {
+                if tls13 && s.client {
+                    if !unread_client_finished {
+                        continue;
+                    }
+                    true
+                } else if tls13 {
+                    server_last = Some(s.ts_ns);
+                    continue;
+                } else if s.client {
+                    ccs_client
+                } else {
+                    ccs_server
+                }
+            }
+            _ => false,
+        };
+        if finished {
+            if s.client {
+                client = Some(s.ts_ns);
+            } else {
+                server = Some(s.ts_ns);
+            }
+        }
+        if client.is_some() && (server.is_some() || server_last.is_some()) {
+            break;
+        }
+    }
+    let client = client??;
+    let server = server.or(server_last)??;
+    Some(client.max(server))
+}
+
+/// From `start` to `end` (ns) in milliseconds rounded to 3 decimals, as Python's
+/// `round(x / 1e6, 3)`; None when either is unknown or the span is no handshake's.
+pub fn ms(start: Option<i128>, end: Option<i128>) -> Option<f64> {
+    let span = end?.checked_sub(start?)?;
+    if !(0..=MAX_HANDSHAKE_NS).contains(&span) {
+        return None;
+    }
+    // The span fits 40 bits: exact as f64. Rust's fixed-precision text is correctly
+    // rounded (ties to even), as Python's round is, and parsing it back is too.
+    let value = i64::try_from(span).ok()? as f64 / 1e6;
+    format!("{value:.3}").parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{finished_ns, hellos_ns, ms, Seen, What};
+
+    fn seen(what: What, client: bool, ts: i128) -> Seen {
+        Seen {
+            what,
+            client,
+            ts_ns: Some(ts),
+        }
+    }
+
+    #[test]
+    fn ms_rounds_as_python_does() {
+        assert_eq!(ms(Some(0), Some(1_062_500)), Some(1.062)); // a tie: to even
+        assert_eq!(ms(Some(0), Some(1_187_500)), Some(1.188));
+        assert_eq!(ms(Some(10), Some(10)), Some(0.0));
+        assert_eq!(ms(Some(0), Some(123_456_789)), Some(123.457));
+        assert_eq!(ms(Some(5), Some(4)), None);
+        assert_eq!(ms(None, Some(4)), None);
+        assert_eq!(ms(Some(0), Some(600_000_000_001)), None);
+    }
+
+    #[test]
+    fn tls13_handshake_ends_with_the_clients_finished() {
+        let events = [
+            seen(What::ClientHello, true, 100),
+            seen(What::ServerHello, false, 200),
+            seen(What::EncryptedHandshake, false, 210),
+            seen(What::EncryptedHandshake, false, 220),
+            seen(What::EncryptedHandshake, true, 300),
+        ];
+        assert_eq!(hellos_ns(&events), (Some(100), Some(200)));
+        assert_eq!(finished_ns(&events, true, false), Some(300));
+        // Over QUIC without the client's 1-RTT packets, its sealed flight is not a Finished.
+        assert_eq!(finished_ns(&events, true, true), None);
+    }
+
+    #[test]
+    fn tls12_finished_is_the_first_record_after_ccs() {
+        let events = [
+            seen(What::ClientHello, true, 100),
+            seen(What::HelloRetryRequest, false, 150),
+            seen(What::ServerHello, false, 200),
+            seen(What::ChangeCipherSpec, true, 300),
+            seen(What::EncryptedHandshake, true, 301),
+            seen(What::ChangeCipherSpec, false, 400),
+            seen(What::EncryptedHandshake, false, 401),
+        ];
+        assert_eq!(hellos_ns(&events), (Some(100), Some(200)));
+        assert_eq!(finished_ns(&events, false, false), Some(401));
+        assert_eq!(finished_ns(&events[..5], false, false), None);
+    }
+}

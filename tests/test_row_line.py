@@ -1,0 +1,287 @@
+"""The line of ``show --json`` written by the compiled core (crates/tlslens-py/src/row/):
+the same bytes as ``json.dumps`` of the row as Python built it, read from the hellos, the
+timeline and the connection's attributes, hostile values included.
+
+The oracle below is the row as ``serialize.connection_to_json`` built it in Python before
+the core wrote the line (its code, over the same objects): what the core reads natively
+must come out as Python read it."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tlslens
+from tlslens import _core, registry
+from tlslens.events import AlertEvent, EncryptedAlertEvent, HandshakeEvent
+from tlslens.handshake import extensions as ext
+from tlslens.handshake import messages as hs
+from tlslens.keys.files import add_keylog_file
+from tlslens.keys.store import KeyStore
+from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, Handshake, ts_iso
+from tlslens.serialize import _python_parts, connection_line, connection_to_json
+
+CAPTURES = Path(__file__).parent / "vectors" / "captures"
+
+
+def _vec(width: int, data: bytes) -> bytes:
+    return len(data).to_bytes(width, "big") + data
+
+
+def _ext(ext_type: int, body: bytes) -> bytes:
+    return struct.pack("!H", ext_type) + _vec(2, body)
+
+
+def _hostile_client_hello() -> hs.ClientHello:
+    """A ClientHello with GREASE, unknown and pre-standard code points, a host name that is
+    not UTF-8 and ALPN names that are not text."""
+    suites = [0x0A0A, 0x1301, 0xFEFE, 0x00FF, 0xC02F]
+    extensions = b"".join(
+        [
+            _ext(0, _vec(2, b"\x00" + _vec(2, "bücher.example\u2028".encode() + b"\xff\xfe"))),
+            _ext(16, _vec(2, _vec(1, b"h2") + _vec(1, b'\xff\x00\x7f"\\') + _vec(1, b"x"))),
+            _ext(43, _vec(1, struct.pack("!4H", 0x0A0A, 0x0304, 0x7F1C, 0x0303))),
+            _ext(10, _vec(2, struct.pack("!5H", 0x1A1A, 0x001D, 0x11EC, 0x9999, 0x0100))),
+            _ext(35, b"\x01\x02"),
+        ]
+    )
+    body = (
+        b"\x03\x03"
+        + bytes(32)
+        + _vec(1, b"\x01" * 32)
+        + _vec(2, b"".join(struct.pack("!H", s) for s in suites))
+        + _vec(1, b"\x00")
+        + _vec(2, extensions)
+    )
+    hello = hs.parse_message(hs.CLIENT_HELLO, body, hs.HandshakeContext())
+    assert isinstance(hello, hs.ClientHello)
+    return hello
+
+
+def _old_row(conn: Connection, parts: dict[str, Any]) -> dict[str, Any]:
+    """The row as Python built it, for the fields the core now writes."""
+    ch = conn.client_hello
+    first = conn.hello_retry_request or conn.server_hello
+    groups = ext.decoded_in(ch, ext.SUPPORTED_GROUPS, _core.SupportedGroups)
+    alpn = ext.decoded_in(ch, ext.ALPN, _core.ProtocolNameList)
+    versions = ext.decoded_in(ch, ext.SUPPORTED_VERSIONS, _core.SupportedVersions)
+    row: dict[str, Any] = {
+        "schema_version": parts["schema_version"],
+        "id": conn.id,
+        "transport": conn.transport,
+        "tcp_stream": conn.tcp_stream,
+        "udp_stream": None,
+        "file": conn.file,
+        "client": str(conn.client),
+        "server": str(conn.server),
+        "first_frame": conn.first_frame,
+        "last_frame": conn.last_frame,
+        "start_time": ts_iso(conn.start_ts_ns),
+        "end_time": ts_iso(conn.end_ts_ns) if conn.end_ts_ns else None,
+        "starttls": None,
+        "sni": ch.server_name if ch else None,
+        "alpn_offered": list(alpn.protocols) if alpn else [],
+        "alpn": None,
+        "client_versions": [
+            registry.version_name(v)
+            for v in (versions.versions if versions else [ch.legacy_version] if ch else [])
+            if not registry.is_grease(v)
+        ],
+        "groups_offered": [
+            registry.group_name(g)
+            for g in (groups.groups if groups else [])
+            if not registry.is_grease(g)
+        ],
+        "version": None,
+        "version_id": None,
+        "cipher_suites_offered": [registry.cipher_suite_label(s) for s in ch.cipher_suites]
+        if ch
+        else [],
+        "ja3": _core.ja3(ch) if ch else None,
+        "ja3s": _core.ja3s(first) if first else None,
+        "ja4": _core.ja4(ch, conn.transport) if ch else None,
+        "cipher_suite": None,
+        "cipher_suite_id": None,
+        "key_exchange": None,
+        "authentication": None,
+        "group": None,
+        "forward_secrecy": None,
+        "resumed": None,
+        "resumed_from": conn.resumed_from,
+        "session_ticket": {
+            "offered": ext.decoded_in(ch, ext.SESSION_TICKET, _core.SessionTicket) is not None,
+            "issued": conn.new_session_ticket,
+        },
+        "ocsp_stapled": parts["ocsp_stapled"],
+        "client_auth": parts["client_auth"],
+        "hello_retry_request": False,
+        "renegotiation": conn.renegotiation,
+        "handshakes": [
+            {
+                "version": registry.version_name(h.version) if h.version is not None else None,
+                "cipher_suite": (
+                    registry.cipher_suite_name(h.cipher_suite)
+                    if h.cipher_suite is not None
+                    else None
+                ),
+                "key_exchange": h.key_exchange,
+                "certificates": [cert.to_json() for cert in h.certificates],
+                "first_frame": h.first_frame,
+            }
+            for h in conn.handshakes
+        ],
+        "handshake": [
+            {
+                "frame": e.frame,
+                "direction": e.direction,
+                "type": registry.handshake_name(e.message.msg_type),
+            }
+            for e in conn.handshake_events
+            if isinstance(e, HandshakeEvent)
+        ],
+        "certificates": parts["certificates"],
+        "compressed_certificates": [],
+        "handshake_signatures": parts["handshake_signatures"],
+        "alerts": [_old_alert(e) for e in conn.alerts],
+        "bytes": {
+            d: {
+                "total": s.bytes,
+                "records": s.records,
+                "application_data_records": s.application_data_records,
+                "application_data_bytes": s.application_data_bytes,
+                "gaps": s.gaps,
+                "gap_bytes": s.gap_bytes,
+            }
+            for d, s in conn.stats.items()
+        },
+        "closed_by": conn.closed_by,
+        "outcome": parts["outcome"],
+        "timing": {
+            "tcp_handshake_ms": None,
+            "client_hello_to_server_hello_ms": None,
+            "handshake_ms": None,
+        },
+        "decryption": parts["decryption"],
+        "validation": parts["validation"],
+        "problems": parts["problems"],
+    }
+    return row
+
+
+def _old_alert(event: AlertEvent | EncryptedAlertEvent) -> dict[str, Any]:
+    if isinstance(event, EncryptedAlertEvent):
+        return {
+            "frame": event.frame,
+            "direction": event.direction,
+            "level": None,
+            "description": "encrypted",
+        }
+    level = {1: "warning", 2: "fatal"}.get(event.level, f"unknown ({event.level})")
+    return {
+        "frame": event.frame,
+        "direction": event.direction,
+        "level": level,
+        "description": registry.alert_name(event.description),
+    }
+
+
+def _hostile_connection() -> Connection:
+    hello = _hostile_client_hello()
+    conn = Connection(
+        id=2**70,  # beyond 64 bits: written as Python writes an int
+        tcp_stream=3,
+        client=Endpoint(bytes([10, 0, 0, 1]), 50000),
+        server=Endpoint(bytes(15) + b"\x01", 443),
+        first_frame=1,
+        start_ts_ns=-1,  # before the epoch: a clock that lies
+        file="capture-\udcff\u2028.pcap",  # a file name that is not UTF-8 (surrogateescape)
+        last_frame=2**64 + 7,
+    )
+    conn.client_hellos.append(hello)
+    conn.handshakes.append(Handshake(first_frame=2**65, client_hello_frame=1))
+    conn.timeline += [
+        HandshakeEvent(1, 5, C2S, 0, 100, 1, 1, message=hello),
+        AlertEvent(2, 6, S2C, 0, 2, 2, 1, 7, 250),  # an unknown level and description
+        AlertEvent(3, 7, S2C, 0, 2, 3, 1, 2**80, 40),
+        EncryptedAlertEvent(4, 8, C2S, 2, 2, 4, 1),
+    ]
+    conn.stats[C2S].bytes = 2**65
+    conn.problems.append(Finding(1, C2S, "handshake", 2**66, "lone \ud800 and \x00\x7f\u2028", "x"))
+    return conn
+
+
+def test_a_hostile_hello_gives_the_line_python_wrote() -> None:
+    conn = _hostile_connection()
+    parts = _python_parts(conn, False)
+    parts["outcome"] = {
+        "status": "nan",
+        "detail": float("nan"),
+        "huge": -(2**90),
+        "inf": float("inf"),
+    }
+    line = _core.connection_line(conn, parts)
+    old = _old_row(conn, parts)
+    assert line == json.dumps(old)
+    # The dict is made by the same writer: the same values in the same key order.
+    made = _core.connection_row(conn, parts)
+    assert made == old and list(made) == list(old)
+    assert made["outcome"] is parts["outcome"]  # Python's parts as given, not copied
+    assert line.isascii()
+    row = json.loads(line)
+    assert row["id"] == 2**70 and row["file"] == "capture-\udcff\u2028.pcap"
+    assert row["client_versions"] == ["TLS 1.3", "TLS 1.3 (draft 28)", "TLS 1.2"]
+    assert row["groups_offered"] == ["x25519", "X25519MLKEM768", "unknown (0x9999)", "ffdhe2048"]
+    assert row["cipher_suites_offered"][0] == "GREASE (0x0a0a)"
+    assert row["alerts"][0]["level"] == "unknown (7)"
+    assert row["start_time"] == "1969-12-31T23:59:59.999999Z"
+
+
+def test_a_missing_part_is_a_key_error_not_a_crash() -> None:
+    conn = _hostile_connection()
+    parts = _python_parts(conn, False)
+    del parts["decryption"]
+    with pytest.raises(KeyError, match="decryption"):
+        _core.connection_line(conn, parts)
+    parts = _python_parts(conn, False)
+    parts["problems"] = [object()]
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        _core.connection_line(conn, parts)
+
+
+@pytest.mark.parametrize(
+    "capture",
+    [
+        "openssl-versions.pcapng",
+        "openssl-resumption.pcap",
+        "compressed-certificate.pcapng",
+        "udp/dtls13.pcapng",
+        "udp/quic.pcapng",
+    ],
+)
+def test_every_connection_of_a_capture_reads_back_as_its_line(capture: str) -> None:
+    """extract, report and remote read the row the line says (one definition), and the
+    model's properties answer as the row does."""
+    store = KeyStore()
+    add_keylog_file(store, CAPTURES / capture.replace(".pcapng", ".keys").replace(".pcap", ".keys"))
+    conns = list(tlslens.read_capture(CAPTURES / capture, keys=store, records=True))
+    assert conns
+    for conn in conns:
+        line = connection_line(conn)
+        row = json.loads(line)
+        made = connection_to_json(conn)
+        assert json.dumps(made) == line
+        assert made == row and list(made) == list(row)
+        assert row["timing"] == conn.timing
+        assert (row["version_id"], row["cipher_suite_id"]) == (conn.version, conn.cipher_suite)
+        assert row["key_exchange"] == conn.key_exchange and row["group"] == conn.group_name
+        assert row["resumed"] == conn.resumed and row["session_ticket"] == conn.session_ticket
+        assert "records" in row, capture
+        got = [(h["version"], h["key_exchange"], h["first_frame"]) for h in row["handshakes"]]
+        assert got == [
+            (registry.version_name(h.version) if h.version else None, h.key_exchange, h.first_frame)
+            for h in conn.handshakes
+        ]
