@@ -4,7 +4,9 @@ were seen), the other session events passed through in order."""
 
 from __future__ import annotations
 
-from tlslens import _core
+import pytest
+
+from tlslens import _core, registry
 from tlslens.tls.content import HANDSHAKE_TYPES
 
 from test_session import CH_RECORD, _handshake, _record
@@ -188,3 +190,19 @@ def test_kept_records_pass_through_and_a_message_lost_in_a_gap_is_told() -> None
         5,
         "a handshake message lost bytes in the gap; it is dropped",
     )
+
+
+def test_ctrl_c_while_the_core_names_an_unreadable_message_stops_the_reading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The core asks the registry for the message's name: a Ctrl-C that comes while it runs
+    is raised, not made the type's number."""
+    session, content = _pair()
+    content.take(session.data(0, 0, _record(22, _handshake(1, _hello_body(3)))), 1, 0)
+
+    def interrupted(msg_type: int) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(registry, "handshake_name", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        content.take(session.data(1, 0, _record(22, _handshake(2, b"\x03\x03"))), 2, 2000)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tlslens import _core
+from tlslens.capture.writer import write_pcap
 from tlslens.events import DataEvent
 from tlslens.keys.files import add_keylog_file
 from tlslens.keys.store import KeyStore
@@ -17,7 +18,7 @@ from tlslens.serialize import connection_to_json
 from tlslens.tls.content import HANDSHAKE_TYPES
 from tlslens.tls.session import FlowSession
 
-from _frames import core_events
+from _frames import core_events, read_frames
 from conftest import CAPTURES
 
 CLIENT_HELLO = b"\x16\x03\x01\x00\x04\x01\x00\x00\x00"
@@ -97,6 +98,60 @@ def test_a_bug_in_one_connections_content_is_its_finding_and_the_run_goes_on(
     assert "RuntimeError: boom" in broken.problems[0].message
     assert broken.stats["c2s"].bytes > 0  # counted still
     assert [connection_to_json(conn) for conn in conns[1:]] == clean[1:]
+
+
+def _ended_by_port_reuse(tmp_path: Path) -> Path:
+    """The demo capture's first connection without its FINs and RSTs, then a new SYN on its
+    ports (another sequence number): the connection ends when the new one begins."""
+    frames = read_frames(CAPTURES / "demo-tls12-tls13.pcapng")
+
+    def ports(frame: bytes) -> bytes:
+        ihl = (frame[14] & 15) * 4
+        return frame[26:34] + frame[14 + ihl : 14 + ihl + 4]
+
+    def flags(frame: bytes) -> int:
+        return frame[14 + (frame[14] & 15) * 4 + 13]
+
+    first = frames[0][2]
+    assert flags(first) == 0x02  # its SYN
+    same = {
+        ports(first),
+        ports(first)[4:8] + ports(first)[:4] + ports(first)[10:12] + ports(first)[8:10],
+    }
+    kept = [
+        (ts, data) for ts, _, data in frames if ports(data) not in same or not flags(data) & 0x05
+    ]
+    again = bytearray(first)
+    seq = 14 + (first[14] & 15) * 4 + 4
+    again[seq : seq + 4] = (int.from_bytes(first[seq : seq + 4], "big") ^ 0x40000000).to_bytes(
+        4, "big"
+    )
+    path = tmp_path / "reused.pcap"
+    with path.open("wb") as out:
+        write_pcap(out, [*kept, (frames[-1][0] + 1_000_000_000, bytes(again))])
+    return path
+
+
+def test_a_bug_in_a_connection_ended_by_port_reuse_keeps_its_counts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The sides' ends of a connection the content layer gave up on still cross (they are
+    not joined to the events Python stopped reading at the bug): its bytes are counted."""
+    path = _ended_by_port_reuse(tmp_path)
+    clean = list(read_capture(path))[0].stats
+    original = FlowSession._content_message
+
+    def failing(self: FlowSession, ev: _core.ContentMessage) -> None:
+        if self.tcp_stream == 0:
+            raise RuntimeError("boom")
+        original(self, ev)
+
+    monkeypatch.setattr(FlowSession, "_content_message", failing)
+    broken = list(read_capture(path))[0]
+    assert any("RuntimeError: boom" in p.message for p in broken.problems)
+    for side in ("c2s", "s2c"):
+        assert broken.stats[side].bytes == clean[side].bytes > 0
+        assert broken.stats[side].records == clean[side].records > 0
 
 
 def _content(keys: KeyStore | None = None, *, records: bool = False) -> _core.ContentOptions:

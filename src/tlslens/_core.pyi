@@ -802,7 +802,9 @@ class ContentMessage:
     ``raw`` its bytes with the header. ``signed``: a CertificateVerify's signed input as far
     as known (TLS 1.3: the transcript hash; before: the handshake messages so far). The
     other messages, and unreadable ones, cross only as their ``HandshakeEvent``; the
-    findings of each (malformed, a crowded hello) come before it as ``ContentFinding``."""
+    findings of each (malformed, a crowded hello) come before it as ``ContentFinding``
+    (a CompressedCertificate's malformed finding is told by Python once it opened it, after
+    it)."""
 
     side: int
     offset: int

@@ -180,7 +180,7 @@ fn tell_message(
         Ok(message) => message,
         Err(error) => {
             // Told as an opaque step, neither decrypted nor kept: as it always was.
-            let said = format!("{}: {error}", handshake_name(py, msg_type));
+            let said = format!("{}: {error}", handshake_name(py, msg_type)?);
             out.append(Py::new(py, handshake_finding(seen, side, offset, said))?)?;
             let opaque = OpaqueMessage::unreadable(py, msg_type, body, error)?;
             return out.append(HandshakeEvent::build(py, at, opaque, false, None)?);

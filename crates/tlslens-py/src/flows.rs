@@ -421,12 +421,14 @@ impl FlowCore {
     ) -> PyResult<FlowBatch> {
         let events = PyList::empty(py);
         let mut kept = std::mem::take(&mut self.collector.events);
+        // Its indexes point into the events taken: none may serve the next batch, even
+        // when a conversion below fails.
+        self.collector.joinable.clear();
         let keep_raw = (self.collector.content.as_ref()).is_some_and(|c| c.keep_records);
         for event in kept.drain(..) {
             events.append(to_python(py, event, &self.collector.arena, keep_raw)?)?;
         }
         self.collector.arena.clear();
-        self.collector.joinable.clear();
         self.collector.fed = 0;
         self.collector.events = kept; // its allocation serves the next batch
         Ok(FlowBatch {

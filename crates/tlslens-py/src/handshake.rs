@@ -23,8 +23,8 @@ use crate::handshake_kx;
 pub(crate) mod fingerprint;
 
 static DECODE_ERROR: GILOnceCell<Py<PyType>> = GILOnceCell::new();
-static EXTENSION_NAME: GILOnceCell<PyObject> = GILOnceCell::new();
-static HANDSHAKE_NAME: GILOnceCell<PyObject> = GILOnceCell::new();
+/// `tlslens.registry`, imported once (its functions are looked up at each use: rare).
+static REGISTRY: GILOnceCell<PyObject> = GILOnceCell::new();
 
 /// tlslens' `DecodeError(msg, layer="handshake")`.
 pub fn decode_error(py: Python<'_>, msg: String) -> PyErr {
@@ -129,29 +129,25 @@ impl Extension {
 }
 
 /// What `tlslens.registry`'s `function` names `value`, for the rare finding that names a
-/// code point (the registry is Python's); the number itself if that fails.
-fn registry_name(
-    py: Python<'_>,
-    cell: &GILOnceCell<PyObject>,
-    function: &str,
-    value: u16,
-) -> String {
-    let named = cell
-        .get_or_try_init(py, || {
-            Ok::<_, PyErr>(py.import("tlslens.registry")?.getattr(function)?.unbind())
-        })
-        .and_then(|f| f.call1(py, (value,))?.extract::<String>(py));
-    named.unwrap_or_else(|_| value.to_string())
+/// code point (the registry is Python's). An error is raised: a Ctrl-C that comes while
+/// the registry runs must stop the run, not become a number.
+fn registry_name(py: Python<'_>, function: &str, value: u16) -> PyResult<String> {
+    let registry = REGISTRY.get_or_try_init(py, || {
+        Ok::<_, PyErr>(py.import("tlslens.registry")?.into_any().unbind())
+    })?;
+    let named = registry.bind(py).getattr(function)?.call1((value,))?;
+    named.extract::<String>()
 }
 
-/// The registry's name of an extension type, for the one finding that names it.
+/// The registry's name of an extension type, for the one finding that names it; the
+/// number if the registry failed (`Extensions::describe` cannot carry an error).
 fn extension_name(py: Python<'_>, ext_type: u16) -> String {
-    registry_name(py, &EXTENSION_NAME, "extension_name", ext_type)
+    registry_name(py, "extension_name", ext_type).unwrap_or_else(|_| ext_type.to_string())
 }
 
 /// The registry's name of a handshake type, for the finding of a message that is unreadable.
-pub fn handshake_name(py: Python<'_>, msg_type: u8) -> String {
-    registry_name(py, &HANDSHAKE_NAME, "handshake_name", msg_type.into())
+pub fn handshake_name(py: Python<'_>, msg_type: u8) -> PyResult<String> {
+    registry_name(py, "handshake_name", msg_type.into())
 }
 
 pub fn malformed(py: Python<'_>, extensions: &Extensions<'_>, message: &str) -> Option<String> {
