@@ -138,7 +138,7 @@ def test_a_bug_in_a_connection_ended_by_port_reuse_keeps_its_counts(
     """The sides' ends of a connection the content layer gave up on still cross (they are
     not joined to the events Python stopped reading at the bug): its bytes are counted."""
     path = _ended_by_port_reuse(tmp_path)
-    clean = list(read_capture(path))[0].stats
+    clean = next(iter(read_capture(path))).stats
     original = FlowSession._content_message
 
     def failing(self: FlowSession, ev: _core.ContentMessage) -> None:
@@ -147,7 +147,7 @@ def test_a_bug_in_a_connection_ended_by_port_reuse_keeps_its_counts(
         original(self, ev)
 
     monkeypatch.setattr(FlowSession, "_content_message", failing)
-    broken = list(read_capture(path))[0]
+    broken = next(iter(read_capture(path)))
     assert any("RuntimeError: boom" in p.message for p in broken.problems)
     for side in ("c2s", "s2c"):
         assert broken.stats[side].bytes == clean[side].bytes > 0
