@@ -51,6 +51,10 @@ class _Cached:
     pool_size: int  # the pool's size when it was given
     complete: bool  # no intermediate missing: a grown pool can only change it with ``awaited``
     awaited: bytes | None  # the issuer name (DER) it lacks, that another connection may send
+    # The pool cannot change it any more: the walk reads the pool at one name only (the
+    # missing issuer's), and it held that name when the verdict was given (an entry once in
+    # is never replaced: setdefault).
+    settled: bool = False
     lapsed: int = 0  # its expired and not-yet-valid problems, from verdict.validity_at on
     ends: tuple[datetime, ...] = ()  # the validity end each of those certificates is past
     # The problems for each distinct wording of those distances (validity.distances).
@@ -193,11 +197,17 @@ class ChainChecker:
             cached is None
             or not cached.start <= when <= cached.end
             # The pool of certificates seen elsewhere only grows: unchanged since the
-            # verdict, the verdict stands; grown, it stands if its missing issuer is not new.
+            # verdict, the verdict stands; grown, it stands if its missing issuer is not new
+            # (other chains' certificates do not count).
             or not (
                 client
                 or cached.pool_size == len(self.pool)
-                or (cached.complete and (cached.awaited is None or cached.awaited not in self.pool))
+                or cached.settled
+                or (
+                    cached.awaited not in self.pool
+                    if cached.awaited is not None
+                    else cached.complete
+                )
             )
         ):
             counted = cached is not None  # a verdict replaced: the same chain, counted
@@ -263,13 +273,10 @@ class ChainChecker:
             if not c.not_valid_before_utc <= when <= c.not_valid_after_utc
         )
         child = result.missing_issuer
-        awaited = (
-            issuer_key(child)
-            if child is not None
-            and not any(p.code == "intermediate_elsewhere_in_capture" for p in result.problems)
-            else None
-        )
+        elsewhere = any(p.code == "intermediate_elsewhere_in_capture" for p in result.problems)
+        awaited = issuer_key(child) if child is not None and not elsewhere else None
         cached = _Cached(start, end - _TICK, result, len(self.pool), complete, awaited)
+        cached.settled = elsewhere or (awaited is not None and awaited in self.pool)
         if lapsed:
             cached.lapsed, cached.ends = lapsed, ends
         cached.worded[distances(ends, when) if lapsed else ()] = result.problems
