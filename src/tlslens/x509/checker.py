@@ -197,18 +197,8 @@ class ChainChecker:
             cached is None
             or not cached.start <= when <= cached.end
             # The pool of certificates seen elsewhere only grows: unchanged since the
-            # verdict, the verdict stands; grown, it stands if its missing issuer is not new
-            # (other chains' certificates do not count).
-            or not (
-                client
-                or cached.pool_size == len(self.pool)
-                or cached.settled
-                or (
-                    cached.awaited not in self.pool
-                    if cached.awaited is not None
-                    else cached.complete
-                )
-            )
+            # verdict, the verdict stands; grown, it may still stand (_pool_kept).
+            or not (client or cached.pool_size == len(self.pool) or self._pool_kept(cached))
         ):
             counted = cached is not None  # a verdict replaced: the same chain, counted
             cached = self._validate(certificates, hostname, when, stapled_ocsp, client, lent)
@@ -224,6 +214,24 @@ class ChainChecker:
         # A copy per connection, sharing the problems: a caller adding to the verdict
         # (online revocation) does it on a list of the copy's own.
         return cached.verdict.as_of(when, self._worded(cached, when)), cached
+
+    def _pool_kept(self, cached: _Cached) -> bool:
+        """Whether the pool, grown since ``cached`` was given, leaves it as it was: the
+        walk reads the pool at the missing issuer's name only, where only an intermediate
+        that issued the certificate lacking it changes the verdict (other chains'
+        certificates do not count, nor a root another server sent)."""
+        if cached.settled:
+            return True
+        if cached.awaited is None:
+            return cached.complete
+        if cached.awaited not in self.pool:
+            return True
+        from tlslens.x509.walk import intermediate_elsewhere
+
+        child = cached.verdict.missing_issuer
+        # What the pool holds at that name is never replaced: once told, it stays told.
+        cached.settled = child is not None and intermediate_elsewhere(child, self.pool) is None
+        return cached.settled
 
     def _validate(
         self,
