@@ -178,3 +178,54 @@ def test_a_verdict_in_the_second_after_an_end_does_not_hold_past_it() -> None:
             [p.code for p in fresh.problems],
         ), at
     assert not fresh.trusted
+
+
+def test_a_verdict_is_given_anew_only_when_the_pool_changes_at_its_missing_issuer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The walk reads the pool of other connections' certificates at one name only (the
+    missing issuer's), where only an intermediate that issued the certificate lacking it
+    counts, and an entry once in stays: a chain is validated again when such an
+    intermediate comes into the pool, not whenever another chain's certificate, or a root
+    of that name, does. Each answer is a fresh validation's against the same pool."""
+    store = TrustStore("empty", [])  # the lab root is nobody's: every chain lacks its issuer
+    checker = ChainChecker(store)
+    validated: list[int] = []
+    real = ChainChecker._validate
+
+    def counted(self: ChainChecker, certificates: list[bytes], *args: object) -> object:
+        validated.append(len(certificates))
+        return real(self, certificates, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ChainChecker, "_validate", counted)
+    at = dt.datetime(2027, 6, 1, tzinfo=UTC)
+
+    def judged(chain: list[bytes]) -> list[str]:
+        got = checker.check(chain, sni="tlslens.test", at=at, stapled_ocsp=None, conn_id=1)
+        fresh = validate(
+            chain, hostname="tlslens.test", at=at, store=store, seen_elsewhere=dict(checker.pool)
+        )
+        assert got is not None and got.to_json() == fresh.to_json()
+        return [p.code for p in got.problems]
+
+    def grown(certificate: x509.Certificate) -> None:
+        size = len(checker.pool)
+        checker.observe([CHAIN[0], certificate.public_bytes(DER)])
+        assert len(checker.pool) == size + 1
+
+    alone = judged(CHAIN[:1])  # the leaf without its intermediate, nowhere yet
+    assert "intermediate_elsewhere_in_capture" not in alone
+    judged(CHAIN)  # lacks the root; sends the intermediate, into the pool
+    assert validated == [1, 2]
+    grown(_load("other-root"))  # another name
+    judged(CHAIN)
+    assert validated == [1, 2]
+    # The intermediate the leaf alone lacks came in: validated again, and explained.
+    assert "intermediate_elsewhere_in_capture" in judged(CHAIN[:1])
+    assert validated == [1, 2, 1]
+    grown(ROOT)  # the name the chain lacks, but a root: it explains nothing
+    judged(CHAIN)
+    grown(_load("client"))
+    judged(CHAIN)
+    judged(CHAIN[:1])
+    assert validated == [1, 2, 1]

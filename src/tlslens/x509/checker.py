@@ -51,6 +51,10 @@ class _Cached:
     pool_size: int  # the pool's size when it was given
     complete: bool  # no intermediate missing: a grown pool can only change it with ``awaited``
     awaited: bytes | None  # the issuer name (DER) it lacks, that another connection may send
+    # The pool cannot change it any more: the walk reads the pool at one name only (the
+    # missing issuer's), and it held that name when the verdict was given (an entry once in
+    # is never replaced: setdefault).
+    settled: bool = False
     lapsed: int = 0  # its expired and not-yet-valid problems, from verdict.validity_at on
     ends: tuple[datetime, ...] = ()  # the validity end each of those certificates is past
     # The problems for each distinct wording of those distances (validity.distances).
@@ -193,12 +197,8 @@ class ChainChecker:
             cached is None
             or not cached.start <= when <= cached.end
             # The pool of certificates seen elsewhere only grows: unchanged since the
-            # verdict, the verdict stands; grown, it stands if its missing issuer is not new.
-            or not (
-                client
-                or cached.pool_size == len(self.pool)
-                or (cached.complete and (cached.awaited is None or cached.awaited not in self.pool))
-            )
+            # verdict, the verdict stands; grown, it may still stand (_pool_kept).
+            or not (client or cached.pool_size == len(self.pool) or self._pool_kept(cached))
         ):
             counted = cached is not None  # a verdict replaced: the same chain, counted
             cached = self._validate(certificates, hostname, when, stapled_ocsp, client, lent)
@@ -214,6 +214,24 @@ class ChainChecker:
         # A copy per connection, sharing the problems: a caller adding to the verdict
         # (online revocation) does it on a list of the copy's own.
         return cached.verdict.as_of(when, self._worded(cached, when)), cached
+
+    def _pool_kept(self, cached: _Cached) -> bool:
+        """Whether the pool, grown since ``cached`` was given, leaves it as it was: the
+        walk reads the pool at the missing issuer's name only, where only an intermediate
+        that issued the certificate lacking it changes the verdict (other chains'
+        certificates do not count, nor a root another server sent)."""
+        if cached.settled:
+            return True
+        if cached.awaited is None:
+            return cached.complete
+        if cached.awaited not in self.pool:
+            return True
+        from tlslens.x509.walk import intermediate_elsewhere
+
+        child = cached.verdict.missing_issuer
+        # What the pool holds at that name is never replaced: once told, it stays told.
+        cached.settled = child is not None and intermediate_elsewhere(child, self.pool) is None
+        return cached.settled
 
     def _validate(
         self,
@@ -263,13 +281,10 @@ class ChainChecker:
             if not c.not_valid_before_utc <= when <= c.not_valid_after_utc
         )
         child = result.missing_issuer
-        awaited = (
-            issuer_key(child)
-            if child is not None
-            and not any(p.code == "intermediate_elsewhere_in_capture" for p in result.problems)
-            else None
-        )
+        elsewhere = any(p.code == "intermediate_elsewhere_in_capture" for p in result.problems)
+        awaited = issuer_key(child) if child is not None and not elsewhere else None
         cached = _Cached(start, end - _TICK, result, len(self.pool), complete, awaited)
+        cached.settled = elsewhere or (awaited is not None and awaited in self.pool)
         if lapsed:
             cached.lapsed, cached.ends = lapsed, ends
         cached.worded[distances(ends, when) if lapsed else ()] = result.problems

@@ -109,10 +109,8 @@ def _issuer_not_found(
         )
     else:
         walk.unknown_root = issuer_name
-    # Another connection's certificate can explain the gap, never change the verdict: only
-    # an intermediate (not a root, which a server need not send) counts.
-    elsewhere = seen_elsewhere.get(issuer_key(current))
-    if elsewhere is not None and not self_signed(elsewhere) and signed_by(current, elsewhere):
+    elsewhere = intermediate_elsewhere(current, seen_elsewhere)
+    if elsewhere is not None:
         walk.problems.append(
             (
                 "intermediate_elsewhere_in_capture",
@@ -121,6 +119,19 @@ def _issuer_not_found(
                 "forgot it here, and clients that cached it will still connect.",
             )
         )
+
+
+def intermediate_elsewhere(
+    child: x509.Certificate, seen_elsewhere: Mapping[bytes, x509.Certificate]
+) -> x509.Certificate | None:
+    """The certificate of another connection that issued ``child``, whose issuer this
+    chain lacks: it can explain the gap, never change the verdict. Only an intermediate
+    (not a root, which a server need not send) counts; the pool is read at the issuer's
+    name only."""
+    elsewhere = seen_elsewhere.get(issuer_key(child))
+    if elsewhere is not None and not self_signed(elsewhere) and signed_by(child, elsewhere):
+        return elsewhere
+    return None
 
 
 def _order_problems(
