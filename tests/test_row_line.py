@@ -216,7 +216,7 @@ def _hostile_connection() -> Connection:
 
 def test_a_hostile_hello_gives_the_line_python_wrote() -> None:
     conn = _hostile_connection()
-    parts = _python_parts(conn, False)
+    parts, _ = _python_parts(conn, False)
     parts["outcome"] = {
         "status": "nan",
         "detail": float("nan"),
@@ -242,11 +242,16 @@ def test_a_hostile_hello_gives_the_line_python_wrote() -> None:
 
 def test_a_missing_part_is_a_key_error_not_a_crash() -> None:
     conn = _hostile_connection()
-    parts = _python_parts(conn, False)
-    del parts["decryption"]
-    with pytest.raises(KeyError, match="decryption"):
+    parts, _ = _python_parts(conn, False)
+    del parts["outcome"]
+    with pytest.raises(KeyError, match="outcome"):
         _core.connection_line(conn, parts)
-    parts = _python_parts(conn, False)
+    # Without "decryption" the row reads the connection's Decryptor: it has none.
+    parts, _ = _python_parts(conn, False)
+    del parts["decryption"]
+    with pytest.raises(TypeError, match="Decryptor"):
+        _core.connection_line(conn, parts)
+    parts, _ = _python_parts(conn, False)
     parts["problems"] = [object()]
     with pytest.raises(TypeError, match="not JSON serializable"):
         _core.connection_line(conn, parts)
@@ -285,3 +290,49 @@ def test_every_connection_of_a_capture_reads_back_as_its_line(capture: str) -> N
             (registry.version_name(h.version) if h.version else None, h.key_exchange, h.first_frame)
             for h in conn.handshakes
         ]
+
+
+def _old_decryption(conn: Connection, failed: bool, reveal_keys: bool) -> dict[str, Any]:
+    """The ``decryption`` object as Python built it before the row read the decryptor."""
+    assert conn.decryption is not None
+    result = conn.decryption.to_json(failed)
+    if reveal_keys:
+        result["derived"] = [
+            {
+                "handshake": number,
+                "source": derivation.source,
+                "values": [{"name": name, "hex": value.hex()} for name, value in derivation.values],
+            }
+            for number, derivation in enumerate(conn.decryption.derivations)
+            if derivation.values
+        ]
+    return result
+
+
+@pytest.mark.parametrize("reveal_keys", [False, True])
+@pytest.mark.parametrize(
+    "capture", ["demo-tls12-tls13.pcapng", "openssl-resumption.pcap", "aborted.pcapng"]
+)
+def test_the_row_writes_the_decryptor_it_reads(capture: str, reveal_keys: bool) -> None:
+    """Without a "decryption" part the row writes the connection's Decryptor itself (no
+    dict of it crosses), as Python wrote it: the outcome's failed handshake asks for fewer
+    secrets, and --reveal-keys adds every handshake's derived values."""
+    store = KeyStore()
+    add_keylog_file(store, CAPTURES / capture.replace(".pcapng", ".keys").replace(".pcap", ".keys"))
+    conns = list(tlslens.read_capture(CAPTURES / capture, keys=store))
+    assert any(c.decryption is not None and c.decryption.status == "decrypted" for c in conns)
+    for conn in conns:
+        parts, failed = _python_parts(conn, reveal_keys)
+        assert "decryption" not in parts
+        for failed_in_handshake in {failed, True}:
+            line = _core.connection_line(
+                conn, parts, failed_in_handshake=failed_in_handshake, reveal_keys=reveal_keys
+            )
+            old = _old_decryption(conn, failed_in_handshake, reveal_keys)
+            assert json.dumps(json.loads(line)["decryption"]) == json.dumps(old)
+            made = _core.connection_row(
+                conn, parts, failed_in_handshake=failed_in_handshake, reveal_keys=reveal_keys
+            )
+            assert made["decryption"] == old and list(made["decryption"]) == list(old)
+        row = json.loads(connection_line(conn, reveal_keys=reveal_keys))
+        assert ("derived" in row["decryption"]) == reveal_keys  # [] where none was derived

@@ -1356,8 +1356,12 @@ class Decryptor:
     def lost_digests(self) -> list[tuple[str, str]]:
         """(direction, why) of each direction whose application data digest was lost (the
         core's hashing thread ended early, a bug): a finding of the connection."""
-    def to_json(self, failed_in_handshake: bool = False) -> dict[str, Any]:
-        """The ``decryption`` object of ``show --json``."""
+    def to_json(
+        self, failed_in_handshake: bool = False, reveal_keys: bool = False
+    ) -> dict[str, Any]:
+        """The ``decryption`` object of ``show --json``, as the row writer writes it:
+        ``failed_in_handshake`` is the outcome's, ``reveal_keys`` adds ``derived`` (every
+        secret, key and IV of each handshake that derived any)."""
     @property
     def store(self) -> KeyStore: ...
     @property
@@ -2060,17 +2064,31 @@ class DtlsAssociation:
 
 JSON_MAX_DEPTH: Final[int]
 
-def connection_line(conn: Connection, parts: dict[str, Any]) -> str:
+def connection_line(
+    conn: Connection,
+    parts: dict[str, Any],
+    *,
+    failed_in_handshake: bool = False,
+    reveal_keys: bool = False,
+) -> str:
     """The line of ``show --json`` for ``conn`` (a ``model.Connection``), byte for byte as
     ``json.dumps`` writes its row: the core writes what the connection's hellos, timeline,
     stats and records show, with the registry's names; ``parts`` gives the values Python
     owns ("schema_version", "ocsp_stapled", "client_auth", "certificates",
-    "handshake_signatures", "outcome", "decryption", "validation", "problems", and "dtls"
-    and "quic" when the connection has them), written as they are. Raises KeyError for a
-    missing part, what ``json_line`` raises for a value json cannot write, and RuntimeError
-    naming a bug of the core's (a panic)."""
+    "handshake_signatures", "outcome", "validation", "problems", and "dtls" and "quic" when
+    the connection has them), written as they are. "decryption" is written as given when
+    there; without it the row writes the connection's ``Decryptor`` (``to_json`` of it with
+    ``failed_in_handshake`` and ``reveal_keys``), raising TypeError when the connection
+    has none. Raises KeyError for a missing part, what ``json_line`` raises for a value
+    json cannot write, and RuntimeError naming a bug of the core's (a panic)."""
 
-def connection_row(conn: Connection, parts: dict[str, Any]) -> dict[str, Any]:
+def connection_row(
+    conn: Connection,
+    parts: dict[str, Any],
+    *,
+    failed_in_handshake: bool = False,
+    reveal_keys: bool = False,
+) -> dict[str, Any]:
     """The same row as ``connection_line``'s, as Python values (dicts in the line's key
     order, lists, str, int, float, bool, None): ``json.dumps`` of it is the line. The parts
     are in it as the objects given."""

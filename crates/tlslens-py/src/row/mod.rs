@@ -22,6 +22,8 @@ mod records;
 mod steps;
 mod write;
 
+pub(crate) use records::hex;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -32,6 +34,7 @@ use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyDict, PyList, PyString};
 use serde::Serialize;
 
+use crate::decrypt::{DecryptionJson, Decryptor};
 use crate::flows::panic_text;
 use crate::handshake::fingerprint;
 use crate::json::{float_repr, python_text, Shared};
@@ -41,15 +44,15 @@ use records::Record;
 use steps::Walk;
 use write::Writer;
 
-/// The keys of the values Python gives (`parts`), besides the optional "dtls" and "quic".
-const PARTS: [&str; 9] = [
+/// The keys of the values Python gives (`parts`), besides the optional "decryption", "dtls"
+/// and "quic".
+const PARTS: [&str; 8] = [
     "schema_version",
     "ocsp_stapled",
     "client_auth",
     "certificates",
     "handshake_signatures",
     "outcome",
-    "decryption",
     "validation",
     "problems",
 ];
@@ -71,6 +74,7 @@ static STATS_NAMES: GILOnceCell<[Py<PyString>; write::STATS.len()]> = GILOnceCel
 /// The values Python gives, in `PARTS` order.
 struct Parts<'py> {
     given: Vec<Bound<'py, PyAny>>,
+    decryption: Option<Bound<'py, PyAny>>,
     dtls: Option<Bound<'py, PyAny>>,
     quic: Option<Bound<'py, PyAny>>,
 }
@@ -89,6 +93,7 @@ impl<'py> Parts<'py> {
             .collect::<PyResult<Vec<_>>>()?;
         Ok(Self {
             given,
+            decryption: parts.get_item(intern!(py, "decryption"))?,
             dtls: parts.get_item(intern!(py, "dtls"))?,
             quic: parts.get_item(intern!(py, "quic"))?,
         })
@@ -261,7 +266,35 @@ struct Row<'py> {
     timing: [Option<Vec<u8>>; 3],
     stats: Vec<(Bound<'py, PyAny>, Vec<Bound<'py, PyAny>>)>,
     records: Option<Vec<Record<'py>>>,
+    decryption: Decryption<'py>,
     parts: Parts<'py>,
+}
+
+/// How the row's `decryption` is asked for: Python's value (over DTLS or QUIC, or without a
+/// decryptor), or the connection's `Decryptor` read by the row with these two.
+#[derive(Clone, Copy)]
+struct Asked {
+    /// The outcome's: a handshake that failed needs fewer secrets (`missing_secrets`).
+    failed_in_handshake: bool,
+    reveal_keys: bool,
+}
+
+/// The row's `decryption`: the value Python gave, or what the connection's decryptor says.
+enum Decryption<'py> {
+    Given(Bound<'py, PyAny>),
+    Core(Box<DecryptionJson>),
+}
+
+impl<'py> Decryption<'py> {
+    fn read(conn: &Bound<'py, PyAny>, parts: &Parts<'py>, asked: Asked) -> PyResult<Self> {
+        if let Some(given) = &parts.decryption {
+            return Ok(Self::Given(given.clone()));
+        }
+        let decryptor = conn.getattr(intern!(conn.py(), "decryption"))?;
+        let decryptor = decryptor.downcast::<Decryptor>()?.borrow();
+        let json = decryptor.json(conn.py(), asked.failed_in_handshake, asked.reveal_keys)?;
+        Ok(Self::Core(Box::new(json)))
+    }
 }
 
 /// The prelude's protocol, or "plaintext prelude" for one that named none; None without.
@@ -308,8 +341,9 @@ impl<'py> Row<'py> {
         self.plain.get(position)
     }
 
-    fn read(conn: &Bound<'py, PyAny>, parts: &Bound<'py, PyDict>) -> PyResult<Self> {
+    fn read(conn: &Bound<'py, PyAny>, parts: &Bound<'py, PyDict>, asked: Asked) -> PyResult<Self> {
         let py = conn.py();
+        let parts = Parts::of(parts)?;
         let hellos = Hellos::of(conn)?;
         let transport = conn.getattr(intern!(py, "transport"))?;
         let end_ns = conn.getattr(intern!(py, "end_ts_ns"))?;
@@ -351,7 +385,8 @@ impl<'py> Row<'py> {
             } else {
                 Some(records::read(records.downcast::<PyList>()?)?)
             },
-            parts: Parts::of(parts)?,
+            decryption: Decryption::read(conn, &parts, asked)?,
+            parts,
             plain: interned(py, &PLAIN_NAMES, PLAIN)
                 .iter()
                 .map(|name| conn.getattr(name))
@@ -361,14 +396,22 @@ impl<'py> Row<'py> {
 }
 
 /// The line of `show --json` for `conn` (a `model.Connection`), with `parts`, the values
-/// Python owns (`PARTS`, and "dtls" and "quic" when the connection has them).
+/// Python owns (`PARTS`, and "dtls" and "quic" when the connection has them; "decryption"
+/// when the row is not to read the connection's `Decryptor` itself, with `Asked`'s two).
 #[pyfunction]
+#[pyo3(signature = (conn, parts, *, failed_in_handshake=false, reveal_keys=false))]
 fn connection_line<'py>(
     conn: &Bound<'py, PyAny>,
     parts: &Bound<'py, PyDict>,
+    failed_in_handshake: bool,
+    reveal_keys: bool,
 ) -> PyResult<Bound<'py, PyString>> {
+    let asked = Asked {
+        failed_in_handshake,
+        reveal_keys,
+    };
     unpanicked(|| {
-        let row = Row::read(conn, parts)?;
+        let row = Row::read(conn, parts, asked)?;
         python_text(conn.py(), |serializer, shared| {
             Writer { row: &row, shared }.serialize(serializer)
         })
@@ -389,21 +432,50 @@ fn unpanicked<T>(work: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
 /// The row of `conn` as Python objects (`connection_to_json`'s dict): the line's values in
 /// its key order, made by the same writer; Python's parts are the objects given.
 #[pyfunction]
-fn connection_row<'py>(conn: &Bound<'py, PyAny>, parts: &Bound<'py, PyDict>) -> PyResult<PyObject> {
+#[pyo3(signature = (conn, parts, *, failed_in_handshake=false, reveal_keys=false))]
+fn connection_row<'py>(
+    conn: &Bound<'py, PyAny>,
+    parts: &Bound<'py, PyDict>,
+    failed_in_handshake: bool,
+    reveal_keys: bool,
+) -> PyResult<PyObject> {
+    let asked = Asked {
+        failed_in_handshake,
+        reveal_keys,
+    };
     unpanicked(|| {
-        let row = Row::read(conn, parts)?;
+        let row = Row::read(conn, parts, asked)?;
         let shared = Shared::default();
-        let to = objects::Objects {
-            py: conn.py(),
-            shared: &shared,
-        };
-        Writer {
-            row: &row,
-            shared: &shared,
-        }
-        .serialize(to)
-        .map_err(|err| pyo3::exceptions::PyValueError::new_err(err.0))
+        Ok(objects_made(
+            conn.py(),
+            &Writer {
+                row: &row,
+                shared: &shared,
+            },
+            &shared,
+        )?
+        .unbind())
     })
+}
+
+/// `value` as Python objects (dicts in its key order, lists, str, int, float, bool, None).
+pub(crate) fn objects_of<'py>(
+    py: Python<'py>,
+    value: &impl Serialize,
+) -> PyResult<Bound<'py, PyAny>> {
+    objects_made(py, value, &Shared::default())
+}
+
+fn objects_made<'py>(
+    py: Python<'py>,
+    value: &impl Serialize,
+    shared: &Shared,
+) -> PyResult<Bound<'py, PyAny>> {
+    let to = objects::Objects { py, shared };
+    let made = value
+        .serialize(to)
+        .map_err(|err| pyo3::exceptions::PyValueError::new_err(err.0))?;
+    Ok(made.into_bound(py))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
