@@ -313,7 +313,11 @@ fn starttls<'py>(conn: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>
 
 /// The first handshake's times in ms: TCP's SYN to SYN/ACK, ClientHello to ServerHello,
 /// ClientHello to the later Finished (`model.Connection.timing`).
-fn timing(conn: &Bound<'_, PyAny>, walk: &Walk<'_>, tls13: bool) -> PyResult<[Option<f64>; 3]> {
+fn timing(
+    conn: &Bound<'_, PyAny>,
+    seen: &[steps::Seen],
+    tls13: bool,
+) -> PyResult<[Option<f64>; 3]> {
     let py = conn.py();
     let ns = |name: &Bound<'_, PyString>| -> PyResult<Option<i128>> {
         Ok(steps::nanoseconds(&conn.getattr(name)?))
@@ -325,8 +329,8 @@ fn timing(conn: &Bound<'_, PyAny>, walk: &Walk<'_>, tls13: bool) -> PyResult<[Op
         .downcast::<PyString>()?
         .to_str()?
         == "quic";
-    let (hello, answer) = steps::hellos_ns(&walk.seen);
-    let finished = steps::finished_ns(&walk.seen, tls13, quic);
+    let (hello, answer) = steps::hellos_ns(seen);
+    let finished = steps::finished_ns(seen, tls13, quic);
     Ok([
         steps::ms(syn, synack),
         steps::ms(hello, answer),
@@ -361,7 +365,7 @@ impl<'py> Row<'py> {
                 Ok((direction, values))
             })
             .collect::<PyResult<_>>()?;
-        let [tcp, hellos_ms, handshake_ms] = timing(conn, &walk, hellos.tls13())?
+        let [tcp, hellos_ms, handshake_ms] = timing(conn, &walk.seen, hellos.tls13())?
             .map(|ms| ms.map(|ms| float_repr(py, ms)).transpose());
         let records = conn.getattr(intern!(py, "records"))?;
         Ok(Self {
