@@ -116,7 +116,7 @@ def _old_row(conn: Connection, parts: dict[str, Any]) -> dict[str, Any]:
             "offered": ext.decoded_in(ch, ext.SESSION_TICKET, _core.SessionTicket) is not None,
             "issued": conn.new_session_ticket,
         },
-        "ocsp_stapled": parts["ocsp_stapled"],
+        "ocsp_stapled": conn.ocsp_stapled,
         "client_auth": parts["client_auth"],
         "hello_retry_request": False,
         "renegotiation": conn.renegotiation,
@@ -336,3 +336,49 @@ def test_the_row_writes_the_decryptor_it_reads(capture: str, reveal_keys: bool) 
             assert made["decryption"] == old and list(made["decryption"]) == list(old)
         row = json.loads(connection_line(conn, reveal_keys=reveal_keys))
         assert ("derived" in row["decryption"]) == reveal_keys  # [] where none was derived
+
+
+def _old_tls13_staple(conn: Connection) -> bytes | None:
+    """TLS 1.3's stapled OCSP response as the model's Python walk found it."""
+    from tlslens.handshake import compression
+
+    if not conn.certificates:
+        return None
+    for event in conn.timeline:
+        if event.direction != S2C or type(event) is not HandshakeEvent:
+            continue
+        certificate = compression.certificate_of(event.message)
+        if certificate is not None and certificate.certificate_list:
+            leaf = certificate.certificate_list[0]
+            value = ext.decoded_in(leaf, ext.STATUS_REQUEST, _core.StapledStatus)
+            if value is not None:
+                return value.ocsp_response
+    return None
+
+
+@pytest.mark.parametrize("keyed", [True, False])
+@pytest.mark.parametrize(
+    "capture", ["openssl-ocsp.pcapng", "compressed-certificate.pcapng", "openssl-versions.pcapng"]
+)
+def test_the_row_reads_the_stapled_ocsp_itself(capture: str, keyed: bool) -> None:
+    """ocsp_stapled is the core's (the row's and the model's one function): a TLS 1.2
+    CertificateStatus, TLS 1.3's response in the leaf's CertificateEntry (read only with
+    the key log), None where the server's flight was not read."""
+    store = KeyStore()
+    if keyed:
+        add_keylog_file(store, CAPTURES / capture.replace(".pcapng", ".keys"))
+    conns = list(tlslens.read_capture(CAPTURES / capture, keys=store))
+    stapled = []
+    for conn in conns:
+        staple = _core.connection_tls13_stapled_ocsp(conn)
+        assert staple == _old_tls13_staple(conn) == conn.tls13_stapled_ocsp
+        if conn.certificate_status is not None:
+            old: bool | None = True
+        elif conn.tls13 and conn.encrypted_extensions is not None:
+            old = staple is not None
+        else:
+            old = None if conn.tls13 or not conn.handshake_visible else False
+        assert json.loads(connection_line(conn))["ocsp_stapled"] == old == conn.ocsp_stapled
+        stapled.append((conn.tls13, old))
+    if capture == "openssl-ocsp.pcapng":  # one TLS 1.2 staple, one TLS 1.3 (keys needed)
+        assert stapled == [(False, True), (True, True if keyed else None)]

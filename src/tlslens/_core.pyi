@@ -2074,7 +2074,7 @@ def connection_line(
     """The line of ``show --json`` for ``conn`` (a ``model.Connection``), byte for byte as
     ``json.dumps`` writes its row: the core writes what the connection's hellos, timeline,
     stats and records show, with the registry's names; ``parts`` gives the values Python
-    owns ("schema_version", "ocsp_stapled", "client_auth", "certificates",
+    owns ("schema_version", "client_auth", "certificates",
     "handshake_signatures", "outcome", "validation", "problems", and "dtls" and "quic" when
     the connection has them), written as they are. "decryption" is written as given when
     there; without it the row writes the connection's ``Decryptor`` (``to_json`` of it with
@@ -2123,6 +2123,15 @@ def connection_resumed(conn: Connection) -> Literal["session_id", "ticket", "psk
 def connection_session_ticket(conn: Connection) -> tuple[bool, bool | None]:
     """Whether a ticket (or a PSK) was offered, and whether one was issued (None: TLS 1.3's
     travel encrypted and were not read)."""
+
+def connection_ocsp_stapled(conn: Connection) -> bool | None:
+    """Whether the server stapled an OCSP response (a CertificateStatus, or TLS 1.3's in the
+    leaf's CertificateEntry); None where it cannot be told: TLS 1.3 without its
+    EncryptedExtensions read, or the server's flight not seen."""
+
+def connection_tls13_stapled_ocsp(conn: Connection) -> bytes | None:
+    """TLS 1.3: the OCSP response stapled to the leaf of the server's first Certificate (or
+    opened CompressedCertificate) that has one; None without a leaf or a staple."""
 
 def connection_timing(conn: Connection) -> tuple[float | None, float | None, float | None]:
     """The first handshake's times in ms, as the row writes them: TCP's SYN to SYN/ACK,

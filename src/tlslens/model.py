@@ -23,7 +23,6 @@ from tlslens.events import (
     HandshakeEvent,
     TimelineEvent,
 )
-from tlslens.handshake import compression
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.quic.details import QuicDetails
@@ -314,31 +313,14 @@ class Connection:
 
     @property
     def ocsp_stapled(self) -> bool | None:
-        if self.certificate_status is not None:
-            return True
-        if self.tls13 and self.encrypted_extensions is not None:
-            return self.tls13_stapled_ocsp is not None
-        if self.tls13 or not self.handshake_visible:
-            return None
-        return False
+        """Whether the server stapled an OCSP response (a CertificateStatus, or TLS 1.3's in
+        the leaf's CertificateEntry); None where it cannot be told (the row's answer)."""
+        return _core.connection_ocsp_stapled(self)
 
     @property
     def tls13_stapled_ocsp(self) -> bytes | None:
         """TLS 1.3 staples OCSP in the leaf's CertificateEntry (RFC 8446 §4.4.2.1)."""
-        if not self.certificates:
-            # The server's first Certificate with a certificate in it sets ``certificates``:
-            # without one (a resumed session) there is no leaf to look in.
-            return None
-        for event in self.timeline:
-            if event.direction != S2C or type(event) is not HandshakeEvent:
-                continue  # most events: records, the client's messages
-            certificate = compression.certificate_of(event.message)
-            if certificate is not None and certificate.certificate_list:
-                leaf = certificate.certificate_list[0]
-                value = ext.decoded_in(leaf, ext.STATUS_REQUEST, _core.StapledStatus)
-                if value is not None:
-                    return value.ocsp_response
-        return None
+        return _core.connection_tls13_stapled_ocsp(self)
 
     @property
     def client_auth(self) -> dict[str, Any]:

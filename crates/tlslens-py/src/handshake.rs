@@ -411,6 +411,25 @@ impl EncryptedExtensions {
     }
 }
 
+impl CertificateEntry {
+    pub(crate) fn index(&self) -> &ExtensionIndex {
+        &self.index
+    }
+}
+
+impl Certificate {
+    pub(crate) fn certificate_list(&self) -> &Py<PyTuple> {
+        &self.certificate_list
+    }
+}
+
+impl CompressedCertificate {
+    /// The Certificate inside, once opened.
+    pub(crate) fn opened(&self) -> Option<&Py<Certificate>> {
+        self.certificate.as_ref()
+    }
+}
+
 indexed_extensions!(
     ClientHello,
     ServerHello,

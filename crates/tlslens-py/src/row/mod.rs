@@ -19,6 +19,7 @@ mod hello;
 mod names;
 mod objects;
 mod records;
+mod stapled;
 mod steps;
 mod write;
 
@@ -46,9 +47,8 @@ use write::Writer;
 
 /// The keys of the values Python gives (`parts`), besides the optional "decryption", "dtls"
 /// and "quic".
-const PARTS: [&str; 8] = [
+const PARTS: [&str; 7] = [
     "schema_version",
-    "ocsp_stapled",
     "client_auth",
     "certificates",
     "handshake_signatures",
@@ -261,6 +261,7 @@ struct Row<'py> {
     end_time: Time<'py>,
     starttls: Option<Bound<'py, PyAny>>,
     settled: Settled<'py>,
+    ocsp_stapled: Option<bool>,
     handshakes: Vec<handshakes::Handshake<'py>>,
     walk: Walk<'py>,
     timing: [Option<Vec<u8>>; 3],
@@ -380,6 +381,7 @@ impl<'py> Row<'py> {
             },
             starttls: starttls(conn)?,
             settled: Settled::read(conn, &hellos)?,
+            ocsp_stapled: stapled::ocsp_stapled(conn, &hellos)?,
             handshakes: handshakes::read(conn)?,
             timing: [tcp?, hellos_ms?, handshake_ms?],
             walk,
@@ -485,5 +487,6 @@ fn objects_made<'py>(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(connection_line, m)?)?;
     m.add_function(wrap_pyfunction!(connection_row, m)?)?;
-    conclusions::register(m)
+    conclusions::register(m)?;
+    stapled::register(m)
 }

@@ -270,7 +270,7 @@ impl Writer<'_, '_> {
         self.plain(map, "resumed_from")?;
         map.serialize_key("session_ticket")?;
         map.serialize_value(&SessionTicket(hello.session_ticket))?;
-        self.part(map, "ocsp_stapled")?;
+        map.serialize_entry("ocsp_stapled", &self.row.ocsp_stapled)?;
         self.part(map, "client_auth")?;
         map.serialize_entry("hello_retry_request", &hello.hello_retry_request)
     }
