@@ -117,7 +117,7 @@ def _old_row(conn: Connection, parts: dict[str, Any]) -> dict[str, Any]:
             "issued": conn.new_session_ticket,
         },
         "ocsp_stapled": conn.ocsp_stapled,
-        "client_auth": parts["client_auth"],
+        "client_auth": conn.client_auth,
         "hello_retry_request": False,
         "renegotiation": conn.renegotiation,
         "handshakes": [
@@ -382,3 +382,62 @@ def test_the_row_reads_the_stapled_ocsp_itself(capture: str, keyed: bool) -> Non
         stapled.append((conn.tls13, old))
     if capture == "openssl-ocsp.pcapng":  # one TLS 1.2 staple, one TLS 1.3 (keys needed)
         assert stapled == [(False, True), (True, True if keyed else None)]
+
+
+def _old_client_auth(conn: Connection) -> dict[str, Any]:
+    """``client_auth`` as the model's Python built it."""
+    from tlslens.model import request_words
+
+    answer: dict[str, Any]
+    if conn.tls13 and conn.encrypted_extensions is None:
+        answer = {"requested": None, "sent": None}
+    elif conn.tls13:
+        sent13 = bool(conn.client_certificates) if conn.client_certificates is not None else None
+        answer = {
+            "requested": conn.certificate_request,
+            "sent": sent13 if conn.certificate_request else False,
+        }
+    else:
+        requested = conn.certificate_request if conn.handshake_visible else None
+        sent = None
+        if conn.client_certificates is not None:
+            sent = bool(conn.client_certificates)
+        elif requested is False:
+            sent = False
+        answer = {"requested": requested, "sent": sent}
+    request = conn.certificate_request_message
+    types, authorities = request_words(request) if request is not None else ([], [])
+    answer["certificate_types"] = types
+    answer["authorities"] = authorities
+    validation = conn.client_validation
+    answer["validation"] = validation.to_json() if validation is not None else None
+    return answer
+
+
+@pytest.mark.parametrize("keyed", [True, False])
+@pytest.mark.parametrize(
+    "capture", ["openssl-hrr-clientauth.pcapng", "openssl-versions.pcapng", "aborted.pcapng"]
+)
+def test_the_row_reads_client_auth_itself(capture: str, keyed: bool) -> None:
+    """client_auth is the core's (the row's and the model's one function), as Python said
+    it: TLS 1.3's request is known only with the key log; a TLS 1.2 request is in the clear;
+    the request's words and the client chain's verdict come from Python."""
+    from tlslens.judge import Judge, Reading, checker_given
+
+    store = KeyStore()
+    if keyed:
+        add_keylog_file(store, CAPTURES / capture.replace(".pcapng", ".keys"))
+    root = CAPTURES.parent / "pki" / "root.pem"
+    judge = Judge(checker_given("none", [root], None, None, warn=pytest.fail, client_cas=[root]))
+    conns = list(Reading(CAPTURES / capture, judge, keys=store))
+    said = []
+    for conn in conns:
+        old = _old_client_auth(conn)
+        made = _core.connection_client_auth(conn)
+        assert made == old and list(made) == list(old) == list(conn.client_auth)
+        assert json.loads(connection_line(conn))["client_auth"] == old
+        said.append((old["requested"], old["sent"], bool(old["authorities"])))
+    if capture == "openssl-hrr-clientauth.pcapng":
+        assert any(s[0] is True for s in said)
+        checked = [c.client_auth["validation"] for c in conns if c.client_validation is not None]
+        assert checked and all(v["trusted"] for v in checked)

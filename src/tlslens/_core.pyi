@@ -2074,7 +2074,7 @@ def connection_line(
     """The line of ``show --json`` for ``conn`` (a ``model.Connection``), byte for byte as
     ``json.dumps`` writes its row: the core writes what the connection's hellos, timeline,
     stats and records show, with the registry's names; ``parts`` gives the values Python
-    owns ("schema_version", "client_auth", "certificates",
+    owns ("schema_version", "certificates",
     "handshake_signatures", "outcome", "validation", "problems", and "dtls" and "quic" when
     the connection has them), written as they are. "decryption" is written as given when
     there; without it the row writes the connection's ``Decryptor`` (``to_json`` of it with
@@ -2123,6 +2123,11 @@ def connection_resumed(conn: Connection) -> Literal["session_id", "ticket", "psk
 def connection_session_ticket(conn: Connection) -> tuple[bool, bool | None]:
     """Whether a ticket (or a PSK) was offered, and whether one was issued (None: TLS 1.3's
     travel encrypted and were not read)."""
+
+def connection_client_auth(conn: Connection) -> dict[str, Any]:
+    """``client_auth`` of the row: requested, sent (None where it cannot be told), the
+    request's certificate_types and authorities (``model.request_words``) and the client
+    chain's verdict (``Validation.to_json``, None until checked)."""
 
 def connection_ocsp_stapled(conn: Connection) -> bool | None:
     """Whether the server stapled an OCSP response (a CertificateStatus, or TLS 1.3's in the

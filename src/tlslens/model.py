@@ -90,12 +90,15 @@ class Finding:
         return made
 
 
-def _authority_names(request: hs.CertificateRequest) -> list[str]:
-    """The CA names a CertificateRequest lists (TLS 1.3: its certificate_authorities)."""
+def request_words(request: hs.CertificateRequest) -> tuple[list[str], list[str]]:
+    """What a CertificateRequest asks for, as ``client_auth`` says it: the certificate types
+    by name and the CA names it lists (TLS 1.3: its certificate_authorities) as text (the
+    core's ``connection_client_auth`` asks, for a connection with a request)."""
     names = list(request.certificate_authorities)
     found = ext.decoded_in(request, ext.CERTIFICATE_AUTHORITIES, _core.CertificateAuthorities)
     names += found.authorities if found else []
-    return [name_text(der) for der in names]
+    types = [registry.client_certificate_type_name(t) for t in request.certificate_types]
+    return types, [name_text(der) for der in names]
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,37 +328,9 @@ class Connection:
     @property
     def client_auth(self) -> dict[str, Any]:
         """Whether the server asked for a client certificate and whether one came, what it
-        asked for (certificate types, CA names) and the client chain's verdict."""
-        answer = self._client_auth_asked()
-        request = self.certificate_request_message
-        answer["certificate_types"] = (
-            [registry.client_certificate_type_name(t) for t in request.certificate_types]
-            if request is not None
-            else []
-        )
-        answer["authorities"] = _authority_names(request) if request is not None else []
-        validation = self.client_validation
-        answer["validation"] = validation.to_json() if validation is not None else None
-        return answer
-
-    def _client_auth_asked(self) -> dict[str, Any]:
-        if self.tls13 and self.encrypted_extensions is None:
-            return {"requested": None, "sent": None}
-        if self.tls13:
-            sent13 = (
-                bool(self.client_certificates) if self.client_certificates is not None else None
-            )
-            return {
-                "requested": self.certificate_request,
-                "sent": sent13 if self.certificate_request else False,
-            }
-        requested: bool | None = self.certificate_request if self.handshake_visible else None
-        sent: bool | None = None
-        if self.client_certificates is not None:
-            sent = bool(self.client_certificates)
-        elif requested is False:
-            sent = False
-        return {"requested": requested, "sent": sent}
+        asked for (certificate types, CA names) and the client chain's verdict (the row's
+        answer, ``request_words`` wording the request)."""
+        return _core.connection_client_auth(self)
 
     @property
     def stapled_ocsp(self) -> bytes | None:

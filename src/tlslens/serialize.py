@@ -85,7 +85,6 @@ def _python_parts(conn: Connection, reveal_keys: bool) -> tuple[dict[str, Any], 
     outcome = outcome_of(conn)
     parts: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "client_auth": conn.client_auth,
         "certificates": [cert.to_json() for cert in conn.certificates],
         "handshake_signatures": [check.to_json() for check in conn.handshake_signatures],
         "outcome": outcome.to_json(),

@@ -12,6 +12,7 @@
 //! Everything is read first (`Row::read`, where a Python error surfaces), then written in
 //! the row's key order.
 
+mod client_auth;
 mod clock;
 mod conclusions;
 mod handshakes;
@@ -47,9 +48,8 @@ use write::Writer;
 
 /// The keys of the values Python gives (`parts`), besides the optional "decryption", "dtls"
 /// and "quic".
-const PARTS: [&str; 7] = [
+const PARTS: [&str; 6] = [
     "schema_version",
-    "client_auth",
     "certificates",
     "handshake_signatures",
     "outcome",
@@ -262,6 +262,7 @@ struct Row<'py> {
     starttls: Option<Bound<'py, PyAny>>,
     settled: Settled<'py>,
     ocsp_stapled: Option<bool>,
+    client_auth: client_auth::ClientAuth<'py>,
     handshakes: Vec<handshakes::Handshake<'py>>,
     walk: Walk<'py>,
     timing: [Option<Vec<u8>>; 3],
@@ -382,6 +383,7 @@ impl<'py> Row<'py> {
             starttls: starttls(conn)?,
             settled: Settled::read(conn, &hellos)?,
             ocsp_stapled: stapled::ocsp_stapled(conn, &hellos)?,
+            client_auth: client_auth::ClientAuth::read(conn, &hellos)?,
             handshakes: handshakes::read(conn)?,
             timing: [tcp?, hellos_ms?, handshake_ms?],
             walk,
@@ -472,7 +474,7 @@ pub(crate) fn objects_of<'py>(
     objects_made(py, value, &Shared::default())
 }
 
-fn objects_made<'py>(
+pub(super) fn objects_made<'py>(
     py: Python<'py>,
     value: &impl Serialize,
     shared: &Shared,
@@ -488,5 +490,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(connection_line, m)?)?;
     m.add_function(wrap_pyfunction!(connection_row, m)?)?;
     conclusions::register(m)?;
-    stapled::register(m)
+    stapled::register(m)?;
+    client_auth::register(m)
 }

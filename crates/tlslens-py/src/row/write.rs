@@ -271,7 +271,7 @@ impl Writer<'_, '_> {
         map.serialize_key("session_ticket")?;
         map.serialize_value(&SessionTicket(hello.session_ticket))?;
         map.serialize_entry("ocsp_stapled", &self.row.ocsp_stapled)?;
-        self.part(map, "client_auth")?;
+        map.serialize_entry("client_auth", &With(&self.row.client_auth, self.shared))?;
         map.serialize_entry("hello_retry_request", &hello.hello_retry_request)
     }
 
