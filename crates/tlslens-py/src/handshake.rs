@@ -402,31 +402,12 @@ pub struct CertificateEntry {
     cert_data: Py<PyBytes>,
     #[pyo3(get)]
     extensions: Py<PyTuple>,
-    index: ExtensionIndex,
+    pub(crate) index: ExtensionIndex,
 }
 
 impl EncryptedExtensions {
     pub(crate) fn index(&self) -> &ExtensionIndex {
         &self.index
-    }
-}
-
-impl CertificateEntry {
-    pub(crate) fn index(&self) -> &ExtensionIndex {
-        &self.index
-    }
-}
-
-impl Certificate {
-    pub(crate) fn certificate_list(&self) -> &Py<PyTuple> {
-        &self.certificate_list
-    }
-}
-
-impl CompressedCertificate {
-    /// The Certificate inside, once opened.
-    pub(crate) fn opened(&self) -> Option<&Py<Certificate>> {
-        self.certificate.as_ref()
     }
 }
 
@@ -442,7 +423,7 @@ indexed_extensions!(
 pub struct Certificate {
     /// TLS 1.3 only.
     certificate_request_context: Option<Py<PyBytes>>,
-    certificate_list: Py<PyTuple>,
+    pub(crate) certificate_list: Py<PyTuple>,
 }
 
 fn certificate(py: Python<'_>, m: &messages::Certificate<'_>) -> PyResult<Py<Certificate>> {
@@ -491,7 +472,7 @@ pub struct CompressedCertificate {
     uncompressed_length: u32,
     compressed_certificate_message: Py<PyBytes>,
     /// The Certificate inside, once opened (`handshake/compression.py`).
-    certificate: Option<Py<Certificate>>,
+    pub(crate) certificate: Option<Py<Certificate>>,
 }
 
 #[pymethods]

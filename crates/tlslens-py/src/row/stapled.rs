@@ -39,7 +39,13 @@ fn certificate_of<'py>(event: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, 
     Ok(message
         .downcast::<CompressedCertificate>()
         .ok()
-        .and_then(|packed| packed.get().opened().map(|c| c.bind(py).clone())))
+        .and_then(|packed| {
+            packed
+                .get()
+                .certificate
+                .as_ref()
+                .map(|c| c.bind(py).clone())
+        }))
 }
 
 /// TLS 1.3: the OCSP response stapled to the leaf of the server's Certificate, the first
@@ -56,13 +62,13 @@ pub fn tls13_stapled_ocsp(conn: &Bound<'_, PyAny>) -> PyResult<Option<Vec<u8>>> 
         let Some(certificate) = certificate_of(&event)? else {
             continue;
         };
-        let list = certificate.get().certificate_list().bind(py);
+        let list = certificate.get().certificate_list.bind(py);
         let Ok(leaf) = list.get_item(0) else {
             continue; // an empty list
         };
         let leaf = leaf.downcast::<CertificateEntry>()?.get();
         if let Some(Decoded::CertificateStatus { ocsp_response, .. }) =
-            leaf.index().value_of(py, STATUS_REQUEST)
+            leaf.index.value_of(py, STATUS_REQUEST)
         {
             return Ok(Some(ocsp_response));
         }
