@@ -314,3 +314,26 @@ def test_the_server_reset_is_a_step_of_the_narration(tshark: str) -> None:
     line = next(line for line in result.stdout.splitlines() if "TCP reset (RST)" in line)
     assert int(line.split()[0].lstrip("#")) == first_rst[37]
     assert "C ← S" in line
+
+
+def test_the_outcome_reads_the_timeline_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fatal alert is found in the walk that looks for the Finished messages: the
+    connection's list of alerts (a second walk of the timeline) is not made. Answers as
+    before, on every connection of the aborted handshakes, read with and without keys."""
+    import tlslens
+    from tlslens.keys.files import add_keylog_file
+    from tlslens.keys.store import KeyStore
+    from tlslens.model import Connection
+    from tlslens.outcome import outcome_of
+
+    store = KeyStore()
+    add_keylog_file(store, KEYS)
+    conns = list(tlslens.read_capture(ABORTED, keys=store)) + list(tlslens.read_capture(ABORTED))
+    expected = [outcome_of(conn) for conn in conns]
+    assert any(o.alert is not None for o in expected)
+
+    def unused(conn: Connection) -> None:
+        raise AssertionError("outcome_of walked the timeline for the alerts again")
+
+    monkeypatch.setattr(Connection, "alerts", property(unused))
+    assert [outcome_of(conn) for conn in conns] == expected

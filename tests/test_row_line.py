@@ -116,8 +116,8 @@ def _old_row(conn: Connection, parts: dict[str, Any]) -> dict[str, Any]:
             "offered": ext.decoded_in(ch, ext.SESSION_TICKET, _core.SessionTicket) is not None,
             "issued": conn.new_session_ticket,
         },
-        "ocsp_stapled": parts["ocsp_stapled"],
-        "client_auth": parts["client_auth"],
+        "ocsp_stapled": conn.ocsp_stapled,
+        "client_auth": conn.client_auth,
         "hello_retry_request": False,
         "renegotiation": conn.renegotiation,
         "handshakes": [
@@ -216,7 +216,7 @@ def _hostile_connection() -> Connection:
 
 def test_a_hostile_hello_gives_the_line_python_wrote() -> None:
     conn = _hostile_connection()
-    parts = _python_parts(conn, False)
+    parts, _ = _python_parts(conn, False)
     parts["outcome"] = {
         "status": "nan",
         "detail": float("nan"),
@@ -242,11 +242,16 @@ def test_a_hostile_hello_gives_the_line_python_wrote() -> None:
 
 def test_a_missing_part_is_a_key_error_not_a_crash() -> None:
     conn = _hostile_connection()
-    parts = _python_parts(conn, False)
-    del parts["decryption"]
-    with pytest.raises(KeyError, match="decryption"):
+    parts, _ = _python_parts(conn, False)
+    del parts["outcome"]
+    with pytest.raises(KeyError, match="outcome"):
         _core.connection_line(conn, parts)
-    parts = _python_parts(conn, False)
+    # Without "decryption" the row reads the connection's Decryptor: it has none.
+    parts, _ = _python_parts(conn, False)
+    del parts["decryption"]
+    with pytest.raises(TypeError, match="Decryptor"):
+        _core.connection_line(conn, parts)
+    parts, _ = _python_parts(conn, False)
     parts["problems"] = [object()]
     with pytest.raises(TypeError, match="not JSON serializable"):
         _core.connection_line(conn, parts)
@@ -285,3 +290,154 @@ def test_every_connection_of_a_capture_reads_back_as_its_line(capture: str) -> N
             (registry.version_name(h.version) if h.version else None, h.key_exchange, h.first_frame)
             for h in conn.handshakes
         ]
+
+
+def _old_decryption(conn: Connection, failed: bool, reveal_keys: bool) -> dict[str, Any]:
+    """The ``decryption`` object as Python built it before the row read the decryptor."""
+    assert conn.decryption is not None
+    result = conn.decryption.to_json(failed)
+    if reveal_keys:
+        result["derived"] = [
+            {
+                "handshake": number,
+                "source": derivation.source,
+                "values": [{"name": name, "hex": value.hex()} for name, value in derivation.values],
+            }
+            for number, derivation in enumerate(conn.decryption.derivations)
+            if derivation.values
+        ]
+    return result
+
+
+@pytest.mark.parametrize("reveal_keys", [False, True])
+@pytest.mark.parametrize(
+    "capture", ["demo-tls12-tls13.pcapng", "openssl-resumption.pcap", "aborted.pcapng"]
+)
+def test_the_row_writes_the_decryptor_it_reads(capture: str, reveal_keys: bool) -> None:
+    """Without a "decryption" part the row writes the connection's Decryptor itself (no
+    dict of it crosses), as Python wrote it: the outcome's failed handshake asks for fewer
+    secrets, and --reveal-keys adds every handshake's derived values."""
+    store = KeyStore()
+    add_keylog_file(store, CAPTURES / capture.replace(".pcapng", ".keys").replace(".pcap", ".keys"))
+    conns = list(tlslens.read_capture(CAPTURES / capture, keys=store))
+    assert any(c.decryption is not None and c.decryption.status == "decrypted" for c in conns)
+    for conn in conns:
+        parts, failed = _python_parts(conn, reveal_keys)
+        assert "decryption" not in parts
+        for failed_in_handshake in {failed, True}:
+            line = _core.connection_line(
+                conn, parts, failed_in_handshake=failed_in_handshake, reveal_keys=reveal_keys
+            )
+            old = _old_decryption(conn, failed_in_handshake, reveal_keys)
+            assert json.dumps(json.loads(line)["decryption"]) == json.dumps(old)
+            made = _core.connection_row(
+                conn, parts, failed_in_handshake=failed_in_handshake, reveal_keys=reveal_keys
+            )
+            assert made["decryption"] == old and list(made["decryption"]) == list(old)
+        row = json.loads(connection_line(conn, reveal_keys=reveal_keys))
+        assert ("derived" in row["decryption"]) == reveal_keys  # [] where none was derived
+
+
+def _old_tls13_staple(conn: Connection) -> bytes | None:
+    """TLS 1.3's stapled OCSP response as the model's Python walk found it."""
+    from tlslens.handshake import compression
+
+    if not conn.certificates:
+        return None
+    for event in conn.timeline:
+        if event.direction != S2C or type(event) is not HandshakeEvent:
+            continue
+        certificate = compression.certificate_of(event.message)
+        if certificate is not None and certificate.certificate_list:
+            leaf = certificate.certificate_list[0]
+            value = ext.decoded_in(leaf, ext.STATUS_REQUEST, _core.StapledStatus)
+            if value is not None:
+                return value.ocsp_response
+    return None
+
+
+@pytest.mark.parametrize("keyed", [True, False])
+@pytest.mark.parametrize(
+    "capture", ["openssl-ocsp.pcapng", "compressed-certificate.pcapng", "openssl-versions.pcapng"]
+)
+def test_the_row_reads_the_stapled_ocsp_itself(capture: str, keyed: bool) -> None:
+    """ocsp_stapled is the core's (the row's and the model's one function): a TLS 1.2
+    CertificateStatus, TLS 1.3's response in the leaf's CertificateEntry (read only with
+    the key log), None where the server's flight was not read."""
+    store = KeyStore()
+    if keyed:
+        add_keylog_file(store, CAPTURES / capture.replace(".pcapng", ".keys"))
+    conns = list(tlslens.read_capture(CAPTURES / capture, keys=store))
+    stapled = []
+    for conn in conns:
+        staple = _core.connection_tls13_stapled_ocsp(conn)
+        assert staple == _old_tls13_staple(conn) == conn.tls13_stapled_ocsp
+        if conn.certificate_status is not None:
+            old: bool | None = True
+        elif conn.tls13 and conn.encrypted_extensions is not None:
+            old = staple is not None
+        else:
+            old = None if conn.tls13 or not conn.handshake_visible else False
+        assert json.loads(connection_line(conn))["ocsp_stapled"] == old == conn.ocsp_stapled
+        stapled.append((conn.tls13, old))
+    if capture == "openssl-ocsp.pcapng":  # one TLS 1.2 staple, one TLS 1.3 (keys needed)
+        assert stapled == [(False, True), (True, True if keyed else None)]
+
+
+def _old_client_auth(conn: Connection) -> dict[str, Any]:
+    """``client_auth`` as the model's Python built it."""
+    from tlslens.model import request_words
+
+    answer: dict[str, Any]
+    if conn.tls13 and conn.encrypted_extensions is None:
+        answer = {"requested": None, "sent": None}
+    elif conn.tls13:
+        sent13 = bool(conn.client_certificates) if conn.client_certificates is not None else None
+        answer = {
+            "requested": conn.certificate_request,
+            "sent": sent13 if conn.certificate_request else False,
+        }
+    else:
+        requested = conn.certificate_request if conn.handshake_visible else None
+        sent = None
+        if conn.client_certificates is not None:
+            sent = bool(conn.client_certificates)
+        elif requested is False:
+            sent = False
+        answer = {"requested": requested, "sent": sent}
+    request = conn.certificate_request_message
+    types, authorities = request_words(request) if request is not None else ([], [])
+    answer["certificate_types"] = types
+    answer["authorities"] = authorities
+    validation = conn.client_validation
+    answer["validation"] = validation.to_json() if validation is not None else None
+    return answer
+
+
+@pytest.mark.parametrize("keyed", [True, False])
+@pytest.mark.parametrize(
+    "capture", ["openssl-hrr-clientauth.pcapng", "openssl-versions.pcapng", "aborted.pcapng"]
+)
+def test_the_row_reads_client_auth_itself(capture: str, keyed: bool) -> None:
+    """client_auth is the core's (the row's and the model's one function), as Python said
+    it: TLS 1.3's request is known only with the key log; a TLS 1.2 request is in the clear;
+    the request's words and the client chain's verdict come from Python."""
+    from tlslens.judge import Judge, Reading, checker_given
+
+    store = KeyStore()
+    if keyed:
+        add_keylog_file(store, CAPTURES / capture.replace(".pcapng", ".keys"))
+    root = CAPTURES.parent / "pki" / "root.pem"
+    judge = Judge(checker_given("none", [root], None, None, warn=pytest.fail, client_cas=[root]))
+    conns = list(Reading(CAPTURES / capture, judge, keys=store))
+    said = []
+    for conn in conns:
+        old = _old_client_auth(conn)
+        made = _core.connection_client_auth(conn)
+        assert made == old and list(made) == list(old) == list(conn.client_auth)
+        assert json.loads(connection_line(conn))["client_auth"] == old
+        said.append((old["requested"], old["sent"], bool(old["authorities"])))
+    if capture == "openssl-hrr-clientauth.pcapng":
+        assert any(s[0] is True for s in said)
+        checked = [c.client_auth["validation"] for c in conns if c.client_validation is not None]
+        assert checked and all(v["trusted"] for v in checked)

@@ -1358,8 +1358,12 @@ class Decryptor:
     def lost_digests(self) -> list[tuple[str, str]]:
         """(direction, why) of each direction whose application data digest was lost (the
         core's hashing thread ended early, a bug): a finding of the connection."""
-    def to_json(self, failed_in_handshake: bool = False) -> dict[str, Any]:
-        """The ``decryption`` object of ``show --json``."""
+    def to_json(
+        self, failed_in_handshake: bool = False, reveal_keys: bool = False
+    ) -> dict[str, Any]:
+        """The ``decryption`` object of ``show --json``, as the row writer writes it:
+        ``failed_in_handshake`` is the outcome's, ``reveal_keys`` adds ``derived`` (every
+        secret, key and IV of each handshake that derived any)."""
     @property
     def store(self) -> KeyStore: ...
     @property
@@ -2062,17 +2066,31 @@ class DtlsAssociation:
 
 JSON_MAX_DEPTH: Final[int]
 
-def connection_line(conn: Connection, parts: dict[str, Any]) -> str:
+def connection_line(
+    conn: Connection,
+    parts: dict[str, Any],
+    *,
+    failed_in_handshake: bool = False,
+    reveal_keys: bool = False,
+) -> str:
     """The line of ``show --json`` for ``conn`` (a ``model.Connection``), byte for byte as
     ``json.dumps`` writes its row: the core writes what the connection's hellos, timeline,
     stats and records show, with the registry's names; ``parts`` gives the values Python
-    owns ("schema_version", "ocsp_stapled", "client_auth", "certificates",
-    "handshake_signatures", "outcome", "decryption", "validation", "problems", and "dtls"
-    and "quic" when the connection has them), written as they are. Raises KeyError for a
-    missing part, what ``json_line`` raises for a value json cannot write, and RuntimeError
-    naming a bug of the core's (a panic)."""
+    owns ("schema_version", "certificates",
+    "handshake_signatures", "outcome", "validation", "problems", and "dtls" and "quic" when
+    the connection has them), written as they are. "decryption" is written as given when
+    there; without it the row writes the connection's ``Decryptor`` (``to_json`` of it with
+    ``failed_in_handshake`` and ``reveal_keys``), raising TypeError when the connection
+    has none. Raises KeyError for a missing part, what ``json_line`` raises for a value
+    json cannot write, and RuntimeError naming a bug of the core's (a panic)."""
 
-def connection_row(conn: Connection, parts: dict[str, Any]) -> dict[str, Any]:
+def connection_row(
+    conn: Connection,
+    parts: dict[str, Any],
+    *,
+    failed_in_handshake: bool = False,
+    reveal_keys: bool = False,
+) -> dict[str, Any]:
     """The same row as ``connection_line``'s, as Python values (dicts in the line's key
     order, lists, str, int, float, bool, None): ``json.dumps`` of it is the line. The parts
     are in it as the objects given."""
@@ -2107,6 +2125,20 @@ def connection_resumed(conn: Connection) -> Literal["session_id", "ticket", "psk
 def connection_session_ticket(conn: Connection) -> tuple[bool, bool | None]:
     """Whether a ticket (or a PSK) was offered, and whether one was issued (None: TLS 1.3's
     travel encrypted and were not read)."""
+
+def connection_client_auth(conn: Connection) -> dict[str, Any]:
+    """``client_auth`` of the row: requested, sent (None where it cannot be told), the
+    request's certificate_types and authorities (``model.request_words``) and the client
+    chain's verdict (``Validation.to_json``, None until checked)."""
+
+def connection_ocsp_stapled(conn: Connection) -> bool | None:
+    """Whether the server stapled an OCSP response (a CertificateStatus, or TLS 1.3's in the
+    leaf's CertificateEntry); None where it cannot be told: TLS 1.3 without its
+    EncryptedExtensions read, or the server's flight not seen."""
+
+def connection_tls13_stapled_ocsp(conn: Connection) -> bytes | None:
+    """TLS 1.3: the OCSP response stapled to the leaf of the server's first Certificate (or
+    opened CompressedCertificate) that has one; None without a leaf or a staple."""
 
 def connection_timing(conn: Connection) -> tuple[float | None, float | None, float | None]:
     """The first handshake's times in ms, as the row writes them: TCP's SYN to SYN/ACK,

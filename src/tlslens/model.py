@@ -23,7 +23,6 @@ from tlslens.events import (
     HandshakeEvent,
     TimelineEvent,
 )
-from tlslens.handshake import compression
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.quic.details import QuicDetails
@@ -91,12 +90,15 @@ class Finding:
         return made
 
 
-def _authority_names(request: hs.CertificateRequest) -> list[str]:
-    """The CA names a CertificateRequest lists (TLS 1.3: its certificate_authorities)."""
+def request_words(request: hs.CertificateRequest) -> tuple[list[str], list[str]]:
+    """What a CertificateRequest asks for, as ``client_auth`` says it: the certificate types
+    by name and the CA names it lists (TLS 1.3: its certificate_authorities) as text (the
+    core's ``connection_client_auth`` asks, for a connection with a request)."""
     names = list(request.certificate_authorities)
     found = ext.decoded_in(request, ext.CERTIFICATE_AUTHORITIES, _core.CertificateAuthorities)
     names += found.authorities if found else []
-    return [name_text(der) for der in names]
+    types = [registry.client_certificate_type_name(t) for t in request.certificate_types]
+    return types, [name_text(der) for der in names]
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,66 +316,21 @@ class Connection:
 
     @property
     def ocsp_stapled(self) -> bool | None:
-        if self.certificate_status is not None:
-            return True
-        if self.tls13 and self.encrypted_extensions is not None:
-            return self.tls13_stapled_ocsp is not None
-        if self.tls13 or not self.handshake_visible:
-            return None
-        return False
+        """Whether the server stapled an OCSP response (a CertificateStatus, or TLS 1.3's in
+        the leaf's CertificateEntry); None where it cannot be told (the row's answer)."""
+        return _core.connection_ocsp_stapled(self)
 
     @property
     def tls13_stapled_ocsp(self) -> bytes | None:
         """TLS 1.3 staples OCSP in the leaf's CertificateEntry (RFC 8446 §4.4.2.1)."""
-        if not self.certificates:
-            # The server's first Certificate with a certificate in it sets ``certificates``:
-            # without one (a resumed session) there is no leaf to look in.
-            return None
-        for event in self.timeline:
-            if event.direction != S2C or type(event) is not HandshakeEvent:
-                continue  # most events: records, the client's messages
-            certificate = compression.certificate_of(event.message)
-            if certificate is not None and certificate.certificate_list:
-                leaf = certificate.certificate_list[0]
-                value = ext.decoded_in(leaf, ext.STATUS_REQUEST, _core.StapledStatus)
-                if value is not None:
-                    return value.ocsp_response
-        return None
+        return _core.connection_tls13_stapled_ocsp(self)
 
     @property
     def client_auth(self) -> dict[str, Any]:
         """Whether the server asked for a client certificate and whether one came, what it
-        asked for (certificate types, CA names) and the client chain's verdict."""
-        answer = self._client_auth_asked()
-        request = self.certificate_request_message
-        answer["certificate_types"] = (
-            [registry.client_certificate_type_name(t) for t in request.certificate_types]
-            if request is not None
-            else []
-        )
-        answer["authorities"] = _authority_names(request) if request is not None else []
-        validation = self.client_validation
-        answer["validation"] = validation.to_json() if validation is not None else None
-        return answer
-
-    def _client_auth_asked(self) -> dict[str, Any]:
-        if self.tls13 and self.encrypted_extensions is None:
-            return {"requested": None, "sent": None}
-        if self.tls13:
-            sent13 = (
-                bool(self.client_certificates) if self.client_certificates is not None else None
-            )
-            return {
-                "requested": self.certificate_request,
-                "sent": sent13 if self.certificate_request else False,
-            }
-        requested: bool | None = self.certificate_request if self.handshake_visible else None
-        sent: bool | None = None
-        if self.client_certificates is not None:
-            sent = bool(self.client_certificates)
-        elif requested is False:
-            sent = False
-        return {"requested": requested, "sent": sent}
+        asked for (certificate types, CA names) and the client chain's verdict (the row's
+        answer, ``request_words`` wording the request)."""
+        return _core.connection_client_auth(self)
 
     @property
     def stapled_ocsp(self) -> bytes | None:

@@ -158,9 +158,7 @@ def message_title(msg_type: int) -> str:
 
 def outcome_of(conn: Connection) -> Outcome:
     """The outcome of ``conn``, read to its end (``conn.validation`` is used when set)."""
-    tls13 = conn.tls13
-    fatal = next((e for e in conn.alerts if is_fatal(e, tls13)), None)
-    completed = _completion(conn)
+    completed, fatal = _completion(conn, conn.tls13)
     if fatal is not None:
         return _failed_by_alert(conn, fatal, completed is not None)
     if completed is not None:
@@ -239,12 +237,13 @@ def is_fatal(event: AlertEvent | EncryptedAlertEvent, tls13: bool) -> TypeGuard[
     return event.level == _FATAL
 
 
-def _completion(conn: Connection) -> str | None:
-    """Why the handshake counts as completed, or None if nothing shows that it did."""
+def _completion(conn: Connection, tls13: bool) -> tuple[str | None, AlertEvent | None]:
+    """Why the handshake counts as completed (None if nothing shows that it did), and the
+    first fatal alert that could be read: one walk of the timeline answers both."""
     finished: set[str] = set()
     data: set[str] = set()
     ccs: set[str] = set()
-    tls13 = conn.tls13
+    fatal: AlertEvent | None = None
     # QUIC's Handshake packets carry ACKs and closes as well as the Finished: only the
     # client's 1-RTT packets (sent after its Finished) show, unread, that it completed.
     quic = conn.transport == "quic"
@@ -266,6 +265,9 @@ def _completion(conn: Connection) -> str | None:
                 client_flight = client_flight or not alert_sized(conn, event)
         elif type(event) is SSLv2EncryptedEvent:
             data.add(direction)
+        elif type(event) is AlertEvent:
+            if fatal is None and is_fatal(event, tls13):
+                fatal = event
         elif type(event) is not ApplicationDataEvent:
             continue
         elif direction == S2C and alert_sized(conn, event):
@@ -273,9 +275,17 @@ def _completion(conn: Connection) -> str | None:
         else:
             # TLS 1.3's encrypted flights aside, application data flows only after Finished.
             data.add(direction)
+    return _completed_by(conn, finished, data, tls13 and client_flight and not refused), fatal
+
+
+def _completed_by(
+    conn: Connection, finished: set[str], data: set[str], client_flight: bool
+) -> str | None:
+    """Why the handshake counts as completed, from what the timeline showed: each side's
+    Finished or data, and (TLS 1.3, unread) a client flight the server did not refuse."""
     if finished >= {C2S, S2C}:
         return "both sides sent their Finished message"
-    if tls13 and client_flight and conn.server_hello is not None and not refused:
+    if client_flight and conn.server_hello is not None:
         # The server's Finished is in its flight, the client's in its own; a server that
         # did not take it answers with one alert-sized record and closes.
         return "both sides sent their Finished message (encrypted)"

@@ -50,40 +50,44 @@ def decryption_json(
     conn: Connection, reveal_keys: bool = False, outcome: Outcome | None = None
 ) -> dict[str, Any]:
     """``outcome``: the connection's, when the caller has it already."""
+    given = _given_decryption(conn, reveal_keys, outcome)
+    if given is not None:
+        return given
+    assert conn.decryption is not None  # _given_decryption answers for a connection without
+    return conn.decryption.to_json((outcome or outcome_of(conn)).failed_in_handshake, reveal_keys)
+
+
+def _given_decryption(
+    conn: Connection, reveal_keys: bool, outcome: Outcome | None
+) -> dict[str, Any] | None:
+    """The ``decryption`` object where Python words it: over DTLS (the association's), over
+    QUIC (its Initial packets open without a key log), or without a decryptor; None where
+    the connection's ``Decryptor`` says it all (the row writer then reads it itself)."""
     if conn.dtls is not None:  # over DTLS the core's association decrypts (tls/dtls.py)
         result: dict[str, Any] = conn.dtls.decryption_json()
         return result
     if conn.decryption is None:
         return dict(_NOT_ATTEMPTED)
-    result = conn.decryption.to_json((outcome or outcome_of(conn)).failed_in_handshake)
-    if conn.quic is not None and result["status"] == "no_secret" and conn.client_hello is not None:
+    if conn.quic is None:
+        return None
+    failed = (outcome or outcome_of(conn)).failed_in_handshake
+    result = conn.decryption.to_json(failed, reveal_keys)
+    if result["status"] == "no_secret" and conn.client_hello is not None:
         result["reason"] = initials_opened_reason(result["reason"])
-    if reveal_keys:
-        # Names as the narration gives them, per handshake (then each renegotiation).
-        result["derived"] = [
-            {
-                "handshake": number,
-                "source": derivation.source,
-                "values": [{"name": name, "hex": value.hex()} for name, value in derivation.values],
-            }
-            for number, derivation in enumerate(conn.decryption.derivations)
-            if derivation.values
-        ]
     return result
 
 
-def _python_parts(conn: Connection, reveal_keys: bool) -> dict[str, Any]:
+def _python_parts(conn: Connection, reveal_keys: bool) -> tuple[dict[str, Any], bool]:
     """The values of a row that Python owns (the core's ``connection_line`` writes the rest
-    from the connection's core objects): verdicts, certificates, decryption, details."""
+    from the connection's core objects): verdicts, certificates, decryption where Python
+    words it, details; and whether the handshake failed (the decryptor's missing secrets
+    depend on it)."""
     outcome = outcome_of(conn)
     parts: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "ocsp_stapled": conn.ocsp_stapled,
-        "client_auth": conn.client_auth,
         "certificates": [cert.to_json() for cert in conn.certificates],
         "handshake_signatures": [check.to_json() for check in conn.handshake_signatures],
         "outcome": outcome.to_json(),
-        "decryption": decryption_json(conn, reveal_keys, outcome),
         "validation": conn.validation.to_json() if conn.validation is not None else None,
         "problems": [p.to_json() for p in conn.problems],
     }
@@ -93,7 +97,10 @@ def _python_parts(conn: Connection, reveal_keys: bool) -> dict[str, Any]:
         parts["quic"] = details_json(conn.quic)
         if conn.records is not None:  # --records: every datagram, its packets and frames
             parts["quic"]["datagrams"] = datagrams_json(conn.quic, ts_iso)
-    return parts
+    decryption = _given_decryption(conn, reveal_keys, outcome)
+    if decryption is not None:
+        parts["decryption"] = decryption
+    return parts, outcome.failed_in_handshake
 
 
 def connection_line(conn: Connection, *, reveal_keys: bool = False) -> str:
@@ -101,14 +108,16 @@ def connection_line(conn: Connection, *, reveal_keys: bool = False) -> str:
     compiled core: ``records`` is there only when the capture was read with
     ``records=True`` (``show --records``), and ``decryption.derived`` (every secret, key and
     IV derived) only with ``reveal_keys``."""
-    return _core.connection_line(conn, _python_parts(conn, reveal_keys))
+    parts, failed = _python_parts(conn, reveal_keys)
+    return _core.connection_line(conn, parts, failed_in_handshake=failed, reveal_keys=reveal_keys)
 
 
 def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[str, Any]:
     """The connection as a JSON-ready dict: the values of its ``show --json`` line, made by
     the same writer in the core (one definition of the row for ``extract``, ``report`` and
     ``remote``)."""
-    return _core.connection_row(conn, _python_parts(conn, reveal_keys))
+    parts, failed = _python_parts(conn, reveal_keys)
+    return _core.connection_row(conn, parts, failed_in_handshake=failed, reveal_keys=reveal_keys)
 
 
 def json_line(value: dict[str, Any]) -> str:

@@ -16,6 +16,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBytes, PyDict, PyList};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use tlslens_core::decrypt::{self as core, Dir, Env, Opened, Part, RsaRequest, Suite, Suites};
 use tlslens_core::protection::ExternalCbc;
 
@@ -171,6 +173,173 @@ impl Decryptor {
     }
 }
 
+impl Decryptor {
+    /// What the `decryption` object of `show --json` says, read now: `failed_in_handshake`
+    /// is the outcome's (a handshake that failed needs fewer secrets); `reveal_keys` adds
+    /// every derived secret, key and IV (`derived`).
+    pub(crate) fn json(
+        &self,
+        py: Python<'_>,
+        failed_in_handshake: bool,
+        reveal_keys: bool,
+    ) -> PyResult<DecryptionJson> {
+        let keylog = self.keylog.try_borrow(py)?;
+        let dec = &self.inner;
+        let missing = dec.missing_secrets(&keylog.0, failed_in_handshake);
+        let reason = self
+            .broken
+            .clone()
+            .or_else(|| dec.reason_text(&keylog.0, &missing));
+        let derived = reveal_keys.then(|| {
+            dec.derivations
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| !d.values.is_empty())
+                .map(|(number, d)| DerivedJson {
+                    handshake: number,
+                    source: d.source.clone(),
+                    values: d
+                        .values
+                        .iter()
+                        .map(|(name, value)| (name.clone(), crate::row::hex(value)))
+                        .collect(),
+                })
+                .collect()
+        });
+        Ok(DecryptionJson {
+            status: dec.status.name(),
+            source: dec.source.clone(),
+            reason,
+            results: Dir::BOTH.map(|dir| {
+                let r = &dec.results[dir as usize];
+                DecryptionResult {
+                    records_decrypted: r.records_decrypted,
+                    records_failed_integrity: r.records_failed_integrity,
+                    plaintext_bytes: r.plaintext_bytes,
+                    plaintext_sha256: r.sha256_hex().ok(),
+                    finished_verified: r.finished_verified,
+                }
+            }),
+            opened: [Part::Handshake, Part::ApplicationData]
+                .map(|part| Dir::BOTH.map(|dir| dec.opened(part, dir))),
+            early_data: dec.opened(Part::EarlyData, Dir::C2S),
+            missing,
+            derived,
+        })
+    }
+}
+
+/// The `decryption` object of a connection's row (connection.schema.json), in its key order.
+pub(crate) struct DecryptionJson {
+    status: &'static str,
+    source: Option<String>,
+    reason: Option<String>,
+    results: [DecryptionResult; 2],
+    opened: [[bool; 2]; 2],
+    early_data: bool,
+    missing: Vec<&'static str>,
+    derived: Option<Vec<DerivedJson>>,
+}
+
+/// One handshake's derived values (`--reveal-keys`): its number, source and (name, hex).
+struct DerivedJson {
+    handshake: usize,
+    source: Option<String>,
+    values: Vec<(String, String)>,
+}
+
+/// {"c2s": value, "s2c": value}.
+struct PerDirection<T>([T; 2]);
+
+impl<T: Serialize> Serialize for PerDirection<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(2))?;
+        for (dir, value) in Dir::BOTH.into_iter().zip(&self.0) {
+            map.serialize_entry(dir.name(), value)?;
+        }
+        map.end()
+    }
+}
+
+/// The two directions' results, one field of each.
+fn each<T>(
+    results: &[DecryptionResult; 2],
+    field: impl Fn(&DecryptionResult) -> T,
+) -> PerDirection<T> {
+    PerDirection([field(&results[0]), field(&results[1])])
+}
+
+impl Serialize for DecryptionJson {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = &self.results;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("status", self.status)?;
+        map.serialize_entry("source", &self.source)?;
+        map.serialize_entry("reason", &self.reason)?;
+        map.serialize_entry("finished_verified", &each(r, |r| r.finished_verified))?;
+        map.serialize_entry("records_decrypted", &each(r, |r| r.records_decrypted))?;
+        map.serialize_entry(
+            "records_failed_integrity",
+            &each(r, |r| r.records_failed_integrity),
+        )?;
+        map.serialize_entry("plaintext_bytes", &each(r, |r| r.plaintext_bytes))?;
+        map.serialize_entry("plaintext_sha256", &each(r, |r| r.plaintext_sha256.clone()))?;
+        map.serialize_entry("opened", &OpenedParts(self))?;
+        map.serialize_entry("missing_secrets", &self.missing)?;
+        if let Some(derived) = &self.derived {
+            map.serialize_entry("derived", derived)?;
+        }
+        map.end()
+    }
+}
+
+/// `opened`: which parts of each direction opened, and 0-RTT.
+struct OpenedParts<'a>(&'a DecryptionJson);
+
+impl Serialize for OpenedParts<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(3))?;
+        let [handshake, application_data] = self.0.opened;
+        map.serialize_entry(Part::Handshake.name(), &PerDirection(handshake))?;
+        map.serialize_entry(
+            Part::ApplicationData.name(),
+            &PerDirection(application_data),
+        )?;
+        map.serialize_entry("early_data", &self.0.early_data)?;
+        map.end()
+    }
+}
+
+impl Serialize for DerivedJson {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(3))?;
+        map.serialize_entry("handshake", &self.handshake)?;
+        map.serialize_entry("source", &self.source)?;
+        map.serialize_entry("values", &Values(&self.values))?;
+        map.end()
+    }
+}
+
+/// A handshake's values as [{"name": ..., "hex": ...}].
+struct Values<'a>(&'a [(String, String)]);
+
+impl Serialize for Values<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|(name, hex)| NameHex(name, hex)))
+    }
+}
+
+struct NameHex<'a>(&'a str, &'a str);
+
+impl Serialize for NameHex<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("name", self.0)?;
+        map.serialize_entry("hex", self.1)?;
+        map.end()
+    }
+}
+
 #[pymethods]
 impl Decryptor {
     /// `store`: the run's `KeyStore` (its key log, session cache, PSK, and whether it holds
@@ -274,51 +443,17 @@ impl Decryptor {
         Ok(self.inner.missing_secrets(&keylog.0, failed_in_handshake))
     }
 
-    /// The `decryption` object of `show --json` (connection.schema.json).
-    #[pyo3(signature = (failed_in_handshake=false))]
+    /// The `decryption` object of `show --json` (connection.schema.json), made by the row's
+    /// writer (`DecryptionJson`) as Python objects.
+    #[pyo3(signature = (failed_in_handshake=false, reveal_keys=false))]
     fn to_json<'py>(
         &self,
         py: Python<'py>,
         failed_in_handshake: bool,
+        reveal_keys: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let keylog = self.keylog.try_borrow(py)?;
-        let dec = &self.inner;
-        let missing = dec.missing_secrets(&keylog.0, failed_in_handshake);
-        let reason = self
-            .broken
-            .clone()
-            .or_else(|| dec.reason_text(&keylog.0, &missing));
-        let json = PyDict::new(py);
-        json.set_item("status", dec.status.name())?;
-        json.set_item("source", dec.source.as_deref())?;
-        json.set_item("reason", reason)?;
-        let each = |value: fn(&core::DirectionResult) -> Option<u64>| per_direction(py, dec, value);
-        json.set_item(
-            "finished_verified",
-            per_direction(py, dec, |r| r.finished_verified)?,
-        )?;
-        json.set_item("records_decrypted", each(|r| Some(r.records_decrypted))?)?;
-        json.set_item(
-            "records_failed_integrity",
-            each(|r| Some(r.records_failed_integrity))?,
-        )?;
-        json.set_item("plaintext_bytes", each(|r| Some(r.plaintext_bytes))?)?;
-        json.set_item(
-            "plaintext_sha256",
-            per_direction(py, dec, |r| r.sha256_hex().ok())?,
-        )?;
-        let opened = PyDict::new(py);
-        for part in [Part::Handshake, Part::ApplicationData] {
-            let each = PyDict::new(py);
-            for dir in Dir::BOTH {
-                each.set_item(dir.name(), dec.opened(part, dir))?;
-            }
-            opened.set_item(part.name(), each)?;
-        }
-        opened.set_item("early_data", dec.opened(Part::EarlyData, Dir::C2S))?;
-        json.set_item("opened", opened)?;
-        json.set_item("missing_secrets", missing)?;
-        Ok(json)
+        let json = self.json(py, failed_in_handshake, reveal_keys)?;
+        Ok(crate::row::objects_of(py, &json)?.downcast_into::<PyDict>()?)
     }
 
     /// (direction, why) of each direction whose application data digest was lost (the core's
@@ -430,19 +565,6 @@ impl Decryptor {
     fn early_active(&self) -> bool {
         self.inner.early_active
     }
-}
-
-/// {"c2s": value, "s2c": value} of the two directions' results.
-fn per_direction<'py, T: IntoPyObject<'py>>(
-    py: Python<'py>,
-    dec: &core::Decryptor,
-    value: impl Fn(&core::DirectionResult) -> T,
-) -> PyResult<Bound<'py, PyDict>> {
-    let out = PyDict::new(py);
-    for dir in Dir::BOTH {
-        out.set_item(dir.name(), value(&dec.results[dir as usize]))?;
-    }
-    Ok(out)
 }
 
 fn values<'py>(py: Python<'py>, values: &[(String, Vec<u8>)]) -> PyResult<Bound<'py, PyList>> {

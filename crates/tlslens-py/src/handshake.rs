@@ -398,7 +398,7 @@ pub struct CertificateEntry {
     cert_data: Py<PyBytes>,
     #[pyo3(get)]
     extensions: Py<PyTuple>,
-    index: ExtensionIndex,
+    pub(crate) index: ExtensionIndex,
 }
 
 impl EncryptedExtensions {
@@ -419,7 +419,7 @@ indexed_extensions!(
 pub struct Certificate {
     /// TLS 1.3 only.
     certificate_request_context: Option<Py<PyBytes>>,
-    certificate_list: Py<PyTuple>,
+    pub(crate) certificate_list: Py<PyTuple>,
 }
 
 fn certificate(py: Python<'_>, m: &messages::Certificate<'_>) -> PyResult<Py<Certificate>> {
@@ -468,7 +468,7 @@ pub struct CompressedCertificate {
     uncompressed_length: u32,
     compressed_certificate_message: Py<PyBytes>,
     /// The Certificate inside, once opened (`handshake/compression.py`).
-    certificate: Option<Py<Certificate>>,
+    pub(crate) certificate: Option<Py<Certificate>>,
 }
 
 #[pymethods]

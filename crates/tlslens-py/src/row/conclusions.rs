@@ -88,8 +88,8 @@ fn connection_session_ticket(conn: &Bound<'_, PyAny>) -> PyResult<(bool, Option<
 #[pyfunction]
 fn connection_timing(conn: &Bound<'_, PyAny>) -> PyResult<[Option<f64>; 3]> {
     let timeline = conn.getattr(intern!(conn.py(), "timeline"))?;
-    let walk = Walk::of(timeline.downcast::<PyList>()?)?;
-    timing(conn, &walk, Hellos::of(conn)?.tls13())
+    let seen = Walk::timed(timeline.downcast::<PyList>()?)?;
+    timing(conn, &seen, Hellos::of(conn)?.tls13())
 }
 
 /// An alert's (level, description) by name, as the row writes them: (None, "encrypted")

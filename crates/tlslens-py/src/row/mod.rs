@@ -12,6 +12,7 @@
 //! Everything is read first (`Row::read`, where a Python error surfaces), then written in
 //! the row's key order.
 
+mod client_auth;
 mod clock;
 mod conclusions;
 mod handshakes;
@@ -19,8 +20,11 @@ mod hello;
 mod names;
 mod objects;
 mod records;
+mod stapled;
 mod steps;
 mod write;
+
+pub(crate) use records::hex;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -32,6 +36,7 @@ use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyDict, PyList, PyString};
 use serde::Serialize;
 
+use crate::decrypt::{DecryptionJson, Decryptor};
 use crate::flows::panic_text;
 use crate::handshake::fingerprint;
 use crate::json::{float_repr, python_text, Shared};
@@ -41,15 +46,13 @@ use records::Record;
 use steps::Walk;
 use write::Writer;
 
-/// The keys of the values Python gives (`parts`), besides the optional "dtls" and "quic".
-const PARTS: [&str; 9] = [
+/// The keys of the values Python gives (`parts`), besides the optional "decryption", "dtls"
+/// and "quic".
+const PARTS: [&str; 6] = [
     "schema_version",
-    "ocsp_stapled",
-    "client_auth",
     "certificates",
     "handshake_signatures",
     "outcome",
-    "decryption",
     "validation",
     "problems",
 ];
@@ -71,6 +74,7 @@ static STATS_NAMES: GILOnceCell<[Py<PyString>; write::STATS.len()]> = GILOnceCel
 /// The values Python gives, in `PARTS` order.
 struct Parts<'py> {
     given: Vec<Bound<'py, PyAny>>,
+    decryption: Option<Bound<'py, PyAny>>,
     dtls: Option<Bound<'py, PyAny>>,
     quic: Option<Bound<'py, PyAny>>,
 }
@@ -89,6 +93,7 @@ impl<'py> Parts<'py> {
             .collect::<PyResult<Vec<_>>>()?;
         Ok(Self {
             given,
+            decryption: parts.get_item(intern!(py, "decryption"))?,
             dtls: parts.get_item(intern!(py, "dtls"))?,
             quic: parts.get_item(intern!(py, "quic"))?,
         })
@@ -256,12 +261,42 @@ struct Row<'py> {
     end_time: Time<'py>,
     starttls: Option<Bound<'py, PyAny>>,
     settled: Settled<'py>,
+    ocsp_stapled: Option<bool>,
+    client_auth: client_auth::ClientAuth<'py>,
     handshakes: Vec<handshakes::Handshake<'py>>,
     walk: Walk<'py>,
     timing: [Option<Vec<u8>>; 3],
     stats: Vec<(Bound<'py, PyAny>, Vec<Bound<'py, PyAny>>)>,
     records: Option<Vec<Record<'py>>>,
+    decryption: Decryption<'py>,
     parts: Parts<'py>,
+}
+
+/// How the row's `decryption` is asked for: Python's value (over DTLS or QUIC, or without a
+/// decryptor), or the connection's `Decryptor` read by the row with these two.
+#[derive(Clone, Copy)]
+struct Asked {
+    /// The outcome's: a handshake that failed needs fewer secrets (`missing_secrets`).
+    failed_in_handshake: bool,
+    reveal_keys: bool,
+}
+
+/// The row's `decryption`: the value Python gave, or what the connection's decryptor says.
+enum Decryption<'py> {
+    Given(Bound<'py, PyAny>),
+    Core(Box<DecryptionJson>),
+}
+
+impl<'py> Decryption<'py> {
+    fn read(conn: &Bound<'py, PyAny>, parts: &Parts<'py>, asked: Asked) -> PyResult<Self> {
+        if let Some(given) = &parts.decryption {
+            return Ok(Self::Given(given.clone()));
+        }
+        let decryptor = conn.getattr(intern!(conn.py(), "decryption"))?;
+        let decryptor = decryptor.downcast::<Decryptor>()?.borrow();
+        let json = decryptor.json(conn.py(), asked.failed_in_handshake, asked.reveal_keys)?;
+        Ok(Self::Core(Box::new(json)))
+    }
 }
 
 /// The prelude's protocol, or "plaintext prelude" for one that named none; None without.
@@ -280,7 +315,11 @@ fn starttls<'py>(conn: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>
 
 /// The first handshake's times in ms: TCP's SYN to SYN/ACK, ClientHello to ServerHello,
 /// ClientHello to the later Finished (`model.Connection.timing`).
-fn timing(conn: &Bound<'_, PyAny>, walk: &Walk<'_>, tls13: bool) -> PyResult<[Option<f64>; 3]> {
+fn timing(
+    conn: &Bound<'_, PyAny>,
+    seen: &[steps::Seen],
+    tls13: bool,
+) -> PyResult<[Option<f64>; 3]> {
     let py = conn.py();
     let ns = |name: &Bound<'_, PyString>| -> PyResult<Option<i128>> {
         Ok(steps::nanoseconds(&conn.getattr(name)?))
@@ -292,8 +331,8 @@ fn timing(conn: &Bound<'_, PyAny>, walk: &Walk<'_>, tls13: bool) -> PyResult<[Op
         .downcast::<PyString>()?
         .to_str()?
         == "quic";
-    let (hello, answer) = steps::hellos_ns(&walk.seen);
-    let finished = steps::finished_ns(&walk.seen, tls13, quic);
+    let (hello, answer) = steps::hellos_ns(seen);
+    let finished = steps::finished_ns(seen, tls13, quic);
     Ok([
         steps::ms(syn, synack),
         steps::ms(hello, answer),
@@ -308,8 +347,9 @@ impl<'py> Row<'py> {
         self.plain.get(position)
     }
 
-    fn read(conn: &Bound<'py, PyAny>, parts: &Bound<'py, PyDict>) -> PyResult<Self> {
+    fn read(conn: &Bound<'py, PyAny>, parts: &Bound<'py, PyDict>, asked: Asked) -> PyResult<Self> {
         let py = conn.py();
+        let parts = Parts::of(parts)?;
         let hellos = Hellos::of(conn)?;
         let transport = conn.getattr(intern!(py, "transport"))?;
         let end_ns = conn.getattr(intern!(py, "end_ts_ns"))?;
@@ -327,7 +367,7 @@ impl<'py> Row<'py> {
                 Ok((direction, values))
             })
             .collect::<PyResult<_>>()?;
-        let [tcp, hellos_ms, handshake_ms] = timing(conn, &walk, hellos.tls13())?
+        let [tcp, hellos_ms, handshake_ms] = timing(conn, &walk.seen, hellos.tls13())?
             .map(|ms| ms.map(|ms| float_repr(py, ms)).transpose());
         let records = conn.getattr(intern!(py, "records"))?;
         Ok(Self {
@@ -342,6 +382,8 @@ impl<'py> Row<'py> {
             },
             starttls: starttls(conn)?,
             settled: Settled::read(conn, &hellos)?,
+            ocsp_stapled: stapled::ocsp_stapled(conn, &hellos)?,
+            client_auth: client_auth::ClientAuth::read(conn, &hellos)?,
             handshakes: handshakes::read(conn)?,
             timing: [tcp?, hellos_ms?, handshake_ms?],
             walk,
@@ -351,7 +393,8 @@ impl<'py> Row<'py> {
             } else {
                 Some(records::read(records.downcast::<PyList>()?)?)
             },
-            parts: Parts::of(parts)?,
+            decryption: Decryption::read(conn, &parts, asked)?,
+            parts,
             plain: interned(py, &PLAIN_NAMES, PLAIN)
                 .iter()
                 .map(|name| conn.getattr(name))
@@ -361,14 +404,22 @@ impl<'py> Row<'py> {
 }
 
 /// The line of `show --json` for `conn` (a `model.Connection`), with `parts`, the values
-/// Python owns (`PARTS`, and "dtls" and "quic" when the connection has them).
+/// Python owns (`PARTS`, and "dtls" and "quic" when the connection has them; "decryption"
+/// when the row is not to read the connection's `Decryptor` itself, with `Asked`'s two).
 #[pyfunction]
+#[pyo3(signature = (conn, parts, *, failed_in_handshake=false, reveal_keys=false))]
 fn connection_line<'py>(
     conn: &Bound<'py, PyAny>,
     parts: &Bound<'py, PyDict>,
+    failed_in_handshake: bool,
+    reveal_keys: bool,
 ) -> PyResult<Bound<'py, PyString>> {
+    let asked = Asked {
+        failed_in_handshake,
+        reveal_keys,
+    };
     unpanicked(|| {
-        let row = Row::read(conn, parts)?;
+        let row = Row::read(conn, parts, asked)?;
         python_text(conn.py(), |serializer, shared| {
             Writer { row: &row, shared }.serialize(serializer)
         })
@@ -389,25 +440,56 @@ fn unpanicked<T>(work: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
 /// The row of `conn` as Python objects (`connection_to_json`'s dict): the line's values in
 /// its key order, made by the same writer; Python's parts are the objects given.
 #[pyfunction]
-fn connection_row<'py>(conn: &Bound<'py, PyAny>, parts: &Bound<'py, PyDict>) -> PyResult<PyObject> {
+#[pyo3(signature = (conn, parts, *, failed_in_handshake=false, reveal_keys=false))]
+fn connection_row<'py>(
+    conn: &Bound<'py, PyAny>,
+    parts: &Bound<'py, PyDict>,
+    failed_in_handshake: bool,
+    reveal_keys: bool,
+) -> PyResult<PyObject> {
+    let asked = Asked {
+        failed_in_handshake,
+        reveal_keys,
+    };
     unpanicked(|| {
-        let row = Row::read(conn, parts)?;
+        let row = Row::read(conn, parts, asked)?;
         let shared = Shared::default();
-        let to = objects::Objects {
-            py: conn.py(),
-            shared: &shared,
-        };
-        Writer {
-            row: &row,
-            shared: &shared,
-        }
-        .serialize(to)
-        .map_err(|err| pyo3::exceptions::PyValueError::new_err(err.0))
+        Ok(objects_made(
+            conn.py(),
+            &Writer {
+                row: &row,
+                shared: &shared,
+            },
+            &shared,
+        )?
+        .unbind())
     })
+}
+
+/// `value` as Python objects (dicts in its key order, lists, str, int, float, bool, None).
+pub(crate) fn objects_of<'py>(
+    py: Python<'py>,
+    value: &impl Serialize,
+) -> PyResult<Bound<'py, PyAny>> {
+    objects_made(py, value, &Shared::default())
+}
+
+pub(super) fn objects_made<'py>(
+    py: Python<'py>,
+    value: &impl Serialize,
+    shared: &Shared,
+) -> PyResult<Bound<'py, PyAny>> {
+    let to = objects::Objects { py, shared };
+    let made = value
+        .serialize(to)
+        .map_err(|err| pyo3::exceptions::PyValueError::new_err(err.0))?;
+    Ok(made.into_bound(py))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(connection_line, m)?)?;
     m.add_function(wrap_pyfunction!(connection_row, m)?)?;
-    conclusions::register(m)
+    conclusions::register(m)?;
+    stapled::register(m)?;
+    client_auth::register(m)
 }

@@ -30,7 +30,8 @@ pub struct Record<'py> {
     acked: Option<Vec<Vec<Bound<'py, PyAny>>>>,
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -80,6 +80,8 @@ pub struct Walk<'py> {
     pub compressed: Vec<Compressed<'py>>,
     pub alerts: Vec<Alert<'py>>,
     pub seen: Vec<Seen>,
+    /// Only `seen` is kept (`timed`): the steps, certificates and alerts are not named.
+    timed_only: bool,
 }
 
 /// A time in ns as an int of 128 bits; None for None, or an int beyond 128 bits (no time at
@@ -102,6 +104,19 @@ impl<'py> Walk<'py> {
         Ok(walk)
     }
 
+    /// The timed events of `timeline` only (`seen`): what the model's `Connection.timing`
+    /// asks for, without naming a step or an alert.
+    pub fn timed(timeline: &Bound<'py, PyList>) -> PyResult<Vec<Seen>> {
+        let mut walk = Walk {
+            timed_only: true,
+            ..Walk::default()
+        };
+        for event in timeline.iter() {
+            walk.event(&event)?;
+        }
+        Ok(walk.seen)
+    }
+
     fn event(&mut self, event: &Bound<'py, PyAny>) -> PyResult<()> {
         let py = event.py();
         let base = event.downcast::<TimelineEvent>()?.get();
@@ -111,12 +126,19 @@ impl<'py> Walk<'py> {
             let message = handshake.get().message().bind(py);
             self.message(frame(), direction(), message)?
         } else if event.is_instance_of::<EncryptedHandshakeEvent>() {
-            self.steps.push(Step {
-                frame: frame(),
-                direction: direction(),
-                kind: Arc::from("encrypted"),
-            });
+            if !self.timed_only {
+                self.steps.push(Step {
+                    frame: frame(),
+                    direction: direction(),
+                    kind: Arc::from("encrypted"),
+                });
+            }
             What::EncryptedHandshake
+        } else if self.timed_only
+            && (event.is_instance_of::<AlertEvent>()
+                || event.is_instance_of::<EncryptedAlertEvent>())
+        {
+            return Ok(());
         } else if let Some(read) = alert_names(event)? {
             self.alerts.push(Alert {
                 frame: frame(),
@@ -145,10 +167,34 @@ impl<'py> Walk<'py> {
         direction: Bound<'py, PyAny>,
         message: &Bound<'py, PyAny>,
     ) -> PyResult<What> {
-        let py = message.py();
         let retry = message
             .downcast::<ServerHello>()
             .is_ok_and(|hello| hello.get().is_hello_retry_request());
+        if !self.timed_only {
+            self.step(frame, direction, message, retry)?;
+        }
+        Ok(if message.is_instance_of::<ClientHello>() {
+            What::ClientHello
+        } else if retry {
+            What::HelloRetryRequest
+        } else if message.is_instance_of::<ServerHello>() {
+            What::ServerHello
+        } else if message.is_instance_of::<Finished>() {
+            What::Finished
+        } else {
+            What::OtherMessage
+        })
+    }
+
+    /// A message's step of the row (and its compressed certificate's entry).
+    fn step(
+        &mut self,
+        frame: Bound<'py, PyAny>,
+        direction: Bound<'py, PyAny>,
+        message: &Bound<'py, PyAny>,
+        retry: bool,
+    ) -> PyResult<()> {
+        let py = message.py();
         let kind = if retry {
             Arc::from("hello_retry_request")
         } else {
@@ -167,17 +213,7 @@ impl<'py> Walk<'py> {
             direction,
             kind,
         });
-        Ok(if message.is_instance_of::<ClientHello>() {
-            What::ClientHello
-        } else if retry {
-            What::HelloRetryRequest
-        } else if message.is_instance_of::<ServerHello>() {
-            What::ServerHello
-        } else if message.is_instance_of::<Finished>() {
-            What::Finished
-        } else {
-            What::OtherMessage
-        })
+        Ok(())
     }
 }
 

@@ -8,7 +8,7 @@ use serde::{Serialize, Serializer};
 use super::objects::HANDOFF;
 use super::records::Record;
 use super::steps::{Alert, Compressed, Step};
-use super::{Row, Time};
+use super::{Decryption, Row, Time};
 use crate::json::{Node, Shared};
 
 /// Writes a row's values: a Python value through json.rs's walk, one container down.
@@ -270,8 +270,8 @@ impl Writer<'_, '_> {
         self.plain(map, "resumed_from")?;
         map.serialize_key("session_ticket")?;
         map.serialize_value(&SessionTicket(hello.session_ticket))?;
-        self.part(map, "ocsp_stapled")?;
-        self.part(map, "client_auth")?;
+        map.serialize_entry("ocsp_stapled", &self.row.ocsp_stapled)?;
+        map.serialize_entry("client_auth", &With(&self.row.client_auth, self.shared))?;
         map.serialize_entry("hello_retry_request", &hello.hello_retry_request)
     }
 
@@ -292,7 +292,10 @@ impl Writer<'_, '_> {
         self.plain(map, "closed_by")?;
         self.part(map, "outcome")?;
         map.serialize_entry("timing", &Timing(&row.timing))?;
-        self.part(map, "decryption")?;
+        match &row.decryption {
+            Decryption::Given(value) => map.serialize_entry("decryption", &self.node(value))?,
+            Decryption::Core(json) => map.serialize_entry("decryption", json)?,
+        }
         self.part(map, "validation")?;
         self.part(map, "problems")?;
         if let Some(records) = &row.records {
