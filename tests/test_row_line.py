@@ -292,6 +292,60 @@ def test_every_connection_of_a_capture_reads_back_as_its_line(capture: str) -> N
         ]
 
 
+# What the Python model concluded for these connections before the row computed it (the
+# model's properties now ask the same core functions, so they cannot be the oracle): per
+# connection, (version, resumed, key exchange, group, session ticket offered/issued, whether
+# the handshake was timed).
+CONCLUSIONS = {
+    "openssl-resumption.pcap": [
+        ("TLS 1.2", None, "ECDHE", "x25519", (False, False), True),
+        ("TLS 1.2", "session_id", "ECDHE", None, (False, False), True),
+        ("TLS 1.2", None, "ECDHE", "x25519", (True, True), True),
+        ("TLS 1.2", "ticket", "ECDHE", None, (True, False), True),
+        ("TLS 1.3", None, "ECDHE", "x25519", (True, True), True),
+        ("TLS 1.3", "psk", "PSK+ECDHE", "x25519", (True, True), True),
+    ],
+    "openssl-versions.pcapng": [
+        ("TLS 1.0", None, "RSA", None, (True, True), True),
+        ("TLS 1.1", None, "RSA", None, (True, True), True),
+        ("TLS 1.2", None, "ECDHE", "x25519", (True, True), True),
+        ("TLS 1.2", None, "DHE", "DH 2048-bit", (True, True), True),
+        ("TLS 1.2", None, "RSA", None, (True, True), True),
+        ("TLS 1.3", None, "ECDHE", "x25519", (True, True), True),
+    ],
+    "openssl-hrr-clientauth.pcapng": [
+        ("TLS 1.3", None, "ECDHE", "secp256r1", (True, True), True),
+        ("TLS 1.2", None, "ECDHE", "secp256r1", (True, True), True),
+        ("TLS 1.2", None, "ECDHE", "secp256r1", (True, False), False),
+    ],
+    "udp/dtls13.pcapng": [
+        ("DTLS 1.3", None, "ECDHE", "secp256r1", (False, False), True),
+        ("DTLS 1.3", None, "ECDHE+KEM", "SecP384r1MLKEM1024", (False, False), True),
+        ("DTLS 1.3", None, "ECDHE+KEM", "SecP384r1MLKEM1024", (False, False), True),
+    ],
+}
+
+
+@pytest.mark.parametrize("capture", sorted(CONCLUSIONS))
+def test_the_row_concludes_as_the_model_did(capture: str) -> None:
+    store = KeyStore()
+    add_keylog_file(store, CAPTURES / capture.replace(".pcapng", ".keys").replace(".pcap", ".keys"))
+    rows = [
+        json.loads(connection_line(c)) for c in tlslens.read_capture(CAPTURES / capture, keys=store)
+    ]
+    assert [
+        (
+            r["version"],
+            r["resumed"],
+            r["key_exchange"],
+            r["group"],
+            (r["session_ticket"]["offered"], r["session_ticket"]["issued"]),
+            r["timing"]["handshake_ms"] is not None,
+        )
+        for r in rows
+    ] == CONCLUSIONS[capture]
+
+
 def _old_decryption(conn: Connection, failed: bool, reveal_keys: bool) -> dict[str, Any]:
     """The ``decryption`` object as Python built it before the row read the decryptor."""
     assert conn.decryption is not None

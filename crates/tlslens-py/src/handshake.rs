@@ -12,7 +12,6 @@ use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
 use pyo3::{PyClass, PyClassInitializer};
 use tlslens_core::extensions::{self as ext, Decoded};
-use tlslens_core::handshake::extensions_list::Extensions;
 use tlslens_core::handshake::messages::{self, Message};
 use tlslens_core::handshake::{self as core, Context};
 
@@ -20,11 +19,12 @@ use crate::ext_index::{indexed_extensions, ExtensionIndex};
 use crate::flows::panic_text;
 use crate::handshake_kx;
 
+pub(crate) mod extension;
 pub(crate) mod fingerprint;
 
+pub use extension::{handshake_name, malformed, Extension};
+
 static DECODE_ERROR: GILOnceCell<Py<PyType>> = GILOnceCell::new();
-/// `tlslens.registry`, imported once (its functions are looked up at each use: rare).
-static REGISTRY: GILOnceCell<PyObject> = GILOnceCell::new();
 
 /// tlslens' `DecodeError(msg, layer="handshake")`.
 pub fn decode_error(py: Python<'_>, msg: String) -> PyErr {
@@ -67,91 +67,6 @@ where
     T: Copy + for<'py> IntoPyObject<'py>,
 {
     Ok(PyTuple::new(py, items.iter().copied())?.unbind())
-}
-
-/// One extension: its code point and its body, undecoded (`handshake/extensions.py`
-/// decodes known bodies).
-#[pyclass(frozen, module = "tlslens._core")]
-pub struct Extension {
-    #[pyo3(get, name = "type")]
-    ext_type: u16,
-    #[pyo3(get)]
-    data: Py<PyBytes>,
-}
-
-impl Extension {
-    pub fn from_parts(ext_type: u16, data: Py<PyBytes>) -> Self {
-        Self { ext_type, data }
-    }
-
-    pub fn ext_type(&self) -> u16 {
-        self.ext_type
-    }
-
-    pub fn data<'a>(&'a self, py: Python<'a>) -> &'a [u8] {
-        self.data.as_bytes(py)
-    }
-}
-
-#[pymethods]
-impl Extension {
-    #[new]
-    fn new(r#type: u16, data: Py<PyBytes>) -> Self {
-        Self {
-            ext_type: r#type,
-            data,
-        }
-    }
-
-    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> bool {
-        match other.downcast::<Self>() {
-            Ok(other) => {
-                let other = other.get();
-                self.ext_type == other.ext_type && self.data.as_bytes(py) == other.data.as_bytes(py)
-            }
-            Err(_) => false,
-        }
-    }
-
-    fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
-        (self.ext_type, self.data.clone_ref(py))
-            .into_pyobject(py)?
-            .hash()
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> String {
-        format!(
-            "Extension(type={}, {} bytes)",
-            self.ext_type,
-            self.data.as_bytes(py).len()
-        )
-    }
-}
-
-/// What `tlslens.registry`'s `function` names `value`, for the rare finding that names a
-/// code point (the registry is Python's). An error is raised: a Ctrl-C that comes while
-/// the registry runs must stop the run, not become a number.
-fn registry_name(py: Python<'_>, function: &str, value: u16) -> PyResult<String> {
-    let registry = REGISTRY.get_or_try_init(py, || {
-        Ok::<_, PyErr>(py.import("tlslens.registry")?.into_any().unbind())
-    })?;
-    let named = registry.bind(py).getattr(function)?.call1((value,))?;
-    named.extract::<String>()
-}
-
-/// The registry's name of an extension type, for the one finding that names it; the
-/// number if the registry failed (`Extensions::describe` cannot carry an error).
-fn extension_name(py: Python<'_>, ext_type: u16) -> String {
-    registry_name(py, "extension_name", ext_type).unwrap_or_else(|_| ext_type.to_string())
-}
-
-/// The registry's name of a handshake type, for the finding of a message that is unreadable.
-pub fn handshake_name(py: Python<'_>, msg_type: u8) -> PyResult<String> {
-    registry_name(py, "handshake_name", msg_type.into())
-}
-
-pub fn malformed(py: Python<'_>, extensions: &Extensions<'_>, message: &str) -> Option<String> {
-    extensions.describe(message, |t| extension_name(py, t))
 }
 
 /// What every handshake message has: its type, and why parts of it could not be read.

@@ -86,10 +86,11 @@ fn connection_session_ticket(conn: &Bound<'_, PyAny>) -> PyResult<(bool, Option<
 
 /// The handshake's times of `conn` in ms, as the row writes them (`Connection.timing`).
 #[pyfunction]
-fn connection_timing(conn: &Bound<'_, PyAny>) -> PyResult<[Option<f64>; 3]> {
+fn connection_timing(conn: &Bound<'_, PyAny>) -> PyResult<(Option<f64>, Option<f64>, Option<f64>)> {
     let timeline = conn.getattr(intern!(conn.py(), "timeline"))?;
     let seen = Walk::timed(timeline.downcast::<PyList>()?)?;
-    timing(conn, &seen, Hellos::of(conn)?.tls13())
+    let [tcp, answer, handshake] = timing(conn, &seen, Hellos::of(conn)?.tls13())?;
+    Ok((tcp, answer, handshake))
 }
 
 /// An alert's (level, description) by name, as the row writes them: (None, "encrypted")

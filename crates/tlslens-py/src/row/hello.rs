@@ -21,9 +21,7 @@ use crate::handshake::{ClientHello, EncryptedExtensions, ServerHello};
 const SSL2: u16 = 0x0002;
 
 /// Hybrid groups (a classic curve with a KEM) by code point, besides the 0x02xx KEMs.
-const HYBRID_GROUPS: [u16; 10] = [
-    0x11EB, 0x11EC, 0x11ED, 0x6399, 0x639A, 4585, 4586, 4587, 4588, 4589,
-];
+const HYBRID_GROUPS: [u16; 7] = [0x11E9, 0x11EA, 0x11EB, 0x11EC, 0x11ED, 0x6399, 0x639A];
 
 /// A connection's hellos, borrowed from its `model.Connection`.
 pub struct Hellos<'py> {

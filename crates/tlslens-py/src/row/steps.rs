@@ -21,7 +21,8 @@ use crate::timeline::{
 };
 use crate::timeline_data::ApplicationDataEvent;
 
-/// Longer than this (ns) is a clock jump, not a handshake (`model.MAX_HANDSHAKE_NS`).
+/// Longer than this (ns) is a clock jump (or a capture spliced from two), not a handshake:
+/// no handshake timing is given then.
 pub const MAX_HANDSHAKE_NS: i128 = 600 * 1_000_000_000;
 
 /// One handshake step of the row: a message read, or handshake bytes left sealed.
@@ -292,7 +293,8 @@ pub fn finished_ns(seen: &[Seen], tls13: bool, quic: bool) -> Option<i128> {
         if done {
             continue;
         }
-        // As model.py's walk did: the branches that `continue` skip the check for the end.
+        // A step that settles nothing new (a side already done, a TLS 1.3 server's encrypted
+        // flight still going on) does not end the walk: only a step that settles one does.
         let finished = match s.what {
             What::Finished => true,
             What::ServerHello | What::HelloRetryRequest => {
