@@ -76,13 +76,8 @@ def test_a_starttls_capture_through_the_core_session(corpus: Path) -> None:
     assert prelude is not None and prelude.protocol == "IMAP STARTTLS"
 
 
-def test_a_bug_in_one_connections_content_is_its_finding_and_the_run_goes_on(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The core session of a connection whose content raised only counts its bytes from
-    then on; the connection is reported with the internal error, the others as before."""
-    path = CAPTURES / "demo-tls12-tls13.pcapng"
-    clean = [connection_to_json(conn) for conn in read_capture(path)]
+def _first_connection_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in the model: every handshake message of the first connection raises."""
     original = FlowSession._content_message
 
     def failing(self: FlowSession, ev: _core.ContentMessage) -> None:
@@ -91,6 +86,16 @@ def test_a_bug_in_one_connections_content_is_its_finding_and_the_run_goes_on(
         original(self, ev)
 
     monkeypatch.setattr(FlowSession, "_content_message", failing)
+
+
+def test_a_bug_in_one_connections_content_is_its_finding_and_the_run_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The core session of a connection whose content raised only counts its bytes from
+    then on; the connection is reported with the internal error, the others as before."""
+    path = CAPTURES / "demo-tls12-tls13.pcapng"
+    clean = [connection_to_json(conn) for conn in read_capture(path)]
+    _first_connection_fails(monkeypatch)
     conns = list(read_capture(path))
     assert len(conns) == len(clean) > 1
     broken = conns[0]
@@ -139,14 +144,7 @@ def test_a_bug_in_a_connection_ended_by_port_reuse_keeps_its_counts(
     not joined to the events Python stopped reading at the bug): its bytes are counted."""
     path = _ended_by_port_reuse(tmp_path)
     clean = next(iter(read_capture(path))).stats
-    original = FlowSession._content_message
-
-    def failing(self: FlowSession, ev: _core.ContentMessage) -> None:
-        if self.tcp_stream == 0:
-            raise RuntimeError("boom")
-        original(self, ev)
-
-    monkeypatch.setattr(FlowSession, "_content_message", failing)
+    _first_connection_fails(monkeypatch)
     broken = next(iter(read_capture(path)))
     assert any("RuntimeError: boom" in p.message for p in broken.problems)
     for side in ("c2s", "s2c"):
