@@ -25,6 +25,7 @@ mod keylog;
 mod keys;
 mod quic_classes;
 mod quic_events;
+mod quic_runs;
 mod row;
 mod session;
 mod timeline;
