@@ -243,7 +243,11 @@ class _Pass:
             elif type(ev) is _core.FlowHandOut:
                 conn = self.ended.pop(ev.flow, None)
                 quics = self.quic.hand_out(ev.flow)
-                cut = self._cut_finding(ev.flow, conn or (quics[0] if quics else None))
+                cut = (
+                    self._cut_finding(ev.flow, conn or (quics[0] if quics else None))
+                    if self.cuts
+                    else None
+                )
                 if conn is not None:
                     yield self._hand_out(conn, ev.late, cut)
                 for quic in quics:
@@ -255,33 +259,45 @@ class _Pass:
             yield from self._events(later)
 
     def _flow_event(self, ev: _core.FlowEvent) -> None:
-        """Every event but data and hand-outs: a flow's life."""
-        if type(ev) is _core.FlowOpened:
+        """Every event but data and hand-outs: a flow's life. A TCP connection's kinds are
+        asked first (each connection has two or three of them)."""
+        if type(ev) is _core.FlowClosing:
+            session = self.sessions.get(ev.flow)
+            if session is not None:
+                session.closing(ev.side, ev.frame, ev.ts_ns)
+        elif type(ev) is _core.FlowOpened:
             self._open(ev)
-            return
-        if type(ev) is _core.QuicEvents:
+        elif type(ev) is _core.FlowClosed:
+            self._closed(ev)
+        elif type(ev) is _core.QuicEvents:
             if len(self.reader.secrets) > self.secrets_read:
                 self._add_capture_secrets(len(self.reader.secrets))
                 self.quic.keys = self.keys
             self.quic.take(ev)
-            return
-        if type(ev) is _core.UdpClosed:
+        elif type(ev) is _core.UdpClosed:
             self.quic.closed(ev.flow)
             if ev.flow in self.dtls:
                 self._dtls_event(ev)
-            return
-        if type(ev) is _core.UdpOpened:
+        elif type(ev) is _core.UdpOpened:
             udp = self.summary.udp_flows
             udp[ev.kind] = udp.get(ev.kind, 0) + 1
             if not self.quic.opened(ev) and ev.kind == "DTLS":
                 self._open_dtls(ev)
-            return
-        if type(ev) is _core.UdpDatagram:
+        elif type(ev) is _core.UdpDatagram:
             self._dtls_event(ev)
-            return
-        if type(ev) is _core.FlowCut:
+        elif type(ev) is _core.FlowCut:
             self._cut(ev)
-            return
+        elif (
+            type(ev) is _core.FlowIgnored
+            or type(ev) is _core.SessionFailed
+            or type(ev) is _core.FlowEvicted
+        ):
+            self._flow_trouble(ev)
+
+    def _flow_trouble(
+        self, ev: _core.FlowIgnored | _core.SessionFailed | _core.FlowEvicted
+    ) -> None:
+        """A flow let go (not TLS), its core session failed, or it was evicted."""
         session = self.sessions.get(ev.flow)
         if session is None:
             return
@@ -295,8 +311,6 @@ class _Pass:
             )
             if session.conn is None:
                 del self.sessions[ev.flow]
-        elif type(ev) is _core.FlowClosing:
-            session.closing(ev.side, ev.frame, ev.ts_ns)
         elif type(ev) is _core.FlowEvicted:
             if session.conn is not None:
                 max_open = self.capture.limits.max_connections
@@ -307,17 +321,21 @@ class _Pass:
                         "connections were open at once, and this was the oldest",
                     )
                 )
-        elif type(ev) is _core.FlowClosed:
-            del self.sessions[ev.flow]
-            session.frame, session.ts_ns = ev.frame, ev.ts_ns
-            if ev.by is not None and session.conn is not None:
-                session.conn.closed_by = ev.by
-            session.content_flags = (ev.renegotiation, ev.abbreviated, ev.tls13_encrypted)
-            session.content_counts = ev.counts
-            conn = session.finish()
-            if conn is not None:
-                conn.tcp_syn_ts_ns, conn.tcp_synack_ts_ns = ev.syn_ts_ns, ev.synack_ts_ns
-            self.ended[ev.flow] = conn
+
+    def _closed(self, ev: _core.FlowClosed) -> None:
+        """A flow's end: its connection waits for its turn to be handed out."""
+        session = self.sessions.pop(ev.flow, None)
+        if session is None:
+            return
+        session.frame, session.ts_ns = ev.frame, ev.ts_ns
+        if ev.by is not None and session.conn is not None:
+            session.conn.closed_by = ev.by
+        session.content_flags = (ev.renegotiation, ev.abbreviated, ev.tls13_encrypted)
+        session.content_counts = ev.counts
+        conn = session.finish()
+        if conn is not None:
+            conn.tcp_syn_ts_ns, conn.tcp_synack_ts_ns = ev.syn_ts_ns, ev.synack_ts_ns
+        self.ended[ev.flow] = conn
 
     def _open(self, ev: _core.FlowOpened) -> None:
         if ev.secrets > self.secrets_read:

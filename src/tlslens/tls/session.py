@@ -70,7 +70,7 @@ class FlowSession(RecordContent):
         self.file = file
         self.is_tls = False
         self._abandoned = False
-        self._prelude = Prelude()
+        self._prelude: Prelude | None = None  # made by the first plaintext before TLS
         self.keep_records = keep_records
         self.max_message = max_message
         self.keys = keys
@@ -127,12 +127,11 @@ class FlowSession(RecordContent):
         for ev in events:
             if type(ev) is _core.ContentMessage:
                 self._content_message(ev)
-            elif type(ev) is HandshakeEvent:
-                self.conn.timeline.append(ev)  # type: ignore[union-attr]
-            elif isinstance(ev, DataEvent):
-                fold_run(self.conn.timeline, ev)  # type: ignore[union-attr]
             elif isinstance(ev, TimelineEvent):
-                self.conn.timeline.append(ev)  # type: ignore[union-attr]
+                if isinstance(ev, DataEvent):
+                    fold_run(self.conn.timeline, ev)  # type: ignore[union-attr]
+                else:
+                    self.conn.timeline.append(ev)  # type: ignore[union-attr]
             elif type(ev) is _core.SideEnd:  # two a connection
                 self._side_end(ev)
             elif type(ev) is _core.ContentFinding or type(ev) is _core.ContentPlaintext:
@@ -150,9 +149,12 @@ class FlowSession(RecordContent):
         if type(ev) is _core.TlsStarted:
             self._start_tls(ev.side, ev.client_side)
         elif type(ev) is _core.PreludeChunk:
-            self._prelude.add(C2S if ev.from_client else S2C, ev.data)
-            if self._prelude.protocol is None:
-                self._prelude.protocol = ev.protocol
+            prelude = self._prelude
+            if prelude is None:
+                prelude = self._prelude = Prelude()
+            prelude.add(C2S if ev.from_client else S2C, ev.data)
+            if prelude.protocol is None:
+                prelude.protocol = ev.protocol
         elif type(ev) is _core.RecordBadHeader:
             self._finding(ev.side, "record", ev.offset, ev.message)
         elif type(ev) is _core.RecordResync:
@@ -203,14 +205,10 @@ class FlowSession(RecordContent):
         """The first TLS bytes of the connection: the model is made."""
         self.client_side = client_side
         client, server = self.ends[client_side], self.ends[1 - client_side]
+        # By position (id, tcp_stream, client, server, first_frame, start_ts_ns, file): one
+        # a connection, and keywords would cost a dict.
         self.conn = Connection(
-            id=0,
-            tcp_stream=self.tcp_stream,
-            client=client,
-            server=server,
-            first_frame=self.first_frame,
-            start_ts_ns=self.start_ts_ns,
-            file=self.file,
+            0, self.tcp_stream, client, server, self.first_frame, self.start_ts_ns, self.file
         )
         for finding in self._pending_findings:
             self.conn.problems.append(
@@ -223,8 +221,9 @@ class FlowSession(RecordContent):
                 )
             )
         self._pending_findings.clear()
-        if self._prelude.c2s_bytes or self._prelude.s2c_bytes:
-            self.conn.prelude = self._prelude
+        prelude = self._prelude
+        if prelude is not None and (prelude.c2s_bytes or prelude.s2c_bytes):
+            self.conn.prelude = prelude
         self.is_tls = True
 
     def _gap(self, ev: _core.StreamGap) -> None:
