@@ -243,11 +243,7 @@ class _Pass:
             elif type(ev) is _core.FlowHandOut:
                 conn = self.ended.pop(ev.flow, None)
                 quics = self.quic.hand_out(ev.flow)
-                cut = (
-                    self._cut_finding(ev.flow, conn or (quics[0] if quics else None))
-                    if self.cuts
-                    else None
-                )
+                cut = self._cut_finding(ev.flow, conn or (quics[0] if quics else None))
                 if conn is not None:
                     yield self._hand_out(conn, ev.late, cut)
                 for quic in quics:
@@ -259,45 +255,44 @@ class _Pass:
             yield from self._events(later)
 
     def _flow_event(self, ev: _core.FlowEvent) -> None:
-        """Every event but data and hand-outs: a flow's life. A TCP connection's kinds are
-        asked first (each connection has two or three of them)."""
-        if type(ev) is _core.FlowClosing:
+        """Every event but data and hand-outs: a flow's life (a TCP connection's ends first,
+        two or three a connection)."""
+        if type(ev) is _core.FlowClosing or type(ev) is _core.FlowClosed:
             session = self.sessions.get(ev.flow)
-            if session is not None:
+            if session is None:
+                return
+            if type(ev) is _core.FlowClosing:
                 session.closing(ev.side, ev.frame, ev.ts_ns)
-        elif type(ev) is _core.FlowOpened:
+            else:
+                del self.sessions[ev.flow]
+                self.ended[ev.flow] = session.closed(ev)
+            return
+        if type(ev) is _core.FlowOpened:
             self._open(ev)
-        elif type(ev) is _core.FlowClosed:
-            self._closed(ev)
-        elif type(ev) is _core.QuicEvents:
+            return
+        if type(ev) is _core.QuicEvents:
             if len(self.reader.secrets) > self.secrets_read:
                 self._add_capture_secrets(len(self.reader.secrets))
                 self.quic.keys = self.keys
             self.quic.take(ev)
-        elif type(ev) is _core.UdpClosed:
+            return
+        if type(ev) is _core.UdpClosed:
             self.quic.closed(ev.flow)
             if ev.flow in self.dtls:
                 self._dtls_event(ev)
-        elif type(ev) is _core.UdpOpened:
+            return
+        if type(ev) is _core.UdpOpened:
             udp = self.summary.udp_flows
             udp[ev.kind] = udp.get(ev.kind, 0) + 1
             if not self.quic.opened(ev) and ev.kind == "DTLS":
                 self._open_dtls(ev)
-        elif type(ev) is _core.UdpDatagram:
+            return
+        if type(ev) is _core.UdpDatagram:
             self._dtls_event(ev)
-        elif type(ev) is _core.FlowCut:
+            return
+        if type(ev) is _core.FlowCut:
             self._cut(ev)
-        elif (
-            type(ev) is _core.FlowIgnored
-            or type(ev) is _core.SessionFailed
-            or type(ev) is _core.FlowEvicted
-        ):
-            self._flow_trouble(ev)
-
-    def _flow_trouble(
-        self, ev: _core.FlowIgnored | _core.SessionFailed | _core.FlowEvicted
-    ) -> None:
-        """A flow let go (not TLS), its core session failed, or it was evicted."""
+            return
         session = self.sessions.get(ev.flow)
         if session is None:
             return
@@ -321,21 +316,6 @@ class _Pass:
                         "connections were open at once, and this was the oldest",
                     )
                 )
-
-    def _closed(self, ev: _core.FlowClosed) -> None:
-        """A flow's end: its connection waits for its turn to be handed out."""
-        session = self.sessions.pop(ev.flow, None)
-        if session is None:
-            return
-        session.frame, session.ts_ns = ev.frame, ev.ts_ns
-        if ev.by is not None and session.conn is not None:
-            session.conn.closed_by = ev.by
-        session.content_flags = (ev.renegotiation, ev.abbreviated, ev.tls13_encrypted)
-        session.content_counts = ev.counts
-        conn = session.finish()
-        if conn is not None:
-            conn.tcp_syn_ts_ns, conn.tcp_synack_ts_ns = ev.syn_ts_ns, ev.synack_ts_ns
-        self.ended[ev.flow] = conn
 
     def _open(self, ev: _core.FlowOpened) -> None:
         if ev.secrets > self.secrets_read:

@@ -394,7 +394,8 @@ class RecordContent:
         current = conn.handshakes[-1] if conn.handshakes else None
         if current is not None and current.server_hello is None and conn.hello_retry_request:
             return  # the second ClientHello of a TLS 1.3 HelloRetryRequest exchange
-        conn.handshakes.append(Handshake(first_frame=self.frame, client_hello_frame=self.frame))
+        frame = self.frame  # its first frame, its ClientHello's (by position: no dict)
+        conn.handshakes.append(Handshake(frame, frame))
 
     def _server_hello(self, message: hs.ServerHello) -> None:
         conn = self.conn

@@ -235,11 +235,13 @@ def _verify_legacy(key: object, signature: bytes, data: bytes) -> str | None:
 def note_unseen_signature(conn: Any, dec: Any, tls13_encrypted: bool) -> None:
     """A TLS 1.3 server's CertificateVerify that stayed encrypted is listed in
     ``conn.handshake_signatures``, unchecked (``dec``: the connection's decryptor, if any)."""
-    # The content layer's flag first: the model's answers below are the core's to work out.
-    if not tls13_encrypted or not conn.tls13 or conn.resumed is not None:
+    # The content layer's flag and what the model holds first: ``tls13`` and ``resumed``
+    # are the core's to work out from the hellos.
+    if not tls13_encrypted or any(c.direction == "s2c" for c in conn.handshake_signatures):
         return
-    seen = any(c.direction == "s2c" for c in conn.handshake_signatures)
-    if not seen and (dec is None or not dec.transcript_complete()):
+    if dec is not None and dec.transcript_complete():
+        return
+    if conn.tls13 and conn.resumed is None:
         reason = (
             "TLS 1.3 encrypts it: give the key log to check it"
             if dec is None

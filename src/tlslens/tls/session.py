@@ -70,7 +70,7 @@ class FlowSession(RecordContent):
         self.file = file
         self.is_tls = False
         self._abandoned = False
-        self._prelude: Prelude | None = None  # made by the first plaintext before TLS
+        self._prelude = Prelude()
         self.keep_records = keep_records
         self.max_message = max_message
         self.keys = keys
@@ -92,6 +92,19 @@ class FlowSession(RecordContent):
         bytes from now on."""
         self._finding(None, "internal", None, message)
         self._abandoned = True
+
+    def closed(self, ev: _core.FlowClosed) -> Connection | None:
+        """The capture walk's end of the flow (its content layer's flags and counts): the
+        model, as ``finish`` gives it."""
+        self.frame, self.ts_ns = ev.frame, ev.ts_ns
+        if ev.by is not None and self.conn is not None:
+            self.conn.closed_by = ev.by
+        self.content_flags = (ev.renegotiation, ev.abbreviated, ev.tls13_encrypted)
+        self.content_counts = ev.counts
+        conn = self.finish()
+        if conn is not None:
+            conn.tcp_syn_ts_ns, conn.tcp_synack_ts_ns = ev.syn_ts_ns, ev.synack_ts_ns
+        return conn
 
     def finish(self) -> Connection | None:
         """The model, once the core session's last events (``SideEnd``) were taken."""
@@ -149,12 +162,9 @@ class FlowSession(RecordContent):
         if type(ev) is _core.TlsStarted:
             self._start_tls(ev.side, ev.client_side)
         elif type(ev) is _core.PreludeChunk:
-            prelude = self._prelude
-            if prelude is None:
-                prelude = self._prelude = Prelude()
-            prelude.add(C2S if ev.from_client else S2C, ev.data)
-            if prelude.protocol is None:
-                prelude.protocol = ev.protocol
+            self._prelude.add(C2S if ev.from_client else S2C, ev.data)
+            if self._prelude.protocol is None:
+                self._prelude.protocol = ev.protocol
         elif type(ev) is _core.RecordBadHeader:
             self._finding(ev.side, "record", ev.offset, ev.message)
         elif type(ev) is _core.RecordResync:
@@ -221,9 +231,8 @@ class FlowSession(RecordContent):
                 )
             )
         self._pending_findings.clear()
-        prelude = self._prelude
-        if prelude is not None and (prelude.c2s_bytes or prelude.s2c_bytes):
-            self.conn.prelude = prelude
+        if self._prelude.c2s_bytes or self._prelude.s2c_bytes:
+            self.conn.prelude = self._prelude
         self.is_tls = True
 
     def _gap(self, ev: _core.StreamGap) -> None:
