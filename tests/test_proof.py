@@ -14,6 +14,7 @@ from cryptography.x509.oid import NameOID
 
 from tlslens import read_capture
 from tlslens.tls import proof
+from tlslens.x509.certificate import parse_certificate
 
 from conftest import CAPTURES
 
@@ -42,13 +43,14 @@ def _signed(data: bytes) -> tuple[bytes, bytes]:
 def test_a_signature_is_told_from_other_bytes_and_other_keys() -> None:
     data = proof.tls13_signed_content(proof.TLS13_SERVER_CONTEXT, bytes(32))
     der, signature = _signed(data)
-    assert proof.verify(der, ECDSA_SHA256, signature, data) == (True, None)
+    certificate = parse_certificate(der)
+    assert proof.verify(certificate, ECDSA_SHA256, signature, data) == (True, None)
     # Asked again (answered from what was checked), and with one byte changed: not confused.
-    assert proof.verify(der, ECDSA_SHA256, signature, data) == (True, None)
-    assert proof.verify(der, ECDSA_SHA256, signature, data[:-1] + b"\1")[0] is False
+    assert proof.verify(certificate, ECDSA_SHA256, signature, data) == (True, None)
+    assert proof.verify(certificate, ECDSA_SHA256, signature, data[:-1] + b"\1")[0] is False
     other, _ = _signed(data)
-    assert proof.verify(other, ECDSA_SHA256, signature, data)[0] is False
-    assert proof.verify(der, 0x0804, signature, data) == (
+    assert proof.verify(parse_certificate(other), ECDSA_SHA256, signature, data)[0] is False
+    assert proof.verify(certificate, 0x0804, signature, data) == (
         None,
         "an RSA-PSS scheme with a key that is not RSA",
     )

@@ -255,7 +255,18 @@ class _Pass:
             yield from self._events(later)
 
     def _flow_event(self, ev: _core.FlowEvent) -> None:
-        """Every event but data and hand-outs: a flow's life."""
+        """Every event but data and hand-outs: a flow's life (a TCP connection's ends first,
+        two or three a connection)."""
+        if type(ev) is _core.FlowClosing or type(ev) is _core.FlowClosed:
+            session = self.sessions.get(ev.flow)
+            if session is None:
+                return
+            if type(ev) is _core.FlowClosing:
+                session.closing(ev.side, ev.frame, ev.ts_ns)
+            else:
+                del self.sessions[ev.flow]
+                self.ended[ev.flow] = session.closed(ev)
+            return
         if type(ev) is _core.FlowOpened:
             self._open(ev)
             return
@@ -295,8 +306,6 @@ class _Pass:
             )
             if session.conn is None:
                 del self.sessions[ev.flow]
-        elif type(ev) is _core.FlowClosing:
-            session.closing(ev.side, ev.frame, ev.ts_ns)
         elif type(ev) is _core.FlowEvicted:
             if session.conn is not None:
                 max_open = self.capture.limits.max_connections
@@ -307,17 +316,6 @@ class _Pass:
                         "connections were open at once, and this was the oldest",
                     )
                 )
-        elif type(ev) is _core.FlowClosed:
-            del self.sessions[ev.flow]
-            session.frame, session.ts_ns = ev.frame, ev.ts_ns
-            if ev.by is not None and session.conn is not None:
-                session.conn.closed_by = ev.by
-            session.content_flags = (ev.renegotiation, ev.abbreviated, ev.tls13_encrypted)
-            session.content_counts = ev.counts
-            conn = session.finish()
-            if conn is not None:
-                conn.tcp_syn_ts_ns, conn.tcp_synack_ts_ns = ev.syn_ts_ns, ev.synack_ts_ns
-            self.ended[ev.flow] = conn
 
     def _open(self, ev: _core.FlowOpened) -> None:
         if ev.secrets > self.secrets_read:

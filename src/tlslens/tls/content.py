@@ -42,8 +42,8 @@ from tlslens.x509.certificate import parse_certificate
 
 @functools.lru_cache(maxsize=256)
 def handshake_context(version: int | None, kx: str | None, auth: str | None) -> hs.HandshakeContext:
-    """What was negotiated before a message, one (frozen) object per distinct answer: the
-    messages a signature is checked in ask, and a capture negotiates few distinct ones."""
+    """What was negotiated before a message, one (frozen) object per distinct answer: a
+    CompressedCertificate opened here asks, and a capture negotiates few distinct ones."""
     return hs.HandshakeContext(version=version, kx=kx, auth=auth)
 
 
@@ -292,13 +292,16 @@ class RecordContent:
         conn = self.conn
         assert conn is not None
         side = ev.side
-        # By class (the core's message classes are final).
+        # By class (the core's message classes are final), the most frequent first.
         if type(message) is hs.ClientHello:
             conn.client_hellos.append(message)
             self._new_handshake()
         elif type(message) is hs.ServerHello:
             self._server_hello(message)
-        elif (certificate := compression.certificate_of(message)) is not None:
+        elif type(message) is hs.Certificate or type(message) is hs.CompressedCertificate:
+            certificate = compression.certificate_of(message)
+            if certificate is None:
+                return  # a CompressedCertificate that did not open
             certs = [parse_certificate(entry.cert_data) for entry in certificate.certificate_list]
             for cert in certs:
                 if cert.error and cert.subject is None:
@@ -313,10 +316,10 @@ class RecordContent:
                 if conn.handshakes:
                     conn.handshakes[-1].certificates = certs
         elif type(message) is hs.ServerKeyExchange:
-            self._check_signature(side, message, ev.raw, _context(ev), ev.signed)
+            self._check_signature(side, message, ev.raw, ev.version, ev.signed)
             conn.server_key_exchange = message
         elif type(message) is hs.CertificateVerify:
-            self._check_signature(side, message, ev.raw, _context(ev), ev.signed)
+            self._check_signature(side, message, ev.raw, ev.version, ev.signed)
         elif type(message) is hs.CertificateRequest:
             conn.certificate_request = True
             conn.certificate_request_message = message
@@ -334,11 +337,12 @@ class RecordContent:
         side: int,
         message: hs.ServerKeyExchange | hs.CertificateVerify,
         raw: bytes,
-        ctx: hs.HandshakeContext,
+        version: int | None,
         signed: bytes | None,
     ) -> None:
-        """Rebuild what the peer signed and check it with its certificate's key (``signed``:
-        a CertificateVerify's transcript hash in TLS 1.3, its handshake messages before)."""
+        """Rebuild what the peer signed and check it with its certificate's key (``version``:
+        the one negotiated before the message; ``signed``: a CertificateVerify's transcript
+        hash in TLS 1.3, its handshake messages before)."""
         conn = self.conn
         assert conn is not None
         direction = self._direction(side)
@@ -352,7 +356,6 @@ class RecordContent:
         scheme = message.signature_scheme
         data: bytes | None = None
         reason: str | None = None
-        version = ctx.version
         if kx:
             body = raw[4:]
             sig_block = (2 if scheme is not None else 0) + 2 + len(signature)
@@ -362,7 +365,7 @@ class RecordContent:
                 data = randoms + body[: len(body) - sig_block]
             else:
                 reason = "the hellos with the randoms it signs were not both seen"
-        elif ctx.tls13:
+        elif version is not None and hs.is_tls13_version(version):
             if signed is None:
                 reason = "the transcript hash it signs is not known"
             else:
@@ -378,7 +381,7 @@ class RecordContent:
         if data is not None and not certs:
             reason = f"no {'client' if is_client else 'server'} certificate was seen"
         elif data is not None and certs:
-            verified, reason = proof.verify(certs[0].der, scheme, signature, data)
+            verified, reason = proof.verify(certs[0], scheme, signature, data)
         described = proof.scheme_name(scheme, certs[0].der if certs else None, version)
         conn.handshake_signatures.append(
             proof.SignatureCheck(name, direction, described, verified, reason, self.frame)
@@ -391,7 +394,8 @@ class RecordContent:
         current = conn.handshakes[-1] if conn.handshakes else None
         if current is not None and current.server_hello is None and conn.hello_retry_request:
             return  # the second ClientHello of a TLS 1.3 HelloRetryRequest exchange
-        conn.handshakes.append(Handshake(first_frame=self.frame, client_hello_frame=self.frame))
+        frame = self.frame  # its first frame, its ClientHello's (by position: no dict)
+        conn.handshakes.append(Handshake(frame, frame))
 
     def _server_hello(self, message: hs.ServerHello) -> None:
         conn = self.conn

@@ -22,6 +22,8 @@ from tlslens.x509.wording import error_text
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives import hashes
 
+    from tlslens.x509.certificate import CertificateInfo
+
 # cryptography is imported by the functions that verify: a capture whose signatures all
 # stay encrypted (TLS 1.3 without keys) never needs it, nor its X.509 (start-up).
 
@@ -109,7 +111,7 @@ def tls13_signed_content(context: bytes, transcript_hash: bytes) -> bytes:
 
 
 def verify(
-    certificate_der: bytes, scheme: int | None, signature: bytes, data: bytes
+    certificate: CertificateInfo, scheme: int | None, signature: bytes, data: bytes
 ) -> tuple[bool | None, str | None]:
     """(True, None) when ``signature`` over ``data`` verifies with the certificate's key,
     (False, why) when it does not, (None, why) when it cannot be checked.
@@ -118,16 +120,17 @@ def verify(
     # The same certificate, signature and signed bytes give the same answer: a capture that
     # holds a connection twice (a replay, a capture merged with itself, a load test's copies)
     # verifies it once. Digests, not the bytes, are kept: a TLS 1.2 CertificateVerify signs
-    # the whole transcript, and the cache holds no message alive.
+    # the whole transcript, and the cache holds no message alive. The certificate's is the
+    # one it was parsed with (its DER's SHA-256), not worked out again.
     key = (
-        hashlib.sha256(certificate_der).digest(),
+        certificate.sha256,
         scheme,
         hashlib.sha256(signature).digest(),
         hashlib.sha256(data).digest(),
     )
     answer = _VERDICTS.get(key)
     if answer is None:
-        answer = _verify(certificate_der, scheme, signature, data)
+        answer = _verify(certificate.der, scheme, signature, data)
         if len(_VERDICTS) >= _MAX_VERDICTS:
             _VERDICTS.clear()
         _VERDICTS[key] = answer
@@ -135,7 +138,7 @@ def verify(
 
 
 _MAX_VERDICTS = 4096
-_VERDICTS: dict[tuple[bytes, int | None, bytes, bytes], tuple[bool | None, str | None]] = {}
+_VERDICTS: dict[tuple[str, int | None, bytes, bytes], tuple[bool | None, str | None]] = {}
 
 
 def _verify(
@@ -232,10 +235,13 @@ def _verify_legacy(key: object, signature: bytes, data: bytes) -> str | None:
 def note_unseen_signature(conn: Any, dec: Any, tls13_encrypted: bool) -> None:
     """A TLS 1.3 server's CertificateVerify that stayed encrypted is listed in
     ``conn.handshake_signatures``, unchecked (``dec``: the connection's decryptor, if any)."""
-    if not conn.tls13 or conn.resumed is not None:
+    # The content layer's flag and what the model holds first: ``tls13`` and ``resumed``
+    # are the core's to work out from the hellos.
+    if not tls13_encrypted or any(c.direction == "s2c" for c in conn.handshake_signatures):
         return
-    seen = any(c.direction == "s2c" for c in conn.handshake_signatures)
-    if not seen and tls13_encrypted and (dec is None or not dec.transcript_complete()):
+    if dec is not None and dec.transcript_complete():
+        return
+    if conn.tls13 and conn.resumed is None:
         reason = (
             "TLS 1.3 encrypts it: give the key log to check it"
             if dec is None

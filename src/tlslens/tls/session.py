@@ -93,6 +93,19 @@ class FlowSession(RecordContent):
         self._finding(None, "internal", None, message)
         self._abandoned = True
 
+    def closed(self, ev: _core.FlowClosed) -> Connection | None:
+        """The capture walk's end of the flow (its content layer's flags and counts): the
+        model, as ``finish`` gives it."""
+        self.frame, self.ts_ns = ev.frame, ev.ts_ns
+        if ev.by is not None and self.conn is not None:
+            self.conn.closed_by = ev.by
+        self.content_flags = (ev.renegotiation, ev.abbreviated, ev.tls13_encrypted)
+        self.content_counts = ev.counts
+        conn = self.finish()
+        if conn is not None:
+            conn.tcp_syn_ts_ns, conn.tcp_synack_ts_ns = ev.syn_ts_ns, ev.synack_ts_ns
+        return conn
+
     def finish(self) -> Connection | None:
         """The model, once the core session's last events (``SideEnd``) were taken."""
         conn = self.conn
@@ -127,12 +140,11 @@ class FlowSession(RecordContent):
         for ev in events:
             if type(ev) is _core.ContentMessage:
                 self._content_message(ev)
-            elif type(ev) is HandshakeEvent:
-                self.conn.timeline.append(ev)  # type: ignore[union-attr]
-            elif isinstance(ev, DataEvent):
-                fold_run(self.conn.timeline, ev)  # type: ignore[union-attr]
             elif isinstance(ev, TimelineEvent):
-                self.conn.timeline.append(ev)  # type: ignore[union-attr]
+                if isinstance(ev, DataEvent):
+                    fold_run(self.conn.timeline, ev)  # type: ignore[union-attr]
+                else:
+                    self.conn.timeline.append(ev)  # type: ignore[union-attr]
             elif type(ev) is _core.SideEnd:  # two a connection
                 self._side_end(ev)
             elif type(ev) is _core.ContentFinding or type(ev) is _core.ContentPlaintext:
@@ -203,14 +215,10 @@ class FlowSession(RecordContent):
         """The first TLS bytes of the connection: the model is made."""
         self.client_side = client_side
         client, server = self.ends[client_side], self.ends[1 - client_side]
+        # By position (id, tcp_stream, client, server, first_frame, start_ts_ns, file): one
+        # a connection, and keywords would cost a dict.
         self.conn = Connection(
-            id=0,
-            tcp_stream=self.tcp_stream,
-            client=client,
-            server=server,
-            first_frame=self.first_frame,
-            start_ts_ns=self.start_ts_ns,
-            file=self.file,
+            0, self.tcp_stream, client, server, self.first_frame, self.start_ts_ns, self.file
         )
         for finding in self._pending_findings:
             self.conn.problems.append(
