@@ -1478,7 +1478,7 @@ def test_every_capture_under_python_dev_mode_with_warnings_as_errors(
 
 def test_half_open_connections_are_bounded_by_the_open_flow_limit() -> None:
     """Thousands of SYNs that never go further: memory follows the connections open at once
-    (the limit), and the early closes are said (issue 13)."""
+    (the limit), and the early closes are said (issue 13). Python's memory (tracemalloc)."""
     import io
     import tracemalloc
 
@@ -1509,8 +1509,13 @@ def test_half_open_connections_are_bounded_by_the_open_flow_limit() -> None:
         tracemalloc.stop()
         return high, [p.message for p in reading.summary.problems]
 
+    # What a reading holds whatever its flows (batches, tables) is the peak with room for
+    # ten: over it, 1,000 open flows at most must cost a small part of 20,000's (a twentieth
+    # if memory follows the flows; a tenth leaves room for noise, and a cheaper flow moves
+    # both sides alike).
+    base, _ = peak(10)
     bounded, problems = peak(1_000)
     unbounded, quiet = peak(10**9)
-    assert bounded < unbounded / 4, (bounded, unbounded)
+    assert bounded - base < (unbounded - base) / 10, (base, bounded, unbounded)
     assert any("19000 connections were closed early" in p for p in problems), problems
     assert not any("closed early" in p for p in quiet)
