@@ -326,3 +326,37 @@ def test_scan_without_tls13_is_not_applicable() -> None:
     assert row["certificate_compression"] == dict.fromkeys(
         ("zlib", "brotli", "zstd"), "not applicable"
     )
+
+
+def test_a_chain_sent_again_is_opened_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server sends its compressed chain to every connection: it is decompressed once,
+    each connection still gets its chain, and a forged one its finding each time; one that
+    declares more than a certificate cache keeps is opened each time it comes."""
+    from tlslens.handshake import compression
+
+    opened: list[int] = []
+    real = compression.decompress
+
+    def counted(algorithm: int, data: bytes, limit: int) -> bytes:
+        opened.append(limit)
+        return real(algorithm, data, limit)
+
+    monkeypatch.setattr(compression, "decompress", counted)
+    monkeypatch.setattr(compression._opened, "entries", {})
+    honest = _compressed(ZSTD, len(BODY), zstandard.ZstdCompressor().compress(BODY))
+    forged = FORGED["declares more"][0]
+    big = bytes(70_000)
+    large = _compressed(ZLIB, len(big), zlib.compress(big))
+    path = tmp_path / "again.pcapng"
+    flights = [(honest, NAME), (forged, NAME), (large, NAME)] * 3
+    server_flights_capture(path, flights, datetime(2026, 6, 1, tzinfo=UTC))
+    rows = [connection_to_json(c) for c in tlslens.read_capture(path)]
+    assert len(rows) == 9
+    for i, row in enumerate(rows):
+        decompressed = row["compressed_certificates"][0]["decompressed"]  # type: ignore[index]
+        assert decompressed is (i % 3 == 0), (i, row["problems"])
+        if i % 3 == 0:
+            assert [c["subject"] for c in row["certificates"]] == SUBJECTS  # type: ignore[attr-defined]
+        if i % 3 == 1:
+            assert any("not the" in p["message"] for p in row["problems"])  # type: ignore[attr-defined]
+    assert opened == [len(BODY), len(BODY) + 100, len(big), len(big), len(big)]
