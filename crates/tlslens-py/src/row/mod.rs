@@ -39,7 +39,7 @@ use serde::Serialize;
 use crate::decrypt::{DecryptionJson, Decryptor};
 use crate::flows::panic_text;
 use crate::handshake::fingerprint;
-use crate::json::{float_repr, python_text, Shared};
+use crate::json::{python_text, Shared};
 use hello::Hellos;
 use names::{SuiteInfo, Table};
 use records::Record;
@@ -265,7 +265,7 @@ struct Row<'py> {
     client_auth: client_auth::ClientAuth<'py>,
     handshakes: Vec<handshakes::Handshake<'py>>,
     walk: Walk<'py>,
-    timing: [Option<Vec<u8>>; 3],
+    timing: [Option<u64>; 3],
     stats: Vec<(Bound<'py, PyAny>, Vec<Bound<'py, PyAny>>)>,
     records: Option<Vec<Record<'py>>>,
     decryption: Decryption<'py>,
@@ -313,13 +313,14 @@ fn starttls<'py>(conn: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>
     Ok(Some(PyString::new(py, "plaintext prelude").into_any()))
 }
 
-/// The first handshake's times in ms: TCP's SYN to SYN/ACK, ClientHello to ServerHello,
-/// ClientHello to the later Finished (`model.Connection.timing`).
+/// The first handshake's times in thousandths of a ms (`steps::thousandths`): TCP's SYN to
+/// SYN/ACK, ClientHello to ServerHello, ClientHello to the later Finished
+/// (`model.Connection.timing`).
 fn timing(
     conn: &Bound<'_, PyAny>,
     seen: &[steps::Seen],
     tls13: bool,
-) -> PyResult<[Option<f64>; 3]> {
+) -> PyResult<[Option<u64>; 3]> {
     let py = conn.py();
     let ns = |name: &Bound<'_, PyString>| -> PyResult<Option<i128>> {
         Ok(steps::nanoseconds(&conn.getattr(name)?))
@@ -334,9 +335,9 @@ fn timing(
     let (hello, answer) = steps::hellos_ns(seen);
     let finished = steps::finished_ns(seen, tls13, quic);
     Ok([
-        steps::ms(syn, synack),
-        steps::ms(hello, answer),
-        steps::ms(hello, finished),
+        steps::thousandths(syn, synack),
+        steps::thousandths(hello, answer),
+        steps::thousandths(hello, finished),
     ])
 }
 
@@ -367,8 +368,6 @@ impl<'py> Row<'py> {
                 Ok((direction, values))
             })
             .collect::<PyResult<_>>()?;
-        let [tcp, hellos_ms, handshake_ms] = timing(conn, &walk.seen, hellos.tls13())?
-            .map(|ms| ms.map(|ms| float_repr(py, ms)).transpose());
         let records = conn.getattr(intern!(py, "records"))?;
         Ok(Self {
             tcp: transport.downcast::<PyString>()?.to_str()? == "tcp",
@@ -385,7 +384,7 @@ impl<'py> Row<'py> {
             ocsp_stapled: stapled::ocsp_stapled(conn, &hellos)?,
             client_auth: client_auth::ClientAuth::read(conn, &hellos)?,
             handshakes: handshakes::read(conn)?,
-            timing: [tcp?, hellos_ms?, handshake_ms?],
+            timing: timing(conn, &walk.seen, hellos.tls13())?,
             walk,
             stats,
             records: if records.is_none() {
@@ -453,7 +452,7 @@ fn connection_row<'py>(
     };
     unpanicked(|| {
         let row = Row::read(conn, parts, asked)?;
-        let shared = Shared::default();
+        let shared = Shared::handing_off();
         Ok(objects_made(
             conn.py(),
             &Writer {
@@ -471,7 +470,7 @@ pub(crate) fn objects_of<'py>(
     py: Python<'py>,
     value: &impl Serialize,
 ) -> PyResult<Bound<'py, PyAny>> {
-    objects_made(py, value, &Shared::default())
+    objects_made(py, value, &Shared::handing_off())
 }
 
 pub(super) fn objects_made<'py>(
