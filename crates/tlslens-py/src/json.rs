@@ -61,6 +61,20 @@ impl Shared {
     pub(crate) fn take_handoff(&self) -> Option<PyObject> {
         self.handoff.borrow_mut().take()
     }
+
+    /// Whether the serializer takes the values handed over (objects, not text).
+    pub(crate) fn hands_off(&self) -> bool {
+        self.hands_off
+    }
+
+    /// Keep `err` (the first one) for the caller, and stop the serializer.
+    pub(crate) fn fail<E: serde::ser::Error>(&self, err: PyErr) -> E {
+        let mut slot = self.error.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(err);
+        }
+        E::custom("a Python error")
+    }
 }
 
 /// serde_json's compact output with the separators and escapes of Python's json.
@@ -275,11 +289,7 @@ impl<'a, 'py> Node<'a, 'py> {
 
     /// Keep `err` for the caller and stop the serializer.
     fn fail<E: serde::ser::Error>(&self, err: PyErr) -> E {
-        let mut slot = self.shared.error.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(err);
-        }
-        E::custom("a Python error")
+        self.shared.fail(err)
     }
 
     fn string<S: Serializer>(&self, text: &Bound<'_, PyString>, s: S) -> Result<S::Ok, S::Error> {
@@ -419,8 +429,18 @@ pub(crate) fn python_text<'py>(
     py: Python<'py>,
     write: impl FnOnce(&mut LineSerializer<'_>, &Shared) -> Result<(), serde_json::Error>,
 ) -> PyResult<Bound<'py, PyString>> {
+    let out = python_bytes(8192, write)?;
+    let text = std::str::from_utf8(&out).map_err(|err| PyValueError::new_err(err.to_string()))?;
+    Ok(PyString::new(py, text))
+}
+
+/// `python_text`'s text as bytes (ASCII), for a piece of a line kept to be written again.
+pub(crate) fn python_bytes(
+    capacity: usize,
+    write: impl FnOnce(&mut LineSerializer<'_>, &Shared) -> Result<(), serde_json::Error>,
+) -> PyResult<Vec<u8>> {
     let shared = Shared::default();
-    let mut out = Vec::with_capacity(8192);
+    let mut out = Vec::with_capacity(capacity);
     let formatter = PythonFormatter {
         pending: &shared.pending,
     };
@@ -429,8 +449,7 @@ pub(crate) fn python_text<'py>(
         let kept = shared.error.borrow_mut().take();
         return Err(kept.unwrap_or_else(|| PyValueError::new_err(err.to_string())));
     }
-    let text = std::str::from_utf8(&out).map_err(|err| PyValueError::new_err(err.to_string()))?;
-    Ok(PyString::new(py, text))
+    Ok(out)
 }
 
 /// The JSON text of `value` as `json.JSONEncoder(check_circular=False).encode(value)`

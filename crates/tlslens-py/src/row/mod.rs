@@ -12,6 +12,7 @@
 //! Everything is read first (`Row::read`, where a Python error surfaces), then written in
 //! the row's key order.
 
+mod certificates;
 mod client_auth;
 mod clock;
 mod conclusions;
@@ -48,9 +49,8 @@ use write::Writer;
 
 /// The keys of the values Python gives (`parts`), besides the optional "decryption", "dtls"
 /// and "quic".
-const PARTS: [&str; 6] = [
+const PARTS: [&str; 5] = [
     "schema_version",
-    "certificates",
     "handshake_signatures",
     "outcome",
     "validation",
@@ -264,6 +264,7 @@ struct Row<'py> {
     ocsp_stapled: Option<bool>,
     client_auth: client_auth::ClientAuth<'py>,
     handshakes: Vec<handshakes::Handshake<'py>>,
+    certificates: Vec<certificates::Certificate<'py>>,
     walk: Walk<'py>,
     timing: [Option<u64>; 3],
     stats: Vec<(Bound<'py, PyAny>, Vec<Bound<'py, PyAny>>)>,
@@ -384,6 +385,7 @@ impl<'py> Row<'py> {
             ocsp_stapled: stapled::ocsp_stapled(conn, &hellos)?,
             client_auth: client_auth::ClientAuth::read(conn, &hellos)?,
             handshakes: handshakes::read(conn)?,
+            certificates: certificates::read(&conn.getattr(intern!(py, "certificates"))?)?,
             timing: timing(conn, &walk.seen, hellos.tls13())?,
             walk,
             stats,

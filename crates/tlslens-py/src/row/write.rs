@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 use serde::ser::{Error as _, SerializeMap};
 use serde::{Serialize, Serializer};
 
+use super::certificates::Certificates;
 use super::objects::HANDOFF;
 use super::records::Record;
 use super::steps::{millis_text, Alert, Compressed, Step};
@@ -283,7 +284,8 @@ impl Writer<'_, '_> {
         self.plain(map, "renegotiation")?;
         map.serialize_entry("handshakes", &Each(&row.handshakes, shared))?;
         map.serialize_entry("handshake", &Each(&row.walk.steps, shared))?;
-        self.part(map, "certificates")?;
+        let certificates = Certificates(&row.certificates, shared);
+        map.serialize_entry("certificates", &certificates)?;
         map.serialize_entry(
             "compressed_certificates",
             &Each(&row.walk.compressed, shared),
