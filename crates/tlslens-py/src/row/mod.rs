@@ -4,11 +4,12 @@
 //! Strategy: the line reads the connection's `model.Connection` attributes (slots) and the
 //! core's objects they hold, the hellos and the timeline's event classes, without a Python
 //! call: what they settle (`hello`), what the timeline shows (`steps`), the clock (`clock`)
-//! and the registry's names (`names`, asked of `tlslens.registry` once per code point).
+//! and the registry's names (`names`, asked of `tlslens.registry` once per code point);
+//! each certificate's `to_json`, made into text once and kept (`certificates`).
 //! Python gives, as values, only what Python owns (`PARTS`: the outcome, the decryption,
-//! the chain's verdicts, certificates, signatures, problems, DTLS and QUIC details); they
-//! are written by json.rs's walk of Python values, so every string, int and float of the
-//! line is escaped and formatted by one writer with Python's separators and escapes.
+//! the chain's verdicts, signatures, problems, DTLS and QUIC details); they are written by
+//! json.rs's walk of Python values, so every string, int and float of the line is escaped
+//! and formatted by one writer with Python's separators and escapes.
 //! Everything is read first (`Row::read`, where a Python error surfaces), then written in
 //! the row's key order.
 
