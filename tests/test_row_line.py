@@ -143,7 +143,7 @@ def _old_row(conn: Connection, parts: dict[str, Any]) -> dict[str, Any]:
             for e in conn.handshake_events
             if isinstance(e, HandshakeEvent)
         ],
-        "certificates": parts["certificates"],
+        "certificates": [cert.to_json() for cert in conn.certificates],
         "compressed_certificates": [],
         "handshake_signatures": parts["handshake_signatures"],
         "alerts": [_old_alert(e) for e in conn.alerts],

@@ -2075,10 +2075,10 @@ def connection_line(
 ) -> str:
     """The line of ``show --json`` for ``conn`` (a ``model.Connection``), byte for byte as
     ``json.dumps`` writes its row: the core writes what the connection's hellos, timeline,
-    stats and records show, with the registry's names; ``parts`` gives the values Python
-    owns ("schema_version", "certificates",
-    "handshake_signatures", "outcome", "validation", "problems", and "dtls" and "quic" when
-    the connection has them), written as they are. "decryption" is written as given when
+    stats and records show, with the registry's names, and its certificates (each
+    ``to_json``'s text, made once per certificate object and kept); ``parts`` gives the
+    values Python owns ("schema_version", "handshake_signatures", "outcome", "validation",
+    "problems", and "dtls" and "quic" when the connection has them), written as they are. "decryption" is written as given when
     there; without it the row writes the connection's ``Decryptor`` (``to_json`` of it with
     ``failed_in_handshake`` and ``reveal_keys``), raising TypeError when the connection
     has none. Raises KeyError for a missing part, what ``json_line`` raises for a value
@@ -2093,7 +2093,7 @@ def connection_row(
 ) -> dict[str, Any]:
     """The same row as ``connection_line``'s, as Python values (dicts in the line's key
     order, lists, str, int, float, bool, None): ``json.dumps`` of it is the line. The parts
-    are in it as the objects given."""
+    are in it as the objects given, and each certificate as a ``to_json`` of its own."""
 
 def connection_version(conn: Connection) -> int | None:
     """The version the server chose; 0x0002 for a server that answered in SSL 2.0."""

@@ -79,13 +79,12 @@ def _given_decryption(
 
 def _python_parts(conn: Connection, reveal_keys: bool) -> tuple[dict[str, Any], bool]:
     """The values of a row that Python owns (the core's ``connection_line`` writes the rest
-    from the connection's core objects): verdicts, certificates, decryption where Python
-    words it, details; and whether the handshake failed (the decryptor's missing secrets
-    depend on it)."""
+    from the connection's core objects, and the certificates from their ``to_json``):
+    verdicts, decryption where Python words it, details; and whether the handshake failed
+    (the decryptor's missing secrets depend on it)."""
     outcome = outcome_of(conn)
     parts: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "certificates": [cert.to_json() for cert in conn.certificates],
         "handshake_signatures": [check.to_json() for check in conn.handshake_signatures],
         "outcome": outcome.to_json(),
         "validation": conn.validation.to_json() if conn.validation is not None else None,

@@ -39,15 +39,41 @@ pub(crate) struct Shared {
     /// A Python value a writer hands to a serializer that takes objects as they are (the
     /// row's dict, `row/objects.rs`); the text serializer leaves it.
     handoff: RefCell<Option<PyObject>>,
+    /// The serializer takes the values handed over: without it (the text), none is kept.
+    hands_off: bool,
 }
 
 impl Shared {
-    pub(crate) fn hand(&self, value: PyObject) {
-        *self.handoff.borrow_mut() = Some(value);
+    /// What a serializer that takes the handed values (`row/objects.rs`) shares.
+    pub(crate) fn handing_off() -> Self {
+        Self {
+            hands_off: true,
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn hand(&self, value: &Bound<'_, PyAny>) {
+        if self.hands_off {
+            *self.handoff.borrow_mut() = Some(value.clone().unbind());
+        }
     }
 
     pub(crate) fn take_handoff(&self) -> Option<PyObject> {
         self.handoff.borrow_mut().take()
+    }
+
+    /// Whether the serializer takes the values handed over (objects, not text).
+    pub(crate) fn hands_off(&self) -> bool {
+        self.hands_off
+    }
+
+    /// Keep `err` (the first one) for the caller, and stop the serializer.
+    pub(crate) fn fail<E: serde::ser::Error>(&self, err: PyErr) -> E {
+        let mut slot = self.error.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(err);
+        }
+        E::custom("a Python error")
     }
 }
 
@@ -78,8 +104,10 @@ impl Formatter for PythonFormatter<'_> {
     }
 
     fn end_string<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
-        let pending = std::mem::take(&mut *self.pending.borrow_mut());
-        w.write_all(&pending)?;
+        let mut pending = self.pending.borrow_mut();
+        if !pending.is_empty() {
+            w.write_all(&std::mem::take(&mut *pending))?;
+        }
         w.write_all(b"\"")
     }
 
@@ -90,6 +118,9 @@ impl Formatter for PythonFormatter<'_> {
         w: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
+        if printable_ascii(fragment.as_bytes()) {
+            return w.write_all(fragment.as_bytes());
+        }
         let mut rest = fragment;
         while let Some(at) = rest.bytes().position(|b| !(0x20..0x7f).contains(&b)) {
             let (plain, tail) = rest.split_at(at);
@@ -132,6 +163,23 @@ impl Formatter for PythonFormatter<'_> {
     ) -> io::Result<()> {
         w.write_all(text)
     }
+}
+
+/// No byte from DEL (0x7f) up: most text, which is then written as it is. Eight bytes at a
+/// time (a byte-wise scan was the writer's costliest loop; serde_json escaped the controls
+/// below 0x20 already): a byte below 0x7f plus one stays
+/// below 0x80 without a carry, so a high bit shows a byte from 0x7f up.
+fn printable_ascii(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut chunks = bytes.chunks_exact(8);
+    let mut high = 0;
+    for chunk in &mut chunks {
+        // Always 8 bytes; all high bits (not printable) if it somehow were not.
+        let word = <[u8; 8]>::try_from(chunk).map_or(HIGH, u64::from_ne_bytes);
+        high |= (word | word.wrapping_add(ONES)) & HIGH;
+    }
+    high == 0 && chunks.remainder().iter().all(|b| *b < 0x7f)
 }
 
 /// json's item separator ", " (serde_json's compact one is ","), before all but the first.
@@ -241,11 +289,7 @@ impl<'a, 'py> Node<'a, 'py> {
 
     /// Keep `err` for the caller and stop the serializer.
     fn fail<E: serde::ser::Error>(&self, err: PyErr) -> E {
-        let mut slot = self.shared.error.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(err);
-        }
-        E::custom("a Python error")
+        self.shared.fail(err)
     }
 
     fn string<S: Serializer>(&self, text: &Bound<'_, PyString>, s: S) -> Result<S::Ok, S::Error> {
@@ -255,6 +299,13 @@ impl<'a, 'py> Node<'a, 'py> {
         let escaped = escaped_utf16(text).map_err(|err| self.fail(err))?;
         *self.shared.pending.borrow_mut() = escaped;
         s.serialize_str("")
+    }
+
+    fn int<S: Serializer>(&self, int: &Bound<'_, PyInt>, s: S) -> Result<S::Ok, S::Error> {
+        match int.extract::<i64>() {
+            Ok(small) => s.serialize_i64(small),
+            Err(_) => s.serialize_bytes(&int_text(int).map_err(|err| self.fail(err))?),
+        }
     }
 
     fn child<'b>(&'b self, obj: &'b Bound<'py, PyAny>) -> Node<'b, 'py> {
@@ -299,9 +350,20 @@ impl<'a, 'py> Node<'a, 'py> {
 }
 
 impl Serialize for Node<'_, '_> {
-    /// In the order of CPython's `encoder_listencode_obj`.
+    /// In the order of CPython's `encoder_listencode_obj`, after the exact types a row is
+    /// made of (an exact type is its own case whatever the order; a subclass check is a
+    /// call under the stable ABI).
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let obj = self.obj;
+        if let Ok(text) = obj.downcast_exact::<PyString>() {
+            return self.string(text, s);
+        } else if let Ok(dict) = obj.downcast_exact::<PyDict>() {
+            return self.dict(dict, s);
+        } else if let Ok(int) = obj.downcast_exact::<PyInt>() {
+            return self.int(int, s);
+        } else if let Ok(list) = obj.downcast_exact::<PyList>() {
+            return self.items(list.len(), list.iter(), s);
+        }
         if obj.is_none() {
             s.serialize_unit()
         } else if let Ok(flag) = obj.downcast::<PyBool>() {
@@ -309,10 +371,7 @@ impl Serialize for Node<'_, '_> {
         } else if let Ok(text) = obj.downcast::<PyString>() {
             self.string(text, s)
         } else if let Ok(int) = obj.downcast::<PyInt>() {
-            match int.extract::<i64>() {
-                Ok(small) => s.serialize_i64(small),
-                Err(_) => s.serialize_bytes(&int_text(int).map_err(|err| self.fail(err))?),
-            }
+            self.int(int, s)
         } else if let Ok(float) = obj.downcast::<PyFloat>() {
             s.serialize_bytes(&float_text(float).map_err(|err| self.fail(err))?)
         } else if let Ok(list) = obj.downcast::<PyList>() {
@@ -370,8 +429,18 @@ pub(crate) fn python_text<'py>(
     py: Python<'py>,
     write: impl FnOnce(&mut LineSerializer<'_>, &Shared) -> Result<(), serde_json::Error>,
 ) -> PyResult<Bound<'py, PyString>> {
+    let out = python_bytes(8192, write)?;
+    let text = std::str::from_utf8(&out).map_err(|err| PyValueError::new_err(err.to_string()))?;
+    Ok(PyString::new(py, text))
+}
+
+/// `python_text`'s text as bytes (ASCII), for a piece of a line kept to be written again.
+pub(crate) fn python_bytes(
+    capacity: usize,
+    write: impl FnOnce(&mut LineSerializer<'_>, &Shared) -> Result<(), serde_json::Error>,
+) -> PyResult<Vec<u8>> {
     let shared = Shared::default();
-    let mut out = Vec::with_capacity(8192);
+    let mut out = Vec::with_capacity(capacity);
     let formatter = PythonFormatter {
         pending: &shared.pending,
     };
@@ -380,8 +449,7 @@ pub(crate) fn python_text<'py>(
         let kept = shared.error.borrow_mut().take();
         return Err(kept.unwrap_or_else(|| PyValueError::new_err(err.to_string())));
     }
-    let text = std::str::from_utf8(&out).map_err(|err| PyValueError::new_err(err.to_string()))?;
-    Ok(PyString::new(py, text))
+    Ok(out)
 }
 
 /// The JSON text of `value` as `json.JSONEncoder(check_circular=False).encode(value)`
@@ -392,21 +460,6 @@ fn json_line<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<
     python_text(py, |serializer, shared| {
         Node::new(value, shared, 0).serialize(serializer)
     })
-}
-
-/// A float's text as Python's `repr` writes it, for a value the row computed in Rust:
-/// Rust's shortest round-trip digits are Python's; only the notation differs, so a value
-/// in the range Python writes without an exponent gets its ".0", and any other is asked
-/// of Python (`float_text`).
-pub(crate) fn float_repr(py: Python<'_>, value: f64) -> PyResult<Vec<u8>> {
-    if value == 0.0 || (value.is_finite() && (1e-4..1e16).contains(&value.abs())) {
-        let mut text = format!("{value}");
-        if !text.contains('.') {
-            text.push_str(".0");
-        }
-        return Ok(text.into_bytes());
-    }
-    float_text(&PyFloat::new(py, value))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -421,7 +474,7 @@ mod tests {
     use serde::Serialize;
     use serde_json::json;
 
-    use super::{write_python_char, PythonFormatter};
+    use super::{printable_ascii, write_python_char, PythonFormatter};
 
     fn python_text(value: &impl Serialize) -> String {
         let pending = RefCell::new(Vec::new());
@@ -430,6 +483,23 @@ mod tests {
         let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
         assert!(value.serialize(&mut serializer).is_ok());
         String::from_utf8(out).unwrap_or_default()
+    }
+
+    #[test]
+    fn printable_ascii_is_found_at_every_position() {
+        assert!(printable_ascii(b""));
+        assert!(printable_ascii(b" ~ plain text, longer than a word ~ "));
+        for len in 1..20 {
+            for at in 0..len {
+                for bad in [0x7f_u8, 0x80, 0xc3, 0xff] {
+                    let mut text = vec![b'~'; len];
+                    if let Some(byte) = text.get_mut(at) {
+                        *byte = bad;
+                    }
+                    assert!(!printable_ascii(&text), "{len} {at} {bad}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -121,7 +121,7 @@ impl Serialize for With<'_, ClientAuth<'_>> {
 #[pyfunction]
 fn connection_client_auth<'py>(conn: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let auth = ClientAuth::read(conn, &Hellos::of(conn)?)?;
-    let shared = Shared::default();
+    let shared = Shared::handing_off();
     super::objects_made(conn.py(), &With(&auth, &shared), &shared)
 }
 

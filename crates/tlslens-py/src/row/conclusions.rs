@@ -89,7 +89,8 @@ fn connection_session_ticket(conn: &Bound<'_, PyAny>) -> PyResult<(bool, Option<
 fn connection_timing(conn: &Bound<'_, PyAny>) -> PyResult<(Option<f64>, Option<f64>, Option<f64>)> {
     let timeline = conn.getattr(intern!(conn.py(), "timeline"))?;
     let seen = Walk::timed(timeline.downcast::<PyList>()?)?;
-    let [tcp, answer, handshake] = timing(conn, &seen, Hellos::of(conn)?.tls13())?;
+    let [tcp, answer, handshake] =
+        timing(conn, &seen, Hellos::of(conn)?.tls13())?.map(|t| t.map(steps::millis));
     Ok((tcp, answer, handshake))
 }
 

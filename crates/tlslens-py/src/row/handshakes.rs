@@ -9,6 +9,7 @@ use pyo3::types::PyList;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
+use super::certificates::{self, Certificate, Certificates};
 use super::hello::key_exchange;
 use super::names::{self, Table};
 use super::write::With;
@@ -19,8 +20,7 @@ pub struct Handshake<'py> {
     version: Option<Arc<str>>,
     cipher_suite: Option<Arc<str>>,
     key_exchange: Option<String>,
-    /// Each certificate's JSON (`CertificateInfo.to_json`, Python's).
-    certificates: Vec<Bound<'py, PyAny>>,
+    certificates: Vec<Certificate<'py>>,
     first_frame: Bound<'py, PyAny>,
 }
 
@@ -47,12 +47,7 @@ fn handshake<'py>(handshake: &Bound<'py, PyAny>) -> PyResult<Handshake<'py>> {
         }
         None => (None, None, None),
     };
-    let certificates = handshake
-        .getattr(intern!(py, "certificates"))?
-        .downcast::<PyList>()?
-        .iter()
-        .map(|cert| cert.call_method0(intern!(py, "to_json")))
-        .collect::<PyResult<_>>()?;
+    let certificates = certificates::read(&handshake.getattr(intern!(py, "certificates"))?)?;
     Ok(Handshake {
         version,
         cipher_suite,
@@ -79,8 +74,7 @@ impl Serialize for With<'_, Handshake<'_>> {
         map.serialize_entry("version", &h.version.as_deref())?;
         map.serialize_entry("cipher_suite", &h.cipher_suite.as_deref())?;
         map.serialize_entry("key_exchange", &h.key_exchange)?;
-        let certificates: Vec<_> = h.certificates.iter().map(|c| self.node(c)).collect();
-        map.serialize_entry("certificates", &certificates)?;
+        map.serialize_entry("certificates", &Certificates(&h.certificates, self.1))?;
         map.serialize_entry("first_frame", &self.node(&h.first_frame))?;
         map.end()
     }

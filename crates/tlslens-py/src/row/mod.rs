@@ -4,14 +4,16 @@
 //! Strategy: the line reads the connection's `model.Connection` attributes (slots) and the
 //! core's objects they hold, the hellos and the timeline's event classes, without a Python
 //! call: what they settle (`hello`), what the timeline shows (`steps`), the clock (`clock`)
-//! and the registry's names (`names`, asked of `tlslens.registry` once per code point).
+//! and the registry's names (`names`, asked of `tlslens.registry` once per code point);
+//! each certificate's `to_json`, made into text once and kept (`certificates`).
 //! Python gives, as values, only what Python owns (`PARTS`: the outcome, the decryption,
-//! the chain's verdicts, certificates, signatures, problems, DTLS and QUIC details); they
-//! are written by json.rs's walk of Python values, so every string, int and float of the
-//! line is escaped and formatted by one writer with Python's separators and escapes.
+//! the chain's verdicts, signatures, problems, DTLS and QUIC details); they are written by
+//! json.rs's walk of Python values, so every string, int and float of the line is escaped
+//! and formatted by one writer with Python's separators and escapes.
 //! Everything is read first (`Row::read`, where a Python error surfaces), then written in
 //! the row's key order.
 
+mod certificates;
 mod client_auth;
 mod clock;
 mod conclusions;
@@ -39,7 +41,7 @@ use serde::Serialize;
 use crate::decrypt::{DecryptionJson, Decryptor};
 use crate::flows::panic_text;
 use crate::handshake::fingerprint;
-use crate::json::{float_repr, python_text, Shared};
+use crate::json::{python_text, Shared};
 use hello::Hellos;
 use names::{SuiteInfo, Table};
 use records::Record;
@@ -48,9 +50,8 @@ use write::Writer;
 
 /// The keys of the values Python gives (`parts`), besides the optional "decryption", "dtls"
 /// and "quic".
-const PARTS: [&str; 6] = [
+const PARTS: [&str; 5] = [
     "schema_version",
-    "certificates",
     "handshake_signatures",
     "outcome",
     "validation",
@@ -264,8 +265,9 @@ struct Row<'py> {
     ocsp_stapled: Option<bool>,
     client_auth: client_auth::ClientAuth<'py>,
     handshakes: Vec<handshakes::Handshake<'py>>,
+    certificates: Vec<certificates::Certificate<'py>>,
     walk: Walk<'py>,
-    timing: [Option<Vec<u8>>; 3],
+    timing: [Option<u64>; 3],
     stats: Vec<(Bound<'py, PyAny>, Vec<Bound<'py, PyAny>>)>,
     records: Option<Vec<Record<'py>>>,
     decryption: Decryption<'py>,
@@ -313,13 +315,14 @@ fn starttls<'py>(conn: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>
     Ok(Some(PyString::new(py, "plaintext prelude").into_any()))
 }
 
-/// The first handshake's times in ms: TCP's SYN to SYN/ACK, ClientHello to ServerHello,
-/// ClientHello to the later Finished (`model.Connection.timing`).
+/// The first handshake's times in thousandths of a ms (`steps::thousandths`): TCP's SYN to
+/// SYN/ACK, ClientHello to ServerHello, ClientHello to the later Finished
+/// (`model.Connection.timing`).
 fn timing(
     conn: &Bound<'_, PyAny>,
     seen: &[steps::Seen],
     tls13: bool,
-) -> PyResult<[Option<f64>; 3]> {
+) -> PyResult<[Option<u64>; 3]> {
     let py = conn.py();
     let ns = |name: &Bound<'_, PyString>| -> PyResult<Option<i128>> {
         Ok(steps::nanoseconds(&conn.getattr(name)?))
@@ -334,9 +337,9 @@ fn timing(
     let (hello, answer) = steps::hellos_ns(seen);
     let finished = steps::finished_ns(seen, tls13, quic);
     Ok([
-        steps::ms(syn, synack),
-        steps::ms(hello, answer),
-        steps::ms(hello, finished),
+        steps::thousandths(syn, synack),
+        steps::thousandths(hello, answer),
+        steps::thousandths(hello, finished),
     ])
 }
 
@@ -367,8 +370,6 @@ impl<'py> Row<'py> {
                 Ok((direction, values))
             })
             .collect::<PyResult<_>>()?;
-        let [tcp, hellos_ms, handshake_ms] = timing(conn, &walk.seen, hellos.tls13())?
-            .map(|ms| ms.map(|ms| float_repr(py, ms)).transpose());
         let records = conn.getattr(intern!(py, "records"))?;
         Ok(Self {
             tcp: transport.downcast::<PyString>()?.to_str()? == "tcp",
@@ -385,7 +386,8 @@ impl<'py> Row<'py> {
             ocsp_stapled: stapled::ocsp_stapled(conn, &hellos)?,
             client_auth: client_auth::ClientAuth::read(conn, &hellos)?,
             handshakes: handshakes::read(conn)?,
-            timing: [tcp?, hellos_ms?, handshake_ms?],
+            certificates: certificates::read(&conn.getattr(intern!(py, "certificates"))?)?,
+            timing: timing(conn, &walk.seen, hellos.tls13())?,
             walk,
             stats,
             records: if records.is_none() {
@@ -453,7 +455,7 @@ fn connection_row<'py>(
     };
     unpanicked(|| {
         let row = Row::read(conn, parts, asked)?;
-        let shared = Shared::default();
+        let shared = Shared::handing_off();
         Ok(objects_made(
             conn.py(),
             &Writer {
@@ -471,7 +473,7 @@ pub(crate) fn objects_of<'py>(
     py: Python<'py>,
     value: &impl Serialize,
 ) -> PyResult<Bound<'py, PyAny>> {
-    objects_made(py, value, &Shared::default())
+    objects_made(py, value, &Shared::handing_off())
 }
 
 pub(super) fn objects_made<'py>(

@@ -6,6 +6,7 @@
 //! their members; what the times need is kept as `Seen` entries, and the times themselves
 //! are pure functions of them (`finished_ns`, `hellos_ns`, `ms`), tested without Python.
 
+use std::cmp::Ordering;
 use std::sync::Arc;
 
 use pyo3::intern;
@@ -342,22 +343,58 @@ pub fn finished_ns(seen: &[Seen], tls13: bool, quic: bool) -> Option<i128> {
     Some(client.max(server))
 }
 
-/// From `start` to `end` (ns) in milliseconds rounded to 3 decimals, as Python's
-/// `round(x / 1e6, 3)`; None when either is unknown or the span is no handshake's.
-pub fn ms(start: Option<i128>, end: Option<i128>) -> Option<f64> {
+/// From `start` to `end` (ns) in thousandths of a millisecond, rounded as Python's
+/// `round(x / 1e6, 3)` rounds; None when either is unknown or the span is no handshake's.
+pub fn thousandths(start: Option<i128>, end: Option<i128>) -> Option<u64> {
     let span = end?.checked_sub(start?)?;
     if !(0..=MAX_HANDSHAKE_NS).contains(&span) {
         return None;
     }
-    // The span fits 40 bits: exact as f64. Rust's fixed-precision text is correctly
-    // rounded (ties to even), as Python's round is, and parsing it back is too.
-    let value = i64::try_from(span).ok()? as f64 / 1e6;
-    format!("{value:.3}").parse().ok()
+    let span = u64::try_from(span).ok()?;
+    let (whole, rest) = (span / 1000, span % 1000);
+    // Away from a tie the float's error (under 1e-10 ms) cannot change the rounding: the
+    // integers decide (Rust's fixed-precision float text took its slow path on most spans).
+    let up = match rest.cmp(&500) {
+        Ordering::Less => false,
+        Ordering::Greater => true,
+        Ordering::Equal => {
+            // Halfway in decimal: Python rounds the float x / 1e6, which the division left
+            // above, below or (binary-exact) on the tie, then to even. The span fits 40
+            // bits, so it is exact as f64, and a fused multiply-add's sign is exact.
+            let span = span as f64;
+            let error = (span / 1e6).mul_add(1e6, -span);
+            if error == 0.0 {
+                whole % 2 == 1
+            } else {
+                error > 0.0
+            }
+        }
+    };
+    Some(whole + u64::from(up))
+}
+
+/// A time in thousandths of a millisecond as the float Python's round gives (the nearest
+/// to the decimal: one correctly rounded division).
+pub fn millis(thousandths: u64) -> f64 {
+    thousandths as f64 / 1000.0
+}
+
+/// That float's `repr`: its decimal with the zeros after the third place dropped (the
+/// shortest text that reads back as it, these values being far apart from their
+/// neighbours; under 1e16 and from 1e-3 up, so without an exponent).
+pub fn millis_text(thousandths: u64) -> String {
+    let (whole, fraction) = (thousandths / 1000, thousandths % 1000);
+    let mut text = format!("{whole}.{fraction:03}");
+    while text.ends_with('0') && !text.ends_with(".0") {
+        text.pop();
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{finished_ns, hellos_ns, ms, Seen, What};
+    use super::MAX_HANDSHAKE_NS;
+    use super::{finished_ns, hellos_ns, millis, millis_text, thousandths, Seen, What};
 
     fn seen(what: What, client: bool, ts: i128) -> Seen {
         Seen {
@@ -367,15 +404,48 @@ mod tests {
         }
     }
 
+    /// A span's milliseconds as Python's `round(x / 1e6, 3)` and `repr` give them.
+    fn ms(start: i128, end: i128) -> Option<(f64, String)> {
+        thousandths(Some(start), Some(end)).map(|t| (millis(t), millis_text(t)))
+    }
+
     #[test]
     fn ms_rounds_as_python_does() {
-        assert_eq!(ms(Some(0), Some(1_062_500)), Some(1.062)); // a tie: to even
-        assert_eq!(ms(Some(0), Some(1_187_500)), Some(1.188));
-        assert_eq!(ms(Some(10), Some(10)), Some(0.0));
-        assert_eq!(ms(Some(0), Some(123_456_789)), Some(123.457));
-        assert_eq!(ms(Some(5), Some(4)), None);
-        assert_eq!(ms(None, Some(4)), None);
-        assert_eq!(ms(Some(0), Some(600_000_000_001)), None);
+        let text = |start, end| ms(start, end).map(|(_, text)| text);
+        assert_eq!(text(0, 1_062_500).as_deref(), Some("1.062")); // a binary tie: to even
+        assert_eq!(text(0, 1_187_500).as_deref(), Some("1.188"));
+        // Decimal ties the float left a hair off: round(1.0005, 3) and round(0.0015, 3).
+        assert_eq!(text(0, 1_000_500).as_deref(), Some("1.0"));
+        assert_eq!(text(0, 1_500).as_deref(), Some("0.002"));
+        assert_eq!(text(10, 10).as_deref(), Some("0.0"));
+        assert_eq!(text(0, 1_000).as_deref(), Some("0.001"));
+        assert_eq!(text(0, 120_000_000).as_deref(), Some("120.0"));
+        assert_eq!(text(0, 123_456_789).as_deref(), Some("123.457"));
+        assert_eq!(ms(0, 123_456_789).map(|(v, _)| v), Some(123.457));
+        assert_eq!(ms(5, 4), None);
+        assert_eq!(thousandths(None, Some(4)), None);
+        assert_eq!(ms(0, 600_000_000_001), None);
+    }
+
+    #[test]
+    fn ms_is_the_correctly_rounded_float_and_its_shortest_text() {
+        // Rust's fixed-precision text rounds the float correctly (ties to even), as
+        // Python's round does; its shortest text is Python's repr in this range.
+        let spans = (0..200_000_i128)
+            .map(|i| i * 7_919)
+            .chain((0..100_000).map(|i| i * 1_000 + 500))
+            .chain((0..1_000).map(|i| MAX_HANDSHAKE_NS - i * 999_499));
+        for span in spans {
+            let value = span as f64 / 1e6;
+            let expected: f64 = format!("{value:.3}").parse().unwrap_or(f64::NAN);
+            let (got, text) = ms(0, span).unwrap_or((f64::NAN, String::new()));
+            assert_eq!(got.to_bits(), expected.to_bits(), "{span}");
+            let mut shortest = format!("{expected}");
+            if !shortest.contains('.') {
+                shortest.push_str(".0");
+            }
+            assert_eq!(text, shortest, "{span}");
+        }
     }
 
     #[test]

@@ -5,9 +5,10 @@ use pyo3::prelude::*;
 use serde::ser::{Error as _, SerializeMap};
 use serde::{Serialize, Serializer};
 
+use super::certificates::Certificates;
 use super::objects::HANDOFF;
 use super::records::Record;
-use super::steps::{Alert, Compressed, Step};
+use super::steps::{millis_text, Alert, Compressed, Step};
 use super::{Decryption, Row, Time};
 use crate::json::{Node, Shared};
 
@@ -50,7 +51,7 @@ impl<'a, 'py> PyValue<'a, 'py> {
 
 impl Serialize for PyValue<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.shared.hand(self.obj.clone().unbind());
+        self.shared.hand(self.obj);
         s.serialize_newtype_struct(HANDOFF, &Node::new(self.obj, self.shared, 1))
     }
 }
@@ -171,14 +172,16 @@ const TIMING: [&str; 3] = [
     "handshake_ms",
 ];
 
-/// The times' texts (Python's float reprs), None for a time unknown.
-struct Timing<'a>(&'a [Option<Vec<u8>>; 3]);
+/// The times in thousandths of a ms, None for a time unknown; written as Python's float
+/// reprs.
+struct Timing<'a>(&'a [Option<u64>; 3]);
 
 impl Serialize for Timing<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(TIMING.len()))?;
         for (key, value) in TIMING.iter().zip(self.0) {
-            map.serialize_entry(key, &value.as_deref().map(Raw))?;
+            let text = value.map(millis_text);
+            map.serialize_entry(key, &text.as_deref().map(|text| Raw(text.as_bytes())))?;
         }
         map.end()
     }
@@ -281,7 +284,8 @@ impl Writer<'_, '_> {
         self.plain(map, "renegotiation")?;
         map.serialize_entry("handshakes", &Each(&row.handshakes, shared))?;
         map.serialize_entry("handshake", &Each(&row.walk.steps, shared))?;
-        self.part(map, "certificates")?;
+        let certificates = Certificates(&row.certificates, shared);
+        map.serialize_entry("certificates", &certificates)?;
         map.serialize_entry(
             "compressed_certificates",
             &Each(&row.walk.compressed, shared),
