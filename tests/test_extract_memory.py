@@ -76,6 +76,40 @@ def test_the_certificate_json_cache_goes_with_the_certificates(
         assert set(CERTIFICATE._JSON) <= held
 
 
+def test_the_row_writers_certificate_texts_go_with_the_certificates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The text the row writer keeps of a certificate (``show --json``) goes when its parsed
+    certificate does: once the connections are gone, no certificate outlives the cache's
+    bound in bytes because a line was written with it."""
+    import tlslens
+    from tlslens.serialize import connection_line
+
+    monkeypatch.setattr(CERTIFICATE, "_CERT_CACHE", {})
+    monkeypatch.setattr(CERTIFICATE, "_JSON", {})
+    monkeypatch.setattr(CERTIFICATE, "_CACHED_BYTES", 0)
+    monkeypatch.setattr(CERTIFICATE, "MAX_CACHED_BYTES", 4096)  # about one certificate
+    conns = list(tlslens.read_capture(CAPTURES / "demo-tls12-tls13.pcapng"))
+    written = {id(info) for conn in conns for info in conn.certificates}  # not the objects
+    assert len(written) >= 2, "the demo's connections send their chains"
+    for conn in conns:
+        connection_line(conn)
+    del conns, conn
+    # Other servers' certificates come (a later capture of extract's worker): past the
+    # bound, the cache starts over.
+    for der in _distinct_certificates(0, 16):
+        CERTIFICATE.parse_certificate(der)
+    assert CERTIFICATE._CACHED_BYTES < 16 * 300
+    gc.collect()
+    held = {id(info) for info in CERTIFICATE._CERT_CACHE.values()}
+    alive = [
+        o
+        for o in gc.get_objects()
+        if type(o) is CERTIFICATE.CertificateInfo and id(o) in written and id(o) not in held
+    ]
+    assert not alive, [o.subject for o in alive]
+
+
 def _distinct_certificates(first: int, count: int) -> list[bytes]:
     """Self-signed certificates of ``count`` distinct servers (numbered from ``first``)."""
     key = ec.generate_private_key(ec.SECP256R1())

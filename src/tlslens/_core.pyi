@@ -2066,6 +2066,10 @@ class DtlsAssociation:
 
 JSON_MAX_DEPTH: Final[int]
 
+def forget_certificate_texts() -> None:
+    """Forget the row writer's certificate texts, and the certificates they hold
+    (``parse_certificate``'s cache let them go)."""
+
 def connection_line(
     conn: Connection,
     parts: dict[str, Any],

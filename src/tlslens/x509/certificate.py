@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from tlslens import _core
 from tlslens.x509.wording import error_text, general_name_text, iso_time
 
 if TYPE_CHECKING:
@@ -93,8 +94,10 @@ def parse_certificate(der: bytes) -> CertificateInfo:
     if len(_CERT_CACHE) >= MAX_CACHED_CERTIFICATES or _CACHED_BYTES + len(der) > MAX_CACHED_BYTES:
         _CERT_CACHE.clear()
         _CACHED_BYTES = 0
-        # Their JSON too: it holds its certificate (and DER), which the byte bound let go.
+        # Their JSON too (here and the row writer's text): it holds its certificate (and
+        # DER), which the byte bound let go.
         _JSON.clear()
+        _core.forget_certificate_texts()
     if info.der not in _CERT_CACHE:  # another thread may have parsed it meanwhile
         _CACHED_BYTES += len(info.der)
     _CERT_CACHE[info.der] = info

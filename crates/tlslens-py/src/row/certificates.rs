@@ -7,7 +7,9 @@
 //! json.rs's walk of `to_json`'s dict and kept by the object's identity (the map holds the
 //! object, so its address is not reused); the line writes the kept text as it is, and the
 //! row's objects (`connection_row`) are `to_json`'s dicts, the caller's to keep. The map is
-//! bounded by `MAX_KEPT` (it starts over when full).
+//! bounded by `MAX_KEPT` (it starts over when full), and forgotten whenever
+//! `parse_certificate`'s cache lets its certificates go (its bound in bytes): the map holds
+//! only certificates that cache held since, so their DER is bounded by it too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
@@ -58,6 +60,13 @@ fn text(info: &Bound<'_, PyAny>) -> PyResult<Arc<[u8]>> {
     }
     texts.insert(address, (info.clone().unbind(), Arc::clone(&text)));
     Ok(text)
+}
+
+/// Forget every kept text, and the certificates they hold.
+#[pyfunction]
+pub fn forget_certificate_texts() {
+    let kept = std::mem::take(&mut *lock(&TEXTS));
+    drop(kept); // the certificates go with the lock released
 }
 
 /// The certificates of a list of `CertificateInfo`, with their texts.

@@ -491,6 +491,7 @@ pub(super) fn objects_made<'py>(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(connection_line, m)?)?;
     m.add_function(wrap_pyfunction!(connection_row, m)?)?;
+    m.add_function(wrap_pyfunction!(certificates::forget_certificate_texts, m)?)?;
     conclusions::register(m)?;
     stapled::register(m)?;
     client_auth::register(m)
