@@ -424,7 +424,7 @@ impl Decryptor {
     }
 
     /// The hash of the handshake so far, with the suite's hash (RFC 8446 §4.4.1).
-    fn transcript_hash<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+    fn transcript_hash<'py>(&mut self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.inner.transcript_hash())
     }
 

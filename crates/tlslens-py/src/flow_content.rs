@@ -403,7 +403,12 @@ fn step(
         other => {
             match &other {
                 SessionEvent::Started { client_side, .. } => inner.set_client_side(*client_side),
-                SessionEvent::End { side, .. } => inner.side_end(*side),
+                SessionEvent::End { side, .. } => {
+                    inner.side_end(*side);
+                    if let Some((dec, _)) = io.decryptor.as_mut() {
+                        dec.flush_digests();
+                    }
+                }
                 SessionEvent::Gap {
                     side,
                     offset,

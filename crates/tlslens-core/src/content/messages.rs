@@ -150,9 +150,9 @@ impl Content {
     }
 
     /// What a CertificateVerify signs, as far as it is known now.
-    fn signed(&self, io: &Io<'_, '_>) -> Option<Vec<u8>> {
+    fn signed(&self, io: &mut Io<'_, '_>) -> Option<Vec<u8>> {
         if self.context.tls13() {
-            let (dec, _) = io.decryptor.as_ref()?;
+            let (dec, _) = io.decryptor.as_mut()?;
             return dec.transcript_complete().then(|| dec.transcript_hash());
         }
         self.transcript.clone()

@@ -1,15 +1,18 @@
 //! The SHA-256 of a direction's application data, hashed on a worker thread.
 //!
 //! Strategy: hashing every byte of plaintext is a tenth of a bulk capture's run; nothing
-//! reads the digest until the connection is told, so the walk hands each record's
-//! plaintext to one worker thread (a bounded queue: the walk waits rather than hold more)
-//! and goes on. One worker and a FIFO queue keep each direction's bytes in order, so the
-//! digest is the one hashing them in place gives; reading it waits for that direction's
-//! queued records. A short record while none of its direction is queued is hashed in place
+//! reads the digest until the connection is told, so the walk hands a direction's plaintext
+//! to one worker thread (a bounded queue: the walk waits rather than hold more) and goes on.
+//! The plaintext is gathered into batches of `BATCH` bytes first: one job, one allocation and
+//! one wake-up of the worker per batch, not per record (waking it for each 16 KiB record cost
+//! the walk more than the copy). One worker and a FIFO queue keep each direction's bytes in
+//! order, so the digest is the one hashing them in place gives; reading it waits for that
+//! direction's queued batches, then hashes what was still gathering (it comes after them). A
+//! short record while none of its direction is queued or gathering is hashed in place
 //! (cheaper than queueing it). No worker (it could not be started): everything is hashed in
 //! place. A process forked from the one that started the worker starts its own.
-//! A worker that ends (a bug: it panicked) never leaves a reader waiting: each queued record
-//! is a drop guard that counts itself out hashed or not, and a record dropped unhashed
+//! A worker that ends (a bug: it panicked) never leaves a reader waiting: each queued batch
+//! is a drop guard that counts itself out hashed or not, and a batch dropped unhashed
 //! makes its direction's digest an error (`DigestLost`) instead of a wrong hex.
 
 use std::fmt;
@@ -20,9 +23,13 @@ use std::thread;
 
 use sha2::{Digest, Sha256};
 
-/// Records queued for the worker at most (each at most a record's plaintext, 17 KiB).
-const QUEUED: usize = 64;
-/// Plaintext shorter than this is hashed in place.
+/// Batches queued for the worker at most (each `BATCH` bytes and at most a record more).
+const QUEUED: usize = 16;
+/// Plaintext gathered before it is queued as one batch.
+const BATCH: usize = 64 << 10;
+/// Room for a batch and the record that fills it (RFC 8446 §5.2: 2^14 + 256 at most).
+const BATCH_ROOM: usize = BATCH + (1 << 14) + 256;
+/// Plaintext shorter than this is hashed in place (when nothing of its direction waits).
 const IN_PLACE_BELOW: usize = 4096;
 
 /// A direction's digest cannot be told: records queued for it were never hashed (the worker
@@ -46,9 +53,12 @@ struct Shared {
     /// Records of this direction queued and not yet hashed (changed under `sha`'s lock by
     /// the worker, so that a reader waiting on `idle` misses no wake-up).
     pending: AtomicU64,
-    /// A queued record was dropped unhashed: the digest is not the bytes'.
+    /// A queued batch was dropped unhashed: the digest is not the bytes'.
     lost: AtomicBool,
     idle: Condvar,
+    /// Plaintext gathering for the next batch: after every queued batch, in order. Only the
+    /// owner touches it (adding, and reading the digest), never the worker.
+    unsent: Mutex<Vec<u8>>,
 }
 
 impl Shared {
@@ -58,12 +68,19 @@ impl Shared {
         self.sha.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The state once every queued record is hashed or dropped; Err when one was dropped.
+    fn unsent(&self) -> MutexGuard<'_, Vec<u8>> {
+        self.unsent.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The state once every queued batch is hashed or dropped and the plaintext gathering
+    /// is hashed too; Err when a batch was dropped.
     fn settled(&self) -> Result<MutexGuard<'_, Sha256>, DigestLost> {
         let mut sha = self.lock();
         while self.pending.load(Ordering::Acquire) > 0 {
             sha = self.idle.wait(sha).unwrap_or_else(PoisonError::into_inner);
         }
+        let unsent = std::mem::take(&mut *self.unsent());
+        sha.update(&unsent);
         if self.lost.load(Ordering::Acquire) {
             return Err(DigestLost);
         }
@@ -71,10 +88,10 @@ impl Shared {
     }
 }
 
-/// One record queued for the worker; it leaves `pending` when dropped, hashed or not.
+/// One batch queued for the worker; it leaves `pending` when dropped, hashed or not.
 ///
 /// The drop guard is what keeps a reader from waiting forever: a job the worker never
-/// hashes (the worker panicked holding it, or ended with records still queued: the
+/// hashes (the worker panicked holding it, or ended with batches still queued: the
 /// channel drops them) marks its direction lost and still wakes the readers.
 struct Job {
     shared: Arc<Shared>,
@@ -132,11 +149,11 @@ fn spawn() -> Option<SyncSender<Job>> {
 
 /// Queue `data` for the worker behind `tx`; hashed in place if the worker is gone (a send
 /// to a receiver that was dropped gives the job back).
-fn queue(shared: &Arc<Shared>, tx: &SyncSender<Job>, data: &[u8]) {
+fn queue(shared: &Arc<Shared>, tx: &SyncSender<Job>, data: Vec<u8>) {
     shared.pending.fetch_add(1, Ordering::AcqRel);
     let job = Job {
         shared: Arc::clone(shared),
-        data: data.to_vec(),
+        data,
         hashed: false,
     };
     if let Err(failed) = tx.send(job) {
@@ -154,26 +171,56 @@ impl PlainDigest {
     /// Add the next plaintext of the direction.
     pub fn update(&mut self, data: &[u8]) {
         let shared = &self.shared;
-        if data.len() < IN_PLACE_BELOW && shared.pending.load(Ordering::Acquire) == 0 {
+        let mut unsent = shared.unsent();
+        if unsent.is_empty()
+            && data.len() < IN_PLACE_BELOW
+            && shared.pending.load(Ordering::Acquire) == 0
+        {
+            drop(unsent);
             shared.lock().update(data);
             return;
         }
-        let Some(tx) = worker() else {
-            // Queued records settle (or are lost) first, so that the bytes stay in order.
-            drop(shared.settled());
-            shared.lock().update(data);
+        if unsent.capacity() == 0 {
+            // A bulk direction's batch is filled without growing; a short one (a few
+            // records, then the end) takes no more than four times its first record.
+            unsent.reserve(BATCH_ROOM.min(4 * data.len()));
+        }
+        unsent.extend_from_slice(data);
+        if unsent.len() < BATCH {
             return;
-        };
-        queue(shared, &tx, data);
+        }
+        let batch = std::mem::take(&mut *unsent);
+        drop(unsent);
+        self.hand_over(batch);
     }
 
-    /// Err when records queued for the worker were lost (it ended before hashing them):
+    /// The direction ended: what is gathering goes to the worker now, to be hashed while
+    /// the walk goes on rather than by the reader of the digest.
+    pub fn flush(&mut self) {
+        let batch = std::mem::take(&mut *self.shared.unsent());
+        if !batch.is_empty() {
+            self.hand_over(batch);
+        }
+    }
+
+    fn hand_over(&self, batch: Vec<u8>) {
+        let shared = &self.shared;
+        let Some(tx) = worker() else {
+            // Queued batches settle (or are lost) first, so that the bytes stay in order.
+            drop(shared.settled());
+            shared.lock().update(&batch);
+            return;
+        };
+        queue(shared, &tx, batch);
+    }
+
+    /// Err when batches queued for the worker were lost (it ended before hashing them):
     /// waits for those still queued, as `hex` does, without finishing the digest.
     pub fn check(&self) -> Result<(), DigestLost> {
         self.shared.settled().map(drop)
     }
 
-    /// The digest of every byte added so far, in hex; Err when records queued for the
+    /// The digest of every byte added so far, in hex; Err when batches queued for the
     /// worker were lost (it ended before hashing them).
     pub fn hex(&self) -> Result<String, DigestLost> {
         let sha = self.shared.settled()?.clone();
@@ -182,7 +229,7 @@ impl PlainDigest {
 }
 
 impl Clone for PlainDigest {
-    /// A copy of the state as it stands (queued records hashed first), not shared; a lost
+    /// A copy of the state as it stands (queued batches hashed first), not shared; a lost
     /// digest's copy is lost too.
     fn clone(&self) -> Self {
         let (sha, lost) = match self.shared.settled() {
@@ -211,7 +258,8 @@ impl fmt::Debug for PlainDigest {
 mod tests {
     use super::*;
 
-    /// Records long and short, queued and in place, give the digest of their bytes.
+    /// Records long and short, queued, gathering, flushed and in place, give the digest of
+    /// their bytes.
     #[test]
     fn the_digest_is_the_bytes_in_order() {
         let mut digest = PlainDigest::default();
@@ -221,6 +269,9 @@ mod tests {
             let data: Vec<u8> = (0..len).map(|i| (i * 31 + n) as u8).collect();
             digest.update(&data);
             whole.update(&data);
+            if n % 41 == 0 {
+                digest.flush();
+            }
             if n % 97 == 0 {
                 let copy = digest.clone();
                 assert_eq!(copy.hex(), digest.hex());
@@ -261,7 +312,7 @@ mod tests {
         let digest = PlainDigest::default();
         let (tx, rx) = sync_channel::<Job>(QUEUED);
         for n in 0..3u8 {
-            queue(&digest.shared, &tx, &[n; 8192]);
+            queue(&digest.shared, &tx, vec![n; 8192]);
         }
         drop(rx);
         assert_eq!(digest.shared.pending.load(Ordering::Acquire), 0);
@@ -283,10 +334,10 @@ mod tests {
                 first.map_or(0, |j| j.data.len())
             );
         });
-        queue(&digest.shared, &tx, &[1; 8192]);
-        queue(&digest.shared, &tx, &[2; 8192]);
+        queue(&digest.shared, &tx, vec![1; 8192]);
+        queue(&digest.shared, &tx, vec![2; 8192]);
         assert!(worker.join().is_err());
-        queue(&digest.shared, &tx, &[3; 8192]); // the worker is gone: hashed in place
+        queue(&digest.shared, &tx, vec![3; 8192]); // the worker is gone: hashed in place
         digest.update(b"short");
         assert_eq!(digest.check(), Err(DigestLost));
         assert_eq!(hex_within(digest), Some(Err(DigestLost)));

@@ -29,6 +29,7 @@ mod report;
 pub mod store;
 mod tls12;
 mod tls13;
+mod transcript;
 
 #[cfg(test)]
 mod tests;
@@ -44,9 +45,7 @@ pub use keylog::KeyLog;
 pub use record::{DirectionResult, Opened};
 pub use store::{SessionCache, Suite, Suites};
 
-/// A handshake transcript longer than this is dropped (its Finished is then not checked):
-/// each message is bounded by the handshake layer, their number is not.
-pub const MAX_TRANSCRIPT: usize = 1 << 24;
+pub use transcript::MAX_TRANSCRIPT;
 
 /// Client to server (0) and server to client (1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,8 +161,7 @@ pub struct Decryptor {
     /// One per handshake (the first, then each renegotiation), in order.
     pub derivations: Vec<Derivation>,
     pub results: [DirectionResult; 2],
-    transcript: Vec<u8>,
-    transcript_dropped: bool,
+    transcript: transcript::Transcript,
     pub version: Option<u16>,
     suite: Option<Suite>,
     spec: Option<CipherSpec>,
@@ -212,8 +210,7 @@ impl Decryptor {
             reason: None,
             derivations: vec![Derivation::default()],
             results: Default::default(),
-            transcript: Vec::new(),
-            transcript_dropped: false,
+            transcript: transcript::Transcript::default(),
             version: None,
             suite: None,
             spec: None,
@@ -288,17 +285,12 @@ impl Decryptor {
     }
 
     fn append(&mut self, raw: &[u8]) {
-        if self.transcript_dropped || self.transcript.len() + raw.len() > MAX_TRANSCRIPT {
-            self.transcript_dropped = true;
-            self.transcript.clear();
-            return;
-        }
-        self.transcript.extend_from_slice(raw);
+        self.transcript.append(raw);
     }
 
     /// The hash of the handshake so far, with the suite's hash (RFC 8446 §4.4.1).
-    pub fn transcript_hash(&self) -> Vec<u8> {
-        self.hash.digest(&[&self.transcript])
+    pub fn transcript_hash(&mut self) -> Vec<u8> {
+        self.transcript.hash(self.hash)
     }
 
     /// TLS 1.3: whether every handshake message so far was read (the server's flight needs
@@ -404,8 +396,7 @@ impl Decryptor {
         }
         // A new handshake (the first, or a renegotiation) starts a new transcript, and
         // derives its own keys.
-        self.transcript.clear();
-        self.transcript_dropped = false;
+        self.transcript.restart();
         if !self.client_random.is_empty() {
             self.derivations.push(Derivation::default());
         }
@@ -436,10 +427,10 @@ impl Decryptor {
             .get(&hello.cipher_suite)
             .and_then(|suite| HashAlg::from_name(&suite.prf_hash))
             .unwrap_or(HashAlg::Sha256);
-        let first = hash.digest(&[&self.transcript]);
+        let first = self.transcript.hash(hash);
         let length = u8::try_from(first.len()).unwrap_or(u8::MAX);
-        self.transcript = vec![MESSAGE_HASH, 0, 0, length];
-        self.transcript.extend_from_slice(&first);
+        self.transcript
+            .replace([&[MESSAGE_HASH, 0, 0, length][..], &first].concat());
         self.append(raw);
     }
 
@@ -519,7 +510,7 @@ impl Decryptor {
         let Some(version) = self.version else {
             return;
         };
-        if self.transcript_dropped {
+        if self.transcript.dropped() {
             return;
         }
         let verified = if self.tls13 {
@@ -528,7 +519,7 @@ impl Decryptor {
             let Some(base) = base.filter(|_| self.transcript_complete()) else {
                 return;
             };
-            let hash = self.transcript_hash();
+            let hash = self.transcript.hash(self.hash);
             match crate::keys::hkdf::finished_matches(self.hash, base, &hash, verify_data) {
                 Ok(verified) => verified,
                 Err(_) => return,
@@ -541,14 +532,14 @@ impl Decryptor {
                 Dir::C2S => b"client finished",
                 Dir::S2C => b"server finished",
             };
-            prf::finished_matches(
-                version,
-                self.hash,
-                master,
-                label,
-                &self.transcript,
-                verify_data,
-            )
+            if version == prf::SSL3 {
+                let transcript = self.transcript.bytes();
+                prf::finished_matches(version, self.hash, master, label, transcript, verify_data)
+            } else {
+                let hash = self.transcript.session_hash(version, self.hash);
+                let expected = prf::finished_from_hash(version, self.hash, master, label, &hash);
+                bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], verify_data))
+            }
         };
         if let Some(result) = self.results.get_mut(dir.index()) {
             result.finished_verified = Some(verified);

@@ -249,6 +249,14 @@ impl Decryptor {
         Ok(out)
     }
 
+    /// A side of the connection ended: the plaintext still gathering for the digests goes
+    /// to the hashing thread (digest.rs).
+    pub fn flush_digests(&mut self) {
+        for result in &mut self.results {
+            result.sha256.flush();
+        }
+    }
+
     /// Application data opened elsewhere (QUIC's STREAM frames): counted and hashed.
     pub fn application_data(&mut self, dir: Dir, plaintext: &[u8]) {
         let result = &mut self.results[dir.index()];

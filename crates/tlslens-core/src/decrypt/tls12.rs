@@ -95,7 +95,7 @@ impl Decryptor {
         self.derive("pre_master_secret", premaster);
         let mut session_hash = None;
         if self.extended_master_secret {
-            let hash = prf::session_hash(version, self.hash, &self.transcript);
+            let hash = self.transcript.session_hash(version, self.hash);
             self.derive("session_hash", &hash);
             session_hash = Some(hash);
         }

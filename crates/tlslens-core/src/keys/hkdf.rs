@@ -1,11 +1,10 @@
 //! The TLS 1.3 key schedule (RFC 8446 §7): HKDF-Extract and HKDF-Expand from the `hkdf`
 //! crate, the "tls13 " labels here.
 
-use digest::core_api::BlockSizeUser;
 use digest::Digest;
-use hkdf::SimpleHkdf;
+use hkdf::Hkdf;
 
-use super::{with_hash, HashAlg};
+use super::{with_hash, EagerHash, HashAlg};
 
 /// Why a TLS 1.3 derivation cannot be made from what it was given.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,17 +35,18 @@ impl std::fmt::Display for HkdfError {
 pub fn extract(alg: HashAlg, salt: &[u8], ikm: &[u8]) -> Vec<u8> {
     with_hash!(alg, D => {
         let salt = (!salt.is_empty()).then_some(salt);
-        SimpleHkdf::<D>::extract(salt, ikm).0.to_vec()
+        Hkdf::<D>::extract(salt, ikm).0.to_vec()
     })
 }
 
-fn expand_with<D: Digest + BlockSizeUser + Clone>(
+/// The crate's eager `Hkdf` (its HMAC keyed once for both pads; see `keys::keyed`).
+fn expand_with<D: EagerHash>(
     prk: &[u8],
     info: &[&[u8]],
     length: usize,
 ) -> Result<Vec<u8>, HkdfError> {
     let need = <D as Digest>::output_size();
-    let hkdf = SimpleHkdf::<D>::from_prk(prk).map_err(|_| HkdfError::ShortSecret {
+    let hkdf = Hkdf::<D>::from_prk(prk).map_err(|_| HkdfError::ShortSecret {
         got: prk.len(),
         need,
     })?;

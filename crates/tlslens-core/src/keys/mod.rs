@@ -9,9 +9,12 @@
 pub mod hkdf;
 pub mod prf;
 
-use digest::core_api::BlockSizeUser;
+use digest::block_buffer::Eager;
+use digest::core_api::{BlockSizeUser, BufferKindUser, CoreProxy, FixedOutputCore, UpdateCore};
+use digest::typenum::{IsLess, NonZero, U256};
+use digest::HashMarker;
 use digest::{Digest, KeyInit, Mac};
-use hmac::SimpleHmac;
+use hmac::Hmac;
 
 /// A hash a key schedule or a record MAC uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +84,11 @@ impl HashAlg {
         with_hash!(self, D => <D as Digest>::output_size())
     }
 
+    /// A hash state to be fed in steps (a transcript's, decrypt/transcript.rs).
+    pub fn hasher(self) -> Box<dyn digest::DynDigest + Send + Sync> {
+        with_hash!(self, D => Box::new(D::new()))
+    }
+
     /// The hash of the concatenated `parts`.
     pub fn digest(self, parts: &[&[u8]]) -> Vec<u8> {
         with_hash!(self, D => {
@@ -116,7 +124,38 @@ impl HashAlg {
 }
 
 /// HMAC keyed with `key`. HMAC takes a key of any length (RFC 2104 §3: a longer one is
-/// hashed first), so `new_from_slice` cannot fail.
-pub(crate) fn keyed<D: Digest + BlockSizeUser + Clone>(key: &[u8]) -> SimpleHmac<D> {
-    <SimpleHmac<D> as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length")
+/// hashed first), so `new_from_slice` cannot fail. The crate's `Hmac`, not `SimpleHmac`:
+/// it keeps the outer hash keyed too, where `SimpleHmac` hashes the outer pad again for each
+/// output (a quarter of a key schedule's SHA-384 blocks).
+pub(crate) fn keyed<D: EagerHash>(key: &[u8]) -> Hmac<D> {
+    <Hmac<D> as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length")
+}
+
+/// A hash `Hmac` and `Hkdf` take (every one `with_hash!` names): their bounds, in one name.
+pub(crate) trait EagerHash:
+    Digest
+    + CoreProxy<
+        Core: HashMarker
+                  + UpdateCore
+                  + FixedOutputCore
+                  + BufferKindUser<BufferKind = Eager>
+                  + BlockSizeUser<BlockSize: IsLess<U256, Output: NonZero>>
+                  + Default
+                  + Clone,
+    >
+{
+}
+
+impl<D> EagerHash for D where
+    D: Digest
+        + CoreProxy<
+            Core: HashMarker
+                      + UpdateCore
+                      + FixedOutputCore
+                      + BufferKindUser<BufferKind = Eager>
+                      + BlockSizeUser<BlockSize: IsLess<U256, Output: NonZero>>
+                      + Default
+                      + Clone,
+        >
+{
 }

@@ -1,11 +1,10 @@
 //! The TLS 1.0-1.2 key schedule (RFC 2246/5246/7627) and SSL 3.0's (RFC 6101): PRF, master
 //! secret, key block, Finished. HMAC and the hashes come from RustCrypto.
 
-use digest::core_api::BlockSizeUser;
 use digest::{Digest, Mac};
 use subtle::ConstantTimeEq;
 
-use super::{keyed, with_hash, HashAlg};
+use super::{keyed, with_hash, EagerHash, HashAlg};
 
 pub const SSL3: u16 = 0x0300;
 pub const TLS12: u16 = 0x0303;
@@ -15,11 +14,7 @@ pub fn p_hash(alg: HashAlg, secret: &[u8], seed: &[&[u8]], length: usize) -> Vec
     with_hash!(alg, D => p_hash_with::<D>(secret, seed, length))
 }
 
-fn p_hash_with<D: Digest + BlockSizeUser + Clone>(
-    secret: &[u8],
-    seed: &[&[u8]],
-    length: usize,
-) -> Vec<u8> {
+fn p_hash_with<D: EagerHash>(secret: &[u8], seed: &[&[u8]], length: usize) -> Vec<u8> {
     let key = keyed::<D>(secret); // keyed once, cloned for each HMAC
     let mut out = Vec::with_capacity(length + <D as Digest>::output_size());
     // A(1) = HMAC(secret, seed); A(i) = HMAC(secret, A(i-1)).
@@ -251,7 +246,19 @@ pub fn finished_verify_data(
         return [ssl3(HashAlg::Md5, 48), ssl3(HashAlg::Sha1, 40)].concat();
     }
     let handshake_hash = session_hash(version, prf_hash, transcript);
-    prf(version, prf_hash, master, label, &handshake_hash, 12)
+    finished_from_hash(version, prf_hash, master, label, &handshake_hash)
+}
+
+/// RFC 5246 §7.4.9 from the handshake's hash already taken (`session_hash`); not SSL 3.0,
+/// whose Finished hashes more than the messages.
+pub fn finished_from_hash(
+    version: u16,
+    prf_hash: HashAlg,
+    master: &[u8],
+    label: &[u8],
+    handshake_hash: &[u8],
+) -> Vec<u8> {
+    prf(version, prf_hash, master, label, handshake_hash, 12)
 }
 
 /// Whether a Finished's `verify_data` is the one computed, compared in constant time.

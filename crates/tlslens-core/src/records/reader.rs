@@ -4,7 +4,10 @@
 //!
 //!   RECORDS  walk 5-byte headers; a record's body is returned whole, except that
 //!            application data bodies can be skipped without copying, reported by their
-//!            header only (a later segment wholly inside such a body costs a subtraction)
+//!            header only (a later segment wholly inside such a body costs a subtraction).
+//!            A record split across segments is gathered body alone, its header kept
+//!            aside, in a buffer of the body's size: that buffer is the body told, not
+//!            copied again (a bulk transfer's records nearly all span segments)
 //!   RESYNC   after a hole or a header that cannot be one: look for the next plausible
 //!            header (one whose record is followed by another header, or ends where the
 //!            data ends) and go on from there
@@ -67,8 +70,11 @@ pub struct RecordReader {
     pend: Vec<u8>,
     /// ... whose byte 0 is at this stream offset.
     pend_offset: u64,
-    /// Bytes `pend` must hold before its record can be framed.
+    /// Bytes `pend` must hold before its record can be framed (with `head`: header included).
     need: usize,
+    /// The header of the record whose body alone `pend` gathers; None: `pend` holds what
+    /// it holds from its first byte.
+    head: Option<[u8; 5]>,
     /// Bytes of a skipped application data body still to come.
     skip: usize,
     eof: bool,
@@ -115,6 +121,7 @@ impl RecordReader {
             pend: Vec::new(),
             pend_offset: resync_at.unwrap_or(0),
             need: 0,
+            head: None,
             skip: 0,
             eof: false,
             bytes: 0,
@@ -128,7 +135,7 @@ impl RecordReader {
 
     /// Bytes held: an incomplete record or the resync window.
     pub fn pending(&self) -> usize {
-        self.pend.len()
+        self.pend.len() + self.head.map_or(0, |head| head.len())
     }
 
     /// Bytes of a skipped application data body still to come.
@@ -161,6 +168,23 @@ impl RecordReader {
             offset += self.skip as u64;
             self.skip = 0;
         }
+        if let Some(head) = self.head {
+            let want = self.need.saturating_sub(head.len() + self.pend.len());
+            let Some((last, rest)) = data.split_at_checked(want) else {
+                self.pend.extend_from_slice(data);
+                return;
+            };
+            self.pend.extend_from_slice(last);
+            self.head = None;
+            self.records += 1;
+            out.push(RecordEvent::Record {
+                content_type: head[0],
+                version: u16::from(head[1]) << 8 | u16::from(head[2]),
+                offset: self.pend_offset,
+                body: std::mem::take(&mut self.pend),
+            });
+            (data, offset) = (rest, offset + want as u64);
+        }
         if self.pend.is_empty() {
             self.run(Cow::Borrowed(data), offset, out);
         } else {
@@ -178,12 +202,17 @@ impl RecordReader {
     /// application data body (nothing is lost); otherwise the reader resynchronises after
     /// the hole.
     pub fn gap(&mut self, offset: u64, length: u64) -> bool {
-        if self.mode == Mode::Records && self.skip as u64 >= length && self.pend.is_empty() {
+        if self.mode == Mode::Records
+            && self.skip as u64 >= length
+            && self.pend.is_empty()
+            && self.head.is_none()
+        {
             self.skip -= length as usize; // fits: not more than `skip`
             return true;
         }
         self.mode = Mode::Resync;
         self.pend.clear();
+        self.head = None;
         self.skip = 0;
         self.pend_offset = offset.saturating_add(length);
         false
@@ -213,13 +242,14 @@ impl RecordReader {
                 Walked::Resync => data = Cow::Borrowed(&[]),
             }
         }
-        if self.eof && !self.pend.is_empty() {
+        if self.eof && self.pending() > 0 {
             out.push(RecordEvent::Truncated {
                 offset: self.pend_offset,
-                present: self.pend.len(),
+                present: self.pending(),
                 needed: self.need,
             });
             self.pend.clear();
+            self.head = None;
         }
     }
 
@@ -283,9 +313,19 @@ impl RecordReader {
     }
 
     fn hold(&mut self, rest: &[u8], offset: u64, need: usize) {
-        self.pend.extend_from_slice(rest);
         self.pend_offset = offset;
         self.need = need;
+        // A whole header: the body is gathered alone, in a buffer of its size (bounded by
+        // the header's check: MAX_RECORD), to be told without another copy.
+        if let (true, Some((head, body))) = (self.pend.is_empty(), rest.split_first_chunk()) {
+            if need > head.len() {
+                self.head = Some(*head);
+                self.pend.reserve_exact(need - head.len());
+                self.pend.extend_from_slice(body);
+                return;
+            }
+        }
+        self.pend.extend_from_slice(rest);
     }
 
     /// Look for a plausible header in the window: the window, the stream offset of its

@@ -112,6 +112,45 @@ fn stream_ending_inside_a_record_is_truncated() {
     assert_eq!(out.len(), 3, "without the end, an incomplete record waits");
 }
 
+/// A body gathered across segments (its header kept aside) is told whole, at its header's
+/// offset; a hole inside it drops it and resynchronises.
+#[test]
+fn a_body_across_segments_is_told_whole_or_dropped_at_a_hole() {
+    let mut big = b"\x16\x03\x03\x10\x00".to_vec();
+    big.resize(5 + 0x1000, 7);
+    let data = [&big[..], ALERT].concat();
+    let mut reader = RecordReader::new(true, None);
+    let mut out = Vec::new();
+    for (at, chunk) in [(0, &data[..3]), (3, &data[3..1000]), (1000, &data[1000..])] {
+        reader.feed(at, chunk, &mut out);
+        assert_eq!(
+            reader.pending() as u64,
+            if at == 1000 {
+                0
+            } else {
+                at + chunk.len() as u64
+            }
+        );
+    }
+    assert_eq!(
+        out,
+        [
+            rec(22, 0, &big[5..]),
+            rec(21, big.len() as u64, b"\x01\x00")
+        ]
+    );
+    let mut reader = RecordReader::new(true, None);
+    let mut out = Vec::new();
+    reader.feed(0, &data[..1000], &mut out);
+    assert!(!reader.gap(1000, 10));
+    reader.feed(1010, &data[1010..], &mut out);
+    reader.finish(&mut out);
+    assert!(
+        matches!(out.as_slice(), [Resynchronised { offset, .. }, Record { content_type: 21, .. }] if *offset == big.len() as u64),
+        "{out:?}"
+    );
+}
+
 #[test]
 fn gap_inside_a_skipped_body_costs_nothing() {
     let mut big = b"\x17\x03\x03\x10\x00".to_vec();
