@@ -206,3 +206,25 @@ def test_ctrl_c_while_the_core_names_an_unreadable_message_stops_the_reading(
     monkeypatch.setattr(registry, "handshake_name", interrupted)
     with pytest.raises(KeyboardInterrupt):
         content.take(session.data(1, 0, _record(22, _handshake(2, b"\x03\x03"))), 2, 2000)
+
+
+def test_ctrl_c_while_the_core_names_a_repeated_extension_stops_the_reading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A ClientHello repeating an extension type: its finding names the type by the
+    registry, and a Ctrl-C that comes while the registry runs is raised, not made the
+    type's number."""
+    repeated = b"\x03\xe8\x00\x00"  # type 1000, empty: the body's first extension again
+    hello = _record(22, _handshake(1, _hello_body(2)[:-10] + b"\x00\x08" + repeated * 2))
+    session, content = _pair()
+    events = content.take(session.data(0, 0, hello), 1, 0)
+    told = [e.message for e in events if isinstance(e, _core.ContentFinding)]
+    assert len(told) == 1 and "(the first: unknown (0x03e8))" in told[0], told
+
+    def interrupted(ext_type: int) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(registry, "extension_name", interrupted)
+    session, content = _pair()
+    with pytest.raises(KeyboardInterrupt):
+        content.take(session.data(0, 0, hello), 1, 0)

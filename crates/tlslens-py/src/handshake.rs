@@ -135,7 +135,7 @@ fn server_name(py: Python<'_>, index: &ExtensionIndex) -> Option<Py<PyString>> {
 pub fn client_hello(py: Python<'_>, m: &messages::ClientHello<'_>) -> PyResult<PyObject> {
     let init = base(
         core::CLIENT_HELLO,
-        malformed(py, &m.extensions, "ClientHello"),
+        malformed(py, &m.extensions, "ClientHello")?,
     );
     let (extensions, index) =
         ExtensionIndex::new(py, &m.extensions.list, ext::Message::ClientHello)?;
@@ -194,7 +194,7 @@ fn key_share_group(py: Python<'_>, index: &ExtensionIndex) -> Option<u16> {
 }
 
 fn server_hello(py: Python<'_>, m: &messages::ServerHello<'_>) -> PyResult<PyObject> {
-    let init = base(core::SERVER_HELLO, malformed(py, &m.extensions, m.name()));
+    let init = base(core::SERVER_HELLO, malformed(py, &m.extensions, m.name())?);
     let kind = if m.is_hello_retry_request() {
         ext::Message::HelloRetryRequest
     } else {
@@ -285,7 +285,7 @@ pub struct NewSessionTicket {
 fn new_session_ticket(py: Python<'_>, m: &messages::NewSessionTicket<'_>) -> PyResult<PyObject> {
     let init = base(
         core::NEW_SESSION_TICKET,
-        malformed(py, &m.extensions, "NewSessionTicket"),
+        malformed(py, &m.extensions, "NewSessionTicket")?,
     );
     let (extensions, index) =
         ExtensionIndex::new(py, &m.extensions.list, ext::Message::NewSessionTicket)?;
@@ -495,7 +495,7 @@ pub fn to_python(py: Python<'_>, message: &Message<'_>) -> PyResult<PyObject> {
                 py,
                 base(
                     core::ENCRYPTED_EXTENSIONS,
-                    malformed(py, e, "EncryptedExtensions"),
+                    malformed(py, e, "EncryptedExtensions")?,
                 )
                 .add_subclass(EncryptedExtensions { extensions, index }),
             )

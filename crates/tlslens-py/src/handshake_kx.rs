@@ -104,7 +104,7 @@ pub fn certificate_request(
         .iter()
         .map(|name| bytes(py, name))
         .collect();
-    let problem = malformed(py, &m.extensions, "CertificateRequest");
+    let problem = malformed(py, &m.extensions, "CertificateRequest")?;
     let (extensions, index) =
         ExtensionIndex::new(py, &m.extensions.list, Message::CertificateRequest)?;
     made(

@@ -79,10 +79,9 @@ fn registry_name(py: Python<'_>, function: &str, value: u16) -> PyResult<String>
     named.extract::<String>()
 }
 
-/// The registry's name of an extension type, for the one finding that names it; the
-/// number if the registry failed (`Extensions::describe` cannot carry an error).
-fn extension_name(py: Python<'_>, ext_type: u16) -> String {
-    registry_name(py, "extension_name", ext_type).unwrap_or_else(|_| ext_type.to_string())
+/// The registry's name of an extension type, for the one finding that names it.
+fn extension_name(py: Python<'_>, ext_type: u16) -> PyResult<String> {
+    registry_name(py, "extension_name", ext_type)
 }
 
 /// The registry's name of a handshake type, for the finding of a message that is unreadable.
@@ -90,6 +89,19 @@ pub fn handshake_name(py: Python<'_>, msg_type: u8) -> PyResult<String> {
     registry_name(py, "handshake_name", msg_type.into())
 }
 
-pub fn malformed(py: Python<'_>, extensions: &Extensions<'_>, message: &str) -> Option<String> {
-    extensions.describe(message, |t| extension_name(py, t))
+/// The finding of a message's extensions, if any; the registry's error (a Ctrl-C while it
+/// named an extension: `Extensions::describe` cannot carry one) is raised after it.
+pub fn malformed(
+    py: Python<'_>,
+    extensions: &Extensions<'_>,
+    message: &str,
+) -> PyResult<Option<String>> {
+    let failed = std::cell::Cell::new(None);
+    let problem = extensions.describe(message, |t| {
+        extension_name(py, t).unwrap_or_else(|err| {
+            failed.set(Some(err));
+            t.to_string()
+        })
+    });
+    failed.into_inner().map_or(Ok(problem), Err)
 }
