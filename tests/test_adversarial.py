@@ -183,3 +183,39 @@ def test_a_bad_bound_is_a_usage_error_naming_the_option(
         result = CliRunner().invoke(main, [command, option, value, str(captures[0])])
         assert result.exit_code == 2, (command, result.output)
         assert f"Invalid value for '{option}'" in result.stderr and message in result.stderr
+
+
+def _headers_alone(path: Path, flows: int, claimed: int) -> None:
+    """``flows`` connections that each send, both ways, a record header claiming
+    ``claimed`` bytes and one byte of its body, and never more."""
+    from tlslens.flows.synth import Chunk, iter_frames
+
+    start = claimed.to_bytes(2, "big")
+    data = b"\x16\x03\x01" + start + b"\x01"
+    frames = (
+        frame
+        for i in range(flows)
+        for frame in iter_frames(
+            adversarial._client(i),
+            adversarial.SERVER,
+            syn_ts_ns=adversarial.T0 + i * 1000,
+            synack_ts_ns=adversarial.T0 + i * 1000 + 10,
+            chunks=[Chunk(adversarial.T0 + i * 1000 + 20 + side, side, data) for side in (0, 1)],
+        )
+    )
+    adversarial._write(path, frames)
+
+
+def test_a_record_header_alone_does_not_reserve_what_it_claims(tmp_path: Path) -> None:
+    """Thousands of open flows that each sent a header claiming a whole record (18,432
+    bytes, the most TLS allows) and one byte hold what came, not what is claimed: the peak
+    resident memory is that of the same flows claiming 32 bytes (STYLE 4: a length field
+    never decides how much is buffered)."""
+    peaks = {}
+    for claimed in (32, 18_432):
+        path = tmp_path / f"claims-{claimed}.pcapng"
+        _headers_alone(path, 20_000, claimed)
+        _seconds, peaks[claimed], code, _out, err = adversarial.run_show(path)
+        assert code == 0, err[-500:]
+    # Reserving the claim costs 20,000 x 2 x 18 KiB = 703 MiB; what came is 2 bytes a side.
+    assert peaks[18_432] < peaks[32] + 40, peaks

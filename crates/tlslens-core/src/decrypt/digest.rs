@@ -9,14 +9,16 @@
 //! order, so the digest is the one hashing them in place gives; reading it waits for that
 //! direction's queued batches, then hashes what was still gathering (it comes after them). A
 //! short record while none of its direction is queued or gathering is hashed in place
-//! (cheaper than queueing it). No worker (it could not be started): everything is hashed in
+//! (cheaper than queueing it). What gathers in every direction together is bounded
+//! (`GATHERING_AT_MOST`): past it a batch goes at once, whatever its size, so that the
+//! open connections of a capture do not each hold a batch. No worker (it could not be started): everything is hashed in
 //! place. A process forked from the one that started the worker starts its own.
 //! A worker that ends (a bug: it panicked) never leaves a reader waiting: each queued batch
 //! is a drop guard that counts itself out hashed or not, and a batch dropped unhashed
 //! makes its direction's digest an error (`DigestLost`) instead of a wrong hex.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -31,6 +33,42 @@ const BATCH: usize = 64 << 10;
 const BATCH_ROOM: usize = BATCH + (1 << 14) + 256;
 /// Plaintext shorter than this is hashed in place (when nothing of its direction waits).
 const IN_PLACE_BELOW: usize = 4096;
+/// Plaintext gathering in every direction's batch at most, process-wide: past it a batch
+/// goes to the worker at once, so that thousands of open connections with a little
+/// plaintext each hold no more than the queue does.
+const GATHERING_AT_MOST: usize = QUEUED * BATCH;
+/// Plaintext gathering now, every direction's (`Gathering`).
+static GATHERING: AtomicUsize = AtomicUsize::new(0);
+
+/// A direction's plaintext gathering for its next batch, counted in `GATHERING` while held.
+#[derive(Default)]
+struct Gathering(Vec<u8>);
+
+impl Gathering {
+    /// Add `data`; the plaintext gathering now in every direction.
+    fn add(&mut self, data: &[u8]) -> usize {
+        if self.0.capacity() == 0 {
+            // A bulk direction's batch is filled without growing; a short one (a few
+            // records, then the end) takes no more than four times its first record.
+            self.0.reserve(BATCH_ROOM.min(4 * data.len()));
+        }
+        self.0.extend_from_slice(data);
+        GATHERING.fetch_add(data.len(), Ordering::Relaxed) + data.len()
+    }
+
+    /// What was gathered, no longer counted.
+    fn take(&mut self) -> Vec<u8> {
+        let batch = std::mem::take(&mut self.0);
+        GATHERING.fetch_sub(batch.len(), Ordering::Relaxed);
+        batch
+    }
+}
+
+impl Drop for Gathering {
+    fn drop(&mut self) {
+        GATHERING.fetch_sub(self.0.len(), Ordering::Relaxed);
+    }
+}
 
 /// A direction's digest cannot be told: records queued for it were never hashed (the worker
 /// ended, a bug). Said as the connection's internal-error finding.
@@ -58,7 +96,7 @@ struct Shared {
     idle: Condvar,
     /// Plaintext gathering for the next batch: after every queued batch, in order. Only the
     /// owner touches it (adding, and reading the digest), never the worker.
-    unsent: Mutex<Vec<u8>>,
+    unsent: Mutex<Gathering>,
 }
 
 impl Shared {
@@ -68,7 +106,7 @@ impl Shared {
         self.sha.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn unsent(&self) -> MutexGuard<'_, Vec<u8>> {
+    fn unsent(&self) -> MutexGuard<'_, Gathering> {
         self.unsent.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -79,7 +117,7 @@ impl Shared {
         while self.pending.load(Ordering::Acquire) > 0 {
             sha = self.idle.wait(sha).unwrap_or_else(PoisonError::into_inner);
         }
-        let unsent = std::mem::take(&mut *self.unsent());
+        let unsent = self.unsent().take();
         sha.update(&unsent);
         if self.lost.load(Ordering::Acquire) {
             return Err(DigestLost);
@@ -172,7 +210,7 @@ impl PlainDigest {
     pub fn update(&mut self, data: &[u8]) {
         let shared = &self.shared;
         let mut unsent = shared.unsent();
-        if unsent.is_empty()
+        if unsent.0.is_empty()
             && data.len() < IN_PLACE_BELOW
             && shared.pending.load(Ordering::Acquire) == 0
         {
@@ -180,16 +218,11 @@ impl PlainDigest {
             shared.lock().update(data);
             return;
         }
-        if unsent.capacity() == 0 {
-            // A bulk direction's batch is filled without growing; a short one (a few
-            // records, then the end) takes no more than four times its first record.
-            unsent.reserve(BATCH_ROOM.min(4 * data.len()));
-        }
-        unsent.extend_from_slice(data);
-        if unsent.len() < BATCH {
+        let gathering = unsent.add(data);
+        if unsent.0.len() < BATCH && gathering <= GATHERING_AT_MOST {
             return;
         }
-        let batch = std::mem::take(&mut *unsent);
+        let batch = unsent.take();
         drop(unsent);
         self.hand_over(batch);
     }
@@ -197,7 +230,7 @@ impl PlainDigest {
     /// The direction ended: what is gathering goes to the worker now, to be hashed while
     /// the walk goes on rather than by the reader of the digest.
     pub fn flush(&mut self) {
-        let batch = std::mem::take(&mut *self.shared.unsent());
+        let batch = self.shared.unsent().take();
         if !batch.is_empty() {
             self.hand_over(batch);
         }
@@ -278,6 +311,26 @@ mod tests {
             }
         }
         assert_eq!(digest.hex(), Ok(format!("{:x}", whole.finalize())));
+    }
+
+    /// Thousands of directions with a little plaintext each (open connections of a capture)
+    /// hold no more gathering, together, than `GATHERING_AT_MOST` and one record: each
+    /// still gets the digest of its bytes.
+    #[test]
+    fn open_directions_gather_a_bounded_amount_together() {
+        let mut digests: Vec<PlainDigest> = (0..2000).map(|_| PlainDigest::default()).collect();
+        for (n, digest) in digests.iter_mut().enumerate() {
+            digest.update(&[n as u8; 8192]);
+            digest.update(&[n as u8 ^ 1; 5000]);
+        }
+        let held: usize = digests.iter().map(|d| d.shared.unsent().0.len()).sum();
+        assert!(held <= GATHERING_AT_MOST + 13_192, "{held}");
+        for (n, digest) in digests.iter().enumerate() {
+            let mut whole = Sha256::new();
+            whole.update([n as u8; 8192]);
+            whole.update([n as u8 ^ 1; 5000]);
+            assert_eq!(digest.hex(), Ok(format!("{:x}", whole.finalize())));
+        }
     }
 
     /// Two directions at once: each its own bytes.

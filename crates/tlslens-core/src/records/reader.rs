@@ -171,10 +171,10 @@ impl RecordReader {
         if let Some(head) = self.head {
             let want = self.need.saturating_sub(head.len() + self.pend.len());
             let Some((last, rest)) = data.split_at_checked(want) else {
-                self.pend.extend_from_slice(data);
+                self.gather(data);
                 return;
             };
-            self.pend.extend_from_slice(last);
+            self.gather(last);
             self.head = None;
             self.records += 1;
             out.push(RecordEvent::Record {
@@ -312,6 +312,12 @@ impl RecordReader {
         Walked::Done
     }
 
+    /// The room of the buffer holding what is not told yet (tests: what a flow holds).
+    #[cfg(test)]
+    pub(crate) fn held_room(&self) -> usize {
+        self.pend.capacity()
+    }
+
     fn hold(&mut self, rest: &[u8], offset: u64, need: usize) {
         self.pend_offset = offset;
         self.need = need;
@@ -320,12 +326,25 @@ impl RecordReader {
         if let (true, Some((head, body))) = (self.pend.is_empty(), rest.split_first_chunk()) {
             if need > head.len() {
                 self.head = Some(*head);
-                self.pend.reserve_exact(need - head.len());
-                self.pend.extend_from_slice(body);
+                self.gather(body);
                 return;
             }
         }
         self.pend.extend_from_slice(rest);
+    }
+
+    /// Bytes of the body being gathered (its header held aside): the buffer doubles with
+    /// the bytes that came, as a Vec would, but never past the body's size, so that it is
+    /// told without a copy. What the header claims is not reserved ahead: a header alone
+    /// must not hold a record's worth in each of thousands of flows.
+    fn gather(&mut self, bytes: &[u8]) {
+        let len = self.pend.len() + bytes.len();
+        if len > self.pend.capacity() {
+            let body = self.need.saturating_sub(5).max(len);
+            let room = len.max(2 * self.pend.capacity()).min(body);
+            self.pend.reserve_exact(room - self.pend.len());
+        }
+        self.pend.extend_from_slice(bytes);
     }
 
     /// Look for a plausible header in the window: the window, the stream offset of its

@@ -112,6 +112,34 @@ fn stream_ending_inside_a_record_is_truncated() {
     assert_eq!(out.len(), 3, "without the end, an incomplete record waits");
 }
 
+/// What a header claims is not reserved before its bytes come (a flow that sends a header
+/// and one byte holds a few bytes, not 16 KiB), and the body gathered is told in a buffer
+/// of its size (no spare room to copy away).
+#[test]
+fn a_gathered_body_holds_what_came_and_is_told_at_its_size() {
+    let mut big = b"\x16\x03\x03\x40\x00".to_vec();
+    big.resize(5 + 0x4000, 9);
+    let mut reader = RecordReader::new(true, None);
+    let mut out = Vec::new();
+    reader.feed(0, &big[..6], &mut out);
+    assert!(out.is_empty());
+    assert!(reader.held_room() < 64, "{}", reader.held_room());
+    let mut at = 6;
+    for size in [1400, 1, 3000, 7000, 1448] {
+        reader.feed(at, &big[at as usize..at as usize + size], &mut out);
+        at += size as u64;
+        assert!(reader.held_room() <= 0x4000);
+    }
+    reader.feed(at, &big[at as usize..], &mut out);
+    match out.as_slice() {
+        [Record { body, .. }] => {
+            assert_eq!(body[..], big[5..]);
+            assert_eq!(body.capacity(), body.len());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 /// A body gathered across segments (its header kept aside) is told whole, at its header's
 /// offset; a hole inside it drops it and resynchronises.
 #[test]

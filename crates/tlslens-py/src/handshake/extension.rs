@@ -99,7 +99,8 @@ pub fn malformed(
     let failed = std::cell::Cell::new(None);
     let problem = extensions.describe(message, |t| {
         extension_name(py, t).unwrap_or_else(|err| {
-            failed.set(Some(err));
+            let first = failed.take().unwrap_or(err); // the first error is the one raised
+            failed.set(Some(first));
             t.to_string()
         })
     });

@@ -30,10 +30,10 @@ type Kept = (Py<PyAny>, Arc<[u8]>);
 
 static TEXTS: LazyLock<Mutex<HashMap<usize, Kept>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// A `CertificateInfo` of the row and its JSON text.
+/// A `CertificateInfo` of the row (its JSON text is made, or found, when a line is
+/// written: the row's objects, `connection_row`, need none).
 pub struct Certificate<'py> {
     info: Bound<'py, PyAny>,
-    text: Arc<[u8]>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -55,10 +55,11 @@ fn text(info: &Bound<'_, PyAny>) -> PyResult<Arc<[u8]>> {
     })?
     .into();
     let mut texts = lock(&TEXTS);
-    if texts.len() >= MAX_KEPT {
-        texts.clear();
-    }
+    // A full map starts over; its certificates go with the lock released.
+    let full = (texts.len() >= MAX_KEPT).then(|| std::mem::take(&mut *texts));
     texts.insert(address, (info.clone().unbind(), Arc::clone(&text)));
+    drop(texts);
+    drop(full);
     Ok(text)
 }
 
@@ -69,18 +70,13 @@ pub fn forget_certificate_texts() {
     drop(kept); // the certificates go with the lock released
 }
 
-/// The certificates of a list of `CertificateInfo`, with their texts.
+/// The certificates of a list of `CertificateInfo`.
 pub fn read<'py>(infos: &Bound<'py, PyAny>) -> PyResult<Vec<Certificate<'py>>> {
-    infos
+    Ok(infos
         .downcast::<PyList>()?
         .iter()
-        .map(|info| {
-            Ok(Certificate {
-                text: text(&info)?,
-                info,
-            })
-        })
-        .collect()
+        .map(|info| Certificate { info })
+        .collect())
 }
 
 /// A list of certificates: their kept texts in a line, `to_json`'s dicts as objects.
@@ -98,7 +94,8 @@ impl Serialize for One<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let Self(certificate, shared) = *self;
         if !shared.hands_off() {
-            return s.serialize_bytes(&certificate.text); // written as it is (json.rs)
+            let text = text(&certificate.info).map_err(|err| shared.fail::<S::Error>(err))?;
+            return s.serialize_bytes(&text); // written as it is (json.rs)
         }
         let py = certificate.info.py();
         let json = certificate
