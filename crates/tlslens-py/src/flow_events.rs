@@ -220,8 +220,10 @@ pub struct Collector {
     pub quic: Option<QuicFeed>,
     /// With sessions, each TCP flow's content layer is run in the walk too.
     pub content: Option<ContentSetup>,
-    /// Each open flow's content layer (with `content`).
-    pub contents: HashMap<u64, FlowContent>,
+    /// Each open flow's content layer (with `content`), boxed: the map's room for flows
+    /// to come (up to as many again, and twice that while it grows) holds a pointer each,
+    /// not a content layer's 1.6 KB.
+    pub contents: HashMap<u64, Box<FlowContent>>,
     /// Per flow, the index in `events` of its last `Kept::Session` when nothing else of the
     /// flow came after it: a self-framed group joins it, so that a connection's frames
     /// of one batch cross as one `SessionEvents` (not with a plaintext sink or `--records`,
@@ -314,7 +316,7 @@ impl Collector {
         if let Some(message) = failed {
             session.abandon();
             // The run of application data read before the failed batch is told before it.
-            let held = self.contents.get_mut(&flow).and_then(FlowContent::abandon);
+            let held = self.contents.get_mut(&flow).and_then(|c| c.abandon());
             self.tell_said(flow, (frame, ts_ns), held.into_iter().collect());
             self.joinable.remove(&flow);
             self.events.push(Kept::Failed(SessionFailed {
@@ -333,7 +335,7 @@ impl Collector {
         if events.is_empty() {
             return;
         }
-        let client_side = self.contents.get(&flow).and_then(FlowContent::client_side);
+        let client_side = self.contents.get(&flow).and_then(|c| c.client_side());
         let group = Group {
             frame,
             ts_ns,
@@ -390,7 +392,7 @@ impl Collector {
             .as_ref()
             .map(|d| Python::with_gil(|py| d.clone_ref(py)));
         let content = FlowContent::new(setup, o.client_side, kept, failed);
-        self.contents.insert(o.flow, content);
+        self.contents.insert(o.flow, Box::new(content));
         decryptor
     }
 
