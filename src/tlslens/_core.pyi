@@ -2148,6 +2148,18 @@ def connection_timing(conn: Connection) -> tuple[float | None, float | None, flo
     """The first handshake's times in ms, as the row writes them: TCP's SYN to SYN/ACK,
     ClientHello to ServerHello, ClientHello to the later Finished (None: not seen)."""
 
+def connection_completion(conn: Connection, tls13: bool) -> tuple[str | None, AlertEvent | None]:
+    """Why the handshake counts as completed (None: nothing shows that it did) and the first
+    fatal alert that could be read, from one walk of the timeline (``tls13``: the version
+    the connection negotiated)."""
+
+def alert_sized(conn: Connection, event: TimelineEvent) -> bool:
+    """A lone, unread TLS 1.3 record of ``conn`` as long as a protected alert."""
+
+def alert_is_fatal(event: AlertEvent, tls13: bool) -> bool:
+    """Whether a read alert is fatal: in TLS 1.3 all but close_notify and user_canceled,
+    before it a level of 2."""
+
 def alert_names(event: AlertEvent | EncryptedAlertEvent) -> tuple[str | None, str]:
     """An alert's (level, description) by name, as the row writes them: (None, "encrypted")
     for one no key opened. Raises TypeError for an event that is no alert."""

@@ -23,17 +23,13 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeGuard
 
-from tlslens import registry
+from tlslens import _core, registry
 from tlslens.events import (
     ALERT_EVENTS,
     AlertEvent,
-    ApplicationDataEvent,
-    ChangeCipherSpecEvent,
-    DataEvent,
     EncryptedAlertEvent,
     EncryptedHandshakeEvent,
     HandshakeEvent,
-    SSLv2EncryptedEvent,
     TimelineEvent,
 )
 from tlslens.handshake import messages as hs
@@ -64,8 +60,6 @@ ALERT_WORDS = {
 }
 
 # RFC 8446 §6: in TLS 1.3 every alert but these two is fatal, whatever its level says.
-_NOT_FATAL_TLS13 = frozenset({0, 90})  # close_notify, user_canceled
-_FATAL = 2
 
 # Alerts about a certificate, and the chain problems that explain each best (first found).
 _CERTIFICATE_ALERTS: dict[str, tuple[str, ...]] = {
@@ -158,7 +152,8 @@ def message_title(msg_type: int) -> str:
 
 def outcome_of(conn: Connection) -> Outcome:
     """The outcome of ``conn``, read to its end (``conn.validation`` is used when set)."""
-    completed, fatal = _completion(conn, conn.tls13)
+    # One walk of the timeline in the core (row/completion.rs) answers both.
+    completed, fatal = _core.connection_completion(conn, conn.tls13)
     if fatal is not None:
         return _failed_by_alert(conn, fatal, completed is not None)
     if completed is not None:
@@ -230,70 +225,7 @@ def _quic_unfinished(conn: Connection) -> Outcome | None:
 
 def is_fatal(event: AlertEvent | EncryptedAlertEvent, tls13: bool) -> TypeGuard[AlertEvent]:
     """Is this alert event a fatal alert that could be read (not one still encrypted)?"""
-    if not isinstance(event, AlertEvent):
-        return False  # still encrypted
-    if tls13:
-        return event.description not in _NOT_FATAL_TLS13
-    return event.level == _FATAL
-
-
-def _completion(conn: Connection, tls13: bool) -> tuple[str | None, AlertEvent | None]:
-    """Why the handshake counts as completed (None if nothing shows that it did), and the
-    first fatal alert that could be read: one walk of the timeline answers both."""
-    finished: set[str] = set()
-    data: set[str] = set()
-    ccs: set[str] = set()
-    fatal: AlertEvent | None = None
-    # QUIC's Handshake packets carry ACKs and closes as well as the Finished: only the
-    # client's 1-RTT packets (sent after its Finished) show, unread, that it completed.
-    quic = conn.transport == "quic"
-    client_flight = False  # TLS 1.3, unread: the client's protected flight, not an alert
-    refused = False  # TLS 1.3, unread: the server's answer to it looks like an alert
-    for event in conn.timeline:
-        direction = event.direction
-        # By class (the leaf classes are final): cheaper than isinstance, on every event.
-        if type(event) is HandshakeEvent:
-            if isinstance(event.message, hs.Finished):
-                finished.add(direction)
-        elif type(event) is ChangeCipherSpecEvent:
-            if not tls13:
-                ccs.add(direction)
-        elif type(event) is EncryptedHandshakeEvent:
-            if not tls13 and direction in ccs:
-                finished.add(direction)  # the first record after ChangeCipherSpec is Finished
-            elif direction == C2S and not quic:
-                client_flight = client_flight or not alert_sized(conn, event)
-        elif type(event) is SSLv2EncryptedEvent:
-            data.add(direction)
-        elif type(event) is AlertEvent:
-            if fatal is None and is_fatal(event, tls13):
-                fatal = event
-        elif type(event) is not ApplicationDataEvent:
-            continue
-        elif direction == S2C and alert_sized(conn, event):
-            refused = conn.closed_first == S2C  # the server's alert, and it closed
-        else:
-            # TLS 1.3's encrypted flights aside, application data flows only after Finished.
-            data.add(direction)
-    return _completed_by(conn, finished, data, tls13 and client_flight and not refused), fatal
-
-
-def _completed_by(
-    conn: Connection, finished: set[str], data: set[str], client_flight: bool
-) -> str | None:
-    """Why the handshake counts as completed, from what the timeline showed: each side's
-    Finished or data, and (TLS 1.3, unread) a client flight the server did not refuse."""
-    if finished >= {C2S, S2C}:
-        return "both sides sent their Finished message"
-    if client_flight and conn.server_hello is not None:
-        # The server's Finished is in its flight, the client's in its own; a server that
-        # did not take it answers with one alert-sized record and closes.
-        return "both sides sent their Finished message (encrypted)"
-    if not (finished | data) >= {C2S, S2C}:
-        return None
-    if conn.client_hello is None and conn.server_hello is None:
-        return "the capture starts after the handshake; application data went both ways"
-    return "application data went both ways, so the encrypted handshake completed"
+    return isinstance(event, AlertEvent) and _core.alert_is_fatal(event, tls13)
 
 
 def _failed_by_alert(conn: Connection, event: AlertEvent, completed: bool) -> Outcome:
@@ -387,24 +319,7 @@ def alert_sized(conn: Connection, event: TimelineEvent) -> bool:
     """A lone, unread TLS 1.3 record as long as a protected alert (its 2 bytes, the inner
     content type and the AEAD tag): what a side that rejects the other's flight sends,
     where a completed handshake brings a Finished, session tickets or an answer."""
-    # The length first: most records are not alert-sized, and conn.tls13 is worked out
-    # from the ServerHello again on every call.
-    if event.length not in _ALERT_SIZES or event.records != 1:
-        return False
-    if isinstance(event, DataEvent):
-        if event.decrypted or type(event) is not ApplicationDataEvent:
-            return False
-    elif not isinstance(event, EncryptedHandshakeEvent):
-        return False
-    if not conn.tls13:
-        return False
-    info = conn.suite_info
-    tag = 8 if info is not None and info.name.endswith("CCM_8_SHA256") else 16
-    return event.length == 2 + 1 + tag
-
-
-# A protected TLS 1.3 alert: 2 bytes, the inner content type, an AEAD tag of 8 or 16.
-_ALERT_SIZES = frozenset({2 + 1 + 8, 2 + 1 + 16})
+    return _core.alert_sized(conn, event)
 
 
 def _failed_by_close(conn: Connection, closed_first: str) -> Outcome:

@@ -464,6 +464,15 @@ impl HandshakeEvent {
     }
 }
 
+/// What the outcome's walk (`row/completion.rs`) reads of an alert without a Python call:
+/// its level and description, None where one is not a number that fits (a hand-made event).
+impl AlertEvent {
+    pub(crate) fn numbers(&self, py: Python<'_>) -> (Option<u8>, Option<u8>) {
+        let number = |value: &Py<PyInt>| value.bind(py).extract::<u8>().ok();
+        (number(&self.level), number(&self.description))
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TimelineEvent>()?;
     m.add_class::<HandshakeEvent>()?;

@@ -18,6 +18,13 @@ pub struct DataEvent {
     decrypted: Py<PyBool>,
 }
 
+impl DataEvent {
+    /// Whether the run's plaintext was read (the outcome's walk, `row/completion.rs`).
+    pub(crate) fn decrypted(&self, py: Python<'_>) -> bool {
+        self.decrypted.bind(py).is_true()
+    }
+}
+
 /// Declares a kind of data run.
 macro_rules! data_kind {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {

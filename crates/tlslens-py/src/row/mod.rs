@@ -16,6 +16,7 @@
 mod certificates;
 mod client_auth;
 mod clock;
+mod completion;
 mod conclusions;
 mod handshakes;
 mod hello;
@@ -493,6 +494,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(connection_row, m)?)?;
     m.add_function(wrap_pyfunction!(certificates::forget_certificate_texts, m)?)?;
     conclusions::register(m)?;
+    completion::register(m)?;
     stapled::register(m)?;
     client_auth::register(m)
 }

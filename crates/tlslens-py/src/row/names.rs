@@ -86,6 +86,8 @@ pub struct SuiteInfo {
     pub auth: Option<String>,
     pub forward_secrecy: Option<bool>,
     pub tls13: bool,
+    /// An AEAD with an 8-byte tag (CCM_8): a protected TLS 1.3 alert is 11 bytes, not 19.
+    pub short_tag: bool,
 }
 
 type NameMap = HashMap<u32, Arc<str>>;
@@ -171,6 +173,10 @@ pub fn suite_info(py: Python<'_>, value: u16) -> PyResult<Option<Arc<SuiteInfo>>
             auth: row.getattr("auth")?.extract()?,
             forward_secrecy: row.getattr("forward_secrecy")?.extract()?,
             tls13: row.getattr("tls13")?.extract()?,
+            short_tag: row
+                .getattr("name")?
+                .extract::<String>()?
+                .ends_with("CCM_8_SHA256"),
         })),
         Err(err) if err.is_instance_of::<pyo3::exceptions::PyKeyError>(py) => None,
         Err(err) => return Err(err),

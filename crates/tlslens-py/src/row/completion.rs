@@ -1,0 +1,299 @@
+//! What the outcome (`outcome.py`) first reads of a connection: whether its timeline shows
+//! the handshake completed, and its first fatal alert that could be read — one walk over
+//! the core's event classes, as the row's own walk (`steps`) reads them, without a Python
+//! call per event; and `alert_sized`, the one definition of a lone record as long as a
+//! protected TLS 1.3 alert, which the narration asks too.
+
+use std::sync::atomic::Ordering;
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyType};
+
+use super::hello::Hellos;
+use super::{cipher_suite, suite_info};
+use crate::handshake::Finished;
+use crate::timeline::{
+    AlertEvent, ChangeCipherSpecEvent, EncryptedHandshakeEvent, HandshakeEvent,
+    SSLv2EncryptedEvent, TimelineEvent,
+};
+use crate::timeline_data::{ApplicationDataEvent, DataEvent};
+
+/// Alerts TLS 1.3 does not make fatal (RFC 8446 §6.1): close_notify, user_canceled.
+const NOT_FATAL_TLS13: [u8; 2] = [0, 90];
+const FATAL: u8 = 2;
+
+/// A protected TLS 1.3 alert: its 2 bytes, the inner content type and the AEAD tag.
+const fn protected_alert(tag: u64) -> u64 {
+    2 + 1 + tag
+}
+
+/// Per direction (client, server): what the walk saw.
+#[derive(Default, Clone, Copy)]
+struct Sides {
+    client: bool,
+    server: bool,
+}
+
+impl Sides {
+    fn set(&mut self, client: bool) {
+        if client {
+            self.client = true;
+        } else {
+            self.server = true;
+        }
+    }
+
+    fn has(self, client: bool) -> bool {
+        if client {
+            self.client
+        } else {
+            self.server
+        }
+    }
+
+    fn both(self) -> bool {
+        self.client && self.server
+    }
+
+    fn or(self, other: Sides) -> Sides {
+        Sides {
+            client: self.client || other.client,
+            server: self.server || other.server,
+        }
+    }
+}
+
+/// The connection facts `alert_sized` needs, asked once (and only when a record of an
+/// alert's size comes).
+struct Sizing<'a, 'py> {
+    conn: &'a Bound<'py, PyAny>,
+    tls13: bool,
+    tag: Option<u64>,
+}
+
+impl Sizing<'_, '_> {
+    /// The AEAD tag length of the connection's suite: 8 for CCM_8, else 16.
+    fn tag(&mut self) -> PyResult<u64> {
+        if let Some(tag) = self.tag {
+            return Ok(tag);
+        }
+        let conn = self.conn;
+        let suite = cipher_suite(conn, &Hellos::of(conn)?)?;
+        let short = suite_info(conn.py(), suite)?.is_some_and(|info| info.short_tag);
+        let tag = if short { 8 } else { 16 };
+        self.tag = Some(tag);
+        Ok(tag)
+    }
+
+    /// A lone, unread TLS 1.3 record as long as a protected alert: what a side that rejects
+    /// the other's flight sends, where a completed handshake brings a Finished, session
+    /// tickets or an answer.
+    fn alert_sized(&mut self, event: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let base = event.downcast::<TimelineEvent>()?.get();
+        let length = base.length.load(Ordering::Relaxed);
+        // The length first: most records are not alert-sized.
+        let sizes = [protected_alert(8), protected_alert(16)];
+        if !sizes.contains(&length) || base.records.load(Ordering::Relaxed) != 1 {
+            return Ok(false);
+        }
+        if let Ok(data) = event.downcast::<DataEvent>() {
+            if data.get().decrypted(event.py())
+                || !event.is_exact_instance_of::<ApplicationDataEvent>()
+            {
+                return Ok(false);
+            }
+        } else if !event.is_instance_of::<EncryptedHandshakeEvent>() {
+            return Ok(false);
+        }
+        Ok(self.tls13 && length == protected_alert(self.tag()?))
+    }
+}
+
+/// Whether an alert event is fatal: in TLS 1.3 every alert but close_notify and
+/// user_canceled, before it a level of 2.
+fn is_fatal(alert: &AlertEvent, py: Python<'_>, tls13: bool) -> bool {
+    let (level, description) = alert.numbers(py);
+    if tls13 {
+        return !description.is_some_and(|d| NOT_FATAL_TLS13.contains(&d));
+    }
+    level == Some(FATAL)
+}
+
+/// What one walk of the timeline showed.
+#[derive(Default)]
+struct Shown<'py> {
+    finished: Sides,
+    data: Sides,
+    ccs: Sides,
+    fatal: Option<Bound<'py, PyAny>>,
+    /// TLS 1.3, unread: the client's protected flight, not an alert.
+    client_flight: bool,
+    /// TLS 1.3, unread: the server's answer to it looks like an alert, and it closed.
+    refused: bool,
+}
+
+/// The kinds of event the walk tells apart, by exact class (the kinds are final): their
+/// type objects asked once a walk, not once an event.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Handshake,
+    ChangeCipherSpec,
+    EncryptedHandshake,
+    Sslv2Encrypted,
+    Alert,
+    ApplicationData,
+    Other,
+}
+
+struct Kinds<'py>([(Bound<'py, PyType>, Kind); 6]);
+
+impl<'py> Kinds<'py> {
+    fn new(py: Python<'py>) -> Self {
+        Self([
+            (py.get_type::<HandshakeEvent>(), Kind::Handshake),
+            (py.get_type::<ApplicationDataEvent>(), Kind::ApplicationData),
+            (
+                py.get_type::<EncryptedHandshakeEvent>(),
+                Kind::EncryptedHandshake,
+            ),
+            (
+                py.get_type::<ChangeCipherSpecEvent>(),
+                Kind::ChangeCipherSpec,
+            ),
+            (py.get_type::<AlertEvent>(), Kind::Alert),
+            (py.get_type::<SSLv2EncryptedEvent>(), Kind::Sslv2Encrypted),
+        ])
+    }
+
+    fn of(&self, event: &Bound<'py, PyAny>) -> Kind {
+        let class = event.get_type();
+        self.0
+            .iter()
+            .find(|(kind_class, _)| kind_class.is(&class))
+            .map_or(Kind::Other, |(_, kind)| *kind)
+    }
+}
+
+fn walk<'py>(conn: &Bound<'py, PyAny>, tls13: bool) -> PyResult<Shown<'py>> {
+    let py = conn.py();
+    // QUIC's Handshake packets carry ACKs and closes as well as the Finished: only the
+    // client's 1-RTT packets (sent after its Finished) show, unread, that it completed.
+    let quic = conn
+        .getattr(intern!(py, "transport"))?
+        .eq(intern!(py, "quic"))?;
+    let closed_first = conn.getattr(intern!(py, "closed_first"))?;
+    let server_closed = closed_first.eq(intern!(py, "s2c"))?;
+    let timeline = conn.getattr(intern!(py, "timeline"))?;
+    let mut sizing = Sizing {
+        conn,
+        tls13,
+        tag: None,
+    };
+    let kinds = Kinds::new(py);
+    let mut shown = Shown::default();
+    for event in timeline.downcast::<PyList>()?.iter() {
+        let kind = kinds.of(&event);
+        if kind == Kind::Other {
+            continue;
+        }
+        let base = event.downcast::<TimelineEvent>()?.get();
+        let client = base.direction.bind(py).to_str()? == "c2s";
+        match kind {
+            Kind::Handshake => {
+                let handshake = event.downcast::<HandshakeEvent>()?.get();
+                if handshake.message().bind(py).is_instance_of::<Finished>() {
+                    shown.finished.set(client);
+                }
+            }
+            Kind::ChangeCipherSpec if !tls13 => shown.ccs.set(client),
+            Kind::EncryptedHandshake if !tls13 && shown.ccs.has(client) => {
+                // The first record after ChangeCipherSpec is the Finished.
+                shown.finished.set(client);
+            }
+            Kind::EncryptedHandshake if client && !quic => {
+                shown.client_flight = shown.client_flight || !sizing.alert_sized(&event)?;
+            }
+            Kind::Sslv2Encrypted => shown.data.set(client),
+            Kind::Alert
+                if shown.fatal.is_none()
+                    && event
+                        .downcast::<AlertEvent>()
+                        .is_ok_and(|alert| is_fatal(alert.get(), py, tls13)) =>
+            {
+                shown.fatal = Some(event.clone());
+            }
+            Kind::ApplicationData if !client && sizing.alert_sized(&event)? => {
+                shown.refused = server_closed;
+            }
+            // TLS 1.3's encrypted flights aside, application data flows only after Finished.
+            Kind::ApplicationData => shown.data.set(client),
+            _ => {}
+        }
+    }
+    Ok(shown)
+}
+
+/// Why the handshake counts as completed, from what the walk showed.
+fn completed_by(
+    conn: &Bound<'_, PyAny>,
+    shown: &Shown<'_>,
+    tls13: bool,
+) -> PyResult<Option<&'static str>> {
+    let py = conn.py();
+    if shown.finished.both() {
+        return Ok(Some("both sides sent their Finished message"));
+    }
+    let server_hello = !conn.getattr(intern!(py, "server_hello"))?.is_none();
+    if tls13 && shown.client_flight && !shown.refused && server_hello {
+        // The server's Finished is in its flight, the client's in its own; a server that
+        // did not take it answers with one alert-sized record and closes.
+        return Ok(Some("both sides sent their Finished message (encrypted)"));
+    }
+    if !shown.finished.or(shown.data).both() {
+        return Ok(None);
+    }
+    if !server_hello && conn.getattr(intern!(py, "client_hello"))?.is_none() {
+        return Ok(Some(
+            "the capture starts after the handshake; application data went both ways",
+        ));
+    }
+    Ok(Some(
+        "application data went both ways, so the encrypted handshake completed",
+    ))
+}
+
+/// Why the handshake of `conn` counts as completed (None if nothing shows that it did),
+/// and the first fatal alert that could be read (`tls13`: the version it negotiated).
+#[pyfunction]
+fn connection_completion<'py>(
+    conn: &Bound<'py, PyAny>,
+    tls13: bool,
+) -> PyResult<(Option<&'static str>, Option<Bound<'py, PyAny>>)> {
+    let shown = walk(conn, tls13)?;
+    Ok((completed_by(conn, &shown, tls13)?, shown.fatal))
+}
+
+/// A lone, unread TLS 1.3 record of `conn` as long as a protected alert.
+#[pyfunction]
+fn alert_sized(conn: &Bound<'_, PyAny>, event: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let tls13 = conn.getattr(intern!(conn.py(), "tls13"))?.is_truthy()?;
+    Sizing {
+        conn,
+        tls13,
+        tag: None,
+    }
+    .alert_sized(event)
+}
+
+/// Whether an alert event (read) is fatal, in TLS 1.3 (`tls13`) or before.
+#[pyfunction]
+fn alert_is_fatal(event: &Bound<'_, AlertEvent>, tls13: bool) -> bool {
+    is_fatal(event.get(), event.py(), tls13)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(connection_completion, m)?)?;
+    m.add_function(wrap_pyfunction!(alert_sized, m)?)?;
+    m.add_function(wrap_pyfunction!(alert_is_fatal, m)?)
+}
