@@ -9,7 +9,7 @@ from tlslens.explain.derivation import decryption_summary
 from tlslens.explain.over_udp import dtls_facts
 from tlslens.explain.vocabulary import KX_WORDS
 from tlslens.handshake import messages as hs
-from tlslens.model import Connection
+from tlslens.model import Connection, Endpoint
 from tlslens.outcome import outcome_of
 from tlslens.registry import cipher_suite_label
 from tlslens.tls.deprecated import deprecation
@@ -180,14 +180,17 @@ class ResumptionSavings:
     MAX_SAMPLES = 1001
 
     def __init__(self) -> None:
-        self.samples: dict[str, tuple[list[float], list[float]]] = {}
+        # By (server, SNI): its text is made only for the lines, not once per connection.
+        self.samples: dict[tuple[Endpoint, str | None], tuple[list[float], list[float]]] = {}
 
     def add(self, conn: Connection) -> None:
         """A connection's handshake time (ms), under its server, if it was timed."""
-        took = conn.timing["handshake_ms"]
-        if took is None or conn.server_hello is None:
+        if conn.server_hello is None:
             return
-        server = str(conn.server) + (f" ({conn.sni})" if conn.sni else "")
+        took = conn.timing["handshake_ms"]
+        if took is None:
+            return
+        server = (conn.server, conn.sni or None)
         entry = self.samples.get(server)
         if entry is None:
             if len(self.samples) >= self.MAX_SERVERS:
@@ -198,8 +201,12 @@ class ResumptionSavings:
             kind.append(took)
 
     def lines(self) -> list[str]:
+        named = {
+            str(server) + (f" ({sni})" if sni else ""): kinds
+            for (server, sni), kinds in self.samples.items()
+        }
         out = []
-        for server, (full, short) in sorted(self.samples.items()):
+        for server, (full, short) in sorted(named.items()):
             if not full or not short:
                 continue
             import statistics  # here: only a server with resumed handshakes comes this far
