@@ -337,3 +337,60 @@ def test_the_outcome_reads_the_timeline_once(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(Connection, "alerts", property(unused))
     assert [outcome_of(conn) for conn in conns] == expected
+
+
+def _tls13_with(suite: int, *events: Any) -> Any:
+    """A TLS 1.3 connection that chose ``suite``, with ``events`` as its timeline."""
+    from tlslens.handshake import messages as hs
+    from tlslens.model import Connection, Endpoint
+
+    extensions = bytes.fromhex("002b00020304")  # supported_versions: TLS 1.3
+    body = (
+        bytes.fromhex("0303")
+        + bytes(range(32))
+        + b"\x00"
+        + suite.to_bytes(2, "big")
+        + b"\x00"
+        + len(extensions).to_bytes(2, "big")
+        + extensions
+    )
+    hello = hs.parse_message(hs.SERVER_HELLO, body, hs.HandshakeContext())
+    ends = (Endpoint(bytes(4), 1), Endpoint(bytes(4), 2))
+    conn = Connection(1, 0, *ends, 1, 0)
+    conn.server_hello = hello
+    conn.timeline.extend(events)
+    return conn
+
+
+@pytest.mark.parametrize(
+    ("suite", "alert_length"),
+    [(0x1301, 19), (0x1305, 11)],
+    ids=["gcm-16-byte-tag", "ccm8-8-byte-tag"],
+)
+def test_a_protected_alert_is_told_by_the_suites_tag_length(suite: int, alert_length: int) -> None:
+    """A lone unread TLS 1.3 record is alert-sized when it holds 2 bytes, the inner content
+    type and the suite's AEAD tag: 19 bytes under a 16-byte tag, 11 under CCM_8's 8 (the
+    registry's suite name says which); one byte more, or a run of two, is not. A server
+    that sends one and closes refused the client's flight: the handshake is not counted as
+    completed from that flight."""
+    from tlslens.events import ApplicationDataEvent, EncryptedHandshakeEvent
+    from tlslens.outcome import alert_sized, outcome_of
+
+    def record(direction: str, length: int, records: int = 1) -> Any:
+        kind = EncryptedHandshakeEvent if direction == "c2s" else ApplicationDataEvent
+        return kind(5, 0, direction, 0, length, 5, records)
+
+    other = 19 if alert_length == 11 else 11
+    conn = _tls13_with(suite)
+    assert conn.tls13
+    assert alert_sized(conn, record("s2c", alert_length))
+    assert not alert_sized(conn, record("s2c", other))
+    assert not alert_sized(conn, record("s2c", alert_length + 1))
+    assert not alert_sized(conn, record("s2c", alert_length, records=2))
+
+    flight = record("c2s", 80)
+    refused = _tls13_with(suite, flight, record("s2c", alert_length))
+    refused.closed_first = "s2c"
+    assert outcome_of(refused).status != "completed"
+    answered = _tls13_with(suite, flight, record("s2c", 80))
+    assert outcome_of(answered).reason == "both sides sent their Finished message (encrypted)"
