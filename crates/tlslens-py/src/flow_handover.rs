@@ -10,8 +10,13 @@ use pyo3::types::{PyBytes, PyList};
 use super::content_events::{tell, tell_run, Seen};
 use super::flow_content::Said;
 use tlslens_core::flows::tcp::StreamEvent;
+use tlslens_core::records::Session;
 
-use super::flow_events::{Collector, FlowConflict, FlowData, FlowGap, Kept, SessionEvents};
+use super::decrypt::{decryptor_failed, Decryptor};
+use super::flow_content::FlowContent;
+use super::flow_events::{
+    Collector, FlowConflict, FlowData, FlowGap, FlowOpened, Kept, Open, SessionEvents,
+};
 use super::session::{event_to_python, SkippedBody};
 use super::udp_events::UdpDatagram;
 
@@ -156,6 +161,86 @@ impl Group {
 }
 
 impl Collector {
+    /// A new flow: its session made. Without sessions Python is told now; with, when the
+    /// flow first says something (`tell_opened`), but for the first keyed flow after the
+    /// capture's key log grew: its decryptor is made now, which gives the run's key store
+    /// the new secrets at the frame they always were (a flow opened earlier decrypts its
+    /// later records with them).
+    pub(crate) fn opened(&mut self, o: &tlslens_core::flows::Opened) -> Option<FlowOpened> {
+        let opened = FlowOpened {
+            decryptor: None,
+            flow: o.flow,
+            src_addr: o.src,
+            sport: o.sport,
+            dst_addr: o.dst,
+            dport: o.dport,
+            frame: o.frame,
+            ts_ns: o.ts_ns,
+            client_side: o.client_side,
+            mid_stream: o.mid_stream,
+            secrets: self.secrets,
+        };
+        let keyed = self.keyed(self.secrets);
+        let Some(sessions) = self.sessions.as_mut() else {
+            return Some(opened);
+        };
+        let session = Session::new(o.client_side, o.mid_stream, [o.sport, o.dport], !keyed);
+        let untold = Some(opened);
+        sessions.insert(o.flow, Box::new(Open { session, untold }));
+        if keyed && self.content.is_some() && self.secrets > self.secrets_given {
+            self.secrets_given = self.secrets;
+            self.tell_opened(o.flow);
+        }
+        None
+    }
+
+    /// Whether a flow opened after `secrets` Decryption Secrets Blocks has keys to try.
+    pub(crate) fn keyed(&self, secrets: usize) -> bool {
+        self.keys || secrets > 0
+    }
+
+    /// Python is told the flow (`FlowOpened`, with its decryptor), and its content layer is
+    /// made, if that was not done yet.
+    pub(crate) fn tell_opened(&mut self, flow: u64) {
+        let open = self.sessions.as_mut().and_then(|s| s.get_mut(&flow));
+        let Some(mut opened) = open.and_then(|open| open.untold.take()) else {
+            return;
+        };
+        opened.decryptor = self.open_content(&opened);
+        self.events.push(Kept::Opened(opened));
+    }
+
+    /// A flow's content layer, made with what the flow opened with (its client side, the
+    /// Decryption Secrets Blocks read then); its decryptor, when it has one.
+    fn open_content(&mut self, opened: &FlowOpened) -> Option<Py<Decryptor>> {
+        let keyed = self.keyed(opened.secrets);
+        let setup = self.content.as_ref()?;
+        // The caller makes the decryptor (from the run's key store, with the capture's
+        // secrets read when the flow opened); an Exception there (a bug) leaves the flow
+        // without one, and its finding.
+        let mut failed = None;
+        let decryptor = keyed
+            .then(|| {
+                Python::with_gil(|py| {
+                    let made = setup.decryptor_for.call1(py, (opened.secrets,));
+                    let made = made.and_then(|made| made.extract::<Option<Py<Decryptor>>>(py));
+                    made.unwrap_or_else(|error| {
+                        failed = setup
+                            .failed(py, error)
+                            .map(|error| decryptor_failed(&error));
+                        None
+                    })
+                })
+            })
+            .flatten();
+        let kept = decryptor
+            .as_ref()
+            .map(|d| Python::with_gil(|py| d.clone_ref(py)));
+        let content = FlowContent::new(opened.client_side, kept, failed);
+        self.contents.insert(opened.flow, Box::new(content));
+        decryptor
+    }
+
     /// A flow's group of events goes out: joining the flow's `SessionEvents` before it
     /// when it may (see `joinable`).
     pub(crate) fn tell(&mut self, flow: u64, client_side: Option<u8>, group: Group) {
@@ -248,5 +333,149 @@ impl Collector {
             bytes: start..self.arena.len(),
             bad_length,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use pyo3::prelude::*;
+    use tlslens_core::decrypt::Suites;
+    use tlslens_core::flows::packet::Addr;
+    use tlslens_core::flows::tcp::StreamEvent;
+    use tlslens_core::flows::{FlowEvent, FlowSink, Opened};
+
+    use crate::flow_content::ContentSetup;
+    use crate::flow_events::{Collector, Kept};
+
+    /// A collector as the capture path makes it (sessions and content layers in the walk),
+    /// without keys: nothing here calls into Python.
+    fn collector(py: Python<'_>) -> Collector {
+        Collector {
+            sessions: Some(HashMap::new()),
+            content: Some(ContentSetup {
+                suites: Box::leak(Box::new(Suites::new())),
+                max_message: 1 << 16,
+                known_types: vec![1, 2, 11, 14, 16, 20],
+                keep_plaintext: false,
+                keep_records: false,
+                rsa: None,
+                decryptor_for: py.None(),
+                interrupt: Mutex::new(None),
+            }),
+            ..Collector::default()
+        }
+    }
+
+    fn open(collector: &mut Collector, flow: u64, client_side: Option<u8>) {
+        collector.event(FlowEvent::Opened(Opened {
+            flow,
+            src: Addr::v4([10, 0, 0, 1]),
+            sport: 50_000,
+            dst: Addr::v4([10, 0, 0, 2]),
+            dport: 25,
+            frame: 1,
+            ts_ns: 1_000,
+            client_side,
+            mid_stream: false,
+        }));
+    }
+
+    fn data(collector: &mut Collector, flow: u64, side: u8, offset: u64, data: &[u8]) {
+        let event = StreamEvent::Data { offset, data };
+        collector.event(FlowEvent::Stream {
+            flow,
+            side,
+            event,
+            frame: 2 + offset,
+            ts_ns: 2_000,
+        });
+    }
+
+    /// A ClientHello record: TLS 1.2, one suite, no extensions.
+    fn client_hello() -> Vec<u8> {
+        let mut hello = vec![3, 3];
+        hello.extend([0; 32]);
+        hello.extend([0, 0, 2, 0x13, 1, 1, 0, 0, 0]);
+        let mut message = vec![1, 0, 0, u8::try_from(hello.len()).unwrap_or(0)];
+        message.extend(hello);
+        let mut record = vec![22, 3, 1, 0, u8::try_from(message.len()).unwrap_or(0)];
+        record.extend(message);
+        record
+    }
+
+    fn opened(collector: &Collector) -> Vec<(u64, Option<u8>)> {
+        let told = collector.events.iter().filter_map(|kept| match kept {
+            Kept::Opened(o) => Some((o.flow, o.client_side)),
+            _ => None,
+        });
+        told.collect()
+    }
+
+    #[test]
+    fn a_flow_that_never_says_anything_is_not_told_and_gets_no_content_layer() {
+        pyo3::prepare_freethreaded_python();
+        Python::with_gil(|py| {
+            let mut collector = collector(py);
+            open(&mut collector, 7, Some(0));
+            assert!(collector.events.is_empty() && collector.contents.is_empty());
+            // A plaintext prelude is told (Python keeps it, for a STARTTLS to come), but the
+            // core content layer only passes it through: it is not made.
+            data(
+                &mut collector,
+                7,
+                0,
+                0,
+                b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n",
+            );
+            assert_eq!(opened(&collector), [(7, Some(0))]);
+            let content = collector.contents.get(&7).map(|c| c.reading());
+            assert_eq!(content, Some(false));
+            assert_eq!(
+                collector.contents.get(&7).and_then(|c| c.client_side()),
+                Some(0)
+            );
+            // A SYN alone until the end: never told, never a content layer.
+            open(&mut collector, 8, Some(0));
+            collector.event(FlowEvent::Closed {
+                flow: 8,
+                frame: 9,
+                ts_ns: 9_000,
+                by: None,
+                syn_ts_ns: Some(1_000),
+                synack_ts_ns: None,
+            });
+            assert_eq!(opened(&collector), [(7, Some(0))]);
+            assert!(!collector.contents.contains_key(&8));
+        });
+    }
+
+    #[test]
+    fn a_flow_that_turns_tls_late_gets_a_content_layer_with_the_right_client_side() {
+        pyo3::prepare_freethreaded_python();
+        Python::with_gil(|py| {
+            let mut collector = collector(py);
+            // No SYN seen: the client is not known when the flow opens.
+            open(&mut collector, 3, None);
+            let prelude = b"220 ready\r\n";
+            data(&mut collector, 3, 0, 0, prelude);
+            let reading = |c: &Collector| c.contents.get(&3).map(|c| c.reading());
+            assert_eq!(reading(&collector), Some(false));
+            // Side 1 sends a ClientHello: it is the client, and the content layer reads it.
+            data(&mut collector, 3, 1, 0, &client_hello());
+            assert_eq!(reading(&collector), Some(true));
+            assert_eq!(
+                collector.contents.get(&3).and_then(|c| c.client_side()),
+                Some(1)
+            );
+            // Told once, before anything else of the flow.
+            assert_eq!(opened(&collector), [(3, None)]);
+            assert!(matches!(collector.events.first(), Some(Kept::Opened(_))));
+            let mut said = collector.events.iter().skip(1);
+            assert!(said.clone().count() >= 2);
+            assert!(said.all(|kept| matches!(kept, Kept::Session { flow: 3, .. })));
+        });
     }
 }
