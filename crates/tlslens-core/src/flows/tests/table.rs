@@ -318,3 +318,40 @@ fn skipped_frames_are_counted_by_reason_in_first_seen_order() {
     table.frame(-5, LINKTYPE_RAW, &udp, &mut sink);
     assert_eq!((table.backwards, table.first_backwards), (1, 4));
 }
+
+#[test]
+fn sides_hold_whichever_end_sorts_first_and_for_a_connection_to_itself() {
+    // The table keeps one entry a flow, its 4-tuple lower end first: here the flow opens
+    // with the SYN/ACK of the end that sorts second, and the client is side 1.
+    let mut table = FlowTable::new(Limits::default());
+    let frames = [
+        seg(40000, false, 500, SYNACK, b""),
+        seg(40000, true, 101, PSH, b"hello"),
+        seg(40000, false, 501, PSH, b"world"),
+    ];
+    let evs = run(&mut table, &frames);
+    assert_eq!(
+        &evs[..3],
+        &[
+            Ev::Opened(0, Some(1), false),
+            Ev::Data(0, 1, 0, b"hello".to_vec()),
+            Ev::Data(0, 0, 0, b"world".to_vec()),
+        ]
+    );
+    // An end connected to itself: both ways are one 4-tuple, and every segment after the
+    // first is side 1 (as when each way had its entry and the second replaced the first).
+    let mut table = FlowTable::new(Limits::default());
+    let to_itself = |seq, flags, payload: &[u8]| {
+        let tcp = tcp_header(5000, 5000, seq, flags, payload);
+        ipv4([10, 0, 0, 9], [10, 0, 0, 9], 6, 0, &[], &tcp)
+    };
+    let frames = [to_itself(100, SYN, b""), to_itself(101, PSH, b"ping")];
+    let evs = run(&mut table, &frames);
+    assert_eq!(
+        &evs[..2],
+        &[
+            Ev::Opened(0, Some(0), false),
+            Ev::Data(0, 1, 0, b"ping".to_vec())
+        ]
+    );
+}
