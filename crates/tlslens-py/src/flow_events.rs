@@ -6,14 +6,14 @@
 //! inside the walk: Python gets record-level events (`SessionEvents`), never stream bytes.
 //! Without (`FlowCore(sessions=False)`), the reassembled bytes themselves (`FlowData`...).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use tlslens_core::flows::packet::{self, Addr};
 use tlslens_core::flows::tcp::StreamEvent;
-use tlslens_core::flows::{CloseReason, FlowEvent, FlowSink, Verdict};
+use tlslens_core::flows::{CloseReason, FlowEvent, FlowSink, Opened, Verdict};
 use tlslens_core::records::{Session, SessionEvent};
 
 use super::decrypt::Decryptor;
@@ -22,6 +22,9 @@ use super::flow_handover::Group;
 use super::flows::panic_text;
 use super::quic_events::{QuicFeed, QuicKept};
 use super::udp_events::{FlowCut, UdpClosed, UdpOpened};
+
+mod open;
+pub use open::Open;
 
 /// A new TCP flow: `client_side` 0 or 1 when its first frame was a SYN or SYN/ACK. With
 /// sessions, told lazily: right before the flow's first event Python reads (see `Open`).
@@ -49,6 +52,25 @@ pub struct FlowOpened {
     /// With the content layer in the walk: the flow's decryptor, when it has one.
     #[pyo3(get)]
     pub(crate) decryptor: Option<Py<Decryptor>>,
+}
+
+impl FlowOpened {
+    /// How `o` opened, once `secrets` Decryption Secrets Blocks were read (no decryptor yet).
+    pub(crate) fn new(o: &Opened, secrets: usize) -> FlowOpened {
+        FlowOpened {
+            flow: o.flow,
+            src_addr: o.src,
+            sport: o.sport,
+            dst_addr: o.dst,
+            dport: o.dport,
+            frame: o.frame,
+            ts_ns: o.ts_ns,
+            client_side: o.client_side,
+            mid_stream: o.mid_stream,
+            secrets,
+            decryptor: None,
+        }
+    }
 }
 
 #[pymethods]
@@ -205,18 +227,6 @@ pub enum Kept {
     Quic(QuicKept),
 }
 
-/// One open TCP flow when the core drives its session. Boxed in the map of open flows: the
-/// map's room for flows to come (up to as many again, twice that while it grows) holds a
-/// pointer each, not a session.
-pub struct Open {
-    pub(crate) session: Session,
-    /// The flow's opening, until Python is told it: right before the first event of the
-    /// flow Python reads (`Collector::tell_opened`), when its content layer (and decryptor)
-    /// is made too. A flow that never says anything (a SYN alone, a port scan, a flow
-    /// given up as not TLS) costs Python nothing and has no content layer.
-    pub(crate) untold: Option<FlowOpened>,
-}
-
 #[derive(Default)]
 pub struct Collector {
     pub events: Vec<Kept>,
@@ -237,7 +247,7 @@ pub struct Collector {
     /// With sessions, each TCP flow's content layer is run in the walk too.
     pub content: Option<ContentSetup>,
     /// Each open flow's content layer (with `content`) once Python was told the flow
-    /// (`Open::untold`), boxed: the map's room for flows to come (up to as many again, and
+    /// (`Open::told`), boxed: the map's room for flows to come (up to as many again, and
     /// twice that while it grows) holds a pointer each, not a content layer's 1.6 KB.
     pub contents: HashMap<u64, Box<FlowContent>>,
     /// Per flow, the index in `events` of its last `Kept::Session` when nothing else of the
@@ -246,6 +256,10 @@ pub struct Collector {
     /// whose events are told in the capture's order or need their frame). Emptied with
     /// `events`.
     pub joinable: HashMap<u64, usize>,
+    /// TCP flows closed that Python was never told: their hand-out is not told either.
+    /// (Between a flow's end and its hand-out: bounded by the flows open at once and the
+    /// reorder window.)
+    pub silent: HashSet<u64>,
 }
 
 impl Collector {
@@ -264,13 +278,21 @@ impl Collector {
         let Some(sessions) = self.sessions.as_mut() else {
             return Verdict::Tls;
         };
-        match sessions.get(&flow).map(|open| &open.session) {
-            None => Verdict::Ignored,
+        let Some(open) = sessions.get(&flow) else {
+            return Verdict::Ignored;
+        };
+        match open.session.as_deref() {
+            // No byte came yet: what a new session says (`a_new_session_watches_both_sides`).
+            None => Verdict::Undecided {
+                watch: [true, true],
+            },
             Some(session) if session.ignored() => {
-                sessions.remove(&flow);
+                let told = sessions.remove(&flow).is_some_and(|open| open.told);
                 self.contents.remove(&flow);
                 self.joinable.remove(&flow);
-                self.events.push(Kept::Ignored(FlowIgnored { flow }));
+                if told {
+                    self.events.push(Kept::Ignored(FlowIgnored { flow }));
+                }
                 Verdict::Ignored
             }
             Some(session) if session.started() => Verdict::Tls,
@@ -282,11 +304,13 @@ impl Collector {
 
     /// A flow's session is abandoned (after a bug in Python): whether it is then ignored.
     pub fn abandon(&mut self, flow: u64) -> bool {
+        let keys = self.keys;
         let Some(open) = self.sessions.as_mut().and_then(|s| s.get_mut(&flow)) else {
             return false;
         };
-        open.session.abandon();
-        let ignored = open.session.ignored();
+        let session = open.session(keys);
+        session.abandon();
+        let ignored = session.ignored();
         if let Some(sessions) = self.sessions.as_mut().filter(|_| ignored) {
             sessions.remove(&flow);
         }
@@ -307,11 +331,13 @@ impl Collector {
         ts_ns: i128,
         work: impl FnOnce(&mut Session, &mut Vec<SessionEvent>),
     ) {
+        let keys = self.keys;
         let Some(open) = self.sessions.as_mut().and_then(|s| s.get_mut(&flow)) else {
             return;
         };
+        let session = open.session(keys);
         let mut events = Vec::new();
-        let worked = catch_unwind(AssertUnwindSafe(|| work(&mut open.session, &mut events)));
+        let worked = catch_unwind(AssertUnwindSafe(|| work(session, &mut events)));
         let mut said = Vec::new();
         let failed = match worked {
             Ok(()) => {
@@ -330,7 +356,7 @@ impl Collector {
         // need be) is abandoned, so that what the session says later is read as after one.
         self.tell_opened(flow);
         if let Some(open) = self.sessions.as_mut().and_then(|s| s.get_mut(&flow)) {
-            open.session.abandon();
+            open.session(keys).abandon();
         }
         // The run of application data read before the failed batch is told before it.
         let held = self.contents.get_mut(&flow).and_then(|c| c.abandon());
@@ -395,34 +421,6 @@ impl Collector {
             self.fed += data.len();
         }
     }
-
-    /// A flow ends: its session's last events (and the run of application data its content
-    /// layer still held, and a decryptor failure no record came to place) go out before the end, which carries the content layer's flags.
-    fn closed(&mut self, closed: &mut FlowClosed) {
-        let (flow, frame, ts_ns) = (closed.flow, closed.frame, closed.ts_ns);
-        self.with_session(flow, frame, ts_ns, Session::finish);
-        if let Some(sessions) = self.sessions.as_mut() {
-            sessions.remove(&flow);
-        }
-        let Some(mut content) = self.contents.remove(&flow) else {
-            return;
-        };
-        let last = content.finish();
-        if !last.is_empty() {
-            let group = Group {
-                frame,
-                ts_ns,
-                events: last,
-            };
-            self.tell(flow, content.client_side(), group);
-        }
-        (
-            closed.renegotiation,
-            closed.abbreviated,
-            closed.tls13_encrypted,
-        ) = content.flags();
-        closed.counts = content.counts();
-    }
 }
 
 /// How a flow was closed, as `FlowClosed.by` says it.
@@ -454,6 +452,16 @@ impl FlowSink for Collector {
         | FlowEvent::Cut { flow, .. } = event
         {
             self.joinable.remove(&flow);
+        }
+        if let FlowEvent::Closing { flow, .. } | FlowEvent::Evicted { flow, .. } = event {
+            if self.untold(flow) {
+                return;
+            }
+        }
+        if let FlowEvent::HandOut { flow, .. } = event {
+            if self.silent.remove(&flow) {
+                return;
+            }
         }
         let kept = match event {
             FlowEvent::Opened(o) => match self.opened(&o) {
@@ -505,8 +513,11 @@ impl FlowSink for Collector {
                     syn_ts_ns,
                     synack_ts_ns,
                 };
-                self.closed(&mut closed);
+                let told = self.closed(&mut closed);
                 self.joinable.remove(&flow);
+                if !told {
+                    return;
+                }
                 Kept::Closed(closed)
             }
             FlowEvent::HandOut { flow, late } => Kept::HandOut(FlowHandOut { flow, late }),
