@@ -39,33 +39,17 @@ def _write(shape: str, flows: int, path: Path) -> None:
     """The capture of ``flows`` flows of ``shape``, each open until the capture ends (run in
     the child: it imports tlslens' writers)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
-    from tlslens.flows.synth import Chunk, iter_frames
     from tlslens.handshake import compose
 
     import adversarial
 
-    hello = compose.push_records(22, 0x0301, adversarial._hello())
     header = b"\x16\x03\x01\x00\x20"
-
-    def chunks(ts: int) -> list[Chunk]:
-        if shape in ("header", "started"):
-            data = header + (b"\x01" if shape == "started" else b"")
-            return [Chunk(ts + 20 + side, side, data) for side in (0, 1)]
-        if shape == "hello":
-            return [Chunk(ts + 20, 0, hello)]
-        return []
-
-    frames = (
-        frame
-        for i in range(flows)
-        for frame in iter_frames(
-            adversarial._client(i),
-            adversarial.SERVER,
-            syn_ts_ns=adversarial.T0 + i * 1000,
-            synack_ts_ns=None if shape == "syn" else adversarial.T0 + i * 1000 + 10,
-            chunks=chunks(adversarial.T0 + i * 1000),
-        )
-    )
+    data = {
+        "header": (header, header),
+        "started": (header + b"\x01", header + b"\x01"),
+        "hello": (compose.push_records(22, 0x0301, adversarial._hello()), b""),
+    }.get(shape, (b"", b""))
+    frames = adversarial.all_open(flows, established=shape != "syn", data=data)
     adversarial._write(path, frames)
 
 
