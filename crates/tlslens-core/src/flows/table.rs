@@ -531,17 +531,33 @@ impl FlowTable {
     /// The end of the capture (or of reading it): every open flow closes, in first-packet
     /// order, and every connection is handed out.
     pub fn finish(&mut self, sink: &mut impl FlowSink) {
+        while !self.finish_some(usize::MAX, sink) {}
+    }
+
+    /// The end of the capture, `most` open TCP flows at a time (the oldest first, each
+    /// chunk's connections handed out after it: what the sink holds at the end is bounded
+    /// by `most`, not by the flows open): whether every flow is closed and handed out. With
+    /// UDP associations open, all close at once, as `finish`: a chunk's hand-outs waiting on
+    /// one could pass the reorder window and change the order.
+    pub fn finish_some(&mut self, most: usize, sink: &mut impl FlowSink) -> bool {
         if let Some(w) = self.waiting.take() {
             // Asked and never answered: the frame ends as if the session kept the flow.
             self.end_of_frame(w.flow, w.side, w.flags, w.ts_ns, sink);
         }
-        let open: Vec<u64> = self.open.iter().copied().collect();
+        let udp = self.udp.open_flows();
+        let most = if udp.is_empty() { most } else { usize::MAX };
+        let open: Vec<u64> = self.open.iter().take(most).copied().collect();
         for index in open {
             self.close(index, None, sink);
         }
-        for index in self.udp.open_flows() {
+        if !self.open.is_empty() {
+            self.emit(sink);
+            return false;
+        }
+        for index in udp {
             self.close_udp(index, UdpEnd::Finished, sink);
         }
         self.emit(sink);
+        true
     }
 }

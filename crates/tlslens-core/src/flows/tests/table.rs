@@ -355,3 +355,57 @@ fn sides_hold_whichever_end_sorts_first_and_for_a_connection_to_itself() {
         ]
     );
 }
+
+#[test]
+fn the_end_closes_open_flows_a_chunk_at_a_time_in_the_same_order() {
+    // Five open flows, the second already ended: closed two at a time, the oldest first,
+    // each chunk's connections handed out before the next; the same events as all at once.
+    let mut frames: Vec<Vec<u8>> = (0..5).map(|p| seg(2000 + p, true, 5, PSH, b"x")).collect();
+    frames.push(seg(2001, true, 6, RST, b""));
+    let mut sink = Sink::default();
+    let mut table = FlowTable::new(Limits::default());
+    for (i, frame) in frames.iter().enumerate() {
+        table.frame(i as i128 * 1000, LINKTYPE_RAW, frame, &mut sink);
+    }
+    let walked = sink.0.len();
+    let mut chunks = Vec::new();
+    loop {
+        let done = table.finish_some(2, &mut sink);
+        chunks.push(sink.0.split_off(walked));
+        if done {
+            break;
+        }
+    }
+    assert_eq!(
+        chunks,
+        [
+            vec![
+                Ev::Closed(0, None),
+                Ev::Closed(2, None),
+                Ev::HandOut(0, false),
+                Ev::HandOut(1, false),
+                Ev::HandOut(2, false),
+            ],
+            vec![
+                Ev::Closed(3, None),
+                Ev::Closed(4, None),
+                Ev::HandOut(3, false),
+                Ev::HandOut(4, false),
+            ],
+        ]
+    );
+    let mut all = FlowTable::new(Limits::default());
+    let mut once = Sink::default();
+    for (i, frame) in frames.iter().enumerate() {
+        all.frame(i as i128 * 1000, LINKTYPE_RAW, frame, &mut once);
+    }
+    all.finish(&mut once);
+    let (mut closed, mut handed) = (Vec::new(), Vec::new());
+    for ev in chunks.concat() {
+        match ev {
+            Ev::HandOut(..) => handed.push(ev),
+            other => closed.push(other),
+        }
+    }
+    assert_eq!(once.0.split_off(walked), [closed, handed].concat());
+}
