@@ -6,13 +6,15 @@ Usage (no root needed):
 ``--before`` is the command that runs the tlslens to compare with, e.g. a clone of main's
 ``env PYTHONPATH=/tmp/old/src /tmp/old/.venv/bin/python -m tlslens`` (as bench_flows.py);
 this venv's ``tlslens`` is "after". Writes, for each N of ``--flows``, captures of N TCP flows
-all open at once (none ends before the capture does), in five shapes:
+all open at once (none ends before the capture does), in six shapes:
     syn           the client's SYN alone (a port scan, a SYN flood);
     established   the handshake done, no data;
     header        a 5-byte TLS record header each way (claiming 32 bytes), nothing more
                   (too little to tell TLS: the flows stay undecided);
     started       the same and one byte of the record's body: TLS started each way;
     hello         a whole ClientHello from the client (handshake/compose), nothing back;
+    http          a plaintext HTTP request and its answer (not TLS, but a prelude: kept in
+                  case a STARTTLS follows);
 then runs ``show --json`` on each with before and after in the same run, and prints their
 peak RSS and wall time (the median of ``--runs``) and whether their outputs are the same.
 
@@ -32,7 +34,7 @@ import time
 from pathlib import Path
 
 WORK = Path(__file__).resolve().parent / "work"
-SHAPES = ("syn", "established", "header", "started", "hello")
+SHAPES = ("syn", "established", "header", "started", "hello", "http")
 
 
 def _write(shape: str, flows: int, path: Path) -> None:
@@ -48,6 +50,7 @@ def _write(shape: str, flows: int, path: Path) -> None:
         "header": (header, header),
         "started": (header + b"\x01", header + b"\x01"),
         "hello": (compose.push_records(22, 0x0301, adversarial._hello()), b""),
+        "http": (b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n"),
     }.get(shape, (b"", b""))
     frames = adversarial.all_open(flows, established=shape != "syn", data=data)
     adversarial._write(path, frames)
