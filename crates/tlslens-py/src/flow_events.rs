@@ -341,6 +341,9 @@ impl Collector {
         let mut said = Vec::new();
         let failed = match worked {
             Ok(()) => {
+                let Some(events) = self.hold(flow, events, (frame, ts_ns)) else {
+                    return;
+                };
                 if !events.is_empty() {
                     self.tell_opened(flow);
                 }

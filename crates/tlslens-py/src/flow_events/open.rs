@@ -3,11 +3,11 @@
 
 use pyo3::prelude::*;
 use tlslens_core::flows::Opened;
-use tlslens_core::records::Session;
+use tlslens_core::records::{Session, SessionEvent};
 
 use super::{Collector, FlowClosed, FlowOpened, Kept};
 use crate::decrypt::{decryptor_failed, Decryptor};
-use crate::flow_content::FlowContent;
+use crate::flow_content::{FlowContent, Said};
 use crate::flow_handover::Group;
 
 /// One open TCP flow when the core drives its session. Boxed in the map of open flows: the
@@ -25,7 +25,23 @@ pub struct Open {
     /// Python was told the flow: right before the first event of it Python reads
     /// (`Collector::tell_opened`), when its content layer (and decryptor) was made too.
     pub(crate) told: bool,
+    /// Until then, its session's first events while they are a short plaintext prelude
+    /// (`Collector::hold`): a plaintext flow that says little (a banner, a request and its
+    /// answer) costs them alone, not a Python `FlowSession`.
+    held: Option<Box<Held>>,
 }
+
+/// A short prelude held for Python: each stream event's session events with its frame and
+/// time, as they will be told.
+#[derive(Default)]
+struct Held {
+    groups: Vec<(u64, i128, Vec<SessionEvent>)>,
+    bytes: usize,
+}
+
+/// Prelude bytes held for a flow Python was not told, at most: past them Python is told
+/// (its `Prelude` keeps 4 KiB, and its `FlowSession` costs about as much as this).
+const HELD_PRELUDE: usize = 1024;
 
 impl Open {
     pub(crate) fn new(opened: Opened, secrets: usize) -> Open {
@@ -34,6 +50,7 @@ impl Open {
             opened,
             secrets,
             told: false,
+            held: None,
         }
     }
 
@@ -85,9 +102,45 @@ impl Collector {
             return;
         };
         open.told = true;
+        let held = open.held.take();
         let mut opened = FlowOpened::new(&open.opened, open.secrets);
         opened.decryptor = self.open_content(&opened);
         self.events.push(Kept::Opened(opened));
+        // The prelude held goes out as it would have, a stream event's at a time (a content
+        // layer passes a prelude through as it is: `FlowContent::read`).
+        for (frame, ts_ns, events) in held.map(|held| held.groups).unwrap_or_default() {
+            let said = events.into_iter().map(Said::Session).collect();
+            self.tell_said(flow, (frame, ts_ns), said);
+        }
+    }
+
+    /// A stream event's session events of a flow Python was not told, held when they are
+    /// a plaintext prelude that keeps what is held within `HELD_PRELUDE` (None); else given
+    /// back, to be told (after what was held).
+    pub(super) fn hold(
+        &mut self,
+        flow: u64,
+        events: Vec<SessionEvent>,
+        (frame, ts_ns): (u64, i128),
+    ) -> Option<Vec<SessionEvent>> {
+        let open = self.sessions.as_mut().and_then(|s| s.get_mut(&flow));
+        let Some(open) = open.filter(|open| !open.told) else {
+            return Some(events);
+        };
+        let mut bytes = open.held.as_ref().map_or(0, |held| held.bytes);
+        for event in &events {
+            match event {
+                SessionEvent::Prelude { data, .. } => bytes += data.len(),
+                _ => return Some(events),
+            }
+        }
+        if bytes > HELD_PRELUDE || events.is_empty() {
+            return Some(events);
+        }
+        let held = open.held.get_or_insert_with(Box::default);
+        held.bytes = bytes;
+        held.groups.push((frame, ts_ns, events));
+        None
     }
 
     /// A flow's content layer, made with what the flow opened with (its client side, the
@@ -251,16 +304,24 @@ mod tests {
             let mut collector = collector(py);
             open(&mut collector, 7, Some(0));
             assert!(collector.events.is_empty() && collector.contents.is_empty());
-            // A plaintext prelude is told (Python keeps it, for a STARTTLS to come), but the
-            // core content layer only passes it through: it is not made.
-            data(
-                &mut collector,
-                7,
-                0,
-                0,
-                b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n",
-            );
+            // A short plaintext prelude is held, not told: a flow that says little costs
+            // no Python `FlowSession`.
+            let request = b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n";
+            data(&mut collector, 7, 0, 0, request);
+            assert!(opened(&collector).is_empty() && collector.contents.is_empty());
+            // Past `HELD_PRELUDE`, Python is told the flow and what was held, in order (each
+            // stream event's as one `SessionEvents`); the core content layer only passes a
+            // prelude through: it is not made.
+            let answer = [b"HTTP/1.1 200 OK\r\n".as_slice(), &[b'x'; 1_024]].concat();
+            data(&mut collector, 7, 1, 0, &answer);
             assert_eq!(opened(&collector), [(7, Some(0))]);
+            let groups = collector.events.iter().skip(1).map(|kept| match kept {
+                Kept::Session {
+                    flow: 7, groups, ..
+                } => groups.len(),
+                _ => 0,
+            });
+            assert_eq!(groups.collect::<Vec<_>>(), [1, 1]);
             let content = collector.contents.get(&7).map(|c| c.reading());
             assert_eq!(content, Some(false));
             assert_eq!(
@@ -293,6 +354,18 @@ mod tests {
             assert_eq!(collector.events.len(), told);
             assert!(!(collector.events.iter()).any(|kept| matches!(kept, Kept::Closed(_))));
             assert!(collector.silent.is_empty());
+            // A banner held until the end is dropped with the flow, never told.
+            open(&mut collector, 9, Some(0));
+            data(&mut collector, 9, 1, 0, b"220 mail.a.test ESMTP\r\n");
+            collector.event(FlowEvent::Closed {
+                flow: 9,
+                frame: 10,
+                ts_ns: 10_000,
+                by: None,
+                syn_ts_ns: Some(1_000),
+                synack_ts_ns: None,
+            });
+            assert_eq!(collector.events.len(), told);
         });
     }
 
@@ -315,15 +388,15 @@ mod tests {
             let prelude = b"220 ready\r\n";
             data(&mut collector, 3, 0, 0, prelude);
             let reading = |c: &Collector| c.contents.get(&3).map(|c| c.reading());
-            assert_eq!(reading(&collector), Some(false));
-            // Side 1 sends a ClientHello: it is the client, and the content layer reads it.
+            assert_eq!(reading(&collector), None); // held, not told yet
+                                                   // Side 1 sends a ClientHello: it is the client, and the content layer reads it.
             data(&mut collector, 3, 1, 0, &client_hello());
             assert_eq!(reading(&collector), Some(true));
             assert_eq!(
                 collector.contents.get(&3).and_then(|c| c.client_side()),
                 Some(1)
             );
-            // Told once, before anything else of the flow.
+            // Told once, before anything else of the flow (the prelude held, then the rest).
             assert_eq!(opened(&collector), [(3, None)]);
             assert!(matches!(collector.events.first(), Some(Kept::Opened(_))));
             let mut said = collector.events.iter().skip(1);
