@@ -448,23 +448,8 @@ impl FlowSink for Collector {
     }
 
     fn event(&mut self, event: FlowEvent<'_>) {
-        // Anything else of a flow ends what its later groups may join.
-        if let FlowEvent::Closing { flow, .. }
-        | FlowEvent::Evicted { flow, .. }
-        | FlowEvent::HandOut { flow, .. }
-        | FlowEvent::Cut { flow, .. } = event
-        {
-            self.joinable.remove(&flow);
-        }
-        if let FlowEvent::Closing { flow, .. } | FlowEvent::Evicted { flow, .. } = event {
-            if self.untold(flow) {
-                return;
-            }
-        }
-        if let FlowEvent::HandOut { flow, .. } = event {
-            if self.silent.remove(&flow) {
-                return;
-            }
+        if self.passed_over(&event) {
+            return;
         }
         let kept = match event {
             FlowEvent::Opened(o) => match self.opened(&o) {
@@ -496,33 +481,10 @@ impl FlowSink for Collector {
                 ts_ns,
             }),
             FlowEvent::Evicted { flow, frame } => Kept::Evicted(FlowEvicted { flow, frame }),
-            FlowEvent::Closed {
-                flow,
-                frame,
-                ts_ns,
-                by,
-                syn_ts_ns,
-                synack_ts_ns,
-            } => {
-                let mut closed = FlowClosed {
-                    renegotiation: false,
-                    abbreviated: false,
-                    tls13_encrypted: false,
-                    counts: [(0, 0, 0, 0); 2],
-                    flow,
-                    frame,
-                    ts_ns,
-                    by: by.map(close_name),
-                    syn_ts_ns,
-                    synack_ts_ns,
-                };
-                let told = self.closed(&mut closed);
-                self.joinable.remove(&flow);
-                if !told {
-                    return;
-                }
-                Kept::Closed(closed)
-            }
+            FlowEvent::Closed { .. } => match self.ended(event) {
+                Some(closed) => Kept::Closed(closed),
+                None => return,
+            },
             FlowEvent::HandOut { flow, late } => Kept::HandOut(FlowHandOut { flow, late }),
             FlowEvent::UdpOpened(o) => {
                 if let Some(quic) = self.quic.as_mut() {

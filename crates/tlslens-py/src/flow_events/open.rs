@@ -2,10 +2,10 @@
 //! how Python is told it: lazily, right before the first event of the flow Python reads.
 
 use pyo3::prelude::*;
-use tlslens_core::flows::Opened;
+use tlslens_core::flows::{FlowEvent, Opened};
 use tlslens_core::records::{Session, SessionEvent};
 
-use super::{Collector, FlowClosed, FlowOpened, Kept};
+use super::{close_name, Collector, FlowClosed, FlowOpened, Kept};
 use crate::decrypt::{decryptor_failed, Decryptor};
 use crate::flow_content::{FlowContent, Said};
 use crate::flow_handover::Group;
@@ -208,6 +208,55 @@ impl Collector {
         ) = content.flags();
         closed.counts = content.counts();
         true
+    }
+
+    /// A flow's end (`FlowEvent::Closed`), with what its content layer says; None for a
+    /// flow Python was not told.
+    pub(super) fn ended(&mut self, event: FlowEvent<'_>) -> Option<FlowClosed> {
+        let FlowEvent::Closed {
+            flow,
+            frame,
+            ts_ns,
+            by,
+            syn_ts_ns,
+            synack_ts_ns,
+        } = event
+        else {
+            return None;
+        };
+        let mut closed = FlowClosed {
+            renegotiation: false,
+            abbreviated: false,
+            tls13_encrypted: false,
+            counts: [(0, 0, 0, 0); 2],
+            flow,
+            frame,
+            ts_ns,
+            by: by.map(close_name),
+            syn_ts_ns,
+            synack_ts_ns,
+        };
+        let told = self.closed(&mut closed);
+        self.joinable.remove(&flow);
+        told.then_some(closed)
+    }
+
+    /// Before `event` is kept: anything else of a flow ends what its later groups may join;
+    /// whether it is of a flow Python was not told (its closing, eviction, hand-out), and
+    /// so not told either.
+    pub(super) fn passed_over(&mut self, event: &FlowEvent<'_>) -> bool {
+        if let FlowEvent::Closing { flow, .. }
+        | FlowEvent::Evicted { flow, .. }
+        | FlowEvent::HandOut { flow, .. }
+        | FlowEvent::Cut { flow, .. } = *event
+        {
+            self.joinable.remove(&flow);
+        }
+        match *event {
+            FlowEvent::Closing { flow, .. } | FlowEvent::Evicted { flow, .. } => self.untold(flow),
+            FlowEvent::HandOut { flow, .. } => self.silent.remove(&flow),
+            _ => false,
+        }
     }
 
     /// A TCP flow Python was not told (it has no `FlowSession`): what would be told of its
