@@ -110,8 +110,9 @@ pub struct FlowCore {
     /// `on_secrets(blocks)`: told each batch's Decryption Secrets Blocks before its frames
     /// are walked (flows opened in it make their decryptors with them).
     on_secrets: Option<PyObject>,
-    /// `finish` was called (the QUIC table's kept packets went out), and every flow closed.
+    /// `finish` was called: the QUIC table's kept packets went out (once).
     ending: bool,
+    /// `finish` closed every flow and handed out every connection.
     finished: bool,
 }
 
