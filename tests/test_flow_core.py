@@ -5,6 +5,7 @@ connections open at once."""
 
 from __future__ import annotations
 
+import struct
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from tlslens.flows.synth import Chunk, iter_frames
 from tlslens.model import Endpoint
 
 from _frames import read_frames, tls12_capture
-from conftest import ROOT
+from conftest import CAPTURES, ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))
 import adversarial
@@ -87,3 +88,69 @@ def test_a_plaintext_flow_given_up_frees_its_place_among_the_open(tmp_path: Path
     assert cap.summary.tcp_flows == 3
     assert not [p.message for c in conns for p in c.problems if "closed early" in p.message]
     assert not [p.message for p in cap.summary.problems if "closed early" in p.message]
+
+
+def _discarded(size: int) -> bytes:
+    """An Ethernet frame of ``size`` bytes of UDP to the discard port (no flow of ours)."""
+    udp = struct.pack("!HHHH", 40000, 9, 8 + size, 0) + bytes(size)
+    ip = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(udp),
+        0,
+        0,
+        64,
+        17,
+        0,
+        bytes([10, 7, 7, 1]),
+        bytes([10, 7, 7, 2]),
+    )
+    return bytes(6) + bytes([2, 0, 0, 0, 0, 1]) + b"\x08\x00" + ip + udp
+
+
+def _with_secrets_between(path: Path, *, other_flow: bool) -> list[tuple[str, str | None]]:
+    """The demo capture with a Decryption Secrets Block of a key unrelated to it first,
+    and its own key log in a second block after the first connection's SYN (and, with
+    ``other_flow``, a SYN of another flow after that): each connection's decryption."""
+    source = CAPTURES / "demo-tls12-tls13.pcapng"
+    frames = read_frames(source)
+    out = path.open("wb")
+    with out:
+        writer = PcapngWriter(out)
+        writer.add_secrets(f"CLIENT_RANDOM {'00' * 32} {'11' * 48}\n".encode())
+        writer.add_interface(1)
+        first_ts, _lt, first = frames[0]
+        writer.add_packet(first_ts, first)
+        # 2 MB of UDP to the discard port: the second block is read in a later batch than
+        # the first SYN (a batch's blocks are read before its frames are walked).
+        for _ in range(1500):
+            writer.add_packet(first_ts, _discarded(1400))
+        writer.add_secrets(source.with_suffix(".keys").read_bytes())
+        if other_flow:
+            client, server = (
+                Endpoint(bytes([10, 9, 9, 9]), 40000),
+                Endpoint(bytes([10, 9, 9, 8]), 1),
+            )
+            syn = next(
+                iter_frames(client, server, syn_ts_ns=first_ts, synack_ts_ns=None, chunks=[])
+            )
+            writer.add_packet(*syn)
+        for ts, _lt, data in frames[1:]:
+            writer.add_packet(ts, data)
+    conns = list(tlslens.read_capture(path))
+    return [(c.decryption.status, c.decryption.source) for c in conns]
+
+
+def test_secrets_read_mid_capture_reach_the_key_store_when_a_flow_opens(tmp_path: Path) -> None:
+    """A flow's decryptor is made when it first says something, but the capture's new
+    secrets still reach the run's key store when the next keyed flow opens: the first
+    connection, opened before its keys were read, decrypts when another flow opened after
+    them (a SYN alone, never told to Python), as when every flow made its decryptor at its
+    SYN."""
+    with_other = _with_secrets_between(tmp_path / "other.pcapng", other_flow=True)
+    assert with_other == [("decrypted", "pcapng"), ("decrypted", "pcapng")]
+    # Without it, nothing gave the store the second block before the first connection's
+    # records were read (main said the same: the answers do not change).
+    alone = _with_secrets_between(tmp_path / "alone.pcapng", other_flow=False)
+    assert alone == [("no_secret", None), ("decrypted", "pcapng")]

@@ -1512,10 +1512,12 @@ def test_half_open_connections_are_bounded_by_the_open_flow_limit() -> None:
     # What a reading holds whatever its flows (batches, tables) is the peak with room for
     # ten: over it, 1,000 open flows at most must cost a small part of 20,000's (a twentieth
     # if memory follows the flows; a tenth leaves room for noise, and a cheaper flow moves
-    # both sides alike).
+    # both sides alike). A SYN alone is not told to Python at all (the core keeps it until
+    # the flow says something): then the three are equal, and the whole run's share per
+    # flow is test_adversarial's (peak RSS of 20,000 SYN-only flows).
     base, _ = peak(10)
     bounded, problems = peak(1_000)
     unbounded, quiet = peak(10**9)
-    assert bounded - base < (unbounded - base) / 10, (base, bounded, unbounded)
+    assert bounded - base <= (unbounded - base) / 10, (base, bounded, unbounded)
     assert any("19000 connections were closed early" in p for p in problems), problems
     assert not any("closed early" in p for p in quiet)

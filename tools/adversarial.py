@@ -187,6 +187,18 @@ def sequence_wrap(scale: float) -> Iterator[tuple[int, bytes]]:
         synth.CLIENT_ISN, synth.SERVER_ISN = old
 
 
+def all_open(
+    flows: int, *, established: bool = True, data: tuple[bytes, bytes] = (b"", b"")
+) -> Iterator[tuple[int, bytes]]:
+    """``flows`` connections all open at once (none ends): the client's SYN alone, or the
+    handshake done and ``data`` sent by the client and by the server, and nothing more."""
+    for i in range(flows):
+        ts = T0 + i * 1000
+        chunks = [Chunk(ts + 20 + side, side, sent) for side, sent in enumerate(data) if sent]
+        synack = ts + 10 if established else None
+        yield from iter_frames(_client(i), SERVER, syn_ts_ns=ts, synack_ts_ns=synack, chunks=chunks)
+
+
 def half_open(scale: float) -> Iterator[tuple[int, bytes]]:
     for i in range(int(1_000_000 * scale)):
         yield from iter_frames(

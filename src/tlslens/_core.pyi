@@ -603,8 +603,12 @@ class FlowCore:
     def abandon(self, flow: int) -> FlowBatch:
         """A flow whose content failed in Python (a bug): its core session only counts
         bytes from now on; a flow not yet TLS is let go."""
-    def finish(self) -> FlowBatch:
-        """Every open flow closes; every connection is handed out."""
+    def finish(self, most: int | None = None) -> FlowBatch:
+        """Every open flow closes; every connection is handed out. With ``most``, that
+        many open TCP flows at a time, the oldest first: call again until ``finished``."""
+    @property
+    def finished(self) -> bool:
+        """``finish`` closed every flow and handed out every connection."""
     def exhausted(self, reader: CaptureReader) -> bool:
         """Nothing more will be walked."""
     def add_quic_secret(self, label: str, client_random: bytes, secret: bytes) -> bool:

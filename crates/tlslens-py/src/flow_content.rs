@@ -107,9 +107,13 @@ pub struct HeldRun {
     pub last_frame: u64,
 }
 
-/// One flow's content layer and decryptor.
+/// One flow's content layer and decryptor. The core content layer (1.6 KB) is made at the
+/// first event it reads: a plaintext flow's prelude only passes through (see `passes`).
 pub struct FlowContent {
-    inner: CoreContent,
+    inner: Option<Box<CoreContent>>,
+    /// What the core content layer is made with (the side the flow opened with as the
+    /// client's), and what it says until then.
+    client_side: Option<u8>,
     decryptor: Option<Py<Decryptor>>,
     /// After a bug: only the sides' ends go out (the session still counts bytes).
     abandoned: bool,
@@ -123,18 +127,13 @@ pub struct FlowContent {
 impl FlowContent {
     /// `failed`: why the decryptor could not be made.
     pub fn new(
-        setup: &ContentSetup,
         client_side: Option<u8>,
         decryptor: Option<Py<Decryptor>>,
         failed: Option<String>,
     ) -> Self {
         FlowContent {
-            inner: CoreContent::new(
-                client_side,
-                setup.max_message,
-                &setup.known_types,
-                setup.keep_plaintext,
-            ),
+            inner: None,
+            client_side,
             decryptor,
             abandoned: false,
             held: None,
@@ -147,7 +146,9 @@ impl FlowContent {
     /// told before the failure.
     pub fn abandon(&mut self) -> Option<Said> {
         self.abandoned = true;
-        self.inner.drop_untold();
+        if let Some(inner) = self.inner.as_mut() {
+            inner.drop_untold();
+        }
         self.close()
     }
 
@@ -166,21 +167,32 @@ impl FlowContent {
 
     /// (a renegotiation was seen, the server resumed a session, TLS 1.3 encrypted).
     pub fn flags(&self) -> (bool, bool, bool) {
-        (
-            self.inner.renegotiation(),
-            self.inner.abbreviated(),
-            self.inner.tls13_encrypted(),
-        )
+        self.inner.as_ref().map_or((false, false, false), |inner| {
+            (
+                inner.renegotiation(),
+                inner.abbreviated(),
+                inner.tls13_encrypted(),
+            )
+        })
     }
 
     /// The side that is the client's, once known.
     pub fn client_side(&self) -> Option<u8> {
-        self.inner.client_side()
+        self.inner
+            .as_ref()
+            .map_or(self.client_side, |inner| inner.client_side())
     }
 
     /// Per side (0, 1): (application data records, their bytes, gaps, bytes missing).
     pub fn counts(&self) -> [(u64, u64, u64, u64); 2] {
-        [0, 1].map(|side| counts_of(&self.inner, side))
+        let inner = self.inner.as_ref();
+        [0, 1].map(|side| inner.map_or((0, 0, 0, 0), |inner| counts_of(inner, side)))
+    }
+
+    /// Whether the core content layer was made (a test's question).
+    #[cfg(test)]
+    pub fn reading(&self) -> bool {
+        self.inner.is_some()
     }
 
     /// One stream event's session events, read: records replaced by content events, the
@@ -204,6 +216,11 @@ impl FlowContent {
                     .map(|why| Said::Content(internal(None, why))),
             );
             out.extend(ends.map(Said::Session));
+            return Ok(());
+        }
+        if self.inner.is_none() && events.iter().all(passes) {
+            // What the core content layer would do with them, not yet made.
+            out.extend(events.into_iter().map(Said::Session));
             return Ok(());
         }
         let keep_records = setup.keep_records;
@@ -270,8 +287,17 @@ impl FlowContent {
         work: impl FnOnce(&mut CoreContent, &mut Io<'_, '_>) -> T,
     ) -> Result<T, String> {
         let FlowContent {
-            inner, decryptor, ..
+            inner,
+            client_side,
+            decryptor,
+            ..
         } = self;
+        let inner = inner.get_or_insert_with(|| {
+            let (max_message, known_types) = (setup.max_message, &setup.known_types);
+            let made =
+                CoreContent::new(*client_side, max_message, known_types, setup.keep_plaintext);
+            Box::new(made)
+        });
         let Some(decryptor) = decryptor.as_ref() else {
             let mut none = |_: &RsaRequest| -> RsaAnswer { Ok(None) };
             let mut io = Io {
@@ -321,6 +347,15 @@ pub fn counts_of(inner: &CoreContent, side: u8) -> (u64, u64, u64, u64) {
         c.application_data_bytes,
         c.gaps,
         c.gap_bytes,
+    )
+}
+
+/// Whether the core content layer only passes `event` through (a plaintext prelude, a
+/// TCP conflict), changing nothing of its own: it is not made for such events alone.
+fn passes(event: &SessionEvent) -> bool {
+    matches!(
+        event,
+        SessionEvent::Prelude { .. } | SessionEvent::Conflict { .. }
     )
 }
 

@@ -6,48 +6,71 @@
 //! inside the walk: Python gets record-level events (`SessionEvents`), never stream bytes.
 //! Without (`FlowCore(sessions=False)`), the reassembled bytes themselves (`FlowData`...).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use tlslens_core::flows::packet::{self, Addr};
 use tlslens_core::flows::tcp::StreamEvent;
-use tlslens_core::flows::{CloseReason, FlowEvent, FlowSink, Verdict};
+use tlslens_core::flows::{CloseReason, FlowEvent, FlowSink, Opened, Verdict};
 use tlslens_core::records::{Session, SessionEvent};
 
-use super::decrypt::{decryptor_failed, Decryptor};
+use super::decrypt::Decryptor;
 use super::flow_content::{ContentSetup, FlowContent, Said};
 use super::flow_handover::Group;
 use super::flows::panic_text;
 use super::quic_events::{QuicFeed, QuicKept};
 use super::udp_events::{FlowCut, UdpClosed, UdpOpened};
 
-/// A new TCP flow: `client_side` 0 or 1 when its first frame was a SYN or SYN/ACK.
+mod open;
+pub use open::Open;
+
+/// A new TCP flow: `client_side` 0 or 1 when its first frame was a SYN or SYN/ACK. With
+/// sessions, told lazily: right before the flow's first event Python reads (see `Open`).
 #[pyclass(frozen, module = "tlslens._core")]
 pub struct FlowOpened {
     #[pyo3(get)]
-    flow: u64,
-    src_addr: Addr,
+    pub(crate) flow: u64,
+    pub(crate) src_addr: Addr,
     #[pyo3(get)]
-    sport: u16,
-    dst_addr: Addr,
+    pub(crate) sport: u16,
+    pub(crate) dst_addr: Addr,
     #[pyo3(get)]
-    dport: u16,
+    pub(crate) dport: u16,
     #[pyo3(get)]
-    frame: u64,
+    pub(crate) frame: u64,
     #[pyo3(get)]
-    ts_ns: i128,
+    pub(crate) ts_ns: i128,
     #[pyo3(get)]
-    client_side: Option<u8>,
+    pub(crate) client_side: Option<u8>,
     #[pyo3(get)]
-    mid_stream: bool,
-    /// Decryption Secrets Blocks read so far.
+    pub(crate) mid_stream: bool,
+    /// Decryption Secrets Blocks read when the flow opened.
     #[pyo3(get)]
-    secrets: usize,
+    pub(crate) secrets: usize,
     /// With the content layer in the walk: the flow's decryptor, when it has one.
     #[pyo3(get)]
-    decryptor: Option<Py<Decryptor>>,
+    pub(crate) decryptor: Option<Py<Decryptor>>,
+}
+
+impl FlowOpened {
+    /// How `o` opened, once `secrets` Decryption Secrets Blocks were read (no decryptor yet).
+    pub(crate) fn new(o: &Opened, secrets: usize) -> FlowOpened {
+        FlowOpened {
+            flow: o.flow,
+            src_addr: o.src,
+            sport: o.sport,
+            dst_addr: o.dst,
+            dport: o.dport,
+            frame: o.frame,
+            ts_ns: o.ts_ns,
+            client_side: o.client_side,
+            mid_stream: o.mid_stream,
+            secrets,
+            decryptor: None,
+        }
+    }
 }
 
 #[pymethods]
@@ -211,7 +234,10 @@ pub struct Collector {
     /// Decryption Secrets Blocks read so far, told with each new flow.
     pub secrets: usize,
     /// Each open flow's session, when the core drives them (`None`: stream bytes go out).
-    pub sessions: Option<HashMap<u64, Session>>,
+    pub sessions: Option<HashMap<u64, Box<Open>>>,
+    /// The Decryption Secrets Blocks the run's key store was given (through
+    /// `decryptor_for`) when a keyed flow opened: see `opened`.
+    pub secrets_given: usize,
     /// A key log was given: application data bodies are kept for decryption.
     pub keys: bool,
     /// Stream bytes given to sessions since the last batch went out.
@@ -220,9 +246,9 @@ pub struct Collector {
     pub quic: Option<QuicFeed>,
     /// With sessions, each TCP flow's content layer is run in the walk too.
     pub content: Option<ContentSetup>,
-    /// Each open flow's content layer (with `content`), boxed: the map's room for flows
-    /// to come (up to as many again, and twice that while it grows) holds a pointer each,
-    /// not a content layer's 1.6 KB.
+    /// Each open flow's content layer (with `content`) once Python was told the flow
+    /// (`Open::told`), boxed: the map's room for flows to come (up to as many again, and
+    /// twice that while it grows) holds a pointer each, not a content layer's 1.6 KB.
     pub contents: HashMap<u64, Box<FlowContent>>,
     /// Per flow, the index in `events` of its last `Kept::Session` when nothing else of the
     /// flow came after it: a self-framed group joins it, so that a connection's frames
@@ -230,6 +256,10 @@ pub struct Collector {
     /// whose events are told in the capture's order or need their frame). Emptied with
     /// `events`.
     pub joinable: HashMap<u64, usize>,
+    /// TCP flows closed that Python was never told: their hand-out is not told either.
+    /// (Between a flow's end and its hand-out: bounded by the flows open at once and the
+    /// reorder window.)
+    pub silent: HashSet<u64>,
 }
 
 impl Collector {
@@ -248,13 +278,21 @@ impl Collector {
         let Some(sessions) = self.sessions.as_mut() else {
             return Verdict::Tls;
         };
-        match sessions.get(&flow) {
-            None => Verdict::Ignored,
+        let Some(open) = sessions.get(&flow) else {
+            return Verdict::Ignored;
+        };
+        match open.session.as_deref() {
+            // No byte came yet: what a new session says (`a_new_session_watches_both_sides`).
+            None => Verdict::Undecided {
+                watch: [true, true],
+            },
             Some(session) if session.ignored() => {
-                sessions.remove(&flow);
+                let told = sessions.remove(&flow).is_some_and(|open| open.told);
                 self.contents.remove(&flow);
                 self.joinable.remove(&flow);
-                self.events.push(Kept::Ignored(FlowIgnored { flow }));
+                if told {
+                    self.events.push(Kept::Ignored(FlowIgnored { flow }));
+                }
                 Verdict::Ignored
             }
             Some(session) if session.started() => Verdict::Tls,
@@ -266,9 +304,11 @@ impl Collector {
 
     /// A flow's session is abandoned (after a bug in Python): whether it is then ignored.
     pub fn abandon(&mut self, flow: u64) -> bool {
-        let Some(session) = self.sessions.as_mut().and_then(|s| s.get_mut(&flow)) else {
+        let keys = self.keys;
+        let Some(open) = self.sessions.as_mut().and_then(|s| s.get_mut(&flow)) else {
             return false;
         };
+        let session = open.session(keys);
         session.abandon();
         let ignored = session.ignored();
         if let Some(sessions) = self.sessions.as_mut().filter(|_| ignored) {
@@ -282,7 +322,8 @@ impl Collector {
         ignored
     }
 
-    /// Run `work` on the flow's session, if it has one; what it says goes out as one event.
+    /// Run `work` on the flow's session, if it has one; what it says goes out as one event
+    /// (Python told the flow first, and its content layer made, when it says anything).
     fn with_session(
         &mut self,
         flow: u64,
@@ -290,44 +331,70 @@ impl Collector {
         ts_ns: i128,
         work: impl FnOnce(&mut Session, &mut Vec<SessionEvent>),
     ) {
-        let Some(session) = self.sessions.as_mut().and_then(|s| s.get_mut(&flow)) else {
+        let keys = self.keys;
+        let Some(open) = self.sessions.as_mut().and_then(|s| s.get_mut(&flow)) else {
             return;
         };
+        let session = open.session(keys);
+        let mut events = Vec::new();
+        let worked = catch_unwind(AssertUnwindSafe(|| work(session, &mut events)));
         let mut said = Vec::new();
+        let failed = match worked {
+            Ok(()) => {
+                let Some(events) = self.hold(flow, events, (frame, ts_ns)) else {
+                    return;
+                };
+                if !events.is_empty() {
+                    self.tell_opened(flow);
+                }
+                self.read(flow, events, (frame, ts_ns), &mut said)
+            }
+            Err(panic) => Some(panic_text(panic.as_ref())),
+        };
+        let Some(message) = failed else {
+            self.tell_said(flow, (frame, ts_ns), said);
+            return;
+        };
+        // Python reads the failure: it is told the flow, whose content layer (made now if
+        // need be) is abandoned, so that what the session says later is read as after one.
+        self.tell_opened(flow);
+        if let Some(open) = self.sessions.as_mut().and_then(|s| s.get_mut(&flow)) {
+            open.session(keys).abandon();
+        }
+        // The run of application data read before the failed batch is told before it.
+        let held = self.contents.get_mut(&flow).and_then(|c| c.abandon());
+        self.tell_said(flow, (frame, ts_ns), held.into_iter().collect());
+        self.joinable.remove(&flow);
+        self.events.push(Kept::Failed(SessionFailed {
+            flow,
+            frame,
+            ts_ns,
+            message,
+        }));
+    }
+
+    /// A flow's session events through its content layer, when it has one, into `said`;
+    /// Some: why that failed (a panic, a bug).
+    fn read(
+        &mut self,
+        flow: u64,
+        events: Vec<SessionEvent>,
+        at: (u64, i128),
+        said: &mut Vec<Said>,
+    ) -> Option<String> {
         let (content, setup) = (self.contents.get_mut(&flow), self.content.as_ref());
-        let walked = catch_unwind(AssertUnwindSafe(|| {
-            let mut events = Vec::new();
-            work(session, &mut events);
-            match (content, setup) {
-                (Some(content), Some(setup)) => {
-                    content.read(setup, events, (frame, ts_ns), &mut said)
-                }
-                _ => {
-                    said.extend(events.into_iter().map(Said::Session));
-                    Ok(())
-                }
+        let walked = catch_unwind(AssertUnwindSafe(|| match (content, setup) {
+            (Some(content), Some(setup)) => content.read(setup, events, at, said),
+            _ => {
+                said.extend(events.into_iter().map(Said::Session));
+                Ok(())
             }
         }));
-        let failed = match walked {
+        match walked {
             Ok(Ok(())) => None,
             Ok(Err(message)) => Some(message),
             Err(panic) => Some(panic_text(panic.as_ref())),
-        };
-        if let Some(message) = failed {
-            session.abandon();
-            // The run of application data read before the failed batch is told before it.
-            let held = self.contents.get_mut(&flow).and_then(|c| c.abandon());
-            self.tell_said(flow, (frame, ts_ns), held.into_iter().collect());
-            self.joinable.remove(&flow);
-            self.events.push(Kept::Failed(SessionFailed {
-                flow,
-                frame,
-                ts_ns,
-                message,
-            }));
-            return;
         }
-        self.tell_said(flow, (frame, ts_ns), said);
     }
 
     /// What a flow's session said at `frame`, if anything, goes out as one group.
@@ -344,58 +411,6 @@ impl Collector {
         self.tell(flow, client_side, group);
     }
 
-    /// A new flow: its session and content layer (and decryptor, when it has one) made.
-    fn opened(&mut self, o: &tlslens_core::flows::Opened) -> FlowOpened {
-        let decryptor = self.open_content(o);
-        FlowOpened {
-            decryptor,
-            flow: o.flow,
-            src_addr: o.src,
-            sport: o.sport,
-            dst_addr: o.dst,
-            dport: o.dport,
-            frame: o.frame,
-            ts_ns: o.ts_ns,
-            client_side: o.client_side,
-            mid_stream: o.mid_stream,
-            secrets: self.secrets,
-        }
-    }
-
-    /// A new flow's session and content layer; its decryptor, when it has one.
-    fn open_content(&mut self, o: &tlslens_core::flows::Opened) -> Option<Py<Decryptor>> {
-        let keyed = self.keys || self.secrets > 0;
-        if let Some(sessions) = self.sessions.as_mut() {
-            let session = Session::new(o.client_side, o.mid_stream, [o.sport, o.dport], !keyed);
-            sessions.insert(o.flow, session);
-        }
-        let setup = self.content.as_ref()?;
-        // The caller makes the decryptor (from the run's key store, with the capture's
-        // secrets read so far); an Exception there (a bug) leaves the flow without one, and
-        // its finding.
-        let mut failed = None;
-        let decryptor = keyed
-            .then(|| {
-                Python::with_gil(|py| {
-                    let made = setup.decryptor_for.call1(py, (self.secrets,));
-                    let made = made.and_then(|made| made.extract::<Option<Py<Decryptor>>>(py));
-                    made.unwrap_or_else(|error| {
-                        failed = setup
-                            .failed(py, error)
-                            .map(|error| decryptor_failed(&error));
-                        None
-                    })
-                })
-            })
-            .flatten();
-        let kept = decryptor
-            .as_ref()
-            .map(|d| Python::with_gil(|py| d.clone_ref(py)));
-        let content = FlowContent::new(setup, o.client_side, kept, failed);
-        self.contents.insert(o.flow, Box::new(content));
-        decryptor
-    }
-
     /// A stream event through the flow's session.
     fn drive(&mut self, flow: u64, side: u8, event: StreamEvent<'_>, frame: u64, ts_ns: i128) {
         self.with_session(flow, frame, ts_ns, |session, out| match event {
@@ -408,34 +423,6 @@ impl Collector {
         if let StreamEvent::Data { data, .. } = event {
             self.fed += data.len();
         }
-    }
-
-    /// A flow ends: its session's last events (and the run of application data its content
-    /// layer still held, and a decryptor failure no record came to place) go out before the end, which carries the content layer's flags.
-    fn closed(&mut self, closed: &mut FlowClosed) {
-        let (flow, frame, ts_ns) = (closed.flow, closed.frame, closed.ts_ns);
-        self.with_session(flow, frame, ts_ns, Session::finish);
-        if let Some(sessions) = self.sessions.as_mut() {
-            sessions.remove(&flow);
-        }
-        let Some(mut content) = self.contents.remove(&flow) else {
-            return;
-        };
-        let last = content.finish();
-        if !last.is_empty() {
-            let group = Group {
-                frame,
-                ts_ns,
-                events: last,
-            };
-            self.tell(flow, content.client_side(), group);
-        }
-        (
-            closed.renegotiation,
-            closed.abbreviated,
-            closed.tls13_encrypted,
-        ) = content.flags();
-        closed.counts = content.counts();
     }
 }
 
@@ -461,16 +448,14 @@ impl FlowSink for Collector {
     }
 
     fn event(&mut self, event: FlowEvent<'_>) {
-        // Anything else of a flow ends what its later groups may join.
-        if let FlowEvent::Closing { flow, .. }
-        | FlowEvent::Evicted { flow, .. }
-        | FlowEvent::HandOut { flow, .. }
-        | FlowEvent::Cut { flow, .. } = event
-        {
-            self.joinable.remove(&flow);
+        if self.passed_over(&event) {
+            return;
         }
         let kept = match event {
-            FlowEvent::Opened(o) => Kept::Opened(self.opened(&o)),
+            FlowEvent::Opened(o) => match self.opened(&o) {
+                Some(opened) => Kept::Opened(opened),
+                None => return,
+            },
             FlowEvent::Stream {
                 flow,
                 side,
@@ -496,30 +481,10 @@ impl FlowSink for Collector {
                 ts_ns,
             }),
             FlowEvent::Evicted { flow, frame } => Kept::Evicted(FlowEvicted { flow, frame }),
-            FlowEvent::Closed {
-                flow,
-                frame,
-                ts_ns,
-                by,
-                syn_ts_ns,
-                synack_ts_ns,
-            } => {
-                let mut closed = FlowClosed {
-                    renegotiation: false,
-                    abbreviated: false,
-                    tls13_encrypted: false,
-                    counts: [(0, 0, 0, 0); 2],
-                    flow,
-                    frame,
-                    ts_ns,
-                    by: by.map(close_name),
-                    syn_ts_ns,
-                    synack_ts_ns,
-                };
-                self.closed(&mut closed);
-                self.joinable.remove(&flow);
-                Kept::Closed(closed)
-            }
+            FlowEvent::Closed { .. } => match self.ended(event) {
+                Some(closed) => Kept::Closed(closed),
+                None => return,
+            },
             FlowEvent::HandOut { flow, late } => Kept::HandOut(FlowHandOut { flow, late }),
             FlowEvent::UdpOpened(o) => {
                 if let Some(quic) = self.quic.as_mut() {
@@ -544,14 +509,18 @@ impl FlowSink for Collector {
                 frame,
                 ts_ns,
                 snapped,
-            } => Kept::Cut(FlowCut {
-                flow,
-                side,
-                frame,
-                ts_ns,
-                captured: snapped.captured,
-                original: snapped.original,
-            }),
+            } => {
+                // Python names the sender of a TCP flow's cut segment from the flow's ends.
+                self.tell_opened(flow);
+                Kept::Cut(FlowCut {
+                    flow,
+                    side,
+                    frame,
+                    ts_ns,
+                    captured: snapped.captured,
+                    original: snapped.original,
+                })
+            }
             FlowEvent::UdpClosed(c) => {
                 if let Some(quic) = self.quic.as_mut() {
                     quic.closed(c.flow);

@@ -110,6 +110,10 @@ pub struct FlowCore {
     /// `on_secrets(blocks)`: told each batch's Decryption Secrets Blocks before its frames
     /// are walked (flows opened in it make their decryptors with them).
     on_secrets: Option<PyObject>,
+    /// `finish` was called: the QUIC table's kept packets went out (once).
+    ending: bool,
+    /// `finish` closed every flow and handed out every connection.
+    finished: bool,
 }
 
 /// Why a walk stopped.
@@ -193,6 +197,8 @@ impl FlowCore {
             checks,
             broken: None,
             on_secrets,
+            ending: false,
+            finished: false,
         })
     }
 
@@ -270,20 +276,30 @@ impl FlowCore {
         self.hand_over(py, stop, problems, PyList::empty(py), false)
     }
 
-    /// The end of reading: every open flow closes, every connection is handed out.
-    fn finish(&mut self, py: Python<'_>) -> PyResult<FlowBatch> {
+    /// The end of reading: every open flow closes, every connection is handed out. With
+    /// `most`, that many open TCP flows at a time, the oldest first (what a batch holds is
+    /// bounded by it, not by the flows open): call again until `finished`.
+    #[pyo3(signature = (most=None))]
+    fn finish(&mut self, py: Python<'_>, most: Option<usize>) -> PyResult<FlowBatch> {
         let (table, collector) = (&mut self.table, &mut self.collector);
-        let frames = table.frames;
+        let (frames, ending) = (table.frames, self.ending);
         let walked = catch_unwind(AssertUnwindSafe(|| {
             // Packets the QUIC table kept for keys go out before the associations close.
-            if let Some(said) = collector.quic.as_mut().and_then(|quic| quic.finish(frames)) {
+            let quic = collector.quic.as_mut().filter(|_| !ending);
+            if let Some(said) = quic.and_then(|quic| quic.finish(frames)) {
                 collector.events.push(Kept::Quic(said));
             }
-            table.finish(collector);
-            Stop::default()
+            let done = table.finish_some(most.unwrap_or(usize::MAX), collector);
+            (Stop::default(), done)
         }));
+        self.ending = true;
         self.raise_interrupt()?;
         let problems = PyList::empty(py);
+        let (walked, done) = match walked {
+            Ok((stop, done)) => (Ok(stop), done),
+            Err(panic) => (Err(panic), true),
+        };
+        self.finished = done;
         let stop = self.survive(walked, &problems);
         self.hand_over(py, stop, problems, PyList::empty(py), false)
     }
@@ -315,6 +331,12 @@ impl FlowCore {
     #[getter]
     fn tcp_flows(&self) -> u64 {
         self.table.tcp_flows
+    }
+
+    /// `finish` closed every flow and handed out every connection.
+    #[getter]
+    fn finished(&self) -> bool {
+        self.finished
     }
 
     /// Flows closed early, over `max_connections` open at once.

@@ -15,6 +15,16 @@ use super::{CHECK_EVERY_FRAMES, CLOSED_FLOW_LINGER_NS, MAX_CLOSED_FLOWS, PROGRES
 
 type Key = (Addr, u16, Addr, u16);
 
+/// A segment's 4-tuple as the table keeps it, the same both ways (the lower end first), and
+/// whether the segment goes the other way (from the higher end): one entry a flow.
+fn canonical(src: Addr, sport: u16, dst: Addr, dport: u16) -> (Key, bool) {
+    if (dst, dport) < (src, sport) {
+        ((dst, dport, src, sport), true)
+    } else {
+        ((src, sport, dst, dport), false)
+    }
+}
+
 #[derive(Debug)]
 struct Live {
     halves: [HalfStream; 2],
@@ -49,7 +59,7 @@ impl Live {
 
 #[derive(Debug)]
 struct Flow {
-    keys: [Key; 2],
+    key: Key,
     isn: Option<u32>,
     closed_ts: i128,
     /// None once closed: a closed flow keeps only what tells a late retransmission
@@ -70,6 +80,8 @@ struct Waiting {
 #[derive(Debug)]
 pub struct FlowTable {
     limits: Limits,
+    /// Each flow by its canonical 4-tuple: (index, side of a segment from the key's lower
+    /// end).
     table: HashMap<Key, (u64, u8)>,
     flows: HashMap<u64, Flow>,
     open: BTreeSet<u64>,
@@ -193,9 +205,10 @@ impl FlowTable {
         if !carries && flags & (TCP_SYN | TCP_FIN | TCP_RST) == 0 {
             return Step::Passed; // a pure ACK: reassembly goes by sequence numbers alone
         }
-        let key = (seg.src, seg.sport, seg.dst, seg.dport);
+        let (key, flipped) = canonical(seg.src, seg.sport, seg.dst, seg.dport);
         let new_syn = flags & TCP_SYN != 0 && flags & TCP_ACK == 0;
-        let mut entry = self.table.get(&key).copied();
+        let mut entry =
+            (self.table.get(&key).copied()).map(|(index, side)| (index, side ^ u8::from(flipped)));
         if let Some((index, _)) = entry {
             let (closed, isn) = match self.flows.get(&index) {
                 Some(flow) => (flow.live.is_none(), flow.isn),
@@ -215,7 +228,7 @@ impl FlowTable {
                 if !carries && flags & TCP_SYN == 0 {
                     return Step::Passed; // a stray ACK/FIN/RST of a flow never seen
                 }
-                (self.open_flow(seg, key, new_syn, ts_ns, sink), 0)
+                (self.open_flow(seg, (key, flipped), new_syn, ts_ns, sink), 0)
             }
         };
         let frame = self.frames;
@@ -284,7 +297,7 @@ impl FlowTable {
     fn open_flow(
         &mut self,
         seg: &Segment<'_>,
-        key: Key,
+        (key, flipped): (Key, bool),
         new_syn: bool,
         ts_ns: i128,
         sink: &mut impl FlowSink,
@@ -304,7 +317,6 @@ impl FlowTable {
             client_side: syn.then_some(u8::from(seg.flags & TCP_ACK != 0)),
             mid_stream: !syn,
         }));
-        let reverse = (seg.dst, seg.dport, seg.src, seg.sport);
         let max_buffer = self.limits.max_buffer;
         let live = Live {
             halves: [HalfStream::new(max_buffer), HalfStream::new(max_buffer)],
@@ -321,7 +333,7 @@ impl FlowTable {
         self.flows.insert(
             index,
             Flow {
-                keys: [key, reverse],
+                key,
                 isn: new_syn.then_some(seg.seq),
                 closed_ts: 0,
                 live: Some(Box::new(live)),
@@ -340,8 +352,11 @@ impl FlowTable {
                 self.close(oldest, None, sink);
             }
         }
-        self.table.insert(key, (index, 0));
-        self.table.insert(reverse, (index, 1));
+        // The opening segment's sender is side 0. A connection from an end to itself (both
+        // ways the same 4-tuple) had its second direction's entry, side 1, replace the first:
+        // its later segments are side 1, as they were.
+        let looped = (seg.src, seg.sport) == (seg.dst, seg.dport);
+        self.table.insert(key, (index, u8::from(flipped || looped)));
         index
     }
 
@@ -505,11 +520,9 @@ impl FlowTable {
             }
             self.closing.pop_front();
             if let Some(flow) = self.flows.remove(&index) {
-                for key in &flow.keys {
-                    // Not a new flow on the same 4-tuple.
-                    if self.table.get(key).is_some_and(|&(i, _)| i == index) {
-                        self.table.remove(key);
-                    }
+                // Not a new flow on the same 4-tuple.
+                if self.table.get(&flow.key).is_some_and(|&(i, _)| i == index) {
+                    self.table.remove(&flow.key);
                 }
             }
         }
@@ -518,17 +531,35 @@ impl FlowTable {
     /// The end of the capture (or of reading it): every open flow closes, in first-packet
     /// order, and every connection is handed out.
     pub fn finish(&mut self, sink: &mut impl FlowSink) {
+        while !self.finish_some(usize::MAX, sink) {}
+    }
+
+    /// The end of the capture, `most` open TCP flows at a time (the oldest first, each
+    /// chunk's connections handed out after it: what the sink holds at the end is bounded
+    /// by `most`, not by the flows open): whether every flow is closed and handed out. With
+    /// UDP associations open, all close at once, as `finish`: a chunk's hand-outs waiting on
+    /// one could pass the reorder window and change the order.
+    pub fn finish_some(&mut self, most: usize, sink: &mut impl FlowSink) -> bool {
         if let Some(w) = self.waiting.take() {
             // Asked and never answered: the frame ends as if the session kept the flow.
             self.end_of_frame(w.flow, w.side, w.flags, w.ts_ns, sink);
         }
-        let open: Vec<u64> = self.open.iter().copied().collect();
+        let udp = self.udp.open_flows();
+        let most = if udp.is_empty() { most } else { usize::MAX };
+        let open: Vec<u64> = self.open.iter().take(most).copied().collect();
         for index in open {
             self.close(index, None, sink);
+            // Gone from the open ones whatever `close` found: each call makes progress.
+            self.open.remove(&index);
         }
-        for index in self.udp.open_flows() {
+        if !self.open.is_empty() {
+            self.emit(sink);
+            return false;
+        }
+        for index in udp {
             self.close_udp(index, UdpEnd::Finished, sink);
         }
         self.emit(sink);
+        true
     }
 }

@@ -318,3 +318,94 @@ fn skipped_frames_are_counted_by_reason_in_first_seen_order() {
     table.frame(-5, LINKTYPE_RAW, &udp, &mut sink);
     assert_eq!((table.backwards, table.first_backwards), (1, 4));
 }
+
+#[test]
+fn sides_hold_whichever_end_sorts_first_and_for_a_connection_to_itself() {
+    // The table keeps one entry a flow, its 4-tuple lower end first: here the flow opens
+    // with the SYN/ACK of the end that sorts second, and the client is side 1.
+    let mut table = FlowTable::new(Limits::default());
+    let frames = [
+        seg(40000, false, 500, SYNACK, b""),
+        seg(40000, true, 101, PSH, b"hello"),
+        seg(40000, false, 501, PSH, b"world"),
+    ];
+    let evs = run(&mut table, &frames);
+    assert_eq!(
+        &evs[..3],
+        &[
+            Ev::Opened(0, Some(1), false),
+            Ev::Data(0, 1, 0, b"hello".to_vec()),
+            Ev::Data(0, 0, 0, b"world".to_vec()),
+        ]
+    );
+    // An end connected to itself: both ways are one 4-tuple, and every segment after the
+    // first is side 1 (as when each way had its entry and the second replaced the first).
+    let mut table = FlowTable::new(Limits::default());
+    let to_itself = |seq, flags, payload: &[u8]| {
+        let tcp = tcp_header(5000, 5000, seq, flags, payload);
+        ipv4([10, 0, 0, 9], [10, 0, 0, 9], 6, 0, &[], &tcp)
+    };
+    let frames = [to_itself(100, SYN, b""), to_itself(101, PSH, b"ping")];
+    let evs = run(&mut table, &frames);
+    assert_eq!(
+        &evs[..2],
+        &[
+            Ev::Opened(0, Some(0), false),
+            Ev::Data(0, 1, 0, b"ping".to_vec())
+        ]
+    );
+}
+
+#[test]
+fn the_end_closes_open_flows_a_chunk_at_a_time_in_the_same_order() {
+    // Five open flows, the second already ended: closed two at a time, the oldest first,
+    // each chunk's connections handed out before the next; the same events as all at once.
+    let mut frames: Vec<Vec<u8>> = (0..5).map(|p| seg(2000 + p, true, 5, PSH, b"x")).collect();
+    frames.push(seg(2001, true, 6, RST, b""));
+    let mut sink = Sink::default();
+    let mut table = FlowTable::new(Limits::default());
+    for (i, frame) in frames.iter().enumerate() {
+        table.frame(i as i128 * 1000, LINKTYPE_RAW, frame, &mut sink);
+    }
+    let walked = sink.0.len();
+    let mut chunks = Vec::new();
+    loop {
+        let done = table.finish_some(2, &mut sink);
+        chunks.push(sink.0.split_off(walked));
+        if done {
+            break;
+        }
+    }
+    assert_eq!(
+        chunks,
+        [
+            vec![
+                Ev::Closed(0, None),
+                Ev::Closed(2, None),
+                Ev::HandOut(0, false),
+                Ev::HandOut(1, false),
+                Ev::HandOut(2, false),
+            ],
+            vec![
+                Ev::Closed(3, None),
+                Ev::Closed(4, None),
+                Ev::HandOut(3, false),
+                Ev::HandOut(4, false),
+            ],
+        ]
+    );
+    let mut all = FlowTable::new(Limits::default());
+    let mut once = Sink::default();
+    for (i, frame) in frames.iter().enumerate() {
+        all.frame(i as i128 * 1000, LINKTYPE_RAW, frame, &mut once);
+    }
+    all.finish(&mut once);
+    let (mut closed, mut handed) = (Vec::new(), Vec::new());
+    for ev in chunks.concat() {
+        match ev {
+            Ev::HandOut(..) => handed.push(ev),
+            other => closed.push(other),
+        }
+    }
+    assert_eq!(once.0.split_off(walked), [closed, handed].concat());
+}

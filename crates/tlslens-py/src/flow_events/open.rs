@@ -1,0 +1,456 @@
+//! One open TCP flow as the walk keeps it when the core drives its session (`Open`), and
+//! how Python is told it: lazily, right before the first event of the flow Python reads.
+
+use pyo3::prelude::*;
+use tlslens_core::flows::{FlowEvent, Opened};
+use tlslens_core::records::{Session, SessionEvent};
+
+use super::{close_name, Collector, FlowClosed, FlowOpened, Kept};
+use crate::decrypt::{decryptor_failed, Decryptor};
+use crate::flow_content::{FlowContent, Said};
+use crate::flow_handover::Group;
+
+/// One open TCP flow when the core drives its session. Boxed in the map of open flows: the
+/// map's room for flows to come (up to as many again, twice that while it grows) holds a
+/// pointer each. A flow that never says anything (a SYN alone, a port scan) costs this
+/// alone: no session until a byte comes, Python not told (no `FlowSession`), no content
+/// layer.
+pub struct Open {
+    /// Made at the flow's first stream event (`Open::session`).
+    pub(super) session: Option<Box<Session>>,
+    /// How the flow opened, and the Decryption Secrets Blocks read then: what its session,
+    /// its `FlowOpened` and its content layer are made with.
+    pub(crate) opened: Opened,
+    pub(crate) secrets: usize,
+    /// Python was told the flow: right before the first event of it Python reads
+    /// (`Collector::tell_opened`), when its content layer (and decryptor) was made too.
+    pub(crate) told: bool,
+    /// Until then, its session's first events while they are a short plaintext prelude
+    /// (`Collector::hold`): a plaintext flow that says little (a banner, a request and its
+    /// answer) costs them alone, not a Python `FlowSession`.
+    held: Option<Box<Held>>,
+}
+
+/// A short prelude held for Python: each stream event's session events with its frame and
+/// time, as they will be told.
+#[derive(Default)]
+struct Held {
+    groups: Vec<(u64, i128, Vec<SessionEvent>)>,
+    bytes: usize,
+}
+
+/// Prelude bytes held for a flow Python was not told, at most: past them Python is told
+/// (its `Prelude` keeps 4 KiB, and its `FlowSession` costs about as much as this).
+const HELD_PRELUDE: usize = 1024;
+
+impl Open {
+    pub(crate) fn new(opened: Opened, secrets: usize) -> Open {
+        Open {
+            session: None,
+            opened,
+            secrets,
+            told: false,
+            held: None,
+        }
+    }
+
+    /// Whether a byte of the flow came (it has a session: a test's question).
+    #[cfg(test)]
+    pub(crate) fn talked(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// The flow's session, made now if no byte came before; `keys`: the run was given a
+    /// key log (application data bodies are kept for decryption).
+    pub(super) fn session(&mut self, keys: bool) -> &mut Session {
+        let (o, keyed) = (&self.opened, keys || self.secrets > 0);
+        self.session.get_or_insert_with(|| {
+            let ports = [o.sport, o.dport];
+            Box::new(Session::new(o.client_side, o.mid_stream, ports, !keyed))
+        })
+    }
+}
+
+impl Collector {
+    /// A new flow. Without sessions Python is told now; with, when the flow first says
+    /// something (`tell_opened`), but for the first keyed flow after the capture's key log
+    /// grew: its decryptor is made now, which gives the run's key store the new secrets at
+    /// the frame they always were (a flow opened earlier decrypts its later records with
+    /// them).
+    pub(crate) fn opened(&mut self, o: &Opened) -> Option<FlowOpened> {
+        let Some(sessions) = self.sessions.as_mut() else {
+            return Some(FlowOpened::new(o, self.secrets));
+        };
+        sessions.insert(o.flow, Box::new(Open::new(*o, self.secrets)));
+        if self.keyed(self.secrets) && self.content.is_some() && self.secrets > self.secrets_given {
+            self.secrets_given = self.secrets;
+            self.tell_opened(o.flow);
+        }
+        None
+    }
+
+    /// Whether a flow opened after `secrets` Decryption Secrets Blocks has keys to try.
+    pub(crate) fn keyed(&self, secrets: usize) -> bool {
+        self.keys || secrets > 0
+    }
+
+    /// Python is told the flow (`FlowOpened`, with its decryptor), and its content layer is
+    /// made, if that was not done yet.
+    pub(crate) fn tell_opened(&mut self, flow: u64) {
+        let open = self.sessions.as_mut().and_then(|s| s.get_mut(&flow));
+        let Some(open) = open.filter(|open| !open.told) else {
+            return;
+        };
+        open.told = true;
+        let held = open.held.take();
+        let mut opened = FlowOpened::new(&open.opened, open.secrets);
+        opened.decryptor = self.open_content(&opened);
+        self.events.push(Kept::Opened(opened));
+        // The prelude held goes out as it would have, a stream event's at a time (a content
+        // layer passes a prelude through as it is: `FlowContent::read`).
+        for (frame, ts_ns, events) in held.map(|held| held.groups).unwrap_or_default() {
+            let said = events.into_iter().map(Said::Session).collect();
+            self.tell_said(flow, (frame, ts_ns), said);
+        }
+    }
+
+    /// A stream event's session events of a flow Python was not told, held when they are
+    /// a plaintext prelude that keeps what is held within `HELD_PRELUDE` (None); else given
+    /// back, to be told (after what was held).
+    pub(super) fn hold(
+        &mut self,
+        flow: u64,
+        events: Vec<SessionEvent>,
+        (frame, ts_ns): (u64, i128),
+    ) -> Option<Vec<SessionEvent>> {
+        let open = self.sessions.as_mut().and_then(|s| s.get_mut(&flow));
+        let Some(open) = open.filter(|open| !open.told) else {
+            return Some(events);
+        };
+        let mut bytes = open.held.as_ref().map_or(0, |held| held.bytes);
+        for event in &events {
+            match event {
+                SessionEvent::Prelude { data, .. } => bytes += data.len(),
+                _ => return Some(events),
+            }
+        }
+        if bytes > HELD_PRELUDE || events.is_empty() {
+            return Some(events);
+        }
+        let held = open.held.get_or_insert_with(Box::default);
+        held.bytes = bytes;
+        held.groups.push((frame, ts_ns, events));
+        None
+    }
+
+    /// A flow's content layer, made with what the flow opened with (its client side, the
+    /// Decryption Secrets Blocks read then); its decryptor, when it has one.
+    fn open_content(&mut self, opened: &FlowOpened) -> Option<Py<Decryptor>> {
+        let keyed = self.keyed(opened.secrets);
+        let setup = self.content.as_ref()?;
+        // The caller makes the decryptor (from the run's key store, with the capture's
+        // secrets read when the flow opened); an Exception there (a bug) leaves the flow
+        // without one, and its finding.
+        let mut failed = None;
+        let decryptor = keyed
+            .then(|| {
+                Python::with_gil(|py| {
+                    let made = setup.decryptor_for.call1(py, (opened.secrets,));
+                    let made = made.and_then(|made| made.extract::<Option<Py<Decryptor>>>(py));
+                    made.unwrap_or_else(|error| {
+                        failed = setup
+                            .failed(py, error)
+                            .map(|error| decryptor_failed(&error));
+                        None
+                    })
+                })
+            })
+            .flatten();
+        let kept = decryptor
+            .as_ref()
+            .map(|d| Python::with_gil(|py| d.clone_ref(py)));
+        let content = FlowContent::new(opened.client_side, kept, failed);
+        self.contents.insert(opened.flow, Box::new(content));
+        decryptor
+    }
+
+    /// A flow ends: its session's last events (and the run of application data its content
+    /// layer still held, and a decryptor failure no record came to place) go out before the end, which carries the content layer's flags.
+    /// Whether Python was told the flow: else its end is not told either (`silent`).
+    pub(super) fn closed(&mut self, closed: &mut FlowClosed) -> bool {
+        let (flow, frame, ts_ns) = (closed.flow, closed.frame, closed.ts_ns);
+        // A flow no byte reached has nothing to finish (a new session says nothing then).
+        let open = self.sessions.as_ref().and_then(|s| s.get(&flow));
+        if open.is_some_and(|open| open.session.is_some()) {
+            self.with_session(flow, frame, ts_ns, Session::finish);
+        }
+        let open = self.sessions.as_mut().and_then(|s| s.remove(&flow));
+        if open.is_some_and(|open| !open.told) {
+            self.silent.insert(flow);
+            return false;
+        }
+        let Some(mut content) = self.contents.remove(&flow) else {
+            return true;
+        };
+        let last = content.finish();
+        if !last.is_empty() {
+            let group = Group {
+                frame,
+                ts_ns,
+                events: last,
+            };
+            self.tell(flow, content.client_side(), group);
+        }
+        (
+            closed.renegotiation,
+            closed.abbreviated,
+            closed.tls13_encrypted,
+        ) = content.flags();
+        closed.counts = content.counts();
+        true
+    }
+
+    /// A flow's end (`FlowEvent::Closed`), with what its content layer says; None for a
+    /// flow Python was not told.
+    pub(super) fn ended(&mut self, event: FlowEvent<'_>) -> Option<FlowClosed> {
+        let FlowEvent::Closed {
+            flow,
+            frame,
+            ts_ns,
+            by,
+            syn_ts_ns,
+            synack_ts_ns,
+        } = event
+        else {
+            return None;
+        };
+        let mut closed = FlowClosed {
+            renegotiation: false,
+            abbreviated: false,
+            tls13_encrypted: false,
+            counts: [(0, 0, 0, 0); 2],
+            flow,
+            frame,
+            ts_ns,
+            by: by.map(close_name),
+            syn_ts_ns,
+            synack_ts_ns,
+        };
+        let told = self.closed(&mut closed);
+        self.joinable.remove(&flow);
+        told.then_some(closed)
+    }
+
+    /// Before `event` is kept: anything else of a flow ends what its later groups may join;
+    /// whether it is of a flow Python was not told (its closing, eviction, hand-out), and
+    /// so not told either.
+    pub(super) fn passed_over(&mut self, event: &FlowEvent<'_>) -> bool {
+        if let FlowEvent::Closing { flow, .. }
+        | FlowEvent::Evicted { flow, .. }
+        | FlowEvent::HandOut { flow, .. }
+        | FlowEvent::Cut { flow, .. } = *event
+        {
+            self.joinable.remove(&flow);
+        }
+        match *event {
+            FlowEvent::Closing { flow, .. } | FlowEvent::Evicted { flow, .. } => self.untold(flow),
+            FlowEvent::HandOut { flow, .. } => self.silent.remove(&flow),
+            _ => false,
+        }
+    }
+
+    /// A TCP flow Python was not told (it has no `FlowSession`): what would be told of its
+    /// life (closing, eviction, being given up) would change nothing there, and is not.
+    pub(crate) fn untold(&self, flow: u64) -> bool {
+        let open = self.sessions.as_ref().and_then(|s| s.get(&flow));
+        open.is_some_and(|open| !open.told)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use pyo3::prelude::*;
+    use tlslens_core::decrypt::Suites;
+    use tlslens_core::flows::packet::Addr;
+    use tlslens_core::flows::tcp::StreamEvent;
+    use tlslens_core::flows::{FlowEvent, FlowSink, Opened, Verdict};
+    use tlslens_core::records::Session;
+
+    use crate::flow_content::ContentSetup;
+    use crate::flow_events::{Collector, Kept};
+
+    /// A collector as the capture path makes it (sessions and content layers in the walk),
+    /// without keys: nothing here calls into Python.
+    fn collector(py: Python<'_>) -> Collector {
+        Collector {
+            sessions: Some(HashMap::new()),
+            content: Some(ContentSetup {
+                suites: Box::leak(Box::new(Suites::new())),
+                max_message: 1 << 16,
+                known_types: vec![1, 2, 11, 14, 16, 20],
+                keep_plaintext: false,
+                keep_records: false,
+                rsa: None,
+                decryptor_for: py.None(),
+                interrupt: Mutex::new(None),
+            }),
+            ..Collector::default()
+        }
+    }
+
+    fn open(collector: &mut Collector, flow: u64, client_side: Option<u8>) {
+        collector.event(FlowEvent::Opened(Opened {
+            flow,
+            src: Addr::v4([10, 0, 0, 1]),
+            sport: 50_000,
+            dst: Addr::v4([10, 0, 0, 2]),
+            dport: 25,
+            frame: 1,
+            ts_ns: 1_000,
+            client_side,
+            mid_stream: false,
+        }));
+    }
+
+    fn data(collector: &mut Collector, flow: u64, side: u8, offset: u64, data: &[u8]) {
+        let event = StreamEvent::Data { offset, data };
+        collector.event(FlowEvent::Stream {
+            flow,
+            side,
+            event,
+            frame: 2 + offset,
+            ts_ns: 2_000,
+        });
+    }
+
+    /// A ClientHello record: TLS 1.2, one suite, no extensions.
+    fn client_hello() -> Vec<u8> {
+        let mut hello = vec![3, 3];
+        hello.extend([0; 32]);
+        hello.extend([0, 0, 2, 0x13, 1, 1, 0, 0, 0]);
+        let mut message = vec![1, 0, 0, u8::try_from(hello.len()).unwrap_or(0)];
+        message.extend(hello);
+        let mut record = vec![22, 3, 1, 0, u8::try_from(message.len()).unwrap_or(0)];
+        record.extend(message);
+        record
+    }
+
+    fn opened(collector: &Collector) -> Vec<(u64, Option<u8>)> {
+        let told = collector.events.iter().filter_map(|kept| match kept {
+            Kept::Opened(o) => Some((o.flow, o.client_side)),
+            _ => None,
+        });
+        told.collect()
+    }
+
+    #[test]
+    fn a_flow_that_never_says_anything_is_not_told_and_gets_no_session_or_content_layer() {
+        pyo3::prepare_freethreaded_python();
+        Python::with_gil(|py| {
+            let mut collector = collector(py);
+            open(&mut collector, 7, Some(0));
+            assert!(collector.events.is_empty() && collector.contents.is_empty());
+            // A short plaintext prelude is held, not told: a flow that says little costs
+            // no Python `FlowSession`.
+            let request = b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n";
+            data(&mut collector, 7, 0, 0, request);
+            assert!(opened(&collector).is_empty() && collector.contents.is_empty());
+            // Past `HELD_PRELUDE`, Python is told the flow and what was held, in order (each
+            // stream event's as one `SessionEvents`); the core content layer only passes a
+            // prelude through: it is not made.
+            let answer = [b"HTTP/1.1 200 OK\r\n".as_slice(), &[b'x'; 1_024]].concat();
+            data(&mut collector, 7, 1, 0, &answer);
+            assert_eq!(opened(&collector), [(7, Some(0))]);
+            let groups = collector.events.iter().skip(1).map(|kept| match kept {
+                Kept::Session {
+                    flow: 7, groups, ..
+                } => groups.len(),
+                _ => 0,
+            });
+            assert_eq!(groups.collect::<Vec<_>>(), [1, 1]);
+            let content = collector.contents.get(&7).map(|c| c.reading());
+            assert_eq!(content, Some(false));
+            assert_eq!(
+                collector.contents.get(&7).and_then(|c| c.client_side()),
+                Some(0)
+            );
+            // A SYN alone until the end: never told, never a session or a content layer,
+            // and undecided as a new session would be.
+            open(&mut collector, 8, Some(0));
+            let watch = [true, true];
+            assert_eq!(collector.verdict(8), Verdict::Undecided { watch });
+            let session = collector.sessions.as_ref().and_then(|s| s.get(&8));
+            assert!(session.is_some_and(|open| !open.talked()));
+            collector.event(FlowEvent::Closed {
+                flow: 8,
+                frame: 9,
+                ts_ns: 9_000,
+                by: None,
+                syn_ts_ns: Some(1_000),
+                synack_ts_ns: None,
+            });
+            assert_eq!(opened(&collector), [(7, Some(0))]);
+            assert!(!collector.contents.contains_key(&8));
+            // Nor is its end or its hand-out: Python has nothing of it to end.
+            let told = collector.events.len();
+            collector.event(FlowEvent::HandOut {
+                flow: 8,
+                late: false,
+            });
+            assert_eq!(collector.events.len(), told);
+            assert!(!(collector.events.iter()).any(|kept| matches!(kept, Kept::Closed(_))));
+            assert!(collector.silent.is_empty());
+            // A banner held until the end is dropped with the flow, never told.
+            open(&mut collector, 9, Some(0));
+            data(&mut collector, 9, 1, 0, b"220 mail.a.test ESMTP\r\n");
+            collector.event(FlowEvent::Closed {
+                flow: 9,
+                frame: 10,
+                ts_ns: 10_000,
+                by: None,
+                syn_ts_ns: Some(1_000),
+                synack_ts_ns: None,
+            });
+            assert_eq!(collector.events.len(), told);
+        });
+    }
+
+    #[test]
+    fn a_new_session_watches_both_sides() {
+        for client_side in [None, Some(0), Some(1)] {
+            let session = Session::new(client_side, false, [50_000, 443], true);
+            assert!(session.may_give_up(0) && session.may_give_up(1));
+            assert!(!session.started() && !session.ignored());
+        }
+    }
+
+    #[test]
+    fn a_flow_that_turns_tls_late_gets_a_content_layer_with_the_right_client_side() {
+        pyo3::prepare_freethreaded_python();
+        Python::with_gil(|py| {
+            let mut collector = collector(py);
+            // No SYN seen: the client is not known when the flow opens.
+            open(&mut collector, 3, None);
+            let prelude = b"220 ready\r\n";
+            data(&mut collector, 3, 0, 0, prelude);
+            let reading = |c: &Collector| c.contents.get(&3).map(|c| c.reading());
+            assert_eq!(reading(&collector), None); // held, not told yet
+                                                   // Side 1 sends a ClientHello: it is the client, and the content layer reads it.
+            data(&mut collector, 3, 1, 0, &client_hello());
+            assert_eq!(reading(&collector), Some(true));
+            assert_eq!(
+                collector.contents.get(&3).and_then(|c| c.client_side()),
+                Some(1)
+            );
+            // Told once, before anything else of the flow (the prelude held, then the rest).
+            assert_eq!(opened(&collector), [(3, None)]);
+            assert!(matches!(collector.events.first(), Some(Kept::Opened(_))));
+            let mut said = collector.events.iter().skip(1);
+            assert!(said.clone().count() >= 2);
+            assert!(said.all(|kept| matches!(kept, Kept::Session { flow: 3, .. })));
+        });
+    }
+}
