@@ -160,7 +160,19 @@ class Handshake:
     client_hello_frame: int | None = None
     server_hello: hs.ServerHello | None = None
     server_hello_frame: int | None = None
-    certificates: list[CertificateInfo] = field(default_factory=list)
+    # Made on first use (the ``certificates`` property): a handshake whose server never
+    # answered, as every one of a scanner's or a flood's open flows, holds no empty list.
+    _certificates: list[CertificateInfo] | None = None
+
+    @property
+    def certificates(self) -> list[CertificateInfo]:
+        if self._certificates is None:
+            self._certificates = []
+        return self._certificates
+
+    @certificates.setter
+    def certificates(self, value: list[CertificateInfo]) -> None:
+        self._certificates = value
 
     @property
     def version(self) -> int | None:
@@ -191,15 +203,15 @@ class Connection:
     last_frame: int = 0
     end_ts_ns: int = 0
     timeline: list[TimelineEvent] = field(default_factory=list)
-    problems: list[Finding] = field(default_factory=list)
+    _problems: list[Finding] | None = None  # made on first use: see the properties
     prelude: Prelude | None = None
     client_hellos: list[hs.ClientHello] = field(default_factory=list)
     server_hello: hs.ServerHello | None = None  # of the first handshake
     handshakes: list[Handshake] = field(default_factory=list)  # the first, then renegotiations
     records: list[RecordInfo] | None = None  # every record's header, when asked for
-    handshake_signatures: list[SignatureCheck] = field(default_factory=list)
+    _handshake_signatures: list[SignatureCheck] | None = None
     hello_retry_request: hs.ServerHello | None = None
-    certificates: list[CertificateInfo] = field(default_factory=list)
+    _certificates: list[CertificateInfo] | None = None
     client_certificates: list[CertificateInfo] | None = None
     server_key_exchange: hs.ServerKeyExchange | None = None
     encrypted_extensions: hs.EncryptedExtensions | None = None  # TLS 1.3, once decrypted
@@ -211,7 +223,7 @@ class Connection:
     client_validation: Validation | None = None  # of the client's chain, once checked
     certificate_status: hs.CertificateStatus | None = None
     new_session_ticket: bool = False
-    issued_tickets: list[bytes] = field(default_factory=list)  # the first few NewSessionTickets
+    _issued_tickets: list[bytes] | None = None  # the first few NewSessionTickets
     resumed_from: int | None = None  # the id of the connection whose session this resumes
     renegotiation: bool = False
     handshake_visible: bool = False  # the server's plaintext flight was seen
@@ -225,10 +237,64 @@ class Connection:
     tcp_syn_ts_ns: int | None = None  # as seen at the capture point
     tcp_synack_ts_ns: int | None = None
     timing_cache: dict[str, float | None] | None = field(default=None, repr=False)
-    stats: dict[str, DirectionStats] = field(
-        default_factory=lambda: {C2S: DirectionStats(), S2C: DirectionStats()}
-    )
+    _stats: dict[str, DirectionStats] | None = None  # per direction: see ``stats``
     quic: QuicDetails | None = None  # over QUIC: packets, frames, Retry, migration, close
+
+    # -- members made on first use -------------------------------------------
+    # A connection open for long with only a ClientHello (a scanner's, a TLS flood's: up
+    # to max_connections of them at once) holds none of these: the properties make each
+    # on its first reading or writing, so every reader sees a list (a dict) as before.
+    @property
+    def problems(self) -> list[Finding]:
+        if self._problems is None:
+            self._problems = []
+        return self._problems
+
+    @problems.setter
+    def problems(self, value: list[Finding]) -> None:
+        self._problems = value
+
+    @property
+    def handshake_signatures(self) -> list[SignatureCheck]:
+        if self._handshake_signatures is None:
+            self._handshake_signatures = []
+        return self._handshake_signatures
+
+    @handshake_signatures.setter
+    def handshake_signatures(self, value: list[SignatureCheck]) -> None:
+        self._handshake_signatures = value
+
+    @property
+    def certificates(self) -> list[CertificateInfo]:
+        if self._certificates is None:
+            self._certificates = []
+        return self._certificates
+
+    @certificates.setter
+    def certificates(self, value: list[CertificateInfo]) -> None:
+        self._certificates = value
+
+    @property
+    def issued_tickets(self) -> list[bytes]:
+        if self._issued_tickets is None:
+            self._issued_tickets = []
+        return self._issued_tickets
+
+    @issued_tickets.setter
+    def issued_tickets(self, value: list[bytes]) -> None:
+        self._issued_tickets = value
+
+    @property
+    def stats(self) -> dict[str, DirectionStats]:
+        """Per direction (C2S, S2C): its records, bytes and gaps (written at the end of a
+        TCP connection, as its records come over QUIC or DTLS)."""
+        if self._stats is None:
+            self._stats = {C2S: DirectionStats(), S2C: DirectionStats()}
+        return self._stats
+
+    @stats.setter
+    def stats(self, value: dict[str, DirectionStats]) -> None:
+        self._stats = value
 
     # -- conclusions ---------------------------------------------------------
     @property
