@@ -9,7 +9,6 @@
 //! versions or the key share many times a connection, and read one object. The index holds
 //! one entry per extension of the message, so the message's size bounds it.
 
-use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::prelude::*;
@@ -21,14 +20,18 @@ use tlslens_core::handshake::extensions_list::Extension as CoreExtension;
 use crate::extensions::decoded_to_python;
 use crate::handshake::{bytes, Extension};
 
+/// Held by every message object with extensions, for as long as the connection is open (a
+/// scanner's capture holds tens of thousands of ClientHellos at once): the extensions are
+/// the message's own tuple, not a second list of them, and the index is a sorted slice of
+/// 8 bytes an extension, not a hash map's room.
 pub struct ExtensionIndex {
     message: Message,
-    /// The extensions in wire order, as the `extensions` tuple holds them.
-    items: Vec<Py<Extension>>,
-    /// Code point -> position of its first extension in `items`.
-    first: HashMap<u16, usize>,
+    /// The extensions in wire order: the `extensions` tuple itself.
+    items: Py<PyTuple>,
+    /// (code point, position of its first extension in `items`), sorted by code point.
+    first: Box<[(u16, u32)]>,
     /// Per position: its decoded body (Python None: kept raw, or malformed), once asked.
-    decoded: Vec<GILOnceCell<PyObject>>,
+    decoded: Box<[GILOnceCell<PyObject>]>,
 }
 
 impl ExtensionIndex {
@@ -42,38 +45,58 @@ impl ExtensionIndex {
             .iter()
             .map(|e| Py::new(py, Extension::from_parts(e.ext_type, bytes(py, e.data))))
             .collect::<PyResult<Vec<_>>>()?;
-        let mut first = HashMap::with_capacity(list.len());
-        for (position, e) in list.iter().enumerate() {
-            first.entry(e.ext_type).or_insert(position);
-        }
+        // Positions fit: a list of 4-byte extensions under a 24-bit message length.
+        let mut first: Vec<(u16, u32)> = list
+            .iter()
+            .zip(0u32..)
+            .map(|(e, position)| (e.ext_type, position))
+            .collect();
+        // Stable: of one code point, the first on the wire stays first, and is the one kept.
+        first.sort_by_key(|&(ext_type, _)| ext_type);
+        first.dedup_by_key(|&mut (ext_type, _)| ext_type);
         let decoded = list.iter().map(|_| GILOnceCell::new()).collect();
-        let tuple = PyTuple::new(py, items.iter().map(|item| item.clone_ref(py)))?.unbind();
+        let tuple = PyTuple::new(py, items)?.unbind();
         let index = Self {
             message,
-            items,
-            first,
+            items: tuple.clone_ref(py),
+            first: first.into_boxed_slice(),
             decoded,
         };
         Ok((tuple, index))
     }
 
+    /// The position of the first extension of code `ext_type`, if the message has one.
+    fn position(&self, ext_type: u16) -> Option<usize> {
+        let found = self
+            .first
+            .binary_search_by_key(&ext_type, |&(t, _)| t)
+            .ok()?;
+        let &(_, position) = self.first.get(found)?;
+        usize::try_from(position).ok()
+    }
+
+    /// The extension at `position` of the message's tuple.
+    fn item<'py>(&self, py: Python<'py>, position: usize) -> Option<Bound<'py, Extension>> {
+        let item = self.items.bind(py).get_item(position).ok()?;
+        item.downcast_into::<Extension>().ok()
+    }
+
     /// The first extension of code `ext_type`, if the message has one.
     pub fn extension(&self, py: Python<'_>, ext_type: u16) -> Option<Py<Extension>> {
-        let position = *self.first.get(&ext_type)?;
-        self.items.get(position).map(|item| item.clone_ref(py))
+        let position = self.position(ext_type)?;
+        self.item(py, position).map(Bound::unbind)
     }
 
     /// The first extension of code `ext_type` decoded as this message's: Python None when
     /// it is absent, kept raw (unknown, GREASE) or malformed.
     pub fn decoded(&self, py: Python<'_>, ext_type: u16) -> PyResult<PyObject> {
-        let Some(&position) = self.first.get(&ext_type) else {
+        let Some(position) = self.position(ext_type) else {
             return Ok(py.None());
         };
-        let (Some(item), Some(cell)) = (self.items.get(position), self.decoded.get(position))
-        else {
+        let (Some(item), Some(cell)) = (self.item(py, position), self.decoded.get(position)) else {
             return Ok(py.None());
         };
-        cell.get_or_try_init(py, || match self.value(py, item) {
+        cell.get_or_try_init(py, || match self.value(py, &item) {
             Some(value) => decoded_to_python(py, value),
             None => Ok(py.None()),
         })
@@ -83,11 +106,11 @@ impl ExtensionIndex {
     /// The core's value of the first extension of code `ext_type` (None: absent, kept raw or
     /// malformed), for the typed getters that read one field of it.
     pub fn value_of(&self, py: Python<'_>, ext_type: u16) -> Option<Decoded> {
-        let position = *self.first.get(&ext_type)?;
-        self.value(py, self.items.get(position)?)
+        let position = self.position(ext_type)?;
+        self.value(py, &self.item(py, position)?)
     }
 
-    fn value(&self, py: Python<'_>, item: &Py<Extension>) -> Option<Decoded> {
+    fn value(&self, py: Python<'_>, item: &Bound<'_, Extension>) -> Option<Decoded> {
         let item = item.get();
         let data = item.data(py);
         // A panic in a decoder is a bug; the body is then unread, as a malformed one is.
