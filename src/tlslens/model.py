@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from tlslens import _core, registry
 from tlslens.events import (
@@ -137,6 +138,39 @@ def _second_iso(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, tz=UTC).isoformat().removesuffix("+00:00")
 
 
+T = TypeVar("T")
+
+
+class MadeOnUse(Generic[T]):
+    """A member made on its first reading or writing, held in the slot of its name with an
+    underscore (None until then): a connection open for long with only a ClientHello (a
+    scanner's, a TLS flood's: up to max_connections of them at once) holds no empty list or
+    dict it may never need, and every reader still sees one, the same from use to use."""
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self.factory = factory
+        self.slot = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> MadeOnUse[T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type) -> T: ...
+    def __get__(self, obj: object | None, owner: type) -> T | MadeOnUse[T]:
+        if obj is None:
+            return self
+        value: T | None = getattr(obj, self.slot)
+        if value is None:
+            value = self.factory()
+            setattr(obj, self.slot, value)
+        return value
+
+    def __set__(self, obj: object, value: T) -> None:
+        setattr(obj, self.slot, value)
+
+
 @dataclass(slots=True, eq=False)
 class DirectionStats:
     records: int = 0
@@ -160,19 +194,8 @@ class Handshake:
     client_hello_frame: int | None = None
     server_hello: hs.ServerHello | None = None
     server_hello_frame: int | None = None
-    # Made on first use (the ``certificates`` property): a handshake whose server never
-    # answered, as every one of a scanner's or a flood's open flows, holds no empty list.
-    _certificates: list[CertificateInfo] | None = None
-
-    @property
-    def certificates(self) -> list[CertificateInfo]:
-        if self._certificates is None:
-            self._certificates = []
-        return self._certificates
-
-    @certificates.setter
-    def certificates(self, value: list[CertificateInfo]) -> None:
-        self._certificates = value
+    _certificates: list[CertificateInfo] | None = None  # see MadeOnUse
+    certificates = MadeOnUse[list[CertificateInfo]](list)
 
     @property
     def version(self) -> int | None:
@@ -203,7 +226,7 @@ class Connection:
     last_frame: int = 0
     end_ts_ns: int = 0
     timeline: list[TimelineEvent] = field(default_factory=list)
-    _problems: list[Finding] | None = None  # made on first use: see the properties
+    _problems: list[Finding] | None = None  # made on first use: see MadeOnUse
     prelude: Prelude | None = None
     client_hellos: list[hs.ClientHello] = field(default_factory=list)
     server_hello: hs.ServerHello | None = None  # of the first handshake
@@ -237,64 +260,19 @@ class Connection:
     tcp_syn_ts_ns: int | None = None  # as seen at the capture point
     tcp_synack_ts_ns: int | None = None
     timing_cache: dict[str, float | None] | None = field(default=None, repr=False)
-    _stats: dict[str, DirectionStats] | None = None  # per direction: see ``stats``
+    _stats: dict[str, DirectionStats] | None = None
     quic: QuicDetails | None = None  # over QUIC: packets, frames, Retry, migration, close
 
-    # -- members made on first use -------------------------------------------
-    # A connection open for long with only a ClientHello (a scanner's, a TLS flood's: up
-    # to max_connections of them at once) holds none of these: the properties make each
-    # on its first reading or writing, so every reader sees a list (a dict) as before.
-    @property
-    def problems(self) -> list[Finding]:
-        if self._problems is None:
-            self._problems = []
-        return self._problems
-
-    @problems.setter
-    def problems(self, value: list[Finding]) -> None:
-        self._problems = value
-
-    @property
-    def handshake_signatures(self) -> list[SignatureCheck]:
-        if self._handshake_signatures is None:
-            self._handshake_signatures = []
-        return self._handshake_signatures
-
-    @handshake_signatures.setter
-    def handshake_signatures(self, value: list[SignatureCheck]) -> None:
-        self._handshake_signatures = value
-
-    @property
-    def certificates(self) -> list[CertificateInfo]:
-        if self._certificates is None:
-            self._certificates = []
-        return self._certificates
-
-    @certificates.setter
-    def certificates(self, value: list[CertificateInfo]) -> None:
-        self._certificates = value
-
-    @property
-    def issued_tickets(self) -> list[bytes]:
-        if self._issued_tickets is None:
-            self._issued_tickets = []
-        return self._issued_tickets
-
-    @issued_tickets.setter
-    def issued_tickets(self, value: list[bytes]) -> None:
-        self._issued_tickets = value
-
-    @property
-    def stats(self) -> dict[str, DirectionStats]:
-        """Per direction (C2S, S2C): its records, bytes and gaps (written at the end of a
-        TCP connection, as its records come over QUIC or DTLS)."""
-        if self._stats is None:
-            self._stats = {C2S: DirectionStats(), S2C: DirectionStats()}
-        return self._stats
-
-    @stats.setter
-    def stats(self, value: dict[str, DirectionStats]) -> None:
-        self._stats = value
+    # -- members made on first use (MadeOnUse) ----------------------------------
+    problems = MadeOnUse[list[Finding]](list)
+    handshake_signatures = MadeOnUse[list["SignatureCheck"]](list)
+    certificates = MadeOnUse[list[CertificateInfo]](list)
+    issued_tickets = MadeOnUse[list[bytes]](list)
+    # Per direction (C2S, S2C): records, bytes and gaps (written at the end of a TCP
+    # connection, as its records come over QUIC or DTLS).
+    stats = MadeOnUse[dict[str, DirectionStats]](
+        lambda: {C2S: DirectionStats(), S2C: DirectionStats()}
+    )
 
     # -- conclusions ---------------------------------------------------------
     @property
