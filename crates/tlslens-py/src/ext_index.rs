@@ -160,11 +160,14 @@ impl ExtensionIndex {
 }
 
 /// The questions every message with extensions answers (`extensions`, `extension`,
-/// `decoded`), for the classes that hold an `index: ExtensionIndex`.
+/// `decoded`), for the classes that hold an `index: ExtensionIndex`; a class's own methods
+/// may follow its name in braces (a class has one `#[pymethods]` block).
 macro_rules! indexed_extensions {
-    ($($class:ty),* $(,)?) => {$(
+    ($($class:ty $({ $($own:tt)* })?),* $(,)?) => {$(
         #[pymethods]
         impl $class {
+            $($($own)*)?
+
             /// The extensions in wire order (made on first use: see ext_index.rs).
             #[getter]
             fn extensions(&self, py: Python<'_>) -> PyResult<Py<pyo3::types::PyTuple>> {

@@ -101,12 +101,13 @@ pub fn base(msg_type: u8, malformed: Option<String>) -> PyClassInitializer<Hands
 pub struct ClientHello {
     #[pyo3(get)]
     legacy_version: u16,
-    #[pyo3(get)]
-    random: Py<PyBytes>,
+    /// Inline, as the suites are: a flow that sent its hello and waits (tens of thousands
+    /// open at once in a scanner's capture) holds them, not a bytes object and a tuple of
+    /// ints; the getters make those on each reading.
+    random: [u8; 32],
     #[pyo3(get)]
     legacy_session_id: Py<PyBytes>,
-    #[pyo3(get)]
-    cipher_suites: Py<PyTuple>,
+    cipher_suites: Box<[u32]>,
     #[pyo3(get)]
     legacy_compression_methods: Py<PyBytes>,
     /// Sent in the SSLv2-compatible format (RFC 5246 Appendix E.2).
@@ -139,9 +140,9 @@ pub fn client_hello(py: Python<'_>, m: &messages::ClientHello<'_>) -> PyResult<P
     let index = ExtensionIndex::new(&m.extensions.list, ext::Message::ClientHello)?;
     let hello = ClientHello {
         legacy_version: m.legacy_version,
-        random: bytes(py, &m.random),
+        random: m.random,
         legacy_session_id: bytes(py, m.legacy_session_id),
-        cipher_suites: ints(py, &m.cipher_suites)?,
+        cipher_suites: m.cipher_suites.as_slice().into(),
         legacy_compression_methods: bytes(py, m.legacy_compression_methods),
         sslv2: m.sslv2,
         server_name: server_name(py, &index),
@@ -221,7 +222,7 @@ impl ClientHello {
         self.legacy_session_id.as_bytes(py)
     }
 
-    pub(crate) fn cipher_suites(&self) -> &Py<PyTuple> {
+    pub(crate) fn cipher_suites(&self) -> &[u32] {
         &self.cipher_suites
     }
 
@@ -309,7 +310,20 @@ impl EncryptedExtensions {
 }
 
 indexed_extensions!(
-    ClientHello,
+    ClientHello {
+        /// The 32 random bytes.
+        #[getter(random)]
+        fn random_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+            PyBytes::new(py, &self.random)
+        }
+
+        /// The cipher suites offered, in order (an SSLv2-format hello's 3-byte kinds keep
+        /// their 24 bits).
+        #[getter(cipher_suites)]
+        fn cipher_suites_tuple<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+            PyTuple::new(py, self.cipher_suites.iter().copied())
+        }
+    },
     ServerHello,
     NewSessionTicket,
     EncryptedExtensions,

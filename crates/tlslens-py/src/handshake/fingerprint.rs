@@ -85,9 +85,9 @@ fn on_client<T>(
     let this = hello.get();
     let core_hello = messages::ClientHello {
         legacy_version: this.legacy_version,
-        random: random(py, &this.random),
+        random: this.random,
         legacy_session_id: this.legacy_session_id.as_bytes(py),
-        cipher_suites: this.cipher_suites.bind(py).extract()?,
+        cipher_suites: this.cipher_suites.to_vec(),
         legacy_compression_methods: this.legacy_compression_methods.as_bytes(py),
         extensions: this.index.core_extensions(),
         sslv2: this.sslv2,
