@@ -19,8 +19,8 @@ BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_open_flows.py"
 # Bytes of show --json's peak RSS per open flow that sent one ClientHello (90 bytes of
 # handshake, 3 extensions), measured 2026-12-06 on one machine: 8,855 before the change
 # (the core content layer's [bool; 256] tables, each connection's empty lists and stats, a
-# drained Vec's room, an object per extension...), 6,699 after. The bound sits between,
-# ~1,100 bytes above what was measured, for allocators and machines that differ.
+# drained Vec's room, an object per extension...), 6,524 after. The bound sits between,
+# ~1,300 bytes above what was measured, for allocators and machines that differ.
 PER_FLOW_BOUND = 7_800
 
 
