@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from tlslens import _core, registry
 from tlslens.events import (
@@ -137,6 +138,39 @@ def _second_iso(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, tz=UTC).isoformat().removesuffix("+00:00")
 
 
+T = TypeVar("T")
+
+
+class MadeOnUse(Generic[T]):
+    """A member made on its first reading or writing, held in the slot of its name with an
+    underscore (None until then): a connection open for long with only a ClientHello (a
+    scanner's, a TLS flood's: up to max_connections of them at once) holds no empty list or
+    dict it may never need, and every reader still sees one, the same from use to use."""
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self.factory = factory
+        self.slot = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> MadeOnUse[T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type) -> T: ...
+    def __get__(self, obj: object | None, owner: type) -> T | MadeOnUse[T]:
+        if obj is None:
+            return self
+        value: T | None = getattr(obj, self.slot)
+        if value is None:
+            value = self.factory()
+            setattr(obj, self.slot, value)
+        return value
+
+    def __set__(self, obj: object, value: T) -> None:
+        setattr(obj, self.slot, value)
+
+
 @dataclass(slots=True, eq=False)
 class DirectionStats:
     records: int = 0
@@ -160,7 +194,8 @@ class Handshake:
     client_hello_frame: int | None = None
     server_hello: hs.ServerHello | None = None
     server_hello_frame: int | None = None
-    certificates: list[CertificateInfo] = field(default_factory=list)
+    _certificates: list[CertificateInfo] | None = None  # see MadeOnUse
+    certificates = MadeOnUse[list[CertificateInfo]](list)
 
     @property
     def version(self) -> int | None:
@@ -191,15 +226,15 @@ class Connection:
     last_frame: int = 0
     end_ts_ns: int = 0
     timeline: list[TimelineEvent] = field(default_factory=list)
-    problems: list[Finding] = field(default_factory=list)
+    _problems: list[Finding] | None = None  # made on first use: see MadeOnUse
     prelude: Prelude | None = None
     client_hellos: list[hs.ClientHello] = field(default_factory=list)
     server_hello: hs.ServerHello | None = None  # of the first handshake
     handshakes: list[Handshake] = field(default_factory=list)  # the first, then renegotiations
     records: list[RecordInfo] | None = None  # every record's header, when asked for
-    handshake_signatures: list[SignatureCheck] = field(default_factory=list)
+    _handshake_signatures: list[SignatureCheck] | None = None
     hello_retry_request: hs.ServerHello | None = None
-    certificates: list[CertificateInfo] = field(default_factory=list)
+    _certificates: list[CertificateInfo] | None = None
     client_certificates: list[CertificateInfo] | None = None
     server_key_exchange: hs.ServerKeyExchange | None = None
     encrypted_extensions: hs.EncryptedExtensions | None = None  # TLS 1.3, once decrypted
@@ -211,7 +246,7 @@ class Connection:
     client_validation: Validation | None = None  # of the client's chain, once checked
     certificate_status: hs.CertificateStatus | None = None
     new_session_ticket: bool = False
-    issued_tickets: list[bytes] = field(default_factory=list)  # the first few NewSessionTickets
+    _issued_tickets: list[bytes] | None = None  # the first few NewSessionTickets
     resumed_from: int | None = None  # the id of the connection whose session this resumes
     renegotiation: bool = False
     handshake_visible: bool = False  # the server's plaintext flight was seen
@@ -225,10 +260,19 @@ class Connection:
     tcp_syn_ts_ns: int | None = None  # as seen at the capture point
     tcp_synack_ts_ns: int | None = None
     timing_cache: dict[str, float | None] | None = field(default=None, repr=False)
-    stats: dict[str, DirectionStats] = field(
-        default_factory=lambda: {C2S: DirectionStats(), S2C: DirectionStats()}
-    )
+    _stats: dict[str, DirectionStats] | None = None
     quic: QuicDetails | None = None  # over QUIC: packets, frames, Retry, migration, close
+
+    # -- members made on first use (MadeOnUse) ----------------------------------
+    problems = MadeOnUse[list[Finding]](list)
+    handshake_signatures = MadeOnUse[list["SignatureCheck"]](list)
+    certificates = MadeOnUse[list[CertificateInfo]](list)
+    issued_tickets = MadeOnUse[list[bytes]](list)
+    # Per direction (C2S, S2C): records, bytes and gaps (written at the end of a TCP
+    # connection, as its records come over QUIC or DTLS).
+    stats = MadeOnUse[dict[str, DirectionStats]](
+        lambda: {C2S: DirectionStats(), S2C: DirectionStats()}
+    )
 
     # -- conclusions ---------------------------------------------------------
     @property

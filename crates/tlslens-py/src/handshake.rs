@@ -2,7 +2,8 @@
 //! the field names the narration, the JSON and the decryptor read.
 //!
 //! Strategy: one call per message; the core reads the body, then each field becomes a
-//! Python object once (bytes, tuples of ints, the extensions as `Extension`). A malformed
+//! Python object once (bytes, tuples of ints; the extensions as `Extension` on first use,
+//! see ext_index.rs). A malformed
 //! body raises tlslens' `DecodeError` (layer "handshake"), as the callers always caught.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -100,16 +101,15 @@ pub fn base(msg_type: u8, malformed: Option<String>) -> PyClassInitializer<Hands
 pub struct ClientHello {
     #[pyo3(get)]
     legacy_version: u16,
-    #[pyo3(get)]
-    random: Py<PyBytes>,
+    /// Inline, as the suites are: a flow that sent its hello and waits (tens of thousands
+    /// open at once in a scanner's capture) holds them, not a bytes object and a tuple of
+    /// ints; the getters make those on each reading.
+    random: [u8; 32],
     #[pyo3(get)]
     legacy_session_id: Py<PyBytes>,
-    #[pyo3(get)]
-    cipher_suites: Py<PyTuple>,
+    cipher_suites: Box<[u32]>,
     #[pyo3(get)]
     legacy_compression_methods: Py<PyBytes>,
-    #[pyo3(get)]
-    extensions: Py<PyTuple>,
     /// Sent in the SSLv2-compatible format (RFC 5246 Appendix E.2).
     #[pyo3(get)]
     sslv2: bool,
@@ -137,15 +137,13 @@ pub fn client_hello(py: Python<'_>, m: &messages::ClientHello<'_>) -> PyResult<P
         core::CLIENT_HELLO,
         malformed(py, &m.extensions, "ClientHello")?,
     );
-    let (extensions, index) =
-        ExtensionIndex::new(py, &m.extensions.list, ext::Message::ClientHello)?;
+    let index = ExtensionIndex::new(&m.extensions.list, ext::Message::ClientHello)?;
     let hello = ClientHello {
         legacy_version: m.legacy_version,
-        random: bytes(py, &m.random),
+        random: m.random,
         legacy_session_id: bytes(py, m.legacy_session_id),
-        cipher_suites: ints(py, &m.cipher_suites)?,
+        cipher_suites: m.cipher_suites.as_slice().into(),
         legacy_compression_methods: bytes(py, m.legacy_compression_methods),
-        extensions,
         sslv2: m.sslv2,
         server_name: server_name(py, &index),
         index,
@@ -166,8 +164,6 @@ pub struct ServerHello {
     cipher_suite: u16,
     #[pyo3(get)]
     legacy_compression_method: u8,
-    #[pyo3(get)]
-    extensions: Py<PyTuple>,
     /// RFC 8446 §4.1.3: the HelloRetryRequest random.
     #[pyo3(get)]
     is_hello_retry_request: bool,
@@ -200,14 +196,13 @@ fn server_hello(py: Python<'_>, m: &messages::ServerHello<'_>) -> PyResult<PyObj
     } else {
         ext::Message::ServerHello
     };
-    let (extensions, index) = ExtensionIndex::new(py, &m.extensions.list, kind)?;
+    let index = ExtensionIndex::new(&m.extensions.list, kind)?;
     let hello = ServerHello {
         legacy_version: m.legacy_version,
         random: bytes(py, &m.random),
         legacy_session_id: bytes(py, m.legacy_session_id),
         cipher_suite: m.cipher_suite,
         legacy_compression_method: m.legacy_compression_method,
-        extensions,
         is_hello_retry_request: m.is_hello_retry_request(),
         selected_version: tlslens_core::content::selected_version(m),
         key_share_group: key_share_group(py, &index),
@@ -227,7 +222,7 @@ impl ClientHello {
         self.legacy_session_id.as_bytes(py)
     }
 
-    pub(crate) fn cipher_suites(&self) -> &Py<PyTuple> {
+    pub(crate) fn cipher_suites(&self) -> &[u32] {
         &self.cipher_suites
     }
 
@@ -277,8 +272,6 @@ pub struct NewSessionTicket {
     ticket_nonce: Option<Py<PyBytes>>,
     #[pyo3(get)]
     ticket: Py<PyBytes>,
-    #[pyo3(get)]
-    extensions: Py<PyTuple>,
     index: ExtensionIndex,
 }
 
@@ -287,14 +280,12 @@ fn new_session_ticket(py: Python<'_>, m: &messages::NewSessionTicket<'_>) -> PyR
         core::NEW_SESSION_TICKET,
         malformed(py, &m.extensions, "NewSessionTicket")?,
     );
-    let (extensions, index) =
-        ExtensionIndex::new(py, &m.extensions.list, ext::Message::NewSessionTicket)?;
+    let index = ExtensionIndex::new(&m.extensions.list, ext::Message::NewSessionTicket)?;
     let ticket = NewSessionTicket {
         ticket_lifetime: m.ticket_lifetime,
         ticket_age_add: m.ticket_age_add,
         ticket_nonce: m.ticket_nonce.map(|n| bytes(py, n)),
         ticket: bytes(py, m.ticket),
-        extensions,
         index,
     };
     Ok(Py::new(py, init.add_subclass(ticket))?.into_any())
@@ -302,8 +293,6 @@ fn new_session_ticket(py: Python<'_>, m: &messages::NewSessionTicket<'_>) -> PyR
 
 #[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core")]
 pub struct EncryptedExtensions {
-    #[pyo3(get)]
-    extensions: Py<PyTuple>,
     index: ExtensionIndex,
 }
 
@@ -311,8 +300,6 @@ pub struct EncryptedExtensions {
 pub struct CertificateEntry {
     #[pyo3(get)]
     cert_data: Py<PyBytes>,
-    #[pyo3(get)]
-    extensions: Py<PyTuple>,
     pub(crate) index: ExtensionIndex,
 }
 
@@ -323,7 +310,20 @@ impl EncryptedExtensions {
 }
 
 indexed_extensions!(
-    ClientHello,
+    ClientHello {
+        /// The 32 random bytes.
+        #[getter(random)]
+        fn random_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+            PyBytes::new(py, &self.random)
+        }
+
+        /// The cipher suites offered, in order (an SSLv2-format hello's 3-byte kinds keep
+        /// their 24 bits).
+        #[getter(cipher_suites)]
+        fn cipher_suites_tuple<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+            PyTuple::new(py, self.cipher_suites.iter().copied())
+        }
+    },
     ServerHello,
     NewSessionTicket,
     EncryptedExtensions,
@@ -342,13 +342,11 @@ fn certificate(py: Python<'_>, m: &messages::Certificate<'_>) -> PyResult<Py<Cer
         .certificate_list
         .iter()
         .map(|entry| {
-            let (extensions, index) =
-                ExtensionIndex::new(py, &entry.extensions, ext::Message::Certificate)?;
+            let index = ExtensionIndex::new(&entry.extensions, ext::Message::Certificate)?;
             Py::new(
                 py,
                 CertificateEntry {
                     cert_data: bytes(py, entry.cert_data),
-                    extensions,
                     index,
                 },
             )
@@ -489,15 +487,14 @@ pub fn to_python(py: Python<'_>, message: &Message<'_>) -> PyResult<PyObject> {
             }),
         ),
         Message::EncryptedExtensions(e) => {
-            let (extensions, index) =
-                ExtensionIndex::new(py, &e.list, ext::Message::EncryptedExtensions)?;
+            let index = ExtensionIndex::new(&e.list, ext::Message::EncryptedExtensions)?;
             made(
                 py,
                 base(
                     core::ENCRYPTED_EXTENSIONS,
                     malformed(py, e, "EncryptedExtensions")?,
                 )
-                .add_subclass(EncryptedExtensions { extensions, index }),
+                .add_subclass(EncryptedExtensions { index }),
             )
         }
         Message::Opaque { msg_type, body } => made(

@@ -41,8 +41,6 @@ pub struct CertificateRequest {
     signature_schemes: Py<PyTuple>,
     #[pyo3(get)]
     certificate_authorities: Py<PyTuple>,
-    #[pyo3(get)]
-    extensions: Py<PyTuple>,
     index: ExtensionIndex,
 }
 
@@ -105,8 +103,7 @@ pub fn certificate_request(
         .map(|name| bytes(py, name))
         .collect();
     let problem = malformed(py, &m.extensions, "CertificateRequest")?;
-    let (extensions, index) =
-        ExtensionIndex::new(py, &m.extensions.list, Message::CertificateRequest)?;
+    let index = ExtensionIndex::new(&m.extensions.list, Message::CertificateRequest)?;
     made(
         py,
         base(core::CERTIFICATE_REQUEST, problem).add_subclass(CertificateRequest {
@@ -114,7 +111,6 @@ pub fn certificate_request(
             certificate_types: bytes(py, m.certificate_types),
             signature_schemes: ints(py, &m.signature_schemes)?,
             certificate_authorities: PyTuple::new(py, authorities)?.unbind(),
-            extensions,
             index,
         }),
     )

@@ -105,7 +105,7 @@ impl Content {
             Ok(message) => message,
             Err(error) => {
                 if flight {
-                    self.server_flight[usize::from(msg_type)] = true; // unreadable, but sent
+                    self.server_flight.insert(msg_type); // unreadable, but sent
                 }
                 read.error = Some(error);
                 read.raw = raw;
@@ -132,7 +132,7 @@ impl Content {
             }
         }
         if flight {
-            self.server_flight[usize::from(msg_type)] = true;
+            self.server_flight.insert(msg_type);
         }
         match &message {
             Message::ClientHello(hello) => {
@@ -191,11 +191,12 @@ impl Content {
         }
         self.renegotiation |= self.server_hello_seen;
         self.server_hello_seen = true;
-        self.suite = io.suites.get(&hello.cipher_suite).cloned();
+        let suite = io.suites.get(&hello.cipher_suite);
+        self.null_mac = super::steps::null_mac_size(suite);
         self.context = Context {
             version: Some(version),
-            kx: self.suite.as_ref().and_then(|s| s.kx.clone()),
-            auth: self.suite.as_ref().and_then(|s| s.auth.clone()),
+            kx: suite.and_then(|s| s.kx.clone()),
+            auth: suite.and_then(|s| s.auth.clone()),
         };
         if self.context.tls13() {
             self.tls13_encrypted = true;

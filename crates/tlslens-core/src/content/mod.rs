@@ -23,8 +23,8 @@ mod tests;
 #[cfg(test)]
 mod tests_streams;
 
-use crate::decrypt::{Decryptor, Dir, Env, Opened, RsaAnswer, RsaRequest, Suite, Suites};
-use crate::handshake::defrag::{Defragmented, Defragmenter};
+use crate::decrypt::{Decryptor, Dir, Env, Opened, RsaAnswer, RsaRequest, Suites};
+use crate::handshake::defrag::{Defragmented, Defragmenter, TypeSet};
 use crate::handshake::Context;
 use crate::records::{CT_APPLICATION_DATA, CT_HANDSHAKE};
 
@@ -137,12 +137,15 @@ pub struct Content {
     client_side: Option<u8>,
     keep_plaintext: bool,
     context: Context,
-    suite: Option<Suite>,
+    /// The MAC size of the NULL cipher the last ServerHello chose (its records stay
+    /// readable): all a ChangeCipherSpec needs of the suite, which is not kept (152 bytes
+    /// and its names' copies per flow).
+    null_mac: Option<usize>,
     /// After a TLS 1.3 ServerHello.
     tls13_encrypted: bool,
     client_sent_encrypted: bool,
     /// Server handshake types before its ChangeCipherSpec.
-    server_flight: [bool; 256],
+    server_flight: TypeSet,
     /// The first ClientHello: seen, offers TLS 1.3, offers early data.
     client_hello: Option<(bool, bool)>,
     server_hello_seen: bool,
@@ -158,7 +161,7 @@ pub struct Content {
     /// QUIC's CRYPTO streams, in the order they began.
     streams: Vec<streams::CryptoStream>,
     max_message: u32,
-    known_types: Vec<u8>,
+    known_types: TypeSet,
     /// What the message being read signs, told by a caller keeping the transcript (DTLS).
     given_signed: Option<Signed>,
 }
@@ -172,8 +175,9 @@ impl Content {
         known_types: &[u8],
         keep_plaintext: bool,
     ) -> Self {
+        let known_types = TypeSet::of(known_types);
         let direction = || Direction {
-            defrag: Defragmenter::new(max_message, known_types),
+            defrag: Defragmenter::with_known(max_message, known_types),
             encrypted: false,
             mac_size: None,
             finished: false,
@@ -183,10 +187,10 @@ impl Content {
             client_side,
             keep_plaintext,
             context: Context::default(),
-            suite: None,
+            null_mac: None,
             tls13_encrypted: false,
             client_sent_encrypted: false,
-            server_flight: [false; 256],
+            server_flight: TypeSet::default(),
             client_hello: None,
             server_hello_seen: false,
             transcript: None,
@@ -199,7 +203,7 @@ impl Content {
             out: Vec::new(),
             streams: Vec::new(),
             max_message,
-            known_types: known_types.to_vec(),
+            known_types,
             given_signed: None,
         }
     }
@@ -231,9 +235,10 @@ impl Content {
     }
 
     /// The events so far (the run being folded is held until something else is told, or
-    /// [`Content::flush`]).
-    pub fn drain(&mut self) -> std::vec::Drain<'_, ContentEvent> {
-        self.out.drain(..)
+    /// [`Content::flush`]). The list goes with them: a drained `Vec` would keep its room
+    /// (a few events' worth, ~200 bytes) for as long as the flow stays open.
+    pub fn drain(&mut self) -> std::vec::IntoIter<ContentEvent> {
+        std::mem::take(&mut self.out).into_iter()
     }
 
     /// End the current run of application data: a step of another layer comes next.
@@ -500,6 +505,9 @@ impl Content {
                 Ok((msg_type, raw, at)) => self.message(io, side, msg_type, raw, at, decrypted),
                 Err((message, at)) => self.finding(Some(side), "handshake", Some(at), message),
             }
+        }
+        if let Some(defrag) = self.defrag_mut(side, stream) {
+            defrag.release();
         }
     }
 }

@@ -58,7 +58,7 @@ impl Content {
             return;
         }
         let dir = self.dir(side);
-        let mac_size = null_mac_size(self.suite.as_ref());
+        let mac_size = self.null_mac;
         let st = self.side_mut(side);
         st.encrypted = true;
         match io.decryptor.as_mut() {
@@ -72,8 +72,8 @@ impl Content {
                 crate::handshake::SERVER_KEY_EXCHANGE,
                 crate::handshake::SERVER_HELLO_DONE,
             ];
-            if flight[usize::from(crate::handshake::SERVER_HELLO)]
-                && !full.iter().any(|t| flight[usize::from(*t)])
+            if flight.contains(crate::handshake::SERVER_HELLO)
+                && !full.iter().any(|t| flight.contains(*t))
             {
                 self.abbreviated = true;
             }
@@ -138,7 +138,7 @@ impl Content {
 }
 
 /// With a NULL cipher the protected records are the plaintext followed by the MAC.
-fn null_mac_size(suite: Option<&Suite>) -> Option<usize> {
+pub(super) fn null_mac_size(suite: Option<&Suite>) -> Option<usize> {
     let suite = suite.filter(|s| s.cipher == "NULL")?;
     MAC_SIZES
         .iter()

@@ -90,7 +90,7 @@ impl Content {
                 self.streams.push(CryptoStream {
                     side,
                     space,
-                    defrag: Defragmenter::new(self.max_message, &self.known_types),
+                    defrag: Defragmenter::with_known(self.max_message, self.known_types),
                 });
                 self.streams.len() - 1
             }

@@ -30,11 +30,38 @@ pub enum Defragmented<'a> {
     },
 }
 
+/// A set of handshake types as 256 bits: a content layer holds three (two defragmenters'
+/// known types, the server's flight) per open flow, where `[bool; 256]` cost 768 bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TypeSet([u64; 4]);
+
+impl TypeSet {
+    pub fn of(types: &[u8]) -> Self {
+        let mut set = Self::default();
+        for t in types {
+            set.insert(*t);
+        }
+        set
+    }
+
+    pub fn insert(&mut self, t: u8) {
+        if let Some(word) = self.0.get_mut(usize::from(t >> 6)) {
+            *word |= 1 << (t & 63);
+        }
+    }
+
+    pub fn contains(&self, t: u8) -> bool {
+        self.0
+            .get(usize::from(t >> 6))
+            .is_some_and(|word| word & (1 << (t & 63)) != 0)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Defragmenter {
     pub max_message: u32,
     /// Handshake types a record of whole messages may hold (the registry's).
-    known: [bool; 256],
+    known: TypeSet,
     buf: Vec<u8>,
     /// Where the unread bytes of `buf` start; the read front is dropped on the next feed.
     start: usize,
@@ -53,12 +80,11 @@ fn header(bytes: &[u8]) -> Option<(u8, u32)> {
 
 impl Defragmenter {
     pub fn new(max_message: u32, known_types: &[u8]) -> Self {
-        let mut known = [false; 256];
-        for t in known_types {
-            if let Some(slot) = known.get_mut(usize::from(*t)) {
-                *slot = true;
-            }
-        }
+        Self::with_known(max_message, TypeSet::of(known_types))
+    }
+
+    /// As [`Defragmenter::new`], with the known types already a set.
+    pub fn with_known(max_message: u32, known: TypeSet) -> Self {
         Self {
             max_message,
             known,
@@ -74,8 +100,7 @@ impl Defragmenter {
     fn whole_messages(&self, data: &[u8]) -> bool {
         let mut rest = data;
         while let Some((msg_type, length)) = header(rest) {
-            let known = self.known.get(usize::from(msg_type)).copied();
-            if msg_type == 0 || known != Some(true) || length > self.max_message {
+            if msg_type == 0 || !self.known.contains(msg_type) || length > self.max_message {
                 return false;
             }
             let end = 4usize.saturating_add(length as usize);
@@ -160,6 +185,17 @@ impl Defragmenter {
 
     pub fn pending(&self) -> bool {
         !self.unread().is_empty()
+    }
+
+    /// Every message held was given out: the buffer (the last message's bytes, with the
+    /// room it grew to) is let go. A flow that sent its ClientHello and then waits (a
+    /// scanner's, a TLS flood's) would otherwise hold them until its next record. A message
+    /// lent by [`Defragmenter::next_message`] must be done with first.
+    pub fn release(&mut self) {
+        if self.unread().is_empty() {
+            self.buf = Vec::new();
+            self.start = 0;
+        }
     }
 
     pub fn pending_offset(&self) -> u64 {

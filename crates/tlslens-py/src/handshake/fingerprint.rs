@@ -13,12 +13,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::PyBytes;
 use tlslens_core::fingerprint::{self as core, Cache, ClientFingerprints, Transport};
-use tlslens_core::handshake::extensions_list::{Extension as CoreExtension, Extensions};
 use tlslens_core::handshake::messages;
 
-use super::{decode_error, guarded, ClientHello, Extension, ServerHello};
+use super::{decode_error, guarded, ClientHello, ServerHello};
 use crate::flows::panic_text;
 
 /// Fingerprints made with the object, or why they could not be (a panic: a bug, which
@@ -73,35 +72,6 @@ pub(crate) fn ja3s(hello: &Bound<'_, ServerHello>) -> PyResult<String> {
     Ok(asked(hello.py(), &hello.get().ja3s)?.to_owned())
 }
 
-/// The `Extension` objects of a hello, held for the core's struct to borrow their bytes.
-fn extension_objects<'py>(
-    py: Python<'py>,
-    extensions: &Py<PyTuple>,
-) -> PyResult<Vec<Bound<'py, Extension>>> {
-    extensions
-        .bind(py)
-        .iter()
-        .map(|item| item.downcast_into::<Extension>().map_err(PyErr::from))
-        .collect()
-}
-
-fn core_extensions<'a>(py: Python<'a>, objects: &'a [Bound<'a, Extension>]) -> Extensions<'a> {
-    let list = objects
-        .iter()
-        .map(|object| {
-            let extension = object.get();
-            CoreExtension {
-                ext_type: extension.ext_type(),
-                data: extension.data(py),
-            }
-        })
-        .collect();
-    Extensions {
-        list,
-        problems: Vec::new(),
-    }
-}
-
 fn random(py: Python<'_>, random: &Py<PyBytes>) -> [u8; 32] {
     random.as_bytes(py).try_into().unwrap_or([0; 32])
 }
@@ -113,14 +83,13 @@ fn on_client<T>(
 ) -> PyResult<T> {
     let py = hello.py();
     let this = hello.get();
-    let objects = extension_objects(py, &this.extensions)?;
     let core_hello = messages::ClientHello {
         legacy_version: this.legacy_version,
-        random: random(py, &this.random),
+        random: this.random,
         legacy_session_id: this.legacy_session_id.as_bytes(py),
-        cipher_suites: this.cipher_suites.bind(py).extract()?,
+        cipher_suites: this.cipher_suites.to_vec(),
         legacy_compression_methods: this.legacy_compression_methods.as_bytes(py),
-        extensions: core_extensions(py, &objects),
+        extensions: this.index.core_extensions(),
         sslv2: this.sslv2,
     };
     guarded(py, "fingerprints", || Ok(work(&core_hello)))
@@ -146,14 +115,13 @@ fn ja4_r(hello: &Bound<'_, ClientHello>, transport: &str) -> PyResult<String> {
 fn ja3s_string(hello: &Bound<'_, ServerHello>) -> PyResult<String> {
     let py = hello.py();
     let this = hello.get();
-    let objects = extension_objects(py, &this.extensions)?;
     let core_hello = messages::ServerHello {
         legacy_version: this.legacy_version,
         random: random(py, &this.random),
         legacy_session_id: this.legacy_session_id.as_bytes(py),
         cipher_suite: this.cipher_suite,
         legacy_compression_method: this.legacy_compression_method,
-        extensions: core_extensions(py, &objects),
+        extensions: this.index.core_extensions(),
     };
     guarded(py, "fingerprints", || Ok(core::ja3s_string(&core_hello)))
 }

@@ -199,7 +199,7 @@ pub fn version(server_hello: Option<&ServerHello>, sslv2_server_hello: bool) -> 
 /// The key exchange a ServerHello chose: ECDHE, DHE, RSA, PSK+ECDHE, ECDHE+KEM...
 pub fn key_exchange(py: Python<'_>, hello: &ServerHello) -> PyResult<Option<String>> {
     if is_tls13_version(hello.selected_version()) {
-        let psk = hello.index().extension(py, ext::PRE_SHARED_KEY).is_some();
+        let psk = hello.index().has(ext::PRE_SHARED_KEY);
         return Ok(tls13_key_exchange(psk, hello.key_share_group()));
     }
     Ok(names::suite_info(py, hello.cipher_suite())?.and_then(|info| info.kx.clone()))

@@ -178,11 +178,7 @@ impl<'py> Settled<'py> {
         let suite = cipher_suite(conn, hellos)?;
         let info = suite_info(py, suite)?;
         let suites_offered = match client {
-            Some(ch) => {
-                let suites = ch.get().cipher_suites().bind(py);
-                let codes = suites.iter().map(|suite| suite.extract::<u32>());
-                names::names(py, Table::Suite, codes.collect::<PyResult<Vec<_>>>()?)?
-            }
+            Some(ch) => names::names(py, Table::Suite, ch.get().cipher_suites().to_vec())?,
             None => Vec::new(),
         };
         let first_server = hellos.retry.as_ref().or(hellos.server.as_ref());

@@ -1,0 +1,85 @@
+"""What an open flow that sent a ClientHello and waits costs (issue 23): a scanner's capture
+or a server under a TLS flood is tens of thousands of them, all open until the capture ends.
+Each holds what it was sent, not lists, dicts and buffers made in case more comes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tlslens.handshake import compose
+from tlslens.handshake import messages as hs
+from tlslens.model import C2S, Connection, Endpoint, Finding, Handshake
+
+import adversarial
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_open_flows.py"
+
+# Bytes of show --json's peak RSS per open flow that sent one ClientHello (90 bytes of
+# handshake, 3 extensions), measured 2026-12-06 on one machine: 8,855 before the change
+# (the core content layer's [bool; 256] tables, each connection's empty lists and stats, a
+# drained Vec's room, an object per extension...), 6,524 after. The bound sits between,
+# ~1,300 bytes above what was measured, for allocators and machines that differ.
+PER_FLOW_BOUND = 7_800
+
+
+def _hellos(path: Path, flows: int) -> None:
+    """``flows`` TCP flows that each sent one ClientHello and nothing after, all open until
+    the capture ends (the benchmark's own writer: one way to make them)."""
+    command = [sys.executable, str(BENCH), "--write", "hello", str(flows), str(path)]
+    subprocess.run(command, check=True)
+
+
+def test_an_open_flow_that_sent_a_client_hello_costs_what_it_holds(tmp_path: Path) -> None:
+    """The per-flow share of the peak: (peak at 20,000 flows - peak at 2,000) / 18,000, so
+    that what every run costs (the interpreter, the modules, the core) cancels out."""
+    peaks = {}
+    for flows in (2_000, 20_000):
+        path = tmp_path / f"hello-{flows}.pcapng"
+        _hellos(path, flows)
+        _seconds, peaks[flows], code, out, err = adversarial.run_show(path)
+        assert code == 0, err[-500:]
+        assert out.count("\n") == flows  # one connection each, none lost
+    per_flow = (peaks[20_000] - peaks[2_000]) * 2**20 / 18_000
+    assert per_flow < PER_FLOW_BOUND, (peaks, round(per_flow))
+
+
+def test_members_made_on_first_use_are_lists_and_dicts_to_every_reader() -> None:
+    """A connection holds no empty list or stats until one is read or written; then each is
+    the same object from reading to reading, and what is appended stays."""
+    conn = Connection(0, 1, Endpoint(bytes(4), 1), Endpoint(bytes(4), 443), 1, 0)
+    untouched = (conn._problems, conn._stats, conn._certificates, conn._issued_tickets)
+    assert untouched == (None, None, None, None)
+    assert conn._handshake_signatures is None
+    finding = Finding(1, C2S, "tcp", 0, "a finding")
+    conn.problems.append(finding)
+    assert conn.problems == [finding] and conn.problems is conn.problems
+    conn.stats[C2S].bytes += 5
+    assert conn.stats[C2S].bytes == 5 and conn.stats["s2c"].bytes == 0
+    conn.certificates = []
+    assert conn.certificates == [] and conn.issued_tickets == []
+    assert conn.handshake_signatures == [] and conn.current_server_certificates == []
+    handshake = Handshake(first_frame=1)
+    assert handshake._certificates is None and handshake.certificates == []
+
+
+def test_the_compact_extension_index_answers_the_first_of_a_repeated_type() -> None:
+    """The index is a sorted slice over the message's own tuple: the first extension of a
+    code, as a walk in wire order finds it, and None for a code the hello lacks."""
+    spec = compose.HelloSpec(
+        legacy_version=0x0303,
+        random=bytes(32),
+        cipher_suites=(0x1301,),
+        server_name="a.test",
+        extra=[(0x1234, b"first"), (16, b"\x00\x03\x02h2"), (0x1234, b"second"), (5, b"")],
+    )
+    raw = compose.push_client_hello(spec)
+    hello = hs.parse_message(raw[0], raw[4:], hs.HandshakeContext())
+    assert isinstance(hello, hs.ClientHello)
+    assert [e.type for e in hello.extensions] == [0, 0x1234, 16, 0x1234, 5]
+    first = hello.extension(0x1234)
+    assert first is not None and first.data == b"first"
+    assert hello.extension(0x7777) is None and hello.decoded(0x7777) is None
+    assert hello.server_name == "a.test"
+    assert hello.extension(5) == hello.extensions[4]
