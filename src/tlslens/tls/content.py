@@ -110,7 +110,8 @@ class RecordContent:
         self.client_side = client_side
         self.keep_records = False  # --records (the core content layer keeps each message's bytes)
         self.conn: Connection | None = None
-        self._pending_findings: list[Finding] = []
+        # Findings before the model exists (before TLS started): few flows have any.
+        self._pending_findings: list[Finding] | None = None
         self.frame = first_frame
         self.ts_ns = start_ts_ns
         # With secrets, application data bodies are read (not skipped) and opened.
@@ -135,6 +136,8 @@ class RecordContent:
         if self.conn is not None:
             self.conn.problems.append(finding)
         else:
+            if self._pending_findings is None:
+                self._pending_findings = []
             self._pending_findings.append(finding)
 
     def _event(

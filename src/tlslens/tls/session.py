@@ -70,7 +70,7 @@ class FlowSession(RecordContent):
         self.file = file
         self.is_tls = False
         self._abandoned = False
-        self._prelude = Prelude()
+        self._prelude: Prelude | None = None  # made by the first plaintext before TLS
         self.keep_records = keep_records
         self.max_message = max_message
         self.keys = keys
@@ -162,6 +162,8 @@ class FlowSession(RecordContent):
         if type(ev) is _core.TlsStarted:
             self._start_tls(ev.side, ev.client_side)
         elif type(ev) is _core.PreludeChunk:
+            if self._prelude is None:
+                self._prelude = Prelude()
             self._prelude.add(C2S if ev.from_client else S2C, ev.data)
             if self._prelude.protocol is None:
                 self._prelude.protocol = ev.protocol
@@ -220,7 +222,7 @@ class FlowSession(RecordContent):
         self.conn = Connection(
             0, self.tcp_stream, client, server, self.first_frame, self.start_ts_ns, self.file
         )
-        for finding in self._pending_findings:
+        for finding in self._pending_findings or ():
             self.conn.problems.append(
                 Finding(
                     finding.frame,
@@ -230,9 +232,10 @@ class FlowSession(RecordContent):
                     finding.message,
                 )
             )
-        self._pending_findings.clear()
-        if self._prelude.c2s_bytes or self._prelude.s2c_bytes:
-            self.conn.prelude = self._prelude
+        self._pending_findings = None
+        prelude = self._prelude
+        if prelude is not None and (prelude.c2s_bytes or prelude.s2c_bytes):
+            self.conn.prelude = prelude
         self.is_tls = True
 
     def _gap(self, ev: _core.StreamGap) -> None:
