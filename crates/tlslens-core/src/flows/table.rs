@@ -545,7 +545,12 @@ impl FlowTable {
             self.end_of_frame(w.flow, w.side, w.flags, w.ts_ns, sink);
         }
         let udp = self.udp.open_flows();
-        let most = if udp.is_empty() { most } else { usize::MAX };
+        // At least one a call: a caller looping until done must get there (`finish(0)`).
+        let most = if udp.is_empty() {
+            most.max(1)
+        } else {
+            usize::MAX
+        };
         let open: Vec<u64> = self.open.iter().take(most).copied().collect();
         for index in open {
             self.close(index, None, sink);
