@@ -605,7 +605,8 @@ class FlowCore:
         bytes from now on; a flow not yet TLS is let go."""
     def finish(self, most: int | None = None) -> FlowBatch:
         """Every open flow closes; every connection is handed out. With ``most``, that
-        many open TCP flows at a time, the oldest first: call again until ``finished``."""
+        many open flows (TCP and UDP) at a time, the oldest first: call again until
+        ``finished``."""
     @property
     def finished(self) -> bool:
         """``finish`` closed every flow and handed out every connection."""

@@ -277,8 +277,8 @@ impl FlowCore {
     }
 
     /// The end of reading: every open flow closes, every connection is handed out. With
-    /// `most`, that many open TCP flows at a time, the oldest first (what a batch holds is
-    /// bounded by it, not by the flows open): call again until `finished`.
+    /// `most`, that many open flows (TCP and UDP) at a time, the oldest first (what a batch
+    /// holds is bounded by it, not by the flows open): call again until `finished`.
     #[pyo3(signature = (most=None))]
     fn finish(&mut self, py: Python<'_>, most: Option<usize>) -> PyResult<FlowBatch> {
         let (table, collector) = (&mut self.table, &mut self.collector);

@@ -534,32 +534,42 @@ impl FlowTable {
         while !self.finish_some(usize::MAX, sink) {}
     }
 
-    /// The end of the capture, `most` open TCP flows at a time (the oldest first, each
-    /// chunk's connections handed out after it: what the sink holds at the end is bounded
-    /// by `most`, not by the flows open): whether every flow is closed and handed out. With
-    /// UDP associations open, all close at once, as `finish`: a chunk's hand-outs waiting on
-    /// one could pass the reorder window and change the order.
+    /// The end of the capture, `most` open flows at a time, TCP flows and UDP associations
+    /// alike, the oldest first (each chunk's connections handed out after it: what the sink
+    /// holds at the end is bounded by `most`, not by the flows open): whether every flow is
+    /// closed and handed out. By first packet across both, a chunk leaves no open flow older
+    /// than one it closed, so no hand-out waits on one (the order is `finish`'s).
     pub fn finish_some(&mut self, most: usize, sink: &mut impl FlowSink) -> bool {
         if let Some(w) = self.waiting.take() {
             // Asked and never answered: the frame ends as if the session kept the flow.
             self.end_of_frame(w.flow, w.side, w.flags, w.ts_ns, sink);
         }
-        let udp = self.udp.open_flows();
-        let most = if udp.is_empty() { most } else { usize::MAX };
-        let open: Vec<u64> = self.open.iter().take(most).copied().collect();
-        for index in open {
-            self.close(index, None, sink);
-            // Gone from the open ones whatever `close` found: each call makes progress.
-            self.open.remove(&index);
+        // At least one a call: a caller looping until done must get there (`finish(0)`).
+        let most = most.max(1);
+        let (mut tcp, mut udp) = (
+            self.open.iter().take(most).copied().peekable(),
+            self.udp.open_flows().into_iter().peekable(),
+        );
+        let mut chunk = Vec::with_capacity(most.min(self.open.len().saturating_add(udp.len())));
+        while chunk.len() < most {
+            let next = match (tcp.peek(), udp.peek()) {
+                (Some(t), Some(u)) if u < t => udp.next().map(|u| (u, true)),
+                (Some(_), _) => tcp.next().map(|t| (t, false)),
+                (None, _) => udp.next().map(|u| (u, true)),
+            };
+            let Some(next) = next else { break };
+            chunk.push(next);
         }
-        if !self.open.is_empty() {
-            self.emit(sink);
-            return false;
-        }
-        for index in udp {
-            self.close_udp(index, UdpEnd::Finished, sink);
+        for (index, is_udp) in chunk {
+            if is_udp {
+                self.close_udp(index, UdpEnd::Finished, sink);
+            } else {
+                self.close(index, None, sink);
+                // Gone from the open ones whatever `close` found: each call makes progress.
+                self.open.remove(&index);
+            }
         }
         self.emit(sink);
-        true
+        self.open.is_empty() && self.udp.open_count() == 0
     }
 }

@@ -42,6 +42,11 @@ struct Held {
 /// Prelude bytes held for a flow Python was not told, at most: past them Python is told
 /// (its `Prelude` keeps 4 KiB, and its `FlowSession` costs about as much as this).
 const HELD_PRELUDE: usize = 1024;
+/// Stream events held for a flow Python was not told, at most: each costs ~300 bytes
+/// beyond its bytes (its group, its list, the event and their allocations), so that a
+/// prelude dripped a byte a segment held ~300 KB a flow within `HELD_PRELUDE`. A banner,
+/// a request and its answer are a few.
+const HELD_GROUPS: usize = 8;
 
 impl Open {
     pub(crate) fn new(opened: Opened, secrets: usize) -> Open {
@@ -115,8 +120,8 @@ impl Collector {
     }
 
     /// A stream event's session events of a flow Python was not told, held when they are
-    /// a plaintext prelude that keeps what is held within `HELD_PRELUDE` (None); else given
-    /// back, to be told (after what was held).
+    /// a plaintext prelude that keeps what is held within `HELD_PRELUDE` and `HELD_GROUPS`
+    /// (None); else given back, to be told (after what was held).
     pub(super) fn hold(
         &mut self,
         flow: u64,
@@ -127,14 +132,15 @@ impl Collector {
         let Some(open) = open.filter(|open| !open.told) else {
             return Some(events);
         };
-        let mut bytes = open.held.as_ref().map_or(0, |held| held.bytes);
+        let (mut bytes, groups) =
+            (open.held.as_ref()).map_or((0, 0), |held| (held.bytes, held.groups.len()));
         for event in &events {
             match event {
                 SessionEvent::Prelude { data, .. } => bytes += data.len(),
                 _ => return Some(events),
             }
         }
-        if bytes > HELD_PRELUDE || events.is_empty() {
+        if bytes > HELD_PRELUDE || groups >= HELD_GROUPS || events.is_empty() {
             return Some(events);
         }
         let held = open.held.get_or_insert_with(Box::default);
@@ -277,9 +283,9 @@ mod tests {
     use tlslens_core::flows::packet::Addr;
     use tlslens_core::flows::tcp::StreamEvent;
     use tlslens_core::flows::{FlowEvent, FlowSink, Opened, Verdict};
-    use tlslens_core::records::Session;
+    use tlslens_core::records::{Session, SessionEvent};
 
-    use crate::flow_content::ContentSetup;
+    use crate::flow_content::{ContentSetup, Said};
     use crate::flow_events::{Collector, Kept};
 
     /// A collector as the capture path makes it (sessions and content layers in the walk),
@@ -415,6 +421,40 @@ mod tests {
                 synack_ts_ns: None,
             });
             assert_eq!(collector.events.len(), told);
+        });
+    }
+
+    #[test]
+    fn a_prelude_dripped_a_byte_a_segment_is_told_after_a_few_segments() {
+        pyo3::prepare_freethreaded_python();
+        Python::with_gil(|py| {
+            let mut collector = collector(py);
+            open(&mut collector, 5, Some(0));
+            // Each segment's one byte held as a group of its own cost ~300 bytes: 1,000
+            // such segments of a banner (under `HELD_PRELUDE`) held ~300 KB for one flow.
+            // (The session tells a byte once it knows it is no record header's.)
+            let mut sent = 0;
+            while opened(&collector).is_empty() && sent < 1_000 {
+                data(&mut collector, 5, 1, sent, b"2");
+                sent += 1;
+            }
+            assert_eq!(opened(&collector), [(5, Some(0))]);
+            assert!(sent <= 2 * super::HELD_GROUPS as u64, "told after {sent}");
+            // Every segment's byte told, in order, once.
+            let offsets = collector.events.iter().flat_map(|kept| match kept {
+                Kept::Session { groups, .. } => groups
+                    .iter()
+                    .flat_map(|g| g.events.iter())
+                    .filter_map(|said| match said {
+                        Said::Session(SessionEvent::Prelude { offset, .. }) => Some(*offset),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            });
+            let offsets: Vec<u64> = offsets.collect();
+            assert_eq!(offsets.first(), Some(&0));
+            assert!(offsets.windows(2).all(|w| w[0] < w[1]));
         });
     }
 

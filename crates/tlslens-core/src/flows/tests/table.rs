@@ -409,3 +409,19 @@ fn the_end_closes_open_flows_a_chunk_at_a_time_in_the_same_order() {
     }
     assert_eq!(once.0.split_off(walked), [closed, handed].concat());
 }
+
+#[test]
+fn the_end_a_chunk_of_none_at_a_time_still_closes_a_flow_a_call() {
+    // `FlowCore.finish(0)` from Python: each call must make progress, or a caller's loop
+    // until `finished` never ends.
+    let frames: Vec<Vec<u8>> = (0..3).map(|p| seg(2000 + p, true, 5, PSH, b"x")).collect();
+    let mut sink = Sink::default();
+    let mut table = FlowTable::new(Limits::default());
+    for (i, frame) in frames.iter().enumerate() {
+        table.frame(i as i128 * 1000, LINKTYPE_RAW, frame, &mut sink);
+    }
+    let calls = (1..=10).find(|_| table.finish_some(0, &mut sink));
+    assert_eq!(calls, Some(3));
+    let closed = sink.0.iter().filter(|ev| matches!(ev, Ev::Closed(..)));
+    assert_eq!(closed.count(), 3);
+}

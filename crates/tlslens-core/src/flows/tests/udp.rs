@@ -514,3 +514,78 @@ fn dtls13_without_its_hellos_opens_at_its_third_datagram() {
     let kinds: Vec<UdpKind> = opened(&evs).into_iter().map(|(k, _)| k).collect();
     assert_eq!(kinds, vec![UdpKind::Dtls; 3]);
 }
+
+/// What the end of a capture says of flows: (closed or handed out, flow, late).
+#[derive(Default)]
+struct Ends(Vec<(&'static str, u64, bool)>);
+
+impl FlowSink for Ends {
+    fn event(&mut self, event: FlowEvent<'_>) {
+        match event {
+            FlowEvent::Closed { flow, .. } => self.0.push(("closed", flow, false)),
+            FlowEvent::UdpClosed(c) => self.0.push(("closed", c.flow, false)),
+            FlowEvent::HandOut { flow, late } => self.0.push(("handed", flow, late)),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn the_end_closes_tcp_flows_and_udp_associations_a_chunk_at_a_time_by_first_packet() {
+    // TCP flows and QUIC associations open at once, the third a TCP flow that ended: two
+    // at a time, the oldest first across both (an association open no longer makes all
+    // close at once), none handed out late past a window of 1, the order `finish`'s.
+    let tcp = |cport: u16| {
+        let segment = tcp_header(cport, 443, 1, 0x18, b"x");
+        ipv4([10, 0, 0, 1], [10, 0, 0, 2], 6, 0, &[], &segment)
+    };
+    let rst = ipv4(
+        [10, 0, 0, 1],
+        [10, 0, 0, 2],
+        6,
+        0,
+        &[],
+        &tcp_header(1002, 443, 2, 0x04, b""),
+    );
+    let frames = [
+        tcp(1000),
+        dgram(2001, true, &quic_initial()),
+        tcp(1002),
+        dgram(2003, true, &quic_initial()),
+        tcp(1004),
+        tcp(1005),
+        dgram(2006, true, &quic_initial()),
+        rst,
+    ];
+    let limits = Limits {
+        reorder_window: 1,
+        ..Limits::default()
+    };
+    let walk = |table: &mut FlowTable, sink: &mut Ends| {
+        for (i, frame) in frames.iter().enumerate() {
+            table.frame(i as i128 * 1000, LINKTYPE_RAW, frame, sink);
+        }
+        sink.0.clear();
+    };
+    let (mut table, mut sink) = (FlowTable::new(limits), Ends::default());
+    walk(&mut table, &mut sink);
+    let mut chunks = Vec::new();
+    while !table.finish_some(2, &mut sink) {
+        chunks.push(std::mem::take(&mut sink.0));
+    }
+    chunks.push(std::mem::take(&mut sink.0));
+    for chunk in &chunks {
+        assert!(chunk.iter().filter(|(what, ..)| *what == "closed").count() <= 2);
+    }
+    let all: Vec<_> = chunks.concat();
+    let handed: Vec<(u64, bool)> = (all.iter())
+        .filter(|(what, ..)| *what == "handed")
+        .map(|&(_, flow, late)| (flow, late))
+        .collect();
+    assert_eq!(handed, (0..7).map(|flow| (flow, false)).collect::<Vec<_>>());
+    let (mut once, mut at_once) = (FlowTable::new(limits), Ends::default());
+    walk(&mut once, &mut at_once);
+    once.finish(&mut at_once);
+    let handed_at_once = at_once.0.iter().filter(|(what, ..)| *what == "handed");
+    assert!(handed_at_once.eq(all.iter().filter(|(what, ..)| *what == "handed")));
+}
