@@ -83,3 +83,21 @@ def test_the_compact_extension_index_answers_the_first_of_a_repeated_type() -> N
     assert hello.extension(0x7777) is None and hello.decoded(0x7777) is None
     assert hello.server_name == "a.test"
     assert hello.extension(5) == hello.extensions[4]
+
+
+def test_open_flows_share_their_ends_and_the_bound_holds() -> None:
+    """The ends of the capture's flows are one object per (address, port) while kept, and
+    one bytes object per address: each open connection holds its two ends, and a
+    capture's connections go to few servers. The kept ends are bounded in count."""
+    from tlslens import model
+
+    server = model.shared_endpoint(bytes([10, 0, 0, 1]), 443)
+    again = model.shared_endpoint(bytes([10, 0, 0, 1]), 443)
+    assert again is server and again == model.Endpoint(bytes([10, 0, 0, 1]), 443)
+    other_port = model.shared_endpoint(bytes([10, 0, 0, 1]), 8443)
+    assert other_port.ip is server.ip and other_port != server
+    for port in range(2 * model.MAX_SHARED_ENDS):
+        model.shared_endpoint(bytes([10, 1, port >> 8 & 255, port & 255]), port)
+    assert len(model._ENDPOINTS) <= model.MAX_SHARED_ENDS
+    assert len(model._ADDRESSES) <= model.MAX_SHARED_ENDS
+    assert model.shared_endpoint(bytes([10, 0, 0, 1]), 443) == server

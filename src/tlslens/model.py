@@ -59,6 +59,29 @@ class Endpoint:
         return f"{_address_text(self.ip)}:{self.port}"
 
 
+# The ends of the capture's flows, one object for each seen again: a capture's connections
+# go to few servers and come from few addresses, and every open connection holds its two
+# ends (an Endpoint, its address's bytes and its port: ~130 bytes each). Bounded by count.
+_ENDPOINTS: dict[tuple[bytes, int], Endpoint] = {}
+_ADDRESSES: dict[bytes, bytes] = {}
+MAX_SHARED_ENDS = 4096
+
+
+def shared_endpoint(ip: bytes, port: int) -> Endpoint:
+    """``Endpoint(ip, port)``, the same object as the last time these were asked for (while
+    it is kept), its address's bytes shared with the other ports of that address."""
+    found = _ENDPOINTS.get((ip, port))
+    if found is not None:
+        return found
+    if len(_ENDPOINTS) >= MAX_SHARED_ENDS:
+        _ENDPOINTS.clear()
+    if len(_ADDRESSES) >= MAX_SHARED_ENDS:
+        _ADDRESSES.clear()
+    ip = _ADDRESSES.setdefault(ip, ip)
+    found = _ENDPOINTS[(ip, port)] = Endpoint(ip, port)
+    return found
+
+
 @functools.lru_cache(maxsize=4096)
 def _address_text(ip: bytes) -> str:
     # Every connection is written with both ends, and a capture has few distinct addresses:

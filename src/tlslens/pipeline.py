@@ -37,7 +37,7 @@ from tlslens.capture.reader import CaptureProblem, DecryptionSecrets
 from tlslens.capture.tally import CaptureSummary
 from tlslens.errors import CaptureError
 from tlslens.keys.store import KeyStore
-from tlslens.model import C2S, S2C, Connection, Endpoint, Finding
+from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, shared_endpoint
 from tlslens.quic.route import QuicRouter
 from tlslens.tls.content import HANDSHAKE_TYPES, rsa_answer
 from tlslens.tls.dtls import DtlsSession, dtls_keys
@@ -327,7 +327,7 @@ class _Pass:
         sink = self.capture._sink
         self.sessions[ev.flow] = FlowSession(
             ev.flow,
-            (Endpoint(ev.src, ev.sport), Endpoint(ev.dst, ev.dport)),
+            (shared_endpoint(ev.src, ev.sport), shared_endpoint(ev.dst, ev.dport)),
             ev.frame,
             ev.ts_ns,
             client_side=ev.client_side,
@@ -379,7 +379,7 @@ class _Pass:
             keys = self.dtls_keys[1]
         self.dtls[ev.flow] = DtlsSession(
             ev.flow,
-            (Endpoint(ev.src, ev.sport), Endpoint(ev.dst, ev.dport)),
+            (shared_endpoint(ev.src, ev.sport), shared_endpoint(ev.dst, ev.dport)),
             ev.frame,
             ev.ts_ns,
             file=self.file,

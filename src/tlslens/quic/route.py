@@ -14,7 +14,7 @@ from collections.abc import Callable
 from tlslens import _core
 from tlslens.decrypt.connection import PlaintextSink
 from tlslens.keys.store import KeyStore
-from tlslens.model import Connection, Endpoint, Finding
+from tlslens.model import Connection, Endpoint, Finding, shared_endpoint
 from tlslens.quic.assembly import QuicSession
 from tlslens.quic.details import MAX_PACKETS_KEPT
 
@@ -52,7 +52,7 @@ class QuicRouter:
         """A UDP association: whether it is QUIC (and so is this router's)."""
         if ev.kind != _QUIC:
             return False
-        self.flows[ev.flow] = (Endpoint(ev.src, ev.sport), Endpoint(ev.dst, ev.dport))
+        self.flows[ev.flow] = (shared_endpoint(ev.src, ev.sport), shared_endpoint(ev.dst, ev.dport))
         return True
 
     def take(self, batch: _core.QuicEvents) -> None:
