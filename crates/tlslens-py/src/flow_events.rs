@@ -247,8 +247,8 @@ pub struct Collector {
     /// With sessions, each TCP flow's content layer is run in the walk too.
     pub content: Option<ContentSetup>,
     /// Each open flow's content layer (with `content`) once Python was told the flow
-    /// (`Open::told`), boxed: the map's room for flows to come (up to as many again, and
-    /// twice that while it grows) holds a pointer each, not a content layer's 1.6 KB.
+    /// (`Open::told`) or its events are held to be told at its end, boxed: the map's room for flows to come (up to as many again, and
+    /// twice that while it grows) holds a pointer each, not a content layer's 688 bytes.
     pub contents: HashMap<u64, Box<FlowContent>>,
     /// Per flow, the index in `events` of its last `Kept::Session` when nothing else of the
     /// flow came after it: a self-framed group joins it, so that a connection's frames
@@ -345,7 +345,7 @@ impl Collector {
                     return;
                 };
                 if !events.is_empty() {
-                    self.tell_opened(flow);
+                    self.start(flow);
                 }
                 self.read(flow, events, (frame, ts_ns), &mut said)
             }
@@ -408,7 +408,9 @@ impl Collector {
             ts_ns,
             events,
         };
-        self.tell(flow, client_side, group);
+        if let Some(group) = self.hold_said(flow, client_side, group) {
+            self.tell(flow, client_side, group);
+        }
     }
 
     /// A stream event through the flow's session.

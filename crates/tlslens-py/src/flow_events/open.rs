@@ -1,5 +1,18 @@
 //! One open TCP flow as the walk keeps it when the core drives its session (`Open`), and
-//! how Python is told it: lazily, right before the first event of the flow Python reads.
+//! how Python is told it: lazily, right before the first event of the flow Python reads;
+//! for a TLS flow without keys, when it ends.
+//!
+//! Strategy: Python reads a flow's events in its `FlowSession`, which makes the
+//! connection's model (its `Connection`, hellos, handshakes and the timeline as Python
+//! objects, ~2 KB a connection before its certificates). Without keys, what Python does
+//! with one flow's events depends on no other flow until the flow is handed out (the key
+//! store and its session cache, the plaintext sink and the capture's Decryption Secrets
+//! Blocks are what would, and a flow with any of those is told as its events come). So a
+//! TLS flow without keys is told at its end: what its content layer said is held here as
+//! the core's values (a ClientHello as its bytes), up to `HELD_COST` and `HELD_SAID`, past
+//! which it is told as before. 50,000 TLS connections open at once then cost the core's
+//! state and those bytes, not 50,000 Python models; Python reads each one whole, in the
+//! batch where it ends, in the order it always did.
 
 use pyo3::prelude::*;
 use tlslens_core::flows::{FlowEvent, Opened};
@@ -31,12 +44,18 @@ pub struct Open {
     held: Option<Box<Held>>,
 }
 
-/// A short prelude held for Python: each stream event's session events with its frame and
-/// time, as they will be told.
+/// What is held for Python until it is told the flow: a short prelude (each stream event's
+/// session events with its frame and time, as they will be told), then, for a TLS flow
+/// told at its end, what its content layer said.
 #[derive(Default)]
 struct Held {
     groups: Vec<(u64, i128, Vec<SessionEvent>)>,
     bytes: usize,
+    /// What the content layer said, a stream event's group at a time, with the client side
+    /// it knew then (`Collector::tell_said`'s).
+    said: Vec<(Option<u8>, Group)>,
+    /// `Said::cost` of `said`.
+    cost: usize,
 }
 
 /// Prelude bytes held for a flow Python was not told, at most: past them Python is told
@@ -47,6 +66,14 @@ const HELD_PRELUDE: usize = 1024;
 /// prelude dripped a byte a segment held ~300 KB a flow within `HELD_PRELUDE`. A banner,
 /// a request and its answer are a few.
 const HELD_GROUPS: usize = 8;
+/// What a TLS flow told at its end holds of its content layer's events, at most (their
+/// `Said::cost`): past it Python is told the flow as its events come. Python's model of
+/// the same events costs more (a connection's, ~2 KB, then each message's objects): a
+/// handshake with its certificates fits.
+const HELD_COST: usize = 16 * 1024;
+/// ... and stream events' groups: a connection that goes on for hours with a few records a
+/// batch is told after these.
+const HELD_SAID: usize = 64;
 
 impl Open {
     pub(crate) fn new(opened: Opened, secrets: usize) -> Open {
@@ -109,14 +136,95 @@ impl Collector {
         open.told = true;
         let held = open.held.take();
         let mut opened = FlowOpened::new(&open.opened, open.secrets);
-        opened.decryptor = self.open_content(&opened);
+        // A flow told at its end has its content layer (and no decryptor) already.
+        if !self.contents.contains_key(&flow) {
+            opened.decryptor = self.open_content(&opened);
+        }
         self.events.push(Kept::Opened(opened));
+        let Some(held) = held else {
+            return;
+        };
         // The prelude held goes out as it would have, a stream event's at a time (a content
         // layer passes a prelude through as it is: `FlowContent::read`).
-        for (frame, ts_ns, events) in held.map(|held| held.groups).unwrap_or_default() {
+        for (frame, ts_ns, events) in held.groups {
             let said = events.into_iter().map(Said::Session).collect();
             self.tell_said(flow, (frame, ts_ns), said);
         }
+        // Then what the content layer said of a flow told at its end, as it said it.
+        for (client_side, group) in held.said {
+            self.tell(flow, client_side, group);
+        }
+    }
+
+    /// Whether a flow is told at its end (see the module's Strategy): its session started
+    /// TLS, it has no keys to try, and no plaintext sink or `--records` needs its events
+    /// in the capture's order.
+    fn tells_at_end(&self, open: &Open) -> bool {
+        let started = open.session.as_ref().is_some_and(|s| s.started());
+        let setup = self.content.as_ref();
+        let ordered = setup.is_some_and(|c| c.keep_plaintext || c.keep_records);
+        started && !ordered && setup.is_some() && !self.keyed(open.secrets)
+    }
+
+    /// A flow's first events that are not a prelude held: Python is told the flow now, or,
+    /// for a flow told at its end, its content layer is made and the prelude held becomes
+    /// the first of what it said.
+    pub(super) fn start(&mut self, flow: u64) {
+        let open = self.sessions.as_ref().and_then(|s| s.get(&flow));
+        let Some(open) = open.filter(|open| !open.told && !self.contents.contains_key(&flow))
+        else {
+            return;
+        };
+        if !self.tells_at_end(open) {
+            self.tell_opened(flow);
+            return;
+        }
+        let opened = FlowOpened::new(&open.opened, open.secrets);
+        let decryptor = self.open_content(&opened); // None: no keys
+        debug_assert!(decryptor.is_none());
+        let client_side = self.contents.get(&flow).and_then(|c| c.client_side());
+        let open = self.sessions.as_mut().and_then(|s| s.get_mut(&flow));
+        let Some(held) = open.and_then(|open| open.held.as_mut()) else {
+            return;
+        };
+        for (frame, ts_ns, events) in std::mem::take(&mut held.groups) {
+            let events: Vec<Said> = events.into_iter().map(Said::Session).collect();
+            held.cost += events.iter().map(Said::cost).sum::<usize>();
+            held.said.push((
+                client_side,
+                Group {
+                    frame,
+                    ts_ns,
+                    events,
+                },
+            ));
+        }
+    }
+
+    /// A group of what a flow's content layer said, held when the flow is told at its end
+    /// (None); past `HELD_COST` or `HELD_SAID` Python is told the flow then (what was held
+    /// first, this group last). Else given back, to be told.
+    pub(super) fn hold_said(
+        &mut self,
+        flow: u64,
+        client_side: Option<u8>,
+        mut group: Group,
+    ) -> Option<Group> {
+        let open = self.sessions.as_mut().and_then(|s| s.get_mut(&flow));
+        let Some(open) = open.filter(|open| !open.told && self.contents.contains_key(&flow)) else {
+            return Some(group);
+        };
+        let held = open.held.get_or_insert_with(Box::default);
+        held.cost += group.events.iter().map(Said::cost).sum::<usize>();
+        // Held by the tens of thousands: without the room a growing Vec keeps (four
+        // events, four groups: ~600 bytes a flow of a ClientHello alone).
+        group.events.shrink_to_fit();
+        held.said.reserve_exact(1);
+        held.said.push((client_side, group));
+        if held.cost > HELD_COST || held.said.len() > HELD_SAID {
+            self.tell_opened(flow);
+        }
+        None
     }
 
     /// A stream event's session events of a flow Python was not told, held when they are
@@ -125,11 +233,13 @@ impl Collector {
     pub(super) fn hold(
         &mut self,
         flow: u64,
-        events: Vec<SessionEvent>,
+        mut events: Vec<SessionEvent>,
         (frame, ts_ns): (u64, i128),
     ) -> Option<Vec<SessionEvent>> {
         let open = self.sessions.as_mut().and_then(|s| s.get_mut(&flow));
-        let Some(open) = open.filter(|open| !open.told) else {
+        // (A flow told at its end has its content layer: its prelude was all held before.)
+        let untold = |open: &&mut Box<Open>| !open.told && !self.contents.contains_key(&flow);
+        let Some(open) = open.filter(untold) else {
             return Some(events);
         };
         let (mut bytes, groups) =
@@ -145,6 +255,8 @@ impl Collector {
         }
         let held = open.held.get_or_insert_with(Box::default);
         held.bytes = bytes;
+        events.shrink_to_fit();
+        held.groups.reserve_exact(1);
         held.groups.push((frame, ts_ns, events));
         None
     }
@@ -189,6 +301,9 @@ impl Collector {
         let open = self.sessions.as_ref().and_then(|s| s.get(&flow));
         if open.is_some_and(|open| open.session.is_some()) {
             self.with_session(flow, frame, ts_ns, Session::finish);
+        }
+        if self.contents.contains_key(&flow) {
+            self.tell_opened(flow); // a flow told at its end: now
         }
         let open = self.sessions.as_mut().and_then(|s| s.remove(&flow));
         if open.is_some_and(|open| !open.told) {
@@ -259,7 +374,12 @@ impl Collector {
             self.joinable.remove(&flow);
         }
         match *event {
-            FlowEvent::Closing { flow, .. } | FlowEvent::Evicted { flow, .. } => self.untold(flow),
+            FlowEvent::Closing { flow, .. } | FlowEvent::Evicted { flow, .. } => {
+                if self.contents.contains_key(&flow) {
+                    self.tell_opened(flow); // a flow told at its end: Python reads these
+                }
+                self.untold(flow)
+            }
             FlowEvent::HandOut { flow, .. } => self.silent.remove(&flow),
             _ => false,
         }
@@ -485,12 +605,99 @@ mod tests {
                 collector.contents.get(&3).and_then(|c| c.client_side()),
                 Some(1)
             );
-            // Told once, before anything else of the flow (the prelude held, then the rest).
+            // A TLS flow without keys is told at its end: nothing yet.
+            assert!(collector.events.is_empty());
+            close(&mut collector, 3);
+            // Told once, before anything else of the flow (the prelude held, then the rest),
+            // its end last.
             assert_eq!(opened(&collector), [(3, None)]);
             assert!(matches!(collector.events.first(), Some(Kept::Opened(_))));
-            let mut said = collector.events.iter().skip(1);
-            assert!(said.clone().count() >= 2);
-            assert!(said.all(|kept| matches!(kept, Kept::Session { flow: 3, .. })));
+            assert!(matches!(collector.events.last(), Some(Kept::Closed(_))));
+            let said = &collector.events[1..collector.events.len() - 1];
+            assert!(said.len() >= 2);
+            assert!(said
+                .iter()
+                .all(|kept| matches!(kept, Kept::Session { flow: 3, .. })));
+            // The prelude first, with the side the flow opened with; then the ClientHello,
+            // with the client side the content layer learnt from it.
+            let sides: Vec<Option<u8>> = said
+                .iter()
+                .filter_map(|kept| match kept {
+                    Kept::Session { client_side, .. } => Some(*client_side),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(sides.first(), Some(&None));
+            assert!(sides[1..].iter().all(|side| *side == Some(1)));
+        });
+    }
+
+    fn close(collector: &mut Collector, flow: u64) {
+        collector.event(FlowEvent::Closed {
+            flow,
+            frame: 99,
+            ts_ns: 99_000,
+            by: None,
+            syn_ts_ns: None,
+            synack_ts_ns: None,
+        });
+    }
+
+    /// The messages of flow `flow` told, in the order told.
+    fn offsets_told(collector: &Collector, flow: u64) -> Vec<u64> {
+        let told = collector.events.iter().flat_map(|kept| match kept {
+            Kept::Session {
+                flow: f, groups, ..
+            } if *f == flow => groups
+                .iter()
+                .flat_map(|g| g.events.iter())
+                .filter_map(|said| match said {
+                    Said::Content(tlslens_core::content::ContentEvent::Message(m)) => {
+                        Some(m.offset)
+                    }
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        });
+        told.collect()
+    }
+
+    #[test]
+    fn a_tls_flow_without_keys_is_told_at_its_end_or_past_what_it_may_hold() {
+        pyo3::prepare_freethreaded_python();
+        Python::with_gil(|py| {
+            let mut flows = collector(py);
+            let hello = client_hello();
+            let size = hello.len() as u64;
+            // Flow 1 says a ClientHello and is evicted: told right before its eviction.
+            open(&mut flows, 1, Some(0));
+            data(&mut flows, 1, 0, 0, &hello);
+            assert!(flows.events.is_empty());
+            flows.event(FlowEvent::Evicted { flow: 1, frame: 5 });
+            assert_eq!(opened(&flows), [(1, Some(0))]);
+            assert_eq!(offsets_told(&flows, 1), [5]);
+            assert!(matches!(flows.events.last(), Some(Kept::Evicted(_))));
+            // Flow 2 says ClientHello after ClientHello: past `HELD_SAID` groups (or
+            // `HELD_COST`) it is told, what was held first and in order, and from then on
+            // as its events come.
+            open(&mut flows, 2, Some(0));
+            let mut sent = 0;
+            while !opened(&flows).contains(&(2, Some(0))) && sent < 1_000 {
+                data(&mut flows, 2, 0, sent * size, &hello);
+                sent += 1;
+            }
+            assert!(sent <= super::HELD_SAID as u64 + 1, "told after {sent}");
+            data(&mut flows, 2, 0, sent * size, &hello);
+            let told = offsets_told(&flows, 2);
+            let expected: Vec<u64> = (0..=sent).map(|i| i * size + 5).collect();
+            assert_eq!(told, expected);
+            // With keys (a key log given), a TLS flow is told as its events come.
+            let mut keyed = collector(py);
+            keyed.keys = true;
+            open(&mut keyed, 4, Some(0));
+            data(&mut keyed, 4, 0, 0, &hello);
+            assert_eq!(opened(&keyed), [(4, Some(0))]);
         });
     }
 }
