@@ -6,14 +6,13 @@
 //! inside the walk: Python gets record-level events (`SessionEvents`), never stream bytes.
 //! Without (`FlowCore(sessions=False)`), the reassembled bytes themselves (`FlowData`...).
 
-use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use tlslens_core::flows::packet::{self, Addr};
 use tlslens_core::flows::tcp::StreamEvent;
-use tlslens_core::flows::{CloseReason, FlowEvent, FlowSink, Opened, Verdict};
+use tlslens_core::flows::{CloseReason, FlowEvent, FlowMap, FlowSet, FlowSink, Opened, Verdict};
 use tlslens_core::records::{Session, SessionEvent};
 
 use super::decrypt::Decryptor;
@@ -234,7 +233,7 @@ pub struct Collector {
     /// Decryption Secrets Blocks read so far, told with each new flow.
     pub secrets: usize,
     /// Each open flow's session, when the core drives them (`None`: stream bytes go out).
-    pub sessions: Option<HashMap<u64, Box<Open>>>,
+    pub sessions: Option<FlowMap<Box<Open>>>,
     /// The Decryption Secrets Blocks the run's key store was given (through
     /// `decryptor_for`) when a keyed flow opened: see `opened`.
     pub secrets_given: usize,
@@ -249,17 +248,17 @@ pub struct Collector {
     /// Each open flow's content layer (with `content`) once Python was told the flow
     /// (`Open::told`) or its events are held to be told at its end, boxed: the map's room for flows to come (up to as many again, and
     /// twice that while it grows) holds a pointer each, not a content layer's 688 bytes.
-    pub contents: HashMap<u64, Box<FlowContent>>,
+    pub contents: FlowMap<Box<FlowContent>>,
     /// Per flow, the index in `events` of its last `Kept::Session` when nothing else of the
     /// flow came after it: a self-framed group joins it, so that a connection's frames
     /// of one batch cross as one `SessionEvents` (not with a plaintext sink or `--records`,
     /// whose events are told in the capture's order or need their frame). Emptied with
     /// `events`.
-    pub joinable: HashMap<u64, usize>,
+    pub joinable: FlowMap<usize>,
     /// TCP flows closed that Python was never told: their hand-out is not told either.
     /// (Between a flow's end and its hand-out: bounded by the flows open at once and the
     /// reorder window.)
-    pub silent: HashSet<u64>,
+    pub silent: FlowSet,
 }
 
 impl Collector {

@@ -9,12 +9,10 @@
 //! Blocks, before the frames of their batch are walked) go to the table so that it opens
 //! the Handshake, 0-RTT and 1-RTT packets itself.
 
-use std::collections::HashMap;
-
 use pyo3::prelude::*;
 use tlslens_core::decrypt::keylog::KeyLog;
 use tlslens_core::flows::packet as udp_packet;
-use tlslens_core::flows::udp;
+use tlslens_core::flows::{udp, FlowMap};
 use tlslens_core::quic::keys::{self, Secret};
 use tlslens_core::quic::runs::PacketRun;
 use tlslens_core::quic::version::Version;
@@ -29,7 +27,7 @@ const TLS_KEY_LOG: u32 = 0x544c_534b;
 pub struct QuicFeed {
     table: QuicConnections,
     /// Association → (its client's endpoint, its server's), to address each datagram.
-    flows: HashMap<u64, (Endpoint, Endpoint)>,
+    flows: FlowMap<(Endpoint, Endpoint)>,
     /// Set: routine 1-RTT packets are folded into runs (`push`), those among their
     /// connection's first this many with their details.
     pub runs_keep: Option<u64>,
@@ -39,7 +37,7 @@ impl Default for QuicFeed {
     fn default() -> Self {
         Self {
             table: QuicConnections::new(quic::Limits::default()),
-            flows: HashMap::new(),
+            flows: FlowMap::default(),
             runs_keep: None,
         }
     }

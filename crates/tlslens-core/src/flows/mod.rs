@@ -25,6 +25,12 @@ pub mod udp;
 pub use events::{CloseReason, FlowEvent, FlowSink, Limits, Opened, Step, Verdict};
 pub use table::FlowTable;
 
+/// A map keyed by flow numbers, which the flow table gives in sequence (never a value from
+/// the wire, so no hash flooding): FxHash, not SipHash's ~300 instructions a lookup.
+pub type FlowMap<V> = std::collections::HashMap<u64, V, rustc_hash::FxBuildHasher>;
+/// A set of flow numbers (see `FlowMap`).
+pub type FlowSet = std::collections::HashSet<u64, rustc_hash::FxBuildHasher>;
+
 /// Closed flows are remembered (so late retransmissions do not open new ones) this long.
 pub const CLOSED_FLOW_LINGER_NS: i128 = 120 * 1_000_000_000;
 /// Closed flows remembered, to drop their late retransmissions.

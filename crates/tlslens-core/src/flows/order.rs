@@ -3,7 +3,9 @@
 //! one, the ended ones go first and the open ones are handed out late, when they end.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::BinaryHeap;
+
+use super::FlowSet;
 
 #[derive(Debug, Default)]
 pub struct Order {
@@ -12,7 +14,7 @@ pub struct Order {
     ready: BinaryHeap<Reverse<(u64, bool)>>,
     next: u64,
     /// Flows passed over while open: handed out (late) when they end.
-    deferred: HashSet<u64>,
+    deferred: FlowSet,
 }
 
 impl Order {

@@ -11,7 +11,9 @@ use super::tcp::{HalfStream, StreamEvent};
 use super::udp::{Snapped, UdpEnd, UdpFlows};
 mod datagrams;
 
-use super::{CHECK_EVERY_FRAMES, CLOSED_FLOW_LINGER_NS, MAX_CLOSED_FLOWS, PROGRESS_EVERY_FRAMES};
+use super::{
+    FlowMap, CHECK_EVERY_FRAMES, CLOSED_FLOW_LINGER_NS, MAX_CLOSED_FLOWS, PROGRESS_EVERY_FRAMES,
+};
 
 type Key = (Addr, u16, Addr, u16);
 
@@ -83,7 +85,7 @@ pub struct FlowTable {
     /// Each flow by its canonical 4-tuple: (index, side of a segment from the key's lower
     /// end).
     table: HashMap<Key, (u64, u8)>,
-    flows: HashMap<u64, Flow>,
+    flows: FlowMap<Flow>,
     open: BTreeSet<u64>,
     closing: VecDeque<u64>,
     order: Order,
@@ -110,7 +112,7 @@ impl FlowTable {
         FlowTable {
             limits,
             table: HashMap::new(),
-            flows: HashMap::new(),
+            flows: FlowMap::default(),
             open: BTreeSet::new(),
             closing: VecDeque::new(),
             order: Order::new(limits.reorder_window),

@@ -17,6 +17,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::packet::{Addr, Datagram};
+use super::FlowMap;
 // DTLS record versions: 1.0, 1.2, 1.3 (a 1.3 record says 1.2 but a ClientHello may not),
 // and OpenSSL's pre-standard 0x0100 (DTLS1_BAD_VER), the DTLS record layer's own list.
 pub use crate::dtls::record::unified_only;
@@ -221,7 +222,7 @@ struct Association {
 #[derive(Debug, Default)]
 pub struct UdpFlows {
     table: HashMap<Key, (u64, u8)>,
-    open: HashMap<u64, Association>,
+    open: FlowMap<Association>,
     /// Open associations by their last datagram's time: the idle ones first.
     idle: BTreeSet<(i128, u64)>,
     /// Associations ended early, over `max_udp_flows`.

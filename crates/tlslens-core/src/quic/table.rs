@@ -10,6 +10,8 @@ use super::crypto_stream::CryptoStream;
 use super::packet::{looks_like_long, parse_long, parse_short, Form, PacketView, MAX_CID_LEN};
 use super::roles::Unreadable;
 use super::version::{LongType, Version};
+use crate::flows::FlowMap;
+
 use super::{keys, Datagram, Endpoint, Finding, Limits, PacketEvent, QuicEvent};
 
 /// The UDP port a datagram on which is expected to be QUIC (HTTP/3).
@@ -18,7 +20,7 @@ pub(super) const QUIC_PORT: u16 = 443;
 /// QUIC connections of a capture, fed datagram by datagram.
 pub struct QuicConnections {
     pub(super) limits: Limits,
-    pub(super) conns: HashMap<u64, Conn>,
+    pub(super) conns: FlowMap<Conn>,
     /// Connection ID → (connection, the side that chose it).
     pub(super) by_cid: HashMap<Vec<u8>, (u64, u8)>,
     pub(super) by_tuple: HashMap<(Endpoint, Endpoint), u64>,
@@ -42,7 +44,7 @@ impl QuicConnections {
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
-            conns: HashMap::new(),
+            conns: FlowMap::default(),
             by_cid: HashMap::new(),
             by_tuple: HashMap::new(),
             unreadable: HashMap::new(),

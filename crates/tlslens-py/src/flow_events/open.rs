@@ -395,8 +395,8 @@ impl Collector {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::sync::Mutex;
+    use tlslens_core::flows::FlowMap;
 
     use pyo3::prelude::*;
     use tlslens_core::decrypt::Suites;
@@ -412,7 +412,7 @@ mod tests {
     /// without keys: nothing here calls into Python.
     fn collector(py: Python<'_>) -> Collector {
         Collector {
-            sessions: Some(HashMap::new()),
+            sessions: Some(FlowMap::default()),
             content: Some(ContentSetup {
                 suites: Box::leak(Box::new(Suites::new())),
                 max_message: 1 << 16,
