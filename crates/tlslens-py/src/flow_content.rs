@@ -98,51 +98,6 @@ pub enum Said {
     },
 }
 
-impl Said {
-    /// About what holding this costs: its own size and the bytes it owns (what
-    /// `Collector` bounds a flow's events held for Python by).
-    pub fn cost(&self) -> usize {
-        let owned = match self {
-            Said::Session(event) => session_bytes(event),
-            Said::Content(ContentEvent::Message(m)) => {
-                let signed = m.signed.as_ref().map_or(0, Vec::len);
-                let error = m.error.as_ref().map_or(0, String::len);
-                std::mem::size_of_val(m.as_ref()) + m.raw.len() + signed + error
-            }
-            Said::Content(
-                ContentEvent::Undecryptable { reason: text, .. }
-                | ContentEvent::Finding { message: text, .. },
-            ) => text.len(),
-            Said::Content(ContentEvent::ApplicationData(run)) | Said::Run(HeldRun { run, .. }) => {
-                run.plaintext.iter().map(Vec::len).sum()
-            }
-            Said::Content(_) | Said::Record { .. } => 0,
-        };
-        std::mem::size_of::<Said>() + owned
-    }
-}
-
-/// The bytes a session event owns.
-fn session_bytes(event: &SessionEvent) -> usize {
-    match event {
-        SessionEvent::Prelude { data: bytes, .. }
-        | SessionEvent::Sslv2ClientHello { record: bytes, .. }
-        | SessionEvent::Sslv2Record { body: bytes, .. }
-        | SessionEvent::PlaintextAnswer { line: bytes, .. }
-        | SessionEvent::Record {
-            event:
-                RecordEvent::Record { body: bytes, .. }
-                | RecordEvent::Resynchronised { head: bytes, .. },
-            ..
-        } => bytes.len(),
-        SessionEvent::Record {
-            event: RecordEvent::BadHeader { message, .. },
-            ..
-        } => message.len(),
-        _ => 0,
-    }
-}
-
 /// A run of application data held while later frames may add to it.
 pub struct HeldRun {
     pub run: DataRun,
@@ -153,17 +108,13 @@ pub struct HeldRun {
 }
 
 /// One flow's content layer and decryptor. The core content layer (688 bytes) is made at the
-/// first event it reads but those that only pass through (see `passes`): a plaintext
-/// flow's prelude, the start of a TLS flow without keys whose first record is still to come.
+/// first event it reads: a plaintext flow's prelude only passes through (see `passes`).
 pub struct FlowContent {
     inner: Option<Box<CoreContent>>,
     /// What the core content layer is made with (the side the flow opened with as the
     /// client's), and what it says until then.
     client_side: Option<u8>,
     decryptor: Option<Py<Decryptor>>,
-    /// The session said TLS started before the core content layer was made (it is made
-    /// started, with that client side: see `passes`).
-    started: bool,
     /// After a bug: only the sides' ends go out (the session still counts bytes).
     abandoned: bool,
     /// The run of application data being folded over frames.
@@ -184,7 +135,6 @@ impl FlowContent {
             inner: None,
             client_side,
             decryptor,
-            started: false,
             abandoned: false,
             held: None,
             failed,
@@ -268,14 +218,8 @@ impl FlowContent {
             out.extend(ends.map(Said::Session));
             return Ok(());
         }
-        let keyless = self.decryptor.is_none() && self.failed.is_none();
-        if self.inner.is_none() && events.iter().all(|event| passes(event, keyless)) {
+        if self.inner.is_none() && events.iter().all(passes) {
             // What the core content layer would do with them, not yet made.
-            for event in &events {
-                if let SessionEvent::Started { client_side, .. } = event {
-                    (self.client_side, self.started) = (Some(client_side & 1), true);
-                }
-            }
             out.extend(events.into_iter().map(Said::Session));
             return Ok(());
         }
@@ -346,16 +290,12 @@ impl FlowContent {
             inner,
             client_side,
             decryptor,
-            started,
             ..
         } = self;
         let inner = inner.get_or_insert_with(|| {
             let (max_message, known_types) = (setup.max_message, &setup.known_types);
-            let mut made =
+            let made =
                 CoreContent::new(*client_side, max_message, known_types, setup.keep_plaintext);
-            if let Some(client_side) = client_side.filter(|_| *started) {
-                made.set_client_side(client_side);
-            }
             Box::new(made)
         });
         let Some(decryptor) = decryptor.as_ref() else {
@@ -410,17 +350,13 @@ pub fn counts_of(inner: &CoreContent, side: u8) -> (u64, u64, u64, u64) {
     )
 }
 
-/// Whether the core content layer only passes `event` through, changing nothing of its own
-/// but what `FlowContent` keeps for it: it is not made for such events alone (a plaintext
-/// prelude, a TCP conflict; for a flow without a decryptor, TLS starting and a side's end,
-/// which tell nothing before a record came: a connection whose first record never
-/// completes costs no content layer, 688 bytes).
-fn passes(event: &SessionEvent, keyless: bool) -> bool {
-    match event {
-        SessionEvent::Prelude { .. } | SessionEvent::Conflict { .. } => true,
-        SessionEvent::Started { .. } | SessionEvent::End { .. } => keyless,
-        _ => false,
-    }
+/// Whether the core content layer only passes `event` through (a plaintext prelude, a
+/// TCP conflict), changing nothing of its own: it is not made for such events alone.
+fn passes(event: &SessionEvent) -> bool {
+    matches!(
+        event,
+        SessionEvent::Prelude { .. } | SessionEvent::Conflict { .. }
+    )
 }
 
 /// (side, stream offset) of the first record among `events`.

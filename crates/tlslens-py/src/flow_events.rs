@@ -337,25 +337,36 @@ impl Collector {
         let session = open.session(keys);
         let mut events = Vec::new();
         let worked = catch_unwind(AssertUnwindSafe(|| work(session, &mut events)));
-        let mut said = Vec::new();
-        let failed = match worked {
+        let at = (frame, ts_ns);
+        match worked {
             Ok(()) => {
-                let Some(events) = self.hold(flow, events, (frame, ts_ns)) else {
+                let Some(events) = self.hold(flow, events, at) else {
                     return;
                 };
                 if !events.is_empty() {
-                    self.start(flow);
+                    self.tell_opened(flow);
                 }
-                self.read(flow, events, (frame, ts_ns), &mut said)
+                self.tell_read(flow, at, events);
             }
-            Err(panic) => Some(panic_text(panic.as_ref())),
-        };
-        let Some(message) = failed else {
-            self.tell_said(flow, (frame, ts_ns), said);
-            return;
-        };
-        // Python reads the failure: it is told the flow, whose content layer (made now if
-        // need be) is abandoned, so that what the session says later is read as after one.
+            Err(panic) => self.failed(flow, at, panic_text(panic.as_ref())),
+        }
+    }
+
+    /// A stream event's session events of a flow Python was told, read by its content
+    /// layer and told as one group.
+    fn tell_read(&mut self, flow: u64, at: (u64, i128), events: Vec<SessionEvent>) {
+        let mut said = Vec::new();
+        match self.read(flow, events, at, &mut said) {
+            None => self.tell_said(flow, at, said),
+            Some(message) => self.failed(flow, at, message),
+        }
+    }
+
+    /// A flow's session or content layer failed (a panic, a bug) at `frame`: Python reads
+    /// the failure. It is told the flow, whose content layer (made now if need be) is
+    /// abandoned, so that what the session says later is read as after one.
+    fn failed(&mut self, flow: u64, (frame, ts_ns): (u64, i128), message: String) {
+        let keys = self.keys;
         self.tell_opened(flow);
         if let Some(open) = self.sessions.as_mut().and_then(|s| s.get_mut(&flow)) {
             open.session(keys).abandon();
@@ -407,9 +418,7 @@ impl Collector {
             ts_ns,
             events,
         };
-        if let Some(group) = self.hold_said(flow, client_side, group) {
-            self.tell(flow, client_side, group);
-        }
+        self.tell(flow, client_side, group);
     }
 
     /// A stream event through the flow's session.

@@ -7,20 +7,23 @@
 //! objects, ~2 KB a connection before its certificates). Without keys, what Python does
 //! with one flow's events depends on no other flow until the flow is handed out (the key
 //! store and its session cache, the plaintext sink and the capture's Decryption Secrets
-//! Blocks are what would, and a flow with any of those is told as its events come). So a
-//! TLS flow without keys is told at its end: what its content layer said is held here as
-//! the core's values (a ClientHello as its bytes), up to `HELD_COST` and `HELD_SAID`, past
-//! which it is told as before. 50,000 TLS connections open at once then cost the core's
-//! state and those bytes, not 50,000 Python models; Python reads each one whole, in the
-//! batch where it ends, in the order it always did.
+//! Blocks are what would, and a flow with any of those is told as its events come); nor
+//! does what its content layer says depend on when it reads them (it asks nothing of the
+//! caller without a decryptor). So a TLS flow without keys is told at its end: its
+//! session's events (records with their bodies) are held here, each stream event's with
+//! its frame, up to `HELD_COST` and `HELD_SAID` (past which it is told as before), and go
+//! through its content layer, made then, when it is told. 50,000 TLS connections open at
+//! once cost their sessions and the records they sent, not 50,000 content layers and
+//! Python models; Python reads each one whole, in the batch where it ends, as it always
+//! read it.
 
 use pyo3::prelude::*;
 use tlslens_core::flows::{FlowEvent, Opened};
-use tlslens_core::records::{Session, SessionEvent};
+use tlslens_core::records::{RecordEvent, Session, SessionEvent};
 
 use super::{close_name, Collector, FlowClosed, FlowOpened, Kept};
 use crate::decrypt::{decryptor_failed, Decryptor};
-use crate::flow_content::{FlowContent, Said};
+use crate::flow_content::FlowContent;
 use crate::flow_handover::Group;
 
 /// One open TCP flow when the core drives its session. Boxed in the map of open flows: the
@@ -35,27 +38,28 @@ pub struct Open {
     /// its `FlowOpened` and its content layer are made with.
     pub(crate) opened: Opened,
     pub(crate) secrets: usize,
-    /// Python was told the flow: right before the first event of it Python reads
-    /// (`Collector::tell_opened`), when its content layer (and decryptor) was made too.
+    /// Python was told the flow (`Collector::tell_opened`), when its content layer (and
+    /// decryptor) was made too: right before the first event of it Python reads, or at its
+    /// end for a TLS flow without keys.
     pub(crate) told: bool,
-    /// Until then, its session's first events while they are a short plaintext prelude
-    /// (`Collector::hold`): a plaintext flow that says little (a banner, a request and its
-    /// answer) costs them alone, not a Python `FlowSession`.
+    /// Until then, its session's events (`Collector::hold`): a short plaintext prelude (a
+    /// plaintext flow that says little, a banner, a request and its answer, costs them
+    /// alone), and what a TLS flow told at its end says.
     held: Option<Box<Held>>,
 }
 
-/// What is held for Python until it is told the flow: a short prelude (each stream event's
-/// session events with its frame and time, as they will be told), then, for a TLS flow
-/// told at its end, what its content layer said.
+/// A flow's session events held for Python: each stream event's with its frame and time,
+/// as they will be read and told.
 #[derive(Default)]
 struct Held {
     groups: Vec<(u64, i128, Vec<SessionEvent>)>,
+    /// Prelude bytes held.
     bytes: usize,
-    /// What the content layer said, a stream event's group at a time, with the client side
-    /// it knew then (`Collector::tell_said`'s).
-    said: Vec<(Option<u8>, Group)>,
-    /// `Said::cost` of `said`.
+    /// What holding the groups costs (`held_cost`).
     cost: usize,
+    /// The flow is told at its end (its groups are not a prelude alone, which is dropped
+    /// with a flow never told).
+    tls: bool,
 }
 
 /// Prelude bytes held for a flow Python was not told, at most: past them Python is told
@@ -66,14 +70,42 @@ const HELD_PRELUDE: usize = 1024;
 /// prelude dripped a byte a segment held ~300 KB a flow within `HELD_PRELUDE`. A banner,
 /// a request and its answer are a few.
 const HELD_GROUPS: usize = 8;
-/// What a TLS flow told at its end holds of its content layer's events, at most (their
-/// `Said::cost`): past it Python is told the flow as its events come. Python's model of
-/// the same events costs more (a connection's, ~2 KB, then each message's objects): a
-/// handshake with its certificates fits.
+/// What a TLS flow told at its end holds, at most (`held_cost`): past it Python is told
+/// the flow as its events come. A content layer and Python's model of the same records
+/// cost more (688 bytes and ~2 KB a connection, then each message's objects): a handshake
+/// with its certificates fits.
 const HELD_COST: usize = 16 * 1024;
-/// ... and stream events' groups: a connection that goes on for hours with a few records a
-/// batch is told after these.
+/// ... and stream events: a connection that goes on for hours with a record now and then
+/// is told after these.
 const HELD_SAID: usize = 64;
+
+/// What holding one stream event's session events costs: the group, each event and the
+/// bytes it owns (a record's body...).
+fn held_cost(events: &[SessionEvent]) -> usize {
+    let group = std::mem::size_of::<(u64, i128, Vec<SessionEvent>)>();
+    group + events.iter().map(event_cost).sum::<usize>()
+}
+
+fn event_cost(event: &SessionEvent) -> usize {
+    let owned = match event {
+        SessionEvent::Prelude { data: bytes, .. }
+        | SessionEvent::Sslv2ClientHello { record: bytes, .. }
+        | SessionEvent::Sslv2Record { body: bytes, .. }
+        | SessionEvent::PlaintextAnswer { line: bytes, .. }
+        | SessionEvent::Record {
+            event:
+                RecordEvent::Record { body: bytes, .. }
+                | RecordEvent::Resynchronised { head: bytes, .. },
+            ..
+        } => bytes.len(),
+        SessionEvent::Record {
+            event: RecordEvent::BadHeader { message, .. },
+            ..
+        } => message.len(),
+        _ => 0,
+    };
+    std::mem::size_of::<SessionEvent>() + owned
+}
 
 impl Open {
     pub(crate) fn new(opened: Opened, secrets: usize) -> Open {
@@ -101,6 +133,12 @@ impl Open {
             Box::new(Session::new(o.client_side, o.mid_stream, ports, !keyed))
         })
     }
+
+    /// Python is told the flow at its end, or at what ends the holding of its events
+    /// (its closing, its eviction...).
+    fn told_at_end(&self) -> bool {
+        !self.told && self.held.as_ref().is_some_and(|held| held.tls)
+    }
 }
 
 impl Collector {
@@ -127,7 +165,8 @@ impl Collector {
     }
 
     /// Python is told the flow (`FlowOpened`, with its decryptor), and its content layer is
-    /// made, if that was not done yet.
+    /// made, if that was not done yet; then what was held of it is read and told, a stream
+    /// event's at a time, as it would have been when it came.
     pub(crate) fn tell_opened(&mut self, flow: u64) {
         let open = self.sessions.as_mut().and_then(|s| s.get_mut(&flow));
         let Some(open) = open.filter(|open| !open.told) else {
@@ -136,23 +175,10 @@ impl Collector {
         open.told = true;
         let held = open.held.take();
         let mut opened = FlowOpened::new(&open.opened, open.secrets);
-        // A flow told at its end has its content layer (and no decryptor) already.
-        if !self.contents.contains_key(&flow) {
-            opened.decryptor = self.open_content(&opened);
-        }
+        opened.decryptor = self.open_content(&opened);
         self.events.push(Kept::Opened(opened));
-        let Some(held) = held else {
-            return;
-        };
-        // The prelude held goes out as it would have, a stream event's at a time (a content
-        // layer passes a prelude through as it is: `FlowContent::read`).
-        for (frame, ts_ns, events) in held.groups {
-            let said = events.into_iter().map(Said::Session).collect();
-            self.tell_said(flow, (frame, ts_ns), said);
-        }
-        // Then what the content layer said of a flow told at its end, as it said it.
-        for (client_side, group) in held.said {
-            self.tell(flow, client_side, group);
+        for (frame, ts_ns, events) in held.map(|held| held.groups).unwrap_or_default() {
+            self.tell_read(flow, (frame, ts_ns), events);
         }
     }
 
@@ -166,95 +192,43 @@ impl Collector {
         started && !ordered && setup.is_some() && !self.keyed(open.secrets)
     }
 
-    /// A flow's first events that are not a prelude held: Python is told the flow now, or,
-    /// for a flow told at its end, its content layer is made and the prelude held becomes
-    /// the first of what it said.
-    pub(super) fn start(&mut self, flow: u64) {
-        let open = self.sessions.as_ref().and_then(|s| s.get(&flow));
-        let Some(open) = open.filter(|open| !open.told && !self.contents.contains_key(&flow))
-        else {
-            return;
-        };
-        if !self.tells_at_end(open) {
-            self.tell_opened(flow);
-            return;
-        }
-        let opened = FlowOpened::new(&open.opened, open.secrets);
-        let decryptor = self.open_content(&opened); // None: no keys
-        debug_assert!(decryptor.is_none());
-        let client_side = self.contents.get(&flow).and_then(|c| c.client_side());
-        let open = self.sessions.as_mut().and_then(|s| s.get_mut(&flow));
-        let Some(held) = open.and_then(|open| open.held.as_mut()) else {
-            return;
-        };
-        for (frame, ts_ns, events) in std::mem::take(&mut held.groups) {
-            let events: Vec<Said> = events.into_iter().map(Said::Session).collect();
-            held.cost += events.iter().map(Said::cost).sum::<usize>();
-            held.said.push((
-                client_side,
-                Group {
-                    frame,
-                    ts_ns,
-                    events,
-                },
-            ));
-        }
-    }
-
-    /// A group of what a flow's content layer said, held when the flow is told at its end
-    /// (None); past `HELD_COST` or `HELD_SAID` Python is told the flow then (what was held
-    /// first, this group last). Else given back, to be told.
-    pub(super) fn hold_said(
-        &mut self,
-        flow: u64,
-        client_side: Option<u8>,
-        mut group: Group,
-    ) -> Option<Group> {
-        let open = self.sessions.as_mut().and_then(|s| s.get_mut(&flow));
-        let Some(open) = open.filter(|open| !open.told && self.contents.contains_key(&flow)) else {
-            return Some(group);
-        };
-        let held = open.held.get_or_insert_with(Box::default);
-        held.cost += group.events.iter().map(Said::cost).sum::<usize>();
-        // Held by the tens of thousands: without the room a growing Vec keeps (four
-        // events, four groups: ~600 bytes a flow of a ClientHello alone).
-        group.events.shrink_to_fit();
-        held.said.reserve_exact(1);
-        held.said.push((client_side, group));
-        if held.cost > HELD_COST || held.said.len() > HELD_SAID {
-            self.tell_opened(flow);
-        }
-        None
-    }
-
-    /// A stream event's session events of a flow Python was not told, held when they are
-    /// a plaintext prelude that keeps what is held within `HELD_PRELUDE` and `HELD_GROUPS`
-    /// (None); else given back, to be told (after what was held).
+    /// A stream event's session events of a flow Python was not told, held (None): a TLS
+    /// flow told at its end while what is held stays within `HELD_COST` and `HELD_SAID`,
+    /// or a plaintext prelude within `HELD_PRELUDE` and `HELD_GROUPS`. Else given back, to
+    /// be told (after what was held).
     pub(super) fn hold(
         &mut self,
         flow: u64,
         mut events: Vec<SessionEvent>,
         (frame, ts_ns): (u64, i128),
     ) -> Option<Vec<SessionEvent>> {
-        let open = self.sessions.as_mut().and_then(|s| s.get_mut(&flow));
-        // (A flow told at its end has its content layer: its prelude was all held before.)
-        let untold = |open: &&mut Box<Open>| !open.told && !self.contents.contains_key(&flow);
-        let Some(open) = open.filter(untold) else {
+        let open = self.sessions.as_ref().and_then(|s| s.get(&flow));
+        let Some(tls) = open
+            .filter(|open| !open.told && !events.is_empty())
+            .map(|open| self.tells_at_end(open))
+        else {
             return Some(events);
         };
-        let (mut bytes, groups) =
-            (open.held.as_ref()).map_or((0, 0), |held| (held.bytes, held.groups.len()));
-        for event in &events {
-            match event {
-                SessionEvent::Prelude { data, .. } => bytes += data.len(),
-                _ => return Some(events),
-            }
-        }
-        if bytes > HELD_PRELUDE || groups >= HELD_GROUPS || events.is_empty() {
+        let open = self.sessions.as_mut().and_then(|s| s.get_mut(&flow))?;
+        let held = open.held.get_or_insert_with(Box::default);
+        let cost = held.cost + held_cost(&events);
+        let prelude = events
+            .iter()
+            .try_fold(held.bytes, |bytes, event| match event {
+                SessionEvent::Prelude { data, .. } => Some(bytes + data.len()),
+                _ => None,
+            });
+        let holds = if tls {
+            cost <= HELD_COST && held.groups.len() < HELD_SAID
+        } else {
+            prelude.is_some_and(|bytes| bytes <= HELD_PRELUDE) && held.groups.len() < HELD_GROUPS
+        };
+        if !holds {
             return Some(events);
         }
-        let held = open.held.get_or_insert_with(Box::default);
-        held.bytes = bytes;
+        (held.cost, held.tls) = (cost, held.tls || tls);
+        held.bytes = prelude.unwrap_or(held.bytes);
+        // Held by the tens of thousands: without the room a growing Vec keeps.
         events.shrink_to_fit();
         held.groups.reserve_exact(1);
         held.groups.push((frame, ts_ns, events));
@@ -302,9 +276,7 @@ impl Collector {
         if open.is_some_and(|open| open.session.is_some()) {
             self.with_session(flow, frame, ts_ns, Session::finish);
         }
-        if self.contents.contains_key(&flow) {
-            self.tell_opened(flow); // a flow told at its end: now
-        }
+        self.tell_if_at_end(flow);
         let open = self.sessions.as_mut().and_then(|s| s.remove(&flow));
         if open.is_some_and(|open| !open.told) {
             self.silent.insert(flow);
@@ -375,13 +347,19 @@ impl Collector {
         }
         match *event {
             FlowEvent::Closing { flow, .. } | FlowEvent::Evicted { flow, .. } => {
-                if self.contents.contains_key(&flow) {
-                    self.tell_opened(flow); // a flow told at its end: Python reads these
-                }
+                self.tell_if_at_end(flow); // Python reads these of a TLS flow
                 self.untold(flow)
             }
             FlowEvent::HandOut { flow, .. } => self.silent.remove(&flow),
             _ => false,
+        }
+    }
+
+    /// A TLS flow told at its end is told now (what was held of it first).
+    fn tell_if_at_end(&mut self, flow: u64) {
+        let open = self.sessions.as_ref().and_then(|s| s.get(&flow));
+        if open.is_some_and(|open| open.told_at_end()) {
+            self.tell_opened(flow);
         }
     }
 
@@ -588,7 +566,7 @@ mod tests {
     }
 
     #[test]
-    fn a_flow_that_turns_tls_late_gets_a_content_layer_with_the_right_client_side() {
+    fn a_flow_that_turns_tls_late_is_told_with_the_right_client_side() {
         pyo3::prepare_freethreaded_python();
         Python::with_gil(|py| {
             let mut collector = collector(py);
@@ -598,15 +576,11 @@ mod tests {
             data(&mut collector, 3, 0, 0, prelude);
             let reading = |c: &Collector| c.contents.get(&3).map(|c| c.reading());
             assert_eq!(reading(&collector), None); // held, not told yet
-                                                   // Side 1 sends a ClientHello: it is the client, and the content layer reads it.
+                                                   // Side 1 sends a ClientHello: it is the client, as the content layer reads it.
             data(&mut collector, 3, 1, 0, &client_hello());
-            assert_eq!(reading(&collector), Some(true));
-            assert_eq!(
-                collector.contents.get(&3).and_then(|c| c.client_side()),
-                Some(1)
-            );
-            // A TLS flow without keys is told at its end: nothing yet.
+            // A TLS flow without keys is told at its end: nothing yet, no content layer.
             assert!(collector.events.is_empty());
+            assert_eq!(reading(&collector), None);
             close(&mut collector, 3);
             // Told once, before anything else of the flow (the prelude held, then the rest),
             // its end last.
