@@ -13,6 +13,7 @@ all open at once (none ends before the capture does), in six shapes:
                   (too little to tell TLS: the flows stay undecided);
     started       the same and one byte of the record's body: TLS started each way;
     hello         a whole ClientHello from the client (handshake/compose), nothing back;
+    browser       the same with a browser-sized ClientHello (1.7 KB, a hybrid key share);
     http          a plaintext HTTP request and its answer (not TLS, but a prelude: kept in
                   case a STARTTLS follows);
 then runs ``show --json`` on each with before and after in the same run, and prints their
@@ -32,9 +33,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 WORK = Path(__file__).resolve().parent / "work"
-SHAPES = ("syn", "established", "header", "started", "hello", "http")
+SHAPES = ("syn", "established", "header", "started", "hello", "browser", "http")
 
 
 def _write(shape: str, flows: int, path: Path) -> None:
@@ -50,10 +52,53 @@ def _write(shape: str, flows: int, path: Path) -> None:
         "header": (header, header),
         "started": (header + b"\x01", header + b"\x01"),
         "hello": (compose.push_records(22, 0x0301, adversarial._hello()), b""),
+        "browser": (compose.push_records(22, 0x0301, _browser_hello(compose)), b""),
         "http": (b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n"),
     }.get(shape, (b"", b""))
     frames = adversarial.all_open(flows, established=shape != "syn", data=data)
     adversarial._write(path, frames)
+
+
+def _browser_hello(compose: Any) -> bytes:
+    """A ClientHello of a browser's size and shape (a 1.7 KB record: 16 suites, GREASE, a
+    hybrid X25519MLKEM768 key share, session ticket, ALPN, padding-free), as Chrome's."""
+    spec = compose.HelloSpec(
+        legacy_version=0x0303,
+        random=bytes(range(32)),
+        session_id=bytes(32),
+        cipher_suites=(
+            0x1301,
+            0x1302,
+            0x1303,
+            0xC02B,
+            0xC02F,
+            0xC02C,
+            0xC030,
+            0xCCA9,
+            0xCCA8,
+            0xC013,
+            0xC014,
+            0x009C,
+            0x009D,
+            0x002F,
+            0x0035,
+        ),
+        server_name="www.example.com",
+        supported_versions=(0x0304, 0x0303),
+        groups=(0x11EC, 29, 23, 24),
+        key_shares=((0x11EC, bytes(1216)), (29, bytes(32))),
+        signature_algorithms=(0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601),
+        alpn=("h2", "http/1.1"),
+        status_request=True,
+        session_ticket=b"",
+        extended_master_secret=True,
+        renegotiation_info=True,
+        ec_point_formats=True,
+        psk_key_exchange_modes=(1,),
+        grease=0x0A0A,
+        extra=[(18, b""), (27, b"\x02\x00\x02"), (17513, b"\x00\x03\x02h2")],
+    )
+    return bytes(compose.push_client_hello(spec))
 
 
 def _capture(shape: str, flows: int, keep: bool) -> Path:
