@@ -1,6 +1,7 @@
 """What an open flow that sent a ClientHello and waits costs (issue 23): a scanner's capture
 or a server under a TLS flood is tens of thousands of them, all open until the capture ends.
-Each holds what it was sent, not lists, dicts and buffers made in case more comes."""
+Each holds what it was sent, not lists, dicts and buffers made in case more comes: without
+keys its records stay in the core, read when the flow ends."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import tlslens
+from tlslens.bounds import Limits
 from tlslens.handshake import compose
 from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection, Endpoint, Finding, Handshake
@@ -107,3 +110,19 @@ def test_open_flows_share_their_ends_and_the_bound_holds() -> None:
     assert len(model._ENDPOINTS) <= model.MAX_SHARED_ENDS
     assert len(model._ADDRESSES) <= model.MAX_SHARED_ENDS
     assert model.shared_endpoint(bytes([10, 0, 0, 1]), 443) == server
+
+
+def test_a_tls_flow_held_until_its_end_and_closed_early_is_reported_whole(
+    tmp_path: Path,
+) -> None:
+    """Without keys a TLS flow is read when it ends, its records held in the core until
+    then; one closed early (more open at once than ``max_connections``) is read before its
+    eviction is told: its ClientHello, and the finding that says why it ended there."""
+    path = tmp_path / "hello-300.pcapng"
+    _flows("hello", path, 300)
+    conns = list(tlslens.read_capture(path, limits=Limits(max_connections=100)))
+    assert len(conns) == 300
+    assert all(c.sni == "adversarial.test" and c.client_hello is not None for c in conns)
+    early = [c for c in conns if any("closed early" in p.message for p in c.problems)]
+    assert len(early) == 200  # the oldest, each time a flow more opened
+    assert [c.tcp_stream for c in early] == sorted(c.tcp_stream for c in early)
