@@ -246,7 +246,7 @@ pub struct Collector {
     /// With sessions, each TCP flow's content layer is run in the walk too.
     pub content: Option<ContentSetup>,
     /// Each open flow's content layer (with `content`) once Python was told the flow
-    /// (`Open::told`) or its events are held to be told at its end, boxed: the map's room for flows to come (up to as many again, and
+    /// (`Open::told`), boxed: the map's room for flows to come (up to as many again, and
     /// twice that while it grows) holds a pointer each, not a content layer's 688 bytes.
     pub contents: FlowMap<Box<FlowContent>>,
     /// Per flow, the index in `events` of its last `Kept::Session` when nothing else of the
@@ -255,6 +255,9 @@ pub struct Collector {
     /// whose events are told in the capture's order or need their frame). Emptied with
     /// `events`.
     pub joinable: FlowMap<usize>,
+    /// A TLS flow without keys is told at its end (`Open`'s Strategy); not when the run has
+    /// a time budget, which that work would come after.
+    pub defer_tls: bool,
     /// TCP flows closed that Python was never told: their hand-out is not told either.
     /// (Between a flow's end and its hand-out: bounded by the flows open at once and the
     /// reorder window.)
@@ -520,8 +523,7 @@ impl FlowSink for Collector {
                 ts_ns,
                 snapped,
             } => {
-                // Python names the sender of a TCP flow's cut segment from the flow's ends.
-                self.tell_opened(flow);
+                // (Python was told the flow first: `passed_over`.)
                 Kept::Cut(FlowCut {
                     flow,
                     side,

@@ -192,6 +192,7 @@ impl FlowCore {
                 quic: sessions.then(Default::default),
                 keys,
                 content,
+                defer_tls: !checks,
                 ..Collector::default()
             },
             checks,

@@ -71,23 +71,39 @@ const HELD_PRELUDE: usize = 1024;
 /// a request and its answer are a few.
 const HELD_GROUPS: usize = 8;
 /// What a TLS flow told at its end holds, at most (`held_cost`): past it Python is told
-/// the flow as its events come. A content layer and Python's model of the same records
-/// cost more (688 bytes and ~2 KB a connection, then each message's objects): a handshake
-/// with its certificates fits.
-const HELD_COST: usize = 16 * 1024;
-/// ... and stream events: a connection that goes on for hours with a record now and then
-/// is told after these.
-const HELD_SAID: usize = 64;
+/// the flow as its events come. A ClientHello fits (a browser's is 1.5-2 KB), a server's
+/// flight with its certificates mostly does not: a connection that stays open after its
+/// handshake costs what it did. Small, because what was held is freed when a flow is told
+/// before its end, and the allocator keeps that room for Rust's allocations only (Python
+/// takes its small objects elsewhere): 16 KiB doubled what 10,000 flows of small records
+/// cost at their peak.
+const HELD_COST: usize = 4 * 1024;
+/// ... and stream events: a connection that sends a record now and then is told after
+/// these.
+const HELD_SAID: usize = 16;
 
-/// What holding one stream event's session events costs: the group, each event and the
-/// bytes it owns (a record's body...).
+/// What holding one stream event's session events costs, as the allocator counts it: the
+/// group, its list of events, each event and the bytes it owns (a record's body...), each
+/// allocation with its header and rounding. (Short of this, a flow of many small records
+/// held twice what was counted.)
 fn held_cost(events: &[SessionEvent]) -> usize {
     let group = std::mem::size_of::<(u64, i128, Vec<SessionEvent>)>();
-    group + events.iter().map(event_cost).sum::<usize>()
+    let list = allocated(std::mem::size_of_val(events));
+    group + list + events.iter().map(owned_cost).sum::<usize>()
 }
 
-fn event_cost(event: &SessionEvent) -> usize {
-    let owned = match event {
+/// What an allocation of `bytes` takes from the allocator: its header, rounded up to 16
+/// bytes, 32 at least (glibc's malloc).
+fn allocated(bytes: usize) -> usize {
+    if bytes == 0 {
+        return 0;
+    }
+    (bytes + 8).next_multiple_of(16).max(32)
+}
+
+/// The allocation an event owns, if any.
+fn owned_cost(event: &SessionEvent) -> usize {
+    allocated(match event {
         SessionEvent::Prelude { data: bytes, .. }
         | SessionEvent::Sslv2ClientHello { record: bytes, .. }
         | SessionEvent::Sslv2Record { body: bytes, .. }
@@ -97,14 +113,13 @@ fn event_cost(event: &SessionEvent) -> usize {
                 RecordEvent::Record { body: bytes, .. }
                 | RecordEvent::Resynchronised { head: bytes, .. },
             ..
-        } => bytes.len(),
+        } => bytes.capacity(),
         SessionEvent::Record {
             event: RecordEvent::BadHeader { message, .. },
             ..
-        } => message.len(),
+        } => message.capacity(),
         _ => 0,
-    };
-    std::mem::size_of::<SessionEvent>() + owned
+    })
 }
 
 impl Open {
@@ -177,7 +192,12 @@ impl Collector {
         let mut opened = FlowOpened::new(&open.opened, open.secrets);
         opened.decryptor = self.open_content(&opened);
         self.events.push(Kept::Opened(opened));
-        for (frame, ts_ns, events) in held.map(|held| held.groups).unwrap_or_default() {
+        let Some(held) = held else {
+            return;
+        };
+        // What was held becomes Python objects in this batch: it counts toward its bound.
+        self.fed += held.cost;
+        for (frame, ts_ns, events) in held.groups {
             self.tell_read(flow, (frame, ts_ns), events);
         }
     }
@@ -189,7 +209,7 @@ impl Collector {
         let started = open.session.as_ref().is_some_and(|s| s.started());
         let setup = self.content.as_ref();
         let ordered = setup.is_some_and(|c| c.keep_plaintext || c.keep_records);
-        started && !ordered && setup.is_some() && !self.keyed(open.secrets)
+        self.defer_tls && started && !ordered && setup.is_some() && !self.keyed(open.secrets)
     }
 
     /// A stream event's session events of a flow Python was not told, held (None): a TLS
@@ -211,6 +231,7 @@ impl Collector {
         };
         let open = self.sessions.as_mut().and_then(|s| s.get_mut(&flow))?;
         let held = open.held.get_or_insert_with(Box::default);
+        events.shrink_to_fit();
         let cost = held.cost + held_cost(&events);
         let prelude = events
             .iter()
@@ -228,9 +249,12 @@ impl Collector {
         }
         (held.cost, held.tls) = (cost, held.tls || tls);
         held.bytes = prelude.unwrap_or(held.bytes);
-        // Held by the tens of thousands: without the room a growing Vec keeps.
-        events.shrink_to_fit();
-        held.groups.reserve_exact(1);
+        // Held by the tens of thousands: without the room a growing Vec keeps (the events'
+        // list was shrunk above), for the few groups most flows hold (past them, growing by
+        // one a group would leave the allocator a trail of freed blocks).
+        if held.groups.len() < 4 {
+            held.groups.reserve_exact(1);
+        }
         held.groups.push((frame, ts_ns, events));
         None
     }
@@ -334,10 +358,19 @@ impl Collector {
         told.then_some(closed)
     }
 
-    /// Before `event` is kept: anything else of a flow ends what its later groups may join;
-    /// whether it is of a flow Python was not told (its closing, eviction, hand-out), and
-    /// so not told either.
+    /// Before `event` is kept: Python is told the flow first where it reads the event (a
+    /// TLS flow told at its end, at its closing or eviction; any flow at a cut segment);
+    /// then anything else of a flow ends what its later groups may join. Whether it is of a
+    /// flow Python was not told (its closing, eviction, hand-out), and so not told either.
     pub(super) fn passed_over(&mut self, event: &FlowEvent<'_>) -> bool {
+        match *event {
+            FlowEvent::Closing { flow, .. } | FlowEvent::Evicted { flow, .. } => {
+                self.tell_if_at_end(flow);
+            }
+            // Python names the sender of a TCP flow's cut segment from the flow's ends.
+            FlowEvent::Cut { flow, .. } => self.tell_opened(flow),
+            _ => {}
+        }
         if let FlowEvent::Closing { flow, .. }
         | FlowEvent::Evicted { flow, .. }
         | FlowEvent::HandOut { flow, .. }
@@ -346,10 +379,7 @@ impl Collector {
             self.joinable.remove(&flow);
         }
         match *event {
-            FlowEvent::Closing { flow, .. } | FlowEvent::Evicted { flow, .. } => {
-                self.tell_if_at_end(flow); // Python reads these of a TLS flow
-                self.untold(flow)
-            }
+            FlowEvent::Closing { flow, .. } | FlowEvent::Evicted { flow, .. } => self.untold(flow),
             FlowEvent::HandOut { flow, .. } => self.silent.remove(&flow),
             _ => false,
         }
@@ -391,6 +421,7 @@ mod tests {
     fn collector(py: Python<'_>) -> Collector {
         Collector {
             sessions: Some(FlowMap::default()),
+            defer_tls: true,
             content: Some(ContentSetup {
                 suites: Box::leak(Box::new(Suites::new())),
                 max_message: 1 << 16,
@@ -666,12 +697,50 @@ mod tests {
             let told = offsets_told(&flows, 2);
             let expected: Vec<u64> = (0..=sent).map(|i| i * size + 5).collect();
             assert_eq!(told, expected);
-            // With keys (a key log given), a TLS flow is told as its events come.
+            // With keys (a key log given), or a time budget, a TLS flow is told as its
+            // events come.
             let mut keyed = collector(py);
             keyed.keys = true;
             open(&mut keyed, 4, Some(0));
             data(&mut keyed, 4, 0, 0, &hello);
             assert_eq!(opened(&keyed), [(4, Some(0))]);
+            let mut timed = collector(py);
+            timed.defer_tls = false;
+            open(&mut timed, 4, Some(0));
+            data(&mut timed, 4, 0, 0, &hello);
+            assert_eq!(opened(&timed), [(4, Some(0))]);
+        });
+    }
+
+    #[test]
+    fn a_held_flow_told_at_its_closing_tells_what_came_after_it_after_it() {
+        pyo3::prepare_freethreaded_python();
+        Python::with_gil(|py| {
+            let mut flows = collector(py);
+            let hello = client_hello();
+            open(&mut flows, 6, Some(0));
+            data(&mut flows, 6, 0, 0, &hello);
+            // The client's FIN: the flow is told before it, what was held first.
+            flows.event(FlowEvent::Closing {
+                flow: 6,
+                side: 0,
+                frame: 3,
+                ts_ns: 3_000,
+            });
+            // The server's hello after it (a self-framed group) must not join the events
+            // told before the FIN: Python reads it after.
+            data(&mut flows, 6, 1, 0, &hello);
+            let kinds: Vec<&str> = flows
+                .events
+                .iter()
+                .map(|kept| match kept {
+                    Kept::Opened(_) => "opened",
+                    Kept::Session { .. } => "session",
+                    Kept::Closing(_) => "closing",
+                    _ => "other",
+                })
+                .collect();
+            assert_eq!(kinds, ["opened", "session", "closing", "session"]);
         });
     }
 }
