@@ -269,7 +269,7 @@ def build(out: Path, scale: float) -> list[Path]:
 # the parent's peak across fork and exec on Linux).
 _MEASURED = (
     "import runpy, sys\n"
-    "sys.argv = ['tlslens', 'show', '--json', sys.argv[1]]\n"
+    "sys.argv = ['tlslens', 'show', '--json', *sys.argv[1:]]\n"
     "try:\n"
     "    runpy.run_module('tlslens', run_name='__main__')\n"
     "finally:\n"
@@ -278,12 +278,12 @@ _MEASURED = (
 )
 
 
-def run_show(path: Path) -> tuple[float, int, int, str, str]:
-    """(seconds, peak RSS in MB, exit status, stdout, stderr) of `show --json` on ``path``."""
+def run_show(path: Path, *options: str) -> tuple[float, int, int, str, str]:
+    """(seconds, peak RSS in MB, exit status, stdout, stderr) of `show --json` on ``path``
+    (with ``options`` before it)."""
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-c", _MEASURED, str(path)], capture_output=True, text=True, timeout=900
-    )
+    command = [sys.executable, "-c", _MEASURED, *options, str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     elapsed = time.monotonic() - started
     lines = done.stderr.splitlines()
     rss = next((int(line[7:]) for line in reversed(lines) if line.startswith("RSS_KB=")), 0)

@@ -7,7 +7,7 @@
 //! objects, ~2 KB a connection before its certificates). Without keys, what Python does
 //! with one flow's events depends on no other flow until the flow is handed out (the key
 //! store and its session cache, the plaintext sink and the capture's Decryption Secrets
-//! Blocks are what would, and a flow with any of those is told as its events come); nor
+//! Blocks are what would); nor
 //! does what its content layer says depend on when it reads them (it asks nothing of the
 //! caller without a decryptor). So a TLS flow without keys is told at its end: its
 //! session's events (records with their bodies) are held here, each stream event's with
@@ -15,7 +15,9 @@
 //! through its content layer, made then, when it is told. 50,000 TLS connections open at
 //! once cost their sessions and the records they sent, not 50,000 content layers and
 //! Python models; Python reads each one whole, in the batch where it ends, as it always
-//! read it.
+//! read it. With keys, a TLS flow is held only while its client alone has spoken (what the
+//! run's key store and session cache learn comes with the server's answer, and other
+//! flows read it in the capture's order): a scan's or a flood's hellos cost as little.
 
 use pyo3::prelude::*;
 use tlslens_core::flows::{FlowEvent, Opened};
@@ -122,6 +124,22 @@ fn owned_cost(event: &SessionEvent) -> usize {
     })
 }
 
+/// The side a session event is of.
+fn side_of(event: &SessionEvent) -> u8 {
+    match *event {
+        SessionEvent::Started { side, .. }
+        | SessionEvent::Prelude { side, .. }
+        | SessionEvent::Record { side, .. }
+        | SessionEvent::Sslv2ClientHello { side, .. }
+        | SessionEvent::Sslv2ServerHello { side }
+        | SessionEvent::Sslv2Record { side, .. }
+        | SessionEvent::Gap { side, .. }
+        | SessionEvent::Conflict { side, .. }
+        | SessionEvent::PlaintextAnswer { side, .. }
+        | SessionEvent::End { side, .. } => side,
+    }
+}
+
 impl Open {
     pub(crate) fn new(opened: Opened, secrets: usize) -> Open {
         Open {
@@ -202,14 +220,27 @@ impl Collector {
         }
     }
 
-    /// Whether a flow is told at its end (see the module's Strategy): its session started
-    /// TLS, it has no keys to try, and no plaintext sink or `--records` needs its events
-    /// in the capture's order.
-    fn tells_at_end(&self, open: &Open) -> bool {
-        let started = open.session.as_ref().is_some_and(|s| s.started());
+    /// Whether a flow holding `events` is told at its end (see the module's Strategy): its
+    /// session started TLS, and no plaintext sink or `--records` needs its events in the
+    /// capture's order; with keys to try, only while its client alone has spoken (from its
+    /// hello its decryptor learns nothing the run's session cache keeps for other flows).
+    fn tells_at_end(&self, open: &Open, events: &[SessionEvent]) -> bool {
+        let Some(session) = open.session.as_deref().filter(|s| s.started()) else {
+            return false;
+        };
         let setup = self.content.as_ref();
         let ordered = setup.is_some_and(|c| c.keep_plaintext || c.keep_records);
-        self.defer_tls && started && !ordered && setup.is_some() && !self.keyed(open.secrets)
+        if !self.defer_tls || ordered || setup.is_none() {
+            return false;
+        }
+        let client = session.client_side();
+        let from_client = |event: &SessionEvent| {
+            client.is_some_and(|client| side_of(event) == client)
+                && !matches!(event, SessionEvent::End { .. })
+        };
+        // (Not in a capture carrying its secrets: those reach the key store as flows open.)
+        let alone = self.secrets == 0 && events.iter().all(from_client);
+        !self.keyed(open.secrets) || alone
     }
 
     /// A stream event's session events of a flow Python was not told, held (None): a TLS
@@ -225,7 +256,7 @@ impl Collector {
         let open = self.sessions.as_ref().and_then(|s| s.get(&flow));
         let Some(tls) = open
             .filter(|open| !open.told && !events.is_empty())
-            .map(|open| self.tells_at_end(open))
+            .map(|open| self.tells_at_end(open, &events))
         else {
             return Some(events);
         };
@@ -697,13 +728,17 @@ mod tests {
             let told = offsets_told(&flows, 2);
             let expected: Vec<u64> = (0..=sent).map(|i| i * size + 5).collect();
             assert_eq!(told, expected);
-            // With keys (a key log given), or a time budget, a TLS flow is told as its
-            // events come.
+            // With keys (a key log given), a TLS flow is held while its client alone
+            // speaks, and told at the server's first word, what was held first.
             let mut keyed = collector(py);
             keyed.keys = true;
             open(&mut keyed, 4, Some(0));
             data(&mut keyed, 4, 0, 0, &hello);
+            assert!(keyed.events.is_empty());
+            data(&mut keyed, 4, 1, 0, &hello);
             assert_eq!(opened(&keyed), [(4, Some(0))]);
+            assert_eq!(offsets_told(&keyed, 4), [5, 5]);
+            // With a time budget, a TLS flow is told as its events come.
             let mut timed = collector(py);
             timed.defer_tls = false;
             open(&mut timed, 4, Some(0));
