@@ -5,6 +5,7 @@ keys its records stay in the core, read when the flow ends."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,11 +14,13 @@ import pytest
 
 import tlslens
 from tlslens.bounds import Limits
+from tlslens.capture.writer import PcapngWriter
 from tlslens.handshake import compose
 from tlslens.handshake import messages as hs
 from tlslens.model import C2S, Connection, Endpoint, Finding, Handshake
 
 import adversarial
+from _frames import read_frames
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_open_flows.py"
 
@@ -133,3 +136,52 @@ def test_a_tls_flow_held_until_its_end_and_closed_early_is_reported_whole(
     early = [c for c in conns if any("closed early" in p.message for p in c.problems)]
     assert len(early) == 200  # the oldest, each time a flow more opened
     assert [c.tcp_stream for c in early] == sorted(c.tcp_stream for c in early)
+
+
+def _from_port(frame: bytes, port: int) -> bytes:
+    """An Ethernet/IPv4/TCP frame sent from another client port: a flow of its own."""
+    tcp = 14 + (frame[14] & 15) * 4
+    return frame[:tcp] + port.to_bytes(2, "big") + frame[tcp + 2 :]
+
+
+def test_a_flow_held_with_keys_reads_the_key_store_as_it_stood_when_it_came(
+    tmp_path: Path, corpus: Path
+) -> None:
+    """RFC 8446's 0-RTT connection: its client's hello and early data are held (a key log
+    is given, the server has not answered). A Decryption Secrets Block with the early
+    traffic secret comes in a later read batch, and a new flow makes the run's key store
+    learn it before the server answers. The held flow is told when the capture's secrets
+    begin, so its early data is read with the key store as it stood when it came, as if
+    nothing were held: the key log given lacks the early secret, the record does not open
+    (found by a review: told later, the flow decrypted what it never could)."""
+    wireshark = corpus / "wireshark"
+    frames = read_frames(wireshark / "tls13-rfc8446.pcap")
+    early = next(
+        line
+        for line in (wireshark / "keys" / "tls13-rfc8446.keys").read_text().splitlines()
+        if line.startswith("CLIENT_EARLY_TRAFFIC_SECRET")
+    )
+    path = tmp_path / "early-then-secrets.pcapng"
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(frames[0][1])
+        for number, (ts_ns, _linktype, frame) in enumerate(frames, 1):
+            writer.add_packet(ts_ns, frame)
+            if number == 8:  # the 0-RTT connection's hello and early data came
+                filler = b"\xff" * 6 + b"\x02" * 6 + b"\x88\xb5" + bytes(60_000)
+                for _ in range(20):  # past the reader's 1 MiB batch
+                    writer.add_packet(ts_ns, filler)
+                writer.add_secrets(early.encode() + b"\n")
+                writer.add_packet(ts_ns + 1, _from_port(frames[6][2], 40_000))
+    keylog = wireshark / "keys" / "tls13-rfc8446-noearly.keys"
+    done = subprocess.run(
+        [sys.executable, "-m", "tlslens", "show", "--json", "--keylog", str(keylog), str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    resumed = next(row for row in rows if row["tcp_stream"] == 1)
+    assert resumed["decryption"]["status"] == "wrong_secret"
+    assert resumed["decryption"]["source"] == "keylog"
+    assert resumed["outcome"]["status"] == "incomplete"

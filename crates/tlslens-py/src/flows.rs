@@ -223,6 +223,9 @@ impl FlowCore {
                 }
             }
             self.collector.secrets += self.batch.secrets.len();
+            if !self.batch.secrets.is_empty() {
+                self.collector.tell_held_keyed();
+            }
             if let Some(on_secrets) = self.on_secrets.as_ref().filter(|_| !secrets.is_empty()) {
                 on_secrets.call1(py, (secrets.clone(),))?;
             }

@@ -416,6 +416,24 @@ impl Collector {
         }
     }
 
+    /// The capture carries secrets from here (Decryption Secrets Blocks read before a
+    /// batch is walked): flows held with keys are told now, before the run's key store may
+    /// learn them. Their held records read it when told (a 0-RTT record its keys), and must
+    /// read what it held when they came.
+    pub(crate) fn tell_held_keyed(&mut self) {
+        let Some(sessions) = self.sessions.as_ref().filter(|_| self.keys) else {
+            return;
+        };
+        let mut held: Vec<u64> = (sessions.iter())
+            .filter(|(_, open)| open.told_at_end())
+            .map(|(flow, _)| *flow)
+            .collect();
+        held.sort_unstable();
+        for flow in held {
+            self.tell_opened(flow);
+        }
+    }
+
     /// A TLS flow told at its end is told now (what was held of it first).
     fn tell_if_at_end(&mut self, flow: u64) {
         let open = self.sessions.as_ref().and_then(|s| s.get(&flow));
@@ -738,6 +756,14 @@ mod tests {
             data(&mut keyed, 4, 1, 0, &hello);
             assert_eq!(opened(&keyed), [(4, Some(0))]);
             assert_eq!(offsets_told(&keyed, 4), [5, 5]);
+            // A keyed flow held when the capture's own secrets begin is told then, before
+            // the key store may learn them.
+            open(&mut keyed, 7, Some(0));
+            data(&mut keyed, 7, 0, 0, &hello);
+            assert!(!opened(&keyed).contains(&(7, Some(0))));
+            keyed.tell_held_keyed();
+            assert!(opened(&keyed).contains(&(7, Some(0))));
+            assert_eq!(offsets_told(&keyed, 7), [5]);
             // With a time budget, a TLS flow is told as its events come.
             let mut timed = collector(py);
             timed.defer_tls = false;
