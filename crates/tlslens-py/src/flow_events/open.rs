@@ -42,7 +42,7 @@ pub struct Open {
     pub(crate) secrets: usize,
     /// Python was told the flow (`Collector::tell_opened`), when its content layer (and
     /// decryptor) was made too: right before the first event of it Python reads, or at its
-    /// end for a TLS flow without keys.
+    /// end for a TLS flow without keys (with keys, at its server's first word).
     pub(crate) told: bool,
     /// Until then, its session's events (`Collector::hold`): a short plaintext prelude (a
     /// plaintext flow that says little, a banner, a request and its answer, costs them
