@@ -26,13 +26,13 @@ from tlslens.events import (
 )
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
-from tlslens.quic.details import QuicDetails
 from tlslens.x509.asn1 import name_text
 from tlslens.x509.certificate import CertificateInfo
 
 if TYPE_CHECKING:
     from tlslens._core import Decryptor
     from tlslens.handshake.sslv2 import SSLv2ClientMasterKey, SSLv2ServerHello
+    from tlslens.quic.details import QuicDetails
     from tlslens.tls.dtls import DtlsFacts
     from tlslens.tls.prelude import Prelude
     from tlslens.tls.proof import SignatureCheck

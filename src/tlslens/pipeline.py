@@ -39,8 +39,8 @@ from tlslens.errors import CaptureError
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, shared_endpoint
 from tlslens.quic.route import QuicRouter
+from tlslens.tls.associations import DtlsRouter
 from tlslens.tls.content import HANDSHAKE_TYPES, rsa_answer
-from tlslens.tls.dtls import DtlsSession, dtls_keys
 from tlslens.tls.resumption import ResumptionIndex
 from tlslens.tls.session import MAX_PRELUDE_SCAN, FlowSession
 
@@ -125,8 +125,6 @@ class _Pass:
         self.keys = capture.keys
         self.secrets_read = 0
         self.sessions: dict[int, FlowSession] = {}  # open flows' sessions
-        self.dtls: dict[int, DtlsSession] = {}  # open DTLS associations' sessions
-        self.dtls_keys: tuple[int, _core.DtlsKeys] | None = None  # (key log size, keys)
         self.ended: dict[int, Connection | None] = {}  # closed, waiting for their turn
         self.cuts: dict[int, _Cuts] = {}  # flows with frames cut by the snap length
         self.later: list[_core.FlowEvent] = []  # events made while others were handled
@@ -164,6 +162,13 @@ class _Pass:
             max_message=limits.max_message,
         )
         self.quic.attach(self.core, writes_plaintext=capture._sink is not None)
+        self.dtls = DtlsRouter(
+            file=self.file,
+            sink=lambda flow: _bind_sink(capture._sink, flow),
+            keep_records=capture._records,
+            max_message=limits.max_message,
+            max_associations=limits.max_udp_flows,
+        )
 
     def run(self) -> Iterator[Connection]:
         reader, core, summary = self.reader, self.core, self.summary
@@ -283,16 +288,18 @@ class _Pass:
         if type(ev) is _core.UdpClosed:
             self.quic.closed(ev.flow)
             if ev.flow in self.dtls:
-                self._dtls_event(ev)
+                self.ended[ev.flow] = self.dtls.take(ev)
             return
         if type(ev) is _core.UdpOpened:
             udp = self.summary.udp_flows
             udp[ev.kind] = udp.get(ev.kind, 0) + 1
             if not self.quic.opened(ev) and ev.kind == "DTLS":
-                self._open_dtls(ev)
+                if len(self.reader.secrets) > self.secrets_read:
+                    self._add_capture_secrets(len(self.reader.secrets))
+                self.dtls.open(ev, self.keys)
             return
         if type(ev) is _core.UdpDatagram:
-            self._dtls_event(ev)
+            self.dtls.take(ev)
             return
         if type(ev) is _core.FlowCut:
             self._cut(ev)
@@ -337,57 +344,6 @@ class _Pass:
             keep_records=self.capture._records,
             max_message=self.capture.limits.max_message,
             decryptor=ev.decryptor,  # made by the walk (_decryptor_for) when it has keys
-        )
-
-    def _dtls_event(self, ev: _core.UdpDatagram | _core.UdpClosed) -> None:
-        """A DTLS association's datagram or end; a bug in reading it is reported as a
-        finding of that connection, which is not parsed further, and the run goes on."""
-        dtls = self.dtls.get(ev.flow)
-        if dtls is None:
-            return
-        try:
-            if type(ev) is _core.UdpDatagram:
-                dtls.datagram(ev.side, ev.frame, ev.ts_ns, ev.data)
-                return
-        except Exception as exc:  # a bug in tlslens: report it, keep going
-            dtls.abandon(f"internal error ({type(exc).__name__}: {exc})")
-            return
-        assert type(ev) is _core.UdpClosed
-        del self.dtls[ev.flow]
-        dtls.frame, dtls.ts_ns = ev.frame, ev.ts_ns
-        conn = dtls.finish()
-        if ev.end == "evicted":
-            conn.problems.append(
-                _capture_finding(
-                    ev.frame,
-                    f"ended early after frame {ev.frame}, its last datagram: more than "
-                    f"{self.capture.limits.max_udp_flows} QUIC or DTLS associations were open "
-                    "at once, and this one had been idle longest",
-                )
-            )
-        self.ended[ev.flow] = conn
-
-    def _open_dtls(self, ev: _core.UdpOpened) -> None:
-        """A DTLS association: its session decrypts with the key log as it stands now."""
-        if len(self.reader.secrets) > self.secrets_read:
-            self._add_capture_secrets(len(self.reader.secrets))
-        keys = None
-        if self.keys is not None:
-            size = len(self.keys.keylog)
-            if self.dtls_keys is None or self.dtls_keys[0] != size:
-                self.dtls_keys = (size, dtls_keys(self.keys))
-            keys = self.dtls_keys[1]
-        self.dtls[ev.flow] = DtlsSession(
-            ev.flow,
-            (shared_endpoint(ev.src, ev.sport), shared_endpoint(ev.dst, ev.dport)),
-            ev.frame,
-            ev.ts_ns,
-            file=self.file,
-            keys=keys,
-            store=self.keys,
-            sink=_bind_sink(self.capture._sink, ev.flow),
-            keep_records=self.capture._records,
-            max_message=self.capture.limits.max_message,
         )
 
     def _add_capture_secrets(self, upto: int) -> None:

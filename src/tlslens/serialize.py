@@ -9,10 +9,8 @@ from typing import Any
 
 from tlslens import _core
 from tlslens.events import AlertEvent, EncryptedAlertEvent
-from tlslens.explain.coalesced import datagrams_json
 from tlslens.model import Connection, ts_iso
 from tlslens.outcome import Outcome, outcome_of
-from tlslens.quic.details import details_json, initials_opened_reason
 
 SCHEMA_VERSION = 8
 
@@ -73,6 +71,8 @@ def _given_decryption(
     failed = (outcome or outcome_of(conn)).failed_in_handshake
     result = conn.decryption.to_json(failed, reveal_keys)
     if result["status"] == "no_secret" and conn.client_hello is not None:
+        from tlslens.quic.details import initials_opened_reason  # over QUIC only
+
         result["reason"] = initials_opened_reason(result["reason"])
     return result
 
@@ -93,6 +93,10 @@ def _python_parts(conn: Connection, reveal_keys: bool) -> tuple[dict[str, Any], 
     if conn.dtls is not None:  # over DTLS: what the association read (tls/dtls.py)
         parts["dtls"] = conn.dtls.to_json()
     if conn.quic is not None:  # over QUIC only: TCP connections' JSON is unchanged
+        # (Its modules load with the first QUIC connection, as the capture's router does.)
+        from tlslens.explain.coalesced import datagrams_json
+        from tlslens.quic.details import details_json
+
         parts["quic"] = details_json(conn.quic)
         if conn.records is not None:  # --records: every datagram, its packets and frames
             parts["quic"]["datagrams"] = datagrams_json(conn.quic, ts_iso)

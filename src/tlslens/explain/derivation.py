@@ -6,7 +6,6 @@ import hashlib
 from typing import Any
 
 from tlslens._text import plural
-from tlslens.explain.packets import quic_key_lines
 from tlslens.model import Connection
 from tlslens.serialize import decryption_json
 
@@ -50,6 +49,8 @@ def key_steps(conn: Connection, reveal: bool, handshake: int = 0) -> list[str]:
         lines[0] = f"Renegotiation {handshake}: new keys from a new master secret. " + lines[0]
     derived = dict(derivation.values)
     if conn.quic is not None:
+        from tlslens.explain.packets import quic_key_lines  # QUIC's modules, for QUIC only
+
         return lines + quic_key_lines(conn, derivation.values, lambda v: secret_hex(v, reveal))
     if conn.tls13:
         lines.append(

@@ -24,7 +24,8 @@ from tlslens.explain.coalesced import (
 )
 from tlslens.explain.vocabulary import Step
 from tlslens.model import C2S, Connection, ts_iso
-from tlslens.quic.details import MAX_PACKETS_KEPT, QuicDetails, QuicFrameInfo, QuicPacketInfo
+from tlslens.quic import MAX_PACKETS_KEPT
+from tlslens.quic.details import QuicDetails, QuicFrameInfo, QuicPacketInfo
 
 _ARROWS = {C2S: "C → S", "s2c": "C ← S"}
 # The Initial packets' hash and key size: always TLS_AES_128_GCM_SHA256 (RFC 9001 §5.2).

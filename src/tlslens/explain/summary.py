@@ -5,9 +5,6 @@ from __future__ import annotations
 from tlslens import _core, registry
 from tlslens._text import plural, safe_text
 from tlslens.events import HandshakeEvent
-from tlslens.explain.derivation import decryption_summary
-from tlslens.explain.over_udp import dtls_facts
-from tlslens.explain.vocabulary import KX_WORDS
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection, Endpoint
 from tlslens.outcome import outcome_of
@@ -35,6 +32,11 @@ def carried_over(conn: Connection) -> str | None:
 
 def summary_lines(conn: Connection) -> list[tuple[str, str]]:
     """Key facts of a connection, as (label, value) pairs."""
+    # The narration's modules, for the text only (show --json and the tables tally here).
+    from tlslens.explain.derivation import decryption_summary
+    from tlslens.explain.over_udp import dtls_facts
+    from tlslens.explain.vocabulary import KX_WORDS
+
     out: list[tuple[str, str]] = [
         ("Outcome", outcome_of(conn).headline),
         ("Client", str(conn.client)),

@@ -28,8 +28,8 @@ from tlslens.events import (
 )
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint
+from tlslens.quic import MAX_PACKETS_KEPT
 from tlslens.quic.details import (
-    MAX_PACKETS_KEPT,
     MAX_STREAMS_KEPT,
     QuicClose,
     QuicDetails,

@@ -9,8 +9,6 @@ from typing import Any
 
 from tlslens import _core
 
-# Packets kept per connection for the narration and --records; the rest are counted.
-MAX_PACKETS_KEPT = 4096
 # Bytes of each stream kept per direction for the narration's summary (all go to the sink).
 MAX_STREAMS_KEPT = 256
 

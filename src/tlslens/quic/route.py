@@ -10,13 +10,16 @@ the core gives no connection (a datagram of garbage on port 443) are the capture
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from tlslens import _core
 from tlslens.decrypt.connection import PlaintextSink
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint, Finding, shared_endpoint
-from tlslens.quic.assembly import QuicSession
-from tlslens.quic.details import MAX_PACKETS_KEPT
+from tlslens.quic import MAX_PACKETS_KEPT
+
+if TYPE_CHECKING:
+    from tlslens.quic.assembly import QuicSession
 
 _QUIC = "QUIC"
 # Findings of datagrams of no connection kept one by one; the rest are counted.
@@ -95,6 +98,8 @@ class QuicRouter:
         # unreadable and opened the connection at the server's answer (quic/roles.rs).
         if Endpoint(ev.client, ev.client_port) == ends[1]:
             ends = (ends[1], ends[0])
+        from tlslens.quic.assembly import QuicSession  # with the capture's first QUIC connection
+
         session = QuicSession(
             flow,
             ends,

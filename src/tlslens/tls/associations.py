@@ -1,0 +1,98 @@
+"""The DTLS associations of one capture pass: each one's ``DtlsSession`` (tls/dtls.py), made
+when the core opens the association and finished when the core ends it (its last datagram
+read, or evicted by the bound of associations open at once).
+
+Every capture pass makes a router; tls/dtls.py loads with the capture's first DTLS
+association, so a capture without one does not pay for it (as the QUIC router's modules).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from tlslens import _core
+from tlslens.decrypt.connection import PlaintextSink
+from tlslens.keys.store import KeyStore
+from tlslens.model import Connection, Finding, shared_endpoint
+
+if TYPE_CHECKING:
+    from tlslens.tls.dtls import DtlsSession
+
+
+class DtlsRouter:
+    """Owns the DTLS sessions of a pass, by the core's association (flow) number."""
+
+    def __init__(
+        self,
+        *,
+        file: str,
+        sink: Callable[[int], PlaintextSink | None],
+        keep_records: bool,
+        max_message: int,
+        max_associations: int,
+    ) -> None:
+        self.file = file
+        self.sink = sink  # the plaintext sink of an association, by its flow index
+        self.keep_records = keep_records
+        self.max_message = max_message
+        self.max_associations = max_associations  # Limits.max_udp_flows, for the finding
+        self.sessions: dict[int, DtlsSession] = {}  # open associations' sessions
+        self.keys_made: tuple[int, _core.DtlsKeys] | None = None  # (key log size, keys)
+
+    def __contains__(self, flow: int) -> bool:
+        return flow in self.sessions
+
+    def open(self, ev: _core.UdpOpened, store: KeyStore | None) -> None:
+        """A DTLS association: its session decrypts with the key log as it stands now."""
+        from tlslens.tls.dtls import DtlsSession, dtls_keys
+
+        keys = None
+        if store is not None:
+            size = len(store.keylog)
+            if self.keys_made is None or self.keys_made[0] != size:
+                self.keys_made = (size, dtls_keys(store))
+            keys = self.keys_made[1]
+        self.sessions[ev.flow] = DtlsSession(
+            ev.flow,
+            (shared_endpoint(ev.src, ev.sport), shared_endpoint(ev.dst, ev.dport)),
+            ev.frame,
+            ev.ts_ns,
+            file=self.file,
+            keys=keys,
+            store=store,
+            sink=self.sink(ev.flow),
+            keep_records=self.keep_records,
+            max_message=self.max_message,
+        )
+
+    def take(self, ev: _core.UdpDatagram | _core.UdpClosed) -> Connection | None:
+        """An association's datagram or end (then its connection); a bug in reading it is
+        reported as a finding of that connection, which is not parsed further, and the run
+        goes on."""
+        dtls = self.sessions.get(ev.flow)
+        if dtls is None:
+            return None
+        if type(ev) is _core.UdpDatagram:
+            try:
+                dtls.datagram(ev.side, ev.frame, ev.ts_ns, ev.data)
+            except Exception as exc:  # a bug in tlslens: report it, keep going
+                dtls.abandon(f"internal error ({type(exc).__name__}: {exc})")
+            return None
+        assert type(ev) is _core.UdpClosed
+        del self.sessions[ev.flow]
+        dtls.frame, dtls.ts_ns = ev.frame, ev.ts_ns
+        conn = dtls.finish()
+        if ev.end == "evicted":
+            conn.problems.append(
+                Finding(
+                    ev.frame,
+                    None,
+                    "capture",
+                    None,
+                    f"ended early after frame {ev.frame}, its last datagram: more than "
+                    f"{self.max_associations} QUIC or DTLS associations were open at once, "
+                    "and this one had been idle longest",
+                )
+            )
+        return conn
