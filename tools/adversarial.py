@@ -94,7 +94,9 @@ def lost_segment(path: Path) -> int:
     return len(frames)
 
 
-def _normal(count: int) -> Iterator[tuple[int, bytes]]:
+def _normal(count: int, first: int = 0) -> Iterator[tuple[int, bytes]]:
+    """``count`` short TLS 1.2 connections from ``first`` on (its number is the client's
+    port and the time of its SYN)."""
     leaf = (ROOT / "tests" / "vectors" / "pki" / "server.pem").read_bytes()
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
@@ -102,7 +104,7 @@ def _normal(count: int) -> Iterator[tuple[int, bytes]]:
     der = x509.load_pem_x509_certificate(leaf).public_bytes(Encoding.DER)
     flight = compose.push_records(22, 0x0303, _server_flight([der]))
     hello = compose.push_records(22, 0x0301, _hello())
-    for i in range(count):
+    for i in range(first, first + count):
         yield from _connection(i, hello, flight, T0 + i * 10_000_000)
 
 

@@ -551,6 +551,10 @@ class FlowBatch:
     def progress(self) -> bool:
         """A progress point (every 4096 frames) was passed."""
     @property
+    def read(self) -> int:
+        """Bytes the capture reader had taken in when the frames of these events came (it
+        may be further on: the next frames may be walked ahead)."""
+    @property
     def hungry(self) -> bool:
         """The reader needs more bytes before anything else can be walked."""
 

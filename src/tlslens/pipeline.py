@@ -190,7 +190,8 @@ class _Pass:
             yield from self._events(batch.events)
             check, progress = batch.check, batch.progress
             if progress and self.capture._on_progress is not None:
-                self.capture._on_progress(tell())
+                # (A file the core reads: its count when these frames came, not now.)
+                self.capture._on_progress(batch.read if capture_core.reads_file else tell())
             if check and self._out_of_time():
                 break
             if batch.hungry:

@@ -1,13 +1,16 @@
 //! The flow table's boundary: `tlslens._core.FlowCore`.
 //!
 //! Strategy: the frames never cross into Python. `pull` takes the capture reader's next
-//! batch inside Rust (from its reading thread when it reads a file itself), walks it through the flow table with the GIL released, and returns
-//! one `FlowBatch` of typed events (one class per kind): one call per batch of frames, not
-//! per frame. With `sessions`, each flow's core session reads its stream inside the walk
-//! and Python gets record-level events; a session that gives its flow up (not TLS) is
-//! answered for at that very frame, without Python. The walk stops early where Python must
-//! look at its clock (`check`, with a time budget). A panic in the table is a bug: it is
-//! caught here and becomes the capture's last problem, and reading stops.
+//! batch inside Rust (from its reading thread when it reads a file itself), walks it
+//! through the flow table with the GIL released, and returns one `FlowBatch` of typed
+//! events (one class per kind): one call per batch of frames, not per frame. Where the walk
+//! needs no Python, the next frames are walked on a thread of its own while Python reads
+//! the events returned (walk.rs): `pull` then returns what that walk made. With
+//! `sessions`, each flow's core session reads its stream inside the walk and Python gets
+//! record-level events; a session that gives its flow up (not TLS) is answered for at that
+//! very frame, without Python. The walk stops early where Python must look at its clock
+//! (`check`, with a time budget). A panic in the table is a bug: it is caught here and
+//! becomes the capture's last problem, and reading stops.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -15,17 +18,14 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use pyo3::{PyTraverseError, PyVisit};
 use tlslens_core::capture::Batch;
-use tlslens_core::flows::{packet, udp, FlowTable, Limits, Step};
+use tlslens_core::flows::{packet, udp, FlowTable, Limits};
 
 use super::decrypt::suites;
 use super::flow_content::ContentSetup;
 use super::flow_events::{Collector, Kept};
 use super::flow_handover::to_python;
+use super::walk::{Stop, Walk, Walker};
 use super::CaptureReader;
-
-/// Bytes of stream data gathered before a batch is handed to Python, so that memory is
-/// bounded by this and not by how much one capture batch holds.
-const MAX_BATCH_DATA: usize = 4 << 20;
 
 /// What one `pull` (or `answer`, `finish`) made of the frames.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
@@ -39,6 +39,8 @@ pub struct FlowBatch {
     check: bool,
     /// A progress point (every 4096 frames) was passed.
     progress: bool,
+    /// Bytes the capture reader had taken in when the frames of these events came.
+    read: u64,
     /// The reader needs more bytes before anything else can be walked.
     hungry: bool,
 }
@@ -99,10 +101,26 @@ impl ContentOptions {
 /// The flow table over a capture reader's frames. See the module's documentation.
 #[pyclass(module = "tlslens._core")]
 pub struct FlowCore {
-    table: FlowTable,
-    batch: Batch,
-    next: usize,
-    collector: Collector,
+    /// The walk's state: None while the walking thread has it (`walker`).
+    state: Option<Box<Walk>>,
+    /// The thread that walks ahead, made with the first walk that may.
+    walker: Option<Walker>,
+    /// A walk is ahead: its answer is waited for before anything reads the state.
+    ahead: bool,
+    /// How the walk ahead went, once waited for: the next `pull` returns its events.
+    walked: Option<(Result<Stop, String>, Drained)>,
+    /// What the reader's batches fetched since the last `pull` said (their events not yet
+    /// returned): their problems and secrets go out with those events.
+    fetched: Option<Fetched>,
+    /// A batch fetched to walk ahead that carries Decryption Secrets Blocks: Python is told
+    /// them only when the events before them are all out, and the batch is walked here.
+    unadmitted: Option<Batch>,
+    /// The content layers' callbacks (`decryptor_for`, `rsa`), kept here while the walking
+    /// thread has the state (a walk ahead asks neither): the cyclic collector sees them
+    /// whatever the walk's whereabouts (a run's generator dropped halfway must go).
+    parked: Option<(PyObject, Option<PyObject>)>,
+    /// The bounds the table was made with (for a new one if a walking thread is lost).
+    limits: Limits,
     /// Stop at each frame where a time budget is checked.
     checks: bool,
     /// A panic was caught: nothing more is walked.
@@ -116,25 +134,12 @@ pub struct FlowCore {
     finished: bool,
 }
 
-/// Why a walk stopped.
-#[derive(Default)]
-struct Stop {
-    check: bool,
-    progress: bool,
-}
-
-impl Stop {
-    /// Note how a frame went; the table's questions (may this flow's session have given it
-    /// up?) are answered from the session before the next frame.
-    fn note(&mut self, mut step: Step, table: &mut FlowTable, collector: &mut Collector) {
-        while let Step::Ask { flow } = step {
-            step = table.answer(collector.verdict(flow), collector);
-        }
-        if let Step::Done { progress, check } = step {
-            self.progress |= progress;
-            self.check |= check;
-        }
-    }
+/// What the batches fetched for the next events said: the capture reader's problems,
+/// (secrets type, data) of its Decryption Secrets Blocks, and whether it needs more bytes.
+struct Fetched {
+    problems: Py<PyList>,
+    secrets: Py<PyList>,
+    hungry: bool,
 }
 
 pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
@@ -183,10 +188,11 @@ impl FlowCore {
             Some(options) => Some(options.get().setup(py)?),
             None => None,
         };
-        Ok(FlowCore {
+        let walk = Walk {
             table: FlowTable::new(limits),
             batch: Batch::default(),
             next: 0,
+            read: 0,
             collector: Collector {
                 sessions: sessions.then(Default::default),
                 quic: sessions.then(Default::default),
@@ -195,6 +201,16 @@ impl FlowCore {
                 defer_tls: !checks,
                 ..Collector::default()
             },
+        };
+        Ok(FlowCore {
+            state: Some(Box::new(walk)),
+            walker: None,
+            ahead: false,
+            walked: None,
+            fetched: None,
+            unadmitted: None,
+            parked: None,
+            limits,
             checks,
             broken: None,
             on_secrets,
@@ -203,72 +219,52 @@ impl FlowCore {
         })
     }
 
-    /// Walk the reader's frames until Python must act: a batch of events.
+    /// Walk the reader's frames until Python must act: a batch of events (those of the
+    /// frames walked ahead, when a walk went ahead).
     fn pull(&mut self, py: Python<'_>, reader: &Bound<'_, CaptureReader>) -> PyResult<FlowBatch> {
         let mut reader = reader.borrow_mut();
-        let problems = PyList::empty(py);
-        let secrets = PyList::empty(py);
-        let mut hungry = false;
-        if self.next >= self.batch.frames.len() && self.broken.is_none() {
-            self.batch = reader.next_batch(py);
-            self.next = 0;
-            for problem in &self.batch.problems {
-                problems.append((problem.offset, problem.message.as_str(), problem.frame))?;
+        self.join(py);
+        let (walked, drained) = match self.walked.take() {
+            Some((walked, drained)) => (walked, Some(drained)),
+            None => {
+                self.fetch(py, &mut reader)?;
+                let checks = self.checks;
+                let walk = self.here(py);
+                let hold = walk.holds_gil();
+                let walked = if hold {
+                    walk.frames_caught(checks, hold)
+                } else {
+                    py.allow_threads(|| walk.frames_caught(checks, hold))
+                };
+                (walked.map_err(|panic| panic_text(panic.as_ref())), None)
             }
-            for block in &self.batch.secrets {
-                secrets.append((block.secrets_type, PyBytes::new(py, &block.data)))?;
-                // Before this batch's frames are walked: its QUIC packets need them.
-                if let Some(quic) = self.collector.quic.as_mut() {
-                    quic.add_secrets_block(block.secrets_type, &block.data);
-                }
-            }
-            self.collector.secrets += self.batch.secrets.len();
-            if !self.batch.secrets.is_empty() {
-                self.collector.tell_held_keyed();
-            }
-            if let Some(on_secrets) = self.on_secrets.as_ref().filter(|_| !secrets.is_empty()) {
-                on_secrets.call1(py, (secrets.clone(),))?;
-            }
-            hungry = self.batch.frames.is_empty() && !reader.spent();
-        }
-        let checks = self.checks;
-        let (table, batch, next, collector) = (
-            &mut self.table,
-            &self.batch,
-            &mut self.next,
-            &mut self.collector,
-        );
-        // Flows with a decryptor take the GIL for each of their stream events (flow_content.rs):
-        // a keyed walk holds it throughout rather than take it back frame after frame.
-        let hold = collector.content.is_some() && (collector.keys || collector.secrets > 0);
-        let mut walk = move || {
-            catch_unwind(AssertUnwindSafe(|| {
-                let mut stop = Stop::default();
-                while let Some(frame) = batch.frames.get(*next) {
-                    *next += 1;
-                    let (ts_ns, linktype, data) = (frame.ts_ns, frame.linktype, batch.bytes(frame));
-                    let step = table.captured(ts_ns, linktype, data, frame.orig_len, collector);
-                    stop.note(step, table, collector);
-                    if (checks && stop.check)
-                        || collector.held() > MAX_BATCH_DATA
-                        || (hold && collector.stopping())
-                    {
-                        break;
-                    }
-                }
-                stop
-            }))
         };
-        let walked = if hold { walk() } else { py.allow_threads(walk) };
-        self.raise_interrupt()?;
-        let stop = self.survive(walked, &problems);
-        self.hand_over(py, stop, problems, secrets, hungry)
+        let (problems, secrets, hungry) = match self.fetched.take() {
+            Some(f) => (
+                f.problems.into_bound(py),
+                f.secrets.into_bound(py),
+                f.hungry,
+            ),
+            None => (PyList::empty(py), PyList::empty(py), false),
+        };
+        self.raise_interrupt(py)?;
+        let stop = self.survive_text(py, walked, &problems);
+        let drained = match drained {
+            Some(drained) => drained,
+            None => drain(self.here(py)),
+        };
+        let batch = self.hand_over(py, drained, stop, problems, secrets, hungry)?;
+        self.go_ahead(py, &mut reader)?;
+        Ok(batch)
     }
 
     /// A flow whose content failed in Python (a bug): its session only counts bytes from
     /// now on, and a flow not yet TLS is let go.
+    /// (Frames walked ahead meanwhile were read as before the bug: their events, told by
+    /// the next `pull`, are the flow's as they came.)
     fn abandon(&mut self, py: Python<'_>, flow: u64) -> PyResult<FlowBatch> {
-        let (table, collector) = (&mut self.table, &mut self.collector);
+        let walk = self.here(py);
+        let (table, collector) = (&mut walk.table, &mut walk.collector);
         let walked = catch_unwind(AssertUnwindSafe(|| {
             if collector.sessions.is_none() || collector.abandon(flow) {
                 table.ignore(flow, collector);
@@ -276,8 +272,9 @@ impl FlowCore {
             Stop::default()
         }));
         let problems = PyList::empty(py);
-        let stop = self.survive(walked, &problems);
-        self.hand_over(py, stop, problems, PyList::empty(py), false)
+        let stop = self.survive(py, walked, &problems);
+        let drained = drain(self.here(py));
+        self.hand_over(py, drained, stop, problems, PyList::empty(py), false)
     }
 
     /// The end of reading: every open flow closes, every connection is handed out. With
@@ -285,8 +282,10 @@ impl FlowCore {
     /// holds is bounded by it, not by the flows open): call again until `finished`.
     #[pyo3(signature = (most=None))]
     fn finish(&mut self, py: Python<'_>, most: Option<usize>) -> PyResult<FlowBatch> {
-        let (table, collector) = (&mut self.table, &mut self.collector);
-        let (frames, ending) = (table.frames, self.ending);
+        let ending = self.ending;
+        let walk = self.here(py);
+        let (table, collector) = (&mut walk.table, &mut walk.collector);
+        let frames = table.frames;
         let walked = catch_unwind(AssertUnwindSafe(|| {
             // Packets the QUIC table kept for keys go out before the associations close.
             let quic = collector.quic.as_mut().filter(|_| !ending);
@@ -297,21 +296,32 @@ impl FlowCore {
             (Stop::default(), done)
         }));
         self.ending = true;
-        self.raise_interrupt()?;
+        self.raise_interrupt(py)?;
         let problems = PyList::empty(py);
         let (walked, done) = match walked {
             Ok((stop, done)) => (Ok(stop), done),
             Err(panic) => (Err(panic), true),
         };
         self.finished = done;
-        let stop = self.survive(walked, &problems);
-        self.hand_over(py, stop, problems, PyList::empty(py), false)
+        if done {
+            self.walker = None; // its thread ends: nothing more is walked
+        }
+        let stop = self.survive(py, walked, &problems);
+        let drained = drain(self.here(py));
+        self.hand_over(py, drained, stop, problems, PyList::empty(py), false)
     }
 
     /// A key log secret (NSS label, client random, secret) for the QUIC packets of the
     /// connection with this client random; false when QUIC has no use for it.
-    fn add_quic_secret(&mut self, label: &str, client_random: &[u8], secret: &[u8]) -> bool {
-        self.collector
+    fn add_quic_secret(
+        &mut self,
+        py: Python<'_>,
+        label: &str,
+        client_random: &[u8],
+        secret: &[u8],
+    ) -> bool {
+        self.here(py)
+            .collector
             .quic
             .as_mut()
             .is_some_and(|quic| quic.add_secret(label, client_random, secret))
@@ -320,21 +330,21 @@ impl FlowCore {
     /// Fold QUIC connections' routine 1-RTT packets into `QuicRun`s, those among a
     /// connection's first `keep` with their details (for a caller that lists only the
     /// first packets and writes no plaintext per stream).
-    fn quic_runs(&mut self, keep: u64) {
-        if let Some(quic) = self.collector.quic.as_mut() {
+    fn quic_runs(&mut self, py: Python<'_>, keep: u64) {
+        if let Some(quic) = self.here(py).collector.quic.as_mut() {
             quic.runs_keep = Some(keep);
         }
     }
 
     /// Frames walked so far.
     #[getter]
-    fn frames(&self) -> u64 {
-        self.table.frames
+    fn frames(&mut self, py: Python<'_>) -> u64 {
+        self.here(py).table.frames
     }
 
     #[getter]
-    fn tcp_flows(&self) -> u64 {
-        self.table.tcp_flows
+    fn tcp_flows(&mut self, py: Python<'_>) -> u64 {
+        self.here(py).table.tcp_flows
     }
 
     /// `finish` closed every flow and handed out every connection.
@@ -345,33 +355,36 @@ impl FlowCore {
 
     /// Flows closed early, over `max_connections` open at once.
     #[getter]
-    fn evicted(&self) -> u64 {
-        self.table.evicted
+    fn evicted(&mut self, py: Python<'_>) -> u64 {
+        self.here(py).table.evicted
     }
 
     /// UDP associations ended early, over `max_udp_flows` open at once.
     #[getter]
-    fn udp_evicted(&self) -> u64 {
-        self.table.udp.evicted
+    fn udp_evicted(&mut self, py: Python<'_>) -> u64 {
+        self.here(py).table.udp.evicted
     }
 
     /// (datagrams of UDP associations whose UDP length disagreed with their IP packet,
     /// the first of their frames)
     #[getter]
-    fn udp_bad_length(&self) -> (u64, u64) {
-        (self.table.udp.bad_length, self.table.udp.first_bad_length)
+    fn udp_bad_length(&mut self, py: Python<'_>) -> (u64, u64) {
+        let udp = &self.here(py).table.udp;
+        (udp.bad_length, udp.first_bad_length)
     }
 
     /// (frames whose timestamp went back, the first of them)
     #[getter]
-    fn backwards(&self) -> (u64, u64) {
-        (self.table.backwards, self.table.first_backwards)
+    fn backwards(&mut self, py: Python<'_>) -> (u64, u64) {
+        let table = &self.here(py).table;
+        (table.backwards, table.first_backwards)
     }
 
     /// Frames without a TCP segment for us, by reason, in the order first met.
     #[getter]
-    fn skipped(&self) -> Vec<(&'static str, u64)> {
-        self.table
+    fn skipped(&mut self, py: Python<'_>) -> Vec<(&'static str, u64)> {
+        self.here(py)
+            .table
             .skipped()
             .iter()
             .map(|(reason, n)| (reason.name(), *n))
@@ -385,7 +398,17 @@ impl FlowCore {
         if let Some(on_secrets) = &self.on_secrets {
             visit.call(on_secrets)?;
         }
-        if let Some(setup) = &self.collector.content {
+        if let Some((decryptor_for, rsa)) = &self.parked {
+            visit.call(decryptor_for)?;
+            if let Some(rsa) = rsa {
+                visit.call(rsa)?;
+            }
+        }
+        let content = self
+            .state
+            .as_ref()
+            .and_then(|walk| walk.collector.content.as_ref());
+        if let Some(setup) = content {
             visit.call(&setup.decryptor_for)?;
             if let Some(rsa) = &setup.rsa {
                 visit.call(rsa)?;
@@ -397,22 +420,174 @@ impl FlowCore {
     /// The collector breaks a cycle: the callbacks go (the table is not walked again).
     fn __clear__(&mut self) {
         self.on_secrets = None;
-        self.collector.content = None;
+        self.parked = None;
+        if let Some(walk) = self.state.as_mut() {
+            walk.collector.content = None;
+        }
         self.broken = Some("cleared by the cyclic collector".to_owned());
     }
 
     /// Whether nothing more will be walked (the reader is spent or a panic was caught).
     fn exhausted(&self, reader: &Bound<'_, CaptureReader>) -> bool {
+        if self.broken.is_some() {
+            return true;
+        }
+        let pending = self.fetched.is_some() || self.unadmitted.is_some();
+        if self.ahead || self.walked.is_some() || pending {
+            return false; // events, or a batch's problems, to come
+        }
         let reader = reader.borrow();
-        self.broken.is_some() || (reader.spent() && self.next >= self.batch.frames.len())
+        let walked =
+            (self.state.as_ref()).map_or(true, |walk| walk.next >= walk.batch.frames.len());
+        reader.spent() && walked
     }
 }
 
 impl FlowCore {
+    /// The walk's state, here: an answer from the walking thread is waited for first (with
+    /// the GIL released), its events kept apart for the next `pull`.
+    fn here(&mut self, py: Python<'_>) -> &mut Walk {
+        self.join(py);
+        let limits = self.limits;
+        self.state.get_or_insert_with(|| Box::new(lost(limits)))
+    }
+
+    /// The walk ahead's answer, if one is away: the state back, how the walk went and its
+    /// events (`walked`).
+    fn join(&mut self, py: Python<'_>) {
+        if !std::mem::take(&mut self.ahead) {
+            return;
+        }
+        let answer = match self.walker.as_ref() {
+            Some(walker) => py.allow_threads(|| walker.answer()),
+            None => None,
+        };
+        let (mut walk, walked) = match answer {
+            Some((walk, walked)) => (walk, walked.map_err(|panic| panic_text(panic.as_ref()))),
+            None => {
+                // The thread ended without giving the state back (a bug): nothing more is
+                // walked, and the capture's last problem says so.
+                self.walker = None;
+                let lost = Box::new(lost(self.limits));
+                (
+                    lost,
+                    Err("the walking thread ended without an answer".to_owned()),
+                )
+            }
+        };
+        let drained = drain(&mut walk);
+        unpark(self.parked.take(), &mut walk);
+        self.state = Some(walk);
+        self.walked = Some((walked, drained));
+    }
+
+    /// The reader's next batch, when the last is walked whole (the one held back for its
+    /// secrets first): see `admit`.
+    fn fetch(&mut self, py: Python<'_>, reader: &mut CaptureReader) -> PyResult<()> {
+        let walk = self.here(py);
+        if walk.next < walk.batch.frames.len() || self.broken.is_some() {
+            return Ok(());
+        }
+        let batch = match self.unadmitted.take() {
+            Some(batch) => batch,
+            None => reader.next_batch(py),
+        };
+        self.admit(py, batch, reader)
+    }
+
+    /// A batch to walk: its problems and secrets kept for the `FlowBatch` of its events;
+    /// its Decryption Secrets Blocks given to the QUIC table, to the flows held, and to
+    /// `on_secrets`, before its frames are walked (flows opened in it need them).
+    fn admit(&mut self, py: Python<'_>, batch: Batch, reader: &CaptureReader) -> PyResult<()> {
+        let fetched = self.fetched.get_or_insert_with(|| Fetched {
+            problems: PyList::empty(py).unbind(),
+            secrets: PyList::empty(py).unbind(),
+            hungry: false,
+        });
+        let (problems, secrets) = (fetched.problems.bind(py), fetched.secrets.bind(py));
+        fetched.hungry = batch.frames.is_empty() && !reader.spent();
+        let read = reader.bytes_read();
+        for problem in &batch.problems {
+            problems.append((problem.offset, problem.message.as_str(), problem.frame))?;
+        }
+        let told = PyList::empty(py);
+        let walk = self
+            .state
+            .get_or_insert_with(|| Box::new(lost(self.limits)));
+        for block in &batch.secrets {
+            let item = (block.secrets_type, PyBytes::new(py, &block.data));
+            secrets.append(item.clone())?;
+            told.append(item)?;
+            // Before this batch's frames are walked: its QUIC packets need them.
+            if let Some(quic) = walk.collector.quic.as_mut() {
+                quic.add_secrets_block(block.secrets_type, &block.data);
+            }
+        }
+        walk.collector.secrets += batch.secrets.len();
+        if !batch.secrets.is_empty() {
+            walk.collector.tell_held_keyed();
+        }
+        walk.batch = batch;
+        walk.next = 0;
+        walk.read = read;
+        if let Some(on_secrets) = self.on_secrets.as_ref().filter(|_| !told.is_empty()) {
+            on_secrets.call1(py, (told,))?;
+        }
+        Ok(())
+    }
+
+    /// After a batch's events are taken, the next frames go to the walking thread, to be
+    /// walked while Python reads those events: only where the walk needs no Python (no
+    /// decryptor, no callback, no clock to look at) and the reader reads its own file (a
+    /// stream's reader waits for Python to feed it). A batch carrying Decryption Secrets
+    /// Blocks waits: Python learns them only after the events before them.
+    fn go_ahead(&mut self, py: Python<'_>, reader: &mut CaptureReader) -> PyResult<()> {
+        let stays = self.checks || self.ending || self.broken.is_some();
+        if stays || !reader.reads_file() || self.here(py).holds_gil() {
+            return Ok(());
+        }
+        let walk = self.here(py);
+        if walk.next >= walk.batch.frames.len() {
+            if reader.spent() {
+                return Ok(());
+            }
+            let batch = reader.next_batch(py);
+            if !batch.secrets.is_empty() {
+                self.unadmitted = Some(batch);
+                return Ok(());
+            }
+            self.admit(py, batch, reader)?;
+        }
+        let walk = self.here(py);
+        if walk.next >= walk.batch.frames.len() {
+            return Ok(()); // nothing to walk (the reader's last, empty batch)
+        }
+        if self.walker.is_none() {
+            self.walker = Walker::start();
+        }
+        let (Some(walker), Some(mut walk)) = (self.walker.as_ref(), self.state.take()) else {
+            return Ok(());
+        };
+        if let Some(setup) = walk.collector.content.as_mut() {
+            let decryptor_for = std::mem::replace(&mut setup.decryptor_for, py.None());
+            self.parked = Some((decryptor_for, setup.rsa.take()));
+        }
+        match walker.give(walk) {
+            Ok(()) => self.ahead = true,
+            Err(mut walk) => {
+                // The thread is gone: walked here from now on.
+                unpark(self.parked.take(), &mut walk);
+                self.state = Some(walk);
+                self.walker = None;
+            }
+        }
+        Ok(())
+    }
+
     /// Ctrl-C in a callback into Python during the walk (a decryptor made, a premaster
     /// asked, a SEED-CBC record decrypted): raised, the run stops.
-    fn raise_interrupt(&self) -> PyResult<()> {
-        let content = self.collector.content.as_ref();
+    fn raise_interrupt(&mut self, py: Python<'_>) -> PyResult<()> {
+        let content = self.here(py).collector.content.as_ref();
         match content.and_then(ContentSetup::interrupted) {
             Some(interrupt) => Err(interrupt),
             None => Ok(()),
@@ -420,51 +595,115 @@ impl FlowCore {
     }
 
     /// A caught panic stops the walk for good and becomes a problem of the capture.
-    fn survive(&mut self, walked: std::thread::Result<Stop>, problems: &Bound<'_, PyList>) -> Stop {
+    fn survive(
+        &mut self,
+        py: Python<'_>,
+        walked: std::thread::Result<Stop>,
+        problems: &Bound<'_, PyList>,
+    ) -> Stop {
+        self.survive_text(
+            py,
+            walked.map_err(|panic| panic_text(panic.as_ref())),
+            problems,
+        )
+    }
+
+    /// `survive`, the panic already in words.
+    fn survive_text(
+        &mut self,
+        py: Python<'_>,
+        walked: Result<Stop, String>,
+        problems: &Bound<'_, PyList>,
+    ) -> Stop {
         match walked {
             Ok(stop) => stop,
             Err(panic) => {
-                let message = format!(
-                    "internal error in the flow table ({}): reading stops here",
-                    panic_text(panic.as_ref())
-                );
-                let frame = self.table.frames;
+                let message =
+                    format!("internal error in the flow table ({panic}): reading stops here");
+                let walk = self.here(py);
+                let frame = walk.table.frames;
+                walk.next = walk.batch.frames.len();
                 let _ = problems.append((0u64, message.as_str(), frame));
                 self.broken = Some(message);
-                self.next = self.batch.frames.len();
                 Stop::default()
             }
         }
     }
 
     fn hand_over(
-        &mut self,
+        &self,
         py: Python<'_>,
+        drained: Drained,
         stop: Stop,
         problems: Bound<'_, PyList>,
         secrets: Bound<'_, PyList>,
         hungry: bool,
     ) -> PyResult<FlowBatch> {
         let events = PyList::empty(py);
-        let mut kept = std::mem::take(&mut self.collector.events);
-        // Its indexes point into the events taken: none may serve the next batch, even
-        // when a conversion below fails.
-        self.collector.joinable.clear();
-        let keep_raw = (self.collector.content.as_ref()).is_some_and(|c| c.keep_records);
-        for event in kept.drain(..) {
-            events.append(to_python(py, event, &self.collector.arena, keep_raw)?)?;
+        for event in drained.kept {
+            events.append(to_python(py, event, &drained.arena, drained.keep_raw)?)?;
         }
-        self.collector.arena.clear();
-        self.collector.fed = 0;
-        self.collector.events = kept; // its allocation serves the next batch
         Ok(FlowBatch {
             events: events.unbind(),
             problems: problems.unbind(),
             secrets: secrets.unbind(),
             check: stop.check,
             progress: stop.progress,
+            read: self.state.as_ref().map_or(0, |walk| walk.read),
             hungry: hungry && self.broken.is_none(),
         })
+    }
+}
+
+impl Drop for FlowCore {
+    /// A walk still ahead (a run stopped early) is waited for: the thread gives the state
+    /// back, and nothing outlives the table.
+    fn drop(&mut self) {
+        if self.ahead {
+            if let Some(walker) = self.walker.as_ref() {
+                let _ = walker.answer();
+            }
+        }
+    }
+}
+
+/// The events a walk made, taken from its collector to become Python objects (stream data
+/// as ranges of `arena`; `keep_raw`: each record's bytes go out, for `--records`).
+struct Drained {
+    kept: Vec<Kept>,
+    arena: Vec<u8>,
+    keep_raw: bool,
+}
+
+fn drain(walk: &mut Walk) -> Drained {
+    let collector = &mut walk.collector;
+    // Its indexes point into the events taken: none may serve the next batch, even when a
+    // conversion of them fails.
+    collector.joinable.clear();
+    collector.fed = 0;
+    Drained {
+        kept: std::mem::take(&mut collector.events),
+        arena: std::mem::take(&mut collector.arena),
+        keep_raw: (collector.content.as_ref()).is_some_and(|c| c.keep_records),
+    }
+}
+
+/// The state after a walking thread was lost (a bug): an empty table, nothing to walk.
+fn lost(limits: Limits) -> Walk {
+    Walk {
+        table: FlowTable::new(limits),
+        batch: Batch::default(),
+        next: 0,
+        collector: Collector::default(),
+        read: 0,
+    }
+}
+
+/// The callbacks parked while the walk was away, back in its content setup.
+fn unpark(parked: Option<(PyObject, Option<PyObject>)>, walk: &mut Walk) {
+    if let (Some((decryptor_for, rsa)), Some(setup)) = (parked, walk.collector.content.as_mut()) {
+        setup.decryptor_for = decryptor_for;
+        setup.rsa = rsa;
     }
 }
 

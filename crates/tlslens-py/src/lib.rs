@@ -31,6 +31,7 @@ mod session;
 mod timeline;
 mod timeline_data;
 mod udp_events;
+mod walk;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};

@@ -1,0 +1,200 @@
+//! The flow walk's state, and the thread that walks the next frames while Python reads the
+//! last batch's events (`FlowCore.pull`).
+//!
+//! Strategy: the walk (flow table, reassembly, sessions, content layers) touches no Python
+//! object unless a flow has a decryptor or a caller's callback is asked, so it can run on
+//! a thread of its own. The state moves there whole (`Walk`) and comes back with how the
+//! walk went: nothing is shared, so nothing is locked, and the events come out in the
+//! order they would have come without it. Only a walk that needs no Python goes ahead
+//! (no key log or capture secrets, no time budget, a capture read from its file); the
+//! others run where they always did, in `pull`.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Mutex, PoisonError};
+
+use tlslens_core::capture::Batch;
+use tlslens_core::flows::{FlowTable, Step};
+
+use super::flow_events::Collector;
+
+/// Bytes of stream data gathered before a batch is handed to Python, so that memory is
+/// bounded by this and not by how much one capture batch holds.
+pub const MAX_BATCH_DATA: usize = 4 << 20;
+
+/// What the walk reads and writes.
+pub struct Walk {
+    pub table: FlowTable,
+    /// The capture reader's batch being walked, and the next of its frames.
+    pub batch: Batch,
+    pub next: usize,
+    pub collector: Collector,
+    /// Bytes the capture reader had taken in when `batch` came (a progress bar's count for
+    /// its events: the reader may be further on by the time they are told).
+    pub read: u64,
+}
+
+/// Why a walk stopped.
+#[derive(Default)]
+pub struct Stop {
+    pub check: bool,
+    pub progress: bool,
+}
+
+impl Stop {
+    /// Note how a frame went; the table's questions (may this flow's session have given it
+    /// up?) are answered from the session before the next frame.
+    fn note(&mut self, mut step: Step, table: &mut FlowTable, collector: &mut Collector) {
+        while let Step::Ask { flow } = step {
+            step = table.answer(collector.verdict(flow), collector);
+        }
+        if let Step::Done { progress, check } = step {
+            self.progress |= progress;
+            self.check |= check;
+        }
+    }
+}
+
+impl Walk {
+    /// Whether a flow's events need Python as they are made (a flow with a decryptor takes
+    /// the GIL for each of its stream events, flow_content.rs): such a walk holds the GIL
+    /// throughout rather than take it back frame after frame, and never goes ahead.
+    pub fn holds_gil(&self) -> bool {
+        let collector = &self.collector;
+        collector.content.is_some() && (collector.keys || collector.secrets > 0)
+    }
+
+    /// The frames of the batch from `next` on, until the batch is walked whole, or Python
+    /// must act: its clock looked at (`checks`), the events gathered handed over, an
+    /// interrupt raised in a callback (`hold`).
+    pub fn frames(&mut self, checks: bool, hold: bool) -> Stop {
+        let Walk {
+            table,
+            batch,
+            next,
+            collector,
+            ..
+        } = self;
+        let mut stop = Stop::default();
+        while let Some(frame) = batch.frames.get(*next) {
+            *next += 1;
+            let (ts_ns, linktype, data) = (frame.ts_ns, frame.linktype, batch.bytes(frame));
+            let step = table.captured(ts_ns, linktype, data, frame.orig_len, collector);
+            stop.note(step, table, collector);
+            if (checks && stop.check)
+                || collector.held() > MAX_BATCH_DATA
+                || (hold && collector.stopping())
+            {
+                break;
+            }
+        }
+        stop
+    }
+
+    /// `frames` with a panic caught (a bug: the caller makes it the capture's last problem).
+    pub fn frames_caught(&mut self, checks: bool, hold: bool) -> std::thread::Result<Stop> {
+        catch_unwind(AssertUnwindSafe(|| self.frames(checks, hold)))
+    }
+}
+
+/// A walk done on the walking thread: the state back, and how it went.
+pub type Walked = (Box<Walk>, std::thread::Result<Stop>);
+
+/// The thread that walks ahead: given the state, it walks the frames and gives it back.
+/// It ends when the `FlowCore` that made it goes (its sender dropped).
+pub struct Walker {
+    give: Sender<Box<Walk>>,
+    /// (In a mutex only for the `FlowCore` to be shared by Python's threads.)
+    answers: Mutex<Receiver<Walked>>,
+}
+
+impl Walker {
+    /// A walking thread, or None when the system makes none (the walk stays in `pull`).
+    pub fn start() -> Option<Self> {
+        let (give, given) = channel::<Box<Walk>>();
+        let (answer, answers) = channel::<Walked>();
+        let spawned = std::thread::Builder::new()
+            .name("tlslens-walk".to_owned())
+            // The walk's depth is the main thread's, where it ran before.
+            .stack_size(8 << 20)
+            .spawn(move || {
+                while let Ok(mut walk) = given.recv() {
+                    let walked = walk.frames_caught(false, false);
+                    if answer.send((walk, walked)).is_err() {
+                        break;
+                    }
+                }
+            });
+        spawned.ok().map(|_| Walker {
+            give,
+            answers: Mutex::new(answers),
+        })
+    }
+
+    /// Walk ahead: the state is the thread's until `answer`. Given back (Err) when the
+    /// thread is gone.
+    pub fn give(&self, walk: Box<Walk>) -> Result<(), Box<Walk>> {
+        self.give.send(walk).map_err(|failed| failed.0)
+    }
+
+    /// The walk given, once done; None when the thread ended without answering (a panic
+    /// outside the walk's own catch: a bug).
+    pub fn answer(&self) -> Option<Walked> {
+        let answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
+        answers.recv().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tlslens_core::capture::{Batch, Frame};
+    use tlslens_core::flows::{FlowTable, Limits};
+
+    use super::{Walk, Walker};
+    use crate::flow_events::Collector;
+
+    /// Frames no flow takes (too short for a link header): walked, counted, skipped.
+    fn walk_of(frames: usize) -> Box<Walk> {
+        let mut batch = Batch::default();
+        for number in 0..frames {
+            let start = batch.data.len();
+            batch.data.extend_from_slice(&[0x45, 0, 0]);
+            batch.frames.push(Frame {
+                ts_ns: 1_000 * i128::try_from(number).unwrap_or(0),
+                linktype: 1,
+                number: u64::try_from(number + 1).unwrap_or(0),
+                start,
+                len: 3,
+                orig_len: 3,
+            });
+        }
+        Box::new(Walk {
+            table: FlowTable::new(Limits::default()),
+            batch,
+            next: 0,
+            collector: Collector::default(),
+            read: 0,
+        })
+    }
+
+    #[test]
+    fn the_walking_thread_walks_as_the_caller_would_and_gives_the_state_back() {
+        let mut here = walk_of(100);
+        let stop_here = here
+            .frames_caught(false, false)
+            .map(|s| (s.check, s.progress));
+        let walker = Walker::start().expect("a thread");
+        assert!(walker.give(walk_of(100)).is_ok());
+        let (away, walked) = walker.answer().expect("an answer");
+        assert_eq!(stop_here.ok(), walked.ok().map(|s| (s.check, s.progress)));
+        assert_eq!(
+            (away.next, away.table.frames),
+            (here.next, here.table.frames)
+        );
+        assert_eq!((away.next, away.table.frames), (100, 100));
+        assert_eq!(away.table.skipped(), here.table.skipped());
+        // Once answered, the thread takes the next walk.
+        assert!(walker.give(away).is_ok());
+        assert!(walker.answer().is_some());
+    }
+}
