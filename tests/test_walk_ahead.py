@@ -1,11 +1,13 @@
 """The flow walk goes ahead on a thread of its own (crates/tlslens-py/src/walk.rs) while
 Python reads the events of the frames before: the same connections, findings and order as
 a walk that never goes ahead (a capture read as a stream, whose reader waits for Python to
-feed it, never does), including where a batch brings Decryption Secrets Blocks halfway."""
+feed it, never does), including where a batch brings Decryption Secrets Blocks halfway and
+where the reader is done before Python has the last events."""
 
 from __future__ import annotations
 
 import io
+import struct
 import sys
 from pathlib import Path
 
@@ -65,7 +67,9 @@ def test_a_walk_ahead_tells_what_a_walk_in_step_tells(tmp_path: Path) -> None:
 def test_secrets_halfway_wait_for_the_events_before_them(tmp_path: Path) -> None:
     """The batch carrying the Decryption Secrets Block is fetched ahead but held back until
     the connections before it are out: they are read without keys, those after with the
-    capture's key log, as in a walk that never goes ahead."""
+    capture's key log, as in a walk that never goes ahead. (The key log opens none of them:
+    with keys that do, a file and a stream may differ where a batch boundary falls, ahead
+    or not, since the secrets come a batch at a time.)"""
     path = tmp_path / "secrets.pcapng"
     _capture(path, secrets_halfway=True)
     ahead, ahead_problems, _ = _read(path, as_stream=False)
@@ -73,3 +77,35 @@ def test_secrets_halfway_wait_for_the_events_before_them(tmp_path: Path) -> None
     assert (ahead, ahead_problems) == (in_step, in_step_problems)
     first, last = ahead[0], ahead[-1]
     assert '"status": "not_attempted"' in first and '"status": "not_attempted"' not in last
+
+
+def test_the_last_batch_taken_ahead_is_told_whole(tmp_path: Path) -> None:
+    """Frames, then blocks that are only problems (packets of an interface never described)
+    past a few of the reader's batches, then frames again and a section header that stops
+    reading: the batch taken ahead is the reader's last, so the reader is done before
+    Python has its events, and a batch of problems alone must not end the run there (it
+    did: 199 connections and the stopping problem went missing, review)."""
+    path = tmp_path / "problems-then-frames.pcapng"
+    frames = list(adversarial._normal(COUNT))
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(tsresol=9)
+        at = 0
+        while out.tell() < 1_500_000:
+            writer.add_packet(*frames[at])
+            at += 1
+        pad = b"\0" * 980
+        while out.tell() < (4 << 20) + 100:
+            writer.add_block(6, struct.pack("<IIIII", 99, 0, 0, len(pad), len(pad)) + pad)
+        end = out.tell() + 300_000
+        while out.tell() < end and at < len(frames):
+            writer.add_packet(*frames[at])
+            at += 1
+        # A section header block whose byte-order magic is no pcapng's: reading stops.
+        out.write(struct.pack("<II", 0x0A0D0D0A, 28) + b"\x11\x22\x33\x44" + bytes(12))
+        out.write(struct.pack("<I", 28))
+    ahead, ahead_problems, _ = _read(path, as_stream=False)
+    in_step, in_step_problems, _ = _read(path, as_stream=True)
+    assert any("byte-order magic" in problem for problem in in_step_problems)
+    assert (len(ahead), ahead_problems) == (len(in_step), in_step_problems)
+    assert ahead == in_step

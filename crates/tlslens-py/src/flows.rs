@@ -105,6 +105,9 @@ pub struct FlowCore {
     state: Option<Box<Walk>>,
     /// The thread that walks ahead, made with the first walk that may.
     walker: Option<Walker>,
+    /// No thread walks ahead for this table: the system made none, or it was lost (the
+    /// walk stays in `pull`, as where it needs Python).
+    alone: bool,
     /// A walk is ahead: its answer is waited for before anything reads the state.
     ahead: bool,
     /// How the walk ahead went, once waited for: the next `pull` returns its events.
@@ -205,6 +208,7 @@ impl FlowCore {
         Ok(FlowCore {
             state: Some(Box::new(walk)),
             walker: None,
+            alone: false,
             ahead: false,
             walked: None,
             fetched: None,
@@ -253,8 +257,11 @@ impl FlowCore {
             Some(drained) => drained,
             None => drain(self.here(py)),
         };
-        let batch = self.hand_over(py, drained, stop, problems, secrets, hungry)?;
+        let mut batch = self.hand_over(py, drained, stop, problems, secrets, hungry)?;
         self.go_ahead(py, &mut reader)?;
+        // A file's reader may be done by now (its next batch taken, to walk ahead): what
+        // is pending is told by the next pulls, which Python must not skip.
+        batch.hungry &= !self.pending();
         Ok(batch)
     }
 
@@ -432,9 +439,8 @@ impl FlowCore {
         if self.broken.is_some() {
             return true;
         }
-        let pending = self.fetched.is_some() || self.unadmitted.is_some();
-        if self.ahead || self.walked.is_some() || pending {
-            return false; // events, or a batch's problems, to come
+        if self.pending() {
+            return false;
         }
         let reader = reader.borrow();
         let walked =
@@ -444,6 +450,11 @@ impl FlowCore {
 }
 
 impl FlowCore {
+    /// Events, or a batch's problems, still to come from what was walked or fetched ahead.
+    fn pending(&self) -> bool {
+        self.ahead || self.walked.is_some() || self.fetched.is_some() || self.unadmitted.is_some()
+    }
+
     /// The walk's state, here: an answer from the walking thread is waited for first (with
     /// the GIL released), its events kept apart for the next `pull`.
     fn here(&mut self, py: Python<'_>) -> &mut Walk {
@@ -468,6 +479,7 @@ impl FlowCore {
                 // The thread ended without giving the state back (a bug): nothing more is
                 // walked, and the capture's last problem says so.
                 self.walker = None;
+                self.alone = true;
                 let lost = Box::new(lost(self.limits));
                 (
                     lost,
@@ -542,9 +554,13 @@ impl FlowCore {
     /// stream's reader waits for Python to feed it). A batch carrying Decryption Secrets
     /// Blocks waits: Python learns them only after the events before them.
     fn go_ahead(&mut self, py: Python<'_>, reader: &mut CaptureReader) -> PyResult<()> {
-        let stays = self.checks || self.ending || self.broken.is_some();
+        let stays = self.checks || self.ending || self.broken.is_some() || self.alone;
         if stays || !reader.reads_file() || self.here(py).holds_gil() {
             return Ok(());
+        }
+        if self.walker.is_none() {
+            self.walker = Walker::start();
+            self.alone = self.walker.is_none();
         }
         let walk = self.here(py);
         if walk.next >= walk.batch.frames.len() {
@@ -562,10 +578,11 @@ impl FlowCore {
         if walk.next >= walk.batch.frames.len() {
             return Ok(()); // nothing to walk (the reader's last, empty batch)
         }
-        if self.walker.is_none() {
-            self.walker = Walker::start();
-        }
-        let (Some(walker), Some(mut walk)) = (self.walker.as_ref(), self.state.take()) else {
+        // (The thread is asked for first: the state is taken only to be given to it.)
+        let Some(walker) = self.walker.as_ref() else {
+            return Ok(());
+        };
+        let Some(mut walk) = self.state.take() else {
             return Ok(());
         };
         if let Some(setup) = walk.collector.content.as_mut() {
@@ -579,6 +596,7 @@ impl FlowCore {
                 unpark(self.parked.take(), &mut walk);
                 self.state = Some(walk);
                 self.walker = None;
+                self.alone = true;
             }
         }
         Ok(())
