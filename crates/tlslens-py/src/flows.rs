@@ -101,15 +101,14 @@ impl ContentOptions {
 /// The flow table over a capture reader's frames. See the module's documentation.
 #[pyclass(module = "tlslens._core")]
 pub struct FlowCore {
-    /// The walk's state: None while the walking thread has it (`walker`).
+    /// The walk's state: None exactly while the walking thread has it (a walk ahead, whose
+    /// answer is waited for before anything reads the state: `here`).
     state: Option<Box<Walk>>,
     /// The thread that walks ahead, made with the first walk that may.
     walker: Option<Walker>,
     /// No thread walks ahead for this table: the system made none, or it was lost (the
     /// walk stays in `pull`, as where it needs Python).
     alone: bool,
-    /// A walk is ahead: its answer is waited for before anything reads the state.
-    ahead: bool,
     /// How the walk ahead went, once waited for: the next `pull` returns its events.
     walked: Option<(Result<Stop, String>, Drained)>,
     /// What the reader's batches fetched since the last `pull` said (their events not yet
@@ -209,7 +208,6 @@ impl FlowCore {
             state: Some(Box::new(walk)),
             walker: None,
             alone: false,
-            ahead: false,
             walked: None,
             fetched: None,
             unadmitted: None,
@@ -452,7 +450,8 @@ impl FlowCore {
 impl FlowCore {
     /// Events, or a batch's problems, still to come from what was walked or fetched ahead.
     fn pending(&self) -> bool {
-        self.ahead || self.walked.is_some() || self.fetched.is_some() || self.unadmitted.is_some()
+        let fetched = self.fetched.is_some() || self.unadmitted.is_some();
+        self.state.is_none() || self.walked.is_some() || fetched
     }
 
     /// The walk's state, here: an answer from the walking thread is waited for first (with
@@ -466,7 +465,7 @@ impl FlowCore {
     /// The walk ahead's answer, if one is away: the state back, how the walk went and its
     /// events (`walked`).
     fn join(&mut self, py: Python<'_>) {
-        if !std::mem::take(&mut self.ahead) {
+        if self.state.is_some() {
             return;
         }
         let answer = match self.walker.as_ref() {
@@ -589,15 +588,12 @@ impl FlowCore {
             let decryptor_for = std::mem::replace(&mut setup.decryptor_for, py.None());
             self.parked = Some((decryptor_for, setup.rsa.take()));
         }
-        match walker.give(walk) {
-            Ok(()) => self.ahead = true,
-            Err(mut walk) => {
-                // The thread is gone: walked here from now on.
-                unpark(self.parked.take(), &mut walk);
-                self.state = Some(walk);
-                self.walker = None;
-                self.alone = true;
-            }
+        if let Err(mut walk) = walker.give(walk) {
+            // The thread is gone: walked here from now on.
+            unpark(self.parked.take(), &mut walk);
+            self.state = Some(walk);
+            self.walker = None;
+            self.alone = true;
         }
         Ok(())
     }
@@ -677,7 +673,7 @@ impl Drop for FlowCore {
     /// A walk still ahead (a run stopped early) is waited for: the thread gives the state
     /// back, and nothing outlives the table.
     fn drop(&mut self) {
-        if self.ahead {
+        if self.state.is_none() {
             if let Some(walker) = self.walker.as_ref() {
                 let _ = walker.answer();
             }
