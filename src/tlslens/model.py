@@ -82,6 +82,11 @@ def shared_endpoint(ip: bytes, port: int) -> Endpoint:
     return found
 
 
+def flow_ends(ev: _core.FlowOpened | _core.UdpOpened) -> tuple[Endpoint, Endpoint]:
+    """The two ends of a flow the core opened, its first sender's first (shared)."""
+    return shared_endpoint(ev.src, ev.sport), shared_endpoint(ev.dst, ev.dport)
+
+
 @functools.lru_cache(maxsize=4096)
 def _address_text(ip: bytes) -> str:
     # Every connection is written with both ends, and a capture has few distinct addresses:

@@ -37,7 +37,7 @@ from tlslens.capture.reader import CaptureProblem, DecryptionSecrets
 from tlslens.capture.tally import CaptureSummary
 from tlslens.errors import CaptureError
 from tlslens.keys.store import KeyStore
-from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, shared_endpoint
+from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, flow_ends
 from tlslens.quic.route import QuicRouter
 from tlslens.tls.associations import DtlsRouter
 from tlslens.tls.content import HANDSHAKE_TYPES, rsa_answer
@@ -335,7 +335,7 @@ class _Pass:
         sink = self.capture._sink
         self.sessions[ev.flow] = FlowSession(
             ev.flow,
-            (shared_endpoint(ev.src, ev.sport), shared_endpoint(ev.dst, ev.dport)),
+            flow_ends(ev),
             ev.frame,
             ev.ts_ns,
             client_side=ev.client_side,
