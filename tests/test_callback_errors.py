@@ -20,7 +20,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.decrepit.ciphers import algorithms
-from test_interrupts import RSA_CAPTURE, RSA_KEY, _replay, _rsa_keys, raise_when_decryptor_made
+from test_interrupts import (
+    RSA_CAPTURE,
+    RSA_KEY,
+    _replay,
+    _rsa_keys,
+    raise_when_decryptor_made,
+    with_own_secrets,
+)
 from test_properties import _connection_streams
 
 from tlslens import _core
@@ -80,11 +87,12 @@ def _failing_rsa(
 
 
 def test_a_decryptor_that_cannot_be_made_is_a_finding_of_its_connection(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    code, before = _show("--keylog", str(KEYS), str(RSA_CAPTURE))
+    capture = with_own_secrets(RSA_CAPTURE, KEYS, tmp_path / "own-secrets.pcapng")
+    code, before = _show(str(capture))
     raise_when_decryptor_made(monkeypatch, 2, RuntimeError("the decryptor broke"))
-    broken_code, after = _show("--records", "--keylog", str(KEYS), str(RSA_CAPTURE))
+    broken_code, after = _show("--records", str(capture))
     assert broken_code == code == 0
     assert len(after) == len(before) == 6
     assert all(c["decryption"]["status"] == "decrypted" for c in before)
@@ -267,8 +275,9 @@ def test_a_decryptor_failure_is_said_on_a_flow_without_a_whole_record(
     # The finding waits for the flow's first record to say where it is; a flow that ends
     # before one is whole still says it (at no offset).
     capture = _hello_cut(tmp_path, 40)
+    capture = with_own_secrets(capture, KEYS, tmp_path / "hello-cut-own-secrets.pcapng")
     raise_when_decryptor_made(monkeypatch, 1, RuntimeError("the decryptor broke"))
-    code, [conn] = _show("--keylog", str(KEYS), str(capture))
+    code, [conn] = _show(str(capture))
     assert code == 0
     assert _internal(conn) == [
         "internal error making this connection's decryptor (RuntimeError: the decryptor "

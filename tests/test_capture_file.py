@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_interrupts import raise_when_decryptor_made
+from test_interrupts import raise_when_decryptor_made, with_own_secrets
 
 from tests.conftest import CAPTURES
 from tlslens import _core, read_capture
@@ -192,16 +192,16 @@ def test_a_reader_of_its_own_file_takes_no_bytes_from_python(large: tuple[Path, 
 
 
 def test_ctrl_c_in_the_keyed_walk_stops_the_run(
-    large: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    large: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """A KeyboardInterrupt raised in Python while the walk calls into it (a new flow's
-    decryptor made) stops the run instead of leaving that flow undecrypted."""
+    """A KeyboardInterrupt raised in Python while the walk calls into it (a new flow's key
+    store asked for, in a capture with its own secrets) stops the run instead of leaving
+    that flow undecrypted."""
     capture, keys = large
+    capture = with_own_secrets(capture, keys, tmp_path / "own-secrets.pcapng")
     calls = raise_when_decryptor_made(monkeypatch, 5, KeyboardInterrupt())
-    store = KeyStore()
-    add_keylog_file(store, keys)
     with pytest.raises(KeyboardInterrupt):
-        list(read_capture(capture, keys=store))
+        list(read_capture(capture))
     assert len(calls) == 5
 
 

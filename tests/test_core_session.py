@@ -159,7 +159,8 @@ def _content(keys: KeyStore | None = None, *, records: bool = False) -> _core.Co
         known_types=HANDSHAKE_TYPES,
         keep_plaintext=False,
         keep_records=records,
-        decryptor_for=lambda _secrets: None if keys is None else _core.Decryptor(keys),
+        keys=keys,
+        keys_for=lambda _secrets: keys,
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.decrepit.ciphers import algorithms
+from record_lab import embed_key_log
 from test_properties import _connection_streams
 
 from tlslens import _core, read_capture
@@ -52,21 +53,31 @@ def _interrupted_seed(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     return asked
 
 
+def with_own_secrets(capture: Path, keylog: Path, out: Path) -> Path:
+    """``capture`` written again as ``out`` with ``keylog`` in a Decryption Secrets Block
+    before its frames: each flow then opens after the capture's own secrets, and its
+    decryptor is made with the run's key store the walk asks Python for (``_keys_for``)."""
+    out.write_bytes(capture.read_bytes())
+    embed_key_log(out, keylog)
+    return out
+
+
 def raise_when_decryptor_made(
     monkeypatch: pytest.MonkeyPatch, call: int, error: BaseException
 ) -> list[int]:
-    """The run's ``call``-th flow to get a decryptor gets ``error`` raised instead (the
-    others get theirs); each call is listed in the list given back."""
-    made = _Pass._decryptor_for
+    """In a capture with its own secrets (``with_own_secrets``), the run's ``call``-th flow
+    to get a decryptor gets ``error`` raised instead (the others get theirs); each call is
+    listed in the list given back."""
+    made = _Pass._keys_for
     calls: list[int] = []
 
-    def failing(self: _Pass, secrets: int) -> _core.Decryptor | None:
+    def failing(self: _Pass, secrets: int) -> KeyStore | None:
         calls.append(secrets)
         if len(calls) == call:
             raise error
         return made(self, secrets)
 
-    monkeypatch.setattr(_Pass, "_decryptor_for", failing)
+    monkeypatch.setattr(_Pass, "_keys_for", failing)
     return calls
 
 

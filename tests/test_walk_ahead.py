@@ -2,7 +2,8 @@
 Python reads the events of the frames before: the same connections, findings and order as
 a walk that never goes ahead (a capture read as a stream, whose reader waits for Python to
 feed it, never does), including where a batch brings Decryption Secrets Blocks halfway and
-where the reader is done before Python has the last events."""
+where the reader is done before Python has the last events; with a key log, too (each
+flow's decryption is the core's, fed on the walking thread)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import sys
 from pathlib import Path
 
 from tlslens.capture.writer import PcapngWriter
+from tlslens.keys.files import add_keylog_file
+from tlslens.keys.store import KeyStore
 from tlslens.pipeline import read_capture
 from tlslens.serialize import connection_line
 
-from conftest import ROOT
+from conftest import CAPTURES, ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))
 import adversarial
@@ -40,11 +43,18 @@ def _walk_threads() -> set[str]:
     return {task.joinpath("comm").read_text().strip() for task in Path("/proc/self/task").iterdir()}
 
 
-def _read(path: Path, *, as_stream: bool) -> tuple[list[str], list[str], set[str]]:
+def _read(
+    path: Path, *, as_stream: bool, keylogs: list[Path] | None = None
+) -> tuple[list[str], list[str], set[str]]:
     """The lines of the connections, the capture's problems, and the threads seen while
-    the connections came."""
+    the connections came (``keylogs``: read into a key store of this run's own)."""
     stream = io.BytesIO(path.read_bytes()) if as_stream else None
-    capture = read_capture(path, stream=stream)
+    keys = None
+    if keylogs is not None:
+        keys = KeyStore()
+        for keylog in keylogs:
+            add_keylog_file(keys, keylog)
+    capture = read_capture(path, stream=stream, keys=keys)
     lines, threads = [], set()
     for conn in capture:
         lines.append(connection_line(conn))
@@ -61,6 +71,22 @@ def test_a_walk_ahead_tells_what_a_walk_in_step_tells(tmp_path: Path) -> None:
     in_step, in_step_problems, _ = _read(path, as_stream=True)
     assert "tlslens-walk" in threads  # the file's frames were walked ahead
     assert len(ahead) == COUNT
+    assert (ahead, ahead_problems) == (in_step, in_step_problems)
+
+
+def test_a_keyed_walk_goes_ahead_and_tells_what_a_walk_in_step_tells(tmp_path: Path) -> None:
+    """The project's recorded TCP captures (no secrets of their own) four times over with
+    their key logs: the walk goes ahead, decrypting on its thread, and every line (each
+    decryption's results included) is that of the same bytes read as a stream."""
+    sections = sorted(CAPTURES.glob("*.pcapng"))
+    path = tmp_path / "keyed.pcapng"
+    path.write_bytes(b"".join(section.read_bytes() for section in sections) * 4)
+    keylogs = [section.with_suffix(".keys") for section in sections]
+    ahead, ahead_problems, threads = _read(path, as_stream=False, keylogs=keylogs)
+    in_step, in_step_problems, _ = _read(path, as_stream=True, keylogs=keylogs)
+    assert "tlslens-walk" in threads
+    decrypted = [line for line in ahead if '"status": "decrypted"' in line]
+    assert len(decrypted) > len(ahead) / 2
     assert (ahead, ahead_problems) == (in_step, in_step_problems)
 
 

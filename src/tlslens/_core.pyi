@@ -561,11 +561,12 @@ class FlowBatch:
 @final
 class ContentOptions:
     """What each TCP flow's content layer is made with when ``FlowCore`` runs it in its
-    walk: ``decryptor_for(secrets)`` a new flow's decryptor (None: none), once ``secrets``
-    Decryption Secrets Blocks were read; the rest as ``Content``'s. A KeyboardInterrupt (a
-    BaseException that is no Exception) raised by a callback stops the walk: ``pull``
-    raises it; an Exception is an internal-error finding of that flow (``ContentFinding``),
-    which is read on without the decryptor or premaster."""
+    walk: ``keys`` the run's key store a new flow's decryptor reads (None: none), and
+    ``keys_for(secrets)`` that store once ``secrets`` (> 0) Decryption Secrets Blocks were
+    read (the caller adds their secrets to it, or makes it); the rest as ``Content``'s. A
+    KeyboardInterrupt (a BaseException that is no Exception) raised by a callback stops the
+    walk: ``pull`` raises it; an Exception is an internal-error finding of that flow
+    (``ContentFinding``), which is read on without the decryptor or premaster."""
 
     def __init__(
         self,
@@ -574,7 +575,8 @@ class ContentOptions:
         known_types: list[int],
         keep_plaintext: bool,
         keep_records: bool,
-        decryptor_for: Callable[[int], Decryptor | None],
+        keys: KeyStore | None,
+        keys_for: Callable[[int], KeyStore | None],
         rsa: Callable[[bytes, tuple[int, int]], bytes | None] | None = None,
     ) -> None: ...
 

@@ -8,7 +8,8 @@ core's session (the mode machine) and its records through the core's content lay
 inside the walk: Python gets content events (handshake messages, runs of application data,
 findings...), never stream bytes or records. This module hands them to the flows'
 ``FlowSession`` (the model side) and yields the connections in that order. A flow's
-decryptor is made here when the walk opens the flow (``_decryptor_for``). Memory is
+decryptor is made by the walk when it opens the flow, from the run's key store (with the
+capture's own secrets read so far added to it here: ``_keys_for``). Memory is
 bounded by the connections open at once (``Limits``), not by the capture's size.
 
 A core session may give its flow up (not TLS, after a megabyte of plaintext): the core
@@ -139,7 +140,8 @@ class _Pass:
             known_types=HANDSHAKE_TYPES,
             keep_plaintext=capture._sink is not None,
             keep_records=capture._records,
-            decryptor_for=self._decryptor_for,
+            keys=self.keys,
+            keys_for=self._keys_for,
             rsa=rsa_answer(self.keys),
         )
         self.core = _core.FlowCore(
@@ -217,11 +219,12 @@ class _Pass:
         """A batch's Decryption Secrets Blocks, before its frames are walked."""
         self.reader.secrets.extend(DecryptionSecrets(*block) for block in blocks)
 
-    def _decryptor_for(self, secrets: int) -> _core.Decryptor | None:
-        """A flow opened in the walk: its decryptor, with the capture's secrets read so far."""
+    def _keys_for(self, secrets: int) -> KeyStore | None:
+        """A flow opened in the walk after ``secrets`` Decryption Secrets Blocks: the run's
+        key store for its decryptor, with the capture's secrets read so far."""
         if secrets > self.secrets_read:
             self._add_capture_secrets(secrets)
-        return None if self.keys is None else _core.Decryptor(self.keys)
+        return self.keys
 
     def _out_of_time(self) -> bool:
         clock = self.capture._clock
@@ -344,7 +347,7 @@ class _Pass:
             sink=_bind_sink(sink, ev.flow),
             keep_records=self.capture._records,
             max_message=self.capture.limits.max_message,
-            decryptor=ev.decryptor,  # made by the walk (_decryptor_for) when it has keys
+            decryptor=ev.decryptor,  # made by the walk when it has keys
         )
 
     def _add_capture_secrets(self, upto: int) -> None:

@@ -161,7 +161,7 @@ impl Content {
         };
         let walked = catch_unwind(AssertUnwindSafe(|| -> PyResult<T> {
             match decryptor {
-                Some(dec) => dec.bind(py).borrow_mut().with_core(py, |core| {
+                Some(dec) => dec.get().0.with_core(Some(py), suites, |core| {
                     let io = Io {
                         suites,
                         decryptor: core,

@@ -1,8 +1,9 @@
 //! One connection's decryptor (`tlslens_core::decrypt::Decryptor`) for the content layer.
 //!
 //! Strategy: the content layer calls it per handshake message, per ChangeCipherSpec and per
-//! protected record; the key log and the session cache are the run's `KeyStore`'s, borrowed
-//! per call. The cipher suite registry crosses once per process. What `show --json` and the
+//! protected record; the key log and the session cache are the run's `KeyStore`'s, locked
+//! per call (shared with the walking thread, which feeds the flows' decryptors without the
+//! GIL: `FlowDecryption`). The cipher suite registry crosses once per process. What `show --json` and the
 //! narration read (status, derivations, per-direction results) are getters. RSA decryption
 //! stays with `cryptography`: the content layer (content.rs, flow_content.rs) asks Python
 //! for the premaster once per handshake (`ask_rsa`). A panic in the core is caught here and
@@ -11,6 +12,7 @@
 //! Exception there is the core decryptor's fault (its finding, at the record).
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -22,7 +24,8 @@ use tlslens_core::decrypt::{self as core, Dir, Env, Opened, Part, RsaRequest, Su
 use tlslens_core::protection::ExternalCbc;
 
 use crate::flows::panic_text;
-use crate::keylog::{KeyLog, SessionCache};
+use crate::keylog::{lock_here, lock_walking, read_here, read_walking};
+use crate::keylog::{KeyLog, SessionCache, SharedKeyLog, SharedSessions};
 use crate::keys::{seed_cbc, stops_the_run, take_seed_error};
 
 static SUITES: GILOnceCell<Suites> = GILOnceCell::new();
@@ -112,64 +115,131 @@ pub struct DecryptionResult {
     finished_verified: Option<bool>,
 }
 
-/// One connection's decryption: see the module's Strategy.
-#[pyclass(module = "tlslens._core")]
-pub struct Decryptor {
-    inner: core::Decryptor,
-    keylog: Py<KeyLog>,
-    sessions: Py<SessionCache>,
+/// The run's key store as the core reads it (`keys/store.py`'s `KeyStore`): its key log and
+/// session cache (shared, keylog.rs), its PSK, and whether it holds RSA keys.
+pub(crate) struct RunKeys {
+    keylog: SharedKeyLog,
+    sessions: SharedSessions,
+    psk: Option<Vec<u8>>,
+    rsa_keys: bool,
+    /// The `KeyStore` itself (the `store` getter).
     store: PyObject,
+}
+
+impl RunKeys {
+    /// What the core reads of `store`, read now (its key log and session cache shared).
+    pub(crate) fn of(store: &Bound<'_, PyAny>) -> PyResult<Arc<Self>> {
+        let keylog = store.getattr("keylog")?;
+        let sessions = store.getattr("sessions")?;
+        Ok(Arc::new(RunKeys {
+            keylog: Arc::clone(&keylog.downcast::<KeyLog>()?.get().0),
+            sessions: Arc::clone(&sessions.downcast::<SessionCache>()?.get().0),
+            psk: store.getattr("psk")?.extract()?,
+            rsa_keys: store.getattr("rsa_keys")?.is_truthy()?,
+            store: store.clone().unbind(),
+        }))
+    }
+}
+
+/// One connection's decryption, shared by the flow's content layer in the walk, which feeds
+/// it (on the walking thread, without the GIL: walk.rs), and the connection's `Decryptor`,
+/// which Python reads once the flow's events reached it (the walk made them: what they
+/// tell of the decryption was done).
+pub(crate) struct FlowDecryption {
+    keys: Arc<RunKeys>,
+    state: Mutex<DecryptionState>,
+}
+
+/// The core decryptor, and why it is left alone once a panic broke it.
+struct DecryptionState {
+    inner: core::Decryptor,
     broken: Option<String>,
 }
+
+impl FlowDecryption {
+    pub(crate) fn new(keys: Arc<RunKeys>) -> Arc<Self> {
+        let inner = core::Decryptor::new(keys.psk.clone(), keys.rsa_keys, Some(external_seed));
+        let state = Mutex::new(DecryptionState {
+            inner,
+            broken: None,
+        });
+        Arc::new(FlowDecryption { keys, state })
+    }
+
+    /// The state, locked by a thread that holds the GIL.
+    fn here(&self, py: Python<'_>) -> MutexGuard<'_, DecryptionState> {
+        lock_here(py, &self.state)
+    }
+
+    /// The core decryptor with the run's key log and session cache, for a content layer
+    /// (content.rs, flow_content.rs) to drive; None once a panic broke it (its records then
+    /// stay closed). `py`: the caller holds the GIL; None on the walking thread.
+    pub(crate) fn with_core<T>(
+        &self,
+        py: Option<Python<'_>>,
+        suites: &Suites,
+        work: impl FnOnce(Option<(&mut core::Decryptor, &mut Env<'_>)>) -> T,
+    ) -> PyResult<T> {
+        let mut state = match py {
+            Some(py) => lock_here(py, &self.state),
+            None => lock_walking(&self.state),
+        };
+        if state.broken.is_some() {
+            return Ok(work(None));
+        }
+        let keys = &self.keys;
+        let keylog = match py {
+            Some(py) => read_here(py, &keys.keylog),
+            None => read_walking(&keys.keylog),
+        };
+        let mut sessions = match py {
+            Some(py) => lock_here(py, &keys.sessions),
+            None => lock_walking(&keys.sessions),
+        };
+        let mut env = Env {
+            keylog: &keylog,
+            sessions: &mut sessions,
+            suites,
+        };
+        let done = catch_unwind(AssertUnwindSafe(|| {
+            work(Some((&mut state.inner, &mut env)))
+        }));
+        // (The locks go before the GIL may be waited for below, and before a panic goes on.)
+        drop((sessions, keylog, state));
+        // Ctrl-C while a SEED-CBC record was decrypted in Python: raised, whatever was done,
+        // also when the work then panicked (the interrupt must not outlive this call and
+        // stop a later, unrelated one). An Exception there was told by the core already.
+        if let Some(error) = take_seed_error() {
+            if Python::with_gil(|py| stops_the_run(py, &error)) {
+                return Err(error);
+            }
+        }
+        Ok(done.unwrap_or_else(|panic| resume_unwind(panic)))
+    }
+}
+
+/// One connection's decryption (`FlowDecryption`): see the module's Strategy.
+#[pyclass(frozen, module = "tlslens._core")]
+pub struct Decryptor(pub(crate) Arc<FlowDecryption>);
 
 impl Decryptor {
     /// Run `work` with the run's key log and session cache; a panic is kept as the reason.
     fn with_env<T: Default>(
-        &mut self,
+        &self,
         py: Python<'_>,
         work: impl FnOnce(&mut core::Decryptor, &mut Env<'_>) -> T,
     ) -> PyResult<T> {
-        let walked = self.with_core(py, |core| match core {
+        let walked = self.0.with_core(Some(py), suites(py)?, |core| match core {
             Some((dec, env)) => catch_unwind(AssertUnwindSafe(|| work(dec, env))),
             None => Ok(T::default()),
         })?;
         Ok(walked.unwrap_or_else(|panic| {
-            self.broken = Some(format!(
+            self.0.here(py).broken = Some(format!(
                 "internal error in the decryptor ({})",
                 panic_text(panic.as_ref())
             ));
             T::default()
         }))
-    }
-}
-
-impl Decryptor {
-    /// The core decryptor with the run's key log and session cache, for the content layer
-    /// (`content.rs`) to drive; None once a panic broke it (its records then stay closed).
-    pub(crate) fn with_core<T>(
-        &mut self,
-        py: Python<'_>,
-        work: impl FnOnce(Option<(&mut core::Decryptor, &mut Env<'_>)>) -> T,
-    ) -> PyResult<T> {
-        if self.broken.is_some() {
-            return Ok(work(None));
-        }
-        let suites = suites(py)?;
-        let keylog = self.keylog.try_borrow(py)?;
-        let mut sessions = self.sessions.try_borrow_mut(py)?;
-        let mut env = Env {
-            keylog: &keylog.0,
-            sessions: &mut sessions.0,
-            suites,
-        };
-        let done = catch_unwind(AssertUnwindSafe(|| work(Some((&mut self.inner, &mut env)))));
-        // Ctrl-C while a SEED-CBC record was decrypted in Python: raised, whatever was done,
-        // also when the work then panicked (the interrupt must not outlive this call and
-        // stop a later, unrelated one). An Exception there was told by the core already.
-        if let Some(error) = take_seed_error().filter(|error| stops_the_run(py, error)) {
-            return Err(error);
-        }
-        Ok(done.unwrap_or_else(|panic| resume_unwind(panic)))
     }
 }
 
@@ -183,13 +253,11 @@ impl Decryptor {
         failed_in_handshake: bool,
         reveal_keys: bool,
     ) -> PyResult<DecryptionJson> {
-        let keylog = self.keylog.try_borrow(py)?;
-        let dec = &self.inner;
-        let missing = dec.missing_secrets(&keylog.0, failed_in_handshake);
-        let reason = self
-            .broken
-            .clone()
-            .or_else(|| dec.reason_text(&keylog.0, &missing));
+        let state = self.0.here(py);
+        let keylog = read_here(py, &self.0.keys.keylog);
+        let dec = &state.inner;
+        let missing = dec.missing_secrets(&keylog, failed_in_handshake);
+        let reason = (state.broken.clone()).or_else(|| dec.reason_text(&keylog, &missing));
         let derived = reveal_keys.then(|| {
             dec.derivations
                 .iter()
@@ -345,25 +413,16 @@ impl Decryptor {
     /// `store`: the run's `KeyStore` (its key log, session cache, PSK, and whether it holds
     /// RSA keys are read from it).
     #[new]
-    fn new(py: Python<'_>, store: PyObject) -> PyResult<Self> {
-        let bound = store.bind(py);
-        let psk: Option<Vec<u8>> = bound.getattr("psk")?.extract()?;
-        let rsa_keys = bound.getattr("rsa_keys")?.is_truthy()?;
-        Ok(Self {
-            inner: core::Decryptor::new(psk, rsa_keys, Some(external_seed)),
-            keylog: bound.getattr("keylog")?.extract()?,
-            sessions: bound.getattr("sessions")?.extract()?,
-            store,
-            broken: None,
-        })
+    fn new(store: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Ok(Self(FlowDecryption::new(RunKeys::of(store)?)))
     }
 
     /// An SSLv2-format ClientHello, its 2-byte record header included.
-    fn on_sslv2_client_hello(&mut self, py: Python<'_>, record: &[u8]) -> PyResult<()> {
+    fn on_sslv2_client_hello(&self, py: Python<'_>, record: &[u8]) -> PyResult<()> {
         self.with_env(py, |dec, env| dec.on_sslv2_client_hello(env, record))
     }
 
-    fn on_change_cipher_spec(&mut self, py: Python<'_>, direction_name: &str) -> PyResult<()> {
+    fn on_change_cipher_spec(&self, py: Python<'_>, direction_name: &str) -> PyResult<()> {
         let dir = direction(direction_name)?;
         self.with_env(py, |dec, env| dec.on_change_cipher_spec(env, dir))
     }
@@ -371,7 +430,7 @@ impl Decryptor {
     /// One protected record: (real content type, plaintext), None (no key for it), or why it
     /// does not open (a str naming the record). Application data is hashed here.
     fn open<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         direction_name: &str,
         ctype: u8,
@@ -396,41 +455,50 @@ impl Decryptor {
     }
 
     /// Application data opened elsewhere (QUIC's STREAM frames): counted and hashed.
-    fn application_data(&mut self, direction_name: &str, plaintext: &[u8]) -> PyResult<()> {
-        self.inner
-            .application_data(direction(direction_name)?, plaintext);
+    fn application_data(
+        &self,
+        py: Python<'_>,
+        direction_name: &str,
+        plaintext: &[u8],
+    ) -> PyResult<()> {
+        (self.0.here(py).inner).application_data(direction(direction_name)?, plaintext);
         Ok(())
     }
 
     /// A packet opened elsewhere (QUIC) counted as a record of `part`.
     #[pyo3(signature = (part, direction_name, packets=1))]
-    fn count_opened(&mut self, part: &str, direction_name: &str, packets: u64) -> PyResult<()> {
+    fn count_opened(
+        &self,
+        py: Python<'_>,
+        part: &str,
+        direction_name: &str,
+        packets: u64,
+    ) -> PyResult<()> {
         let part = match part {
             "handshake" => Part::Handshake,
             "application_data" => Part::ApplicationData,
             "early_data" => Part::EarlyData,
             _ => return Err(PyValueError::new_err(format!("no part {part:?}"))),
         };
-        self.inner
-            .count_opened(part, direction(direction_name)?, packets);
+        (self.0.here(py).inner).count_opened(part, direction(direction_name)?, packets);
         Ok(())
     }
 
     /// Packets opened elsewhere (QUIC) with the key log's secrets that did not authenticate.
     #[pyo3(signature = (direction_name, packets=1))]
-    fn count_failed(&mut self, direction_name: &str, packets: u64) -> PyResult<()> {
-        self.inner.count_failed(direction(direction_name)?, packets);
+    fn count_failed(&self, py: Python<'_>, direction_name: &str, packets: u64) -> PyResult<()> {
+        (self.0.here(py).inner).count_failed(direction(direction_name)?, packets);
         Ok(())
     }
 
     /// The hash of the handshake so far, with the suite's hash (RFC 8446 §4.4.1).
-    fn transcript_hash<'py>(&mut self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.inner.transcript_hash())
+    fn transcript_hash<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.0.here(py).inner.transcript_hash())
     }
 
     /// TLS 1.3: whether every handshake message so far was read.
-    fn transcript_complete(&self) -> bool {
-        self.inner.transcript_complete()
+    fn transcript_complete(&self, py: Python<'_>) -> bool {
+        self.0.here(py).inner.transcript_complete()
     }
 
     #[pyo3(signature = (failed_in_handshake=false))]
@@ -439,8 +507,9 @@ impl Decryptor {
         py: Python<'_>,
         failed_in_handshake: bool,
     ) -> PyResult<Vec<&'static str>> {
-        let keylog = self.keylog.try_borrow(py)?;
-        Ok(self.inner.missing_secrets(&keylog.0, failed_in_handshake))
+        let state = self.0.here(py);
+        let keylog = read_here(py, &self.0.keys.keylog);
+        Ok(state.inner.missing_secrets(&keylog, failed_in_handshake))
     }
 
     /// The `decryption` object of `show --json` (connection.schema.json), made by the row's
@@ -459,11 +528,12 @@ impl Decryptor {
     /// (direction, why) of each direction whose application data digest was lost (the core's
     /// hashing thread ended early, a bug): a finding for the connection. Waits for the
     /// direction's records still queued to be hashed.
-    fn lost_digests(&self) -> Vec<(&'static str, String)> {
+    fn lost_digests(&self, py: Python<'_>) -> Vec<(&'static str, String)> {
+        let state = self.0.here(py);
         Dir::BOTH
             .into_iter()
             .filter_map(|dir| {
-                let lost = self.inner.results[dir as usize].sha256.check().err()?;
+                let lost = state.inner.results[dir as usize].sha256.check().err()?;
                 Some((dir.name(), lost.to_string()))
             })
             .collect()
@@ -472,29 +542,30 @@ impl Decryptor {
     /// The run's `KeyStore` this decryptor reads.
     #[getter]
     fn store(&self, py: Python<'_>) -> PyObject {
-        self.store.clone_ref(py)
+        self.0.keys.store.clone_ref(py)
     }
 
     /// "no_secret", "decrypted", "wrong_secret" or "unsupported_cipher".
     #[getter]
-    fn status(&self) -> &'static str {
-        self.inner.status.name()
+    fn status(&self, py: Python<'_>) -> &'static str {
+        self.0.here(py).inner.status.name()
     }
 
     #[getter]
-    fn source(&self) -> Option<String> {
-        self.inner.source.clone()
+    fn source(&self, py: Python<'_>) -> Option<String> {
+        self.0.here(py).inner.source.clone()
     }
 
     #[getter]
-    fn reason(&self) -> Option<String> {
-        self.broken.clone().or_else(|| self.inner.reason.clone())
+    fn reason(&self, py: Python<'_>) -> Option<String> {
+        let state = self.0.here(py);
+        state.broken.clone().or_else(|| state.inner.reason.clone())
     }
 
     /// One per handshake (the first, then each renegotiation), in order.
     #[getter]
     fn derivations(&self, py: Python<'_>) -> PyResult<Vec<Derivation>> {
-        self.inner
+        (self.0.here(py).inner)
             .derivations
             .iter()
             .map(|d| {
@@ -509,15 +580,16 @@ impl Decryptor {
     /// The current handshake's (name, value) pairs.
     #[getter]
     fn derivation<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        values(py, self.inner.derivation())
+        values(py, self.0.here(py).inner.derivation())
     }
 
     /// {"c2s": ..., "s2c": ...}: what each direction's records gave.
     #[getter]
     fn results<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let out = PyDict::new(py);
+        let state = self.0.here(py);
         for dir in Dir::BOTH {
-            let r = &self.inner.results[dir as usize];
+            let r = &state.inner.results[dir as usize];
             let result = DecryptionResult {
                 records_decrypted: r.records_decrypted,
                 records_failed_integrity: r.records_failed_integrity,
@@ -532,7 +604,7 @@ impl Decryptor {
 
     #[getter]
     fn master_secret<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
-        self.inner
+        (self.0.here(py).inner)
             .master_secret
             .as_ref()
             .map(|m| PyBytes::new(py, m))
@@ -541,29 +613,29 @@ impl Decryptor {
     /// The ClientHello's random (b"" before one is seen).
     #[getter]
     fn client_random<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.inner.client_random)
+        PyBytes::new(py, &self.0.here(py).inner.client_random)
     }
 
     #[getter]
-    fn version(&self) -> Option<u16> {
-        self.inner.version
+    fn version(&self, py: Python<'_>) -> Option<u16> {
+        self.0.here(py).inner.version
     }
 
     #[getter]
-    fn tls13(&self) -> bool {
-        self.inner.tls13
+    fn tls13(&self, py: Python<'_>) -> bool {
+        self.0.here(py).inner.tls13
     }
 
     /// A 0-RTT record was seen, opened or not.
     #[getter]
-    fn early_seen(&self) -> bool {
-        self.inner.early_seen
+    fn early_seen(&self, py: Python<'_>) -> bool {
+        self.0.here(py).inner.early_seen
     }
 
     /// The client's records are 0-RTT until its EndOfEarlyData.
     #[getter]
-    fn early_active(&self) -> bool {
-        self.inner.early_active
+    fn early_active(&self, py: Python<'_>) -> bool {
+        self.0.here(py).inner.early_active
     }
 }
 

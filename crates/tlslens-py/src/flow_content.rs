@@ -4,10 +4,11 @@
 //! the flow's `tlslens_core::content::Content`, so that a record never becomes a Python
 //! object: Python gets the content events (handshake messages, runs of application data,
 //! findings...) and the session's own events it needs (start, prelude, SSL 2.0, gaps, the
-//! end), in stream order. The decryptor of a flow is a Python `Decryptor` (its key log and
-//! session cache are the run's), made by the caller when the flow opens; it and the RSA
-//! premaster question (once per handshake) need the GIL, which is taken only for flows
-//! that have one. Without a decryptor nothing here touches Python.
+//! end), in stream order. The decryption of a flow (`FlowDecryption`: its key log and
+//! session cache are the run's) is made when the flow opens, and shared with the
+//! connection's `Decryptor` that Python reads once the flow ended; it needs no GIL (but for
+//! a SEED-CBC record, decrypted through Python, keys.rs). The RSA premaster question (once
+//! per handshake, with `--rsa-key`) takes the GIL; such a walk holds it throughout.
 //!
 //! Runs of application data are folded over frames here as the timeline folds them (one
 //! step per run), so that a bulk connection crosses as a few events: a run stays held
@@ -15,14 +16,15 @@
 //! it began and ended at. Not when each record's plaintext is told (a sink listens): the
 //! plaintext would be held too, so those runs go out with each frame as they come.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use pyo3::prelude::*;
 use tlslens_core::content::{Content as CoreContent, ContentEvent, DataRun, Io};
 use tlslens_core::decrypt::{RsaAnswer, RsaRequest, Suites};
 use tlslens_core::records::{RecordEvent, SessionEvent};
 
-use crate::decrypt::{ask_rsa, Decryptor};
+use crate::decrypt::{ask_rsa, FlowDecryption, RunKeys};
 use crate::keys::stops_the_run;
 
 /// What every flow's content layer is made with, and what makes its decryptor.
@@ -36,15 +38,20 @@ pub struct ContentSetup {
     pub keep_records: bool,
     /// `rsa(encrypted, versions)`: the premaster the run's RSA keys recover, or None.
     pub rsa: Option<PyObject>,
-    /// `decryptor_for(secrets)`: the new flow's `Decryptor` (None: nothing to decrypt
-    /// with), once `secrets` Decryption Secrets Blocks were read.
-    pub decryptor_for: PyObject,
+    /// The run's key store, for flows opened before any Decryption Secrets Block was read
+    /// (None: no secret was given).
+    pub keys: Option<Arc<RunKeys>>,
+    /// `keys_for(secrets)`: the run's key store once `secrets` (> 0) Decryption Secrets
+    /// Blocks were read (the caller adds their secrets to it then), or None.
+    pub keys_for: PyObject,
     /// A KeyboardInterrupt (or SystemExit) raised in one of the callbacks above or in a
     /// SEED-CBC record's decryption: the walk stops and `pull` raises it. (An Exception
     /// there is a bug: the flow goes on without a decryptor or premaster, with an
     /// internal-error finding where it happened.) In a mutex only to be shared by the
     /// walk's callers.
     pub interrupt: Mutex<Option<PyErr>>,
+    /// Whether `interrupt` holds one (looked at each frame).
+    pub stops: AtomicBool,
 }
 
 impl ContentSetup {
@@ -59,6 +66,7 @@ impl ContentSetup {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         interrupt.get_or_insert(error);
+        self.stops.store(true, Ordering::Relaxed);
         None
     }
 
@@ -68,16 +76,13 @@ impl ContentSetup {
             .interrupt
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        self.stops.store(false, Ordering::Relaxed);
         interrupt.take()
     }
 
     /// Whether an interrupt is waiting to be raised.
     pub fn stopping(&self) -> bool {
-        let interrupt = self
-            .interrupt
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        interrupt.is_some()
+        self.stops.load(Ordering::Relaxed)
     }
 }
 
@@ -114,7 +119,7 @@ pub struct FlowContent {
     /// What the core content layer is made with (the side the flow opened with as the
     /// client's), and what it says until then.
     client_side: Option<u8>,
-    decryptor: Option<Py<Decryptor>>,
+    decryptor: Option<Arc<FlowDecryption>>,
     /// After a bug: only the sides' ends go out (the session still counts bytes).
     abandoned: bool,
     /// The run of application data being folded over frames.
@@ -128,7 +133,7 @@ impl FlowContent {
     /// `failed`: why the decryptor could not be made.
     pub fn new(
         client_side: Option<u8>,
-        decryptor: Option<Py<Decryptor>>,
+        decryptor: Option<Arc<FlowDecryption>>,
         failed: Option<String>,
     ) -> Self {
         FlowContent {
@@ -280,7 +285,8 @@ impl FlowContent {
         });
     }
 
-    /// `work` with the content layer and its `Io`; the GIL only for a flow with a decryptor.
+    /// `work` with the content layer and its `Io`; the GIL only where an RSA premaster may
+    /// be asked for (and for a SEED-CBC record, keys.rs).
     fn with_io<T>(
         &mut self,
         setup: &ContentSetup,
@@ -298,8 +304,8 @@ impl FlowContent {
                 CoreContent::new(*client_side, max_message, known_types, setup.keep_plaintext);
             Box::new(made)
         });
+        let mut none = |_: &RsaRequest| -> RsaAnswer { Ok(None) };
         let Some(decryptor) = decryptor.as_ref() else {
-            let mut none = |_: &RsaRequest| -> RsaAnswer { Ok(None) };
             let mut io = Io {
                 suites: setup.suites,
                 decryptor: None,
@@ -307,34 +313,42 @@ impl FlowContent {
             };
             return Ok(work(inner, &mut io));
         };
+        // Err: a SEED-CBC record's Ctrl-C (the walk stops: `failed` keeps it) or a bug.
+        let failed = |py: Python<'_>, error: PyErr| {
+            setup
+                .failed(py, error)
+                .map_or_else(|| "interrupted".to_owned(), |error| error.to_string())
+        };
+        let Some(rsa) = setup.rsa.as_ref() else {
+            let walked = decryptor.with_core(None, setup.suites, |core| {
+                let mut io = Io {
+                    suites: setup.suites,
+                    decryptor: core,
+                    rsa: &mut none,
+                };
+                work(inner, &mut io)
+            });
+            return walked.map_err(|error| Python::with_gil(|py| failed(py, error)));
+        };
         Python::with_gil(|py| {
             // An Exception is the content layer's finding at the message; a Ctrl-C is kept
             // (the walk stops).
             let mut answer = |request: &RsaRequest| -> RsaAnswer {
-                ask_rsa(py, setup.rsa.as_ref(), request).or_else(|error| {
+                ask_rsa(py, Some(rsa), request).or_else(|error| {
                     setup
                         .failed(py, error)
                         .map_or(Ok(None), |error| Err(error.to_string()))
                 })
             };
-            let mut dec = decryptor
-                .bind(py)
-                .try_borrow_mut()
-                .map_err(|e| e.to_string())?;
-            // Err: a SEED-CBC record's Ctrl-C (the walk stops: `failed` keeps it) or a bug.
-            dec.with_core(py, |core| {
+            let walked = decryptor.with_core(Some(py), setup.suites, |core| {
                 let mut io = Io {
                     suites: setup.suites,
                     decryptor: core,
                     rsa: &mut answer,
                 };
                 work(inner, &mut io)
-            })
-            .map_err(|error| {
-                setup
-                    .failed(py, error)
-                    .map_or_else(|| "interrupted".to_owned(), |error| error.to_string())
-            })
+            });
+            walked.map_err(|error| failed(py, error))
         })
     }
 }

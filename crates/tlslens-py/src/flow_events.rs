@@ -7,6 +7,7 @@
 //! Without (`FlowCore(sessions=False)`), the reassembled bytes themselves (`FlowData`...).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
@@ -15,7 +16,7 @@ use tlslens_core::flows::tcp::StreamEvent;
 use tlslens_core::flows::{CloseReason, FlowEvent, FlowMap, FlowSet, FlowSink, Opened, Verdict};
 use tlslens_core::records::{Session, SessionEvent};
 
-use super::decrypt::Decryptor;
+use super::decrypt::{Decryptor, FlowDecryption};
 use super::flow_content::{ContentSetup, FlowContent, Said};
 use super::flow_handover::Group;
 use super::flows::panic_text;
@@ -48,9 +49,8 @@ pub struct FlowOpened {
     /// Decryption Secrets Blocks read when the flow opened.
     #[pyo3(get)]
     pub(crate) secrets: usize,
-    /// With the content layer in the walk: the flow's decryptor, when it has one.
-    #[pyo3(get)]
-    pub(crate) decryptor: Option<Py<Decryptor>>,
+    /// With the content layer in the walk: the flow's decryption, when it has one.
+    pub(crate) decryption: Option<Arc<FlowDecryption>>,
 }
 
 impl FlowOpened {
@@ -67,7 +67,7 @@ impl FlowOpened {
             client_side: o.client_side,
             mid_stream: o.mid_stream,
             secrets,
-            decryptor: None,
+            decryption: None,
         }
     }
 }
@@ -82,6 +82,12 @@ impl FlowOpened {
     #[getter]
     fn dst<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, self.dst_addr.as_bytes())
+    }
+
+    /// The flow's `Decryptor`, when it has one (the walk feeds it).
+    #[getter]
+    fn decryptor(&self) -> Option<Decryptor> {
+        self.decryption.clone().map(Decryptor)
     }
 }
 
@@ -235,10 +241,13 @@ pub struct Collector {
     /// Each open flow's session, when the core drives them (`None`: stream bytes go out).
     pub sessions: Option<FlowMap<Box<Open>>>,
     /// The Decryption Secrets Blocks the run's key store was given (through
-    /// `decryptor_for`) when a keyed flow opened: see `opened`.
+    /// `keys_for`) when a keyed flow opened: see `opened`.
     pub secrets_given: usize,
     /// A key log was given: application data bodies are kept for decryption.
     pub keys: bool,
+    /// A QUIC connection or DTLS association opened: their decryptors, which Python feeds,
+    /// share the run's session cache with the walk's (walk.rs: `holds_gil`).
+    pub udp_tls: bool,
     /// Stream bytes given to sessions since the last batch went out.
     pub fed: usize,
     /// The QUIC connection table, with sessions: QUIC associations' datagrams go to it.
@@ -500,6 +509,7 @@ impl FlowSink for Collector {
             },
             FlowEvent::HandOut { flow, late } => Kept::HandOut(FlowHandOut { flow, late }),
             FlowEvent::UdpOpened(o) => {
+                self.udp_tls = true;
                 if let Some(quic) = self.quic.as_mut() {
                     quic.opened(&o);
                 }

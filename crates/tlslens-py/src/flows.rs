@@ -20,7 +20,7 @@ use pyo3::{PyTraverseError, PyVisit};
 use tlslens_core::capture::Batch;
 use tlslens_core::flows::{packet, udp, FlowTable, Limits};
 
-use super::decrypt::suites;
+use super::decrypt::{suites, RunKeys};
 use super::flow_content::ContentSetup;
 use super::flow_events::{Collector, Kept};
 use super::flow_handover::to_python;
@@ -49,7 +49,9 @@ pub struct FlowBatch {
 /// (`FlowCore(content=...)`): `known_types` the handshake types a record of whole messages
 /// may hold; `keep_plaintext` each decrypted record's bytes are told; `keep_records` each
 /// record's header goes out (as a `SkippedBody`); `rsa(encrypted, versions)` the premaster
-/// the run's RSA keys recover; `decryptor_for(secrets)` a new flow's `Decryptor` or None.
+/// the run's RSA keys recover; `keys` the run's `KeyStore` (None: no secret given) and
+/// `keys_for(secrets)` that store once `secrets` (> 0) Decryption Secrets Blocks were read
+/// (their secrets added to it), which a new flow's decryption reads.
 #[pyclass(frozen, module = "tlslens._core")]
 pub struct ContentOptions {
     max_message: u64,
@@ -57,19 +59,22 @@ pub struct ContentOptions {
     keep_plaintext: bool,
     keep_records: bool,
     rsa: Option<PyObject>,
-    decryptor_for: PyObject,
+    keys: Option<PyObject>,
+    keys_for: PyObject,
 }
 
 #[pymethods]
 impl ContentOptions {
     #[new]
-    #[pyo3(signature = (*, max_message, known_types, keep_plaintext, keep_records, decryptor_for, rsa=None))]
+    #[pyo3(signature = (*, max_message, known_types, keep_plaintext, keep_records, keys, keys_for, rsa=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         max_message: u64,
         known_types: Vec<u8>,
         keep_plaintext: bool,
         keep_records: bool,
-        decryptor_for: PyObject,
+        keys: Option<PyObject>,
+        keys_for: PyObject,
         rsa: Option<PyObject>,
     ) -> Self {
         ContentOptions {
@@ -78,7 +83,8 @@ impl ContentOptions {
             keep_plaintext,
             keep_records,
             rsa,
-            decryptor_for,
+            keys,
+            keys_for,
         }
     }
 }
@@ -92,8 +98,13 @@ impl ContentOptions {
             keep_plaintext: self.keep_plaintext,
             keep_records: self.keep_records,
             rsa: self.rsa.as_ref().map(|rsa| rsa.clone_ref(py)),
-            decryptor_for: self.decryptor_for.clone_ref(py),
+            keys: match &self.keys {
+                Some(store) => Some(RunKeys::of(store.bind(py))?),
+                None => None,
+            },
+            keys_for: self.keys_for.clone_ref(py),
             interrupt: std::sync::Mutex::new(None),
+            stops: Default::default(),
         })
     }
 }
@@ -117,7 +128,7 @@ pub struct FlowCore {
     /// A batch fetched to walk ahead that carries Decryption Secrets Blocks: Python is told
     /// them only when the events before them are all out, and the batch is walked here.
     unadmitted: Option<Batch>,
-    /// The content layers' callbacks (`decryptor_for`, `rsa`), kept here while the walking
+    /// The content layers' callbacks (`keys_for`, `rsa`), kept here while the walking
     /// thread has the state (a walk ahead asks neither): the cyclic collector sees them
     /// whatever the walk's whereabouts (a run's generator dropped halfway must go).
     parked: Option<(PyObject, Option<PyObject>)>,
@@ -159,7 +170,7 @@ impl FlowCore {
     /// otherwise the reassembled bytes go out. `keys`: a key log was given (application
     /// data bodies are kept for decryption). `content` (with sessions): each flow's records
     /// are read by its content layer in the walk too (content events out), its decryptor
-    /// made by `content.decryptor_for(secrets)`; see `ContentOptions`. `on_secrets`: told
+    /// made with `content.keys`; see `ContentOptions`. `on_secrets`: told
     /// each batch's Decryption Secrets Blocks before the batch is walked.
     #[pyo3(signature = (
         *, reorder_window, max_connections, max_buffer, watch_after, checks, sessions=false,
@@ -234,9 +245,9 @@ impl FlowCore {
                 let walk = self.here(py);
                 let hold = walk.holds_gil();
                 let walked = if hold {
-                    walk.frames_caught(checks, hold)
+                    walk.frames_caught(checks)
                 } else {
-                    py.allow_threads(|| walk.frames_caught(checks, hold))
+                    py.allow_threads(|| walk.frames_caught(checks))
                 };
                 (walked.map_err(|panic| panic_text(panic.as_ref())), None)
             }
@@ -403,8 +414,8 @@ impl FlowCore {
         if let Some(on_secrets) = &self.on_secrets {
             visit.call(on_secrets)?;
         }
-        if let Some((decryptor_for, rsa)) = &self.parked {
-            visit.call(decryptor_for)?;
+        if let Some((keys_for, rsa)) = &self.parked {
+            visit.call(keys_for)?;
             if let Some(rsa) = rsa {
                 visit.call(rsa)?;
             }
@@ -414,7 +425,7 @@ impl FlowCore {
             .as_ref()
             .and_then(|walk| walk.collector.content.as_ref());
         if let Some(setup) = content {
-            visit.call(&setup.decryptor_for)?;
+            visit.call(&setup.keys_for)?;
             if let Some(rsa) = &setup.rsa {
                 visit.call(rsa)?;
             }
@@ -585,8 +596,8 @@ impl FlowCore {
             return Ok(());
         };
         if let Some(setup) = walk.collector.content.as_mut() {
-            let decryptor_for = std::mem::replace(&mut setup.decryptor_for, py.None());
-            self.parked = Some((decryptor_for, setup.rsa.take()));
+            let keys_for = std::mem::replace(&mut setup.keys_for, py.None());
+            self.parked = Some((keys_for, setup.rsa.take()));
         }
         if let Err(mut walk) = walker.give(walk) {
             // The thread is gone: walked here from now on.
@@ -715,8 +726,8 @@ fn lost(limits: Limits) -> Walk {
 
 /// The callbacks parked while the walk was away, back in its content setup.
 fn unpark(parked: Option<(PyObject, Option<PyObject>)>, walk: &mut Walk) {
-    if let (Some((decryptor_for, rsa)), Some(setup)) = (parked, walk.collector.content.as_mut()) {
-        setup.decryptor_for = decryptor_for;
+    if let (Some((keys_for, rsa)), Some(setup)) = (parked, walk.collector.content.as_mut()) {
+        setup.keys_for = keys_for;
         setup.rsa = rsa;
     }
 }

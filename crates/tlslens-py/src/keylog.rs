@@ -2,11 +2,75 @@
 //! `tlslens_core::decrypt::keylog`, the one parser of key log lines) and `SessionCache`
 //! (master secrets by session ID and ticket, bounded). `keys/store.py`'s `KeyStore` holds
 //! one of each; every connection's `Decryptor` reads them.
+//!
+//! Both are shared (`Arc`, behind a lock) with the flows' decryptors, which the walk feeds
+//! on its own thread without the GIL (walk.rs): see `lock_here` for how Python's side
+//! takes the locks.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{RwLockWriteGuard, TryLockError};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use tlslens_core::decrypt::keylog;
 use tlslens_core::decrypt::store::{self, SessionCache as CoreCache};
+
+/// A run's key log, as every flow's decryptor reads it.
+pub(crate) type SharedKeyLog = Arc<RwLock<keylog::KeyLog>>;
+
+/// A run's session cache, as every flow's decryptor reads and fills it.
+pub(crate) type SharedSessions = Arc<Mutex<CoreCache>>;
+
+/// A lock of what the walking thread shares with Python (the key log, the session cache, a
+/// flow's decryption), taken where the GIL is held: at once when free, else with the GIL
+/// released while it waits. The walking thread may hold the lock while it waits for the
+/// GIL (a SEED-CBC record is decrypted through Python, keys.rs): neither would go on.
+/// (A poisoned lock is taken as it stands: the core's panics are caught inside the locks.)
+pub(crate) fn lock_here<'a, T: Send>(py: Python<'_>, lock: &'a Mutex<T>) -> MutexGuard<'a, T> {
+    loop {
+        match lock.try_lock() {
+            Ok(guard) => return guard,
+            Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => py.allow_threads(|| drop(lock.lock())),
+        }
+    }
+}
+
+/// `lock_here` for reading a key log.
+pub(crate) fn read_here<'a, T: Send + Sync>(
+    py: Python<'_>,
+    lock: &'a RwLock<T>,
+) -> RwLockReadGuard<'a, T> {
+    loop {
+        match lock.try_read() {
+            Ok(guard) => return guard,
+            Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => py.allow_threads(|| drop(lock.read())),
+        }
+    }
+}
+
+/// `lock_here` for adding to a key log.
+fn write_here<'a, T: Send + Sync>(py: Python<'_>, lock: &'a RwLock<T>) -> RwLockWriteGuard<'a, T> {
+    loop {
+        match lock.try_write() {
+            Ok(guard) => return guard,
+            Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => py.allow_threads(|| drop(lock.write())),
+        }
+    }
+}
+
+/// A lock taken on the walking thread, which holds no GIL (Python's side never waits for
+/// the GIL holding one).
+pub(crate) fn lock_walking<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
+    lock.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `lock_walking` for reading a key log.
+pub(crate) fn read_walking<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// A key log line that could not be used: where, and why.
 #[pyclass(frozen, module = "tlslens._core")]
@@ -27,9 +91,15 @@ impl KeyLogProblem {
 }
 
 /// NSS key log lines (SSLKEYLOGFILE) from any source; see `add_text`.
-#[pyclass(module = "tlslens._core")]
+#[pyclass(frozen, module = "tlslens._core")]
 #[derive(Default)]
-pub struct KeyLog(pub(crate) keylog::KeyLog);
+pub struct KeyLog(pub(crate) SharedKeyLog);
+
+impl KeyLog {
+    fn read<'a>(&'a self, py: Python<'_>) -> RwLockReadGuard<'a, keylog::KeyLog> {
+        read_here(py, &self.0)
+    }
+}
 
 #[pymethods]
 impl KeyLog {
@@ -45,8 +115,8 @@ impl KeyLog {
     /// Add every usable line of `text` (`source` names it in problems; `origin` is where
     /// its secrets are said to come from); returns how many were used.
     #[pyo3(signature = (text, source, origin="keylog"))]
-    fn add_text(&mut self, text: &str, source: &str, origin: &str) -> usize {
-        self.0.add_text(text, source, origin)
+    fn add_text(&self, py: Python<'_>, text: &str, source: &str, origin: &str) -> usize {
+        write_here(py, &self.0).add_text(text, source, origin)
     }
 
     fn get<'py>(
@@ -55,34 +125,34 @@ impl KeyLog {
         label: &str,
         client_random: &[u8],
     ) -> Option<Bound<'py, PyBytes>> {
-        self.0
+        self.read(py)
             .get(label, client_random)
             .map(|secret| PyBytes::new(py, secret))
     }
 
     /// Whether any line of the key log is for this client random.
-    fn knows(&self, client_random: &[u8]) -> bool {
-        self.0.knows(client_random)
+    fn knows(&self, py: Python<'_>, client_random: &[u8]) -> bool {
+        self.read(py).knows(client_random)
     }
 
     /// Where a secret came from: "keylog" (a file), "pcapng" (a Decryption Secrets Block)...
-    fn origin(&self, label: &str, client_random: &[u8]) -> String {
-        self.0.origin(label, client_random).to_owned()
+    fn origin(&self, py: Python<'_>, label: &str, client_random: &[u8]) -> String {
+        self.read(py).origin(label, client_random).to_owned()
     }
 
-    fn __len__(&self) -> usize {
-        self.0.len()
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.read(py).len()
     }
 
     /// Secrets held by label and client random (RSA lines not counted).
     #[getter]
-    fn secret_count(&self) -> usize {
-        self.0.secret_count()
+    fn secret_count(&self, py: Python<'_>) -> usize {
+        self.read(py).secret_count()
     }
 
     #[getter]
-    fn problems(&self) -> Vec<KeyLogProblem> {
-        self.0
+    fn problems(&self, py: Python<'_>) -> Vec<KeyLogProblem> {
+        self.read(py)
             .problems
             .iter()
             .map(|p| KeyLogProblem {
@@ -95,15 +165,15 @@ impl KeyLog {
 
     /// Every bad line, kept in `problems` or not.
     #[getter]
-    fn problem_count(&self) -> usize {
-        self.0.problem_count
+    fn problem_count(&self, py: Python<'_>) -> usize {
+        self.read(py).problem_count
     }
 
     /// {(label, client random): secret}, built on each call (for the QUIC and DTLS tables).
     #[getter]
     fn secrets<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let out = PyDict::new(py);
-        for (label, random, secret) in self.0.secrets() {
+        for (label, random, secret) in self.read(py).secrets() {
             let key = PyTuple::new(
                 py,
                 [
@@ -120,7 +190,7 @@ impl KeyLog {
     #[getter]
     fn rsa_premasters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let out = PyDict::new(py);
-        for (prefix, premaster) in self.0.rsa_premasters() {
+        for (prefix, premaster) in self.read(py).rsa_premasters() {
             out.set_item(PyBytes::new(py, prefix), PyBytes::new(py, premaster))?;
         }
         Ok(out)
@@ -130,9 +200,9 @@ impl KeyLog {
 /// The master secrets of the full handshakes read so far, by session ID and by ticket, for
 /// the abbreviated handshakes that resume them (each table bounded by `MAX_SESSIONS`,
 /// oldest forgotten first).
-#[pyclass(module = "tlslens._core")]
+#[pyclass(frozen, module = "tlslens._core")]
 #[derive(Default)]
-pub struct SessionCache(pub(crate) CoreCache);
+pub struct SessionCache(pub(crate) SharedSessions);
 
 #[pymethods]
 impl SessionCache {
@@ -145,8 +215,8 @@ impl SessionCache {
     const MAX_SESSIONS: usize = store::MAX_SESSIONS;
 
     /// (sessions, tickets) held.
-    fn __len__(&self) -> usize {
-        let (sessions, tickets) = self.0.len();
+    fn __len__(&self, py: Python<'_>) -> usize {
+        let (sessions, tickets) = lock_here(py, &self.0).len();
         sessions + tickets
     }
 }

@@ -6,8 +6,10 @@
 //! a thread of its own. The state moves there whole (`Walk`) and comes back with how the
 //! walk went: nothing is shared, so nothing is locked, and the events come out in the
 //! order they would have come without it. Only a walk that needs no Python goes ahead
-//! (no key log or capture secrets, no time budget, a capture read from its file); the
-//! others run where they always did, in `pull`.
+//! (no capture secrets nor RSA keys, no time budget, a capture read from its file: see
+//! `holds_gil`); the others run where they always did, in `pull`. A key log is no obstacle:
+//! the flows' decryptions are the core's (decrypt.rs, `FlowDecryption`), and the run's key
+//! log and session cache are shared behind locks.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -56,18 +58,27 @@ impl Stop {
 }
 
 impl Walk {
-    /// Whether a flow's events need Python as they are made (a flow with a decryptor takes
-    /// the GIL for each of its stream events, flow_content.rs): such a walk holds the GIL
-    /// throughout rather than take it back frame after frame, and never goes ahead.
+    /// Whether the walk needs Python as it goes, or must keep in step with what Python does
+    /// with the events it made: such a walk holds the GIL throughout rather than take it
+    /// back frame after frame, and never goes ahead. With the content layers in the walk,
+    /// a capture's own secrets (each flow opened after more of them asks Python to add them
+    /// to the run's key store: they must come at that frame), RSA keys (each handshake asks
+    /// for a premaster, flow_content.rs), and secrets where QUIC or DTLS was seen (their
+    /// decryptors, fed by Python from earlier frames, share the session cache the walk's
+    /// decryptors fill: it must not hold sessions from later frames).
     pub fn holds_gil(&self) -> bool {
         let collector = &self.collector;
-        collector.content.is_some() && (collector.keys || collector.secrets > 0)
+        let Some(setup) = collector.content.as_ref() else {
+            return false;
+        };
+        let keyed = collector.keys || collector.secrets > 0;
+        collector.secrets > 0 || (keyed && (setup.rsa.is_some() || collector.udp_tls))
     }
 
     /// The frames of the batch from `next` on, until the batch is walked whole, or Python
     /// must act: its clock looked at (`checks`), the events gathered handed over, an
-    /// interrupt raised in a callback (`hold`).
-    pub fn frames(&mut self, checks: bool, hold: bool) -> Stop {
+    /// interrupt raised in a callback.
+    pub fn frames(&mut self, checks: bool) -> Stop {
         let Walk {
             table,
             batch,
@@ -81,10 +92,7 @@ impl Walk {
             let (ts_ns, linktype, data) = (frame.ts_ns, frame.linktype, batch.bytes(frame));
             let step = table.captured(ts_ns, linktype, data, frame.orig_len, collector);
             stop.note(step, table, collector);
-            if (checks && stop.check)
-                || collector.held() > MAX_BATCH_DATA
-                || (hold && collector.stopping())
-            {
+            if (checks && stop.check) || collector.held() > MAX_BATCH_DATA || collector.stopping() {
                 break;
             }
         }
@@ -92,8 +100,8 @@ impl Walk {
     }
 
     /// `frames` with a panic caught (a bug: the caller makes it the capture's last problem).
-    pub fn frames_caught(&mut self, checks: bool, hold: bool) -> std::thread::Result<Stop> {
-        catch_unwind(AssertUnwindSafe(|| self.frames(checks, hold)))
+    pub fn frames_caught(&mut self, checks: bool) -> std::thread::Result<Stop> {
+        catch_unwind(AssertUnwindSafe(|| self.frames(checks)))
     }
 }
 
@@ -119,7 +127,7 @@ impl Walker {
             .stack_size(8 << 20)
             .spawn(move || {
                 while let Ok(mut walk) = given.recv() {
-                    let walked = walk.frames_caught(false, false);
+                    let walked = walk.frames_caught(false);
                     if answer.send((walk, walked)).is_err() {
                         break;
                     }
@@ -180,9 +188,7 @@ mod tests {
     #[test]
     fn the_walking_thread_walks_as_the_caller_would_and_gives_the_state_back() {
         let mut here = walk_of(100);
-        let stop_here = here
-            .frames_caught(false, false)
-            .map(|s| (s.check, s.progress));
+        let stop_here = here.frames_caught(false).map(|s| (s.check, s.progress));
         let walker = Walker::start().expect("a thread");
         assert!(walker.give(walk_of(100)).is_ok());
         let (away, walked) = walker.answer().expect("an answer");

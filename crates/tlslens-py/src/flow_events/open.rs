@@ -19,12 +19,14 @@
 //! run's key store and session cache learn comes with the server's answer, and other
 //! flows read it in the capture's order): a scan's or a flood's hellos cost as little.
 
+use std::sync::Arc;
+
 use pyo3::prelude::*;
 use tlslens_core::flows::{FlowEvent, Opened};
 use tlslens_core::records::{RecordEvent, Session, SessionEvent};
 
 use super::{close_name, Collector, FlowClosed, FlowOpened, Kept};
-use crate::decrypt::{decryptor_failed, Decryptor};
+use crate::decrypt::{decryptor_failed, FlowDecryption, RunKeys};
 use crate::flow_content::FlowContent;
 use crate::flow_handover::Group;
 
@@ -208,7 +210,7 @@ impl Collector {
         open.told = true;
         let held = open.held.take();
         let mut opened = FlowOpened::new(&open.opened, open.secrets);
-        opened.decryptor = self.open_content(&opened);
+        opened.decryption = self.open_content(&opened);
         self.events.push(Kept::Opened(opened));
         let Some(held) = held else {
             return;
@@ -291,34 +293,32 @@ impl Collector {
     }
 
     /// A flow's content layer, made with what the flow opened with (its client side, the
-    /// Decryption Secrets Blocks read then); its decryptor, when it has one.
-    fn open_content(&mut self, opened: &FlowOpened) -> Option<Py<Decryptor>> {
+    /// Decryption Secrets Blocks read then); its decryption, when it has one.
+    fn open_content(&mut self, opened: &FlowOpened) -> Option<Arc<FlowDecryption>> {
         let keyed = self.keyed(opened.secrets);
         let setup = self.content.as_ref()?;
-        // The caller makes the decryptor (from the run's key store, with the capture's
-        // secrets read when the flow opened); an Exception there (a bug) leaves the flow
-        // without one, and its finding.
         let mut failed = None;
-        let decryptor = keyed
-            .then(|| {
-                Python::with_gil(|py| {
-                    let made = setup.decryptor_for.call1(py, (opened.secrets,));
-                    let made = made.and_then(|made| made.extract::<Option<Py<Decryptor>>>(py));
-                    made.unwrap_or_else(|error| {
-                        failed = setup
-                            .failed(py, error)
-                            .map(|error| decryptor_failed(&error));
-                        None
-                    })
+        let keys = match opened.secrets {
+            _ if !keyed => None,
+            0 => setup.keys.clone(),
+            // The caller adds the capture's secrets read so far to the run's key store; an
+            // Exception there (a bug) leaves the flow without a decryption, and its finding.
+            secrets => Python::with_gil(|py| {
+                let store = setup.keys_for.call1(py, (secrets,));
+                let keys = store.and_then(|store| match store.is_none(py) {
+                    true => Ok(None),
+                    false => RunKeys::of(store.bind(py)).map(Some),
+                });
+                keys.unwrap_or_else(|error| {
+                    failed = (setup.failed(py, error)).map(|error| decryptor_failed(&error));
+                    None
                 })
-            })
-            .flatten();
-        let kept = decryptor
-            .as_ref()
-            .map(|d| Python::with_gil(|py| d.clone_ref(py)));
-        let content = FlowContent::new(opened.client_side, kept, failed);
+            }),
+        };
+        let decryption = keys.map(FlowDecryption::new);
+        let content = FlowContent::new(opened.client_side, decryption.clone(), failed);
         self.contents.insert(opened.flow, Box::new(content));
-        decryptor
+        decryption
     }
 
     /// A flow ends: its session's last events (and the run of application data its content
@@ -478,8 +478,10 @@ mod tests {
                 keep_plaintext: false,
                 keep_records: false,
                 rsa: None,
-                decryptor_for: py.None(),
+                keys: None,
+                keys_for: py.None(),
                 interrupt: Mutex::new(None),
+                stops: Default::default(),
             }),
             ..Collector::default()
         }
