@@ -8,7 +8,9 @@ flow's decryption is the core's, fed on the walking thread)."""
 from __future__ import annotations
 
 import io
+import re
 import struct
+import subprocess
 import sys
 from pathlib import Path
 
@@ -88,6 +90,62 @@ def test_a_keyed_walk_goes_ahead_and_tells_what_a_walk_in_step_tells(tmp_path: P
     decrypted = [line for line in ahead if '"status": "decrypted"' in line]
     assert len(decrypted) > len(ahead) / 2
     assert (ahead, ahead_problems) == (in_step, in_step_problems)
+
+
+def _seed_capture(corpus: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """wireshark-notes' ``ssl3/dump.pcapng`` (39 SSLv3 connections, three of them SEED-CBC,
+    which ``cryptography`` decrypts through Python) 40 times over, several of the reader's
+    batches, and its key log."""
+    dump = corpus / "wireshark-notes" / "ssl3" / "dump.pcapng"
+    path = tmp_path / "seed.pcapng"
+    path.write_bytes(dump.read_bytes() * 40)
+    return path, dump.with_name("premaster.txt")
+
+
+def test_seed_records_walked_ahead_are_decrypted_as_in_step(corpus: Path, tmp_path: Path) -> None:
+    """The walking thread never takes the GIL: a SEED-CBC record it meets is decrypted by the
+    thread waiting for the walk, and the lines are those of a walk in step."""
+    path, keylog = _seed_capture(corpus, tmp_path)
+    ahead, ahead_problems, threads = _read(path, as_stream=False, keylogs=[keylog])
+    in_step, in_step_problems, _ = _read(path, as_stream=True, keylogs=[keylog])
+    assert "tlslens-walk" in threads
+    seed = [line for line in ahead if re.search(r'"cipher_suite": "[A-Z_]*_SEED_CBC_', line)]
+    assert len(seed) == 3 * 40 and all('"status": "decrypted"' in line for line in seed)
+    assert (ahead, ahead_problems) == (in_step, in_step_problems)
+
+
+LEAVE_EARLY = """
+import gc, sys
+from pathlib import Path
+from tlslens.keys.files import add_keylog_file
+from tlslens.keys.store import KeyStore
+from tlslens.pipeline import read_capture
+keys = KeyStore()
+add_keylog_file(keys, Path(sys.argv[2]))
+connections = iter(read_capture(Path(sys.argv[1]), keys=keys))
+next(connections)
+del connections
+gc.collect()
+print("left")
+"""
+
+
+def test_a_keyed_run_left_while_its_walk_meets_seed_records_ends(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """A run left after its first connection (``| head``, Ctrl-C, a loop's break) while the
+    walk is ahead among SEED-CBC records: the table waits for the walk, doing the records'
+    decryption meanwhile. (It waited holding the GIL that the walking thread then asked
+    for: a hang, review.)"""
+    path, keylog = _seed_capture(corpus, tmp_path)
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-c", LEAVE_EARLY, str(path), str(keylog)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (done.returncode, done.stdout, done.stderr) == (0, "left\n", "")
 
 
 def test_secrets_halfway_wait_for_the_events_before_them(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ use tlslens_core::protection::ExternalCbc;
 use crate::flows::panic_text;
 use crate::keylog::{lock_here, lock_walking, read_here, read_walking};
 use crate::keylog::{KeyLog, SessionCache, SharedKeyLog, SharedSessions};
-use crate::keys::{seed_cbc, stops_the_run, take_seed_error};
+use crate::keys::{seed_cbc, take_seed_error};
 
 static SUITES: GILOnceCell<Suites> = GILOnceCell::new();
 
@@ -204,15 +204,13 @@ impl FlowDecryption {
         let done = catch_unwind(AssertUnwindSafe(|| {
             work(Some((&mut state.inner, &mut env)))
         }));
-        // (The locks go before the GIL may be waited for below, and before a panic goes on.)
+        // (The locks go before a panic goes on.)
         drop((sessions, keylog, state));
         // Ctrl-C while a SEED-CBC record was decrypted in Python: raised, whatever was done,
         // also when the work then panicked (the interrupt must not outlive this call and
         // stop a later, unrelated one). An Exception there was told by the core already.
-        if let Some(error) = take_seed_error() {
-            if Python::with_gil(|py| stops_the_run(py, &error)) {
-                return Err(error);
-            }
+        if let Some((error, true)) = take_seed_error() {
+            return Err(error);
         }
         Ok(done.unwrap_or_else(|panic| resume_unwind(panic)))
     }

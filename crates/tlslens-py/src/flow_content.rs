@@ -6,9 +6,10 @@
 //! findings...) and the session's own events it needs (start, prelude, SSL 2.0, gaps, the
 //! end), in stream order. The decryption of a flow (`FlowDecryption`: its key log and
 //! session cache are the run's) is made when the flow opens, and shared with the
-//! connection's `Decryptor` that Python reads once the flow ended; it needs no GIL (but for
-//! a SEED-CBC record, decrypted through Python, keys.rs). The RSA premaster question (once
-//! per handshake, with `--rsa-key`) takes the GIL; such a walk holds it throughout.
+//! connection's `Decryptor` that Python reads once the flow ended; it needs no GIL (a
+//! SEED-CBC record is decrypted through Python where the GIL is held: keys.rs). The RSA
+//! premaster question (once per handshake, with `--rsa-key`) takes the GIL; such a walk
+//! holds it throughout.
 //!
 //! Runs of application data are folded over frames here as the timeline folds them (one
 //! step per run), so that a bulk connection crosses as a few events: a run stays held
@@ -68,6 +69,18 @@ impl ContentSetup {
         interrupt.get_or_insert(error);
         self.stops.store(true, Ordering::Relaxed);
         None
+    }
+
+    /// An interrupt (a Ctrl-C raised in a SEED-CBC record's decryption) kept, without the
+    /// GIL: the walk stops at the next frame. Its words for the flow's failure.
+    pub fn stop_with(&self, error: PyErr) -> String {
+        let mut interrupt = self
+            .interrupt
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        interrupt.get_or_insert(error);
+        self.stops.store(true, Ordering::Relaxed);
+        "interrupted".to_owned()
     }
 
     /// The interrupt kept, if any (the walk stops at the next frame).
@@ -286,7 +299,7 @@ impl FlowContent {
     }
 
     /// `work` with the content layer and its `Io`; the GIL only where an RSA premaster may
-    /// be asked for (and for a SEED-CBC record, keys.rs).
+    /// be asked for.
     fn with_io<T>(
         &mut self,
         setup: &ContentSetup,
@@ -328,7 +341,8 @@ impl FlowContent {
                 };
                 work(inner, &mut io)
             });
-            return walked.map_err(|error| Python::with_gil(|py| failed(py, error)));
+            // (Only a Ctrl-C comes back: kept without the GIL, this may be the walking thread.)
+            return walked.map_err(|error| setup.stop_with(error));
         };
         Python::with_gil(|py| {
             // An Exception is the content layer's finding at the message; a Ctrl-C is kept

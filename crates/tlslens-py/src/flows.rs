@@ -277,7 +277,8 @@ impl FlowCore {
     /// A flow whose content failed in Python (a bug): its session only counts bytes from
     /// now on, and a flow not yet TLS is let go.
     /// (Frames walked ahead meanwhile were read as before the bug: their events, told by
-    /// the next `pull`, are the flow's as they came.)
+    /// the next `pull`, are the flow's as they came, and its decryption counted their
+    /// records.)
     fn abandon(&mut self, py: Python<'_>, flow: u64) -> PyResult<FlowBatch> {
         let walk = self.here(py);
         let (table, collector) = (&mut walk.table, &mut walk.collector);
@@ -480,7 +481,7 @@ impl FlowCore {
             return;
         }
         let answer = match self.walker.as_ref() {
-            Some(walker) => py.allow_threads(|| walker.answer()),
+            Some(walker) => walker.answer(py),
             None => None,
         };
         let (mut walk, walked) = match answer {
@@ -682,11 +683,12 @@ impl FlowCore {
 
 impl Drop for FlowCore {
     /// A walk still ahead (a run stopped early) is waited for: the thread gives the state
-    /// back, and nothing outlives the table.
+    /// back, and nothing outlives the table. (With the GIL released meanwhile, and the jobs
+    /// it asks for done, as in `join`: the review's `| head` on SEED connections hung here.)
     fn drop(&mut self) {
         if self.state.is_none() {
             if let Some(walker) = self.walker.as_ref() {
-                let _ = walker.answer();
+                Python::with_gil(|py| walker.answer(py));
             }
         }
     }

@@ -23,9 +23,12 @@ pub(crate) type SharedSessions = Arc<Mutex<CoreCache>>;
 
 /// A lock of what the walking thread shares with Python (the key log, the session cache, a
 /// flow's decryption), taken where the GIL is held: at once when free, else with the GIL
-/// released while it waits. The walking thread may hold the lock while it waits for the
-/// GIL (a SEED-CBC record is decrypted through Python, keys.rs): neither would go on.
-/// (A poisoned lock is taken as it stands: the core's panics are caught inside the locks.)
+/// released while it waits (another thread may need it to go on). Python's side never waits
+/// for a lock the walking thread holds while that thread waits for it (a SEED-CBC record's
+/// job, walk.rs): Python reads a flow's decryption once the flow ended, writes the key log
+/// and feeds decryptors of its own (QUIC, DTLS) only where the walk keeps in step
+/// (`Walk::holds_gil`). (A poisoned lock is taken as it stands: the core's panics are
+/// caught inside the locks.)
 pub(crate) fn lock_here<'a, T: Send>(py: Python<'_>, lock: &'a Mutex<T>) -> MutexGuard<'a, T> {
     loop {
         match lock.try_lock() {
@@ -61,8 +64,7 @@ fn write_here<'a, T: Send + Sync>(py: Python<'_>, lock: &'a RwLock<T>) -> RwLock
     }
 }
 
-/// A lock taken on the walking thread, which holds no GIL (Python's side never waits for
-/// the GIL holding one).
+/// A lock taken where the GIL may not be held (the walking thread never takes it).
 pub(crate) fn lock_walking<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
     lock.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -5,12 +5,15 @@
 //! and the tests, and `RecordProtection` for the atheris harness; a connection's records are
 //! opened by the core's decryptor (`decrypt.rs`), not through these. Errors become tlslens' own exceptions
 //! (`DecryptError`, `UnsupportedCipherError`), so that callers catch what they caught before.
-//! SEED-CBC records are decrypted by `cryptography`, through Python: an error raised there is
-//! kept (`KEPT`) for the boundary the walk returns through (`take_seed_error`), which raises
-//! a Ctrl-C; an Exception (a bug) is already the connection's fault in the core's decryptor.
+//! SEED-CBC records are decrypted by `cryptography`, through Python (on the walking thread,
+//! which never takes the GIL, by the thread waiting for the walk: walk.rs, `ask_python`): an
+//! error raised there is kept (`KEPT`) for the boundary the walk returns through
+//! (`take_seed_error`), which raises a Ctrl-C; an Exception (a bug) is already the
+//! connection's fault in the core's decryptor.
 
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::channel;
 
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit, PyValueError};
 use pyo3::prelude::*;
@@ -18,6 +21,8 @@ use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBytes, PyType};
 use tlslens_core::keys::{hkdf, prf, HashAlg};
 use tlslens_core::protection::{self, CipherSpec as CoreSpec, ExternalCbc};
+
+use crate::walk::{ask_python, PythonJob};
 
 static DECRYPT_ERROR: GILOnceCell<Py<PyType>> = GILOnceCell::new();
 static UNSUPPORTED: GILOnceCell<Py<PyType>> = GILOnceCell::new();
@@ -271,25 +276,28 @@ pub(crate) fn stops_the_run(py: Python<'_>, error: &PyErr) -> bool {
     error.is_instance_of::<PyKeyboardInterrupt>(py) || error.is_instance_of::<PySystemExit>(py)
 }
 
+/// An error the SEED-CBC callback raised: the error, and whether it stops the run.
+type SeedError = (PyErr, bool);
+
 thread_local! {
     /// An error the SEED-CBC callback raised, which can only answer the core with a string:
-    /// kept here (on the thread that walks, which holds the GIL) until the boundary the walk
-    /// returns through takes it (`take_seed_error`). The first is kept, unless a later one
-    /// stops the run (a Ctrl-C after a bug's Exception must still stop it).
-    static KEPT: RefCell<Option<PyErr>> = const { RefCell::new(None) };
+    /// kept here (on the thread that walks) until the boundary the walk returns through
+    /// takes it (`take_seed_error`). The first is kept, unless a later one stops the run (a
+    /// Ctrl-C after a bug's Exception must still stop it).
+    static KEPT: RefCell<Option<SeedError>> = const { RefCell::new(None) };
 }
 
-/// The error a SEED-CBC callback raised since the last call, if any: the caller raises a
-/// Ctrl-C (or keeps it to stop its walk).
-pub(crate) fn take_seed_error() -> Option<PyErr> {
+/// The error a SEED-CBC callback raised since the last call, if any, and whether it stops
+/// the run: the caller raises a Ctrl-C (or keeps it to stop its walk).
+pub(crate) fn take_seed_error() -> Option<SeedError> {
     KEPT.with(|kept| kept.borrow_mut().take())
 }
 
-fn keep_seed_error(py: Python<'_>, error: PyErr) {
+fn keep_seed_error(error: SeedError) {
     KEPT.with(|kept| {
         let mut kept = kept.borrow_mut();
-        let kept_stops = kept.as_ref().is_some_and(|k| stops_the_run(py, k));
-        if kept.is_none() || (!kept_stops && stops_the_run(py, &error)) {
+        let kept_stops = kept.as_ref().is_some_and(|(_, stops)| *stops);
+        if kept.is_none() || (!kept_stops && error.1) {
             *kept = Some(error);
         }
     });
@@ -300,8 +308,12 @@ struct SeedCbc {
     key: Vec<u8>,
 }
 
+/// What one SEED-CBC decryption in Python gave: the plaintext, or (the error's text, the
+/// error, whether it stops the run).
+type SeedAnswer = Result<Vec<u8>, (String, SeedError)>;
+
 impl SeedCbc {
-    fn decrypt_in_python(&self, py: Python<'_>, iv: &[u8], data: &[u8]) -> PyResult<Vec<u8>> {
+    fn decrypt_in_python(key: &[u8], py: Python<'_>, iv: &[u8], data: &[u8]) -> PyResult<Vec<u8>> {
         let algorithms = py.import("cryptography.hazmat.decrepit.ciphers.algorithms")?;
         let ciphers = py.import("cryptography.hazmat.primitives.ciphers")?;
         let mode = ciphers
@@ -310,7 +322,7 @@ impl SeedCbc {
             .call1((PyBytes::new(py, iv),))?;
         let seed = algorithms
             .getattr("SEED")?
-            .call1((PyBytes::new(py, &self.key),))?;
+            .call1((PyBytes::new(py, key),))?;
         let decryptor = ciphers
             .getattr("Cipher")?
             .call1((seed, mode))?
@@ -325,14 +337,29 @@ impl SeedCbc {
 }
 
 impl ExternalCbc for SeedCbc {
+    /// Done where the GIL is held: by this thread, or, on the walking thread, by the
+    /// thread waiting for the walk (this one waits for the answer).
     fn decrypt(&mut self, iv: &[u8], data: &[u8]) -> Result<Vec<u8>, String> {
-        Python::with_gil(|py| {
-            self.decrypt_in_python(py, iv, data).map_err(|error| {
-                let text = error.to_string();
-                keep_seed_error(py, error);
-                text
-            })
-        })
+        let (answer, answered) = channel::<SeedAnswer>();
+        let (key, iv, data) = (self.key.clone(), iv.to_vec(), data.to_vec());
+        let job: PythonJob = Box::new(move |py| {
+            let done = SeedCbc::decrypt_in_python(&key, py, &iv, &data).map_err(|error| {
+                let stops = stops_the_run(py, &error);
+                (error.to_string(), (error, stops))
+            });
+            let _ = answer.send(done);
+        });
+        if let Err(job) = ask_python(job) {
+            Python::with_gil(job);
+        }
+        match answered.recv() {
+            Ok(Ok(plain)) => Ok(plain),
+            Ok(Err((text, error))) => {
+                keep_seed_error(error);
+                Err(text)
+            }
+            Err(_) => Err("SEED-CBC decryption was not answered: the run ended".to_owned()),
+        }
     }
 }
 
@@ -386,7 +413,7 @@ impl RecordProtection {
     ) -> PyResult<(u8, Bound<'py, PyBytes>)> {
         let protection = &mut self.0;
         let opened = catch_unwind(AssertUnwindSafe(|| protection.open(ctype, version, body)));
-        if let Some(error) = take_seed_error() {
+        if let Some((error, _)) = take_seed_error() {
             return Err(error);
         }
         match opened {

@@ -9,12 +9,16 @@
 //! (no capture secrets nor RSA keys, no time budget, a capture read from its file: see
 //! `holds_gil`); the others run where they always did, in `pull`. A key log is no obstacle:
 //! the flows' decryptions are the core's (decrypt.rs, `FlowDecryption`), and the run's key
-//! log and session cache are shared behind locks.
+//! log and session cache are shared behind locks. The walking thread never takes the GIL:
+//! what needs it (a SEED-CBC record) is done by the thread waiting for the walk
+//! (`ask_python`).
 
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Mutex, PoisonError};
 
+use pyo3::Python;
 use tlslens_core::capture::Batch;
 use tlslens_core::flows::{FlowTable, Step};
 
@@ -108,34 +112,68 @@ impl Walk {
 /// A walk done on the walking thread: the state back, and how it went.
 pub type Walked = (Box<Walk>, std::thread::Result<Stop>);
 
+/// Work that needs the GIL (a SEED-CBC record decrypted by `cryptography`, keys.rs): the
+/// walking thread never takes it, and asks the thread waiting for the walk, which holds it.
+pub type PythonJob = Box<dyn FnOnce(Python<'_>) + Send>;
+
+/// What the walking thread tells the thread waiting for it.
+pub enum FromWalker {
+    /// The walk given, done.
+    Walked(Walked),
+    /// Work to do with the GIL while the walk waits for it.
+    Job(PythonJob),
+}
+
+thread_local! {
+    /// On the walking thread: where its jobs for Python go.
+    static ASK: RefCell<Option<Sender<FromWalker>>> = const { RefCell::new(None) };
+}
+
+/// `job` given to the thread waiting for the walk when called on the walking thread (the
+/// job tells its caller when it is done); given back to be done here elsewhere. Taking the
+/// GIL on the walking thread could deadlock with a thread that holds it and waits for the
+/// walk, and end the thread (and the process) while the interpreter shuts down.
+pub fn ask_python(job: PythonJob) -> Result<(), PythonJob> {
+    ASK.with(|ask| match ask.borrow().as_ref() {
+        Some(ask) => ask
+            .send(FromWalker::Job(job))
+            .map_err(|failed| match failed.0 {
+                FromWalker::Job(job) => job,
+                FromWalker::Walked(_) => unreachable!("a job was sent"),
+            }),
+        None => Err(job),
+    })
+}
+
 /// The thread that walks ahead: given the state, it walks the frames and gives it back.
 /// It ends when the `FlowCore` that made it goes (its sender dropped).
 pub struct Walker {
     give: Sender<Box<Walk>>,
     /// (In a mutex only for the `FlowCore` to be shared by Python's threads.)
-    answers: Mutex<Receiver<Walked>>,
+    told: Mutex<Receiver<FromWalker>>,
 }
 
 impl Walker {
     /// A walking thread, or None when the system makes none (the walk stays in `pull`).
     pub fn start() -> Option<Self> {
         let (give, given) = channel::<Box<Walk>>();
-        let (answer, answers) = channel::<Walked>();
+        let (tell, told) = channel::<FromWalker>();
         let spawned = std::thread::Builder::new()
             .name("tlslens-walk".to_owned())
             // The walk's depth is the main thread's, where it ran before.
             .stack_size(8 << 20)
             .spawn(move || {
+                ASK.with(|ask| *ask.borrow_mut() = Some(tell.clone()));
                 while let Ok(mut walk) = given.recv() {
                     let walked = walk.frames_caught(false);
-                    if answer.send((walk, walked)).is_err() {
+                    if tell.send(FromWalker::Walked((walk, walked))).is_err() {
                         break;
                     }
                 }
             });
         spawned.ok().map(|_| Walker {
             give,
-            answers: Mutex::new(answers),
+            told: Mutex::new(told),
         })
     }
 
@@ -145,11 +183,22 @@ impl Walker {
         self.give.send(walk).map_err(|failed| failed.0)
     }
 
-    /// The walk given, once done; None when the thread ended without answering (a panic
-    /// outside the walk's own catch: a bug).
-    pub fn answer(&self) -> Option<Walked> {
-        let answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
-        answers.recv().ok()
+    /// The next thing the walking thread tells, waited for; None when the thread ended
+    /// without answering (a panic outside the walk's own catch: a bug).
+    pub fn next(&self) -> Option<FromWalker> {
+        let told = self.told.lock().unwrap_or_else(PoisonError::into_inner);
+        told.recv().ok()
+    }
+
+    /// The walk given, once done, waited for with the GIL released; the jobs the walk asks
+    /// for meanwhile are done with it.
+    pub fn answer(&self, py: Python<'_>) -> Option<Walked> {
+        loop {
+            match py.allow_threads(|| self.next())? {
+                FromWalker::Walked(walked) => return Some(walked),
+                FromWalker::Job(job) => job(py),
+            }
+        }
     }
 }
 
@@ -158,7 +207,7 @@ mod tests {
     use tlslens_core::capture::{Batch, Frame};
     use tlslens_core::flows::{FlowTable, Limits};
 
-    use super::{Walk, Walker};
+    use super::{FromWalker, Walk, Walker};
     use crate::flow_events::Collector;
 
     /// Frames no flow takes (too short for a link header): walked, counted, skipped.
@@ -191,7 +240,9 @@ mod tests {
         let stop_here = here.frames_caught(false).map(|s| (s.check, s.progress));
         let walker = Walker::start().expect("a thread");
         assert!(walker.give(walk_of(100)).is_ok());
-        let (away, walked) = walker.answer().expect("an answer");
+        let Some(FromWalker::Walked((away, walked))) = walker.next() else {
+            panic!("an answer");
+        };
         assert_eq!(stop_here.ok(), walked.ok().map(|s| (s.check, s.progress)));
         assert_eq!(
             (away.next, away.table.frames),
@@ -201,6 +252,6 @@ mod tests {
         assert_eq!(away.table.skipped(), here.table.skipped());
         // Once answered, the thread takes the next walk.
         assert!(walker.give(away).is_ok());
-        assert!(walker.answer().is_some());
+        assert!(matches!(walker.next(), Some(FromWalker::Walked(_))));
     }
 }
