@@ -42,7 +42,13 @@ def _capture(path: Path, *, secrets_halfway: bool) -> None:
 
 
 def _walk_threads() -> set[str]:
-    return {task.joinpath("comm").read_text().strip() for task in Path("/proc/self/task").iterdir()}
+    names = set()
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            names.add(task.joinpath("comm").read_text().strip())
+        except (FileNotFoundError, ProcessLookupError):  # a thread that ended meanwhile
+            continue
+    return names
 
 
 def _read(
@@ -146,6 +152,35 @@ def test_a_keyed_run_left_while_its_walk_meets_seed_records_ends(
             timeout=60,
         )
         assert (done.returncode, done.stdout, done.stderr) == (0, "left\n", "")
+
+
+TWO_RUNS = """
+import sys
+from pathlib import Path
+from tlslens.keys.files import add_keylog_file
+from tlslens.keys.store import KeyStore
+from tlslens.pipeline import read_capture
+keys = KeyStore()
+add_keylog_file(keys, Path(sys.argv[2]))
+first = read_capture(Path(sys.argv[1]), keys=keys)
+pairs = zip(first, read_capture(Path(sys.argv[1]), keys=keys))
+print(sum(1 for _ in pairs), len(keys.sessions) > 0)
+"""
+
+
+def test_two_runs_over_one_key_store_go_on(corpus: Path, tmp_path: Path) -> None:
+    """Two runs read side by side with one key store: a walk waiting for its SEED-CBC
+    record's decryption holds the store's session cache, which the other run (or Python,
+    asking its size) waits for; whichever thread waits does the decryption meanwhile.
+    (Only a walk's own table did its jobs at first: a hang, review.)"""
+    path, keylog = _seed_capture(corpus, tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", TWO_RUNS, str(path), str(keylog)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"{39 * 40} True\n", "")
 
 
 def test_secrets_halfway_wait_for_the_events_before_them(tmp_path: Path) -> None:

@@ -62,12 +62,7 @@ impl ContentSetup {
         if !stops_the_run(py, &error) {
             return Some(error);
         }
-        let mut interrupt = self
-            .interrupt
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        interrupt.get_or_insert(error);
-        self.stops.store(true, Ordering::Relaxed);
+        self.stop_with(error);
         None
     }
 

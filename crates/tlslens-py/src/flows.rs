@@ -14,6 +14,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use pyo3::{PyTraverseError, PyVisit};
@@ -684,13 +685,25 @@ impl FlowCore {
 impl Drop for FlowCore {
     /// A walk still ahead (a run stopped early) is waited for: the thread gives the state
     /// back, and nothing outlives the table. (With the GIL released meanwhile, and the jobs
-    /// it asks for done, as in `join`: the review's `| head` on SEED connections hung here.)
+    /// asked for done, as in `join`: the review's `| head` on SEED connections hung here.)
+    /// A Ctrl-C that came while one of those jobs ran was kept by its walk, to stop it: the
+    /// run is gone, but the user asked to stop, so it is asked again of the main thread.
     fn drop(&mut self) {
-        if self.state.is_none() {
-            if let Some(walker) = self.walker.as_ref() {
-                Python::with_gil(|py| walker.answer(py));
+        let Some(walker) = self.walker.as_ref().filter(|_| self.state.is_none()) else {
+            return;
+        };
+        Python::with_gil(|py| {
+            let Some((walk, _)) = walker.answer(py) else {
+                return;
+            };
+            let content = walk.collector.content.as_ref();
+            let kept = content.and_then(ContentSetup::interrupted);
+            if kept.is_some_and(|error| error.is_instance_of::<PyKeyboardInterrupt>(py)) {
+                let _ = py
+                    .import("_thread")
+                    .and_then(|thread| thread.call_method0("interrupt_main"));
             }
-        }
+        });
     }
 }
 

@@ -12,6 +12,8 @@ use std::sync::{RwLockWriteGuard, TryLockError};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
+
+use crate::walk::{wait_doing_jobs, walking};
 use tlslens_core::decrypt::keylog;
 use tlslens_core::decrypt::store::{self, SessionCache as CoreCache};
 
@@ -21,22 +23,17 @@ pub(crate) type SharedKeyLog = Arc<RwLock<keylog::KeyLog>>;
 /// A run's session cache, as every flow's decryptor reads and fills it.
 pub(crate) type SharedSessions = Arc<Mutex<CoreCache>>;
 
-/// A lock of what the walking thread shares with Python (the key log, the session cache, a
+/// A lock of what the walking threads share with Python (the key log, the session cache, a
 /// flow's decryption), taken where the GIL is held: at once when free, else with the GIL
-/// released while it waits (another thread may need it to go on). Python's side never waits
-/// for a lock the walking thread holds while that thread waits for it (a SEED-CBC record's
-/// job, walk.rs): Python reads a flow's decryption once the flow ended, writes the key log
-/// and feeds decryptors of its own (QUIC, DTLS) only where the walk keeps in step
-/// (`Walk::holds_gil`). (A poisoned lock is taken as it stands: the core's panics are
-/// caught inside the locks.)
+/// released while it waits, doing the walking threads' jobs meanwhile (walk.rs): a walk
+/// may hold the lock while it waits for a job (a SEED-CBC record decrypted through Python).
+/// (A poisoned lock is taken as it stands: the core's panics are caught inside the locks.)
 pub(crate) fn lock_here<'a, T: Send>(py: Python<'_>, lock: &'a Mutex<T>) -> MutexGuard<'a, T> {
-    loop {
-        match lock.try_lock() {
-            Ok(guard) => return guard,
-            Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => py.allow_threads(|| drop(lock.lock())),
-        }
-    }
+    wait_doing_jobs(py, || match lock.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    })
 }
 
 /// `lock_here` for reading a key log.
@@ -44,34 +41,46 @@ pub(crate) fn read_here<'a, T: Send + Sync>(
     py: Python<'_>,
     lock: &'a RwLock<T>,
 ) -> RwLockReadGuard<'a, T> {
-    loop {
-        match lock.try_read() {
-            Ok(guard) => return guard,
-            Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => py.allow_threads(|| drop(lock.read())),
-        }
-    }
+    wait_doing_jobs(py, || match lock.try_read() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    })
 }
 
 /// `lock_here` for adding to a key log.
 fn write_here<'a, T: Send + Sync>(py: Python<'_>, lock: &'a RwLock<T>) -> RwLockWriteGuard<'a, T> {
-    loop {
-        match lock.try_write() {
-            Ok(guard) => return guard,
-            Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => py.allow_threads(|| drop(lock.write())),
+    wait_doing_jobs(py, || match lock.try_write() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    })
+}
+
+/// A lock taken where the GIL is not held: a walking thread waits (its jobs, and those of
+/// a walk holding the lock, are done by the threads that hold the GIL); another thread
+/// (a walk in step, the GIL released) takes the GIL to wait as `lock_here` does.
+pub(crate) fn lock_walking<T: Send>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
+    match lock.try_lock() {
+        Ok(guard) => guard,
+        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) if walking() => {
+            lock.lock().unwrap_or_else(PoisonError::into_inner)
         }
+        Err(TryLockError::WouldBlock) => Python::with_gil(|py| lock_here(py, lock)),
     }
 }
 
-/// A lock taken where the GIL may not be held (the walking thread never takes it).
-pub(crate) fn lock_walking<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
-    lock.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// `lock_walking` for reading a key log.
-pub(crate) fn read_walking<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(PoisonError::into_inner)
+pub(crate) fn read_walking<T: Send + Sync>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    match lock.try_read() {
+        Ok(guard) => guard,
+        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) if walking() => {
+            lock.read().unwrap_or_else(PoisonError::into_inner)
+        }
+        Err(TryLockError::WouldBlock) => Python::with_gil(|py| read_here(py, lock)),
+    }
 }
 
 /// A key log line that could not be used: where, and why.

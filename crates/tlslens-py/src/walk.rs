@@ -10,13 +10,16 @@
 //! `holds_gil`); the others run where they always did, in `pull`. A key log is no obstacle:
 //! the flows' decryptions are the core's (decrypt.rs, `FlowDecryption`), and the run's key
 //! log and session cache are shared behind locks. The walking thread never takes the GIL:
-//! what needs it (a SEED-CBC record) is done by the thread waiting for the walk
-//! (`ask_python`).
+//! what needs it (a SEED-CBC record) is a job done by a thread that holds it while it waits
+//! for a walk or for a lock (`ask_python`, `Exchange`).
 
-use std::cell::RefCell;
+use std::cell::Cell;
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use pyo3::Python;
 use tlslens_core::capture::Batch;
@@ -113,68 +116,139 @@ impl Walk {
 pub type Walked = (Box<Walk>, std::thread::Result<Stop>);
 
 /// Work that needs the GIL (a SEED-CBC record decrypted by `cryptography`, keys.rs): the
-/// walking thread never takes it, and asks the thread waiting for the walk, which holds it.
+/// walking threads never take it, and ask the threads that hold it (`ask_python`).
 pub type PythonJob = Box<dyn FnOnce(Python<'_>) + Send>;
 
-/// What the walking thread tells the thread waiting for it.
-pub enum FromWalker {
-    /// The walk given, done.
-    Walked(Walked),
-    /// Work to do with the GIL while the walk waits for it.
-    Job(PythonJob),
+/// Between the walking threads and the threads that wait for them: the walks done (by
+/// walker) and the jobs that need the GIL. Any thread that waits, for its walk or for a
+/// lock a walking thread may hold (keylog.rs, `lock_here`), does the jobs meanwhile,
+/// whichever walk asked: a walk may wait on its job holding a lock of the run's key store,
+/// which another run, or Python itself, may be waiting for (the review: two runs zipped
+/// over one key store hung while only a walk's own table did its jobs).
+struct Exchange {
+    jobs: VecDeque<PythonJob>,
+    walked: Vec<(u64, Walked)>,
+    /// Walking threads that ended without giving their walk back (a panic outside the
+    /// walk's own catch: a bug).
+    lost: Vec<u64>,
+}
+
+static EXCHANGE: Mutex<Exchange> = Mutex::new(Exchange {
+    jobs: VecDeque::new(),
+    walked: Vec::new(),
+    lost: Vec::new(),
+});
+
+/// Told on every change of `EXCHANGE`.
+static CHANGED: Condvar = Condvar::new();
+
+static WALKERS: AtomicU64 = AtomicU64::new(0);
+
+/// How long a thread waiting for a lock sleeps between its tries when no job comes (a lock
+/// let go tells nobody).
+const LOCK_RETRY: Duration = Duration::from_micros(200);
+
+fn exchange() -> MutexGuard<'static, Exchange> {
+    EXCHANGE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A change of the exchange, told.
+fn post(change: impl FnOnce(&mut Exchange)) {
+    change(&mut exchange());
+    CHANGED.notify_all();
 }
 
 thread_local! {
-    /// On the walking thread: where its jobs for Python go.
-    static ASK: RefCell<Option<Sender<FromWalker>>> = const { RefCell::new(None) };
+    /// Whether this is a walking thread.
+    static WALKING: Cell<bool> = const { Cell::new(false) };
 }
 
-/// `job` given to the thread waiting for the walk when called on the walking thread (the
-/// job tells its caller when it is done); given back to be done here elsewhere. Taking the
-/// GIL on the walking thread could deadlock with a thread that holds it and waits for the
-/// walk, and end the thread (and the process) while the interpreter shuts down.
+/// Whether this is a walking thread (which never takes the GIL).
+pub fn walking() -> bool {
+    WALKING.with(Cell::get)
+}
+
+/// `job` left for a thread that holds the GIL when called on a walking thread (the job
+/// tells its caller when it is done); given back to be done here elsewhere. Taking the GIL
+/// on a walking thread could deadlock with a thread that holds it and waits for the walk,
+/// and end the thread (and the process) while the interpreter shuts down.
 pub fn ask_python(job: PythonJob) -> Result<(), PythonJob> {
-    ASK.with(|ask| match ask.borrow().as_ref() {
-        Some(ask) => ask
-            .send(FromWalker::Job(job))
-            .map_err(|failed| match failed.0 {
-                FromWalker::Job(job) => job,
-                FromWalker::Walked(_) => unreachable!("a job was sent"),
-            }),
-        None => Err(job),
-    })
+    if !walking() {
+        return Err(job);
+    }
+    post(|ex| ex.jobs.push_back(job));
+    Ok(())
+}
+
+/// Every job waiting, done (`py`: this thread holds the GIL).
+fn do_jobs(py: Python<'_>) {
+    while let Some(job) = exchange().jobs.pop_front() {
+        job(py);
+    }
+}
+
+/// `free()` once it gives something, the jobs of the walking threads done while it does
+/// not (with the GIL released between tries): how a thread holding the GIL waits for a
+/// lock a walking thread may hold.
+pub fn wait_doing_jobs<T>(py: Python<'_>, mut free: impl FnMut() -> Option<T>) -> T {
+    loop {
+        if let Some(got) = free() {
+            return got;
+        }
+        do_jobs(py);
+        py.allow_threads(|| {
+            let ex = exchange();
+            if ex.jobs.is_empty() {
+                let _ = CHANGED.wait_timeout(ex, LOCK_RETRY);
+            }
+        });
+    }
+}
+
+/// What a thread waiting for a walk is given.
+enum Given {
+    Walked(Walked),
+    Job(PythonJob),
+    Lost,
+}
+
+/// Marks its walking thread's end when it ends by a panic (a bug): its waiter stops waiting.
+struct Ending(u64);
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let id = self.0;
+            post(|ex| ex.lost.push(id));
+        }
+    }
 }
 
 /// The thread that walks ahead: given the state, it walks the frames and gives it back.
 /// It ends when the `FlowCore` that made it goes (its sender dropped).
 pub struct Walker {
+    id: u64,
     give: Sender<Box<Walk>>,
-    /// (In a mutex only for the `FlowCore` to be shared by Python's threads.)
-    told: Mutex<Receiver<FromWalker>>,
 }
 
 impl Walker {
     /// A walking thread, or None when the system makes none (the walk stays in `pull`).
     pub fn start() -> Option<Self> {
         let (give, given) = channel::<Box<Walk>>();
-        let (tell, told) = channel::<FromWalker>();
+        let id = WALKERS.fetch_add(1, Ordering::Relaxed);
         let spawned = std::thread::Builder::new()
             .name("tlslens-walk".to_owned())
             // The walk's depth is the main thread's, where it ran before.
             .stack_size(8 << 20)
             .spawn(move || {
-                ASK.with(|ask| *ask.borrow_mut() = Some(tell.clone()));
+                WALKING.with(|walking| walking.set(true));
+                let _ending = Ending(id);
                 while let Ok(mut walk) = given.recv() {
                     let walked = walk.frames_caught(false);
-                    if tell.send(FromWalker::Walked((walk, walked))).is_err() {
-                        break;
-                    }
+                    post(|ex| ex.walked.push((id, (walk, walked))));
                 }
             });
-        spawned.ok().map(|_| Walker {
-            give,
-            told: Mutex::new(told),
-        })
+        spawned.ok().map(|_| Walker { id, give })
     }
 
     /// Walk ahead: the state is the thread's until `answer`. Given back (Err) when the
@@ -183,21 +257,44 @@ impl Walker {
         self.give.send(walk).map_err(|failed| failed.0)
     }
 
-    /// The next thing the walking thread tells, waited for; None when the thread ended
-    /// without answering (a panic outside the walk's own catch: a bug).
-    pub fn next(&self) -> Option<FromWalker> {
-        let told = self.told.lock().unwrap_or_else(PoisonError::into_inner);
-        told.recv().ok()
+    /// What this walker's waiter is given next (`jobs`: jobs too), waited for.
+    fn next(&self, jobs: bool) -> Given {
+        let id = self.id;
+        let mut ex = exchange();
+        loop {
+            if let Some(job) = ex.jobs.pop_front().filter(|_| jobs) {
+                return Given::Job(job);
+            }
+            if let Some(at) = ex.walked.iter().position(|(walker, _)| *walker == id) {
+                return Given::Walked(ex.walked.swap_remove(at).1);
+            }
+            if let Some(at) = ex.lost.iter().position(|walker| *walker == id) {
+                ex.lost.swap_remove(at);
+                return Given::Lost;
+            }
+            ex = CHANGED.wait(ex).unwrap_or_else(PoisonError::into_inner);
+        }
     }
 
-    /// The walk given, once done, waited for with the GIL released; the jobs the walk asks
-    /// for meanwhile are done with it.
+    /// The walk given, once done, waited for with the GIL released; the jobs of every
+    /// walking thread are done with it meanwhile. None when the thread ended without
+    /// answering.
     pub fn answer(&self, py: Python<'_>) -> Option<Walked> {
         loop {
-            match py.allow_threads(|| self.next())? {
-                FromWalker::Walked(walked) => return Some(walked),
-                FromWalker::Job(job) => job(py),
+            match py.allow_threads(|| self.next(true)) {
+                Given::Walked(walked) => return Some(walked),
+                Given::Job(job) => job(py),
+                Given::Lost => return None,
             }
+        }
+    }
+
+    /// The walk given, once done, where there is no Python (jobs are left to others).
+    #[cfg(test)]
+    fn walked(&self) -> Option<Walked> {
+        match self.next(false) {
+            Given::Walked(walked) => Some(walked),
+            Given::Job(_) | Given::Lost => None,
         }
     }
 }
@@ -207,7 +304,7 @@ mod tests {
     use tlslens_core::capture::{Batch, Frame};
     use tlslens_core::flows::{FlowTable, Limits};
 
-    use super::{FromWalker, Walk, Walker};
+    use super::{Walk, Walker};
     use crate::flow_events::Collector;
 
     /// Frames no flow takes (too short for a link header): walked, counted, skipped.
@@ -240,9 +337,7 @@ mod tests {
         let stop_here = here.frames_caught(false).map(|s| (s.check, s.progress));
         let walker = Walker::start().expect("a thread");
         assert!(walker.give(walk_of(100)).is_ok());
-        let Some(FromWalker::Walked((away, walked))) = walker.next() else {
-            panic!("an answer");
-        };
+        let (away, walked) = walker.walked().expect("an answer");
         assert_eq!(stop_here.ok(), walked.ok().map(|s| (s.check, s.progress)));
         assert_eq!(
             (away.next, away.table.frames),
@@ -252,6 +347,6 @@ mod tests {
         assert_eq!(away.table.skipped(), here.table.skipped());
         // Once answered, the thread takes the next walk.
         assert!(walker.give(away).is_ok());
-        assert!(matches!(walker.next(), Some(FromWalker::Walked(_))));
+        assert!(walker.walked().is_some());
     }
 }
