@@ -182,7 +182,12 @@ pub fn ask_python(job: PythonJob) -> Result<(), PythonJob> {
 
 /// Every job waiting, done (`py`: this thread holds the GIL).
 fn do_jobs(py: Python<'_>) {
-    while let Some(job) = exchange().jobs.pop_front() {
+    loop {
+        // (Its own statement: the exchange is not held while the job runs.)
+        let job = exchange().jobs.pop_front();
+        let Some(job) = job else {
+            return;
+        };
         job(py);
     }
 }
