@@ -321,12 +321,8 @@ impl FlowContent {
             };
             return Ok(work(inner, &mut io));
         };
-        // Err: a SEED-CBC record's Ctrl-C (the walk stops: `failed` keeps it) or a bug.
-        let failed = |py: Python<'_>, error: PyErr| {
-            setup
-                .failed(py, error)
-                .map_or_else(|| "interrupted".to_owned(), |error| error.to_string())
-        };
+        // `with_core`'s Err is only a SEED-CBC record's Ctrl-C: kept (the walk stops), with
+        // no GIL needed (this may be the walking thread).
         let Some(rsa) = setup.rsa.as_ref() else {
             let walked = decryptor.with_core(None, setup.suites, |core| {
                 let mut io = Io {
@@ -336,7 +332,6 @@ impl FlowContent {
                 };
                 work(inner, &mut io)
             });
-            // (Only a Ctrl-C comes back: kept without the GIL, this may be the walking thread.)
             return walked.map_err(|error| setup.stop_with(error));
         };
         Python::with_gil(|py| {
@@ -357,7 +352,7 @@ impl FlowContent {
                 };
                 work(inner, &mut io)
             });
-            walked.map_err(|error| failed(py, error))
+            walked.map_err(|error| setup.stop_with(error))
         })
     }
 }
