@@ -8,7 +8,7 @@
 //! takes the locks.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
-use std::sync::{RwLockWriteGuard, TryLockError};
+use std::sync::{RwLockWriteGuard, TryLockError, TryLockResult};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
@@ -29,11 +29,16 @@ pub(crate) type SharedSessions = Arc<Mutex<CoreCache>>;
 /// may hold the lock while it waits for a job (a SEED-CBC record decrypted through Python).
 /// (A poisoned lock is taken as it stands: the core's panics are caught inside the locks.)
 pub(crate) fn lock_here<'a, T: Send>(py: Python<'_>, lock: &'a Mutex<T>) -> MutexGuard<'a, T> {
-    wait_doing_jobs(py, || match lock.try_lock() {
+    wait_doing_jobs(py, || taken(lock.try_lock()))
+}
+
+/// A lock's guard if it was free (a poisoned lock taken as it stands), None if it is held.
+fn taken<G>(tried: TryLockResult<G>) -> Option<G> {
+    match tried {
         Ok(guard) => Some(guard),
         Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
         Err(TryLockError::WouldBlock) => None,
-    })
+    }
 }
 
 /// `lock_here` for reading a key log.
@@ -41,45 +46,31 @@ pub(crate) fn read_here<'a, T: Send + Sync>(
     py: Python<'_>,
     lock: &'a RwLock<T>,
 ) -> RwLockReadGuard<'a, T> {
-    wait_doing_jobs(py, || match lock.try_read() {
-        Ok(guard) => Some(guard),
-        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-        Err(TryLockError::WouldBlock) => None,
-    })
+    wait_doing_jobs(py, || taken(lock.try_read()))
 }
 
 /// `lock_here` for adding to a key log.
 fn write_here<'a, T: Send + Sync>(py: Python<'_>, lock: &'a RwLock<T>) -> RwLockWriteGuard<'a, T> {
-    wait_doing_jobs(py, || match lock.try_write() {
-        Ok(guard) => Some(guard),
-        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-        Err(TryLockError::WouldBlock) => None,
-    })
+    wait_doing_jobs(py, || taken(lock.try_write()))
 }
 
 /// A lock taken where the GIL is not held: a walking thread waits (its jobs, and those of
 /// a walk holding the lock, are done by the threads that hold the GIL); another thread
 /// (a walk in step, the GIL released) takes the GIL to wait as `lock_here` does.
 pub(crate) fn lock_walking<T: Send>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
-    match lock.try_lock() {
-        Ok(guard) => guard,
-        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-        Err(TryLockError::WouldBlock) if walking() => {
-            lock.lock().unwrap_or_else(PoisonError::into_inner)
-        }
-        Err(TryLockError::WouldBlock) => Python::with_gil(|py| lock_here(py, lock)),
+    match taken(lock.try_lock()) {
+        Some(guard) => guard,
+        None if walking() => lock.lock().unwrap_or_else(PoisonError::into_inner),
+        None => Python::with_gil(|py| lock_here(py, lock)),
     }
 }
 
 /// `lock_walking` for reading a key log.
 pub(crate) fn read_walking<T: Send + Sync>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    match lock.try_read() {
-        Ok(guard) => guard,
-        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-        Err(TryLockError::WouldBlock) if walking() => {
-            lock.read().unwrap_or_else(PoisonError::into_inner)
-        }
-        Err(TryLockError::WouldBlock) => Python::with_gil(|py| read_here(py, lock)),
+    match taken(lock.try_read()) {
+        Some(guard) => guard,
+        None if walking() => lock.read().unwrap_or_else(PoisonError::into_inner),
+        None => Python::with_gil(|py| read_here(py, lock)),
     }
 }
 
