@@ -13,6 +13,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from tlslens import _core
 from tlslens.judge import Judge, Reading, checker_given
 from tlslens.model import Connection
 from tlslens.x509 import ChainChecker, TrustStore, validate
@@ -146,13 +147,13 @@ def test_resumption_savings_are_timed_only_when_asked(monkeypatch: pytest.Monkey
     """Only `show` says the savings: another command's reading times no handshake for
     them, and says nothing of them; asked, they are the ones `show` prints."""
     timed: list[int] = []
-    real = Connection._timing
+    real = _core.connection_timing
 
-    def counted(conn: Connection) -> dict[str, float | None]:
+    def counted(conn: Connection) -> tuple[float | None, float | None, float | None]:
         timed.append(conn.id)
         return real(conn)
 
-    monkeypatch.setattr(Connection, "_timing", counted)
+    monkeypatch.setattr(_core, "connection_timing", counted)
     capture = CAPTURES / "openssl-resumption.pcap"
     quiet = Reading(capture, Judge())
     assert list(quiet) and timed == [] and quiet.savings is None

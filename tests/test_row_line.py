@@ -23,6 +23,7 @@ from tlslens.handshake import messages as hs
 from tlslens.keys.files import add_keylog_file
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, Handshake, ts_iso
+from tlslens.outcome import outcome_of
 from tlslens.serialize import _python_parts, connection_line, connection_to_json
 
 CAPTURES = Path(__file__).parent / "vectors" / "captures"
@@ -159,7 +160,7 @@ def _old_row(conn: Connection, parts: dict[str, Any]) -> dict[str, Any]:
             for d, s in conn.stats.items()
         },
         "closed_by": conn.closed_by,
-        "outcome": parts["outcome"],
+        "outcome": outcome_of(conn).to_json(),
         "timing": {
             "tcp_handshake_ms": None,
             "client_hello_to_server_hello_ms": None,
@@ -216,8 +217,8 @@ def _hostile_connection() -> Connection:
 
 def test_a_hostile_hello_gives_the_line_python_wrote() -> None:
     conn = _hostile_connection()
-    parts, _ = _python_parts(conn, False)
-    parts["outcome"] = {
+    parts = _python_parts(conn, False)
+    parts["validation"] = {
         "status": "nan",
         "detail": float("nan"),
         "huge": -(2**90),
@@ -229,7 +230,7 @@ def test_a_hostile_hello_gives_the_line_python_wrote() -> None:
     # The dict is made by the same writer: the same values in the same key order.
     made = _core.connection_row(conn, parts)
     assert made == old and list(made) == list(old)
-    assert made["outcome"] is parts["outcome"]  # Python's parts as given, not copied
+    assert made["validation"] is parts["validation"]  # Python's parts as given, not copied
     assert line.isascii()
     row = json.loads(line)
     assert row["id"] == 2**70 and row["file"] == "capture-\udcff\u2028.pcap"
@@ -242,16 +243,16 @@ def test_a_hostile_hello_gives_the_line_python_wrote() -> None:
 
 def test_a_missing_part_is_a_key_error_not_a_crash() -> None:
     conn = _hostile_connection()
-    parts, _ = _python_parts(conn, False)
-    del parts["outcome"]
-    with pytest.raises(KeyError, match="outcome"):
+    parts = _python_parts(conn, False)
+    del parts["validation"]
+    with pytest.raises(KeyError, match="validation"):
         _core.connection_line(conn, parts)
     # Without "decryption" the row reads the connection's Decryptor: it has none.
-    parts, _ = _python_parts(conn, False)
+    parts = _python_parts(conn, False)
     del parts["decryption"]
     with pytest.raises(TypeError, match="Decryptor"):
         _core.connection_line(conn, parts)
-    parts, _ = _python_parts(conn, False)
+    parts = _python_parts(conn, False)
     parts["problems"] = [object()]
     with pytest.raises(TypeError, match="not JSON serializable"):
         _core.connection_line(conn, parts)
@@ -369,25 +370,21 @@ def _old_decryption(conn: Connection, failed: bool, reveal_keys: bool) -> dict[s
 )
 def test_the_row_writes_the_decryptor_it_reads(capture: str, reveal_keys: bool) -> None:
     """Without a "decryption" part the row writes the connection's Decryptor itself (no
-    dict of it crosses), as Python wrote it: the outcome's failed handshake asks for fewer
-    secrets, and --reveal-keys adds every handshake's derived values."""
+    dict of it crosses), as Python wrote it: the outcome's failed handshake (the core's,
+    as ``outcome_of`` says it) asks for fewer secrets, and --reveal-keys adds every
+    handshake's derived values."""
     store = KeyStore()
     add_keylog_file(store, CAPTURES / capture.replace(".pcapng", ".keys").replace(".pcap", ".keys"))
     conns = list(tlslens.read_capture(CAPTURES / capture, keys=store))
     assert any(c.decryption is not None and c.decryption.status == "decrypted" for c in conns)
     for conn in conns:
-        parts, failed = _python_parts(conn, reveal_keys)
+        parts = _python_parts(conn, reveal_keys)
         assert "decryption" not in parts
-        for failed_in_handshake in {failed, True}:
-            line = _core.connection_line(
-                conn, parts, failed_in_handshake=failed_in_handshake, reveal_keys=reveal_keys
-            )
-            old = _old_decryption(conn, failed_in_handshake, reveal_keys)
-            assert json.dumps(json.loads(line)["decryption"]) == json.dumps(old)
-            made = _core.connection_row(
-                conn, parts, failed_in_handshake=failed_in_handshake, reveal_keys=reveal_keys
-            )
-            assert made["decryption"] == old and list(made["decryption"]) == list(old)
+        line = _core.connection_line(conn, parts, reveal_keys=reveal_keys)
+        old = _old_decryption(conn, outcome_of(conn).failed_in_handshake, reveal_keys)
+        assert json.dumps(json.loads(line)["decryption"]) == json.dumps(old)
+        made = _core.connection_row(conn, parts, reveal_keys=reveal_keys)
+        assert made["decryption"] == old and list(made["decryption"]) == list(old)
         row = json.loads(connection_line(conn, reveal_keys=reveal_keys))
         assert ("derived" in row["decryption"]) == reveal_keys  # [] where none was derived
 

@@ -1,7 +1,19 @@
 """Types of the compiled core (crates/tlslens-py), built by maturin into tlslens._core."""
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeAlias, TypedDict, final
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Final,
+    Generic,
+    Literal,
+    TypeAlias,
+    TypedDict,
+    TypeVar,
+    final,
+    overload,
+)
 
 if TYPE_CHECKING:
     from tlslens.handshake.sslv2 import SSLv2Message
@@ -531,6 +543,21 @@ FlowEvent = (
     | UdpClosed
     | QuicEvents
 )
+
+_M = TypeVar("_M")
+
+@final
+class MadeOnUse(Generic[_M]):
+    """A member made on its first reading, held in the slot of its name with an underscore
+    (None until then): see crates/tlslens-py/src/made_on_use.rs."""
+
+    def __init__(self, factory: Callable[[], _M]) -> None: ...
+    def __set_name__(self, owner: type, name: str) -> None: ...
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> MadeOnUse[_M]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> _M: ...
+    def __set__(self, obj: object, value: _M) -> None: ...
 
 @final
 class FlowBatch:
@@ -1391,6 +1418,7 @@ class Decryptor:
     def results(self) -> dict[str, DecryptionResult]: ...
     @property
     def master_secret(self) -> bytes | None: ...
+    def key_log_knows(self) -> bool | None: ...
     @property
     def client_random(self) -> bytes: ...
     @property
@@ -2085,25 +2113,25 @@ def connection_line(
     conn: Connection,
     parts: dict[str, Any],
     *,
-    failed_in_handshake: bool = False,
     reveal_keys: bool = False,
 ) -> str:
     """The line of ``show --json`` for ``conn`` (a ``model.Connection``), byte for byte as
     ``json.dumps`` writes its row: the core writes what the connection's hellos, timeline,
-    stats and records show, with the registry's names, and its certificates (each
-    ``to_json``'s text, made once per certificate object and kept); ``parts`` gives the
-    values Python owns ("schema_version", "handshake_signatures", "outcome", "validation",
-    "problems", and "dtls" and "quic" when the connection has them), written as they are. "decryption" is written as given when
-    there; without it the row writes the connection's ``Decryptor`` (``to_json`` of it with
-    ``failed_in_handshake`` and ``reveal_keys``), raising TypeError when the connection
-    has none. Raises KeyError for a missing part, what ``json_line`` raises for a value
-    json cannot write, and RuntimeError naming a bug of the core's (a panic)."""
+    stats and records show, how its handshake ended (``connection_outcome``), with the
+    registry's names, and its certificates (each ``to_json``'s text, made once per
+    certificate object and kept); ``parts`` gives the values Python owns
+    ("schema_version", "handshake_signatures", "validation", "problems", and "dtls" and
+    "quic" when the connection has them), written as they are. "decryption" is written as
+    given when there; without it the row writes the connection's ``Decryptor`` (``to_json``
+    of it, ``failed_in_handshake`` from the outcome, with ``reveal_keys``), raising
+    TypeError when the connection has none. Raises KeyError for a missing part, what
+    ``json_line`` raises for a value json cannot write, and RuntimeError naming a bug of the
+    core's (a panic)."""
 
 def connection_row(
     conn: Connection,
     parts: dict[str, Any],
     *,
-    failed_in_handshake: bool = False,
     reveal_keys: bool = False,
 ) -> dict[str, Any]:
     """The same row as ``connection_line``'s, as Python values (dicts in the line's key
@@ -2159,10 +2187,18 @@ def connection_timing(conn: Connection) -> tuple[float | None, float | None, flo
     """The first handshake's times in ms, as the row writes them: TCP's SYN to SYN/ACK,
     ClientHello to ServerHello, ClientHello to the later Finished (None: not seen)."""
 
-def connection_completion(conn: Connection, tls13: bool) -> tuple[str | None, AlertEvent | None]:
-    """Why the handshake counts as completed (None: nothing shows that it did) and the first
-    fatal alert that could be read, from one walk of the timeline (``tls13``: the version
-    the connection negotiated)."""
+def connection_outcome(
+    conn: Connection,
+) -> tuple[str, Literal["client", "server"] | None, str | None, str, bool]:
+    """How the handshake ended (``outcome.Outcome``'s fields): its status ("completed",
+    "failed", "incomplete"), who ended it, the alert's name, the reason in words, and
+    whether a fatal alert came after it had completed."""
+
+def message_title(msg_type: int) -> str:
+    """A handshake message's name as the RFC writes it: ServerHello, CertificateVerify."""
+
+ALERT_WORDS: dict[str, str]
+"""What the alerts the outcome words mean, in plain words, by name."""
 
 def alert_sized(conn: Connection, event: TimelineEvent) -> bool:
     """A lone, unread TLS 1.3 record of ``conn`` as long as a protected alert."""

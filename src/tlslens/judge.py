@@ -234,11 +234,11 @@ def _count_key_log_match(summary: CaptureSummary, conn: Connection) -> None:
     """Whether the key log has a line for this connection's client random, counted over
     every connection, shown or not (nothing when no key log was given or no ClientHello
     was seen)."""
-    dec = conn.decryption
-    if dec is None or not dec.client_random or not dec.store.keylog.secret_count:
+    knows = conn.decryption.key_log_knows() if conn.decryption is not None else None
+    if knows is None:
         return
     summary.client_randoms += 1
-    summary.key_log_matched += bool(dec.store.keylog.knows(dec.client_random))
+    summary.key_log_matched += knows
 
 
 def check_chain(checker: ChainChecker, conn: Connection, revoker: Revoker | None = None) -> None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal
 
 from tlslens import _core, registry
+from tlslens._core import MadeOnUse
 from tlslens.events import (
     ALERT_EVENTS,
     AlertEvent,
@@ -56,6 +56,8 @@ class Endpoint:
     port: int
 
     def __str__(self) -> str:
+        # The row writes it the same, its address asked of _address_text once
+        # (crates/tlslens-py/src/row/names.rs, ``endpoint``).
         return f"{_address_text(self.ip)}:{self.port}"
 
 
@@ -164,39 +166,6 @@ def _second_iso(seconds: int) -> str:
     # A narration times every step, and a connection's steps share their second: building
     # a datetime for each cost as much as writing the line.
     return datetime.fromtimestamp(seconds, tz=UTC).isoformat().removesuffix("+00:00")
-
-
-T = TypeVar("T")
-
-
-class MadeOnUse(Generic[T]):
-    """A member made on its first reading or writing, held in the slot of its name with an
-    underscore (None until then): a connection open for long with only a ClientHello (a
-    scanner's, a TLS flood's: up to max_connections of them at once) holds no empty list or
-    dict it may never need, and every reader still sees one, the same from use to use."""
-
-    def __init__(self, factory: Callable[[], T]) -> None:
-        self.factory = factory
-        self.slot = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.slot = "_" + name
-
-    @overload
-    def __get__(self, obj: None, owner: type) -> MadeOnUse[T]: ...
-    @overload
-    def __get__(self, obj: object, owner: type) -> T: ...
-    def __get__(self, obj: object | None, owner: type) -> T | MadeOnUse[T]:
-        if obj is None:
-            return self
-        value: T | None = getattr(obj, self.slot)
-        if value is None:
-            value = self.factory()
-            setattr(obj, self.slot, value)
-        return value
-
-    def __set__(self, obj: object, value: T) -> None:
-        setattr(obj, self.slot, value)
 
 
 @dataclass(slots=True, eq=False)

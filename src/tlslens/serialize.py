@@ -56,7 +56,7 @@ def decryption_json(
 
 
 def _given_decryption(
-    conn: Connection, reveal_keys: bool, outcome: Outcome | None
+    conn: Connection, reveal_keys: bool, outcome: Outcome | None = None
 ) -> dict[str, Any] | None:
     """The ``decryption`` object where Python words it: over DTLS (the association's), over
     QUIC (its Initial packets open without a key log), or without a decryptor; None where
@@ -77,16 +77,13 @@ def _given_decryption(
     return result
 
 
-def _python_parts(conn: Connection, reveal_keys: bool) -> tuple[dict[str, Any], bool]:
+def _python_parts(conn: Connection, reveal_keys: bool) -> dict[str, Any]:
     """The values of a row that Python owns (the core's ``connection_line`` writes the rest
-    from the connection's core objects, and the certificates from their ``to_json``):
-    verdicts, decryption where Python words it, details; and whether the handshake failed
-    (the decryptor's missing secrets depend on it)."""
-    outcome = outcome_of(conn)
+    from the connection's core objects, the outcome among them, and the certificates from
+    their ``to_json``): verdicts, decryption where Python words it, details."""
     parts: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "handshake_signatures": [check.to_json() for check in conn.handshake_signatures],
-        "outcome": outcome.to_json(),
         "validation": conn.validation.to_json() if conn.validation is not None else None,
         "problems": [p.to_json() for p in conn.problems],
     }
@@ -100,10 +97,10 @@ def _python_parts(conn: Connection, reveal_keys: bool) -> tuple[dict[str, Any], 
         parts["quic"] = details_json(conn.quic)
         if conn.records is not None:  # --records: every datagram, its packets and frames
             parts["quic"]["datagrams"] = datagrams_json(conn.quic, ts_iso)
-    decryption = _given_decryption(conn, reveal_keys, outcome)
+    decryption = _given_decryption(conn, reveal_keys)
     if decryption is not None:
         parts["decryption"] = decryption
-    return parts, outcome.failed_in_handshake
+    return parts
 
 
 def connection_line(conn: Connection, *, reveal_keys: bool = False) -> str:
@@ -111,16 +108,14 @@ def connection_line(conn: Connection, *, reveal_keys: bool = False) -> str:
     compiled core: ``records`` is there only when the capture was read with
     ``records=True`` (``show --records``), and ``decryption.derived`` (every secret, key and
     IV derived) only with ``reveal_keys``."""
-    parts, failed = _python_parts(conn, reveal_keys)
-    return _core.connection_line(conn, parts, failed_in_handshake=failed, reveal_keys=reveal_keys)
+    return _core.connection_line(conn, _python_parts(conn, reveal_keys), reveal_keys=reveal_keys)
 
 
 def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[str, Any]:
     """The connection as a JSON-ready dict: the values of its ``show --json`` line, made by
     the same writer in the core (one definition of the row for ``extract``, ``report`` and
     ``remote``)."""
-    parts, failed = _python_parts(conn, reveal_keys)
-    return _core.connection_row(conn, parts, failed_in_handshake=failed, reveal_keys=reveal_keys)
+    return _core.connection_row(conn, _python_parts(conn, reveal_keys), reveal_keys=reveal_keys)
 
 
 def json_line(value: dict[str, Any]) -> str:

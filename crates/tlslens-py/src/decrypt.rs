@@ -537,6 +537,16 @@ impl Decryptor {
             .collect()
     }
 
+    /// Whether the key log holds a line for this connection's client random: None before a
+    /// ClientHello was seen, or when the key log holds no secret at all (one call a
+    /// connection: the capture's tally of client randoms matched).
+    fn key_log_knows(&self, py: Python<'_>) -> Option<bool> {
+        let client_random = self.0.here(py).inner.client_random.clone();
+        let keylog = read_here(py, &self.0.keys.keylog);
+        (!client_random.is_empty() && keylog.secret_count() > 0)
+            .then(|| keylog.knows(&client_random))
+    }
+
     /// The run's `KeyStore` this decryptor reads.
     #[getter]
     fn store(&self, py: Python<'_>) -> PyObject {

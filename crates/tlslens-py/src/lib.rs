@@ -21,8 +21,10 @@ mod flows;
 mod handshake;
 mod handshake_kx;
 mod json;
+mod json_text;
 mod keylog;
 mod keys;
+mod made_on_use;
 mod quic_classes;
 mod quic_events;
 mod quic_runs;
@@ -279,6 +281,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     dtls::register(m)?;
     keys::register(m)?;
     keylog::register(m)?;
+    made_on_use::register(m)?;
     decrypt::register(m)?;
     session::register(m)?;
     content::register(m)?;

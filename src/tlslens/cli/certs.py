@@ -132,7 +132,7 @@ def _no_chain(conn: Connection) -> str:
         return "not in the capture"
     if dec is None:
         return "encrypted (TLS 1.3): give --keylog to see it"
-    if not dec.store.keylog.knows(dec.client_random):
+    if not dec.key_log_knows():
         return "encrypted (TLS 1.3), and the key log given holds nothing for this connection"
     if SERVER_HANDSHAKE_TRAFFIC_SECRET in dec.missing_secrets():
         return (

@@ -8,15 +8,13 @@ use std::sync::atomic::Ordering;
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyType};
+use pyo3::types::PyList;
 
 use super::hello::Hellos;
+use super::steps::{class_of, Class};
 use super::{cipher_suite, suite_info};
 use crate::handshake::Finished;
-use crate::timeline::{
-    AlertEvent, ChangeCipherSpecEvent, EncryptedHandshakeEvent, HandshakeEvent,
-    SSLv2EncryptedEvent, TimelineEvent,
-};
+use crate::timeline::{AlertEvent, EncryptedHandshakeEvent, HandshakeEvent, TimelineEvent};
 use crate::timeline_data::{ApplicationDataEvent, DataEvent};
 
 /// Alerts TLS 1.3 does not make fatal (RFC 8446 §6.1): close_notify, user_canceled.
@@ -66,13 +64,21 @@ impl Sides {
 
 /// The connection facts `alert_sized` needs, asked once (and only when a record of an
 /// alert's size comes).
-struct Sizing<'a, 'py> {
+pub(super) struct Sizing<'a, 'py> {
     conn: &'a Bound<'py, PyAny>,
     tls13: bool,
     tag: Option<u64>,
 }
 
-impl Sizing<'_, '_> {
+impl<'a, 'py> Sizing<'a, 'py> {
+    pub(super) fn new(conn: &'a Bound<'py, PyAny>, tls13: bool) -> Self {
+        Self {
+            conn,
+            tls13,
+            tag: None,
+        }
+    }
+
     /// The AEAD tag length of the connection's suite: 8 for CCM_8, else 16.
     fn tag(&mut self) -> PyResult<u64> {
         if let Some(tag) = self.tag {
@@ -89,7 +95,7 @@ impl Sizing<'_, '_> {
     /// A lone, unread TLS 1.3 record as long as a protected alert: what a side that rejects
     /// the other's flight sends, where a completed handshake brings a Finished, session
     /// tickets or an answer.
-    fn alert_sized(&mut self, event: &Bound<'_, PyAny>) -> PyResult<bool> {
+    pub(super) fn alert_sized(&mut self, event: &Bound<'_, PyAny>) -> PyResult<bool> {
         let base = event.downcast::<TimelineEvent>()?.get();
         let length = base.length.load(Ordering::Relaxed);
         // The length first: most records are not alert-sized.
@@ -133,48 +139,6 @@ struct Shown<'py> {
     refused: bool,
 }
 
-/// The kinds of event the walk tells apart, by exact class (the kinds are final): their
-/// type objects asked once a walk, not once an event.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Handshake,
-    ChangeCipherSpec,
-    EncryptedHandshake,
-    Sslv2Encrypted,
-    Alert,
-    ApplicationData,
-    Other,
-}
-
-struct Kinds<'py>([(Bound<'py, PyType>, Kind); 6]);
-
-impl<'py> Kinds<'py> {
-    fn new(py: Python<'py>) -> Self {
-        Self([
-            (py.get_type::<HandshakeEvent>(), Kind::Handshake),
-            (py.get_type::<ApplicationDataEvent>(), Kind::ApplicationData),
-            (
-                py.get_type::<EncryptedHandshakeEvent>(),
-                Kind::EncryptedHandshake,
-            ),
-            (
-                py.get_type::<ChangeCipherSpecEvent>(),
-                Kind::ChangeCipherSpec,
-            ),
-            (py.get_type::<AlertEvent>(), Kind::Alert),
-            (py.get_type::<SSLv2EncryptedEvent>(), Kind::Sslv2Encrypted),
-        ])
-    }
-
-    fn of(&self, event: &Bound<'py, PyAny>) -> Kind {
-        let class = event.get_type();
-        self.0
-            .iter()
-            .find(|(kind_class, _)| kind_class.is(&class))
-            .map_or(Kind::Other, |(_, kind)| *kind)
-    }
-}
-
 fn walk<'py>(conn: &Bound<'py, PyAny>, tls13: bool) -> PyResult<Shown<'py>> {
     let py = conn.py();
     // QUIC's Handshake packets carry ACKs and closes as well as the Finished: only the
@@ -185,37 +149,32 @@ fn walk<'py>(conn: &Bound<'py, PyAny>, tls13: bool) -> PyResult<Shown<'py>> {
     let closed_first = conn.getattr(intern!(py, "closed_first"))?;
     let server_closed = closed_first.eq(intern!(py, "s2c"))?;
     let timeline = conn.getattr(intern!(py, "timeline"))?;
-    let mut sizing = Sizing {
-        conn,
-        tls13,
-        tag: None,
-    };
-    let kinds = Kinds::new(py);
+    let mut sizing = Sizing::new(conn, tls13);
     let mut shown = Shown::default();
     for event in timeline.downcast::<PyList>()?.iter() {
-        let kind = kinds.of(&event);
-        if kind == Kind::Other {
+        let class = class_of(&event);
+        if matches!(class, Class::Other | Class::EncryptedAlert) {
             continue;
         }
         let base = event.downcast::<TimelineEvent>()?.get();
         let client = base.direction.bind(py).to_str()? == "c2s";
-        match kind {
-            Kind::Handshake => {
+        match class {
+            Class::Handshake => {
                 let handshake = event.downcast::<HandshakeEvent>()?.get();
                 if handshake.message().bind(py).is_instance_of::<Finished>() {
                     shown.finished.set(client);
                 }
             }
-            Kind::ChangeCipherSpec if !tls13 => shown.ccs.set(client),
-            Kind::EncryptedHandshake if !tls13 && shown.ccs.has(client) => {
+            Class::ChangeCipherSpec if !tls13 => shown.ccs.set(client),
+            Class::EncryptedHandshake if !tls13 && shown.ccs.has(client) => {
                 // The first record after ChangeCipherSpec is the Finished.
                 shown.finished.set(client);
             }
-            Kind::EncryptedHandshake if client && !quic => {
+            Class::EncryptedHandshake if client && !quic => {
                 shown.client_flight = shown.client_flight || !sizing.alert_sized(&event)?;
             }
-            Kind::Sslv2Encrypted => shown.data.set(client),
-            Kind::Alert
+            Class::Sslv2Encrypted => shown.data.set(client),
+            Class::Alert
                 if shown.fatal.is_none()
                     && event
                         .downcast::<AlertEvent>()
@@ -223,11 +182,11 @@ fn walk<'py>(conn: &Bound<'py, PyAny>, tls13: bool) -> PyResult<Shown<'py>> {
             {
                 shown.fatal = Some(event.clone());
             }
-            Kind::ApplicationData if !client && sizing.alert_sized(&event)? => {
+            Class::ApplicationData if !client && sizing.alert_sized(&event)? => {
                 shown.refused = server_closed;
             }
             // TLS 1.3's encrypted flights aside, application data flows only after Finished.
-            Kind::ApplicationData => shown.data.set(client),
+            Class::ApplicationData => shown.data.set(client),
             _ => {}
         }
     }
@@ -265,8 +224,7 @@ fn completed_by(
 
 /// Why the handshake of `conn` counts as completed (None if nothing shows that it did),
 /// and the first fatal alert that could be read (`tls13`: the version it negotiated).
-#[pyfunction]
-fn connection_completion<'py>(
+pub(super) fn completion<'py>(
     conn: &Bound<'py, PyAny>,
     tls13: bool,
 ) -> PyResult<(Option<&'static str>, Option<Bound<'py, PyAny>>)> {
@@ -278,12 +236,7 @@ fn connection_completion<'py>(
 #[pyfunction]
 fn alert_sized(conn: &Bound<'_, PyAny>, event: &Bound<'_, PyAny>) -> PyResult<bool> {
     let tls13 = conn.getattr(intern!(conn.py(), "tls13"))?.is_truthy()?;
-    Sizing {
-        conn,
-        tls13,
-        tag: None,
-    }
-    .alert_sized(event)
+    Sizing::new(conn, tls13).alert_sized(event)
 }
 
 /// Whether an alert event (read) is fatal, in TLS 1.3 (`tls13`) or before.
@@ -293,7 +246,6 @@ fn alert_is_fatal(event: &Bound<'_, AlertEvent>, tls13: bool) -> bool {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(connection_completion, m)?)?;
     m.add_function(wrap_pyfunction!(alert_sized, m)?)?;
     m.add_function(wrap_pyfunction!(alert_is_fatal, m)?)
 }

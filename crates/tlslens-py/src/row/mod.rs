@@ -3,11 +3,12 @@
 //!
 //! Strategy: the line reads the connection's `model.Connection` attributes (slots) and the
 //! core's objects they hold, the hellos and the timeline's event classes, without a Python
-//! call: what they settle (`hello`), what the timeline shows (`steps`), the clock (`clock`)
-//! and the registry's names (`names`, asked of `tlslens.registry` once per code point);
-//! each certificate's `to_json`, made into text once and kept (`certificates`).
-//! Python gives, as values, only what Python owns (`PARTS`: the outcome, the decryption,
-//! the chain's verdicts, signatures, problems, DTLS and QUIC details); they are written by
+//! call: what they settle (`hello`), what the timeline shows (`steps`), how the handshake
+//! ended (`outcome`), the clock (`clock`) and the registry's names (`names`, asked of
+//! `tlslens.registry` once per code point); each certificate's `to_json`, made into text
+//! once and kept (`certificates`). Python gives, as values, only what Python owns (`PARTS`:
+//! the decryption where Python words it, the chain's verdicts, signatures, problems, DTLS
+//! and QUIC details); they are written by
 //! json.rs's walk of Python values, so every string, int and float of the line is escaped
 //! and formatted by one writer with Python's separators and escapes.
 //! Everything is read first (`Row::read`, where a Python error surfaces), then written in
@@ -22,6 +23,7 @@ mod handshakes;
 mod hello;
 mod names;
 mod objects;
+mod outcome;
 mod records;
 mod stapled;
 mod steps;
@@ -51,10 +53,9 @@ use write::Writer;
 
 /// The keys of the values Python gives (`parts`), besides the optional "decryption", "dtls"
 /// and "quic".
-const PARTS: [&str; 5] = [
+const PARTS: [&str; 4] = [
     "schema_version",
     "handshake_signatures",
-    "outcome",
     "validation",
     "problems",
 ];
@@ -268,16 +269,8 @@ struct Row<'py> {
     stats: Vec<(Bound<'py, PyAny>, Vec<Bound<'py, PyAny>>)>,
     records: Option<Vec<Record<'py>>>,
     decryption: Decryption<'py>,
+    outcome: outcome::Outcome,
     parts: Parts<'py>,
-}
-
-/// How the row's `decryption` is asked for: Python's value (over DTLS or QUIC, or without a
-/// decryptor), or the connection's `Decryptor` read by the row with these two.
-#[derive(Clone, Copy)]
-struct Asked {
-    /// The outcome's: a handshake that failed needs fewer secrets (`missing_secrets`).
-    failed_in_handshake: bool,
-    reveal_keys: bool,
 }
 
 /// The row's `decryption`: the value Python gave, or what the connection's decryptor says.
@@ -287,13 +280,20 @@ enum Decryption<'py> {
 }
 
 impl<'py> Decryption<'py> {
-    fn read(conn: &Bound<'py, PyAny>, parts: &Parts<'py>, asked: Asked) -> PyResult<Self> {
+    /// `failed_in_handshake`: the outcome's (a handshake that failed needs fewer secrets,
+    /// `missing_secrets`); `reveal_keys`: every secret, key and IV derived is written.
+    fn read(
+        conn: &Bound<'py, PyAny>,
+        parts: &Parts<'py>,
+        failed_in_handshake: bool,
+        reveal_keys: bool,
+    ) -> PyResult<Self> {
         if let Some(given) = &parts.decryption {
             return Ok(Self::Given(given.clone()));
         }
         let decryptor = conn.getattr(intern!(conn.py(), "decryption"))?;
         let decryptor = decryptor.downcast::<Decryptor>()?.borrow();
-        let json = decryptor.json(conn.py(), asked.failed_in_handshake, asked.reveal_keys)?;
+        let json = decryptor.json(conn.py(), failed_in_handshake, reveal_keys)?;
         Ok(Self::Core(Box::new(json)))
     }
 }
@@ -347,9 +347,14 @@ impl<'py> Row<'py> {
         self.plain.get(position)
     }
 
-    fn read(conn: &Bound<'py, PyAny>, parts: &Bound<'py, PyDict>, asked: Asked) -> PyResult<Self> {
+    fn read(
+        conn: &Bound<'py, PyAny>,
+        parts: &Bound<'py, PyDict>,
+        reveal_keys: bool,
+    ) -> PyResult<Self> {
         let py = conn.py();
         let parts = Parts::of(parts)?;
+        let outcome = outcome::outcome(conn)?;
         let hellos = Hellos::of(conn)?;
         let transport = conn.getattr(intern!(py, "transport"))?;
         let end_ns = conn.getattr(intern!(py, "end_ts_ns"))?;
@@ -370,8 +375,8 @@ impl<'py> Row<'py> {
         let records = conn.getattr(intern!(py, "records"))?;
         Ok(Self {
             tcp: transport.downcast::<PyString>()?.to_str()? == "tcp",
-            client: conn.getattr(intern!(py, "client"))?.str()?.into_any(),
-            server: conn.getattr(intern!(py, "server"))?.str()?.into_any(),
+            client: names::endpoint(&conn.getattr(intern!(py, "client"))?)?.into_any(),
+            server: names::endpoint(&conn.getattr(intern!(py, "server"))?)?.into_any(),
             start_time: time(&conn.getattr(intern!(py, "start_ts_ns"))?)?,
             end_time: if end_ns.is_truthy()? {
                 time(&end_ns)?
@@ -392,7 +397,8 @@ impl<'py> Row<'py> {
             } else {
                 Some(records::read(records.downcast::<PyList>()?)?)
             },
-            decryption: Decryption::read(conn, &parts, asked)?,
+            decryption: Decryption::read(conn, &parts, outcome.failed_in_handshake(), reveal_keys)?,
+            outcome,
             parts,
             plain: interned(py, &PLAIN_NAMES, PLAIN)
                 .iter()
@@ -404,21 +410,17 @@ impl<'py> Row<'py> {
 
 /// The line of `show --json` for `conn` (a `model.Connection`), with `parts`, the values
 /// Python owns (`PARTS`, and "dtls" and "quic" when the connection has them; "decryption"
-/// when the row is not to read the connection's `Decryptor` itself, with `Asked`'s two).
+/// when the row is not to read the connection's `Decryptor` itself); `reveal_keys`: the
+/// decryptor's every secret, key and IV derived are written.
 #[pyfunction]
-#[pyo3(signature = (conn, parts, *, failed_in_handshake=false, reveal_keys=false))]
+#[pyo3(signature = (conn, parts, *, reveal_keys=false))]
 fn connection_line<'py>(
     conn: &Bound<'py, PyAny>,
     parts: &Bound<'py, PyDict>,
-    failed_in_handshake: bool,
     reveal_keys: bool,
 ) -> PyResult<Bound<'py, PyString>> {
-    let asked = Asked {
-        failed_in_handshake,
-        reveal_keys,
-    };
     unpanicked(|| {
-        let row = Row::read(conn, parts, asked)?;
+        let row = Row::read(conn, parts, reveal_keys)?;
         python_text(conn.py(), |serializer, shared| {
             Writer { row: &row, shared }.serialize(serializer)
         })
@@ -439,19 +441,14 @@ fn unpanicked<T>(work: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
 /// The row of `conn` as Python objects (`connection_to_json`'s dict): the line's values in
 /// its key order, made by the same writer; Python's parts are the objects given.
 #[pyfunction]
-#[pyo3(signature = (conn, parts, *, failed_in_handshake=false, reveal_keys=false))]
+#[pyo3(signature = (conn, parts, *, reveal_keys=false))]
 fn connection_row<'py>(
     conn: &Bound<'py, PyAny>,
     parts: &Bound<'py, PyDict>,
-    failed_in_handshake: bool,
     reveal_keys: bool,
 ) -> PyResult<PyObject> {
-    let asked = Asked {
-        failed_in_handshake,
-        reveal_keys,
-    };
     unpanicked(|| {
-        let row = Row::read(conn, parts, asked)?;
+        let row = Row::read(conn, parts, reveal_keys)?;
         let shared = Shared::handing_off();
         Ok(objects_made(
             conn.py(),
@@ -491,6 +488,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(certificates::forget_certificate_texts, m)?)?;
     conclusions::register(m)?;
     completion::register(m)?;
+    outcome::register(m)?;
     stapled::register(m)?;
     client_auth::register(m)
 }

@@ -1,5 +1,5 @@
 //! The registry's names for the row: `tlslens.registry`'s own functions, asked once per
-//! code point and kept.
+//! code point and kept; and the connection's ends, their addresses worded the same way.
 //!
 //! Strategy: the names have one source, `src/tlslens/registry` (generated from the IANA
 //! CSVs, plus its rules for GREASE, unknown values and pre-standard versions). Rather than
@@ -13,8 +13,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
+use pyo3::types::{PyBytes, PyString};
 
 /// Distinct code points kept per table before it starts over.
 pub const MAX_KEPT: usize = 4096;
@@ -187,6 +189,54 @@ pub fn suite_info(py: Python<'_>, value: u16) -> PyResult<Option<Arc<SuiteInfo>>
     }
     suites.insert(value, info.clone());
     Ok(info)
+}
+
+static ADDRESSES: LazyLock<Mutex<HashMap<Vec<u8>, Arc<str>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// A connection's end as `model.Endpoint` writes itself (`str`): its address as
+/// `model._address_text` words it, asked once per address and kept (a capture's connections
+/// come from few addresses, each from its own port), then the port. An object that is not
+/// an `Endpoint` of 4 or 16 address bytes is asked for its `str`.
+pub fn endpoint<'py>(end: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
+    let py = end.py();
+    let ip = end.getattr(intern!(py, "ip"));
+    let port = end
+        .getattr(intern!(py, "port"))
+        .and_then(|p| p.extract::<u16>());
+    let (Ok(ip), Ok(port)) = (ip, port) else {
+        return end.str();
+    };
+    let Ok(ip) = ip.downcast_into::<PyBytes>() else {
+        return end.str();
+    };
+    let bytes = ip.as_bytes();
+    if bytes.len() != 4 && bytes.len() != 16 {
+        return end.str();
+    }
+    let kept = lock(&ADDRESSES).get(bytes).cloned();
+    let address = match kept {
+        Some(found) => found,
+        None => {
+            let model = py.import(intern!(py, "tlslens.model"))?;
+            let worded: Arc<str> = model
+                .getattr(intern!(py, "_address_text"))?
+                .call1((&ip,))?
+                .extract::<String>()?
+                .into();
+            let mut kept = lock(&ADDRESSES);
+            if kept.len() >= MAX_KEPT {
+                kept.clear();
+            }
+            kept.insert(bytes.to_vec(), Arc::clone(&worded));
+            worded
+        }
+    };
+    let mut text = String::with_capacity(address.len() + 6);
+    text.push_str(&address);
+    text.push(':');
+    text.push_str(itoa::Buffer::new().format(port));
+    Ok(PyString::new(py, &text))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

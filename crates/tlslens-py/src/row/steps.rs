@@ -2,8 +2,8 @@
 //! `compressed_certificates`, the `alerts`, and the handshake's times (`timing`, which the
 //! model's `Connection.timing` asks of `handshake_timing` too).
 //!
-//! Strategy: the walk tells the event classes apart by downcast (they are final) and reads
-//! their members; what the times need is kept as `Seen` entries, and the times themselves
+//! Strategy: the walk tells the event classes apart by their type (they are final) and
+//! reads their members; what the times need is kept as `Seen` entries, and the times themselves
 //! are pure functions of them (`finished_ns`, `hellos_ns`, `ms`), tested without Python.
 
 use std::cmp::Ordering;
@@ -11,14 +11,16 @@ use std::sync::Arc;
 
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBytes, PyList};
+use pyo3::PyTypeInfo;
 
 use super::names::{self, Table};
 use crate::handshake::ClientHello;
 use crate::handshake::{CompressedCertificate, Finished, HandshakeMessage, ServerHello};
 use crate::timeline::{
     AlertEvent, ChangeCipherSpecEvent, EncryptedAlertEvent, EncryptedHandshakeEvent,
-    HandshakeEvent, TimelineEvent,
+    HandshakeEvent, SSLv2EncryptedEvent, TimelineEvent,
 };
 use crate::timeline_data::ApplicationDataEvent;
 
@@ -42,6 +44,49 @@ pub struct Compressed<'py> {
     pub compressed_length: usize,
     pub uncompressed_length: Bound<'py, PyAny>,
     pub decompressed: bool,
+}
+
+/// The event classes the row's walks tell apart (here and in completion.rs). Each is
+/// final: an event of one has the class itself as its type, told by the address of the
+/// type object, asked of PyO3 once a process (a downcast or an instance check per class
+/// asked for it every time: the walks' costliest part).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Class {
+    Handshake,
+    EncryptedHandshake,
+    Alert,
+    EncryptedAlert,
+    ChangeCipherSpec,
+    ApplicationData,
+    Sslv2Encrypted,
+    Other,
+}
+
+static CLASSES: GILOnceCell<[(usize, Class); 7]> = GILOnceCell::new();
+
+/// A class's type object (its address) and what the walks call it.
+fn entry<T: PyTypeInfo>(py: Python<'_>, class: Class) -> (usize, Class) {
+    (T::type_object_raw(py) as usize, class)
+}
+
+pub(super) fn class_of(event: &Bound<'_, PyAny>) -> Class {
+    let py = event.py();
+    let classes = CLASSES.get_or_init(py, || {
+        [
+            entry::<HandshakeEvent>(py, Class::Handshake),
+            entry::<EncryptedHandshakeEvent>(py, Class::EncryptedHandshake),
+            entry::<ApplicationDataEvent>(py, Class::ApplicationData),
+            entry::<AlertEvent>(py, Class::Alert),
+            entry::<EncryptedAlertEvent>(py, Class::EncryptedAlert),
+            entry::<ChangeCipherSpecEvent>(py, Class::ChangeCipherSpec),
+            entry::<SSLv2EncryptedEvent>(py, Class::Sslv2Encrypted),
+        ]
+    });
+    let own = event.get_type_ptr() as usize;
+    classes
+        .iter()
+        .find(|(class, _)| *class == own)
+        .map_or(Class::Other, |(_, kind)| *kind)
 }
 
 /// An alert's level and description by name; None for one left sealed.
@@ -124,36 +169,37 @@ impl<'py> Walk<'py> {
         let base = event.downcast::<TimelineEvent>()?.get();
         let frame = || base.frame().bind(py).clone().into_any();
         let direction = || base.direction.bind(py).clone().into_any();
-        let what = if let Ok(handshake) = event.downcast::<HandshakeEvent>() {
-            let message = handshake.get().message().bind(py);
-            self.message(frame(), direction(), message)?
-        } else if event.is_instance_of::<EncryptedHandshakeEvent>() {
-            if !self.timed_only {
-                self.steps.push(Step {
-                    frame: frame(),
-                    direction: direction(),
-                    kind: Arc::from("encrypted"),
-                });
+        let what = match class_of(event) {
+            Class::Handshake => {
+                let handshake = event.downcast::<HandshakeEvent>()?;
+                let message = handshake.get().message().bind(py);
+                self.message(frame(), direction(), message)?
             }
-            What::EncryptedHandshake
-        } else if self.timed_only
-            && (event.is_instance_of::<AlertEvent>()
-                || event.is_instance_of::<EncryptedAlertEvent>())
-        {
-            return Ok(());
-        } else if let Some(read) = alert_names(event)? {
-            self.alerts.push(Alert {
-                frame: frame(),
-                direction: direction(),
-                read,
-            });
-            return Ok(());
-        } else if event.is_instance_of::<ChangeCipherSpecEvent>() {
-            What::ChangeCipherSpec
-        } else if event.is_instance_of::<ApplicationDataEvent>() {
-            What::ApplicationData
-        } else {
-            return Ok(());
+            Class::EncryptedHandshake => {
+                if !self.timed_only {
+                    self.steps.push(Step {
+                        frame: frame(),
+                        direction: direction(),
+                        kind: Arc::from("encrypted"),
+                    });
+                }
+                What::EncryptedHandshake
+            }
+            Class::Alert | Class::EncryptedAlert => {
+                if !self.timed_only {
+                    if let Some(read) = alert_names(event)? {
+                        self.alerts.push(Alert {
+                            frame: frame(),
+                            direction: direction(),
+                            read,
+                        });
+                    }
+                }
+                return Ok(());
+            }
+            Class::ChangeCipherSpec => What::ChangeCipherSpec,
+            Class::ApplicationData => What::ApplicationData,
+            Class::Sslv2Encrypted | Class::Other => return Ok(()),
         };
         self.seen.push(Seen {
             what,

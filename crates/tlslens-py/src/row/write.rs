@@ -294,7 +294,7 @@ impl Writer<'_, '_> {
         map.serialize_entry("alerts", &Each(&row.walk.alerts, shared))?;
         map.serialize_entry("bytes", &Stats(&row.stats, shared))?;
         self.plain(map, "closed_by")?;
-        self.part(map, "outcome")?;
+        map.serialize_entry("outcome", &Outcome(&row.outcome))?;
         map.serialize_entry("timing", &Timing(&row.timing))?;
         match &row.decryption {
             Decryption::Given(value) => map.serialize_entry("decryption", &self.node(value))?,
@@ -334,6 +334,21 @@ impl Serialize for Writer<'_, '_> {
         self.head(&mut map)?;
         self.settled(&mut map)?;
         self.tail(&mut map)?;
+        map.end()
+    }
+}
+
+/// The row's `outcome` (outcome.rs), as `outcome.Outcome.to_json` words it.
+struct Outcome<'a>(&'a super::outcome::Outcome);
+
+impl Serialize for Outcome<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let outcome = self.0;
+        let mut map = s.serialize_map(Some(4))?;
+        map.serialize_entry("status", outcome.status)?;
+        map.serialize_entry("by", &outcome.by)?;
+        map.serialize_entry("alert", &outcome.alert)?;
+        map.serialize_entry("reason", &outcome.reason)?;
         map.end()
     }
 }

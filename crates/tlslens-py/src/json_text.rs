@@ -1,0 +1,672 @@
+//! The text serializer of `show --json`'s lines: serde's data model written as
+//! `json.JSONEncoder(check_circular=False)` writes Python values (", " and ": " between
+//! items, `ensure_ascii` escapes), straight into a byte buffer.
+//!
+//! Strategy: a line is mostly strings (names, digests, times, messages), most of them
+//! printable ASCII with neither quote nor backslash: such a string is found eight bytes at
+//! a time and copied whole; only the others are escaped character by character. (serde_json's
+//! own writer looked up every byte in its escape table and called its formatter for each
+//! run between escapes: the costliest part of a row.) Two things serde's data model cannot
+//! carry reach the buffer another way (json.rs):
+//! - raw text (an int beyond 64 bits, a float as Python's repr, NaN) comes as bytes, written
+//!   untouched: a row never holds bytes, the walk refuses them as json does;
+//! - a str that is not UTF-8 (a lone surrogate) comes as the empty str, its escaped text
+//!   left in `pending`, written before the closing quote (so it also works as a dict key).
+
+use std::cell::RefCell;
+
+use serde::ser::{self, Error as _, Serialize};
+
+type Error = serde_json::Error;
+type Done = Result<(), Error>;
+
+/// Writes serde's data model as Python's json does, into `out`.
+pub(crate) struct LineSerializer<'a> {
+    out: &'a mut Vec<u8>,
+    /// A non-UTF-8 str's escaped text, for the empty str standing in for it.
+    pending: &'a RefCell<Vec<u8>>,
+}
+
+impl<'a> LineSerializer<'a> {
+    pub(crate) fn new(out: &'a mut Vec<u8>, pending: &'a RefCell<Vec<u8>>) -> Self {
+        Self { out, pending }
+    }
+
+    fn text(&mut self, text: &str) {
+        let out = &mut *self.out;
+        out.push(b'"');
+        if plain(text.as_bytes()) {
+            out.extend_from_slice(text.as_bytes());
+        } else {
+            escape(out, text);
+        }
+        if text.is_empty() {
+            out.append(&mut self.pending.borrow_mut());
+        }
+        out.push(b'"');
+    }
+
+    fn integer(&mut self, value: impl itoa::Integer) {
+        let mut digits = itoa::Buffer::new();
+        self.out.extend_from_slice(digits.format(value).as_bytes());
+    }
+
+    fn open(&mut self, bracket: u8) -> Compound<'a, '_> {
+        self.out.push(bracket);
+        Compound {
+            ser: self,
+            first: true,
+            close: Close::One,
+        }
+    }
+
+    /// `{"variant": ` before a variant's value (serde_json's form; the row has none).
+    fn variant(&mut self, variant: &str) {
+        self.out.push(b'{');
+        self.text(variant);
+        self.out.extend_from_slice(b": ");
+    }
+}
+
+/// Printable ASCII with neither `"` nor `\`: written as it is. Eight bytes at a time (the
+/// last few padded with a plain byte): a high bit marks a byte from 0x7f up (a byte below
+/// 0x7f plus one stays below 0x80), below 0x20, or equal to `"` or `\` (a zero byte once
+/// xored with it).
+fn plain(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    const SPACES: u64 = u64::from_ne_bytes([0x20; 8]);
+    const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
+    const BACKSLASHES: u64 = u64::from_ne_bytes([b'\\'; 8]);
+    const PLAIN: u64 = u64::from_ne_bytes([b'a'; 8]);
+    let zero_in = |word: u64| word.wrapping_sub(ONES) & !word & HIGH;
+    let flags = |word: u64| {
+        ((word | word.wrapping_add(ONES)) & HIGH)
+            | (word.wrapping_sub(SPACES) & !word & HIGH)
+            | zero_in(word ^ QUOTES)
+            | zero_in(word ^ BACKSLASHES)
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    let mut flagged = 0;
+    for chunk in &mut chunks {
+        // Always 8 bytes; all flagged (escaped one by one) if it somehow were not.
+        flagged |= <[u8; 8]>::try_from(chunk).map_or(HIGH, |word| flags(u64::from_ne_bytes(word)));
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        // The last eight bytes again when there are eight (no copy), else the few there are
+        // in the lanes of a word of plain bytes (which lane holds which does not matter).
+        let last = match bytes.len().checked_sub(8).and_then(|at| bytes.get(at..)) {
+            Some(tail) => <[u8; 8]>::try_from(tail).map_or(HIGH, u64::from_ne_bytes),
+            None => rest.iter().enumerate().fold(PLAIN, |word, (lane, byte)| {
+                let shift = 8 * (lane as u32 & 7);
+                (word & !(0xff << shift)) | (u64::from(*byte) << shift)
+            }),
+        };
+        flagged |= flags(last);
+    }
+    flagged == 0
+}
+
+/// `text` with every character `ensure_ascii` escapes escaped (UTF-16 units above 0xffff).
+fn escape(out: &mut Vec<u8>, text: &str) {
+    for c in text.chars() {
+        let mut units = [0u16; 2];
+        for unit in c.encode_utf16(&mut units) {
+            python_char(out, *unit);
+        }
+    }
+}
+
+/// One UTF-16 code unit as Python's `ensure_ascii` writes it (`ascii_escape_unichar`).
+pub(crate) fn python_char(out: &mut Vec<u8>, unit: u16) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let named: &[u8] = match unit {
+        0x22 => b"\\\"",
+        0x5c => b"\\\\",
+        0x08 => b"\\b",
+        0x0c => b"\\f",
+        0x0a => b"\\n",
+        0x0d => b"\\r",
+        0x09 => b"\\t",
+        _ => b"",
+    };
+    if !named.is_empty() {
+        out.extend_from_slice(named);
+        return;
+    }
+    if let Ok(byte @ 0x20..=0x7e) = u8::try_from(unit) {
+        out.push(byte);
+        return;
+    }
+    out.extend_from_slice(b"\\u");
+    for shift in [12, 8, 4, 0] {
+        if let Some(digit) = HEX.get(usize::from((unit >> shift) & 0xf)) {
+            out.push(*digit);
+        }
+    }
+}
+
+impl<'a, 'b> ser::Serializer for &'b mut LineSerializer<'a> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Compound<'a, 'b>;
+    type SerializeTuple = Compound<'a, 'b>;
+    type SerializeTupleStruct = Compound<'a, 'b>;
+    type SerializeTupleVariant = Compound<'a, 'b>;
+    type SerializeMap = Compound<'a, 'b>;
+    type SerializeStruct = Compound<'a, 'b>;
+    type SerializeStructVariant = Compound<'a, 'b>;
+
+    fn serialize_bool(self, v: bool) -> Done {
+        self.out
+            .extend_from_slice(if v { b"true" } else { b"false" });
+        Ok(())
+    }
+    fn serialize_i8(self, v: i8) -> Done {
+        self.integer(v);
+        Ok(())
+    }
+    fn serialize_i16(self, v: i16) -> Done {
+        self.integer(v);
+        Ok(())
+    }
+    fn serialize_i32(self, v: i32) -> Done {
+        self.integer(v);
+        Ok(())
+    }
+    fn serialize_i64(self, v: i64) -> Done {
+        self.integer(v);
+        Ok(())
+    }
+    fn serialize_i128(self, v: i128) -> Done {
+        self.integer(v);
+        Ok(())
+    }
+    fn serialize_u8(self, v: u8) -> Done {
+        self.integer(v);
+        Ok(())
+    }
+    fn serialize_u16(self, v: u16) -> Done {
+        self.integer(v);
+        Ok(())
+    }
+    fn serialize_u32(self, v: u32) -> Done {
+        self.integer(v);
+        Ok(())
+    }
+    fn serialize_u64(self, v: u64) -> Done {
+        self.integer(v);
+        Ok(())
+    }
+    fn serialize_u128(self, v: u128) -> Done {
+        self.integer(v);
+        Ok(())
+    }
+    /// Floats reach the line as Python's repr (raw text, `serialize_bytes`); one that came
+    /// this way is written as serde_json would (shortest digits; null when not finite).
+    fn serialize_f32(self, v: f32) -> Done {
+        self.serialize_f64(f64::from(v))
+    }
+    fn serialize_f64(self, v: f64) -> Done {
+        if v.is_finite() {
+            let mut digits = ryu::Buffer::new();
+            self.out
+                .extend_from_slice(digits.format_finite(v).as_bytes());
+        } else {
+            self.out.extend_from_slice(b"null");
+        }
+        Ok(())
+    }
+    fn serialize_char(self, v: char) -> Done {
+        self.text(v.encode_utf8(&mut [0; 4]));
+        Ok(())
+    }
+    fn serialize_str(self, v: &str) -> Done {
+        self.text(v);
+        Ok(())
+    }
+    /// Raw text, written untouched (json.rs: the walk never hands a row's bytes here).
+    fn serialize_bytes(self, v: &[u8]) -> Done {
+        self.out.extend_from_slice(v);
+        Ok(())
+    }
+    fn serialize_none(self) -> Done {
+        self.serialize_unit()
+    }
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Done {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Done {
+        self.out.extend_from_slice(b"null");
+        Ok(())
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Done {
+        self.serialize_unit()
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Done {
+        self.serialize_str(variant)
+    }
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Done {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Done {
+        self.variant(variant);
+        value.serialize(&mut *self)?;
+        self.out.push(b'}');
+        Ok(())
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'a, 'b>, Error> {
+        Ok(self.open(b'['))
+    }
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'a, 'b>, Error> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        len: usize,
+    ) -> Result<Compound<'a, 'b>, Error> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'a, 'b>, Error> {
+        self.variant(variant);
+        Ok(Compound {
+            close: Close::Two,
+            ..self.open(b'[')
+        })
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'a, 'b>, Error> {
+        Ok(self.open(b'{'))
+    }
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Compound<'a, 'b>, Error> {
+        Ok(self.open(b'{'))
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'a, 'b>, Error> {
+        self.variant(variant);
+        Ok(Compound {
+            close: Close::Two,
+            ..self.open(b'{')
+        })
+    }
+}
+
+/// What ends a container: its bracket, or also a variant's brace.
+#[derive(Clone, Copy)]
+enum Close {
+    One,
+    Two,
+}
+
+/// A container being written: its items, ", " between them.
+pub(crate) struct Compound<'a, 'b> {
+    ser: &'b mut LineSerializer<'a>,
+    first: bool,
+    close: Close,
+}
+
+impl Compound<'_, '_> {
+    fn separate(&mut self) {
+        if self.first {
+            self.first = false;
+        } else {
+            self.ser.out.extend_from_slice(b", ");
+        }
+    }
+
+    fn element<T: ?Sized + Serialize>(&mut self, value: &T) -> Done {
+        self.separate();
+        value.serialize(&mut *self.ser)
+    }
+
+    fn field<T: ?Sized + Serialize>(&mut self, key: &str, value: &T) -> Done {
+        self.separate();
+        self.ser.text(key);
+        self.ser.out.extend_from_slice(b": ");
+        value.serialize(&mut *self.ser)
+    }
+
+    fn end(self, bracket: u8) -> Done {
+        self.ser.out.push(bracket);
+        if let Close::Two = self.close {
+            self.ser.out.push(b'}');
+        }
+        Ok(())
+    }
+}
+
+/// The four kinds of sequence serde tells apart, all written as a list.
+macro_rules! sequence {
+    ($($kind:ident :: $method:ident),+) => {$(
+        impl ser::$kind for Compound<'_, '_> {
+            type Ok = ();
+            type Error = Error;
+            fn $method<T: ?Sized + Serialize>(&mut self, value: &T) -> Done {
+                self.element(value)
+            }
+            fn end(self) -> Done {
+                Compound::end(self, b']')
+            }
+        }
+    )+};
+}
+
+sequence!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
+
+impl ser::SerializeMap for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Done {
+        self.separate();
+        key.serialize(Key(&mut *self.ser))
+    }
+    fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Done {
+        self.ser.out.extend_from_slice(b": ");
+        value.serialize(&mut *self.ser)
+    }
+    fn end(self) -> Done {
+        Compound::end(self, b'}')
+    }
+}
+
+impl ser::SerializeStruct for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Done {
+        self.field(key, value)
+    }
+    fn end(self) -> Done {
+        Compound::end(self, b'}')
+    }
+}
+
+impl ser::SerializeStructVariant for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Done {
+        self.field(key, value)
+    }
+    fn end(self) -> Done {
+        Compound::end(self, b'}')
+    }
+}
+
+/// A map's key: a str (json.rs makes every key one, as json does); anything else is an error.
+struct Key<'a, 'b>(&'b mut LineSerializer<'a>);
+
+fn not_a_key() -> Error {
+    Error::custom("a key of the line must be a str")
+}
+
+impl<'a, 'b> ser::Serializer for Key<'a, 'b> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = ser::Impossible<(), Error>;
+    type SerializeTuple = ser::Impossible<(), Error>;
+    type SerializeTupleStruct = ser::Impossible<(), Error>;
+    type SerializeTupleVariant = ser::Impossible<(), Error>;
+    type SerializeMap = ser::Impossible<(), Error>;
+    type SerializeStruct = ser::Impossible<(), Error>;
+    type SerializeStructVariant = ser::Impossible<(), Error>;
+
+    fn serialize_str(self, v: &str) -> Done {
+        self.0.text(v);
+        Ok(())
+    }
+    fn serialize_bool(self, _v: bool) -> Done {
+        Err(not_a_key())
+    }
+    fn serialize_i8(self, _v: i8) -> Done {
+        Err(not_a_key())
+    }
+    fn serialize_i16(self, _v: i16) -> Done {
+        Err(not_a_key())
+    }
+    fn serialize_i32(self, _v: i32) -> Done {
+        Err(not_a_key())
+    }
+    fn serialize_i64(self, _v: i64) -> Done {
+        Err(not_a_key())
+    }
+    fn serialize_u8(self, _v: u8) -> Done {
+        Err(not_a_key())
+    }
+    fn serialize_u16(self, _v: u16) -> Done {
+        Err(not_a_key())
+    }
+    fn serialize_u32(self, _v: u32) -> Done {
+        Err(not_a_key())
+    }
+    fn serialize_u64(self, _v: u64) -> Done {
+        Err(not_a_key())
+    }
+    fn serialize_f32(self, _v: f32) -> Done {
+        Err(not_a_key())
+    }
+    fn serialize_f64(self, _v: f64) -> Done {
+        Err(not_a_key())
+    }
+    fn serialize_char(self, v: char) -> Done {
+        self.serialize_str(v.encode_utf8(&mut [0; 4]))
+    }
+    fn serialize_bytes(self, _v: &[u8]) -> Done {
+        Err(not_a_key())
+    }
+    fn serialize_none(self) -> Done {
+        Err(not_a_key())
+    }
+    fn serialize_some<T: ?Sized + Serialize>(self, _value: &T) -> Done {
+        Err(not_a_key())
+    }
+    fn serialize_unit(self) -> Done {
+        Err(not_a_key())
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Done {
+        Err(not_a_key())
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Done {
+        self.serialize_str(variant)
+    }
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Done {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> Done {
+        Err(not_a_key())
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, Error> {
+        Err(not_a_key())
+    }
+    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, Error> {
+        Err(not_a_key())
+    }
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleStruct, Error> {
+        Err(not_a_key())
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleVariant, Error> {
+        Err(not_a_key())
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, Error> {
+        Err(not_a_key())
+    }
+    fn serialize_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStruct, Error> {
+        Err(not_a_key())
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStructVariant, Error> {
+        Err(not_a_key())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use serde::Serialize;
+    use serde_json::json;
+
+    use super::{plain, python_char, LineSerializer};
+
+    fn python_text(value: &impl Serialize) -> String {
+        let pending = RefCell::new(Vec::new());
+        let mut out = Vec::new();
+        assert!(value
+            .serialize(&mut LineSerializer::new(&mut out, &pending))
+            .is_ok());
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    #[test]
+    fn plain_text_is_told_at_every_position() {
+        assert!(plain(b""));
+        assert!(plain(b" ~ plain text, longer than a word ~ "));
+        for len in 1..20 {
+            for at in 0..len {
+                for bad in [0x00_u8, 0x1f, b'"', b'\\', 0x7f, 0x80, 0xc3, 0xff] {
+                    let mut text = vec![b'~'; len];
+                    if let Some(byte) = text.get_mut(at) {
+                        *byte = bad;
+                    }
+                    assert!(!plain(&text), "{len} {at} {bad}");
+                }
+                // Their neighbours are plain.
+                for good in [0x20_u8, b'!', b'#', b'[', b']', 0x7e] {
+                    let mut text = vec![b'~'; len];
+                    if let Some(byte) = text.get_mut(at) {
+                        *byte = good;
+                    }
+                    assert!(plain(&text), "{len} {at} {good}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn separators_are_pythons() {
+        let value = json!({"a": [1, -2, {"b": null}], "c": true, "d": {}, "e": []});
+        // serde_json's map keeps keys sorted without preserve_order: the walk keeps dict order.
+        assert_eq!(
+            python_text(&value),
+            r#"{"a": [1, -2, {"b": null}], "c": true, "d": {}, "e": []}"#
+        );
+        assert_eq!(
+            python_text(&(u64::MAX, i64::MIN)),
+            "[18446744073709551615, -9223372036854775808]"
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped_as_ensure_ascii_does() {
+        let text = "q\" b\\ / \u{8}\u{c}\n\r\t \u{0}\u{1f} \u{7f} é \u{2028} \u{1f600}";
+        let expected = r#""q\" b\\ / \b\f\n\r\t \u0000\u001f \u007f \u00e9 \u2028 \ud83d\ude00""#;
+        assert_eq!(python_text(&text), expected);
+        assert_eq!(python_text(&"plain ~ text"), r#""plain ~ text""#);
+        assert_eq!(python_text(&"ünï"), r#""\u00fcn\u00ef""#);
+        assert_eq!(
+            python_text(&"a long line of plain text, then a quote\""),
+            r#""a long line of plain text, then a quote\"""#
+        );
+    }
+
+    #[test]
+    fn raw_text_is_written_untouched_and_pending_text_ends_a_string() {
+        assert_eq!(python_text(&serde_bytes_like(b"1e-05")), "1e-05");
+        let mut lone = Vec::new();
+        python_char(&mut lone, 0xd800);
+        assert_eq!(lone, br"\ud800");
+        let pending = RefCell::new(br"\udc00x".to_vec());
+        let mut out = Vec::new();
+        assert!(""
+            .serialize(&mut LineSerializer::new(&mut out, &pending))
+            .is_ok());
+        assert_eq!(out, br#""\udc00x""#);
+        assert!(pending.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_key_that_is_no_str_is_an_error() {
+        let pending = RefCell::new(Vec::new());
+        let mut out = Vec::new();
+        let mut map = std::collections::BTreeMap::new();
+        map.insert(1, 2);
+        assert!(map
+            .serialize(&mut LineSerializer::new(&mut out, &pending))
+            .is_err());
+    }
+
+    /// Bytes the way the walk hands raw text to the serializer.
+    fn serde_bytes_like(text: &'static [u8]) -> impl Serialize {
+        struct Raw(&'static [u8]);
+        impl Serialize for Raw {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(self.0)
+            }
+        }
+        Raw(text)
+    }
+}
