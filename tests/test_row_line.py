@@ -17,12 +17,13 @@ import pytest
 
 import tlslens
 from tlslens import _core, registry
+from tlslens._text import ts_iso
 from tlslens.events import AlertEvent, EncryptedAlertEvent, HandshakeEvent
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.keys.files import add_keylog_file
 from tlslens.keys.store import KeyStore
-from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, Handshake, ts_iso
+from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, Handshake
 from tlslens.outcome import outcome_of
 from tlslens.serialize import _python_parts, connection_line, connection_to_json
 

@@ -3,13 +3,17 @@ spoken, a reason said once, and one rating-guide version in a grade."""
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tlslens._buffer import Buffer, BufferReadError
+from tlslens._text import iso_time
 from tlslens.cli import main
 
 from _servers import ScriptedServer
@@ -99,3 +103,24 @@ def test_one_guide_version_in_a_grade() -> None:
     cited = [cap["reason"] for cap in graded["caps"] if "guide" in cap["reason"]]
     assert len(cited) == 2
     assert all(f"(guide {GUIDE_VERSION}" in reason for reason in cited), cited
+
+
+@given(
+    st.datetimes(
+        min_value=dt.datetime(1, 1, 2),
+        max_value=dt.datetime(9999, 12, 30),
+        timezones=st.sampled_from(
+            [
+                dt.UTC,
+                dt.timezone(dt.timedelta(hours=5, minutes=30)),
+                dt.timezone(-dt.timedelta(hours=11)),
+            ]
+        ),
+    )
+)
+def test_iso_time_writes_what_isoformat_wrote(value: dt.datetime) -> None:
+    """The JSON's times (a verdict's ``checked_at``, an OCSP response's) are ``ts_iso``'s
+    text: what ``isoformat`` of the time in UTC wrote, with a Z, in whatever zone it came."""
+    expected = value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    assert iso_time(value) == expected
+    assert iso_time(None) is None

@@ -1,9 +1,11 @@
 """Text helpers: attacker-controlled text made safe for a terminal; counts and articles in
-English ("1 byte", "2 bytes", "an ECPrivateKey")."""
+English ("1 byte", "2 bytes", "an ECPrivateKey"); times as the JSON contract writes them."""
 
 from __future__ import annotations
 
+import functools
 import re
+from datetime import UTC, datetime
 
 # C0 and C1 control characters (ESC, CSI, BEL, backspace...) and DEL; tabs become spaces.
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
@@ -42,3 +44,34 @@ _VOWEL_SOUND = re.compile(r"(?:[aeio]|u(?![nst]?[aeiou])|[FHLMNRSX](?=[A-Z0-9.\-
 def article(word: str) -> str:
     """``word`` after "a" or "an", by how it is spoken: "an ECPrivateKey", "a PEM file"."""
     return f"{'an' if _VOWEL_SOUND.match(word) or word[:1] in 'AEIO' else 'a'} {word}"
+
+
+def ts_iso(ts_ns: int) -> str:
+    """``2026-11-28T10:00:00.123456Z`` (no fraction when the microseconds are 0, as
+    ``datetime.isoformat`` writes it)."""
+    micro = (ts_ns % 1_000_000_000) // 1000
+    second = _second_iso(ts_ns // 1_000_000_000)
+    return f"{second}.{micro:06d}Z" if micro else second + "Z"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def iso_time(value: datetime | None) -> str | None:
+    """A time as the JSON contract writes it: ISO 8601 in UTC with a Z (``ts_iso``'s text:
+    a time zone's ``isoformat`` asks it for its offset, three times the cost, and a chain's
+    verdict is dated once per connection). A naive time is local, as ``astimezone`` reads it."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.astimezone(UTC)
+    since = value - _EPOCH  # exact: whole days, seconds and microseconds
+    micros = (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
+    return ts_iso(micros * 1000)
+
+
+@functools.lru_cache(maxsize=64)
+def _second_iso(seconds: int) -> str:
+    # A narration times every step, and a connection's steps share their second: building
+    # a datetime for each cost as much as writing the line.
+    return datetime.fromtimestamp(seconds, tz=UTC).isoformat().removesuffix("+00:00")

@@ -153,21 +153,6 @@ class RecordInfo:
     acked: tuple[tuple[int, int], ...] | None = None
 
 
-def ts_iso(ts_ns: int) -> str:
-    """``2026-11-28T10:00:00.123456Z`` (no fraction when the microseconds are 0, as
-    ``datetime.isoformat`` writes it)."""
-    micro = (ts_ns % 1_000_000_000) // 1000
-    second = _second_iso(ts_ns // 1_000_000_000)
-    return f"{second}.{micro:06d}Z" if micro else second + "Z"
-
-
-@functools.lru_cache(maxsize=64)
-def _second_iso(seconds: int) -> str:
-    # A narration times every step, and a connection's steps share their second: building
-    # a datetime for each cost as much as writing the line.
-    return datetime.fromtimestamp(seconds, tz=UTC).isoformat().removesuffix("+00:00")
-
-
 @dataclass(slots=True, eq=False)
 class DirectionStats:
     records: int = 0

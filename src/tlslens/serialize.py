@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from tlslens import _core
+from tlslens._text import ts_iso
 from tlslens.events import AlertEvent, EncryptedAlertEvent
-from tlslens.model import Connection, ts_iso
+from tlslens.model import Connection
 from tlslens.outcome import Outcome, outcome_of
 
 SCHEMA_VERSION = 8

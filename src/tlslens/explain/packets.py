@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tlslens import _core, registry
-from tlslens._text import plural, printable
+from tlslens._text import plural, printable, ts_iso
 from tlslens.explain.coalesced import (
     RETRY,
     VERSION_NEGOTIATION,
@@ -23,7 +23,7 @@ from tlslens.explain.coalesced import (
     quic_datagrams,
 )
 from tlslens.explain.vocabulary import Step
-from tlslens.model import C2S, Connection, ts_iso
+from tlslens.model import C2S, Connection
 from tlslens.quic import MAX_PACKETS_KEPT
 from tlslens.quic.details import QuicDetails, QuicFrameInfo, QuicPacketInfo
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 
 from tlslens import registry
-from tlslens._text import plural
+from tlslens._text import plural, ts_iso
 from tlslens.events import (
     ALERT_EVENTS,
     SSLV2_EVENTS,
@@ -49,7 +49,7 @@ from tlslens.explain.over_udp import (
 from tlslens.explain.packets import quic_steps
 from tlslens.explain.vocabulary import Step
 from tlslens.handshake import messages as hs
-from tlslens.model import C2S, Connection, ts_iso
+from tlslens.model import C2S, Connection
 from tlslens.outcome import ALERT_WORDS, alert_sized, message_title, outcome_of
 from tlslens.serialize import alert_json
 

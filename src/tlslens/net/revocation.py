@@ -23,9 +23,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
+from tlslens._text import iso_time
 from tlslens.x509.decoding import EXTENSION_ERRORS
 from tlslens.x509.ocsp import check_stapled_ocsp
-from tlslens.x509.wording import error_text, iso_time
+from tlslens.x509.wording import error_text
 
 MAX_ANSWER = 1 << 20
 Fetch = Callable[[str, bytes | None, float], bytes]

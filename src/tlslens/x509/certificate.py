@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from tlslens import _core
-from tlslens.x509.wording import error_text, general_name_text, iso_time
+from tlslens._text import iso_time
+from tlslens.x509.wording import error_text, general_name_text
 
 if TYPE_CHECKING:
     from cryptography import x509

@@ -13,10 +13,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from tlslens._text import iso_time
 from tlslens.x509.asn1 import drop_default_ocsp_version
 from tlslens.x509.decoding import EXTENSION_ERRORS
 from tlslens.x509.signature import signed_by
-from tlslens.x509.wording import error_text, iso_time
+from tlslens.x509.wording import error_text
 
 # Without nextUpdate, a response older than this is called stale (a common CA practice).
 MAX_AGE_WITHOUT_NEXT_UPDATE = timedelta(days=7)

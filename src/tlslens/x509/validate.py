@@ -33,7 +33,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from tlslens._text import plural
+from tlslens._text import iso_time, plural
 from tlslens.x509.cache import per_certificate
 from tlslens.x509.certificate import load_certificate, quiet
 from tlslens.x509.decoding import DECODE_ERRORS
@@ -44,7 +44,7 @@ from tlslens.x509.signature import explain_signature
 from tlslens.x509.trust import TrustStore
 from tlslens.x509.validity import days_text
 from tlslens.x509.walk import Walk, walk_path
-from tlslens.x509.wording import error_text, iso_time
+from tlslens.x509.wording import error_text
 
 CODES = (
     "untrusted_root",

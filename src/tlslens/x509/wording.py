@@ -9,7 +9,6 @@ shown to a user about a certificate passes through here.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from tlslens._text import plural
@@ -103,10 +102,3 @@ def _other_name_value(der: bytes) -> str:
         except UnicodeDecodeError:
             pass
     return der.hex()
-
-
-def iso_time(value: datetime | None) -> str | None:
-    """A time as the JSON contract writes it: ISO 8601 in UTC with a Z."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

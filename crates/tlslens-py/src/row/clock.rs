@@ -1,9 +1,9 @@
-//! A capture timestamp as the row writes it: `model.ts_iso`'s text
+//! A capture timestamp as the row writes it: `_text.ts_iso`'s text
 //! (`2026-11-28T10:00:00.123456Z`, no fraction when the microseconds are 0), in Rust.
 //!
 //! Strategy: the civil date of a day count is Howard Hinnant's `civil_from_days` (exact for
 //! the proleptic Gregorian calendar `datetime` uses); a time whose year `datetime` cannot
-//! hold (outside 1..=9999) is `None`, and the caller asks `model.ts_iso` for it, which
+//! hold (outside 1..=9999) is `None`, and the caller asks `_text.ts_iso` for it, which
 //! answers as it always did.
 
 const NS_PER_SECOND: i128 = 1_000_000_000;

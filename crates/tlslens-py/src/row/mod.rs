@@ -108,7 +108,7 @@ impl<'py> Parts<'py> {
     }
 }
 
-/// A time of the row: the core's text, or `model.ts_iso`'s for one the core leaves to it.
+/// A time of the row: the core's text, or `_text.ts_iso`'s for one the core leaves to it.
 enum Time<'py> {
     Text(String),
     Python(Bound<'py, PyAny>),
@@ -120,9 +120,9 @@ fn time<'py>(ts_ns: &Bound<'py, PyAny>) -> PyResult<Time<'py>> {
     if let Some(text) = steps::nanoseconds(ts_ns).and_then(clock::ts_iso) {
         return Ok(Time::Text(text));
     }
-    let model = py.import(intern!(py, "tlslens.model"))?;
+    let text = py.import(intern!(py, "tlslens._text"))?;
     Ok(Time::Python(
-        model.getattr(intern!(py, "ts_iso"))?.call1((ts_ns,))?,
+        text.getattr(intern!(py, "ts_iso"))?.call1((ts_ns,))?,
     ))
 }
 
