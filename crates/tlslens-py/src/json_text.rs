@@ -66,6 +66,15 @@ impl<'a> LineSerializer<'a> {
         self.text(variant);
         self.out.extend_from_slice(b": ");
     }
+
+    /// A tuple or struct variant's container, closed with its brace too.
+    fn open_variant(&mut self, variant: &str, bracket: u8) -> Compound<'a, '_> {
+        self.variant(variant);
+        Compound {
+            close: Close::Two,
+            ..self.open(bracket)
+        }
+    }
 }
 
 /// Printable ASCII with neither `"` nor `\`: written as it is. Eight bytes at a time (the
@@ -147,6 +156,47 @@ pub(crate) fn python_char(out: &mut Vec<u8>, unit: u16) {
     }
 }
 
+/// serde's integer methods, each written by `itoa` (as serde_json writes them).
+macro_rules! integers {
+    ($($method:ident: $kind:ty),+) => {$(
+        fn $method(self, v: $kind) -> Done {
+            self.integer(v);
+            Ok(())
+        }
+    )+};
+}
+
+/// serde's methods for values that are no key of the line: each an error.
+macro_rules! not_keys {
+    ($($method:ident($($kind:ty)?)),+) => {$(
+        fn $method(self $(, _v: $kind)?) -> Done {
+            Err(not_a_key())
+        }
+    )+};
+}
+
+/// A unit variant as its name, a newtype struct as what it holds: the same for values and
+/// keys.
+macro_rules! as_their_content {
+    () => {
+        fn serialize_unit_variant(
+            self,
+            _name: &'static str,
+            _index: u32,
+            variant: &'static str,
+        ) -> Done {
+            self.serialize_str(variant)
+        }
+        fn serialize_newtype_struct<T: ?Sized + Serialize>(
+            self,
+            _name: &'static str,
+            value: &T,
+        ) -> Done {
+            value.serialize(self)
+        }
+    };
+}
+
 impl<'a, 'b> ser::Serializer for &'b mut LineSerializer<'a> {
     type Ok = ();
     type Error = Error;
@@ -163,46 +213,18 @@ impl<'a, 'b> ser::Serializer for &'b mut LineSerializer<'a> {
             .extend_from_slice(if v { b"true" } else { b"false" });
         Ok(())
     }
-    fn serialize_i8(self, v: i8) -> Done {
-        self.integer(v);
-        Ok(())
-    }
-    fn serialize_i16(self, v: i16) -> Done {
-        self.integer(v);
-        Ok(())
-    }
-    fn serialize_i32(self, v: i32) -> Done {
-        self.integer(v);
-        Ok(())
-    }
-    fn serialize_i64(self, v: i64) -> Done {
-        self.integer(v);
-        Ok(())
-    }
-    fn serialize_i128(self, v: i128) -> Done {
-        self.integer(v);
-        Ok(())
-    }
-    fn serialize_u8(self, v: u8) -> Done {
-        self.integer(v);
-        Ok(())
-    }
-    fn serialize_u16(self, v: u16) -> Done {
-        self.integer(v);
-        Ok(())
-    }
-    fn serialize_u32(self, v: u32) -> Done {
-        self.integer(v);
-        Ok(())
-    }
-    fn serialize_u64(self, v: u64) -> Done {
-        self.integer(v);
-        Ok(())
-    }
-    fn serialize_u128(self, v: u128) -> Done {
-        self.integer(v);
-        Ok(())
-    }
+    integers!(
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_i128: i128,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_u128: u128
+    );
     /// Floats reach the line as Python's repr (raw text, `serialize_bytes`); one that came
     /// this way is written as serde_json would (shortest digits; null when not finite).
     fn serialize_f32(self, v: f32) -> Done {
@@ -244,21 +266,7 @@ impl<'a, 'b> ser::Serializer for &'b mut LineSerializer<'a> {
     fn serialize_unit_struct(self, _name: &'static str) -> Done {
         self.serialize_unit()
     }
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Done {
-        self.serialize_str(variant)
-    }
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> Done {
-        value.serialize(self)
-    }
+    as_their_content!();
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
         self,
         _name: &'static str,
@@ -291,11 +299,7 @@ impl<'a, 'b> ser::Serializer for &'b mut LineSerializer<'a> {
         variant: &'static str,
         _len: usize,
     ) -> Result<Compound<'a, 'b>, Error> {
-        self.variant(variant);
-        Ok(Compound {
-            close: Close::Two,
-            ..self.open(b'[')
-        })
+        Ok(self.open_variant(variant, b'['))
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'a, 'b>, Error> {
         Ok(self.open(b'{'))
@@ -310,11 +314,7 @@ impl<'a, 'b> ser::Serializer for &'b mut LineSerializer<'a> {
         variant: &'static str,
         _len: usize,
     ) -> Result<Compound<'a, 'b>, Error> {
-        self.variant(variant);
-        Ok(Compound {
-            close: Close::Two,
-            ..self.open(b'{')
-        })
+        Ok(self.open_variant(variant, b'{'))
     }
 }
 
@@ -401,27 +401,27 @@ impl ser::SerializeMap for Compound<'_, '_> {
     }
 }
 
-impl ser::SerializeStruct for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Done {
-        self.field(key, value)
-    }
-    fn end(self) -> Done {
-        Compound::end(self, b'}')
-    }
+/// The two kinds of struct serde tells apart, both written as an object.
+macro_rules! structs {
+    ($($kind:ident),+) => {$(
+        impl ser::$kind for Compound<'_, '_> {
+            type Ok = ();
+            type Error = Error;
+            fn serialize_field<T: ?Sized + Serialize>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Done {
+                self.field(key, value)
+            }
+            fn end(self) -> Done {
+                Compound::end(self, b'}')
+            }
+        }
+    )+};
 }
 
-impl ser::SerializeStructVariant for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Done {
-        self.field(key, value)
-    }
-    fn end(self) -> Done {
-        Compound::end(self, b'}')
-    }
-}
+structs!(SerializeStruct, SerializeStructVariant);
 
 /// A map's key: a str (json.rs makes every key one, as json does); anything else is an error.
 struct Key<'a, 'b>(&'b mut LineSerializer<'a>);
@@ -445,72 +445,32 @@ impl<'a, 'b> ser::Serializer for Key<'a, 'b> {
         self.0.text(v);
         Ok(())
     }
-    fn serialize_bool(self, _v: bool) -> Done {
-        Err(not_a_key())
-    }
-    fn serialize_i8(self, _v: i8) -> Done {
-        Err(not_a_key())
-    }
-    fn serialize_i16(self, _v: i16) -> Done {
-        Err(not_a_key())
-    }
-    fn serialize_i32(self, _v: i32) -> Done {
-        Err(not_a_key())
-    }
-    fn serialize_i64(self, _v: i64) -> Done {
-        Err(not_a_key())
-    }
-    fn serialize_u8(self, _v: u8) -> Done {
-        Err(not_a_key())
-    }
-    fn serialize_u16(self, _v: u16) -> Done {
-        Err(not_a_key())
-    }
-    fn serialize_u32(self, _v: u32) -> Done {
-        Err(not_a_key())
-    }
-    fn serialize_u64(self, _v: u64) -> Done {
-        Err(not_a_key())
-    }
-    fn serialize_f32(self, _v: f32) -> Done {
-        Err(not_a_key())
-    }
-    fn serialize_f64(self, _v: f64) -> Done {
-        Err(not_a_key())
-    }
+    not_keys!(
+        serialize_bool(bool),
+        serialize_i8(i8),
+        serialize_i16(i16),
+        serialize_i32(i32),
+        serialize_i64(i64),
+        serialize_u8(u8),
+        serialize_u16(u16),
+        serialize_u32(u32),
+        serialize_u64(u64),
+        serialize_f32(f32),
+        serialize_f64(f64),
+        serialize_bytes(&[u8]),
+        serialize_none(),
+        serialize_unit()
+    );
     fn serialize_char(self, v: char) -> Done {
         self.serialize_str(v.encode_utf8(&mut [0; 4]))
     }
-    fn serialize_bytes(self, _v: &[u8]) -> Done {
-        Err(not_a_key())
-    }
-    fn serialize_none(self) -> Done {
-        Err(not_a_key())
-    }
     fn serialize_some<T: ?Sized + Serialize>(self, _value: &T) -> Done {
-        Err(not_a_key())
-    }
-    fn serialize_unit(self) -> Done {
         Err(not_a_key())
     }
     fn serialize_unit_struct(self, _name: &'static str) -> Done {
         Err(not_a_key())
     }
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Done {
-        self.serialize_str(variant)
-    }
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> Done {
-        value.serialize(self)
-    }
+    as_their_content!();
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
         self,
         _name: &'static str,
@@ -657,6 +617,58 @@ mod tests {
         assert!(map
             .serialize(&mut LineSerializer::new(&mut out, &pending))
             .is_err());
+    }
+
+    #[test]
+    fn variants_are_written_as_serde_json_writes_them() {
+        use serde::ser::{SerializeStructVariant, SerializeTupleVariant, Serializer};
+        struct Variants;
+        impl Serialize for Variants {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeSeq;
+                let mut seq = s.serialize_seq(Some(4))?;
+                seq.serialize_element(&Unit)?;
+                seq.serialize_element(&Newtype)?;
+                seq.serialize_element(&Tuple)?;
+                seq.serialize_element(&Struct)?;
+                seq.end()
+            }
+        }
+        struct Unit;
+        impl Serialize for Unit {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_unit_variant("E", 0, "u")
+            }
+        }
+        struct Newtype;
+        impl Serialize for Newtype {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_newtype_variant("E", 1, "n", &1u8)
+            }
+        }
+        struct Tuple;
+        impl Serialize for Tuple {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut t = s.serialize_tuple_variant("E", 2, "t", 2)?;
+                t.serialize_field(&1u8)?;
+                t.serialize_field(&"x")?;
+                t.end()
+            }
+        }
+        struct Struct;
+        impl Serialize for Struct {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut t = s.serialize_struct_variant("E", 3, "s", 1)?;
+                t.serialize_field("a", &true)?;
+                t.end()
+            }
+        }
+        assert_eq!(
+            python_text(&Variants),
+            r#"["u", {"n": 1}, {"t": [1, "x"]}, {"s": {"a": true}}]"#
+        );
+        let compact = serde_json::to_string(&Variants).unwrap_or_default();
+        assert_eq!(compact, r#"["u",{"n":1},{"t":[1,"x"]},{"s":{"a":true}}]"#);
     }
 
     /// Bytes the way the walk hands raw text to the serializer.
