@@ -33,6 +33,11 @@ fn connection_alpn(conn: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
 /// The version the server chose; SSL 2.0's 0x0002 for a server that answered in SSL 2.0.
 #[pyfunction]
 fn connection_version(conn: &Bound<'_, PyAny>) -> PyResult<Option<u16>> {
+    version_of(conn)
+}
+
+/// `connection_version`'s answer (the model's `version`, its `tls13`, the outcome's).
+pub(super) fn version_of(conn: &Bound<'_, PyAny>) -> PyResult<Option<u16>> {
     // Asked many times a connection (every `tls13`): two attributes, not all the hellos.
     let py = conn.py();
     let server_hello = conn.getattr(intern!(py, "server_hello"))?;

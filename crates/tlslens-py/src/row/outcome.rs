@@ -21,6 +21,7 @@ use pyo3::types::{PyDict, PyList};
 use tlslens_core::handshake::is_tls13_version;
 
 use super::completion::{completion, Sizing};
+use super::conclusions::version_of;
 use super::hello::Hellos;
 use super::names::{self, Table};
 use super::steps::{class_of, Class};
@@ -165,10 +166,7 @@ fn where_of(event: &Bound<'_, PyAny>) -> PyResult<(u64, bool)> {
 
 /// Whether the connection negotiated TLS 1.3 (`Connection.tls13`).
 fn tls13(conn: &Bound<'_, PyAny>) -> PyResult<bool> {
-    let server_hello = conn.getattr(intern!(conn.py(), "server_hello"))?;
-    Ok(server_hello
-        .downcast::<ServerHello>()
-        .is_ok_and(|hello| is_tls13_version(hello.get().selected_version())))
+    Ok(version_of(conn)?.is_some_and(is_tls13_version))
 }
 
 /// The outcome of `conn`, read to its end (its `validation` is used when set).
