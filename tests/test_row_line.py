@@ -161,7 +161,7 @@ def _old_row(conn: Connection, parts: dict[str, Any]) -> dict[str, Any]:
             for d, s in conn.stats.items()
         },
         "closed_by": conn.closed_by,
-        "outcome": outcome_of(conn).to_json(),
+        "outcome": _old_outcome(conn),
         "timing": {
             "tcp_handshake_ms": None,
             "client_hello_to_server_hello_ms": None,
@@ -172,6 +172,16 @@ def _old_row(conn: Connection, parts: dict[str, Any]) -> dict[str, Any]:
         "problems": parts["problems"],
     }
     return row
+
+
+def _old_outcome(conn: Connection) -> dict[str, Any]:
+    outcome = outcome_of(conn)
+    return {
+        "status": outcome.status,
+        "by": outcome.by,
+        "alert": outcome.alert,
+        "reason": outcome.reason,
+    }
 
 
 def _old_alert(event: AlertEvent | EncryptedAlertEvent) -> dict[str, Any]:

@@ -46,7 +46,7 @@ class Outcome:
     alert: str | None
     reason: str
     # A fatal alert read after both Finished: the handshake had completed (not in the
-    # JSON, whose reason says it in words).
+    # JSON, whose reason says it in words; the row writes the rest: row/outcome.rs).
     after_completion: bool = False
 
     @property
@@ -54,9 +54,6 @@ class Outcome:
         """The handshake failed before it completed, so no application traffic secret was
         ever derived by the side that ended it."""
         return self.status == FAILED and not self.after_completion
-
-    def to_json(self) -> dict[str, str | None]:
-        return {"status": self.status, "by": self.by, "alert": self.alert, "reason": self.reason}
 
     @property
     def brief(self) -> str:
