@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 import struct
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tlslens
 from tlslens import _core, registry
-from tlslens._text import ts_iso
+from tlslens._text import iso_time, ts_iso
 from tlslens.events import AlertEvent, EncryptedAlertEvent, HandshakeEvent
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
@@ -26,6 +29,8 @@ from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, Handshake
 from tlslens.outcome import outcome_of
 from tlslens.serialize import _python_parts, connection_line, connection_to_json
+from tlslens.tls.proof import SignatureCheck
+from tlslens.x509.validate import Problem, Validation
 
 CAPTURES = Path(__file__).parent / "vectors" / "captures"
 
@@ -147,7 +152,7 @@ def _old_row(conn: Connection, parts: dict[str, Any]) -> dict[str, Any]:
         ],
         "certificates": [cert.to_json() for cert in conn.certificates],
         "compressed_certificates": [],
-        "handshake_signatures": parts["handshake_signatures"],
+        "handshake_signatures": [_old_signature(check) for check in conn.handshake_signatures],
         "alerts": [_old_alert(e) for e in conn.alerts],
         "bytes": {
             d: {
@@ -168,10 +173,50 @@ def _old_row(conn: Connection, parts: dict[str, Any]) -> dict[str, Any]:
             "handshake_ms": None,
         },
         "decryption": parts["decryption"],
-        "validation": parts["validation"],
-        "problems": parts["problems"],
+        "validation": _old_validation(conn.validation),
+        "problems": [_old_finding(finding) for finding in conn.problems],
     }
     return row
+
+
+def _old_finding(finding: Finding) -> dict[str, Any]:
+    made: dict[str, Any] = {
+        "frame": finding.frame,
+        "direction": finding.direction,
+        "layer": finding.layer,
+        "offset": finding.offset,
+        "message": finding.message,
+    }
+    if finding.code is not None:
+        made["code"] = finding.code
+    return made
+
+
+def _old_signature(check: SignatureCheck) -> dict[str, Any]:
+    return {
+        "message": check.message,
+        "direction": check.direction,
+        "scheme": check.scheme,
+        "verified": check.verified,
+        "reason": check.reason,
+    }
+
+
+def _old_validation(verdict: Validation | None) -> dict[str, Any] | None:
+    if verdict is None:
+        return None
+    return {
+        "trusted": verdict.trusted,
+        "problems": [{"code": p.code, "message": p.message} for p in verdict.problems],
+        "path": list(verdict.path_digests()),
+        "checked_at": iso_time(verdict.checked_at),
+        "hostname": verdict.hostname,
+        "trust_store": verdict.trust_store,
+        "ocsp": verdict.ocsp.to_json() if verdict.ocsp is not None else None,
+        "revocation": (
+            [r.to_json() for r in verdict.revocation] if verdict.revocation is not None else None
+        ),
+    }
 
 
 def _old_outcome(conn: Connection) -> dict[str, Any]:
@@ -223,25 +268,34 @@ def _hostile_connection() -> Connection:
     ]
     conn.stats[C2S].bytes = 2**65
     conn.problems.append(Finding(1, C2S, "handshake", 2**66, "lone \ud800 and \x00\x7f\u2028", "x"))
+    conn.problems.append(Finding(None, None, "capture", None, "no code"))
+    conn.handshake_signatures.append(
+        SignatureCheck("certificate_verify", S2C, "x\udcff", None, "\u2028\x00", 2**70)
+    )
+    conn.validation = Validation(
+        trusted=False,
+        checked_at=datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+        hostname="bücher\ud800.example",
+        trust_store="\x1b[31mstore",
+        problems=[Problem("expired", "lone \udcff"), Problem("x" * 300, "")],
+        path_sha256=("ab" * 32, "\u2028"),
+    )
     return conn
 
 
 def test_a_hostile_hello_gives_the_line_python_wrote() -> None:
     conn = _hostile_connection()
     parts = _python_parts(conn, False)
-    parts["validation"] = {
-        "status": "nan",
-        "detail": float("nan"),
-        "huge": -(2**90),
-        "inf": float("inf"),
-    }
+    parts["dtls"] = {"status": "nan", "detail": float("nan"), "huge": -(2**90)}
     line = _core.connection_line(conn, parts)
-    old = _old_row(conn, parts)
+    old = _old_row(conn, parts) | {"dtls": parts["dtls"]}
     assert line == json.dumps(old)
     # The dict is made by the same writer: the same values in the same key order.
     made = _core.connection_row(conn, parts)
     assert made == old and list(made) == list(old)
-    assert made["validation"] is parts["validation"]  # Python's parts as given, not copied
+    assert made["dtls"] is parts["dtls"]  # Python's parts as given, not copied
+    for key in ("validation", "problems", "handshake_signatures"):
+        assert list(json.loads(json.dumps(made[key]))) == list(old[key]), key
     assert line.isascii()
     row = json.loads(line)
     assert row["id"] == 2**70 and row["file"] == "capture-\udcff\u2028.pcap"
@@ -255,8 +309,8 @@ def test_a_hostile_hello_gives_the_line_python_wrote() -> None:
 def test_a_missing_part_is_a_key_error_not_a_crash() -> None:
     conn = _hostile_connection()
     parts = _python_parts(conn, False)
-    del parts["validation"]
-    with pytest.raises(KeyError, match="validation"):
+    del parts["schema_version"]
+    with pytest.raises(KeyError, match="schema_version"):
         _core.connection_line(conn, parts)
     # Without "decryption" the row reads the connection's Decryptor: it has none.
     parts = _python_parts(conn, False)
@@ -264,8 +318,11 @@ def test_a_missing_part_is_a_key_error_not_a_crash() -> None:
     with pytest.raises(TypeError, match="Decryptor"):
         _core.connection_line(conn, parts)
     parts = _python_parts(conn, False)
-    parts["problems"] = [object()]
+    conn.problems.append(Finding(1, C2S, "tcp", 0, object()))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="not JSON serializable"):
+        _core.connection_line(conn, parts)
+    conn.problems[-1] = object()  # type: ignore[call-overload]
+    with pytest.raises(AttributeError, match="frame"):
         _core.connection_line(conn, parts)
 
 
@@ -503,3 +560,27 @@ def test_the_row_reads_client_auth_itself(capture: str, keyed: bool) -> None:
         assert any(s[0] is True for s in said)
         checked = [c.client_auth["validation"] for c in conns if c.client_validation is not None]
         assert checked and all(v["trusted"] for v in checked)
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 12, 6, 21, 0, 0, 120, tzinfo=UTC),
+        datetime(2026, 12, 6, 21, 0, 0, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(2026, 12, 6, 21, 0, 0, 5),  # naive: local time, as astimezone reads it
+    ],
+)
+def test_a_verdict_is_dated_and_written_as_python_wrote_it(at: datetime) -> None:
+    """The core writes a UTC verdict's time from its fields, and asks ``iso_time`` for any
+    other zone: either way the old text."""
+    verdict = Validation(trusted=True, checked_at=at, hostname=None, trust_store="mozilla")
+    assert verdict.to_json() == _old_validation(verdict)
+    assert list(verdict.to_json()) == list(_old_validation(verdict) or {})
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_every_utc_time_is_written_as_iso_time_writes_it(at: datetime) -> None:
+    verdict = Validation(trusted=False, checked_at=at, hostname="h", trust_store="s")
+    assert _core.validation_json(verdict)["checked_at"] == iso_time(at)

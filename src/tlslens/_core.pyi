@@ -18,7 +18,9 @@ from typing import (
 if TYPE_CHECKING:
     from tlslens.handshake.sslv2 import SSLv2Message
     from tlslens.keys.store import KeyStore
-    from tlslens.model import Connection
+    from tlslens.model import Connection, Finding
+    from tlslens.tls.proof import SignatureCheck
+    from tlslens.x509.validate import Validation
 
 GZIP_MAX_RATIO: int
 GZIP_FLOOR: int
@@ -2119,9 +2121,10 @@ def connection_line(
     ``json.dumps`` writes its row: the core writes what the connection's hellos, timeline,
     stats and records show, how its handshake ended (``connection_outcome``), with the
     registry's names, and its certificates (each ``to_json``'s text, made once per
-    certificate object and kept); ``parts`` gives the values Python owns
-    ("schema_version", "handshake_signatures", "validation", "problems", and "dtls" and
-    "quic" when the connection has them), written as they are. "decryption" is written as
+    certificate object and kept), and the verdicts, signature checks and findings Python
+    made (as ``validation_json``, ``signature_json`` and ``finding_json`` write them);
+    ``parts`` gives the values Python owns ("schema_version", and "dtls" and "quic" when
+    the connection has them), written as they are. "decryption" is written as
     given when there; without it the row writes the connection's ``Decryptor`` (``to_json``
     of it, ``failed_in_handshake`` from the outcome, with ``reveal_keys``), raising
     TypeError when the connection has none. Raises KeyError for a missing part, what
@@ -2137,6 +2140,16 @@ def connection_row(
     """The same row as ``connection_line``'s, as Python values (dicts in the line's key
     order, lists, str, int, float, bool, None): ``json.dumps`` of it is the line. The parts
     are in it as the objects given, and each certificate as a ``to_json`` of its own."""
+
+def finding_json(finding: Finding) -> dict[str, Any]:
+    """``Finding.to_json``: a problem as the row writes it ("code" only when it has one)."""
+
+def signature_json(check: SignatureCheck) -> dict[str, Any]:
+    """``SignatureCheck.to_json``: a handshake signature's check as the row writes it."""
+
+def validation_json(verdict: Validation) -> dict[str, Any]:
+    """``Validation.to_json``: a chain's verdict as the row writes it (its OCSP check and
+    online revocation answers as their own ``to_json`` give them)."""
 
 def connection_version(conn: Connection) -> int | None:
     """The version the server chose; 0x0002 for a server that answered in SSL 2.0."""

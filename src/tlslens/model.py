@@ -109,16 +109,7 @@ class Finding:
     code: str | None = None  # a problem with a name to act on (e.g. "deprecated_version")
 
     def to_json(self) -> dict[str, Any]:
-        made: dict[str, Any] = {
-            "frame": self.frame,
-            "direction": self.direction,
-            "layer": self.layer,
-            "offset": self.offset,
-            "message": self.message,
-        }
-        if self.code is not None:
-            made["code"] = self.code
-        return made
+        return _core.finding_json(self)  # as the row writes it
 
 
 def request_words(request: hs.CertificateRequest) -> tuple[list[str], list[str]]:

@@ -80,14 +80,10 @@ def _given_decryption(
 
 def _python_parts(conn: Connection, reveal_keys: bool) -> dict[str, Any]:
     """The values of a row that Python owns (the core's ``connection_line`` writes the rest
-    from the connection's core objects, the outcome among them, and the certificates from
-    their ``to_json``): verdicts, decryption where Python words it, details."""
-    parts: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "handshake_signatures": [check.to_json() for check in conn.handshake_signatures],
-        "validation": conn.validation.to_json() if conn.validation is not None else None,
-        "problems": [p.to_json() for p in conn.problems],
-    }
+    from the connection's objects, the outcome, the verdicts and the problems among them, and
+    the certificates from their ``to_json``): the schema, decryption where Python words it,
+    details."""
+    parts: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
     if conn.dtls is not None:  # over DTLS: what the association read (tls/dtls.py)
         parts["dtls"] = conn.dtls.to_json()
     if conn.quic is not None:  # over QUIC only: TCP connections' JSON is unchanged

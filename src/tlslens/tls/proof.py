@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tlslens import registry
+from tlslens import _core, registry
 from tlslens.x509.cache import per_der
 from tlslens.x509.wording import error_text
 
@@ -43,13 +43,7 @@ class SignatureCheck:
     frame: int
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "message": self.message,
-            "direction": self.direction,
-            "scheme": self.scheme,
-            "verified": self.verified,
-            "reason": self.reason,
-        }
+        return _core.signature_json(self)  # as the row writes it
 
 
 # TLS 1.2 HashAlgorithm (RFC 5246 §7.4.1.4.1)

@@ -33,7 +33,8 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from tlslens._text import iso_time, plural
+from tlslens import _core
+from tlslens._text import plural
 from tlslens.x509.cache import per_certificate
 from tlslens.x509.certificate import load_certificate, quiet
 from tlslens.x509.decoding import DECODE_ERRORS
@@ -94,9 +95,6 @@ ADVISORY = frozenset(
 class Problem:
     code: str
     message: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
 
 
 @dataclass(slots=True)
@@ -175,18 +173,7 @@ class Validation:
         return self.path_sha256
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "trusted": self.trusted,
-            "problems": [p.to_json() for p in self.problems],
-            "path": list(self.path_digests()),
-            "checked_at": iso_time(self.checked_at),
-            "hostname": self.hostname,
-            "trust_store": self.trust_store,
-            "ocsp": self.ocsp.to_json() if self.ocsp is not None else None,
-            "revocation": (
-                [r.to_json() for r in self.revocation] if self.revocation is not None else None
-            ),
-        }
+        return _core.validation_json(self)  # as the row writes it
 
 
 # The validator's reasons, by the words (and extension OIDs) its messages use, as our codes:

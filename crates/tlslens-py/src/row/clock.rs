@@ -22,27 +22,40 @@ pub fn ts_iso(ts_ns: i128) -> Option<String> {
     if !(1..=9999).contains(&year) {
         return None;
     }
-    // In range, every part fits 16 bits; written digit by digit (`format!` cost more than
-    // the rest of the row's times together).
+    // In range, every part fits 16 bits.
     let part = |value: i64| u32::try_from(value).unwrap_or(0);
+    Some(civil_iso(
+        (part(year), part(month), part(day)),
+        (
+            part(of_day / 3600),
+            part(of_day % 3600 / 60),
+            part(of_day % 60),
+        ),
+        u32::try_from(micro).unwrap_or(0),
+    ))
+}
+
+/// The ISO text of a UTC time given by its fields (a `datetime`'s, or `ts_iso`'s), written
+/// digit by digit (`format!` cost more than the rest of the row's times together).
+pub fn civil_iso(date: (u32, u32, u32), time: (u32, u32, u32), micro: u32) -> String {
     let mut text = Vec::with_capacity(28);
-    digits(&mut text, part(year), 4);
+    digits(&mut text, date.0, 4);
     text.push(b'-');
-    digits(&mut text, part(month), 2);
+    digits(&mut text, date.1, 2);
     text.push(b'-');
-    digits(&mut text, part(day), 2);
+    digits(&mut text, date.2, 2);
     text.push(b'T');
-    digits(&mut text, part(of_day / 3600), 2);
+    digits(&mut text, time.0, 2);
     text.push(b':');
-    digits(&mut text, part(of_day % 3600 / 60), 2);
+    digits(&mut text, time.1, 2);
     text.push(b':');
-    digits(&mut text, part(of_day % 60), 2);
+    digits(&mut text, time.2, 2);
     if micro != 0 {
         text.push(b'.');
-        digits(&mut text, u32::try_from(micro).unwrap_or(0), 6);
+        digits(&mut text, micro, 6);
     }
     text.push(b'Z');
-    String::from_utf8(text).ok()
+    text.into_iter().map(char::from).collect()
 }
 
 /// The last `width` decimal digits of `value`, zero-padded.

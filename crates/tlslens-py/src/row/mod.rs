@@ -6,9 +6,10 @@
 //! call: what they settle (`hello`), what the timeline shows (`steps`), how the handshake
 //! ended (`outcome`), the clock (`clock`) and the registry's names (`names`, asked of
 //! `tlslens.registry` once per code point); each certificate's `to_json`, made into text
-//! once and kept (`certificates`). Python gives, as values, only what Python owns (`PARTS`:
-//! the decryption where Python words it, the chain's verdicts, signatures, problems, DTLS
-//! and QUIC details); they are written by
+//! once and kept (`certificates`); the verdicts, signature checks and findings Python made,
+//! attribute by attribute (`verdicts`). Python gives, as values, only what Python owns
+//! (`PARTS`: the schema version, the decryption where Python words it, DTLS and QUIC
+//! details); they are written by
 //! json.rs's walk of Python values, so every string, int and float of the line is escaped
 //! and formatted by one writer with Python's separators and escapes.
 //! Everything is read first (`Row::read`, where a Python error surfaces), then written in
@@ -27,6 +28,7 @@ mod outcome;
 mod records;
 mod stapled;
 mod steps;
+mod verdicts;
 mod write;
 
 pub(crate) use records::hex;
@@ -53,12 +55,7 @@ use write::Writer;
 
 /// The keys of the values Python gives (`parts`), besides the optional "decryption", "dtls"
 /// and "quic".
-const PARTS: [&str; 4] = [
-    "schema_version",
-    "handshake_signatures",
-    "validation",
-    "problems",
-];
+const PARTS: [&str; 1] = ["schema_version"];
 
 /// `names` as interned Python strs, made once: an attribute or key asked for by a `&str`
 /// would be a new str each time.
@@ -270,6 +267,9 @@ struct Row<'py> {
     records: Option<Vec<Record<'py>>>,
     decryption: Decryption<'py>,
     outcome: outcome::Outcome,
+    signatures: Vec<verdicts::Signature<'py>>,
+    validation: Option<verdicts::Verdict<'py>>,
+    problems: Vec<verdicts::Finding<'py>>,
     parts: Parts<'py>,
 }
 
@@ -373,6 +373,7 @@ impl<'py> Row<'py> {
             })
             .collect::<PyResult<_>>()?;
         let records = conn.getattr(intern!(py, "records"))?;
+        let validation = conn.getattr(intern!(py, "validation"))?;
         Ok(Self {
             tcp: transport.downcast::<PyString>()?.to_str()? == "tcp",
             client: names::endpoint(&conn.getattr(intern!(py, "client"))?)?.into_any(),
@@ -399,6 +400,20 @@ impl<'py> Row<'py> {
             },
             decryption: Decryption::read(conn, &parts, outcome.failed_in_handshake(), reveal_keys)?,
             outcome,
+            // The members made on first use, read where they are kept (None: none made).
+            signatures: verdicts::each(
+                &conn.getattr(intern!(py, "_handshake_signatures"))?,
+                verdicts::Signature::read,
+            )?,
+            validation: if validation.is_none() {
+                None
+            } else {
+                Some(verdicts::Verdict::read(&validation)?)
+            },
+            problems: verdicts::each(
+                &conn.getattr(intern!(py, "_problems"))?,
+                verdicts::Finding::read,
+            )?,
             parts,
             plain: interned(py, &PLAIN_NAMES, PLAIN)
                 .iter()
@@ -490,5 +505,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     completion::register(m)?;
     outcome::register(m)?;
     stapled::register(m)?;
+    verdicts::register(m)?;
     client_auth::register(m)
 }

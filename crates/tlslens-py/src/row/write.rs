@@ -290,7 +290,7 @@ impl Writer<'_, '_> {
             "compressed_certificates",
             &Each(&row.walk.compressed, shared),
         )?;
-        self.part(map, "handshake_signatures")?;
+        map.serialize_entry("handshake_signatures", &Each(&row.signatures, shared))?;
         map.serialize_entry("alerts", &Each(&row.walk.alerts, shared))?;
         map.serialize_entry("bytes", &Stats(&row.stats, shared))?;
         self.plain(map, "closed_by")?;
@@ -300,8 +300,9 @@ impl Writer<'_, '_> {
             Decryption::Given(value) => map.serialize_entry("decryption", &self.node(value))?,
             Decryption::Core(json) => map.serialize_entry("decryption", json)?,
         }
-        self.part(map, "validation")?;
-        self.part(map, "problems")?;
+        let validation = row.validation.as_ref().map(|verdict| With(verdict, shared));
+        map.serialize_entry("validation", &validation)?;
+        map.serialize_entry("problems", &Each(&row.problems, shared))?;
         if let Some(records) = &row.records {
             map.serialize_entry("records", &Each::<Record<'_>>(records, shared))?;
         }
