@@ -28,7 +28,7 @@ from tlslens.keys.files import add_keylog_file
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, Handshake
 from tlslens.outcome import outcome_of
-from tlslens.serialize import _python_parts, connection_line, connection_to_json
+from tlslens.serialize import _python_parts, connection_line, connection_to_json, decryption_json
 from tlslens.tls.proof import SignatureCheck
 from tlslens.x509.validate import Problem, Validation
 
@@ -172,11 +172,30 @@ def _old_row(conn: Connection, parts: dict[str, Any]) -> dict[str, Any]:
             "client_hello_to_server_hello_ms": None,
             "handshake_ms": None,
         },
-        "decryption": parts["decryption"],
+        "decryption": parts.get("decryption", _OLD_NOT_ATTEMPTED),
         "validation": _old_validation(conn.validation),
         "problems": [_old_finding(finding) for finding in conn.problems],
     }
     return row
+
+
+# A connection read without secrets, as serialize.py wrote it.
+_OLD_NOT_ATTEMPTED: dict[str, Any] = {
+    "status": "not_attempted",
+    "source": None,
+    "reason": None,
+    "finished_verified": {"c2s": None, "s2c": None},
+    "records_decrypted": {"c2s": 0, "s2c": 0},
+    "records_failed_integrity": {"c2s": 0, "s2c": 0},
+    "plaintext_bytes": {"c2s": 0, "s2c": 0},
+    "plaintext_sha256": {"c2s": None, "s2c": None},
+    "opened": {
+        "handshake": {"c2s": False, "s2c": False},
+        "application_data": {"c2s": False, "s2c": False},
+        "early_data": False,
+    },
+    "missing_secrets": [],
+}
 
 
 def _old_finding(finding: Finding) -> dict[str, Any]:
@@ -312,11 +331,17 @@ def test_a_missing_part_is_a_key_error_not_a_crash() -> None:
     del parts["schema_version"]
     with pytest.raises(KeyError, match="schema_version"):
         _core.connection_line(conn, parts)
-    # Without "decryption" the row reads the connection's Decryptor: it has none.
+    # Without "decryption" the row reads the connection's Decryptor: it has none, and
+    # nothing was tried; anything else there is not one.
     parts = _python_parts(conn, False)
-    del parts["decryption"]
+    assert "decryption" not in parts
+    assert json.loads(_core.connection_line(conn, parts))["decryption"] == _OLD_NOT_ATTEMPTED
+    assert decryption_json(conn) == _OLD_NOT_ATTEMPTED
+    assert list(decryption_json(conn)) == list(_OLD_NOT_ATTEMPTED)
+    conn.decryption = object()  # type: ignore[assignment]
     with pytest.raises(TypeError, match="Decryptor"):
         _core.connection_line(conn, parts)
+    conn.decryption = None
     parts = _python_parts(conn, False)
     conn.problems.append(Finding(1, C2S, "tcp", 0, object()))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="not JSON serializable"):

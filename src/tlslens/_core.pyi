@@ -2126,10 +2126,10 @@ def connection_line(
     ``parts`` gives the values Python owns ("schema_version", and "dtls" and "quic" when
     the connection has them), written as they are. "decryption" is written as
     given when there; without it the row writes the connection's ``Decryptor`` (``to_json``
-    of it, ``failed_in_handshake`` from the outcome, with ``reveal_keys``), raising
-    TypeError when the connection has none. Raises KeyError for a missing part, what
-    ``json_line`` raises for a value json cannot write, and RuntimeError naming a bug of the
-    core's (a panic)."""
+    of it, ``failed_in_handshake`` from the outcome, with ``reveal_keys``), or
+    ``decryption_not_attempted()`` when the connection has none. Raises KeyError for a
+    missing part, what ``json_line`` raises for a value json cannot write, and RuntimeError
+    naming a bug of the core's (a panic)."""
 
 def connection_row(
     conn: Connection,
@@ -2140,6 +2140,9 @@ def connection_row(
     """The same row as ``connection_line``'s, as Python values (dicts in the line's key
     order, lists, str, int, float, bool, None): ``json.dumps`` of it is the line. The parts
     are in it as the objects given, and each certificate as a ``to_json`` of its own."""
+
+def decryption_not_attempted() -> dict[str, Any]:
+    """The ``decryption`` object of a connection read without secrets, as the row writes it."""
 
 def finding_json(finding: Finding) -> dict[str, Any]:
     """``Finding.to_json``: a problem as the row writes it ("code" only when it has one)."""

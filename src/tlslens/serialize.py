@@ -27,24 +27,6 @@ def alert_json(event: AlertEvent | EncryptedAlertEvent) -> dict[str, Any]:
     }
 
 
-_NOT_ATTEMPTED: dict[str, Any] = {
-    "status": "not_attempted",
-    "source": None,
-    "reason": None,
-    "finished_verified": {"c2s": None, "s2c": None},
-    "records_decrypted": {"c2s": 0, "s2c": 0},
-    "records_failed_integrity": {"c2s": 0, "s2c": 0},
-    "plaintext_bytes": {"c2s": 0, "s2c": 0},
-    "plaintext_sha256": {"c2s": None, "s2c": None},
-    "opened": {
-        "handshake": {"c2s": False, "s2c": False},
-        "application_data": {"c2s": False, "s2c": False},
-        "early_data": False,
-    },
-    "missing_secrets": [],
-}
-
-
 def decryption_json(
     conn: Connection, reveal_keys: bool = False, outcome: Outcome | None = None
 ) -> dict[str, Any]:
@@ -52,7 +34,8 @@ def decryption_json(
     given = _given_decryption(conn, reveal_keys, outcome)
     if given is not None:
         return given
-    assert conn.decryption is not None  # _given_decryption answers for a connection without
+    if conn.decryption is None:  # read without secrets: the row's words for it
+        return _core.decryption_not_attempted()
     return conn.decryption.to_json((outcome or outcome_of(conn)).failed_in_handshake, reveal_keys)
 
 
@@ -60,14 +43,12 @@ def _given_decryption(
     conn: Connection, reveal_keys: bool, outcome: Outcome | None = None
 ) -> dict[str, Any] | None:
     """The ``decryption`` object where Python words it: over DTLS (the association's), over
-    QUIC (its Initial packets open without a key log), or without a decryptor; None where
-    the connection's ``Decryptor`` says it all (the row writer then reads it itself)."""
+    QUIC (its Initial packets open without a key log); None where the row writer says it
+    itself (the connection's ``Decryptor``, or "not_attempted" without one)."""
     if conn.dtls is not None:  # over DTLS the core's association decrypts (tls/dtls.py)
         result: dict[str, Any] = conn.dtls.decryption_json()
         return result
-    if conn.decryption is None:
-        return dict(_NOT_ATTEMPTED)
-    if conn.quic is None:
+    if conn.decryption is None or conn.quic is None:
         return None
     failed = (outcome or outcome_of(conn)).failed_in_handshake
     result = conn.decryption.to_json(failed, reveal_keys)

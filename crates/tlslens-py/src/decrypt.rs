@@ -101,6 +101,7 @@ pub struct Derivation {
 
 /// What one direction's records gave.
 #[pyclass(frozen, module = "tlslens._core")]
+#[derive(Default)]
 pub struct DecryptionResult {
     #[pyo3(get)]
     records_decrypted: u64,
@@ -296,6 +297,7 @@ impl Decryptor {
 }
 
 /// The `decryption` object of a connection's row (connection.schema.json), in its key order.
+#[derive(Default)]
 pub(crate) struct DecryptionJson {
     status: &'static str,
     source: Option<String>,
@@ -333,6 +335,24 @@ fn each<T>(
     field: impl Fn(&DecryptionResult) -> T,
 ) -> PerDirection<T> {
     PerDirection([field(&results[0]), field(&results[1])])
+}
+
+impl DecryptionJson {
+    /// A connection read without secrets: nothing was tried.
+    pub(crate) fn not_attempted() -> Self {
+        Self {
+            status: "not_attempted",
+            ..Self::default()
+        }
+    }
+}
+
+/// The `decryption` object of a connection read without secrets (`serialize.decryption_json`
+/// asks; the row writes the same).
+#[pyfunction]
+fn decryption_not_attempted(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let json = DecryptionJson::not_attempted();
+    Ok(crate::row::objects_of(py, &json)?.downcast_into::<PyDict>()?)
 }
 
 impl Serialize for DecryptionJson {
@@ -660,5 +680,5 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Decryptor>()?;
     m.add_class::<Derivation>()?;
     m.add_class::<DecryptionResult>()?;
-    Ok(())
+    m.add_function(wrap_pyfunction!(decryption_not_attempted, m)?)
 }

@@ -292,6 +292,9 @@ impl<'py> Decryption<'py> {
             return Ok(Self::Given(given.clone()));
         }
         let decryptor = conn.getattr(intern!(conn.py(), "decryption"))?;
+        if decryptor.is_none() {
+            return Ok(Self::Core(Box::new(DecryptionJson::not_attempted())));
+        }
         let decryptor = decryptor.downcast::<Decryptor>()?.borrow();
         let json = decryptor.json(conn.py(), failed_in_handshake, reveal_keys)?;
         Ok(Self::Core(Box::new(json)))
