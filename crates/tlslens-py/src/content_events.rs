@@ -11,6 +11,7 @@ use tlslens_core::content::{crowding, ContentEvent, DataKind, DataRun, MessageRe
 use tlslens_core::handshake::messages::{self, Message};
 
 use crate::handshake::{handshake_name, to_python, HandshakeMessage, OpaqueMessage};
+use crate::ns::Ns;
 use crate::timeline::{
     AlertEvent, At, ChangeCipherSpecEvent, EncryptedAlertEvent, EncryptedHandshakeEvent, GapEvent,
     HandshakeEvent, HeartbeatEvent, UndecryptableEvent,
@@ -83,7 +84,7 @@ impl Seen {
         Ok(Seen {
             frame,
             frame_obj: frame.into_pyobject(py)?.unbind(),
-            ts_obj: ts_ns.into_pyobject(py)?.unbind(),
+            ts_obj: Ns(ts_ns).into_pyobject(py)?.unbind(),
             client_side,
             keep_raw,
         })

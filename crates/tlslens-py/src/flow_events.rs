@@ -20,6 +20,7 @@ use super::decrypt::{Decryptor, FlowDecryption};
 use super::flow_content::{ContentSetup, FlowContent, Said};
 use super::flow_handover::Group;
 use super::flows::panic_text;
+use super::ns::Ns;
 use super::quic_events::{QuicFeed, QuicKept};
 use super::udp_events::{FlowCut, UdpClosed, UdpOpened};
 
@@ -41,7 +42,7 @@ pub struct FlowOpened {
     #[pyo3(get)]
     pub(crate) frame: u64,
     #[pyo3(get)]
-    pub(crate) ts_ns: i128,
+    pub(crate) ts_ns: Ns,
     #[pyo3(get)]
     pub(crate) client_side: Option<u8>,
     #[pyo3(get)]
@@ -63,7 +64,7 @@ impl FlowOpened {
             dst_addr: o.dst,
             dport: o.dport,
             frame: o.frame,
-            ts_ns: o.ts_ns,
+            ts_ns: Ns(o.ts_ns),
             client_side: o.client_side,
             mid_stream: o.mid_stream,
             secrets,
@@ -99,7 +100,7 @@ pub struct FlowData {
     pub(crate) offset: u64,
     pub(crate) data: Py<PyBytes>,
     pub(crate) frame: u64,
-    pub(crate) ts_ns: i128,
+    pub(crate) ts_ns: Ns,
 }
 
 /// Bytes the capture lacks: a hole given up on.
@@ -110,7 +111,7 @@ pub struct FlowGap {
     pub(crate) offset: u64,
     pub(crate) length: u64,
     pub(crate) frame: u64,
-    pub(crate) ts_ns: i128,
+    pub(crate) ts_ns: Ns,
 }
 
 /// A later copy of bytes already taken differs from them (the first copy is kept).
@@ -121,7 +122,7 @@ pub struct FlowConflict {
     pub(crate) offset: u64,
     pub(crate) length: u64,
     pub(crate) frame: u64,
-    pub(crate) ts_ns: i128,
+    pub(crate) ts_ns: Ns,
 }
 
 /// A FIN or RST from `side`.
@@ -130,7 +131,7 @@ pub struct FlowClosing {
     flow: u64,
     side: u8,
     frame: u64,
-    ts_ns: i128,
+    ts_ns: Ns,
 }
 
 /// About to be closed early at `frame`: more than `max_connections` were open.
@@ -145,10 +146,10 @@ pub struct FlowEvicted {
 pub struct FlowClosed {
     flow: u64,
     frame: u64,
-    ts_ns: i128,
+    ts_ns: Ns,
     by: Option<&'static str>,
-    syn_ts_ns: Option<i128>,
-    synack_ts_ns: Option<i128>,
+    syn_ts_ns: Option<Ns>,
+    synack_ts_ns: Option<Ns>,
     /// With the content layer in the walk: a handshake after the first was seen.
     renegotiation: bool,
     /// ... the server resumed a session (ServerHello to ChangeCipherSpec).
@@ -173,7 +174,7 @@ pub struct FlowHandOut {
 pub struct SessionEvents {
     pub(crate) flow: u64,
     pub(crate) frame: u64,
-    pub(crate) ts_ns: i128,
+    pub(crate) ts_ns: Ns,
     pub(crate) events: Py<PyList>,
 }
 
@@ -188,7 +189,7 @@ pub struct FlowIgnored {
 pub struct SessionFailed {
     flow: u64,
     frame: u64,
-    ts_ns: i128,
+    ts_ns: Ns,
     message: String,
 }
 
@@ -390,7 +391,7 @@ impl Collector {
         self.events.push(Kept::Failed(SessionFailed {
             flow,
             frame,
-            ts_ns,
+            ts_ns: Ns(ts_ns),
             message,
         }));
     }
@@ -500,7 +501,7 @@ impl FlowSink for Collector {
                 flow,
                 side,
                 frame,
-                ts_ns,
+                ts_ns: Ns(ts_ns),
             }),
             FlowEvent::Evicted { flow, frame } => Kept::Evicted(FlowEvicted { flow, frame }),
             FlowEvent::Closed { .. } => match self.ended(event) {
@@ -538,7 +539,7 @@ impl FlowSink for Collector {
                     flow,
                     side,
                     frame,
-                    ts_ns,
+                    ts_ns: Ns(ts_ns),
                     captured: snapped.captured,
                     original: snapped.original,
                 })

@@ -12,6 +12,7 @@ use super::flow_content::Said;
 use tlslens_core::flows::tcp::StreamEvent;
 
 use super::flow_events::{Collector, FlowConflict, FlowData, FlowGap, Kept, SessionEvents};
+use super::ns::Ns;
 use super::session::{event_to_python, SkippedBody};
 use super::udp_events::UdpDatagram;
 
@@ -36,7 +37,7 @@ pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8], keep_raw: bool) -> Py
                 SessionEvents {
                     flow,
                     frame,
-                    ts_ns,
+                    ts_ns: Ns(ts_ns),
                     events: list.unbind(),
                 },
             )?
@@ -62,7 +63,7 @@ pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8], keep_raw: bool) -> Py
                     offset,
                     data,
                     frame,
-                    ts_ns,
+                    ts_ns: Ns(ts_ns),
                 },
             )?
             .into_any()
@@ -87,7 +88,7 @@ pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8], keep_raw: bool) -> Py
                 flow,
                 side,
                 frame,
-                ts_ns,
+                ts_ns: Ns(ts_ns),
                 data,
                 bad_length,
             };
@@ -206,7 +207,7 @@ impl Collector {
                 offset,
                 length,
                 frame,
-                ts_ns,
+                ts_ns: Ns(ts_ns),
             }),
             StreamEvent::Conflict { offset, length } => Kept::Conflict(FlowConflict {
                 flow,
@@ -214,7 +215,7 @@ impl Collector {
                 offset,
                 length,
                 frame,
-                ts_ns,
+                ts_ns: Ns(ts_ns),
             }),
         }
     }

@@ -25,6 +25,7 @@ mod json_text;
 mod keylog;
 mod keys;
 mod made_on_use;
+mod ns;
 mod quic_classes;
 mod quic_events;
 mod quic_runs;

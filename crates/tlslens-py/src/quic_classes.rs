@@ -3,6 +3,8 @@
 //! their fields and bytes, packets their header and frames.
 
 use pyo3::prelude::*;
+
+use crate::ns::Ns;
 use pyo3::types::{PyBytes, PyList};
 use tlslens_core::quic::frames::{error_name, Frame, FrameAt};
 use tlslens_core::quic::packet::Form;
@@ -18,7 +20,7 @@ use super::quic_runs::run_to_python;
 pub struct QuicEvents {
     flow: Option<u64>,
     frame: u64,
-    ts_ns: i128,
+    ts_ns: Ns,
     events: Py<PyList>,
 }
 
@@ -28,7 +30,7 @@ pub struct QuicEvents {
 pub struct QuicOpened {
     conn: u64,
     frame: u64,
-    ts_ns: i128,
+    ts_ns: Ns,
     version: u32,
     /// The client's first Destination Connection ID: what the Initial keys come from (None
     /// when the connection opened at the server's Initial).
@@ -44,7 +46,7 @@ pub struct QuicOpened {
 pub struct QuicPacket {
     conn: u64,
     frame: u64,
-    ts_ns: i128,
+    ts_ns: Ns,
     /// 0 from the client, 1 from the server.
     side: u8,
     offset: usize,
@@ -287,7 +289,7 @@ fn packet_to_python(py: Python<'_>, p: &PacketEvent) -> PyResult<Py<QuicPacket>>
         QuicPacket {
             conn: p.conn,
             frame: p.frame,
-            ts_ns: p.ts_ns,
+            ts_ns: Ns(p.ts_ns),
             side: p.side,
             offset: p.offset,
             len: p.len,
@@ -319,7 +321,7 @@ fn event_to_python(py: Python<'_>, event: &QuicEvent) -> PyResult<PyObject> {
             QuicOpened {
                 conn: *conn,
                 frame: *frame,
-                ts_ns: *ts_ns,
+                ts_ns: Ns(*ts_ns),
                 version: *version,
                 dcid: dcid.as_deref().map(|d| bytes(py, d)),
                 client: bytes(py, client.0.as_bytes()),
@@ -443,7 +445,7 @@ impl QuicKept {
         let batch = QuicEvents {
             flow: self.flow,
             frame: self.frame,
-            ts_ns: self.ts_ns,
+            ts_ns: Ns(self.ts_ns),
             events: events.unbind(),
         };
         Ok(Py::new(py, batch)?.into_any())

@@ -3,6 +3,8 @@
 //! capture's snap length.
 
 use pyo3::prelude::*;
+
+use crate::ns::Ns;
 use pyo3::types::PyBytes;
 use tlslens_core::flows::packet::Addr;
 use tlslens_core::flows::udp;
@@ -24,7 +26,7 @@ pub struct UdpOpened {
     #[pyo3(get)]
     frame: u64,
     #[pyo3(get)]
-    ts_ns: i128,
+    ts_ns: Ns,
 }
 
 impl UdpOpened {
@@ -37,7 +39,7 @@ impl UdpOpened {
             dst_addr: o.dst,
             dport: o.dport,
             frame: o.frame,
-            ts_ns: o.ts_ns,
+            ts_ns: Ns(o.ts_ns),
         }
     }
 }
@@ -62,7 +64,7 @@ pub struct UdpDatagram {
     pub flow: u64,
     pub side: u8,
     pub frame: u64,
-    pub ts_ns: i128,
+    pub ts_ns: Ns,
     pub data: Py<PyBytes>,
     pub bad_length: bool,
 }
@@ -75,7 +77,7 @@ pub struct FlowCut {
     pub flow: u64,
     pub side: u8,
     pub frame: u64,
-    pub ts_ns: i128,
+    pub ts_ns: Ns,
     pub captured: u64,
     pub original: u64,
 }
@@ -87,8 +89,8 @@ pub struct UdpClosed {
     flow: u64,
     kind: &'static str,
     frame: u64,
-    ts_ns: i128,
-    first_ts_ns: i128,
+    ts_ns: Ns,
+    first_ts_ns: Ns,
     end: &'static str,
     datagrams: (u64, u64),
     bytes: (u64, u64),
@@ -100,8 +102,8 @@ impl UdpClosed {
             flow: c.flow,
             kind: c.kind.name(),
             frame: c.frame,
-            ts_ns: c.ts_ns,
-            first_ts_ns: c.first_ts_ns,
+            ts_ns: Ns(c.ts_ns),
+            first_ts_ns: Ns(c.first_ts_ns),
             end: c.end.name(),
             datagrams: (c.datagrams[0], c.datagrams[1]),
             bytes: (c.bytes[0], c.bytes[1]),

@@ -29,6 +29,7 @@ use super::{close_name, Collector, FlowClosed, FlowOpened, Kept};
 use crate::decrypt::{decryptor_failed, FlowDecryption, RunKeys};
 use crate::flow_content::FlowContent;
 use crate::flow_handover::Group;
+use crate::ns::Ns;
 
 /// One open TCP flow when the core drives its session. Boxed in the map of open flows: the
 /// map's room for flows to come (up to as many again, twice that while it grows) holds a
@@ -325,7 +326,7 @@ impl Collector {
     /// layer still held, and a decryptor failure no record came to place) go out before the end, which carries the content layer's flags.
     /// Whether Python was told the flow: else its end is not told either (`silent`).
     pub(super) fn closed(&mut self, closed: &mut FlowClosed) -> bool {
-        let (flow, frame, ts_ns) = (closed.flow, closed.frame, closed.ts_ns);
+        let (flow, frame, ts_ns) = (closed.flow, closed.frame, closed.ts_ns.0);
         // A flow no byte reached has nothing to finish (a new session says nothing then).
         let open = self.sessions.as_ref().and_then(|s| s.get(&flow));
         if open.is_some_and(|open| open.session.is_some()) {
@@ -379,10 +380,10 @@ impl Collector {
             counts: [(0, 0, 0, 0); 2],
             flow,
             frame,
-            ts_ns,
+            ts_ns: Ns(ts_ns),
             by: by.map(close_name),
-            syn_ts_ns,
-            synack_ts_ns,
+            syn_ts_ns: syn_ts_ns.map(Ns),
+            synack_ts_ns: synack_ts_ns.map(Ns),
         };
         let told = self.closed(&mut closed);
         self.joinable.remove(&flow);
