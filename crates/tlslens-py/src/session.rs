@@ -11,6 +11,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
+use pyo3::PyClassInitializer;
 use tlslens_core::records::{self, RecordEvent, Session as CoreSession, SessionEvent};
 
 /// The connection's first TLS bytes came from `side`; `client_side` is now decided.
@@ -134,67 +135,47 @@ pub struct SideEnd {
     pub(crate) conflicts: u64,
 }
 
+/// `value` as a new Python object of its class.
+fn object<T: pyo3::PyClass>(py: Python<'_>, value: T) -> PyResult<PyObject>
+where
+    PyClassInitializer<T>: From<T>,
+{
+    Ok(Py::new(py, value)?.into_any())
+}
+
 pub fn event_to_python(py: Python<'_>, event: SessionEvent) -> PyResult<PyObject> {
     let bytes = |data: &[u8]| PyBytes::new(py, data).unbind();
-    Ok(match event {
-        SessionEvent::Started { side, client_side } => {
-            Py::new(py, TlsStarted { side, client_side })?.into_any()
-        }
+    match event {
+        SessionEvent::Started { side, client_side } => object(py, TlsStarted { side, client_side }),
         SessionEvent::Prelude {
             side,
             from_client,
             offset,
             data,
             protocol,
-        } => Py::new(
-            py,
-            PreludeChunk {
-                side,
-                from_client,
-                offset,
-                data: bytes(&data),
-                protocol,
-            },
-        )?
-        .into_any(),
-        SessionEvent::Record { side, event } => record_to_python(py, side, event)?,
-        SessionEvent::Sslv2ClientHello {
-            side,
-            offset,
-            record,
-        } => Py::new(
-            py,
-            Sslv2ClientHello {
-                side,
-                offset,
-                record: bytes(&record),
-            },
-        )?
-        .into_any(),
-        SessionEvent::Sslv2ServerHello { side } => {
-            Py::new(py, Sslv2ServerHello { side })?.into_any()
+        } => {
+            let data = bytes(&data);
+            object(
+                py,
+                PreludeChunk {
+                    side,
+                    from_client,
+                    offset,
+                    data,
+                    protocol,
+                },
+            )
         }
-        SessionEvent::Sslv2Record {
-            side,
-            offset,
-            size,
-            body,
-        } => Py::new(
-            py,
-            Sslv2Record {
-                side,
-                offset,
-                size,
-                body: bytes(&body),
-            },
-        )?
-        .into_any(),
+        SessionEvent::Record { side, event } => record_to_python(py, side, event),
+        event @ (SessionEvent::Sslv2ClientHello { .. }
+        | SessionEvent::Sslv2ServerHello { .. }
+        | SessionEvent::Sslv2Record { .. }) => sslv2_to_python(py, event),
         SessionEvent::Gap {
             side,
             offset,
             length,
             lost,
-        } => Py::new(
+        } => object(
             py,
             StreamGap {
                 side,
@@ -202,36 +183,29 @@ pub fn event_to_python(py: Python<'_>, event: SessionEvent) -> PyResult<PyObject
                 length,
                 lost,
             },
-        )?
-        .into_any(),
+        ),
         SessionEvent::Conflict {
             side,
             offset,
             length,
-        } => Py::new(
+        } => object(
             py,
             StreamConflict {
                 side,
                 offset,
                 length,
             },
-        )?
-        .into_any(),
-        SessionEvent::PlaintextAnswer { side, offset, line } => Py::new(
-            py,
-            PlaintextAnswer {
-                side,
-                offset,
-                line: bytes(&line),
-            },
-        )?
-        .into_any(),
+        ),
+        SessionEvent::PlaintextAnswer { side, offset, line } => {
+            let line = bytes(&line);
+            object(py, PlaintextAnswer { side, offset, line })
+        }
         SessionEvent::End {
             side,
             bytes,
             records,
             conflicts,
-        } => Py::new(
+        } => object(
             py,
             SideEnd {
                 side,
@@ -239,9 +213,51 @@ pub fn event_to_python(py: Python<'_>, event: SessionEvent) -> PyResult<PyObject
                 records,
                 conflicts,
             },
-        )?
-        .into_any(),
-    })
+        ),
+    }
+}
+
+/// An SSL 2.0 event of the session (`event_to_python` hands over only those).
+fn sslv2_to_python(py: Python<'_>, event: SessionEvent) -> PyResult<PyObject> {
+    let bytes = |data: &[u8]| PyBytes::new(py, data).unbind();
+    match event {
+        SessionEvent::Sslv2ClientHello {
+            side,
+            offset,
+            record,
+        } => {
+            let record = bytes(&record);
+            object(
+                py,
+                Sslv2ClientHello {
+                    side,
+                    offset,
+                    record,
+                },
+            )
+        }
+        SessionEvent::Sslv2ServerHello { side } => object(py, Sslv2ServerHello { side }),
+        SessionEvent::Sslv2Record {
+            side,
+            offset,
+            size,
+            body,
+        } => {
+            let body = bytes(&body);
+            object(
+                py,
+                Sslv2Record {
+                    side,
+                    offset,
+                    size,
+                    body,
+                },
+            )
+        }
+        other => Err(PyRuntimeError::new_err(format!(
+            "internal error: not an SSL 2.0 session event: {other:?}"
+        ))),
+    }
 }
 
 fn record_to_python(py: Python<'_>, side: u8, event: RecordEvent) -> PyResult<PyObject> {

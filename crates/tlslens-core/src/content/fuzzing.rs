@@ -43,45 +43,72 @@ pub fn content(data: &[u8]) {
     };
     let mut offset = 0u64;
     while let [kind, side, high, low, rest @ ..] = steps {
-        let len = usize::from(u16::from_be_bytes([*high, *low])).min(rest.len());
+        let declared = u16::from_be_bytes([*high, *low]);
+        let len = usize::from(declared).min(rest.len());
         let (body, tail) = rest.split_at(len);
         steps = tail;
-        let space = Space::ALL
-            .get(usize::from(*side / 2 % 3))
-            .copied()
-            .unwrap_or(Space::Initial);
-        match kind % 8 {
-            1 => content.skipped(*side, offset, body.len()),
-            2 => {
-                content.gap(*side, offset, u64::from(u16::from_be_bytes([*high, *low])));
-                content.lost(*side);
-            }
-            3 => content.sslv2_client_hello(&mut io, body),
-            4 => {
-                let signed = (side & 2 != 0).then(|| Signed {
-                    tls13: Some(body.to_vec()),
-                    messages: None,
-                });
-                // As DTLS's association tells them: whole, within the message limit.
-                let (msg_type, rest) = body.split_first().unwrap_or((&20, &[]));
-                let rest = rest.get(..limit as usize).unwrap_or(rest);
-                let length = (rest.len() as u32).to_be_bytes();
-                let raw = [&[*msg_type], &length[1..], rest].concat();
-                content.whole_message(&mut io, *side, raw, offset, true, signed);
-            }
-            5 => content.crypto(&mut io, *side, space, body, offset, side & 8 != 0),
-            6 => content.crypto_restart(*side, space),
-            _ => {
-                let (ctype, record) = body.split_first().unwrap_or((&23, &[]));
-                content.record(&mut io, *side, *ctype, 0x0303, record, offset);
-            }
-        }
+        step(
+            &mut content,
+            &mut io,
+            (*kind, *side, declared),
+            body,
+            offset,
+            limit,
+        );
         offset = offset.saturating_add(5 + len as u64);
     }
     content.side_end(0);
     content.side_end(1);
     content.crypto_end();
     content.flush();
+    check_told(&mut content, limit);
+}
+
+/// One step of the input: `kind` % 8 as `content` says, on `side`; `declared` its length
+/// field (a gap's size).
+fn step(
+    content: &mut Content,
+    io: &mut Io<'_, '_>,
+    (kind, side, declared): (u8, u8, u16),
+    body: &[u8],
+    offset: u64,
+    limit: u32,
+) {
+    let space = Space::ALL
+        .get(usize::from(side / 2 % 3))
+        .copied()
+        .unwrap_or(Space::Initial);
+    match kind % 8 {
+        1 => content.skipped(side, offset, body.len()),
+        2 => {
+            content.gap(side, offset, u64::from(declared));
+            content.lost(side);
+        }
+        3 => content.sslv2_client_hello(io, body),
+        4 => {
+            let signed = (side & 2 != 0).then(|| Signed {
+                tls13: Some(body.to_vec()),
+                messages: None,
+            });
+            // As DTLS's association tells them: whole, within the message limit.
+            let (msg_type, rest) = body.split_first().unwrap_or((&20, &[]));
+            let rest = rest.get(..limit as usize).unwrap_or(rest);
+            let length = (rest.len() as u32).to_be_bytes();
+            let raw = [&[*msg_type], &length[1..], rest].concat();
+            content.whole_message(io, side, raw, offset, true, signed);
+        }
+        5 => content.crypto(io, side, space, body, offset, side & 8 != 0),
+        6 => content.crypto_restart(side, space),
+        _ => {
+            let (ctype, record) = body.split_first().unwrap_or((&23, &[]));
+            content.record(io, side, *ctype, 0x0303, record, offset);
+        }
+    }
+}
+
+/// What the content layer told, drained: each side's counts are what it counted, and each
+/// message is whole and reads as the boundary reads it.
+fn check_told(content: &mut Content, limit: u32) {
     let mut told = [SideCounts::default(); 2];
     let events: Vec<ContentEvent> = content.drain().collect();
     for event in events {

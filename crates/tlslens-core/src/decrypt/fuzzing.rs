@@ -6,131 +6,118 @@
 use super::{Decryptor, Dir, Env, KeyLog, Opened, Part, SessionCache, Suite, Suites};
 use crate::protection::ExternalCbc;
 
-/// A few suites of each kind of record protection, as the registry decomposes them.
+/// A suite as the registry decomposes it: code, name, key exchange (None: TLS 1.3), cipher,
+/// MAC, PRF hash.
+type SuiteRow = (
+    u16,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+/// A few suites of each kind of record protection.
+const SUITES: [SuiteRow; 10] = [
+    (
+        0x1301,
+        "TLS_AES_128_GCM_SHA256",
+        None,
+        "AES_128_GCM",
+        "AEAD",
+        "SHA256",
+    ),
+    (
+        0x1303,
+        "TLS_CHACHA20_POLY1305_SHA256",
+        None,
+        "CHACHA20_POLY1305",
+        "AEAD",
+        "SHA256",
+    ),
+    (
+        0x1302,
+        "TLS_AES_256_GCM_SHA384",
+        None,
+        "AES_256_GCM",
+        "AEAD",
+        "SHA384",
+    ),
+    (
+        0xC030,
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        Some("ECDHE"),
+        "AES_256_GCM",
+        "AEAD",
+        "SHA384",
+    ),
+    (
+        0xC02F,
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        Some("ECDHE"),
+        "AES_128_GCM",
+        "AEAD",
+        "SHA256",
+    ),
+    (
+        0x002F,
+        "TLS_RSA_WITH_AES_128_CBC_SHA",
+        Some("RSA"),
+        "AES_128_CBC",
+        "SHA",
+        "SHA256",
+    ),
+    (
+        0x0005,
+        "TLS_RSA_WITH_RC4_128_SHA",
+        Some("RSA"),
+        "RC4_128",
+        "SHA",
+        "SHA256",
+    ),
+    (
+        0x008C,
+        "TLS_PSK_WITH_AES_128_CBC_SHA",
+        Some("PSK"),
+        "AES_128_CBC",
+        "SHA",
+        "SHA256",
+    ),
+    (
+        0x0096,
+        "TLS_RSA_WITH_SEED_CBC_SHA",
+        Some("RSA"),
+        "SEED_CBC",
+        "SHA",
+        "SHA256",
+    ),
+    (
+        0x0002,
+        "TLS_RSA_WITH_NULL_SHA",
+        Some("RSA"),
+        "NULL",
+        "SHA",
+        "SHA256",
+    ),
+];
+
+/// `SUITES`, as the decryptor takes them.
 pub fn suites() -> Suites {
-    let suite = |name: &str, kx: Option<&str>, cipher: &str, mac: &str, hash: &str, tls13| Suite {
-        name: name.to_owned(),
-        kx: kx.map(str::to_owned),
-        auth: kx.map(|_| "RSA".to_owned()),
-        cipher: cipher.to_owned(),
-        mac: mac.to_owned(),
-        prf_hash: hash.to_owned(),
-        tls13,
-    };
-    [
-        (
-            0x1301,
-            suite(
-                "TLS_AES_128_GCM_SHA256",
-                None,
-                "AES_128_GCM",
-                "AEAD",
-                "SHA256",
-                true,
-            ),
-        ),
-        (
-            0x1303,
-            suite(
-                "TLS_CHACHA20_POLY1305_SHA256",
-                None,
-                "CHACHA20_POLY1305",
-                "AEAD",
-                "SHA256",
-                true,
-            ),
-        ),
-        (
-            0x1302,
-            suite(
-                "TLS_AES_256_GCM_SHA384",
-                None,
-                "AES_256_GCM",
-                "AEAD",
-                "SHA384",
-                true,
-            ),
-        ),
-        (
-            0xC030,
-            suite(
-                "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-                Some("ECDHE"),
-                "AES_256_GCM",
-                "AEAD",
-                "SHA384",
-                false,
-            ),
-        ),
-        (
-            0xC02F,
-            suite(
-                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-                Some("ECDHE"),
-                "AES_128_GCM",
-                "AEAD",
-                "SHA256",
-                false,
-            ),
-        ),
-        (
-            0x002F,
-            suite(
-                "TLS_RSA_WITH_AES_128_CBC_SHA",
-                Some("RSA"),
-                "AES_128_CBC",
-                "SHA",
-                "SHA256",
-                false,
-            ),
-        ),
-        (
-            0x0005,
-            suite(
-                "TLS_RSA_WITH_RC4_128_SHA",
-                Some("RSA"),
-                "RC4_128",
-                "SHA",
-                "SHA256",
-                false,
-            ),
-        ),
-        (
-            0x008C,
-            suite(
-                "TLS_PSK_WITH_AES_128_CBC_SHA",
-                Some("PSK"),
-                "AES_128_CBC",
-                "SHA",
-                "SHA256",
-                false,
-            ),
-        ),
-        (
-            0x0096,
-            suite(
-                "TLS_RSA_WITH_SEED_CBC_SHA",
-                Some("RSA"),
-                "SEED_CBC",
-                "SHA",
-                "SHA256",
-                false,
-            ),
-        ),
-        (
-            0x0002,
-            suite(
-                "TLS_RSA_WITH_NULL_SHA",
-                Some("RSA"),
-                "NULL",
-                "SHA",
-                "SHA256",
-                false,
-            ),
-        ),
-    ]
-    .into_iter()
-    .collect()
+    SUITES
+        .into_iter()
+        .map(|(code, name, kx, cipher, mac, hash)| {
+            let suite = Suite {
+                name: name.to_owned(),
+                kx: kx.map(str::to_owned),
+                auth: kx.map(|_| "RSA".to_owned()),
+                cipher: cipher.to_owned(),
+                mac: mac.to_owned(),
+                prf_hash: hash.to_owned(),
+                tls13: kx.is_none(),
+            };
+            (code, suite)
+        })
+        .collect()
 }
 
 /// The key log whose text is `data` up to the first NUL, and the bytes after that NUL.

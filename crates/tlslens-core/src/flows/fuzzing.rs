@@ -18,69 +18,35 @@ struct Checked {
     data_bytes: usize,
 }
 
-impl FlowSink for Checked {
-    fn event(&mut self, event: FlowEvent<'_>) {
+impl Checked {
+    /// A stream event of `flow`'s `side`: in order, after the flow opened, before it closed.
+    fn stream(&mut self, flow: u64, side: u8, event: StreamEvent<'_>) {
+        let state = self
+            .flows
+            .get_mut(&flow)
+            .expect("a stream of a flow never opened");
+        assert!(!state.1, "a stream event after the flow closed");
+        let next = &mut state.0[usize::from(side)];
         match event {
-            FlowEvent::Opened(opened) => {
-                let fresh = self.flows.insert(opened.flow, ([0, 0], false, false));
-                assert!(fresh.is_none(), "flow {} opened twice", opened.flow);
+            StreamEvent::Data { offset, data } => {
+                self.data_bytes += data.len();
+                assert!(offset == *next, "data at {offset}, expected {next}");
+                *next = offset + data.len() as u64;
             }
-            FlowEvent::Stream {
-                flow, side, event, ..
-            } => {
-                let state = self
-                    .flows
-                    .get_mut(&flow)
-                    .expect("a stream of a flow never opened");
-                assert!(!state.1, "a stream event after the flow closed");
-                let next = &mut state.0[usize::from(side)];
-                match event {
-                    StreamEvent::Data { offset, data } => {
-                        self.data_bytes += data.len();
-                        assert!(offset == *next, "data at {offset}, expected {next}");
-                        *next = offset + data.len() as u64;
-                    }
-                    StreamEvent::Gap { offset, length } => {
-                        assert!(
-                            length > 0 && offset >= *next,
-                            "a gap at {offset}, expected {next}"
-                        );
-                        *next = offset + length;
-                    }
-                    StreamEvent::Conflict { length, .. } => assert!(length > 0),
-                }
-            }
-            FlowEvent::Cut {
-                flow,
-                side,
-                snapped,
-                ..
-            } => {
+            StreamEvent::Gap { offset, length } => {
                 assert!(
-                    snapped.captured < snapped.original,
-                    "a cut that lost nothing"
+                    length > 0 && offset >= *next,
+                    "a gap at {offset}, expected {next}"
                 );
-                let state = self.flows.get_mut(&flow);
-                let state = state.expect("a cut frame of a flow never opened");
-                assert!(!state.1, "a cut frame of flow {flow}, closed");
-                if self.udp.contains(&flow) {
-                    state.0[usize::from(side)] += 1;
-                }
+                *next = offset + length;
             }
-            FlowEvent::Closing { flow, .. } | FlowEvent::Evicted { flow, .. } => {
-                assert!(
-                    self.flows.get(&flow).is_some_and(|s| !s.1),
-                    "flow {flow} not open"
-                );
-            }
-            FlowEvent::Closed { flow, .. } => {
-                let state = self
-                    .flows
-                    .get_mut(&flow)
-                    .expect("a flow never opened closed");
-                assert!(!state.1, "flow {flow} closed twice");
-                state.1 = true;
-            }
+            StreamEvent::Conflict { length, .. } => assert!(length > 0),
+        }
+    }
+
+    /// A UDP association's life: opened once, its datagrams counted, ended once.
+    fn udp(&mut self, event: FlowEvent<'_>) {
+        match event {
             FlowEvent::UdpOpened(opened) => {
                 self.udp.insert(opened.flow);
                 let fresh = self.flows.insert(opened.flow, ([0, 0], false, false));
@@ -112,6 +78,55 @@ impl FlowSink for Checked {
                 );
                 state.1 = true;
             }
+            _ => unreachable!("`udp` is given the UDP events only"),
+        }
+    }
+}
+
+impl FlowSink for Checked {
+    fn event(&mut self, event: FlowEvent<'_>) {
+        match event {
+            FlowEvent::Opened(opened) => {
+                let fresh = self.flows.insert(opened.flow, ([0, 0], false, false));
+                assert!(fresh.is_none(), "flow {} opened twice", opened.flow);
+            }
+            FlowEvent::Stream {
+                flow, side, event, ..
+            } => self.stream(flow, side, event),
+            FlowEvent::Cut {
+                flow,
+                side,
+                snapped,
+                ..
+            } => {
+                assert!(
+                    snapped.captured < snapped.original,
+                    "a cut that lost nothing"
+                );
+                let state = self.flows.get_mut(&flow);
+                let state = state.expect("a cut frame of a flow never opened");
+                assert!(!state.1, "a cut frame of flow {flow}, closed");
+                if self.udp.contains(&flow) {
+                    state.0[usize::from(side)] += 1;
+                }
+            }
+            FlowEvent::Closing { flow, .. } | FlowEvent::Evicted { flow, .. } => {
+                assert!(
+                    self.flows.get(&flow).is_some_and(|s| !s.1),
+                    "flow {flow} not open"
+                );
+            }
+            FlowEvent::Closed { flow, .. } => {
+                let state = self
+                    .flows
+                    .get_mut(&flow)
+                    .expect("a flow never opened closed");
+                assert!(!state.1, "flow {flow} closed twice");
+                state.1 = true;
+            }
+            event @ (FlowEvent::UdpOpened(_)
+            | FlowEvent::Datagram { .. }
+            | FlowEvent::UdpClosed(_)) => self.udp(event),
             FlowEvent::HandOut { flow, .. } => {
                 let state = self
                     .flows
