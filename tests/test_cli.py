@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -49,6 +50,18 @@ def test_json_lines_follow_the_schema(capture: str) -> None:
     assert lines
     for line in lines:
         jsonschema.validate(json.loads(line), SCHEMA)
+
+
+def test_json_lines_reach_a_text_only_stdout_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lines go to stdout's binary stream; an embedding's stdout without one (a StringIO)
+    gets the same text."""
+    _code, through_bytes, _err = _run("show", "--json", str(DEMO))
+    text_only = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", text_only)
+    with pytest.raises(SystemExit) as ended:
+        main(["show", "--json", str(DEMO)])
+    assert ended.value.code == 0
+    assert text_only.getvalue() == through_bytes and through_bytes.count("\n") == 2
 
 
 def test_json_fields() -> None:

@@ -28,7 +28,13 @@ from tlslens.keys.files import add_keylog_file
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, Handshake
 from tlslens.outcome import outcome_of
-from tlslens.serialize import _python_parts, connection_line, connection_to_json, decryption_json
+from tlslens.serialize import (
+    _python_parts,
+    connection_line,
+    connection_line_bytes,
+    connection_to_json,
+    decryption_json,
+)
 from tlslens.tls.proof import SignatureCheck
 from tlslens.x509.validate import Problem, Validation
 
@@ -370,6 +376,7 @@ def test_every_connection_of_a_capture_reads_back_as_its_line(capture: str) -> N
     assert conns
     for conn in conns:
         line = connection_line(conn)
+        assert connection_line_bytes(conn) == (line + "\n").encode("ascii")
         row = json.loads(line)
         made = connection_to_json(conn)
         assert json.dumps(made) == line

@@ -2131,6 +2131,15 @@ def connection_line(
     missing part, what ``json_line`` raises for a value json cannot write, and RuntimeError
     naming a bug of the core's (a panic)."""
 
+def connection_line_bytes(
+    conn: Connection,
+    parts: dict[str, Any],
+    *,
+    reveal_keys: bool = False,
+) -> bytes:
+    """``connection_line``'s line and its newline, as ASCII bytes (what ``json.dumps``
+    writes, ensure_ascii as it is by default), for a binary stream."""
+
 def connection_row(
     conn: Connection,
     parts: dict[str, Any],

@@ -89,6 +89,15 @@ def connection_line(conn: Connection, *, reveal_keys: bool = False) -> str:
     return _core.connection_line(conn, _python_parts(conn, reveal_keys), reveal_keys=reveal_keys)
 
 
+def connection_line_bytes(conn: Connection, *, reveal_keys: bool = False) -> bytes:
+    """``connection_line`` and its newline, as ASCII bytes for a binary stream (``show
+    --json`` writes them to standard output's buffer: no str is made of each line, nor
+    encoded again)."""
+    return _core.connection_line_bytes(
+        conn, _python_parts(conn, reveal_keys), reveal_keys=reveal_keys
+    )
+
+
 def connection_to_json(conn: Connection, *, reveal_keys: bool = False) -> dict[str, Any]:
     """The connection as a JSON-ready dict: the values of its ``show --json`` line, made by
     the same writer in the core (one definition of the row for ``extract``, ``report`` and

@@ -39,9 +39,11 @@ from tlslens.judge import ClosingNotes, Reading, Selection
 from tlslens.model import C2S, Connection
 from tlslens.outcome import outcome_of
 from tlslens.registry import cipher_suite_label
-from tlslens.serialize import connection_line
+from tlslens.serialize import connection_line_bytes
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rich.console import Console
     from rich.text import Text
 
@@ -135,10 +137,14 @@ def show(
     selection = Selection(number, server, sni)
     gate = Gate(fail_on)
 
+    write_json = _json_lines() if as_json else None
+
     def draw(conn: Connection) -> None:
-        if out is None:
-            sys.stdout.write(connection_line(conn, reveal_keys=reveal_keys) + "\n")
-        elif brief:
+        if write_json is not None:
+            write_json(connection_line_bytes(conn, reveal_keys=reveal_keys))
+            return
+        assert out is not None  # not JSON: the text's console
+        if brief:
             _render_brief(out, conn)
         elif ladder:
             from tlslens.cli.drawing import render_ladder  # the ladder's modules, for it only
@@ -183,6 +189,18 @@ def show(
         sys.exit(1)
     exit_if_nothing_matched(err, shown_in_all, selection)
     gate.close(err)
+
+
+def _json_lines() -> Callable[[bytes], object]:
+    """Where JSON Lines go: standard output's binary stream, the lines as the core wrote them
+    (ASCII), after what its text layer holds; a text-only stdout (an embedding's) gets
+    them as text."""
+    binary = getattr(sys.stdout, "buffer", None)
+    if binary is None:
+        return lambda line: sys.stdout.write(line.decode("ascii"))
+    sys.stdout.flush()
+    write: Callable[[bytes], object] = binary.write
+    return write
 
 
 def _stdout(no_color: bool) -> Console:

@@ -40,13 +40,13 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use serde::Serialize;
 
 use crate::decrypt::{DecryptionJson, Decryptor};
 use crate::flows::panic_text;
 use crate::handshake::fingerprint;
-use crate::json::{python_text, Shared};
+use crate::json::{python_bytes, python_text, Shared};
 use hello::Hellos;
 use names::{SuiteInfo, Table};
 use records::Record;
@@ -445,6 +445,25 @@ fn connection_line<'py>(
     })
 }
 
+/// `connection_line`'s line and its newline, as the ASCII bytes a binary stream takes: no
+/// str is made of it, nor encoded again by a text stream.
+#[pyfunction]
+#[pyo3(signature = (conn, parts, *, reveal_keys=false))]
+fn connection_line_bytes<'py>(
+    conn: &Bound<'py, PyAny>,
+    parts: &Bound<'py, PyDict>,
+    reveal_keys: bool,
+) -> PyResult<Bound<'py, PyBytes>> {
+    unpanicked(|| {
+        let row = Row::read(conn, parts, reveal_keys)?;
+        let mut line = python_bytes(8192, |serializer, shared| {
+            Writer { row: &row, shared }.serialize(serializer)
+        })?;
+        line.push(b'\n');
+        Ok(PyBytes::new(conn.py(), &line))
+    })
+}
+
 /// `work`, with a panic (a bug) raised as RuntimeError naming it rather than as PyO3's
 /// PanicException, which no `except Exception` catches.
 fn unpanicked<T>(work: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
@@ -502,6 +521,7 @@ pub(super) fn objects_made<'py>(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(connection_line, m)?)?;
+    m.add_function(wrap_pyfunction!(connection_line_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(connection_row, m)?)?;
     m.add_function(wrap_pyfunction!(certificates::forget_certificate_texts, m)?)?;
     conclusions::register(m)?;
