@@ -36,7 +36,7 @@ pub(crate) use records::hex;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
@@ -46,7 +46,7 @@ use serde::Serialize;
 use crate::decrypt::{DecryptionJson, Decryptor};
 use crate::flows::panic_text;
 use crate::handshake::fingerprint;
-use crate::json::{python_bytes, python_text, Shared};
+use crate::json::{python_bytes, Shared};
 use hello::Hellos;
 use names::{SuiteInfo, Table};
 use records::Record;
@@ -437,9 +437,20 @@ fn connection_line<'py>(
     parts: &Bound<'py, PyDict>,
     reveal_keys: bool,
 ) -> PyResult<Bound<'py, PyString>> {
+    let line = line(conn, parts, reveal_keys)?;
+    let text = std::str::from_utf8(&line).map_err(|err| PyValueError::new_err(err.to_string()))?;
+    Ok(PyString::new(conn.py(), text))
+}
+
+/// The row's line, written by the core (ASCII).
+fn line(
+    conn: &Bound<'_, PyAny>,
+    parts: &Bound<'_, PyDict>,
+    reveal_keys: bool,
+) -> PyResult<Vec<u8>> {
     unpanicked(|| {
         let row = Row::read(conn, parts, reveal_keys)?;
-        python_text(conn.py(), |serializer, shared| {
+        python_bytes(8192, |serializer, shared| {
             Writer { row: &row, shared }.serialize(serializer)
         })
     })
@@ -454,14 +465,9 @@ fn connection_line_bytes<'py>(
     parts: &Bound<'py, PyDict>,
     reveal_keys: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    unpanicked(|| {
-        let row = Row::read(conn, parts, reveal_keys)?;
-        let mut line = python_bytes(8192, |serializer, shared| {
-            Writer { row: &row, shared }.serialize(serializer)
-        })?;
-        line.push(b'\n');
-        Ok(PyBytes::new(conn.py(), &line))
-    })
+    let mut line = line(conn, parts, reveal_keys)?;
+    line.push(b'\n');
+    Ok(PyBytes::new(conn.py(), &line))
 }
 
 /// `work`, with a panic (a bug) raised as RuntimeError naming it rather than as PyO3's
