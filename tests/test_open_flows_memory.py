@@ -108,18 +108,40 @@ def test_open_flows_share_their_ends_and_the_bound_holds() -> None:
     """The ends of the capture's flows are one object per (address, port) while kept, and
     one bytes object per address: each open connection holds its two ends, and a
     capture's connections go to few servers. The kept ends are bounded in count."""
+    from tlslens import _core, model
+
+    server = _core.shared_endpoint(bytes([10, 0, 0, 1]), 443)
+    again = _core.shared_endpoint(bytes([10, 0, 0, 1]), 443)
+    assert again is server and again == model.Endpoint(bytes([10, 0, 0, 1]), 443)
+    other_port = _core.shared_endpoint(bytes([10, 0, 0, 1]), 8443)
+    assert other_port.ip is server.ip and other_port != server
+    for port in range(2 * _core.MAX_SHARED_ENDS):
+        _core.shared_endpoint(bytes([10, 1, port >> 8 & 255, port & 255]), port)
+    ends, addresses = _core.shared_ends_kept()
+    assert 0 < ends <= _core.MAX_SHARED_ENDS and 0 < addresses <= _core.MAX_SHARED_ENDS
+    assert _core.shared_endpoint(bytes([10, 0, 0, 1]), 443) == server
+
+
+def test_an_endpoint_behaves_as_the_frozen_dataclass_it_replaced() -> None:
+    """Hash and equality of the tuple (ip, port), frozen, its text the row's, its repr the
+    dataclass's, and a pickle gives it back."""
+    import pickle
+
     from tlslens import model
 
-    server = model.shared_endpoint(bytes([10, 0, 0, 1]), 443)
-    again = model.shared_endpoint(bytes([10, 0, 0, 1]), 443)
-    assert again is server and again == model.Endpoint(bytes([10, 0, 0, 1]), 443)
-    other_port = model.shared_endpoint(bytes([10, 0, 0, 1]), 8443)
-    assert other_port.ip is server.ip and other_port != server
-    for port in range(2 * model.MAX_SHARED_ENDS):
-        model.shared_endpoint(bytes([10, 1, port >> 8 & 255, port & 255]), port)
-    assert len(model._ENDPOINTS) <= model.MAX_SHARED_ENDS
-    assert len(model._ADDRESSES) <= model.MAX_SHARED_ENDS
-    assert model.shared_endpoint(bytes([10, 0, 0, 1]), 443) == server
+    v4 = model.Endpoint(b"\x0a\x00\x00\x01", 443)
+    v6 = model.Endpoint(ip=bytes(15) + b"\x01", port=8443)
+    assert hash(v4) == hash((b"\x0a\x00\x00\x01", 443)) and hash(v6) == hash((v6.ip, 8443))
+    assert v4 == model.Endpoint(bytes([10, 0, 0, 1]), 443) and v4 != v6
+    assert v4 != (b"\x0a\x00\x00\x01", 443) and v4 != "10.0.0.1:443"
+    assert {v4: 1}[model.Endpoint(bytes([10, 0, 0, 1]), 443)] == 1
+    assert str(v4) == "10.0.0.1:443" and str(v6) == "[::1]:8443"
+    assert repr(v4) == "Endpoint(ip=b'\\n\\x00\\x00\\x01', port=443)"
+    assert pickle.loads(pickle.dumps(v6)) == v6
+    with pytest.raises(AttributeError):
+        v4.port = 80  # type: ignore[misc]
+    with pytest.raises(OverflowError):
+        model.Endpoint(b"\x0a\x00\x00\x01", 65536)
 
 
 def test_a_tls_flow_held_until_its_end_and_closed_early_is_reported_whole(

@@ -123,6 +123,30 @@ def decode_tcp(linktype: int, frame: bytes) -> TcpSegment | None:
     """One frame down to its TCP segment; None when it carries none for us."""
 
 @final
+class Endpoint:
+    """One end of a connection: its address's bytes (4 or 16) and its port; hashed and
+    compared as the tuple (ip, port); ``str``: the address as ``model._address_text`` words
+    it, then ":" and the port."""
+
+    def __init__(self, ip: bytes, port: int) -> None: ...
+    @property
+    def ip(self) -> bytes: ...
+    @property
+    def port(self) -> int: ...
+    def __hash__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+
+MAX_SHARED_ENDS: int
+
+def shared_endpoint(ip: bytes, port: int) -> Endpoint:
+    """``Endpoint(ip, port)``, the same object as the last time these were asked for (while
+    it is kept, at most ``MAX_SHARED_ENDS`` ends and as many addresses), its address's bytes
+    shared with the other ports of that address."""
+
+def shared_ends_kept() -> tuple[int, int]:
+    """How many ends and addresses are kept for sharing."""
+
+@final
 class FlowOpened:
     """A new TCP flow; ``client_side`` 0 or 1 when its first frame was a SYN or SYN/ACK."""
 
@@ -136,6 +160,9 @@ class FlowOpened:
     def dst(self) -> bytes: ...
     @property
     def dport(self) -> int: ...
+    @property
+    def ends(self) -> tuple[Endpoint, Endpoint]:
+        """The flow's two ends, its first sender's first (shared objects)."""
     @property
     def frame(self) -> int: ...
     @property
@@ -310,6 +337,9 @@ class UdpOpened:
     def dst(self) -> bytes: ...
     @property
     def dport(self) -> int: ...
+    @property
+    def ends(self) -> tuple[Endpoint, Endpoint]:
+        """The flow's two ends, its first sender's first (shared objects)."""
     @property
     def frame(self) -> int: ...
     @property

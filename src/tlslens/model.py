@@ -50,43 +50,11 @@ TLS13 = 0x0304
 Transport = Literal["tcp", "quic", "dtls"]
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    ip: bytes
-    port: int
-
-    def __str__(self) -> str:
-        # The row writes it the same, its address asked of _address_text once
-        # (crates/tlslens-py/src/row/names.rs, ``endpoint``).
-        return f"{_address_text(self.ip)}:{self.port}"
-
-
-# The ends of the capture's flows, one object for each seen again: a capture's connections
-# go to few servers and come from few addresses, and every open connection holds its two
-# ends (an Endpoint, its address's bytes and its port: ~130 bytes each). Bounded by count.
-_ENDPOINTS: dict[tuple[bytes, int], Endpoint] = {}
-_ADDRESSES: dict[bytes, bytes] = {}
-MAX_SHARED_ENDS = 4096
-
-
-def shared_endpoint(ip: bytes, port: int) -> Endpoint:
-    """``Endpoint(ip, port)``, the same object as the last time these were asked for (while
-    it is kept), its address's bytes shared with the other ports of that address."""
-    found = _ENDPOINTS.get((ip, port))
-    if found is not None:
-        return found
-    if len(_ENDPOINTS) >= MAX_SHARED_ENDS:
-        _ENDPOINTS.clear()
-    if len(_ADDRESSES) >= MAX_SHARED_ENDS:
-        _ADDRESSES.clear()
-    ip = _ADDRESSES.setdefault(ip, ip)
-    found = _ENDPOINTS[(ip, port)] = Endpoint(ip, port)
-    return found
-
-
-def flow_ends(ev: _core.FlowOpened | _core.UdpOpened) -> tuple[Endpoint, Endpoint]:
-    """The two ends of a flow the core opened, its first sender's first (shared)."""
-    return shared_endpoint(ev.src, ev.sport), shared_endpoint(ev.dst, ev.dport)
+# One end of a connection (its address's bytes, its port): the core's, which hands each
+# flow's ends out shared (one object per end seen again, bounded by count: a capture's
+# connections go to few servers and come from few addresses) and writes them as
+# ``_address_text`` words the address, then ":" and the port.
+Endpoint = _core.Endpoint
 
 
 @functools.lru_cache(maxsize=4096)

@@ -38,7 +38,7 @@ from tlslens.capture.reader import CaptureProblem, DecryptionSecrets
 from tlslens.capture.tally import CaptureSummary
 from tlslens.errors import CaptureError
 from tlslens.keys.store import KeyStore
-from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, flow_ends
+from tlslens.model import C2S, S2C, Connection, Endpoint, Finding
 from tlslens.quic.route import QuicRouter
 from tlslens.tls.associations import DtlsRouter
 from tlslens.tls.content import HANDSHAKE_TYPES, rsa_answer
@@ -338,7 +338,7 @@ class _Pass:
         sink = self.capture._sink
         self.sessions[ev.flow] = FlowSession(
             ev.flow,
-            flow_ends(ev),
+            ev.ends,
             ev.frame,
             ev.ts_ns,
             client_side=ev.client_side,

@@ -10,6 +10,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+
+use crate::endpoint::{self, Endpoint};
 use pyo3::types::{PyBytes, PyList};
 use tlslens_core::flows::packet::{self, Addr};
 use tlslens_core::flows::tcp::StreamEvent;
@@ -83,6 +85,15 @@ impl FlowOpened {
     #[getter]
     fn dst<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, self.dst_addr.as_bytes())
+    }
+
+    /// The flow's two ends, its first sender's first: shared objects (endpoint.rs).
+    #[getter]
+    fn ends(&self, py: Python<'_>) -> PyResult<(Py<Endpoint>, Py<Endpoint>)> {
+        Ok((
+            endpoint::shared(py, self.src_addr.as_bytes(), self.sport)?,
+            endpoint::shared(py, self.dst_addr.as_bytes(), self.dport)?,
+        ))
     }
 
     /// The flow's `Decryptor`, when it has one (the walk feeds it).

@@ -12,6 +12,7 @@ mod content;
 mod content_events;
 mod decrypt;
 mod dtls;
+mod endpoint;
 mod ext_index;
 mod extensions;
 mod flow_content;
@@ -276,6 +277,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("GZIP_FLOOR", capture::GZIP_FLOOR)?;
     m.add_class::<CaptureReader>()?;
     m.add_class::<FrameBatch>()?;
+    endpoint::register(m)?;
     extensions::register(m)?;
     flows::register(m)?;
     handshake::register(m)?;

@@ -4,6 +4,8 @@
 
 use pyo3::prelude::*;
 
+use crate::endpoint::{self, Endpoint};
+
 use crate::ns::Ns;
 use pyo3::types::PyBytes;
 use tlslens_core::flows::packet::Addr;
@@ -54,6 +56,15 @@ impl UdpOpened {
     #[getter]
     fn dst<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, self.dst_addr.as_bytes())
+    }
+
+    /// The flow's two ends, its first sender's first: shared objects (endpoint.rs).
+    #[getter]
+    fn ends(&self, py: Python<'_>) -> PyResult<(Py<Endpoint>, Py<Endpoint>)> {
+        Ok((
+            endpoint::shared(py, self.src_addr.as_bytes(), self.sport)?,
+            endpoint::shared(py, self.dst_addr.as_bytes(), self.dport)?,
+        ))
     }
 }
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from tlslens import _core
 from tlslens.decrypt.connection import PlaintextSink
 from tlslens.keys.store import KeyStore
-from tlslens.model import Connection, Endpoint, Finding, flow_ends
+from tlslens.model import Connection, Endpoint, Finding
 from tlslens.quic import MAX_PACKETS_KEPT
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class QuicRouter:
         """A UDP association: whether it is QUIC (and so is this router's)."""
         if ev.kind != _QUIC:
             return False
-        self.flows[ev.flow] = flow_ends(ev)
+        self.flows[ev.flow] = ev.ends
         return True
 
     def take(self, batch: _core.QuicEvents) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from tlslens import _core
 from tlslens.decrypt.connection import PlaintextSink
 from tlslens.keys.store import KeyStore
-from tlslens.model import Connection, Finding, flow_ends
+from tlslens.model import Connection, Finding
 
 if TYPE_CHECKING:
     from tlslens.tls.dtls import DtlsSession
@@ -55,7 +55,7 @@ class DtlsRouter:
             keys = self.keys_made[1]
         self.sessions[ev.flow] = DtlsSession(
             ev.flow,
-            flow_ends(ev),
+            ev.ends,
             ev.frame,
             ev.ts_ns,
             file=self.file,

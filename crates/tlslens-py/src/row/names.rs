@@ -13,10 +13,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::PyString;
+
+use crate::endpoint::Endpoint;
 
 /// Distinct code points kept per table before it starts over.
 pub const MAX_KEPT: usize = 4096;
@@ -191,52 +192,14 @@ pub fn suite_info(py: Python<'_>, value: u16) -> PyResult<Option<Arc<SuiteInfo>>
     Ok(info)
 }
 
-static ADDRESSES: LazyLock<Mutex<HashMap<Vec<u8>, Arc<str>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
-/// A connection's end as `model.Endpoint` writes itself (`str`): its address as
-/// `model._address_text` words it, asked once per address and kept (a capture's connections
-/// come from few addresses, each from its own port), then the port. An object that is not
-/// an `Endpoint` of 4 or 16 address bytes is asked for its `str`.
+/// A connection's end as `model.Endpoint` writes itself (`str`): the core's `Endpoint` words
+/// itself without a Python call once its address is known (endpoint.rs); any other object
+/// is asked for its `str`.
 pub fn endpoint<'py>(end: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
-    let py = end.py();
-    let ip = end.getattr(intern!(py, "ip"));
-    let port = end
-        .getattr(intern!(py, "port"))
-        .and_then(|p| p.extract::<u16>());
-    let (Ok(ip), Ok(port)) = (ip, port) else {
-        return end.str();
-    };
-    let Ok(ip) = ip.downcast_into::<PyBytes>() else {
-        return end.str();
-    };
-    let bytes = ip.as_bytes();
-    if bytes.len() != 4 && bytes.len() != 16 {
-        return end.str();
+    match end.downcast::<Endpoint>() {
+        Ok(end) => end.get().text(end.py()),
+        Err(_) => end.str(),
     }
-    let kept = lock(&ADDRESSES).get(bytes).cloned();
-    let address = match kept {
-        Some(found) => found,
-        None => {
-            let model = py.import(intern!(py, "tlslens.model"))?;
-            let worded: Arc<str> = model
-                .getattr(intern!(py, "_address_text"))?
-                .call1((&ip,))?
-                .extract::<String>()?
-                .into();
-            let mut kept = lock(&ADDRESSES);
-            if kept.len() >= MAX_KEPT {
-                kept.clear();
-            }
-            kept.insert(bytes.to_vec(), Arc::clone(&worded));
-            worded
-        }
-    };
-    let mut text = String::with_capacity(address.len() + 6);
-    text.push_str(&address);
-    text.push(':');
-    text.push_str(itoa::Buffer::new().format(port));
-    Ok(PyString::new(py, &text))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
