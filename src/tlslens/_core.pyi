@@ -1,6 +1,6 @@
 """Types of the compiled core (crates/tlslens-py), built by maturin into tlslens._core."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from tlslens.handshake.sslv2 import SSLv2Message
     from tlslens.keys.store import KeyStore
     from tlslens.model import Connection, Finding
+    from tlslens.tls.content import RecordContent
     from tlslens.tls.proof import SignatureCheck
     from tlslens.x509.validate import Validation
 
@@ -1143,6 +1144,17 @@ class UndecryptableEvent(TimelineEvent):
     ) -> None: ...
     @property
     def reason(self) -> str: ...
+
+MAX_TICKETS_KEPT: int
+
+def take_events(session: RecordContent, events: Sequence[object]) -> None:
+    """A connection's core events (session and content events, in stream order) into the
+    model of ``session`` (a ``tls.content.RecordContent``): timeline steps appended or
+    folded, sides' ends counted, the hellos, handshakes, certificate request and status,
+    tickets (at most ``MAX_TICKETS_KEPT``) and encrypted extensions kept; the rest through
+    the session's methods (``_content_message``, ``_content_told``, ``_side_end``,
+    ``_keep_record``, ``_other``, ``_new_handshake``), in order. After ``abandon`` only the
+    sides' ends are counted."""
 
 def fold_run(timeline: list[TimelineEvent], run: DataEvent) -> bool:
     """``run`` joins the last step of ``timeline`` when the timeline tells them as one (the

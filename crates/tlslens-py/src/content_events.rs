@@ -43,6 +43,13 @@ pub struct ContentMessage {
     signed: Py<PyAny>,
 }
 
+impl ContentMessage {
+    /// The message's timeline step (its message, where it was seen).
+    pub(crate) fn event(&self) -> &Py<HandshakeEvent> {
+        &self.event
+    }
+}
+
 /// Decrypted application data of `side` for the plaintext sink: each record's bytes, in
 /// order (told before the run they belong to).
 #[pyclass(frozen, module = "tlslens._core", get_all)]

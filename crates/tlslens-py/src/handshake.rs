@@ -291,6 +291,12 @@ fn new_session_ticket(py: Python<'_>, m: &messages::NewSessionTicket<'_>) -> PyR
     Ok(Py::new(py, init.add_subclass(ticket))?.into_any())
 }
 
+impl NewSessionTicket {
+    pub(crate) fn ticket(&self) -> &Py<PyBytes> {
+        &self.ticket
+    }
+}
+
 #[pyclass(extends = HandshakeMessage, frozen, module = "tlslens._core")]
 pub struct EncryptedExtensions {
     index: ExtensionIndex,

@@ -26,6 +26,7 @@ mod json_text;
 mod keylog;
 mod keys;
 mod made_on_use;
+mod model_take;
 mod ns;
 mod quic_classes;
 mod quic_events;
@@ -285,6 +286,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     keys::register(m)?;
     keylog::register(m)?;
     made_on_use::register(m)?;
+    model_take::register(m)?;
     decrypt::register(m)?;
     session::register(m)?;
     content::register(m)?;

@@ -51,7 +51,6 @@ def _context(ev: _core.ContentMessage) -> hs.HandshakeContext:
     return handshake_context(ev.version, ev.kx, ev.auth)
 
 
-MAX_TICKETS_KEPT = 8  # per connection, to find which one a later connection presents
 # A record of whole messages of these types ends the skip of an oversized one.
 HANDSHAKE_TYPES = sorted(registry.HANDSHAKE_TYPES)
 
@@ -124,6 +123,8 @@ class RecordContent:
         self.sink = sink  # each application data plaintext, in order
         self.sslv2_encrypted = False  # after an SSL 2.0 CLIENT-MASTER-KEY
         self.max_message = MAX_HANDSHAKE_MESSAGE
+        # After a bug: only the sides' ends are counted (_core.take_events reads it).
+        self._abandoned = False
 
     def _direction(self, side: int) -> str:
         return C2S if side == self.client_side else S2C
@@ -202,23 +203,15 @@ class RecordContent:
 
     # -- the core content layer's events ------------------------------------------------
     def _content_events(self, events: list[_core.ContentEvent]) -> None:
-        """What the message-level entries of ``_core.Content`` answered (DTLS, QUIC)."""
-        for ev in events:
-            if type(ev) is _core.ContentMessage:
-                self._content_message(ev)
-            else:
-                self._content_told(ev)
+        """What the message-level entries of ``_core.Content`` answered (DTLS, QUIC), into
+        the model as a TCP session's events go (``_core.take_events``: the timeline, the
+        messages the model keeps as they are; the rest through the methods below)."""
+        _core.take_events(self, events)
 
     def _content_told(self, ev: _core.ContentEvent) -> None:
-        """A content event but a handshake message: a timeline event the core made, a
-        finding, plaintext for the sink."""
-        conn = self.conn
-        assert conn is not None
-        if isinstance(ev, DataEvent):
-            fold_run(conn.timeline, ev)
-        elif isinstance(ev, TimelineEvent):
-            conn.timeline.append(ev)
-        elif isinstance(ev, _core.ContentFinding):
+        """A finding of the core's content layer, or plaintext for the sink."""
+        assert self.conn is not None
+        if isinstance(ev, _core.ContentFinding):
             self.frame = ev.frame  # where several frames' events cross at once
             self._finding(ev.side, ev.layer, ev.offset, ev.message)
         elif isinstance(ev, _core.ContentPlaintext) and self.sink is not None:
@@ -228,7 +221,8 @@ class RecordContent:
                     self.sink(direction, plaintext)
 
     def _content_message(self, ev: _core.ContentMessage) -> None:
-        """A handshake message the model reads: the core told its findings and made its
+        """A handshake message whose model takes Python's work (certificates, signatures;
+        the others are ``_core.take_events``'): the core told its findings and made its
         timeline step, which a CompressedCertificate's replaces once opened here."""
         conn = self.conn
         assert conn is not None
@@ -290,18 +284,13 @@ class RecordContent:
             self.sslv2_encrypted = True  # RFC 6101 Appendix E: all that follows is encrypted
 
     def _message_model(self, ev: _core.ContentMessage, message: hs.HandshakeMessage) -> None:
-        """What a message read tells the model (``ev``: where, and what was negotiated
-        before it)."""
+        """What a certificate or a signed message tells the model (``ev``: where, and what
+        was negotiated before it)."""
         conn = self.conn
         assert conn is not None
         side = ev.side
-        # By class (the core's message classes are final), the most frequent first.
-        if type(message) is hs.ClientHello:
-            conn.client_hellos.append(message)
-            self._new_handshake()
-        elif type(message) is hs.ServerHello:
-            self._server_hello(message)
-        elif type(message) is hs.Certificate or type(message) is hs.CompressedCertificate:
+        # By class (the core's message classes are final).
+        if type(message) is hs.Certificate or type(message) is hs.CompressedCertificate:
             certificate = compression.certificate_of(message)
             if certificate is None:
                 return  # a CompressedCertificate that did not open
@@ -323,17 +312,6 @@ class RecordContent:
             conn.server_key_exchange = message
         elif type(message) is hs.CertificateVerify:
             self._check_signature(side, message, ev.raw, ev.version, ev.signed)
-        elif type(message) is hs.CertificateRequest:
-            conn.certificate_request = True
-            conn.certificate_request_message = message
-        elif type(message) is hs.CertificateStatus:
-            conn.certificate_status = message
-        elif type(message) is hs.NewSessionTicket:
-            conn.new_session_ticket = True
-            if len(conn.issued_tickets) < MAX_TICKETS_KEPT:
-                conn.issued_tickets.append(message.ticket)
-        elif type(message) is hs.EncryptedExtensions:
-            conn.encrypted_extensions = message
 
     def _check_signature(
         self,
@@ -399,19 +377,3 @@ class RecordContent:
             return  # the second ClientHello of a TLS 1.3 HelloRetryRequest exchange
         frame = self.frame  # its first frame, its ClientHello's (by position: no dict)
         conn.handshakes.append(Handshake(frame, frame))
-
-    def _server_hello(self, message: hs.ServerHello) -> None:
-        conn = self.conn
-        assert conn is not None
-        if message.is_hello_retry_request:
-            conn.hello_retry_request = message
-            return
-        if conn.server_hello is None:
-            conn.server_hello = message  # the top-level facts are the first handshake's
-        current = conn.handshakes[-1] if conn.handshakes else None
-        if current is None or current.server_hello is not None:
-            current = Handshake(first_frame=self.frame)  # no ClientHello seen for this one
-            conn.handshakes.append(current)
-        current.server_hello, current.server_hello_frame = message, self.frame
-        if not hs.is_tls13_version(hs.selected_version(message)):
-            conn.handshake_visible = True

@@ -17,7 +17,7 @@ import functools
 from tlslens import _core
 from tlslens._text import plural
 from tlslens.decrypt.connection import PlaintextSink, note_lost_digests
-from tlslens.events import SSLV2_EVENTS, DataEvent, HandshakeEvent, TimelineEvent, fold_run
+from tlslens.events import SSLV2_EVENTS, HandshakeEvent
 from tlslens.handshake import messages as hs
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, RecordInfo
@@ -69,7 +69,6 @@ class FlowSession(RecordContent):
         self.mid_stream = mid_stream
         self.file = file
         self.is_tls = False
-        self._abandoned = False
         self._prelude: Prelude | None = None  # made by the first plaintext before TLS
         self.keep_records = keep_records
         self.max_message = max_message
@@ -126,35 +125,12 @@ class FlowSession(RecordContent):
     # -- the core's events -------------------------------------------------------------
     def take(self, events: list[_core.SessionEvent | _core.ContentEvent]) -> None:
         """Events of the core's session with its records read by the core's content layer,
-        in stream order (records' headers as ``SkippedBody`` for ``--records``)."""
-        if self._abandoned:
-            for end in events:
-                if type(end) is _core.SideEnd:
-                    self._side_end(end)
-            return
-        # The most frequent first, by class where it is one (the core's event classes are
-        # final): a connection's every event comes through here. The timeline events the
-        # core's content layer made go in as they are (a handshake message the model does
-        # not read among them); a run of application data may join the step before.
-        # (Content events come only after TlsStarted made ``conn``.)
-        for ev in events:
-            if type(ev) is _core.ContentMessage:
-                self._content_message(ev)
-            elif isinstance(ev, TimelineEvent):
-                if isinstance(ev, DataEvent):
-                    fold_run(self.conn.timeline, ev)  # type: ignore[union-attr]
-                else:
-                    self.conn.timeline.append(ev)  # type: ignore[union-attr]
-            elif type(ev) is _core.SideEnd:  # two a connection
-                self._side_end(ev)
-            elif type(ev) is _core.ContentFinding or type(ev) is _core.ContentPlaintext:
-                self._content_told(ev)
-            elif type(ev) is _core.TlsRecord:  # passed through for --records
-                self._keep_record(ev.side, ev.offset, ev.content_type, ev.version, len(ev.body))
-            elif type(ev) is _core.SkippedBody:
-                self._keep_record(ev.side, ev.offset, ev.content_type, ev.version, ev.length)
-            else:
-                self._other(ev)
+        in stream order (records' headers as ``SkippedBody`` for ``--records``): a
+        connection's every event comes through here, into the model by
+        ``_core.take_events`` (the timeline, the sides' ends, the messages kept as they
+        are), which asks the methods below for the rest. After a bug (``abandon``) only the
+        sides' ends are counted."""
+        _core.take_events(self, events)
 
     def _other(self, ev: _core.SessionEvent) -> None:
         """Every event but records and the sides' ends: the start, the prelude, findings,
