@@ -253,3 +253,33 @@ def test_a_bulk_connection_crosses_as_one_run_per_timeline_step() -> None:
         (s.frame, s.last_frame, s.records) for s in steps
     ]
     assert any(r.last_frame > r.frame for r in runs)
+
+
+def test_direction_stats_count_what_the_content_layer_adds() -> None:
+    """A connection's two directions, made without a Python call; a content layer's counts
+    go to the client's side as "c2s" (both as "s2c" while no side is known), and a count
+    saturates at 64 bits instead of wrapping."""
+    stats = _core.direction_stats()
+    assert sorted(stats) == ["c2s", "s2c"] and stats["c2s"] is not stats["s2c"]
+    c2s, s2c = stats["c2s"], stats["s2c"]
+    _core.add_counts(stats, 1, [(1, 2, 3, 4), (5, 6, 7, 8)])
+    counted = lambda s: (  # noqa: E731
+        s.application_data_records,
+        s.application_data_bytes,
+        s.gaps,
+        s.gap_bytes,
+    )
+    assert counted(c2s) == (5, 6, 7, 8) and counted(s2c) == (1, 2, 3, 4)
+    _core.add_counts(stats, None, [(1, 1, 1, 1), (1, 1, 1, 1)])
+    assert counted(c2s) == (5, 6, 7, 8) and counted(s2c) == (3, 4, 5, 6)
+    c2s.application_data_bytes = 2**64 - 1
+    _core.add_counts(stats, 0, [(0, 9, 0, 0), (0, 0, 0, 0)])
+    assert c2s.application_data_bytes == 2**64 - 1 and c2s.bytes == c2s.records == 0
+    assert repr(_core.DirectionStats(bytes=3, records=1)) == (
+        "DirectionStats(records=1, application_data_records=0, application_data_bytes=0, "
+        "bytes=3, gaps=0, gap_bytes=0)"
+    )
+    with pytest.raises(OverflowError):
+        _core.DirectionStats(records=-1)
+    with pytest.raises(KeyError):
+        _core.add_counts({}, 0, [(1, 1, 1, 1), (1, 1, 1, 1)])

@@ -291,7 +291,7 @@ def _hostile_connection() -> Connection:
         AlertEvent(3, 7, S2C, 0, 2, 3, 1, 2**80, 40),
         EncryptedAlertEvent(4, 8, C2S, 2, 2, 4, 1),
     ]
-    conn.stats[C2S].bytes = 2**65
+    conn.stats[C2S].bytes = 2**64 - 1  # the most a count holds
     conn.problems.append(Finding(1, C2S, "handshake", 2**66, "lone \ud800 and \x00\x7f\u2028", "x"))
     conn.problems.append(Finding(None, None, "capture", None, "no code"))
     conn.handshake_signatures.append(

@@ -123,6 +123,37 @@ class TcpSegment:
 def decode_tcp(linktype: int, frame: bytes) -> TcpSegment | None:
     """One frame down to its TCP segment; None when it carries none for us."""
 
+class DirectionStats:
+    """What one direction of a connection carried; every count starts at 0 and holds 64
+    bits."""
+
+    records: int
+    application_data_records: int
+    application_data_bytes: int
+    bytes: int
+    gaps: int
+    gap_bytes: int
+    def __init__(
+        self,
+        records: int = 0,
+        application_data_records: int = 0,
+        application_data_bytes: int = 0,
+        bytes: int = 0,
+        gaps: int = 0,
+        gap_bytes: int = 0,
+    ) -> None: ...
+
+def add_counts(
+    stats: dict[str, DirectionStats],
+    client_side: int | None,
+    counts: Sequence[tuple[int, int, int, int]],
+) -> None:
+    """Per side (0, 1): application data records and bytes, gaps and bytes missing, added
+    to ``stats`` ("c2s" for ``client_side``, else "s2c")."""
+
+def direction_stats() -> dict[str, DirectionStats]:
+    """A connection's ``stats``: a ``DirectionStats`` for "c2s" and one for "s2c"."""
+
 @final
 class Endpoint:
     """One end of a connection: its address's bytes (4 or 16) and its port; hashed and

@@ -112,14 +112,9 @@ class RecordInfo:
     acked: tuple[tuple[int, int], ...] | None = None
 
 
-@dataclass(slots=True, eq=False)
-class DirectionStats:
-    records: int = 0
-    application_data_records: int = 0
-    application_data_bytes: int = 0
-    bytes: int = 0
-    gaps: int = 0
-    gap_bytes: int = 0
+# What one direction of a connection carried (records, bytes, application data, gaps):
+# the core's, which counts a side's end into it and writes it in the row.
+DirectionStats = _core.DirectionStats
 
 
 # The key exchange a ServerHello chose (ECDHE, DHE, RSA, PSK+ECDHE, ECDHE+KEM...): the
@@ -211,9 +206,7 @@ class Connection:
     issued_tickets = MadeOnUse[list[bytes]](list)
     # Per direction (C2S, S2C): records, bytes and gaps (written at the end of a TCP
     # connection, as its records come over QUIC or DTLS).
-    stats = MadeOnUse[dict[str, DirectionStats]](
-        lambda: {C2S: DirectionStats(), S2C: DirectionStats()}
-    )
+    stats = MadeOnUse[dict[str, DirectionStats]](_core.direction_stats)
 
     # -- conclusions ---------------------------------------------------------
     @property

@@ -11,6 +11,7 @@ mod capture_file;
 mod content;
 mod content_events;
 mod decrypt;
+mod direction_stats;
 mod dtls;
 mod endpoint;
 mod ext_index;
@@ -278,6 +279,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("GZIP_FLOOR", capture::GZIP_FLOOR)?;
     m.add_class::<CaptureReader>()?;
     m.add_class::<FrameBatch>()?;
+    direction_stats::register(m)?;
     endpoint::register(m)?;
     extensions::register(m)?;
     flows::register(m)?;

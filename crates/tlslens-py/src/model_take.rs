@@ -19,6 +19,7 @@ use pyo3::sync::GILOnceCell;
 use pyo3::types::{IntoPyDict, PyList, PyString, PyType};
 
 use crate::content_events::{ContentFinding, ContentMessage, ContentPlaintext};
+use crate::direction_stats::DirectionStats;
 use crate::handshake::{
     CertificateStatus, ClientHello, EncryptedExtensions, NewSessionTicket, ServerHello,
 };
@@ -128,10 +129,11 @@ fn side_end(session: &Bound<'_, PyAny>, end: &Bound<'_, SideEnd>) -> PyResult<()
     let stats = conn
         .getattr(intern!(py, "stats"))?
         .get_item(direction(session, e.side)?)?;
-    let bytes = intern!(py, "bytes");
-    stats.setattr(bytes, stats.getattr(bytes)?.add(e.bytes)?)?;
-    let records = intern!(py, "records");
-    stats.setattr(records, stats.getattr(records)?.add(e.records)?)
+    stats
+        .downcast::<DirectionStats>()?
+        .borrow_mut()
+        .add_end(e.bytes, e.records);
+    Ok(())
 }
 
 /// "c2s" when `side` is the client's, else "s2c" (`_direction`).

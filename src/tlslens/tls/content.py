@@ -192,14 +192,8 @@ class RecordContent:
 
     def add_counts(self, counts: Counts) -> None:
         """What the core's content layer counted per side (0, 1), into the statistics."""
-        conn = self.conn
-        assert conn is not None
-        for side, (records, size, gaps, gap_bytes) in enumerate(counts):
-            stats = conn.stats[self._direction(side)]
-            stats.application_data_records += records
-            stats.application_data_bytes += size
-            stats.gaps += gaps
-            stats.gap_bytes += gap_bytes
+        assert self.conn is not None
+        _core.add_counts(self.conn.stats, self.client_side, counts)
 
     # -- the core content layer's events ------------------------------------------------
     def _content_events(self, events: list[_core.ContentEvent]) -> None:

@@ -44,6 +44,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use serde::Serialize;
 
 use crate::decrypt::{DecryptionJson, Decryptor};
+use crate::direction_stats::DirectionStats;
 use crate::flows::panic_text;
 use crate::handshake::fingerprint;
 use crate::json::{python_bytes, Shared};
@@ -69,7 +70,6 @@ fn interned<const N: usize>(
 
 static PART_KEYS: GILOnceCell<[Py<PyString>; PARTS.len()]> = GILOnceCell::new();
 static PLAIN_NAMES: GILOnceCell<[Py<PyString>; PLAIN.len()]> = GILOnceCell::new();
-static STATS_NAMES: GILOnceCell<[Py<PyString>; write::STATS.len()]> = GILOnceCell::new();
 
 /// The values Python gives, in `PARTS` order.
 struct Parts<'py> {
@@ -263,7 +263,7 @@ struct Row<'py> {
     certificates: Vec<certificates::Certificate<'py>>,
     walk: Walk<'py>,
     timing: [Option<u64>; 3],
-    stats: Vec<(Bound<'py, PyAny>, Vec<Bound<'py, PyAny>>)>,
+    stats: Vec<(Bound<'py, PyAny>, [u64; 6])>,
     records: Option<Vec<Record<'py>>>,
     decryption: Decryption<'py>,
     outcome: outcome::Outcome,
@@ -368,10 +368,7 @@ impl<'py> Row<'py> {
             .downcast::<PyDict>()?
             .iter()
             .map(|(direction, values)| {
-                let values = interned(py, &STATS_NAMES, write::STATS.map(|(_, a)| a))
-                    .iter()
-                    .map(|attribute| values.getattr(attribute))
-                    .collect::<PyResult<Vec<_>>>()?;
+                let values = values.downcast::<DirectionStats>()?.borrow().row_values();
                 Ok((direction, values))
             })
             .collect::<PyResult<_>>()?;

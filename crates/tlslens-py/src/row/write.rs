@@ -126,40 +126,38 @@ impl Serialize for With<'_, Alert<'_>> {
     }
 }
 
-/// `DirectionStats` attributes and the keys the row names them by.
-pub const STATS: [(&str, &str); 6] = [
-    ("total", "bytes"),
-    ("records", "records"),
-    ("application_data_records", "application_data_records"),
-    ("application_data_bytes", "application_data_bytes"),
-    ("gaps", "gaps"),
-    ("gap_bytes", "gap_bytes"),
+/// The keys of a direction's counts in the row's `bytes`, in the order
+/// `DirectionStats::row_values` gives them.
+const STATS: [&str; 6] = [
+    "total",
+    "records",
+    "application_data_records",
+    "application_data_bytes",
+    "gaps",
+    "gap_bytes",
 ];
 
 /// The row's `bytes`: per direction, its `DirectionStats` values in `STATS` order.
-struct Stats<'a, 'py>(
-    &'a [(Bound<'py, PyAny>, Vec<Bound<'py, PyAny>>)],
-    &'a Shared,
-);
+struct Stats<'a, 'py>(&'a [(Bound<'py, PyAny>, [u64; 6])], &'a Shared);
 
 impl Serialize for Stats<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for (direction, values) in self.0 {
             map.serialize_key(&PyValue::new(direction, self.1))?;
-            map.serialize_value(&OneStats(values, self.1))?;
+            map.serialize_value(&OneStats(values))?;
         }
         map.end()
     }
 }
 
-struct OneStats<'a, 'py>(&'a [Bound<'py, PyAny>], &'a Shared);
+struct OneStats<'a>(&'a [u64; 6]);
 
-impl Serialize for OneStats<'_, '_> {
+impl Serialize for OneStats<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(STATS.len()))?;
-        for ((key, _), value) in STATS.iter().zip(self.0) {
-            map.serialize_entry(key, &PyValue::new(value, self.1))?;
+        for (key, value) in STATS.iter().zip(self.0) {
+            map.serialize_entry(key, value)?;
         }
         map.end()
     }
