@@ -185,11 +185,12 @@ class Reading:
             self.shown += 1
             if self.tally is not None:
                 self.tally.add(conn)
-            if self.savings is not None:
-                self.savings.add(conn)
             if chains is not None:
                 check_chain(chains, conn, revoker)
             yield conn
+            if self.savings is not None:
+                # Once the caller is done with it: the row it wrote keeps its times.
+                self.savings.add(conn)
 
     def notes(self) -> ClosingNotes:
         """What is said once the capture has been read whole."""

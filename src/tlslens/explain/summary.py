@@ -189,8 +189,8 @@ class ResumptionSavings:
         """A connection's handshake time (ms), under its server, if it was timed."""
         if conn.server_hello is None:
             return
-        # The core's answer as it is: ``conn.timing``'s dicts are for the narration.
-        took = _core.connection_timing(conn)[2]
+        # Kept by the row or the narration that read it first (``timing_cache``).
+        took = conn.timing["handshake_ms"]
         if took is None:
             return
         server = (conn.server, conn.sni or None)

@@ -315,6 +315,22 @@ fn starttls<'py>(conn: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>
     Ok(Some(PyString::new(py, "plaintext prelude").into_any()))
 }
 
+/// `timing`, kept as the connection's `timing_cache` when it has none yet: the row walks
+/// the timeline anyway, and what reads the times after it (the resumption savings of
+/// `show`) then need not walk it again.
+fn kept_timing(conn: &Bound<'_, PyAny>, timing: [Option<u64>; 3]) -> PyResult<[Option<u64>; 3]> {
+    let py = conn.py();
+    let cache = intern!(py, "timing_cache");
+    if conn.getattr(cache)?.is_none() {
+        let kept = PyDict::new(py);
+        for (key, value) in write::TIMING.iter().zip(timing) {
+            kept.set_item(key, value.map(steps::millis))?;
+        }
+        conn.setattr(cache, kept)?;
+    }
+    Ok(timing)
+}
+
 /// The first handshake's times in thousandths of a ms (`steps::thousandths`): TCP's SYN to
 /// SYN/ACK, ClientHello to ServerHello, ClientHello to the later Finished
 /// (`model.Connection.timing`).
@@ -390,7 +406,7 @@ impl<'py> Row<'py> {
             client_auth: client_auth::ClientAuth::read(conn, &hellos)?,
             handshakes: handshakes::read(conn)?,
             certificates: certificates::read(&conn.getattr(intern!(py, "certificates"))?)?,
-            timing: timing(conn, &walk.seen, hellos.tls13())?,
+            timing: kept_timing(conn, timing(conn, &walk.seen, hellos.tls13())?)?,
             walk,
             stats,
             records: if records.is_none() {

@@ -164,7 +164,7 @@ impl Serialize for OneStats<'_> {
 }
 
 /// The keys of the row's `timing`, in the order `timing` reads them.
-const TIMING: [&str; 3] = [
+pub const TIMING: [&str; 3] = [
     "tcp_handshake_ms",
     "client_hello_to_server_hello_ms",
     "handshake_ms",
