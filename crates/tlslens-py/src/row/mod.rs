@@ -49,7 +49,7 @@ use crate::flows::panic_text;
 use crate::handshake::fingerprint;
 use crate::json::{python_bytes, Shared};
 use hello::Hellos;
-use names::{SuiteInfo, Table};
+use names::{NameList, SuiteInfo, Table};
 use records::Record;
 use steps::Walk;
 use write::Writer;
@@ -128,10 +128,10 @@ struct Settled<'py> {
     sni: Option<Bound<'py, PyString>>,
     alpn_offered: Vec<String>,
     alpn: Option<String>,
-    client_versions: Vec<Arc<str>>,
-    groups_offered: Vec<Arc<str>>,
+    client_versions: NameList,
+    groups_offered: NameList,
     version: Option<(Arc<str>, u16)>,
-    suites_offered: Vec<Arc<str>>,
+    suites_offered: NameList,
     ja3: Option<String>,
     ja3s: Option<String>,
     ja4: Option<String>,
@@ -168,6 +168,12 @@ fn suite_info(py: Python<'_>, suite: Option<u32>) -> PyResult<Option<Arc<SuiteIn
     }
 }
 
+/// The names of a hello's list of 16-bit code points (`names::name_list`).
+fn code_list(py: Python<'_>, table: Table, values: &[u16]) -> PyResult<NameList> {
+    let values: Vec<u32> = values.iter().copied().map(u32::from).collect();
+    names::name_list(py, table, &values)
+}
+
 impl<'py> Settled<'py> {
     fn read(conn: &Bound<'py, PyAny>, hellos: &Hellos<'py>) -> PyResult<Self> {
         let py = conn.py();
@@ -176,8 +182,8 @@ impl<'py> Settled<'py> {
         let suite = cipher_suite(conn, hellos)?;
         let info = suite_info(py, suite)?;
         let suites_offered = match client {
-            Some(ch) => names::names(py, Table::Suite, ch.get().cipher_suites().to_vec())?,
-            None => Vec::new(),
+            Some(ch) => names::name_list(py, Table::Suite, ch.get().cipher_suites())?,
+            None => NameList::from([]),
         };
         let first_server = hellos.retry.as_ref().or(hellos.server.as_ref());
         let transport = conn.getattr(intern!(py, "transport"))?;
@@ -189,16 +195,8 @@ impl<'py> Settled<'py> {
             sni: hellos.sni().map(|name| name.bind(py).clone()),
             alpn_offered: hellos.alpn_offered(),
             alpn: hellos.alpn(),
-            client_versions: names::names(
-                py,
-                Table::Version,
-                hellos.client_versions().into_iter().map(u32::from),
-            )?,
-            groups_offered: names::names(
-                py,
-                Table::Group,
-                hellos.groups_offered().into_iter().map(u32::from),
-            )?,
+            client_versions: code_list(py, Table::Version, &hellos.client_versions())?,
+            groups_offered: code_list(py, Table::Group, &hellos.groups_offered())?,
             version: match version {
                 Some(v) => Some((names::name(py, Table::Version, u32::from(v))?, v)),
                 None => None,

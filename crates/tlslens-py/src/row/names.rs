@@ -9,6 +9,13 @@
 //! starts over when full) and the code points are at most 24 bits wide, so even a hostile
 //! capture cannot grow one past it. A value outside the table's width (an int no parser
 //! makes) is named by the Python function each time, never kept.
+//!
+//! A hello's lists (its cipher suites, groups, versions) are kept whole as well, by their
+//! code points (`name_list`): most connections of a capture offer the same lists, and one
+//! lookup of the list then stands for a lookup, a lock and a reference count per name.
+//! The code points are the client's choice, so the lists are hashed with std's SipHash,
+//! a list longer than `MAX_LIST_LEN` is not kept, and each table's lists start over past
+//! `MAX_LIST_VALUES` code points kept in all.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
@@ -21,6 +28,12 @@ use crate::endpoint::Endpoint;
 
 /// Distinct code points kept per table before it starts over.
 pub const MAX_KEPT: usize = 4096;
+
+/// Code points of a table's lists kept in all, before they start over.
+pub const MAX_LIST_VALUES: usize = 16_384;
+
+/// The longest list kept (a browser offers a few dozen suites; a hello can carry 32,767).
+pub const MAX_LIST_LEN: usize = 512;
 
 /// A registry table, as the name of the function in `tlslens.registry` that names it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -95,8 +108,35 @@ pub struct SuiteInfo {
 
 type NameMap = HashMap<u32, Arc<str>>;
 
+/// The names of a list of code points, in its order, shared by every row that offered it.
+pub type NameList = Arc<[Arc<str>]>;
+
+/// One table's lists kept, and how many code points they hold in all.
+#[derive(Default)]
+struct Lists {
+    kept: HashMap<Box<[u32]>, NameList>,
+    values: usize,
+}
+
+impl Lists {
+    fn keep(&mut self, values: &[u32], named: &NameList) {
+        if values.len() > MAX_LIST_LEN {
+            return;
+        }
+        if self.values + values.len() > MAX_LIST_VALUES {
+            self.kept.clear();
+            self.values = 0;
+        }
+        if self.kept.insert(values.into(), Arc::clone(named)).is_none() {
+            self.values += values.len();
+        }
+    }
+}
+
 static NAMES: LazyLock<Mutex<Vec<NameMap>>> =
     LazyLock::new(|| Mutex::new(Table::ALL.iter().map(|_| NameMap::new()).collect()));
+static LISTS: LazyLock<Mutex<Vec<Lists>>> =
+    LazyLock::new(|| Mutex::new(Table::ALL.iter().map(|_| Lists::default()).collect()));
 static SUITES: LazyLock<Mutex<HashMap<u16, Option<Arc<SuiteInfo>>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 static REGISTRY: GILOnceCell<Py<PyModule>> = GILOnceCell::new();
@@ -164,6 +204,23 @@ pub fn names(
         .collect()
 }
 
+/// The names of `values`, in their order, as `names` gives them: a list met before is the
+/// one kept (`Lists`).
+pub fn name_list(py: Python<'_>, table: Table, values: &[u32]) -> PyResult<NameList> {
+    let kept = lock(&LISTS)
+        .get(table.position())
+        .and_then(|lists| lists.kept.get(values).cloned());
+    if let Some(found) = kept {
+        return Ok(found);
+    }
+    // Named with the lock released: `names` may call Python, which may let a thread run.
+    let named: NameList = names(py, table, values.iter().copied())?.into();
+    if let Some(lists) = lock(&LISTS).get_mut(table.position()) {
+        lists.keep(values, &named);
+    }
+    Ok(named)
+}
+
 /// The registry's facts of cipher suite `value`, None for a suite it does not list.
 pub fn suite_info(py: Python<'_>, value: u16) -> PyResult<Option<Arc<SuiteInfo>>> {
     if let Some(found) = lock(&SUITES).get(&value) {
@@ -213,7 +270,9 @@ pub fn is_grease(value: u16) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_grease, Table};
+    use std::sync::Arc;
+
+    use super::{is_grease, Lists, NameList, Table, MAX_LIST_LEN, MAX_LIST_VALUES};
 
     #[test]
     fn tables_have_distinct_positions_and_widths() {
@@ -221,6 +280,38 @@ mod tests {
         assert_eq!(positions, (0..Table::ALL.len()).collect::<Vec<_>>());
         assert_eq!(Table::Alert.max(), 0xff);
         assert_eq!(Table::Suite.max(), 0xff_ffff);
+    }
+
+    fn named(values: &[u32]) -> NameList {
+        values.iter().map(|v| Arc::from(v.to_string())).collect()
+    }
+
+    #[test]
+    fn lists_are_kept_by_content_within_their_bound() {
+        let mut lists = Lists::default();
+        let offered = [0x1301, 0x1302, 0xc02b];
+        lists.keep(&offered, &named(&offered));
+        lists.keep(&offered, &named(&offered));
+        assert_eq!(lists.kept.len(), 1);
+        assert_eq!(lists.values, offered.len());
+        let found = lists.kept.get(&offered[..]).map(|list| list.to_vec());
+        assert_eq!(found, Some(named(&offered).to_vec()));
+        assert!(!lists.kept.contains_key(&offered[..2]));
+
+        // Too long a list is not kept.
+        let long: Vec<u32> = (0..=MAX_LIST_LEN as u32).collect();
+        lists.keep(&long, &named(&long));
+        assert!(!lists.kept.contains_key(&long[..]));
+
+        // Past the bound the lists start over: never more code points than it.
+        let mut lists = Lists::default();
+        for first in 0..MAX_LIST_VALUES as u32 {
+            let list = [first, 1, 2, 3, 4, 5, 6, 7];
+            lists.keep(&list, &named(&list));
+            assert!(lists.values <= MAX_LIST_VALUES);
+            assert_eq!(lists.values, lists.kept.len() * list.len());
+        }
+        assert!(lists.kept.len() <= MAX_LIST_VALUES / 8);
     }
 
     #[test]

@@ -250,11 +250,11 @@ impl Writer<'_, '_> {
         map.serialize_entry("sni", &sni.map(|name| self.node(name)))?;
         map.serialize_entry("alpn_offered", &hello.alpn_offered)?;
         map.serialize_entry("alpn", &hello.alpn)?;
-        map.serialize_entry("client_versions", &Strs(&hello.client_versions))?;
-        map.serialize_entry("groups_offered", &Strs(&hello.groups_offered))?;
+        map.serialize_entry("client_versions", &Strs(&hello.client_versions[..]))?;
+        map.serialize_entry("groups_offered", &Strs(&hello.groups_offered[..]))?;
         map.serialize_entry("version", &hello.version.as_ref().map(|(name, _)| &**name))?;
         map.serialize_entry("version_id", &hello.version.as_ref().map(|(_, id)| id))?;
-        map.serialize_entry("cipher_suites_offered", &Strs(&hello.suites_offered))?;
+        map.serialize_entry("cipher_suites_offered", &Strs(&hello.suites_offered[..]))?;
         map.serialize_entry("ja3", &hello.ja3)?;
         map.serialize_entry("ja3s", &hello.ja3s)?;
         map.serialize_entry("ja4", &hello.ja4)?;
