@@ -21,7 +21,16 @@ from hypothesis import strategies as st
 import tlslens
 from tlslens import _core, registry
 from tlslens._text import iso_time, ts_iso
-from tlslens.events import AlertEvent, EncryptedAlertEvent, HandshakeEvent
+from tlslens.events import (
+    AlertEvent,
+    ApplicationDataEvent,
+    ChangeCipherSpecEvent,
+    EncryptedAlertEvent,
+    EncryptedHandshakeEvent,
+    GapEvent,
+    HandshakeEvent,
+    SSLv2EncryptedEvent,
+)
 from tlslens.handshake import extensions as ext
 from tlslens.handshake import messages as hs
 from tlslens.keys.files import add_keylog_file
@@ -329,6 +338,110 @@ def test_a_hostile_hello_gives_the_line_python_wrote() -> None:
     assert row["cipher_suites_offered"][0] == "GREASE (0x0a0a)"
     assert row["alerts"][0]["level"] == "unknown (7)"
     assert row["start_time"] == "1969-12-31T23:59:59.999999Z"
+
+
+# RFC 8446 §4.1.3: the random of a ServerHello that is a HelloRetryRequest.
+_HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+
+
+def _server_hello(random: bytes) -> hs.ServerHello:
+    body = (
+        b"\x03\x03"  # legacy_version
+        + random
+        + _vec(1, b"")  # legacy_session_id_echo
+        + b"\xc0\x2f"  # cipher_suite
+        + b"\x00"  # legacy_compression_method
+    )
+    hello = hs.parse_message(hs.SERVER_HELLO, body, hs.HandshakeContext())
+    assert isinstance(hello, hs.ServerHello)
+    return hello
+
+
+def _every_event_class() -> Connection:
+    """A TLS 1.2 handshake with an event of every class the row's walks tell apart, and a
+    message of every class they tell apart (times in ms: the hello at 1, its answer at 5,
+    the client's Finished sealed at 6, the server's read at 7.5)."""
+    ctx = hs.HandshakeContext()
+    hello = _hostile_client_hello()
+    retry, answer = _server_hello(_HRR_RANDOM), _server_hello(bytes(32))
+    packed = hs.parse_message(
+        hs.COMPRESSED_CERTIFICATE, b"\x00\x01\x00\x00\x10" + _vec(3, b"abc"), ctx
+    )
+    done = hs.parse_message(hs.SERVER_HELLO_DONE, b"", ctx)
+    finished = hs.parse_message(hs.FINISHED, bytes(12), ctx)
+    conn = Connection(
+        id=1,
+        tcp_stream=0,
+        client=Endpoint(bytes([10, 0, 0, 1]), 50000),
+        server=Endpoint(bytes([10, 0, 0, 2]), 443),
+        first_frame=1,
+        start_ts_ns=1_000_000,
+    )
+    conn.client_hellos += [hello, hello]
+    conn.hello_retry_request, conn.server_hello = retry, answer
+    ms = 1_000_000
+    conn.timeline += [
+        HandshakeEvent(1, 1 * ms, C2S, 0, 100, 1, 1, message=hello),
+        HandshakeEvent(2, 2 * ms, S2C, 0, 50, 2, 1, message=retry),
+        HandshakeEvent(3, 3 * ms, C2S, 100, 100, 3, 1, message=hello),
+        HandshakeEvent(4, 5 * ms, S2C, 50, 50, 4, 1, message=answer),
+        HandshakeEvent(4, 5 * ms, S2C, 100, 12, 4, 1, message=packed),
+        HandshakeEvent(4, 5 * ms, S2C, 112, 4, 4, 1, message=done),
+        ChangeCipherSpecEvent(5, 6 * ms, C2S, 200, 1, 5, 1),
+        EncryptedHandshakeEvent(5, 6 * ms, C2S, 206, 40, 5, 1),
+        ChangeCipherSpecEvent(6, 7 * ms, S2C, 116, 1, 6, 1),
+        HandshakeEvent(6, 7_500_000, S2C, 122, 16, 6, 1, message=finished, decrypted=True),
+        ApplicationDataEvent(7, 8 * ms, C2S, 246, 30, 7, 1),
+        AlertEvent(8, 9 * ms, S2C, 160, 2, 8, 1, 1, 0),
+        EncryptedAlertEvent(9, 10 * ms, C2S, 276, 26, 9, 1),
+        SSLv2EncryptedEvent(10, 11 * ms, C2S, 302, 10, 10, 1),
+        GapEvent(11, 12 * ms, S2C, 186, 10, 11, 1),
+    ]
+    return conn
+
+
+def test_the_row_tells_every_event_and_message_class_apart() -> None:
+    conn = _every_event_class()
+    row = json.loads(_core.connection_line(conn, _python_parts(conn, False)))
+    steps = [(s["frame"], s["direction"], s["type"]) for s in row["handshake"]]
+    assert steps == [
+        (1, C2S, "client_hello"),
+        (2, S2C, "hello_retry_request"),
+        (3, C2S, "client_hello"),
+        (4, S2C, "server_hello"),
+        (4, S2C, "compressed_certificate"),
+        (4, S2C, "server_hello_done"),
+        (5, C2S, "encrypted"),
+        (6, S2C, "finished"),
+    ]
+    assert row["compressed_certificates"] == [
+        {
+            "frame": 4,
+            "direction": S2C,
+            "algorithm": "zlib",
+            "algorithm_id": 1,
+            "compressed_length": 3,
+            "uncompressed_length": 16,
+            "decompressed": False,
+        }
+    ]
+    assert row["alerts"] == [
+        {"frame": 8, "direction": S2C, "level": "warning", "description": "close_notify"},
+        {"frame": 9, "direction": C2S, "level": None, "description": "encrypted"},
+    ]
+    # The retry is not the answer; the client's Finished is its record after its CCS.
+    assert row["timing"] == {
+        "tcp_handshake_ms": None,
+        "client_hello_to_server_hello_ms": 4.0,
+        "handshake_ms": 6.5,
+    }
+    assert row["hello_retry_request"] is True
+    assert row["outcome"]["status"] == "completed"
+    assert conn.timing == row["timing"]
+    # An object that is no event is a TypeError, as it always was, not a crash.
+    conn.timeline.append(object())
+    with pytest.raises(TypeError):
+        _core.connection_line(conn, _python_parts(conn, False))
 
 
 def test_a_missing_part_is_a_key_error_not_a_crash() -> None:

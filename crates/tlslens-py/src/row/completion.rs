@@ -11,10 +11,9 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 use super::hello::Hellos;
-use super::steps::{class_of, Class};
+use super::steps::{class_of, message_class, read, Class, MessageClass};
 use super::{cipher_suite, suite_info};
-use crate::handshake::Finished;
-use crate::timeline::{AlertEvent, EncryptedHandshakeEvent, HandshakeEvent, TimelineEvent};
+use crate::timeline::{AlertEvent, EncryptedHandshakeEvent, TimelineEvent};
 use crate::timeline_data::{ApplicationDataEvent, DataEvent};
 
 /// Alerts TLS 1.3 does not make fatal (RFC 8446 §6.1): close_notify, user_canceled.
@@ -156,14 +155,13 @@ fn walk<'py>(conn: &Bound<'py, PyAny>, tls13: bool) -> PyResult<Shown<'py>> {
         if matches!(class, Class::Other | Class::EncryptedAlert) {
             continue;
         }
-        let base = event.downcast::<TimelineEvent>()?.get();
+        let (base, message) = read(&event, class)?;
         let client = base.direction.bind(py).to_str()? == "c2s";
         match class {
-            Class::Handshake => {
-                let handshake = event.downcast::<HandshakeEvent>()?.get();
-                if handshake.message().bind(py).is_instance_of::<Finished>() {
-                    shown.finished.set(client);
-                }
+            Class::Handshake
+                if message.is_some_and(|m| message_class(&m) == MessageClass::Finished) =>
+            {
+                shown.finished.set(client);
             }
             Class::ChangeCipherSpec if !tls13 => shown.ccs.set(client),
             Class::EncryptedHandshake if !tls13 && shown.ccs.has(client) => {

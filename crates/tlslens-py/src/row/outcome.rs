@@ -24,9 +24,8 @@ use super::completion::{completion, Sizing};
 use super::conclusions::version_of;
 use super::hello::Hellos;
 use super::names::{self, Table};
-use super::steps::{class_of, Class};
-use crate::handshake::{HandshakeMessage, ServerHello};
-use crate::timeline::{HandshakeEvent, TimelineEvent};
+use super::steps::{class_of, is_retry, message_class, msg_type, read, Class};
+use crate::timeline::TimelineEvent;
 
 pub const COMPLETED: &str = "completed";
 pub const FAILED: &str = "failed";
@@ -555,18 +554,13 @@ fn last_step(conn: &Bound<'_, PyAny>, tls13: bool) -> PyResult<String> {
             }
             return Ok(format!("the {who}'s encrypted handshake (frame {frame})"));
         }
-        let message = event.downcast::<HandshakeEvent>()?.get().message().bind(py);
-        if message
-            .downcast::<ServerHello>()
-            .is_ok_and(|hello| hello.get().is_hello_retry_request())
-        {
+        let Some(message) = read(&event, class)?.1 else {
+            continue; // a handshake event always has its message
+        };
+        if is_retry(&message, message_class(&message))? {
             return Ok(format!("the server's HelloRetryRequest (frame {frame})"));
         }
-        let msg_type = match message.downcast::<HandshakeMessage>() {
-            Ok(base) => u32::from(base.get().msg_type()),
-            Err(_) => message.getattr(intern!(py, "msg_type"))?.extract()?,
-        };
-        let title = message_title(py, msg_type)?;
+        let title = message_title(py, msg_type(&message)?)?;
         return Ok(format!("the {who}'s {title} (frame {frame})"));
     }
     Ok("no handshake message".to_owned())

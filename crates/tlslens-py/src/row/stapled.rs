@@ -12,40 +12,34 @@ use pyo3::types::{PyBytes, PyList};
 use tlslens_core::extensions::{Decoded, STATUS_REQUEST};
 
 use super::hello::Hellos;
+use super::steps::{class_of, message_class, read, Class, MessageClass};
 use crate::handshake::{Certificate, CertificateEntry, CompressedCertificate};
-use crate::timeline::{HandshakeEvent, TimelineEvent};
 
 /// The certificate list a server's handshake event carries (a Certificate, or an opened
 /// CompressedCertificate), if any.
 fn certificate_of<'py>(event: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, Certificate>>> {
     let py = event.py();
-    let Ok(handshake) = event.downcast::<HandshakeEvent>() else {
+    let class = class_of(event);
+    if class != Class::Handshake {
+        return Ok(None);
+    }
+    let (base, message) = read(event, class)?;
+    let Some(message) = message else {
         return Ok(None);
     };
-    if event
-        .downcast::<TimelineEvent>()?
-        .get()
-        .direction
-        .bind(py)
-        .to_str()?
-        != "s2c"
-    {
+    if base.direction.bind(py).to_str()? != "s2c" {
         return Ok(None);
     }
-    let message = handshake.get().message().bind(py);
-    if let Ok(certificate) = message.downcast::<Certificate>() {
-        return Ok(Some(certificate.clone()));
-    }
-    Ok(message
-        .downcast::<CompressedCertificate>()
-        .ok()
-        .and_then(|packed| {
-            packed
-                .get()
-                .certificate
-                .as_ref()
-                .map(|c| c.bind(py).clone())
-        }))
+    Ok(match message_class(&message) {
+        MessageClass::Certificate => Some(message.downcast_into::<Certificate>()?),
+        MessageClass::CompressedCertificate => message
+            .downcast::<CompressedCertificate>()?
+            .get()
+            .certificate
+            .as_ref()
+            .map(|c| c.bind(py).clone()),
+        _ => None,
+    })
 }
 
 /// TLS 1.3: the OCSP response stapled to the leaf of the server's Certificate, the first

@@ -2,9 +2,10 @@
 //! `compressed_certificates`, the `alerts`, and the handshake's times (`timing`, which the
 //! model's `Connection.timing` asks of `handshake_timing` too).
 //!
-//! Strategy: the walk tells the event classes apart by their type (they are final) and
-//! reads their members; what the times need is kept as `Seen` entries, and the times themselves
-//! are pure functions of them (`finished_ns`, `hellos_ns`, `ms`), tested without Python.
+//! Strategy: the walk tells the event and message classes apart by their type (they are
+//! final) and checks an event's type once to read its members (`read`); what the times
+//! need is kept as `Seen` entries, and the times themselves are pure functions of them
+//! (`finished_ns`, `hellos_ns`, `ms`), tested without Python.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -16,8 +17,9 @@ use pyo3::types::{PyBytes, PyList};
 use pyo3::PyTypeInfo;
 
 use super::names::{self, Table};
-use crate::handshake::ClientHello;
-use crate::handshake::{CompressedCertificate, Finished, HandshakeMessage, ServerHello};
+use crate::handshake::{
+    Certificate, ClientHello, CompressedCertificate, Finished, HandshakeMessage, ServerHello,
+};
 use crate::timeline::{
     AlertEvent, ChangeCipherSpecEvent, EncryptedAlertEvent, EncryptedHandshakeEvent,
     HandshakeEvent, SSLv2EncryptedEvent, TimelineEvent,
@@ -50,7 +52,7 @@ pub struct Compressed<'py> {
 /// final: an event of one has the class itself as its type, told by the address of the
 /// type object, asked of PyO3 once a process (a downcast or an instance check per class
 /// asked for it every time: the walks' costliest part).
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Class {
     Handshake,
     EncryptedHandshake,
@@ -62,31 +64,96 @@ pub(super) enum Class {
     Other,
 }
 
+/// The handshake message classes the walks tell apart, as `Class` tells events (each final
+/// too); `Other`: any other message, or an object that is none.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum MessageClass {
+    ClientHello,
+    ServerHello,
+    Finished,
+    Certificate,
+    CompressedCertificate,
+    Other,
+}
+
 static CLASSES: GILOnceCell<[(usize, Class); 7]> = GILOnceCell::new();
+static MESSAGE_CLASSES: GILOnceCell<[(usize, MessageClass); 5]> = GILOnceCell::new();
 
 /// A class's type object (its address) and what the walks call it.
-fn entry<T: PyTypeInfo>(py: Python<'_>, class: Class) -> (usize, Class) {
+fn entry<T: PyTypeInfo, K>(py: Python<'_>, class: K) -> (usize, K) {
     (T::type_object_raw(py) as usize, class)
+}
+
+/// What `table` calls the type of `object`; `other` for a type it does not list.
+fn looked_up<K: Copy>(table: &[(usize, K)], object: &Bound<'_, PyAny>, other: K) -> K {
+    let own = object.get_type_ptr() as usize;
+    table
+        .iter()
+        .find(|(class, _)| *class == own)
+        .map_or(other, |(_, kind)| *kind)
 }
 
 pub(super) fn class_of(event: &Bound<'_, PyAny>) -> Class {
     let py = event.py();
     let classes = CLASSES.get_or_init(py, || {
         [
-            entry::<HandshakeEvent>(py, Class::Handshake),
-            entry::<EncryptedHandshakeEvent>(py, Class::EncryptedHandshake),
-            entry::<ApplicationDataEvent>(py, Class::ApplicationData),
-            entry::<AlertEvent>(py, Class::Alert),
-            entry::<EncryptedAlertEvent>(py, Class::EncryptedAlert),
-            entry::<ChangeCipherSpecEvent>(py, Class::ChangeCipherSpec),
-            entry::<SSLv2EncryptedEvent>(py, Class::Sslv2Encrypted),
+            entry::<HandshakeEvent, _>(py, Class::Handshake),
+            entry::<EncryptedHandshakeEvent, _>(py, Class::EncryptedHandshake),
+            entry::<ApplicationDataEvent, _>(py, Class::ApplicationData),
+            entry::<AlertEvent, _>(py, Class::Alert),
+            entry::<EncryptedAlertEvent, _>(py, Class::EncryptedAlert),
+            entry::<ChangeCipherSpecEvent, _>(py, Class::ChangeCipherSpec),
+            entry::<SSLv2EncryptedEvent, _>(py, Class::Sslv2Encrypted),
         ]
     });
-    let own = event.get_type_ptr() as usize;
-    classes
-        .iter()
-        .find(|(class, _)| *class == own)
-        .map_or(Class::Other, |(_, kind)| *kind)
+    looked_up(classes, event, Class::Other)
+}
+
+pub(super) fn message_class(message: &Bound<'_, PyAny>) -> MessageClass {
+    let py = message.py();
+    let classes = MESSAGE_CLASSES.get_or_init(py, || {
+        [
+            entry::<ClientHello, _>(py, MessageClass::ClientHello),
+            entry::<ServerHello, _>(py, MessageClass::ServerHello),
+            entry::<Finished, _>(py, MessageClass::Finished),
+            entry::<Certificate, _>(py, MessageClass::Certificate),
+            entry::<CompressedCertificate, _>(py, MessageClass::CompressedCertificate),
+        ]
+    });
+    looked_up(classes, message, MessageClass::Other)
+}
+
+/// Where an event of `class` was seen, and a handshake event's message: one type check
+/// (a handshake event's base is read through the event, not checked for again).
+pub(super) fn read<'py>(
+    event: &Bound<'py, PyAny>,
+    class: Class,
+) -> PyResult<(PyRef<'py, TimelineEvent>, Option<Bound<'py, PyAny>>)> {
+    if class == Class::Handshake {
+        let handshake = event.downcast::<HandshakeEvent>()?.borrow();
+        let message = handshake.message().bind(event.py()).clone();
+        return Ok((handshake.into_super(), Some(message)));
+    }
+    Ok((event.downcast::<TimelineEvent>()?.borrow(), None))
+}
+
+/// A message's type: its base's, or (an object of Python's) its `msg_type`.
+pub(super) fn msg_type(message: &Bound<'_, PyAny>) -> PyResult<u32> {
+    match message.downcast::<HandshakeMessage>() {
+        Ok(base) => Ok(u32::from(base.get().msg_type())),
+        Err(_) => message
+            .getattr(intern!(message.py(), "msg_type"))?
+            .extract(),
+    }
+}
+
+/// A ServerHello that is a HelloRetryRequest.
+pub(super) fn is_retry(message: &Bound<'_, PyAny>, class: MessageClass) -> PyResult<bool> {
+    Ok(class == MessageClass::ServerHello
+        && message
+            .downcast::<ServerHello>()?
+            .get()
+            .is_hello_retry_request())
 }
 
 /// An alert's level and description by name; None for one left sealed.
@@ -166,41 +233,33 @@ impl<'py> Walk<'py> {
 
     fn event(&mut self, event: &Bound<'py, PyAny>) -> PyResult<()> {
         let py = event.py();
-        let base = event.downcast::<TimelineEvent>()?.get();
-        let frame = || base.frame().bind(py).clone().into_any();
-        let direction = || base.direction.bind(py).clone().into_any();
-        let what = match class_of(event) {
-            Class::Handshake => {
-                let handshake = event.downcast::<HandshakeEvent>()?;
-                let message = handshake.get().message().bind(py);
-                self.message(frame(), direction(), message)?
-            }
-            Class::EncryptedHandshake => {
-                if !self.timed_only {
-                    self.steps.push(Step {
-                        frame: frame(),
-                        direction: direction(),
-                        kind: Arc::from("encrypted"),
-                    });
-                }
-                What::EncryptedHandshake
-            }
-            Class::Alert | Class::EncryptedAlert => {
-                if !self.timed_only {
-                    if let Some(read) = alert_names(event)? {
-                        self.alerts.push(Alert {
-                            frame: frame(),
-                            direction: direction(),
-                            read,
-                        });
-                    }
-                }
-                return Ok(());
-            }
+        let class = class_of(event);
+        let what = match class {
+            Class::Handshake => What::OtherMessage, // until its message says more
+            Class::EncryptedHandshake => What::EncryptedHandshake,
             Class::ChangeCipherSpec => What::ChangeCipherSpec,
             Class::ApplicationData => What::ApplicationData,
-            Class::Sslv2Encrypted | Class::Other => return Ok(()),
+            Class::Alert | Class::EncryptedAlert => return self.alert(event, class),
+            Class::Sslv2Encrypted => return Ok(()),
+            Class::Other => {
+                // No class of the core's: an event of Python's is passed over, and any other
+                // object is a TypeError, as it always was.
+                event.downcast::<TimelineEvent>()?;
+                return Ok(());
+            }
         };
+        let (base, message) = read(event, class)?;
+        let what = match &message {
+            Some(message) => self.message(&base, message)?,
+            None => what,
+        };
+        if class == Class::EncryptedHandshake && !self.timed_only {
+            self.steps.push(Step {
+                frame: frame_of(&base, py),
+                direction: direction_of(&base, py),
+                kind: Arc::from("encrypted"),
+            });
+        }
         self.seen.push(Seen {
             what,
             client: base.direction.bind(py).to_str()? == "c2s",
@@ -209,52 +268,53 @@ impl<'py> Walk<'py> {
         Ok(())
     }
 
-    fn message(
-        &mut self,
-        frame: Bound<'py, PyAny>,
-        direction: Bound<'py, PyAny>,
-        message: &Bound<'py, PyAny>,
-    ) -> PyResult<What> {
-        let retry = message
-            .downcast::<ServerHello>()
-            .is_ok_and(|hello| hello.get().is_hello_retry_request());
-        if !self.timed_only {
-            self.step(frame, direction, message, retry)?;
+    /// An alert event (of `class`): the row's entry (the times read none).
+    fn alert(&mut self, event: &Bound<'py, PyAny>, class: Class) -> PyResult<()> {
+        if self.timed_only {
+            return Ok(());
         }
-        Ok(if message.is_instance_of::<ClientHello>() {
-            What::ClientHello
-        } else if retry {
-            What::HelloRetryRequest
-        } else if message.is_instance_of::<ServerHello>() {
-            What::ServerHello
-        } else if message.is_instance_of::<Finished>() {
-            What::Finished
-        } else {
-            What::OtherMessage
+        let (base, _) = read(event, class)?;
+        self.alerts.push(Alert {
+            frame: frame_of(&base, event.py()),
+            direction: direction_of(&base, event.py()),
+            read: alert_read(event, class)?,
+        });
+        Ok(())
+    }
+
+    fn message(&mut self, base: &TimelineEvent, message: &Bound<'py, PyAny>) -> PyResult<What> {
+        let class = message_class(message);
+        let retry = is_retry(message, class)?;
+        if !self.timed_only {
+            self.step(base, message, class, retry)?;
+        }
+        Ok(match class {
+            MessageClass::ClientHello => What::ClientHello,
+            MessageClass::ServerHello if retry => What::HelloRetryRequest,
+            MessageClass::ServerHello => What::ServerHello,
+            MessageClass::Finished => What::Finished,
+            _ => What::OtherMessage,
         })
     }
 
     /// A message's step of the row (and its compressed certificate's entry).
     fn step(
         &mut self,
-        frame: Bound<'py, PyAny>,
-        direction: Bound<'py, PyAny>,
+        base: &TimelineEvent,
         message: &Bound<'py, PyAny>,
+        class: MessageClass,
         retry: bool,
     ) -> PyResult<()> {
         let py = message.py();
         let kind = if retry {
             Arc::from("hello_retry_request")
         } else {
-            let msg_type = match message.downcast::<HandshakeMessage>() {
-                Ok(base) => u32::from(base.get().msg_type()),
-                Err(_) => message.getattr(intern!(py, "msg_type"))?.extract()?,
-            };
-            names::name(py, Table::Handshake, msg_type)?
+            names::name(py, Table::Handshake, msg_type(message)?)?
         };
-        if let Ok(packed) = message.downcast::<CompressedCertificate>() {
+        let (frame, direction) = (frame_of(base, py), direction_of(base, py));
+        if class == MessageClass::CompressedCertificate {
             self.compressed
-                .push(compressed(&frame, &direction, packed)?);
+                .push(compressed(&frame, &direction, message)?);
         }
         self.steps.push(Step {
             frame,
@@ -265,10 +325,18 @@ impl<'py> Walk<'py> {
     }
 }
 
+fn frame_of<'py>(base: &TimelineEvent, py: Python<'py>) -> Bound<'py, PyAny> {
+    base.frame().bind(py).clone().into_any()
+}
+
+fn direction_of<'py>(base: &TimelineEvent, py: Python<'py>) -> Bound<'py, PyAny> {
+    base.direction.bind(py).clone().into_any()
+}
+
 fn compressed<'py>(
     frame: &Bound<'py, PyAny>,
     direction: &Bound<'py, PyAny>,
-    message: &Bound<'py, CompressedCertificate>,
+    message: &Bound<'py, PyAny>,
 ) -> PyResult<Compressed<'py>> {
     let py = message.py();
     let algorithm_id = message.getattr(intern!(py, "algorithm"))?;
@@ -287,19 +355,24 @@ fn compressed<'py>(
 /// An alert event's level and description by name (None for one left sealed); None for an
 /// event that is no alert.
 pub fn alert_names(event: &Bound<'_, PyAny>) -> PyResult<Option<AlertRead>> {
-    let py = event.py();
-    if event.is_instance_of::<AlertEvent>() {
-        let level = event.getattr(intern!(py, "level"))?;
-        let description = event.getattr(intern!(py, "description"))?;
-        let named = (
-            level_name(&level)?,
-            names::name_of(py, Table::Alert, &description)?,
-        );
-        return Ok(Some(Some(named)));
+    match class_of(event) {
+        class @ (Class::Alert | Class::EncryptedAlert) => Ok(Some(alert_read(event, class)?)),
+        _ => Ok(None),
     }
-    Ok(event
-        .is_instance_of::<EncryptedAlertEvent>()
-        .then_some(None))
+}
+
+/// What an event of `class`, an alert's, says: its names, None for one left sealed.
+fn alert_read(event: &Bound<'_, PyAny>, class: Class) -> PyResult<AlertRead> {
+    if class != Class::Alert {
+        return Ok(None);
+    }
+    let py = event.py();
+    let level = event.getattr(intern!(py, "level"))?;
+    let description = event.getattr(intern!(py, "description"))?;
+    Ok(Some((
+        level_name(&level)?,
+        names::name_of(py, Table::Alert, &description)?,
+    )))
 }
 
 /// An alert's level as the row names it ("warning", "fatal", else "unknown (N)").
