@@ -296,3 +296,32 @@ def test_a_compressed_certificate_is_copied_when_opened() -> None:
     assert opened.certificate is certificate and compressed.certificate is None
     refused = compressed.with_malformed("why")
     assert (refused.malformed, refused.algorithm, refused.certificate) == ("why", 2, None)
+
+
+def _certificate_body(*ders: bytes) -> bytes:
+    """A TLS 1.2 Certificate message's body: certificate_list<3> of ASN.1Cert<3>."""
+    entries = b"".join(len(der).to_bytes(3, "big") + der for der in ders)
+    return len(entries).to_bytes(3, "big") + entries
+
+
+def _cert_data(body: bytes) -> list[bytes]:
+    certificate = hs.parse_message(hs.CERTIFICATE, body, hs.HandshakeContext(version=0x0303))
+    assert isinstance(certificate, hs.Certificate)
+    return [entry.cert_data for entry in certificate.certificate_list]
+
+
+def test_a_certificate_seen_again_is_the_same_bytes_object() -> None:
+    # Python's caches of certificates find it by identity, its hash kept (shared_der.rs).
+    leaf, issuer = b"\x30\x82" + bytes(range(200)), b"\x30\x81" + bytes(100) + b"\x01"
+    first = _cert_data(_certificate_body(leaf, issuer))
+    again = _cert_data(_certificate_body(issuer, leaf))
+    assert first == [leaf, issuer] and again == [issuer, leaf]
+    assert again[1] is first[0] and again[0] is first[1]
+    # The same length and end, another start: compared whole, its own object.
+    alike = b"\x31" + leaf[1:]
+    (made,) = _cert_data(_certificate_body(alike))
+    assert made == alike and made is not first[0]
+    assert _cert_data(_certificate_body(leaf))[0] is first[0]
+    # Too large to share (64 KiB and more): an object per message.
+    large = b"\x30" + bytes(65 << 10)
+    assert _cert_data(_certificate_body(large))[0] is not _cert_data(_certificate_body(large))[0]

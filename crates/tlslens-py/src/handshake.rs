@@ -352,7 +352,9 @@ fn certificate(py: Python<'_>, m: &messages::Certificate<'_>) -> PyResult<Py<Cer
             Py::new(
                 py,
                 CertificateEntry {
-                    cert_data: bytes(py, entry.cert_data),
+                    // One object per certificate seen recently: Python's caches of
+                    // certificates find it by identity, not by hashing it again.
+                    cert_data: crate::shared_der::der_bytes(py, entry.cert_data),
                     index,
                 },
             )

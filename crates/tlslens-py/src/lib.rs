@@ -34,6 +34,7 @@ mod quic_events;
 mod quic_runs;
 mod row;
 mod session;
+mod shared_der;
 mod timeline;
 mod timeline_data;
 mod udp_events;

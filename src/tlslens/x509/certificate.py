@@ -66,7 +66,9 @@ class CertificateInfo:
 
 
 # By the DER itself: the key is the very bytes its CertificateInfo keeps (nothing more is
-# held), and a certificate seen again is found without hashing it with SHA-256 first.
+# held), and a certificate seen again is found without hashing it with SHA-256 first. The
+# core hands out one bytes object per certificate it saw recently (shared_der.rs): its
+# hash is computed once, and the lookup is answered by identity.
 _CERT_CACHE: dict[bytes, CertificateInfo] = {}
 MAX_CACHED_CERTIFICATES = 4096
 MAX_CACHED_BYTES = 32 << 20
