@@ -211,7 +211,13 @@ pub fn nanoseconds(value: &Bound<'_, PyAny>) -> Option<i128> {
 impl<'py> Walk<'py> {
     /// One walk of `timeline` (a list of the core's event classes).
     pub fn of(timeline: &Bound<'py, PyList>) -> PyResult<Self> {
-        let mut walk = Walk::default();
+        // Most events are timed and many are steps: room for all at once, not grown a few
+        // at a time (the timeline is already held, so this is no more than it).
+        let mut walk = Walk {
+            steps: Vec::with_capacity(timeline.len()),
+            seen: Vec::with_capacity(timeline.len()),
+            ..Walk::default()
+        };
         for event in timeline.iter() {
             walk.event(&event)?;
         }
@@ -223,6 +229,7 @@ impl<'py> Walk<'py> {
     pub fn timed(timeline: &Bound<'py, PyList>) -> PyResult<Vec<Seen>> {
         let mut walk = Walk {
             timed_only: true,
+            seen: Vec::with_capacity(timeline.len()),
             ..Walk::default()
         };
         for event in timeline.iter() {
