@@ -911,6 +911,53 @@ def test_resumption_index_is_bounded() -> None:
     assert index.resolve(conns[1]) is None
 
 
+def _old_resumption_keys(conn: tlslens.Connection) -> tuple[list[object], list[object]]:
+    """The keys as tls/resumption.py read them in Python before the core did: the oracle."""
+    import hashlib
+
+    from tlslens._core import OfferedPSKs
+    from tlslens.handshake import extensions as ext
+
+    def short(kind: str, value: bytes) -> tuple[str, bytes]:
+        return kind, hashlib.sha256(value).digest()[:16] if len(value) > 16 else value
+
+    presented = []
+    ch = conn.client_hello
+    if ch is not None and conn.resumed is not None:
+        ticket = ch.extension(ext.SESSION_TICKET)
+        if ticket is not None and ticket.data:
+            presented.append(short("ticket", ticket.data))
+        psk = ext.decoded_in(ch, ext.PRE_SHARED_KEY, OfferedPSKs)
+        for identity in psk.identities if psk is not None else []:
+            presented.append(short("ticket", identity.identity))
+        if ch.legacy_session_id:
+            presented.append(short("session_id", ch.legacy_session_id))
+    issued = []
+    sh = conn.server_hello
+    if sh is not None and sh.legacy_session_id and not conn.resumed and not conn.tls13:
+        issued.append(short("session_id", sh.legacy_session_id))
+    issued += [short("ticket", ticket) for ticket in conn.issued_tickets]
+    return presented, issued
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_resumption_keys_are_those_python_read(keyed: bool) -> None:
+    """Session IDs and tickets (short ones as they are, long ones by their hash), presented
+    and issued, over TLS 1.2 and 1.3 resumptions with and without the key log."""
+    from tlslens import _core
+    from tlslens.keys.files import add_keylog_file
+
+    keys = None
+    if keyed:
+        keys = KeyStore()
+        add_keylog_file(keys, RESUMPTION.with_suffix(".keys"))
+    conns = list(tlslens.read_capture(RESUMPTION, keys=keys))
+    both = [_core.resumption_keys(conn) for conn in conns]
+    assert [(list(p), list(i)) for p, i in both] == [_old_resumption_keys(c) for c in conns]
+    assert any(p for p, _ in both) and any(i for _, i in both)
+    assert {kind for p, i in both for kind, _ in p + i} == {"ticket", "session_id"}
+
+
 # -- item 25: handshake timing, as seen at the capture point -------------------------------
 
 

@@ -1178,6 +1178,15 @@ class UndecryptableEvent(TimelineEvent):
 
 MAX_TICKETS_KEPT: int
 
+def resumption_keys(
+    conn: Connection,
+) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
+    """(presented, issued): the keys of the sessions ``conn``'s first ClientHello presented to
+    resume (a session_ticket's, pre_shared_key identities, then the session ID; none unless
+    it resumed) and those its server issued (a full handshake's session ID before TLS 1.3,
+    then its tickets); each ("ticket" or "session_id", the value, or the first 16 bytes of
+    its SHA-256 when longer)."""
+
 def take_events(session: RecordContent, events: Sequence[object]) -> None:
     """A connection's core events (session and content events, in stream order) into the
     model of ``session`` (a ``tls.content.RecordContent``): timeline steps appended or

@@ -421,8 +421,7 @@ class _Pass:
         conn.id = self.next_id
         self.next_id += 1
         self.summary.tls_connections += 1
-        conn.resumed_from = self.resumptions.resolve(conn)
-        self.resumptions.learn(conn)
+        conn.resumed_from = self.resumptions.settle(conn)
         return conn
 
     def _summarise(self) -> None:

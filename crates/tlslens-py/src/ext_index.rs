@@ -121,6 +121,12 @@ impl ExtensionIndex {
         Ok(Some(item.downcast_into::<Extension>()?.unbind()))
     }
 
+    /// The body of the first extension of code `ext_type` as it was sent, if the message
+    /// has one.
+    pub fn body(&self, ext_type: u16) -> Option<&[u8]> {
+        self.at(self.position(ext_type)?).map(|e| e.data)
+    }
+
     /// Whether the message has an extension of code `ext_type`.
     pub fn has(&self, ext_type: u16) -> bool {
         self.position(ext_type).is_some()

@@ -10,17 +10,17 @@ oldest sessions first.
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 
-from tlslens._core import OfferedPSKs
-from tlslens.handshake import extensions as ext
+from tlslens import _core
 from tlslens.model import Connection
 
 MAX_SESSIONS = 1 << 16
 
 
-Key = tuple[str, bytes]  # ("session_id" or "ticket", the value, hashed when long)
+# ("session_id" or "ticket", the value; the first 16 bytes of its SHA-256 when longer): the
+# core's keys (``_core.resumption_keys``).
+Key = tuple[str, bytes]
 
 
 class ResumptionIndex:
@@ -28,52 +28,32 @@ class ResumptionIndex:
         self.max_sessions = max_sessions
         self._issuers: OrderedDict[Key, int] = OrderedDict()
 
+    def settle(self, conn: Connection) -> int | None:
+        """As a connection is handed out: the id of the connection whose session it resumes
+        (``resolve``), then what its server issued learnt (``learn``); its keys read once."""
+        presented, issued = _core.resumption_keys(conn)
+        issuer = self._resolve(presented, conn.id)
+        self._learn(issued, conn.id)
+        return issuer
+
     def resolve(self, conn: Connection) -> int | None:
         """The id of the connection whose session ``conn`` resumes, if the capture has it."""
-        for key in _presented(conn):
-            issuer = self._issuers.get(key)
-            if issuer is not None and issuer != conn.id:
-                return issuer
-        return None
+        return self._resolve(_core.resumption_keys(conn)[0], conn.id)
 
     def learn(self, conn: Connection) -> None:
         """Remember the session ID and tickets ``conn``'s server issued."""
-        for key in _issued(conn):
-            self._issuers[key] = conn.id
+        self._learn(_core.resumption_keys(conn)[1], conn.id)
+
+    def _resolve(self, presented: list[Key], conn_id: int) -> int | None:
+        for key in presented:
+            issuer = self._issuers.get(key)
+            if issuer is not None and issuer != conn_id:
+                return issuer
+        return None
+
+    def _learn(self, issued: list[Key], conn_id: int) -> None:
+        for key in issued:
+            self._issuers[key] = conn_id
             self._issuers.move_to_end(key)
             while len(self._issuers) > self.max_sessions:
                 self._issuers.popitem(last=False)
-
-
-def _issued(conn: Connection) -> list[Key]:
-    """The session ID and tickets ``conn``'s server issued, as index keys."""
-    keys: list[Key] = []
-    sh = conn.server_hello
-    if sh is not None and sh.legacy_session_id and not conn.resumed and not conn.tls13:
-        keys.append(_short(("session_id", sh.legacy_session_id)))
-    keys += [_short(("ticket", ticket)) for ticket in conn.issued_tickets]
-    return keys
-
-
-def _presented(conn: Connection) -> list[Key]:
-    """What a resumed connection's ClientHello presented, as index keys, tickets first, then
-    its session ID (none if the connection did not resume)."""
-    ch = conn.client_hello
-    if ch is None or conn.resumed is None:
-        return []
-    keys: list[tuple[str, bytes]] = []
-    ticket = ch.extension(ext.SESSION_TICKET)
-    if ticket is not None and ticket.data:
-        keys.append(("ticket", ticket.data))
-    psk = ext.decoded_in(ch, ext.PRE_SHARED_KEY, OfferedPSKs)
-    for identity in psk.identities if psk is not None else []:
-        keys.append(("ticket", identity.identity))
-    if ch.legacy_session_id:
-        keys.append(("session_id", ch.legacy_session_id))
-    return [_short(key) for key in keys]
-
-
-def _short(key: tuple[str, bytes]) -> tuple[str, bytes]:
-    """Tickets run to hundreds of bytes: an index entry keeps 16 bytes of their hash."""
-    kind, value = key
-    return kind, hashlib.sha256(value).digest()[:16] if len(value) > 16 else value

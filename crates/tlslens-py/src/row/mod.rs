@@ -26,6 +26,7 @@ mod names;
 mod objects;
 mod outcome;
 mod records;
+mod resumption;
 mod stapled;
 mod steps;
 mod verdicts;
@@ -546,5 +547,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     outcome::register(m)?;
     stapled::register(m)?;
     verdicts::register(m)?;
+    resumption::register(m)?;
     client_auth::register(m)
 }
