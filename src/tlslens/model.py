@@ -326,7 +326,9 @@ class Connection:
 
     @property
     def timing(self) -> dict[str, float | None]:
-        if self.timing_cache is None:  # asked once the connection has ended, then kept
+        # Asked once the connection has ended, then kept (the row of show --json keeps
+        # the times it wrote the same way).
+        if self.timing_cache is None:
             self.timing_cache = self._timing()
         return dict(self.timing_cache)
 
