@@ -102,26 +102,30 @@ static KEPT: LazyLock<Mutex<Kept>> = LazyLock::new(|| {
 /// it is kept; its address's bytes shared with the address's other ports.
 pub fn shared(py: Python<'_>, address: &[u8], port: u16) -> PyResult<Py<Endpoint>> {
     let key = (address.to_vec(), port);
+    // The address is looked up only for an end not kept (a client's new port, mostly): a
+    // kept end holds its address's bytes already.
     let known = {
         let kept = lock();
-        let end = kept.ends.get(&key).map(|end| end.clone_ref(py));
-        let ip = kept.addresses.get(address).map(|ip| ip.clone_ref(py));
-        (end, ip)
+        match kept.ends.get(&key) {
+            Some(end) => return Ok(end.clone_ref(py)),
+            None => kept.addresses.get(address).map(|ip| ip.clone_ref(py)),
+        }
     };
-    let ip = match known {
-        (Some(end), _) => return Ok(end),
-        (None, Some(ip)) => ip.into_bound(py),
-        (None, None) => PyBytes::new(py, address),
+    let (ip, new_address) = match known {
+        Some(ip) => (ip.into_bound(py), false),
+        None => (PyBytes::new(py, address), true),
     };
     let end = Py::new(py, Endpoint::made(py, ip.clone(), port)?)?;
     let mut kept = lock();
     if kept.ends.len() >= MAX_SHARED_ENDS {
         kept.ends.clear();
     }
-    if kept.addresses.len() >= MAX_SHARED_ENDS {
-        kept.addresses.clear();
+    if new_address {
+        if kept.addresses.len() >= MAX_SHARED_ENDS {
+            kept.addresses.clear();
+        }
+        kept.addresses.insert(key.0.clone(), ip.unbind());
     }
-    kept.addresses.insert(key.0.clone(), ip.unbind());
     kept.ends.insert(key, end.clone_ref(py));
     Ok(end)
 }

@@ -283,6 +283,18 @@ impl KeyLog {
             .map_or("keylog", String::as_str)
     }
 
+    /// Keeps in `labels` those under which no secret is logged for `client_random`: the
+    /// random is looked up once for them all, not once a label (as `get` would).
+    pub fn retain_missing(&self, client_random: &[u8], labels: &mut Vec<&str>) {
+        let slots = <[u8; 32]>::try_from(client_random)
+            .ok()
+            .and_then(|random| self.by_random.get(&random));
+        labels.retain(|label| {
+            let slot = slots.and_then(|slots| slots.get(label_index(label)?));
+            !matches!(slot, Some(Some(_)))
+        });
+    }
+
     /// Whether any line of the key log is for this client random.
     pub fn knows(&self, client_random: &[u8]) -> bool {
         <[u8; 32]>::try_from(client_random).is_ok_and(|random| self.by_random.contains_key(&random))

@@ -48,7 +48,7 @@ impl Decryptor {
         } else if self.version.is_some() && self.master_secret.is_none() {
             labels.push(CLIENT_RANDOM);
         }
-        labels.retain(|label| keylog.get(label, &self.client_random).is_none());
+        keylog.retain_missing(&self.client_random, &mut labels);
         labels
     }
 

@@ -360,6 +360,40 @@ fn key_log_lines_are_used_or_told_with_their_number() {
 }
 
 #[test]
+fn the_labels_missing_for_a_random_are_those_get_finds_nothing_under() {
+    let cr = "aa".repeat(32);
+    let text = [
+        format!("CLIENT_HANDSHAKE_TRAFFIC_SECRET {cr} {}", "22".repeat(32)),
+        format!("SERVER_TRAFFIC_SECRET_0 {cr} {}", "33".repeat(48)),
+    ]
+    .join("\n");
+    let mut log = KeyLog::new();
+    log.add_text(&text, "test.keys", "keylog");
+    let labels = [
+        "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+        "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+        "SERVER_TRAFFIC_SECRET_0",
+        "NO_SUCH_LABEL",
+    ];
+    for random in [&[0xAA; 32][..], &[0xBB; 32], &[0xAA; 31], &[]] {
+        let mut missing = labels.to_vec();
+        log.retain_missing(random, &mut missing);
+        let by_get: Vec<&str> = labels
+            .iter()
+            .copied()
+            .filter(|label| log.get(label, random).is_none())
+            .collect();
+        assert_eq!(missing, by_get);
+    }
+    let mut missing = labels.to_vec();
+    log.retain_missing(&[0xAA; 32], &mut missing);
+    assert_eq!(
+        missing,
+        ["SERVER_HANDSHAKE_TRAFFIC_SECRET", "NO_SUCH_LABEL"]
+    );
+}
+
+#[test]
 fn the_session_cache_forgets_the_oldest_past_its_bound() {
     let mut cache = SessionCache::new();
     for n in 0..=MAX_SESSIONS {

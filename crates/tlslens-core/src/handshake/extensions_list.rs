@@ -5,8 +5,6 @@
 //! (RFC 5246 §7.4.1.2 lets the block be absent; anything else is a finding, not an error of
 //! the whole message). The count is bounded by the block: 2^16 bytes, 4 bytes an entry.
 
-use std::collections::HashSet;
-
 use crate::codec::Reader;
 
 /// One extension: its code point and its body, undecoded.
@@ -145,21 +143,29 @@ impl<'a> Extensions<'a> {
         }
     }
 
+    /// A `Repeated` problem when a type is present more than once. The types are sorted,
+    /// not hashed: a hello's block is read for every connection, and SipHash per entry (with
+    /// a table allocated per block) cost more than sorting a few dozen `u16`s; sorting is
+    /// O(n log n) whatever types the sender chose (at most 16,384 entries in a block).
     fn check_repeats(&mut self) {
-        let mut seen = HashSet::with_capacity(self.list.len());
-        let mut first = None;
-        for extension in &self.list {
-            if !seen.insert(extension.ext_type) && first.is_none() {
-                first = Some(extension.ext_type);
+        // A hello carries a few dozen extensions: those fit on the stack.
+        let mut on_stack = [0u16; 64];
+        let mut on_heap = Vec::new();
+        let types = match on_stack.get_mut(..self.list.len()) {
+            Some(types) => types,
+            None => {
+                on_heap.resize(self.list.len(), 0);
+                &mut on_heap[..]
             }
+        };
+        for (slot, extension) in types.iter_mut().zip(&self.list) {
+            *slot = extension.ext_type;
         }
-        if let Some(first) = first {
-            self.problems.push(ListProblem::Repeated {
-                count: self.list.len(),
-                repeats: self.list.len() - seen.len(),
-                first,
-            });
+        types.sort_unstable();
+        if !types.windows(2).any(|pair| pair[0] == pair[1]) {
+            return;
         }
+        self.problems.push(repeated(&self.list, types));
     }
 
     /// Every reason, joined as one finding's text.
@@ -181,6 +187,33 @@ impl<'a> Extensions<'a> {
             .iter()
             .find(|extension| extension.ext_type == ext_type)
             .map(|extension| extension.data)
+    }
+}
+
+/// The `Repeated` problem of `list`, whose types, sorted, are `sorted` (some repeated).
+fn repeated(list: &[Extension<'_>], sorted: &[u16]) -> ListProblem {
+    let mut distinct = sorted.to_vec();
+    distinct.dedup();
+    // The first repeat in the list's order: the first entry whose type came before it.
+    let mut seen = vec![false; distinct.len()];
+    let mut first = None;
+    for extension in list {
+        let Ok(at) = distinct.binary_search(&extension.ext_type) else {
+            continue; // every type is in `distinct`
+        };
+        match seen.get_mut(at) {
+            Some(true) => {
+                first = Some(extension.ext_type);
+                break;
+            }
+            Some(flag) => *flag = true,
+            None => {}
+        }
+    }
+    ListProblem::Repeated {
+        count: list.len(),
+        repeats: list.len() - distinct.len(),
+        first: first.unwrap_or_default(),
     }
 }
 
@@ -281,5 +314,58 @@ mod tests {
             .describe("M", name)
             .unwrap()
             .contains("; M: 2 extensions"));
+    }
+
+    /// A block of empty extensions of `types`, in order.
+    fn block(types: &[u16]) -> Vec<u8> {
+        let mut data = u16::try_from(types.len() * 4)
+            .unwrap()
+            .to_be_bytes()
+            .to_vec();
+        for t in types {
+            data.extend(t.to_be_bytes());
+            data.extend([0, 0]);
+        }
+        data
+    }
+
+    /// The repeats as a set of the types seen tells them (the rule the sort replaced).
+    fn by_set(types: &[u16]) -> Option<ListProblem> {
+        let mut seen = std::collections::HashSet::new();
+        let first = types.iter().copied().find(|t| !seen.insert(*t))?;
+        let distinct: std::collections::HashSet<u16> = types.iter().copied().collect();
+        Some(ListProblem::Repeated {
+            count: types.len(),
+            repeats: types.len() - distinct.len(),
+            first,
+        })
+    }
+
+    #[test]
+    fn repeats_are_told_as_a_set_of_the_types_seen_tells_them() {
+        let long: Vec<u16> = (0..200).map(|i| (i * 7919 % 150) as u16).collect();
+        let cases: Vec<Vec<u16>> = vec![
+            vec![],
+            vec![5],
+            vec![5, 5],
+            vec![3, 1, 2, 1, 3],
+            vec![0xfafa, 0, 10, 0xfafa, 0, 0],
+            (0..64).collect(),
+            (0..64).chain([63]).collect(),
+            (0..65).rev().collect(),
+            (0..100).chain([99, 3, 3]).collect(),
+            long,
+        ];
+        for types in cases {
+            let data = block(&types);
+            let (found, left) = read(&data);
+            assert_eq!(left, 0);
+            assert_eq!(found.list.len(), types.len());
+            assert_eq!(
+                found.problems,
+                by_set(&types).into_iter().collect::<Vec<_>>(),
+                "{types:?}"
+            );
+        }
     }
 }

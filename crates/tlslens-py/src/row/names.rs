@@ -5,9 +5,10 @@
 //! CSVs, plus its rules for GREASE, unknown values and pre-standard versions). Rather than
 //! a second copy of the tables and rules in Rust, the writer asks the Python function the
 //! first time a code point is met and keeps its answer in a map; a capture uses few
-//! distinct code points, so the maps stay small. Each map is bounded by `MAX_KEPT` (it
-//! starts over when full) and the code points are at most 24 bits wide, so even a hostile
-//! capture cannot grow one past it. A value outside the table's width (an int no parser
+//! distinct code points, so the maps stay small. A code point below 256 is kept by index
+//! (`Kept::low`, 256 slots), the others in a map bounded by `MAX_KEPT` (it starts over when
+//! full); the code points are at most 24 bits wide, so even a hostile capture cannot grow
+//! one past it. A value outside the table's width (an int no parser
 //! makes) is named by the Python function each time, never kept.
 //!
 //! A hello's lists (its cipher suites, groups, versions) are kept whole as well, by their
@@ -106,7 +107,47 @@ pub struct SuiteInfo {
     pub short_tag: bool,
 }
 
-type NameMap = HashMap<u32, Arc<str>>;
+/// Code points below this are kept by index, not hashed (`Kept::low`).
+const LOW: usize = 256;
+
+/// One table's names kept. A code point below `LOW` (every handshake type, alert and content
+/// type, and the common groups) is an index into `low`: the timeline's events name one each,
+/// and SipHash on every event cost more than the rest of the lookup. The others are in
+/// `high`, bounded by `MAX_KEPT`; `low` is bounded by its size.
+struct Kept {
+    low: Vec<Option<Arc<str>>>,
+    high: HashMap<u32, Arc<str>>,
+}
+
+impl Kept {
+    fn new() -> Self {
+        Self {
+            low: vec![None; LOW],
+            high: HashMap::new(),
+        }
+    }
+
+    fn get(&self, value: u32) -> Option<&Arc<str>> {
+        match usize::try_from(value).ok().and_then(|at| self.low.get(at)) {
+            Some(low) => low.as_ref(),
+            None => self.high.get(&value),
+        }
+    }
+
+    fn insert(&mut self, value: u32, named: Arc<str>) {
+        if let Some(low) = usize::try_from(value)
+            .ok()
+            .and_then(|at| self.low.get_mut(at))
+        {
+            *low = Some(named);
+            return;
+        }
+        if self.high.len() >= MAX_KEPT {
+            self.high.clear();
+        }
+        self.high.insert(value, named);
+    }
+}
 
 /// The names of a list of code points, in its order, shared by every row that offered it.
 pub type NameList = Arc<[Arc<str>]>;
@@ -133,8 +174,8 @@ impl Lists {
     }
 }
 
-static NAMES: LazyLock<Mutex<Vec<NameMap>>> =
-    LazyLock::new(|| Mutex::new(Table::ALL.iter().map(|_| NameMap::new()).collect()));
+static NAMES: LazyLock<Mutex<Vec<Kept>>> =
+    LazyLock::new(|| Mutex::new(Table::ALL.iter().map(|_| Kept::new()).collect()));
 static LISTS: LazyLock<Mutex<Vec<Lists>>> =
     LazyLock::new(|| Mutex::new(Table::ALL.iter().map(|_| Lists::default()).collect()));
 static SUITES: LazyLock<Mutex<HashMap<u16, Option<Arc<SuiteInfo>>>>> =
@@ -153,18 +194,15 @@ pub fn name(py: Python<'_>, table: Table, value: u32) -> PyResult<Arc<str>> {
     // The lock is never held across a Python call: the call may let another thread run.
     let kept = lock(&NAMES)
         .get(table.position())
-        .and_then(|map| map.get(&value).cloned());
+        .and_then(|map| map.get(value).cloned());
     if let Some(found) = kept {
         return Ok(found);
     }
     let named = table.ask(py, value.into_pyobject(py)?.as_any())?;
     if value <= table.max() {
         let mut maps = lock(&NAMES);
-        if let Some(map) = maps.get_mut(table.position()) {
-            if map.len() >= MAX_KEPT {
-                map.clear();
-            }
-            map.insert(value, Arc::clone(&named));
+        if let Some(kept) = maps.get_mut(table.position()) {
+            kept.insert(value, Arc::clone(&named));
         }
     }
     Ok(named)
@@ -191,7 +229,7 @@ pub fn names(
         let map = maps.get(table.position());
         values
             .iter()
-            .map(|v| map.and_then(|m| m.get(v).cloned()))
+            .map(|v| map.and_then(|m| m.get(*v).cloned()))
             .collect()
     };
     values
@@ -272,7 +310,9 @@ pub fn is_grease(value: u16) -> bool {
 mod tests {
     use std::sync::Arc;
 
-    use super::{is_grease, Lists, NameList, Table, MAX_LIST_LEN, MAX_LIST_VALUES};
+    use super::{
+        is_grease, Kept, Lists, NameList, Table, LOW, MAX_KEPT, MAX_LIST_LEN, MAX_LIST_VALUES,
+    };
 
     #[test]
     fn tables_have_distinct_positions_and_widths() {
@@ -320,5 +360,25 @@ mod tests {
         assert!(is_grease(0xfafa));
         assert!(!is_grease(0x0a1a));
         assert!(!is_grease(0x1301));
+    }
+
+    #[test]
+    fn low_code_points_are_kept_by_index_and_the_rest_within_the_bound() {
+        let mut kept = Kept::new();
+        kept.insert(0, Arc::from("zero"));
+        kept.insert(255, Arc::from("low"));
+        kept.insert(256, Arc::from("high"));
+        assert_eq!(kept.get(0).map(|n| &**n), Some("zero"));
+        assert_eq!(kept.get(255).map(|n| &**n), Some("low"));
+        assert_eq!(kept.get(256).map(|n| &**n), Some("high"));
+        assert_eq!(kept.get(1), None);
+        assert_eq!(kept.get(0xff_ffff), None);
+        assert_eq!(kept.high.len(), 1);
+        for value in 0..(MAX_KEPT as u32 + 300) {
+            kept.insert(value, Arc::from(value.to_string()));
+            assert!(kept.high.len() <= MAX_KEPT);
+        }
+        assert_eq!(kept.low.len(), LOW);
+        assert_eq!(kept.get(7).map(|n| &**n), Some("7"));
     }
 }
