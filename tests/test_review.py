@@ -958,6 +958,22 @@ def test_resumption_keys_are_those_python_read(keyed: bool) -> None:
     assert {kind for p, i in both for kind, _ in p + i} == {"ticket", "session_id"}
 
 
+def test_resumption_index_settles_as_it_resolves_then_learns() -> None:
+    from tlslens.tls.resumption import ResumptionIndex
+
+    conns = list(tlslens.read_capture(RESUMPTION))
+    linked, stepwise = ResumptionIndex(), ResumptionIndex()
+    issuers = []
+    for number, conn in enumerate(conns, 1):
+        conn.id = number
+        expected = stepwise.resolve(conn)
+        stepwise.learn(conn)
+        issuers.append(linked.settle(conn))
+        assert issuers[-1] == expected
+        assert linked._issuers == stepwise._issuers
+    assert any(issuer is not None for issuer in issuers)
+
+
 # -- item 25: handshake timing, as seen at the capture point -------------------------------
 
 

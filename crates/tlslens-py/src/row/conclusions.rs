@@ -77,7 +77,7 @@ fn connection_group_name(conn: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
 /// How the session was resumed: "session_id", "ticket", "psk", or None.
 #[pyfunction]
 fn connection_resumed(conn: &Bound<'_, PyAny>) -> PyResult<Option<&'static str>> {
-    Ok(Hellos::of(conn)?.resumed())
+    Ok(Hellos::for_resumed(conn)?.and_then(|hellos| hellos.resumed()))
 }
 
 /// (offered, issued) of session tickets; issued None where TLS 1.3's went unread.

@@ -42,16 +42,20 @@ fn optional<'py, T: pyo3::PyTypeInfo>(value: Bound<'py, PyAny>) -> PyResult<Opti
     Ok(Some(value.downcast_into::<T>()?))
 }
 
+/// A connection's first ClientHello (None: an empty `client_hellos`).
+fn first_client<'py>(conn: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, ClientHello>>> {
+    let hellos = conn.getattr(intern!(conn.py(), "client_hellos"))?;
+    match hellos.get_item(0) {
+        Ok(first) => Ok(Some(first.downcast_into::<ClientHello>()?)),
+        Err(_) => Ok(None), // an empty list
+    }
+}
+
 impl<'py> Hellos<'py> {
     pub fn of(conn: &Bound<'py, PyAny>) -> PyResult<Self> {
         let py = conn.py();
-        let hellos = conn.getattr(intern!(py, "client_hellos"))?;
-        let client = match hellos.get_item(0) {
-            Ok(first) => Some(first.downcast_into::<ClientHello>()?),
-            Err(_) => None, // an empty list
-        };
         Ok(Self {
-            client,
+            client: first_client(conn)?,
             server: optional(conn.getattr(intern!(py, "server_hello"))?)?,
             retry: optional(conn.getattr(intern!(py, "hello_retry_request"))?)?,
             encrypted_extensions: optional(conn.getattr(intern!(py, "encrypted_extensions"))?)?,
@@ -60,6 +64,26 @@ impl<'py> Hellos<'py> {
                 .is_truthy()?,
             abbreviated: conn.getattr(intern!(py, "abbreviated"))?.is_truthy()?,
         })
+    }
+
+    /// The hellos `resumed` reads, and only those: the ServerHello (None without one,
+    /// which `resumed` answers None anyway), the ClientHello and `abbreviated`. The
+    /// resumption index asks it of every connection handed out and `show`'s savings again:
+    /// the HelloRetryRequest, the EncryptedExtensions and SSL 2.0's flag (which `version`
+    /// reads only without a ServerHello) are left unread, as None and false.
+    pub fn for_resumed(conn: &Bound<'py, PyAny>) -> PyResult<Option<Self>> {
+        let py = conn.py();
+        let Some(server) = optional(conn.getattr(intern!(py, "server_hello"))?)? else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            client: first_client(conn)?,
+            server: Some(server),
+            retry: None,
+            encrypted_extensions: None,
+            sslv2_server_hello: false,
+            abbreviated: conn.getattr(intern!(py, "abbreviated"))?.is_truthy()?,
+        }))
     }
 
     fn client_value(&self, ext_type: u16) -> Option<Decoded> {

@@ -372,8 +372,10 @@ impl<'py> Row<'py> {
     ) -> PyResult<Self> {
         let py = conn.py();
         let parts = Parts::of(parts)?;
-        let outcome = outcome::outcome(conn)?;
+        // One borrowing of the hellos for all the row says: each costs a dozen attribute
+        // reads and downcasts.
         let hellos = Hellos::of(conn)?;
+        let outcome = outcome::outcome(conn, &hellos)?;
         let transport = conn.getattr(intern!(py, "transport"))?;
         let end_ns = conn.getattr(intern!(py, "end_ts_ns"))?;
         let timeline = conn.getattr(intern!(py, "timeline"))?;

@@ -18,10 +18,8 @@
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use tlslens_core::handshake::is_tls13_version;
 
 use super::completion::{completion, Sizing};
-use super::conclusions::version_of;
 use super::hello::Hellos;
 use super::names::{self, Table};
 use super::steps::{class_of, is_retry, message_class, msg_type, read, Class};
@@ -163,18 +161,14 @@ fn where_of(event: &Bound<'_, PyAny>) -> PyResult<(u64, bool)> {
     ))
 }
 
-/// Whether the connection negotiated TLS 1.3 (`Connection.tls13`).
-fn tls13(conn: &Bound<'_, PyAny>) -> PyResult<bool> {
-    Ok(version_of(conn)?.is_some_and(is_tls13_version))
-}
-
-/// The outcome of `conn`, read to its end (its `validation` is used when set).
-pub fn outcome(conn: &Bound<'_, PyAny>) -> PyResult<Outcome> {
+/// The outcome of `conn`, read to its end (its `validation` is used when set); `hellos`
+/// its hellos, borrowed once by the row for all it says.
+pub fn outcome(conn: &Bound<'_, PyAny>, hellos: &Hellos<'_>) -> PyResult<Outcome> {
     let py = conn.py();
-    let tls13 = tls13(conn)?;
+    let tls13 = hellos.tls13();
     let (completed, fatal) = completion(conn, tls13)?;
     if let Some(fatal) = fatal {
-        return failed_by_alert(conn, &fatal, completed.is_some(), tls13);
+        return failed_by_alert(conn, hellos, &fatal, completed.is_some());
     }
     if let Some(completed) = completed {
         return Ok(Outcome::other(COMPLETED, completed.to_owned()));
@@ -269,9 +263,9 @@ fn alert_name(event: &Bound<'_, PyAny>) -> PyResult<String> {
 
 fn failed_by_alert(
     conn: &Bound<'_, PyAny>,
+    hellos: &Hellos<'_>,
     event: &Bound<'_, PyAny>,
     completed: bool,
-    tls13: bool,
 ) -> PyResult<Outcome> {
     let name = alert_name(event)?;
     let (frame, client) = where_of(event)?;
@@ -281,7 +275,7 @@ fn failed_by_alert(
     } else {
         ""
     };
-    let reason = match certificate_alert(conn, client, &name, tls13)? {
+    let reason = match certificate_alert(conn, hellos, client, &name)? {
         Some((validation, before, unseen)) => {
             format!(
                 "{before}{}{after}",
@@ -289,7 +283,7 @@ fn failed_by_alert(
             )
         }
         None => {
-            let reason = match alert_reason(conn, client, &name)? {
+            let reason = match alert_reason(conn, hellos, client, &name)? {
                 Some(reason) => reason,
                 None => generic_alert_reason(who, frame, &name),
             };
@@ -318,16 +312,17 @@ fn generic_alert_reason(who: &str, frame: u64, name: &str) -> String {
 /// not checked.
 fn certificate_alert<'py>(
     conn: &Bound<'py, PyAny>,
+    hellos: &Hellos<'_>,
     client: bool,
     name: &str,
-    tls13: bool,
 ) -> PyResult<Option<(Bound<'py, PyAny>, String, String)>> {
     let py = conn.py();
+    let tls13 = hellos.tls13();
     if !CERTIFICATE_ALERTS.iter().any(|(alert, _)| *alert == name) {
         return Ok(None);
     }
     if client {
-        let unseen = if Hellos::of(conn)?.resumed().is_some() {
+        let unseen = if hellos.resumed().is_some() {
             // An abbreviated handshake carries no certificate: the alert is about the one
             // of the session's first handshake, or about nothing this connection shows.
             "; the session was resumed: the server sent no certificate in this connection"
@@ -354,7 +349,12 @@ fn certificate_alert<'py>(
 }
 
 /// The alert tied to what the capture shows, where the capture shows something.
-fn alert_reason(conn: &Bound<'_, PyAny>, client: bool, name: &str) -> PyResult<Option<String>> {
+fn alert_reason(
+    conn: &Bound<'_, PyAny>,
+    hellos: &Hellos<'_>,
+    client: bool,
+    name: &str,
+) -> PyResult<Option<String>> {
     let py = conn.py();
     if client {
         return Ok(None);
@@ -379,7 +379,7 @@ fn alert_reason(conn: &Bound<'_, PyAny>, client: bool, name: &str) -> PyResult<O
         )));
     }
     if name == "protocol_version" && !answered {
-        let versions = Hellos::of(conn)?.client_versions();
+        let versions = hellos.client_versions();
         let offered = names::names(py, Table::Version, versions.into_iter().map(u32::from))?;
         return Ok(Some(format!(
             "the server accepts none of the versions the client offered ({}): {name}",
@@ -387,7 +387,6 @@ fn alert_reason(conn: &Bound<'_, PyAny>, client: bool, name: &str) -> PyResult<O
         )));
     }
     if name == "unrecognized_name" {
-        let hellos = Hellos::of(conn)?;
         if let Some(sni) = hellos.sni().map(|sni| sni.bind(py).to_string()) {
             if !sni.is_empty() {
                 return Ok(Some(format!(
@@ -397,7 +396,7 @@ fn alert_reason(conn: &Bound<'_, PyAny>, client: bool, name: &str) -> PyResult<O
         }
     }
     if name == "no_application_protocol" {
-        let offered = Hellos::of(conn)?.alpn_offered().join(", ");
+        let offered = hellos.alpn_offered().join(", ");
         return Ok(Some(format!(
             "the server serves none of the ALPN protocols the client offered ({offered}): {name}"
         )));
@@ -578,7 +577,7 @@ type Fields = (
 /// (status, by, alert, reason, after_completion) of `conn`'s handshake: `outcome.Outcome`.
 #[pyfunction]
 fn connection_outcome(conn: &Bound<'_, PyAny>) -> PyResult<Fields> {
-    let outcome = outcome(conn)?;
+    let outcome = outcome(conn, &Hellos::of(conn)?)?;
     Ok((
         outcome.status,
         outcome.by,
