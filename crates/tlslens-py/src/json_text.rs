@@ -33,15 +33,30 @@ impl<'a> LineSerializer<'a> {
     }
 
     fn text(&mut self, text: &str) {
+        let bytes = text.as_bytes();
+        if bytes.is_empty() || !plain(bytes) {
+            self.escaped(text);
+            return;
+        }
+        // Nine strings in ten are plain (the keys all are): one reservation, three copies.
+        let out = &mut *self.out;
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+    }
+
+    /// `text` when it is empty (the pending raw text, if any, goes inside its quotes) or
+    /// needs escaping: apart, so that the plain path keeps few registers.
+    #[cold]
+    #[inline(never)]
+    fn escaped(&mut self, text: &str) {
         let out = &mut *self.out;
         out.push(b'"');
-        if plain(text.as_bytes()) {
-            out.extend_from_slice(text.as_bytes());
-        } else {
-            escape(out, text);
-        }
         if text.is_empty() {
             out.append(&mut self.pending.borrow_mut());
+        } else {
+            escape(out, text);
         }
         out.push(b'"');
     }
@@ -77,17 +92,20 @@ impl<'a> LineSerializer<'a> {
     }
 }
 
-/// Printable ASCII with neither `"` nor `\`: written as it is. Eight bytes at a time (the
-/// last few padded with a plain byte): a high bit marks a byte from 0x7f up (a byte below
-/// 0x7f plus one stays below 0x80), below 0x20, or equal to `"` or `\` (a zero byte once
-/// xored with it).
+/// Printable ASCII with neither `"` nor `\`: written as it is. Eight bytes at a time: a
+/// high bit marks a byte from 0x7f up (a byte below 0x7f plus one stays below 0x80), below
+/// 0x20, or equal to `"` or `\` (a zero byte once xored with it). The last word overlaps
+/// the one before; a text shorter than a word is read as two overlapping halves (4 to 7
+/// bytes) or as its first, middle and last bytes (1 to 3, which are then all of them),
+/// the other lanes plain: a key is mostly that short, and a byte-by-byte fold cost it more
+/// than the rest of its writing.
 fn plain(bytes: &[u8]) -> bool {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
     const SPACES: u64 = u64::from_ne_bytes([0x20; 8]);
     const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
     const BACKSLASHES: u64 = u64::from_ne_bytes([b'\\'; 8]);
-    const PLAIN: u64 = u64::from_ne_bytes([b'a'; 8]);
+    const PLAIN: u8 = b'a';
     let zero_in = |word: u64| word.wrapping_sub(ONES) & !word & HIGH;
     let flags = |word: u64| {
         ((word | word.wrapping_add(ONES)) & HIGH)
@@ -95,25 +113,44 @@ fn plain(bytes: &[u8]) -> bool {
             | zero_in(word ^ QUOTES)
             | zero_in(word ^ BACKSLASHES)
     };
-    let mut chunks = bytes.chunks_exact(8);
-    let mut flagged = 0;
-    for chunk in &mut chunks {
-        // Always 8 bytes; all flagged (escaped one by one) if it somehow were not.
-        flagged |= <[u8; 8]>::try_from(chunk).map_or(HIGH, |word| flags(u64::from_ne_bytes(word)));
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        // The last eight bytes again when there are eight (no copy), else the few there are
-        // in the lanes of a word of plain bytes (which lane holds which does not matter).
-        let last = match bytes.len().checked_sub(8).and_then(|at| bytes.get(at..)) {
-            Some(tail) => <[u8; 8]>::try_from(tail).map_or(HIGH, u64::from_ne_bytes),
-            None => rest.iter().enumerate().fold(PLAIN, |word, (lane, byte)| {
-                let shift = 8 * (lane as u32 & 7);
-                (word & !(0xff << shift)) | (u64::from(*byte) << shift)
-            }),
-        };
-        flagged |= flags(last);
-    }
+    let word = |at: usize| -> u64 {
+        bytes
+            .get(at..at + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(HIGH, u64::from_ne_bytes)
+    };
+    let half = |at: usize| -> [u8; 4] {
+        bytes
+            .get(at..at + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .unwrap_or([0x80; 4])
+    };
+    let len = bytes.len();
+    let flagged = match len {
+        0 => 0,
+        1..=3 => {
+            let byte = |at: usize| bytes.get(at).copied().unwrap_or(0x80);
+            let (first, middle, last) = (byte(0), byte(len / 2), byte(len - 1));
+            flags(u64::from_ne_bytes([
+                first, middle, last, PLAIN, PLAIN, PLAIN, PLAIN, PLAIN,
+            ]))
+        }
+        4..=7 => {
+            let (first, last) = (half(0), half(len - 4));
+            flags(u64::from_ne_bytes([
+                first[0], first[1], first[2], first[3], last[0], last[1], last[2], last[3],
+            ]))
+        }
+        _ => {
+            let mut flagged = 0;
+            let mut at = 0;
+            while at + 8 < len {
+                flagged |= flags(word(at));
+                at += 8;
+            }
+            flagged | flags(word(len - 8))
+        }
+    };
     flagged == 0
 }
 
