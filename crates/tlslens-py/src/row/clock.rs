@@ -55,14 +55,18 @@ pub fn civil_iso(date: (u32, u32, u32), time: (u32, u32, u32), micro: u32) -> St
         digits(&mut text, micro, 6);
     }
     text.push(b'Z');
-    text.into_iter().map(char::from).collect()
+    // Digits and separators only: ASCII, which is UTF-8 as it is.
+    String::from_utf8(text).unwrap_or_default()
 }
 
-/// The last `width` decimal digits of `value`, zero-padded.
-fn digits(text: &mut Vec<u8>, value: u32, width: u32) {
-    for place in (0..width).rev() {
-        let digit = value / 10u32.pow(place) % 10;
-        text.push(b'0' + u8::try_from(digit).unwrap_or(0));
+/// The last `width` decimal digits of `value`, zero-padded (written from the last).
+fn digits(text: &mut Vec<u8>, value: u32, width: usize) {
+    let start = text.len();
+    text.resize(start + width, b'0');
+    let mut rest = value;
+    for slot in text.iter_mut().skip(start).rev() {
+        *slot = b'0' + u8::try_from(rest % 10).unwrap_or(0);
+        rest /= 10;
     }
 }
 
