@@ -10,7 +10,8 @@ use pyo3::types::{PyBytes, PyInt, PyList, PyString};
 use tlslens_core::content::{crowding, ContentEvent, DataKind, DataRun, MessageRead};
 use tlslens_core::handshake::messages::{self, Message};
 
-use crate::handshake::{handshake_name, to_python, HandshakeMessage, OpaqueMessage};
+use crate::handshake::fingerprint::Prints;
+use crate::handshake::{handshake_name, to_python_premade, HandshakeMessage, OpaqueMessage};
 use crate::ns::Ns;
 use crate::timeline::{
     AlertEvent, At, ChangeCipherSpecEvent, EncryptedAlertEvent, EncryptedHandshakeEvent, GapEvent,
@@ -162,9 +163,11 @@ fn handshake_finding(seen: &Seen, side: u8, offset: u64, message: String) -> Con
 
 /// One handshake message into `out`: its findings (why it is malformed, a crowded hello),
 /// then its timeline step, as a `ContentMessage` when the caller's model reads it.
-fn tell_message(
+/// `premade`: a hello's fingerprints, made in the flow walk (`fingerprint::premade`).
+pub(crate) fn tell_message(
     py: Python<'_>,
     read: MessageRead,
+    premade: Option<Prints>,
     seen: &Seen,
     out: &Bound<'_, PyList>,
 ) -> PyResult<()> {
@@ -194,7 +197,7 @@ fn tell_message(
             return out.append(HandshakeEvent::build(py, at, opaque, false, None)?);
         }
     };
-    let object = to_python(py, &message)?;
+    let object = to_python_premade(py, &message, premade)?;
     // A CompressedCertificate's is told once Python opened it (handshake/compression.py).
     if !matches!(message, Message::CompressedCertificate(_)) {
         let malformed = object
@@ -280,7 +283,7 @@ pub(crate) fn tell(
     out: &Bound<'_, PyList>,
 ) -> PyResult<()> {
     let made = match event {
-        ContentEvent::Message(read) => return tell_message(py, *read, seen, out),
+        ContentEvent::Message(read) => return tell_message(py, *read, None, seen, out),
         ContentEvent::ApplicationData(run) => return tell_run(py, run, seen, seen.frame, out),
         ContentEvent::ChangeCipherSpec {
             side,

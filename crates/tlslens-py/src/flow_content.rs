@@ -21,11 +21,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use pyo3::prelude::*;
-use tlslens_core::content::{Content as CoreContent, ContentEvent, DataRun, Io};
+use tlslens_core::content::{Content as CoreContent, ContentEvent, DataRun, Io, MessageRead};
 use tlslens_core::decrypt::{RsaAnswer, RsaRequest, Suites};
 use tlslens_core::records::{RecordEvent, SessionEvent};
 
 use crate::decrypt::{ask_rsa, FlowDecryption, RunKeys};
+use crate::handshake::fingerprint::{premade, Prints};
 use crate::keys::stops_the_run;
 
 /// What every flow's content layer is made with, and what makes its decryptor.
@@ -99,6 +100,8 @@ pub enum Said {
     /// A session event passed through (not a record).
     Session(SessionEvent),
     Content(ContentEvent),
+    /// A hello, with its fingerprints made in the walk (`fingerprint::premade`).
+    Hello(Box<MessageRead>, Prints),
     /// A run of application data folded over frames (see the module's Strategy).
     Run(HeldRun),
     /// A record's header, for `--records` (`length`: its body's).
@@ -244,7 +247,7 @@ impl FlowContent {
                 step(inner, io, keep_records, event, &mut said);
             }
             inner.flush();
-            said.extend(inner.drain().map(Said::Content));
+            said.extend(inner.drain().map(said_of));
             inner.told();
         })?;
         if let Some(at) = first {
@@ -401,7 +404,18 @@ fn internal(at: Option<(u8, u64)>, message: String) -> ContentEvent {
 
 /// The content events told so far go out.
 fn pass(inner: &mut CoreContent, out: &mut Vec<Said>) {
-    out.extend(inner.drain().map(Said::Content));
+    out.extend(inner.drain().map(said_of));
+}
+
+/// A content event as the flow tells it: a hello with its fingerprints made here.
+fn said_of(event: ContentEvent) -> Said {
+    match event {
+        ContentEvent::Message(read) => match premade(&read) {
+            Some(prints) => Said::Hello(read, prints),
+            None => Said::Content(ContentEvent::Message(read)),
+        },
+        other => Said::Content(other),
+    }
 }
 
 /// One session event: records are read (their headers kept for `--records`), the others

@@ -7,7 +7,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use super::content_events::{tell, tell_run, Seen};
+use super::content_events::{tell, tell_message, tell_run, Seen};
 use super::flow_content::Said;
 use tlslens_core::flows::tcp::StreamEvent;
 
@@ -110,6 +110,7 @@ fn said_to_python(
     match said {
         Said::Session(event) => out.append(event_to_python(py, event)?),
         Said::Content(event) => tell(py, event, seen, out),
+        Said::Hello(read, prints) => tell_message(py, *read, Some(prints), seen, out),
         Said::Run(held) => {
             let began = Seen::new(
                 py,
@@ -152,7 +153,8 @@ impl Group {
     /// A side's end never joins: when Python gives up on a flow at a bug in the events
     /// before it, the end must still reach the flow's session, which counts its bytes.
     fn self_framed(&self) -> bool {
-        (self.events.iter()).all(|said| matches!(said, Said::Content(_) | Said::Run(_)))
+        (self.events.iter())
+            .all(|said| matches!(said, Said::Content(_) | Said::Hello(..) | Said::Run(_)))
     }
 }
 

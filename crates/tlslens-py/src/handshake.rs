@@ -132,7 +132,11 @@ fn server_name(py: Python<'_>, index: &ExtensionIndex) -> Option<Py<PyString>> {
     }
 }
 
-pub fn client_hello(py: Python<'_>, m: &messages::ClientHello<'_>) -> PyResult<PyObject> {
+pub fn client_hello(
+    py: Python<'_>,
+    m: &messages::ClientHello<'_>,
+    premade: Option<fingerprint::Made<tlslens_core::fingerprint::ClientFingerprints>>,
+) -> PyResult<PyObject> {
     let init = base(
         core::CLIENT_HELLO,
         malformed(py, &m.extensions, "ClientHello")?,
@@ -147,7 +151,7 @@ pub fn client_hello(py: Python<'_>, m: &messages::ClientHello<'_>) -> PyResult<P
         sslv2: m.sslv2,
         server_name: server_name(py, &index),
         index,
-        fingerprints: fingerprint::client(m),
+        fingerprints: premade.unwrap_or_else(|| fingerprint::client(m)),
     };
     Ok(Py::new(py, init.add_subclass(hello))?.into_any())
 }
@@ -189,7 +193,11 @@ fn key_share_group(py: Python<'_>, index: &ExtensionIndex) -> Option<u16> {
     }
 }
 
-fn server_hello(py: Python<'_>, m: &messages::ServerHello<'_>) -> PyResult<PyObject> {
+fn server_hello(
+    py: Python<'_>,
+    m: &messages::ServerHello<'_>,
+    premade: Option<fingerprint::Made<str>>,
+) -> PyResult<PyObject> {
     let init = base(core::SERVER_HELLO, malformed(py, &m.extensions, m.name())?);
     let kind = if m.is_hello_retry_request() {
         ext::Message::HelloRetryRequest
@@ -207,7 +215,7 @@ fn server_hello(py: Python<'_>, m: &messages::ServerHello<'_>) -> PyResult<PyObj
         selected_version: tlslens_core::content::selected_version(m),
         key_share_group: key_share_group(py, &index),
         index,
-        ja3s: fingerprint::server(m),
+        ja3s: premade.unwrap_or_else(|| fingerprint::server(m)),
     };
     Ok(Py::new(py, init.add_subclass(hello))?.into_any())
 }
@@ -465,6 +473,15 @@ pub fn made<T: PyClass>(py: Python<'_>, init: PyClassInitializer<T>) -> PyResult
 
 /// The Python object of a message read by the core.
 pub fn to_python(py: Python<'_>, message: &Message<'_>) -> PyResult<PyObject> {
+    to_python_premade(py, message, None)
+}
+
+/// `to_python`, a hello taking the fingerprints `premade` for it (`fingerprint::premade`).
+pub fn to_python_premade(
+    py: Python<'_>,
+    message: &Message<'_>,
+    premade: Option<fingerprint::Prints>,
+) -> PyResult<PyObject> {
     match message {
         Message::Finished(data) => made(
             py,
@@ -515,8 +532,14 @@ pub fn to_python(py: Python<'_>, message: &Message<'_>) -> PyResult<PyObject> {
         Message::ClientKeyExchange(m) => handshake_kx::client_key_exchange(py, m),
         Message::CertificateRequest(m) => handshake_kx::certificate_request(py, m),
         Message::CertificateVerify(m) => handshake_kx::certificate_verify(py, m),
-        Message::ClientHello(m) => client_hello(py, m),
-        Message::ServerHello(m) => server_hello(py, m),
+        Message::ClientHello(m) => match premade {
+            Some(fingerprint::Prints::Client(prints)) => client_hello(py, m, Some(prints)),
+            _ => client_hello(py, m, None),
+        },
+        Message::ServerHello(m) => match premade {
+            Some(fingerprint::Prints::Server(ja3s)) => server_hello(py, m, Some(ja3s)),
+            _ => server_hello(py, m, None),
+        },
         Message::NewSessionTicket(m) => new_session_ticket(py, m),
         Message::Certificate(m) => Ok(certificate(py, m)?.into_any()),
     }

@@ -157,7 +157,7 @@ pub struct SSLv2Error {
 #[pyfunction]
 fn parse_sslv2_client_hello(py: Python<'_>, record: &[u8]) -> PyResult<PyObject> {
     let hello = guarded(py, "SSL 2.0 parser", || sslv2::client_hello(record))?;
-    client_hello(py, &hello)
+    client_hello(py, &hello, None)
 }
 
 /// The plaintext SSL 2.0 message in a record body, or None for a type kept undecoded.

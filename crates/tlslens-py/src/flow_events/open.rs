@@ -709,9 +709,8 @@ mod tests {
                 .iter()
                 .flat_map(|g| g.events.iter())
                 .filter_map(|said| match said {
-                    Said::Content(tlslens_core::content::ContentEvent::Message(m)) => {
-                        Some(m.offset)
-                    }
+                    Said::Content(tlslens_core::content::ContentEvent::Message(m))
+                    | Said::Hello(m, _) => Some(m.offset),
                     _ => None,
                 })
                 .collect(),

@@ -14,8 +14,10 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use tlslens_core::content::MessageRead;
 use tlslens_core::fingerprint::{self as core, Cache, ClientFingerprints, Transport};
-use tlslens_core::handshake::messages;
+use tlslens_core::handshake::messages::{self, Message};
+use tlslens_core::handshake::{CLIENT_HELLO, SERVER_HELLO};
 
 use super::{decode_error, guarded, ClientHello, ServerHello};
 use crate::flows::panic_text;
@@ -44,6 +46,30 @@ pub fn client(hello: &messages::ClientHello<'_>) -> Made<ClientFingerprints> {
 /// The JA3S of a ServerHello (or HelloRetryRequest) the parser read.
 pub fn server(hello: &messages::ServerHello<'_>) -> Made<str> {
     made(|cache| cache.server(hello))
+}
+
+/// A hello's fingerprints made before its object is (`premade`).
+pub enum Prints {
+    Client(Made<ClientFingerprints>),
+    Server(Made<str>),
+}
+
+/// The fingerprints of the hello `read` holds, made where the flow walk reads it (no GIL
+/// needed): the cache's key and lookup were most of what making a hello's object cost the
+/// main thread, which then only takes them. None for any other message, or one whose body
+/// does not parse (its object is then made as before, from the same parse).
+pub fn premade(read: &MessageRead) -> Option<Prints> {
+    if read.error.is_some() || !matches!(read.msg_type, CLIENT_HELLO | SERVER_HELLO) {
+        return None;
+    }
+    let body = read.raw.get(4..)?;
+    match catch_unwind(AssertUnwindSafe(|| {
+        messages::parse(read.msg_type, body, &read.context)
+    })) {
+        Ok(Ok(Message::ClientHello(hello))) => Some(Prints::Client(client(&hello))),
+        Ok(Ok(Message::ServerHello(hello))) => Some(Prints::Server(server(&hello))),
+        _ => None,
+    }
 }
 
 fn asked<'a, T: ?Sized>(py: Python<'_>, found: &'a Made<T>) -> PyResult<&'a T> {
