@@ -2,7 +2,8 @@
 
 Usage (as root for the bulk capture's recording, with tshark installed):
     python bench/bench_flows.py --before "CMD" [--connections 5040] [--app-mb 100] [--keep]
-        [--many FILE --many-keys FILE] [--bulk FILE --bulk-keys FILE] [--alternate N]
+        [--many FILE --many-keys FILE] [--bulk FILE --bulk-keys FILE] [--distinct N]
+        [--alternate N]
 
 ``--before`` is the command that runs the tlslens to compare with, e.g. an older checkout's
 ``env PYTHONPATH=/tmp/old/src .venv/bin/python -m tlslens``; this venv's ``tlslens`` is
@@ -11,7 +12,13 @@ Usage (as root for the bulk capture's recording, with tshark installed):
         tshark -T fields (SNI, version, suite, subject);
     the same with its key log: show --json --keylog K, and
         tshark -o tls.keylog_file:K -q -z io,stat,0,tls.app_data;
-    bulk (bench_decrypt.bulk_capture) with its key log: the same two.
+    bulk (bench_decrypt.bulk_capture) with its key log: the same two;
+    distinct handshakes (``--distinct N``, 2,000 by default, 0 for none): N real connections
+        recorded here (bench_show.record_base, a short response each), without keys and with
+        their key log, against the same two tshark commands. The many-connection capture
+        repeats a few hundred connections, so its signatures and chains are each checked
+        once and answered from the verdict caches after; here every handshake signs its own
+        randoms, as in a capture of real traffic.
 Prints each time, peak RSS, the ratio to tshark, and after / before. The outputs of before
 and after are checked to be the same bytes. ``--many``/``--bulk`` (with their key logs) take
 captures already built elsewhere, read where they are. ``--alternate N`` also runs before
@@ -33,7 +40,7 @@ from pathlib import Path
 
 import _bytecode  # noqa: F401  (tlslens' bytecode, compiled before anything is timed)
 from bench_decrypt import bulk_capture
-from bench_show import timed, tshark_fields
+from bench_show import WORK, record_base, timed, tshark_fields
 from bench_workers import many_capture
 
 
@@ -100,6 +107,17 @@ def _case(name: str, before: list[str], after: list[str], tshark: list[str]) -> 
     )
 
 
+def _distinct_capture(count: int, keep: bool) -> tuple[Path, Path]:
+    """``count`` real connections recorded here (unless ``keep`` finds them), each with its
+    own handshake and a short response, and their key log."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    path, keys = WORK / f"distinct-{count}.pcap", WORK / f"distinct-{count}.keys"
+    if not (keep and path.exists() and keys.exists()):
+        print(f"recording {count} connections...", flush=True)
+        record_base(path, count, keys, sizes=(200, 2_000))
+    return path, keys
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True)
@@ -112,6 +130,7 @@ def main() -> int:
     parser.add_argument("--many-keys", type=Path)
     parser.add_argument("--bulk", type=Path, help="the bulk capture, built")
     parser.add_argument("--bulk-keys", type=Path)
+    parser.add_argument("--distinct", type=int, default=2000, metavar="N")
     parser.add_argument("--alternate", type=int, default=0, metavar="N")
     args = parser.parse_args()
     before = [*shlex.split(args.before), "show", "--json"]
@@ -133,6 +152,12 @@ def main() -> int:
         print(f"bulk: {bulk.name}, {bulk.stat().st_size / 1e6:.0f} MB", flush=True)
         keyed = ["--keylog", str(bulk_keys), str(bulk)]
         cases.append(("bulk, key log", keyed, _tshark_keyed(bulk, bulk_keys)))
+    if args.distinct:
+        distinct, distinct_keys = _distinct_capture(args.distinct, args.keep)
+        print(f"distinct handshakes: {distinct.name}, {args.distinct} connections", flush=True)
+        cases.append(("distinct, no keys", [str(distinct)], tshark_fields(distinct)))
+        keyed = ["--keylog", str(distinct_keys), str(distinct)]
+        cases.append(("distinct, key log", keyed, _tshark_keyed(distinct, distinct_keys)))
     for name, given, tshark in cases:
         _case(name, [*before, *given], [*after, *given], tshark)
         if args.alternate:

@@ -906,7 +906,10 @@ class ContentMessage:
     other messages, and unreadable ones, cross only as their ``HandshakeEvent``; the
     findings of each (malformed, a crowded hello) come before it as ``ContentFinding``
     (a CompressedCertificate's malformed finding is told by Python once it opened it, after
-    it)."""
+    it). ``verified``: a ServerKeyExchange's or CertificateVerify's signature that verified
+    in the core with its side's leaf, by the key ``tls.proof.verify`` caches its verdicts
+    with (the leaf's SHA-256 in hex, the scheme, the SHA-256 of the signature and of the
+    bytes signed); None otherwise (not checked there, or not verifying there)."""
 
     side: int
     offset: int
@@ -917,6 +920,7 @@ class ContentMessage:
     kx: str | None
     auth: str | None
     signed: bytes | None
+    verified: tuple[str, int, bytes, bytes] | None
 
 @final
 class ContentPlaintext:

@@ -7,7 +7,7 @@
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyInt, PyList, PyString};
-use tlslens_core::content::{crowding, ContentEvent, DataKind, DataRun, MessageRead};
+use tlslens_core::content::{crowding, ContentEvent, DataKind, DataRun, MessageRead, Verified};
 use tlslens_core::handshake::messages::{self, Message};
 
 use crate::handshake::fingerprint::Prints;
@@ -42,6 +42,9 @@ pub struct ContentMessage {
     auth: Py<PyAny>,
     /// bytes, or None.
     signed: Py<PyAny>,
+    /// A signature that verified in the walk, as the verdict cache keys it (leaf SHA-256 in
+    /// hex, scheme, SHA-256 of the signature, of the bytes signed), or None.
+    verified: Py<PyAny>,
 }
 
 impl ContentMessage {
@@ -180,6 +183,7 @@ pub(crate) fn tell_message(
         context,
         error,
         signed,
+        verified,
     } = read;
     let body = raw.get(4..).unwrap_or_default();
     let at = seen.at(py, side, offset, size(raw.len()))?;
@@ -240,8 +244,23 @@ pub(crate) fn tell_message(
             .map(|s| PyBytes::new(py, &s))
             .into_pyobject(py)?
             .unbind(),
+        verified: verified_key(py, verified.as_deref())?,
     };
     out.append(Py::new(py, told)?)
+}
+
+/// `verified` as the verdict cache's key (tls/proof.py `verify`), or None.
+fn verified_key(py: Python<'_>, verified: Option<&Verified>) -> PyResult<Py<PyAny>> {
+    let Some(v) = verified else {
+        return Ok(py.None());
+    };
+    let key = (
+        tlslens_core::fingerprint::hex(&v.leaf_sha256),
+        v.scheme,
+        PyBytes::new(py, &v.signature_sha256),
+        PyBytes::new(py, &v.data_sha256),
+    );
+    Ok(key.into_pyobject(py)?.into_any().unbind())
 }
 
 /// A run of application data as its timeline step (`last_frame`: where a run the flow

@@ -302,22 +302,21 @@ class RecordContent:
                 if conn.handshakes:
                     conn.handshakes[-1].certificates = certs
         elif type(message) is hs.ServerKeyExchange:
-            self._check_signature(side, message, ev.raw, ev.version, ev.signed)
+            self._check_signature(side, message, ev)
             conn.server_key_exchange = message
         elif type(message) is hs.CertificateVerify:
-            self._check_signature(side, message, ev.raw, ev.version, ev.signed)
+            self._check_signature(side, message, ev)
 
     def _check_signature(
         self,
         side: int,
         message: hs.ServerKeyExchange | hs.CertificateVerify,
-        raw: bytes,
-        version: int | None,
-        signed: bytes | None,
+        ev: _core.ContentMessage,
     ) -> None:
-        """Rebuild what the peer signed and check it with its certificate's key (``version``:
-        the one negotiated before the message; ``signed``: a CertificateVerify's transcript
-        hash in TLS 1.3, its handshake messages before)."""
+        """Rebuild what the peer signed and check it with its certificate's key (``ev``: its
+        bytes, the version negotiated before it, a CertificateVerify's transcript hash in
+        TLS 1.3 or its handshake messages before, and the core's check when it verified)."""
+        raw, version, signed = ev.raw, ev.version, ev.signed
         conn = self.conn
         assert conn is not None
         direction = self._direction(side)
@@ -356,7 +355,7 @@ class RecordContent:
         if data is not None and not certs:
             reason = f"no {'client' if is_client else 'server'} certificate was seen"
         elif data is not None and certs:
-            verified, reason = proof.verify(certs[0], scheme, signature, data)
+            verified, reason = proof.verify(certs[0], scheme, signature, data, ev.verified)
         described = proof.scheme_name(scheme, certs[0].der if certs else None, version)
         conn.handshake_signatures.append(
             proof.SignatureCheck(name, direction, described, verified, reason, self.frame)

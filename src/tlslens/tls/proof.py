@@ -105,12 +105,20 @@ def tls13_signed_content(context: bytes, transcript_hash: bytes) -> bytes:
 
 
 def verify(
-    certificate: CertificateInfo, scheme: int | None, signature: bytes, data: bytes
+    certificate: CertificateInfo,
+    scheme: int | None,
+    signature: bytes,
+    data: bytes,
+    verified_by_core: tuple[str, int, bytes, bytes] | None = None,
 ) -> tuple[bool | None, str | None]:
     """(True, None) when ``signature`` over ``data`` verifies with the certificate's key,
     (False, why) when it does not, (None, why) when it cannot be checked.
 
-    ``scheme`` None means a TLS 1.0/1.1 signature: MD5+SHA-1 for RSA, SHA-1 otherwise."""
+    ``scheme`` None means a TLS 1.0/1.1 signature: MD5+SHA-1 for RSA, SHA-1 otherwise.
+    ``verified_by_core``: the capture walk's check of the same signature when it verified
+    there (``ContentMessage.verified``, the key below): taken as the answer only when it is
+    this very check (same leaf, scheme, signature and signed bytes); anything else is
+    checked here."""
     # The same certificate, signature and signed bytes give the same answer: a capture that
     # holds a connection twice (a replay, a capture merged with itself, a load test's copies)
     # verifies it once. Digests, not the bytes, are kept: a TLS 1.2 CertificateVerify signs
@@ -124,7 +132,13 @@ def verify(
     )
     answer = _VERDICTS.get(key)
     if answer is None:
-        answer = _verify(certificate.der, scheme, signature, data)
+        # The walk checked it off this thread (ring, through rustls' reading of the key):
+        # a signature that verifies there verifies here.
+        answer = (
+            (True, None)
+            if key == verified_by_core
+            else _verify(certificate.der, scheme, signature, data)
+        )
         if len(_VERDICTS) >= _MAX_VERDICTS:
             _VERDICTS.clear()
         _VERDICTS[key] = answer

@@ -100,6 +100,7 @@ impl Content {
             context,
             error: None,
             signed: None,
+            verified: None,
         };
         let message = match parsed {
             Ok(message) => message,
@@ -120,6 +121,7 @@ impl Content {
                 None => self.signed(io),
             };
         }
+        read.verified = self.signature(side, is_client, &message, body, read.signed.as_deref());
         self.keep_transcript(&message, &raw);
         if let Some((dec, env)) = io.decryptor.as_mut() {
             let dir = self.dir(side);
@@ -147,6 +149,23 @@ impl Content {
         }
         read.raw = raw;
         self.push(ContentEvent::Message(Box::new(read)));
+    }
+
+    /// The signature `message` carries, when it verifies here (`signatures`); the state it
+    /// is checked with is made at the first ClientHello.
+    fn signature(
+        &mut self,
+        side: u8,
+        is_client: bool,
+        message: &Message<'_>,
+        body: &[u8],
+        signed: Option<&[u8]>,
+    ) -> Option<Box<super::Verified>> {
+        if self.signing.is_none() && !matches!(message, Message::ClientHello(_)) {
+            return None;
+        }
+        let signing = self.signing.get_or_insert_with(Box::default);
+        signing.step(side, is_client, message, body, (&self.context, signed))
     }
 
     /// What a CertificateVerify signs, as far as it is known now.

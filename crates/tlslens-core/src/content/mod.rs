@@ -16,6 +16,7 @@
 pub mod fuzzing;
 mod messages;
 mod runs;
+mod signatures;
 mod steps;
 mod streams;
 #[cfg(test)]
@@ -30,6 +31,7 @@ use crate::records::{CT_APPLICATION_DATA, CT_HANDSHAKE};
 
 pub use messages::{crowding, selected_version, MANY_EXTENSIONS};
 pub use runs::{DataKind, DataRun, SideCounts};
+pub use signatures::Verified;
 pub use streams::{Signed, Space};
 
 /// A TLS <= 1.2 handshake longer than this is not kept for its CertificateVerify.
@@ -52,6 +54,9 @@ pub struct MessageRead {
     /// A CertificateVerify's signed input: TLS 1.3, the transcript hash before it when the
     /// whole transcript was read; before, the handshake messages so far when all were kept.
     pub signed: Option<Vec<u8>>,
+    /// A ServerKeyExchange's or CertificateVerify's signature that verified here, with its
+    /// side's leaf (`signatures`): the caller's check may take it as its answer.
+    pub verified: Option<Box<Verified>>,
 }
 
 /// What the content layer tells, in stream order.
@@ -164,6 +169,8 @@ pub struct Content {
     known_types: TypeSet,
     /// What the message being read signs, told by a caller keeping the transcript (DTLS).
     given_signed: Option<Signed>,
+    /// What the handshake's signatures are checked with, from the first ClientHello on.
+    signing: Option<Box<signatures::Signing>>,
 }
 
 impl Content {
@@ -205,6 +212,7 @@ impl Content {
             max_message,
             known_types,
             given_signed: None,
+            signing: None,
         }
     }
 

@@ -93,8 +93,8 @@ fn join_decimal(values: impl IntoIterator<Item = u32>) -> String {
     out
 }
 
-/// Lower-case hex of `data`.
-fn hex(data: &[u8]) -> String {
+/// Lower-case hex of `data` (a fingerprint's digest, a certificate's SHA-256).
+pub fn hex(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len() * 2);
     for byte in data {
         let _ = write!(out, "{byte:02x}");
