@@ -18,7 +18,7 @@ use std::os::unix::fs::MetadataExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
 use tlslens_core::capture::{Batch, Format, Problem, Reader};
@@ -83,11 +83,16 @@ fn same_file(_file: &File, _identity: Option<(u64, u64)>) -> std::io::Result<()>
     Ok(())
 }
 
-/// The receiving end: the batches of a file read on its own thread.
+/// The receiving end: the batches of a file read on its own thread. Cloned (`Arc`s) for a
+/// walk that goes ahead (flows.rs, walk.rs): it takes the next batches itself while Python
+/// reads the events before them; the main thread takes none meanwhile (it waits for that
+/// walk first), so the receiver is never contended.
+#[derive(Clone)]
 pub struct FileFeed {
-    /// In a mutex only to be `Sync`, as a Python object must: one caller takes from it.
-    rx: Mutex<Receiver<Polled>>,
-    pub state: State,
+    rx: Arc<Mutex<Receiver<Polled>>>,
+    /// The reader's state as of the last batch taken, by whichever thread took it (held
+    /// only to copy it in or out: never while a batch is waited for).
+    state: Arc<Mutex<State>>,
 }
 
 impl FileFeed {
@@ -109,36 +114,47 @@ impl FileFeed {
             .name("tlslens-capture".to_owned())
             .spawn(move || read_file(file, reader, &tx))?;
         Ok(FileFeed {
-            rx: Mutex::new(rx),
-            state,
+            rx: Arc::new(Mutex::new(rx)),
+            state: Arc::new(Mutex::new(state)),
         })
+    }
+
+    /// The reader's state as of the last batch taken.
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        // Poisoned: no panic can happen while it is held.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The next batch, waiting for the thread (call it with the GIL released); an empty
     /// batch once `state.done`.
-    pub fn next(&mut self) -> Batch {
-        if self.state.done {
-            return Batch::default();
-        }
-        let polled = match self.rx.get_mut() {
+    pub fn next(&self) -> Batch {
+        let read = {
+            let state = self.state();
+            if state.done {
+                return Batch::default();
+            }
+            state.read
+        };
+        let polled = match self.rx.lock() {
             Ok(rx) => rx.recv().ok(),
             Err(_) => None, // poisoned: no panic can happen while it is held
         };
         match polled {
             Some(polled) => {
-                self.state = polled.state;
+                *self.state() = polled.state;
                 polled.batch
             }
             // The thread sends `done` before it ends, caught panics included: a bug.
             None => {
-                self.state.done = true;
+                let mut state = self.state();
+                state.done = true;
                 let mut batch = Batch::default();
                 batch.problems.push(Problem {
-                    offset: self.state.read,
+                    offset: read,
                     message: "internal error: the capture reader's thread ended early; \
                               reading stops here"
                         .to_owned(),
-                    frame: Some(self.state.frames.saturating_add(1)),
+                    frame: Some(state.frames.saturating_add(1)),
                 });
                 batch
             }

@@ -18,14 +18,14 @@ use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use pyo3::{PyTraverseError, PyVisit};
-use tlslens_core::capture::Batch;
+use tlslens_core::capture::{Batch, Problem};
 use tlslens_core::flows::{packet, udp, FlowTable, Limits};
 
 use super::decrypt::{suites, RunKeys};
 use super::flow_content::ContentSetup;
 use super::flow_events::{Collector, Kept};
 use super::flow_handover::to_python;
-use super::walk::{Stop, Walk, Walker};
+use super::walk::{Ahead, Stop, Walk, Walker, AHEAD_BATCHES};
 use super::CaptureReader;
 
 /// What one `pull` (or `answer`, `finish`) made of the frames.
@@ -121,6 +121,11 @@ pub struct FlowCore {
     /// No thread walks ahead for this table: the system made none, or it was lost (the
     /// walk stays in `pull`, as where it needs Python).
     alone: bool,
+    /// Python had to wait for the last walk ahead (or none went yet: the first batch is
+    /// Python's slowest): the next one takes the reader's next batches too (walk.rs,
+    /// `Ahead`). Where Python is the slower, one batch at a time keeps what it is handed
+    /// at once small.
+    behind: bool,
     /// How the walk ahead went, once waited for: the next `pull` returns its events.
     walked: Option<(Result<Stop, String>, Drained)>,
     /// What the reader's batches fetched since the last `pull` said (their events not yet
@@ -151,7 +156,7 @@ pub struct FlowCore {
 /// What the batches fetched for the next events said: the capture reader's problems,
 /// (secrets type, data) of its Decryption Secrets Blocks, and whether it needs more bytes.
 struct Fetched {
-    problems: Py<PyList>,
+    problems: Vec<Problem>,
     secrets: Py<PyList>,
     hungry: bool,
 }
@@ -215,11 +220,13 @@ impl FlowCore {
                 defer_tls: !checks,
                 ..Collector::default()
             },
+            ahead: None,
         };
         Ok(FlowCore {
             state: Some(Box::new(walk)),
             walker: None,
             alone: false,
+            behind: true,
             walked: None,
             fetched: None,
             unadmitted: None,
@@ -254,11 +261,7 @@ impl FlowCore {
             }
         };
         let (problems, secrets, hungry) = match self.fetched.take() {
-            Some(f) => (
-                f.problems.into_bound(py),
-                f.secrets.into_bound(py),
-                f.hungry,
-            ),
+            Some(f) => (told(py, &f.problems)?, f.secrets.into_bound(py), f.hungry),
             None => (PyList::empty(py), PyList::empty(py), false),
         };
         self.raise_interrupt(py)?;
@@ -482,7 +485,10 @@ impl FlowCore {
             return;
         }
         let answer = match self.walker.as_ref() {
-            Some(walker) => walker.answer(py),
+            Some(walker) => {
+                self.behind = !walker.done();
+                walker.answer(py)
+            }
             None => None,
         };
         let (mut walk, walked) = match answer {
@@ -500,9 +506,23 @@ impl FlowCore {
             }
         };
         let drained = drain(&mut walk);
+        let ahead = walk.ahead.take();
         unpark(self.parked.take(), &mut walk);
         self.state = Some(walk);
         self.walked = Some((walked, drained));
+        if let Some(ahead) = ahead {
+            self.fetched(py).problems.extend(ahead.problems);
+            self.unadmitted = ahead.held_back;
+        }
+    }
+
+    /// What the batches fetched since the last `pull` said, begun if none was fetched.
+    fn fetched(&mut self, py: Python<'_>) -> &mut Fetched {
+        self.fetched.get_or_insert_with(|| Fetched {
+            problems: Vec::new(),
+            secrets: PyList::empty(py).unbind(),
+            hungry: false,
+        })
     }
 
     /// The reader's next batch, when the last is walked whole (the one held back for its
@@ -523,17 +543,11 @@ impl FlowCore {
     /// its Decryption Secrets Blocks given to the QUIC table, to the flows held, and to
     /// `on_secrets`, before its frames are walked (flows opened in it need them).
     fn admit(&mut self, py: Python<'_>, batch: Batch, reader: &CaptureReader) -> PyResult<()> {
-        let fetched = self.fetched.get_or_insert_with(|| Fetched {
-            problems: PyList::empty(py).unbind(),
-            secrets: PyList::empty(py).unbind(),
-            hungry: false,
-        });
-        let (problems, secrets) = (fetched.problems.bind(py), fetched.secrets.bind(py));
+        let fetched = self.fetched(py);
+        let secrets = fetched.secrets.clone_ref(py).into_bound(py);
         fetched.hungry = batch.frames.is_empty() && !reader.spent();
         let read = reader.bytes_read();
-        for problem in &batch.problems {
-            problems.append((problem.offset, problem.message.as_str(), problem.frame))?;
-        }
+        fetched.problems.extend_from_slice(&batch.problems);
         let told = PyList::empty(py);
         let walk = self
             .state
@@ -567,6 +581,8 @@ impl FlowCore {
     /// Blocks waits: Python learns them only after the events before them.
     fn go_ahead(&mut self, py: Python<'_>, reader: &mut CaptureReader) -> PyResult<()> {
         let stays = self.checks || self.ending || self.broken.is_some() || self.alone;
+        // A batch a walk ahead held back for its secrets is the next pull's to walk.
+        let stays = stays || self.unadmitted.is_some();
         if stays || !reader.reads_file() || self.here(py).holds_gil() {
             return Ok(());
         }
@@ -601,8 +617,15 @@ impl FlowCore {
             let keys_for = std::mem::replace(&mut setup.keys_for, py.None());
             self.parked = Some((keys_for, setup.rsa.take()));
         }
+        walk.ahead = reader.file_feed().map(|feed| Ahead {
+            feed,
+            batches: if self.behind { AHEAD_BATCHES } else { 0 },
+            problems: Vec::new(),
+            held_back: None,
+        });
         if let Err(mut walk) = walker.give(walk) {
             // The thread is gone: walked here from now on.
+            walk.ahead = None;
             unpark(self.parked.take(), &mut walk);
             self.state = Some(walk);
             self.walker = None;
@@ -736,7 +759,17 @@ fn lost(limits: Limits) -> Walk {
         next: 0,
         collector: Collector::default(),
         read: 0,
+        ahead: None,
     }
+}
+
+/// The capture reader's problems as Python has them: (byte offset, message, frame number).
+fn told<'py>(py: Python<'py>, problems: &[Problem]) -> PyResult<Bound<'py, PyList>> {
+    let told = PyList::empty(py);
+    for problem in problems {
+        told.append((problem.offset, problem.message.as_str(), problem.frame))?;
+    }
+    Ok(told)
 }
 
 /// The callbacks parked while the walk was away, back in its content setup.

@@ -44,7 +44,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 use tlslens_core::capture::{self, Batch, Problem, Reader};
 
-use capture_file::FileFeed;
+pub(crate) use capture_file::FileFeed;
 
 /// The frames, problems and Decryption Secrets Blocks one `poll` read.
 #[pyclass(frozen, module = "tlslens._core")]
@@ -131,7 +131,7 @@ impl CaptureReader {
     #[getter]
     fn format(&self) -> &'static str {
         match &self.file {
-            Some(file) => file.state.format.name(),
+            Some(file) => file.state().format.name(),
             None => self.reader.format().name(),
         }
     }
@@ -140,7 +140,7 @@ impl CaptureReader {
     #[getter]
     fn fatal(&self) -> Option<String> {
         match &self.file {
-            Some(file) => file.state.fatal.clone(),
+            Some(file) => file.state().fatal.clone(),
             None => self.reader.fatal().map(str::to_owned),
         }
     }
@@ -154,7 +154,7 @@ impl CaptureReader {
     #[getter]
     fn frames(&self) -> u64 {
         match &self.file {
-            Some(file) => file.state.frames,
+            Some(file) => file.state().frames,
             None => self.reader.frames(),
         }
     }
@@ -163,7 +163,7 @@ impl CaptureReader {
     #[getter]
     fn linktypes(&self) -> Vec<u32> {
         match &self.file {
-            Some(file) => file.state.linktypes.clone(),
+            Some(file) => file.state().linktypes.clone(),
             None => self.reader.linktypes().iter().copied().collect(),
         }
     }
@@ -177,7 +177,9 @@ impl CaptureReader {
     /// Bytes of the capture taken in so far: read from its file, or fed.
     #[getter]
     fn bytes_read(&self) -> u64 {
-        self.file.as_ref().map_or(self.fed, |file| file.state.read)
+        self.file
+            .as_ref()
+            .map_or(self.fed, |file| file.state().read)
     }
 }
 
@@ -185,7 +187,7 @@ impl CaptureReader {
     /// The next batch: from the file's thread (waiting with the GIL released), or what the
     /// bytes fed so far give; a caught panic's problem is its last.
     pub(crate) fn next_batch(&mut self, py: Python<'_>) -> Batch {
-        let mut batch = match self.file.as_mut() {
+        let mut batch = match self.file.as_ref() {
             Some(file) => py.allow_threads(|| file.next()),
             None => self.guard(py, Reader::poll),
         };
@@ -195,10 +197,15 @@ impl CaptureReader {
         batch
     }
 
+    /// The file's batches, for a walk that takes them itself (None: a reader fed by Python).
+    pub(crate) fn file_feed(&self) -> Option<FileFeed> {
+        self.file.clone()
+    }
+
     /// Nothing more will come out (the reader is done, or a panic stopped it).
     pub(crate) fn spent(&self) -> bool {
         match &self.file {
-            Some(file) => file.state.done,
+            Some(file) => file.state().done,
             None => self.broken || self.reader.done(),
         }
     }

@@ -11,7 +11,12 @@
 //! the flows' decryptions are the core's (decrypt.rs, `FlowDecryption`), and the run's key
 //! log and session cache are shared behind locks. The walking thread never takes the GIL:
 //! what needs it (a SEED-CBC record) is a job done by a thread that holds it while it waits
-//! for a walk or for a lock (`ask_python`, `Exchange`).
+//! for a walk or for a lock (`ask_python`, `Exchange`). A walk ahead may go on to the
+//! reader's next batches by itself (`Ahead`) when Python waited for the last one: the
+//! walking thread is then not idle while Python is busy with a slow batch (the first, with
+//! its imports and trust store, takes as long as dozens of others), and a walk-bound run
+//! (bulk decryption) has its thread walking without a pause; the events it gathers bound
+//! how far it goes (`AHEAD_EVENTS`), so what Python is handed at once stays small.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -22,10 +27,11 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use pyo3::Python;
-use tlslens_core::capture::Batch;
+use tlslens_core::capture::{Batch, Problem};
 use tlslens_core::flows::{FlowTable, Step};
 
 use super::flow_events::Collector;
+use super::FileFeed;
 
 /// Bytes of stream data gathered before a batch is handed to Python, so that memory is
 /// bounded by this and not by how much one capture batch holds.
@@ -41,6 +47,30 @@ pub struct Walk {
     /// Bytes the capture reader had taken in when `batch` came (a progress bar's count for
     /// its events: the reader may be further on by the time they are told).
     pub read: u64,
+    /// On the walking thread: the capture's next batches, taken without Python.
+    pub ahead: Option<Ahead>,
+}
+
+/// Reader batches a walk ahead takes after the one it was given, at most, when the walk
+/// is what Python waits for (`FlowCore.go_ahead`).
+pub const AHEAD_BATCHES: usize = 32;
+/// Events gathered past which a walk ahead takes no further batch (what Python is handed
+/// at once stays about a few batches' worth).
+pub const AHEAD_EVENTS: usize = 1024;
+
+/// A walk ahead that goes on to the capture's next batches by itself, so that the walking
+/// thread is not idle while Python is slow on a batch (the first, with its imports and
+/// trust store, takes as long as dozens of others): the batches it takes, their problems
+/// (told with the events), and one it took but must not walk.
+pub struct Ahead {
+    pub feed: FileFeed,
+    /// Batches it may still take.
+    pub batches: usize,
+    /// The capture reader's problems in the batches taken, in order.
+    pub problems: Vec<Problem>,
+    /// A batch that carries Decryption Secrets Blocks: Python learns them before its
+    /// frames are walked (flows.rs, `admit`), so it waits for the next `pull`.
+    pub held_back: Option<Batch>,
 }
 
 /// Why a walk stopped.
@@ -109,6 +139,48 @@ impl Walk {
     /// `frames` with a panic caught (a bug: the caller makes it the capture's last problem).
     pub fn frames_caught(&mut self, checks: bool) -> std::thread::Result<Stop> {
         catch_unwind(AssertUnwindSafe(|| self.frames(checks)))
+    }
+
+    /// The walking thread's walk: the batch given, then (with `ahead`) the next batches the
+    /// feed has, while nothing asks for Python: the batch walked whole, the events gathered
+    /// few, no interrupt, nothing that makes the walk hold the GIL.
+    fn frames_ahead(&mut self) -> std::thread::Result<Stop> {
+        catch_unwind(AssertUnwindSafe(|| {
+            let mut stop = self.frames(false);
+            while self.next >= self.batch.frames.len()
+                && self.collector.events.len() < AHEAD_EVENTS
+                && !self.collector.stopping()
+                && !self.holds_gil()
+            {
+                let Some(batch) = self.take_ahead() else {
+                    break;
+                };
+                self.batch = batch;
+                self.next = 0;
+                let more = self.frames(false);
+                stop.progress |= more.progress;
+                stop.check |= more.check;
+            }
+            stop
+        }))
+    }
+
+    /// The feed's next batch to walk ahead, its problems kept; None when there is none to
+    /// walk (no feed, none left to take, the capture's end, or one held back).
+    fn take_ahead(&mut self) -> Option<Batch> {
+        let ahead = self.ahead.as_mut().filter(|ahead| ahead.batches > 0)?;
+        if ahead.feed.state().done {
+            return None;
+        }
+        ahead.batches -= 1;
+        let mut batch = ahead.feed.next();
+        if !batch.secrets.is_empty() {
+            ahead.held_back = Some(batch);
+            return None;
+        }
+        ahead.problems.append(&mut batch.problems);
+        self.read = ahead.feed.state().read;
+        (!batch.frames.is_empty()).then_some(batch)
     }
 }
 
@@ -249,7 +321,7 @@ impl Walker {
                 WALKING.with(|walking| walking.set(true));
                 let _ending = Ending(id);
                 while let Ok(mut walk) = given.recv() {
-                    let walked = walk.frames_caught(false);
+                    let walked = walk.frames_ahead();
                     post(|ex| ex.walked.push((id, (walk, walked))));
                 }
             });
@@ -294,6 +366,12 @@ impl Walker {
         }
     }
 
+    /// Whether the walk given is done (its answer waits to be taken).
+    pub fn done(&self) -> bool {
+        let id = self.id;
+        exchange().walked.iter().any(|(walker, _)| *walker == id)
+    }
+
     /// The walk given, once done, where there is no Python (jobs are left to others).
     #[cfg(test)]
     fn walked(&self) -> Option<Walked> {
@@ -306,11 +384,75 @@ impl Walker {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use tlslens_core::capture::{Batch, Frame};
     use tlslens_core::flows::{FlowTable, Limits};
 
-    use super::{Walk, Walker};
+    use super::{Ahead, Walk, Walker, AHEAD_BATCHES};
     use crate::flow_events::Collector;
+    use crate::FileFeed;
+
+    /// A pcap file of `frames` Ethernet frames of 1,000 bytes that no flow takes (an
+    /// unknown EtherType): about a MB of them make one of the reader's batches.
+    fn pcap_of(frames: u32, name: &str) -> PathBuf {
+        let mut bytes = Vec::new();
+        for word in [0xa1b2_c3d4_u32, 0x0004_0002, 0, 0, 65_535, 1] {
+            bytes.extend_from_slice(&word.to_le_bytes());
+        }
+        let mut frame = vec![0u8; 1_000];
+        frame[12..14].copy_from_slice(&[0x88, 0xb5]); // local experimental EtherType
+        for number in 0..frames {
+            for word in [number, 0, 1_000, 1_000] {
+                bytes.extend_from_slice(&word.to_le_bytes());
+            }
+            bytes.extend_from_slice(&frame);
+        }
+        let path = std::env::temp_dir().join(format!("{name}-{}.pcap", std::process::id()));
+        std::fs::write(&path, bytes).expect("written");
+        path
+    }
+
+    /// A walk of the file's first batch, going ahead by at most `batches` more.
+    fn walk_ahead(feed: &FileFeed, batches: usize) -> Box<Walk> {
+        let mut walk = walk_of(0);
+        walk.batch = feed.next();
+        walk.ahead = Some(Ahead {
+            feed: feed.clone(),
+            batches,
+            problems: Vec::new(),
+            held_back: None,
+        });
+        walk
+    }
+
+    #[test]
+    fn a_walk_ahead_takes_the_files_next_batches_itself() {
+        let path = pcap_of(3_000, "tlslens-walk-ahead");
+        let walker = Walker::start().expect("a thread");
+        // One more batch at most: the second batch's frames, not the third's.
+        let feed = FileFeed::open(&path, None, u64::MAX, 0).expect("opened");
+        assert!(walker.give(walk_ahead(&feed, 1)).is_ok());
+        let (away, walked) = walker.walked().expect("an answer");
+        assert!(walked.is_ok());
+        let two = away.table.frames;
+        assert!(two > 1_000 && two < 3_000, "{two} frames in two batches");
+        assert!(!feed.state().done);
+        // As far as the file goes: every frame, the reader done, the last batch's count.
+        let feed = FileFeed::open(&path, None, u64::MAX, 0).expect("opened");
+        assert!(walker.give(walk_ahead(&feed, AHEAD_BATCHES)).is_ok());
+        let (away, walked) = walker.walked().expect("an answer");
+        let _ = std::fs::remove_file(&path);
+        assert!(walked.is_ok());
+        assert_eq!(
+            (away.table.frames, away.next),
+            (3_000, away.batch.frames.len())
+        );
+        assert!(feed.state().done);
+        assert_eq!(away.read, feed.state().read);
+        let ahead = away.ahead.expect("kept");
+        assert!(ahead.problems.is_empty() && ahead.held_back.is_none());
+    }
 
     /// Frames no flow takes (too short for a link header): walked, counted, skipped.
     fn walk_of(frames: usize) -> Box<Walk> {
@@ -333,6 +475,7 @@ mod tests {
             next: 0,
             collector: Collector::default(),
             read: 0,
+            ahead: None,
         })
     }
 
