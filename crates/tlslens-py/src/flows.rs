@@ -622,6 +622,7 @@ impl FlowCore {
             batches: if self.behind { AHEAD_BATCHES } else { 0 },
             problems: Vec::new(),
             held_back: None,
+            asked: None,
         });
         if let Err(mut walk) = walker.give(walk) {
             // The thread is gone: walked here from now on.

@@ -16,14 +16,15 @@
 //! walking thread is then not idle while Python is busy with a slow batch (the first, with
 //! its imports and trust store, takes as long as dozens of others), and a walk-bound run
 //! (bulk decryption) has its thread walking without a pause; the events it gathers bound
-//! how far it goes (`AHEAD_EVENTS`), so what Python is handed at once stays small.
+//! how far it goes (`AHEAD_EVENTS`), so what Python is handed at once stays small, and it
+//! takes no further batch once Python waits for it (`Ahead::asked`).
 
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use pyo3::Python;
@@ -71,6 +72,17 @@ pub struct Ahead {
     /// A batch that carries Decryption Secrets Blocks: Python learns them before its
     /// frames are walked (flows.rs, `admit`), so it waits for the next `pull`.
     pub held_back: Option<Batch>,
+    /// Set when Python waits for the walk (`Walker::give` shares it).
+    pub asked: Option<Arc<AtomicBool>>,
+}
+
+impl Ahead {
+    /// Whether Python waits for the walk: it takes no further batch.
+    fn asked(&self) -> bool {
+        self.asked
+            .as_ref()
+            .is_some_and(|asked| asked.load(Ordering::Relaxed))
+    }
 }
 
 /// Why a walk stopped.
@@ -149,6 +161,7 @@ impl Walk {
             let mut stop = self.frames(false);
             while self.next >= self.batch.frames.len()
                 && self.collector.events.len() < AHEAD_EVENTS
+                && self.collector.arena.len() <= MAX_BATCH_DATA
                 && !self.collector.stopping()
                 && !self.holds_gil()
             {
@@ -157,6 +170,10 @@ impl Walk {
                 };
                 self.batch = batch;
                 self.next = 0;
+                // What the sessions were fed bounds one batch's work, not what is held:
+                // each batch taken ahead has its own (the events and their data, held for
+                // Python, still count, and stop the walk ahead).
+                self.collector.fed = 0;
                 let more = self.frames(false);
                 stop.progress |= more.progress;
                 stop.check |= more.check;
@@ -168,7 +185,10 @@ impl Walk {
     /// The feed's next batch to walk ahead, its problems kept; None when there is none to
     /// walk (no feed, none left to take, the capture's end, or one held back).
     fn take_ahead(&mut self) -> Option<Batch> {
-        let ahead = self.ahead.as_mut().filter(|ahead| ahead.batches > 0)?;
+        let ahead = self
+            .ahead
+            .as_mut()
+            .filter(|a| a.batches > 0 && !a.asked())?;
         if ahead.feed.state().done {
             return None;
         }
@@ -306,6 +326,9 @@ impl Drop for Ending {
 pub struct Walker {
     id: u64,
     give: Sender<Box<Walk>>,
+    /// Set while its waiter waits for the walk: a walk ahead then takes no further batch
+    /// (what it has is handed over at once, not after the batches it could still take).
+    asked: Arc<AtomicBool>,
 }
 
 impl Walker {
@@ -325,12 +348,20 @@ impl Walker {
                     post(|ex| ex.walked.push((id, (walk, walked))));
                 }
             });
-        spawned.ok().map(|_| Walker { id, give })
+        spawned.ok().map(|_| Walker {
+            id,
+            give,
+            asked: Arc::new(AtomicBool::new(false)),
+        })
     }
 
     /// Walk ahead: the state is the thread's until `answer`. Given back (Err) when the
     /// thread is gone.
-    pub fn give(&self, walk: Box<Walk>) -> Result<(), Box<Walk>> {
+    pub fn give(&self, mut walk: Box<Walk>) -> Result<(), Box<Walk>> {
+        self.asked.store(false, Ordering::Relaxed);
+        if let Some(ahead) = walk.ahead.as_mut() {
+            ahead.asked = Some(Arc::clone(&self.asked));
+        }
         self.give.send(walk).map_err(|failed| failed.0)
     }
 
@@ -357,6 +388,7 @@ impl Walker {
     /// walking thread are done with it meanwhile. None when the thread ended without
     /// answering.
     pub fn answer(&self, py: Python<'_>) -> Option<Walked> {
+        self.asked.store(true, Ordering::Relaxed);
         loop {
             match py.allow_threads(|| self.next(true)) {
                 Given::Walked(walked) => return Some(walked),
@@ -385,6 +417,8 @@ impl Walker {
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
 
     use tlslens_core::capture::{Batch, Frame};
     use tlslens_core::flows::{FlowTable, Limits};
@@ -422,6 +456,7 @@ mod tests {
             batches,
             problems: Vec::new(),
             held_back: None,
+            asked: None,
         });
         walk
     }
@@ -452,6 +487,22 @@ mod tests {
         assert_eq!(away.read, feed.state().read);
         let ahead = away.ahead.expect("kept");
         assert!(ahead.problems.is_empty() && ahead.held_back.is_none());
+    }
+
+    #[test]
+    fn a_walk_ahead_that_python_waits_for_takes_no_further_batch() {
+        let path = pcap_of(3_000, "tlslens-walk-asked");
+        let feed = FileFeed::open(&path, None, u64::MAX, 0).expect("opened");
+        let mut walk = walk_ahead(&feed, AHEAD_BATCHES);
+        let first = walk.batch.frames.len();
+        if let Some(ahead) = walk.ahead.as_mut() {
+            ahead.asked = Some(Arc::new(AtomicBool::new(true)));
+        }
+        let walked = walk.frames_ahead();
+        let _ = std::fs::remove_file(&path);
+        assert!(walked.is_ok());
+        assert_eq!(walk.table.frames, u64::try_from(first).unwrap_or(0));
+        assert!(!feed.state().done);
     }
 
     /// Frames no flow takes (too short for a link header): walked, counted, skipped.
