@@ -21,9 +21,10 @@ Usage (as root for the bulk capture's recording, with tshark installed):
         randoms, as in a capture of real traffic.
 Prints each time, peak RSS, the ratio to tshark, and after / before. The outputs of before
 and after are checked to be the same bytes. ``--many``/``--bulk`` (with their key logs) take
-captures already built elsewhere, read where they are. ``--alternate N`` also runs before
-and after N times each, alternating, and prints the median wall and CPU (user + system,
-every thread) of each: the steadier figures on a shared machine.
+captures already built elsewhere, read where they are. ``--alternate N`` also runs before,
+after and tshark N times each, in rotating order, and prints the median wall and CPU (user
++ system, every thread) of each and the median of each round's ratio to tshark: the
+steadier figures on a shared machine.
 """
 
 from __future__ import annotations
@@ -61,18 +62,32 @@ def _run(cmd: list[str]) -> tuple[float, float]:
     return time.perf_counter() - start, usage.ru_utime + usage.ru_stime
 
 
-def _alternate(name: str, before: list[str], after: list[str], runs: int) -> None:
-    times: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
+def _alternate(
+    name: str, before: list[str], after: list[str], tshark: list[str], runs: int
+) -> None:
+    """Before, after and tshark ``runs`` times each, one after the other in a rotating
+    order; the medians of each, and the median of each round's tshark / after (and before):
+    on a machine whose speed moves by a tenth from minute to minute, a ratio taken within
+    a round is the steadier figure."""
+    cmds = {"before": before, "after": after, "tshark": tshark}
+    times: dict[str, list[tuple[float, float]]] = {label: [] for label in cmds}
+    order = list(cmds)
     for _ in range(runs):
-        times["before"].append(_run(before))
-        times["after"].append(_run(after))
-    (bw, bc), (aw, ac) = (
+        for label in order:
+            times[label].append(_run(cmds[label]))
+        order.append(order.pop(0))
+    (bw, bc), (aw, ac), (tw, _tc) = (
         (statistics.median(w for w, _ in times[k]), statistics.median(c for _, c in times[k]))
-        for k in ("before", "after")
+        for k in cmds
     )
+    rounds = list(zip(times["before"], times["after"], times["tshark"], strict=True))
+    over_after = statistics.median(t / a for _, (a, _), (t, _) in rounds)
+    over_before = statistics.median(t / b for (b, _), _, (t, _) in rounds)
     print(
         f"  {name:24} alternated x{runs}: before {bw:.2f} s wall {bc:.2f} s CPU, after "
-        f"{aw:.2f} s wall {ac:.2f} s CPU: {bw / aw:.2f}x wall, {bc / ac:.2f}x CPU",
+        f"{aw:.2f} s wall {ac:.2f} s CPU: {bw / aw:.2f}x wall, {bc / ac:.2f}x CPU; tshark "
+        f"{tw:.2f} s: tshark/after {over_after:.2f}x, tshark/before {over_before:.2f}x "
+        "(medians of the rounds)",
         flush=True,
     )
 
@@ -161,7 +176,7 @@ def main() -> int:
     for name, given, tshark in cases:
         _case(name, [*before, *given], [*after, *given], tshark)
         if args.alternate:
-            _alternate(name, [*before, *given], [*after, *given], args.alternate)
+            _alternate(name, [*before, *given], [*after, *given], tshark, args.alternate)
     return 0
 
 
