@@ -3,7 +3,7 @@ meets (the README's "Bounds" table; each has a command-line option, cli/options.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from tlslens import _core
 from tlslens._core import MAX_HANDSHAKE_MESSAGE
@@ -23,8 +23,7 @@ MAX_PENDING_BYTES = _core.MAX_PENDING_BYTES
 MAX_UDP_FLOWS = _core.MAX_UDP_FLOWS
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
+class Limits(NamedTuple):
     """What a hostile or endless capture can make one read hold or spend (the README's
     "Bounds" table; each has a command-line option)."""
 

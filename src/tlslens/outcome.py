@@ -21,8 +21,7 @@ of ``show --json`` writes from too). The questions are asked in this order:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import TypeGuard
+from typing import NamedTuple, TypeGuard
 
 from tlslens import _core
 from tlslens.events import AlertEvent, EncryptedAlertEvent, TimelineEvent
@@ -36,8 +35,7 @@ INCOMPLETE = "incomplete"
 ALERT_WORDS: dict[str, str] = _core.ALERT_WORDS
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """How the handshake ended. ``by`` is "client", "server" or None; ``alert`` the name of
     the alert that ended it, when one was read; ``reason`` one sentence in plain words."""
 

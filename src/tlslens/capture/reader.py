@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from tlslens import _core
 from tlslens.errors import CaptureError
@@ -34,15 +34,13 @@ GZIP_MAX_RATIO = _core.GZIP_MAX_RATIO
 GZIP_FLOOR = _core.GZIP_FLOOR
 
 
-@dataclass(frozen=True, slots=True)
-class CaptureProblem:
+class CaptureProblem(NamedTuple):
     offset: int
     message: str
     frame: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class DecryptionSecrets:
+class DecryptionSecrets(NamedTuple):
     """A pcapng Decryption Secrets Block (kept for decryption; type 0x544c534b = TLS key log)."""
 
     secrets_type: int

@@ -12,7 +12,6 @@ transcript hash is unaffected: it covers the CompressedCertificate as sent.
 
 from __future__ import annotations
 
-import dataclasses
 import zlib
 
 from tlslens import registry
@@ -208,7 +207,7 @@ _opened = PerCertificate(_open, lambda key: max(len(key[1]), key[2]))
 
 def _tls13(ctx: hs.HandshakeContext) -> hs.HandshakeContext:
     # RFC 8879 is TLS 1.3 only: what is inside has the TLS 1.3 layout whatever was read so far.
-    return ctx if ctx.tls13 else dataclasses.replace(ctx, version=hs.TLS1_3)
+    return ctx if ctx.tls13 else ctx._replace(version=hs.TLS1_3)
 
 
 def certificate_of(message: hs.HandshakeMessage | None) -> hs.Certificate | None:

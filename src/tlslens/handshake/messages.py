@@ -12,7 +12,7 @@ other exception is a bug.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from tlslens._core import (
     Certificate,
@@ -83,8 +83,7 @@ MESSAGE_HASH = 254
 TLS1_3 = 0x0304
 
 
-@dataclass(frozen=True, slots=True)
-class HandshakeContext:
+class HandshakeContext(NamedTuple):
     """What was negotiated so far, for messages whose layout depends on it."""
 
     version: int | None = None  # negotiated protocol version (after supported_versions)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CipherSuiteInfo:
+class CipherSuiteInfo(NamedTuple):
     """One IANA cipher suite, decomposed from its name.
 
     ``kx``/``auth`` are None for TLS 1.3 suites (the group and the certificate

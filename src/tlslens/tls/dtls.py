@@ -14,7 +14,6 @@ the byte offset in the datagram; reading goes on.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -423,7 +422,7 @@ class DtlsSession(RecordContent):
         self._event(ACKEvent, side, offset, length, acked=kept, count=len(numbers))
         records = self.conn.records if self.conn is not None else None
         if records and (records[-1].frame, records[-1].offset) == (self.frame, offset):
-            records[-1] = dataclasses.replace(records[-1], acked=kept)
+            records[-1] = records[-1]._replace(acked=kept)
 
     def _message(self, side: int, msg_type: int, raw: bytes | None, *, decrypted: bool) -> None:
         if raw is None:

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tlslens import _core, registry
 from tlslens.x509.cache import per_der
@@ -33,8 +32,7 @@ TLS13_SERVER_CONTEXT = b"TLS 1.3, server CertificateVerify"
 TLS13_CLIENT_CONTEXT = b"TLS 1.3, client CertificateVerify"
 
 
-@dataclass(frozen=True, slots=True)
-class SignatureCheck:
+class SignatureCheck(NamedTuple):
     message: str  # "server_key_exchange" or "certificate_verify"
     direction: str  # "c2s" or "s2c"
     scheme: str  # the IANA name, or how a pre-TLS 1.2 signature is made

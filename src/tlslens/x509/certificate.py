@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from tlslens import _core
 from tlslens._text import iso_time
@@ -21,11 +19,10 @@ if TYPE_CHECKING:
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-@dataclass(frozen=True, slots=True)
-class CertificateInfo:
+class CertificateInfo(NamedTuple):
     """One certificate as sent, parsed with ``cryptography`` where it can be."""
 
-    der: bytes = field(repr=False)
+    der: bytes
     sha256: str
     subject: str | None
     issuer: str | None
@@ -36,6 +33,11 @@ class CertificateInfo:
     key: str | None = None  # e.g. "RSA 2048", "EC secp256r1"
     signature_algorithm: str | None = None
     error: str | None = None
+
+    def __repr__(self) -> str:
+        # Without the DER: kilobytes of noise in every message that shows a certificate.
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields[1:])
+        return f"CertificateInfo({shown})"
 
     def to_json(self) -> dict[str, Any]:
         # The same certificate comes in connection after connection (parse_certificate
@@ -90,7 +92,7 @@ def parse_certificate(der: bytes) -> CertificateInfo:
     notes = sorted({str(w.message).split(", which")[0] for w in caught})
     if notes:
         error = "; ".join([*notes, *([info.error] if info.error else [])])
-        info = dataclasses.replace(info, error=error)
+        info = info._replace(error=error)
     global _CACHED_BYTES
     # Bounded in count and in bytes (many captures reuse a few chains; a hostile one may
     # send certificates of megabytes each).

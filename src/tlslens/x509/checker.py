@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tlslens.x509.certificate import load_certificate, parse_certificate, quiet
 from tlslens.x509.validity import distances, wording_window
@@ -24,8 +24,7 @@ _SECOND = timedelta(seconds=1)
 _TICK = timedelta(microseconds=1)
 
 
-@dataclass(frozen=True, slots=True)
-class LateIntermediate:
+class LateIntermediate(NamedTuple):
     """An issuer some connections did not send, that a later connection of the capture did."""
 
     issuer: str
