@@ -13,7 +13,11 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from tlslens import _core, pipeline
 from tlslens.capture.writer import PcapngWriter
 from tlslens.keys.files import add_keylog_file
 from tlslens.keys.store import KeyStore
@@ -86,6 +90,43 @@ def test_a_walk_ahead_tells_what_a_walk_in_step_tells(tmp_path: Path) -> None:
     in_step, in_step_problems, _ = _read(path, as_stream=True)
     assert threads  # the file's frames were walked ahead
     assert len(ahead) == COUNT
+    assert (ahead, ahead_problems) == (in_step, in_step_problems)
+
+
+def test_the_first_pull_hands_over_a_few_connections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python starts on the first connections while the walking thread takes the rest of
+    the reader's first batch: the first batch of events is short, the next ones are not,
+    and the lines are those of a walk in step."""
+    path = tmp_path / "many.pcapng"
+    _capture(path, secrets_halfway=False)
+    sizes: list[int] = []
+    made = pipeline._Pass.__init__
+
+    def counting(self: pipeline._Pass, *args: Any, **kwargs: Any) -> None:
+        made(self, *args, **kwargs)
+        core = self.core
+
+        class Counted:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(core, name)
+
+            def pull(self, reader: _core.CaptureReader) -> _core.FlowBatch:
+                batch = core.pull(reader)
+                sizes.append(len(batch.events))
+                return batch
+
+        self.core = Counted()  # type: ignore[assignment]
+
+    monkeypatch.setattr(pipeline._Pass, "__init__", counting)
+    ahead, ahead_problems, threads = _read(path, as_stream=False)
+    monkeypatch.undo()
+    in_step, in_step_problems, _ = _read(path, as_stream=True)
+    assert threads
+    # A frame may end a connection and open another past the bound: a few events more.
+    assert _core.FIRST_WALK_EVENTS <= sizes[0] <= _core.FIRST_WALK_EVENTS + 8
+    assert max(sizes[1:]) > 4 * _core.FIRST_WALK_EVENTS
     assert (ahead, ahead_problems) == (in_step, in_step_problems)
 
 

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 GZIP_MAX_RATIO: int
 GZIP_FLOOR: int
+# Events the first FlowCore.pull hands over at most (the rest of its batch is walked
+# on the walking thread meanwhile).
+FIRST_WALK_EVENTS: int
 
 @final
 class FrameBatch:

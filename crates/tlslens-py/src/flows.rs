@@ -25,7 +25,7 @@ use super::decrypt::{suites, RunKeys};
 use super::flow_content::ContentSetup;
 use super::flow_events::{Collector, Kept};
 use super::flow_handover::to_python;
-use super::walk::{Ahead, Stop, Walk, Walker, AHEAD_BATCHES};
+use super::walk::{Ahead, Stop, Walk, Walker, AHEAD_BATCHES, FIRST_WALK_EVENTS};
 use super::CaptureReader;
 
 /// What one `pull` (or `answer`, `finish`) made of the frames.
@@ -144,6 +144,8 @@ pub struct FlowCore {
     checks: bool,
     /// A panic was caught: nothing more is walked.
     broken: Option<String>,
+    /// The first `pull` walked (its walk stops early: `FIRST_WALK_EVENTS`).
+    started: bool,
     /// `on_secrets(blocks)`: told each batch's Decryption Secrets Blocks before its frames
     /// are walked (flows opened in it make their decryptors with them).
     on_secrets: Option<PyObject>,
@@ -234,6 +236,7 @@ impl FlowCore {
             limits,
             checks,
             broken: None,
+            started: false,
             on_secrets,
             ending: false,
             finished: false,
@@ -250,13 +253,21 @@ impl FlowCore {
             None => {
                 self.fetch(py, &mut reader)?;
                 let checks = self.checks;
+                let first = !self.started;
+                let most = if first { FIRST_WALK_EVENTS } else { usize::MAX };
+                self.started = true;
                 let walk = self.here(py);
                 let hold = walk.holds_gil();
-                let walked = if hold {
-                    walk.frames_caught(checks)
+                let mut walked = if hold {
+                    walk.frames_caught(checks, most)
                 } else {
-                    py.allow_threads(|| walk.frames_caught(checks))
+                    py.allow_threads(|| walk.frames_caught(checks, most))
                 };
+                if let Ok(stop) = walked.as_mut() {
+                    // The first connections out: a progress bar shows the first bytes read
+                    // (the walk ahead may take the rest of a small file at once).
+                    stop.progress |= first;
+                }
                 (walked.map_err(|panic| panic_text(panic.as_ref())), None)
             }
         };

@@ -284,6 +284,7 @@ fn to_python(py: Python<'_>, batch: &Batch) -> PyResult<FrameBatch> {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("GZIP_MAX_RATIO", capture::GZIP_MAX_RATIO)?;
+    m.add("FIRST_WALK_EVENTS", walk::FIRST_WALK_EVENTS)?;
     m.add("GZIP_FLOOR", capture::GZIP_FLOOR)?;
     m.add_class::<CaptureReader>()?;
     m.add_class::<FrameBatch>()?;

@@ -17,7 +17,8 @@
 //! its imports and trust store, takes as long as dozens of others), and a walk-bound run
 //! (bulk decryption) has its thread walking without a pause; the events it gathers bound
 //! how far it goes (`AHEAD_EVENTS`), so what Python is handed at once stays small, and it
-//! takes no further batch once Python waits for it (`Ahead::asked`).
+//! takes no further batch once Python waits for it (`Ahead::asked`). The first `pull`
+//! walks a few connections only (`FIRST_WALK_EVENTS`) before the thread takes over.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -58,6 +59,12 @@ pub const AHEAD_BATCHES: usize = 32;
 /// Events gathered past which a walk ahead takes no further batch (what Python is handed
 /// at once stays about a few batches' worth).
 pub const AHEAD_EVENTS: usize = 1024;
+/// Events the first `pull` hands Python at most. That walk is the main thread's (nothing
+/// went ahead yet) and Python waited for it whole: the reader's first batch took 10-20 ms
+/// of a 0.5 s run, while Python's own first steps (its first chain checked: cryptography's
+/// X.509 imported, the roots read) need only the first connections. Python now starts on
+/// those, and the walking thread takes the rest of the batch meanwhile.
+pub const FIRST_WALK_EVENTS: usize = 64;
 
 /// A walk ahead that goes on to the capture's next batches by itself, so that the walking
 /// thread is not idle while Python is slow on a batch (the first, with its imports and
@@ -125,9 +132,9 @@ impl Walk {
     }
 
     /// The frames of the batch from `next` on, until the batch is walked whole, or Python
-    /// must act: its clock looked at (`checks`), the events gathered handed over, an
-    /// interrupt raised in a callback.
-    pub fn frames(&mut self, checks: bool) -> Stop {
+    /// must act: its clock looked at (`checks`), the events gathered handed over (past
+    /// `most_events` of them too), an interrupt raised in a callback.
+    pub fn frames(&mut self, checks: bool, most_events: usize) -> Stop {
         let Walk {
             table,
             batch,
@@ -141,7 +148,11 @@ impl Walk {
             let (ts_ns, linktype, data) = (frame.ts_ns, frame.linktype, batch.bytes(frame));
             let step = table.captured(ts_ns, linktype, data, frame.orig_len, collector);
             stop.note(step, table, collector);
-            if (checks && stop.check) || collector.held() > MAX_BATCH_DATA || collector.stopping() {
+            if (checks && stop.check)
+                || collector.held() > MAX_BATCH_DATA
+                || collector.stopping()
+                || collector.events.len() >= most_events
+            {
                 break;
             }
         }
@@ -149,8 +160,8 @@ impl Walk {
     }
 
     /// `frames` with a panic caught (a bug: the caller makes it the capture's last problem).
-    pub fn frames_caught(&mut self, checks: bool) -> std::thread::Result<Stop> {
-        catch_unwind(AssertUnwindSafe(|| self.frames(checks)))
+    pub fn frames_caught(&mut self, checks: bool, most_events: usize) -> std::thread::Result<Stop> {
+        catch_unwind(AssertUnwindSafe(|| self.frames(checks, most_events)))
     }
 
     /// The walking thread's walk: the batch given, then (with `ahead`) the next batches the
@@ -158,7 +169,7 @@ impl Walk {
     /// few, no interrupt, nothing that makes the walk hold the GIL.
     fn frames_ahead(&mut self) -> std::thread::Result<Stop> {
         catch_unwind(AssertUnwindSafe(|| {
-            let mut stop = self.frames(false);
+            let mut stop = self.frames(false, usize::MAX);
             while self.next >= self.batch.frames.len()
                 && self.collector.events.len() < AHEAD_EVENTS
                 && self.collector.arena.len() <= MAX_BATCH_DATA
@@ -174,7 +185,7 @@ impl Walk {
                 // each batch taken ahead has its own (the events and their data, held for
                 // Python, still count, and stop the walk ahead).
                 self.collector.fed = 0;
-                let more = self.frames(false);
+                let more = self.frames(false, usize::MAX);
                 stop.progress |= more.progress;
                 stop.check |= more.check;
             }
@@ -533,7 +544,9 @@ mod tests {
     #[test]
     fn the_walking_thread_walks_as_the_caller_would_and_gives_the_state_back() {
         let mut here = walk_of(100);
-        let stop_here = here.frames_caught(false).map(|s| (s.check, s.progress));
+        let stop_here = here
+            .frames_caught(false, usize::MAX)
+            .map(|s| (s.check, s.progress));
         let walker = Walker::start().expect("a thread");
         assert!(walker.give(walk_of(100)).is_ok());
         let (away, walked) = walker.walked().expect("an answer");
