@@ -266,7 +266,8 @@ class FlowConflict:
 
 @final
 class FlowClosing:
-    """A FIN or RST from ``side``."""
+    """A FIN or RST from ``side`` (a ``FlowCore`` without sessions: with them, the first
+    after TLS began comes with ``FlowClosed.closing``)."""
 
     @property
     def flow(self) -> int: ...
@@ -314,6 +315,10 @@ class FlowClosed:
     @property
     def counts(self) -> SideCounts:
         """... what the content layer counted per side (see ``Content.counts``)."""
+    @property
+    def closing(self) -> tuple[int, int, int] | None:
+        """With sessions: the first FIN or RST after the flow's session began TLS, as
+        (side, frame, ts_ns); None when there was none."""
 
 @final
 class FlowHandOut:

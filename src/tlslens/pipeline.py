@@ -268,16 +268,11 @@ class _Pass:
             yield from self._events(later)
 
     def _flow_event(self, ev: _core.FlowEvent) -> None:
-        """Every event but data and hand-outs: a flow's life (a TCP connection's ends first,
-        two or three a connection)."""
-        if type(ev) is _core.FlowClosing or type(ev) is _core.FlowClosed:
-            session = self.sessions.get(ev.flow)
-            if session is None:
-                return
-            if type(ev) is _core.FlowClosing:
-                session.closing(ev.side, ev.frame, ev.ts_ns)
-            else:
-                del self.sessions[ev.flow]
+        """Every event but data and hand-outs: a flow's life (a TCP connection's end first,
+        one a connection; its closings come with it, ``FlowClosed.closing``)."""
+        if type(ev) is _core.FlowClosed:
+            session = self.sessions.pop(ev.flow, None)
+            if session is not None:
                 self.ended[ev.flow] = session.closed(ev)
             return
         if type(ev) is _core.FlowOpened:

@@ -136,7 +136,7 @@ pub struct FlowConflict {
     pub(crate) ts_ns: Ns,
 }
 
-/// A FIN or RST from `side`.
+/// A FIN or RST from `side` (without sessions: see `FlowClosed::closing`).
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct FlowClosing {
     flow: u64,
@@ -169,6 +169,9 @@ pub struct FlowClosed {
     tls13_encrypted: bool,
     /// ... per side: (application data records, their bytes, gaps, bytes missing).
     counts: [(u64, u64, u64, u64); 2],
+    /// With sessions: the first FIN or RST after the flow's session began TLS, as (side,
+    /// frame, time); such a flow's closings are told here, not as `FlowClosing`s.
+    closing: Option<(u8, u64, Ns)>,
 }
 
 /// The flow's connection is next in first-packet order (`late`: after later ones).
@@ -502,6 +505,15 @@ impl FlowSink for Collector {
                     return;
                 }
                 self.stream(flow, side, event, frame, ts_ns)
+            }
+            FlowEvent::Closing {
+                flow,
+                side,
+                frame,
+                ts_ns,
+            } if self.sessions.is_some() => {
+                self.note_closing(flow, side, frame, ts_ns);
+                return;
             }
             FlowEvent::Closing {
                 flow,

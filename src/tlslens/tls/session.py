@@ -78,14 +78,6 @@ class FlowSession(RecordContent):
         self.content_flags = (False, False, False)
         self.content_counts: Counts = ((0, 0, 0, 0), (0, 0, 0, 0))
 
-    def closing(self, side: int, frame: int, ts_ns: int) -> None:
-        """A FIN or RST from ``side``: the first one says who ended the connection."""
-        self.frame, self.ts_ns = frame, ts_ns
-        conn = self.conn
-        if conn is not None and conn.closed_first is None:
-            conn.closed_first = self._direction(side)
-            conn.closed_at = (frame, ts_ns)
-
     def abandon(self, message: str) -> None:
         """Stop parsing this connection (after a bug); the core session only counts its
         bytes from now on."""
@@ -96,8 +88,14 @@ class FlowSession(RecordContent):
         """The capture walk's end of the flow (its content layer's flags and counts): the
         model, as ``finish`` gives it."""
         self.frame, self.ts_ns = ev.frame, ev.ts_ns
-        if ev.by is not None and self.conn is not None:
-            self.conn.closed_by = ev.by
+        conn = self.conn
+        if conn is not None:
+            if ev.by is not None:
+                conn.closed_by = ev.by
+            if ev.closing is not None:  # the first FIN or RST since TLS began: who ended it
+                side, frame, ts_ns = ev.closing
+                conn.closed_first = self._direction(side)
+                conn.closed_at = (frame, ts_ns)
         self.content_flags = (ev.renegotiation, ev.abbreviated, ev.tls13_encrypted)
         self.content_counts = ev.counts
         conn = self.finish()

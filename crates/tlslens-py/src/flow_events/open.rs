@@ -51,6 +51,9 @@ pub struct Open {
     /// plaintext flow that says little, a banner, a request and its answer, costs them
     /// alone), and what a TLS flow told at its end says.
     held: Option<Box<Held>>,
+    /// The first FIN or RST after its session began TLS: (side, frame, time), told with
+    /// its end (`FlowClosed.closing`). Boxed: most open flows never have one.
+    closing: Option<Box<(u8, u64, Ns)>>,
 }
 
 /// A flow's session events held for Python: each stream event's with its frame and time,
@@ -151,6 +154,7 @@ impl Open {
             secrets,
             told: false,
             held: None,
+            closing: None,
         }
     }
 
@@ -334,10 +338,11 @@ impl Collector {
         }
         self.tell_if_at_end(flow);
         let open = self.sessions.as_mut().and_then(|s| s.remove(&flow));
-        if open.is_some_and(|open| !open.told) {
+        if open.as_ref().is_some_and(|open| !open.told) {
             self.silent.insert(flow);
             return false;
         }
+        closed.closing = open.and_then(|open| open.closing).map(|closing| *closing);
         let Some(mut content) = self.contents.remove(&flow) else {
             return true;
         };
@@ -378,6 +383,7 @@ impl Collector {
             abbreviated: false,
             tls13_encrypted: false,
             counts: [(0, 0, 0, 0); 2],
+            closing: None,
             flow,
             frame,
             ts_ns: Ns(ts_ns),
@@ -443,6 +449,19 @@ impl Collector {
         }
     }
 
+    /// A FIN or RST from `side` of a flow Python was told: the first after its session
+    /// began TLS is kept for its end (Python's connection exists from that start, and
+    /// reads who closed first only once the connection is whole).
+    pub(super) fn note_closing(&mut self, flow: u64, side: u8, frame: u64, ts_ns: i128) {
+        let open = self.sessions.as_mut().and_then(|s| s.get_mut(&flow));
+        let Some(open) = open.filter(|open| open.closing.is_none()) else {
+            return;
+        };
+        if open.session.as_deref().is_some_and(Session::started) {
+            open.closing = Some(Box::new((side, frame, Ns(ts_ns))));
+        }
+    }
+
     /// A TCP flow Python was not told (it has no `FlowSession`): what would be told of its
     /// life (closing, eviction, being given up) would change nothing there, and is not.
     pub(crate) fn untold(&self, flow: u64) -> bool {
@@ -460,7 +479,7 @@ mod tests {
     use tlslens_core::decrypt::Suites;
     use tlslens_core::flows::packet::Addr;
     use tlslens_core::flows::tcp::StreamEvent;
-    use tlslens_core::flows::{FlowEvent, FlowSink, Opened, Verdict};
+    use tlslens_core::flows::{CloseReason, FlowEvent, FlowSink, Opened, Verdict};
     use tlslens_core::records::{Session, SessionEvent};
 
     use crate::flow_content::{ContentSetup, Said};
@@ -776,23 +795,37 @@ mod tests {
     }
 
     #[test]
-    fn a_held_flow_told_at_its_closing_tells_what_came_after_it_after_it() {
+    fn a_flows_first_closing_after_tls_began_comes_with_its_end() {
         pyo3::prepare_freethreaded_python();
         Python::with_gil(|py| {
             let mut flows = collector(py);
             let hello = client_hello();
+            let closing = |flows: &mut Collector, side: u8, frame: u64| {
+                let ts_ns = i128::from(frame) * 1_000;
+                flows.event(FlowEvent::Closing {
+                    flow: 6,
+                    side,
+                    frame,
+                    ts_ns,
+                });
+            };
             open(&mut flows, 6, Some(0));
             data(&mut flows, 6, 0, 0, &hello);
-            // The client's FIN: the flow is told before it, what was held first.
-            flows.event(FlowEvent::Closing {
-                flow: 6,
-                side: 0,
-                frame: 3,
-                ts_ns: 3_000,
-            });
-            // The server's hello after it (a self-framed group) must not join the events
-            // told before the FIN: Python reads it after.
+            // The client's FIN: the flow held is told then, what was held first; the FIN is
+            // kept for the flow's end, not told as an event of its own.
+            closing(&mut flows, 0, 3);
+            // The server's hello after it (a self-framed group) does not join the events
+            // told before the FIN; then the server's RST, a closing after the first.
             data(&mut flows, 6, 1, 0, &hello);
+            closing(&mut flows, 1, 5);
+            flows.event(FlowEvent::Closed {
+                flow: 6,
+                frame: 5,
+                ts_ns: 5_000,
+                by: Some(CloseReason::Rst),
+                syn_ts_ns: None,
+                synack_ts_ns: None,
+            });
             let kinds: Vec<&str> = flows
                 .events
                 .iter()
@@ -800,10 +833,19 @@ mod tests {
                     Kept::Opened(_) => "opened",
                     Kept::Session { .. } => "session",
                     Kept::Closing(_) => "closing",
+                    Kept::Closed(_) => "closed",
                     _ => "other",
                 })
                 .collect();
-            assert_eq!(kinds, ["opened", "session", "closing", "session"]);
+            assert_eq!(kinds[..3], ["opened", "session", "session"]);
+            assert!(!kinds.contains(&"closing"));
+            let Some(Kept::Closed(closed)) = flows.events.last() else {
+                panic!("the flow's end last: {kinds:?}");
+            };
+            assert_eq!(
+                closed.closing.as_ref().map(|c| (c.0, c.1, c.2 .0)),
+                Some((0, 3, 3_000))
+            );
         });
     }
 }
