@@ -141,8 +141,10 @@ def _ended_by_port_reuse(tmp_path: Path) -> Path:
 def test_a_bug_in_a_connection_ended_by_port_reuse_keeps_its_counts(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """The sides' ends of a connection the content layer gave up on still cross (they are
-    not joined to the events Python stopped reading at the bug): its bytes are counted."""
+    """The sides' ends of a connection the content layer gave up on are still counted:
+    they come with the events Python stopped reading at the bug (a connection told at its
+    end crosses in one ``SessionEvents``), and ``_core.take_events`` counts them before the
+    flow is given up."""
     path = _ended_by_port_reuse(tmp_path)
     clean = next(iter(read_capture(path))).stats
     _first_connection_fails(monkeypatch)

@@ -10,6 +10,7 @@ use pyo3::types::{PyBytes, PyList};
 use super::content_events::{tell, tell_message, tell_run, Seen};
 use super::flow_content::Said;
 use tlslens_core::flows::tcp::StreamEvent;
+use tlslens_core::records::SessionEvent;
 
 use super::flow_events::{Collector, FlowConflict, FlowData, FlowGap, Kept, SessionEvents};
 use super::ns::Ns;
@@ -148,13 +149,18 @@ pub struct Group {
 
 impl Group {
     /// Whether Python reads these events without being told their frame: each carries its
-    /// own (the timeline events, handshake messages and findings of the content layer).
-    /// Such a group may join the flow's `SessionEvents` before it (`Collector::joinable`).
-    /// A side's end never joins: when Python gives up on a flow at a bug in the events
-    /// before it, the end must still reach the flow's session, which counts its bytes.
+    /// own (the timeline events, handshake messages and findings of the content layer), or
+    /// needs none (a side's end that words no conflicts: its bytes and records counted).
+    /// Such a group may join the flow's `SessionEvents` before it (`Collector::joinable`):
+    /// a connection's last group, its sides' ends, joins what it said last in the batch.
+    /// (When Python gives up on a flow at a bug in the events before an end, the end still
+    /// reaches the flow's session, which counts its bytes: `take_events`.)
     fn self_framed(&self) -> bool {
-        (self.events.iter())
-            .all(|said| matches!(said, Said::Content(_) | Said::Hello(..) | Said::Run(_)))
+        (self.events.iter()).all(|said| match said {
+            Said::Content(_) | Said::Hello(..) | Said::Run(_) => true,
+            Said::Session(SessionEvent::End { conflicts, .. }) => *conflicts <= 1,
+            _ => false,
+        })
     }
 }
 

@@ -38,16 +38,26 @@ pub const MAX_TICKETS_KEPT: usize = 8;
 #[pyfunction]
 pub fn take_events(session: &Bound<'_, PyAny>, events: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = session.py();
-    let abandoned = session.getattr(intern!(py, "_abandoned"))?.is_truthy()?;
+    let mut abandoned = session.getattr(intern!(py, "_abandoned"))?.is_truthy()?;
+    let mut failed = None;
     for ev in events.try_iter()? {
         let ev = ev?;
         if !abandoned {
-            take(session, &ev)?;
+            if let Err(error) = take(session, &ev) {
+                // A bug: the caller gives the flow up, but the sides' ends that came with
+                // these events are counted first, as an abandoned flow's are (a connection
+                // whose model was never made has none to count them in).
+                failed = Some(error);
+                if session.getattr(intern!(py, "conn"))?.is_none() {
+                    break;
+                }
+                abandoned = true;
+            }
         } else if let Ok(end) = ev.downcast::<SideEnd>() {
             side_end(session, end)?;
         }
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 /// One event, by class; the most frequent first.
