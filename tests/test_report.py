@@ -11,6 +11,7 @@ import os
 import re
 import socket
 import ssl
+import stat
 import subprocess
 import sys
 import threading
@@ -358,6 +359,29 @@ def test_report_usage_and_unreadable_input(tmp_path: Path) -> None:
     result = runner.invoke(main, ["report", "-o", str(tmp_path / "r.html"), str(garbage)])
     assert result.exit_code == 1 and "garbage.pcap" in result.stderr
     assert not (tmp_path / "r.html").exists()
+
+
+def test_the_report_goes_through_a_link_or_a_pipe_and_replaces_neither(tmp_path: Path) -> None:
+    """--output naming a link, or a pipe (as /dev/stdout may name one): the page is written
+    through it, and the link or the pipe stays what it was. (Renaming the page into place
+    replaced them: run as root, -o /dev/stdout replaced the link and -o /dev/full the
+    device's node with the page.)"""
+    capture = CAPTURES / "demo-tls12-tls13.pcapng"
+    page, link = tmp_path / "page.html", tmp_path / "link.html"
+    link.symlink_to(page)
+    result = CliRunner().invoke(main, ["report", "-o", str(link), str(capture)])
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and page.read_text().startswith("<!doctype html>")
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    read: list[bytes] = []
+    reader = threading.Thread(target=lambda: read.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    result = CliRunner().invoke(main, ["report", "-o", str(pipe), str(capture)])
+    reader.join(timeout=60)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISFIFO(pipe.lstat().st_mode)
+    assert read and read[0].startswith(b"<!doctype html>") and read[0].endswith(b"</html>")
 
 
 def test_show_ladder_in_a_pipe_is_plain_and_complete() -> None:

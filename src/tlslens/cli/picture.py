@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -139,12 +140,10 @@ def report(
         raise click.BadParameter("--quic goes with --connect HOST[:PORT]", param_hint="--quic")
     if quic and starttls not in (None, "none"):
         raise click.BadParameter("--starttls is not available with --quic", param_hint="--starttls")
-    folder = output.parent if str(output.parent) else Path(".")
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        # Said before the work, not after it.
+    unwritable = _unwritable(output)
+    if unwritable is not None:  # said before the work, not after it
         raise click.BadParameter(
-            f"{safe_text(str(output))}: cannot write in {safe_text(str(folder))}",
-            param_hint="--output",
+            f"{safe_text(str(output))}: {safe_text(unwritable)}", param_hint="--output"
         )
     keys = key_store(keylogs, rsa_keys, psk, err)
     made = datetime.now(UTC)
@@ -272,8 +271,14 @@ def _live(
 
 
 def _write(path: Path, page: str, err: Stderr) -> None:
-    """Atomically: a reader never sees half a page."""
+    """Atomically where the page is a file: a reader never sees half a page. Anything else
+    (/dev/stdout, a link, a pipe, a device) is written through: renaming a file over it
+    would replace the device or the link itself."""
     try:
+        if not _replaceable(path):
+            with path.open("w", encoding="utf-8") as out:
+                out.write(page)
+            return
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tlslens-", suffix=".html")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(page)
@@ -285,3 +290,25 @@ def _write(path: Path, page: str, err: Stderr) -> None:
         raise click.BadParameter(
             f"{safe_text(str(path))}: {exc.strerror or exc}", param_hint="--output"
         ) from exc
+
+
+def _unwritable(output: Path) -> str | None:
+    """Why the page could not be written at ``output``, or None: the folder it is renamed
+    into, or what it is written through (/dev/stdout: /dev is not the user's to write in;
+    a link to nothing yet: its target's folder)."""
+    if _replaceable(output) or not output.exists():
+        target = output if _replaceable(output) else output.resolve()
+        folder = target.parent if str(target.parent) else Path(".")
+        if folder.is_dir() and os.access(folder, os.W_OK):
+            return None
+        return f"cannot write in {folder}"
+    return None if os.access(output, os.W_OK) else "cannot be written"
+
+
+def _replaceable(path: Path) -> bool:
+    """Whether the page may be renamed into place: ``path`` is a regular file or nothing yet
+    (not a link: renaming over one would replace the link, not what it names)."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except FileNotFoundError:
+        return True
