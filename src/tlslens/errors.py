@@ -33,6 +33,17 @@ class UnsupportedCipherError(TLSLensError):
     """The suite's cipher is not available from ``cryptography``."""
 
 
+class OutputError(TLSLensError):
+    """Writing what a command makes failed (a full disk, a device that refuses): the
+    output's failure, never a capture's or a connection's. ``where`` names the output,
+    ``cause`` is the OSError."""
+
+    def __init__(self, cause: OSError, where: str = "standard output") -> None:
+        super().__init__(cause.strerror or str(cause))
+        self.cause = cause
+        self.where = where
+
+
 class KeyFileError(TLSLensError):
     """A key file that cannot be used; the message says which and why."""
 

@@ -36,7 +36,7 @@ from tlslens.bounds import DEFAULT_LIMITS, Limits
 from tlslens.capture import CaptureReader, open_capture
 from tlslens.capture.reader import CaptureProblem, DecryptionSecrets
 from tlslens.capture.tally import CaptureSummary
-from tlslens.errors import CaptureError
+from tlslens.errors import CaptureError, OutputError
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding
 from tlslens.quic.route import QuicRouter
@@ -251,6 +251,8 @@ class _Pass:
                     session.frame, session.ts_ns = ev.frame, ev.ts_ns
                     try:
                         session.take(ev.events)
+                    except OutputError:  # the plaintext's files refused it: the run's end
+                        raise
                     except Exception as exc:  # a bug in tlslens: report it, keep going
                         self._internal_error(ev.flow, session, exc)
             elif type(ev) is _core.FlowHandOut:

@@ -16,6 +16,7 @@ import click
 
 from tlslens import __version__
 from tlslens._text import safe_text
+from tlslens.errors import OutputError
 
 # Each command is imported when it runs: `scan` does not pay for pyOpenSSL, `show` not for
 # the scanner (start-up time is part of every command's time). Beside it, what `tlslens
@@ -96,13 +97,31 @@ class _Main(click.Group):
 
     def invoke(self, ctx: click.Context) -> object:
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            finally:
+                _flush_output()
         except BrokenPipeError:
             # Imported here: cli.output brings rich and the model, which --version and
             # --help do without.
             from tlslens.cli.output import closed_pipe
 
             closed_pipe()
+        except OutputError as exc:
+            from tlslens.cli.output import failed_output
+
+            failed_output(exc)
+
+
+def _flush_output() -> None:
+    """Standard output's last bytes, written before the command ends: a failure is said as
+    the output's (``OutputError``), not printed by the interpreter as it exits."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(exc) from exc
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})

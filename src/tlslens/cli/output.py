@@ -14,11 +14,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from tlslens._text import safe_text
 from tlslens.capture import is_stdin
-from tlslens.errors import CaptureError
+from tlslens.errors import CaptureError, OutputError
 from tlslens.explain.summary import connection_title
 from tlslens.judge import Reading, Selection
 from tlslens.model import Connection, Finding
@@ -41,16 +41,57 @@ def print_heading(out: Console, conn: Connection) -> None:
 
 
 def closed_pipe() -> NoReturn:
-    """Standard output was closed by its reader: stop at once, with no message, exit 0.
+    """Standard output was closed by its reader: stop at once, with no message, exit 0."""
+    _drop_stdout()
+    sys.exit(0)
 
-    Whatever is still buffered goes to /dev/null, so the interpreter's last flush cannot
-    raise again."""
+
+def failed_output(exc: OutputError) -> NoReturn:
+    """Writing the output failed (a full disk, a device that refuses): one line naming the
+    output on standard error, exit 1 (said as the output's failure, not a capture's)."""
+    print(
+        f"tlslens: cannot write to {safe_text(exc.where)}: {safe_text(str(exc))}", file=sys.stderr
+    )
+    _drop_stdout()
+    sys.exit(1)
+
+
+def _drop_stdout() -> None:
+    """Whatever is still buffered for standard output goes to /dev/null, so that the
+    interpreter's last flush cannot raise again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError, io.UnsupportedOperation):  # not a real file (tests)
         pass
-    sys.exit(0)
+
+
+class OutputStream:
+    """Standard output as a command's Console writes to it: a write that fails is the
+    output's (``OutputError``), which no reading of a capture takes for its own; a reader
+    gone stays a BrokenPipeError (``closed_pipe``)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(exc) from exc
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(exc) from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 class Stderr:

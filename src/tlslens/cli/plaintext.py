@@ -31,7 +31,7 @@ from tlslens.cli.output import (
 )
 from tlslens.cli.terminal import PipedConsole
 from tlslens.decrypt.http import summarize as http_summary
-from tlslens.errors import CaptureError
+from tlslens.errors import CaptureError, OutputError
 from tlslens.explain import decryption_summary
 from tlslens.judge import Judge, Reading, Selection
 from tlslens.model import Connection
@@ -60,6 +60,12 @@ class _PlaintextFiles:
         return self.directory / f".stream{stream}-{direction}.part"
 
     def write(self, stream: int, direction: str, data: bytes) -> None:
+        try:
+            self._write(stream, direction, data)
+        except OSError as exc:  # the output's, not the connection's (a full disk...)
+            raise OutputError(exc, str(exc.filename or self.directory)) from exc
+
+    def _write(self, stream: int, direction: str, data: bytes) -> None:
         key = (stream, direction)
         handle = self.handles.pop(key, None)
         if handle is None:
@@ -85,6 +91,12 @@ class _PlaintextFiles:
     def finish(self, stream: int, conn_id: int) -> tuple[dict[str, Path], list[tuple[str, int]]]:
         """A connection's plaintext files, closed (empty if it had none), under its number
         (what --out promises), and the order its chunks came in."""
+        try:
+            return self._finish(stream, conn_id)
+        except OSError as exc:  # the output's, not the capture's
+            raise OutputError(exc, str(exc.filename or self.directory)) from exc
+
+    def _finish(self, stream: int, conn_id: int) -> tuple[dict[str, Path], list[tuple[str, int]]]:
         files: dict[str, Path] = {}
         for direction in ("c2s", "s2c", *sorted(self.streams.pop(stream, ()), key=_stream_order)):
             handle = self.handles.pop((stream, direction), None)

@@ -34,7 +34,7 @@ from tlslens.cli.output import (
     write_line,
     write_lines,
 )
-from tlslens.errors import CaptureError
+from tlslens.errors import CaptureError, OutputError
 from tlslens.judge import ClosingNotes, Reading, Selection
 from tlslens.model import C2S, Connection
 from tlslens.outcome import outcome_of
@@ -141,7 +141,12 @@ def show(
 
     def draw(conn: Connection) -> None:
         if write_json is not None:
-            write_json(connection_line_bytes(conn, reveal_keys=reveal_keys))
+            try:
+                write_json(connection_line_bytes(conn, reveal_keys=reveal_keys))
+            except BrokenPipeError:
+                raise
+            except OSError as exc:  # the output's, not the capture's (a full disk...)
+                raise OutputError(exc) from exc
             return
         assert out is not None  # not JSON: the text's console
         if brief:

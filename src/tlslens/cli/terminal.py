@@ -6,16 +6,22 @@ Its own module: ``cli.output``, which every command imports, does not import ric
 
 from __future__ import annotations
 
-from typing import NoReturn
+import sys
+from typing import IO, Any, NoReturn, cast
 
 from rich.console import Console
 
-from tlslens.cli.output import closed_pipe
+from tlslens.cli.output import OutputStream, closed_pipe
 
 
 class PipedConsole(Console):
     """Standard output through rich that a closed pipe ends as ``closed_pipe`` does: rich
-    catches the BrokenPipeError itself and would exit 1, which ``| head`` must not see."""
+    catches the BrokenPipeError itself and would exit 1, which ``| head`` must not see.
+    Any other failure to write is the output's (``OutputStream``)."""
+
+    def __init__(self, **options: Any) -> None:
+        # (A stand-in for the stream: rich reads any other attribute through to it.)
+        super().__init__(file=cast(IO[str], OutputStream(sys.stdout)), **options)
 
     def on_broken_pipe(self) -> NoReturn:
         closed_pipe()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from tlslens import _core
 from tlslens.decrypt.connection import PlaintextSink
+from tlslens.errors import OutputError
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint, Finding
 from tlslens.quic import MAX_PACKETS_KEPT
@@ -79,6 +80,8 @@ class QuicRouter:
             try:
                 session.batch = (batch.frame, batch.ts_ns)
                 session.take(ev)
+            except OutputError:  # the plaintext's files refused it: the run's end
+                raise
             except Exception as exc:  # a bug in tlslens: told on the connection, run goes on
                 session._finding(
                     None,

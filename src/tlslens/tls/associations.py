@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from tlslens import _core
 from tlslens.decrypt.connection import PlaintextSink
+from tlslens.errors import OutputError
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Finding
 
@@ -76,6 +77,8 @@ class DtlsRouter:
         if type(ev) is _core.UdpDatagram:
             try:
                 dtls.datagram(ev.side, ev.frame, ev.ts_ns, ev.data)
+            except OutputError:  # the plaintext's files refused it: the run's end
+                raise
             except Exception as exc:  # a bug in tlslens: report it, keep going
                 dtls.abandon(f"internal error ({type(exc).__name__}: {exc})")
             return None
