@@ -64,3 +64,35 @@ def test_plaintext_files_that_cannot_be_written_stop_the_run(
     assert result.exit_code == 1
     assert result.stderr == f"tlslens: cannot write to {out}: No space left on device\n"
     assert "internal error" not in result.output
+
+
+def test_a_standard_output_closed_from_the_start_is_no_internal_error() -> None:
+    """Started with standard output closed (``>&-``): nothing is written, and nothing is
+    said of it (the final flush found no stream: an internal error, review)."""
+    for args in (["show", "--help"], ["show", str(CAPTURE)], ["certs", str(CAPTURE)]):
+        done = subprocess.run(
+            ["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "tlslens", *args],
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+        assert (done.returncode, done.stderr) == (0, ""), args
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="no /proc/self/fd here")
+def test_a_report_to_standard_output_goes_where_the_shell_opened_it(tmp_path: Path) -> None:
+    """``report -o /dev/stdout >> FILE``: the page is appended to what FILE held (opening
+    the name anew truncated it, review); /proc/self/fd/1 is what /dev/stdout names."""
+    kept = tmp_path / "kept.html"
+    kept.write_text("prior\n")
+    with kept.open("a") as appended:
+        done = subprocess.run(
+            [sys.executable, "-m", "tlslens", "report", "-o", "/proc/self/fd/1", str(CAPTURE)],
+            stdout=appended,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    text = kept.read_text()
+    assert text.startswith("prior\n<!doctype html>") and text.endswith("</html>")

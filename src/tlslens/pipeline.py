@@ -2,8 +2,8 @@
 
 Strategy: the compiled core (``tlslens._core``) reads the capture, decodes every frame
 down to TCP, keeps the flow table and reassembles each direction; Python never sees a
-frame. Per batch of frames it hands over the events of each flow (opened, closing, closed,
-and when a connection is next in first-packet order); each flow's stream goes through the
+frame. Per batch of frames it hands over the events of each flow (opened, closed with who
+closed it first, and when a connection is next in first-packet order); each flow's stream goes through the
 core's session (the mode machine) and its records through the core's content layer, both
 inside the walk: Python gets content events (handshake messages, runs of application data,
 findings...), never stream bytes or records. This module hands them to the flows'

@@ -136,7 +136,8 @@ pub struct FlowConflict {
     pub(crate) ts_ns: Ns,
 }
 
-/// A FIN or RST from `side` (without sessions: see `FlowClosed::closing`).
+/// A FIN or RST from `side`, told so by a table without sessions only: with them, the
+/// first after the flow's session began TLS comes with its end (`FlowClosed::closing`).
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct FlowClosing {
     flow: u64,

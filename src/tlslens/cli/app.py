@@ -116,6 +116,8 @@ class _Main(click.Group):
 def _flush_output() -> None:
     """Standard output's last bytes, written before the command ends: a failure is said as
     the output's (``OutputError``), not printed by the interpreter as it exits."""
+    if sys.stdout is None:  # started with it closed (>&-): nothing was written
+        return
     try:
         sys.stdout.flush()
     except BrokenPipeError:

@@ -32,7 +32,7 @@ from tlslens.cli.output import (
     say_note,
     say_unreadable,
 )
-from tlslens.errors import CaptureError, OptionError
+from tlslens.errors import CaptureError, OptionError, OutputError
 from tlslens.judge import Judge, Reading, Selection
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection
@@ -186,7 +186,7 @@ def report(
         builder = ReportBuilder(names, [str(p) for p in captures], made)
         selection = Selection(number, server, sni)
         _add_captures(builder, err, captures, judge, keys, selection, reveal_keys)
-    _write(output, builder.render(), err)
+    _write(output, builder.render())
     err.say(
         f"{safe_text(str(output))}: {plural(len(builder.rows), 'connection')} reported", "green"
     )
@@ -270,45 +270,97 @@ def _live(
     return f"{name}:{port} (live)", rec.to_pcapng()
 
 
-def _write(path: Path, page: str, err: Stderr) -> None:
-    """Atomically where the page is a file: a reader never sees half a page. Anything else
-    (/dev/stdout, a link, a pipe, a device) is written through: renaming a file over it
-    would replace the device or the link itself."""
+def _write(path: Path, page: str) -> None:
+    """The page, whole, where ``--output`` names: a file (or a new one) replaced atomically,
+    a reader never seeing half a page; through a link, the file it names (the link kept);
+    /dev/stdout and the like, the stream the shell opened (appended as it opened it, never
+    truncated anew); a pipe or a device, written to. (Renaming over those replaced the link
+    or the device node itself.) A failure is the output's, after the work."""
+    data = page.encode("utf-8")
     try:
-        if not _replaceable(path):
-            with path.open("w", encoding="utf-8") as out:
-                out.write(page)
+        if _replaceable(path):
+            _replace(path, data)
             return
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tlslens-", suffix=".html")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(page)
+        target = _through(path)
+        if target is not None:
+            for fd in (1, 2):
+                if _same_file(target, fd):
+                    _write_fd(fd, data)
+                    return
+            if stat.S_ISREG(target.st_mode):
+                _replace(path.resolve(), data)
+                return
+        with path.open("wb") as out:  # a pipe, a device; a link to nothing yet: made
+            out.write(data)
+    except BrokenPipeError:
+        raise  # a reader gone (-o /dev/stdout | head): the run ends quietly
+    except OSError as exc:
+        raise OutputError(exc, str(path)) from exc
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Atomically: written beside ``path`` under a temporary name, then renamed over it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tlslens-", suffix=".html")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would have made it
         os.replace(tmp, path)
-    except OSError as exc:
-        raise click.BadParameter(
-            f"{safe_text(str(path))}: {exc.strerror or exc}", param_hint="--output"
-        ) from exc
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _through(path: Path) -> os.stat_result | None:
+    """What ``path`` names through its links; None for a link to nothing yet."""
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
+
+
+def _same_file(target: os.stat_result, fd: int) -> bool:
+    try:
+        opened = os.fstat(fd)
+    except OSError:
+        return False
+    return (target.st_dev, target.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def _write_fd(fd: int, data: bytes) -> None:
+    """To an open standard stream, after what its text layer holds."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _unwritable(output: Path) -> str | None:
-    """Why the page could not be written at ``output``, or None: the folder it is renamed
-    into, or what it is written through (/dev/stdout: /dev is not the user's to write in;
-    a link to nothing yet: its target's folder)."""
-    if _replaceable(output) or not output.exists():
+    """Why the page could not be written at ``output``, said before the work; or None: the
+    folder it is renamed into, or what it is written through (/dev/stdout: /dev is not the
+    user's to write in; a link: the file it names, or that file's folder)."""
+    try:
+        if not _replaceable(output) and output.exists():
+            return None if os.access(output, os.W_OK) else "cannot be written"
         target = output if _replaceable(output) else output.resolve()
-        folder = target.parent if str(target.parent) else Path(".")
-        if folder.is_dir() and os.access(folder, os.W_OK):
-            return None
-        return f"cannot write in {folder}"
-    return None if os.access(output, os.W_OK) else "cannot be written"
+    except (OSError, RuntimeError):  # links that go round in a loop
+        return "cannot be written (its links loop)"
+    folder = target.parent if str(target.parent) else Path(".")
+    if folder.is_dir() and os.access(folder, os.W_OK):
+        return None
+    return f"cannot write in {folder}"
 
 
 def _replaceable(path: Path) -> bool:
     """Whether the page may be renamed into place: ``path`` is a regular file or nothing yet
-    (not a link: renaming over one would replace the link, not what it names)."""
+    (not a link: renaming over one would replace the link, not what it names). What cannot
+    be looked at (a file for a folder, a folder not to be searched) is left to the folder's
+    check and the writing to say."""
     try:
         return stat.S_ISREG(path.lstat().st_mode)
-    except FileNotFoundError:
+    except OSError:
         return True

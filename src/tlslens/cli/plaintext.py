@@ -63,7 +63,7 @@ class _PlaintextFiles:
         try:
             self._write(stream, direction, data)
         except OSError as exc:  # the output's, not the connection's (a full disk...)
-            raise OutputError(exc, str(exc.filename or self.directory)) from exc
+            raise OutputError(exc, str(self.directory)) from exc
 
     def _write(self, stream: int, direction: str, data: bytes) -> None:
         key = (stream, direction)
@@ -94,7 +94,7 @@ class _PlaintextFiles:
         try:
             return self._finish(stream, conn_id)
         except OSError as exc:  # the output's, not the capture's
-            raise OutputError(exc, str(exc.filename or self.directory)) from exc
+            raise OutputError(exc, str(self.directory)) from exc
 
     def _finish(self, stream: int, conn_id: int) -> tuple[dict[str, Path], list[tuple[str, int]]]:
         files: dict[str, Path] = {}

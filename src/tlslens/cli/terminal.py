@@ -20,8 +20,10 @@ class PipedConsole(Console):
     Any other failure to write is the output's (``OutputStream``)."""
 
     def __init__(self, **options: Any) -> None:
-        # (A stand-in for the stream: rich reads any other attribute through to it.)
-        super().__init__(file=cast(IO[str], OutputStream(sys.stdout)), **options)
+        # (A stand-in for the stream: rich reads any other attribute through to it. With
+        # standard output closed from the start (>&-), rich writes nowhere, as it would.)
+        stream = cast(IO[str], OutputStream(sys.stdout)) if sys.stdout is not None else None
+        super().__init__(file=stream, **options)
 
     def on_broken_pipe(self) -> NoReturn:
         closed_pipe()
