@@ -31,19 +31,23 @@ BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_open_flows.py"
 # without keys is told to Python at its end (its records held in the core, no content layer
 # or Python model while it is open), and 2,039 for a flow whose first record never completes
 # (TLS started). The bound sits ~1,200 bytes above, for allocators and machines that differ.
-PER_FLOW_BOUND = 3_200
+# A browser-sized ClientHello (1.7 KB, in a full segment and a short one): 4,561 on
+# 2026-12-07, 3,220 once the reassembly's copy of the last chunk is kept at its size (it
+# kept the full segment's room); its bound ~1,000 above.
+PER_FLOW_BOUND = {"hello": 3_200, "started": 3_200, "browser": 4_200}
 
 
 def _flows(shape: str, path: Path, flows: int) -> None:
     """``flows`` TCP flows of ``shape`` (the benchmark's: "hello", each sent one ClientHello
-    and nothing after; "started", a record header and one byte of its body each way), all
+    and nothing after, "browser" a browser-sized one; "started", a record header and one byte of its body each way), all
     open until the capture ends (the benchmark's own writer: one way to make them)."""
     command = [sys.executable, str(BENCH), "--write", shape, str(flows), str(path)]
     subprocess.run(command, check=True)
 
 
 @pytest.mark.parametrize(
-    ("shape", "keyed"), [("hello", False), ("started", False), ("hello", True)]
+    ("shape", "keyed"),
+    [("hello", False), ("started", False), ("hello", True), ("browser", False)],
 )
 def test_an_open_tls_flow_costs_what_it_holds(tmp_path: Path, shape: str, keyed: bool) -> None:
     """The per-flow share of the peak: (peak at 20,000 flows - peak at 2,000) / 18,000, so
@@ -61,7 +65,7 @@ def test_an_open_tls_flow_costs_what_it_holds(tmp_path: Path, shape: str, keyed:
         assert code == 0, err[-500:]
         assert out.count("\n") == flows  # one connection each, none lost
     per_flow = (peaks[20_000] - peaks[2_000]) * 2**20 / 18_000
-    assert per_flow < PER_FLOW_BOUND, (peaks, round(per_flow))
+    assert per_flow < PER_FLOW_BOUND[shape], (peaks, round(per_flow))
 
 
 def test_members_made_on_first_use_are_lists_and_dicts_to_every_reader() -> None:

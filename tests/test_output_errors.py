@@ -5,14 +5,22 @@ a connection's internal error, nor by the interpreter as it exits."""
 from __future__ import annotations
 
 import errno
+import io
+import os
+import pickle
+import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
 from tlslens.cli import main, plaintext
+from tlslens.errors import OutputError
 
 from conftest import CAPTURES
 
@@ -96,3 +104,150 @@ def test_a_report_to_standard_output_goes_where_the_shell_opened_it(tmp_path: Pa
     assert done.returncode == 0, done.stderr
     text = kept.read_text()
     assert text.startswith("prior\n<!doctype html>") and text.endswith("</html>")
+
+
+@pytest.mark.skipif(not FULL.exists(), reason="no /dev/full on this system")
+@pytest.mark.parametrize("command", ["connect", "scan"])
+def test_a_live_commands_json_to_a_full_output_is_the_outputs_failure(command: str) -> None:
+    """connect --json and scan --json write their line without a Console: a write that
+    fails was an internal error (exit 2), the text form already the output's."""
+    from _servers import NAME, PKI, ScriptedServer, http_answer, server_context, tls_then
+
+    with ScriptedServer(tls_then(server_context(), http_answer)) as server:
+        for form in (["--json"], []):
+            with FULL.open("wb") as full:
+                target = [f"127.0.0.1:{server.port}", "--sni", NAME, "--ca", str(PKI / "root.pem")]
+                done = subprocess.run(
+                    [sys.executable, "-m", "tlslens", command, *form, *target],
+                    stdout=full,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    timeout=120,
+                )
+            assert done.returncode == 1, (form, done.stderr)
+            assert done.stderr.endswith(
+                "tlslens: cannot write to standard output: No space left on device\n"
+            ), (form, done.stderr)
+            assert "internal error" not in done.stderr
+
+
+class _FullDisk(pq.ParquetWriter):
+    """A Parquet file whose row groups the disk refuses."""
+
+    def write_table(self, table: pa.Table, row_group_size: int | None = None) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_dataset_that_cannot_be_written_stops_extract(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    """extract on a disk that fills up: the run stops, said as --out's failure with exit 1
+    (it was an internal error, exit 2; a table write inside the reading was taken for the
+    capture's failure), and no table, temporary file or marker is left of the captures
+    it stopped in. Two workers: the failure comes back from a worker process."""
+    monkeypatch.setattr(pq, "ParquetWriter", _FullDisk)  # forked workers inherit it
+    out = tmp_path / "dataset"
+    captures = [str(CAPTURE), str(CAPTURES / "chains.pcapng")]
+    result = CliRunner().invoke(
+        main, ["extract", "--out", str(out), "--workers", workers, *captures]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.stderr == f"tlslens: cannot write to {out}: No space left on device\n"
+    assert [p.name for p in out.rglob("*") if p.is_file()] == []
+
+
+def test_an_output_error_crosses_from_a_worker_whole() -> None:
+    """Pickled (a worker process's exception comes back so), it keeps its cause and
+    where it happened, not only its message."""
+    error = OutputError(OSError(errno.ENOSPC, "No space left on device"), where="/data/out")
+    again = pickle.loads(pickle.dumps(error))
+    assert (again.where, again.cause.errno, str(again)) == (
+        "/data/out",
+        errno.ENOSPC,
+        "No space left on device",
+    )
+
+
+def test_pki_files_that_cannot_be_written_are_the_outputs_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pki into a folder that is a file, or onto a disk that fills up: one line naming the
+    file, exit 1 (both were internal errors), and no key or CSR cut short left behind. A
+    private key is its owner's alone from its creation (it was written, then restricted)."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    result = CliRunner().invoke(main, ["pki", "csr", "--cn", "x", "--out", str(a_file / "k")])
+    assert result.exit_code == 1
+    assert result.stderr == f"tlslens: cannot write to {a_file / 'k.key'}: Not a directory\n"
+
+    created: list[int] = []
+    opened = os.open
+
+    def watched(path: str, flags: int, mode: int = 0o777) -> int:
+        created.append(mode)
+        return opened(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", watched)
+    good = tmp_path / "good"
+    assert CliRunner().invoke(main, ["pki", "csr", "--cn", "x", "--out", str(good)]).exit_code == 0
+    assert stat.S_IMODE((tmp_path / "good.key").stat().st_mode) == 0o600
+    assert created[0] == 0o600  # the key: made so, not chmod-ed after
+    monkeypatch.undo()
+
+    class Refusing(io.BufferedWriter):
+        def write(self, data: Any) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: Refusing(io.FileIO(fd, "w")))
+    result = CliRunner().invoke(main, ["pki", "csr", "--cn", "x", "--out", str(tmp_path / "k")])
+    assert result.exit_code == 1
+    assert (
+        result.stderr == f"tlslens: cannot write to {tmp_path / 'k.key'}: No space left on device\n"
+    )
+    assert not (tmp_path / "k.key").exists()
+
+
+def test_certificates_that_cannot_be_written_stop_certs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """certs --pem on a disk that fills up: said once as the folder's failure, exit 1 (it
+    was said for every connection in turn, and the run ended with 0)."""
+
+    def full(self: Path, text: str) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    pems = tmp_path / "pems"
+    result = CliRunner().invoke(main, ["certs", "--pem", str(pems), str(CAPTURE)])
+    assert result.exit_code == 1
+    assert result.stderr.endswith(f"tlslens: cannot write to {pems}: No space left on device\n")
+    assert result.stderr.count("cannot write") == 1
+
+
+class _FullAtCertificates(pq.ParquetWriter):
+    """The certificates table's file: refused as it closes (its footer)."""
+
+    def __init__(self, where: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(where, *args, **kwargs)
+        self.refuses = f"{os.sep}certificates{os.sep}" in str(where)
+
+    def close(self) -> None:
+        super().close()
+        if self.refuses:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_captures_tables_count_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A capture extracted again, into a dataset that has it, on a disk that fills up after
+    one of its tables was renamed into place: none of its tables stays, nor its marker of
+    the run before (the dataset would mix the two runs' tables, and --resume skip it)."""
+    out = tmp_path / "dataset"
+    extract = ["extract", "--out", str(out), "--workers", "1", str(CAPTURE)]
+    assert CliRunner().invoke(main, extract).exit_code == 0
+    assert len(list((out / "_done").iterdir())) == 1
+    monkeypatch.setattr(pq, "ParquetWriter", _FullAtCertificates)
+    result = CliRunner().invoke(main, extract)
+    assert result.exit_code == 1
+    assert result.stderr == f"tlslens: cannot write to {out}: No space left on device\n"
+    assert [p.name for p in out.rglob("*") if p.is_file()] == []

@@ -43,6 +43,11 @@ class OutputError(TLSLensError):
         self.cause = cause
         self.where = where
 
+    def __reduce__(self) -> tuple[type[OutputError], tuple[OSError, str]]:
+        # Raised in an `extract` worker process, it comes back to the command pickled: by
+        # its own arguments, not by its message alone.
+        return OutputError, (self.cause, self.where)
+
 
 class KeyFileError(TLSLensError):
     """A key file that cannot be used; the message says which and why."""

@@ -22,7 +22,7 @@ from tlslens.cli.options import (
     split_host_port,
     trust_options,
 )
-from tlslens.cli.output import PROGRESS_AFTER_S, Stderr, label_grid, write_line
+from tlslens.cli.output import PROGRESS_AFTER_S, Stderr, label_grid, write_line, write_out
 from tlslens.cli.terminal import PipedConsole
 from tlslens.judge import check_chain
 from tlslens.net import starttls as starttls_protocols
@@ -169,7 +169,7 @@ def scan(
         if not report.reached:
             failed += 1
         if as_json:
-            sys.stdout.write(json_line(report.to_json()) + "\n")
+            write_out(json_line(report.to_json()) + "\n")
         else:
             _render(out, report)
     sys.exit(1 if failed else 0)

@@ -31,7 +31,7 @@ from tlslens.cli.output import (
     say_unreadable,
 )
 from tlslens.cli.terminal import PipedConsole
-from tlslens.errors import CaptureError
+from tlslens.errors import CaptureError, OutputError
 from tlslens.explain import certificate_lines, trust_lines
 from tlslens.judge import Reading, Selection
 from tlslens.keys.keylog import SERVER_HANDSHAKE_TRAFFIC_SECRET
@@ -89,7 +89,7 @@ def certs(
             gate.check(conn)
             _render_certs(console, conn)
             if pem_dir is not None:
-                _write_pems(pem_dir, conn.id, [cert.der for cert in conn.certificates], err)
+                _write_pems(pem_dir, conn.id, [cert.der for cert in conn.certificates])
     except BrokenPipeError:
         raise
     except (CaptureError, OSError) as exc:
@@ -165,7 +165,7 @@ def _render_chain(
                     console.print(Text(("  " if i == 0 else "    ") + safe_text(line)))
 
 
-def _write_pems(directory: Path, conn_id: int, certificates: list[bytes], err: Stderr) -> None:
+def _write_pems(directory: Path, conn_id: int, certificates: list[bytes]) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
         for index, der in enumerate(certificates):
@@ -175,5 +175,5 @@ def _write_pems(directory: Path, conn_id: int, certificates: list[bytes], err: S
                 "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
             )
             (directory / f"conn{conn_id}-{index}.pem").write_text(pem)
-    except OSError as exc:
-        err.say(f"{safe_text(str(directory))}: {exc.strerror or exc}", "red")
+    except OSError as exc:  # the output's failure: the run stops, said once (exit 1)
+        raise OutputError(exc, where=str(directory)) from exc

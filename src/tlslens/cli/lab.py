@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from rich.console import Console
 from rich.text import Text
 
 from tlslens.cli.terminal import PipedConsole
+from tlslens.errors import OutputError
 from tlslens.x509 import pki as tlspki
 
 
@@ -27,10 +30,28 @@ def _now() -> datetime:
 
 
 def _write(path: Path, data: bytes, console: Console, secret: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    if secret:
-        path.chmod(0o600)
+    """``data`` into ``path``; a private key readable by its owner alone from the start (a
+    file written first and restricted after was readable by all in between). A failure
+    is the output's (exit 1, the file named), not a bug; a file cut short is removed (a
+    key or a certificate half written is worse than none)."""
+    flags, mode = os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o666
+    try:
+        try:
+            fd = os.open(path, flags, mode)
+        except FileNotFoundError:  # its folder first (a file in its place: "Not a directory")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, flags, mode)
+    except OSError as exc:
+        raise OutputError(exc, where=str(path)) from exc
+    try:
+        with os.fdopen(fd, "wb") as file:
+            if secret:
+                os.fchmod(fd, 0o600)  # a file that was there keeps its mode otherwise
+            file.write(data)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise OutputError(exc, where=str(path)) from exc
     console.print(Text(f"  wrote {path}", style="dim"))
 
 

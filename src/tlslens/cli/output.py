@@ -94,6 +94,12 @@ class OutputStream:
         return getattr(self._stream, name)
 
 
+def write_out(text: str) -> None:
+    """``text`` on standard output, where a failure to write it is the output's
+    (``OutputStream``): what a command writes there without a Console (a JSON line)."""
+    OutputStream(sys.stdout).write(text)
+
+
 class Stderr:
     """Standard error as the commands print to it: rich's Console, made when first needed.
 

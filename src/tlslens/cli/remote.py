@@ -25,7 +25,7 @@ from tlslens.cli.options import (
     name_to_check,
     trust_options,
 )
-from tlslens.cli.output import PROGRESS_AFTER_S, Stderr, write_line
+from tlslens.cli.output import PROGRESS_AFTER_S, Stderr, write_line, write_out
 from tlslens.cli.show import render_connection
 from tlslens.cli.terminal import PipedConsole
 from tlslens.decrypt.h2wire import read_http2
@@ -272,7 +272,7 @@ def connect(
     notes = _notes(rec.outcome) + _sni_hint(plan, verdict, asked=no_sni)
     if as_json:
         row = _json(rec, conn, verdict, reveal_keys, notes)
-        sys.stdout.write(json_line(row) + "\n")
+        write_out(json_line(row) + "\n")
     else:
         _render(out, rec, conn, verdict, reveal_keys, notes)
     sys.exit(verdict.exit_status)

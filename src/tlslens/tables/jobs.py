@@ -11,11 +11,13 @@ captures whose marker exists.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tlslens.bounds import Limits
-from tlslens.errors import CaptureError
+from tlslens.errors import CaptureError, OutputError
 from tlslens.judge import Judge, Reading, checker_given, secrets_given
 from tlslens.keys.store import KeyStore
 from tlslens.model import Finding
@@ -98,55 +100,86 @@ def _time(text: str | None) -> datetime | None:
 
 
 def extract(job: Job) -> Done:
-    """Extract one capture (never raises for a bad capture: the error is in the result)."""
+    """Extract one capture (never raises for a bad capture: the error is in the result).
+    Raises OutputError when its tables cannot be written (a full disk): the run's failure,
+    not the capture's, and no table of it is left behind."""
     size = Path(job.capture).stat().st_size if Path(job.capture).exists() else 0
     # The command checked the options and said what they warn of already.
     keys = secrets_given(tuple(map(Path, job.keylogs)), job.rsa_keys, job.psk, warn=_quiet)
     checker = _checker(job.run, job.trust_store, job.cas, job.host, job.at, job.client_cas)
-    name = job.capture
-    key = key_of(name)
-    tables = {table: _Table(Path(job.out), table, key) for table in TABLES}
-    # Both fed `show --json` objects: a row each, a row per handshake message.
-    tables["connections"].arrays = functools.partial(connection_arrays, name)
-    tables["handshake_messages"].arrays = functools.partial(message_arrays, name)
-    certificates: dict[str, dict[str, Any]] = {}  # distinct, so bounded by the work
+    tables: dict[str, _Table] = {}
+    marker = done_marker(job.out, job.capture)
     try:
-        summary_problems: list[Finding] = []
-        for row in _connections(job, keys, checker, summary_problems):
-            conn_id = row["id"]
-            tables["connections"].add(row)
-            tables["handshake_messages"].add(row)
-            for problem in row["problems"]:
-                tables["problems"].add({"capture_file": name, "connection": conn_id, **problem})
-            for cert in row["certificates"]:
-                seen = certificates.get(cert["sha256"])
-                if seen is not None:
-                    seen["connections"] += 1
-                    continue
-                certificates[cert["sha256"]] = {
-                    "capture_file": name,
-                    **cert,
-                    "not_before": _time(cert["not_before"]),
-                    "not_after": _time(cert["not_after"]),
-                    "first_seen_connection": conn_id,
-                    "first_seen_time": _time(row["start_time"]),
-                    "connections": 1,
-                }
-    except (CaptureError, OSError) as exc:
+        with _writing(job.out):  # done again: not done until it is (a run may stop midway)
+            marker.unlink(missing_ok=True)
+        for name in TABLES:
+            tables[name] = _Table(Path(job.out), name, key_of(job.capture))
+        # Both fed `show --json` objects: a row each, a row per handshake message.
+        tables["connections"].arrays = functools.partial(connection_arrays, job.capture)
+        tables["handshake_messages"].arrays = functools.partial(message_arrays, job.capture)
+        try:
+            _fill(job, keys, checker, tables)
+        except (CaptureError, OSError) as exc:  # reading the capture (writes raise OutputError)
+            _discard(tables)
+            return Done(job.capture, size, error=str(exc))
         for table in tables.values():
-            table.discard()
-        return Done(name, size, error=str(exc))
+            table.commit()  # (its last rows counted as they are converted)
+        counts = {table_name: table.count for table_name, table in tables.items()}
+        with _writing(job.out):
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(json.dumps({"capture": job.capture, "rows": counts}) + "\n")
+    except OutputError:
+        _discard(tables)
+        raise
+    return Done(job.capture, size, connections=counts["connections"], rows=counts)
+
+
+def _fill(
+    job: Job, keys: KeyStore | None, checker: ChainChecker, tables: dict[str, _Table]
+) -> None:
+    """The capture's rows into its tables."""
+    name = job.capture
+    certificates: dict[str, dict[str, Any]] = {}  # distinct, so bounded by the work
+    summary_problems: list[Finding] = []
+    for row in _connections(job, keys, checker, summary_problems):
+        conn_id = row["id"]
+        tables["connections"].add(row)
+        tables["handshake_messages"].add(row)
+        for problem in row["problems"]:
+            tables["problems"].add({"capture_file": name, "connection": conn_id, **problem})
+        for cert in row["certificates"]:
+            seen = certificates.get(cert["sha256"])
+            if seen is not None:
+                seen["connections"] += 1
+                continue
+            certificates[cert["sha256"]] = {
+                "capture_file": name,
+                **cert,
+                "not_before": _time(cert["not_before"]),
+                "not_after": _time(cert["not_after"]),
+                "first_seen_connection": conn_id,
+                "first_seen_time": _time(row["start_time"]),
+                "connections": 1,
+            }
     for problem in summary_problems:
         tables["problems"].add({"capture_file": name, "connection": None, **problem.to_json()})
     for cert_row in certificates.values():
         tables["certificates"].add(cert_row)
+
+
+def _discard(tables: dict[str, _Table]) -> None:
     for table in tables.values():
-        table.commit()
-    counts = {table_name: table.count for table_name, table in tables.items()}
-    marker = done_marker(job.out, name)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"capture": name, "rows": counts}) + "\n")
-    return Done(name, size, connections=counts["connections"], rows=counts)
+        table.discard()
+
+
+@contextmanager
+def _writing(out: str | Path) -> Iterator[None]:
+    """A failure to write under ``out`` (a full disk, a folder that refuses) is the
+    output's: OutputError, never taken for the capture's."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(exc, where=str(out)) from exc
 
 
 # Rows (or `show --json` objects) held as Python objects before Arrow takes them (such an
@@ -164,13 +197,20 @@ class _Table:
     into place once the capture is whole (what a killed run of it left goes first)."""
 
     def __init__(self, out: Path, table: str, key: str) -> None:
+        self.out = out
         self.target = out / table / f"{key}.parquet"
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        for stale in self.target.parent.glob(f".{key}.parquet.*.tmp"):
-            stale.unlink(missing_ok=True)
         self.temporary = self.target.with_name(f".{self.target.name}.{os.getpid()}.tmp")
         self.schema = schema(table)
-        self.writer = pq.ParquetWriter(self.temporary, self.schema, compression="zstd")
+        with _writing(out):
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            for stale in self.target.parent.glob(f".{key}.parquet.*.tmp"):
+                stale.unlink(missing_ok=True)
+            try:
+                self.writer = pq.ParquetWriter(self.temporary, self.schema, compression="zstd")
+            except OSError:
+                with contextlib.suppress(OSError):  # made, then refused its first bytes
+                    self.temporary.unlink(missing_ok=True)
+                raise
         self.rows: list[dict[str, Any]] = []
         self.count = 0
         # The columns of the rows added, where they are not the table's rows themselves
@@ -202,19 +242,27 @@ class _Table:
 
     def _write(self) -> None:
         if self.held:
-            self.writer.write_table(pa.concat_tables(self.held))
+            with _writing(self.out):
+                self.writer.write_table(pa.concat_tables(self.held))
             self.held = []
             self.held_bytes = 0
 
     def commit(self) -> None:
         self._convert()
         self._write()
-        self.writer.close()
-        os.replace(self.temporary, self.target)
+        with _writing(self.out):
+            self.writer.close()
+            os.replace(self.temporary, self.target)
 
     def discard(self) -> None:
-        self.writer.close()
-        self.temporary.unlink(missing_ok=True)
+        """No file of it left, temporary or in place, whatever the disk says (a full one
+        refuses the footer that closing writes): a capture's tables count together, and
+        one that failed has none, not some of this run's beside some of a run before."""
+        with contextlib.suppress(OSError):
+            self.writer.close()
+        for path in (self.temporary, self.target):
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
 
 
 def _quiet(line: str) -> None:
@@ -266,8 +314,14 @@ def run_local(jobs: list[Job], workers: int, on_done: Callable[[Done], None]) ->
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        for future in as_completed(pool.submit(extract, job) for job in jobs):
-            on_done(future.result())
+        futures = [pool.submit(extract, job) for job in jobs]
+        try:
+            for future in as_completed(futures):
+                on_done(future.result())
+        except OutputError:
+            # The dataset cannot be written: the captures not begun are not begun.
+            pool.shutdown(cancel_futures=True)
+            raise
 
 
 def run_dask(jobs: list[Job], address: str, workers: int, on_done: Callable[[Done], None]) -> None:

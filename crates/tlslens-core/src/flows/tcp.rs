@@ -17,6 +17,8 @@ use std::collections::BTreeMap;
 pub const MAX_PENDING_BYTES: usize = 4 << 20;
 /// Out-of-order segments kept per direction before a hole is declared lost.
 pub const MAX_PENDING_SEGMENTS: usize = 4096;
+/// The room the last chunk's copy keeps for the next, at least, whatever its own size.
+const LAST_ROOM: usize = 256;
 
 /// What reassembly makes available, in stream order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +98,12 @@ impl HalfStream {
             offset: self.offset,
             data,
         });
+        if self.last.capacity() / 2 > data.len().max(LAST_ROOM) {
+            // A short chunk after long ones is kept at its size: a flow left open holds it
+            // (a browser's ClientHello ends with a short segment: the full one's room was
+            // 1.4 KB more for each of tens of thousands of open flows).
+            self.last = Vec::new();
+        }
         self.last.clear();
         self.last.extend_from_slice(data);
         self.last_at = self.offset;
@@ -235,5 +243,37 @@ impl HalfStream {
         while self.has_pending() {
             self.skip_hole(out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A short chunk after long ones is kept at its size, not in a long one's room (a flow
+    /// left open holds it); a retransmission of it that differs is still a conflict.
+    #[test]
+    fn the_last_chunk_is_kept_at_its_size() {
+        let mut half = HalfStream::new(MAX_PENDING_BYTES);
+        half.syn(0);
+        let mut conflicts = Vec::new();
+        let mut out = |ev: StreamEvent<'_>| {
+            if let StreamEvent::Conflict { offset, length } = ev {
+                conflicts.push((offset, length));
+            }
+        };
+        half.feed(1, &[7; 1460], &mut out);
+        half.feed(1461, &[9; 1460], &mut out);
+        assert!(half.last.capacity() >= 1460, "full chunks reuse their room");
+        half.feed(2921, &[9; 65], &mut out);
+        assert!(
+            half.last.capacity() < 2 * LAST_ROOM,
+            "{}",
+            half.last.capacity()
+        );
+        let mut changed = [9; 65];
+        changed[10] = 0;
+        half.feed(2921, &changed, &mut out);
+        assert_eq!(conflicts, [(2930, 1)]);
     }
 }
