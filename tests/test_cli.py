@@ -320,6 +320,6 @@ def test_decrypt_dump_says_each_chunk_s_direction() -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     request = lines.index("client → server (82 bytes)")
-    assert lines[request + 1] == "GET / HTTP/1.1."
+    assert lines[request + 1] == "GET / HTTP/1.1"  # CRLF a line end, not a dot (review)
     answer = lines.index("server → client (165 bytes, first 100 shown)")
-    assert lines[answer + 1] == "HTTP/1.1 200 OK." and answer > request
+    assert lines[answer + 1] == "HTTP/1.1 200 OK" and answer > request

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tlslens._buffer import Buffer, BufferReadError
-from tlslens._text import iso_time
+from tlslens._text import iso_time, printable
 from tlslens.cli import main
 
 from _servers import ScriptedServer
@@ -124,3 +124,10 @@ def test_iso_time_writes_what_isoformat_wrote(value: dt.datetime) -> None:
     expected = value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
     assert iso_time(value) == expected
     assert iso_time(None) is None
+
+
+def test_printable_text_ends_lines_at_crlf() -> None:
+    """A stream's text as Wireshark follows it: CRLF a line end (it was a dot before each
+    newline), a lone CR and every other control byte or escape still a dot."""
+    assert printable(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n") == "GET / HTTP/1.1\nHost: a\n\n"
+    assert printable(b"a\rb\x1b[31mc\x00\n") == "a.b.[31mc.\n"

@@ -14,7 +14,9 @@ _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 
 def printable(data: bytes) -> str:
-    """Bytes as text a reader can look at: printable ASCII and newlines, dots for the rest."""
+    """Bytes as text a reader can look at: printable ASCII and line ends (CRLF as a newline,
+    as a stream's text is followed in Wireshark), dots for the rest."""
+    data = data.replace(b"\r\n", b"\n")
     return "".join(chr(b) if 32 <= b < 127 or b == 10 else "." for b in data)
 
 
