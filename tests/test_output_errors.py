@@ -19,8 +19,9 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from tlslens.cli import main, plaintext
+from tlslens.cli import certs, main, plaintext
 from tlslens.errors import OutputError
+from tlslens.tables import jobs
 
 from conftest import CAPTURES
 
@@ -138,23 +139,61 @@ class _FullDisk(pq.ParquetWriter):
         raise OSError(errno.ENOSPC, "No space left on device")
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_dataset_that_cannot_be_written_stops_extract(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """extract on a disk that fills up: the run stops, said as --out's failure with exit 1
     (it was an internal error, exit 2; a table write inside the reading was taken for the
     capture's failure), and no table, temporary file or marker is left of the captures
-    it stopped in. Two workers: the failure comes back from a worker process."""
-    monkeypatch.setattr(pq, "ParquetWriter", _FullDisk)  # forked workers inherit it
+    it stopped in."""
+    monkeypatch.setattr(pq, "ParquetWriter", _FullDisk)
     out = tmp_path / "dataset"
     captures = [str(CAPTURE), str(CAPTURES / "chains.pcapng")]
-    result = CliRunner().invoke(
-        main, ["extract", "--out", str(out), "--workers", workers, *captures]
-    )
+    result = CliRunner().invoke(main, ["extract", "--out", str(out), "--workers", "1", *captures])
     assert result.exit_code == 1, result.output
     assert result.stderr == f"tlslens: cannot write to {out}: No space left on device\n"
     assert [p.name for p in out.rglob("*") if p.is_file()] == []
+
+
+def _copies(folder: Path, count: int) -> list[str]:
+    folder.mkdir()
+    for n in range(count):
+        (folder / f"c{n}.pcapng").write_bytes(CAPTURE.read_bytes())
+    return [str(folder / f"c{n}.pcapng") for n in range(count)]
+
+
+def test_a_worker_that_cannot_write_stops_the_run(tmp_path: Path) -> None:
+    """Two workers, the first capture's table unwritable (a folder where its file goes):
+    the failure comes back from the worker process whole, said once, exit 1; the captures
+    not begun are not begun (the others were all extracted, review), and none is left
+    half done."""
+    out = tmp_path / "dataset"
+    captures = _copies(tmp_path / "in", 8)
+    (out / "connections" / f"{jobs.key_of(captures[0])}.parquet").mkdir(parents=True)
+    result = CliRunner().invoke(main, ["extract", "--out", str(out), "--workers", "2", *captures])
+    assert result.exit_code == 1, result.output
+    assert result.stderr == f"tlslens: cannot write to {out}: Is a directory\n"
+    markers = list((out / "_done").glob("*.json")) if (out / "_done").exists() else []
+    assert len(markers) < len(captures) - 1, markers
+    finished = {m.name.removesuffix(".json") for m in markers}
+    for table in ("connections", "certificates", "handshake_messages", "problems"):
+        kept = {p.name.removesuffix(".parquet") for p in (out / table).glob("*.parquet")}
+        assert kept - {jobs.key_of(captures[0])} <= finished, table
+
+
+def test_a_capture_named_twice_is_extracted_once(tmp_path: Path) -> None:
+    """A capture given twice (a folder and a file in it) under two workers: two jobs of it
+    at once removed each other's files, and it was left with its marker and no tables
+    (review)."""
+    out = tmp_path / "dataset"
+    (capture,) = _copies(tmp_path / "in", 1)
+    result = CliRunner().invoke(
+        main, ["extract", "--out", str(out), "--workers", "2", str(tmp_path / "in"), capture]
+    )
+    assert result.exit_code == 0, result.output
+    assert "extracted 1 capture(s)" in result.stderr
+    for table in ("connections", "certificates", "handshake_messages", "problems"):
+        assert len(list((out / table).glob("*.parquet"))) == 1, table
 
 
 def test_an_output_error_crosses_from_a_worker_whole() -> None:
@@ -173,7 +212,8 @@ def test_pki_files_that_cannot_be_written_are_the_outputs_failure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """pki into a folder that is a file, or onto a disk that fills up: one line naming the
-    file, exit 1 (both were internal errors), and no key or CSR cut short left behind. A
+    file, exit 1 (both were internal errors), and the file that was there left whole (a
+    revocation list truncated, then removed, un-revoked its certificates: review). A
     private key is its owner's alone from its creation (it was written, then restricted)."""
     a_file = tmp_path / "a-file"
     a_file.write_text("")
@@ -199,13 +239,14 @@ def test_pki_files_that_cannot_be_written_are_the_outputs_failure(
         def write(self, data: Any) -> int:
             raise OSError(errno.ENOSPC, "No space left on device")
 
+    kept = tmp_path / "k.key"
+    kept.write_bytes(b"the key that was there\n")
     monkeypatch.setattr(os, "fdopen", lambda fd, mode: Refusing(io.FileIO(fd, "w")))
     result = CliRunner().invoke(main, ["pki", "csr", "--cn", "x", "--out", str(tmp_path / "k")])
     assert result.exit_code == 1
-    assert (
-        result.stderr == f"tlslens: cannot write to {tmp_path / 'k.key'}: No space left on device\n"
-    )
-    assert not (tmp_path / "k.key").exists()
+    assert result.stderr == f"tlslens: cannot write to {kept}: No space left on device\n"
+    assert kept.read_bytes() == b"the key that was there\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "good.csr", "good.key", "k.key"]
 
 
 def test_certificates_that_cannot_be_written_stop_certs(
@@ -214,10 +255,10 @@ def test_certificates_that_cannot_be_written_stop_certs(
     """certs --pem on a disk that fills up: said once as the folder's failure, exit 1 (it
     was said for every connection in turn, and the run ended with 0)."""
 
-    def full(self: Path, text: str) -> int:
+    def full(path: Path, data: bytes, *, private: bool = False) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(Path, "write_text", full)
+    monkeypatch.setattr(certs, "replace_file", full)
     pems = tmp_path / "pems"
     result = CliRunner().invoke(main, ["certs", "--pem", str(pems), str(CAPTURE)])
     assert result.exit_code == 1
@@ -238,15 +279,29 @@ class _FullAtCertificates(pq.ParquetWriter):
             raise OSError(errno.ENOSPC, "No space left on device")
 
 
-def test_a_captures_tables_count_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+class _FullAtMessages(pq.ParquetWriter):
+    """The handshake messages table's file: refused as it is made (the tables after it are
+    never made in this run)."""
+
+    def __init__(self, where: str, *args: Any, **kwargs: Any) -> None:
+        if f"{os.sep}handshake_messages{os.sep}" in str(where):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        super().__init__(where, *args, **kwargs)
+
+
+@pytest.mark.parametrize("writer", [_FullAtCertificates, _FullAtMessages])
+def test_a_captures_tables_count_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: type[pq.ParquetWriter]
+) -> None:
     """A capture extracted again, into a dataset that has it, on a disk that fills up after
-    one of its tables was renamed into place: none of its tables stays, nor its marker of
-    the run before (the dataset would mix the two runs' tables, and --resume skip it)."""
+    one of its tables was renamed into place, or before its last tables were begun: none of
+    its tables stays, this run's or the run's before, nor its marker of the run before (the
+    dataset would mix the two runs' tables, and --resume skip it: review)."""
     out = tmp_path / "dataset"
     extract = ["extract", "--out", str(out), "--workers", "1", str(CAPTURE)]
     assert CliRunner().invoke(main, extract).exit_code == 0
     assert len(list((out / "_done").iterdir())) == 1
-    monkeypatch.setattr(pq, "ParquetWriter", _FullAtCertificates)
+    monkeypatch.setattr(pq, "ParquetWriter", writer)
     result = CliRunner().invoke(main, extract)
     assert result.exit_code == 1
     assert result.stderr == f"tlslens: cannot write to {out}: No space left on device\n"

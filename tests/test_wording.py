@@ -131,3 +131,4 @@ def test_printable_text_ends_lines_at_crlf() -> None:
     newline), a lone CR and every other control byte or escape still a dot."""
     assert printable(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n") == "GET / HTTP/1.1\nHost: a\n\n"
     assert printable(b"a\rb\x1b[31mc\x00\n") == "a.b.[31mc.\n"
+    assert printable(b"GET /\r\n", lines=False) == "GET /.."  # a byte a character

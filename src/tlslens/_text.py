@@ -13,9 +13,12 @@ _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 
-def printable(data: bytes) -> str:
+def printable(data: bytes, *, lines: bool = True) -> str:
     """Bytes as text a reader can look at: printable ASCII and line ends (CRLF as a newline,
-    as a stream's text is followed in Wireshark), dots for the rest."""
+    as a stream's text is followed in Wireshark), dots for the rest. Without ``lines``, one
+    character a byte, a line end a dot too (text shown beside its hex)."""
+    if not lines:
+        return "".join(chr(b) if 32 <= b < 127 else "." for b in data)
     data = data.replace(b"\r\n", b"\n")
     return "".join(chr(b) if 32 <= b < 127 or b == 10 else "." for b in data)
 

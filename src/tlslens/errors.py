@@ -24,6 +24,12 @@ class DecodeError(TLSLensError, ValueError):
 class CaptureError(DecodeError):
     """The capture file itself (not a packet inside it) is unreadable."""
 
+    def __str__(self) -> str:
+        # Said after the file's name ("x.pcap: the file is empty"): the layer is the file
+        # itself, and byte 0 (where every such error is found) tells nothing.
+        where = f" at byte {self.offset}" if self.offset else ""
+        return f"{self.msg}{where}"
+
 
 class DecryptError(TLSLensError):
     """A record failed its integrity check (wrong key, or tampered bytes)."""

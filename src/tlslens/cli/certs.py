@@ -27,6 +27,7 @@ from tlslens.cli.output import (
     judged,
     print_heading,
     problem_line,
+    replace_file,
     say_note,
     say_unreadable,
 )
@@ -174,6 +175,6 @@ def _write_pems(directory: Path, conn_id: int, certificates: list[bytes]) -> Non
             pem = (
                 "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
             )
-            (directory / f"conn{conn_id}-{index}.pem").write_text(pem)
+            replace_file(directory / f"conn{conn_id}-{index}.pem", pem.encode())
     except OSError as exc:  # the output's failure: the run stops, said once (exit 1)
         raise OutputError(exc, where=str(directory)) from exc

@@ -77,7 +77,7 @@ def extract(
     """
     # Imported when the command runs: Arrow and Parquet are a third of a second that
     # `extract --help` does without.
-    from tlslens.tables.jobs import Job, captures_in, done_marker
+    from tlslens.tables.jobs import Job, captures_in, done_marker, key_of
 
     err = Stderr()
     if revocation == "online":
@@ -113,6 +113,12 @@ def extract(
         for path in paths
         if path.is_file()
     ]
+    # A capture named twice (a folder and a file in it, globs that overlap) is extracted
+    # once: two jobs of one capture at once removed each other's files (review).
+    unique: dict[str, Job] = {}
+    for job in jobs:
+        unique.setdefault(key_of(job.capture), job)
+    jobs = list(unique.values())
     skipped = [job for job in jobs if resume and done_marker(job.out, job.capture).exists()]
     jobs = [job for job in jobs if job not in skipped]
     if skipped:
@@ -133,6 +139,8 @@ def _run(err: Stderr, jobs: list[Job], workers: int, dask_address: str | None) -
     with _progress(err, len(jobs), total) as advance:
 
         def on_done(result: Done) -> None:
+            if result.unwritable is not None:
+                raise result.unwritable  # the dataset's failure: the run stops (exit 1)
             done.append(result)
             if result.error is not None:
                 err.say(f"{safe_text(result.capture)}: {safe_text(result.error)}", "red")

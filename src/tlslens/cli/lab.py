@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, load_pem_priv
 from rich.console import Console
 from rich.text import Text
 
+from tlslens.cli.output import replace_file
 from tlslens.cli.terminal import PipedConsole
 from tlslens.errors import OutputError
 from tlslens.x509 import pki as tlspki
@@ -30,27 +29,14 @@ def _now() -> datetime:
 
 
 def _write(path: Path, data: bytes, console: Console, secret: bool = False) -> None:
-    """``data`` into ``path``; a private key readable by its owner alone from the start (a
-    file written first and restricted after was readable by all in between). A failure
-    is the output's (exit 1, the file named), not a bug; a file cut short is removed (a
-    key or a certificate half written is worse than none)."""
-    flags, mode = os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o666
+    """``data`` as the file ``path`` (replace_file: a private key its owner's alone from
+    its creation, a failure leaving what was there whole). A failure is the output's
+    (exit 1, the file named), not a bug."""
     try:
-        try:
-            fd = os.open(path, flags, mode)
-        except FileNotFoundError:  # its folder first (a file in its place: "Not a directory")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, flags, mode)
+        if not path.parent.exists():  # (a file in its place: "Not a directory", below)
+            path.parent.mkdir(parents=True)
+        replace_file(path, data, private=secret)
     except OSError as exc:
-        raise OutputError(exc, where=str(path)) from exc
-    try:
-        with os.fdopen(fd, "wb") as file:
-            if secret:
-                os.fchmod(fd, 0o600)  # a file that was there keeps its mode otherwise
-            file.write(data)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            path.unlink()
         raise OutputError(exc, where=str(path)) from exc
     console.print(Text(f"  wrote {path}", style="dim"))
 

@@ -94,6 +94,28 @@ class OutputStream:
         return getattr(self._stream, name)
 
 
+def replace_file(path: Path, data: bytes, *, private: bool = False) -> None:
+    """``data`` as the file ``path``, atomically: written beside it under a temporary name,
+    then renamed over it, so that a failure (a full disk) leaves what was there whole (a
+    CA's revocation list truncated, then removed, had un-revoked its certificates: review).
+    The file is the owner's alone with ``private`` (a key: so from its creation), else as
+    a plain open() makes it. Raises OSError; the temporary file goes with the failure."""
+    import tempfile  # here: every command imports this module, few write files
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        if not private:  # mkstemp made it 0600
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_out(text: str) -> None:
     """``text`` on standard output, where a failure to write it is the output's
     (``OutputStream``): what a command writes there without a Console (a JSON line)."""

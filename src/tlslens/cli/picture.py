@@ -6,7 +6,6 @@ import io
 import os
 import stat
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from tlslens.cli.output import (
     Stderr,
     exit_if_nothing_matched,
     judged,
+    replace_file,
     say_note,
     say_unreadable,
 )
@@ -279,7 +279,7 @@ def _write(path: Path, page: str) -> None:
     data = page.encode("utf-8")
     try:
         if _replaceable(path):
-            _replace(path, data)
+            replace_file(path, data)
             return
         target = _through(path)
         if target is not None:
@@ -288,7 +288,7 @@ def _write(path: Path, page: str) -> None:
                     _write_fd(fd, data)
                     return
             if stat.S_ISREG(target.st_mode):
-                _replace(path.resolve(), data)
+                replace_file(path.resolve(), data)
                 return
         with path.open("wb") as out:  # a pipe, a device; a link to nothing yet: made
             out.write(data)
@@ -296,21 +296,6 @@ def _write(path: Path, page: str) -> None:
         raise  # a reader gone (-o /dev/stdout | head): the run ends quietly
     except OSError as exc:
         raise OutputError(exc, str(path)) from exc
-
-
-def _replace(path: Path, data: bytes) -> None:
-    """Atomically: written beside ``path`` under a temporary name, then renamed over it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tlslens-", suffix=".html")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would have made it
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _through(path: Path) -> os.stat_result | None:

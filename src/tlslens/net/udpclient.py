@@ -396,7 +396,7 @@ def settle(rec: Recording, conn: Connection | None) -> None:
         f"{_where(rec)} answered with {plural(len(server), 'datagram')} "
         f"({plural(sum(map(len, server)), 'byte')}), none of which opened as a QUIC packet of "
         f"this connection: not a QUIC server (the first begins "
-        f"{printable(head).replace(chr(10), '.')!r}: {head[:16].hex(' ')})"
+        f"{printable(head, lines=False)!r}: {head[:16].hex(' ')})"
     )
 
 

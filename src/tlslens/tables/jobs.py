@@ -66,6 +66,9 @@ class Done:
     rows: dict[str, int] = field(default_factory=dict)
     resumed: bool = False  # already extracted: skipped
     error: str | None = None
+    # Its tables could not be written (a full disk): the run's failure, raised by the
+    # command (not in a worker, where dask would log it as a task's traceback).
+    unwritable: OutputError | None = None
 
 
 def captures_in(arguments: Iterable[str]) -> Iterator[Path]:
@@ -100,9 +103,9 @@ def _time(text: str | None) -> datetime | None:
 
 
 def extract(job: Job) -> Done:
-    """Extract one capture (never raises for a bad capture: the error is in the result).
-    Raises OutputError when its tables cannot be written (a full disk): the run's failure,
-    not the capture's, and no table of it is left behind."""
+    """Extract one capture (never raises for a bad capture: the error is in the result, and
+    a dataset that cannot be written is its ``unwritable``; either way, no table of the
+    capture is left behind)."""
     size = Path(job.capture).stat().st_size if Path(job.capture).exists() else 0
     # The command checked the options and said what they warn of already.
     keys = secrets_given(tuple(map(Path, job.keylogs)), job.rsa_keys, job.psk, warn=_quiet)
@@ -120,7 +123,7 @@ def extract(job: Job) -> Done:
         try:
             _fill(job, keys, checker, tables)
         except (CaptureError, OSError) as exc:  # reading the capture (writes raise OutputError)
-            _discard(tables)
+            _discard(job, tables)
             return Done(job.capture, size, error=str(exc))
         for table in tables.values():
             table.commit()  # (its last rows counted as they are converted)
@@ -128,9 +131,9 @@ def extract(job: Job) -> Done:
         with _writing(job.out):
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(json.dumps({"capture": job.capture, "rows": counts}) + "\n")
-    except OutputError:
-        _discard(tables)
-        raise
+    except OutputError as exc:
+        _discard(job, tables)
+        return Done(job.capture, size, unwritable=exc)
     return Done(job.capture, size, connections=counts["connections"], rows=counts)
 
 
@@ -167,9 +170,15 @@ def _fill(
         tables["certificates"].add(cert_row)
 
 
-def _discard(tables: dict[str, _Table]) -> None:
+def _discard(job: Job, tables: dict[str, _Table]) -> None:
+    """No table of the capture left, this run's (``tables``, made so far) or a run's before
+    (a table this run did not come to: review)."""
     for table in tables.values():
         table.discard()
+    key = key_of(job.capture)
+    for name in TABLES:
+        with contextlib.suppress(OSError):
+            (Path(job.out) / name / f"{key}.parquet").unlink(missing_ok=True)
 
 
 @contextmanager
@@ -255,14 +264,12 @@ class _Table:
             os.replace(self.temporary, self.target)
 
     def discard(self) -> None:
-        """No file of it left, temporary or in place, whatever the disk says (a full one
-        refuses the footer that closing writes): a capture's tables count together, and
-        one that failed has none, not some of this run's beside some of a run before."""
+        """Its temporary file removed, whatever the disk says (a full one refuses the
+        footer that closing writes); what is in place is ``_discard``'s."""
         with contextlib.suppress(OSError):
             self.writer.close()
-        for path in (self.temporary, self.target):
-            with contextlib.suppress(OSError):
-                path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.temporary.unlink(missing_ok=True)
 
 
 def _quiet(line: str) -> None:
