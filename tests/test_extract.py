@@ -150,6 +150,12 @@ def test_bad_inputs_are_said_and_the_rest_goes_on(tmp_path: Path) -> None:
     assert duckdb.sql(f"SELECT count(*) FROM '{out}/connections/*.parquet'").fetchall()[0] == (2,)
     result = _extract("--out", str(out), "--revocation", "online", good)
     assert result.exit_code == 2 and "extract asks no CA online" in result.stderr
+    # A glob that matches nothing, an empty folder: said, exit 1 (it was "extracted 0
+    # capture(s)" and 0: newcomer's trial).
+    (tmp_path / "empty").mkdir()
+    for nothing in (str(tmp_path / "none-*.pcap"), str(tmp_path / "empty")):
+        result = _extract("--out", str(out), nothing)
+        assert (result.exit_code, result.stderr) == (1, f"no capture found in {nothing}\n")
 
 
 def _recipes() -> list[str]:

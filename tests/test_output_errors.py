@@ -55,6 +55,25 @@ def test_a_full_standard_output_is_the_outputs_failure(args: list[str]) -> None:
     assert FULL.is_char_device()
 
 
+@pytest.mark.skipif(not FULL.exists(), reason="no /dev/full on this system")
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["show", "--help"]])
+def test_help_to_a_full_output_is_the_outputs_failure(args: list[str]) -> None:
+    """click's own writing (help, version) to a full disk: the same one line, exit 1 (it
+    was an internal error, exit 2: newcomer's trial)."""
+    with FULL.open("wb") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "tlslens", *args],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert (done.returncode, done.stderr) == (
+        1,
+        "tlslens: cannot write to standard output: No space left on device\n",
+    )
+
+
 def test_plaintext_files_that_cannot_be_written_stop_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -242,7 +261,8 @@ def test_pki_files_that_cannot_be_written_are_the_outputs_failure(
     kept = tmp_path / "k.key"
     kept.write_bytes(b"the key that was there\n")
     monkeypatch.setattr(os, "fdopen", lambda fd, mode: Refusing(io.FileIO(fd, "w")))
-    result = CliRunner().invoke(main, ["pki", "csr", "--cn", "x", "--out", str(tmp_path / "k")])
+    replace = ["pki", "csr", "--cn", "x", "--out", str(tmp_path / "k"), "--force"]
+    result = CliRunner().invoke(main, replace)
     assert result.exit_code == 1
     assert result.stderr == f"tlslens: cannot write to {kept}: No space left on device\n"
     assert kept.read_bytes() == b"the key that was there\n"

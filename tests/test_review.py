@@ -355,6 +355,20 @@ def test_pki_init_refuses_to_overwrite_a_ca(tmp_path: Path) -> None:
     assert (lab / "root.key").read_bytes() != root_key
 
 
+def test_pki_csr_refuses_to_replace_a_key(tmp_path: Path) -> None:
+    """A key that a certificate was issued for is not replaced without --force (it was,
+    without a word: newcomer's trial)."""
+    prefix = str(tmp_path / "web")
+    assert _pki("csr", "--cn", "web.lab", "--out", prefix).exit_code == 0
+    key = (tmp_path / "web.key").read_bytes()
+    again = _pki("csr", "--cn", "web.lab", "--out", prefix)
+    assert again.exit_code == 1
+    assert "web.key already exists" in again.output and "--force" in again.output
+    assert (tmp_path / "web.key").read_bytes() == key
+    assert _pki("csr", "--cn", "web.lab", "--out", prefix, "--force").exit_code == 0
+    assert (tmp_path / "web.key").read_bytes() != key
+
+
 def test_pki_rsa_ca_shows_the_rsa_signature_walk(tmp_path: Path) -> None:
     from cryptography.hazmat.primitives.asymmetric import rsa
 

@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+# Allocations between the cyclic collector's young-generation collections while a capture
+# is read (pipeline.Capture), and for a whole command run (cli.app.run): the default 700
+# walks the objects a command's start-up makes and keeps (modules, classes, the model's
+# live sessions) every few events; they hold no reference cycles worth finding early.
+GC_THRESHOLD = 100_000
+
 # The public names, imported when first asked for (PEP 562): every command imports this
 # package, and `tlslens --version` or `scan` must not pay for the capture pipeline, the
 # model and cryptography's X.509 (a third of `show --json`'s start-up).

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from tlslens import _core
+from tlslens import GC_THRESHOLD, _core
 from tlslens._text import plural
 from tlslens.bounds import DEFAULT_LIMITS, Limits
 from tlslens.capture import CaptureReader, open_capture
@@ -45,7 +45,6 @@ from tlslens.tls.content import HANDSHAKE_TYPES, rsa_answer
 from tlslens.tls.resumption import ResumptionIndex
 from tlslens.tls.session import MAX_PRELUDE_SCAN, FlowSession
 
-GC_THRESHOLD = 100_000  # allocations between young-generation collections while reading
 TLS_KEY_LOG = 0x544C534B  # pcapng DSB secrets type "TLSK"
 # Open flows closed a batch at the end, each batch's connections handed out before the next:
 # 50,000 TLS flows closed at once made 450,000 events in one batch, at the run's peak.

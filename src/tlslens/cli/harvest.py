@@ -91,6 +91,9 @@ def extract(
     except OSError as exc:
         raise click.BadParameter(f"{out}: {exc.strerror or exc}", param_hint="--out") from exc
     paths = list(captures_in(captures))
+    if not paths:  # a glob that matched nothing, an empty folder: said, not "0 extracted"
+        err.say(f"no capture found in {safe_text(' '.join(captures))}", "red")
+        sys.exit(1)
     missing = [p for p in paths if not p.is_file()]
     for path in missing:
         err.say(f"{safe_text(str(path))}: no such capture file", "red")

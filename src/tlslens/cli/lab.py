@@ -113,8 +113,16 @@ def pki_init(
     type=click.Path(path_type=Path),
     help="Write PREFIX.key and PREFIX.csr.",
 )
-def pki_csr(cn: str, sans: tuple[str, ...], key_type: str, prefix: Path) -> None:
+@click.option("--force", is_flag=True, help="Replace a key that PREFIX.key already holds.")
+def pki_csr(cn: str, sans: tuple[str, ...], key_type: str, prefix: Path, force: bool) -> None:
     """Make a private key and a certificate signing request."""
+    if prefix.with_suffix(".key").exists() and not force:
+        # As `pki init` does for a CA: the certificate issued for the old key would no
+        # longer match it (newcomer's trial: it was replaced without a word).
+        raise click.ClickException(
+            f"{prefix.with_suffix('.key')} already exists: a new key would no longer match "
+            "the certificate issued for it. Give --force to replace it."
+        )
     console = PipedConsole(highlight=False, soft_wrap=True)
     csr, key, story = tlspki.make_csr(cn, list(sans), tlspki.new_key(key_type))
     console.print(Text(story))
