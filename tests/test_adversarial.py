@@ -97,7 +97,7 @@ def test_max_connections_and_reorder_window(captures: list[Path]) -> None:
     code, out, err = _show("--max-connections", "100", str(half_open))
     assert code == 0
     assert "9900 connections were closed early" in out + err
-    assert "over 100 open at once" in out + err
+    assert "more than 100 connections were open at once (--max-connections)" in out + err
     endless = next(p for p in captures if p.name == "endless.pcapng")
     code, out, _err = _show("--json", "--reorder-window", "10", str(endless))
     rows = [json.loads(line) for line in out.splitlines()]

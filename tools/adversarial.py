@@ -216,6 +216,31 @@ def endless(scale: float) -> Iterator[tuple[int, bytes]]:
         yield from _connection(i, hello, b"", T0 + i * 1_000_000)
 
 
+def _unfinished() -> bytes:
+    """A ClientHello that claims 60,000 bytes, in records of it all but its last 4 bytes."""
+    return compose.push_records(22, 0x0301, compose.push_handshake(1, bytes(60_000))[:60_000])
+
+
+def unfinished_messages(scale: float) -> Iterator[tuple[int, bytes]]:
+    """5,000 flows, each gathering a 60 KB handshake message that never completes, all
+    open: 300 MB waited on at once (a `show` of 366 MB for these before `--max-held`)."""
+    yield from all_open(int(5_000 * scale), data=(_unfinished(), b""))
+
+
+def beyond_holes(scale: float) -> Iterator[tuple[int, bytes]]:
+    """5,000 flows that lost their first data segment, each waiting on the 58 KB sent
+    after it, all open (a `show` of 6 GB for these before `--max-held`: at the end each
+    hole is given up and the zeros after it read as 10,900 four-byte messages)."""
+    for number in range(int(5_000 * scale)):
+        ts = T0 + number * 1000
+        chunks = [Chunk(ts + 20, 0, _unfinished())]
+        frames = iter_frames(
+            _client(number), SERVER, syn_ts_ns=ts, synack_ts_ns=ts + 10, chunks=chunks
+        )
+        # The SYN, the SYN/ACK, the ACK, then the first data segment is lost.
+        yield from (frame for index, frame in enumerate(frames) if index != 3)
+
+
 def time_backwards(scale: float) -> Iterator[tuple[int, bytes]]:
     frames = list(_normal(int(200 * scale) + 2))
     for index, (_ts, frame) in enumerate(frames):
@@ -248,6 +273,8 @@ KINDS: dict[str, Callable[[float], Iterator[tuple[int, bytes]]] | None] = {
     "sequence-wrap": sequence_wrap,
     "half-open": half_open,
     "endless": endless,
+    "unfinished-messages": unfinished_messages,
+    "beyond-holes": beyond_holes,
     "time-backwards": time_backwards,
     "pcapng-4gb-block": None,
     "gzip-bomb": None,

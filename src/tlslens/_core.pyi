@@ -89,6 +89,7 @@ class CaptureReader:
 REORDER_WINDOW: int
 MAX_OPEN_FLOWS: int
 MAX_PENDING_BYTES: int
+MAX_HELD: int
 MAX_UDP_FLOWS: int
 # Datagrams of DTLS 1.3 unified headers alone in a row on a 4-tuple that open an
 # association whose hellos were not captured.
@@ -280,12 +281,16 @@ class FlowClosing:
 
 @final
 class FlowEvicted:
-    """About to be closed early at ``frame``: more than ``max_connections`` were open."""
+    """About to be closed early at ``frame``, the oldest open flow: more than
+    ``max_connections`` were open (``why`` "connections"), or the open flows held more than
+    ``max_held`` bytes ("held")."""
 
     @property
     def flow(self) -> int: ...
     @property
     def frame(self) -> int: ...
+    @property
+    def why(self) -> str: ...
 
 @final
 class FlowClosed:
@@ -694,6 +699,7 @@ class FlowCore:
         sessions: bool = False,
         keys: bool = False,
         max_udp_flows: int = ...,
+        max_held: int = ...,
         content: ContentOptions | None = None,
         on_secrets: Callable[[list[tuple[int, bytes]]], None] | None = None,
     ) -> None:
@@ -730,6 +736,9 @@ class FlowCore:
     def tcp_flows(self) -> int: ...
     @property
     def evicted(self) -> int: ...
+    @property
+    def evicted_held(self) -> int:
+        """Flows closed early, the open ones holding over ``max_held`` bytes."""
     @property
     def backwards(self) -> tuple[int, int]:
         """Frames whose timestamp went back, and the first of them."""

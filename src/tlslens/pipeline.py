@@ -152,6 +152,7 @@ class _Pass:
             sessions=True,
             keys=self.keys is not None,
             max_udp_flows=limits.max_udp_flows,
+            max_held=limits.max_held,
             content=content,
             on_secrets=self._secrets,
         )
@@ -319,12 +320,11 @@ class _Pass:
                 del self.sessions[ev.flow]
         elif type(ev) is _core.FlowEvicted:
             if session.conn is not None:
-                max_open = self.capture.limits.max_connections
                 session.conn.problems.append(
                     _capture_finding(
                         ev.frame,
-                        f"closed early at frame {ev.frame}: more than {max_open} "
-                        "connections were open at once, and this was the oldest",
+                        f"closed early at frame {ev.frame}: {self._over(ev.why)}, and this "
+                        "was the oldest",
                     )
                 )
 
@@ -437,16 +437,15 @@ class _Pass:
                     "): the clock went back, or frames were merged out of order; times mislead",
                 )
             )
-        if core.evicted:
-            max_open = self.capture.limits.max_connections
-            summary.problems.append(
-                _capture_finding(
-                    None,
-                    f"{plural(core.evicted, 'connection')} "
-                    f"{'was' if core.evicted == 1 else 'were'} closed early, the oldest first: "
-                    f"over {max_open} open at once (half-open or endless)",
+        for evicted, why in ((core.evicted, "connections"), (core.evicted_held, "held")):
+            if evicted:
+                summary.problems.append(
+                    _capture_finding(
+                        None,
+                        f"{plural(evicted, 'connection')} {'was' if evicted == 1 else 'were'} "
+                        f"closed early, the oldest first: {self._over(why)}",
+                    )
                 )
-            )
         self._summarise_udp()
         self._unread_cuts()
         summary.problems.extend(self.quic.capture_problems())
@@ -454,6 +453,15 @@ class _Pass:
             summary.problems.append(
                 Finding(problem.frame, None, "capture", problem.offset, problem.message)
             )
+
+    def _over(self, why: str) -> str:
+        """The bound an eviction (``FlowEvicted.why``) met, worded."""
+        limits = self.capture.limits
+        if why == "held":
+            return (
+                f"the open connections held more than {limits.max_held / 2**20:g} MiB (--max-held)"
+            )
+        return f"more than {limits.max_connections:,} connections were open at once (--max-connections)"
 
     def _summarise_udp(self) -> None:
         """What the UDP associations met: the bound, UDP lengths that lied."""

@@ -12,6 +12,7 @@ pub mod flows;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handshake;
+pub mod held;
 pub mod keys;
 pub mod protection;
 pub mod quic;

@@ -15,7 +15,9 @@ use crate::endpoint::{self, Endpoint};
 use pyo3::types::{PyBytes, PyList};
 use tlslens_core::flows::packet::{self, Addr};
 use tlslens_core::flows::tcp::StreamEvent;
-use tlslens_core::flows::{CloseReason, FlowEvent, FlowMap, FlowSet, FlowSink, Opened, Verdict};
+use tlslens_core::flows::{
+    CloseReason, Eviction, FlowEvent, FlowMap, FlowSet, FlowSink, Opened, Verdict,
+};
 use tlslens_core::records::{Session, SessionEvent};
 
 use super::decrypt::{Decryptor, FlowDecryption};
@@ -25,8 +27,10 @@ use super::flows::panic_text;
 use super::ns::Ns;
 use super::quic_events::{QuicFeed, QuicKept};
 use super::udp_events::{FlowCut, UdpClosed, UdpOpened};
+use super::walk::MAX_BATCH_DATA;
 
 mod open;
+pub(crate) use open::owned_cost;
 pub use open::Open;
 
 /// A new TCP flow: `client_side` 0 or 1 when its first frame was a SYN or SYN/ACK. With
@@ -146,11 +150,13 @@ pub struct FlowClosing {
     ts_ns: Ns,
 }
 
-/// About to be closed early at `frame`: more than `max_connections` were open.
+/// About to be closed early at `frame`, the oldest open flow: more than `max_connections`
+/// were open (`why` "connections"), or the open flows held more than `max_held` ("held").
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct FlowEvicted {
     flow: u64,
     frame: u64,
+    why: &'static str,
 }
 
 /// The flow ended: `frame`, `ts_ns` are its session's last; `by` "fin", "rst" or None.
@@ -264,8 +270,12 @@ pub struct Collector {
     /// A QUIC connection or DTLS association opened: their decryptors, which Python feeds,
     /// share the run's session cache with the walk's (walk.rs: `holds_gil`).
     pub udp_tls: bool,
-    /// Stream bytes given to sessions since the last batch went out.
+    /// Stream bytes given to sessions since the last batch went out, and what Python keeps
+    /// of the events told (`said_cost`).
     pub fed: usize,
+    /// What the open TCP flows hold here and in Python's models (`FlowSink::held`): the sum
+    /// of their counts (`Open::counted`), kept as each changes.
+    pub held_flows: usize,
     /// The QUIC connection table, with sessions: QUIC associations' datagrams go to it.
     pub quic: Option<QuicFeed>,
     /// With sessions, each TCP flow's content layer is run in the walk too.
@@ -295,8 +305,9 @@ impl Collector {
         self.content.as_ref().is_some_and(ContentSetup::stopping)
     }
 
-    /// Bytes this batch holds for Python (or made sessions read): what bounds a batch.
-    pub fn held(&self) -> usize {
+    /// Bytes this batch holds for Python (or made sessions read, or told Python to keep):
+    /// what bounds a batch.
+    pub fn in_batch(&self) -> usize {
         self.arena.len().max(self.fed)
     }
 
@@ -314,7 +325,7 @@ impl Collector {
                 watch: [true, true],
             },
             Some(session) if session.ignored() => {
-                let told = sessions.remove(&flow).is_some_and(|open| open.told);
+                let told = self.forget(flow).is_some_and(|open| open.told);
                 self.contents.remove(&flow);
                 self.joinable.remove(&flow);
                 if told {
@@ -338,8 +349,8 @@ impl Collector {
         let session = open.session(keys);
         session.abandon();
         let ignored = session.ignored();
-        if let Some(sessions) = self.sessions.as_mut().filter(|_| ignored) {
-            sessions.remove(&flow);
+        if ignored {
+            self.forget(flow);
         }
         self.joinable.remove(&flow);
         if let Some(content) = self.contents.get_mut(&flow) {
@@ -461,6 +472,7 @@ impl Collector {
         if let StreamEvent::Data { data, .. } = event {
             self.fed += data.len();
         }
+        self.recount(flow);
     }
 }
 
@@ -473,6 +485,15 @@ fn close_name(by: CloseReason) -> &'static str {
 }
 
 impl FlowSink for Collector {
+    fn held(&self) -> usize {
+        self.held_flows
+    }
+
+    /// The batch holds enough for Python (`MAX_BATCH_DATA`).
+    fn full(&self) -> bool {
+        self.in_batch() > MAX_BATCH_DATA
+    }
+
     fn unassociated(&mut self, d: &packet::Datagram<'_>, frame: u64, ts_ns: i128) -> bool {
         let Some(quic) = self.quic.as_mut() else {
             return false;
@@ -527,7 +548,14 @@ impl FlowSink for Collector {
                 frame,
                 ts_ns: Ns(ts_ns),
             }),
-            FlowEvent::Evicted { flow, frame } => Kept::Evicted(FlowEvicted { flow, frame }),
+            FlowEvent::Evicted { flow, frame, why } => Kept::Evicted(FlowEvicted {
+                flow,
+                frame,
+                why: match why {
+                    Eviction::Connections => "connections",
+                    Eviction::Held => "held",
+                },
+            }),
             FlowEvent::Closed { .. } => match self.ended(event) {
                 Some(closed) => Kept::Closed(closed),
                 None => return,

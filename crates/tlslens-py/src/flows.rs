@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use pyo3::{PyTraverseError, PyVisit};
 use tlslens_core::capture::{Batch, Problem};
-use tlslens_core::flows::{packet, udp, FlowTable, Limits};
+use tlslens_core::flows::{packet, udp, FlowTable, Limits, MAX_HELD};
 
 use super::decrypt::{suites, RunKeys};
 use super::flow_content::ContentSetup;
@@ -182,7 +182,8 @@ impl FlowCore {
     /// each batch's Decryption Secrets Blocks before the batch is walked.
     #[pyo3(signature = (
         *, reorder_window, max_connections, max_buffer, watch_after, checks, sessions=false,
-        keys=false, max_udp_flows=udp::MAX_UDP_FLOWS, content=None, on_secrets=None
+        keys=false, max_udp_flows=udp::MAX_UDP_FLOWS, max_held=MAX_HELD, content=None,
+        on_secrets=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -195,6 +196,7 @@ impl FlowCore {
         sessions: bool,
         keys: bool,
         max_udp_flows: usize,
+        max_held: usize,
         content: Option<&Bound<'_, ContentOptions>>,
         on_secrets: Option<PyObject>,
     ) -> PyResult<Self> {
@@ -204,6 +206,7 @@ impl FlowCore {
             max_buffer,
             watch_after,
             max_udp_flows,
+            max_held,
         };
         let content = match content.filter(|_| sessions) {
             Some(options) => Some(options.get().setup(py)?),
@@ -389,6 +392,12 @@ impl FlowCore {
     #[getter]
     fn evicted(&mut self, py: Python<'_>) -> u64 {
         self.here(py).table.evicted
+    }
+
+    /// Flows closed early, the open ones holding over `max_held`.
+    #[getter]
+    fn evicted_held(&mut self, py: Python<'_>) -> u64 {
+        self.here(py).table.evicted_held
     }
 
     /// UDP associations ended early, over `max_udp_flows` open at once.
@@ -836,6 +845,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("REORDER_WINDOW", limits.reorder_window)?;
     m.add("MAX_OPEN_FLOWS", limits.max_connections)?;
     m.add("MAX_PENDING_BYTES", limits.max_buffer)?;
+    m.add("MAX_HELD", limits.max_held)?;
     m.add("TCP_FIN", packet::TCP_FIN)?;
     m.add("TCP_SYN", packet::TCP_SYN)?;
     m.add("TCP_RST", packet::TCP_RST)?;

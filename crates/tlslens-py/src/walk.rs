@@ -149,7 +149,7 @@ impl Walk {
             let step = table.captured(ts_ns, linktype, data, frame.orig_len, collector);
             stop.note(step, table, collector);
             if (checks && stop.check)
-                || collector.held() > MAX_BATCH_DATA
+                || collector.in_batch() > MAX_BATCH_DATA
                 || collector.stopping()
                 || collector.events.len() >= most_events
             {

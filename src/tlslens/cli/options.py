@@ -194,6 +194,13 @@ def limit_options(command: Callable[..., None]) -> Callable[..., None]:
             f"finding (default {defaults.max_connections:,}).",
         ),
         (
+            "--max-held",
+            Size(),
+            "Bytes the open TCP connections may hold at once (their state, the data they "
+            "wait on, their handshake so far); past it the oldest is closed early, with a "
+            f"finding (default {defaults.max_held >> 20} MiB).",
+        ),
+        (
             "--max-udp-flows",
             count,
             "QUIC and DTLS associations (UDP 4-tuples) tracked at once; past it the one idle "

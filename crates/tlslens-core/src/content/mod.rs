@@ -174,6 +174,21 @@ pub struct Content {
 }
 
 impl Content {
+    /// What the content layer holds, boxed (`Limits.max_held`): itself, the messages being
+    /// gathered, the transcript kept for a Finished check, a run's plaintext, the leaves
+    /// kept for signature checks.
+    pub fn held(&self) -> usize {
+        use crate::held::{boxed, buffer};
+        let gathering = self.sides.iter().map(|d| d.defrag.held());
+        let streams = self.streams.iter().map(|s| s.defrag.held());
+        let run = self.run.iter().flat_map(|r| &r.plaintext).map(buffer);
+        let signing = self.signing.as_deref().map_or(0, signatures::Signing::held);
+        boxed::<Content>()
+            + gathering.chain(streams).chain(run).sum::<usize>()
+            + self.transcript.as_ref().map_or(0, buffer)
+            + signing
+    }
+
     /// `known_types`: the handshake types a record of whole messages may hold (the end of an
     /// oversized message's skip); `keep_plaintext`: each decrypted record's bytes are told.
     pub fn new(

@@ -52,6 +52,12 @@ const TLS13_SERVER_CONTEXT: &[u8] = b"TLS 1.3, server CertificateVerify";
 const TLS13_CLIENT_CONTEXT: &[u8] = b"TLS 1.3, client CertificateVerify";
 
 impl Signing {
+    /// What it holds, boxed (`Content::held`): the leaves kept.
+    pub(super) fn held(&self) -> usize {
+        let leaves = self.leaf.iter().flatten().map(crate::held::buffer);
+        crate::held::boxed::<Signing>() + leaves.sum::<usize>()
+    }
+
     /// `message` from `side` (the client's when `is_client`), its body `body`, read in
     /// `context`; `signed`: a CertificateVerify's signed input (`MessageRead::signed`).
     /// Some when it is a signature that verifies with its side's leaf.

@@ -19,6 +19,9 @@ pub struct Limits {
     pub watch_after: u64,
     /// UDP associations (QUIC, DTLS) open at once; past this the one idle longest ends.
     pub max_udp_flows: usize,
+    /// Bytes the open TCP flows hold at once, here and in their sessions (`FlowSink::held`);
+    /// past this the oldest is closed early.
+    pub max_held: usize,
 }
 
 impl Default for Limits {
@@ -29,8 +32,25 @@ impl Default for Limits {
             max_buffer: MAX_PENDING_BYTES,
             watch_after: 1 << 20,
             max_udp_flows: MAX_UDP_FLOWS,
+            max_held: MAX_HELD,
         }
     }
+}
+
+/// What the open TCP flows may hold at once (`Limits.max_held`): with the ~40 MB of the
+/// interpreter and its modules, a `show` stays within ~150 MB whatever the capture. The
+/// connections bound alone let 50,000 flows each hold what a hostile length field or a
+/// hole makes them wait for (a 2 MiB message, 8 MiB out of order): 5,000 flows that each
+/// sent 60 KB beyond a lost segment made a `show` of 6 GB.
+pub const MAX_HELD: usize = 64 << 20;
+
+/// Why an open flow was closed early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Eviction {
+    /// More than `max_connections` were open.
+    Connections,
+    /// The open flows held more than `max_held` bytes.
+    Held,
 }
 
 /// A new flow, as its first frame shows it.
@@ -73,10 +93,11 @@ pub enum FlowEvent<'a> {
         frame: u64,
         ts_ns: i128,
     },
-    /// About to be closed early at `frame`: more than `max_connections` were open.
+    /// About to be closed early at `frame`, the oldest open flow, for `why`.
     Evicted {
         flow: u64,
         frame: u64,
+        why: Eviction,
     },
     /// The flow ended; `frame` and `ts_ns` are the session's last.
     Closed {
@@ -121,6 +142,19 @@ pub enum FlowEvent<'a> {
 
 pub trait FlowSink {
     fn event(&mut self, event: FlowEvent<'_>);
+
+    /// What the sink holds for the open TCP flows (their sessions, what it told of them and
+    /// is kept until they end), as the allocator counts it: with the table's own, bounded
+    /// by `Limits.max_held`.
+    fn held(&self) -> usize {
+        0
+    }
+
+    /// Whether the sink holds enough for now: the end of the capture closes no further
+    /// flow in this chunk (`FlowTable::finish_some`).
+    fn full(&self) -> bool {
+        false
+    }
 
     /// A UDP datagram of no association that does not look like the start of QUIC or DTLS
     /// (at `frame`): whether the sink takes it as its own (a migrated QUIC client's short

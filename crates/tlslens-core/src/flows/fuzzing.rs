@@ -224,6 +224,8 @@ pub fn flows(data: &[u8]) {
         max_buffer: 256,
         watch_after: 64,
         max_udp_flows: 2,
+        // About three flows' bare state, or one with its bytes waiting.
+        max_held: 1500,
     };
     let mut table = FlowTable::new(limits);
     let mut sink = Checked::default();
@@ -246,9 +248,11 @@ pub fn flows(data: &[u8]) {
             table.answer(verdict, &mut sink);
         }
         assert!(table.open_flows() <= limits.max_connections);
+        assert!(table.held() <= limits.max_held);
         assert!(table.udp.open_count() <= limits.max_udp_flows);
     }
     table.finish(&mut sink);
+    assert_eq!(table.held(), 0);
     assert!(sink.data_bytes <= fed, "more stream bytes than frame bytes");
     assert_eq!(table.open_flows(), 0);
     assert_eq!(table.udp.open_count(), 0);

@@ -8,8 +8,8 @@
 //! its flow is not TLS after a megabyte of plaintext on one side: the table then asks
 //! ([`Step::Ask`]) before it goes on, so that the flow is let go at the very frame it
 //! would have been. Every table is bounded by [`Limits`]: open flows by
-//! `max_connections` (the oldest is closed early), out-of-order bytes by `max_buffer`
-//! per direction, closed flows remembered by `MAX_CLOSED_FLOWS` and a linger time, ended
+//! `max_connections` and what they hold by `max_held` (the oldest is closed early),
+//! out-of-order bytes by `max_buffer` per direction, closed flows remembered by `MAX_CLOSED_FLOWS` and a linger time, ended
 //! flows held back for order by `reorder_window`, UDP associations by `max_udp_flows` (the
 //! one idle longest ends early).
 
@@ -22,7 +22,9 @@ mod table;
 pub mod tcp;
 pub mod udp;
 
-pub use events::{CloseReason, FlowEvent, FlowSink, Limits, Opened, Step, Verdict};
+pub use events::{
+    CloseReason, Eviction, FlowEvent, FlowSink, Limits, Opened, Step, Verdict, MAX_HELD,
+};
 pub use table::FlowTable;
 
 /// A map keyed by flow numbers, which the flow table gives in sequence (never a value from

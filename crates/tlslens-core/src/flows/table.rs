@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
-use super::events::{CloseReason, FlowEvent, FlowSink, Limits, Opened, Step, Verdict};
+use super::events::{CloseReason, Eviction, FlowEvent, FlowSink, Limits, Opened, Step, Verdict};
 use super::order::Order;
 use super::packet::{decode, Addr, Packet, Segment, Skip, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
 use super::tcp::{HalfStream, StreamEvent};
@@ -57,6 +57,13 @@ impl Live {
         }
         self.halves[half].syn(seq);
     }
+
+    /// What the flow holds here (`Limits.max_held`): itself, its entries in the table's
+    /// maps and sets, and its directions' copies.
+    fn held(&self) -> usize {
+        const ENTRIES: usize = 128;
+        crate::held::boxed::<Live>() + ENTRIES + self.halves[0].held() + self.halves[1].held()
+    }
 }
 
 #[derive(Debug)]
@@ -94,8 +101,12 @@ pub struct FlowTable {
     /// Frames read so far.
     pub frames: u64,
     pub tcp_flows: u64,
-    /// Flows closed early, over `max_connections` open at once.
+    /// Flows closed early, over `max_connections` open at once ...
     pub evicted: u64,
+    /// ... and over `max_held` held.
+    pub evicted_held: u64,
+    /// What the open flows hold here (`Live::held`, kept as each changes).
+    held: usize,
     /// Frames whose clock went back, and the first of them.
     pub backwards: u64,
     pub first_backwards: u64,
@@ -121,6 +132,8 @@ impl FlowTable {
             frames: 0,
             tcp_flows: 0,
             evicted: 0,
+            evicted_held: 0,
+            held: 0,
             backwards: 0,
             first_backwards: 0,
             last_ts: 0,
@@ -142,6 +155,11 @@ impl FlowTable {
 
     pub fn open_flows(&self) -> usize {
         self.open.len()
+    }
+
+    /// What the open flows hold in the table (reassembly), as `Limits.max_held` counts it.
+    pub fn held(&self) -> usize {
+        self.held
     }
 
     /// One frame of the capture, captured whole.
@@ -264,6 +282,7 @@ impl FlowTable {
         }
         if carries {
             let before = live.halves[half].offset();
+            let held = live.halves[half].held();
             let mut delivered = 0u64;
             live.halves[half].feed_cut(seq, seg.payload, missing, &mut |ev| {
                 if let StreamEvent::Data { data, .. } = ev {
@@ -278,6 +297,7 @@ impl FlowTable {
                 });
             });
             debug_assert!(live.halves[half].offset() >= before);
+            self.held = (self.held + live.halves[half].held()).saturating_sub(held);
             live.delivered[half] += delivered;
             if delivered > 0
                 && !live.decided
@@ -332,6 +352,7 @@ impl FlowTable {
             decided: false,
             watch: [true; 2],
         };
+        self.held += live.held();
         self.flows.insert(
             index,
             Flow {
@@ -345,14 +366,7 @@ impl FlowTable {
         if self.open.len() > self.limits.max_connections {
             // Memory is bounded by the connections open at once, not by how many a capture
             // opens and never closes: the oldest open one is closed now.
-            if let Some(&oldest) = self.open.first() {
-                self.evicted += 1;
-                sink.event(FlowEvent::Evicted {
-                    flow: oldest,
-                    frame: self.frames,
-                });
-                self.close(oldest, None, sink);
-            }
+            self.evict(Eviction::Connections, sink);
         }
         // The opening segment's sender is side 0. A connection from an end to itself (both
         // ways the same 4-tuple) had its second direction's entry, side 1, replace the first:
@@ -402,10 +416,37 @@ impl FlowTable {
             .and_then(|f| f.live.as_deref_mut())
     }
 
+    /// Close the oldest open flow early, for `why`: whether there was one.
+    fn evict(&mut self, why: Eviction, sink: &mut impl FlowSink) -> bool {
+        let Some(&oldest) = self.open.first() else {
+            return false;
+        };
+        match why {
+            Eviction::Connections => self.evicted += 1,
+            Eviction::Held => self.evicted_held += 1,
+        }
+        sink.event(FlowEvent::Evicted {
+            flow: oldest,
+            frame: self.frames,
+            why,
+        });
+        self.close(oldest, None, sink);
+        true
+    }
+
+    /// Memory is bounded by what the open flows hold (here and in their sessions), not by
+    /// what one capture's length fields and holes make each wait for: past `max_held`, the
+    /// oldest open flows are closed now.
+    fn bound_held(&mut self, sink: &mut impl FlowSink) {
+        while self.held + sink.held() > self.limits.max_held && self.evict(Eviction::Held, sink) {}
+    }
+
     /// Not TLS: its slot in the order is handed on so later connections are not held back.
     fn let_go(&mut self, index: u64, ts_ns: i128) {
         if let Some(flow) = self.flows.get_mut(&index) {
-            flow.live = None;
+            if let Some(live) = flow.live.take() {
+                self.held = self.held.saturating_sub(live.held());
+            }
             flow.closed_ts = ts_ns;
         }
         self.order.push(index, false);
@@ -447,6 +488,7 @@ impl FlowTable {
                 }
             }
         }
+        self.bound_held(sink);
         self.emit(sink);
         self.checkpoints(ts_ns)
     }
@@ -478,6 +520,7 @@ impl FlowTable {
         let Some(mut live) = flow.live.take() else {
             return;
         };
+        self.held = self.held.saturating_sub(live.held());
         let frame = self.frames;
         let ts_ns = live.last_ts;
         let mut last_frame = live.last_frame;
@@ -537,8 +580,9 @@ impl FlowTable {
     }
 
     /// The end of the capture, `most` open flows at a time, TCP flows and UDP associations
-    /// alike, the oldest first (each chunk's connections handed out after it: what the sink
-    /// holds at the end is bounded by `most`, not by the flows open): whether every flow is
+    /// alike, the oldest first, or fewer once the sink is `full` (each chunk's connections
+    /// handed out after it: what the sink holds at the end is bounded by `most` and by
+    /// what it says is enough, not by the flows open): whether every flow is
     /// closed and handed out. By first packet across both, a chunk leaves no open flow older
     /// than one it closed, so no hand-out waits on one (the order is `finish`'s).
     pub fn finish_some(&mut self, most: usize, sink: &mut impl FlowSink) -> bool {
@@ -569,6 +613,11 @@ impl FlowTable {
                 self.close(index, None, sink);
                 // Gone from the open ones whatever `close` found: each call makes progress.
                 self.open.remove(&index);
+            }
+            // What the flows closed said bounds the chunk too: a hole given up at the end
+            // may free megabytes of records, each message a few hundred bytes once told.
+            if sink.full() {
+                break;
             }
         }
         self.emit(sink);

@@ -87,6 +87,14 @@ impl HalfStream {
         self.pending_bytes
     }
 
+    /// What the direction holds (`Limits.max_held`): each waiting segment's copy and its
+    /// map entry, and the last chunk's copy.
+    pub fn held(&self) -> usize {
+        let entry = std::mem::size_of::<(u64, Vec<u8>)>();
+        let waiting = self.pending.len() * (entry + 16);
+        self.pending_bytes + waiting + crate::held::buffer(&self.last)
+    }
+
     pub fn syn(&mut self, seq: u32) {
         if self.next_seq.is_none() || self.offset == 0 {
             self.next_seq = Some(seq.wrapping_add(1));

@@ -79,6 +79,11 @@ fn header(bytes: &[u8]) -> Option<(u8, u32)> {
 }
 
 impl Defragmenter {
+    /// What the defragmenter holds (`Limits.max_held`): the message being gathered.
+    pub fn held(&self) -> usize {
+        crate::held::buffer(&self.buf)
+    }
+
     pub fn new(max_message: u32, known_types: &[u8]) -> Self {
         Self::with_known(max_message, TypeSet::of(known_types))
     }

@@ -108,6 +108,11 @@ enum Walked {
 }
 
 impl RecordReader {
+    /// What the reader holds (`Limits.max_held`): the record being gathered.
+    pub fn held(&self) -> usize {
+        crate::held::buffer(&self.pend)
+    }
+
     /// `resync_at`: start by looking for a header, from this stream offset (the stream is
     /// picked up after a hole).
     pub fn new(skip_application_data: bool, resync_at: Option<u64>) -> Self {

@@ -149,6 +149,14 @@ fn first_line(data: &[u8]) -> Vec<u8> {
 }
 
 impl Session {
+    /// What the session holds, boxed (`Limits.max_held`): itself, each side's record being
+    /// gathered and first bytes, the prelude kept.
+    pub fn held(&self) -> usize {
+        use crate::held::{boxed, buffer};
+        let side = |s: &Side| s.reader.held() + buffer(&s.buf) + buffer(&s.prelude_carry);
+        boxed::<Session>() + buffer(&self.prelude_kept) + self.sides.iter().map(side).sum::<usize>()
+    }
+
     /// `client_side`: known from a SYN; `ports`: side 0's and side 1's, to guess it
     /// otherwise; `mid_stream`: the capture began after the connection did.
     pub fn new(

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use tlslens_core::flows::{FlowEvent, Opened};
+use tlslens_core::held::allocated;
 use tlslens_core::records::{RecordEvent, Session, SessionEvent};
 
 use super::{close_name, Collector, FlowClosed, FlowOpened, Kept};
@@ -54,7 +55,18 @@ pub struct Open {
     /// The first FIN or RST after its session began TLS: (side, frame, time), told with
     /// its end (`FlowClosed.closing`). Boxed: most open flows never have one.
     closing: Option<Box<(u8, u64, Ns)>>,
+    /// What Python keeps of the events it was told of the flow (`said_cost`), until the
+    /// flow's connection goes.
+    pub(crate) given: usize,
+    /// What the flow counts toward `Collector::held_flows`, as last counted (`recount`).
+    counted: usize,
 }
+
+/// What Python's model of a flow it was told costs before its events (its `FlowSession`,
+/// `Connection` and their parts: ~2 KB, the Strategy's figure).
+const MODEL_COST: usize = 2048;
+/// An open flow's entries in the walk's maps (its sessions', content layers').
+const ENTRIES: usize = 64;
 
 /// A flow's session events held for Python: each stream event's with its frame and time,
 /// as they will be read and told.
@@ -100,17 +112,8 @@ fn held_cost(events: &[SessionEvent]) -> usize {
     group + list + events.iter().map(owned_cost).sum::<usize>()
 }
 
-/// What an allocation of `bytes` takes from the allocator: its header, rounded up to 16
-/// bytes, 32 at least (glibc's malloc).
-fn allocated(bytes: usize) -> usize {
-    if bytes == 0 {
-        return 0;
-    }
-    (bytes + 8).next_multiple_of(16).max(32)
-}
-
 /// The allocation an event owns, if any.
-fn owned_cost(event: &SessionEvent) -> usize {
+pub(crate) fn owned_cost(event: &SessionEvent) -> usize {
     allocated(match event {
         SessionEvent::Prelude { data: bytes, .. }
         | SessionEvent::Sslv2ClientHello { record: bytes, .. }
@@ -155,7 +158,23 @@ impl Open {
             told: false,
             held: None,
             closing: None,
+            given: 0,
+            counted: 0,
         }
+    }
+
+    /// What the flow holds in the walk, and in Python once told (`Limits.max_held`): itself,
+    /// its session, the events held for Python, what Python keeps of it.
+    fn held(&self) -> usize {
+        use tlslens_core::held::boxed;
+        let session = self.session.as_deref().map_or(0, Session::held);
+        let held = (self.held.as_deref()).map_or(0, |held| boxed::<Held>() + held.cost);
+        let python = if self.told {
+            MODEL_COST + self.given
+        } else {
+            0
+        };
+        boxed::<Open>() + ENTRIES + session + held + python
     }
 
     /// Whether a byte of the flow came (it has a session: a test's question).
@@ -197,6 +216,25 @@ impl Collector {
             self.tell_opened(o.flow);
         }
         None
+    }
+
+    /// Count again what flow `flow` holds (`Open::held`, with its content layer's) into
+    /// `held_flows`.
+    pub(crate) fn recount(&mut self, flow: u64) {
+        let content = self.contents.get(&flow).map_or(0, |content| content.held());
+        let Some(open) = self.sessions.as_mut().and_then(|s| s.get_mut(&flow)) else {
+            return;
+        };
+        let now = open.held() + content;
+        self.held_flows = (self.held_flows + now).saturating_sub(open.counted);
+        open.counted = now;
+    }
+
+    /// Flow `flow` leaves the open ones: what it counted goes with it.
+    pub(crate) fn forget(&mut self, flow: u64) -> Option<Box<Open>> {
+        let open = self.sessions.as_mut()?.remove(&flow)?;
+        self.held_flows = self.held_flows.saturating_sub(open.counted);
+        Some(open)
     }
 
     /// Whether a flow opened after `secrets` Decryption Secrets Blocks has keys to try.
@@ -337,7 +375,7 @@ impl Collector {
             self.with_session(flow, frame, ts_ns, Session::finish);
         }
         self.tell_if_at_end(flow);
-        let open = self.sessions.as_mut().and_then(|s| s.remove(&flow));
+        let open = self.forget(flow);
         if open.as_ref().is_some_and(|open| !open.told) {
             self.silent.insert(flow);
             return false;
@@ -409,6 +447,9 @@ impl Collector {
             // Python names the sender of a TCP flow's cut segment from the flow's ends.
             FlowEvent::Cut { flow, .. } => self.tell_opened(flow),
             _ => {}
+        }
+        if let FlowEvent::Closing { flow, .. } | FlowEvent::Cut { flow, .. } = *event {
+            self.recount(flow); // what was held may have gone to Python
         }
         // (A closing is no event of its own with sessions: `note_closing`.)
         if let FlowEvent::Evicted { flow, .. }
@@ -750,7 +791,12 @@ mod tests {
             open(&mut flows, 1, Some(0));
             data(&mut flows, 1, 0, 0, &hello);
             assert!(flows.events.is_empty());
-            flows.event(FlowEvent::Evicted { flow: 1, frame: 5 });
+            let why = tlslens_core::flows::Eviction::Connections;
+            flows.event(FlowEvent::Evicted {
+                flow: 1,
+                frame: 5,
+                why,
+            });
             assert_eq!(opened(&flows), [(1, Some(0))]);
             assert_eq!(offsets_told(&flows, 1), [5]);
             assert!(matches!(flows.events.last(), Some(Kept::Evicted(_))));

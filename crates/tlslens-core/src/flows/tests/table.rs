@@ -3,7 +3,7 @@
 use super::{ipv4, tcp_header};
 use crate::flows::packet::{Skip, LINKTYPE_RAW, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
 use crate::flows::tcp::StreamEvent;
-use crate::flows::{CloseReason, FlowEvent, FlowSink, FlowTable, Limits, Step, Verdict};
+use crate::flows::{CloseReason, Eviction, FlowEvent, FlowSink, FlowTable, Limits, Step, Verdict};
 
 #[derive(Debug, PartialEq, Eq, Clone)]
 enum Ev {
@@ -12,7 +12,7 @@ enum Ev {
     Gap(u64, u8, u64, u64),
     Conflict(u64, u8),
     Closing(u64, u8),
-    Evicted(u64, u64),
+    Evicted(u64, u64, Eviction),
     Closed(u64, Option<CloseReason>),
     HandOut(u64, bool),
 }
@@ -32,7 +32,7 @@ impl FlowSink for Sink {
                 StreamEvent::Conflict { .. } => Ev::Conflict(flow, side),
             },
             FlowEvent::Closing { flow, side, .. } => Ev::Closing(flow, side),
-            FlowEvent::Evicted { flow, frame } => Ev::Evicted(flow, frame),
+            FlowEvent::Evicted { flow, frame, why } => Ev::Evicted(flow, frame, why),
             FlowEvent::Closed { flow, by, .. } => Ev::Closed(flow, by),
             FlowEvent::HandOut { flow, late } => Ev::HandOut(flow, late),
             FlowEvent::UdpOpened(_) | FlowEvent::Datagram { .. } | FlowEvent::UdpClosed(_) => {
@@ -181,7 +181,7 @@ fn the_oldest_open_flow_is_evicted_past_max_connections() {
     let frames: Vec<Vec<u8>> = (0..10).map(|p| seg(1000 + p, true, 5, PSH, b"x")).collect();
     let evs = run(&mut table, &frames);
     assert_eq!(table.evicted, 7);
-    assert!(evs.contains(&Ev::Evicted(0, 4)));
+    assert!(evs.contains(&Ev::Evicted(0, 4, Eviction::Connections)));
     let handed: Vec<u64> = evs
         .iter()
         .filter_map(|e| match e {
@@ -191,6 +191,70 @@ fn the_oldest_open_flow_is_evicted_past_max_connections() {
         .collect();
     assert_eq!(handed, (0..10).collect::<Vec<_>>());
     assert!(table.open_flows() == 0);
+}
+
+#[test]
+fn the_oldest_open_flows_are_evicted_past_what_the_open_ones_may_hold() {
+    // Ten flows each wait on 3,000 bytes beyond a hole (their SYN at 100, data at 1000);
+    // the open ones may hold about three such flows.
+    let waiting = vec![b'w'; 3000];
+    let flow = |cport: u16| {
+        [
+            seg(cport, true, 100, SYN, b""),
+            seg(cport, true, 1000, PSH, &waiting),
+        ]
+    };
+    let mut one = FlowTable::new(Limits::default());
+    let opened = FlowTable::new(Limits::default());
+    let mut sink = Sink::default();
+    for (i, frame) in flow(1).iter().enumerate() {
+        one.frame(i as i128, LINKTYPE_RAW, frame, &mut sink);
+    }
+    let each = one.held();
+    assert!(each > 3000 && each < 4000, "one flow holds {each}");
+    assert_eq!(opened.held(), 0);
+    let limits = Limits {
+        max_held: 3 * each + each / 2,
+        ..Limits::default()
+    };
+    let mut table = FlowTable::new(limits);
+    let mut sink = Sink::default();
+    for (i, frame) in (1..=10).flat_map(flow).enumerate() {
+        table.frame(i as i128, LINKTYPE_RAW, &frame, &mut sink);
+        assert!(table.held() <= limits.max_held);
+    }
+    assert_eq!(
+        (table.evicted_held, table.evicted, table.open_flows()),
+        (7, 0, 3)
+    );
+    // The oldest first, each at the frame that went past the bound (a fourth flow's data),
+    // its hole given up then and what waited handed on.
+    let evicted: Vec<(u64, u64)> = (sink.0.iter())
+        .filter_map(|e| match e {
+            Ev::Evicted(f, frame, Eviction::Held) => Some((*f, *frame)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        evicted,
+        [(0, 8), (1, 10), (2, 12), (3, 14), (4, 16), (5, 18), (6, 20)]
+    );
+    let at = sink
+        .0
+        .iter()
+        .position(|e| *e == Ev::Evicted(0, 8, Eviction::Held));
+    let after: Vec<Ev> = sink.0[at.unwrap_or(0)..].iter().take(4).cloned().collect();
+    assert_eq!(
+        after,
+        [
+            Ev::Evicted(0, 8, Eviction::Held),
+            Ev::Gap(0, 0, 0, 899),
+            Ev::Data(0, 0, 899, waiting.clone()),
+            Ev::Closed(0, None),
+        ]
+    );
+    table.finish(&mut sink);
+    assert_eq!(table.held(), 0);
 }
 
 #[test]
