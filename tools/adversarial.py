@@ -241,6 +241,17 @@ def beyond_holes(scale: float) -> Iterator[tuple[int, bytes]]:
         yield from (frame for index, frame in enumerate(frames) if index != 3)
 
 
+def held_back(scale: float) -> Iterator[tuple[int, bytes]]:
+    """One connection open until the end while 900 others end after it, each with 40 KB of
+    handshake records that read as 10,000 four-byte messages: held back for first-packet
+    order, they made a `show` of 1.9 GB before they counted toward `--max-held`."""
+    hello = compose.push_records(22, 0x0301, _hello())
+    messages = compose.push_records(22, 0x0301, bytes(40_000))
+    yield from _connection(0, hello, b"", T0, ends=False)
+    for number in range(1, int(900 * scale) + 1):
+        yield from _connection(number, hello + messages, b"", T0 + number * 1_000_000)
+
+
 def time_backwards(scale: float) -> Iterator[tuple[int, bytes]]:
     frames = list(_normal(int(200 * scale) + 2))
     for index, (_ts, frame) in enumerate(frames):
@@ -275,6 +286,7 @@ KINDS: dict[str, Callable[[float], Iterator[tuple[int, bytes]]] | None] = {
     "endless": endless,
     "unfinished-messages": unfinished_messages,
     "beyond-holes": beyond_holes,
+    "held-back": held_back,
     "time-backwards": time_backwards,
     "pcapng-4gb-block": None,
     "gzip-bomb": None,

@@ -737,6 +737,10 @@ class FlowCore:
     @property
     def evicted(self) -> int: ...
     @property
+    def held(self) -> int:
+        """What the open flows hold now, as ``max_held`` counts it: nothing once every
+        flow ended and was handed out."""
+    @property
     def evicted_held(self) -> int:
         """Flows closed early, the open ones holding over ``max_held`` bytes."""
     @property

@@ -394,6 +394,15 @@ impl FlowCore {
         self.here(py).table.evicted
     }
 
+    /// What the open flows hold now, as `max_held` counts it (in the table, in their
+    /// sessions, in what Python keeps of them and of the ended ones not handed out yet):
+    /// nothing once every flow ended and was handed out.
+    #[getter]
+    fn held(&mut self, py: Python<'_>) -> usize {
+        let walk = self.here(py);
+        walk.table.held() + walk.collector.held_flows
+    }
+
     /// Flows closed early, the open ones holding over `max_held`.
     #[getter]
     fn evicted_held(&mut self, py: Python<'_>) -> u64 {

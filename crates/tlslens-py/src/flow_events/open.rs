@@ -380,6 +380,11 @@ impl Collector {
             self.silent.insert(flow);
             return false;
         }
+        if let Some(open) = open.as_ref() {
+            let kept = MODEL_COST + open.given;
+            self.held_flows += kept;
+            self.held_back.insert(flow, kept);
+        }
         closed.closing = open.and_then(|open| open.closing).map(|closing| *closing);
         let Some(mut content) = self.contents.remove(&flow) else {
             return true;
@@ -460,7 +465,12 @@ impl Collector {
         }
         match *event {
             FlowEvent::Closing { flow, .. } | FlowEvent::Evicted { flow, .. } => self.untold(flow),
-            FlowEvent::HandOut { flow, .. } => self.silent.remove(&flow),
+            FlowEvent::HandOut { flow, .. } => {
+                if let Some(kept) = self.held_back.remove(&flow) {
+                    self.held_flows = self.held_flows.saturating_sub(kept);
+                }
+                self.silent.remove(&flow)
+            }
             _ => false,
         }
     }
