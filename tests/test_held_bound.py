@@ -61,17 +61,20 @@ def test_max_held_is_an_option_of_the_commands_that_read_captures(tmp_path: Path
     assert refused.exit_code == 2 and "--max-held" in refused.output
 
 
-def test_flows_waiting_on_what_they_cannot_finish_cost_a_bounded_peak(tmp_path: Path) -> None:
+def test_what_a_capture_makes_tlslens_keep_costs_a_bounded_peak(tmp_path: Path) -> None:
     """The default bound on the shapes that grew without it (measured 2026-12-07, before ->
     after): 2,500 flows gathering 60 KB messages, 150 MB waited on (192 -> 99 MB); 500 flows
     waiting beyond a hole (2,651 -> 64 MB: each hole given up at the end, 1,000 connections
     at a time, before); 300 connections of 10,000 four-byte messages each, held back for
     first-packet order behind one left open (the 900 of the adversarial set: 1,911 -> 63 MB,
-    the open one closed early)."""
+    the open one closed early); 2,000 connections each sending its own 60 KB leaf of an
+    issuer none sends (302 -> 119 MB: the chain verdicts kept, and the leaves awaiting their
+    issuer, bounded by their bytes)."""
     shapes = {  # (frames, connections)
         "unfinished": (adversarial.unfinished_messages(0.5), 2_500),
         "holes": (adversarial.beyond_holes(0.1), 500),
         "held-back": (adversarial.held_back(1 / 3), 301),
+        "leaves": (adversarial.distinct_leaves(1), 2_000),
     }
     for name, (frames, connections) in shapes.items():
         path = tmp_path / f"{name}.pcapng"

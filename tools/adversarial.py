@@ -144,6 +144,42 @@ def big_chain(scale: float) -> Iterator[tuple[int, bytes]]:
     yield from _connection(0, compose.push_records(22, 0x0301, _hello()), flight, T0)
 
 
+def distinct_leaves(scale: float) -> Iterator[tuple[int, bytes]]:
+    """2,000 connections, each sending its own 60 KB leaf (an unknown extension's bytes)
+    whose issuer no connection sends: every chain a new verdict, every leaf awaiting its
+    issuer (a `show` of 301 MB before the verdicts and the awaited were bounded in bytes)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    key = ec.derive_private_key(1, ec.SECP256R1())
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    oid = x509.ObjectIdentifier("1.3.6.1.4.1.99999.1")
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    hello = compose.push_records(22, 0x0301, _hello())
+    for number in range(int(2_000 * scale)):
+        leaf = (
+            x509.CertificateBuilder()
+            .subject_name(name(f"host{number}.adversarial.test"))
+            .issuer_name(name(f"Issuer {number}"))
+            .public_key(key.public_key())
+            .serial_number(number + 1)
+            .not_valid_before(start)
+            .not_valid_after(start + datetime.timedelta(days=400))
+            .add_extension(x509.UnrecognizedExtension(oid, bytes(60_000)), critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        flight = compose.push_records(22, 0x0303, _server_flight([leaf.public_bytes(Encoding.DER)]))
+        yield from _connection(number, hello, flight, T0 + number * 1_000_000)
+
+
 def nested_asn1(scale: float) -> Iterator[tuple[int, bytes]]:
     """A "certificate" of 10,000 nested SEQUENCEs."""
     depth = int(10_000 * scale)
@@ -279,6 +315,7 @@ KINDS: dict[str, Callable[[float], Iterator[tuple[int, bytes]]] | None] = {
     "one-byte-records": one_byte_records,
     "many-extensions": many_extensions,
     "big-chain": big_chain,
+    "distinct-leaves": distinct_leaves,
     "nested-asn1": nested_asn1,
     "overlapping-segments": overlapping_segments,
     "sequence-wrap": sequence_wrap,

@@ -73,7 +73,8 @@ class CertificateInfo(NamedTuple):
 # hash is computed once, and the lookup is answered by identity.
 _CERT_CACHE: dict[bytes, CertificateInfo] = {}
 MAX_CACHED_CERTIFICATES = 4096
-MAX_CACHED_BYTES = 32 << 20
+# (Their parsed objects hold as much again, and more once their extensions are read.)
+MAX_CACHED_BYTES = 16 << 20
 _CACHED_BYTES = 0  # the DER bytes _CERT_CACHE holds
 _JSON: dict[int, tuple[CertificateInfo, dict[str, Any]]] = {}  # by id(), with the object
 
