@@ -65,6 +65,11 @@ def test_the_gzip_bomb_stops_at_its_budget(tmp_path: Path) -> None:
     # 32 MiB (the floor) of 16-byte records at most, not 100 MB of them.
     assert frames <= (reader.GZIP_FLOOR // 16) + 1
     assert any("decompression bomb" in p.message for p in capture.problems)
+    # Those 2 million empty frames came in batches of a bounded count, not in one or two
+    # (a `show` of 225 MB on the scale-1 bomb, 29 MB now).
+    _seconds, peak, code, _out, err = adversarial.run_show(path)
+    assert code == 0 and "decompression bomb" in err
+    assert peak < 60, f"{peak} MB"
 
 
 # -- the bounds as options (README "Bounds") ---------------------------------------------

@@ -30,8 +30,11 @@ pub const MAX_PCAPNG_BLOCK: u32 = 1 << 24;
 /// GZIP_FLOOR bytes); past that it is read no further, as a decompression bomb would be.
 pub const GZIP_MAX_RATIO: u64 = 50;
 pub const GZIP_FLOOR: u64 = 32 << 20;
-/// A batch is handed out once its frames hold this many bytes.
+/// A batch is handed out once its frames hold this many bytes ...
 pub const BATCH_BYTES: usize = 1 << 20;
+/// ... or once it holds this many frames (64 bytes each beside their data): a gzip'd
+/// capture of empty records made batches of millions.
+pub const BATCH_FRAMES: usize = 16 << 10;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Distinct link types listed for a capture (one per pcap file, a few per pcapng).
@@ -242,7 +245,7 @@ impl Reader {
     /// Walk what has been fed; an empty batch means more input is needed (or `done`).
     pub fn poll(&mut self) -> Batch {
         let mut batch = Batch::default();
-        while batch.data.len() < BATCH_BYTES {
+        while batch.data.len() < BATCH_BYTES && batch.frames.len() < BATCH_FRAMES {
             let walk = std::mem::replace(&mut self.walk, Walk::Done);
             let (walk, step) = self.step(walk, &mut batch);
             self.walk = walk;

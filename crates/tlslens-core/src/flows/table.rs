@@ -438,7 +438,12 @@ impl FlowTable {
     /// what one capture's length fields and holes make each wait for: past `max_held`, the
     /// oldest open flows are closed now.
     fn bound_held(&mut self, sink: &mut impl FlowSink) {
-        while self.held + sink.held() > self.limits.max_held && self.evict(Eviction::Held, sink) {}
+        while self.held + sink.held() > self.limits.max_held && self.evict(Eviction::Held, sink) {
+            // Handed out now, the ended connections it held back are no longer counted
+            // (`FlowSink::held`): without this, one eviction counted them all and closed
+            // every open flow.
+            self.emit(sink);
+        }
     }
 
     /// Not TLS: its slot in the order is handed on so later connections are not held back.

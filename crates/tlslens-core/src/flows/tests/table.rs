@@ -257,6 +257,64 @@ fn the_oldest_open_flows_are_evicted_past_what_the_open_ones_may_hold() {
     assert_eq!(table.held(), 0);
 }
 
+/// A sink that keeps what each ended flow said until its hand-out (as Python's model of a
+/// connection held back for first-packet order), and counts it as held.
+#[derive(Default)]
+struct Keeping {
+    evs: Sink,
+    kept: std::collections::HashMap<u64, usize>,
+}
+
+impl FlowSink for Keeping {
+    fn event(&mut self, event: FlowEvent<'_>) {
+        match event {
+            FlowEvent::Closed { flow, .. } => {
+                self.kept.insert(flow, 10_000);
+            }
+            FlowEvent::HandOut { flow, .. } => {
+                self.kept.remove(&flow);
+            }
+            _ => {}
+        }
+        self.evs.event(event);
+    }
+
+    fn held(&self) -> usize {
+        self.kept.values().sum()
+    }
+}
+
+#[test]
+fn an_eviction_hands_out_what_the_evicted_flow_held_back_before_counting_again() {
+    // Flow 0 stays open; flows 1..=4 open and end after it, held back for order and kept
+    // (10,000 each); flow 5 opens and stays open; flow 6 ends: past 50,000 kept, the oldest
+    // open flow (0) is closed, the ended ones before flow 5 are handed out with it, and
+    // flow 5 stays open (counted again before it, they would have closed it too).
+    let mut frames = vec![seg(1, true, 5, PSH, b"x")];
+    for p in 2..=5 {
+        frames.push(seg(p, true, 5, PSH, b"x"));
+        frames.push(seg(p, true, 6, RST, b""));
+    }
+    frames.push(seg(6, true, 5, PSH, b"x"));
+    frames.push(seg(7, true, 5, PSH, b"x"));
+    frames.push(seg(7, true, 6, RST, b""));
+    let limits = Limits {
+        max_held: 50_000,
+        ..Limits::default()
+    };
+    let mut table = FlowTable::new(limits);
+    let mut sink = Keeping::default();
+    for (i, frame) in frames.iter().enumerate() {
+        table.frame(i as i128, LINKTYPE_RAW, frame, &mut sink);
+    }
+    let evicted: Vec<&Ev> = (sink.evs.0.iter())
+        .filter(|e| matches!(e, Ev::Evicted(..)))
+        .collect();
+    assert_eq!(evicted, [&Ev::Evicted(0, 12, Eviction::Held)]);
+    assert_eq!(table.open_flows(), 1); // flow 5
+    assert_eq!(sink.kept.keys().copied().collect::<Vec<_>>(), [6]); // held back by flow 5
+}
+
 #[test]
 fn past_the_reorder_window_ended_flows_go_first_and_the_open_one_late() {
     let limits = Limits {
