@@ -8,6 +8,7 @@ read as 10,900 four-byte messages a connection, made at once for 1,000 connectio
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,19 @@ import tlslens
 from tlslens import _core
 from tlslens.bounds import Limits
 from tlslens.cli import main
+from tlslens.flows.synth import Chunk, iter_datagram_frames
+from tlslens.handshake import compose
+from tlslens.model import Endpoint
 
 import adversarial
 from conftest import CAPTURES
 from corpus_digests import digest, key_options
 
 OVER = "the open connections held more than 1 MiB (--max-held)"
+LATE = (
+    "reported out of first-packet order: it was still open when the later connections that "
+    "had ended held more than 64 MiB (--max-held), and those were reported first"
+)
 
 
 def test_past_max_held_the_oldest_open_connections_are_closed_early(tmp_path: Path) -> None:
@@ -119,3 +127,65 @@ def test_nothing_is_counted_held_once_every_connection_is_handed_out(
         digest(folder, name, options)
         assert made, (name, options)
         assert [core.held for core in made] == [0] * len(made), (name, options)
+
+
+def _heavy_after(first: Iterator[tuple[int, bytes]], heavy: int) -> Iterator[tuple[int, bytes]]:
+    """``first``'s frames, then ``heavy`` connections that end, each with 40 KB of handshake
+    records read as 10,000 four-byte messages (what Python keeps of one: ~5 MB)."""
+    yield from first
+    hello = compose.push_records(22, 0x0301, adversarial._hello())
+    messages = compose.push_records(22, 0x0301, bytes(40_000))
+    for number in range(1_000, 1_000 + heavy):
+        ts = adversarial.T0 + number * 1_000_000
+        yield from adversarial._connection(number, hello + messages, b"", ts)
+
+
+def _rows(path: Path, *options: str) -> list[dict[str, Any]]:
+    _seconds, _peak, code, out, err = adversarial.run_show(path, *options)
+    assert code == 0, err[-500:]
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_ended_connections_held_back_that_hold_too_much_go_out_late(tmp_path: Path) -> None:
+    """Ended connections waiting for older open ones (first-packet order) count toward the
+    bound; past it they are handed out at once, the open ones late, when they end: closing
+    the open ones early would free them only once every one was closed (the review: 51 open
+    connections before 300 heavy ones were all closed at one frame), or never (an older
+    UDP association, which the bound does not close: every later TCP connection was closed
+    at its first segment and never reported)."""
+    hello = compose.push_records(22, 0x0301, adversarial._hello())
+    opened = (
+        frame
+        for number in range(51)
+        for frame in adversarial._connection(
+            number, hello, b"", adversarial.T0 + number * 1_000, ends=False
+        )
+    )
+    dtls = iter_datagram_frames(
+        Endpoint(bytes([10, 9, 9, 9]), 5000),
+        Endpoint(bytes([10, 255, 0, 2]), 443),
+        [Chunk(adversarial.T0 - 1_000, 0, b"\x16\xfe\xfd" + bytes(10))],
+    )
+    for name, first, count in (("open", opened, 51), ("udp", dtls, 1)):
+        path = tmp_path / f"{name}.pcapng"
+        adversarial._write(path, _heavy_after(first, 100))
+        rows = _rows(path)
+        assert len(rows) == count + 100, name  # every connection reported
+        problems = [p["message"] for row in rows for p in row["problems"]]
+        assert not [p for p in problems if "closed early" in p], name
+        late = [row for row in rows if any(LATE in p["message"] for p in row["problems"])]
+        assert len(late) == count, name  # those open before the heavy ones, reported last
+        assert rows[-count:] == late, name
+
+
+def test_a_flow_closed_early_before_it_said_anything_carries_the_finding(tmp_path: Path) -> None:
+    """A flow waiting beyond a hole has no connection until its closing hands on what it
+    waited on: the finding comes with its end (it was dropped before)."""
+    path = tmp_path / "holes.pcapng"
+    adversarial._write(path, adversarial.beyond_holes(100 / 5_000))
+    rows = _rows(path, "--max-held", "1MiB")
+    assert len(rows) == 100
+    early = [
+        row["tcp_stream"] for row in rows if any(OVER in p["message"] for p in row["problems"])
+    ]
+    assert rows and early == list(range(len(early))) and len(early) > 50, early

@@ -281,9 +281,9 @@ class FlowClosing:
 
 @final
 class FlowEvicted:
-    """About to be closed early at ``frame``, the oldest open flow: more than
-    ``max_connections`` were open (``why`` "connections"), or the open flows held more than
-    ``max_held`` bytes ("held")."""
+    """Closed early at ``frame``, the oldest open flow: more than ``max_connections`` were
+    open (``why`` "connections"), or the open flows held more than ``max_held`` bytes
+    ("held"). Told right before the flow's ``FlowClosed``, after what its closing handed on."""
 
     @property
     def flow(self) -> int: ...
@@ -327,12 +327,15 @@ class FlowClosed:
 
 @final
 class FlowHandOut:
-    """The flow's connection is next in first-packet order (``late``: after later ones)."""
+    """The flow's connection is next in first-packet order (``late``: after later ones,
+    which were more than the reorder window or, ``held``, held more than ``max_held``)."""
 
     @property
     def flow(self) -> int: ...
     @property
     def late(self) -> bool: ...
+    @property
+    def held(self) -> bool: ...
 
 @final
 class SessionEvents:

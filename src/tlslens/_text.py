@@ -46,6 +46,16 @@ def plural(count: int, noun: str, many: str | None = None) -> str:
 _VOWEL_SOUND = re.compile(r"(?:[aeio]|u(?![nst]?[aeiou])|[FHLMNRSX](?=[A-Z0-9.\-]))")
 
 
+def size_text(size: int) -> str:
+    """A byte count as the command line's sizes take it: "64 MiB", "1.5 GiB", "1,000,000
+    bytes" when no unit says it exactly to a tenth."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        tenths = size * 10 / (1 << shift)
+        if tenths >= 10 and tenths == int(tenths):
+            return f"{tenths / 10:g} {unit}"
+    return f"{size:,} byte{'' if size == 1 else 's'}"
+
+
 def article(word: str) -> str:
     """``word`` after "a" or "an", by how it is spoken: "an ECPrivateKey", "a PEM file"."""
     return f"{'an' if _VOWEL_SOUND.match(word) or word[:1] in 'AEIO' else 'a'} {word}"

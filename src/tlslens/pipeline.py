@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tlslens import GC_THRESHOLD, _core
-from tlslens._text import plural
+from tlslens._text import plural, size_text
 from tlslens.bounds import DEFAULT_LIMITS, Limits
 from tlslens.capture import CaptureReader, open_capture
 from tlslens.capture.reader import CaptureProblem, DecryptionSecrets
@@ -126,6 +126,7 @@ class _Pass:
         self.secrets_read = 0
         self.sessions: dict[int, FlowSession] = {}  # open flows' sessions
         self.ended: dict[int, Connection | None] = {}  # closed, waiting for their turn
+        self.evicted: dict[int, Finding] = {}  # closed early: said at their end, just after
         self.cuts: dict[int, _Cuts] = {}  # flows with frames cut by the snap length
         self.later: list[_core.FlowEvent] = []  # events made while others were handled
         self.resumptions = ResumptionIndex()
@@ -259,10 +260,11 @@ class _Pass:
                 conn = self.ended.pop(ev.flow, None)
                 quics = self.quic.hand_out(ev.flow)
                 cut = self._cut_finding(ev.flow, conn or (quics[0] if quics else None))
+                late = self._late(ev.held) if ev.late else None
                 if conn is not None:
-                    yield self._hand_out(conn, ev.late, cut)
+                    yield self._hand_out(conn, cut, late)
                 for quic in quics:
-                    yield self._hand_out(quic, ev.late, cut)
+                    yield self._hand_out(quic, cut, late)
             else:
                 self._flow_event(ev)
         while self.later:
@@ -274,8 +276,11 @@ class _Pass:
         one a connection; its closings come with it, ``FlowClosed.closing``)."""
         if type(ev) is _core.FlowClosed:
             session = self.sessions.pop(ev.flow, None)
+            evicted = self.evicted.pop(ev.flow, None)
             if session is not None:
-                self.ended[ev.flow] = session.closed(ev)
+                conn = self.ended[ev.flow] = session.closed(ev)
+                if conn is not None and evicted is not None:
+                    conn.problems.append(evicted)
             return
         if type(ev) is _core.FlowOpened:
             self._open(ev)
@@ -319,14 +324,12 @@ class _Pass:
             if session.conn is None:
                 del self.sessions[ev.flow]
         elif type(ev) is _core.FlowEvicted:
-            if session.conn is not None:
-                session.conn.problems.append(
-                    _capture_finding(
-                        ev.frame,
-                        f"closed early at frame {ev.frame}: {self._over(ev.why)}, and this "
-                        "was the oldest",
-                    )
-                )
+            # Told with its end (FlowClosed, next): a flow waiting beyond a hole, or not yet
+            # told as TLS, has no connection before what it held is read then.
+            self.evicted[ev.flow] = _capture_finding(
+                ev.frame,
+                f"closed early at frame {ev.frame}: {self._over(ev.why)}, and this was the oldest",
+            )
 
     def _open(self, ev: _core.FlowOpened) -> None:
         if ev.secrets > self.secrets_read:
@@ -402,18 +405,21 @@ class _Pass:
             f"of {first.original} bytes captured){more}: {effect}",
         )
 
-    def _hand_out(self, conn: Connection, late: bool, cut: Finding | None = None) -> Connection:
+    def _late(self, held: bool) -> str:
+        """Why a connection handed out late was (``FlowHandOut.held``), worded."""
+        if held:
+            bound = size_text(self.capture.limits.max_held)
+            why = f"the later connections that had ended held more than {bound} (--max-held)"
+        else:
+            why = f"{self.capture.limits.reorder_window} later connections had ended"
+        return f"reported out of first-packet order: it was still open when {why}, and those were reported first"
+
+    def _hand_out(self, conn: Connection, cut: Finding | None, late: str | None) -> Connection:
+        """``cut``: its frames cut short; ``late``: why it comes after later ones."""
         if cut is not None:
             conn.problems.append(cut)
-        if late:
-            window = self.capture.limits.reorder_window
-            conn.problems.append(
-                _capture_finding(
-                    conn.first_frame,
-                    f"reported out of first-packet order: it was still open when {window} "
-                    "later connections had ended, and those were reported first",
-                )
-            )
+        if late is not None:
+            conn.problems.append(_capture_finding(conn.first_frame, late))
         conn.id = self.next_id
         self.next_id += 1
         self.summary.tls_connections += 1
@@ -458,9 +464,7 @@ class _Pass:
         """The bound an eviction (``FlowEvicted.why``) met, worded."""
         limits = self.capture.limits
         if why == "held":
-            return (
-                f"the open connections held more than {limits.max_held / 2**20:g} MiB (--max-held)"
-            )
+            return f"the open connections held more than {size_text(limits.max_held)} (--max-held)"
         return f"more than {limits.max_connections:,} connections were open at once (--max-connections)"
 
     def _summarise_udp(self) -> None:

@@ -150,13 +150,24 @@ pub struct FlowClosing {
     ts_ns: Ns,
 }
 
-/// About to be closed early at `frame`, the oldest open flow: more than `max_connections`
-/// were open (`why` "connections"), or the open flows held more than `max_held` ("held").
+/// Closed early at `frame`, the oldest open flow: more than `max_connections` were open
+/// (`why` "connections"), or the open flows held more than `max_held` ("held"). Told right
+/// before the flow's end (`FlowClosed`), after what its closing handed on.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct FlowEvicted {
     flow: u64,
     frame: u64,
     why: &'static str,
+}
+
+impl FlowEvicted {
+    fn new(flow: u64, frame: u64, why: Eviction) -> Self {
+        let why = match why {
+            Eviction::Connections => "connections",
+            Eviction::Held => "held",
+        };
+        FlowEvicted { flow, frame, why }
+    }
 }
 
 /// The flow ended: `frame`, `ts_ns` are its session's last; `by` "fin", "rst" or None.
@@ -181,11 +192,13 @@ pub struct FlowClosed {
     closing: Option<(u8, u64, Ns)>,
 }
 
-/// The flow's connection is next in first-packet order (`late`: after later ones).
+/// The flow's connection is next in first-packet order (`late`: after later ones, which
+/// were more than the reorder window or, `held`, held more than `max_held`).
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct FlowHandOut {
     flow: u64,
     late: bool,
+    held: bool,
 }
 
 /// What one stream event of a flow made its session say (record-level events, in order),
@@ -302,6 +315,10 @@ pub struct Collector {
     /// (Between a flow's end and its hand-out: bounded by the flows open at once and the
     /// reorder window.)
     pub silent: FlowSet,
+    /// The flow being closed early (its `Evicted` comes right before its end): told with
+    /// its end, just before it, once Python was told the flow (a flow waiting beyond a
+    /// hole is told only by what its end hands on).
+    pub evicting: Option<FlowEvicted>,
 }
 
 impl Collector {
@@ -553,19 +570,17 @@ impl FlowSink for Collector {
                 frame,
                 ts_ns: Ns(ts_ns),
             }),
-            FlowEvent::Evicted { flow, frame, why } => Kept::Evicted(FlowEvicted {
-                flow,
-                frame,
-                why: match why {
-                    Eviction::Connections => "connections",
-                    Eviction::Held => "held",
-                },
-            }),
+            FlowEvent::Evicted { flow, frame, why } => {
+                self.evicting = Some(FlowEvicted::new(flow, frame, why));
+                return;
+            }
             FlowEvent::Closed { .. } => match self.ended(event) {
                 Some(closed) => Kept::Closed(closed),
                 None => return,
             },
-            FlowEvent::HandOut { flow, late } => Kept::HandOut(FlowHandOut { flow, late }),
+            FlowEvent::HandOut { flow, late, held } => {
+                Kept::HandOut(FlowHandOut { flow, late, held })
+            }
             FlowEvent::UdpOpened(o) => {
                 self.udp_tls = true;
                 if let Some(quic) = self.quic.as_mut() {

@@ -133,10 +133,12 @@ pub enum FlowEvent<'a> {
     },
     /// A UDP association ended (idle, pushed out, or at the end of the capture).
     UdpClosed(UdpClosed),
-    /// The flow's connection is next in order (`late`: after later ones, past the window).
+    /// The flow's connection is next in order (`late`: after later ones, past the window,
+    /// or, `held`, because those held more than `max_held`).
     HandOut {
         flow: u64,
         late: bool,
+        held: bool,
     },
 }
 

@@ -438,6 +438,13 @@ impl FlowTable {
     /// what one capture's length fields and holes make each wait for: past `max_held`, the
     /// oldest open flows are closed now.
     fn bound_held(&mut self, sink: &mut impl FlowSink) {
+        if self.held + sink.held() <= self.limits.max_held {
+            return;
+        }
+        // What the sink keeps of ended connections waiting on older open ones goes first,
+        // handed out now (late): closing open flows may not free it (`Order::release`).
+        self.order
+            .release(&mut |flow, late, held| sink.event(FlowEvent::HandOut { flow, late, held }));
         while self.held + sink.held() > self.limits.max_held && self.evict(Eviction::Held, sink) {
             // Handed out now, the ended connections it held back are no longer counted
             // (`FlowSink::held`): without this, one eviction counted them all and closed
@@ -513,7 +520,7 @@ impl FlowTable {
     fn emit(&mut self, sink: &mut impl FlowSink) {
         if !self.order.is_empty() {
             self.order
-                .emit(&mut |flow, late| sink.event(FlowEvent::HandOut { flow, late }));
+                .emit(&mut |flow, late, held| sink.event(FlowEvent::HandOut { flow, late, held }));
         }
     }
 

@@ -436,6 +436,10 @@ impl Collector {
         };
         let told = self.closed(&mut closed);
         self.joinable.remove(&flow);
+        let evicted = self.evicting.take_if(|evicted| evicted.flow == flow);
+        if let Some(evicted) = evicted.filter(|_| told) {
+            self.events.push(Kept::Evicted(evicted));
+        }
         told.then_some(closed)
     }
 
@@ -464,7 +468,7 @@ impl Collector {
             self.joinable.remove(&flow);
         }
         match *event {
-            FlowEvent::Closing { flow, .. } | FlowEvent::Evicted { flow, .. } => self.untold(flow),
+            FlowEvent::Closing { flow, .. } => self.untold(flow),
             FlowEvent::HandOut { flow, .. } => {
                 if let Some(kept) = self.held_back.remove(&flow) {
                     self.held_flows = self.held_flows.saturating_sub(kept);
@@ -657,6 +661,7 @@ mod tests {
             collector.event(FlowEvent::HandOut {
                 flow: 8,
                 late: false,
+                held: false,
             });
             assert_eq!(collector.events.len(), told);
             assert!(!(collector.events.iter()).any(|kept| matches!(kept, Kept::Closed(_))));
@@ -797,7 +802,8 @@ mod tests {
             let mut flows = collector(py);
             let hello = client_hello();
             let size = hello.len() as u64;
-            // Flow 1 says a ClientHello and is evicted: told right before its eviction.
+            // Flow 1 says a ClientHello and is evicted: told right before its eviction,
+            // which is told with its end, right before it.
             open(&mut flows, 1, Some(0));
             data(&mut flows, 1, 0, 0, &hello);
             assert!(flows.events.is_empty());
@@ -809,7 +815,19 @@ mod tests {
             });
             assert_eq!(opened(&flows), [(1, Some(0))]);
             assert_eq!(offsets_told(&flows, 1), [5]);
-            assert!(matches!(flows.events.last(), Some(Kept::Evicted(_))));
+            flows.event(FlowEvent::Closed {
+                flow: 1,
+                frame: 5,
+                ts_ns: 5,
+                by: None,
+                syn_ts_ns: None,
+                synack_ts_ns: None,
+            });
+            let last = flows.events.len().saturating_sub(2);
+            assert!(matches!(
+                flows.events.get(last..),
+                Some([Kept::Evicted(_), Kept::Closed(_)])
+            ));
             // Flow 2 says ClientHello after ClientHello: past `HELD_SAID` groups (or
             // `HELD_COST`) it is told, what was held first and in order, and from then on
             // as its events come.

@@ -34,7 +34,7 @@ impl FlowSink for Sink {
             FlowEvent::Closing { flow, side, .. } => Ev::Closing(flow, side),
             FlowEvent::Evicted { flow, frame, why } => Ev::Evicted(flow, frame, why),
             FlowEvent::Closed { flow, by, .. } => Ev::Closed(flow, by),
-            FlowEvent::HandOut { flow, late } => Ev::HandOut(flow, late),
+            FlowEvent::HandOut { flow, late, .. } => Ev::HandOut(flow, late),
             FlowEvent::UdpOpened(_) | FlowEvent::Datagram { .. } | FlowEvent::UdpClosed(_) => {
                 panic!("no UDP in these tests")
             }
@@ -285,11 +285,11 @@ impl FlowSink for Keeping {
 }
 
 #[test]
-fn an_eviction_hands_out_what_the_evicted_flow_held_back_before_counting_again() {
+fn ended_flows_held_back_that_hold_too_much_go_out_and_the_open_ones_late() {
     // Flow 0 stays open; flows 1..=4 open and end after it, held back for order and kept
-    // (10,000 each); flow 5 opens and stays open; flow 6 ends: past 50,000 kept, the oldest
-    // open flow (0) is closed, the ended ones before flow 5 are handed out with it, and
-    // flow 5 stays open (counted again before it, they would have closed it too).
+    // (10,000 each); flow 5 opens and stays open; flow 6 ends: past 50,000 held, the ended
+    // ones go out now and the open ones later, late, when they end. None is closed early:
+    // closing flow 0 would free nothing while flow 5 holds flow 6 back.
     let mut frames = vec![seg(1, true, 5, PSH, b"x")];
     for p in 2..=5 {
         frames.push(seg(p, true, 5, PSH, b"x"));
@@ -307,12 +307,15 @@ fn an_eviction_hands_out_what_the_evicted_flow_held_back_before_counting_again()
     for (i, frame) in frames.iter().enumerate() {
         table.frame(i as i128, LINKTYPE_RAW, frame, &mut sink);
     }
-    let evicted: Vec<&Ev> = (sink.evs.0.iter())
-        .filter(|e| matches!(e, Ev::Evicted(..)))
+    assert_eq!((table.evicted_held, table.open_flows()), (0, 2));
+    assert!(sink.kept.is_empty());
+    table.finish(&mut sink);
+    let handed: Vec<&Ev> = (sink.evs.0.iter())
+        .filter(|e| matches!(e, Ev::HandOut(..)))
         .collect();
-    assert_eq!(evicted, [&Ev::Evicted(0, 12, Eviction::Held)]);
-    assert_eq!(table.open_flows(), 1); // flow 5
-    assert_eq!(sink.kept.keys().copied().collect::<Vec<_>>(), [6]); // held back by flow 5
+    let late = [Ev::HandOut(0, true), Ev::HandOut(5, true)];
+    let on_time = [1, 2, 3, 4, 6].map(|f| Ev::HandOut(f, false));
+    assert_eq!(handed, on_time.iter().chain(&late).collect::<Vec<_>>());
 }
 
 #[test]

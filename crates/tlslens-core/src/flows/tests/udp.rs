@@ -524,7 +524,7 @@ impl FlowSink for Ends {
         match event {
             FlowEvent::Closed { flow, .. } => self.0.push(("closed", flow, false)),
             FlowEvent::UdpClosed(c) => self.0.push(("closed", c.flow, false)),
-            FlowEvent::HandOut { flow, late } => self.0.push(("handed", flow, late)),
+            FlowEvent::HandOut { flow, late, .. } => self.0.push(("handed", flow, late)),
             _ => {}
         }
     }
