@@ -384,6 +384,46 @@ fn an_unknown_frame_type_is_a_finding_and_the_rest_of_the_packet_is_skipped() {
 }
 
 #[test]
+fn crypto_data_waiting_beyond_holes_is_bounded_across_connections() {
+    // Five connections whose Initials carry CRYPTO data from offset 1,100 on (offset 0
+    // never comes): 1,000 bytes each wait, and the table lets 2,500 wait in all.
+    let limits = Limits {
+        max_crypto_waiting: 2_500,
+        ..Limits::default()
+    };
+    let mut table = QuicConnections::new(limits);
+    let payload = padded(crypto_frame(1_100, &[1; 1_000]), 1_100);
+    let later = padded(crypto_frame(2_100, &[1; 100]), 1_100);
+    for host in 0..5u8 {
+        let client = (Addr::v4([10, 0, 1, host]), 40_000);
+        let dcid = [host; 8];
+        let frame = u64::from(host) * 2;
+        feed(
+            &mut table,
+            frame + 1,
+            client,
+            server(),
+            &client_initial(&dcid, 0, &payload),
+        );
+        feed(
+            &mut table,
+            frame + 2,
+            client,
+            server(),
+            &client_initial(&dcid, 1, &later),
+        );
+    }
+    // Two connections' 1,100 bytes, then the three others' 100 that still fit.
+    assert_eq!(table.crypto_waiting(), 2_500);
+    let events = drain(&mut table);
+    let dropped: Vec<u64> = (findings(&events).into_iter())
+        .filter(|f| f.what.contains("waits beyond a hole and is dropped"))
+        .map(|f| f.frame)
+        .collect();
+    assert_eq!(dropped, [5, 7, 9]); // once a connection, at its first dropped frame
+}
+
+#[test]
 fn the_connection_table_is_bounded_by_letting_the_least_recent_go() {
     let limits = Limits {
         max_connections: 2,

@@ -54,6 +54,8 @@ pub struct Opened {
 pub struct Conn {
     /// The frame of the client's first Initial.
     pub first_frame: u64,
+    /// CRYPTO data of it was dropped past `Limits.max_crypto_waiting` (told once).
+    pub crypto_dropped: bool,
     pub version: u32,
     pub client: Endpoint,
     pub server: Endpoint,
@@ -136,6 +138,7 @@ impl Conn {
     ) -> Self {
         Self {
             first_frame,
+            crypto_dropped: false,
             version,
             client,
             server,

@@ -71,6 +71,11 @@ impl CryptoStream {
     }
 
     /// The offset of the next byte to hand out.
+    /// Bytes waiting beyond a hole.
+    pub fn waiting(&self) -> u64 {
+        self.pending_bytes
+    }
+
     pub fn delivered(&self) -> u64 {
         self.delivered
     }

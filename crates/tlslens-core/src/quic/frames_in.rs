@@ -143,7 +143,8 @@ impl QuicConnections {
     /// it, so its Initial CRYPTO stream starts over as after a Retry that verifies.
     fn followed_forged_retry(&mut self, frame: u64, at: usize, conn: u64, retry_frame: u64) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            super::table::restart_client_initial(c, self.limits.max_crypto);
+            let dropped = super::table::restart_client_initial(c, self.limits.max_crypto);
+            self.crypto_waiting = self.crypto_waiting.saturating_sub(dropped);
         }
         self.finding(
             frame,
@@ -156,6 +157,24 @@ impl QuicConnections {
                  with those keys from here"
             ),
         );
+    }
+
+    /// CRYPTO data that would wait beyond a hole past `max_crypto_waiting` is dropped:
+    /// memory is bounded by the work, not by how many connections each leave CRYPTO data
+    /// waiting on a hole (a retransmission may bring it again, then in order). Told once a
+    /// connection.
+    fn crypto_dropped(&mut self, d: &Datagram<'_>, conn: u64, at: usize, offset: u64, len: usize) {
+        let Some(c) = self.conns.get_mut(&conn).filter(|c| !c.crypto_dropped) else {
+            return;
+        };
+        c.crypto_dropped = true;
+        let max = self.limits.max_crypto_waiting >> 20;
+        let what = format!(
+            "CRYPTO data of {len} bytes at offset {offset} waits beyond a hole and is dropped, \
+             as is more of this connection's: the QUIC connections' CRYPTO data waiting beyond \
+             holes reached {max} MiB"
+        );
+        self.finding(d.frame, at, Some(conn), what);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -177,7 +196,18 @@ impl QuicConnections {
         else {
             return;
         };
-        let Pushed { run, conflict } = match stream.push(offset, data) {
+        let waited = stream.waiting();
+        if offset > stream.delivered()
+            && self.crypto_waiting.saturating_add(data.len() as u64)
+                > self.limits.max_crypto_waiting
+        {
+            self.crypto_dropped(d, conn, at, offset, data.len());
+            return;
+        }
+        let pushed = stream.push(offset, data);
+        let now = stream.waiting();
+        self.crypto_waiting = (self.crypto_waiting + now).saturating_sub(waited);
+        let Pushed { run, conflict } = match pushed {
             Ok(pushed) => pushed,
             Err(err) => {
                 self.finding(d.frame, at, Some(conn), err.to_string());

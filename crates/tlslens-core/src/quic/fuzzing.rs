@@ -3,6 +3,7 @@
 //! frame parsing and CRYPTO reassembly, under small bounds; the packets folded into runs
 //! as the Python boundary folds them.
 
+use super::crypto_stream::CryptoStream;
 use super::frames::parse_frames;
 use super::runs::{PacketRun, MAX_RUN_DATA, MAX_RUN_STREAMS};
 use super::{Datagram, Limits, QuicConnections, QuicEvent};
@@ -18,6 +19,7 @@ pub fn quic_packet(data: &[u8]) {
         max_connections: 4,
         max_cids: 4,
         max_crypto: 4096,
+        max_crypto_waiting: 6000,
         max_buffered_bytes: 8192,
         max_keylog: 2,
     };
@@ -91,6 +93,14 @@ pub fn quic_packet(data: &[u8]) {
         }
     }
     assert!(table.connections() <= limits.max_connections);
+    assert!(table.crypto_waiting <= limits.max_crypto_waiting);
+    assert_eq!(
+        table.crypto_waiting,
+        (table.conns.values())
+            .flat_map(|c| c.crypto.iter().flatten())
+            .map(CryptoStream::waiting)
+            .sum::<u64>()
+    );
     assert!(table.orphans.len() <= limits.max_connections);
     assert!(table.unreadable.len() <= limits.max_connections);
     let mut counted = 0u64;

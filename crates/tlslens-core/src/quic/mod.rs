@@ -46,6 +46,10 @@ pub struct Limits {
     pub max_cids: usize,
     /// Bytes of one CRYPTO stream (a packet number space, one direction).
     pub max_crypto: u64,
+    /// CRYPTO bytes waiting beyond a hole, all connections together; past this, CRYPTO
+    /// data that would wait is dropped, with a finding (a retransmission may bring it
+    /// again). 2,000 connections whose Initials' CRYPTO never began held 518 MB before.
+    pub max_crypto_waiting: u64,
     /// Bytes of packets held, all connections together, until their keys are known (a
     /// 0-RTT packet before the ServerHello names the suite, a level before its key log
     /// line); only for connections whose client random is in the key log.
@@ -60,6 +64,7 @@ impl Default for Limits {
             max_connections: 10_000,
             max_cids: 32,
             max_crypto: 1 << 20,
+            max_crypto_waiting: 16 << 20,
             max_buffered_bytes: 4 << 20,
             max_keylog: 100_000,
         }

@@ -37,6 +37,8 @@ pub struct QuicConnections {
     pub(super) keylog: HashMap<[u8; 32], LoggedSecrets>,
     next_id: u64,
     buffered_bytes: usize,
+    /// CRYPTO bytes waiting beyond holes, all connections' streams together.
+    pub(super) crypto_waiting: u64,
     pub(super) events: VecDeque<QuicEvent>,
 }
 
@@ -54,6 +56,7 @@ impl QuicConnections {
             keylog: HashMap::new(),
             next_id: 0,
             buffered_bytes: 0,
+            crypto_waiting: 0,
             events: VecDeque::new(),
         }
     }
@@ -65,6 +68,11 @@ impl QuicConnections {
 
     pub fn connections(&self) -> usize {
         self.conns.len()
+    }
+
+    /// CRYPTO bytes waiting beyond holes, all connections together.
+    pub fn crypto_waiting(&self) -> u64 {
+        self.crypto_waiting
     }
 
     /// A key log line's secret (label as NSS writes it). Returns false for a label QUIC
@@ -361,6 +369,13 @@ impl QuicConnections {
         let Some(c) = self.conns.remove(&oldest) else {
             return;
         };
+        let waiting = c
+            .crypto
+            .iter()
+            .flatten()
+            .map(CryptoStream::waiting)
+            .sum::<u64>();
+        self.crypto_waiting = self.crypto_waiting.saturating_sub(waiting);
         for (cid, _) in &c.cids {
             if self
                 .by_cid
@@ -454,7 +469,8 @@ impl QuicConnections {
         let tag_ok = keys::retry_tag_ok(version, &c.original_dcid, bytes);
         if tag_ok {
             c.retry_scid = Some(view.scid.to_vec());
-            restart_client_initial(c, self.limits.max_crypto);
+            let dropped = restart_client_initial(c, self.limits.max_crypto);
+            self.crypto_waiting = self.crypto_waiting.saturating_sub(dropped);
         } else {
             // RFC 9000 §17.2.5.2: a client discards it, so the Initial keys stay those of
             // the original DCID; `protected` tries this ID's only for an Initial they do
@@ -574,10 +590,12 @@ impl QuicConnections {
 
 /// A Retry the client followed: the server kept no state, and the client's next Initial
 /// carries its ClientHello again from offset 0 (aioquic's even has a new random), so the
-/// client's Initial CRYPTO stream starts over (RFC 9000 §17.2.5.2).
-pub(super) fn restart_client_initial(c: &mut Conn, max_crypto: u64) {
+/// client's Initial CRYPTO stream starts over (RFC 9000 §17.2.5.2). Returns the bytes that
+/// waited in it beyond a hole (no longer waiting).
+pub(super) fn restart_client_initial(c: &mut Conn, max_crypto: u64) -> u64 {
     let initial = super::Space::Initial.index();
-    if let Some(stream) = c.crypto.get_mut(0).and_then(|s| s.get_mut(initial)) {
-        *stream = CryptoStream::new(max_crypto);
-    }
+    let Some(stream) = c.crypto.get_mut(0).and_then(|s| s.get_mut(initial)) else {
+        return 0;
+    };
+    std::mem::replace(stream, CryptoStream::new(max_crypto)).waiting()
 }
