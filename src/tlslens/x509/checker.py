@@ -82,6 +82,9 @@ class ChainChecker:
     """
 
     MAX_POOL = 20_000
+    # ... and their DER (each kept parsed, ~3 times that): 2,000 connections that each sent
+    # 100 distinct certificates filled the pool with 20,000, ~60 MB.
+    MAX_POOL_BYTES = 8 << 20
     MAX_CACHE = 4096
     # The DER of the chains whose verdicts the cache keeps (each path's certificates are
     # held parsed, with their extensions once read).
@@ -110,6 +113,7 @@ class ChainChecker:
         self.host = host
         self.at = at
         self.pool: dict[bytes, x509.Certificate] = {}
+        self.pool_bytes = 0  # the DER of the certificates in ``pool``
         self.cache: dict[tuple[Any, ...], _Cached] = {}  # chain, name, staple... -> verdict
         self.cache_bytes = 0  # the DER of the chains in ``cache`` (each entry's own)
         self.known: set[str] = set()  # SHA-256 (hex) of the certificates remembered
@@ -379,5 +383,8 @@ class ChainChecker:
             self.late.append(
                 LateIntermediate(cert.subject.rfc4514_string(), tuple(waiting), entry.more, conn_id)
             )
-        if len(self.pool) < self.MAX_POOL:
-            self.pool.setdefault(subject, cert)
+        size = len(der)
+        room = len(self.pool) < self.MAX_POOL and self.pool_bytes + size <= self.MAX_POOL_BYTES
+        if room and subject not in self.pool:
+            self.pool[subject] = cert
+            self.pool_bytes += size

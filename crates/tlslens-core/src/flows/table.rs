@@ -10,6 +10,7 @@ use super::packet::{decode, Addr, Packet, Segment, Skip, TCP_ACK, TCP_FIN, TCP_R
 use super::tcp::{HalfStream, StreamEvent};
 use super::udp::{Snapped, UdpEnd, UdpFlows};
 mod datagrams;
+mod held;
 
 use super::{
     FlowMap, CHECK_EVERY_FRAMES, CLOSED_FLOW_LINGER_NS, MAX_CLOSED_FLOWS, PROGRESS_EVERY_FRAMES,
@@ -56,13 +57,6 @@ impl Live {
             *stamp = Some(ts_ns);
         }
         self.halves[half].syn(seq);
-    }
-
-    /// What the flow holds here (`Limits.max_held`): itself, its entries in the table's
-    /// maps and sets, and its directions' copies.
-    fn held(&self) -> usize {
-        const ENTRIES: usize = 128;
-        crate::held::boxed::<Live>() + ENTRIES + self.halves[0].held() + self.halves[1].held()
     }
 }
 
@@ -155,11 +149,6 @@ impl FlowTable {
 
     pub fn open_flows(&self) -> usize {
         self.open.len()
-    }
-
-    /// What the open flows hold in the table (reassembly), as `Limits.max_held` counts it.
-    pub fn held(&self) -> usize {
-        self.held
     }
 
     /// One frame of the capture, captured whole.
@@ -414,43 +403,6 @@ impl FlowTable {
         self.flows
             .get_mut(&flow)
             .and_then(|f| f.live.as_deref_mut())
-    }
-
-    /// Close the oldest open flow early, for `why`: whether there was one.
-    fn evict(&mut self, why: Eviction, sink: &mut impl FlowSink) -> bool {
-        let Some(&oldest) = self.open.first() else {
-            return false;
-        };
-        match why {
-            Eviction::Connections => self.evicted += 1,
-            Eviction::Held => self.evicted_held += 1,
-        }
-        sink.event(FlowEvent::Evicted {
-            flow: oldest,
-            frame: self.frames,
-            why,
-        });
-        self.close(oldest, None, sink);
-        true
-    }
-
-    /// Memory is bounded by what the open flows hold (here and in their sessions), not by
-    /// what one capture's length fields and holes make each wait for: past `max_held`, the
-    /// oldest open flows are closed now.
-    fn bound_held(&mut self, sink: &mut impl FlowSink) {
-        if self.held + sink.held() <= self.limits.max_held {
-            return;
-        }
-        // What the sink keeps of ended connections waiting on older open ones goes first,
-        // handed out now (late): closing open flows may not free it (`Order::release`).
-        self.order
-            .release(&mut |flow, late, held| sink.event(FlowEvent::HandOut { flow, late, held }));
-        while self.held + sink.held() > self.limits.max_held && self.evict(Eviction::Held, sink) {
-            // Handed out now, the ended connections it held back are no longer counted
-            // (`FlowSink::held`): without this, one eviction counted them all and closed
-            // every open flow.
-            self.emit(sink);
-        }
     }
 
     /// Not TLS: its slot in the order is handed on so later connections are not held back.

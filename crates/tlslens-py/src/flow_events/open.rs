@@ -396,7 +396,12 @@ impl Collector {
                 ts_ns,
                 events: last,
             };
-            self.tell(flow, content.client_side(), group);
+            let cost = self.tell(flow, content.client_side(), group);
+            // Told after the flow left the open ones: kept with what it holds back.
+            if let Some(kept) = self.held_back.get_mut(&flow) {
+                *kept += cost;
+                self.held_flows += cost;
+            }
         }
         (
             closed.renegotiation,
