@@ -169,12 +169,13 @@ impl Open {
         use tlslens_core::held::boxed;
         let session = self.session.as_deref().map_or(0, Session::held);
         let held = (self.held.as_deref()).map_or(0, |held| boxed::<Held>() + held.cost);
-        let python = if self.told {
-            MODEL_COST + self.given
-        } else {
-            0
-        };
+        let python = if self.told { self.in_python() } else { 0 };
         boxed::<Open>() + ENTRIES + session + held + python
+    }
+
+    /// What Python keeps of the flow once told: its model and what it was told.
+    fn in_python(&self) -> usize {
+        MODEL_COST + self.given
     }
 
     /// Whether a byte of the flow came (it has a session: a test's question).
@@ -381,7 +382,7 @@ impl Collector {
             return false;
         }
         if let Some(open) = open.as_ref() {
-            let kept = MODEL_COST + open.given;
+            let kept = open.in_python();
             self.held_flows += kept;
             self.held_back.insert(flow, kept);
         }
