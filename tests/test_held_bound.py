@@ -67,6 +67,10 @@ def test_max_held_is_an_option_of_the_commands_that_read_captures(tmp_path: Path
     assert any(OVER in p["message"] for p in rows[0]["problems"])
     refused = CliRunner().invoke(main, ["show", "--max-held", "0", str(path)])
     assert refused.exit_code == 2 and "--max-held" in refused.output
+    # Past what the core takes: a usage error, not an internal one (OverflowError before).
+    for option in ("--max-held", "--max-buffer", "--max-connections"):
+        huge = CliRunner().invoke(main, ["show", option, str(1 << 64), str(path)])
+        assert huge.exit_code == 2 and option in huge.output, huge.output
 
 
 def test_what_a_capture_makes_tlslens_keep_costs_a_bounded_peak(tmp_path: Path) -> None:

@@ -411,7 +411,8 @@ class _Pass:
             bound = size_text(self.capture.limits.max_held)
             why = f"the later connections that had ended held more than {bound} (--max-held)"
         else:
-            why = f"{self.capture.limits.reorder_window} later connections had ended"
+            window = self.capture.limits.reorder_window
+            why = f"{plural(window, 'later connection')} had ended (--reorder-window)"
         return f"reported out of first-packet order: it was still open when {why}, and those were reported first"
 
     def _hand_out(self, conn: Connection, cut: Finding | None, late: str | None) -> Connection:

@@ -151,6 +151,8 @@ def secret_options(command: Callable[..., None]) -> Callable[..., None]:
 
 
 _SIZE_UNITS = {"": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
+# What the core takes (a 64-bit count): more was an internal error (OverflowError).
+_LARGEST = (1 << 63) - 1
 
 
 class Size(click.ParamType):  # type: ignore[type-arg]
@@ -170,6 +172,8 @@ class Size(click.ParamType):  # type: ignore[type-arg]
         size = int(match.group(1)) * _SIZE_UNITS[unit]
         if size < 1:
             self.fail("must be at least 1 byte")
+        if size > _LARGEST:
+            self.fail(f"must be at most {_LARGEST:,} bytes")
         return size
 
 
@@ -185,7 +189,7 @@ def limit_options(command: Callable[..., None]) -> Callable[..., None]:
     """The bounds of a capture read (pipeline.Limits; the README's "Bounds" table), shared
     by the commands that read captures; ``capture_limits`` gives what was chosen."""
     defaults = Limits()
-    count = click.IntRange(min=1)
+    count = click.IntRange(min=1, max=_LARGEST)
     options: list[tuple[str, click.ParamType, str]] = [  # type: ignore[type-arg]
         (
             "--max-connections",
