@@ -158,6 +158,23 @@ def test_time_budget_stops_reading_and_reports_what_was_read(captures: list[Path
     assert code == 0
     assert "reading stopped after frame 256: the time budget of 1e-06 s" in out + err
     assert "256 frames" in out + err
+    # The connection still open then says tlslens stopped reading it, not that the capture
+    # ended (it goes on); those closed before say how they closed.
+    endless = next(p for p in captures if p.name == "endless.pcapng")
+    code, out, err = _show("--json", "--time-budget", "0.000001", str(endless))
+    rows = [json.loads(line) for line in out.splitlines()]
+    reasons = [row["outcome"]["reason"] for row in rows if "outcome" in row]
+    stopped = (
+        "the handshake had not ended when tlslens stopped reading the connection after frame "
+        "256: the time budget of 1e-06 s for this file ran out (--time-budget); the last step "
+        "seen is the client's ClientHello (frame "
+    )
+    assert reasons[0].startswith(stopped), reasons[0]
+    assert all("the capture ends" not in reason for reason in reasons), reasons
+    assert len(reasons) > 10 and all(
+        reason == "the client closed the connection before the server answered its ClientHello"
+        for reason in reasons[1:]
+    )
 
 
 def test_extract_keeps_the_time_budget_too(captures: list[Path], tmp_path: Path) -> None:

@@ -236,10 +236,15 @@ def test_garbage_in_a_dtls_flow_is_a_finding(tmp_path: Path) -> None:
     assert conns[0].dtls.retransmissions == {C2S: 1, S2C: 0}
 
 
-def test_an_association_ended_by_the_bound_says_so(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["dtls.pcapng", "quic.pcapng"])
+def test_an_association_ended_by_the_bound_says_so(tmp_path: Path, name: str) -> None:
     """Past --max-udp-flows the association idle longest ends: its connection is reported
-    as it stood, with a finding naming the frame."""
-    hello = read_frames(UDP / "dtls.pcapng")[0][2][14 + 20 + 8 :]
+    as it stood, with a finding naming the frame, and its outcome says tlslens stopped
+    reading it (not that the capture ended). A QUIC connection had no finding of its own;
+    both had the outcome "the capture ends before the handshake did". (The QUIC Initial sent
+    again from other ports keeps its connection IDs: one connection, its first association
+    ended.)"""
+    hello = read_frames(UDP / name)[0][2][14 + 20 + 8 :]
     path = tmp_path / "many.pcapng"
     with path.open("wb") as out:
         writer = PcapngWriter(out)
@@ -247,10 +252,24 @@ def test_an_association_ended_by_the_bound_says_so(tmp_path: Path) -> None:
         for i in range(3):
             writer.add_packet(i * 1000, _udp_frame(40000 + i, 4433, hello))
     conns = list(read_capture(path, limits=Limits(max_udp_flows=2)))
-    assert [c.sni for c in conns] == ["tlslens.test"] * 3
+    assert conns[0].sni == "tlslens.test"
     (finding,) = conns[0].problems
-    assert finding.frame == 1 and "more than 2 QUIC or DTLS associations" in finding.message
-    assert not conns[1].problems and not conns[2].problems
+    why = (
+        "after frame 1, its last datagram: more than 2 QUIC or DTLS associations were open "
+        "at once (--max-udp-flows)"
+    )
+    assert (finding.frame, finding.message) == (
+        1,
+        f"ended early {why}, and this one had been idle longest",
+    )
+    assert outcome_of(conns[0]).reason == (
+        f"the handshake had not ended when tlslens stopped reading the connection {why}; "
+        "the last step seen is the client's ClientHello (frame 1)"
+    )
+    if name == "dtls.pcapng":
+        assert [c.sni for c in conns] == ["tlslens.test"] * 3
+        assert not conns[1].problems and not conns[2].problems
+        assert outcome_of(conns[2]).reason.startswith("the capture ends before the handshake")
 
 
 def test_a_bug_in_one_association_is_a_finding(

@@ -8,6 +8,7 @@ read as 10,900 four-byte messages a connection, made at once for 1,000 connectio
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,14 @@ import pytest
 from click.testing import CliRunner
 
 import tlslens
-from tlslens import _core
+from tlslens import _core, quic
 from tlslens.bounds import Limits
+from tlslens.capture.writer import PcapngWriter
 from tlslens.cli import main
 from tlslens.flows.synth import Chunk, iter_datagram_frames
 from tlslens.handshake import compose
 from tlslens.model import Endpoint
+from tlslens.outcome import INCOMPLETE, outcome_of
 
 import adversarial
 from conftest import CAPTURES
@@ -48,13 +51,55 @@ def test_past_max_held_the_oldest_open_connections_are_closed_early(tmp_path: Pa
     assert 20 <= len(early) <= 30, len(early)
     assert [c.tcp_stream for c in early] == list(range(len(early)))  # the oldest first
     finding = next(p for p in early[0].problems if OVER in p.message)
-    assert finding.message.startswith(f"closed early at frame {finding.frame}: ")
+    assert re.fullmatch(
+        rf"closed early at frame {finding.frame}: {re.escape(OVER)}, and this was the oldest "
+        r"of the \d+ open",
+        finding.message,
+    ), finding.message
     # The frame that went over is the first segment of a flow opened after it.
     assert finding.frame is not None and finding.frame > early[0].last_frame
+    # Its outcome says tlslens stopped reading it (it said "the capture ends before the
+    # handshake did", which was false: the capture holds the rest).
+    outcome = outcome_of(early[0])
+    assert (outcome.status, outcome.by, outcome.alert) == (INCOMPLETE, None, None)
+    assert outcome.reason == (
+        "the handshake had not ended when tlslens stopped reading the connection at frame "
+        f"{finding.frame}: {OVER}; no handshake message was read whole"
+    )
+    # (It said "the capture starts after the handshake began": its SYN was seen.)
+    assert outcome_of(conns[-1]).reason == (
+        "the capture ends before the handshake did: no handshake message was read whole"
+    )
     summary = [p.message for p in capture.summary.problems]
     assert f"{len(early)} connections were closed early, the oldest first: {OVER}" in summary
     default = tlslens.read_capture(path)
     assert not [c for c in default for p in c.problems if "closed early" in p.message]
+
+
+def test_a_connection_over_the_bound_alone_is_told_so() -> None:
+    """A bound small enough that each key-logged connection alone goes over it after its
+    ServerHello: each is closed early, "the only one open" (it said "this was the
+    oldest"), and its outcome names the bound, not the capture's end."""
+    path = CAPTURES / "openssl-versions.pcapng"
+    keys = CAPTURES / "openssl-versions.keys"
+    shown = CliRunner().invoke(
+        main, ["show", "--json", "--max-held", "16KiB", "--keylog", str(keys), str(path)]
+    )
+    assert shown.exit_code == 0, shown.output
+    rows = [json.loads(line) for line in shown.stdout.splitlines()]
+    conns = [row for row in rows if "outcome" in row]
+    assert len(conns) == 6
+    for row in conns:
+        (early,) = [p for p in row["problems"] if p["message"].startswith("closed early")]
+        over = "the open connections held more than 16 KiB (--max-held)"
+        assert early["message"] == (
+            f"closed early at frame {early['frame']}: {over}, and it was the only one open"
+        )
+        assert row["outcome"]["status"] == "incomplete"
+        assert row["outcome"]["reason"].startswith(
+            "the handshake had not ended when tlslens stopped reading the connection at "
+            f"frame {early['frame']}: {over}; the last step seen is the server's "
+        )
 
 
 def test_max_held_is_an_option_of_the_commands_that_read_captures(tmp_path: Path) -> None:
@@ -89,12 +134,99 @@ def test_what_a_capture_makes_tlslens_keep_costs_a_bounded_peak(tmp_path: Path) 
         "leaves": (adversarial.distinct_leaves(1), 2_000),
     }
     for name, (frames, connections) in shapes.items():
-        path = tmp_path / f"{name}.pcapng"
-        adversarial._write(path, frames)
-        _seconds, peak, code, out, err = adversarial.run_show(path)
-        assert code == 0, err[-500:]
-        assert out.count("\n") == connections, name  # every connection reported once
-        assert peak < 150, (name, f"{peak} MB")
+        _bounded_peak(tmp_path / f"{name}.pcapng", frames, connections)
+
+
+def _bounded_peak(
+    path: Path, frames: Iterator[tuple[int, bytes]], connections: int
+) -> list[dict[str, Any]]:
+    """``show --json`` of a capture of ``frames``: every connection reported once, under a
+    peak of 150 MB; its rows."""
+    adversarial._write(path, frames)
+    _seconds, peak, code, out, err = adversarial.run_show(path)
+    assert code == 0, err[-500:]
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == connections, path.name
+    assert peak < 150, (path.name, f"{peak} MB")
+    return rows
+
+
+def test_udp_associations_cost_a_bounded_peak(tmp_path: Path) -> None:
+    """QUIC and DTLS shapes that grew with the associations open at once (measured
+    2026-12-07, before -> after): 1,000 DTLS associations each opening 16 ClientHellos of
+    64 KiB that never complete, every page touched (1,046 -> 59 MB; 2,000: 72 MB), the
+    fragments held per association only; 2,000 QUIC connections of 32 Initials whose
+    CRYPTO data never begins (each packet kept in Python's model: 300 -> 115 MB; 6,000:
+    129 MB, 539 closed early by --max-held, which now counts each open association)."""
+    shapes = {
+        "dtls": (adversarial.dtls_unfinished(1), 2_000),
+        "quic": (adversarial.quic_unfinished(1), 2_000),
+    }
+    for name, (frames, connections) in shapes.items():
+        rows = _bounded_peak(tmp_path / f"{name}.pcapng", frames, connections)
+        said = [p["message"] for row in rows for p in row["problems"]]
+        bound = {
+            "dtls": "the capture's DTLS associations held 16 MiB of incomplete messages",
+            "quic": "the QUIC connections open kept 16,384 packets listed, their bound",
+        }[name]
+        assert any(bound in message for message in said), (name, said[-3:])
+
+
+def test_a_udp_association_past_max_held_is_closed_early(tmp_path: Path) -> None:
+    """An open association counts toward --max-held (it was bounded by its count alone:
+    50,000 of them): past it the oldest open flow, TCP or UDP, is closed early, with a
+    finding, and its outcome says tlslens stopped reading it."""
+    from test_udp_flows import _udp_frame
+
+    from _frames import read_frames
+
+    hello = read_frames(CAPTURES / "udp" / "dtls.pcapng")[0][2][14 + 20 + 8 :]
+    path = tmp_path / "associations.pcapng"
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(101)  # raw IP
+        for i in range(20):
+            writer.add_packet(i * 1000, _udp_frame(40000 + i, 4433, hello))
+    rows = _rows(path, "--max-held", "64KiB")
+    assert len(rows) == 20
+    early = [(row, p) for row in rows for p in row["problems"] if p["message"].startswith("closed")]
+    assert 10 <= len(early) <= 18, len(early)
+    row, finding = early[0]
+    over = "the open connections held more than 64 KiB (--max-held)"
+    assert re.fullmatch(
+        rf"closed early at frame {finding['frame']}: {re.escape(over)}, and this was the "
+        r"oldest of the \d+ open",
+        finding["message"],
+    ), finding["message"]
+    assert row["outcome"]["reason"] == (
+        "the handshake had not ended when tlslens stopped reading the connection at frame "
+        f"{finding['frame']}: {over}; the last step seen is the client's ClientHello (frame 1)"
+    )
+    assert [r["id"] for r, _p in early] == list(range(1, len(early) + 1))  # the oldest first
+    assert not any("closed" in p["message"] for p in rows[-1]["problems"])
+
+
+def test_quic_packets_kept_are_bounded_across_connections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the packets kept one by one across the open QUIC connections, a connection's
+    later packets are counted only, with a finding once; the budget is given back as each
+    connection is handed out (the later ones list theirs again)."""
+    monkeypatch.setattr(quic, "MAX_PACKETS_KEPT_OPEN", 100)
+    path = tmp_path / "quic.pcapng"
+    adversarial._write(path, adversarial.quic_unfinished(10 / 2_000))
+    conns = list(tlslens.read_capture(path))
+    assert len(conns) == 10
+    listed = [len(c.quic.packets) for c in conns if c.quic is not None]
+    counted = [sum(c.quic.packet_count.values()) for c in conns if c.quic is not None]
+    assert counted == [32] * 10
+    # All open at once: 100 packets listed in all, the fourth connection's first 4.
+    assert listed == [32, 32, 32, 4, 0, 0, 0, 0, 0, 0], listed
+    finding = next(p for p in conns[3].problems if "not listed" in p.message)
+    assert finding.message == (
+        f"packets from frame {conns[3].quic.unlisted_from} on are counted, not listed: the "
+        "QUIC connections open kept 100 packets listed, their bound"
+    )
 
 
 def test_nothing_is_counted_held_once_every_connection_is_handed_out(
@@ -119,10 +251,10 @@ def test_nothing_is_counted_held_once_every_connection_is_handed_out(
         for name in sorted(captures)
         for options in ([], key_options(captures[name]))
     ]
-    for path in sorted(CAPTURES.glob("*.pcap*")):
+    for path in sorted(CAPTURES.glob("*.pcap*")) + sorted((CAPTURES / "udp").glob("*.pcap*")):
         runs += [
-            (CAPTURES, path.name, []),
-            (CAPTURES, path.name, ["--keylog", path.with_suffix(".keys").name]),
+            (path.parent, path.name, []),
+            (path.parent, path.name, ["--keylog", path.with_suffix(".keys").name]),
         ]
     limits = ["--max-connections", "3"]  # and with flows closed early
     runs += [(CAPTURES, path.name, limits) for path in sorted(CAPTURES.glob("*.pcap*"))]

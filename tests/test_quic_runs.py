@@ -12,7 +12,6 @@ import pytest
 
 import tlslens
 from tlslens import _core
-from tlslens.explain import packets as explain_packets
 from tlslens.explain.packets import quic_packet_lines
 from tlslens.explain.timeline import explain
 from tlslens.keys.store import KeyStore
@@ -78,7 +77,6 @@ def test_past_the_packets_kept_a_run_lists_only_those_kept(
     same --records lines, the same counts."""
     monkeypatch.setattr(route, "MAX_PACKETS_KEPT", KEEP)
     monkeypatch.setattr(assembly, "MAX_PACKETS_KEPT", KEEP)
-    monkeypatch.setattr(explain_packets, "MAX_PACKETS_KEPT", KEEP)
     runs = _spy_runs(monkeypatch)
     one_by_one = _told(one_by_one=True, records=True)
     folded = _told(one_by_one=False, records=True)

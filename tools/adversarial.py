@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tlslens.capture.writer import PcapngWriter
-from tlslens.flows.synth import Chunk, Close, iter_frames
+from tlslens.flows.synth import Chunk, Close, iter_datagram_frames, iter_frames
 from tlslens.handshake import compose
 from tlslens.model import Endpoint
 
@@ -310,6 +310,74 @@ def _finish(path: Path, kind: str, scale: float) -> None:
                 out.write(block)
 
 
+def _dtls_fragment(record_seq: int, message_seq: int, length: int, at: int, body: bytes) -> bytes:
+    """One DTLS 1.2 record (epoch 0) holding one fragment of a ClientHello ``length`` long."""
+    fragment = (
+        b"\x01"
+        + length.to_bytes(3, "big")
+        + message_seq.to_bytes(2, "big")
+        + at.to_bytes(3, "big")
+        + len(body).to_bytes(3, "big")
+        + body
+    )
+    header = b"\x16\xfe\xfd\x00\x00" + record_seq.to_bytes(6, "big")
+    return header + len(fragment).to_bytes(2, "big") + fragment
+
+
+def dtls_unfinished(scale: float) -> Iterator[tuple[int, bytes]]:
+    """2,000 DTLS associations, each opening 16 ClientHellos (message_seq 0-15) of 64 KiB
+    with one byte on each 4 KiB page but the last byte: none completes, and each holds
+    what an association may hold for reassembly, all pages touched, for 16 datagrams."""
+    length, page = 65_536, 4096
+    for number in range(int(2_000 * scale)):
+        ts = T0 + number * 1_000_000
+        datagrams = []
+        for seq in range(16):
+            records = b"".join(
+                _dtls_fragment(seq * 16 + i, seq, length, i * page, b"\x01")
+                for i in range(length // page)
+            )
+            datagrams.append(Chunk(ts + seq * 1000, 0, records))
+        client = _client(number)
+        yield from iter_datagram_frames(client, Endpoint(SERVER.ip, 4433), datagrams)
+
+
+def _quic_initial(dcid: bytes, number: int, frames: bytes) -> bytes:
+    """A client's QUIC v1 Initial packet to ``dcid`` holding ``frames``, padded to 1,200
+    bytes and protected with the keys the Destination Connection ID gives (RFC 9001 §5.2)."""
+    from aioquic.quic.crypto import CryptoPair
+
+    pair = CryptoPair()
+    pair.setup_initial(cid=dcid, is_client=True, version=1)
+    payload = frames + bytes(1162 - len(dcid) - len(frames))  # PADDING to 1,200 bytes
+    length = 2 + len(payload) + 16  # the 2-byte packet number, the payload, the AEAD tag
+    header = (
+        b"\xc1\x00\x00\x00\x01"
+        + bytes([len(dcid)])
+        + dcid
+        + b"\x00\x00"  # no Source Connection ID, no token
+        + (0x4000 | length).to_bytes(2, "big")
+        + number.to_bytes(2, "big")
+    )
+    return pair.encrypt_packet(header, payload, number)
+
+
+def quic_unfinished(scale: float) -> Iterator[tuple[int, bytes]]:
+    """2,000 QUIC connections, each sending 32 Initials whose CRYPTO data starts 1,000
+    bytes in (its start never comes): what waits beyond the hole, and each packet kept."""
+    for number in range(int(2_000 * scale)):
+        ts = T0 + number * 1_000_000
+        dcid = number.to_bytes(8, "big")
+        datagrams = []
+        for packet in range(32):
+            data = bytes([packet]) * 1000
+            offset = 1000 + packet * 1000
+            crypto = b"\x06" + (0x80000000 | offset).to_bytes(4, "big") + b"\x43\xe8" + data
+            datagrams.append(Chunk(ts + packet * 1000, 0, _quic_initial(dcid, packet, crypto)))
+        client = _client(number)
+        yield from iter_datagram_frames(client, Endpoint(SERVER.ip, 443), datagrams)
+
+
 KINDS: dict[str, Callable[[float], Iterator[tuple[int, bytes]]] | None] = {
     "huge-lengths": huge_lengths,
     "one-byte-records": one_byte_records,
@@ -325,6 +393,8 @@ KINDS: dict[str, Callable[[float], Iterator[tuple[int, bytes]]] | None] = {
     "beyond-holes": beyond_holes,
     "held-back": held_back,
     "time-backwards": time_backwards,
+    "dtls-unfinished": dtls_unfinished,
+    "quic-unfinished": quic_unfinished,
     "pcapng-4gb-block": None,
     "gzip-bomb": None,
 }

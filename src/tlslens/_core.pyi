@@ -281,9 +281,10 @@ class FlowClosing:
 
 @final
 class FlowEvicted:
-    """Closed early at ``frame``, the oldest open flow: more than ``max_connections`` were
-    open (``why`` "connections"), or the open flows held more than ``max_held`` bytes
-    ("held"). Told right before the flow's ``FlowClosed``, after what its closing handed on."""
+    """Closed early at ``frame``, the oldest of the ``open`` flows (itself included): more
+    than ``max_connections`` were open (``why`` "connections"), or the open flows held more
+    than ``max_held`` bytes ("held"). Told right before the flow's ``FlowClosed``, after what
+    its closing handed on."""
 
     @property
     def flow(self) -> int: ...
@@ -291,6 +292,8 @@ class FlowEvicted:
     def frame(self) -> int: ...
     @property
     def why(self) -> str: ...
+    @property
+    def open(self) -> int: ...
 
 @final
 class FlowClosed:
@@ -429,7 +432,7 @@ class UdpClosed:
     frame: int
     ts_ns: int
     first_ts_ns: int
-    end: Literal["idle", "evicted", "end_of_capture"]
+    end: Literal["idle", "evicted", "held", "end_of_capture"]
     datagrams: tuple[int, int]
     bytes: tuple[int, int]
 
@@ -2205,10 +2208,25 @@ class DtlsEvent:
     server_cid: bytes | None
 
 @final
-class DtlsAssociation:
-    """One DTLS association (the core's ``dtls::Association``): datagrams in, events out."""
+class DtlsPool:
+    """What the incomplete handshake messages of a capture's DTLS associations hold, and
+    its bound (``max`` bytes, 16 MiB by default): one per capture pass, shared."""
 
-    def __init__(self, keys: DtlsKeys | None = None, max_message: int | None = None) -> None: ...
+    def __init__(self, max: int = ...) -> None: ...
+    @property
+    def held(self) -> int: ...
+
+@final
+class DtlsAssociation:
+    """One DTLS association (the core's ``dtls::Association``): datagrams in, events out;
+    ``pool`` shared with the capture's other associations (alone: one of its own)."""
+
+    def __init__(
+        self,
+        keys: DtlsKeys | None = None,
+        max_message: int | None = None,
+        pool: DtlsPool | None = None,
+    ) -> None: ...
     def feed(self, frame: int, side: int, payload: bytes) -> list[DtlsEvent]:
         """A datagram from ``side`` (0: the flow's first sender). Raises ValueError after a
         bug in the core, naming it; nothing more is read then."""

@@ -21,9 +21,10 @@ MAX_PENDING_BYTES = _core.MAX_PENDING_BYTES
 # UDP associations (QUIC, DTLS) tracked at once; past this many the one idle longest ends
 # early, with a finding.
 MAX_UDP_FLOWS = _core.MAX_UDP_FLOWS
-# Bytes the open TCP connections hold at once, as the core counts them (their state, what
-# reassembly, the record layer and the handshake wait on, the events held or told for
-# them); past this the oldest open one is closed early, with a finding.
+# Bytes the open connections hold at once, as the core counts them (a TCP flow's state,
+# what reassembly, the record layer and the handshake wait on, the events held or told for
+# it; a fixed cost for each QUIC or DTLS association); past this the oldest open one is
+# closed early, with a finding.
 MAX_HELD = _core.MAX_HELD
 
 
@@ -35,7 +36,7 @@ class Limits(NamedTuple):
     max_connections: int = MAX_OPEN_FLOWS  # TCP connections open at once
     max_buffer: int = MAX_PENDING_BYTES  # out-of-order bytes per direction
     max_udp_flows: int = MAX_UDP_FLOWS  # UDP associations (QUIC, DTLS) open at once
-    max_held: int = MAX_HELD  # bytes the open TCP connections hold at once
+    max_held: int = MAX_HELD  # bytes the open connections hold at once
     max_message: int = MAX_HANDSHAKE_MESSAGE  # one handshake message
     max_expansion: int = GZIP_MAX_RATIO  # a gzip'd capture's decompressed / compressed size
     time_budget_s: float | None = None  # per file, checked between frames

@@ -194,6 +194,10 @@ class Connection:
     closed_by: str | None = None  # "fin", "rst" or None (capture ended)
     closed_first: str | None = None  # the direction of the first FIN or RST: who ended it
     closed_at: tuple[int, int] | None = None  # its (frame, timestamp in ns)
+    # Where and why tlslens stopped reading it before its end, in words: a bound met ("at
+    # frame 12: the open connections held more than 64 MiB (--max-held)"); None: read to
+    # the end of the capture, or to the connection's own.
+    stopped: str | None = None
     tcp_syn_ts_ns: int | None = None  # as seen at the capture point
     tcp_synack_ts_ns: int | None = None
     timing_cache: dict[str, float | None] | None = field(default=None, repr=False)

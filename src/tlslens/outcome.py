@@ -14,8 +14,9 @@ of ``show --json`` writes from too). The questions are asked in this order:
 3. otherwise, where the hellos were seen, a FIN or RST fails it, by the side that closed
    first, or that sent the last alert before the close (an encrypted alert in a handshake
    that never finished is most likely the fatal one);
-4. otherwise, the capture began after the hellos (whatever closed it) or ended before
-   the end: incomplete.
+4. otherwise, the capture began after the hellos (whatever closed it), a bound made
+   tlslens stop reading it (``Connection.stopped``), or the capture ended before the end:
+   incomplete.
 """
 
 from __future__ import annotations

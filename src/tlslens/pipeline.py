@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from tlslens import GC_THRESHOLD, _core
-from tlslens._text import plural, size_text
+from tlslens import GC_THRESHOLD, _core, stops
+from tlslens._text import plural
 from tlslens.bounds import DEFAULT_LIMITS, Limits
 from tlslens.capture import CaptureReader, open_capture
 from tlslens.capture.reader import CaptureProblem, DecryptionSecrets
@@ -126,7 +126,10 @@ class _Pass:
         self.secrets_read = 0
         self.sessions: dict[int, FlowSession] = {}  # open flows' sessions
         self.ended: dict[int, Connection | None] = {}  # closed, waiting for their turn
-        self.evicted: dict[int, Finding] = {}  # closed early: said at their end, just after
+        # Closed early (a bound): why in words (``Connection.stopped``) and its finding, said
+        # at their end, just after.
+        self.evicted: dict[int, tuple[str, Finding]] = {}
+        self.stopped: str | None = None  # reading stopped (--time-budget): why, in words
         self.cuts: dict[int, _Cuts] = {}  # flows with frames cut by the snap length
         self.later: list[_core.FlowEvent] = []  # events made while others were handled
         self.resumptions = ResumptionIndex()
@@ -170,7 +173,6 @@ class _Pass:
             sink=lambda flow: _bind_sink(capture._sink, flow),
             keep_records=capture._records,
             max_message=limits.max_message,
-            max_associations=limits.max_udp_flows,
         )
 
     def run(self) -> Iterator[Connection]:
@@ -232,15 +234,8 @@ class _Pass:
         if self.deadline is None or clock is None or clock() <= self.deadline:
             return False
         frame = self.core.frames
-        budget = self.capture.limits.time_budget_s
-        self.summary.problems.append(
-            _capture_finding(
-                frame,
-                f"reading stopped after frame {frame}: the time budget of {budget:g} s for "
-                "this file ran out (--time-budget); the connections open then are reported "
-                "as they stood",
-            )
-        )
+        self.stopped, said = stops.out_of_time(self.capture.limits, frame)
+        self.summary.problems.append(_capture_finding(frame, said))
         return True
 
     def _events(self, events: list[_core.FlowEvent]) -> Iterator[Connection]:
@@ -260,7 +255,7 @@ class _Pass:
                 conn = self.ended.pop(ev.flow, None)
                 quics = self.quic.hand_out(ev.flow)
                 cut = self._cut_finding(ev.flow, conn or (quics[0] if quics else None))
-                late = self._late(ev.held) if ev.late else None
+                late = stops.late(self.capture.limits, ev.held) if ev.late else None
                 if conn is not None:
                     yield self._hand_out(conn, cut, late)
                 for quic in quics:
@@ -280,7 +275,10 @@ class _Pass:
             if session is not None:
                 conn = self.ended[ev.flow] = session.closed(ev)
                 if conn is not None and evicted is not None:
-                    conn.problems.append(evicted)
+                    conn.stopped = evicted[0]
+                    conn.problems.append(evicted[1])
+                elif conn is not None and conn.closed_by is None:
+                    conn.stopped = self.stopped
             return
         if type(ev) is _core.FlowOpened:
             self._open(ev)
@@ -292,9 +290,11 @@ class _Pass:
             self.quic.take(ev)
             return
         if type(ev) is _core.UdpClosed:
-            self.quic.closed(ev.flow)
+            ended = self.quic.closed(ev.flow)
             if ev.flow in self.dtls:
-                self.ended[ev.flow] = self.dtls.take(ev)
+                conn = self.ended[ev.flow] = self.dtls.take(ev)
+                ended = [conn] if conn is not None else []
+            self._udp_stopped(ev, ended)
             return
         if type(ev) is _core.UdpOpened:
             udp = self.summary.udp_flows
@@ -310,6 +310,12 @@ class _Pass:
         if type(ev) is _core.FlowCut:
             self._cut(ev)
             return
+        if type(ev) is _core.FlowEvicted:
+            # Told with its end (FlowClosed or UdpClosed, next): a flow waiting beyond a
+            # hole, or not yet told as TLS, has no connection before what it held is read.
+            stopped, said = stops.closed_early(self.capture.limits, ev.why, ev.frame, ev.open)
+            self.evicted[ev.flow] = (stopped, _capture_finding(ev.frame, said))
+            return
         session = self.sessions.get(ev.flow)
         if session is None:
             return
@@ -323,13 +329,22 @@ class _Pass:
             )
             if session.conn is None:
                 del self.sessions[ev.flow]
-        elif type(ev) is _core.FlowEvicted:
-            # Told with its end (FlowClosed, next): a flow waiting beyond a hole, or not yet
-            # told as TLS, has no connection before what it held is read then.
-            self.evicted[ev.flow] = _capture_finding(
-                ev.frame,
-                f"closed early at frame {ev.frame}: {self._over(ev.why)}, and this was the oldest",
-            )
+
+    def _udp_stopped(self, ev: _core.UdpClosed, ended: list[Connection]) -> None:
+        """An association's connections that tlslens stopped reading before their end: the
+        oldest open past what the open flows may hold, the one idle longest past the bound
+        of associations (each told so), or those open when the time budget ran out."""
+        evicted = self.evicted.pop(ev.flow, None)
+        if evicted is None and ev.end == "evicted":
+            stopped, said = stops.ended_early(self.capture.limits, ev.frame)
+            evicted = (stopped, _capture_finding(ev.frame, said))
+        if evicted is not None:
+            for conn in ended:
+                conn.stopped = evicted[0]
+                conn.problems.append(evicted[1])
+        elif self.stopped is not None:
+            for conn in ended:
+                conn.stopped = self.stopped
 
     def _open(self, ev: _core.FlowOpened) -> None:
         if ev.secrets > self.secrets_read:
@@ -405,16 +420,6 @@ class _Pass:
             f"of {first.original} bytes captured){more}: {effect}",
         )
 
-    def _late(self, held: bool) -> str:
-        """Why a connection handed out late was (``FlowHandOut.held``), worded."""
-        if held:
-            bound = size_text(self.capture.limits.max_held)
-            why = f"the later connections that had ended held more than {bound} (--max-held)"
-        else:
-            window = self.capture.limits.reorder_window
-            why = f"{plural(window, 'later connection')} had ended (--reorder-window)"
-        return f"reported out of first-packet order: it was still open when {why}, and those were reported first"
-
     def _hand_out(self, conn: Connection, cut: Finding | None, late: str | None) -> Connection:
         """``cut``: its frames cut short; ``late``: why it comes after later ones."""
         if cut is not None:
@@ -444,15 +449,11 @@ class _Pass:
                     "): the clock went back, or frames were merged out of order; times mislead",
                 )
             )
+        limits = self.capture.limits
         for evicted, why in ((core.evicted, "connections"), (core.evicted_held, "held")):
             if evicted:
-                summary.problems.append(
-                    _capture_finding(
-                        None,
-                        f"{plural(evicted, 'connection')} {'was' if evicted == 1 else 'were'} "
-                        f"closed early, the oldest first: {self._over(why)}",
-                    )
-                )
+                said = stops.closed_early_summary(limits, why, evicted)
+                summary.problems.append(_capture_finding(None, said))
         self._summarise_udp()
         self._unread_cuts()
         summary.problems.extend(self.quic.capture_problems())
@@ -461,26 +462,12 @@ class _Pass:
                 Finding(problem.frame, None, "capture", problem.offset, problem.message)
             )
 
-    def _over(self, why: str) -> str:
-        """The bound an eviction (``FlowEvicted.why``) met, worded."""
-        limits = self.capture.limits
-        if why == "held":
-            return f"the open connections held more than {size_text(limits.max_held)} (--max-held)"
-        return f"more than {limits.max_connections:,} connections were open at once (--max-connections)"
-
     def _summarise_udp(self) -> None:
         """What the UDP associations met: the bound, UDP lengths that lied."""
         summary, core = self.summary, self.core
         if core.udp_evicted:
-            max_open = self.capture.limits.max_udp_flows
-            summary.problems.append(
-                _capture_finding(
-                    None,
-                    f"{plural(core.udp_evicted, 'QUIC or DTLS association')} "
-                    f"{'was' if core.udp_evicted == 1 else 'were'} ended early, the one idle "
-                    f"longest first: over {max_open} open at once (--max-udp-flows)",
-                )
-            )
+            said = stops.ended_early_summary(self.capture.limits, core.udp_evicted)
+            summary.problems.append(_capture_finding(None, said))
         bad, first_bad = core.udp_bad_length
         if bad:
             summary.problems.append(

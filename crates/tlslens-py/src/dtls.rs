@@ -12,7 +12,9 @@ use std::sync::Arc;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
-use tlslens_core::dtls::{Association, DtlsEvent as CoreEvent, Keys, Limits, Secrets, Suite};
+use tlslens_core::dtls::{
+    Association, DtlsEvent as CoreEvent, Keys, Limits, PendingPool, Secrets, Suite,
+};
 use tlslens_core::flows::packet::Addr;
 
 use super::flows::panic_text;
@@ -288,6 +290,26 @@ fn end(side: u8) -> (Addr, u16) {
     (Addr::v4([0, 0, 0, side]), u16::from(side))
 }
 
+/// What the incomplete handshake messages of a capture's DTLS associations hold, and its
+/// bound (`max` bytes; 16 MiB by default): one per capture pass, given to each association.
+#[pyclass(frozen, module = "tlslens._core")]
+pub struct DtlsPool(Arc<PendingPool>);
+
+#[pymethods]
+impl DtlsPool {
+    #[new]
+    #[pyo3(signature = (max=PendingPool::DEFAULT_MAX))]
+    fn new(max: usize) -> Self {
+        DtlsPool(Arc::new(PendingPool::new(max)))
+    }
+
+    /// Bytes held now.
+    #[getter]
+    fn held(&self) -> usize {
+        self.0.held()
+    }
+}
+
 /// One DTLS association: `feed` its datagrams in capture order, `finish` at its end; each
 /// returns the events they made.
 #[pyclass(module = "tlslens._core")]
@@ -298,15 +320,24 @@ pub struct DtlsAssociation {
 
 #[pymethods]
 impl DtlsAssociation {
+    /// `pool`: shared with the capture's other associations (alone: one of its own).
     #[new]
-    #[pyo3(signature = (keys=None, max_message=None))]
-    fn new(keys: Option<PyRef<'_, DtlsKeys>>, max_message: Option<usize>) -> Self {
+    #[pyo3(signature = (keys=None, max_message=None, pool=None))]
+    fn new(
+        keys: Option<PyRef<'_, DtlsKeys>>,
+        max_message: Option<usize>,
+        pool: Option<PyRef<'_, DtlsPool>>,
+    ) -> Self {
         let mut limits = Limits::default();
         if let Some(max) = max_message {
             limits.max_message = max;
         }
+        let mut core = Association::new(limits, keys.map(|k| Arc::clone(&k.0)));
+        if let Some(pool) = pool {
+            core = core.sharing(Arc::clone(&pool.0));
+        }
         DtlsAssociation {
-            core: Association::new(limits, keys.map(|k| Arc::clone(&k.0))),
+            core,
             broken: false,
         }
     }
@@ -364,5 +395,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<DtlsKeys>()?;
     m.add_class::<DtlsEvent>()?;
     m.add_class::<DtlsAssociation>()?;
+    m.add_class::<DtlsPool>()?;
     Ok(())
 }

@@ -150,23 +150,30 @@ pub struct FlowClosing {
     ts_ns: Ns,
 }
 
-/// Closed early at `frame`, the oldest open flow: more than `max_connections` were open
-/// (`why` "connections"), or the open flows held more than `max_held` ("held"). Told right
-/// before the flow's end (`FlowClosed`), after what its closing handed on.
+/// Closed early at `frame`, the oldest of the `open` flows (itself included): more than
+/// `max_connections` were open (`why` "connections"), or the open flows held more than
+/// `max_held` ("held"). Told right before the flow's end (`FlowClosed`), after what its
+/// closing handed on.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct FlowEvicted {
     flow: u64,
     frame: u64,
     why: &'static str,
+    open: usize,
 }
 
 impl FlowEvicted {
-    fn new(flow: u64, frame: u64, why: Eviction) -> Self {
+    fn new(flow: u64, frame: u64, why: Eviction, open: usize) -> Self {
         let why = match why {
             Eviction::Connections => "connections",
             Eviction::Held => "held",
         };
-        FlowEvicted { flow, frame, why }
+        FlowEvicted {
+            flow,
+            frame,
+            why,
+            open,
+        }
     }
 }
 
@@ -506,6 +513,20 @@ fn close_name(by: CloseReason) -> &'static str {
     }
 }
 
+impl Collector {
+    /// A UDP association ended; closed early past `max_held`, that is told right before its
+    /// end, as a TCP flow's.
+    fn udp_closed(&mut self, closed: &tlslens_core::flows::udp::UdpClosed) -> Kept {
+        if let Some(quic) = self.quic.as_mut() {
+            quic.closed(closed.flow);
+        }
+        if let Some(evicted) = self.evicting.take_if(|evicted| evicted.flow == closed.flow) {
+            self.events.push(Kept::Evicted(evicted));
+        }
+        Kept::UdpClosed(UdpClosed::new(closed))
+    }
+}
+
 impl FlowSink for Collector {
     fn held(&self) -> usize {
         self.held_flows
@@ -570,8 +591,13 @@ impl FlowSink for Collector {
                 frame,
                 ts_ns: Ns(ts_ns),
             }),
-            FlowEvent::Evicted { flow, frame, why } => {
-                self.evicting = Some(FlowEvicted::new(flow, frame, why));
+            FlowEvent::Evicted {
+                flow,
+                frame,
+                why,
+                open,
+            } => {
+                self.evicting = Some(FlowEvicted::new(flow, frame, why, open));
                 return;
             }
             FlowEvent::Closed { .. } => match self.ended(event) {
@@ -616,12 +642,7 @@ impl FlowSink for Collector {
                     original: snapped.original,
                 })
             }
-            FlowEvent::UdpClosed(c) => {
-                if let Some(quic) = self.quic.as_mut() {
-                    quic.closed(c.flow);
-                }
-                Kept::UdpClosed(UdpClosed::new(&c))
-            }
+            FlowEvent::UdpClosed(c) => self.udp_closed(&c),
         };
         self.events.push(kept);
     }

@@ -200,9 +200,10 @@ def limit_options(command: Callable[..., None]) -> Callable[..., None]:
         (
             "--max-held",
             Size(),
-            "Bytes the open TCP connections may hold at once (their state, the data they "
-            "wait on, their handshake so far); past it the oldest is closed early, with a "
-            f"finding (default {defaults.max_held >> 20} MiB).",
+            "Bytes the open connections may hold at once (their state, the data they "
+            "wait on, their handshake so far; 12 KiB a QUIC or DTLS association); past it "
+            "the oldest is closed early, with a finding (default "
+            f"{defaults.max_held >> 20} MiB).",
         ),
         (
             "--max-udp-flows",

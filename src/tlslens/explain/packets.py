@@ -24,7 +24,6 @@ from tlslens.explain.coalesced import (
 )
 from tlslens.explain.vocabulary import Step
 from tlslens.model import C2S, Connection
-from tlslens.quic import MAX_PACKETS_KEPT
 from tlslens.quic.details import QuicDetails, QuicFrameInfo, QuicPacketInfo
 
 _ARROWS = {C2S: "C → S", "s2c": "C ← S"}
@@ -265,7 +264,7 @@ def quic_packet_lines(conn: Connection) -> list[str]:
         for p in datagram.packets:
             lines.extend(_packet_lines(quic, p, h3))
     if total > len(quic.packets):
-        lines.append(f"  … the first {MAX_PACKETS_KEPT} packets are listed")
+        lines.append(f"  … the first {len(quic.packets)} packets are listed")
     return lines
 
 

@@ -28,7 +28,7 @@ from tlslens.events import (
 )
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint
-from tlslens.quic import MAX_PACKETS_KEPT
+from tlslens.quic import MAX_PACKETS_KEPT, PacketBudget
 from tlslens.quic.details import (
     MAX_STREAMS_KEPT,
     QuicClose,
@@ -96,6 +96,7 @@ class QuicSession(RecordContent):
         sink: PlaintextSink | None = None,
         keep_records: bool = False,
         max_message: int = _core.MAX_HANDSHAKE_MESSAGE,
+        budget: PacketBudget | None = None,
     ) -> None:
         super().__init__(
             client_side=0,
@@ -106,6 +107,8 @@ class QuicSession(RecordContent):
         )
         self.keep_records = keep_records
         self.max_message = max_message
+        # Packets kept across the pass's connections (one of its own when alone).
+        self.budget = budget if budget is not None else PacketBudget()
         self.quic = QuicDetails(opened.version, opened.dcid)
         self.conn = Connection(
             id=0,
@@ -187,7 +190,7 @@ class QuicSession(RecordContent):
         stats.bytes += ev.len
         quic.packet_count[ev.kind] = quic.packet_count.get(ev.kind, 0) + 1
         opened = ev.pn is not None
-        if quic.kept < MAX_PACKETS_KEPT:
+        if quic.kept < MAX_PACKETS_KEPT and self._room(1):
             frames = [_frame_info(f) for f in ev.frames]
             quic.tell(
                 QuicPacketInfo(
@@ -225,6 +228,23 @@ class QuicSession(RecordContent):
         for f in ev.frames:
             self._frame(ev, f)
 
+    def _room(self, packets: int) -> bool:
+        """Whether ``packets`` more may be kept one by one (the budget across the open
+        connections); past it, the packets are counted only, and the connection says so
+        once."""
+        if self.budget.take(packets):
+            return True
+        if self.quic.unlisted_from is None:
+            self.quic.unlisted_from = self.frame
+            self._finding(
+                None,
+                "quic",
+                None,
+                f"packets from frame {self.frame} on are counted, not listed: the QUIC "
+                f"connections open kept {self.budget.limit:,} packets listed, their bound",
+            )
+        return False
+
     def _run(self, run: _core.QuicRun) -> None:
         """Routine 1-RTT packets the core folded (when no plaintext is written per stream):
         kept (those among the first MAX_PACKETS_KEPT) and counted as ``_packet`` and
@@ -232,7 +252,7 @@ class QuicSession(RecordContent):
         application data."""
         conn, quic, dec = self.conn, self.quic, self.decryptor
         assert conn is not None
-        if run.kept is not None:
+        if run.kept is not None and self._room(len(run.kept)):
             quic.tell((run.kept, (self._direction(0), self._direction(1))))
         for side, (packets, size) in enumerate(zip(run.packets, run.bytes, strict=True)):
             if not packets:

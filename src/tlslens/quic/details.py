@@ -108,6 +108,9 @@ class QuicDetails:
     # does not read them).
     told: list[QuicPacketInfo | _Run] = field(default_factory=list)
     kept: int = 0  # packets in ``told``, those of its runs included
+    # The frame from which packets were counted only: the packets kept across the open
+    # connections reached their bound (quic.MAX_PACKETS_KEPT_OPEN).
+    unlisted_from: int | None = None
     listed: list[QuicPacketInfo] | None = None  # ``packets``, once made
     packet_count: dict[str, int] = field(default_factory=dict)  # by kind
     unopened: int = 0

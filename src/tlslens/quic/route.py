@@ -17,7 +17,7 @@ from tlslens.decrypt.connection import PlaintextSink
 from tlslens.errors import OutputError
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint, Finding
-from tlslens.quic import MAX_PACKETS_KEPT
+from tlslens.quic import MAX_PACKETS_KEPT, PacketBudget
 
 if TYPE_CHECKING:
     from tlslens.quic.assembly import QuicSession
@@ -51,6 +51,7 @@ class QuicRouter:
         self.broken: set[int] = set()  # connections whose session failed (a bug)
         self.problems: list[Finding] = []
         self.more_problems = 0  # past MAX_CAPTURE_FINDINGS
+        self.budget = PacketBudget()  # packets kept until the hand-out, across connections
 
     def opened(self, ev: _core.UdpOpened) -> bool:
         """A UDP association: whether it is QUIC (and so is this router's)."""
@@ -112,6 +113,7 @@ class QuicRouter:
             sink=self.sink(flow),
             keep_records=self.keep_records,
             max_message=self.max_message,
+            budget=self.budget,
         )
         self.sessions[ev.conn] = session
         self.by_flow.setdefault(flow, []).append(ev.conn)
@@ -133,19 +135,26 @@ class QuicRouter:
         note = f"{more} more QUIC datagrams of no connection seen (as above), not listed"
         return [*self.problems, Finding(None, None, "quic", None, note)]
 
-    def closed(self, flow: int) -> None:
-        """The association ended: its connections are finished, to be handed out."""
+    def closed(self, flow: int) -> list[Connection]:
+        """The association ended: its connections are finished, to be handed out (them)."""
         if self.flows.pop(flow, None) is None:
-            return
+            return []
         ended = []
         for conn in self.by_flow.pop(flow, []):
             session = self.sessions.pop(conn)
             self.broken.discard(conn)
             ended.append(session.finish())
         self.done[flow] = ended
+        return ended
 
     def hand_out(self, flow: int) -> list[Connection]:
-        return self.done.pop(flow, [])
+        """The connections of an ended association, their turn come: what they kept is
+        given back to the budget (the caller's now)."""
+        done = self.done.pop(flow, [])
+        for conn in done:
+            if conn.quic is not None:
+                self.budget.kept -= conn.quic.kept
+        return done
 
     def attach(self, core: _core.FlowCore, *, writes_plaintext: bool) -> None:
         """The key log's TLS 1.3 secrets, for the core to open QUIC packets with; and,

@@ -1,6 +1,6 @@
 """The DTLS associations of one capture pass: each one's ``DtlsSession`` (tls/dtls.py), made
 when the core opens the association and finished when the core ends it (its last datagram
-read, or evicted by the bound of associations open at once).
+read, or evicted by the bound of associations open at once: the pipeline tells why).
 
 Every capture pass makes a router; tls/dtls.py loads with the capture's first DTLS
 association, so a capture without one does not pay for it (as the QUIC router's modules).
@@ -15,7 +15,7 @@ from tlslens import _core
 from tlslens.decrypt.connection import PlaintextSink
 from tlslens.errors import OutputError
 from tlslens.keys.store import KeyStore
-from tlslens.model import Connection, Finding
+from tlslens.model import Connection
 
 if TYPE_CHECKING:
     from tlslens.tls.dtls import DtlsSession
@@ -31,14 +31,15 @@ class DtlsRouter:
         sink: Callable[[int], PlaintextSink | None],
         keep_records: bool,
         max_message: int,
-        max_associations: int,
     ) -> None:
         self.file = file
         self.sink = sink  # the plaintext sink of an association, by its flow index
         self.keep_records = keep_records
         self.max_message = max_message
-        self.max_associations = max_associations  # Limits.max_udp_flows, for the finding
         self.sessions: dict[int, DtlsSession] = {}  # open associations' sessions
+        # What their incomplete handshake messages hold, bounded across them all: 2,000
+        # associations each opening messages that never complete held 1 MiB each.
+        self.pool = _core.DtlsPool()
         self.keys_made: tuple[int, _core.DtlsKeys] | None = None  # (key log size, keys)
 
     def __contains__(self, flow: int) -> bool:
@@ -65,6 +66,7 @@ class DtlsRouter:
             sink=self.sink(ev.flow),
             keep_records=self.keep_records,
             max_message=self.max_message,
+            pool=self.pool,
         )
 
     def take(self, ev: _core.UdpDatagram | _core.UdpClosed) -> Connection | None:
@@ -85,17 +87,4 @@ class DtlsRouter:
         assert type(ev) is _core.UdpClosed
         del self.sessions[ev.flow]
         dtls.frame, dtls.ts_ns = ev.frame, ev.ts_ns
-        conn = dtls.finish()
-        if ev.end == "evicted":
-            conn.problems.append(
-                Finding(
-                    ev.frame,
-                    None,
-                    "capture",
-                    None,
-                    f"ended early after frame {ev.frame}, its last datagram: more than "
-                    f"{self.max_associations} QUIC or DTLS associations were open at once, "
-                    "and this one had been idle longest",
-                )
-            )
-        return conn
+        return dtls.finish()

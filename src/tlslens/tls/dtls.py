@@ -222,6 +222,7 @@ class DtlsSession(RecordContent):
         sink: PlaintextSink | None = None,
         keep_records: bool = False,
         max_message: int = _core.MAX_HANDSHAKE_MESSAGE,
+        pool: _core.DtlsPool | None = None,
     ) -> None:
         super().__init__(
             client_side=0,
@@ -230,7 +231,8 @@ class DtlsSession(RecordContent):
             keys=None,  # the core's association opens the records
             sink=None,
         )
-        self.core = _core.DtlsAssociation(keys, max_message)
+        # ``pool``: what incomplete messages hold, bounded across the capture's associations.
+        self.core = _core.DtlsAssociation(keys, max_message, pool)
         self.keep_records = keep_records
         self.plaintext_sink = sink
         self.ends = ends

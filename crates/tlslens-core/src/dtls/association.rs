@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use super::handshake::{self, Outcome, Reassembler, CLIENT_HELLO, HELLO_VERIFY_REQUEST};
+use super::handshake::{
+    self, Outcome, PendingPool, Reassembler, CLIENT_HELLO, HELLO_VERIFY_REQUEST,
+};
 use super::keys::{self, EpochKeys, Keys, Suite};
 use super::record::{self, Header, Record, CT_ACK, CT_TLS12_CID};
 use super::transcript13::Transcript;
@@ -72,6 +74,10 @@ pub struct Association {
     told_retransmissions: Vec<(usize, u16)>,
     /// DTLS 1.3's handshake messages, for the CertificateVerify and Finished checks.
     transcript: Transcript,
+    /// What incomplete messages hold, shared with the capture's other associations.
+    pool: Arc<PendingPool>,
+    /// The pool's bound refused a message here (told once).
+    pooled: bool,
 }
 
 impl Association {
@@ -91,7 +97,17 @@ impl Association {
             events: VecDeque::new(),
             told_retransmissions: Vec::new(),
             transcript: Transcript::default(),
+            pool: Arc::new(PendingPool::default()),
+            pooled: false,
         }
+    }
+
+    /// Reassemble within `pool`, shared with the capture's other associations (alone, an
+    /// association has a pool of its own).
+    #[must_use]
+    pub fn sharing(mut self, pool: Arc<PendingPool>) -> Self {
+        self.pool = pool;
+        self
     }
 
     /// Whether a handshake record was read: from then on a unified header is DTLS 1.3.
@@ -144,6 +160,7 @@ impl Association {
                 );
                 self.finding(frame, from_client, 0, what);
             }
+            self.sides[side].reassembler.clear(&self.pool);
         }
     }
 
@@ -404,7 +421,10 @@ impl Association {
                 }
             };
             let limits = &self.limits;
-            match self.sides[side].reassembler.add(&fragment, bytes, limits) {
+            match self.sides[side]
+                .reassembler
+                .add(&fragment, bytes, limits, &self.pool)
+            {
                 Outcome::Complete {
                     msg_type,
                     message_seq,
@@ -427,8 +447,23 @@ impl Association {
                     }
                 }
                 Outcome::Refused(what) => self.finding(at.frame, at.from_client, offset, what),
+                Outcome::Pooled { message_seq } => self.pooled(at, offset, message_seq),
             }
         }
+    }
+
+    /// A message the shared pool had no room for: told once an association.
+    fn pooled(&mut self, at: At, offset: usize, message_seq: u16) {
+        if std::mem::replace(&mut self.pooled, true) {
+            return;
+        }
+        let what = format!(
+            "handshake message {message_seq} and those after it that came in fragments are \
+             not reassembled: the capture's DTLS associations held {} MiB of incomplete \
+             messages, their bound",
+            self.pool.max() >> 20
+        );
+        self.finding(at.frame, at.from_client, offset, what);
     }
 
     /// A whole message: `(message_seq, fragments)` it came in.
@@ -595,5 +630,15 @@ impl Association {
             }
         }
         Ok(())
+    }
+}
+
+impl Drop for Association {
+    /// What its incomplete messages held goes back to the shared pool (`finish` gave it
+    /// back already, unless the association was dropped before its end).
+    fn drop(&mut self) {
+        for side in &mut self.sides {
+            side.reassembler.clear(&self.pool);
+        }
     }
 }

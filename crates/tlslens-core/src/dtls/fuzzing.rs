@@ -2,15 +2,15 @@
 
 use std::sync::Arc;
 
-use super::{Association, DtlsEvent, Keys, Limits, Secrets, Suite};
+use super::{Association, DtlsEvent, Keys, Limits, PendingPool, Secrets, Suite};
 use crate::flows::packet::Addr;
 use crate::keys::HashAlg;
 use crate::protection::cipher_spec;
 
 /// Datagrams cut from `data` (a 2-byte big-endian length before each, the top bit choosing
 /// the direction) through one association with small limits, with and without keys that
-/// match any ClientHello random of zeros: findings and events, never a panic, and every
-/// bound kept.
+/// match any ClientHello random of zeros, sharing a small pool: findings and events, never a
+/// panic, and every bound kept (the pool's bytes all given back at the end).
 pub fn dtls(data: &[u8]) {
     let client = (Addr::v4([10, 0, 0, 1]), 5000);
     let server = (Addr::v4([10, 0, 0, 2]), 4433);
@@ -21,8 +21,9 @@ pub fn dtls(data: &[u8]) {
         max_completed: 8,
         max_epochs: 4,
     };
+    let pool = Arc::new(PendingPool::new(6000));
     for keys in [None, Some(Arc::new(fuzz_keys()))] {
-        let mut association = Association::new(limits.clone(), keys);
+        let mut association = Association::new(limits.clone(), keys).sharing(Arc::clone(&pool));
         let mut rest = data;
         let mut frame = 0;
         while let [hi, lo, tail @ ..] = rest {
@@ -39,11 +40,13 @@ pub fn dtls(data: &[u8]) {
             while let Some(event) = association.poll() {
                 check(&event, &limits);
             }
+            assert!(pool.held() <= pool.max());
         }
         association.finish(frame);
         while let Some(event) = association.poll() {
             check(&event, &limits);
         }
+        assert_eq!(pool.held(), 0);
     }
 }
 

@@ -3,6 +3,7 @@
 //! from new messages, and the few fields of the hellos the record layer itself needs.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Limits;
 use crate::codec::{CodecResult, Reader};
@@ -56,6 +57,62 @@ pub fn read_fragment<'a>(r: &mut Reader<'a>) -> CodecResult<(Fragment, &'a [u8])
     Ok((fragment, bytes))
 }
 
+/// Bytes held for incomplete messages by every association that shares the pool (one
+/// capture's): each association is bounded by [`Limits`], and the pool bounds them all, as
+/// QUIC's CRYPTO data waiting is bounded across connections. Past it, a new message is not
+/// reassembled ([`Outcome::Pooled`]).
+#[derive(Debug)]
+pub struct PendingPool {
+    held: AtomicUsize,
+    max: usize,
+}
+
+impl PendingPool {
+    /// The capture's default bound (16 MiB: a thousand associations' handshakes of 16 KiB
+    /// being reassembled at once).
+    pub const DEFAULT_MAX: usize = 16 << 20;
+
+    pub fn new(max: usize) -> Self {
+        PendingPool {
+            held: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    /// What the associations hold now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Take `bytes` from the pool: false, and nothing taken, past its bound.
+    fn take(&self, bytes: usize) -> bool {
+        self.held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                held.checked_add(bytes).filter(|&after| after <= self.max)
+            })
+            .is_ok()
+    }
+
+    fn give(&self, bytes: usize) {
+        // (An association gives back only what it took: never below zero.)
+        let _ = self
+            .held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                Some(held.saturating_sub(bytes))
+            });
+    }
+}
+
+impl Default for PendingPool {
+    fn default() -> Self {
+        PendingPool::new(PendingPool::DEFAULT_MAX)
+    }
+}
+
 /// What one fragment did to the reassembly.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -73,6 +130,8 @@ pub enum Outcome {
     Retransmission { msg_type: u8, message_seq: u16 },
     /// Bad or unbounded: the message is dropped and the reason told.
     Refused(String),
+    /// The associations sharing the pool hold its bound: the message is dropped.
+    Pooled { message_seq: u16 },
 }
 
 struct Pending {
@@ -133,8 +192,15 @@ pub struct Reassembler {
 }
 
 impl Reassembler {
-    /// Add one fragment (its header already checked against its own length).
-    pub fn add(&mut self, fragment: &Fragment, bytes: &[u8], limits: &Limits) -> Outcome {
+    /// Add one fragment (its header already checked against its own length); a new
+    /// message's bytes are taken from `pool`, given back when it completes or is dropped.
+    pub fn add(
+        &mut self,
+        fragment: &Fragment,
+        bytes: &[u8],
+        limits: &Limits,
+        pool: &PendingPool,
+    ) -> Outcome {
         let seq = fragment.message_seq;
         if self.completed.get(&seq) == Some(&fragment.msg_type) {
             return Outcome::Retransmission {
@@ -157,6 +223,9 @@ impl Reassembler {
                     "message {seq} would exceed the {} messages or {} bytes held for reassembly",
                     limits.max_pending_messages, limits.max_pending_bytes
                 ));
+            }
+            if !pool.take(length) {
+                return Outcome::Pooled { message_seq: seq };
             }
             self.pending_bytes += length;
             let pending = Pending {
@@ -197,6 +266,7 @@ impl Reassembler {
             return Outcome::Partial;
         };
         self.pending_bytes = self.pending_bytes.saturating_sub(done.body.len());
+        pool.give(done.body.len());
         self.completed.insert(seq, done.msg_type);
         while self.completed.len() > limits.max_completed {
             self.completed.pop_first();
@@ -219,6 +289,12 @@ impl Reassembler {
             .iter()
             .map(|(seq, p)| (*seq, p.have.iter().map(|(a, b)| b - a).sum(), p.body.len()))
             .collect()
+    }
+
+    /// Drop the messages still incomplete, giving their bytes back to `pool`.
+    pub fn clear(&mut self, pool: &PendingPool) {
+        self.pending.clear();
+        pool.give(std::mem::take(&mut self.pending_bytes));
     }
 
     /// Forget a message that is being replaced (a restart of the handshake).

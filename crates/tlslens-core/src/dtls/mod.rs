@@ -20,6 +20,7 @@ pub mod record;
 pub mod transcript13;
 
 pub use association::Association;
+pub use handshake::PendingPool;
 pub use keys::{Keys, Secrets, Suite};
 pub use record::looks_like_dtls;
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::record::{looks_like_dtls, reconstruct};
-use super::{handshake, Association, DtlsEvent, Finding, Keys, Limits};
+use super::{handshake, Association, DtlsEvent, Finding, Keys, Limits, PendingPool};
 use crate::flows::packet::Addr;
 
 pub(super) fn client() -> (Addr, u16) {
@@ -199,6 +199,49 @@ fn limits_bound_what_is_held_for_reassembly() {
         .filter(|e| matches!(e, DtlsEvent::Finding(_)))
         .collect();
     assert_eq!(found.len(), 1);
+}
+
+#[test]
+fn the_pool_bounds_what_associations_hold_together_and_gets_it_back() {
+    // Each association opens a 400,000-byte message that never completes: a pool of 1 MiB
+    // holds two; the third association's is refused, told once however many of its
+    // fragments come. Finishing gives the bytes back, and so does dropping.
+    let pool = Arc::new(PendingPool::new(1 << 20));
+    let limits = Limits {
+        max_message: 1 << 20,
+        ..Limits::default()
+    };
+    let mut associations: Vec<Association> = (0..3)
+        .map(|_| Association::new(limits.clone(), None).sharing(Arc::clone(&pool)))
+        .collect();
+    let mut told = Vec::new();
+    for association in &mut associations {
+        for at in [0, 100] {
+            let datagram = record(22, 0, &fragment(11, 400_000, 0, at, &[1; 10]));
+            association.feed(1, server(), client(), &datagram);
+        }
+        told.push(
+            std::iter::from_fn(|| association.poll())
+                .filter_map(|e| match e {
+                    DtlsEvent::Finding(f) => Some(f.what),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(pool.held(), 800_000);
+    assert_eq!(told[..2], [Vec::<String>::new(), Vec::new()]);
+    assert_eq!(
+        told[2],
+        [
+            "handshake message 0 and those after it that came in fragments are not reassembled: \
+          the capture's DTLS associations held 1 MiB of incomplete messages, their bound"
+        ]
+    );
+    associations[0].finish(2);
+    assert_eq!(pool.held(), 400_000);
+    drop(associations);
+    assert_eq!(pool.held(), 0);
 }
 
 #[test]

@@ -93,11 +93,13 @@ pub enum FlowEvent<'a> {
         frame: u64,
         ts_ns: i128,
     },
-    /// About to be closed early at `frame`, the oldest open flow, for `why`.
+    /// About to be closed early at `frame`, the oldest of the `open` flows (itself
+    /// included), for `why`.
     Evicted {
         flow: u64,
         frame: u64,
         why: Eviction,
+        open: usize,
     },
     /// The flow ended; `frame` and `ts_ns` are the session's last.
     Closed {

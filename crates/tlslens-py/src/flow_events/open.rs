@@ -818,6 +818,7 @@ mod tests {
                 flow: 1,
                 frame: 5,
                 why,
+                open: 1,
             });
             assert_eq!(opened(&flows), [(1, Some(0))]);
             assert_eq!(offsets_told(&flows, 1), [5]);

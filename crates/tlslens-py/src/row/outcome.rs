@@ -12,8 +12,8 @@
 //! 3. otherwise, where the hellos were seen, a FIN or RST fails it, by the side that closed
 //!    first, or that sent the last alert before the close (an encrypted alert in a
 //!    handshake that never finished is most likely the fatal one);
-//! 4. otherwise, the capture began after the hellos (whatever closed it) or ended before
-//!    the end: incomplete.
+//! 4. otherwise, the capture began after the hellos (whatever closed it), a bound made
+//!    tlslens stop reading it (`stopped`), or the capture ended before the end: incomplete.
 
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -175,7 +175,10 @@ pub fn outcome(conn: &Bound<'_, PyAny>, hellos: &Hellos<'_>) -> PyResult<Outcome
     }
     let none = |name| -> PyResult<bool> { Ok(conn.getattr(name)?.is_none()) };
     let no_client_hello = !conn.getattr(intern!(py, "client_hellos"))?.is_truthy()?;
-    if no_client_hello && none(intern!(py, "server_hello"))? {
+    // Over TCP, a SYN seen puts the capture's start before the handshake's (a ClientHello
+    // never whole, or a bound that stopped the reading, is said below).
+    let mid_stream = none(intern!(py, "tcp_syn_ts_ns"))?;
+    if no_client_hello && mid_stream && none(intern!(py, "server_hello"))? {
         // A close seen here may end a session that completed long before the capture began.
         return Ok(Outcome::other(
             INCOMPLETE,
@@ -188,18 +191,45 @@ pub fn outcome(conn: &Bound<'_, PyAny>, hellos: &Hellos<'_>) -> PyResult<Outcome
     if !closed_first.is_none() {
         return failed_by_close(conn, closed_first.eq("c2s")?, tls13);
     }
-    if !none(intern!(py, "quic"))? {
-        if let Some(quic) = quic_unfinished(conn)? {
-            return Ok(quic);
-        }
+    let mut quic = if none(intern!(py, "quic"))? {
+        None
+    } else {
+        quic_unfinished(conn)?
+    };
+    if let Some(failed) = quic.take_if(|quic| quic.status == FAILED) {
+        return Ok(failed); // a CONNECTION_CLOSE read, whatever came after
+    }
+    let stopped = conn.getattr(intern!(py, "stopped"))?;
+    if !stopped.is_none() {
+        // A bound closed it early: the capture may well hold the rest.
+        return Ok(Outcome::other(
+            INCOMPLETE,
+            format!(
+                "the handshake had not ended when tlslens stopped reading the connection \
+                 {stopped}; {}",
+                last_seen(conn, tls13)?
+            ),
+        ));
+    }
+    if let Some(quic) = quic {
+        return Ok(quic);
     }
     Ok(Outcome::other(
         INCOMPLETE,
         format!(
-            "the capture ends before the handshake did: the last step seen is {}",
-            last_step(conn, tls13)?
+            "the capture ends before the handshake did: {}",
+            last_seen(conn, tls13)?
         ),
     ))
+}
+
+/// The last handshake step seen, in a clause: "the last step seen is the client's
+/// ClientHello (frame 3)", or that no handshake message was read whole.
+fn last_seen(conn: &Bound<'_, PyAny>, tls13: bool) -> PyResult<String> {
+    Ok(match last_step(conn, tls13)? {
+        Some(step) => format!("the last step seen is {step}"),
+        None => "no handshake message was read whole".to_owned(),
+    })
 }
 
 /// A QUIC handshake not seen to complete: a CONNECTION_CLOSE read (from an Initial, or any
@@ -502,14 +532,15 @@ fn failed_by_close(conn: &Bound<'_, PyAny>, client_closed: bool, tls13: bool) ->
         };
         return Ok(Outcome::failed(who, None, reason));
     }
-    Ok(Outcome::failed(
-        who,
-        None,
-        format!(
-            "the {who} {how} the connection after {}, before the handshake ended",
-            last_step(conn, tls13)?
-        ),
-    ))
+    let reason = match last_step(conn, tls13)? {
+        Some(step) => {
+            format!("the {who} {how} the connection after {step}, before the handshake ended")
+        }
+        None => {
+            format!("the {who} {how} the connection before any handshake message was read whole")
+        }
+    };
+    Ok(Outcome::failed(who, None, reason))
 }
 
 /// A handshake message's name as the RFC writes it: ServerHello, CertificateVerify (each
@@ -531,8 +562,8 @@ pub fn message_title(py: Python<'_>, msg_type: u32) -> PyResult<String> {
         .collect())
 }
 
-/// The last handshake step of the timeline, in words.
-fn last_step(conn: &Bound<'_, PyAny>, tls13: bool) -> PyResult<String> {
+/// The last handshake step of the timeline, in words (None: no handshake message).
+fn last_step(conn: &Bound<'_, PyAny>, tls13: bool) -> PyResult<Option<String>> {
     let py = conn.py();
     let timeline = conn.getattr(intern!(py, "timeline"))?;
     for event in timeline.downcast::<PyList>()?.iter().rev() {
@@ -546,23 +577,27 @@ fn last_step(conn: &Bound<'_, PyAny>, tls13: bool) -> PyResult<String> {
             if client && tls13 {
                 // Unread, a TLS 1.3 client's first protected record may be its Finished or
                 // an alert.
-                return Ok(format!(
+                return Ok(Some(format!(
                     "the client's first encrypted record (frame {frame}: its Finished, or an \
                      alert that ended the handshake)"
-                ));
+                )));
             }
-            return Ok(format!("the {who}'s encrypted handshake (frame {frame})"));
+            return Ok(Some(format!(
+                "the {who}'s encrypted handshake (frame {frame})"
+            )));
         }
         let Some(message) = read(&event, class)?.1 else {
             continue; // a handshake event always has its message
         };
         if is_retry(&message, message_class(&message))? {
-            return Ok(format!("the server's HelloRetryRequest (frame {frame})"));
+            return Ok(Some(format!(
+                "the server's HelloRetryRequest (frame {frame})"
+            )));
         }
         let title = message_title(py, msg_type(&message)?)?;
-        return Ok(format!("the {who}'s {title} (frame {frame})"));
+        return Ok(Some(format!("the {who}'s {title} (frame {frame})")));
     }
-    Ok("no handshake message".to_owned())
+    Ok(None)
 }
 
 /// `outcome.Outcome`'s fields: status, by, alert, reason, after_completion.

@@ -3,7 +3,7 @@
 
 use super::super::events::{FlowEvent, FlowSink, Step};
 use super::super::packet::{Datagram, Skip};
-use super::super::udp::{cut_udp_kind, udp_kind, UdpEnd, UdpKind, UdpOpened};
+use super::super::udp::{cut_udp_kind, udp_kind, UdpEnd, UdpKind, UdpOpened, UDP_ASSOCIATION_COST};
 use super::FlowTable;
 
 impl FlowTable {
@@ -61,6 +61,7 @@ impl FlowTable {
                 bad_length: d.bad_length,
             },
         });
+        self.bound_held(sink);
         self.emit(sink);
         self.checkpoints(ts_ns)
     }
@@ -93,12 +94,14 @@ impl FlowTable {
         };
         sink.event(FlowEvent::UdpOpened(opened));
         self.udp.open(&opened, d);
+        self.held += UDP_ASSOCIATION_COST;
         index
     }
 
     /// End UDP association `index`: its connection is handed on in order.
     pub(super) fn close_udp(&mut self, index: u64, end: UdpEnd, sink: &mut impl FlowSink) {
         if let Some(closed) = self.udp.close(index, end) {
+            self.held = self.held.saturating_sub(UDP_ASSOCIATION_COST);
             sink.event(FlowEvent::UdpClosed(closed));
             self.order.push(index, true);
         }

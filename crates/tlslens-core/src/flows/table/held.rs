@@ -1,9 +1,11 @@
 //! What the open flows hold (`Limits.max_held`), and the bound on it: counted as each
 //! flow's reassembly changes (`FlowTable::held`), with what the sink holds for them
-//! (`FlowSink::held`); past the bound the ended flows held back go out, then the oldest
-//! open flows are closed early.
+//! (`FlowSink::held`) and what each open UDP association holds (`UDP_ASSOCIATION_COST`);
+//! past the bound the ended flows held back go out, then the oldest open flows, TCP or
+//! UDP, are closed early.
 
 use super::super::events::{Eviction, FlowEvent, FlowSink};
+use super::super::udp::UdpEnd;
 use super::{FlowTable, Live};
 
 impl Live {
@@ -21,9 +23,20 @@ impl FlowTable {
         self.held
     }
 
-    /// Close the oldest open flow early, for `why`: whether there was one.
+    /// Close the oldest open flow early, for `why`: whether there was one. Past
+    /// `max_connections` it is a TCP flow; past `max_held`, a TCP flow or a UDP association
+    /// (whichever opened first).
     pub(super) fn evict(&mut self, why: Eviction, sink: &mut impl FlowSink) -> bool {
-        let Some(&oldest) = self.open.first() else {
+        let tcp = self.open.first().copied();
+        let (oldest, open) = match why {
+            Eviction::Connections => (tcp, self.open.len()),
+            Eviction::Held => {
+                let udp = self.udp.oldest();
+                let oldest = tcp.into_iter().chain(udp).min();
+                (oldest, self.open.len() + self.udp.open_count())
+            }
+        };
+        let Some(oldest) = oldest else {
             return false;
         };
         match why {
@@ -34,8 +47,13 @@ impl FlowTable {
             flow: oldest,
             frame: self.frames,
             why,
+            open,
         });
-        self.close(oldest, None, sink);
+        if tcp == Some(oldest) {
+            self.close(oldest, None, sink);
+        } else {
+            self.close_udp(oldest, UdpEnd::Held, sink);
+        }
         true
     }
 

@@ -12,7 +12,7 @@ enum Ev {
     Gap(u64, u8, u64, u64),
     Conflict(u64, u8),
     Closing(u64, u8),
-    Evicted(u64, u64, Eviction),
+    Evicted(u64, u64, Eviction, usize),
     Closed(u64, Option<CloseReason>),
     HandOut(u64, bool),
 }
@@ -32,7 +32,12 @@ impl FlowSink for Sink {
                 StreamEvent::Conflict { .. } => Ev::Conflict(flow, side),
             },
             FlowEvent::Closing { flow, side, .. } => Ev::Closing(flow, side),
-            FlowEvent::Evicted { flow, frame, why } => Ev::Evicted(flow, frame, why),
+            FlowEvent::Evicted {
+                flow,
+                frame,
+                why,
+                open,
+            } => Ev::Evicted(flow, frame, why, open),
             FlowEvent::Closed { flow, by, .. } => Ev::Closed(flow, by),
             FlowEvent::HandOut { flow, late, .. } => Ev::HandOut(flow, late),
             FlowEvent::UdpOpened(_) | FlowEvent::Datagram { .. } | FlowEvent::UdpClosed(_) => {
@@ -181,7 +186,7 @@ fn the_oldest_open_flow_is_evicted_past_max_connections() {
     let frames: Vec<Vec<u8>> = (0..10).map(|p| seg(1000 + p, true, 5, PSH, b"x")).collect();
     let evs = run(&mut table, &frames);
     assert_eq!(table.evicted, 7);
-    assert!(evs.contains(&Ev::Evicted(0, 4, Eviction::Connections)));
+    assert!(evs.contains(&Ev::Evicted(0, 4, Eviction::Connections, 4)));
     let handed: Vec<u64> = evs
         .iter()
         .filter_map(|e| match e {
@@ -231,7 +236,7 @@ fn the_oldest_open_flows_are_evicted_past_what_the_open_ones_may_hold() {
     // its hole given up then and what waited handed on.
     let evicted: Vec<(u64, u64)> = (sink.0.iter())
         .filter_map(|e| match e {
-            Ev::Evicted(f, frame, Eviction::Held) => Some((*f, *frame)),
+            Ev::Evicted(f, frame, Eviction::Held, 4) => Some((*f, *frame)),
             _ => None,
         })
         .collect();
@@ -242,12 +247,12 @@ fn the_oldest_open_flows_are_evicted_past_what_the_open_ones_may_hold() {
     let at = sink
         .0
         .iter()
-        .position(|e| *e == Ev::Evicted(0, 8, Eviction::Held));
+        .position(|e| *e == Ev::Evicted(0, 8, Eviction::Held, 4));
     let after: Vec<Ev> = sink.0[at.unwrap_or(0)..].iter().take(4).cloned().collect();
     assert_eq!(
         after,
         [
-            Ev::Evicted(0, 8, Eviction::Held),
+            Ev::Evicted(0, 8, Eviction::Held, 4),
             Ev::Gap(0, 0, 0, 899),
             Ev::Data(0, 0, 899, waiting.clone()),
             Ev::Closed(0, None),

@@ -5,8 +5,8 @@ use super::{ethernet, ipv4, ipv6, tcp_header, udp_header};
 use crate::capture::Reader;
 use crate::flows::packet::{decode, Packet, Skip, ETH_IPV4, LINKTYPE_ETHERNET, LINKTYPE_RAW};
 use crate::flows::udp::{
-    udp_kind, unified_only, UdpEnd, UdpKind, MAX_UNIFIED_PENDING, UDP_IDLE_TIMEOUT_NS,
-    UNIFIED_IN_A_ROW,
+    udp_kind, unified_only, UdpEnd, UdpKind, MAX_UNIFIED_PENDING, UDP_ASSOCIATION_COST,
+    UDP_IDLE_TIMEOUT_NS, UNIFIED_IN_A_ROW,
 };
 use crate::flows::{FlowEvent, FlowSink, FlowTable, Limits, Step};
 
@@ -21,6 +21,8 @@ enum Ev {
     Datagram(u64, u8, u64, Vec<u8>, bool),
     Closed(u64, UdpEnd, [u64; 2], [u64; 2]),
     HandOut(u64),
+    /// Closed early: (flow, frame, flows open then).
+    Evicted(u64, u64, usize),
     Other,
 }
 
@@ -42,6 +44,9 @@ impl FlowSink for Sink {
             } => Ev::Datagram(flow, side, frame, payload.to_vec(), bad_length),
             FlowEvent::UdpClosed(c) => Ev::Closed(c.flow, c.end, c.datagrams, c.bytes),
             FlowEvent::HandOut { flow, .. } => Ev::HandOut(flow),
+            FlowEvent::Evicted {
+                flow, frame, open, ..
+            } => Ev::Evicted(flow, frame, open),
             _ => Ev::Other,
         });
     }
@@ -588,4 +593,56 @@ fn the_end_closes_tcp_flows_and_udp_associations_a_chunk_at_a_time_by_first_pack
     once.finish(&mut at_once);
     let handed_at_once = at_once.0.iter().filter(|(what, ..)| *what == "handed");
     assert!(handed_at_once.eq(all.iter().filter(|(what, ..)| *what == "handed")));
+}
+
+#[test]
+fn past_max_held_the_oldest_open_flow_tcp_or_udp_is_closed_early() {
+    // Each association counts UDP_ASSOCIATION_COST: the bound holds two and a TCP flow. At
+    // the third association the TCP flow, opened first, is closed early, then the oldest
+    // association; what they held is counted no more.
+    let limits = Limits {
+        max_held: 2 * UDP_ASSOCIATION_COST + 2048,
+        ..Limits::default()
+    };
+    let mut table = FlowTable::new(limits);
+    let syn = ipv4(
+        [10, 0, 0, 1],
+        [10, 0, 0, 2],
+        6,
+        0,
+        &[],
+        &tcp_header(9000, 443, 5, 0x02, b""),
+    );
+    let frames = [
+        (LINKTYPE_RAW, 0, syn),
+        (LINKTYPE_RAW, 1, dgram(7000, true, &quic_initial())),
+        (LINKTYPE_RAW, 2, dgram(7001, true, &quic_initial())),
+        (LINKTYPE_RAW, 3, dgram(7002, true, &quic_initial())),
+    ];
+    let mut sink = Sink::default();
+    for (i, (linktype, ts, frame)) in frames.iter().enumerate() {
+        table.frame(*ts, *linktype, frame, &mut sink);
+        assert_eq!(table.evicted_held, if i < 3 { 0 } else { 2 });
+        assert!(table.held() <= limits.max_held);
+    }
+    let evs = &sink.0;
+    let at = evs.iter().position(|e| *e == Ev::Evicted(0, 4, 4));
+    let after: Vec<Ev> = evs[at.unwrap_or(evs.len())..]
+        .iter()
+        .filter(|e| !matches!(e, Ev::Other | Ev::HandOut(_)))
+        .take(3)
+        .cloned()
+        .collect();
+    assert_eq!(
+        after,
+        [
+            Ev::Evicted(0, 4, 4),
+            Ev::Evicted(1, 4, 3),
+            Ev::Closed(1, UdpEnd::Held, [1, 0], [55, 0]),
+        ]
+    );
+    assert_eq!(table.udp.evicted, 0); // not the bound of associations
+    table.finish(&mut sink);
+    assert_eq!(table.held(), 0);
+    assert_eq!(handed_out(&sink.0), vec![0, 1, 2, 3]);
 }
