@@ -126,12 +126,15 @@ def test_what_a_capture_makes_tlslens_keep_costs_a_bounded_peak(tmp_path: Path) 
     first-packet order behind one left open (the 900 of the adversarial set: 1,911 -> 63 MB,
     the open one closed early); 2,000 connections each sending its own 60 KB leaf of an
     issuer none sends (302 -> 119 MB: the chain verdicts kept, and the leaves awaiting their
-    issuer, bounded by their bytes)."""
+    issuer, bounded by their bytes); 1,000 connections left open, each sending 100
+    certificates of 300 bytes no other sends (159 -> 112 MB: a Certificate message counted
+    three times its bytes, and Python keeps 1.3 KB of each such certificate parsed)."""
     shapes = {  # (frames, connections)
         "unfinished": (adversarial.unfinished_messages(0.5), 2_500),
         "holes": (adversarial.beyond_holes(0.1), 500),
         "held-back": (adversarial.held_back(1 / 3), 301),
         "leaves": (adversarial.distinct_leaves(1), 2_000),
+        "chains-open": (adversarial.distinct_chains_open(0.5), 1_000),
     }
     for name, (frames, connections) in shapes.items():
         _bounded_peak(tmp_path / f"{name}.pcapng", frames, connections)
@@ -325,3 +328,19 @@ def test_a_flow_closed_early_before_it_said_anything_carries_the_finding(tmp_pat
         row["tcp_stream"] for row in rows if any(OVER in p["message"] for p in row["problems"])
     ]
     assert rows and early == list(range(len(early))) and len(early) > 50, early
+
+
+def test_records_past_those_listed_are_counted_not_listed(tmp_path: Path) -> None:
+    """--records lists a connection's first MAX_RECORDS_LISTED record headers, then says
+    the rest are counted only: what Python kept of each counted toward --max-held, and one
+    real connection of 300,000 small records was closed early at record 128,172."""
+    path = tmp_path / "records.pcapng"
+    adversarial._write(path, adversarial.one_byte_records(0.6))  # 60,000 records
+    (row,) = _rows(path, "--records")
+    assert len(row["records"]) == _core.MAX_RECORDS_LISTED == 50_000
+    listed = [p for p in row["problems"] if "not listed" in p["message"]]
+    assert [p["message"] for p in listed] == [
+        "records from this one on are counted, not listed: --records lists 50,000 a connection"
+    ]
+    assert listed[0]["offset"] == 50_000 * 6  # each record: a 5-byte header and 1 byte
+    assert not any("closed early" in p["message"] for p in row["problems"])

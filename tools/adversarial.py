@@ -180,6 +180,48 @@ def distinct_leaves(scale: float) -> Iterator[tuple[int, bytes]]:
         yield from _connection(number, hello, flight, T0 + number * 1_000_000)
 
 
+def distinct_chains_open(scale: float) -> Iterator[tuple[int, bytes]]:
+    """2,000 connections left open, each sending 100 certificates no other sends (small
+    ones: one template whose serial number differs): what Python keeps of a parsed
+    certificate is 1.3 KB for its 300 bytes of DER (a `show` of 162 MB when each
+    Certificate message counted three times its bytes toward --max-held)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    key = ec.derive_private_key(1, ec.SECP256R1())
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    serial = 0x11 << 104
+    template = (
+        x509.CertificateBuilder()
+        .subject_name(name("host.adversarial.test"))
+        .issuer_name(name("Issuer"))
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=400))
+        .sign(key, hashes.SHA256())
+        .public_bytes(Encoding.DER)
+    )
+    at = template.index(serial.to_bytes(14, "big"))
+
+    def certificate(number: int) -> bytes:
+        return template[:at] + (serial | number).to_bytes(14, "big") + template[at + 14 :]
+
+    hello = compose.push_records(22, 0x0301, _hello())
+    for number in range(int(2_000 * scale)):
+        chain = [certificate(number * 100 + i + 1) for i in range(100)]
+        flight = compose.push_records(22, 0x0303, _server_flight(chain))
+        yield from _connection(number, hello, flight, T0 + number * 1_000_000, ends=False)
+
+
 def nested_asn1(scale: float) -> Iterator[tuple[int, bytes]]:
     """A "certificate" of 10,000 nested SEQUENCEs."""
     depth = int(10_000 * scale)
@@ -384,6 +426,7 @@ KINDS: dict[str, Callable[[float], Iterator[tuple[int, bytes]]] | None] = {
     "many-extensions": many_extensions,
     "big-chain": big_chain,
     "distinct-leaves": distinct_leaves,
+    "distinct-chains-open": distinct_chains_open,
     "nested-asn1": nested_asn1,
     "overlapping-segments": overlapping_segments,
     "sequence-wrap": sequence_wrap,
@@ -417,7 +460,7 @@ def build(out: Path, scale: float) -> list[Path]:
 # the parent's peak across fork and exec on Linux).
 _MEASURED = (
     "import runpy, sys\n"
-    "sys.argv = ['tlslens', 'show', '--json', *sys.argv[1:]]\n"
+    "sys.argv = ['tlslens', *sys.argv[1:]]\n"
     "try:\n"
     "    runpy.run_module('tlslens', run_name='__main__')\n"
     "finally:\n"
@@ -429,8 +472,13 @@ _MEASURED = (
 def run_show(path: Path, *options: str) -> tuple[float, int, int, str, str]:
     """(seconds, peak RSS in MB, exit status, stdout, stderr) of `show --json` on ``path``
     (with ``options`` before it)."""
+    return run_tlslens("show", "--json", *options, str(path))
+
+
+def run_tlslens(*arguments: str) -> tuple[float, int, int, str, str]:
+    """(seconds, peak RSS in MB, exit status, stdout, stderr) of `tlslens ARGUMENTS`."""
     started = time.monotonic()
-    command = [sys.executable, "-c", _MEASURED, *options, str(path)]
+    command = [sys.executable, "-c", _MEASURED, *arguments]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     elapsed = time.monotonic() - started
     lines = done.stderr.splitlines()

@@ -90,6 +90,8 @@ REORDER_WINDOW: int
 MAX_OPEN_FLOWS: int
 MAX_PENDING_BYTES: int
 MAX_HELD: int
+# Record headers a connection lists for --records; past it they are counted only.
+MAX_RECORDS_LISTED: int
 MAX_UDP_FLOWS: int
 # Datagrams of DTLS 1.3 unified headers alone in a row on a 4-tuple that open an
 # association whose hellos were not captured.

@@ -138,7 +138,15 @@ pub struct FlowContent {
     /// The flow's decryptor could not be made (its callback raised an Exception, a bug):
     /// why, told as a finding at the flow's first record (the first it would have read).
     failed: Option<String>,
+    /// Record headers told for `--records` (`MAX_RECORDS_LISTED`, then one more: the
+    /// finding that the rest are counted only).
+    listed: u64,
 }
+
+/// Record headers a connection lists for `--records`; past it they are counted only, with
+/// a finding (what Python keeps of each counts toward `--max-held`: one real TLS 1.3
+/// connection of 300,000 small records filled it and was closed early at record 128,172).
+pub const MAX_RECORDS_LISTED: u64 = 50_000;
 
 /// What a flow's decryption holds beyond what is counted of it, boxed: its decryptor (key
 /// schedules, record protections, the transcript's hash) and what Python keeps of it
@@ -174,6 +182,7 @@ impl FlowContent {
             abandoned: false,
             held: None,
             failed,
+            listed: 0,
         }
     }
 
@@ -259,17 +268,18 @@ impl FlowContent {
             out.extend(events.into_iter().map(Said::Session));
             return Ok(());
         }
-        let keep_records = setup.keep_records;
+        let mut listing = setup.keep_records.then_some(self.listed);
         let first = self.failed.as_ref().and_then(|_| first_record(&events));
         let mut said = Vec::new();
         self.with_io(setup, |inner, io| {
             for event in events {
-                step(inner, io, keep_records, event, &mut said);
+                step(inner, io, &mut listing, event, &mut said);
             }
             inner.flush();
             said.extend(inner.drain().map(said_of));
             inner.told();
         })?;
+        self.listed = listing.unwrap_or(self.listed);
         if let Some(at) = first {
             said.extend(
                 self.failed
@@ -438,22 +448,53 @@ fn said_of(event: ContentEvent) -> Said {
     }
 }
 
-/// One session event: records are read (their headers kept for `--records`), the others
-/// pass through, ending a run of application data.
-fn step(
+/// A record's header for `--records` (`listing`: the headers told so far), or past
+/// `MAX_RECORDS_LISTED` the finding that the rest are counted only (once).
+fn list_record(
+    listing: &mut Option<u64>,
+    (side, content_type, version, offset, length): (u8, u8, u16, u64, usize),
     inner: &mut CoreContent,
-    io: &mut Io<'_, '_>,
-    keep_records: bool,
-    event: SessionEvent,
     out: &mut Vec<Said>,
 ) {
-    let header = |side, content_type, version, offset, length| Said::Record {
+    let Some(listed) = listing.as_mut() else {
+        return;
+    };
+    if *listed > MAX_RECORDS_LISTED {
+        return;
+    }
+    pass(inner, out);
+    *listed += 1;
+    if *listed > MAX_RECORDS_LISTED {
+        out.push(Said::Content(ContentEvent::Finding {
+            side: Some(side),
+            layer: "record",
+            offset: Some(offset),
+            message: format!(
+                "records from this one on are counted, not listed: --records lists {} a \
+                 connection",
+                tlslens_core::capture::thousands(MAX_RECORDS_LISTED)
+            ),
+        }));
+        return;
+    }
+    out.push(Said::Record {
         side,
         offset,
         content_type,
         version,
         length,
-    };
+    });
+}
+
+/// One session event: records are read (their headers kept for `--records`), the others
+/// pass through, ending a run of application data.
+fn step(
+    inner: &mut CoreContent,
+    io: &mut Io<'_, '_>,
+    listing: &mut Option<u64>,
+    event: SessionEvent,
+    out: &mut Vec<Said>,
+) {
     match event {
         SessionEvent::Record {
             side,
@@ -465,10 +506,8 @@ fn step(
                     body,
                 },
         } => {
-            if keep_records {
-                pass(inner, out);
-                out.push(header(side, content_type, version, offset, body.len()));
-            }
+            let header = (side, content_type, version, offset, body.len());
+            list_record(listing, header, inner, out);
             inner.record(io, side, content_type, version, &body, offset);
         }
         SessionEvent::Record {
@@ -481,10 +520,8 @@ fn step(
                     length,
                 },
         } => {
-            if keep_records {
-                pass(inner, out);
-                out.push(header(side, content_type, version, offset, length));
-            }
+            let header = (side, content_type, version, offset, length);
+            list_record(listing, header, inner, out);
             inner.skipped(side, offset, length);
         }
         other => {

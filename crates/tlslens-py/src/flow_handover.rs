@@ -18,7 +18,9 @@ use super::flow_events::{
 use super::ns::Ns;
 use super::session::{event_to_python, SkippedBody};
 use super::udp_events::UdpDatagram;
-use tlslens_core::content::ContentEvent;
+use tlslens_core::codec::Reader;
+use tlslens_core::content::{ContentEvent, MessageRead};
+use tlslens_core::handshake::messages::Certificate;
 use tlslens_core::held::buffer;
 
 /// `keep_raw`: each handshake message keeps its bytes (`--records`).
@@ -173,10 +175,23 @@ impl Group {
 /// four-byte messages, the peak RSS over their count).
 const SAID_COST: usize = 512;
 
-/// What Python keeps of a Certificate message's bytes: its certificates parsed
-/// (`cryptography`'s objects and their details: ~2.7 times their DER, measured on open
-/// connections that each sent 100 distinct certificates).
-const CERTIFICATE_COST: usize = 3;
+/// What Python keeps of a Certificate message: its certificates parsed (`cryptography`'s
+/// objects and their details), twice their DER and this much more each (measured on open
+/// connections that each sent 100 distinct certificates: ~2.7 times the DER of 1 KB ones,
+/// 1.3 KB for 300-byte ones, which three times their DER undercounted).
+const CERTIFICATE_ENTRY_COST: usize = 700;
+
+/// What Python keeps of a handshake message's bytes (`raw`, its header included).
+fn message_cost(message: &MessageRead) -> usize {
+    let bytes = buffer(&message.raw);
+    if message.msg_type != 11 {
+        return bytes;
+    }
+    let body = message.raw.get(4..).unwrap_or_default();
+    let entries = Certificate::read(&mut Reader::new(body), &message.context)
+        .map_or(0, |certificate| certificate.certificate_list.len());
+    2 * bytes + entries * CERTIFICATE_ENTRY_COST
+}
 
 /// What Python keeps of `said` until its flow's connection goes.
 fn said_cost(said: &Said) -> usize {
@@ -184,12 +199,7 @@ fn said_cost(said: &Said) -> usize {
         + match said {
             Said::Session(event) => owned_cost(event),
             Said::Content(ContentEvent::Message(message)) | Said::Hello(message, _) => {
-                let parsed = if message.msg_type == 11 {
-                    CERTIFICATE_COST
-                } else {
-                    1
-                };
-                buffer(&message.raw) * parsed
+                message_cost(message)
             }
             Said::Content(
                 ContentEvent::Finding { message: text, .. }

@@ -855,6 +855,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_OPEN_FLOWS", limits.max_connections)?;
     m.add("MAX_PENDING_BYTES", limits.max_buffer)?;
     m.add("MAX_HELD", limits.max_held)?;
+    m.add(
+        "MAX_RECORDS_LISTED",
+        super::flow_content::MAX_RECORDS_LISTED,
+    )?;
     m.add("TCP_FIN", packet::TCP_FIN)?;
     m.add("TCP_SYN", packet::TCP_SYN)?;
     m.add("TCP_RST", packet::TCP_RST)?;

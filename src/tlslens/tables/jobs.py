@@ -198,6 +198,12 @@ def _writing(out: str | Path) -> Iterator[None]:
 # cost goes by column chunk: 5,104 connections took 70 ms to write as row groups of 2,048,
 # 42 ms as one).
 BATCH_ROWS = 1024
+# ... or fewer: a connection weighs one more for each handshake message its object holds
+# (a row each in handshake_messages), so that a batch of connections of 10,000 messages each
+# is not held whole (901 of them made an extract of 2.7 GB).
+BATCH_WEIGHT = 16_384
+# Tables of batches held before they are made one (or written, past GROUP_BYTES).
+MAX_HELD_TABLES = 64
 GROUP_BYTES = 16 << 20
 
 
@@ -221,6 +227,7 @@ class _Table:
                     self.temporary.unlink(missing_ok=True)
                 raise
         self.rows: list[dict[str, Any]] = []
+        self.weight = 0  # of ``rows`` (BATCH_WEIGHT)
         self.count = 0
         # The columns of the rows added, where they are not the table's rows themselves
         # (`show --json` objects); None: the table's rows, one key per column.
@@ -230,7 +237,8 @@ class _Table:
 
     def add(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
-        if len(self.rows) >= BATCH_ROWS:
+        self.weight += 1 + len(row.get("handshake") or ())
+        if len(self.rows) >= BATCH_ROWS or self.weight >= BATCH_WEIGHT:
             self._convert()
 
     def _convert(self) -> None:
@@ -241,6 +249,7 @@ class _Table:
         else:
             table = pa.Table.from_arrays(self.arrays(self.rows), schema=self.schema)
         self.rows = []
+        self.weight = 0
         if not table.num_rows:
             return  # objects without a row here (connections without a handshake message)
         self.count += table.num_rows
@@ -248,6 +257,10 @@ class _Table:
         self.held_bytes += table.nbytes
         if self.held_bytes >= GROUP_BYTES:
             self._write()
+        elif len(self.held) >= MAX_HELD_TABLES:
+            # Batches made small by their weight: one table again (each held its columns'
+            # arrays, ~100 KB for a few rows of the connections table's 136).
+            self.held = [pa.concat_tables(self.held).combine_chunks()]
 
     def _write(self) -> None:
         if self.held:

@@ -248,6 +248,7 @@ class DtlsSession(RecordContent):
         self.client_flow_side: int | None = None  # which side of the flow is the client
         self.record_offset = [0, 0]  # of the latest record per side, for its messages
         self.broken = False
+        self.unlisted = False  # past MAX_RECORDS_LISTED (said once)
         self.conn = Connection(
             id=0,
             tcp_stream=flow,
@@ -379,7 +380,7 @@ class DtlsSession(RecordContent):
         stats.bytes += ev.length
         if ev.decrypted:
             facts.records_decrypted[direction] += 1
-        if self.keep_records:
+        if self.keep_records and self._listing(side, ev.offset):
             if conn.records is None:
                 conn.records = []
             conn.records.append(
@@ -412,6 +413,25 @@ class DtlsSession(RecordContent):
         else:  # application data, or a DTLS 1.3 record whose type is encrypted too
             at = (self.frame, self.ts_ns)
             self._content_events(self.content.skipped(side, ev.offset, ev.length, at=at))
+
+    def _listing(self, side: int, offset: int) -> bool:
+        """Whether this record's header is listed for --records: past the core's bound
+        for a connection, they are counted only, said once (as over TCP)."""
+        conn = self.conn
+        assert conn is not None
+        listed = len(conn.records or ())
+        if listed < _core.MAX_RECORDS_LISTED:
+            return True
+        if not self.unlisted:
+            self.unlisted = True
+            self._finding(
+                side,
+                "record",
+                offset,
+                "records from this one on are counted, not listed: --records lists "
+                f"{_core.MAX_RECORDS_LISTED:,} a connection",
+            )
+        return False
 
     def _ack(self, side: int, numbers: list[tuple[int, int]]) -> None:
         """A DTLS 1.3 ACK (RFC 9147 §7): counted, a step of the story, and the numbers it

@@ -21,6 +21,8 @@ mod tests_snap;
 
 use std::collections::BTreeSet;
 
+/// A count as Python's `f"{n:,}"` writes it (findings here and in the flows' content).
+pub use gzip::thousands;
 use gzip::Inflater;
 
 /// No link layer carries frames larger than this; anything bigger is a corrupt header.
