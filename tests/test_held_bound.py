@@ -25,6 +25,7 @@ from tlslens.flows.synth import Chunk, iter_datagram_frames
 from tlslens.handshake import compose
 from tlslens.model import Endpoint
 from tlslens.outcome import INCOMPLETE, outcome_of
+from tlslens.tls.content import MAX_FINDINGS_LISTED
 
 import adversarial
 from conftest import CAPTURES
@@ -169,8 +170,8 @@ def test_udp_associations_cost_a_bounded_peak(tmp_path: Path) -> None:
         rows = _bounded_peak(tmp_path / f"{name}.pcapng", frames, connections)
         said = [p["message"] for row in rows for p in row["problems"]]
         bound = {
-            "dtls": "the capture's DTLS associations held 16 MiB of incomplete messages",
-            "quic": "the QUIC connections open kept 16,384 packets listed, their bound",
+            "dtls": "the capture's DTLS associations hold 16 MiB of incomplete messages",
+            "quic": "the QUIC connections not yet reported kept 16,384 packets listed",
         }[name]
         assert any(bound in message for message in said), (name, said[-3:])
 
@@ -228,7 +229,7 @@ def test_quic_packets_kept_are_bounded_across_connections(
     finding = next(p for p in conns[3].problems if "not listed" in p.message)
     assert finding.message == (
         f"packets from frame {conns[3].quic.unlisted_from} on are counted, not listed: the "
-        "QUIC connections open kept 100 packets listed, their bound"
+        "QUIC connections not yet reported kept 100 packets listed, their bound"
     )
 
 
@@ -344,3 +345,40 @@ def test_records_past_those_listed_are_counted_not_listed(tmp_path: Path) -> Non
     ]
     assert listed[0]["offset"] == 50_000 * 6  # each record: a 5-byte header and 1 byte
     assert not any("closed early" in p["message"] for p in row["problems"])
+
+
+def test_a_stopped_quic_connection_without_its_hello_says_it_was_stopped(tmp_path: Path) -> None:
+    """Over UDP no SYN tells where a connection began: a QUIC connection ended by a bound
+    before its ClientHello was read said "the capture starts after the handshake began"
+    (the review); it says tlslens stopped reading it."""
+    path = tmp_path / "quic.pcapng"
+    adversarial._write(path, adversarial.quic_unfinished(10 / 2_000))
+    rows = _rows(path, "--max-udp-flows", "1")
+    stopped = [row for row in rows if any("ended early" in p["message"] for p in row["problems"])]
+    assert len(stopped) == 9
+    for row in stopped:
+        reason = row["outcome"]["reason"]
+        assert reason.startswith(
+            "the handshake had not ended when tlslens stopped reading the connection after frame "
+        ), reason
+        assert reason.endswith(
+            "more than 1 QUIC or DTLS association was open at once (--max-udp-flows); no "
+            "handshake message was read whole"
+        ), reason
+
+
+def test_a_connection_lists_a_bounded_number_of_findings(tmp_path: Path) -> None:
+    """Each of 3,000 malformed 8-byte ClientHellos is a finding: a connection lists the
+    first MAX_FINDINGS_LISTED, then says the rest are not listed (1 MB of them made a
+    `show` of 172 MB, the review)."""
+    hello = compose.push_records(22, 0x0301, adversarial._hello())
+    bad = compose.push_records(22, 0x0303, b"\x01\x00\x00\x04\x00\x00\x00\x00" * 3_000)
+    path = tmp_path / "findings.pcapng"
+    adversarial._write(path, adversarial._connection(0, hello + bad, b"", adversarial.T0))
+    (row,) = _rows(path)
+    problems = [p["message"] for p in row["problems"]]
+    assert len(problems) == MAX_FINDINGS_LISTED + 1 == 1_001
+    assert problems[-1] == (
+        "more findings of this connection from here on are not listed: tlslens lists 1,000 "
+        "a connection"
+    )

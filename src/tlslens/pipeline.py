@@ -468,6 +468,10 @@ class _Pass:
         if core.udp_evicted:
             said = stops.ended_early_summary(self.capture.limits, core.udp_evicted)
             summary.problems.append(_capture_finding(None, said))
+        if core.udp_evicted_held:
+            limits, count = self.capture.limits, core.udp_evicted_held
+            said = stops.closed_early_summary(limits, "held", count, udp=True)
+            summary.problems.append(_capture_finding(None, said))
         bad, first_bad = core.udp_bad_length
         if bad:
             summary.problems.append(

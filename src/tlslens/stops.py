@@ -31,19 +31,20 @@ def closed_early(limits: Limits, why: str, frame: int, open_flows: int) -> tuple
     return stopped, f"closed early {stopped}, and {which}"
 
 
-def closed_early_summary(limits: Limits, why: str, count: int) -> str:
+def closed_early_summary(limits: Limits, why: str, count: int, *, udp: bool = False) -> str:
+    """How many TCP connections (``udp``: QUIC or DTLS associations) were closed early."""
     was = "was" if count == 1 else "were"
-    return (
-        f"{plural(count, 'connection')} {was} closed early, the oldest first: {over(limits, why)}"
-    )
+    what = plural(count, "QUIC or DTLS association" if udp else "connection")
+    return f"{what} {was} closed early, the oldest first: {over(limits, why)}"
 
 
 def ended_early(limits: Limits, frame: int) -> tuple[str, str]:
     """A QUIC or DTLS association ended past ``--max-udp-flows`` after ``frame``, its last
     datagram: where and why tlslens stopped reading its connections, and their finding."""
+    many = limits.max_udp_flows
+    were = plural(many, "QUIC or DTLS association") + (" was" if many == 1 else " were")
     stopped = (
-        f"after frame {frame}, its last datagram: more than {limits.max_udp_flows:,} QUIC or "
-        "DTLS associations were open at once (--max-udp-flows)"
+        f"after frame {frame}, its last datagram: more than {were} open at once (--max-udp-flows)"
     )
     return stopped, f"ended early {stopped}, and this one had been idle longest"
 

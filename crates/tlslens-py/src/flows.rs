@@ -415,6 +415,12 @@ impl FlowCore {
         self.here(py).table.udp.evicted
     }
 
+    /// UDP associations closed early, the open flows holding over `max_held`.
+    #[getter]
+    fn udp_evicted_held(&mut self, py: Python<'_>) -> u64 {
+        self.here(py).table.udp.evicted_held
+    }
+
     /// (datagrams of UDP associations whose UDP length disagreed with their IP packet,
     /// the first of their frames)
     #[getter]

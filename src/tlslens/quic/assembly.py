@@ -232,8 +232,8 @@ class QuicSession(RecordContent):
         """Whether ``packets`` more may be kept one by one (the budget across the open
         connections); past it, the packets are counted only, and the connection says so
         once."""
-        if self.budget.take(packets):
-            return True
+        if self.quic.unlisted_from is None and self.budget.take(packets):
+            return True  # (once it stopped, a connection lists no more: "the first N")
         if self.quic.unlisted_from is None:
             self.quic.unlisted_from = self.frame
             self._finding(
@@ -241,7 +241,8 @@ class QuicSession(RecordContent):
                 "quic",
                 None,
                 f"packets from frame {self.frame} on are counted, not listed: the QUIC "
-                f"connections open kept {self.budget.limit:,} packets listed, their bound",
+                f"connections not yet reported kept {self.budget.limit:,} packets listed, "
+                "their bound",
             )
         return False
 

@@ -199,9 +199,12 @@ def _writing(out: str | Path) -> Iterator[None]:
 # 42 ms as one).
 BATCH_ROWS = 1024
 # ... or fewer: a connection weighs one more for each handshake message its object holds
-# (a row each in handshake_messages), so that a batch of connections of 10,000 messages each
-# is not held whole (901 of them made an extract of 2.7 GB).
+# (a row each in handshake_messages), each alert and each finding, so that a batch of
+# connections of 10,000 messages each is not held whole (901 of them made an extract of
+# 2.7 GB; 300 of 10,000 alerts each 933 MB).
 BATCH_WEIGHT = 16_384
+# What a connection's object may hold many of, each weighing one.
+_MANY = ("handshake", "alerts", "problems")
 # Tables of batches held before they are made one (or written, past GROUP_BYTES).
 MAX_HELD_TABLES = 64
 GROUP_BYTES = 16 << 20
@@ -237,7 +240,7 @@ class _Table:
 
     def add(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
-        self.weight += 1 + len(row.get("handshake") or ())
+        self.weight += 1 + sum(len(row.get(key) or ()) for key in _MANY)
         if len(self.rows) >= BATCH_ROWS or self.weight >= BATCH_WEIGHT:
             self._convert()
 

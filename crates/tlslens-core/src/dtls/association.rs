@@ -458,9 +458,9 @@ impl Association {
             return;
         }
         let what = format!(
-            "handshake message {message_seq} and those after it that came in fragments are \
-             not reassembled: the capture's DTLS associations held {} MiB of incomplete \
-             messages, their bound",
+            "handshake message {message_seq} came in fragments and is not reassembled, nor \
+             any other in fragments while the capture's DTLS associations hold {} MiB of \
+             incomplete messages, their bound",
             self.pool.max() >> 20
         );
         self.finding(at.frame, at.from_client, offset, what);

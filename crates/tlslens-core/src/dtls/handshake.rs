@@ -141,6 +141,8 @@ struct Pending {
     have: Vec<(usize, usize)>,
     /// Fragments that brought bytes (at most `MAX_RANGES` more than the ranges kept).
     fragments: usize,
+    /// What it took from the shared pool (nothing for a message that came whole).
+    pooled: usize,
 }
 
 impl Pending {
@@ -187,6 +189,8 @@ impl Pending {
 pub struct Reassembler {
     pending: BTreeMap<u16, Pending>,
     pending_bytes: usize,
+    /// Of `pending_bytes`, what was taken from the shared pool.
+    pooled: usize,
     /// message_seq -> type of the messages completed, the oldest forgotten past the limit.
     completed: BTreeMap<u16, u8>,
 }
@@ -224,15 +228,21 @@ impl Reassembler {
                     limits.max_pending_messages, limits.max_pending_bytes
                 ));
             }
-            if !pool.take(length) {
+            // A message that comes whole waits for nothing: only fragments take room.
+            let whole =
+                fragment.fragment_offset == 0 && fragment.fragment_length == fragment.length;
+            let pooled = if whole { 0 } else { length };
+            if !pool.take(pooled) {
                 return Outcome::Pooled { message_seq: seq };
             }
             self.pending_bytes += length;
+            self.pooled += pooled;
             let pending = Pending {
                 msg_type: fragment.msg_type,
                 body: vec![0; length],
                 have: Vec::new(),
                 fragments: 0,
+                pooled,
             };
             self.pending.insert(seq, pending);
         }
@@ -266,7 +276,8 @@ impl Reassembler {
             return Outcome::Partial;
         };
         self.pending_bytes = self.pending_bytes.saturating_sub(done.body.len());
-        pool.give(done.body.len());
+        self.pooled = self.pooled.saturating_sub(done.pooled);
+        pool.give(done.pooled);
         self.completed.insert(seq, done.msg_type);
         while self.completed.len() > limits.max_completed {
             self.completed.pop_first();
@@ -294,7 +305,8 @@ impl Reassembler {
     /// Drop the messages still incomplete, giving their bytes back to `pool`.
     pub fn clear(&mut self, pool: &PendingPool) {
         self.pending.clear();
-        pool.give(std::mem::take(&mut self.pending_bytes));
+        self.pending_bytes = 0;
+        pool.give(std::mem::take(&mut self.pooled));
     }
 
     /// Forget a message that is being replaced (a restart of the handshake).

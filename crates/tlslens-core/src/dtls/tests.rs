@@ -234,10 +234,21 @@ fn the_pool_bounds_what_associations_hold_together_and_gets_it_back() {
     assert_eq!(
         told[2],
         [
-            "handshake message 0 and those after it that came in fragments are not reassembled: \
-          the capture's DTLS associations held 1 MiB of incomplete messages, their bound"
+            "handshake message 0 came in fragments and is not reassembled, nor any other in \
+          fragments while the capture's DTLS associations hold 1 MiB of incomplete messages, \
+          their bound"
         ]
     );
+    // A message that comes whole takes nothing from the pool: read while it is full.
+    let whole = record(22, 1, &fragment(11, 10, 1, 0, &[1; 10]));
+    associations[2].feed(2, server(), client(), &whole);
+    let read: Vec<DtlsEvent> = std::iter::from_fn(|| associations[2].poll()).collect();
+    assert!(
+        read.iter()
+            .any(|e| matches!(e, DtlsEvent::Message { message_seq: 1, .. })),
+        "{read:?}"
+    );
+    assert_eq!(pool.held(), 800_000);
     associations[0].finish(2);
     assert_eq!(pool.held(), 400_000);
     drop(associations);

@@ -238,6 +238,9 @@ pub struct UdpFlows {
     by_age: BTreeSet<u64>,
     /// Associations ended early, over `max_udp_flows`.
     pub evicted: u64,
+    /// Associations closed early, the oldest open flow when the open flows held more than
+    /// `max_held`.
+    pub evicted_held: u64,
     /// Datagrams of associations whose UDP length disagreed with their IP packet, and the
     /// first of their frames.
     pub bad_length: u64,

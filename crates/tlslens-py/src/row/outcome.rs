@@ -174,9 +174,29 @@ pub fn outcome(conn: &Bound<'_, PyAny>, hellos: &Hellos<'_>) -> PyResult<Outcome
         return Ok(Outcome::other(COMPLETED, completed.to_owned()));
     }
     let none = |name| -> PyResult<bool> { Ok(conn.getattr(name)?.is_none()) };
+    let mut quic = if none(intern!(py, "quic"))? {
+        None
+    } else {
+        quic_unfinished(conn)?
+    };
+    let closed_first = conn.getattr(intern!(py, "closed_first"))?;
+    let stopped = conn.getattr(intern!(py, "stopped"))?;
+    let quic_failed = quic.as_ref().is_some_and(|quic| quic.status == FAILED);
+    if !stopped.is_none() && closed_first.is_none() && !quic_failed {
+        // A bound made tlslens stop reading it: the capture may well hold the rest (and,
+        // over UDP, its hellos: no SYN tells where a QUIC or DTLS connection began).
+        return Ok(Outcome::other(
+            INCOMPLETE,
+            format!(
+                "the handshake had not ended when tlslens stopped reading the connection \
+                 {stopped}; {}",
+                last_seen(conn, tls13)?
+            ),
+        ));
+    }
     let no_client_hello = !conn.getattr(intern!(py, "client_hellos"))?.is_truthy()?;
     // Over TCP, a SYN seen puts the capture's start before the handshake's (a ClientHello
-    // never whole, or a bound that stopped the reading, is said below).
+    // never whole is said below).
     let mid_stream = none(intern!(py, "tcp_syn_ts_ns"))?;
     if no_client_hello && mid_stream && none(intern!(py, "server_hello"))? {
         // A close seen here may end a session that completed long before the capture began.
@@ -187,29 +207,11 @@ pub fn outcome(conn: &Bound<'_, PyAny>, hellos: &Hellos<'_>) -> PyResult<Outcome
                 .to_owned(),
         ));
     }
-    let closed_first = conn.getattr(intern!(py, "closed_first"))?;
     if !closed_first.is_none() {
         return failed_by_close(conn, closed_first.eq("c2s")?, tls13);
     }
-    let mut quic = if none(intern!(py, "quic"))? {
-        None
-    } else {
-        quic_unfinished(conn)?
-    };
     if let Some(failed) = quic.take_if(|quic| quic.status == FAILED) {
         return Ok(failed); // a CONNECTION_CLOSE read, whatever came after
-    }
-    let stopped = conn.getattr(intern!(py, "stopped"))?;
-    if !stopped.is_none() {
-        // A bound closed it early: the capture may well hold the rest.
-        return Ok(Outcome::other(
-            INCOMPLETE,
-            format!(
-                "the handshake had not ended when tlslens stopped reading the connection \
-                 {stopped}; {}",
-                last_seen(conn, tls13)?
-            ),
-        ));
     }
     if let Some(quic) = quic {
         return Ok(quic);

@@ -41,7 +41,8 @@ impl FlowTable {
         };
         match why {
             Eviction::Connections => self.evicted += 1,
-            Eviction::Held => self.evicted_held += 1,
+            Eviction::Held if tcp == Some(oldest) => self.evicted_held += 1,
+            Eviction::Held => self.udp.evicted_held += 1,
         }
         sink.event(FlowEvent::Evicted {
             flow: oldest,
