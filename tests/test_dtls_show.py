@@ -255,7 +255,8 @@ def test_an_association_ended_by_the_bound_says_so(tmp_path: Path, name: str) ->
     assert conns[0].sni == "tlslens.test"
     (finding,) = conns[0].problems
     why = (
-        "after frame 1, its last datagram: more than 2 QUIC or DTLS associations were open "
+        "after frame 1, the last of its datagrams tlslens read: more than 2 QUIC or DTLS "
+        "associations were open "
         "at once (--max-udp-flows)"
     )
     assert (finding.frame, finding.message) == (

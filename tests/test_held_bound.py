@@ -101,6 +101,26 @@ def test_a_connection_over_the_bound_alone_is_told_so() -> None:
             "the handshake had not ended when tlslens stopped reading the connection at "
             f"frame {early['frame']}: {over}; the last step seen is the server's "
         )
+        # Its decryption too (it said nothing of the bound: "decrypted", 0 records).
+        if row["version"] != "TLS 1.3":  # (the sixth had opened its server's flight)
+            assert row["decryption"]["reason"] == (
+                "the secrets are there, and tlslens stopped reading the connection before any "
+                f"protected record, at frame {early['frame']}: {over}"
+            )
+    # Stopped before its ServerHello: its key log's secrets cannot be used, and the reason
+    # named a ServerHello "not captured (lost or cut)".
+    demo = CAPTURES / "demo-tls12-tls13.pcapng"
+    keys = CAPTURES / "demo-tls12-tls13.keys"
+    shown = CliRunner().invoke(
+        main, ["show", "--json", "--max-held", "2KiB", "--keylog", str(keys), str(demo)]
+    )
+    first = json.loads(shown.stdout.splitlines()[0])
+    assert first["decryption"]["status"] == "no_secret"
+    assert first["decryption"]["reason"].startswith(
+        "tlslens stopped reading the connection before its ServerHello, at frame 4: the open "
+        "connections held more than 2 KiB (--max-held); the cipher suite and the server "
+        "random are unknown"
+    ), first["decryption"]["reason"]
 
 
 def test_max_held_is_an_option_of_the_commands_that_read_captures(tmp_path: Path) -> None:

@@ -1517,11 +1517,15 @@ class Decryptor:
         """(direction, why) of each direction whose application data digest was lost (the
         core's hashing thread ended early, a bug): a finding of the connection."""
     def to_json(
-        self, failed_in_handshake: bool = False, reveal_keys: bool = False
+        self,
+        failed_in_handshake: bool = False,
+        reveal_keys: bool = False,
+        stopped: str | None = None,
     ) -> dict[str, Any]:
         """The ``decryption`` object of ``show --json``, as the row writer writes it:
         ``failed_in_handshake`` is the outcome's, ``reveal_keys`` adds ``derived`` (every
-        secret, key and IV of each handshake that derived any)."""
+        secret, key and IV of each handshake that derived any), ``stopped`` the connection's
+        (``Connection.stopped``)."""
     @property
     def store(self) -> KeyStore: ...
     @property

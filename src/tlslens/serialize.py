@@ -36,7 +36,8 @@ def decryption_json(
         return given
     if conn.decryption is None:  # read without secrets: the row's words for it
         return _core.decryption_not_attempted()
-    return conn.decryption.to_json((outcome or outcome_of(conn)).failed_in_handshake, reveal_keys)
+    failed = (outcome or outcome_of(conn)).failed_in_handshake
+    return conn.decryption.to_json(failed, reveal_keys, conn.stopped)
 
 
 def _given_decryption(
@@ -46,12 +47,12 @@ def _given_decryption(
     QUIC (its Initial packets open without a key log); None where the row writer says it
     itself (the connection's ``Decryptor``, or "not_attempted" without one)."""
     if conn.dtls is not None:  # over DTLS the core's association decrypts (tls/dtls.py)
-        result: dict[str, Any] = conn.dtls.decryption_json()
+        result: dict[str, Any] = conn.dtls.decryption_json(conn.stopped)
         return result
     if conn.decryption is None or conn.quic is None:
         return None
     failed = (outcome or outcome_of(conn)).failed_in_handshake
-    result = conn.decryption.to_json(failed, reveal_keys)
+    result = conn.decryption.to_json(failed, reveal_keys, conn.stopped)
     if result["status"] == "no_secret" and conn.client_hello is not None:
         from tlslens.quic.details import initials_opened_reason  # over QUIC only
 

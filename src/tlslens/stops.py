@@ -16,7 +16,9 @@ def over(limits: Limits, why: str) -> str:
     """The bound an eviction (``FlowEvicted.why``: "held" or "connections") met."""
     if why == "held":
         return f"the open connections held more than {size_text(limits.max_held)} (--max-held)"
-    return f"more than {limits.max_connections:,} connections were open at once (--max-connections)"
+    many = limits.max_connections
+    were = plural(many, "connection") + (" was" if many == 1 else " were")
+    return f"more than {were} open at once (--max-connections)"
 
 
 def closed_early(limits: Limits, why: str, frame: int, open_flows: int) -> tuple[str, str]:
@@ -44,7 +46,8 @@ def ended_early(limits: Limits, frame: int) -> tuple[str, str]:
     many = limits.max_udp_flows
     were = plural(many, "QUIC or DTLS association") + (" was" if many == 1 else " were")
     stopped = (
-        f"after frame {frame}, its last datagram: more than {were} open at once (--max-udp-flows)"
+        f"after frame {frame}, the last of its datagrams tlslens read: more than {were} open at "
+        "once (--max-udp-flows)"
     )
     return stopped, f"ended early {stopped}, and this one had been idle longest"
 

@@ -251,12 +251,13 @@ impl Decryptor {
         py: Python<'_>,
         failed_in_handshake: bool,
         reveal_keys: bool,
+        stopped: Option<&str>,
     ) -> PyResult<DecryptionJson> {
         let state = self.0.here(py);
         let keylog = read_here(py, &self.0.keys.keylog);
         let dec = &state.inner;
         let missing = dec.missing_secrets(&keylog, failed_in_handshake);
-        let reason = (state.broken.clone()).or_else(|| dec.reason_text(&keylog, &missing));
+        let reason = (state.broken.clone()).or_else(|| dec.reason_text(&keylog, &missing, stopped));
         let derived = reveal_keys.then(|| {
             dec.derivations
                 .iter()
@@ -531,15 +532,16 @@ impl Decryptor {
     }
 
     /// The `decryption` object of `show --json` (connection.schema.json), made by the row's
-    /// writer (`DecryptionJson`) as Python objects.
-    #[pyo3(signature = (failed_in_handshake=false, reveal_keys=false))]
+    /// writer (`DecryptionJson`) as Python objects; `stopped`: the connection's.
+    #[pyo3(signature = (failed_in_handshake=false, reveal_keys=false, stopped=None))]
     fn to_json<'py>(
         &self,
         py: Python<'py>,
         failed_in_handshake: bool,
         reveal_keys: bool,
+        stopped: Option<&str>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let json = self.json(py, failed_in_handshake, reveal_keys)?;
+        let json = self.json(py, failed_in_handshake, reveal_keys, stopped)?;
         Ok(crate::row::objects_of(py, &json)?.downcast_into::<PyDict>()?)
     }
 

@@ -120,9 +120,10 @@ class DtlsFacts:
             },
         }
 
-    def decryption_json(self) -> dict[str, Any]:
+    def decryption_json(self, stopped: str | None = None) -> dict[str, Any]:
         """The ``decryption`` object of ``show --json``, as for TCP (DTLS 1.3's Finished
-        messages are checked by the core, with the "dtls13" finished key)."""
+        messages are checked by the core, with the "dtls13" finished key); ``stopped``: where
+        and why tlslens stopped reading the association (``Connection.stopped``)."""
         decrypted = any(self.records_decrypted.values())
         failed = any(self.records_failed.values())
         reason: str | None = None
@@ -144,7 +145,12 @@ class DtlsFacts:
             # no protected record yet is "decrypted"): a Finished that does not verify then
             # means the handshake messages it hashes were altered or not all read.
             status = "decrypted"
-            if not decrypted:
+            if not decrypted and stopped is not None:
+                reason = (
+                    "the secrets are there, and tlslens stopped reading the connection before "
+                    f"any protected record, {stopped}"
+                )
+            elif not decrypted:
                 reason = "the secrets are there, and the capture holds no protected record"
             elif False in self.finished_verified.values():
                 reason = (

@@ -204,6 +204,6 @@ pub fn decrypt(data: &[u8]) {
         }
     }
     let missing = dec.missing_secrets(&keylog, false);
-    let _ = dec.reason_text(&keylog, &missing);
+    let _ = dec.reason_text(&keylog, &missing, None);
     let _ = dec.transcript_hash();
 }

@@ -18,6 +18,23 @@ pub const TLS13_TRAFFIC_LABELS: [&str; 4] = [
 /// The secrets of the application data, derived only once a TLS 1.3 handshake completes.
 const TLS13_APPLICATION_LABELS: [&str; 2] = ["CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"];
 
+/// No ServerHello read (lost, cut from the capture, or after tlslens stopped reading the
+/// connection): the version, the suite and the server random it names are unknown, so no
+/// secret can become keys. The key log is not to blame, whatever it holds.
+fn no_server_hello(random: &[u8], stopped: Option<&str>) -> String {
+    let why = match stopped {
+        Some(stopped) => {
+            format!("tlslens stopped reading the connection before its ServerHello, {stopped};")
+        }
+        None => "the ServerHello was not captured (lost or cut), so".to_owned(),
+    };
+    format!(
+        "{why} the cipher suite and the server random are unknown and the keys cannot be \
+         used: the key log's secrets for client random {} are not at fault",
+        random_text(random)
+    )
+}
+
 fn random_text(random: &[u8]) -> String {
     let shown: String = random.iter().take(6).map(|b| format!("{b:02x}")).collect();
     format!("{shown}…")
@@ -52,8 +69,15 @@ impl Decryptor {
         labels
     }
 
-    /// The reason `show --json` gives: the one kept, else why nothing (or not all) opened.
-    pub fn reason_text(&self, keylog: &KeyLog, missing: &[&str]) -> Option<String> {
+    /// The reason `show --json` gives: the one kept, else why nothing (or not all) opened;
+    /// `stopped`: where and why tlslens stopped reading the connection (a bound met), which
+    /// then explains a ServerHello never read.
+    pub fn reason_text(
+        &self,
+        keylog: &KeyLog,
+        missing: &[&str],
+        stopped: Option<&str>,
+    ) -> Option<String> {
         if self.reason.is_some() {
             return self.reason.clone();
         }
@@ -62,15 +86,9 @@ impl Decryptor {
             Status::NoSecret if random.is_empty() => {
                 Some("no ClientHello was seen, so no secret can be looked up".to_owned())
             }
-            // No ServerHello (lost, or cut from the capture): the version, the suite and the
-            // server random it names are unknown, so no secret can become keys. The key log
-            // is not to blame, whatever it holds.
-            Status::NoSecret if self.version.is_none() && keylog.knows(random) => Some(format!(
-                "the ServerHello was not captured (lost or cut), so the cipher suite and the \
-                 server random are unknown and the keys cannot be used: the key log's secrets \
-                 for client random {} are not at fault",
-                random_text(random)
-            )),
+            Status::NoSecret if self.version.is_none() && keylog.knows(random) => {
+                Some(no_server_hello(random, stopped))
+            }
             // Application secrets are tried record by record: none opened.
             Status::NoSecret if keylog.knows(random) => Some(format!(
                 "the key log's secrets for client random {} open no record of this connection",
@@ -96,6 +114,13 @@ impl Decryptor {
                     missing.join(", ")
                 ))
             }
+            // Secrets found, no record opened: a bound stopped the reading before any.
+            Status::Decrypted if self.opened == 0 => stopped.map(|stopped| {
+                format!(
+                    "the secrets are there, and tlslens stopped reading the connection before \
+                     any protected record, {stopped}"
+                )
+            }),
             _ => None,
         }
     }

@@ -223,7 +223,7 @@ fn tls13_handshake_opens_and_its_finished_verifies() {
     );
     let reason = run
         .dec
-        .reason_text(&run.keylog, &["CLIENT_TRAFFIC_SECRET_0"]);
+        .reason_text(&run.keylog, &["CLIENT_TRAFFIC_SECRET_0"], None);
     assert_eq!(
         reason.as_deref(),
         Some("the key log has no CLIENT_TRAFFIC_SECRET_0 for this session")

@@ -295,7 +295,14 @@ impl<'py> Decryption<'py> {
             return Ok(Self::Core(Box::new(DecryptionJson::not_attempted())));
         }
         let decryptor = decryptor.downcast::<Decryptor>()?.borrow();
-        let json = decryptor.json(conn.py(), failed_in_handshake, reveal_keys)?;
+        let stopped = conn.getattr(intern!(conn.py(), "stopped"))?;
+        let stopped: Option<String> = stopped.extract()?;
+        let json = decryptor.json(
+            conn.py(),
+            failed_in_handshake,
+            reveal_keys,
+            stopped.as_deref(),
+        )?;
         Ok(Self::Core(Box::new(json)))
     }
 }
