@@ -18,10 +18,9 @@ use super::flow_events::{
 use super::ns::Ns;
 use super::session::{event_to_python, SkippedBody};
 use super::udp_events::UdpDatagram;
-use tlslens_core::codec::Reader;
 use tlslens_core::content::{ContentEvent, MessageRead};
 use tlslens_core::handshake::defrag::MAX_HANDSHAKE_MESSAGE;
-use tlslens_core::handshake::messages::Certificate;
+use tlslens_core::handshake::messages::{self, Message};
 use tlslens_core::held::buffer;
 
 /// `keep_raw`: each handshake message keeps its bytes (`--records`).
@@ -185,23 +184,22 @@ const CERTIFICATE_ENTRY_COST: usize = 700;
 /// What Python keeps of a handshake message's bytes (`raw`, its header included).
 fn message_cost(message: &MessageRead) -> usize {
     let bytes = buffer(&message.raw);
+    if !matches!(message.msg_type, 11 | 25) {
+        return bytes;
+    }
     let body = message.raw.get(4..).unwrap_or_default();
-    match message.msg_type {
-        11 => {
-            let entries = Certificate::read(&mut Reader::new(body), &message.context)
-                .map_or(0, |certificate| certificate.certificate_list.len());
-            2 * bytes + entries * CERTIFICATE_ENTRY_COST
+    match messages::parse(message.msg_type, body, &message.context) {
+        Ok(Message::Certificate(certificate)) => {
+            2 * bytes + certificate.certificate_list.len() * CERTIFICATE_ENTRY_COST
         }
         // RFC 8879: Python decompresses it (up to the longest message kept) and keeps its
         // certificates parsed, as many as a Certificate of that length holds at most: 20
         // connections of 6,000 distinct certificates in 24 KB of zlib each made 192 MB.
-        25 => {
-            let said = body.get(2..5).map_or(0, |length| {
-                usize::from(length[0]) << 16 | usize::from(length[1]) << 8 | usize::from(length[2])
-            });
-            bytes + COMPRESSED_CERTIFICATE_COST * said.min(MAX_HANDSHAKE_MESSAGE as usize)
+        Ok(Message::CompressedCertificate(compressed)) => {
+            let declared = compressed.uncompressed_length.min(MAX_HANDSHAKE_MESSAGE);
+            bytes + COMPRESSED_CERTIFICATE_COST * declared as usize
         }
-        _ => bytes,
+        _ => 2 * bytes,
     }
 }
 
