@@ -196,6 +196,42 @@ def test_udp_associations_cost_a_bounded_peak(tmp_path: Path) -> None:
         assert any(bound in message for message in said), (name, said[-3:])
 
 
+def test_what_a_udp_association_says_counts_toward_max_held(tmp_path: Path) -> None:
+    """A QUIC connection's steps and a DTLS association's are made by Python's sessions,
+    after the walk: they count toward --max-held as Python tells them (FlowCore.udp_told),
+    and the walk goes no further ahead than what a datagram can make at most. Measured
+    2026-12-07, before -> after: one DTLS association of 500,000 alerts 208 -> 100 MB, of
+    500,000 HelloRequests 234 -> 109 MB, 4 QUIC connections of 1 MiB of 8-byte CRYPTO
+    messages each 236 -> 124 MB (an association counted 12 KiB whatever it said). Each is
+    closed early, as a TCP connection of as many alerts is, and says so."""
+    shapes = {
+        "alerts": (adversarial.dtls_alert_flood(1), 4),
+        "hello-requests": (adversarial.dtls_hello_request_flood(1), None),
+        "crypto": (adversarial.quic_crypto_flood(1), 4),
+    }
+    over = "the open connections held more than 64 MiB (--max-held)"
+    alerts = 0
+    for name, (frames, connections) in shapes.items():
+        path = tmp_path / f"{name}.pcapng"
+        adversarial._write(path, frames)
+        _seconds, peak, code, out, err = adversarial.run_show(path)
+        assert code == 0, err[-500:]
+        assert peak < 150, (name, f"{peak} MB")
+        rows = [json.loads(line) for line in out.splitlines()]
+        assert connections is None or len(rows) == connections, (name, len(rows))
+        first = rows[0]
+        assert re.match(
+            r"the handshake had not ended when tlslens stopped reading the connection at "
+            rf"frame \d+: {re.escape(over)}",
+            first["outcome"]["reason"],
+        ), (name, first["outcome"])
+        assert any(p["message"].startswith("closed early") for p in first["problems"]), name
+        alerts = alerts or len(first["alerts"])
+    # 64 MiB of 512-byte steps (SAID_COST) and their datagrams, and not a batch past it:
+    # 198,900 when the walk went 1,024 datagrams ahead of what Python told.
+    assert 120_000 < alerts < 150_000, alerts
+
+
 def test_a_udp_association_past_max_held_is_closed_early(tmp_path: Path) -> None:
     """An open association counts toward --max-held (it was bounded by its count alone:
     50,000 of them): past it the oldest open flow, TCP or UDP, is closed early, with a

@@ -420,6 +420,67 @@ def quic_unfinished(scale: float) -> Iterator[tuple[int, bytes]]:
         yield from iter_datagram_frames(client, Endpoint(SERVER.ip, 443), datagrams)
 
 
+def _dtls_flood(
+    records: Callable[[int], bytes], per_datagram: int, count: int
+) -> Iterator[tuple[int, bytes]]:
+    """One DTLS association whose client sends ``count`` records (``records(seq)`` each, in
+    epoch 0), ``per_datagram`` to a datagram."""
+    datagrams = [
+        Chunk(
+            T0 + first * 1000,
+            0,
+            b"".join(records(seq) for seq in range(first, min(first + per_datagram, count))),
+        )
+        for first in range(0, count, per_datagram)
+    ]
+    yield from iter_datagram_frames(_client(0), Endpoint(SERVER.ip, 4433), datagrams)
+
+
+def _dtls_record(content_type: int, seq: int, body: bytes) -> bytes:
+    header = bytes([content_type]) + b"\xfe\xfd\x00\x00" + seq.to_bytes(6, "big")
+    return header + len(body).to_bytes(2, "big") + body
+
+
+def dtls_alert_flood(scale: float) -> Iterator[tuple[int, bytes]]:
+    """One DTLS association of 500,000 warning alerts (user_canceled), 90 to a datagram:
+    each a step of its timeline."""
+    count = int(500_000 * scale)
+    yield from _dtls_flood(lambda seq: _dtls_record(21, seq, b"\x01\x5a"), 90, count)
+
+
+def dtls_hello_request_flood(scale: float) -> Iterator[tuple[int, bytes]]:
+    """One DTLS association of 500,000 empty HelloRequests, 50 to a datagram."""
+    count = int(500_000 * scale)
+    empty = b"\x00" + bytes(3)  # HelloRequest, length 0
+
+    def record(seq: int) -> bytes:
+        fragment = empty + (seq & 0xFFFF).to_bytes(2, "big") + bytes(3) + bytes(3)
+        return _dtls_record(22, seq, fragment)
+
+    yield from _dtls_flood(record, 50, count)
+
+
+def quic_crypto_flood(scale: float) -> Iterator[tuple[int, bytes]]:
+    """4 QUIC connections, each sending 1 MiB of Initial CRYPTO data that is nothing but
+    8-byte ClientHellos too short to read (131,072 malformed messages a connection)."""
+    flood = (b"\x01\x00\x00\x04" + bytes(4)) * (int((1 << 20) * scale) // 8)
+    step = 1100
+    for number in range(4):
+        ts = T0 + number * 1_000_000_000
+        dcid = (number + 1).to_bytes(8, "big")
+        datagrams = []
+        for packet, offset in enumerate(range(0, len(flood), step)):
+            data = flood[offset : offset + step]
+            crypto = (
+                b"\x06"
+                + (0x80000000 | offset).to_bytes(4, "big")
+                + (0x4000 | len(data)).to_bytes(2, "big")
+                + data
+            )
+            datagrams.append(Chunk(ts + packet * 1000, 0, _quic_initial(dcid, packet, crypto)))
+        yield from iter_datagram_frames(_client(number), Endpoint(SERVER.ip, 443), datagrams)
+
+
 KINDS: dict[str, Callable[[float], Iterator[tuple[int, bytes]]] | None] = {
     "huge-lengths": huge_lengths,
     "one-byte-records": one_byte_records,
@@ -438,6 +499,9 @@ KINDS: dict[str, Callable[[float], Iterator[tuple[int, bytes]]] | None] = {
     "time-backwards": time_backwards,
     "dtls-unfinished": dtls_unfinished,
     "quic-unfinished": quic_unfinished,
+    "dtls-alert-flood": dtls_alert_flood,
+    "dtls-hello-request-flood": dtls_hello_request_flood,
+    "quic-crypto-flood": quic_crypto_flood,
     "pcapng-4gb-block": None,
     "gzip-bomb": None,
 }

@@ -28,6 +28,8 @@ GZIP_FLOOR: int
 # Events the first FlowCore.pull hands over at most (the rest of its batch is walked
 # on the walking thread meanwhile).
 FIRST_WALK_EVENTS: int
+# What Python keeps of an event it is told (its objects), as max_held counts it.
+SAID_COST: int
 
 @final
 class FrameBatch:
@@ -744,6 +746,9 @@ class FlowCore:
     def tcp_flows(self) -> int: ...
     @property
     def evicted(self) -> int: ...
+    def udp_told(self, flow: int, cost: int) -> None:
+        """What Python keeps of the connections of the open UDP association ``flow`` grew
+        by ``cost`` bytes: it counts toward ``max_held`` until the association ends."""
     @property
     def held(self) -> int:
         """What the open flows hold now, as ``max_held`` counts it: nothing once every

@@ -213,6 +213,11 @@ class Connection:
     # connection, as its records come over QUIC or DTLS).
     stats = MadeOnUse[dict[str, DirectionStats]](_core.direction_stats)
 
+    def kept(self) -> int:
+        """The steps, findings and record headers the model keeps: what grows with what the
+        peers send (a QUIC or DTLS connection's count toward ``--max-held``)."""
+        return len(self.timeline) + len(self._problems or ()) + len(self.records or ())
+
     # -- conclusions ---------------------------------------------------------
     @property
     def client_hello(self) -> hs.ClientHello | None:

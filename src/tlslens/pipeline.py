@@ -173,6 +173,7 @@ class _Pass:
             sink=lambda flow: _bind_sink(capture._sink, flow),
             keep_records=capture._records,
             max_message=limits.max_message,
+            told=self.core.udp_told,
         )
 
     def run(self) -> Iterator[Connection]:

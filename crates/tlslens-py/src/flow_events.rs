@@ -27,6 +27,7 @@ use super::flows::panic_text;
 use super::ns::Ns;
 use super::quic_events::{QuicFeed, QuicKept};
 use super::udp_events::{FlowCut, UdpClosed, UdpOpened};
+use super::udp_told::UdpTold;
 use super::walk::MAX_BATCH_DATA;
 
 mod open;
@@ -326,6 +327,9 @@ pub struct Collector {
     /// its end, just before it, once Python was told the flow (a flow waiting beyond a
     /// hole is told only by what its end hands on).
     pub evicting: Option<FlowEvicted>,
+    /// What Python keeps of the open UDP associations' connections, as it tells it
+    /// (`FlowCore.udp_told`): counted with `held_flows`.
+    pub udp_told: Arc<UdpTold>,
 }
 
 impl Collector {
@@ -520,6 +524,7 @@ impl Collector {
         if let Some(quic) = self.quic.as_mut() {
             quic.closed(closed.flow);
         }
+        self.udp_told.closed(closed.flow);
         if let Some(evicted) = self.evicting.take_if(|evicted| evicted.flow == closed.flow) {
             self.events.push(Kept::Evicted(evicted));
         }
@@ -529,7 +534,7 @@ impl Collector {
 
 impl FlowSink for Collector {
     fn held(&self) -> usize {
-        self.held_flows
+        self.held_flows + self.udp_told.total()
     }
 
     /// The batch holds enough for Python (`MAX_BATCH_DATA`).
@@ -609,6 +614,7 @@ impl FlowSink for Collector {
             }
             FlowEvent::UdpOpened(o) => {
                 self.udp_tls = true;
+                self.udp_told.opened(o.flow);
                 if let Some(quic) = self.quic.as_mut() {
                     quic.opened(&o);
                 }

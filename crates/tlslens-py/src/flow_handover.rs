@@ -19,6 +19,7 @@ use super::ns::Ns;
 use super::session::{event_to_python, SkippedBody};
 use super::udp_events::UdpDatagram;
 use tlslens_core::content::{ContentEvent, MessageRead};
+use tlslens_core::dtls;
 use tlslens_core::handshake::defrag::MAX_HANDSHAKE_MESSAGE;
 use tlslens_core::handshake::messages::{self, Message};
 use tlslens_core::held::buffer;
@@ -173,7 +174,7 @@ impl Group {
 /// What Python keeps of an event it is told, beyond the bytes it owns (`Limits.max_held`):
 /// its objects, a message's and its timeline step's (~500 bytes each on a flow of 10,900
 /// four-byte messages, the peak RSS over their count).
-const SAID_COST: usize = 512;
+pub const SAID_COST: usize = 512;
 
 /// What Python keeps of a Certificate message: its certificates parsed (`cryptography`'s
 /// objects and their details), twice their DER and this much more each (measured on open
@@ -307,12 +308,16 @@ impl Collector {
         if self.sessions.is_some() {
             if let Some(quic) = self.quic.as_mut().filter(|quic| quic.owns(flow)) {
                 if let Some(said) = quic.datagram(flow, side, frame, ts_ns, payload) {
-                    self.fed += payload.len();
+                    // What Python keeps of it is told by Python (udp_told.rs), once read:
+                    // until then, the most it can make bounds the batch (the walk ahead).
+                    self.fed += payload.len().max(said.steps_at_most() * SAID_COST);
                     quic.push(&mut self.events, said);
                 }
                 return None;
             }
         }
+        // (As a QUIC datagram's: the most it can make bounds the batch.)
+        self.fed += dtls::record::steps_at_most(payload) * SAID_COST;
         let start = self.arena.len();
         self.arena.extend_from_slice(payload);
         Some(Kept::Datagram {

@@ -13,6 +13,7 @@
 //! becomes the capture's last problem, and reading stops.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
@@ -25,6 +26,7 @@ use super::decrypt::{suites, RunKeys};
 use super::flow_content::ContentSetup;
 use super::flow_events::{Collector, Kept};
 use super::flow_handover::to_python;
+use super::udp_told::UdpTold;
 use super::walk::{Ahead, Stop, Walk, Walker, AHEAD_BATCHES, FIRST_WALK_EVENTS};
 use super::CaptureReader;
 
@@ -153,6 +155,9 @@ pub struct FlowCore {
     ending: bool,
     /// `finish` closed every flow and handed out every connection.
     finished: bool,
+    /// The walk's count of what Python keeps of the open UDP associations' connections,
+    /// which Python tells without waiting for a walk ahead (`udp_told`).
+    udp_told: Arc<UdpTold>,
 }
 
 /// What the batches fetched for the next events said: the capture reader's problems,
@@ -212,6 +217,7 @@ impl FlowCore {
             Some(options) => Some(options.get().setup(py)?),
             None => None,
         };
+        let udp_told = Arc::new(UdpTold::default());
         let walk = Walk {
             table: FlowTable::new(limits),
             batch: Batch::default(),
@@ -223,6 +229,7 @@ impl FlowCore {
                 keys,
                 content,
                 defer_tls: !checks,
+                udp_told: Arc::clone(&udp_told),
                 ..Collector::default()
             },
             ahead: None,
@@ -243,6 +250,7 @@ impl FlowCore {
             on_secrets,
             ending: false,
             finished: false,
+            udp_told,
         })
     }
 
@@ -371,6 +379,13 @@ impl FlowCore {
         }
     }
 
+    /// What Python keeps of the connections of the open UDP association `flow` grew by
+    /// `cost` bytes (their steps and findings, `SAID_COST` each): it counts toward
+    /// `max_held` until the association ends (udp_told.rs). Told while a walk is ahead.
+    fn udp_told(&self, flow: u64, cost: usize) {
+        self.udp_told.add(flow, cost);
+    }
+
     /// Frames walked so far.
     #[getter]
     fn frames(&mut self, py: Python<'_>) -> u64 {
@@ -400,7 +415,7 @@ impl FlowCore {
     #[getter]
     fn held(&mut self, py: Python<'_>) -> usize {
         let walk = self.here(py);
-        walk.table.held() + walk.collector.held_flows
+        walk.table.held() + walk.collector.held_flows + walk.collector.udp_told.total()
     }
 
     /// Flows closed early, the open ones holding over `max_held`.

@@ -38,6 +38,7 @@ mod shared_der;
 mod timeline;
 mod timeline_data;
 mod udp_events;
+mod udp_told;
 mod walk;
 
 use pyo3::prelude::*;
@@ -285,6 +286,7 @@ fn to_python(py: Python<'_>, batch: &Batch) -> PyResult<FrameBatch> {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("GZIP_MAX_RATIO", capture::GZIP_MAX_RATIO)?;
     m.add("FIRST_WALK_EVENTS", walk::FIRST_WALK_EVENTS)?;
+    m.add("SAID_COST", flow_handover::SAID_COST)?;
     m.add("GZIP_FLOOR", capture::GZIP_FLOOR)?;
     m.add_class::<CaptureReader>()?;
     m.add_class::<FrameBatch>()?;

@@ -51,6 +51,24 @@ pub struct QuicKept {
     pub events: Vec<Said>,
 }
 
+/// A handshake message's header (RFC 8446 §4): the least of a CRYPTO stream a message is.
+const HANDSHAKE_HEADER: usize = 4;
+
+impl QuicKept {
+    /// The steps of its connections' timelines what the datagram said can make at most
+    /// once Python reads it: one for each event, and as many as its CRYPTO data holds
+    /// message headers (1 MiB of 8-byte messages made 131,072). What bounds how far the
+    /// walk goes ahead of Python reading the datagrams.
+    pub fn steps_at_most(&self) -> usize {
+        (self.events.iter())
+            .map(|said| match said {
+                Said::Event(QuicEvent::Crypto { data, .. }) => 1 + data.len() / HANDSHAKE_HEADER,
+                _ => 1,
+            })
+            .sum()
+    }
+}
+
 /// An event of the table, or routine packets folded (`QuicFeed::runs_keep`).
 pub enum Said {
     Event(QuicEvent),
@@ -257,7 +275,29 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{QuicFeed, TLS_KEY_LOG};
+    use super::{QuicEvent, QuicFeed, QuicKept, Said, TLS_KEY_LOG};
+    use tlslens_core::quic::Space;
+
+    #[test]
+    fn crypto_data_makes_at_most_a_step_a_message_header() {
+        let crypto = |data: Vec<u8>| {
+            Said::Event(QuicEvent::Crypto {
+                conn: 0,
+                frame: 1,
+                side: 0,
+                space: Space::Initial,
+                offset: 0,
+                data,
+            })
+        };
+        let kept = QuicKept {
+            flow: Some(0),
+            frame: 1,
+            ts_ns: 0,
+            events: vec![crypto([1, 0, 0, 4, 0, 0, 0, 0].repeat(137)), crypto(vec![])],
+        };
+        assert_eq!(kept.steps_at_most(), 1 + 274 + 1);
+    }
 
     #[test]
     fn key_log_lines_of_a_secrets_block_are_taken_and_junk_is_skipped() {

@@ -105,6 +105,7 @@ class QuicSession(RecordContent):
             keys=keys,
             sink=sink,
         )
+        self.udp_stream = udp_stream  # the association it opened in: its count goes there
         self.keep_records = keep_records
         self.max_message = max_message
         # Packets kept across the pass's connections (one of its own when alone).

@@ -52,6 +52,10 @@ class QuicRouter:
         self.problems: list[Finding] = []
         self.more_problems = 0  # past MAX_CAPTURE_FINDINGS
         self.budget = PacketBudget()  # packets kept until the hand-out, across connections
+        # What each association's connections keep, told as it grows (bytes), to count
+        # toward --max-held (FlowCore.udp_told, from ``attach``): 4 connections of 1 MiB of
+        # 8-byte CRYPTO messages held 236 MB.
+        self.told: Callable[[int, int], None] | None = None
 
     def opened(self, ev: _core.UdpOpened) -> bool:
         """A UDP association: whether it is QUIC (and so is this router's)."""
@@ -61,7 +65,17 @@ class QuicRouter:
         return True
 
     def take(self, batch: _core.QuicEvents) -> None:
-        """What one datagram made the core say."""
+        """What one datagram made the core say (what it made the connections keep told
+        to the core, by their association)."""
+        kept: dict[QuicSession, int] = {}
+        self._take(batch, kept)
+        if self.told is not None:
+            for session, before in kept.items():
+                grown = session.kept() - before
+                if grown:
+                    self.told(session.udp_stream, grown * _core.SAID_COST)
+
+    def _take(self, batch: _core.QuicEvents, kept: dict[QuicSession, int]) -> None:
         last: QuicSession | None = None
         for ev in batch.events:
             if type(ev) is _core.QuicOpened:
@@ -78,6 +92,8 @@ class QuicRouter:
             last = session
             if conn in self.broken:
                 continue
+            if session not in kept:
+                kept[session] = session.kept()
             try:
                 session.batch = (batch.frame, batch.ts_ns)
                 session.take(ev)
@@ -161,6 +177,7 @@ class QuicRouter:
         unless the plaintext is written per stream (which needs each STREAM frame's
         offset), the core folds a connection's routine 1-RTT packets past those kept one by
         one into runs (``QuicSession.take``)."""
+        self.told = core.udp_told
         if not writes_plaintext:
             core.quic_runs(MAX_PACKETS_KEPT)
         if self.keys is None:

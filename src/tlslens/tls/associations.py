@@ -31,8 +31,12 @@ class DtlsRouter:
         sink: Callable[[int], PlaintextSink | None],
         keep_records: bool,
         max_message: int,
+        told: Callable[[int, int], None] | None = None,
     ) -> None:
         self.file = file
+        # What each association's connection keeps, told as it grows (bytes), to count
+        # toward --max-held (FlowCore.udp_told): 500,000 alerts held 208 MB.
+        self.told = told
         self.sink = sink  # the plaintext sink of an association, by its flow index
         self.keep_records = keep_records
         self.max_message = max_message
@@ -77,12 +81,16 @@ class DtlsRouter:
         if dtls is None:
             return None
         if type(ev) is _core.UdpDatagram:
+            kept = dtls.kept()
             try:
                 dtls.datagram(ev.side, ev.frame, ev.ts_ns, ev.data)
             except OutputError:  # the plaintext's files refused it: the run's end
                 raise
             except Exception as exc:  # a bug in tlslens: report it, keep going
                 dtls.abandon(f"internal error ({type(exc).__name__}: {exc})")
+            grown = dtls.kept() - kept
+            if grown and self.told is not None:
+                self.told(ev.flow, grown * _core.SAID_COST + len(ev.data))
             return None
         assert type(ev) is _core.UdpClosed
         del self.sessions[ev.flow]

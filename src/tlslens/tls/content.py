@@ -134,6 +134,11 @@ class RecordContent:
     def _direction(self, side: int) -> str:
         return C2S if side == self.client_side else S2C
 
+    def kept(self) -> int:
+        """What the model keeps that grows with what the peers send (``Connection.kept``;
+        nothing before it exists)."""
+        return 0 if self.conn is None else self.conn.kept()
+
     def _finding(self, side: int | None, layer: str, offset: int | None, message: str) -> None:
         direction = (
             self._direction(side) if side is not None and self.client_side is not None else None

@@ -174,6 +174,36 @@ pub fn unified_only(payload: &[u8]) -> bool {
     !payload.is_empty()
 }
 
+/// A handshake message's DTLS header (RFC 6347 §4.2.2): the least a record's body gives a
+/// message, and so a step of its connection's timeline.
+const HANDSHAKE_HEADER: usize = 12;
+
+/// The steps of its connection's timeline a datagram can make at most once read: one for
+/// each record (a protected one, or one that does not read, ends the count with one more),
+/// as many as a handshake record holds message headers, and one for its application data
+/// records together (they fold into a run). What bounds how far the walk goes ahead of
+/// Python reading the datagrams (a datagram of 90 alerts makes 90 steps).
+pub fn steps_at_most(payload: &[u8]) -> usize {
+    let mut r = Reader::new(payload);
+    let mut steps = 1;
+    let mut cid_len = 0;
+    while !r.is_empty() {
+        let Ok(record) = read_record(&mut r, &mut cid_len) else {
+            return steps + 1;
+        };
+        steps += match record.header {
+            Header::Classic {
+                content_type: 23, ..
+            } => 0,
+            Header::Classic {
+                content_type: 22, ..
+            } => (record.body.len() / HANDSHAKE_HEADER).max(1),
+            _ => 1,
+        };
+    }
+    steps
+}
+
 /// RFC 9147 §4 Figure 3: 0 0 1 C S L E E, [CID], 8 or 16 bits of sequence, [16-bit length].
 fn read_unified(r: &mut Reader<'_>, cid_len: usize) -> CodecResult<(Header, Option<usize>)> {
     let first = r.u8()?;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::record::{looks_like_dtls, reconstruct};
+use super::record::{looks_like_dtls, reconstruct, steps_at_most};
 use super::{handshake, Association, DtlsEvent, Finding, Keys, Limits, PendingPool};
 use crate::flows::packet::Addr;
 
@@ -266,6 +266,23 @@ fn the_detector_takes_dtls_headers_and_unified_ones_after_a_handshake() {
     assert!(!looks_like_dtls(&[0x2c, 1, 2, 3], false));
     assert!(looks_like_dtls(&[0x2c, 1, 2, 3], true));
     assert!(!looks_like_dtls(b"GET / HTTP/1.1", true));
+}
+
+#[test]
+fn a_datagram_makes_at_most_a_step_a_record_and_one_a_message_header() {
+    let alert = record(21, 0, &[1, 90]);
+    assert_eq!(steps_at_most(&alert.repeat(90)), 91);
+    // Two 12-byte message headers in one handshake record; application data runs fold.
+    let two = record(
+        22,
+        0,
+        &[fragment(0, 0, 0, 0, &[]), fragment(0, 1, 0, 0, &[])].concat(),
+    );
+    let data = record(23, 1, &[7; 100]);
+    assert_eq!(steps_at_most(&[two, data.clone(), data].concat()), 3);
+    // What does not read ends the count, with a step for it.
+    assert_eq!(steps_at_most(&[alert.as_slice(), b"junk"].concat()), 3);
+    assert_eq!(steps_at_most(&[]), 1);
 }
 
 #[test]
