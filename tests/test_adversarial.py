@@ -190,6 +190,29 @@ def test_extract_keeps_the_time_budget_too(captures: list[Path], tmp_path: Path)
 
 
 @pytest.mark.parametrize(
+    ("value", "size"),
+    [
+        ("16k", 16 << 10),
+        ("16K", 16 << 10),
+        ("16KiB", 16 << 10),
+        ("16KB", 16_000),
+        ("3 mb", 3_000_000),
+        ("2M", 2 << 20),
+        ("1G", 1 << 30),
+        ("1gb", 10**9),
+        ("512", 512),
+        ("512B", 512),
+    ],
+)
+def test_a_size_takes_the_units_gnu_tools_take(value: str, size: int) -> None:
+    """K, M, G and KiB, MiB, GiB are powers of 1,024, KB, MB, GB of 1,000, in any case
+    ("16k" and "16KB" were refused: the newcomer's trial)."""
+    from tlslens.cli.options import Size
+
+    assert Size().convert(value, None, None) == size
+
+
+@pytest.mark.parametrize(
     ("option", "value", "message"),
     [
         ("--max-buffer", "12XB", "is not a size"),

@@ -226,10 +226,30 @@ def test_what_a_udp_association_says_counts_toward_max_held(tmp_path: Path) -> N
             first["outcome"]["reason"],
         ), (name, first["outcome"])
         assert any(p["message"].startswith("closed early") for p in first["problems"]), name
+        # The capture's summary names their kind (it said "QUIC or DTLS associations").
+        kind = "QUIC" if name == "crypto" else "DTLS"
+        assert re.search(rf": \d+ {kind} associations were closed early, the oldest", err), err
         alerts = alerts or len(first["alerts"])
     # 64 MiB of 512-byte steps (SAID_COST) and their datagrams, and not a batch past it:
     # 198,900 when the walk went 1,024 datagrams ahead of what Python told.
     assert 120_000 < alerts < 150_000, alerts
+
+
+def test_a_record_cut_by_closing_early_is_not_said_cut_by_the_connection(tmp_path: Path) -> None:
+    """A connection closed early in the middle of a record: its finding said "the connection
+    ends inside a record", which it did not (found closing one of 500,000 alerts)."""
+    alerts = b"\x15\x03\x03\x00\x02\x01\x5a" * 40_000  # 7-byte records across segments
+    hello = compose.push_records(22, 0x0301, adversarial._hello())
+    path = tmp_path / "alerts.pcapng"
+    adversarial._write(path, adversarial._connection(0, hello + alerts, b"", adversarial.T0))
+    (row,) = _rows(path, "--max-held", "4MiB")
+    said = [p["message"] for p in row["problems"]]
+    assert said[-1].startswith("closed early at frame"), said
+    assert re.fullmatch(
+        r"tlslens stopped reading the connection inside a record: \d of its [57] bytes read",
+        said[0],
+    ), said
+    assert not any("the connection ends inside a record" in message for message in said)
 
 
 def test_a_udp_association_past_max_held_is_closed_early(tmp_path: Path) -> None:

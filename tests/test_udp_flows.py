@@ -216,10 +216,10 @@ def test_past_max_udp_flows_the_one_idle_longest_ends_with_one_finding(tmp_path:
     cap = _capture(tmp_path, frames, Limits(max_udp_flows=2))
     assert cap.summary.udp_flows == {"DTLS": 5}
     assert [p.message for p in cap.summary.problems] == [
-        "3 QUIC or DTLS associations were ended early, the one idle longest first: over 2 "
+        "3 DTLS associations were ended early, the one idle longest first: over 2 "
         "open at once (--max-udp-flows)"
     ]
     runner = CliRunner()
     path = tmp_path / "udp.pcapng"
     shown = runner.invoke(main, ["show", "--max-udp-flows", "2", str(path)])
-    assert "3 QUIC or DTLS associations were ended early" in shown.output
+    assert "3 DTLS associations were ended early" in shown.output

@@ -25,6 +25,7 @@ association's place; the summary counts the other associations by kind.
 from __future__ import annotations
 
 import gc
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,8 @@ class _Pass:
         # at their end, just after.
         self.evicted: dict[int, tuple[str, Finding]] = {}
         self.stopped: str | None = None  # reading stopped (--time-budget): why, in words
+        # UDP associations ended early, by why ("evicted": --max-udp-flows, "held") and kind.
+        self.udp_ended: dict[str, Counter[str]] = {"evicted": Counter(), "held": Counter()}
         self.cuts: dict[int, _Cuts] = {}  # flows with frames cut by the snap length
         self.later: list[_core.FlowEvent] = []  # events made while others were handled
         self.resumptions = ResumptionIndex()
@@ -274,7 +277,7 @@ class _Pass:
             session = self.sessions.pop(ev.flow, None)
             evicted = self.evicted.pop(ev.flow, None)
             if session is not None:
-                conn = self.ended[ev.flow] = session.closed(ev)
+                conn = self.ended[ev.flow] = session.closed(ev, stopped=evicted is not None)
                 if conn is not None and evicted is not None:
                     conn.stopped = evicted[0]
                     conn.problems.append(evicted[1])
@@ -291,6 +294,8 @@ class _Pass:
             self.quic.take(ev)
             return
         if type(ev) is _core.UdpClosed:
+            if ev.end in self.udp_ended:
+                self.udp_ended[ev.end][ev.kind] += 1
             ended = self.quic.closed(ev.flow)
             if ev.flow in self.dtls:
                 conn = self.ended[ev.flow] = self.dtls.take(ev)
@@ -466,12 +471,13 @@ class _Pass:
     def _summarise_udp(self) -> None:
         """What the UDP associations met: the bound, UDP lengths that lied."""
         summary, core = self.summary, self.core
+        limits, ended = self.capture.limits, self.udp_ended
         if core.udp_evicted:
-            said = stops.ended_early_summary(self.capture.limits, core.udp_evicted)
+            said = stops.ended_early_summary(limits, ended["evicted"])
             summary.problems.append(_capture_finding(None, said))
         if core.udp_evicted_held:
-            limits, count = self.capture.limits, core.udp_evicted_held
-            said = stops.closed_early_summary(limits, "held", count, udp=True)
+            count = core.udp_evicted_held
+            said = stops.closed_early_summary(limits, "held", count, kinds=ended["held"])
             summary.problems.append(_capture_finding(None, said))
         bad, first_bad = core.udp_bad_length
         if bad:

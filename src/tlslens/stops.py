@@ -8,6 +8,8 @@ reads (the capture may well hold the rest).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from tlslens._text import plural, size_text
 from tlslens.bounds import Limits
 
@@ -33,11 +35,25 @@ def closed_early(limits: Limits, why: str, frame: int, open_flows: int) -> tuple
     return stopped, f"closed early {stopped}, and {which}"
 
 
-def closed_early_summary(limits: Limits, why: str, count: int, *, udp: bool = False) -> str:
-    """How many TCP connections (``udp``: QUIC or DTLS associations) were closed early."""
-    was = "was" if count == 1 else "were"
-    what = plural(count, "QUIC or DTLS association" if udp else "connection")
-    return f"{what} {was} closed early, the oldest first: {over(limits, why)}"
+def associations(kinds: Mapping[str, int]) -> str:
+    """UDP associations counted by kind ("QUIC", "DTLS"), in words: "2 DTLS associations",
+    "1 DTLS and 3 QUIC associations" (a QUIC-only capture's were called "QUIC or DTLS
+    associations": the newcomer's trial)."""
+    counts = [(count, kind) for kind, count in sorted(kinds.items()) if count]
+    total = sum(count for count, _kind in counts)
+    named = " and ".join(f"{count:,} {kind}" for count, kind in counts)
+    return f"{named} association{'' if total == 1 else 's'} {'was' if total == 1 else 'were'}"
+
+
+def closed_early_summary(
+    limits: Limits, why: str, count: int, *, kinds: Mapping[str, int] | None = None
+) -> str:
+    """How many TCP connections (``kinds``: UDP associations, by kind) were closed early."""
+    if kinds is None:
+        what = f"{plural(count, 'connection')} {'was' if count == 1 else 'were'}"
+    else:
+        what = associations(kinds)
+    return f"{what} closed early, the oldest first: {over(limits, why)}"
 
 
 def ended_early(limits: Limits, frame: int) -> tuple[str, str]:
@@ -52,11 +68,11 @@ def ended_early(limits: Limits, frame: int) -> tuple[str, str]:
     return stopped, f"ended early {stopped}, and this one had been idle longest"
 
 
-def ended_early_summary(limits: Limits, count: int) -> str:
-    was = "was" if count == 1 else "were"
+def ended_early_summary(limits: Limits, kinds: Mapping[str, int]) -> str:
+    """How many UDP associations, by kind, ended early past ``--max-udp-flows``."""
     return (
-        f"{plural(count, 'QUIC or DTLS association')} {was} ended early, the one idle longest "
-        f"first: over {limits.max_udp_flows:,} open at once (--max-udp-flows)"
+        f"{associations(kinds)} ended early, the one idle longest first: over "
+        f"{limits.max_udp_flows:,} open at once (--max-udp-flows)"
     )
 
 

@@ -150,13 +150,22 @@ def secret_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
-_SIZE_UNITS = {"": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
+# As GNU's tools read them (dd, sort -S, numfmt): K, M, G and KiB, MiB, GiB are powers of
+# 1,024, KB, MB, GB of 1,000; in any case ("16k" was refused, the newcomer's trial).
+_SIZE_UNITS: dict[str, int] = {"": 1, "b": 1} | {
+    f"{letter}{suffix}": 1000**power if suffix == "b" else 1 << 10 * power
+    for power, letter in enumerate("kmg", start=1)
+    for suffix in ("", "ib", "b")
+}
+_SIZE_FORMS = (
+    "digits, optionally with K, M or G (KiB, MiB, GiB: powers of 1024; KB, MB, GB: of 1000)"
+)
 # What the core takes (a 64-bit count): more was an internal error (OverflowError).
 _LARGEST = (1 << 63) - 1
 
 
 class Size(click.ParamType):  # type: ignore[type-arg]
-    """A byte count: digits, optionally with KiB, MiB or GiB."""
+    """A byte count: digits, optionally with a unit (``_SIZE_UNITS``)."""
 
     name = "bytes"
 
@@ -168,7 +177,7 @@ class Size(click.ParamType):  # type: ignore[type-arg]
         match = re.fullmatch(r"\s*([0-9]+)\s*([A-Za-z]*)\s*", str(value))
         unit = match.group(2).lower() if match else ""
         if match is None or unit not in _SIZE_UNITS:
-            self.fail(f"{value!r} is not a size (digits, optionally with KiB, MiB or GiB)")
+            self.fail(f"{value!r} is not a size ({_SIZE_FORMS})")
         size = int(match.group(1)) * _SIZE_UNITS[unit]
         if size < 1:
             self.fail("must be at least 1 byte")

@@ -22,7 +22,13 @@ from tlslens.handshake import messages as hs
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, RecordInfo
 from tlslens.tls import proof
-from tlslens.tls.content import HANDSHAKE_TYPES, Counts, RecordContent, rsa_answer
+from tlslens.tls.content import (
+    HANDSHAKE_TYPES,
+    MAX_FINDINGS_LISTED,
+    Counts,
+    RecordContent,
+    rsa_answer,
+)
 from tlslens.tls.deprecated import DEPRECATED_VERSION, deprecation
 from tlslens.tls.prelude import Prelude
 
@@ -77,6 +83,8 @@ class FlowSession(RecordContent):
         # content layer's, at the end.
         self.content_flags = (False, False, False)
         self.content_counts: Counts = ((0, 0, 0, 0), (0, 0, 0, 0))
+        # The records its end cut: where their findings are, the bytes read and needed.
+        self._cut_records: list[tuple[int, int, int]] = []
 
     def abandon(self, message: str) -> None:
         """Stop parsing this connection (after a bug); the core session only counts its
@@ -84,9 +92,19 @@ class FlowSession(RecordContent):
         self._finding(None, "internal", None, message)
         self._abandoned = True
 
-    def closed(self, ev: _core.FlowClosed) -> Connection | None:
+    def closed(self, ev: _core.FlowClosed, *, stopped: bool = False) -> Connection | None:
         """The capture walk's end of the flow (its content layer's flags and counts): the
-        model, as ``finish`` gives it."""
+        model, as ``finish`` gives it; ``stopped``: tlslens closed it early (a bound), so a
+        record its end cut was cut by tlslens, not by the connection's end (its finding
+        said "the connection ends inside a record" when a bound closed it mid-record)."""
+        if stopped and self.conn is not None:
+            problems = self.conn.problems
+            for at, present, needed in self._cut_records:
+                if at < len(problems):
+                    problems[at] = problems[at]._replace(
+                        message=f"tlslens stopped reading the connection inside a record: "
+                        f"{present} of its {needed} bytes read"
+                    )
         self.frame, self.ts_ns = ev.frame, ev.ts_ns
         conn = self.conn
         if conn is not None:
@@ -152,6 +170,9 @@ class FlowSession(RecordContent):
                     f"resynchronised on a record header after skipping {plural(ev.skipped, 'byte')}",
                 )
         elif type(ev) is _core.RecordTruncated:
+            listed = len(self.conn.problems) if self.conn is not None else MAX_FINDINGS_LISTED
+            if listed < MAX_FINDINGS_LISTED:  # its finding, reworded if tlslens stopped reading
+                self._cut_records.append((listed, ev.present, ev.needed))
             self._finding(
                 ev.side,
                 "record",
