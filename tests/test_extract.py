@@ -148,6 +148,12 @@ def test_bad_inputs_are_said_and_the_rest_goes_on(tmp_path: Path) -> None:
     assert "missing.pcap: no such capture file" in result.stderr
     assert "garbage.pcap" in result.stderr and "could not be read" in result.stderr
     assert duckdb.sql(f"SELECT count(*) FROM '{out}/connections/*.parquet'").fetchall()[0] == (2,)
+    # A missing capture beside a good one: the good one extracted, exit 1 (it was 0).
+    again = tmp_path / "again"
+    result = _extract("--out", str(again), good, str(tmp_path / "missing.pcap"))
+    assert result.exit_code == 1, result.stderr
+    assert "missing.pcap: no such capture file" in result.stderr
+    assert duckdb.sql(f"SELECT count(*) FROM '{again}/connections/*.parquet'").fetchall()[0] == (2,)
     result = _extract("--out", str(out), "--revocation", "online", good)
     assert result.exit_code == 2 and "extract asks no CA online" in result.stderr
     # A glob that matches nothing, an empty folder: said, exit 1 (it was "extracted 0

@@ -121,6 +121,13 @@ def test_a_connection_over_the_bound_alone_is_told_so() -> None:
         "connections held more than 2 KiB (--max-held); the cipher suite and the server "
         "random are unknown"
     ), first["decryption"]["reason"]
+    # Each connection's brief line says so (it said "completed; 1 problem", no more).
+    keylog = ["--keylog", str(CAPTURES / "openssl-versions.keys"), str(path)]
+    brief = CliRunner().invoke(main, ["show", "--brief", "--max-held", "16KiB", *keylog])
+    lines = [line for line in brief.stdout.splitlines() if line.startswith("#")]
+    assert len(lines) == 6 and all("; stopped early (--max-held); " in line for line in lines)
+    plain = CliRunner().invoke(main, ["show", "--brief", *keylog]).stdout
+    assert "stopped early" not in plain
 
 
 def test_max_held_is_an_option_of_the_commands_that_read_captures(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ reads (the capture may well hold the rest).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from tlslens._text import plural, size_text
@@ -100,3 +101,11 @@ def out_of_time(limits: Limits, frame: int) -> tuple[str, str]:
     return stopped, (
         f"reading stopped {stopped}; the connections open then are reported as they stood"
     )
+
+
+def brief(stopped: str) -> str:
+    """A connection's brief line's words for where a bound stopped reading it
+    (``Connection.stopped``, whose words end with the option): "stopped early
+    (--max-held)". Its line said "completed; 1 problem" and no more (the newcomer's trial)."""
+    option = re.search(r"\((--[a-z-]+)\)$", stopped)
+    return "stopped early" + (f" ({option.group(1)})" if option else "")

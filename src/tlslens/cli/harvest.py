@@ -127,7 +127,9 @@ def extract(
     if skipped:
         err.say(f"{plural(len(skipped), 'capture')} already extracted: skipped (--resume)")
     failed = _run(err, jobs, workers, dask_address)
-    if failed or (missing and not jobs and not skipped):
+    # A capture named that is not there fails the run as one that cannot be read does, once
+    # the others are extracted (exit 0 beside a good one: the newcomer's trial).
+    if failed or missing:
         sys.exit(1)
 
 

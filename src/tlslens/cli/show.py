@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from tlslens import registry
+from tlslens import registry, stops
 from tlslens._text import plural, safe_text
 from tlslens.capture.tally import CaptureSummary
 from tlslens.cli.gate import Gate, fail_on_option
@@ -284,9 +284,12 @@ def _render_brief(out: Console, conn: Connection) -> None:
             f" ({codes})" if codes else ""
         )
     named = ",".join(dict.fromkeys(p.code for p in conn.problems if p.code))
+    outcome = outcome_of(conn).brief
+    if conn.stopped is not None:
+        outcome += f"; {stops.brief(conn.stopped)}"
     line = (
         f"#{conn.id} {conn.client} → {conn.server} {safe_text(conn.sni or '-')} {version} "
-        f"{suite} {verdict}; {outcome_of(conn).brief}; {plural(len(conn.problems), 'problem')}"
+        f"{suite} {verdict}; {outcome}; {plural(len(conn.problems), 'problem')}"
         + (f" ({named})" if named else "")
     )
     decryption = decryption_status(conn)
