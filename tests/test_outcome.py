@@ -394,3 +394,52 @@ def test_a_protected_alert_is_told_by_the_suites_tag_length(suite: int, alert_le
     assert outcome_of(refused).status != "completed"
     answered = _tls13_with(suite, flight, record("s2c", 80))
     assert outcome_of(answered).reason == "both sides sent their Finished message (encrypted)"
+
+
+def test_connections_that_never_started_tls_are_said_with_why(tmp_path: Path) -> None:
+    """A port that refused, SYNs nobody answered, a connection opened and closed without a
+    byte: what a failed attempt to connect looks like. The summary said "4 TCP connections,
+    0 with TLS" and no more; it says why, with the first connection of each kind."""
+    from tlslens.capture.writer import PcapngWriter
+    from tlslens.flows.synth import Close, iter_frames
+    from tlslens.model import Endpoint
+
+    server = Endpoint(bytes([10, 0, 0, 2]), 443)
+    t0 = 1_780_000_000 * 10**9
+    shapes = [  # (SYN/ACK time, closes): refused, unanswered twice, silent
+        (None, [Close(t0 + 1000, 1, "rst")]),
+        (None, []),
+        (None, []),
+        (t0 + 1000, [Close(t0 + 2000, 0, "fin"), Close(t0 + 3000, 1, "fin")]),
+    ]
+    path = tmp_path / "unstarted.pcapng"
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(tsresol=9)
+        for n, (synack, closes) in enumerate(shapes):
+            client = Endpoint(bytes([10, 0, 0, 1]), 40_000 + n)
+            shift = n * 10**6
+            moved = [Close(c.ts_ns + shift, c.side, c.kind) for c in closes]
+            frames = iter_frames(
+                client,
+                server,
+                syn_ts_ns=t0 + shift,
+                synack_ts_ns=None if synack is None else synack + shift,
+                chunks=[],
+                closes=moved,
+            )
+            for ts, frame in frames:
+                writer.add_packet(ts, frame)
+    result = CliRunner().invoke(main, ["show", "--json", str(path)])
+    assert result.exit_code == 0 and result.stdout == ""
+    said = [line.split(": ", 1)[1] for line in result.stderr.splitlines() if "TLS:" in line]
+    assert said == [
+        "1 TCP connection never started TLS: a RST answered the SYN: refused (nothing listened "
+        "on the port, or a firewall said no) (10.0.0.1:40000 → 10.0.0.2:443, frame 1)",
+        "2 TCP connections never started TLS: no SYN/ACK to the SYN was read (the server, or "
+        "the path to it, did not answer before the connection or the capture ended) (the "
+        "first: 10.0.0.1:40001 → 10.0.0.2:443, frame 3)",
+        "1 TCP connection never started TLS: the TCP handshake completed, and neither side "
+        "sent a byte before the connection or the capture ended (10.0.0.1:40003 → "
+        "10.0.0.2:443, frame 5)",
+    ], result.stderr

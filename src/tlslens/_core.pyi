@@ -746,6 +746,11 @@ class FlowCore:
     def tcp_flows(self) -> int: ...
     @property
     def evicted(self) -> int: ...
+    @property
+    def unstarted(self) -> list[tuple[str, int, int, bytes, int, bytes, int]]:
+        """TCP connections that ended before either side sent a byte, by how ("refused",
+        "unanswered", "silent"): (kind, count, the first one's frame, client address and
+        port, server address and port)."""
     def udp_told(self, flow: int, cost: int) -> None:
         """What Python keeps of the connections of the open UDP association ``flow`` grew
         by ``cost`` bytes: it counts toward ``max_held`` until the association ends."""

@@ -92,3 +92,25 @@ def alert_sized(conn: Connection, event: TimelineEvent) -> bool:
     content type and the AEAD tag): what a side that rejects the other's flight sends,
     where a completed handshake brings a Finished, session tickets or an answer."""
     return _core.alert_sized(conn, event)
+
+
+# TCP connections that ended before either side sent a byte (``FlowCore.unstarted``), by
+# how: what a failed attempt to connect looks like, said in the capture's summary.
+_UNSTARTED = {
+    "refused": "a RST answered the SYN: refused (nothing listened on the port, or a firewall "
+    "said no)",
+    "unanswered": "no SYN/ACK to the SYN was read (the server, or the path to it, did not "
+    "answer before the connection or the capture ended)",
+    "silent": "the TCP handshake completed, and neither side sent a byte before the "
+    "connection or the capture ended",
+}
+
+
+def unstarted_text(kind: str, count: int, frame: int, client: str, server: str) -> str:
+    """``count`` TCP connections of one kind (``_UNSTARTED``) that carried no TLS: why, and
+    the first (they said nothing but "N TCP connections, 0 with TLS")."""
+    many = count != 1
+    return (
+        f"{count:,} TCP connection{'s' if many else ''} never started TLS: "
+        f"{_UNSTARTED[kind]} ({'the first: ' if many else ''}{client} → {server}, frame {frame})"
+    )

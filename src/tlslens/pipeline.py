@@ -40,6 +40,7 @@ from tlslens.capture.tally import CaptureSummary
 from tlslens.errors import CaptureError, OutputError
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding
+from tlslens.outcome import unstarted_text
 from tlslens.quic.route import QuicRouter
 from tlslens.tls.associations import DtlsRouter
 from tlslens.tls.content import HANDSHAKE_TYPES, rsa_answer
@@ -460,6 +461,10 @@ class _Pass:
             if evicted:
                 said = stops.closed_early_summary(limits, why, evicted)
                 summary.problems.append(_capture_finding(None, said))
+        for kind, count, frame, client, port, server, server_port in core.unstarted:
+            ends = str(Endpoint(client, port)), str(Endpoint(server, server_port))
+            said = unstarted_text(kind, count, frame, *ends)
+            summary.problems.append(Finding(frame, None, "tcp", None, said))
         self._summarise_udp()
         self._unread_cuts()
         summary.problems.extend(self.quic.capture_problems())

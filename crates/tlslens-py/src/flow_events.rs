@@ -28,6 +28,7 @@ use super::ns::Ns;
 use super::quic_events::{QuicFeed, QuicKept};
 use super::udp_events::{FlowCut, UdpClosed, UdpOpened};
 use super::udp_told::UdpTold;
+use super::unstarted::Unstarted;
 use super::walk::MAX_BATCH_DATA;
 
 mod open;
@@ -323,6 +324,8 @@ pub struct Collector {
     /// (Between a flow's end and its hand-out: bounded by the flows open at once and the
     /// reorder window.)
     pub silent: FlowSet,
+    /// Of those, the ones that ended before either side sent a byte, by how (unstarted.rs).
+    pub unstarted: Unstarted,
     /// The flow being closed early (its `Evicted` comes right before its end): told with
     /// its end, just before it, once Python was told the flow (a flow waiting beyond a
     /// hole is told only by what its end hands on).

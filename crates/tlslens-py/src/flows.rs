@@ -27,6 +27,7 @@ use super::flow_content::ContentSetup;
 use super::flow_events::{Collector, Kept};
 use super::flow_handover::to_python;
 use super::udp_told::UdpTold;
+use super::unstarted;
 use super::walk::{Ahead, Stop, Walk, Walker, AHEAD_BATCHES, FIRST_WALK_EVENTS};
 use super::CaptureReader;
 
@@ -384,6 +385,14 @@ impl FlowCore {
     /// `max_held` until the association ends (udp_told.rs). Told while a walk is ahead.
     fn udp_told(&self, flow: u64, cost: usize) {
         self.udp_told.add(flow, cost);
+    }
+
+    /// TCP connections that ended before either side sent a byte, by how (a RST answered
+    /// the SYN, no SYN/ACK came, nothing was sent after the TCP handshake): (kind, count,
+    /// the first one's frame, client address and port, server address and port).
+    #[getter]
+    fn unstarted(&mut self, py: Python<'_>) -> Vec<unstarted::Told> {
+        self.here(py).collector.unstarted.told()
     }
 
     /// Frames walked so far.

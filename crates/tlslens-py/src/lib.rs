@@ -39,6 +39,7 @@ mod timeline;
 mod timeline_data;
 mod udp_events;
 mod udp_told;
+mod unstarted;
 mod walk;
 
 use pyo3::prelude::*;

@@ -377,7 +377,13 @@ impl Collector {
         }
         self.tell_if_at_end(flow);
         let open = self.forget(flow);
-        if open.as_ref().is_some_and(|open| !open.told) {
+        if let Some(open) = open.as_ref().filter(|open| !open.told) {
+            // No byte either way after a SYN, and not closed early: an attempt that failed.
+            let evicted = self.evicting.as_ref().is_some_and(|e| e.flow == flow);
+            if open.session.is_none() && closed.syn_ts_ns.is_some() && !evicted {
+                let rst = closed.by == Some("rst");
+                (self.unstarted).count(&open.opened, closed.synack_ts_ns.is_some(), rst);
+            }
             self.silent.insert(flow);
             return false;
         }
