@@ -31,6 +31,8 @@ import adversarial
 from conftest import CAPTURES
 from corpus_digests import digest, key_options
 
+SERVER_IP = adversarial.SERVER.ip
+
 OVER = "the open connections held more than 1 MiB (--max-held)"
 LATE = (
     "reported out of first-packet order: it was still open when the later connections that "
@@ -240,6 +242,89 @@ def test_what_a_udp_association_says_counts_toward_max_held(tmp_path: Path) -> N
     # 64 MiB of 512-byte steps (SAID_COST) and their datagrams, and not a batch past it:
     # 198,900 when the walk went 1,024 datagrams ahead of what Python told.
     assert 120_000 < alerts < 150_000, alerts
+
+
+def _dtls_associations(count: int, alerts: int) -> Iterator[tuple[int, bytes]]:
+    """``count`` DTLS associations of ``alerts`` alerts each, 200 s apart (each ends idle)."""
+    for number in range(count):
+        start = adversarial.T0 + number * 200 * 10**9
+        datagrams = [
+            Chunk(
+                start + first,
+                0,
+                b"".join(
+                    adversarial._dtls_record(21, seq, b"\x01\x5a")
+                    for seq in range(first, min(first + 90, alerts))
+                ),
+            )
+            for first in range(0, alerts, 90)
+        ]
+        client = adversarial._client(number)
+        yield from iter_datagram_frames(client, Endpoint(SERVER_IP, 4433), datagrams)
+
+
+def _quic_crypto(count: int, size: int, *, hole: bool) -> Iterator[tuple[int, bytes]]:
+    """``count`` QUIC connections of ``size`` bytes of Initial CRYPTO data, 8-byte
+    ClientHellos too short to read; ``hole``: the first packet comes last."""
+    flood = (b"\x01\x00\x00\x04" + bytes(4)) * (size // 8)
+    for number in range(count):
+        dcid = (number + 1).to_bytes(8, "big")
+        packets = []
+        for packet, offset in enumerate(range(0, len(flood), 1100)):
+            data = flood[offset : offset + 1100]
+            header = b"\x06" + (0x80000000 | offset).to_bytes(4, "big")
+            packets.append((packet, header + (0x4000 | len(data)).to_bytes(2, "big") + data))
+        if hole:
+            packets = packets[1:] + packets[:1]
+        start = adversarial.T0 + number * 10**9
+        datagrams = [
+            Chunk(start + i * 1000, 0, adversarial._quic_initial(dcid, packet, frames))
+            for i, (packet, frames) in enumerate(packets)
+        ]
+        client = adversarial._client(number)
+        yield from iter_datagram_frames(client, Endpoint(SERVER_IP, 443), datagrams)
+
+
+def test_udp_associations_count_until_their_hand_out(tmp_path: Path) -> None:
+    """The review's shapes (measured 2026-12-07, before the fix -> after): 20 DTLS
+    associations of 100,000 alerts each, ended but waiting behind an open TCP connection
+    for their turn (they stopped counting at their end: 356 -> 88 MB); 6 QUIC connections
+    whose first Initial comes last, releasing 1 MiB of 8-byte CRYPTO messages at once
+    (296 -> 60 MB: a stream waits 64 KiB beyond a hole, and the walk charges what a datagram
+    can make before Python reads it); 2 QUIC connections of 60,000 CONNECTION_CLOSE frames
+    with 1,000-byte reasons, which no step counted (390 -> 60 MB)."""
+    hello = compose.push_records(22, 0x0301, adversarial._hello())
+    tcp = list(adversarial._connection(999, hello, b"", adversarial.T0 - 10**9, ends=False))
+    reason = b"r" * 1000
+    close = b"\x1c\x0a\x00" + (0x4000 | len(reason)).to_bytes(2, "big") + reason
+    closes = [
+        frame
+        for number in range(2)
+        for frame in iter_datagram_frames(
+            adversarial._client(number),
+            Endpoint(SERVER_IP, 443),
+            [
+                Chunk(
+                    adversarial.T0 + number * 10**9 + i * 1000,
+                    0,
+                    adversarial._quic_initial((number + 1).to_bytes(8, "big"), i, close),
+                )
+                for i in range(60_000)
+            ],
+        )
+    ]
+    shapes = {
+        "behind": (sorted([*tcp, *_dtls_associations(20, 100_000)]), 21),
+        "hole": (list(_quic_crypto(6, 1 << 20, hole=True)), 6),
+        "closes": (closes, 2),
+    }
+    for name, (frames, connections) in shapes.items():
+        rows = _bounded_peak(tmp_path / f"{name}.pcapng", iter(frames), connections)
+        said = [p["message"] for row in rows for p in row["problems"]]
+        if name == "hole":
+            assert any("waiting beyond its hole reached 64 KiB" in m for m in said), said[:3]
+        if name == "closes":
+            assert sum("CONNECTION_CLOSE frames of this connection" in m for m in said) == 2
 
 
 def test_a_record_cut_by_closing_early_is_not_said_cut_by_the_connection(tmp_path: Path) -> None:

@@ -411,6 +411,9 @@ class UdpDatagram:
     ts_ns: int
     data: bytes
     bad_length: bool
+    # What the walk charged its association toward max_held: the most its records can make
+    # (FlowCore.udp_told settles it once read).
+    charged: int
 
 @final
 class FlowCut:
@@ -611,6 +614,8 @@ class QuicEvents:
     frame: int
     ts_ns: int
     events: list[QuicEvent]
+    # What the walk charged ``flow`` toward max_held: the most its CRYPTO data can make.
+    charged: int
 
 FlowEvent = (
     FlowOpened
@@ -752,8 +757,9 @@ class FlowCore:
         "unanswered", "silent"): (kind, count, the first one's frame, client address and
         port, server address and port)."""
     def udp_told(self, flow: int, cost: int) -> None:
-        """What Python keeps of the connections of the open UDP association ``flow`` grew
-        by ``cost`` bytes: it counts toward ``max_held`` until the association ends."""
+        """What Python keeps of the connections of UDP association ``flow`` grew by
+        ``cost`` bytes, less what the walk charged the events read (``charged``; ``cost``
+        may be negative): it counts toward ``max_held`` until their hand-out."""
     @property
     def held(self) -> int:
         """What the open flows hold now, as ``max_held`` counts it: nothing once every

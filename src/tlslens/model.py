@@ -214,9 +214,15 @@ class Connection:
     stats = MadeOnUse[dict[str, DirectionStats]](_core.direction_stats)
 
     def kept(self) -> int:
-        """The steps, findings and record headers the model keeps: what grows with what the
+        """The steps, findings and record headers the model keeps, and a QUIC connection's
+        Version Negotiations, migrations, key updates and closes: what grows with what the
         peers send (a QUIC or DTLS connection's count toward ``--max-held``)."""
-        return len(self.timeline) + len(self._problems or ()) + len(self.records or ())
+        kept = len(self.timeline) + len(self._problems or ()) + len(self.records or ())
+        quic = self.quic
+        if quic is not None:
+            kept += len(quic.version_negotiation) + len(quic.migrations)
+            kept += len(quic.key_updates) + len(quic.closes)
+        return kept
 
     # -- conclusions ---------------------------------------------------------
     @property

@@ -106,11 +106,17 @@ _UNSTARTED = {
 }
 
 
-def unstarted_text(kind: str, count: int, frame: int, client: str, server: str) -> str:
+def unstarted_text(
+    kind: str, count: int, frame: int, client: str, server: str, *, stopped: bool = False
+) -> str:
     """``count`` TCP connections of one kind (``_UNSTARTED``) that carried no TLS: why, and
-    the first (they said nothing but "N TCP connections, 0 with TLS")."""
+    the first (they said nothing but "N TCP connections, 0 with TLS"); ``stopped``: reading
+    stopped before the capture's end (``--time-budget``), which ended those still open."""
     many = count != 1
-    return (
+    said = (
         f"{count:,} TCP connection{'s' if many else ''} never started TLS: "
         f"{_UNSTARTED[kind]} ({'the first: ' if many else ''}{client} → {server}, frame {frame})"
     )
+    if stopped and kind != "refused":
+        said += "; tlslens stopped reading before the capture's end, which may hold the rest"
+    return said

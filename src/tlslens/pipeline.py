@@ -278,7 +278,9 @@ class _Pass:
             session = self.sessions.pop(ev.flow, None)
             evicted = self.evicted.pop(ev.flow, None)
             if session is not None:
-                conn = self.ended[ev.flow] = session.closed(ev, stopped=evicted is not None)
+                # Closed early, or left open when the time budget ran out: tlslens stopped.
+                ours = evicted is not None or (self.stopped is not None and ev.by is None)
+                conn = self.ended[ev.flow] = session.closed(ev, stopped=ours)
                 if conn is not None and evicted is not None:
                     conn.stopped = evicted[0]
                     conn.problems.append(evicted[1])
@@ -463,7 +465,7 @@ class _Pass:
                 summary.problems.append(_capture_finding(None, said))
         for kind, count, frame, client, port, server, server_port in core.unstarted:
             ends = str(Endpoint(client, port)), str(Endpoint(server, server_port))
-            said = unstarted_text(kind, count, frame, *ends)
+            said = unstarted_text(kind, count, frame, *ends, stopped=self.stopped is not None)
             summary.problems.append(Finding(frame, None, "tcp", None, said))
         self._summarise_udp()
         self._unread_cuts()
@@ -477,12 +479,11 @@ class _Pass:
         """What the UDP associations met: the bound, UDP lengths that lied."""
         summary, core = self.summary, self.core
         limits, ended = self.capture.limits, self.udp_ended
-        if core.udp_evicted:
+        if ended["evicted"]:
             said = stops.ended_early_summary(limits, ended["evicted"])
             summary.problems.append(_capture_finding(None, said))
-        if core.udp_evicted_held:
-            count = core.udp_evicted_held
-            said = stops.closed_early_summary(limits, "held", count, kinds=ended["held"])
+        if ended["held"]:
+            said = stops.closed_early_summary(limits, "held", kinds=ended["held"])
             summary.problems.append(_capture_finding(None, said))
         bad, first_bad = core.udp_bad_length
         if bad:

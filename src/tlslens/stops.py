@@ -47,9 +47,10 @@ def associations(kinds: Mapping[str, int]) -> str:
 
 
 def closed_early_summary(
-    limits: Limits, why: str, count: int, *, kinds: Mapping[str, int] | None = None
+    limits: Limits, why: str, count: int = 0, *, kinds: Mapping[str, int] | None = None
 ) -> str:
-    """How many TCP connections (``kinds``: UDP associations, by kind) were closed early."""
+    """How many TCP connections (``count``) or UDP associations (``kinds``, by kind) were
+    closed early."""
     if kinds is None:
         what = f"{plural(count, 'connection')} {'was' if count == 1 else 'were'}"
     else:

@@ -424,6 +424,42 @@ fn crypto_data_waiting_beyond_holes_is_bounded_across_connections() {
 }
 
 #[test]
+fn crypto_data_waiting_beyond_one_streams_hole_is_bounded() {
+    // One connection's Initials carry CRYPTO data from offset 1,000 on, 1,000 bytes each:
+    // its stream lets 2,500 wait, so the third is dropped (what the hole's filling would
+    // hand out at once stays bounded), as is the fourth, with one finding.
+    let limits = Limits {
+        max_crypto_stream_waiting: 2_500,
+        ..Limits::default()
+    };
+    let mut table = QuicConnections::new(limits);
+    let client = (Addr::v4([10, 0, 1, 1]), 40_000);
+    let dcid = [7; 8];
+    for (n, offset) in [1_000u64, 2_000, 3_000, 4_000].into_iter().enumerate() {
+        let payload = padded(crypto_frame(offset, &[1; 1_000]), 1_100);
+        let number = u32::try_from(n).unwrap();
+        feed(
+            &mut table,
+            u64::from(number) + 1,
+            client,
+            server(),
+            &client_initial(&dcid, number, &payload),
+        );
+    }
+    assert_eq!(table.crypto_waiting(), 2_000);
+    let events = drain(&mut table);
+    let dropped: Vec<(u64, String)> = (findings(&events).into_iter())
+        .filter(|f| f.what.contains("waits beyond a hole and is dropped"))
+        .map(|f| (f.frame, f.what.clone()))
+        .collect();
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert_eq!(dropped[0].0, 3);
+    assert!(dropped[0]
+        .1
+        .ends_with("this CRYPTO stream's data waiting beyond its hole reached 2 KiB"));
+}
+
+#[test]
 fn the_connection_table_is_bounded_by_letting_the_least_recent_go() {
     let limits = Limits {
         max_connections: 2,

@@ -22,7 +22,7 @@ use tlslens_core::records::{Session, SessionEvent};
 
 use super::decrypt::{Decryptor, FlowDecryption};
 use super::flow_content::{ContentSetup, FlowContent, Said};
-use super::flow_handover::Group;
+use super::flow_handover::{Group, SAID_COST};
 use super::flows::panic_text;
 use super::ns::Ns;
 use super::quic_events::{QuicFeed, QuicKept};
@@ -270,6 +270,8 @@ pub enum Kept {
         ts_ns: i128,
         bytes: std::ops::Range<usize>,
         bad_length: bool,
+        /// What it was charged toward `max_held` (udp_told.rs), for Python to settle.
+        charged: usize,
     },
     UdpClosed(UdpClosed),
     Cut(FlowCut),
@@ -527,7 +529,6 @@ impl Collector {
         if let Some(quic) = self.quic.as_mut() {
             quic.closed(closed.flow);
         }
-        self.udp_told.closed(closed.flow);
         if let Some(evicted) = self.evicting.take_if(|evicted| evicted.flow == closed.flow) {
             self.events.push(Kept::Evicted(evicted));
         }
@@ -551,7 +552,10 @@ impl FlowSink for Collector {
         };
         let (taken, said) = quic.unassociated(d, frame, ts_ns);
         if let Some(said) = said {
-            self.fed += d.payload.len();
+            // As an association's datagram: the most it can make bounds the batch. (It is
+            // charged to no association: a migrated client's, its connection's is unknown
+            // here; Python tells what it made.)
+            self.fed += d.payload.len().max(said.steps_at_most() * SAID_COST);
             quic.push(&mut self.events, said);
         }
         taken

@@ -90,6 +90,7 @@ pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8], keep_raw: bool) -> Py
             ts_ns,
             bytes,
             bad_length,
+            charged,
         } => {
             let data = PyBytes::new(py, arena.get(bytes).unwrap_or_default()).unbind();
             let datagram = UdpDatagram {
@@ -99,6 +100,7 @@ pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8], keep_raw: bool) -> Py
                 ts_ns: Ns(ts_ns),
                 data,
                 bad_length,
+                charged,
             };
             Py::new(py, datagram)?.into_any()
         }
@@ -307,17 +309,24 @@ impl Collector {
     ) -> Option<Kept> {
         if self.sessions.is_some() {
             if let Some(quic) = self.quic.as_mut().filter(|quic| quic.owns(flow)) {
-                if let Some(said) = quic.datagram(flow, side, frame, ts_ns, payload) {
-                    // What Python keeps of it is told by Python (udp_told.rs), once read:
-                    // until then, the most it can make bounds the batch (the walk ahead).
+                if let Some(mut said) = quic.datagram(flow, side, frame, ts_ns, payload) {
+                    // The most it can make bounds the batch (the walk ahead), and what its
+                    // CRYPTO data can make is charged now, for Python to settle once read
+                    // (udp_told.rs): a hole filled releases a whole stream at once.
                     self.fed += payload.len().max(said.steps_at_most() * SAID_COST);
+                    said.charged = said.crypto_steps() * SAID_COST;
+                    self.udp_told
+                        .add(flow, said.charged.try_into().unwrap_or(isize::MAX));
                     quic.push(&mut self.events, said);
                 }
                 return None;
             }
         }
-        // (As a QUIC datagram's: the most it can make bounds the batch.)
-        self.fed += dtls::record::steps_at_most(payload) * SAID_COST;
+        // (As a QUIC datagram's: the most it can make bounds the batch, and is charged.)
+        let charged = dtls::record::steps_at_most(payload) * SAID_COST;
+        self.fed += charged;
+        self.udp_told
+            .add(flow, charged.try_into().unwrap_or(isize::MAX));
         let start = self.arena.len();
         self.arena.extend_from_slice(payload);
         Some(Kept::Datagram {
@@ -327,6 +336,7 @@ impl Collector {
             ts_ns,
             bytes: start..self.arena.len(),
             bad_length,
+            charged,
         })
     }
 }

@@ -380,10 +380,11 @@ impl FlowCore {
         }
     }
 
-    /// What Python keeps of the connections of the open UDP association `flow` grew by
-    /// `cost` bytes (their steps and findings, `SAID_COST` each): it counts toward
-    /// `max_held` until the association ends (udp_told.rs). Told while a walk is ahead.
-    fn udp_told(&self, flow: u64, cost: usize) {
+    /// What Python keeps of the connections of UDP association `flow` grew by `cost` bytes
+    /// (their steps and findings, `SAID_COST` each), less what the walk charged the events
+    /// read (`charged`): it counts toward `max_held` until their hand-out (udp_told.rs).
+    /// Told while a walk is ahead.
+    fn udp_told(&self, flow: u64, cost: isize) {
         self.udp_told.add(flow, cost);
     }
 

@@ -22,6 +22,8 @@ pub struct QuicEvents {
     frame: u64,
     ts_ns: Ns,
     events: Py<PyList>,
+    /// What the walk charged the association toward `max_held`, for Python to settle.
+    charged: usize,
 }
 
 /// A QUIC connection begins at its client's first Initial, or at the server's answer to
@@ -447,6 +449,7 @@ impl QuicKept {
             frame: self.frame,
             ts_ns: Ns(self.ts_ns),
             events: events.unbind(),
+            charged: self.charged,
         };
         Ok(Py::new(py, batch)?.into_any())
     }

@@ -49,6 +49,9 @@ pub struct QuicKept {
     pub frame: u64,
     pub ts_ns: i128,
     pub events: Vec<Said>,
+    /// What the walk charged its association toward `max_held` (udp_told.rs), for Python
+    /// to settle once it read the events.
+    pub charged: usize,
 }
 
 /// A handshake message's header (RFC 8446 §4): the least of a CRYPTO stream a message is.
@@ -60,10 +63,17 @@ impl QuicKept {
     /// message headers (1 MiB of 8-byte messages made 131,072). What bounds how far the
     /// walk goes ahead of Python reading the datagrams.
     pub fn steps_at_most(&self) -> usize {
+        self.events.len() + self.crypto_steps()
+    }
+
+    /// The steps its CRYPTO data can make at most: as many as it holds message headers.
+    /// (What is charged: the other events' steps are bounded apart, and a routine packet
+    /// may join a run, which makes none.)
+    pub fn crypto_steps(&self) -> usize {
         (self.events.iter())
             .map(|said| match said {
-                Said::Event(QuicEvent::Crypto { data, .. }) => 1 + data.len() / HANDSHAKE_HEADER,
-                _ => 1,
+                Said::Event(QuicEvent::Crypto { data, .. }) => data.len() / HANDSHAKE_HEADER,
+                _ => 0,
             })
             .sum()
     }
@@ -161,6 +171,7 @@ impl QuicFeed {
             frame,
             ts_ns,
             events,
+            charged: 0,
         })
     }
 
@@ -178,6 +189,7 @@ impl QuicFeed {
             frame,
             ts_ns,
             events,
+            charged,
         } = said;
         let mut folded: Vec<Said> = Vec::with_capacity(events.len());
         for said in events {
@@ -200,12 +212,14 @@ impl QuicFeed {
             }
             folded.push(said);
         }
+        // (A charge comes with CRYPTO data, which joins no run: what carries it goes out.)
         if !folded.is_empty() {
             out.push(Kept::Quic(QuicKept {
                 flow,
                 frame,
                 ts_ns,
                 events: folded,
+                charged,
             }));
         }
     }
@@ -295,8 +309,10 @@ mod tests {
             frame: 1,
             ts_ns: 0,
             events: vec![crypto([1, 0, 0, 4, 0, 0, 0, 0].repeat(137)), crypto(vec![])],
+            charged: 0,
         };
-        assert_eq!(kept.steps_at_most(), 1 + 274 + 1);
+        assert_eq!(kept.crypto_steps(), 274);
+        assert_eq!(kept.steps_at_most(), 2 + 274);
     }
 
     #[test]

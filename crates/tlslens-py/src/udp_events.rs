@@ -78,6 +78,8 @@ pub struct UdpDatagram {
     pub ts_ns: Ns,
     pub data: Py<PyBytes>,
     pub bad_length: bool,
+    /// What the walk charged it toward `max_held`, for Python to settle (udp_told.rs).
+    pub charged: usize,
 }
 
 /// A datagram of UDP association `flow`, or a segment of TCP flow `flow`, from `side`,

@@ -150,8 +150,8 @@ def secret_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
-# As GNU's tools read them (dd, sort -S, numfmt): K, M, G and KiB, MiB, GiB are powers of
-# 1,024, KB, MB, GB of 1,000; in any case ("16k" was refused, the newcomer's trial).
+# As GNU's du, df and sort -S read them: K, M, G and KiB, MiB, GiB are powers of 1,024,
+# KB, MB, GB of 1,000, B a byte; in any case ("16k" was refused, the newcomer's trial).
 _SIZE_UNITS: dict[str, int] = {"": 1, "b": 1} | {
     f"{letter}{suffix}": 1000**power if suffix == "b" else 1 << 10 * power
     for power, letter in enumerate("kmg", start=1)

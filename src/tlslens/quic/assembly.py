@@ -30,6 +30,7 @@ from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Endpoint
 from tlslens.quic import MAX_PACKETS_KEPT, PacketBudget
 from tlslens.quic.details import (
+    MAX_CLOSES_LISTED,
     MAX_STREAMS_KEPT,
     QuicClose,
     QuicDetails,
@@ -105,9 +106,9 @@ class QuicSession(RecordContent):
             keys=keys,
             sink=sink,
         )
-        self.udp_stream = udp_stream  # the association it opened in: its count goes there
         self.keep_records = keep_records
         self.max_message = max_message
+        self.closes_unlisted = False  # past MAX_CLOSES_LISTED (said once)
         # Packets kept across the pass's connections (one of its own when alone).
         self.budget = budget if budget is not None else PacketBudget()
         self.quic = QuicDetails(opened.version, opened.dcid)
@@ -316,11 +317,21 @@ class QuicSession(RecordContent):
                 self.quic.connection_ids.append(f.data)
         elif f.name == "CONNECTION_CLOSE" and f.code is not None:
             application = (f.error or "").startswith("application")
-            self.quic.closes.append(
-                QuicClose(
+            closes = self.quic.closes
+            if len(closes) < MAX_CLOSES_LISTED:
+                close = QuicClose(
                     packet.frame, direction, application, f.code, f.error or "", f.data or b""
                 )
-            )
+                closes.append(close)
+            elif not self.closes_unlisted:
+                self.closes_unlisted = True
+                self._finding(
+                    side,
+                    "quic",
+                    packet.offset,
+                    f"more CONNECTION_CLOSE frames of this connection from here on are not "
+                    f"listed: tlslens lists {MAX_CLOSES_LISTED}",
+                )
             if not application and CRYPTO_ERROR_BASE <= f.code <= CRYPTO_ERROR_LAST:
                 description = f.code - CRYPTO_ERROR_BASE
                 self._event(

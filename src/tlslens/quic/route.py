@@ -69,11 +69,14 @@ class QuicRouter:
         to the core, by their association)."""
         kept: dict[QuicSession, int] = {}
         self._take(batch, kept)
-        if self.told is not None:
-            for session, before in kept.items():
-                grown = session.kept() - before
-                if grown:
-                    self.told(session.udp_stream, grown * _core.SAID_COST)
+        if self.told is None:
+            return
+        if batch.charged and batch.flow is not None:  # the walk's charge, settled
+            self.told(batch.flow, -batch.charged)
+        for session, before in kept.items():
+            grown = session.kept() - before
+            if grown and session.conn is not None:  # (counted where it opened: its turn)
+                self.told(session.conn.tcp_stream, grown * _core.SAID_COST)
 
     def _take(self, batch: _core.QuicEvents, kept: dict[QuicSession, int]) -> None:
         last: QuicSession | None = None

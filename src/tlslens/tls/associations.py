@@ -34,8 +34,9 @@ class DtlsRouter:
         told: Callable[[int, int], None] | None = None,
     ) -> None:
         self.file = file
-        # What each association's connection keeps, told as it grows (bytes), to count
-        # toward --max-held (FlowCore.udp_told): 500,000 alerts held 208 MB.
+        # What each association's connection keeps, told as it grows (bytes), less what the
+        # walk charged each datagram, to count toward --max-held (FlowCore.udp_told):
+        # 500,000 alerts held 208 MB.
         self.told = told
         self.sink = sink  # the plaintext sink of an association, by its flow index
         self.keep_records = keep_records
@@ -88,9 +89,9 @@ class DtlsRouter:
                 raise
             except Exception as exc:  # a bug in tlslens: report it, keep going
                 dtls.abandon(f"internal error ({type(exc).__name__}: {exc})")
-            grown = dtls.kept() - kept
-            if grown and self.told is not None:
-                self.told(ev.flow, grown * _core.SAID_COST + len(ev.data))
+            settled = (dtls.kept() - kept) * _core.SAID_COST - ev.charged
+            if settled and self.told is not None:
+                self.told(ev.flow, settled)
             return None
         assert type(ev) is _core.UdpClosed
         del self.sessions[ev.flow]

@@ -159,20 +159,34 @@ impl QuicConnections {
         );
     }
 
-    /// CRYPTO data that would wait beyond a hole past `max_crypto_waiting` is dropped:
+    /// CRYPTO data that would wait beyond a hole past `max_crypto_waiting` (all
+    /// connections) or `max_crypto_stream_waiting` (its stream: `stream`) is dropped:
     /// memory is bounded by the work, not by how many connections each leave CRYPTO data
-    /// waiting on a hole (a retransmission may bring it again, then in order). Told once a
-    /// connection.
-    fn crypto_dropped(&mut self, d: &Datagram<'_>, conn: u64, at: usize, offset: u64, len: usize) {
+    /// waiting on a hole, nor one hole by what its filling hands out at once (a
+    /// retransmission may bring it again, then in order). Told once a connection.
+    fn crypto_dropped(
+        &mut self,
+        d: &Datagram<'_>,
+        conn: u64,
+        at: usize,
+        offset: u64,
+        len: usize,
+        stream: bool,
+    ) {
         let Some(c) = self.conns.get_mut(&conn).filter(|c| !c.crypto_dropped) else {
             return;
         };
         c.crypto_dropped = true;
-        let max = self.limits.max_crypto_waiting >> 20;
+        let reached = if stream {
+            let max = self.limits.max_crypto_stream_waiting >> 10;
+            format!("this CRYPTO stream's data waiting beyond its hole reached {max} KiB")
+        } else {
+            let max = self.limits.max_crypto_waiting >> 20;
+            format!("the QUIC connections' CRYPTO data waiting beyond holes reached {max} MiB")
+        };
         let what = format!(
             "CRYPTO data of {len} bytes at offset {offset} waits beyond a hole and is dropped, \
-             as is more of this connection's: the QUIC connections' CRYPTO data waiting beyond \
-             holes reached {max} MiB"
+             as is more of this connection's: {reached}"
         );
         self.finding(d.frame, at, Some(conn), what);
     }
@@ -197,12 +211,14 @@ impl QuicConnections {
             return;
         };
         let waited = stream.waiting();
-        if offset > stream.delivered()
-            && self.crypto_waiting.saturating_add(data.len() as u64)
-                > self.limits.max_crypto_waiting
-        {
-            self.crypto_dropped(d, conn, at, offset, data.len());
-            return;
+        let len = data.len() as u64;
+        if offset > stream.delivered() {
+            let over_all = self.crypto_waiting.saturating_add(len) > self.limits.max_crypto_waiting;
+            let over_stream = waited.saturating_add(len) > self.limits.max_crypto_stream_waiting;
+            if over_all || over_stream {
+                self.crypto_dropped(d, conn, at, offset, data.len(), !over_all);
+                return;
+            }
         }
         let pushed = stream.push(offset, data);
         let now = stream.waiting();

@@ -20,6 +20,7 @@ pub fn quic_packet(data: &[u8]) {
         max_cids: 4,
         max_crypto: 4096,
         max_crypto_waiting: 6000,
+        max_crypto_stream_waiting: 3000,
         max_buffered_bytes: 8192,
         max_keylog: 2,
     };

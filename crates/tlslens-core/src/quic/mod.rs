@@ -50,6 +50,11 @@ pub struct Limits {
     /// data that would wait is dropped, with a finding (a retransmission may bring it
     /// again). 2,000 connections whose Initials' CRYPTO never began held 518 MB before.
     pub max_crypto_waiting: u64,
+    /// CRYPTO bytes waiting beyond a hole in one stream; past this, as past
+    /// `max_crypto_waiting`. A hole filled hands all of them out at once, to be read as
+    /// handshake messages in one go: 1 MiB of 8-byte messages made 131,072 steps of one
+    /// connection before `--max-held` could close it (RFC 9000 §7.5 asks for 4,096).
+    pub max_crypto_stream_waiting: u64,
     /// Bytes of packets held, all connections together, until their keys are known (a
     /// 0-RTT packet before the ServerHello names the suite, a level before its key log
     /// line); only for connections whose client random is in the key log.
@@ -65,6 +70,7 @@ impl Default for Limits {
             max_cids: 32,
             max_crypto: 1 << 20,
             max_crypto_waiting: 16 << 20,
+            max_crypto_stream_waiting: 64 << 10,
             max_buffered_bytes: 4 << 20,
             max_keylog: 100_000,
         }

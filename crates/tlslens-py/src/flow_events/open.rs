@@ -485,6 +485,7 @@ impl Collector {
                 if let Some(kept) = self.held_back.remove(&flow) {
                     self.held_flows = self.held_flows.saturating_sub(kept);
                 }
+                self.udp_told.handed_out(flow);
                 self.silent.remove(&flow)
             }
             _ => false,
