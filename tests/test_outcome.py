@@ -397,11 +397,12 @@ def test_a_protected_alert_is_told_by_the_suites_tag_length(suite: int, alert_le
 
 
 def test_connections_that_never_started_tls_are_said_with_why(tmp_path: Path) -> None:
-    """A port that refused, SYNs nobody answered, a connection opened and closed without a
-    byte: what a failed attempt to connect looks like. The summary said "4 TCP connections,
-    0 with TLS" and no more; it says why, with the first connection of each kind."""
+    """A port that refused, SYNs nobody answered (one the client gave up on with its own RST:
+    not a refusal, the newcomer's trial), a connection answered and closed without a byte:
+    what a failed attempt to connect looks like. The summary said "5 TCP connections, 0
+    with TLS" and no more; it says why, with the first connection of each kind."""
     from tlslens.capture.writer import PcapngWriter
-    from tlslens.flows.synth import Close, iter_frames
+    from tlslens.flows.synth import TCP_ACK, TCP_RST, TCP_SYN, Close, _Framer, iter_frames
     from tlslens.model import Endpoint
 
     server = Endpoint(bytes([10, 0, 0, 2]), 443)
@@ -430,16 +431,21 @@ def test_connections_that_never_started_tls_are_said_with_why(tmp_path: Path) ->
             )
             for ts, frame in frames:
                 writer.add_packet(ts, frame)
+        # The client's own RST after its SYN (it gave up, nobody refused): no SYN/ACK read.
+        framer = _Framer(Endpoint(bytes([10, 0, 0, 1]), 40_009), server)
+        writer.add_packet(t0 + 9 * 10**6, framer.frame(0, TCP_SYN))
+        writer.add_packet(t0 + 9 * 10**6 + 1000, framer.frame(0, TCP_RST | TCP_ACK))
     result = CliRunner().invoke(main, ["show", "--json", str(path)])
     assert result.exit_code == 0 and result.stdout == ""
-    said = [line.split(": ", 1)[1] for line in result.stderr.splitlines() if "TLS:" in line]
+    said = [line.split(", ", 1)[1] for line in result.stderr.splitlines() if "TLS:" in line]
     assert said == [
-        "1 TCP connection never started TLS: a RST answered the SYN: refused (nothing listened "
-        "on the port, or a firewall said no) (10.0.0.1:40000 → 10.0.0.2:443, frame 1)",
-        "2 TCP connections never started TLS: no SYN/ACK to the SYN was read (the server, or "
-        "the path to it, did not answer before the connection or the capture ended) (the "
-        "first: 10.0.0.1:40001 → 10.0.0.2:443, frame 3)",
-        "1 TCP connection never started TLS: the TCP handshake completed, and neither side "
-        "sent a byte before the connection or the capture ended (10.0.0.1:40003 → "
-        "10.0.0.2:443, frame 5)",
+        "frame 1: 1 TCP connection never started TLS: the server's side answered the SYN with "
+        "an RST, refusing it (nothing listened on the port, or a firewall said no); "
+        "10.0.0.1:40000 → 10.0.0.2:443",
+        "frame 3: 3 TCP connections never started TLS: no SYN/ACK to the SYN was read (the "
+        "server, or the path to it, did not answer before the client gave up or the capture "
+        "ended); the first: 10.0.0.1:40001 → 10.0.0.2:443",
+        "frame 5: 1 TCP connection never started TLS: the server answered the SYN, and "
+        "neither side sent a byte before the connection or the capture ended; 10.0.0.1:40003 "
+        "→ 10.0.0.2:443",
     ], result.stderr

@@ -97,25 +97,26 @@ def alert_sized(conn: Connection, event: TimelineEvent) -> bool:
 # TCP connections that ended before either side sent a byte (``FlowCore.unstarted``), by
 # how: what a failed attempt to connect looks like, said in the capture's summary.
 _UNSTARTED = {
-    "refused": "a RST answered the SYN: refused (nothing listened on the port, or a firewall "
-    "said no)",
+    "refused": "the server's side answered the SYN with an RST, refusing it (nothing listened "
+    "on the port, or a firewall said no)",
     "unanswered": "no SYN/ACK to the SYN was read (the server, or the path to it, did not "
-    "answer before the connection or the capture ended)",
-    "silent": "the TCP handshake completed, and neither side sent a byte before the "
+    "answer before the client gave up or the capture ended)",
+    "silent": "the server answered the SYN, and neither side sent a byte before the "
     "connection or the capture ended",
 }
 
 
 def unstarted_text(
-    kind: str, count: int, frame: int, client: str, server: str, *, stopped: bool = False
+    kind: str, count: int, client: str, server: str, *, stopped: bool = False
 ) -> str:
     """``count`` TCP connections of one kind (``_UNSTARTED``) that carried no TLS: why, and
-    the first (they said nothing but "N TCP connections, 0 with TLS"); ``stopped``: reading
+    the first (its frame is the finding's); they said nothing but "N TCP connections, 0
+    with TLS". ``stopped``: reading
     stopped before the capture's end (``--time-budget``), which ended those still open."""
     many = count != 1
     said = (
         f"{count:,} TCP connection{'s' if many else ''} never started TLS: "
-        f"{_UNSTARTED[kind]} ({'the first: ' if many else ''}{client} → {server}, frame {frame})"
+        f"{_UNSTARTED[kind]}; {'the first: ' if many else ''}{client} → {server}"
     )
     if stopped and kind != "refused":
         said += "; tlslens stopped reading before the capture's end, which may hold the rest"

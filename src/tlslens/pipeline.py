@@ -465,7 +465,7 @@ class _Pass:
                 summary.problems.append(_capture_finding(None, said))
         for kind, count, frame, client, port, server, server_port in core.unstarted:
             ends = str(Endpoint(client, port)), str(Endpoint(server, server_port))
-            said = unstarted_text(kind, count, frame, *ends, stopped=self.stopped is not None)
+            said = unstarted_text(kind, count, *ends, stopped=self.stopped is not None)
             summary.problems.append(Finding(frame, None, "tcp", None, said))
         self._summarise_udp()
         self._unread_cuts()

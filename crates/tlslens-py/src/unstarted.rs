@@ -7,8 +7,8 @@
 use tlslens_core::flows::packet::Addr;
 use tlslens_core::flows::Opened;
 
-/// How a connection without a byte went: a RST answered its SYN; no SYN/ACK came to it;
-/// its TCP handshake was answered and neither side sent anything.
+/// How a connection without a byte went: the server's RST answered its SYN; no SYN/ACK came
+/// to it; the server's SYN/ACK came and neither side sent anything.
 pub const KINDS: [&str; 3] = ["refused", "unanswered", "silent"];
 
 /// The first connection of a kind: its first frame, client and server.
@@ -32,9 +32,9 @@ pub type Told = (&'static str, u64, u64, Vec<u8>, u16, Vec<u8>, u16);
 
 impl Unstarted {
     /// A flow that began with a SYN (`opened`, 0: the SYN's sender is the client) and
-    /// ended with no byte either way: `synack` one came, `rst` it ended by a RST.
-    pub fn count(&mut self, opened: &Opened, synack: bool, rst: bool) {
-        let kind = match (synack, rst) {
+    /// ended with no byte either way: `synack` one came, `refused` the server's RST ended it.
+    pub fn count(&mut self, opened: &Opened, synack: bool, refused: bool) {
+        let kind = match (synack, refused) {
             (true, _) => 2,
             (false, true) => 0,
             (false, false) => 1,
@@ -46,11 +46,19 @@ impl Unstarted {
             (src, dst)
         };
         self.counts[kind] += 1;
-        self.first[kind].get_or_insert(First {
-            frame: opened.frame,
-            client,
-            server,
-        });
+        // The first by its first frame (not by its end: those the capture's end closed
+        // close last).
+        let first = &mut self.first[kind];
+        if first
+            .as_ref()
+            .map_or(true, |first| opened.frame < first.frame)
+        {
+            *first = Some(First {
+                frame: opened.frame,
+                client,
+                server,
+            });
+        }
     }
 
     /// The kinds seen, in `KINDS` order.
@@ -96,8 +104,8 @@ mod tests {
     #[test]
     fn each_kind_counts_and_keeps_its_first_connection() {
         let mut unstarted = Unstarted::default();
-        unstarted.count(&opened(0, 1), false, true);
         unstarted.count(&opened(1, 5), false, true);
+        unstarted.count(&opened(0, 1), false, true); // ends later, began first
         unstarted.count(&opened(2, 9), true, false);
         let told = unstarted.told();
         assert_eq!(told.len(), 2);

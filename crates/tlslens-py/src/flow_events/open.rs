@@ -187,6 +187,9 @@ impl Open {
     /// The flow's session, made now if no byte came before; `keys`: the run was given a
     /// key log (application data bodies are kept for decryption).
     pub(super) fn session(&mut self, keys: bool) -> &mut Session {
+        if self.session.is_none() {
+            self.closing = None; // a close before any byte is not one of its TLS (note_closing)
+        }
         let (o, keyed) = (&self.opened, keys || self.secrets > 0);
         self.session.get_or_insert_with(|| {
             let ports = [o.sport, o.dport];
@@ -381,8 +384,10 @@ impl Collector {
             // No byte either way after a SYN, and not closed early: an attempt that failed.
             let evicted = self.evicting.as_ref().is_some_and(|e| e.flow == flow);
             if open.session.is_none() && closed.syn_ts_ns.is_some() && !evicted {
-                let rst = closed.by == Some("rst");
-                (self.unstarted).count(&open.opened, closed.synack_ts_ns.is_some(), rst);
+                let client = open.opened.client_side.unwrap_or(0);
+                let closer = open.closing.as_ref().map(|closing| closing.0);
+                let refused = closed.by == Some("rst") && closer.is_some_and(|s| s != client);
+                (self.unstarted).count(&open.opened, closed.synack_ts_ns.is_some(), refused);
             }
             self.silent.insert(flow);
             return false;
@@ -480,7 +485,19 @@ impl Collector {
             self.joinable.remove(&flow);
         }
         match *event {
-            FlowEvent::Closing { flow, .. } => self.untold(flow),
+            FlowEvent::Closing {
+                flow,
+                side,
+                frame,
+                ts_ns,
+            } => {
+                // Not told, but who closed a flow without a byte says how it went.
+                let untold = self.untold(flow);
+                if untold {
+                    self.note_closing(flow, side, frame, ts_ns);
+                }
+                untold
+            }
             FlowEvent::HandOut { flow, .. } => {
                 if let Some(kept) = self.held_back.remove(&flow) {
                     self.held_flows = self.held_flows.saturating_sub(kept);
@@ -526,7 +543,9 @@ impl Collector {
         let Some(open) = open.filter(|open| open.closing.is_none()) else {
             return;
         };
-        if open.session.as_deref().is_some_and(Session::started) {
+        // Before any byte too: which side ended a connection that never carried one (a RST
+        // from the server refuses it, unstarted.rs); its first byte forgets it (`session`).
+        if open.session.as_deref().map_or(true, Session::started) {
             open.closing = Some(Box::new((side, frame, Ns(ts_ns))));
         }
     }
