@@ -774,12 +774,6 @@ class FlowCore:
     def skipped(self) -> list[tuple[str, int]]:
         """Frames without a TCP segment for us, by reason, in the order first met."""
     @property
-    def udp_evicted(self) -> int:
-        """UDP associations ended early, over ``max_udp_flows`` open at once."""
-    @property
-    def udp_evicted_held(self) -> int:
-        """UDP associations closed early, the open flows holding over ``max_held`` bytes."""
-    @property
     def udp_bad_length(self) -> tuple[int, int]:
         """Datagrams of UDP associations whose UDP length disagreed with their IP packet,
         and the first of their frames."""

@@ -434,18 +434,6 @@ impl FlowCore {
         self.here(py).table.evicted_held
     }
 
-    /// UDP associations ended early, over `max_udp_flows` open at once.
-    #[getter]
-    fn udp_evicted(&mut self, py: Python<'_>) -> u64 {
-        self.here(py).table.udp.evicted
-    }
-
-    /// UDP associations closed early, the open flows holding over `max_held`.
-    #[getter]
-    fn udp_evicted_held(&mut self, py: Python<'_>) -> u64 {
-        self.here(py).table.udp.evicted_held
-    }
-
     /// (datagrams of UDP associations whose UDP length disagreed with their IP packet,
     /// the first of their frames)
     #[getter]
