@@ -27,15 +27,11 @@ def _pair(*, keep_records: bool = False) -> tuple[_core.Session, _core.Content]:
 
 
 def test_a_record_becomes_its_message_read_in_the_core() -> None:
+    """A ClientHello, which the model keeps as it is, crosses as its timeline step."""
     session, content = _pair()
     events = content.take(session.data(0, 0, CH_RECORD), 1, 1000)
-    assert [type(e) for e in events] == [_core.TlsStarted, _core.ContentMessage]
-    read = events[1]
-    assert isinstance(read, _core.ContentMessage)
-    assert (read.side, read.offset, read.raw, read.msg_type) == (0, 5, CH_RECORD[5:], 1)
-    assert (read.version, read.kx, read.signed) == (None, None, None)
-    # Its timeline step, made by the core: the caller adds it to the timeline.
-    step = read.event
+    assert [type(e) for e in events] == [_core.TlsStarted, _core.HandshakeEvent]
+    step = events[1]
     assert type(step) is _core.HandshakeEvent and isinstance(step.message, _core.ClientHello)
     assert step.message.server_name == "tlslens.test"
     assert (step.frame, step.ts_ns, step.direction, step.offset, step.length) == (
@@ -46,6 +42,27 @@ def test_a_record_becomes_its_message_read_in_the_core() -> None:
         len(CH_RECORD) - 5,
     )
     assert (step.decrypted, step.raw, step.records, step.last_frame) == (False, None, 1, 1)
+
+
+def test_a_message_the_model_reads_with_its_context_crosses_as_a_content_message() -> None:
+    """A Certificate: its step, its bytes, where it is and what was negotiated before it."""
+    session, content = _pair()
+    content.take(session.data(0, 0, CH_RECORD), 1, 1000)
+    certificate = _handshake(11, b"\x00\x00\x00")  # an empty certificate_list
+    events = content.take(session.data(1, 0, _record(22, certificate)), 2, 2000)
+    read = events[-1]
+    assert isinstance(read, _core.ContentMessage)
+    assert (read.side, read.offset, read.raw, read.msg_type) == (1, 5, certificate, 11)
+    assert (read.version, read.kx, read.signed, read.verified) == (None, None, None, None)
+    step = read.event
+    assert type(step) is _core.HandshakeEvent and type(step.message) is _core.Certificate
+    assert (step.frame, step.ts_ns, step.direction, step.offset, step.length) == (
+        2,
+        2000,
+        "s2c",
+        5,
+        len(certificate),
+    )
 
 
 def _hello_body(extensions: int, trailer: bytes = b"") -> bytes:
@@ -93,7 +110,7 @@ def test_a_crowded_or_malformed_hello_and_an_unreadable_message_are_told_by_the_
         _core.TlsStarted,
         _core.ContentFinding,
         _core.ContentFinding,
-        _core.ContentMessage,
+        _core.HandshakeEvent,
     ]
     malformed, many = events[1], events[2]
     assert isinstance(malformed, _core.ContentFinding) and isinstance(many, _core.ContentFinding)
@@ -105,7 +122,7 @@ def test_a_crowded_or_malformed_hello_and_an_unreadable_message_are_told_by_the_
     )
     fine_session, fine = _pair()
     hundred = fine.take(fine_session.data(0, 0, _record(22, _handshake(1, _hello_body(100)))), 1, 0)
-    assert [type(e) for e in hundred] == [_core.TlsStarted, _core.ContentMessage]
+    assert [type(e) for e in hundred] == [_core.TlsStarted, _core.HandshakeEvent]
     events = content.take(session.data(1, 0, _record(22, _handshake(2, b"\x03\x03"))), 2, 2000)
     assert [type(e) for e in events] == [_core.ContentFinding, _core.HandshakeEvent]
     unreadable, step = events

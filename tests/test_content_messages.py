@@ -96,16 +96,23 @@ def test_dtls12_messages_are_read_by_the_core_with_the_association_transcript(
     steps = _steps("message")
     assert steps and [s.message.msg_type for s in steps] == _model_messages(conns)
     assert all(s.message.malformed is None for s in steps)
-    # The model reads the messages it needs; the others cross as their step alone.
-    assert {m.msg_type for m in _messages("message")} == {1, 2, 4, 11, 12, 13}
+    # The model reads the certificates and signed messages with their context; the others
+    # (the hellos, kept as they are, among them) cross as their step alone.
+    assert {m.msg_type for m in _messages("message")} == {11, 12}
+    assert {1, 2, 4, 13} <= {s.message.msg_type for s in steps}
     # In each association, the messages after the ServerHello are read in the version it
-    # chose (DTLS 1.0 or 1.2), those up to it in none.
+    # chose (DTLS 1.0 or 1.2).
     versions = set()
     for made in MADE:
-        mine = _messages("message", made.mine)
-        hello = next(i for i, m in enumerate(mine) if m.msg_type == 2)
-        assert {m.version for m in mine[: hello + 1]} == {None}
-        chosen = {m.version for m in mine[hello + 1 :] if m.msg_type != 1}
+        order = [ev for name, ev in made.mine if name == "message"]
+        hello = next(
+            i
+            for i, ev in enumerate(order)
+            if isinstance(ev, HandshakeEvent) and ev.message.msg_type == 2
+        )
+        after = order[hello + 1 :]
+        assert not any(isinstance(ev, _core.ContentMessage) for ev in order[:hello])
+        chosen = {ev.version for ev in after if isinstance(ev, _core.ContentMessage)}
         assert len(chosen) == 1 and chosen <= {DTLS10, DTLS12}
         versions |= chosen
     assert DTLS12 in versions
@@ -139,7 +146,7 @@ def test_quic_crypto_streams_are_reassembled_and_read_by_the_core(
     assert {1, 2, 8, 11, 15, 20} <= set(by_type)
     # The Initial space is not opened with secrets; the Handshake space is.
     assert not by_type[1].decrypted and not by_type[2].decrypted
-    assert by_type[8].decrypted and {m.version for m in read if m.msg_type == 8} == {TLS13}
+    assert by_type[8].decrypted and {m.version for m in read if m.msg_type == 11} == {TLS13}
     # With the secrets, the CertificateVerify signs the transcript hash the decryptor kept.
     verifies = [m for m in read if m.msg_type == 15]
     assert all(m.signed is not None and len(m.signed) in (32, 48) for m in verifies)

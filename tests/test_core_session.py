@@ -179,7 +179,11 @@ def test_with_the_content_layer_in_the_walk_no_record_crosses_into_python() -> N
     kinds = {type(ev) for ev in said}
     assert _core.ContentMessage in kinds and _core.ApplicationDataEvent in kinds
     assert not kinds & {_core.TlsRecord, _core.SkippedBody}
-    hellos = [ev for ev in said if type(ev) is _core.ContentMessage and ev.msg_type == 1]
+    hellos = [
+        ev
+        for ev in said
+        if type(ev) is _core.HandshakeEvent and type(ev.message) is _core.ClientHello
+    ]
     assert len(hellos) == sum(1 for _ in read_capture(path))
 
 

@@ -19,14 +19,16 @@ use crate::timeline::{
 };
 use crate::timeline_data::{ApplicationDataEvent, EarlyDataEvent};
 
-/// A handshake message the caller's model reads (hellos, certificates, what a signature is
-/// checked in, tickets...), read with the context negotiated before it (`version`, `kx`,
-/// `auth`): `event` its timeline step, made by the core (the caller adds it to the timeline;
-/// a CompressedCertificate's once opened, `HandshakeEvent.with_message`), `raw` its bytes,
+/// A handshake message the caller's model reads with where and after what it came (a
+/// certificate, a compressed one, a ServerKeyExchange or CertificateVerify whose signature
+/// is checked), read with the context negotiated before it (`version`, `kx`, `auth`):
+/// `event` its timeline step, made by the core (the caller adds it to the timeline; a
+/// CompressedCertificate's once opened, `HandshakeEvent.with_message`), `raw` its bytes,
 /// header included. `signed`: a CertificateVerify's signed input as far as known (TLS 1.3:
-/// the transcript hash; before: the handshake messages so far). The other messages, and
-/// those whose body does not parse, cross only as their `HandshakeEvent` (after their
-/// findings, as a `ContentMessage` does).
+/// the transcript hash; before: the handshake messages so far). The other messages (the
+/// hellos and the others the model keeps as they are among them), and those whose body
+/// does not parse, cross only as their `HandshakeEvent` (after their findings, as a
+/// `ContentMessage` does).
 // Its fields are Python objects, which PyO3 exposes as members (read as fast as a slot;
 // see timeline.rs).
 #[pyclass(frozen, module = "tlslens._core", get_all)]
@@ -45,13 +47,6 @@ pub struct ContentMessage {
     /// A signature that verified in the walk, as the verdict cache keys it (leaf SHA-256 in
     /// hex, scheme, SHA-256 of the signature, of the bytes signed), or None.
     verified: Py<PyAny>,
-}
-
-impl ContentMessage {
-    /// The message's timeline step (its message, where it was seen).
-    pub(crate) fn event(&self) -> &Py<HandshakeEvent> {
-        &self.event
-    }
 }
 
 /// Decrypted application data of `side` for the plaintext sink: each record's bytes, in
@@ -137,20 +132,18 @@ fn size(length: usize) -> u64 {
     u64::try_from(length).unwrap_or(u64::MAX)
 }
 
-/// Whether the caller's model reads this message (see `ContentMessage`).
+/// Whether the caller's model reads this message with where and after what it came (see
+/// `ContentMessage`): the certificates and the signed messages. The model keeps the others
+/// it reads as they are (hellos, tickets, a request, a status, encrypted extensions), from
+/// their `HandshakeEvent` alone (model_take.rs `kept_as_is`): a `ContentMessage` for each,
+/// and a copy of its bytes, were made and dropped unread, ~2.5 a connection.
 fn modelled(message: &Message<'_>) -> bool {
     matches!(
         message,
-        Message::ClientHello(_)
-            | Message::ServerHello(_)
-            | Message::Certificate(_)
+        Message::Certificate(_)
             | Message::CompressedCertificate(_)
             | Message::ServerKeyExchange(_)
-            | Message::CertificateRequest(_)
             | Message::CertificateVerify(_)
-            | Message::CertificateStatus(_)
-            | Message::NewSessionTicket(_)
-            | Message::EncryptedExtensions(_)
     )
 }
 

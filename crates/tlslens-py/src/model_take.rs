@@ -7,7 +7,8 @@
 //! nothing but the event, are done here: timeline steps appended (a run of application
 //! data folded into the one before), a side's end counted, and the handshake messages the
 //! model keeps as they are (hellos, handshakes, the request for a client certificate, the
-//! stapled status, tickets, encrypted extensions). What needs Python's own work is asked of
+//! stapled status, tickets, encrypted extensions: their `HandshakeEvent`s carry them). What
+//! needs Python's own work is asked of
 //! the session, by its method, in the same order: a certificate's parsing, a compressed
 //! certificate's opening, a signature's check (`_content_message`), a new handshake (DTLS
 //! has its own rule), findings, plaintext for the sink, SSL 2.0, the start of TLS. A
@@ -25,7 +26,7 @@ use crate::handshake::{
 };
 use crate::handshake_kx::CertificateRequest;
 use crate::session::{SideEnd, SkippedBody, TlsRecord};
-use crate::timeline::TimelineEvent;
+use crate::timeline::{HandshakeEvent, TimelineEvent};
 use crate::timeline_data::{fold_run, DataEvent};
 use tlslens_core::handshake::is_tls13_version;
 
@@ -66,8 +67,17 @@ pub fn take_events(session: &Bound<'_, PyAny>, events: &Bound<'_, PyAny>) -> PyR
 /// One event, by class; the most frequent first.
 fn take(session: &Bound<'_, PyAny>, ev: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = session.py();
-    if let Ok(message) = ev.downcast::<ContentMessage>() {
-        return content_message(session, message);
+    if ev.is_instance_of::<ContentMessage>() {
+        // Certificates and signatures: Python's work (`_content_message`).
+        return session
+            .call_method1(intern!(py, "_content_message"), (ev,))
+            .map(drop);
+    }
+    if let Ok(step) = ev.downcast::<HandshakeEvent>() {
+        let message = step.get().message().bind(py);
+        if kept_as_is(message) {
+            return kept_message(session, step, message);
+        }
     }
     if ev.is_instance_of::<TimelineEvent>() {
         let Some(timeline) = timeline(session)? else {
@@ -162,16 +172,19 @@ fn direction<'py>(session: &Bound<'py, PyAny>, side: u8) -> PyResult<&'py Bound<
     })
 }
 
-/// A handshake message the model reads (`_content_message`): kept here when it needs no
-/// Python work, else asked of the session.
-fn content_message(session: &Bound<'_, PyAny>, ev: &Bound<'_, ContentMessage>) -> PyResult<()> {
+/// A message the model keeps as it is (`kept_as_is`), from its timeline step.
+fn kept_message(
+    session: &Bound<'_, PyAny>,
+    event: &Bound<'_, HandshakeEvent>,
+    message: &Bound<'_, PyAny>,
+) -> PyResult<()> {
     let py = session.py();
-    let event = ev.get().event().bind(py);
-    let message = event.get().message().bind(py);
     let conn = session.getattr(intern!(py, "conn"))?;
-    if conn.is_none() || !kept_as_is(message) {
+    if conn.is_none() {
+        // No connection yet (a bug: content comes after TLS started): Python's assertion
+        // says so.
         return session
-            .call_method1(intern!(py, "_content_message"), (ev,))
+            .call_method1(intern!(py, "_content_told"), (event,))
             .map(drop);
     }
     // Where several frames' events of a flow cross at once, each message says its own.
