@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from tlslens import _core
 from tlslens._text import plural, size_text
 from tlslens.bounds import Limits
 
@@ -75,6 +76,20 @@ def ended_early_summary(limits: Limits, kinds: Mapping[str, int]) -> str:
     return (
         f"{associations(kinds)} ended early, the one idle longest first: over "
         f"{limits.max_udp_flows:,} open at once (--max-udp-flows)"
+    )
+
+
+def after_stop(datagrams: int, pairs: int, first: int) -> str:
+    """The datagrams skipped because their address pair's QUIC or DTLS association was
+    closed or ended early (said above): read as new associations, each seemed to start
+    after its handshake began."""
+    idle = _core.UDP_IDLE_TIMEOUT_NS // 1_000_000_000
+    return (
+        f"{plural(datagrams, 'later datagram')} on {plural(pairs, 'address pair')} whose "
+        f"association tlslens stopped reading early {'was' if datagrams == 1 else 'were'} "
+        f"skipped (the first is frame {first}): read as a new association, the rest of that "
+        f"conversation would seem to start after its handshake; a pair is read again after "
+        f"{idle} s without a datagram"
     )
 
 

@@ -442,6 +442,14 @@ impl FlowCore {
         (udp.bad_length, udp.first_bad_length)
     }
 
+    /// (datagrams skipped on 4-tuples whose QUIC or DTLS association tlslens ended early,
+    /// the 4-tuples they came on, the first of their frames)
+    #[getter]
+    fn udp_after_stop(&mut self, py: Python<'_>) -> (u64, u64, u64) {
+        let udp = &self.here(py).table.udp;
+        (udp.after_stop, udp.pairs_after_stop, udp.first_after_stop)
+    }
+
     /// (frames whose timestamp went back, the first of them)
     #[getter]
     fn backwards(&mut self, py: Python<'_>) -> (u64, u64) {

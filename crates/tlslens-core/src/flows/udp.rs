@@ -13,7 +13,8 @@
 //! constant, and the associations open at once are bounded by `Limits::max_udp_flows`, and
 //! with the TCP flows by what they hold (`Limits::max_held`, [`UDP_ASSOCIATION_COST`]).
 //! One ends after [`UDP_IDLE_TIMEOUT_NS`] of capture time without a datagram, when the
-//! bound pushes it out (the one idle longest), or at the end of the capture.
+//! bound pushes it out (the one idle longest), or at the end of the capture. The rest of
+//! one ended or closed early is skipped until its 4-tuple is idle (`after_stop`).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -165,6 +166,17 @@ fn is_dtls(payload: &[u8], cut: bool) -> bool {
 
 pub(super) type Key = (Addr, u16, Addr, u16);
 
+/// 4-tuples whose association was ended early that are remembered at once (their later
+/// datagrams skipped, not read as a new association): past it the memory starts over, and
+/// those forgotten open associations again, as all did before.
+pub const MAX_STOPPED_PAIRS: usize = 4096;
+
+/// A 4-tuple's lower-ordered way, the same for both directions.
+fn either_way(key: Key) -> Key {
+    let (src, sport, dst, dport) = key;
+    key.min((dst, dport, src, sport))
+}
+
 /// Why an association ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UdpEnd {
@@ -248,6 +260,14 @@ pub struct UdpFlows {
     /// Unified-header datagrams in a row per 4-tuple (its lower-ordered way) with no
     /// association yet, at most [`MAX_UNIFIED_PENDING`].
     unified: HashMap<Key, u8>,
+    /// 4-tuples (their lower-ordered way) whose association tlslens ended early, past
+    /// `max_held` or `max_udp_flows`: their last datagram's time, and whether one of their
+    /// later datagrams was skipped. At most [`MAX_STOPPED_PAIRS`].
+    stopped: HashMap<Key, (i128, bool)>,
+    /// Datagrams skipped on those 4-tuples, the first's frame, and the 4-tuples they came on.
+    pub after_stop: u64,
+    pub first_after_stop: u64,
+    pub pairs_after_stop: u64,
 }
 
 /// A datagram (or segment) cut by the capture's snap length: the frame's bytes captured
@@ -282,7 +302,7 @@ impl UdpFlows {
     /// headers alone on its 4-tuple, which then opens a DTLS association; any other
     /// datagram of the 4-tuple starts the count over.
     pub fn unified_run(&mut self, d: &Datagram<'_>) -> bool {
-        let key = (d.src, d.sport, d.dst, d.dport).min((d.dst, d.dport, d.src, d.sport));
+        let key = either_way((d.src, d.sport, d.dst, d.dport));
         if !unified_only(d.payload) {
             self.unified.remove(&key);
             return false;
@@ -352,6 +372,41 @@ impl UdpFlows {
         self.by_age.first().copied()
     }
 
+    /// Remember that tlslens ended `key`'s association early (`last_ts`: its last datagram).
+    fn stop(&mut self, key: Key, last_ts: i128) {
+        if self.stopped.len() >= MAX_STOPPED_PAIRS && !self.stopped.contains_key(&key) {
+            self.stopped.clear();
+        }
+        self.stopped.insert(key, (last_ts, false));
+    }
+
+    /// Whether a datagram of no association comes on a 4-tuple whose association tlslens
+    /// ended early, within [`UDP_IDLE_TIMEOUT_NS`] of its last datagram: then it is the rest
+    /// of that conversation, skipped and counted. Read as a new association, an alert flood
+    /// cut by `max_held` came back as another association that "starts after its handshake",
+    /// again and again (the review: 4 associations for one 4-tuple). Past the timeout the
+    /// 4-tuple is forgotten, and a datagram on it may start afresh, as after an idle end.
+    pub fn after_stop(&mut self, d: &Datagram<'_>, frame: u64, ts_ns: i128) -> bool {
+        let key = either_way((d.src, d.sport, d.dst, d.dport));
+        let Some((last_ts, seen)) = self.stopped.get_mut(&key) else {
+            return false;
+        };
+        if ts_ns.saturating_sub(*last_ts) > UDP_IDLE_TIMEOUT_NS {
+            self.stopped.remove(&key);
+            return false;
+        }
+        *last_ts = (*last_ts).max(ts_ns);
+        if !*seen {
+            *seen = true;
+            self.pairs_after_stop += 1;
+        }
+        self.after_stop += 1;
+        if self.first_after_stop == 0 {
+            self.first_after_stop = frame;
+        }
+        true
+    }
+
     /// End association `index`: what its end event says, or None if it is not open.
     pub fn close(&mut self, index: u64, end: UdpEnd) -> Option<UdpClosed> {
         let assoc = self.open.remove(&index)?;
@@ -364,6 +419,9 @@ impl UdpFlows {
         }
         if end == UdpEnd::Evicted {
             self.evicted += 1;
+        }
+        if matches!(end, UdpEnd::Evicted | UdpEnd::Held) {
+            self.stop(either_way(assoc.keys[0]), assoc.last_ts);
         }
         Some(UdpClosed {
             flow: index,

@@ -22,7 +22,7 @@
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use tlslens_core::flows::{FlowEvent, Opened};
+use tlslens_core::flows::{CloseReason, FlowEvent, Opened};
 use tlslens_core::held::allocated;
 use tlslens_core::records::{RecordEvent, Session, SessionEvent};
 
@@ -369,7 +369,8 @@ impl Collector {
     }
 
     /// A flow ends: its session's last events (and the run of application data its content
-    /// layer still held, and a decryptor failure no record came to place) go out before the end, which carries the content layer's flags.
+    /// layer still held, and a decryptor failure no record came to place) go out before the
+    /// end, which carries the content layer's flags.
     /// Whether Python was told the flow: else its end is not told either (`silent`).
     pub(super) fn closed(&mut self, closed: &mut FlowClosed) -> bool {
         let (flow, frame, ts_ns) = (closed.flow, closed.frame, closed.ts_ns.0);
@@ -386,7 +387,8 @@ impl Collector {
             if open.session.is_none() && closed.syn_ts_ns.is_some() && !evicted {
                 let client = open.opened.client_side.unwrap_or(0);
                 let closer = open.closing.as_ref().map(|closing| closing.0);
-                let refused = closed.by == Some("rst") && closer.is_some_and(|s| s != client);
+                let rst = Some(close_name(CloseReason::Rst));
+                let refused = closed.by == rst && closer.is_some_and(|s| s != client);
                 (self.unstarted).count(&open.opened, closed.synack_ts_ns.is_some(), refused);
             }
             self.silent.insert(flow);

@@ -8,9 +8,10 @@ use super::FlowTable;
 
 impl FlowTable {
     /// A UDP datagram: to its association, or opening one if it looks like the start of
-    /// QUIC or DTLS; any other is offered to the sink (`unassociated`), else only counted. Ports 0 open nothing: a destination port 0
-    /// is reserved and a source port 0 says no answer is expected (RFC 768), neither a
-    /// QUIC nor a DTLS endpoint.
+    /// QUIC or DTLS; any other is offered to the sink (`unassociated`), else only counted.
+    /// One on a 4-tuple whose association tlslens ended early is skipped (`after_stop`).
+    /// Ports 0 open nothing: a destination port 0 is reserved and a source port 0 says no
+    /// answer is expected (RFC 768), neither a QUIC nor a DTLS endpoint.
     pub(super) fn datagram(
         &mut self,
         d: &Datagram<'_>,
@@ -27,6 +28,7 @@ impl FlowTable {
         };
         let (flow, side) = match self.udp.take(d, frame, ts_ns) {
             Some(found) => found,
+            None if self.udp.after_stop(d, frame, ts_ns) => return self.checkpoints(ts_ns),
             None => {
                 let kind = match snapped {
                     Some(_) => cut_udp_kind(d.payload),

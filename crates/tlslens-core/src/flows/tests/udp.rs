@@ -389,6 +389,39 @@ fn past_max_udp_flows_the_one_idle_longest_ends_and_order_is_by_first_frame() {
     assert!(evs.contains(&Ev::TcpOpened(1)));
 }
 
+#[test]
+fn the_rest_of_an_association_ended_early_is_skipped_until_its_pair_is_idle() {
+    let limits = Limits {
+        max_udp_flows: 1,
+        ..Limits::default()
+    };
+    let mut table = FlowTable::new(limits);
+    let idle = UDP_IDLE_TIMEOUT_NS;
+    let frames = vec![
+        (LINKTYPE_RAW, 0, dgram(7000, true, &quic_initial())),
+        (LINKTYPE_RAW, 1, dgram(7001, true, &quic_initial())), // 7000 ends early
+        // 7000's rest, either way, even what looks like a start: skipped, counted.
+        (LINKTYPE_RAW, 2, dgram(7000, false, &quic_initial())),
+        (LINKTYPE_RAW, idle, dgram(7000, true, &quic_initial())),
+        // Past the idle timeout after its last datagram: the pair starts afresh (7001 has
+        // ended idle by then).
+        (
+            LINKTYPE_RAW,
+            2 * idle + 1,
+            dgram(7000, true, &quic_initial()),
+        ),
+    ];
+    let evs = run(&mut table, &frames);
+    assert_eq!(
+        opened(&evs),
+        vec![(UdpKind::Quic, 1), (UdpKind::Quic, 2), (UdpKind::Quic, 5)]
+    );
+    assert_eq!((table.udp.after_stop, table.udp.pairs_after_stop), (2, 1));
+    assert_eq!(table.udp.first_after_stop, 3);
+    assert_eq!(table.udp.evicted, 1);
+    assert_eq!(table.skipped(), &[]);
+}
+
 /// Takes the unassociated datagrams whose payload starts with `0x40` (a stand-in for a
 /// short header of a known QUIC connection), as the capture path's QUIC table does.
 #[derive(Default)]
