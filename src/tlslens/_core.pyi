@@ -1505,6 +1505,9 @@ class DecryptionResult:
         """None: lost (the core's hashing thread ended early, a bug): see ``lost_digests``."""
     @property
     def finished_verified(self) -> bool | None: ...
+    @property
+    def finished_unchecked(self) -> str | None:
+        """Why the Finished was not checked (a message of the handshake missing), if not."""
 
 @final
 class Decryptor:

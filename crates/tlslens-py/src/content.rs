@@ -123,7 +123,7 @@ impl Batch<'_> {
         if let Ok(gap) = item.downcast::<StreamGap>() {
             let gap = gap.get();
             if gap.lost {
-                inner.lost(gap.side);
+                inner.lost(io, gap.side);
             }
         } else if let Ok(hello) = item.downcast::<Sslv2ClientHello>() {
             inner.sslv2_client_hello(io, hello.get().record.as_bytes(py));

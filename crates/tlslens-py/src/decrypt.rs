@@ -114,6 +114,10 @@ pub struct DecryptionResult {
     plaintext_sha256: Option<String>,
     #[pyo3(get)]
     finished_verified: Option<bool>,
+    /// Why this direction's Finished was not checked, when a message of the handshake was
+    /// missing (the narration's words; not in `show --json`, whose `reason` says it).
+    #[pyo3(get)]
+    finished_unchecked: Option<String>,
 }
 
 /// The run's key store as the core reads it (`keys/store.py`'s `KeyStore`): its key log and
@@ -286,6 +290,7 @@ impl Decryptor {
                     plaintext_bytes: r.plaintext_bytes,
                     plaintext_sha256: r.sha256_hex().ok(),
                     finished_verified: r.finished_verified,
+                    finished_unchecked: r.finished_unchecked.clone(),
                 }
             }),
             opened: [Part::Handshake, Part::ApplicationData]
@@ -626,6 +631,7 @@ impl Decryptor {
                 plaintext_bytes: r.plaintext_bytes,
                 plaintext_sha256: r.sha256_hex().ok(),
                 finished_verified: r.finished_verified,
+                finished_unchecked: r.finished_unchecked.clone(),
             };
             out.set_item(dir.name(), result)?;
         }

@@ -555,7 +555,7 @@ fn step(
             };
             out.push(Said::Session(other));
             if let Some(side) = lost {
-                inner.lost(side);
+                inner.lost(io, side);
             }
             if let Some(record) = hello {
                 inner.sslv2_client_hello(io, &record);

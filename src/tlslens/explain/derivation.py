@@ -6,6 +6,8 @@ import hashlib
 from typing import Any
 
 from tlslens._text import plural
+from tlslens.events import HandshakeEvent
+from tlslens.handshake import messages as hs
 from tlslens.model import Connection
 from tlslens.serialize import decryption_json
 
@@ -105,7 +107,7 @@ def decryption_summary(conn: Connection) -> str | None:
             text += f": {opened_words(data['opened'])}"
         unit = "record" if conn.quic is None else "packet"  # QUIC protects packets
         text += f" ({plural(records, unit)}, {plural(size, 'byte')} of application data; "
-        text += _finished_words(data["finished_verified"]) + ")"
+        text += _finished_words(data["finished_verified"], _finished_seen(conn)) + ")"
         if data["reason"]:
             text += f"; {data['reason']}"
         failed = data["records_failed_integrity"]
@@ -173,11 +175,32 @@ def opened_words(opened: dict[str, Any]) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def _finished_words(verified: dict[str, bool | None]) -> str:
+def _finished_seen(conn: Connection) -> set[str]:
+    """The directions whose Finished the timeline holds, read (decrypted or in the clear)."""
+    return {
+        event.direction
+        for event in conn.handshake_events
+        if isinstance(event, HandshakeEvent) and isinstance(event.message, hs.Finished)
+    }
+
+
+def _finished_words(verified: dict[str, bool | None], seen: set[str]) -> str:
+    """``seen``: the directions whose Finished was read, so that one without a verdict is
+    said as not checked (a message of the handshake missing: the reason says which), not as
+    not seen."""
     if verified == {"c2s": True, "s2c": True}:
         return "both Finished verify"
-    words = {True: "verifies", False: "does NOT verify", None: "was not seen"}
-    return f"the client's Finished {words[verified['c2s']]}, the server's {words[verified['s2c']]}"
+    words = {
+        direction: "was not checked" if direction in seen else "was not seen"
+        for direction in ("c2s", "s2c")
+        if verified[direction] is None
+    }
+    if words == {"c2s": "was not checked", "s2c": "was not checked"}:
+        return "neither Finished was checked"
+    for direction, value in verified.items():
+        if value is not None:
+            words[direction] = "verifies" if value else "does NOT verify"
+    return f"the client's Finished {words['c2s']}, the server's {words['s2c']}"
 
 
 class ForwardSecrecyTally:

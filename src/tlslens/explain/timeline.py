@@ -101,18 +101,7 @@ def _message_step(conn: Connection, event: HandshakeEvent) -> Step:
         lines = [
             f"Finished ({len(msg.verify_data)}-byte verify_data): a MAC over the whole handshake."
         ]
-        dec = conn.decryption
-        verified = dec.results[event.direction].finished_verified if dec is not None else None
-        if conn.dtls is not None:  # over DTLS, checked by tls/dtls.py
-            verified = conn.dtls.finished_verified[event.direction]
-        if verified is not None:
-            lines.append(
-                "tlslens recomputed it from the transcript and the keys: it matches, so both "
-                "sides saw the same handshake."
-                if verified
-                else "tlslens recomputed it and it does NOT match: wrong secret, or an altered "
-                "handshake."
-            )
+        lines += _finished_lines(conn, event.direction)
     elif isinstance(msg, hs.EncryptedExtensions):
         names = [registry.extension_name(e.type) for e in msg.extensions]
         lines = [
@@ -135,6 +124,28 @@ def _message_step(conn: Connection, event: HandshakeEvent) -> Step:
         lines.append(f"Malformed: {msg.malformed}")
         tone = "warning"
     return Step(event.frame, ts_iso(event.ts_ns), event.direction, title, tuple(lines), tone)
+
+
+def _finished_lines(conn: Connection, direction: str) -> list[str]:
+    """What tlslens made of a Finished: its verdict, or why it was not checked."""
+    dec = conn.decryption
+    result = dec.results[direction] if dec is not None else None
+    verified = result.finished_verified if result is not None else None
+    if conn.dtls is not None:  # over DTLS, checked by tls/dtls.py
+        verified = conn.dtls.finished_verified[direction]
+    elif result is not None and result.finished_unchecked is not None:
+        return [
+            f"Not checked: {result.finished_unchecked}, and it MACs the whole handshake, so no "
+            "secret could make it match."
+        ]
+    if verified is None:
+        return []
+    if verified:
+        return [
+            "tlslens recomputed it from the transcript and the keys: it matches, so both sides "
+            "saw the same handshake."
+        ]
+    return ["tlslens recomputed it and it does NOT match: wrong secret, or an altered handshake."]
 
 
 def _encrypted_step(conn: Connection, event: EncryptedHandshakeEvent, seen: dict[str, int]) -> Step:

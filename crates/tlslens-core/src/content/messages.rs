@@ -172,7 +172,8 @@ impl Content {
     fn signed(&self, io: &mut Io<'_, '_>) -> Option<Vec<u8>> {
         if self.context.tls13() {
             let (dec, _) = io.decryptor.as_mut()?;
-            return dec.transcript_complete().then(|| dec.transcript_hash());
+            let whole = dec.transcript_complete() && dec.transcript_whole();
+            return whole.then(|| dec.transcript_hash());
         }
         self.transcript.clone()
     }

@@ -24,7 +24,7 @@ mod tests;
 #[cfg(test)]
 mod tests_streams;
 
-use crate::decrypt::{Decryptor, Dir, Env, Opened, RsaAnswer, RsaRequest, Suites};
+use crate::decrypt::{Decryptor, Dir, Env, Lack, Opened, RsaAnswer, RsaRequest, Suites};
 use crate::handshake::defrag::{Defragmented, Defragmenter, TypeSet};
 use crate::handshake::Context;
 use crate::records::{CT_APPLICATION_DATA, CT_HANDSHAKE};
@@ -312,18 +312,35 @@ impl Content {
         });
     }
 
-    /// Bytes of `side` were lost: a message being reassembled is dropped.
-    pub fn lost(&mut self, side: u8) {
+    /// Bytes of `side` were lost (records, not inside an application data body skipped): a
+    /// message being reassembled is dropped, and the handshake transcripts lack what the gap
+    /// held (the decryptor's, which its Finished checks need, and the one a client
+    /// CertificateVerify signs).
+    pub fn lost(&mut self, io: &mut Io<'_, '_>, side: u8) {
         let st = self.side_mut(side);
-        if st.defrag.pending() {
+        let mut lack = Lack::Gap;
+        if let Some((msg_type, _, _)) = st.defrag.incomplete() {
             let offset = st.defrag.pending_offset();
             st.defrag.clear();
+            lack = Lack::Lost { msg_type };
             self.finding(
                 Some(side),
                 "handshake",
                 Some(offset),
                 "a handshake message lost bytes in the gap; it is dropped".to_owned(),
             );
+        }
+        self.transcript_lacks(io, side, lack);
+    }
+
+    /// A message of `side` is missing from the handshake as tlslens read it: the decryptor is
+    /// told (its Finished checks are then not held against the secret) and the messages kept
+    /// for a client CertificateVerify are let go (they are no longer what it signs).
+    fn transcript_lacks(&mut self, io: &mut Io<'_, '_>, side: u8, lack: Lack) {
+        self.transcript = None;
+        let dir = self.dir(side);
+        if let Some((dec, _)) = io.decryptor.as_mut() {
+            dec.transcript_lacks(dir, lack);
         }
     }
 
@@ -518,19 +535,37 @@ impl Content {
                     length,
                     offset,
                     limit,
-                }) => Err(format!(
-                    "handshake message type {msg_type} claims {length} bytes (limit {limit}); \
-                     skipped, as far as it claims or to the next record of whole messages"
-                ))
-                .map_err(|message| (message, offset)),
+                }) => Err(((msg_type, length, limit), offset)),
             };
             match item {
                 Ok((msg_type, raw, at)) => self.message(io, side, msg_type, raw, at, decrypted),
-                Err((message, at)) => self.finding(Some(side), "handshake", Some(at), message),
+                Err((claims, at)) => self.oversized(io, side, claims, at),
             }
         }
         if let Some(defrag) = self.defrag_mut(side, stream) {
             defrag.release();
         }
+    }
+
+    /// A message whose header claims (type, length) more than `limit`, skipped: told, and
+    /// missing from the handshake's transcripts.
+    fn oversized(
+        &mut self,
+        io: &mut Io<'_, '_>,
+        side: u8,
+        (msg_type, length, limit): (u8, u32, u32),
+        offset: u64,
+    ) {
+        let message = format!(
+            "handshake message type {msg_type} claims {length} bytes (limit {limit}); skipped, \
+             as far as it claims or to the next record of whole messages"
+        );
+        self.finding(Some(side), "handshake", Some(offset), message);
+        let lack = Lack::Skipped {
+            msg_type,
+            length,
+            limit,
+        };
+        self.transcript_lacks(io, side, lack);
     }
 }

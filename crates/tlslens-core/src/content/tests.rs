@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::{Content, ContentEvent, DataKind, Io};
 use crate::capture::Reader;
 use crate::decrypt::fuzzing::suites;
-use crate::decrypt::{Decryptor, Env, KeyLog, SessionCache, Suites};
+use crate::decrypt::{Decryptor, Env, KeyLog, SessionCache, Status, Suites};
 use crate::flows::tcp::StreamEvent;
 use crate::flows::{FlowEvent, FlowSink, FlowTable, Limits, Step, Verdict};
 use crate::handshake::defrag::MAX_HANDSHAKE_MESSAGE;
@@ -29,6 +29,7 @@ struct Connections<'k> {
     keylog: Option<&'k KeyLog>,
     sessions: SessionCache,
     suites: Suites,
+    max_message: u32,
 }
 
 impl Connections<'_> {
@@ -75,7 +76,7 @@ impl Connections<'_> {
                 },
                 SessionEvent::Gap {
                     side, lost: true, ..
-                } => conn.content.lost(side),
+                } => conn.content.lost(&mut io, side),
                 _ => {}
             }
         }
@@ -95,7 +96,7 @@ impl FlowSink for Connections<'_> {
                         [o.sport, o.dport],
                         self.keylog.is_none(),
                     ),
-                    content: Content::new(o.client_side, MAX_HANDSHAKE_MESSAGE, &KNOWN, false),
+                    content: Content::new(o.client_side, self.max_message, &KNOWN, false),
                     decryptor: Decryptor::new(None, false, None),
                     events: Vec::new(),
                 };
@@ -112,6 +113,19 @@ impl FlowSink for Connections<'_> {
 /// Every TCP connection of a recorded capture: its content events (with its key log when
 /// `keys`), and its content layer at the end.
 fn read(capture: &str, keys: bool) -> Vec<(Vec<ContentEvent>, Content)> {
+    read_with(capture, keys, MAX_HANDSHAKE_MESSAGE)
+        .into_iter()
+        .map(|(events, content, _)| (events, content))
+        .collect()
+}
+
+/// As [`read`], with handshake messages past `max_message` skipped, and each connection's
+/// decryptor at the end.
+fn read_with(
+    capture: &str,
+    keys: bool,
+    max_message: u32,
+) -> Vec<(Vec<ContentEvent>, Content, Decryptor)> {
     let bytes = std::fs::read(format!("{CAPTURES}{capture}")).unwrap();
     let mut keylog = KeyLog::new();
     if keys {
@@ -124,6 +138,7 @@ fn read(capture: &str, keys: bool) -> Vec<(Vec<ContentEvent>, Content)> {
         keylog: keys.then_some(&keylog),
         sessions: SessionCache::new(),
         suites: suites(),
+        max_message,
     };
     let mut reader = Reader::default();
     reader.feed(&bytes);
@@ -148,7 +163,7 @@ fn read(capture: &str, keys: bool) -> Vec<(Vec<ContentEvent>, Content)> {
             conn.content.side_end(0);
             conn.content.side_end(1);
             conn.events.extend(conn.content.drain());
-            (conn.events, conn.content)
+            (conn.events, conn.content, conn.decryptor)
         })
         .collect()
 }
@@ -332,7 +347,7 @@ fn built(records: &[(u8, u8, Vec<u8>)], limit: u32) -> (Vec<ContentEvent>, Conte
     for (side, ctype, body) in records {
         let at = &mut offsets[usize::from(*side)];
         if *ctype == 0 {
-            content.lost(*side);
+            content.lost(&mut io, *side);
             continue;
         }
         content.record(&mut io, *side, *ctype, 0x0303, body, *at);
@@ -574,4 +589,41 @@ fn a_decrypted_run_joins_only_a_decrypted_one() {
         ..run(false, 1)
     };
     assert!(early.absorb(run(false, 1)).is_err());
+}
+
+/// A message tlslens skips past its size limit is missing from the decryptor's transcript:
+/// the Finished are then not checked (not blamed on the secret), and a ClientHello skipped
+/// is why no secret is looked up (it was seen).
+#[test]
+fn a_message_skipped_past_the_limit_is_told_to_the_decryptor() {
+    let text = std::fs::read_to_string(format!("{CAPTURES}demo-tls12-tls13.keys")).unwrap();
+    let mut keylog = KeyLog::new();
+    keylog.add_text(&text, "test", "keylog");
+    let conns = read_with("demo-tls12-tls13.pcapng", true, 500);
+    let [(_, _, tls13), (events, _, tls12)] = conns.as_slice() else {
+        panic!("two connections");
+    };
+    assert!(findings(events).iter().any(|(_, _, message)| message
+        .starts_with("handshake message type 11 claims 1207 bytes (limit 500); skipped")));
+    assert_eq!(tls12.status, Status::Decrypted);
+    assert_eq!(
+        tls12.results.each_ref().map(|r| r.finished_verified),
+        [None, None]
+    );
+    assert_eq!(
+        tls12.reason_text(&keylog, &[], None).as_deref(),
+        Some(
+            "the Finished messages were not checked: tlslens skipped the server's handshake \
+             message type 11 (Certificate), which claims 1,207 bytes, past --max-message's \
+             limit of 500 bytes, and a Finished MACs the whole handshake"
+        )
+    );
+    assert_eq!(tls13.status, Status::NoSecret);
+    assert_eq!(
+        tls13.reason_text(&keylog, &[], None).as_deref(),
+        Some(
+            "the ClientHello was skipped (it claims 508 bytes, past --max-message's limit of \
+             500), so no secret can be looked up"
+        )
+    );
 }

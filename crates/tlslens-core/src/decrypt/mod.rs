@@ -24,6 +24,7 @@ mod digest;
 mod external;
 pub mod fuzzing;
 pub mod keylog;
+mod lack;
 mod record;
 mod report;
 pub mod store;
@@ -33,6 +34,8 @@ mod transcript;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_lack;
 
 use crate::extensions::EARLY_DATA;
 use crate::handshake::messages::{self, ClientHello, Message, ServerHello};
@@ -42,6 +45,7 @@ use crate::protection::{self, CipherSpec, ExternalCbc, Kind, RecordProtection};
 
 pub use digest::DigestLost;
 pub use keylog::KeyLog;
+pub use lack::Lack;
 pub use record::{DirectionResult, Opened};
 pub use store::{SessionCache, Suite, Suites};
 
@@ -196,6 +200,11 @@ pub struct Decryptor {
     /// TLS 1.3: the server's flight, in the transcript, is read.
     server_handshake_keys: bool,
     awaiting_rsa: bool,
+    /// Each side's Finished of the current handshake went by (checked or not).
+    finished_seen: [bool; 2],
+    /// The status and reason before a Finished that did not match blamed the secret: put
+    /// back when that verdict is taken back (lack.rs).
+    blamed: Option<(Status, Option<String>)>,
 }
 
 impl Decryptor {
@@ -241,6 +250,8 @@ impl Decryptor {
             opened: 0,
             server_handshake_keys: false,
             awaiting_rsa: false,
+            finished_seen: [false; 2],
+            blamed: None,
         }
     }
 
@@ -297,6 +308,13 @@ impl Decryptor {
     /// its handshake secret), so that a transcript hash is the one both ends took.
     pub fn transcript_complete(&self) -> bool {
         !self.tls13 || self.server_handshake_keys
+    }
+
+    /// Whether the transcript holds every message of the current handshake that went by (none
+    /// skipped or lost in a gap, none dropped for its size): what it hashes is what both ends
+    /// hashed, as far as the handshake went.
+    pub fn transcript_whole(&self) -> bool {
+        self.transcript.lacking().is_none() && !self.transcript.dropped()
     }
 
     /// One handshake message, raw with its 4-byte header, in order, plaintext or decrypted.
@@ -394,12 +412,7 @@ impl Decryptor {
         if self.hrr_seen {
             return;
         }
-        // A new handshake (the first, or a renegotiation) starts a new transcript, and
-        // derives its own keys.
-        self.transcript.restart();
-        if !self.client_random.is_empty() {
-            self.derivations.push(Derivation::default());
-        }
+        self.new_handshake();
         self.client_random = hello.random.to_vec();
         self.client_session_id = hello.legacy_session_id.to_vec();
         self.client_version = hello.legacy_version;
@@ -507,44 +520,36 @@ impl Decryptor {
     }
 
     fn check_finished(&mut self, dir: Dir, verify_data: &[u8]) {
-        let Some(version) = self.version else {
-            return;
-        };
-        if self.transcript.dropped() {
+        if let Some(seen) = self.finished_seen.get_mut(dir.index()) {
+            *seen = true;
+        }
+        if !self.finished_key(dir) {
             return;
         }
-        let verified = if self.tls13 {
-            // The client's Finished covers the server's flight, which needs its own secret.
-            let base = self.traffic.get(dir.index()).and_then(Option::as_ref);
-            let Some(base) = base.filter(|_| self.transcript_complete()) else {
-                return;
-            };
-            let hash = self.transcript.hash(self.hash);
-            match crate::keys::hkdf::finished_matches(self.hash, base, &hash, verify_data) {
-                Ok(verified) => verified,
-                Err(_) => return,
-            }
+        // A transcript dropped for its size matches nothing: `unchecked` says why.
+        let verified = if self.transcript.dropped() {
+            false
         } else {
-            let Some(master) = &self.master_secret else {
-                return;
-            };
-            let label: &[u8] = match dir {
-                Dir::C2S => b"client finished",
-                Dir::S2C => b"server finished",
-            };
-            if version == prf::SSL3 {
-                let transcript = self.transcript.bytes();
-                prf::finished_matches(version, self.hash, master, label, transcript, verify_data)
-            } else {
-                let hash = self.transcript.session_hash(version, self.hash);
-                let expected = prf::finished_from_hash(version, self.hash, master, label, &hash);
-                bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], verify_data))
+            match self.finished_matches(dir, verify_data) {
+                Some(verified) => verified,
+                None => return,
             }
         };
-        if let Some(result) = self.results.get_mut(dir.index()) {
-            result.finished_verified = Some(verified);
-        }
-        if !verified {
+        let unchecked = self.unchecked().filter(|_| !verified);
+        let Some(result) = self.results.get_mut(dir.index()) else {
+            return;
+        };
+        // A transcript missing a message cannot match, whatever the secret: no verdict then.
+        result.finished_verified = if unchecked.is_some() {
+            None
+        } else {
+            Some(verified)
+        };
+        result.finished_unchecked = unchecked;
+        if result.finished_verified == Some(false) {
+            if self.status != Status::WrongSecret {
+                self.blamed = Some((self.status, self.reason.take()));
+            }
             self.status = Status::WrongSecret;
             self.reason = Some(
                 "Finished does not verify: the secret belongs to another session, or the \
@@ -552,6 +557,47 @@ impl Decryptor {
                     .to_owned(),
             );
         }
+    }
+
+    /// Whether the secret `dir`'s Finished is keyed with is known (TLS 1.3: with the whole
+    /// transcript read, the client's Finished covering the server's encrypted flight).
+    fn finished_key(&self, dir: Dir) -> bool {
+        if self.version.is_none() {
+            return false;
+        }
+        if self.tls13 {
+            let base = self.traffic.get(dir.index()).and_then(Option::as_ref);
+            return base.is_some() && self.transcript_complete();
+        }
+        self.master_secret.is_some()
+    }
+
+    /// Whether `dir`'s Finished is the one the transcript and the secret give (None: the
+    /// secret is not there, see [`Decryptor::finished_key`]).
+    fn finished_matches(&mut self, dir: Dir, verify_data: &[u8]) -> Option<bool> {
+        let version = self.version?;
+        if self.tls13 {
+            let base = self.traffic.get(dir.index()).and_then(Option::as_ref)?;
+            let hash = self.transcript.hash(self.hash);
+            return crate::keys::hkdf::finished_matches(self.hash, base, &hash, verify_data).ok();
+        }
+        let master = self.master_secret.as_ref()?;
+        let label: &[u8] = match dir {
+            Dir::C2S => b"client finished",
+            Dir::S2C => b"server finished",
+        };
+        if version == prf::SSL3 {
+            let transcript = self.transcript.bytes();
+            let verified =
+                prf::finished_matches(version, self.hash, master, label, transcript, verify_data);
+            return Some(verified);
+        }
+        let hash = self.transcript.session_hash(version, self.hash);
+        let expected = prf::finished_from_hash(version, self.hash, master, label, &hash);
+        Some(bool::from(subtle::ConstantTimeEq::ct_eq(
+            &expected[..],
+            verify_data,
+        )))
     }
 }
 

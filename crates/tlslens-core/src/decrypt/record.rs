@@ -24,6 +24,9 @@ pub struct DirectionResult {
     /// Hashed on a worker thread (digest.rs).
     pub sha256: PlainDigest,
     pub finished_verified: Option<bool>,
+    /// Why this side's Finished was not held against the secret (a transcript missing a
+    /// message: lack.rs), when it was not.
+    pub finished_unchecked: Option<String>,
 }
 
 impl DirectionResult {
@@ -174,6 +177,8 @@ impl Decryptor {
         if result.records_decrypted == 0 {
             self.status = Status::WrongSecret;
             self.reason.get_or_insert_with(|| reason.to_owned());
+            // The records blame the secret too: a Finished taken back does not clear it.
+            self.blamed = None;
         }
     }
 

@@ -71,21 +71,32 @@ impl Decryptor {
 
     /// The reason `show --json` gives: the one kept, else why nothing (or not all) opened;
     /// `stopped`: where and why tlslens stopped reading the connection (a bound met), which
-    /// then explains a ServerHello never read.
+    /// then explains a ServerHello never read. A Finished not checked adds why (lack.rs).
     pub fn reason_text(
         &self,
         keylog: &KeyLog,
         missing: &[&str],
         stopped: Option<&str>,
     ) -> Option<String> {
-        if self.reason.is_some() {
-            return self.reason.clone();
+        let reason = self.reason.clone();
+        let reason = reason.or_else(|| self.status_text(keylog, missing, stopped));
+        // A Finished not checked is said whatever else is: its verdict is not there.
+        match (reason, self.unchecked_text()) {
+            (Some(reason), Some(unchecked)) => Some(format!("{reason}; {unchecked}")),
+            (reason, unchecked) => reason.or(unchecked),
         }
+    }
+
+    /// Why the status is what it is, when no reason was kept as it happened.
+    fn status_text(
+        &self,
+        keylog: &KeyLog,
+        missing: &[&str],
+        stopped: Option<&str>,
+    ) -> Option<String> {
         let random = &self.client_random;
         match self.status {
-            Status::NoSecret if random.is_empty() => {
-                Some("no ClientHello was seen, so no secret can be looked up".to_owned())
-            }
+            Status::NoSecret if random.is_empty() => Some(self.no_client_hello()),
             Status::NoSecret if self.version.is_none() && keylog.knows(random) => {
                 Some(no_server_hello(random, stopped))
             }

@@ -12,17 +12,17 @@ use super::{Decryptor, Dir, Env, ExternalFactory, Opened, Part, SessionCache, St
 use crate::keys::{hkdf, HashAlg};
 use crate::protection::{xor_seq, ExternalCbc};
 
-const CR: [u8; 32] = [0xC1; 32];
+pub(super) const CR: [u8; 32] = [0xC1; 32];
 const SHTS: [u8; 32] = [0x22; 32];
 const CHTS: [u8; 32] = [0x11; 32];
 const STS0: [u8; 32] = [0x33; 32];
 
-fn message(msg_type: u8, body: &[u8]) -> Vec<u8> {
+pub(super) fn message(msg_type: u8, body: &[u8]) -> Vec<u8> {
     let len = u32::try_from(body.len()).unwrap().to_be_bytes();
     [&[msg_type], &len[1..], body].concat()
 }
 
-fn client_hello(suite: u16) -> Vec<u8> {
+pub(super) fn client_hello(suite: u16) -> Vec<u8> {
     let body = [
         &[3, 3][..],
         &CR,
@@ -34,7 +34,7 @@ fn client_hello(suite: u16) -> Vec<u8> {
     message(1, &body)
 }
 
-fn server_hello(suite: u16, tls13: bool) -> Vec<u8> {
+pub(super) fn server_hello(suite: u16, tls13: bool) -> Vec<u8> {
     let exts: &[u8] = if tls13 {
         &[0, 6, 0, 0x2b, 0, 2, 3, 4]
     } else {
@@ -52,7 +52,7 @@ fn server_hello(suite: u16, tls13: bool) -> Vec<u8> {
     message(2, &body)
 }
 
-fn line(label: &str, secret: &[u8]) -> String {
+pub(super) fn line(label: &str, secret: &[u8]) -> String {
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     format!("{label} {} {}\n", hex(&CR), hex(secret))
 }
@@ -78,14 +78,14 @@ fn seal(secret: &[u8], seq: u64, ctype: u8, content: &[u8]) -> Vec<u8> {
 /// TLS_RSA_WITH_SEED_CBC_SHA: a cipher the caller supplies.
 const SEED_SUITE: u16 = 0x0096;
 
-struct Run {
-    keylog: KeyLog,
+pub(super) struct Run {
+    pub(super) keylog: KeyLog,
     sessions: SessionCache,
-    dec: Decryptor,
+    pub(super) dec: Decryptor,
 }
 
 impl Run {
-    fn new(keylog_text: &str) -> Self {
+    pub(super) fn new(keylog_text: &str) -> Self {
         Self::with_external(keylog_text, None)
     }
 
@@ -99,7 +99,7 @@ impl Run {
         }
     }
 
-    fn message(&mut self, dir: Dir, raw: &[u8]) -> Option<super::RsaRequest> {
+    pub(super) fn message(&mut self, dir: Dir, raw: &[u8]) -> Option<super::RsaRequest> {
         let suites = suites();
         let mut env = Env {
             keylog: &self.keylog,

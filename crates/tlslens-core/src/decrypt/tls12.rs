@@ -92,6 +92,17 @@ impl Decryptor {
         let Some(version) = self.version else {
             return;
         };
+        // RFC 7627 §4: the session hash covers the handshake up to the ClientKeyExchange, so
+        // a transcript missing a message gives another master secret (and records that fail
+        // as if the secret were wrong).
+        let unknown = self.unchecked().filter(|_| self.extended_master_secret);
+        if let Some(why) = unknown {
+            self.reason = Some(format!(
+                "the extended master secret hashes the handshake up to the ClientKeyExchange, \
+                 and {why}: the keys cannot be derived"
+            ));
+            return;
+        }
         self.derive("pre_master_secret", premaster);
         let mut session_hash = None;
         if self.extended_master_secret {

@@ -10,6 +10,8 @@
 
 use digest::DynDigest;
 
+use super::lack::Lack;
+use super::Dir;
 use crate::keys::HashAlg;
 
 /// A handshake transcript longer than this is dropped (its Finished is then not checked):
@@ -28,6 +30,8 @@ pub struct Transcript {
     bytes: Vec<u8>,
     /// It grew past `MAX_TRANSCRIPT`: nothing is kept until the next handshake.
     dropped: bool,
+    /// A message of this handshake is not in it, and why (the first one missing).
+    lacking: Option<(Dir, Lack)>,
     running: Vec<Running>,
 }
 
@@ -48,6 +52,7 @@ impl Transcript {
         self.bytes.clear();
         self.running.clear();
         self.dropped = false;
+        self.lacking = None;
     }
 
     /// The transcript became `bytes` (a HelloRetryRequest's message_hash).
@@ -58,6 +63,15 @@ impl Transcript {
 
     pub fn dropped(&self) -> bool {
         self.dropped
+    }
+
+    /// A message of `dir` is not in this handshake's transcript, for the reason `lack` says.
+    pub fn lacks(&mut self, dir: Dir, lack: Lack) {
+        self.lacking = Some((dir, lack));
+    }
+
+    pub fn lacking(&self) -> Option<(Dir, Lack)> {
+        self.lacking
     }
 
     pub fn bytes(&self) -> &[u8] {

@@ -37,6 +37,30 @@ pub const CERTIFICATE_STATUS: u8 = 22;
 pub const KEY_UPDATE: u8 = 24;
 pub const COMPRESSED_CERTIFICATE: u8 = 25;
 
+/// The name a message of `msg_type` goes by in the RFCs and the timeline, for the types
+/// tlslens reads (None for the others, which a text names by number alone).
+pub fn type_name(msg_type: u8) -> Option<&'static str> {
+    Some(match msg_type {
+        HELLO_REQUEST => "HelloRequest",
+        CLIENT_HELLO => "ClientHello",
+        SERVER_HELLO => "ServerHello",
+        NEW_SESSION_TICKET => "NewSessionTicket",
+        END_OF_EARLY_DATA => "EndOfEarlyData",
+        ENCRYPTED_EXTENSIONS => "EncryptedExtensions",
+        CERTIFICATE => "Certificate",
+        SERVER_KEY_EXCHANGE => "ServerKeyExchange",
+        CERTIFICATE_REQUEST => "CertificateRequest",
+        SERVER_HELLO_DONE => "ServerHelloDone",
+        CERTIFICATE_VERIFY => "CertificateVerify",
+        CLIENT_KEY_EXCHANGE => "ClientKeyExchange",
+        FINISHED => "Finished",
+        CERTIFICATE_STATUS => "CertificateStatus",
+        KEY_UPDATE => "KeyUpdate",
+        COMPRESSED_CERTIFICATE => "CompressedCertificate",
+        _ => return None,
+    })
+}
+
 /// RFC 8446 §4.1.3: a ServerHello with this random is a HelloRetryRequest.
 pub const HRR_RANDOM: [u8; 32] = [
     0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C, 0x02, 0x1E, 0x65, 0xB8, 0x91,

@@ -1,0 +1,220 @@
+//! A handshake transcript that lacks a message, and the Finished checks it withholds.
+//!
+//! Strategy: a Finished is a MAC over every handshake message before it, so a transcript
+//! missing one can never reproduce it, whatever the secret. A message goes missing in two
+//! ways that are tlslens' or the capture's doing, never the key log's: tlslens skipped it
+//! (its header claims more than `--max-message`), or bytes of its side were lost in a gap
+//! of the capture. The content layer tells the decryptor of each
+//! ([`Decryptor::transcript_lacks`]); from then until the next handshake a Finished that
+//! does not match is no verdict (its direction keeps why, for the narration), and a mismatch
+//! told before the gap was known is taken back: a hole is declared only when its stream
+//! gives up waiting for it (a bound, or the connection's end), often after the other side's
+//! Finished was read. A Finished that matches still counts: a match proves the transcript
+//! held was the one both ends hashed (the bytes lost were not handshake ones). A transcript
+//! dropped for its size (`MAX_TRANSCRIPT`) is told the same way.
+//!
+//! Bytes a side sends after its own Finished are in no Finished of that handshake (RFC 5246
+//! §7.4.9, RFC 8446 §4.4.4): a gap there is ignored, unless it swallowed a ClientHello,
+//! which begins the next handshake.
+
+use super::{Decryptor, Derivation, Dir, Status};
+use crate::capture::thousands;
+use crate::handshake::{self as hs, type_name};
+
+/// Why the current handshake's transcript lacks a message of one side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lack {
+    /// tlslens skipped a message whose header claims `length` bytes, past `--max-message`'s
+    /// `limit`.
+    Skipped {
+        msg_type: u8,
+        length: u32,
+        limit: u32,
+    },
+    /// A message being gathered lost bytes in a gap of the capture and was dropped.
+    Lost { msg_type: u8 },
+    /// Whole records of the side were missing from the capture (a gap between messages).
+    Gap,
+}
+
+impl Lack {
+    fn msg_type(self) -> Option<u8> {
+        match self {
+            Lack::Skipped { msg_type, .. } | Lack::Lost { msg_type } => Some(msg_type),
+            Lack::Gap => None,
+        }
+    }
+
+    /// What is missing and why, as a clause of a reason: "tlslens skipped the server's
+    /// handshake message type 11 (Certificate), which claims 1,207 bytes, past …".
+    pub fn text(self, dir: Dir) -> String {
+        let side = who(dir);
+        match self {
+            Lack::Skipped {
+                msg_type,
+                length,
+                limit,
+            } => format!(
+                "tlslens skipped the {side}'s handshake message {}, which claims {} bytes, past \
+                 --max-message's limit of {} bytes",
+                message(msg_type),
+                thousands(u64::from(length)),
+                thousands(u64::from(limit)),
+            ),
+            Lack::Lost { msg_type } => format!(
+                "the {side}'s handshake message {} lost bytes in a gap of the capture and was \
+                 dropped",
+                message(msg_type)
+            ),
+            Lack::Gap => format!(
+                "records of the {side}'s handshake are missing from the capture (a gap before \
+                 its Finished)"
+            ),
+        }
+    }
+}
+
+fn who(dir: Dir) -> &'static str {
+    match dir {
+        Dir::C2S => "client",
+        Dir::S2C => "server",
+    }
+}
+
+/// "type 11 (Certificate)", or "type 99" for a type tlslens does not name.
+fn message(msg_type: u8) -> String {
+    match type_name(msg_type) {
+        Some(name) => format!("type {msg_type} ({name})"),
+        None => format!("type {msg_type}"),
+    }
+}
+
+/// Why a Finished of a transcript that grew past `MAX_TRANSCRIPT` is not checked.
+pub(super) fn dropped_text() -> String {
+    format!(
+        "the handshake is longer than the {} MiB of transcript tlslens keeps",
+        super::MAX_TRANSCRIPT >> 20
+    )
+}
+
+impl Decryptor {
+    /// The handshake transcript lacks a message of `dir`, for the reason `lack` gives: the
+    /// current handshake's Finished are not held against the secret (see the module's
+    /// Strategy). A ClientHello lacking begins a handshake of its own, without a secret.
+    pub fn transcript_lacks(&mut self, dir: Dir, lack: Lack) {
+        let hello = dir == Dir::C2S && lack.msg_type() == Some(hs::CLIENT_HELLO);
+        if hello && !self.hrr_seen {
+            // The previous handshake's random would look up its keys for this one.
+            self.new_handshake();
+            self.client_random.clear();
+        } else if self.finished_seen.get(dir.index()) == Some(&true) {
+            return;
+        }
+        if self.transcript.lacking().is_none() {
+            // The first message missing is the one to name: the others follow from it.
+            self.transcript.lacks(dir, lack);
+        }
+        self.withdraw_finished();
+    }
+
+    /// A new handshake starts (the first, or a renegotiation): a new transcript, and keys and
+    /// Finished of its own.
+    pub(super) fn new_handshake(&mut self) {
+        self.transcript.restart();
+        self.finished_seen = [false; 2];
+        if !self.client_random.is_empty() {
+            self.derivations.push(Derivation::default());
+        }
+    }
+
+    /// Why a Finished of the current handshake is not checked, if it is not.
+    pub(super) fn unchecked(&self) -> Option<String> {
+        if self.transcript.dropped() {
+            return Some(dropped_text());
+        }
+        let (dir, lack) = self.transcript.lacking()?;
+        Some(lack.text(dir))
+    }
+
+    /// This handshake's Finished that did not match are no verdict now; the secret they
+    /// blamed is cleared of it when nothing else blames it.
+    fn withdraw_finished(&mut self) {
+        let Some(why) = self.unchecked() else {
+            return;
+        };
+        for dir in Dir::BOTH {
+            let seen = self.finished_seen.get(dir.index()) == Some(&true);
+            if let Some(result) = self.results.get_mut(dir.index()) {
+                if seen && result.finished_verified == Some(false) {
+                    result.finished_verified = None;
+                    result.finished_unchecked = Some(why.clone());
+                }
+            }
+        }
+        let blamed = self
+            .results
+            .iter()
+            .any(|r| r.finished_verified == Some(false));
+        if !blamed && self.status == Status::WrongSecret {
+            if let Some((status, reason)) = self.blamed.take() {
+                self.status = status;
+                self.reason = reason;
+            }
+        }
+    }
+
+    /// The reason's clause for the Finished not checked: "the Finished messages were not
+    /// checked: …, and a Finished MACs the whole handshake".
+    pub(super) fn unchecked_text(&self) -> Option<String> {
+        let [c2s, s2c] = &self.results;
+        let (subject, why) = match (&c2s.finished_unchecked, &s2c.finished_unchecked) {
+            (Some(client), Some(server)) if client == server => {
+                ("the Finished messages were", client.clone())
+            }
+            (Some(client), Some(server)) => {
+                let both = format!("{client}; the server's Finished was not checked: {server}");
+                ("the client's Finished was", both)
+            }
+            (Some(client), None) => ("the client's Finished was", client.clone()),
+            (None, Some(server)) => ("the server's Finished was", server.clone()),
+            (None, None) => return None,
+        };
+        Some(format!(
+            "{subject} not checked: {why}, and a Finished MACs the whole handshake"
+        ))
+    }
+
+    /// Why no secret can be looked up without a ClientHello: the one tlslens skipped or a
+    /// gap took, when one did.
+    pub(super) fn no_client_hello(&self) -> String {
+        let lacking = self.transcript.lacking();
+        match lacking {
+            Some((
+                Dir::C2S,
+                Lack::Skipped {
+                    msg_type: hs::CLIENT_HELLO,
+                    length,
+                    limit,
+                },
+            )) => format!(
+                "the ClientHello was skipped (it claims {} bytes, past --max-message's limit of \
+                 {}), so no secret can be looked up",
+                thousands(u64::from(length)),
+                thousands(u64::from(limit)),
+            ),
+            Some((
+                Dir::C2S,
+                Lack::Lost {
+                    msg_type: hs::CLIENT_HELLO,
+                },
+            )) => "the ClientHello lost bytes in a gap of the capture and was dropped, so no \
+                   secret can be looked up"
+                .to_owned(),
+            Some((Dir::C2S, Lack::Gap)) => "no ClientHello was read (records of the client's \
+                                            handshake are missing from the capture), so no \
+                                            secret can be looked up"
+                .to_owned(),
+            _ => "no ClientHello was seen, so no secret can be looked up".to_owned(),
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! A transcript that lacks a message (lack.rs): TLS 1.2 handshakes built here, with one
+//! message skipped past the size limit or lost in a gap, whose Finished are then no verdict
+//! on the secret.
+
+use super::tests::{client_hello, line, message, server_hello, Run, CR};
+use super::{Dir, Lack, Status};
+use crate::keys::{prf, HashAlg};
+
+/// TLS_RSA_WITH_AES_128_CBC_SHA: its TLS 1.2 Finished use the SHA-256 PRF.
+const SUITE: u16 = 0x002F;
+const MASTER: [u8; 48] = [0x4D; 48];
+const CERTIFICATE_SKIPPED: Lack = Lack::Skipped {
+    msg_type: 11,
+    length: 1207,
+    limit: 500,
+};
+
+/// A TLS 1.2 handshake's messages, in order: ClientHello, ServerHello, Certificate (an
+/// empty list), ServerHelloDone, ClientKeyExchange.
+fn messages() -> [Vec<u8>; 5] {
+    [
+        client_hello(SUITE),
+        server_hello(SUITE, false),
+        message(11, &[0, 0, 0]),
+        message(14, &[]),
+        message(16, &[0, 2, 1, 2]),
+    ]
+}
+
+/// The Finished message `label` ("client finished"…) makes over `transcript`.
+fn finished(label: &[u8], transcript: &[&Vec<u8>]) -> Vec<u8> {
+    let bytes: Vec<u8> = transcript.iter().flat_map(|m| m.iter().copied()).collect();
+    let hash = prf::session_hash(prf::TLS12, HashAlg::Sha256, &bytes);
+    let verify = prf::finished_from_hash(prf::TLS12, HashAlg::Sha256, &MASTER, label, &hash);
+    message(20, &verify)
+}
+
+fn run() -> Run {
+    Run::new(&line("CLIENT_RANDOM", &MASTER))
+}
+
+fn reason(run: &Run) -> Option<String> {
+    run.dec.reason_text(&run.keylog, &[], None)
+}
+
+#[test]
+fn a_finished_after_a_message_skipped_past_the_limit_is_not_held_against_the_secret() {
+    let [ch, sh, cert, shd, cke] = messages();
+    let client = finished(b"client finished", &[&ch, &sh, &cert, &shd, &cke]);
+    let server = finished(b"server finished", &[&ch, &sh, &cert, &shd, &cke, &client]);
+    let mut run = run();
+    run.message(Dir::C2S, &ch);
+    run.message(Dir::S2C, &sh);
+    // The content layer skipped the Certificate: the decryptor never sees it.
+    run.dec.transcript_lacks(Dir::S2C, CERTIFICATE_SKIPPED);
+    for (dir, raw) in [
+        (Dir::S2C, &shd),
+        (Dir::C2S, &cke),
+        (Dir::C2S, &client),
+        (Dir::S2C, &server),
+    ] {
+        run.message(dir, raw);
+    }
+    let why = "tlslens skipped the server's handshake message type 11 (Certificate), which \
+               claims 1,207 bytes, past --max-message's limit of 500 bytes";
+    for result in &run.dec.results {
+        assert_eq!(result.finished_verified, None);
+        assert_eq!(result.finished_unchecked.as_deref(), Some(why));
+    }
+    assert_eq!(run.dec.status, Status::Decrypted);
+    assert_eq!(
+        reason(&run),
+        Some(format!(
+            "the Finished messages were not checked: {why}, and a Finished MACs the whole \
+             handshake"
+        ))
+    );
+}
+
+#[test]
+fn a_mismatch_told_before_a_gap_was_known_is_taken_back() {
+    let [ch, sh, cert, shd, cke] = messages();
+    let client = finished(b"client finished", &[&ch, &sh, &cert, &shd, &cke]);
+    let mut run = run();
+    // The server's ServerHelloDone is held behind a hole: the client's Finished comes first.
+    for (dir, raw) in [
+        (Dir::C2S, &ch),
+        (Dir::S2C, &sh),
+        (Dir::S2C, &cert),
+        (Dir::C2S, &cke),
+        (Dir::C2S, &client),
+    ] {
+        run.message(dir, raw);
+    }
+    assert_eq!(run.dec.results[0].finished_verified, Some(false));
+    assert_eq!(run.dec.status, Status::WrongSecret);
+    run.dec.transcript_lacks(Dir::S2C, Lack::Gap);
+    assert_eq!(run.dec.results[0].finished_verified, None);
+    assert_eq!(run.dec.status, Status::Decrypted);
+    assert_eq!(
+        reason(&run).as_deref(),
+        Some(
+            "the client's Finished was not checked: records of the server's handshake are \
+             missing from the capture (a gap before its Finished), and a Finished MACs the \
+             whole handshake"
+        )
+    );
+}
+
+#[test]
+fn a_match_stands_and_a_gap_after_a_sides_finished_changes_nothing() {
+    let [ch, sh, cert, shd, cke] = messages();
+    let client = finished(b"client finished", &[&ch, &sh, &cert, &shd, &cke]);
+    let mut run = run();
+    for (dir, raw) in [(Dir::C2S, &ch), (Dir::S2C, &sh), (Dir::S2C, &cert)] {
+        run.message(dir, raw);
+    }
+    // Bytes of the server lost here held no handshake message: the Finished still match.
+    run.dec.transcript_lacks(Dir::S2C, Lack::Gap);
+    for (dir, raw) in [(Dir::S2C, &shd), (Dir::C2S, &cke), (Dir::C2S, &client)] {
+        run.message(dir, raw);
+    }
+    assert_eq!(run.dec.results[0].finished_verified, Some(true));
+    assert_eq!(run.dec.results[0].finished_unchecked, None);
+
+    let mut run = self::run();
+    for (dir, raw) in [
+        (Dir::C2S, &ch),
+        (Dir::S2C, &sh),
+        (Dir::S2C, &cert),
+        (Dir::S2C, &shd),
+        (Dir::C2S, &cke),
+        (Dir::C2S, &client),
+    ] {
+        run.message(dir, raw);
+    }
+    // The client's bytes after its Finished are in no Finished of this handshake: a server
+    // Finished that does not match still blames the secret.
+    run.dec.transcript_lacks(Dir::C2S, Lack::Gap);
+    run.message(Dir::S2C, &message(20, &[0; 12]));
+    assert_eq!(run.dec.results[0].finished_verified, Some(true));
+    assert_eq!(run.dec.results[1].finished_verified, Some(false));
+    assert_eq!(run.dec.status, Status::WrongSecret);
+}
+
+#[test]
+fn a_client_hello_skipped_is_why_no_secret_is_looked_up() {
+    let mut run = run();
+    let skipped = Lack::Skipped {
+        msg_type: 1,
+        length: 508,
+        limit: 500,
+    };
+    run.dec.transcript_lacks(Dir::C2S, skipped);
+    run.message(Dir::S2C, &server_hello(0x1301, true));
+    assert_eq!(run.dec.status, Status::NoSecret);
+    assert_eq!(
+        reason(&run).as_deref(),
+        Some(
+            "the ClientHello was skipped (it claims 508 bytes, past --max-message's limit of \
+             500), so no secret can be looked up"
+        )
+    );
+    let mut run = self::run();
+    run.dec
+        .transcript_lacks(Dir::C2S, Lack::Lost { msg_type: 1 });
+    assert_eq!(
+        reason(&run).as_deref(),
+        Some(
+            "the ClientHello lost bytes in a gap of the capture and was dropped, so no secret \
+             can be looked up"
+        )
+    );
+}
+
+#[test]
+fn a_renegotiation_starts_with_a_whole_transcript() {
+    let [ch, sh, cert, shd, cke] = messages();
+    let client = finished(b"client finished", &[&ch, &sh, &cert, &shd, &cke]);
+    let mut run = run();
+    run.message(Dir::C2S, &ch);
+    run.message(Dir::S2C, &sh);
+    run.dec.transcript_lacks(Dir::S2C, CERTIFICATE_SKIPPED);
+    for (dir, raw) in [(Dir::S2C, &shd), (Dir::C2S, &cke), (Dir::C2S, &client)] {
+        run.message(dir, raw);
+    }
+    assert_eq!(run.dec.results[0].finished_verified, None);
+    // The second handshake holds every message: its Finished is checked again.
+    for (dir, raw) in [
+        (Dir::C2S, &ch),
+        (Dir::S2C, &sh),
+        (Dir::S2C, &cert),
+        (Dir::S2C, &shd),
+        (Dir::C2S, &cke),
+        (Dir::C2S, &client),
+    ] {
+        run.message(dir, raw);
+    }
+    assert_eq!(run.dec.derivations.len(), 2);
+    assert_eq!(run.dec.results[0].finished_verified, Some(true));
+    assert_eq!(run.dec.results[0].finished_unchecked, None);
+    assert_eq!(reason(&run), None);
+    // A renegotiation's ClientHello skipped: a handshake of its own, with no secret (the
+    // last one's random would find the last one's).
+    let hello = Lack::Skipped {
+        msg_type: 1,
+        length: 70_000,
+        limit: 65_536,
+    };
+    run.dec.transcript_lacks(Dir::C2S, hello);
+    assert_eq!(run.dec.derivations.len(), 3);
+    assert!(run.dec.client_random.is_empty());
+    assert!(!run.dec.transcript_whole());
+}
+
+#[test]
+fn an_extended_master_secret_is_not_derived_from_a_transcript_that_lacks_a_message() {
+    // ServerHello with extended_master_secret (RFC 7627).
+    let body = [
+        &[3, 3][..],
+        &[0x5E; 32],
+        &[0],
+        &SUITE.to_be_bytes(),
+        &[0],
+        &[0, 4, 0, 23, 0, 0],
+    ]
+    .concat();
+    let mut run = Run::new("");
+    run.message(Dir::C2S, &client_hello(SUITE));
+    run.message(Dir::S2C, &message(2, &body));
+    run.dec
+        .transcript_lacks(Dir::S2C, Lack::Lost { msg_type: 11 });
+    run.message(Dir::S2C, &message(14, &[]));
+    let request = run.message(Dir::C2S, &message(16, &[0, 2, 1, 2]));
+    assert!(request.is_some());
+    run.dec
+        .rsa_premaster(Some(&[[3u8, 3].as_slice(), &[7; 46]].concat()));
+    assert_eq!(run.dec.master_secret, None);
+    assert_eq!(run.dec.status, Status::NoSecret);
+    assert_eq!(
+        run.dec.reason.as_deref(),
+        Some(
+            "the extended master secret hashes the handshake up to the ClientKeyExchange, and \
+             the server's handshake message type 11 (Certificate) lost bytes in a gap of the \
+             capture and was dropped: the keys cannot be derived"
+        )
+    );
+    assert_eq!(run.dec.client_random, CR);
+}

@@ -1,0 +1,174 @@
+"""A handshake message missing from what tlslens read is not the key log's fault.
+
+When tlslens skips a message (its header claims more than ``--max-message``) or the capture
+lost one in a gap, the transcript the Finished are recomputed from lacks it: they cannot
+match, whatever the secret. The decryption must then say why they were not checked, and
+never "wrong secret" (crates/tlslens-core/src/decrypt/lack.rs).
+
+The gap cases are the TLS 1.2 connection of ``demo-tls12-tls13.pcapng`` framed again with
+the server's flight cut in records and one record left out of the capture.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tlslens.capture.writer import PcapngWriter
+from tlslens.cli import main
+from tlslens.explain.derivation import _finished_words
+from tlslens.flows.synth import Chunk, Close, iter_frames
+from tlslens.model import Endpoint
+
+from _frames import read_frames
+from conftest import CAPTURES
+
+DEMO = CAPTURES / "demo-tls12-tls13.pcapng"
+DEMO_KEYS = CAPTURES / "demo-tls12-tls13.keys"
+TLS12_CLIENT_PORT = 47820  # the demo's second connection, TLS 1.2
+ETHERNET_IPV4_TCP = 14 + 20 + 20  # the headers synth writes before a segment's payload
+CERTIFICATE_SKIPPED = (
+    "tlslens skipped the server's handshake message type 11 (Certificate), which claims "
+    "1,207 bytes, past --max-message's limit of 500 bytes"
+)
+
+
+def _show(*args: str) -> str:
+    result = CliRunner().invoke(main, ["show", "--keylog", str(DEMO_KEYS), *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _decryptions(capture: Path, *args: str) -> list[dict[str, object]]:
+    lines = _show("--json", *args, str(capture)).splitlines()
+    return [json.loads(line)["decryption"] for line in lines if '"decryption"' in line]
+
+
+def _blames_the_secret(text: str) -> bool:
+    return any(
+        words in text
+        for words in ("wrong secret", "wrong_secret", "does NOT match", "does not verify")
+    )
+
+
+def test_messages_skipped_past_max_message_are_why_not_the_secret() -> None:
+    first, second = _decryptions(DEMO, "--max-message", "500")
+    assert first["status"] == "no_secret"
+    assert first["reason"] == (
+        "the ClientHello was skipped (it claims 508 bytes, past --max-message's limit of 500), "
+        "so no secret can be looked up"
+    )
+    assert second["status"] == "decrypted"
+    assert second["finished_verified"] == {"c2s": None, "s2c": None}
+    assert second["reason"] == (
+        f"the Finished messages were not checked: {CERTIFICATE_SKIPPED}, and a Finished MACs "
+        "the whole handshake"
+    )
+    text = _show("--max-message", "500", str(DEMO))
+    assert not _blames_the_secret(text)
+    assert "neither Finished was checked" in text
+    not_checked = (
+        f"Not checked: {CERTIFICATE_SKIPPED}, and it MACs the whole handshake, so no secret "
+        "could make it match."
+    )
+    assert text.count(not_checked) == 2  # on each Finished of the TLS 1.2 connection
+    # Without the limit, both connections' Finished verify as before.
+    for decryption in _decryptions(DEMO):
+        assert decryption["finished_verified"] == {"c2s": True, "s2c": True}
+
+
+def _tls12_chunks() -> list[tuple[int, int, bytes]]:
+    """The demo's TLS 1.2 connection as (ts_ns, side, payload), one per segment."""
+    chunks = []
+    for ts_ns, _linktype, frame in read_frames(DEMO):
+        tcp = 14 + (frame[14] & 15) * 4
+        payload = frame[tcp + (frame[tcp + 12] >> 4) * 4 :]
+        sport = int.from_bytes(frame[tcp : tcp + 2])
+        dport = int.from_bytes(frame[tcp + 2 : tcp + 4])
+        if payload and TLS12_CLIENT_PORT in (sport, dport):
+            chunks.append((ts_ns, 0 if sport == TLS12_CLIENT_PORT else 1, payload))
+    return chunks
+
+
+def _record(body: bytes) -> bytes:
+    return b"\x16\x03\x03" + len(body).to_bytes(2, "big") + body
+
+
+def _gapped(path: Path, lost: bool) -> Path:
+    """The TLS 1.2 connection with part of the server's flight (ServerHello, Certificate,
+    ServerKeyExchange, ServerHelloDone, one record each) missing: its ServerKeyExchange
+    record, or (``lost``) the second of two records the Certificate is cut into."""
+    chunks = _tls12_chunks()
+    ts_ns, side, flight = chunks[1]
+    hello, certificate, rest = flight[:98], flight[98:1314], flight[1314:]
+    if lost:
+        message = certificate[5:]
+        parts = [hello + _record(message[:600]), _record(message[600:]), rest]
+    else:
+        parts = [hello + certificate, rest[:305], rest[305:]]
+    chunks[1:2] = [(ts_ns + i, side, part) for i, part in enumerate(parts)]
+    missing = parts[1]
+    end = chunks[-1][0] + 1000
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(tsresol=9)
+        for frame_ts, frame in iter_frames(
+            Endpoint(bytes([10, 0, 0, 1]), 40000),
+            Endpoint(bytes([10, 0, 0, 2]), 443),
+            syn_ts_ns=chunks[0][0] - 2000,
+            synack_ts_ns=chunks[0][0] - 1000,
+            chunks=[Chunk(ts, side, data) for ts, side, data in chunks],
+            closes=[Close(end, 0, "fin"), Close(end + 1000, 1, "fin")],
+        ):
+            if frame[ETHERNET_IPV4_TCP:] != missing:
+                writer.add_packet(frame_ts, frame)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("lost", "why"),
+    [
+        (
+            False,
+            "records of the server's handshake are missing from the capture (a gap before its "
+            "Finished)",
+        ),
+        (
+            True,
+            "the server's handshake message type 11 (Certificate) lost bytes in a gap of the "
+            "capture and was dropped",
+        ),
+    ],
+)
+def test_a_handshake_gap_is_why_the_finished_are_not_checked(
+    tmp_path: Path, lost: bool, why: str
+) -> None:
+    capture = _gapped(tmp_path / "gap.pcapng", lost)
+    text = _show(str(capture))
+    assert ("a handshake message lost bytes in the gap; it is dropped" in text) == lost
+    [decryption] = _decryptions(capture)
+    assert decryption["status"] == "decrypted"
+    assert decryption["finished_verified"] == {"c2s": None, "s2c": None}
+    assert decryption["reason"] == (
+        f"the Finished messages were not checked: {why}, and a Finished MACs the whole handshake"
+    )
+    assert not _blames_the_secret(text)
+    assert text.count(f"Not checked: {why}") == 2
+
+
+def test_a_finished_without_a_verdict_is_not_checked_when_seen() -> None:
+    assert _finished_words({"c2s": True, "s2c": None}, set()) == (
+        "the client's Finished verifies, the server's was not seen"
+    )
+    assert _finished_words({"c2s": True, "s2c": None}, {"c2s", "s2c"}) == (
+        "the client's Finished verifies, the server's was not checked"
+    )
+    assert _finished_words({"c2s": None, "s2c": None}, {"c2s", "s2c"}) == (
+        "neither Finished was checked"
+    )
+    assert _finished_words({"c2s": None, "s2c": False}, {"s2c"}) == (
+        "the client's Finished was not seen, the server's does NOT verify"
+    )
