@@ -133,8 +133,7 @@ def _gapped(path: Path, lost: bool) -> Path:
     [
         (
             False,
-            "records of the server's handshake are missing from the capture (a gap before its "
-            "Finished)",
+            "bytes the server sent before its Finished are missing from the capture (a gap)",
         ),
         (
             True,

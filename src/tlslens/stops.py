@@ -89,7 +89,8 @@ def after_stop(datagrams: int, pairs: int, first: int) -> str:
         f"association tlslens stopped reading early {'was' if datagrams == 1 else 'were'} "
         f"skipped (the first is frame {first}): read as a new association, the rest of that "
         f"conversation would seem to start after its handshake; a pair is read again after "
-        f"{idle} s without a datagram"
+        f"{idle} s without a datagram, or at a DTLS ClientHello (raise --max-held or "
+        "--max-udp-flows to read it all)"
     )
 
 

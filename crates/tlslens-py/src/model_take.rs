@@ -8,11 +8,11 @@
 //! data folded into the one before), a side's end counted, and the handshake messages the
 //! model keeps as they are (hellos, handshakes, the request for a client certificate, the
 //! stapled status, tickets, encrypted extensions: their `HandshakeEvent`s carry them). What
-//! needs Python's own work is asked of
-//! the session, by its method, in the same order: a certificate's parsing, a compressed
-//! certificate's opening, a signature's check (`_content_message`), a new handshake (DTLS
-//! has its own rule), findings, plaintext for the sink, SSL 2.0, the start of TLS. A
-//! session without its connection yet asks Python too, whose assertion says so.
+//! needs Python's own work is asked of the session, by its method, in the same order: a
+//! certificate's parsing, a compressed certificate's opening, a signature's check
+//! (`_content_message`), a new handshake (DTLS has its own rule), findings, plaintext for
+//! the sink, SSL 2.0, the start of TLS. A session without its connection yet asks Python
+//! too, whose assertion says so.
 
 use pyo3::intern;
 use pyo3::prelude::*;

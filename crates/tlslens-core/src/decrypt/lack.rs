@@ -66,9 +66,10 @@ impl Lack {
                  dropped",
                 message(msg_type)
             ),
+            // What the gap held is unknown (a handshake record, a ChangeCipherSpec, early
+            // data): only that the side had not sent its Finished yet.
             Lack::Gap => format!(
-                "records of the {side}'s handshake are missing from the capture (a gap before \
-                 its Finished)"
+                "bytes the {side} sent before its Finished are missing from the capture (a gap)"
             ),
         }
     }
@@ -122,6 +123,9 @@ impl Decryptor {
     pub(super) fn new_handshake(&mut self) {
         self.transcript.restart();
         self.finished_seen = [false; 2];
+        // A status an earlier handshake's mismatch blamed stays: a lack in this one takes
+        // back only its own Finished.
+        self.blamed = None;
         if !self.client_random.is_empty() {
             self.derivations.push(Derivation::default());
         }

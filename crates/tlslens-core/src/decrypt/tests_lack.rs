@@ -100,9 +100,9 @@ fn a_mismatch_told_before_a_gap_was_known_is_taken_back() {
     assert_eq!(
         reason(&run).as_deref(),
         Some(
-            "the client's Finished was not checked: records of the server's handshake are \
-             missing from the capture (a gap before its Finished), and a Finished MACs the \
-             whole handshake"
+            "the client's Finished was not checked: bytes the server sent before its \
+             Finished are missing from the capture (a gap), and a Finished MACs the whole \
+             handshake"
         )
     );
 }

@@ -164,6 +164,18 @@ fn is_dtls(payload: &[u8], cut: bool) -> bool {
     !first
 }
 
+/// A DTLS datagram whose first record is an epoch-0 handshake record carrying a
+/// ClientHello: a handshake starts (RFC 6347 §4.2.2; a DTLS 1.3 ClientHello is sent so too,
+/// RFC 9147 §4).
+fn starts_dtls_handshake(payload: &[u8]) -> bool {
+    const HANDSHAKE: u8 = 22;
+    const CLIENT_HELLO: u8 = 1;
+    is_dtls(payload, false)
+        && payload.first() == Some(&HANDSHAKE)
+        && payload.get(3..5) == Some(&[0, 0][..])
+        && payload.get(DTLS_HEADER) == Some(&CLIENT_HELLO)
+}
+
 pub(super) type Key = (Addr, u16, Addr, u16);
 
 /// 4-tuples whose association was ended early that are remembered at once (their later
@@ -385,13 +397,18 @@ impl UdpFlows {
     /// of that conversation, skipped and counted. Read as a new association, an alert flood
     /// cut by `max_held` came back as another association that "starts after its handshake",
     /// again and again (the review: 4 associations for one 4-tuple). Past the timeout the
-    /// 4-tuple is forgotten, and a datagram on it may start afresh, as after an idle end.
+    /// 4-tuple is forgotten, and a datagram on it may start afresh, as after an idle end; so
+    /// may a DTLS ClientHello at once (a device on fixed ports handshakes again: the review).
+    /// A QUIC Initial does not: the stopped connection's own Initials look the same here (its
+    /// client's change their connection ID once the server answers), and a QUIC client takes
+    /// a new port for a new connection.
     pub fn after_stop(&mut self, d: &Datagram<'_>, frame: u64, ts_ns: i128) -> bool {
         let key = either_way((d.src, d.sport, d.dst, d.dport));
         let Some((last_ts, seen)) = self.stopped.get_mut(&key) else {
             return false;
         };
-        if ts_ns.saturating_sub(*last_ts) > UDP_IDLE_TIMEOUT_NS {
+        if ts_ns.saturating_sub(*last_ts) > UDP_IDLE_TIMEOUT_NS || starts_dtls_handshake(d.payload)
+        {
             self.stopped.remove(&key);
             return false;
         }

@@ -400,7 +400,7 @@ fn the_rest_of_an_association_ended_early_is_skipped_until_its_pair_is_idle() {
     let frames = vec![
         (LINKTYPE_RAW, 0, dgram(7000, true, &quic_initial())),
         (LINKTYPE_RAW, 1, dgram(7001, true, &quic_initial())), // 7000 ends early
-        // 7000's rest, either way, even what looks like a start: skipped, counted.
+        // 7000's rest, either way, even a QUIC Initial: skipped, counted.
         (LINKTYPE_RAW, 2, dgram(7000, false, &quic_initial())),
         (LINKTYPE_RAW, idle, dgram(7000, true, &quic_initial())),
         // Past the idle timeout after its last datagram: the pair starts afresh (7001 has
@@ -420,6 +420,40 @@ fn the_rest_of_an_association_ended_early_is_skipped_until_its_pair_is_idle() {
     assert_eq!(table.udp.first_after_stop, 3);
     assert_eq!(table.udp.evicted, 1);
     assert_eq!(table.skipped(), &[]);
+}
+
+/// A DTLS 1.2 record of `content_type` at `epoch` around `body`.
+fn dtls_record(content_type: u8, epoch: u8, body: &[u8]) -> Vec<u8> {
+    let mut record = vec![content_type, 0xfe, 0xfd, 0, epoch, 0, 0, 0, 0, 0, 1];
+    record.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
+    record.extend_from_slice(body);
+    record
+}
+
+#[test]
+fn a_dtls_client_hello_on_a_pair_ended_early_starts_a_new_association() {
+    let limits = Limits {
+        max_udp_flows: 1,
+        ..Limits::default()
+    };
+    let mut table = FlowTable::new(limits);
+    // An empty ClientHello's 12-byte DTLS handshake header; an encrypted alert.
+    let hello = dtls_record(22, 0, &[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let alert = dtls_record(21, 1, &[0; 26]);
+    let frames = vec![
+        (LINKTYPE_RAW, 0, dgram(7000, true, &hello)),
+        (LINKTYPE_RAW, 1, dgram(7001, true, &hello)), // 7000 ends early
+        (LINKTYPE_RAW, 2, dgram(7000, true, &alert)), // the rest of its conversation
+        // A device on fixed ports handshakes again: read, not skipped.
+        (LINKTYPE_RAW, 3, dgram(7000, true, &hello)),
+        (LINKTYPE_RAW, 4, dgram(7000, false, &alert)),
+    ];
+    let evs = run(&mut table, &frames);
+    assert_eq!(
+        opened(&evs),
+        vec![(UdpKind::Dtls, 1), (UdpKind::Dtls, 2), (UdpKind::Dtls, 4)]
+    );
+    assert_eq!((table.udp.after_stop, table.udp.first_after_stop), (1, 3));
 }
 
 /// Takes the unassociated datagrams whose payload starts with `0x40` (a stand-in for a
