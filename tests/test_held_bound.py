@@ -117,6 +117,16 @@ def test_a_connection_over_the_bound_alone_is_told_so() -> None:
         main, ["show", "--json", "--max-held", "2KiB", "--keylog", str(keys), str(demo)]
     )
     first = json.loads(shown.stdout.splitlines()[0])
+    # The text says nothing was decrypted, and why (it said "decrypted (0 records, 0
+    # bytes...)", as if it had worked).
+    told = CliRunner().invoke(
+        main, ["show", "--max-held", "2KiB", "--keylog", str(keys), str(demo)]
+    )
+    assert (
+        "Decryption       nothing decrypted: the secrets are there, and tlslens stopped reading "
+        "the connection before any protected record, at frame 26" in told.stdout
+    ), told.stdout
+    assert "decrypted (0 records" not in told.stdout
     assert first["decryption"]["status"] == "no_secret"
     assert first["decryption"]["reason"].startswith(
         "tlslens stopped reading the connection before its ServerHello, at frame 4: the open "

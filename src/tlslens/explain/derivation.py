@@ -102,6 +102,10 @@ def decryption_summary(conn: Connection) -> str | None:
     if status == "decrypted":
         records = sum(data["records_decrypted"].values())
         size = sum(data["plaintext_bytes"].values())
+        if not records and data["reason"]:
+            # Secrets found, no protected record read (tlslens stopped reading first, or the
+            # capture holds none): "decrypted (0 records...)" read as a success.
+            return f"nothing decrypted: {data['reason']}"
         text = "decrypted"
         if data["missing_secrets"]:  # the parts opened matter only when some could not be
             text += f": {opened_words(data['opened'])}"
