@@ -2191,8 +2191,10 @@ class DtlsEvent:
     "application_data" (``data``: the plaintext), "transcript" (DTLS 1.3, told before a
     CertificateVerify or Finished ``msg_type``: ``data``, the transcript hash of the messages
     before it; ``verified``, a Finished's check with the key log's handshake secret, None
-    without one), "ack", "finding" (``offset``, ``text``).
-    ``from_client`` is None for the hellos' events."""
+    without one), "ack", "lacking" (a message of the handshake tlslens does not have, the
+    reassembly having refused it or the capture missing fragments of it: ``message_seq``,
+    ``msg_type``, ``text``: what and why, as a clause of a reason), "finding" (``offset``,
+    ``text``). ``from_client`` is None for the hellos' events."""
 
     kind: Literal[
         "record",
@@ -2206,6 +2208,7 @@ class DtlsEvent:
         "application_data",
         "transcript",
         "ack",
+        "lacking",
         "finding",
     ]
     frame: int

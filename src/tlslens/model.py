@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from tlslens._core import Decryptor
     from tlslens.handshake.sslv2 import SSLv2ClientMasterKey, SSLv2ServerHello
     from tlslens.quic.details import QuicDetails
-    from tlslens.tls.dtls import DtlsFacts
+    from tlslens.tls.association_facts import DtlsFacts
     from tlslens.tls.prelude import Prelude
     from tlslens.tls.proof import SignatureCheck
     from tlslens.x509.validate import Validation

@@ -67,9 +67,10 @@ impl DtlsKeys {
 /// server_cid: the connection IDs the hellos asked for, None without the extension),
 /// "change_cipher_spec", "alert" (level, description), "application_data" (epoch, seq,
 /// data), "transcript" (DTLS 1.3, before a CertificateVerify or Finished: msg_type, data:
-/// the transcript hash, verified: a Finished's check), "ack" (acks), "finding" (offset,
-/// text). `from_client` is None where the event
-/// has no direction of its own (the hellos').
+/// the transcript hash, verified: a Finished's check), "ack" (acks), "lacking" (a message
+/// the handshake as read lacks: message_seq, msg_type, text: what and why, as a clause of a
+/// reason), "finding" (offset, text). `from_client` is None where the event has no
+/// direction of its own (the hellos').
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 #[derive(Default)]
 pub struct DtlsEvent {
@@ -257,6 +258,23 @@ fn convert_rest(py: Python<'_>, event: CoreEvent) -> DtlsEvent {
             verified: finished,
             ..DtlsEvent::default()
         },
+        // `convert`'s and `convert_told`'s variants (named, so that a new variant must be
+        // placed).
+        first @ (CoreEvent::Record { .. }
+        | CoreEvent::Message { .. }
+        | CoreEvent::Retransmission { .. }
+        | CoreEvent::ClientHello { .. }
+        | CoreEvent::HelloVerifyRequest { .. }) => convert(py, first),
+        told @ (CoreEvent::Ack { .. } | CoreEvent::Lacking { .. } | CoreEvent::Finding(_)) => {
+            convert_told(py, told)
+        }
+    }
+}
+
+/// What the association tells of the handshake besides its messages: ACKs, messages it
+/// lacks, findings.
+fn convert_told(py: Python<'_>, event: CoreEvent) -> DtlsEvent {
+    match event {
         CoreEvent::Ack {
             frame,
             from_client,
@@ -268,6 +286,21 @@ fn convert_rest(py: Python<'_>, event: CoreEvent) -> DtlsEvent {
             acks: records,
             ..DtlsEvent::default()
         },
+        CoreEvent::Lacking {
+            frame,
+            from_client,
+            message_seq,
+            msg_type,
+            why,
+        } => DtlsEvent {
+            kind: "lacking",
+            frame,
+            from_client: Some(from_client),
+            message_seq,
+            msg_type,
+            text: why,
+            ..DtlsEvent::default()
+        },
         CoreEvent::Finding(f) => DtlsEvent {
             kind: "finding",
             frame: f.frame,
@@ -276,12 +309,8 @@ fn convert_rest(py: Python<'_>, event: CoreEvent) -> DtlsEvent {
             text: f.what,
             ..DtlsEvent::default()
         },
-        // `convert`'s own variants (named, so that a new variant must be placed).
-        first @ (CoreEvent::Record { .. }
-        | CoreEvent::Message { .. }
-        | CoreEvent::Retransmission { .. }
-        | CoreEvent::ClientHello { .. }
-        | CoreEvent::HelloVerifyRequest { .. }) => convert(py, first),
+        // The others are `convert`'s to place (`convert_rest` hands over only these three).
+        other => convert(py, other),
     }
 }
 

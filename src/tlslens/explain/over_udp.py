@@ -1,7 +1,7 @@
 """What DTLS adds to a connection's story: the cookie exchange, the records' epochs and
 sequence numbers, the fragments sent again (RFC 6347, RFC 9147).
 
-Reads only the model (``Connection.dtls``, a ``tls.dtls.DtlsFacts``).
+Reads only the model (``Connection.dtls``, a ``tls.association_facts.DtlsFacts``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from tlslens.explain.vocabulary import Step
 from tlslens.model import C2S, S2C, Connection
 
 if TYPE_CHECKING:
-    from tlslens.tls.dtls import DtlsFacts
+    from tlslens.tls.association_facts import DtlsFacts
 
 HELLO_VERIFY_REQUEST = 3
 MAX_ACK_RANGES = 8  # runs of record numbers one ACK's step names; the rest counted

@@ -131,12 +131,14 @@ def _finished_lines(conn: Connection, direction: str) -> list[str]:
     dec = conn.decryption
     result = dec.results[direction] if dec is not None else None
     verified = result.finished_verified if result is not None else None
+    unchecked = result.finished_unchecked if result is not None else None
     if conn.dtls is not None:  # over DTLS, checked by tls/dtls.py
         verified = conn.dtls.finished_verified[direction]
-    elif result is not None and result.finished_unchecked is not None:
+        unchecked = conn.dtls.finished_unchecked[direction]
+    if unchecked is not None:
         return [
-            f"Not checked: {result.finished_unchecked}, and it MACs the whole handshake, so no "
-            "secret could make it match."
+            f"Not checked: {unchecked}, and it MACs the whole handshake, so no secret could make "
+            "it match."
         ]
     if verified is None:
         return []

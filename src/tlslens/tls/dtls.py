@@ -8,15 +8,14 @@ which go through the core's content layer (``_core.Content.message``: parsed wit
 was negotiated, the server's context, renegotiation) and the model side (tls/content.py) as
 a TCP connection's records do, so the version, SNI, ALPN, suite, certificates and outcome
 are told the same way. What only DTLS has (the cookie, the records' epochs, retransmissions) is kept in
-``DtlsFacts``. Every malformed thing is a ``Finding`` naming the frame, the direction and
-the byte offset in the datagram; reading goes on.
+``DtlsFacts`` (tls/association_facts.py). Every malformed thing is a ``Finding`` naming the frame,
+the direction and the byte offset in the datagram; reading goes on. A handshake message the
+association does not hand out whole (refused, or never completed) is told as lacking: a
+Finished of that handshake that does not match is then not checked, not blamed on the
+secret (a transcript without the message cannot match).
 """
 
 from __future__ import annotations
-
-import hashlib
-from dataclasses import dataclass, field
-from typing import Any
 
 from tlslens import _core, registry
 from tlslens._core import CT_ALERT, CT_APPLICATION_DATA, CT_HANDSHAKE
@@ -35,6 +34,7 @@ from tlslens.events import (
 from tlslens.handshake import messages as hs
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, RecordInfo
+from tlslens.tls.association_facts import DtlsFacts
 from tlslens.tls.content import RecordContent, message_content
 from tlslens.tls.session import note_deprecated_version
 
@@ -56,126 +56,6 @@ DTLS_LABELS = (
 MAX_RETRANSMISSIONS_KEPT = 256
 # The record numbers of one ACK kept to tell (the core reads up to 1024 of them).
 MAX_ACKED_KEPT = 64
-
-
-@dataclass(slots=True)
-class DtlsFacts:
-    """What DTLS adds to a connection: the cookie exchange, the records by epoch, the
-    fragments and retransmissions the association reassembled."""
-
-    cookie_frame: int | None = None  # the HelloVerifyRequest's
-    cookie_length: int | None = None
-    records: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
-    epochs: dict[str, list[int]] = field(default_factory=lambda: {C2S: [], S2C: []})
-    retransmissions: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
-    # (frame, direction, handshake type) of the first MAX_RETRANSMISSIONS_KEPT, for the ladder
-    retransmitted: list[tuple[int, str, int]] = field(default_factory=list)
-    acks: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})  # DTLS 1.3 ACKs
-    # Handshake messages that came in several fragments, and those fragments, per direction.
-    fragmented: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
-    fragments: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
-    records_decrypted: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
-    unified_headers: int = 0  # DTLS 1.3 records with the unified header
-    # RFC 9146: the connection ID each direction's records carry, the one its receiver asked
-    # for in its hello (empty: it asked for none to be sent to it); None each unless the
-    # ServerHello took up the ClientHello's connection_id extension.
-    connection_ids: dict[str, bytes | None] = field(default_factory=lambda: {C2S: None, S2C: None})
-    # Datagrams of the protocols RFC 7983 multiplexes with DTLS on one UDP flow (WebRTC's
-    # STUN, ZRTP, TURN channels, RTP/RTCP), told by their first byte and passed over.
-    multiplexed: int = 0
-    # Decryption: whether a key log was given, what it held for this connection, and what
-    # opened (the core's association opens the records; a record that fails is a finding).
-    keys_given: bool = False
-    other_secrets: bool = False  # --rsa-key or --psk given: not applied to DTLS yet
-    source: str | None = None  # "keylog" or "pcapng" (a Decryption Secrets Block)
-    known: bool = False  # the key log has a secret for this connection's client random
-    records_failed: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
-    plaintext: dict[str, Any] = field(
-        default_factory=lambda: {C2S: hashlib.sha256(), S2C: hashlib.sha256()}
-    )
-    plaintext_bytes: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
-    opened: set[tuple[str, str]] = field(default_factory=set)  # (part, direction)
-    finished_verified: dict[str, bool | None] = field(
-        default_factory=lambda: {C2S: None, S2C: None}
-    )
-    # The capture began after the hellos: DTLS 1.3 unified headers only (flows/udp.rs found
-    # them by content), whose record numbers, type and content stay sealed without them.
-    hellos_missing: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``dtls`` object of ``show --json`` (connection.schema.json)."""
-        return {
-            "cookie_frame": self.cookie_frame,
-            "cookie_length": self.cookie_length,
-            "records": dict(self.records),
-            "epochs": {d: list(e) for d, e in self.epochs.items()},
-            "retransmissions": dict(self.retransmissions),
-            "acks": dict(self.acks),
-            "fragmented_messages": dict(self.fragmented),
-            "fragments": dict(self.fragments),
-            "unified_headers": self.unified_headers,
-            "multiplexed_datagrams": self.multiplexed,
-            "connection_ids": {
-                d: None if cid is None else cid.hex() for d, cid in self.connection_ids.items()
-            },
-        }
-
-    def decryption_json(self, stopped: str | None = None) -> dict[str, Any]:
-        """The ``decryption`` object of ``show --json``, as for TCP (DTLS 1.3's Finished
-        messages are checked by the core, with the "dtls13" finished key); ``stopped``: where
-        and why tlslens stopped reading the association (``Connection.stopped``)."""
-        decrypted = any(self.records_decrypted.values())
-        failed = any(self.records_failed.values())
-        reason: str | None = None
-        if not self.keys_given:
-            status = "not_attempted"
-        elif not self.known:
-            status, reason = "no_secret", "the secrets given hold nothing for this connection"
-            if self.other_secrets:
-                # Said, not ignored: tshark opens these; tlslens does not yet over DTLS.
-                reason = (
-                    "over DTLS only a key log is used: --rsa-key and --psk are not applied "
-                    "to DTLS connections yet"
-                )
-        elif failed and not decrypted:
-            status = "wrong_secret"
-            reason = "the key log's secrets for this connection open none of its records"
-        else:
-            # Records that authenticate prove the secret (as for TCP, a secret found with
-            # no protected record yet is "decrypted"): a Finished that does not verify then
-            # means the handshake messages it hashes were altered or not all read.
-            status = "decrypted"
-            if not decrypted and stopped is not None:
-                reason = (
-                    "the secrets are there, and tlslens stopped reading the connection before "
-                    f"any protected record, {stopped}"
-                )
-            elif not decrypted:
-                reason = "the secrets are there, and the capture holds no protected record"
-            elif False in self.finished_verified.values():
-                reason = (
-                    "a Finished does not verify although the records open: the handshake "
-                    "messages it hashes were altered, or not all read"
-                )
-        return {
-            "status": status,
-            "source": self.source if decrypted else None,
-            "reason": reason,
-            "finished_verified": dict(self.finished_verified),
-            "records_decrypted": dict(self.records_decrypted),
-            "records_failed_integrity": dict(self.records_failed),
-            "plaintext_bytes": dict(self.plaintext_bytes),
-            "plaintext_sha256": {
-                d: h.hexdigest() if self.plaintext_bytes[d] else None
-                for d, h in self.plaintext.items()
-            },
-            "opened": {
-                part: {d: (part, d) in self.opened for d in (C2S, S2C)}
-                for part in ("handshake", "application_data")
-            }
-            | {"early_data": False},
-            "missing_secrets": [],
-        }
 
 
 _HASHES = frozenset(("SHA256", "SHA384"))  # the PRF and HKDF hashes DTLS suites use
@@ -248,6 +128,12 @@ class DtlsSession(RecordContent):
         other = store is not None and bool(store.rsa_keys or store.psk)
         self.facts = DtlsFacts(keys_given=keys is not None or other, other_secrets=other)
         self._transcript_dtls: bytearray | None = None  # the handshake hash's messages
+        # The current handshake lacks a message (what and why: the first told), and the
+        # message_seq of each side's Finished read in it: a Finished that does not match
+        # is then no verdict on the secret.
+        self._lacking: str | None = None
+        self._finished_seq: dict[str, int | None] = {C2S: None, S2C: None}
+        self._retry = False  # the server's latest hello is a HelloRetryRequest
         # DTLS 1.3: the core's transcript hash before the CertificateVerify being read.
         self._transcript13_hash: bytes | None = None
         self.store = store
@@ -336,10 +222,12 @@ class DtlsSession(RecordContent):
             # Read first: a CertificateVerify signs the messages before it, not itself.
             if ev.msg_type != hs.CLIENT_HELLO:  # read from its cookie-less TLS form
                 self._message(side, ev.msg_type, ev.data, decrypted=ev.epoch > 0)
+            self._handshake_turn(side, ev)
             self._hash_message(side, ev)
             self._fragments(side, ev.fragments)
         elif kind == "client_hello":
             self._message(0, hs.CLIENT_HELLO, ev.data, decrypted=False)
+            self.facts.hello_lacking = None
             self._look_up_secrets()
         elif kind == "negotiated":
             if ev.client_cid is not None and ev.server_cid is not None:
@@ -355,7 +243,9 @@ class DtlsSession(RecordContent):
         elif kind == "transcript":
             self._transcript13_hash = ev.data
             if ev.msg_type == hs.FINISHED and ev.verified is not None:
-                self.facts.finished_verified[self._direction(side)] = ev.verified
+                self._finished_verdict(side, ev.verified)
+        elif kind == "lacking":
+            self._lacks(side, ev)
         elif kind == "ack":
             self._ack(side, ev.acks)
         elif kind == "change_cipher_spec":
@@ -460,7 +350,8 @@ class DtlsSession(RecordContent):
         # The association keeps the handshake hash: what a CertificateVerify signs is its
         # DTLS 1.3 transcript hash (RFC 9147 §5.2) or, before, the DTLS-form messages.
         signed13 = signed_messages = None
-        if msg_type == hs.CERTIFICATE_VERIFY:
+        # A handshake lacking a message: what a CertificateVerify signs is not known.
+        if msg_type == hs.CERTIFICATE_VERIFY and self._lacking is None:
             signed13 = self._transcript13_hash
             if self._transcript_dtls is not None:
                 signed_messages = bytes(self._transcript_dtls)
@@ -516,7 +407,7 @@ class DtlsSession(RecordContent):
             return
         direction = self._direction(side)
         label = b"client finished" if direction == C2S else b"server finished"
-        self.facts.finished_verified[direction] = _core.finished_matches(
+        matches = _core.finished_matches(
             registry.tls_base_version(conn.version),
             info.prf_hash or "SHA256",
             master,
@@ -524,6 +415,66 @@ class DtlsSession(RecordContent):
             transcript,
             verify_data,
         )
+        self._finished_verdict(side, matches)
+
+    def _handshake_turn(self, side: int, ev: _core.DtlsEvent) -> None:
+        """Where the handshake stands for its Finished checks: a ClientHello begins a new
+        transcript, unless it answers a HelloRetryRequest (DTLS 1.3 hashes the first one
+        too, RFC 8446 §4.4.1). One answering a HelloVerifyRequest begins it anew, as the
+        first ClientHello and the HelloVerifyRequest are not hashed (RFC 6347 §4.2.6). A
+        Finished's message_seq tells the messages its side sent after it."""
+        if ev.msg_type == hs.CLIENT_HELLO and ev.from_client:
+            self._client_hello_turn()
+        elif ev.msg_type == hs.SERVER_HELLO and not ev.from_client:
+            last = self.conn.timeline[-1] if self.conn is not None and self.conn.timeline else None
+            self._retry = (
+                isinstance(last, HandshakeEvent)
+                and isinstance(last.message, hs.ServerHello)
+                and last.message.is_hello_retry_request
+            )
+        elif ev.msg_type == hs.FINISHED:
+            self._finished_seq[self._direction(side)] = ev.message_seq
+
+    def _client_hello_turn(self) -> None:
+        """A ClientHello, read or lacking: the same handshake after a HelloRetryRequest, a
+        new one (nothing lacking yet, no Finished read) otherwise."""
+        if self._retry:
+            self._retry = False
+            return
+        self._lacking = None
+        self._finished_seq = {C2S: None, S2C: None}
+
+    def _lacks(self, side: int, ev: _core.DtlsEvent) -> None:
+        """A message of the handshake tlslens does not have (``ev.text``: what and why).
+        Until the next handshake a Finished that does not match is no verdict, and one told
+        already is taken back: a message that never completed is told at the end. A message
+        a side sends after its own Finished is in none of the handshake's Finished."""
+        direction = self._direction(side)
+        if ev.from_client and ev.msg_type == hs.CLIENT_HELLO:
+            self._client_hello_turn()
+            unread = self.conn is not None and self.conn.client_hello is None
+            if unread and self.facts.hello_lacking is None:
+                self.facts.hello_lacking = ev.text
+        else:
+            own = self._finished_seq[direction]
+            if own is not None and ev.message_seq > own:
+                return
+        if self._lacking is None:
+            self._lacking = ev.text
+        facts = self.facts
+        for finished, seq in self._finished_seq.items():
+            if seq is not None and facts.finished_verified[finished] is False:
+                facts.finished_verified[finished] = None
+                facts.finished_unchecked[finished] = self._lacking
+
+    def _finished_verdict(self, side: int, matches: bool) -> None:
+        """A Finished recomputed: one that does not match a handshake lacking a message is
+        no verdict (why is kept); one that matches counts (a match proves the transcript
+        whole)."""
+        direction = self._direction(side)
+        unchecked = None if matches else self._lacking
+        self.facts.finished_verified[direction] = matches if unchecked is None else None
+        self.facts.finished_unchecked[direction] = unchecked
 
     def _look_up_secrets(self) -> None:
         """Whether the key log holds a secret for the first ClientHello's random, and

@@ -9,6 +9,7 @@ use super::handshake::{
     self, Outcome, PendingPool, Reassembler, CLIENT_HELLO, HELLO_VERIFY_REQUEST,
 };
 use super::keys::{self, EpochKeys, Keys, Suite};
+use super::lack;
 use super::record::{self, Header, Record, CT_ACK, CT_TLS12_CID};
 use super::transcript13::Transcript;
 use super::{DtlsEvent, Endpoint, Finding, Limits, RecordInfo};
@@ -78,6 +79,9 @@ pub struct Association {
     pool: Arc<PendingPool>,
     /// The pool's bound refused a message here (told once).
     pooled: bool,
+    /// The messages told lacking since the last ClientHello, (from_client, message_seq):
+    /// each of their fragments is refused again, but told once (at most `max_completed`).
+    told_lacking: Vec<(bool, u16)>,
 }
 
 impl Association {
@@ -99,6 +103,7 @@ impl Association {
             transcript: Transcript::default(),
             pool: Arc::new(PendingPool::default()),
             pooled: false,
+            told_lacking: Vec::new(),
         }
     }
 
@@ -154,14 +159,34 @@ impl Association {
     /// At the end: the handshake messages left incomplete.
     pub fn finish(&mut self, frame: u64) {
         for (side, from_client) in [(0, true), (1, false)] {
-            for (seq, have, length) in self.sides[side].reassembler.incomplete() {
+            for (seq, msg_type, have, length) in self.sides[side].reassembler.incomplete() {
                 let what = format!(
                     "handshake message {seq} never completed: {have} of {length} bytes seen"
                 );
                 self.finding(frame, from_client, 0, what);
+                let why = lack::incomplete(from_client, msg_type, have, length);
+                self.lacking((frame, from_client), seq, msg_type, why);
             }
             self.sides[side].reassembler.clear(&self.pool);
         }
+    }
+
+    /// A message of the handshake that tlslens does not have (`why`: what and why), told
+    /// once a message: a Finished recomputed without it is not the secret's fault.
+    fn lacking(&mut self, (frame, from_client): (u64, bool), seq: u16, msg_type: u8, why: String) {
+        if self.told_lacking.contains(&(from_client, seq)) {
+            return;
+        }
+        if self.told_lacking.len() < self.limits.max_completed {
+            self.told_lacking.push((from_client, seq));
+        }
+        self.events.push_back(DtlsEvent::Lacking {
+            frame,
+            from_client,
+            message_seq: seq,
+            msg_type,
+            why,
+        });
     }
 
     fn finding(&mut self, frame: u64, from_client: bool, offset: usize, what: String) {
@@ -446,24 +471,38 @@ impl Association {
                         });
                     }
                 }
-                Outcome::Refused(what) => self.finding(at.frame, at.from_client, offset, what),
-                Outcome::Pooled { message_seq } => self.pooled(at, offset, message_seq),
+                Outcome::Refused {
+                    msg_type,
+                    message_seq,
+                    why,
+                } => {
+                    let what = why.text(message_seq);
+                    self.finding(at.frame, at.from_client, offset, what);
+                    let why = lack::refused(at.from_client, msg_type, &why);
+                    self.lacking((at.frame, at.from_client), message_seq, msg_type, why);
+                }
+                Outcome::Pooled {
+                    msg_type,
+                    message_seq,
+                } => self.pooled(at, offset, (msg_type, message_seq)),
             }
         }
     }
 
-    /// A message the shared pool had no room for: told once an association.
-    fn pooled(&mut self, at: At, offset: usize, message_seq: u16) {
-        if std::mem::replace(&mut self.pooled, true) {
-            return;
+    /// A message the shared pool had no room for: the finding told once an association, the
+    /// message lacking told for each.
+    fn pooled(&mut self, at: At, offset: usize, (msg_type, message_seq): (u8, u16)) {
+        let max_mib = self.pool.max() >> 20;
+        if !std::mem::replace(&mut self.pooled, true) {
+            let what = format!(
+                "handshake message {message_seq} came in fragments and is not reassembled, nor \
+                 any other in fragments while the capture's DTLS associations hold {max_mib} \
+                 MiB of incomplete messages, their bound"
+            );
+            self.finding(at.frame, at.from_client, offset, what);
         }
-        let what = format!(
-            "handshake message {message_seq} came in fragments and is not reassembled, nor \
-             any other in fragments while the capture's DTLS associations hold {} MiB of \
-             incomplete messages, their bound",
-            self.pool.max() >> 20
-        );
-        self.finding(at.frame, at.from_client, offset, what);
+        let why = lack::pooled(at.from_client, msg_type, max_mib);
+        self.lacking((at.frame, at.from_client), message_seq, msg_type, why);
     }
 
     /// A whole message: `(message_seq, fragments)` it came in.
@@ -476,7 +515,12 @@ impl Association {
     ) {
         let body = tls.get(4..).unwrap_or(&[]);
         let read = match msg_type {
-            CLIENT_HELLO if at.from_client => self.client_hello(at, message_seq, &tls),
+            CLIENT_HELLO if at.from_client => {
+                // A new transcript (or the same handshake's, after a cookie or a retry):
+                // its messages lacking are told anew.
+                self.told_lacking.clear();
+                self.client_hello(at, message_seq, &tls)
+            }
             handshake::SERVER_HELLO if !at.from_client => self.server_hello(at, body),
             HELLO_VERIFY_REQUEST if !at.from_client => handshake::read_hello_verify_request(body)
                 .map(|(version, cookie)| {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Limits;
+use crate::capture::thousands;
 use crate::codec::{CodecResult, Reader};
 use crate::extensions::{decode, Decoded, Message, ENCRYPT_THEN_MAC, SUPPORTED_VERSIONS};
 use crate::handshake::messages::{ClientHello, ServerHello};
@@ -128,10 +129,69 @@ pub enum Outcome {
     Partial,
     /// A fragment of a message already completed.
     Retransmission { msg_type: u8, message_seq: u16 },
-    /// Bad or unbounded: the message is dropped and the reason told.
-    Refused(String),
+    /// Bad or unbounded: the fragment is dropped (its message with it, unless the message
+    /// was being held: then only the fragment), for the reason `why` gives.
+    Refused {
+        msg_type: u8,
+        message_seq: u16,
+        why: Refusal,
+    },
     /// The associations sharing the pool hold its bound: the message is dropped.
-    Pooled { message_seq: u16 },
+    Pooled { msg_type: u8, message_seq: u16 },
+}
+
+/// Why the reassembly refused a fragment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The message claims `length` bytes, more than `limit` (`Limits::max_message`, which
+    /// `--max-message` sets).
+    TooLong { length: usize, limit: usize },
+    /// A new message would pass the bounds on messages or bytes held incomplete.
+    Held { messages: usize, bytes: usize },
+    /// The fragment's type and length are not the ones an earlier fragment gave.
+    Disagrees {
+        msg_type: u8,
+        length: usize,
+        earlier: (u8, usize),
+    },
+    /// The message's bytes came in more than `MAX_RANGES` separate pieces.
+    Scattered,
+    /// The fragment overlaps an earlier one with different bytes, from byte `at` of the
+    /// message.
+    Overlaps { at: usize },
+}
+
+impl Refusal {
+    /// What was refused and why, for a finding about message `seq`.
+    pub fn text(&self, seq: u16) -> String {
+        match self {
+            Refusal::TooLong { length, limit } => format!(
+                "message {seq} of {} bytes is longer than --max-message's limit of {} bytes",
+                thousands(*length as u64),
+                thousands(*limit as u64)
+            ),
+            Refusal::Held { messages, bytes } => format!(
+                "message {seq} would exceed the {messages} messages or {bytes} bytes held for \
+                 reassembly"
+            ),
+            Refusal::Disagrees {
+                msg_type,
+                length,
+                earlier,
+            } => format!(
+                "a fragment of message {seq} says type {msg_type} length {length}, an earlier \
+                 one type {} length {}",
+                earlier.0, earlier.1
+            ),
+            Refusal::Scattered => {
+                format!("message {seq} arrived in more than {MAX_RANGES} separate pieces")
+            }
+            Refusal::Overlaps { at } => format!(
+                "a fragment of message {seq} overlaps an earlier one with different bytes (at \
+                 byte {at} of the message)"
+            ),
+        }
+    }
 }
 
 struct Pending {
@@ -213,27 +273,34 @@ impl Reassembler {
             };
         }
         let length = fragment.length as usize;
+        let refused = |msg_type, why| Outcome::Refused {
+            msg_type,
+            message_seq: seq,
+            why,
+        };
         if length > limits.max_message {
-            return Outcome::Refused(format!(
-                "message {seq} of {length} bytes is longer than the {} kept",
-                limits.max_message
-            ));
+            let limit = limits.max_message;
+            return refused(fragment.msg_type, Refusal::TooLong { length, limit });
         }
         if !self.pending.contains_key(&seq) {
             if self.pending.len() >= limits.max_pending_messages
                 || self.pending_bytes.saturating_add(length) > limits.max_pending_bytes
             {
-                return Outcome::Refused(format!(
-                    "message {seq} would exceed the {} messages or {} bytes held for reassembly",
-                    limits.max_pending_messages, limits.max_pending_bytes
-                ));
+                let held = Refusal::Held {
+                    messages: limits.max_pending_messages,
+                    bytes: limits.max_pending_bytes,
+                };
+                return refused(fragment.msg_type, held);
             }
             // A message that comes whole waits for nothing: only fragments take room.
             let whole =
                 fragment.fragment_offset == 0 && fragment.fragment_length == fragment.length;
             let pooled = if whole { 0 } else { length };
             if !pool.take(pooled) {
-                return Outcome::Pooled { message_seq: seq };
+                return Outcome::Pooled {
+                    msg_type: fragment.msg_type,
+                    message_seq: seq,
+                };
             }
             self.pending_bytes += length;
             self.pooled += pooled;
@@ -249,25 +316,20 @@ impl Reassembler {
         let Some(pending) = self.pending.get_mut(&seq) else {
             return Outcome::Partial;
         };
+        // The message held is the one a refusal names (its type, not the fragment's).
         if pending.msg_type != fragment.msg_type || pending.body.len() != length {
-            return Outcome::Refused(format!(
-                "a fragment of message {seq} says type {} length {length}, an earlier one \
-                 type {} length {}",
-                fragment.msg_type,
-                pending.msg_type,
-                pending.body.len()
-            ));
+            let why = Refusal::Disagrees {
+                msg_type: fragment.msg_type,
+                length,
+                earlier: (pending.msg_type, pending.body.len()),
+            };
+            return refused(pending.msg_type, why);
         }
         if pending.have.len() >= MAX_RANGES {
-            return Outcome::Refused(format!(
-                "message {seq} arrived in more than {MAX_RANGES} separate pieces"
-            ));
+            return refused(pending.msg_type, Refusal::Scattered);
         }
         if let Err(at) = pending.insert(fragment.fragment_offset as usize, bytes) {
-            return Outcome::Refused(format!(
-                "a fragment of message {seq} overlaps an earlier one with different bytes (at \
-                 byte {at} of the message)"
-            ));
+            return refused(pending.msg_type, Refusal::Overlaps { at });
         }
         if !pending.complete() {
             return Outcome::Partial;
@@ -294,11 +356,14 @@ impl Reassembler {
         }
     }
 
-    /// Messages still incomplete: (message_seq, bytes received, length).
-    pub fn incomplete(&self) -> Vec<(u16, usize, usize)> {
+    /// Messages still incomplete: (message_seq, type, bytes received, length).
+    pub fn incomplete(&self) -> Vec<(u16, u8, usize, usize)> {
         self.pending
             .iter()
-            .map(|(seq, p)| (*seq, p.have.iter().map(|(a, b)| b - a).sum(), p.body.len()))
+            .map(|(seq, p)| {
+                let have = p.have.iter().map(|(a, b)| b - a).sum();
+                (*seq, p.msg_type, have, p.body.len())
+            })
             .collect()
     }
 

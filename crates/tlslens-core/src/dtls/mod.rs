@@ -16,6 +16,7 @@ mod association;
 pub mod fuzzing;
 pub mod handshake;
 pub mod keys;
+mod lack;
 pub mod record;
 pub mod transcript13;
 
@@ -168,6 +169,20 @@ pub enum DtlsEvent {
         hash: Vec<u8>,
         finished: Option<bool>,
     },
+    /// A handshake message of this direction that the handshake as read lacks: the
+    /// reassembly refused it or a fragment of it, the shared pool had no room for it, or it
+    /// never completed. A Finished is a MAC over every message before it, so one recomputed
+    /// without this message cannot match whatever the secret. `why`: what is missing and
+    /// why, as a clause of a reason ("tlslens skipped the server's handshake message type
+    /// 11 (Certificate), which claims 1,207 bytes, past --max-message's limit of 300
+    /// bytes"). Told once a message and handshake, after the [`Finding`] that says it.
+    Lacking {
+        frame: u64,
+        from_client: bool,
+        message_seq: u16,
+        msg_type: u8,
+        why: String,
+    },
     /// RFC 9147 §7: the (epoch, sequence number) pairs acknowledged.
     Ack {
         frame: u64,
@@ -185,5 +200,7 @@ mod tests_captures;
 mod tests_cid;
 #[cfg(test)]
 mod tests_dtls13;
+#[cfg(test)]
+mod tests_lack;
 #[cfg(test)]
 mod tests_wolfssl;

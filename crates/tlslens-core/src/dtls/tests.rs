@@ -136,7 +136,10 @@ fn a_fragment_past_its_length_and_a_huge_length_are_findings_and_the_rest_goes_o
         .what
         .contains("fragment 90+20 of message 0 runs past its length 100"));
     assert_eq!((found[1].frame, found[1].offset), (2, 13));
-    assert!(found[1].what.contains("16777215 bytes is longer than"));
+    assert_eq!(
+        found[1].what,
+        "message 1 of 16,777,215 bytes is longer than --max-message's limit of 262,144 bytes"
+    );
     assert_eq!(found[2].frame, 3);
     assert!(found[2].what.starts_with("not a DTLS record"));
     assert!(events.contains(&DtlsEvent::Alert {

@@ -1,0 +1,228 @@
+"""A DTLS handshake message tlslens does not have is not the key log's fault.
+
+When the association refuses a message (its header claims more than ``--max-message``, its
+fragments conflict, the bounds on what is held are reached) or the capture lacks fragments
+of it, the Finished recomputed without it cannot match, whatever the secret: the core tells
+Python (``DtlsEvent`` kind "lacking", crates/tlslens-core/src/dtls/lack.rs) and the
+decryption says why the Finished were not checked, never "wrong secret" or "does NOT
+verify" (tls/dtls.py). The TCP side of the same fix is tests/test_decrypt_lack.py.
+
+The cases past the limit are the project's captures (tests/vectors/captures/udp) read with
+``--max-message 300``: every DTLS 1.2 association's Certificate (1,016 or 1,207 bytes) and
+every DTLS 1.3 association's second ClientHello (541 to 1,899 bytes) is past it. The others
+are the first DTLS 1.2 association of ``dtls.pcapng`` written again with a datagram left out
+or added, or a byte of its ClientKeyExchange changed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from test_udp_flows import _udp_frame
+
+from tlslens.capture.writer import PcapngWriter
+from tlslens.cli import main
+
+from _frames import read_frames
+from conftest import CAPTURES
+
+UDP = CAPTURES / "udp"
+FIRST = range(13)  # the frames of dtls.pcapng's first association (1 to 13)
+CLIENT_PORT = 47839  # its client's
+NOT_VERIFIED = (
+    "a Finished does not verify although the records open: the handshake messages it hashes "
+    "were altered, or not all read"
+)
+
+
+def _show(keys: Path, *args: str) -> str:
+    result = CliRunner().invoke(main, ["show", "--keylog", str(keys), *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _decryptions(keys: Path, *args: str) -> list[dict[str, Any]]:
+    lines = _show(keys, "--json", *args).splitlines()
+    return [json.loads(line)["decryption"] for line in lines if '"decryption"' in line]
+
+
+def _blames_the_secret(text: str) -> bool:
+    return any(
+        words in text
+        for words in ("wrong secret", "wrong_secret", "does NOT match", "does NOT verify")
+    )
+
+
+def _not_checked(why: str) -> str:
+    return f"the Finished messages were not checked: {why}, and a Finished MACs the whole handshake"
+
+
+def _skipped(side: str, message: str, claims: str, limit: str = "300") -> str:
+    return (
+        f"tlslens skipped the {side}'s handshake message {message}, which claims {claims} bytes, "
+        f"past --max-message's limit of {limit} bytes"
+    )
+
+
+CERTIFICATE = "type 11 (Certificate)"
+CLIENT_HELLO = "type 1 (ClientHello)"
+
+
+@pytest.mark.parametrize(
+    ("name", "reasons"),
+    [
+        (
+            "dtls",
+            [
+                _not_checked(_skipped("server", CERTIFICATE, "1,207")),
+                _not_checked(_skipped("server", CERTIFICATE, "1,207")),
+                _not_checked(_skipped("server", CERTIFICATE, "1,207")),
+                _not_checked(_skipped("server", CERTIFICATE, "1,016")),
+                # The client rejects the server's certificate: no secret is logged for it.
+                "the secrets given hold nothing for this connection",
+            ],
+        ),
+        (
+            "dtls13",
+            [
+                # Both ClientHellos are past the limit: no random to look a secret up by.
+                _skipped("client", CLIENT_HELLO, "468") + ", so no secret can be looked up",
+                _not_checked(_skipped("client", CLIENT_HELLO, "1,883")),
+                _not_checked(_skipped("client", CLIENT_HELLO, "1,899")),
+            ],
+        ),
+    ],
+)
+def test_messages_past_max_message_are_why_the_finished_are_not_checked(
+    name: str, reasons: list[str]
+) -> None:
+    keys, capture = UDP / f"{name}.keys", str(UDP / f"{name}.pcapng")
+    decryptions = _decryptions(keys, "--max-message", "300", capture)
+    assert [d["reason"] for d in decryptions] == reasons
+    for decryption in decryptions:
+        assert decryption["finished_verified"] == {"c2s": None, "s2c": None}
+    text = _show(keys, "--max-message", "300", capture)
+    assert not _blames_the_secret(text)
+    assert "is longer than --max-message's limit of 300 bytes" in text
+    decrypted = [r for r in reasons if r.startswith("the Finished")]
+    assert text.count("neither Finished was checked") == len(decrypted)
+    for reason in set(decrypted):
+        why = reason.removeprefix("the Finished messages were not checked: ")
+        why = why.removesuffix(", and a Finished MACs the whole handshake")
+        step = f"Not checked: {why}, and it MACs the whole handshake, so no secret could make it"
+        assert text.count(step) == 2 * decrypted.count(reason)  # on each Finished
+    # Without the limit, every Finished read verifies.
+    for decryption in _decryptions(keys, capture):
+        assert False not in decryption["finished_verified"].values()
+        assert decryption["reason"] is None or "not checked" not in decryption["reason"]
+
+
+def _datagrams() -> list[tuple[bool, bytes]]:
+    """dtls.pcapng's first association as (from the client, UDP payload)."""
+    frames = read_frames(UDP / "dtls.pcapng")
+    out = []
+    for index in FIRST:
+        frame = frames[index][2]
+        udp = 14 + (frame[14] & 15) * 4  # Ethernet, then IPv4 with its options
+        out.append((int.from_bytes(frame[udp : udp + 2]) == CLIENT_PORT, frame[udp + 8 :]))
+    return out
+
+
+def _written(path: Path, datagrams: list[tuple[bool, bytes]]) -> str:
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(101)  # raw IP
+        for i, (from_client, payload) in enumerate(datagrams):
+            sport, dport = (40000, 4433) if from_client else (4433, 40000)
+            writer.add_packet(i * 1000, _udp_frame(sport, dport, payload, back=not from_client))
+    return str(path)
+
+
+def _fragment(msg_type: int, length: int, message_seq: int, body: bytes) -> bytes:
+    """A plaintext (epoch 0) DTLS 1.2 record holding one handshake fragment at offset 0."""
+    fragment = (
+        bytes([msg_type])
+        + length.to_bytes(3, "big")
+        + message_seq.to_bytes(2, "big")
+        + b"\0\0\0"  # fragment_offset
+        + len(body).to_bytes(3, "big")
+        + body
+    )
+    return (
+        b"\x16\xfe\xfd"
+        + bytes(2)
+        + (900).to_bytes(6, "big")
+        + len(fragment).to_bytes(2, "big")
+        + fragment
+    )
+
+
+def _altered() -> list[tuple[bool, bytes]]:
+    """The association with the last byte of the client's ECDHE public value changed: the
+    records still open (their keys come from the key log), the Finished no longer match."""
+    datagrams = _datagrams()
+    from_client, payload = datagrams[7]  # frame 8: ClientKeyExchange, CCS, Finished
+    assert from_client and payload[0] == 22 and payload[13] == 16
+    at = 13 + 12 + 32  # record header, fragment header, the public value's length byte + 31
+    datagrams[7] = (True, payload[:at] + bytes([payload[at] ^ 1]) + payload[at + 1 :])
+    return datagrams
+
+
+def test_a_message_never_completed_is_why_the_finished_are_not_checked(tmp_path: Path) -> None:
+    """The Certificate's middle fragment left out of the capture: it never completes, which
+    is told at the association's end, after both Finished were found not to match: their
+    verdicts are taken back."""
+    datagrams = _datagrams()
+    del datagrams[4]  # frame 5
+    capture = _written(tmp_path / "lost.pcapng", datagrams)
+    [decryption] = _decryptions(UDP / "dtls.keys", capture)
+    why = (
+        "the server's handshake message type 11 (Certificate) never completed: 760 of its "
+        "1,207 bytes are in the capture"
+    )
+    assert decryption["status"] == "decrypted"
+    assert decryption["finished_verified"] == {"c2s": None, "s2c": None}
+    assert decryption["reason"] == _not_checked(why)
+    text = _show(UDP / "dtls.keys", capture)
+    assert not _blames_the_secret(text)
+    assert text.count(f"Not checked: {why}") == 2
+
+
+def test_a_finished_that_matches_still_counts(tmp_path: Path) -> None:
+    """A fragment overlapping the Certificate's first one with other bytes is refused (the
+    Finished not checked, were they not to match), but the message completes from the
+    others: both Finished match, and a match proves the transcript whole."""
+    datagrams = _datagrams()
+    datagrams.insert(4, (False, _fragment(11, 1207, 2, b"\xff" * 10)))
+    capture = _written(tmp_path / "overlap.pcapng", datagrams)
+    [decryption] = _decryptions(UDP / "dtls.keys", capture)
+    assert decryption["finished_verified"] == {"c2s": True, "s2c": True}
+    assert decryption["reason"] is None
+    assert "overlaps an earlier one with different bytes" in _show(UDP / "dtls.keys", capture)
+
+
+@pytest.mark.parametrize("before_its_finished", [True, False])
+def test_a_message_a_side_sends_after_its_finished_is_in_none(
+    tmp_path: Path, before_its_finished: bool
+) -> None:
+    """An altered handshake: neither Finished matches (a real verdict). A server message past
+    the limit told after the client's Finished was found not to match: as message 5, before
+    the server's Finished (message 6), the handshake lacks it and the verdicts are taken
+    back; as message 7, after it, it is in no Finished and the verdicts stand."""
+    datagrams = _altered()
+    seq, at = (5, 8) if before_its_finished else (7, 9)
+    datagrams.insert(at, (False, _fragment(4, 5000, seq, b"\0" * 10)))
+    capture = _written(tmp_path / "late.pcapng", datagrams)
+    [decryption] = _decryptions(UDP / "dtls.keys", "--max-message", "1300", capture)
+    assert decryption["status"] == "decrypted"
+    if before_its_finished:
+        why = _skipped("server", "type 4 (NewSessionTicket)", "5,000", "1,300")
+        assert decryption["finished_verified"] == {"c2s": None, "s2c": None}
+        assert decryption["reason"] == _not_checked(why)
+    else:
+        assert decryption["finished_verified"] == {"c2s": False, "s2c": False}
+        assert decryption["reason"] == NOT_VERIFIED
