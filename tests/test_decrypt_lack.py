@@ -58,7 +58,7 @@ def test_messages_skipped_past_max_message_are_why_not_the_secret() -> None:
     first, second = _decryptions(DEMO, "--max-message", "500")
     assert first["status"] == "no_secret"
     assert first["reason"] == (
-        "the ClientHello was skipped (it claims 508 bytes, past --max-message's limit of 500), "
+        "the ClientHello was skipped (it claims 508 bytes, past --max-message's limit of 500 bytes), "
         "so no secret can be looked up"
     )
     assert second["status"] == "decrypted"

@@ -127,6 +127,12 @@ def test_a_connection_over_the_bound_alone_is_told_so() -> None:
         "the connection before any protected record, at frame 26" in told.stdout
     ), told.stdout
     assert "decrypted (0 records" not in told.stdout
+    brief = CliRunner().invoke(
+        main, ["show", "--brief", "--max-held", "2KiB", "--keylog", str(keys), str(demo)]
+    )
+    assert "; nothing decrypted: the secrets are there, no record was read" in brief.stdout, (
+        brief.stdout  # it said "decrypted: no record opened"
+    )
     assert first["decryption"]["status"] == "no_secret"
     assert first["decryption"]["reason"].startswith(
         "tlslens stopped reading the connection before its ServerHello, at frame 4: the open "
@@ -253,8 +259,8 @@ def test_what_a_udp_association_says_counts_toward_max_held(tmp_path: Path) -> N
             # The rest of the flood on its address pair is skipped, not read as another
             # association that "starts after the handshake began" (it came back 3 times).
             assert re.search(
-                r", frame \d+: \d+ later datagrams on 1 address pair whose association "
-                r"tlslens stopped reading early were skipped \(the first is frame \d+\)",
+                r", frame \d+: \d+ later datagrams of 1 association tlslens stopped "
+                r"reading early were skipped \(the first is frame \d+\)",
                 err,
             ), err
         alerts = alerts or len(first["alerts"])

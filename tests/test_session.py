@@ -61,7 +61,9 @@ def test_handshake_length_larger_than_its_record_stream() -> None:
     lying = _record(22, b"\x02\xff\xff\xff" + b"\x00" * 40)
     conn = _feed([(0, CH_RECORD), (1, lying)])
     assert conn is not None
-    assert any("claims 16777215 bytes (limit" in p.message for p in conn.problems)
+    assert any(
+        "claims 16,777,215 bytes, past --max-message's limit" in p.message for p in conn.problems
+    )
     short = _record(22, b"\x02\x00\x10\x00" + b"\x00" * 40)  # claims 4096, has 40
     conn = _feed([(0, CH_RECORD), (1, short)])
     assert conn is not None

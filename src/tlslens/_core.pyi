@@ -780,8 +780,8 @@ class FlowCore:
     @property
     def udp_after_stop(self) -> tuple[int, int, int]:
         """Datagrams skipped on 4-tuples whose QUIC or DTLS association tlslens ended early
-        (past ``max_held`` or ``max_udp_flows``), the 4-tuples they came on, and the first of
-        their frames."""
+        (past ``max_held`` or ``max_udp_flows``), the associations so ended they came after,
+        and the first of their frames."""
 
 # -- the session: one connection's mode machine (tlslens-core records::session) -----------
 # One direction's bytes in, record-level events out: the only way into the record layer.

@@ -485,9 +485,9 @@ class _Pass:
         if ended["held"]:
             said = stops.closed_early_summary(limits, "held", kinds=ended["held"])
             summary.problems.append(_capture_finding(None, said))
-        skipped, pairs, first_skipped = core.udp_after_stop
+        skipped, stopped, first_skipped = core.udp_after_stop
         if skipped:
-            said = stops.after_stop(skipped, pairs, first_skipped)
+            said = stops.after_stop(skipped, stopped, first_skipped)
             summary.problems.append(_capture_finding(first_skipped, said))
         bad, first_bad = core.udp_bad_length
         if bad:

@@ -79,18 +79,19 @@ def ended_early_summary(limits: Limits, kinds: Mapping[str, int]) -> str:
     )
 
 
-def after_stop(datagrams: int, pairs: int, first: int) -> str:
+def after_stop(datagrams: int, stopped: int, first: int) -> str:
     """The datagrams skipped because their address pair's QUIC or DTLS association was
-    closed or ended early (said above): read as new associations, each seemed to start
-    after its handshake began."""
+    closed or ended early (said above; ``stopped``: how many of those associations had
+    datagrams skipped): read as new associations, each seemed to start after its handshake
+    began."""
     idle = _core.UDP_IDLE_TIMEOUT_NS // 1_000_000_000
+    were = "was" if datagrams == 1 else "were"
     return (
-        f"{plural(datagrams, 'later datagram')} on {plural(pairs, 'address pair')} whose "
-        f"association tlslens stopped reading early {'was' if datagrams == 1 else 'were'} "
-        f"skipped (the first is frame {first}): read as a new association, the rest of that "
-        f"conversation would seem to start after its handshake; a pair is read again after "
-        f"{idle} s without a datagram, or at a DTLS ClientHello (raise --max-held or "
-        "--max-udp-flows to read it all)"
+        f"{plural(datagrams, 'later datagram')} of {plural(stopped, 'association')} tlslens "
+        f"stopped reading early {were} skipped (the first is frame {first}): read as a new "
+        "association, the rest of that conversation would seem to start after its "
+        f"handshake; its address pair is read again after {idle} s without a datagram, or "
+        "at a new DTLS ClientHello (raise --max-held or --max-udp-flows to read it all)"
     )
 
 

@@ -443,7 +443,7 @@ impl FlowCore {
     }
 
     /// (datagrams skipped on 4-tuples whose QUIC or DTLS association tlslens ended early,
-    /// the 4-tuples they came on, the first of their frames)
+    /// the associations so ended they came after, the first of their frames)
     #[getter]
     fn udp_after_stop(&mut self, py: Python<'_>) -> (u64, u64, u64) {
         let udp = &self.here(py).table.udp;

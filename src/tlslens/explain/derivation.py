@@ -130,8 +130,11 @@ def decryption_status(conn: Connection) -> str | None:
     if not _attempted(conn):
         return None
     data = decryption_json(conn)
-    if data["status"] == "decrypted":
-        text = f"decrypted: {opened_words(data['opened'])}"
+    opened = opened_words(data["opened"])
+    if data["status"] == "decrypted" and opened == NOTHING_OPENED:
+        text = "nothing decrypted: the secrets are there, no record was read"  # as the text
+    elif data["status"] == "decrypted":
+        text = f"decrypted: {opened}"
     else:
         text = "not decrypted: " + data["status"].replace("_", " ")
     if data["missing_secrets"]:
@@ -161,6 +164,9 @@ def missing_words(missing: list[str]) -> str:
     return "no " + ", no ".join(words)
 
 
+NOTHING_OPENED = "no record opened"
+
+
 def opened_words(opened: dict[str, Any]) -> str:
     """'handshake only', "the server's handshake only", 'handshake and application data'…"""
     parts = []
@@ -173,7 +179,7 @@ def opened_words(opened: dict[str, Any]) -> str:
     if opened["early_data"]:
         parts.append("early data")
     if not parts:
-        return "no record opened"
+        return NOTHING_OPENED
     if len(parts) == 1:
         return parts[0] + " only"
     return ", ".join(parts[:-1]) + " and " + parts[-1]

@@ -556,9 +556,14 @@ impl Content {
         (msg_type, length, limit): (u8, u32, u32),
         offset: u64,
     ) {
+        // Worded as the DTLS association's refusal and the decryptor's lack (the same
+        // option, the same numbers).
         let message = format!(
-            "handshake message type {msg_type} claims {length} bytes (limit {limit}); skipped, \
-             as far as it claims or to the next record of whole messages"
+            "handshake message {} claims {} bytes, past --max-message's limit of {} bytes; \
+             skipped, as far as it claims or to the next record of whole messages",
+            crate::handshake::type_text(msg_type),
+            crate::capture::thousands(u64::from(length)),
+            crate::capture::thousands(u64::from(limit)),
         );
         self.finding(Some(side), "handshake", Some(offset), message);
         let lack = Lack::Skipped {

@@ -455,8 +455,9 @@ fn oversized_lost_and_incomplete_messages_are_told() {
             (
                 "handshake",
                 Some(5),
-                "handshake message type 11 claims 100 bytes (limit 64); skipped, as far as it \
-                 claims or to the next record of whole messages"
+                "handshake message type 11 (Certificate) claims 100 bytes, past --max-message's \
+                 limit of 64 bytes; skipped, as far as it claims or to the next record of \
+                 whole messages"
                     .to_owned()
             ),
             (
@@ -603,8 +604,12 @@ fn a_message_skipped_past_the_limit_is_told_to_the_decryptor() {
     let [(_, _, tls13), (events, _, tls12)] = conns.as_slice() else {
         panic!("two connections");
     };
-    assert!(findings(events).iter().any(|(_, _, message)| message
-        .starts_with("handshake message type 11 claims 1207 bytes (limit 500); skipped")));
+    assert!(findings(events)
+        .iter()
+        .any(|(_, _, message)| message.starts_with(
+            "handshake message type 11 (Certificate) claims 1,207 bytes, past --max-message's \
+             limit of 500 bytes; skipped"
+        )));
     assert_eq!(tls12.status, Status::Decrypted);
     assert_eq!(
         tls12.results.each_ref().map(|r| r.finished_verified),
@@ -623,7 +628,7 @@ fn a_message_skipped_past_the_limit_is_told_to_the_decryptor() {
         tls13.reason_text(&keylog, &[], None).as_deref(),
         Some(
             "the ClientHello was skipped (it claims 508 bytes, past --max-message's limit of \
-             500), so no secret can be looked up"
+             500 bytes), so no secret can be looked up"
         )
     );
 }

@@ -19,7 +19,7 @@
 
 use super::{Decryptor, Derivation, Dir, Status};
 use crate::capture::thousands;
-use crate::handshake::{self as hs, type_name};
+use crate::handshake::{self as hs, type_text};
 
 /// Why the current handshake's transcript lacks a message of one side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,14 +57,14 @@ impl Lack {
             } => format!(
                 "tlslens skipped the {side}'s handshake message {}, which claims {} bytes, past \
                  --max-message's limit of {} bytes",
-                message(msg_type),
+                type_text(msg_type),
                 thousands(u64::from(length)),
                 thousands(u64::from(limit)),
             ),
             Lack::Lost { msg_type } => format!(
                 "the {side}'s handshake message {} lost bytes in a gap of the capture and was \
                  dropped",
-                message(msg_type)
+                type_text(msg_type)
             ),
             // What the gap held is unknown (a handshake record, a ChangeCipherSpec, early
             // data): only that the side had not sent its Finished yet.
@@ -79,14 +79,6 @@ fn who(dir: Dir) -> &'static str {
     match dir {
         Dir::C2S => "client",
         Dir::S2C => "server",
-    }
-}
-
-/// "type 11 (Certificate)", or "type 99" for a type tlslens does not name.
-fn message(msg_type: u8) -> String {
-    match type_name(msg_type) {
-        Some(name) => format!("type {msg_type} ({name})"),
-        None => format!("type {msg_type}"),
     }
 }
 
@@ -202,7 +194,7 @@ impl Decryptor {
                 },
             )) => format!(
                 "the ClientHello was skipped (it claims {} bytes, past --max-message's limit of \
-                 {}), so no secret can be looked up",
+                 {} bytes), so no secret can be looked up",
                 thousands(u64::from(length)),
                 thousands(u64::from(limit)),
             ),

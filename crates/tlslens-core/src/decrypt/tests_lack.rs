@@ -158,7 +158,7 @@ fn a_client_hello_skipped_is_why_no_secret_is_looked_up() {
         reason(&run).as_deref(),
         Some(
             "the ClientHello was skipped (it claims 508 bytes, past --max-message's limit of \
-             500), so no secret can be looked up"
+             500 bytes), so no secret can be looked up"
         )
     );
     let mut run = self::run();

@@ -476,7 +476,7 @@ impl Association {
                     message_seq,
                     why,
                 } => {
-                    let what = why.text(message_seq);
+                    let what = why.text(msg_type, message_seq);
                     self.finding(at.frame, at.from_client, offset, what);
                     let why = lack::refused(at.from_client, msg_type, &why);
                     self.lacking((at.frame, at.from_client), message_seq, msg_type, why);

@@ -162,11 +162,14 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// What was refused and why, for a finding about message `seq`.
-    pub fn text(&self, seq: u16) -> String {
+    /// What was refused and why, for a finding about message `seq` of `msg_type`.
+    pub fn text(&self, msg_type: u8, seq: u16) -> String {
         match self {
+            // Worded as over TCP (content/mod.rs `oversized`): "message 2" read as a type.
             Refusal::TooLong { length, limit } => format!(
-                "message {seq} of {} bytes is longer than --max-message's limit of {} bytes",
+                "handshake message {}, message_seq {seq}, claims {} bytes, past \
+                 --max-message's limit of {} bytes; skipped",
+                crate::handshake::type_text(msg_type),
                 thousands(*length as u64),
                 thousands(*limit as u64)
             ),

@@ -138,7 +138,8 @@ fn a_fragment_past_its_length_and_a_huge_length_are_findings_and_the_rest_goes_o
     assert_eq!((found[1].frame, found[1].offset), (2, 13));
     assert_eq!(
         found[1].what,
-        "message 1 of 16,777,215 bytes is longer than --max-message's limit of 262,144 bytes"
+        "handshake message type 11 (Certificate), message_seq 1, claims 16,777,215 bytes, past \
+         --max-message's limit of 262,144 bytes; skipped"
     );
     assert_eq!(found[2].frame, 3);
     assert!(found[2].what.starts_with("not a DTLS record"));

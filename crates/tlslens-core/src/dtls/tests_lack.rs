@@ -71,7 +71,8 @@ fn a_message_past_max_message_is_lacking_told_once_after_its_finding() {
         .chain([(false, record(22, 3, &fragment(14, 0, 3, 0, &[])))])
         .collect();
     let events = read(limits, PendingPool::default(), &datagrams);
-    let refused = "message 2 of 1,207 bytes is longer than --max-message's limit of 300 bytes";
+    let refused = "handshake message type 11 (Certificate), message_seq 2, claims 1,207 bytes, \
+                   past --max-message's limit of 300 bytes; skipped";
     assert_eq!(findings(&events), [refused; 3]);
     let why = "tlslens skipped the server's handshake message type 11 (Certificate), which \
                claims 1,207 bytes, past --max-message's limit of 300 bytes";

@@ -165,15 +165,19 @@ fn is_dtls(payload: &[u8], cut: bool) -> bool {
 }
 
 /// A DTLS datagram whose first record is an epoch-0 handshake record carrying a
-/// ClientHello: a handshake starts (RFC 6347 §4.2.2; a DTLS 1.3 ClientHello is sent so too,
-/// RFC 9147 §4).
+/// ClientHello's first fragment: a handshake starts (RFC 6347 §4.2.2; a DTLS 1.3
+/// ClientHello is sent so too, RFC 9147 §4). Its later fragments are the same handshake:
+/// each opened an association of its own (the newcomer's trial: 7 of one ClientHello).
 fn starts_dtls_handshake(payload: &[u8]) -> bool {
     const HANDSHAKE: u8 = 22;
     const CLIENT_HELLO: u8 = 1;
+    // msg_type (1), length (3), message_seq (2), then fragment_offset (3).
+    const FRAGMENT_OFFSET: std::ops::Range<usize> = DTLS_HEADER + 6..DTLS_HEADER + 9;
     is_dtls(payload, false)
         && payload.first() == Some(&HANDSHAKE)
         && payload.get(3..5) == Some(&[0, 0][..])
         && payload.get(DTLS_HEADER) == Some(&CLIENT_HELLO)
+        && payload.get(FRAGMENT_OFFSET) == Some(&[0, 0, 0][..])
 }
 
 pub(super) type Key = (Addr, u16, Addr, u16);
@@ -276,7 +280,8 @@ pub struct UdpFlows {
     /// `max_held` or `max_udp_flows`: their last datagram's time, and whether one of their
     /// later datagrams was skipped. At most [`MAX_STOPPED_PAIRS`].
     stopped: HashMap<Key, (i128, bool)>,
-    /// Datagrams skipped on those 4-tuples, the first's frame, and the 4-tuples they came on.
+    /// Datagrams skipped on those 4-tuples, the first's frame, and the associations ended
+    /// early that had some skipped (a 4-tuple reopened and stopped again counts twice).
     pub after_stop: u64,
     pub first_after_stop: u64,
     pub pairs_after_stop: u64,

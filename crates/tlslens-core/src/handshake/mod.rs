@@ -37,6 +37,15 @@ pub const CERTIFICATE_STATUS: u8 = 22;
 pub const KEY_UPDATE: u8 = 24;
 pub const COMPRESSED_CERTIFICATE: u8 = 25;
 
+/// A message type as a text names it: "type 11 (Certificate)", "type 99" for a type
+/// tlslens does not name.
+pub fn type_text(msg_type: u8) -> String {
+    match type_name(msg_type) {
+        Some(name) => format!("type {msg_type} ({name})"),
+        None => format!("type {msg_type}"),
+    }
+}
+
 /// The name a message of `msg_type` goes by in the RFCs and the timeline, for the types
 /// tlslens reads (None for the others, which a text names by number alone).
 pub fn type_name(msg_type: u8) -> Option<&'static str> {

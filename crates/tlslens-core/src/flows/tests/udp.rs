@@ -440,10 +440,13 @@ fn a_dtls_client_hello_on_a_pair_ended_early_starts_a_new_association() {
     // An empty ClientHello's 12-byte DTLS handshake header; an encrypted alert.
     let hello = dtls_record(22, 0, &[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     let alert = dtls_record(21, 1, &[0; 26]);
+    // A later fragment of a ClientHello (fragment_offset 200): the same handshake.
+    let fragment = dtls_record(22, 0, &[1, 0, 1, 0x2c, 0, 0, 0, 0, 200, 0, 0, 0]);
     let frames = vec![
         (LINKTYPE_RAW, 0, dgram(7000, true, &hello)),
         (LINKTYPE_RAW, 1, dgram(7001, true, &hello)), // 7000 ends early
         (LINKTYPE_RAW, 2, dgram(7000, true, &alert)), // the rest of its conversation
+        (LINKTYPE_RAW, 2, dgram(7000, true, &fragment)),
         // A device on fixed ports handshakes again: read, not skipped.
         (LINKTYPE_RAW, 3, dgram(7000, true, &hello)),
         (LINKTYPE_RAW, 4, dgram(7000, false, &alert)),
@@ -451,9 +454,9 @@ fn a_dtls_client_hello_on_a_pair_ended_early_starts_a_new_association() {
     let evs = run(&mut table, &frames);
     assert_eq!(
         opened(&evs),
-        vec![(UdpKind::Dtls, 1), (UdpKind::Dtls, 2), (UdpKind::Dtls, 4)]
+        vec![(UdpKind::Dtls, 1), (UdpKind::Dtls, 2), (UdpKind::Dtls, 5)]
     );
-    assert_eq!((table.udp.after_stop, table.udp.first_after_stop), (1, 3));
+    assert_eq!((table.udp.after_stop, table.udp.first_after_stop), (2, 3));
 }
 
 /// Takes the unassociated datagrams whose payload starts with `0x40` (a stand-in for a
