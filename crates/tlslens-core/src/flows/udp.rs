@@ -22,8 +22,10 @@ use super::packet::{Addr, Datagram};
 use super::FlowMap;
 // DTLS record versions: 1.0, 1.2, 1.3 (a 1.3 record says 1.2 but a ClientHello may not),
 // and OpenSSL's pre-standard 0x0100 (DTLS1_BAD_VER), the DTLS record layer's own list.
+use crate::codec::Reader;
+use crate::dtls::handshake::read_fragment;
 pub use crate::dtls::record::unified_only;
-use crate::dtls::record::VERSIONS as DTLS_VERSIONS;
+use crate::dtls::record::{read_record, Header, VERSIONS as DTLS_VERSIONS};
 
 /// Capture time without a datagram after which an association ends. Longer than QUIC's and
 /// DTLS's own idle timeouts (QUIC's is what the endpoints negotiate, commonly 30 s), so
@@ -168,16 +170,25 @@ fn is_dtls(payload: &[u8], cut: bool) -> bool {
 /// ClientHello's first fragment: a handshake starts (RFC 6347 §4.2.2; a DTLS 1.3
 /// ClientHello is sent so too, RFC 9147 §4). Its later fragments are the same handshake:
 /// each opened an association of its own (the newcomer's trial: 7 of one ClientHello).
+/// Read with the DTLS association's own record and fragment readers.
 fn starts_dtls_handshake(payload: &[u8]) -> bool {
     const HANDSHAKE: u8 = 22;
     const CLIENT_HELLO: u8 = 1;
-    // msg_type (1), length (3), message_seq (2), then fragment_offset (3).
-    const FRAGMENT_OFFSET: std::ops::Range<usize> = DTLS_HEADER + 6..DTLS_HEADER + 9;
-    is_dtls(payload, false)
-        && payload.first() == Some(&HANDSHAKE)
-        && payload.get(3..5) == Some(&[0, 0][..])
-        && payload.get(DTLS_HEADER) == Some(&CLIENT_HELLO)
-        && payload.get(FRAGMENT_OFFSET) == Some(&[0, 0, 0][..])
+    let mut cid_len = 0;
+    let Ok(record) = read_record(&mut Reader::new(payload), &mut cid_len) else {
+        return false;
+    };
+    let Header::Classic {
+        content_type: HANDSHAKE,
+        epoch: 0,
+        ..
+    } = record.header
+    else {
+        return false;
+    };
+    read_fragment(&mut Reader::new(record.body)).is_ok_and(|(fragment, _)| {
+        fragment.msg_type == CLIENT_HELLO && fragment.fragment_offset == 0
+    })
 }
 
 pub(super) type Key = (Addr, u16, Addr, u16);
