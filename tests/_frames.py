@@ -173,9 +173,16 @@ def server_flights_capture(
             ts += 10_000_000
 
 
-def write_conversation(path: Path, sent: list[tuple[int, bytes]], at_ns: int) -> None:
+# The headers synth writes before a segment's payload: Ethernet, IPv4, TCP.
+ETHERNET_IPV4_TCP = 14 + 20 + 20
+
+
+def write_conversation(
+    path: Path, sent: list[tuple[int, bytes]], at_ns: int, *, left_out: bytes | None = None
+) -> None:
     """One TCP connection, 10.0.0.1:40000 to 10.0.0.2:443, carrying ``sent`` ((side, bytes),
-    side 0 the client, one microsecond apart) and then a FIN each way, as a pcapng."""
+    side 0 the client, one microsecond apart) and then a FIN each way, as a pcapng;
+    ``left_out``: the segment carrying these bytes is not written (a gap in the capture)."""
     chunks = [Chunk(at_ns + 1000 * (i + 2), side, data) for i, (side, data) in enumerate(sent)]
     end = at_ns + 1000 * (len(sent) + 2)
     with path.open("wb") as out:
@@ -189,4 +196,5 @@ def write_conversation(path: Path, sent: list[tuple[int, bytes]], at_ns: int) ->
             chunks=chunks,
             closes=[Close(end, 0, "fin"), Close(end + 1000, 1, "fin")],
         ):
-            writer.add_packet(ts, frame)
+            if left_out is None or frame[ETHERNET_IPV4_TCP:] != left_out:
+                writer.add_packet(ts, frame)

@@ -17,19 +17,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tlslens.capture.writer import PcapngWriter
 from tlslens.cli import main
 from tlslens.explain.derivation import _finished_words
-from tlslens.flows.synth import Chunk, Close, iter_frames
-from tlslens.model import Endpoint
 
-from _frames import read_frames
+from _frames import read_frames, write_conversation
 from conftest import CAPTURES
+from test_session import _record
 
 DEMO = CAPTURES / "demo-tls12-tls13.pcapng"
 DEMO_KEYS = CAPTURES / "demo-tls12-tls13.keys"
 TLS12_CLIENT_PORT = 47820  # the demo's second connection, TLS 1.2
-ETHERNET_IPV4_TCP = 14 + 20 + 20  # the headers synth writes before a segment's payload
 CERTIFICATE_SKIPPED = (
     "tlslens skipped the server's handshake message type 11 (Certificate), which claims "
     "1,207 bytes, past --max-message's limit of 500 bytes"
@@ -93,10 +90,6 @@ def _tls12_chunks() -> list[tuple[int, int, bytes]]:
     return chunks
 
 
-def _record(body: bytes) -> bytes:
-    return b"\x16\x03\x03" + len(body).to_bytes(2, "big") + body
-
-
 def _gapped(path: Path, lost: bool) -> Path:
     """The TLS 1.2 connection with part of the server's flight (ServerHello, Certificate,
     ServerKeyExchange, ServerHelloDone, one record each) missing: its ServerKeyExchange
@@ -106,25 +99,12 @@ def _gapped(path: Path, lost: bool) -> Path:
     hello, certificate, rest = flight[:98], flight[98:1314], flight[1314:]
     if lost:
         message = certificate[5:]
-        parts = [hello + _record(message[:600]), _record(message[600:]), rest]
+        parts = [hello + _record(22, message[:600]), _record(22, message[600:]), rest]
     else:
         parts = [hello + certificate, rest[:305], rest[305:]]
     chunks[1:2] = [(ts_ns + i, side, part) for i, part in enumerate(parts)]
-    missing = parts[1]
-    end = chunks[-1][0] + 1000
-    with path.open("wb") as out:
-        writer = PcapngWriter(out)
-        writer.add_interface(tsresol=9)
-        for frame_ts, frame in iter_frames(
-            Endpoint(bytes([10, 0, 0, 1]), 40000),
-            Endpoint(bytes([10, 0, 0, 2]), 443),
-            syn_ts_ns=chunks[0][0] - 2000,
-            synack_ts_ns=chunks[0][0] - 1000,
-            chunks=[Chunk(ts, side, data) for ts, side, data in chunks],
-            closes=[Close(end, 0, "fin"), Close(end + 1000, 1, "fin")],
-        ):
-            if frame[ETHERNET_IPV4_TCP:] != missing:
-                writer.add_packet(frame_ts, frame)
+    sent = [(side, data) for _ts, side, data in chunks]
+    write_conversation(path, sent, chunks[0][0], left_out=parts[1])
     return path
 
 
