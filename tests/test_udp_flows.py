@@ -75,11 +75,11 @@ def test_the_show_summary_says_what_the_udp_captures_hold() -> None:
     dtls = runner.invoke(main, ["show", str(DTLS)])
     assert dtls.exit_code == 0, dtls.output
     assert dtls.output.strip().endswith(
-        "65 frames (Ethernet), 0 TCP connections, 5 with TLS, 5 shown; 5 DTLS associations"
+        "65 frames (Ethernet), 0 TCP connections and 5 DTLS associations, 5 with TLS, 5 shown"
     )
     quic = runner.invoke(main, ["show", str(QUIC)])
     assert quic.output.strip().endswith(
-        "92 frames (Ethernet), 0 TCP connections, 7 with TLS, 7 shown; 7 QUIC flows"
+        "92 frames (Ethernet), 0 TCP connections and 7 QUIC flows, 7 with TLS, 7 shown"
     )
 
 

@@ -364,11 +364,13 @@ def _render_summary(out: Console, summary: CaptureSummary, shown: int) -> None:
     text = (
         f"{safe_text(summary.file)}: {summary.format}, {plural(summary.frames, 'frame')} "
         f"({', '.join(summary.linktypes) or 'no packets'}), "
-        f"{plural(summary.tcp_flows, 'TCP connection')}, "
-        f"{summary.tls_connections} with TLS, {shown} shown"
+        f"{plural(summary.tcp_flows, 'TCP connection')}"
     )
     if summary.udp_flows:
-        text += f"; {_udp_flows_text(summary.udp_flows)}"
+        # The TLS count is over every transport: said after the UDP flows too, it does not
+        # read as "0 TCP connections, 7 with TLS".
+        text += f" and {_udp_flows_text(summary.udp_flows)}"
+    text += f", {summary.tls_connections} with TLS, {shown} shown"
     if skipped:
         text += f"; frames with nothing to read (no TCP, QUIC or DTLS payload): {skipped}"
     # The file's own problems (the reader's, at a byte offset: a block cut or corrupt) are
