@@ -194,8 +194,23 @@ def test_kept_records_pass_through_and_a_message_lost_in_a_gap_is_told() -> None
     events = content.take(session.data(1, 0, certificate), 2, 2000)
     assert [type(e) for e in events] == [_core.TlsRecord]  # the message is not whole yet
     events = content.take(session.gap(1, 25, 100), 3, 3000)
-    # The hole is a step of the timeline, then the session's event (for its finding).
-    assert [type(e) for e in events] == [_core.GapEvent, _core.StreamGap, _core.ContentFinding]
+    # The hole is a step of the timeline, then the session's event (for its finding), and
+    # what the handshake lacks now (a signature without its certificate says it).
+    assert [type(e) for e in events] == [
+        _core.GapEvent,
+        _core.StreamGap,
+        _core.ContentFinding,
+        _core.ContentLack,
+    ]
+    lacks = events[3]
+    assert isinstance(lacks, _core.ContentLack)
+    assert (lacks.frame, lacks.side, lacks.msg_type, lacks.text) == (
+        3,
+        1,
+        11,
+        "the server's handshake message type 11 (Certificate) lost bytes in a gap of the capture "
+        "and was dropped",
+    )
     gap = events[0]
     assert isinstance(gap, _core.GapEvent)
     assert (gap.frame, gap.direction, gap.offset, gap.length) == (3, "s2c", 25, 100)

@@ -66,7 +66,12 @@ def test_messages_skipped_past_max_message_are_why_not_the_secret() -> None:
     )
     text = _show("--max-message", "500", str(DEMO))
     assert not _blames_the_secret(text)
-    assert "neither Finished was checked" in text
+    # The reason is said once, after the Finished it is about.
+    assert (
+        "Decryption       decrypted (6 records, 5227 bytes of application data); neither "
+        f"Finished was checked: {CERTIFICATE_SKIPPED}, and a Finished MACs the whole handshake\n"
+    ) in text
+    assert "were not checked" not in text
     not_checked = (
         f"Not checked: {CERTIFICATE_SKIPPED}, and it MACs the whole handshake, so no secret "
         "could make it match."
@@ -75,6 +80,31 @@ def test_messages_skipped_past_max_message_are_why_not_the_secret() -> None:
     # Without the limit, both connections' Finished verify as before.
     for decryption in _decryptions(DEMO):
         assert decryption["finished_verified"] == {"c2s": True, "s2c": True}
+
+
+def _signatures(*args: str) -> list[list[dict[str, object]]]:
+    """Each connection's handshake signatures, from `show --json`."""
+    result = CliRunner().invoke(main, ["show", "--json", *args])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    return [row["handshake_signatures"] for row in rows]
+
+
+@pytest.mark.parametrize("keys", [(), ("--keylog", str(DEMO_KEYS))])
+def test_a_signature_whose_certificate_was_skipped_says_so(keys: tuple[str, ...]) -> None:
+    """The server's Certificate skipped past --max-message: its ServerKeyExchange's signature
+    is not checked, for that reason (it said "no server certificate was seen")."""
+    [check] = _signatures(*keys, "--max-message", "500", str(DEMO))[1]
+    assert (check["message"], check["verified"]) == ("server_key_exchange", None)
+    assert check["reason"] == (
+        f"{CERTIFICATE_SKIPPED}, and the signature is checked with the key it holds"
+    )
+    [check] = _signatures(*keys, str(DEMO))[1]
+    assert (check["message"], check["verified"], check["reason"]) == (
+        "server_key_exchange",
+        True,
+        None,
+    )
 
 
 def _tls12_chunks() -> list[tuple[int, int, bytes]]:
@@ -90,16 +120,19 @@ def _tls12_chunks() -> list[tuple[int, int, bytes]]:
     return chunks
 
 
-def _gapped(path: Path, lost: bool) -> Path:
+def _gapped(path: Path, lost: bool, certificate_record: bool = False) -> Path:
     """The TLS 1.2 connection with part of the server's flight (ServerHello, Certificate,
     ServerKeyExchange, ServerHelloDone, one record each) missing: its ServerKeyExchange
-    record, or (``lost``) the second of two records the Certificate is cut into."""
+    record, its Certificate record (``certificate_record``), or (``lost``) the second of
+    two records the Certificate is cut into."""
     chunks = _tls12_chunks()
     ts_ns, side, flight = chunks[1]
     hello, certificate, rest = flight[:98], flight[98:1314], flight[1314:]
     if lost:
         message = certificate[5:]
         parts = [hello + _record(22, message[:600]), _record(22, message[600:]), rest]
+    elif certificate_record:
+        parts = [hello, certificate, rest]
     else:
         parts = [hello + certificate, rest[:305], rest[305:]]
     chunks[1:2] = [(ts_ns + i, side, part) for i, part in enumerate(parts)]
@@ -135,7 +168,20 @@ def test_a_handshake_gap_is_why_the_finished_are_not_checked(
         f"the Finished messages were not checked: {why}, and a Finished MACs the whole handshake"
     )
     assert not _blames_the_secret(text)
-    assert text.count(f"Not checked: {why}") == 2
+    # On each Finished; and, the Certificate lost, on the ServerKeyExchange's signature.
+    assert text.count(f"Not checked: {why}") == 2 + lost
+    signatures = _signatures(str(capture))[0]
+    assert [(s["message"], s["verified"], s["reason"]) for s in signatures] == (
+        [
+            (
+                "server_key_exchange",
+                None,
+                f"{why}, and the signature is checked with the key it holds",
+            )
+        ]
+        if lost
+        else []  # the record left out held the ServerKeyExchange
+    )
 
 
 def test_a_finished_without_a_verdict_is_not_checked_when_seen() -> None:
@@ -151,3 +197,15 @@ def test_a_finished_without_a_verdict_is_not_checked_when_seen() -> None:
     assert _finished_words({"c2s": None, "s2c": False}, {"s2c"}) == (
         "the client's Finished was not seen, the server's does NOT verify"
     )
+
+
+def test_a_signature_after_a_gap_without_a_certificate_says_what_may_have_held_it(
+    tmp_path: Path,
+) -> None:
+    """The server's Certificate record missing from the capture: its ServerKeyExchange's
+    signature has no key, and the gap before it may have held the certificate."""
+    capture = _gapped(tmp_path / "gap.pcapng", lost=False, certificate_record=True)
+    gap = "bytes the server sent before its Finished are missing from the capture (a gap)"
+    [check] = _signatures(str(capture))[0]
+    assert (check["message"], check["verified"]) == ("server_key_exchange", None)
+    assert check["reason"] == f"no server certificate was seen, and {gap}: they may have held it"

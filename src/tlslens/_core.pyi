@@ -987,6 +987,17 @@ class ContentFinding:
     offset: int | None
     message: str
 
+@final
+class ContentLack:
+    """The handshake of ``side`` lacks a message as tlslens read it (skipped past
+    --max-message, or lost in a gap of the capture): ``msg_type`` when known, and ``text``,
+    what is missing and why, as a clause of a reason."""
+
+    frame: int
+    side: int
+    msg_type: int | None
+    text: str
+
 # -- the timeline (crates/tlslens-py/src/timeline.rs, timeline_data.rs) --------------------
 # Made by the core's content layer for what it reads, and by Python (DTLS, QUIC, handshake
 # messages) with the same classes. Every constructor takes the base fields first, in order.
@@ -1255,7 +1266,7 @@ def fold_run(timeline: list[TimelineEvent], run: DataEvent) -> bool:
 
 # What the content layer tells: the timeline events of what it read, handshake messages
 # (modelled by the caller), findings and plaintext for a sink.
-ContentEvent = TimelineEvent | ContentMessage | ContentFinding | ContentPlaintext
+ContentEvent = TimelineEvent | ContentMessage | ContentFinding | ContentPlaintext | ContentLack
 
 # Per side (0, 1): application data records (TLS 1.3's encrypted handshake ones included),
 # their bytes, gaps once TLS started, the bytes missing.

@@ -57,6 +57,19 @@ pub struct ContentPlaintext {
     chunks: Py<PyList>,
 }
 
+/// The handshake of `side` lacks a message as tlslens read it (tlslens skipped it past
+/// `--max-message`, or the capture lost it): `msg_type`, when known, and `text`, what is
+/// missing and why, as a clause ("tlslens skipped the server's handshake message type 11
+/// (Certificate), which claims 1,207 bytes, past --max-message's limit of 500 bytes"): the
+/// model says it where a check needed that message (a signature, its certificate's key).
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct ContentLack {
+    frame: u64,
+    side: u8,
+    msg_type: Option<u8>,
+    text: String,
+}
+
 /// Something wrong in the content, where it is (`frame`: the one it was seen in).
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct ContentFinding {
@@ -344,6 +357,16 @@ pub(crate) fn tell(
             offset,
             length,
         } => GapEvent::build(py, seen.at(py, side, offset, length)?)?,
+        ContentEvent::Lacking { side, dir, lack } => Py::new(
+            py,
+            ContentLack {
+                frame: seen.frame,
+                side,
+                msg_type: lack.msg_type(),
+                text: lack.text(dir),
+            },
+        )?
+        .into_any(),
         ContentEvent::Finding {
             side,
             layer,
@@ -368,5 +391,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ContentMessage>()?;
     m.add_class::<ContentPlaintext>()?;
     m.add_class::<ContentFinding>()?;
+    m.add_class::<ContentLack>()?;
     Ok(())
 }

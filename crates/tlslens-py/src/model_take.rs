@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{IntoPyDict, PyList, PyString, PyType};
 
-use crate::content_events::{ContentFinding, ContentMessage, ContentPlaintext};
+use crate::content_events::{ContentFinding, ContentLack, ContentMessage, ContentPlaintext};
 use crate::direction_stats::DirectionStats;
 use crate::handshake::{
     CertificateStatus, ClientHello, EncryptedExtensions, NewSessionTicket, ServerHello,
@@ -95,7 +95,10 @@ fn take(session: &Bound<'_, PyAny>, ev: &Bound<'_, PyAny>) -> PyResult<()> {
     if let Ok(end) = ev.downcast::<SideEnd>() {
         return side_end(session, end);
     }
-    if ev.is_instance_of::<ContentFinding>() || ev.is_instance_of::<ContentPlaintext>() {
+    if ev.is_instance_of::<ContentFinding>()
+        || ev.is_instance_of::<ContentPlaintext>()
+        || ev.is_instance_of::<ContentLack>()
+    {
         return session
             .call_method1(intern!(py, "_content_told"), (ev,))
             .map(drop);

@@ -110,10 +110,14 @@ def decryption_summary(conn: Connection) -> str | None:
         if data["missing_secrets"]:  # the parts opened matter only when some could not be
             text += f": {opened_words(data['opened'])}"
         unit = "record" if conn.quic is None else "packet"  # QUIC protects packets
-        text += f" ({plural(records, unit)}, {plural(size, 'byte')} of application data; "
-        text += _finished_words(data["finished_verified"], _finished_seen(conn)) + ")"
-        if data["reason"]:
-            text += f"; {data['reason']}"
+        text += f" ({plural(records, unit)}, {plural(size, 'byte')} of application data"
+        finished = _finished_words(data["finished_verified"], _finished_seen(conn))
+        reason = data["reason"]
+        if reason and reason.startswith(_UNCHECKED) and finished.endswith("checked"):
+            # The reason says why the Finished were not checked: said once, after them.
+            text += f"); {finished}: {reason.removeprefix(_UNCHECKED)}"
+        else:
+            text += f"; {finished})" + (f"; {reason}" if reason else "")
         failed = data["records_failed_integrity"]
         if any(failed.values()):
             text += (
@@ -183,6 +187,11 @@ def opened_words(opened: dict[str, Any]) -> str:
     if len(parts) == 1:
         return parts[0] + " only"
     return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+# How a decryption's reason begins when it says why the Finished were not checked (the
+# core's decrypt/lack.rs, tls/association_facts.py over DTLS).
+_UNCHECKED = "the Finished messages were not checked: "
 
 
 def _finished_seen(conn: Connection) -> set[str]:

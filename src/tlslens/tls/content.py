@@ -56,6 +56,10 @@ def _context(ev: _core.ContentMessage) -> hs.HandshakeContext:
     return handshake_context(ev.version, ev.kx, ev.auth)
 
 
+# Why a signature of a direction is not checked when no certificate of its side was seen.
+_NO_CERTIFICATE = {C2S: "no client certificate was seen", S2C: "no server certificate was seen"}
+_CERTIFICATE_TYPES = (hs.CERTIFICATE, hs.COMPRESSED_CERTIFICATE)
+
 # A record of whole messages of these types ends the skip of an oversized one.
 HANDSHAKE_TYPES = sorted(registry.HANDSHAKE_TYPES)
 
@@ -130,6 +134,9 @@ class RecordContent:
         self.max_message = MAX_HANDSHAKE_MESSAGE
         # After a bug: only the sides' ends are counted (_core.take_events reads it).
         self._abandoned = False
+        # The first message the current handshake lacks, by direction (skipped past
+        # --max-message, lost in a gap): a signature without its certificate says why.
+        self._missing: dict[str, _core.ContentLack] | None = None
 
     def _direction(self, side: int) -> str:
         return C2S if side == self.client_side else S2C
@@ -227,6 +234,8 @@ class RecordContent:
         if isinstance(ev, _core.ContentFinding):
             self.frame = ev.frame  # where several frames' events cross at once
             self._finding(ev.side, ev.layer, ev.offset, ev.message)
+        elif isinstance(ev, _core.ContentLack):
+            self._lack_told(ev)
         elif isinstance(ev, _core.ContentPlaintext) and self.sink is not None:
             direction = self._direction(ev.side)
             for plaintext in ev.chunks:
@@ -372,13 +381,36 @@ class RecordContent:
             data = signed
         verified: bool | None = None
         if data is not None and not certs:
-            reason = f"no {'client' if is_client else 'server'} certificate was seen"
+            reason = self._no_certificate(direction)
         elif data is not None and certs:
             verified, reason = proof.verify(certs[0], scheme, signature, data, ev.verified)
         described = proof.scheme_name(scheme, certs[0].der if certs else None, version)
         conn.handshake_signatures.append(
             proof.SignatureCheck(name, direction, described, verified, reason, self.frame)
         )
+
+    def _lack_told(self, ev: _core.ContentLack) -> None:
+        """The current handshake lacks a message of ``ev.side``: kept for the signatures
+        checked after it (a side's signature comes after its certificate in its stream, so
+        after what was lost before it), the first that held a certificate, else the first."""
+        missing = self._missing = self._missing or {}
+        direction = self._direction(ev.side)
+        kept = missing.get(direction)
+        if kept is None or (
+            kept.msg_type not in _CERTIFICATE_TYPES and ev.msg_type in _CERTIFICATE_TYPES
+        ):
+            missing[direction] = ev
+
+    def _no_certificate(self, direction: str) -> str:
+        """Why a signature of ``direction`` has no certificate to be checked with: none was
+        seen, or the message that held it was skipped or lost (a gap may have held it)."""
+        lack = (self._missing or {}).get(direction)
+        unseen = _NO_CERTIFICATE[direction]
+        if lack is None or lack.msg_type not in (None, *_CERTIFICATE_TYPES):
+            return unseen
+        if lack.msg_type is None:  # a gap: what it held is not known
+            return f"{unseen}, and {lack.text}: they may have held it"
+        return f"{lack.text}, and the signature is checked with the key it holds"
 
     def _new_handshake(self) -> None:
         """A ClientHello opens a handshake, unless it answers a HelloRetryRequest."""
@@ -387,5 +419,6 @@ class RecordContent:
         current = conn.handshakes[-1] if conn.handshakes else None
         if current is not None and current.server_hello is None and conn.hello_retry_request:
             return  # the second ClientHello of a TLS 1.3 HelloRetryRequest exchange
+        self._missing = None  # what the last handshake lacked is not this one's
         frame = self.frame  # its first frame, its ClientHello's (by position: no dict)
         conn.handshakes.append(Handshake(frame, frame))

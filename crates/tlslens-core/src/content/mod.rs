@@ -113,6 +113,14 @@ pub enum ContentEvent {
         offset: Option<u64>,
         message: String,
     },
+    /// The handshake of `side` (`dir`) lacks a message as tlslens read it: tlslens skipped
+    /// it or the capture lost it (`lack`). The caller's model words what that withholds
+    /// besides the Finished checks: a signature whose certificate was the message lacking.
+    Lacking {
+        side: u8,
+        dir: Dir,
+        lack: Lack,
+    },
 }
 
 /// The caller's part in one call: the registry's suites, the decryptor with the run's key
@@ -342,6 +350,7 @@ impl Content {
         if let Some((dec, _)) = io.decryptor.as_mut() {
             dec.transcript_lacks(dir, lack);
         }
+        self.out.push(ContentEvent::Lacking { side, dir, lack });
     }
 
     /// The side ended: a message still incomplete is told (unless encrypted).

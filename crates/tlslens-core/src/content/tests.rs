@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::{Content, ContentEvent, DataKind, Io};
 use crate::capture::Reader;
 use crate::decrypt::fuzzing::suites;
-use crate::decrypt::{Decryptor, Env, KeyLog, SessionCache, Status, Suites};
+use crate::decrypt::{Decryptor, Dir, Env, KeyLog, Lack, SessionCache, Status, Suites};
 use crate::flows::tcp::StreamEvent;
 use crate::flows::{FlowEvent, FlowSink, FlowTable, Limits, Step, Verdict};
 use crate::handshake::defrag::MAX_HANDSHAKE_MESSAGE;
@@ -195,6 +195,7 @@ fn steps(events: &[ContentEvent], client: u8) -> Vec<String> {
             ContentEvent::Heartbeat { side, .. } => format!("{}:heartbeat", who(*side)),
             ContentEvent::Gap { side, length, .. } => format!("{}:gap{length}", who(*side)),
             ContentEvent::Finding { message, .. } => format!("finding: {message}"),
+            ContentEvent::Lacking { side, lack, .. } => format!("{}:lacks {lack:?}", who(*side)),
         })
         .collect()
 }
@@ -610,6 +611,20 @@ fn a_message_skipped_past_the_limit_is_told_to_the_decryptor() {
             "handshake message type 11 (Certificate) claims 1,207 bytes, past --max-message's \
              limit of 500 bytes; skipped"
         )));
+    // Told to the caller too, in stream order (its model says it where a signature needed
+    // the certificate's key).
+    let lacking: Vec<_> = (events.iter())
+        .filter_map(|event| match event {
+            ContentEvent::Lacking { dir, lack, .. } => Some((*dir, *lack)),
+            _ => None,
+        })
+        .collect();
+    let skipped = Lack::Skipped {
+        msg_type: 11,
+        length: 1207,
+        limit: 500,
+    };
+    assert_eq!(lacking, [(Dir::S2C, skipped)]);
     assert_eq!(tls12.status, Status::Decrypted);
     assert_eq!(
         tls12.results.each_ref().map(|r| r.finished_verified),

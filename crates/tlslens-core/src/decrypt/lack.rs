@@ -38,7 +38,8 @@ pub enum Lack {
 }
 
 impl Lack {
-    fn msg_type(self) -> Option<u8> {
+    /// The message lacking, when known (a gap's bytes may have held any).
+    pub fn msg_type(self) -> Option<u8> {
         match self {
             Lack::Skipped { msg_type, .. } | Lack::Lost { msg_type } => Some(msg_type),
             Lack::Gap => None,
