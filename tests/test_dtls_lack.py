@@ -128,6 +128,26 @@ def test_messages_past_max_message_are_why_the_finished_are_not_checked(
         assert decryption["reason"] is None or "not checked" not in decryption["reason"]
 
 
+def test_a_signature_whose_certificate_was_skipped_says_so() -> None:
+    """Each association's server Certificate is past --max-message: its ServerKeyExchange's
+    signature is not checked, for that reason (it said "no server certificate was seen")."""
+    capture = str(UDP / "dtls.pcapng")
+    lines = _show(UDP / "dtls.keys", "--json", "--max-message", "300", capture).splitlines()
+    checks = [json.loads(line)["handshake_signatures"] for line in lines if line.startswith("{")]
+    claims = ["1,207", "1,207", "1,207", "1,016", "1,207"]
+    assert [[(c["message"], c["verified"], c["reason"]) for c in check] for check in checks] == [
+        [
+            (
+                "server_key_exchange",
+                None,
+                f"{_skipped('server', CERTIFICATE, length)}, and the signature is checked with "
+                "the key it holds",
+            )
+        ]
+        for length in claims
+    ]
+
+
 def _datagrams() -> list[tuple[bool, bytes]]:
     """dtls.pcapng's first association as (from the client, UDP payload)."""
     frames = read_frames(UDP / "dtls.pcapng")

@@ -136,7 +136,7 @@ class RecordContent:
         self._abandoned = False
         # The first message the current handshake lacks, by direction (skipped past
         # --max-message, lost in a gap): a signature without its certificate says why.
-        self._missing: dict[str, _core.ContentLack] | None = None
+        self._missing: dict[str, tuple[int | None, str]] | None = None
 
     def _direction(self, side: int) -> str:
         return C2S if side == self.client_side else S2C
@@ -390,27 +390,29 @@ class RecordContent:
         )
 
     def _lack_told(self, ev: _core.ContentLack) -> None:
-        """The current handshake lacks a message of ``ev.side``: kept for the signatures
-        checked after it (a side's signature comes after its certificate in its stream, so
-        after what was lost before it), the first that held a certificate, else the first."""
+        """The current handshake lacks a message of ``ev.side`` (``_lacking``)."""
+        self._lacking_message(self._direction(ev.side), ev.msg_type, ev.text)
+
+    def _lacking_message(self, direction: str, msg_type: int | None, text: str) -> None:
+        """The current handshake lacks a message of ``direction`` (``text``: what and why):
+        kept for the signatures checked after it (a side's signature comes after its
+        certificate in its stream, so after what was lost before it), the first that held a
+        certificate, else the first."""
         missing = self._missing = self._missing or {}
-        direction = self._direction(ev.side)
         kept = missing.get(direction)
-        if kept is None or (
-            kept.msg_type not in _CERTIFICATE_TYPES and ev.msg_type in _CERTIFICATE_TYPES
-        ):
-            missing[direction] = ev
+        if kept is None or (kept[0] not in _CERTIFICATE_TYPES and msg_type in _CERTIFICATE_TYPES):
+            missing[direction] = (msg_type, text)
 
     def _no_certificate(self, direction: str) -> str:
         """Why a signature of ``direction`` has no certificate to be checked with: none was
         seen, or the message that held it was skipped or lost (a gap may have held it)."""
-        lack = (self._missing or {}).get(direction)
+        msg_type, text = (self._missing or {}).get(direction, (-1, ""))
         unseen = _NO_CERTIFICATE[direction]
-        if lack is None or lack.msg_type not in (None, *_CERTIFICATE_TYPES):
+        if msg_type not in (None, *_CERTIFICATE_TYPES):
             return unseen
-        if lack.msg_type is None:  # a gap: what it held is not known
-            return f"{unseen}, and {lack.text}: they may have held it"
-        return f"{lack.text}, and the signature is checked with the key it holds"
+        if msg_type is None:  # a gap: what it held is not known
+            return f"{unseen}, and {text}: they may have held it"
+        return f"{text}, and the signature is checked with the key it holds"
 
     def _new_handshake(self) -> None:
         """A ClientHello opens a handshake, unless it answers a HelloRetryRequest."""

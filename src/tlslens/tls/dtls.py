@@ -442,6 +442,7 @@ class DtlsSession(RecordContent):
             self._retry = False
             return
         self._lacking = None
+        self._missing = None  # (RecordContent's: for the signatures)
         self._finished_seq = {C2S: None, S2C: None}
 
     def _lacks(self, side: int, ev: _core.DtlsEvent) -> None:
@@ -461,6 +462,7 @@ class DtlsSession(RecordContent):
                 return
         if self._lacking is None:
             self._lacking = ev.text
+        self._lacking_message(direction, ev.msg_type, ev.text)
         facts = self.facts
         for finished, seq in self._finished_seq.items():
             if seq is not None and facts.finished_verified[finished] is False:
