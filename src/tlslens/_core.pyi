@@ -1374,12 +1374,6 @@ def key_block(
     """RFC 5246 §6.3: (client MAC key, server MAC key, client key, server key, client IV,
     server IV); export suites' keys and IVs stretched to ``export_lens`` (key, IV bytes)."""
 
-def finished_matches(
-    version: int, prf_hash: str, master: bytes, label: bytes, transcript: bytes, verify_data: bytes
-) -> bool:
-    """Whether a TLS 1.0-1.2 (or SSL 3.0) Finished's verify_data is the one computed
-    (compared in constant time)."""
-
 def hkdf_extract(name: str, salt: bytes, ikm: bytes) -> bytes: ...
 def hkdf_expand_label(name: str, secret: bytes, label: bytes, context: bytes, length: int) -> bytes:
     """RFC 8446 §7.1. Raises DecryptError for a secret shorter than the hash."""

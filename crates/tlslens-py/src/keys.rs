@@ -125,28 +125,6 @@ fn key_block<'py>(
     Ok(six(py, &block))
 }
 
-/// Whether a TLS 1.0-1.2 (or SSL 3.0) Finished's verify_data is the one computed from the
-/// master secret and the transcript (compared in constant time).
-#[pyfunction]
-fn finished_matches(
-    version: u16,
-    prf_hash: &str,
-    master: &[u8],
-    label: &[u8],
-    transcript: &[u8],
-    verify_data: &[u8],
-) -> PyResult<bool> {
-    let alg = hash(prf_hash)?;
-    Ok(prf::finished_matches(
-        version,
-        alg,
-        master,
-        label,
-        transcript,
-        verify_data,
-    ))
-}
-
 fn hkdf_result<'py>(
     py: Python<'py>,
     out: Result<Vec<u8>, hkdf::HkdfError>,
@@ -450,7 +428,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tls_prf, m)?)?;
     m.add_function(wrap_pyfunction!(ssl3_prf, m)?)?;
     m.add_function(wrap_pyfunction!(key_block, m)?)?;
-    m.add_function(wrap_pyfunction!(finished_matches, m)?)?;
     m.add_function(wrap_pyfunction!(hkdf_extract, m)?)?;
     m.add_function(wrap_pyfunction!(hkdf_expand_label, m)?)?;
     m.add_function(wrap_pyfunction!(derive_secret, m)?)?;

@@ -41,7 +41,6 @@ from tlslens.tls.session import note_deprecated_version
 DTLS13 = 0xFEFC
 _UNOPENED = "does not open"  # the core's words for a record its keys do not open
 TLS12, TLS13 = 0x0303, 0x0304  # the record layouts of DTLS 1.2 and 1.3 suites
-HELLO_VERIFY_REQUEST = 3
 # The key log labels a DTLS association decrypts with (DTLS 1.0/1.2, then DTLS 1.3).
 DTLS_LABELS = (
     "CLIENT_RANDOM",
@@ -127,15 +126,15 @@ class DtlsSession(RecordContent):
         self.content = message_content(max_message, keep_records=keep_records)
         other = store is not None and bool(store.rsa_keys or store.psk)
         self.facts = DtlsFacts(keys_given=keys is not None or other, other_secrets=other)
-        self._transcript_dtls: bytearray | None = None  # the handshake hash's messages
         # The current handshake lacks a message (what and why: the first told), and the
         # message_seq of each side's Finished read in it: a Finished that does not match
         # is then no verdict on the secret.
         self._lacking: str | None = None
         self._finished_seq: dict[str, int | None] = {C2S: None, S2C: None}
         self._retry = False  # the server's latest hello is a HelloRetryRequest
-        # DTLS 1.3: the core's transcript hash before the CertificateVerify being read.
-        self._transcript13_hash: bytes | None = None
+        # What the CertificateVerify being read signs, as the association's transcript
+        # tells it: DTLS 1.3's transcript hash, or before, the handshake messages.
+        self._signed: bytes | None = None
         self.store = store
         self.client_flow_side: int | None = None  # which side of the flow is the client
         self.record_offset = [0, 0]  # of the latest record per side, for its messages
@@ -223,7 +222,6 @@ class DtlsSession(RecordContent):
             if ev.msg_type != hs.CLIENT_HELLO:  # read from its cookie-less TLS form
                 self._message(side, ev.msg_type, ev.data, decrypted=ev.epoch > 0)
             self._handshake_turn(side, ev)
-            self._hash_message(side, ev)
             self._fragments(side, ev.fragments)
         elif kind == "client_hello":
             self._message(0, hs.CLIENT_HELLO, ev.data, decrypted=False)
@@ -241,7 +239,7 @@ class DtlsSession(RecordContent):
             if len(self.facts.retransmitted) < MAX_RETRANSMISSIONS_KEPT:
                 self.facts.retransmitted.append((ev.frame, self._direction(side), ev.msg_type))
         elif kind == "transcript":
-            self._transcript13_hash = ev.data
+            self._signed = ev.data
             if ev.msg_type == hs.FINISHED and ev.verified is not None:
                 self._finished_verdict(side, ev.verified)
         elif kind == "lacking":
@@ -352,9 +350,10 @@ class DtlsSession(RecordContent):
         signed13 = signed_messages = None
         # A handshake lacking a message: what a CertificateVerify signs is not known.
         if msg_type == hs.CERTIFICATE_VERIFY and self._lacking is None:
-            signed13 = self._transcript13_hash
-            if self._transcript_dtls is not None:
-                signed_messages = bytes(self._transcript_dtls)
+            if self.conn is not None and self.conn.tls13:
+                signed13 = self._signed
+            else:
+                signed_messages = self._signed
         events = self.content.message(
             side,
             raw,
@@ -376,46 +375,6 @@ class DtlsSession(RecordContent):
         if current is not None and current.server_hello is None and self.facts.cookie_frame:
             return
         super()._new_handshake()
-
-    def _hash_message(self, side: int, ev: _core.DtlsEvent) -> None:
-        """DTLS 1.0/1.2's handshake hash (RFC 6347 §4.2.6): every message as one fragment,
-        its 12-byte header included, from the ClientHello that answers the cookie exchange
-        (the first ClientHello and the HelloVerifyRequest are left out); each Finished is
-        checked against it with the key log's master secret."""
-        raw = ev.data
-        if raw is None or len(raw) < 4:
-            return
-        if ev.msg_type == hs.CLIENT_HELLO:
-            self._transcript_dtls = bytearray()
-        elif ev.msg_type == HELLO_VERIFY_REQUEST:
-            self._transcript_dtls = None
-        transcript = self._transcript_dtls
-        if transcript is None:
-            return
-        if ev.msg_type == hs.FINISHED:
-            self._check_finished(side, raw[4:], bytes(transcript))
-        seq = ev.message_seq.to_bytes(2, "big")
-        transcript += raw[:4] + seq + b"\0\0\0" + raw[1:4] + raw[4:]
-
-    def _check_finished(self, side: int, verify_data: bytes, transcript: bytes) -> None:
-        conn, store = self.conn, self.store
-        if store is None or conn is None or conn.client_hello is None or conn.tls13:
-            return
-        master = store.keylog.get("CLIENT_RANDOM", conn.client_hello.random)
-        info = conn.suite_info
-        if master is None or info is None or conn.version is None:
-            return
-        direction = self._direction(side)
-        label = b"client finished" if direction == C2S else b"server finished"
-        matches = _core.finished_matches(
-            registry.tls_base_version(conn.version),
-            info.prf_hash or "SHA256",
-            master,
-            label,
-            transcript,
-            verify_data,
-        )
-        self._finished_verdict(side, matches)
 
     def _handshake_turn(self, side: int, ev: _core.DtlsEvent) -> None:
         """Where the handshake stands for its Finished checks: a ClientHello begins a new

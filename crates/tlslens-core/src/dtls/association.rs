@@ -11,6 +11,7 @@ use super::handshake::{
 use super::keys::{self, EpochKeys, Keys, Suite};
 use super::lack;
 use super::record::{self, Header, Record, CT_ACK, CT_TLS12_CID};
+use super::transcript12::{FinishedKey, Transcript12};
 use super::transcript13::Transcript;
 use super::{DtlsEvent, Endpoint, Finding, Limits, RecordInfo};
 use crate::codec::Reader;
@@ -73,8 +74,10 @@ pub struct Association {
     events: VecDeque<DtlsEvent>,
     /// Retransmissions told in the current datagram: (side, message_seq).
     told_retransmissions: Vec<(usize, u16)>,
-    /// DTLS 1.3's handshake messages, for the CertificateVerify and Finished checks.
+    /// The handshake messages, for the CertificateVerify and Finished checks: DTLS 1.3's
+    /// and DTLS 1.0/1.2's (both until the ServerHello names the version).
     transcript: Transcript,
+    transcript12: Transcript12,
     /// What incomplete messages hold, shared with the capture's other associations.
     pool: Arc<PendingPool>,
     /// The pool's bound refused a message here (told once).
@@ -101,6 +104,7 @@ impl Association {
             events: VecDeque::new(),
             told_retransmissions: Vec::new(),
             transcript: Transcript::default(),
+            transcript12: Transcript12::default(),
             pool: Arc::new(PendingPool::default()),
             pooled: false,
             told_lacking: Vec::new(),
@@ -536,7 +540,7 @@ impl Association {
             let what = format!("handshake message {message_seq} (type {msg_type}): {e}");
             self.finding(at.frame, at.from_client, at.base, what);
         }
-        self.transcript(at, &tls);
+        self.transcript(at, message_seq, &tls);
         self.events.push_back(DtlsEvent::Message {
             frame: at.frame,
             from_client: at.from_client,
@@ -548,20 +552,31 @@ impl Association {
         });
     }
 
-    /// DTLS 1.3: the message into the transcript; a CertificateVerify's or a Finished's check
-    /// told before it.
-    fn transcript(&mut self, at: At, tls: &[u8]) {
-        if self.version.is_some_and(|v| v != DTLS13) {
-            return;
-        }
+    /// The message into the transcript of its version; a CertificateVerify's or a
+    /// Finished's check told before it.
+    fn transcript(&mut self, at: At, message_seq: u16, tls: &[u8]) {
         let keys = self.keys.clone();
         let secrets = (keys.as_deref().zip(self.client_random))
             .and_then(|(keys, random)| keys.secrets.get(&random));
         let alg = self.suite.as_ref().map(|s| s.hash);
-        let event = self
-            .transcript
-            .add((at.frame, at.from_client), tls, alg, secrets);
-        if let (Some(event), Some(DTLS13)) = (event, self.version) {
+        let from = (at.frame, at.from_client);
+        let event = match self.version {
+            Some(DTLS13) => self.transcript.add(from, tls, alg, secrets),
+            None => {
+                self.transcript.add(from, tls, alg, secrets);
+                self.transcript12.add(from, message_seq, tls, None)
+            }
+            Some(version) => {
+                let key = secrets.and_then(|s| s.master_secret.as_deref());
+                let key = key.zip(alg).map(|(master, prf_hash)| FinishedKey {
+                    tls_version: keys::tls_version(version),
+                    prf_hash,
+                    master,
+                });
+                self.transcript12.add(from, message_seq, tls, key)
+            }
+        };
+        if let (Some(event), Some(_)) = (event, self.version) {
             self.events.push_back(event);
         }
     }

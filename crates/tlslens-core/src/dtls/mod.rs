@@ -18,6 +18,7 @@ pub mod handshake;
 pub mod keys;
 mod lack;
 pub mod record;
+pub mod transcript12;
 pub mod transcript13;
 
 pub use association::Association;
@@ -158,10 +159,12 @@ pub enum DtlsEvent {
         seq: u64,
         data: Vec<u8>,
     },
-    /// DTLS 1.3 (RFC 9147 §5.2): the transcript hash of the handshake messages before a
-    /// CertificateVerify or a Finished (`msg_type`), told just before that message; for a
-    /// Finished, whether its verify_data is the one the key log's handshake traffic secret
-    /// gives (None: the key log has no secret for it).
+    /// Before a CertificateVerify or a Finished (`msg_type`), told just before that
+    /// message: what the CertificateVerify signs (`hash`: DTLS 1.3's transcript hash, RFC
+    /// 9147 §5.2; before, the handshake messages themselves, RFC 6347 §4.2.6; empty before
+    /// a DTLS 1.0/1.2 Finished); for a Finished, whether its verify_data is the one the key
+    /// log's secret gives (the handshake traffic secret, or the master secret before DTLS
+    /// 1.3; None: the key log has none for it).
     Transcript {
         frame: u64,
         from_client: bool,

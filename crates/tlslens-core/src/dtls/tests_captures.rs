@@ -308,3 +308,55 @@ fn without_keys_records_are_counted_and_the_handshake_still_read() {
         }
     )));
 }
+
+/// (frame, from the client, the check) of each Finished the transcript told.
+fn finished_checks(events: &[DtlsEvent]) -> Vec<(u64, bool, Option<bool>)> {
+    (events.iter())
+        .filter_map(|e| match e {
+            DtlsEvent::Transcript {
+                frame,
+                from_client,
+                msg_type: 20,
+                finished,
+                ..
+            } => Some((*frame, *from_client, *finished)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// DTLS 1.0/1.2's Finished are checked in the association, over the messages in their DTLS
+/// form from the ClientHello that answers the cookie (RFC 6347 §4.2.6), with the key log's
+/// master secret: both of each OpenSSL and GnuTLS handshake verify (1.2 AES-GCM, ChaCha20,
+/// 1.0 CBC with its TLS 1.1 PRF, GnuTLS' client authentication), none without the key
+/// log's secret or with another one.
+#[test]
+fn dtls12_finished_are_checked_with_the_master_secret() {
+    for (index, version) in [(0, 0x0303), (1, 0x0303), (2, 0x0302), (3, 0x0303)] {
+        let events = read("dtls.pcapng", index, Some(keys("dtls.keys", version)));
+        let checks = finished_checks(&events);
+        assert_eq!(checks.len(), 2, "{index}");
+        assert!(
+            checks.iter().all(|(_, _, ok)| *ok == Some(true)),
+            "{index}: {checks:?}"
+        );
+        assert_eq!(
+            checks.iter().map(|c| c.1).collect::<Vec<_>>(),
+            [true, false]
+        );
+        let mut wrong = keys("dtls.keys", version);
+        for secrets in wrong.secrets.values_mut() {
+            if let Some(master) = secrets.master_secret.as_mut() {
+                master[0] ^= 1;
+            }
+        }
+        let events = read("dtls.pcapng", index, Some(wrong));
+        // The records do not open either: the Finished, encrypted, are not read.
+        assert!(
+            finished_checks(&events).iter().all(|c| c.2 != Some(true)),
+            "{index}"
+        );
+    }
+    let events = read("dtls.pcapng", 0, None);
+    assert!(finished_checks(&events).is_empty()); // sealed without keys
+}
