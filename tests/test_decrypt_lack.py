@@ -7,12 +7,18 @@ never "wrong secret" (crates/tlslens-core/src/decrypt/lack.rs).
 
 The gap cases are the TLS 1.2 connection of ``demo-tls12-tls13.pcapng`` framed again with
 the server's flight cut in records and one record left out of the capture.
+
+Over QUIC a ClientHello skipped is no reason for "no secret": QUIC packet protection reads
+its random from the CRYPTO stream's first bytes and opens the packets with the key log's
+secrets for it, and the decryption says so.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -27,6 +33,8 @@ from test_session import _record
 DEMO = CAPTURES / "demo-tls12-tls13.pcapng"
 DEMO_KEYS = CAPTURES / "demo-tls12-tls13.keys"
 TLS12_CLIENT_PORT = 47820  # the demo's second connection, TLS 1.2
+QUIC = CAPTURES / "udp" / "quic.pcapng"
+QUIC_KEYS = CAPTURES / "udp" / "quic.keys"
 CERTIFICATE_SKIPPED = (
     "tlslens skipped the server's handshake message type 11 (Certificate), which claims "
     "1,207 bytes, past --max-message's limit of 500 bytes"
@@ -209,3 +217,69 @@ def test_a_signature_after_a_gap_without_a_certificate_says_what_may_have_held_i
     [check] = _signatures(str(capture))[0]
     assert (check["message"], check["verified"]) == ("server_key_exchange", None)
     assert check["reason"] == f"no server certificate was seen, and {gap}: they may have held it"
+
+
+def _quic(*args: str) -> list[dict[str, Any]]:
+    """``show --json`` of the QUIC capture's 7 connections with its key log."""
+    options = ["show", "--json", "--keylog", str(QUIC_KEYS), *args, str(QUIC)]
+    result = CliRunner().invoke(main, options)
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+
+
+# Each connection's ClientHello claims more than 300 bytes (465 to 1,936).
+QUIC_HELLO_SKIPPED = re.compile(
+    r"the secrets were looked up by client random [0-9a-f]{12}…, which QUIC packet protection "
+    r"read from the first bytes of the ClientHello to open the packets; the (?:Finished "
+    r"messages were|server's Finished was) not checked: tlslens skipped the client's "
+    r"handshake message type 1 \(ClientHello\), which claims (?P<claims>[\d,]+) bytes, past "
+    r"--max-message's limit of 300 bytes, and a Finished MACs the whole handshake"
+)
+SAME_WITH_THE_HELLO_SKIPPED = (
+    "source",
+    "opened",
+    "missing_secrets",
+    "records_decrypted",
+    "records_failed_integrity",
+    "plaintext_bytes",
+    "plaintext_sha256",
+)
+
+
+def test_a_quic_client_hello_skipped_past_max_message_still_finds_the_secrets() -> None:
+    whole, skipped = _quic(), _quic("--max-message", "300")
+    assert len(whole) == len(skipped) == 7
+    for before, after in zip(whole, skipped, strict=True):
+        was, now = before["decryption"], after["decryption"]
+        # Without the option: decrypted, the server's Finished verifies (the client of the
+        # refused connection sent none), nothing to explain.
+        assert was["status"] == "decrypted"
+        assert was["finished_verified"]["s2c"] is True
+        assert was["reason"] is None
+        # With it: the packets open with the same secrets, the Finished have no verdict.
+        assert now["status"] == "decrypted", now["reason"]
+        for key in SAME_WITH_THE_HELLO_SKIPPED:
+            assert now[key] == was[key], key
+        assert now["finished_verified"] == {"c2s": None, "s2c": None}
+        told = QUIC_HELLO_SKIPPED.fullmatch(now["reason"])
+        assert told is not None, now["reason"]
+        problem = (
+            f"handshake message type 1 (ClientHello) claims {told['claims']} bytes, past "
+            "--max-message's limit of 300 bytes; skipped, as far as it claims in its CRYPTO "
+            "stream or to the next CRYPTO data that is whole messages"
+        )
+        assert problem in [p["message"] for p in after["problems"]]
+        assert not _blames_the_secret(json.dumps(now))
+
+
+def test_a_quic_client_hello_skipped_is_decrypted_in_brief_and_text() -> None:
+    args = ["show", "--keylog", str(QUIC_KEYS), "--max-message", "300", str(QUIC)]
+    brief = CliRunner().invoke(main, [*args[:1], "--brief", *args[1:]]).output
+    lines = [line for line in brief.splitlines() if line.startswith("#")]
+    assert len(lines) == 7
+    assert all("decrypted: handshake" in line for line in lines), brief
+    assert "no secret" not in brief
+    text = CliRunner().invoke(main, args).output
+    assert text.count("Decryption       decrypted (") == 7
+    assert text.count("Key derivation") == 7
+    assert "Decryption       no secret" not in text

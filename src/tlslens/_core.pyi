@@ -506,6 +506,7 @@ class QuicCrypto:
     space: Literal["initial", "handshake", "application"]
     offset: int
     data: bytes
+    client_random: bytes | None  # read from these bytes (the client's Initial, offset 0)
 
 @final
 class QuicVersionNegotiation:
@@ -1530,6 +1531,10 @@ class Decryptor:
         """Application data opened elsewhere (QUIC): counted and hashed."""
     def count_opened(self, part: str, direction_name: str, packets: int = 1) -> None:
         """``packets`` opened elsewhere (QUIC) counted as records of ``part``."""
+    def transport_client_random(self, random: bytes) -> None:
+        """The ClientHello's random as QUIC's connection table read it, told before the
+        ClientHello's bytes: the secrets are looked up by it should the content layer skip
+        that ClientHello (past --max-message)."""
     def count_failed(self, direction_name: str, packets: int = 1) -> None:
         """``packets`` opened elsewhere (QUIC) with the key log's secrets that did not
         authenticate: integrity failures."""

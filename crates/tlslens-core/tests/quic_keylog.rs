@@ -208,6 +208,7 @@ fn handshake_and_1rtt_packets_open_with_the_key_log_through_a_key_update_and_mig
         space: Space::Handshake,
         offset: 0,
         data: finished,
+        client_random: None,
     }));
     let Some(QuicEvent::Packet(get)) = events
         .iter()
@@ -413,4 +414,34 @@ fn a_0rtt_packet_before_the_server_hello_opens_once_the_suite_is_known() {
         panic!("{:?}", p.frames);
     };
     assert_eq!(data.of(&p.payload), b"GET /");
+}
+
+/// The client random the table reads to look the key log up by goes out with the CRYPTO
+/// bytes it was read from (the client's Initial stream at offset 0), for the connection's
+/// decryptor; the server's Initial and later streams carry none.
+#[test]
+fn the_client_random_read_goes_out_with_the_client_hellos_crypto_bytes() {
+    let (events, _, _) = keylog_flow();
+    let crypto: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            QuicEvent::Crypto {
+                side,
+                space,
+                offset,
+                client_random,
+                ..
+            } => Some((*side, *space, *offset, *client_random)),
+            _ => None,
+        })
+        .collect();
+    let random: [u8; 32] = hex(RANDOM).try_into().expect("32 bytes");
+    assert_eq!(
+        crypto,
+        [
+            (0, Space::Initial, 0, Some(random)),
+            (1, Space::Initial, 0, None),
+            (0, Space::Handshake, 0, None),
+        ]
+    );
 }

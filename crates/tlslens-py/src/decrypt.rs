@@ -508,6 +508,17 @@ impl Decryptor {
         Ok(())
     }
 
+    /// The ClientHello's random as QUIC's connection table read it (`QuicCrypto`), told
+    /// before that ClientHello's bytes: the secrets are looked up by it should the content
+    /// layer skip the ClientHello (past --max-message).
+    fn transport_client_random(&self, py: Python<'_>, random: &[u8]) -> PyResult<()> {
+        let random = <[u8; 32]>::try_from(random).map_err(|_| {
+            PyValueError::new_err(format!("a client random of {} bytes, not 32", random.len()))
+        })?;
+        (self.0.here(py).inner).transport_client_random(random);
+        Ok(())
+    }
+
     /// Packets opened elsewhere (QUIC) with the key log's secrets that did not authenticate.
     #[pyo3(signature = (direction_name, packets=1))]
     fn count_failed(&self, py: Python<'_>, direction_name: &str, packets: u64) -> PyResult<()> {

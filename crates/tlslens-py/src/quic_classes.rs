@@ -95,6 +95,9 @@ pub struct QuicCrypto {
     space: &'static str,
     offset: u64,
     data: Py<PyBytes>,
+    /// The ClientHello's random the connection table read from these bytes (the client's
+    /// Initial stream from offset 0), for the connection's decryptor.
+    client_random: Option<Py<PyBytes>>,
 }
 
 #[pyclass(frozen, module = "tlslens._core", get_all)]
@@ -339,6 +342,7 @@ fn event_to_python(py: Python<'_>, event: &QuicEvent) -> PyResult<PyObject> {
             space,
             offset,
             data,
+            client_random,
         } => Py::new(
             py,
             QuicCrypto {
@@ -348,6 +352,7 @@ fn event_to_python(py: Python<'_>, event: &QuicEvent) -> PyResult<PyObject> {
                 space: space_name(*space),
                 offset: *offset,
                 data: bytes(py, data),
+                client_random: client_random.as_ref().map(|r| bytes(py, r)),
             },
         )?
         .into_any(),

@@ -302,6 +302,7 @@ mod tests {
                 space: Space::Initial,
                 offset: 0,
                 data,
+                client_random: None,
             })
         };
         let kept = QuicKept {

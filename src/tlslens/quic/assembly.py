@@ -463,6 +463,10 @@ class QuicSession(RecordContent):
             return
         if (ev.side, ev.space) == (0, "initial") and len(self.client_initial) < self.max_message:
             self.client_initial += ev.data  # what a Retry's resend is compared with
+        if ev.client_random is not None and self.decryptor is not None:
+            # The random the core's QUIC layer opened the packets by: the decryptor looks up
+            # the same secrets should the ClientHello be skipped past --max-message.
+            self.decryptor.transport_client_random(ev.client_random)
         # Handshake and 1-RTT CRYPTO bytes were opened with the key log's secrets.
         decrypted = ev.space != "initial"
         at = (self.frame, self.ts_ns)

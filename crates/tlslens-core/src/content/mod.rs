@@ -548,7 +548,7 @@ impl Content {
             };
             match item {
                 Ok((msg_type, raw, at)) => self.message(io, side, msg_type, raw, at, decrypted),
-                Err((claims, at)) => self.oversized(io, side, claims, at),
+                Err((claims, at)) => self.oversized(io, side, claims, at, stream.is_some()),
             }
         }
         if let Some(defrag) = self.defrag_mut(side, stream) {
@@ -557,19 +557,28 @@ impl Content {
     }
 
     /// A message whose header claims (type, length) more than `limit`, skipped: told, and
-    /// missing from the handshake's transcripts.
+    /// missing from the handshake's transcripts. `crypto`: in a QUIC CRYPTO stream.
     fn oversized(
         &mut self,
         io: &mut Io<'_, '_>,
         side: u8,
         (msg_type, length, limit): (u8, u32, u32),
         offset: u64,
+        crypto: bool,
     ) {
+        // Where the reading resumes (defrag.rs), in the transport's words: QUIC has no
+        // records, its CRYPTO data comes in frames.
+        let resumes = if crypto {
+            "as far as it claims in its CRYPTO stream or to the next CRYPTO data that is \
+             whole messages"
+        } else {
+            "as far as it claims or to the next record of whole messages"
+        };
         // Worded as the DTLS association's refusal and the decryptor's lack (the same
         // option, the same numbers).
         let message = format!(
             "handshake message {} claims {} bytes, past --max-message's limit of {} bytes; \
-             skipped, as far as it claims or to the next record of whole messages",
+             skipped, {resumes}",
             crate::handshake::type_text(msg_type),
             crate::capture::thousands(u64::from(length)),
             crate::capture::thousands(u64::from(limit)),

@@ -178,6 +178,28 @@ fn crypto_streams_reassemble_per_side_and_space_and_tell_what_stays_incomplete()
     assert_eq!(Space::from_name("0-rtt"), None);
 }
 
+/// A message of a CRYPTO stream past --max-message is told in QUIC's words: there are no
+/// records to read on from, only CRYPTO data.
+#[test]
+fn a_crypto_message_past_the_limit_is_told_in_quics_words() {
+    let mut content = Content::new(Some(0), 40, &KNOWN, false);
+    let events = told(&mut content, |c, io| {
+        c.crypto(io, 0, Space::Initial, &client_hello(), 0, false);
+    });
+    assert!(read(&events).is_empty());
+    assert_eq!(
+        findings(&events),
+        [(
+            "handshake",
+            Some(0),
+            "handshake message type 1 (ClientHello) claims 41 bytes, past --max-message's \
+             limit of 40 bytes; skipped, as far as it claims in its CRYPTO stream or to the \
+             next CRYPTO data that is whole messages"
+                .to_owned()
+        )]
+    );
+}
+
 /// Runs of application data join as the timeline folds them: same side and kind, and a
 /// decrypted run takes only a decrypted one (an undecrypted one joins either).
 #[test]

@@ -16,7 +16,15 @@
 //! Bytes a side sends after its own Finished are in no Finished of that handshake (RFC 5246
 //! §7.4.9, RFC 8446 §4.4.4): a gap there is ignored, unless it swallowed a ClientHello,
 //! which begins the next handshake.
+//!
+//! A ClientHello missing leaves no client random to look the secrets up by, unless the
+//! transport read it: QUIC packet protection reads the random from the first bytes of the
+//! client's Initial CRYPTO stream (quic/hello.rs) and opens the packets with the key log's
+//! secrets for it, whatever --max-message makes of the whole message. Told that random
+//! ([`Decryptor::transport_client_random`]), the decryptor looks up the same secrets, so
+//! that its status is what happened to the packets.
 
+use super::report::random_text;
 use super::{Decryptor, Derivation, Dir, Status};
 use crate::capture::thousands;
 use crate::handshake::{self as hs, type_text};
@@ -98,9 +106,12 @@ impl Decryptor {
     pub fn transcript_lacks(&mut self, dir: Dir, lack: Lack) {
         let hello = dir == Dir::C2S && lack.msg_type() == Some(hs::CLIENT_HELLO);
         if hello && !self.hrr_seen {
-            // The previous handshake's random would look up its keys for this one.
+            // The previous handshake's random would look up its keys for this one; the one
+            // the transport read from this ClientHello is its own.
+            let told = self.transport_random.take();
             self.new_handshake();
-            self.client_random.clear();
+            self.client_random = told.map_or_else(Vec::new, Vec::from);
+            self.random_from_transport = told.is_some();
         } else if self.finished_seen.get(dir.index()) == Some(&true) {
             return;
         }
@@ -122,6 +133,30 @@ impl Decryptor {
         if !self.client_random.is_empty() {
             self.derivations.push(Derivation::default());
         }
+        // A random told before a ClientHello that is read is that one's: it is not kept for
+        // the next.
+        self.transport_random = None;
+        self.random_from_transport = false;
+    }
+
+    /// The client random the transport read from the start of the ClientHello about to be
+    /// handed in (QUIC's CRYPTO stream, quic/hello.rs): the secrets are looked up by it if
+    /// the content layer skips that ClientHello (past --max-message), as the transport
+    /// opened its packets by it. Told before the ClientHello's bytes.
+    pub fn transport_client_random(&mut self, random: [u8; 32]) {
+        self.transport_random = Some(random);
+    }
+
+    /// The reason's clause for secrets found by the random the transport read, the
+    /// ClientHello itself not read: where that random came from.
+    pub(super) fn transport_random_text(&self) -> Option<String> {
+        (self.random_from_transport && self.status != Status::NoSecret).then(|| {
+            format!(
+                "the secrets were looked up by client random {}, which QUIC packet protection \
+                 read from the first bytes of the ClientHello to open the packets",
+                random_text(&self.client_random)
+            )
+        })
     }
 
     /// Why a Finished of the current handshake is not checked, if it is not.

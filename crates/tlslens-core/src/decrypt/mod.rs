@@ -205,6 +205,10 @@ pub struct Decryptor {
     /// The status and reason before a Finished that did not match blamed the secret: put
     /// back when that verdict is taken back (lack.rs).
     blamed: Option<(Status, Option<String>)>,
+    /// The ClientHello's random as the transport read it (QUIC), and whether the current
+    /// handshake's client random is that one, its ClientHello not read (lack.rs).
+    transport_random: Option<[u8; 32]>,
+    random_from_transport: bool,
 }
 
 impl Decryptor {
@@ -252,6 +256,8 @@ impl Decryptor {
             awaiting_rsa: false,
             finished_seen: [false; 2],
             blamed: None,
+            transport_random: None,
+            random_from_transport: false,
         }
     }
 

@@ -35,7 +35,7 @@ fn no_server_hello(random: &[u8], stopped: Option<&str>) -> String {
     )
 }
 
-fn random_text(random: &[u8]) -> String {
+pub(super) fn random_text(random: &[u8]) -> String {
     let shown: String = random.iter().take(6).map(|b| format!("{b:02x}")).collect();
     format!("{shown}…")
 }
@@ -80,11 +80,11 @@ impl Decryptor {
     ) -> Option<String> {
         let reason = self.reason.clone();
         let reason = reason.or_else(|| self.status_text(keylog, missing, stopped));
-        // A Finished not checked is said whatever else is: its verdict is not there.
-        match (reason, self.unchecked_text()) {
-            (Some(reason), Some(unchecked)) => Some(format!("{reason}; {unchecked}")),
-            (reason, unchecked) => reason.or(unchecked),
-        }
+        // Secrets found without a ClientHello read say whose random found them, and a
+        // Finished not checked is said whatever else is: its verdict is not there.
+        let clauses = [self.transport_random_text(), reason, self.unchecked_text()];
+        let said: Vec<String> = clauses.into_iter().flatten().collect();
+        (!said.is_empty()).then(|| said.join("; "))
     }
 
     /// Why the status is what it is, when no reason was kept as it happened.

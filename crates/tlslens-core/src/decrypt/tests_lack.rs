@@ -173,6 +173,70 @@ fn a_client_hello_skipped_is_why_no_secret_is_looked_up() {
     );
 }
 
+/// TLS 1.3 over QUIC: the ClientHello skipped past --max-message, its random read by QUIC
+/// packet protection (which opened the packets with the key log's secrets for it).
+const QUIC_HELLO_SKIPPED: Lack = Lack::Skipped {
+    msg_type: 1,
+    length: 465,
+    limit: 300,
+};
+
+#[test]
+fn a_client_hello_skipped_finds_the_secrets_by_the_random_the_transport_read() {
+    let text = [
+        line("CLIENT_HANDSHAKE_TRAFFIC_SECRET", &[0x11; 32]),
+        line("SERVER_HANDSHAKE_TRAFFIC_SECRET", &[0x22; 32]),
+    ]
+    .concat();
+    let mut run = Run::new(&text);
+    run.dec.transport_client_random(CR);
+    run.dec.transcript_lacks(Dir::C2S, QUIC_HELLO_SKIPPED);
+    run.message(Dir::S2C, &server_hello(0x1301, true));
+    run.message(Dir::S2C, &message(8, &[0, 0]));
+    run.message(Dir::S2C, &message(20, &[0; 32]));
+    assert_eq!(run.dec.client_random, CR);
+    assert_eq!(run.dec.status, Status::Decrypted);
+    assert_eq!(run.dec.source.as_deref(), Some("keylog"));
+    assert_eq!(run.dec.derivations.len(), 1);
+    assert_eq!(run.dec.results[1].finished_verified, None);
+    assert_eq!(
+        reason(&run).as_deref(),
+        Some(
+            "the secrets were looked up by client random c1c1c1c1c1c1…, which QUIC packet \
+             protection read from the first bytes of the ClientHello to open the packets; the \
+             server's Finished was not checked: tlslens skipped the client's handshake message \
+             type 1 (ClientHello), which claims 465 bytes, past --max-message's limit of 300 \
+             bytes, and a Finished MACs the whole handshake"
+        )
+    );
+    // A key log without this random: the secrets given hold nothing for it, said once.
+    let mut run = Run::new("");
+    run.dec.transport_client_random(CR);
+    run.dec.transcript_lacks(Dir::C2S, QUIC_HELLO_SKIPPED);
+    run.message(Dir::S2C, &server_hello(0x1301, true));
+    assert_eq!(run.dec.status, Status::NoSecret);
+    assert_eq!(
+        reason(&run).as_deref(),
+        Some("the secrets given hold nothing for client random c1c1c1c1c1c1…")
+    );
+}
+
+#[test]
+fn a_random_told_is_the_next_client_hellos_only() {
+    // Told before a ClientHello that is read, it is that one's: a renegotiation's ClientHello
+    // skipped later has no random (the last one would find the last one's secrets).
+    let mut run = run();
+    run.dec.transport_client_random(CR);
+    run.message(Dir::C2S, &client_hello(SUITE));
+    run.message(Dir::S2C, &server_hello(SUITE, false));
+    assert_eq!(run.dec.status, Status::Decrypted);
+    assert_eq!(reason(&run), None);
+    run.dec.transcript_lacks(Dir::C2S, QUIC_HELLO_SKIPPED);
+    assert!(run.dec.client_random.is_empty());
+    assert_eq!(run.dec.derivations.len(), 2);
+    assert_eq!(reason(&run), None);
+}
+
 #[test]
 fn a_renegotiation_starts_with_a_whole_transcript() {
     let [ch, sh, cert, shd, cke] = messages();

@@ -236,9 +236,9 @@ impl QuicConnections {
         let Some((start, bytes)) = run else {
             return;
         };
-        if space == Space::Initial && start == 0 {
-            self.hello(d, conn, side, at, &bytes);
-        }
+        let client_random = (space == Space::Initial && start == 0)
+            .then(|| self.hello(d, conn, side, at, &bytes))
+            .flatten();
         // A run that continues the one just told (CRYPTO frames of one datagram in order)
         // joins it: the handshake parser gets one event per stretch of bytes.
         if let Some(QuicEvent::Crypto {
@@ -248,6 +248,7 @@ impl QuicConnections {
             space: sp,
             offset,
             data,
+            ..
         }) = self.events.back_mut()
         {
             let end = offset.saturating_add(data.len() as u64);
@@ -263,34 +264,40 @@ impl QuicConnections {
             space,
             offset: start,
             data: bytes,
+            client_random,
         });
     }
 
-    /// The ClientHello's random or the ServerHello's suite, then the key log's keys.
-    fn hello(&mut self, d: &Datagram<'_>, conn: u64, side: u8, at: usize, stream: &[u8]) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
+    /// The ClientHello's random or the ServerHello's suite, then the key log's keys. The
+    /// client random read, for the event that hands these bytes out.
+    fn hello(
+        &mut self,
+        d: &Datagram<'_>,
+        conn: u64,
+        side: u8,
+        at: usize,
+        stream: &[u8],
+    ) -> Option<[u8; 32]> {
+        let c = self.conns.get_mut(&conn)?;
         // A hello that does not parse is the handshake parser's to tell; no keys follow.
+        let mut read = None;
         if side == 0 {
-            match client_random(stream) {
-                Ok(random) => c.client_random = Some(random),
-                Err(_) => return,
-            }
+            let random = client_random(stream).ok()?;
+            c.client_random = Some(random);
+            read = Some(random);
         } else {
-            let Ok(id) = server_suite(stream) else {
-                return;
-            };
+            let id = server_suite(stream).ok()?;
             match Suite::from_id(id) {
                 Some(suite) => c.suite = Some(suite),
                 None => {
                     let what = format!("a ServerHello with suite 0x{id:04x}, not one QUIC uses");
                     self.finding(d.frame, at, Some(conn), what);
-                    return;
+                    return None;
                 }
             }
         }
         self.install_keys(conn, d.frame);
+        read
     }
 
     /// Install the key log's secrets of `conn` and open the packets kept for them.

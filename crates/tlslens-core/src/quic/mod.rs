@@ -198,6 +198,10 @@ pub enum QuicEvent {
         space: Space,
         offset: u64,
         data: Vec<u8>,
+        /// The ClientHello's random, read from these bytes (the client's Initial stream from
+        /// offset 0) to look the key log up by: the connection's decryptor looks its secrets
+        /// up by it too, should the content layer not read the ClientHello (--max-message).
+        client_random: Option<[u8; 32]>,
     },
     VersionNegotiation {
         conn: Option<u64>,
