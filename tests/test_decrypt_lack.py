@@ -281,5 +281,14 @@ def test_a_quic_client_hello_skipped_is_decrypted_in_brief_and_text() -> None:
     assert "no secret" not in brief
     text = CliRunner().invoke(main, args).output
     assert text.count("Decryption       decrypted (") == 7
+    # Why the Finished were not checked is said once, with them (it came twice: "(...;
+    # neither Finished was checked); ...; the Finished messages were not checked: ...").
+    decryptions = [line for line in text.splitlines() if line.startswith("Decryption")]
+    assert all(
+        "neither Finished was checked: tlslens skipped the client's" in line
+        or "the server's was not checked: tlslens skipped the client's" in line
+        for line in decryptions
+    ), decryptions
+    assert not any("Finished messages were not checked" in line for line in decryptions)
     assert text.count("Key derivation") == 7
     assert "Decryption       no secret" not in text

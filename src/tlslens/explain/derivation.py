@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from tlslens._text import plural
@@ -113,9 +114,9 @@ def decryption_summary(conn: Connection) -> str | None:
         text += f" ({plural(records, unit)}, {plural(size, 'byte')} of application data"
         finished = _finished_words(data["finished_verified"], _finished_seen(conn))
         reason = data["reason"]
-        if reason and reason.startswith(_UNCHECKED) and finished.endswith("checked"):
-            # The reason says why the Finished were not checked: said once, after them.
-            text += f"); {finished}: {reason.removeprefix(_UNCHECKED)}"
+        if reason and "checked" in finished and _UNCHECKED.search(reason):
+            # The reason says why the Finished were not checked: said once, with them.
+            text += "); " + _UNCHECKED.sub(f"{finished}: ", reason, count=1)
         else:
             text += f"; {finished})" + (f"; {reason}" if reason else "")
         failed = data["records_failed_integrity"]
@@ -189,9 +190,11 @@ def opened_words(opened: dict[str, Any]) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-# How a decryption's reason begins when it says why the Finished were not checked (the
-# core's decrypt/lack.rs, tls/association_facts.py over DTLS).
-_UNCHECKED = "the Finished messages were not checked: "
+# How a decryption's reason says why the Finished were not checked (the core's
+# decrypt/lack.rs, tls/association_facts.py over DTLS).
+_UNCHECKED = re.compile(
+    r"the (?:Finished messages were|client's Finished was|server's Finished was) not checked: "
+)
 
 
 def _finished_seen(conn: Connection) -> set[str]:
