@@ -173,18 +173,17 @@ def server_flights_capture(
             ts += 10_000_000
 
 
-# The headers synth writes before a segment's payload: Ethernet, IPv4, TCP.
-ETHERNET_IPV4_TCP = 14 + 20 + 20
-
-
 def write_conversation(
     path: Path, sent: list[tuple[int, bytes]], at_ns: int, *, left_out: bytes | None = None
 ) -> None:
     """One TCP connection, 10.0.0.1:40000 to 10.0.0.2:443, carrying ``sent`` ((side, bytes),
     side 0 the client, one microsecond apart) and then a FIN each way, as a pcapng;
-    ``left_out``: the segment carrying these bytes is not written (a gap in the capture)."""
+    ``left_out``: the segments carrying these bytes (one, or several past the MSS) are not
+    written (a gap in the capture)."""
     chunks = [Chunk(at_ns + 1000 * (i + 2), side, data) for i, (side, data) in enumerate(sent)]
     end = at_ns + 1000 * (len(sent) + 2)
+    # Each chunk has a time of its own: its segments are the frames of that time.
+    dropped = {chunk.ts_ns for chunk in chunks if chunk.data == left_out}
     with path.open("wb") as out:
         writer = PcapngWriter(out)
         writer.add_interface(tsresol=9)
@@ -196,5 +195,5 @@ def write_conversation(
             chunks=chunks,
             closes=[Close(end, 0, "fin"), Close(end + 1000, 1, "fin")],
         ):
-            if left_out is None or frame[ETHERNET_IPV4_TCP:] != left_out:
+            if ts not in dropped:
                 writer.add_packet(ts, frame)

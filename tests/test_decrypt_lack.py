@@ -32,6 +32,7 @@ from test_session import _record
 
 DEMO = CAPTURES / "demo-tls12-tls13.pcapng"
 DEMO_KEYS = CAPTURES / "demo-tls12-tls13.keys"
+TLS13_CLIENT_PORT = 47810  # the demo's first connection, TLS 1.3
 TLS12_CLIENT_PORT = 47820  # the demo's second connection, TLS 1.2
 QUIC = CAPTURES / "udp" / "quic.pcapng"
 QUIC_KEYS = CAPTURES / "udp" / "quic.keys"
@@ -115,16 +116,17 @@ def test_a_signature_whose_certificate_was_skipped_says_so(keys: tuple[str, ...]
     )
 
 
-def _tls12_chunks() -> list[tuple[int, int, bytes]]:
-    """The demo's TLS 1.2 connection as (ts_ns, side, payload), one per segment."""
+def demo_chunks(client_port: int = TLS12_CLIENT_PORT) -> list[tuple[int, int, bytes]]:
+    """The demo's connection from ``client_port`` as (ts_ns, side, payload), one per
+    segment."""
     chunks = []
     for ts_ns, _linktype, frame in read_frames(DEMO):
         tcp = 14 + (frame[14] & 15) * 4
         payload = frame[tcp + (frame[tcp + 12] >> 4) * 4 :]
         sport = int.from_bytes(frame[tcp : tcp + 2])
         dport = int.from_bytes(frame[tcp + 2 : tcp + 4])
-        if payload and TLS12_CLIENT_PORT in (sport, dport):
-            chunks.append((ts_ns, 0 if sport == TLS12_CLIENT_PORT else 1, payload))
+        if payload and client_port in (sport, dport):
+            chunks.append((ts_ns, 0 if sport == client_port else 1, payload))
     return chunks
 
 
@@ -133,7 +135,7 @@ def _gapped(path: Path, lost: bool, certificate_record: bool = False) -> Path:
     ServerKeyExchange, ServerHelloDone, one record each) missing: its ServerKeyExchange
     record, its Certificate record (``certificate_record``), or (``lost``) the second of
     two records the Certificate is cut into."""
-    chunks = _tls12_chunks()
+    chunks = demo_chunks()
     ts_ns, side, flight = chunks[1]
     hello, certificate, rest = flight[:98], flight[98:1314], flight[1314:]
     if lost:

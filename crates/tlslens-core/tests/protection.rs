@@ -120,6 +120,40 @@ fn tls10_chains_the_iv_and_ssl3_macs_its_own_way() {
 }
 
 #[test]
+fn a_number_tried_in_vain_leaves_the_keys_as_they_were() {
+    // TLS 1.0 CBC, records 0 to 4; 1 and 2 lost in a gap.
+    let first_iv = [5u8; 16];
+    let mut iv = first_iv.to_vec();
+    let mut records = Vec::new();
+    for seq in 0..5u64 {
+        let data = vec![seq as u8; 30];
+        let mac = HashAlg::Sha1.hmac(&MAC_KEY, &[&header(seq, 23, 0x0301, data.len()), &data]);
+        let body = cbc_encrypt(&iv, &[data.as_slice(), &mac].concat());
+        iv = body[body.len() - 16..].to_vec();
+        records.push(body);
+    }
+    let mut p = protection("AES_128_CBC", "SHA", 0x0301, &first_iv, false);
+    assert!(p.chains_iv() && !p.is_stream());
+    assert_eq!(p.min_body(), 32); // SHA-1's 20 bytes and the padding byte, in whole blocks
+    assert!(p.open(23, 0x0301, &records[0]).is_ok());
+    // Record 3's IV is record 2's last block, lost: it passes, and its own chains record 4.
+    assert!(p.open_at(3, 23, 0x0301, &records[3]).is_err());
+    assert_eq!(p.seq, 1, "a number tried in vain is not used");
+    p.pass(&records[3]);
+    assert_eq!(p.seq, 2);
+    assert!(p.open_at(2, 23, 0x0301, &records[4]).is_err()); // the IV is kept for the next try
+    assert_eq!(
+        p.open_at(4, 23, 0x0301, &records[4]).expect("opens").1,
+        vec![4; 30]
+    );
+    assert_eq!((p.seq, p.opened), (5, 2));
+    // TLS 1.2 (an explicit IV) and encrypt-then-MAC: the IV block, the padding, the MAC.
+    let p = protection("AES_128_CBC", "SHA", 0x0303, b"", true);
+    assert!(!p.chains_iv());
+    assert_eq!(p.min_body(), 16 + 16 + 20);
+}
+
+#[test]
 fn rc4_keystream_runs_across_records() {
     let mut p = protection("RC4_128", "MD5", 0x0303, b"", false);
     let mut rc4 = rc4::Rc4::<rc4::consts::U16>::new_from_slice(&KEY).expect("key");

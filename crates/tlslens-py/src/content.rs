@@ -123,7 +123,7 @@ impl Batch<'_> {
         if let Ok(gap) = item.downcast::<StreamGap>() {
             let gap = gap.get();
             if gap.lost {
-                inner.lost(io, gap.side);
+                inner.lost(io, gap.side, self.at.0, (gap.offset, gap.length));
             }
         } else if let Ok(hello) = item.downcast::<Sslv2ClientHello>() {
             inner.sslv2_client_hello(io, hello.get().record.as_bytes(py));

@@ -273,7 +273,7 @@ impl FlowContent {
         let mut said = Vec::new();
         self.with_io(setup, |inner, io| {
             for event in events {
-                step(inner, io, &mut listing, event, &mut said);
+                step(inner, io, &mut listing, (event, frame), &mut said);
             }
             inner.flush();
             said.extend(inner.drain().map(said_of));
@@ -486,13 +486,13 @@ fn list_record(
     });
 }
 
-/// One session event: records are read (their headers kept for `--records`), the others
-/// pass through, ending a run of application data.
+/// One session event, seen at `frame`: records are read (their headers kept for
+/// `--records`), the others pass through, ending a run of application data.
 fn step(
     inner: &mut CoreContent,
     io: &mut Io<'_, '_>,
     listing: &mut Option<u64>,
-    event: SessionEvent,
+    (event, frame): (SessionEvent, u64),
     out: &mut Vec<Said>,
 ) {
     match event {
@@ -545,8 +545,11 @@ fn step(
             pass(inner, out);
             let lost = match &other {
                 SessionEvent::Gap {
-                    side, lost: true, ..
-                } => Some(*side),
+                    side,
+                    offset,
+                    length,
+                    lost: true,
+                } => Some((*side, (*offset, *length))),
                 _ => None,
             };
             let hello = match &other {
@@ -554,8 +557,8 @@ fn step(
                 _ => None,
             };
             out.push(Said::Session(other));
-            if let Some(side) = lost {
-                inner.lost(io, side);
+            if let Some((side, hole)) = lost {
+                inner.lost(io, side, frame, hole);
             }
             if let Some(record) = hello {
                 inner.sslv2_client_hello(io, &record);

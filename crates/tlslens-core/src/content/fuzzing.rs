@@ -82,7 +82,7 @@ fn step(
         1 => content.skipped(side, offset, body.len()),
         2 => {
             content.gap(side, offset, u64::from(declared));
-            content.lost(io, side);
+            content.lost(io, side, 0, (offset, u64::from(declared)));
         }
         3 => content.sslv2_client_hello(io, body),
         4 => {

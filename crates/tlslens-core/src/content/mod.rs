@@ -14,6 +14,7 @@
 
 #[doc(hidden)]
 pub mod fuzzing;
+mod holes;
 mod messages;
 mod runs;
 mod signatures;
@@ -24,7 +25,7 @@ mod tests;
 #[cfg(test)]
 mod tests_streams;
 
-use crate::decrypt::{Decryptor, Dir, Env, Lack, Opened, RsaAnswer, RsaRequest, Suites};
+use crate::decrypt::{Decryptor, Dir, Env, Hole, Lack, Opened, RsaAnswer, RsaRequest, Suites};
 use crate::handshake::defrag::{Defragmented, Defragmenter, TypeSet};
 use crate::handshake::Context;
 use crate::records::{CT_APPLICATION_DATA, CT_HANDSHAKE};
@@ -141,6 +142,10 @@ struct Direction {
     mac_size: Option<usize>,
     /// An encrypted handshake message (its Finished) went by.
     finished: bool,
+    /// Where the last record read ended, and the hole since, if bytes were lost after it
+    /// (told to the decryptor with the next record: holes.rs).
+    read_end: u64,
+    hole: Option<Hole>,
 }
 
 /// One connection's content layer. See the module's Strategy.
@@ -211,6 +216,8 @@ impl Content {
             encrypted: false,
             mac_size: None,
             finished: false,
+            read_end: 0,
+            hole: None,
         };
         Content {
             sides: [direction(), direction()],
@@ -320,27 +327,6 @@ impl Content {
         });
     }
 
-    /// Bytes of `side` were lost (records, not inside an application data body skipped): a
-    /// message being reassembled is dropped, and the handshake transcripts lack what the gap
-    /// held (the decryptor's, which its Finished checks need, and the one a client
-    /// CertificateVerify signs).
-    pub fn lost(&mut self, io: &mut Io<'_, '_>, side: u8) {
-        let st = self.side_mut(side);
-        let mut lack = Lack::Gap;
-        if let Some((msg_type, _, _)) = st.defrag.incomplete() {
-            let offset = st.defrag.pending_offset();
-            st.defrag.clear();
-            lack = Lack::Lost { msg_type };
-            self.finding(
-                Some(side),
-                "handshake",
-                Some(offset),
-                "a handshake message lost bytes in the gap; it is dropped".to_owned(),
-            );
-        }
-        self.transcript_lacks(io, side, lack);
-    }
-
     /// A message of `side` is missing from the handshake as tlslens read it: the decryptor is
     /// told (its Finished checks are then not held against the secret) and the messages kept
     /// for a client CertificateVerify are let go (they are no longer what it signs).
@@ -388,12 +374,21 @@ impl Content {
     ) {
         let side = side & 1;
         let encrypted = self.side(side).encrypted;
+        let hole = self.hole_before(side, offset, body.len());
         let mut opened: Option<(u8, Vec<u8>)> = None;
         if encrypted || ctype == CT_APPLICATION_DATA {
             let dir = self.dir(side);
             if let Some((dec, env)) = io.decryptor.as_mut() {
+                if let Some(hole) = hole {
+                    dec.records_lost(dir, hole);
+                }
                 match dec.open(env, dir, ctype, version, body) {
-                    Opened::Plain(real, plaintext) => opened = Some((real, plaintext)),
+                    Opened::Plain(real, plaintext) => {
+                        if let Some(resumed) = dec.resumed(dir) {
+                            self.finding(Some(side), "decrypt", Some(offset), resumed);
+                        }
+                        opened = Some((real, plaintext));
+                    }
                     Opened::NoKey => {}
                     // Not the record's doing: told where it happened, the record unread.
                     Opened::Fault(message) => {

@@ -75,8 +75,11 @@ impl Connections<'_> {
                     _ => {}
                 },
                 SessionEvent::Gap {
-                    side, lost: true, ..
-                } => conn.content.lost(&mut io, side),
+                    side,
+                    offset,
+                    length,
+                    lost: true,
+                } => conn.content.lost(&mut io, side, 0, (offset, length)),
                 _ => {}
             }
         }
@@ -348,7 +351,7 @@ fn built(records: &[(u8, u8, Vec<u8>)], limit: u32) -> (Vec<ContentEvent>, Conte
     for (side, ctype, body) in records {
         let at = &mut offsets[usize::from(*side)];
         if *ctype == 0 {
-            content.lost(&mut io, *side);
+            content.lost(&mut io, *side, 0, (*at, 0));
             continue;
         }
         content.record(&mut io, *side, *ctype, 0x0303, body, *at);

@@ -71,7 +71,8 @@ impl Decryptor {
 
     /// The reason `show --json` gives: the one kept, else why nothing (or not all) opened;
     /// `stopped`: where and why tlslens stopped reading the connection (a bound met), which
-    /// then explains a ServerHello never read. A Finished not checked adds why (lack.rs).
+    /// then explains a ServerHello never read. A Finished not checked adds why (lack.rs), and
+    /// each side's first gap what became of its records (resync.rs).
     pub fn reason_text(
         &self,
         keylog: &KeyLog,
@@ -80,9 +81,15 @@ impl Decryptor {
     ) -> Option<String> {
         let reason = self.reason.clone();
         let reason = reason.or_else(|| self.status_text(keylog, missing, stopped));
-        // Secrets found without a ClientHello read say whose random found them, and a
-        // Finished not checked is said whatever else is: its verdict is not there.
-        let clauses = [self.transport_random_text(), reason, self.unchecked_text()];
+        // Secrets found without a ClientHello read say whose random found them; a Finished
+        // not checked, and the records a gap of the capture took, are said whatever else
+        // is: they are why a verdict is not there, or what it stands on.
+        let clauses = [
+            self.transport_random_text(),
+            reason,
+            self.unchecked_text(),
+            self.resync_text(),
+        ];
         let said: Vec<String> = clauses.into_iter().flatten().collect();
         (!said.is_empty()).then(|| said.join("; "))
     }

@@ -13,9 +13,9 @@ use crate::keys::{hkdf, HashAlg};
 use crate::protection::{xor_seq, ExternalCbc};
 
 pub(super) const CR: [u8; 32] = [0xC1; 32];
-const SHTS: [u8; 32] = [0x22; 32];
+pub(super) const SHTS: [u8; 32] = [0x22; 32];
 const CHTS: [u8; 32] = [0x11; 32];
-const STS0: [u8; 32] = [0x33; 32];
+pub(super) const STS0: [u8; 32] = [0x33; 32];
 
 pub(super) fn message(msg_type: u8, body: &[u8]) -> Vec<u8> {
     let len = u32::try_from(body.len()).unwrap().to_be_bytes();
@@ -58,7 +58,7 @@ pub(super) fn line(label: &str, secret: &[u8]) -> String {
 }
 
 /// A TLS 1.3 record of `content` (its real type `ctype`) under a traffic secret.
-fn seal(secret: &[u8], seq: u64, ctype: u8, content: &[u8]) -> Vec<u8> {
+pub(super) fn seal(secret: &[u8], seq: u64, ctype: u8, content: &[u8]) -> Vec<u8> {
     let (key, iv) = hkdf::traffic_keys(HashAlg::Sha256, secret, 16, 12).unwrap();
     let inner = [content, &[ctype]].concat();
     let len = u16::try_from(inner.len() + 16).unwrap().to_be_bytes();
@@ -109,7 +109,7 @@ impl Run {
         self.dec.on_message(&mut env, dir, raw)
     }
 
-    fn change_cipher_spec(&mut self, dir: Dir) {
+    pub(super) fn change_cipher_spec(&mut self, dir: Dir) {
         let suites = suites();
         let mut env = Env {
             keylog: &self.keylog,
@@ -128,7 +128,7 @@ impl Run {
             .collect()
     }
 
-    fn open(&mut self, dir: Dir, body: &[u8]) -> Opened {
+    pub(super) fn open(&mut self, dir: Dir, body: &[u8]) -> Opened {
         let suites = suites();
         let env = Env {
             keylog: &self.keylog,

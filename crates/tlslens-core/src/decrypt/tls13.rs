@@ -79,7 +79,7 @@ impl Decryptor {
 
     /// The record protection of a direction's first application traffic secret, if the
     /// key log holds it.
-    fn application_keys(&mut self, env: &Env<'_>, dir: Dir) -> Option<RecordProtection> {
+    pub(super) fn application_keys(&mut self, env: &Env<'_>, dir: Dir) -> Option<RecordProtection> {
         let label = format!("{}_TRAFFIC_SECRET_0", dir.side());
         let secret = self.tls13_secret(env, &label, self.hash)?;
         let prefix = match dir {

@@ -38,6 +38,9 @@ pub struct RecordProtection {
     etm: bool,
     tls13: bool,
     pub seq: u64,
+    /// Records these keys opened (through [`Self::open`]): keys that opened one are this
+    /// connection's, whatever fails later.
+    pub opened: u64,
     state: State,
 }
 
@@ -179,6 +182,7 @@ impl RecordProtection {
             etm,
             tls13,
             seq: 0,
+            opened: 0,
             state,
         })
     }
@@ -194,7 +198,81 @@ impl RecordProtection {
         version: u16,
         body: &[u8],
     ) -> Result<(u8, Vec<u8>), DecryptError> {
-        self.open_as(Prefix::Classic { ctype, version }, body)
+        let opened = self.open_as(Prefix::Classic { ctype, version }, body);
+        if opened.is_ok() {
+            self.opened += 1;
+        }
+        opened
+    }
+
+    /// [`Self::open`] one record as if it were number `seq`; one that does not open leaves
+    /// the keys as they were (the sequence number, and the IV a TLS 1.0 CBC record chains),
+    /// so that another number can be tried.
+    pub fn open_at(
+        &mut self,
+        seq: u64,
+        ctype: u8,
+        version: u16,
+        body: &[u8],
+    ) -> Result<(u8, Vec<u8>), DecryptError> {
+        let (before, iv) = (self.seq, self.chains_iv().then(|| self.iv.clone()));
+        self.seq = seq;
+        let opened = self.open(ctype, version, body);
+        if opened.is_err() {
+            self.seq = before;
+            if let Some(iv) = iv {
+                self.iv = iv;
+            }
+        }
+        opened
+    }
+
+    /// A record that is not opened goes by: its sequence number is used, and the IV the
+    /// next record chains is its last block (TLS 1.0 and SSL 3.0 CBC).
+    pub fn pass(&mut self, body: &[u8]) {
+        self.seq = self.seq.wrapping_add(1);
+        let bs = self.spec.block_size;
+        if self.chains_iv() && body.len() >= bs {
+            self.iv = body[body.len() - bs..].to_vec();
+        }
+    }
+
+    /// Whether each record's IV is the last ciphertext block of the record before (CBC in
+    /// TLS 1.0 and SSL 3.0): after a record lost, the next one's first block is unreadable.
+    pub fn chains_iv(&self) -> bool {
+        matches!(self.state, State::Block(_))
+            && self.version <= 0x0301
+            && !self.iv.is_empty()
+            && self.iv.len() == self.spec.block_size
+    }
+
+    /// Whether the keys are a stream cipher's (RC4), whose keystream runs on through every
+    /// record: after a record lost, where the next one starts in it is unknown.
+    pub fn is_stream(&self) -> bool {
+        matches!(self.state, State::Stream(_))
+    }
+
+    /// The fewest body bytes a record under these keys can have (no content, the least
+    /// padding): what bounds how many records a number of lost bytes held.
+    pub fn min_body(&self) -> usize {
+        let (bs, mac_len, tag_len) = (self.spec.block_size, self.spec.mac_len, self.spec.tag_len);
+        let least = match self.state {
+            // RFC 8446 §5.2: at least the content type; RFC 5288: 8 explicit nonce bytes.
+            State::Aead(_) if self.tls13 => tag_len + 1,
+            State::Aead(_) if self.iv.len() == 4 => 8 + tag_len,
+            State::Aead(_) => tag_len,
+            State::Block(_) => {
+                let explicit_iv = if self.chains_iv() { 0 } else { bs };
+                if self.etm {
+                    explicit_iv + bs + mac_len
+                } else {
+                    // The MAC and at least the padding length byte, in whole blocks.
+                    explicit_iv + (mac_len + 1).div_ceil(bs.max(1)) * bs
+                }
+            }
+            State::Stream(_) | State::Null => mac_len,
+        };
+        least.max(1)
     }
 
     /// Decrypt and check one DTLS 1.2 record carrying connection ID `cid` (RFC 9146,

@@ -1,0 +1,88 @@
+//! The Finished checks: each side's Finished recomputed from the transcript and the secret
+//! it is keyed with, and what a mismatch says of the secret.
+
+use super::{Decryptor, Dir, Status};
+use crate::keys::prf;
+
+impl Decryptor {
+    pub(super) fn check_finished(&mut self, dir: Dir, verify_data: &[u8]) {
+        if let Some(seen) = self.finished_seen.get_mut(dir.index()) {
+            *seen = true;
+        }
+        if !self.finished_key(dir) {
+            return;
+        }
+        // A transcript dropped for its size matches nothing: `unchecked` says why.
+        let verified = if self.transcript.dropped() {
+            false
+        } else {
+            match self.finished_matches(dir, verify_data) {
+                Some(verified) => verified,
+                None => return,
+            }
+        };
+        let unchecked = self.unchecked().filter(|_| !verified);
+        let Some(result) = self.results.get_mut(dir.index()) else {
+            return;
+        };
+        // A transcript missing a message cannot match, whatever the secret: no verdict then.
+        result.finished_verified = if unchecked.is_some() {
+            None
+        } else {
+            Some(verified)
+        };
+        result.finished_unchecked = unchecked;
+        if result.finished_verified == Some(false) {
+            if self.status != Status::WrongSecret {
+                self.blamed = Some((self.status, self.reason.take()));
+            }
+            self.status = Status::WrongSecret;
+            self.reason = Some(
+                "Finished does not verify: the secret belongs to another session, or the \
+                 handshake was altered"
+                    .to_owned(),
+            );
+        }
+    }
+
+    /// Whether the secret `dir`'s Finished is keyed with is known (TLS 1.3: with the whole
+    /// transcript read, the client's Finished covering the server's encrypted flight).
+    fn finished_key(&self, dir: Dir) -> bool {
+        if self.version.is_none() {
+            return false;
+        }
+        if self.tls13 {
+            let base = self.traffic.get(dir.index()).and_then(Option::as_ref);
+            return base.is_some() && self.transcript_complete();
+        }
+        self.master_secret.is_some()
+    }
+
+    /// Whether `dir`'s Finished is the one the transcript and the secret give (None: the
+    /// secret is not there, see [`Decryptor::finished_key`]).
+    fn finished_matches(&mut self, dir: Dir, verify_data: &[u8]) -> Option<bool> {
+        let version = self.version?;
+        if self.tls13 {
+            let base = self.traffic.get(dir.index()).and_then(Option::as_ref)?;
+            let hash = self.transcript.hash(self.hash);
+            return crate::keys::hkdf::finished_matches(self.hash, base, &hash, verify_data).ok();
+        }
+        let master = self.master_secret.as_ref()?;
+        let label: &[u8] = match dir {
+            Dir::C2S => b"client finished",
+            Dir::S2C => b"server finished",
+        };
+        if version == prf::SSL3 {
+            let transcript = self.transcript.bytes();
+            let verified =
+                prf::finished_matches(version, self.hash, master, label, transcript, verify_data);
+            return Some(verified);
+        }
+        let hash = self.transcript.session_hash(version, self.hash);
+        let expected = prf::finished_from_hash(version, self.hash, master, label, &hash);
+        Some(bool::from(subtle::ConstantTimeEq::ct_eq(
+            &expected[..],
+            verify_data,
+        )))
+    }
+}
