@@ -165,6 +165,54 @@ def test_key_log_of_another_session_is_wrong_secret(tmp_path: Path) -> None:
     assert any(p.layer == "decrypt" for p in conn.problems)
 
 
+def _flipped(keys: Path, out: Path) -> Path:
+    """``keys`` with the first bit of every secret flipped: a key log of other sessions for
+    the same client randoms."""
+    lines = []
+    for line in keys.read_text().splitlines():
+        label, random, hexed = line.split()
+        secret = bytearray.fromhex(hexed)
+        secret[0] ^= 1
+        lines.append(f"{label} {random} {secret.hex()}")
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def test_a_wrong_key_log_changes_only_what_decryption_says(tmp_path: Path) -> None:
+    """Secrets that open nothing: the handshakes are told as without keys (both completed;
+    it said "FAILED by server", both Finished read as records that do not decrypt, and
+    `--fail-on failed` exited 4), the decryption says "wrong secret", and a TLS 1.3 server's
+    CertificateVerify is listed unchecked for that reason (it was left out)."""
+    demo = CAPTURES / "demo-tls12-tls13.pcapng"
+    wrong = _flipped(demo.with_suffix(".keys"), tmp_path / "wrong.keys")
+    runner = CliRunner()
+
+    def rows(*args: str) -> list[dict[str, object]]:
+        result = runner.invoke(main, ["show", "--json", *args, str(demo)])
+        assert result.exit_code == 0, result.output
+        return [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+
+    plain, keyed = rows(), rows("--keylog", str(wrong))
+    for without, with_wrong in zip(plain, keyed, strict=True):
+        changed = {key for key in without if without[key] != with_wrong[key]}
+        assert changed <= {"decryption", "problems", "handshake_signatures"}, changed
+        assert with_wrong["outcome"]["status"] == "completed"
+        assert with_wrong["decryption"]["status"] == "wrong_secret"
+    assert keyed[0]["handshake_signatures"] == [
+        {
+            "message": "certificate_verify",
+            "direction": "s2c",
+            "scheme": "unknown (encrypted)",
+            "verified": None,
+            "reason": "TLS 1.3 encrypts it, and the secrets given do not open the server's flight",
+        }
+    ]
+    gate = runner.invoke(main, ["show", "--fail-on", "failed", "--keylog", str(wrong), str(demo)])
+    assert gate.exit_code == 0, gate.output
+    assert "does not decrypt" not in gate.output
+    assert "The secrets given do not open them." in gate.output
+
+
 def test_tampered_record_is_caught_and_the_rest_decrypts(tmp_path: Path) -> None:
     path = CAPTURES / "python-ssl.pcap"
     frames = read_frames(path)

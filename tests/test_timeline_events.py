@@ -30,7 +30,6 @@ from tlslens.events import (
     SSLv2EncryptedEvent,
     SSLv2MessageEvent,
     TimelineEvent,
-    UndecryptableEvent,
     fold_run,
 )
 from tlslens.handshake import messages as hs
@@ -55,7 +54,6 @@ KINDS = {
     SSLv2MessageEvent: "sslv2",
     SSLv2EncryptedEvent: "sslv2",
     ACKEvent: "ack",
-    UndecryptableEvent: "undecryptable",
 }
 # Connection fields that were Any.
 BASE_FIELDS = ("frame", "ts_ns", "direction", "offset", "length", "last_frame", "records")

@@ -1221,24 +1221,6 @@ class ACKEvent(TimelineEvent):
     @property
     def count(self) -> int: ...
 
-@final
-class UndecryptableEvent(TimelineEvent):
-    """A record the connection's keys do not open, and why."""
-
-    def __init__(
-        self,
-        frame: int,
-        ts_ns: int,
-        direction: str,
-        offset: int,
-        length: int,
-        last_frame: int,
-        records: int,
-        reason: str,
-    ) -> None: ...
-    @property
-    def reason(self) -> str: ...
-
 MAX_TICKETS_KEPT: int
 
 def resumption_keys(

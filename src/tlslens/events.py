@@ -30,7 +30,6 @@ from tlslens._core import (
     SSLv2EncryptedEvent,
     SSLv2MessageEvent,
     TimelineEvent,
-    UndecryptableEvent,
     fold_run,
 )
 
@@ -51,7 +50,6 @@ __all__ = [
     "SSLv2EncryptedEvent",
     "SSLv2MessageEvent",
     "TimelineEvent",
-    "UndecryptableEvent",
     "fold_run",
 ]
 

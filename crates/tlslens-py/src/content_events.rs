@@ -15,7 +15,7 @@ use crate::handshake::{handshake_name, to_python_premade, HandshakeMessage, Opaq
 use crate::ns::Ns;
 use crate::timeline::{
     AlertEvent, At, ChangeCipherSpecEvent, EncryptedAlertEvent, EncryptedHandshakeEvent, GapEvent,
-    HandshakeEvent, HeartbeatEvent, UndecryptableEvent,
+    HandshakeEvent, HeartbeatEvent,
 };
 use crate::timeline_data::{ApplicationDataEvent, EarlyDataEvent};
 
@@ -346,12 +346,6 @@ pub(crate) fn tell(
             length,
             ..
         } => EncryptedHandshakeEvent::build(py, seen.at(py, side, offset, size(length))?)?,
-        ContentEvent::Undecryptable {
-            side,
-            offset,
-            length,
-            reason,
-        } => UndecryptableEvent::build(py, seen.at(py, side, offset, size(length))?, &reason)?,
         ContentEvent::Gap {
             side,
             offset,

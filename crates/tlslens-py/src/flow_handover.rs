@@ -218,10 +218,7 @@ fn said_cost(said: &Said) -> usize {
             Said::Content(ContentEvent::Message(message)) | Said::Hello(message, _) => {
                 message_cost(message)
             }
-            Said::Content(
-                ContentEvent::Finding { message: text, .. }
-                | ContentEvent::Undecryptable { reason: text, .. },
-            ) => text.capacity(),
+            Said::Content(ContentEvent::Finding { message: text, .. }) => text.capacity(),
             _ => 0,
         }
 }

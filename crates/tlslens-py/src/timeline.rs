@@ -431,21 +431,6 @@ kind!(
     }
 );
 
-kind!(
-    /// A record the connection's keys do not open, and why.
-    UndecryptableEvent,
-    "undecryptable", _py,
-    signature = (reason),
-    fields { reason: Py<PyString> = reason: Py<PyString> => reason }
-);
-
-impl UndecryptableEvent {
-    pub fn build(py: Python<'_>, at: At, reason: &str) -> PyResult<PyObject> {
-        let reason = PyString::new(py, reason).unbind();
-        Ok(Py::new(py, at.base().add_subclass(UndecryptableEvent { reason }))?.into_any())
-    }
-}
-
 /// What the row writer (`row/`) reads of an event without a Python call.
 impl TimelineEvent {
     pub(crate) fn frame(&self) -> &Py<PyInt> {
@@ -485,6 +470,5 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SSLv2MessageEvent>()?;
     m.add_class::<SSLv2EncryptedEvent>()?;
     m.add_class::<ACKEvent>()?;
-    m.add_class::<UndecryptableEvent>()?;
     crate::timeline_data::register(m)
 }

@@ -25,7 +25,6 @@ from tlslens.events import (
     HandshakeEvent,
     HeartbeatEvent,
     TimelineEvent,
-    UndecryptableEvent,
 )
 from tlslens.explain.chain import (
     certificate_message_lines,
@@ -167,10 +166,16 @@ def _encrypted_step(conn: Connection, event: EncryptedHandshakeEvent, seen: dict
                 "protected with the handshake traffic keys."
             )
         elif count == 0:
+            # With secrets given, they did not open it (the decryption line says why).
+            opens = (
+                "A key log opens them."
+                if conn.decryption is None
+                else "The secrets given do not open them."
+            )
             text = (
                 "Everything the server sends after its ServerHello is encrypted: "
-                "EncryptedExtensions, "
-                "Certificate, CertificateVerify and Finished are in here. A key log opens them."
+                f"EncryptedExtensions, Certificate, CertificateVerify and Finished are in here. "
+                f"{opens}"
             )
         else:
             text = "More of the server's encrypted handshake."
@@ -201,7 +206,7 @@ def _encrypted_step(conn: Connection, event: EncryptedHandshakeEvent, seen: dict
 
 def _keys_in_use(conn: Connection, event: TimelineEvent) -> bool:
     """Does this event show the new keys at work (a CCS, an encrypted or decrypted record)?"""
-    if isinstance(event, ChangeCipherSpecEvent | EncryptedHandshakeEvent | UndecryptableEvent):
+    if isinstance(event, ChangeCipherSpecEvent | EncryptedHandshakeEvent):
         return True
     if isinstance(event, HandshakeEvent):
         # A renegotiation's own hello messages travel under the old keys.
@@ -305,18 +310,7 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
             and not event.message.is_hello_retry_request
         ):
             handshake += 1
-        if isinstance(event, UndecryptableEvent):
-            steps.append(
-                Step(
-                    event.frame,
-                    time,
-                    event.direction,
-                    f"Record that does not decrypt ({plural(event.length, 'byte')})",
-                    (event.reason,),
-                    "error",
-                )
-            )
-        elif isinstance(event, HandshakeEvent):
+        if isinstance(event, HandshakeEvent):
             steps.append(_message_step(conn, event))
         elif isinstance(event, EncryptedHandshakeEvent):
             steps.append(_encrypted_step(conn, event, encrypted_seen))

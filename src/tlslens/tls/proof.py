@@ -245,15 +245,21 @@ def note_unseen_signature(conn: Any, dec: Any, tls13_encrypted: bool) -> None:
     # are the core's to work out from the hellos.
     if not tls13_encrypted or any(c.direction == "s2c" for c in conn.handshake_signatures):
         return
-    if dec is not None and dec.transcript_complete():
+    # The server's handshake secret found, its CertificateVerify was read and listed, unless
+    # that secret does not open its flight (a key log of another session).
+    opens = dec is not None and dec.transcript_complete()
+    if opens and dec.status != "wrong_secret":
         return
     if conn.tls13 and conn.resumed is None:
-        reason = (
-            "TLS 1.3 encrypts it: give the key log to check it"
-            if dec is None
-            else "TLS 1.3 encrypts it: the key log has no SERVER_HANDSHAKE_TRAFFIC_SECRET "
-            "for this connection"
-        )
+        if dec is None:
+            reason = "TLS 1.3 encrypts it: give the key log to check it"
+        elif opens:
+            reason = "TLS 1.3 encrypts it, and the secrets given do not open the server's flight"
+        else:
+            reason = (
+                "TLS 1.3 encrypts it: the key log has no SERVER_HANDSHAKE_TRAFFIC_SECRET "
+                "for this connection"
+            )
         conn.handshake_signatures.append(
             SignatureCheck(
                 "certificate_verify", "s2c", "unknown (encrypted)", None, reason, conn.first_frame

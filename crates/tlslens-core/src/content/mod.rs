@@ -95,13 +95,6 @@ pub enum ContentEvent {
         length: usize,
         counted: bool,
     },
-    /// A protected record the decryptor's keys do not open.
-    Undecryptable {
-        side: u8,
-        offset: u64,
-        length: usize,
-        reason: String,
-    },
     /// Bytes of the stream missing from the capture (once TLS started).
     Gap {
         side: u8,
@@ -394,10 +387,7 @@ impl Content {
                     Opened::Fault(message) => {
                         self.finding(Some(side), "internal", Some(offset), message);
                     }
-                    Opened::Failed(reason) => {
-                        self.undecryptable(side, offset, body.len(), reason);
-                        return;
-                    }
+                    Opened::Failed(reason) => self.undecryptable(side, offset, reason),
                 }
             }
         }
@@ -407,7 +397,12 @@ impl Content {
         }
     }
 
-    fn undecryptable(&mut self, side: u8, offset: u64, length: usize, reason: String) {
+    /// A protected record the keys do not open: said once a side (the decryptor counts
+    /// them all), then read as it is without keys (its encrypted handshake message, alert or
+    /// application data), so that the handshake's story is the wire's whatever the key log:
+    /// a wrong key log made both Finished "records that do not decrypt", and the handshake
+    /// read as failed.
+    fn undecryptable(&mut self, side: u8, offset: u64, reason: String) {
         let index = self.dir(side) as usize;
         if let Some(reported) = self.integrity_reported.get_mut(index) {
             if !*reported {
@@ -416,12 +411,6 @@ impl Content {
                 self.finding(Some(side), "decrypt", Some(offset), message);
             }
         }
-        self.push(ContentEvent::Undecryptable {
-            side,
-            offset,
-            length,
-            reason,
-        });
     }
 
     /// A record the decryptor opened: its real type and plaintext (owned: application data

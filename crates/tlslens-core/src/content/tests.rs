@@ -194,7 +194,6 @@ fn steps(events: &[ContentEvent], client: u8) -> Vec<String> {
                 run.records
             ),
             ContentEvent::EncryptedHandshake { side, .. } => format!("{}:eh", who(*side)),
-            ContentEvent::Undecryptable { side, .. } => format!("{}:undecryptable", who(*side)),
             ContentEvent::Heartbeat { side, .. } => format!("{}:heartbeat", who(*side)),
             ContentEvent::Gap { side, length, .. } => format!("{}:gap{length}", who(*side)),
             ContentEvent::Finding { message, .. } => format!("finding: {message}"),
