@@ -140,8 +140,8 @@ def test_a_signature_whose_certificate_was_skipped_says_so() -> None:
             (
                 "server_key_exchange",
                 None,
-                f"{_skipped('server', CERTIFICATE, length)}, and the signature is checked with "
-                "the key it holds",
+                f"{_skipped('server', CERTIFICATE, length)}: the key to check the signature "
+                "with is in it",
             )
         ]
         for length in claims

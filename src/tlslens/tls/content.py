@@ -412,7 +412,7 @@ class RecordContent:
             return unseen
         if msg_type is None:  # a gap: what it held is not known
             return f"{unseen}, and {text}: they may have held it"
-        return f"{text}, and the signature is checked with the key it holds"
+        return f"{text}: the key to check the signature with is in it"
 
     def _new_handshake(self) -> None:
         """A ClientHello opens a handshake, unless it answers a HelloRetryRequest."""
