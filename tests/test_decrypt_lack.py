@@ -294,3 +294,25 @@ def test_a_quic_client_hello_skipped_is_decrypted_in_brief_and_text() -> None:
     assert not any("Finished messages were not checked" in line for line in decryptions)
     assert text.count("Key derivation") == 7
     assert "Decryption       no secret" not in text
+
+
+@pytest.mark.parametrize("keys", [(), ("--keylog", str(DEMO_KEYS))])
+def test_an_encrypted_alert_after_a_lost_change_cipher_spec_is_not_read_as_alerts(
+    tmp_path: Path, keys: tuple[str, ...]
+) -> None:
+    """The TLS 1.2 server's ChangeCipherSpec and Finished lost in a gap: its close_notify,
+    encrypted (26 bytes), was read in the clear as 13 alerts of made-up levels ("Alert
+    (unknown (193)): export_restriction" ...; tshark: "Encrypted Alert")."""
+    chunks = demo_chunks()
+    ccs = next(data for _ts, side, data in chunks if side == 1 and data[:1] == b"\x14")
+    capture = tmp_path / "no-ccs.pcapng"
+    write_conversation(capture, [(side, data) for _ts, side, data in chunks], 0, left_out=ccs)
+    result = CliRunner().invoke(main, ["show", "--json", *keys, str(capture)])
+    assert result.exit_code == 0, result.output
+    [row] = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    server_alerts = [a for a in row["alerts"] if a["direction"] == "s2c"]
+    assert [(a["level"], a["description"]) for a in server_alerts] == [(None, "encrypted")]
+    assert (
+        "alert record of 26 bytes holds no readable alert (each begins with its level, 1 or 2): "
+        "taken as an encrypted alert"
+    ) in [p["message"] for p in row["problems"]]

@@ -86,7 +86,20 @@ impl Content {
         // level warning or fatal is read as plaintext there (an encrypted one is 26+ bytes).
         let unknown = self.client_hello.is_none() && !self.server_hello_seen;
         let lone = matches!(body, [1 | 2, _]);
-        if !plain && ((self.side(side).encrypted && !self.context.tls13()) || (unknown && !lone)) {
+        // Read as plaintext, each alert begins with its level (1 or 2): a record of other
+        // bytes is an encrypted one whose side's ChangeCipherSpec tlslens did not see (lost
+        // in a gap), not alerts of made-up levels (26 bytes read as 13 alerts).
+        let readable = body.chunks_exact(2).all(|pair| matches!(pair, [1 | 2, _]));
+        let sealed = (self.side(side).encrypted && !self.context.tls13()) || (unknown && !lone);
+        if !plain && (sealed || !readable) {
+            if !sealed {
+                let message = format!(
+                    "alert record of {} bytes holds no readable alert (each begins with its \
+                     level, 1 or 2): taken as an encrypted alert",
+                    body.len()
+                );
+                self.finding(Some(side), "alert", Some(offset), message);
+            }
             self.push(ContentEvent::Alert {
                 side,
                 offset,
