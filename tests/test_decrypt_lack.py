@@ -106,7 +106,7 @@ def test_a_signature_whose_certificate_was_skipped_says_so(keys: tuple[str, ...]
     [check] = _signatures(*keys, "--max-message", "500", str(DEMO))[1]
     assert (check["message"], check["verified"]) == ("server_key_exchange", None)
     assert check["reason"] == (
-        f"{CERTIFICATE_SKIPPED}: the key to check the signature with is in it"
+        f"{CERTIFICATE_SKIPPED}; the key to check the signature with is in it"
     )
     [check] = _signatures(*keys, str(DEMO))[1]
     assert (check["message"], check["verified"], check["reason"]) == (
@@ -186,7 +186,7 @@ def test_a_handshake_gap_is_why_the_finished_are_not_checked(
             (
                 "server_key_exchange",
                 None,
-                f"{why}: the key to check the signature with is in it",
+                f"{why}; the key to check the signature with is in it",
             )
         ]
         if lost

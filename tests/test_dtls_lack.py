@@ -140,7 +140,7 @@ def test_a_signature_whose_certificate_was_skipped_says_so() -> None:
             (
                 "server_key_exchange",
                 None,
-                f"{_skipped('server', CERTIFICATE, length)}: the key to check the signature "
+                f"{_skipped('server', CERTIFICATE, length)}; the key to check the signature "
                 "with is in it",
             )
         ]
@@ -216,7 +216,13 @@ def test_a_message_never_completed_is_why_the_finished_are_not_checked(tmp_path:
     assert decryption["reason"] == _not_checked(why)
     text = _show(UDP / "dtls.keys", capture)
     assert not _blames_the_secret(text)
-    assert text.count(f"Not checked: {why}") == 2
+    assert text.count(f"Not checked: {why}") == 3  # each Finished, and the signature
+    # Checked before the lack was told, the ServerKeyExchange's signature says it too (it
+    # said "no server certificate was seen").
+    lines = _show(UDP / "dtls.keys", "--json", capture).splitlines()
+    [row] = [json.loads(line) for line in lines if line.startswith("{")]
+    [check] = row["handshake_signatures"]
+    assert check["reason"] == f"{why}; the key to check the signature with is in it"
 
 
 def test_a_finished_that_matches_still_counts(tmp_path: Path) -> None:
@@ -253,3 +259,71 @@ def test_a_message_a_side_sends_after_its_finished_is_in_none(
     else:
         assert decryption["finished_verified"] == {"c2s": False, "s2c": False}
         assert decryption["reason"] == NOT_VERIFIED
+
+
+def _replayed(datagram: bytes) -> bytes:
+    """A DTLS 1.0 datagram's epoch-0 handshake records again, each message_seq 100 and each
+    record's sequence number 1,000 higher (a second handshake that replays the first)."""
+    out, at = b"", 0
+    while at + 13 <= len(datagram):
+        length = int.from_bytes(datagram[at + 11 : at + 13])
+        record, at = datagram[at : at + 13 + length], at + 13 + length
+        if record[0] != 22 or record[3:5] != b"\0\0":
+            continue
+        body, i = bytearray(record[13:]), 0
+        while i + 12 <= len(body):
+            seq = int.from_bytes(body[i + 4 : i + 6]) + 100
+            body[i + 4 : i + 6] = seq.to_bytes(2, "big")
+            i += 12 + int.from_bytes(body[i + 9 : i + 12])
+        seq = (int.from_bytes(record[5:11]) + 1000).to_bytes(6, "big")
+        out += record[:5] + seq + record[11:13] + bytes(body)
+    return out
+
+
+def test_a_replayed_certificate_verify_is_not_checked_against_an_earlier_handshake(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """webrtc-stun.pcap's DTLS 1.0 handshake with client authentication, then the same one
+    replayed with 2.2 MB of server messages before its CertificateVerify: the transcript is
+    given up past its 2 MiB, so the replayed CertificateVerify is not checked (it was checked
+    against the first handshake's messages, and "verified")."""
+    frames = read_frames(corpus / "zeek" / "webrtc-stun.pcap")
+
+    def datagram(number: int) -> tuple[bool, bytes]:
+        frame = frames[number - 1][2]
+        udp = 14 + (frame[14] & 15) * 4
+        return int.from_bytes(frame[udp : udp + 2]) == 43044, frame[udp + 8 :]
+
+    first = [datagram(number) for number in (9, 11, 13, 14)]
+    again = [(side, _replayed(payload)) for side, payload in first[:3]]
+    bloat = [
+        (
+            False,
+            _fragment(23, 16000, 1000 + m, bytes([m]) * 16000).replace(b"\xfe\xfd", b"\xfe\xff", 1),
+        )
+        for m in range(140)
+    ]
+    capture = _written(tmp_path / "replayed.pcapng", first + again[:2] + bloat + again[2:])
+    result = CliRunner().invoke(main, ["show", "--json", capture])
+    assert result.exit_code == 0, result.output
+    [row] = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    checks = [(s["message"], s["direction"], s["verified"]) for s in row["handshake_signatures"]]
+    assert ("certificate_verify", "c2s", True) in checks  # the first handshake's
+    assert checks[-1] == ("certificate_verify", "c2s", None)  # the replayed one's
+
+
+def test_a_handshake_past_the_transcript_bound_says_why_its_finished_are_not_checked(
+    tmp_path: Path,
+) -> None:
+    """dtls.pcapng's first association with 2.2 MB of server handshake messages before the
+    client's last flight: the DTLS 1.2 transcript is given up past its 2 MiB, and both
+    Finished say so (they said "neither Finished was checked" with no reason)."""
+    datagrams = _datagrams()
+    datagrams[7:7] = [
+        (False, _fragment(23, 16000, 900 + m, bytes([m]) * 16000)) for m in range(140)
+    ]
+    capture = _written(tmp_path / "long.pcapng", datagrams)
+    [decryption] = _decryptions(UDP / "dtls.keys", capture)
+    why = "the handshake is longer than the 2 MiB of transcript tlslens keeps"
+    assert decryption["finished_verified"] == {"c2s": None, "s2c": None}
+    assert decryption["reason"] == _not_checked(why)

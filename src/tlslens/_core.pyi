@@ -2180,9 +2180,11 @@ class DtlsEvent:
     "hello_verify_request", "negotiated" (``client_cid``, ``server_cid``: the connection
     IDs the ClientHello and the ServerHello asked for, None without the extension),
     "change_cipher_spec", "alert",
-    "application_data" (``data``: the plaintext), "transcript" (DTLS 1.3, told before a
-    CertificateVerify or Finished ``msg_type``: ``data``, the transcript hash of the messages
-    before it; ``verified``, a Finished's check with the key log's handshake secret, None
+    "application_data" (``data``: the plaintext), "transcript" (told before a
+    CertificateVerify or Finished ``msg_type``: ``data``, what a CertificateVerify signs, DTLS
+    1.3's transcript hash of the messages before it or, before DTLS 1.3, those messages in
+    their DTLS form (empty before a DTLS 1.0/1.2 Finished); ``verified``, a Finished's check
+    with the key log's secret, the handshake traffic secret or the master secret, None
     without one), "ack", "lacking" (a message of the handshake tlslens does not have, the
     reassembly having refused it or the capture missing fragments of it: ``message_seq``,
     ``msg_type``, ``text``: what and why, as a clause of a reason), "finding" (``offset``,

@@ -247,14 +247,14 @@ fn convert_rest(py: Python<'_>, event: CoreEvent) -> DtlsEvent {
             frame,
             from_client,
             msg_type,
-            hash,
+            signed,
             finished,
         } => DtlsEvent {
             kind: "transcript",
             frame,
             from_client: Some(from_client),
             msg_type,
-            data: bytes(py, &hash),
+            data: bytes(py, &signed),
             verified: finished,
             ..DtlsEvent::default()
         },

@@ -114,7 +114,9 @@ def decryption_summary(conn: Connection) -> str | None:
         text += f" ({plural(records, unit)}, {plural(size, 'byte')} of application data"
         finished = _finished_words(data["finished_verified"], _finished_seen(conn))
         reason = data["reason"]
-        if reason and "checked" in finished and _UNCHECKED.search(reason):
+        # (Only where the Finished words end with the ones not checked: after "..., the
+        # server's was not seen" the reason would seem to explain that.)
+        if reason and finished.endswith("checked") and _UNCHECKED.search(reason):
             # The reason says why the Finished were not checked: said once, with them.
             text += "); " + _UNCHECKED.sub(f"{finished}: ", reason, count=1)
         else:

@@ -390,18 +390,25 @@ class RecordContent:
         )
 
     def _lack_told(self, ev: _core.ContentLack) -> None:
-        """The current handshake lacks a message of ``ev.side`` (``_lacking``)."""
+        """The current handshake lacks a message of ``ev.side`` (``_lacking_message``)."""
         self._lacking_message(self._direction(ev.side), ev.msg_type, ev.text)
 
     def _lacking_message(self, direction: str, msg_type: int | None, text: str) -> None:
         """The current handshake lacks a message of ``direction`` (``text``: what and why):
-        kept for the signatures checked after it (a side's signature comes after its
-        certificate in its stream, so after what was lost before it), the first that held a
-        certificate, else the first."""
+        kept for the signatures checked after it, the first that held a certificate, else the
+        first; and said in those checked before it (over DTLS a message that never completed
+        is told at the association's end, after the signature that needed its key)."""
         missing = self._missing = self._missing or {}
         kept = missing.get(direction)
         if kept is None or (kept[0] not in _CERTIFICATE_TYPES and msg_type in _CERTIFICATE_TYPES):
             missing[direction] = (msg_type, text)
+        if self.conn is None:
+            return
+        signatures = self.conn.handshake_signatures
+        unseen = _NO_CERTIFICATE[direction]
+        for i, check in enumerate(signatures):
+            if check.direction == direction and check.reason == unseen:
+                signatures[i] = check._replace(reason=self._no_certificate(direction))
 
     def _no_certificate(self, direction: str) -> str:
         """Why a signature of ``direction`` has no certificate to be checked with: none was
@@ -412,7 +419,7 @@ class RecordContent:
             return unseen
         if msg_type is None:  # a gap: what it held is not known
             return f"{unseen}, and {text}: they may have held it"
-        return f"{text}: the key to check the signature with is in it"
+        return f"{text}; the key to check the signature with is in it"
 
     def _new_handshake(self) -> None:
         """A ClientHello opens a handshake, unless it answers a HelloRetryRequest."""

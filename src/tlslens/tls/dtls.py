@@ -239,7 +239,10 @@ class DtlsSession(RecordContent):
             if len(self.facts.retransmitted) < MAX_RETRANSMISSIONS_KEPT:
                 self.facts.retransmitted.append((ev.frame, self._direction(side), ev.msg_type))
         elif kind == "transcript":
-            self._signed = ev.data
+            # Told just before the message it is about: what this CertificateVerify signs,
+            # nothing for any other (a check against an earlier message's would pass a
+            # replayed signature).
+            self._signed = ev.data if ev.msg_type == hs.CERTIFICATE_VERIFY else None
             if ev.msg_type == hs.FINISHED and ev.verified is not None:
                 self._finished_verdict(side, ev.verified)
         elif kind == "lacking":
@@ -354,6 +357,7 @@ class DtlsSession(RecordContent):
                 signed13 = self._signed
             else:
                 signed_messages = self._signed
+        self._signed = None  # (the transcript tells it again before the next)
         events = self.content.message(
             side,
             raw,
@@ -392,7 +396,13 @@ class DtlsSession(RecordContent):
                 and last.message.is_hello_retry_request
             )
         elif ev.msg_type == hs.FINISHED:
-            self._finished_seq[self._direction(side)] = ev.message_seq
+            direction = self._direction(side)
+            self._finished_seq[direction] = ev.message_seq
+            facts = self.facts
+            opened = ("handshake", direction) in facts.opened
+            if opened and self._lacking is not None and facts.finished_verified[direction] is None:
+                # Read, and not checked at all (the transcript given up past its bound).
+                facts.finished_unchecked[direction] = self._lacking
 
     def _client_hello_turn(self) -> None:
         """A ClientHello, read or lacking: the same handshake after a HelloRetryRequest, a

@@ -93,9 +93,15 @@ fn who(dir: Dir) -> &'static str {
 
 /// Why a Finished of a transcript that grew past `MAX_TRANSCRIPT` is not checked.
 pub(super) fn dropped_text() -> String {
+    longer_than(super::MAX_TRANSCRIPT)
+}
+
+/// Why a Finished is not checked when its handshake is longer than the `most` bytes of
+/// transcript kept (TLS's, DTLS's).
+pub(crate) fn longer_than(most: usize) -> String {
     format!(
         "the handshake is longer than the {} MiB of transcript tlslens keeps",
-        super::MAX_TRANSCRIPT >> 20
+        most >> 20
     )
 }
 

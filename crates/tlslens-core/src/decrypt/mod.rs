@@ -49,6 +49,7 @@ use crate::protection::{self, CipherSpec, ExternalCbc, Kind, RecordProtection};
 
 pub use digest::DigestLost;
 pub use keylog::KeyLog;
+pub(crate) use lack::longer_than;
 pub use lack::Lack;
 pub use record::{DirectionResult, Opened};
 pub use resync::{Hole, MAX_HOLE_TRIES, MAX_SIDE_TRIES};

@@ -11,10 +11,11 @@ use super::handshake::{
 use super::keys::{self, EpochKeys, Keys, Suite};
 use super::lack;
 use super::record::{self, Header, Record, CT_ACK, CT_TLS12_CID};
-use super::transcript12::{FinishedKey, Transcript12};
+use super::transcript12::{self, Added, FinishedKey, Transcript12};
 use super::transcript13::Transcript;
 use super::{DtlsEvent, Endpoint, Finding, Limits, RecordInfo};
 use crate::codec::Reader;
+use crate::decrypt::longer_than;
 use crate::records::{CT_ALERT, CT_APPLICATION_DATA, CT_CHANGE_CIPHER_SPEC, CT_HANDSHAKE};
 
 /// DTLS 1.3's epochs (RFC 9147 §6.1): 2 handshake, 3 the first application keys.
@@ -561,7 +562,7 @@ impl Association {
         let alg = self.suite.as_ref().map(|s| s.hash);
         let from = (at.frame, at.from_client);
         let event = match self.version {
-            Some(DTLS13) => self.transcript.add(from, tls, alg, secrets),
+            Some(DTLS13) => Added::Kept(self.transcript.add(from, tls, alg, secrets)),
             None => {
                 self.transcript.add(from, tls, alg, secrets);
                 self.transcript12.add(from, message_seq, tls, None)
@@ -574,6 +575,16 @@ impl Association {
                     master,
                 });
                 self.transcript12.add(from, message_seq, tls, key)
+            }
+        };
+        let event = match event {
+            Added::Kept(event) => event,
+            Added::GivenUp(event) => {
+                // The handshake's Finished are not checked: said as a message it lacks.
+                let msg_type = tls.first().copied().unwrap_or_default();
+                let why = longer_than(transcript12::MAX_TRANSCRIPT);
+                self.lacking(from, message_seq, msg_type, why);
+                event
             }
         };
         if let (Some(event), Some(_)) = (event, self.version) {

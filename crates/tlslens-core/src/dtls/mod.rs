@@ -160,7 +160,7 @@ pub enum DtlsEvent {
         data: Vec<u8>,
     },
     /// Before a CertificateVerify or a Finished (`msg_type`), told just before that
-    /// message: what the CertificateVerify signs (`hash`: DTLS 1.3's transcript hash, RFC
+    /// message: what the CertificateVerify signs (`signed`: DTLS 1.3's transcript hash, RFC
     /// 9147 §5.2; before, the handshake messages themselves, RFC 6347 §4.2.6; empty before
     /// a DTLS 1.0/1.2 Finished); for a Finished, whether its verify_data is the one the key
     /// log's secret gives (the handshake traffic secret, or the master secret before DTLS
@@ -169,7 +169,7 @@ pub enum DtlsEvent {
         frame: u64,
         from_client: bool,
         msg_type: u8,
-        hash: Vec<u8>,
+        signed: Vec<u8>,
         finished: Option<bool>,
     },
     /// A handshake message of this direction that the handshake as read lacks: the

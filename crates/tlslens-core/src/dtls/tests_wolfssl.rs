@@ -25,10 +25,10 @@ fn transcripts(events: &[DtlsEvent]) -> Vec<(bool, u8, usize, Option<bool>)> {
             DtlsEvent::Transcript {
                 from_client,
                 msg_type,
-                hash,
+                signed,
                 finished,
                 ..
-            } => Some((*from_client, *msg_type, hash.len(), *finished)),
+            } => Some((*from_client, *msg_type, signed.len(), *finished)),
             _ => None,
         })
         .collect()

@@ -14,7 +14,7 @@ use crate::keys::{prf, HashAlg};
 
 /// The most handshake bytes kept: past it the messages are given up (nothing is checked)
 /// until the next ClientHello, as a handshake of that size is no real one.
-const MAX_TRANSCRIPT: usize = 1 << 21;
+pub const MAX_TRANSCRIPT: usize = 1 << 21;
 
 /// What a Finished is checked with: the version DTLS is based on (its PRF), the suite's PRF
 /// hash and the key log's master secret.
@@ -34,15 +34,26 @@ pub struct Transcript12 {
 impl Transcript12 {
     /// A whole message in TLS form (type, 24-bit length, body) and its message_seq, in the
     /// order the association completed them. Returns the [`DtlsEvent::Transcript`] of a
-    /// CertificateVerify (its `hash`: the messages it signs) or of a Finished (its check,
-    /// None without `key`), told before that message.
+    /// CertificateVerify (its `signed`: the messages it signs) or of a Finished (its check,
+    /// None without `key`), told before that message; [`Added::GivenUp`] when this message
+    /// took the messages past their bound (the handshake's Finished are not checked).
     pub fn add(
         &mut self,
         (frame, from_client): (u64, bool),
         message_seq: u16,
         tls: &[u8],
         key: Option<FinishedKey<'_>>,
-    ) -> Option<DtlsEvent> {
+    ) -> Added {
+        (self.told((frame, from_client), message_seq, tls, key)).unwrap_or(Added::Kept(None))
+    }
+
+    fn told(
+        &mut self,
+        (frame, from_client): (u64, bool),
+        message_seq: u16,
+        tls: &[u8],
+        key: Option<FinishedKey<'_>>,
+    ) -> Option<Added> {
         let (&msg_type, length) = tls.split_first().filter(|_| tls.len() >= 4)?;
         match msg_type {
             CLIENT_HELLO if from_client => self.messages = Some(Vec::new()),
@@ -55,7 +66,7 @@ impl Transcript12 {
                 frame,
                 from_client,
                 msg_type,
-                hash: if msg_type == CERTIFICATE_VERIFY {
+                signed: if msg_type == CERTIFICATE_VERIFY {
                     messages.clone()
                 } else {
                     Vec::new()
@@ -70,6 +81,7 @@ impl Transcript12 {
         let length = &length[..3];
         if messages.len().saturating_add(tls.len() + 8) > MAX_TRANSCRIPT {
             self.messages = None;
+            return Some(Added::GivenUp(told));
         } else {
             messages.push(msg_type);
             messages.extend_from_slice(length);
@@ -78,8 +90,16 @@ impl Transcript12 {
             messages.extend_from_slice(length);
             messages.extend_from_slice(&tls[4..]);
         }
-        told
+        Some(Added::Kept(told))
     }
+}
+
+/// What one message did to the transcript: kept (with what it told), or the one that took
+/// it past its bound (what it told before it went).
+#[derive(Debug, PartialEq)]
+pub enum Added {
+    Kept(Option<DtlsEvent>),
+    GivenUp(Option<DtlsEvent>),
 }
 
 /// RFC 5246 §7.4.9 over the DTLS-form messages (RFC 6347 §4.2.6).
@@ -120,12 +140,24 @@ mod tests {
     fn a_certificate_verify_signs_the_dtls_form_messages_after_the_cookie() {
         let mut transcript = Transcript12::default();
         let hello = message(CLIENT_HELLO, b"hello");
-        assert_eq!(transcript.add((1, true), 0, &hello, None), None);
+        assert_eq!(
+            transcript.add((1, true), 0, &hello, None),
+            Added::Kept(None)
+        );
         let verify_request = message(HELLO_VERIFY_REQUEST, b"cookie");
-        assert_eq!(transcript.add((2, false), 0, &verify_request, None), None);
-        assert_eq!(transcript.add((3, true), 1, &hello, None), None);
+        assert_eq!(
+            transcript.add((2, false), 0, &verify_request, None),
+            Added::Kept(None)
+        );
+        assert_eq!(
+            transcript.add((3, true), 1, &hello, None),
+            Added::Kept(None)
+        );
         let server_hello = message(2, b"server");
-        assert_eq!(transcript.add((4, false), 1, &server_hello, None), None);
+        assert_eq!(
+            transcript.add((4, false), 1, &server_hello, None),
+            Added::Kept(None)
+        );
         let signs = transcript.add((5, true), 2, &message(CERTIFICATE_VERIFY, b"sig"), None);
         let dtls_form = |seq: u8, tls: &[u8]| {
             let length = &tls[1..4];
@@ -134,23 +166,31 @@ mod tests {
         let expected = [dtls_form(1, &hello), dtls_form(1, &server_hello)].concat();
         assert_eq!(
             signs,
-            Some(DtlsEvent::Transcript {
+            Added::Kept(Some(DtlsEvent::Transcript {
                 frame: 5,
                 from_client: true,
                 msg_type: CERTIFICATE_VERIFY,
-                hash: expected,
+                signed: expected,
                 finished: None,
-            })
+            }))
         );
         // A Finished without the key log's secret is told unchecked.
         let finished = transcript.add((6, true), 3, &message(FINISHED, &[0; 12]), None);
         assert!(matches!(
             finished,
-            Some(DtlsEvent::Transcript {
+            Added::Kept(Some(DtlsEvent::Transcript {
                 msg_type: FINISHED,
                 finished: None,
                 ..
-            })
+            }))
         ));
+        // Past the bound the messages are given up (told once), until the next ClientHello.
+        let big = message(2, &vec![0; MAX_TRANSCRIPT]);
+        assert_eq!(
+            transcript.add((7, false), 4, &big, None),
+            Added::GivenUp(None)
+        );
+        let finished = transcript.add((8, false), 5, &message(FINISHED, &[0; 12]), None);
+        assert_eq!(finished, Added::Kept(None));
     }
 }

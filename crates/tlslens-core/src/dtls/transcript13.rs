@@ -67,7 +67,7 @@ impl Transcript {
                     frame,
                     from_client,
                     msg_type,
-                    hash,
+                    signed: hash,
                     finished,
                 })
             }
