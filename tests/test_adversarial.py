@@ -225,6 +225,7 @@ def test_a_size_takes_the_units_gnu_tools_take(value: str, size: int) -> None:
         ("--max-message", "0", "must be at least 1 byte"),
         ("--reorder-window", "0", "0 is not in the range 1<=x<="),
         ("--time-budget", "0", "0.0 is not in the range x>0"),
+        ("--time-budget", "nan", "'nan' is not a number of seconds"),  # (was accepted)
         ("--max-expansion", "many", "'many' is not a valid integer"),
     ],
 )

@@ -4,12 +4,13 @@ and the bounds of a capture read."""
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -186,6 +187,23 @@ class Size(click.ParamType):  # type: ignore[type-arg]
         return size
 
 
+class Seconds(click.FloatRange):
+    """A time over 0 seconds ("inf": no limit); not "nan", which every comparison lets by."""
+
+    name = "seconds"
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True)
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        seconds: float = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
 _LIMITS_KEY = "tlslens.limits"
 
 
@@ -246,7 +264,7 @@ def limit_options(command: Callable[..., None]) -> Callable[..., None]:
         ),
         (
             "--time-budget",
-            click.FloatRange(min=0, min_open=True),
+            Seconds(),
             "Seconds to spend reading one capture; then what was read is reported "
             "(default: no limit).",
         ),

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use super::handshake::{
-    self, Outcome, PendingPool, Reassembler, CLIENT_HELLO, HELLO_VERIFY_REQUEST,
+    self, Outcome, PendingPool, Reassembler, Refusal, CLIENT_HELLO, HELLO_VERIFY_REQUEST,
 };
 use super::keys::{self, EpochKeys, Keys, Suite};
 use super::lack;
@@ -481,8 +481,13 @@ impl Association {
                     message_seq,
                     why,
                 } => {
-                    let what = why.text(msg_type, message_seq);
-                    self.finding(at.frame, at.from_client, offset, what);
+                    // A message too long, or past the bounds held, refuses each of its
+                    // fragments alike: said once (a Certificate in 7 fragments was 7 lines).
+                    let alike = matches!(why, Refusal::TooLong { .. } | Refusal::Held { .. });
+                    if !(alike && self.told_lacking.contains(&(at.from_client, message_seq))) {
+                        let what = why.text(msg_type, message_seq);
+                        self.finding(at.frame, at.from_client, offset, what);
+                    }
                     let why = lack::refused(at.from_client, msg_type, &why);
                     self.lacking((at.frame, at.from_client), message_seq, msg_type, why);
                 }
