@@ -177,6 +177,19 @@ fn a_failure_of_the_callers_cipher_is_a_fault_not_a_wrong_secret() {
     assert_eq!(run.open(Dir::C2S, &[0; 48]), Opened::NoKey);
 }
 
+/// The hellos of a TLS 1.3 connection (TLS_AES_128_GCM_SHA256) told to `run`, and the
+/// server's EncryptedExtensions and Finished after them (its Finished over the transcript,
+/// with `SHTS`), for the caller to seal and read.
+pub(super) fn tls13_server_flight(run: &mut Run) -> [Vec<u8>; 2] {
+    let (ch, sh) = (client_hello(0x1301), server_hello(0x1301, true));
+    run.message(Dir::C2S, &ch);
+    run.message(Dir::S2C, &sh);
+    let ee = message(8, &[0, 0]);
+    let transcript = HashAlg::Sha256.digest(&[&ch, &sh, &ee]);
+    let verify = hkdf::finished_verify_data(HashAlg::Sha256, &SHTS, &transcript).unwrap();
+    [ee, message(20, &verify)]
+}
+
 #[test]
 fn tls13_handshake_opens_and_its_finished_verifies() {
     let text = [
@@ -186,13 +199,7 @@ fn tls13_handshake_opens_and_its_finished_verifies() {
     ]
     .concat();
     let mut run = Run::new(&text);
-    let (ch, sh) = (client_hello(0x1301), server_hello(0x1301, true));
-    run.message(Dir::C2S, &ch);
-    run.message(Dir::S2C, &sh);
-    let ee = message(8, &[0, 0]);
-    let transcript = HashAlg::Sha256.digest(&[&ch, &sh, &ee]);
-    let verify = hkdf::finished_verify_data(HashAlg::Sha256, &SHTS, &transcript).unwrap();
-    let fin = message(20, &verify);
+    let [ee, fin] = tls13_server_flight(&mut run);
     let flight = [ee.clone(), fin.clone()].concat();
     let opened = run.open(Dir::S2C, &seal(&SHTS, 0, 22, &flight));
     assert_eq!(opened, Opened::Plain(22, flight));

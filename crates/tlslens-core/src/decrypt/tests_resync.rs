@@ -6,9 +6,11 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::Aes128Gcm;
 use cbc::cipher::{BlockEncryptMut, KeyIvInit};
 
-use super::tests::{client_hello, line, message, seal, server_hello, Run, CR, SHTS, STS0};
+use super::tests::{
+    client_hello, line, seal, server_hello, tls13_server_flight, Run, CR, SHTS, STS0,
+};
 use super::{Dir, Hole, Lack, Opened, Part, Status, MAX_HOLE_TRIES};
-use crate::keys::{hkdf, prf, HashAlg};
+use crate::keys::{prf, HashAlg};
 
 const MASTER: [u8; 48] = [0x4D; 48];
 /// TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 and TLS_RSA_WITH_AES_128_CBC_SHA.
@@ -39,13 +41,7 @@ fn tls13() -> Run {
     ]
     .concat();
     let mut run = Run::new(&text);
-    let (ch, sh) = (client_hello(0x1301), server_hello(0x1301, true));
-    run.message(Dir::C2S, &ch);
-    run.message(Dir::S2C, &sh);
-    let ee = message(8, &[0, 0]);
-    let transcript = HashAlg::Sha256.digest(&[&ch, &sh, &ee]);
-    let verify = hkdf::finished_verify_data(HashAlg::Sha256, &SHTS, &transcript).unwrap();
-    let fin = message(20, &verify);
+    let [ee, fin] = tls13_server_flight(&mut run);
     let flight = [ee.clone(), fin.clone()].concat();
     assert!(matches!(
         run.open(Dir::S2C, &seal(&SHTS, 0, 22, &flight)),
