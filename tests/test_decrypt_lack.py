@@ -62,10 +62,18 @@ def _blames_the_secret(text: str) -> bool:
 
 def test_messages_skipped_past_max_message_are_why_not_the_secret() -> None:
     first, second = _decryptions(DEMO, "--max-message", "500")
-    assert first["status"] == "no_secret"
+    # The TLS 1.3 ClientHello skipped: its random, in its first record, still finds the
+    # secrets (it said "no secret": the ClientHello was skipped, so no secret can be looked
+    # up).
+    whole = _decryptions(DEMO)[0]
+    assert first["status"] == "decrypted"
+    assert first["plaintext_sha256"] == whole["plaintext_sha256"]
+    assert first["opened"] == whole["opened"]
     assert first["reason"] == (
-        "the ClientHello was skipped (it claims 508 bytes, past --max-message's limit of 500 bytes), "
-        "so no secret can be looked up"
+        "the secrets were looked up by client random e6d4f0e69bf8…, read from the first bytes "
+        "of the ClientHello tlslens skipped; the Finished messages were not checked: tlslens "
+        "skipped the client's handshake message type 1 (ClientHello), which claims 508 bytes, "
+        "past --max-message's limit of 500 bytes, and a Finished MACs the whole handshake"
     )
     assert second["status"] == "decrypted"
     assert second["finished_verified"] == {"c2s": None, "s2c": None}
@@ -316,3 +324,73 @@ def test_an_encrypted_alert_after_a_lost_change_cipher_spec_is_not_read_as_alert
         "alert record of 26 bytes holds no readable alert (each begins with its level, 1 or 2): "
         "taken as an encrypted alert"
     ) in [p["message"] for p in row["problems"]]
+
+
+def _certs(*args: str) -> str:
+    result = CliRunner().invoke(main, ["certs", *args, str(DEMO)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.parametrize("keys", [(), ("--keylog", str(DEMO_KEYS))])
+def test_a_chain_skipped_past_max_message_is_not_said_absent(keys: tuple[str, ...]) -> None:
+    """`certs` said "No certificate chain: not in the capture." (with the key log, of the
+    TLS 1.3 connection: "the key log given holds nothing for this connection"), --brief "no
+    chain seen", `show` nothing: the chain is in the capture, tlslens skipped it."""
+    limit = ("--max-message", "300")
+    skipped = CERTIFICATE_SKIPPED.replace("500", "300")
+    certs = _certs(*keys, *limit)
+    assert f"No certificate chain: {skipped}.\n" in certs
+    assert "not in the capture" not in certs and "holds nothing" not in certs
+    brief = _show_plain("show", "--brief", *keys, *limit)
+    tls13, tls12 = brief.splitlines()[:2]
+    assert " chain not read; " in tls12
+    # Without keys the TLS 1.3 chain is encrypted: nothing says it was skipped.
+    assert (" chain not read; " if keys else " no chain seen; ") in tls13
+    text = _show_plain("show", *keys, *limit)
+    assert f"Certificate      not read: {skipped}\n" in text
+    # Under the limit the TLS 1.2 chain is read (the TLS 1.3 one too, with the key log).
+    assert _certs(*keys, "--max-message", "2000").count("No certificate chain") == (
+        0 if keys else 1
+    )
+
+
+def _show_plain(*args: str) -> str:
+    result = CliRunner().invoke(main, [*args, str(DEMO)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_a_tls13_certificate_verify_says_what_its_transcript_lacks() -> None:
+    """It said "the transcript hash it signs is not known": the transcript lacks the
+    message tlslens skipped."""
+    [check] = _signatures("--keylog", str(DEMO_KEYS), "--max-message", "600", str(DEMO))[0]
+    assert (check["message"], check["verified"]) == ("certificate_verify", None)
+    assert check["reason"] == (
+        "the transcript hash it signs is not known: tlslens skipped the server's handshake "
+        "message type 11 (Certificate), which claims 1,212 bytes, past --max-message's limit "
+        "of 600 bytes"
+    )
+
+
+def test_hellos_skipped_past_max_message_are_not_a_capture_that_starts_late() -> None:
+    """At --max-message 100 both TLS 1.3 hellos are skipped: the outcome said "the capture
+    starts after the handshake", the decryption "the ServerHello was not captured (lost or
+    cut)"."""
+    result = CliRunner().invoke(
+        main, ["show", "--json", "--keylog", str(DEMO_KEYS), "--max-message", "100", str(DEMO)]
+    )
+    assert result.exit_code == 0, result.output
+    first = json.loads(result.output.splitlines()[0])
+    assert first["outcome"]["reason"] == (
+        "tlslens did not read the hellos (see the problems); application data went both ways"
+    )
+    assert first["decryption"]["reason"] == (
+        "tlslens skipped the server's handshake message type 2 (ServerHello), which claims 118 "
+        "bytes, past --max-message's limit of 100 bytes, so the cipher suite and the server "
+        "random are unknown and the keys cannot be used: the key log's secrets for client "
+        "random e6d4f0e69bf8… are not at fault"
+    )
+    # The TLS 1.2 connection's ServerHello is read: its keys open it, as without the limit.
+    second = json.loads(result.output.splitlines()[1])
+    assert second["decryption"]["status"] == "decrypted"

@@ -203,6 +203,13 @@ class Connection:
     timing_cache: dict[str, float | None] | None = field(default=None, repr=False)
     _stats: dict[str, DirectionStats] | None = None
     quic: QuicDetails | None = None  # over QUIC: packets, frames, Retry, migration, close
+    # Why no server chain was read though the server sent one: the message that held it
+    # skipped past --max-message or lost (the lack's words), or a gap before the server's
+    # Finished that may have held it. None: nothing known kept it from being read.
+    chain_lack: str | None = None
+    # A hello tlslens skipped (past --max-message) or could not reassemble: the connection
+    # does not start after its handshake for want of one.
+    hello_unread: bool = False
 
     # -- members made on first use (MadeOnUse) ----------------------------------
     problems = MadeOnUse[list[Finding]](list)

@@ -129,6 +129,8 @@ def _no_chain(conn: Connection) -> str:
     """Why no server certificate is shown: TLS 1.3 sends it encrypted, and the secrets given
     may hold nothing for this connection, or not the server's handshake secret."""
     dec = conn.decryption
+    if conn.chain_lack is not None:  # sent, and tlslens skipped it or the capture lost it
+        return conn.chain_lack
     if not conn.tls13:
         return "not in the capture"
     if dec is None:

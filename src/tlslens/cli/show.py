@@ -277,7 +277,8 @@ def _render_brief(out: Console, conn: Connection) -> None:
     suite = cipher_suite_label(conn.cipher_suite) if conn.cipher_suite else "no suite"
     validation = conn.validation
     if validation is None:
-        verdict = "no chain seen"
+        # Sent but not read (a bound, a loss of the capture): said apart from none seen.
+        verdict = "no chain seen" if conn.chain_lack is None else "chain not read"
     else:
         codes = ",".join(dict.fromkeys(p.code for p in validation.problems))
         verdict = ("trusted" if validation.trusted else "NOT trusted") + (

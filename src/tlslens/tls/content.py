@@ -59,6 +59,7 @@ def _context(ev: _core.ContentMessage) -> hs.HandshakeContext:
 # Why a signature of a direction is not checked when no certificate of its side was seen.
 _NO_CERTIFICATE = {C2S: "no client certificate was seen", S2C: "no server certificate was seen"}
 _CERTIFICATE_TYPES = (hs.CERTIFICATE, hs.COMPRESSED_CERTIFICATE)
+_MAY_HOLD = ": they may have held it"  # said of a gap where a certificate may have been
 
 # A record of whole messages of these types ends the skip of an oversized one.
 HANDSHAKE_TYPES = sorted(registry.HANDSHAKE_TYPES)
@@ -369,14 +370,14 @@ class RecordContent:
                 reason = "the hellos with the randoms it signs were not both seen"
         elif version is not None and hs.is_tls13_version(version):
             if signed is None:
-                reason = "the transcript hash it signs is not known"
+                reason = self._unsigned("the transcript hash it signs is not known")
             else:
                 context = proof.TLS13_CLIENT_CONTEXT if is_client else proof.TLS13_SERVER_CONTEXT
                 data = proof.tls13_signed_content(context, signed)
         elif version is not None and registry.tls_base_version(version) <= 0x0300:
             reason = "SSL 3.0's CertificateVerify hashes the master secret: not checked"
         elif signed is None:
-            reason = "the handshake messages it signs were not all seen"
+            reason = self._unsigned("the handshake messages it signs were not all seen")
         else:
             data = signed
         verified: bool | None = None
@@ -388,6 +389,12 @@ class RecordContent:
         conn.handshake_signatures.append(
             proof.SignatureCheck(name, direction, described, verified, reason, self.frame)
         )
+
+    def _unsigned(self, unknown: str) -> str:
+        """Why what a CertificateVerify signs is ``unknown``: the first message the
+        handshake lacks (skipped, lost in a gap), when one was told."""
+        told = next(iter((self._missing or {}).values()), None)
+        return unknown if told is None else f"{unknown}: {told[1]}"
 
     def _lack_told(self, ev: _core.ContentLack) -> None:
         """The current handshake lacks a message of ``ev.side`` (``_lacking_message``)."""
@@ -402,9 +409,17 @@ class RecordContent:
         kept = missing.get(direction)
         if kept is None or (kept[0] not in _CERTIFICATE_TYPES and msg_type in _CERTIFICATE_TYPES):
             missing[direction] = (msg_type, text)
-        if self.conn is None:
+        conn = self.conn
+        if conn is None:
             return
-        signatures = self.conn.handshake_signatures
+        if msg_type in (hs.CLIENT_HELLO, hs.SERVER_HELLO):
+            conn.hello_unread = True
+        if direction == S2C and not conn.certificates and msg_type in (None, *_CERTIFICATE_TYPES):
+            # The first told, but a message named goes before a gap that may have held one.
+            gap = conn.chain_lack is not None and conn.chain_lack.endswith(_MAY_HOLD)
+            if conn.chain_lack is None or (gap and msg_type is not None):
+                conn.chain_lack = text if msg_type is not None else f"{text}{_MAY_HOLD}"
+        signatures = conn.handshake_signatures
         unseen = _NO_CERTIFICATE[direction]
         for i, check in enumerate(signatures):
             if check.direction == direction and check.reason == unseen:
@@ -418,7 +433,7 @@ class RecordContent:
         if msg_type not in (None, *_CERTIFICATE_TYPES):
             return unseen
         if msg_type is None:  # a gap: what it held is not known
-            return f"{unseen}, and {text}: they may have held it"
+            return f"{unseen}, and {text}{_MAY_HOLD}"
         return f"{text}; the key to check the signature with is in it"
 
     def _new_handshake(self) -> None:

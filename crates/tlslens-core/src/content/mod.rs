@@ -528,11 +528,19 @@ impl Content {
                     length,
                     offset,
                     limit,
-                }) => Err(((msg_type, length, limit), offset)),
+                    client_random,
+                }) => Err(((msg_type, length, limit), offset, client_random)),
             };
             match item {
                 Ok((msg_type, raw, at)) => self.message(io, side, msg_type, raw, at, decrypted),
-                Err((claims, at)) => self.oversized(io, side, claims, at, stream.is_some()),
+                Err((claims, at, random)) => {
+                    if let (Some(random), Some((dec, _))) = (random, io.decryptor.as_mut()) {
+                        if self.dir(side) == Dir::C2S {
+                            dec.skipped_hello_random(random);
+                        }
+                    }
+                    self.oversized(io, side, claims, at, stream.is_some());
+                }
             }
         }
         if let Some(defrag) = self.defrag_mut(side, stream) {

@@ -597,7 +597,7 @@ fn a_decrypted_run_joins_only_a_decrypted_one() {
 
 /// A message tlslens skips past its size limit is missing from the decryptor's transcript:
 /// the Finished are then not checked (not blamed on the secret), and a ClientHello skipped
-/// is why no secret is looked up (it was seen).
+/// still finds the secrets by the random its first record holds.
 #[test]
 fn a_message_skipped_past_the_limit_is_told_to_the_decryptor() {
     let text = std::fs::read_to_string(format!("{CAPTURES}demo-tls12-tls13.keys")).unwrap();
@@ -640,12 +640,16 @@ fn a_message_skipped_past_the_limit_is_told_to_the_decryptor() {
              limit of 500 bytes, and a Finished MACs the whole handshake"
         )
     );
-    assert_eq!(tls13.status, Status::NoSecret);
+    // The TLS 1.3 ClientHello skipped: the random its first record holds finds the secrets.
+    assert_eq!(tls13.status, Status::Decrypted);
     assert_eq!(
         tls13.reason_text(&keylog, &[], None).as_deref(),
         Some(
-            "the ClientHello was skipped (it claims 508 bytes, past --max-message's limit of \
-             500 bytes), so no secret can be looked up"
+            "the secrets were looked up by client random e6d4f0e69bf8…, read from the first \
+             bytes of the ClientHello tlslens skipped; the Finished messages were not \
+             checked: tlslens skipped the client's handshake message type 1 (ClientHello), \
+             which claims 508 bytes, past --max-message's limit of 500 bytes, and a Finished \
+             MACs the whole handshake"
         )
     );
 }

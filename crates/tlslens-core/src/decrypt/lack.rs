@@ -22,7 +22,10 @@
 //! client's Initial CRYPTO stream (quic/hello.rs) and opens the packets with the key log's
 //! secrets for it, whatever --max-message makes of the whole message. Told that random
 //! ([`Decryptor::transport_client_random`]), the decryptor looks up the same secrets, so
-//! that its status is what happened to the packets.
+//! that its status is what happened to the packets. Over TCP the random is read from the
+//! first bytes of the skipped ClientHello itself, when its first record held them
+//! ([`Decryptor::skipped_hello_random`]): a bound on messages is no reason to lose the
+//! connection's decryption.
 
 use super::report::random_text;
 use super::{Decryptor, Derivation, Dir, Status};
@@ -84,6 +87,15 @@ impl Lack {
     }
 }
 
+/// Where a client random read without its ClientHello whole came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RandomFrom {
+    /// QUIC packet protection, from the client's Initial CRYPTO stream (quic/hello.rs).
+    Quic,
+    /// The first bytes of a ClientHello skipped past --max-message (handshake/defrag.rs).
+    SkippedHello,
+}
+
 fn who(dir: Dir) -> &'static str {
     match dir {
         Dir::C2S => "client",
@@ -116,10 +128,13 @@ impl Decryptor {
             // the transport read from this ClientHello is its own.
             let told = self.transport_random.take();
             self.new_handshake();
-            self.client_random = told.map_or_else(Vec::new, Vec::from);
-            self.random_from_transport = told.is_some();
+            self.client_random = told.map_or_else(Vec::new, |(random, _)| Vec::from(random));
+            self.random_from = told.map(|(_, from)| from);
         } else if self.finished_seen.get(dir.index()) == Some(&true) {
             return;
+        }
+        if dir == Dir::S2C && lack.msg_type() == Some(hs::SERVER_HELLO) {
+            self.server_hello_lack.get_or_insert(lack);
         }
         if self.transcript.lacking().is_none() {
             // The first message missing is the one to name: the others follow from it.
@@ -142,7 +157,8 @@ impl Decryptor {
         // A random told before a ClientHello that is read is that one's: it is not kept for
         // the next.
         self.transport_random = None;
-        self.random_from_transport = false;
+        self.random_from = None;
+        self.server_hello_lack = None;
     }
 
     /// The client random the transport read from the start of the ClientHello about to be
@@ -150,18 +166,34 @@ impl Decryptor {
     /// the content layer skips that ClientHello (past --max-message), as the transport
     /// opened its packets by it. Told before the ClientHello's bytes.
     pub fn transport_client_random(&mut self, random: [u8; 32]) {
-        self.transport_random = Some(random);
+        self.transport_random = Some((random, RandomFrom::Quic));
     }
 
-    /// The reason's clause for secrets found by the random the transport read, the
-    /// ClientHello itself not read: where that random came from.
+    /// The random read from the first bytes of a ClientHello the content layer skips (past
+    /// --max-message), told just before its lack: the secrets are looked up by it, as a
+    /// whole ClientHello's would be. The transport's reading, where there is one, stays.
+    pub fn skipped_hello_random(&mut self, random: [u8; 32]) {
+        if self.transport_random.is_none() {
+            self.transport_random = Some((random, RandomFrom::SkippedHello));
+        }
+    }
+
+    /// The reason's clause for secrets found by a random read without its ClientHello
+    /// whole: where that random came from.
     pub(super) fn transport_random_text(&self) -> Option<String> {
-        (self.random_from_transport && self.status != Status::NoSecret).then(|| {
-            format!(
-                "the secrets were looked up by client random {}, which QUIC packet protection \
-                 read from the first bytes of the ClientHello to open the packets",
-                random_text(&self.client_random)
-            )
+        let from = self
+            .random_from
+            .filter(|_| self.status != Status::NoSecret)?;
+        let random = random_text(&self.client_random);
+        Some(match from {
+            RandomFrom::Quic => format!(
+                "the secrets were looked up by client random {random}, which QUIC packet \
+                 protection read from the first bytes of the ClientHello to open the packets"
+            ),
+            RandomFrom::SkippedHello => format!(
+                "the secrets were looked up by client random {random}, read from the first \
+                 bytes of the ClientHello tlslens skipped"
+            ),
         })
     }
 

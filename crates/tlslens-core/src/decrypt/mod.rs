@@ -211,10 +211,14 @@ pub struct Decryptor {
     /// The status and reason before a Finished that did not match blamed the secret: put
     /// back when that verdict is taken back (lack.rs).
     blamed: Option<(Status, Option<String>)>,
-    /// The ClientHello's random as the transport read it (QUIC), and whether the current
-    /// handshake's client random is that one, its ClientHello not read (lack.rs).
-    transport_random: Option<[u8; 32]>,
-    random_from_transport: bool,
+    /// The ClientHello's random as read without the message whole (QUIC's packet
+    /// protection, the head of a ClientHello skipped), and where the current handshake's
+    /// client random came from when it is that one, its ClientHello not read (lack.rs).
+    transport_random: Option<([u8; 32], lack::RandomFrom)>,
+    random_from: Option<lack::RandomFrom>,
+    /// The current handshake's ServerHello skipped or dropped by the content layer: why no
+    /// suite is known (report.rs), rather than a capture that lost it.
+    server_hello_lack: Option<Lack>,
     /// Each side's holes in the capture and the records they took (resync.rs).
     resync: [resync::Resync; 2],
 }
@@ -265,7 +269,8 @@ impl Decryptor {
             finished_seen: [false; 2],
             blamed: None,
             transport_random: None,
-            random_from_transport: false,
+            random_from: None,
+            server_hello_lack: None,
             resync: Default::default(),
         }
     }

@@ -6,7 +6,7 @@
 //! that "decrypted" never hides half a connection.
 
 use super::keylog::{KeyLog, CLIENT_RANDOM, EARLY};
-use super::{Decryptor, Status};
+use super::{Decryptor, Dir, Lack, Status};
 
 /// What opens a TLS 1.3 connection's records after the ServerHello, in the order used.
 pub const TLS13_TRAFFIC_LABELS: [&str; 4] = [
@@ -18,15 +18,16 @@ pub const TLS13_TRAFFIC_LABELS: [&str; 4] = [
 /// The secrets of the application data, derived only once a TLS 1.3 handshake completes.
 const TLS13_APPLICATION_LABELS: [&str; 2] = ["CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"];
 
-/// No ServerHello read (lost, cut from the capture, or after tlslens stopped reading the
-/// connection): the version, the suite and the server random it names are unknown, so no
+/// No ServerHello read (lost, cut from the capture, skipped or dropped by tlslens: `lacks`,
+/// or after tlslens stopped reading the connection): the version, the suite and the server random it names are unknown, so no
 /// secret can become keys. The key log is not to blame, whatever it holds.
-fn no_server_hello(random: &[u8], stopped: Option<&str>) -> String {
-    let why = match stopped {
-        Some(stopped) => {
+fn no_server_hello(random: &[u8], stopped: Option<&str>, lacks: Option<Lack>) -> String {
+    let why = match (stopped, lacks) {
+        (Some(stopped), _) => {
             format!("tlslens stopped reading the connection before its ServerHello, {stopped};")
         }
-        None => "the ServerHello was not captured (lost or cut), so".to_owned(),
+        (None, Some(lack)) => format!("{}, so", lack.text(Dir::S2C)),
+        (None, None) => "the ServerHello was not captured (lost or cut), so".to_owned(),
     };
     format!(
         "{why} the cipher suite and the server random are unknown and the keys cannot be \
@@ -105,7 +106,7 @@ impl Decryptor {
         match self.status {
             Status::NoSecret if random.is_empty() => Some(self.no_client_hello()),
             Status::NoSecret if self.version.is_none() && keylog.knows(random) => {
-                Some(no_server_hello(random, stopped))
+                Some(no_server_hello(random, stopped, self.server_hello_lack))
             }
             // Application secrets are tried record by record: none opened.
             Status::NoSecret if keylog.knows(random) => Some(format!(

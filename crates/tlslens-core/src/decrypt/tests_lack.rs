@@ -311,3 +311,58 @@ fn an_extended_master_secret_is_not_derived_from_a_transcript_that_lacks_a_messa
     );
     assert_eq!(run.dec.client_random, CR);
 }
+
+#[test]
+fn a_client_hello_skipped_finds_the_secrets_by_the_random_its_first_bytes_hold() {
+    // TLS 1.2 over TCP: the content layer read the random from the head of the ClientHello
+    // it skipped; the key log's master secret for it opens the connection.
+    let hello_skipped = Lack::Skipped {
+        msg_type: 1,
+        length: 508,
+        limit: 500,
+    };
+    let mut run = run();
+    run.dec.skipped_hello_random(CR);
+    run.dec.transcript_lacks(Dir::C2S, hello_skipped);
+    run.message(Dir::S2C, &server_hello(SUITE, false));
+    assert_eq!(run.dec.client_random, CR);
+    assert_eq!(run.dec.source.as_deref(), Some("keylog"));
+    assert_eq!(
+        reason(&run).as_deref(),
+        Some(
+            "the secrets were looked up by client random c1c1c1c1c1c1…, read from the first \
+             bytes of the ClientHello tlslens skipped"
+        )
+    );
+    // QUIC's reading, told first, is the one said.
+    let mut run = self::run();
+    run.dec.transport_client_random(CR);
+    run.dec.skipped_hello_random([0x99; 32]);
+    run.dec.transcript_lacks(Dir::C2S, hello_skipped);
+    run.message(Dir::S2C, &server_hello(SUITE, false));
+    assert_eq!(run.dec.client_random, CR);
+    assert!(reason(&run)
+        .unwrap_or_default()
+        .contains("QUIC packet protection"));
+}
+
+#[test]
+fn a_server_hello_skipped_is_said_as_such_not_as_lost_by_the_capture() {
+    let mut run = run();
+    run.message(Dir::C2S, &client_hello(SUITE));
+    let skipped = Lack::Skipped {
+        msg_type: 2,
+        length: 122,
+        limit: 100,
+    };
+    run.dec.transcript_lacks(Dir::S2C, skipped);
+    assert_eq!(
+        reason(&run).as_deref(),
+        Some(
+            "tlslens skipped the server's handshake message type 2 (ServerHello), which claims \
+             122 bytes, past --max-message's limit of 100 bytes, so the cipher suite and the \
+             server random are unknown and the keys cannot be used: the key log's secrets for \
+             client random c1c1c1c1c1c1… are not at fault"
+        )
+    );
+}

@@ -21,12 +21,14 @@ pub enum Defragmented<'a> {
         raw: &'a [u8],
         offset: u64,
     },
-    /// A header claiming more than the limit; its bytes are skipped.
+    /// A header claiming more than the limit; its bytes are skipped. `client_random`: a
+    /// ClientHello's random, when the bytes held reach it (the secrets are looked up by it).
     Oversized {
         msg_type: u8,
         length: u32,
         offset: u64,
         limit: u32,
+        client_random: Option<[u8; 32]>,
     },
 }
 
@@ -160,6 +162,7 @@ impl Defragmenter {
         let whole = 4usize.saturating_add(length as usize);
         let offset = self.offset;
         if length > self.max_message {
+            let client_random = hello_random(msg_type, self.unread());
             if held >= whole {
                 self.consume(whole);
             } else {
@@ -172,6 +175,7 @@ impl Defragmenter {
                 length,
                 offset,
                 limit: self.max_message,
+                client_random,
             });
         }
         if held < whole {
@@ -220,6 +224,15 @@ impl Defragmenter {
         self.start = 0;
         self.skip = 0;
     }
+}
+
+/// The random of a ClientHello whose first bytes are `held` (header included): bytes 6 to
+/// 38, after the 4-byte header and legacy_version (RFC 8446 §4.1.2, RFC 5246 §7.4.1.2).
+fn hello_random(msg_type: u8, held: &[u8]) -> Option<[u8; 32]> {
+    if msg_type != crate::handshake::CLIENT_HELLO {
+        return None;
+    }
+    held.get(6..38)?.try_into().ok()
 }
 
 #[cfg(test)]
@@ -278,7 +291,8 @@ mod tests {
                 msg_type: 0x0b,
                 length: 0xff_ffff,
                 offset: 0,
-                limit: 1000
+                limit: 1000,
+                client_random: None,
             })
         );
         assert!(!d.pending());
@@ -302,6 +316,42 @@ mod tests {
         last.extend(done);
         d.feed(2500, &last);
         assert_eq!(message(&mut d), Some((0x0e, done.to_vec(), 3004)));
+    }
+
+    #[test]
+    fn an_oversized_client_hello_gives_its_random_when_held() {
+        // A ClientHello claiming 600 bytes past a limit of 300: its random is bytes 6 to 38.
+        let mut hello = vec![1, 0, 0x02, 0x58, 3, 3];
+        hello.extend(0x40..0x60u8);
+        hello.extend([0; 10]);
+        let mut d = Defragmenter::new(300, &KNOWN);
+        d.feed(0, &hello);
+        let random: [u8; 32] = core::array::from_fn(|i| 0x40 + i as u8);
+        assert!(matches!(
+            d.next_message(),
+            Some(Defragmented::Oversized { msg_type: 1, length: 600, client_random: Some(r), .. })
+                if r == random
+        ));
+        // Its first record too short to hold the random, or another type: none.
+        let mut d = Defragmenter::new(300, &KNOWN);
+        d.feed(0, &hello[..37]);
+        assert!(matches!(
+            d.next_message(),
+            Some(Defragmented::Oversized {
+                client_random: None,
+                ..
+            })
+        ));
+        let mut d = Defragmenter::new(300, &KNOWN);
+        hello[0] = 2;
+        d.feed(0, &hello);
+        assert!(matches!(
+            d.next_message(),
+            Some(Defragmented::Oversized {
+                client_random: None,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -211,6 +211,14 @@ fn completed_by(
         return Ok(None);
     }
     if !server_hello && conn.getattr(intern!(py, "client_hello"))?.is_none() {
+        // Hellos the capture holds but tlslens did not read (past --max-message, or never
+        // reassembled) are no sign of a capture that starts late.
+        if conn.getattr(intern!(py, "hello_unread"))?.is_truthy()? {
+            return Ok(Some(
+                "tlslens did not read the hellos (see the problems); application data went \
+                 both ways",
+            ));
+        }
         return Ok(Some(
             "the capture starts after the handshake; application data went both ways",
         ));
