@@ -344,4 +344,16 @@ impl Conn {
         slot.phase = header.key_phase();
         Ok((plain, Some(slot.phase)))
     }
+
+    /// A Retry the client followed: the server kept no state, and the client's next Initial
+    /// carries its ClientHello again from offset 0 (aioquic's even has a new random), so the
+    /// client's Initial CRYPTO stream starts over (RFC 9000 §17.2.5.2). Returns the bytes that
+    /// waited in it beyond a hole (no longer waiting).
+    pub(super) fn restart_client_initial(&mut self, max_crypto: u64) -> u64 {
+        let initial = Space::Initial.index();
+        let Some(stream) = self.crypto.get_mut(0).and_then(|s| s.get_mut(initial)) else {
+            return 0;
+        };
+        std::mem::replace(stream, CryptoStream::new(max_crypto)).waiting()
+    }
 }

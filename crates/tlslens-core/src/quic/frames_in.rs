@@ -143,7 +143,7 @@ impl QuicConnections {
     /// it, so its Initial CRYPTO stream starts over as after a Retry that verifies.
     fn followed_forged_retry(&mut self, frame: u64, at: usize, conn: u64, retry_frame: u64) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            let dropped = super::table::restart_client_initial(c, self.limits.max_crypto);
+            let dropped = c.restart_client_initial(self.limits.max_crypto);
             self.crypto_waiting = self.crypto_waiting.saturating_sub(dropped);
         }
         self.finding(

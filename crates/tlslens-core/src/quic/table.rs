@@ -469,7 +469,7 @@ impl QuicConnections {
         let tag_ok = keys::retry_tag_ok(version, &c.original_dcid, bytes);
         if tag_ok {
             c.retry_scid = Some(view.scid.to_vec());
-            let dropped = restart_client_initial(c, self.limits.max_crypto);
+            let dropped = c.restart_client_initial(self.limits.max_crypto);
             self.crypto_waiting = self.crypto_waiting.saturating_sub(dropped);
         } else {
             // RFC 9000 §17.2.5.2: a client discards it, so the Initial keys stay those of
@@ -586,16 +586,4 @@ impl QuicConnections {
         };
         self.events.push_back(QuicEvent::Packet(event));
     }
-}
-
-/// A Retry the client followed: the server kept no state, and the client's next Initial
-/// carries its ClientHello again from offset 0 (aioquic's even has a new random), so the
-/// client's Initial CRYPTO stream starts over (RFC 9000 §17.2.5.2). Returns the bytes that
-/// waited in it beyond a hole (no longer waiting).
-pub(super) fn restart_client_initial(c: &mut Conn, max_crypto: u64) -> u64 {
-    let initial = super::Space::Initial.index();
-    let Some(stream) = c.crypto.get_mut(0).and_then(|s| s.get_mut(initial)) else {
-        return 0;
-    };
-    std::mem::replace(stream, CryptoStream::new(max_crypto)).waiting()
 }
