@@ -1320,6 +1320,11 @@ class Content:
         self, side: int, offset: int, length: int, *, at: tuple[int, int]
     ) -> list[ContentEvent]:
         """An application data record whose body is not read: its step."""
+    def sealed_handshake(
+        self, side: int, offset: int, length: int, *, at: tuple[int, int]
+    ) -> list[ContentEvent]:
+        """A record known by its header to be the encrypted handshake (DTLS 1.3's epoch 2),
+        unread: its step."""
     @property
     def counts(self) -> SideCounts:
         """What the connection's statistics count of what was told (a batch a failure dropped
@@ -1490,7 +1495,8 @@ class DecryptionResult:
     def plaintext_bytes(self) -> int: ...
     @property
     def plaintext_sha256(self) -> str | None:
-        """None: lost (the core's hashing thread ended early, a bug): see ``lost_digests``."""
+        """None: no application data plaintext in this direction, or lost (the core's
+        hashing thread ended early, a bug): see ``lost_digests``."""
     @property
     def finished_verified(self) -> bool | None: ...
     @property

@@ -361,6 +361,22 @@ impl Content {
         self.events(py, at, |inner, _| inner.skipped(side, offset, length))
     }
 
+    /// A record of `side` known by its header to be the encrypted handshake (DTLS 1.3's
+    /// epoch 2), unread: its step.
+    #[pyo3(signature = (side, offset, length, *, at))]
+    fn sealed_handshake(
+        &mut self,
+        py: Python<'_>,
+        side: u8,
+        offset: u64,
+        length: usize,
+        at: (u64, i128),
+    ) -> PyResult<Py<PyList>> {
+        self.events(py, at, |inner, _| {
+            inner.sealed_handshake(side, offset, length)
+        })
+    }
+
     /// Per side (0, 1): (application data records, their bytes, gaps, bytes missing), as
     /// the connection's statistics count them.
     #[getter]

@@ -109,7 +109,8 @@ pub struct DecryptionResult {
     records_failed_integrity: u64,
     #[pyo3(get)]
     plaintext_bytes: u64,
-    /// The SHA-256 of the application data plaintext, in hex (None: lost, see `lost_digests`).
+    /// The SHA-256 of the application data plaintext, in hex (None: no plaintext, or lost:
+    /// see `lost_digests`).
     #[pyo3(get)]
     plaintext_sha256: Option<String>,
     #[pyo3(get)]
@@ -288,7 +289,7 @@ impl Decryptor {
                     records_decrypted: r.records_decrypted,
                     records_failed_integrity: r.records_failed_integrity,
                     plaintext_bytes: r.plaintext_bytes,
-                    plaintext_sha256: r.sha256_hex().ok(),
+                    plaintext_sha256: r.sha256_hex().ok().flatten(),
                     finished_verified: r.finished_verified,
                     finished_unchecked: r.finished_unchecked.clone(),
                 }
@@ -640,7 +641,7 @@ impl Decryptor {
                 records_decrypted: r.records_decrypted,
                 records_failed_integrity: r.records_failed_integrity,
                 plaintext_bytes: r.plaintext_bytes,
-                plaintext_sha256: r.sha256_hex().ok(),
+                plaintext_sha256: r.sha256_hex().ok().flatten(),
                 finished_verified: r.finished_verified,
                 finished_unchecked: r.finished_unchecked.clone(),
             };

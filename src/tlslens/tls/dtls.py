@@ -28,7 +28,6 @@ from tlslens.events import (
     ApplicationDataEvent,
     ChangeCipherSpecEvent,
     EncryptedAlertEvent,
-    EncryptedHandshakeEvent,
     HandshakeEvent,
 )
 from tlslens.handshake import messages as hs
@@ -301,14 +300,16 @@ class DtlsSession(RecordContent):
         if ev.decrypted or (ev.epoch == 0 and not ev.unified):
             return  # its content comes as its own events
         ctype = ev.content_type
+        at = (self.frame, self.ts_ns)
         # DTLS 1.3's epoch 2 is the handshake's (RFC 9147 §6.1): unread, its records are the
-        # encrypted handshake, not application data (epoch 3 and on).
+        # encrypted handshake, not application data (epoch 3 and on). Told by the core, so
+        # that it knows the client's flight went by: the application epoch's first records
+        # were the "encrypted handshake" of TLS 1.3 over TCP, which has no epochs.
         if ctype == CT_HANDSHAKE or (ev.unified and ev.epoch == 2):
-            self._event(EncryptedHandshakeEvent, side, ev.offset, ev.length)
+            self._content_events(self.content.sealed_handshake(side, ev.offset, ev.length, at=at))
         elif ctype == CT_ALERT:
             self._event(EncryptedAlertEvent, side, ev.offset, ev.length)
         else:  # application data, or a DTLS 1.3 record whose type is encrypted too
-            at = (self.frame, self.ts_ns)
             self._content_events(self.content.skipped(side, ev.offset, ev.length, at=at))
 
     def _listing(self, side: int, offset: int) -> bool:

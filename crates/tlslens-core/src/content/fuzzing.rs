@@ -114,12 +114,6 @@ fn check_told(content: &mut Content, limit: u32) {
     for event in events {
         let (side, records, bytes, gaps) = match &event {
             ContentEvent::ApplicationData(run) => (run.side, run.records, run.length, 0),
-            ContentEvent::EncryptedHandshake {
-                side,
-                length,
-                counted: true,
-                ..
-            } => (*side, 1, *length as u64, 0),
             ContentEvent::Gap { side, length, .. } => (*side, 0, *length, 1),
             _ => (0, 0, 0, 0),
         };

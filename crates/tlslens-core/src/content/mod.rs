@@ -87,13 +87,12 @@ pub enum ContentEvent {
         fields: Option<(u8, u16)>,
     },
     ApplicationData(DataRun),
-    /// Handshake bytes that stay encrypted; `counted`: they came as application data
-    /// records (TLS 1.3), which count as such.
+    /// Handshake bytes that stay encrypted (TLS 1.3's come as application data records,
+    /// not counted as application data).
     EncryptedHandshake {
         side: u8,
         offset: u64,
         length: usize,
-        counted: bool,
     },
     /// Bytes of the stream missing from the capture (once TLS started).
     Gap {
@@ -471,7 +470,6 @@ impl Content {
                 side,
                 offset,
                 length: body.len(),
-                counted: false,
             });
             return;
         }

@@ -1,7 +1,10 @@
 //! Application data as the timeline tells it: runs of same-kind records folded into one
 //! step, and what a connection's statistics count per side (application data records and
-//! bytes, TLS 1.3's encrypted handshake records among them, and the stream's gaps), kept
-//! here so that the caller reads them once at the end instead of adding up every step.
+//! bytes, and the stream's gaps), kept here so that the caller reads them once at the end
+//! instead of adding up every step. TLS 1.3's encrypted handshake records are not counted
+//! as application data, though their outer type says so: the timeline tells them as the
+//! handshake, and the key log opens them as such (a handshake the client aborted after the
+//! server's flight exchanged no application data, with keys or without).
 //!
 //! The counts are of the steps the caller told: when it drops the events of a batch it was
 //! reading (a bug stopped it: the connection is then not read further), the records and
@@ -49,8 +52,8 @@ impl DataRun {
 /// One side's counts of a connection, as its statistics tell them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SideCounts {
-    /// Application data records (TLS 1.3's encrypted handshake ones included) and their
-    /// bytes (plaintext lengths when decrypted).
+    /// Application data records (not TLS 1.3's encrypted handshake ones, though sent as
+    /// application data records) and their bytes (plaintext lengths when decrypted).
     pub application_data_records: u64,
     pub application_data_bytes: u64,
     /// Holes in the stream once TLS started, and the bytes missing.
@@ -110,15 +113,6 @@ impl Content {
         });
     }
 
-    /// Records that count as application data though they are told as another step.
-    pub(super) fn count_data(&mut self, side: u8, length: usize) {
-        let counts = self.counts_mut(side);
-        counts.application_data_records = counts.application_data_records.saturating_add(1);
-        counts.application_data_bytes = counts
-            .application_data_bytes
-            .saturating_add(u64::try_from(length).unwrap_or(u64::MAX));
-    }
-
     /// One application data record (`decrypted`: `length` is its plaintext's).
     pub(super) fn data(
         &mut self,
@@ -128,7 +122,11 @@ impl Content {
         length: usize,
         plaintext: Option<Vec<u8>>,
     ) {
-        self.count_data(side, length);
+        let counts = self.counts_mut(side);
+        counts.application_data_records = counts.application_data_records.saturating_add(1);
+        counts.application_data_bytes = counts
+            .application_data_bytes
+            .saturating_add(u64::try_from(length).unwrap_or(u64::MAX));
         let decrypted = plaintext.is_some();
         let plaintext: Vec<Vec<u8>> = plaintext
             .filter(|_| self.keep_plaintext)
@@ -154,18 +152,31 @@ impl Content {
         self.run = Some(record);
     }
 
+    /// A record of `side` its caller knows to be the encrypted handshake by its header
+    /// (DTLS 1.3's epoch 2, RFC 9147 §6.1), unread: a step, and the client's ends the
+    /// flights [`Content::skipped`] takes for the handshake (the records after it are of the
+    /// application epoch, whatever comes first).
+    pub fn sealed_handshake(&mut self, side: u8, offset: u64, length: usize) {
+        self.client_sent_encrypted |= self.is_client(side);
+        self.push(ContentEvent::EncryptedHandshake {
+            side,
+            offset,
+            length,
+        });
+    }
+
     /// An application data record whose body is not read (no keys, or skipped).
     pub fn skipped(&mut self, side: u8, offset: u64, length: usize) {
         let is_client = self.is_client(side);
         if self.tls13_encrypted && !self.client_sent_encrypted {
-            // The encrypted flights of TLS 1.3: the server's, then the client's first.
+            // The encrypted flights of TLS 1.3: the server's, then the client's first. Not
+            // application data, whatever their outer type: the handshake, as the timeline
+            // tells them (with the key log they open as EncryptedExtensions ... Finished).
             self.client_sent_encrypted = is_client;
-            self.count_data(side, length);
             self.push(ContentEvent::EncryptedHandshake {
                 side,
                 offset,
                 length,
-                counted: true,
             });
             return;
         }

@@ -101,12 +101,24 @@ fn whole_messages_set_the_context_renegotiate_and_classify_sealed_records() {
     let sealed: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
-            ContentEvent::EncryptedHandshake { side, counted, .. } => Some((*side, *counted)),
-            ContentEvent::ApplicationData(run) => Some((run.side, run.records == 2)),
+            ContentEvent::EncryptedHandshake { side, .. } => Some((*side, "handshake", 1)),
+            ContentEvent::ApplicationData(run) => Some((run.side, "data", run.records)),
             _ => None,
         })
         .collect();
-    assert_eq!(sealed, [(1, true), (0, true), (0, true)]);
+    assert_eq!(
+        sealed,
+        [(1, "handshake", 1), (0, "handshake", 1), (0, "data", 2)]
+    );
+    // Only the data is counted as such: the flights are the handshake.
+    let counted = |side| {
+        let counts = content.counts(side);
+        (
+            counts.application_data_records,
+            counts.application_data_bytes,
+        )
+    };
+    assert_eq!((counted(0), counted(1)), ((2, 60), (0, 0)));
     assert!(events.iter().any(|e| matches!(
         e,
         ContentEvent::ApplicationData(run) if run.kind == DataKind::ApplicationData && run.offset == 260

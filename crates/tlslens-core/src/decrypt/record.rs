@@ -30,10 +30,15 @@ pub struct DirectionResult {
 }
 
 impl DirectionResult {
-    /// The SHA-256 of the application data so far, in hex; Err when the worker hashing it
-    /// ended early (a bug, said as a finding: see digest.rs).
-    pub fn sha256_hex(&self) -> Result<String, DigestLost> {
-        self.sha256.hex()
+    /// The SHA-256 of the application data so far, in hex: None when there is none (no
+    /// plaintext to have a digest of: the digest of nothing, e3b0c442..., read as a
+    /// fingerprint of data that was never there); Err when the worker hashing it ended
+    /// early (a bug, said as a finding: see digest.rs).
+    pub fn sha256_hex(&self) -> Result<Option<String>, DigestLost> {
+        if self.plaintext_bytes == 0 {
+            return Ok(None);
+        }
+        self.sha256.hex().map(Some)
     }
 }
 
