@@ -383,6 +383,7 @@ SCENARIOS: dict[str, Callable[[Context], None]] = {
     "dtls": record_dtls.scenario_dtls,
     "dtls13": record_dtls13.scenario_dtls13,
     "dtls-cid": record_dtls_cid.scenario_dtls_cid,
+    "dtls-reneg": record_dtls.scenario_dtls_reneg,
 }
 
 

@@ -21,6 +21,13 @@ echo, for GnuTLS), then the client closes (close_notify). The clients write the 
 (-keylogfile, SSLKEYLOGFILE). DTLS 1.3 is record_dtls13.py's: no Debian package speaks it
 (OpenSSL 3.0, GnuTLS 3.7, Debian's wolfSSL 5.5 and mbed TLS 2.28 do not), so it builds
 wolfSSL from source.
+
+The renegotiation scenario (``dtls-reneg``, its own capture so that ``dtls``'s stays as it
+is) has two OpenSSL DTLS 1.2 connections that renegotiate once: in the first the client
+does (s_client's ``R`` command: a new ClientHello, sent in epoch 1) after a first
+handshake with the lab client certificate, in the second the server (s_server's ``R``
+command: a HelloRequest, and the client certificate asked for in the new handshake only).
+Both -mtu 500, so the flights are fragmented, the renegotiation's too.
 """
 
 from __future__ import annotations
@@ -129,4 +136,58 @@ def scenario_dtls(ctx: Context) -> None:
         _gnutls(ctx, ports[3], keylog)
         other = ["-CAfile", str(ctx.pki / "other-root.pem"), "-verify_return_error"]
         _openssl(ctx, ports[4], keylog, ["-dtls1_2"], ["-dtls1_2", *other], reply=False)
+    embed_key_log(pcapng, keylog)
+
+
+def _renegotiating(ctx: Context, port: int, keylog: Path, by_server: bool) -> None:
+    """One OpenSSL DTLS 1.2 connection that renegotiates once, on the client's ``R`` (the
+    client certificate asked for in the first handshake: s_server's ``-verify`` asks once)
+    or, ``by_server``, on the server's (which asks for it in the renegotiation)."""
+    root = ["-CAfile", str(ctx.pki / "root.pem")]
+    gcm = ["-dtls1_2", "-mtu", MTU, "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"]
+    # OpenSSL 3 refuses a client's renegotiation unless told (-client_renegotiation); no
+    # session tickets, to keep the capture small.
+    asks = [] if by_server else ["-verify", "1", "-client_renegotiation"]
+    server = [*gcm, *root, "-no_ticket", *asks]
+    client = [
+        *gcm, *root, "-cert", str(ctx.pki / "client.pem"), "-key", str(ctx.pki / "client.key"),
+    ]  # fmt: skip
+    with process(_openssl_server(ctx, port, *server)) as proc:
+        wait_listening(port, kind=socket.SOCK_DGRAM)
+        with process(_openssl_client(ctx, port, keylog, *client)) as peer:
+            _renegotiation(proc, peer, by_server)
+
+
+def _renegotiation(
+    server: subprocess.Popen[bytes], client: subprocess.Popen[bytes], by_server: bool
+) -> None:
+    """The client's line, ``R`` from the renegotiating end, the server's line, then the
+    client's input ends (close_notify)."""
+    assert client.stdin is not None and server.stdin is not None
+    for end, line in (
+        (client, CLIENT_LINE),
+        (server if by_server else client, b"R\n"),
+        (server, SERVER_LINE),
+    ):
+        assert end.stdin is not None
+        end.stdin.write(line)
+        end.stdin.flush()
+        time.sleep(EXCHANGE_S)
+    client.stdin.close()
+    try:
+        client.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass  # process() ends it
+
+
+def scenario_dtls_reneg(ctx: Context) -> None:
+    """OpenSSL DTLS 1.2 renegotiations: the client's (a ClientHello in epoch 1), then the
+    server's (a HelloRequest)."""
+    ports = [free_port(socket.SOCK_DGRAM) for _ in range(2)]
+    keylog = ctx.udp_out / "dtls-reneg.keys"
+    keylog.unlink(missing_ok=True)
+    pcapng = ctx.udp_out / "dtls-reneg.pcapng"
+    with capture(pcapng, 0, port_filter=" or ".join(f"udp port {p}" for p in ports)):
+        _renegotiating(ctx, ports[0], keylog, by_server=False)
+        _renegotiating(ctx, ports[1], keylog, by_server=True)
     embed_key_log(pcapng, keylog)

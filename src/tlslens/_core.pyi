@@ -2182,7 +2182,8 @@ class DtlsEvent:
     """One event of a DTLS association; ``kind`` names it and which fields it fills:
     "record", "message" (``data``: the message in TLS form, ``fragments``: how many it was
     reassembled from), "retransmission",
-    "client_hello" (``data``: the message as TLS, without the ``cookie``),
+    "client_hello" (``data``: the message as TLS, without the ``cookie``; ``epoch``: its
+    records', past 0 for a renegotiation's),
     "hello_verify_request", "negotiated" (``client_cid``, ``server_cid``: the connection
     IDs the ClientHello and the ServerHello asked for, None without the extension),
     "change_cipher_spec", "alert",

@@ -62,7 +62,7 @@ impl DtlsKeys {
 /// "record" (offset, content_type (None: unified header), version, epoch, seq, cid,
 /// length, unified, decrypted, inner_type), "message" (epoch, message_seq, msg_type,
 /// data: the message in TLS form, fragments: how many it was reassembled from), "retransmission" (message_seq, msg_type),
-/// "client_hello" (message_seq, data: the message as TLS without the cookie, cookie),
+/// "client_hello" (epoch, message_seq, data: the message as TLS without the cookie, cookie),
 /// "hello_verify_request" (version, cookie), "negotiated" (version, suite, client_cid and
 /// server_cid: the connection IDs the hellos asked for, None without the extension),
 /// "change_cipher_spec", "alert" (level, description), "application_data" (epoch, seq,
@@ -165,6 +165,7 @@ fn convert(py: Python<'_>, event: CoreEvent) -> DtlsEvent {
         },
         CoreEvent::ClientHello {
             frame,
+            epoch,
             message_seq,
             cookie,
             tls,
@@ -172,6 +173,7 @@ fn convert(py: Python<'_>, event: CoreEvent) -> DtlsEvent {
         } => DtlsEvent {
             kind: "client_hello",
             frame,
+            epoch,
             message_seq,
             data: bytes(py, &tls),
             cookie: bytes(py, &cookie),

@@ -223,7 +223,8 @@ class DtlsSession(RecordContent):
             self._handshake_turn(side, ev)
             self._fragments(side, ev.fragments)
         elif kind == "client_hello":
-            self._message(0, hs.CLIENT_HELLO, ev.data, decrypted=False)
+            # A renegotiation's comes in the epoch the previous handshake opened.
+            self._message(0, hs.CLIENT_HELLO, ev.data, decrypted=ev.epoch > 0)
             self.facts.hello_lacking = None
             self._look_up_secrets()
         elif kind == "negotiated":

@@ -453,7 +453,7 @@ impl Association {
             let limits = &self.limits;
             match self.sides[side]
                 .reassembler
-                .add(&fragment, bytes, limits, &self.pool)
+                .add((at.epoch, &fragment), bytes, limits, &self.pool)
             {
                 Outcome::Complete {
                     msg_type,
@@ -613,6 +613,7 @@ impl Association {
         self.draft_cid = hello.draft_cid;
         self.events.push_back(DtlsEvent::ClientHello {
             frame: at.frame,
+            epoch: at.epoch,
             message_seq,
             random: hello.random,
             cookie: hello.cookie,

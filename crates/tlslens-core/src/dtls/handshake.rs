@@ -1,6 +1,7 @@
 //! DTLS handshake fragments (RFC 6347 §4.2.2, RFC 9147 §5.2): the 12-byte header, one
-//! direction's reassembly into whole messages per `message_seq`, retransmissions told apart
-//! from new messages, and the few fields of the hellos the record layer itself needs.
+//! direction's reassembly into whole messages per epoch and `message_seq`, retransmissions
+//! told apart from new messages, and the few fields of the hellos the record layer itself
+//! needs.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -247,29 +248,39 @@ impl Pending {
     }
 }
 
+/// A message of one direction: the epoch of its records, and its message_seq. A
+/// retransmission is sent in the epoch of the original (RFC 9147 asks for its "same epoch and
+/// keying material"; OpenSSL's DTLS 1.2 keeps the old epoch's state to retransmit with),
+/// while each handshake numbers its messages from 0 again (RFC 6347 §4.2.2), so a
+/// renegotiation's come again under numbers the first handshake used, in a later epoch.
+type MessageId = (u64, u16);
+
 /// One direction's reassembly.
 #[derive(Default)]
 pub struct Reassembler {
-    pending: BTreeMap<u16, Pending>,
+    pending: BTreeMap<MessageId, Pending>,
     pending_bytes: usize,
     /// Of `pending_bytes`, what was taken from the shared pool.
     pooled: usize,
-    /// message_seq -> type of the messages completed, the oldest forgotten past the limit.
-    completed: BTreeMap<u16, u8>,
+    /// The messages completed and their types, the oldest epoch's forgotten first past the
+    /// limit.
+    completed: BTreeMap<MessageId, u8>,
 }
 
 impl Reassembler {
-    /// Add one fragment (its header already checked against its own length); a new
-    /// message's bytes are taken from `pool`, given back when it completes or is dropped.
+    /// Add one fragment (its header already checked against its own length) of a record of
+    /// `epoch`; a new message's bytes are taken from `pool`, given back when it completes or
+    /// is dropped.
     pub fn add(
         &mut self,
-        fragment: &Fragment,
+        (epoch, fragment): (u64, &Fragment),
         bytes: &[u8],
         limits: &Limits,
         pool: &PendingPool,
     ) -> Outcome {
         let seq = fragment.message_seq;
-        if self.completed.get(&seq) == Some(&fragment.msg_type) {
+        let id = (epoch, seq);
+        if self.completed.get(&id) == Some(&fragment.msg_type) {
             return Outcome::Retransmission {
                 msg_type: fragment.msg_type,
                 message_seq: seq,
@@ -285,7 +296,7 @@ impl Reassembler {
             let limit = limits.max_message;
             return refused(fragment.msg_type, Refusal::TooLong { length, limit });
         }
-        if !self.pending.contains_key(&seq) {
+        if !self.pending.contains_key(&id) {
             if self.pending.len() >= limits.max_pending_messages
                 || self.pending_bytes.saturating_add(length) > limits.max_pending_bytes
             {
@@ -314,9 +325,9 @@ impl Reassembler {
                 fragments: 0,
                 pooled,
             };
-            self.pending.insert(seq, pending);
+            self.pending.insert(id, pending);
         }
-        let Some(pending) = self.pending.get_mut(&seq) else {
+        let Some(pending) = self.pending.get_mut(&id) else {
             return Outcome::Partial;
         };
         // The message held is the one a refusal names (its type, not the fragment's).
@@ -337,13 +348,13 @@ impl Reassembler {
         if !pending.complete() {
             return Outcome::Partial;
         }
-        let Some(done) = self.pending.remove(&seq) else {
+        let Some(done) = self.pending.remove(&id) else {
             return Outcome::Partial;
         };
         self.pending_bytes = self.pending_bytes.saturating_sub(done.body.len());
         self.pooled = self.pooled.saturating_sub(done.pooled);
         pool.give(done.pooled);
-        self.completed.insert(seq, done.msg_type);
+        self.completed.insert(id, done.msg_type);
         while self.completed.len() > limits.max_completed {
             self.completed.pop_first();
         }
@@ -363,7 +374,7 @@ impl Reassembler {
     pub fn incomplete(&self) -> Vec<(u16, u8, usize, usize)> {
         self.pending
             .iter()
-            .map(|(seq, p)| {
+            .map(|((_, seq), p)| {
                 let have = p.have.iter().map(|(a, b)| b - a).sum();
                 (*seq, p.msg_type, have, p.body.len())
             })
@@ -375,11 +386,6 @@ impl Reassembler {
         self.pending.clear();
         self.pending_bytes = 0;
         pool.give(std::mem::take(&mut self.pooled));
-    }
-
-    /// Forget a message that is being replaced (a restart of the handshake).
-    pub fn forget(&mut self, message_seq: u16) {
-        self.completed.remove(&message_seq);
     }
 }
 

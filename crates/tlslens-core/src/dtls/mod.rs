@@ -2,14 +2,14 @@
 //!
 //! Strategy: `record` reads the headers of a datagram's records (RFC 6347 §4.1, RFC 9146's
 //! connection-ID record, RFC 9147 §4's unified header); `handshake` reassembles fragments
-//! into whole messages per `message_seq` (retransmissions told, conflicting overlaps refused,
-//! every buffer bounded by [`Limits`]) and reads the hellos' few fields the record layer
-//! needs (randoms, cookie, suite, connection IDs, the selected version); `keys` turns a key
-//! log's secrets into per-epoch record protection (`crate::protection`); `association`
-//! drives them. Messages come out in TLS form (4-byte header + body) for the TLS message
-//! parser. A bad record or fragment is a [`Finding`] naming the frame and the byte offset;
-//! the rest of the datagram's records (when they can still be framed) and of the capture go
-//! on.
+//! into whole messages per epoch and `message_seq` (retransmissions told, a renegotiation's
+//! messages read anew, conflicting overlaps refused, every buffer bounded by [`Limits`]) and
+//! reads the hellos' few fields the record layer needs (randoms, cookie, suite, connection
+//! IDs, the selected version); `keys` turns a key log's secrets into per-epoch record
+//! protection (`crate::protection`); `association` drives them. Messages come out in TLS
+//! form (4-byte header + body) for the TLS message parser. A bad record or fragment is a
+//! [`Finding`] naming the frame and the byte offset; the rest of the datagram's records
+//! (when they can still be framed) and of the capture go on.
 
 mod association;
 #[doc(hidden)]
@@ -41,7 +41,8 @@ pub struct Limits {
     pub max_pending_messages: usize,
     /// Bytes held for incomplete messages, per direction.
     pub max_pending_bytes: usize,
-    /// message_seq values remembered as completed, per direction, to tell retransmissions.
+    /// Messages (epoch, message_seq) remembered as completed, per direction, to tell
+    /// retransmissions.
     pub max_completed: usize,
     /// Epochs whose keys are kept (DTLS 1.3 key updates, DTLS 1.2 renegotiations), per
     /// direction; also how far past the newest keys a DTLS 1.3 epoch is derived.
@@ -121,9 +122,11 @@ pub enum DtlsEvent {
     },
     /// A ClientHello's DTLS field: the cookie (empty before a HelloVerifyRequest); `tls`:
     /// the message without it, as a TLS ClientHello (the [`DtlsEvent::Message`] that
-    /// follows keeps the DTLS form).
+    /// follows keeps the DTLS form); `epoch`: its records' (a renegotiation's is sent
+    /// encrypted, in the epoch the previous handshake opened).
     ClientHello {
         frame: u64,
+        epoch: u64,
         message_seq: u16,
         random: [u8; 32],
         cookie: Vec<u8>,
@@ -205,5 +208,7 @@ mod tests_cid;
 mod tests_dtls13;
 #[cfg(test)]
 mod tests_lack;
+#[cfg(test)]
+mod tests_reneg;
 #[cfg(test)]
 mod tests_wolfssl;

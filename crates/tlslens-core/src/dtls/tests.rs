@@ -188,6 +188,31 @@ fn a_retransmitted_flight_is_told_once_per_message_not_read_again() {
     assert_eq!(again, [(2, 1), (2, 2)]);
 }
 
+/// A message is its epoch and message_seq: the same type and number again in the same
+/// epoch is a retransmission, in a later epoch a new handshake's message (a
+/// renegotiation numbers its messages from 0 again, RFC 6347 §4.2.2).
+#[test]
+fn the_same_message_seq_in_a_later_epoch_is_a_new_message() {
+    let (limits, pool) = (Limits::default(), PendingPool::default());
+    let mut reassembler = handshake::Reassembler::default();
+    let bytes = certificate(40);
+    let mut add = |epoch: u64| {
+        let whole = fragment(1, 40, 0, 0, &bytes);
+        let (header, body) =
+            handshake::read_fragment(&mut crate::codec::Reader::new(&whole)).unwrap();
+        reassembler.add((epoch, &header), body, &limits, &pool)
+    };
+    assert!(matches!(add(0), handshake::Outcome::Complete { .. }));
+    let again = handshake::Outcome::Retransmission {
+        msg_type: 1,
+        message_seq: 0,
+    };
+    assert_eq!(add(0), again);
+    assert!(matches!(add(1), handshake::Outcome::Complete { .. }));
+    assert_eq!(add(1), again);
+    assert_eq!(add(0), again);
+}
+
 #[test]
 fn limits_bound_what_is_held_for_reassembly() {
     let limits = Limits {

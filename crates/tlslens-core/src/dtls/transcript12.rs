@@ -2,7 +2,8 @@
 //! come in one fragment, its 12-byte header included (its message_seq, a fragment offset of
 //! 0 and a fragment length of the whole), from the ClientHello that answers the cookie
 //! exchange on: the first ClientHello and the HelloVerifyRequest are left out (RFC 6347
-//! §4.2.1), and a later ClientHello (a renegotiation) begins the messages anew. A Finished
+//! §4.2.1), and so is a HelloRequest (RFC 5246 §7.4.1.1); a later ClientHello (a
+//! renegotiation) begins the messages anew. A Finished
 //! is checked against the messages before it with the key log's master secret, by the TLS
 //! PRF of the version DTLS is based on; a client CertificateVerify signs those messages
 //! themselves, which are told before it for the caller's signature check.
@@ -10,6 +11,7 @@
 use super::handshake::{CLIENT_HELLO, HELLO_VERIFY_REQUEST};
 use super::transcript13::{CERTIFICATE_VERIFY, FINISHED};
 use super::DtlsEvent;
+use crate::handshake::HELLO_REQUEST;
 use crate::keys::{prf, HashAlg};
 
 /// The most handshake bytes kept: past it the messages are given up (nothing is checked)
@@ -56,6 +58,9 @@ impl Transcript12 {
     ) -> Option<Added> {
         let (&msg_type, length) = tls.split_first().filter(|_| tls.len() >= 4)?;
         match msg_type {
+            // RFC 5246 §7.4.1.1: a HelloRequest is in no handshake's hash (and may come, or
+            // come again, while the handshake it asks for runs).
+            HELLO_REQUEST if !from_client => return None,
             CLIENT_HELLO if from_client => self.messages = Some(Vec::new()),
             HELLO_VERIFY_REQUEST if !from_client => self.messages = None,
             _ => {}
@@ -192,5 +197,33 @@ mod tests {
         );
         let finished = transcript.add((8, false), 5, &message(FINISHED, &[0; 12]), None);
         assert_eq!(finished, Added::Kept(None));
+    }
+
+    /// A HelloRequest is in no handshake's hash (RFC 5246 §7.4.1.1), even one sent again
+    /// after the ClientHello it asked for: the CertificateVerify signs the hellos only.
+    #[test]
+    fn a_hello_request_is_left_out_of_the_transcript() {
+        let mut transcript = Transcript12::default();
+        let hello_request = message(HELLO_REQUEST, b"");
+        let hello = message(CLIENT_HELLO, b"hello");
+        let server_hello = message(2, b"server");
+        transcript.add((1, false), 0, &hello_request, None);
+        transcript.add((2, true), 0, &hello, None);
+        transcript.add((3, false), 0, &hello_request, None);
+        transcript.add((4, false), 1, &server_hello, None);
+        let signs = transcript.add((5, true), 1, &message(CERTIFICATE_VERIFY, b"sig"), None);
+        let expected = [
+            &hello[..4],
+            &[0, 0, 0, 0, 0],
+            &hello[1..],
+            &server_hello[..4],
+            &[0, 1, 0, 0, 0],
+            &server_hello[1..],
+        ]
+        .concat();
+        assert!(matches!(
+            signs,
+            Added::Kept(Some(DtlsEvent::Transcript { signed, .. })) if signed == expected
+        ));
     }
 }
