@@ -448,3 +448,29 @@ def run_tshark_dtls(path: Path, options: list[str]) -> dict[int, TsharkDTLS]:
             data = b"".join(bytes.fromhex(d) for d in col["data.data"].split(","))
             st.plaintext[port] = st.plaintext.get(port, b"") + data
     return streams
+
+
+def record_frames(path: Path, *, out_of_order: bool) -> list[tuple[int, int]]:
+    """(frame, content type) of each TLS record tshark reads, sorted (a TLS 1.3 record's
+    outer type is its opaque_type, a field of its own: the order of the records within a
+    frame is not kept). By default tshark reads the segments after one not captured where
+    they stand; ``out_of_order`` holds them until the hole fills (and never gives a hole
+    up)."""
+    option = f"tcp.reassemble_out_of_order:{'TRUE' if out_of_order else 'FALSE'}"
+    cmd = ["tshark", "-n", "-r", str(path), "-o", option, "-Y", "tls", "-T", "fields"]
+    cmd += ["-E", "occurrence=a", "-E", "aggregator=,", "-e", "frame.number"]
+    cmd += ["-e", "tls.record.content_type", "-e", "tls.record.opaque_type"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+    frames: list[tuple[int, int]] = []
+    for line in out.splitlines():
+        frame, *types = line.split("\t")
+        frames += [(int(frame), int(t)) for t in ",".join(types).split(",") if t]
+    return sorted(frames)
+
+
+def lost_segments(path: Path) -> list[int]:
+    """The frames tshark marks "previous segment not captured": the first after each hole."""
+    cmd = ["tshark", "-n", "-r", str(path), "-Y", "tcp.analysis.lost_segment"]
+    cmd += ["-T", "fields", "-e", "frame.number"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+    return [int(frame) for frame in out.split()]

@@ -11,9 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from tlslens import _core
+from tlslens.bounds import Limits
 from tlslens.cli import main
 
 import adversarial
+from _frames import core_events
 
 EXPECTED = {
     "huge-lengths.pcapng": [
@@ -120,10 +123,27 @@ def test_max_connections_and_reorder_window(captures: list[Path]) -> None:
 
 
 def test_max_buffer_gives_up_a_hole_sooner(tmp_path: Path) -> None:
-    """The server's handshake with its third segment lost: the hole is given up at the end
-    of the connection by default, and after 8 KiB of waiting data with --max-buffer 8KiB."""
+    """The server's handshake with its third segment lost (frame 7 the first after it): the
+    hole is given up at the end of the connection by default, after its FINs, and after
+    8 KiB of waiting data with --max-buffer 8KiB, before them. Either way it is told at
+    frame 7 (tshark's "previous segment not captured") and what waited at its own frames."""
     path = tmp_path / "hole.pcapng"
     count = adversarial.lost_segment(path)
+
+    def told(limits: Limits) -> list[tuple[str, int]]:
+        """The server's stream events and both FINs, in the order the core tells them."""
+        events = core_events(path, sessions=False, limits=limits)
+        kinds = {_core.FlowData: "data", _core.FlowGap: "gap", _core.FlowClosing: "fin"}
+        return [
+            (kinds[type(e)], e.frame)
+            for e in events
+            if type(e) in kinds and (e.side == 1 or isinstance(e, _core.FlowClosing))
+        ]
+
+    server = [("data", 5), ("data", 6), ("gap", 7), *(("data", f) for f in range(7, count - 1))]
+    fins = [("fin", count - 1), ("fin", count)]
+    assert told(Limits()) == [*server[:2], *fins, *server[2:]]
+    assert told(Limits(max_buffer=8 << 10)) == [*server, *fins]
 
     def gap_frame(*options: str) -> int:
         _code, out, _err = _show("--json", *options, str(path))
@@ -132,9 +152,7 @@ def test_max_buffer_gives_up_a_hole_sooner(tmp_path: Path) -> None:
             p["frame"] for p in row["problems"] if "missing from the capture" in p["message"]
         )
 
-    late, early = gap_frame(), gap_frame("--max-buffer", "8KiB")
-    assert late == count  # at the FIN
-    assert early < late - 20
+    assert gap_frame() == gap_frame("--max-buffer", "8KiB") == 7
 
 
 def test_max_expansion_stops_a_gzip_capture(

@@ -7,7 +7,8 @@ and resumes at the one that opens; when none does, the records after the gap are
 on the secret (crates/tlslens-core/src/decrypt/resync.rs).
 
 The captures are the connections of ``demo-tls12-tls13.pcapng`` written again with one
-segment of the server left out; the TLS 1.2 one with two records lost has the server's
+segment of the server left out (the gap is told at the frame after it, where tshark says
+"previous segment not captured"); the TLS 1.2 one with two records lost has the server's
 application data cut in three records and sealed again with the connection's own keys.
 """
 
@@ -68,19 +69,19 @@ def _tls13(path: Path, drop: str) -> Path:
     [
         (
             "one",
-            "1 record lost in the gap at frame 14 (bytes 2,269 to 7,589 of the server's "
+            "1 record lost in the gap at frame 11 (bytes 2,269 to 7,589 of the server's "
             "stream); decryption resumed at sequence number 3",
             "Alert (warning): close_notify",
         ),
         (
             "two",
-            "2 records lost in the gap at frame 16 (bytes 1,759 to 2,268 of the server's "
+            "2 records lost in the gap at frame 9 (bytes 1,759 to 2,268 of the server's "
             "stream); decryption resumed at sequence number 2",
             "Application data (decrypted): 1 record, 5299 bytes of plaintext",
         ),
         (
             "flight",
-            "the server's Finished was lost in the gap at frame 17 (bytes 133 to 1,758 of its "
+            "the server's Finished was lost in the gap at frame 8 (bytes 133 to 1,758 of its "
             "stream); decryption resumed with its application traffic keys at sequence number 0",
             "NewSessionTicket (decrypted)",
         ),
@@ -162,12 +163,12 @@ def _tls12(path: Path, records: int) -> Path:
     [
         (
             1,
-            "1 record lost in the gap at frame 13 (bytes 1,679 to 6,852 of the server's "
+            "1 record lost in the gap at frame 10 (bytes 1,679 to 6,852 of the server's "
             "stream); decryption resumed at sequence number 2",
         ),
         (
             2,
-            "2 records lost in the gap at frame 15 (bytes 3,708 to 6,910 of the server's "
+            "2 records lost in the gap at frame 12 (bytes 3,708 to 6,910 of the server's "
             "stream); decryption resumed at sequence number 4",
         ),
     ],
@@ -211,7 +212,7 @@ def test_records_no_number_opens_after_a_gap_are_no_verdict_on_the_secret(
     assert decryption["status"] == "decrypted"
     assert decryption["records_failed_integrity"] == {"c2s": 0, "s2c": 0}
     assert str(decryption["reason"]).endswith(
-        "the server's records after the gap at frame 17 (bytes 133 to 1,758 of its stream) "
+        "the server's records after the gap at frame 8 (bytes 133 to 1,758 of its stream) "
         "could not be opened: the gap hid how many records were lost, and no sequence number "
         "from 0 to 31 (nor any from 0 to 31 with its application traffic keys) opens the "
         "record after it (tlslens tries 64 numbers a gap, 4,096 a side); no verdict on the "
@@ -233,7 +234,7 @@ def test_records_after_a_gap_that_do_not_open_leave_a_proven_secret_good(
     assert decryption["status"] == "decrypted"
     assert decryption["records_failed_integrity"] == {"c2s": 0, "s2c": 0}
     assert decryption["reason"] == (
-        "the server's records after the gap at frame 13 (bytes 1,679 to 6,852 of its stream) "
+        "the server's records after the gap at frame 10 (bytes 1,679 to 6,852 of its stream) "
         "could not be opened: the gap hid how many records were lost, and no sequence number "
         "from 1 to 64 opens the record after it (tlslens tries 64 numbers a gap, 4,096 a "
         "side); the secret is good: its keys opened records of this connection before the gap"

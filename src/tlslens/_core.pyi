@@ -220,7 +220,9 @@ class FlowOpened:
 
 @final
 class FlowData:
-    """Reassembled bytes of one side at ``offset`` within that direction."""
+    """Reassembled bytes of one side at ``offset`` within that direction, read at ``frame``:
+    the frame that carried them, or, for bytes that waited beyond a hole, the frame that
+    filled it (a hole given up: their own)."""
 
     @property
     def flow(self) -> int: ...
@@ -237,7 +239,8 @@ class FlowData:
 
 @final
 class FlowGap:
-    """``length`` bytes at ``offset`` the capture lacks: a hole given up on."""
+    """``length`` bytes at ``offset`` the capture lacks: a hole given up on, told at the
+    frame of the bytes after it."""
 
     @property
     def flow(self) -> int: ...

@@ -99,7 +99,9 @@ impl FlowOpened {
     }
 }
 
-/// Reassembled bytes of one side at `offset` within that direction.
+/// Reassembled bytes of one side at `offset` within that direction, read at `frame`: the
+/// frame that carried them, or, for bytes that waited beyond a hole, the frame that filled
+/// it (a hole given up: their own).
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct FlowData {
     pub(crate) flow: u64,
@@ -110,7 +112,7 @@ pub struct FlowData {
     pub(crate) ts_ns: Ns,
 }
 
-/// Bytes the capture lacks: a hole given up on.
+/// Bytes the capture lacks: a hole given up on, told at the frame of the bytes after it.
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct FlowGap {
     pub(crate) flow: u64,

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use super::events::{CloseReason, Eviction, FlowEvent, FlowSink, Limits, Opened, Step, Verdict};
 use super::order::Order;
 use super::packet::{decode, Addr, Packet, Segment, Skip, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
-use super::tcp::{HalfStream, StreamEvent};
+use super::tcp::{At, HalfStream, StreamEvent};
 use super::udp::{Snapped, UdpEnd, UdpFlows};
 mod datagrams;
 mod held;
@@ -273,7 +273,8 @@ impl FlowTable {
             let before = live.halves[half].offset();
             let held = live.halves[half].held();
             let mut delivered = 0u64;
-            live.halves[half].feed_cut(seq, seg.payload, missing, &mut |ev| {
+            let at = At { frame, ts_ns };
+            live.halves[half].feed_cut(seq, seg.payload, missing, at, &mut |ev, read| {
                 if let StreamEvent::Data { data, .. } = ev {
                     delivered += data.len() as u64;
                 }
@@ -281,8 +282,8 @@ impl FlowTable {
                     flow: index,
                     side,
                     event: ev,
-                    frame,
-                    ts_ns,
+                    frame: read.frame,
+                    ts_ns: read.ts_ns,
                 });
             });
             debug_assert!(live.halves[half].offset() >= before);
@@ -485,27 +486,23 @@ impl FlowTable {
             return;
         };
         self.held = self.held.saturating_sub(live.held());
-        let frame = self.frames;
         let ts_ns = live.last_ts;
-        let mut last_frame = live.last_frame;
         for side in 0..2u8 {
-            let half = &mut live.halves[usize::from(side)];
-            if half.has_pending() {
-                last_frame = frame;
-                half.flush(&mut |event| {
-                    sink.event(FlowEvent::Stream {
-                        flow: index,
-                        side,
-                        event,
-                        frame,
-                        ts_ns,
-                    })
-                });
-            }
+            // What waited beyond a hole is read at the frames it came in (all of this flow's,
+            // so none past its last).
+            live.halves[usize::from(side)].flush(&mut |event, read| {
+                sink.event(FlowEvent::Stream {
+                    flow: index,
+                    side,
+                    event,
+                    frame: read.frame,
+                    ts_ns: read.ts_ns,
+                })
+            });
         }
         sink.event(FlowEvent::Closed {
             flow: index,
-            frame: last_frame,
+            frame: live.last_frame,
             ts_ns,
             by,
             syn_ts_ns: live.syn_ts,

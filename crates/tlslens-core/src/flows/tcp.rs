@@ -10,6 +10,13 @@
 //! Overlapping copies are compared where both are at hand: the last chunk handed on and
 //! the data waiting beyond a hole. Bytes that differ are a conflict; the copy seen first
 //! is the one kept.
+//!
+//! Every event is told with the frame it is read at ([`At`]), the frame a session gives the
+//! records it completes. In-order bytes are read at the frame that carries them. Bytes that
+//! waited beyond a hole keep the frame they came in: when the hole is filled they are read
+//! at the filling frame (what tshark's out-of-order reassembly does), and when it is given
+//! up (lost) at their own, as tshark reads segments after one not captured. The frame read
+//! at never goes back within a direction: bytes are read no earlier than those before them.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +26,33 @@ pub const MAX_PENDING_BYTES: usize = 4 << 20;
 pub const MAX_PENDING_SEGMENTS: usize = 4096;
 /// The room the last chunk's copy keeps for the next, at least, whatever its own size.
 const LAST_ROOM: usize = 256;
+
+/// A frame of the capture and its time: where bytes were read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct At {
+    pub frame: u64,
+    pub ts_ns: i128,
+}
+
+impl At {
+    /// The later of the two, by frame: bytes that follow others in the stream are read no
+    /// earlier than those.
+    fn later(self, other: At) -> At {
+        if other.frame > self.frame {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// Bytes waiting beyond a hole, and the frame that brought them (the last one, for bytes
+/// a longer copy added).
+#[derive(Debug)]
+struct Pending {
+    at: At,
+    data: Vec<u8>,
+}
 
 /// What reassembly makes available, in stream order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,8 +89,10 @@ pub struct HalfStream {
     next_seq: Option<u32>,
     /// The offset of `next_seq` within the direction.
     offset: u64,
-    pending: BTreeMap<u64, Vec<u8>>,
+    pending: BTreeMap<u64, Pending>,
     pending_bytes: usize,
+    /// The frame the last bytes handed on were read at.
+    read_at: At,
     pub retransmitted_bytes: u64,
     pub out_of_order_segments: u64,
     pub gap_bytes: u64,
@@ -88,9 +124,9 @@ impl HalfStream {
     }
 
     /// What the direction holds (`Limits.max_held`): each waiting segment's copy and its
-    /// map entry, and the last chunk's copy.
+    /// map entry (with the frame that brought it), and the last chunk's copy.
     pub fn held(&self) -> usize {
-        let entry = std::mem::size_of::<(u64, Vec<u8>)>();
+        let entry = std::mem::size_of::<(u64, Pending)>();
         let waiting = self.pending.len() * (entry + 16);
         self.pending_bytes + waiting + crate::held::buffer(&self.last)
     }
@@ -101,11 +137,17 @@ impl HalfStream {
         }
     }
 
-    fn hand_on(&mut self, data: &[u8], out: &mut impl FnMut(StreamEvent<'_>)) {
-        out(StreamEvent::Data {
-            offset: self.offset,
-            data,
-        });
+    /// Hands on `data`, which came in at `at`: read there, or where the bytes before it were
+    /// if that is later (bytes that waited for a hole to fill are read at the filling frame).
+    fn hand_on(&mut self, data: &[u8], at: At, out: &mut impl FnMut(StreamEvent<'_>, At)) {
+        self.read_at = at.later(self.read_at);
+        out(
+            StreamEvent::Data {
+                offset: self.offset,
+                data,
+            },
+            self.read_at,
+        );
         if self.last.capacity() / 2 > data.len().max(LAST_ROOM) {
             // A short chunk after long ones is kept at its size: a flow left open holds it
             // (a browser's ClientHello ends with a short segment: the full one's room was
@@ -121,24 +163,31 @@ impl HalfStream {
         self.next_seq = Some(self.next_seq.unwrap_or(0).wrapping_add(data.len() as u32));
     }
 
-    pub fn feed(&mut self, seq: u32, payload: &[u8], out: &mut impl FnMut(StreamEvent<'_>)) {
+    /// A segment's `payload` at `seq`, carried by the frame `at`.
+    pub fn feed(
+        &mut self,
+        seq: u32,
+        payload: &[u8],
+        at: At,
+        out: &mut impl FnMut(StreamEvent<'_>, At),
+    ) {
         // Picked up mid-stream: start where data is first seen.
         let next_seq = *self.next_seq.get_or_insert(seq);
         let delta = i64::from(seq.wrapping_sub(next_seq) as i32);
         if delta == 0 {
-            self.hand_on(payload, out);
+            self.hand_on(payload, at, out);
             self.drain(out);
             return;
         }
         let n = payload.len() as i64;
         if delta < 0 {
-            if let Some((at, length)) = differ(
+            if let Some((offset, length)) = differ(
                 &self.last,
                 self.last_at as i64,
                 payload,
                 self.offset as i64 + delta,
             ) {
-                out(StreamEvent::Conflict { offset: at, length });
+                out(StreamEvent::Conflict { offset, length }, at);
             }
             if delta + n <= 0 {
                 self.retransmitted_bytes += n as u64;
@@ -146,11 +195,11 @@ impl HalfStream {
             }
             self.retransmitted_bytes += (-delta) as u64;
             let fresh = payload.get((-delta) as usize..).unwrap_or_default();
-            self.hand_on(fresh, out);
+            self.hand_on(fresh, at, out);
             self.drain(out);
             return;
         }
-        self.beyond_hole(self.offset + delta as u64, payload, out);
+        self.beyond_hole(self.offset + delta as u64, payload, at, out);
     }
 
     /// A segment cut by the capture's snap length: its `captured` bytes, then `missing`
@@ -162,15 +211,19 @@ impl HalfStream {
         seq: u32,
         captured: &[u8],
         missing: u64,
-        out: &mut impl FnMut(StreamEvent<'_>),
+        at: At,
+        out: &mut impl FnMut(StreamEvent<'_>, At),
     ) {
         let end = seq.wrapping_add(captured.len() as u32);
-        self.feed(seq, captured, out);
+        self.feed(seq, captured, at, out);
         if missing > 0 && self.next_seq == Some(end) {
-            out(StreamEvent::Gap {
-                offset: self.offset,
-                length: missing,
-            });
+            out(
+                StreamEvent::Gap {
+                    offset: self.offset,
+                    length: missing,
+                },
+                at.later(self.read_at),
+            );
             self.gap_bytes += missing;
             self.offset += missing;
             // Sequence numbers wrap: only the low 32 bits of the length count.
@@ -179,77 +232,96 @@ impl HalfStream {
         }
     }
 
-    /// Data beyond a hole: kept until the hole fills or is given up.
-    fn beyond_hole(&mut self, at: u64, payload: &[u8], out: &mut impl FnMut(StreamEvent<'_>)) {
+    /// Data beyond a hole, at offset `start`, carried by the frame `at`: kept until the hole
+    /// fills or is given up.
+    fn beyond_hole(
+        &mut self,
+        start: u64,
+        payload: &[u8],
+        at: At,
+        out: &mut impl FnMut(StreamEvent<'_>, At),
+    ) {
         self.out_of_order_segments += 1;
-        let conflict = match self.pending.get_mut(&at) {
+        let conflict = match self.pending.get_mut(&start) {
             Some(old) => {
-                let conflict = differ(old, at as i64, payload, at as i64);
-                if old.len() < payload.len() {
+                let conflict = differ(&old.data, start as i64, payload, start as i64);
+                if old.data.len() < payload.len() {
                     // The longer copy is kept; where the two overlap, the earlier one's bytes.
-                    self.pending_bytes += payload.len() - old.len();
-                    let tail = payload.get(old.len()..).unwrap_or_default();
-                    old.extend_from_slice(tail);
+                    // Its end came with this frame: the whole is read no earlier.
+                    self.pending_bytes += payload.len() - old.data.len();
+                    let tail = payload.get(old.data.len()..).unwrap_or_default();
+                    old.data.extend_from_slice(tail);
+                    old.at = at;
                 }
                 conflict
             }
             None => {
                 self.pending_bytes += payload.len();
-                self.pending.insert(at, payload.to_vec());
+                let data = payload.to_vec();
+                self.pending.insert(start, Pending { at, data });
                 None
             }
         };
         if let Some((offset, length)) = conflict {
-            out(StreamEvent::Conflict { offset, length });
+            out(StreamEvent::Conflict { offset, length }, at);
         }
         if self.pending_bytes > self.max_pending || self.pending.len() > MAX_PENDING_SEGMENTS {
             self.skip_hole(out);
         }
     }
 
-    fn drain(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
+    fn drain(&mut self, out: &mut impl FnMut(StreamEvent<'_>, At)) {
         while let Some(entry) = self.pending.first_entry() {
-            let at = *entry.key();
-            if at > self.offset {
+            let start = *entry.key();
+            if start > self.offset {
                 return;
             }
-            let data = entry.remove();
+            let Pending { at, data } = entry.remove();
             self.pending_bytes -= data.len();
-            let end = at + data.len() as u64;
-            if at < self.offset {
+            let end = start + data.len() as u64;
+            if start < self.offset {
                 if let Some((offset, length)) =
-                    differ(&self.last, self.last_at as i64, &data, at as i64)
+                    differ(&self.last, self.last_at as i64, &data, start as i64)
                 {
-                    out(StreamEvent::Conflict { offset, length });
+                    out(
+                        StreamEvent::Conflict { offset, length },
+                        at.later(self.read_at),
+                    );
                 }
             }
             if end <= self.offset {
                 self.retransmitted_bytes += data.len() as u64;
                 continue;
             }
-            let skip = (self.offset - at) as usize;
+            let skip = (self.offset - start) as usize;
             self.retransmitted_bytes += skip as u64;
-            self.hand_on(data.get(skip..).unwrap_or_default(), out);
+            self.hand_on(data.get(skip..).unwrap_or_default(), at, out);
         }
     }
 
-    fn skip_hole(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
-        let Some(&at) = self.pending.keys().next() else {
+    /// Gives up the first hole: told at the frame of the bytes after it (where tshark says
+    /// "previous segment not captured"), which are read from there on.
+    fn skip_hole(&mut self, out: &mut impl FnMut(StreamEvent<'_>, At)) {
+        let Some((&start, after)) = self.pending.first_key_value() else {
             return;
         };
-        let length = at - self.offset;
-        out(StreamEvent::Gap {
-            offset: self.offset,
-            length,
-        });
+        let length = start - self.offset;
+        let at = after.at.later(self.read_at);
+        out(
+            StreamEvent::Gap {
+                offset: self.offset,
+                length,
+            },
+            at,
+        );
         self.gap_bytes += length;
         self.next_seq = Some(self.next_seq.unwrap_or(0).wrapping_add(length as u32));
-        self.offset = at;
+        self.offset = start;
         self.drain(out);
     }
 
     /// At the end of the connection: give up every remaining hole.
-    pub fn flush(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
+    pub fn flush(&mut self, out: &mut impl FnMut(StreamEvent<'_>, At)) {
         while self.has_pending() {
             self.skip_hole(out);
         }
@@ -267,15 +339,15 @@ mod tests {
         let mut half = HalfStream::new(MAX_PENDING_BYTES);
         half.syn(0);
         let mut conflicts = Vec::new();
-        let mut out = |ev: StreamEvent<'_>| {
+        let mut out = |ev: StreamEvent<'_>, _: At| {
             if let StreamEvent::Conflict { offset, length } = ev {
                 conflicts.push((offset, length));
             }
         };
-        half.feed(1, &[7; 1460], &mut out);
-        half.feed(1461, &[9; 1460], &mut out);
+        half.feed(1, &[7; 1460], At::default(), &mut out);
+        half.feed(1461, &[9; 1460], At::default(), &mut out);
         assert!(half.last.capacity() >= 1460, "full chunks reuse their room");
-        half.feed(2921, &[9; 65], &mut out);
+        half.feed(2921, &[9; 65], At::default(), &mut out);
         assert!(
             half.last.capacity() < 2 * LAST_ROOM,
             "{}",
@@ -283,7 +355,7 @@ mod tests {
         );
         let mut changed = [9; 65];
         changed[10] = 0;
-        half.feed(2921, &changed, &mut out);
+        half.feed(2921, &changed, At::default(), &mut out);
         assert_eq!(conflicts, [(2930, 1)]);
     }
 }

@@ -1,6 +1,7 @@
 //! Frames built by hand for every link type and hostile header, reassembly under any
 //! segmentation, and the flow table's life cycle.
 
+mod frames;
 mod packet;
 mod snap;
 mod stream;

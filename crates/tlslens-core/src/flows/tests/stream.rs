@@ -1,7 +1,7 @@
 //! Reassembly under any segmentation, reordering, duplication and loss.
 
 use super::Rng;
-use crate::flows::tcp::{HalfStream, StreamEvent, MAX_PENDING_SEGMENTS};
+use crate::flows::tcp::{At, HalfStream, StreamEvent, MAX_PENDING_SEGMENTS};
 
 const DATA_LEN: usize = 2048;
 
@@ -46,9 +46,11 @@ fn collect(stream: &mut HalfStream, segs: &[(u32, Vec<u8>)]) -> Collected {
         StreamEvent::Conflict { offset, length } => got.conflicts.push((offset, length)),
     };
     for (seq, payload) in segs {
-        stream.feed(*seq, payload, &mut |ev| take(ev, &mut got));
+        stream.feed(*seq, payload, At::default(), &mut |ev, _| {
+            take(ev, &mut got)
+        });
     }
-    stream.flush(&mut |ev| take(ev, &mut got));
+    stream.flush(&mut |ev, _| take(ev, &mut got));
     got
 }
 
@@ -167,7 +169,7 @@ fn pending_bytes_and_segments_are_bounded() {
     let mut gaps = Vec::new();
     for i in 0..100u32 {
         // Every other 100-byte segment is lost: the waiting data passes the bound.
-        stream.feed(1 + 200 * i + 100, &[7; 100], &mut |ev| {
+        stream.feed(1 + 200 * i + 100, &[7; 100], At::default(), &mut |ev, _| {
             if let StreamEvent::Gap { offset, length } = ev {
                 gaps.push((offset, length));
             }
@@ -179,7 +181,7 @@ fn pending_bytes_and_segments_are_bounded() {
     stream.syn(0);
     let mut gap = false;
     for i in 0..=MAX_PENDING_SEGMENTS as u32 + 1 {
-        stream.feed(1 + 2 * i + 1, &[1], &mut |ev| {
+        stream.feed(1 + 2 * i + 1, &[1], At::default(), &mut |ev, _| {
             gap |= matches!(ev, StreamEvent::Gap { .. })
         });
     }
