@@ -129,8 +129,9 @@ def _no_chain(conn: Connection) -> str:
     """Why no server certificate is shown: TLS 1.3 sends it encrypted, and the secrets given
     may hold nothing for this connection, or not the server's handshake secret."""
     dec = conn.decryption
-    if conn.chain_lack is not None:  # sent, and tlslens skipped it or the capture lost it
-        return conn.chain_lack
+    unread = conn.chain_unread()
+    if unread is not None:  # sent (or may have been), and tlslens did not read it
+        return unread
     if not conn.tls13:
         return "not in the capture"
     if dec is None:

@@ -278,7 +278,7 @@ def _render_brief(out: Console, conn: Connection) -> None:
     validation = conn.validation
     if validation is None:
         # Sent but not read (a bound, a loss of the capture): said apart from none seen.
-        verdict = "no chain seen" if conn.chain_lack is None else "chain not read"
+        verdict = "no chain seen" if conn.chain_unread() is None else "chain not read"
     else:
         codes = ",".join(dict.fromkeys(p.code for p in validation.problems))
         verdict = ("trusted" if validation.trusted else "NOT trusted") + (

@@ -83,8 +83,8 @@ def summary_lines(conn: Connection) -> list[tuple[str, str]]:
     if conn.certificates:
         leaf = conn.certificates[0]
         out.append(("Certificate", leaf.subject or f"unreadable ({leaf.error})"))
-    elif conn.chain_lack is not None:
-        out.append(("Certificate", f"not read: {conn.chain_lack}"))
+    elif (unread := conn.chain_unread()) is not None:
+        out.append(("Certificate", f"not read: {unread}"))
     if conn.validation is not None:
         validation = conn.validation
         codes = ", ".join(dict.fromkeys(p.code for p in validation.problems))

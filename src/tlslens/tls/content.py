@@ -35,7 +35,7 @@ from tlslens.events import (
 from tlslens.handshake import compression, sslv2
 from tlslens.handshake import messages as hs
 from tlslens.keys.store import KeyStore
-from tlslens.model import C2S, S2C, Connection, Finding, Handshake
+from tlslens.model import C2S, MAY_HOLD, S2C, Connection, Finding, Handshake
 from tlslens.tls import proof
 from tlslens.x509.certificate import parse_certificate
 
@@ -59,7 +59,6 @@ def _context(ev: _core.ContentMessage) -> hs.HandshakeContext:
 # Why a signature of a direction is not checked when no certificate of its side was seen.
 _NO_CERTIFICATE = {C2S: "no client certificate was seen", S2C: "no server certificate was seen"}
 _CERTIFICATE_TYPES = (hs.CERTIFICATE, hs.COMPRESSED_CERTIFICATE)
-_MAY_HOLD = ": they may have held it"  # said of a gap where a certificate may have been
 
 # A record of whole messages of these types ends the skip of an oversized one.
 HANDSHAKE_TYPES = sorted(registry.HANDSHAKE_TYPES)
@@ -416,9 +415,9 @@ class RecordContent:
             conn.hello_unread = True
         if direction == S2C and not conn.certificates and msg_type in (None, *_CERTIFICATE_TYPES):
             # The first told, but a message named goes before a gap that may have held one.
-            gap = conn.chain_lack is not None and conn.chain_lack.endswith(_MAY_HOLD)
+            gap = conn.chain_lack is not None and conn.chain_lack.endswith(MAY_HOLD)
             if conn.chain_lack is None or (gap and msg_type is not None):
-                conn.chain_lack = text if msg_type is not None else f"{text}{_MAY_HOLD}"
+                conn.chain_lack = text if msg_type is not None else f"{text}{MAY_HOLD}"
         signatures = conn.handshake_signatures
         unseen = _NO_CERTIFICATE[direction]
         for i, check in enumerate(signatures):
@@ -433,7 +432,7 @@ class RecordContent:
         if msg_type not in (None, *_CERTIFICATE_TYPES):
             return unseen
         if msg_type is None:  # a gap: what it held is not known
-            return f"{unseen}, and {text}{_MAY_HOLD}"
+            return f"{unseen}, and {text}{MAY_HOLD}"
         return f"{text}; the key to check the signature with is in it"
 
     def _new_handshake(self) -> None:

@@ -17,7 +17,7 @@ import functools
 from tlslens import _core
 from tlslens._text import plural
 from tlslens.decrypt.connection import PlaintextSink, note_lost_digests
-from tlslens.events import SSLV2_EVENTS, HandshakeEvent
+from tlslens.events import SSLV2_EVENTS, HandshakeEvent, TimelineEvent
 from tlslens.handshake import messages as hs
 from tlslens.keys.store import KeyStore
 from tlslens.model import C2S, S2C, Connection, Endpoint, Finding, RecordInfo
@@ -85,6 +85,8 @@ class FlowSession(RecordContent):
         self.content_counts: Counts = ((0, 0, 0, 0), (0, 0, 0, 0))
         # The records its end cut: where their findings are, the bytes read and needed.
         self._cut_records: list[tuple[int, int, int]] = []
+        # A hole in a side's stream: what waited beyond it comes late, at its own frames.
+        self._gapped = False
 
     def abandon(self, message: str) -> None:
         """Stop parsing this connection (after a bug); the core session only counts its
@@ -128,6 +130,11 @@ class FlowSession(RecordContent):
             return None
         conn.last_frame = self.frame
         conn.end_ts_ns = self.ts_ns
+        if self._gapped:
+            # The records that waited beyond a hole until it was given up come after the
+            # other side's later ones, each at the frame it came in: the timeline goes by
+            # frame, as the capture does (stable: one frame's events keep their order).
+            conn.timeline.sort(key=_frame)
         conn.decryption = self.decryptor
         note_lost_digests(conn, self.decryptor)
         renegotiation, abbreviated, tls13_encrypted = self.content_flags
@@ -235,6 +242,7 @@ class FlowSession(RecordContent):
 
     def _gap(self, ev: _core.StreamGap) -> None:
         """Bytes missing (the core's content layer made the step and counted them)."""
+        self._gapped = True
         if ev.lost:  # a message being reassembled is dropped by the core's content layer
             self._finding(
                 ev.side,
@@ -341,6 +349,10 @@ class TLSSession(FlowSession):
         self.content_flags = (content.renegotiation, content.abbreviated, content.tls13_encrypted)
         self.content_counts = content.counts
         return super().finish()
+
+
+def _frame(event: TimelineEvent) -> int:
+    return event.frame
 
 
 def note_deprecated_version(conn: Connection) -> None:

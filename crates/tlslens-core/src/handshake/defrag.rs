@@ -162,6 +162,12 @@ impl Defragmenter {
         let whole = 4usize.saturating_add(length as usize);
         let offset = self.offset;
         if length > self.max_message {
+            // A ClientHello's random, which finds the connection's secrets, is waited for
+            // (38 bytes at most held) when its first records are shorter: a hello cut into
+            // tiny records (a DPI evasion) is no reason to lose the decryption.
+            if msg_type == crate::handshake::CLIENT_HELLO && held < HELLO_RANDOM_END.min(whole) {
+                return None;
+            }
             let client_random = hello_random(msg_type, self.unread());
             if held >= whole {
                 self.consume(whole);
@@ -232,8 +238,11 @@ fn hello_random(msg_type: u8, held: &[u8]) -> Option<[u8; 32]> {
     if msg_type != crate::handshake::CLIENT_HELLO {
         return None;
     }
-    held.get(6..38)?.try_into().ok()
+    held.get(6..HELLO_RANDOM_END)?.try_into().ok()
 }
+
+/// Where a ClientHello's random ends (its header, legacy_version, then 32 bytes).
+const HELLO_RANDOM_END: usize = 38;
 
 #[cfg(test)]
 mod tests {
@@ -332,16 +341,23 @@ mod tests {
             Some(Defragmented::Oversized { msg_type: 1, length: 600, client_random: Some(r), .. })
                 if r == random
         ));
-        // Its first record too short to hold the random, or another type: none.
+        // Its first records too short to hold the random: it is waited for.
         let mut d = Defragmenter::new(300, &KNOWN);
-        d.feed(0, &hello[..37]);
+        d.feed(0, &hello[..20]);
+        assert_eq!(d.next_message(), None);
+        d.feed(20, &hello[20..37]);
+        assert_eq!(d.next_message(), None);
+        d.feed(37, &hello[37..]);
         assert!(matches!(
             d.next_message(),
-            Some(Defragmented::Oversized {
-                client_random: None,
-                ..
-            })
+            Some(Defragmented::Oversized { client_random: Some(r), offset: 0, .. }) if r == random
         ));
+        // The connection ends first: an incomplete message, as any.
+        let mut d = Defragmenter::new(300, &KNOWN);
+        d.feed(0, &hello[..20]);
+        assert_eq!(d.next_message(), None);
+        assert_eq!(d.incomplete(), Some((1, 600, 16)));
+        // Another type: no random.
         let mut d = Defragmenter::new(300, &KNOWN);
         hello[0] = 2;
         d.feed(0, &hello);

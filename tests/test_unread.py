@@ -1,0 +1,126 @@
+"""What tlslens did not read is said as such, never as absent or late.
+
+A message skipped past ``--max-message`` or held behind a hole in the capture is in the
+capture: the chain it held is "not read" (not "not in the capture"), a hello skipped is not
+a capture that starts after the handshake, and records released late from behind a hole
+take their place in the timeline by the frame they came in. The captures are the repo's own
+framed again (tests/_frames.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from test_decrypt_lack import DEMO, DEMO_KEYS, TLS13_CLIENT_PORT, _gapped, demo_chunks
+
+from tlslens.cli import main
+
+from _frames import read_frames, write_conversation
+from conftest import CAPTURES
+from test_session import _record
+
+RESUMPTION = CAPTURES / "openssl-resumption.pcap"
+RESUMPTION_KEYS = CAPTURES / "openssl-resumption.keys"
+ABBREVIATED_CLIENT_PORT = 40098  # its TLS 1.2 session-id resumption
+
+
+def _run(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _rows(*args: str) -> list[dict[str, object]]:
+    lines = _run("show", "--json", *args).splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def test_records_released_from_behind_a_hole_keep_the_timeline_in_frame_order(
+    tmp_path: Path,
+) -> None:
+    """The server's Certificate segment lost: its ServerKeyExchange and ServerHelloDone wait
+    behind the hole until the connection ends, then come at their own frames (6, 7), which
+    listed them after the client's frame-8 flight ([4, 5, 8, 8, 6, 7, 10])."""
+    capture = _gapped(tmp_path / "gap.pcapng", lost=False, certificate_record=True)
+    [row] = _rows("--keylog", str(DEMO_KEYS), str(capture))
+    frames = [message["frame"] for message in row["handshake"]]  # type: ignore[union-attr]
+    assert frames == sorted(frames)
+    assert len(set(frames)) > 3
+    text = _run("show", "--keylog", str(DEMO_KEYS), str(capture))
+    steps = [int(line.split()[0][1:]) for line in text.splitlines() if line.startswith("    #")]
+    assert steps == sorted(steps)
+
+
+def test_hellos_skipped_leave_the_chain_unknown_not_absent() -> None:
+    """At --max-message 100 the TLS 1.3 connection's hellos are skipped: whether a chain came,
+    and in the clear, is not known (it said "not in the capture", --brief "no chain seen")."""
+    for keys in ((), ("--keylog", str(DEMO_KEYS))):
+        certs = _run("certs", *keys, "--max-message", "100", str(DEMO))
+        assert (
+            "No certificate chain: tlslens did not read the ServerHello (see the problems), so "
+            "whether the server sent its chain, and in the clear, is not known.\n"
+        ) in certs
+        assert "not in the capture" not in certs
+        brief = _run("show", "--brief", *keys, "--max-message", "100", str(DEMO))
+        assert all(" chain not read; " in line for line in brief.splitlines()[:2])
+
+
+def _resumption_without_server_ccs(path: Path) -> Path:
+    """openssl-resumption's TLS 1.2 session-id resumption, one record a segment, with the
+    server's ChangeCipherSpec record left out of the capture (a gap before its Finished)."""
+    sent: list[tuple[int, bytes]] = []
+    first_ts = None
+    for ts_ns, _linktype, frame in read_frames(RESUMPTION):
+        tcp = 14 + (frame[14] & 15) * 4
+        payload = frame[tcp + (frame[tcp + 12] >> 4) * 4 :]
+        sport = int.from_bytes(frame[tcp : tcp + 2])
+        dport = int.from_bytes(frame[tcp + 2 : tcp + 4])
+        if not payload or ABBREVIATED_CLIENT_PORT not in (sport, dport):
+            continue
+        first_ts = first_ts or ts_ns
+        side = 0 if sport == ABBREVIATED_CLIENT_PORT else 1
+        while payload:  # one record each
+            length = 5 + int.from_bytes(payload[3:5])
+            sent.append((side, payload[:length]))
+            payload = payload[length:]
+    server_ccs = next(data for side, data in sent if side == 1 and data[0] == 20)
+    assert first_ts is not None
+    write_conversation(path, sent, first_ts, left_out=server_ccs)
+    return path
+
+
+def test_a_gap_in_a_resumed_handshake_is_no_chain_not_read(tmp_path: Path) -> None:
+    """A resumed handshake sends no chain: the gap before the server's Finished could not
+    have held one (the session id echoed tells the resumption, its lost ChangeCipherSpec
+    notwithstanding)."""
+    capture = _resumption_without_server_ccs(tmp_path / "resumed.pcapng")
+    keys = ("--keylog", str(RESUMPTION_KEYS))
+    brief = _run("show", "--brief", *keys, str(capture))
+    assert " no chain seen; " in brief
+    assert "Certificate      not read" not in _run("show", *keys, str(capture))
+    # A full handshake with the same gap: its chain may have been in it.
+    gapped = _gapped(tmp_path / "full.pcapng", lost=False, certificate_record=True)
+    assert " chain not read; " in _run("show", "--brief", str(gapped))
+
+
+def test_a_client_hello_in_tiny_records_still_finds_the_secrets(tmp_path: Path) -> None:
+    """The TLS 1.3 ClientHello cut into records of 20 bytes (a DPI evasion), skipped past
+    --max-message 300: its random, over its first two records, still finds the secrets (it
+    said "no secret: the ClientHello was skipped")."""
+    chunks = demo_chunks(TLS13_CLIENT_PORT)
+    ts_ns, side, hello = chunks[0]
+    message = hello[5:]
+    cut = b"".join(_record(22, message[i : i + 20], 0x0301) for i in range(0, len(message), 20))
+    chunks[0] = (ts_ns, side, cut)
+    capture = tmp_path / "tiny.pcapng"
+    write_conversation(capture, [(s, data) for _ts, s, data in chunks], chunks[0][0])
+    [row] = _rows("--keylog", str(DEMO_KEYS), "--max-message", "300", str(capture))
+    decryption = row["decryption"]
+    assert isinstance(decryption, dict)
+    assert decryption["status"] == "decrypted"
+    assert str(decryption["reason"]).startswith(
+        "the secrets were looked up by client random e6d4f0e69bf8…, read from the first bytes "
+        "of the ClientHello tlslens skipped"
+    )
