@@ -2172,13 +2172,10 @@ def sslv2_message(body: bytes) -> SSLv2ServerHello | SSLv2ClientMasterKey | SSLv
 class DtlsKeys:
     """The key log's DTLS secrets by client random and the suites they may be used with."""
 
-    def __init__(
-        self,
-        secrets: list[tuple[str, bytes, bytes]],
-        suites: list[tuple[int, CipherSpec, str]],
-    ) -> None:
-        """``secrets``: (key log label, client random, secret); ``suites``: (code point, its
-        record layout, its PRF/HKDF hash name)."""
+    def __init__(self, keylog: KeyLog, suites: list[tuple[int, CipherSpec, str]]) -> None:
+        """The DTLS secrets of ``keylog``, each with where it came from ("keylog", "pcapng"...:
+        the source of the keys derived from it); ``suites``: (code point, its record layout,
+        its PRF/HKDF hash name)."""
 
 @final
 class DtlsEvent:
@@ -2266,6 +2263,10 @@ class DtlsAssociation:
         bug in the core, naming it; nothing more is read then."""
     def finish(self, frame: int) -> list[DtlsEvent]:
         """The end: messages left incomplete become findings."""
+    @property
+    def derivations(self) -> list[Derivation]:
+        """With a key log, one per handshake (the first, then each renegotiation; the first
+        16 kept): the secrets, keys and IVs derived, as a TCP ``Decryptor``'s."""
 
 JSON_MAX_DEPTH: Final[int]
 

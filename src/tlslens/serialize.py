@@ -47,7 +47,7 @@ def _given_decryption(
     QUIC (its Initial packets open without a key log); None where the row writer says it
     itself (the connection's ``Decryptor``, or "not_attempted" without one)."""
     if conn.dtls is not None:  # over DTLS the core's association decrypts (tls/dtls.py)
-        result: dict[str, Any] = conn.dtls.decryption_json(conn.stopped)
+        result: dict[str, Any] = conn.dtls.decryption_json(conn.stopped, reveal_keys)
         return result
     if conn.decryption is None or conn.quic is None:
         return None

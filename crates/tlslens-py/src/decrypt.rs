@@ -102,6 +102,16 @@ pub struct Derivation {
     source: Option<String>,
 }
 
+impl Derivation {
+    /// The core's, for Python (a DTLS association's as a TCP decryptor's).
+    pub(crate) fn of(py: Python<'_>, derivation: &core::Derivation) -> PyResult<Self> {
+        Ok(Derivation {
+            values: values(py, &derivation.values)?.unbind(),
+            source: derivation.source.clone(),
+        })
+    }
+}
+
 /// What one direction's records gave.
 #[pyclass(frozen, module = "tlslens._core")]
 #[derive(Default)]
@@ -432,12 +442,7 @@ impl Decryptor {
         (self.0.here(py).inner)
             .derivations
             .iter()
-            .map(|d| {
-                Ok(Derivation {
-                    values: values(py, &d.values)?.unbind(),
-                    source: d.source.clone(),
-                })
-            })
+            .map(|d| Derivation::of(py, d))
             .collect()
     }
 

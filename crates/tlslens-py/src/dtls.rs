@@ -12,13 +12,23 @@ use std::sync::Arc;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
-use tlslens_core::dtls::{
-    Association, DtlsEvent as CoreEvent, Keys, Limits, PendingPool, Secrets, Suite,
-};
+use tlslens_core::dtls::{Association, DtlsEvent as CoreEvent, Keys, Limits, PendingPool, Suite};
 use tlslens_core::flows::packet::Addr;
 
+use super::decrypt::Derivation;
 use super::flows::panic_text;
+use super::keylog::{read_here, KeyLog};
 use super::keys::{hash, CipherSpec};
+
+/// The key log labels a DTLS association decrypts with (DTLS 1.0/1.2's, then DTLS 1.3's),
+/// in the order of `Secrets`' slots (tls/dtls.py's DTLS_LABELS).
+const DTLS_LABELS: [&str; 5] = [
+    "CLIENT_RANDOM",
+    "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+    "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+    "CLIENT_TRAFFIC_SECRET_0",
+    "SERVER_TRAFFIC_SECRET_0",
+];
 
 /// The key log's DTLS secrets by client random and the suites they may be used with,
 /// shared by the associations of a capture.
@@ -27,26 +37,38 @@ pub struct DtlsKeys(Arc<Keys>);
 
 #[pymethods]
 impl DtlsKeys {
-    /// `secrets`: (key log label, client random, secret); `suites`: (code point, its
-    /// record layout, its PRF/HKDF hash name).
+    /// The DTLS secrets of `keylog`, each with where it came from ("keylog", "pcapng"...:
+    /// the source of the keys derived from it); `suites`: (code point, its record layout,
+    /// its PRF/HKDF hash name).
     #[new]
     fn new(
-        secrets: Vec<(String, [u8; 32], Vec<u8>)>,
+        py: Python<'_>,
+        keylog: PyRef<'_, KeyLog>,
         suites: Vec<(u16, PyRef<'_, CipherSpec>, String)>,
     ) -> PyResult<Self> {
         let mut keys = Keys::default();
-        for (label, random, secret) in secrets {
-            let entry: &mut Secrets = keys.secrets.entry(random).or_default();
-            let slot = match label.as_str() {
-                "CLIENT_RANDOM" => &mut entry.master_secret,
-                "CLIENT_HANDSHAKE_TRAFFIC_SECRET" => &mut entry.client_handshake,
-                "SERVER_HANDSHAKE_TRAFFIC_SECRET" => &mut entry.server_handshake,
-                "CLIENT_TRAFFIC_SECRET_0" => &mut entry.client_application,
-                "SERVER_TRAFFIC_SECRET_0" => &mut entry.server_application,
-                _ => continue, // the other labels protect nothing DTLS reads
+        let log = read_here(py, &keylog.0);
+        for (label, random, secret) in log.secrets() {
+            let Some(index) = DTLS_LABELS.iter().position(|l| *l == label) else {
+                continue; // the other labels protect nothing DTLS reads
             };
-            *slot = Some(secret);
+            let entry = keys.secrets.entry(*random).or_default();
+            let slots = [
+                &mut entry.master_secret,
+                &mut entry.client_handshake,
+                &mut entry.server_handshake,
+                &mut entry.client_application,
+                &mut entry.server_application,
+            ];
+            if let Some(slot) = slots.into_iter().nth(index) {
+                *slot = Some(secret.to_vec());
+            }
+            // A random's secrets come in LABELS' order: the source of its keys is its first
+            // label's (tls/dtls.py's source, as over TCP).
+            let origin = || log.origin(label, random).to_owned();
+            entry.origin.get_or_insert_with(origin);
         }
+        drop(log);
         for (code, spec, hash_name) in suites {
             let suite = Suite {
                 spec: spec.0.clone(),
@@ -389,6 +411,15 @@ impl DtlsAssociation {
     /// The end of the association: messages left incomplete become findings.
     fn finish<'py>(&mut self, py: Python<'py>, frame: u64) -> PyResult<Bound<'py, PyList>> {
         self.run(py, |core| core.finish(frame))
+    }
+
+    /// With a key log, one per handshake (the first, then each renegotiation; at most
+    /// `MAX_DERIVATIONS`): the secrets, keys and IVs derived, as a TCP `Decryptor`'s.
+    #[getter]
+    fn derivations(&self, py: Python<'_>) -> PyResult<Vec<Derivation>> {
+        (self.core.derivations().iter())
+            .map(|d| Derivation::of(py, d))
+            .collect()
     }
 }
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tlslens._text import plural
 from tlslens.events import HandshakeEvent
 from tlslens.handshake import messages as hs
 from tlslens.model import Connection
 from tlslens.serialize import decryption_json
+
+if TYPE_CHECKING:
+    from tlslens._core import Derivation
+
+_DTLS12 = 0xFEFD  # DTLS 1.0 is 0xFEFF
 
 _KEY_WORDS = {
     "pre_master_secret": "pre_master_secret",
@@ -35,13 +40,39 @@ def secret_hex(value: bytes, reveal: bool) -> str:
     return f"{value[:6].hex()}…{value[-2:].hex()}"
 
 
+def _derivations(conn: Connection) -> list[Derivation]:
+    """Each handshake's derivation: the connection's decryptor's, or over DTLS its
+    association's (the core's association derives the keys itself)."""
+    if conn.dtls is not None:
+        return conn.dtls.derivations
+    return conn.decryption.derivations if conn.decryption is not None else []
+
+
+# How a DTLS version derives its keys: the TLS version it is written against (RFC 9147 §1:
+# DTLS 1.0 is a delta from TLS 1.1, DTLS 1.2 deltas to TLS 1.2), and DTLS 1.3's labels.
+_DTLS12_WORDS = (
+    "DTLS 1.2 derives its keys as TLS 1.2 does (RFC 6347 only states its differences from "
+    "TLS 1.2, and the key derivation is not one): TLS 1.2's PRF with the suite's hash."
+)
+_DTLS10_WORDS = (
+    "DTLS 1.0 derives its keys as TLS 1.1 does (RFC 4347 only states its differences from "
+    "TLS 1.1): TLS 1.1's PRF, MD5 and SHA-1 together."
+)
+_DTLS13_WORDS = (
+    "DTLS 1.3: each traffic secret gives a key, an IV and a record-number key through "
+    'HKDF-Expand-Label(secret, "key" / "iv" / "sn", "", length), its labels prefixed '
+    '"dtls13" where TLS 1.3 has "tls13 " (RFC 9147 §5.9). The "sn" key encrypts the record '
+    "numbers in the headers (RFC 9147 §4.2.3)."
+)
+
+
 def key_steps(conn: Connection, reveal: bool, handshake: int = 0) -> list[str]:
     """How handshake ``handshake`` (0: the first, then each renegotiation) computed its
     session keys on each side (never sent), value by value."""
-    dec = conn.decryption
-    if dec is None or handshake >= len(dec.derivations):
+    derivations = _derivations(conn)
+    if handshake >= len(derivations):
         return []
-    derivation = dec.derivations[handshake]
+    derivation = derivations[handshake]
     if not derivation.values:
         return []
     source = _SOURCE_WORDS.get(derivation.source or "", derivation.source or "")
@@ -57,10 +88,14 @@ def key_steps(conn: Connection, reveal: bool, handshake: int = 0) -> list[str]:
         return lines + quic_key_lines(conn, derivation.values, lambda v: secret_hex(v, reveal))
     if conn.tls13:
         lines.append(
-            "TLS 1.3: each traffic secret gives a key and an IV through HKDF-Expand-Label"
+            _DTLS13_WORDS
+            if conn.dtls is not None
+            else "TLS 1.3: each traffic secret gives a key and an IV through HKDF-Expand-Label"
             '(secret, "key" / "iv", "", length).'
         )
     else:
+        if conn.dtls is not None:
+            lines.append(_DTLS12_WORDS if conn.version == _DTLS12 else _DTLS10_WORDS)
         if "pre_master_secret" in derived:
             lines.append(
                 f"pre_master_secret ({len(derived['pre_master_secret'])} bytes): "

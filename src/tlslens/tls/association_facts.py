@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tlslens.model import C2S, S2C
+
+if TYPE_CHECKING:
+    from tlslens._core import Derivation
 
 
 @dataclass(slots=True)
@@ -66,6 +69,9 @@ class DtlsFacts:
     # The capture began after the hellos: DTLS 1.3 unified headers only (flows/udp.rs found
     # them by content), whose record numbers, type and content stay sealed without them.
     hellos_missing: bool = False
+    # With a key log, what each handshake derived (the first, then each renegotiation), as
+    # a TCP connection's ``Decryptor.derivations``: the core's association derives the keys.
+    derivations: list[Derivation] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The ``dtls`` object of ``show --json`` (connection.schema.json)."""
@@ -85,10 +91,13 @@ class DtlsFacts:
             },
         }
 
-    def decryption_json(self, stopped: str | None = None) -> dict[str, Any]:
+    def decryption_json(
+        self, stopped: str | None = None, reveal_keys: bool = False
+    ) -> dict[str, Any]:
         """The ``decryption`` object of ``show --json``, as for TCP (DTLS 1.3's Finished
         messages are checked by the core, with the "dtls13" finished key); ``stopped``: where
-        and why tlslens stopped reading the association (``Connection.stopped``)."""
+        and why tlslens stopped reading the association (``Connection.stopped``);
+        ``reveal_keys`` adds every secret, key and IV derived (``derived``)."""
         decrypted = any(self.records_decrypted.values())
         failed = any(self.records_failed.values())
         reason: str | None = None
@@ -127,7 +136,7 @@ class DtlsFacts:
                 )
             else:
                 reason = self._unchecked_reason()
-        return {
+        data: dict[str, Any] = {
             "status": status,
             "source": self.source if decrypted else None,
             "reason": reason,
@@ -146,6 +155,21 @@ class DtlsFacts:
             | {"early_data": False},
             "missing_secrets": [],
         }
+        if reveal_keys and self.keys_given:
+            data["derived"] = self._derived_json()
+        return data
+
+    def _derived_json(self) -> list[dict[str, Any]]:
+        """``derived``: each handshake's values, as the TCP decryptor's row writes them."""
+        return [
+            {
+                "handshake": number,
+                "source": derivation.source,
+                "values": [{"name": name, "hex": value.hex()} for name, value in derivation.values],
+            }
+            for number, derivation in enumerate(self.derivations)
+            if derivation.values
+        ]
 
     def _unchecked_reason(self) -> str | None:
         """The Finished not checked and why, in the TCP decryptor's words."""

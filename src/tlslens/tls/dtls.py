@@ -40,7 +40,8 @@ from tlslens.tls.session import note_deprecated_version
 DTLS13 = 0xFEFC
 _UNOPENED = "does not open"  # the core's words for a record its keys do not open
 TLS12, TLS13 = 0x0303, 0x0304  # the record layouts of DTLS 1.2 and 1.3 suites
-# The key log labels a DTLS association decrypts with (DTLS 1.0/1.2, then DTLS 1.3).
+# The key log labels a DTLS association decrypts with (DTLS 1.0/1.2, then DTLS 1.3; the
+# core's DtlsKeys reads them, crates/tlslens-py/src/dtls.rs).
 DTLS_LABELS = (
     "CLIENT_RANDOM",
     "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
@@ -74,13 +75,9 @@ def _suites() -> list[tuple[int, _core.CipherSpec, str]]:
 
 
 def dtls_keys(keys: KeyStore) -> _core.DtlsKeys:
-    """The key log's DTLS secrets for the core's associations."""
-    secrets = [
-        (label, random, secret)
-        for (label, random), secret in keys.keylog.secrets.items()
-        if label in DTLS_LABELS
-    ]
-    return _core.DtlsKeys(secrets, _suites())
+    """The key log's DTLS secrets for the core's associations (read by the core, each with
+    where it came from: the source of the keys derived from it)."""
+    return _core.DtlsKeys(keys.keylog, _suites())
 
 
 def _multiplexed(first: int) -> bool:
@@ -183,6 +180,7 @@ class DtlsSession(RecordContent):
         conn.last_frame = self.frame
         conn.end_ts_ns = self.ts_ns
         conn.dtls = self.facts
+        self.facts.derivations = self.core.derivations
         self.facts.hellos_missing = bool(
             self.facts.unified_headers and conn.client_hello is None and conn.server_hello is None
         )

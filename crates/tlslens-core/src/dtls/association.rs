@@ -13,6 +13,7 @@ use super::transcript12::Transcript12;
 use super::transcript13::Transcript;
 use super::{DtlsEvent, Endpoint, Finding, Limits, RecordInfo};
 use crate::codec::Reader;
+use crate::decrypt::Derivation;
 use crate::records::{CT_ALERT, CT_APPLICATION_DATA, CT_CHANGE_CIPHER_SPEC, CT_HANDSHAKE};
 
 mod messages;
@@ -21,6 +22,12 @@ mod messages;
 const EPOCH_HANDSHAKE: u64 = 2;
 const EPOCH_APPLICATION: u64 = 3;
 const DTLS13: u16 = 0xfefc;
+
+/// Handshakes whose derivation is kept (the first ones: a renegotiation's is told by its
+/// number), and the values kept of each (a DTLS 1.3 handshake makes 16, each key update 4
+/// more for its side).
+pub const MAX_DERIVATIONS: usize = 16;
+pub const MAX_DERIVED_VALUES: usize = 64;
 
 #[derive(Default)]
 struct Side {
@@ -85,6 +92,11 @@ pub struct Association {
     /// The messages told lacking since the last ClientHello, (from_client, message_seq):
     /// each of their fragments is refused again, but told once (at most `max_completed`).
     told_lacking: Vec<(bool, u16)>,
+    /// With a key log: what each handshake derived (the first [`MAX_DERIVATIONS`]), one per
+    /// ServerHello that is not a HelloRetryRequest (empty where the key log lacks the
+    /// connection); and how many such ServerHellos came (the current handshake's number).
+    derivations: Vec<Derivation>,
+    handshakes: usize,
 }
 
 impl Association {
@@ -108,6 +120,8 @@ impl Association {
             pool: Arc::new(PendingPool::default()),
             pooled: false,
             told_lacking: Vec::new(),
+            derivations: Vec::new(),
+            handshakes: 0,
         }
     }
 
@@ -122,6 +136,36 @@ impl Association {
     /// Whether a handshake record was read: from then on a unified header is DTLS 1.3.
     pub fn handshake_seen(&self) -> bool {
         self.handshake_seen
+    }
+
+    /// What each handshake derived from the key log's secrets (the first, then each
+    /// renegotiation), as a TCP connection's `Decryptor::derivations`: shown by `show`.
+    pub fn derivations(&self) -> &[Derivation] {
+        &self.derivations
+    }
+
+    /// A handshake begins with its ServerHello (with a key log), and what it derived from
+    /// the key log's secrets (nothing: they are not there).
+    fn new_derivation(&mut self, derived: Derivation) {
+        self.handshakes = self.handshakes.saturating_add(1);
+        if self.derivations.len() < MAX_DERIVATIONS {
+            self.derivations.push(Derivation::default());
+            self.derived(derived.source, derived.values);
+        }
+    }
+
+    /// Values the current handshake derived, kept up to [`MAX_DERIVED_VALUES`]; `source`:
+    /// where its secrets came from.
+    fn derived(&mut self, source: Option<String>, values: keys::Values) {
+        let current = self.handshakes.checked_sub(1);
+        let Some(derivation) = current.and_then(|i| self.derivations.get_mut(i)) else {
+            return;
+        };
+        if source.is_some() {
+            derivation.source = source;
+        }
+        let room = MAX_DERIVED_VALUES.saturating_sub(derivation.values.len());
+        derivation.values.extend(values.into_iter().take(room));
     }
 
     /// The next event, if any.
@@ -376,14 +420,20 @@ impl Association {
             return false;
         }
         let mut secret = secret;
+        let mut derived = Vec::new();
+        // Named as the TCP decryptor names a KeyUpdate's (RFC 8446 §7.2).
+        let name = ["client", "server"].get(side).copied().unwrap_or_default();
+        let name = format!("{name}_application_updated");
         while have < epoch {
             let Ok(next) = keys::next_secret(suite.hash, &secret) else {
+                self.derived(None, derived);
                 return false;
             };
             secret = next;
             have += 1;
-            if let Ok(k) = keys::dtls13(suite, &secret) {
+            if let Ok((k, values)) = keys::dtls13(suite, &secret, &name) {
                 s.epochs.insert(have, k);
+                derived.extend(values);
             }
         }
         s.app_secret = Some((have, secret));
@@ -393,7 +443,9 @@ impl Association {
         if let Some((&oldest, _)) = s.epochs.first_key_value() {
             s.next_seq.retain(|e, _| *e >= oldest);
         }
-        s.epochs.contains_key(&epoch)
+        let opened = s.epochs.contains_key(&epoch);
+        self.derived(None, derived);
+        opened
     }
 
     /// The content of a record (plaintext, or decrypted).

@@ -68,6 +68,7 @@ fn fuzz_keys() -> Keys {
             server_handshake: Some(secret[..32].to_vec()),
             client_application: Some(secret[..32].to_vec()),
             server_application: Some(secret[..32].to_vec()),
+            origin: None,
         },
     );
     let suites: [(u16, &str, &str, bool); 5] = [

@@ -8,9 +8,16 @@ use crate::keys::hkdf::{self, DTLS13};
 use crate::keys::{prf, HashAlg};
 use crate::protection::{header_mask, CipherSpec, RecordProtection};
 
+/// What a derivation made, in the order made, named as the TCP decryptor names them
+/// ("master_secret", "client_write_key"...): a [`crate::decrypt::Derivation`]'s values.
+pub type Values = Vec<(String, Vec<u8>)>;
+
 /// One connection's secrets, as a key log gives them (by the ClientHello's random).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Secrets {
+    /// Where they came from ("keylog", or "pcapng": a Decryption Secrets Block), the
+    /// source of the keys derived from them.
+    pub origin: Option<String>,
     /// CLIENT_RANDOM (DTLS 1.0/1.2).
     pub master_secret: Option<Vec<u8>>,
     /// CLIENT_/SERVER_HANDSHAKE_TRAFFIC_SECRET (DTLS 1.3 epoch 2).
@@ -63,14 +70,15 @@ pub fn tls_version(dtls: u16) -> u16 {
     }
 }
 
-/// DTLS 1.0/1.2 epoch-1 keys (client's, server's) from the master secret (RFC 5246 §6.3);
-/// `etm`: the ServerHello agreed to encrypt-then-MAC (RFC 7366).
+/// DTLS 1.0/1.2 epoch-1 keys (client's, server's) from the master secret (RFC 5246 §6.3),
+/// and the values derived: the master secret, then the key block as it is cut (an AEAD
+/// suite has no MAC keys); `etm`: the ServerHello agreed to encrypt-then-MAC (RFC 7366).
 pub fn dtls12(
     suite: &Suite,
     (version, etm): (u16, bool),
     master: &[u8],
     randoms: (&[u8], &[u8]),
-) -> Result<(EpochKeys, EpochKeys), String> {
+) -> Result<(EpochKeys, EpochKeys, Values), String> {
     let spec = &suite.spec;
     if spec.export_key_len > 0 {
         return Err(format!("export suite {}: not in DTLS", spec.cipher));
@@ -90,23 +98,37 @@ pub fn dtls12(
             sn_key: None,
         })
     };
-    Ok((
-        make(
-            &block.client_write_key,
-            &block.client_write_iv,
-            &block.client_write_mac_key,
-        )?,
-        make(
-            &block.server_write_key,
-            &block.server_write_iv,
-            &block.server_write_mac_key,
-        )?,
-    ))
+    let client = make(
+        &block.client_write_key,
+        &block.client_write_iv,
+        &block.client_write_mac_key,
+    )?;
+    let server = make(
+        &block.server_write_key,
+        &block.server_write_iv,
+        &block.server_write_mac_key,
+    )?;
+    let cut = [
+        ("client_write_mac_key", block.client_write_mac_key),
+        ("server_write_mac_key", block.server_write_mac_key),
+        ("client_write_key", block.client_write_key),
+        ("server_write_key", block.server_write_key),
+        ("client_write_iv", block.client_write_iv),
+        ("server_write_iv", block.server_write_iv),
+    ];
+    let mut values = vec![("master_secret".to_owned(), master.to_vec())];
+    values.extend(
+        (cut.into_iter())
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(name, value)| (name.to_owned(), value)),
+    );
+    Ok((client, server, values))
 }
 
 /// DTLS 1.3 keys of one epoch from its traffic secret: "dtls13key", "dtls13iv" and
-/// "dtls13sn" (RFC 9147 §4.2.3, §5.9).
-pub fn dtls13(suite: &Suite, secret: &[u8]) -> Result<EpochKeys, String> {
+/// "dtls13sn" (RFC 9147 §4.2.3, §5.9); and the values, named after `name` (the sender
+/// and phase: "client_handshake"): the secret, then its key, IV and record-number key.
+pub fn dtls13(suite: &Suite, secret: &[u8], name: &str) -> Result<(EpochKeys, Values), String> {
     let spec = &suite.spec;
     let expand = |label: &[u8], len: usize| {
         hkdf::expand_label_prefixed(suite.hash, DTLS13, secret, label, b"", len)
@@ -115,7 +137,7 @@ pub fn dtls13(suite: &Suite, secret: &[u8]) -> Result<EpochKeys, String> {
     let key = expand(b"key", spec.key_len)?;
     let iv = expand(b"iv", 12)?;
     let sn = expand(b"sn", spec.key_len)?;
-    Ok(EpochKeys {
+    let keys = EpochKeys {
         protection: RecordProtection::new(
             spec.clone(),
             0xfefc,
@@ -125,8 +147,15 @@ pub fn dtls13(suite: &Suite, secret: &[u8]) -> Result<EpochKeys, String> {
             (false, true),
             None,
         )?,
-        sn_key: Some((spec.cipher.clone(), sn)),
-    })
+        sn_key: Some((spec.cipher.clone(), sn.clone())),
+    };
+    let values = vec![
+        (format!("{name}_traffic_secret"), secret.to_vec()),
+        (format!("{name}_write_key"), key),
+        (format!("{name}_write_iv"), iv),
+        (format!("{name}_sn_key"), sn),
+    ];
+    Ok((keys, values))
 }
 
 /// RFC 9147 §8 (RFC 8446 §7.2): the traffic secret of the next epoch after a KeyUpdate.

@@ -205,6 +205,8 @@ mod tests_captures;
 #[cfg(test)]
 mod tests_cid;
 #[cfg(test)]
+mod tests_derivation;
+#[cfg(test)]
 mod tests_dtls13;
 #[cfg(test)]
 mod tests_lack;

@@ -41,6 +41,14 @@ pub(super) fn fragment(
 }
 
 pub(super) fn run(datagrams: &[((Addr, u16), Vec<u8>)], keys: Option<Keys>) -> Vec<DtlsEvent> {
+    run_association(datagrams, keys).0
+}
+
+/// `run`'s events, and the association at its end.
+pub(super) fn run_association(
+    datagrams: &[((Addr, u16), Vec<u8>)],
+    keys: Option<Keys>,
+) -> (Vec<DtlsEvent>, Association) {
     let mut association = Association::new(Limits::default(), keys.map(Arc::new));
     let mut events = Vec::new();
     for (frame, (src, payload)) in (1..).zip(datagrams) {
@@ -50,7 +58,7 @@ pub(super) fn run(datagrams: &[((Addr, u16), Vec<u8>)], keys: Option<Keys>) -> V
     }
     association.finish(u64::try_from(datagrams.len()).unwrap());
     events.extend(std::iter::from_fn(|| association.poll()));
-    events
+    (events, association)
 }
 
 pub(super) fn findings(events: &[DtlsEvent]) -> Vec<Finding> {

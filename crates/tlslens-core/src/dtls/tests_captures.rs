@@ -23,7 +23,7 @@ struct Datagram {
     payload: Vec<u8>,
 }
 
-fn unhex(s: &str) -> Vec<u8> {
+pub(super) fn unhex(s: &str) -> Vec<u8> {
     (0..s.len() / 2)
         .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
         .collect()
@@ -88,6 +88,7 @@ pub(super) fn keys(log: &str, version: u16) -> Keys {
             _ => continue,
         };
         *slot = Some(unhex(f[2]));
+        entry.origin = Some("keylog".to_owned());
     }
     let tls13 = version == 0x0304;
     let suites = [
@@ -112,6 +113,15 @@ pub(super) fn keys(log: &str, version: u16) -> Keys {
 /// Feed association `index` of `capture`; check that each direction's record sequence
 /// numbers rise within an epoch and that the epoch never goes back; return the events.
 pub(super) fn read(capture: &str, index: usize, keys: Option<Keys>) -> Vec<DtlsEvent> {
+    read_association(capture, index, keys).0
+}
+
+/// `read`'s events, and the association at its end.
+pub(super) fn read_association(
+    capture: &str,
+    index: usize,
+    keys: Option<Keys>,
+) -> (Vec<DtlsEvent>, Association) {
     let mut association = Association::new(Limits::default(), keys.map(Arc::new));
     let mut events = Vec::new();
     let mut last: [Option<(u64, u64)>; 2] = [None, None];
@@ -135,7 +145,7 @@ pub(super) fn read(capture: &str, index: usize, keys: Option<Keys>) -> Vec<DtlsE
     }
     association.finish(0);
     events.extend(std::iter::from_fn(|| association.poll()));
-    events
+    (events, association)
 }
 
 pub(super) fn findings(events: &[DtlsEvent]) -> Vec<&DtlsEvent> {

@@ -8,7 +8,8 @@ use std::path::Path;
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes128Gcm, KeyInit};
 
-use super::tests::{client, findings, fragment, record, run, server};
+use super::association::{MAX_DERIVATIONS, MAX_DERIVED_VALUES};
+use super::tests::{client, findings, fragment, record, run, run_association, server};
 use super::{Association, DtlsEvent, Keys, Limits, RecordInfo, Secrets, Suite};
 use crate::flows::packet::Addr;
 use crate::keys::hkdf::{expand_label_prefixed, DTLS13};
@@ -84,6 +85,11 @@ const CLIENT_CID: &[u8] = b"client-cid";
 const SECRET: [u8; 32] = [9; 32];
 
 fn hello(msg_type: u8, random: u8, extensions: &[u8]) -> Vec<u8> {
+    hello_numbered(msg_type, random, extensions, 0)
+}
+
+/// `hello` with its message_seq.
+fn hello_numbered(msg_type: u8, random: u8, extensions: &[u8], message_seq: u16) -> Vec<u8> {
     let mut body = vec![0xfe, 0xfd];
     body.extend_from_slice(&[random; 32]);
     body.push(0);
@@ -95,7 +101,8 @@ fn hello(msg_type: u8, random: u8, extensions: &[u8]) -> Vec<u8> {
     body.extend_from_slice(&u16::try_from(extensions.len()).unwrap().to_be_bytes());
     body.extend_from_slice(extensions);
     let length = u32::try_from(body.len()).unwrap();
-    record(22, 0, &fragment(msg_type, length, 0, 0, &body))
+    let seq = u8::try_from(message_seq).unwrap();
+    record(22, seq, &fragment(msg_type, length, message_seq, 0, &body))
 }
 
 /// A server record of epoch 2 in a unified header: CID, 16- or 8-bit sequence number,
@@ -278,4 +285,52 @@ fn dtls13_key_updates_are_followed_into_later_epochs() {
         opened,
         [(3, &b"three"[..]), (4, &b"four"[..]), (5, &b"five"[..])]
     );
+}
+
+/// Each key update's secret, key, IV and record-number key are kept with the handshake's
+/// derivation, named as over TCP, until its bound; so are the handshakes, the first ones.
+#[test]
+fn dtls13_key_updates_are_kept_in_the_handshakes_derivation_up_to_its_bound() {
+    let app = [4u8; 32];
+    let mut flight = dtls13_flight();
+    let mut secret = app.to_vec();
+    for epoch in 3u8..=20 {
+        let text = [&[epoch][..], &[23]].concat();
+        flight.push((
+            server(),
+            protected_with(&secret, epoch & 3, (0, true, false), &text),
+        ));
+        secret = expand_label_prefixed(HashAlg::Sha256, DTLS13, &secret, b"traffic upd", b"", 32)
+            .unwrap();
+    }
+    let mut keys = dtls13_keys(SECRET);
+    if let Some(secrets) = keys.secrets.get_mut(&[1; 32]) {
+        secrets.server_application = Some(app.to_vec());
+    }
+    let (events, association) = run_association(&flight, Some(keys));
+    let opened = events
+        .iter()
+        .filter(|e| matches!(e, DtlsEvent::ApplicationData { .. }));
+    assert_eq!(opened.count(), 18);
+    let [derived] = association.derivations() else {
+        panic!("{:?}", association.derivations());
+    };
+    assert_eq!(derived.values.len(), MAX_DERIVED_VALUES);
+    let (name, value) = &derived.values[8];
+    assert_eq!(name, "server_application_updated_traffic_secret");
+    let epoch4 = expand_label_prefixed(HashAlg::Sha256, DTLS13, &app, b"traffic upd", b"", 32);
+    assert_eq!(*value, epoch4.unwrap());
+    assert_eq!(derived.values[11].0, "server_application_updated_sn_key");
+
+    // A ServerHello again and again (message_seq 1, 2...): a derivation each, the first
+    // MAX_DERIVATIONS kept.
+    let server_ext = [0, 43, 0, 2, 0xfe, 0xfc];
+    let mut flight = vec![(client(), hello(1, 1, &[]))];
+    for seq in 0..u16::try_from(MAX_DERIVATIONS + 3).unwrap() {
+        flight.push((server(), hello_numbered(2, 2, &server_ext, seq)));
+    }
+    let (_, association) = run_association(&flight, Some(dtls13_keys(SECRET)));
+    let derivations = association.derivations();
+    assert_eq!(derivations.len(), MAX_DERIVATIONS);
+    assert!(derivations.iter().all(|d| d.values.len() == 4));
 }

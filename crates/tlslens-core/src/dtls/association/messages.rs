@@ -4,10 +4,11 @@
 
 use super::{Association, At, DTLS13, EPOCH_APPLICATION, EPOCH_HANDSHAKE};
 use crate::codec::Reader;
-use crate::decrypt::longer_than;
+use crate::decrypt::{longer_than, Derivation};
 use crate::dtls::handshake::{self, Outcome, Refusal, CLIENT_HELLO, HELLO_VERIFY_REQUEST};
 use crate::dtls::transcript12::{self, Added, FinishedKey};
 use crate::dtls::{keys, lack, DtlsEvent};
+use crate::handshake::HRR_RANDOM;
 
 impl Association {
     pub(super) fn handshake(&mut self, at: At, data: &[u8]) {
@@ -214,14 +215,25 @@ impl Association {
             client_cid: self.client_cid.clone(),
             server_cid: hello.cid.clone(),
         });
-        if let Err(what) = self.install(&hello, version) {
+        let mut derived = Derivation::default();
+        if let Err(what) = self.install(&hello, version, &mut derived) {
             self.finding(at.frame, at.from_client, at.base, what);
+        }
+        // A HelloRetryRequest opens no epoch: the ServerHello after it begins the handshake.
+        if self.keys.is_some() && hello.random != HRR_RANDOM {
+            self.new_derivation(derived);
         }
         Ok(())
     }
 
-    /// Keys for the epochs the ServerHello opens, from the key log; Err says why none.
-    fn install(&mut self, hello: &handshake::Hello, version: u16) -> Result<(), String> {
+    /// Keys for the epochs the ServerHello opens, from the key log, and into `derived` the
+    /// values made on the way; Err says why none.
+    fn install(
+        &mut self,
+        hello: &handshake::Hello,
+        version: u16,
+        derived: &mut Derivation,
+    ) -> Result<(), String> {
         let Some(keys) = self.keys.clone() else {
             return Ok(());
         };
@@ -238,21 +250,34 @@ impl Association {
             return Ok(());
         };
         self.suite = Some(suite.clone());
+        derived.source.clone_from(&secrets.origin);
         if version == DTLS13 {
-            let sides = [
-                (&secrets.client_handshake, &secrets.client_application),
-                (&secrets.server_handshake, &secrets.server_application),
+            // Epoch by epoch, the client's then the server's: the order they come into use.
+            let epochs = [
+                (
+                    EPOCH_HANDSHAKE,
+                    "handshake",
+                    [&secrets.client_handshake, &secrets.server_handshake],
+                ),
+                (
+                    EPOCH_APPLICATION,
+                    "application",
+                    [&secrets.client_application, &secrets.server_application],
+                ),
             ];
-            for (side, (handshake, application)) in sides.into_iter().enumerate() {
-                let s = &mut self.sides[side];
-                if let Some(secret) = handshake {
-                    s.epochs
-                        .insert(EPOCH_HANDSHAKE, keys::dtls13(suite, secret)?);
-                }
-                if let Some(secret) = application {
-                    s.epochs
-                        .insert(EPOCH_APPLICATION, keys::dtls13(suite, secret)?);
-                    s.app_secret = Some((EPOCH_APPLICATION, secret.clone()));
+            for (epoch, phase, secrets) in epochs {
+                for (side, (sender, secret)) in ["client", "server"].iter().zip(secrets).enumerate()
+                {
+                    let Some(secret) = secret else {
+                        continue;
+                    };
+                    let (k, values) = keys::dtls13(suite, secret, &format!("{sender}_{phase}"))?;
+                    derived.values.extend(values);
+                    let s = &mut self.sides[side];
+                    s.epochs.insert(epoch, k);
+                    if epoch == EPOCH_APPLICATION {
+                        s.app_secret = Some((EPOCH_APPLICATION, secret.clone()));
+                    }
                 }
             }
             return Ok(());
@@ -261,12 +286,13 @@ impl Association {
             .master_secret
             .as_ref()
             .ok_or("the key log has no master secret for this connection")?;
-        let (client, server) = keys::dtls12(
+        let (client, server, values) = keys::dtls12(
             suite,
             (version, hello.encrypt_then_mac),
             master,
             (&client_random, &hello.random),
         )?;
+        derived.values.extend(values);
         // A renegotiation's keys are the next epoch's.
         for (side, k) in [(0, client), (1, server)] {
             let s = &mut self.sides[side];
