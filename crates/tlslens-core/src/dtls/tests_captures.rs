@@ -320,7 +320,7 @@ fn without_keys_records_are_counted_and_the_handshake_still_read() {
 }
 
 /// (frame, from the client, the check) of each Finished the transcript told.
-fn finished_checks(events: &[DtlsEvent]) -> Vec<(u64, bool, Option<bool>)> {
+pub(super) fn finished_checks(events: &[DtlsEvent]) -> Vec<(u64, bool, Option<bool>)> {
     (events.iter())
         .filter_map(|e| match e {
             DtlsEvent::Transcript {

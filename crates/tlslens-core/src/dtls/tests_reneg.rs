@@ -6,7 +6,7 @@
 //! epoch 1, not retransmissions of the first handshake's (epoch 0), and the renegotiation's
 //! ClientHello random finds its own master secret for epoch 2.
 
-use super::tests_captures::{application_data, findings, keys, read};
+use super::tests_captures::{application_data, findings, finished_checks, keys, read};
 use super::DtlsEvent;
 
 const CAPTURE: &str = "dtls-reneg.pcapng";
@@ -28,22 +28,6 @@ fn client_hellos(events: &[DtlsEvent]) -> Vec<(u64, u64, u16, [u8; 32])> {
                 random,
                 ..
             } => Some((*frame, *epoch, *message_seq, *random)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// (frame, from_client, the check) of each Finished the transcript told.
-fn finished_checks(events: &[DtlsEvent]) -> Vec<(u64, bool, Option<bool>)> {
-    (events.iter())
-        .filter_map(|e| match e {
-            DtlsEvent::Transcript {
-                frame,
-                from_client,
-                msg_type: 20,
-                finished,
-                ..
-            } => Some((*frame, *from_client, *finished)),
             _ => None,
         })
         .collect()
