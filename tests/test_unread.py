@@ -124,3 +124,59 @@ def test_a_client_hello_in_tiny_records_still_finds_the_secrets(tmp_path: Path) 
         "the secrets were looked up by client random e6d4f0e69bf8…, read from the first bytes "
         "of the ClientHello tlslens skipped"
     )
+
+
+UDP = CAPTURES / "udp"
+
+
+def test_a_dtls_client_hello_skipped_still_finds_the_secrets() -> None:
+    """Over DTLS as over TCP: the ClientHellos past --max-message 120, their random read from
+    their first fragment (it said "no secret" for 3 of the 5 associations)."""
+    keys = ("--keylog", str(UDP / "dtls.keys"))
+    whole = [row["decryption"] for row in _rows(*keys, str(UDP / "dtls.pcapng"))]
+    limited = [
+        row["decryption"] for row in _rows(*keys, "--max-message", "120", str(UDP / "dtls.pcapng"))
+    ]
+    looked_up = "read from the first bytes of the ClientHello tlslens skipped"
+    for number in (0, 1, 3):  # #3 read its first ClientHello (123 bytes) whole
+        decryption = limited[number]
+        assert isinstance(decryption, dict)
+        assert decryption["status"] == "decrypted"
+        assert looked_up in str(decryption["reason"])
+        assert decryption["plaintext_sha256"] == whole[number]["plaintext_sha256"]  # type: ignore[index]
+
+
+def test_what_a_hello_retry_request_asks_for_is_said() -> None:
+    """The DTLS 1.3 server's HelloRetryRequest carries a cookie and no key share (the second
+    ClientHello offers the same shares): it said "The server wants a different key share"."""
+    text = _run(
+        "show",
+        "--keylog",
+        str(UDP / "dtls13.keys"),
+        "--connection",
+        "1",
+        str(UDP / "dtls13.pcapng"),
+    )
+    assert "different key share" not in text
+    assert "The server sends a cookie the client must echo in its next ClientHello" in text
+    tls13 = _run(
+        "show",
+        "--keylog",
+        str(CAPTURES / "openssl-hrr-clientauth.keys"),
+        str(CAPTURES / "openssl-hrr-clientauth.pcapng"),
+    )
+    assert "The server wants a different key share before it goes on" in tls13
+    assert "it asks the client for a share on secp256r1." in tls13
+
+
+def test_a_renegotiation_client_hello_is_not_said_sent_in_clear_text() -> None:
+    text = _run(
+        "show",
+        "--keylog",
+        str(UDP / "dtls-reneg.keys"),
+        "--connection",
+        "1",
+        str(UDP / "dtls-reneg.pcapng"),
+    )
+    assert text.count("Server name (SNI), sent in clear text: tlslens.test.") == 2  # cookie
+    assert text.count("Server name (SNI), sent encrypted (a renegotiation's): tlslens.test.") == 1

@@ -2194,8 +2194,10 @@ class DtlsEvent:
     with the key log's secret, the handshake traffic secret or the master secret, None
     without one), "ack", "lacking" (a message of the handshake tlslens does not have, the
     reassembly having refused it or the capture missing fragments of it: ``message_seq``,
-    ``msg_type``, ``text``: what and why, as a clause of a reason), "finding" (``offset``,
-    ``text``). ``from_client`` is None for the hellos' events."""
+    ``msg_type``, ``text``: what and why, as a clause of a reason), "hello_random"
+    (``data``: the random of a ClientHello refused for its length, read from its first
+    fragment), "finding" (``offset``, ``text``). ``from_client`` is None for the hellos'
+    events."""
 
     kind: Literal[
         "record",
@@ -2210,6 +2212,7 @@ class DtlsEvent:
         "transcript",
         "ack",
         "lacking",
+        "hello_random",
         "finding",
     ]
     frame: int

@@ -91,7 +91,8 @@ impl DtlsKeys {
 /// data), "transcript" (DTLS 1.3, before a CertificateVerify or Finished: msg_type, data:
 /// the transcript hash, verified: a Finished's check), "ack" (acks), "lacking" (a message
 /// the handshake as read lacks: message_seq, msg_type, text: what and why, as a clause of a
-/// reason), "finding" (offset, text). `from_client` is None where the event has no
+/// reason), "hello_random" (data: the random of a ClientHello refused for its length, read
+/// from its first fragment), "finding" (offset, text). `from_client` is None where the event has no
 /// direction of its own (the hellos').
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 #[derive(Default)]
@@ -289,14 +290,15 @@ fn convert_rest(py: Python<'_>, event: CoreEvent) -> DtlsEvent {
         | CoreEvent::Retransmission { .. }
         | CoreEvent::ClientHello { .. }
         | CoreEvent::HelloVerifyRequest { .. }) => convert(py, first),
-        told @ (CoreEvent::Ack { .. } | CoreEvent::Lacking { .. } | CoreEvent::Finding(_)) => {
-            convert_told(py, told)
-        }
+        told @ (CoreEvent::Ack { .. }
+        | CoreEvent::Lacking { .. }
+        | CoreEvent::HelloRandom { .. }
+        | CoreEvent::Finding(_)) => convert_told(py, told),
     }
 }
 
 /// What the association tells of the handshake besides its messages: ACKs, messages it
-/// lacks, findings.
+/// lacks, a skipped ClientHello's random, findings.
 fn convert_told(py: Python<'_>, event: CoreEvent) -> DtlsEvent {
     match event {
         CoreEvent::Ack {
@@ -325,6 +327,13 @@ fn convert_told(py: Python<'_>, event: CoreEvent) -> DtlsEvent {
             text: why,
             ..DtlsEvent::default()
         },
+        CoreEvent::HelloRandom { frame, random } => DtlsEvent {
+            kind: "hello_random",
+            frame,
+            from_client: Some(true),
+            data: bytes(py, &random),
+            ..DtlsEvent::default()
+        },
         CoreEvent::Finding(f) => DtlsEvent {
             kind: "finding",
             frame: f.frame,
@@ -333,7 +342,7 @@ fn convert_told(py: Python<'_>, event: CoreEvent) -> DtlsEvent {
             text: f.what,
             ..DtlsEvent::default()
         },
-        // The others are `convert`'s to place (`convert_rest` hands over only these three).
+        // The others are `convert`'s to place (`convert_rest` hands over only these four).
         other => convert(py, other),
     }
 }

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from tlslens._core import DecodedExtension
 
 
-def client_hello_lines(conn: Connection, msg: hs.ClientHello) -> list[str]:
+def client_hello_lines(conn: Connection, msg: hs.ClientHello, sealed: bool = False) -> list[str]:
+    """``sealed``: it came encrypted, under the previous handshake's keys (a
+    renegotiation's), so its server name did not cross in clear text."""
     lines: list[str] = []
     sv_value = ext.decoded_in(msg, ext.SUPPORTED_VERSIONS, SupportedVersions)
     if sv_value:
@@ -56,7 +58,7 @@ def client_hello_lines(conn: Connection, msg: hs.ClientHello) -> list[str]:
             value = ext.decode_extension(extension, ext.CLIENT_HELLO)
         except DecodeError:
             continue
-        line = _offer_line(extension.type, value)
+        line = _offer_line(extension.type, value, sealed)
         if line is not None:
             lines.append(line)
     if msg.legacy_session_id and not msg.extension(ext.SUPPORTED_VERSIONS):
@@ -69,10 +71,11 @@ def client_hello_lines(conn: Connection, msg: hs.ClientHello) -> list[str]:
     return lines
 
 
-def _offer_line(ext_type: int, value: DecodedExtension | None) -> str | None:
+def _offer_line(ext_type: int, value: DecodedExtension | None, sealed: bool) -> str | None:
     """What one decoded ClientHello extension offers, told; None for the untold ones."""
     if isinstance(value, ServerNameList) and value.names:
-        return f"Server name (SNI), sent in clear text: {value.names[0].name}."
+        how = "sent encrypted (a renegotiation's)" if sealed else "sent in clear text"
+        return f"Server name (SNI), {how}: {value.names[0].name}."
     if isinstance(value, ProtocolNameList) and ext_type == ext.ALPN:
         return f"Application protocols (ALPN): {', '.join(value.protocols)}."
     if isinstance(value, KeyShareList):
@@ -133,16 +136,33 @@ def extension_list(extensions: tuple[ext.Extension, ...]) -> str:
     )
 
 
+def _retry_lines(msg: hs.ServerHello) -> list[str]:
+    """What a HelloRetryRequest asks for: another key share, a cookie to echo (a DTLS 1.3
+    server's return-routability check, RFC 9147 §5.1, asks only that), or both."""
+    asked = ext.key_share_in(msg, SelectedGroup)
+    cookie = msg.extension(ext.COOKIE) is not None
+    if asked is None and not cookie:
+        return ["The server asks the client to send its ClientHello again (HelloRetryRequest)."]
+    lines = []
+    if asked is not None:
+        lines.append(
+            "The server wants a different key share before it goes on (HelloRetryRequest): "
+            f"it asks the client for a share on {registry.group_name(asked.selected_group)}."
+        )
+    if cookie:
+        lines.append(
+            "The server sends a cookie the client must echo in its next ClientHello "
+            + ("as well" if asked is not None else "(HelloRetryRequest)")
+            + ": it keeps no state until the client proves it receives at its address "
+            "(RFC 8446 §4.2.2; DTLS 1.3's return-routability check, RFC 9147 §5.1)."
+        )
+    return lines
+
+
 def server_hello_lines(conn: Connection, msg: hs.ServerHello) -> tuple[str, list[str]]:
     version = hs.selected_version(msg)
     if msg.is_hello_retry_request:
-        lines = ["The server wants a different key share before it goes on (HelloRetryRequest)."]
-        asked = ext.key_share_in(msg, SelectedGroup)
-        if asked:
-            lines.append(
-                f"It asks the client for a share on {registry.group_name(asked.selected_group)}."
-            )
-        return "HelloRetryRequest", lines
+        return "HelloRetryRequest", _retry_lines(msg)
     lines = [
         f"The server picked {registry.version_name(version)} and "
         f"{registry.cipher_suite_name(msg.cipher_suite)}: "

@@ -59,7 +59,7 @@ def _message_step(conn: Connection, event: HandshakeEvent) -> Step:
     lines: list[str] = []
     if isinstance(msg, hs.ClientHello):
         title = "ClientHello"
-        lines = client_hello_lines(conn, msg)
+        lines = client_hello_lines(conn, msg, sealed=event.decrypted)
     elif isinstance(msg, hs.ServerHello):
         title, lines = server_hello_lines(conn, msg)
     elif isinstance(msg, hs.Certificate):

@@ -66,6 +66,9 @@ class DtlsFacts:
     # Why no ClientHello was read, when the reassembly refused it: why no secret is looked
     # up (not that the key log lacks one).
     hello_lacking: str | None = None
+    # The random of a ClientHello the reassembly refused for its length, read from its first
+    # fragment by the core: the secrets are looked up by it (said in the reason).
+    hello_random: bytes | None = None
     # The capture began after the hellos: DTLS 1.3 unified headers only (flows/udp.rs found
     # them by content), whose record numbers, type and content stay sealed without them.
     hellos_missing: bool = False
@@ -136,6 +139,12 @@ class DtlsFacts:
                 )
             else:
                 reason = self._unchecked_reason()
+            if self.hello_random is not None:
+                found = (
+                    f"the secrets were looked up by client random {self.hello_random[:6].hex()}…, "
+                    "read from the first bytes of the ClientHello tlslens skipped"
+                )
+                reason = found if reason is None else f"{found}; {reason}"
         data: dict[str, Any] = {
             "status": status,
             "source": self.source if decrypted else None,

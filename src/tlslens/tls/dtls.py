@@ -243,6 +243,10 @@ class DtlsSession(RecordContent):
             self._signed = ev.data if ev.msg_type == hs.CERTIFICATE_VERIFY else None
             if ev.msg_type == hs.FINISHED and ev.verified is not None:
                 self._finished_verdict(side, ev.verified)
+        elif kind == "hello_random":
+            assert ev.data is not None  # the core's random, 32 bytes
+            self.facts.hello_random = ev.data
+            self._look_up_secrets()
         elif kind == "lacking":
             self._lacks(side, ev)
         elif kind == "ack":
@@ -451,9 +455,15 @@ class DtlsSession(RecordContent):
         """Whether the key log holds a secret for the first ClientHello's random, and
         where it came from."""
         conn, store, facts = self.conn, self.store, self.facts
-        if store is None or conn is None or conn.client_hello is None or facts.known:
+        if store is None or conn is None or facts.known:
             return
-        random = conn.client_hello.random
+        if conn.client_hello is not None:
+            random = conn.client_hello.random
+            facts.hello_random = None  # read whole: nothing to say of where it came from
+        elif facts.hello_random is not None:  # the ClientHello skipped: its first bytes'
+            random = facts.hello_random
+        else:
+            return
         label = next((lb for lb in DTLS_LABELS if store.keylog.get(lb, random)), None)
         if label is not None:
             facts.known = True

@@ -189,6 +189,12 @@ pub enum DtlsEvent {
         msg_type: u8,
         why: String,
     },
+    /// The random of a ClientHello refused for its length (past --max-message), read from
+    /// its first fragment: the secrets are looked up by it, as over TCP.
+    HelloRandom {
+        frame: u64,
+        random: [u8; 32],
+    },
     /// RFC 9147 §7: the (epoch, sequence number) pairs acknowledged.
     Ack {
         frame: u64,

@@ -122,7 +122,17 @@ pub(super) fn read_association(
     index: usize,
     keys: Option<Keys>,
 ) -> (Vec<DtlsEvent>, Association) {
-    let mut association = Association::new(Limits::default(), keys.map(Arc::new));
+    read_limited(capture, index, keys, Limits::default())
+}
+
+/// `read_association` with `limits` of its own.
+fn read_limited(
+    capture: &str,
+    index: usize,
+    keys: Option<Keys>,
+    limits: Limits,
+) -> (Vec<DtlsEvent>, Association) {
+    let mut association = Association::new(limits, keys.map(Arc::new));
     let mut events = Vec::new();
     let mut last: [Option<(u64, u64)>; 2] = [None, None];
     let datagrams = associations(capture).swap_remove(index);
@@ -369,4 +379,31 @@ fn dtls12_finished_are_checked_with_the_master_secret() {
     }
     let events = read("dtls.pcapng", 0, None);
     assert!(finished_checks(&events).is_empty()); // sealed without keys
+}
+
+#[test]
+fn a_client_hello_skipped_past_the_limit_still_finds_the_secrets() {
+    // Both ClientHellos of the first association (149 and 169 bytes) past a limit of 120:
+    // the random their first fragment holds looks the secrets up, as over TCP.
+    let limits = Limits {
+        max_message: 120,
+        ..Limits::default()
+    };
+    let (events, _) = read_limited("dtls.pcapng", 0, Some(keys("dtls.keys", 0x0303)), limits);
+    let told: Vec<[u8; 32]> = (events.iter())
+        .filter_map(|e| match e {
+            DtlsEvent::HelloRandom { random, .. } => Some(*random),
+            _ => None,
+        })
+        .collect();
+    let whole = read("dtls.pcapng", 0, Some(keys("dtls.keys", 0x0303)));
+    let random = (whole.iter())
+        .find_map(|e| match e {
+            DtlsEvent::ClientHello { random, .. } => Some(*random),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(told, [random]); // once, though the cookie exchange sent it twice
+    assert!(!application_data(&events).is_empty());
+    assert_eq!(application_data(&events), application_data(&whole));
 }

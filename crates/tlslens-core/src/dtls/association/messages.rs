@@ -56,6 +56,9 @@ impl Association {
                     message_seq,
                     why,
                 } => {
+                    if matches!(why, Refusal::TooLong { .. }) {
+                        self.skipped_hello_random(at, &fragment, bytes);
+                    }
                     // A message too long, or past the bounds held, refuses each of its
                     // fragments alike: said once (a Certificate in 7 fragments was 7 lines).
                     let alike = matches!(why, Refusal::TooLong { .. } | Refusal::Held { .. });
@@ -71,6 +74,24 @@ impl Association {
                     message_seq,
                 } => self.pooled(at, offset, (msg_type, message_seq)),
             }
+        }
+    }
+
+    /// A ClientHello refused for its length: its random, bytes 2 to 34 of its first
+    /// fragment (after client_version, RFC 6347 §4.2.2), still finds the secrets, as over
+    /// TCP (handshake/defrag.rs). Told once a random (a cookie exchange sends it twice).
+    fn skipped_hello_random(&mut self, at: At, fragment: &handshake::Fragment, bytes: &[u8]) {
+        if fragment.msg_type != CLIENT_HELLO || !at.from_client || fragment.fragment_offset != 0 {
+            return;
+        }
+        let Some(random) = bytes.get(2..34).and_then(|b| <[u8; 32]>::try_from(b).ok()) else {
+            return;
+        };
+        if self.client_random != Some(random) {
+            self.client_random = Some(random);
+            let frame = at.frame;
+            self.events
+                .push_back(DtlsEvent::HelloRandom { frame, random });
         }
     }
 
