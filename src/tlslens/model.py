@@ -65,14 +65,14 @@ def _address_text(ip: bytes) -> str:
     return f"[{addr}]" if addr.version == 6 else str(addr)
 
 
-# The frozen records of the house are NamedTuples, not frozen dataclasses: the class is made
-# in a tenth of the time at import (0.08 ms, not 0.63: start-up is part of every command's
-# time, 15 such classes in a `show`) and an instance in a third.
 # How a gap's lack ends where it may have held a certificate ("... (a gap): they may have
 # held it"): not a chain that was sent, in a session that was resumed.
 MAY_HOLD = ": they may have held it"
 
 
+# The frozen records of the house are NamedTuples, not frozen dataclasses: the class is made
+# in a tenth of the time at import (0.08 ms, not 0.63: start-up is part of every command's
+# time, 15 such classes in a `show`) and an instance in a third.
 class Finding(NamedTuple):
     """A problem found in the bytes, with where it was found."""
 
