@@ -134,6 +134,20 @@ pub struct DecryptionResult {
     finished_unchecked: Option<String>,
 }
 
+impl DecryptionResult {
+    /// What one direction's records gave (`results`, and the row's `decryption`).
+    fn of(r: &core::DirectionResult) -> Self {
+        DecryptionResult {
+            records_decrypted: r.records_decrypted,
+            records_failed_integrity: r.records_failed_integrity,
+            plaintext_bytes: r.plaintext_bytes,
+            plaintext_sha256: r.sha256_hex().ok().flatten(),
+            finished_verified: r.finished_verified,
+            finished_unchecked: r.finished_unchecked.clone(),
+        }
+    }
+}
+
 /// The run's key store as the core reads it (`keys/store.py`'s `KeyStore`): its key log and
 /// session cache (shared, keylog.rs), its PSK, and whether it holds RSA keys.
 pub(crate) struct RunKeys {
@@ -458,15 +472,7 @@ impl Decryptor {
         let out = PyDict::new(py);
         let state = self.0.here(py);
         for dir in Dir::BOTH {
-            let r = &state.inner.results[dir as usize];
-            let result = DecryptionResult {
-                records_decrypted: r.records_decrypted,
-                records_failed_integrity: r.records_failed_integrity,
-                plaintext_bytes: r.plaintext_bytes,
-                plaintext_sha256: r.sha256_hex().ok().flatten(),
-                finished_verified: r.finished_verified,
-                finished_unchecked: r.finished_unchecked.clone(),
-            };
+            let result = DecryptionResult::of(&state.inner.results[dir as usize]);
             out.set_item(dir.name(), result)?;
         }
         Ok(out)

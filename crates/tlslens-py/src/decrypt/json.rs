@@ -46,17 +46,7 @@ impl Decryptor {
             status: dec.status.name(),
             source: dec.source.clone(),
             reason,
-            results: Dir::BOTH.map(|dir| {
-                let r = &dec.results[dir as usize];
-                DecryptionResult {
-                    records_decrypted: r.records_decrypted,
-                    records_failed_integrity: r.records_failed_integrity,
-                    plaintext_bytes: r.plaintext_bytes,
-                    plaintext_sha256: r.sha256_hex().ok().flatten(),
-                    finished_verified: r.finished_verified,
-                    finished_unchecked: r.finished_unchecked.clone(),
-                }
-            }),
+            results: Dir::BOTH.map(|dir| DecryptionResult::of(&dec.results[dir as usize])),
             opened: [Part::Handshake, Part::ApplicationData]
                 .map(|part| Dir::BOTH.map(|dir| dec.opened(part, dir))),
             early_data: dec.opened(Part::EarlyData, Dir::C2S),
