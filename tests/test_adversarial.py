@@ -148,11 +148,37 @@ def test_max_buffer_gives_up_a_hole_sooner(tmp_path: Path) -> None:
     def gap_frame(*options: str) -> int:
         _code, out, _err = _show("--json", *options, str(path))
         row = json.loads(out)
-        return next(
-            p["frame"] for p in row["problems"] if "missing from the capture" in p["message"]
-        )
+        return next(p["frame"] for p in row["problems"] if said in p["message"])
 
-    assert gap_frame() == gap_frame("--max-buffer", "8KiB") == 7
+    said = "1460 bytes missing from the capture"
+    assert gap_frame() == 7
+    # At the bound, tlslens cannot know the bytes are lost: it gave up waiting for them.
+    said = "1460 bytes given up on: not yet captured when tlslens stopped waiting for them"
+    assert gap_frame("--max-buffer", "8KiB") == 7
+
+
+def test_bytes_given_up_at_max_buffer_are_not_called_lost(tmp_path: Path) -> None:
+    """The server's third segment captured late, after 17 KB of later data: read in order by
+    default; with --max-buffer 8KiB tlslens stops waiting for it. The gap is then tlslens'
+    choice, not the capture's loss: it is not called "missing from the capture", and when
+    the segment comes the finding says the capture holds it and how to read it."""
+    path = tmp_path / "late.pcapng"
+    hole, late = adversarial.late_segment(path)
+    _code, out, _err = _show("--json", str(path))
+    assert not [p for p in json.loads(out)["problems"] if p["layer"] == "tcp"]
+    _code, out, _err = _show("--json", "--max-buffer", "8KiB", str(path))
+    told = [(p["frame"], p["offset"], p["message"]) for p in json.loads(out)["problems"]]
+    tcp = [t for t in told if "given up on" in t[2]]
+    assert [(frame, offset) for frame, offset, _ in tcp] == [(hole, 2920), (late, 2920)], told
+    assert "filled --max-buffer" in tcp[0][2]
+    assert "came after all: the capture holds them" in tcp[1][2]
+    assert "raise --max-buffer to read them" in tcp[1][2]
+    assert not [t for t in told if "missing from the capture" in t[2]], told
+    _code, text, _err = _show(str(path), "--max-buffer", "8KiB")
+    assert "1460 bytes given up on" in text
+    assert "Packets were lost before capture" not in text
+    assert "If the capture holds them later, tlslens does not read them" in text
+    assert "had not come when tlslens stopped waiting for them" in text  # the chain's lack
 
 
 def test_max_expansion_stops_a_gzip_capture(

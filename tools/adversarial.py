@@ -94,6 +94,24 @@ def lost_segment(path: Path) -> int:
     return len(frames)
 
 
+def late_segment(path: Path) -> tuple[int, int]:
+    """``lost_segment``'s connection with its third full-size server segment captured late,
+    after 12 more (about 17 KB of later data): (the frame after the hole, the late frame)."""
+    frames = list(
+        _connection(
+            0,
+            compose.push_records(22, 0x0301, _hello()),
+            compose.push_records(22, 0x0303, compose.push_handshake(11, bytes(60_000))),
+            T0,
+        )
+    )
+    big = [i for i, (_ts, frame) in enumerate(frames) if len(frame) > 1000]
+    late = frames.pop(big[2])
+    frames.insert(big[2] + 12, late)
+    _write(path, iter(frames))
+    return big[2] + 1, big[2] + 13  # (frame numbers count from 1)
+
+
 def _normal(count: int, first: int = 0) -> Iterator[tuple[int, bytes]]:
     """``count`` short TLS 1.2 connections from ``first`` on (its number is the client's
     port and the time of its SYN)."""

@@ -240,7 +240,8 @@ class FlowData:
 @final
 class FlowGap:
     """``length`` bytes at ``offset`` the capture lacks: a hole given up on, told at the
-    frame of the bytes after it."""
+    frame of the bytes after it; ``given_up``: the bound that ended tlslens' wait for them
+    ("bytes": --max-buffer, or "segments"), None when the capture lacks them."""
 
     @property
     def flow(self) -> int: ...
@@ -250,6 +251,28 @@ class FlowGap:
     def offset(self) -> int: ...
     @property
     def length(self) -> int: ...
+    @property
+    def given_up(self) -> Literal["bytes", "segments"] | None: ...
+    @property
+    def frame(self) -> int: ...
+    @property
+    def ts_ns(self) -> int: ...
+
+@final
+class FlowLate:
+    """Bytes of a hole given up at a bound (a ``FlowGap`` with ``given_up`` told them) came
+    after all, in ``frame``: the capture holds them, tlslens did not wait for them."""
+
+    @property
+    def flow(self) -> int: ...
+    @property
+    def side(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def length(self) -> int: ...
+    @property
+    def given_up(self) -> Literal["bytes", "segments"]: ...
     @property
     def frame(self) -> int: ...
     @property
@@ -626,6 +649,7 @@ FlowEvent = (
     | FlowData
     | FlowGap
     | FlowConflict
+    | FlowLate
     | FlowClosing
     | FlowEvicted
     | FlowClosed
@@ -871,13 +895,30 @@ class Sslv2Record:
     body: bytes
 
 @final
+class StreamLate:
+    """Bytes of ``side`` tlslens gave up on at a bound (a ``StreamGap`` told them;
+    ``given_up``: "bytes" or "segments") came after all: the capture holds them, unread."""
+
+    side: int
+    offset: int
+    length: int
+    given_up: Literal["bytes", "segments"]
+
+def give_up_reason(given_up: Literal["bytes", "segments"]) -> str:
+    """Why tlslens stopped waiting for bytes beyond a hole, as a clause, for the bound a
+    gap's ``given_up`` names (the words of the core's own reasons)."""
+
+@final
 class StreamGap:
-    """Bytes missing; ``lost``: records were being read and the reader resynchronises."""
+    """Bytes missing; ``lost``: records were being read and the reader resynchronises;
+    ``given_up``: or not yet come when tlslens stopped waiting for them, "bytes"
+    (--max-buffer) or "segments" (the bound that ended the wait)."""
 
     side: int
     offset: int
     length: int
     lost: bool
+    given_up: Literal["bytes", "segments"] | None
 
 @final
 class StreamConflict:
@@ -917,6 +958,7 @@ SessionEvent = (
     | Sslv2Record
     | StreamGap
     | StreamConflict
+    | StreamLate
     | PlaintextAnswer
     | SideEnd
 )
@@ -1081,8 +1123,23 @@ class EncryptedAlertEvent(_BareEvent):
     """An alert record no key opened: its level and description are unknown."""
 
 @final
-class GapEvent(_BareEvent):
-    """Bytes of the stream missing from the capture."""
+class GapEvent(TimelineEvent):
+    """Bytes of the stream missing from the capture; ``given_up``: or not yet come when
+    tlslens stopped waiting for them, "bytes" (--max-buffer) or "segments"."""
+
+    def __init__(
+        self,
+        frame: int,
+        ts_ns: int,
+        direction: str,
+        offset: int,
+        length: int,
+        last_frame: int,
+        records: int,
+        given_up: Literal["bytes", "segments"] | None = None,
+    ) -> None: ...
+    @property
+    def given_up(self) -> Literal["bytes", "segments"] | None: ...
 
 @final
 class SSLv2EncryptedEvent(_BareEvent):

@@ -6,6 +6,10 @@ from __future__ import annotations
 import functools
 import re
 from datetime import UTC, datetime
+from typing import Literal
+
+# The bound that ended tlslens' wait for bytes beyond a hole (a gap's ``given_up``).
+GiveUp = Literal["bytes", "segments"]
 
 # C0 and C1 control characters (ESC, CSI, BEL, backspace...) and DEL; tabs become spaces.
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
@@ -38,6 +42,39 @@ def plural(count: int, noun: str, many: str | None = None) -> str:
     """``count`` and ``noun`` in agreement: "1 byte", "2 bytes", "0 bytes" (``many``: an
     irregular plural, such as "entries")."""
     return f"{count} {noun if count == 1 else many or noun + 's'}"
+
+
+def gap_label(length: int, given_up: GiveUp | None) -> str:
+    """A gap's short name: bytes the capture lacks, or (``given_up``: the bound that ended
+    the wait, "bytes" or "segments") bytes tlslens stopped waiting for, which the capture
+    may still bring later: not "missing from the capture" then."""
+    if given_up is None:
+        return f"{plural(length, 'byte')} missing from the capture"
+    return f"{plural(length, 'byte')} given up on"
+
+
+def gap_reason(given_up: GiveUp) -> str:
+    """Why tlslens gave up on a gap's bytes, as a sentence's middle: "not yet captured when
+    tlslens stopped waiting for them (the out-of-order data after them filled
+    --max-buffer)"."""
+    from tlslens import _core  # (the core's own words for the bound)
+
+    reason = _core.give_up_reason(given_up)
+    return f"not yet captured when tlslens stopped waiting for them ({reason})"
+
+
+def late_text(length: int, given_up: GiveUp) -> str:
+    """Bytes tlslens gave up on at a bound (``given_up``) came after all: what the finding
+    at their frame says, and how to read them."""
+    from tlslens import _core
+
+    reason = _core.give_up_reason(given_up)
+    remedy = "; raise --max-buffer to read them" if given_up == "bytes" else ""
+    return (
+        f"the {plural(length, 'byte')} given up on here came after all: the capture holds "
+        f"them, but tlslens had stopped waiting for them ({reason}) and read on without "
+        f"them{remedy}"
+    )
 
 
 # Initialisms read letter by letter whose first letter sounds like a vowel ("an RSA key",

@@ -116,14 +116,19 @@ impl Batch<'_> {
             inner.side_end(end.get().side);
         } else if let Ok(gap) = item.downcast::<StreamGap>() {
             let gap = gap.get();
-            inner.gap(gap.side, gap.offset, gap.length);
+            inner.gap(gap.side, (gap.offset, gap.length), gap.given_up);
         }
         inner.flush();
         self.pass(inner, Some(item))?;
         if let Ok(gap) = item.downcast::<StreamGap>() {
             let gap = gap.get();
             if gap.lost {
-                inner.lost(io, gap.side, self.at.0, (gap.offset, gap.length));
+                inner.lost(
+                    io,
+                    (gap.side, self.at.0),
+                    (gap.offset, gap.length),
+                    gap.given_up,
+                );
             }
         } else if let Ok(hello) = item.downcast::<Sslv2ClientHello>() {
             inner.sslv2_client_hello(io, hello.get().record.as_bytes(py));

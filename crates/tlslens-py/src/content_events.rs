@@ -350,7 +350,8 @@ pub(crate) fn tell(
             side,
             offset,
             length,
-        } => GapEvent::build(py, seen.at(py, side, offset, length)?)?,
+            given_up,
+        } => GapEvent::build(py, seen.at(py, side, offset, length)?, given_up)?,
         ContentEvent::Lacking { side, dir, lack } => Py::new(
             py,
             ContentLack {

@@ -402,11 +402,12 @@ pub fn counts_of(inner: &CoreContent, side: u8) -> (u64, u64, u64, u64) {
 }
 
 /// Whether the core content layer only passes `event` through (a plaintext prelude, a
-/// TCP conflict), changing nothing of its own: it is not made for such events alone.
+/// TCP conflict, bytes come late), changing nothing of its own: it is not made for such
+/// events alone.
 fn passes(event: &SessionEvent) -> bool {
     matches!(
         event,
-        SessionEvent::Prelude { .. } | SessionEvent::Conflict { .. }
+        SessionEvent::Prelude { .. } | SessionEvent::Conflict { .. } | SessionEvent::Late { .. }
     )
 }
 
@@ -537,8 +538,9 @@ fn step(
                     side,
                     offset,
                     length,
+                    given_up,
                     ..
-                } => inner.gap(*side, *offset, *length),
+                } => inner.gap(*side, (*offset, *length), *given_up),
                 _ => {}
             }
             inner.flush();
@@ -549,7 +551,8 @@ fn step(
                     offset,
                     length,
                     lost: true,
-                } => Some((*side, (*offset, *length))),
+                    given_up,
+                } => Some((*side, (*offset, *length), *given_up)),
                 _ => None,
             };
             let hello = match &other {
@@ -557,8 +560,8 @@ fn step(
                 _ => None,
             };
             out.push(Said::Session(other));
-            if let Some((side, hole)) = lost {
-                inner.lost(io, side, frame, hole);
+            if let Some((side, hole, given_up)) = lost {
+                inner.lost(io, (side, frame), hole, given_up);
             }
             if let Some(record) = hello {
                 inner.sslv2_client_hello(io, &record);

@@ -112,13 +112,16 @@ pub struct FlowData {
     pub(crate) ts_ns: Ns,
 }
 
-/// Bytes the capture lacks: a hole given up on, told at the frame of the bytes after it.
+/// Bytes the capture lacks: a hole given up on, told at the frame of the bytes after it;
+/// `given_up`: the bound that ended tlslens' wait for them ("bytes": --max-buffer, or
+/// "segments"), None when the capture lacks them (flows/tcp.rs `GiveUp`).
 #[pyclass(frozen, module = "tlslens._core", get_all)]
 pub struct FlowGap {
     pub(crate) flow: u64,
     pub(crate) side: u8,
     pub(crate) offset: u64,
     pub(crate) length: u64,
+    pub(crate) given_up: Option<&'static str>,
     pub(crate) frame: u64,
     pub(crate) ts_ns: Ns,
 }
@@ -130,6 +133,19 @@ pub struct FlowConflict {
     pub(crate) side: u8,
     pub(crate) offset: u64,
     pub(crate) length: u64,
+    pub(crate) frame: u64,
+    pub(crate) ts_ns: Ns,
+}
+
+/// Bytes of a hole given up at a bound (a `FlowGap` with `given_up` told them) came after
+/// all, in `frame`: the capture holds them, tlslens did not wait for them.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct FlowLate {
+    pub(crate) flow: u64,
+    pub(crate) side: u8,
+    pub(crate) offset: u64,
+    pub(crate) length: u64,
+    pub(crate) given_up: &'static str,
     pub(crate) frame: u64,
     pub(crate) ts_ns: Ns,
 }
@@ -233,6 +249,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FlowData>()?;
     m.add_class::<FlowGap>()?;
     m.add_class::<FlowConflict>()?;
+    m.add_class::<FlowLate>()?;
     m.add_class::<FlowClosing>()?;
     m.add_class::<FlowEvicted>()?;
     m.add_class::<FlowClosed>()?;

@@ -9,11 +9,11 @@ use pyo3::types::{PyBytes, PyList};
 
 use super::content_events::{tell, tell_message, tell_run, Seen};
 use super::flow_content::Said;
-use tlslens_core::flows::tcp::StreamEvent;
+use tlslens_core::flows::tcp::{GiveUp, StreamEvent};
 use tlslens_core::records::SessionEvent;
 
 use super::flow_events::{
-    owned_cost, Collector, FlowConflict, FlowData, FlowGap, Kept, SessionEvents,
+    owned_cost, Collector, FlowConflict, FlowData, FlowGap, FlowLate, Kept, SessionEvents,
 };
 use super::ns::Ns;
 use super::session::{event_to_python, SkippedBody};
@@ -78,6 +78,7 @@ pub fn to_python(py: Python<'_>, kept: Kept, arena: &[u8], keep_raw: bool) -> Py
         }
         Kept::Gap(event) => Py::new(py, event)?.into_any(),
         Kept::Conflict(event) => Py::new(py, event)?.into_any(),
+        Kept::Late(event) => Py::new(py, event)?.into_any(),
         Kept::Closing(event) => Py::new(py, event)?.into_any(),
         Kept::Evicted(event) => Py::new(py, event)?.into_any(),
         Kept::Closed(event) => Py::new(py, event)?.into_any(),
@@ -275,11 +276,16 @@ impl Collector {
                     ts_ns,
                 }
             }
-            StreamEvent::Gap { offset, length } => Kept::Gap(FlowGap {
+            StreamEvent::Gap {
+                offset,
+                length,
+                given_up,
+            } => Kept::Gap(FlowGap {
                 flow,
                 side,
                 offset,
                 length,
+                given_up: given_up.map(GiveUp::name),
                 frame,
                 ts_ns: Ns(ts_ns),
             }),
@@ -288,6 +294,19 @@ impl Collector {
                 side,
                 offset,
                 length,
+                frame,
+                ts_ns: Ns(ts_ns),
+            }),
+            StreamEvent::Late {
+                offset,
+                length,
+                given_up,
+            } => Kept::Late(FlowLate {
+                flow,
+                side,
+                offset,
+                length,
+                given_up: given_up.name(),
                 frame,
                 ts_ns: Ns(ts_ns),
             }),

@@ -8,10 +8,11 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use pyo3::PyClassInitializer;
+use tlslens_core::flows::tcp::GiveUp;
 use tlslens_core::records::{self, RecordEvent, Session as CoreSession, SessionEvent};
 
 /// The connection's first TLS bytes came from `side`; `client_side` is now decided.
@@ -100,13 +101,49 @@ pub struct Sslv2Record {
 }
 
 /// Bytes missing from the capture; `lost`: records were being read (the reader
-/// resynchronises), not a hole inside a skipped body.
-#[pyclass(frozen, module = "tlslens._core", get_all)]
+/// resynchronises), not a hole inside a skipped body; `given_up`: or not yet come when
+/// tlslens stopped waiting for them (flows/tcp.rs `GiveUp`).
+#[pyclass(frozen, module = "tlslens._core")]
 pub struct StreamGap {
+    #[pyo3(get)]
     pub(crate) side: u8,
+    #[pyo3(get)]
     pub(crate) offset: u64,
+    #[pyo3(get)]
     pub(crate) length: u64,
+    #[pyo3(get)]
     pub(crate) lost: bool,
+    pub(crate) given_up: Option<GiveUp>,
+}
+
+/// Why tlslens stopped waiting for bytes beyond a hole, as a clause ("the out-of-order data
+/// after them filled --max-buffer"), for the bound a gap's `given_up` names: the words the
+/// core's own reasons use (decrypt/lack.rs).
+#[pyfunction]
+pub fn give_up_reason(given_up: &str) -> PyResult<String> {
+    GiveUp::named(given_up)
+        .map(GiveUp::because)
+        .ok_or_else(|| PyValueError::new_err(format!("no bound is named {given_up:?}")))
+}
+
+#[pymethods]
+impl StreamGap {
+    /// The bound that ended tlslens' wait for these bytes: "bytes" (--max-buffer) or
+    /// "segments"; None when the capture lacks them.
+    #[getter]
+    fn given_up(&self) -> Option<&'static str> {
+        self.given_up.map(GiveUp::name)
+    }
+}
+
+/// Bytes of `side` tlslens gave up on at a bound (a `StreamGap` told them; `given_up`:
+/// "bytes" or "segments") came after all: the capture holds them, unread.
+#[pyclass(frozen, module = "tlslens._core", get_all)]
+pub struct StreamLate {
+    side: u8,
+    offset: u64,
+    length: u64,
+    given_up: &'static str,
 }
 
 /// The first later TCP copy of `side`'s bytes that differs from the first.
@@ -175,6 +212,7 @@ pub fn event_to_python(py: Python<'_>, event: SessionEvent) -> PyResult<PyObject
             offset,
             length,
             lost,
+            given_up,
         } => object(
             py,
             StreamGap {
@@ -182,6 +220,7 @@ pub fn event_to_python(py: Python<'_>, event: SessionEvent) -> PyResult<PyObject
                 offset,
                 length,
                 lost,
+                given_up,
             },
         ),
         SessionEvent::Conflict {
@@ -194,6 +233,20 @@ pub fn event_to_python(py: Python<'_>, event: SessionEvent) -> PyResult<PyObject
                 side,
                 offset,
                 length,
+            },
+        ),
+        SessionEvent::Late {
+            side,
+            offset,
+            length,
+            given_up,
+        } => object(
+            py,
+            StreamLate {
+                side,
+                offset,
+                length,
+                given_up: given_up.name(),
             },
         ),
         SessionEvent::PlaintextAnswer { side, offset, line } => {
@@ -368,7 +421,9 @@ impl Session {
 
     /// `length` bytes of `side` at `offset` are missing.
     fn gap(&mut self, py: Python<'_>, side: u8, offset: u64, length: u64) -> PyResult<Py<PyList>> {
-        self.run(py, |session, out| session.gap(side, offset, length, out))
+        self.run(py, |session, out| {
+            session.gap(side, (offset, length), None, out)
+        })
     }
 
     /// A later TCP copy of `side`'s bytes differs from the first.
@@ -449,7 +504,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Sslv2ServerHello>()?;
     m.add_class::<Sslv2Record>()?;
     m.add_class::<StreamGap>()?;
+    m.add_function(wrap_pyfunction!(give_up_reason, m)?)?;
     m.add_class::<StreamConflict>()?;
+    m.add_class::<StreamLate>()?;
     m.add_class::<PlaintextAnswer>()?;
     m.add_class::<SideEnd>()?;
     m.add("MAX_PRELUDE_SCAN", records::session::MAX_PRELUDE_SCAN)?;

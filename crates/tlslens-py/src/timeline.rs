@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyInt, PyString, PyTuple};
 use pyo3::PyClassInitializer;
+use tlslens_core::flows::tcp::GiveUp;
 
 /// Where one event of the timeline was seen; a subclass says what it was.
 #[pyclass(subclass, frozen, module = "tlslens._core")]
@@ -253,11 +254,26 @@ bare_kind!(
     EncryptedAlertEvent,
     "alert"
 );
-bare_kind!(
-    /// Bytes of the stream missing from the capture.
+kind!(
+    /// Bytes of the stream missing from the capture; `given_up`: or not yet come when
+    /// tlslens stopped waiting for them, "bytes" (--max-buffer) or "segments" (the bound
+    /// that ended the wait, flows/tcp.rs `GiveUp`).
     GapEvent,
-    "gap"
+    "gap", py,
+    signature = (given_up = None),
+    fields { given_up: Py<PyAny> = given_up: Option<String> => given_up.into_pyobject(py)?.into_any().unbind() }
 );
+
+impl GapEvent {
+    pub fn build(py: Python<'_>, at: At, given_up: Option<GiveUp>) -> PyResult<PyObject> {
+        let given_up = match given_up {
+            Some(bound) => PyString::intern(py, bound.name()).into_any().unbind(),
+            None => py.None(),
+        };
+        let event = at.base().add_subclass(GapEvent { given_up });
+        Ok(Py::new(py, event)?.into_any())
+    }
+}
 bare_kind!(
     /// SSL 2.0 records after CLIENT-MASTER-KEY: all encrypted.
     SSLv2EncryptedEvent,

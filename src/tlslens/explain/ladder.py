@@ -16,7 +16,7 @@ import bisect
 from dataclasses import dataclass
 
 from tlslens import _core, registry
-from tlslens._text import plural
+from tlslens._text import gap_label, plural
 from tlslens.events import (
     ALERT_EVENTS,
     ACKEvent,
@@ -280,7 +280,7 @@ def _loose(conn: Connection, number: int) -> _Draft:
             event.direction,
             event.frame,
             _ms(conn, event.ts_ns),
-            f"{plural(event.length, 'byte')} missing from the capture",
+            gap_label(event.length, event.given_up),
             "gap",
             event=number,
         )

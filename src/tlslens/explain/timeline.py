@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 
 from tlslens import registry
-from tlslens._text import plural, ts_iso
+from tlslens._text import GiveUp, gap_label, gap_reason, plural, ts_iso
 from tlslens.events import (
     ALERT_EVENTS,
     SSLV2_EVENTS,
@@ -242,6 +242,18 @@ def _alert_step(event: AlertEvent | EncryptedAlertEvent, time: str, completed: b
     )
 
 
+def _gap_lines(given_up: GiveUp | None) -> tuple[str, ...]:
+    """What a gap's step says: packets lost before capture, or (``given_up``) bytes tlslens
+    stopped waiting for, which the capture may bring later, unread then."""
+    if given_up is None:
+        return ("Packets were lost before capture; parsing picks up at the next record.",)
+    remedy = " (raise --max-buffer to wait longer)" if given_up == "bytes" else ""
+    return (
+        f"They were {gap_reason(given_up)}; parsing picks up at the next record.",
+        f"If the capture holds them later, tlslens does not read them{remedy}.",
+    )
+
+
 def _data_step(event: DataEvent, time: str, unit: str = "record") -> Step:
     frames = (
         f"frame {event.frame}"
@@ -346,8 +358,8 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
                     event.frame,
                     time,
                     event.direction,
-                    f"{plural(event.length, 'byte')} missing from the capture",
-                    ("Packets were lost before capture; parsing picks up at the next record.",),
+                    gap_label(event.length, event.given_up),
+                    _gap_lines(event.given_up),
                     "warning",
                 )
             )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 
 from tlslens import _core
-from tlslens._text import plural
+from tlslens._text import gap_label, gap_reason, late_text, plural
 from tlslens.decrypt.connection import PlaintextSink, note_lost_digests
 from tlslens.events import SSLV2_EVENTS, HandshakeEvent, TimelineEvent
 from tlslens.handshake import messages as hs
@@ -188,6 +188,8 @@ class FlowSession(RecordContent):
             )
         elif type(ev) is _core.StreamGap:
             self._gap(ev)
+        elif type(ev) is _core.StreamLate:
+            self._finding(ev.side, "tcp", ev.offset, late_text(ev.length, ev.given_up))
         elif type(ev) is _core.StreamConflict:
             self._finding(
                 ev.side,
@@ -244,13 +246,10 @@ class FlowSession(RecordContent):
         """Bytes missing (the core's content layer made the step and counted them)."""
         self._gapped = True
         if ev.lost:  # a message being reassembled is dropped by the core's content layer
-            self._finding(
-                ev.side,
-                "tcp",
-                ev.offset,
-                f"{plural(ev.length, 'byte')} missing from the capture; looking for the next "
-                "record header",
-            )
+            said = gap_label(ev.length, ev.given_up)
+            if ev.given_up is not None:
+                said = f"{said}: {gap_reason(ev.given_up)}"
+            self._finding(ev.side, "tcp", ev.offset, f"{said}; looking for the next record header")
 
     def _side_end(self, ev: _core.SideEnd) -> None:
         assert self.conn is not None  # the core ends only the sides of a TLS connection

@@ -81,8 +81,8 @@ fn step(
     match kind % 8 {
         1 => content.skipped(side, offset, body.len()),
         2 => {
-            content.gap(side, offset, u64::from(declared));
-            content.lost(io, side, 0, (offset, u64::from(declared)));
+            content.gap(side, (offset, u64::from(declared)), None);
+            content.lost(io, (side, 0), (offset, u64::from(declared)), None);
         }
         3 => content.sslv2_client_hello(io, body),
         4 => {

@@ -6,6 +6,7 @@
 
 use super::{Content, Io};
 use crate::decrypt::{Hole, Lack};
+use crate::flows::tcp::GiveUp;
 
 impl Content {
     /// Bytes of `side` were lost (records, not inside an application data body skipped),
@@ -15,9 +16,9 @@ impl Content {
     pub fn lost(
         &mut self,
         io: &mut Io<'_, '_>,
-        side: u8,
-        frame: u64,
+        (side, frame): (u8, u64),
         (offset, length): (u64, u64),
+        given_up: Option<GiveUp>,
     ) {
         let st = self.side_mut(side);
         // Holes with no record between them are one to the records after them.
@@ -33,11 +34,11 @@ impl Content {
                 span: 0,
             },
         });
-        let mut lack = Lack::Gap;
+        let mut lack = Lack::Gap { given_up };
         if let Some((msg_type, _, _)) = st.defrag.incomplete() {
             let offset = st.defrag.pending_offset();
             st.defrag.clear();
-            lack = Lack::Lost { msg_type };
+            lack = Lack::Lost { msg_type, given_up };
             self.finding(
                 Some(side),
                 "handshake",

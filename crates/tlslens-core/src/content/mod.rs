@@ -26,6 +26,7 @@ mod tests;
 mod tests_streams;
 
 use crate::decrypt::{Decryptor, Dir, Env, Hole, Lack, Opened, RsaAnswer, RsaRequest, Suites};
+use crate::flows::tcp::GiveUp;
 use crate::handshake::defrag::{Defragmented, Defragmenter, TypeSet};
 use crate::handshake::Context;
 use crate::records::{CT_APPLICATION_DATA, CT_HANDSHAKE};
@@ -94,11 +95,13 @@ pub enum ContentEvent {
         offset: u64,
         length: usize,
     },
-    /// Bytes of the stream missing from the capture (once TLS started).
+    /// Bytes of the stream missing from the capture (once TLS started); `given_up`: or not
+    /// yet come when tlslens stopped waiting for them (flows/tcp.rs `GiveUp`).
     Gap {
         side: u8,
         offset: u64,
         length: u64,
+        given_up: Option<GiveUp>,
     },
     Finding {
         side: Option<u8>,

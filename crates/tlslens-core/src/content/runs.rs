@@ -11,6 +11,7 @@
 //! gaps of that batch leave the counts too ([`Content::told`], [`Content::drop_untold`]).
 
 use super::{Content, ContentEvent};
+use crate::flows::tcp::GiveUp;
 
 /// What kind of application data a run of records is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,9 +98,10 @@ impl Content {
         self.out.clear();
     }
 
-    /// `length` bytes of `side` at `offset` are missing from the capture: a step of the
-    /// timeline, once TLS started (before, there is no connection to tell it of).
-    pub fn gap(&mut self, side: u8, offset: u64, length: u64) {
+    /// `length` bytes of `side` at `offset` are missing from the capture (`given_up`: or
+    /// tlslens stopped waiting for them): a step of the timeline, once TLS started (before,
+    /// there is no connection to tell it of).
+    pub fn gap(&mut self, side: u8, (offset, length): (u64, u64), given_up: Option<GiveUp>) {
         if !self.started {
             return;
         }
@@ -110,6 +112,7 @@ impl Content {
             side: side & 1,
             offset,
             length,
+            given_up,
         });
     }
 
@@ -204,14 +207,14 @@ mod tests {
         let mut content = Content::new(Some(0), MAX_HANDSHAKE_MESSAGE, &KNOWN, false);
         content.set_client_side(0);
         content.skipped(0, 0, 10);
-        content.gap(1, 100, 7);
+        content.gap(1, (100, 7), None);
         content.flush();
         assert_eq!(content.drain().count(), 2);
         content.told();
         // The next batch: records and a gap read, then the caller drops the batch.
         content.skipped(0, 15, 20);
         content.skipped(1, 107, 30);
-        content.gap(0, 40, 3);
+        content.gap(0, (40, 3), None);
         assert_eq!(content.counts(0).application_data_records, 2);
         content.drop_untold();
         let (client, server) = (content.counts(0), content.counts(1));

@@ -40,8 +40,12 @@ impl Connections<'_> {
         let mut out = Vec::new();
         match event {
             StreamEvent::Data { offset, data } => conn.session.data(side, offset, data, &mut out),
-            StreamEvent::Gap { offset, length } => conn.session.gap(side, offset, length, &mut out),
-            StreamEvent::Conflict { .. } => {}
+            StreamEvent::Gap {
+                offset,
+                length,
+                given_up,
+            } => conn.session.gap(side, (offset, length), given_up, &mut out),
+            StreamEvent::Conflict { .. } | StreamEvent::Late { .. } => {}
         }
         let keylog = self.keylog;
         let mut env = keylog.map(|keylog| Env {
@@ -79,7 +83,10 @@ impl Connections<'_> {
                     offset,
                     length,
                     lost: true,
-                } => conn.content.lost(&mut io, side, 0, (offset, length)),
+                    given_up,
+                } => conn
+                    .content
+                    .lost(&mut io, (side, 0), (offset, length), given_up),
                 _ => {}
             }
         }
@@ -350,7 +357,7 @@ fn built(records: &[(u8, u8, Vec<u8>)], limit: u32) -> (Vec<ContentEvent>, Conte
     for (side, ctype, body) in records {
         let at = &mut offsets[usize::from(*side)];
         if *ctype == 0 {
-            content.lost(&mut io, *side, 0, (*at, 0));
+            content.lost(&mut io, (*side, 0), (*at, 0), None);
             continue;
         }
         content.record(&mut io, *side, *ctype, 0x0303, body, *at);
@@ -544,12 +551,12 @@ fn each_side_counts_its_runs_not_the_encrypted_handshake_sent_as_application_dat
 #[test]
 fn gaps_are_steps_and_counted_once_tls_started() {
     let mut content = Content::new(Some(0), MAX_HANDSHAKE_MESSAGE, &KNOWN, false);
-    content.gap(1, 0, 40); // before TLS: no connection to tell it of
+    content.gap(1, (0, 40), None); // before TLS: no connection to tell it of
     assert_eq!(content.drain().count(), 0);
     content.set_client_side(0);
     content.skipped(0, 0, 10);
-    content.gap(1, 100, 7);
-    content.gap(1, 300, 5);
+    content.gap(1, (100, 7), None);
+    content.gap(1, (300, 5), None);
     content.flush();
     assert_eq!(
         steps(&content.drain().collect::<Vec<_>>(), 0),

@@ -30,6 +30,7 @@
 use super::report::random_text;
 use super::{Decryptor, Derivation, Dir, Status};
 use crate::capture::thousands;
+use crate::flows::tcp::GiveUp;
 use crate::handshake::{self as hs, type_text};
 
 /// Why the current handshake's transcript lacks a message of one side.
@@ -42,18 +43,23 @@ pub enum Lack {
         length: u32,
         limit: u32,
     },
-    /// A message being gathered lost bytes in a gap of the capture and was dropped.
-    Lost { msg_type: u8 },
-    /// Whole records of the side were missing from the capture (a gap between messages).
-    Gap,
+    /// A message being gathered lost bytes in a gap of the capture and was dropped
+    /// (`given_up`: tlslens stopped waiting for them at a bound, flows/tcp.rs `GiveUp`).
+    Lost {
+        msg_type: u8,
+        given_up: Option<GiveUp>,
+    },
+    /// Whole records of the side were missing from the capture (a gap between messages),
+    /// or had not come when tlslens stopped waiting for them (`given_up`).
+    Gap { given_up: Option<GiveUp> },
 }
 
 impl Lack {
     /// The message lacking, when known (a gap's bytes may have held any).
     pub fn msg_type(self) -> Option<u8> {
         match self {
-            Lack::Skipped { msg_type, .. } | Lack::Lost { msg_type } => Some(msg_type),
-            Lack::Gap => None,
+            Lack::Skipped { msg_type, .. } | Lack::Lost { msg_type, .. } => Some(msg_type),
+            Lack::Gap { .. } => None,
         }
     }
 
@@ -73,15 +79,34 @@ impl Lack {
                 thousands(u64::from(length)),
                 thousands(u64::from(limit)),
             ),
-            Lack::Lost { msg_type } => format!(
+            Lack::Lost {
+                msg_type,
+                given_up: None,
+            } => format!(
                 "the {side}'s handshake message {} lost bytes in a gap of the capture and was \
                  dropped",
                 type_text(msg_type)
             ),
+            Lack::Lost {
+                msg_type,
+                given_up: Some(bound),
+            } => format!(
+                "the {side}'s handshake message {} lacked bytes tlslens stopped waiting for \
+                 ({}), and was dropped",
+                type_text(msg_type),
+                bound.because()
+            ),
             // What the gap held is unknown (a handshake record, a ChangeCipherSpec, early
             // data): only that the side had not sent its Finished yet.
-            Lack::Gap => format!(
+            Lack::Gap { given_up: None } => format!(
                 "bytes the {side} sent before its Finished are missing from the capture (a gap)"
+            ),
+            Lack::Gap {
+                given_up: Some(bound),
+            } => format!(
+                "bytes the {side} sent before its Finished had not come when tlslens stopped \
+                 waiting for them ({}; the capture may hold them later)",
+                bound.because()
             ),
         }
     }
@@ -276,14 +301,37 @@ impl Decryptor {
                 Dir::C2S,
                 Lack::Lost {
                     msg_type: hs::CLIENT_HELLO,
+                    given_up: None,
                 },
             )) => "the ClientHello lost bytes in a gap of the capture and was dropped, so no \
                    secret can be looked up"
                 .to_owned(),
-            Some((Dir::C2S, Lack::Gap)) => "no ClientHello was read (records of the client's \
-                                            handshake are missing from the capture), so no \
-                                            secret can be looked up"
-                .to_owned(),
+            Some((
+                Dir::C2S,
+                Lack::Lost {
+                    msg_type: hs::CLIENT_HELLO,
+                    given_up: Some(bound),
+                },
+            )) => format!(
+                "the ClientHello lacked bytes tlslens stopped waiting for ({}) and was dropped, \
+                 so no secret can be looked up",
+                bound.because()
+            ),
+            Some((Dir::C2S, Lack::Gap { given_up: None })) => {
+                "no ClientHello was read (records of the client's handshake are missing from \
+                 the capture), so no secret can be looked up"
+                    .to_owned()
+            }
+            Some((
+                Dir::C2S,
+                Lack::Gap {
+                    given_up: Some(bound),
+                },
+            )) => format!(
+                "no ClientHello was read (records of the client's handshake had not come when \
+                 tlslens stopped waiting for them: {}), so no secret can be looked up",
+                bound.because()
+            ),
             _ => "no ClientHello was seen, so no secret can be looked up".to_owned(),
         }
     }

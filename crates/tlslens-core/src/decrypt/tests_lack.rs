@@ -94,7 +94,8 @@ fn a_mismatch_told_before_a_gap_was_known_is_taken_back() {
     }
     assert_eq!(run.dec.results[0].finished_verified, Some(false));
     assert_eq!(run.dec.status, Status::WrongSecret);
-    run.dec.transcript_lacks(Dir::S2C, Lack::Gap);
+    run.dec
+        .transcript_lacks(Dir::S2C, Lack::Gap { given_up: None });
     assert_eq!(run.dec.results[0].finished_verified, None);
     assert_eq!(run.dec.status, Status::Decrypted);
     assert_eq!(
@@ -116,7 +117,8 @@ fn a_match_stands_and_a_gap_after_a_sides_finished_changes_nothing() {
         run.message(dir, raw);
     }
     // Bytes of the server lost here held no handshake message: the Finished still match.
-    run.dec.transcript_lacks(Dir::S2C, Lack::Gap);
+    run.dec
+        .transcript_lacks(Dir::S2C, Lack::Gap { given_up: None });
     for (dir, raw) in [(Dir::S2C, &shd), (Dir::C2S, &cke), (Dir::C2S, &client)] {
         run.message(dir, raw);
     }
@@ -136,7 +138,8 @@ fn a_match_stands_and_a_gap_after_a_sides_finished_changes_nothing() {
     }
     // The client's bytes after its Finished are in no Finished of this handshake: a server
     // Finished that does not match still blames the secret.
-    run.dec.transcript_lacks(Dir::C2S, Lack::Gap);
+    run.dec
+        .transcript_lacks(Dir::C2S, Lack::Gap { given_up: None });
     run.message(Dir::S2C, &message(20, &[0; 12]));
     assert_eq!(run.dec.results[0].finished_verified, Some(true));
     assert_eq!(run.dec.results[1].finished_verified, Some(false));
@@ -162,8 +165,13 @@ fn a_client_hello_skipped_is_why_no_secret_is_looked_up() {
         )
     );
     let mut run = self::run();
-    run.dec
-        .transcript_lacks(Dir::C2S, Lack::Lost { msg_type: 1 });
+    run.dec.transcript_lacks(
+        Dir::C2S,
+        Lack::Lost {
+            msg_type: 1,
+            given_up: None,
+        },
+    );
     assert_eq!(
         reason(&run).as_deref(),
         Some(
@@ -292,8 +300,13 @@ fn an_extended_master_secret_is_not_derived_from_a_transcript_that_lacks_a_messa
     let mut run = Run::new("");
     run.message(Dir::C2S, &client_hello(SUITE));
     run.message(Dir::S2C, &message(2, &body));
-    run.dec
-        .transcript_lacks(Dir::S2C, Lack::Lost { msg_type: 11 });
+    run.dec.transcript_lacks(
+        Dir::S2C,
+        Lack::Lost {
+            msg_type: 11,
+            given_up: None,
+        },
+    );
     run.message(Dir::S2C, &message(14, &[]));
     let request = run.message(Dir::C2S, &message(16, &[0, 2, 1, 2]));
     assert!(request.is_some());

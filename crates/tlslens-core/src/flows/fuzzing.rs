@@ -33,7 +33,7 @@ impl Checked {
                 assert!(offset == *next, "data at {offset}, expected {next}");
                 *next = offset + data.len() as u64;
             }
-            StreamEvent::Gap { offset, length } => {
+            StreamEvent::Gap { offset, length, .. } => {
                 assert!(
                     length > 0 && offset >= *next,
                     "a gap at {offset}, expected {next}"
@@ -41,6 +41,11 @@ impl Checked {
                 *next = offset + length;
             }
             StreamEvent::Conflict { length, .. } => assert!(length > 0),
+            // Bytes of a hole already given up on (told as a gap before `next`).
+            StreamEvent::Late { offset, length, .. } => assert!(
+                length > 0 && offset + length <= *next,
+                "late bytes at {offset}+{length}, past {next}"
+            ),
         }
     }
 

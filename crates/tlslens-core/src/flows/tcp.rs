@@ -24,6 +24,10 @@ use std::collections::BTreeMap;
 pub const MAX_PENDING_BYTES: usize = 4 << 20;
 /// Out-of-order segments kept per direction before a hole is declared lost.
 pub const MAX_PENDING_SEGMENTS: usize = 4096;
+/// Holes given up at a bound that are remembered, to tell when their bytes come after all
+/// (`StreamEvent::Late`): the first few of a direction (memory bounded by this, not by a
+/// hostile capture's holes).
+pub const MAX_GIVEN_UP_KEPT: usize = 8;
 /// The room the last chunk's copy keeps for the next, at least, whatever its own size.
 const LAST_ROOM: usize = 256;
 
@@ -59,11 +63,64 @@ struct Pending {
 pub enum StreamEvent<'a> {
     /// Bytes at `offset` within the direction.
     Data { offset: u64, data: &'a [u8] },
-    /// `length` bytes at `offset` the capture lacks.
-    Gap { offset: u64, length: u64 },
+    /// `length` bytes at `offset` the capture lacks, or (`given_up`) had not brought yet
+    /// when tlslens stopped waiting for them.
+    Gap {
+        offset: u64,
+        length: u64,
+        given_up: Option<GiveUp>,
+    },
     /// A later copy of bytes at `offset` differs from the copy already taken, over `length`
     /// bytes from the first difference to the last.
     Conflict { offset: u64, length: u64 },
+    /// Bytes of a hole given up at a bound (`length` at `offset`, the gap told then) came
+    /// after all, in this frame: the capture holds them, tlslens did not wait for them.
+    Late {
+        offset: u64,
+        length: u64,
+        given_up: GiveUp,
+    },
+}
+
+/// Which of tlslens' bounds on the data waiting beyond a hole ended the wait: the hole is
+/// then given up before the flow ends, and its bytes may still come later in the capture
+/// (read then as retransmitted), unlike a hole left at the flow's end or cut by the snap
+/// length, which the capture does not hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GiveUp {
+    /// `Limits.max_buffer` bytes waited (`--max-buffer`).
+    Bytes,
+    /// `MAX_PENDING_SEGMENTS` segments waited.
+    Segments,
+}
+
+impl GiveUp {
+    /// Its name where it crosses to Python: "bytes" or "segments".
+    pub fn name(self) -> &'static str {
+        match self {
+            GiveUp::Bytes => "bytes",
+            GiveUp::Segments => "segments",
+        }
+    }
+
+    /// The bound `name` names, if it names one.
+    pub fn named(name: &str) -> Option<GiveUp> {
+        [GiveUp::Bytes, GiveUp::Segments]
+            .into_iter()
+            .find(|bound| bound.name() == name)
+    }
+
+    /// Why tlslens stopped waiting, as a clause: "the out-of-order data after them filled
+    /// --max-buffer".
+    pub fn because(self) -> String {
+        match self {
+            GiveUp::Bytes => "the out-of-order data after them filled --max-buffer".to_owned(),
+            GiveUp::Segments => format!(
+                "{} out-of-order segments after them waited, tlslens' most",
+                crate::capture::thousands(MAX_PENDING_SEGMENTS as u64)
+            ),
+        }
+    }
 }
 
 /// Where two copies of a stretch of the stream disagree, if they do: (offset, length).
@@ -99,6 +156,9 @@ pub struct HalfStream {
     /// The last chunk handed on, at offset `last_at`: what a retransmission is compared with.
     last: Vec<u8>,
     last_at: u64,
+    /// Holes given up at a bound, (offset, length, bound), until their bytes come (at most
+    /// `MAX_GIVEN_UP_KEPT`).
+    given_up: Vec<(u64, u64, GiveUp)>,
 }
 
 impl HalfStream {
@@ -128,7 +188,8 @@ impl HalfStream {
     pub fn held(&self) -> usize {
         let entry = std::mem::size_of::<(u64, Pending)>();
         let waiting = self.pending.len() * (entry + 16);
-        self.pending_bytes + waiting + crate::held::buffer(&self.last)
+        let given_up = self.given_up.capacity() * std::mem::size_of::<(u64, u64, GiveUp)>();
+        self.pending_bytes + waiting + crate::held::buffer(&self.last) + given_up
     }
 
     pub fn syn(&mut self, seq: u32) {
@@ -189,6 +250,9 @@ impl HalfStream {
             ) {
                 out(StreamEvent::Conflict { offset, length }, at);
             }
+            // (A copy reaching back before the direction's start begins at 0.)
+            let start = self.offset.saturating_sub(delta.unsigned_abs());
+            self.came_late(start, start.saturating_add(n as u64), at, out);
             if delta + n <= 0 {
                 self.retransmitted_bytes += n as u64;
                 return;
@@ -221,6 +285,7 @@ impl HalfStream {
                 StreamEvent::Gap {
                     offset: self.offset,
                     length: missing,
+                    given_up: None,
                 },
                 at.later(self.read_at),
             );
@@ -265,8 +330,15 @@ impl HalfStream {
         if let Some((offset, length)) = conflict {
             out(StreamEvent::Conflict { offset, length }, at);
         }
-        if self.pending_bytes > self.max_pending || self.pending.len() > MAX_PENDING_SEGMENTS {
-            self.skip_hole(out);
+        let bound = if self.pending_bytes > self.max_pending {
+            Some(GiveUp::Bytes)
+        } else if self.pending.len() > MAX_PENDING_SEGMENTS {
+            Some(GiveUp::Segments)
+        } else {
+            None
+        };
+        if bound.is_some() {
+            self.skip_hole(bound, out);
         }
     }
 
@@ -299,9 +371,34 @@ impl HalfStream {
         }
     }
 
+    /// Bytes `start..end` came in `at`, before the next in-order byte: a hole given up on
+    /// that they reach into is told as come late (once, and forgotten).
+    fn came_late(
+        &mut self,
+        start: u64,
+        end: u64,
+        at: At,
+        out: &mut impl FnMut(StreamEvent<'_>, At),
+    ) {
+        while let Some(i) = self
+            .given_up
+            .iter()
+            .position(|&(offset, length, _)| start < offset.saturating_add(length) && end > offset)
+        {
+            let (offset, length, given_up) = self.given_up.swap_remove(i);
+            let late = StreamEvent::Late {
+                offset,
+                length,
+                given_up,
+            };
+            out(late, at);
+        }
+    }
+
     /// Gives up the first hole: told at the frame of the bytes after it (where tshark says
-    /// "previous segment not captured"), which are read from there on.
-    fn skip_hole(&mut self, out: &mut impl FnMut(StreamEvent<'_>, At)) {
+    /// "previous segment not captured"), which are read from there on; `given_up`: the
+    /// bound that ended the wait, None at the flow's end.
+    fn skip_hole(&mut self, given_up: Option<GiveUp>, out: &mut impl FnMut(StreamEvent<'_>, At)) {
         let Some((&start, after)) = self.pending.first_key_value() else {
             return;
         };
@@ -311,10 +408,14 @@ impl HalfStream {
             StreamEvent::Gap {
                 offset: self.offset,
                 length,
+                given_up,
             },
             at,
         );
         self.gap_bytes += length;
+        if let Some(bound) = given_up.filter(|_| self.given_up.len() < MAX_GIVEN_UP_KEPT) {
+            self.given_up.push((self.offset, length, bound));
+        }
         self.next_seq = Some(self.next_seq.unwrap_or(0).wrapping_add(length as u32));
         self.offset = start;
         self.drain(out);
@@ -323,7 +424,7 @@ impl HalfStream {
     /// At the end of the connection: give up every remaining hole.
     pub fn flush(&mut self, out: &mut impl FnMut(StreamEvent<'_>, At)) {
         while self.has_pending() {
-            self.skip_hole(out);
+            self.skip_hole(None, out);
         }
     }
 }

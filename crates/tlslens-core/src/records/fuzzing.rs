@@ -132,7 +132,7 @@ pub fn session(data: &[u8]) {
         let side = u8::from(index % 2 == 1);
         let at = offsets[usize::from(side)];
         match piece.first() {
-            Some(0xff) => session.gap(side, at, piece.len() as u64, &mut out),
+            Some(0xff) => session.gap(side, (at, piece.len() as u64), None, &mut out),
             Some(0xfe) => session.conflict(side, at, piece.len() as u64, &mut out),
             _ => session.data(side, at, piece, &mut out),
         }

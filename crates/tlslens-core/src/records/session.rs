@@ -14,6 +14,7 @@
 
 use super::detect::{self, Looks};
 use super::{RecordEvent, RecordReader};
+use crate::flows::tcp::GiveUp;
 
 /// Plaintext bytes searched for a TLS start, per side, before the side is given up.
 pub const MAX_PRELUDE_SCAN: u64 = 1 << 20;
@@ -63,15 +64,24 @@ pub enum SessionEvent {
         body: Vec<u8>,
     },
     /// Bytes missing; `lost`: records were being read and the hole was not inside a skipped
-    /// application data body (the reader resynchronises).
+    /// application data body (the reader resynchronises); `given_up`: tlslens stopped
+    /// waiting for them at a bound (flows/tcp.rs `GiveUp`), the capture may still hold them.
     Gap {
         side: u8,
         offset: u64,
         length: u64,
         lost: bool,
+        given_up: Option<GiveUp>,
     },
     /// The first conflicting copy of TCP data on `side` (later ones are only counted).
     Conflict { side: u8, offset: u64, length: u64 },
+    /// Bytes of `side` tlslens gave up on at a bound (a `Gap` told them) came after all.
+    Late {
+        side: u8,
+        offset: u64,
+        length: u64,
+        given_up: GiveUp,
+    },
     /// The other end opened TLS and this one answered in text: its first line (at most
     /// 120 bytes); the side is ignored from here.
     PlaintextAnswer {
@@ -232,8 +242,15 @@ impl Session {
         }
     }
 
-    /// `length` bytes of `side` at `offset` are missing from the capture.
-    pub fn gap(&mut self, side: u8, offset: u64, length: u64, out: &mut Vec<SessionEvent>) {
+    /// `length` bytes of `side` at `offset` are missing from the capture (`given_up`: or
+    /// tlslens stopped waiting for them).
+    pub fn gap(
+        &mut self,
+        side: u8,
+        (offset, length): (u64, u64),
+        given_up: Option<GiveUp>,
+        out: &mut Vec<SessionEvent>,
+    ) {
         let side = side & 1;
         let mid_stream = self.mid_stream;
         let st = self.side_mut(side);
@@ -252,6 +269,23 @@ impl Session {
             offset,
             length,
             lost,
+            given_up,
+        });
+    }
+
+    /// Bytes of `side` given up on at a bound (`length` at `offset`) came after all.
+    pub fn late(
+        &mut self,
+        side: u8,
+        (offset, length): (u64, u64),
+        given_up: GiveUp,
+        out: &mut Vec<SessionEvent>,
+    ) {
+        out.push(SessionEvent::Late {
+            side: side & 1,
+            offset,
+            length,
+            given_up,
         });
     }
 

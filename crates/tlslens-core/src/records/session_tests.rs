@@ -3,6 +3,7 @@
 
 use super::SessionEvent::{self, *};
 use super::{Session, MAX_PRELUDE_SCAN};
+use crate::flows::tcp::GiveUp;
 use crate::records::RecordEvent;
 
 /// A ClientHello record (its body is only a header here: the mode machine reads no more).
@@ -189,14 +190,15 @@ fn sslv2_hellos_and_records() {
 fn gaps_say_whether_records_were_lost_and_conflicts_are_told_once() {
     let mut s = session(Some(0));
     let mut out = Vec::new();
-    s.gap(0, 0, 100, &mut out);
+    s.gap(0, (0, 100), None, &mut out);
     assert_eq!(
         out,
         vec![Gap {
             side: 0,
             offset: 0,
             length: 100,
-            lost: false
+            lost: false,
+            given_up: None,
         }]
     );
     // Picked up after the hole: a record header starts TLS (the resync).
@@ -209,7 +211,7 @@ fn gaps_say_whether_records_were_lost_and_conflicts_are_told_once() {
         })
     ));
     let mut out = Vec::new();
-    s.gap(0, 200, 10, &mut out);
+    s.gap(0, (200, 10), Some(GiveUp::Bytes), &mut out);
     s.conflict(0, 5, 3, &mut out);
     s.conflict(0, 9, 3, &mut out);
     assert_eq!(
@@ -219,7 +221,8 @@ fn gaps_say_whether_records_were_lost_and_conflicts_are_told_once() {
                 side: 0,
                 offset: 200,
                 length: 10,
-                lost: true
+                lost: true,
+                given_up: Some(GiveUp::Bytes),
             },
             Conflict {
                 side: 0,

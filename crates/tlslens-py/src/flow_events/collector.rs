@@ -12,7 +12,7 @@ use tlslens_core::records::{Session, SessionEvent};
 
 use super::{
     FlowClosed, FlowClosing, FlowConflict, FlowEvicted, FlowGap, FlowHandOut, FlowIgnored,
-    FlowOpened, Open, SessionFailed,
+    FlowLate, FlowOpened, Open, SessionFailed,
 };
 use crate::flow_content::{ContentSetup, FlowContent, Said};
 use crate::flow_handover::{Group, SAID_COST};
@@ -46,6 +46,7 @@ pub enum Kept {
     },
     Gap(FlowGap),
     Conflict(FlowConflict),
+    Late(FlowLate),
     Closing(FlowClosing),
     Evicted(FlowEvicted),
     Closed(FlowClosed),
@@ -290,10 +291,19 @@ impl Collector {
     fn drive(&mut self, flow: u64, side: u8, event: StreamEvent<'_>, frame: u64, ts_ns: i128) {
         self.with_session(flow, frame, ts_ns, |session, out| match event {
             StreamEvent::Data { offset, data } => session.data(side, offset, data, out),
-            StreamEvent::Gap { offset, length } => session.gap(side, offset, length, out),
+            StreamEvent::Gap {
+                offset,
+                length,
+                given_up,
+            } => session.gap(side, (offset, length), given_up, out),
             StreamEvent::Conflict { offset, length } => {
                 session.conflict(side, offset, length, out);
             }
+            StreamEvent::Late {
+                offset,
+                length,
+                given_up,
+            } => session.late(side, (offset, length), given_up, out),
         });
         if let StreamEvent::Data { data, .. } = event {
             self.fed += data.len();

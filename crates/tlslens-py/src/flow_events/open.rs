@@ -144,6 +144,7 @@ fn side_of(event: &SessionEvent) -> u8 {
         | SessionEvent::Sslv2Record { side, .. }
         | SessionEvent::Gap { side, .. }
         | SessionEvent::Conflict { side, .. }
+        | SessionEvent::Late { side, .. }
         | SessionEvent::PlaintextAnswer { side, .. }
         | SessionEvent::End { side, .. } => side,
     }

@@ -23,8 +23,9 @@ fn read(ev: StreamEvent<'_>, read_at: At) -> Read {
     assert_eq!(read_at.ts_ns, i128::from(read_at.frame) * 1000);
     match ev {
         StreamEvent::Data { offset, data } => ('d', offset, data.len() as u64, read_at.frame),
-        StreamEvent::Gap { offset, length } => ('g', offset, length, read_at.frame),
+        StreamEvent::Gap { offset, length, .. } => ('g', offset, length, read_at.frame),
         StreamEvent::Conflict { offset, length } => ('c', offset, length, read_at.frame),
+        StreamEvent::Late { offset, length, .. } => ('l', offset, length, read_at.frame),
     }
 }
 
@@ -176,6 +177,7 @@ impl FlowSink for Sink {
                     StreamEvent::Data { offset, .. } => ('d', offset),
                     StreamEvent::Gap { offset, .. } => ('g', offset),
                     StreamEvent::Conflict { offset, .. } => ('c', offset),
+                    StreamEvent::Late { offset, .. } => ('l', offset),
                 };
                 self.reads.push((side, kind, offset, frame, ts_ns));
             }

@@ -40,7 +40,7 @@ impl FlowSink for Sink {
             FlowEvent::Stream { frame, event, .. } => match event {
                 StreamEvent::Data { data, .. } => Ev::Data(frame, data.len()),
                 StreamEvent::Gap { length, .. } => Ev::Gap(frame, length),
-                StreamEvent::Conflict { .. } => return,
+                StreamEvent::Conflict { .. } | StreamEvent::Late { .. } => return,
             },
             _ => return,
         };

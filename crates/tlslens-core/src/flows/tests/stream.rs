@@ -1,7 +1,7 @@
 //! Reassembly under any segmentation, reordering, duplication and loss.
 
 use super::Rng;
-use crate::flows::tcp::{At, HalfStream, StreamEvent, MAX_PENDING_SEGMENTS};
+use crate::flows::tcp::{At, GiveUp, HalfStream, StreamEvent, MAX_PENDING_SEGMENTS};
 
 const DATA_LEN: usize = 2048;
 
@@ -32,6 +32,7 @@ struct Collected {
     data: Vec<u8>,
     gaps: Vec<(u64, u64)>,
     conflicts: Vec<(u64, u64)>,
+    late: Vec<(u64, u64)>,
 }
 
 fn collect(stream: &mut HalfStream, segs: &[(u32, Vec<u8>)]) -> Collected {
@@ -42,8 +43,9 @@ fn collect(stream: &mut HalfStream, segs: &[(u32, Vec<u8>)]) -> Collected {
             assert_eq!(offset, expect);
             got.data.extend_from_slice(data);
         }
-        StreamEvent::Gap { offset, length } => got.gaps.push((offset, length)),
+        StreamEvent::Gap { offset, length, .. } => got.gaps.push((offset, length)),
         StreamEvent::Conflict { offset, length } => got.conflicts.push((offset, length)),
+        StreamEvent::Late { offset, length, .. } => got.late.push((offset, length)),
     };
     for (seq, payload) in segs {
         stream.feed(*seq, payload, At::default(), &mut |ev, _| {
@@ -170,25 +172,66 @@ fn pending_bytes_and_segments_are_bounded() {
     for i in 0..100u32 {
         // Every other 100-byte segment is lost: the waiting data passes the bound.
         stream.feed(1 + 200 * i + 100, &[7; 100], At::default(), &mut |ev, _| {
-            if let StreamEvent::Gap { offset, length } = ev {
-                gaps.push((offset, length));
+            if let StreamEvent::Gap {
+                offset,
+                length,
+                given_up,
+            } = ev
+            {
+                gaps.push((offset, length, given_up));
             }
         });
         assert!(stream.pending_bytes() <= 1000);
     }
-    assert_eq!(gaps.first(), Some(&(0, 100)));
+    // Given up at the bound, not lost: the capture may still bring them.
+    assert_eq!(gaps.first(), Some(&(0, 100, Some(GiveUp::Bytes))));
+    let mut ends = Vec::new();
+    stream.flush(&mut |ev, _| {
+        if let StreamEvent::Gap { given_up, .. } = ev {
+            ends.push(given_up);
+        }
+    });
+    assert!(
+        !ends.is_empty() && ends.iter().all(Option::is_none),
+        "{ends:?}"
+    );
     let mut stream = HalfStream::new(usize::MAX);
     stream.syn(0);
-    let mut gap = false;
+    let mut gap = None;
     for i in 0..=MAX_PENDING_SEGMENTS as u32 + 1 {
         stream.feed(1 + 2 * i + 1, &[1], At::default(), &mut |ev, _| {
-            gap |= matches!(ev, StreamEvent::Gap { .. })
+            if let StreamEvent::Gap { given_up, .. } = ev {
+                gap = gap.or(Some(given_up));
+            }
         });
     }
-    assert!(
+    assert_eq!(
         gap,
+        Some(Some(GiveUp::Segments)),
         "more than MAX_PENDING_SEGMENTS waiting gives a hole up"
     );
+}
+
+#[test]
+fn bytes_given_up_on_that_come_later_are_told_once() {
+    // 100 bytes lost at offset 0; 300 after them pass a bound of 250: the hole is given up.
+    let mut stream = HalfStream::new(250);
+    stream.syn(0);
+    let after: Vec<(u32, Vec<u8>)> = (0..3).map(|i| (101 + 100 * i, vec![2; 100])).collect();
+    let got = collect(&mut stream, &after);
+    assert_eq!((got.gaps, got.late.len()), (vec![(0, 100)], 0));
+    // The lost segment comes after all (in two copies, and an old copy of later bytes).
+    let late = [(1, vec![1; 100]), (1, vec![1; 100]), (151, vec![2; 10])];
+    let got = collect(&mut stream, &late);
+    assert_eq!(got.late, vec![(0, 100)], "told once, where the hole was");
+    assert_eq!(got.data, b"", "not read: the stream went on past it");
+    // A hole at the flow's end is the capture's: nothing to come late.
+    let mut stream = HalfStream::new(usize::MAX);
+    stream.syn(0);
+    let got = collect(&mut stream, &[(101, vec![2; 100])]);
+    assert_eq!(got.gaps, vec![(0, 100)]);
+    let got = collect(&mut stream, &[(1, vec![1; 100])]);
+    assert!(got.late.is_empty());
 }
 
 #[test]

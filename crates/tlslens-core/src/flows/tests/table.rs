@@ -28,8 +28,9 @@ impl FlowSink for Sink {
                 flow, side, event, ..
             } => match event {
                 StreamEvent::Data { offset, data } => Ev::Data(flow, side, offset, data.to_vec()),
-                StreamEvent::Gap { offset, length } => Ev::Gap(flow, side, offset, length),
+                StreamEvent::Gap { offset, length, .. } => Ev::Gap(flow, side, offset, length),
                 StreamEvent::Conflict { .. } => Ev::Conflict(flow, side),
+                StreamEvent::Late { .. } => panic!("no hole is given up in these tests"),
             },
             FlowEvent::Closing { flow, side, .. } => Ev::Closing(flow, side),
             FlowEvent::Evicted {
