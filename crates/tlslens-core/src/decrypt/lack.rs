@@ -28,7 +28,7 @@
 //! connection's decryption.
 
 use super::report::random_text;
-use super::{Decryptor, Derivation, Dir, Status};
+use super::{Decryptor, Derivation, Dir, Status, MAX_DERIVATIONS};
 use crate::capture::thousands;
 use crate::flows::tcp::GiveUp;
 use crate::handshake::{self as hs, type_text};
@@ -177,7 +177,10 @@ impl Decryptor {
         // back only its own Finished.
         self.blamed = None;
         if !self.client_random.is_empty() {
-            self.derivations.push(Derivation::default());
+            self.handshakes = self.handshakes.saturating_add(1);
+            if self.derivations.len() < MAX_DERIVATIONS {
+                self.derivations.push(Derivation::default());
+            }
         }
         // A random told before a ClientHello that is read is that one's: it is not kept for
         // the next.

@@ -136,6 +136,13 @@ pub struct Derivation {
     pub source: Option<String>,
 }
 
+/// Handshakes whose derivation a connection keeps (the first ones: a renegotiation's is
+/// told by its number), and the values kept of each (a TLS 1.3 or DTLS 1.3 handshake makes
+/// 16 or so, each key update 2 to 4 more): memory bounded by these, not by how many
+/// renegotiations or key updates a hostile capture holds.
+pub const MAX_DERIVATIONS: usize = 16;
+pub const MAX_DERIVED_VALUES: usize = 64;
+
 /// What each call reads beyond the connection: the run's key log, its session cache (which
 /// full handshakes fill and abbreviated ones read) and the cipher suite registry.
 pub struct Env<'a> {
@@ -168,8 +175,11 @@ pub struct Decryptor {
     pub status: Status,
     pub source: Option<String>,
     pub reason: Option<String>,
-    /// One per handshake (the first, then each renegotiation), in order.
+    /// One per handshake (the first, then each renegotiation), in order: the first
+    /// [`MAX_DERIVATIONS`].
     pub derivations: Vec<Derivation>,
+    /// Handshakes begun: the first, then each renegotiation (its number in words).
+    pub handshakes: usize,
     pub results: [DirectionResult; 2],
     transcript: transcript::Transcript,
     pub version: Option<u16>,
@@ -234,6 +244,7 @@ impl Decryptor {
             source: None,
             reason: None,
             derivations: vec![Derivation::default()],
+            handshakes: 1,
             results: Default::default(),
             transcript: transcript::Transcript::default(),
             version: None,
@@ -275,20 +286,31 @@ impl Decryptor {
         }
     }
 
-    /// The current handshake's (name, value) pairs.
+    /// The current handshake's (name, value) pairs (none past [`MAX_DERIVATIONS`]).
     pub fn derivation(&self) -> &[(String, Vec<u8>)] {
-        self.derivations.last().map_or(&[], |d| d.values.as_slice())
+        let current = self.handshakes.checked_sub(1);
+        current
+            .and_then(|i| self.derivations.get(i))
+            .map_or(&[], |d| d.values.as_slice())
+    }
+
+    /// The current handshake's derivation, when it is one kept.
+    fn current_derivation(&mut self) -> Option<&mut Derivation> {
+        let current = self.handshakes.checked_sub(1)?;
+        self.derivations.get_mut(current)
     }
 
     fn derive(&mut self, name: impl Into<String>, value: &[u8]) {
-        if let Some(current) = self.derivations.last_mut() {
-            current.values.push((name.into(), value.to_vec()));
+        if let Some(current) = self.current_derivation() {
+            if current.values.len() < MAX_DERIVED_VALUES {
+                current.values.push((name.into(), value.to_vec()));
+            }
         }
     }
 
     fn set_source(&mut self, source: &str) {
         self.source = Some(source.to_owned());
-        if let Some(current) = self.derivations.last_mut() {
+        if let Some(current) = self.current_derivation() {
             current.source = Some(source.to_owned());
         }
     }

@@ -119,10 +119,10 @@ impl Decryptor {
             )),
             Status::Decrypted if !missing.is_empty() => {
                 // A renegotiation looks its secrets up by its own client random.
-                let which = if self.derivations.len() > 1 {
+                let which = if self.handshakes > 1 {
                     format!(
                         "renegotiation {} (client random {})",
-                        self.derivations.len() - 1,
+                        self.handshakes - 1,
                         random_text(random)
                     )
                 } else {

@@ -318,7 +318,7 @@ impl Decryptor {
         let Some((_, opened)) = found else {
             // Not the keys after all: the handshake secret stays the one the Finished use.
             self.traffic[i] = traffic;
-            if let Some(current) = self.derivations.last_mut() {
+            if let Some(current) = self.current_derivation() {
                 current.values.truncate(derived);
             }
             return None;

@@ -3,7 +3,7 @@
 //! on the secret.
 
 use super::tests::{client_hello, line, message, server_hello, Run, CR};
-use super::{Dir, Lack, Status};
+use super::{Dir, Lack, Status, MAX_DERIVATIONS, MAX_DERIVED_VALUES};
 use crate::keys::{prf, HashAlg};
 
 /// TLS_RSA_WITH_AES_128_CBC_SHA: its TLS 1.2 Finished use the SHA-256 PRF.
@@ -283,6 +283,31 @@ fn a_renegotiation_starts_with_a_whole_transcript() {
     assert_eq!(run.dec.derivations.len(), 3);
     assert!(run.dec.client_random.is_empty());
     assert!(!run.dec.transcript_whole());
+}
+
+#[test]
+fn derivations_are_bounded_whatever_the_renegotiations_and_key_updates() {
+    // A hostile capture renegotiates without end, or updates keys without end: the first
+    // MAX_DERIVATIONS handshakes' derivations are kept, MAX_DERIVED_VALUES values each, and
+    // the handshakes are still counted (a renegotiation is told by its number).
+    let [ch, sh, ..] = messages();
+    let mut reneg = run();
+    for _ in 0..MAX_DERIVATIONS + 4 {
+        reneg.message(Dir::C2S, &ch);
+        reneg.message(Dir::S2C, &sh);
+    }
+    assert_eq!(reneg.dec.handshakes, MAX_DERIVATIONS + 4);
+    assert_eq!(reneg.dec.derivations.len(), MAX_DERIVATIONS);
+    assert!(reneg.dec.derivations.iter().all(|d| !d.values.is_empty()));
+    // Past the kept ones the current handshake has none (not the last kept one's).
+    assert!(reneg.dec.derivation().is_empty());
+    let mut updates = run();
+    updates.message(Dir::C2S, &ch);
+    updates.message(Dir::S2C, &sh);
+    for update in 0..MAX_DERIVED_VALUES * 2 {
+        updates.dec.derive(format!("key update {update}"), &[0; 32]);
+    }
+    assert_eq!(updates.dec.derivation().len(), MAX_DERIVED_VALUES);
 }
 
 #[test]

@@ -13,7 +13,7 @@ use super::transcript12::Transcript12;
 use super::transcript13::Transcript;
 use super::{DtlsEvent, Endpoint, Finding, Limits, RecordInfo};
 use crate::codec::Reader;
-use crate::decrypt::Derivation;
+use crate::decrypt::{Derivation, MAX_DERIVATIONS, MAX_DERIVED_VALUES};
 use crate::records::{CT_ALERT, CT_APPLICATION_DATA, CT_CHANGE_CIPHER_SPEC, CT_HANDSHAKE};
 
 mod messages;
@@ -22,12 +22,6 @@ mod messages;
 const EPOCH_HANDSHAKE: u64 = 2;
 const EPOCH_APPLICATION: u64 = 3;
 const DTLS13: u16 = 0xfefc;
-
-/// Handshakes whose derivation is kept (the first ones: a renegotiation's is told by its
-/// number), and the values kept of each (a DTLS 1.3 handshake makes 16, each key update 4
-/// more for its side).
-pub const MAX_DERIVATIONS: usize = 16;
-pub const MAX_DERIVED_VALUES: usize = 64;
 
 #[derive(Default)]
 struct Side {

@@ -8,9 +8,9 @@ use std::path::Path;
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes128Gcm, KeyInit};
 
-use super::association::{MAX_DERIVATIONS, MAX_DERIVED_VALUES};
 use super::tests::{client, findings, fragment, record, run, run_association, server};
 use super::{Association, DtlsEvent, Keys, Limits, RecordInfo, Secrets, Suite};
+use crate::decrypt::{MAX_DERIVATIONS, MAX_DERIVED_VALUES};
 use crate::flows::packet::Addr;
 use crate::keys::hkdf::{expand_label_prefixed, DTLS13};
 use crate::keys::HashAlg;
