@@ -487,7 +487,7 @@ def test_untrusted_tree_ends_at_the_missing_issuer() -> None:
         main, ["certs", str(DEMO), "--keylog", str(keys), "--connection", "1", "--ca", str(root)]
     )
     assert _tree(trusted.stdout)[0] == (
-        "CN=tlslens lab root CA,O=tlslens lab [trust anchor, from the mozilla+ca store]"
+        f"CN=tlslens lab root CA,O=tlslens lab [trust anchor, from --ca {root}]"
     )
 
 

@@ -367,7 +367,7 @@ def test_certs_command(tmp_path: Path) -> None:
     text = result.stdout
     assert (
         "trusted." in text
-        and "[trust anchor, from the mozilla+ca store]" in text
+        and f"[trust anchor, from --ca {PKI / 'root.pem'}]" in text
         and "Stapled OCSP: good" in text
     )
     assert "No certificate chain: encrypted (TLS 1.3): give --keylog to see it." in text

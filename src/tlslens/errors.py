@@ -59,6 +59,11 @@ class KeyFileError(TLSLensError):
     """A key file that cannot be used; the message says which and why."""
 
 
+class NotAKeyLogError(KeyFileError):
+    """A file given as a key log that is something else (a capture): said, and read
+    without it."""
+
+
 class OptionError(TLSLensError, ValueError):
     """A value given for an option (a secret, a root, a time) that cannot be used:
     ``option`` names the option, the message says why and is safe to print."""

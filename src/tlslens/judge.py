@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Protocol
 from tlslens._text import plural, safe_text
 from tlslens.bounds import DEFAULT_LIMITS, Limits
 from tlslens.capture.tally import CaptureSummary
-from tlslens.errors import KeyFileError, OptionError
+from tlslens.errors import KeyFileError, NotAKeyLogError, OptionError
 from tlslens.explain import ForwardSecrecyTally, ResumptionSavings
 from tlslens.keys.store import KeyStore
 from tlslens.model import Connection, Finding
@@ -78,6 +78,13 @@ class Selection(NamedTuple):
         return not (sni is not None and not fnmatch.fnmatch((conn.sni or "").lower(), sni.lower()))
 
 
+# Said of a capture when secrets were given and none could be used, nor did the capture
+# carry any (a pcapng's Decryption Secrets Blocks).
+NO_USABLE_SECRET = (
+    "no usable secret in what was given, nor in the capture: no connection could be decrypted"
+)
+
+
 class ClosingNotes(NamedTuple):
     """What is said of a capture once it has been read, beyond its connections. Lines are
     safe to print; each command chooses which it prints and where."""
@@ -86,7 +93,8 @@ class ClosingNotes(NamedTuple):
     # Intermediates that only a later connection sent: verdicts were given before.
     late_intermediates: list[str]
     no_such_connection: str | None  # --connection N named no connection of the capture
-    key_log_unmatched: str | None  # a key log given for other connections
+    # A key log given for other connections, or secrets given that none could be used
+    key_log_unmatched: str | None
     forward_secrecy: list[str]  # which sessions the RSA key opened (with --rsa-key only)
     resumption_savings: list[str]  # kept only when the Reading was asked to (``savings``)
     shown: int  # connections the selection took
@@ -199,7 +207,9 @@ class Reading:
                 "(--connection)"
             )
         unmatched = None
-        if summary.client_randoms and not summary.key_log_matched:
+        if self.keys is not None and not self.keys:  # given, and the capture added none
+            unmatched = NO_USABLE_SECRET
+        elif summary.client_randoms and not summary.key_log_matched:
             unmatched = (
                 f"the key log matched 0 of {summary.client_randoms} client randoms: its "
                 "secrets are for other connections (another capture, or another run of the "
@@ -300,8 +310,8 @@ def secrets_given(
     """The secrets given (None: none was), read before any capture is.
 
     A file that cannot be used is an OptionError naming its option (``keylog_option`` for
-    the key logs); bad lines of a key log are said through ``warn``, the first few with
-    their numbers, then counted."""
+    the key logs); a capture given as a key log, and bad lines of a key log, are said
+    through ``warn`` (the lines: the first few with their numbers, then counted)."""
     if not keylogs and not rsa_keys and not psk:
         return None
     # Key files are read with cryptography's loaders (PKCS#12 brings its X.509): only now.
@@ -311,6 +321,8 @@ def secrets_given(
     for path in keylogs:
         try:
             add_keylog_file(store, path)
+        except NotAKeyLogError as exc:
+            warn(safe_text(str(exc)))
         except KeyFileError as exc:
             raise OptionError(keylog_option, safe_text(str(exc))) from exc
     keylog = store.keylog
@@ -333,8 +345,8 @@ def secrets_given(
             store.psk = bytes.fromhex(psk)
         except ValueError as exc:
             raise OptionError("--psk", f"{safe_text(psk)!r} is not a hex string") from exc
-    if not store:
-        warn("no usable secret in what was given: no connection can be decrypted")
+    # An empty store is said once a capture has been read (Reading.notes): the capture's
+    # own Decryption Secrets Blocks may still decrypt it.
     return store
 
 
@@ -355,7 +367,11 @@ def checker_given(
     roots. The store is read at the first chain checked (a capture without a certificate
     in the clear needs none of it); one that cannot be read is said through ``warn`` then,
     and trusts nothing. A bad --ca, --at or --client-ca is an OptionError, at once."""
-    extra = _certificates(cas, "--ca")
+    extra, sources = [], []
+    for path in cas:  # each root with the file it came from, which a path anchored there names
+        found = _certificates([path], "--ca")
+        extra += found
+        sources += [f"--ca {safe_text(str(path))}"] * len(found)
 
     @functools.cache  # fresh() hands the reader on to every capture's checker: read once
     def roots() -> TrustStore:
@@ -367,7 +383,7 @@ def checker_given(
                 store = TrustStore.from_pem("system", SYSTEM_STORE.read_bytes())
         except (OSError, ValueError) as exc:
             warn(f"trust store {trust_store}: cannot be read ({exc}); no roots are trusted")
-        return store.extended(f"{store.name}+ca", extra) if extra else store
+        return store.extended(f"{store.name}+ca", extra, sources) if extra else store
 
     at = None
     if at_text:

@@ -137,6 +137,20 @@ class CaptureReader:
         return True
 
 
+# Bytes of a file enough to tell a capture (a gzip'd one's first block gives its magic).
+SNIFFED_BYTES = 4096
+
+
+def capture_format(head: bytes) -> str | None:
+    """The format, "pcap" or "pcapng", when ``head`` (a file's first bytes) opens a
+    capture, plain or gzip'd, as the core's reader tells them; None otherwise."""
+    core = _core.CaptureReader(GZIP_MAX_RATIO, GZIP_FLOOR)
+    core.feed(head[:SNIFFED_BYTES])
+    core.finish()
+    core.poll()
+    return None if core.format == "unknown" else core.format
+
+
 # The capture "file" that names standard input (``tcpdump -w - | tlslens show -``).
 STDIN = "-"
 

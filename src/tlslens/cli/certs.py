@@ -43,7 +43,8 @@ from tlslens.x509.certificate import CertificateInfo
 
 
 @click.command()
-@click.argument("capture", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+# A directory is said as a file that is not there is (exit 1), not refused as usage.
+@click.argument("capture", type=click.Path(allow_dash=True, path_type=Path))
 @trust_options
 @secret_options
 @limit_options

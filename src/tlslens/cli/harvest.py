@@ -82,7 +82,13 @@ def extract(
     err = Stderr()
     if revocation == "online":
         raise click.BadParameter("extract asks no CA online", param_hint="--revocation")
-    key_store(keylogs, rsa_keys, psk, err)  # checked once here, then in each job quietly
+    keys = key_store(keylogs, rsa_keys, psk, err)  # checked once here, then in each job quietly
+    if keys is not None and not keys:  # the jobs' notes are not said: said here, once
+        err.say(
+            "no usable secret in what was given: only Decryption Secrets Blocks inside the "
+            "captures can decrypt them",
+            "yellow",
+        )
     chain_checker(trust_store, cas, host, at_text, err, client_cas)
     if not keylogs and not rsa_keys and not psk and os.environ.get("SSLKEYLOGFILE"):
         keylogs = (Path(os.environ["SSLKEYLOGFILE"]),)

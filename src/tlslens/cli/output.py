@@ -244,7 +244,10 @@ def say_unreadable(err: Stderr, path: Path, exc: Exception) -> None:
     if isinstance(exc, CaptureError):
         err.say(f"{safe_text(str(path))}: {safe_text(str(exc))}", "red")
         return
-    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if isinstance(exc, IsADirectoryError):  # `extract` is the command that takes folders
+        reason = "it is a directory, not a capture file (tlslens extract searches folders)"
+    else:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     err.say(f"{safe_text(str(path))}: cannot read: {safe_text(reason)}", "red")
 
 

@@ -64,7 +64,8 @@ class _FirstBytes:
 
 
 @click.command()
-@click.argument("captures", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+# A directory is said as a file that is not there is (exit 1), not refused as usage.
+@click.argument("captures", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "-o",
     "--output",
@@ -227,6 +228,8 @@ def _add_captures(
             continue
         notes = reading.notes()
         readable.append((path, notes.no_such_connection))
+        # Said as show says it: once the capture (and any secrets it carries) is read.
+        say_note(err, path, notes.key_log_unmatched)
         for problem in notes.problems:
             builder.notes.append(f"{path.name}: {problem.message}")
     if not readable:

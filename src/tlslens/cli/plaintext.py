@@ -126,7 +126,8 @@ def _arrow(direction: str) -> str:
 
 
 @click.command()
-@click.argument("capture", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+# A directory is said as a file that is not there is (exit 1), not refused as usage.
+@click.argument("capture", type=click.Path(allow_dash=True, path_type=Path))
 @secret_options
 @limit_options
 @click.option(

@@ -57,7 +57,8 @@ _TONE_STYLE = {"normal": "", "encrypted": "dim", "warning": "yellow", "error": "
     "captures",
     nargs=-1,
     required=True,
-    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    # A directory is said as a file that is not there is (exit 1), not refused as usage.
+    type=click.Path(allow_dash=True, path_type=Path),
 )
 @click.option(
     "--json",

@@ -164,7 +164,8 @@ def path_tree(validation: Any) -> list[str]:
             name = "(unreadable subject)"
         mark = ""
         if depth == 0 and validation.path_in_store:
-            mark = f" [trust anchor, from the {validation.trust_store} store]"
+            origin = validation.anchor_origin or f"the {validation.trust_store} store"
+            mark = f" [trust anchor, from {origin}]"
         elif depth == 0 and validation.missing_issuer is None and len(path) > 0:
             mark = f" [root, not in the {validation.trust_store} store]"
         names.append((name, mark))

@@ -178,10 +178,27 @@ def decryption_status(conn: Connection) -> str | None:
     elif data["status"] == "decrypted":
         text = f"decrypted: {opened}"
     else:
-        text = "not decrypted: " + data["status"].replace("_", " ")
+        text = "not decrypted: " + _brief_reason(conn, data["status"])
     if data["missing_secrets"]:
         text += f" ({missing_words(data['missing_secrets'])})"
     return text
+
+
+def _brief_reason(conn: Connection, status: str) -> str:
+    """The status in a few words, as the full reason words it (the core's status_text):
+    "no secret" only where the secrets given hold nothing for the connection, never where
+    the reason clears them (no hello read to look them up or to use them with)."""
+    dec = conn.decryption
+    if status != "no_secret" or dec is None or conn.dtls is not None or conn.quic is not None:
+        return status.replace("_", " ")
+    if not dec.client_random:
+        return "no ClientHello read, so no secret could be looked up"
+    knows = dec.key_log_knows()
+    if knows and dec.version is None:
+        return "no ServerHello read, so the secrets cannot be used (the key log is not at fault)"
+    if knows:
+        return "the key log's secrets open no record"
+    return "no secret"
 
 
 _PAIRS = {

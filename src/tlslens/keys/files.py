@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tlslens._text import article
-from tlslens.errors import KeyFileError
+from tlslens.capture.reader import SNIFFED_BYTES, capture_format
+from tlslens.errors import KeyFileError, NotAKeyLogError
 from tlslens.keys.store import KeyStore
 
 if TYPE_CHECKING:
@@ -16,12 +17,23 @@ if TYPE_CHECKING:
 
 
 def add_keylog_file(store: KeyStore, path: str | Path) -> int:
-    """Add an NSS key log file's good lines; bad lines land in store.keylog.problems."""
+    """Add an NSS key log file's good lines; bad lines land in store.keylog.problems.
+
+    Raises KeyFileError when the file cannot be read, NotAKeyLogError when it is a capture
+    (its binary "lines" would each be an unknown label)."""
     try:
-        text = Path(path).read_bytes().decode("utf-8", "replace")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot read the key log: {exc.strerror or exc}") from exc
-    return store.keylog.add_text(text, str(path))
+    kind = capture_format(data[:SNIFFED_BYTES])
+    if kind is not None:
+        packed = ", gzip-compressed" if data.startswith(b"\x1f\x8b") else ""
+        raise NotAKeyLogError(
+            f"{path}: not a key log: it is a {kind} capture (its first bytes are "
+            f"{data[:4].hex()}{packed}); read without it (a capture's own Decryption Secrets "
+            "Blocks are read when it is given as the capture)"
+        )
+    return store.keylog.add_text(data.decode("utf-8", "replace"), str(path))
 
 
 def load_rsa_key(path: str | Path, password: str | None = None) -> rsa.RSAPrivateKey:

@@ -226,7 +226,8 @@ def _chain(conn: Connection, row: dict[str, Any]) -> dict[str, Any] | None:
         ]
         cards.append(card)
     if path and validation.path_in_store:
-        cards[-1]["anchor"] = f"trust anchor from the {validation.trust_store} store"
+        origin = validation.anchor_origin or f"the {validation.trust_store} store"
+        cards[-1]["anchor"] = f"trust anchor from {origin}"
     if cards:
         cards[0]["problems"] += [
             f"{p.code}: {p.message}"

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     # Imported where used: a store is made at start-up, its roots read at the first chain.
     from cryptography import x509
     from cryptography.x509.verification import Store
@@ -20,6 +22,9 @@ class TrustStore:
 
     name: str
     roots: list[x509.Certificate] = field(default_factory=list)
+    # Where a root added to the named store came from (an --ca file), by its DER: a path
+    # anchored there names that file, not the store it was added to.
+    origins: dict[bytes, str] = field(default_factory=dict)
     _store: Store | None = None
     _by_subject: dict[bytes, list[x509.Certificate]] | None = None
 
@@ -35,8 +40,26 @@ class TrustStore:
             warnings.simplefilter("ignore")
             return cls(name, list(x509.load_pem_x509_certificates(pem)))
 
-    def extended(self, name: str, extra: list[x509.Certificate]) -> TrustStore:
-        return TrustStore(name, [*self.roots, *extra])
+    def extended(
+        self, name: str, extra: list[x509.Certificate], sources: Sequence[str] = ()
+    ) -> TrustStore:
+        """This store with ``extra`` roots; ``sources``: where each came from, in the same
+        order (a root the store held already stays the store's)."""
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        added = {
+            cert.public_bytes(Encoding.DER): source
+            for cert, source in zip(extra, sources, strict=False)
+            if not self.contains(cert)
+        }
+        return TrustStore(name, [*self.roots, *extra], {**self.origins, **added})
+
+    def anchor_origin(self, root: x509.Certificate) -> str:
+        """Where a trust anchor of this store came from: "the NAME store", or the file
+        that added it ("--ca FILE")."""
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        return self.origins.get(root.public_bytes(Encoding.DER), f"the {self.name} store")
 
     @property
     def store(self) -> Store | None:

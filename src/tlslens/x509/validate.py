@@ -105,6 +105,8 @@ class Validation:
     problems: list[Problem] = field(default_factory=list)
     path: list[x509.Certificate] = field(default_factory=list)  # leaf first, root last
     path_in_store: bool = False  # the last certificate of the path is a trust anchor
+    # Where that anchor came from ("the mozilla store", "--ca root.pem"), when it is one.
+    anchor_origin: str | None = None
     unknown_root: str | None = None  # the issuer named by the top of the path, not found
     missing_issuer: x509.Certificate | None = None  # the path's top, whose issuer was not found
     validity_at: int = 0  # where the expired/not-yet-valid problems start in ``problems``
@@ -155,6 +157,7 @@ class Validation:
             problems=problems,
             path=self.path,
             path_in_store=self.path_in_store,
+            anchor_origin=self.anchor_origin,
             unknown_root=self.unknown_root,
             missing_issuer=self.missing_issuer,
             validity_at=self.validity_at,
@@ -330,6 +333,8 @@ def validate(
         problems.append(Problem(code, message))
         if code in FORBIDDING:
             result.trusted = False
+    if result.path_in_store and result.path:
+        result.anchor_origin = store.anchor_origin(result.path[-1])
     if stapled_ocsp is not None:
         _check_staple(result, stapled_ocsp, leaf)
     return result

@@ -53,6 +53,7 @@ pub struct Inflater {
     total_out: u64,
     max_ratio: u64,
     floor: u64,
+    stop_at: Option<u64>,
 }
 
 impl Inflater {
@@ -69,6 +70,7 @@ impl Inflater {
             total_out: 0,
             max_ratio,
             floor,
+            stop_at: None,
         }
     }
 
@@ -77,6 +79,18 @@ impl Inflater {
         self.taken = 0;
         self.pending.extend_from_slice(chunk);
         self.total_in = self.total_in.saturating_add(chunk.len() as u64);
+    }
+
+    /// Compressed bytes taken by the decoder so far.
+    fn consumed(&self) -> u64 {
+        let waiting = self.pending.len().saturating_sub(self.taken) as u64;
+        self.total_in.saturating_sub(waiting)
+    }
+
+    /// The compressed byte where the stream stopped, damaged (where the decoder met the
+    /// damage) or cut short (the input's end); None while it has not.
+    pub fn stop_at(&self) -> Option<u64> {
+        self.stop_at
     }
 
     fn rest(&self) -> &[u8] {
@@ -94,10 +108,15 @@ impl Inflater {
                 Part::Body => self.body(out),
                 Part::Trailer => self.trailer(),
             };
-            let progress = progress.inspect_err(|_| self.part = Part::Over)?;
+            let progress = progress.inspect_err(|_| {
+                self.part = Part::Over;
+                self.stop_at = Some(self.consumed());
+            })?;
             if !progress {
                 if ended && !matches!(self.part, Part::Over) {
                     self.part = Part::Over;
+                    // Cut short: what stops it is the file's end, in a header or a block.
+                    self.stop_at = Some(self.total_in);
                     return Err(damaged(
                         "Compressed file ended before the end-of-stream marker was reached",
                     ));

@@ -292,16 +292,16 @@ impl Reader {
     }
 
     fn start(&mut self, batch: &mut Batch) -> (Walk, Step) {
+        let problems = batch.problems.len();
         match self.fill(4, batch) {
             Fill::Wait => (Walk::Start, Step::Wait),
             Fill::End => {
-                let empty = self.base.saturating_add(self.buf.len() as u64) == 0;
-                let why = if empty {
-                    "the file is empty"
-                } else {
-                    "too short to be a capture"
-                };
-                self.fatal = Some(why.to_owned());
+                // Why the stream stopped (a damaged gzip stream, a read that failed) is the
+                // reason nothing can be read: said in the one line, not beside it.
+                let stop = (batch.problems.len() > problems)
+                    .then(|| batch.problems.pop().map(|p| p.message))
+                    .flatten();
+                self.fatal = Some(self.too_short(stop));
                 (Walk::Done, Step::Done)
             }
             Fill::Ready => {
@@ -314,10 +314,49 @@ impl Reader {
                     (Walk::Pcapng(pcapng::Section::default()), Step::More)
                 } else {
                     let hex: String = magic.iter().map(|b| format!("{b:02x}")).collect();
-                    self.fatal = Some(format!("not a pcap or pcapng file (starts with {hex})"));
+                    let what = if matches!(self.source, Source::Gzip(_)) {
+                        "a gzip stream whose decompressed content is not a pcap or pcapng \
+                         capture (it starts with"
+                    } else {
+                        "not a pcap or pcapng file (starts with"
+                    };
+                    self.fatal = Some(format!("{what} {hex})"));
                     (Walk::Done, Step::Done)
                 }
             }
+        }
+    }
+
+    /// Why fewer than the 4 bytes of a magic number came: an empty or short file, or a gzip
+    /// stream that gave too little, damaged (`stop`: where and why it stopped) or not.
+    fn too_short(&self, stop: Option<String>) -> String {
+        let got = self.base.saturating_add(self.buf.len() as u64);
+        let Source::Gzip(inflater) = &self.source else {
+            let why = if got == 0 {
+                "the file is empty"
+            } else {
+                "too short to be a capture"
+            };
+            return stop.map_or_else(|| why.to_owned(), |stop| format!("{why} ({stop})"));
+        };
+        let content = if got == 0 {
+            "before any decompressed byte".to_owned()
+        } else {
+            format!("after {} decompressed bytes", thousands(got))
+        };
+        match stop {
+            Some(stop) => format!(
+                "a gzip stream that stops at compressed byte {}, {content}: {stop}",
+                thousands(inflater.stop_at().unwrap_or_default()),
+            ),
+            None if got == 0 => {
+                "a gzip stream that holds nothing (0 bytes once decompressed)".to_owned()
+            }
+            None => format!(
+                "a gzip stream whose decompressed content ({got} byte{}) is too short to be a \
+                 capture",
+                if got == 1 { "" } else { "s" }
+            ),
         }
     }
 

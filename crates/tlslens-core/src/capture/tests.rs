@@ -322,7 +322,10 @@ fn not_a_capture() {
         read(b"\xd4\xc3").fatal.as_deref(),
         Some("too short to be a capture")
     );
-    assert_eq!(read(&gzip(b"")).fatal.as_deref(), Some("the file is empty"));
+    assert_eq!(
+        read(&gzip(b"")).fatal.as_deref(),
+        Some("a gzip stream that holds nothing (0 bytes once decompressed)")
+    );
     let got = read(b"GET / HTTP/1.1\r\n");
     assert_eq!(
         got.fatal.as_deref(),

@@ -14,10 +14,11 @@ fn gzip_damaged_cut_short_and_bomb() {
     let mut damaged = packed.clone();
     damaged[20] ^= 0xff;
     let got = read(&damaged);
+    // Damaged before any byte came out: the one line that says the file cannot be read.
+    let fatal = got.fatal.clone().unwrap_or_default();
     assert!(
-        messages(&got)
-            .iter()
-            .any(|m| m.starts_with("compressed data is damaged")),
+        fatal.starts_with("a gzip stream that stops at compressed byte ")
+            && fatal.contains(": compressed data is damaged"),
         "{got:?}"
     );
 
@@ -92,4 +93,55 @@ fn a_damaged_stream_keeps_all_it_decoded_however_it_arrives() {
         let split = read_chunks(packed.chunks(chunk), &mut Reader::default());
         assert_eq!(split, whole, "in chunks of {chunk}");
     }
+}
+
+#[test]
+fn a_gzip_stream_that_gives_no_capture_is_said_to_be_one() {
+    // Cut inside its first deflate block: nothing came out (it was "the file is empty").
+    let packed = gzip(&sample_pcapng());
+    let got = read(&packed[..30]);
+    assert_eq!(
+        got.fatal.as_deref(),
+        Some(
+            "a gzip stream that stops at compressed byte 30, before any decompressed byte: \
+             compressed data is damaged or cut short (Compressed file ended before the \
+             end-of-stream marker was reached)"
+        )
+    );
+    assert!(got.problems.is_empty(), "{:?}", got.problems);
+    // Cut inside its header (a file name that does not end): at the file's end too.
+    let mut named = vec![0x1f, 0x8b, 8, 0x08, 0, 0, 0, 0, 0, 0xff];
+    named.extend(b"capture.pcapng");
+    let fatal = read(&named).fatal.unwrap_or_default();
+    assert!(
+        fatal.starts_with("a gzip stream that stops at compressed byte 24, before any"),
+        "{fatal}"
+    );
+    // A reserved block type at once: damaged where the decoder met it.
+    let got = read(&stored_then_damaged(b""));
+    let fatal = got.fatal.unwrap_or_default();
+    assert!(
+        fatal.starts_with("a gzip stream that stops at compressed byte 1"),
+        "{fatal}"
+    );
+    assert!(
+        fatal.ends_with(
+            "before any decompressed byte: compressed data is damaged or cut short (deflate \
+             decompression error)"
+        ),
+        "{fatal}"
+    );
+    // What a sound stream holds is not a capture: its decompressed bytes are named so.
+    let got = read(&gzip(b"hello, this is no capture"));
+    assert_eq!(
+        got.fatal.as_deref(),
+        Some(
+            "a gzip stream whose decompressed content is not a pcap or pcapng capture (it \
+             starts with 68656c6c)"
+        )
+    );
+    assert_eq!(
+        read(&gzip(b"ab")).fatal.as_deref(),
+        Some("a gzip stream whose decompressed content (2 bytes) is too short to be a capture")
+    );
 }

@@ -257,7 +257,13 @@ impl KeyLog {
         }
         let slots = self.by_random.entry(random).or_default();
         if let Some(slot) = slots.get_mut(index) {
-            *slot = Some((secret.into_boxed_slice(), origin));
+            // The same secret from a second source (a key log given and the pcapng's own
+            // Decryption Secrets Block both hold it) keeps the source that gave it first:
+            // the one a user named is read before the capture is.
+            let same = slot.as_ref().is_some_and(|(held, _)| **held == *secret);
+            if !same {
+                *slot = Some((secret.into_boxed_slice(), origin));
+            }
         }
         if !known {
             self.secret_count += 1;

@@ -367,6 +367,25 @@ fn key_log_lines_are_used_or_told_with_their_number() {
 }
 
 #[test]
+fn a_secret_given_twice_keeps_the_source_that_gave_it_first() {
+    // A key log given for a pcapng whose Decryption Secrets Block holds the same line: the
+    // user's file is read first and is the one used (it was said to be the pcapng's).
+    let same = format!("CLIENT_RANDOM {} {}", "aa".repeat(32), "11".repeat(48));
+    let other = format!("CLIENT_RANDOM {} {}", "bb".repeat(32), "11".repeat(48));
+    let mut log = KeyLog::new();
+    log.add_text(&same, "user.keys", "keylog");
+    log.add_text(&format!("{same}\n{other}"), "x.pcapng (DSB)", "pcapng");
+    assert_eq!(log.origin("CLIENT_RANDOM", &[0xAA; 32]), "keylog");
+    assert_eq!(log.origin("CLIENT_RANDOM", &[0xBB; 32]), "pcapng");
+    assert_eq!(log.secret_count(), 2);
+    // A different secret for the same random replaces it, with its own source.
+    let changed = format!("CLIENT_RANDOM {} {}", "aa".repeat(32), "22".repeat(48));
+    log.add_text(&changed, "x.pcapng (DSB)", "pcapng");
+    assert_eq!(log.get("CLIENT_RANDOM", &[0xAA; 32]), Some(&[0x22; 48][..]));
+    assert_eq!(log.origin("CLIENT_RANDOM", &[0xAA; 32]), "pcapng");
+}
+
+#[test]
 fn the_labels_missing_for_a_random_are_those_get_finds_nothing_under() {
     let cr = "aa".repeat(32);
     let text = [

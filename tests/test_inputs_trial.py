@@ -1,0 +1,151 @@
+"""What a user gives, said as what it is (the newcomer's trial of the inputs): a capture
+given as the key log, a key log beside a pcapng that carries its own secrets, a damaged or
+foreign gzip stream, a directory given as the capture, an --ca root as the trust anchor,
+and a --brief line that must not blame the key log where the full reason clears it. Built
+from the demo capture and its key log (tests/vectors/captures)."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tlslens.capture.writer import PcapngWriter
+from tlslens.cli import main
+
+from _frames import read_frames
+from conftest import CAPTURES
+
+DEMO = CAPTURES / "demo-tls12-tls13.pcapng"
+KEYS = CAPTURES / "demo-tls12-tls13.keys"
+ROOT_PEM = CAPTURES.parent / "pki" / "root.pem"
+KEY_SOURCE = "tlslens did the same, from "
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), env={"SSLKEYLOGFILE": None})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _with_secrets(tmp_path: Path) -> Path:
+    """The demo capture with its whole key log in a Decryption Secrets Block."""
+    path = tmp_path / "with-dsb.pcapng"
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(tsresol=9)
+        writer.add_secrets(KEYS.read_bytes())
+        for ts, _linktype, data in read_frames(DEMO):
+            writer.add_packet(ts, data)
+    return path
+
+
+def _sources(narration: str) -> list[str]:
+    return [line.split(KEY_SOURCE, 1)[1] for line in narration.splitlines() if KEY_SOURCE in line]
+
+
+def test_a_capture_given_as_the_key_log_is_said_once_and_left_out() -> None:
+    status, out, err = _run("show", "--brief", "--keylog", str(DEMO), str(DEMO))
+    assert status == 0
+    assert "unknown label" not in err
+    assert err.splitlines()[0] == (
+        f"{DEMO}: not a key log: it is a pcapng capture (its first bytes are 0a0d0d0a); read "
+        "without it (a capture's own Decryption Secrets Blocks are read when it is given as "
+        "the capture)"
+    )
+    assert len(out.splitlines()) == 3  # both connections and the summary, read as without it
+
+
+def test_a_gzip_capture_given_as_the_key_log_is_named_compressed(tmp_path: Path) -> None:
+    packed = tmp_path / "demo.pcapng.gz"
+    packed.write_bytes(gzip.compress(DEMO.read_bytes(), mtime=0))
+    status, _out, err = _run("show", "--brief", "--keylog", str(packed), str(DEMO))
+    assert status == 0
+    assert "it is a pcapng capture (its first bytes are 1f8b0800, gzip-compressed)" in err
+
+
+def test_a_key_log_beside_the_capture_s_own_secrets(tmp_path: Path) -> None:
+    capture = _with_secrets(tmp_path)
+    # Nothing usable given: the capture's secrets decrypt it, and no warning says otherwise.
+    empty = tmp_path / "empty.keys"
+    empty.write_text("# nothing here\n")
+    status, out, err = _run("show", "--brief", "--keylog", str(empty), str(capture))
+    assert status == 0
+    assert "no usable secret" not in err
+    assert out.count("decrypted: handshake and application data") == 2
+    # The user's file holds the TLS 1.2 connection's line (the block holds it too): each
+    # connection names the source its secrets were taken from.
+    tls12 = tmp_path / "tls12.keys"
+    tls12.write_text(
+        "".join(line for line in KEYS.read_text().splitlines(True) if "CLIENT_RANDOM" in line)
+    )
+    status, out, err = _run("show", "--keylog", str(tls12), str(capture))
+    assert status == 0, err
+    assert _sources(out) == [
+        "the key log inside the pcapng (Decryption Secrets Block).",
+        "the key log.",
+    ]
+
+
+def test_no_usable_secret_is_said_once_the_capture_is_read_and_had_none(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.keys"
+    empty.write_text("# nothing here\n")
+    status, _out, err = _run("show", "--brief", "--keylog", str(empty), str(DEMO))
+    assert status == 0
+    assert err.splitlines()[-1] == (
+        f"{DEMO}: no usable secret in what was given, nor in the capture: no connection "
+        "could be decrypted"
+    )
+
+
+def test_a_damaged_gzip_capture_is_said_to_be_one(tmp_path: Path) -> None:
+    packed = gzip.compress(DEMO.read_bytes(), mtime=0)
+    cut = tmp_path / "cut.pcapng.gz"
+    cut.write_bytes(packed[:30])
+    status, _out, err = _run("show", str(cut))
+    assert status == 1
+    assert err.strip() == (
+        f"{cut}: a gzip stream that stops at compressed byte 30, before any decompressed "
+        "byte: compressed data is damaged or cut short (Compressed file ended before the "
+        "end-of-stream marker was reached)"
+    )
+    garbage = tmp_path / "garbage.gz"
+    garbage.write_bytes(gzip.compress(b"\x5d\x42\xc1\xb1 not a capture", mtime=0))
+    status, _out, err = _run("show", str(garbage))
+    assert status == 1
+    assert err.strip() == (
+        f"{garbage}: a gzip stream whose decompressed content is not a pcap or pcapng "
+        "capture (it starts with 5d42c1b1)"
+    )
+
+
+def test_a_directory_as_the_capture_fails_as_a_missing_file_does(tmp_path: Path) -> None:
+    for command in ("show", "certs", "decrypt"):
+        missing = _run(command, str(tmp_path / "missing.pcapng"))
+        folder = _run(command, str(tmp_path))
+        assert missing[0] == folder[0] == 1, (command, missing, folder)
+        assert folder[2].strip() == (
+            f"{tmp_path}: cannot read: it is a directory, not a capture file (tlslens "
+            "extract searches folders)"
+        )
+
+
+def test_an_anchor_given_with_ca_names_its_file() -> None:
+    status, out, _err = _run(
+        "certs", str(DEMO), "--keylog", str(KEYS), "--connection", "1", "--ca", str(ROOT_PEM)
+    )
+    assert status == 0
+    assert f"CN=tlslens lab root CA,O=tlslens lab [trust anchor, from --ca {ROOT_PEM}]" in out
+    assert "mozilla+ca store]" not in out
+
+
+def test_the_brief_line_does_not_blame_the_key_log_the_reason_clears() -> None:
+    args = ("show", "--keylog", str(KEYS), "--max-message", "100", str(DEMO))
+    _status, full, _err = _run(*args, "--connection", "1")
+    assert "the key log's secrets for client random e6d4f0e69bf8… are not at fault" in full
+    _status, brief, _err = _run(*args, "--connection", "1", "--brief")
+    assert brief.splitlines()[0].endswith(
+        "not decrypted: no ServerHello read, so the secrets cannot be used (the key log is "
+        "not at fault)"
+    )
+    assert "no secret" not in brief
