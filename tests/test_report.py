@@ -164,6 +164,45 @@ def test_the_report_of_a_corpus_capture(corpus: Path, tmp_path: Path, browser: A
     page.clean()
 
 
+@pytest.mark.parametrize(
+    ("name", "line"), [("dtls13", "hello wolfssl!"), ("dtls", "hello from the DTLS client")]
+)
+def test_a_dtls_connection_opened_with_a_key_log_has_its_key_card(
+    name: str, line: str, tmp_path: Path, browser: Any
+) -> None:
+    """A DTLS association decrypted with a key log (the project's DTLS 1.3 and DTLS 1.2
+    captures) has the keys card a TCP connection has: where the secrets came from, what was
+    derived, the Finished checked and the records opened, as `show --json --reveal-keys`
+    says. It said "No secrets were given for this connection"."""
+    capture, keys = CAPTURES / "udp" / f"{name}.pcapng", CAPTURES / "udp" / f"{name}.keys"
+    out = _report(tmp_path, "--keylog", str(keys), str(capture))
+    [row, *_] = _rows("--reveal-keys", "--keylog", str(keys), str(capture))
+    decryption = row["decryption"]
+    page = Page(browser, out)
+    p = page.page
+    p.click("#rows tbody tr:first-child")
+    p.wait_for_selector("#detail:not([hidden])")
+    assert p.get_attribute("#detail", "data-id") == str(row["id"])
+    card = p.text_content("#keys") or ""
+    assert "No secrets were given" not in card
+    [derived] = [d for d in decryption["derived"] if d["handshake"] == 0]
+    boxes = p.locator("#derivation .box strong").all_text_contents()
+    names = [v["name"] for v in derived["values"]]
+    assert [b.split(" (")[0] for b in boxes[2:]] == names  # after the two randoms
+    schedule = p.text_content("#derivation .step-arrow") or ""
+    assert ('"dtls13" labels (RFC 9147 §5.9)' in schedule) == (name == "dtls13")
+    opened = decryption["records_decrypted"]
+    assert opened["c2s"] and opened["s2c"]
+    assert (
+        "Proof: client Finished verified, server Finished verified; records decrypted: "
+        f"{opened['c2s']} from the client, {opened['s2c']} from the server"
+    ) == p.text_content("#derivation .proof")
+    # What the keys opened: the client's first line (recorded by tools/record_dtls*.py).
+    assert "The first bytes the client sent, decrypted with these keys:" in card
+    assert line in (p.text_content("#derivation pre.plain") or "")
+    page.clean()
+
+
 def _hostile_certificate(tmp_path: Path) -> tuple[Path, Path, bytes]:
     import datetime as dt
 

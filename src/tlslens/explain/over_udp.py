@@ -37,11 +37,13 @@ def hello_verify_request_lines(conn: Connection) -> list[str]:
     ]
 
 
-def fragments_line(fragments: int) -> str:
-    """A handshake message's step, when it came in pieces."""
+def fragments_line(fragments: int, *, dtls13: bool) -> str:
+    """A handshake message's step, when it came in pieces: the rule is RFC 9147 §5.5's in
+    DTLS 1.3 (which obsoletes RFC 6347 for it), RFC 6347 §4.2.3's in DTLS 1.0 and 1.2."""
+    rule = "RFC 9147 §5.5" if dtls13 else "RFC 6347 §4.2.3"
     return (
         f"It came in {fragments} fragments (each datagram must fit the path's MTU), "
-        "reassembled by their offsets (RFC 6347 §4.2.3)."
+        f"reassembled by their offsets ({rule})."
     )
 
 

@@ -115,7 +115,7 @@ def _message_step(conn: Connection, event: HandshakeEvent) -> Step:
     elif msg.msg_type == HELLO_VERIFY_REQUEST:
         lines = hello_verify_request_lines(conn)
     if event.fragments:  # DTLS (tls/dtls.py)
-        lines.append(fragments_line(event.fragments))
+        lines.append(fragments_line(event.fragments, dtls13=conn.tls13))
     if event.decrypted:
         title += " (decrypted)"
     tone = "normal"

@@ -278,13 +278,21 @@ def _keys(
     randoms: list[list[Any]],
     summary: dict[str, str],
 ) -> dict[str, Any] | None:
-    dec = conn.decryption
-    if dec is None or not dec.derivations or not dec.derivations[0].values:
+    # Over DTLS the core's association derives the keys (``Connection.dtls``): the same
+    # derivations and the same ``decryption`` object as a TCP connection's decryptor.
+    dec, facts = conn.decryption, conn.dtls
+    if dec is not None:
+        derivations, state = dec.derivations, dec.to_json()
+    elif facts is not None:
+        derivations, state = facts.derivations, facts.decryption_json()
+    else:
         return None
-    derivation = dec.derivations[0]
-    state = dec.to_json()
+    if not derivations or not derivations[0].values:
+        return None
+    derivation = derivations[0]
     return {
         "tls13": conn.tls13,
+        "dtls": facts is not None,
         "source": derivation.source,
         "kx": registry.cipher_suite_name(conn.server_hello.cipher_suite)
         if conn.server_hello is not None

@@ -73,8 +73,9 @@ pub struct Association {
     suite: Option<Suite>,
     handshake_seen: bool,
     events: VecDeque<DtlsEvent>,
-    /// Retransmissions told in the current datagram: (side, message_seq).
-    told_retransmissions: Vec<(usize, u16)>,
+    /// Retransmissions, and copies that differ from the first, told in the current
+    /// datagram: (side, message_seq, whether the copy differed).
+    told_retransmissions: Vec<(usize, u16, bool)>,
     /// The handshake messages, for the CertificateVerify and Finished checks: DTLS 1.3's
     /// and DTLS 1.0/1.2's (both until the ServerHello names the version).
     transcript: Transcript,

@@ -11,6 +11,7 @@ use crate::capture::thousands;
 use crate::codec::{CodecResult, Reader};
 use crate::extensions::{decode, Decoded, Message, ENCRYPT_THEN_MAC, SUPPORTED_VERSIONS};
 use crate::handshake::messages::{ClientHello, ServerHello};
+use crate::keys::HashAlg;
 
 pub const CLIENT_HELLO: u8 = 1;
 pub const SERVER_HELLO: u8 = 2;
@@ -128,8 +129,16 @@ pub enum Outcome {
     },
     /// More fragments are needed.
     Partial,
-    /// A fragment of a message already completed.
+    /// A fragment of a message already completed, the same as the first copy's bytes there.
     Retransmission { msg_type: u8, message_seq: u16 },
+    /// A fragment under the (epoch, message_seq) of a message already completed that is not
+    /// that message's (`msg_type`: the first copy's): another message, dropped; the first
+    /// copy is the one read and hashed.
+    Differs {
+        msg_type: u8,
+        message_seq: u16,
+        how: Difference,
+    },
     /// Bad or unbounded: the fragment is dropped (its message with it, unless the message
     /// was being held: then only the fragment), for the reason `why` gives.
     Refused {
@@ -198,6 +207,84 @@ impl Refusal {
     }
 }
 
+/// How a fragment differs from the message first completed under its (epoch, message_seq).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Difference {
+    /// Its header says another length than the first copy's.
+    Length { now: usize, first: usize },
+    /// Its bytes differ from the first copy's at byte `at` of the message.
+    Byte { at: usize },
+    /// The whole message came again with other bytes; the first copy's bytes were no longer
+    /// held (past [`MAX_COMPLETED_BYTES`]), only their digest, so where is not known.
+    Digest,
+}
+
+impl Difference {
+    /// A finding's text about the message `(epoch, seq)` of `msg_type` (the first copy's).
+    pub fn text(&self, msg_type: u8, (epoch, seq): (u64, u16)) -> String {
+        let what = match self {
+            Difference::Length { now, first } => format!(
+                "with length {}, the first copy's {}",
+                thousands(*now as u64),
+                thousands(*first as u64)
+            ),
+            Difference::Byte { at } => format!(
+                "with bytes that differ from the first copy's at byte {} of the message",
+                thousands(*at as u64)
+            ),
+            Difference::Digest => "whole, with bytes whose SHA-256 differs from the first \
+                                   copy's (whose bytes were no longer held)"
+                .to_owned(),
+        };
+        format!(
+            "handshake message {}, epoch {epoch}, message_seq {seq}, came again {what}: \
+             another message under the same epoch and message_seq, not a retransmission; \
+             the first copy is kept",
+            crate::handshake::type_text(msg_type)
+        )
+    }
+}
+
+/// Bytes of completed messages kept per direction to compare retransmissions with, byte
+/// for byte (past it, the oldest give their bytes up and keep a digest).
+pub const MAX_COMPLETED_BYTES: usize = 1 << 20;
+
+/// What is kept of a completed message to tell a retransmission from another message of its
+/// type sent under the same (epoch, message_seq).
+struct Done {
+    msg_type: u8,
+    length: usize,
+    /// SHA-256 of the body: what is left to compare a whole copy with once `body` is given
+    /// up.
+    digest: Vec<u8>,
+    body: Option<Vec<u8>>,
+}
+
+impl Done {
+    /// How the fragment (`bytes` at `fragment.fragment_offset`) of a message of the same type
+    /// differs from this message, None when it repeats it (or when the bytes it would be
+    /// compared with are not held).
+    fn differs(&self, fragment: &Fragment, bytes: &[u8]) -> Option<Difference> {
+        let length = fragment.length as usize;
+        if length != self.length {
+            let first = self.length;
+            return Some(Difference::Length { now: length, first });
+        }
+        let at = fragment.fragment_offset as usize;
+        match &self.body {
+            Some(body) => {
+                let first = body.get(at..).unwrap_or_default();
+                let i = first.iter().zip(bytes).position(|(a, b)| a != b)?;
+                Some(Difference::Byte { at: at + i })
+            }
+            None if at == 0 && bytes.len() == length => {
+                (HashAlg::Sha256.digest(&[bytes]) != self.digest).then_some(Difference::Digest)
+            }
+            None => None,
+        }
+    }
+}
+
 struct Pending {
     msg_type: u8,
     body: Vec<u8>,
@@ -262,9 +349,10 @@ pub struct Reassembler {
     pending_bytes: usize,
     /// Of `pending_bytes`, what was taken from the shared pool.
     pooled: usize,
-    /// The messages completed and their types, the oldest epoch's forgotten first past the
-    /// limit.
-    completed: BTreeMap<MessageId, u8>,
+    /// The messages completed, the oldest epoch's forgotten first past the limit.
+    completed: BTreeMap<MessageId, Done>,
+    /// Of the completed messages, the bytes held (at most [`MAX_COMPLETED_BYTES`]).
+    completed_bytes: usize,
 }
 
 impl Reassembler {
@@ -280,10 +368,28 @@ impl Reassembler {
     ) -> Outcome {
         let seq = fragment.message_seq;
         let id = (epoch, seq);
-        if self.completed.get(&id) == Some(&fragment.msg_type) {
-            return Outcome::Retransmission {
-                msg_type: fragment.msg_type,
-                message_seq: seq,
+        // Another type under the number is a new message: a renegotiation numbers its
+        // messages from 0 again in the epoch its predecessor's Finished was sent in, and its
+        // messages there are never a Finished (dtls-reneg.pcapng's ServerHelloDone and
+        // CertificateVerify come under the numbers of the first handshake's Finished).
+        let same_type = self
+            .completed
+            .get(&id)
+            .filter(|d| d.msg_type == fragment.msg_type);
+        if let Some(done) = same_type {
+            // A retransmission repeats the first copy (RFC 9147 §5.8.1, RFC 6347 §4.2.4):
+            // one that does not is another message, which the transcript must not take.
+            let msg_type = done.msg_type;
+            return match done.differs(fragment, bytes) {
+                None => Outcome::Retransmission {
+                    msg_type,
+                    message_seq: seq,
+                },
+                Some(how) => Outcome::Differs {
+                    msg_type,
+                    message_seq: seq,
+                    how,
+                },
             };
         }
         let length = fragment.length as usize;
@@ -354,19 +460,48 @@ impl Reassembler {
         self.pending_bytes = self.pending_bytes.saturating_sub(done.body.len());
         self.pooled = self.pooled.saturating_sub(done.pooled);
         pool.give(done.pooled);
-        self.completed.insert(id, done.msg_type);
-        while self.completed.len() > limits.max_completed {
-            self.completed.pop_first();
-        }
         let mut tls = Vec::with_capacity(done.body.len().saturating_add(4));
         tls.push(done.msg_type);
         tls.extend_from_slice(&fragment.length.to_be_bytes()[1..]);
         tls.extend_from_slice(&done.body);
+        self.remember(id, done.msg_type, done.body, limits);
         Outcome::Complete {
             msg_type: done.msg_type,
             message_seq: seq,
             tls,
             fragments: done.fragments.max(1),
+        }
+    }
+
+    /// A message completed: its bytes kept to compare retransmissions with, the oldest
+    /// completed messages' given up (their digests kept) to hold at most
+    /// [`MAX_COMPLETED_BYTES`].
+    fn remember(&mut self, id: MessageId, msg_type: u8, body: Vec<u8>, limits: &Limits) {
+        let length = body.len();
+        for old in self.completed.values_mut() {
+            if self.completed_bytes.saturating_add(length) <= MAX_COMPLETED_BYTES {
+                break;
+            }
+            if let Some(gone) = old.body.take() {
+                self.completed_bytes = self.completed_bytes.saturating_sub(gone.len());
+            }
+        }
+        let fits = self.completed_bytes.saturating_add(length) <= MAX_COMPLETED_BYTES;
+        let done = Done {
+            msg_type,
+            length,
+            digest: HashAlg::Sha256.digest(&[&body]),
+            body: fits.then_some(body),
+        };
+        if fits {
+            self.completed_bytes += length;
+        }
+        self.completed.insert(id, done);
+        while self.completed.len() > limits.max_completed {
+            if let Some((_, gone)) = self.completed.pop_first() {
+                let held = gone.body.map_or(0, |b| b.len());
+                self.completed_bytes = self.completed_bytes.saturating_sub(held);
+            }
         }
     }
 

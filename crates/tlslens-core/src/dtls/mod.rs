@@ -2,8 +2,9 @@
 //!
 //! Strategy: `record` reads the headers of a datagram's records (RFC 6347 §4.1, RFC 9146's
 //! connection-ID record, RFC 9147 §4's unified header); `handshake` reassembles fragments
-//! into whole messages per epoch and `message_seq` (retransmissions told, a renegotiation's
-//! messages read anew, conflicting overlaps refused, every buffer bounded by [`Limits`]) and
+//! into whole messages per epoch and `message_seq` (retransmissions told, compared byte for
+//! byte with the first copy, a renegotiation's messages read anew, conflicting overlaps
+//! refused, every buffer bounded by [`Limits`]) and
 //! reads the hellos' few fields the record layer needs (randoms, cookie, suite, connection
 //! IDs, the selected version); `keys` turns a key log's secrets into per-epoch record
 //! protection (`crate::protection`); `association` drives them. Messages come out in TLS
@@ -113,7 +114,8 @@ pub enum DtlsEvent {
         tls: Vec<u8>,
         fragments: usize,
     },
-    /// Fragments of a message already completed (told once per datagram and message).
+    /// Fragments of a message already completed that repeat its bytes (told once per
+    /// datagram and message; a copy with other bytes is a [`Finding`] instead).
     Retransmission {
         frame: u64,
         from_client: bool,

@@ -196,6 +196,122 @@ fn a_retransmitted_flight_is_told_once_per_message_not_read_again() {
     assert_eq!(again, [(2, 1), (2, 2)]);
 }
 
+/// A "retransmission" whose bytes are not the first copy's is another message under the
+/// same (epoch, message_seq): a finding naming where it differs, and not read (the first
+/// copy is the one the transcript keeps); in fragments cut elsewhere than the first copy's,
+/// or whole, as OpenSSL resends a flight after a smaller MTU.
+#[test]
+fn a_retransmission_with_other_bytes_is_a_finding_and_the_first_copy_is_kept() {
+    let cert = certificate(300);
+    let mut forged = cert.clone();
+    forged[210] ^= 0x01;
+    let first = record(22, 0, &fragment(11, 300, 1, 0, &cert));
+    let mut again = record(22, 1, &fragment(11, 300, 1, 0, &forged[..100]));
+    again.extend(record(22, 2, &fragment(11, 300, 1, 100, &forged[100..])));
+    let same = record(22, 3, &fragment(11, 300, 1, 0, &cert[..120]));
+    let datagrams = [(server(), first), (server(), again), (server(), same)];
+    let events = run(&datagrams, None);
+    let found = findings(&events);
+    assert_eq!(found.len(), 1, "{found:?}");
+    // Frame 2's second fragment (after a 13-byte record header, a 12-byte fragment header,
+    // 100 bytes and the next record's header), the differing one.
+    assert_eq!(
+        (found[0].frame, found[0].from_client, found[0].offset),
+        (2, false, 138)
+    );
+    assert_eq!(
+        found[0].what,
+        "handshake message type 11 (Certificate), epoch 0, message_seq 1, came again with \
+         bytes that differ from the first copy's at byte 210 of the message: another message \
+         under the same epoch and message_seq, not a retransmission; the first copy is kept"
+    );
+    let read: Vec<&[u8]> = events
+        .iter()
+        .filter_map(|e| match e {
+            DtlsEvent::Message { tls, .. } => Some(&tls[4..]),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(read, [&cert[..]]);
+    // The copy that repeats the first is the retransmission it is.
+    assert!(events.iter().any(|e| matches!(
+        e,
+        DtlsEvent::Retransmission {
+            frame: 3,
+            message_seq: 1,
+            ..
+        }
+    )));
+}
+
+/// Another length under a completed (epoch, message_seq) is told too; another type is a
+/// new message (a renegotiation's, tests_reneg.rs).
+#[test]
+fn another_length_under_a_completed_message_seq_is_told() {
+    let (limits, pool) = (Limits::default(), PendingPool::default());
+    let mut reassembler = handshake::Reassembler::default();
+    let bytes = certificate(40);
+    let mut add = |msg_type: u8, length: usize| {
+        let whole = fragment(msg_type, length as u32, 0, 0, &bytes[..length]);
+        let (header, body) =
+            handshake::read_fragment(&mut crate::codec::Reader::new(&whole)).unwrap();
+        reassembler.add((0, &header), body, &limits, &pool)
+    };
+    assert!(matches!(add(1, 40), handshake::Outcome::Complete { .. }));
+    let differs = |how| handshake::Outcome::Differs {
+        msg_type: 1,
+        message_seq: 0,
+        how,
+    };
+    let length = handshake::Difference::Length { now: 30, first: 40 };
+    assert_eq!(add(1, 30), differs(length.clone()));
+    assert_eq!(
+        length.text(1, (0, 0)),
+        "handshake message type 1 (ClientHello), epoch 0, message_seq 0, came again with \
+         length 30, the first copy's 40: another message under the same epoch and \
+         message_seq, not a retransmission; the first copy is kept"
+    );
+    assert!(matches!(add(2, 40), handshake::Outcome::Complete { .. }));
+}
+
+/// Past the bytes kept to compare with, the oldest completed messages keep their digest: a
+/// whole copy with other bytes is still told.
+#[test]
+fn a_message_whose_bytes_were_given_up_is_compared_by_its_digest() {
+    let limits = Limits {
+        max_message: handshake::MAX_COMPLETED_BYTES,
+        max_pending_bytes: handshake::MAX_COMPLETED_BYTES * 2,
+        ..Limits::default()
+    };
+    let pool = PendingPool::default();
+    let mut reassembler = handshake::Reassembler::default();
+    let small = certificate(100);
+    let big = vec![7; handshake::MAX_COMPLETED_BYTES];
+    let mut add = |seq: u16, bytes: &[u8]| {
+        let whole = fragment(11, bytes.len() as u32, seq, 0, bytes);
+        let (header, body) =
+            handshake::read_fragment(&mut crate::codec::Reader::new(&whole)).unwrap();
+        reassembler.add((0, &header), body, &limits, &pool)
+    };
+    assert!(matches!(
+        add(0, &small),
+        handshake::Outcome::Complete { .. }
+    ));
+    assert!(matches!(add(1, &big), handshake::Outcome::Complete { .. }));
+    let mut other = small.clone();
+    other[5] ^= 1;
+    let digest = handshake::Outcome::Differs {
+        msg_type: 11,
+        message_seq: 0,
+        how: handshake::Difference::Digest,
+    };
+    assert_eq!(add(0, &other), digest);
+    assert!(matches!(
+        add(0, &small),
+        handshake::Outcome::Retransmission { .. }
+    ));
+}
+
 /// A message is its epoch and message_seq: the same type and number again in the same
 /// epoch is a retransmission, in a later epoch a new handshake's message (a
 /// renegotiation numbers its messages from 0 again, RFC 6347 §4.2.2).

@@ -334,3 +334,78 @@ fn dtls13_key_updates_are_kept_in_the_handshakes_derivation_up_to_its_bound() {
     assert_eq!(derivations.len(), MAX_DERIVATIONS);
     assert!(derivations.iter().all(|d| d.values.len() == 4));
 }
+
+/// A DTLS 1.3 handshake past the 2 MiB of transcript kept: a finding names the bound, the
+/// message and the frame, and the handshake is told lacking (its Finished are then "not
+/// checked", tls/dtls.py), where before it stopped silently.
+#[test]
+fn a_transcript_past_its_bound_is_a_finding_and_leaves_the_finished_unchecked() {
+    use super::transcript13::MAX_TRANSCRIPT;
+    let limits = Limits {
+        max_message: MAX_TRANSCRIPT,
+        max_pending_bytes: MAX_TRANSCRIPT * 2,
+        ..Limits::default()
+    };
+    let mut association = Association::new(limits, None);
+    // Two messages of 1.25 MiB from the server (types 11 and 13), each in 40 records of
+    // 32,768 bytes, all in one datagram.
+    let big = |msg_type: u8, seq: u16| {
+        let length = (MAX_TRANSCRIPT / 8 * 5) as u32;
+        let piece = 32_768u32;
+        (0..length / piece)
+            .flat_map(|i| {
+                let bytes = vec![msg_type; piece as usize];
+                let frag = fragment(msg_type, length, seq, i * piece, &bytes);
+                let mut rec = vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0];
+                rec.extend_from_slice(&u16::try_from(frag.len()).unwrap().to_be_bytes());
+                rec.extend_from_slice(&frag);
+                rec
+            })
+            .collect::<Vec<u8>>()
+    };
+    let server_ext = [0, 43, 0, 2, 0xfe, 0xfc];
+    let datagrams = [
+        (client(), hello(1, 1, &[])),
+        (server(), hello(2, 2, &server_ext)),
+        (server(), big(11, 1)),
+        (server(), big(13, 2)),
+        (server(), record(22, 3, &fragment(20, 32, 3, 0, &[0; 32]))),
+    ];
+    let mut events = Vec::new();
+    for (frame, (src, payload)) in (1..).zip(&datagrams) {
+        let dst = if *src == client() { server() } else { client() };
+        association.feed(frame, *src, dst, payload);
+        events.extend(std::iter::from_fn(|| association.poll()));
+    }
+    let found = findings(&events);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].frame, found[0].from_client), (4, false));
+    assert_eq!(
+        found[0].what,
+        "handshake message type 13 (CertificateRequest), message_seq 2, takes the handshake \
+         past the 2 MiB (2,097,152 bytes) of transcript tlslens keeps: the transcript is \
+         given up, and the Finished and CertificateVerify messages after it are not checked"
+    );
+    let lacking: Vec<_> = (events.iter())
+        .filter_map(|e| match e {
+            DtlsEvent::Lacking {
+                frame,
+                message_seq,
+                why,
+                ..
+            } => Some((*frame, *message_seq, why.as_str())),
+            _ => None,
+        })
+        .collect();
+    let why = "the handshake is longer than the 2 MiB of transcript tlslens keeps";
+    assert_eq!(lacking, [(4, 2, why)]);
+    // The Finished is still read, as a message.
+    assert!(events.iter().any(|e| matches!(
+        e,
+        DtlsEvent::Message {
+            frame: 5,
+            msg_type: 20,
+            ..
+        }
+    )));
+}

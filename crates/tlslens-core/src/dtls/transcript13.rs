@@ -6,6 +6,7 @@
 //! is why the TLS 1.3 check does not fit it.
 
 use super::handshake::SERVER_HELLO;
+use super::transcript12::Added;
 use super::{DtlsEvent, Secrets};
 use crate::keys::hkdf::{expand_label_prefixed, DTLS13};
 use crate::keys::HashAlg;
@@ -20,7 +21,7 @@ const HRR_RANDOM: [u8; 32] = [
 ];
 /// The most handshake bytes kept: past it the transcript is given up (nothing is checked),
 /// as a handshake of that size is no real one.
-const MAX_TRANSCRIPT: usize = 1 << 21;
+pub const MAX_TRANSCRIPT: usize = 1 << 21;
 
 /// One association's handshake messages in TLS form, in the order they completed.
 #[derive(Default)]
@@ -34,14 +35,16 @@ impl Transcript {
     /// A whole message, in the order the association completed them, with its frame and
     /// whether the client sent it; `alg` the suite's hash once a ServerHello (or
     /// HelloRetryRequest) named it; `secrets` the connection's, from the key log. Returns the
-    /// [`DtlsEvent::Transcript`] of a CertificateVerify or a Finished when the hash is known.
+    /// [`DtlsEvent::Transcript`] of a CertificateVerify or a Finished when the hash is known,
+    /// [`Added::GivenUp`] (with it) when this message took the transcript past its bound:
+    /// what comes after is not checked, and the caller says so.
     pub fn add(
         &mut self,
         (frame, from_client): (u64, bool),
         tls: &[u8],
         alg: Option<HashAlg>,
         secrets: Option<&Secrets>,
-    ) -> Option<DtlsEvent> {
+    ) -> Added {
         let retry = !from_client
             && tls.first() == Some(&SERVER_HELLO)
             && tls.get(6..38) == Some(&HRR_RANDOM[..]);
@@ -50,7 +53,7 @@ impl Transcript {
             false => s.server_handshake.as_deref(),
         });
         if self.closed {
-            return None;
+            return Added::Kept(None);
         }
         let msg_type = tls.first().copied();
         let check = match (msg_type, alg) {
@@ -79,16 +82,18 @@ impl Transcript {
                 None => self.closed = true, // the hash to fold with is unknown
             }
         }
-        if self.messages.len().saturating_add(tls.len()) > MAX_TRANSCRIPT {
+        // The client's Finished is the handshake's last message (what follows, tickets and
+        // key updates, is not hashed).
+        if from_client && msg_type == Some(FINISHED) {
+            self.closed = true;
+        } else if self.messages.len().saturating_add(tls.len()) > MAX_TRANSCRIPT {
             self.closed = true;
             self.messages = Vec::new();
+            return Added::GivenUp(check);
         } else {
             self.messages.extend_from_slice(tls);
         }
-        // The client's Finished is the handshake's last message (what follows, tickets and
-        // key updates, is not hashed).
-        self.closed |= from_client && msg_type == Some(FINISHED);
-        check
+        Added::Kept(check)
     }
 
     /// RFC 8446 §4.4.1: the ClientHello before a HelloRetryRequest becomes

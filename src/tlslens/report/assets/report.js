@@ -335,7 +335,7 @@
       const hex = typeof value === "number" ? partHex(detail.parts[value]).slice(12, 76) : value;
       flow.append(box1(name, hex));
     }
-    flow.append(el("div", { cls: "step-arrow", text: keys.tls13 ? "↓ HKDF: the TLS 1.3 key schedule (RFC 8446 §7.1)" : "↓ PRF(pre-master secret, \"master secret\", randoms), then the key block" }));
+    flow.append(el("div", { cls: "step-arrow", text: keys.tls13 ? (keys.dtls ? "↓ HKDF: the TLS 1.3 key schedule (RFC 8446 §7.1) with DTLS 1.3's \"dtls13\" labels (RFC 9147 §5.9)" : "↓ HKDF: the TLS 1.3 key schedule (RFC 8446 §7.1)") : "↓ PRF(pre-master secret, \"master secret\", randoms), then the key block" }));
     for (const [name, value, size] of keys.values) flow.append(box1(name, value, size));
     const fin = keys.finished;
     const ok = fin.c2s && fin.s2c;

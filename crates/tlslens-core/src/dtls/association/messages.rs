@@ -7,6 +7,7 @@ use crate::codec::Reader;
 use crate::decrypt::{longer_than, Derivation};
 use crate::dtls::handshake::{self, Outcome, Refusal, CLIENT_HELLO, HELLO_VERIFY_REQUEST};
 use crate::dtls::transcript12::{self, Added, FinishedKey};
+use crate::dtls::transcript13;
 use crate::dtls::{keys, lack, DtlsEvent};
 use crate::handshake::HRR_RANDOM;
 
@@ -41,14 +42,32 @@ impl Association {
                     msg_type,
                     message_seq,
                 } => {
-                    if !self.told_retransmissions.contains(&(side, message_seq)) {
-                        self.told_retransmissions.push((side, message_seq));
+                    if !self
+                        .told_retransmissions
+                        .contains(&(side, message_seq, false))
+                    {
+                        self.told_retransmissions.push((side, message_seq, false));
                         self.events.push_back(DtlsEvent::Retransmission {
                             frame: at.frame,
                             from_client: at.from_client,
                             message_seq,
                             msg_type,
                         });
+                    }
+                }
+                Outcome::Differs {
+                    msg_type,
+                    message_seq,
+                    how,
+                } => {
+                    // Told once a datagram and message, as a retransmission is.
+                    if !self
+                        .told_retransmissions
+                        .contains(&(side, message_seq, true))
+                    {
+                        self.told_retransmissions.push((side, message_seq, true));
+                        let what = how.text(msg_type, (at.epoch, message_seq));
+                        self.finding(at.frame, at.from_client, offset, what);
                     }
                 }
                 Outcome::Refused {
@@ -163,10 +182,14 @@ impl Association {
         let alg = self.suite.as_ref().map(|s| s.hash);
         let from = (at.frame, at.from_client);
         let event = match self.version {
-            Some(DTLS13) => Added::Kept(self.transcript.add(from, tls, alg, secrets)),
+            Some(DTLS13) => self.transcript.add(from, tls, alg, secrets),
             None => {
-                self.transcript.add(from, tls, alg, secrets);
-                self.transcript12.add(from, message_seq, tls, None)
+                // Before the ServerHello names the version, either given up is told.
+                let kept13 = self.transcript.add(from, tls, alg, secrets);
+                match self.transcript12.add(from, message_seq, tls, None) {
+                    Added::Kept(event) if matches!(kept13, Added::Kept(_)) => Added::Kept(event),
+                    Added::Kept(event) | Added::GivenUp(event) => Added::GivenUp(event),
+                }
             }
             Some(version) => {
                 let key = secrets.and_then(|s| s.master_secret.as_deref());
@@ -181,16 +204,38 @@ impl Association {
         let event = match event {
             Added::Kept(event) => event,
             Added::GivenUp(event) => {
-                // The handshake's Finished are not checked: said as a message it lacks.
-                let msg_type = tls.first().copied().unwrap_or_default();
-                let why = longer_than(transcript12::MAX_TRANSCRIPT);
-                self.lacking(from, message_seq, msg_type, why);
+                self.transcript_given_up(at, message_seq, tls);
                 event
             }
         };
         if let (Some(event), Some(_)) = (event, self.version) {
             self.events.push_back(event);
         }
+    }
+
+    /// The message at `at` took the handshake's transcript past its bound (the same for
+    /// every version): a finding says it where it happened, and the handshake's Finished and
+    /// CertificateVerify after it are not checked, said as a message it lacks (a Finished
+    /// recomputed without the messages cannot match, whatever the secret).
+    fn transcript_given_up(&mut self, at: At, message_seq: u16, tls: &[u8]) {
+        const _: () = assert!(transcript12::MAX_TRANSCRIPT == transcript13::MAX_TRANSCRIPT);
+        let most = transcript13::MAX_TRANSCRIPT;
+        let msg_type = tls.first().copied().unwrap_or_default();
+        let what = format!(
+            "handshake message {}, message_seq {message_seq}, takes the handshake past the {} \
+             MiB ({} bytes) of transcript tlslens keeps: the transcript is given up, and the \
+             Finished and CertificateVerify messages after it are not checked",
+            crate::handshake::type_text(msg_type),
+            most >> 20,
+            crate::capture::thousands(most as u64)
+        );
+        self.finding(at.frame, at.from_client, at.base, what);
+        self.lacking(
+            (at.frame, at.from_client),
+            message_seq,
+            msg_type,
+            longer_than(most),
+        );
     }
 
     fn client_hello(
