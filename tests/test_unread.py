@@ -67,6 +67,43 @@ def test_hellos_skipped_leave_the_chain_unknown_not_absent() -> None:
         assert all(" chain not read; " in line for line in brief.splitlines()[:2])
 
 
+def test_a_tls13_server_hello_skipped_still_says_tls13_by_its_suite() -> None:
+    """At --max-message 100 the TLS 1.3 connection's ServerHello (118 bytes) is skipped; its
+    first bytes still hold the cipher suite, TLS_AES_256_GCM_SHA384, TLS 1.3's alone. Its
+    ChangeCipherSpec read as TLS 1.2's ("From here on the server encrypts everything it
+    sends") and the sealed flights counted as application data (c2s 3 records, 187 bytes;
+    s2c 8, 7,441): now as with the hellos read (2/118 and 4/5,835)."""
+    whole = _rows(str(DEMO))[0]
+    [skipped, _tls12] = _rows("--max-message", "100", str(DEMO))
+    assert skipped["version"] is None  # supported_versions is past the limit, unread
+    for direction in ("c2s", "s2c"):
+        stats, read = skipped["bytes"][direction], whole["bytes"][direction]  # type: ignore[index]
+        for field in ("application_data_records", "application_data_bytes"):
+            assert stats[field] == read[field], (direction, field)
+    assert skipped["outcome"]["status"] == "completed"  # type: ignore[index]
+    text = _run("show", "--max-message", "100", str(DEMO)).split("── Connection 2")[0]
+    assert "From here on" not in text
+    assert text.count("A dummy ChangeCipherSpec for middlebox compatibility: the ServerHello") == 2
+    assert text.count("Encrypted handshake record") == 5
+    assert "Application data: 1 record, 99 bytes" in text
+
+
+def test_a_quic_server_hello_skipped_leaves_its_packets_decrypted() -> None:
+    """QUIC at --max-message 100: both hellos skipped, the core's QUIC layer still opens the
+    Handshake and 1-RTT packets with the key log's secrets (5 and 6 of the first
+    connection's); the decryption said "no_secret" all the same."""
+    keys = ("--keylog", str(CAPTURES / "udp" / "quic.keys"))
+    quic = str(CAPTURES / "udp" / "quic.pcapng")
+    rows = _rows(*keys, "--max-message", "100", quic)
+    assert len(rows) == 7
+    for row in rows:
+        decryption = row["decryption"]
+        assert sum(decryption["records_decrypted"].values()) > 0  # type: ignore[index]
+        assert decryption["status"] == "decrypted", decryption  # type: ignore[index]
+    brief = _run("show", "--brief", *keys, "--max-message", "100", quic)
+    assert "no secret" not in brief
+
+
 def _resumption_without_server_ccs(path: Path) -> Path:
     """openssl-resumption's TLS 1.2 session-id resumption, one record a segment, with the
     server's ChangeCipherSpec record left out of the capture (a gap before its Finished)."""

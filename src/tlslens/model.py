@@ -215,6 +215,10 @@ class Connection:
     # A hello tlslens skipped (past --max-message) or could not reassemble: the connection
     # does not start after its handshake for want of one.
     hello_unread: bool = False
+    # The content layer took the records after the ServerHello for TLS 1.3's (its sealed
+    # flights, the compatibility ChangeCipherSpec): a TLS 1.3 ServerHello read, or one
+    # skipped past --max-message whose first bytes chose a TLS 1.3 cipher suite.
+    tls13_sealed: bool = False
 
     # -- members made on first use (MadeOnUse) ----------------------------------
     problems = MadeOnUse[list[Finding]](list)

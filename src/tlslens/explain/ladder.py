@@ -42,6 +42,7 @@ from tlslens.explain.coalesced import (
 )
 from tlslens.explain.over_udp import acked_words
 from tlslens.model import C2S, Connection, RecordInfo
+from tlslens.outcome import alert_sized
 from tlslens.quic.details import QuicDetails, QuicFrameInfo, QuicPacketInfo
 
 APP_DATA_RUN = 3
@@ -252,6 +253,9 @@ def _message_arrow(conn: Connection, number: int, event: TimelineEvent) -> _Draf
         label = _message_name(event.message.msg_type)
         if event.decrypted:
             label += " (decrypted)"
+    elif isinstance(event, EncryptedHandshakeEvent) and alert_sized(conn, event):
+        # Too short for a handshake message: its type stays hidden (the timeline says why).
+        label, tone = f"encrypted record, type hidden, {plural(event.length, 'byte')}", "encrypted"
     elif isinstance(event, EncryptedHandshakeEvent):
         label, tone = f"encrypted handshake message, {plural(event.length, 'byte')}", "encrypted"
     elif isinstance(event, ALERT_EVENTS):

@@ -149,22 +149,42 @@ def _finished_lines(conn: Connection, direction: str) -> list[str]:
     return ["tlslens recomputed it and it does NOT match: wrong secret, or an altered handshake."]
 
 
+def _alert_sized_step(event: EncryptedHandshakeEvent) -> Step:
+    """The client's lone protected record of an alert's size, as its bytes tell it: no
+    handshake message fits (its type is hidden, so the title does not name one)."""
+    tag = event.length - 3  # an alert's 2 bytes and the content type byte before the tag
+    text = (
+        f"Its {event.length} bytes are the AEAD tag ({tag}), the hidden content type and 2 bytes "
+        f"of content: too few for a handshake message, whose header alone is 4 bytes "
+        f"({plural(tag + 5, 'byte')} at least, protected). An alert is 2 bytes, and the client "
+        "sends no application data before its Finished (0-RTT aside): most likely the alert "
+        "that ended the handshake (a key log shows it)."
+    )
+    return Step(
+        event.frame,
+        ts_iso(event.ts_ns),
+        event.direction,
+        f"Encrypted record, content type hidden ({plural(event.length, 'byte')})",
+        (text,),
+        "encrypted",
+    )
+
+
 def _encrypted_step(conn: Connection, event: EncryptedHandshakeEvent, seen: dict[str, int]) -> Step:
     count = seen.get(event.direction, 0)
     seen[event.direction] = count + 1
     who = "client" if event.direction == C2S else "server"
     # DTLS 1.3 seen after its hellos: the unified headers alone say the version.
-    if conn.tls13 or (conn.dtls is not None and conn.dtls.hellos_missing):
+    if conn.tls13 or conn.tls13_sealed or (conn.dtls is not None and conn.dtls.hellos_missing):
         if event.direction == C2S and alert_sized(conn, event):
-            text = (
-                "One protected record the size of an alert, not of a Finished: most likely the "
-                "alert that ended the handshake (a key log shows it)."
-            )
-        elif event.direction == C2S:
+            return _alert_sized_step(event)
+        if event.direction == C2S and count == 0:
             text = (
                 "The client's encrypted handshake: its Finished (and its certificate if asked), "
                 "protected with the handshake traffic keys."
             )
+        elif event.direction == C2S:
+            text = "More of the client's encrypted handshake."
         elif count == 0:
             # With secrets given, they did not open it (the decryption line says why).
             opens = (
@@ -330,6 +350,12 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
             who = "client" if event.direction == C2S else "server"
             if conn.tls13:
                 text = "A dummy ChangeCipherSpec for middlebox compatibility; it changes nothing in TLS 1.3."
+            elif conn.tls13_sealed:
+                text = (
+                    "A dummy ChangeCipherSpec for middlebox compatibility: the ServerHello "
+                    "tlslens skipped chose a TLS 1.3 cipher suite (its first bytes say so), and "
+                    "in TLS 1.3 this record changes nothing."
+                )
             elif event.direction in ccs_seen and _flight_resent(conn, event.direction):
                 text = "ChangeCipherSpec again: its flight is sent again (a DTLS retransmission)."
             elif event.direction in ccs_seen:

@@ -140,6 +140,7 @@ class FlowSession(RecordContent):
         renegotiation, abbreviated, tls13_encrypted = self.content_flags
         conn.renegotiation = conn.renegotiation or renegotiation
         conn.abbreviated = conn.abbreviated or abbreviated
+        conn.tls13_sealed = tls13_encrypted
         self.add_counts(self.content_counts)
         proof.note_unseen_signature(conn, self.decryptor, tls13_encrypted)
         note_deprecated_version(conn)

@@ -197,6 +197,24 @@ impl Content {
         transcript.extend_from_slice(raw);
     }
 
+    /// A ServerHello skipped past --max-message whose first bytes chose `suite`: one of
+    /// TLS 1.3's (RFC 8446 §B.4, used by no other version) says what its supported_versions
+    /// would have, so its ChangeCipherSpec is the compatibility one and its records are the
+    /// sealed flights (whether it took a pre-shared key is past the limit: taken as not).
+    /// The version stays unread (a draft's uses the same suites).
+    pub(super) fn skipped_server_hello(&mut self, io: &Io<'_, '_>, suite: u16) {
+        let Some(suite) = io.suites.get(&suite).filter(|s| s.tls13) else {
+            return;
+        };
+        if self.server_hello_seen {
+            return; // TLS 1.3 has no second handshake to begin
+        }
+        self.server_hello_seen = true;
+        self.tls13_encrypted = true;
+        self.flights =
+            super::flights::Flights::tls13(super::flights::finished_record(suite), false);
+    }
+
     fn server_hello(&mut self, io: &Io<'_, '_>, hello: &ServerHello<'_>) {
         let version = selected_version(hello);
         if hello.is_hello_retry_request() {
@@ -220,6 +238,9 @@ impl Content {
         };
         if self.context.tls13() {
             self.tls13_encrypted = true;
+            let finished = suite.and_then(super::flights::finished_record);
+            let psk = hello.extensions.find(ext::PRE_SHARED_KEY).is_some();
+            self.flights = super::flights::Flights::tls13(finished, psk);
         }
     }
 }

@@ -12,6 +12,7 @@
 //! timeline tells them. What is model and trust (certificates, signatures, the connection's
 //! fields) stays with the caller, which gets each message raw with its parse context.
 
+mod flights;
 #[doc(hidden)]
 pub mod fuzzing;
 mod holes;
@@ -156,7 +157,8 @@ pub struct Content {
     null_mac: Option<usize>,
     /// After a TLS 1.3 ServerHello.
     tls13_encrypted: bool,
-    client_sent_encrypted: bool,
+    /// TLS 1.3's sealed flights, as the records tell them without keys.
+    flights: flights::Flights,
     /// Server handshake types before its ChangeCipherSpec.
     server_flight: TypeSet,
     /// The first ClientHello: seen, offers TLS 1.3, offers early data.
@@ -221,7 +223,7 @@ impl Content {
             context: Context::default(),
             null_mac: None,
             tls13_encrypted: false,
-            client_sent_encrypted: false,
+            flights: flights::Flights::default(),
             server_flight: TypeSet::default(),
             client_hello: None,
             server_hello_seen: false,
@@ -530,15 +532,24 @@ impl Content {
                     offset,
                     limit,
                     client_random,
-                }) => Err(((msg_type, length, limit), offset, client_random)),
+                    server_suite,
+                }) => Err((
+                    (msg_type, length, limit),
+                    offset,
+                    client_random,
+                    server_suite,
+                )),
             };
             match item {
                 Ok((msg_type, raw, at)) => self.message(io, side, msg_type, raw, at, decrypted),
-                Err((claims, at, random)) => {
+                Err((claims, at, random, suite)) => {
                     if let (Some(random), Some((dec, _))) = (random, io.decryptor.as_mut()) {
                         if self.dir(side) == Dir::C2S {
                             dec.skipped_hello_random(random);
                         }
+                    }
+                    if let Some(suite) = suite.filter(|_| !self.is_client(side)) {
+                        self.skipped_server_hello(io, suite);
                     }
                     self.oversized(io, side, claims, at, stream.is_some());
                 }

@@ -160,7 +160,9 @@ impl Content {
     /// flights [`Content::skipped`] takes for the handshake (the records after it are of the
     /// application epoch, whatever comes first).
     pub fn sealed_handshake(&mut self, side: u8, offset: u64, length: usize) {
-        self.client_sent_encrypted |= self.is_client(side);
+        if self.is_client(side) {
+            self.flights.client_told();
+        }
         self.push(ContentEvent::EncryptedHandshake {
             side,
             offset,
@@ -171,11 +173,10 @@ impl Content {
     /// An application data record whose body is not read (no keys, or skipped).
     pub fn skipped(&mut self, side: u8, offset: u64, length: usize) {
         let is_client = self.is_client(side);
-        if self.tls13_encrypted && !self.client_sent_encrypted {
-            // The encrypted flights of TLS 1.3: the server's, then the client's first. Not
-            // application data, whatever their outer type: the handshake, as the timeline
-            // tells them (with the key log they open as EncryptedExtensions ... Finished).
-            self.client_sent_encrypted = is_client;
+        if self.tls13_encrypted && self.flights.sealed(is_client, length) {
+            // The encrypted flights of TLS 1.3 (flights.rs). Not application data, whatever
+            // their outer type: the handshake, as the timeline tells them (with the key log
+            // they open as EncryptedExtensions ... Finished).
             self.push(ContentEvent::EncryptedHandshake {
                 side,
                 offset,

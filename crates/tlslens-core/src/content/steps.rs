@@ -49,8 +49,10 @@ impl Content {
             self.finding(Some(side), "record", Some(offset), message);
         }
         // In TLS 1.3 the CCS is a middlebox-compatibility no-op (RFC 8446 §D.4); a client
-        // CCS before any ServerHello can only be that.
+        // CCS before any ServerHello can only be that; after a ServerHello skipped past
+        // --max-message, its TLS 1.3 suite says so (`tls13_encrypted`).
         let compat = self.context.tls13()
+            || self.tls13_encrypted
             || (self.is_client(side)
                 && !self.server_hello_seen
                 && self.client_hello.is_some_and(|(tls13, _)| tls13));

@@ -323,6 +323,12 @@ impl Decryptor {
     /// A packet opened elsewhere (QUIC's, by the core's QUIC layer) counted as a record.
     pub fn count_opened(&mut self, part: Part, dir: Dir, packets: u64) {
         self.opened |= part.bit(dir);
+        // The transport opened them with the key log's secrets: there were secrets, though
+        // the TLS layer derived nothing of its own (a ServerHello skipped past --max-message
+        // leaves it no suite), as a record opened says (`mark_opened`).
+        if self.status == Status::NoSecret {
+            self.status = Status::Decrypted;
+        }
         if let Some(result) = self.results.get_mut(dir.index()) {
             result.records_decrypted = result.records_decrypted.saturating_add(packets);
         }

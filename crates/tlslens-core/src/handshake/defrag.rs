@@ -29,6 +29,10 @@ pub enum Defragmented<'a> {
         offset: u64,
         limit: u32,
         client_random: Option<[u8; 32]>,
+        /// A ServerHello's cipher_suite, when the bytes held reach it and its random is not
+        /// a HelloRetryRequest's: a TLS 1.3 suite says the version its supported_versions
+        /// would have (RFC 8446 §B.4: those suites are TLS 1.3's alone).
+        server_suite: Option<u16>,
     },
 }
 
@@ -168,7 +172,15 @@ impl Defragmenter {
             if msg_type == crate::handshake::CLIENT_HELLO && held < HELLO_RANDOM_END.min(whole) {
                 return None;
             }
+            // A ServerHello's cipher suite likewise (73 bytes at most held): it tells TLS 1.3.
+            let suite_end = server_suite_end(self.unread());
+            if msg_type == crate::handshake::SERVER_HELLO && held < suite_end.min(whole) {
+                return None;
+            }
             let client_random = hello_random(msg_type, self.unread());
+            let server_suite = (msg_type == crate::handshake::SERVER_HELLO)
+                .then(|| server_suite(self.unread()))
+                .flatten();
             if held >= whole {
                 self.consume(whole);
             } else {
@@ -182,6 +194,7 @@ impl Defragmenter {
                 offset,
                 limit: self.max_message,
                 client_random,
+                server_suite,
             });
         }
         if held < whole {
@@ -244,9 +257,31 @@ fn hello_random(msg_type: u8, held: &[u8]) -> Option<[u8; 32]> {
 /// Where a ClientHello's random ends (its header, legacy_version, then 32 bytes).
 const HELLO_RANDOM_END: usize = 38;
 
+/// Where the cipher_suite of a ServerHello whose first bytes are `held` ends: after the
+/// random, legacy_session_id_echo (its length byte, then up to 32 bytes) and the 2 bytes
+/// of the suite (RFC 8446 §4.1.3); before the length byte is held, as far as it.
+fn server_suite_end(held: &[u8]) -> usize {
+    held.get(HELLO_RANDOM_END)
+        .map_or(HELLO_RANDOM_END + 1, |echo| {
+            HELLO_RANDOM_END + 3 + usize::from(*echo)
+        })
+}
+
+/// The cipher_suite of a ServerHello whose first bytes are `held` (header included), if
+/// they reach it and it is no HelloRetryRequest (which comes before the real ServerHello).
+fn server_suite(held: &[u8]) -> Option<u16> {
+    if held.get(6..HELLO_RANDOM_END)? == crate::handshake::HRR_RANDOM {
+        return None;
+    }
+    let end = server_suite_end(held);
+    let suite = held.get(end.checked_sub(2)?..end)?;
+    Some(u16::from_be_bytes([*suite.first()?, *suite.get(1)?]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handshake::HRR_RANDOM;
 
     const KNOWN: [u8; 6] = [1, 2, 11, 12, 14, 20];
 
@@ -302,6 +337,7 @@ mod tests {
                 offset: 0,
                 limit: 1000,
                 client_random: None,
+                server_suite: None,
             })
         );
         assert!(!d.pending());
@@ -359,12 +395,48 @@ mod tests {
         assert_eq!(d.incomplete(), Some((1, 600, 16)));
         // Another type: no random.
         let mut d = Defragmenter::new(300, &KNOWN);
-        hello[0] = 2;
+        hello[0] = 11;
         d.feed(0, &hello);
         assert!(matches!(
             d.next_message(),
             Some(Defragmented::Oversized {
                 client_random: None,
+                server_suite: None,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn an_oversized_server_hello_gives_its_suite_when_held() {
+        // A ServerHello claiming 118 bytes past a limit of 100 (the demo's TLS 1.3 one):
+        // legacy_version, random, a 32-byte session ID echo, TLS_AES_256_GCM_SHA384.
+        let mut hello = vec![2, 0, 0, 118, 3, 3];
+        hello.extend([0x40; 32]);
+        hello.push(32);
+        hello.extend([0x77; 32]);
+        hello.extend([0x13, 0x02, 0]);
+        let mut d = Defragmenter::new(100, &KNOWN);
+        d.feed(0, &hello[..50]);
+        assert_eq!(d.next_message(), None); // the echo is held, not the suite after it
+        d.feed(50, &hello[50..]);
+        assert!(matches!(
+            d.next_message(),
+            Some(Defragmented::Oversized {
+                msg_type: 2,
+                server_suite: Some(0x1302),
+                ..
+            })
+        ));
+        // A HelloRetryRequest's suite is no ServerHello's.
+        hello.splice(6..38, HRR_RANDOM);
+        let mut d = Defragmenter::new(100, &KNOWN);
+        d.feed(0, &hello);
+        assert!(matches!(
+            d.next_message(),
+            Some(Defragmented::Oversized {
+                msg_type: 2,
+                server_suite: None,
                 ..
             })
         ));
