@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use super::handshake::{self, PendingPool, Reassembler};
+use super::handshake::{PendingPool, Reassembler};
+use super::hello;
 use super::keys::{self, EpochKeys, Keys, Suite};
 use super::lack;
 use super::record::{self, Header, Record, CT_ACK, CT_TLS12_CID};
@@ -470,7 +471,7 @@ impl Association {
                 seq: at.seq,
                 data: data.to_vec(),
             }),
-            CT_ACK => match handshake::read_ack(data, at.base) {
+            CT_ACK => match hello::read_ack(data, at.base) {
                 Ok(records) => self.events.push_back(DtlsEvent::Ack {
                     frame,
                     from_client,

@@ -16,6 +16,7 @@ mod association;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handshake;
+pub mod hello;
 pub mod keys;
 mod lack;
 pub mod record;

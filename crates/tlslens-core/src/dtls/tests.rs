@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::record::{looks_like_dtls, reconstruct, steps_at_most};
-use super::{handshake, Association, DtlsEvent, Finding, Keys, Limits, PendingPool};
+use super::{handshake, hello, Association, DtlsEvent, Finding, Keys, Limits, PendingPool};
 use crate::flows::packet::Addr;
 
 pub(super) fn client() -> (Addr, u16) {
@@ -462,7 +462,7 @@ fn an_ack_lists_record_numbers() {
         from_client: true,
         records: vec![(2, 0), (2, 1)]
     }));
-    assert!(handshake::read_ack(&[0, 17, 0], 0).is_err());
+    assert!(hello::read_ack(&[0, 17, 0], 0).is_err());
 }
 
 #[test]

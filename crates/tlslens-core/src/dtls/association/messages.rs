@@ -6,6 +6,7 @@ use super::{Association, At, DTLS13, EPOCH_APPLICATION, EPOCH_HANDSHAKE};
 use crate::codec::Reader;
 use crate::decrypt::{longer_than, Derivation};
 use crate::dtls::handshake::{self, Outcome, Refusal, CLIENT_HELLO, HELLO_VERIFY_REQUEST};
+use crate::dtls::hello;
 use crate::dtls::transcript12::{self, Added, FinishedKey};
 use crate::dtls::transcript13;
 use crate::dtls::{keys, lack, DtlsEvent};
@@ -147,14 +148,15 @@ impl Association {
                 self.client_hello(at, message_seq, &tls)
             }
             handshake::SERVER_HELLO if !at.from_client => self.server_hello(at, body),
-            HELLO_VERIFY_REQUEST if !at.from_client => handshake::read_hello_verify_request(body)
-                .map(|(version, cookie)| {
+            HELLO_VERIFY_REQUEST if !at.from_client => {
+                hello::read_hello_verify_request(body).map(|(version, cookie)| {
                     self.events.push_back(DtlsEvent::HelloVerifyRequest {
                         frame: at.frame,
                         version,
                         cookie,
                     });
-                }),
+                })
+            }
             _ => Ok(()),
         };
         if let Err(e) = read {
@@ -244,9 +246,9 @@ impl Association {
         message_seq: u16,
         message: &[u8],
     ) -> crate::codec::CodecResult<()> {
-        let hello = handshake::read_hello(CLIENT_HELLO, message.get(4..).unwrap_or(&[]))?;
-        let tls = handshake::without_cookie(message, hello.cookie_at, hello.cookie.len())
-            .unwrap_or_default();
+        let hello = hello::read_hello(CLIENT_HELLO, message.get(4..).unwrap_or(&[]))?;
+        let tls =
+            hello::without_cookie(message, hello.cookie_at, hello.cookie.len()).unwrap_or_default();
         self.client_random = Some(hello.random);
         // The ID the client asked for is carried by the server's records.
         self.sides[1].cid_len = hello.cid.as_ref().map_or(0, Vec::len);
@@ -264,7 +266,7 @@ impl Association {
     }
 
     fn server_hello(&mut self, at: At, body: &[u8]) -> crate::codec::CodecResult<()> {
-        let hello = handshake::read_hello(handshake::SERVER_HELLO, body)?;
+        let hello = hello::read_hello(handshake::SERVER_HELLO, body)?;
         let version = hello.selected_version.unwrap_or(hello.version);
         self.version = Some(version);
         self.sides[0].cid_len = hello.cid.as_ref().map_or(0, Vec::len);
@@ -296,7 +298,7 @@ impl Association {
     /// values made on the way; Err says why none.
     fn install(
         &mut self,
-        hello: &handshake::Hello,
+        hello: &hello::Hello,
         version: u16,
         derived: &mut Derivation,
     ) -> Result<(), String> {
