@@ -5,6 +5,8 @@ use super::{Decryptor, Dir, Status};
 use crate::keys::prf;
 
 impl Decryptor {
+    /// `dir`'s Finished, read: checked now, or once the other side's messages it follows
+    /// are in (order.rs).
     pub(super) fn check_finished(&mut self, dir: Dir, verify_data: &[u8]) {
         if let Some(seen) = self.finished_seen.get_mut(dir.index()) {
             *seen = true;
@@ -12,36 +14,45 @@ impl Decryptor {
         if !self.finished_key(dir) {
             return;
         }
+        // TLS 1.3: the handshake traffic secret it is keyed with, taken now (the side's
+        // application secret replaces it after its Finished).
+        let base = self.traffic.get(dir.index()).cloned().flatten();
+        if self.finished_early(dir) {
+            self.defer_finished(dir, verify_data, base);
+            return;
+        }
+        self.finished_verdict(dir, verify_data, base.as_deref());
+    }
+
+    /// `dir`'s Finished recomputed from the transcript as it stands and compared (`base`:
+    /// TLS 1.3's handshake traffic secret).
+    pub(super) fn finished_verdict(&mut self, dir: Dir, verify_data: &[u8], base: Option<&[u8]>) {
         // A transcript dropped for its size matches nothing: `unchecked` says why.
         let verified = if self.transcript.dropped() {
             false
         } else {
-            match self.finished_matches(dir, verify_data) {
+            match self.finished_matches(dir, verify_data, base) {
                 Some(verified) => verified,
                 None => return,
             }
         };
         let unchecked = self.unchecked().filter(|_| !verified);
-        let Some(result) = self.results.get_mut(dir.index()) else {
-            return;
-        };
         // A transcript missing a message cannot match, whatever the secret: no verdict then.
-        result.finished_verified = if unchecked.is_some() {
-            None
-        } else {
-            Some(verified)
-        };
-        result.finished_unchecked = unchecked;
-        if result.finished_verified == Some(false) {
+        if unchecked.is_some() {
+            self.set_finished(dir, None, unchecked);
+            return;
+        }
+        self.set_finished(dir, Some(verified), None);
+        if !verified {
             if self.status != Status::WrongSecret {
                 self.blamed = Some((self.status, self.reason.take()));
             }
             self.status = Status::WrongSecret;
-            self.reason = Some(
-                "Finished does not verify: the secret belongs to another session, or the \
-                 handshake was altered"
-                    .to_owned(),
-            );
+            self.reason = Some(format!(
+                "{} does not verify: the secret belongs to another session, or the \
+                 handshake was altered",
+                self.finished_subject()
+            ));
         }
     }
 
@@ -60,10 +71,15 @@ impl Decryptor {
 
     /// Whether `dir`'s Finished is the one the transcript and the secret give (None: the
     /// secret is not there, see [`Decryptor::finished_key`]).
-    fn finished_matches(&mut self, dir: Dir, verify_data: &[u8]) -> Option<bool> {
+    fn finished_matches(
+        &mut self,
+        dir: Dir,
+        verify_data: &[u8],
+        base: Option<&[u8]>,
+    ) -> Option<bool> {
         let version = self.version?;
         if self.tls13 {
-            let base = self.traffic.get(dir.index()).and_then(Option::as_ref)?;
+            let base = base?;
             let hash = self.transcript.hash(self.hash);
             return crate::keys::hkdf::finished_matches(self.hash, base, &hash, verify_data).ok();
         }

@@ -165,6 +165,8 @@ impl Decryptor {
             // The first message missing is the one to name: the others follow from it.
             self.transcript.lacks(dir, lack);
         }
+        // A Finished waiting for this side's messages waits no more: they are lost.
+        self.check_deferred();
         self.withdraw_finished();
     }
 
@@ -173,6 +175,10 @@ impl Decryptor {
     pub(super) fn new_handshake(&mut self) {
         self.transcript.restart();
         self.finished_seen = [false; 2];
+        // A Finished still waiting stays not checked (order.rs): its handshake is over.
+        self.deferred = None;
+        self.run = None;
+        self.server_done = false;
         // A status an earlier handshake's mismatch blamed stays: a lack in this one takes
         // back only its own Finished.
         self.blamed = None;
@@ -240,13 +246,11 @@ impl Decryptor {
         let Some(why) = self.unchecked() else {
             return;
         };
+        let handshake = self.handshake_number();
         for dir in Dir::BOTH {
             let seen = self.finished_seen.get(dir.index()) == Some(&true);
-            if let Some(result) = self.results.get_mut(dir.index()) {
-                if seen && result.finished_verified == Some(false) {
-                    result.finished_verified = None;
-                    result.finished_unchecked = Some(why.clone());
-                }
+            if let Some(result) = self.results.get_mut(dir.index()).filter(|_| seen) {
+                result.withdraw(handshake, &why);
             }
         }
         let blamed = self

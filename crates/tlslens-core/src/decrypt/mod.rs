@@ -26,6 +26,7 @@ mod finished;
 pub mod fuzzing;
 pub mod keylog;
 mod lack;
+mod order;
 mod record;
 mod report;
 mod resync;
@@ -33,11 +34,14 @@ pub mod store;
 mod tls12;
 mod tls13;
 mod transcript;
+mod verdicts;
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_lack;
+#[cfg(test)]
+mod tests_order;
 #[cfg(test)]
 mod tests_resync;
 
@@ -54,6 +58,7 @@ pub use lack::Lack;
 pub use record::{DirectionResult, Opened};
 pub use resync::{Hole, MAX_HOLE_TRIES, MAX_SIDE_TRIES};
 pub use store::{SessionCache, Suite, Suites};
+pub use verdicts::FinishedVerdict;
 
 pub use transcript::MAX_TRANSCRIPT;
 
@@ -231,6 +236,16 @@ pub struct Decryptor {
     server_hello_lack: Option<Lack>,
     /// Each side's holes in the capture and the records they took (resync.rs).
     resync: [resync::Resync; 2],
+    /// The side whose message is being read (the transcript's bytes are told per side).
+    current: Dir,
+    /// The side of the last message in the transcript and where its run of messages starts
+    /// (order.rs: a Finished read too early takes its flight out).
+    run: Option<(Dir, usize)>,
+    /// The current handshake's ServerHelloDone is in the transcript (a full TLS <= 1.2
+    /// handshake: the client finishes first).
+    server_done: bool,
+    /// A Finished read before the other side's messages it follows (order.rs).
+    deferred: Option<order::Deferred>,
 }
 
 impl Decryptor {
@@ -283,6 +298,10 @@ impl Decryptor {
             random_from: None,
             server_hello_lack: None,
             resync: Default::default(),
+            current: Dir::C2S,
+            run: None,
+            server_done: false,
+            deferred: None,
         }
     }
 
@@ -343,10 +362,6 @@ impl Decryptor {
         }
     }
 
-    fn append(&mut self, raw: &[u8]) {
-        self.transcript.append(raw);
-    }
-
     /// The hash of the handshake so far, with the suite's hash (RFC 8446 §4.4.1).
     pub fn transcript_hash(&mut self) -> Vec<u8> {
         self.transcript.hash(self.hash)
@@ -368,6 +383,13 @@ impl Decryptor {
     /// One handshake message, raw with its 4-byte header, in order, plaintext or decrypted.
     /// A message the handshake layer could not read is still part of the transcript.
     pub fn on_message(&mut self, env: &mut Env<'_>, dir: Dir, raw: &[u8]) -> Option<RsaRequest> {
+        self.current = dir;
+        let request = self.read_message(env, dir, raw);
+        self.resume_finished(dir);
+        request
+    }
+
+    fn read_message(&mut self, env: &mut Env<'_>, dir: Dir, raw: &[u8]) -> Option<RsaRequest> {
         let (msg_type, body) = match raw {
             [msg_type, _, _, _, body @ ..] => (*msg_type, body),
             _ => {
@@ -393,6 +415,7 @@ impl Decryptor {
     /// the handshake hash covers the message without that header.
     pub fn on_sslv2_client_hello(&mut self, env: &Env<'_>, record: &[u8]) {
         if let Ok(hello) = sslv2::client_hello(record) {
+            self.current = Dir::C2S;
             self.client_hello(env, &hello);
             self.append(record.get(2..).unwrap_or(&[]));
         }

@@ -27,6 +27,11 @@ pub struct DirectionResult {
     /// Why this side's Finished was not held against the secret (a transcript missing a
     /// message: lack.rs), when it was not.
     pub finished_unchecked: Option<String>,
+    /// Which handshake the two fields above are from (0 the first, then each
+    /// renegotiation): the worst of `finished_each` (verdicts.rs).
+    pub finished_handshake: Option<usize>,
+    /// Each handshake's verdict on this side's Finished, in order.
+    pub finished_each: Vec<super::FinishedVerdict>,
 }
 
 impl DirectionResult {

@@ -89,6 +89,7 @@ impl Decryptor {
             self.transport_random_text(),
             reason,
             self.unchecked_text(),
+            self.by_handshake_text(),
             self.resync_text(),
         ];
         let said: Vec<String> = clauses.into_iter().flatten().collect();

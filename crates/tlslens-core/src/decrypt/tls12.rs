@@ -177,7 +177,15 @@ impl Decryptor {
             *slot = RecordProtection::new(spec.clone(), version, key, iv, mac_key, flags, external)
                 .ok();
         }
-        self.status = Status::Decrypted;
+        // An earlier handshake's Finished that did not verify still blames the secret
+        // (verdicts.rs): a renegotiation's keys do not clear it.
+        let blamed = self
+            .results
+            .iter()
+            .any(|r| r.finished_verified == Some(false));
+        if !blamed {
+            self.status = Status::Decrypted;
+        }
     }
 
     /// A ChangeCipherSpec from `dir`: its pending keys come into force (TLS <= 1.2).

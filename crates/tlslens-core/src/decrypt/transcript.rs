@@ -78,6 +78,20 @@ impl Transcript {
         &self.bytes
     }
 
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The bytes from `at` on, taken out (a side's messages read before the other side's
+    /// they follow: order.rs). The running hashes start again: they may have hashed them.
+    pub fn split_off(&mut self, at: usize) -> Vec<u8> {
+        if at >= self.bytes.len() {
+            return Vec::new();
+        }
+        self.running.clear();
+        self.bytes.split_off(at)
+    }
+
     /// The `alg` hash of the transcript so far.
     pub fn hash(&mut self, alg: HashAlg) -> Vec<u8> {
         let index = match self.running.iter().position(|r| r.alg == alg) {
