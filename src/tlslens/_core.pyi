@@ -1562,6 +1562,14 @@ class DecryptionResult:
     @property
     def finished_unchecked(self) -> str | None:
         """Why the Finished was not checked (a message of the handshake missing), if not."""
+    @property
+    def finished_handshake(self) -> int | None:
+        """Which handshake the verdict is from (0 the first, then each renegotiation): the
+        worst of ``finished_each``."""
+    @property
+    def finished_each(self) -> list[tuple[int, bool | None, str | None]]:
+        """Each handshake's verdict on this direction's Finished: (handshake, verified, why
+        not checked)."""
 
 @final
 class Decryptor:

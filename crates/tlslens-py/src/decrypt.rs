@@ -132,6 +132,14 @@ pub struct DecryptionResult {
     /// missing (the narration's words; not in `show --json`, whose `reason` says it).
     #[pyo3(get)]
     finished_unchecked: Option<String>,
+    /// Which handshake the verdict above is from (0 the first, then each renegotiation):
+    /// the worst of `finished_each`.
+    #[pyo3(get)]
+    finished_handshake: Option<usize>,
+    /// Each handshake's verdict on this direction's Finished: (handshake, verified, why
+    /// not checked), in order.
+    #[pyo3(get)]
+    finished_each: Vec<(usize, Option<bool>, Option<String>)>,
 }
 
 impl DecryptionResult {
@@ -144,6 +152,12 @@ impl DecryptionResult {
             plaintext_sha256: r.sha256_hex().ok().flatten(),
             finished_verified: r.finished_verified,
             finished_unchecked: r.finished_unchecked.clone(),
+            finished_handshake: r.finished_handshake,
+            finished_each: r
+                .finished_each
+                .iter()
+                .map(|v| (v.handshake, v.verified, v.unchecked.clone()))
+                .collect(),
         }
     }
 }

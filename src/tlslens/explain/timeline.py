@@ -100,7 +100,7 @@ def _message_step(conn: Connection, event: HandshakeEvent) -> Step:
         lines = [
             f"Finished ({len(msg.verify_data)}-byte verify_data): a MAC over the whole handshake."
         ]
-        lines += _finished_lines(conn, event.direction)
+        lines += _finished_lines(conn, event)
     elif isinstance(msg, hs.EncryptedExtensions):
         names = [registry.extension_name(e.type) for e in msg.extensions]
         lines = [
@@ -125,15 +125,18 @@ def _message_step(conn: Connection, event: HandshakeEvent) -> Step:
     return Step(event.frame, ts_iso(event.ts_ns), event.direction, title, tuple(lines), tone)
 
 
-def _finished_lines(conn: Connection, direction: str) -> list[str]:
-    """What tlslens made of a Finished: its verdict, or why it was not checked."""
+def _finished_lines(conn: Connection, event: HandshakeEvent) -> list[str]:
+    """What tlslens made of a Finished: its handshake's verdict (the first, or a
+    renegotiation: each has its own), or why it was not checked."""
+    direction = event.direction
     dec = conn.decryption
     result = dec.results[direction] if dec is not None else None
-    verified = result.finished_verified if result is not None else None
-    unchecked = result.finished_unchecked if result is not None else None
+    each = result.finished_each if result is not None else []
     if conn.dtls is not None:  # over DTLS, checked by tls/dtls.py
-        verified = conn.dtls.finished_verified[direction]
-        unchecked = conn.dtls.finished_unchecked[direction]
+        each = conn.dtls.finished_each[direction]
+    handshake = max(sum(1 for h in conn.handshakes if h.first_frame <= event.frame) - 1, 0)
+    verdict = next((v for v in each if v[0] == handshake), None)
+    verified, unchecked = (verdict[1], verdict[2]) if verdict is not None else (None, None)
     if unchecked is not None:
         return [
             f"Not checked: {unchecked}, and it MACs the whole handshake, so no secret could make "

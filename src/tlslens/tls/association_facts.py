@@ -16,6 +16,24 @@ if TYPE_CHECKING:
     from tlslens._core import Derivation
 
 
+# (handshake, verified, why not checked): one handshake's verdict on one side's Finished.
+FinishedVerdict = tuple[int, bool | None, str | None]
+
+
+def _rank(verdict: FinishedVerdict) -> tuple[int, int]:
+    """Lower is worse: does not verify, not checked, matches (the first handshake first)."""
+    handshake, verified, unchecked = verdict
+    if verified is False:
+        return (0, handshake)
+    if verified is None and unchecked is not None:
+        return (1, handshake)
+    return (2 if verified else 3, handshake)
+
+
+def _verdict_words(verified: bool | None) -> str:
+    return {True: "matches", False: "does not verify", None: "was not checked"}[verified]
+
+
 @dataclass(slots=True)
 class DtlsFacts:
     """What DTLS adds to a connection: the cookie exchange, the records by epoch, the
@@ -63,6 +81,15 @@ class DtlsFacts:
     finished_unchecked: dict[str, str | None] = field(
         default_factory=lambda: {C2S: None, S2C: None}
     )
+    # Each handshake's verdict on each side's Finished, (handshake, verified, why not
+    # checked), 0 the first, then each renegotiation: the two fields above are the worst of
+    # them (``finished_verdict``), and ``finished_handshake`` which handshake gave it.
+    finished_each: dict[str, list[FinishedVerdict]] = field(
+        default_factory=lambda: {C2S: [], S2C: []}
+    )
+    finished_handshake: dict[str, int | None] = field(
+        default_factory=lambda: {C2S: None, S2C: None}
+    )
     # Why no ClientHello was read, when the reassembly refused it: why no secret is looked
     # up (not that the key log lacks one).
     hello_lacking: str | None = None
@@ -75,6 +102,44 @@ class DtlsFacts:
     # With a key log, what each handshake derived (the first, then each renegotiation), as
     # a TCP connection's ``Decryptor.derivations``: the core's association derives the keys.
     derivations: list[Derivation] = field(default_factory=list)
+
+    def finished_verdict(
+        self, direction: str, handshake: int, verified: bool | None, unchecked: str | None
+    ) -> None:
+        """Handshake ``handshake``'s verdict on ``direction``'s Finished, replacing the one it
+        had: the summary is the worst handshake's, so that a renegotiation whose Finished
+        match does not hide a first handshake whose Finished failed (as the TCP decryptor's
+        verdicts.rs)."""
+        each = [v for v in self.finished_each[direction] if v[0] != handshake]
+        each.append((handshake, verified, unchecked))
+        each.sort(key=lambda v: v[0])
+        self.finished_each[direction] = each
+        worst_handshake, worst, why = min(each, key=_rank)
+        self.finished_verified[direction] = worst
+        self.finished_unchecked[direction] = why
+        self.finished_handshake[direction] = worst_handshake
+
+    def finished_of(self, direction: str, handshake: int) -> FinishedVerdict | None:
+        """Handshake ``handshake``'s verdict on ``direction``'s Finished, if it has one."""
+        return next((v for v in self.finished_each[direction] if v[0] == handshake), None)
+
+    def _by_handshake_text(self) -> str | None:
+        """Each handshake's verdicts, when there are several and not all match, in the TCP
+        decryptor's words ("Finished by handshake: the first handshake: the client's does
+        not verify, ...; renegotiation 1: ...")."""
+        verdicts = [v for each in self.finished_each.values() for v in each]
+        if len({v[0] for v in verdicts}) < 2 or all(v[1] is True for v in verdicts):
+            return None
+        said = []
+        for handshake in sorted({v[0] for v in verdicts}):
+            sides = [
+                f"the {who}'s {_verdict_words(verdict[1])}"
+                for direction, who in ((C2S, "client"), (S2C, "server"))
+                if (verdict := self.finished_of(direction, handshake)) is not None
+            ]
+            name = f"renegotiation {handshake}" if handshake else "the first handshake"
+            said.append(f"{name}: {', '.join(sides)}")
+        return "Finished by handshake: " + "; ".join(said)
 
     def to_json(self) -> dict[str, Any]:
         """The ``dtls`` object of ``show --json`` (connection.schema.json)."""
@@ -139,6 +204,9 @@ class DtlsFacts:
                 )
             else:
                 reason = self._unchecked_reason()
+            by_handshake = self._by_handshake_text()
+            if by_handshake is not None:
+                reason = by_handshake if reason is None else f"{reason}; {by_handshake}"
             if self.hello_random is not None:
                 found = (
                     f"the secrets were looked up by client random {self.hello_random[:6].hex()}…, "

@@ -404,9 +404,11 @@ class DtlsSession(RecordContent):
             self._finished_seq[direction] = ev.message_seq
             facts = self.facts
             opened = ("handshake", direction) in facts.opened
-            if opened and self._lacking is not None and facts.finished_verified[direction] is None:
+            handshake = self._handshake_number()
+            verdict = facts.finished_of(direction, handshake)
+            if opened and self._lacking is not None and (verdict is None or verdict[1] is None):
                 # Read, and not checked at all (the transcript given up past its bound).
-                facts.finished_unchecked[direction] = self._lacking
+                facts.finished_verdict(direction, handshake, None, self._lacking)
 
     def _client_hello_turn(self) -> None:
         """A ClientHello, read or lacking: the same handshake after a HelloRetryRequest, a
@@ -436,11 +438,16 @@ class DtlsSession(RecordContent):
         if self._lacking is None:
             self._lacking = ev.text
         self._lacking_message(direction, ev.msg_type, ev.text)
-        facts = self.facts
+        facts, handshake = self.facts, self._handshake_number()
         for finished, seq in self._finished_seq.items():
-            if seq is not None and facts.finished_verified[finished] is False:
-                facts.finished_verified[finished] = None
-                facts.finished_unchecked[finished] = self._lacking
+            verdict = facts.finished_of(finished, handshake)
+            if seq is not None and verdict is not None and verdict[1] is False:
+                facts.finished_verdict(finished, handshake, None, self._lacking)
+
+    def _handshake_number(self) -> int:
+        """The current handshake's: 0 the first, then each renegotiation (a ClientHello
+        answering a HelloVerifyRequest is the same handshake: ``_new_handshake``)."""
+        return max(len(self.conn.handshakes) - 1, 0) if self.conn is not None else 0
 
     def _finished_verdict(self, side: int, matches: bool) -> None:
         """A Finished recomputed: one that does not match a handshake lacking a message is
@@ -448,8 +455,8 @@ class DtlsSession(RecordContent):
         whole)."""
         direction = self._direction(side)
         unchecked = None if matches else self._lacking
-        self.facts.finished_verified[direction] = matches if unchecked is None else None
-        self.facts.finished_unchecked[direction] = unchecked
+        verified = matches if unchecked is None else None
+        self.facts.finished_verdict(direction, self._handshake_number(), verified, unchecked)
 
     def _look_up_secrets(self) -> None:
         """Whether the key log holds a secret for the first ClientHello's random, and

@@ -1,0 +1,188 @@
+"""Finished verdicts a capture's order or a renegotiation used to get wrong.
+
+A segment that comes late in the capture (TCP reordering) holds the bytes after it behind
+a hole while the other side's messages go on being read: a Finished checked then hashes a
+transcript out of stream order and said "wrong secret". It now waits for the messages it
+follows (crates/tlslens-core/src/decrypt/order.rs). The captures are the two connections
+of ``demo-tls12-tls13.pcapng`` framed again with the server's first flight cut in three
+segments, the middle one (the TLS 1.2 Certificate record; part of the TLS 1.3 encrypted
+flight) captured after the client's flight, as tshark reads them (it decrypts both).
+
+A connection that renegotiates checks each handshake's Finished; the verdict per side was
+the last handshake's, so a first handshake whose Finished fail followed by a renegotiation
+whose Finished match read "matches". Each handshake's verdict is now kept and the worst
+reported (decrypt/verdicts.rs; tls/association_facts.py for DTLS). The failing first
+handshakes are real captures with one byte of the first handshake's server Certificate
+changed (its last certificate's DER, in the clear): the Finished of that handshake hash it,
+so they no longer match, as a Finished with a byte changed would not, while every record
+still opens with the key log. (Changing the key log's line for the first handshake instead
+would leave its records sealed, the renegotiation's ClientHello among them; changing the
+Finished itself would need each record sealed again.)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from test_decrypt_lack import (
+    DEMO_KEYS,
+    TLS12_CLIENT_PORT,
+    TLS13_CLIENT_PORT,
+    _blames_the_secret,
+    _decryptions,
+    _show,
+    demo_chunks,
+)
+
+from tlslens.capture.writer import PcapngWriter
+from tlslens.cli import main
+from tlslens.flows.synth import Chunk, Close, iter_frames
+from tlslens.model import Endpoint
+
+from _frames import read_frames, write_conversation
+from conftest import CAPTURES
+
+MATCHES = "it matches, so both sides saw the same handshake"
+DOES_NOT_MATCH = "it does NOT match"
+# Where the server's first flight is cut: TLS 1.2 after its ServerHello record and after
+# its Certificate record; TLS 1.3 after its ServerHello and inside its encrypted flight.
+CUTS = {TLS12_CLIENT_PORT: (98, 1314), TLS13_CLIENT_PORT: (133, 600)}
+
+
+def _sent(client_port: int) -> tuple[int, list[tuple[int, bytes]]]:
+    """The connection's segments as (side, bytes), the server's first flight in three."""
+    chunks = demo_chunks(client_port)
+    first, second = CUTS[client_port]
+    flight = chunks[1][2]
+    sent = [(side, data) for _ts, side, data in chunks]
+    sent[1:2] = [(1, flight[:first]), (1, flight[first:second]), (1, flight[second:])]
+    return chunks[0][0], sent
+
+
+def _late(path: Path, client_port: int) -> Path:
+    """The connection with the middle segment of the server's flight captured after the
+    client's flight (CCS and Finished, and for TLS 1.2 its ClientKeyExchange)."""
+    at, sent = _sent(client_port)
+    chunks = [Chunk(at + 1000 * (i + 2), side, data) for i, (side, data) in enumerate(sent)]
+    end = at + 1000 * (len(sent) + 2)
+    frames = list(
+        iter_frames(
+            Endpoint(bytes([10, 0, 0, 1]), 40000),
+            Endpoint(bytes([10, 0, 0, 2]), 443),
+            syn_ts_ns=at,
+            synack_ts_ns=at + 1000,
+            chunks=chunks,
+            closes=[Close(end, 0, "fin"), Close(end + 1000, 1, "fin")],
+        )
+    )
+    late = [frame for ts, frame in frames if ts == chunks[2].ts_ns]
+    rest = [frame for ts, frame in frames if ts != chunks[2].ts_ns]
+    # After the last frame of the client's flight (the segment after the server's flight).
+    client_flight = [ts for ts, _frame in frames].index(chunks[5].ts_ns) - len(late) + 1
+    order = rest[:client_flight] + late + rest[client_flight:]
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(tsresol=9)
+        for number, frame in enumerate(order):
+            writer.add_packet(at + 1000 * number, frame)
+    return path
+
+
+@pytest.mark.parametrize("client_port", [TLS12_CLIENT_PORT, TLS13_CLIENT_PORT])
+def test_a_finished_read_before_a_late_segment_is_checked_in_stream_order(
+    tmp_path: Path, client_port: int
+) -> None:
+    """It said "wrong_secret: Finished does not verify" with finished_verified false."""
+    capture = _late(tmp_path / "late.pcapng", client_port)
+    [decryption] = _decryptions(capture)
+    assert decryption["status"] == "decrypted"
+    assert decryption["reason"] is None
+    assert decryption["finished_verified"] == {"c2s": True, "s2c": True}
+    text = _show(str(capture))
+    assert not _blames_the_secret(text)
+    assert text.count(MATCHES) == 2
+    # The segment never captured: the hole is given up, and the client's Finished, read
+    # before the messages it follows, is not checked, and says why.
+    at, sent = _sent(client_port)
+    lost = tmp_path / "lost.pcapng"
+    write_conversation(lost, sent, at, left_out=sent[2][1])
+    [decryption] = _decryptions(lost)
+    assert decryption["status"] == "decrypted"
+    assert decryption["finished_verified"]["c2s"] is None
+    assert "not checked: bytes the server sent before its Finished are missing" in str(
+        decryption["reason"]
+    )
+    assert not _blames_the_secret(_show(str(lost)))
+
+
+def _edited(source: Path, path: Path, frame_number: int, offset: int) -> Path:
+    """``source`` with one bit of frame ``frame_number``'s byte at ``offset`` flipped."""
+    frames = read_frames(source)
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(frames[0][1], tsresol=9)
+        for number, (ts_ns, _linktype, data) in enumerate(frames, 1):
+            if number == frame_number:
+                data = data[:offset] + bytes([data[offset] ^ 1]) + data[offset + 1 :]
+            writer.add_packet(ts_ns, data)
+    return path
+
+
+def _first_verdicts(keys: Path, capture: Path) -> tuple[dict[str, object], str]:
+    """The first connection's decryption object and its narration."""
+    args = ["show", "--keylog", str(keys)]
+    result = CliRunner().invoke(main, [*args, "--json", str(capture)])
+    assert result.exit_code == 0, result.output
+    decryption: dict[str, object] = json.loads(result.stdout.splitlines()[0])["decryption"]
+    shown = CliRunner().invoke(main, [*args, "--connection", "1", str(capture)])
+    assert shown.exit_code == 0, shown.output
+    return decryption, shown.stdout
+
+
+# pop-ssl.pcapng's frame 11: the server's Certificate message at bytes 142 to 1,074, one
+# certificate whose DER ends with its signature; this byte is in that signature.
+OFFSET = 1065
+BY_HANDSHAKE = (
+    "Finished by handshake: the first handshake: the client's does not verify, the "
+    "server's does not verify; renegotiation 1: the client's matches, the server's matches"
+)
+
+
+def test_a_tcp_renegotiation_does_not_hide_a_first_handshake_that_fails(
+    tmp_path: Path, corpus: Path
+) -> None:
+    """pop-ssl.pcapng (POP3 STLS, TLS 1.2, renegotiated under encryption in frame 21)
+    with a byte of its first handshake's Certificate (frame 11, ``OFFSET``: the server
+    certificate's signature) changed. It said finished_verified true both ways, and the
+    status decrypted with the reason "Finished does not verify"."""
+    folder = corpus / "wireshark-notes"
+    capture = _edited(folder / "tls" / "pop-ssl.pcapng", tmp_path / "pop.pcapng", 11, OFFSET)
+    decryption, text = _first_verdicts(folder / "keys" / "pop-ssl.keys", capture)
+    assert decryption["status"] == "wrong_secret"
+    assert decryption["finished_verified"] == {"c2s": False, "s2c": False}
+    assert str(decryption["reason"]).endswith(BY_HANDSHAKE)
+    # Each Finished step says its own handshake's verdict: the first two do not match.
+    verdicts = [DOES_NOT_MATCH if DOES_NOT_MATCH in line else MATCHES for line in _said(text)]
+    assert verdicts == [DOES_NOT_MATCH, DOES_NOT_MATCH, MATCHES, MATCHES]
+
+
+def test_a_dtls_renegotiation_does_not_hide_a_first_handshake_that_fails(tmp_path: Path) -> None:
+    """udp/dtls-reneg.pcapng's first association with a byte of its first handshake's
+    server Certificate (frame 5, offset 500) changed. It said finished_verified true both
+    ways and no reason."""
+    udp = CAPTURES / "udp"
+    capture = _edited(udp / "dtls-reneg.pcapng", tmp_path / "dtls.pcapng", 5, 500)
+    decryption, text = _first_verdicts(udp / "dtls-reneg.keys", capture)
+    assert decryption["status"] == "decrypted"
+    assert decryption["finished_verified"] == {"c2s": False, "s2c": False}
+    assert str(decryption["reason"]).endswith(BY_HANDSHAKE)
+    verdicts = [DOES_NOT_MATCH if DOES_NOT_MATCH in line else MATCHES for line in _said(text)]
+    assert verdicts == [DOES_NOT_MATCH, DOES_NOT_MATCH, MATCHES, MATCHES]
+
+
+def _said(text: str) -> list[str]:
+    """The verdict lines of the narration's Finished steps, in order."""
+    return [line for line in text.splitlines() if "tlslens recomputed it" in line]
