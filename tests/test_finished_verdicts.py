@@ -28,7 +28,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from test_decrypt_lack import (
-    DEMO_KEYS,
     TLS12_CLIENT_PORT,
     TLS13_CLIENT_PORT,
     _blames_the_secret,
