@@ -19,7 +19,7 @@
 //! they never come, it stays not checked, and says why. A side whose records fail to open
 //! is not waited for: what it holds cannot be read.
 
-use super::{Decryptor, Dir};
+use super::{Decryptor, Dir, MAX_TRANSCRIPT};
 use crate::handshake as hs;
 
 /// The messages that end a side's flight: its messages after one are its next flight's.
@@ -124,7 +124,14 @@ impl Decryptor {
     pub(super) fn append(&mut self, raw: &[u8]) {
         let dir = self.current;
         if let Some(deferred) = self.deferred.as_mut().filter(|d| d.dir == dir) {
-            deferred.bytes.extend_from_slice(raw);
+            if deferred.bytes.len().saturating_add(raw.len()) <= MAX_TRANSCRIPT {
+                deferred.bytes.extend_from_slice(raw);
+            } else {
+                // Bounded as the transcript is: its Finished are then not checked.
+                deferred.bytes.clear();
+                deferred.finished_at = 0;
+                self.transcript.overflow();
+            }
             return;
         }
         if dir == Dir::S2C && raw.first() == Some(&hs::SERVER_HELLO_DONE) {

@@ -113,3 +113,28 @@ fn a_failing_first_handshake_is_not_hidden_by_a_renegotiation_that_matches() {
         )
     );
 }
+
+/// A side that goes on sending handshake messages after its Finished while it waits keeps
+/// no more than the transcript would: past `MAX_TRANSCRIPT` its Finished is not checked.
+#[test]
+fn a_finished_waiting_holds_no_more_than_a_transcript() {
+    let [ch, sh, cert, shd, cke] = messages();
+    let client = finished(b"client finished", &[&ch, &sh, &cert, &shd, &cke]);
+    let mut run = run();
+    for (dir, raw) in [(Dir::C2S, &ch), (Dir::S2C, &sh), (Dir::C2S, &client)] {
+        run.message(dir, raw);
+    }
+    let filler = super::tests::message(22, &vec![0; 1 << 20]);
+    for _ in 0..17 {
+        run.message(Dir::C2S, &filler);
+    }
+    for (dir, raw) in [(Dir::S2C, &cert), (Dir::S2C, &shd)] {
+        run.message(dir, raw);
+    }
+    let result = &run.dec.results[0];
+    assert_eq!(result.finished_verified, None);
+    assert_eq!(
+        result.finished_unchecked.as_deref(),
+        Some("the handshake is longer than the 16 MiB of transcript tlslens keeps")
+    );
+}

@@ -47,6 +47,14 @@ impl Transcript {
         self.bytes.extend_from_slice(raw);
     }
 
+    /// Bytes that belong in it went past `MAX_TRANSCRIPT` elsewhere (a Finished waiting
+    /// with its side's messages: order.rs): dropped as if they had come in.
+    pub fn overflow(&mut self) {
+        self.dropped = true;
+        self.bytes.clear();
+        self.running.clear();
+    }
+
     /// A new handshake starts (the first, or a renegotiation).
     pub fn restart(&mut self) {
         self.bytes.clear();
