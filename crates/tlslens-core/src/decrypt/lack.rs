@@ -121,7 +121,7 @@ pub enum RandomFrom {
     SkippedHello,
 }
 
-fn who(dir: Dir) -> &'static str {
+pub(super) fn who(dir: Dir) -> &'static str {
     match dir {
         Dir::C2S => "client",
         Dir::S2C => "server",

@@ -8,6 +8,7 @@
 //! handshake's verdict is kept (`finished_each`) for the reason and the narration. The
 //! handshakes are numbered as `derivations` are: 0 the first, then each renegotiation.
 
+use super::lack::who;
 use super::{Decryptor, Dir, DirectionResult};
 
 /// One handshake's verdict on one side's Finished.
@@ -136,12 +137,5 @@ impl Decryptor {
             })
             .collect();
         Some(format!("Finished by handshake: {}", handshakes.join("; ")))
-    }
-}
-
-fn who(dir: Dir) -> &'static str {
-    match dir {
-        Dir::C2S => "client",
-        Dir::S2C => "server",
     }
 }
