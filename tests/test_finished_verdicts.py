@@ -185,3 +185,19 @@ def test_a_dtls_renegotiation_does_not_hide_a_first_handshake_that_fails(tmp_pat
 def _said(text: str) -> list[str]:
     """The verdict lines of the narration's Finished steps, in order."""
     return [line for line in text.splitlines() if "tlslens recomputed it" in line]
+
+
+def test_dtls_finished_verdicts_are_bounded_and_the_worst_stays() -> None:
+    """A hostile association renegotiating without end: the verdicts kept per side stay
+    few (the first 16 handshakes', the newest's and the worst of the others'), and the
+    summary is still the one failure, with its handshake."""
+    from tlslens.model import C2S
+    from tlslens.tls.association_facts import DtlsFacts
+
+    facts = DtlsFacts()
+    for handshake in range(200):
+        facts.finished_verdict(C2S, handshake, handshake != 30, None)
+    assert len(facts.finished_each[C2S]) <= 18
+    assert facts.finished_verified[C2S] is False
+    assert facts.finished_handshake[C2S] == 30
+    assert facts.finished_each[C2S][-1][0] == 199

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 # (handshake, verified, why not checked): one handshake's verdict on one side's Finished.
 FinishedVerdict = tuple[int, bool | None, str | None]
+# Handshakes whose verdicts are kept one by one (the core's MAX_DERIVATIONS, as the TCP
+# decryptor's verdicts.rs): past them, the newest's and the worst of the others'.
+_MAX_VERDICTS = 16
 
 
 def _rank(verdict: FinishedVerdict) -> tuple[int, int]:
@@ -113,6 +116,8 @@ class DtlsFacts:
         each = [v for v in self.finished_each[direction] if v[0] != handshake]
         each.append((handshake, verified, unchecked))
         each.sort(key=lambda v: v[0])
+        if len(each) > _MAX_VERDICTS + 2:  # memory bounded whatever the renegotiations
+            each = [*each[:_MAX_VERDICTS], min(each[_MAX_VERDICTS:-1], key=_rank), each[-1]]
         self.finished_each[direction] = each
         worst_handshake, worst, why = min(each, key=_rank)
         self.finished_verified[direction] = worst

@@ -322,6 +322,23 @@ fn derivations_are_bounded_whatever_the_renegotiations_and_key_updates() {
 }
 
 #[test]
+fn finished_verdicts_are_bounded_and_the_worst_stays_whatever_the_renegotiations() {
+    // 200 handshakes, the 31st's client Finished failing: the verdicts kept stay few, the
+    // summary is still that failure (and its handshake).
+    let mut run = run();
+    for handshake in 1..=200 {
+        run.dec.handshakes = handshake;
+        run.dec.set_finished(Dir::C2S, Some(handshake != 31), None);
+    }
+    let result = &run.dec.results[0];
+    assert!(result.finished_each.len() <= MAX_DERIVATIONS + 2);
+    assert_eq!(result.finished_verified, Some(false));
+    assert_eq!(result.finished_handshake, Some(30));
+    // The newest is kept: its verdict may still be taken back.
+    assert_eq!(result.finished_each.last().map(|v| v.handshake), Some(199));
+}
+
+#[test]
 fn an_extended_master_secret_is_not_derived_from_a_transcript_that_lacks_a_message() {
     // ServerHello with extended_master_secret (RFC 7627).
     let body = [

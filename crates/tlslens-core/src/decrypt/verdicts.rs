@@ -5,11 +5,13 @@
 //! handshakes' verdicts (a Finished that does not verify, then one not checked, then one
 //! that matches) and `finished_handshake` says which handshake gave it: a first handshake
 //! whose Finished fails is not hidden by a renegotiation whose Finished match. Each
-//! handshake's verdict is kept (`finished_each`) for the reason and the narration. The
-//! handshakes are numbered as `derivations` are: 0 the first, then each renegotiation.
+//! handshake's verdict is kept (`finished_each`) for the reason and the narration: the first
+//! [`MAX_DERIVATIONS`] handshakes' one by one, past them the newest's and the worst of the
+//! others' (memory bounded whatever a hostile capture's renegotiations; the summary is the
+//! same). The handshakes are numbered from 0, the first, then each renegotiation.
 
 use super::lack::who;
-use super::{Decryptor, Dir, DirectionResult};
+use super::{Decryptor, Dir, DirectionResult, MAX_DERIVATIONS};
 
 /// One handshake's verdict on one side's Finished.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,9 +51,29 @@ impl DirectionResult {
             .find(|v| v.handshake == verdict.handshake)
         {
             Some(kept) => *kept = verdict,
-            None => self.finished_each.push(verdict),
+            None => {
+                self.finished_each.push(verdict);
+                self.fold();
+            }
         }
         self.summarize();
+    }
+
+    /// Past the first `MAX_DERIVATIONS` handshakes' verdicts, the newest and the worst of
+    /// the others are kept: the least bad (the latest of equals) goes.
+    fn fold(&mut self) {
+        while self.finished_each.len() > MAX_DERIVATIONS + 2 {
+            let newest = self.finished_each.iter().map(|v| v.handshake).max();
+            let least_bad = (self.finished_each.iter().enumerate())
+                .skip(MAX_DERIVATIONS)
+                .filter(|(_, v)| Some(v.handshake) != newest)
+                .max_by_key(|(_, v)| (v.rank(), v.handshake))
+                .map(|(i, _)| i);
+            match least_bad {
+                Some(i) => drop(self.finished_each.remove(i)),
+                None => break,
+            }
+        }
     }
 
     /// The summary: the worst verdict, the first handshake that gave it.
@@ -82,7 +104,7 @@ impl DirectionResult {
 impl Decryptor {
     /// The current handshake's number (0 the first, then each renegotiation).
     pub(super) fn handshake_number(&self) -> usize {
-        self.derivations.len().saturating_sub(1)
+        self.handshakes.saturating_sub(1)
     }
 
     /// The current handshake's verdict on `dir`'s Finished.
