@@ -77,9 +77,9 @@ def _write(path: Path, frames: Iterator[tuple[int, bytes]]) -> None:
             writer.add_packet(ts, frame)
 
 
-def lost_segment(path: Path) -> int:
-    """A capture of one connection whose server handshake (a 60,000-byte Certificate)
-    lost its third full-size segment; the number of frames written."""
+def _big_flight() -> tuple[list[tuple[int, bytes]], int]:
+    """One connection whose server handshake is a 60,000-byte Certificate: its frames, and
+    the index of its third full-size server segment."""
     frames = list(
         _connection(
             0,
@@ -89,7 +89,14 @@ def lost_segment(path: Path) -> int:
         )
     )
     big = [i for i, (_ts, frame) in enumerate(frames) if len(frame) > 1000]
-    del frames[big[2]]
+    return frames, big[2]
+
+
+def lost_segment(path: Path) -> int:
+    """A capture of one connection whose server handshake (a 60,000-byte Certificate)
+    lost its third full-size segment; the number of frames written."""
+    frames, third = _big_flight()
+    del frames[third]
     _write(path, iter(frames))
     return len(frames)
 
@@ -97,19 +104,10 @@ def lost_segment(path: Path) -> int:
 def late_segment(path: Path) -> tuple[int, int]:
     """``lost_segment``'s connection with its third full-size server segment captured late,
     after 12 more (about 17 KB of later data): (the frame after the hole, the late frame)."""
-    frames = list(
-        _connection(
-            0,
-            compose.push_records(22, 0x0301, _hello()),
-            compose.push_records(22, 0x0303, compose.push_handshake(11, bytes(60_000))),
-            T0,
-        )
-    )
-    big = [i for i, (_ts, frame) in enumerate(frames) if len(frame) > 1000]
-    late = frames.pop(big[2])
-    frames.insert(big[2] + 12, late)
+    frames, third = _big_flight()
+    frames.insert(third + 12, frames.pop(third))
     _write(path, iter(frames))
-    return big[2] + 1, big[2] + 13  # (frame numbers count from 1)
+    return third + 1, third + 13  # (frame numbers count from 1)
 
 
 def _normal(count: int, first: int = 0) -> Iterator[tuple[int, bytes]]:
