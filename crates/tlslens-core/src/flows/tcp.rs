@@ -73,8 +73,9 @@ pub enum StreamEvent<'a> {
     /// A later copy of bytes at `offset` differs from the copy already taken, over `length`
     /// bytes from the first difference to the last.
     Conflict { offset: u64, length: u64 },
-    /// Bytes of a hole given up at a bound (`length` at `offset`, the gap told then) came
-    /// after all, in this frame: the capture holds them, tlslens did not wait for them.
+    /// Bytes of a hole given up at a bound (`length` at `offset`: of the gap told then, the
+    /// part this frame holds) came after all, in this frame: the capture holds them,
+    /// tlslens did not wait for them.
     Late {
         offset: u64,
         length: u64,
@@ -372,7 +373,8 @@ impl HalfStream {
     }
 
     /// Bytes `start..end` came in `at`, before the next in-order byte: a hole given up on
-    /// that they reach into is told as come late (once, and forgotten).
+    /// that they reach into is told as come late, the part they hold (once; the rest stays
+    /// given up).
     fn came_late(
         &mut self,
         start: u64,
@@ -386,9 +388,18 @@ impl HalfStream {
             .position(|&(offset, length, _)| start < offset.saturating_add(length) && end > offset)
         {
             let (offset, length, given_up) = self.given_up.swap_remove(i);
+            let hole_end = offset.saturating_add(length);
+            let (from, to) = (start.max(offset), end.min(hole_end));
+            // Only the part that came is told: what has not come of the hole stays given
+            // up, to be told when it comes (its pieces within the same bound of entries).
+            for (piece, piece_end) in [(offset, from), (to, hole_end)] {
+                if piece < piece_end && self.given_up.len() < MAX_GIVEN_UP_KEPT {
+                    self.given_up.push((piece, piece_end - piece, given_up));
+                }
+            }
             let late = StreamEvent::Late {
-                offset,
-                length,
+                offset: from,
+                length: to - from,
                 given_up,
             };
             out(late, at);

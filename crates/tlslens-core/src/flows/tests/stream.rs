@@ -235,6 +235,28 @@ fn bytes_given_up_on_that_come_later_are_told_once() {
 }
 
 #[test]
+fn of_bytes_given_up_on_only_those_that_come_are_told() {
+    // 100 bytes given up at offset 0 (as above); then 40 of them come (offsets 30..70),
+    // later the last 30 (70..100): each told as it comes, the first 30 never.
+    let mut stream = HalfStream::new(250);
+    stream.syn(0);
+    let after: Vec<(u32, Vec<u8>)> = (0..3).map(|i| (101 + 100 * i, vec![2; 100])).collect();
+    assert_eq!(collect(&mut stream, &after).gaps, vec![(0, 100)]);
+    let got = collect(&mut stream, &[(31, vec![1; 40])]);
+    assert_eq!(
+        got.late,
+        vec![(30, 40)],
+        "the 40 bytes that came, not the 100"
+    );
+    let got = collect(&mut stream, &[(71, vec![1; 30]), (51, vec![1; 20])]);
+    assert_eq!(
+        got.late,
+        vec![(70, 30)],
+        "the rest as it comes; a copy again is not told"
+    );
+}
+
+#[test]
 fn a_hostile_retransmission_before_the_start_is_trimmed() {
     let mut stream = HalfStream::new(4 << 20);
     stream.syn(100);
