@@ -371,7 +371,11 @@ impl Reassembler {
             // A retransmission repeats the first copy (RFC 9147 §5.8.1, RFC 6347 §4.2.4):
             // one that does not is another message, which the transcript must not take.
             let msg_type = done.msg_type;
-            return match done.differs(fragment, bytes) {
+            // A stateless server answers each copy of the ClientHello with a HelloVerifyRequest
+            // made afresh (RFC 6347 §4.2.1), whose cookie may differ (mbed TLS's carries the
+            // time): it is no other message, and no transcript holds it (§4.2.6).
+            let fresh_cookie = msg_type == HELLO_VERIFY_REQUEST;
+            return match done.differs(fragment, bytes).filter(|_| !fresh_cookie) {
                 None => Outcome::Retransmission {
                     msg_type,
                     message_seq: seq,

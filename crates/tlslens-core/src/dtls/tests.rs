@@ -274,6 +274,27 @@ fn another_length_under_a_completed_message_seq_is_told() {
     assert!(matches!(add(2, 40), handshake::Outcome::Complete { .. }));
 }
 
+/// A stateless server's HelloVerifyRequest answering a ClientHello sent again may carry
+/// another cookie (mbed TLS's holds the time): a retransmission still, no finding.
+#[test]
+fn a_hello_verify_request_with_a_fresh_cookie_is_no_other_message() {
+    let (limits, pool) = (Limits::default(), PendingPool::default());
+    let mut reassembler = handshake::Reassembler::default();
+    let mut add = |body: &[u8]| {
+        let whole = fragment(3, body.len() as u32, 0, 0, body);
+        let (header, body) =
+            handshake::read_fragment(&mut crate::codec::Reader::new(&whole)).unwrap();
+        reassembler.add((0, &header), body, &limits, &pool)
+    };
+    let first = [[0xfe, 0xfd, 20].as_slice(), &[1; 20]].concat();
+    assert!(matches!(add(&first), handshake::Outcome::Complete { .. }));
+    let fresh = [[0xfe, 0xfd, 20].as_slice(), &[2; 20]].concat();
+    assert!(matches!(
+        add(&fresh),
+        handshake::Outcome::Retransmission { msg_type: 3, .. }
+    ));
+}
+
 /// Past the bytes kept to compare with, the oldest completed messages keep their digest: a
 /// whole copy with other bytes is still told.
 #[test]
