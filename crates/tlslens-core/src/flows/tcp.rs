@@ -251,9 +251,11 @@ impl HalfStream {
             ) {
                 out(StreamEvent::Conflict { offset, length }, at);
             }
-            // (A copy reaching back before the direction's start begins at 0.)
+            // (A copy reaching back before the direction's start begins at 0, and ends
+            // where its bytes do.)
             let start = self.offset.saturating_sub(delta.unsigned_abs());
-            self.came_late(start, start.saturating_add(n as u64), at, out);
+            let end = (self.offset as i64).saturating_add(delta).saturating_add(n);
+            self.came_late(start, u64::try_from(end).unwrap_or(0), at, out);
             if delta + n <= 0 {
                 self.retransmitted_bytes += n as u64;
                 return;

@@ -257,6 +257,19 @@ fn of_bytes_given_up_on_only_those_that_come_are_told() {
 }
 
 #[test]
+fn a_copy_reaching_back_before_the_start_is_late_only_for_its_own_bytes() {
+    // The first 100 bytes given up on; a copy from 200 bytes before the direction's start,
+    // 250 long, holds only its first 50 bytes: those are told, not the hole's 100.
+    let mut stream = HalfStream::new(250);
+    stream.syn(0);
+    let after: Vec<(u32, Vec<u8>)> = (0..3).map(|i| (101 + 100 * i, vec![2; 100])).collect();
+    let got = collect(&mut stream, &after);
+    assert_eq!(got.gaps, vec![(0, 100)]);
+    let got = collect(&mut stream, &[(1u32.wrapping_sub(200), vec![1; 250])]);
+    assert_eq!(got.late, vec![(0, 50)]);
+}
+
+#[test]
 fn a_hostile_retransmission_before_the_start_is_trimmed() {
     let mut stream = HalfStream::new(4 << 20);
     stream.syn(100);
