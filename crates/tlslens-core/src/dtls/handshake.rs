@@ -12,7 +12,7 @@ use crate::keys::HashAlg;
 
 pub const CLIENT_HELLO: u8 = 1;
 pub const SERVER_HELLO: u8 = 2;
-pub const HELLO_VERIFY_REQUEST: u8 = 3;
+pub use crate::handshake::HELLO_VERIFY_REQUEST;
 
 /// Separate byte ranges held for one message (each fragment is sorted in: bounded work).
 pub const MAX_RANGES: usize = 512;

@@ -23,6 +23,8 @@ mod tests;
 pub const HELLO_REQUEST: u8 = 0;
 pub const CLIENT_HELLO: u8 = 1;
 pub const SERVER_HELLO: u8 = 2;
+/// DTLS only (RFC 6347 §4.2.1).
+pub const HELLO_VERIFY_REQUEST: u8 = 3;
 pub const NEW_SESSION_TICKET: u8 = 4;
 pub const END_OF_EARLY_DATA: u8 = 5;
 pub const ENCRYPTED_EXTENSIONS: u8 = 8;
@@ -53,6 +55,7 @@ pub fn type_name(msg_type: u8) -> Option<&'static str> {
         HELLO_REQUEST => "HelloRequest",
         CLIENT_HELLO => "ClientHello",
         SERVER_HELLO => "ServerHello",
+        HELLO_VERIFY_REQUEST => "HelloVerifyRequest",
         NEW_SESSION_TICKET => "NewSessionTicket",
         END_OF_EARLY_DATA => "EndOfEarlyData",
         ENCRYPTED_EXTENSIONS => "EncryptedExtensions",

@@ -466,3 +466,11 @@ fn truncated_small_messages_name_the_byte() {
         );
     }
 }
+
+#[test]
+fn a_message_type_is_named_where_tlslens_knows_it() {
+    // DTLS's HelloVerifyRequest too: a finding on one names it (RFC 6347 §4.2.1).
+    assert_eq!(super::type_text(3), "type 3 (HelloVerifyRequest)");
+    assert_eq!(super::type_text(11), "type 11 (Certificate)");
+    assert_eq!(super::type_text(99), "type 99");
+}
