@@ -7,6 +7,7 @@ from the demo capture and its key log (tests/vectors/captures)."""
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -149,3 +150,41 @@ def test_the_brief_line_does_not_blame_the_key_log_the_reason_clears() -> None:
         "not at fault)"
     )
     assert "no secret" not in brief
+
+
+def test_a_capture_s_own_secrets_are_not_used_for_the_next_capture(tmp_path: Path) -> None:
+    # Two captures in one run, the first carrying its secrets: the second is read with what
+    # the user gave alone, as tshark reads each file (it was decrypted "from the key log
+    # inside the pcapng" it does not have, and no note said the key log was of no use).
+    capture = _with_secrets(tmp_path)
+    empty = tmp_path / "empty.keys"
+    empty.write_text("# nothing here\n")
+    status, out, err = _run("show", "--brief", "--keylog", str(empty), str(capture), str(DEMO))
+    assert status == 0, err
+    first, second = out.split(f"{capture}: pcapng", 1)
+    assert first.count("decrypted: handshake and application data") == 2
+    assert "decrypted: handshake" not in second
+    assert f"{capture}: no usable secret" not in err
+    assert f"{DEMO}: no usable secret in what was given, nor in the capture" in err
+
+
+def test_a_secret_a_capture_replaced_is_the_user_s_again_for_the_next(tmp_path: Path) -> None:
+    # The first capture's block holds another secret for the TLS 1.2 connection's random:
+    # it is that capture's to use; the next capture gets the user's line back.
+    lines = [line for line in KEYS.read_text().splitlines(True) if "CLIENT_RANDOM" in line]
+    label, random, _secret = lines[0].split()
+    path = tmp_path / "wrong-dsb.pcapng"
+    with path.open("wb") as out_file:
+        writer = PcapngWriter(out_file)
+        writer.add_interface(tsresol=9)
+        writer.add_secrets(f"{label} {random} {'00' * 48}\n".encode())
+        for ts, _linktype, data in read_frames(DEMO):
+            writer.add_packet(ts, data)
+    status, out, err = _run("show", "--keylog", str(KEYS), "--json", str(path), str(DEMO))
+    assert status == 0, err
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    by_file = {(row["file"], row["version"]): row["decryption"] for row in rows if "file" in row}
+    assert by_file[(str(path), "TLS 1.2")]["status"] == "wrong_secret"
+    assert by_file[(str(path), "TLS 1.2")]["source"] == "pcapng"
+    assert by_file[(str(DEMO), "TLS 1.2")]["status"] == "decrypted"
+    assert by_file[(str(DEMO), "TLS 1.2")]["source"] == "keylog"

@@ -207,8 +207,8 @@ class Reading:
                 "(--connection)"
             )
         unmatched = None
-        if self.keys is not None and not self.keys:  # given, and the capture added none
-            unmatched = NO_USABLE_SECRET
+        if self.keys is not None and not self.keys and not summary.capture_secrets:
+            unmatched = NO_USABLE_SECRET  # given, and the capture carried none
         elif summary.client_randoms and not summary.key_log_matched:
             unmatched = (
                 f"the key log matched 0 of {summary.client_randoms} client randoms: its "

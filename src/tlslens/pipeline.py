@@ -102,6 +102,10 @@ class Capture:
                 raw.close()
         finally:
             gc.set_threshold(*threshold)
+            # Its Decryption Secrets Blocks are this capture's: the run's next capture is
+            # read with what the user gave alone (its connections were handed out whole).
+            if self.keys is not None:
+                self.keys.keylog.forget_capture_secrets()
 
 
 @dataclass(slots=True)
@@ -381,7 +385,8 @@ class _Pass:
         name = f"{self.capture.path.name} (Decryption Secrets Block)"
         for block in self.reader.secrets[self.secrets_read : upto]:
             if block.secrets_type == TLS_KEY_LOG:
-                keys.keylog.add_text(block.data.decode("utf-8", "replace"), name, "pcapng")
+                text = block.data.decode("utf-8", "replace")
+                self.summary.capture_secrets += keys.keylog.add_capture_text(text, name)
         self.secrets_read = upto
 
     def _internal_error(self, flow: int, session: FlowSession, exc: Exception) -> None:

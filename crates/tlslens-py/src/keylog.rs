@@ -121,6 +121,18 @@ impl KeyLog {
         write_here(py, &self.0).add_text(text, source, origin)
     }
 
+    /// Add a capture's own secrets (a Decryption Secrets Block's text, said to come from
+    /// "pcapng"), kept until `forget_capture_secrets`; returns how many lines were used.
+    fn add_capture_text(&self, py: Python<'_>, text: &str, source: &str) -> usize {
+        write_here(py, &self.0).add_capture_text(text, source)
+    }
+
+    /// Undo what the capture's own secrets added or replaced, once it has been read: the
+    /// next capture sees only the secrets the user gave. Returns how many were undone.
+    fn forget_capture_secrets(&self, py: Python<'_>) -> usize {
+        write_here(py, &self.0).forget_capture_secrets()
+    }
+
     fn get<'py>(
         &self,
         py: Python<'py>,

@@ -24,6 +24,7 @@ class CaptureSummary:
     skipped: dict[str, int] = field(default_factory=dict)
     problems: list[Finding] = field(default_factory=list)
     decryption_secrets_blocks: int = 0
+    capture_secrets: int = 0  # key log lines those blocks gave (the capture's own secrets)
     readable: bool = False  # at least the file header could be read
     # With a key log: the client randoms seen, and how many of them it has a line for
     # (counted by judge.Reading, over every connection, shown or not).
