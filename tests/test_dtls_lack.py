@@ -334,3 +334,31 @@ def test_a_handshake_past_the_transcript_bound_says_why_its_finished_are_not_che
     why = "the handshake is longer than the 2 MiB of transcript tlslens keeps"
     assert decryption["finished_verified"] == {"c2s": None, "s2c": None}
     assert decryption["reason"] == _not_checked(why)
+
+
+def test_a_dtls_message_skipped_past_max_message_is_a_step_at_its_place(tmp_path: Path) -> None:
+    # The association refused the hellos and the Certificate (past --max-message 300): they
+    # were findings only, missing from the row's handshake steps and the timeline; each is
+    # now a step where its first fragment came, said not read, once for all its fragments.
+    keys = UDP / "dtls.keys"
+    capture = UDP / "dtls.pcapng"
+    rows = [
+        json.loads(line)
+        for line in _show(keys, "--json", "--max-message", "300", str(capture)).splitlines()
+        if line.startswith("{")
+    ]
+    whole = [
+        json.loads(line)
+        for line in _show(keys, "--json", str(capture)).splitlines()
+        if line.startswith("{")
+    ]
+    read = [(s["frame"], s["type"]) for s in whole[0]["handshake"] if s["type"] != "encrypted"]
+    shown = [(s["frame"], s["type"]) for s in rows[0]["handshake"] if s["type"] != "encrypted"]
+    # The messages up to the Certificate, in order; the one skipped is at its first
+    # fragment's frame (4), where reading it whole places it at its last (6), as tshark does.
+    assert [kind for _frame, kind in shown[:5]] == [kind for _frame, kind in read[:5]]
+    assert shown[4] == (4, "certificate") and read[4] == (6, "certificate")
+    assert shown[:4] == read[:4]
+    text = _show(keys, "--max-message", "300", "--connection", "1", str(capture))
+    assert text.count("Certificate (not read)") == 1
+    assert "Sent here, but not read: its header claims 1,207 bytes" in text

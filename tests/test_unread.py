@@ -10,12 +10,17 @@ framed again (tests/_frames.py).
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 from click.testing import CliRunner
 from test_decrypt_lack import DEMO, DEMO_KEYS, TLS13_CLIENT_PORT, _gapped, demo_chunks
 
+import tlslens
+from tlslens import registry
+from tlslens.bounds import Limits
 from tlslens.cli import main
+from tlslens.explain.ladder import ladder
 
 from _frames import read_frames, write_conversation
 from conftest import CAPTURES
@@ -217,3 +222,47 @@ def test_a_renegotiation_client_hello_is_not_said_sent_in_clear_text() -> None:
     )
     assert text.count("Server name (SNI), sent in clear text: tlslens.test.") == 2  # cookie
     assert text.count("Server name (SNI), sent encrypted (a renegotiation's): tlslens.test.") == 1
+
+
+def test_a_message_skipped_past_max_message_is_a_step_at_its_place(tshark: str) -> None:
+    # At --max-message 100 the TLS 1.3 hellos and the TLS 1.2 Certificate were missing from
+    # the row's handshake steps, the timeline and the ladder, and the hellos' times were
+    # null: each is now a step at the frame its header came in, said not read.
+    short = _rows("--max-message", "100", str(DEMO))
+    whole = _rows(str(DEMO))
+    assert [r["handshake"] for r in short] == [r["handshake"] for r in whole]
+    assert [r["timing"] for r in short] == [r["timing"] for r in whole]
+    # tshark's plaintext handshake messages, frame by frame, are the steps named.
+    listed = subprocess.run(
+        [
+            *(tshark, "-n", "-r", str(DEMO), "-Y", "tls.handshake.type", "-T", "fields"),
+            *("-e", "frame.number", "-e", "tls.handshake.type"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    theirs = sorted(
+        (int(frame), registry.handshake_name(int(kind)))
+        for frame, kinds in (line.split("\t") for line in listed.splitlines())
+        for kind in kinds.split(",")
+    )
+    ours = sorted(
+        (step["frame"], step["type"])
+        for row in short
+        for step in row["handshake"]
+        if step["type"] != "encrypted"
+    )
+    assert theirs == ours
+    text = _run("show", "--max-message", "100", str(DEMO))
+    assert "#4 08:33:07.843 C → S ClientHello (not read)" in text
+    assert (
+        "Sent here, but not read: its header claims 1,207 bytes, past --max-message's limit "
+        "of 100 bytes, so tlslens skipped it"
+    ) in text
+    conn = next(iter(tlslens.read_capture(DEMO, limits=Limits(max_message=100))))
+    labels = [arrow.label for arrow in ladder(conn) if arrow.kind == "message"]
+    assert labels[:2] == [
+        "ClientHello, not read (508 bytes, past --max-message)",
+        "ServerHello, not read (118 bytes, past --max-message)",
+    ]

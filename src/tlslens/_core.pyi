@@ -1142,6 +1142,31 @@ class GapEvent(TimelineEvent):
     def given_up(self) -> Literal["bytes", "segments"] | None: ...
 
 @final
+class SkippedMessageEvent(TimelineEvent):
+    """A handshake message tlslens did not read: its header claims ``claimed`` bytes, past
+    --max-message's ``limit`` (``length``: the header and the bytes claimed)."""
+
+    def __init__(
+        self,
+        frame: int,
+        ts_ns: int,
+        direction: str,
+        offset: int,
+        length: int,
+        last_frame: int,
+        records: int,
+        msg_type: int,
+        claimed: int,
+        limit: int,
+    ) -> None: ...
+    @property
+    def msg_type(self) -> int: ...
+    @property
+    def claimed(self) -> int: ...
+    @property
+    def limit(self) -> int: ...
+
+@final
 class SSLv2EncryptedEvent(_BareEvent):
     """SSL 2.0 records after CLIENT-MASTER-KEY: all encrypted."""
 
@@ -2264,7 +2289,9 @@ class DtlsEvent:
     with the key log's secret, the handshake traffic secret or the master secret, None
     without one), "ack", "lacking" (a message of the handshake tlslens does not have, the
     reassembly having refused it or the capture missing fragments of it: ``message_seq``,
-    ``msg_type``, ``text``: what and why, as a clause of a reason), "hello_random"
+    ``msg_type``, ``text``: what and why, as a clause of a reason), "skipped_message" (a
+    message refused past --max-message: ``offset``, ``msg_type``, ``length``: the bytes it
+    claims, ``limit``), "hello_random"
     (``data``: the random of a ClientHello refused for its length, read from its first
     fragment), "finding" (``offset``, ``text``). ``from_client`` is None for the hellos'
     events."""
@@ -2282,6 +2309,7 @@ class DtlsEvent:
         "transcript",
         "ack",
         "lacking",
+        "skipped_message",
         "hello_random",
         "finding",
     ]
@@ -2308,6 +2336,7 @@ class DtlsEvent:
     text: str
     fragments: int
     verified: bool | None
+    limit: int
     client_cid: bytes | None
     server_cid: bytes | None
 

@@ -27,6 +27,7 @@ from tlslens._core import (
     GapEvent,
     HandshakeEvent,
     HeartbeatEvent,
+    SkippedMessageEvent,
     SSLv2EncryptedEvent,
     SSLv2MessageEvent,
     TimelineEvent,
@@ -49,6 +50,7 @@ __all__ = [
     "HeartbeatEvent",
     "SSLv2EncryptedEvent",
     "SSLv2MessageEvent",
+    "SkippedMessageEvent",
     "TimelineEvent",
     "fold_run",
 ]

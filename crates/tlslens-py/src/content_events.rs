@@ -15,7 +15,7 @@ use crate::handshake::{handshake_name, to_python_premade, HandshakeMessage, Opaq
 use crate::ns::Ns;
 use crate::timeline::{
     AlertEvent, At, ChangeCipherSpecEvent, EncryptedAlertEvent, EncryptedHandshakeEvent, GapEvent,
-    HandshakeEvent, HeartbeatEvent,
+    HandshakeEvent, HeartbeatEvent, SkippedMessageEvent,
 };
 use crate::timeline_data::{ApplicationDataEvent, EarlyDataEvent};
 
@@ -352,6 +352,21 @@ pub(crate) fn tell(
             length,
             given_up,
         } => GapEvent::build(py, seen.at(py, side, offset, length)?, given_up)?,
+        ContentEvent::Skipped {
+            side,
+            offset,
+            msg_type,
+            claimed,
+            limit,
+        } => {
+            // Its length on the wire as its header claims it: the 4-byte header and the body.
+            let length = u64::from(claimed).saturating_add(4);
+            SkippedMessageEvent::build(
+                py,
+                seen.at(py, side, offset, length)?,
+                (msg_type, claimed, limit),
+            )?
+        }
         ContentEvent::Lacking { side, dir, lack } => Py::new(
             py,
             ContentLack {

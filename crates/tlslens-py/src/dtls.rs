@@ -89,7 +89,9 @@ impl DtlsKeys {
 /// server_cid: the connection IDs the hellos asked for, None without the extension),
 /// "change_cipher_spec", "alert" (level, description), "application_data" (epoch, seq,
 /// data), "transcript" (DTLS 1.3, before a CertificateVerify or Finished: msg_type, data:
-/// the transcript hash, verified: a Finished's check), "ack" (acks), "lacking" (a message
+/// the transcript hash, verified: a Finished's check), "ack" (acks), "skipped_message" (a
+/// message refused past --max-message: offset, msg_type, length: what it claims, limit),
+/// "lacking" (a message
 /// the handshake as read lacks: message_seq, msg_type, text: what and why, as a clause of a
 /// reason), "hello_random" (data: the random of a ClientHello refused for its length, read
 /// from its first fragment), "finding" (offset, text). `from_client` is None where the event has no
@@ -121,6 +123,7 @@ pub struct DtlsEvent {
     text: String,
     fragments: usize,
     verified: Option<bool>,
+    limit: usize,
     client_cid: Option<Vec<u8>>,
     server_cid: Option<Vec<u8>>,
 }
@@ -292,6 +295,7 @@ fn convert_rest(py: Python<'_>, event: CoreEvent) -> DtlsEvent {
         | CoreEvent::HelloVerifyRequest { .. }) => convert(py, first),
         told @ (CoreEvent::Ack { .. }
         | CoreEvent::Lacking { .. }
+        | CoreEvent::Skipped { .. }
         | CoreEvent::HelloRandom { .. }
         | CoreEvent::Finding(_)) => convert_told(py, told),
     }
@@ -327,6 +331,23 @@ fn convert_told(py: Python<'_>, event: CoreEvent) -> DtlsEvent {
             text: why,
             ..DtlsEvent::default()
         },
+        CoreEvent::Skipped {
+            frame,
+            from_client,
+            offset,
+            msg_type,
+            claimed,
+            limit,
+        } => DtlsEvent {
+            kind: "skipped_message",
+            frame,
+            from_client: Some(from_client),
+            offset,
+            msg_type,
+            length: claimed,
+            limit,
+            ..DtlsEvent::default()
+        },
         CoreEvent::HelloRandom { frame, random } => DtlsEvent {
             kind: "hello_random",
             frame,
@@ -342,7 +363,7 @@ fn convert_told(py: Python<'_>, event: CoreEvent) -> DtlsEvent {
             text: f.what,
             ..DtlsEvent::default()
         },
-        // The others are `convert`'s to place (`convert_rest` hands over only these four).
+        // The others are `convert`'s to place (`convert_rest` hands over only these five).
         other => convert(py, other),
     }
 }

@@ -274,6 +274,37 @@ impl GapEvent {
         Ok(Py::new(py, event)?.into_any())
     }
 }
+kind!(
+    /// A handshake message tlslens did not read: its header claims `claimed` bytes, past
+    /// --max-message's `limit` (its `length`: the header and the bytes claimed).
+    SkippedMessageEvent,
+    "skipped_message", py,
+    signature = (msg_type, claimed, limit),
+    fields {
+        msg_type: Py<PyInt> = msg_type: u8 => msg_type.into_pyobject(py)?.unbind(),
+        claimed: Py<PyInt> = claimed: u32 => claimed.into_pyobject(py)?.unbind(),
+        limit: Py<PyInt> = limit: u32 => limit.into_pyobject(py)?.unbind(),
+    }
+);
+
+impl SkippedMessageEvent {
+    pub fn msg_type(&self) -> &Py<PyInt> {
+        &self.msg_type
+    }
+
+    pub fn build(
+        py: Python<'_>,
+        at: At,
+        (msg_type, claimed, limit): (u8, u32, u32),
+    ) -> PyResult<PyObject> {
+        let event = at.base().add_subclass(SkippedMessageEvent {
+            msg_type: msg_type.into_pyobject(py)?.unbind(),
+            claimed: claimed.into_pyobject(py)?.unbind(),
+            limit: limit.into_pyobject(py)?.unbind(),
+        });
+        Ok(Py::new(py, event)?.into_any())
+    }
+}
 bare_kind!(
     /// SSL 2.0 records after CLIENT-MASTER-KEY: all encrypted.
     SSLv2EncryptedEvent,
@@ -483,6 +514,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<EncryptedAlertEvent>()?;
     m.add_class::<HeartbeatEvent>()?;
     m.add_class::<GapEvent>()?;
+    m.add_class::<SkippedMessageEvent>()?;
     m.add_class::<SSLv2MessageEvent>()?;
     m.add_class::<SSLv2EncryptedEvent>()?;
     m.add_class::<ACKEvent>()?;

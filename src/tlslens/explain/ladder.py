@@ -29,6 +29,7 @@ from tlslens.events import (
     GapEvent,
     HandshakeEvent,
     HeartbeatEvent,
+    SkippedMessageEvent,
     TimelineEvent,
 )
 from tlslens.explain.coalesced import (
@@ -56,6 +57,7 @@ _MESSAGE_EVENTS = (
     HeartbeatEvent,
     EarlyDataEvent,
     ACKEvent,
+    SkippedMessageEvent,
 )
 _RECORD_NAMES = {
     20: "ChangeCipherSpec",
@@ -260,6 +262,9 @@ def _message_arrow(conn: Connection, number: int, event: TimelineEvent) -> _Draf
         label, tone = f"encrypted handshake message, {plural(event.length, 'byte')}", "encrypted"
     elif isinstance(event, ALERT_EVENTS):
         label, tone = _alert_label(event), "alert"
+    elif isinstance(event, SkippedMessageEvent):
+        claimed = f"{event.claimed:,} bytes, past --max-message"
+        label, tone = f"{_message_name(event.msg_type)}, not read ({claimed})", "notice"
     elif isinstance(event, ACKEvent):  # DTLS 1.3 (RFC 9147 §7)
         label = f"ACK of {acked_words(event.acked, event.count)}"
     else:

@@ -24,6 +24,7 @@ from tlslens.events import (
     GapEvent,
     HandshakeEvent,
     HeartbeatEvent,
+    SkippedMessageEvent,
     TimelineEvent,
 )
 from tlslens.explain.chain import (
@@ -150,6 +151,19 @@ def _finished_lines(conn: Connection, event: HandshakeEvent) -> list[str]:
             "saw the same handshake."
         ]
     return ["tlslens recomputed it and it does NOT match: wrong secret, or an altered handshake."]
+
+
+def _skipped_step(event: SkippedMessageEvent, time: str) -> Step:
+    """A message tlslens did not read (past --max-message): it was sent here, and what it
+    held is not known."""
+    text = (
+        f"Sent here, but not read: its header claims {event.claimed:,} bytes, past "
+        f"--max-message's limit of {event.limit:,} bytes, so tlslens skipped it; what it "
+        "holds is not told and the checks that need it are not made. Raise --max-message to "
+        "read it."
+    )
+    title = f"{message_title(event.msg_type)} (not read)"
+    return Step(event.frame, time, event.direction, title, (text,), "warning")
 
 
 def _alert_sized_step(event: EncryptedHandshakeEvent) -> Step:
@@ -392,6 +406,8 @@ def explain(conn: Connection, reveal_keys: bool = False) -> list[Step]:
                     "warning",
                 )
             )
+        elif isinstance(event, SkippedMessageEvent):
+            steps.append(_skipped_step(event, time))
         elif isinstance(event, SSLV2_EVENTS):
             steps.append(sslv2_step(event, time))
         elif isinstance(event, ACKEvent):

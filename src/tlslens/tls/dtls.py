@@ -29,6 +29,7 @@ from tlslens.events import (
     ChangeCipherSpecEvent,
     EncryptedAlertEvent,
     HandshakeEvent,
+    SkippedMessageEvent,
 )
 from tlslens.handshake import messages as hs
 from tlslens.keys.store import KeyStore
@@ -40,6 +41,9 @@ from tlslens.tls.session import note_deprecated_version
 DTLS13 = 0xFEFC
 _UNOPENED = "does not open"  # the core's words for a record its keys do not open
 TLS12, TLS13 = 0x0303, 0x0304  # the record layouts of DTLS 1.2 and 1.3 suites
+# A DTLS handshake message's header: type, length, message_seq, fragment offset and length
+# (RFC 6347 §4.2.2).
+MESSAGE_HEADER = 12
 # The key log labels a DTLS association decrypts with (DTLS 1.0/1.2, then DTLS 1.3; the
 # core's DtlsKeys reads them, crates/tlslens-py/src/dtls.rs).
 DTLS_LABELS = (
@@ -249,6 +253,11 @@ class DtlsSession(RecordContent):
             self._look_up_secrets()
         elif kind == "lacking":
             self._lacks(side, ev)
+        elif kind == "skipped_message":
+            length = MESSAGE_HEADER + ev.length  # as its header claims it
+            self._event(
+                SkippedMessageEvent, side, ev.offset, length, ev.msg_type, ev.length, ev.limit
+            )
         elif kind == "ack":
             self._ack(side, ev.acks)
         elif kind == "change_cipher_spec":

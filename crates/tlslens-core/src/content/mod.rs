@@ -19,6 +19,7 @@ mod holes;
 mod messages;
 mod runs;
 mod signatures;
+mod skipped;
 mod steps;
 mod streams;
 #[cfg(test)]
@@ -103,6 +104,15 @@ pub enum ContentEvent {
         offset: u64,
         length: u64,
         given_up: Option<GiveUp>,
+    },
+    /// A handshake message tlslens did not read: its header claims `claimed` bytes, past
+    /// --max-message's `limit` (its finding says so too; this is its timeline step).
+    Skipped {
+        side: u8,
+        offset: u64,
+        msg_type: u8,
+        claimed: u32,
+        limit: u32,
     },
     Finding {
         side: Option<u8>,
@@ -558,41 +568,5 @@ impl Content {
         if let Some(defrag) = self.defrag_mut(side, stream) {
             defrag.release();
         }
-    }
-
-    /// A message whose header claims (type, length) more than `limit`, skipped: told, and
-    /// missing from the handshake's transcripts. `crypto`: in a QUIC CRYPTO stream.
-    fn oversized(
-        &mut self,
-        io: &mut Io<'_, '_>,
-        side: u8,
-        (msg_type, length, limit): (u8, u32, u32),
-        offset: u64,
-        crypto: bool,
-    ) {
-        // Where the reading resumes (defrag.rs), in the transport's words: QUIC has no
-        // records, its CRYPTO data comes in frames.
-        let resumes = if crypto {
-            "as far as it claims in its CRYPTO stream or to the next CRYPTO data that is \
-             whole messages"
-        } else {
-            "as far as it claims or to the next record of whole messages"
-        };
-        // Worded as the DTLS association's refusal and the decryptor's lack (the same
-        // option, the same numbers).
-        let message = format!(
-            "handshake message {} claims {} bytes, past --max-message's limit of {} bytes; \
-             skipped, {resumes}",
-            crate::handshake::type_text(msg_type),
-            crate::capture::thousands(u64::from(length)),
-            crate::capture::thousands(u64::from(limit)),
-        );
-        self.finding(Some(side), "handshake", Some(offset), message);
-        let lack = Lack::Skipped {
-            msg_type,
-            length,
-            limit,
-        };
-        self.transcript_lacks(io, side, lack);
     }
 }

@@ -203,6 +203,9 @@ fn steps(events: &[ContentEvent], client: u8) -> Vec<String> {
             ContentEvent::EncryptedHandshake { side, .. } => format!("{}:eh", who(*side)),
             ContentEvent::Heartbeat { side, .. } => format!("{}:heartbeat", who(*side)),
             ContentEvent::Gap { side, length, .. } => format!("{}:gap{length}", who(*side)),
+            ContentEvent::Skipped { side, msg_type, .. } => {
+                format!("{}:skipped {msg_type}", who(*side))
+            }
             ContentEvent::Finding { message, .. } => format!("finding: {message}"),
             ContentEvent::Lacking { side, lack, .. } => format!("{}:lacks {lack:?}", who(*side)),
         })
@@ -482,6 +485,27 @@ fn oversized_lost_and_incomplete_messages_are_told() {
             ),
         ]
     );
+    // The Certificate skipped is a step at its place; bytes of an unknown type claiming
+    // more than the limit are no message to name (their finding alone says so).
+    let skipped: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            ContentEvent::Skipped {
+                side,
+                offset,
+                msg_type,
+                claimed,
+                limit,
+            } => Some((*side, *offset, *msg_type, *claimed, *limit)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(skipped, [(1, 5, 11, 100, 64)]);
+    let (unknown, _) = built(&[(1, 22, message(0x38, &[0; 100]))], 64);
+    assert!(!unknown
+        .iter()
+        .any(|e| matches!(e, ContentEvent::Skipped { .. })));
+    assert_eq!(findings(&unknown).len(), 1);
 }
 
 #[test]

@@ -10,9 +10,7 @@ use crate::capture::thousands;
 use crate::codec::{CodecResult, Reader};
 use crate::keys::HashAlg;
 
-pub const CLIENT_HELLO: u8 = 1;
-pub const SERVER_HELLO: u8 = 2;
-pub use crate::handshake::HELLO_VERIFY_REQUEST;
+pub use crate::handshake::{CLIENT_HELLO, HELLO_VERIFY_REQUEST, SERVER_HELLO};
 
 /// Separate byte ranges held for one message (each fragment is sorted in: bounded work).
 pub const MAX_RANGES: usize = 512;

@@ -192,6 +192,17 @@ pub enum DtlsEvent {
         msg_type: u8,
         why: String,
     },
+    /// A handshake message refused for its length (past --max-message): its step of the
+    /// timeline, at the datagram `offset` of its first fragment seen; told once, with the
+    /// [`Finding`] that says it.
+    Skipped {
+        frame: u64,
+        from_client: bool,
+        offset: usize,
+        msg_type: u8,
+        claimed: usize,
+        limit: usize,
+    },
     /// The random of a ClientHello refused for its length (past --max-message), read from
     /// its first fragment: the secrets are looked up by it, as over TCP.
     HelloRandom {

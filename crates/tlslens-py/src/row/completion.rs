@@ -152,7 +152,10 @@ fn walk<'py>(conn: &Bound<'py, PyAny>, tls13: bool) -> PyResult<Shown<'py>> {
     let mut shown = Shown::default();
     for event in timeline.downcast::<PyList>()?.iter() {
         let class = class_of(&event);
-        if matches!(class, Class::Other | Class::EncryptedAlert) {
+        if matches!(
+            class,
+            Class::Other | Class::EncryptedAlert | Class::SkippedMessage
+        ) {
             continue;
         }
         let (base, message) = read(&event, class)?;

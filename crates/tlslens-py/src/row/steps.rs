@@ -22,7 +22,7 @@ use crate::handshake::{
 };
 use crate::timeline::{
     AlertEvent, ChangeCipherSpecEvent, EncryptedAlertEvent, EncryptedHandshakeEvent,
-    HandshakeEvent, SSLv2EncryptedEvent, TimelineEvent,
+    HandshakeEvent, SSLv2EncryptedEvent, SkippedMessageEvent, TimelineEvent,
 };
 use crate::timeline_data::ApplicationDataEvent;
 
@@ -61,6 +61,7 @@ pub(super) enum Class {
     ChangeCipherSpec,
     ApplicationData,
     Sslv2Encrypted,
+    SkippedMessage,
     Other,
 }
 
@@ -76,7 +77,7 @@ pub(super) enum MessageClass {
     Other,
 }
 
-static CLASSES: GILOnceCell<[(usize, Class); 7]> = GILOnceCell::new();
+static CLASSES: GILOnceCell<[(usize, Class); 8]> = GILOnceCell::new();
 static MESSAGE_CLASSES: GILOnceCell<[(usize, MessageClass); 5]> = GILOnceCell::new();
 
 /// A class's type object (its address) and what the walks call it.
@@ -104,6 +105,7 @@ pub(super) fn class_of(event: &Bound<'_, PyAny>) -> Class {
             entry::<EncryptedAlertEvent, _>(py, Class::EncryptedAlert),
             entry::<ChangeCipherSpecEvent, _>(py, Class::ChangeCipherSpec),
             entry::<SSLv2EncryptedEvent, _>(py, Class::Sslv2Encrypted),
+            entry::<SkippedMessageEvent, _>(py, Class::SkippedMessage),
         ]
     });
     looked_up(classes, event, Class::Other)
@@ -248,6 +250,7 @@ impl<'py> Walk<'py> {
             Class::ApplicationData => What::ApplicationData,
             Class::Alert | Class::EncryptedAlert => return self.alert(event, class),
             Class::Sslv2Encrypted => return Ok(()),
+            Class::SkippedMessage => return self.skipped(event),
             Class::Other => {
                 // No class of the core's: an event of Python's is passed over, and any other
                 // object is a TypeError, as it always was.
@@ -267,6 +270,33 @@ impl<'py> Walk<'py> {
                 kind: Arc::from("encrypted"),
             });
         }
+        self.seen.push(Seen {
+            what,
+            client: base.direction.bind(py).to_str()? == "c2s",
+            ts_ns: nanoseconds(base.ts_ns().bind(py)),
+        });
+        Ok(())
+    }
+
+    /// A message tlslens skipped (past --max-message): its step, named by its header's type,
+    /// and its time (a skipped hello still says when it was sent).
+    fn skipped(&mut self, event: &Bound<'py, PyAny>) -> PyResult<()> {
+        let py = event.py();
+        let skipped = event.downcast::<SkippedMessageEvent>()?;
+        let msg_type: u32 = skipped.get().msg_type().extract(py)?;
+        let base = skipped.as_super().borrow();
+        if !self.timed_only {
+            self.steps.push(Step {
+                frame: frame_of(&base, py),
+                direction: direction_of(&base, py),
+                kind: names::name(py, Table::Handshake, msg_type)?,
+            });
+        }
+        let what = match u8::try_from(msg_type) {
+            Ok(tlslens_core::handshake::CLIENT_HELLO) => What::ClientHello,
+            Ok(tlslens_core::handshake::SERVER_HELLO) => What::ServerHello,
+            _ => What::OtherMessage,
+        };
         self.seen.push(Seen {
             what,
             client: base.direction.bind(py).to_str()? == "c2s",

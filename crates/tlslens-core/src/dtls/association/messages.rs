@@ -85,6 +85,19 @@ impl Association {
                     if !(alike && self.told_lacking.contains(&(at.from_client, message_seq))) {
                         let what = why.text(msg_type, message_seq);
                         self.finding(at.frame, at.from_client, offset, what);
+                        let named = crate::handshake::type_name(msg_type).is_some();
+                        if let (Refusal::TooLong { length, limit }, true) = (&why, named) {
+                            // Its step of the timeline, at its first fragment's place (a
+                            // known type only, as over TCP: content/skipped.rs).
+                            self.events.push_back(DtlsEvent::Skipped {
+                                frame: at.frame,
+                                from_client: at.from_client,
+                                offset,
+                                msg_type,
+                                claimed: *length,
+                                limit: *limit,
+                            });
+                        }
                     }
                     let why = lack::refused(at.from_client, msg_type, &why);
                     self.lacking((at.frame, at.from_client), message_seq, msg_type, why);
