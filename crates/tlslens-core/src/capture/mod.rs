@@ -34,6 +34,8 @@ pub const GZIP_MAX_RATIO: u64 = 50;
 pub const GZIP_FLOOR: u64 = 32 << 20;
 /// A batch is handed out once its frames hold this many bytes ...
 pub const BATCH_BYTES: usize = 1 << 20;
+/// Room reserved past `BATCH_BYTES` for the frame that crosses it (a full snap length).
+const BATCH_SLACK: usize = 256 << 10;
 /// ... or once it holds this many frames (64 bytes each beside their data): a gzip'd
 /// capture of empty records made batches of millions.
 pub const BATCH_FRAMES: usize = 16 << 10;
@@ -442,6 +444,11 @@ impl Reader {
                 .len()
                 .max(usize::try_from(orig_len).unwrap_or(usize::MAX)),
         });
+        if batch.data.capacity() == 0 {
+            // Room for the batch at once: grown by doubling, its bytes were copied again
+            // about once over and its fresh pages faulted in at each step.
+            batch.data.reserve(BATCH_BYTES.saturating_add(BATCH_SLACK).max(data.len()));
+        }
         batch.data.extend_from_slice(data);
     }
 
