@@ -127,7 +127,7 @@ def test_messages_past_max_message_are_why_the_finished_are_not_checked(
     for reason in set(decrypted):
         why = reason.removeprefix(unchecked)
         why = why.removesuffix(", and a Finished MACs the whole handshake")
-        step = f"Not checked: {why}, and it MACs the whole handshake, so no secret could make it"
+        step = f"Not checked: {why}, and it MACs the whole handshake: it cannot be recomputed"
         assert text.count(step) == 2 * decrypted.count(reason)  # on each Finished
     # Without the limit, every Finished read verifies.
     for decryption in _decryptions(keys, capture):

@@ -140,8 +140,8 @@ def _finished_lines(conn: Connection, event: HandshakeEvent) -> list[str]:
     verified, unchecked = (verdict[1], verdict[2]) if verdict is not None else (None, None)
     if unchecked is not None:
         return [
-            f"Not checked: {unchecked}, and it MACs the whole handshake, so no secret could make "
-            "it match."
+            f"Not checked: {unchecked}, and it MACs the whole handshake: it cannot be "
+            "recomputed without what is missing (the secret is not at fault)."
         ]
     if verified is None:
         return []

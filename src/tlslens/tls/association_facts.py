@@ -79,7 +79,7 @@ class DtlsFacts:
         default_factory=lambda: {C2S: None, S2C: None}
     )
     # Why a Finished was not checked: its handshake lacks a message (the reassembly refused
-    # it, or the capture lacks fragments of it), so no secret could make it match. For the
+    # it, or the capture lacks fragments of it), so it cannot be recomputed. For the
     # narration; the JSON's ``reason`` says it.
     finished_unchecked: dict[str, str | None] = field(
         default_factory=lambda: {C2S: None, S2C: None}
