@@ -188,3 +188,47 @@ def test_a_secret_a_capture_replaced_is_the_user_s_again_for_the_next(tmp_path: 
     assert by_file[(str(path), "TLS 1.2")]["source"] == "pcapng"
     assert by_file[(str(DEMO), "TLS 1.2")]["status"] == "decrypted"
     assert by_file[(str(DEMO), "TLS 1.2")]["source"] == "keylog"
+
+
+def _one_connection(source: Path, port: int, path: Path) -> Path:
+    """The Ethernet/IPv4 frames of ``source`` to or from TCP ``port``, as a pcapng."""
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(tsresol=9)
+        for ts, _linktype, data in read_frames(source):
+            tcp = 14 + (data[14] & 0x0F) * 4
+            if port in (
+                int.from_bytes(data[tcp : tcp + 2]),
+                int.from_bytes(data[tcp + 2 : tcp + 4]),
+            ):
+                writer.add_packet(ts, data)
+    return path
+
+
+def test_a_session_learnt_in_one_capture_does_not_open_the_next(tmp_path: Path) -> None:
+    # The abbreviated handshake alone in the second capture, the key log without its line:
+    # it was decrypted with the session learnt in the first capture, said "from the session
+    # this one resumes (found earlier in the capture)" beside "Resumed: ... issued before this
+    # capture"; tshark cannot open it from that file. Now it is read as the file alone is.
+    resumption = CAPTURES / "openssl-resumption.pcap"
+    abbreviated = _one_connection(resumption, 40098, tmp_path / "abbreviated.pcapng")
+    random = "7733831efa8dd90ac76a7fc9100a809b30554827b70be0e2e9d7a61274259bc6"
+    keys = tmp_path / "without-it.keys"
+    keys.write_text(
+        "".join(
+            line
+            for line in (CAPTURES / "openssl-resumption.keys").read_text().splitlines(True)
+            if random not in line.lower()
+        )
+    )
+    status, out, err = _run(
+        "show", "--json", "--keylog", str(keys), str(resumption), str(abbreviated)
+    )
+    assert status == 0, err
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    first = [r["decryption"] for r in rows if r.get("file") == str(resumption)]
+    assert [d["source"] for d in first][1] == "resumed_session"  # within its own capture
+    (alone,) = [r["decryption"] for r in rows if r.get("file") == str(abbreviated)]
+    _status, by_itself, _err = _run("show", "--json", "--keylog", str(keys), str(abbreviated))
+    assert alone == json.loads(by_itself.splitlines()[0])["decryption"]
+    assert alone["status"] == "no_secret"

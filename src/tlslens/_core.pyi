@@ -1562,6 +1562,8 @@ class SessionCache:
 
     MAX_SESSIONS: ClassVar[int]
     def __init__(self) -> None: ...
+    def clear(self) -> None:
+        """Forget the sessions and tickets learnt: they are the capture's that was read."""
     def __len__(self) -> int: ...
 
 @final

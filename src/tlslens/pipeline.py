@@ -102,10 +102,12 @@ class Capture:
                 raw.close()
         finally:
             gc.set_threshold(*threshold)
-            # Its Decryption Secrets Blocks are this capture's: the run's next capture is
-            # read with what the user gave alone (its connections were handed out whole).
+            # Its Decryption Secrets Blocks and the sessions learnt from it are this
+            # capture's: the run's next capture is read with what the user gave alone, as
+            # tshark reads each file (its connections were handed out whole).
             if self.keys is not None:
                 self.keys.keylog.forget_capture_secrets()
+                self.keys.sessions.clear()
 
 
 @dataclass(slots=True)

@@ -228,6 +228,11 @@ impl SessionCache {
     #[classattr]
     const MAX_SESSIONS: usize = store::MAX_SESSIONS;
 
+    /// Forget the sessions and tickets learnt: they are the capture's that was read.
+    fn clear(&self, py: Python<'_>) {
+        lock_here(py, &self.0).clear();
+    }
+
     /// (sessions, tickets) held.
     fn __len__(&self, py: Python<'_>) -> usize {
         let (sessions, tickets) = lock_here(py, &self.0).len();

@@ -447,7 +447,9 @@ impl Reader {
         if batch.data.capacity() == 0 {
             // Room for the batch at once: grown by doubling, its bytes were copied again
             // about once over and its fresh pages faulted in at each step.
-            batch.data.reserve(BATCH_BYTES.saturating_add(BATCH_SLACK).max(data.len()));
+            batch
+                .data
+                .reserve(BATCH_BYTES.saturating_add(BATCH_SLACK).max(data.len()));
         }
         batch.data.extend_from_slice(data);
     }
