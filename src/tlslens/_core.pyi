@@ -1530,11 +1530,8 @@ class KeyLog:
     def __init__(self) -> None: ...
     def add_text(self, text: str, source: str, origin: str = "keylog") -> int:
         """Add every usable line of ``text``; returns how many were used."""
-    def add_capture_text(self, text: str, source: str) -> int:
-        """A capture's own secrets (a Decryption Secrets Block), said to come from "pcapng",
-        kept until ``forget_capture_secrets``; returns how many lines were used."""
-    def forget_capture_secrets(self) -> int:
-        """Undo what the capture's own secrets added or replaced; returns how many."""
+    def copy(self) -> KeyLog:
+        """A key log of its own holding these secrets (copied when either adds some)."""
     def get(self, label: str, client_random: bytes) -> bytes | None: ...
     def knows(self, client_random: bytes) -> bool:
         """Whether any line of the key log is for this client random."""
@@ -1562,8 +1559,6 @@ class SessionCache:
 
     MAX_SESSIONS: ClassVar[int]
     def __init__(self) -> None: ...
-    def clear(self) -> None:
-        """Forget the sessions and tickets learnt: they are the capture's that was read."""
     def __len__(self) -> int: ...
 
 @final

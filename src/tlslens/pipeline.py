@@ -102,12 +102,6 @@ class Capture:
                 raw.close()
         finally:
             gc.set_threshold(*threshold)
-            # Its Decryption Secrets Blocks and the sessions learnt from it are this
-            # capture's: the run's next capture is read with what the user gave alone, as
-            # tshark reads each file (its connections were handed out whole).
-            if self.keys is not None:
-                self.keys.keylog.forget_capture_secrets()
-                self.keys.sessions.clear()
 
 
 @dataclass(slots=True)
@@ -130,7 +124,9 @@ class _Pass:
         self.tell = tell
         self.summary = capture.summary
         self.file = str(capture.path)
-        self.keys = capture.keys
+        # Its own Decryption Secrets Blocks and the sessions learnt from it are this
+        # capture's: the run's next capture is read with what the user gave alone.
+        self.keys = capture.keys.for_capture() if capture.keys is not None else None
         self.secrets_read = 0
         self.sessions: dict[int, FlowSession] = {}  # open flows' sessions
         self.ended: dict[int, Connection | None] = {}  # closed, waiting for their turn
@@ -383,12 +379,12 @@ class _Pass:
         """Key logs carried by the capture itself (pcapng Decryption Secrets Blocks)."""
         keys = self.keys
         if keys is None:
-            keys = self.keys = self.capture.keys = KeyStore()
+            keys = self.keys = KeyStore()
         name = f"{self.capture.path.name} (Decryption Secrets Block)"
         for block in self.reader.secrets[self.secrets_read : upto]:
             if block.secrets_type == TLS_KEY_LOG:
                 text = block.data.decode("utf-8", "replace")
-                self.summary.capture_secrets += keys.keylog.add_capture_text(text, name)
+                self.summary.capture_secrets += keys.keylog.add_text(text, name, "pcapng")
         self.secrets_read = upto
 
     def _internal_error(self, flow: int, session: FlowSession, exc: Exception) -> None:

@@ -121,16 +121,10 @@ impl KeyLog {
         write_here(py, &self.0).add_text(text, source, origin)
     }
 
-    /// Add a capture's own secrets (a Decryption Secrets Block's text, said to come from
-    /// "pcapng"), kept until `forget_capture_secrets`; returns how many lines were used.
-    fn add_capture_text(&self, py: Python<'_>, text: &str, source: &str) -> usize {
-        write_here(py, &self.0).add_capture_text(text, source)
-    }
-
-    /// Undo what the capture's own secrets added or replaced, once it has been read: the
-    /// next capture sees only the secrets the user gave. Returns how many were undone.
-    fn forget_capture_secrets(&self, py: Python<'_>) -> usize {
-        write_here(py, &self.0).forget_capture_secrets()
+    /// A key log of its own holding these secrets: what is added to one is not in the
+    /// other (the secrets are copied when either adds some, not before).
+    fn copy(&self, py: Python<'_>) -> Self {
+        Self(Arc::new(RwLock::new(self.read(py).clone())))
     }
 
     fn get<'py>(
@@ -227,11 +221,6 @@ impl SessionCache {
 
     #[classattr]
     const MAX_SESSIONS: usize = store::MAX_SESSIONS;
-
-    /// Forget the sessions and tickets learnt: they are the capture's that was read.
-    fn clear(&self, py: Python<'_>) {
-        lock_here(py, &self.0).clear();
-    }
 
     /// (sessions, tickets) held.
     fn __len__(&self, py: Python<'_>) -> usize {

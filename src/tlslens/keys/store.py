@@ -28,5 +28,11 @@ class KeyStore:
     psk: bytes | None = None
     sessions: SessionCache = field(default_factory=SessionCache)
 
+    def for_capture(self) -> KeyStore:
+        """The store one capture is read with: the secrets given (its own Decryption Secrets
+        Blocks add to a copy, which the next capture does not see), the same RSA keys and
+        PSK, and sessions of its own: a capture is read as tshark reads each file."""
+        return KeyStore(self.keylog.copy(), self.rsa_keys, self.psk)
+
     def __bool__(self) -> bool:
         return bool(len(self.keylog) or self.rsa_keys or self.psk)

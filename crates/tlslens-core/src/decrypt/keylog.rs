@@ -9,6 +9,7 @@
 //! so that line numbers are the ones an editor shows.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 pub const CLIENT_RANDOM: &str = "CLIENT_RANDOM";
 pub const RSA: &str = "RSA";
@@ -24,8 +25,6 @@ pub const LABELS: [&str; 8] = [
     "EXPORTER_SECRET",
 ];
 pub const EARLY: &str = "CLIENT_EARLY_TRAFFIC_SECRET";
-/// The origin of a capture's own secrets (its pcapng Decryption Secrets Blocks).
-pub const CAPTURE_ORIGIN: &str = "pcapng";
 /// Bad lines kept with their text: a garbage file must not cost memory per line.
 pub const MAX_PROBLEMS_KEPT: usize = 20;
 /// Secrets held at most (a key log of 4 million lines is far past any real one); lines past
@@ -44,30 +43,15 @@ pub struct Problem {
 /// the origin ("keylog", "pcapng", ...) it came from.
 type Slots = [Option<(Box<[u8]>, u8)>; LABELS.len()];
 
-/// A change a capture's own secrets made to the key log, with what it replaced.
-#[derive(Debug)]
-enum Change {
-    Slot {
-        random: [u8; 32],
-        index: usize,
-        before: Option<(Box<[u8]>, u8)>,
-    },
-    Rsa {
-        prefix: [u8; 8],
-        before: Option<[u8; 48]>,
-    },
-}
-
-#[derive(Debug, Default)]
+/// Cloned, a key log shares its secrets with the original until either adds one (the
+/// maps are copied on that write): a capture reads with a copy of the run's, to which its
+/// own Decryption Secrets Blocks add without touching the run's (`copy` in Python).
+#[derive(Clone, Debug, Default)]
 pub struct KeyLog {
-    by_random: HashMap<[u8; 32], Slots>,
-    rsa: HashMap<[u8; 8], [u8; 48]>,
+    by_random: Arc<HashMap<[u8; 32], Slots>>,
+    rsa: Arc<HashMap<[u8; 8], [u8; 48]>>,
     origins: Vec<String>,
     secret_count: usize,
-    /// What the capture being read added (`add_capture_text`), undone once it has been
-    /// read (`forget_capture_secrets`): a capture's secrets are its own, not the run's.
-    /// At most one entry a secret held, so bounded as they are.
-    capture_changes: Vec<Change>,
     pub problems: Vec<Problem>,
     /// Every bad line, kept in `problems` or not.
     pub problem_count: usize,
@@ -213,63 +197,6 @@ impl KeyLog {
 
     /// Add every usable line of `text`; returns how many were used.
     pub fn add_text(&mut self, text: &str, source: &str, origin: &str) -> usize {
-        self.add_lines(text, source, origin, false)
-    }
-
-    /// Add a capture's own secrets (a Decryption Secrets Block's text): used as the rest
-    /// until `forget_capture_secrets`, when the capture has been read.
-    pub fn add_capture_text(&mut self, text: &str, source: &str) -> usize {
-        self.add_lines(text, source, CAPTURE_ORIGIN, true)
-    }
-
-    /// Undo what `add_capture_text` changed, newest first: the next capture of a run is
-    /// read with only the secrets the user gave (tshark reads each file with its own).
-    /// Returns how many secrets were taken back or restored.
-    pub fn forget_capture_secrets(&mut self) -> usize {
-        let changes = std::mem::take(&mut self.capture_changes);
-        let count = changes.len();
-        for change in changes.into_iter().rev() {
-            match change {
-                Change::Rsa {
-                    prefix,
-                    before: Some(premaster),
-                } => {
-                    self.rsa.insert(prefix, premaster);
-                }
-                Change::Rsa {
-                    prefix,
-                    before: None,
-                } => {
-                    self.rsa.remove(&prefix);
-                }
-                Change::Slot {
-                    random,
-                    index,
-                    before,
-                } => self.restore(random, index, before),
-            }
-        }
-        count
-    }
-
-    fn restore(&mut self, random: [u8; 32], index: usize, before: Option<(Box<[u8]>, u8)>) {
-        let Some(slots) = self.by_random.get_mut(&random) else {
-            return;
-        };
-        let Some(slot) = slots.get_mut(index) else {
-            return;
-        };
-        if before.is_none() && slot.is_some() {
-            self.secret_count = self.secret_count.saturating_sub(1);
-        }
-        *slot = before;
-        if slots.iter().all(Option::is_none) {
-            self.by_random.remove(&random);
-        }
-    }
-
-    /// `add_text`; `capture`: the changes are the capture's own, to be undone.
-    fn add_lines(&mut self, text: &str, source: &str, origin: &str, capture: bool) -> usize {
         let origin = self.origin_index(origin);
         let mut used = 0;
         for (index, raw) in lines(text).enumerate() {
@@ -278,7 +205,7 @@ impl KeyLog {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            match self.add_line(line, origin, capture) {
+            match self.add_line(line, origin) {
                 Ok(()) => used += 1,
                 Err(message) => self.problem(source, number, message),
             }
@@ -286,7 +213,7 @@ impl KeyLog {
         used
     }
 
-    fn add_line(&mut self, line: &str, origin: u8, capture: bool) -> Result<(), String> {
+    fn add_line(&mut self, line: &str, origin: u8) -> Result<(), String> {
         let parts: Vec<&str> = line.split(is_space).filter(|p| !p.is_empty()).collect();
         let label = parts.first().copied().unwrap_or("");
         let index = label_index(label);
@@ -315,10 +242,7 @@ impl KeyLog {
             if self.rsa.len() >= MAX_SECRETS && !self.rsa.contains_key(&prefix) {
                 return Err(format!("more than {MAX_SECRETS} RSA lines: not kept"));
             }
-            let before = self.rsa.insert(prefix, premaster);
-            if capture && before != Some(premaster) {
-                self.capture_changes.push(Change::Rsa { prefix, before });
-            }
+            Arc::make_mut(&mut self.rsa).insert(prefix, premaster);
             return Ok(());
         };
         let Ok(random) = <[u8; 32]>::try_from(first.as_slice()) else {
@@ -335,21 +259,16 @@ impl KeyLog {
         if !known && self.secret_count >= MAX_SECRETS {
             return Err(format!("more than {MAX_SECRETS} secrets: not kept"));
         }
-        let slots = self.by_random.entry(random).or_default();
+        let slots = Arc::make_mut(&mut self.by_random)
+            .entry(random)
+            .or_default();
         if let Some(slot) = slots.get_mut(index) {
             // The same secret from a second source (a key log given and the pcapng's own
             // Decryption Secrets Block both hold it) keeps the source that gave it first:
             // the one a user named is read before the capture is.
             let same = slot.as_ref().is_some_and(|(held, _)| **held == *secret);
             if !same {
-                let before = slot.replace((secret.into_boxed_slice(), origin));
-                if capture {
-                    self.capture_changes.push(Change::Slot {
-                        random,
-                        index,
-                        before,
-                    });
-                }
+                *slot = Some((secret.into_boxed_slice(), origin));
             }
         }
         if !known {

@@ -67,12 +67,6 @@ impl SessionCache {
         self.tickets.look_up(ticket)
     }
 
-    /// Forget every session and ticket: they were learnt from a capture and are that
-    /// capture's (the next one of a run resumes none of them).
-    pub fn clear(&mut self) {
-        *self = Self::default();
-    }
-
     /// Sessions and tickets held.
     pub fn len(&self) -> (usize, usize) {
         (self.sessions.by_key.len(), self.tickets.by_key.len())
