@@ -183,6 +183,26 @@ def test_bytes_given_up_at_max_buffer_are_not_called_lost(tmp_path: Path) -> Non
     assert "had not come when tlslens stopped waiting for them" in text  # the chain's lack
 
 
+def test_short_segments_waiting_before_long_ones_keep_within_max_buffer(tmp_path: Path) -> None:
+    """300 one-byte server segments each after a hole, then 300 of 60,000 bytes further on:
+    past --max-buffer, the holes are given up until what waits is within it again. Before,
+    one hole was given up a segment (a byte freed as 60,000 came in): the 18 MB waiting
+    passed --max-held and the connection was closed early, 1 MiB of --max-buffer
+    notwithstanding."""
+    path = tmp_path / "short-then-long.pcapng"
+    adversarial.short_then_long(path, 300, 300)
+    _code, out, _err = _show("--json", "--max-buffer", "1MiB", "--max-held", "8MiB", str(path))
+    report = json.loads(out)
+    told = [p["message"] for p in report["problems"]]
+    assert not [t for t in told if "closed early" in t or "--max-held" in t], told[-3:]
+    # Every hole is told; those before what still waits within the 1 MiB at the capture's
+    # end are given up at the bound (before: 119 of them, 317 left to the end), the last
+    # (17 of 60,000-byte segments' holes) lost with the capture's end.
+    given_up = [t for t in told if "given up on" in t]
+    missing = [t for t in told if "missing from the capture" in t]
+    assert (len(given_up), len(missing)) == (582, 17), told[-3:]
+
+
 def test_max_expansion_stops_a_gzip_capture(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

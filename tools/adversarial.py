@@ -22,8 +22,15 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from tlslens._core import TCP_ACK, TCP_SYN
 from tlslens.capture.writer import PcapngWriter
-from tlslens.flows.synth import Chunk, Close, iter_datagram_frames, iter_frames
+from tlslens.flows.synth import (
+    Chunk,
+    Close,
+    _Framer,
+    iter_datagram_frames,
+    iter_frames,
+)
 from tlslens.handshake import compose
 from tlslens.model import Endpoint
 
@@ -108,6 +115,29 @@ def late_segment(path: Path) -> tuple[int, int]:
     frames.insert(third + 12, frames.pop(third))
     _write(path, iter(frames))
     return third + 1, third + 13  # (frame numbers count from 1)
+
+
+def short_then_long(path: Path, short: int, long: int) -> None:
+    """One connection whose server's first data byte is lost, then ``short`` one-byte
+    segments come, each after a hole of one byte, then ``long`` 60,000-byte segments further
+    on, each after a hole: what waits beyond the holes passes --max-buffer at the first long
+    one, and only giving up every short hole brings it back within (one given up a segment
+    freed a byte while 60,000 came in)."""
+    framer = _Framer(_client(0), SERVER)
+    mss = struct.pack("!BBH", 2, 4, framer.mss)
+    frames = [
+        (T0, framer.frame(0, TCP_SYN, options=mss)),
+        (T0 + 1000, framer.frame(1, TCP_SYN | TCP_ACK, options=mss)),
+        (T0 + 2000, framer.frame(0, TCP_ACK, compose.push_records(22, 0x0301, _hello()))),
+    ]
+    start = framer.next_seq[1]
+    for i in range(short):
+        framer.next_seq[1] = (start + 2 * (i + 1)) & 0xFFFFFFFF
+        frames.append((T0 + 3000 + i, framer.frame(1, TCP_ACK, b"\x16")))
+    for i in range(long):
+        framer.next_seq[1] = (start + 2 * short + 10 + 61_000 * i) & 0xFFFFFFFF
+        frames.append((T0 + 3000 + short + i, framer.frame(1, TCP_ACK, bytes(60_000))))
+    _write(path, iter(frames))
 
 
 def _normal(count: int, first: int = 0) -> Iterator[tuple[int, bytes]]:

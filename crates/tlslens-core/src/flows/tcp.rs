@@ -333,15 +333,21 @@ impl HalfStream {
         if let Some((offset, length)) = conflict {
             out(StreamEvent::Conflict { offset, length }, at);
         }
-        let bound = if self.pending_bytes > self.max_pending {
+        // Until what waits is within the bounds again: one hole given up may free a byte
+        // only (a short segment after it), while this segment brought 64 KB.
+        while let Some(bound) = self.over_bound() {
+            self.skip_hole(Some(bound), out);
+        }
+    }
+
+    /// The bound the data waiting beyond a hole is past, if it is past one.
+    fn over_bound(&self) -> Option<GiveUp> {
+        if self.pending_bytes > self.max_pending {
             Some(GiveUp::Bytes)
         } else if self.pending.len() > MAX_PENDING_SEGMENTS {
             Some(GiveUp::Segments)
         } else {
             None
-        };
-        if bound.is_some() {
-            self.skip_hole(bound, out);
         }
     }
 

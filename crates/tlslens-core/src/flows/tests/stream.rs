@@ -213,6 +213,24 @@ fn pending_bytes_and_segments_are_bounded() {
 }
 
 #[test]
+fn pending_bytes_stay_within_the_bound_when_small_segments_wait_before_long_ones() {
+    // Twenty 1-byte segments wait, each after a hole (20 bytes: under the bound), then
+    // 1,000-byte segments come further on: each passed the bound, and one hole was given up
+    // for each, freeing one byte while 1,000 came in (20,000 bytes waited for a bound of
+    // 1,000). Holes are given up until what waits is within the bound again.
+    let mut stream = HalfStream::new(1000);
+    stream.syn(0);
+    let small: Vec<(u32, Vec<u8>)> = (0..20).map(|i| (1 + 2 * (i + 1), vec![1])).collect();
+    let long: Vec<(u32, Vec<u8>)> = (0..20)
+        .map(|i| (10_001 + 2000 * i, vec![2; 1000]))
+        .collect();
+    for (seq, payload) in small.iter().chain(&long) {
+        stream.feed(*seq, payload, At::default(), &mut |_, _| {});
+        assert!(stream.pending_bytes() <= 1000, "{}", stream.pending_bytes());
+    }
+}
+
+#[test]
 fn bytes_given_up_on_that_come_later_are_told_once() {
     // 100 bytes lost at offset 0; 300 after them pass a bound of 250: the hole is given up.
     let mut stream = HalfStream::new(250);
