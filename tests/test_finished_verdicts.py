@@ -117,6 +117,37 @@ def test_a_finished_read_before_a_late_segment_is_checked_in_stream_order(
     assert not _blames_the_secret(_show(str(lost)))
 
 
+def test_a_finished_waiting_for_records_that_do_not_open_is_checked_as_in_order(
+    tmp_path: Path,
+) -> None:
+    """The TLS 1.3 connection with the server's segment late and a key log whose
+    SERVER_HANDSHAKE_TRAFFIC_SECRET is wrong: the server's records came (late) and did not
+    open. The client's Finished, waiting for the server's Finished that would never be read,
+    said "Not checked: the transcript lacks the server's messages it follows ..., which the
+    capture did not hold in order before it", though the capture held them. It is now
+    checked once the server's records fail, as when the capture is in order: it does not
+    match, and the secret is blamed."""
+    keys = tmp_path / "wrong-server-secret.keys"
+    lines = (CAPTURES / "demo-tls12-tls13.keys").read_text().splitlines()
+    wrong = [
+        f"{line[:-1]}{'0' if line[-1] != '0' else '1'}"
+        if line.startswith("SERVER_HANDSHAKE_TRAFFIC_SECRET ")
+        else line
+        for line in lines
+    ]
+    keys.write_text("\n".join(wrong) + "\n")
+    in_order = CAPTURES / "demo-tls12-tls13.pcapng"
+    late = _late(tmp_path / "late.pcapng", TLS13_CLIENT_PORT)
+    expected, _text = _first_verdicts(keys, in_order)
+    assert expected["status"] == "wrong_secret"
+    assert expected["finished_verified"] == {"c2s": False, "s2c": None}
+    decryption, text = _first_verdicts(keys, late)
+    assert "did not hold in order" not in text
+    assert decryption["status"] == expected["status"]
+    assert decryption["finished_verified"] == expected["finished_verified"]
+    assert DOES_NOT_MATCH in text
+
+
 def _edited(source: Path, path: Path, frame_number: int, offset: int) -> Path:
     """``source`` with one bit of frame ``frame_number``'s byte at ``offset`` flipped."""
     frames = read_frames(source)

@@ -102,6 +102,15 @@ impl Decryptor {
         }
     }
 
+    /// Records of `dir` failed to open: a Finished of the other side waiting for `dir`'s
+    /// messages waits no more (what they hold cannot be read, as the module's Strategy says
+    /// of a side whose records fail), and is checked as it would have been in order.
+    pub(super) fn unreadable(&mut self, dir: Dir) {
+        if self.deferred.as_ref().is_some_and(|d| d.dir != dir) {
+            self.check_deferred();
+        }
+    }
+
     /// The Finished waiting, checked on the transcript as it stands (its flight put back
     /// first).
     pub(super) fn check_deferred(&mut self) {

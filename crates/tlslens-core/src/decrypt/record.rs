@@ -210,6 +210,7 @@ impl Decryptor {
             // The records blame the secret too: a Finished taken back does not clear it.
             self.blamed = None;
         }
+        self.unreadable(dir);
     }
 
     /// Packets opened elsewhere (QUIC's, by the core's QUIC layer) with the key log's
