@@ -20,6 +20,7 @@
 //! cannot be read to see where it ends. `opened` keeps which parts were read and
 //! [`Decryptor::missing_secrets`] names the key-log labels that were not there.
 
+mod derivation;
 mod digest;
 mod external;
 mod finished;
@@ -51,6 +52,7 @@ use crate::handshake::{self as hs, sslv2, Context};
 use crate::keys::HashAlg;
 use crate::protection::{self, CipherSpec, ExternalCbc, Kind, RecordProtection};
 
+pub use derivation::{Derivation, MAX_DERIVATIONS, MAX_DERIVED_VALUES};
 pub use digest::DigestLost;
 pub use keylog::KeyLog;
 pub(crate) use lack::longer_than;
@@ -133,20 +135,6 @@ impl Status {
         }
     }
 }
-
-/// The keys one handshake derived, in the order derived, and the secret they came from.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Derivation {
-    pub values: Vec<(String, Vec<u8>)>,
-    pub source: Option<String>,
-}
-
-/// Handshakes whose derivation a connection keeps (the first ones: a renegotiation's is
-/// told by its number), and the values kept of each (a TLS 1.3 or DTLS 1.3 handshake makes
-/// 16 or so, each key update 2 to 4 more): memory bounded by these, not by how many
-/// renegotiations or key updates a hostile capture holds.
-pub const MAX_DERIVATIONS: usize = 16;
-pub const MAX_DERIVED_VALUES: usize = 64;
 
 /// What each call reads beyond the connection: the run's key log, its session cache (which
 /// full handshakes fill and abbreviated ones read) and the cipher suite registry.
@@ -302,35 +290,6 @@ impl Decryptor {
             run: None,
             server_done: false,
             deferred: None,
-        }
-    }
-
-    /// The current handshake's (name, value) pairs (none past [`MAX_DERIVATIONS`]).
-    pub fn derivation(&self) -> &[(String, Vec<u8>)] {
-        let current = self.handshakes.checked_sub(1);
-        current
-            .and_then(|i| self.derivations.get(i))
-            .map_or(&[], |d| d.values.as_slice())
-    }
-
-    /// The current handshake's derivation, when it is one kept.
-    fn current_derivation(&mut self) -> Option<&mut Derivation> {
-        let current = self.handshakes.checked_sub(1)?;
-        self.derivations.get_mut(current)
-    }
-
-    fn derive(&mut self, name: impl Into<String>, value: &[u8]) {
-        if let Some(current) = self.current_derivation() {
-            if current.values.len() < MAX_DERIVED_VALUES {
-                current.values.push((name.into(), value.to_vec()));
-            }
-        }
-    }
-
-    fn set_source(&mut self, source: &str) {
-        self.source = Some(source.to_owned());
-        if let Some(current) = self.current_derivation() {
-            current.source = Some(source.to_owned());
         }
     }
 
