@@ -183,6 +183,18 @@ def test_bytes_given_up_at_max_buffer_are_not_called_lost(tmp_path: Path) -> Non
     assert "had not come when tlslens stopped waiting for them" in text  # the chain's lack
 
 
+def test_a_late_copy_the_snap_length_cut_whole_is_not_told_as_come(tmp_path: Path) -> None:
+    """Two server segments lost (one hole of 2,920 bytes, given up at --max-buffer 8KiB),
+    the second captured later with its payload cut whole by the snap length: it said "the 0
+    bytes given up on here came after all: the capture holds them", though it holds none."""
+    path = tmp_path / "late-cut.pcapng"
+    late = adversarial.late_cut_segment(path)
+    _code, out, _err = _show("--json", "--max-buffer", "8KiB", str(path))
+    told = [(p["frame"], p["message"]) for p in json.loads(out)["problems"]]
+    assert not [t for t in told if "came after all" in t[1]], told
+    assert [t for t in told if t[0] == late and "cut by the capture's snap length" in t[1]]
+
+
 def test_short_segments_waiting_before_long_ones_keep_within_max_buffer(tmp_path: Path) -> None:
     """300 one-byte server segments each after a hole, then 300 of 60,000 bytes further on:
     past --max-buffer, the holes are given up until what waits is within it again. Before,

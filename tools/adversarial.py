@@ -117,6 +117,25 @@ def late_segment(path: Path) -> tuple[int, int]:
     return third + 1, third + 13  # (frame numbers count from 1)
 
 
+def late_cut_segment(path: Path) -> int:
+    """``lost_segment``'s connection with its third and fourth full-size server segments
+    lost (one hole), the fourth captured late, after 11 more, cut by the snap length to its
+    headers: the frame number of that copy."""
+    frames, third = _big_flight()
+    del frames[third]
+    late = frames.pop(third)
+    frames.insert(third + 11, late)
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(tsresol=9)
+        for index, (ts, frame) in enumerate(frames):
+            if index == third + 11:  # Ethernet, IPv4 and TCP headers: no payload captured
+                writer.add_packet(ts, frame[:54], wire_length=len(frame))
+            else:
+                writer.add_packet(ts, frame)
+    return third + 12
+
+
 def short_then_long(path: Path, short: int, long: int) -> None:
     """One connection whose server's first data byte is lost, then ``short`` one-byte
     segments come, each after a hole of one byte, then ``long`` 60,000-byte segments further

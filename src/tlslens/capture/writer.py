@@ -68,10 +68,15 @@ class PcapngWriter:
         self.resolutions.append(ticks)
         return len(self.resolutions) - 1
 
-    def add_packet(self, ts_ns: int, data: bytes, interface: int = 0) -> None:
+    def add_packet(
+        self, ts_ns: int, data: bytes, interface: int = 0, *, wire_length: int | None = None
+    ) -> None:
+        """``wire_length``: the frame's length on the wire, when the snap length cut it to
+        ``data`` (the block's original length)."""
         ts = ts_ns * self.resolutions[interface] // 1_000_000_000
+        sent = len(data) if wire_length is None else wire_length
         body = struct.pack(
-            self.order + "IIIII", interface, ts >> 32, ts & 0xFFFFFFFF, len(data), len(data)
+            self.order + "IIIII", interface, ts >> 32, ts & 0xFFFFFFFF, len(data), sent
         )
         self.out.write(_block(6, body + data, self.order))
 

@@ -390,6 +390,11 @@ impl HalfStream {
         at: At,
         out: &mut impl FnMut(StreamEvent<'_>, At),
     ) {
+        if start >= end {
+            // No byte came (a copy the snap length cut whole): nothing of a hole to tell,
+            // nor to split it by.
+            return;
+        }
         while let Some(i) = self
             .given_up
             .iter()

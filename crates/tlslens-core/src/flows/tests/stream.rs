@@ -288,6 +288,26 @@ fn a_copy_reaching_back_before_the_start_is_late_only_for_its_own_bytes() {
 }
 
 #[test]
+fn a_copy_of_given_up_bytes_cut_whole_by_the_snap_length_is_not_told_as_come() {
+    // The first 100 bytes given up on; a later copy of 50 of them whose payload the snap
+    // length cut whole (0 bytes captured, 50 missing): the capture holds none of them.
+    let mut stream = HalfStream::new(250);
+    stream.syn(0);
+    let after: Vec<(u32, Vec<u8>)> = (0..3).map(|i| (101 + 100 * i, vec![2; 100])).collect();
+    assert_eq!(collect(&mut stream, &after).gaps, vec![(0, 100)]);
+    let mut late = Vec::new();
+    stream.feed_cut(51, &[], 50, At::default(), &mut |ev, _| {
+        if let StreamEvent::Late { offset, length, .. } = ev {
+            late.push((offset, length));
+        }
+    });
+    assert_eq!(late, vec![], "nothing of the hole came");
+    // The whole of the hole then comes, and is told whole.
+    let got = collect(&mut stream, &[(1, vec![1; 100])]);
+    assert_eq!(got.late, vec![(0, 100)]);
+}
+
+#[test]
 fn a_hostile_retransmission_before_the_start_is_trimmed() {
     let mut stream = HalfStream::new(4 << 20);
     stream.syn(100);
