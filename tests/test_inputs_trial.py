@@ -57,6 +57,24 @@ def test_a_capture_given_as_the_key_log_is_said_once_and_left_out() -> None:
     assert len(out.splitlines()) == 3  # both connections and the summary, read as without it
 
 
+def test_a_capture_given_as_the_key_log_is_not_read_whole(tmp_path: Path) -> None:
+    """A capture given as --keylog is told by its first bytes; it was read whole first (a
+    180 MB capture given as --keylog made a `show` of 202 MB). Here 400 MB: the demo
+    capture's bytes, then a sparse run of zeros."""
+    import adversarial
+
+    big = tmp_path / "big.pcapng"
+    with big.open("wb") as out:
+        out.write(DEMO.read_bytes())
+        out.truncate(400 << 20)
+    _seconds, peak, status, out, err = adversarial.run_tlslens(
+        "show", "--brief", "--keylog", str(big), str(DEMO)
+    )
+    assert status == 0, err
+    assert f"{big}: not a key log: it is a pcapng capture" in err
+    assert peak < 200, peak  # MB: the interpreter and its modules, not the file
+
+
 def test_a_gzip_capture_given_as_the_key_log_is_named_compressed(tmp_path: Path) -> None:
     packed = tmp_path / "demo.pcapng.gz"
     packed.write_bytes(gzip.compress(DEMO.read_bytes(), mtime=0))

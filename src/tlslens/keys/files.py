@@ -22,10 +22,14 @@ def add_keylog_file(store: KeyStore, path: str | Path) -> int:
     Raises KeyFileError when the file cannot be read, NotAKeyLogError when it is a capture
     (its binary "lines" would each be an unknown label)."""
     try:
-        data = Path(path).read_bytes()
+        with Path(path).open("rb") as handle:
+            # The first bytes tell a capture, which is not read on (it may be gigabytes).
+            data = handle.read(SNIFFED_BYTES)
+            kind = capture_format(data)
+            if kind is None:
+                data += handle.read()
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot read the key log: {exc.strerror or exc}") from exc
-    kind = capture_format(data[:SNIFFED_BYTES])
     if kind is not None:
         packed = ", gzip-compressed" if data.startswith(b"\x1f\x8b") else ""
         raise NotAKeyLogError(
