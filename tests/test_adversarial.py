@@ -183,6 +183,24 @@ def test_bytes_given_up_at_max_buffer_are_not_called_lost(tmp_path: Path) -> Non
     assert "had not come when tlslens stopped waiting for them" in text  # the chain's lack
 
 
+def test_given_up_bytes_of_a_skipped_application_data_body_are_not_told_as_come(
+    tmp_path: Path,
+) -> None:
+    """A segment inside an application data record (read without keys: its body is
+    skipped) captured late, past --max-buffer 8KiB: its hole is no problem (nothing is lost
+    of what tlslens reads), and its late copy said "the 1460 bytes given up on here came
+    after all ... raise --max-buffer to read them", the connection's only problem, though
+    tlslens reads no byte of such a body."""
+    path = tmp_path / "late-data.pcapng"
+    late = adversarial.late_application_data(path)
+    _code, out, _err = _show("--json", "--max-buffer", "8KiB", str(path))
+    row = json.loads(out.splitlines()[0])
+    assert row["problems"] == [], [(p["frame"], p["message"]) for p in row["problems"]]
+    assert row["bytes"]["s2c"]["application_data_records"] == 4
+    _code, text, _err = _show(str(path), "--max-buffer", "8KiB")
+    assert "came after all" not in text, late
+
+
 def test_a_late_copy_the_snap_length_cut_whole_is_not_told_as_come(tmp_path: Path) -> None:
     """Two server segments lost (one hole of 2,920 bytes, given up at --max-buffer 8KiB),
     the second captured later with its payload cut whole by the snap length: it said "the 0

@@ -117,6 +117,29 @@ def late_segment(path: Path) -> tuple[int, int]:
     return third + 1, third + 13  # (frame numbers count from 1)
 
 
+def late_application_data(path: Path) -> int:
+    """A TLS 1.2 connection whose server sends four 16,000-byte application data records
+    after its flight, one full-size segment inside them captured late, after 12 more: the
+    frame number of that copy."""
+    leaf = (ROOT / "tests" / "vectors" / "pki" / "server.pem").read_bytes()
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    der = x509.load_pem_x509_certificate(leaf).public_bytes(Encoding.DER)
+    flight = compose.push_records(22, 0x0303, _server_flight([der]))
+    flight += compose.push_records(20, 0x0303, b"\x01") + compose.push_records(
+        22, 0x0303, bytes(40)
+    )
+    data = compose.push_records(23, 0x0303, bytes(16_000)) * 4
+    hello = compose.push_records(22, 0x0301, _hello())
+    frames = list(_connection(0, hello, flight + data, T0))
+    big = [i for i, (_ts, frame) in enumerate(frames) if len(frame) > 1000]
+    inside = big[-20]  # 20 full-size segments before the data's end: inside a record
+    frames.insert(inside + 12, frames.pop(inside))
+    _write(path, iter(frames))
+    return inside + 13
+
+
 def late_cut_segment(path: Path) -> int:
     """``lost_segment``'s connection with its third and fourth full-size server segments
     lost (one hole), the fourth captured late, after 11 more, cut by the snap length to its

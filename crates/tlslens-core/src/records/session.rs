@@ -14,7 +14,7 @@
 
 use super::detect::{self, Looks};
 use super::{RecordEvent, RecordReader};
-use crate::flows::tcp::GiveUp;
+use crate::flows::tcp::{GiveUp, MAX_GIVEN_UP_KEPT};
 
 /// Plaintext bytes searched for a TLS start, per side, before the side is given up.
 pub const MAX_PRELUDE_SCAN: u64 = 1 << 20;
@@ -111,6 +111,10 @@ struct Side {
     conflicts: u64,
     /// Bytes counted but not given to the record layer (ignored after TLS started).
     counted: u64,
+    /// Holes given up at a bound inside an application data body the reader skips,
+    /// (offset, end): their bytes come late unread either way (at most
+    /// `MAX_GIVEN_UP_KEPT`, as the reassembler's).
+    skipped_given_up: Vec<(u64, u64)>,
 }
 
 impl Side {
@@ -124,6 +128,7 @@ impl Side {
             prelude_carry: Vec::new(),
             conflicts: 0,
             counted: 0,
+            skipped_given_up: Vec::new(),
         }
     }
 }
@@ -256,7 +261,14 @@ impl Session {
         let st = self.side_mut(side);
         let mut lost = false;
         match st.mode {
-            Mode::Records => lost = !st.reader.gap(offset, length),
+            Mode::Records => {
+                lost = !st.reader.gap(offset, length);
+                let kept = st.skipped_given_up.len() < MAX_GIVEN_UP_KEPT;
+                if !lost && given_up.is_some() && kept {
+                    st.skipped_given_up
+                        .push((offset, offset.saturating_add(length)));
+                }
+            }
             Mode::Detect if !mid_stream => {
                 st.buf.clear();
                 st.reader.gap(offset, length);
@@ -273,7 +285,8 @@ impl Session {
         });
     }
 
-    /// Bytes of `side` given up on at a bound (`length` at `offset`) came after all.
+    /// Bytes of `side` given up on at a bound (`length` at `offset`) came after all: told,
+    /// unless the hole was inside an application data body the reader skips.
     pub fn late(
         &mut self,
         side: u8,
@@ -281,6 +294,15 @@ impl Session {
         given_up: GiveUp,
         out: &mut Vec<SessionEvent>,
     ) {
+        // Bytes of a skipped body: tlslens would not have read them had it waited.
+        let end = offset.saturating_add(length);
+        let skipped = &self.side_mut(side).skipped_given_up;
+        if skipped
+            .iter()
+            .any(|&(from, to)| from <= offset && end <= to)
+        {
+            return;
+        }
         out.push(SessionEvent::Late {
             side: side & 1,
             offset,

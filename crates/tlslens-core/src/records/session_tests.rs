@@ -249,3 +249,35 @@ fn an_undecided_connection_ends_without_events_and_abandon_lets_it_go() {
     s.abandon();
     assert!(s.ignored() && !s.may_give_up(0));
 }
+
+#[test]
+fn given_up_bytes_of_a_skipped_body_are_not_told_when_they_come() {
+    // After the ClientHello, an application data record of 1,000 bytes: a hole given up
+    // inside its body (skipped) loses nothing read, and its late bytes are not told; a hole
+    // given up where records are read is lost, and its late bytes are told.
+    let mut s = session(Some(0));
+    feed(&mut s, 0, 0, CLIENT_HELLO);
+    let at = CLIENT_HELLO.len() as u64;
+    feed(&mut s, 0, at, b"\x17\x03\x03\x03\xe8");
+    let mut out = Vec::new();
+    s.gap(0, (at + 5, 200), Some(GiveUp::Bytes), &mut out);
+    assert!(
+        matches!(out.as_slice(), [Gap { lost: false, .. }]),
+        "{out:?}"
+    );
+    out.clear();
+    s.late(0, (at + 150, 50), GiveUp::Bytes, &mut out);
+    assert_eq!(out, vec![]);
+    feed(&mut s, 0, at + 205, &[0; 800]); // the body's end
+    s.gap(0, (at + 1005, 10), Some(GiveUp::Bytes), &mut out);
+    assert!(
+        matches!(out.as_slice(), [Gap { lost: true, .. }]),
+        "{out:?}"
+    );
+    out.clear();
+    s.late(0, (at + 1005, 10), GiveUp::Bytes, &mut out);
+    assert!(
+        matches!(out.as_slice(), [Late { length: 10, .. }]),
+        "{out:?}"
+    );
+}
