@@ -201,6 +201,20 @@ def test_given_up_bytes_of_a_skipped_application_data_body_are_not_told_as_come(
     assert "came after all" not in text, late
 
 
+def test_dtls_completed_messages_kept_for_retransmissions_are_bounded(tmp_path: Path) -> None:
+    """60 DTLS associations each completing 16 ClientHellos of 64 KiB: each kept 1 MiB of
+    completed messages to compare retransmissions with, whatever the others kept (a `show`
+    of 163 MB); now those bytes are bounded across the capture (118 MB), and nothing else
+    of what is read changes: every message is still reassembled."""
+    path = tmp_path / "dtls-completed.pcapng"
+    adversarial._write(path, adversarial.dtls_completed(0.3))
+    _seconds, peak, code, out, err = adversarial.run_tlslens("show", "--json", str(path))
+    assert code == 0, err
+    assert peak < 140, peak
+    told = [p["message"] for line in out.splitlines() for p in json.loads(line).get("problems", [])]
+    assert not [t for t in told if "not reassembled" in t], told[:3]
+
+
 def test_a_late_copy_the_snap_length_cut_whole_is_not_told_as_come(tmp_path: Path) -> None:
     """Two server segments lost (one hole of 2,920 bytes, given up at --max-buffer 8KiB),
     the second captured later with its payload cut whole by the snap length: it said "the 0

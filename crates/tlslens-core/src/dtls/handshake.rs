@@ -52,11 +52,16 @@ pub fn read_fragment<'a>(r: &mut Reader<'a>) -> CodecResult<(Fragment, &'a [u8])
 /// Bytes held for incomplete messages by every association that shares the pool (one
 /// capture's): each association is bounded by [`Limits`], and the pool bounds them all, as
 /// QUIC's CRYPTO data waiting is bounded across connections. Past it, a new message is not
-/// reassembled ([`Outcome::Pooled`]).
+/// reassembled ([`Outcome::Pooled`]). The bytes of completed messages kept to compare
+/// retransmissions with ([`MAX_COMPLETED_BYTES`] an association's direction) are bounded
+/// apart, by as much: past it a completed message keeps only its digest, and never takes
+/// the room of a message being reassembled.
 #[derive(Debug)]
 pub struct PendingPool {
     held: AtomicUsize,
     max: usize,
+    /// Completed messages' bytes kept, bounded by `max` too.
+    kept: AtomicUsize,
 }
 
 impl PendingPool {
@@ -68,6 +73,7 @@ impl PendingPool {
         PendingPool {
             held: AtomicUsize::new(0),
             max,
+            kept: AtomicUsize::new(0),
         }
     }
 
@@ -80,23 +86,43 @@ impl PendingPool {
         self.max
     }
 
+    /// What the associations keep of their completed messages now.
+    pub fn kept(&self) -> usize {
+        self.kept.load(Ordering::Relaxed)
+    }
+
     /// Take `bytes` from the pool: false, and nothing taken, past its bound.
     fn take(&self, bytes: usize) -> bool {
-        self.held
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
-                held.checked_add(bytes).filter(|&after| after <= self.max)
-            })
-            .is_ok()
+        take_from(&self.held, self.max, bytes)
     }
 
     fn give(&self, bytes: usize) {
-        // (An association gives back only what it took: never below zero.)
-        let _ = self
-            .held
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
-                Some(held.saturating_sub(bytes))
-            });
+        give_to(&self.held, bytes);
     }
+
+    /// Take `bytes` to keep a completed message's body: false past the bound.
+    fn keep(&self, bytes: usize) -> bool {
+        take_from(&self.kept, self.max, bytes)
+    }
+
+    fn unkeep(&self, bytes: usize) {
+        give_to(&self.kept, bytes);
+    }
+}
+
+fn take_from(counter: &AtomicUsize, max: usize, bytes: usize) -> bool {
+    counter
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+            held.checked_add(bytes).filter(|&after| after <= max)
+        })
+        .is_ok()
+}
+
+fn give_to(counter: &AtomicUsize, bytes: usize) {
+    // (An association gives back only what it took: never below zero.)
+    let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+        Some(held.saturating_sub(bytes))
+    });
 }
 
 impl Default for PendingPool {
@@ -457,7 +483,7 @@ impl Reassembler {
         tls.push(done.msg_type);
         tls.extend_from_slice(&fragment.length.to_be_bytes()[1..]);
         tls.extend_from_slice(&done.body);
-        self.remember(id, done.msg_type, done.body, limits);
+        self.remember(id, (done.msg_type, done.body), limits, pool);
         Outcome::Complete {
             msg_type: done.msg_type,
             message_seq: seq,
@@ -468,8 +494,15 @@ impl Reassembler {
 
     /// A message completed: its bytes kept to compare retransmissions with, the oldest
     /// completed messages' given up (their digests kept) to hold at most
-    /// [`MAX_COMPLETED_BYTES`].
-    fn remember(&mut self, id: MessageId, msg_type: u8, body: Vec<u8>, limits: &Limits) {
+    /// [`MAX_COMPLETED_BYTES`], kept within `pool`'s bound for them (past it, the digest
+    /// alone: the associations open at once count a few KB each toward --max-held).
+    fn remember(
+        &mut self,
+        id: MessageId,
+        (msg_type, body): (u8, Vec<u8>),
+        limits: &Limits,
+        pool: &PendingPool,
+    ) {
         let length = body.len();
         for old in self.completed.values_mut() {
             if self.completed_bytes.saturating_add(length) <= MAX_COMPLETED_BYTES {
@@ -477,9 +510,11 @@ impl Reassembler {
             }
             if let Some(gone) = old.body.take() {
                 self.completed_bytes = self.completed_bytes.saturating_sub(gone.len());
+                pool.unkeep(gone.len());
             }
         }
-        let fits = self.completed_bytes.saturating_add(length) <= MAX_COMPLETED_BYTES;
+        let fits =
+            self.completed_bytes.saturating_add(length) <= MAX_COMPLETED_BYTES && pool.keep(length);
         let done = Done {
             msg_type,
             length,
@@ -489,11 +524,16 @@ impl Reassembler {
         if fits {
             self.completed_bytes += length;
         }
-        self.completed.insert(id, done);
+        // Another type completed under the number replaces the first: its bytes go back.
+        if let Some(held) = self.completed.insert(id, done).and_then(|old| old.body) {
+            self.completed_bytes = self.completed_bytes.saturating_sub(held.len());
+            pool.unkeep(held.len());
+        }
         while self.completed.len() > limits.max_completed {
             if let Some((_, gone)) = self.completed.pop_first() {
                 let held = gone.body.map_or(0, |b| b.len());
                 self.completed_bytes = self.completed_bytes.saturating_sub(held);
+                pool.unkeep(held);
             }
         }
     }
@@ -509,10 +549,15 @@ impl Reassembler {
             .collect()
     }
 
-    /// Drop the messages still incomplete, giving their bytes back to `pool`.
+    /// Drop the messages still incomplete, and the bytes of the completed ones (their
+    /// digests stay), giving them back to `pool`.
     pub fn clear(&mut self, pool: &PendingPool) {
         self.pending.clear();
         self.pending_bytes = 0;
         pool.give(std::mem::take(&mut self.pooled));
+        for done in self.completed.values_mut() {
+            done.body = None;
+        }
+        pool.unkeep(std::mem::take(&mut self.completed_bytes));
     }
 }
