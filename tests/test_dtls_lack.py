@@ -84,7 +84,9 @@ CLIENT_HELLO = "type 1 (ClientHello)"
                 _not_checked(_skipped("server", CERTIFICATE, "1,207")),
                 _not_checked(_skipped("server", CERTIFICATE, "1,016")),
                 # The client rejects the server's certificate: no secret is logged for it.
-                "the secrets given hold nothing for this connection",
+                # Searched: the key log given and the capture's own secrets (its DSB).
+                "neither the key log given nor the capture's Decryption Secrets Blocks hold "
+                "a secret for this connection",
             ],
         ),
         (

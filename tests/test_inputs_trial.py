@@ -75,6 +75,18 @@ def test_a_capture_given_as_the_key_log_is_not_read_whole(tmp_path: Path) -> Non
     assert peak < 200, peak  # MB: the interpreter and its modules, not the file
 
 
+def test_a_capture_given_as_the_key_log_is_no_secret_given(tmp_path: Path) -> None:
+    """Its Decryption Secrets Blocks hold the very secrets, yet it is not read as a key log:
+    the reason says nothing usable was given (it said "the secrets given hold nothing")."""
+    status, out, _err = _run("show", "--json", "--keylog", str(_with_secrets(tmp_path)), str(DEMO))
+    assert status == 0
+    reasons = [json.loads(line)["decryption"]["reason"] for line in out.splitlines()]
+    assert len(reasons) == 2
+    for reason in reasons:
+        assert reason.startswith("no usable secret was given and the capture carries none: ")
+        assert reason.endswith("cannot be looked up")
+
+
 def test_a_gzip_capture_given_as_the_key_log_is_named_compressed(tmp_path: Path) -> None:
     packed = tmp_path / "demo.pcapng.gz"
     packed.write_bytes(gzip.compress(DEMO.read_bytes(), mtime=0))

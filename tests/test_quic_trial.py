@@ -164,7 +164,8 @@ def test_initial_keys_derived_again_after_a_retry() -> None:
 def test_initial_only_flows_say_their_initials_opened(corpus: Path) -> None:
     """quic-fragmented-handshakes.pcapng.gz: its DSB holds secrets for connection 1 only;
     the other flows are Initials alone, which opened without a key log. Their decryption
-    says so rather than only "the secrets given hold nothing"."""
+    says so rather than only "the secrets given hold nothing", and names what was searched:
+    the capture's own secrets, no key log being given."""
     path = corpus / "wireshark" / "quic-fragmented-handshakes.pcapng.gz"
     rows = [json.loads(line) for line in _show_json(str(path))]
     assert rows[0]["decryption"]["status"] == "decrypted"
@@ -173,7 +174,7 @@ def test_initial_only_flows_say_their_initials_opened(corpus: Path) -> None:
         assert decryption["status"] == "no_secret"
         assert decryption["reason"].startswith(
             "Initial packets opened (their keys come from the connection ID); for the rest, "
-            "the secrets given hold nothing for client random "
+            "the capture's Decryption Secrets Blocks hold nothing for client random "
         )
 
 

@@ -1537,6 +1537,9 @@ class KeyLog:
         """Whether any line of the key log is for this client random."""
     def origin(self, label: str, client_random: bytes) -> str:
         """Where a secret came from: "keylog", "pcapng", "scanner"..."""
+    def holds_nothing_for(self, what: str) -> str:
+        """Why nothing was found for ``what``, naming what was searched: the key log given,
+        the capture's Decryption Secrets Blocks, both, or nothing usable."""
     def __len__(self) -> int: ...
     @property
     def secret_count(self) -> int:

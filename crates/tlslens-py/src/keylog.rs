@@ -148,6 +148,12 @@ impl KeyLog {
         self.read(py).origin(label, client_random).to_owned()
     }
 
+    /// Why nothing was found for `what`, naming what was searched (the key log given, the
+    /// capture's Decryption Secrets Blocks, both, or nothing usable).
+    fn holds_nothing_for(&self, py: Python<'_>, what: &str) -> String {
+        self.read(py).holds_nothing_for(what)
+    }
+
     fn __len__(&self, py: Python<'_>) -> usize {
         self.read(py).len()
     }

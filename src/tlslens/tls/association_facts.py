@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tlslens.model import C2S, S2C
 
 if TYPE_CHECKING:
-    from tlslens._core import Derivation
+    from tlslens._core import Derivation, KeyLog
 
 
 # (handshake, verified, why not checked): one handshake's verdict on one side's Finished.
@@ -67,6 +67,8 @@ class DtlsFacts:
     # opened (the core's association opens the records; a record that fails is a finding).
     keys_given: bool = False
     other_secrets: bool = False  # --rsa-key or --psk given: not applied to DTLS yet
+    # The secrets searched (given, and the capture's own): names them when none is found.
+    keylog: KeyLog | None = None
     source: str | None = None  # "keylog" or "pcapng" (a Decryption Secrets Block)
     known: bool = False  # the key log has a secret for this connection's client random
     records_failed: dict[str, int] = field(default_factory=lambda: {C2S: 0, S2C: 0})
@@ -177,7 +179,12 @@ class DtlsFacts:
         if not self.keys_given:
             status = "not_attempted"
         elif not self.known:
-            status, reason = "no_secret", "the secrets given hold nothing for this connection"
+            status = "no_secret"
+            reason = (
+                "the secrets given hold nothing for this connection"
+                if self.keylog is None
+                else self.keylog.holds_nothing_for("this connection")
+            )
             if self.other_secrets:
                 # Said, not ignored: tshark opens these; tlslens does not yet over DTLS.
                 reason = (

@@ -125,7 +125,11 @@ class DtlsSession(RecordContent):
         # the association opens the records) and classifies the records it left sealed.
         self.content = message_content(max_message, keep_records=keep_records)
         other = store is not None and bool(store.rsa_keys or store.psk)
-        self.facts = DtlsFacts(keys_given=keys is not None or other, other_secrets=other)
+        self.facts = DtlsFacts(
+            keys_given=keys is not None or other,
+            other_secrets=other,
+            keylog=None if store is None else store.keylog,
+        )
         # The current handshake lacks a message (what and why: the first told), and the
         # message_seq of each side's Finished read in it: a Finished that does not match
         # is then no verdict on the secret.

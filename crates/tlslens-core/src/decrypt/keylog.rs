@@ -51,6 +51,9 @@ pub struct KeyLog {
     by_random: Arc<HashMap<[u8; 32], Slots>>,
     rsa: Arc<HashMap<[u8; 8], [u8; 48]>>,
     origins: Vec<String>,
+    /// Usable lines each origin gave (by the index of `origins`): what the secrets given
+    /// were, for the reason a client random found nothing.
+    used_by_origin: Vec<usize>,
     secret_count: usize,
     pub problems: Vec<Problem>,
     /// Every bad line, kept in `problems` or not.
@@ -177,6 +180,7 @@ impl KeyLog {
         // Origins are the callers' few names; past 255 of them the last one is reused.
         if self.origins.len() < usize::from(u8::MAX) {
             self.origins.push(origin.to_owned());
+            self.used_by_origin.push(0);
         }
         u8::try_from(self.origins.len().saturating_sub(1)).unwrap_or(u8::MAX)
     }
@@ -210,7 +214,42 @@ impl KeyLog {
                 Err(message) => self.problem(source, number, message),
             }
         }
+        if let Some(count) = self.used_by_origin.get_mut(usize::from(origin)) {
+            *count += used;
+        }
         used
+    }
+
+    /// Why nothing was found for `what` ("client random …", "this connection"), naming
+    /// what was searched: the key log given, the capture's own Decryption Secrets Blocks,
+    /// both, or nothing usable at all (a key log refused or without a good line).
+    pub fn holds_nothing_for(&self, what: &str) -> String {
+        let gave = |origin: &str| {
+            self.origins
+                .iter()
+                .zip(&self.used_by_origin)
+                .any(|(known, used)| known == origin && *used > 0)
+        };
+        let others = self
+            .origins
+            .iter()
+            .zip(&self.used_by_origin)
+            .any(|(known, used)| *used > 0 && known != "keylog" && known != "pcapng");
+        match (gave("keylog"), gave("pcapng")) {
+            _ if others => format!("the secrets given hold nothing for {what}"),
+            (true, true) => format!(
+                "neither the key log given nor the capture's Decryption Secrets Blocks hold \
+                 a secret for {what}"
+            ),
+            (true, false) => format!("the key log given holds nothing for {what}"),
+            (false, true) => {
+                format!("the capture's Decryption Secrets Blocks hold nothing for {what}")
+            }
+            (false, false) => format!(
+                "no usable secret was given and the capture carries none: {what} cannot be \
+                 looked up"
+            ),
+        }
     }
 
     fn add_line(&mut self, line: &str, origin: u8) -> Result<(), String> {

@@ -114,10 +114,9 @@ impl Decryptor {
                 "the key log's secrets for client random {} open no record of this connection",
                 random_text(random)
             )),
-            Status::NoSecret => Some(format!(
-                "the secrets given hold nothing for client random {}",
-                random_text(random)
-            )),
+            Status::NoSecret => {
+                Some(keylog.holds_nothing_for(&format!("client random {}", random_text(random))))
+            }
             Status::Decrypted if !missing.is_empty() => {
                 // A renegotiation looks its secrets up by its own client random.
                 let which = if self.handshakes > 1 {

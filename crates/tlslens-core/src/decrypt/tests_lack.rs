@@ -218,7 +218,7 @@ fn a_client_hello_skipped_finds_the_secrets_by_the_random_the_transport_read() {
              bytes, and a Finished MACs the whole handshake"
         )
     );
-    // A key log without this random: the secrets given hold nothing for it, said once.
+    // A key log without a usable line: nothing was given to look the random up in, said once.
     let mut run = Run::new("");
     run.dec.transport_client_random(CR);
     run.dec.transcript_lacks(Dir::C2S, QUIC_HELLO_SKIPPED);
@@ -226,7 +226,10 @@ fn a_client_hello_skipped_finds_the_secrets_by_the_random_the_transport_read() {
     assert_eq!(run.dec.status, Status::NoSecret);
     assert_eq!(
         reason(&run).as_deref(),
-        Some("the secrets given hold nothing for client random c1c1c1c1c1c1…")
+        Some(
+            "no usable secret was given and the capture carries none: client random \
+             c1c1c1c1c1c1… cannot be looked up"
+        )
     );
 }
 
@@ -430,5 +433,40 @@ fn a_server_hello_skipped_is_said_as_such_not_as_lost_by_the_capture() {
              server random are unknown and the keys cannot be used: the key log's secrets for \
              client random c1c1c1c1c1c1… are not at fault"
         )
+    );
+}
+
+#[test]
+fn a_random_found_nowhere_names_what_was_searched() {
+    use super::keylog::KeyLog;
+    let line = format!("CLIENT_RANDOM {} {}\n", "ab".repeat(32), "cd".repeat(48));
+    let said = |sources: &[(&str, &str)]| {
+        let mut keylog = KeyLog::new();
+        for (text, origin) in sources {
+            keylog.add_text(text, "test", origin);
+        }
+        keylog.holds_nothing_for("this connection")
+    };
+    assert_eq!(
+        said(&[("# no line", "keylog")]),
+        "no usable secret was given and the capture carries none: this connection cannot be \
+         looked up"
+    );
+    assert_eq!(
+        said(&[(&line, "keylog")]),
+        "the key log given holds nothing for this connection"
+    );
+    assert_eq!(
+        said(&[("", "keylog"), (&line, "pcapng")]),
+        "the capture's Decryption Secrets Blocks hold nothing for this connection"
+    );
+    assert_eq!(
+        said(&[(&line, "keylog"), (&line, "pcapng")]),
+        "neither the key log given nor the capture's Decryption Secrets Blocks hold a secret \
+         for this connection"
+    );
+    assert_eq!(
+        said(&[(&line, "scanner")]),
+        "the secrets given hold nothing for this connection"
     );
 }
