@@ -237,14 +237,18 @@ def _quic(*args: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
 
 
-# Each connection's ClientHello claims more than 300 bytes (465 to 1,936).
-QUIC_HELLO_SKIPPED = re.compile(
-    r"the secrets were looked up by client random [0-9a-f]{12}…, which QUIC packet protection "
-    r"read from the first bytes of the ClientHello to open the packets; the (?:Finished "
-    r"messages were|server's Finished was) not checked: tlslens skipped the client's "
-    r"handshake message type 1 \(ClientHello\), which claims (?P<claims>[\d,]+) bytes, past "
-    r"--max-message's limit of 300 bytes, and a Finished MACs the whole handshake"
-)
+def _quic_hello_skipped(limit: str) -> re.Pattern[str]:
+    """The reason of a QUIC connection whose ClientHello (465 to 1,936 bytes) was skipped."""
+    return re.compile(
+        r"the secrets were looked up by client random [0-9a-f]{12}…, which QUIC packet "
+        r"protection read from the first bytes of the ClientHello to open the packets; the "
+        r"(?:Finished messages were|server's Finished was) not checked: tlslens skipped the "
+        r"client's handshake message type 1 \(ClientHello\), which claims (?P<claims>[\d,]+) "
+        rf"bytes, past --max-message's limit of {limit} bytes, and a Finished MACs the whole "
+        r"handshake"
+    )
+
+
 SAME_WITH_THE_HELLO_SKIPPED = (
     "source",
     "opened",
@@ -256,8 +260,14 @@ SAME_WITH_THE_HELLO_SKIPPED = (
 )
 
 
-def test_a_quic_client_hello_skipped_past_max_message_still_finds_the_secrets() -> None:
-    whole, skipped = _quic(), _quic("--max-message", "300")
+# At 100 bytes most ServerHellos are skipped too: no suite, the TLS layer derives nothing,
+# and the source (it was null) and why the Finished were not checked (nothing was said)
+# come from the packets QUIC opened and the transcript's lack.
+@pytest.mark.parametrize("limit", ["300", "100"])
+def test_a_quic_client_hello_skipped_past_max_message_still_finds_the_secrets(
+    limit: str,
+) -> None:
+    whole, skipped = _quic(), _quic("--max-message", limit)
     assert len(whole) == len(skipped) == 7
     for before, after in zip(whole, skipped, strict=True):
         was, now = before["decryption"], after["decryption"]
@@ -271,11 +281,11 @@ def test_a_quic_client_hello_skipped_past_max_message_still_finds_the_secrets() 
         for key in SAME_WITH_THE_HELLO_SKIPPED:
             assert now[key] == was[key], key
         assert now["finished_verified"] == {"c2s": None, "s2c": None}
-        told = QUIC_HELLO_SKIPPED.fullmatch(now["reason"])
+        told = _quic_hello_skipped(limit).fullmatch(now["reason"])
         assert told is not None, now["reason"]
         problem = (
             f"handshake message type 1 (ClientHello) claims {told['claims']} bytes, past "
-            "--max-message's limit of 300 bytes; skipped, as far as it claims in its CRYPTO "
+            f"--max-message's limit of {limit} bytes; skipped, as far as it claims in its CRYPTO "
             "stream or to the next CRYPTO data that is whole messages"
         )
         assert problem in [p["message"] for p in after["problems"]]
@@ -394,3 +404,15 @@ def test_hellos_skipped_past_max_message_are_not_a_capture_that_starts_late() ->
     # The TLS 1.2 connection's ServerHello is read: its keys open it, as without the limit.
     second = json.loads(result.output.splitlines()[1])
     assert second["decryption"]["status"] == "decrypted"
+
+
+def test_quic_hellos_skipped_name_the_capture_s_own_secrets(corpus: Path) -> None:
+    """quic-fragmented-handshakes.pcapng.gz at --max-message 100: its DSB opens connection 1's
+    packets with both hellos skipped; the source is the capture's key log (it was null)."""
+    path = corpus / "wireshark" / "quic-fragmented-handshakes.pcapng.gz"
+    result = CliRunner().invoke(main, ["show", "--json", "--max-message", "100", str(path)])
+    assert result.exit_code == 0, result.output
+    first = json.loads(result.output.splitlines()[0])["decryption"]
+    assert (first["status"], first["source"]) == ("decrypted", "pcapng")
+    assert first["finished_verified"] == {"c2s": None, "s2c": None}
+    assert _quic_hello_skipped("100").fullmatch(first["reason"]), first["reason"]

@@ -360,7 +360,8 @@ impl Decryptor {
             "early_data" => Part::EarlyData,
             _ => return Err(PyValueError::new_err(format!("no part {part:?}"))),
         };
-        (self.0.here(py).inner).count_opened(part, direction(direction_name)?, packets);
+        let keylog = read_here(py, &self.0.keys.keylog);
+        (self.0.here(py).inner).count_opened(&keylog, part, direction(direction_name)?, packets);
         Ok(())
     }
 

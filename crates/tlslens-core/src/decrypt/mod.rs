@@ -298,14 +298,25 @@ impl Decryptor {
         self.opened & part.bit(dir) != 0
     }
 
-    /// A packet opened elsewhere (QUIC's, by the core's QUIC layer) counted as a record.
-    pub fn count_opened(&mut self, part: Part, dir: Dir, packets: u64) {
+    /// A packet opened elsewhere (QUIC's, by the core's QUIC layer) counted as a record;
+    /// `keylog` names where the secret that opened it came from.
+    pub fn count_opened(&mut self, keylog: &KeyLog, part: Part, dir: Dir, packets: u64) {
         self.opened |= part.bit(dir);
         // The transport opened them with the key log's secrets: there were secrets, though
         // the TLS layer derived nothing of its own (a ServerHello skipped past --max-message
-        // leaves it no suite), as a record opened says (`mark_opened`).
+        // leaves it no suite), as a record opened says (`mark_opened`), and they came from
+        // somewhere, said as when the TLS layer finds them (tls13.rs `found`).
         if self.status == Status::NoSecret {
             self.status = Status::Decrypted;
+        }
+        if self.source.is_none() && keylog.knows(&self.client_random) {
+            let label = match part {
+                Part::Handshake => format!("{}_HANDSHAKE_TRAFFIC_SECRET", dir.side()),
+                Part::ApplicationData => format!("{}_TRAFFIC_SECRET_0", dir.side()),
+                Part::EarlyData => keylog::EARLY.to_owned(),
+            };
+            let origin = keylog.origin(&label, &self.client_random).to_owned();
+            self.set_source(&origin);
         }
         if let Some(result) = self.results.get_mut(dir.index()) {
             result.records_decrypted = result.records_decrypted.saturating_add(packets);
