@@ -49,14 +49,17 @@ impl Decryptor {
             return;
         }
         self.set_finished(dir, Some(verified), None);
-        if !verified {
-            if self.status != Status::WrongSecret {
+        // The record that carried this Finished opened with the secret's keys, which proves
+        // the secret: a mismatch is the transcript's, not the secret's (DTLS says the same,
+        // tls/association_facts.py). Records that did not open blame the secret already,
+        // and their reason stays.
+        if !verified && self.status != Status::WrongSecret {
+            if self.blamed.is_none() {
                 self.blamed = Some((self.status, self.reason.take()));
             }
-            self.status = Status::WrongSecret;
             self.reason = Some(format!(
-                "{} does not verify: the secret belongs to another session, or the \
-                 handshake was altered",
+                "{} does not verify although the records open: the handshake messages it \
+                 hashes were altered, or not all read",
                 self.finished_subject()
             ));
         }

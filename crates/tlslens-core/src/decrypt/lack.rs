@@ -240,8 +240,8 @@ impl Decryptor {
         Some(lack.text(dir))
     }
 
-    /// This handshake's Finished that did not match are no verdict now; the secret they
-    /// blamed is cleared of it when nothing else blames it.
+    /// This handshake's Finished that did not match are no verdict now; the reason they
+    /// gave goes when nothing else blames the transcript.
     fn withdraw_finished(&mut self) {
         let Some(why) = self.unchecked() else {
             return;
@@ -257,7 +257,7 @@ impl Decryptor {
             .results
             .iter()
             .any(|r| r.finished_verified == Some(false));
-        if !blamed && self.status == Status::WrongSecret {
+        if !blamed {
             if let Some((status, reason)) = self.blamed.take() {
                 self.status = status;
                 self.reason = reason;

@@ -211,7 +211,7 @@ pub struct Decryptor {
     awaiting_rsa: bool,
     /// Each side's Finished of the current handshake went by (checked or not).
     finished_seen: [bool; 2],
-    /// The status and reason before a Finished that did not match blamed the secret: put
+    /// The status and reason before a Finished that did not match gave its reason: put
     /// back when that verdict is taken back (lack.rs).
     blamed: Option<(Status, Option<String>)>,
     /// The ClientHello's random as read without the message whole (QUIC's packet

@@ -102,12 +102,12 @@ fn a_failing_first_handshake_is_not_hidden_by_a_renegotiation_that_matches() {
     assert_eq!(c2s.finished_verified, Some(false));
     assert_eq!(c2s.finished_handshake, Some(0));
     assert_eq!(s2c.finished_verified, Some(true));
-    assert_eq!(run.dec.status, Status::WrongSecret);
+    assert_eq!(run.dec.status, Status::Decrypted);
     assert_eq!(
         reason(&run).as_deref(),
         Some(
-            "Finished does not verify: the secret belongs to another session, or the \
-             handshake was altered; Finished by handshake: the first handshake: the client's \
+            "Finished does not verify although the records open: the handshake messages it \
+             hashes were altered, or not all read; Finished by handshake: the first handshake: the client's \
              does not verify, the server's matches; renegotiation 1: the client's matches, \
              the server's matches"
         )
