@@ -217,9 +217,28 @@ def test_bad_files_one_line_each_and_exit_status(tmp_path: Path) -> None:
     assert lines[0].endswith("empty.pcap: the file is empty")
     assert lines[1].endswith("notes.txt: not a pcap or pcapng file (starts with 6e6f7420)")
     assert "missing.pcap: cannot read" in lines[2]
-    # one readable file among them: exit 0, and its connections are shown
+    # One readable file among them: its connections are shown, and the run fails as
+    # extract's does (it said exit 0, extract 1, for the same captures).
     code, out, err = _run("show", "--json", str(empty), str(DEMO))
-    assert code == 0 and len(out.splitlines()) == 2
+    assert code == 1 and len(out.splitlines()) == 2
+    assert err.strip().endswith("empty.pcap: the file is empty")
+
+
+def test_a_missing_capture_among_several_fails_show_report_and_extract_alike(
+    tmp_path: Path,
+) -> None:
+    """README: exit status 1 when a capture given could not be read; the others are
+    still read. show and report said 0 for "missing.pcap DEMO", extract 1."""
+    missing = str(tmp_path / "missing.pcap")
+    show = _run("show", "--brief", missing, str(DEMO))
+    page = tmp_path / "report.html"
+    report = _run("report", missing, str(DEMO), "-o", str(page))
+    extract = _run("extract", missing, str(DEMO), "--out", str(tmp_path / "ds"))
+    assert show[0] == report[0] == extract[0] == 1, (show, report, extract)
+    assert len(show[1].splitlines()) == 3  # both connections and the summary
+    assert "2 connections reported" in report[2] and page.stat().st_size > 0
+    for _code, _out, err in (show, report, extract):
+        assert f"{missing}: " in err
 
 
 def test_truncated_capture_reports_and_goes_on(tmp_path: Path) -> None:

@@ -148,6 +148,7 @@ def report(
         )
     keys = key_store(keylogs, rsa_keys, psk, err)
     made = datetime.now(UTC)
+    all_read = True  # every capture given was read (a live connection is no file)
     if target is not None:
         # aioquic loads with it: only a live report pays for it.
         from tlslens.net.udpclient import heard_quic
@@ -186,12 +187,12 @@ def report(
         names = ", ".join(p.name for p in captures)
         builder = ReportBuilder(names, [str(p) for p in captures], made)
         selection = Selection(number, server, sni)
-        _add_captures(builder, err, captures, judge, keys, selection, reveal_keys)
+        all_read = _add_captures(builder, err, captures, judge, keys, selection, reveal_keys)
     _write(output, builder.render())
     err.say(
         f"{safe_text(str(output))}: {plural(len(builder.rows), 'connection')} reported", "green"
     )
-    if not builder.rows:
+    if not builder.rows or not all_read:
         sys.exit(1)
 
 
@@ -203,9 +204,10 @@ def _add_captures(
     keys: KeyStore | None,
     selection: Selection,
     reveal_keys: bool,
-) -> None:
+) -> bool:
     """Every selected connection of the captures, and their notes; exit 1 when no capture
-    could be read or nothing matched the filters."""
+    could be read or nothing matched the filters. False when a capture could not be read:
+    the page is written from the others, and then the run fails."""
     limits = capture_limits()
     readable: list[tuple[Path, str | None]] = []  # and whether --connection N was there
     for path in captures:
@@ -237,6 +239,7 @@ def _add_captures(
     for path, missing in readable:
         say_note(err, path, missing)
     exit_if_nothing_matched(err, len(builder.rows), selection)
+    return len(readable) == len(captures)
 
 
 def _live(

@@ -195,6 +195,10 @@ def show(
         sys.exit(1)
     exit_if_nothing_matched(err, shown_in_all, selection)
     gate.close(err)
+    # A capture given that could not be read fails the run, the others shown (as extract
+    # does): a missing file must not pass for one read without a problem.
+    if readable < len(captures):
+        sys.exit(1)
 
 
 def _json_lines() -> Callable[[bytes], object]:
