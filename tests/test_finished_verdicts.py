@@ -244,3 +244,82 @@ def test_dtls_finished_verdicts_are_bounded_and_the_worst_stays() -> None:
     assert facts.finished_verified[C2S] is False
     assert facts.finished_handshake[C2S] == 30
     assert facts.finished_each[C2S][-1][0] == 199
+
+
+# openssl-versions.pcapng's TLS 1.2 connection with RSA key transport (AES-128-GCM) and the
+# extended master secret, which the lab RSA key opens.
+RSA_CAPTURE = CAPTURES / "openssl-versions.pcapng"
+RSA_CLIENT_PORT = 39098
+EMS_OUT_OF_ORDER = (
+    "the extended master secret hashes the handshake up to the ClientKeyExchange, and the "
+    "capture held the client's ClientKeyExchange before the server's ServerHelloDone (a "
+    "server segment came late, or was lost): the keys cannot be derived from the transcript "
+    "in the order both ends hashed"
+)
+
+
+def _rsa_reframed(path: Path, late: bool) -> Path:
+    """The RSA connection framed again with the server's first flight in three segments,
+    the middle one captured after the client's flight (ClientKeyExchange, CCS, Finished)
+    when ``late``."""
+    chunks = []
+    for ts_ns, _linktype, frame in read_frames(RSA_CAPTURE):
+        tcp = 14 + (frame[14] & 15) * 4
+        payload = frame[tcp + (frame[tcp + 12] >> 4) * 4 :]
+        ports = (int.from_bytes(frame[tcp : tcp + 2]), int.from_bytes(frame[tcp + 2 : tcp + 4]))
+        if payload and RSA_CLIENT_PORT in ports:
+            chunks.append((ts_ns, 0 if ports[0] == RSA_CLIENT_PORT else 1, payload))
+    at, flight = chunks[0][0], chunks[1][2]
+    cut = len(flight) // 3
+    sent = [(side, data) for _ts, side, data in chunks]
+    sent[1:2] = [(1, flight[:cut]), (1, flight[cut : 2 * cut]), (1, flight[2 * cut :])]
+    timed = [Chunk(at + 1000 * (i + 2), side, data) for i, (side, data) in enumerate(sent)]
+    end = at + 1000 * (len(sent) + 2)
+    frames = list(
+        iter_frames(
+            Endpoint(bytes([10, 0, 0, 1]), 40000),
+            Endpoint(bytes([10, 0, 0, 2]), 443),
+            syn_ts_ns=at,
+            synack_ts_ns=at + 1000,
+            chunks=timed,
+            closes=[Close(end, 0, "fin"), Close(end + 1000, 1, "fin")],
+        )
+    )
+    order = [frame for _ts, frame in frames]
+    if late:
+        middle = [frame for ts, frame in frames if ts == timed[2].ts_ns]
+        rest = [frame for ts, frame in frames if ts != timed[2].ts_ns]
+        after = [ts for ts, _frame in frames].index(timed[4].ts_ns) - len(middle) + 1
+        order = rest[:after] + middle + rest[after:]
+    with path.open("wb") as out:
+        writer = PcapngWriter(out)
+        writer.add_interface(tsresol=9)
+        for number, frame in enumerate(order):
+            writer.add_packet(at + 1000 * number, frame)
+    return path
+
+
+def test_an_rsa_extended_master_secret_is_not_derived_from_a_transcript_out_of_order(
+    tmp_path: Path,
+) -> None:
+    """--rsa-key with the extended master secret and the server's Certificate segment
+    captured after the client's flight: the session hash covered the ClientKeyExchange
+    before the server's messages, so the master secret was another, and it said
+    "wrong_secret: the first protected record does not authenticate". Now no key is derived
+    from it, and the reason says why; in order, the same connection decrypts."""
+    key = str(CAPTURES.parent / "pki" / "server.key")
+
+    def decryption(capture: Path) -> dict[str, object]:
+        result = CliRunner().invoke(main, ["show", "--json", "--rsa-key", key, str(capture)])
+        assert result.exit_code == 0, result.output
+        [line] = result.stdout.splitlines()
+        found: dict[str, object] = json.loads(line)["decryption"]
+        return found
+
+    in_order = decryption(_rsa_reframed(tmp_path / "in-order.pcapng", late=False))
+    assert in_order["status"] == "decrypted"
+    assert in_order["finished_verified"] == {"c2s": True, "s2c": True}
+    late = decryption(_rsa_reframed(tmp_path / "late.pcapng", late=True))
+    assert late["status"] != "wrong_secret"
+    assert late["reason"] == EMS_OUT_OF_ORDER
+    assert late["records_failed_integrity"] == {"c2s": 0, "s2c": 0}

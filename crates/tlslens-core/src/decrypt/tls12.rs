@@ -103,6 +103,21 @@ impl Decryptor {
             ));
             return;
         }
+        // A full handshake's ClientKeyExchange answers the server's ServerHelloDone: read
+        // before it, the client's flight came first in the capture (a server segment
+        // captured late, or lost), and the session hash would cover the messages out of the
+        // order both ends hashed: another master secret, records that fail, the secret
+        // blamed. The keys are not derived, and why is said.
+        if self.extended_master_secret && !self.server_done {
+            self.reason = Some(
+                "the extended master secret hashes the handshake up to the ClientKeyExchange, \
+                 and the capture held the client's ClientKeyExchange before the server's \
+                 ServerHelloDone (a server segment came late, or was lost): the keys cannot be \
+                 derived from the transcript in the order both ends hashed"
+                    .to_owned(),
+            );
+            return;
+        }
         self.derive("pre_master_secret", premaster);
         let mut session_hash = None;
         if self.extended_master_secret {
