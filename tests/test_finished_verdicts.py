@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -246,19 +247,19 @@ def test_dtls_finished_verdicts_are_bounded_and_the_worst_stays() -> None:
     assert facts.finished_each[C2S][-1][0] == 199
 
 
-# openssl-versions.pcapng's TLS 1.2 connection with RSA key transport (AES-128-GCM) and the
-# extended master secret, which the lab RSA key opens.
+# openssl-versions.pcapng's connections with RSA key transport and the extended master
+# secret, which the lab RSA key opens: TLS 1.0 AES-128-CBC (encrypt-then-MAC, each record's
+# IV the last block before), TLS 1.1 AES-256-CBC, TLS 1.2 AES-128-GCM.
 RSA_CAPTURE = CAPTURES / "openssl-versions.pcapng"
-RSA_CLIENT_PORT = 39098
-EMS_OUT_OF_ORDER = (
-    "the extended master secret hashes the handshake up to the ClientKeyExchange, and the "
-    "capture held the client's ClientKeyExchange before the server's ServerHelloDone (a "
-    "server segment came late, or was lost): the keys cannot be derived from the transcript "
-    "in the order both ends hashed"
+RSA_CLIENT_PORTS = (39054, 39070, 39098)
+SERVER_FINISHED_WAITS = (
+    "the server's Finished was not checked: the transcript lacks the client's messages it "
+    "follows (its Finished and what came before it), which the capture did not hold in order "
+    "before it, and a Finished MACs the whole handshake"
 )
 
 
-def _rsa_reframed(path: Path, late: bool) -> Path:
+def _rsa_reframed(path: Path, client_port: int, late: bool) -> Path:
     """The RSA connection framed again with the server's first flight in three segments,
     the middle one captured after the client's flight (ClientKeyExchange, CCS, Finished)
     when ``late``."""
@@ -267,8 +268,8 @@ def _rsa_reframed(path: Path, late: bool) -> Path:
         tcp = 14 + (frame[14] & 15) * 4
         payload = frame[tcp + (frame[tcp + 12] >> 4) * 4 :]
         ports = (int.from_bytes(frame[tcp : tcp + 2]), int.from_bytes(frame[tcp + 2 : tcp + 4]))
-        if payload and RSA_CLIENT_PORT in ports:
-            chunks.append((ts_ns, 0 if ports[0] == RSA_CLIENT_PORT else 1, payload))
+        if payload and client_port in ports:
+            chunks.append((ts_ns, 0 if ports[0] == client_port else 1, payload))
     at, flight = chunks[0][0], chunks[1][2]
     cut = len(flight) // 3
     sent = [(side, data) for _ts, side, data in chunks]
@@ -299,27 +300,36 @@ def _rsa_reframed(path: Path, late: bool) -> Path:
     return path
 
 
-def test_an_rsa_extended_master_secret_is_not_derived_from_a_transcript_out_of_order(
-    tmp_path: Path,
+@pytest.mark.parametrize("client_port", RSA_CLIENT_PORTS)
+def test_an_rsa_extended_master_secret_waits_for_the_server_s_late_segment(
+    tmp_path: Path, client_port: int
 ) -> None:
     """--rsa-key with the extended master secret and the server's Certificate segment
     captured after the client's flight: the session hash covered the ClientKeyExchange
     before the server's messages, so the master secret was another, and it said
-    "wrong_secret: the first protected record does not authenticate". Now no key is derived
-    from it, and the reason says why; in order, the same connection decrypts."""
+    "wrong_secret: the first protected record does not authenticate". Now the master secret
+    waits for the ServerHelloDone (decrypt/ems.rs): every record after the client's Finished
+    opens, with the plaintext of the capture in order; the client's Finished record went by
+    before the keys, so the server's Finished, which hashes it, is not checked."""
     key = str(CAPTURES.parent / "pki" / "server.key")
 
-    def decryption(capture: Path) -> dict[str, object]:
+    def decryption(capture: Path) -> dict[str, Any]:
         result = CliRunner().invoke(main, ["show", "--json", "--rsa-key", key, str(capture)])
         assert result.exit_code == 0, result.output
         [line] = result.stdout.splitlines()
-        found: dict[str, object] = json.loads(line)["decryption"]
+        found: dict[str, Any] = json.loads(line)["decryption"]
         return found
 
-    in_order = decryption(_rsa_reframed(tmp_path / "in-order.pcapng", late=False))
+    in_order = decryption(_rsa_reframed(tmp_path / "in-order.pcapng", client_port, late=False))
     assert in_order["status"] == "decrypted"
     assert in_order["finished_verified"] == {"c2s": True, "s2c": True}
-    late = decryption(_rsa_reframed(tmp_path / "late.pcapng", late=True))
-    assert late["status"] != "wrong_secret"
-    assert late["reason"] == EMS_OUT_OF_ORDER
+    late = decryption(_rsa_reframed(tmp_path / "late.pcapng", client_port, late=True))
+    assert late["status"] == "decrypted", late["reason"]
     assert late["records_failed_integrity"] == {"c2s": 0, "s2c": 0}
+    assert late["plaintext_sha256"] == in_order["plaintext_sha256"]
+    assert late["records_decrypted"] == {
+        "c2s": in_order["records_decrypted"]["c2s"] - 1,  # its Finished, before the keys
+        "s2c": in_order["records_decrypted"]["s2c"],
+    }
+    assert late["finished_verified"] == {"c2s": None, "s2c": None}
+    assert late["reason"] == SERVER_FINISHED_WAITS

@@ -175,8 +175,10 @@ impl Decryptor {
     pub(super) fn new_handshake(&mut self) {
         self.transcript.restart();
         self.finished_seen = [false; 2];
-        // A Finished still waiting stays not checked (order.rs): its handshake is over.
+        // A Finished still waiting stays not checked (order.rs): its handshake is over, as
+        // is a premaster waiting for its ServerHelloDone (ems.rs), said by the reason.
         self.deferred = None;
+        self.ems_wait = None;
         self.run = None;
         self.server_done = false;
         // A status an earlier handshake's mismatch blamed stays: a lack in this one takes

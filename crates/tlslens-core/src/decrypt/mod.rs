@@ -22,6 +22,7 @@
 
 mod derivation;
 mod digest;
+mod ems;
 mod external;
 mod finished;
 pub mod fuzzing;
@@ -234,6 +235,8 @@ pub struct Decryptor {
     server_done: bool,
     /// A Finished read before the other side's messages it follows (order.rs).
     deferred: Option<order::Deferred>,
+    /// An extended master secret's premaster waiting for the ServerHelloDone (ems.rs).
+    ems_wait: Option<ems::EmsWait>,
 }
 
 impl Decryptor {
@@ -290,6 +293,7 @@ impl Decryptor {
             run: None,
             server_done: false,
             deferred: None,
+            ems_wait: None,
         }
     }
 

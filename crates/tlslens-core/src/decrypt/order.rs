@@ -143,18 +143,23 @@ impl Decryptor {
             }
             return;
         }
-        if dir == Dir::S2C && raw.first() == Some(&hs::SERVER_HELLO_DONE) {
-            self.server_done = true;
+        if self.held_for_ems(dir, raw) {
+            return;
         }
+        let done = dir == Dir::S2C && raw.first() == Some(&hs::SERVER_HELLO_DONE);
+        self.server_done = self.server_done || done;
         self.append_as(dir, raw);
         if raw.first().is_some_and(|t| FLIGHT_ENDS.contains(t)) {
             // The side's next message starts its next flight.
             self.run = Some((dir, self.transcript.len()));
         }
+        if done {
+            self.ems_server_done();
+        }
     }
 
     /// `bytes` of `dir` into the transcript, the start of `dir`'s run kept.
-    fn append_as(&mut self, dir: Dir, bytes: &[u8]) {
+    pub(super) fn append_as(&mut self, dir: Dir, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
         }

@@ -109,6 +109,9 @@ impl Decryptor {
             return self.open_with(env, Keys::Active, dir, (ctype, version, body));
         }
         if !self.trial.get(dir.index()).is_some_and(Option::is_some) {
+            if dir == Dir::C2S {
+                self.client_record_unkeyed(body);
+            }
             return Opened::NoKey;
         }
         let opened = self.open_with(env, Keys::Trial, dir, (ctype, version, body));

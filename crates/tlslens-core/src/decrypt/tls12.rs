@@ -88,7 +88,7 @@ impl Decryptor {
         self.master_from_premaster(&premaster, "psk");
     }
 
-    fn master_from_premaster(&mut self, premaster: &[u8], source: &str) {
+    pub(super) fn master_from_premaster(&mut self, premaster: &[u8], source: &str) {
         let Some(version) = self.version else {
             return;
         };
@@ -104,18 +104,9 @@ impl Decryptor {
             return;
         }
         // A full handshake's ClientKeyExchange answers the server's ServerHelloDone: read
-        // before it, the client's flight came first in the capture (a server segment
-        // captured late, or lost), and the session hash would cover the messages out of the
-        // order both ends hashed: another master secret, records that fail, the secret
-        // blamed. The keys are not derived, and why is said.
+        // before it (a server segment captured late), the master secret waits (ems.rs).
         if self.extended_master_secret && !self.server_done {
-            self.reason = Some(
-                "the extended master secret hashes the handshake up to the ClientKeyExchange, \
-                 and the capture held the client's ClientKeyExchange before the server's \
-                 ServerHelloDone (a server segment came late, or was lost): the keys cannot be \
-                 derived from the transcript in the order both ends hashed"
-                    .to_owned(),
-            );
+            self.wait_for_server_done(premaster, source);
             return;
         }
         self.derive("pre_master_secret", premaster);
@@ -207,6 +198,9 @@ impl Decryptor {
     pub fn on_change_cipher_spec(&mut self, env: &mut Env<'_>, dir: Dir) {
         if self.tls13 {
             return;
+        }
+        if dir == Dir::C2S {
+            self.client_ccs_unkeyed();
         }
         let pending = self.pending.get_mut(dir.index()).and_then(Option::take);
         if let Some(active) = self.active.get_mut(dir.index()) {

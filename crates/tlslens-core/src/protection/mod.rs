@@ -228,12 +228,20 @@ impl RecordProtection {
     }
 
     /// A record that is not opened goes by: its sequence number is used, and the IV the
-    /// next record chains is its last block (TLS 1.0 and SSL 3.0 CBC).
+    /// next record chains is its last ciphertext block (TLS 1.0 and SSL 3.0 CBC; with
+    /// encrypt-then-MAC, RFC 7366, the block before the MAC).
     pub fn pass(&mut self, body: &[u8]) {
         self.seq = self.seq.wrapping_add(1);
         let bs = self.spec.block_size;
-        if self.chains_iv() && body.len() >= bs {
-            self.iv = body[body.len() - bs..].to_vec();
+        let end = if self.etm {
+            body.len().saturating_sub(self.spec.mac_len)
+        } else {
+            body.len()
+        };
+        if let Some(last) = body.get(end.saturating_sub(bs)..end) {
+            if self.chains_iv() && end >= bs {
+                self.iv = last.to_vec();
+            }
         }
     }
 
