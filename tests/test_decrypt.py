@@ -315,6 +315,22 @@ def test_cli_rsa_key_forward_secrecy_summary() -> None:
     assert "Forward secrecy in practice: the RSA key opens 3 of 6 sessions." in result.stdout
 
 
+def test_an_rsa_key_alone_says_it_does_not_open_an_ecdhe_exchange() -> None:
+    """openssl-versions.pcapng with --rsa-key only: its ECDHE, DHE and TLS 1.3 connections
+    said "the secrets given hold nothing for client random …" (as if a key log had been
+    searched); the reason says the key does not open that key exchange."""
+    capture = CAPTURES / "openssl-versions.pcapng"
+    args = ["show", "--json", str(capture), "--rsa-key", str(PKI / "server.key")]
+    rows = [json.loads(line) for line in CliRunner().invoke(main, args).stdout.splitlines()]
+    reasons = {row["id"]: row["decryption"]["reason"] for row in rows}
+    assert [reasons[n] is None for n in range(1, 7)] == [True, True, False, False, True, False]
+    for number in (3, 4, 6):
+        assert reasons[number].startswith(
+            "the RSA key or PSK given does not open this key exchange, and no key log holds "
+            "client random "
+        )
+
+
 @pytest.mark.parametrize("number", [None, 2])
 def test_rsa_key_tally_counts_a_resumed_session_it_opened(corpus: Path, number: int | None) -> None:
     """rsasnakeoil2: connection 2 resumes (by session ID) the session connection 1's

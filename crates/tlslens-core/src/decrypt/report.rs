@@ -114,6 +114,15 @@ impl Decryptor {
                 "the key log's secrets for client random {} open no record of this connection",
                 random_text(random)
             )),
+            // An RSA key or a PSK alone opens only its own key exchange: no key log to
+            // search is not "nothing usable given".
+            Status::NoSecret if keylog.is_empty() && (self.rsa_keys || self.psk.is_some()) => {
+                Some(format!(
+                    "the RSA key or PSK given does not open this key exchange, and no key log \
+                     holds client random {}",
+                    random_text(random)
+                ))
+            }
             Status::NoSecret => {
                 Some(keylog.holds_nothing_for(&format!("client random {}", random_text(random))))
             }
