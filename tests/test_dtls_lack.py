@@ -35,7 +35,7 @@ UDP = CAPTURES / "udp"
 FIRST = range(13)  # the frames of dtls.pcapng's first association (1 to 13)
 CLIENT_PORT = 47839  # its client's
 NOT_VERIFIED = (
-    "a Finished does not verify although the records open: the handshake messages it hashes "
+    "Finished does not verify although the records open: the handshake messages it hashes "
     "were altered, or not all read"
 )
 

@@ -182,13 +182,9 @@ BY_HANDSHAKE = (
 )
 
 # The same situation's reason over TCP and DTLS: the records open, a Finished does not.
-TCP_FINISHED_FAILS = (
+FINISHED_FAILS = (
     "Finished does not verify although the records open: the handshake messages it hashes "
     "were altered, or not all read"
-)
-DTLS_FINISHED_FAILS = (
-    "a Finished does not verify although the records open: the handshake messages it "
-    "hashes were altered, or not all read"
 )
 
 
@@ -206,7 +202,7 @@ def test_a_tcp_renegotiation_does_not_hide_a_first_handshake_that_fails(
     # blamed, as over DTLS (below). It said "wrong_secret", and DTLS "decrypted".
     assert decryption["status"] == "decrypted"
     assert decryption["finished_verified"] == {"c2s": False, "s2c": False}
-    assert str(decryption["reason"]) == f"{TCP_FINISHED_FAILS}; {BY_HANDSHAKE}"
+    assert str(decryption["reason"]) == f"{FINISHED_FAILS}; {BY_HANDSHAKE}"
     # Each Finished step says its own handshake's verdict: the first two do not match.
     verdicts = [DOES_NOT_MATCH if DOES_NOT_MATCH in line else MATCHES for line in _said(text)]
     assert verdicts == [DOES_NOT_MATCH, DOES_NOT_MATCH, MATCHES, MATCHES]
@@ -221,7 +217,7 @@ def test_a_dtls_renegotiation_does_not_hide_a_first_handshake_that_fails(tmp_pat
     decryption, text = _first_verdicts(udp / "dtls-reneg.keys", capture)
     assert decryption["status"] == "decrypted"
     assert decryption["finished_verified"] == {"c2s": False, "s2c": False}
-    assert str(decryption["reason"]) == f"{DTLS_FINISHED_FAILS}; {BY_HANDSHAKE}"
+    assert str(decryption["reason"]) == f"{FINISHED_FAILS}; {BY_HANDSHAKE}"
     verdicts = [DOES_NOT_MATCH if DOES_NOT_MATCH in line else MATCHES for line in _said(text)]
     assert verdicts == [DOES_NOT_MATCH, DOES_NOT_MATCH, MATCHES, MATCHES]
 

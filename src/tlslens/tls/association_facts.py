@@ -210,8 +210,15 @@ class DtlsFacts:
             elif not decrypted:
                 reason = "the secrets are there, and the capture holds no protected record"
             elif False in self.finished_verified.values():
+                # The words the TCP decryptor uses (decrypt/finished.rs), naming the first
+                # handshake whose Finished failed.
+                failed_in = min(
+                    (v[0] for each in self.finished_each.values() for v in each if v[1] is False),
+                    default=0,
+                )
+                subject = "Finished" if failed_in == 0 else f"renegotiation {failed_in}'s Finished"
                 reason = (
-                    "a Finished does not verify although the records open: the handshake "
+                    f"{subject} does not verify although the records open: the handshake "
                     "messages it hashes were altered, or not all read"
                 )
             else:
