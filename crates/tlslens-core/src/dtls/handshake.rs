@@ -269,13 +269,51 @@ pub const MAX_COMPLETED_BYTES: usize = 1 << 20;
 struct Done {
     msg_type: u8,
     length: usize,
-    /// SHA-256 of the body: what is left to compare a whole copy with once `body` is given
-    /// up.
-    digest: Vec<u8>,
-    body: Option<Vec<u8>>,
+    kept: Kept,
+}
+
+/// A completed message's bytes, or once they are given up their SHA-256: what is left to
+/// compare a whole copy with (hashed only then: most messages keep their bytes).
+enum Kept {
+    Body(Vec<u8>),
+    Digest(Vec<u8>),
 }
 
 impl Done {
+    fn new(msg_type: u8, body: Vec<u8>, fits: bool) -> Self {
+        let length = body.len();
+        let kept = if fits {
+            Kept::Body(body)
+        } else {
+            Kept::Digest(HashAlg::Sha256.digest(&[&body]))
+        };
+        Done {
+            msg_type,
+            length,
+            kept,
+        }
+    }
+
+    /// Its bytes given up for their digest; returns how many were held.
+    fn give_up(&mut self) -> usize {
+        match &self.kept {
+            Kept::Body(body) => {
+                let held = body.len();
+                self.kept = Kept::Digest(HashAlg::Sha256.digest(&[body]));
+                held
+            }
+            Kept::Digest(_) => 0,
+        }
+    }
+
+    /// Bytes held.
+    fn held(&self) -> usize {
+        match &self.kept {
+            Kept::Body(body) => body.len(),
+            Kept::Digest(_) => 0,
+        }
+    }
+
     /// How the fragment (`bytes` at `fragment.fragment_offset`) of a message of the same type
     /// differs from this message, None when it repeats it (or when the bytes it would be
     /// compared with are not held).
@@ -286,16 +324,16 @@ impl Done {
             return Some(Difference::Length { now: length, first });
         }
         let at = fragment.fragment_offset as usize;
-        match &self.body {
-            Some(body) => {
+        match &self.kept {
+            Kept::Body(body) => {
                 let first = body.get(at..).unwrap_or_default();
                 let i = first.iter().zip(bytes).position(|(a, b)| a != b)?;
                 Some(Difference::Byte { at: at + i })
             }
-            None if at == 0 && bytes.len() == length => {
-                (HashAlg::Sha256.digest(&[bytes]) != self.digest).then_some(Difference::Digest)
+            Kept::Digest(digest) if at == 0 && bytes.len() == length => {
+                (HashAlg::Sha256.digest(&[bytes]) != *digest).then_some(Difference::Digest)
             }
-            None => None,
+            Kept::Digest(_) => None,
         }
     }
 }
@@ -508,32 +546,24 @@ impl Reassembler {
             if self.completed_bytes.saturating_add(length) <= MAX_COMPLETED_BYTES {
                 break;
             }
-            if let Some(gone) = old.body.take() {
-                self.completed_bytes = self.completed_bytes.saturating_sub(gone.len());
-                pool.unkeep(gone.len());
-            }
+            let gone = old.give_up();
+            self.completed_bytes = self.completed_bytes.saturating_sub(gone);
+            pool.unkeep(gone);
         }
         let fits =
             self.completed_bytes.saturating_add(length) <= MAX_COMPLETED_BYTES && pool.keep(length);
-        let done = Done {
-            msg_type,
-            length,
-            digest: HashAlg::Sha256.digest(&[&body]),
-            body: fits.then_some(body),
-        };
         if fits {
             self.completed_bytes += length;
         }
         // Another type completed under the number replaces the first: its bytes go back.
-        if let Some(held) = self.completed.insert(id, done).and_then(|old| old.body) {
-            self.completed_bytes = self.completed_bytes.saturating_sub(held.len());
-            pool.unkeep(held.len());
+        if let Some(old) = self.completed.insert(id, Done::new(msg_type, body, fits)) {
+            self.completed_bytes = self.completed_bytes.saturating_sub(old.held());
+            pool.unkeep(old.held());
         }
         while self.completed.len() > limits.max_completed {
             if let Some((_, gone)) = self.completed.pop_first() {
-                let held = gone.body.map_or(0, |b| b.len());
-                self.completed_bytes = self.completed_bytes.saturating_sub(held);
-                pool.unkeep(held);
+                self.completed_bytes = self.completed_bytes.saturating_sub(gone.held());
+                pool.unkeep(gone.held());
             }
         }
     }
@@ -556,7 +586,7 @@ impl Reassembler {
         self.pending_bytes = 0;
         pool.give(std::mem::take(&mut self.pooled));
         for done in self.completed.values_mut() {
-            done.body = None;
+            done.give_up();
         }
         pool.unkeep(std::mem::take(&mut self.completed_bytes));
     }
