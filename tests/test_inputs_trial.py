@@ -136,8 +136,8 @@ def test_a_damaged_gzip_capture_is_said_to_be_one(tmp_path: Path) -> None:
     status, _out, err = _run("show", str(cut))
     assert status == 1
     assert err.strip() == (
-        f"{cut}: a gzip stream that stops at compressed byte 30, before any decompressed "
-        "byte: compressed data is damaged or cut short (Compressed file ended before the "
+        f"{cut}: a gzip stream that cannot be read past compressed byte 30, before any "
+        "decompressed byte: compressed data is damaged or cut short (Compressed file ended before the "
         "end-of-stream marker was reached)"
     )
     garbage = tmp_path / "garbage.gz"

@@ -348,7 +348,7 @@ impl Reader {
         };
         match stop {
             Some(stop) => format!(
-                "a gzip stream that stops at compressed byte {}, {content}: {stop}",
+                "a gzip stream that cannot be read past compressed byte {}, {content}: {stop}",
                 thousands(inflater.stop_at().unwrap_or_default()),
             ),
             None if got == 0 => {

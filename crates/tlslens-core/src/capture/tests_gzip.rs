@@ -17,7 +17,7 @@ fn gzip_damaged_cut_short_and_bomb() {
     // Damaged before any byte came out: the one line that says the file cannot be read.
     let fatal = got.fatal.clone().unwrap_or_default();
     assert!(
-        fatal.starts_with("a gzip stream that stops at compressed byte ")
+        fatal.starts_with("a gzip stream that cannot be read past compressed byte ")
             && fatal.contains(": compressed data is damaged"),
         "{got:?}"
     );
@@ -103,7 +103,7 @@ fn a_gzip_stream_that_gives_no_capture_is_said_to_be_one() {
     assert_eq!(
         got.fatal.as_deref(),
         Some(
-            "a gzip stream that stops at compressed byte 30, before any decompressed byte: \
+            "a gzip stream that cannot be read past compressed byte 30, before any decompressed byte: \
              compressed data is damaged or cut short (Compressed file ended before the \
              end-of-stream marker was reached)"
         )
@@ -114,14 +114,14 @@ fn a_gzip_stream_that_gives_no_capture_is_said_to_be_one() {
     named.extend(b"capture.pcapng");
     let fatal = read(&named).fatal.unwrap_or_default();
     assert!(
-        fatal.starts_with("a gzip stream that stops at compressed byte 24, before any"),
+        fatal.starts_with("a gzip stream that cannot be read past compressed byte 24, before any"),
         "{fatal}"
     );
     // A reserved block type at once: damaged where the decoder met it.
     let got = read(&stored_then_damaged(b""));
     let fatal = got.fatal.unwrap_or_default();
     assert!(
-        fatal.starts_with("a gzip stream that stops at compressed byte 1"),
+        fatal.starts_with("a gzip stream that cannot be read past compressed byte 1"),
         "{fatal}"
     );
     assert!(
