@@ -177,6 +177,8 @@ class Endpoint:
     def __eq__(self, other: object) -> bool: ...
 
 MAX_SHARED_ENDS: int
+# Handshakes whose derivations and Finished verdicts are kept one by one.
+MAX_DERIVATIONS: int
 
 def shared_endpoint(ip: bytes, port: int) -> Endpoint:
     """``Endpoint(ip, port)``, the same object as the last time these were asked for (while

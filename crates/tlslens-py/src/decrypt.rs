@@ -540,6 +540,9 @@ fn values<'py>(py: Python<'py>, values: &[(String, Vec<u8>)]) -> PyResult<Bound<
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Handshakes whose derivations and Finished verdicts are kept one by one (DTLS's facts
+    // keep theirs by the same bound).
+    m.add("MAX_DERIVATIONS", tlslens_core::decrypt::MAX_DERIVATIONS)?;
     m.add_class::<Decryptor>()?;
     m.add_class::<Derivation>()?;
     m.add_class::<DecryptionResult>()?;

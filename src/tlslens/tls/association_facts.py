@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tlslens._core import MAX_DERIVATIONS
 from tlslens.model import C2S, S2C
 
 if TYPE_CHECKING:
@@ -18,9 +19,9 @@ if TYPE_CHECKING:
 
 # (handshake, verified, why not checked): one handshake's verdict on one side's Finished.
 FinishedVerdict = tuple[int, bool | None, str | None]
-# Handshakes whose verdicts are kept one by one (the core's MAX_DERIVATIONS, as the TCP
-# decryptor's verdicts.rs): past them, the newest's and the worst of the others'.
-_MAX_VERDICTS = 16
+# Handshakes whose verdicts are kept one by one (as the TCP decryptor's verdicts.rs): past
+# them, the newest's and the worst of the others'.
+_MAX_VERDICTS = MAX_DERIVATIONS
 
 
 def _rank(verdict: FinishedVerdict) -> tuple[int, int]:
