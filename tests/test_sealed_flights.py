@@ -25,6 +25,7 @@ from tlslens.cli import main
 from tlslens.events import ApplicationDataEvent, EarlyDataEvent, EncryptedHandshakeEvent
 from tlslens.model import C2S, S2C, Connection
 
+import adversarial
 from _tshark import strip_secrets
 from conftest import CAPTURES, CORPUS
 from corpus_digests import _cwd
@@ -220,6 +221,13 @@ def test_without_keys_tls13_application_data_is_the_wires_less_the_sealed_handsh
     EncryptedExtensions and Finished, here the first record alone)."""
     if path.is_relative_to(CORPUS):
         request.getfixturevalue("corpus")  # missing: a skip, or in CI a failure
+    _agrees_with_tshark(name, path, keylog, options, cwd, tshark, tmp_path)
+
+
+def _agrees_with_tshark(
+    name: str, path: Path, keylog: Path, options: list[str], cwd: Path, tshark: str, tmp_path: Path
+) -> None:
+    """The test above's checks, for one capture."""
     keys = ["-o", f"tls.keylog_file:{keylog}"]
     wire = _tshark_records(tshark, strip_secrets(path, tmp_path), options, cwd)
     opened = _tshark_records(tshark, path, [*options, *keys], cwd)
@@ -269,3 +277,64 @@ def test_dtls13s_application_epoch_is_not_its_encrypted_handshake(
         stats = conn.stats
         assert (stats[C2S].application_data_records, stats[C2S].application_data_bytes) == (2, 50)
         assert (stats[S2C].application_data_records, stats[S2C].application_data_bytes) == (3, 93)
+
+
+def test_early_data_captured_after_the_server_hello_is_early_data() -> None:
+    """early-data.pcapng #2: the client resumes and sends 200 kB of 0-RTT data in 25
+    records of 8,209 bytes (the last 3,436); 11 of them are captured after the ServerHello
+    and the server's flight (EncryptedExtensions 27, Finished 69), before the client's
+    EndOfEarlyData (21) and Finished (69). Without keys those 11 were the client's
+    "Encrypted handshake record (8209 bytes)", out of its application data (16 records);
+    now they are early data, as the key log opens them (CLIENT_EARLY_TRAFFIC_SECRET)."""
+    path = CAPTURES / "early-data.pcapng"
+    conn = list(tlslens.read_capture(path))[-1]
+    assert conn.tls13 and conn.resumed
+    assert _early_records(conn, C2S) == 25
+    assert _sealed(conn, C2S) == [21, 69] and _sealed(conn, S2C) == [27, 69]
+    early = [e for e in conn.timeline if type(e) is EarlyDataEvent]
+    assert [e.records for e in early] == [14, 11]
+    without = _show_json(str(path))[-1]
+    keyed = _show_json(str(path), "--keylog", str(path.with_suffix(".keys")))[-1]
+    # The 25 early records and the client's "hello\n" (6 bytes) with the key log; without
+    # it its close_notify (19 bytes) too, which no key-less count tells from data.
+    assert _app_data(keyed, "c2s") == (26, 200_033)
+    assert _app_data(without, "c2s") == (27, 14 * 8209 + 10 * 8209 + 3436 + 23 + 19)
+
+
+def test_a_server_record_within_the_clients_certificate_flight_does_not_end_it(
+    tshark: str, tmp_path: Path
+) -> None:
+    """openssl-hrr-clientauth.pcapng #1 rebuilt from its own bytes (tools/adversarial.py)
+    with the server's NewSessionTicket (746 bytes) captured between the client's
+    Certificate (998) and its CertificateVerify (96) and Finished (69), as a server's
+    0.5-RTT data would be. The server's record ended the client's flight: its
+    CertificateVerify and Finished were application data (4 records, 219 bytes); now they
+    are its flight, and its application data is its request (35) and close_notify (19)."""
+    path = tmp_path / "interleaved.pcapng"
+    source = CAPTURES / "openssl-hrr-clientauth.pcapng"
+    adversarial.server_record_within_client_flight(source, path)
+    conn = next(iter(tlslens.read_capture(path)))
+    assert _sealed(conn, C2S) == [998, 96, 69]
+    assert _app_data(_show_json(str(path))[0], "c2s") == (2, 54)
+    keyed = _show_json(str(path), "--keylog", str(source.with_suffix(".keys")))[0]
+    assert _app_data(keyed, "c2s") == (1, 18)  # the request's plaintext
+    keylog = source.with_suffix(".keys")
+    _agrees_with_tshark(path.name, path, keylog, [], tmp_path, tshark, tmp_path)
+
+
+def test_the_clients_data_after_its_padded_finished_is_application_data() -> None:
+    """openssl-padding.pcapng #1: the client pads its records to 512 bytes of plaintext
+    (`s_client -record_padding 512`), so its Finished is 528 bytes, not 69, and its request,
+    sent before the server's tickets came, is 528 too. Without keys the request was the
+    client's flight ("Encrypted handshake record (528 bytes)", c2s 1 record of application
+    data: the close_notify); now the flight is the Finished alone, as the key log opens it.
+    #2: the server pads (its flight 528, 1,552, 528, 528): its flight ends where the
+    client's begins, as before."""
+    path = CAPTURES / "openssl-padding.pcapng"
+    client_pads, server_pads = tlslens.read_capture(path)
+    assert _sealed(client_pads, C2S) == [528]
+    assert _sealed(server_pads, S2C) == [528, 1552, 528, 528] and _sealed(server_pads, C2S) == [69]
+    without = _show_json(str(path))
+    keyed = _show_json(str(path), "--keylog", str(path.with_suffix(".keys")))
+    # The request and the close_notify (528 each); with the key log, the request (18).
+    assert _app_data(without[0], "c2s") == (2, 1056) and _app_data(keyed[0], "c2s") == (1, 18)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tlslens._core import TCP_ACK, TCP_SYN
+from tlslens.capture.reader import open_capture
 from tlslens.capture.writer import PcapngWriter
 from tlslens.flows.synth import (
     Chunk,
@@ -180,6 +181,77 @@ def short_then_long(path: Path, short: int, long: int) -> None:
         framer.next_seq[1] = (start + 2 * short + 10 + 61_000 * i) & 0xFFFFFFFF
         frames.append((T0 + 3000 + short + i, framer.frame(1, TCP_ACK, bytes(60_000))))
     _write(path, iter(frames))
+
+
+def _tcp_payloads(path: Path) -> list[tuple[int, int, bytes]]:
+    """``(ts_ns, side, payload)`` of each data segment of the first TCP connection of a
+    loopback IPv4 capture (0: the client, which sent the first SYN), in capture order."""
+    raw, reader = open_capture(path)
+    segments = []
+    client_port = None
+    with raw:
+        for ts_ns, _linktype, frame in reader:
+            ip = frame[14:]
+            tcp = ip[(ip[0] & 15) * 4 : struct.unpack("!H", ip[2:4])[0]]
+            source, destination = struct.unpack("!HH", tcp[:4])
+            if client_port is None:
+                client_port = source  # the SYN
+            if client_port not in (source, destination):
+                continue
+            payload = tcp[(tcp[12] >> 4) * 4 :]
+            if payload:
+                segments.append((ts_ns, 0 if source == client_port else 1, payload))
+    return segments
+
+
+def _records(segments: list[tuple[int, int, bytes]]) -> list[tuple[int, int, bytes]]:
+    """The TLS records of ``segments``: ``(ts_ns of the segment it begins in, side, record)``
+    in the order they begin."""
+    streams: list[bytearray] = [bytearray(), bytearray()]
+    records = []
+    for ts_ns, side, payload in segments:
+        stream = streams[side]
+        stream += payload
+        while len(stream) >= 5 and len(stream) >= 5 + struct.unpack("!H", stream[3:5])[0]:
+            end = 5 + struct.unpack("!H", stream[3:5])[0]
+            records.append((ts_ns, side, bytes(stream[:end])))
+            del stream[:end]
+    return records
+
+
+def server_record_within_client_flight(source: Path, path: Path) -> None:
+    """The first connection of ``source`` (openssl-hrr-clientauth.pcapng's TLS 1.3 one: the
+    client's Certificate, CertificateVerify and Finished in one segment, the server's
+    NewSessionTicket after them), its bytes unchanged, with the server's first record after
+    the client's Certificate moved before the client's CertificateVerify: a server record
+    captured within the client's flight, as a server's 0.5-RTT data would be. The key log
+    of ``source`` opens it."""
+    records = _records(_tcp_payloads(source))
+    sealed = [i for i, (_ts, _side, record) in enumerate(records) if record[0] == 23]
+    certificate = next(i for i in sealed if records[i][1] == 0)
+    answer = next(i for i in sealed if i > certificate and records[i][1] == 1)
+    moved = records.pop(answer)
+    ts_ns = records[certificate][0]
+    records.insert(certificate + 1, (ts_ns + 1000, 1, moved[2]))
+    # What follows the Certificate in its segment is sent after the server's record.
+    records[certificate + 2 :] = [
+        (max(t, ts_ns + 2000), s, r) for t, s, r in records[certificate + 2 :]
+    ]
+    chunks: list[Chunk] = []
+    for ts_ns, side, record in records:
+        last = chunks[-1] if chunks else None
+        if last is not None and last.side == side and last.ts_ns == ts_ns:
+            chunks[-1] = Chunk(ts_ns, side, last.data + record)
+        else:
+            chunks.append(Chunk(ts_ns, side, record))
+    start, end = chunks[0].ts_ns - 2000, chunks[-1].ts_ns
+    server = Endpoint(bytes([127, 0, 0, 1]), 443)
+    client = Endpoint(bytes([127, 0, 0, 1]), 40000)
+    closes = [Close(end + 1000, 0, "fin"), Close(end + 2000, 1, "fin")]
+    frames = iter_frames(
+        client, server, syn_ts_ns=start, synack_ts_ns=start + 1000, chunks=chunks, closes=closes
+    )
+    _write(path, frames)
 
 
 def _normal(count: int, first: int = 0) -> Iterator[tuple[int, bytes]]:

@@ -24,6 +24,7 @@ import ssl
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -158,6 +159,60 @@ def scenario_openssl_hrr_clientauth(ctx: Context) -> None:
                 str(ctx.pki / "other-root.pem"),
                 keylog=keylog,
             )
+
+
+def scenario_early_data(ctx: Context) -> None:
+    """TLS 1.3 resumed with 0-RTT data, so much of it (200 kB in 8 kB records) that the
+    client is still sending it after the server's flight: loopback's receive window fills
+    before the server reads, so most of the early records are captured after the
+    ServerHello, then the client's EndOfEarlyData and Finished."""
+    port = free_port()
+    keylog = ctx.out / "early-data.keys"
+    keylog.unlink(missing_ok=True)
+    sess = ctx.work / "sess.pem"
+    early = ctx.work / "early.txt"
+    early.write_bytes(b"GET / HTTP/1.0\r\nX-Pad: " + b"a" * 200_000 + b"\r\n\r\n")
+    limit = str(210_000)
+    # s_server's -early_data excludes -www: it prints what it reads and answers nothing.
+    server = [
+        *("openssl", "s_server", "-accept", str(port), "-naccept", "2", "-tls1_3"),
+        *("-cert", str(ctx.pki / "server.pem"), "-key", str(ctx.pki / "server.key")),
+        *("-early_data", "-max_early_data", limit, "-recv_max_early_data", limit),
+    ]
+    client = [
+        *("openssl", "s_client", "-connect", f"{HOST}:{port}", "-servername", NAME),
+        *("-keylogfile", str(keylog), "-tls1_3"),
+    ]
+    with process(server):
+        wait_listening(port)
+        with capture(ctx.out / "early-data.pcapng", port):
+            # Its stdin open until the tickets came: s_client saves the session it has
+            # when its input ends.
+            with process([*client, "-sess_out", str(sess)]) as first:
+                assert first.stdin is not None
+                first.stdin.write(b"hello\n")
+                first.stdin.flush()
+                time.sleep(0.5)
+                first.stdin.close()
+                first.wait(timeout=10)
+            run([*client, "-sess_in", str(sess), "-early_data", str(early)], stdin=b"hello\n")
+
+
+def scenario_openssl_padding(ctx: Context) -> None:
+    """TLS 1.3 record padding (RFC 8446 §5.4, OpenSSL's -record_padding 512): the client's
+    records padded to 512 bytes of plaintext (its Finished is 528 bytes, not 69); then the
+    server's, from a second server."""
+    port, padding = free_port(), free_port()
+    keylog = ctx.out / "openssl-padding.keys"
+    keylog.unlink(missing_ok=True)
+    ports = f"tcp port {port} or tcp port {padding}"
+    with (
+        s_server(ctx, port, "-tls1_3"),
+        s_server(ctx, padding, "-tls1_3", "-record_padding", "512"),
+        capture(ctx.out / "openssl-padding.pcapng", port, port_filter=ports),
+    ):
+        s_client(port, "-tls1_3", "-record_padding", "512", keylog=keylog)
+        s_client(padding, "-tls1_3", keylog=keylog)
 
 
 def scenario_openssl_ocsp(ctx: Context) -> None:
@@ -373,6 +428,8 @@ SCENARIOS: dict[str, Callable[[Context], None]] = {
     "openssl-ciphers": scenario_openssl_ciphers,
     "openssl-hrr-clientauth": scenario_openssl_hrr_clientauth,
     "openssl-ocsp": scenario_openssl_ocsp,
+    "early-data": scenario_early_data,
+    "openssl-padding": scenario_openssl_padding,
     "gnutls": scenario_gnutls,
     "nginx-curl": scenario_nginx_curl,
     "nginx-h2": scenario_nginx_h2,

@@ -211,15 +211,22 @@ impl Content {
         }
         self.server_hello_seen = true;
         self.tls13_encrypted = true;
-        self.flights =
-            super::flights::Flights::tls13(super::flights::finished_record(suite), false);
+        let sizes = super::flights::record_sizes(suite);
+        self.flights = self.flights.tls13(sizes, false, self.offered_early_data());
+    }
+
+    /// The first ClientHello offered 0-RTT data.
+    pub(super) fn offered_early_data(&self) -> bool {
+        self.client_hello.is_some_and(|(_, early)| early)
     }
 
     fn server_hello(&mut self, io: &Io<'_, '_>, hello: &ServerHello<'_>) {
         let version = selected_version(hello);
         if hello.is_hello_retry_request() {
             // The HRR's supported_versions already fixes TLS 1.3; the second ClientHello
-            // that follows (and a middlebox-compatibility CCS before it) stays plaintext.
+            // that follows (and a middlebox-compatibility CCS before it) stays plaintext,
+            // and sends no early data.
+            self.flights.hello_retried();
             self.context = Context {
                 version: Some(version),
                 kx: None,
@@ -238,9 +245,9 @@ impl Content {
         };
         if self.context.tls13() {
             self.tls13_encrypted = true;
-            let finished = suite.and_then(super::flights::finished_record);
+            let sizes = suite.and_then(super::flights::record_sizes);
             let psk = hello.extensions.find(ext::PRE_SHARED_KEY).is_some();
-            self.flights = super::flights::Flights::tls13(finished, psk);
+            self.flights = self.flights.tls13(sizes, psk, self.offered_early_data());
         }
     }
 }

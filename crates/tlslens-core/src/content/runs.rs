@@ -10,6 +10,7 @@
 //! reading (a bug stopped it: the connection is then not read further), the records and
 //! gaps of that batch leave the counts too ([`Content::told`], [`Content::drop_untold`]).
 
+use super::flights::Told;
 use super::{Content, ContentEvent};
 use crate::flows::tcp::GiveUp;
 
@@ -173,25 +174,27 @@ impl Content {
     /// An application data record whose body is not read (no keys, or skipped).
     pub fn skipped(&mut self, side: u8, offset: u64, length: usize) {
         let is_client = self.is_client(side);
-        if self.tls13_encrypted && self.flights.sealed(is_client, length) {
-            // The encrypted flights of TLS 1.3 (flights.rs). Not application data, whatever
-            // their outer type: the handshake, as the timeline tells them (with the key log
-            // they open as EncryptedExtensions ... Finished).
-            self.push(ContentEvent::EncryptedHandshake {
-                side,
-                offset,
-                length,
-            });
-            return;
-        }
-        let early = !self.tls13_encrypted
-            && is_client
-            && !self.server_hello_seen
-            && self.client_hello.is_some_and(|(_, early)| early);
-        let kind = if early {
-            DataKind::EarlyData
+        let told = if self.tls13_encrypted {
+            self.flights.sealed(is_client, length)
+        } else if is_client && !self.server_hello_seen && self.offered_early_data() {
+            Told::EarlyData
         } else {
-            DataKind::ApplicationData
+            Told::ApplicationData
+        };
+        let kind = match told {
+            Told::Handshake => {
+                // The encrypted flights of TLS 1.3 (flights.rs). Not application data,
+                // whatever their outer type: the handshake, as the timeline tells them (with
+                // the key log they open as EncryptedExtensions ... Finished).
+                self.push(ContentEvent::EncryptedHandshake {
+                    side,
+                    offset,
+                    length,
+                });
+                return;
+            }
+            Told::EarlyData => DataKind::EarlyData,
+            Told::ApplicationData => DataKind::ApplicationData,
         };
         self.data(side, kind, offset, length, None);
     }
