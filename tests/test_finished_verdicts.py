@@ -62,10 +62,10 @@ def _sent(client_port: int) -> tuple[int, list[tuple[int, bytes]]]:
     return chunks[0][0], sent
 
 
-def _late(path: Path, client_port: int) -> Path:
-    """The connection with the middle segment of the server's flight captured after the
-    client's flight (CCS and Finished, and for TLS 1.2 its ClientKeyExchange)."""
-    at, sent = _sent(client_port)
+def _framed(path: Path, at: int, sent: list[tuple[int, bytes]], late_after: int | None) -> Path:
+    """``sent`` ((side, bytes), a microsecond apart) as one TCP connection in a pcapng; with
+    ``late_after``, the segments of ``sent[2]`` (the middle of the server's flight) are
+    captured after the last of ``sent[late_after]``'s."""
     chunks = [Chunk(at + 1000 * (i + 2), side, data) for i, (side, data) in enumerate(sent)]
     end = at + 1000 * (len(sent) + 2)
     frames = list(
@@ -78,17 +78,26 @@ def _late(path: Path, client_port: int) -> Path:
             closes=[Close(end, 0, "fin"), Close(end + 1000, 1, "fin")],
         )
     )
-    late = [frame for ts, frame in frames if ts == chunks[2].ts_ns]
-    rest = [frame for ts, frame in frames if ts != chunks[2].ts_ns]
-    # After the last frame of the client's flight (the segment after the server's flight).
-    client_flight = [ts for ts, _frame in frames].index(chunks[5].ts_ns) - len(late) + 1
-    order = rest[:client_flight] + late + rest[client_flight:]
+    order = [frame for _ts, frame in frames]
+    if late_after is not None:
+        late = [frame for ts, frame in frames if ts == chunks[2].ts_ns]
+        rest = [frame for ts, frame in frames if ts != chunks[2].ts_ns]
+        after = [ts for ts, _frame in frames].index(chunks[late_after].ts_ns) - len(late) + 1
+        order = rest[:after] + late + rest[after:]
     with path.open("wb") as out:
         writer = PcapngWriter(out)
         writer.add_interface(tsresol=9)
         for number, frame in enumerate(order):
             writer.add_packet(at + 1000 * number, frame)
     return path
+
+
+def _late(path: Path, client_port: int) -> Path:
+    """The connection with the middle segment of the server's flight captured after the
+    client's flight (CCS and Finished, and for TLS 1.2 its ClientKeyExchange): after the
+    segment that follows the server's flight."""
+    at, sent = _sent(client_port)
+    return _framed(path, at, sent, late_after=5)
 
 
 @pytest.mark.parametrize("client_port", [TLS12_CLIENT_PORT, TLS13_CLIENT_PORT])
@@ -270,30 +279,7 @@ def _rsa_reframed(path: Path, client_port: int, late: bool) -> Path:
     cut = len(flight) // 3
     sent = [(side, data) for _ts, side, data in chunks]
     sent[1:2] = [(1, flight[:cut]), (1, flight[cut : 2 * cut]), (1, flight[2 * cut :])]
-    timed = [Chunk(at + 1000 * (i + 2), side, data) for i, (side, data) in enumerate(sent)]
-    end = at + 1000 * (len(sent) + 2)
-    frames = list(
-        iter_frames(
-            Endpoint(bytes([10, 0, 0, 1]), 40000),
-            Endpoint(bytes([10, 0, 0, 2]), 443),
-            syn_ts_ns=at,
-            synack_ts_ns=at + 1000,
-            chunks=timed,
-            closes=[Close(end, 0, "fin"), Close(end + 1000, 1, "fin")],
-        )
-    )
-    order = [frame for _ts, frame in frames]
-    if late:
-        middle = [frame for ts, frame in frames if ts == timed[2].ts_ns]
-        rest = [frame for ts, frame in frames if ts != timed[2].ts_ns]
-        after = [ts for ts, _frame in frames].index(timed[4].ts_ns) - len(middle) + 1
-        order = rest[:after] + middle + rest[after:]
-    with path.open("wb") as out:
-        writer = PcapngWriter(out)
-        writer.add_interface(tsresol=9)
-        for number, frame in enumerate(order):
-            writer.add_packet(at + 1000 * number, frame)
-    return path
+    return _framed(path, at, sent, late_after=4 if late else None)
 
 
 @pytest.mark.parametrize("client_port", RSA_CLIENT_PORTS)
